@@ -1,0 +1,91 @@
+// The data contract shared by every node, the InfluxDB writer and the Grafana panel. Changing a shape here
+// is a breaking change for flows and dashboards: update README "Data contract" with it.
+
+/** A flat, typed point as produced by normalize and consumed by the anomaly node and the InfluxDB writer. */
+export interface Point {
+  measurement: string;
+  tags: Record<string, string>;
+  fields: Record<string, number | boolean | string>;
+  /** epoch milliseconds */
+  timestamp: number;
+}
+
+/** Reject reason carried on every node's reject output as msg.moby.reject. */
+export interface Reject {
+  code: string;
+  reason: string;
+  device_id?: string;
+  field?: string;
+}
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** msg.anomaly as set by the anomaly node. */
+export interface AnomalyResult {
+  score: number;
+  threshold: number;
+  is_anomaly: boolean;
+  severity: Severity | 'normal';
+  method: string;
+  contributions: Record<string, number>;
+  model?: { equipment_id?: string; power?: string; version?: string; kind?: string };
+}
+
+export type DeviceState = 'UNKNOWN' | 'ONLINE' | 'OFFLINE' | 'TIMEOUT';
+export type HealthReason = 'data' | 'status' | 'lwt' | 'timeout' | 'restore' | 'registered';
+
+/** A device-health transition (msg.payload of the device-health node, topic "device-health"). */
+export interface HealthEvent {
+  device_id: string;
+  state: DeviceState;
+  previous: DeviceState;
+  /** epoch ms since which the device is in `state` */
+  since: number;
+  /** epoch ms of last activity, or null when never seen */
+  last_seen: number | null;
+  reason: HealthReason;
+  equipment_id?: string;
+}
+
+export type AlertStatus = 'open' | 'resolved';
+export type AlertEventType = 'open' | 'update' | 'ack' | 'resolve' | 'escalate';
+
+/** One alert as held by the alert node and returned by GET /moby/alerts. */
+export interface Alert {
+  alert_id: string;
+  device_id: string;
+  equipment_id?: string;
+  rule: string;
+  severity: Severity;
+  status: AlertStatus;
+  acknowledged: boolean;
+  message: string;
+  summary?: string;
+  value?: number;
+  threshold?: number;
+  count: number;
+  opened_at: number;
+  updated_at: number;
+  acknowledged_at?: number;
+  acknowledged_by?: string;
+  ack_note?: string;
+  resolved_at?: number;
+  resolved_by?: string;
+  resolve_note?: string;
+  escalated?: boolean;
+}
+
+/** An alert lifecycle event (msg.payload on the alert node's event output). */
+export interface AlertEvent {
+  event: AlertEventType;
+  time: number;
+  alert: Alert;
+}
+
+/** InfluxDB measurement names the writer uses for each event kind (the panel reads these). */
+export const MEASUREMENTS = {
+  alerts: 'moby_alerts',
+  deviceState: 'moby_device_state',
+  anomaly: 'moby_anomaly',
+  telemetry: 'telemetry',
+} as const;

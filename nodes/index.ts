@@ -1,0 +1,4 @@
+// Package entry point (package.json "main"): the pure core, so a Node.js gateway or script can sign,
+// verify, normalize and score exactly as the nodes do. Node-RED loads the node files listed under
+// "node-red" in package.json, not this file.
+export * from './core/contract';

@@ -1,0 +1,89 @@
+// Pipeline metrics shared by every node of the package, exposed in Prometheus text format on
+// GET {prefix}/metrics (served by the InfluxDB writer's adapter). Nodes only count; gauges are pulled
+// from providers at scrape time so nothing is computed on the hot path.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const registry = new Registry();
+
+const messages = new Counter({
+  name: 'moby_messages_total',
+  help: 'Messages handled by MOBY nodes, by node type and outcome (in, out, rejected)',
+  labelNames: ['node_type', 'outcome'] as const,
+  registers: [registry],
+});
+
+const rejects = new Counter({
+  name: 'moby_rejects_total',
+  help: 'Rejected messages by node type and reject code',
+  labelNames: ['node_type', 'code'] as const,
+  registers: [registry],
+});
+
+export const writeLatency = new Histogram({
+  name: 'moby_influx_write_seconds',
+  help: 'Latency of InfluxDB batch writes',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+});
+
+export function countIn(nodeType: string, n = 1): void {
+  messages.inc({ node_type: nodeType, outcome: 'in' }, n);
+}
+
+export function countOut(nodeType: string, n = 1): void {
+  messages.inc({ node_type: nodeType, outcome: 'out' }, n);
+}
+
+export function countRejected(nodeType: string, code: string): void {
+  messages.inc({ node_type: nodeType, outcome: 'rejected' });
+  rejects.inc({ node_type: nodeType, code });
+}
+
+type Sample = { labels: Record<string, string>; value: number };
+type Provider = () => Sample[];
+
+const gauges = new Map<string, { providers: Set<Provider> }>();
+
+/**
+ * Registers a provider for a labelled gauge (e.g. moby_devices{state}). Several node instances may provide
+ * the same gauge; their samples with equal labels are summed. Returns a function that unregisters it
+ * (call it from the node's close handler).
+ */
+export function provideGauge(name: string, help: string, labelNames: string[], provider: Provider): () => void {
+  let entry = gauges.get(name);
+  if (!entry) {
+    const providers = new Set<Provider>();
+    entry = { providers };
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const sums = new Map<string, Sample>();
+        for (const p of providers) {
+          for (const s of p()) {
+            const key = JSON.stringify(s.labels);
+            const prev = sums.get(key);
+            if (prev) prev.value += s.value;
+            else sums.set(key, { labels: { ...s.labels }, value: s.value });
+          }
+        }
+        for (const s of sums.values()) this.set(s.labels, s.value);
+      },
+    });
+    gauges.set(name, entry);
+  }
+  entry.providers.add(provider);
+  const providers = entry.providers;
+  return () => {
+    providers.delete(provider);
+  };
+}
+
+export async function metricsText(): Promise<string> {
+  return registry.metrics();
+}
+
+export const metricsContentType = registry.contentType;

@@ -1,0 +1,32 @@
+// An embedded aedes MQTT broker on a free loopback port, for tests that need a real broker.
+import net from 'node:net';
+import { freePort } from './net';
+
+export interface Broker {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startAedes(): Promise<Broker> {
+  // aedes 1.x: Aedes.createBroker() resolves once its persistence is ready.
+  const { Aedes } = require('aedes');
+  const aedes = await Aedes.createBroker();
+  const port = await freePort();
+  const server = net.createServer(aedes.handle);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => aedes.close(() => resolve()));
+      }),
+  };
+}

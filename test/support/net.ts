@@ -1,0 +1,65 @@
+// Small helpers shared by tests: free loopback ports, polling, and the rule that service-backed tests
+// fail (not skip) in CI when the service binary is missing.
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes; returns the value or throws. */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition', everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+}
+
+/** Absolute path of a binary, or null. */
+export function which(bin: string): string | null {
+  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/bin', '/sbin']) {
+    try {
+      execFileSync('test', ['-x', `${dir}/${bin}`]);
+      return `${dir}/${bin}`;
+    } catch {
+      /* keep looking */
+    }
+  }
+  return null;
+}
+
+/**
+ * Resolves a service binary for a test suite. Outside CI a missing binary skips the suite (a newcomer
+ * without redis-server can still run `npm test`); with CI=true it fails, so CI can never go green by
+ * silently skipping.
+ */
+export function requireBinary(ctx: Mocha.Context, bin: string): string {
+  const found = which(bin);
+  if (found) return found;
+  if (process.env.CI === 'true' || process.env.CI === '1') {
+    throw new Error(`${bin} is required in CI but was not found (apt-get install it in .ci/run)`);
+  }
+  ctx.skip();
+  throw new Error('unreachable');
+}
