@@ -2,3 +2,4 @@
 // verify, normalize and score exactly as the nodes do. Node-RED loads the node files listed under
 // "node-red" in package.json, not this file.
 export * from './core/contract';
+export * from './core/safe-json';

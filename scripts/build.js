@@ -9,10 +9,16 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
 
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], {
-  stdio: 'inherit',
-  cwd: root,
-});
+try {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], {
+    stdio: 'inherit',
+    cwd: root,
+  });
+} catch (err) {
+  // MOBY_BUILD_LOOSE=1 keeps going past type errors (tsc still emits), for parallel work in progress only.
+  if (process.env.MOBY_BUILD_LOOSE !== '1') process.exit(typeof err.status === 'number' ? err.status : 1);
+  console.error('build: type errors above ignored (MOBY_BUILD_LOOSE=1)');
+}
 
 let copied = 0;
 function copyAssets(dir) {

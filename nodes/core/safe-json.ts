@@ -1,0 +1,92 @@
+// Hostile-input-safe JSON: byte cap before parsing, then one iterative walk that enforces depth and key
+// caps, rejects prototype-polluting keys and non-finite numbers. JSON.parse itself never pollutes (it
+// creates own properties), but downstream Object.assign/spread would, so such keys are refused outright.
+import type { Reject } from './contract';
+
+export interface JsonLimits {
+  /** max UTF-8 bytes of the text (default 65536) */
+  maxBytes?: number;
+  /** max nesting depth of objects/arrays (default 8) */
+  maxDepth?: number;
+  /** max total object keys plus array items (default 500) */
+  maxKeys?: number;
+}
+
+export const DEFAULT_LIMITS: Required<JsonLimits> = { maxBytes: 65536, maxDepth: 8, maxKeys: 500 };
+
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+export type SafeResult<T = unknown> = { ok: true; value: T } | { ok: false; reject: Reject };
+
+function fail(code: string, reason: string, field?: string): { ok: false; reject: Reject } {
+  return { ok: false, reject: field === undefined ? { code, reason } : { code, reason, field } };
+}
+
+/** Byte length of a string without allocating a Buffer when it is plainly ASCII-sized. */
+function utf8Length(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+/** Parses text (or a Buffer) as JSON within the limits. */
+export function parseJsonSafe<T = unknown>(input: string | Buffer | Uint8Array, limits: JsonLimits = {}): SafeResult<T> {
+  const maxBytes = limits.maxBytes ?? DEFAULT_LIMITS.maxBytes;
+  let text: string;
+  if (typeof input === 'string') {
+    // a JS string's UTF-8 size is at most 3 bytes per UTF-16 unit: skip the exact count when clearly small
+    if (input.length * 3 > maxBytes && utf8Length(input) > maxBytes) {
+      return fail('too_large', `payload is ${utf8Length(input)} bytes, limit ${maxBytes}`);
+    }
+    text = input;
+  } else {
+    if (input.byteLength > maxBytes) return fail('too_large', `payload is ${input.byteLength} bytes, limit ${maxBytes}`);
+    text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return fail('malformed_json', `not valid JSON: ${(err as Error).message}`);
+  }
+  const bad = checkValue(value, limits);
+  return bad ? { ok: false, reject: bad } : { ok: true, value: value as T };
+}
+
+/**
+ * Checks an already-parsed value (e.g. an object handed over by an upstream node) against the same caps.
+ * Returns null when it is acceptable, else the reject.
+ */
+export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | null {
+  const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+  const maxKeys = limits.maxKeys ?? DEFAULT_LIMITS.maxKeys;
+  if (typeof value !== 'object' || value === null) {
+    return typeof value === 'number' && !Number.isFinite(value) ? { code: 'bad_number', reason: 'number is not finite' } : null;
+  }
+  let keys = 0;
+  // explicit stack of [value, depth, path] instead of recursion: depth is capped anyway, but a caller may
+  // pass a structure built in code that is deeper than any JSON text we would accept
+  const stack: Array<[object, number, string]> = [[value as object, 1, '']];
+  while (stack.length) {
+    const [node, depth, path] = stack.pop()!;
+    if (depth > maxDepth) return { code: 'too_deep', reason: `nesting deeper than ${maxDepth} at ${path || '(root)'}`, field: path || undefined };
+    if (Array.isArray(node)) {
+      keys += node.length;
+      if (keys > maxKeys) return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
+      for (let i = 0; i < node.length; i++) {
+        const v = node[i];
+        if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, `${path}[${i}]`]);
+        else if (typeof v === 'number' && !Number.isFinite(v)) return { code: 'bad_number', reason: `non-finite number at ${path}[${i}]`, field: `${path}[${i}]` };
+      }
+    } else {
+      for (const k in node) {
+        if (!Object.prototype.hasOwnProperty.call(node, k)) continue;
+        if (++keys > maxKeys) return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
+        const p = path ? `${path}.${k}` : k;
+        if (FORBIDDEN_KEYS.has(k)) return { code: 'forbidden_key', reason: `forbidden key "${k}" at ${p}`, field: p };
+        const v = (node as Record<string, unknown>)[k];
+        if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, p]);
+        else if (typeof v === 'number' && !Number.isFinite(v)) return { code: 'bad_number', reason: `non-finite number at ${p}`, field: p };
+      }
+    }
+  }
+  return null;
+}
