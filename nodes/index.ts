@@ -3,3 +3,4 @@
 // "node-red" in package.json, not this file.
 export * from './core/contract';
 export * from './core/safe-json';
+export * from './core/hmac';
