@@ -4,3 +4,5 @@
 export * from './core/contract';
 export * from './core/safe-json';
 export * from './core/hmac';
+export * from './core/keyring';
+export * from './core/hmac-verify';

@@ -1,0 +1,293 @@
+// Verifier for the v1 scheme (see hmac.ts): extracts the proof from either carrier, then checks in order
+// malformed → device_mismatch → unknown_device/unknown_key → stale → bad_signature → replay, and only then
+// parses the body. Cheap checks run before the HMAC; the nonce is remembered only once the signature is
+// proven, so unauthenticated traffic cannot fill the replay cache.
+import { timingSafeEqual, createHmac } from 'node:crypto';
+import type { Reject } from './contract';
+import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './hmac';
+import type { KeyLookup } from './keyring';
+import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from './safe-json';
+
+export type VerifyRejectCode = 'malformed' | 'unknown_device' | 'unknown_key' | 'bad_signature' | 'stale' | 'replay' | 'device_mismatch';
+
+/** What the verifier needs from a keyring (Keyring implements it). */
+export interface KeySource {
+  lookup(deviceId: string, kid?: string): KeyLookup;
+}
+
+export interface VerifierOptions {
+  keys: KeySource;
+  /** accepted clock skew in seconds, both directions (default 300) */
+  toleranceSec?: number;
+  /** max remembered nonces (default 100000); entries also expire with the tolerance window */
+  replayCacheSize?: number;
+  /** caps for the envelope text (maxBytes) and the parsed body (all three) */
+  limits?: JsonLimits;
+  /** MQTT topic pattern with `+`/`#`, e.g. `devices/+/telemetry`; enables device_mismatch */
+  topicPattern?: string;
+  /** which `+` of the pattern holds the device id, 1-based (default 1) */
+  topicDeviceLevel?: number;
+  /** clock in Unix seconds (tests) */
+  now?: () => number;
+}
+
+export interface VerifyInput {
+  payload: unknown;
+  userProperties?: unknown;
+  topic?: unknown;
+}
+
+export interface Verified {
+  ok: true;
+  deviceId: string;
+  kid: string;
+  ts: number;
+  body: Record<string, unknown>;
+}
+
+export type VerifyResult = Verified | { ok: false; reject: Reject & { code: VerifyRejectCode } };
+
+interface Proof {
+  deviceId: string;
+  kid?: string;
+  /** ts exactly as it enters the MAC */
+  tsText: string;
+  ts: number;
+  nonce: string;
+  sigs: Buffer[];
+  body: string;
+}
+
+const TS_TEXT_PATTERN = /^(?:0|[1-9][0-9]{0,15})$/;
+const HEX_PATTERN = /^[0-9a-fA-F]+$/;
+const KID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const MAX_SIGS = 8;
+const MAC_BYTES = 32;
+
+function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field?: string): { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+  const r: Reject & { code: VerifyRejectCode } = { code, reason };
+  if (deviceId !== undefined) r.device_id = deviceId;
+  if (field !== undefined) r.field = field;
+  return { ok: false, reject: r };
+}
+
+/** Nonces seen per device, bounded by count (oldest evicted) and by time (entry dies when its ts goes stale). */
+export class NonceCache {
+  private readonly entries = new Map<string, number>();
+  evictions = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** True when key was already seen and has not expired; otherwise remembers it until `expiresAt`. */
+  checkAndRemember(key: string, expiresAt: number, now: number): boolean {
+    // insertion order ~ arrival order, so expired entries collect at the head: drop a few per call
+    for (let i = 0; i < 4; i++) {
+      const head = this.entries.entries().next();
+      if (head.done || head.value[1] >= now) break;
+      this.entries.delete(head.value[0]);
+    }
+    const seen = this.entries.get(key);
+    if (seen !== undefined && seen >= now) return true;
+    if (seen !== undefined) this.entries.delete(key);
+    if (this.entries.size >= this.capacity) {
+      this.entries.delete(this.entries.keys().next().value as string);
+      this.evictions++;
+    }
+    this.entries.set(key, expiresAt);
+    return false;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+/** Compiled MQTT topic pattern that extracts the device id from one `+` level. */
+export class TopicDevice {
+  private readonly levels: string[];
+  private readonly deviceIndex: number;
+  private readonly multi: boolean;
+
+  constructor(pattern: string, plusNumber = 1) {
+    this.levels = pattern.split('/');
+    this.multi = this.levels[this.levels.length - 1] === '#';
+    if (this.multi) this.levels.pop();
+    if (this.levels.some((l) => l === '#' || (l.length > 1 && (l.includes('+') || l.includes('#'))))) {
+      throw new Error(`topic pattern "${pattern}": '#' only as the last level, '+' only as a whole level`);
+    }
+    let seen = 0;
+    this.deviceIndex = this.levels.findIndex((l) => l === '+' && ++seen === plusNumber);
+    if (this.deviceIndex < 0) throw new Error(`topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id`);
+  }
+
+  /** The device id in the topic, or null when the topic does not match the pattern. */
+  deviceOf(topic: string): string | null {
+    const parts = topic.split('/');
+    if (this.multi ? parts.length < this.levels.length : parts.length !== this.levels.length) return null;
+    for (let i = 0; i < this.levels.length; i++) {
+      const l = this.levels[i];
+      if (l === '+') {
+        if (parts[i] === '') return null;
+      } else if (l !== parts[i]) return null;
+    }
+    return parts[this.deviceIndex];
+  }
+}
+
+export class Verifier {
+  readonly nonces: NonceCache;
+  private readonly keys: KeySource;
+  private readonly tolerance: number;
+  private readonly maxBytes: number;
+  private readonly bodyLimits: Required<JsonLimits>;
+  private readonly topic: TopicDevice | null;
+  private readonly now: () => number;
+
+  constructor(o: VerifierOptions) {
+    this.keys = o.keys;
+    this.tolerance = o.toleranceSec ?? 300;
+    if (!(this.tolerance >= 0)) throw new Error('tolerance must be >= 0 seconds');
+    this.nonces = new NonceCache(Math.max(1, o.replayCacheSize ?? 100000));
+    this.bodyLimits = { ...DEFAULT_LIMITS, ...o.limits };
+    // the envelope carries the body JSON-escaped plus ~200 bytes of proof
+    this.maxBytes = this.bodyLimits.maxBytes + 1024;
+    this.topic = o.topicPattern ? new TopicDevice(o.topicPattern, o.topicDeviceLevel ?? 1) : null;
+    this.now = o.now ?? nowSeconds;
+  }
+
+  verify(input: VerifyInput): VerifyResult {
+    const proof = this.extract(input);
+    if ('ok' in proof) return proof;
+    const { deviceId } = proof;
+
+    if (this.topic) {
+      const topic = typeof input.topic === 'string' ? input.topic : '';
+      const fromTopic = this.topic.deviceOf(topic);
+      if (fromTopic === null) return reject('device_mismatch', `topic "${topic}" does not match the device topic pattern`, deviceId, 'topic');
+      if (fromTopic !== deviceId) return reject('device_mismatch', `topic names device ${fromTopic} but the message is signed for ${deviceId}`, deviceId, 'topic');
+    }
+
+    const found = this.keys.lookup(deviceId, proof.kid);
+    if (!found.ok) return reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id');
+
+    const now = this.now();
+    if (proof.ts < now - this.tolerance || proof.ts > now + this.tolerance) {
+      return reject('stale', `timestamp ${proof.ts} is ${proof.ts < now ? now - proof.ts : proof.ts - now} s ${proof.ts < now ? 'old' : 'in the future'}, tolerance ${this.tolerance} s`, deviceId, 'ts');
+    }
+
+    const signed = `${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}`;
+    let kid: string | undefined;
+    for (const entry of found.keys) {
+      const mac = createHmac('sha256', entry.key).update(signed, 'utf8').digest();
+      let match = false;
+      // every candidate is compared (no early exit) so timing does not tell which value matched
+      for (const sig of proof.sigs) if (sig.length === MAC_BYTES && timingSafeEqual(sig, mac)) match = true;
+      if (match) {
+        kid = entry.kid;
+        break;
+      }
+    }
+    if (kid === undefined) {
+      const tried = found.keys.map((k) => k.kid).join(', ');
+      return reject('bad_signature', `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`, deviceId, 'sig');
+    }
+
+    if (this.nonces.checkAndRemember(`${deviceId}\u0000${proof.nonce}`, proof.ts + this.tolerance, now)) {
+      return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
+    }
+
+    const body = parseJsonSafe<unknown>(proof.body, this.bodyLimits);
+    if (!body.ok) {
+      const field = body.reject.field ? `body.${body.reject.field}` : 'body';
+      return reject('malformed', `body: ${body.reject.reason} (${body.reject.code})`, deviceId, field);
+    }
+    if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value)) {
+      return reject('malformed', 'body must be a JSON object', deviceId, 'body');
+    }
+    return { ok: true, deviceId, kid, ts: proof.ts, body: body.value as Record<string, unknown> };
+  }
+
+  /** Reads the proof from MQTT 5 user properties when present, else from the envelope. */
+  private extract(input: VerifyInput): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    const up = input.userProperties;
+    if (typeof up === 'object' && up !== null && !Array.isArray(up) && Object.prototype.hasOwnProperty.call(up, USER_PROPERTY.sig)) {
+      return this.fromUserProperties(up as Record<string, unknown>, input.payload);
+    }
+    return this.fromEnvelope(input.payload);
+  }
+
+  private fromEnvelope(payload: unknown): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    let env: unknown = payload;
+    if (typeof payload === 'string' || Buffer.isBuffer(payload) || payload instanceof Uint8Array) {
+      const size = typeof payload === 'string' ? (payload.length * 3 > this.maxBytes ? Buffer.byteLength(payload) : 0) : payload.byteLength;
+      if (size > this.maxBytes) return reject('malformed', `envelope is ${size} bytes, limit ${this.maxBytes}`);
+      try {
+        env = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+      } catch (err) {
+        return reject('malformed', `envelope is not valid JSON: ${(err as Error).message}`);
+      }
+    }
+    if (typeof env !== 'object' || env === null || Array.isArray(env)) {
+      return reject('malformed', 'payload must be a signed envelope {device_id, ts, nonce, sig, body} or carry MQTT 5 x-moby-* user properties');
+    }
+    const e = env as Record<string, unknown>;
+    const deviceId = e.device_id;
+    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) return reject('malformed', 'device_id must be 1-128 chars of [A-Za-z0-9_.:-]', undefined, 'device_id');
+    const ts = e.ts;
+    if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return reject('malformed', 'ts must be integer Unix seconds', deviceId, 'ts');
+    if (typeof e.body !== 'string') {
+      return reject('malformed', e.body === undefined ? 'body is missing' : 'body must be the raw telemetry JSON text (a string), not parsed JSON', deviceId, 'body');
+    }
+    if (Buffer.byteLength(e.body) > this.bodyLimits.maxBytes) return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
+    return this.common(deviceId, e.kid, String(ts), ts, e.nonce, e.sig, e.body);
+  }
+
+  private fromUserProperties(up: Record<string, unknown>, payload: unknown): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    const one = (name: string): unknown => {
+      const v = up[name];
+      return Array.isArray(v) && v.length === 1 ? v[0] : v;
+    };
+    const deviceId = one(USER_PROPERTY.device);
+    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) return reject('malformed', `${USER_PROPERTY.device} must be 1-128 chars of [A-Za-z0-9_.:-]`, undefined, USER_PROPERTY.device);
+    const tsText = one(USER_PROPERTY.ts);
+    if (typeof tsText !== 'string' || !TS_TEXT_PATTERN.test(tsText)) return reject('malformed', `${USER_PROPERTY.ts} must be integer Unix seconds`, deviceId, USER_PROPERTY.ts);
+    let sig = up[USER_PROPERTY.sig];
+    // a repeated user property arrives as an array: each may hold one or more v1= values
+    if (Array.isArray(sig) && sig.length <= MAX_SIGS && sig.every((s) => typeof s === 'string')) sig = sig.join(',');
+    let body: string;
+    if (typeof payload === 'string') body = payload;
+    else if (Buffer.isBuffer(payload)) {
+      if (payload.byteLength > this.bodyLimits.maxBytes) return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
+      body = payload.toString('utf8');
+    } else {
+      return reject('malformed', 'with MQTT 5 properties the payload must be the raw body text: set the mqtt in node to output a String or Buffer', deviceId, 'body');
+    }
+    if (body.length * 3 > this.bodyLimits.maxBytes && Buffer.byteLength(body) > this.bodyLimits.maxBytes) {
+      return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
+    }
+    return this.common(deviceId, one(USER_PROPERTY.kid), tsText, Number(tsText), one(USER_PROPERTY.nonce), sig, body);
+  }
+
+  private common(deviceId: string, kid: unknown, tsText: string, ts: number, nonce: unknown, sig: unknown, body: string): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    if (kid !== undefined && kid !== null && kid !== '' && (typeof kid !== 'string' || !KID_PATTERN.test(kid))) return reject('malformed', 'kid must be 1-64 chars of [A-Za-z0-9_.:-]', deviceId, 'kid');
+    if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return reject('malformed', 'nonce must be 8-64 chars of [A-Za-z0-9_-]', deviceId, 'nonce');
+    if (typeof sig !== 'string' || sig.length > MAX_SIGS * 140) return reject('malformed', 'sig must be "v1=<hex>" (comma-separated for several)', deviceId, 'sig');
+    const sigs: Buffer[] = [];
+    const parts = sig.split(',');
+    if (parts.length > MAX_SIGS) return reject('malformed', `more than ${MAX_SIGS} signatures`, deviceId, 'sig');
+    for (const raw of parts) {
+      const part = raw.trim();
+      if (!part.startsWith('v1=')) continue; // other scheme versions: not ours to judge
+      const hex = part.slice(3);
+      if (hex.length === 0 || hex.length > 128 || !HEX_PATTERN.test(hex)) return reject('malformed', 'a v1 signature must be hexadecimal', deviceId, 'sig');
+      // odd or wrong length decodes to a buffer of another length, which can never match (bad_signature)
+      sigs.push(hex.length % 2 === 0 ? Buffer.from(hex, 'hex') : Buffer.alloc(0));
+    }
+    if (sigs.length === 0) return reject('malformed', 'sig has no v1= value', deviceId, 'sig');
+    return { deviceId, kid: typeof kid === 'string' && kid !== '' ? kid : undefined, tsText, ts, nonce, sigs, body };
+  }
+}

@@ -1,0 +1,158 @@
+// Per-device HMAC keys by key id (kid), for rotation: a device may hold several keys, inactive ones are
+// kept only so a kid naming a retired key gets a precise answer. Master keys derive per-device keys as
+// HMAC-SHA256(master, device_id), so a large fleet needs one secret. Key bytes stay inside this module;
+// errors name the device and kid, never the secret.
+import { deriveDeviceKey, parseKey, DEVICE_ID_PATTERN } from './hmac';
+import { FORBIDDEN_KEYS } from './safe-json';
+
+export interface KeyEntry {
+  kid: string;
+  key: Buffer;
+  active: boolean;
+  /** the key the sign node uses when no kid is asked for */
+  primary: boolean;
+}
+
+/** Written form of one key in the bulk JSON: a secret string, or an object with flags. */
+export type KeySpec = string | { secret: string; active?: boolean; primary?: boolean };
+
+/**
+ * Bulk format: `{ "<device_id>": { "<kid>": KeySpec, ... }, "*": { "<kid>": KeySpec } }`.
+ * The device id "*" holds master keys; optionally wrapped as `{ "devices": {...} }`.
+ */
+export type KeyringJson = Record<string, Record<string, KeySpec>>;
+
+export type KeyLookup =
+  | { ok: true; keys: readonly KeyEntry[] }
+  | { ok: false; code: 'unknown_device' | 'unknown_key'; reason: string };
+
+export const MASTER_DEVICE = '*';
+const KID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const MAX_DEVICES = 1_000_000;
+
+export class Keyring {
+  private readonly devices = new Map<string, KeyEntry[]>();
+  private readonly masters: KeyEntry[] = [];
+  /** derived keys per device, bounded: an attacker can name any device id once masters exist */
+  private readonly derived = new Map<string, KeyEntry[]>();
+
+  constructor(private readonly derivedCacheSize = 10000) {}
+
+  /** Adds one key; throws on a bad device id, kid, duplicate or short key. `*` adds a master key. */
+  add(deviceId: string, kid: string, spec: KeySpec): void {
+    if (deviceId !== MASTER_DEVICE && !DEVICE_ID_PATTERN.test(deviceId)) throw new Error(`device id "${truncate(deviceId)}" must be 1-128 chars of [A-Za-z0-9_.:-]`);
+    if (!KID_PATTERN.test(kid)) throw new Error(`kid "${truncate(kid)}" of ${deviceId} must be 1-64 chars of [A-Za-z0-9_.:-]`);
+    let secret: unknown;
+    let active = true;
+    let primary = false;
+    if (typeof spec === 'string') secret = spec;
+    else if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
+      secret = spec.secret;
+      if (spec.active !== undefined && typeof spec.active !== 'boolean') throw new Error(`key ${deviceId}/${kid}: "active" must be true or false`);
+      if (spec.primary !== undefined && typeof spec.primary !== 'boolean') throw new Error(`key ${deviceId}/${kid}: "primary" must be true or false`);
+      active = spec.active ?? true;
+      primary = spec.primary ?? false;
+    }
+    if (typeof secret !== 'string') throw new Error(`key ${deviceId}/${kid}: secret must be a string ("hex:…", "base64:…" or text)`);
+    let key: Buffer;
+    try {
+      key = parseKey(secret);
+    } catch (err) {
+      throw new Error(`key ${deviceId}/${kid}: ${(err as Error).message}`);
+    }
+    const list = deviceId === MASTER_DEVICE ? this.masters : this.devices.get(deviceId) ?? [];
+    if (list.some((e) => e.kid === kid)) throw new Error(`key ${deviceId}/${kid} is defined twice`);
+    if (list !== this.masters && list.length === 0) {
+      if (this.devices.size >= MAX_DEVICES) throw new Error(`more than ${MAX_DEVICES} devices`);
+      this.devices.set(deviceId, list);
+    }
+    list.push({ kid, key, active, primary });
+    this.derived.clear();
+  }
+
+  /** Adds every key of a bulk document (text or parsed); throws with the first problem found. */
+  load(doc: string | KeyringJson | { devices: KeyringJson }): this {
+    let value: unknown = doc;
+    if (typeof doc === 'string') {
+      try {
+        value = JSON.parse(doc);
+      } catch (err) {
+        throw new Error(`keys are not valid JSON: ${(err as Error).message}`);
+      }
+    }
+    if (!isPlainObject(value)) throw new Error('keys must be a JSON object of device id → { kid: secret }');
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === 'devices' && isPlainObject(value.devices)) value = value.devices;
+    for (const [deviceId, kids] of Object.entries(value as Record<string, unknown>)) {
+      if (FORBIDDEN_KEYS.has(deviceId)) throw new Error(`forbidden device id "${deviceId}"`);
+      if (!isPlainObject(kids)) throw new Error(`keys of ${deviceId} must be an object of kid → secret`);
+      for (const [kid, spec] of Object.entries(kids)) this.add(deviceId, kid, spec as KeySpec);
+    }
+    return this;
+  }
+
+  get deviceCount(): number {
+    return this.devices.size;
+  }
+
+  get hasMasters(): boolean {
+    return this.masters.length > 0;
+  }
+
+  /** Key ids configured for a device (explicit and master-derived), without secrets. */
+  describe(): { devices: number; keys: number; masters: string[] } {
+    let keys = 0;
+    for (const list of this.devices.values()) keys += list.length;
+    return { devices: this.devices.size, keys, masters: this.masters.map((m) => m.kid) };
+  }
+
+  /**
+   * Candidate keys for verifying: with a kid, exactly that key (if active); without, every active key of
+   * the device, explicit ones first, then master-derived.
+   */
+  lookup(deviceId: string, kid?: string): KeyLookup {
+    const keys = this.keysOf(deviceId);
+    if (!keys) return { ok: false, code: 'unknown_device', reason: `no key configured for device ${deviceId}` };
+    if (kid !== undefined) {
+      for (const e of keys) {
+        if (e.kid === kid) {
+          return e.active ? { ok: true, keys: [e] } : { ok: false, code: 'unknown_key', reason: `key ${kid} of ${deviceId} is retired (inactive)` };
+        }
+      }
+      return { ok: false, code: 'unknown_key', reason: `device ${deviceId} has no key ${kid}` };
+    }
+    const active = keys.filter((e) => e.active);
+    if (active.length === 0) return { ok: false, code: 'unknown_key', reason: `device ${deviceId} has no active key` };
+    return { ok: true, keys: active };
+  }
+
+  /** The key a signer uses: the kid asked for, else the one marked primary, else the first active one. */
+  signingKey(deviceId: string, kid?: string): KeyLookup & { key?: KeyEntry } {
+    const found = this.lookup(deviceId, kid);
+    if (!found.ok) return found;
+    const key = found.keys.find((e) => e.primary) ?? found.keys[0];
+    return { ok: true, keys: [key], key };
+  }
+
+  private keysOf(deviceId: string): readonly KeyEntry[] | undefined {
+    const explicit = this.devices.get(deviceId);
+    if (this.masters.length === 0) return explicit;
+    const cached = this.derived.get(deviceId);
+    if (cached) return cached;
+    if (!DEVICE_ID_PATTERN.test(deviceId)) return explicit;
+    const list = (explicit ?? []).concat(
+      this.masters.filter((m) => !explicit || !explicit.some((e) => e.kid === m.kid)).map((m) => ({ kid: m.kid, key: deriveDeviceKey(m.key, deviceId), active: m.active, primary: m.primary && !explicit?.some((e) => e.primary) })),
+    );
+    if (this.derived.size >= this.derivedCacheSize) this.derived.delete(this.derived.keys().next().value as string);
+    this.derived.set(deviceId, list);
+    return list;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function truncate(s: string): string {
+  return typeof s === 'string' && s.length > 40 ? `${s.slice(0, 40)}…` : String(s);
+}
