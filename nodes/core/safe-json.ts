@@ -27,9 +27,11 @@ function utf8Length(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
 
-/** Parses text (or a Buffer) as JSON within the limits. */
-export function parseJsonSafe<T = unknown>(input: string | Buffer | Uint8Array, limits: JsonLimits = {}): SafeResult<T> {
-  const maxBytes = limits.maxBytes ?? DEFAULT_LIMITS.maxBytes;
+/**
+ * Byte cap and JSON.parse only, without the structural walk: for callers (normalize) that enforce the
+ * depth/key/forbidden-key/number rules in their own single pass over the value (see checkValue).
+ */
+export function parseJsonText(input: string | Buffer | Uint8Array, maxBytes: number = DEFAULT_LIMITS.maxBytes): SafeResult<unknown> {
   let text: string;
   if (typeof input === 'string') {
     // a JS string's UTF-8 size is at most 3 bytes per UTF-16 unit: skip the exact count when clearly small
@@ -41,14 +43,19 @@ export function parseJsonSafe<T = unknown>(input: string | Buffer | Uint8Array, 
     if (input.byteLength > maxBytes) return fail('too_large', `payload is ${input.byteLength} bytes, limit ${maxBytes}`);
     text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) };
   } catch (err) {
     return fail('malformed_json', `not valid JSON: ${(err as Error).message}`);
   }
-  const bad = checkValue(value, limits);
-  return bad ? { ok: false, reject: bad } : { ok: true, value: value as T };
+}
+
+/** Parses text (or a Buffer) as JSON within the limits. */
+export function parseJsonSafe<T = unknown>(input: string | Buffer | Uint8Array, limits: JsonLimits = {}): SafeResult<T> {
+  const parsed = parseJsonText(input, limits.maxBytes ?? DEFAULT_LIMITS.maxBytes);
+  if (!parsed.ok) return parsed;
+  const bad = checkValue(parsed.value, limits);
+  return bad ? { ok: false, reject: bad } : { ok: true, value: parsed.value as T };
 }
 
 /**

@@ -1,0 +1,509 @@
+// Nested device JSON → one flat Point {measurement, tags, fields, timestamp} plus units.
+//
+// One pass over the parsed value does everything the safety rules need (depth, key count, forbidden
+// keys, finite numbers: the same rules as safe-json's checkValue) while flattening, so the hot path costs
+// JSON.parse plus a single walk. Everything configurable (metadata keys, array names, registry lookups,
+// topic pattern, JSON Schema) is compiled once in the constructor.
+import Ajv, { type ValidateFunction } from 'ajv';
+import type { Point, Reject } from './contract';
+import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from './safe-json';
+import { parseTimestamp, type TimestampOptions } from './timestamp';
+import { checkField, type CompiledRegistry, type FieldSpec } from './registry';
+
+export interface NormalizeOptions {
+  /** InfluxDB measurement of the points (default 'telemetry') */
+  measurement?: string;
+  /** joins path segments into field names (default '_': components.motor.temperature → motor_temperature) */
+  separator?: string;
+  /** top-level key whose children are components; its own name is not part of field names ('' = none) */
+  componentsKey?: string;
+  /** payload key holding the device id (default 'device_id') */
+  deviceIdKey?: string;
+  /** further top-level payload keys that become tags instead of fields, e.g. equipment_id, tenant, location */
+  tagKeys?: string[];
+  /** MQTT topic pattern naming tag segments, e.g. 'factory/+tenant/+location/+device_id/#' */
+  topicPattern?: string;
+  /** names for array items by path written with '.', e.g. { accel: ['x','y','z'] }; others are indexed */
+  arrays?: Record<string, string[]>;
+  /** keep boolean leaves as fields (default true) */
+  keepBooleans?: boolean;
+  /** keep non-numeric string leaves as fields (default false: dropped) */
+  keepStrings?: boolean;
+  /** turn numeric strings such as "71.2" into numbers (default false) */
+  coerceNumericStrings?: boolean;
+  /** 'payload' (default: the payload's ts/timestamp/time, else receive time) or 'receive' (always) */
+  timeSource?: 'payload' | 'receive';
+  /** reject messages without a timestamp instead of using the receive time */
+  requireTimestamp?: boolean;
+  timestamp?: TimestampOptions;
+  limits?: JsonLimits;
+  registry?: CompiledRegistry | null;
+  /** what a registry violation does: reject the message (default) or keep it with msg.moby.flags */
+  onViolation?: 'reject' | 'flag';
+  /** JSON Schema the raw payload must satisfy (compiled once with ajv) */
+  schema?: object | boolean | null;
+}
+
+export interface NormalizeContext {
+  /** msg.topic, for topicPattern */
+  topic?: string;
+  /** an authenticated device id (msg.moby.device_id from hmac-verify) */
+  deviceId?: string;
+  /** receive time, epoch ms (default Date.now()) */
+  now?: number;
+}
+
+export interface Flag {
+  code: string;
+  reason: string;
+  field?: string;
+}
+
+export type NormalizeResult =
+  | { ok: true; point: Point; units: Record<string, string>; flags: Flag[] | null }
+  | { ok: false; reject: Reject };
+
+/** Top-level keys that describe the message rather than measure something. */
+export const TIME_KEYS: readonly string[] = ['ts', 'timestamp', 'time'];
+export const HW_KEYS: readonly string[] = ['hw', 'hardware'];
+
+const enum Meta {
+  DeviceId = 1,
+  Time,
+  Hw,
+  Tag,
+  Components,
+}
+
+interface TopicSegment {
+  index: number;
+  /** tag name, or null for a literal segment that must match */
+  tag: string | null;
+  literal: string;
+}
+
+function isForbidden(k: string): boolean {
+  // the forbidden names are 9 or 11 characters long: skip the Set lookup for every other key
+  return (k.length === 9 || k.length === 11) && FORBIDDEN_KEYS.has(k);
+}
+
+function isNumericString(s: string): boolean {
+  if (s.length === 0 || s.length > 40) return false;
+  const c = s.charCodeAt(0);
+  // a digit, '-', '+' or '.' first: rules out "", " ", "Infinity", "true" before Number() decides
+  return (c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46;
+}
+
+function tagValue(v: unknown): string | null | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (v === null || v === undefined) return undefined;
+  return null; // objects and arrays cannot be tags
+}
+
+export class Normalizer {
+  readonly measurement: string;
+  private readonly sep: string;
+  private readonly maxDepth: number;
+  private readonly maxKeys: number;
+  private readonly maxBytes: number;
+  private readonly meta: Map<string, Meta>;
+  private readonly arrayNames: Map<string, string[]> | null;
+  private readonly topicSegments: TopicSegment[] | null;
+  private readonly topicOpenEnded: boolean;
+  private readonly keepBooleans: boolean;
+  private readonly keepStrings: boolean;
+  private readonly coerce: boolean;
+  private readonly receiveTime: boolean;
+  private readonly requireTimestamp: boolean;
+  private readonly timestampOpts: TimestampOptions;
+  private readonly registry: CompiledRegistry | null;
+  private readonly regFields: ReadonlyMap<string, Readonly<FieldSpec>> | null;
+  private readonly flagMode: boolean;
+  private readonly validate: ValidateFunction | null;
+  private readonly ajv: Ajv | null;
+
+  // per-message scratch state (single-threaded: reset at the start of every call)
+  private keys = 0;
+  private failure: Reject | null = null;
+  private violation: Reject | null = null;
+  private flags: Flag[] | null = null;
+  private fields: Record<string, number | boolean | string> = Object.create(null);
+  private units: Record<string, string> = Object.create(null);
+  private fieldCount = 0;
+  private components: string[] = [];
+  private componentHw: Array<string | undefined> = [];
+
+  constructor(opts: NormalizeOptions = {}) {
+    this.measurement = opts.measurement || 'telemetry';
+    this.sep = opts.separator ?? '_';
+    const limits = opts.limits ?? {};
+    this.maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+    this.maxKeys = limits.maxKeys ?? DEFAULT_LIMITS.maxKeys;
+    this.maxBytes = limits.maxBytes ?? DEFAULT_LIMITS.maxBytes;
+    this.keepBooleans = opts.keepBooleans ?? true;
+    this.keepStrings = opts.keepStrings ?? false;
+    this.coerce = opts.coerceNumericStrings ?? false;
+    this.receiveTime = opts.timeSource === 'receive';
+    this.requireTimestamp = opts.requireTimestamp ?? false;
+    this.timestampOpts = opts.timestamp ?? {};
+    this.registry = opts.registry ?? null;
+    this.regFields = this.registry && this.registry.fields.size > 0 ? this.registry.fields : null;
+    if (this.registry && this.registry.separator !== this.sep) {
+      throw new Error(`registry was compiled for separator "${this.registry.separator}", normalize uses "${this.sep}"`);
+    }
+    this.flagMode = opts.onViolation === 'flag';
+
+    this.meta = new Map();
+    for (const k of TIME_KEYS) this.meta.set(k, Meta.Time);
+    for (const k of HW_KEYS) this.meta.set(k, Meta.Hw);
+    for (const k of opts.tagKeys ?? []) if (k) this.meta.set(k, Meta.Tag);
+    const componentsKey = opts.componentsKey ?? 'components';
+    if (componentsKey) this.meta.set(componentsKey, Meta.Components);
+    this.meta.set(opts.deviceIdKey || 'device_id', Meta.DeviceId);
+    for (const k of this.meta.keys()) if (FORBIDDEN_KEYS.has(k)) throw new Error(`"${k}" cannot be a metadata key`);
+
+    const arrays = opts.arrays ?? {};
+    const names = Object.keys(arrays);
+    this.arrayNames = names.length ? new Map(names.map((p) => [p.split('.').join(this.sep), arrays[p]])) : null;
+
+    this.topicSegments = null;
+    this.topicOpenEnded = false;
+    if (opts.topicPattern) {
+      const parts = opts.topicPattern.split('/');
+      this.topicOpenEnded = parts[parts.length - 1] === '#';
+      if (this.topicOpenEnded) parts.pop();
+      this.topicSegments = parts.map((p, index) => ({ index, tag: p.startsWith('+') ? p.slice(1) || null : null, literal: p }));
+      for (const s of this.topicSegments) if (s.tag && FORBIDDEN_KEYS.has(s.tag)) throw new Error(`"${s.tag}" cannot be a tag name`);
+    }
+
+    if (opts.schema !== undefined && opts.schema !== null) {
+      this.ajv = new Ajv({ allErrors: false, strict: false });
+      this.validate = this.ajv.compile(opts.schema);
+    } else {
+      this.ajv = null;
+      this.validate = null;
+    }
+  }
+
+  /** Normalizes a message payload (object, JSON text or Buffer). Never throws for bad input. */
+  normalize(input: unknown, ctx: NormalizeContext = {}): NormalizeResult {
+    let root: unknown = input;
+    if (typeof input === 'string' || input instanceof Uint8Array) {
+      const parsed = parseJsonText(input, this.maxBytes);
+      if (!parsed.ok) return parsed;
+      root = parsed.value;
+    }
+    if (typeof root !== 'object' || root === null || Array.isArray(root)) {
+      return { ok: false, reject: { code: 'malformed_json', reason: `payload must be a JSON object, got ${Array.isArray(root) ? 'an array' : root === null ? 'null' : typeof root}` } };
+    }
+    const obj = root as Record<string, unknown>;
+
+    this.keys = 0;
+    this.failure = null;
+    this.violation = null;
+    this.flags = null;
+    this.fields = Object.create(null);
+    this.units = Object.create(null);
+    this.fieldCount = 0;
+    this.components.length = 0;
+    this.componentHw.length = 0;
+    const tags: Record<string, string> = Object.create(null);
+    let payloadDevice: string | undefined;
+    let rawTime: unknown;
+    let timeKeyRank = TIME_KEYS.length;
+    let hw: string | undefined;
+
+    for (const k in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, k)) continue;
+      if (++this.keys > this.maxKeys) return this.rejectTooMany('');
+      if (isForbidden(k)) return this.reject('forbidden_key', `forbidden key "${k}"`, k);
+      const v = obj[k];
+      const kind = this.meta.get(k);
+      if (kind === undefined) {
+        if (!this.walkValue(v, k, 1)) return { ok: false, reject: this.failure! };
+        continue;
+      }
+      switch (kind) {
+        case Meta.DeviceId: {
+          const id = tagValue(v);
+          if (typeof id !== 'string' || id === '') return this.reject('missing_device', `"${k}" must be a non-empty string`, k);
+          payloadDevice = id;
+          break;
+        }
+        case Meta.Time: {
+          // ts beats timestamp beats time when a payload carries several
+          const rank = TIME_KEYS.indexOf(k);
+          if (rank < timeKeyRank) {
+            timeKeyRank = rank;
+            rawTime = v;
+          }
+          break;
+        }
+        case Meta.Hw:
+          if (typeof v === 'string') hw = v;
+          else if (typeof v === 'number' && Number.isFinite(v)) hw = String(v);
+          else if (v !== null) return this.reject('bad_tag', `"${k}" must be a string`, k);
+          break;
+        case Meta.Tag: {
+          const t = tagValue(v);
+          if (t === null) return this.reject('bad_tag', `tag "${k}" must be a string, number or boolean`, k);
+          if (t !== undefined) tags[k] = t;
+          break;
+        }
+        case Meta.Components:
+          if (typeof v !== 'object' || v === null || Array.isArray(v)) return this.reject('malformed_json', `"${k}" must be an object of components`, k);
+          if (!this.walkComponents(v as Record<string, unknown>)) return { ok: false, reject: this.failure! };
+          break;
+      }
+    }
+
+    if (this.validate && !this.validate(obj)) {
+      const err = this.validate.errors?.[0];
+      const field = err?.instancePath ? err.instancePath.slice(1).replace(/\//g, '.') : undefined;
+      return this.reject('schema', `schema: ${this.ajv!.errorsText(this.validate.errors, { dataVar: 'payload' })}`, field);
+    }
+
+    // device id: payload, authenticated id and topic must agree; at least one must be there
+    let deviceId = payloadDevice;
+    if (ctx.deviceId !== undefined && ctx.deviceId !== '') {
+      if (deviceId !== undefined && deviceId !== ctx.deviceId) {
+        return this.reject('device_mismatch', `payload device_id "${deviceId}" differs from authenticated device "${ctx.deviceId}"`, 'device_id', ctx.deviceId);
+      }
+      deviceId = ctx.deviceId;
+    }
+    if (this.topicSegments && typeof ctx.topic === 'string') {
+      const topicDevice = this.topicTags(ctx.topic, tags);
+      if (topicDevice !== undefined) {
+        if (deviceId !== undefined && deviceId !== topicDevice) {
+          return this.reject('device_mismatch', `device_id "${deviceId}" differs from topic device "${topicDevice}"`, 'device_id', deviceId);
+        }
+        deviceId = topicDevice;
+      }
+    }
+    if (deviceId === undefined) {
+      return this.reject('missing_device', 'no device id in the payload, msg.moby.device_id or the topic');
+    }
+    tags.device_id = deviceId;
+
+    const now = ctx.now ?? Date.now();
+    let timestamp = now;
+    if (!this.receiveTime) {
+      if (rawTime !== undefined && rawTime !== null) {
+        const t = parseTimestamp(rawTime, now, this.timestampOpts);
+        if (!t.ok) return this.reject(t.reject.code, t.reject.reason, TIME_KEYS[timeKeyRank], deviceId);
+        timestamp = t.ms;
+      } else if (this.requireTimestamp) {
+        return this.reject('bad_timestamp', 'no ts/timestamp/time in the payload', undefined, deviceId);
+      }
+    }
+
+    if (this.registry && this.registry.hasComponents) this.checkComponents(hw);
+    // set by leaf()/checkComponents() during the walk, which TypeScript's narrowing cannot see
+    const violation = this.violation as Reject | null;
+    if (violation) {
+      violation.device_id = deviceId;
+      return { ok: false, reject: violation };
+    }
+    if (this.fieldCount === 0) return this.reject('no_fields', 'no numeric, boolean or kept string values in the payload', undefined, deviceId);
+
+    return {
+      ok: true,
+      point: { measurement: this.measurement, tags, fields: this.fields, timestamp },
+      units: this.units,
+      flags: this.flags,
+    };
+  }
+
+  private reject(code: string, reason: string, field?: string, deviceId?: string): { ok: false; reject: Reject } {
+    const reject: Reject = { code, reason };
+    if (deviceId !== undefined) reject.device_id = deviceId;
+    if (field !== undefined && field !== '') reject.field = field;
+    return { ok: false, reject };
+  }
+
+  private rejectTooMany(field: string): { ok: false; reject: Reject } {
+    return this.reject('too_many_keys', `more than ${this.maxKeys} keys/items`, field);
+  }
+
+  /** Records a structural failure; returns false so callers can `return this.fail(...)`. */
+  private fail(code: string, reason: string, field: string): false {
+    this.failure = { code, reason };
+    if (field) this.failure.field = field;
+    return false;
+  }
+
+  /** A registry violation: the first one becomes the reject, or every one a flag. */
+  private violate(code: string, reason: string, field: string): void {
+    if (this.flagMode) {
+      (this.flags ??= []).push({ code, reason, field });
+    } else if (!this.violation) {
+      this.violation = { code, reason, field };
+    }
+  }
+
+  private walkComponents(comps: Record<string, unknown>): boolean {
+    if (2 > this.maxDepth) return this.fail('too_deep', `nesting deeper than ${this.maxDepth}`, '');
+    for (const name in comps) {
+      if (!Object.prototype.hasOwnProperty.call(comps, name)) continue;
+      if (++this.keys > this.maxKeys) return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
+      if (isForbidden(name)) return this.fail('forbidden_key', `forbidden key "${name}"`, name);
+      const v = comps[name];
+      let compHw: string | undefined;
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+        if (3 > this.maxDepth) return this.fail('too_deep', `nesting deeper than ${this.maxDepth} at ${name}`, name);
+        // a component object may carry its own hardware revision next to its measurements
+        const c = v as Record<string, unknown>;
+        for (const k in c) {
+          if (!Object.prototype.hasOwnProperty.call(c, k)) continue;
+          if (++this.keys > this.maxKeys) return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
+          if (isForbidden(k)) return this.fail('forbidden_key', `forbidden key "${k}"`, name + this.sep + k);
+          const cv = c[k];
+          if ((k === 'hw' || k === 'hardware') && (typeof cv === 'string' || typeof cv === 'number')) {
+            compHw = String(cv);
+            continue;
+          }
+          if (!this.walkValue(cv, name + this.sep + k, 3)) return false;
+        }
+      } else if (!this.walkValue(v, name, 2)) {
+        return false;
+      }
+      this.components.push(name);
+      this.componentHw.push(compHw);
+    }
+    return true;
+  }
+
+  private checkComponents(deviceHw: string | undefined): void {
+    const known = this.registry!.components;
+    for (let i = 0; i < this.components.length; i++) {
+      const name = this.components[i];
+      const spec = known.get(name);
+      if (!spec) {
+        this.violate('unknown_component', `component "${name}" is not in the registry`, name);
+        continue;
+      }
+      if (spec.hw) {
+        const hw = this.componentHw[i] ?? deviceHw;
+        if (hw === undefined) this.violate('hw_mismatch', `component "${name}" needs hardware ${[...spec.hw].join('/')}, payload names none`, name);
+        else if (!spec.hw.has(hw)) this.violate('hw_mismatch', `component "${name}" does not support hardware "${hw}" (allowed: ${[...spec.hw].join(', ')})`, name);
+      }
+    }
+  }
+
+  /** Walks a value at `name` whose parent is at `depth`. */
+  private walkValue(v: unknown, name: string, depth: number): boolean {
+    switch (typeof v) {
+      case 'number':
+        if (!Number.isFinite(v)) return this.fail('bad_number', `non-finite number at ${name}`, name);
+        return this.leaf(name, v, undefined);
+      case 'boolean':
+        return this.keepBooleans ? this.leaf(name, v, undefined) : true;
+      case 'string':
+        return this.stringLeaf(name, v, undefined);
+      case 'object':
+        if (v === null) return true; // nulls carry no measurement
+        if (depth + 1 > this.maxDepth) return this.fail('too_deep', `nesting deeper than ${this.maxDepth} at ${name}`, name);
+        return Array.isArray(v) ? this.walkArray(v, name, depth + 1) : this.walkObject(v as Record<string, unknown>, name, depth + 1);
+      default:
+        return true; // undefined/functions only occur in objects built in code; nothing to measure
+    }
+  }
+
+  private stringLeaf(name: string, s: string, unit: string | undefined): boolean {
+    if (this.coerce && isNumericString(s)) {
+      const n = Number(s);
+      if (!Number.isNaN(n)) {
+        if (!Number.isFinite(n)) return this.fail('bad_number', `"${s}" at ${name} is not a finite number`, name);
+        return this.leaf(name, n, unit);
+      }
+    }
+    return this.keepStrings ? this.leaf(name, s, unit) : true;
+  }
+
+  private walkObject(o: Record<string, unknown>, name: string, depth: number): boolean {
+    const sep = this.sep;
+    // {value, unit[, …]} collapses to the value at this path; other keys flatten beside it as usual
+    const hasValue = Object.prototype.hasOwnProperty.call(o, 'value');
+    const value = hasValue ? o.value : undefined;
+    const collapse = hasValue && (typeof value !== 'object' || value === null);
+    let unit: string | undefined;
+    if (collapse && typeof o.unit === 'string') unit = o.unit;
+    for (const k in o) {
+      if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
+      if (++this.keys > this.maxKeys) return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
+      if (isForbidden(k)) return this.fail('forbidden_key', `forbidden key "${k}" at ${name}`, name + sep + k);
+      if (collapse) {
+        if (k === 'value') {
+          if (typeof value === 'number') {
+            if (!Number.isFinite(value)) return this.fail('bad_number', `non-finite number at ${name}`, name);
+            if (!this.leaf(name, value, unit)) return false;
+          } else if (typeof value === 'boolean') {
+            if (this.keepBooleans && !this.leaf(name, value, unit)) return false;
+          } else if (typeof value === 'string' && !this.stringLeaf(name, value, unit)) {
+            return false;
+          }
+          continue;
+        }
+        if (k === 'unit' && unit !== undefined) continue;
+      }
+      if (!this.walkValue(o[k], name + sep + k, depth)) return false;
+    }
+    return true;
+  }
+
+  private walkArray(a: unknown[], name: string, depth: number): boolean {
+    this.keys += a.length;
+    if (this.keys > this.maxKeys) return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
+    const names = this.arrayNames ? this.arrayNames.get(name) : undefined;
+    const prefix = name + this.sep;
+    for (let i = 0; i < a.length; i++) {
+      const item = names && i < names.length ? names[i] : String(i);
+      if (!this.walkValue(a[i], prefix + item, depth)) return false;
+    }
+    return true;
+  }
+
+  private leaf(name: string, v: number | boolean | string, unit: string | undefined): boolean {
+    // segments are checked one by one, but joined ones can spell a forbidden name ("_" + "_" + "proto__")
+    if (isForbidden(name)) return this.fail('forbidden_key', `field name "${name}" is forbidden`, name);
+    if (this.regFields) {
+      const spec = this.regFields.get(name);
+      if (spec) {
+        if (spec.unit !== undefined) {
+          if (unit !== undefined && unit !== spec.unit) {
+            this.violate('unit_mismatch', `${name} is in "${unit}", the registry expects "${spec.unit}"`, name);
+          }
+          unit = spec.unit;
+        }
+        const bad = checkField(spec, v);
+        if (bad) this.violate(bad[0], `${name}: ${bad[1]}`, name);
+      }
+    }
+    if (!(name in this.fields)) this.fieldCount++;
+    this.fields[name] = v;
+    if (unit !== undefined) this.units[name] = unit;
+    return true;
+  }
+
+  /** Copies tag segments of a matching topic into `tags`; returns the topic's device_id segment if any. */
+  private topicTags(topic: string, tags: Record<string, string>): string | undefined {
+    const segs = this.topicSegments!;
+    const parts = topic.split('/');
+    if (parts.length < segs.length || (!this.topicOpenEnded && parts.length !== segs.length)) return undefined;
+    for (const s of segs) if (s.tag === null && s.literal !== '+' && s.literal !== parts[s.index]) return undefined;
+    let device: string | undefined;
+    for (const s of segs) {
+      if (s.tag === null || parts[s.index] === '') continue;
+      if (s.tag === 'device_id') device = parts[s.index];
+      else tags[s.tag] = parts[s.index]; // the broker's topic ACL outranks what the payload claims
+    }
+    return device;
+  }
+}
+
+/** Convenience for one-off calls (scripts, tests); nodes keep one Normalizer per configuration. */
+export function normalize(input: unknown, opts: NormalizeOptions = {}, ctx: NormalizeContext = {}): NormalizeResult {
+  return new Normalizer(opts).normalize(input, ctx);
+}
