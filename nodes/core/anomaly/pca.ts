@@ -1,7 +1,8 @@
 // PCA monitoring with Hotelling T² and Q (squared prediction error). The math is kept deliberately plain
 // (z-score, project, T² = Σ t_i²/λ_i, Q = ‖z − Pᵀt‖²) because the ONNX exporter reproduces it as a graph
 // and must match it to 1e-5.
-import { column, covariance, mean, quantile, std, symmetricEigen } from './linalg';
+import { covariance, quantile, symmetricEigen } from './linalg';
+import { fitScaling, ScalingKind } from './scaling';
 
 export interface PcaModel {
   features?: string[];
@@ -23,6 +24,8 @@ export interface PcaFitOptions {
   /** multiplies both limits (default 1); > 1 widens them for data that drift beyond the training window */
   limitScale?: number;
   features?: string[];
+  /** 'std' (mean/std, default) or 'robust' (median/MAD); either way the model stores them as mean/std */
+  scaling?: ScalingKind;
 }
 
 export interface PcaScore {
@@ -32,9 +35,6 @@ export interface PcaScore {
   contributions: number[];
 }
 
-/** Floor for a feature's spread: a constant training column must not divide by zero. */
-const MIN_STD = 1e-9;
-
 export function fitPca(rows: number[][], opts: PcaFitOptions = {}): PcaModel {
   if (rows.length < 2) throw new Error(`PCA needs at least 2 rows, got ${rows.length}`);
   const d = rows[0].length;
@@ -42,18 +42,13 @@ export function fitPca(rows: number[][], opts: PcaFitOptions = {}): PcaModel {
   const varianceShare = opts.varianceShare ?? 0.85;
   const alpha = opts.alpha ?? 0.01;
   const limitScale = opts.limitScale ?? 1;
-  const mu: number[] = [];
-  const sd: number[] = [];
-  for (let j = 0; j < d; j++) {
-    const col = column(rows, j);
-    const m = mean(col);
-    const s = std(col, m);
-    mu.push(m);
-    // a constant column gets unit spread: it contributes nothing in training and any change later shows
-    sd.push(s > MIN_STD * Math.max(1, Math.abs(m)) ? s : 1);
-  }
+  // a constant column gets unit spread: it contributes nothing in training and any change later shows
+  const { center: mu, scale: sd } = fitScaling(rows, opts.scaling ?? 'std');
   const z = rows.map((r) => r.map((x, j) => (x - mu[j]) / sd[j]));
-  const { values, vectors } = symmetricEigen(covariance(z));
+  // the axes come from the covariance around the z mean (≠ 0 with robust centring)
+  const zMean = new Array<number>(d).fill(0);
+  for (const r of z) for (let j = 0; j < d; j++) zMean[j] += r[j] / z.length;
+  const { values, vectors } = symmetricEigen(covariance(z.map((r) => r.map((v, j) => v - zMean[j]))));
   const total = values.reduce((s, v) => s + Math.max(0, v), 0);
   let k = 0;
   let acc = 0;
@@ -119,4 +114,13 @@ export function scorePca(model: PcaModel, x: ArrayLike<number>): PcaScore {
     contributions[j] = (e * e) / model.qLimit + Math.abs(z[j] * t2Part) / model.t2Limit;
   }
   return { t2, q, contributions };
+}
+
+/**
+ * Slow adaptation to drift: moves the model's centre towards a point judged normal. Only the centre moves
+ * (axes, eigenvalues and limits stay as fitted), so a fault can't widen the limits and the ONNX form of the
+ * model stays the same graph with a new mean.
+ */
+export function learnPca(model: PcaModel, x: ArrayLike<number>, rate: number): void {
+  for (let j = 0; j < model.mean.length; j++) model.mean[j] += rate * (x[j] - model.mean[j]);
 }

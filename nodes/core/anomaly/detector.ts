@@ -1,0 +1,272 @@
+// Per-device anomaly detection for the statistical methods: calibrate on the first N points (or a loaded
+// fitted state), then score each point, smooth the score, grade its severity and — on points judged
+// normal — adapt slowly to drift. Device state is plain JSON so it can be persisted and exported as is.
+import type { AnomalyResult, Reject } from '../contract';
+import { fitEwma, learnEwma, scoreEwma, EwmaModel } from './ewma';
+import { fitL2, learnL2, scoreL2, L2Model } from './l2';
+import { fitPca, learnPca, scorePca, PcaModel } from './pca';
+import type { ScalingKind } from './scaling';
+import { severityOf, DEFAULT_CRITICAL_RATIO } from './severity';
+import { smooth, SmoothingKind } from './smoothing';
+import { scoreThreshold, ThresholdLimits } from './threshold';
+
+export type StatMethod = 'threshold' | 'l2' | 'ewma' | 'pca';
+export const STAT_METHODS: readonly StatMethod[] = ['threshold', 'l2', 'ewma', 'pca'];
+
+export interface DetectorConfig {
+  method: StatMethod;
+  /** feature (field) names in order; empty = every numeric field of the device's first point, sorted */
+  features: string[];
+  /** points per device used for calibration before scoring starts */
+  trainSize: number;
+  /** limits are the (1 − alpha) quantile of the training scores */
+  alpha: number;
+  /** widens (> 1) or narrows the learned limits */
+  limitScale: number;
+  /** pca: share of variance the kept components explain */
+  varianceShare: number;
+  /** centre/scale estimate for l2 and pca */
+  scaling: ScalingKind;
+  /** l2/pca: weight with which a point judged normal moves the centre (0 = frozen model) */
+  adaptRate: number;
+  /** ewma: weight of a new normal point in the running mean/variance */
+  ewmaLambda: number;
+  /** smoothing window (points) and kind; the verdict uses the smoothed score */
+  smoothing: number;
+  smoothingKind: SmoothingKind;
+  /** severity is critical from criticalRatio × threshold */
+  criticalRatio: number;
+  /** threshold method: per-field limits */
+  limits: ThresholdLimits;
+}
+
+/**
+ * Defaults, equal to the settings `npm run eval:skab` reports (same on every file, chosen for robustness
+ * to drift rather than for one data set).
+ */
+export const DEFAULT_CONFIG: DetectorConfig = {
+  method: 'pca',
+  features: [],
+  trainSize: 400,
+  alpha: 0.01,
+  limitScale: 1,
+  varianceShare: 0.85,
+  scaling: 'robust',
+  adaptRate: 0.01,
+  ewmaLambda: 0.01,
+  smoothing: 5,
+  smoothingKind: 'median',
+  criticalRatio: DEFAULT_CRITICAL_RATIO,
+  limits: {},
+};
+
+export type FittedModel =
+  | { method: 'l2'; l2: L2Model }
+  | { method: 'ewma'; ewma: EwmaModel }
+  | { method: 'pca'; pca: PcaModel }
+  | { method: 'threshold' };
+
+/** Everything learned about one device (or equipment); JSON-serialisable. */
+export interface DeviceState {
+  v: 1;
+  method: StatMethod;
+  features: string[];
+  /** calibration rows collected so far (null once fitted) */
+  buffer: number[][] | null;
+  model: FittedModel | null;
+  window: number[];
+  /** points scored since fitting */
+  scored: number;
+}
+
+export type StepResult =
+  | { kind: 'warming'; have: number; need: number }
+  | { kind: 'reject'; reject: Reject }
+  | { kind: 'result'; anomaly: AnomalyResult; fitted: boolean };
+
+export function newState(cfg: DetectorConfig, features: string[]): DeviceState {
+  return {
+    v: 1,
+    method: cfg.method,
+    features: features.slice(),
+    buffer: cfg.method === 'threshold' ? null : [],
+    model: cfg.method === 'threshold' ? { method: 'threshold' } : null,
+    window: [],
+    scored: 0,
+  };
+}
+
+/** The feature names for a point: the configured list, or all finite numeric fields sorted by name. */
+export function featuresOf(cfg: DetectorConfig, fields: Record<string, unknown>): string[] {
+  if (cfg.features.length) return cfg.features;
+  if (cfg.method === 'threshold') return Object.keys(cfg.limits).filter((f) => typeof fields[f] === 'number').sort();
+  return Object.keys(fields)
+    .filter((f) => typeof fields[f] === 'number' && Number.isFinite(fields[f] as number))
+    .sort();
+}
+
+/** Reads the feature vector out of a point's fields, or says which field is wrong. */
+export function extract(features: string[], fields: Record<string, unknown>, out?: Float64Array): Float64Array | Reject {
+  const x = out ?? new Float64Array(features.length);
+  for (let j = 0; j < features.length; j++) {
+    const f = features[j];
+    const v = Object.prototype.hasOwnProperty.call(fields, f) ? fields[f] : undefined;
+    if (v === undefined || v === null) return { code: 'missing_feature', reason: `feature "${f}" is missing`, field: f };
+    if (typeof v !== 'number') return { code: 'not_numeric', reason: `feature "${f}" is ${typeof v}, not a number`, field: f };
+    if (!Number.isFinite(v)) return { code: 'bad_number', reason: `feature "${f}" is ${v}`, field: f };
+    x[j] = v;
+  }
+  return x;
+}
+
+export function fitModel(cfg: DetectorConfig, rows: number[][]): FittedModel {
+  const common = { alpha: cfg.alpha, limitScale: cfg.limitScale };
+  switch (cfg.method) {
+    case 'l2':
+      return { method: 'l2', l2: fitL2(rows, { ...common, scaling: cfg.scaling }) };
+    case 'ewma':
+      return { method: 'ewma', ewma: fitEwma(rows, common) };
+    case 'pca':
+      return { method: 'pca', pca: fitPca(rows, { ...common, varianceShare: cfg.varianceShare, scaling: cfg.scaling }) };
+    default:
+      return { method: 'threshold' };
+  }
+}
+
+/** Raw score, its threshold and per-feature contributions (non-negative, not normalised). */
+export function rawScore(cfg: DetectorConfig, state: DeviceState, x: ArrayLike<number>, contributions: number[]): { score: number; threshold: number } {
+  const m = state.model!;
+  switch (m.method) {
+    case 'l2':
+      return { score: scoreL2(m.l2, x, contributions), threshold: m.l2.limit };
+    case 'ewma':
+      return { score: scoreEwma(m.ewma, x, contributions), threshold: m.ewma.limit };
+    case 'pca': {
+      // one verdict from both statistics: each relative to its own limit, the larger wins (threshold 1)
+      const s = scorePca(m.pca, x);
+      for (let j = 0; j < s.contributions.length; j++) contributions[j] = s.contributions[j];
+      return { score: Math.max(s.t2 / m.pca.t2Limit, s.q / m.pca.qLimit), threshold: 1 };
+    }
+    default: {
+      const s = scoreThreshold(state.features, cfg.limits, x);
+      for (let j = 0; j < s.contributions.length; j++) contributions[j] = s.contributions[j];
+      return { score: s.score, threshold: 1 };
+    }
+  }
+}
+
+function learn(cfg: DetectorConfig, model: FittedModel, x: ArrayLike<number>): void {
+  if (model.method === 'ewma') learnEwma(model.ewma, x, cfg.ewmaLambda);
+  else if (cfg.adaptRate > 0 && model.method === 'l2') learnL2(model.l2, x, cfg.adaptRate);
+  else if (cfg.adaptRate > 0 && model.method === 'pca') learnPca(model.pca, x, cfg.adaptRate);
+}
+
+/** Rounds shares to 4 decimals so msg.anomaly stays compact. */
+function shares(features: string[], contributions: number[]): Record<string, number> {
+  let total = 0;
+  for (const c of contributions) total += c;
+  const out: Record<string, number> = {};
+  for (let j = 0; j < features.length; j++) out[features[j]] = total > 0 ? Math.round((contributions[j] / total) * 1e4) / 1e4 : 0;
+  return out;
+}
+
+/**
+ * One point through a device's detector. Mutates `state` (calibration buffer, model, smoothing window).
+ * `x` must be in `state.features` order (see extract).
+ */
+export function step(cfg: DetectorConfig, state: DeviceState, x: ArrayLike<number>): StepResult {
+  let fitted = false;
+  if (!state.model) {
+    const buffer = (state.buffer ??= []);
+    buffer.push(Array.from(x));
+    if (buffer.length < cfg.trainSize) return { kind: 'warming', have: buffer.length, need: cfg.trainSize };
+    try {
+      state.model = fitModel(cfg, buffer);
+    } catch (err) {
+      state.buffer = [];
+      return { kind: 'reject', reject: { code: 'model_error', reason: `calibration failed: ${(err as Error).message}` } };
+    }
+    state.buffer = null;
+    state.window = [];
+    state.scored = 0;
+    fitted = true;
+  }
+  const contributions = new Array<number>(state.features.length).fill(0);
+  const { score: raw, threshold } = rawScore(cfg, state, x, contributions);
+  if (!Number.isFinite(raw)) return { kind: 'reject', reject: { code: 'model_error', reason: `score is ${raw}` } };
+  const score = smooth(state.window, raw, cfg.smoothing, cfg.smoothingKind);
+  const isAnomaly = score > threshold;
+  // learn only from points that are normal both raw and smoothed, so the onset of a fault is not absorbed
+  if (!isAnomaly && raw <= threshold) learn(cfg, state.model, x);
+  state.scored++;
+  return {
+    kind: 'result',
+    fitted,
+    anomaly: {
+      score,
+      threshold,
+      is_anomaly: isAnomaly,
+      severity: severityOf(score, threshold, cfg.criticalRatio),
+      method: cfg.method,
+      contributions: shares(state.features, contributions),
+    },
+  };
+}
+
+const MAX_FEATURES = 256;
+
+function isNumArray(v: unknown, len?: number): v is number[] {
+  return Array.isArray(v) && (len === undefined || v.length === len) && v.every((n) => typeof n === 'number' && Number.isFinite(n));
+}
+
+/**
+ * Checks a device state from outside (context store, msg.topic "load") before it is trusted: shapes,
+ * dimensions and finite numbers. Returns the reason it is unusable, or null.
+ */
+export function validateState(s: unknown, cfg: DetectorConfig): string | null {
+  if (typeof s !== 'object' || s === null) return 'state is not an object';
+  const st = s as Partial<DeviceState>;
+  if (st.v !== 1) return `unsupported state version ${String(st.v)}`;
+  if (st.method !== cfg.method) return `state is for method ${String(st.method)}, node uses ${cfg.method}`;
+  if (!Array.isArray(st.features) || st.features.length === 0 || st.features.length > MAX_FEATURES || !st.features.every((f) => typeof f === 'string')) return 'features must be a non-empty list of names';
+  if (cfg.features.length && cfg.features.join('\u0000') !== st.features.join('\u0000')) return `state features [${st.features.join(', ')}] differ from the configured ones`;
+  const d = st.features.length;
+  if (!isNumArray(st.window ?? [])) return 'window must be numbers';
+  if (st.buffer !== null && st.buffer !== undefined && (!Array.isArray(st.buffer) || st.buffer.length > cfg.trainSize || !st.buffer.every((r) => isNumArray(r, d)))) return 'buffer rows must be numbers, one per feature';
+  const m = st.model as FittedModel | null | undefined;
+  if (m === null || m === undefined) return st.buffer ? null : 'state has neither a model nor a calibration buffer';
+  if (m.method !== cfg.method) return 'model method differs from state method';
+  const positive = (a: unknown) => isNumArray(a, d) && (a as number[]).every((v) => v > 0);
+  if (m.method === 'l2') {
+    if (!m.l2 || !isNumArray(m.l2.center, d) || !positive(m.l2.scale) || !(m.l2.limit > 0)) return 'l2 model needs center, positive scale and limit';
+  } else if (m.method === 'ewma') {
+    const e = m.ewma;
+    if (!e || !isNumArray(e.mean, d) || !positive(e.variance) || !positive(e.minVariance) || !(e.limit > 0)) return 'ewma model needs mean, positive variance/minVariance and limit';
+  } else if (m.method === 'pca') {
+    const p = m.pca;
+    if (!p || !isNumArray(p.mean, d) || !positive(p.std)) return 'pca model needs mean and positive std per feature';
+    const k = Array.isArray(p.components) ? p.components.length : 0;
+    if (k < 1 || k > d || !p.components.every((c) => isNumArray(c, d))) return 'pca components must be k × d numbers';
+    if (!isNumArray(p.eigenvalues, k) || !p.eigenvalues.every((v) => v > 0)) return 'pca needs one positive eigenvalue per component';
+    if (!(p.t2Limit > 0) || !(p.qLimit > 0)) return 'pca limits must be positive';
+  }
+  return null;
+}
+
+/** A state holding a model fitted elsewhere (e.g. moby-train or fitPca in a notebook). */
+export function stateFromModel(cfg: DetectorConfig, features: string[], model: FittedModel): DeviceState {
+  const s = newState(cfg, features);
+  s.model = model;
+  s.buffer = null;
+  return s;
+}
+
+/** Approximate retained bytes of a state (for the memory gauge/bench; counts numbers as 8 bytes). */
+export function stateSize(s: DeviceState): number {
+  let n = s.window.length + (s.buffer ? s.buffer.length * s.features.length : 0);
+  const m = s.model;
+  if (m?.method === 'pca') n += m.pca.mean.length * 2 + m.pca.components.length * (m.pca.mean.length + 1);
+  else if (m?.method === 'l2') n += m.l2.center.length * 2;
+  else if (m?.method === 'ewma') n += m.ewma.mean.length * 3;
+  return n * 8;
+}

@@ -1,0 +1,145 @@
+// SKAB evaluation (Skoltech Anomaly Benchmark, outlier protocol): per CSV file, the first 400 rows calibrate
+// a fresh detector and the rest are scored; point-wise F1, FAR and MAR pooled over all scored rows of all
+// files. Runs the same core (detector.step with DEFAULT_CONFIG) the moby-anomaly node runs, with the same
+// settings on every file.
+//
+//   npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca] [--set key=value ...]
+//
+// --data defaults to ../shared/data/skab when it exists; every *.csv below it with an "anomaly" column is used.
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_CONFIG, DetectorConfig, newState, step, StatMethod } from '../nodes/core/anomaly/detector';
+
+interface Labelled {
+  file: string;
+  features: string[];
+  rows: number[][];
+  labels: number[];
+}
+
+export interface Metrics {
+  f1: number;
+  far: number;
+  mar: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  tn: number;
+}
+
+function listCsv(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...listCsv(p));
+    else if (e.name.endsWith('.csv')) out.push(p);
+  }
+  return out.sort();
+}
+
+/** Reads a SKAB CSV (;-separated, datetime first, then sensors, then anomaly/changepoint); null if unlabelled. */
+export function readSkab(file: string): Labelled | null {
+  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
+  const header = lines[0].split(';');
+  const labelCol = header.indexOf('anomaly');
+  if (labelCol < 0) return null;
+  const featureCols = header.map((h, i) => i).filter((i) => i > 0 && header[i] !== 'anomaly' && header[i] !== 'changepoint');
+  const rows: number[][] = [];
+  const labels: number[] = [];
+  for (const line of lines.slice(1)) {
+    const c = line.split(';');
+    rows.push(featureCols.map((i) => Number(c[i])));
+    labels.push(Number(c[labelCol]) > 0 ? 1 : 0);
+  }
+  return { file, features: featureCols.map((i) => header[i]), rows, labels };
+}
+
+export function metrics(tp: number, fp: number, fn: number, tn: number): Metrics {
+  const f1 = tp + (fn + fp) / 2 > 0 ? tp / (tp + (fn + fp) / 2) : 0;
+  return { f1, far: fp + tn ? (100 * fp) / (fp + tn) : 0, mar: fn + tp ? (100 * fn) / (fn + tp) : 0, tp, fp, fn, tn };
+}
+
+/** Runs one method over all files; a file's warming rows (its first trainSize) are training, not test. */
+export function evaluate(files: Labelled[], cfg: DetectorConfig): Metrics {
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  let tn = 0;
+  for (const f of files) {
+    const state = newState(cfg, f.features);
+    for (let i = 0; i < f.rows.length; i++) {
+      const r = step(cfg, state, f.rows[i]);
+      if (r.kind === 'warming') continue;
+      const flagged = r.kind === 'result' ? r.anomaly.is_anomaly : false;
+      const truth = f.labels[i] === 1;
+      if (truth && flagged) tp++;
+      else if (!truth && flagged) fp++;
+      else if (truth) fn++;
+      else tn++;
+    }
+  }
+  return metrics(tp, fp, fn, tn);
+}
+
+function parseArgs(argv: string[]) {
+  const args = { data: '', json: false, methods: ['l2', 'ewma', 'pca'] as StatMethod[], set: {} as Record<string, string> };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--data') args.data = argv[++i];
+    else if (a === '--json') args.json = true;
+    else if (a === '--methods') args.methods = argv[++i].split(',') as StatMethod[];
+    else if (a === '--set') {
+      const [k, v] = argv[++i].split('=');
+      args.set[k] = v;
+    } else if (a === '--help' || a === '-h') {
+      console.log('usage: npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca] [--set key=value]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  if (!args.data) {
+    const guess = path.resolve(__dirname, '..', '..', 'shared', 'data', 'skab');
+    if (fs.existsSync(guess)) args.data = guess;
+    else throw new Error('no --data <dir> given and ../shared/data/skab does not exist');
+  }
+  return args;
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const files = listCsv(args.data)
+    .map(readSkab)
+    .filter((f): f is Labelled => f !== null);
+  if (!files.length) throw new Error(`no labelled SKAB CSV files under ${args.data}`);
+  const overrides: Partial<DetectorConfig> = {};
+  for (const [k, v] of Object.entries(args.set)) {
+    if (!(k in DEFAULT_CONFIG)) throw new Error(`unknown setting ${k}`);
+    (overrides as Record<string, unknown>)[k] = Number.isNaN(Number(v)) ? v : Number(v);
+  }
+  const results: Record<string, Metrics> = {};
+  for (const method of args.methods) results[method] = evaluate(files, { ...DEFAULT_CONFIG, ...overrides, method });
+  const testRows = Object.values(results)[0];
+  if (args.json) {
+    const methods: Record<string, { f1: number; far: number; mar: number }> = {};
+    for (const [m, r] of Object.entries(results)) methods[m] = { f1: round(r.f1, 3), far: round(r.far, 2), mar: round(r.mar, 2) };
+    console.log(JSON.stringify({ files: files.length, test_rows: testRows.tp + testRows.fp + testRows.fn + testRows.tn, methods }));
+    return;
+  }
+  console.log(`SKAB outlier protocol: ${files.length} file(s) under ${args.data}, ${testRows.tp + testRows.fp + testRows.fn + testRows.tn} test rows`);
+  console.log('| method | F1 | FAR % | MAR % |');
+  console.log('| --- | --- | --- | --- |');
+  for (const [m, r] of Object.entries(results)) console.log(`| ${m} | ${r.f1.toFixed(2)} | ${r.far.toFixed(1)} | ${r.mar.toFixed(1)} |`);
+}
+
+function round(v: number, digits: number): number {
+  const p = 10 ** digits;
+  return Math.round(v * p) / p;
+}
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (err) {
+    console.error(`eval-skab: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
