@@ -1,0 +1,301 @@
+// Node-RED adapters for the v1 signing scheme: moby-keyring (config node owning the device keys),
+// moby-hmac-verify and moby-hmac-sign. All logic lives in nodes/core/{hmac,keyring,hmac-verify}.ts.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Keyring } from '../core/keyring';
+import { Verifier } from '../core/hmac-verify';
+import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN } from '../core/hmac';
+import { parseJsonSafe, checkValue } from '../core/safe-json';
+import type { Reject } from '../core/contract';
+import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
+import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { ThrottledStatus } from '../lib/status';
+
+const KEYRING = 'moby-keyring';
+const VERIFY = 'moby-hmac-verify';
+const SIGN = 'moby-hmac-sign';
+
+interface KeyringCreds {
+  keys?: string;
+  master?: string;
+}
+
+interface KeyringNode extends Node<KeyringCreds> {
+  ring: Keyring;
+  /** why loading failed (nothing is loaded then: a half-loaded keyring would hide mistakes) */
+  loadError: string | null;
+}
+
+interface KeyringDef extends NodeDef {
+  keysFile?: string;
+  keysEnv?: string;
+  masterKid?: string;
+}
+
+interface VerifyDef extends NodeDef {
+  keyring?: string;
+  tolerance?: string | number;
+  replayCache?: string | number;
+  topicPattern?: string;
+  topicLevel?: string | number;
+  maxBytes?: string | number;
+}
+
+interface SignDef extends NodeDef {
+  keyring?: string;
+  deviceId?: string;
+  kid?: string;
+  carrier?: 'envelope' | 'mqtt5';
+}
+
+function num(v: unknown, fallback: number, min: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= min ? n : fallback;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** msg.moby with reject/auth from earlier nodes (or from a hostile upstream) replaced. */
+function mobyOf(msg: NodeMessage): Record<string, unknown> {
+  const prev = isObject(msg.moby) ? msg.moby : {};
+  const { reject: _r, auth: _a, ...rest } = prev;
+  return rest;
+}
+
+/** Builds the keyring from the inline credential, the bulk file, the environment variable and the master key. */
+function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring: Keyring; sources: string[] } {
+  const ring = new Keyring();
+  const sources: string[] = [];
+  if (creds.keys && creds.keys.trim()) {
+    ring.load(creds.keys);
+    sources.push('inline');
+  }
+  const file = (def.keysFile || '').trim();
+  if (file) {
+    const full = path.isAbsolute(file) ? file : path.join(RED.settings.userDir || process.cwd(), file);
+    let text: string;
+    try {
+      text = fs.readFileSync(full, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read keys file ${full}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`);
+    }
+    try {
+      ring.load(text);
+    } catch (err) {
+      throw new Error(`keys file ${full}: ${(err as Error).message}`);
+    }
+    sources.push(`file ${full}`);
+  }
+  const envName = (def.keysEnv || '').trim();
+  if (envName && process.env[envName]) {
+    try {
+      ring.load(process.env[envName] as string);
+    } catch (err) {
+      throw new Error(`environment variable ${envName}: ${(err as Error).message}`);
+    }
+    sources.push(`env ${envName}`);
+  }
+  if (creds.master) {
+    ring.add('*', (def.masterKid || 'm1').trim(), creds.master);
+    sources.push('master key');
+  }
+  return { ring, sources };
+}
+
+export = function (RED: NodeAPI) {
+  function KeyringConfig(this: Node<KeyringCreds>, def: KeyringDef) {
+    RED.nodes.createNode(this, def);
+    const self = this as KeyringNode;
+    self.loadError = null;
+    try {
+      const { ring, sources } = loadKeyring(RED, def, this.credentials || {});
+      self.ring = ring;
+      const d = ring.describe();
+      this.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
+      if (d.devices === 0 && d.masters.length === 0) this.warn('keyring has no keys: every message will be rejected as unknown_device');
+    } catch (err) {
+      self.ring = new Keyring();
+      self.loadError = (err as Error).message;
+      this.error(`keyring not loaded: ${self.loadError}`);
+    }
+  }
+  RED.nodes.registerType(KEYRING, KeyringConfig, {
+    credentials: { keys: { type: 'password' }, master: { type: 'password' } },
+  });
+
+  function keyringOf(node: Node<any>, id: string | undefined): KeyringNode | null {
+    const cfg = id ? (RED.nodes.getNode(id) as KeyringNode | null) : null;
+    if (!cfg) node.status({ fill: 'red', shape: 'ring', text: 'no keyring' });
+    else if (cfg.loadError) node.status({ fill: 'red', shape: 'ring', text: 'keyring error' });
+    return cfg;
+  }
+
+  function unusable(cfg: KeyringNode | null): Error | null {
+    if (!cfg) return new Error('no keyring configured');
+    if (cfg.loadError) return new Error(`keyring not loaded: ${cfg.loadError}`);
+    return null;
+  }
+
+  function HmacVerify(this: Node, def: VerifyDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const cfg = keyringOf(node, def.keyring);
+    const status = new ThrottledStatus(node);
+    let passed = 0;
+    let rejected = 0;
+    let verifier: Verifier | null = null;
+    let setupError = unusable(cfg);
+    if (!setupError && cfg) {
+      try {
+        verifier = new Verifier({
+          keys: cfg.ring,
+          toleranceSec: num(def.tolerance, 300, 0),
+          replayCacheSize: num(def.replayCache, 100000, 1),
+          limits: { maxBytes: num(def.maxBytes, 65536, 256) },
+          topicPattern: (def.topicPattern || '').trim() || undefined,
+          topicDeviceLevel: num(def.topicLevel, 1, 1),
+        });
+      } catch (err) {
+        setupError = err as Error;
+        node.status({ fill: 'red', shape: 'ring', text: 'bad topic pattern' });
+        node.error(setupError.message);
+      }
+    }
+    const active = verifier;
+    const unregister = active
+      ? provideGauge('moby_hmac_nonce_cache_entries', 'Nonces remembered by hmac-verify nodes for replay detection', [], () => [{ labels: {}, value: active.nonces.size }])
+      : () => undefined;
+    if (active) node.status({ fill: 'grey', shape: 'ring', text: 'waiting' });
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      countIn(VERIFY);
+      if (!active) {
+        done(setupError ?? new Error('verifier not ready'));
+        return;
+      }
+      const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic });
+      const moby = mobyOf(msg);
+      if (r.ok) {
+        passed++;
+        msg.payload = r.body;
+        moby.device_id = r.deviceId;
+        moby.auth = { kid: r.kid, ts: r.ts, verified: true };
+        msg.moby = moby;
+        countOut(VERIFY);
+        send([msg, null]);
+      } else {
+        rejected++;
+        moby.reject = r.reject;
+        if (r.reject.device_id) moby.device_id = r.reject.device_id;
+        msg.moby = moby;
+        countRejected(VERIFY, r.reject.code);
+        send([null, msg]);
+      }
+      status.set({ fill: rejected && !r.ok ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${r.ok ? '' : ` (${r.reject.code})`}` });
+      done();
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      status.stop();
+      unregister();
+      active?.nonces.clear();
+      done();
+    });
+  }
+  RED.nodes.registerType(VERIFY, HmacVerify);
+
+  function HmacSign(this: Node, def: SignDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const cfg = keyringOf(node, def.keyring);
+    const setupError = unusable(cfg);
+    const fixedDevice = (def.deviceId || '').trim();
+    const fixedKid = (def.kid || '').trim() || undefined;
+    const carrier = def.carrier === 'mqtt5' ? 'mqtt5' : 'envelope';
+    const status = new ThrottledStatus(node);
+    let signed = 0;
+    let rejected = 0;
+
+    function rejectMsg(msg: NodeMessage, send: SendFn, reject: Reject): void {
+      rejected++;
+      const moby = mobyOf(msg);
+      moby.reject = reject;
+      msg.moby = moby;
+      countRejected(SIGN, reject.code);
+      send([null, msg]);
+    }
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      countIn(SIGN);
+      if (setupError || !cfg) {
+        done(setupError ?? new Error('no keyring configured'));
+        return;
+      }
+      // the body: JSON text is signed byte for byte; an object is serialised once and that text is signed
+      let body: string;
+      let parsed: unknown;
+      const p = msg.payload;
+      if (typeof p === 'string' || Buffer.isBuffer(p)) {
+        body = typeof p === 'string' ? p : p.toString('utf8');
+        const r = parseJsonSafe(body);
+        if (!r.ok) {
+          rejectMsg(msg, send, { code: 'malformed', reason: `payload: ${r.reject.reason}`, field: r.reject.field ? `payload.${r.reject.field}` : 'payload' });
+          done();
+          return;
+        }
+        parsed = r.value;
+      } else {
+        const bad = checkValue(p);
+        if (bad) {
+          rejectMsg(msg, send, { code: 'malformed', reason: `payload: ${bad.reason}`, field: bad.field ? `payload.${bad.field}` : 'payload' });
+          done();
+          return;
+        }
+        parsed = p;
+        body = JSON.stringify(p);
+      }
+      if (!isObject(parsed)) {
+        rejectMsg(msg, send, { code: 'malformed', reason: 'payload must be a JSON object (telemetry)', field: 'payload' });
+        done();
+        return;
+      }
+      const moby = isObject(msg.moby) ? msg.moby : {};
+      const deviceId = fixedDevice || (typeof moby.device_id === 'string' ? moby.device_id : '') || (typeof parsed.device_id === 'string' ? parsed.device_id : '');
+      if (!DEVICE_ID_PATTERN.test(deviceId)) {
+        rejectMsg(msg, send, { code: 'malformed', reason: deviceId ? `device id "${deviceId.slice(0, 40)}" must be 1-128 chars of [A-Za-z0-9_.:-]` : 'no device id: set it on the node, in msg.moby.device_id or payload.device_id', field: 'device_id' });
+        done();
+        return;
+      }
+      const found = cfg.ring.signingKey(deviceId, fixedKid);
+      if (!found.ok || !found.key) {
+        rejectMsg(msg, send, { code: found.ok ? 'unknown_key' : found.code, reason: found.ok ? 'no key' : found.reason, device_id: deviceId });
+        done();
+        return;
+      }
+      const kid = found.key.kid;
+      if (carrier === 'mqtt5') {
+        const s = signUserProperties({ deviceId, key: found.key.key, kid, body });
+        msg.payload = s.payload;
+        msg.userProperties = { ...(isObject(msg.userProperties) ? msg.userProperties : {}), ...s.userProperties };
+      } else {
+        msg.payload = JSON.stringify(signEnvelope({ deviceId, key: found.key.key, kid, body }));
+      }
+      const out = mobyOf(msg);
+      out.device_id = deviceId;
+      msg.moby = out;
+      signed++;
+      countOut(SIGN);
+      send([msg, null]);
+      status.set({ fill: 'green', shape: 'dot', text: `signed ${signed}${rejected ? `  ✗ ${rejected}` : ''}` });
+      done();
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      status.stop();
+      done();
+    });
+  }
+  RED.nodes.registerType(SIGN, HmacSign);
+};
