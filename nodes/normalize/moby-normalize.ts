@@ -1,0 +1,228 @@
+// Node-RED adapters: moby-normalize (nested device JSON → flat points) and moby-registry (config node
+// holding the component registry). All logic lives in nodes/core/{normalize,registry,timestamp}.ts.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Normalizer, type NormalizeOptions } from '../core/normalize';
+import { parseRegistry, type CompiledRegistry } from '../core/registry';
+import type { Reject } from '../core/contract';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { countIn, countOut, countRejected } from '../lib/metrics';
+import { ThrottledStatus } from '../lib/status';
+
+const NORMALIZE = 'moby-normalize';
+const REGISTRY = 'moby-registry';
+
+interface RegistryDef extends NodeDef {
+  source?: 'inline' | 'file';
+  json?: string;
+  file?: string;
+}
+
+interface RegistryNode extends Node {
+  /** compiled registry for a separator (compiled on first use, then cached), or throws the load error */
+  registryFor(separator: string): CompiledRegistry;
+  loadError: string | null;
+}
+
+interface NormalizeDef extends NodeDef {
+  registry?: string;
+  measurement?: string;
+  separator?: string;
+  componentsKey?: string;
+  deviceIdKey?: string;
+  tagKeys?: string;
+  topicPattern?: string;
+  arrays?: string;
+  keepBooleans?: boolean;
+  keepStrings?: boolean;
+  coerceNumbers?: boolean;
+  timeSource?: 'payload' | 'receive';
+  requireTimestamp?: boolean;
+  maxFuture?: string | number;
+  naiveTime?: 'utc' | 'reject';
+  onViolation?: 'reject' | 'flag';
+  schema?: string;
+  maxBytes?: string | number;
+  maxDepth?: string | number;
+  maxKeys?: string | number;
+}
+
+function num(v: unknown, fallback: number, min: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= min ? n : fallback;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function list(text: string | undefined): string[] {
+  return (text || '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** "accel: x,y,z; gyro: x,y,z" (or one per line) → { accel: ['x','y','z'], gyro: [...] } */
+function parseArrayNames(text: string | undefined): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const entry of (text || '').split(/[;\n]/)) {
+    const colon = entry.indexOf(':');
+    if (colon < 0) {
+      if (entry.trim()) throw new Error(`array names "${entry.trim()}": expected "path: name1,name2,…"`);
+      continue;
+    }
+    const key = entry.slice(0, colon).trim();
+    const names = list(entry.slice(colon + 1));
+    if (!key || names.length === 0) throw new Error(`array names "${entry.trim()}": expected "path: name1,name2,…"`);
+    out[key] = names;
+  }
+  return out;
+}
+
+/** Builds core options from the editor config; throws with a readable message when something is invalid. */
+function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null): NormalizeOptions {
+  let schema: object | boolean | null = null;
+  if (def.schema && def.schema.trim()) {
+    try {
+      schema = JSON.parse(def.schema);
+    } catch (err) {
+      throw new Error(`JSON Schema is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return {
+    measurement: (def.measurement || '').trim() || 'telemetry',
+    separator: def.separator === undefined || def.separator === '' ? '_' : def.separator,
+    componentsKey: def.componentsKey === undefined ? 'components' : def.componentsKey.trim(),
+    deviceIdKey: (def.deviceIdKey || '').trim() || 'device_id',
+    tagKeys: list(def.tagKeys),
+    topicPattern: (def.topicPattern || '').trim() || undefined,
+    arrays: parseArrayNames(def.arrays),
+    keepBooleans: def.keepBooleans !== false,
+    keepStrings: def.keepStrings === true,
+    coerceNumericStrings: def.coerceNumbers === true,
+    timeSource: def.timeSource === 'receive' ? 'receive' : 'payload',
+    requireTimestamp: def.requireTimestamp === true,
+    timestamp: { maxFutureMs: num(def.maxFuture, 300, 0) * 1000, naive: def.naiveTime === 'reject' ? 'reject' : 'utc' },
+    limits: { maxBytes: num(def.maxBytes, 65536, 1), maxDepth: num(def.maxDepth, 8, 2), maxKeys: num(def.maxKeys, 500, 1) },
+    registry,
+    onViolation: def.onViolation === 'flag' ? 'flag' : 'reject',
+    schema,
+  };
+}
+
+export = function (RED: NodeAPI) {
+  function RegistryConfig(this: Node, def: RegistryDef) {
+    RED.nodes.createNode(this, def);
+    const node = this as RegistryNode;
+    let text: string | null = null;
+    node.loadError = null;
+    try {
+      if (def.source === 'file') {
+        const file = (def.file || '').trim();
+        if (!file) throw new Error('no registry file configured');
+        const full = path.isAbsolute(file) ? file : path.join(RED.settings.userDir || process.cwd(), file);
+        text = fs.readFileSync(full, 'utf8');
+      } else {
+        text = def.json || '';
+        if (!text.trim()) throw new Error('the registry JSON is empty');
+      }
+      parseRegistry(text); // validate now, so a broken registry is reported at deploy rather than per message
+    } catch (err) {
+      node.loadError = (err as Error).message;
+      node.error(`registry: ${node.loadError}`);
+    }
+    const compiled = new Map<string, CompiledRegistry>();
+    node.registryFor = (separator: string) => {
+      if (node.loadError || text === null) throw new Error(`registry "${def.name || def.id}": ${node.loadError}`);
+      let r = compiled.get(separator);
+      if (!r) {
+        r = parseRegistry(text, separator);
+        compiled.set(separator, r);
+      }
+      return r;
+    };
+  }
+  RED.nodes.registerType(REGISTRY, RegistryConfig);
+
+  function NormalizeNode(this: Node, def: NormalizeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new ThrottledStatus(node);
+    let normalizer: Normalizer | null = null;
+    let configError: string | null = null;
+    try {
+      let registry: CompiledRegistry | null = null;
+      if (def.registry) {
+        const reg = RED.nodes.getNode(def.registry) as RegistryNode | null;
+        if (!reg) throw new Error('the selected registry config node is missing');
+        registry = reg.registryFor(def.separator === undefined || def.separator === '' ? '_' : def.separator);
+      }
+      normalizer = new Normalizer(optionsFromConfig(def, registry)); // compiles schema, registry lookups, topic pattern once
+      node.status({ fill: 'grey', shape: 'ring', text: 'ready' });
+    } catch (err) {
+      configError = (err as Error).message;
+      node.error(`configuration: ${configError}`);
+      node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
+    }
+
+    let passed = 0;
+    let rejected = 0;
+    let lastCode = '';
+    const showStatus = () =>
+      status.set({
+        fill: rejected ? 'yellow' : 'green',
+        shape: 'dot',
+        text: rejected ? `${passed} ok, ${rejected} rejected (${lastCode})` : `${passed} ok`,
+      });
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      countIn(NORMALIZE);
+      if (!normalizer) {
+        done(new Error(`moby-normalize is misconfigured: ${configError}`));
+        return;
+      }
+      // keep what earlier nodes (hmac-verify: device_id, auth) put in msg.moby; drop a stale reject/flags
+      const prev = isObject(msg.moby) ? msg.moby : {};
+      const { reject: _r, flags: _f, ...moby } = prev;
+      const authDevice = typeof prev.device_id === 'string' ? prev.device_id : undefined;
+      let result;
+      try {
+        result = normalizer.normalize(msg.payload, { topic: typeof msg.topic === 'string' ? msg.topic : undefined, deviceId: authDevice });
+      } catch (err) {
+        // the core never throws for bad input; reaching this is a bug, which Catch nodes should see
+        done(err as Error);
+        return;
+      }
+      if (result.ok) {
+        moby.device_id = result.point.tags.device_id;
+        if (result.flags) moby.flags = result.flags;
+        msg.moby = moby;
+        msg.payload = result.point;
+        msg.units = result.units;
+        passed++;
+        countOut(NORMALIZE);
+        showStatus();
+        send([msg, null]);
+      } else {
+        const reject: Reject = result.reject;
+        if (reject.device_id === undefined && authDevice !== undefined) reject.device_id = authDevice;
+        moby.reject = reject;
+        msg.moby = moby;
+        rejected++;
+        lastCode = reject.code;
+        countRejected(NORMALIZE, reject.code);
+        showStatus();
+        send([null, msg]);
+      }
+      done();
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      status.flush();
+      status.stop();
+      done();
+    });
+  }
+  RED.nodes.registerType(NORMALIZE, NormalizeNode);
+};
