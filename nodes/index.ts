@@ -9,3 +9,4 @@ export * from './core/hmac-verify';
 export * from './core/timestamp';
 export * from './core/registry';
 export * from './core/normalize';
+export * from './core/health';

@@ -1,0 +1,229 @@
+// Turns an incoming message into what the health table understands: a status (birth/will) for one
+// device, or activity of one device at a trustworthy time, or a reject that names what was wrong.
+import type { Reject } from '../contract';
+import { checkValue, parseJsonSafe } from '../safe-json';
+
+/** An MQTT-style topic filter (`+` one level, `#` the rest); `{device_id}` marks the id level. */
+export interface TopicPattern {
+  source: string;
+  levels: string[];
+  /** level index that holds the device id, or -1 */
+  idLevel: number;
+}
+
+export function compileTopicPattern(source: string): TopicPattern | string {
+  const text = source.trim();
+  if (!text) return 'empty topic pattern';
+  const levels = text.split('/');
+  let idLevel = -1;
+  for (let k = 0; k < levels.length; k++) {
+    const l = levels[k];
+    if (l === '{device_id}') {
+      if (idLevel >= 0 && levels[idLevel] === '{device_id}') return `${source}: {device_id} appears twice`;
+      idLevel = k;
+    } else if (l === '#') {
+      if (k !== levels.length - 1) return `${source}: # must be the last level`;
+    } else if (l === '+') {
+      // without an explicit marker the last + holds the id (device/lwt/+)
+      if (idLevel < 0 || levels[idLevel] === '+') idLevel = k;
+    } else if (l.includes('+') || l.includes('#') || l.includes('{')) {
+      return `${source}: wildcards must fill a whole level`;
+    }
+  }
+  return { source: text, levels, idLevel };
+}
+
+/** Matches a topic; returns the device id level's value ('' when the pattern has none), or null. */
+export function matchTopicPattern(p: TopicPattern, topic: string): string | null {
+  const parts = topic.split('/');
+  const { levels } = p;
+  let id = '';
+  for (let k = 0; k < levels.length; k++) {
+    const l = levels[k];
+    if (l === '#') return id;
+    if (k >= parts.length) return null;
+    if (k === p.idLevel) id = parts[k];
+    else if (l !== '+' && l !== parts[k]) return null;
+  }
+  return parts.length === levels.length ? id : null;
+}
+
+export interface HealthReadOptions {
+  statusTopics: TopicPattern[];
+  lwtTopics: TopicPattern[];
+  /** topics whose `{device_id}`/`+` level names the device of plain activity */
+  activityTopics: TopicPattern[];
+  /** a message timestamp is trusted only within this distance of the receive time, ms */
+  clockSkewMs: number;
+  maxIdLength: number;
+}
+
+export type HealthInput =
+  | { kind: 'status'; device_id: string; online: boolean; time: number; reason: 'status' | 'lwt'; equipment_id?: string }
+  | { kind: 'activity'; device_id: string; time: number; equipment_id?: string }
+  | { kind: 'reject'; reject: Reject };
+
+const ID_RE = /^[\w.:@~-]+$/;
+
+export function isValidDeviceId(id: unknown, maxLength: number): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= maxLength && ID_RE.test(id);
+}
+
+/** Epoch ms from a number (ms, or s when small) or an ISO-8601 string; NaN when absent or unusable. */
+export function looseEpochMs(v: unknown): number {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) || v <= 0) return NaN;
+    return v < 1e11 ? v * 1000 : v; // 1e11 s is year 5138, 1e11 ms is 1973: smaller values are seconds
+  }
+  if (typeof v === 'string' && v.length <= 40 && /^\d{4}-\d\d-\d\d/.test(v)) {
+    const t = Date.parse(v);
+    return Number.isFinite(t) ? t : NaN;
+  }
+  return NaN;
+}
+
+/** The message's own time if it is plausible (within clockSkewMs of `now`), else `now`. */
+export function trustedTime(candidate: number, now: number, clockSkewMs: number): number {
+  return candidate === candidate && Math.abs(candidate - now) <= clockSkewMs ? candidate : now;
+}
+
+const STATUS_WORDS: Record<string, boolean> = { online: true, offline: false, connected: true, disconnected: false };
+
+function obj(v: unknown): Record<string, unknown> | null {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+function textOf(payload: unknown): string | null {
+  if (typeof payload === 'string') return payload;
+  if (Buffer.isBuffer(payload) || payload instanceof Uint8Array) return Buffer.from(payload as Uint8Array).toString('utf8');
+  return null;
+}
+
+/** Reads one message. `now` is the receive time. */
+export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; moby?: unknown }, now: number, opts: HealthReadOptions): HealthInput {
+  const topic = typeof msg.topic === 'string' ? msg.topic : '';
+  const moby = obj(msg.moby);
+  const reject = (code: string, reason: string, device_id?: string, field?: string): HealthInput => {
+    const r: Reject = { code, reason };
+    if (device_id !== undefined) r.device_id = device_id;
+    if (field !== undefined) r.field = field;
+    return { kind: 'reject', reject: r };
+  };
+
+  // status / will topics first
+  let statusKind: 'status' | 'lwt' | null = null;
+  let topicId = '';
+  for (const p of opts.lwtTopics) {
+    const m = matchTopicPattern(p, topic);
+    if (m !== null) {
+      statusKind = 'lwt';
+      topicId = m;
+      break;
+    }
+  }
+  if (!statusKind) {
+    for (const p of opts.statusTopics) {
+      const m = matchTopicPattern(p, topic);
+      if (m !== null) {
+        statusKind = 'status';
+        topicId = m;
+        break;
+      }
+    }
+  }
+  if (statusKind) {
+    let body: unknown = msg.payload;
+    const text = textOf(body);
+    let word: string | null = null;
+    if (text !== null) {
+      const trimmed = text.trim();
+      if (trimmed.startsWith('{')) {
+        const parsed = parseJsonSafe(trimmed, { maxBytes: 4096, maxDepth: 4, maxKeys: 50 });
+        if (!parsed.ok) return reject(parsed.reject.code, `status message: ${parsed.reject.reason}`, isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined, 'payload');
+        body = parsed.value;
+      } else {
+        word = trimmed.replace(/^"|"$/g, '');
+        body = word;
+      }
+    } else if (obj(body)) {
+      const bad = checkValue(body, { maxDepth: 4, maxKeys: 50 });
+      if (bad) return reject(bad.code, `status message: ${bad.reason}`, undefined, bad.field ? `payload.${bad.field}` : 'payload');
+    }
+    const o = obj(body);
+    let id: unknown = topicId;
+    let time = now;
+    let equipment: string | undefined;
+    if (o) {
+      id = o.device_id ?? o.device_uuid ?? (topicId || undefined);
+      word = typeof o.status === 'string' ? o.status : typeof o.state === 'string' ? o.state : null;
+      time = trustedTime(looseEpochMs(o.timestamp ?? o.ts ?? o.time), now, opts.clockSkewMs);
+      if (typeof o.equipment_id === 'string' && isValidDeviceId(o.equipment_id, opts.maxIdLength)) equipment = o.equipment_id;
+    } else if (typeof body === 'boolean') {
+      word = body ? 'online' : 'offline';
+    }
+    if (!isValidDeviceId(id, opts.maxIdLength)) {
+      return reject(id === undefined || id === '' ? 'no_device_id' : 'bad_device_id', `status message on ${topic} names no usable device id`, undefined, o ? 'payload.device_id' : 'topic');
+    }
+    const online = word === null ? undefined : STATUS_WORDS[word.toLowerCase()];
+    if (online === undefined) {
+      return reject('bad_status', `status must be ONLINE or OFFLINE, got ${word === null ? typeof body : JSON.stringify(word.slice(0, 40))}`, id, o ? 'payload.status' : 'payload');
+    }
+    const out: HealthInput = { kind: 'status', device_id: id, online, time, reason: statusKind };
+    if (equipment) out.equipment_id = equipment;
+    return out;
+  }
+
+  // activity: msg.moby.device_id, payload.tags.device_id, payload.device_id, or a topic level
+  const payload = obj(msg.payload);
+  const tags = payload ? obj(payload.tags) : null;
+  let id: unknown = moby?.device_id ?? tags?.device_id ?? payload?.device_id;
+  let field = moby?.device_id !== undefined ? 'moby.device_id' : tags?.device_id !== undefined ? 'payload.tags.device_id' : 'payload.device_id';
+  if (id === undefined) {
+    for (const p of opts.activityTopics) {
+      const m = matchTopicPattern(p, topic);
+      if (m) {
+        id = m;
+        field = 'topic';
+        break;
+      }
+    }
+  }
+  if (id === undefined) return reject('no_device_id', `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${topic})` : ''}`);
+  if (!isValidDeviceId(id, opts.maxIdLength)) return reject('bad_device_id', `device id must be 1-${opts.maxIdLength} characters of letters, digits and . _ : @ ~ -`, undefined, field);
+  const stamp = looseEpochMs(moby?.timestamp ?? payload?.timestamp ?? payload?.ts);
+  const out: HealthInput = { kind: 'activity', device_id: id, time: trustedTime(stamp, now, opts.clockSkewMs) };
+  const eq = moby?.equipment_id ?? tags?.equipment_id;
+  if (typeof eq === 'string' && isValidDeviceId(eq, opts.maxIdLength)) out.equipment_id = eq;
+  return out;
+}
+
+/**
+ * Parses "id=seconds" lines (blank and # lines ignored) into ms. Keys prefixed "equipment:" go to the
+ * equipment map. Returns the maps or the first bad line.
+ */
+export function parseTimeoutOverrides(text: string): { devices: Map<string, number>; equipment: Map<string, number> } | string {
+  const devices = new Map<string, number>();
+  const equipment = new Map<string, number>();
+  const lines = (text || '').split(/\r?\n|,|;/);
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(equipment:)?([\w.:@~-]+)\s*=\s*(\d+(?:\.\d+)?)\s*s?$/.exec(line);
+    if (!m || Number(m[3]) <= 0) return `timeout override "${line}" is not "device_id=seconds" or "equipment:id=seconds"`;
+    (m[1] ? equipment : devices).set(m[2], Math.round(Number(m[3]) * 1000));
+  }
+  return { devices, equipment };
+}
+
+/** Parses the known-device list: one "device_id" or "device_id equipment_id" per line (or comma-separated ids). */
+export function parseKnownDevices(text: string, maxIdLength = 128): Array<{ device_id: string; equipment_id?: string }> | string {
+  const out: Array<{ device_id: string; equipment_id?: string }> = [];
+  for (const raw of (text || '').split(/\r?\n|,/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const [id, eq, extra] = line.split(/\s+/);
+    if (extra !== undefined || !isValidDeviceId(id, maxIdLength) || (eq !== undefined && !isValidDeviceId(eq, maxIdLength))) return `known device "${line}" is not "device_id [equipment_id]"`;
+    out.push(eq ? { device_id: id, equipment_id: eq } : { device_id: id });
+  }
+  return out;
+}

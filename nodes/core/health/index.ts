@@ -1,0 +1,4 @@
+// Device health: the state machine (memory), message reading, and the shared Redis store.
+export * from './table';
+export * from './extract';
+export * from './service';

@@ -1,0 +1,156 @@
+// Lua scripts that decide device-health transitions atomically inside Redis, so that several Node-RED
+// instances sharing one Redis emit each transition exactly once: whoever's script flips the state hash
+// returns (and publishes) the event; everybody else finds the new state already there.
+//
+// KEYS[1] zset  device id -> last seen (ms), newer wins
+// KEYS[2] hash  device id -> "STATE|since|status_at|pending|timeout" (empty fields = none)
+// KEYS[3] zset  device id -> next time a sweep must look at it (timeout or hold-down deadline)
+// KEYS[4] string sweep lock (SET NX PX)
+
+const COMMON = `
+local function fmt(n) if n == nil then return '' end return string.format('%.0f', n) end
+local function parse(v)
+  if not v then return nil end
+  local st, since, sat, pend, tmo = string.match(v, '^(%u+)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)$')
+  return st, tonumber(since), tonumber(sat), tonumber(pend), tonumber(tmo)
+end
+local function enc(st, since, sat, pend, tmo)
+  return st .. '|' .. fmt(since) .. '|' .. fmt(sat) .. '|' .. fmt(pend) .. '|' .. fmt(tmo)
+end
+local out = {}
+local function emit(ch, id, st, prev, since, seen, reason)
+  local ev = cjson.encode({device_id = id, state = st, previous = prev or 'UNKNOWN', since = since,
+    last_seen = seen or cjson.null, reason = reason})
+  out[#out + 1] = ev
+  if ch ~= '' then redis.call('PUBLISH', ch, ev) end
+end
+`;
+
+/** ARGV: now, holdDownMs, channel, then (id, ts, timeoutMs) triples. Returns event JSON strings. */
+export const ACTIVITY_LUA = `${COMMON}
+local now, hold, ch = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+for i = 4, #ARGV, 3 do
+  local id, ts, tmo = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local seen = tonumber(redis.call('ZSCORE', KEYS[1], id))
+  if not seen or ts > seen then seen = ts; redis.call('ZADD', KEYS[1], ts, id) end
+  local st, since, sat, pend = parse(redis.call('HGET', KEYS[2], id))
+  if st == 'ONLINE' then
+    redis.call('ZADD', KEYS[3], seen + tmo, id)
+  else
+    local revive = true
+    if st == 'OFFLINE' and sat and ts < sat then revive = false end
+    if st == 'TIMEOUT' and seen + tmo <= now then revive = false end
+    if revive then
+      if hold > 0 and st and st ~= 'UNKNOWN' then
+        if not pend then
+          redis.call('HSET', KEYS[2], id, enc(st, since, sat, ts, tmo))
+          redis.call('ZADD', KEYS[3], ts + hold, id)
+        end
+      else
+        redis.call('HSET', KEYS[2], id, enc('ONLINE', ts, sat, nil, tmo))
+        redis.call('ZADD', KEYS[3], seen + tmo, id)
+        emit(ch, id, 'ONLINE', st, ts, seen, 'data')
+      end
+    end
+  end
+end
+return out
+`;
+
+/** ARGV: now, holdDownMs, channel, id, online (1/0), ts, reason, timeoutMs. */
+export const STATUS_LUA = `${COMMON}
+local hold, ch = tonumber(ARGV[2]), ARGV[3]
+local id, online, ts, reason, tmo = ARGV[4], ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local st, since, sat, pend = parse(redis.call('HGET', KEYS[2], id))
+if sat and ts < sat then return out end
+local seen = tonumber(redis.call('ZSCORE', KEYS[1], id))
+if not online then
+  if seen and ts < seen then return out end
+  if st == 'OFFLINE' then
+    redis.call('HSET', KEYS[2], id, enc(st, since, ts, nil, tmo))
+    return out
+  end
+  redis.call('HSET', KEYS[2], id, enc('OFFLINE', ts, ts, nil, tmo))
+  redis.call('ZREM', KEYS[3], id)
+  emit(ch, id, 'OFFLINE', st, ts, seen, reason)
+  return out
+end
+if not seen or ts > seen then seen = ts; redis.call('ZADD', KEYS[1], ts, id) end
+if st == 'ONLINE' then
+  redis.call('HSET', KEYS[2], id, enc(st, since, ts, nil, tmo))
+  redis.call('ZADD', KEYS[3], seen + tmo, id)
+elseif hold > 0 and st and st ~= 'UNKNOWN' then
+  redis.call('HSET', KEYS[2], id, enc(st, since, ts, pend or ts, tmo))
+  redis.call('ZADD', KEYS[3], (pend or ts) + hold, id)
+else
+  redis.call('HSET', KEYS[2], id, enc('ONLINE', ts, ts, nil, tmo))
+  redis.call('ZADD', KEYS[3], seen + tmo, id)
+  emit(ch, id, 'ONLINE', st, ts, seen, reason)
+end
+return out
+`;
+
+/**
+ * ARGV: now, holdDownMs, channel, lock token, lock ttl ms, max devices per sweep, default timeout ms.
+ * Returns false when another instance holds the sweep lock, else the event JSON strings.
+ */
+export const SWEEP_LUA = `${COMMON}
+local now, hold, ch = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+if not redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then return false end
+local deftmo = tonumber(ARGV[7])
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
+for i = 1, #due, 2 do
+  local id, deadline = due[i], tonumber(due[i + 1])
+  local st, since, sat, pend, tmo = parse(redis.call('HGET', KEYS[2], id))
+  tmo = tmo or deftmo
+  local seen = tonumber(redis.call('ZSCORE', KEYS[1], id))
+  if pend and st ~= 'ONLINE' then
+    if seen and seen + tmo <= now then
+      redis.call('HSET', KEYS[2], id, enc(st, since, sat, nil, tmo))
+      redis.call('ZREM', KEYS[3], id)
+    elseif now - pend >= hold then
+      redis.call('HSET', KEYS[2], id, enc('ONLINE', pend, sat, nil, tmo))
+      redis.call('ZADD', KEYS[3], (seen or pend) + tmo, id)
+      emit(ch, id, 'ONLINE', st, pend, seen, 'data')
+    end
+  elseif st == 'ONLINE' or (not st and seen) then
+    -- the deadline is last seen + that device's timeout, kept current by every activity update
+    redis.call('HSET', KEYS[2], id, enc('TIMEOUT', deadline, sat, nil, tmo))
+    redis.call('ZREM', KEYS[3], id)
+    emit(ch, id, 'TIMEOUT', st, deadline, seen, 'timeout')
+  elseif st == 'UNKNOWN' and not seen then
+    redis.call('HSET', KEYS[2], id, enc('TIMEOUT', deadline, sat, nil, tmo))
+    redis.call('ZREM', KEYS[3], id)
+    emit(ch, id, 'TIMEOUT', st, deadline, seen, 'timeout')
+  else
+    redis.call('ZREM', KEYS[3], id)
+  end
+end
+return out
+`;
+
+/**
+ * Pushes one instance's table after (re)connecting: last-seen newer wins; a state is written when Redis
+ * has none or the local one is newer (a transition made from memory during an outage); UNKNOWN never
+ * overwrites. ARGV: channel, then (id, state, since, last_seen, status_at, timeout) sextuples.
+ * Returns the rows where Redis holds a different, newer state (reason "restore"), for the local mirror.
+ */
+export const RESYNC_LUA = `${COMMON}
+for i = 2, #ARGV, 6 do
+  local id, lst, lsince, lseen, lsat, tmo = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+  local rseen = tonumber(redis.call('ZSCORE', KEYS[1], id))
+  if lseen and (not rseen or lseen > rseen) then rseen = lseen; redis.call('ZADD', KEYS[1], lseen, id) end
+  local v = redis.call('HGET', KEYS[2], id)
+  local rst, rsince, rsat, rpend, rtmo = parse(v)
+  if not v or (lst ~= 'UNKNOWN' and lsince > rsince) then
+    redis.call('HSET', KEYS[2], id, enc(lst, lsince, lsat, nil, tmo))
+    if lst == 'ONLINE' then redis.call('ZADD', KEYS[3], (rseen or lsince) + tmo, id)
+    elseif lst == 'UNKNOWN' and not rseen then redis.call('ZADD', KEYS[3], lsince + tmo, id)
+    else redis.call('ZREM', KEYS[3], id) end
+  else
+    if rst == 'ONLINE' and rseen then redis.call('ZADD', KEYS[3], rseen + (rtmo or tmo), id) end
+    if rst ~= lst or rsince ~= lsince then emit('', id, rst, lst, rsince, rseen, 'restore') end
+  end
+end
+return out
+`;

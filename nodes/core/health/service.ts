@@ -1,0 +1,346 @@
+// Device health over one of two stores. Memory: the HealthTable decides and events are emitted at once.
+// Redis: the table becomes a local mirror; activity is coalesced per device and flushed in batches (one
+// script call per batch, several batches pipelined on the connection), and Lua scripts decide transitions
+// atomically so several instances emit each one once. When Redis is unreachable the table decides again
+// from memory (reported through onStore), and on reconnect the table is pushed back (newer wins).
+import { randomBytes } from 'node:crypto';
+import type Redis from 'ioredis';
+import type { DeviceState, HealthEvent, HealthReason } from '../contract';
+import { parseJsonSafe } from '../safe-json';
+import { HealthTable, DEVICE_STATES } from './table';
+import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
+
+export type HealthEmitFn = (ev: HealthEvent) => void;
+
+export interface HealthRedisKeys {
+  lastSeen: string;
+  state: string;
+  deadline: string;
+  lock: string;
+  channel: string;
+}
+
+/** Key names; with no prefix the last-seen set is the seeds' `device_last_seen`. */
+export function healthRedisKeys(prefix = ''): HealthRedisKeys {
+  return {
+    lastSeen: `${prefix}device_last_seen`,
+    state: `${prefix}device_state`,
+    deadline: `${prefix}device_health_deadline`,
+    lock: `${prefix}device_health_sweep_lock`,
+    channel: `${prefix}device_health_events`,
+  };
+}
+
+export interface HealthServiceOptions {
+  table: HealthTable;
+  emit: HealthEmitFn;
+  /** a connected (or connecting) ioredis client; omitted = memory store */
+  redis?: Redis | null;
+  keyPrefix?: string;
+  /** activity is flushed to Redis this often, ms (default 5) */
+  flushMs?: number;
+  /** devices per script call (default 1000) */
+  batchSize?: number;
+  /** sweep lock lifetime; one sweep per lifetime across all instances (default 900 ms) */
+  lockTtlMs?: number;
+  /** devices handled per sweep call (default 10000; the rest on the next sweep) */
+  sweepLimit?: number;
+  /** before the first connection, activity waits this long for Redis before deciding from memory (default 2000) */
+  connectGraceMs?: number;
+  /** Redis became usable (true) or not (false, with the error) */
+  onStore?: (up: boolean, err?: Error) => void;
+  now?: () => number;
+}
+
+interface HealthCommands {
+  mobyHealthActivity(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
+  mobyHealthStatus(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
+  mobyHealthSweep(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[] | null>;
+  mobyHealthResync(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
+}
+
+/** Parses an event coming back from a script or the pub/sub channel (anyone with Redis access can publish). */
+export function parseRemoteEvent(text: string): HealthEvent | null {
+  const r = parseJsonSafe<Record<string, unknown>>(text, { maxBytes: 2048, maxDepth: 2, maxKeys: 20 });
+  if (!r.ok || typeof r.value !== 'object' || r.value === null) return null;
+  const v = r.value;
+  const isState = (s: unknown): s is DeviceState => typeof s === 'string' && (DEVICE_STATES as readonly string[]).includes(s);
+  if (typeof v.device_id !== 'string' || !isState(v.state) || !isState(v.previous) || typeof v.since !== 'number' || typeof v.reason !== 'string') return null;
+  if (v.last_seen !== null && typeof v.last_seen !== 'number') return null;
+  return { device_id: v.device_id, state: v.state, previous: v.previous, since: v.since, last_seen: v.last_seen as number | null, reason: v.reason as HealthReason };
+}
+
+export class HealthService {
+  readonly table: HealthTable;
+  private readonly emitFn: HealthEmitFn;
+  private readonly redis: (Redis & HealthCommands) | null;
+  private readonly keys: HealthRedisKeys;
+  private readonly flushMs: number;
+  private readonly batchSize: number;
+  private readonly lockTtlMs: number;
+  private readonly sweepLimit: number;
+  private readonly onStore: (up: boolean, err?: Error) => void;
+  private readonly now: () => number;
+  private readonly lockToken = randomBytes(8).toString('hex');
+  private readonly graceUntil: number;
+
+  private subscriber: Redis | null = null;
+  private up = false;
+  private everUp = false;
+  private resyncing: Promise<void> | null = null;
+  private queue = new Map<string, number>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private inFlight = new Set<Promise<unknown>>();
+  private closed = false;
+  private readonly listeners: Array<[string, (...a: any[]) => void]> = [];
+  /** transitions decided from memory because Redis was unreachable */
+  memoryDecisions = 0;
+  lastError: Error | null = null;
+
+  constructor(opts: HealthServiceOptions) {
+    this.table = opts.table;
+    this.emitFn = opts.emit;
+    this.keys = healthRedisKeys(opts.keyPrefix);
+    this.flushMs = opts.flushMs ?? 5;
+    this.batchSize = opts.batchSize ?? 1000;
+    this.lockTtlMs = opts.lockTtlMs ?? 900;
+    this.sweepLimit = opts.sweepLimit ?? 10000;
+    this.onStore = opts.onStore ?? (() => undefined);
+    this.now = opts.now ?? Date.now;
+    this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
+    this.redis = (opts.redis as (Redis & HealthCommands) | undefined) ?? null;
+    if (this.redis) this.attach(this.redis);
+  }
+
+  get shared(): boolean {
+    return this.redis !== null;
+  }
+
+  /** Whether the shared store is currently deciding (false in memory mode or during an outage). */
+  get storeUp(): boolean {
+    return this.up;
+  }
+
+  activity(id: string, ts: number, equipmentId?: string): void {
+    ts = Math.round(ts);
+    if (!this.redis) {
+      const ev = this.table.activity(id, ts, equipmentId);
+      if (ev) this.emitFn(ev);
+      return;
+    }
+    this.table.observe(id, ts, equipmentId);
+    if (!this.up && (this.everUp || this.now() >= this.graceUntil)) {
+      this.decideLocally(id, ts);
+      return;
+    }
+    const prev = this.queue.get(id);
+    if (prev === undefined || ts > prev) this.queue.set(id, ts);
+    if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  status(id: string, online: boolean, ts: number, reason: 'status' | 'lwt', equipmentId?: string): void {
+    ts = Math.round(ts);
+    if (!this.redis || !this.up) {
+      const ev = this.table.status(id, online, ts, reason, equipmentId);
+      if (ev) {
+        if (this.redis) this.memoryDecisions++;
+        this.emitFn(ev);
+      }
+      return;
+    }
+    this.flush(); // queued data goes first, on the same connection
+    this.table.register(id, equipmentId);
+    const call = this.redis
+      .mobyHealthStatus(...this.keyArgs(), this.now(), this.table.holdDownMs, this.keys.channel, id, online ? 1 : 0, ts, reason, this.table.timeoutOf(id))
+      .then((evs) => this.applyRemote(evs, true))
+      .catch((err: Error) => {
+        this.storeFailed(err);
+        const ev = this.table.status(id, online, ts, reason, equipmentId);
+        if (ev) {
+          this.memoryDecisions++;
+          this.emitFn(ev);
+        }
+      });
+    this.track(call);
+  }
+
+  /** Times out silent devices: in Redis under the sweep lock, else in memory. */
+  async sweep(now = this.now()): Promise<void> {
+    if (!this.redis || !this.up) {
+      if (this.redis && !this.everUp && now < this.graceUntil) return;
+      for (const ev of this.table.sweep(now)) {
+        if (this.redis) this.memoryDecisions++;
+        this.emitFn(ev);
+      }
+      return;
+    }
+    try {
+      const evs = await this.redis.mobyHealthSweep(...this.keyArgs(), now, this.table.holdDownMs, this.keys.channel, this.lockToken, this.lockTtlMs, this.sweepLimit, this.table.defaultTimeoutMs);
+      if (evs) this.applyRemote(evs, true);
+    } catch (err) {
+      this.storeFailed(err as Error);
+    }
+  }
+
+  /** Sends queued activity now; resolves when every call in flight has settled. */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.redis) for (const [ev, fn] of this.listeners) this.redis.off(ev, fn);
+    const sub = this.subscriber;
+    this.subscriber = null;
+    if (sub) await sub.quit().catch(() => sub.disconnect());
+  }
+
+  // --- Redis plumbing --------------------------------------------------------------------------------
+
+  private keyArgs(): [string, string, string, string] {
+    return [this.keys.lastSeen, this.keys.state, this.keys.deadline, this.keys.lock];
+  }
+
+  private attach(redis: Redis & HealthCommands): void {
+    // defineCommand handles EVALSHA with a fallback to EVAL, which matters after a Redis restart empties
+    // the script cache; defining the same script twice on a shared client is harmless
+    if (typeof (redis as Partial<HealthCommands>).mobyHealthActivity !== 'function') {
+      redis.defineCommand('mobyHealthActivity', { numberOfKeys: 4, lua: ACTIVITY_LUA });
+      redis.defineCommand('mobyHealthStatus', { numberOfKeys: 4, lua: STATUS_LUA });
+      redis.defineCommand('mobyHealthSweep', { numberOfKeys: 4, lua: SWEEP_LUA });
+      redis.defineCommand('mobyHealthResync', { numberOfKeys: 4, lua: RESYNC_LUA });
+    }
+    const onReady = () => void this.connected();
+    const onDown = () => this.storeFailed(new Error('connection to Redis lost'));
+    const onError = (err: Error) => {
+      this.lastError = err;
+    };
+    this.listeners.push(['ready', onReady], ['close', onDown], ['error', onError]);
+    for (const [ev, fn] of this.listeners) redis.on(ev, fn);
+    if (redis.status === 'ready') void this.connected();
+
+    const sub = redis.duplicate();
+    this.subscriber = sub;
+    sub.on('error', () => undefined); // reconnects on its own; the main connection reports outages
+    sub.on('message', (_channel: string, text: string) => {
+      const ev = parseRemoteEvent(text);
+      if (ev) this.table.apply(ev);
+    });
+    // subscribe once connected (no offline queue on a shared client); ioredis resubscribes after reconnects
+    const subscribe = () => void sub.subscribe(this.keys.channel).catch(() => undefined);
+    if (sub.status === 'ready') subscribe();
+    else sub.once('ready', subscribe);
+  }
+
+  private async connected(): Promise<void> {
+    if (this.closed || this.resyncing) return;
+    this.resyncing = this.resync();
+    try {
+      await this.resyncing;
+      this.up = true;
+      this.everUp = true;
+      this.lastError = null;
+      this.onStore(true);
+      this.flush();
+    } catch (err) {
+      this.storeFailed(err as Error);
+    } finally {
+      this.resyncing = null;
+    }
+  }
+
+  /** Pushes the local table to Redis (newer wins) and takes back what Redis knows better. */
+  private async resync(): Promise<void> {
+    const redis = this.redis!;
+    const rows: Array<string | number> = [];
+    const calls: Array<Promise<string[]>> = [];
+    const send = () => {
+      if (rows.length) calls.push(redis.mobyHealthResync(...this.keyArgs(), this.keys.channel, ...rows));
+      rows.length = 0;
+    };
+    this.table.forEach((id, state, since, seen, statusAt, timeout) => {
+      rows.push(id, state, Math.round(since), seen === null ? '' : Math.round(seen), statusAt === null ? '' : Math.round(statusAt), timeout);
+      if (rows.length >= 6 * this.batchSize) send();
+    });
+    send();
+    for (const evs of await Promise.all(calls)) this.applyRemote(evs, false);
+  }
+
+  private storeFailed(err: Error): void {
+    this.lastError = err;
+    if (!this.up) return;
+    this.up = false;
+    this.onStore(false, err);
+  }
+
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.queue.size === 0) return;
+    if (!this.up) {
+      if (!this.everUp && this.now() < this.graceUntil) {
+        this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushMs, 50));
+        return;
+      }
+      const queued = this.queue;
+      this.queue = new Map();
+      for (const [id, ts] of queued) this.decideLocally(id, ts);
+      return;
+    }
+    const redis = this.redis!;
+    const now = this.now();
+    let batch: Array<[string, number]> = [];
+    const send = () => {
+      const items = batch;
+      batch = [];
+      const args: Array<string | number> = [];
+      for (const [id, ts] of items) args.push(id, ts, this.table.timeoutOf(id));
+      const call = redis
+        .mobyHealthActivity(...this.keyArgs(), now, this.table.holdDownMs, this.keys.channel, ...args)
+        .then((evs) => this.applyRemote(evs, true))
+        .catch((err: Error) => {
+          // the batch may or may not have been applied: decide these devices from memory (an outage
+          // boundary can therefore repeat a transition, it never loses one)
+          this.storeFailed(err);
+          for (const [id, ts] of items) this.decideLocally(id, ts);
+        });
+      this.track(call);
+    };
+    for (const entry of this.queue) {
+      batch.push(entry);
+      if (batch.length >= this.batchSize) send();
+    }
+    this.queue.clear();
+    if (batch.length) send();
+  }
+
+  private decideLocally(id: string, ts: number): void {
+    const ev = this.table.activity(id, ts);
+    if (ev) {
+      this.memoryDecisions++;
+      this.emitFn(ev);
+    }
+  }
+
+  private applyRemote(evs: string[], emit: boolean): void {
+    if (!Array.isArray(evs)) return;
+    for (const text of evs) {
+      const ev = parseRemoteEvent(text);
+      if (!ev) continue;
+      this.table.apply(ev);
+      if (!emit) continue;
+      const eq = this.table.get(ev.device_id)?.equipment_id;
+      if (eq !== undefined) ev.equipment_id = eq;
+      this.emitFn(ev);
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+}

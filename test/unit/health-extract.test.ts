@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { compileTopicPattern, readHealthMessage, matchTopicPattern, parseKnownDevices, parseTimeoutOverrides, looseEpochMs, type HealthReadOptions, type TopicPattern } from '../../nodes/core/health/extract';
+
+const topic = (s: string) => compileTopicPattern(s) as TopicPattern;
+const opts: HealthReadOptions = {
+  lwtTopics: [topic('device/lwt/+')],
+  statusTopics: [topic('device/status/+')],
+  activityTopics: [topic('factory/+/{device_id}/#')],
+  clockSkewMs: 30_000,
+  maxIdLength: 64,
+};
+const NOW = 1_700_000_000_000;
+
+describe('health message reading', () => {
+  it('compiles topic patterns and finds the device level', () => {
+    assert.equal(matchTopicPattern(topic('device/lwt/+'), 'device/lwt/pi-7'), 'pi-7');
+    assert.equal(matchTopicPattern(topic('device/lwt/+'), 'device/lwt/pi-7/x'), null);
+    assert.equal(matchTopicPattern(topic('factory/+/{device_id}/#'), 'factory/hall1/m-3/vib/x'), 'm-3');
+    assert.equal(matchTopicPattern(topic('a/#'), 'a'), '');
+    assert.match(compileTopicPattern('a/#/b') as string, /must be the last/);
+    assert.match(compileTopicPattern('a/b+') as string, /whole level/);
+  });
+
+  it('reads plain and JSON status payloads, LWT topics as reason lwt', () => {
+    assert.deepEqual(readHealthMessage({ topic: 'device/lwt/pi-7', payload: 'OFFLINE' }, NOW, opts), { kind: 'status', device_id: 'pi-7', online: false, time: NOW, reason: 'lwt' });
+    assert.deepEqual(readHealthMessage({ topic: 'device/status/pi-7', payload: Buffer.from('online') }, NOW, opts), { kind: 'status', device_id: 'pi-7', online: true, time: NOW, reason: 'status' });
+    const json = readHealthMessage({ topic: 'device/lwt/x', payload: '{"device_uuid":"abc-1","status":"OFFLINE","timestamp":' + (NOW - 1000) + '}' }, NOW, opts);
+    assert.deepEqual(json, { kind: 'status', device_id: 'abc-1', online: false, time: NOW - 1000, reason: 'lwt' });
+    const obj = readHealthMessage({ topic: 'device/status/x', payload: { device_id: 'd2', status: 'ONLINE', equipment_id: 'press-1' } }, NOW, opts);
+    assert.deepEqual(obj, { kind: 'status', device_id: 'd2', online: true, time: NOW, reason: 'status', equipment_id: 'press-1' });
+  });
+
+  it('rejects unusable status messages with code, device and field', () => {
+    const r1 = readHealthMessage({ topic: 'device/lwt/pi-7', payload: 'MAYBE' }, NOW, opts);
+    assert.deepEqual(r1.kind === 'reject' && [r1.reject.code, r1.reject.device_id, r1.reject.field], ['bad_status', 'pi-7', 'payload']);
+    const r2 = readHealthMessage({ topic: 'device/lwt/pi-7', payload: '{"status":"OFFLINE","__proto__":{"x":1}}' }, NOW, opts);
+    assert.equal(r2.kind === 'reject' && r2.reject.code, 'forbidden_key');
+    const r3 = readHealthMessage({ topic: 'device/lwt/pi-7', payload: '{"status":' }, NOW, opts);
+    assert.equal(r3.kind === 'reject' && r3.reject.code, 'malformed_json');
+    const r4 = readHealthMessage({ topic: 'device/status/x', payload: { device_id: 'bad id!', status: 'ONLINE' } }, NOW, opts);
+    assert.deepEqual(r4.kind === 'reject' && [r4.reject.code, r4.reject.field], ['bad_device_id', 'payload.device_id']);
+    const r5 = readHealthMessage({ topic: 'device/status/d', payload: 'x'.repeat(10_000) + '{' }, NOW, opts);
+    assert.equal(r5.kind, 'reject');
+  });
+
+  it('finds the device of activity in msg.moby, payload tags, or the topic', () => {
+    assert.deepEqual(readHealthMessage({ topic: 't', payload: 1, moby: { device_id: 'm1' } }, NOW, opts), { kind: 'activity', device_id: 'm1', time: NOW });
+    const p = readHealthMessage({ topic: 't', payload: { measurement: 'x', tags: { device_id: 'm2', equipment_id: 'mill' }, fields: {}, timestamp: NOW - 5000 } }, NOW, opts);
+    assert.deepEqual(p, { kind: 'activity', device_id: 'm2', time: NOW - 5000, equipment_id: 'mill' });
+    assert.deepEqual(readHealthMessage({ topic: 'factory/h1/m3/temp', payload: '21.5' }, NOW, opts), { kind: 'activity', device_id: 'm3', time: NOW });
+    const none = readHealthMessage({ topic: 'other/x', payload: 1 }, NOW, opts);
+    assert.equal(none.kind === 'reject' && none.reject.code, 'no_device_id');
+    const bad = readHealthMessage({ payload: { tags: { device_id: 42 } } }, NOW, opts);
+    assert.deepEqual(bad.kind === 'reject' && [bad.reject.code, bad.reject.field], ['bad_device_id', 'payload.tags.device_id']);
+  });
+
+  it('trusts a message timestamp only within the clock-skew window', () => {
+    const at = (ts: unknown) => {
+      const r = readHealthMessage({ payload: { tags: { device_id: 'd' }, timestamp: ts } }, NOW, opts);
+      return r.kind === 'activity' ? r.time : NaN;
+    };
+    assert.equal(at(NOW - 29_000), NOW - 29_000);
+    assert.equal(at(NOW + 60_000), NOW, 'a clock in the future is not trusted');
+    assert.equal(at(NOW - 3_600_000), NOW, 'an hour-old stamp is not trusted');
+    assert.equal(at((NOW - 2000) / 1000), NOW - 2000, 'seconds');
+    assert.equal(at(new Date(NOW - 1000).toISOString()), NOW - 1000);
+    assert.equal(at('yesterday'), NOW);
+    assert.ok(Number.isNaN(looseEpochMs(Infinity)));
+  });
+
+  it('parses timeout overrides and known-device lists', () => {
+    const o = parseTimeoutOverrides('pi-1=30\n# comment\nequipment:press-1 = 120s\n\n');
+    assert.ok(typeof o !== 'string');
+    assert.deepEqual([...o.devices], [['pi-1', 30_000]]);
+    assert.deepEqual([...o.equipment], [['press-1', 120_000]]);
+    assert.match(parseTimeoutOverrides('pi-1=abc') as string, /not "device_id=seconds"/);
+    assert.deepEqual(parseKnownDevices('a\nb press-1\n'), [{ device_id: 'a' }, { device_id: 'b', equipment_id: 'press-1' }]);
+    assert.match(parseKnownDevices('a b c') as string, /not "device_id/);
+  });
+});
