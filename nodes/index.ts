@@ -10,3 +10,4 @@ export * from './core/timestamp';
 export * from './core/registry';
 export * from './core/normalize';
 export * from './core/health';
+export * from './core/anomaly/onnx';

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// moby-train: fits an anomaly or RUL model on a CSV of normal operation and writes an ONNX model bundle
+// (<root>/<equipment_id>/<power>/<model_version>/ with model.onnx and meta.json) for the moby-anomaly node.
+import { parseArgs } from 'node:util';
+import { trainBundle, type TrainMethod } from '../nodes/core/anomaly/train/train';
+
+const USAGE = `usage: moby-train --method pca|autoencoder|rul --csv <file> --out <root>/<equipment>/<power>/<version>
+                  [--features a,b,c] [--sep ';'] [--window 30] [--epochs 30] [--target <column>]
+options:
+  --method      pca (T²/Q, one sample), autoencoder (dense, over windows), rul (linear regression over windows)
+  --csv         training data: header row, numeric columns; non-numeric and anomaly/changepoint columns are dropped
+  --out         bundle directory to create (refused if it exists, unless --force)
+  --features    columns to use, in order (default: all numeric columns)
+  --sep         field separator (default: detected from the header: ; , or tab)
+  --window      steps per window for autoencoder/rul (default 30)
+  --stride      rows between window starts (default 1)
+  --epochs      autoencoder training epochs (default 30)
+  --hidden, --bottleneck, --lr, --seed   autoencoder size, learning rate, random seed
+  --quantile    autoencoder threshold = this quantile of training errors (default 0.995)
+  --alpha       pca false-alarm rate for the T²/Q limits (default 0.01)
+  --target      rul: column holding the remaining useful life
+  --unit        rul: unit of the target (default steps)
+  --threshold   rul: alarm when the predicted RUL is below this
+  --force       replace an existing bundle directory`;
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        method: { type: 'string' },
+        csv: { type: 'string' },
+        out: { type: 'string' },
+        features: { type: 'string' },
+        sep: { type: 'string' },
+        window: { type: 'string' },
+        stride: { type: 'string' },
+        epochs: { type: 'string' },
+        hidden: { type: 'string' },
+        bottleneck: { type: 'string' },
+        lr: { type: 'string' },
+        seed: { type: 'string' },
+        quantile: { type: 'string' },
+        alpha: { type: 'string' },
+        target: { type: 'string' },
+        unit: { type: 'string' },
+        threshold: { type: 'string' },
+        force: { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    console.error(`moby-train: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const s = (k: string) => values[k] as string | undefined;
+  const method = s('method');
+  if (!method || !s('csv') || !s('out')) {
+    console.error(`moby-train: --method, --csv and --out are required\n${USAGE}`);
+    return 2;
+  }
+  if (!['pca', 'autoencoder', 'rul'].includes(method)) {
+    console.error(`moby-train: --method must be pca, autoencoder or rul, got "${method}"`);
+    return 2;
+  }
+  try {
+    const sep = s('sep') === '\\t' ? '\t' : s('sep');
+    const report = await trainBundle({
+      method: method as TrainMethod,
+      csv: s('csv')!,
+      out: s('out')!,
+      features: s('features')?.split(',').map((f) => f.trim()).filter(Boolean),
+      sep,
+      window: num('window', s('window')),
+      stride: num('stride', s('stride')),
+      epochs: num('epochs', s('epochs')),
+      hidden: num('hidden', s('hidden')),
+      bottleneck: num('bottleneck', s('bottleneck')),
+      learningRate: num('lr', s('lr')),
+      seed: num('seed', s('seed')),
+      quantile: num('quantile', s('quantile')),
+      alpha: num('alpha', s('alpha')),
+      target: s('target'),
+      unit: s('unit'),
+      threshold: num('threshold', s('threshold')),
+      force: values.force === true,
+      log: values.quiet ? undefined : (line) => console.error(line),
+    });
+    console.log(`wrote ${report.dir} (${report.meta.kind}, ${report.meta.features.length} features, window ${report.meta.window})`);
+    return 0;
+  } catch (err) {
+    console.error(`moby-train: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,368 @@
+// Scores telemetry with ONNX model bundles: picks the bundle by equipment, power (given or bucketed from a
+// feature) and version (pinned or newest), keeps a sliding window per device key, and micro-batches windows
+// of many devices into one session.run per model. load() rescans the root and swaps the bundle index
+// atomically; a bundle that fails to load is refused while the previously loaded one keeps serving.
+import fs from 'node:fs';
+import path from 'node:path';
+import { MicroBatcher, type RowOutputs } from './batcher';
+import { compareVersions, loadBundle, readBundleFiles, scanBundleDirs, type LoadedBundle } from './bundles';
+import type { BundleMeta } from './meta';
+import { SlidingWindow } from './window';
+
+export interface PowerBucket {
+  name: string;
+  /** upper bound (inclusive) of the power feature for this bucket; omit for the last, open bucket */
+  max?: number;
+}
+
+export interface BundleScorerOptions {
+  root: string;
+  /** feature whose value picks the power bucket when a request names no power */
+  powerField?: string;
+  /** buckets in ascending order of max */
+  powerBuckets?: PowerBucket[];
+  /** pin this model version instead of the newest */
+  version?: string;
+  /** most windows per session.run (default 256) */
+  batchMax?: number;
+  /** how long the first queued window waits for others (default 2 ms; 0 = same event-loop turn only) */
+  batchWaitMs?: number;
+  /** rescan the root when files change (polling, see watchIntervalMs) */
+  watch?: boolean;
+  /** polling period of the watcher (default 1000 ms) */
+  watchIntervalMs?: number;
+}
+
+export interface ScoreRequest {
+  key: string;
+  equipmentId: string;
+  power?: string;
+  fields: Record<string, number>;
+  timestamp: number;
+}
+
+export interface ModelRef {
+  equipment_id: string;
+  power: string;
+  version: string;
+  kind: string;
+}
+
+export type ScoreOutcome =
+  | { kind: 'warming'; have: number; need: number }
+  | { kind: 'reject'; code: string; reason: string }
+  | {
+      kind: 'result';
+      score: number;
+      threshold: number;
+      contributions: Record<string, number>;
+      model: ModelRef;
+      rul?: { value: number; unit: string };
+    };
+
+export interface LoadReport {
+  loaded: string[];
+  refused: Array<{ path: string; reason: string }>;
+}
+
+interface DeviceState {
+  win: SlidingWindow;
+  /** the feature list the window was built for (identity of the bundle's array) */
+  features: string[];
+  scaler: BundleMeta['scaler'];
+  lastTimestamp: number;
+}
+
+function reject(code: string, reason: string): ScoreOutcome {
+  return { kind: 'reject', code, reason };
+}
+
+function sameFeatures(a: string[], b: string[]): boolean {
+  return a === b || (a.length === b.length && a.every((f, i) => f === b[i]));
+}
+
+export class BundleScorer {
+  private readonly root: string;
+  private readonly batchMax: number;
+  private readonly batchWaitMs: number;
+  /** equipment -> power -> bundles, newest version first */
+  private index = new Map<string, Map<string, LoadedBundle[]>>();
+  private byDir = new Map<string, LoadedBundle>();
+  private batchers = new Map<LoadedBundle, MicroBatcher>();
+  private readonly devices = new Map<string, DeviceState>();
+  private loading: Promise<LoadReport> | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
+  private watchSignature = '';
+  private closed = false;
+  /** session.run calls and windows scored, for status and benchmarks */
+  readonly stats = { runs: 0, windows: 0 };
+
+  constructor(private readonly opts: BundleScorerOptions) {
+    this.root = path.resolve(opts.root);
+    this.batchMax = Math.max(1, Math.floor(opts.batchMax ?? 256));
+    this.batchWaitMs = Math.max(0, opts.batchWaitMs ?? 2);
+    if (opts.powerBuckets) {
+      opts.powerBuckets.forEach((b, i) => {
+        if (i < opts.powerBuckets!.length - 1 && typeof b.max !== 'number') throw new Error(`powerBuckets[${i}] (${b.name}): only the last bucket may omit max`);
+      });
+    }
+  }
+
+  /** Number of device windows held. */
+  get deviceCount(): number {
+    return this.devices.size;
+  }
+
+  /** Ids ("equipment/power/version") of the bundles currently serving. */
+  bundles(): string[] {
+    return [...this.byDir.values()].map((b) => b.id).sort();
+  }
+
+  /** (Re)scans the root. Concurrent calls share one scan. */
+  load(): Promise<LoadReport> {
+    if (this.closed) return Promise.resolve({ loaded: [], refused: [{ path: this.root, reason: 'scorer is closed' }] });
+    if (!this.loading) {
+      this.loading = this.doLoad().finally(() => {
+        this.loading = null;
+      });
+      if (this.opts.watch && !this.watchTimer) this.startWatch();
+    }
+    return this.loading;
+  }
+
+  private async doLoad(): Promise<LoadReport> {
+    const refused: LoadReport['refused'] = [];
+    let candidates: ReturnType<typeof scanBundleDirs>;
+    try {
+      candidates = scanBundleDirs(this.root);
+    } catch (err) {
+      // an unreadable root (unmounted share, typo) must not unload models that are serving
+      return { loaded: [...this.byDir.values()].map((b) => b.id), refused: [{ path: this.root, reason: `bundle root not readable: ${(err as Error).message}` }] };
+    }
+    this.watchSignature = this.signature();
+    const next = new Map<string, LoadedBundle>();
+    for (const cand of candidates) {
+      const old = this.byDir.get(cand.dir);
+      try {
+        const files = readBundleFiles(cand.dir);
+        if (old && old.fingerprint === files.fingerprint) {
+          next.set(cand.dir, old);
+          continue;
+        }
+        next.set(cand.dir, await loadBundle(cand, files));
+      } catch (err) {
+        refused.push({ path: cand.dir, reason: (err as Error).message + (old ? ' (the previously loaded version keeps serving)' : '') });
+        if (old) next.set(cand.dir, old);
+      }
+    }
+    if (this.closed) {
+      for (const b of next.values()) if (!this.byDir.has(b.dir) || this.byDir.get(b.dir) !== b) void b.session.release().catch(() => undefined);
+      return { loaded: [], refused };
+    }
+    const index = new Map<string, Map<string, LoadedBundle[]>>();
+    for (const b of next.values()) {
+      let powers = index.get(b.equipmentId);
+      if (!powers) index.set(b.equipmentId, (powers = new Map()));
+      const list = powers.get(b.power) ?? [];
+      list.push(b);
+      powers.set(b.power, list);
+    }
+    for (const powers of index.values()) for (const list of powers.values()) list.sort((a, b) => compareVersions(b.version, a.version));
+    const previous = this.byDir;
+    // the swap: from here on requests see only the new index
+    this.index = index;
+    this.byDir = next;
+    for (const b of previous.values()) if (next.get(b.dir) !== b) this.retire(b);
+    return { loaded: [...next.values()].map((b) => b.id).sort(), refused };
+  }
+
+  private retire(b: LoadedBundle): void {
+    b.retired = true;
+    const batcher = this.batchers.get(b);
+    this.batchers.delete(b);
+    batcher?.flush();
+    if (b.inflight === 0) void b.session.release().catch(() => undefined);
+  }
+
+  /** Cheap fingerprint of the tree (names, sizes, mtimes) for the polling watcher. */
+  private signature(): string {
+    const parts: string[] = [];
+    try {
+      for (const c of scanBundleDirs(this.root)) {
+        for (const f of ['meta.json', 'model.onnx']) {
+          try {
+            const st = fs.statSync(path.join(c.dir, f));
+            parts.push(`${c.dir}/${f}:${st.size}:${st.mtimeMs}`);
+          } catch {
+            parts.push(`${c.dir}/${f}:-`);
+          }
+        }
+      }
+    } catch {
+      return 'unreadable';
+    }
+    return parts.join('|');
+  }
+
+  private startWatch(): void {
+    const every = Math.max(50, this.opts.watchIntervalMs ?? 1000);
+    this.watchTimer = setInterval(() => {
+      if (this.loading || this.closed) return;
+      if (this.signature() !== this.watchSignature) void this.load();
+    }, every);
+    this.watchTimer.unref();
+  }
+
+  /** Picks the bundle for a request, or says why none fits. */
+  select(equipmentId: string, power: string | undefined, fields: Record<string, unknown>): LoadedBundle | ScoreOutcome {
+    const powers = this.index.get(equipmentId);
+    if (!powers) return reject('no_model', `no model bundle for equipment "${equipmentId}" under ${this.root}`);
+    let p = power;
+    if (p === undefined && this.opts.powerField && this.opts.powerBuckets?.length) {
+      const v = fields[this.opts.powerField];
+      if (v === undefined) return reject('missing_feature', `power field "${this.opts.powerField}" is missing, so no power bucket can be chosen`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) return reject('bad_number', `power field "${this.opts.powerField}" is not a finite number`);
+      p = (this.opts.powerBuckets.find((b) => b.max === undefined || v <= b.max) ?? this.opts.powerBuckets[this.opts.powerBuckets.length - 1]).name;
+    }
+    if (p === undefined) {
+      if (powers.size !== 1) return reject('no_model', `equipment "${equipmentId}" has models for powers ${[...powers.keys()].join(', ')}: give msg power or configure power buckets`);
+      p = powers.keys().next().value as string;
+    }
+    const list = powers.get(p);
+    if (!list?.length) return reject('no_model', `no model bundle for equipment "${equipmentId}" power "${p}"`);
+    if (this.opts.version === undefined) return list[0];
+    const pinned = list.find((b) => b.version === this.opts.version);
+    return pinned ?? reject('no_model', `no model version "${this.opts.version}" for equipment "${equipmentId}" power "${p}"`);
+  }
+
+  async score(req: ScoreRequest): Promise<ScoreOutcome> {
+    if (this.closed) return reject('model_error', 'scorer is closed');
+    const fields = req.fields ?? {};
+    const picked = this.select(req.equipmentId, req.power, fields);
+    if (!('session' in picked)) return picked;
+    const bundle = picked;
+    const meta = bundle.meta;
+    const nf = meta.features.length;
+    // validate every value before touching the window, so a bad message leaves it unchanged
+    const step = new Float64Array(nf);
+    for (let i = 0; i < nf; i++) {
+      const name = meta.features[i];
+      const v = fields[name];
+      if (v === undefined) return reject('missing_feature', `feature "${name}" required by model ${bundle.id} is missing`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) return reject('bad_number', `feature "${name}" is not a finite number`);
+      step[i] = meta.scaler ? (v - meta.scaler.mean[i]) / meta.scaler.std[i] : v;
+    }
+    let state = this.devices.get(req.key);
+    if (!state || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
+      state = { win: new SlidingWindow(meta.window, nf), features: meta.features, scaler: meta.scaler, lastTimestamp: req.timestamp };
+      this.devices.set(req.key, state);
+    } else if (state.scaler !== meta.scaler) {
+      // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
+      state.win.rescale(state.scaler, meta.scaler);
+      state.scaler = meta.scaler;
+    }
+    state.features = meta.features;
+    state.lastTimestamp = req.timestamp;
+    state.win.push(step);
+    if (!state.win.full) return { kind: 'warming', have: state.win.count, need: meta.window };
+
+    let batcher = this.batchers.get(bundle);
+    if (!batcher) {
+      batcher = new MicroBatcher(bundle, this.batchMax, this.batchWaitMs, (n) => {
+        this.stats.runs++;
+        this.stats.windows += n;
+      });
+      this.batchers.set(bundle, batcher);
+    }
+    const win = state.win;
+    let row: { input: Float32Array; outputs: RowOutputs };
+    try {
+      row = await batcher.enqueue((buf, offset) => win.copyTo(buf, offset));
+    } catch (err) {
+      return reject('model_error', (err as Error).message);
+    }
+    return interpret(bundle, row.input, row.outputs);
+  }
+
+  /** Drops a device's window (e.g. when the device is removed). */
+  forget(key: string): void {
+    this.devices.delete(key);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+    await this.loading?.catch(() => undefined);
+    for (const b of this.byDir.values()) this.retire(b);
+    this.byDir = new Map();
+    this.index = new Map();
+    this.devices.clear();
+  }
+}
+
+/** Turns one row of model outputs into a result per the bundle's output kind. */
+export function interpret(bundle: LoadedBundle, input: Float32Array, out: RowOutputs): ScoreOutcome {
+  const meta = bundle.meta;
+  const o = meta.outputs;
+  const nf = meta.features.length;
+  const model: ModelRef = { equipment_id: bundle.equipmentId, power: bundle.power, version: bundle.version, kind: meta.kind };
+  let score: number;
+  let threshold = meta.threshold ?? NaN;
+  let contrib: ArrayLike<number> | null = o.contributions ? out[o.contributions] : null;
+  let rul: { value: number; unit: string } | undefined;
+  switch (meta.kind) {
+    case 'reconstruction': {
+      if (o.score) score = out[o.score][0];
+      else {
+        const rec = out[o.reconstruction!];
+        let sum = 0;
+        for (let i = 0; i < rec.length; i++) sum += (input[i] - rec[i]) ** 2;
+        score = sum / rec.length;
+      }
+      if (!contrib && o.reconstruction) {
+        const rec = out[o.reconstruction];
+        const c = new Float64Array(nf);
+        for (let i = 0; i < rec.length; i++) c[i % nf] += (input[i] - rec[i]) ** 2;
+        contrib = c;
+      }
+      break;
+    }
+    case 'score':
+      score = out[o.score!][0];
+      break;
+    case 'probability': {
+      const p = out[o.probability!];
+      // a [batch, 2] classifier output holds (normal, anomalous)
+      score = p.length === 2 ? p[1] : p[0];
+      if (!Number.isFinite(threshold)) threshold = 0.5;
+      break;
+    }
+    case 'pca': {
+      // T² and Q on one scale: each against its control limit, anomalous when either exceeds it
+      score = Math.max(out[o.t2!][0] / meta.t2_limit!, out[o.q!][0] / meta.q_limit!);
+      threshold = 1;
+      break;
+    }
+    case 'rul': {
+      const value = out[o.rul!][0];
+      if (!Number.isFinite(value)) return reject('model_error', `model ${bundle.id} produced a non-finite RUL`);
+      rul = { value, unit: meta.rul_unit ?? 'steps' };
+      // low remaining life is the alarm: the score is how far the RUL has eaten into the threshold
+      // (threshold / RUL, anomalous above 1 = RUL below the threshold); without a threshold it never alarms
+      score = Number.isFinite(threshold) && threshold > 0 ? threshold / Math.max(value, 1e-9) : 0;
+      threshold = 1;
+      break;
+    }
+  }
+  if (!Number.isFinite(score)) return reject('model_error', `model ${bundle.id} produced a non-finite score`);
+  const contributions: Record<string, number> = {};
+  if (contrib && contrib.length === nf) {
+    let total = 0;
+    for (let i = 0; i < nf; i++) total += Math.abs(contrib[i]);
+    for (let i = 0; i < nf; i++) contributions[meta.features[i]] = total > 0 && Number.isFinite(total) ? Math.abs(contrib[i]) / total : 0;
+  }
+  const res: ScoreOutcome = { kind: 'result', score, threshold, contributions, model };
+  if (rul) res.rul = rul;
+  return res;
+}

@@ -1,0 +1,173 @@
+// Bundle discovery and loading: <root>/<equipment_id>/<power>/<model_version>/{model.onnx,meta.json}.
+// A bundle is only accepted after its meta validates, its session loads and a dry run on a zero window
+// yields every declared output with the expected size; anything else is refused with the reason.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { parseJsonSafe } from '../../safe-json';
+import { validateMeta, type BundleMeta } from './meta';
+
+export const MODEL_FILE = 'model.onnx';
+export const META_FILE = 'meta.json';
+/** meta.json is small; anything bigger is refused before parsing */
+const META_MAX_BYTES = 1 << 20;
+
+export interface LoadedBundle {
+  /** "<equipment_id>/<power>/<model_version>" */
+  id: string;
+  dir: string;
+  equipmentId: string;
+  power: string;
+  version: string;
+  meta: BundleMeta;
+  session: InferenceSession;
+  /** sha256 over meta.json and model.onnx; an unchanged bundle is not reloaded */
+  fingerprint: string;
+  /** floats per input window (window × features) */
+  rowSize: number;
+  /** runs in flight; a replaced bundle's session is released when this drops to 0 */
+  inflight: number;
+  retired: boolean;
+}
+
+/** Natural order for version directory names: v2 < v10, 2026-01-02 < 2026-11-20. */
+export function compareVersions(a: string, b: string): number {
+  const ta = a.match(/\d+|\D+/g) ?? [];
+  const tb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(ta.length, tb.length); i++) {
+    const x = ta[i];
+    const y = tb[i];
+    if (x === y) continue;
+    const nx = /^\d/.test(x);
+    const ny = /^\d/.test(y);
+    if (nx && ny) {
+      const d = BigInt(x) - BigInt(y);
+      if (d !== 0n) return d < 0n ? -1 : 1;
+      continue;
+    }
+    return x < y ? -1 : 1;
+  }
+  return ta.length - tb.length;
+}
+
+/** Names of visible subdirectories (dot-directories are staging areas and skipped). */
+function subdirs(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** All candidate bundle directories under root (exactly three levels deep). Throws when root is unreadable. */
+export function scanBundleDirs(root: string): Array<{ dir: string; equipmentId: string; power: string; version: string }> {
+  const out: Array<{ dir: string; equipmentId: string; power: string; version: string }> = [];
+  for (const eq of subdirs(root)) {
+    for (const power of subdirs(path.join(root, eq))) {
+      for (const version of subdirs(path.join(root, eq, power))) {
+        out.push({ dir: path.join(root, eq, power, version), equipmentId: eq, power, version });
+      }
+    }
+  }
+  return out;
+}
+
+/** Reads both files and returns their fingerprint, or throws naming the missing/unreadable file. */
+export function readBundleFiles(dir: string): { metaText: Buffer; model: Buffer; fingerprint: string } {
+  const metaPath = path.join(dir, META_FILE);
+  const modelPath = path.join(dir, MODEL_FILE);
+  if (!fs.existsSync(metaPath)) throw new Error(`${metaPath}: missing`);
+  if (!fs.existsSync(modelPath)) throw new Error(`${modelPath}: missing`);
+  const metaText = fs.readFileSync(metaPath);
+  const model = fs.readFileSync(modelPath);
+  const fingerprint = crypto.createHash('sha256').update(metaText).update('\0').update(model).digest('hex');
+  return { metaText, model, fingerprint };
+}
+
+export function parseMeta(metaText: Buffer, file: string): BundleMeta {
+  const parsed = parseJsonSafe(metaText, { maxBytes: META_MAX_BYTES, maxDepth: 6, maxKeys: 50000 });
+  if (!parsed.ok) throw new Error(`${file}: ${parsed.reject.reason}`);
+  return validateMeta(parsed.value, file);
+}
+
+export function inputDims(meta: BundleMeta, batch: number): number[] {
+  return meta.input.layout === 'sequence' ? [batch, meta.window, meta.features.length] : [batch, meta.window * meta.features.length];
+}
+
+/** Values per window each declared output must have (-1: one per row or two for a probability pair). */
+export function expectedPerRow(meta: BundleMeta, role: keyof BundleMeta['outputs']): number[] {
+  const f = meta.features.length;
+  switch (role) {
+    case 'reconstruction':
+      return [meta.window * f];
+    case 'contributions':
+      return [f];
+    case 'probability':
+      return [1, 2];
+    default:
+      return [1];
+  }
+}
+
+export const SESSION_OPTIONS: InferenceSession.SessionOptions = {
+  // the models are tiny; batching gives the parallelism, extra threads only add hand-off latency
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+};
+
+/** Creates the session and dry-runs it on a zero window. Throws with a reason naming the file and field. */
+export async function loadBundle(cand: { dir: string; equipmentId: string; power: string; version: string }, files = readBundleFiles(cand.dir)): Promise<LoadedBundle> {
+  const metaFile = path.join(cand.dir, META_FILE);
+  const modelFile = path.join(cand.dir, MODEL_FILE);
+  const meta = parseMeta(files.metaText, metaFile);
+  for (const [field, want] of [['equipment_id', cand.equipmentId], ['power', cand.power], ['version', cand.version]] as const) {
+    const got = meta[field];
+    if (got !== undefined && got !== want) throw new Error(`${metaFile}: ${field} is "${got}" but the bundle directory says "${want}"`);
+  }
+  let session: InferenceSession;
+  try {
+    session = await InferenceSession.create(files.model, SESSION_OPTIONS);
+  } catch (err) {
+    throw new Error(`${modelFile}: not a loadable ONNX model: ${(err as Error).message}`);
+  }
+  try {
+    if (!session.inputNames.includes(meta.input.name)) {
+      throw new Error(`${metaFile}: input.name "${meta.input.name}" is not an input of the model (inputs: ${session.inputNames.join(', ')})`);
+    }
+    const roles = Object.entries(meta.outputs) as Array<[keyof BundleMeta['outputs'], string]>;
+    for (const [role, name] of roles) {
+      if (!session.outputNames.includes(name)) throw new Error(`${metaFile}: outputs.${role} "${name}" is not an output of the model (outputs: ${session.outputNames.join(', ')})`);
+    }
+    const rowSize = meta.window * meta.features.length;
+    let result: InferenceSession.OnnxValueMapType;
+    try {
+      result = await session.run({ [meta.input.name]: new Tensor('float32', new Float32Array(rowSize), inputDims(meta, 1)) });
+    } catch (err) {
+      throw new Error(`${modelFile}: dry run with a zero window of shape [${inputDims(meta, 1).join(', ')}] failed: ${(err as Error).message}`);
+    }
+    for (const [role, name] of roles) {
+      const size = (result[name] as Tensor).data.length;
+      const want = expectedPerRow(meta, role);
+      if (!want.includes(size)) throw new Error(`${modelFile}: output "${name}" (outputs.${role}) has ${size} values per window, expected ${want.join(' or ')}`);
+    }
+    return {
+      id: `${cand.equipmentId}/${cand.power}/${cand.version}`,
+      dir: cand.dir,
+      equipmentId: cand.equipmentId,
+      power: cand.power,
+      version: cand.version,
+      meta,
+      session,
+      fingerprint: files.fingerprint,
+      rowSize,
+      inflight: 0,
+      retired: false,
+    };
+  } catch (err) {
+    await session.release().catch(() => undefined);
+    throw err;
+  }
+}

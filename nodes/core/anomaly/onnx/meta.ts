@@ -1,0 +1,139 @@
+// meta.json of an ONNX model bundle: JSON Schema (validated with ajv) plus the cross-field checks a
+// schema cannot express (vector lengths matching the feature list). Errors name the file and the field.
+import Ajv, { type ErrorObject } from 'ajv';
+
+export type OutputKind = 'reconstruction' | 'score' | 'probability' | 'rul' | 'pca';
+
+export interface BundleMeta {
+  /** format version of this file; currently 1 */
+  schema_version: 1;
+  kind: OutputKind;
+  /** feature names in model input order */
+  features: string[];
+  /** time steps per input window (1 = one sample, no history) */
+  window: number;
+  input: {
+    name: string;
+    /** "flat": [batch, window*features] (step-major); "sequence": [batch, window, features] */
+    layout: 'flat' | 'sequence';
+  };
+  /** model output names by role */
+  outputs: {
+    reconstruction?: string;
+    score?: string;
+    contributions?: string;
+    probability?: string;
+    rul?: string;
+    t2?: string;
+    q?: string;
+  };
+  /** standardisation applied by the scorer before the model: z = (x - mean) / std, per feature */
+  scaler?: { mean: number[]; std: number[] };
+  /** anomaly threshold on the score (probability: default 0.5; pca: the score is normalised, threshold 1) */
+  threshold?: number;
+  /** pca: control limits of T² and Q */
+  t2_limit?: number;
+  q_limit?: number;
+  /** rul: unit of the predicted remaining useful life, e.g. "h", "cycles" */
+  rul_unit?: string;
+  /** free-form provenance: method, created_at, training stats */
+  method?: string;
+  created_at?: string;
+  training?: Record<string, unknown>;
+  equipment_id?: string;
+  power?: string;
+  version?: string;
+}
+
+const outputName = { type: 'string', minLength: 1, maxLength: 256 };
+const finiteNumbers = { type: 'array', items: { type: 'number' }, maxItems: 4096 };
+
+export const META_SCHEMA = {
+  $id: 'https://moby-iot.github.io/schemas/onnx-bundle-meta.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['schema_version', 'kind', 'features', 'window', 'input', 'outputs'],
+  properties: {
+    schema_version: { const: 1 },
+    kind: { enum: ['reconstruction', 'score', 'probability', 'rul', 'pca'] },
+    features: { type: 'array', minItems: 1, maxItems: 4096, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 256 } },
+    window: { type: 'integer', minimum: 1, maximum: 100000 },
+    input: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name'],
+      properties: { name: outputName, layout: { enum: ['flat', 'sequence'] } },
+    },
+    outputs: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        reconstruction: outputName,
+        score: outputName,
+        contributions: outputName,
+        probability: outputName,
+        rul: outputName,
+        t2: outputName,
+        q: outputName,
+      },
+    },
+    scaler: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mean', 'std'],
+      properties: { mean: finiteNumbers, std: finiteNumbers },
+    },
+    threshold: { type: 'number' },
+    t2_limit: { type: 'number', exclusiveMinimum: 0 },
+    q_limit: { type: 'number', exclusiveMinimum: 0 },
+    rul_unit: { type: 'string', maxLength: 32 },
+    method: { type: 'string', maxLength: 64 },
+    created_at: { type: 'string', maxLength: 64 },
+    training: { type: 'object' },
+    equipment_id: { type: 'string' },
+    power: { type: 'string' },
+    version: { type: 'string' },
+  },
+  allOf: [
+    { if: { properties: { kind: { const: 'reconstruction' } } }, then: { required: ['threshold'], properties: { outputs: { anyOf: [{ required: ['reconstruction'] }, { required: ['score'] }] } } } },
+    { if: { properties: { kind: { const: 'score' } } }, then: { required: ['threshold'], properties: { outputs: { required: ['score'] } } } },
+    { if: { properties: { kind: { const: 'probability' } } }, then: { properties: { outputs: { required: ['probability'] } } } },
+    { if: { properties: { kind: { const: 'rul' } } }, then: { properties: { outputs: { required: ['rul'] } } } },
+    { if: { properties: { kind: { const: 'pca' } } }, then: { required: ['t2_limit', 'q_limit'], properties: { outputs: { required: ['t2', 'q'] } } } },
+  ],
+} as const;
+
+let validator: ReturnType<Ajv['compile']> | null = null;
+
+function describe(e: ErrorObject): string {
+  const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(root)';
+  if (e.keyword === 'additionalProperties') return `${where}: unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+  if (e.keyword === 'required') return `${where}: missing field "${(e.params as { missingProperty: string }).missingProperty}"`;
+  if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  return `${where}: ${e.message ?? e.keyword}`;
+}
+
+/**
+ * Validates a parsed meta.json. Returns the typed meta or throws an Error whose message names `file` and
+ * every offending field.
+ */
+export function validateMeta(value: unknown, file = 'meta.json'): BundleMeta {
+  if (!validator) validator = new Ajv({ allErrors: true, strict: false }).compile(META_SCHEMA);
+  if (!validator(value)) {
+    // if/then branches repeat the underlying error with an unhelpful "must match then schema" line
+    const msgs = (validator.errors ?? []).filter((e) => e.keyword !== 'if' && e.keyword !== 'anyOf').map(describe);
+    throw new Error(`${file}: ${[...new Set(msgs)].join('; ') || 'invalid'}`);
+  }
+  const meta = value as BundleMeta;
+  const n = meta.features.length;
+  const problems: string[] = [];
+  if (meta.scaler) {
+    if (meta.scaler.mean.length !== n) problems.push(`scaler.mean has ${meta.scaler.mean.length} values for ${n} features`);
+    if (meta.scaler.std.length !== n) problems.push(`scaler.std has ${meta.scaler.std.length} values for ${n} features`);
+    meta.scaler.std.forEach((s, i) => {
+      if (!(s > 0)) problems.push(`scaler.std[${i}] (${meta.features[i]}) must be > 0, got ${s}`);
+    });
+  }
+  if (problems.length) throw new Error(`${file}: ${problems.join('; ')}`);
+  return { ...meta, input: { ...meta.input, layout: meta.input.layout ?? 'flat' } };
+}

@@ -1,0 +1,48 @@
+// Per-device sliding window: a fixed Float32Array ring of `window` steps × `features` values, holding
+// standardised values. Memory per device is window*features*4 bytes plus a small object header.
+
+export class SlidingWindow {
+  readonly data: Float32Array;
+  /** index of the slot the next step is written to */
+  private head = 0;
+  /** steps written so far, capped at `steps` */
+  count = 0;
+
+  constructor(readonly steps: number, readonly width: number) {
+    this.data = new Float32Array(steps * width);
+  }
+
+  get full(): boolean {
+    return this.count >= this.steps;
+  }
+
+  /** Appends one step (already validated and scaled), overwriting the oldest when full. */
+  push(values: ArrayLike<number>): void {
+    const w = this.width;
+    const off = this.head * w;
+    for (let i = 0; i < w; i++) this.data[off + i] = values[i];
+    this.head = (this.head + 1) % this.steps;
+    if (this.count < this.steps) this.count++;
+  }
+
+  /** Copies the window oldest-first (step-major) into `out` at `offset`. */
+  copyTo(out: Float32Array, offset: number): void {
+    const w = this.width;
+    // when full, head points at the oldest step; the tail part [head..end) comes first
+    const split = this.head * w;
+    out.set(this.data.subarray(split), offset);
+    out.set(this.data.subarray(0, split), offset + this.data.length - split);
+  }
+
+  /** Re-expresses the stored values under a new scaler: z' = ((z*std + mean) - mean') / std'. */
+  rescale(from: { mean: number[]; std: number[] } | undefined, to: { mean: number[]; std: number[] } | undefined): void {
+    const w = this.width;
+    for (let s = 0; s < this.steps; s++) {
+      for (let f = 0; f < w; f++) {
+        const i = s * w + f;
+        const raw = from ? this.data[i] * from.std[f] + from.mean[f] : this.data[i];
+        this.data[i] = to ? (raw - to.mean[f]) / to.std[f] : raw;
+      }
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// Synthetic data and throwaway bundle roots for the ONNX bundle tests (no real data in the repo).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mulberry32 } from '../../nodes/core/anomaly/train/prng';
+import { fitPca, type PcaModel } from '../../nodes/core/anomaly/pca';
+import { pcaToOnnx } from '../../nodes/core/anomaly/train/pca-export';
+import { writeBundle } from '../../nodes/core/anomaly/train/bundle-writer';
+import { OnnxGraphBuilder } from '../../nodes/core/anomaly/train/onnx-builder';
+import type { BundleMeta } from '../../nodes/core/anomaly/onnx/meta';
+
+export const FEATURES = ['vib', 'temp', 'current'];
+
+/** Correlated normal-operation rows: temp and current follow vib plus noise, with a slow cycle. */
+export function normalRows(n: number, seed = 1): number[][] {
+  const rand = mulberry32(seed);
+  const gauss = () => {
+    const u = Math.max(rand(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+  };
+  const rows: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const base = Math.sin(i / 7) + 0.3 * gauss();
+    rows.push([1 + 0.5 * base, 60 + 4 * base + 0.5 * gauss(), 10 + 2 * base + 0.3 * gauss()]);
+  }
+  return rows;
+}
+
+export function toCsv(header: string[], rows: Array<Array<number | string>>, sep = ';'): string {
+  return [header.join(sep), ...rows.map((r) => r.join(sep))].join('\n') + '\n';
+}
+
+export function tmpRoot(prefix = 'moby-onnx-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function fieldsOf(row: number[], names = FEATURES): Record<string, number> {
+  const f: Record<string, number> = {};
+  names.forEach((n, i) => (f[n] = row[i]));
+  return f;
+}
+
+/** A PCA bundle fitted on normalRows(300, seed). */
+export async function writePcaBundle(root: string, eq: string, power: string, version: string, seed = 1): Promise<PcaModel> {
+  const model = fitPca(normalRows(300, seed), { features: FEATURES });
+  await writeBundle(path.join(root, eq, power, version), pcaToOnnx(model), {
+    schema_version: 1,
+    kind: 'pca',
+    features: FEATURES,
+    window: 1,
+    input: { name: 'x', layout: 'flat' },
+    outputs: { t2: 't2', q: 'q', contributions: 'contributions' },
+    scaler: { mean: model.mean, std: model.std },
+    t2_limit: model.t2Limit,
+    q_limit: model.qLimit,
+  });
+  return model;
+}
+
+/**
+ * A hand-built "score" model: score = mean of the standardised window times `gain`, so tests can tell
+ * versions apart by their output. Window length and layout are parameters.
+ */
+export function meanModel(window: number, features: number, gain: number): Uint8Array {
+  const g = new OnnxGraphBuilder('mean');
+  const D = window * features;
+  const x = g.input('x', ['batch', D]);
+  g.op('MatMul', [x, g.constant('w', new Array(D).fill(gain / D), [D])], 'score');
+  g.output('score', ['batch']);
+  return g.toBytes();
+}
+
+export function meanMeta(window: number, threshold = 1): Omit<BundleMeta, 'equipment_id' | 'power' | 'version'> {
+  return {
+    schema_version: 1,
+    kind: 'score',
+    features: FEATURES,
+    window,
+    input: { name: 'x', layout: 'flat' },
+    outputs: { score: 'score' },
+    threshold,
+  };
+}
+
+/** Writes a mean model bundle directly (no staging), as a file copy from elsewhere would. */
+export function writeMeanBundle(root: string, eq: string, power: string, version: string, gain: number, window = 1): string {
+  const dir = path.join(root, eq, power, version);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'model.onnx'), meanModel(window, FEATURES.length, gain));
+  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meanMeta(window)));
+  return dir;
+}
