@@ -1,0 +1,199 @@
+// The device simulator's runtime: one MQTT connection per device (so each has its own last will), a publish
+// loop driving MachineModel, signing with the documented v1 scheme, and the network-level faults (silence,
+// hard disconnect, bad signatures, replays, malformed JSON) that the pipeline must survive.
+import fs from 'node:fs';
+import mqtt, { MqttClient } from 'mqtt';
+import { deriveDeviceKey, parseKey, signEnvelope, signUserProperties, Envelope } from '../../nodes/core/hmac';
+import { MachineModel, telemetryBody, parseFaults, deviceIdFor, Fault } from './sim-model';
+
+export interface SimOptions {
+  url: string;
+  devices: number;
+  intervalMs: number;
+  /** telemetry topic template, `{id}` replaced by the device id */
+  topic: string;
+  statusTopic: string;
+  lwtTopic: string;
+  /** master key text (`hex:`/`base64:`/utf-8) from which per-device keys are derived */
+  master?: string;
+  masterKid?: string;
+  /** bulk keyring JSON (`{"<device>": {"<kid>": "<secret>"}}`), used before the master key */
+  keys?: Record<string, Record<string, string | { secret: string; active?: boolean; primary?: boolean }>>;
+  faults: string;
+  mqtt5: boolean;
+  /** stop after this many messages per device (0 = run until stopped) */
+  count: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_SIM: Omit<SimOptions, 'url' | 'log'> = {
+  devices: 20,
+  intervalMs: 1000,
+  topic: 'devices/{id}/telemetry',
+  statusTopic: 'device/status/{id}',
+  lwtTopic: 'device/lwt/{id}',
+  masterKid: 'm1',
+  faults: 'none',
+  mqtt5: false,
+  count: 0,
+  seed: 1,
+};
+
+export interface SimStats {
+  published: number;
+  faulty: number;
+  devices: number;
+}
+
+interface SimDevice {
+  id: string;
+  model: MachineModel;
+  faults: Fault[];
+  kid: string;
+  key: Buffer;
+  client: MqttClient | null;
+  timer: NodeJS.Timeout | null;
+  sent: number;
+  lastEnvelope: string | null;
+  disconnected: boolean;
+}
+
+function keyFor(opts: SimOptions, id: string): { kid: string; key: Buffer } {
+  const own = opts.keys?.[id];
+  if (own) {
+    const entries = Object.entries(own);
+    const pick = entries.find(([, s]) => typeof s === 'object' && s.primary) ?? entries.find(([, s]) => typeof s === 'string' || s.active !== false);
+    if (pick) return { kid: pick[0], key: parseKey(typeof pick[1] === 'string' ? pick[1] : pick[1].secret) };
+  }
+  const masters = opts.keys?.['*'];
+  if (masters) {
+    const [kid, spec] = Object.entries(masters)[0];
+    return { kid, key: deriveDeviceKey(parseKey(typeof spec === 'string' ? spec : spec.secret), id) };
+  }
+  if (!opts.master) throw new Error(`no key for ${id}: give a master key (--master / MOBY_MASTER_KEY) or a keys file`);
+  return { kid: opts.masterKid ?? 'm1', key: deriveDeviceKey(parseKey(opts.master), id) };
+}
+
+export class Simulator {
+  readonly stats: SimStats = { published: 0, faulty: 0, devices: 0 };
+  private readonly devices: SimDevice[] = [];
+  private stopped = false;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly opts: SimOptions) {
+    const ids = Array.from({ length: opts.devices }, (_, i) => deviceIdFor(i));
+    const plan = parseFaults(opts.faults, ids);
+    ids.forEach((id, i) => {
+      const faults = plan.get(id) ?? [];
+      const { kid, key } = keyFor(opts, id);
+      this.devices.push({ id, model: new MachineModel(i, opts.seed + i, faults), faults, kid, key, client: null, timer: null, sent: 0, lastEnvelope: null, disconnected: false });
+    });
+    this.stats.devices = ids.length;
+  }
+
+  get deviceIds(): string[] {
+    return this.devices.map((d) => d.id);
+  }
+
+  faultPlan(): Array<{ device: string; kind: string; at: number }> {
+    return this.devices.flatMap((d) => d.faults.map((f) => ({ device: d.id, kind: f.kind, at: f.at })));
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.devices.map((d) => this.connect(d)));
+    for (const d of this.devices) {
+      // stagger devices over one interval so the broker sees a steady stream, not bursts
+      const offset = Math.floor(Math.random() * this.opts.intervalMs);
+      d.timer = setTimeout(() => this.tick(d), offset);
+    }
+  }
+
+  private connect(d: SimDevice): Promise<void> {
+    const t = (tpl: string) => tpl.replace('{id}', d.id);
+    const client = mqtt.connect(this.opts.url, {
+      clientId: `moby-sim-${d.id}`,
+      clean: true,
+      keepalive: 10,
+      reconnectPeriod: 1000,
+      protocolVersion: this.opts.mqtt5 ? 5 : 4,
+      will: { topic: t(this.opts.lwtTopic), payload: Buffer.from('OFFLINE'), qos: 1, retain: true },
+    });
+    d.client = client;
+    client.on('connect', () => {
+      // birth message: retained ONLINE, so the health node sees the device even before its first data
+      client.publish(t(this.opts.statusTopic), 'ONLINE', { qos: 1, retain: true });
+    });
+    client.on('error', (err) => this.opts.log(`${d.id}: mqtt error ${err.message}`));
+    return new Promise((resolve) => {
+      client.once('connect', () => resolve());
+    });
+  }
+
+  private tick(d: SimDevice): void {
+    if (this.stopped || d.disconnected) return;
+    const elapsed = (Date.now() - this.startedAt) / 1000;
+    d.timer = setTimeout(() => this.tick(d), this.opts.intervalMs);
+    const reading = d.model.step(this.opts.intervalMs / 1000);
+    const active = (kind: Fault['kind']) => d.faults.some((f) => f.kind === kind && elapsed >= f.at);
+    if (active('disconnect')) {
+      // a hard cut (power loss, cable): no DISCONNECT packet, so the broker publishes the will
+      d.disconnected = true;
+      this.opts.log(`${d.id}: fault disconnect (socket destroyed, broker sends the will)`);
+      (d.client as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+      d.client?.end(true);
+      return;
+    }
+    if (active('silence')) return; // connected but silent: keep-alive pings continue, data stops
+    const topic = this.opts.topic.replace('{id}', d.id);
+    const body = telemetryBody(d.id, d.model.equipmentType, reading, Date.now());
+    let payload: string;
+    let properties: { userProperties: Record<string, string> } | undefined;
+    if (active('replay') && d.lastEnvelope && Math.random() < 0.2) {
+      payload = d.lastEnvelope; // byte-identical resend of an earlier message: the verifier must refuse it
+      this.stats.faulty++;
+    } else if (active('malformed') && Math.random() < 0.2) {
+      payload = body.slice(0, Math.floor(body.length / 2)); // truncated JSON
+      this.stats.faulty++;
+    } else if (this.opts.mqtt5) {
+      const signed = signUserProperties({ deviceId: d.id, key: d.key, kid: d.kid, body });
+      payload = signed.payload;
+      properties = { userProperties: signed.userProperties };
+    } else {
+      const env: Envelope = signEnvelope({ deviceId: d.id, key: d.key, kid: d.kid, body });
+      if (active('badsig') && Math.random() < 0.3) {
+        env.sig = `v1=${'0'.repeat(64)}`;
+        this.stats.faulty++;
+      }
+      payload = JSON.stringify(env);
+      d.lastEnvelope = payload;
+    }
+    d.client?.publish(topic, payload, { qos: 1, ...(properties ? { properties } : {}) });
+    this.stats.published++;
+    d.sent++;
+    if (this.opts.count > 0 && d.sent >= this.opts.count) {
+      if (d.timer) clearTimeout(d.timer);
+      d.timer = null;
+    }
+  }
+
+  /** Stops publishing and disconnects cleanly (devices publish OFFLINE first, as a graceful shutdown would). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(
+      this.devices.map(async (d) => {
+        if (d.timer) clearTimeout(d.timer);
+        if (!d.client || d.disconnected) return;
+        const c = d.client;
+        await new Promise<void>((resolve) => c.publish(this.opts.statusTopic.replace('{id}', d.id), 'OFFLINE', { qos: 1, retain: true }, () => resolve()));
+        await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
+      }),
+    );
+  }
+}
+
+/** Reads a keyring JSON file (same format as the keyring node's bulk file). */
+export function readKeysFile(file: string): SimOptions['keys'] {
+  const parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return parsed && typeof parsed === 'object' && parsed.devices ? parsed.devices : parsed;
+}
