@@ -1,0 +1,297 @@
+// Append-only, crash-safe disk queue of write batches (the "spool"), replayed in order.
+//
+// Layout in `dir`: segment files `seg-<12-digit seq>.jsonl` and `cursor.json`. Each record is one line
+// `{"c":"<checksum>","n":<points>,"d":"<line protocol, \n-joined>"}\n`, written with one write() call and
+// fdatasync'd (unless fsync=false) before append() returns. A crash can only tear the last line of the
+// newest segment: on open such a line (no newline, bad JSON or checksum mismatch) is counted as corrupt,
+// skipped and cut off, so later appends start on a clean line. The cursor (segment + byte offset of the
+// first unacknowledged record) is replaced atomically (write temp, fsync, rename) on every ack; a crash
+// between a successful write and the cursor update replays that one batch again (at-least-once with
+// identical timestamps, which InfluxDB stores once: same series + timestamp overwrites).
+//
+// Bound: `maxBytes` over all segment files. When an append would exceed it, whole oldest segments are
+// dropped (their points counted in droppedPoints) — the newest data is the most valuable for an operator
+// and a sensor cannot be asked to resend, so refusing new data would lose just as much, only the wrong end.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+
+export interface SpoolOptions {
+  dir: string;
+  /** bound of all segment files together (default 256 MiB) */
+  maxBytes?: number;
+  /** a segment is closed and a new one started above this size (default maxBytes/16, 64 KiB..16 MiB) */
+  segmentBytes?: number;
+  /** fdatasync each append and cursor update (default true) */
+  fsync?: boolean;
+}
+
+interface Entry {
+  seg: number;
+  offset: number;
+  length: number;
+  points: number;
+}
+
+interface Cursor {
+  seg: number;
+  offset: number;
+}
+
+const SEG_RE = /^seg-(\d{12})\.jsonl$/;
+const openDirs = new Set<string>();
+
+const segName = (seq: number) => `seg-${String(seq).padStart(12, '0')}.jsonl`;
+const checksum = (data: string) => createHash('md5').update(data).digest('hex').slice(0, 12);
+
+export class Spool {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly segmentBytes: number;
+  private readonly fsync: boolean;
+  private entries: Entry[] = [];
+  private head = 0;
+  private livePoints = 0;
+  private segSizes = new Map<number, number>();
+  private writeSeq = 0;
+  private writeFd: number | null = null;
+  private readFds = new Map<number, number>();
+  private closed = false;
+  /** points lost because the bound was hit (oldest segments dropped) */
+  droppedPoints = 0;
+  /** records skipped because they were torn or failed their checksum */
+  corruptRecords = 0;
+
+  private constructor(opts: SpoolOptions) {
+    this.dir = path.resolve(opts.dir);
+    this.maxBytes = Math.max(1024, opts.maxBytes ?? 256 * 1024 * 1024);
+    this.segmentBytes = Math.min(this.maxBytes, opts.segmentBytes ?? Math.min(16 << 20, Math.max(64 << 10, Math.floor(this.maxBytes / 16))));
+    this.fsync = opts.fsync !== false;
+  }
+
+  /** Opens (creating) the spool in dir, recovering its contents. One open spool per directory per process. */
+  static open(opts: SpoolOptions): Spool {
+    const s = new Spool(opts);
+    if (openDirs.has(s.dir)) throw new Error(`spool ${s.dir} is already open in this process`);
+    fs.mkdirSync(s.dir, { recursive: true });
+    s.recover();
+    openDirs.add(s.dir);
+    return s;
+  }
+
+  get points(): number {
+    return this.livePoints;
+  }
+
+  get batches(): number {
+    return this.entries.length - this.head;
+  }
+
+  get bytes(): number {
+    let total = 0;
+    for (const v of this.segSizes.values()) total += v;
+    return total;
+  }
+
+  private recover(): void {
+    const segs = fs
+      .readdirSync(this.dir)
+      .map((f) => SEG_RE.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    const cursor = this.readCursor() ?? { seg: segs[0] ?? 1, offset: 0 };
+    for (const seq of segs) {
+      const file = path.join(this.dir, segName(seq));
+      if (seq < cursor.seg) {
+        fs.rmSync(file, { force: true }); // fully acknowledged before a crash, not yet removed
+        continue;
+      }
+      const buf = fs.readFileSync(file);
+      let pos = 0;
+      while (pos < buf.length) {
+        const nl = buf.indexOf(10, pos);
+        if (nl < 0) {
+          // torn tail: the record never finished; cut it so the next append starts on a fresh line
+          this.corruptRecords++;
+          fs.truncateSync(file, pos);
+          break;
+        }
+        const skip = seq === cursor.seg && pos < cursor.offset;
+        if (!skip) {
+          const points = this.parseRecord(buf.toString('utf8', pos, nl));
+          if (points === null) this.corruptRecords++;
+          else {
+            this.entries.push({ seg: seq, offset: pos, length: nl + 1 - pos, points });
+            this.livePoints += points;
+          }
+        }
+        pos = nl + 1;
+      }
+      this.segSizes.set(seq, Math.min(pos, buf.length));
+    }
+    const last = segs.length ? segs[segs.length - 1] : 0;
+    this.writeSeq = last > 0 && (this.segSizes.get(last) ?? 0) < this.segmentBytes ? last : last + 1;
+    if (this.entries.length === 0) this.reset();
+  }
+
+  /** Points of a valid record line, or null when it is torn or corrupt. */
+  private parseRecord(text: string): number | null {
+    try {
+      const r = JSON.parse(text) as { c?: unknown; n?: unknown; d?: unknown };
+      if (typeof r.d !== 'string' || typeof r.n !== 'number' || r.c !== checksum(r.d)) return null;
+      return r.n;
+    } catch {
+      return null;
+    }
+  }
+
+  private readCursor(): Cursor | null {
+    try {
+      const c = JSON.parse(fs.readFileSync(path.join(this.dir, 'cursor.json'), 'utf8')) as Cursor;
+      return Number.isInteger(c.seg) && Number.isInteger(c.offset) ? c : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private writeCursor(c: Cursor): void {
+    const tmp = path.join(this.dir, 'cursor.json.tmp');
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(c));
+      if (this.fsync) fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path.join(this.dir, 'cursor.json'));
+  }
+
+  /** Empty spool: remove every segment and start over with a fresh one. */
+  private reset(): void {
+    this.closeWriteFd();
+    for (const seq of [...this.segSizes.keys()]) this.removeSegment(seq);
+    this.entries = [];
+    this.head = 0;
+    this.livePoints = 0;
+    this.writeSeq = Math.max(1, this.writeSeq + 1);
+    this.writeCursor({ seg: this.writeSeq, offset: 0 });
+  }
+
+  private closeWriteFd(): void {
+    if (this.writeFd !== null) fs.closeSync(this.writeFd);
+    this.writeFd = null;
+  }
+
+  private removeSegment(seq: number): void {
+    const fd = this.readFds.get(seq);
+    if (fd !== undefined) fs.closeSync(fd);
+    this.readFds.delete(seq);
+    this.segSizes.delete(seq);
+    fs.rmSync(path.join(this.dir, segName(seq)), { force: true });
+  }
+
+  /** Appends one batch durably. Returns the points dropped (oldest first) to stay within maxBytes. */
+  append(lines: readonly string[]): number {
+    if (this.closed) throw new Error('spool is closed');
+    if (lines.length === 0) return 0;
+    const data = lines.join('\n');
+    const buf = Buffer.from(`${JSON.stringify({ c: checksum(data), n: lines.length, d: data })}\n`, 'utf8');
+    if (buf.length > this.maxBytes) {
+      this.droppedPoints += lines.length;
+      return lines.length;
+    }
+    const curSize = this.segSizes.get(this.writeSeq) ?? 0;
+    if (curSize > 0 && curSize + buf.length > this.segmentBytes) {
+      this.closeWriteFd();
+      this.writeSeq++;
+    }
+    let dropped = 0;
+    while (this.bytes + buf.length > this.maxBytes) {
+      const oldest = Math.min(...this.segSizes.keys());
+      if (oldest === this.writeSeq) {
+        // only the segment being written is left: start a new one so the old can go
+        this.closeWriteFd();
+        this.writeSeq++;
+      }
+      dropped += this.dropSegment(oldest);
+    }
+    if (this.writeFd === null) this.writeFd = fs.openSync(path.join(this.dir, segName(this.writeSeq)), 'a');
+    const offset = this.segSizes.get(this.writeSeq) ?? 0;
+    fs.writeSync(this.writeFd, buf);
+    if (this.fsync) fs.fdatasyncSync(this.writeFd);
+    this.segSizes.set(this.writeSeq, offset + buf.length);
+    this.entries.push({ seg: this.writeSeq, offset, length: buf.length, points: lines.length });
+    this.livePoints += lines.length;
+    this.droppedPoints += dropped;
+    return dropped;
+  }
+
+  private dropSegment(seq: number): number {
+    let dropped = 0;
+    while (this.head < this.entries.length && this.entries[this.head].seg === seq) {
+      dropped += this.entries[this.head].points;
+      this.livePoints -= this.entries[this.head].points;
+      this.head++;
+    }
+    this.removeSegment(seq);
+    const next = this.head < this.entries.length ? this.entries[this.head] : null;
+    this.writeCursor(next ? { seg: next.seg, offset: next.offset } : { seg: this.writeSeq, offset: this.segSizes.get(this.writeSeq) ?? 0 });
+    this.compact();
+    return dropped;
+  }
+
+  /** The oldest unacknowledged batch, read back from disk and verified; null when empty. */
+  peek(): string[] | null {
+    while (this.head < this.entries.length) {
+      const e = this.entries[this.head];
+      let fd = this.readFds.get(e.seg);
+      if (fd === undefined) {
+        fd = fs.openSync(path.join(this.dir, segName(e.seg)), 'r');
+        this.readFds.set(e.seg, fd);
+      }
+      const buf = Buffer.allocUnsafe(e.length);
+      fs.readSync(fd, buf, 0, e.length, e.offset);
+      try {
+        const r = JSON.parse(buf.toString('utf8')) as { c: string; d: string };
+        if (r.c === checksum(r.d)) return r.d.split('\n');
+      } catch {
+        /* fall through: damaged on disk after it was written */
+      }
+      this.corruptRecords++;
+      this.ack();
+    }
+    return null;
+  }
+
+  /** Removes the oldest batch (after the database acknowledged it). */
+  ack(): void {
+    if (this.head >= this.entries.length) return;
+    const e = this.entries[this.head++];
+    this.livePoints -= e.points;
+    if (this.head >= this.entries.length) {
+      this.reset();
+      return;
+    }
+    const next = this.entries[this.head];
+    if (next.seg !== e.seg) this.removeSegment(e.seg);
+    this.writeCursor({ seg: next.seg, offset: next.offset });
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeWriteFd();
+    for (const fd of this.readFds.values()) fs.closeSync(fd);
+    this.readFds.clear();
+    openDirs.delete(this.dir);
+  }
+}

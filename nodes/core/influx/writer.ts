@@ -1,0 +1,315 @@
+// The loss-free batching writer: lines are batched (batchSize or flushInterval, whichever first), sent one
+// request at a time, and a batch is only forgotten after the database answered 2xx.
+//
+// Flow of a batch: memory queue → send. If a send fails with something worth retrying (connection error,
+// timeout, 408, 429, 5xx) or with an auth/bucket problem (401/403/404, which an operator fixes without
+// restarting), the batch and everything queued after it go to the disk spool, and from then on new batches
+// are appended to the spool too, so order is kept; the pump replays the spool head with exponential
+// backoff (Retry-After honoured) until it is empty, then returns to direct writes. A 400/422 means a bad
+// point: the batch is bisected (re-sending lines InfluxDB already took is harmless, same series+timestamp
+// overwrites) until the refused lines are isolated; those are handed to onReject with the server's reason,
+// never retried. 413 splits the batch the same way.
+import type { Reject } from '../contract';
+import type { Spool } from './spool';
+import { deviceIdOfLine } from './line-protocol';
+
+/** Sends one body of newline-separated line protocol; resolves on 2xx, rejects with the server's error. */
+export type SendFn = (body: string) => Promise<void>;
+
+export type FailureKind = 'retry' | 'config' | 'reject' | 'too_large';
+
+export interface Failure {
+  kind: FailureKind;
+  status?: number;
+  reason: string;
+  /** delay the server asked for (Retry-After), ms */
+  retryAfterMs?: number;
+}
+
+/** Classifies an error thrown by SendFn (an influxdb-client HttpError, a Node socket error or a timeout). */
+export function classifyFailure(err: unknown): Failure {
+  const e = (err ?? {}) as { statusCode?: unknown; message?: unknown; body?: unknown; json?: { message?: unknown }; retryAfter?: () => number; code?: unknown };
+  const reason = typeof e.json?.message === 'string' ? e.json.message : typeof e.message === 'string' && e.message ? e.message : String(err);
+  if (typeof e.statusCode === 'number') {
+    const status = e.statusCode;
+    const ra = typeof e.retryAfter === 'function' ? e.retryAfter() : 0;
+    const retryAfterMs = ra > 0 ? ra * 1000 : undefined;
+    if (status === 400 || status === 422) return { kind: 'reject', status, reason };
+    if (status === 413) return { kind: 'too_large', status, reason };
+    if (status === 401 || status === 403 || status === 404) return { kind: 'config', status, reason };
+    if (status === 408 || status === 429 || status >= 500) return { kind: 'retry', status, reason, retryAfterMs };
+    // other 4xx: the request itself is wrong for this server; keep the data and keep trying slowly
+    return { kind: 'config', status, reason };
+  }
+  return { kind: 'retry', reason: typeof e.code === 'string' ? `${e.code}: ${reason}` : reason };
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  factor: number;
+  /** ± fraction of random spread so many writers do not retry in lockstep */
+  jitter: number;
+  /** cap on a server's Retry-After */
+  maxRetryAfterMs: number;
+}
+
+/** Seeds: 1 → 2 → 4 → 8 → 16 s. */
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 16000, factor: 2, jitter: 0.2, maxRetryAfterMs: 300000 };
+
+/** Delay before attempt number `failures + 1`; Retry-After wins when the server sent one. */
+export function backoffDelay(failures: number, opts: BackoffOptions, retryAfterMs?: number, random: () => number = Math.random): number {
+  if (retryAfterMs !== undefined && retryAfterMs > 0) return Math.min(retryAfterMs, opts.maxRetryAfterMs);
+  const base = Math.min(opts.maxMs, opts.initialMs * Math.pow(opts.factor, Math.max(0, failures - 1)));
+  return Math.max(0, Math.round(base * (1 + opts.jitter * (2 * random() - 1))));
+}
+
+export type WriterState = 'connecting' | 'connected' | 'retrying' | 'unauthorized' | 'disabled' | 'closed';
+
+export interface WriterStats {
+  state: WriterState;
+  /** points held in memory (batching buffer, queued and in-flight batches) */
+  buffered: number;
+  /** points waiting in the disk spool */
+  spooled: number;
+  written: number;
+  rejected: number;
+  /** points dropped from the spool because its bound was hit */
+  dropped: number;
+  lastError?: string;
+  /** epoch ms of the next retry while retrying */
+  retryAt?: number;
+}
+
+export interface WriterOptions {
+  /** null: no database configured, everything goes to the spool */
+  send: SendFn | null;
+  spool: Spool;
+  batchSize?: number;
+  flushIntervalMs?: number;
+  /** batches held in memory while one is in flight before they go to the spool (default 10) */
+  maxQueuedBatches?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** a line the server refused (400/422/413 for that line alone) */
+  onReject?: (line: string, reject: Reject) => void;
+  /** a batch was acknowledged by the server */
+  onWritten?: (points: number, seconds: number) => void;
+  /** something operators see changed (state, counts) */
+  onChange?: () => void;
+}
+
+export class InfluxWriter {
+  private readonly send: SendFn | null;
+  private readonly spool: Spool;
+  private readonly batchSize: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxQueuedBatches: number;
+  private readonly backoff: BackoffOptions;
+  private readonly opts: WriterOptions;
+  private buffer: string[] = [];
+  private queue: string[][] = [];
+  private inFlight: string[] | null = null;
+  private inFlightFromSpool = false;
+  private timer: NodeJS.Timeout | null = null;
+  private pumping: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private sleepTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private closing = false;
+  private closed = false;
+  private state: WriterState;
+  private lastError?: string;
+  private retryAt?: number;
+  private written = 0;
+  private rejectedCount = 0;
+
+  constructor(opts: WriterOptions) {
+    this.opts = opts;
+    this.send = opts.send;
+    this.spool = opts.spool;
+    this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 100));
+    this.flushIntervalMs = Math.max(1, opts.flushIntervalMs ?? 5000);
+    this.maxQueuedBatches = Math.max(1, opts.maxQueuedBatches ?? 10);
+    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+    this.state = this.send ? 'connecting' : 'disabled';
+    if (this.send && this.spool.batches > 0) this.kick(); // replay what a previous run left behind
+  }
+
+  stats(): WriterStats {
+    let buffered = this.buffer.length + (this.inFlight?.length ?? 0);
+    for (const b of this.queue) buffered += b.length;
+    const s: WriterStats = {
+      state: this.state,
+      buffered,
+      spooled: this.spool.points,
+      written: this.written,
+      rejected: this.rejectedCount,
+      dropped: this.spool.droppedPoints,
+    };
+    if (this.lastError) s.lastError = this.lastError;
+    if (this.retryAt && this.state !== 'connected') s.retryAt = this.retryAt;
+    return s;
+  }
+
+  /** Adds lines; returns false (and takes nothing) after close. */
+  add(lines: readonly string[]): boolean {
+    if (this.closing) return false;
+    for (const l of lines) this.buffer.push(l);
+    while (this.buffer.length >= this.batchSize) this.enqueue(this.buffer.splice(0, this.batchSize));
+    if (this.buffer.length > 0 && !this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flush();
+      }, this.flushIntervalMs);
+    }
+    return true;
+  }
+
+  /** Cuts the partial batch now (it is sent or spooled like any other). */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (this.buffer.length > 0) this.enqueue(this.buffer.splice(0, this.batchSize));
+  }
+
+  private enqueue(batch: string[]): void {
+    const direct = this.send !== null && this.spool.batches === 0 && this.state !== 'retrying' && this.state !== 'unauthorized';
+    if (direct && (this.queue.length < this.maxQueuedBatches || this.closing)) {
+      this.queue.push(batch);
+    } else {
+      this.spillQueue();
+      this.spoolAppend(batch);
+    }
+    this.kick();
+    this.opts.onChange?.();
+  }
+
+  private spoolAppend(batch: string[]): void {
+    this.spool.append(batch);
+  }
+
+  /** Moves memory-queued batches to the spool, keeping order (spool non-empty ⇒ queue empty). */
+  private spillQueue(): void {
+    for (const b of this.queue) this.spoolAppend(b);
+    this.queue = [];
+  }
+
+  private kick(): void {
+    if (!this.send || this.pumping || this.closed) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      // work may have arrived between the loop's last check and here
+      if (!this.closing && (this.queue.length > 0 || (this.spool.batches > 0 && !this.closing))) this.kick();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    const send = this.send!;
+    while (!this.closed) {
+      const fromSpool = this.queue.length === 0;
+      if (fromSpool && this.closing) return; // on close the spool stays on disk for the next start
+      const batch = fromSpool ? this.spool.peek() : this.queue.shift()!;
+      if (!batch) return;
+      this.inFlight = batch;
+      this.inFlightFromSpool = fromSpool;
+      const failure = await this.deliver(send, batch);
+      this.inFlight = null;
+      if (this.closed) {
+        // close gave up waiting and already spooled this batch; nothing more to do here
+        return;
+      }
+      if (!failure) {
+        if (fromSpool) this.spool.ack();
+        this.failures = 0;
+        this.setState('connected');
+        continue;
+      }
+      this.failures++;
+      this.lastError = failure.status ? `${failure.status}: ${failure.reason}` : failure.reason;
+      if (!fromSpool) {
+        this.spoolAppend(batch);
+        this.spillQueue();
+      }
+      this.setState(failure.kind === 'config' ? 'unauthorized' : 'retrying');
+      if (this.closing) return;
+      const delay = backoffDelay(this.failures, failure.kind === 'config' ? { ...this.backoff, initialMs: this.backoff.maxMs } : this.backoff, failure.retryAfterMs);
+      this.retryAt = Date.now() + delay;
+      this.opts.onChange?.();
+      await this.sleep(delay);
+    }
+  }
+
+  /**
+   * Writes a batch; returns null when every line is settled (written, or refused and reported), else the
+   * failure that makes the whole batch worth retrying later.
+   */
+  private async deliver(send: SendFn, lines: string[]): Promise<Failure | null> {
+    const t0 = process.hrtime.bigint();
+    try {
+      await send(lines.join('\n'));
+      this.written += lines.length;
+      this.opts.onWritten?.(lines.length, Number(process.hrtime.bigint() - t0) / 1e9);
+      return null;
+    } catch (err) {
+      const f = classifyFailure(err);
+      if (f.kind !== 'reject' && f.kind !== 'too_large') return f;
+      if (lines.length === 1) {
+        this.rejectedCount++;
+        const r: Reject = { code: f.kind === 'reject' ? `influx_${f.status ?? 400}` : 'influx_too_large', reason: f.reason };
+        const device = deviceIdOfLine(lines[0]);
+        if (device) r.device_id = device;
+        this.opts.onReject?.(lines[0], r);
+        return null;
+      }
+      const mid = Math.ceil(lines.length / 2);
+      return (await this.deliver(send, lines.slice(0, mid))) ?? (await this.deliver(send, lines.slice(mid)));
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = setTimeout(resolve, ms);
+    }).then(() => {
+      this.wake = null;
+      this.sleepTimer = null;
+    });
+  }
+
+  /** Ends a backoff wait early (e.g. the operator fixed the database and wants a retry now). */
+  retryNow(): void {
+    if (this.sleepTimer) clearTimeout(this.sleepTimer);
+    this.wake?.();
+  }
+
+  private setState(s: WriterState): void {
+    if (this.state === s) return;
+    this.state = s;
+    if (s === 'connected') this.lastError = undefined;
+    this.opts.onChange?.();
+  }
+
+  /**
+   * Stops taking lines, writes what is in memory if the database answers within `timeoutMs`, and spools
+   * whatever is left (including a batch still in flight: it may land twice, which InfluxDB stores once).
+   * The spool is closed; its contents are replayed by the next writer on the same directory.
+   */
+  async close(timeoutMs = 10000): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    this.flush();
+    this.retryNow();
+    if (this.pumping) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      clearTimeout(timer);
+    }
+    this.closed = true;
+    // a spooled batch in flight is still the spool's head (not acked), so it is not appended twice
+    if (this.inFlight && !this.inFlightFromSpool) this.spoolAppend(this.inFlight);
+    this.inFlight = null;
+    this.spillQueue();
+    this.spool.close();
+    this.state = 'closed';
+  }
+}

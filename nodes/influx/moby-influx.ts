@@ -1,0 +1,176 @@
+// Node-RED adapters for the InfluxDB writer: `moby-influx` (config: where and how to write) and
+// `moby-influx-write` (maps messages to line protocol and hands them to the core InfluxWriter, which
+// batches, retries and spools). All behaviour lives in nodes/core/influx; this file maps config, messages
+// and status.
+import os from 'node:os';
+import path from 'node:path';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { countIn, countOut, countRejected, provideGauge, registry, writeLatency } from '../lib/metrics';
+import { ThrottledStatus } from '../lib/status';
+import { Counter } from 'prom-client';
+import type { Reject } from '../core/contract';
+import { createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
+import type { InfluxConnection, Precision, SendFn as InfluxSendFn, WriterStats } from '../core/influx';
+import { registerMetricsRoute } from './metrics-route';
+
+const CONFIG_TYPE = 'moby-influx';
+const WRITE_TYPE = 'moby-influx-write';
+
+interface InfluxConfigNode extends Node<{ token?: string }> {
+  connection: InfluxConnection | null;
+  precision: Precision;
+  describe(): string;
+  sendFn(): InfluxSendFn | null;
+  register(user: Node<any>): void;
+  deregister(user: Node<any>): void;
+}
+
+const dropped = new Counter({
+  name: 'moby_influx_spool_dropped_points_total',
+  help: 'Points dropped from the InfluxDB spool because its size bound was hit (oldest first)',
+  registers: [registry],
+});
+
+const num = (v: unknown, fallback: number, min = 0): number => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= min ? n : fallback;
+};
+// Node-RED substitutes a property that is exactly "${VAR}" only when VAR is set, and leaves embedded ones
+// alone: resolve what is left, an unset variable meaning empty (so an unset MOBY_INFLUX_URL = spool only).
+const str = (v: unknown): string =>
+  typeof v === 'string' ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim() : '';
+
+function statusOf(s: WriterStats): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
+  const counts = `${s.buffered} buffered · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`;
+  switch (s.state) {
+    case 'connected':
+      return { fill: 'green', shape: 'dot', text: `connected · ${counts}` };
+    case 'connecting':
+      return { fill: 'grey', shape: 'ring', text: `connecting · ${counts}` };
+    case 'retrying': {
+      const secs = s.retryAt ? Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000)) : 0;
+      return { fill: 'yellow', shape: 'ring', text: `retry in ${secs}s · ${counts}${s.lastError ? ` · ${s.lastError.slice(0, 60)}` : ''}` };
+    }
+    case 'unauthorized':
+      return { fill: 'red', shape: 'ring', text: `refused: ${(s.lastError ?? '').slice(0, 60)} · ${counts}` };
+    case 'disabled':
+      return { fill: 'blue', shape: 'ring', text: `no database URL: spooling to disk · ${counts}` };
+    case 'closed':
+      return { fill: 'grey', shape: 'ring', text: `closed · ${counts}` };
+  }
+}
+
+export = function (RED: NodeAPI) {
+  registerMetricsRoute(RED.httpNode);
+
+  function MobyInfluxConfig(this: InfluxConfigNode, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const url = str(def.url).replace(/\/+$/, '');
+    const precision = (PRECISIONS as readonly string[]).includes(str(def.precision)) ? (str(def.precision) as Precision) : 'ms';
+    const tokenEnv = str(def.tokenEnv) || 'MOBY_INFLUX_TOKEN';
+    // credentials are not env-substituted by Node-RED: fall back to the named environment variable
+    const token = this.credentials?.token || process.env[tokenEnv] || '';
+    this.precision = precision;
+    this.connection = url
+      ? { url, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000 }
+      : null;
+    const users = new Set<Node<any>>();
+    let send: InfluxSendFn | null = null;
+    this.sendFn = () => {
+      if (!this.connection) return null;
+      if (!send) send = createInfluxSend(this.connection);
+      return send;
+    };
+    this.describe = () => (this.connection ? `${this.connection.url} ${this.connection.org}/${this.connection.bucket}` : 'no URL');
+    this.register = (u) => users.add(u);
+    this.deregister = (u) => users.delete(u);
+    if (this.connection && !/^https?:\/\//.test(url)) this.warn(`InfluxDB URL "${url}" is not http(s)://`);
+  }
+  RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: Node<any>, def: NodeDef) => void, { credentials: { token: { type: 'password' } } });
+
+  function MobyInfluxWrite(this: Node, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = (typeof def.influx === 'string' && def.influx ? RED.nodes.getNode(def.influx) : null) as InfluxConfigNode | null;
+    const precision: Precision = config?.precision ?? 'ms';
+    const userDir = RED.settings.userDir || path.join(os.homedir(), '.node-red');
+    const spoolDir = str(def.spoolDir) || path.join(userDir, 'moby-spool', config ? config.id : 'no-config', node.id);
+    const status = new ThrottledStatus(node, 500);
+    const closeTimeoutMs = num(def.closeTimeout, 10, 0) * 1000;
+    let writer: InfluxWriter;
+    let lastDropped = 0;
+    try {
+      const spool = Spool.open({ dir: spoolDir, maxBytes: num(def.spoolMaxMB, 256, 1) * 1024 * 1024, fsync: def.spoolFsync !== false });
+      lastDropped = spool.droppedPoints;
+      writer = new InfluxWriter({
+        send: config ? config.sendFn() : null,
+        spool,
+        batchSize: num(def.batchSize, 100, 1),
+        flushIntervalMs: num(def.flushInterval, 5, 0.001) * 1000,
+        backoff: { maxMs: num(def.retryMaxDelay, 16, 0.01) * 1000, initialMs: Math.min(1000, num(def.retryMaxDelay, 16, 0.01) * 1000) },
+        onWritten: (points, seconds) => {
+          countOut(WRITE_TYPE, points);
+          writeLatency.observe(seconds);
+        },
+        onReject: (line, reject) => {
+          countRejected(WRITE_TYPE, reject.code);
+          node.send({ topic: 'influx-reject', payload: line, moby: { reject } });
+        },
+        onChange: () => update(),
+      });
+    } catch (err) {
+      node.status({ fill: 'red', shape: 'ring', text: `spool: ${(err as Error).message}` });
+      node.error(`cannot open spool ${spoolDir}: ${(err as Error).message}`);
+      node.on('input', (_msg: NodeMessage, _send: SendFn, done: DoneFn) => done(new Error(`spool unavailable: ${spoolDir}`)));
+      return;
+    }
+    config?.register(node);
+    function update(): void {
+      const s = writer.stats();
+      if (s.dropped > lastDropped) {
+        dropped.inc(s.dropped - lastDropped);
+        lastDropped = s.dropped;
+      }
+      status.set(statusOf(s));
+    }
+    if (!config?.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
+    const unprovide = [
+      provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [{ labels: {}, value: writer.stats().buffered }]),
+      provideGauge('moby_influx_spooled_points', 'Points waiting in the InfluxDB writers\' disk spools', [], () => [{ labels: {}, value: writer.stats().spooled }]),
+    ];
+    // keep "retry in Ns" honest while waiting, without touching the hot path
+    const ticker = setInterval(update, 1000);
+    update();
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      countIn(WRITE_TYPE);
+      const mapped = messageToLines(msg, precision);
+      for (const r of mapped.rejects) {
+        countRejected(WRITE_TYPE, r.code);
+        send({ ...msg, moby: { ...((msg.moby as object) ?? {}), reject: r satisfies Reject } });
+      }
+      if (mapped.lines.length && !writer.add(mapped.lines)) {
+        done(new Error('writer is closing'));
+        return;
+      }
+      update();
+      done();
+    });
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      clearInterval(ticker);
+      config?.deregister(node);
+      writer
+        .close(closeTimeoutMs)
+        .catch((err: unknown) => node.error(`closing writer: ${String(err)}`))
+        .finally(() => {
+          const s = writer.stats();
+          if (s.spooled > 0) node.log(`${s.spooled} point(s) kept in ${spoolDir}${removed ? ' (node removed: replayed if a writer with this id returns)' : ''}`);
+          for (const u of unprovide) u();
+          status.stop();
+          done();
+        });
+    });
+  }
+  RED.nodes.registerType(WRITE_TYPE, MobyInfluxWrite);
+};
