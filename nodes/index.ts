@@ -11,3 +11,4 @@ export * from './core/registry';
 export * from './core/normalize';
 export * from './core/health';
 export * from './core/anomaly/onnx';
+export * from './core/alert';

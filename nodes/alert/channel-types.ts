@@ -1,0 +1,19 @@
+// Shapes the alert node reads from the channel and LLM config nodes (kept apart from the node files,
+// which use `export =`).
+import type { Notification } from '../core/alert/channels';
+import type { Sender } from '../core/alert/delivery';
+import type { LlmSummarizer } from '../core/alert/summary';
+import type { Node } from '../lib/red';
+
+/** What the alert node reads from a channel config node. */
+export interface ChannelConfigNode extends Node<any> {
+  /** null when the config is unusable; `problem` says why */
+  sender: Sender<Notification> | null;
+  problem?: string;
+  label: string;
+}
+
+export interface LlmConfigNode extends Node<any> {
+  summarizer: LlmSummarizer | null;
+  problem?: string;
+}

@@ -1,0 +1,110 @@
+// Config nodes for the alert node's notification channels and the optional LLM summariser. Each one turns
+// its settings and password credentials into a sender from nodes/core/alert/channels; the SMTP node owns
+// its nodemailer transport (a pooled connection shared by every alert node that uses it).
+import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import { slackBotSender, slackWebhookSender, smtpSender, webhookSender } from '../core/alert/channels';
+import { LlmSummarizer } from '../core/alert/summary';
+import type { Node, NodeAPI, NodeDef } from '../lib/red';
+import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
+
+function seconds(v: unknown, fallback: number): number {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n * 1000 : fallback;
+}
+
+function httpUrl(v: unknown): string | null {
+  if (typeof v !== 'string' || !v) return null;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : null;
+  } catch {
+    return null;
+  }
+}
+
+export = function (RED: NodeAPI) {
+  function SlackWebhookNode(this: Node<any>, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this as ChannelConfigNode;
+    node.label = def.name ? String(def.name) : 'Slack webhook';
+    const url = httpUrl(node.credentials.url);
+    node.sender = url ? slackWebhookSender(url, seconds(def.timeout, 10000)) : null;
+    if (!url) node.problem = 'no valid webhook URL';
+  }
+  RED.nodes.registerType('moby-slack-webhook', SlackWebhookNode, { credentials: { url: { type: 'password' } } });
+
+  function SlackBotNode(this: Node<any>, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this as ChannelConfigNode;
+    node.label = def.name ? String(def.name) : `Slack ${def.channel}`;
+    const api = httpUrl(def.apiUrl || 'https://slack.com/api');
+    const token = node.credentials.token;
+    const channel = typeof def.channel === 'string' ? def.channel.trim() : '';
+    if (!api || !token || !channel) {
+      node.sender = null;
+      node.problem = !token ? 'no bot token' : !channel ? 'no channel or user id' : 'invalid API URL';
+    } else {
+      node.sender = slackBotSender(api, token, channel, seconds(def.timeout, 10000));
+    }
+  }
+  RED.nodes.registerType('moby-slack-bot', SlackBotNode, { credentials: { token: { type: 'password' } } });
+
+  function WebhookNode(this: Node<any>, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this as ChannelConfigNode;
+    node.label = def.name ? String(def.name) : 'webhook';
+    const url = httpUrl(def.url);
+    node.sender = url ? webhookSender(url, node.credentials.secret || undefined, seconds(def.timeout, 10000)) : null;
+    if (!url) node.problem = 'no valid URL';
+  }
+  RED.nodes.registerType('moby-webhook', WebhookNode, { credentials: { secret: { type: 'password' } } });
+
+  function SmtpNode(this: Node<any>, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this as ChannelConfigNode;
+    node.label = def.name ? String(def.name) : `email ${def.to}`;
+    const host = typeof def.host === 'string' ? def.host.trim() : '';
+    const to = typeof def.to === 'string' ? def.to.trim() : '';
+    const from = typeof def.from === 'string' && def.from.trim() ? def.from.trim() : 'moby-alerts@localhost';
+    let transport: Transporter | null = null;
+    if (!host || !to) {
+      node.sender = null;
+      node.problem = !host ? 'no SMTP host' : 'no recipient';
+    } else {
+      const timeout = seconds(def.timeout, 15000);
+      transport = nodemailer.createTransport({
+        host,
+        port: Number(def.port) || 587,
+        secure: def.secure === true,
+        pool: true,
+        maxConnections: 1,
+        auth: node.credentials.user ? { user: node.credentials.user, pass: node.credentials.password ?? '' } : undefined,
+        tls: { rejectUnauthorized: def.tlsRejectUnauthorized !== false },
+        connectionTimeout: timeout,
+        greetingTimeout: timeout,
+        socketTimeout: timeout,
+      });
+      node.sender = smtpSender(transport, { from, to });
+    }
+    node.on('close', (_removed: boolean, done: () => void) => {
+      transport?.close();
+      done();
+    });
+  }
+  RED.nodes.registerType('moby-smtp', SmtpNode, { credentials: { user: { type: 'text' }, password: { type: 'password' } } });
+
+  function LlmNode(this: Node<any>, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this as LlmConfigNode;
+    const url = httpUrl(def.url);
+    const model = typeof def.model === 'string' ? def.model.trim() : '';
+    if (!url || !model) {
+      node.summarizer = null;
+      node.problem = !url ? 'no valid endpoint URL' : 'no model';
+    } else {
+      node.summarizer = new LlmSummarizer({ url, model, apiKey: node.credentials.key || undefined, timeoutMs: seconds(def.timeout, 5000), cooldownMs: seconds(def.cooldown, 30000) });
+    }
+  }
+  RED.nodes.registerType('moby-llm', LlmNode, { credentials: { key: { type: 'password' } } });
+};

@@ -1,0 +1,352 @@
+// moby-alert: maps messages onto the AlertEngine, emits every lifecycle change on output 1, hands
+// notifications to the DeliveryQueue (failures after the last try on output 2), rejects on output 3, keeps
+// the alerts in the context store and serves the alert HTTP API under a configurable prefix.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AlertEvent, Alert } from '../core/contract';
+import { AlertEngine, type ActionResult } from '../core/alert/engine';
+import { signalsFromMessage } from '../core/alert/inputs';
+import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
+import type { Notification, NotificationKind } from '../core/alert/channels';
+import { templateSummary } from '../core/alert/summary';
+import { handleAlertApi, MAX_BODY_BYTES, type ApiHost } from '../core/alert/api';
+import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { ThrottledStatus } from '../lib/status';
+import { listDevices } from '../lib/device-directory';
+import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
+
+const TYPE = 'moby-alert';
+const CHANNEL_FIELDS = ['slackWebhook', 'slackBot', 'smtp', 'webhook'] as const;
+const STATE_KEY = 'moby_alert_state';
+/** messages held while the persisted state is being read at start-up */
+const MAX_EARLY = 10000;
+
+// ---- HTTP API registry: routes are mounted once per (router, prefix) and consult the live hosts ----
+
+type RawRequest = NodeJS.ReadableStream & {
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+  body?: unknown;
+  _body?: boolean;
+};
+type RawResponse = { status(code: number): RawResponse; set(name: string, value: string): RawResponse; json(body: unknown): void; end(): void; headersSent?: boolean };
+
+const mounted = new WeakMap<object, Map<string, Set<ApiHost>>>();
+
+function readBody(req: RawRequest): Promise<{ text: string } | { tooLarge: true }> {
+  // a body parser installed in httpNodeMiddleware may have consumed the stream already
+  if (req._body || (req.body !== undefined && typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length)) {
+    return Promise.resolve({ text: JSON.stringify(req.body) });
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) over = true;
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(over ? { tooLarge: true } : { text: Buffer.concat(chunks).toString('utf8') }));
+    req.on('error', () => resolve({ text: '' }));
+  });
+}
+
+function mountApi(router: HttpRouter, prefix: string, host: ApiHost): () => void {
+  let prefixes = mounted.get(router);
+  if (!prefixes) {
+    prefixes = new Map();
+    mounted.set(router, prefixes);
+  }
+  let hosts = prefixes.get(prefix);
+  if (!hosts) {
+    const live = new Set<ApiHost>();
+    hosts = live;
+    prefixes.set(prefix, live);
+    router.use(prefix, (req: RawRequest, res: RawResponse, next: (err?: unknown) => void) => {
+      if (live.size === 0) return next();
+      void (async () => {
+        const body = req.method === 'POST' ? await readBody(req) : { text: '' };
+        const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers };
+        const out = handleAlertApi([...live], 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: listDevices });
+        if (!out) return next();
+        for (const [k, v] of Object.entries(out.headers)) res.set(k, v);
+        res.status(out.status);
+        if (out.body === undefined) res.end();
+        else res.json(out.body);
+      })().catch(next);
+    });
+  }
+  const set = hosts;
+  set.add(host);
+  return () => {
+    set.delete(host);
+  };
+}
+
+function normalisePrefix(p: unknown): string | null {
+  if (typeof p !== 'string' || !p.trim()) return null;
+  const s = '/' + p.trim().replace(/^\/+|\/+$/g, '');
+  return s === '/' ? '' : s;
+}
+
+function secondsToMs(v: unknown, fallback: number): number {
+  if (v === undefined || v === null || v === '') return fallback;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? Math.round(n * 1000) : fallback;
+}
+
+function optionalNumber(v: unknown): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+interface AlertNodeCreds {
+  apiToken?: string;
+}
+
+export = function (RED: NodeAPI) {
+  function MobyAlertNode(this: Node<AlertNodeCreds>, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new ThrottledStatus(node);
+
+    const engine = new AlertEngine({
+      autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
+      autoResolveMs: secondsToMs(def.autoResolveSec, 0),
+      escalateAfterMs: secondsToMs(def.escalateAfterSec, 0),
+      repeatIntervalMs: secondsToMs(def.repeatSec, 0),
+      updateEventMs: secondsToMs(def.updateEventSec, 1000),
+      maxResolved: Math.max(0, Math.floor(optionalNumber(def.maxResolved) ?? 1000)),
+      maxOpen: Math.max(1, Math.floor(optionalNumber(def.maxOpen) ?? 10000)),
+    });
+    const inputOptions = { rulThreshold: optionalNumber(def.rulThreshold), rulCritical: optionalNumber(def.rulCritical) };
+    const notifyOn = new Set<NotificationKind>();
+    if (def.notifyOpen !== false) notifyOn.add('open');
+    if (def.notifyEscalate !== false) notifyOn.add('escalate');
+    if (def.notifyResolve !== false) notifyOn.add('resolve');
+    if (def.notifyAck === true) notifyOn.add('ack');
+    const apiBaseUrl = typeof def.linkUrl === 'string' && def.linkUrl ? def.linkUrl.replace(/\/+$/, '') : '';
+    const store = typeof def.store === 'string' && def.store ? def.store : undefined;
+
+    // ---- channels and delivery ----
+    const senders: Record<string, (job: DeliveryJob<Notification>) => Promise<void>> = {};
+    const channelLabels: Record<string, string> = {};
+    for (const field of CHANNEL_FIELDS) {
+      const id = def[field];
+      if (typeof id !== 'string' || !id) continue;
+      const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
+      if (!cfg) node.warn(`${field}: config node ${id} not found`);
+      else if (!cfg.sender) node.warn(`${field} "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`);
+      else {
+        const lane = `${cfg.type}:${cfg.id}`;
+        senders[lane] = cfg.sender;
+        channelLabels[lane] = cfg.label;
+      }
+    }
+    const llmNode = typeof def.llm === 'string' && def.llm ? (RED.nodes.getNode(def.llm) as LlmConfigNode | null) : null;
+    if (llmNode && !llmNode.summarizer) node.warn(`LLM summary off: ${llmNode.problem ?? 'unusable config'}`);
+    const summarizer = llmNode?.summarizer ?? null;
+
+    let lastFailure: string | null = null;
+    const queueDir = path.join(RED.settings.userDir || os.tmpdir(), 'moby-alert');
+    const lanes = Object.keys(senders);
+    if (lanes.length) fs.mkdirSync(queueDir, { recursive: true });
+    const queue = new DeliveryQueue<Notification>({
+      senders,
+      baseMs: secondsToMs(def.retryBaseSec, 1000) || 1,
+      capMs: secondsToMs(def.retryCapSec, 60000) || 1,
+      maxAttempts: Math.max(1, Math.floor(optionalNumber(def.maxAttempts) ?? 8)),
+      maxQueued: Math.max(1, Math.floor(optionalNumber(def.queueSize) ?? 1000)),
+      file: lanes.length ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined,
+      onDelivered: () => {
+        lastFailure = null;
+        refreshStatus();
+      },
+      onFailed: (job, reason) => {
+        lastFailure = reason;
+        const n = job.payload;
+        const reject = { code: 'delivery_failed', reason: `${channelLabels[job.channel] ?? job.channel}: ${reason}`, device_id: n.alert.device_id };
+        node.send([
+          null,
+          {
+            topic: 'alert-delivery-failed',
+            payload: { channel: job.channel, channel_name: channelLabels[job.channel], key: job.key, kind: n.kind, attempts: job.attempts, error: reason, alert: n.alert },
+            moby: { reject },
+          },
+          null,
+        ]);
+        refreshStatus();
+      },
+      onError: (err) => node.warn(`delivery journal: ${err.message}`),
+    });
+
+    // notifications of one alert are prepared in order (the summary may take an LLM round trip)
+    const chains = new Map<string, Promise<void>>();
+    function notify(kind: NotificationKind, alert: Alert, seq?: number): void {
+      if (!lanes.length) return;
+      const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
+      const prev = chains.get(alert.alert_id) ?? Promise.resolve();
+      const next = prev.then(async () => {
+        let summary: string;
+        if (summarizer) {
+          const r = await summarizer.summarize(alert);
+          if (r.error) node.debug(`LLM summary for ${alert.alert_id}: ${r.error}; using the template`);
+          summary = r.text;
+        } else {
+          summary = templateSummary(alert);
+        }
+        if (alert.summary !== summary) engine.setSummary(alert.alert_id, summary);
+        const payload: Notification = { kind, time: Date.now(), alert: { ...alert, summary }, summary };
+        if (apiBaseUrl) payload.url = `${apiBaseUrl}/alerts/${alert.alert_id}`;
+        for (const lane of lanes) queue.enqueue(lane, key, payload);
+      });
+      chains.set(alert.alert_id, next);
+      void next
+        .catch((err: Error) => node.warn(`notification for ${alert.alert_id}: ${err.message}`))
+        .finally(() => {
+          if (chains.get(alert.alert_id) === next) chains.delete(alert.alert_id);
+        });
+    }
+
+    function eventMessages(events: AlertEvent[]): NodeMessage[] {
+      const msgs: NodeMessage[] = [];
+      for (const ev of events) {
+        msgs.push({ topic: 'alert', payload: ev });
+        if (notifyOn.has(ev.event)) notify(ev.event, ev.alert);
+      }
+      countOut(TYPE, msgs.length);
+      return msgs;
+    }
+
+    function emit(events: AlertEvent[], send: SendFn = (m) => node.send(m)): void {
+      if (!events.length) return;
+      send([eventMessages(events), null, null]);
+      refreshStatus();
+    }
+
+    function refreshStatus(): void {
+      const open = engine.openCount();
+      const pending = queue.pendingCount();
+      const text = `${open} open${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}`;
+      status.set({ fill: lastFailure ? 'red' : open ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
+    }
+
+    // ---- persistence in the context store ----
+    const ctx = node.context();
+    let restored = false;
+    let savedVersion = -1;
+    const early: Array<{ msg: NodeMessage; send: SendFn; done: (err?: Error) => void }> = [];
+    function save(cb?: () => void, force = false): void {
+      if (!restored || (!force && engine.version === savedVersion)) {
+        cb?.();
+        return;
+      }
+      savedVersion = engine.version;
+      ctx.set(STATE_KEY, engine.snapshot(), store, (err) => {
+        if (err) node.warn(`saving alerts: ${err.message}`);
+        cb?.();
+      });
+    }
+
+    ctx.get(STATE_KEY, store, (err, snap) => {
+      if (err) node.warn(`reading saved alerts: ${err.message}`);
+      const n = engine.restore(snap);
+      if (n) node.log(`restored ${n} alert(s), ${engine.openCount()} open`);
+      savedVersion = engine.version;
+      restored = true;
+      queue.start();
+      for (const e of early.splice(0)) handle(e.msg, e.send, e.done);
+      refreshStatus();
+    });
+
+    // ---- input ----
+    function handle(msg: NodeMessage, send: SendFn, done: (err?: Error) => void): void {
+      const r = signalsFromMessage(msg, inputOptions);
+      if (!r.ok) {
+        countRejected(TYPE, r.reject.code);
+        const moby = typeof msg.moby === 'object' && msg.moby !== null ? (msg.moby as Record<string, unknown>) : {};
+        msg.moby = { ...moby, reject: r.reject };
+        send([null, null, msg]);
+        done();
+        return;
+      }
+      const events: AlertEvent[] = [];
+      for (const s of r.signals) {
+        const out = engine.apply(s);
+        if (out.ok) events.push(...out.events);
+        else {
+          countRejected(TYPE, out.code);
+          msg.moby = { ...(msg.moby as object), reject: { code: out.code, reason: out.reason, device_id: s.device_id } };
+          send([eventMessages(events), null, msg]);
+          done();
+          return;
+        }
+      }
+      if (events.length) emit(events, send);
+      done();
+    }
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: (err?: Error) => void) => {
+      countIn(TYPE);
+      if (restored) return handle(msg, send, done);
+      if (early.length >= MAX_EARLY) return done(new Error('alert state is still loading; message dropped'));
+      early.push({ msg, send, done });
+    });
+
+    // ---- timers: escalation, repeats, coalesced updates, time-based auto-resolve; persistence ----
+    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec].map((v) => secondsToMs(v, 0)).filter((v) => v > 0);
+    const tickMs = Math.max(20, Math.min(1000, ...intervals.map((v) => v / 4)));
+    const ticker = setInterval(() => {
+      if (!restored) return;
+      const { events, repeats } = engine.tick();
+      emit(events);
+      for (const r of repeats) notify('repeat', r.alert, r.seq);
+    }, tickMs);
+    const persistMs = secondsToMs(def.persistSec, 1000) || 1000;
+    const saver = setInterval(() => save(), persistMs);
+    ticker.unref?.();
+    saver.unref?.();
+
+    // ---- metrics and API ----
+    const unregisterGauge = provideGauge('moby_alerts', 'Alerts held by moby-alert nodes by status, severity and acknowledged', ['status', 'severity', 'acknowledged'], () => engine.counts());
+
+    function manual(r: ActionResult): ActionResult {
+      if (r.ok && r.event) emit([r.event]);
+      return r;
+    }
+    const host: ApiHost = {
+      list: (f) => engine.list(f),
+      get: (id) => engine.get(id),
+      acknowledge: (id, by, note) => manual(engine.acknowledge(id, by, note)),
+      resolve: (id, by, note) => manual(engine.resolve(id, by, note)),
+      token: node.credentials.apiToken || undefined,
+      corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    };
+    const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
+    const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix, host) : () => undefined;
+    refreshStatus();
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      clearInterval(ticker);
+      clearInterval(saver);
+      unmount();
+      unregisterGauge();
+      status.stop();
+      // pending early messages can no longer be handled; tell their senders
+      for (const e of early.splice(0)) e.done(new Error('node closed before the alert state was loaded'));
+      void Promise.all([...chains.values()])
+        .catch(() => undefined)
+        .then(() => queue.close(2000))
+        // always written on close: the store may have dropped the node's context during a redeploy
+        .then(() => save(done, true), () => save(done, true));
+    });
+  }
+
+  RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' } } });
+};

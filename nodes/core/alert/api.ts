@@ -1,0 +1,210 @@
+// The alert HTTP API as a pure function of a request: routing, filters, bearer-token check, CORS and JSON
+// errors. The adapter mounts it on Node-RED's HTTP server; several alert nodes may share one prefix and
+// are served together (lists merge, ack/resolve go to the node that holds the id).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Alert } from '../contract';
+import { parseJsonSafe } from '../safe-json';
+import type { ActionResult, AlertFilter } from './engine';
+
+export interface ApiHost {
+  list(filter: AlertFilter): Alert[];
+  get(id: string): Alert | undefined;
+  acknowledge(id: string, by: string, note?: string): ActionResult;
+  resolve(id: string, by: string, note?: string): ActionResult;
+  /** bearer token this host requires; empty/undefined = none */
+  token?: string;
+  /** allowed CORS origins ('*' for any) */
+  corsOrigins?: string[];
+}
+
+export interface ApiRequest {
+  method: string;
+  /** path below the prefix, e.g. "/alerts/abc/ack" */
+  path: string;
+  query: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+  /** raw body text (the adapter reads it with a size cap) or an already parsed object */
+  body?: unknown;
+  /** set by the adapter when the body exceeded MAX_BODY_BYTES and was not read */
+  bodyTooLarge?: boolean;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+export const MAX_BODY_BYTES = 16384;
+const MAX_LIMIT = 1000;
+const MAX_TEXT = 200;
+
+function header(h: ApiRequest['headers'], name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Compares secrets in constant time (hashing first makes unequal lengths safe to compare). */
+export function tokenMatches(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function corsHeaders(hosts: ApiHost[], origin: string | undefined): Record<string, string> {
+  if (!origin) return {};
+  const allowed = new Set(hosts.flatMap((h) => h.corsOrigins ?? []));
+  if (!allowed.has('*') && !allowed.has(origin)) return {};
+  return {
+    'Access-Control-Allow-Origin': allowed.has('*') ? '*' : origin,
+    Vary: 'Origin',
+    'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+    'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+    'Access-Control-Max-Age': '600',
+  };
+}
+
+function error(status: number, code: string, message: string, headers: Record<string, string>, extra: Record<string, unknown> = {}): ApiResponse {
+  return { status, headers, body: { error: code, message, ...extra } };
+}
+
+function str(v: unknown): string | undefined {
+  if (Array.isArray(v)) v = v[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Parses ?since= as epoch ms, epoch s (10 digits) or an ISO date. */
+function parseSince(s: string): number | undefined {
+  if (/^\d{1,16}$/.test(s)) {
+    const n = Number(s);
+    return s.length <= 10 ? n * 1000 : n;
+  }
+  const t = Date.parse(s);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function parseFilter(q: Record<string, unknown>): { ok: true; filter: AlertFilter } | { ok: false; field: string; message: string } {
+  const filter: AlertFilter = {};
+  const status = str(q.status);
+  if (status !== undefined) {
+    if (status === 'acknowledged' || status === 'unacknowledged') filter.acknowledged = status === 'acknowledged';
+    else if (status === 'open' || status === 'resolved') filter.status = status;
+    else return { ok: false, field: 'status', message: 'status must be open, resolved, acknowledged or unacknowledged' };
+  }
+  const ack = str(q.acknowledged);
+  if (ack !== undefined) {
+    if (ack !== 'true' && ack !== 'false') return { ok: false, field: 'acknowledged', message: 'acknowledged must be true or false' };
+    filter.acknowledged = ack === 'true';
+  }
+  const severity = str(q.severity);
+  if (severity !== undefined) {
+    const list = severity.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!list.length || list.some((s) => s !== 'info' && s !== 'warning' && s !== 'critical')) return { ok: false, field: 'severity', message: 'severity must be info, warning or critical (comma-separated)' };
+    filter.severity = list;
+  }
+  const device = str(q.device);
+  if (device !== undefined) {
+    if (!device || device.length > 128) return { ok: false, field: 'device', message: 'device must be 1 to 128 characters' };
+    filter.device = device;
+  }
+  const since = str(q.since);
+  if (since !== undefined) {
+    const t = parseSince(since);
+    if (t === undefined) return { ok: false, field: 'since', message: 'since must be epoch milliseconds, epoch seconds or an ISO 8601 date' };
+    filter.since = t;
+  }
+  const limit = str(q.limit);
+  filter.limit = 100;
+  if (limit !== undefined) {
+    if (!/^\d{1,5}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIMIT) return { ok: false, field: 'limit', message: `limit must be an integer from 1 to ${MAX_LIMIT}` };
+    filter.limit = Number(limit);
+  }
+  return { ok: true, filter };
+}
+
+function parseActionBody(body: unknown): { ok: true; by: string; note?: string } | { ok: false; field?: string; message: string; status: number } {
+  let value: unknown = body;
+  if (body === undefined || body === null || body === '') value = {};
+  else if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    const r = parseJsonSafe(body, { maxBytes: MAX_BODY_BYTES, maxDepth: 3, maxKeys: 20 });
+    if (!r.ok) return { ok: false, message: r.reject.reason, field: r.reject.field, status: r.reject.code === 'too_large' ? 413 : 400 };
+    value = r.value;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, message: 'body must be a JSON object {by, note}', status: 400 };
+  const v = value as Record<string, unknown>;
+  if (v.by !== undefined && (typeof v.by !== 'string' || v.by.length > MAX_TEXT)) return { ok: false, field: 'by', message: `by must be a string of at most ${MAX_TEXT} characters`, status: 400 };
+  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 1000)) return { ok: false, field: 'note', message: 'note must be a string of at most 1000 characters', status: 400 };
+  const by = typeof v.by === 'string' && v.by.trim() ? v.by.trim() : 'api';
+  return typeof v.note === 'string' ? { ok: true, by, note: v.note } : { ok: true, by };
+}
+
+const ID_RE = /^[\w-]{1,64}$/;
+
+export interface ApiContext {
+  /** device table for GET /devices */
+  devices: () => unknown[];
+}
+
+/**
+ * Handles one request below the prefix. Returns null when the path is not one of ours (the adapter then
+ * passes the request on, e.g. to the metrics route another node serves under the same prefix).
+ */
+export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContext): ApiResponse | null {
+  const path = req.path.replace(/\/+$/, '') || '/';
+  const parts = path.split('/').filter(Boolean);
+  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1);
+  if (!ours) return null;
+  const cors = corsHeaders(hosts, header(req.headers, 'origin'));
+  const headers = { 'Cache-Control': 'no-store', ...cors };
+  const method = req.method.toUpperCase();
+  if (method === 'OPTIONS') return { status: 204, headers };
+
+  const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
+  if (tokens.length) {
+    const auth = header(req.headers, 'authorization') ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    // every configured token is compared so the time taken does not reveal which one matched
+    let ok = false;
+    for (const t of tokens) if (m && tokenMatches(m[1], t)) ok = true;
+    if (!ok) return error(401, 'unauthorized', 'missing or wrong bearer token', { ...headers, 'WWW-Authenticate': 'Bearer realm="moby"' });
+  }
+
+  if (parts[0] === 'devices') {
+    if (method !== 'GET') return error(405, 'method_not_allowed', `${method} not allowed on /devices`, { ...headers, Allow: 'GET, OPTIONS' });
+    return { status: 200, headers, body: ctx.devices() };
+  }
+
+  if (parts.length === 1) {
+    if (method !== 'GET') return error(405, 'method_not_allowed', `${method} not allowed on /alerts`, { ...headers, Allow: 'GET, OPTIONS' });
+    const f = parseFilter(req.query);
+    if (!f.ok) return error(400, 'bad_request', f.message, headers, { field: f.field });
+    const all = hosts.flatMap((h) => h.list(f.filter));
+    all.sort((x, y) => y.opened_at - x.opened_at);
+    return { status: 200, headers, body: all.slice(0, f.filter.limit) };
+  }
+
+  const id = parts[1];
+  if (!ID_RE.test(id)) return error(400, 'bad_request', 'alert id must be 1 to 64 letters, digits, - or _', headers, { field: 'id' });
+  const host = hosts.find((h) => h.get(id) !== undefined);
+
+  if (parts.length === 2) {
+    if (method !== 'GET') return error(405, 'method_not_allowed', `${method} not allowed on /alerts/:id`, { ...headers, Allow: 'GET, OPTIONS' });
+    if (!host) return error(404, 'not_found', `no alert ${id}`, headers);
+    return { status: 200, headers, body: host.get(id) };
+  }
+
+  const action = parts[2];
+  if (action !== 'ack' && action !== 'resolve') return error(404, 'not_found', `no route ${path}`, headers);
+  if (method !== 'POST') return error(405, 'method_not_allowed', `${method} not allowed on /alerts/:id/${action}`, { ...headers, Allow: 'POST, OPTIONS' });
+  const body: ReturnType<typeof parseActionBody> = req.bodyTooLarge ? { ok: false, status: 413, message: `body larger than ${MAX_BODY_BYTES} bytes` } : parseActionBody(req.body);
+  if (!body.ok) return error(body.status, body.status === 413 ? 'too_large' : 'bad_request', body.message, headers, body.field ? { field: body.field } : {});
+  if (!host) return error(404, 'not_found', `no alert ${id}`, headers);
+  const r = action === 'ack' ? host.acknowledge(id, body.by, body.note) : host.resolve(id, body.by, body.note);
+  if (!r.ok) {
+    if (r.error === 'not_found') return error(404, 'not_found', `no alert ${id}`, headers);
+    return error(409, r.error!, r.error === 'already_resolved' ? 'alert is already resolved' : 'alert is already acknowledged', headers, { alert: r.alert });
+  }
+  return { status: 200, headers, body: r.alert };
+}

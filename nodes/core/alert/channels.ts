@@ -1,0 +1,194 @@
+// Notification channels: Slack incoming webhook, Slack bot (chat.postMessage), generic webhook signed the
+// Standard Webhooks way, and email over SMTP (nodemailer). Each sender maps transport outcomes onto
+// DeliveryError: network errors, timeouts, 5xx, 408 and 429 retry; other 4xx fail at once.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Transporter } from 'nodemailer';
+import type { Alert, Severity } from '../contract';
+import { DeliveryError, type DeliveryJob } from './delivery';
+
+export type NotificationKind = 'open' | 'update' | 'ack' | 'resolve' | 'escalate' | 'repeat';
+
+/** What a channel is asked to deliver (the delivery job's payload). */
+export interface Notification {
+  kind: NotificationKind;
+  time: number;
+  alert: Alert;
+  summary: string;
+  /** link to the alert in the API or a dashboard, when configured */
+  url?: string;
+}
+
+const EMOJI: Record<Severity, string> = { info: ':information_source:', warning: ':warning:', critical: ':rotating_light:' };
+
+const HEADLINE: Record<NotificationKind, string> = {
+  open: 'New alert',
+  update: 'Alert updated',
+  ack: 'Alert acknowledged',
+  resolve: 'Alert resolved',
+  escalate: 'Alert escalated',
+  repeat: 'Still open, not acknowledged',
+};
+
+export function subjectLine(n: Notification): string {
+  const a = n.alert;
+  return `[MOBY ${a.severity.toUpperCase()}] ${HEADLINE[n.kind]}: ${a.rule} on ${a.device_id}`;
+}
+
+/** Plain-text body shared by email and Slack. */
+export function plainText(n: Notification): string {
+  const a = n.alert;
+  const lines = [
+    subjectLine(n),
+    n.summary,
+    `Device: ${a.device_id}${a.equipment_id ? ` (equipment ${a.equipment_id})` : ''}`,
+    `Status: ${a.status}${a.acknowledged ? `, acknowledged by ${a.acknowledged_by ?? 'someone'}` : ', not acknowledged'}`,
+    `Occurrences: ${a.count}, opened ${new Date(a.opened_at).toISOString()}`,
+  ];
+  if (a.value !== undefined) lines.push(`Value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
+  if (a.status === 'resolved' && a.resolved_at) lines.push(`Resolved ${new Date(a.resolved_at).toISOString()} by ${a.resolved_by ?? 'auto'}`);
+  lines.push(`Alert id: ${a.alert_id}`);
+  if (n.url) lines.push(n.url);
+  return lines.join('\n');
+}
+
+/** Slack message body (mrkdwn text plus a section block); `channel` is added by the bot sender. */
+export function slackMessage(n: Notification): { text: string; blocks: unknown[] } {
+  const a = n.alert;
+  const head = `${EMOJI[a.severity]} *${HEADLINE[n.kind]}*: \`${a.rule}\` on *${a.device_id}* (${a.severity})`;
+  const text = `${head}\n${n.summary}`;
+  const fields = [
+    { type: 'mrkdwn', text: `*Status*\n${a.status}${a.acknowledged ? ' (acked)' : ''}` },
+    { type: 'mrkdwn', text: `*Count*\n${a.count}` },
+  ];
+  if (a.value !== undefined) fields.push({ type: 'mrkdwn', text: `*Value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}` });
+  const context = `alert ${a.alert_id}${n.url ? ` · <${n.url}|details>` : ''}`;
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      { type: 'section', fields },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: context }] },
+    ],
+  };
+}
+
+/** JSON body of the generic webhook. */
+export function webhookBody(n: Notification): Record<string, unknown> {
+  return { type: `alert.${n.kind}`, timestamp: new Date(n.time).toISOString(), data: { alert: n.alert, summary: n.summary, url: n.url } };
+}
+
+// ---- Standard Webhooks signature (https://www.standardwebhooks.com) ----
+
+function secretBytes(secret: string): Buffer {
+  return secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret, 'utf8');
+}
+
+/** `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`; a `whsec_` secret is base64 key material. */
+export function signWebhook(secret: string, id: string, timestampSec: number, body: string): string {
+  const mac = createHmac('sha256', secretBytes(secret)).update(`${id}.${timestampSec}.${body}`).digest('base64');
+  return `v1,${mac}`;
+}
+
+/** Verifies a webhook-signature header (space-separated list of versioned signatures) in constant time. */
+export function verifyWebhook(secret: string, id: string, timestampSec: number, body: string, header: string): boolean {
+  const expected = Buffer.from(signWebhook(secret, id, timestampSec, body));
+  return header.split(' ').some((sig) => {
+    const b = Buffer.from(sig);
+    return b.length === expected.length && timingSafeEqual(b, expected);
+  });
+}
+
+// ---- HTTP senders ----
+
+function retryAfter(res: Response): number | undefined {
+  const h = res.headers.get('retry-after');
+  if (!h) return undefined;
+  const s = Number(h);
+  if (Number.isFinite(s)) return s * 1000;
+  const d = Date.parse(h);
+  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : undefined;
+}
+
+/** POSTs JSON; resolves with the response when 2xx, throws DeliveryError otherwise. */
+export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const e = err as Error;
+    const why = e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : `${e.message}${(e as { cause?: Error }).cause ? `: ${(e as { cause?: Error }).cause!.message}` : ''}`;
+    throw new DeliveryError(why, true);
+  }
+  if (res.ok) return res;
+  // drain the body so the connection can be reused
+  const text = (await res.text().catch(() => '')).slice(0, 200);
+  const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
+  throw new DeliveryError(`HTTP ${res.status}${text ? `: ${text}` : ''}`, retryable, retryAfter(res));
+}
+
+export function slackWebhookSender(url: string, timeoutMs = 10000): (job: DeliveryJob<Notification>) => Promise<void> {
+  return async (job) => {
+    const res = await postJson(url, JSON.stringify(slackMessage(job.payload)), {}, timeoutMs);
+    await res.text().catch(() => '');
+  };
+}
+
+/** Slack Web API chat.postMessage; Slack answers 200 with {ok:false, error} for most failures. */
+export function slackBotSender(apiBase: string, token: string, channel: string, timeoutMs = 10000): (job: DeliveryJob<Notification>) => Promise<void> {
+  const url = `${apiBase.replace(/\/+$/, '')}/chat.postMessage`;
+  return async (job) => {
+    const body = JSON.stringify({ channel, ...slackMessage(job.payload), unfurl_links: false });
+    const res = await postJson(url, body, { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' }, timeoutMs);
+    let reply: { ok?: boolean; error?: string };
+    try {
+      reply = (await res.json()) as { ok?: boolean; error?: string };
+    } catch {
+      throw new DeliveryError('Slack answered with a body that is not JSON', true);
+    }
+    if (reply.ok === true) return;
+    const error = String(reply.error ?? 'unknown_error').slice(0, 100);
+    // transient Slack-side errors retry; configuration errors (invalid_auth, channel_not_found...) do not
+    const transient = ['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout'];
+    throw new DeliveryError(`Slack error ${error}`, transient.includes(error), retryAfter(res));
+  };
+}
+
+export function webhookSender(url: string, secret: string | undefined, timeoutMs = 10000, clock: () => number = Date.now): (job: DeliveryJob<Notification>) => Promise<void> {
+  return async (job) => {
+    const body = JSON.stringify(webhookBody(job.payload));
+    // the idempotency key is the webhook id, so receivers can drop a redelivery themselves
+    const id = `msg_${job.key.replace(/[^\w.-]/g, '_')}`;
+    const ts = Math.floor(clock() / 1000);
+    const headers: Record<string, string> = { 'webhook-id': id, 'webhook-timestamp': String(ts) };
+    if (secret) headers['webhook-signature'] = signWebhook(secret, id, ts, body);
+    const res = await postJson(url, body, headers, timeoutMs);
+    await res.text().catch(() => '');
+  };
+}
+
+export interface MailOptions {
+  from: string;
+  to: string;
+}
+
+/** Sends through a nodemailer transport; SMTP 4xx replies and connection errors retry, 5xx do not. */
+export function smtpSender(transport: Pick<Transporter, 'sendMail'>, mail: MailOptions): (job: DeliveryJob<Notification>) => Promise<void> {
+  return async (job) => {
+    const n = job.payload;
+    try {
+      await transport.sendMail({
+        from: mail.from,
+        to: mail.to,
+        subject: subjectLine(n),
+        text: plainText(n),
+        // lets mail systems thread and dedupe: the same notification always has the same id
+        messageId: `<${job.key.replace(/[^\w.-]/g, '.')}@moby.alerts>`,
+        headers: { 'X-Moby-Alert-Id': n.alert.alert_id },
+      });
+    } catch (err) {
+      const e = err as Error & { responseCode?: number };
+      const permanent = typeof e.responseCode === 'number' && e.responseCode >= 500;
+      throw new DeliveryError(`SMTP: ${e.message}`.slice(0, 300), !permanent);
+    }
+  };
+}

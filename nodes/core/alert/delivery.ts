@@ -1,0 +1,294 @@
+// Notification delivery: one lane per channel, each sending one job at a time in order, so a slow or down
+// channel delays only itself. Failures retry with exponential backoff and jitter up to a cap and a number of
+// attempts, then the job is reported failed. The queue is bounded per lane (oldest dropped and reported)
+// and persisted as a JSON-lines journal so a restart resumes pending jobs; the idempotency keys of sent
+// jobs are journaled too, so a job enqueued again after a crash or a restart is not sent twice.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface DeliveryJob<P = unknown> {
+  /** idempotency key, unique per channel and notification */
+  key: string;
+  channel: string;
+  payload: P;
+  attempts: number;
+  created_at: number;
+  next_at: number;
+  last_error?: string;
+}
+
+/** Thrown by senders; `retryable: false` fails the job at once (e.g. 400 from the receiver). */
+export class DeliveryError extends Error {
+  constructor(message: string, readonly retryable = true, readonly retryAfterMs?: number) {
+    super(message);
+    this.name = 'DeliveryError';
+  }
+}
+
+export type Sender<P> = (job: DeliveryJob<P>) => Promise<void>;
+
+export interface Scheduler {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realScheduler: Scheduler = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface DeliveryOptions<P> {
+  senders: Record<string, Sender<P>>;
+  /** first retry delay (default 1000 ms), doubling per attempt */
+  baseMs?: number;
+  /** longest retry delay (default 60000 ms) */
+  capMs?: number;
+  /** attempts before a job is failed (default 8) */
+  maxAttempts?: number;
+  /** jobs held per channel (default 1000); beyond it the oldest is failed with queue_full */
+  maxQueued?: number;
+  /** journal file; omitted = memory only */
+  file?: string;
+  /** sent keys remembered for idempotency (default 10000) */
+  rememberSent?: number;
+  scheduler?: Scheduler;
+  random?: () => number;
+  onDelivered?: (job: DeliveryJob<P>) => void;
+  onFailed?: (job: DeliveryJob<P>, reason: string) => void;
+  onError?: (err: Error) => void;
+}
+
+type JournalLine<P> = { op: 'add'; job: DeliveryJob<P> } | { op: 'done'; key: string } | { op: 'fail'; key: string } | { op: 'try'; key: string; attempts: number; next_at: number; error?: string };
+
+interface Lane<P> {
+  jobs: Array<DeliveryJob<P>>;
+  busy: boolean;
+  timer: unknown;
+  timerAt: number;
+}
+
+/** Delay before retry number `attempt` (1-based): base·2^(attempt−1) capped, with ±20 % jitter. */
+export function backoffDelay(attempt: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+  const exp = Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.max(0, Math.round(exp * (0.8 + 0.4 * random())));
+}
+
+export class DeliveryQueue<P = unknown> {
+  private readonly lanes = new Map<string, Lane<P>>();
+  private readonly sent = new Set<string>();
+  private readonly sched: Scheduler;
+  private readonly random: () => number;
+  private readonly baseMs: number;
+  private readonly capMs: number;
+  private readonly maxAttempts: number;
+  private readonly maxQueued: number;
+  private readonly rememberSent: number;
+  private journalLines = 0;
+  private closed = false;
+  private readonly inflight = new Set<Promise<void>>();
+  delivered = 0;
+  failed = 0;
+
+  constructor(private readonly opts: DeliveryOptions<P>) {
+    this.sched = opts.scheduler ?? realScheduler;
+    this.random = opts.random ?? Math.random;
+    this.baseMs = opts.baseMs ?? 1000;
+    this.capMs = opts.capMs ?? 60000;
+    this.maxAttempts = Math.max(1, opts.maxAttempts ?? 8);
+    this.maxQueued = Math.max(1, opts.maxQueued ?? 1000);
+    this.rememberSent = opts.rememberSent ?? 10000;
+    if (opts.file) this.load(opts.file);
+  }
+
+  private lane(channel: string): Lane<P> {
+    let l = this.lanes.get(channel);
+    if (!l) {
+      l = { jobs: [], busy: false, timer: null, timerAt: 0 };
+      this.lanes.set(channel, l);
+    }
+    return l;
+  }
+
+  private load(file: string): void {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      return;
+    }
+    const pending = new Map<string, DeliveryJob<P>>();
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let rec: JournalLine<P>;
+      try {
+        rec = JSON.parse(line) as JournalLine<P>;
+      } catch {
+        continue; // a torn last line after a crash
+      }
+      if (rec.op === 'add' && rec.job && typeof rec.job.key === 'string') pending.set(rec.job.key, rec.job);
+      else if (rec.op === 'done') {
+        pending.delete(rec.key);
+        this.remember(rec.key);
+      } else if (rec.op === 'fail') pending.delete(rec.key);
+      else if (rec.op === 'try') {
+        const j = pending.get(rec.key);
+        if (j) {
+          j.attempts = rec.attempts;
+          j.next_at = rec.next_at;
+          if (rec.error !== undefined) j.last_error = rec.error;
+        }
+      }
+    }
+    for (const job of pending.values()) {
+      if (!this.opts.senders[job.channel]) continue; // channel no longer configured
+      this.lane(job.channel).jobs.push(job);
+    }
+    this.compact();
+  }
+
+  private remember(key: string): void {
+    this.sent.add(key);
+    if (this.sent.size > this.rememberSent) this.sent.delete(this.sent.values().next().value as string);
+  }
+
+  private journal(rec: JournalLine<P>): void {
+    if (!this.opts.file) return;
+    try {
+      fs.appendFileSync(this.opts.file, JSON.stringify(rec) + '\n');
+      if (++this.journalLines > 4 * (this.pendingCount() + 1) + 2000) this.compact();
+    } catch (err) {
+      this.opts.onError?.(err as Error);
+    }
+  }
+
+  /** Rewrites the journal as the pending jobs plus the remembered sent keys (write-then-rename). */
+  private compact(): void {
+    const file = this.opts.file;
+    if (!file) return;
+    const lines: string[] = [];
+    for (const key of this.sent) lines.push(JSON.stringify({ op: 'done', key }));
+    for (const l of this.lanes.values()) for (const job of l.jobs) lines.push(JSON.stringify({ op: 'add', job }));
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const tmp = `${file}.tmp`;
+      fs.writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '');
+      fs.renameSync(tmp, file);
+      this.journalLines = lines.length;
+    } catch (err) {
+      this.opts.onError?.(err as Error);
+    }
+  }
+
+  /** Queues a notification for a channel; a key already sent or queued is ignored (returns false). */
+  enqueue(channel: string, key: string, payload: P): boolean {
+    if (this.closed || !this.opts.senders[channel]) return false;
+    const fullKey = `${channel}:${key}`;
+    if (this.sent.has(fullKey)) return false;
+    const lane = this.lane(channel);
+    if (lane.jobs.some((j) => j.key === fullKey)) return false;
+    const now = this.sched.now();
+    const job: DeliveryJob<P> = { key: fullKey, channel, payload, attempts: 0, created_at: now, next_at: now };
+    if (lane.jobs.length >= this.maxQueued) {
+      // drop the oldest that is not in flight, so the newest state of the plant still gets through
+      const idx = lane.busy ? 1 : 0;
+      const [dropped] = lane.jobs.splice(idx, 1);
+      if (dropped) this.fail(dropped, 'queue_full');
+    }
+    lane.jobs.push(job);
+    this.journal({ op: 'add', job });
+    this.pump(channel);
+    return true;
+  }
+
+  private fail(job: DeliveryJob<P>, reason: string): void {
+    this.failed++;
+    this.journal({ op: 'fail', key: job.key });
+    this.opts.onFailed?.(job, reason);
+  }
+
+  /** Starts resumed jobs (after load) on every lane. */
+  start(): void {
+    for (const channel of this.lanes.keys()) this.pump(channel);
+  }
+
+  private schedule(channel: string, lane: Lane<P>, at: number): void {
+    if (lane.timer !== null && lane.timerAt <= at) return;
+    if (lane.timer !== null) this.sched.clearTimeout(lane.timer);
+    lane.timerAt = at;
+    lane.timer = this.sched.setTimeout(() => {
+      lane.timer = null;
+      this.pump(channel);
+    }, Math.max(0, at - this.sched.now()));
+  }
+
+  private pump(channel: string): void {
+    const lane = this.lanes.get(channel);
+    if (!lane || lane.busy || this.closed || lane.jobs.length === 0) return;
+    const job = lane.jobs[0];
+    const now = this.sched.now();
+    if (job.next_at > now) {
+      this.schedule(channel, lane, job.next_at);
+      return;
+    }
+    const send = this.opts.senders[channel];
+    lane.busy = true;
+    job.attempts++;
+    const p = (async () => {
+      try {
+        await send(job);
+        lane.jobs.shift();
+        this.remember(job.key);
+        this.journal({ op: 'done', key: job.key });
+        this.delivered++;
+        this.opts.onDelivered?.(job);
+      } catch (err) {
+        const e = err as Error;
+        job.last_error = e.message;
+        const retryable = !(e instanceof DeliveryError) || e.retryable;
+        if (!retryable || job.attempts >= this.maxAttempts) {
+          lane.jobs.shift();
+          this.fail(job, retryable ? `gave up after ${job.attempts} attempts: ${e.message}` : e.message);
+        } else {
+          const hinted = e instanceof DeliveryError && e.retryAfterMs !== undefined ? Math.min(this.capMs, e.retryAfterMs) : 0;
+          job.next_at = this.sched.now() + Math.max(hinted, backoffDelay(job.attempts, this.baseMs, this.capMs, this.random));
+          this.journal({ op: 'try', key: job.key, attempts: job.attempts, next_at: job.next_at, error: e.message });
+        }
+      } finally {
+        lane.busy = false;
+      }
+    })();
+    this.inflight.add(p);
+    void p.then(() => {
+      this.inflight.delete(p);
+      this.pump(channel);
+    });
+  }
+
+  pendingCount(channel?: string): number {
+    if (channel !== undefined) return this.lanes.get(channel)?.jobs.length ?? 0;
+    let n = 0;
+    for (const l of this.lanes.values()) n += l.jobs.length;
+    return n;
+  }
+
+  /** Stops timers, waits (at most `graceMs`) for sends in flight, and compacts the journal for the next start. */
+  async close(graceMs = 5000): Promise<void> {
+    this.closed = true;
+    for (const l of this.lanes.values()) {
+      if (l.timer !== null) this.sched.clearTimeout(l.timer);
+      l.timer = null;
+    }
+    if (this.inflight.size) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...this.inflight]), new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
+      if (t) clearTimeout(t);
+    }
+    this.compact();
+  }
+}

@@ -1,0 +1,181 @@
+// Maps the messages the alert node receives onto alert signals: anomaly scores, device-health transitions,
+// remaining-useful-life estimates and explicit msg.alert requests. Anything unrecognisable or malformed
+// becomes a Reject naming the device and field, never an exception.
+import type { AnomalyResult, HealthEvent, Reject } from '../contract';
+import { checkValue } from '../safe-json';
+import { isSeverity, type AlertSignal } from './engine';
+
+export interface InputOptions {
+  /** RUL below this value opens rule "rul"; undefined disables RUL alerts */
+  rulThreshold?: number;
+  /** RUL below this value makes the alert critical (else warning) */
+  rulCritical?: number;
+}
+
+export const RULES = { anomaly: 'anomaly', health: 'device_offline', rul: 'rul' } as const;
+
+const MAX_ID = 128;
+const MAX_RULE = 64;
+const MAX_MESSAGE = 1000;
+// device ids and rules are labels in URLs, tags and mail subjects: no spaces, slashes or control characters
+const ID_PATTERN = /^[\w.:@-]+$/;
+
+export type InputResult = { ok: true; signals: AlertSignal[] } | { ok: false; reject: Reject };
+
+function reject(code: string, reason: string, device_id?: string, field?: string): InputResult {
+  const r: Reject = { code, reason };
+  if (device_id !== undefined) r.device_id = device_id;
+  if (field !== undefined) r.field = field;
+  return { ok: false, reject: r };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function validId(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_ID && ID_PATTERN.test(v);
+}
+
+/** The device a message is about: payload.tags.device_id, payload.device_id or msg.moby.device_id. */
+export function deviceOf(msg: Record<string, unknown>): unknown {
+  const p = msg.payload;
+  if (isObject(p)) {
+    if (isObject(p.tags) && p.tags.device_id !== undefined) return p.tags.device_id;
+    if (p.device_id !== undefined) return p.device_id;
+  }
+  if (isObject(msg.moby) && msg.moby.device_id !== undefined) return msg.moby.device_id;
+  return undefined;
+}
+
+function equipmentOf(msg: Record<string, unknown>): string | undefined {
+  const p = msg.payload;
+  if (isObject(p) && isObject(p.tags) && typeof p.tags.equipment_id === 'string') return p.tags.equipment_id.slice(0, MAX_ID);
+  if (isObject(p) && typeof p.equipment_id === 'string') return p.equipment_id.slice(0, MAX_ID);
+  return undefined;
+}
+
+function fmtNum(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toPrecision(4);
+}
+
+function withEquipment(s: AlertSignal, equipment: string | undefined): AlertSignal {
+  if (equipment !== undefined) s.equipment_id = equipment;
+  return s;
+}
+
+function fromAnomaly(a: unknown, device: string, equipment: string | undefined): InputResult {
+  if (!isObject(a)) return reject('bad_anomaly', 'msg.anomaly is not an object', device, 'anomaly');
+  const r = a as unknown as AnomalyResult;
+  if (typeof r.is_anomaly !== 'boolean') return reject('bad_anomaly', 'msg.anomaly.is_anomaly is not a boolean', device, 'anomaly.is_anomaly');
+  if (!r.is_anomaly) return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: RULES.anomaly }] };
+  if (typeof r.score !== 'number' || !Number.isFinite(r.score)) return reject('bad_anomaly', 'msg.anomaly.score is not a finite number', device, 'anomaly.score');
+  const threshold = typeof r.threshold === 'number' && Number.isFinite(r.threshold) ? r.threshold : undefined;
+  const severity = isSeverity(r.severity) ? r.severity : 'warning';
+  const method = typeof r.method === 'string' ? r.method.slice(0, 32) : 'model';
+  const top = isObject(r.contributions)
+    ? Object.entries(r.contributions)
+        .filter(([, v]) => typeof v === 'number' && Number.isFinite(v))
+        .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
+        .slice(0, 3)
+        .map(([k]) => k.slice(0, 40))
+    : [];
+  const message =
+    `Anomaly on ${device}: ${method} score ${fmtNum(r.score)}` +
+    (threshold !== undefined ? ` above threshold ${fmtNum(threshold)}` : '') +
+    (top.length ? ` (top: ${top.join(', ')})` : '');
+  const s: AlertSignal = { kind: 'trigger', device_id: device, rule: RULES.anomaly, severity, message, value: r.score };
+  if (threshold !== undefined) s.threshold = threshold;
+  return { ok: true, signals: [withEquipment(s, equipment)] };
+}
+
+function fromHealth(p: unknown): InputResult {
+  if (!isObject(p)) return reject('bad_health', 'device-health payload is not an object', undefined, 'payload');
+  const h = p as unknown as HealthEvent;
+  if (!validId(h.device_id)) return reject('bad_device_id', 'device-health payload.device_id missing or invalid', undefined, 'payload.device_id');
+  const eq = typeof h.equipment_id === 'string' ? h.equipment_id.slice(0, MAX_ID) : undefined;
+  switch (h.state) {
+    case 'OFFLINE':
+    case 'TIMEOUT': {
+      const why = h.state === 'OFFLINE' ? 'is offline' : 'stopped sending data';
+      const seen = typeof h.last_seen === 'number' ? ` (last seen ${new Date(h.last_seen).toISOString()})` : '';
+      const s: AlertSignal = {
+        kind: 'trigger',
+        device_id: h.device_id,
+        rule: RULES.health,
+        severity: h.state === 'OFFLINE' ? 'critical' : 'warning',
+        message: `Device ${h.device_id} ${why}${seen}`,
+      };
+      return { ok: true, signals: [withEquipment(s, eq)] };
+    }
+    case 'ONLINE':
+      return { ok: true, signals: [{ kind: 'clear', device_id: h.device_id, rule: RULES.health, immediate: true }] };
+    case 'UNKNOWN':
+      return { ok: true, signals: [] };
+    default:
+      return reject('bad_health', `unknown device state ${JSON.stringify(String(h.state)).slice(0, 40)}`, h.device_id, 'payload.state');
+  }
+}
+
+function fromRul(r: unknown, device: string, equipment: string | undefined, opts: InputOptions): InputResult {
+  if (!isObject(r) || typeof r.value !== 'number' || !Number.isFinite(r.value)) return reject('bad_rul', 'msg.rul.value is not a finite number', device, 'rul.value');
+  if (opts.rulThreshold === undefined) return { ok: true, signals: [] };
+  const unit = typeof r.unit === 'string' ? ` ${r.unit.slice(0, 16)}` : '';
+  if (r.value >= opts.rulThreshold) return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: RULES.rul }] };
+  const critical = opts.rulCritical !== undefined && r.value < opts.rulCritical;
+  const s: AlertSignal = {
+    kind: 'trigger',
+    device_id: device,
+    rule: RULES.rul,
+    severity: critical ? 'critical' : 'warning',
+    message: `Remaining useful life of ${device} is ${fmtNum(r.value)}${unit}, below ${fmtNum(opts.rulThreshold)}${unit}`,
+    value: r.value,
+    threshold: opts.rulThreshold,
+  };
+  return { ok: true, signals: [withEquipment(s, equipment)] };
+}
+
+function fromExplicit(a: unknown, msg: Record<string, unknown>): InputResult {
+  if (!isObject(a)) return reject('bad_alert', 'msg.alert is not an object', undefined, 'alert');
+  const bad = checkValue(a, { maxDepth: 4, maxKeys: 50 });
+  if (bad) return { ok: false, reject: { ...bad, field: bad.field ? `alert.${bad.field}` : 'alert' } };
+  const device = a.device_id !== undefined ? a.device_id : deviceOf(msg);
+  if (!validId(device)) return reject('bad_device_id', 'no valid device id in msg.alert.device_id, msg.payload.tags.device_id or msg.moby.device_id', undefined, 'alert.device_id');
+  if (typeof a.rule !== 'string' || !a.rule || a.rule.length > MAX_RULE || !ID_PATTERN.test(a.rule)) return reject('bad_rule', 'msg.alert.rule missing or invalid', device, 'alert.rule');
+  if (a.clear === true) return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: a.rule, immediate: true }] };
+  const severity = a.severity === undefined ? 'warning' : a.severity;
+  if (!isSeverity(severity)) return reject('bad_severity', 'msg.alert.severity must be info, warning or critical', device, 'alert.severity');
+  if (a.message !== undefined && typeof a.message !== 'string') return reject('bad_message', 'msg.alert.message is not a string', device, 'alert.message');
+  for (const f of ['value', 'threshold'] as const) {
+    if (a[f] !== undefined && (typeof a[f] !== 'number' || !Number.isFinite(a[f]))) return reject('bad_number', `msg.alert.${f} is not a finite number`, device, `alert.${f}`);
+  }
+  const s: AlertSignal = { kind: 'trigger', device_id: device, rule: a.rule, severity };
+  s.message = typeof a.message === 'string' && a.message ? a.message.slice(0, MAX_MESSAGE) : `${a.rule} on ${device}`;
+  if (typeof a.value === 'number') s.value = a.value;
+  if (typeof a.threshold === 'number') s.threshold = a.threshold;
+  return { ok: true, signals: [withEquipment(s, equipmentOf(msg))] };
+}
+
+/** Turns one message into alert signals (several when it carries e.g. both anomaly and RUL). */
+export function signalsFromMessage(msg: Record<string, unknown>, opts: InputOptions = {}): InputResult {
+  if (msg.alert !== undefined) return fromExplicit(msg.alert, msg);
+  if (msg.topic === 'device-health') return fromHealth(msg.payload);
+  if (msg.anomaly === undefined && msg.rul === undefined) {
+    return reject('no_signal', 'message has no msg.anomaly, msg.rul, msg.alert or device-health payload');
+  }
+  const device = deviceOf(msg);
+  if (!validId(device)) return reject('bad_device_id', 'no valid device id in msg.payload.tags.device_id or msg.moby.device_id', undefined, 'payload.tags.device_id');
+  const equipment = equipmentOf(msg);
+  const signals: AlertSignal[] = [];
+  if (msg.anomaly !== undefined) {
+    const r = fromAnomaly(msg.anomaly, device, equipment);
+    if (!r.ok) return r;
+    signals.push(...r.signals);
+  }
+  if (msg.rul !== undefined) {
+    const r = fromRul(msg.rul, device, equipment, opts);
+    if (!r.ok) return r;
+    signals.push(...r.signals);
+  }
+  return { ok: true, signals };
+}

@@ -1,0 +1,71 @@
+// A real Node-RED process (node_modules/node-red/red.js) with the compiled alert nodes (nodesDir) and the
+// file-backed context store, which can be stopped (SIGTERM or SIGKILL) and started again on the same
+// userDir: what "restart" means for persistence tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, waitFor } from './net';
+
+const root = path.resolve(__dirname, '..', '..');
+
+export interface NodeRedProcess {
+  url: string;
+  userDir: string;
+  output: string[];
+  start(): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function nodeRedWithFlow(flow: unknown[], credentials: Record<string, unknown> = {}): Promise<NodeRedProcess> {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-nr-'));
+  const port = await freePort();
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
+  if (Object.keys(credentials).length) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
+  fs.writeFileSync(
+    path.join(userDir, 'settings.js'),
+    `module.exports = ${JSON.stringify({
+      uiPort: port,
+      uiHost: '127.0.0.1',
+      flowFile: 'flows.json',
+      credentialSecret: false,
+      nodesDir: [path.join(root, 'dist', 'nodes', 'alert')],
+      contextStorage: { default: { module: 'localfilesystem', config: { flushInterval: 1 } } },
+      logging: { console: { level: 'warn' } },
+      editorTheme: { tours: false },
+      diagnostics: { enabled: false },
+      telemetry: { enabled: false },
+    })};\n`,
+  );
+  const output: string[] = [];
+  let proc: ChildProcess | null = null;
+  const url = `http://127.0.0.1:${port}`;
+  const start = async () => {
+    proc = spawn(process.execPath, [path.join(root, 'node_modules', 'node-red', 'red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+      cwd: userDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
+    await waitFor(
+      async () => {
+        if (proc && proc.exitCode !== null) throw new Error(`node-red exited: ${output.join('')}`);
+        const r = await fetch(`${url}/moby/alerts`).catch(() => null);
+        return r !== null && r.status === 200;
+      },
+      20000,
+      'Node-RED serving /moby/alerts',
+      100,
+    );
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const p = proc;
+    proc = null;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+  };
+  return { url, userDir, output, start, stop };
+}

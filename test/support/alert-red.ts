@@ -1,0 +1,62 @@
+// Loads the compiled moby-alert node files into the real Node-RED runtime (node-red-node-test-helper) and
+// captures RED.httpNode, which the helper builds per load but does not serve, so the alert API can be
+// exercised with supertest against it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+export const helper = require('node-red-node-test-helper');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const supertest = require('supertest');
+const channelsModule = require('../../dist/nodes/alert/moby-alert-channels.js');
+const alertModule = require('../../dist/nodes/alert/moby-alert.js');
+
+export const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-test-'));
+helper.init(require.resolve('node-red'), { userDir });
+
+let httpNode: unknown = null;
+function captureHttpNode(RED: { httpNode: unknown }): void {
+  httpNode = RED.httpNode;
+}
+
+export interface Msg {
+  topic?: string;
+  payload?: any;
+  moby?: { reject?: { code: string; reason: string; device_id?: string; field?: string }; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+export function loadAlertFlow(flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
+  return new Promise((resolve, reject) => helper.load([channelsModule, alertModule, captureHttpNode], flow, creds, (err?: Error) => (err ? reject(err) : resolve())));
+}
+
+/** supertest agent for the runtime's httpNode (where the alert API is mounted). */
+export function api(): any {
+  if (!httpNode) throw new Error('no flow loaded');
+  return supertest(httpNode);
+}
+
+export function collect(id: string): Msg[] {
+  const got: Msg[] = [];
+  helper.getNode(id).on('input', (m: Msg) => got.push(m));
+  return got;
+}
+
+/** A moby-alert node wired to three helper nodes: ev (events), fail (delivery failed), rej (rejects). */
+export function alertFlow(opts: Record<string, unknown> = {}, extra: unknown[] = []): unknown[] {
+  return [
+    { id: 'alert', type: 'moby-alert', name: 'alerts', apiPrefix: '/moby', wires: [['ev'], ['fail'], ['rej']], ...opts },
+    { id: 'ev', type: 'helper' },
+    { id: 'fail', type: 'helper' },
+    { id: 'rej', type: 'helper' },
+    ...extra,
+  ];
+}
+
+export function anomalyMsg(device: string, isAnomaly: boolean, score = isAnomaly ? 0.93 : 0.1): Msg {
+  return {
+    payload: { measurement: 'telemetry', tags: { device_id: device }, fields: { vibration: 0.4 }, timestamp: Date.now() },
+    anomaly: { score, threshold: 0.8, is_anomaly: isAnomaly, severity: isAnomaly ? 'warning' : 'normal', method: 'pca', contributions: { vibration: 0.7, temperature: 0.2 } },
+  };
+}
