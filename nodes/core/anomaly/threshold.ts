@@ -10,23 +10,25 @@ export interface FieldLimits {
 
 export type ThresholdLimits = Record<string, FieldLimits>;
 
-/** Score of one value against its limits (0 when inside, ≥ 1 past a warning limit, ≥ 2 past a critical one). */
+/** Score of one value against its limits (0 when inside, > 1 past a warning limit, ≥ 2 past a critical one). */
 export function limitScore(value: number, l: FieldLimits): number {
-  const high = exceed(value - (l.highWarning ?? l.highCritical ?? Infinity), warningToCritical(l.highWarning, l.highCritical));
-  const low = exceed((l.lowWarning ?? l.lowCritical ?? -Infinity) - value, warningToCritical(l.lowCritical, l.lowWarning));
-  return Math.max(high, low);
+  return Math.max(side(value, l.highWarning, l.highCritical, 1), side(value, l.lowWarning, l.lowCritical, -1));
 }
 
-/** Distance between a warning and a critical limit; with only one of them, crossing it scores as critical. */
-function warningToCritical(a: number | undefined, b: number | undefined): number {
-  if (a === undefined || b === undefined) return 0;
-  return Math.abs(b - a);
-}
-
-function exceed(over: number, span: number): number {
-  if (!(over >= 0)) return 0;
-  if (span === 0) return 2 + over; // single limit: treat as critical so it is not under-reported
-  return 1 + over / span;
+/**
+ * One side of the band; dir = 1 for high limits, −1 for low ones. Between warning and critical the score
+ * rises linearly from 1 to 2; with a warning limit only it stays below 2 (never critical); with a critical
+ * limit only, crossing it is critical at once.
+ */
+function side(value: number, warning: number | undefined, critical: number | undefined, dir: 1 | -1): number {
+  if (critical !== undefined && dir * (value - critical) >= 0) {
+    const span = warning !== undefined ? Math.abs(critical - warning) : Math.max(Math.abs(critical), 1);
+    return 2 + (dir * (value - critical)) / (span || 1);
+  }
+  if (warning === undefined || !(dir * (value - warning) > 0)) return 0;
+  const over = dir * (value - warning);
+  if (critical !== undefined) return 1 + over / Math.abs(critical - warning);
+  return Math.min(1.999, 1 + over / Math.max(Math.abs(warning), 1));
 }
 
 export interface ThresholdScore {

@@ -1,0 +1,410 @@
+// Node-RED adapter for anomaly scoring. Statistical methods run nodes/core/anomaly/detector.ts per device
+// (or per equipment); method "onnx" delegates to the ONNX bundle scorer, loaded lazily so the statistical
+// methods never depend on onnxruntime. Learned state lives in the node's context (survives restarts with a
+// persistent context store) and can be exported and loaded with control messages.
+import type { AnomalyResult, Point, Reject } from '../core/contract';
+import { checkValue, FORBIDDEN_KEYS } from '../core/safe-json';
+import { DEFAULT_CONFIG, DetectorConfig, DeviceState, extract, featuresOf, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
+import { validateLimits, ThresholdLimits } from '../core/anomaly/threshold';
+import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
+import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { ThrottledStatus } from '../lib/status';
+
+const TYPE = 'moby-anomaly';
+const CONTEXT_KEY = 'anomaly_state';
+const STATE_FORMAT = 'moby-anomaly-state';
+
+type Method = StatMethod | 'onnx';
+
+interface AnomalyDef extends NodeDef {
+  method?: Method;
+  features?: string;
+  stateKey?: 'device' | 'equipment';
+  trainSize?: string | number;
+  alpha?: string | number;
+  limitScale?: string | number;
+  varianceShare?: string | number;
+  scaling?: 'std' | 'robust';
+  adaptRate?: string | number;
+  ewmaLambda?: string | number;
+  smoothing?: string | number;
+  smoothingKind?: 'none' | 'median' | 'mean';
+  criticalRatio?: string | number;
+  limits?: string;
+  store?: string;
+  maxDevices?: string | number;
+  persistSeconds?: string | number;
+  bundleRoot?: string;
+  powerField?: string;
+  powerBuckets?: string;
+  modelVersion?: string;
+  equipmentId?: string;
+  batchMax?: string | number;
+  batchWaitMs?: string | number;
+}
+
+/** The part of the colleague's BundleScorer this node relies on (see nodes/core/anomaly/onnx/bundle-scorer.ts). */
+interface BundleScorerLike {
+  load(): Promise<{ loaded: string[]; refused: Array<{ path: string; reason: string }> }>;
+  score(req: { key: string; equipmentId: string; power?: string; fields: Record<string, number>; timestamp: number }): Promise<
+    | { kind: 'warming'; have: number; need: number }
+    | { kind: 'reject'; code: string; reason: string }
+    | { kind: 'result'; score: number; threshold: number; contributions: Record<string, number>; model: { equipment_id: string; power: string; version: string; kind: string }; rul?: { value: number; unit: string } }
+  >;
+  close(): Promise<void>;
+}
+
+function num(v: unknown, fallback: number, min: number, max = Infinity): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= min && n <= max ? n : fallback;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Node config → detector config; throws with a message naming the bad setting. */
+function detectorConfig(def: AnomalyDef): DetectorConfig {
+  const method = (def.method ?? 'pca') as Method;
+  let limits: ThresholdLimits = {};
+  if (def.limits && def.limits.trim()) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(def.limits);
+    } catch (err) {
+      throw new Error(`limits are not valid JSON: ${(err as Error).message}`);
+    }
+    const bad = checkValue(parsed) ?? null;
+    if (bad) throw new Error(`limits: ${bad.reason}`);
+    const msg = validateLimits(parsed);
+    if (msg) throw new Error(msg);
+    limits = parsed as ThresholdLimits;
+  }
+  const features = (def.features ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  for (const f of features) if (FORBIDDEN_KEYS.has(f)) throw new Error(`feature name "${f}" is not allowed`);
+  if (method === 'threshold' && !Object.keys(limits).length) throw new Error('method threshold needs limits for at least one field');
+  const d = DEFAULT_CONFIG;
+  return {
+    method: method === 'onnx' ? 'pca' : method,
+    features,
+    trainSize: Math.round(num(def.trainSize, d.trainSize, 10, 100000)),
+    alpha: num(def.alpha, d.alpha, 0.0001, 0.5),
+    limitScale: num(def.limitScale, d.limitScale, 0.01, 1000),
+    varianceShare: num(def.varianceShare, d.varianceShare, 0.01, 1),
+    scaling: def.scaling === 'std' || def.scaling === 'robust' ? def.scaling : d.scaling,
+    adaptRate: num(def.adaptRate, d.adaptRate, 0, 1),
+    ewmaLambda: num(def.ewmaLambda, d.ewmaLambda, 0.0001, 1),
+    smoothing: Math.round(num(def.smoothing, d.smoothing, 1, 1000)),
+    smoothingKind: def.smoothingKind === 'none' || def.smoothingKind === 'mean' || def.smoothingKind === 'median' ? def.smoothingKind : d.smoothingKind,
+    criticalRatio: num(def.criticalRatio, d.criticalRatio, 1, 1000),
+    limits,
+  };
+}
+
+function reject(code: string, reason: string, extra: Partial<Reject> = {}): Reject {
+  return { code, reason, ...extra };
+}
+
+export = function (RED: NodeAPI) {
+  function MobyAnomaly(this: Node, def: AnomalyDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const method: Method = def.method && (STAT_METHODS as readonly string[]).concat('onnx').includes(def.method) ? def.method : 'pca';
+    const status = new ThrottledStatus(node);
+    const store = def.store && def.store.trim() ? def.store.trim() : undefined;
+    const maxDevices = Math.round(num(def.maxDevices, 10000, 1));
+    const persistMs = num(def.persistSeconds, 10, 0) * 1000;
+    const byEquipment = def.stateKey === 'equipment';
+    let cfg: DetectorConfig;
+    let configError: string | null = null;
+    try {
+      cfg = detectorConfig(def);
+    } catch (err) {
+      configError = (err as Error).message;
+      cfg = { ...DEFAULT_CONFIG };
+      node.error(`moby-anomaly: ${configError}`);
+      node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
+    }
+
+    const states = new Map<string, DeviceState>();
+    let dirty = false;
+    let counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0 };
+    let loaded = method === 'onnx'; // statistical state is loaded from context before the first message
+    const pending: Array<() => void> = [];
+    const MAX_PENDING = 10000;
+
+    // ---- persistence in the node context -------------------------------------------------------------
+    const ctx = node.context();
+    function persist(cb?: () => void): void {
+      if (method === 'onnx' || !loaded) {
+        cb?.();
+        return;
+      }
+      dirty = false;
+      ctx.set(CONTEXT_KEY, Object.fromEntries(states), store, (err) => {
+        if (err) node.warn(`moby-anomaly: could not persist learned state: ${err.message}`);
+        cb?.();
+      });
+    }
+    if (method !== 'onnx') {
+      ctx.get(CONTEXT_KEY, store, (err, value) => {
+        if (err) node.warn(`moby-anomaly: could not read learned state: ${err.message}`);
+        let restored = 0;
+        let refused = 0;
+        if (isObject(value)) {
+          for (const [key, s] of Object.entries(value)) {
+            if (FORBIDDEN_KEYS.has(key)) continue;
+            if (validateState(s, cfg) === null) {
+              states.set(key, s as DeviceState);
+              restored++;
+            } else refused++;
+          }
+        }
+        if (refused) node.warn(`moby-anomaly: ignored ${refused} stored device state(s) that do not match this node's configuration`);
+        loaded = true;
+        if (!configError) status.set({ fill: 'grey', shape: 'ring', text: restored ? `restored ${restored} device(s)` : 'calibrating' });
+        for (const run of pending.splice(0)) run();
+      });
+    }
+    const persistTimer = persistMs > 0 ? setInterval(() => dirty && persist(), persistMs) : null;
+    persistTimer?.unref?.();
+
+    const unregisterGauge = provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
+      let calibrating = 0;
+      let scoring = 0;
+      for (const s of states.values()) (s.model ? scoring++ : calibrating++);
+      return [
+        { labels: { phase: 'calibrating' }, value: calibrating },
+        { labels: { phase: 'scoring' }, value: scoring },
+      ];
+    });
+
+    // ---- onnx --------------------------------------------------------------------------------------
+    let bundles: BundleScorerLike | null = null;
+    if (method === 'onnx' && !configError) {
+      try {
+        // lazy: onnxruntime is only loaded by nodes that use it
+        const { BundleScorer } = require('../core/anomaly/onnx/bundle-scorer') as { BundleScorer: new (o: unknown) => BundleScorerLike };
+        let powerBuckets: unknown;
+        if (def.powerBuckets && def.powerBuckets.trim()) powerBuckets = JSON.parse(def.powerBuckets);
+        bundles = new BundleScorer({
+          root: def.bundleRoot || '',
+          powerField: def.powerField || undefined,
+          powerBuckets,
+          version: def.modelVersion || undefined,
+          batchMax: num(def.batchMax, 64, 1),
+          batchWaitMs: num(def.batchWaitMs, 5, 0),
+        });
+        syncBundles();
+      } catch (err) {
+        configError = `onnx: ${(err as Error).message}`;
+        node.error(`moby-anomaly: ${configError}`);
+        node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
+      }
+    }
+    function syncBundles(): Promise<void> {
+      if (!bundles) return Promise.resolve();
+      return bundles.load().then(
+        (r) => {
+          for (const f of r.refused) node.warn(`moby-anomaly: model bundle ${f.path} refused: ${f.reason}`);
+          status.set({ fill: r.loaded.length ? 'green' : 'yellow', shape: 'ring', text: `${r.loaded.length} model(s)${r.refused.length ? `, ${r.refused.length} refused` : ''}` });
+        },
+        (err: Error) => {
+          node.warn(`moby-anomaly: loading model bundles failed: ${err.message}`);
+          status.set({ fill: 'red', shape: 'ring', text: 'no models' });
+        },
+      );
+    }
+
+    // ---- message handling ----------------------------------------------------------------------------
+    function showCounts(): void {
+      const { ok, anomalies, rejected, warming } = counts;
+      const fill = anomalies ? 'yellow' : 'green';
+      status.set({ fill: rejected && !ok ? 'red' : fill, shape: 'dot', text: `${ok} scored, ${anomalies} anomal${anomalies === 1 ? 'y' : 'ies'}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}` });
+    }
+
+    function sendReject(msg: NodeMessage, send: SendFn, done: DoneFn, r: Reject): void {
+      const moby = isObject(msg.moby) ? msg.moby : {};
+      msg.moby = { ...moby, reject: r };
+      countRejected(TYPE, r.code);
+      counts.rejected++;
+      showCounts();
+      send([null, msg]);
+      done();
+    }
+
+    function sendResult(msg: NodeMessage, send: SendFn, done: DoneFn, anomaly: AnomalyResult & { warming?: boolean; warmup?: { have: number; need: number } }): void {
+      msg.anomaly = anomaly;
+      if (anomaly.warming) counts.warming++;
+      else {
+        counts.ok++;
+        if (anomaly.is_anomaly) counts.anomalies++;
+      }
+      countOut(TYPE);
+      showCounts();
+      send([msg, null]);
+      done();
+    }
+
+    /** Validates the point and returns its state key, or a reject. */
+    function pointOf(msg: NodeMessage): { point: Point; key: string } | Reject {
+      const p = msg.payload;
+      if (!isObject(p)) return reject('bad_payload', 'msg.payload must be a point {measurement, tags, fields, timestamp}');
+      const bad = checkValue(p, { maxDepth: 4, maxKeys: 2000 });
+      if (bad) return bad;
+      const tags = isObject(p.tags) ? (p.tags as Record<string, unknown>) : {};
+      const fields = p.fields;
+      const deviceId = typeof tags.device_id === 'string' && tags.device_id ? tags.device_id : undefined;
+      if (!isObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
+      const equipment = typeof tags.equipment_id === 'string' && tags.equipment_id ? tags.equipment_id : undefined;
+      const key = byEquipment || method === 'onnx' ? equipment ?? (method === 'onnx' ? def.equipmentId || deviceId : undefined) : deviceId;
+      if (!key) {
+        return byEquipment ? reject('missing_equipment', 'tags.equipment_id is missing', { device_id: deviceId, field: 'tags.equipment_id' }) : reject('missing_device', 'tags.device_id is missing', { field: 'tags.device_id' });
+      }
+      const timestamp = typeof p.timestamp === 'number' ? p.timestamp : Date.now();
+      return { point: { measurement: String(p.measurement ?? ''), tags: tags as Record<string, string>, fields: fields as Point['fields'], timestamp }, key };
+    }
+
+    function handleStat(msg: NodeMessage, send: SendFn, done: DoneFn): void {
+      const pk = pointOf(msg);
+      if (!('point' in pk)) return sendReject(msg, send, done, pk);
+      const { point, key } = pk;
+      const deviceId = point.tags.device_id;
+      let state = states.get(key);
+      if (!state) {
+        if (states.size >= maxDevices) return sendReject(msg, send, done, reject('too_many_devices', `state limit of ${maxDevices} devices reached`, { device_id: deviceId }));
+        const features = featuresOf(cfg, point.fields);
+        if (!features.length) return sendReject(msg, send, done, reject('no_features', 'the point has no numeric fields to score', { device_id: deviceId }));
+        state = newState(cfg, features);
+        states.set(key, state);
+      }
+      const x = extract(state.features, point.fields);
+      if (!(x instanceof Float64Array)) return sendReject(msg, send, done, { ...x, device_id: deviceId });
+      const r = step(cfg, state, x);
+      dirty = true;
+      if (r.kind === 'reject') return sendReject(msg, send, done, { ...r.reject, device_id: deviceId });
+      if (r.kind === 'warming') {
+        return sendResult(msg, send, done, { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method, contributions: {}, warming: true, warmup: { have: r.have, need: r.need } });
+      }
+      if (r.fitted) persist();
+      sendResult(msg, send, done, r.anomaly);
+    }
+
+    function handleOnnx(msg: NodeMessage, send: SendFn, done: DoneFn): void {
+      const pk = pointOf(msg);
+      if (!('point' in pk)) return sendReject(msg, send, done, pk);
+      const { point, key } = pk;
+      const deviceId = point.tags.device_id;
+      const numeric: Record<string, number> = {};
+      for (const [f, v] of Object.entries(point.fields)) if (typeof v === 'number') numeric[f] = v;
+      const powerField = def.powerField || '';
+      const powerValue = powerField ? point.fields[powerField] ?? point.tags[powerField] : undefined;
+      bundles!
+        .score({ key, equipmentId: point.tags.equipment_id || def.equipmentId || key, power: typeof powerValue === 'string' ? powerValue : undefined, fields: numeric, timestamp: point.timestamp })
+        .then((r) => {
+          if (r.kind === 'reject') return sendReject(msg, send, done, reject(r.code, r.reason, { device_id: deviceId }));
+          if (r.kind === 'warming') {
+            return sendResult(msg, send, done, { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method: 'onnx', contributions: {}, warming: true, warmup: { have: r.have, need: r.need } });
+          }
+          if (r.rul) msg.rul = r.rul;
+          const isAnomaly = r.score > r.threshold;
+          const severity = !isAnomaly ? 'normal' : r.score >= r.threshold * cfg.criticalRatio ? 'critical' : 'warning';
+          sendResult(msg, send, done, { score: r.score, threshold: r.threshold, is_anomaly: isAnomaly, severity, method: 'onnx', contributions: r.contributions, model: r.model });
+        })
+        .catch((err: Error) => sendReject(msg, send, done, reject('model_error', err.message, { device_id: deviceId })));
+    }
+
+    /** msg.topic control messages: export, load, reset, sync. Returns true when handled. */
+    function control(msg: NodeMessage, send: SendFn, done: DoneFn): boolean {
+      switch (msg.topic) {
+        case 'export': {
+          if (method === 'onnx') return false;
+          const devices: Record<string, DeviceState> = {};
+          for (const [k, s] of states) devices[k] = JSON.parse(JSON.stringify(s));
+          send([{ topic: 'anomaly-state', payload: { format: STATE_FORMAT, v: 1, method: cfg.method, exported_at: Date.now(), devices } }, null]);
+          done();
+          return true;
+        }
+        case 'load': {
+          if (method === 'onnx') return false;
+          const doc = msg.payload;
+          const bad = checkValue(doc, { maxDepth: 8, maxKeys: 5_000_000 });
+          if (bad) {
+            sendReject(msg, send, done, bad);
+            return true;
+          }
+          if (!isObject(doc) || doc.format !== STATE_FORMAT || !isObject(doc.devices)) {
+            sendReject(msg, send, done, reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`));
+            return true;
+          }
+          const accepted: Array<[string, DeviceState]> = [];
+          for (const [k, s] of Object.entries(doc.devices)) {
+            const why = validateState(s, cfg);
+            if (why) {
+              sendReject(msg, send, done, reject('bad_state', `state for ${k}: ${why}`, { device_id: k }));
+              return true;
+            }
+            accepted.push([k, s as DeviceState]);
+          }
+          if (states.size + accepted.filter(([k]) => !states.has(k)).length > maxDevices) {
+            sendReject(msg, send, done, reject('too_many_devices', `loading would exceed ${maxDevices} devices`));
+            return true;
+          }
+          for (const [k, s] of accepted) states.set(k, s);
+          persist();
+          status.set({ fill: 'green', shape: 'ring', text: `loaded ${accepted.length} device state(s)` });
+          done();
+          return true;
+        }
+        case 'reset': {
+          if (method === 'onnx') return false;
+          const target = isObject(msg.payload) && typeof msg.payload.device_id === 'string' ? msg.payload.device_id : null;
+          if (target) states.delete(target);
+          else states.clear();
+          counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0 };
+          persist();
+          status.set({ fill: 'grey', shape: 'ring', text: target ? `recalibrating ${target}` : 'recalibrating all' });
+          done();
+          return true;
+        }
+        case 'sync':
+          if (method !== 'onnx') return false;
+          syncBundles().then(() => done(), done);
+          return true;
+        default:
+          return false;
+      }
+    }
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      countIn(TYPE);
+      if (configError) {
+        sendReject(msg, send, done, reject('no_model', `node is misconfigured: ${configError}`));
+        return;
+      }
+      const run = () => {
+        if (control(msg, send, done)) return;
+        if (method === 'onnx') handleOnnx(msg, send, done);
+        else handleStat(msg, send, done);
+      };
+      if (loaded) return run();
+      // learned state is still being read from a persistent store: keep order, bounded
+      if (pending.length >= MAX_PENDING) return sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
+      pending.push(run);
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      if (persistTimer) clearInterval(persistTimer);
+      status.stop();
+      unregisterGauge();
+      const finish = () => (bundles ? bundles.close().then(done, done) : done());
+      if (dirty && loaded) persist(finish);
+      else finish();
+    });
+  }
+
+  RED.nodes.registerType(TYPE, MobyAnomaly);
+};
