@@ -105,6 +105,9 @@ describe('influx line protocol', () => {
     assert.deepEqual(t.lines, [`m,device_id=x a=1 ${T}`]);
     assert.equal(t.rejects[0].code, 'bad_line');
     assert.equal(messageToLines({ payload: null }).rejects[0].code, 'no_payload');
+    const shapes = messageToLines({ payload: [`m,a=b\\ c f="x y, z",g=1 ${T}`, 'm f=1', 'this is not line protocol', 'm f=1 12abc', 'm,t=1'].join('\n') });
+    assert.deepEqual(shapes.lines, [`m,a=b\\ c f="x y, z",g=1 ${T}`, 'm f=1']);
+    assert.equal(shapes.rejects.length, 3);
     assert.equal(messageToLines({ payload: new Array(10001).fill({}) }).rejects[0].code, 'too_many_points');
   });
 

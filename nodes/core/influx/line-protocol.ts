@@ -216,7 +216,7 @@ export function textToLines(text: string, limits: LineLimits = DEFAULT_LINE_LIMI
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.trim() === '' || line.startsWith('#')) continue;
     if (line.length > limits.maxLineLength) out.rejects.push({ code: 'too_large', reason: `line longer than ${limits.maxLineLength} characters` });
-    else if (!/^[^\s,#][^ ]*(?:\\ [^ ]*)* \S/.test(line)) out.rejects.push({ code: 'bad_line', reason: `not line protocol: ${line.slice(0, 80)}` });
+    else if (!LINE_SHAPE.test(line)) out.rejects.push({ code: 'bad_line', reason: `not line protocol: ${line.slice(0, 80)}` });
     else out.lines.push(line);
     if (out.lines.length > limits.maxPoints) {
       out.rejects.push({ code: 'too_many_points', reason: `more than ${limits.maxPoints} lines in one message` });
@@ -226,6 +226,10 @@ export function textToLines(text: string, limits: LineLimits = DEFAULT_LINE_LIMI
   }
   return out;
 }
+
+// series key (measurement[,tag=value…]), one space, a field set of key=value pairs (quoted strings may hold
+// spaces and commas), optionally a space and an integer timestamp
+const LINE_SHAPE = /^[^\s,#\\](?:[^ \\]|\\.)* (?:[^ =,\\]|\\.)+=(?:"(?:[^"\\]|\\.)*"|[^ ,"]+)(?:,(?:[^ =,\\]|\\.)+=(?:"(?:[^"\\]|\\.)*"|[^ ,"]+))*(?: -?\d+)?$/;
 
 export interface MessageLike {
   topic?: unknown;
