@@ -41,7 +41,12 @@ describe('normalize (core)', () => {
     assert.deepEqual(out.units, { motor_temperature: '°C' });
     assert.equal(out.flags, null);
     const raw = run(NESTED);
-    assert.ok(raw.ok && Object.getPrototypeOf(raw.point.fields) === null && Object.getPrototypeOf(raw.point.tags) === null);
+    assert.ok(raw.ok);
+    for (const rec of [raw.point.fields, raw.point.tags, raw.units]) {
+      // no Object.prototype in the chain: nothing inherited, no __proto__ accessor
+      assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(rec)), null);
+      assert.equal('toString' in rec, false);
+    }
   });
 
   it('flattens the flat seed format from a Buffer, honouring the offset', () => {

@@ -1,0 +1,142 @@
+// normalize throughput on the two example payloads, as they arrive from MQTT (JSON text and Buffer),
+// against a bare JSON.parse loop over the same payload measured in the same run (target: ≥ 25 % of it);
+// then the same through the Node-RED runtime (helper-driven flow) against the core json node.
+import { performance } from 'node:perf_hooks';
+import { Normalizer } from '../../nodes/core/normalize';
+import { parseJsonSafe } from '../../nodes/core/safe-json';
+import { compileRegistry } from '../../nodes/core/registry';
+import { measureRate, printRates, percentiles, heapUsedMB, fmt, Rate } from './lib';
+
+const PAYLOADS: Record<string, string> = {
+  'pump-7 (nested)':
+    '{"device_id":"pump-7","ts":"2025-11-17T10:30:00Z","hw":"rev3","components":{"motor":{"temperature":{"value":71.2,"unit":"°C"},"current":3.4},"bearing":{"vibration":{"rms":0.12}}},"accel":[0.01,0.02,9.81]}',
+  'sensor_001 (flat)': '{"device_id":"sensor_001","temperature":25.3,"humidity":60.5,"vibration":0.12,"sound":45.8,"timestamp":"2025-11-17T10:30:00Z"}',
+};
+
+const REGISTRY = compileRegistry({
+  components: {
+    motor: { hw: ['rev2', 'rev3'], fields: { temperature: { unit: '°C', type: 'float', min: -40, max: 150 }, current: { unit: 'A', min: 0, max: 50 } } },
+    bearing: { fields: { 'vibration.rms': { unit: 'g', min: 0, max: 16 } } },
+  },
+  fields: { temperature: { unit: '°C', min: -40, max: 125 }, humidity: { unit: '%', min: 0, max: 100 } },
+});
+
+const TARGET = 25;
+let sink = 0; // consumed results, so the JIT cannot drop the work
+
+function coreBench(): void {
+  const plain = new Normalizer({ arrays: { accel: ['x', 'y', 'z'] } });
+  const withRegistry = new Normalizer({ arrays: { accel: ['x', 'y', 'z'] }, registry: REGISTRY, tagKeys: ['equipment_id', 'tenant', 'location'] });
+  const now = Date.parse('2025-11-17T10:31:00Z');
+  const ctx = { now };
+  for (const [label, text] of Object.entries(PAYLOADS)) {
+    const buf = Buffer.from(text);
+    for (const r of [plain.normalize(text, ctx), withRegistry.normalize(buf, ctx)]) {
+      if (!r.ok) throw new Error(`${label} was rejected (${r.reject.code}): the benchmark would measure rejects`);
+    }
+    const heap0 = heapUsedMB();
+    const baseText = measureRate('bare JSON.parse(text) loop', () => {
+      sink += JSON.parse(text) ? 1 : 0;
+    });
+    const baseBuf = measureRate('bare JSON.parse(buffer.toString()) loop', () => {
+      sink += JSON.parse(buf.toString('utf8')) ? 1 : 0;
+    });
+    const safe = measureRate('reference: parseJsonSafe (parse + caps walk)', () => {
+      sink += parseJsonSafe(text).ok ? 1 : 0;
+    });
+    const normText = measureRate('normalize, JSON text', () => {
+      sink += plain.normalize(text, ctx).ok ? 1 : 0;
+    });
+    const normBuf = measureRate('normalize, Buffer', () => {
+      sink += plain.normalize(buf, ctx).ok ? 1 : 0;
+    });
+    const normReg = measureRate('normalize, Buffer, registry + tag keys', () => {
+      sink += withRegistry.normalize(buf, ctx).ok ? 1 : 0;
+    });
+    const samples: number[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const t = performance.now();
+      withRegistry.normalize(buf, ctx);
+      samples.push((performance.now() - t) * 1000);
+    }
+    const p = percentiles(samples);
+    printRates(`core, ${label}, ${buf.length} B (shares against the text baseline)`, [baseText, baseBuf, safe, normText, normBuf, normReg], baseText);
+    console.log(`  normalize latency µs (Buffer, registry): p50 ${fmt(p.p50, 2)}  p90 ${fmt(p.p90, 2)}  p99 ${fmt(p.p99, 2)};  heap after: ${fmt(heapUsedMB() - heap0, 1)} MB over start`);
+    const shareText = (100 * normText.perSec) / baseText.perSec;
+    const shareBuf = (100 * normBuf.perSec) / baseBuf.perSec;
+    const shareReg = (100 * normReg.perSec) / baseBuf.perSec;
+    const verdict = (s: number) => (s >= TARGET ? 'MET' : 'NOT MET');
+    console.log(`  normalize text   = ${fmt(shareText, 1)} % of bare JSON.parse(text)      (target ≥ ${TARGET} %) ${verdict(shareText)}`);
+    console.log(`  normalize Buffer = ${fmt(shareBuf, 1)} % of bare JSON.parse(buffer)    (target ≥ ${TARGET} %) ${verdict(shareBuf)}`);
+    console.log(`  with registry    = ${fmt(shareReg, 1)} % of bare JSON.parse(buffer)    (target ≥ ${TARGET} %) ${verdict(shareReg)}`);
+  }
+}
+
+async function runtimeBench(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const helper = require('node-red-node-test-helper');
+  const normalizeNode = require('../../dist/nodes/normalize/moby-normalize.js');
+  const jsonNode = require('@node-red/nodes/core/parsers/70-JSON.js');
+  helper.init(require.resolve('node-red'));
+  const N = 50000;
+  const BATCH = 1000;
+
+  async function drive(name: string, flow: unknown[], payload: Buffer): Promise<Rate> {
+    await new Promise<void>((resolve) => helper.load([normalizeNode, jsonNode], flow, resolve));
+    const out = helper.getNode('out');
+    let arrived = 0;
+    let rejected = 0;
+    let wake: (() => void) | null = null;
+    out.on('input', () => {
+      arrived++;
+      if (wake && arrived % BATCH === 0) wake();
+    });
+    const rej = helper.getNode('rej');
+    if (rej) rej.on('input', () => rejected++);
+    const first = helper.getNode('first');
+    const send = async (count: number) => {
+      for (let sent = 0; sent < count; sent += BATCH) {
+        const target = arrived + BATCH;
+        const waiting = new Promise<void>((resolve) => (wake = resolve));
+        for (let i = 0; i < BATCH; i++) first.receive({ payload, topic: 'factory/busan/pump-7/telemetry' });
+        await waiting;
+        wake = null;
+        if (arrived < target) throw new Error('lost messages');
+      }
+    };
+    await send(5 * BATCH); // warm-up
+    const t0 = performance.now();
+    arrived = 0;
+    await send(N);
+    const seconds = (performance.now() - t0) / 1000;
+    await helper.unload();
+    if (rejected) throw new Error(`${rejected} messages rejected: the benchmark would measure rejects`);
+    return { name, ops: N, seconds, perSec: N / seconds };
+  }
+
+  for (const [label, text] of Object.entries(PAYLOADS)) {
+    const buf = Buffer.from(text);
+    const baseline = await drive('core json node → helper', [
+      { id: 'first', type: 'json', action: 'obj', property: 'payload', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ], buf);
+    const norm = await drive('moby-normalize → helper', [
+      { id: 'first', type: 'moby-normalize', arrays: 'accel: x,y,z', maxFuture: 1e9, wires: [['out'], ['rej']] },
+      { id: 'out', type: 'helper' },
+      { id: 'rej', type: 'helper' },
+    ], buf);
+    const heap0 = heapUsedMB();
+    printRates(`Node-RED runtime, ${label}, Buffer payload, ${fmt(N)} msgs`, [baseline, norm], baseline);
+    console.log(`  heap after runs: ${fmt(heap0, 1)} MB`);
+  }
+}
+
+(async () => {
+  coreBench();
+  await runtimeBench();
+  if (sink < 0) console.log(sink);
+  process.exit(0);
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
