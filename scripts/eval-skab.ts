@@ -1,6 +1,6 @@
 // SKAB evaluation (Skoltech Anomaly Benchmark, outlier protocol): per CSV file, the first 400 rows calibrate
 // a fresh detector and the rest are scored; point-wise F1, FAR and MAR pooled over all scored rows of all
-// files. Runs the same core (detector.step with DEFAULT_CONFIG) the moby-anomaly node runs, with the same
+// files. Runs the same core (detector.step with defaultsFor(method)) the moby-anomaly node runs, with the same
 // settings on every file.
 //
 //   npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca] [--set key=value ...]
@@ -8,7 +8,7 @@
 // --data defaults to ../shared/data/skab when it exists; every *.csv below it with an "anomaly" column is used.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_CONFIG, DetectorConfig, newState, step, StatMethod } from '../nodes/core/anomaly/detector';
+import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, newState, step, StatMethod } from '../nodes/core/anomaly/detector';
 
 interface Labelled {
   file: string;
@@ -116,7 +116,7 @@ function main(): void {
     (overrides as Record<string, unknown>)[k] = Number.isNaN(Number(v)) ? v : Number(v);
   }
   const results: Record<string, Metrics> = {};
-  for (const method of args.methods) results[method] = evaluate(files, { ...DEFAULT_CONFIG, ...overrides, method });
+  for (const method of args.methods) results[method] = evaluate(files, { ...defaultsFor(method), ...overrides, method });
   const testRows = Object.values(results)[0];
   if (args.json) {
     const methods: Record<string, { f1: number; far: number; mar: number }> = {};

@@ -4,7 +4,7 @@
 // persistent context store) and can be exported and loaded with control messages.
 import type { AnomalyResult, Point, Reject } from '../core/contract';
 import { checkValue, FORBIDDEN_KEYS } from '../core/safe-json';
-import { DEFAULT_CONFIG, DetectorConfig, DeviceState, extract, featuresOf, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
+import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, DeviceState, extract, featuresOf, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
 import { validateLimits, ThresholdLimits } from '../core/anomaly/threshold';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
@@ -86,9 +86,9 @@ function detectorConfig(def: AnomalyDef): DetectorConfig {
     .filter(Boolean);
   for (const f of features) if (FORBIDDEN_KEYS.has(f)) throw new Error(`feature name "${f}" is not allowed`);
   if (method === 'threshold' && !Object.keys(limits).length) throw new Error('method threshold needs limits for at least one field');
-  const d = DEFAULT_CONFIG;
+  const d = defaultsFor(method === 'onnx' ? 'pca' : method);
   return {
-    method: method === 'onnx' ? 'pca' : method,
+    method: d.method,
     features,
     trainSize: Math.round(num(def.trainSize, d.trainSize, 10, 100000)),
     alpha: num(def.alpha, d.alpha, 0.0001, 0.5),

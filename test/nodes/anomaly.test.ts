@@ -87,7 +87,9 @@ describe('moby-anomaly node', function () {
       assert.ok(normal.every((m) => !m.anomaly!.warming && m.anomaly!.method === method));
       assert.ok(normal.filter((m) => m.anomaly!.is_anomaly).length <= 2, 'normal points are (almost) never flagged');
 
-      await feed('a', [0, 1, 2, 3, 4, 5].map((i) => point(broken(i))), ok, bad);
+      // the default median over 15 points needs a majority of anomalous points in its window
+      await feed('a', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => point(broken(i))), ok, bad);
+      assert.equal(ok[ok.length - 10].anomaly!.is_anomaly, false, 'one anomalous point alone is smoothed away');
       const last = ok[ok.length - 1].anomaly!;
       assert.equal(last.is_anomaly, true);
       assert.notEqual(last.severity, 'normal');
@@ -166,7 +168,7 @@ describe('moby-anomaly node', function () {
   });
 
   it('exports fitted state and loads it into another node that then scores without calibrating', async () => {
-    await load([...flow({ method: 'pca' }, 'a'), ...flow({ method: 'pca', trainSize: 1000 }, 'b')]);
+    await load([...flow({ method: 'pca', smoothing: 3 }, 'a'), ...flow({ method: 'pca', trainSize: 1000, smoothing: 3 }, 'b')]);
     const okA = collect('a-ok');
     const badA = collect('a-bad');
     const okB = collect('b-ok');
@@ -230,7 +232,7 @@ describe('moby-anomaly node', function () {
 
     it('a restarted flow scores at once with the state it learned before', async () => {
       // the test helper initialises but does not open context stores: restart the flows on the configured store
-      await load(flow({ method: 'pca' }));
+      await load(flow({ method: 'pca', smoothing: 3 }));
       const red = helper._redNodes;
       await red.stopFlows();
       await red.loadContextsPlugin();
@@ -246,7 +248,12 @@ describe('moby-anomaly node', function () {
       await red.stopFlows();
       const stored = await waitFor(() => {
         const files: string[] = [];
-        const walk = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : files.push(path.join(d, e.name))));
+        const walk = (d: string): void => {
+          for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+            if (e.isDirectory()) walk(path.join(d, e.name));
+            else files.push(path.join(d, e.name));
+          }
+        };
         walk(dir);
         return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_state'));
       }, 5000, 'state on disk');

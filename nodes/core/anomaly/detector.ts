@@ -42,7 +42,7 @@ export interface DetectorConfig {
 
 /**
  * Defaults, equal to the settings `npm run eval:skab` reports (same on every file, chosen for robustness
- * to drift rather than for one data set).
+ * to drift rather than for one data set). Use defaultsFor(method): some methods differ (METHOD_DEFAULTS).
  */
 export const DEFAULT_CONFIG: DetectorConfig = {
   method: 'pca',
@@ -53,12 +53,27 @@ export const DEFAULT_CONFIG: DetectorConfig = {
   varianceShare: 0.85,
   scaling: 'robust',
   adaptRate: 0.01,
-  ewmaLambda: 0.01,
-  smoothing: 5,
+  ewmaLambda: 0.005,
+  smoothing: 15,
   smoothingKind: 'median',
   criticalRatio: DEFAULT_CRITICAL_RATIO,
   limits: {},
 };
+
+/**
+ * Per-method departures from DEFAULT_CONFIG. l2 has no correlation structure to tell drift from faults, so
+ * its centre follows drift five times more slowly than PCA's.
+ */
+export const METHOD_DEFAULTS: Readonly<Record<StatMethod, Partial<DetectorConfig>>> = {
+  pca: {},
+  l2: { adaptRate: 0.002 },
+  ewma: {},
+  threshold: { smoothing: 1 },
+};
+
+export function defaultsFor(method: StatMethod): DetectorConfig {
+  return { ...DEFAULT_CONFIG, ...METHOD_DEFAULTS[method], method };
+}
 
 export type FittedModel =
   | { method: 'l2'; l2: L2Model }
