@@ -54,7 +54,8 @@ interface Proof {
   tsText: string;
   ts: number;
   nonce: string;
-  sigs: Buffer[];
+  /** how many v1= values of MAC length were decoded into the verifier's scratch buffers */
+  candidates: number;
   body: string;
 }
 
@@ -63,6 +64,8 @@ const HEX_PATTERN = /^[0-9a-fA-F]+$/;
 const KID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const MAX_SIGS = 8;
 const MAC_BYTES = 32;
+const MAC_HEX = 64;
+const MAX_NONCE_CACHE = 10_000_000;
 
 function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field?: string): { ok: false; reject: Reject & { code: VerifyRejectCode } } {
   const r: Reject & { code: VerifyRejectCode } = { code, reason };
@@ -71,38 +74,61 @@ function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field
   return { ok: false, reject: r };
 }
 
-/** Nonces seen per device, bounded by count (oldest evicted) and by time (entry dies when its ts goes stale). */
+/**
+ * Nonces seen per device, bounded by count (oldest evicted first) and by time (an entry dies when its ts
+ * goes stale, after which the stale check refuses the message anyway). Arrival order lives in a ring of
+ * keys beside the Map: popping the oldest is O(1), where iterating a Map from its head after many deletes
+ * is not.
+ */
 export class NonceCache {
-  private readonly entries = new Map<string, number>();
+  private readonly expiries = new Map<string, number>();
+  private readonly ringKeys: Array<string | undefined>;
+  private readonly ringExpiries: Float64Array;
+  private head = 0;
+  private count = 0;
   evictions = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(private readonly capacity: number) {
+    this.ringKeys = new Array(capacity);
+    this.ringExpiries = new Float64Array(capacity);
+  }
 
   get size(): number {
-    return this.entries.size;
+    return this.expiries.size;
   }
 
   /** True when key was already seen and has not expired; otherwise remembers it until `expiresAt`. */
   checkAndRemember(key: string, expiresAt: number, now: number): boolean {
-    // insertion order ~ arrival order, so expired entries collect at the head: drop a few per call
-    for (let i = 0; i < 4; i++) {
-      const head = this.entries.entries().next();
-      if (head.done || head.value[1] >= now) break;
-      this.entries.delete(head.value[0]);
-    }
-    const seen = this.entries.get(key);
+    // drop a few expired entries per call: arrival order ~ expiry order, so they collect at the oldest end
+    for (let i = 0; i < 4 && this.count > 0 && this.ringExpiries[this.head] < now; i++) this.popOldest();
+    const seen = this.expiries.get(key);
     if (seen !== undefined && seen >= now) return true;
-    if (seen !== undefined) this.entries.delete(key);
-    if (this.entries.size >= this.capacity) {
-      this.entries.delete(this.entries.keys().next().value as string);
+    if (this.count === this.capacity) {
+      this.popOldest();
       this.evictions++;
     }
-    this.entries.set(key, expiresAt);
+    const slot = (this.head + this.count) % this.capacity;
+    this.ringKeys[slot] = key;
+    this.ringExpiries[slot] = expiresAt;
+    this.count++;
+    this.expiries.set(key, expiresAt);
     return false;
   }
 
+  private popOldest(): void {
+    const key = this.ringKeys[this.head] as string;
+    // a key re-remembered after expiring has a newer slot: only the slot holding its current expiry owns it
+    if (this.expiries.get(key) === this.ringExpiries[this.head]) this.expiries.delete(key);
+    this.ringKeys[this.head] = undefined;
+    this.head = (this.head + 1) % this.capacity;
+    this.count--;
+  }
+
   clear(): void {
-    this.entries.clear();
+    this.expiries.clear();
+    this.ringKeys.fill(undefined);
+    this.head = 0;
+    this.count = 0;
   }
 }
 
@@ -146,12 +172,14 @@ export class Verifier {
   private readonly bodyLimits: Required<JsonLimits>;
   private readonly topic: TopicDevice | null;
   private readonly now: () => number;
+  /** reused buffers the v1 values are decoded into: no allocation per message */
+  private readonly scratch: Buffer[] = Array.from({ length: MAX_SIGS }, () => Buffer.alloc(MAC_BYTES));
 
   constructor(o: VerifierOptions) {
     this.keys = o.keys;
     this.tolerance = o.toleranceSec ?? 300;
     if (!(this.tolerance >= 0)) throw new Error('tolerance must be >= 0 seconds');
-    this.nonces = new NonceCache(Math.max(1, o.replayCacheSize ?? 100000));
+    this.nonces = new NonceCache(Math.min(MAX_NONCE_CACHE, Math.max(1, Math.floor(o.replayCacheSize ?? 100000))));
     this.bodyLimits = { ...DEFAULT_LIMITS, ...o.limits };
     // the envelope carries the body JSON-escaped plus ~200 bytes of proof
     this.maxBytes = this.bodyLimits.maxBytes + 1024;
@@ -179,13 +207,15 @@ export class Verifier {
       return reject('stale', `timestamp ${proof.ts} is ${proof.ts < now ? now - proof.ts : proof.ts - now} s ${proof.ts < now ? 'old' : 'in the future'}, tolerance ${this.tolerance} s`, deviceId, 'ts');
     }
 
+    const candidates = proof.candidates;
     const signed = `${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}`;
     let kid: string | undefined;
     for (const entry of found.keys) {
+      if (candidates === 0) break;
       const mac = createHmac('sha256', entry.key).update(signed, 'utf8').digest();
       let match = false;
       // every candidate is compared (no early exit) so timing does not tell which value matched
-      for (const sig of proof.sigs) if (sig.length === MAC_BYTES && timingSafeEqual(sig, mac)) match = true;
+      for (let i = 0; i < candidates; i++) if (timingSafeEqual(this.scratch[i], mac)) match = true;
       if (match) {
         kid = entry.kid;
         break;
@@ -242,7 +272,7 @@ export class Verifier {
     if (typeof e.body !== 'string') {
       return reject('malformed', e.body === undefined ? 'body is missing' : 'body must be the raw telemetry JSON text (a string), not parsed JSON', deviceId, 'body');
     }
-    if (Buffer.byteLength(e.body) > this.bodyLimits.maxBytes) return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
+    if (e.body.length * 3 > this.bodyLimits.maxBytes && Buffer.byteLength(e.body) > this.bodyLimits.maxBytes) return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
     return this.common(deviceId, e.kid, String(ts), ts, e.nonce, e.sig, e.body);
   }
 
@@ -276,18 +306,23 @@ export class Verifier {
     if (kid !== undefined && kid !== null && kid !== '' && (typeof kid !== 'string' || !KID_PATTERN.test(kid))) return reject('malformed', 'kid must be 1-64 chars of [A-Za-z0-9_.:-]', deviceId, 'kid');
     if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return reject('malformed', 'nonce must be 8-64 chars of [A-Za-z0-9_-]', deviceId, 'nonce');
     if (typeof sig !== 'string' || sig.length > MAX_SIGS * 140) return reject('malformed', 'sig must be "v1=<hex>" (comma-separated for several)', deviceId, 'sig');
-    const sigs: Buffer[] = [];
     const parts = sig.split(',');
     if (parts.length > MAX_SIGS) return reject('malformed', `more than ${MAX_SIGS} signatures`, deviceId, 'sig');
+    let v1 = 0;
+    let candidates = 0;
     for (const raw of parts) {
       const part = raw.trim();
       if (!part.startsWith('v1=')) continue; // other scheme versions: not ours to judge
+      v1++;
       const hex = part.slice(3);
-      if (hex.length === 0 || hex.length > 128 || !HEX_PATTERN.test(hex)) return reject('malformed', 'a v1 signature must be hexadecimal', deviceId, 'sig');
-      // odd or wrong length decodes to a buffer of another length, which can never match (bad_signature)
-      sigs.push(hex.length % 2 === 0 ? Buffer.from(hex, 'hex') : Buffer.alloc(0));
+      // MAC-length values are decoded straight into reused buffers (a short write means a non-hex char);
+      // other lengths can never match, so they are only checked for being hex (length checked before compare)
+      if (hex.length === MAC_HEX ? this.scratch[candidates].write(hex, 'hex') !== MAC_BYTES : hex.length === 0 || hex.length > 128 || !HEX_PATTERN.test(hex)) {
+        return reject('malformed', 'a v1 signature must be hexadecimal', deviceId, 'sig');
+      }
+      if (hex.length === MAC_HEX) candidates++;
     }
-    if (sigs.length === 0) return reject('malformed', 'sig has no v1= value', deviceId, 'sig');
-    return { deviceId, kid: typeof kid === 'string' && kid !== '' ? kid : undefined, tsText, ts, nonce, sigs, body };
+    if (v1 === 0) return reject('malformed', 'sig has no v1= value', deviceId, 'sig');
+    return { deviceId, kid: typeof kid === 'string' && kid !== '' ? kid : undefined, tsText, ts, nonce, candidates, body };
   }
 }

@@ -189,6 +189,8 @@ describe('hmac core: verifier', () => {
     assert.equal(code(v.verify({ payload: { ...e, sig: e.sig.slice(0, 40) } })), 'bad_signature');
     assert.equal(code(v.verify({ payload: { ...e, sig: e.sig.slice(0, 41) } })), 'bad_signature');
     assert.equal(code(v.verify({ payload: { ...e, sig: 'v1=xyz' } })), 'malformed');
+    assert.equal(code(v.verify({ payload: { ...e, sig: `v1=${'0'.repeat(62)}zz` } })), 'malformed');
+    assert.equal(code(v.verify({ payload: { ...e, sig: e.sig.toUpperCase().replace('V1=', 'v1=') } })), 'ok');
     assert.equal(code(v.verify({ payload: { ...e, sig: 'v2=abcd' } })), 'malformed');
   });
 
