@@ -14,6 +14,19 @@ const pkg = require(path.join(root, 'package.json'));
 const stateDir = path.resolve(process.env.MOBY_HOME || path.join(root, '.moby'));
 const userDir = path.join(stateDir, 'userdir');
 const children = [];
+
+// Working defaults for every variable the pipeline flow reads (README "Configuration").
+const DEFAULTS = {
+  MOBY_MASTER_KEY: 'moby-development-master-key-change-me',
+  MOBY_MQTT_CLIENT_ID: 'moby-pipeline',
+  MOBY_INFLUX_URL: '',
+  MOBY_INFLUX_ORG: 'moby',
+  MOBY_INFLUX_BUCKET: 'moby',
+  MOBY_INFLUX_TOKEN: '',
+  MOBY_TRAIN_POINTS: '60',
+  MOBY_DEVICE_TIMEOUT: '15',
+  MOBY_CORS_ORIGINS: '*',
+};
 let stopping = false;
 
 function log(line) {
@@ -101,7 +114,10 @@ async function main() {
     process.exit(1);
   }
   prepareUserDir();
-  const env = { ...process.env, MOBY_ROOT: root, MOBY_USERDIR: userDir };
+  const env = { ...DEFAULTS, ...process.env, MOBY_ROOT: root, MOBY_USERDIR: userDir };
+  if (!process.env.MOBY_MASTER_KEY) log('using the built-in development master key: set MOBY_MASTER_KEY (or MOBY_HMAC_KEYS) for real devices');
+  // the keyring node reads MOBY_HMAC_KEYS; by default it holds only the master key the simulator derives from
+  if (!env.MOBY_HMAC_KEYS) env.MOBY_HMAC_KEYS = JSON.stringify({ '*': { m1: env.MOBY_MASTER_KEY } });
   if (!env.MOBY_MQTT_URL) {
     broker = await startEmbeddedBroker();
     env.MOBY_MQTT_URL = broker.url;
@@ -118,6 +134,7 @@ async function main() {
     spawnChild('sim', [simBin, '--url', env.MOBY_MQTT_URL, ...simArgs], env);
   }
   const host = env.MOBY_HOST || '127.0.0.1';
+  log(env.MOBY_INFLUX_URL ? `InfluxDB: ${env.MOBY_INFLUX_URL} (org ${env.MOBY_INFLUX_ORG}, bucket ${env.MOBY_INFLUX_BUCKET})` : `no MOBY_INFLUX_URL: the writer spools points to disk under ${userDir}/moby-spool until a database is configured`);
   log(`Node-RED editor: http://${host}:${port}/`);
   log(`alert API:       http://${host}:${port}/moby/alerts  (devices: /moby/devices, metrics: /moby/metrics)`);
   log('press Ctrl+C to stop');
