@@ -257,7 +257,7 @@ describe('moby-anomaly node', function () {
         walk(dir);
         return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_state'));
       }, 5000, 'state on disk');
-      assert.ok(JSON.parse(fs.readFileSync(stored, 'utf8')).anomaly_state['pump-1'].model.pca);
+      assert.ok(JSON.parse(fs.readFileSync(stored as string, 'utf8')).anomaly_state['pump-1'].model.pca);
       // a fresh store instance reads only what reached the disk
       await red.closeContextsPlugin();
       await red.loadContextsPlugin();
