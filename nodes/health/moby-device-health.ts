@@ -1,0 +1,263 @@
+// moby-device-health: maps Node-RED config and messages onto the device-health core (nodes/core/health).
+// Output 1: state changes (topic "device-health") and snapshots (topic "snapshot"); output 2: rejects.
+import type { HealthEvent } from '../core/contract';
+import {
+  HealthService,
+  HealthTable,
+  TableFullError,
+  compileTopicPattern,
+  parseKnownDevices,
+  parseTimeoutOverrides,
+  readHealthMessage,
+  type HealthReadOptions,
+  type TopicPattern,
+} from '../core/health';
+import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
+import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { ThrottledStatus } from '../lib/status';
+import type { RedisConfigNode } from './redis-config';
+
+const TYPE = 'moby-device-health';
+const CONTEXT_KEY = 'device_health';
+/** inputs held while the persisted table is being loaded */
+const MAX_EARLY_INPUTS = 10_000;
+
+interface HealthDef extends NodeDef {
+  store?: 'memory' | 'redis';
+  redis?: string;
+  keyPrefix?: string;
+  timeout?: string | number;
+  overrides?: string;
+  learnFactor?: string | number;
+  holdDown?: string | number;
+  sweepInterval?: string | number;
+  lwtTopics?: string;
+  statusTopics?: string;
+  activityTopics?: string;
+  clockSkew?: string | number;
+  knownDevices?: string;
+  persist?: boolean;
+  contextStore?: string;
+  persistInterval?: string | number;
+  maxDevices?: string | number;
+}
+
+function num(v: unknown, fallback: number, min: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= min ? n : fallback;
+}
+
+function patterns(text: string | undefined, fallback: string): TopicPattern[] {
+  const source = text === undefined ? fallback : text;
+  const out: TopicPattern[] = [];
+  for (const part of source.split(/[,\n]/)) {
+    if (!part.trim()) continue;
+    const p = compileTopicPattern(part);
+    if (typeof p === 'string') throw new Error(p);
+    out.push(p);
+  }
+  return out;
+}
+
+function rejectMsg(msg: NodeMessage, reject: { code: string; reason: string; device_id?: string; field?: string }): NodeMessage {
+  const moby = typeof msg.moby === 'object' && msg.moby !== null && !Array.isArray(msg.moby) ? (msg.moby as Record<string, unknown>) : {};
+  msg.moby = { ...moby, reject };
+  return msg;
+}
+
+export = function (RED: NodeAPI) {
+  function DeviceHealthNode(this: Node, def: HealthDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new ThrottledStatus(node);
+
+    let readOpts: HealthReadOptions;
+    let table: HealthTable;
+    let known: Array<{ device_id: string; equipment_id?: string }>;
+    try {
+      const overrides = parseTimeoutOverrides(def.overrides || '');
+      if (typeof overrides === 'string') throw new Error(overrides);
+      const knownList = parseKnownDevices(def.knownDevices || '');
+      if (typeof knownList === 'string') throw new Error(knownList);
+      known = knownList;
+      readOpts = {
+        lwtTopics: patterns(def.lwtTopics, 'device/lwt/+'),
+        statusTopics: patterns(def.statusTopics, 'device/status/+'),
+        activityTopics: patterns(def.activityTopics, ''),
+        clockSkewMs: num(def.clockSkew, 30, 0) * 1000,
+        maxIdLength: 128,
+      };
+      table = new HealthTable({
+        defaultTimeoutMs: num(def.timeout, 60, 0.001) * 1000,
+        deviceTimeouts: overrides.devices,
+        equipmentTimeouts: overrides.equipment,
+        learnFactor: num(def.learnFactor, 0, 0),
+        holdDownMs: num(def.holdDown, 0, 0) * 1000,
+        maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
+      });
+    } catch (err) {
+      node.error(`configuration: ${(err as Error).message}`);
+      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
+      node.on('input', (_msg: NodeMessage, _send: SendFn, done: DoneFn) => done(new Error(`${TYPE} is misconfigured: ${(err as Error).message}`)));
+      return;
+    }
+
+    const useRedis = def.store === 'redis';
+    const redisNode = useRedis && def.redis ? (RED.nodes.getNode(def.redis) as RedisConfigNode | null) : null;
+    if (useRedis && !redisNode) node.warn('store is Redis but no moby-redis config node is selected: using memory only');
+    const contextStore = (def.contextStore || '').trim() || undefined;
+    const persist = def.persist !== false;
+    let dirty = false;
+
+    const emit = (ev: HealthEvent) => {
+      dirty = true;
+      countOut(TYPE);
+      node.send([{ topic: 'device-health', payload: ev }, null]);
+      showStatus();
+    };
+    let service: HealthService | null = null;
+
+    function showStatus(): void {
+      const c = table.stateCounts();
+      const text = `${c.ONLINE} online · ${c.OFFLINE} offline · ${c.TIMEOUT} timeout · ${c.UNKNOWN} unknown`;
+      if (service?.shared && !service.storeUp) {
+        status.set({ fill: 'red', shape: 'ring', text: `${text} · redis down, memory only` });
+      } else {
+        status.set({ fill: c.OFFLINE + c.TIMEOUT > 0 ? 'yellow' : 'green', shape: 'dot', text });
+      }
+    }
+
+    const unregisterGauge = provideGauge('moby_devices', 'Devices known to moby-device-health by state', ['state'], () =>
+      Object.entries(table.stateCounts()).map(([state, value]) => ({ labels: { state }, value })),
+    );
+    const unregisterSource = registerDeviceSource(node.id, () =>
+      table.snapshot().map((r): DeviceRow => {
+        const row: DeviceRow = { device_id: r.device_id, state: r.state, since: r.since, last_seen: r.last_seen, reason: r.reason, timeout_ms: r.timeout_ms };
+        if (r.equipment_id !== undefined) row.equipment_id = r.equipment_id;
+        return row;
+      }),
+    );
+
+    function handle(msg: NodeMessage, send: SendFn, done: DoneFn): void {
+      countIn(TYPE);
+      if (msg.topic === 'snapshot') {
+        countOut(TYPE);
+        send([{ ...msg, topic: 'snapshot', payload: table.snapshot() }, null]);
+        return done();
+      }
+      const now = Date.now();
+      const input = readHealthMessage(msg, now, readOpts);
+      try {
+        if (input.kind === 'reject') {
+          countRejected(TYPE, input.reject.code);
+          send([null, rejectMsg(msg, input.reject)]);
+        } else if (input.kind === 'status') {
+          service!.status(input.device_id, input.online, input.time, input.reason, input.equipment_id);
+          dirty = true;
+        } else {
+          service!.activity(input.device_id, input.time, input.equipment_id);
+          dirty = true;
+        }
+      } catch (err) {
+        if (!(err instanceof TableFullError)) return done(err as Error);
+        const id = input.kind === 'reject' ? undefined : input.device_id;
+        countRejected(TYPE, 'too_many_devices');
+        send([null, rejectMsg(msg, { code: 'too_many_devices', reason: err.message, device_id: id })]);
+      }
+      done();
+    }
+
+    // inputs that arrive before the persisted table is loaded wait for it (bounded)
+    let early: Array<[NodeMessage, SendFn, DoneFn]> | null = [];
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      if (!early) return handle(msg, send, done);
+      if (early.length >= MAX_EARLY_INPUTS) return done(new Error('device table still loading from context, input dropped'));
+      early.push([msg, send, done]);
+    });
+
+    let sweepTimer: NodeJS.Timeout | null = null;
+    let persistTimer: NodeJS.Timeout | null = null;
+    let closed = false;
+    const save = (cb?: () => void) => {
+      if (!persist) return cb?.();
+      dirty = false;
+      node.context().set(CONTEXT_KEY, table.serialize(), contextStore, (err) => {
+        if (err) node.warn(`could not persist the device table: ${err.message}`);
+        cb?.();
+      });
+    };
+
+    const start = (persisted: unknown) => {
+      if (closed) return;
+      if (persisted !== undefined && persisted !== null) {
+        const restored = table.restore(persisted);
+        if (typeof restored === 'string') node.warn(`ignored persisted device table: ${restored}`);
+      }
+      for (const k of known) table.register(k.device_id, k.equipment_id);
+      service = new HealthService({
+        table,
+        emit,
+        redis: redisNode ? redisNode.acquire(node.id) : null,
+        keyPrefix: (def.keyPrefix || '').trim(),
+        lockTtlMs: Math.max(100, num(def.sweepInterval, 1, 0.05) * 1000 - 50),
+        onStore: (up, err) => {
+          if (!up) node.warn(`redis unavailable, deciding from memory: ${err?.message ?? 'unknown error'}`);
+          else node.log('redis store in use');
+          showStatus();
+          status.flush();
+        },
+      });
+      const sweepMs = num(def.sweepInterval, 1, 0.05) * 1000;
+      sweepTimer = setInterval(() => {
+        service!.sweep().then(showStatus, (err: Error) => node.warn(`sweep failed: ${err.message}`));
+      }, sweepMs);
+      if (persist) {
+        persistTimer = setInterval(() => {
+          if (dirty) save();
+        }, num(def.persistInterval, 10, 1) * 1000);
+      }
+      // devices that went silent while Node-RED was down are reported at once, not one sweep later; on
+      // the next turn of the event loop, once the flow's other nodes exist to receive the events
+      if (!service.shared) {
+        setTimeout(() => {
+          if (!closed) void service!.sweep().then(showStatus);
+        }, 0);
+      }
+      showStatus();
+      status.flush();
+      const waiting = early ?? [];
+      early = null;
+      for (const [msg, send, done] of waiting) handle(msg, send, done);
+    };
+
+    if (persist) {
+      node.context().get(CONTEXT_KEY, contextStore, (err, value) => {
+        if (err) node.warn(`could not load the persisted device table: ${err.message}`);
+        start(err ? undefined : value);
+      });
+    } else {
+      start(undefined);
+    }
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      if (sweepTimer) clearInterval(sweepTimer);
+      if (persistTimer) clearInterval(persistTimer);
+      status.stop();
+      unregisterGauge();
+      unregisterSource();
+      const svc = service;
+      const finish = () => {
+        const release = redisNode ? redisNode.release(node.id) : Promise.resolve();
+        release.catch(() => undefined).finally(() => save(done));
+      };
+      if (!svc) return finish();
+      svc
+        .close()
+        .catch((err: Error) => node.warn(`closing the health store: ${err.message}`))
+        .finally(finish);
+    });
+  }
+  RED.nodes.registerType(TYPE, DeviceHealthNode);
+};

@@ -1,0 +1,11 @@
+// The interface the moby-redis config node offers to the nodes that use it.
+import type Redis from 'ioredis';
+import type { Node } from '../lib/red';
+
+export interface RedisConfigNode extends Node<{ username?: string; password?: string }> {
+  /** the shared client, created on first use */
+  acquire(userId: string): Redis;
+  /** drops a user; the connection closes with the last one */
+  release(userId: string): Promise<void>;
+  describe(): string;
+}

@@ -1,0 +1,326 @@
+// moby-device-health (and moby-redis) through the real Node-RED runtime, loading the compiled nodes from dist/.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import type { HealthEvent } from '../../nodes/core/contract';
+import { startAedes, type Broker } from '../support/aedes';
+import { requireBinary, sleep, waitFor } from '../support/net';
+import { startRedis, type RedisServer } from '../support/redis';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const helper = require('node-red-node-test-helper');
+const healthNode = require('../../dist/nodes/health/moby-device-health.js');
+const redisNode = require('../../dist/nodes/health/moby-redis.js');
+const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
+// the same module instances the compiled node uses
+const { listDevices } = require('../../dist/nodes/lib/device-directory.js');
+const { metricsText } = require('../../dist/nodes/lib/metrics.js');
+
+helper.init(require.resolve('node-red'));
+
+interface Msg {
+  topic?: string;
+  payload?: any;
+  moby?: { reject?: { code: string; reason: string; device_id?: string; field?: string } };
+}
+
+function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
+  return new Promise((resolve, reject) => helper.load(nodes, flow, creds, (err?: Error) => (err ? reject(err) : resolve())));
+}
+
+// Messages are captured by a runtime hook as they are delivered, so that what a node sends while the flows
+// start (before a test could attach a listener) is seen too, and `order` keeps the order across nodes.
+const { hooks } = require('@node-red/util');
+const delivered = new Map<string, Msg[]>();
+const order: Array<{ to: string; msg: Msg }> = [];
+hooks.add('onReceive.mobyHealthTest', (evt: { destination: { id: string }; msg: Msg }) => {
+  const list = delivered.get(evt.destination.id) ?? [];
+  list.push(evt.msg);
+  delivered.set(evt.destination.id, list);
+  order.push({ to: evt.destination.id, msg: evt.msg });
+});
+
+/** Everything delivered to a node from now on (also across restarts of the flows). */
+function collect(id: string): Msg[] {
+  const got: Msg[] = [];
+  delivered.set(id, got);
+  return got;
+}
+
+const events = (out: Msg[]) => out.filter((m) => m.topic === 'device-health').map((m) => m.payload as HealthEvent);
+const brief = (out: Msg[]) => events(out).map((e) => `${e.device_id}:${e.previous}>${e.state}:${e.reason}`);
+
+function healthFlow(opts: Record<string, unknown> = {}, id = 'h') {
+  return [
+    { id, type: 'moby-device-health', name: 'health', timeout: 0.3, sweepInterval: 0.05, persist: false, wires: [[`${id}-out`], [`${id}-bad`]], ...opts },
+    { id: `${id}-out`, type: 'helper' },
+    { id: `${id}-bad`, type: 'helper' },
+  ];
+}
+
+describe('moby-device-health node', function () {
+  afterEach(async () => {
+    await helper.unload();
+    delivered.clear();
+    order.length = 0;
+  });
+  after(() => hooks.remove('*.mobyHealthTest'));
+
+  it('data makes a device ONLINE, silence TIMEOUT, data again ONLINE; only changes are emitted', async () => {
+    await load([healthNode], healthFlow());
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    const statuses: any[] = [];
+    h.on('call:status', (c: any) => statuses.push(c.args[0]));
+    for (let k = 0; k < 3; k++) h.receive({ topic: 'telemetry', payload: { tags: { device_id: 'm1' }, fields: { t: 1 } } });
+    await waitFor(() => events(out).length === 1, 2000, 'ONLINE');
+    await waitFor(() => events(out).length === 2, 3000, 'TIMEOUT');
+    h.receive({ topic: 'x', payload: 1, moby: { device_id: 'm1' } });
+    await waitFor(() => events(out).length === 3, 2000, 'ONLINE again');
+    assert.deepEqual(brief(out), ['m1:UNKNOWN>ONLINE:data', 'm1:ONLINE>TIMEOUT:timeout', 'm1:TIMEOUT>ONLINE:data']);
+    const to = events(out)[1];
+    assert.equal(to.since, to.last_seen! + 300, 'TIMEOUT dates from last_seen + timeout');
+    assert.ok(out.every((m) => m.topic === 'device-health'));
+    await waitFor(() => statuses.some((s) => s.text === '1 online · 0 offline · 0 timeout · 0 unknown' && s.fill === 'green'), 2000, 'status dot');
+  });
+
+  it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads', async () => {
+    await load([healthNode], healthFlow({ timeout: 60 }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    h.receive({ topic: 'device/status/pi-1', payload: 'ONLINE' });
+    h.receive({ topic: 'device/lwt/pi-1', payload: Buffer.from('OFFLINE') });
+    h.receive({ topic: 'device/lwt/whatever', payload: '{"device_uuid":"pi-1","status":"ONLINE"}' });
+    h.receive({ topic: 'device/status/pi-1', payload: { device_id: 'pi-1', status: 'OFFLINE' } });
+    await waitFor(() => events(out).length === 4, 2000, 'four transitions');
+    assert.deepEqual(brief(out), ['pi-1:UNKNOWN>ONLINE:status', 'pi-1:ONLINE>OFFLINE:lwt', 'pi-1:OFFLINE>ONLINE:lwt', 'pi-1:ONLINE>OFFLINE:status']);
+  });
+
+  it('a stale OFFLINE (older than the latest data) does not flip a live device; a newer one does', async () => {
+    await load([healthNode], healthFlow({ timeout: 60 }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    const t = Date.now();
+    h.receive({ payload: { tags: { device_id: 'pi-2' }, timestamp: t } });
+    h.receive({ topic: 'device/lwt/pi-2', payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t - 5000 }) });
+    h.receive({ payload: { tags: { device_id: 'pi-2' }, timestamp: t + 1 } });
+    await sleep(200);
+    assert.deepEqual(brief(out), ['pi-2:UNKNOWN>ONLINE:data']);
+    h.receive({ topic: 'device/lwt/pi-2', payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t + 10 }) });
+    // data older than that will does not revive it
+    h.receive({ payload: { tags: { device_id: 'pi-2' }, timestamp: t + 5 } });
+    await sleep(200);
+    assert.deepEqual(brief(out), ['pi-2:UNKNOWN>ONLINE:data', 'pi-2:ONLINE>OFFLINE:lwt']);
+  });
+
+  it('per-device and per-equipment timeouts; equipment_id is carried on events', async () => {
+    await load([healthNode], healthFlow({ timeout: 60, overrides: 'fast=0.2\nequipment:press-9=0.4' }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    h.receive({ payload: { tags: { device_id: 'fast' } } });
+    h.receive({ payload: { tags: { device_id: 'slow' } } });
+    h.receive({ payload: { tags: { device_id: 'p9', equipment_id: 'press-9' } } });
+    await waitFor(() => events(out).filter((e) => e.state === 'TIMEOUT').length === 2, 3000, 'two timeouts');
+    await sleep(200);
+    const timeouts = events(out).filter((e) => e.state === 'TIMEOUT');
+    assert.deepEqual(timeouts.map((e) => e.device_id), ['fast', 'p9']);
+    assert.equal(timeouts[1].equipment_id, 'press-9');
+    assert.equal(timeouts[1].since - timeouts[1].last_seen!, 400);
+  });
+
+  it('snapshot emits the whole table; known devices appear as UNKNOWN and time out; GET /moby/devices source and gauge', async () => {
+    await load([healthNode], healthFlow({ timeout: 0.4, knownDevices: 'silent-1 lathe-2\nm1' }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    h.receive({ topic: 'snapshot' });
+    await waitFor(() => out.length === 1, 2000, 'snapshot');
+    assert.equal(out[0].topic, 'snapshot');
+    assert.deepEqual(out[0].payload.map((r: any) => [r.device_id, r.state, r.equipment_id]), [['m1', 'UNKNOWN', undefined], ['silent-1', 'UNKNOWN', 'lathe-2']]);
+    h.receive({ payload: { tags: { device_id: 'm1' } } });
+    await waitFor(() => listDevices().some((d: any) => d.device_id === 'm1' && d.state === 'ONLINE'), 2000, 'directory row');
+    assert.match(await metricsText(), /moby_devices\{state="ONLINE"\} 1/);
+    await waitFor(() => events(out).some((e) => e.device_id === 'silent-1'), 3000, 'silent known device times out');
+    const silent = events(out).find((e) => e.device_id === 'silent-1')!;
+    assert.deepEqual([silent.previous, silent.state, silent.last_seen, silent.equipment_id], ['UNKNOWN', 'TIMEOUT', null, 'lathe-2']);
+  });
+
+  it('rejects unusable messages on output 2 with code, device and field', async () => {
+    await load([healthNode], healthFlow({ timeout: 60 }));
+    const bad = collect('h-bad');
+    const h = helper.getNode('h');
+    h.receive({ topic: 'device/lwt/pi-3', payload: 'SLEEPING' });
+    h.receive({ topic: 'plant/noise', payload: 42 });
+    h.receive({ topic: 'device/status/x', payload: '{"device_id":"pi-3","status":"ONLINE","constructor":{"prototype":{}}}' });
+    h.receive({ payload: { tags: { device_id: '../../etc' } } });
+    await waitFor(() => bad.length === 4, 2000, 'four rejects');
+    assert.deepEqual(bad.map((m) => [m.moby!.reject!.code, m.moby!.reject!.device_id, m.moby!.reject!.field]), [
+      ['bad_status', 'pi-3', 'payload'],
+      ['no_device_id', undefined, undefined],
+      ['forbidden_key', 'x', 'payload'],
+      ['bad_device_id', undefined, 'payload.tags.device_id'],
+    ]);
+  });
+
+  it('caps the device table: a new device beyond the cap is rejected, known ones keep working', async () => {
+    await load([healthNode], healthFlow({ timeout: 60, maxDevices: 2 }));
+    const out = collect('h-out');
+    const bad = collect('h-bad');
+    const h = helper.getNode('h');
+    for (const id of ['a', 'b', 'c']) h.receive({ payload: { tags: { device_id: id } } });
+    await waitFor(() => bad.length === 1 && events(out).length === 2, 2000, 'cap');
+    assert.deepEqual([bad[0].moby!.reject!.code, bad[0].moby!.reject!.device_id], ['too_many_devices', 'c']);
+  });
+
+  describe('restart persistence (localfilesystem context store)', () => {
+    let dir: string;
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-health-ctx-'));
+      helper.settings({ contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } } });
+    });
+    after(async () => {
+      await helper._redNodes.closeContextsPlugin();
+      helper.settings({ contextStorage: undefined });
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('keeps states and last-seen, and reports a device that went silent while Node-RED was down', async () => {
+      await load([healthNode], healthFlow({ timeout: 1, persist: true }));
+      const red = helper._redNodes;
+      await red.stopFlows();
+      await red.loadContextsPlugin();
+      let out = collect('h-out');
+      await red.startFlows();
+      let h = helper.getNode('h');
+      h.receive({ payload: { tags: { device_id: 'quiet' } } });
+      h.receive({ payload: { tags: { device_id: 'gone' } } });
+      h.receive({ topic: 'device/lwt/gone', payload: 'OFFLINE' });
+      await waitFor(() => events(out).length === 3, 2000, 'three transitions');
+      const lastSeen = events(out)[0].last_seen;
+
+      await red.stopFlows(); // close persists the table
+      await red.closeContextsPlugin(); // flushes to disk; a fresh store reads only the files
+      await sleep(1200); // longer than the timeout: "quiet" goes silent while Node-RED is down
+      await red.loadContextsPlugin();
+      out = collect('h-out');
+      await red.startFlows();
+      h = helper.getNode('h');
+      await waitFor(() => events(out).length === 1, 2000, 'timeout reported at start');
+      assert.deepEqual(events(out)[0], { device_id: 'quiet', state: 'TIMEOUT', previous: 'ONLINE', since: lastSeen! + 1000, last_seen: lastSeen, reason: 'timeout' });
+      h.receive({ topic: 'snapshot' });
+      await waitFor(() => out.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
+      const rows = out.find((m) => m.topic === 'snapshot')!.payload;
+      assert.deepEqual(rows.map((r: any) => [r.device_id, r.state, r.last_seen === lastSeen]), [['gone', 'OFFLINE', true], ['quiet', 'TIMEOUT', true]]);
+    });
+  });
+
+  describe('with a real MQTT broker', () => {
+    let broker: Broker;
+    before(async () => {
+      broker = await startAedes();
+    });
+    after(async () => {
+      await broker.close();
+    });
+
+    it('a device whose connection is cut off is OFFLINE (lwt) within 2 s through its last will', async () => {
+      await load(
+        [mqttNode, healthNode],
+        [
+          { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: broker.port, clientid: '', autoConnect: true, usetls: false, protocolVersion: 4, keepalive: 60, cleansession: true },
+          { id: 'in-lwt', type: 'mqtt in', topic: 'device/lwt/+', qos: '1', datatype: 'auto-detect', broker: 'b', nl: false, rap: false, inputs: 0, wires: [['h']] },
+          { id: 'in-data', type: 'mqtt in', topic: 'factory/+/+/#', qos: '0', datatype: 'auto-detect', broker: 'b', nl: false, rap: false, inputs: 0, wires: [['h']] },
+          ...healthFlow({ timeout: 60, activityTopics: 'factory/+/{device_id}/#' }),
+        ],
+      );
+      const out = collect('h-out');
+      await waitFor(() => helper.getNode('b').connected, 5000, 'node-red connected to the broker');
+      await sleep(100); // subscriptions in place
+      const device = mqtt.connect(broker.url, { clientId: 'pi-9', keepalive: 10, will: { topic: 'device/lwt/pi-9', payload: Buffer.from('OFFLINE'), qos: 1, retain: true } });
+      await new Promise<void>((resolve, reject) => device.once('connect', () => resolve()).once('error', reject));
+      await device.publishAsync('device/lwt/pi-9', 'ONLINE', { qos: 1, retain: true });
+      await device.publishAsync('factory/hall-1/pi-9/vibration', '{"rms":0.12}', { qos: 0 });
+      await waitFor(() => events(out).length === 1, 3000, 'ONLINE');
+      const cut = Date.now();
+      (device as any).stream.destroy(); // no DISCONNECT: the broker must publish the will
+      await waitFor(() => events(out).length === 2, 2000, 'OFFLINE from the will');
+      assert.ok(Date.now() - cut < 2000);
+      device.end(true);
+      assert.deepEqual(brief(out), ['pi-9:UNKNOWN>ONLINE:lwt', 'pi-9:ONLINE>OFFLINE:lwt']);
+    });
+  });
+
+  describe('with a shared Redis (two node instances, two connections)', () => {
+    let server: RedisServer;
+    before(async function () {
+      const bin = requireBinary(this, 'redis-server');
+      server = await startRedis(bin);
+    });
+    after(async () => {
+      await server?.stop();
+    });
+
+    function sharedFlow(prefix: string, opts: Record<string, unknown> = {}) {
+      const common = { store: 'redis', keyPrefix: prefix, timeout: 0.5, sweepInterval: 0.05, ...opts };
+      return [
+        { id: 'r1', type: 'moby-redis', host: '127.0.0.1', port: server.port, db: 0 },
+        { id: 'r2', type: 'moby-redis', host: '127.0.0.1', port: server.port, db: 0 },
+        ...healthFlow({ ...common, redis: 'r1' }, 'h1'),
+        ...healthFlow({ ...common, redis: 'r2' }, 'h2'),
+      ];
+    }
+
+    it('a silent device produces exactly one TIMEOUT in total, each transition is emitted once', async () => {
+      await load([redisNode, healthNode], sharedFlow('nt1:'));
+      const out1 = collect('h1-out');
+      const out2 = collect('h2-out');
+      const [h1, h2] = [helper.getNode('h1'), helper.getNode('h2')];
+      await sleep(300); // both connected
+      for (let k = 0; k < 5; k++) {
+        h1.receive({ payload: { tags: { device_id: 'shared-1' } } });
+        h2.receive({ payload: { tags: { device_id: 'shared-1' } } });
+        await sleep(20);
+      }
+      await waitFor(() => [...events(out1), ...events(out2)].some((e) => e.state === 'TIMEOUT'), 3000, 'TIMEOUT');
+      await sleep(600); // several more sweeps by both instances
+      const all = [...events(out1), ...events(out2)].map((e) => `${e.previous}>${e.state}`);
+      assert.deepEqual(all.sort(), ['ONLINE>TIMEOUT', 'UNKNOWN>ONLINE']);
+    });
+
+    it('Redis killed and restarted mid-test: transitions keep coming from memory and none is lost after resync', async () => {
+      // d-b's longer timeout outlasts the outage, so its TIMEOUT falls after the resync
+      await load([redisNode, healthNode], sharedFlow('nt2:', { timeout: 0.6, overrides: 'd-b=4' }));
+      const out1 = collect('h1-out');
+      const out2 = collect('h2-out');
+      const [h1, h2] = [helper.getNode('h1'), helper.getNode('h2')];
+      const statuses: any[] = [];
+      h1.on('call:status', (c: any) => statuses.push(c.args[0]));
+      await sleep(300);
+      const all = () => [...events(out1), ...events(out2)];
+      h1.receive({ payload: { tags: { device_id: 'd-a' } } });
+      await waitFor(() => all().length === 1, 2000, 'ONLINE via redis');
+
+      await server.stop();
+      await waitFor(() => statuses.some((s) => /redis down/.test(s.text)), 3000, 'status shows the outage');
+      // d-a goes silent during the outage: both instances decide from memory (h2 learns d-a from h1's
+      // pub/sub before the outage), so at least one TIMEOUT must come out
+      await waitFor(() => all().some((e) => e.device_id === 'd-a' && e.state === 'TIMEOUT'), 3000, 'TIMEOUT during the outage');
+      h2.receive({ payload: { tags: { device_id: 'd-b' } } });
+      await waitFor(() => events(out2).some((e) => e.device_id === 'd-b' && e.state === 'ONLINE'), 2000, 'ONLINE during the outage');
+
+      await server.start();
+      await waitFor(() => statuses.length > 0 && !/redis down/.test(statuses[statuses.length - 1].text), 8000, 'status recovers');
+      const before = order.length;
+      // after resync Redis knows d-b as ONLINE (pushed by h2) and d-a as TIMEOUT; d-b now times out once
+      await waitFor(() => all().some((e) => e.device_id === 'd-b' && e.state === 'TIMEOUT'), 6000, 'd-b TIMEOUT after resync');
+      h1.receive({ payload: { tags: { device_id: 'd-a' } } });
+      h2.receive({ payload: { tags: { device_id: 'd-a' } } });
+      await waitFor(() => all().some((e) => e.device_id === 'd-a' && e.state === 'ONLINE' && e.previous === 'TIMEOUT'), 2000, 'd-a back');
+      await sleep(300);
+      const late = events(order.slice(before).map((o) => o.msg)).map((e) => `${e.device_id}:${e.previous}>${e.state}`);
+      assert.deepEqual(late.filter((s) => s.startsWith('d-b')), ['d-b:ONLINE>TIMEOUT']);
+      assert.deepEqual(late.filter((s) => s.startsWith('d-a:TIMEOUT')), ['d-a:TIMEOUT>ONLINE']);
+    });
+  });
+});
