@@ -56,7 +56,7 @@ function equipmentOf(msg: Record<string, unknown>): string | undefined {
 }
 
 function fmtNum(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toPrecision(4);
+  return Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(4)));
 }
 
 function withEquipment(s: AlertSignal, equipment: string | undefined): AlertSignal {

@@ -1,0 +1,168 @@
+// The alert API handler, input mapping and channel formatting/signing as pure functions.
+import assert from 'node:assert/strict';
+import { AlertEngine } from '../../nodes/core/alert/engine';
+import { handleAlertApi, tokenMatches, type ApiHost, type ApiRequest } from '../../nodes/core/alert/api';
+import { signalsFromMessage } from '../../nodes/core/alert/inputs';
+import { signWebhook, verifyWebhook, slackMessage, webhookBody, subjectLine } from '../../nodes/core/alert/channels';
+import { templateSummary } from '../../nodes/core/alert/summary';
+
+function host(engine: AlertEngine, extra: Partial<ApiHost> = {}): ApiHost {
+  return {
+    list: (f) => engine.list(f),
+    get: (id) => engine.get(id),
+    acknowledge: (id, by, note) => engine.acknowledge(id, by, note),
+    resolve: (id, by, note) => engine.resolve(id, by, note),
+    ...extra,
+  };
+}
+
+function req(method: string, path: string, more: Partial<ApiRequest> = {}): ApiRequest {
+  return { method, path, query: {}, headers: {}, ...more };
+}
+
+const devices = { devices: () => [] };
+
+describe('alert API handler', () => {
+  it('returns null for paths that are not its own, so other routes under the prefix still work', () => {
+    const e = new AlertEngine();
+    assert.equal(handleAlertApi([host(e)], req('GET', '/metrics'), devices), null);
+    assert.equal(handleAlertApi([host(e)], req('GET', '/alerts/a/b/c'), devices), null);
+  });
+
+  it('merges hosts, routes actions to the holder and returns the updated alert', () => {
+    const a = new AlertEngine({ newId: () => 'aaa' });
+    const b = new AlertEngine({ newId: () => 'bbb' });
+    a.apply({ kind: 'trigger', device_id: 'd1', rule: 'r' });
+    b.apply({ kind: 'trigger', device_id: 'd2', rule: 'r' });
+    const hosts = [host(a), host(b)];
+    const list = handleAlertApi(hosts, req('GET', '/alerts'), devices)!;
+    assert.equal((list.body as unknown[]).length, 2);
+    const ack = handleAlertApi(hosts, req('POST', '/alerts/bbb/ack', { body: '{"by":"kim","note":"n"}' }), devices)!;
+    assert.equal(ack.status, 200);
+    assert.equal((ack.body as { acknowledged_by: string }).acknowledged_by, 'kim');
+    assert.equal(b.get('bbb')!.acknowledged, true);
+    const empty = handleAlertApi(hosts, req('POST', '/alerts/aaa/resolve'), devices)!;
+    assert.equal(empty.status, 200);
+    assert.equal((empty.body as { resolved_by: string }).resolved_by, 'api', 'an empty body is allowed; by defaults to "api"');
+  });
+
+  it('validates query and body and answers with JSON errors', () => {
+    const e = new AlertEngine({ newId: () => 'x1' });
+    e.apply({ kind: 'trigger', device_id: 'd', rule: 'r' });
+    const h = [host(e)];
+    const cases: Array<[ApiRequest, number, string?]> = [
+      [req('GET', '/alerts', { query: { limit: '0' } }), 400, 'limit'],
+      [req('GET', '/alerts', { query: { limit: '5000' } }), 400, 'limit'],
+      [req('GET', '/alerts', { query: { severity: 'fatal' } }), 400, 'severity'],
+      [req('GET', '/alerts', { query: { since: 'soon' } }), 400, 'since'],
+      [req('GET', '/alerts', { query: { acknowledged: 'yes' } }), 400, 'acknowledged'],
+      [req('POST', '/alerts/x1/ack', { body: '[1,2]' }), 400],
+      [req('POST', '/alerts/x1/ack', { body: '{"by":"' + 'x'.repeat(300) + '"}' }), 400, 'by'],
+      [req('POST', '/alerts/x1/ack', { body: '{"a":{"b":{"c":{"d":1}}}}' }), 400],
+      [req('POST', '/alerts/x1/ack', { bodyTooLarge: true }), 413],
+      [req('POST', '/alerts/x1/close'), 404],
+      [req('PUT', '/alerts'), 405],
+      [req('POST', '/devices'), 405],
+    ];
+    for (const [r, status, field] of cases) {
+      const out = handleAlertApi(h, r, devices)!;
+      assert.equal(out.status, status, `${r.method} ${r.path} ${JSON.stringify(r.query)} ${String(r.body).slice(0, 40)}`);
+      assert.equal(typeof (out.body as { error: string }).error, 'string');
+      if (field) assert.equal((out.body as { field: string }).field, field);
+    }
+    assert.equal(e.get('x1')!.acknowledged, false);
+    const since = handleAlertApi(h, req('GET', '/alerts', { query: { since: '2000-01-01T00:00:00Z', status: 'unacknowledged' } }), devices)!;
+    assert.equal((since.body as unknown[]).length, 1);
+  });
+
+  it('checks bearer tokens in constant time and allows CORS only for configured origins', () => {
+    const e = new AlertEngine();
+    const h = [host(e, { token: 'tok', corsOrigins: ['https://grafana.example'] })];
+    assert.equal(handleAlertApi(h, req('GET', '/alerts'), devices)!.status, 401);
+    assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Basic tok' } }), devices)!.status, 401);
+    assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Bearer tok' } }), devices)!.status, 200);
+    const pre = handleAlertApi(h, req('OPTIONS', '/alerts', { headers: { origin: 'https://grafana.example' } }), devices)!;
+    assert.equal(pre.status, 204, 'preflight needs no token');
+    assert.equal(pre.headers['Access-Control-Allow-Origin'], 'https://grafana.example');
+    const evil = handleAlertApi(h, req('OPTIONS', '/alerts', { headers: { origin: 'https://evil.example' } }), devices)!;
+    assert.equal(evil.headers['Access-Control-Allow-Origin'], undefined);
+    const any = handleAlertApi([host(e, { corsOrigins: ['*'] })], req('GET', '/devices', { headers: { origin: 'http://x' } }), { devices: () => [{ device_id: 'p' }] })!;
+    assert.equal(any.headers['Access-Control-Allow-Origin'], '*');
+    assert.deepEqual(any.body, [{ device_id: 'p' }]);
+    assert.equal(tokenMatches('a', 'a'), true);
+    assert.equal(tokenMatches('a', 'ab'), false);
+  });
+});
+
+describe('alert input mapping', () => {
+  const point = (device: unknown) => ({ measurement: 't', tags: { device_id: device }, fields: {}, timestamp: 1 });
+
+  it('maps anomaly results to trigger/clear with a message naming the top contributors', () => {
+    const r = signalsFromMessage({ payload: point('p-1'), anomaly: { score: 1.234567, threshold: 0.8, is_anomaly: true, severity: 'critical', method: 'pca', contributions: { a: 0.1, b: -0.9, c: 0.5, d: 0.05 } } });
+    assert.ok(r.ok);
+    assert.equal(r.signals[0].severity, 'critical');
+    assert.equal(r.signals[0].message, 'Anomaly on p-1: pca score 1.235 above threshold 0.8 (top: b, c, a)');
+    const clear = signalsFromMessage({ payload: point('p-1'), anomaly: { is_anomaly: false, score: 0.1 } });
+    assert.ok(clear.ok && clear.signals[0].kind === 'clear');
+  });
+
+  it('maps RUL against the thresholds and explicit alerts with their fields', () => {
+    const opts = { rulThreshold: 72, rulCritical: 24 };
+    const low = signalsFromMessage({ payload: point('s-1'), rul: { value: 10, unit: 'h' } }, opts);
+    assert.ok(low.ok && low.signals[0].severity === 'critical' && low.signals[0].rule === 'rul');
+    const ok = signalsFromMessage({ moby: { device_id: 's-1' }, rul: { value: 100 } }, opts);
+    assert.ok(ok.ok && ok.signals[0].kind === 'clear');
+    const off = signalsFromMessage({ moby: { device_id: 's-1' }, rul: { value: 1 } });
+    assert.ok(off.ok && off.signals.length === 0, 'no RUL threshold configured → no RUL alerts');
+    const ex = signalsFromMessage({ alert: { device_id: 'x-1', rule: 'door_open', severity: 'info', value: 3, threshold: 2 } });
+    assert.ok(ex.ok);
+    assert.deepEqual(ex.signals[0], { kind: 'trigger', device_id: 'x-1', rule: 'door_open', severity: 'info', message: 'door_open on x-1', value: 3, threshold: 2 });
+    const clr = signalsFromMessage({ alert: { device_id: 'x-1', rule: 'door_open', clear: true } });
+    assert.ok(clr.ok && clr.signals[0].kind === 'clear' && clr.signals[0].immediate === true);
+  });
+
+  it('rejects malformed input naming code, device and field', () => {
+    const cases: Array<[Record<string, unknown>, string, string | undefined]> = [
+      [{ payload: 42 }, 'no_signal', undefined],
+      [{ payload: point(''), anomaly: { is_anomaly: true, score: 1 } }, 'bad_device_id', 'payload.tags.device_id'],
+      [{ payload: point('a b'), anomaly: { is_anomaly: true, score: 1 } }, 'bad_device_id', 'payload.tags.device_id'],
+      [{ payload: point('p'), anomaly: { is_anomaly: 'yes' } }, 'bad_anomaly', 'anomaly.is_anomaly'],
+      [{ payload: point('p'), anomaly: { is_anomaly: true, score: NaN } }, 'bad_anomaly', 'anomaly.score'],
+      [{ payload: point('p'), rul: { value: 'soon' } }, 'bad_rul', 'rul.value'],
+      [{ topic: 'device-health', payload: { device_id: 'p', state: 'ASLEEP' } }, 'bad_health', 'payload.state'],
+      [{ topic: 'device-health', payload: { state: 'OFFLINE' } }, 'bad_device_id', 'payload.device_id'],
+      [{ alert: { rule: 'r' } }, 'bad_device_id', 'alert.device_id'],
+      [{ alert: { device_id: 'p', rule: 'has space' } }, 'bad_rule', 'alert.rule'],
+      [{ alert: { device_id: 'p', rule: 'r', value: Infinity } }, 'bad_number', 'alert.value'],
+      [{ alert: JSON.parse('{"device_id":"p","rule":"r","__proto__":{"x":1}}') }, 'forbidden_key', 'alert.__proto__'],
+    ];
+    for (const [msg, code, field] of cases) {
+      const r = signalsFromMessage(msg);
+      assert.ok(!r.ok, JSON.stringify(msg));
+      assert.equal(r.reject.code, code, JSON.stringify(msg));
+      assert.equal(r.reject.field, field, JSON.stringify(msg));
+    }
+  });
+});
+
+describe('alert channel formatting and signing', () => {
+  const alert = { alert_id: '3f2b', device_id: 'pump-1', rule: 'anomaly', severity: 'critical' as const, status: 'open' as const, acknowledged: false, message: 'Anomaly on pump-1', count: 3, opened_at: 0, updated_at: 0, value: 2, threshold: 1 };
+
+  it('signs like the Standard Webhooks reference vector and verifies in constant time', () => {
+    // test vector from the Standard Webhooks specification
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const sig = signWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}');
+    assert.equal(sig, 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+    assert.ok(verifyWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}', `v1,bogus ${sig}`));
+    assert.ok(!verifyWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265331, '{"test": 2432232314}', sig));
+  });
+
+  it('formats Slack, webhook and mail content from the alert', () => {
+    const n = { kind: 'open' as const, time: 0, alert, summary: templateSummary(alert) };
+    const slack = slackMessage(n);
+    assert.match(slack.text, /^:rotating_light: \*New alert\*: `anomaly` on \*pump-1\* \(critical\)/);
+    assert.equal((webhookBody(n) as { type: string }).type, 'alert.open');
+    assert.equal(subjectLine({ ...n, kind: 'resolve' }), '[MOBY CRITICAL] Alert resolved: anomaly on pump-1');
+    assert.match(templateSummary(alert), /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1970-01-01T00:00:00.000Z\./);
+  });
+});
