@@ -1,0 +1,4 @@
+// Extend the create-plugin style base config here, not in .config/.
+module.exports = {
+  ...require('./.config/jest.config'),
+};

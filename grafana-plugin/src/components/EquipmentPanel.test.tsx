@@ -1,0 +1,314 @@
+import { FieldType, LoadingState, PanelData, createDataFrame, getDefaultTimeRange } from '@grafana/data';
+import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import React from 'react';
+import { Subject, of, throwError } from 'rxjs';
+import { makeFrames } from '../../e2e/fixtures';
+import { DEFAULT_OPTIONS, PanelOptions } from '../types';
+import { EquipmentPanel } from './EquipmentPanel';
+
+// Only the backend service and the signed-in user come from Grafana's runtime; everything else is real.
+const mockFetch = jest.fn();
+const mockUser: Record<string, any> = { login: 'ana', orgRole: 'Editor' };
+jest.mock('@grafana/runtime', () => ({
+  config: {
+    get bootData() {
+      return { user: mockUser };
+    },
+  },
+  getBackendSrv: () => ({ fetch: (...args: unknown[]) => mockFetch(...args) }),
+}));
+
+const NOW = Date.now();
+const FRAMES = makeFrames({ devices: 50, alerts: 200, now: NOW });
+
+function panelData(p: Partial<PanelData> = {}): PanelData {
+  return { state: LoadingState.Done, series: FRAMES, timeRange: getDefaultTimeRange(), ...p };
+}
+
+function renderPanel(
+  options: Partial<PanelOptions> = {},
+  data: PanelData = panelData(),
+  size = { width: 1400, height: 4000 },
+  replaceVariables: (s: string) => string = (s) => s
+) {
+  const props: any = {
+    id: 1,
+    data,
+    options: { ...DEFAULT_OPTIONS, ...options },
+    width: size.width,
+    height: size.height,
+    timeRange: data.timeRange,
+    timeZone: 'utc',
+    transparent: false,
+    fieldConfig: { defaults: {}, overrides: [] },
+    renderCounter: 0,
+    title: 'MOBY',
+    eventBus: {},
+    onOptionsChange: jest.fn(),
+    onFieldConfigChange: jest.fn(),
+    onChangeTimeRange: jest.fn(),
+    replaceVariables,
+  };
+  return render(<EquipmentPanel {...props} />);
+}
+
+const rows = () => screen.queryAllByTestId('alert-row');
+const cards = () => screen.queryAllByTestId('device-card');
+
+beforeEach(() => {
+  mockFetch.mockReset();
+  mockUser.orgRole = 'Editor';
+});
+
+describe('rendering realistic frames (50 devices, 200 alerts)', () => {
+  it('summarises alerts and device health', () => {
+    renderPanel();
+    expect(screen.getByTestId('summary')).toHaveTextContent(
+      '100 firing (20 critical), 50 acknowledged, 50 resolved · 38/50 online, 5 silent, 5 offline, 2 unknown'
+    );
+    expect(cards()).toHaveLength(50);
+    // Defaults show firing and acknowledged alerts.
+    expect(rows()).toHaveLength(150);
+  });
+
+  it('lists firing first, critical first within, then acknowledged', () => {
+    renderPanel();
+    const phases = rows().map((r) => r.dataset.phase);
+    expect(phases.indexOf('acknowledged')).toBe(100);
+    expect(phases.slice(0, 100).every((p) => p === 'firing')).toBe(true);
+    expect(rows()[0].dataset.severity).toBe('critical');
+    expect(rows()[20].dataset.severity).toBe('warning');
+    expect(within(rows()[0]).getByTestId('phase-badge')).toHaveTextContent('Firing');
+    expect(within(rows()[0]).getByTestId('value-threshold').textContent).toMatch(/^value [\d.]+ \/ [\d.]+ \(\+\d+%\)$/);
+  });
+
+  it('orders cards worst state first and shows last seen, score and open alerts', () => {
+    renderPanel();
+    const states = cards().map((c) => c.dataset.state);
+    expect(states.slice(0, 5)).toEqual(['offline', 'offline', 'offline', 'offline', 'offline']);
+    expect(states.slice(5, 10).every((s) => s === 'silent')).toBe(true);
+    expect(states[states.length - 1]).toBe('online');
+    const card = cards().find((c) => c.dataset.device === 'press-0001')!;
+    expect(card).toHaveTextContent('OFFLINE');
+    expect(card).toHaveTextContent(/\d+m ago/);
+    expect(card).toHaveTextContent(/[\d.]+\/1/);
+  });
+});
+
+describe('filters', () => {
+  it('clicking a device shows only its alerts, and the chip clears it', async () => {
+    const user = userEvent.setup();
+    renderPanel();
+    const card = cards().find((c) => c.dataset.device === 'press-0007')!;
+    await user.click(card);
+    expect(rows().length).toBeGreaterThan(0);
+    expect(rows().every((r) => r.textContent!.includes('press-0007'))).toBe(true);
+    await user.click(screen.getByRole('button', { name: 'Clear device filter press-0007' }));
+    expect(rows()).toHaveLength(150);
+  });
+
+  it('clicking the device name on an alert filters by that device too', async () => {
+    const user = userEvent.setup();
+    renderPanel();
+    const first = rows()[0];
+    const device = first.querySelector('button')!.textContent!;
+    await user.click(within(first).getByRole('button', { name: device }));
+    expect(rows().every((r) => r.textContent!.includes(device))).toBe(true);
+  });
+
+  it('filters by text, severity and status chips', async () => {
+    const user = userEvent.setup();
+    renderPanel();
+    await user.click(screen.getByRole('button', { name: /^critical/ }));
+    expect(rows().some((r) => r.dataset.severity === 'critical')).toBe(false);
+    await user.click(screen.getByRole('button', { name: /^resolved/ }));
+    expect(rows().some((r) => r.dataset.phase === 'resolved')).toBe(true);
+    fireEvent.change(screen.getByLabelText('Filter text'), { target: { value: 'bearing_temp' } });
+    expect(rows().length).toBeGreaterThan(0);
+    expect(rows().every((r) => r.textContent!.includes('bearing_temp_high'))).toBe(true);
+  });
+
+  it('filters devices by state chip', async () => {
+    const user = userEvent.setup();
+    renderPanel();
+    await user.click(screen.getByRole('button', { name: /offline 5/ }));
+    expect(cards().map((c) => c.dataset.state)).toEqual(['offline', 'offline', 'offline', 'offline', 'offline']);
+  });
+
+  it('applies a dashboard variable device filter to cards, alerts and counts', () => {
+    renderPanel({ deviceFilter: '$device' }, panelData(), undefined, (s) => s.replace('$device', '{press-0002,press-0003}'));
+    expect(cards().map((c) => c.dataset.device).sort()).toEqual(['press-0002', 'press-0003']);
+    expect(rows().every((r) => /press-000[23]/.test(r.textContent!))).toBe(true);
+    expect(screen.getByTestId('summary')).toHaveTextContent('/2 online');
+  });
+
+  it('groups alerts by equipment', () => {
+    renderPanel({ groupByEquipment: true });
+    const groups = screen.getAllByTestId('alert-group');
+    expect(groups.length).toBe(6);
+    for (const g of groups) {
+      const label = g.getAttribute('aria-label')!.replace('Equipment ', '');
+      expect(label).toMatch(/^line-[A-F]$/);
+    }
+  });
+});
+
+describe('acknowledge and resolve', () => {
+  it('acknowledges with a note through the alert API, optimistically', async () => {
+    const user = userEvent.setup();
+    const response = new Subject<any>();
+    mockFetch.mockReturnValue(response);
+    renderPanel({ apiUrl: 'http://api.local/moby/' });
+    const row = rows()[0];
+    const id = row.dataset.alert!;
+    await user.click(within(row).getByRole('button', { name: 'Acknowledge' }));
+    await user.type(within(row).getByLabelText('Note'), 'on my way');
+    await user.click(within(row).getByRole('button', { name: 'Confirm acknowledge' }));
+
+    expect(mockFetch).toHaveBeenCalledWith(
+      expect.objectContaining({
+        url: `http://api.local/moby/alerts/${id}/ack`,
+        method: 'POST',
+        data: { by: 'ana', note: 'on my way' },
+        showErrorAlert: false,
+      })
+    );
+    // Optimistic: the row already shows acknowledged while the request is in flight.
+    const pending = screen.getAllByTestId('alert-row').find((r) => r.dataset.alert === id)!;
+    expect(pending.dataset.phase).toBe('acknowledged');
+    expect(pending).toHaveTextContent('saving…');
+
+    await act(async () => {
+      response.next({ status: 200, data: { alert_id: id, status: 'open', acknowledged: true, acknowledged_by: 'ana', ack_note: 'on my way' } });
+      response.complete();
+    });
+    const done = screen.getAllByTestId('alert-row').find((r) => r.dataset.alert === id)!;
+    expect(done.dataset.phase).toBe('acknowledged');
+    expect(done).toHaveTextContent('ack by ana');
+    expect(done).toHaveTextContent('note: on my way');
+    expect(done).not.toHaveTextContent('saving…');
+    expect(within(done).queryByRole('button', { name: 'Acknowledge' })).toBeNull();
+    expect(screen.getByTestId('summary')).toHaveTextContent('99 firing');
+  });
+
+  it('reverts and shows the API error when acknowledging fails', async () => {
+    const user = userEvent.setup();
+    mockFetch.mockReturnValue(
+      throwError(() => ({ status: 409, statusText: 'Conflict', data: { error: { code: 'conflict', message: 'alert already resolved' } } }))
+    );
+    renderPanel({ apiUrl: 'http://api.local/moby' });
+    const id = rows()[0].dataset.alert!;
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Acknowledge' }));
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Confirm acknowledge' }));
+    const row = screen.getAllByTestId('alert-row').find((r) => r.dataset.alert === id)!;
+    expect(row.dataset.phase).toBe('firing');
+    expect(within(row).getByRole('alert')).toHaveTextContent('Acknowledge failed: alert already resolved');
+    expect(screen.getByTestId('summary')).toHaveTextContent('100 firing');
+  });
+
+  it('reports HTTP status when the error has no JSON body', async () => {
+    const user = userEvent.setup();
+    mockFetch.mockReturnValue(throwError(() => ({ status: 502, statusText: 'Bad Gateway', data: '<html>' })));
+    renderPanel({ apiUrl: 'http://api.local/moby' });
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Resolve' }));
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Confirm resolve' }));
+    expect(screen.getByRole('alert')).toHaveTextContent('Resolve failed: HTTP 502 Bad Gateway');
+  });
+
+  it('resolves an alert, which then leaves the default (unresolved) view', async () => {
+    const user = userEvent.setup();
+    mockFetch.mockImplementation((req: any) => of({ status: 200, data: { status: 'resolved', acknowledged: false, resolved_by: 'ana' } }));
+    renderPanel({ apiUrl: 'http://api.local/moby' });
+    const id = rows()[0].dataset.alert!;
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Resolve' }));
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Confirm resolve' }));
+    expect(mockFetch.mock.calls[0][0].url).toBe(`http://api.local/moby/alerts/${id}/resolve`);
+    expect(rows().some((r) => r.dataset.alert === id)).toBe(false);
+    expect(screen.getByTestId('summary')).toHaveTextContent('99 firing (19 critical), 50 acknowledged, 51 resolved');
+  });
+
+  it('hides actions without an API URL and for viewers', () => {
+    const { unmount } = renderPanel({ apiUrl: '' });
+    expect(screen.queryAllByRole('button', { name: 'Acknowledge' })).toHaveLength(0);
+    unmount();
+    mockUser.orgRole = 'Viewer';
+    renderPanel({ apiUrl: 'http://api.local/moby' });
+    expect(screen.queryAllByRole('button', { name: 'Acknowledge' })).toHaveLength(0);
+    expect(screen.queryAllByRole('button', { name: 'Resolve' })).toHaveLength(0);
+  });
+
+  it('shows acknowledge only on unacknowledged open alerts', () => {
+    renderPanel({ apiUrl: 'http://api.local/moby' });
+    const ack = rows().find((r) => r.dataset.phase === 'acknowledged')!;
+    expect(within(ack).queryByRole('button', { name: 'Acknowledge' })).toBeNull();
+    expect(within(ack).getByRole('button', { name: 'Resolve' })).toBeInTheDocument();
+  });
+});
+
+describe('states', () => {
+  it('loading', () => {
+    renderPanel({}, panelData({ state: LoadingState.Loading, series: [] }));
+    expect(screen.getByTestId('panel-loading')).toHaveTextContent('Loading');
+  });
+
+  it('empty: explains which fields it looks for', () => {
+    const telemetry = createDataFrame({ fields: [{ name: 'time', type: FieldType.time, values: [1] }, { name: 'rpm', values: [3] }] });
+    renderPanel({}, panelData({ series: [telemetry] }));
+    expect(screen.getByTestId('panel-empty')).toHaveTextContent('No MOBY equipment or alert data');
+    expect(screen.getByTestId('panel-empty')).toHaveTextContent('alert_id');
+  });
+
+  it('query error without data', () => {
+    renderPanel({}, panelData({ state: LoadingState.Error, series: [], errors: [{ message: 'InfluxDB: unauthorized' }] }));
+    expect(screen.getByRole('alert')).toHaveTextContent('InfluxDB: unauthorized');
+  });
+
+  it('query error with stale data keeps the data on screen', () => {
+    renderPanel({}, panelData({ state: LoadingState.Error, errors: [{ message: 'timeout' }] }));
+    expect(screen.getAllByRole('alert')[0]).toHaveTextContent('timeout');
+    expect(cards()).toHaveLength(50);
+  });
+});
+
+describe('views, links and scale', () => {
+  it('equipment-only view opens alerts when a device is picked', async () => {
+    const user = userEvent.setup();
+    renderPanel({ viewMode: 'equipment' });
+    expect(screen.queryByTestId('alert-list')).toBeNull();
+    await user.click(cards()[0]);
+    expect(screen.getByTestId('alert-list')).toBeInTheDocument();
+  });
+
+  it('alerts-only view has no grid', () => {
+    renderPanel({ viewMode: 'alerts' });
+    expect(screen.queryByTestId('equipment-grid')).toBeNull();
+    expect(rows()).toHaveLength(150);
+  });
+
+  it('builds device dashboard links from the template and dashboard variables', () => {
+    renderPanel({ deviceLink: '/d/moby-device?var-device=${device_id}&${__url_time_range}' }, panelData(), undefined, (s) =>
+      s.replace('${__url_time_range}', 'from=now-6h&to=now')
+    );
+    const card = cards().find((c) => c.dataset.device === 'press-0001')!;
+    const link = within(card).getByRole('link', { name: 'Open dashboard for press-0001' });
+    expect(link).toHaveAttribute('href', '/d/moby-device?var-device=press-0001&from=now-6h&to=now');
+    const row = rows()[0];
+    const device = row.dataset.alert && within(row).getByRole('link').getAttribute('href');
+    expect(device).toMatch(/^\/d\/moby-device\?var-device=press-\d{4}&from=now-6h&to=now$/);
+  });
+
+  it('2,000 devices: opens on the devices needing attention and renders only visible cards', async () => {
+    const user = userEvent.setup();
+    const frames = makeFrames({ devices: 2000, alerts: 400, now: NOW });
+    renderPanel({}, panelData({ series: frames }), { width: 1600, height: 900 });
+    expect(screen.getByTestId('summarised')).toHaveTextContent('2,000 devices: showing the');
+    const problems = cards();
+    expect(problems.every((c) => c.dataset.state !== 'online')).toBe(true);
+    await user.click(screen.getByRole('button', { name: 'Show all' }));
+    // Virtualised: a window of rows, not 2,000 nodes.
+    expect(cards().length).toBeGreaterThan(20);
+    expect(cards().length).toBeLessThan(150);
+    expect(screen.getByTestId('summary')).toHaveTextContent(/\/2000 online/);
+  });
+});

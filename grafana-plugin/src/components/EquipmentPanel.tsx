@@ -1,0 +1,340 @@
+// The operator panel: equipment grid and alert list over the same reduced model, with local filters and
+// optimistic acknowledge/resolve.
+import { cx } from '@emotion/css';
+import { LoadingState, PanelProps } from '@grafana/data';
+import { Input, useStyles2, useTheme2 } from '@grafana/ui';
+import React, { useCallback, useEffect, useMemo, useState } from 'react';
+import { AlertAction, canAct as userCanAct, currentUser, postAlertAction } from '../api';
+import {
+  countAlerts,
+  filterAlerts,
+  groupByEquipment,
+  openAlertsByDevice,
+  parseDeviceFilter,
+  sortAlerts,
+} from '../data/alerts';
+import { countStates, filterDevices, sortDevices, toDeviceViews } from '../data/devices';
+import { buildModel } from '../data/frames';
+import { AlertPhase, AlertRow, DEFAULT_FIELDS, DEFAULT_OPTIONS, DisplayState, PanelOptions, Severity } from '../types';
+import { AlertList } from './AlertList';
+import { EquipmentGrid } from './EquipmentGrid';
+import { getStyles, metrics, severityColor, stateColor } from './styles';
+
+type Props = PanelProps<PanelOptions>;
+
+interface Override {
+  patch: Partial<AlertRow>;
+  /** when the operator acted; data newer than this wins again (e.g. the alert re-fired) */
+  at: number;
+}
+
+const PHASES: AlertPhase[] = ['firing', 'acknowledged', 'resolved'];
+const SEVERITIES: Severity[] = ['critical', 'warning', 'info'];
+const STATES: DisplayState[] = ['offline', 'silent', 'unknown', 'online'];
+const PROBLEM_STATES: DisplayState[] = ['offline', 'silent', 'unknown'];
+
+/** Re-renders every `ms` so ages ("3m ago") stay true on a wall display without a query refresh. */
+function useNow(ms: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+  return now;
+}
+
+function toggle<T>(list: T[], v: T): T[] {
+  return list.includes(v) ? list.filter((x) => x !== v) : [...list, v];
+}
+
+export function EquipmentPanel({ data, options: rawOptions, width, height, replaceVariables }: Props) {
+  // Memoised so derived data is only recomputed when the options really change.
+  const options: PanelOptions = useMemo(
+    () => ({ ...DEFAULT_OPTIONS, ...rawOptions, fields: { ...DEFAULT_FIELDS, ...rawOptions.fields } }),
+    [rawOptions]
+  );
+  const m = metrics(options.density, options.fontSize);
+  const styles = useStyles2(getStyles, m);
+  const theme = useTheme2();
+  const now = useNow(30_000);
+
+  const [selected, setSelected] = useState<string | null>(null);
+  const [text, setText] = useState('');
+  const [phases, setPhases] = useState<AlertPhase[]>(options.statusFilter);
+  const [severities, setSeverities] = useState<Severity[]>(options.severityFilter);
+  const [states, setStates] = useState<DisplayState[] | null>(null);
+  const [overrides, setOverrides] = useState<Map<string, Override>>(() => new Map());
+  const [pending, setPending] = useState<Set<string>>(() => new Set());
+  const [errors, setErrors] = useState<Map<string, string>>(() => new Map());
+
+  // Panel options are the defaults; an editor changing them resets the operator's toggles.
+  useEffect(() => setPhases(options.statusFilter), [options.statusFilter]);
+  useEffect(() => setSeverities(options.severityFilter), [options.severityFilter]);
+
+  const model = useMemo(() => buildModel(data.series, options.fields), [data.series, options.fields]);
+
+  const alerts = useMemo(
+    () =>
+      model.alerts.map((a) => {
+        const o = overrides.get(a.alertId);
+        return o && a.time <= o.at ? { ...a, ...o.patch } : a;
+      }),
+    [model.alerts, overrides]
+  );
+
+  const variableDevices = useMemo(
+    () => parseDeviceFilter(replaceVariables(options.deviceFilter ?? '')),
+    [options.deviceFilter, replaceVariables]
+  );
+  const apiUrl = replaceVariables(options.apiUrl ?? '').trim();
+  const actionsAllowed = userCanAct(apiUrl);
+
+  const devices = useMemo(() => {
+    const views = toDeviceViews(model.devices, openAlertsByDevice(alerts), now, options.silentAfter);
+    return sortDevices(filterDevices(views, { devices: variableDevices }), options.deviceSort);
+  }, [model.devices, alerts, now, options.silentAfter, options.deviceSort, variableDevices]);
+
+  const stateCounts = useMemo(() => countStates(devices), [devices]);
+  const large = devices.length > options.summariseAbove;
+  // Large fleets open on the machines that need attention; the operator can widen it.
+  const activeStates = states ?? (large ? PROBLEM_STATES : null);
+  const shownDevices = useMemo(
+    () => filterDevices(devices, { states: activeStates, text }),
+    [devices, activeStates, text]
+  );
+
+  const scopedAlerts = useMemo(() => filterAlerts(alerts, { devices: variableDevices }), [alerts, variableDevices]);
+  const alertCounts = useMemo(() => countAlerts(scopedAlerts), [scopedAlerts]);
+  const shownAlerts = useMemo(
+    () => sortAlerts(filterAlerts(scopedAlerts, { phases, severities, device: selected, text })),
+    [scopedAlerts, phases, severities, selected, text]
+  );
+  const groups = useMemo(
+    () => (options.groupByEquipment ? groupByEquipment(shownAlerts) : [{ key: 'all', label: '', alerts: shownAlerts }]),
+    [shownAlerts, options.groupByEquipment]
+  );
+
+  const deviceLink = useCallback(
+    (deviceId: string, equipmentId?: string) => {
+      if (!options.deviceLink) {
+        return undefined;
+      }
+      // ${device_id} and ${equipment_id} come from the row; everything else from the dashboard.
+      const withRow = options.deviceLink
+        .replace(/\$\{device_id\}|\$device_id\b/g, encodeURIComponent(deviceId))
+        .replace(/\$\{equipment_id\}|\$equipment_id\b/g, encodeURIComponent(equipmentId ?? ''));
+      return replaceVariables(withRow);
+    },
+    [options.deviceLink, replaceVariables]
+  );
+
+  const onAction = useCallback(
+    async (alert: AlertRow, action: AlertAction, note: string) => {
+      const optimistic: Partial<AlertRow> =
+        action === 'ack'
+          ? { acknowledged: true, acknowledgedBy: currentUser(), note: note || alert.note }
+          : { status: 'resolved', resolvedBy: currentUser(), note: note || alert.note };
+      const at = Date.now();
+      setErrors((e) => {
+        const n = new Map(e);
+        n.delete(alert.alertId);
+        return n;
+      });
+      setOverrides((o) => new Map(o).set(alert.alertId, { patch: optimistic, at: Math.max(at, alert.time) }));
+      setPending((p) => new Set(p).add(alert.alertId));
+      try {
+        const patch = await postAlertAction(apiUrl, alert.alertId, action, note);
+        setOverrides((o) =>
+          new Map(o).set(alert.alertId, { patch: { ...optimistic, ...patch }, at: Math.max(at, alert.time, patch.time ?? 0) })
+        );
+      } catch (err: any) {
+        setOverrides((o) => {
+          const n = new Map(o);
+          n.delete(alert.alertId);
+          return n;
+        });
+        const verb = action === 'ack' ? 'Acknowledge' : 'Resolve';
+        setErrors((e) => new Map(e).set(alert.alertId, `${verb} failed: ${err?.message ?? String(err)}`));
+      } finally {
+        setPending((p) => {
+          const n = new Set(p);
+          n.delete(alert.alertId);
+          return n;
+        });
+      }
+    },
+    [apiUrl]
+  );
+
+  const hasSeries = data.series.length > 0;
+  const errorMessage =
+    data.state === LoadingState.Error || (data.errors && data.errors.length)
+      ? data.errors?.map((e) => e.message).filter(Boolean).join('; ') || data.error?.message || 'Query failed'
+      : undefined;
+
+  if (!hasSeries && data.state === LoadingState.Loading) {
+    return (
+      <div className={styles.empty} data-testid="panel-loading" aria-busy="true">
+        Loading equipment and alerts…
+      </div>
+    );
+  }
+  if (!model.recognised) {
+    return (
+      <div className={styles.empty} data-testid="panel-empty">
+        {errorMessage ? (
+          <div role="alert" className={styles.error}>
+            {errorMessage}
+          </div>
+        ) : (
+          <>
+            <div>No MOBY equipment or alert data.</div>
+            <div className={styles.note}>
+              Expected frames with <span className={styles.code}>{options.fields.alertId}</span> (alerts) or{' '}
+              <span className={styles.code}>{options.fields.deviceId}</span> with{' '}
+              <span className={styles.code}>{options.fields.state}</span> or{' '}
+              <span className={styles.code}>{options.fields.score}</span> (equipment). Field names can be mapped in
+              the panel options.
+            </div>
+          </>
+        )}
+      </div>
+    );
+  }
+
+  const showGrid = options.viewMode !== 'alerts';
+  // In equipment-only mode, picking a device opens its alerts beside the grid.
+  const showAlerts = options.viewMode !== 'equipment' || selected !== null;
+  const sideBySide = showGrid && showAlerts && width >= 800;
+  const gridWidth = showGrid && showAlerts && sideBySide ? Math.floor(width * 0.55) : width;
+  const gridHeight = showGrid && showAlerts && !sideBySide ? Math.floor(height * 0.45) : height;
+  const total = devices.length;
+  const summary =
+    `${alertCounts.firing} firing` +
+    (alertCounts.firingCritical ? ` (${alertCounts.firingCritical} critical)` : '') +
+    `, ${alertCounts.acknowledged} acknowledged, ${alertCounts.resolved} resolved · ` +
+    `${stateCounts.online}/${total} online` +
+    (stateCounts.silent ? `, ${stateCounts.silent} silent` : '') +
+    (stateCounts.offline ? `, ${stateCounts.offline} offline` : '') +
+    (stateCounts.unknown ? `, ${stateCounts.unknown} unknown` : '');
+
+  return (
+    <div className={styles.root} data-testid="moby-panel">
+      {errorMessage && (
+        <div role="alert" className={styles.error}>
+          {errorMessage}
+        </div>
+      )}
+      <div className={styles.summary}>
+        <span className={styles.summaryText} data-testid="summary" aria-live="polite">
+          {summary}
+        </span>
+      </div>
+      <div className={styles.toolbar} role="toolbar" aria-label="Filters">
+        <div className={styles.search}>
+          <Input
+            value={text}
+            placeholder="Filter device, rule, text…"
+            aria-label="Filter text"
+            onChange={(e) => setText(e.currentTarget.value)}
+          />
+        </div>
+        {showGrid &&
+          STATES.map((s) => {
+            const on = activeStates ? activeStates.includes(s) : false;
+            return (
+              <button
+                key={s}
+                type="button"
+                className={cx(styles.chip, on && styles.chipOn)}
+                aria-pressed={on}
+                onClick={() => setStates(toggle(activeStates ?? [], s).length ? toggle(activeStates ?? [], s) : null)}
+              >
+                <span className={styles.dot} style={{ background: stateColor(theme, s) }} />
+                {s} {stateCounts[s]}
+              </button>
+            );
+          })}
+        {showAlerts &&
+          PHASES.map((p) => (
+            <button
+              key={p}
+              type="button"
+              className={cx(styles.chip, phases.includes(p) && styles.chipOn)}
+              aria-pressed={phases.includes(p)}
+              onClick={() => setPhases(toggle(phases, p))}
+            >
+              {p} {alertCounts[p]}
+            </button>
+          ))}
+        {showAlerts &&
+          SEVERITIES.map((s) => (
+            <button
+              key={s}
+              type="button"
+              className={cx(styles.chip, severities.includes(s) && styles.chipOn)}
+              aria-pressed={severities.includes(s)}
+              onClick={() => setSeverities(toggle(severities, s))}
+            >
+              <span className={styles.dot} style={{ background: severityColor(theme, s).bg }} />
+              {s}
+            </button>
+          ))}
+        {selected && (
+          <button
+            type="button"
+            className={cx(styles.chip, styles.chipOn)}
+            onClick={() => setSelected(null)}
+            aria-label={`Clear device filter ${selected}`}
+          >
+            device: {selected} ✕
+          </button>
+        )}
+      </div>
+      <div className={cx(styles.body, sideBySide ? styles.bodyRow : styles.bodyColumn)}>
+        {showGrid && (
+          <div className={styles.section} style={sideBySide ? { flex: '0 0 55%' } : undefined}>
+            {large && states === null && (
+              <div className={styles.note} data-testid="summarised">
+                {total.toLocaleString('en-US')} devices: showing the {shownDevices.length} that need attention.{' '}
+                <button type="button" className={styles.linkButton} onClick={() => setStates([...STATES])}>
+                  Show all
+                </button>
+              </div>
+            )}
+            <EquipmentGrid
+              devices={shownDevices}
+              width={gridWidth}
+              height={gridHeight}
+              now={now}
+              metrics={m}
+              styles={styles}
+              compact={options.density === 'compact'}
+              defaultThreshold={options.scoreThreshold}
+              selected={selected}
+              onSelect={setSelected}
+              linkFor={(d) => deviceLink(d.deviceId, d.equipmentId)}
+            />
+          </div>
+        )}
+        {showAlerts && (
+          <div className={styles.section}>
+            <AlertList
+              groups={groups}
+              grouped={options.groupByEquipment}
+              total={shownAlerts.length}
+              now={now}
+              styles={styles}
+              canAct={actionsAllowed}
+              pending={pending}
+              errors={errors}
+              onAction={onAction}
+              onDevice={(id) => setSelected(id)}
+              linkFor={(id) => deviceLink(id)}
+            />
+          </div>
+        )}
+      </div>
+    </div>
+  );
+}

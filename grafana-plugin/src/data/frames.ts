@@ -1,0 +1,314 @@
+// Turns the query result into the panel model. Frames are recognised by the fields they carry, not by query
+// or datasource, so the same panel reads InfluxDB (moby_alerts / moby_device_state / moby_anomaly, one row per
+// event) and the alert API through a JSON datasource (one row per alert or device, already current).
+import { DataFrame, Field, FieldType } from '@grafana/data';
+import { AlertRow, DeviceRow, DeviceState, FieldMap, Severity } from '../types';
+
+export interface PanelModel {
+  alerts: AlertRow[];
+  devices: DeviceRow[];
+  /** true when at least one frame was recognised */
+  recognised: boolean;
+}
+
+type Getter = (row: number) => unknown;
+
+/** Column accessor by name: a field (case-insensitive), or a label constant on the frame's fields, as InfluxQL
+ * and unpivoted Flux results carry tags. */
+function column(frame: DataFrame, name: string): Getter | undefined {
+  if (!name) {
+    return undefined;
+  }
+  const lower = name.toLowerCase();
+  const field = frame.fields.find((f) => f.name.toLowerCase() === lower);
+  if (field) {
+    return (i) => field.values[i];
+  }
+  for (const f of frame.fields) {
+    if (f.labels && Object.prototype.hasOwnProperty.call(f.labels, name)) {
+      const v = f.labels[name];
+      return () => v;
+    }
+  }
+  return undefined;
+}
+
+function timeColumn(frame: DataFrame, name: string): Getter | undefined {
+  const named = column(frame, name) ?? column(frame, '_time');
+  if (named) {
+    return named;
+  }
+  const typed: Field | undefined = frame.fields.find((f) => f.type === FieldType.time);
+  return typed ? (i) => typed.values[i] : undefined;
+}
+
+/** Epoch ms from numbers (ms, or seconds when small), numeric strings, ISO strings and Dates. */
+export function toMs(v: unknown): number | undefined {
+  if (v === null || v === undefined || v === '') {
+    return undefined;
+  }
+  if (v instanceof Date) {
+    return v.getTime();
+  }
+  if (typeof v === 'number') {
+    return Number.isFinite(v) ? (Math.abs(v) < 1e11 ? v * 1000 : v) : undefined;
+  }
+  if (typeof v === 'string') {
+    const n = Number(v);
+    if (Number.isFinite(n)) {
+      return toMs(n);
+    }
+    const t = Date.parse(v);
+    return Number.isNaN(t) ? undefined : t;
+  }
+  return undefined;
+}
+
+function toNum(v: unknown): number | undefined {
+  if (v === null || v === undefined || v === '') {
+    return undefined;
+  }
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function toStr(v: unknown): string | undefined {
+  if (v === null || v === undefined) {
+    return undefined;
+  }
+  const s = String(v);
+  return s === '' ? undefined : s;
+}
+
+export function toBool(v: unknown): boolean {
+  if (typeof v === 'boolean') {
+    return v;
+  }
+  if (typeof v === 'number') {
+    return v !== 0;
+  }
+  if (typeof v === 'string') {
+    return ['true', '1', 'yes', 't'].includes(v.trim().toLowerCase());
+  }
+  return false;
+}
+
+export function toSeverity(v: unknown): Severity {
+  const s = String(v ?? '').toLowerCase();
+  if (s === 'critical' || s === 'crit' || s === 'error') {
+    return 'critical';
+  }
+  if (s === 'warning' || s === 'warn') {
+    return 'warning';
+  }
+  return 'info';
+}
+
+export function toState(v: unknown): DeviceState {
+  const s = String(v ?? '').toUpperCase();
+  return s === 'ONLINE' || s === 'OFFLINE' || s === 'TIMEOUT' ? s : 'UNKNOWN';
+}
+
+function parseAlerts(frame: DataFrame, f: FieldMap, into: Map<string, AlertRow>) {
+  const id = column(frame, f.alertId)!;
+  const time = timeColumn(frame, f.time);
+  const updatedAt = column(frame, 'updated_at');
+  const openedAt = column(frame, 'opened_at');
+  const device = column(frame, f.deviceId);
+  const equipment = column(frame, f.equipmentId);
+  const rule = column(frame, f.rule);
+  const severity = column(frame, f.severity);
+  const status = column(frame, f.status);
+  const event = column(frame, 'event');
+  const ack = column(frame, f.acknowledged);
+  const message = column(frame, f.message);
+  const summary = column(frame, f.summary);
+  const value = column(frame, f.value);
+  const threshold = column(frame, f.threshold);
+  const count = column(frame, 'count');
+  const ackBy = column(frame, 'acknowledged_by');
+  const resBy = column(frame, 'resolved_by');
+  const note = column(frame, 'resolve_note') ?? column(frame, 'ack_note') ?? column(frame, 'note');
+
+  for (let i = 0; i < frame.length; i++) {
+    const alertId = toStr(id(i));
+    if (!alertId) {
+      continue;
+    }
+    const t = toMs(time?.(i)) ?? toMs(updatedAt?.(i)) ?? toMs(openedAt?.(i)) ?? 0;
+    const opened = toMs(openedAt?.(i)) ?? t;
+    const prev = into.get(alertId);
+    const firstOpened = prev ? Math.min(prev.openedAt, opened) : opened;
+    // Event rows: the newest wins; on equal timestamps the later row does (write order).
+    if (prev && prev.time > t) {
+      prev.openedAt = firstOpened;
+      continue;
+    }
+    const statusRaw = String(status?.(i) ?? event?.(i) ?? 'open').toLowerCase();
+    into.set(alertId, {
+      alertId,
+      deviceId: toStr(device?.(i)) ?? prev?.deviceId ?? '',
+      equipmentId: toStr(equipment?.(i)) ?? prev?.equipmentId,
+      rule: toStr(rule?.(i)) ?? prev?.rule ?? '',
+      severity: severity ? toSeverity(severity(i)) : prev?.severity ?? 'info',
+      status: statusRaw === 'resolved' || statusRaw === 'resolve' ? 'resolved' : 'open',
+      acknowledged: ack ? toBool(ack(i)) : statusRaw === 'ack',
+      message: toStr(message?.(i)) ?? prev?.message ?? '',
+      summary: toStr(summary?.(i)) ?? prev?.summary,
+      value: toNum(value?.(i)),
+      threshold: toNum(threshold?.(i)),
+      count: toNum(count?.(i)),
+      time: t,
+      openedAt: firstOpened,
+      acknowledgedBy: toStr(ackBy?.(i)) ?? prev?.acknowledgedBy,
+      resolvedBy: toStr(resBy?.(i)) ?? prev?.resolvedBy,
+      note: toStr(note?.(i)) ?? prev?.note,
+    });
+  }
+}
+
+interface Stamped<T> {
+  t: number;
+  row: T;
+}
+
+function parseStates(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<DeviceRow>>) {
+  const id = column(frame, f.deviceId)!;
+  const state = column(frame, f.state)!;
+  const time = timeColumn(frame, f.time);
+  const since = column(frame, 'since');
+  const lastSeen = column(frame, f.lastSeen);
+  const equipment = column(frame, f.equipmentId);
+  for (let i = 0; i < frame.length; i++) {
+    const deviceId = toStr(id(i));
+    if (!deviceId) {
+      continue;
+    }
+    const s = toMs(since?.(i));
+    const seen = toMs(lastSeen?.(i));
+    const t = toMs(time?.(i)) ?? s ?? seen ?? 0;
+    const prev = into.get(deviceId);
+    if (prev && prev.t > t) {
+      continue;
+    }
+    into.set(deviceId, {
+      t,
+      row: {
+        deviceId,
+        equipmentId: toStr(equipment?.(i)) ?? prev?.row.equipmentId,
+        state: toState(state(i)),
+        since: s ?? t,
+        lastSeen: seen ?? null,
+      },
+    });
+  }
+}
+
+interface Score {
+  score: number;
+  threshold?: number;
+  isAnomaly?: boolean;
+  equipmentId?: string;
+}
+
+function parseScores(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<Score>>) {
+  const id = column(frame, f.deviceId)!;
+  const score = column(frame, f.score)!;
+  const threshold = column(frame, f.threshold);
+  const isAnomaly = column(frame, 'is_anomaly');
+  const equipment = column(frame, f.equipmentId);
+  const time = timeColumn(frame, f.time);
+  for (let i = 0; i < frame.length; i++) {
+    const deviceId = toStr(id(i));
+    const s = toNum(score(i));
+    if (!deviceId || s === undefined) {
+      continue;
+    }
+    const t = toMs(time?.(i)) ?? 0;
+    const prev = into.get(deviceId);
+    if (prev && prev.t > t) {
+      continue;
+    }
+    into.set(deviceId, {
+      t,
+      row: {
+        score: s,
+        threshold: toNum(threshold?.(i)),
+        isAnomaly: isAnomaly ? toBool(isAnomaly(i)) : undefined,
+        equipmentId: toStr(equipment?.(i)),
+      },
+    });
+  }
+}
+
+export type FrameKind = 'alerts' | 'states' | 'scores';
+
+/** Which parts of the model a frame feeds, judged by its field names. */
+export function classifyFrame(frame: DataFrame, f: FieldMap): FrameKind[] {
+  if (!column(frame, f.deviceId) && !column(frame, f.alertId)) {
+    return [];
+  }
+  if (column(frame, f.alertId)) {
+    return ['alerts'];
+  }
+  const kinds: FrameKind[] = [];
+  if (column(frame, f.state)) {
+    kinds.push('states');
+  }
+  if (column(frame, f.score)) {
+    kinds.push('scores');
+  }
+  return kinds;
+}
+
+/** Builds the current picture: latest state per alert_id and per device_id, devices merged from every source. */
+export function buildModel(frames: DataFrame[], f: FieldMap): PanelModel {
+  const alerts = new Map<string, AlertRow>();
+  const states = new Map<string, Stamped<DeviceRow>>();
+  const scores = new Map<string, Stamped<Score>>();
+  let recognised = false;
+  for (const frame of frames) {
+    const kinds = classifyFrame(frame, f);
+    recognised = recognised || kinds.length > 0;
+    if (kinds.includes('alerts')) {
+      parseAlerts(frame, f, alerts);
+    }
+    if (kinds.includes('states')) {
+      parseStates(frame, f, states);
+    }
+    if (kinds.includes('scores')) {
+      parseScores(frame, f, scores);
+    }
+  }
+
+  const devices = new Map<string, DeviceRow>();
+  for (const { row } of states.values()) {
+    devices.set(row.deviceId, { ...row });
+  }
+  // A device that only scores or alerts still belongs on the wall, with an unknown health state.
+  const ensure = (deviceId: string, equipmentId?: string) => {
+    let d = devices.get(deviceId);
+    if (!d) {
+      d = { deviceId, equipmentId, state: 'UNKNOWN', lastSeen: null };
+      devices.set(deviceId, d);
+    } else if (!d.equipmentId && equipmentId) {
+      d.equipmentId = equipmentId;
+    }
+    return d;
+  };
+  for (const [deviceId, { row }] of scores) {
+    const d = ensure(deviceId, row.equipmentId);
+    d.score = row.score;
+    d.scoreThreshold = row.threshold;
+    d.isAnomaly = row.isAnomaly;
+  }
+  for (const a of alerts.values()) {
+    if (a.deviceId) {
+      const d = ensure(a.deviceId, a.equipmentId);
+      if (!a.equipmentId && d.equipmentId) {
+        a.equipmentId = d.equipmentId;
+      }
+    }
+  }
+  return { alerts: [...alerts.values()], devices: [...devices.values()], recognised };
+}

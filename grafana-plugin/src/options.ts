@@ -1,0 +1,161 @@
+// Panel options, declared through Grafana's options builder so they get the standard editor UI.
+import { PanelOptionsEditorBuilder } from '@grafana/data';
+import { DEFAULT_FIELDS, DEFAULT_OPTIONS, FieldMap, PanelOptions } from './types';
+
+const FIELD_LABELS: Record<keyof FieldMap, string> = {
+  time: 'Time',
+  alertId: 'Alert id',
+  deviceId: 'Device id',
+  equipmentId: 'Equipment id',
+  rule: 'Rule',
+  severity: 'Severity',
+  status: 'Status',
+  acknowledged: 'Acknowledged',
+  message: 'Message',
+  summary: 'Summary',
+  value: 'Value',
+  threshold: 'Threshold',
+  state: 'Device state',
+  lastSeen: 'Last seen',
+  score: 'Anomaly score',
+};
+
+export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): PanelOptionsEditorBuilder<PanelOptions> {
+  const d = DEFAULT_OPTIONS;
+  builder
+    .addRadio({
+      path: 'viewMode',
+      name: 'View',
+      defaultValue: d.viewMode,
+      settings: {
+        options: [
+          { value: 'both', label: 'Equipment + alerts' },
+          { value: 'equipment', label: 'Equipment' },
+          { value: 'alerts', label: 'Alerts' },
+        ],
+      },
+    })
+    .addTextInput({
+      path: 'apiUrl',
+      name: 'Alert API URL',
+      description:
+        'Base URL of the MOBY alert API (e.g. http://node-red:1880/moby, or a datasource proxy path). Empty hides acknowledge/resolve.',
+      defaultValue: d.apiUrl,
+      category: ['Actions'],
+    })
+    .addTextInput({
+      path: 'deviceLink',
+      name: 'Device dashboard link',
+      description: 'URL of a device dashboard; ${device_id}, ${equipment_id} and dashboard variables are replaced.',
+      defaultValue: d.deviceLink,
+      category: ['Links'],
+    })
+    .addTextInput({
+      path: 'deviceFilter',
+      name: 'Device filter',
+      description: 'Devices to show, usually a dashboard variable such as $device. Empty or All shows every device.',
+      defaultValue: d.deviceFilter,
+      category: ['Filters'],
+    })
+    .addMultiSelect({
+      path: 'statusFilter',
+      name: 'Alert status shown by default',
+      defaultValue: d.statusFilter,
+      settings: {
+        options: [
+          { value: 'firing', label: 'Firing' },
+          { value: 'acknowledged', label: 'Acknowledged' },
+          { value: 'resolved', label: 'Resolved' },
+          // The builder types multi-select options as the array type; each option is one element.
+        ] as any,
+      },
+      category: ['Filters'],
+    })
+    .addMultiSelect({
+      path: 'severityFilter',
+      name: 'Severities shown by default',
+      defaultValue: d.severityFilter,
+      settings: {
+        options: [
+          { value: 'critical', label: 'Critical' },
+          { value: 'warning', label: 'Warning' },
+          { value: 'info', label: 'Info' },
+        ] as any,
+      },
+      category: ['Filters'],
+    })
+    .addBooleanSwitch({
+      path: 'groupByEquipment',
+      name: 'Group alerts by equipment',
+      defaultValue: d.groupByEquipment,
+      category: ['Alerts'],
+    })
+    .addSelect({
+      path: 'deviceSort',
+      name: 'Sort equipment by',
+      defaultValue: d.deviceSort,
+      settings: {
+        options: [
+          { value: 'state', label: 'State (worst first)' },
+          { value: 'alerts', label: 'Open alerts' },
+          { value: 'score', label: 'Anomaly score' },
+          { value: 'lastSeen', label: 'Last seen (oldest first)' },
+          { value: 'name', label: 'Name' },
+        ],
+      },
+      category: ['Equipment'],
+    })
+    .addNumberInput({
+      path: 'silentAfter',
+      name: 'Silent after (s)',
+      description: 'Show an ONLINE device as silent when its last data is older than this. 0 trusts the reported state.',
+      defaultValue: d.silentAfter,
+      settings: { min: 0, integer: true },
+      category: ['Equipment'],
+    })
+    .addNumberInput({
+      path: 'scoreThreshold',
+      name: 'Anomaly threshold',
+      description: 'Used when the anomaly data carries no threshold.',
+      defaultValue: d.scoreThreshold,
+      category: ['Equipment'],
+    })
+    .addNumberInput({
+      path: 'summariseAbove',
+      name: 'Summarise above',
+      description: 'With more devices than this, the grid opens on the devices that need attention.',
+      defaultValue: d.summariseAbove,
+      settings: { min: 1, integer: true },
+      category: ['Equipment'],
+    })
+    .addRadio({
+      path: 'density',
+      name: 'Density',
+      defaultValue: d.density,
+      settings: {
+        options: [
+          { value: 'compact', label: 'Compact' },
+          { value: 'comfortable', label: 'Comfortable' },
+          { value: 'wall', label: 'Wall display' },
+        ],
+      },
+      category: ['Display'],
+    })
+    .addSliderInput({
+      path: 'fontSize',
+      name: 'Font size (%)',
+      defaultValue: d.fontSize,
+      settings: { min: 60, max: 250, step: 10 },
+      category: ['Display'],
+    });
+
+  for (const key of Object.keys(DEFAULT_FIELDS) as Array<keyof FieldMap>) {
+    builder.addTextInput({
+      path: `fields.${key}`,
+      name: FIELD_LABELS[key],
+      defaultValue: DEFAULT_FIELDS[key],
+      category: ['Field mappings'],
+    });
+  }
+  return builder;
+}

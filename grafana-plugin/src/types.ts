@@ -1,0 +1,125 @@
+// Panel model. Shapes mirror nodes/core/contract.ts (Alert, HealthEvent, AnomalyResult); the panel keeps its
+// own copy because it is built and shipped separately from the Node-RED package.
+
+export type Severity = 'info' | 'warning' | 'critical';
+export type AlertStatus = 'open' | 'resolved';
+export type DeviceState = 'UNKNOWN' | 'ONLINE' | 'OFFLINE' | 'TIMEOUT';
+/** What an operator is shown: TIMEOUT reads "silent", and an ONLINE device past `silentAfter` is silent too. */
+export type DisplayState = 'online' | 'silent' | 'offline' | 'unknown';
+/** Alert lifecycle as the operator sees it: firing = open and nobody on it. */
+export type AlertPhase = 'firing' | 'acknowledged' | 'resolved';
+
+export type ViewMode = 'both' | 'equipment' | 'alerts';
+export type Density = 'compact' | 'comfortable' | 'wall';
+export type DeviceSort = 'state' | 'name' | 'score' | 'lastSeen' | 'alerts';
+
+export interface AlertRow {
+  alertId: string;
+  deviceId: string;
+  equipmentId?: string;
+  rule: string;
+  severity: Severity;
+  status: AlertStatus;
+  acknowledged: boolean;
+  message: string;
+  summary?: string;
+  value?: number;
+  threshold?: number;
+  count?: number;
+  /** epoch ms of the latest event for this alert */
+  time: number;
+  /** epoch ms the alert opened (opened_at, else earliest event seen) */
+  openedAt: number;
+  acknowledgedBy?: string;
+  resolvedBy?: string;
+  note?: string;
+}
+
+export interface DeviceRow {
+  deviceId: string;
+  equipmentId?: string;
+  state: DeviceState;
+  since?: number;
+  /** epoch ms, null when never seen */
+  lastSeen: number | null;
+  score?: number;
+  scoreThreshold?: number;
+  isAnomaly?: boolean;
+}
+
+export interface FieldMap {
+  time: string;
+  alertId: string;
+  deviceId: string;
+  equipmentId: string;
+  rule: string;
+  severity: string;
+  status: string;
+  acknowledged: string;
+  message: string;
+  summary: string;
+  value: string;
+  threshold: string;
+  state: string;
+  lastSeen: string;
+  score: string;
+}
+
+export interface PanelOptions {
+  viewMode: ViewMode;
+  /** Base URL of the alert API, e.g. http://node-red:1880/moby; empty hides the actions. */
+  apiUrl: string;
+  /** Link template for a device dashboard; ${device_id} and dashboard variables are replaced. */
+  deviceLink: string;
+  /** Device filter, typically a dashboard variable such as $device; empty or All means every device. */
+  deviceFilter: string;
+  statusFilter: AlertPhase[];
+  severityFilter: Severity[];
+  groupByEquipment: boolean;
+  deviceSort: DeviceSort;
+  /** Seconds after which an ONLINE device with no data is shown as silent; 0 trusts the reported state. */
+  silentAfter: number;
+  /** Anomaly threshold used when the data carries none. */
+  scoreThreshold: number;
+  density: Density;
+  /** Font scale in percent, for wall displays. */
+  fontSize: number;
+  /** Above this many devices the grid starts with problems only (ONLINE cards hidden until asked). */
+  summariseAbove: number;
+  fields: FieldMap;
+}
+
+export const DEFAULT_FIELDS: FieldMap = {
+  time: 'time',
+  alertId: 'alert_id',
+  deviceId: 'device_id',
+  equipmentId: 'equipment_id',
+  rule: 'rule',
+  severity: 'severity',
+  status: 'status',
+  acknowledged: 'acknowledged',
+  message: 'message',
+  summary: 'summary',
+  value: 'value',
+  threshold: 'threshold',
+  state: 'state',
+  lastSeen: 'last_seen',
+  score: 'score',
+};
+
+export const DEFAULT_OPTIONS: PanelOptions = {
+  viewMode: 'both',
+  apiUrl: '',
+  deviceLink: '',
+  deviceFilter: '',
+  statusFilter: ['firing', 'acknowledged'],
+  severityFilter: ['critical', 'warning', 'info'],
+  groupByEquipment: false,
+  deviceSort: 'state',
+  silentAfter: 0,
+  scoreThreshold: 1,
+  density: 'comfortable',
+  fontSize: 100,
+  summariseAbove: 500,
+  fields: DEFAULT_FIELDS,
+};
