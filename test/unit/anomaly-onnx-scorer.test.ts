@@ -311,3 +311,19 @@ function writeCsv(dir: string): string {
   fs.writeFileSync(file, toCsv(['datetime', ...FEATURES, 'anomaly'], normalRows(200, 2).map((r, i) => [`2026-01-01 00:00:${i}`, ...r, 0])));
   return file;
 }
+
+describe('anomaly-onnx BundleScorer start-up', () => {
+  it('requests made while the first load() runs wait for it instead of failing with no_model', async () => {
+    const root = tmpRoot();
+    writeMeanBundle(root, 'eq', 'p', 'v1', 4);
+    const s = new BundleScorer({ root, batchWaitMs: 0 });
+    try {
+      const loading = s.load();
+      const r = await s.score(req('a', 'eq'));
+      assert.equal(result(r).score, 4);
+      await loading;
+    } finally {
+      await s.close();
+    }
+  });
+});

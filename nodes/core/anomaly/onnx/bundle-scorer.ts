@@ -94,6 +94,7 @@ export class BundleScorer {
   private watchTimer: NodeJS.Timeout | null = null;
   private watchSignature = '';
   private closed = false;
+  private everLoaded = false;
   /** session.run calls and windows scored, for status and benchmarks */
   readonly stats = { runs: 0, windows: 0 };
 
@@ -124,6 +125,7 @@ export class BundleScorer {
     if (!this.loading) {
       this.loading = this.doLoad().finally(() => {
         this.loading = null;
+        this.everLoaded = true;
       });
       if (this.opts.watch && !this.watchTimer) this.startWatch();
     }
@@ -237,6 +239,8 @@ export class BundleScorer {
 
   async score(req: ScoreRequest): Promise<ScoreOutcome> {
     if (this.closed) return reject('model_error', 'scorer is closed');
+    // messages arriving while the very first scan runs wait for it instead of being refused as no_model
+    if (!this.everLoaded && this.loading) await this.loading.catch(() => undefined);
     const fields = req.fields ?? {};
     const picked = this.select(req.equipmentId, req.power, fields);
     if (!('session' in picked)) return picked;
