@@ -179,3 +179,24 @@ describe('moby-normalize node', function () {
     assert.equal(count(after, rejRe) - count(before, rejRe), 1);
   });
 });
+
+describe('examples/normalize.json', function () {
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('does what its comment says when its inject nodes fire', async () => {
+    const injectNode = require('@node-red/nodes/core/common/20-inject.js');
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/normalize.json'), 'utf8')) as Array<Record<string, unknown>>;
+    // the debug nodes become helper nodes so the test can see what reaches them
+    const flowUnderTest = example.filter((n) => n.type !== 'comment').map((n) => (n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n));
+    await new Promise<void>((resolve) => helper.load([normalizeNode, injectNode], flowUnderTest, resolve));
+    const points = collect('points');
+    const rejects = collect('rejects');
+    for (const id of ['inj-pump', 'inj-sensor', 'inj-hot', 'inj-hostile']) helper.getNode(id).receive({});
+    await waitFor(() => points.length + rejects.length === 4, 3000, 'four example messages out');
+    assert.deepEqual(points.map((m) => m.payload.tags.device_id).sort(), ['pump-7', 'sensor_001']);
+    assert.equal(points.find((m) => m.payload.tags.device_id === 'pump-7')!.payload.tags.site, 'busan');
+    assert.deepEqual(rejects.map((m) => m.moby!.reject!.code).sort(), ['forbidden_key', 'out_of_range']);
+  });
+});
