@@ -228,6 +228,17 @@ describe('hmac core: nonce cache and topic pattern', () => {
     assert.ok(c.size <= 3);
   });
 
+  it('keeps a nonce re-remembered after expiry when its old slot is dropped', () => {
+    const c = new NonceCache(3);
+    c.checkAndRemember('b', 100, 0);
+    c.checkAndRemember('a', 10, 0);
+    // at 20 'a' has expired but sits behind 'b', so it is remembered again in a new slot until 110
+    assert.equal(c.checkAndRemember('a', 110, 20), false);
+    c.checkAndRemember('c', 110, 21); // full: evicts 'b'
+    c.checkAndRemember('d', 110, 22); // drops the old, expired 'a' slot …
+    assert.equal(c.checkAndRemember('a', 110, 23), true); // … but the newer 'a' is still known
+  });
+
   it('extracts the device from the configured + level', () => {
     assert.equal(new TopicDevice('devices/+/telemetry').deviceOf('devices/pump-7/telemetry'), 'pump-7');
     assert.equal(new TopicDevice('site/+/+/data', 2).deviceOf('site/plant-1/pump-7/data'), 'pump-7');
