@@ -42,10 +42,11 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Reads `len` ASCII digits at `pos`; -1 when any is not a digit. */
 function digits(s: string, pos: number, len: number): number {
+  if (pos + len > s.length) return -1;
   let v = 0;
   for (let i = pos; i < pos + len; i++) {
     const c = s.charCodeAt(i) - 48;
-    if (c < 0 || c > 9 || i >= s.length) return -1;
+    if (c < 0 || c > 9) return -1;
     v = v * 10 + c;
   }
   return v;

@@ -207,6 +207,7 @@ export = function (RED: NodeAPI) {
       } else {
         const reject: Reject = result.reject;
         if (reject.device_id === undefined && authDevice !== undefined) reject.device_id = authDevice;
+        if (reject.device_id !== undefined) moby.device_id = reject.device_id;
         moby.reject = reject;
         msg.moby = moby;
         rejected++;
