@@ -10,5 +10,6 @@ export * from './core/timestamp';
 export * from './core/registry';
 export * from './core/normalize';
 export * from './core/health';
+export * from './core/anomaly';
 export * from './core/anomaly/onnx';
 export * from './core/alert';

@@ -4,7 +4,7 @@
 // persistent context store) and can be exported and loaded with control messages.
 import type { AnomalyResult, Point, Reject } from '../core/contract';
 import { checkValue, FORBIDDEN_KEYS } from '../core/safe-json';
-import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, DeviceState, extract, featuresOf, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
+import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, featuresOf, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
 import { validateLimits, ThresholdLimits } from '../core/anomaly/threshold';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
@@ -129,7 +129,7 @@ export = function (RED: NodeAPI) {
       node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
     }
 
-    const states = new Map<string, DeviceState>();
+    const states = new Map<string, AnomalyDeviceState>();
     let dirty = false;
     let counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0 };
     let loaded = method === 'onnx'; // statistical state is loaded from context before the first message
@@ -158,7 +158,7 @@ export = function (RED: NodeAPI) {
           for (const [key, s] of Object.entries(value)) {
             if (FORBIDDEN_KEYS.has(key)) continue;
             if (validateState(s, cfg) === null) {
-              states.set(key, s as DeviceState);
+              states.set(key, s as AnomalyDeviceState);
               restored++;
             } else refused++;
           }
@@ -322,7 +322,7 @@ export = function (RED: NodeAPI) {
       switch (msg.topic) {
         case 'export': {
           if (method === 'onnx') return false;
-          const devices: Record<string, DeviceState> = {};
+          const devices: Record<string, AnomalyDeviceState> = {};
           for (const [k, s] of states) devices[k] = JSON.parse(JSON.stringify(s));
           send([{ topic: 'anomaly-state', payload: { format: STATE_FORMAT, v: 1, method: cfg.method, exported_at: Date.now(), devices } }, null]);
           done();
@@ -340,14 +340,14 @@ export = function (RED: NodeAPI) {
             sendReject(msg, send, done, reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`));
             return true;
           }
-          const accepted: Array<[string, DeviceState]> = [];
+          const accepted: Array<[string, AnomalyDeviceState]> = [];
           for (const [k, s] of Object.entries(doc.devices)) {
             const why = validateState(s, cfg);
             if (why) {
               sendReject(msg, send, done, reject('bad_state', `state for ${k}: ${why}`, { device_id: k }));
               return true;
             }
-            accepted.push([k, s as DeviceState]);
+            accepted.push([k, s as AnomalyDeviceState]);
           }
           if (states.size + accepted.filter(([k]) => !states.has(k)).length > maxDevices) {
             sendReject(msg, send, done, reject('too_many_devices', `loading would exceed ${maxDevices} devices`));

@@ -1,7 +1,7 @@
 // Anomaly core throughput per method on 8 features (points/s through detector.step, i.e. scoring,
 // smoothing, severity and drift learning), against a bare loop computing the same 8 z-scores in the same
 // run; plus memory per device (heap growth over many calibrated devices).
-import { defaultsFor, newState, step, DeviceState, StatMethod } from '../../nodes/core/anomaly/detector';
+import { defaultsFor, newState, step, AnomalyDeviceState, StatMethod } from '../../nodes/core/anomaly/detector';
 import { gaussianRows } from '../support/anomaly-data';
 import { fmt, heapUsedMB, measureRate, percentiles, printRates, Rate } from './lib';
 import { performance } from 'node:perf_hooks';
@@ -11,7 +11,7 @@ const features = Array.from({ length: D }, (_, j) => `f${j}`);
 const rows = gaussianRows(4096, D, 42);
 const limits = Object.fromEntries(features.map((f, j) => [f, { lowWarning: j * 5 - 4, highWarning: j * 5 + 4, highCritical: j * 5 + 6 }]));
 
-function calibrated(method: StatMethod): { cfg: ReturnType<typeof defaultsFor>; state: DeviceState } {
+function calibrated(method: StatMethod): { cfg: ReturnType<typeof defaultsFor>; state: AnomalyDeviceState } {
   const cfg = { ...defaultsFor(method), limits };
   const state = newState(cfg, features);
   for (let i = 0; i < cfg.trainSize; i++) step(cfg, state, rows[i]);
@@ -54,7 +54,7 @@ console.log('\nmemory per device (heap growth / devices)');
 for (const method of ['l2', 'ewma', 'pca'] as const) {
   const devices = 2000;
   const cfg = { ...defaultsFor(method), trainSize: 400 };
-  const keep: DeviceState[] = [];
+  const keep: AnomalyDeviceState[] = [];
   const h0 = heapUsedMB();
   for (let d = 0; d < devices; d++) {
     const s = newState(cfg, features);
@@ -62,7 +62,7 @@ for (const method of ['l2', 'ewma', 'pca'] as const) {
     keep.push(s);
   }
   const fitted = ((heapUsedMB() - h0) * 1048576) / devices;
-  const keep2: DeviceState[] = [];
+  const keep2: AnomalyDeviceState[] = [];
   const h1 = heapUsedMB();
   for (let d = 0; d < devices; d++) {
     const s = newState(cfg, features);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { defaultsFor, extract, featuresOf, newState, step, validateState, DeviceState } from '../../nodes/core/anomaly/detector';
+import { defaultsFor, extract, featuresOf, newState, step, validateState, AnomalyDeviceState } from '../../nodes/core/anomaly/detector';
 import { limitScore, validateLimits } from '../../nodes/core/anomaly/threshold';
 import { smooth } from '../../nodes/core/anomaly/smoothing';
 import { severityOf } from '../../nodes/core/anomaly/severity';
@@ -69,7 +69,7 @@ describe('anomaly core: detector, limits, smoothing, severity', () => {
       }
       assert.equal(JSON.stringify(state.model), before, 'nothing learned from anomalies');
       // a state survives JSON and validates
-      const copy = JSON.parse(JSON.stringify(state)) as DeviceState;
+      const copy = JSON.parse(JSON.stringify(state)) as AnomalyDeviceState;
       assert.equal(validateState(copy, cfg), null);
       assert.match(String(validateState({ ...copy, method: 'threshold' }, cfg)), /method/);
     });

@@ -82,7 +82,7 @@ export type FittedModel =
   | { method: 'threshold' };
 
 /** Everything learned about one device (or equipment); JSON-serialisable. */
-export interface DeviceState {
+export interface AnomalyDeviceState {
   v: 1;
   method: StatMethod;
   features: string[];
@@ -99,7 +99,7 @@ export type StepResult =
   | { kind: 'reject'; reject: Reject }
   | { kind: 'result'; anomaly: AnomalyResult; fitted: boolean };
 
-export function newState(cfg: DetectorConfig, features: string[]): DeviceState {
+export function newState(cfg: DetectorConfig, features: string[]): AnomalyDeviceState {
   return {
     v: 1,
     method: cfg.method,
@@ -149,7 +149,7 @@ export function fitModel(cfg: DetectorConfig, rows: number[][]): FittedModel {
 }
 
 /** Raw score, its threshold and per-feature contributions (non-negative, not normalised). */
-export function rawScore(cfg: DetectorConfig, state: DeviceState, x: ArrayLike<number>, contributions: number[]): { score: number; threshold: number } {
+export function rawScore(cfg: DetectorConfig, state: AnomalyDeviceState, x: ArrayLike<number>, contributions: number[]): { score: number; threshold: number } {
   const m = state.model!;
   switch (m.method) {
     case 'l2':
@@ -189,7 +189,7 @@ function shares(features: string[], contributions: number[]): Record<string, num
  * One point through a device's detector. Mutates `state` (calibration buffer, model, smoothing window).
  * `x` must be in `state.features` order (see extract).
  */
-export function step(cfg: DetectorConfig, state: DeviceState, x: ArrayLike<number>): StepResult {
+export function step(cfg: DetectorConfig, state: AnomalyDeviceState, x: ArrayLike<number>): StepResult {
   let fitted = false;
   if (!state.model) {
     const buffer = (state.buffer ??= []);
@@ -240,7 +240,7 @@ function isNumArray(v: unknown, len?: number): v is number[] {
  */
 export function validateState(s: unknown, cfg: DetectorConfig): string | null {
   if (typeof s !== 'object' || s === null) return 'state is not an object';
-  const st = s as Partial<DeviceState>;
+  const st = s as Partial<AnomalyDeviceState>;
   if (st.v !== 1) return `unsupported state version ${String(st.v)}`;
   if (st.method !== cfg.method) return `state is for method ${String(st.method)}, node uses ${cfg.method}`;
   if (!Array.isArray(st.features) || st.features.length === 0 || st.features.length > MAX_FEATURES || !st.features.every((f) => typeof f === 'string')) return 'features must be a non-empty list of names';
@@ -269,7 +269,7 @@ export function validateState(s: unknown, cfg: DetectorConfig): string | null {
 }
 
 /** A state holding a model fitted elsewhere (e.g. moby-train or fitPca in a notebook). */
-export function stateFromModel(cfg: DetectorConfig, features: string[], model: FittedModel): DeviceState {
+export function stateFromModel(cfg: DetectorConfig, features: string[], model: FittedModel): AnomalyDeviceState {
   const s = newState(cfg, features);
   s.model = model;
   s.buffer = null;
@@ -277,7 +277,7 @@ export function stateFromModel(cfg: DetectorConfig, features: string[], model: F
 }
 
 /** Approximate retained bytes of a state (for the memory gauge/bench; counts numbers as 8 bytes). */
-export function stateSize(s: DeviceState): number {
+export function stateSize(s: AnomalyDeviceState): number {
   let n = s.window.length + (s.buffer ? s.buffer.length * s.features.length : 0);
   const m = s.model;
   if (m?.method === 'pca') n += m.pca.mean.length * 2 + m.pca.components.length * (m.pca.mean.length + 1);

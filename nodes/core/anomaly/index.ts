@@ -1,0 +1,10 @@
+// Public API of the statistical anomaly core (the ONNX part is exported from ./onnx).
+export * from './detector';
+export * from './pca';
+export * from './l2';
+export * from './ewma';
+export * from './threshold';
+export * from './smoothing';
+export * from './severity';
+export * from './scaling';
+export { symmetricEigen, quantile } from './linalg';
