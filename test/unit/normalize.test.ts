@@ -186,6 +186,52 @@ describe('normalize (core)', () => {
     });
   });
 
+  it('names array items as configured, indexes extra items and flattens arrays of objects', () => {
+    const out = ok(run({ device_id: 'd', accel: [1, 2, 3, 4], wheels: [{ rpm: 10 }, { rpm: 11, ok: true }] }, { arrays: { accel: ['x', 'y', 'z'] } }));
+    assert.deepEqual(out.point.fields, { accel_x: 1, accel_y: 2, accel_z: 3, accel_3: 4, wheels_0_rpm: 10, wheels_1_rpm: 11, wheels_1_ok: true });
+  });
+
+  it('never throws and never pollutes prototypes on random hostile structures', () => {
+    // deterministic xorshift PRNG so a failure reproduces
+    let seed = 0x9e3779b9;
+    const rnd = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 0x100000000;
+    };
+    const KEYS = ['device_id', 'ts', 'hw', 'components', 'value', 'unit', 'a', 'b', '__proto__', 'constructor', 'prototype', '_', 'proto__', 'x'];
+    const leaf = (): unknown => [() => rnd() * 1e6, () => NaN, () => Infinity, () => 'text', () => '12.5', () => null, () => true, () => 1.7e12, () => '2025-11-17T10:30:00Z'][Math.floor(rnd() * 9)]();
+    const build = (depth: number): unknown => {
+      if (depth > 10 || rnd() < 0.3) return leaf();
+      if (rnd() < 0.3) return Array.from({ length: Math.floor(rnd() * 4) }, () => build(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rnd() * 5); i > 0; i--) Object.defineProperty(o, KEYS[Math.floor(rnd() * KEYS.length)], { value: build(depth + 1), enumerable: true, configurable: true, writable: true });
+      return o;
+    };
+    const known = new Set(['malformed_json', 'too_large', 'too_deep', 'too_many_keys', 'forbidden_key', 'bad_number', 'bad_tag', 'bad_timestamp', 'future_timestamp', 'missing_device', 'device_mismatch', 'no_fields', 'unknown_component', 'hw_mismatch', 'out_of_range', 'bad_type', 'unit_mismatch']);
+    const n = new Normalizer({ registry: REGISTRY, coerceNumericStrings: true, keepStrings: true, arrays: { a: ['x'] }, limits: { maxKeys: 60 } });
+    let accepted = 0;
+    for (let i = 0; i < 3000; i++) {
+      const value = build(0);
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(value);
+      } catch {
+        /* circular cannot happen, but stay safe */
+      }
+      for (const input of [value, text]) {
+        if (input === undefined) continue;
+        const r = n.normalize(input, { now: NOW, deviceId: rnd() < 0.5 ? 'd' : undefined });
+        if (r.ok) accepted++;
+        else assert.ok(known.has(r.reject.code), `unexpected code ${r.reject.code}`);
+      }
+    }
+    assert.ok(accepted > 0, 'some random inputs are valid');
+    assert.equal(Object.getOwnPropertyNames(Object.prototype).includes('x'), false);
+    assert.equal(({} as Record<string, unknown>).x, undefined);
+  });
+
   it('a Normalizer instance gives independent results across calls', () => {
     const n = new Normalizer();
     const a = n.normalize({ device_id: 'a', x: 1 }, { now: NOW });
