@@ -94,6 +94,8 @@ export interface WriterOptions {
   onReject?: (line: string, reject: Reject) => void;
   /** a batch was acknowledged by the server */
   onWritten?: (points: number, seconds: number) => void;
+  /** on close, keep taking late lines until none arrived for this long (default 100 ms) */
+  closeQuietMs?: number;
   /** something operators see changed (state, counts) */
   onChange?: () => void;
 }
@@ -122,6 +124,7 @@ export class InfluxWriter {
   private retryAt?: number;
   private written = 0;
   private rejectedCount = 0;
+  private lastAddAt = 0;
 
   constructor(opts: WriterOptions) {
     this.opts = opts;
@@ -153,8 +156,11 @@ export class InfluxWriter {
 
   /** Adds lines; returns false (and takes nothing) after close. */
   add(lines: readonly string[]): boolean {
-    if (this.closing) return false;
+    if (this.closed) return false;
     for (const l of lines) this.buffer.push(l);
+    this.lastAddAt = Date.now();
+    // late arrivals during close (messages the runtime had already scheduled) are spooled by close()
+    if (this.closing) return true;
     while (this.buffer.length >= this.batchSize) this.enqueue(this.buffer.splice(0, this.batchSize));
     if (this.buffer.length > 0 && !this.timer) {
       this.timer = setTimeout(() => {
@@ -304,11 +310,22 @@ export class InfluxWriter {
       await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
       clearTimeout(timer);
     }
+    // Messages already handed to us by the runtime (e.g. ones an MQTT client has acknowledged) still arrive
+    // while we close: keep taking them until the input has been quiet for quietMs (at most 20×quietMs).
+    const quietMs = Math.max(0, this.opts.closeQuietMs ?? 100);
+    const until = Date.now() + 20 * quietMs;
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r));
+      const quietFor = Date.now() - this.lastAddAt;
+      if (quietFor >= quietMs || Date.now() >= until) break;
+      await new Promise<void>((r) => setTimeout(r, Math.min(quietMs - quietFor, until - Date.now())));
+    }
     this.closed = true;
     // a spooled batch in flight is still the spool's head (not acked), so it is not appended twice
     if (this.inFlight && !this.inFlightFromSpool) this.spoolAppend(this.inFlight);
     this.inFlight = null;
     this.spillQueue();
+    while (this.buffer.length > 0) this.spoolAppend(this.buffer.splice(0, this.batchSize));
     this.spool.close();
     this.state = 'closed';
   }

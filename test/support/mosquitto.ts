@@ -1,0 +1,59 @@
+// A real Mosquitto broker (Debian's) on a free loopback port with a generated config whose queue for
+// offline persistent sessions is large enough for an outage test (the default keeps only 1000 messages).
+import { spawn, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { freePort, waitFor } from './net';
+
+export interface MosquittoBroker {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function startMosquittoBroker(bin: string, opts: { maxQueuedMessages?: number } = {}): Promise<MosquittoBroker> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-mosquitto-'));
+  const conf = path.join(dir, 'mosquitto.conf');
+  fs.writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      `max_queued_messages ${opts.maxQueuedMessages ?? 200000}`,
+      'max_queued_bytes 0',
+      'log_dest none',
+      '',
+    ].join('\n'),
+  );
+  const proc: ChildProcess = spawn(bin, ['-c', conf], { stdio: 'ignore' });
+  await waitFor(() => canConnect(port), 10000, `mosquitto on ${port}`);
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          fs.rmSync(dir, { recursive: true, force: true });
+          resolve();
+        };
+        if (proc.exitCode !== null) return done();
+        proc.once('exit', done);
+        proc.kill('SIGTERM');
+      }),
+  };
+}
