@@ -300,6 +300,10 @@ describe('moby-device-health node', function () {
       const all = () => [...events(out1), ...events(out2)];
       h1.receive({ payload: { tags: { device_id: 'd-a' } } });
       await waitFor(() => all().length === 1, 2000, 'ONLINE via redis');
+      // h2 mirrors the transition h1 made, through Redis pub/sub
+      h2.receive({ topic: 'snapshot' });
+      await waitFor(() => out2.some((m) => m.topic === 'snapshot'), 2000, 'h2 snapshot');
+      assert.deepEqual(out2.find((m) => m.topic === 'snapshot')!.payload.map((r: any) => [r.device_id, r.state]), [['d-a', 'ONLINE']]);
 
       await server.stop();
       await waitFor(() => statuses.some((s) => /redis down/.test(s.text)), 3000, 'status shows the outage');

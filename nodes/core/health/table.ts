@@ -98,6 +98,7 @@ export class HealthTable {
   private learnCount: Uint8Array | null = null;
   private readonly equipment = new Map<number, string>();
   private readonly counts = [0, 0, 0, 0];
+  private readonly scratch = new Float64Array(LEARN_RING);
 
   constructor(opts: HealthTableOptions = {}) {
     this.defaultTimeoutMs = positive(opts.defaultTimeoutMs, 60000);
@@ -372,8 +373,18 @@ export class HealthTable {
     const n = Math.min(count[i], LEARN_RING);
     // recompute only every few samples: the median moves slowly and the hot path stays cheap
     if (n < this.learnMinSamples || (c & 3) !== 3 || this.timeoutSource[i] > SRC_LEARNED) return;
-    const window = Array.from(ring.subarray(i * LEARN_RING, i * LEARN_RING + n)).sort((a, b) => a - b);
-    const median = n % 2 ? window[(n - 1) >> 1] : (window[n / 2 - 1] + window[n / 2]) / 2;
+    // insertion sort of at most 8 values into a reused scratch array: no allocation on the hot path
+    const w = this.scratch;
+    for (let k = 0; k < n; k++) {
+      const v = ring[i * LEARN_RING + k];
+      let j = k - 1;
+      while (j >= 0 && w[j] > v) {
+        w[j + 1] = w[j];
+        j--;
+      }
+      w[j + 1] = v;
+    }
+    const median = n % 2 ? w[(n - 1) >> 1] : (w[n / 2 - 1] + w[n / 2]) / 2;
     this.timeout[i] = Math.max(this.learnMinTimeoutMs, Math.round(this.learnFactor * median));
     this.timeoutSource[i] = SRC_LEARNED;
   }
