@@ -329,7 +329,7 @@ export = function (RED: NodeAPI) {
       corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
-    const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix, host) : () => undefined;
+    const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
     refreshStatus();
 
     node.on('close', (_removed: boolean, done: () => void) => {

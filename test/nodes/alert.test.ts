@@ -184,7 +184,8 @@ describe('moby-alert node: HTTP API', function () {
     assert.equal(res.body.resolved_by, 'choi');
     assert.equal(res.body.resolve_note, 'bearing replaced');
     const conflict = await api().post(`/moby/alerts/${id}/resolve`).send({}).expect(409);
-    assert.equal(conflict.body.error, 'already_resolved');
+    assert.equal(conflict.body.error.code, 'already_resolved');
+    assert.equal(conflict.body.alert.status, 'resolved');
     assert.equal((await api().get('/moby/alerts?status=open').expect(200)).body.length, 2);
     assert.equal((await api().get('/moby/alerts?status=resolved').expect(200)).body.length, 1);
     await waitFor(() => events(ev, 'resolve').length === 1 && events(ev, 'ack').length === 1, 2000, 'ack and resolve events');
@@ -195,15 +196,15 @@ describe('moby-alert node: HTTP API', function () {
     const ev = await seed();
     const id = ev[0].payload.alert.alert_id;
     const bad = await api().get('/moby/alerts?limit=abc').expect(400);
-    assert.equal(bad.body.error, 'bad_request');
-    assert.equal(bad.body.field, 'limit');
+    assert.equal(bad.body.error.code, 'bad_request');
+    assert.equal(bad.body.error.field, 'limit');
     await api().get('/moby/alerts?status=maybe').expect(400);
     await api().get('/moby/alerts?since=yesterday-ish').expect(400);
     await api().get('/moby/alerts/00000000-0000-4000-8000-000000000000').expect(404);
     await api().get('/moby/alerts/bad%20id!').expect(400);
     await api().post('/moby/alerts/00000000-0000-4000-8000-000000000000/ack').send({ by: 'x' }).expect(404);
     const malformed = await api().post(`/moby/alerts/${id}/ack`).set('content-type', 'application/json').send('{"by":').expect(400);
-    assert.match(malformed.body.message, /JSON/);
+    assert.match(malformed.body.error.message, /JSON/);
     await api().post(`/moby/alerts/${id}/ack`).send({ by: 42 }).expect(400);
     await api().post(`/moby/alerts/${id}/ack`).set('content-type', 'application/json').send('{"__proto__":{"x":1}}').expect(400);
     await api().post(`/moby/alerts/${id}/ack`).set('content-type', 'application/json').send(JSON.stringify({ note: 'x'.repeat(20000) })).expect(413);
@@ -219,7 +220,7 @@ describe('moby-alert node: HTTP API', function () {
     await loadAlertFlow(alertFlow({ corsOrigins: 'http://grafana.local:3000' }), { alert: { apiToken: 's3cret-token' } });
     await seed();
     const no = await api().get('/moby/alerts').expect(401);
-    assert.equal(no.body.error, 'unauthorized');
+    assert.equal(no.body.error.code, 'unauthorized');
     assert.match(no.headers['www-authenticate'], /Bearer/);
     await api().get('/moby/alerts').set('authorization', 'Bearer wrong').expect(401);
     await api().get('/moby/alerts').set('authorization', 'Bearer s3cret-token').expect(200);

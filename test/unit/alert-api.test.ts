@@ -67,8 +67,10 @@ describe('alert API handler', () => {
     for (const [r, status, field] of cases) {
       const out = handleAlertApi(h, r, devices)!;
       assert.equal(out.status, status, `${r.method} ${r.path} ${JSON.stringify(r.query)} ${String(r.body).slice(0, 40)}`);
-      assert.equal(typeof (out.body as { error: string }).error, 'string');
-      if (field) assert.equal((out.body as { field: string }).field, field);
+      const err = (out.body as { error: { code: string; message: string; field?: string } }).error;
+      assert.equal(typeof err.code, 'string');
+      assert.equal(typeof err.message, 'string');
+      if (field) assert.equal(err.field, field);
     }
     assert.equal(e.get('x1')!.acknowledged, false);
     const since = handleAlertApi(h, req('GET', '/alerts', { query: { since: '2000-01-01T00:00:00Z', status: 'unacknowledged' } }), devices)!;

@@ -66,8 +66,13 @@ function corsHeaders(hosts: ApiHost[], origin: string | undefined): Record<strin
   };
 }
 
-function error(status: number, code: string, message: string, headers: Record<string, string>, extra: Record<string, unknown> = {}): ApiResponse {
-  return { status, headers, body: { error: code, message, ...extra } };
+/** JSON error body `{error: {code, message, field?}, alert?}` (the shape the Grafana panel reads). */
+function error(status: number, code: string, message: string, headers: Record<string, string>, extra: { field?: string; alert?: unknown } = {}): ApiResponse {
+  const err: Record<string, string> = { code, message };
+  if (extra.field !== undefined) err.field = extra.field;
+  const body: Record<string, unknown> = { error: err };
+  if (extra.alert !== undefined) body.alert = extra.alert;
+  return { status, headers, body };
 }
 
 function str(v: unknown): string | undefined {
@@ -199,7 +204,7 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   if (action !== 'ack' && action !== 'resolve') return error(404, 'not_found', `no route ${path}`, headers);
   if (method !== 'POST') return error(405, 'method_not_allowed', `${method} not allowed on /alerts/:id/${action}`, { ...headers, Allow: 'POST, OPTIONS' });
   const body: ReturnType<typeof parseActionBody> = req.bodyTooLarge ? { ok: false, status: 413, message: `body larger than ${MAX_BODY_BYTES} bytes` } : parseActionBody(req.body);
-  if (!body.ok) return error(body.status, body.status === 413 ? 'too_large' : 'bad_request', body.message, headers, body.field ? { field: body.field } : {});
+  if (!body.ok) return error(body.status, body.status === 413 ? 'too_large' : 'bad_request', body.message, headers, body.field !== undefined ? { field: body.field } : {});
   if (!host) return error(404, 'not_found', `no alert ${id}`, headers);
   const r = action === 'ack' ? host.acknowledge(id, body.by, body.note) : host.resolve(id, body.by, body.note);
   if (!r.ok) {
