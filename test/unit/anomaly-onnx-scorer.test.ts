@@ -142,8 +142,23 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.deepEqual(rep.loaded, []);
       const reasons = Object.fromEntries(rep.refused.map((r) => [path.basename(r.path), r.reason]));
       assert.equal(reasons.v1, `${path.join(bad, 'meta.json')}: (root): missing field "threshold"; outputs: missing field "score"; (root): unknown field "colour"; window: must be >= 1`);
-      assert.match(reasons.v2, /dry run with a zero window of shape \[1, 6\] failed/);
+      assert.match(reasons.v2, /dry run with zero windows of shape \[2, 6\] failed \(the batch dimension must be dynamic\)/);
       assert.match(reasons.v3, /v3\/meta\.json: missing/);
+    });
+
+    it('refuses a model exported with a fixed batch size', async () => {
+      const root = tmpRoot();
+      const g = new OnnxGraphBuilder('fixed');
+      const x = g.input('x', [1, 3]);
+      g.op('MatMul', [x, g.constant('w', [1, 1, 1], [3])], 'score');
+      g.output('score', [1]);
+      const dir = path.join(root, 'eq', 'p', 'v1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { score: 'score' }, threshold: 1 }));
+      const rep = await make({ root }).load();
+      assert.deepEqual(rep.loaded, []);
+      assert.match(rep.refused[0].reason, /model\.onnx: dry run with zero windows of shape \[2, 3\] failed \(the batch dimension must be dynamic\)/);
     });
 
     it('keeps serving when the root becomes unreadable', async () => {

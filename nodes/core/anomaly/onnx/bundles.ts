@@ -12,6 +12,7 @@ export const MODEL_FILE = 'model.onnx';
 export const META_FILE = 'meta.json';
 /** meta.json is small; anything bigger is refused before parsing */
 const META_MAX_BYTES = 1 << 20;
+const DRY_RUN_BATCH = 2;
 
 export interface LoadedBundle {
   /** "<equipment_id>/<power>/<model_version>" */
@@ -142,14 +143,18 @@ export async function loadBundle(cand: { dir: string; equipmentId: string; power
       if (!session.outputNames.includes(name)) throw new Error(`${metaFile}: outputs.${role} "${name}" is not an output of the model (outputs: ${session.outputNames.join(', ')})`);
     }
     const rowSize = meta.window * meta.features.length;
+    // two zero windows: a model exported with a fixed batch size of 1 is caught here, not on the first batch
+    const dims = inputDims(meta, DRY_RUN_BATCH);
     let result: InferenceSession.OnnxValueMapType;
     try {
-      result = await session.run({ [meta.input.name]: new Tensor('float32', new Float32Array(rowSize), inputDims(meta, 1)) });
+      result = await session.run({ [meta.input.name]: new Tensor('float32', new Float32Array(DRY_RUN_BATCH * rowSize), dims) });
     } catch (err) {
-      throw new Error(`${modelFile}: dry run with a zero window of shape [${inputDims(meta, 1).join(', ')}] failed: ${(err as Error).message}`);
+      throw new Error(`${modelFile}: dry run with zero windows of shape [${dims.join(', ')}] failed (the batch dimension must be dynamic): ${(err as Error).message}`);
     }
     for (const [role, name] of roles) {
-      const size = (result[name] as Tensor).data.length;
+      const t = result[name] as Tensor;
+      if (t.type !== 'float32') throw new Error(`${modelFile}: output "${name}" (outputs.${role}) is ${t.type}, expected float32`);
+      const size = t.data.length / DRY_RUN_BATCH;
       const want = expectedPerRow(meta, role);
       if (!want.includes(size)) throw new Error(`${modelFile}: output "${name}" (outputs.${role}) has ${size} values per window, expected ${want.join(' or ')}`);
     }
