@@ -117,6 +117,7 @@ export = function (RED: NodeAPI) {
           node.send({ topic: 'influx-reject', payload: line, moby: { reject } });
         },
         onChange: () => update(),
+        onError: (err) => node.error(`spool ${spoolDir}: ${err.message}`),
       });
     } catch (err) {
       node.status({ fill: 'red', shape: 'ring', text: `spool: ${(err as Error).message}` });
@@ -149,8 +150,13 @@ export = function (RED: NodeAPI) {
         countRejected(WRITE_TYPE, r.code);
         send({ ...msg, moby: { ...((msg.moby as object) ?? {}), reject: r satisfies Reject } });
       }
-      if (mapped.lines.length && !writer.add(mapped.lines)) {
-        done(new Error('writer is closing'));
+      try {
+        if (mapped.lines.length && !writer.add(mapped.lines)) {
+          done(new Error('writer is closed'));
+          return;
+        }
+      } catch (err) {
+        done(err as Error); // the disk spool refuses and memory is full: the Catch node hears of it
         return;
       }
       update();

@@ -43,7 +43,7 @@ describe('influx writer', () => {
   it('sends full batches of batchSize through the v2 write API with org, bucket, precision and token', async () => {
     const w = make();
     w.add(lines(0, 25));
-    await waitFor(() => sink.accepted.length === 20, 3000, 'two full batches');
+    await waitFor(() => w.stats().written === 20, 3000, 'two full batches');
     assert.equal(sink.requests.length, 2);
     assert.deepEqual(sink.requests.map((r) => r.lines.length), [10, 10]);
     assert.equal(sink.requests[0].path, '/api/v2/write?org=moby&bucket=plant&precision=ms');
@@ -56,9 +56,9 @@ describe('influx writer', () => {
     const w = make({ flushIntervalMs: 100 });
     w.add(lines(0, 3));
     assert.equal(sink.requests.length, 0);
-    await waitFor(() => sink.accepted.length === 3, 3000, 'interval flush');
+    // the sink records a batch before the writer reads the answer: wait for the writer's view
+    await waitFor(() => sink.accepted.length === 3 && w.stats().written === 3, 3000, 'interval flush');
     assert.equal(w.stats().state, 'connected');
-    assert.equal(w.stats().written, 3);
   });
 
   it('retries 503 with exponential backoff and 429 after Retry-After, in order, nothing lost or doubled', async () => {
@@ -67,7 +67,7 @@ describe('influx writer', () => {
     w.add(lines(0, 30));
     await waitFor(() => w.stats().state === 'retrying', 3000, 'retrying');
     assert.match(w.stats().lastError ?? '', /503/);
-    await waitFor(() => sink.accepted.length === 30, 8000, 'all written');
+    await waitFor(() => w.stats().written === 30, 8000, 'all written');
     assert.deepEqual(sink.accepted, lines(0, 30), 'in order, exactly once');
     const at = sink.requests.map((r) => r.at);
     assert.deepEqual(sink.requests.map((r) => r.status).slice(0, 4), [503, 503, 429, 204]);
@@ -90,7 +90,7 @@ describe('influx writer', () => {
     w.add(lines(50, 20));
     assert.equal(w.stats().spooled, 70, 'new batches join the spool behind the old ones');
     target = send();
-    await waitFor(() => sink.accepted.length === 70, 5000, 'replayed');
+    await waitFor(() => w.stats().written === 70, 5000, 'replayed');
     assert.deepEqual(sink.accepted, lines(0, 70));
     assert.equal(w.stats().spooled, 0);
   });
@@ -100,7 +100,7 @@ describe('influx writer', () => {
     const rejected: Array<[string, Reject]> = [];
     const w = make({ onReject: (line, r) => rejected.push([line, r]) });
     w.add(lines(0, 20));
-    await waitFor(() => sink.accepted.length === 19, 3000, 'good lines written');
+    await waitFor(() => w.stats().written === 19, 3000, 'good lines written');
     assert.equal(rejected.length, 1);
     assert.equal(rejected[0][0], lines(13, 1)[0]);
     assert.equal(rejected[0][1].code, 'influx_400');
@@ -157,6 +157,44 @@ describe('influx writer', () => {
     }
     s.close();
     assert.deepEqual(got, lines(0, 15));
+  });
+
+  it('takes lines that arrive while closing (already scheduled by the runtime) and spools them', async () => {
+    const w = make({ send: null, closeQuietMs: 50 });
+    w.add(lines(0, 3));
+    const closing = w.close(1000);
+    setTimeout(() => w.add(lines(3, 2)), 20); // a late delivery inside the quiet window
+    await closing;
+    writer = null;
+    assert.equal(w.add(lines(5, 1)), false, 'after close nothing is taken');
+    const s = Spool.open({ dir, fsync: false });
+    const got: string[] = [];
+    for (let b = s.peek(); b; b = s.peek()) {
+      got.push(...b);
+      s.ack();
+    }
+    s.close();
+    assert.deepEqual(got, lines(0, 5));
+  });
+
+  it('overflows to the spool when the memory queue is full behind a slow request, keeping order', async () => {
+    let release: () => void = () => undefined;
+    const real = send();
+    let first = true;
+    const slow = async (body: string) => {
+      if (first) {
+        first = false;
+        await new Promise<void>((r) => (release = r));
+      }
+      await real(body);
+    };
+    const w = make({ send: slow, maxQueuedBatches: 2 });
+    w.add(lines(0, 60)); // 6 batches: 1 in flight, 2 queued, 3 spooled
+    assert.equal(w.stats().spooled, 50, 'queued batches moved to the spool behind the overflow, in order');
+    release();
+    await waitFor(() => w.stats().written === 60, 3000, 'all written');
+    assert.deepEqual(sink.accepted, lines(0, 60));
+    assert.equal(w.stats().spooled, 0);
   });
 
   it('classifies failures and computes backoff', () => {

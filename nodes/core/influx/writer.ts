@@ -94,6 +94,8 @@ export interface WriterOptions {
   onReject?: (line: string, reject: Reject) => void;
   /** a batch was acknowledged by the server */
   onWritten?: (points: number, seconds: number) => void;
+  /** the disk spool failed (the data concerned stays in memory for now) */
+  onError?: (err: Error) => void;
   /** on close, keep taking late lines until none arrived for this long (default 100 ms) */
   closeQuietMs?: number;
   /** something operators see changed (state, counts) */
@@ -183,8 +185,18 @@ export class InfluxWriter {
     if (direct && (this.queue.length < this.maxQueuedBatches || this.closing)) {
       this.queue.push(batch);
     } else {
-      this.spillQueue();
-      this.spoolAppend(batch);
+      this.queue.push(batch);
+      try {
+        this.spillQueue();
+      } catch (err) {
+        // keep a bounded amount in memory while the disk fails; beyond that the caller hears about it
+        if (this.queue.length > this.maxQueuedBatches * 10) {
+          this.queue.pop();
+          throw err;
+        }
+        this.lastError = `spool: ${(err as Error).message}`;
+        this.opts.onError?.(err as Error);
+      }
     }
     this.kick();
     this.opts.onChange?.();
@@ -194,10 +206,15 @@ export class InfluxWriter {
     this.spool.append(batch);
   }
 
-  /** Moves memory-queued batches to the spool, keeping order (spool non-empty ⇒ queue empty). */
+  /**
+   * Moves memory-queued batches to the spool, keeping order (spool non-empty ⇒ queue empty). A batch
+   * leaves the queue only after its append succeeded, so a disk error leaves the rest in memory.
+   */
   private spillQueue(): void {
-    for (const b of this.queue) this.spoolAppend(b);
-    this.queue = [];
+    while (this.queue.length > 0) {
+      this.spoolAppend(this.queue[0]);
+      this.queue.shift();
+    }
   }
 
   private kick(): void {
@@ -212,37 +229,49 @@ export class InfluxWriter {
   private async pump(): Promise<void> {
     const send = this.send!;
     while (!this.closed) {
-      const fromSpool = this.queue.length === 0;
-      if (fromSpool && this.closing) return; // on close the spool stays on disk for the next start
-      const batch = fromSpool ? this.spool.peek() : this.queue.shift()!;
-      if (!batch) return;
-      this.inFlight = batch;
-      this.inFlightFromSpool = fromSpool;
-      const failure = await this.deliver(send, batch);
-      this.inFlight = null;
-      if (this.closed) {
-        // close gave up waiting and already spooled this batch; nothing more to do here
-        return;
+      try {
+        const fromSpool = this.queue.length === 0;
+        if (fromSpool && this.closing) return; // on close the spool stays on disk for the next start
+        const batch = fromSpool ? this.spool.peek() : this.queue.shift()!;
+        if (!batch) return;
+        this.inFlight = batch;
+        this.inFlightFromSpool = fromSpool;
+        const failure = await this.deliver(send, batch);
+        this.inFlight = null;
+        if (this.closed) return; // close gave up waiting and already spooled this batch
+        if (!failure) {
+          if (fromSpool) this.spool.ack();
+          this.failures = 0;
+          this.setState('connected');
+          continue;
+        }
+        this.failures++;
+        this.lastError = failure.status ? `${failure.status}: ${failure.reason}` : failure.reason;
+        if (!fromSpool) {
+          this.queue.unshift(batch); // leaves memory only once it is on disk
+          this.spillQueue();
+        }
+        this.setState(failure.kind === 'config' ? 'unauthorized' : 'retrying');
+        if (this.closing) return;
+        await this.backoffSleep(failure.kind === 'config' ? { ...this.backoff, initialMs: this.backoff.maxMs } : this.backoff, failure.retryAfterMs);
+      } catch (err) {
+        // the disk failed (full, permissions, removed): batches stay in memory, the operator is told
+        this.inFlight = null;
+        this.failures++;
+        this.lastError = `spool: ${(err as Error).message}`;
+        this.opts.onError?.(err as Error);
+        this.setState('retrying');
+        if (this.closing) return;
+        await this.backoffSleep(this.backoff);
       }
-      if (!failure) {
-        if (fromSpool) this.spool.ack();
-        this.failures = 0;
-        this.setState('connected');
-        continue;
-      }
-      this.failures++;
-      this.lastError = failure.status ? `${failure.status}: ${failure.reason}` : failure.reason;
-      if (!fromSpool) {
-        this.spoolAppend(batch);
-        this.spillQueue();
-      }
-      this.setState(failure.kind === 'config' ? 'unauthorized' : 'retrying');
-      if (this.closing) return;
-      const delay = backoffDelay(this.failures, failure.kind === 'config' ? { ...this.backoff, initialMs: this.backoff.maxMs } : this.backoff, failure.retryAfterMs);
-      this.retryAt = Date.now() + delay;
-      this.opts.onChange?.();
-      await this.sleep(delay);
     }
+  }
+
+  private async backoffSleep(opts: BackoffOptions, retryAfterMs?: number): Promise<void> {
+    const delay = backoffDelay(this.failures, opts, retryAfterMs);
+    this.retryAt = Date.now() + delay;
+    this.opts.onChange?.();
+    await this.sleep(delay);
   }
 
   /**
@@ -322,11 +351,14 @@ export class InfluxWriter {
     }
     this.closed = true;
     // a spooled batch in flight is still the spool's head (not acked), so it is not appended twice
-    if (this.inFlight && !this.inFlightFromSpool) this.spoolAppend(this.inFlight);
+    if (this.inFlight && !this.inFlightFromSpool) this.queue.unshift(this.inFlight);
     this.inFlight = null;
-    this.spillQueue();
-    while (this.buffer.length > 0) this.spoolAppend(this.buffer.splice(0, this.batchSize));
-    this.spool.close();
-    this.state = 'closed';
+    try {
+      while (this.buffer.length > 0) this.queue.push(this.buffer.splice(0, this.batchSize));
+      this.spillQueue();
+    } finally {
+      this.spool.close();
+      this.state = 'closed';
+    }
   }
 }
