@@ -119,6 +119,15 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     assert.deepEqual(ok.map((m) => m.anomaly!.model!.power), ['low', 'high']);
   });
 
+  it('without a bundle root every message is rejected with the configuration error', async () => {
+    await load(flow({ bundleRoot: '' }));
+    const bad = collect('bad');
+    helper.getNode('a').receive(point('eq', { vib: 1, temp: 1, current: 1 }));
+    await waitFor(() => bad.length === 1, 10000, 'reject');
+    assert.equal(bad[0].moby!.reject!.code, 'no_model');
+    assert.match(bad[0].moby!.reject!.reason, /bundle root is not set/);
+  });
+
   it('msg.topic "sync" loads a new version; a broken one is refused with a warning and the old keeps serving', async () => {
     const r3 = tmpRoot();
     writeMeanBundle(r3, 'eq', 'p', 'v1', 1);

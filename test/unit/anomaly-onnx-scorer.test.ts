@@ -84,8 +84,12 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.match((codes[2] as { reason: string }).reason, /powers high, low/);
     });
 
-    it('rejects bad power bucket configuration at construction', () => {
+    it('rejects a bad power bucket configuration and an empty root at construction', () => {
       assert.throws(() => new BundleScorer({ root, powerField: 'current', powerBuckets: [{ name: 'a' }, { name: 'b', max: 3 }] }), /powerBuckets\[0\] \(a\): only the last bucket may omit max/);
+      assert.throws(() => new BundleScorer({ root, powerBuckets: [{ name: 'a', max: 5 }, { name: 'b', max: 3 }] }), /powerBuckets\[1\] \(b\): max must be greater than the previous bucket's/);
+      assert.throws(() => new BundleScorer({ root, powerBuckets: [{ max: 5 }] as never }), /powerBuckets\[0\]: needs a non-empty string "name"/);
+      assert.throws(() => new BundleScorer({ root, powerBuckets: { low: 5 } as never }), /powerBuckets must be an array/);
+      assert.throws(() => new BundleScorer({ root: '' }), /bundle root is not set/);
     });
   });
 

@@ -73,6 +73,24 @@ interface DeviceState {
   lastTimestamp: number;
 }
 
+/** Power buckets come from node configuration (JSON typed by a user): check the shape, name the bad entry. */
+function checkBuckets(buckets: unknown): void {
+  if (buckets === undefined) return;
+  if (!Array.isArray(buckets)) throw new Error('powerBuckets must be an array of {name, max}');
+  let prev = -Infinity;
+  buckets.forEach((b: unknown, i) => {
+    const o = b as Partial<PowerBucket> | null;
+    if (typeof o !== 'object' || o === null || typeof o.name !== 'string' || !o.name) throw new Error(`powerBuckets[${i}]: needs a non-empty string "name"`);
+    if (o.max === undefined) {
+      if (i < buckets.length - 1) throw new Error(`powerBuckets[${i}] (${o.name}): only the last bucket may omit max`);
+      return;
+    }
+    if (typeof o.max !== 'number' || !Number.isFinite(o.max)) throw new Error(`powerBuckets[${i}] (${o.name}): max must be a finite number`);
+    if (o.max <= prev) throw new Error(`powerBuckets[${i}] (${o.name}): max must be greater than the previous bucket's`);
+    prev = o.max;
+  });
+}
+
 function reject(code: string, reason: string): ScoreOutcome {
   return { kind: 'reject', code, reason };
 }
@@ -99,14 +117,12 @@ export class BundleScorer {
   readonly stats = { runs: 0, windows: 0 };
 
   constructor(private readonly opts: BundleScorerOptions) {
+    // an empty root would resolve to the working directory and scan whatever lies there
+    if (typeof opts.root !== 'string' || !opts.root.trim()) throw new Error('bundle root is not set');
     this.root = path.resolve(opts.root);
     this.batchMax = Math.max(1, Math.floor(opts.batchMax ?? 256));
     this.batchWaitMs = Math.max(0, opts.batchWaitMs ?? 2);
-    if (opts.powerBuckets) {
-      opts.powerBuckets.forEach((b, i) => {
-        if (i < opts.powerBuckets!.length - 1 && typeof b.max !== 'number') throw new Error(`powerBuckets[${i}] (${b.name}): only the last bucket may omit max`);
-      });
-    }
+    checkBuckets(opts.powerBuckets);
   }
 
   /** Number of device windows held. */
