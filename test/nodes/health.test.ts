@@ -173,6 +173,26 @@ describe('moby-device-health node', function () {
     assert.deepEqual([bad[0].moby!.reject!.code, bad[0].moby!.reject!.device_id], ['too_many_devices', 'c']);
   });
 
+  it('the example flow loads and its injects drive the node as its comment says', async () => {
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/device-health.json'), 'utf8'));
+    const injectNode = require('@node-red/nodes/core/common/20-inject.js');
+    // as shipped, minus the mqtt nodes (no broker here) and the comment (a type the helper does not load);
+    // debug nodes become helper nodes so the test sees what they would show
+    const flow = example.filter((n: any) => !['mqtt in', 'mqtt-broker', 'comment'].includes(n.type)).map((n: any) => (n.type === 'debug' ? { ...n, type: 'helper' } : n));
+    await load([injectNode, healthNode], flow);
+    const changes = collect('moby-health-ex-changes');
+    const rejects = collect('moby-health-ex-rejects');
+    for (const key of ['data', 'lwt', 'birth', 'stale', 'garbage', 'snapshot']) {
+      helper.getNode(`moby-health-ex-inj-${key}`).receive({});
+      await sleep(60);
+    }
+    await waitFor(() => changes.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
+    assert.deepEqual(brief(changes), ['pi-7:UNKNOWN>ONLINE:data', 'pi-7:ONLINE>OFFLINE:lwt', 'pi-7:OFFLINE>ONLINE:lwt']);
+    assert.equal(rejects[0].moby!.reject!.code, 'bad_status');
+    const rows = changes.find((m) => m.topic === 'snapshot')!.payload;
+    assert.deepEqual(rows.map((r: any) => `${r.device_id}:${r.state}`), ['pi-7:ONLINE', 'press-1:UNKNOWN', 'press-2:UNKNOWN']);
+  });
+
   describe('restart persistence (localfilesystem context store)', () => {
     let dir: string;
     before(() => {
