@@ -13,3 +13,4 @@ export * from './core/health';
 export * from './core/anomaly';
 export * from './core/anomaly/onnx';
 export * from './core/alert';
+export * from './core/influx';
