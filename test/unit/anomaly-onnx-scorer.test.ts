@@ -208,6 +208,32 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.equal(s.deviceCount, 2);
     });
 
+    it('keeps at most maxDevices windows, dropping the least recently scored', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 1, 2);
+      const s = make({ root, maxDevices: 2 });
+      await s.load();
+      await s.score(req('a', 'eq'));
+      await s.score(req('b', 'eq'));
+      assert.equal(result(await s.score(req('a', 'eq'))).score, 1, 'a is full and now most recent');
+      await s.score(req('c', 'eq')); // evicts b, the least recently scored
+      assert.equal(s.deviceCount, 2);
+      assert.equal(s.stats.evicted, 1);
+      assert.equal((await s.score(req('a', 'eq'))).kind, 'result');
+      assert.deepEqual(await s.score(req('b', 'eq')), { kind: 'warming', have: 1, need: 2 });
+    });
+
+    it('starts a fresh window after a gap longer than maxGapMs', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 1, 2);
+      const s = make({ root, maxGapMs: 60000 });
+      await s.load();
+      const at = (t: number) => ({ key: 'd', equipmentId: 'eq', fields: ONES, timestamp: t });
+      await s.score(at(0));
+      assert.equal((await s.score(at(60000))).kind, 'result');
+      assert.deepEqual(await s.score(at(120001)), { kind: 'warming', have: 1, need: 2 });
+    });
+
     it('rejects a non-finite model output with model_error', async () => {
       const root = tmpRoot();
       const g = new OnnxGraphBuilder('log0');
@@ -257,8 +283,8 @@ describe('anomaly-onnx BundleScorer', () => {
         last = await Promise.all(reqs.map((r) => batched.score(r)));
         lastSingle = await Promise.all(reqs.map((r) => single.score(r)));
       }
-      assert.deepEqual(batched.stats, { runs: 1, windows: 50 });
-      assert.deepEqual(single.stats, { runs: 50, windows: 50 });
+      assert.deepEqual(batched.stats, { runs: 1, windows: 50, evicted: 0 });
+      assert.deepEqual(single.stats, { runs: 50, windows: 50, evicted: 0 });
       last.forEach((o, i) => {
         const a = result(o);
         const b = result(lastSingle[i]);
@@ -271,7 +297,7 @@ describe('anomaly-onnx BundleScorer', () => {
       const capped = make({ root: path.join(root, 'bundles'), batchMax: 16, batchWaitMs: 5 });
       await capped.load();
       for (let t = 0; t < 5; t++) await Promise.all(Array.from({ length: devices }, (_, d) => capped.score(req(`dev${d}`, 'eq', fieldsOf(rows[d])))));
-      assert.deepEqual(capped.stats, { runs: 4, windows: 50 });
+      assert.deepEqual(capped.stats, { runs: 4, windows: 50, evicted: 0 });
     });
   });
 
@@ -290,6 +316,47 @@ describe('anomaly-onnx BundleScorer', () => {
         const total = ref.contributions.reduce((a, b) => a + b, 0);
         FEATURES.forEach((f, j) => assert.ok(Math.abs(r.contributions[f] - ref.contributions[j] / total) < 1e-5, f));
       }
+    });
+
+    it('probability: a [batch, 2] classifier output gives the anomalous-class probability, threshold 0.5 by default', async () => {
+      const root = tmpRoot();
+      // logits (-s, s) with s = sum of the inputs, softmax over the pair
+      const g = new OnnxGraphBuilder('clf');
+      const x = g.input('x', ['batch', 3]);
+      const logits = g.op('MatMul', [x, g.constant('w', [-1, 1, -1, 1, -1, 1], [3, 2])]);
+      g.op('Softmax', [logits], 'p', { axis: 1 });
+      g.output('p', ['batch', 2]);
+      const dir = path.join(root, 'eq', 'p', 'v1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'probability', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { probability: 'p' } }));
+      const s = make({ root });
+      assert.deepEqual((await s.load()).refused, []);
+      const hi = result(await s.score(req('a', 'eq', { vib: 1, temp: 0.5, current: 0 })));
+      const lo = result(await s.score(req('b', 'eq', { vib: -1, temp: -0.5, current: 0 })));
+      const sig = (v: number) => 1 / (1 + Math.exp(-2 * v));
+      assert.ok(Math.abs(hi.score - sig(1.5)) < 1e-6 && Math.abs(lo.score - sig(-1.5)) < 1e-6, `${hi.score} ${lo.score}`);
+      assert.equal(hi.threshold, 0.5);
+    });
+
+    it('reconstruction without a score output: the error and contributions are computed from the reconstruction', async () => {
+      const root = tmpRoot();
+      // reconstruction = 0.5 x: error per value = (x/2)², window of 2 steps × 3 features
+      const g = new OnnxGraphBuilder('half');
+      const x = g.input('x', ['batch', 6]);
+      g.op('Mul', [x, g.constant('h', [0.5], [])], 'rec');
+      g.output('rec', ['batch', 6]);
+      const dir = path.join(root, 'eq', 'p', 'v1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'reconstruction', features: FEATURES, window: 2, input: { name: 'x' }, outputs: { reconstruction: 'rec' }, threshold: 0.1 }));
+      const s = make({ root });
+      await s.load();
+      await s.score(req('a', 'eq', { vib: 2, temp: 0, current: 0 }));
+      const r = result(await s.score(req('a', 'eq', { vib: 2, temp: 2, current: 0 })));
+      // squared errors: vib 1+1, temp 0+1, current 0 -> mean 3/6
+      assert.equal(r.score, 0.5);
+      assert.deepEqual(r.contributions, { vib: 2 / 3, temp: 1 / 3, current: 0 });
     });
 
     it('rul: a linear regression bundle yields msg.rul {value, unit}; score = threshold / RUL', async () => {

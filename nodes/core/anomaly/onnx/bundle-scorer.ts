@@ -31,6 +31,10 @@ export interface BundleScorerOptions {
   watch?: boolean;
   /** polling period of the watcher (default 1000 ms) */
   watchIntervalMs?: number;
+  /** most device windows kept; the least recently scored is dropped beyond it (default 100000) */
+  maxDevices?: number;
+  /** a device silent for longer than this (by message timestamps) starts a fresh window (default: never) */
+  maxGapMs?: number;
 }
 
 export interface ScoreRequest {
@@ -114,7 +118,9 @@ export class BundleScorer {
   private closed = false;
   private everLoaded = false;
   /** session.run calls and windows scored, for status and benchmarks */
-  readonly stats = { runs: 0, windows: 0 };
+  readonly stats = { runs: 0, windows: 0, evicted: 0 };
+  private readonly maxDevices: number;
+  private readonly maxGapMs: number;
 
   constructor(private readonly opts: BundleScorerOptions) {
     // an empty root would resolve to the working directory and scan whatever lies there
@@ -122,6 +128,8 @@ export class BundleScorer {
     this.root = path.resolve(opts.root);
     this.batchMax = Math.max(1, Math.floor(opts.batchMax ?? 256));
     this.batchWaitMs = Math.max(0, opts.batchWaitMs ?? 2);
+    this.maxDevices = Math.max(1, Math.floor(opts.maxDevices ?? 100000));
+    this.maxGapMs = opts.maxGapMs !== undefined && opts.maxGapMs > 0 ? opts.maxGapMs : Infinity;
     checkBuckets(opts.powerBuckets);
   }
 
@@ -273,14 +281,22 @@ export class BundleScorer {
       step[i] = meta.scaler ? (v - meta.scaler.mean[i]) / meta.scaler.std[i] : v;
     }
     let state = this.devices.get(req.key);
-    if (!state || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
+    // re-insert so Map order is least-recently-scored first: device keys come from messages, so the map is
+    // bounded and the stalest window goes first
+    if (state) this.devices.delete(req.key);
+    const stale = state !== undefined && req.timestamp - state.lastTimestamp > this.maxGapMs;
+    if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
       state = { win: new SlidingWindow(meta.window, nf), features: meta.features, scaler: meta.scaler, lastTimestamp: req.timestamp };
-      this.devices.set(req.key, state);
+      if (this.devices.size >= this.maxDevices) {
+        this.devices.delete(this.devices.keys().next().value as string);
+        this.stats.evicted++;
+      }
     } else if (state.scaler !== meta.scaler) {
       // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
       state.win.rescale(state.scaler, meta.scaler);
       state.scaler = meta.scaler;
     }
+    this.devices.set(req.key, state);
     state.features = meta.features;
     state.lastTimestamp = req.timestamp;
     state.win.push(step);
