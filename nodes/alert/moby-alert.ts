@@ -157,13 +157,14 @@ export = function (RED: NodeAPI) {
     const queueDir = path.join(RED.settings.userDir || os.tmpdir(), 'moby-alert');
     const lanes = Object.keys(senders);
     if (lanes.length) fs.mkdirSync(queueDir, { recursive: true });
+    const journalFile = lanes.length ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined;
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsToMs(def.retryBaseSec, 1000) || 1,
       capMs: secondsToMs(def.retryCapSec, 60000) || 1,
       maxAttempts: Math.max(1, Math.floor(optionalNumber(def.maxAttempts) ?? 8)),
       maxQueued: Math.max(1, Math.floor(optionalNumber(def.queueSize) ?? 1000)),
-      file: lanes.length ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined,
+      file: journalFile,
       onDelivered: () => {
         lastFailure = null;
         refreshStatus();
@@ -314,7 +315,12 @@ export = function (RED: NodeAPI) {
     saver.unref?.();
 
     // ---- metrics and API ----
-    const unregisterGauge = provideGauge('moby_alerts', 'Alerts held by moby-alert nodes by status, severity and acknowledged', ['status', 'severity', 'acknowledged'], () => engine.counts());
+    const unregisterGauges = [
+      provideGauge('moby_alerts', 'Alerts held by moby-alert nodes by status, severity and acknowledged', ['status', 'severity', 'acknowledged'], () => engine.counts()),
+      provideGauge('moby_alert_notifications_pending', 'Notifications waiting for delivery (or retry) per channel', ['channel'], () =>
+        lanes.map((lane) => ({ labels: { channel: channelLabels[lane] ?? lane }, value: queue.pendingCount(lane) })),
+      ),
+    ];
 
     function manual(r: ActionResult): ActionResult {
       if (r.ok && r.event) emit([r.event]);
@@ -332,19 +338,29 @@ export = function (RED: NodeAPI) {
     const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
     refreshStatus();
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(ticker);
       clearInterval(saver);
       unmount();
-      unregisterGauge();
+      for (const off of unregisterGauges) off();
       status.stop();
       // pending early messages can no longer be handled; tell their senders
       for (const e of early.splice(0)) e.done(new Error('node closed before the alert state was loaded'));
       void Promise.all([...chains.values()])
         .catch(() => undefined)
         .then(() => queue.close(2000))
-        // always written on close: the store may have dropped the node's context during a redeploy
-        .then(() => save(done, true), () => save(done, true));
+        .catch(() => undefined)
+        .then(() => {
+          if (removed) {
+            // the node was deleted: its notifications have no configured channel any more, and Node-RED
+            // drops its context itself
+            if (journalFile) fs.rmSync(journalFile, { force: true });
+            done();
+            return;
+          }
+          // always written on close: the store may have dropped the node's context during a redeploy
+          save(done, true);
+        });
     });
   }
 

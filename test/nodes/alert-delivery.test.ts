@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { verifyWebhook } from '../../nodes/core/alert/channels';
 import { waitFor, sleep } from '../support/net';
-import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, type Msg } from '../support/alert-red';
+import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, freshUserDir, type Msg } from '../support/alert-red';
 import { startReceiver, startSmtp, type Receiver, type SmtpStandIn } from '../support/alert-servers';
 
 const FAST_RETRY = { retryBaseSec: 0.05, retryCapSec: 0.2, maxAttempts: 6 };
@@ -22,6 +22,8 @@ describe('moby-alert node: notifications', function () {
     receivers.push(r);
     return r;
   }
+  // a fresh userDir per test: a notification left pending by one test must not be resumed by the next
+  beforeEach(() => freshUserDir());
   afterEach(async () => {
     await helper.unload();
     for (const r of receivers.splice(0)) await r.close();
@@ -147,6 +149,8 @@ describe('moby-alert node: notifications', function () {
     const ev = collect('ev');
     for (let i = 0; i < 50; i++) send(anomalyMsg(`dev-${i}`, true));
     await waitFor(() => ev.length === 50, 2000, 'all events while the webhook hangs');
+    await waitFor(() => hang.requests.length === 1, 2000, 'the first notification in flight');
+    await sleep(200);
     assert.equal(hang.requests.length, 1, 'one request in flight per channel');
   });
 

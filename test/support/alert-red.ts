@@ -12,8 +12,14 @@ const supertest = require('supertest');
 const channelsModule = require('../../dist/nodes/alert/moby-alert-channels.js');
 const alertModule = require('../../dist/nodes/alert/moby-alert.js');
 
-export const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-test-'));
-helper.init(require.resolve('node-red'), { userDir });
+helper.init(require.resolve('node-red'), { userDir: fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-test-')) });
+
+/** Points the runtime at a new, empty userDir (where the delivery journal lives) for the next load. */
+export function freshUserDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-test-'));
+  helper.settings({ userDir: dir });
+  return dir;
+}
 
 let httpNode: unknown = null;
 function captureHttpNode(RED: { httpNode: unknown }): void {
