@@ -152,6 +152,30 @@ describe('moby-influx-write node', function () {
     assert.equal(sink.accepted.length, 6, 'close flushed the partial batch');
   });
 
+  it('the example flow writes every message kind and rejects the bad point', async () => {
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/influx-write.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const nodes = example
+      .filter((n) => !['comment', 'http request', 'debug'].includes(n.type as string) || n.id === 'moby-influx-ex-rejected')
+      .map((n) => (n.type === 'moby-influx' ? { ...n, url: sink.url, org: 'moby', bucket: 'plant' } : n))
+      .map((n) => (n.type === 'inject' && n.id === 'moby-influx-ex-metrics' ? { ...n, wires: [[]] } : n))
+      .map((n) => (n.id === 'moby-influx-ex-rejected' ? { id: n.id, z: n.z, type: 'helper' } : n));
+    const injectNode = require('@node-red/nodes/core/common/20-inject.js');
+    await new Promise<void>((resolve, reject) => helper.load([capture, injectNode], nodes, {}, (err: Error | null) => (err ? reject(err) : resolve())));
+    const rej = collect('moby-influx-ex-rejected');
+    const injects = nodes.filter((n) => n.type === 'inject' && n.id !== 'moby-influx-ex-metrics');
+    for (const n of injects) helper.getNode(n.id).receive({});
+    await waitFor(() => rej.length === 1, 3000, 'bad point rejected');
+    assert.equal(rej[0].moby?.reject?.code, 'bad_field');
+    assert.equal(rej[0].moby?.reject?.field, 'fields.vibration');
+    await helper.unload(); // close flushes the partial batch
+    const measurements = new Set(sink.accepted.map((l) => l.split(/[, ]/)[0]));
+    assert.deepEqual([...measurements].sort(), ['external', 'moby_alerts', 'moby_anomaly', 'moby_device_state', 'telemetry']);
+    // point, 2 array points, alert, health, scored point + its anomaly point, line protocol
+    assert.equal(sink.accepted.length, 8);
+    const stamped = sink.accepted.filter((l) => !l.startsWith('external')).map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+    for (const ts of stamped) assert.ok(Math.abs(ts - Date.now()) < 60000, `current timestamp, got ${ts}`);
+  });
+
   it('serves /moby/metrics once with writer counters and buffered/spooled gauges', async () => {
     const f = flow();
     f.push({ id: 'w2', type: 'moby-influx-write', influx: 'cfg', batchSize: 100, flushInterval: 60, wires: [[]] } as never);
