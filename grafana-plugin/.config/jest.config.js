@@ -6,6 +6,8 @@ const ESM_MODULES = ['@wojtekmaj/date-utils', 'mimic-function', 'memoize', 'get-
 module.exports = {
   rootDir: path.resolve(__dirname, '..'),
   testEnvironment: 'jsdom',
+  // Rendering hundreds of @grafana/ui rows in jsdom is slow on a busy 2-core CI machine.
+  testTimeout: 30000,
   testMatch: ['<rootDir>/src/**/*.test.{ts,tsx}', '<rootDir>/tests/**/*.test.{ts,tsx}'],
   setupFilesAfterEnv: ['<rootDir>/.config/jest/setup.ts'],
   moduleNameMapper: {

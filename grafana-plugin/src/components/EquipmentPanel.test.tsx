@@ -310,5 +310,5 @@ describe('views, links and scale', () => {
     expect(cards().length).toBeGreaterThan(20);
     expect(cards().length).toBeLessThan(150);
     expect(screen.getByTestId('summary')).toHaveTextContent(/\/2000 online/);
-  });
+  }, 30_000);
 });

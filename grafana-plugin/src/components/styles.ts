@@ -71,7 +71,7 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
   }),
   summaryText: css({ fontWeight: theme.typography.fontWeightMedium, marginRight: theme.spacing(1) }),
   toolbar: css({ display: 'flex', flexWrap: 'wrap', alignItems: 'center', gap: theme.spacing(0.5) }),
-  search: css({ width: 200, maxWidth: '100%' }),
+  search: css({ width: theme.spacing(28), maxWidth: '100%' }),
   chip: css({
     border: `1px solid ${theme.colors.border.medium}`,
     background: theme.colors.background.primary,
