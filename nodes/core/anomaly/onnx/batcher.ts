@@ -8,6 +8,9 @@ export interface RowOutputs {
   [name: string]: Float32Array;
 }
 
+/** initial batch buffer capacity in windows */
+const MIN_ROWS = 8;
+
 interface Pending {
   resolve: (out: { input: Float32Array; outputs: RowOutputs }) => void;
   reject: (err: Error) => void;
@@ -25,13 +28,21 @@ export class MicroBatcher {
     private readonly batchWaitMs: number,
     private readonly onRun?: (size: number) => void,
   ) {
-    this.buf = new Float32Array(batchMax * bundle.rowSize);
+    this.buf = new Float32Array(Math.min(batchMax, MIN_ROWS) * bundle.rowSize);
   }
 
   /** Queues one window; `fill` writes its rowSize values into the batch buffer at `offset`. */
   enqueue(fill: (buf: Float32Array, offset: number) => void): Promise<{ input: Float32Array; outputs: RowOutputs }> {
     return new Promise((resolve, reject) => {
-      fill(this.buf, this.pending.length * this.bundle.rowSize);
+      const rowSize = this.bundle.rowSize;
+      const offset = this.pending.length * rowSize;
+      if (offset + rowSize > this.buf.length) {
+        // grow by doubling up to batchMax rows: a quiet device does not pay for a full batch buffer
+        const grown = new Float32Array(Math.min(this.batchMax, 2 * (this.buf.length / rowSize)) * rowSize);
+        grown.set(this.buf);
+        this.buf = grown;
+      }
+      fill(this.buf, offset);
       this.pending.push({ resolve, reject });
       if (this.pending.length >= this.batchMax) this.flush();
       else if (this.batchWaitMs <= 0) {
@@ -51,8 +62,8 @@ export class MicroBatcher {
     const n = batch.length;
     const rowSize = this.bundle.rowSize;
     const input = this.buf.subarray(0, n * rowSize);
-    // the run is asynchronous: later windows go to a fresh buffer
-    this.buf = new Float32Array(this.batchMax * rowSize);
+    // the run is asynchronous: later windows go to a fresh buffer, sized for a batch like this one
+    this.buf = new Float32Array(Math.min(this.batchMax, Math.max(MIN_ROWS, n)) * rowSize);
     this.pending = [];
     void this.run(input, n, batch);
   }
