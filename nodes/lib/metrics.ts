@@ -5,18 +5,43 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 
-const messages = new Counter({
+// Counts live in plain numbers and are copied into the counters at scrape time: prom-client hashes the
+// label object on every inc(), which would cost as much per message as a whole normalize call.
+const counts = new Map<string, { in: number; out: number; rejected: number; codes: Map<string, number> }>();
+
+function countsFor(nodeType: string) {
+  let c = counts.get(nodeType);
+  if (!c) {
+    c = { in: 0, out: 0, rejected: 0, codes: new Map() };
+    counts.set(nodeType, c);
+  }
+  return c;
+}
+
+new Counter({
   name: 'moby_messages_total',
   help: 'Messages handled by MOBY nodes, by node type and outcome (in, out, rejected)',
   labelNames: ['node_type', 'outcome'] as const,
   registers: [registry],
+  collect() {
+    this.reset();
+    for (const [nodeType, c] of counts) {
+      this.inc({ node_type: nodeType, outcome: 'in' }, c.in);
+      this.inc({ node_type: nodeType, outcome: 'out' }, c.out);
+      this.inc({ node_type: nodeType, outcome: 'rejected' }, c.rejected);
+    }
+  },
 });
 
-const rejects = new Counter({
+new Counter({
   name: 'moby_rejects_total',
   help: 'Rejected messages by node type and reject code',
   labelNames: ['node_type', 'code'] as const,
   registers: [registry],
+  collect() {
+    this.reset();
+    for (const [nodeType, c] of counts) for (const [code, n] of c.codes) this.inc({ node_type: nodeType, code }, n);
+  },
 });
 
 export const writeLatency = new Histogram({
@@ -27,16 +52,17 @@ export const writeLatency = new Histogram({
 });
 
 export function countIn(nodeType: string, n = 1): void {
-  messages.inc({ node_type: nodeType, outcome: 'in' }, n);
+  countsFor(nodeType).in += n;
 }
 
 export function countOut(nodeType: string, n = 1): void {
-  messages.inc({ node_type: nodeType, outcome: 'out' }, n);
+  countsFor(nodeType).out += n;
 }
 
 export function countRejected(nodeType: string, code: string): void {
-  messages.inc({ node_type: nodeType, outcome: 'rejected' });
-  rejects.inc({ node_type: nodeType, code });
+  const c = countsFor(nodeType);
+  c.rejected++;
+  c.codes.set(code, (c.codes.get(code) ?? 0) + 1);
 }
 
 type Sample = { labels: Record<string, string>; value: number };
