@@ -186,6 +186,23 @@ describe('moby-alert node: notifications', function () {
     assert.match(body.data.summary, /^WARNING: Anomaly on pump-9: pca score 0\.93.*Inspect the machine/);
   });
 
+  it('LLM endpoint hanging: after its timeout the template summary goes out, later incidents skip it during the cooldown', async () => {
+    const hook = await receiver();
+    const llm = await receiver({ alwaysFail: 'timeout' });
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', llm: 'ai', ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: hook.url },
+        { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 0.3, cooldown: 60 },
+      ]),
+    );
+    send(anomalyMsg('pump-9', true));
+    await waitFor(() => hook.delivered().length === 1, 5000, 'first delivery, after the LLM timeout');
+    send(anomalyMsg('pump-10', true));
+    await waitFor(() => hook.delivered().length === 2, 5000, 'second delivery');
+    assert.equal(llm.requests.length, 1, 'the second incident did not wait for another timeout');
+    for (const r of hook.delivered()) assert.match(JSON.parse(r.body).data.summary, /^WARNING: Anomaly on pump-(9|10)/);
+  });
+
   it('LLM endpoint up: summary from the model, asked once per incident and stored on the alert', async () => {
     const hook = await receiver();
     const llm = await receiver({ reply: () => ({ choices: [{ message: { role: 'assistant', content: 'Pump 9 vibrates abnormally; check the bearing today.' } }] }) });
