@@ -11,6 +11,9 @@ export interface ChannelConfigNode extends Node<any> {
   sender: Sender<Notification> | null;
   problem?: string;
   label: string;
+  /** users (alert nodes) of a config that holds a connection; absent on stateless HTTP channels */
+  register?: (userId: string) => void;
+  deregister?: (userId: string) => void;
 }
 
 export interface LlmConfigNode extends Node<any> {

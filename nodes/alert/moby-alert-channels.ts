@@ -67,13 +67,26 @@ export = function (RED: NodeAPI) {
     const host = typeof def.host === 'string' ? def.host.trim() : '';
     const to = typeof def.to === 'string' ? def.to.trim() : '';
     const from = typeof def.from === 'string' && def.from.trim() ? def.from.trim() : 'moby-alerts@localhost';
+    // the pooled SMTP connection is shared by the alert nodes using this config: opened for the first user,
+    // closed when the last one deregisters (as core mqtt-broker does with its client)
     let transport: Transporter | null = null;
+    const users = new Set<string>();
+    node.register = (userId) => {
+      users.add(userId);
+    };
+    node.deregister = (userId) => {
+      users.delete(userId);
+      if (users.size === 0 && transport) {
+        transport.close();
+        transport = null;
+      }
+    };
     if (!host || !to) {
       node.sender = null;
       node.problem = !host ? 'no SMTP host' : 'no recipient';
     } else {
       const timeout = seconds(def.timeout, 15000);
-      transport = nodemailer.createTransport({
+      const options = {
         host,
         port: Number(def.port) || 587,
         secure: def.secure === true,
@@ -84,11 +97,16 @@ export = function (RED: NodeAPI) {
         connectionTimeout: timeout,
         greetingTimeout: timeout,
         socketTimeout: timeout,
-      });
-      node.sender = smtpSender(transport, { from, to });
+      };
+      const mail = { from, to };
+      node.sender = (job) => {
+        if (!transport) transport = nodemailer.createTransport(options);
+        return smtpSender(transport, mail)(job);
+      };
     }
     node.on('close', (_removed: boolean, done: () => void) => {
       transport?.close();
+      transport = null;
       done();
     });
   }

@@ -137,6 +137,7 @@ export = function (RED: NodeAPI) {
     // ---- channels and delivery ----
     const senders: Record<string, (job: DeliveryJob<Notification>) => Promise<void>> = {};
     const channelLabels: Record<string, string> = {};
+    const channelNodes: ChannelConfigNode[] = [];
     for (const field of CHANNEL_FIELDS) {
       const id = def[field];
       if (typeof id !== 'string' || !id) continue;
@@ -147,6 +148,8 @@ export = function (RED: NodeAPI) {
         const lane = `${cfg.type}:${cfg.id}`;
         senders[lane] = cfg.sender;
         channelLabels[lane] = cfg.label;
+        cfg.register?.(node.id);
+        channelNodes.push(cfg);
       }
     }
     const llmNode = typeof def.llm === 'string' && def.llm ? (RED.nodes.getNode(def.llm) as LlmConfigNode | null) : null;
@@ -351,6 +354,7 @@ export = function (RED: NodeAPI) {
         .then(() => queue.close(2000))
         .catch(() => undefined)
         .then(() => {
+          for (const cfg of channelNodes) cfg.deregister?.(node.id);
           if (removed) {
             // the node was deleted: its notifications have no configured channel any more, and Node-RED
             // drops its context itself
