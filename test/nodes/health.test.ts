@@ -75,10 +75,9 @@ describe('moby-device-health node', function () {
     const statuses: any[] = [];
     h.on('call:status', (c: any) => statuses.push(c.args[0]));
     for (let k = 0; k < 3; k++) h.receive({ topic: 'telemetry', payload: { tags: { device_id: 'm1' }, fields: { t: 1 } } });
-    await waitFor(() => events(out).length === 1, 2000, 'ONLINE');
-    await waitFor(() => events(out).length === 2, 3000, 'TIMEOUT');
+    await waitFor(() => events(out).length >= 2, 3000, 'ONLINE, then TIMEOUT');
     h.receive({ topic: 'x', payload: 1, moby: { device_id: 'm1' } });
-    await waitFor(() => events(out).length === 3, 2000, 'ONLINE again');
+    await waitFor(() => events(out).length >= 3, 2000, 'ONLINE again');
     assert.deepEqual(brief(out), ['m1:UNKNOWN>ONLINE:data', 'm1:ONLINE>TIMEOUT:timeout', 'm1:TIMEOUT>ONLINE:data']);
     const to = events(out)[1];
     assert.equal(to.since, to.last_seen! + 300, 'TIMEOUT dates from last_seen + timeout');
@@ -131,7 +130,7 @@ describe('moby-device-health node', function () {
   });
 
   it('snapshot emits the whole table; known devices appear as UNKNOWN and time out; GET /moby/devices source and gauge', async () => {
-    await load([healthNode], healthFlow({ timeout: 0.4, knownDevices: 'silent-1 lathe-2\nm1' }));
+    await load([healthNode], healthFlow({ timeout: 1, knownDevices: 'silent-1 lathe-2\nm1' }));
     const out = collect('h-out');
     const h = helper.getNode('h');
     h.receive({ topic: 'snapshot' });
@@ -206,7 +205,7 @@ describe('moby-device-health node', function () {
     });
 
     it('keeps states and last-seen, and reports a device that went silent while Node-RED was down', async () => {
-      await load([healthNode], healthFlow({ timeout: 1, persist: true }));
+      await load([healthNode], healthFlow({ timeout: 1.5, persist: true }));
       const red = helper._redNodes;
       await red.stopFlows();
       await red.loadContextsPlugin();
@@ -221,13 +220,13 @@ describe('moby-device-health node', function () {
 
       await red.stopFlows(); // close persists the table
       await red.closeContextsPlugin(); // flushes to disk; a fresh store reads only the files
-      await sleep(1200); // longer than the timeout: "quiet" goes silent while Node-RED is down
+      await sleep(1700); // longer than the timeout: "quiet" goes silent while Node-RED is down
       await red.loadContextsPlugin();
       out = collect('h-out');
       await red.startFlows();
       h = helper.getNode('h');
       await waitFor(() => events(out).length === 1, 2000, 'timeout reported at start');
-      assert.deepEqual(events(out)[0], { device_id: 'quiet', state: 'TIMEOUT', previous: 'ONLINE', since: lastSeen! + 1000, last_seen: lastSeen, reason: 'timeout' });
+      assert.deepEqual(events(out)[0], { device_id: 'quiet', state: 'TIMEOUT', previous: 'ONLINE', since: lastSeen! + 1500, last_seen: lastSeen, reason: 'timeout' });
       h.receive({ topic: 'snapshot' });
       await waitFor(() => out.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
       const rows = out.find((m) => m.topic === 'snapshot')!.payload;
@@ -321,9 +320,12 @@ describe('moby-device-health node', function () {
       h1.receive({ payload: { tags: { device_id: 'd-a' } } });
       await waitFor(() => all().length === 1, 2000, 'ONLINE via redis');
       // h2 mirrors the transition h1 made, through Redis pub/sub
-      h2.receive({ topic: 'snapshot' });
-      await waitFor(() => out2.some((m) => m.topic === 'snapshot'), 2000, 'h2 snapshot');
-      assert.deepEqual(out2.find((m) => m.topic === 'snapshot')!.payload.map((r: any) => [r.device_id, r.state]), [['d-a', 'ONLINE']]);
+      await waitFor(async () => {
+        h2.receive({ topic: 'snapshot' });
+        await sleep(50);
+        const snap = out2.filter((m) => m.topic === 'snapshot').pop();
+        return snap && JSON.stringify(snap.payload.map((r: any) => [r.device_id, r.state])) === '[["d-a","ONLINE"]]';
+      }, 3000, 'h2 mirrors d-a as ONLINE');
 
       await server.stop();
       await waitFor(() => statuses.some((s) => /redis down/.test(s.text)), 3000, 'status shows the outage');

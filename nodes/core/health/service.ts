@@ -85,6 +85,7 @@ export class HealthService {
   private readonly graceUntil: number;
 
   private subscriber: Redis | null = null;
+  private subscribed: Promise<void> = Promise.resolve();
   private up = false;
   private everUp = false;
   private resyncing: Promise<void> | null = null;
@@ -231,9 +232,11 @@ export class HealthService {
       if (ev) this.table.apply(ev);
     });
     // subscribe once connected (no offline queue on a shared client); ioredis resubscribes after reconnects
-    const subscribe = () => void sub.subscribe(this.keys.channel).catch(() => undefined);
-    if (sub.status === 'ready') subscribe();
-    else sub.once('ready', subscribe);
+    this.subscribed = new Promise<void>((resolve) => {
+      const subscribe = () => void sub.subscribe(this.keys.channel).then(() => resolve(), () => resolve());
+      if (sub.status === 'ready') subscribe();
+      else sub.once('ready', subscribe);
+    });
   }
 
   private async connected(): Promise<void> {
@@ -241,6 +244,9 @@ export class HealthService {
     this.resyncing = this.resync();
     try {
       await this.resyncing;
+      // the local mirror follows other instances through pub/sub: be subscribed before deciding in Redis
+      // (bounded wait, the mirror is a convenience and must not hold the store back)
+      await Promise.race([this.subscribed, new Promise((r) => setTimeout(r, 2000).unref())]);
       this.up = true;
       this.everUp = true;
       this.lastError = null;
