@@ -91,6 +91,9 @@ describe('dashboard variable device filter', () => {
     ['{press-1,press-2}', ['press-1', 'press-2']],
     ['(press-1|press-2)', ['press-1', 'press-2']],
     ['press-1, press-2', ['press-1', 'press-2']],
+    ['.*', null],
+    ['(press-1|.*)', null],
+    ['^(press\\.1|press-2)$', ['press.1', 'press-2']],
   ])('%p', (raw, expected) => {
     const got = parseDeviceFilter(raw);
     expect(got === null ? null : [...got]).toEqual(expected);

@@ -25,19 +25,29 @@ export function sortAlerts(alerts: AlertRow[]): AlertRow[] {
   return [...alerts].sort(compareAlerts);
 }
 
+const ALL = new Set(['', '*', '.*', '.+', '$__all', 'all']);
+
 /**
  * Parses a device filter after dashboard variables were interpolated: "a", "a,b", "{a,b}" (Grafana's
- * multi-value glob), "a|b" or "(a|b)". Empty, "All", "$__all" or "*" mean no filter (null).
+ * multi-value glob), "a|b", "(a|b)" or the regex format "^(a|b\\.c)$". Empty, "All", "$__all", "*" or a
+ * regex all-value (".*") mean no filter (null), as does a variable left uninterpolated.
  */
 export function parseDeviceFilter(raw: string | undefined): Set<string> | null {
-  const s = (raw ?? '').trim().replace(/^[({]|[)}]$/g, '');
-  if (!s || s === '*' || s === '$__all' || s.toLowerCase() === 'all' || s.startsWith('$')) {
+  const s = (raw ?? '')
+    .trim()
+    .replace(/^\^|\$$/g, '')
+    .replace(/^[({]|[)}]$/g, '');
+  if (ALL.has(s.toLowerCase()) || s.startsWith('$')) {
     return null;
   }
   const parts = s
     .split(/[,|\s]+/)
-    .map((p) => p.trim())
+    // the regex format escapes characters such as "." in ids
+    .map((p) => p.trim().replace(/\\(.)/g, '$1'))
     .filter(Boolean);
+  if (parts.some((p) => ALL.has(p.toLowerCase()))) {
+    return null;
+  }
   return parts.length ? new Set(parts) : null;
 }
 
