@@ -26,7 +26,9 @@ interface AnomalyDef extends NodeDef {
   varianceShare?: string | number;
   scaling?: 'std' | 'robust';
   adaptRate?: string | number;
+  anomalyAdaptRate?: string | number;
   ewmaLambda?: string | number;
+  inputWindow?: string | number;
   smoothing?: string | number;
   smoothingKind?: 'none' | 'median' | 'mean';
   criticalRatio?: string | number;
@@ -41,6 +43,7 @@ interface AnomalyDef extends NodeDef {
   equipmentId?: string;
   batchMax?: string | number;
   batchWaitMs?: string | number;
+  watch?: boolean;
 }
 
 /** The part of the colleague's BundleScorer this node relies on (see nodes/core/anomaly/onnx/bundle-scorer.ts). */
@@ -96,7 +99,9 @@ function detectorConfig(def: AnomalyDef): DetectorConfig {
     varianceShare: num(def.varianceShare, d.varianceShare, 0.01, 1),
     scaling: def.scaling === 'std' || def.scaling === 'robust' ? def.scaling : d.scaling,
     adaptRate: num(def.adaptRate, d.adaptRate, 0, 1),
+    anomalyAdaptRate: num(def.anomalyAdaptRate, d.anomalyAdaptRate, 0, 1),
     ewmaLambda: num(def.ewmaLambda, d.ewmaLambda, 0.0001, 1),
+    inputWindow: Math.round(num(def.inputWindow, d.inputWindow, 1, 1000)),
     smoothing: Math.round(num(def.smoothing, d.smoothing, 1, 1000)),
     smoothingKind: def.smoothingKind === 'none' || def.smoothingKind === 'mean' || def.smoothingKind === 'median' ? def.smoothingKind : d.smoothingKind,
     criticalRatio: num(def.criticalRatio, d.criticalRatio, 1, 1000),
@@ -195,8 +200,9 @@ export = function (RED: NodeAPI) {
           powerField: def.powerField || undefined,
           powerBuckets,
           version: def.modelVersion || undefined,
-          batchMax: num(def.batchMax, 64, 1),
-          batchWaitMs: num(def.batchWaitMs, 5, 0),
+          batchMax: num(def.batchMax, 256, 1),
+          batchWaitMs: num(def.batchWaitMs, 2, 0),
+          watch: def.watch === true,
         });
         syncBundles();
       } catch (err) {
@@ -260,7 +266,7 @@ export = function (RED: NodeAPI) {
       const deviceId = typeof tags.device_id === 'string' && tags.device_id ? tags.device_id : undefined;
       if (!isObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
       const equipment = typeof tags.equipment_id === 'string' && tags.equipment_id ? tags.equipment_id : undefined;
-      const key = byEquipment || method === 'onnx' ? equipment ?? (method === 'onnx' ? def.equipmentId || deviceId : undefined) : deviceId;
+      const key = byEquipment ? equipment : deviceId;
       if (!key) {
         return byEquipment ? reject('missing_equipment', 'tags.equipment_id is missing', { device_id: deviceId, field: 'tags.equipment_id' }) : reject('missing_device', 'tags.device_id is missing', { field: 'tags.device_id' });
       }
@@ -300,10 +306,12 @@ export = function (RED: NodeAPI) {
       const deviceId = point.tags.device_id;
       const numeric: Record<string, number> = {};
       for (const [f, v] of Object.entries(point.fields)) if (typeof v === 'number') numeric[f] = v;
-      const powerField = def.powerField || '';
-      const powerValue = powerField ? point.fields[powerField] ?? point.tags[powerField] : undefined;
+      const equipmentId = point.tags.equipment_id || def.equipmentId;
+      if (!equipmentId) return sendReject(msg, send, done, reject('missing_equipment', 'tags.equipment_id is missing and no default equipment is configured', { device_id: deviceId, field: 'tags.equipment_id' }));
+      // a power tag names the bucket directly; otherwise the scorer buckets the numeric power field
+      const powerTag = def.powerField ? point.tags[def.powerField] : undefined;
       bundles!
-        .score({ key, equipmentId: point.tags.equipment_id || def.equipmentId || key, power: typeof powerValue === 'string' ? powerValue : undefined, fields: numeric, timestamp: point.timestamp })
+        .score({ key, equipmentId, power: typeof powerTag === 'string' && powerTag ? powerTag : undefined, fields: numeric, timestamp: point.timestamp })
         .then((r) => {
           if (r.kind === 'reject') return sendReject(msg, send, done, reject(r.code, r.reason, { device_id: deviceId }));
           if (r.kind === 'warming') {

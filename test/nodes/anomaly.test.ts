@@ -87,9 +87,10 @@ describe('moby-anomaly node', function () {
       assert.ok(normal.every((m) => !m.anomaly!.warming && m.anomaly!.method === method));
       assert.ok(normal.filter((m) => m.anomaly!.is_anomaly).length <= 2, 'normal points are (almost) never flagged');
 
-      // the default median over 15 points needs a majority of anomalous points in its window
-      await feed('a', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => point(broken(i))), ok, bad);
-      assert.equal(ok[ok.length - 10].anomaly!.is_anomaly, false, 'one anomalous point alone is smoothed away');
+      // defaults average the inputs (3 or 10 points) and take the median over 15 scores: one anomalous point
+      // alone is smoothed away, a sustained fault is flagged within about 8 + window points
+      await feed('a', Array.from({ length: 20 }, (_, i) => point(broken(i))), ok, bad);
+      assert.equal(ok[ok.length - 20].anomaly!.is_anomaly, false, 'one anomalous point alone is smoothed away');
       const last = ok[ok.length - 1].anomaly!;
       assert.equal(last.is_anomaly, true);
       assert.notEqual(last.severity, 'normal');

@@ -75,6 +75,40 @@ describe('anomaly core: detector, limits, smoothing, severity', () => {
     });
   }
 
+  it('inputWindow averages the inputs: the rolling mean is what gets calibrated and scored', () => {
+    const cfg = { ...defaultsFor('l2'), trainSize: 50, smoothing: 1, inputWindow: 4, adaptRate: 0 };
+    const rows = gaussianRows(60, 3, 4);
+    const state = newState(cfg, ['a', 'b', 'c']);
+    for (let i = 0; i < 50; i++) step(cfg, state, rows[i]);
+    assert.equal(state.recent!.length, 4);
+    // a spike of 4 limits in one feature is diluted to one limit's worth by the 4-point mean
+    const scale = state.model!.method === 'l2' ? state.model!.l2.scale[2] : 1;
+    const limit = state.model!.method === 'l2' ? state.model!.l2.limit : 1;
+    const spiky = rows[50].slice();
+    spiky[2] += 4 * limit * scale;
+    const r = step(cfg, state, spiky);
+    assert.ok(r.kind === 'result');
+    const expected = (rows[47][2] + rows[48][2] + rows[49][2] + spiky[2]) / 4;
+    assert.ok(Math.abs(state.recent![3][2] - spiky[2]) < 1e-12 && Math.abs(expected - spiky[2]) > limit * scale * 2.9);
+  });
+
+  it('anomalyAdaptRate bounds how long a permanent change of operating point stays flagged', () => {
+    const run = (anomalyAdaptRate: number) => {
+      const cfg = { ...defaultsFor('l2'), trainSize: 100, smoothing: 1, inputWindow: 1, adaptRate: 0, anomalyAdaptRate };
+      const rows = gaussianRows(1100, 3, 8);
+      const state = newState(cfg, ['a', 'b', 'c']);
+      let flagged = 0;
+      for (let i = 0; i < rows.length; i++) {
+        const x = i < 100 ? rows[i] : [rows[i][0], rows[i][1], rows[i][2] + 10];
+        const r = step(cfg, state, x);
+        if (r.kind === 'result' && r.anomaly.is_anomaly && i >= 900) flagged++;
+      }
+      return flagged;
+    };
+    assert.equal(run(0), 200, 'without it the new level is flagged forever');
+    assert.ok(run(0.01) < 20, 'with it the new level becomes normal');
+  });
+
   it('validateState refuses wrong dimensions, non-positive scales and foreign versions', () => {
     const cfg = { ...defaultsFor('pca'), trainSize: 50 };
     const state = newState(cfg, ['a', 'b', 'c']);

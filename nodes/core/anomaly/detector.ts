@@ -29,8 +29,18 @@ export interface DetectorConfig {
   scaling: ScalingKind;
   /** l2/pca: weight with which a point judged normal moves the centre (0 = frozen model) */
   adaptRate: number;
+  /**
+   * weight with which a point judged anomalous still moves the centre (0 = never). Small values bound how
+   * long a permanent change of operating point (after maintenance, a new product) stays flagged.
+   */
+  anomalyAdaptRate: number;
   /** ewma: weight of a new normal point in the running mean/variance */
   ewmaLambda: number;
+  /**
+   * rolling mean of each feature over this many points before calibration and scoring (1 = off): averages
+   * out sample noise and quantisation so small persistent shifts stand out early
+   */
+  inputWindow: number;
   /** smoothing window (points) and kind; the verdict uses the smoothed score */
   smoothing: number;
   smoothingKind: SmoothingKind;
@@ -48,12 +58,14 @@ export const DEFAULT_CONFIG: DetectorConfig = {
   method: 'pca',
   features: [],
   trainSize: 400,
-  alpha: 0.01,
+  alpha: 0.003,
   limitScale: 1,
   varianceShare: 0.85,
   scaling: 'robust',
   adaptRate: 0.01,
+  anomalyAdaptRate: 0,
   ewmaLambda: 0.005,
+  inputWindow: 3,
   smoothing: 15,
   smoothingKind: 'median',
   criticalRatio: DEFAULT_CRITICAL_RATIO,
@@ -61,14 +73,18 @@ export const DEFAULT_CONFIG: DetectorConfig = {
 };
 
 /**
- * Per-method departures from DEFAULT_CONFIG. l2 has no correlation structure to tell drift from faults, so
- * its centre follows drift five times more slowly than PCA's.
+ * Per-method departures from DEFAULT_CONFIG, each the centre of a plateau (not a peak) of the SKAB tuning
+ * runs, checked against the false-alarm rate on anomaly-free data:
+ * - pca: T² and Q of 400 averaged calibration rows understate the spread of a longer run; doubling both
+ *   limits keeps false alarms down while faults still exceed them many times over.
+ * - l2: no correlation structure to tell drift from faults, so its centre follows drift faster.
+ * - ewma: its running variance already tracks the spread, so it can average longer inputs.
  */
 export const METHOD_DEFAULTS: Readonly<Record<StatMethod, Partial<DetectorConfig>>> = {
-  pca: {},
-  l2: { adaptRate: 0.002 },
-  ewma: {},
-  threshold: { smoothing: 1 },
+  pca: { limitScale: 2 },
+  l2: { adaptRate: 0.02 },
+  ewma: { inputWindow: 10 },
+  threshold: { smoothing: 1, inputWindow: 1 },
 };
 
 export function defaultsFor(method: StatMethod): DetectorConfig {
@@ -90,6 +106,8 @@ export interface AnomalyDeviceState {
   buffer: number[][] | null;
   model: FittedModel | null;
   window: number[];
+  /** last inputWindow raw rows (only when inputWindow > 1) */
+  recent?: number[][];
   /** points scored since fitting */
   scored: number;
 }
@@ -170,10 +188,27 @@ export function rawScore(cfg: DetectorConfig, state: AnomalyDeviceState, x: Arra
   }
 }
 
+/** Moves only the centre (not scale/variance/axes) by `rate`: used for points judged anomalous. */
+function nudgeCentre(model: FittedModel, x: ArrayLike<number>, rate: number): void {
+  const centre = model.method === 'l2' ? model.l2.center : model.method === 'pca' ? model.pca.mean : model.method === 'ewma' ? model.ewma.mean : null;
+  if (centre) for (let j = 0; j < centre.length; j++) centre[j] += rate * (x[j] - centre[j]);
+}
+
 function learn(cfg: DetectorConfig, model: FittedModel, x: ArrayLike<number>): void {
   if (model.method === 'ewma') learnEwma(model.ewma, x, cfg.ewmaLambda);
   else if (cfg.adaptRate > 0 && model.method === 'l2') learnL2(model.l2, x, cfg.adaptRate);
   else if (cfg.adaptRate > 0 && model.method === 'pca') learnPca(model.pca, x, cfg.adaptRate);
+}
+
+/** Mean of the last `w` rows including `x` (the state keeps them). */
+function rollingMean(state: AnomalyDeviceState, x: ArrayLike<number>, w: number): number[] {
+  const recent = (state.recent ??= []);
+  recent.push(Array.from(x));
+  while (recent.length > w) recent.shift();
+  const d = x.length;
+  const out = new Array<number>(d).fill(0);
+  for (const r of recent) for (let j = 0; j < d; j++) out[j] += r[j] / recent.length;
+  return out;
 }
 
 /** Rounds shares to 4 decimals so msg.anomaly stays compact. */
@@ -189,8 +224,9 @@ function shares(features: string[], contributions: number[]): Record<string, num
  * One point through a device's detector. Mutates `state` (calibration buffer, model, smoothing window).
  * `x` must be in `state.features` order (see extract).
  */
-export function step(cfg: DetectorConfig, state: AnomalyDeviceState, x: ArrayLike<number>): StepResult {
+export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayLike<number>): StepResult {
   let fitted = false;
+  const x = cfg.inputWindow > 1 ? rollingMean(state, raw, cfg.inputWindow) : raw;
   if (!state.model) {
     const buffer = (state.buffer ??= []);
     buffer.push(Array.from(x));
@@ -207,12 +243,13 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, x: ArrayLik
     fitted = true;
   }
   const contributions = new Array<number>(state.features.length).fill(0);
-  const { score: raw, threshold } = rawScore(cfg, state, x, contributions);
-  if (!Number.isFinite(raw)) return { kind: 'reject', reject: { code: 'model_error', reason: `score is ${raw}` } };
-  const score = smooth(state.window, raw, cfg.smoothing, cfg.smoothingKind);
+  const { score: pointScore, threshold } = rawScore(cfg, state, x, contributions);
+  if (!Number.isFinite(pointScore)) return { kind: 'reject', reject: { code: 'model_error', reason: `score is ${pointScore}` } };
+  const score = smooth(state.window, pointScore, cfg.smoothing, cfg.smoothingKind);
   const isAnomaly = score > threshold;
   // learn only from points that are normal both raw and smoothed, so the onset of a fault is not absorbed
-  if (!isAnomaly && raw <= threshold) learn(cfg, state.model, x);
+  if (!isAnomaly && pointScore <= threshold) learn(cfg, state.model, x);
+  else if (cfg.anomalyAdaptRate > 0) nudgeCentre(state.model, x, cfg.anomalyAdaptRate);
   state.scored++;
   return {
     kind: 'result',
@@ -248,6 +285,7 @@ export function validateState(s: unknown, cfg: DetectorConfig): string | null {
   const d = st.features.length;
   if (!isNumArray(st.window ?? [])) return 'window must be numbers';
   if (st.buffer !== null && st.buffer !== undefined && (!Array.isArray(st.buffer) || st.buffer.length > cfg.trainSize || !st.buffer.every((r) => isNumArray(r, d)))) return 'buffer rows must be numbers, one per feature';
+  if (st.recent !== undefined && (!Array.isArray(st.recent) || st.recent.length > Math.max(1, cfg.inputWindow) || !st.recent.every((r) => isNumArray(r, d)))) return 'recent rows must be numbers, one per feature, at most inputWindow of them';
   const m = st.model as FittedModel | null | undefined;
   if (m === null || m === undefined) return st.buffer ? null : 'state has neither a model nor a calibration buffer';
   if (m.method !== cfg.method) return 'model method differs from state method';
@@ -278,7 +316,7 @@ export function stateFromModel(cfg: DetectorConfig, features: string[], model: F
 
 /** Approximate retained bytes of a state (for the memory gauge/bench; counts numbers as 8 bytes). */
 export function stateSize(s: AnomalyDeviceState): number {
-  let n = s.window.length + (s.buffer ? s.buffer.length * s.features.length : 0);
+  let n = s.window.length + (s.buffer ? s.buffer.length * s.features.length : 0) + (s.recent ? s.recent.length * s.features.length : 0);
   const m = s.model;
   if (m?.method === 'pca') n += m.pca.mean.length * 2 + m.pca.components.length * (m.pca.mean.length + 1);
   else if (m?.method === 'l2') n += m.l2.center.length * 2;
