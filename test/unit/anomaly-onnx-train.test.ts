@@ -63,6 +63,12 @@ describe('anomaly-onnx training and bundle files', () => {
   });
 
   describe('helpers', () => {
+    it('importing the ONNX API does not load the native onnxruntime until a bundle is loaded', () => {
+      const script = "require('./nodes/core/anomaly/onnx'); process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('onnxruntime-node'))))";
+      const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(r.stdout, 'false', r.stderr);
+    });
+
     it('orders versions naturally', () => {
       assert.deepEqual(['v10', 'v2', 'v1', '2026-11-01', '2026-02-10'].sort(compareVersions), ['2026-02-10', '2026-11-01', 'v1', 'v2', 'v10']);
     });

@@ -1,6 +1,7 @@
 // Micro-batching for one bundle: windows queued within batchWaitMs (or until batchMax are waiting) go
 // to the model in a single session.run; each caller's promise resolves with its own row of every output.
-import { Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
+import { ort } from './ort';
 import { inputDims, type LoadedBundle } from './bundles';
 
 export interface RowOutputs {
@@ -73,7 +74,7 @@ export class MicroBatcher {
     b.inflight++;
     this.onRun?.(n);
     try {
-      const result = await b.session.run({ [b.meta.input.name]: new Tensor('float32', input, inputDims(b.meta, n)) });
+      const result = await b.session.run({ [b.meta.input.name]: new (ort().Tensor)('float32', input, inputDims(b.meta, n)) });
       const names = Object.values(b.meta.outputs) as string[];
       const data: Record<string, Float32Array> = {};
       for (const name of names) {

@@ -4,9 +4,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { parseJsonSafe } from '../../safe-json';
 import { validateMeta, type BundleMeta } from './meta';
+import { ort } from './ort';
 
 export const MODEL_FILE = 'model.onnx';
 export const META_FILE = 'meta.json';
@@ -130,7 +131,7 @@ export async function loadBundle(cand: { dir: string; equipmentId: string; power
   }
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(files.model, SESSION_OPTIONS);
+    session = await ort().InferenceSession.create(files.model, SESSION_OPTIONS);
   } catch (err) {
     throw new Error(`${modelFile}: not a loadable ONNX model: ${(err as Error).message}`);
   }
@@ -147,7 +148,7 @@ export async function loadBundle(cand: { dir: string; equipmentId: string; power
     const dims = inputDims(meta, DRY_RUN_BATCH);
     let result: InferenceSession.OnnxValueMapType;
     try {
-      result = await session.run({ [meta.input.name]: new Tensor('float32', new Float32Array(DRY_RUN_BATCH * rowSize), dims) });
+      result = await session.run({ [meta.input.name]: new (ort().Tensor)('float32', new Float32Array(DRY_RUN_BATCH * rowSize), dims) });
     } catch (err) {
       throw new Error(`${modelFile}: dry run with zero windows of shape [${dims.join(', ')}] failed (the batch dimension must be dynamic): ${(err as Error).message}`);
     }
