@@ -31,8 +31,13 @@ export async function writeBundle(out: string, model: Uint8Array, meta: Omit<Bun
     fs.writeFileSync(path.join(staging, 'meta.json'), JSON.stringify(full, null, 2) + '\n');
     const check = await loadBundle({ dir: staging, equipmentId, power, version });
     await check.session.release();
-    if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true });
-    fs.renameSync(staging, dir);
+    if (fs.existsSync(dir)) {
+      // two renames keep the gap in which a scan finds no bundle as short as possible
+      const old = path.join(parent, `.${version}.old-${process.pid}-${Date.now()}`);
+      fs.renameSync(dir, old);
+      fs.renameSync(staging, dir);
+      fs.rmSync(old, { recursive: true, force: true });
+    } else fs.renameSync(staging, dir);
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });
     throw err;
