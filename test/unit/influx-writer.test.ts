@@ -88,7 +88,7 @@ describe('influx writer', () => {
     assert.equal(w.stats().state, 'retrying');
     assert.match(w.stats().lastError ?? '', /ECONNREFUSED/);
     w.add(lines(50, 20));
-    assert.equal(w.stats().spooled, 70, 'new batches join the spool behind the old ones');
+    await waitFor(() => w.stats().spooled === 70, 1000, 'new batches join the spool behind the old ones');
     target = send();
     await waitFor(() => w.stats().written === 70, 5000, 'replayed');
     assert.deepEqual(sink.accepted, lines(0, 70));
@@ -125,7 +125,8 @@ describe('influx writer', () => {
     assert.equal(w.stats().state, 'disabled');
     w.add(lines(0, 25));
     w.flush();
-    assert.equal(w.stats().spooled, 25);
+    await waitFor(() => w.stats().spooled === 25, 1000, 'spooled at the end of the event-loop turn');
+    assert.equal(w.stats().buffered, 0);
     await w.close(100);
     assert.equal(sink.requests.length, 0);
     w = make();
@@ -189,8 +190,9 @@ describe('influx writer', () => {
       await real(body);
     };
     const w = make({ send: slow, maxQueuedBatches: 2 });
-    w.add(lines(0, 60)); // 6 batches: 1 in flight, 2 queued, 3 spooled
-    assert.equal(w.stats().spooled, 50, 'queued batches moved to the spool behind the overflow, in order');
+    w.add(lines(0, 60)); // 6 batches: 1 in flight, 2 queued; the 4th spills the queue, the rest follow it
+    assert.equal(w.stats().spooled, 30, 'the full queue and the overflowing batch went to disk at once');
+    await waitFor(() => w.stats().spooled === 50, 1000, 'later batches appended behind them');
     release();
     await waitFor(() => w.stats().written === 60, 3000, 'all written');
     assert.deepEqual(sink.accepted, lines(0, 60));

@@ -243,38 +243,63 @@ export class Spool {
 
   /** The oldest unacknowledged batch, read back from disk and verified; null when empty. */
   peek(): string[] | null {
-    while (this.head < this.entries.length) {
-      const e = this.entries[this.head];
-      let fd = this.readFds.get(e.seg);
-      if (fd === undefined) {
-        fd = fs.openSync(path.join(this.dir, segName(e.seg)), 'r');
-        this.readFds.set(e.seg, fd);
+    return this.peekBatches(0)?.lines ?? null;
+  }
+
+  /**
+   * The oldest unacknowledged batches, as many whole batches as fit in maxLines (always at least one), so
+   * a replay after an outage sends few large requests; acknowledge them with ack(batches).
+   */
+  peekBatches(maxLines: number): { lines: string[]; batches: number } | null {
+    let lines: string[] = [];
+    let batches = 0;
+    for (let i = this.head; i < this.entries.length; i++) {
+      const e = this.entries[i];
+      if (batches > 0 && lines.length + e.points > maxLines) break;
+      const got = this.readEntry(e);
+      if (got === null) {
+        if (batches > 0) break; // let the next call meet it at the head
+        this.corruptRecords++; // damaged on disk after it was written: skip it
+        this.ack(1);
+        i = this.head - 1;
+        continue;
       }
-      const buf = Buffer.allocUnsafe(e.length);
-      fs.readSync(fd, buf, 0, e.length, e.offset);
-      try {
-        const r = JSON.parse(buf.toString('utf8')) as { c: string; d: string };
-        if (r.c === checksum(r.d)) return r.d.split('\n');
-      } catch {
-        /* fall through: damaged on disk after it was written */
-      }
-      this.corruptRecords++;
-      this.ack();
+      lines = batches === 0 ? got : lines.concat(got);
+      batches++;
+    }
+    return batches > 0 ? { lines, batches } : null;
+  }
+
+  private readEntry(e: Entry): string[] | null {
+    let fd = this.readFds.get(e.seg);
+    if (fd === undefined) {
+      fd = fs.openSync(path.join(this.dir, segName(e.seg)), 'r');
+      this.readFds.set(e.seg, fd);
+    }
+    const buf = Buffer.allocUnsafe(e.length);
+    fs.readSync(fd, buf, 0, e.length, e.offset);
+    try {
+      const r = JSON.parse(buf.toString('utf8')) as { c: string; d: string };
+      if (r.c === checksum(r.d)) return r.d.split('\n');
+    } catch {
+      /* not JSON any more */
     }
     return null;
   }
 
-  /** Removes the oldest batch (after the database acknowledged it). */
-  ack(): void {
-    if (this.head >= this.entries.length) return;
-    const e = this.entries[this.head++];
-    this.livePoints -= e.points;
+  /** Removes the oldest `batches` batches (after the database acknowledged them), with one cursor write. */
+  ack(batches = 1): void {
+    for (let n = 0; n < batches && this.head < this.entries.length; n++) {
+      const e = this.entries[this.head++];
+      this.livePoints -= e.points;
+      const next = this.entries[this.head];
+      if (next !== undefined && next.seg !== e.seg) this.removeSegment(e.seg);
+    }
     if (this.head >= this.entries.length) {
       this.reset();
       return;
     }
     const next = this.entries[this.head];
-    if (next.seg !== e.seg) this.removeSegment(e.seg);
     this.writeCursor({ seg: next.seg, offset: next.offset });
     this.compact();
   }

@@ -87,8 +87,10 @@ export interface WriterOptions {
   spool: Spool;
   batchSize?: number;
   flushIntervalMs?: number;
-  /** batches held in memory while one is in flight before they go to the spool (default 10) */
+  /** batches held in memory while a request is in flight before they go to the spool (default 100) */
   maxQueuedBatches?: number;
+  /** queued or spooled batches are combined into requests of up to this many lines (default 5000) */
+  maxLinesPerRequest?: number;
   backoff?: Partial<BackoffOptions>;
   /** a line the server refused (400/422/413 for that line alone) */
   onReject?: (line: string, reject: Reject) => void;
@@ -108,10 +110,14 @@ export class InfluxWriter {
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly maxQueuedBatches: number;
+  private readonly maxLinesPerRequest: number;
   private readonly backoff: BackoffOptions;
   private readonly opts: WriterOptions;
   private buffer: string[] = [];
   private queue: string[][] = [];
+  /** batches bound for the spool, appended together at the end of the event-loop turn */
+  private toSpool: string[][] = [];
+  private spillScheduled = false;
   private inFlight: string[] | null = null;
   private inFlightFromSpool = false;
   private timer: NodeJS.Timeout | null = null;
@@ -134,7 +140,8 @@ export class InfluxWriter {
     this.spool = opts.spool;
     this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 100));
     this.flushIntervalMs = Math.max(1, opts.flushIntervalMs ?? 5000);
-    this.maxQueuedBatches = Math.max(1, opts.maxQueuedBatches ?? 10);
+    this.maxQueuedBatches = Math.max(1, opts.maxQueuedBatches ?? 100);
+    this.maxLinesPerRequest = Math.max(this.batchSize, opts.maxLinesPerRequest ?? 5000);
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.state = this.send ? 'connecting' : 'disabled';
     if (this.send && this.spool.batches > 0) this.kick(); // replay what a previous run left behind
@@ -143,6 +150,7 @@ export class InfluxWriter {
   stats(): WriterStats {
     let buffered = this.buffer.length + (this.inFlight?.length ?? 0);
     for (const b of this.queue) buffered += b.length;
+    for (const b of this.toSpool) buffered += b.length;
     const s: WriterStats = {
       state: this.state,
       buffered,
@@ -181,10 +189,12 @@ export class InfluxWriter {
   }
 
   private enqueue(batch: string[]): void {
-    const direct = this.send !== null && this.spool.batches === 0 && this.state !== 'retrying' && this.state !== 'unauthorized';
+    const direct =
+      this.send !== null && this.spool.batches === 0 && this.toSpool.length === 0 && this.state !== 'retrying' && this.state !== 'unauthorized';
     if (direct && (this.queue.length < this.maxQueuedBatches || this.closing)) {
       this.queue.push(batch);
-    } else {
+    } else if (this.queue.length > 0) {
+      // memory queue full behind a slow request: it all goes to disk, in order, as one record
       this.queue.push(batch);
       try {
         this.spillQueue();
@@ -194,27 +204,50 @@ export class InfluxWriter {
           this.queue.pop();
           throw err;
         }
-        this.lastError = `spool: ${(err as Error).message}`;
-        this.opts.onError?.(err as Error);
+        this.reportSpoolError(err as Error);
+      }
+    } else {
+      // spool mode: batches of the same event-loop turn are appended (and fsync'd) together
+      this.toSpool.push(batch);
+      if (!this.spillScheduled) {
+        this.spillScheduled = true;
+        setImmediate(() => {
+          this.spillScheduled = false;
+          this.spillPending();
+          this.kick();
+        });
       }
     }
     this.kick();
     this.opts.onChange?.();
   }
 
-  private spoolAppend(batch: string[]): void {
-    this.spool.append(batch);
+  private reportSpoolError(err: Error): void {
+    this.lastError = `spool: ${err.message}`;
+    this.opts.onError?.(err);
+  }
+
+  /** Appends batches waiting for the spool (newer than anything in it) as one record. */
+  private spillPending(): void {
+    if (this.toSpool.length === 0) return;
+    try {
+      this.spool.append(this.toSpool.length === 1 ? this.toSpool[0] : ([] as string[]).concat(...this.toSpool));
+      this.toSpool = [];
+    } catch (err) {
+      // stays in memory and is tried again with the next batch or replay; bounded like the queue
+      if (this.toSpool.length > this.maxQueuedBatches * 10) this.toSpool.shift();
+      this.reportSpoolError(err as Error);
+    }
   }
 
   /**
-   * Moves memory-queued batches to the spool, keeping order (spool non-empty ⇒ queue empty). A batch
-   * leaves the queue only after its append succeeded, so a disk error leaves the rest in memory.
+   * Moves memory-queued batches to the spool as one record, keeping order (spool non-empty ⇒ queue
+   * empty). They leave memory only after the append succeeded.
    */
   private spillQueue(): void {
-    while (this.queue.length > 0) {
-      this.spoolAppend(this.queue[0]);
-      this.queue.shift();
-    }
+    if (this.queue.length === 0) return;
+    this.spool.append(this.queue.length === 1 ? this.queue[0] : ([] as string[]).concat(...this.queue));
+    this.queue = [];
   }
 
   private kick(): void {
@@ -222,7 +255,7 @@ export class InfluxWriter {
     this.pumping = this.pump().finally(() => {
       this.pumping = null;
       // work may have arrived between the loop's last check and here
-      if (!this.closing && (this.queue.length > 0 || (this.spool.batches > 0 && !this.closing))) this.kick();
+      if (!this.closing && (this.queue.length > 0 || this.toSpool.length > 0 || this.spool.batches > 0)) this.kick();
     });
   }
 
@@ -231,16 +264,27 @@ export class InfluxWriter {
     while (!this.closed) {
       try {
         const fromSpool = this.queue.length === 0;
+        if (fromSpool) this.spillPending();
         if (fromSpool && this.closing) return; // on close the spool stays on disk for the next start
-        const batch = fromSpool ? this.spool.peek() : this.queue.shift()!;
-        if (!batch) return;
+        // a backlog (queued or spooled) goes out as few large requests, whole batches up to maxLinesPerRequest
+        let batch: string[];
+        let spooledBatches = 0;
+        if (fromSpool) {
+          const got = this.spool.peekBatches(this.maxLinesPerRequest);
+          if (!got) return;
+          batch = got.lines;
+          spooledBatches = got.batches;
+        } else {
+          batch = this.queue.shift()!;
+          while (this.queue.length > 0 && batch.length + this.queue[0].length <= this.maxLinesPerRequest) batch = batch.concat(this.queue.shift()!);
+        }
         this.inFlight = batch;
         this.inFlightFromSpool = fromSpool;
         const failure = await this.deliver(send, batch);
         this.inFlight = null;
         if (this.closed) return; // close gave up waiting and already spooled this batch
         if (!failure) {
-          if (fromSpool) this.spool.ack();
+          if (fromSpool) this.spool.ack(spooledBatches);
           this.failures = 0;
           this.setState('connected');
           continue;
@@ -354,8 +398,9 @@ export class InfluxWriter {
     if (this.inFlight && !this.inFlightFromSpool) this.queue.unshift(this.inFlight);
     this.inFlight = null;
     try {
-      while (this.buffer.length > 0) this.queue.push(this.buffer.splice(0, this.batchSize));
       this.spillQueue();
+      this.spillPending();
+      if (this.buffer.length > 0) this.spool.append(this.buffer.splice(0));
     } finally {
       this.spool.close();
       this.state = 'closed';
