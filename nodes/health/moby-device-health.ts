@@ -142,9 +142,18 @@ export = function (RED: NodeAPI) {
     function handle(msg: NodeMessage, send: SendFn, done: DoneFn): void {
       countIn(TYPE);
       if (msg.topic === 'snapshot') {
-        countOut(TYPE);
-        send([{ ...msg, topic: 'snapshot', payload: table.snapshot() }, null]);
-        return done();
+        const reply = () => {
+          countOut(TYPE);
+          send([{ ...msg, topic: 'snapshot', payload: table.snapshot() }, null]);
+          done();
+        };
+        // with Redis, include what the other instances have seen; from memory when Redis is down
+        if (!service!.shared) return reply();
+        service!
+          .refresh()
+          .catch((err: Error) => node.warn(`snapshot from memory, Redis refresh failed: ${err.message}`))
+          .finally(reply);
+        return;
       }
       const now = Date.now();
       const input = readHealthMessage(msg, now, readOpts);

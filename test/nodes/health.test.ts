@@ -305,6 +305,14 @@ describe('moby-device-health node', function () {
       await sleep(600); // several more sweeps by both instances
       const all = [...events(out1), ...events(out2)].map((e) => `${e.previous}>${e.state}`);
       assert.deepEqual(all.sort(), ['ONLINE>TIMEOUT', 'UNKNOWN>ONLINE']);
+      // a snapshot from either instance shows the shared table, last-seen included
+      h1.receive({ payload: { tags: { device_id: 'only-h1' } } });
+      await sleep(100);
+      h2.receive({ topic: 'snapshot' });
+      await waitFor(() => out2.some((m) => m.topic === 'snapshot'), 2000, 'h2 snapshot');
+      const rows = out2.find((m) => m.topic === 'snapshot')!.payload;
+      assert.deepEqual(rows.map((r: any) => [r.device_id, typeof r.last_seen]), [['only-h1', 'number'], ['shared-1', 'number']]);
+      assert.equal(rows[1].state, 'TIMEOUT');
     });
 
     it('Redis killed and restarted mid-test: transitions keep coming from memory and none is lost after resync', async () => {

@@ -50,6 +50,8 @@ describe('health message reading', () => {
     assert.deepEqual(readHealthMessage({ topic: 'factory/h1/m3/temp', payload: '21.5' }, NOW, opts), { kind: 'activity', device_id: 'm3', time: NOW });
     const none = readHealthMessage({ topic: 'other/x', payload: 1 }, NOW, opts);
     assert.equal(none.kind === 'reject' && none.reject.code, 'no_device_id');
+    const proto = readHealthMessage({ payload: 1, moby: { device_id: '__proto__' } }, NOW, opts);
+    assert.equal(proto.kind === 'reject' && proto.reject.code, 'bad_device_id');
     const bad = readHealthMessage({ payload: { tags: { device_id: 42 } } }, NOW, opts);
     assert.deepEqual(bad.kind === 'reject' && [bad.reject.code, bad.reject.field], ['bad_device_id', 'payload.tags.device_id']);
   });

@@ -54,6 +54,21 @@ describe('health service with a shared Redis', function () {
     await waitFor(() => a.service.table.get('d1')!.state === 'TIMEOUT' && b.service.table.get('d1')!.state === 'TIMEOUT', 2000, 'mirrors updated');
   });
 
+  it('refresh() brings a mirror up to date with devices only the other instance has seen', async () => {
+    const c = fakeClock();
+    const { a, b, keyPrefix } = await two(c.now);
+    a.service.activity('only-a', c.t);
+    await a.service.drain();
+    c.t += 500;
+    a.service.activity('only-a', c.t);
+    await a.service.drain();
+    await admin.hset(`${keyPrefix}device_state`, '__proto__', 'ONLINE|1|||1000'); // hostile field: ignored
+    assert.equal(await b.service.refresh(), true);
+    const row = b.service.table.get('only-a')!;
+    assert.deepEqual([row.state, row.last_seen], ['ONLINE', c.t]);
+    assert.equal(b.service.table.has('__proto__'), false);
+  });
+
   it('last-seen is newer-wins across instances: the older update never moves it back', async () => {
     const c = fakeClock();
     const { a, b, keyPrefix } = await two(c.now);

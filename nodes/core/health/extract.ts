@@ -1,7 +1,7 @@
 // Turns an incoming message into what the health table understands: a status (birth/will) for one
 // device, or activity of one device at a trustworthy time, or a reject that names what was wrong.
 import type { Reject } from '../contract';
-import { checkValue, parseJsonSafe } from '../safe-json';
+import { FORBIDDEN_KEYS, checkValue, parseJsonSafe } from '../safe-json';
 
 /** An MQTT-style topic filter (`+` one level, `#` the rest); `{device_id}` marks the id level. */
 export interface TopicPattern {
@@ -65,8 +65,10 @@ export type HealthInput =
 
 const ID_RE = /^[\w.:@~-]+$/;
 
-export function isValidDeviceId(id: unknown, maxLength: number): id is string {
-  return typeof id === 'string' && id.length > 0 && id.length <= maxLength && ID_RE.test(id);
+/** A usable device id: 1..maxLength of letters, digits and . _ : @ ~ -, and never a prototype key (ids
+ * become object keys in persisted tables and API responses). */
+export function isValidDeviceId(id: unknown, maxLength = 128): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= maxLength && ID_RE.test(id) && !FORBIDDEN_KEYS.has(id);
 }
 
 /** Epoch ms from a number (ms, or s when small) or an ISO-8601 string; NaN when absent or unusable. */

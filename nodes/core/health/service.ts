@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { DeviceState, HealthEvent, HealthReason } from '../contract';
 import { parseJsonSafe } from '../safe-json';
-import { HealthTable, DEVICE_STATES } from './table';
+import { HealthTable, DEVICE_STATES, TableFullError } from './table';
+import { isValidDeviceId } from './extract';
 import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
 
 export type HealthEmitFn = (ev: HealthEvent) => void;
@@ -65,7 +66,7 @@ export function parseRemoteEvent(text: string): HealthEvent | null {
   if (!r.ok || typeof r.value !== 'object' || r.value === null) return null;
   const v = r.value;
   const isState = (s: unknown): s is DeviceState => typeof s === 'string' && (DEVICE_STATES as readonly string[]).includes(s);
-  if (typeof v.device_id !== 'string' || !isState(v.state) || !isState(v.previous) || typeof v.since !== 'number' || typeof v.reason !== 'string') return null;
+  if (!isValidDeviceId(v.device_id) || !isState(v.state) || !isState(v.previous) || typeof v.since !== 'number' || typeof v.reason !== 'string') return null;
   if (v.last_seen !== null && typeof v.last_seen !== 'number') return null;
   return { device_id: v.device_id, state: v.state, previous: v.previous, since: v.since, last_seen: v.last_seen as number | null, reason: v.reason as HealthReason };
 }
@@ -181,6 +182,31 @@ export class HealthService {
     } catch (err) {
       this.storeFailed(err as Error);
     }
+  }
+
+  /**
+   * Brings the local table up to date with Redis (every device's state and last-seen, including devices
+   * only other instances have seen). Returns false in memory mode or while Redis is unreachable.
+   */
+  async refresh(): Promise<boolean> {
+    if (!this.redis || !this.up) return false;
+    await this.drain();
+    // raw replies (flat arrays): HGETALL's object conversion would trust hash field names as object keys
+    const [states, seen] = (await Promise.all([this.redis.call('HGETALL', this.keys.state), this.redis.call('ZRANGE', this.keys.lastSeen, 0, -1, 'WITHSCORES')])) as [string[], string[]];
+    const lastSeen = new Map<string, number>();
+    for (let i = 0; i + 1 < seen.length; i += 2) lastSeen.set(seen[i], Number(seen[i + 1]));
+    try {
+      for (let i = 0; i + 1 < states.length; i += 2) {
+        const id = states[i];
+        const m = /^(UNKNOWN|ONLINE|OFFLINE|TIMEOUT)\|(\d+)\|/.exec(states[i + 1]);
+        if (!m || !isValidDeviceId(id)) continue;
+        const state = m[1] as DeviceState;
+        this.table.apply({ device_id: id, state, previous: state, since: Number(m[2]), last_seen: lastSeen.get(id) ?? null, reason: 'restore' });
+      }
+    } catch (err) {
+      if (!(err instanceof TableFullError)) throw err;
+    }
+    return true;
   }
 
   /** Sends queued activity now; resolves when every call in flight has settled. */
