@@ -1,0 +1,141 @@
+// The two flows the end-to-end bench (pipeline.bench.ts) runs, and the bench-only nodes both get:
+// - ours: flows/pipeline.json as shipped (read, never edited) plus a latency tap on the anomaly node's output 1;
+// - baseline: what a Node-RED user builds from core nodes and node-red-contrib-influxdb for the same job
+//   (mqtt in → json → HMAC check → json → flatten → threshold check → influxdb out, one point per message).
+// Both get the same tap (Date.now() − the point's timestamp, i.e. the device's send time) right before the
+// database writer and an HTTP endpoint GET /bench/latency returning what the tap saw.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type FlowJson = Array<Record<string, unknown>>;
+
+const root = path.resolve(__dirname, '..', '..');
+export const TELEMETRY_TOPIC = 'devices/+/telemetry';
+/** line-protocol measurement of the baseline's points (ours writes "telemetry", set in flows/pipeline.json) */
+export const BASELINE_MEASUREMENT = 'bl_telemetry';
+
+// The tap: one latency sample per point, kept in the memory context store. It sits inline, right before
+// the writer (it passes the message on), so it adds no message clone to either flow.
+const TAP = (timeExpr: string) => `
+const now = Date.now();
+let s = global.get('benchLat', 'memory');
+if (!s) { s = { lat: [], first: now, last: now }; global.set('benchLat', s, 'memory'); }
+s.lat.push(now - (${timeExpr}));
+s.last = now;
+return msg;`;
+
+const ENDPOINT = `
+const s = global.get('benchLat', 'memory') || { lat: [], first: 0, last: 0 };
+if (msg.req.query.reset) global.set('benchLat', undefined, 'memory');
+msg.payload = { count: s.lat.length, first: s.first, last: s.last, lat: s.lat };
+msg.headers = { 'content-type': 'application/json' };
+return msg;`;
+
+function benchNodes(z: string, x0: number, y0: number): FlowJson {
+  return [
+    { id: 'bench.http.in', type: 'http in', z, name: 'bench latency', url: '/bench/latency', method: 'get', upload: false, swaggerDoc: '', x: x0, y: y0, wires: [['bench.http.fn']] },
+    { id: 'bench.http.fn', type: 'function', z, name: 'latency samples', func: ENDPOINT, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: x0 + 200, y: y0, wires: [['bench.http.out']] },
+    { id: 'bench.http.out', type: 'http response', z, name: '', statusCode: '', headers: {}, x: x0 + 400, y: y0, wires: [] },
+  ];
+}
+
+/** flows/pipeline.json unchanged, plus the tap on the anomaly node's first output and the endpoint. */
+export function oursFlow(): FlowJson {
+  const flow = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowJson;
+  const anomaly = flow.find((n) => n.type === 'moby-anomaly');
+  if (!anomaly) throw new Error('flows/pipeline.json has no moby-anomaly node');
+  const z = anomaly.z as string;
+  const wires = anomaly.wires as string[][];
+  const writer = flow.find((n) => n.type === 'moby-influx-write');
+  if (!writer || !wires[0].includes(writer.id as string)) throw new Error('flows/pipeline.json: anomaly output 1 is not wired to the influx writer');
+  // anomaly → writer becomes anomaly → tap → writer (the anomaly's other wires stay as they are)
+  wires[0] = wires[0].map((id) => (id === writer.id ? 'bench.tap' : id));
+  flow.push({ id: 'bench.tap', type: 'function', z, name: 'bench latency tap', func: TAP('msg.payload.timestamp'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 960, y: 80, wires: [[writer.id]] });
+  flow.push(...benchNodes(z, 160, 500));
+  return flow;
+}
+
+// --- the baseline, hand-written the usual way -------------------------------------------------------------
+
+// HMAC-SHA256 envelope check as a user writes it in a function node: derived per-device key, freshness
+// window, constant-time compare, nonce replay set (memory context). crypto comes from functionGlobalContext.
+const VERIFY = `
+const crypto = global.get('crypto');
+const e = msg.payload;
+if (!e || typeof e !== 'object' || typeof e.device_id !== 'string' || typeof e.body !== 'string' ||
+    typeof e.nonce !== 'string' || typeof e.sig !== 'string' || !Number.isInteger(e.ts)) {
+  node.warn('malformed envelope'); return null;
+}
+const topicDevice = msg.topic.split('/')[1];
+if (topicDevice !== e.device_id) { node.warn('device mismatch'); return null; }
+const now = Math.floor(Date.now() / 1000);
+if (Math.abs(now - e.ts) > 300) { node.warn('stale'); return null; }
+const master = env.get('BENCH_MASTER_KEY');
+const key = crypto.createHmac('sha256', master).update(e.device_id).digest();
+const mac = crypto.createHmac('sha256', key).update(e.device_id + '.' + e.ts + '.' + e.nonce + '.' + e.body).digest();
+const sig = Buffer.from(e.sig.replace(/^v1=/, ''), 'hex');
+if (sig.length !== mac.length || !crypto.timingSafeEqual(sig, mac)) { node.warn('bad signature'); return null; }
+let seen = context.get('nonces', 'memory');
+if (!seen) { seen = new Map(); context.set('nonces', seen, 'memory'); }
+const nk = e.device_id + '/' + e.nonce;
+if (seen.has(nk)) { node.warn('replay'); return null; }
+seen.set(nk, e.ts);
+if (seen.size > 100000) { for (const [k, t] of seen) { if (now - t > 300) seen.delete(k); else break; } }
+msg.device = e.device_id;
+msg.payload = e.body;
+return msg;`;
+
+// nested {components: {motor: {temperature: {value, unit}}}} → flat fields, tags, timestamp
+const FLATTEN = `
+const b = msg.payload;
+if (!b || typeof b !== 'object' || b.device_id !== msg.device || !b.components) { node.warn('bad body'); return null; }
+const t = Date.parse(b.ts);
+if (!Number.isFinite(t)) { node.warn('bad ts'); return null; }
+const fields = {};
+function walk(o, prefix) {
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    const name = prefix ? prefix + '_' + k : k;
+    if (v !== null && typeof v === 'object' && 'value' in v) {
+      if (typeof v.value === 'number' && Number.isFinite(v.value)) fields[name] = v.value;
+    } else if (v !== null && typeof v === 'object') {
+      walk(v, name);
+    } else if (typeof v === 'number' && Number.isFinite(v)) {
+      fields[name] = v;
+    }
+  }
+}
+walk(b.components, '');
+fields.time = new Date(t);
+msg.sentMs = t;
+msg.payload = [fields, { device_id: b.device_id, equipment_id: String(b.equipment_id || ''), hw: String(b.hw || '') }];
+return msg;`;
+
+const THRESHOLD = `
+const f = msg.payload[0];
+const limits = { motor_temperature: 95, motor_current: 40, bearing_vibration: 7.1, hydraulics_pressure: 10 };
+let alarm = false;
+for (const k in limits) if (f[k] > limits[k]) alarm = true;
+f.alarm = alarm;
+return msg;`;
+
+export function baselineFlow(opts: { brokerPort: number; dbUrl: string; clientId: string }): FlowJson {
+  const z = 'bl.tab';
+  const fn = (id: string, name: string, func: string, next: string, x: number) => ({
+    id, type: 'function', z, name, func, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x, y: 120, wires: [[next]],
+  });
+  return [
+    { id: z, type: 'tab', label: 'baseline', disabled: false, info: '' },
+    { id: 'bl.broker', type: 'mqtt-broker', name: 'broker', broker: '127.0.0.1', port: String(opts.brokerPort), clientid: opts.clientId, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true, autoUnsubscribe: true, birthTopic: '', closeTopic: '', willTopic: '' },
+    { id: 'bl.db', type: 'influxdb', hostname: '127.0.0.1', port: '8086', protocol: 'http', database: '', name: 'VictoriaMetrics', usetls: false, tls: '', influxdbVersion: '2.0', url: opts.dbUrl, timeout: '10', rejectUnauthorized: false },
+    { id: 'bl.in', type: 'mqtt in', z, name: 'telemetry', topic: TELEMETRY_TOPIC, qos: '1', datatype: 'utf8', broker: 'bl.broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 120, wires: [['bl.json1']] },
+    { id: 'bl.json1', type: 'json', z, name: 'envelope', property: 'payload', action: 'obj', pretty: false, x: 250, y: 120, wires: [['bl.verify']] },
+    fn('bl.verify', 'verify HMAC', VERIFY, 'bl.json2', 400),
+    { id: 'bl.json2', type: 'json', z, name: 'body', property: 'payload', action: 'obj', pretty: false, x: 550, y: 120, wires: [['bl.flatten']] },
+    fn('bl.flatten', 'flatten', FLATTEN, 'bl.threshold', 700),
+    fn('bl.threshold', 'threshold check', THRESHOLD, 'bl.tap', 850),
+    fn('bl.tap', 'bench latency tap', TAP('msg.sentMs'), 'bl.out', 1000),
+    { id: 'bl.out', type: 'influxdb out', z, influxdb: 'bl.db', name: 'influxdb out', measurement: BASELINE_MEASUREMENT, precision: '', retentionPolicy: '', database: '', precisionV18FluxV20: 'ms', retentionPolicyV18Flux: '', org: 'moby', bucket: 'moby', x: 1150, y: 120, wires: [] },
+    ...benchNodes(z, 160, 300),
+  ];
+}

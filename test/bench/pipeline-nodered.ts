@@ -1,0 +1,124 @@
+// A real Node-RED child process for the end-to-end bench: `node node_modules/node-red/red.js --userDir
+// <tmp> --settings <generated>` on a free loopback port, with this package linked into the user directory
+// the way scripts/start.js does, and node-red-contrib-influxdb linked beside it for the baseline flow.
+// Settings = flows/settings.js (what `npm start` uses: file-backed default context, memory store) with the
+// port replaced and `crypto` in functionGlobalContext for the baseline's hand-written HMAC check.
+import { spawn, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, sleep, waitFor } from '../support/net';
+import type { FlowJson } from './pipeline-flows';
+
+const root = path.resolve(__dirname, '..', '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };
+const TICKS = 100; // USER_HZ on Linux
+
+export interface NodeRed {
+  pid: number;
+  port: number;
+  url: string;
+  userDir: string;
+  /** everything the child printed */
+  output(): string;
+  /** resident set size (MB) and user+system CPU seconds, from /proc */
+  usage(): { rssMB: number; cpuSec: number };
+  stop(): Promise<void>;
+}
+
+function link(target: string, at: string): void {
+  fs.mkdirSync(path.dirname(at), { recursive: true });
+  fs.rmSync(at, { recursive: true, force: true });
+  fs.symlinkSync(target, at, 'dir');
+}
+
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs every Node-RED child still running (the bench's hard time limit). */
+export function killAllNodeRed(): void {
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+
+export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.ProcessEnv, readyPattern: RegExp): Promise<NodeRed> {
+  const port = await freePort();
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `moby-bench-${name}-`));
+  link(root, path.join(userDir, 'node_modules', pkg.name));
+  link(path.join(root, 'node_modules', 'node-red-contrib-influxdb'), path.join(userDir, 'node_modules', 'node-red-contrib-influxdb'));
+  fs.writeFileSync(
+    path.join(userDir, 'package.json'),
+    JSON.stringify({ name: 'moby-bench-userdir', private: true, dependencies: { [pkg.name]: `file:${root}`, 'node-red-contrib-influxdb': '*' } }, null, 2),
+  );
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 2));
+  const settingsFile = path.join(userDir, 'bench-settings.js');
+  fs.writeFileSync(
+    settingsFile,
+    [
+      "'use strict';",
+      `const base = require(${JSON.stringify(path.join(root, 'flows', 'settings.js'))});`,
+      'module.exports = {',
+      '  ...base,',
+      `  uiPort: ${port},`,
+      "  uiHost: '127.0.0.1',",
+      "  flowFile: 'flows.json',",
+      "  functionGlobalContext: { crypto: require('node:crypto') },",
+      "  logging: { console: { level: 'info', metrics: false, audit: false } },",
+      '};',
+      '',
+    ].join('\n'),
+  );
+  let out = '';
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile],
+    { cwd: userDir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT'); // Node-RED closes its nodes (our writer flushes) and exits
+      const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+      await exited;
+      clearTimeout(t);
+    }
+    fs.rmSync(userDir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`Node-RED (${name}) exited with ${child.exitCode}`);
+        return /Started flows/.test(out) && readyPattern.test(out);
+      },
+      60000,
+      `Node-RED (${name}) started and connected`,
+      100,
+    );
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n--- Node-RED output ---\n${out.slice(-4000)}`);
+  }
+  await sleep(500); // the SUBSCRIBE follows the CONNACK
+  return {
+    pid: child.pid!,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    userDir,
+    output: () => out,
+    usage() {
+      try {
+        const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+        const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14, 15)
+        return { rssMB: rss, cpuSec: cpu };
+      } catch {
+        return { rssMB: NaN, cpuSec: NaN };
+      }
+    },
+    stop,
+  };
+}

@@ -1,0 +1,243 @@
+// End-to-end benchmark: signed telemetry from simulated devices → Mosquitto (QoS 1) → a real Node-RED →
+// VictoriaMetrics, for two flows measured one after the other in the same run, against the same broker and
+// database, with the same N messages:
+//
+//   ours      flows/pipeline.json as shipped (hmac verify → normalize → anomaly (PCA) → influx write, plus
+//             device health and alert), configured through its environment variables;
+//   baseline  the flow a Node-RED user builds from core nodes: mqtt in → json → function (HMAC-SHA256 check
+//             with crypto from functionGlobalContext, freshness, nonce replay set) → json (body) → function
+//             (flatten the nested body into fields) → function (threshold check) → node-red-contrib-influxdb
+//             `influxdb out` (InfluxDB 2.0 API, one point per message).
+//
+// Throughput = N / (first publish → the database holds all N points), the count polled every 250 ms
+// (force_flush + count_over_time over one telemetry field; VictoriaMetrics runs with
+// -search.latencyOffset=0s). That includes our writer's flush interval (batch 100 / 5 s): the last partial
+// batch waits for the writer's timer. "processed" is N / (first publish → the last point reached the tap in
+// front of the writer). Latency = tap time − the body's ts (the publisher's send time), per message, under
+// this saturating load, so it includes queueing in the broker and in Node-RED. After each run the export API
+// must show exactly N samples with N distinct (series, timestamp) pairs: no loss, no duplicates; otherwise
+// the bench exits 1. RSS and CPU seconds of the Node-RED process come from /proc.
+//
+//   node --expose-gc -r ts-node/register/transpile-only test/bench/pipeline.bench.ts     (or npm run bench -- pipeline)
+//   BENCH_N (20000), BENCH_DEVICES (200), BENCH_TRAIN (20 points per device before scoring),
+//   BENCH_CLIENTS (4 publisher connections), BENCH_WINDOW (200 unacknowledged publishes per connection),
+//   BENCH_PACED (2000 more messages at BENCH_PACED_RATE = 400/s after the saturating phase, for latency when
+//   the flow keeps up), BENCH_FLOWS (baseline,ours)
+// Needs Debian's mosquitto and victoria-metrics and a built dist/ (`npm run build`). Figures: docs/benchmarks.md.
+import http from 'node:http';
+import { which } from '../support/net';
+import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
+import { startVictoria, Victoria } from '../support/victoria';
+import { sleep } from '../support/net';
+import { fmt, percentiles } from './lib';
+import { baselineFlow, oursFlow, BASELINE_MEASUREMENT } from './pipeline-flows';
+import { killAllNodeRed, startNodeRed, NodeRed } from './pipeline-nodered';
+import { prepareLoad, publishLoad, Load } from './pipeline-load';
+
+const N = Number(process.env.BENCH_N || 20000);
+const DEVICES = Number(process.env.BENCH_DEVICES || 200);
+const TRAIN = Number(process.env.BENCH_TRAIN || 20);
+const CLIENTS = Number(process.env.BENCH_CLIENTS || 4);
+const WINDOW = Number(process.env.BENCH_WINDOW || 200);
+const FLOWS = (process.env.BENCH_FLOWS || 'baseline,ours').split(',').map((s) => s.trim()).filter(Boolean);
+const MASTER = 'moby-bench-master-key-not-secret';
+const PACED = Number(process.env.BENCH_PACED ?? 2000);
+const PACED_RATE = Number(process.env.BENCH_PACED_RATE || 400);
+const RUN_TIMEOUT_MS = 90_000;
+const POLL_MS = 250;
+const FIELD = 'motor_temperature';
+
+interface Result {
+  flow: string;
+  n: number;
+  stored: number;
+  distinct: number;
+  seconds: number;
+  msgsPerSec: number;
+  processedPerSec: number;
+  publishPerSec: number;
+  /** latency under the saturating load (queueing included) */
+  lat: Record<string, number>;
+  /** latency at PACED_RATE msgs/s, below both flows' capacity */
+  paced: Record<string, number>;
+  latCount: number;
+  rssMB: number;
+  cpuSec: number;
+}
+
+function getJson(url: string): Promise<any> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) return reject(new Error(`${url}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
+          try {
+            resolve(JSON.parse(text));
+          } catch (err) {
+            reject(err);
+          }
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+/** Samples of `metric` in the database now (force_flush first, so just-ingested rows count). */
+async function countSamples(vm: Victoria, metric: string): Promise<number> {
+  await getJson(`${vm.url}/internal/force_flush`).catch(() => undefined); // answers 200 with an empty body
+  const q = encodeURIComponent(`sum(count_over_time(${metric}[1h]))`);
+  const r = await getJson(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`);
+  const v = r?.data?.result?.[0]?.value?.[1];
+  return v === undefined ? 0 : Number(v);
+}
+
+/** Polls the database until it holds `want` samples of `metric`; returns when (epoch ms), or 0 on timeout. */
+async function waitStored(vm: Victoria, metric: string, want: number, failed: () => unknown): Promise<{ at: number; stored: number }> {
+  let stored = 0;
+  const deadline = Date.now() + RUN_TIMEOUT_MS;
+  while (Date.now() < deadline && !failed()) {
+    await sleep(POLL_MS);
+    stored = await countSamples(vm, metric);
+    if (stored >= want) return { at: Date.now(), stored };
+  }
+  if (failed()) throw failed();
+  return { at: 0, stored };
+}
+
+type Tap = { count: number; first: number; last: number; lat: number[] };
+
+async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
+  const clientId = `moby-bench-${kind}-${process.pid}-${Date.now()}`;
+  const metric = kind === 'ours' ? `telemetry_${FIELD}` : `${BASELINE_MEASUREMENT}_${FIELD}`;
+  const env: NodeJS.ProcessEnv = {
+    MOBY_MQTT_URL: broker.url,
+    MOBY_MQTT_CLIENT_ID: clientId,
+    MOBY_INFLUX_URL: vm.url,
+    MOBY_INFLUX_ORG: 'moby',
+    MOBY_INFLUX_BUCKET: 'moby',
+    MOBY_INFLUX_TOKEN: '',
+    MOBY_HMAC_KEYS: JSON.stringify({ '*': { m1: MASTER } }),
+    MOBY_TRAIN_POINTS: String(TRAIN),
+    MOBY_DEVICE_TIMEOUT: '3600',
+    MOBY_CORS_ORIGINS: '*',
+    BENCH_MASTER_KEY: MASTER,
+  };
+  const flow = kind === 'ours' ? oursFlow() : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId });
+  const nr: NodeRed = await startNodeRed(kind, flow, env, /Connected to broker/);
+  try {
+    if ((await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
+    // phase 1: N messages as fast as the broker takes them → throughput, latency under saturation
+    const u0 = nr.usage();
+    let firstAt = 0;
+    let pubErr: unknown = null;
+    const publishing = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-sat`, count: N, onFirst: (t) => (firstAt = t) });
+    publishing.catch((e) => (pubErr = e));
+    const done = await waitStored(vm, metric, N, () => pubErr);
+    const pub = await publishing;
+    const u1 = nr.usage();
+    const tap = (await getJson(`${nr.url}/bench/latency?reset=1`)) as Tap;
+    if (!done.at) console.log(`  ${kind}: only ${done.stored} of ${N} points in the database after ${RUN_TIMEOUT_MS / 1000} s`);
+    // phase 2: PACED messages at PACED_RATE/s → latency when the flow keeps up
+    let pacedTap: Tap = { count: 0, first: 0, last: 0, lat: [] };
+    if (done.at && PACED > 0) {
+      const paced = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-paced`, count: PACED, rate: PACED_RATE });
+      paced.catch((e) => (pubErr = e));
+      await paced;
+      await waitStored(vm, metric, N + PACED, () => pubErr);
+      pacedTap = (await getJson(`${nr.url}/bench/latency`)) as Tap;
+    }
+    // settle, then check: exactly N + PACED samples and as many distinct (series, timestamp) pairs
+    await sleep(1000);
+    const series = await vm.export(metric);
+    const raw = series.reduce((n, s) => n + s.timestamps.length, 0);
+    const distinct = series.reduce((n, s) => n + new Set(s.timestamps).size, 0);
+    const seconds = done.at ? (done.at - firstAt) / 1000 : NaN;
+    return {
+      flow: kind,
+      n: N + PACED,
+      stored: raw,
+      distinct,
+      seconds,
+      msgsPerSec: N / seconds,
+      processedPerSec: tap.count >= N ? N / ((tap.last - firstAt) / 1000) : NaN,
+      publishPerSec: pub.published / ((pub.lastAckAt - pub.firstAt) / 1000),
+      lat: percentiles(tap.lat, [50, 90, 99]),
+      paced: percentiles(pacedTap.lat, [50, 90, 99]),
+      latCount: tap.count + pacedTap.count,
+      rssMB: nr.usage().rssMB,
+      cpuSec: u1.cpuSec - u0.cpuSec,
+    };
+  } catch (err) {
+    console.error(`--- Node-RED (${kind}) output ---\n${nr.output().slice(-4000)}`);
+    throw err;
+  } finally {
+    const warnings = nr.output().split('\n').filter((l) => /\[(warn|error)\]/.test(l) && !/Projects disabled|Encrypted credentials not found/.test(l));
+    if (warnings.length) console.log(`  ${kind}: ${warnings.length} warn/error log lines, e.g. ${warnings.slice(0, 3).join(' | ')}`);
+    await nr.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const mosquittoBin = which('mosquitto');
+  const vmBin = which('victoria-metrics');
+  if (!mosquittoBin || !vmBin) {
+    console.error('pipeline bench needs mosquitto and victoria-metrics (apt-get install mosquitto victoria-metrics)');
+    return 1;
+  }
+  const [broker, vm] = await Promise.all([startMosquittoBroker(mosquittoBin), startVictoria(vmBin)]);
+  services = [broker, vm];
+  const results: Result[] = [];
+  let failed = false;
+  try {
+    console.log(`end-to-end: ${fmt(N)} signed messages from ${DEVICES} devices, QoS 1, ${CLIENTS} publisher connections × ${WINDOW} in flight; ` +
+      `Mosquitto ${broker.url}, VictoriaMetrics ${vm.url}; anomaly calibrates on ${TRAIN} points per device`);
+    for (const kind of FLOWS) {
+      const load = prepareLoad(N + PACED, DEVICES, MASTER);
+      const r = await runFlow(kind, broker, vm, load);
+      results.push(r);
+      const ok = r.stored === r.n && r.distinct === r.n;
+      if (!ok) failed = true;
+      console.log(`  ${kind.padEnd(8)} ${fmt(N)} in the database ${fmt(r.seconds, 2)} s after the first publish; in all ${r.stored} samples, ${r.distinct} distinct of ${r.n}${ok ? '' : '  <-- LOSS OR DUPLICATES'}; ` +
+        `published at ${fmt(r.publishPerSec)} msgs/s; ${r.latCount} taps`);
+    }
+  } finally {
+    await Promise.all([broker.close(), vm.close()]);
+  }
+  console.log(`\n                      saturating load (${fmt(N)} msgs)                   |  ${PACED_RATE} msgs/s paced  |`);
+  console.log('flow        msgs/s  processed/s  msgs/CPU-s  p50 ms  p99 ms  |  p50 ms  p99 ms  |    in DB / sent   RSS MB');
+  for (const r of results) {
+    console.log(
+      `${r.flow.padEnd(9)} ${fmt(r.msgsPerSec).padStart(8)} ${fmt(r.processedPerSec).padStart(12)} ${fmt(N / r.cpuSec).padStart(11)} ${fmt(r.lat.p50).padStart(7)} ${fmt(r.lat.p99).padStart(7)}  |` +
+        ` ${fmt(r.paced.p50, 1).padStart(7)} ${fmt(r.paced.p99, 1).padStart(7)}  | ${`${r.stored} / ${r.n}`.padStart(15)} ${fmt(r.rssMB).padStart(8)}`,
+    );
+  }
+  const ours = results.find((r) => r.flow === 'ours');
+  const base = results.find((r) => r.flow === 'baseline');
+  if (ours && base) {
+    console.log(`\nours / baseline = ${fmt(ours.msgsPerSec / base.msgsPerSec, 2)}× msgs/s (DB complete), ${fmt(ours.processedPerSec / base.processedPerSec, 2)}× processed/s, ` +
+      `${fmt(base.cpuSec / ours.cpuSec, 2)}× msgs per Node-RED CPU-second (${fmt((1e6 * ours.cpuSec) / N)} vs ${fmt((1e6 * base.cpuSec) / N)} µs per message)`);
+  }
+  console.log(`total ${fmt((Date.now() - started) / 1000, 1)} s`);
+  if (failed) console.error('FAILED: a run lost or duplicated points');
+  return failed ? 1 : 0;
+}
+
+let services: Array<{ close(): Promise<void> }> = [];
+const hardStop = setTimeout(() => {
+  console.error('pipeline bench: over 4.5 minutes, giving up');
+  killAllNodeRed();
+  const closing = Promise.all(services.map((s) => s.close().catch(() => undefined)));
+  Promise.race([closing, sleep(5000)]).finally(() => process.exit(2));
+}, 270_000);
+hardStop.unref();
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
