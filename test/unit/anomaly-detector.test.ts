@@ -5,6 +5,7 @@ import { smooth } from '../../nodes/core/anomaly/smoothing';
 import { severityOf } from '../../nodes/core/anomaly/severity';
 import { fitEwma, learnEwma, scoreEwma } from '../../nodes/core/anomaly/ewma';
 import { fitScaling } from '../../nodes/core/anomaly/scaling';
+import { scoreL2 } from '../../nodes/core/anomaly/l2';
 import { gaussianRows } from '../support/anomaly-data';
 
 describe('anomaly core: detector, limits, smoothing, severity', () => {
@@ -80,16 +81,16 @@ describe('anomaly core: detector, limits, smoothing, severity', () => {
     const rows = gaussianRows(60, 3, 4);
     const state = newState(cfg, ['a', 'b', 'c']);
     for (let i = 0; i < 50; i++) step(cfg, state, rows[i]);
-    assert.equal(state.recent!.length, 4);
-    // a spike of 4 limits in one feature is diluted to one limit's worth by the 4-point mean
-    const scale = state.model!.method === 'l2' ? state.model!.l2.scale[2] : 1;
-    const limit = state.model!.method === 'l2' ? state.model!.l2.limit : 1;
+    assert.equal(state.recent!.length, 4, 'keeps exactly the window');
+    const model = state.model!.method === 'l2' ? state.model!.l2 : null;
+    assert.ok(model);
     const spiky = rows[50].slice();
-    spiky[2] += 4 * limit * scale;
+    spiky[2] += 8 * model.limit * model.scale[2];
     const r = step(cfg, state, spiky);
+    const mean = [0, 1, 2].map((j) => (rows[47][j] + rows[48][j] + rows[49][j] + spiky[j]) / 4);
     assert.ok(r.kind === 'result');
-    const expected = (rows[47][2] + rows[48][2] + rows[49][2] + spiky[2]) / 4;
-    assert.ok(Math.abs(state.recent![3][2] - spiky[2]) < 1e-12 && Math.abs(expected - spiky[2]) > limit * scale * 2.9);
+    assert.ok(Math.abs(r.anomaly.score - scoreL2(model, mean)) < 1e-9, 'scored the 4-point mean');
+    assert.ok(r.anomaly.score < scoreL2(model, spiky) / 2, 'the spike is diluted');
   });
 
   it('anomalyAdaptRate bounds how long a permanent change of operating point stays flagged', () => {

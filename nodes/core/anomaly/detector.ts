@@ -106,8 +106,10 @@ export interface AnomalyDeviceState {
   buffer: number[][] | null;
   model: FittedModel | null;
   window: number[];
-  /** last inputWindow raw rows (only when inputWindow > 1) */
+  /** last inputWindow raw rows, in ring order (only when inputWindow > 1) */
   recent?: number[][];
+  /** ring position the next row overwrites once `recent` is full */
+  recentNext?: number;
   /** points scored since fitting */
   scored: number;
 }
@@ -176,8 +178,7 @@ export function rawScore(cfg: DetectorConfig, state: AnomalyDeviceState, x: Arra
       return { score: scoreEwma(m.ewma, x, contributions), threshold: m.ewma.limit };
     case 'pca': {
       // one verdict from both statistics: each relative to its own limit, the larger wins (threshold 1)
-      const s = scorePca(m.pca, x);
-      for (let j = 0; j < s.contributions.length; j++) contributions[j] = s.contributions[j];
+      const s = scorePca(m.pca, x, contributions);
       return { score: Math.max(s.t2 / m.pca.t2Limit, s.q / m.pca.qLimit), threshold: 1 };
     }
     default: {
@@ -200,14 +201,21 @@ function learn(cfg: DetectorConfig, model: FittedModel, x: ArrayLike<number>): v
   else if (cfg.adaptRate > 0 && model.method === 'pca') learnPca(model.pca, x, cfg.adaptRate);
 }
 
-/** Mean of the last `w` rows including `x` (the state keeps them). */
+/** Mean of the last `w` rows including `x`; the rows live in a ring in the state (order is irrelevant to a mean). */
 function rollingMean(state: AnomalyDeviceState, x: ArrayLike<number>, w: number): number[] {
   const recent = (state.recent ??= []);
-  recent.push(Array.from(x));
-  while (recent.length > w) recent.shift();
   const d = x.length;
+  if (recent.length < w) {
+    recent.push(Array.from(x));
+  } else {
+    const pos = (state.recentNext ?? 0) % recent.length;
+    const row = recent[pos];
+    for (let j = 0; j < d; j++) row[j] = x[j];
+    state.recentNext = (pos + 1) % recent.length;
+  }
   const out = new Array<number>(d).fill(0);
-  for (const r of recent) for (let j = 0; j < d; j++) out[j] += r[j] / recent.length;
+  for (const r of recent) for (let j = 0; j < d; j++) out[j] += r[j];
+  for (let j = 0; j < d; j++) out[j] /= recent.length;
   return out;
 }
 
@@ -285,6 +293,7 @@ export function validateState(s: unknown, cfg: DetectorConfig): string | null {
   const d = st.features.length;
   if (!isNumArray(st.window ?? [])) return 'window must be numbers';
   if (st.buffer !== null && st.buffer !== undefined && (!Array.isArray(st.buffer) || st.buffer.length > cfg.trainSize || !st.buffer.every((r) => isNumArray(r, d)))) return 'buffer rows must be numbers, one per feature';
+  if (st.recentNext !== undefined && !(Number.isInteger(st.recentNext) && st.recentNext >= 0 && st.recentNext < Math.max(1, cfg.inputWindow))) return 'recentNext must be a ring position below inputWindow';
   if (st.recent !== undefined && (!Array.isArray(st.recent) || st.recent.length > Math.max(1, cfg.inputWindow) || !st.recent.every((r) => isNumArray(r, d)))) return 'recent rows must be numbers, one per feature, at most inputWindow of them';
   const m = st.model as FittedModel | null | undefined;
   if (m === null || m === undefined) return st.buffer ? null : 'state has neither a model nor a calibration buffer';

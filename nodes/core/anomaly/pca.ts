@@ -84,13 +84,22 @@ function positiveLimit(v: number): number {
   return Number.isFinite(v) && v > 1e-9 ? v : 1e-9;
 }
 
-/** Scores one observation (raw units, same feature order as the model). */
-export function scorePca(model: PcaModel, x: ArrayLike<number>): PcaScore {
+// scratch space reused across calls (scoring is synchronous, so no caller can interleave)
+let zScratch = new Float64Array(16);
+let tScratch = new Float64Array(16);
+
+/**
+ * Scores one observation (raw units, same feature order as the model). Pass `contributions` to have them
+ * written into that array instead of a new one.
+ */
+export function scorePca(model: PcaModel, x: ArrayLike<number>, contributions: number[] = new Array<number>(model.mean.length)): PcaScore {
   const d = model.mean.length;
   const k = model.components.length;
-  const z = new Float64Array(d);
+  if (zScratch.length < d) zScratch = new Float64Array(d);
+  if (tScratch.length < k) tScratch = new Float64Array(k);
+  const z = zScratch;
+  const t = tScratch;
   for (let j = 0; j < d; j++) z[j] = (x[j] - model.mean[j]) / model.std[j];
-  const t = new Float64Array(k);
   let t2 = 0;
   for (let c = 0; c < k; c++) {
     const p = model.components[c];
@@ -100,7 +109,6 @@ export function scorePca(model: PcaModel, x: ArrayLike<number>): PcaScore {
     t2 += (s * s) / model.eigenvalues[c];
   }
   let q = 0;
-  const contributions = new Array<number>(d);
   for (let j = 0; j < d; j++) {
     let recon = 0;
     let t2Part = 0;

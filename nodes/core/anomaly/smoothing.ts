@@ -13,7 +13,26 @@ export function smooth(window: number[], score: number, k: number, kind: Smoothi
     for (const v of window) s += v;
     return s / window.length;
   }
-  const sorted = window.slice().sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return medianOf(window);
+}
+
+let scratch = new Float64Array(32);
+
+/** Median by insertion sort into reused scratch space: for the small windows used here (k ≈ 15) this beats
+ * allocating and sorting a copy by a wide margin, and the smoother runs once per scored point. */
+function medianOf(values: number[]): number {
+  const n = values.length;
+  if (scratch.length < n) scratch = new Float64Array(n);
+  const a = scratch;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    let j = i - 1;
+    while (j >= 0 && a[j] > v) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = v;
+  }
+  const mid = n >> 1;
+  return n % 2 ? a[mid] : (a[mid - 1] + a[mid]) / 2;
 }
