@@ -130,7 +130,8 @@ function optionalTag(tags: Record<string, string>, key: string, v: unknown): voi
 /**
  * An alert lifecycle event → moby_alerts. alert_id is a TAG: each alert is its own series, so the panel
  * reduces rows to the latest state per alert with last() per alert_id, and two alerts changing in the
- * same millisecond never overwrite each other.
+ * same millisecond never overwrite each other. status is a tag only (a field of the same name would be
+ * renamed by InfluxDB queries).
  */
 export function alertEventToPoint(ev: AlertEvent): Point | Reject {
   const a = ev?.alert;
@@ -144,7 +145,6 @@ export function alertEventToPoint(ev: AlertEvent): Point | Reject {
   optionalTag(tags, 'equipment_id', a.equipment_id);
   const fields: Record<string, number | boolean | string> = {
     event: String(ev.event ?? ''),
-    status: String(a.status ?? ''),
     acknowledged: a.acknowledged === true,
     count: typeof a.count === 'number' ? a.count : 1,
     message: String(a.message ?? ''),
