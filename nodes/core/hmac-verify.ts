@@ -76,59 +76,80 @@ function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field
 
 /**
  * Nonces seen per device, bounded by count (oldest evicted first) and by time (an entry dies when its ts
- * goes stale, after which the stale check refuses the message anyway). Arrival order lives in a ring of
- * keys beside the Map: popping the oldest is O(1), where iterating a Map from its head after many deletes
- * is not.
+ * goes stale, after which the stale check refuses the message anyway). One Map of nonces per device, so
+ * the lookup hashes the nonce string as parsed (no concatenated key); arrival order lives in a ring beside
+ * the Maps, so dropping the oldest entry is O(1).
  */
 export class NonceCache {
-  private readonly expiries = new Map<string, number>();
-  private readonly ringKeys: Array<string | undefined>;
+  private readonly byDevice = new Map<string, Map<string, number>>();
+  private readonly ringDevices: Array<string | undefined>;
+  private readonly ringNonces: Array<string | undefined>;
   private readonly ringExpiries: Float64Array;
   private head = 0;
   private count = 0;
+  private entries = 0;
   evictions = 0;
 
   constructor(private readonly capacity: number) {
-    this.ringKeys = new Array(capacity);
+    this.ringDevices = new Array(capacity);
+    this.ringNonces = new Array(capacity);
     this.ringExpiries = new Float64Array(capacity);
   }
 
+  /** Nonces currently remembered. */
   get size(): number {
-    return this.expiries.size;
+    return this.entries;
   }
 
-  /** True when key was already seen and has not expired; otherwise remembers it until `expiresAt`. */
-  checkAndRemember(key: string, expiresAt: number, now: number): boolean {
+  /** True when the device already used the nonce and it has not expired; otherwise remembers it until `expiresAt`. */
+  checkAndRemember(deviceId: string, nonce: string, expiresAt: number, now: number): boolean {
     // drop a few expired entries per call: arrival order ~ expiry order, so they collect at the oldest end
     for (let i = 0; i < 4 && this.count > 0 && this.ringExpiries[this.head] < now; i++) this.popOldest();
-    const seen = this.expiries.get(key);
+    let nonces = this.byDevice.get(deviceId);
+    const seen = nonces?.get(nonce);
     if (seen !== undefined && seen >= now) return true;
     if (this.count === this.capacity) {
       this.popOldest();
       this.evictions++;
+      nonces = this.byDevice.get(deviceId); // popping may have removed the device's (emptied) Map
+    }
+    if (!nonces) {
+      nonces = new Map();
+      this.byDevice.set(deviceId, nonces);
     }
     const slot = (this.head + this.count) % this.capacity;
-    this.ringKeys[slot] = key;
+    this.ringDevices[slot] = deviceId;
+    this.ringNonces[slot] = nonce;
     this.ringExpiries[slot] = expiresAt;
     this.count++;
-    this.expiries.set(key, expiresAt);
+    if (seen === undefined) this.entries++;
+    nonces.set(nonce, expiresAt);
     return false;
   }
 
   private popOldest(): void {
-    const key = this.ringKeys[this.head] as string;
-    // a key re-remembered after expiring has a newer slot: only the slot holding its current expiry owns it
-    if (this.expiries.get(key) === this.ringExpiries[this.head]) this.expiries.delete(key);
-    this.ringKeys[this.head] = undefined;
+    const deviceId = this.ringDevices[this.head] as string;
+    const nonce = this.ringNonces[this.head] as string;
+    const nonces = this.byDevice.get(deviceId);
+    // a nonce re-remembered after expiring has a newer slot: only the slot holding its current expiry owns it
+    if (nonces && nonces.get(nonce) === this.ringExpiries[this.head]) {
+      nonces.delete(nonce);
+      this.entries--;
+      if (nonces.size === 0) this.byDevice.delete(deviceId);
+    }
+    this.ringDevices[this.head] = undefined;
+    this.ringNonces[this.head] = undefined;
     this.head = (this.head + 1) % this.capacity;
     this.count--;
   }
 
   clear(): void {
-    this.expiries.clear();
-    this.ringKeys.fill(undefined);
+    this.byDevice.clear();
+    this.ringDevices.fill(undefined);
+    this.ringNonces.fill(undefined);
     this.head = 0;
     this.count = 0;
+    this.entries = 0;
   }
 }
 
@@ -226,7 +247,7 @@ export class Verifier {
       return reject('bad_signature', `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`, deviceId, 'sig');
     }
 
-    if (this.nonces.checkAndRemember(`${deviceId}\u0000${proof.nonce}`, proof.ts + this.tolerance, now)) {
+    if (this.nonces.checkAndRemember(deviceId, proof.nonce, proof.ts + this.tolerance, now)) {
       return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
     }
 
@@ -306,6 +327,10 @@ export class Verifier {
     if (kid !== undefined && kid !== null && kid !== '' && (typeof kid !== 'string' || !KID_PATTERN.test(kid))) return reject('malformed', 'kid must be 1-64 chars of [A-Za-z0-9_.:-]', deviceId, 'kid');
     if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return reject('malformed', 'nonce must be 8-64 chars of [A-Za-z0-9_-]', deviceId, 'nonce');
     if (typeof sig !== 'string' || sig.length > MAX_SIGS * 140) return reject('malformed', 'sig must be "v1=<hex>" (comma-separated for several)', deviceId, 'sig');
+    // the common case, one v1 value: no split, no trim (anything unusual takes the general path below)
+    if (sig.length === MAC_HEX + 3 && sig.startsWith('v1=') && this.scratch[0].write(sig.slice(3), 'hex') === MAC_BYTES) {
+      return { deviceId, kid: typeof kid === 'string' && kid !== '' ? kid : undefined, tsText, ts, nonce, candidates: 1, body };
+    }
     const parts = sig.split(',');
     if (parts.length > MAX_SIGS) return reject('malformed', `more than ${MAX_SIGS} signatures`, deviceId, 'sig');
     let v1 = 0;

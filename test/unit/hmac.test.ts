@@ -216,27 +216,28 @@ describe('hmac core: verifier', () => {
 describe('hmac core: nonce cache and topic pattern', () => {
   it('bounds the nonce cache by count and by expiry', () => {
     const c = new NonceCache(3);
-    assert.equal(c.checkAndRemember('a', 100, 10), false);
-    assert.equal(c.checkAndRemember('a', 100, 10), true);
-    c.checkAndRemember('b', 100, 10);
-    c.checkAndRemember('c', 100, 10);
-    c.checkAndRemember('d', 100, 10);
+    assert.equal(c.checkAndRemember('dev', 'a', 100, 10), false);
+    assert.equal(c.checkAndRemember('dev', 'a', 100, 10), true);
+    c.checkAndRemember('dev', 'b', 100, 10);
+    c.checkAndRemember('dev', 'c', 100, 10);
+    c.checkAndRemember('dev', 'd', 100, 10);
     assert.equal(c.size, 3);
     assert.equal(c.evictions, 1);
-    assert.equal(c.checkAndRemember('a', 100, 10), false); // evicted, so no longer known
-    assert.equal(c.checkAndRemember('c', 100, 101), false); // expired
+    assert.equal(c.checkAndRemember('other-device', 'b', 100, 10), false); // nonces are per device
+    assert.equal(c.checkAndRemember('dev', 'a', 100, 10), false); // evicted, so no longer known
+    assert.equal(c.checkAndRemember('dev', 'c', 100, 101), false); // expired
     assert.ok(c.size <= 3);
   });
 
   it('keeps a nonce re-remembered after expiry when its old slot is dropped', () => {
     const c = new NonceCache(3);
-    c.checkAndRemember('b', 100, 0);
-    c.checkAndRemember('a', 10, 0);
+    c.checkAndRemember('dev', 'b', 100, 0);
+    c.checkAndRemember('dev', 'a', 10, 0);
     // at 20 'a' has expired but sits behind 'b', so it is remembered again in a new slot until 110
-    assert.equal(c.checkAndRemember('a', 110, 20), false);
-    c.checkAndRemember('c', 110, 21); // full: evicts 'b'
-    c.checkAndRemember('d', 110, 22); // drops the old, expired 'a' slot …
-    assert.equal(c.checkAndRemember('a', 110, 23), true); // … but the newer 'a' is still known
+    assert.equal(c.checkAndRemember('dev', 'a', 110, 20), false);
+    c.checkAndRemember('dev', 'c', 110, 21); // full: evicts 'b'
+    c.checkAndRemember('dev', 'd', 110, 22); // drops the old, expired 'a' slot …
+    assert.equal(c.checkAndRemember('dev', 'a', 110, 23), true); // … but the newer 'a' is still known
   });
 
   it('extracts the device from the configured + level', () => {
