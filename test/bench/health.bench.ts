@@ -85,6 +85,16 @@ function bigTable(): void {
   console.log(`\nsweep of ${fmt(BIG)} devices`);
   console.log(`  nothing due                                    p50 ${fmt(q.p50, 2)} ms  p99 ${fmt(q.p99, 2)} ms`);
   console.log(`  all ${fmt(evs.length)} due (events built)               ${fmt(all, 1)} ms`);
+
+  // persistence to node context: what a save and a restart cost at this size
+  let st = performance.now();
+  const text = JSON.stringify(table.serialize());
+  const saveMs = performance.now() - st;
+  st = performance.now();
+  const restored = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG });
+  restored.restore(JSON.parse(text));
+  const loadMs = performance.now() - st;
+  console.log(`\npersistence of ${fmt(BIG)} devices: serialise + JSON ${fmt(saveMs, 1)} ms (${fmt(text.length / 1048576, 1)} MB), parse + restore ${fmt(loadMs, 1)} ms`);
 }
 
 async function redisRates(): Promise<void> {
