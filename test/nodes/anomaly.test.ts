@@ -272,3 +272,40 @@ describe('moby-anomaly node', function () {
     });
   });
 });
+
+describe('examples/anomaly.json', function () {
+  this.timeout(20000);
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('loads in the runtime and its anomaly nodes score what the simulator sends', async () => {
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/anomaly.json'), 'utf8')) as Array<Record<string, any>>;
+    const nodes = [
+      anomalyNode,
+      require('@node-red/nodes/core/common/20-inject.js'),
+      require('@node-red/nodes/core/common/21-debug.js'),
+      require('@node-red/nodes/core/common/90-comment.js'),
+      require('@node-red/nodes/core/function/10-function.js'),
+      require('@node-red/nodes/core/function/10-switch.js'),
+    ];
+    const flowDef = example.map((n) => {
+      const copy = { ...n };
+      if (copy.type === 'inject') copy.once = false; // the test drives the function node itself
+      if (copy.type === 'moby-anomaly') copy.wires = [[...copy.wires[0], 'probe'], [...copy.wires[1], 'probe']];
+      return copy;
+    });
+    const tab = flowDef.find((n) => n.type === 'tab')!;
+    flowDef.push({ id: 'probe', type: 'helper', z: tab.id });
+    await new Promise<void>((resolve, reject) => helper.load(nodes, flowDef, (err?: Error) => (err ? reject(err) : resolve())));
+    const got: Msg[] = [];
+    helper.getNode('probe').on('input', (m: Msg) => got.push(m));
+    const sim = flowDef.find((n) => n.type === 'function')!;
+    for (let i = 0; i < 5; i++) helper.getNode(sim.id).receive({});
+    // 5 ticks × 2 pumps × 2 anomaly nodes
+    await waitFor(() => got.length >= 20, 5000, 'scored points');
+    assert.ok(got.every((m) => m.anomaly && !m.moby?.reject), 'no rejects: the example is configured validly');
+    assert.ok(got.some((m) => m.anomaly!.method === 'threshold' && !m.anomaly!.warming));
+    assert.ok(got.some((m) => m.anomaly!.method === 'pca' && m.anomaly!.warming));
+  });
+});
