@@ -1,4 +1,4 @@
-// Jest base config in the create-plugin layout: jsdom + SWC, CSS and SVG imports stubbed.
+// Jest base config in the create-plugin layout: jsdom + Babel, CSS imports stubbed.
 const path = require('path');
 
 const ESM_MODULES = ['@wojtekmaj/date-utils', 'mimic-function', 'memoize', 'get-user-locale', 'react-calendar', 'marked', 'ol', 'd3', 'd3-[a-z-]+', 'internmap', 'robust-predicates', 'uuid', 'react-colorful', 'rxjs', 'monaco-promql', '@kusto/monaco-kusto', 'earcut', 'pbf', 'rbush', 'quickselect', 'color-space', 'color-rgba', 'color-parse', 'color-name', '@grafana/schema/dist/esm'];
@@ -14,16 +14,7 @@ module.exports = {
     '\\.(css|scss|sass)$': '<rootDir>/.config/jest/style-stub.js',
   },
   transform: {
-    '^.+\\.(mjs|cjs|[tj]sx?)$': [
-      '@swc/jest',
-      {
-        sourceMaps: 'inline',
-        jsc: {
-          parser: { syntax: 'typescript', tsx: true, decorators: false, dynamicImport: true },
-          transform: { react: { runtime: 'automatic' } },
-        },
-      },
-    ],
+    '^.+\\.(mjs|cjs|[tj]sx?)$': ['babel-jest', require('./babel')({ node: 'current' })],
   },
   // @grafana/* ship CommonJS builds, but some of their dependencies are ESM-only under jsdom's "browser"
   // export condition; those few are compiled like our own code.

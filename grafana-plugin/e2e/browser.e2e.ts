@@ -33,7 +33,12 @@ describe('MOBY panel in Chromium', { skip }, () => {
     await server?.close();
   });
 
-  async function open(theme: 'dark' | 'light', devices = 50, alerts = 200): Promise<{ page: Page; colors: Record<string, string> }> {
+  async function open(
+    theme: 'dark' | 'light',
+    devices = 50,
+    alerts = 200,
+    options: Record<string, unknown> = {}
+  ): Promise<{ page: Page; colors: Record<string, string> }> {
     const page = await browser.newPage({ viewport: { width: 1440, height: 960 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -41,7 +46,7 @@ describe('MOBY panel in Chromium', { skip }, () => {
     await page.waitForFunction(() => (window as any).mobyHarness?.ready);
     const res = await page.evaluate(
       (req) => (window as any).mobyHarness.render(req),
-      { theme, devices, alerts, apiUrl: server.url + '/moby', width: 1400, height: 900 }
+      { theme, devices, alerts, apiUrl: server.url + '/moby', width: 1400, height: 900, options }
     );
     assert.deepEqual(errors, []);
     return { page, colors: res.colors };
@@ -117,6 +122,24 @@ describe('MOBY panel in Chromium', { skip }, () => {
       }
     });
   }
+
+  it('wall display: larger cards and text, equipment only', async () => {
+    const { page } = await open('dark', 50, 200, { density: 'wall', fontSize: 150, viewMode: 'equipment' });
+    try {
+      assert.equal(await page.getByTestId('alert-list').count(), 0);
+      const card = page.getByTestId('device-card').first();
+      const box = (await card.boundingBox())!;
+      assert.ok(box.height >= 200, `wall card height ${box.height}`);
+      const fontPx = parseFloat(await card.evaluate((el) => getComputedStyle(el).fontSize));
+      assert.ok(fontPx >= 28, `wall font ${fontPx}px`);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'panel-wall-dark.png') });
+      // Picking a device opens its alerts beside the grid.
+      await card.click();
+      await page.getByTestId('alert-list').waitFor();
+    } finally {
+      await page.close();
+    }
+  });
 
   it('2,000 devices: summarised to problem devices, virtualised when showing all', async () => {
     const { page } = await open('dark', 2000, 400);

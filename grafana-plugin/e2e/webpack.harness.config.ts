@@ -2,7 +2,7 @@
 // host), and @grafana/runtime is replaced by a fetch-backed shim.
 import path from 'path';
 import type { Configuration } from 'webpack';
-import { swcRule } from '../.config/webpack/webpack.config';
+import { scriptRule } from '../.config/webpack/webpack.config';
 
 const root = path.resolve(__dirname, '..');
 
@@ -18,7 +18,7 @@ const config: Configuration = {
   },
   module: {
     rules: [
-      swcRule,
+      scriptRule,
       { test: /\.css$/, type: 'asset/source' },
       // Some ESM packages import without extensions.
       { test: /\.m?js$/, resolve: { fullySpecified: false } },

@@ -1,4 +1,4 @@
-// Production build following the @grafana/create-plugin layout: an AMD module.js that Grafana's SystemJS
+// Production build following the @grafana/create-plugin layout (Babel instead of its SWC loader): an AMD module.js that Grafana's SystemJS
 // loader can consume, with React, rxjs and the @grafana/* packages left to the host (externals).
 import CopyWebpackPlugin from 'copy-webpack-plugin';
 import path from 'path';
@@ -35,19 +35,17 @@ export const EXTERNALS: Configuration['externals'] = [
   /^@grafana\/i18n/i,
 ];
 
-export const swcRule = {
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const babelOptions = require('../babel.js');
+
+/** TypeScript/JSX through Babel (see .config/babel.js for why not SWC); node_modules are already built. */
+export const scriptRule = {
   test: /\.[tj]sx?$/,
   exclude: /node_modules/,
   use: {
-    loader: 'swc-loader',
-    options: {
-      jsc: {
-        baseUrl: path.join(root, 'src'),
-        target: 'es2018',
-        parser: { syntax: 'typescript', tsx: true },
-        transform: { react: { runtime: 'automatic' } },
-      },
-    },
+    loader: 'babel-loader',
+    // Grafana 12.3+ runs in evergreen browsers only.
+    options: { ...babelOptions('defaults and fully supports es6-module'), cacheDirectory: false },
   },
 };
 
@@ -69,7 +67,7 @@ export default function config(env: Record<string, unknown> = {}): Configuration
       clean: true,
     },
     resolve: { extensions: ['.ts', '.tsx', '.js', '.jsx'] },
-    module: { rules: [swcRule] },
+    module: { rules: [scriptRule] },
     performance: { hints: false },
     plugins: [
       new CopyWebpackPlugin({

@@ -45,7 +45,7 @@ export function EquipmentGrid(props: Props) {
       onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
       data-testid="equipment-grid"
       aria-label="Equipment"
-      role="list"
+      role="region"
     >
       <div style={{ height: total, position: 'relative' }}>
         <div
@@ -80,7 +80,7 @@ function DeviceCard({
   const sev = d.alerts.worst ? severityColor(theme, d.alerts.worst) : undefined;
   return (
     <div
-      role="listitem"
+      role="button"
       className={cx(styles.card, isSelected && styles.cardSelected)}
       style={{ borderLeftColor: color }}
       data-testid="device-card"
