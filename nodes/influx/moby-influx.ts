@@ -18,6 +18,8 @@ const WRITE_TYPE = 'moby-influx-write';
 
 interface InfluxConfigNode extends Node<{ token?: string }> {
   connection: InfluxConnection | null;
+  /** a configuration mistake that makes writing pointless (spool instead of sending) */
+  problem: string | null;
   precision: Precision;
   describe(): string;
   sendFn(): InfluxSendFn | null;
@@ -40,7 +42,7 @@ const num = (v: unknown, fallback: number, min = 0): number => {
 const str = (v: unknown): string =>
   typeof v === 'string' ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim() : '';
 
-function statusOf(s: WriterStats): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
+function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
   const counts = `${s.buffered} buffered · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`;
   switch (s.state) {
     case 'connected':
@@ -54,7 +56,7 @@ function statusOf(s: WriterStats): { fill: 'green' | 'yellow' | 'red' | 'blue' |
     case 'unauthorized':
       return { fill: 'red', shape: 'ring', text: `refused: ${(s.lastError ?? '').slice(0, 60)} · ${counts}` };
     case 'disabled':
-      return { fill: 'blue', shape: 'ring', text: `no database URL: spooling to disk · ${counts}` };
+      return { fill: disabledReason === 'no database URL' ? 'blue' : 'red', shape: 'ring', text: `${disabledReason}: spooling to disk · ${counts}` };
     case 'closed':
       return { fill: 'grey', shape: 'ring', text: `closed · ${counts}` };
   }
@@ -84,7 +86,14 @@ export = function (RED: NodeAPI) {
     this.describe = () => (this.connection ? `${this.connection.url} ${this.connection.org}/${this.connection.bucket}` : 'no URL');
     this.register = (u) => users.add(u);
     this.deregister = (u) => users.delete(u);
-    if (this.connection && !/^https?:\/\//.test(url)) this.warn(`InfluxDB URL "${url}" is not http(s)://`);
+    // a URL without a bucket would get 400s that look like bad points: keep the data and say what is missing
+    this.problem = !this.connection
+      ? null
+      : !/^https?:\/\//.test(url)
+        ? `InfluxDB URL "${url}" is not http(s)://`
+        : !this.connection.bucket
+          ? 'InfluxDB bucket not set'
+          : null;
   }
   RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: Node<any>, def: NodeDef) => void, { credentials: { token: { type: 'password' } } });
 
@@ -97,13 +106,14 @@ export = function (RED: NodeAPI) {
     const spoolDir = str(def.spoolDir) || path.join(userDir, 'moby-spool', config ? config.id : 'no-config', node.id);
     const status = new ThrottledStatus(node, 500);
     const closeTimeoutMs = num(def.closeTimeout, 10, 0) * 1000;
+    const writeScoredPoint = def.scoredPoint !== 'anomaly';
     let writer: InfluxWriter;
     let lastDropped = 0;
     try {
-      const spool = Spool.open({ dir: spoolDir, maxBytes: num(def.spoolMaxMB, 256, 1) * 1024 * 1024, fsync: def.spoolFsync !== false });
+      const spool = Spool.open({ dir: spoolDir, maxBytes: num(def.spoolMaxMB, 256, 1) * 1024 * 1024 });
       lastDropped = spool.droppedPoints;
       writer = new InfluxWriter({
-        send: config ? config.sendFn() : null,
+        send: config && !config.problem ? config.sendFn() : null,
         spool,
         batchSize: num(def.batchSize, 100, 1),
         flushIntervalMs: num(def.flushInterval, 5, 0.001) * 1000,
@@ -132,9 +142,10 @@ export = function (RED: NodeAPI) {
         dropped.inc(s.dropped - lastDropped);
         lastDropped = s.dropped;
       }
-      status.set(statusOf(s));
+      status.set(statusOf(s, config?.problem ?? 'no database URL'));
     }
-    if (!config?.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
+    if (config?.problem) node.warn(`${config.problem}: points are spooled to ${spoolDir} until it is fixed`);
+    else if (!config?.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
     const unprovide = [
       provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [{ labels: {}, value: writer.stats().buffered }]),
       provideGauge('moby_influx_spooled_points', 'Points waiting in the InfluxDB writers\' disk spools', [], () => [{ labels: {}, value: writer.stats().spooled }]),
@@ -145,7 +156,7 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(WRITE_TYPE);
-      const mapped = messageToLines(msg, precision);
+      const mapped = messageToLines(msg, { precision, writeScoredPoint });
       for (const r of mapped.rejects) {
         countRejected(WRITE_TYPE, r.code);
         send({ ...msg, moby: { ...((msg.moby as object) ?? {}), reject: r satisfies Reject } });
@@ -159,8 +170,7 @@ export = function (RED: NodeAPI) {
         done(err as Error); // the disk spool refuses and memory is full: the Catch node hears of it
         return;
       }
-      update();
-      done();
+      done(); // the status follows from the writer's own changes and the 1 s ticker, not per message
     });
 
     node.on('close', (removed: boolean, done: () => void) => {

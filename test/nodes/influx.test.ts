@@ -139,6 +139,21 @@ describe('moby-influx-write node', function () {
     assert.equal(sink.requests[0].headers.authorization, 'Token from-env', 'token from the environment variable named on the node');
   });
 
+  it('a URL without a bucket keeps the data in the spool and shows the mistake', async () => {
+    await load(flow({ bucket: '' }));
+    const seen = statuses('w');
+    helper.getNode('w').receive({ payload: point(1) });
+    await waitFor(() => seen.some((s) => s.fill === 'red' && /^InfluxDB bucket not set: spooling to disk · 0 buffered · 1 spooled/.test(s.text ?? '')), 3000, 'red status');
+    assert.equal(sink.requests.length, 0);
+  });
+
+  it('writes only the moby_anomaly point of a scored message when scoredPoint is "anomaly"', async () => {
+    await load(flow({}, { scoredPoint: 'anomaly' }));
+    helper.getNode('w').receive({ payload: point(1), anomaly: { score: 0.1, threshold: 2, is_anomaly: false, severity: 'normal', method: 'ewma', contributions: {} } });
+    await waitFor(() => sink.accepted.length === 1, 3000, 'one line');
+    assert.match(sink.accepted[0], /^moby_anomaly,device_id=press-1,method=ewma,source=telemetry score=0.1,is_anomaly=false/);
+  });
+
   it('shows retrying with spooled counts while the database fails, and flushes on close', async () => {
     sink.script.push({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
     await load(flow({}, { retryMaxDelay: 0.5 }));

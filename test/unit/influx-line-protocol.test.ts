@@ -32,6 +32,7 @@ describe('influx line protocol', () => {
   });
 
   it('renders ms timestamps in the configured precision', () => {
+    assert.deepEqual(messageToLines({ payload: { measurement: 'm', tags: {}, fields: { a: 1 }, timestamp: T } }, { precision: 'ns' }).lines, [`m a=1 ${T}000000`]);
     assert.equal(formatTimestamp(T, 'ms'), String(T));
     assert.equal(formatTimestamp(T, 's'), String(Math.floor(T / 1000)));
     assert.equal(formatTimestamp(T, 'us'), `${T}000`);
@@ -95,6 +96,8 @@ describe('influx line protocol', () => {
       `telemetry,device_id=d3 vib=0.5 ${T}`,
       `moby_anomaly,device_id=d3,method=pca,source=telemetry score=4,is_anomaly=true,severity="warning",threshold=3 ${T}`,
     ]);
+    const only = messageToLines({ payload: point, anomaly: { score: 1, threshold: 3, is_anomaly: false, severity: 'normal', method: 'pca', contributions: {} } }, { writeScoredPoint: false });
+    assert.deepEqual(only.lines.map((l) => l.split(',')[0]), ['moby_anomaly']);
   });
 
   it('takes arrays (keeping good points, rejecting bad ones) and line-protocol text', () => {

@@ -239,10 +239,22 @@ export interface MessageLike {
 
 /**
  * Maps a message of any accepted kind to lines: a Point or array of Points, an alert event
- * (topic "alert"), a device-health event (topic "device-health"), a scored point (msg.anomaly: the point
- * and its moby_anomaly point are both written), or line-protocol text.
+ * (topic "alert"), a device-health event (topic "device-health"), a scored point (msg.anomaly: its
+ * moby_anomaly point and, unless writeScoredPoint is false, the point itself), or line-protocol text.
  */
-export function messageToLines(msg: MessageLike, precision: Precision = 'ms', now: number = Date.now(), limits: LineLimits = DEFAULT_LINE_LIMITS): Mapped {
+export interface MapOptions {
+  precision?: Precision;
+  /** time for events that carry none (default now) */
+  now?: number;
+  limits?: LineLimits;
+  /** with msg.anomaly: also write the scored point itself (default true; false when the flow writes points separately) */
+  writeScoredPoint?: boolean;
+}
+
+export function messageToLines(msg: MessageLike, opts: MapOptions = {}): Mapped {
+  const precision = opts.precision ?? 'ms';
+  const limits = opts.limits ?? DEFAULT_LINE_LIMITS;
+  const now = opts.now ?? Date.now();
   const out: Mapped = { lines: [], rejects: [] };
   const payload = msg.payload;
   const add = (p: Point | Reject | unknown) => {
@@ -272,7 +284,7 @@ export function messageToLines(msg: MessageLike, precision: Precision = 'ms', no
     return out;
   }
   if (msg.anomaly !== undefined && msg.anomaly !== null) {
-    add(payload);
+    if (opts.writeScoredPoint !== false) add(payload);
     add(anomalyToPoint(payload as Point, msg.anomaly as AnomalyResult));
     return out;
   }
