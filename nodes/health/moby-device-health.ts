@@ -122,7 +122,7 @@ export = function (RED: NodeAPI) {
       const c = table.stateCounts();
       const text = `${c.ONLINE} online · ${c.OFFLINE} offline · ${c.TIMEOUT} timeout · ${c.UNKNOWN} unknown`;
       if (service?.shared && !service.storeUp) {
-        status.set({ fill: 'red', shape: 'ring', text: `${text} · redis down, memory only` });
+        status.set({ fill: service.storeEverUp ? 'red' : 'yellow', shape: 'ring', text: `${text} · ${service.storeEverUp ? 'redis down, memory only' : 'connecting to redis'}` });
       } else {
         status.set({ fill: c.OFFLINE + c.TIMEOUT > 0 ? 'yellow' : 'green', shape: 'dot', text });
       }

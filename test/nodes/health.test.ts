@@ -162,6 +162,15 @@ describe('moby-device-health node', function () {
     ]);
   });
 
+  it('a misconfigured node reports every input as an error to Catch nodes', async () => {
+    const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+    await load([catchNode, healthNode], [...healthFlow({ overrides: 'pi-1=soon' }), { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['c-out']] }, { id: 'c-out', type: 'helper' }]);
+    const caught = collect('c-out');
+    helper.getNode('h').receive({ payload: { tags: { device_id: 'pi-1' } } });
+    await waitFor(() => caught.length === 1, 2000, 'caught error');
+    assert.match((caught[0] as any).error.message, /misconfigured: timeout override "pi-1=soon"/);
+  });
+
   it('caps the device table: a new device beyond the cap is rejected, known ones keep working', async () => {
     await load([healthNode], healthFlow({ timeout: 60, maxDevices: 2 }));
     const out = collect('h-out');

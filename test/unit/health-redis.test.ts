@@ -5,6 +5,21 @@ import Redis from 'ioredis';
 import { requireBinary, waitFor } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
 import { fakeClock, startInstance, stopInstance, type Instance } from '../support/health-redis';
+import { parseRemoteEvent } from '../../nodes/core/health';
+
+describe('health events from Redis (parseRemoteEvent)', () => {
+  it('accepts well-formed events and refuses anything else', () => {
+    const ok = { device_id: 'd1', state: 'TIMEOUT', previous: 'ONLINE', since: 5, last_seen: 1, reason: 'timeout' };
+    assert.deepEqual(parseRemoteEvent(JSON.stringify(ok)), ok);
+    assert.deepEqual(parseRemoteEvent(JSON.stringify({ ...ok, last_seen: null })), { ...ok, last_seen: null });
+    for (const bad of [{ ...ok, state: 'ASLEEP' }, { ...ok, device_id: '__proto__' }, { ...ok, since: '5' }, { ...ok, last_seen: 'x' }, { ...ok, device_id: 'a b' }]) {
+      assert.equal(parseRemoteEvent(JSON.stringify(bad)), null, JSON.stringify(bad));
+    }
+    assert.equal(parseRemoteEvent('{"device_id":"d1","__proto__":{}}'), null);
+    assert.equal(parseRemoteEvent('not json'), null);
+    assert.equal(parseRemoteEvent('x'.repeat(5000)), null);
+  });
+});
 
 describe('health service with a shared Redis', function () {
   let server: RedisServer;

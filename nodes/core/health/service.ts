@@ -118,6 +118,11 @@ export class HealthService {
     return this.redis !== null;
   }
 
+  /** Whether Redis has been reachable at least once since start. */
+  get storeEverUp(): boolean {
+    return this.everUp;
+  }
+
   /** Whether the shared store is currently deciding (false in memory mode or during an outage). */
   get storeUp(): boolean {
     return this.up;
