@@ -97,6 +97,29 @@ describe('moby-device-health node', function () {
     assert.deepEqual(brief(out), ['pi-1:UNKNOWN>ONLINE:status', 'pi-1:ONLINE>OFFLINE:lwt', 'pi-1:OFFLINE>ONLINE:lwt', 'pi-1:ONLINE>OFFLINE:status']);
   });
 
+  it('first news being a will (UNKNOWN → OFFLINE), a will after a timeout (TIMEOUT → OFFLINE), and hold-down against flapping', async () => {
+    await load([healthNode], healthFlow({ timeout: 0.3, holdDown: 0.4 }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    h.receive({ topic: 'device/lwt/never', payload: 'OFFLINE' });
+    h.receive({ payload: { tags: { device_id: 'flappy' } } });
+    await waitFor(() => events(out).some((e) => e.device_id === 'flappy' && e.state === 'TIMEOUT'), 2000, 'flappy times out');
+    h.receive({ topic: 'device/status/flappy', payload: 'OFFLINE' });
+    // flaps: back, down again, back; held down, so no ONLINE until it has stayed up for 0.4 s
+    h.receive({ payload: { tags: { device_id: 'flappy' } } });
+    await sleep(100);
+    h.receive({ topic: 'device/lwt/flappy', payload: 'OFFLINE' });
+    await sleep(20);
+    for (let k = 0; k < 6; k++) {
+      h.receive({ payload: { tags: { device_id: 'flappy' } } });
+      await sleep(100);
+    }
+    await waitFor(() => events(out).filter((e) => e.device_id === 'flappy').length >= 4, 2000, 'flappy back after hold-down');
+    assert.deepEqual(brief(out).slice(0, 5), ['never:UNKNOWN>OFFLINE:lwt', 'flappy:UNKNOWN>ONLINE:data', 'flappy:ONLINE>TIMEOUT:timeout', 'flappy:TIMEOUT>OFFLINE:status', 'flappy:OFFLINE>ONLINE:data']);
+    // without the hold-down the flap would have shown as ONLINE, OFFLINE (lwt), ONLINE
+    assert.equal(brief(out).filter((b) => b === 'flappy:ONLINE>OFFLINE:lwt' || b === 'flappy:OFFLINE>ONLINE:data').length, 1);
+  });
+
   it('a stale OFFLINE (older than the latest data) does not flip a live device; a newer one does', async () => {
     await load([healthNode], healthFlow({ timeout: 60 }));
     const out = collect('h-out');
