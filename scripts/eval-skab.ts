@@ -3,13 +3,13 @@
 // files. Runs the same core (detector.step with defaultsFor(method)) the moby-anomaly node runs, with the same
 // settings on every file.
 //
-//   npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca] [--set key=value ...]
+//   npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca,onnx-autoencoder] [--set key=value ...]
 //
 // --data defaults to ../shared/data/skab when it exists; every *.csv below it with an "anomaly" column is scored
 // for F1/FAR/MAR; unlabelled ones (anomaly-free.csv) are cut into file-sized pieces and give a separate FAR.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, newState, step, StatMethod } from '../nodes/core/anomaly/detector';
+import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, newState, step, StatMethod, STAT_METHODS } from '../nodes/core/anomaly/detector';
 
 interface Labelled {
   file: string;
@@ -96,18 +96,60 @@ export function evaluate(files: Labelled[], cfg: DetectorConfig): Metrics {
   return metrics(tp, fp, fn, tn);
 }
 
+/**
+ * The ONNX autoencoder as `moby-train --method autoencoder` builds it with its defaults (30-step windows,
+ * 30 epochs, threshold = 0.995 quantile of training errors), scored with its float64 reference forward pass
+ * (the same math as the exported graph). Loaded lazily: null when the trainer is not part of this checkout.
+ */
+function autoencoderEvaluator(): ((files: Labelled[]) => Metrics) | null {
+  let train: typeof import('../nodes/core/anomaly/train');
+  try {
+    train = require('../nodes/core/anomaly/train');
+  } catch {
+    return null;
+  }
+  const window = 30;
+  return (files) => {
+    let tp = 0;
+    let fp = 0;
+    let fn = 0;
+    let tn = 0;
+    for (const f of files) {
+      const trainRows = f.rows.slice(0, DEFAULT_CONFIG.trainSize);
+      const scaler = train.fitScaler(trainRows);
+      const win = train.makeWindows(trainRows, window, scaler);
+      const model = train.trainAutoencoder(win.data, win.count, window, f.features.length, {});
+      const { threshold } = train.autoencoderThreshold(model, win.data, win.count, 0.995);
+      // each test row is scored by the window that ends on it
+      const test = train.makeWindows(f.rows.slice(DEFAULT_CONFIG.trainSize - window + 1), window, scaler);
+      const D = window * f.features.length;
+      for (let w = 0; w < test.count; w++) {
+        const flagged = train.autoencoderScore(model, test.data.subarray(w * D, (w + 1) * D)).score > threshold;
+        const truth = f.labels[DEFAULT_CONFIG.trainSize + w] === 1;
+        if (truth && flagged) tp++;
+        else if (!truth && flagged) fp++;
+        else if (truth) fn++;
+        else tn++;
+      }
+    }
+    return metrics(tp, fp, fn, tn);
+  };
+}
+
+const AUTOENCODER = 'onnx-autoencoder';
+
 function parseArgs(argv: string[]) {
-  const args = { data: '', json: false, methods: ['l2', 'ewma', 'pca'] as StatMethod[], set: {} as Record<string, string> };
+  const args = { data: '', json: false, methods: ['l2', 'ewma', 'pca', AUTOENCODER] as string[], set: {} as Record<string, string> };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data') args.data = argv[++i];
     else if (a === '--json') args.json = true;
-    else if (a === '--methods') args.methods = argv[++i].split(',') as StatMethod[];
+    else if (a === '--methods') args.methods = argv[++i].split(',');
     else if (a === '--set') {
       const [k, v] = argv[++i].split('=');
       args.set[k] = v;
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca] [--set key=value]');
+      console.log(`usage: npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca,${AUTOENCODER}] [--set key=value]`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -135,7 +177,18 @@ function main(): void {
   const results: Record<string, Metrics> = {};
   const freeFar: Record<string, number> = {};
   for (const method of args.methods) {
-    const cfg = { ...defaultsFor(method), ...overrides, method };
+    if (method === AUTOENCODER) {
+      const run = autoencoderEvaluator();
+      if (!run) {
+        if (!args.json) console.error(`${AUTOENCODER}: trainer not available in this checkout, row skipped`);
+        continue;
+      }
+      results[method] = run(files);
+      if (normalOnly.length) freeFar[method] = run(normalOnly).far;
+      continue;
+    }
+    if (!(STAT_METHODS as readonly string[]).includes(method)) throw new Error(`unknown method ${method}`);
+    const cfg = { ...defaultsFor(method as StatMethod), ...overrides, method: method as StatMethod };
     results[method] = evaluate(files, cfg);
     if (normalOnly.length) freeFar[method] = evaluate(normalOnly, cfg).far;
   }
