@@ -69,7 +69,8 @@ export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.Pro
   let out = '';
   const child: ChildProcess = spawn(
     process.execPath,
-    [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile],
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each Node-RED child, written when it exits
+    [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []), require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile],
     { cwd: userDir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);
