@@ -39,6 +39,7 @@ describe('influx writer: MQTT → Node-RED → VictoriaMetrics through a databas
     helper.settings({ userDir });
   });
   after(async () => {
+    helper.settings({});
     await helper.unload();
     await Promise.all([broker?.close(), vm?.close()]);
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });

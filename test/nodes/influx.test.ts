@@ -36,6 +36,7 @@ describe('moby-influx-write node', function () {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-influx-node-'));
     helper.settings({ userDir });
   });
+  after(() => helper.settings({})); // do not leave our (deleted) userDir to later suites
   afterEach(async () => {
     await helper.unload();
     await sink.close();

@@ -73,12 +73,12 @@ describe('influx line protocol', () => {
     };
     const p = alertEventToPoint(ev) as Point;
     assert.equal(p.measurement, 'moby_alerts');
-    assert.deepEqual(p.tags, { alert_id: 'a-1', device_id: 'd1', rule: 'temp_high', severity: 'critical', status: 'open' });
+    assert.deepEqual(p.tags, { alert_id: 'a-1', device_id: 'd1', rule: 'temp_high', severity: 'critical' });
     const { lines, rejects } = messageToLines({ topic: 'alert', payload: ev });
     assert.deepEqual(rejects, []);
     assert.equal(
       lines[0],
-      `moby_alerts,alert_id=a-1,device_id=d1,rule=temp_high,severity=critical,status=open event="ack",acknowledged=true,count=3,message="too hot",value=97,threshold=90,opened_at=${T - 1000},updated_at=${T},acknowledged_by="kim" ${T}`,
+      `moby_alerts,alert_id=a-1,device_id=d1,rule=temp_high,severity=critical event="ack",status="open",acknowledged=true,count=3,message="too hot",value=97,threshold=90,opened_at=${T - 1000},updated_at=${T},acknowledged_by="kim" ${T}`,
     );
     assert.equal(messageToLines({ topic: 'alert', payload: { event: 'open' } }).rejects[0].code, 'bad_alert');
   });

@@ -130,8 +130,8 @@ function optionalTag(tags: Record<string, string>, key: string, v: unknown): voi
 /**
  * An alert lifecycle event → moby_alerts. alert_id is a TAG: each alert is its own series, so the panel
  * reduces rows to the latest state per alert with last() per alert_id, and two alerts changing in the
- * same millisecond never overwrite each other. status is a tag only (a field of the same name would be
- * renamed by InfluxDB queries).
+ * same millisecond never overwrite each other. status is a FIELD, not a tag: an alert stays one series
+ * through its lifecycle, so last() per alert_id is its current status.
  */
 export function alertEventToPoint(ev: AlertEvent): Point | Reject {
   const a = ev?.alert;
@@ -141,10 +141,10 @@ export function alertEventToPoint(ev: AlertEvent): Point | Reject {
   const tags: Record<string, string> = { alert_id: a.alert_id, device_id: a.device_id };
   optionalTag(tags, 'rule', a.rule);
   optionalTag(tags, 'severity', a.severity);
-  optionalTag(tags, 'status', a.status);
   optionalTag(tags, 'equipment_id', a.equipment_id);
   const fields: Record<string, number | boolean | string> = {
     event: String(ev.event ?? ''),
+    status: String(a.status ?? ''),
     acknowledged: a.acknowledged === true,
     count: typeof a.count === 'number' ? a.count : 1,
     message: String(a.message ?? ''),
