@@ -51,6 +51,16 @@ describe('influx spool', () => {
     Spool.open({ dir, fsync: false }).close();
   });
 
+  it('refuses a directory locked by another live process, and takes over the lock of a dead one', () => {
+    fs.writeFileSync(path.join(dir, 'lock'), String(process.ppid));
+    assert.throws(() => Spool.open({ dir, fsync: false }), /in use by process/);
+    fs.writeFileSync(path.join(dir, 'lock'), '999999999');
+    const s = Spool.open({ dir, fsync: false });
+    assert.equal(fs.readFileSync(path.join(dir, 'lock'), 'utf8'), String(process.pid));
+    s.close();
+    assert.equal(fs.existsSync(path.join(dir, 'lock')), false);
+  });
+
   it('detects a torn last record (crash mid-write), skips it and keeps appending cleanly', () => {
     let s = Spool.open({ dir, fsync: false });
     s.append(batch(0, 2));

@@ -1,8 +1,8 @@
 // Append-only, crash-safe disk queue of write batches (the "spool"), replayed in order.
 //
-// Layout in `dir`: segment files `seg-<12-digit seq>.jsonl` and `cursor.json`. Each record is one line
-// `{"c":"<checksum>","n":<points>,"d":"<line protocol, \n-joined>"}\n`, written with one write() call and
-// fdatasync'd (unless fsync=false) before append() returns. A crash can only tear the last line of the
+// Layout in `dir`: segment files `seg-<12-digit seq>.jsonl`, `cursor.json` and `lock` (pid of the owner).
+// Each record is one line `{"c":"<checksum>","n":<points>,"d":"<line protocol, \n-joined>"}\n`, written with
+// one write() call and fdatasync'd (unless fsync=false) before append() returns. A crash can only tear the last line of the
 // newest segment: on open such a line (no newline, bad JSON or checksum mismatch) is counted as corrupt,
 // skipped and cut off, so later appends start on a clean line. The cursor (segment + byte offset of the
 // first unacknowledged record) is replaced atomically (write temp, fsync, rename) on every ack; a crash
@@ -41,6 +41,15 @@ interface Cursor {
 const SEG_RE = /^seg-(\d{12})\.jsonl$/;
 const openDirs = new Set<string>();
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, just not ours to signal
+  }
+}
+
 const segName = (seq: number) => `seg-${String(seq).padStart(12, '0')}.jsonl`;
 const checksum = (data: string) => createHash('md5').update(data).digest('hex').slice(0, 12);
 
@@ -74,6 +83,7 @@ export class Spool {
     const s = new Spool(opts);
     if (openDirs.has(s.dir)) throw new Error(`spool ${s.dir} is already open in this process`);
     fs.mkdirSync(s.dir, { recursive: true });
+    s.lock();
     s.recover();
     openDirs.add(s.dir);
     return s;
@@ -178,6 +188,29 @@ export class Spool {
     this.writeCursor({ seg: this.writeSeq, offset: 0 });
   }
 
+  private syncDir(): void {
+    const fd = fs.openSync(this.dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** One process per spool directory: a lock file with our pid; a lock left by a dead process is taken over. */
+  private lock(): void {
+    const file = path.join(this.dir, 'lock');
+    try {
+      const pid = Number(fs.readFileSync(file, 'utf8'));
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+        throw new Error(`spool ${this.dir} is in use by process ${pid}`);
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    fs.writeFileSync(file, String(process.pid));
+  }
+
   private closeWriteFd(): void {
     if (this.writeFd !== null) fs.closeSync(this.writeFd);
     this.writeFd = null;
@@ -216,7 +249,13 @@ export class Spool {
       }
       dropped += this.dropSegment(oldest);
     }
-    if (this.writeFd === null) this.writeFd = fs.openSync(path.join(this.dir, segName(this.writeSeq)), 'a');
+    if (this.writeFd === null) {
+      const file = path.join(this.dir, segName(this.writeSeq));
+      const isNew = !fs.existsSync(file);
+      this.writeFd = fs.openSync(file, 'a');
+      // a new file's directory entry must survive a power loss too, or the whole segment could vanish
+      if (isNew && this.fsync) this.syncDir();
+    }
     const offset = this.segSizes.get(this.writeSeq) ?? 0;
     fs.writeSync(this.writeFd, buf);
     if (this.fsync) fs.fdatasyncSync(this.writeFd);
@@ -317,6 +356,7 @@ export class Spool {
     this.closeWriteFd();
     for (const fd of this.readFds.values()) fs.closeSync(fd);
     this.readFds.clear();
+    fs.rmSync(path.join(this.dir, 'lock'), { force: true });
     openDirs.delete(this.dir);
   }
 }
