@@ -149,6 +149,10 @@ describe('moby-anomaly node', function () {
       ['missing_feature', 'bad_number', 'bad_number', 'not_numeric', 'missing_device', 'bad_payload', 'forbidden_key'],
     );
     assert.equal(bad[0].moby!.reject!.field, 'f2');
+    // the same registry the node counts into (loaded from dist like the node)
+    const text: string = await require('../../dist/nodes/lib/metrics.js').metricsText();
+    assert.match(text, /moby_rejects_total\{node_type="moby-anomaly",code="bad_number"\} [1-9]/);
+    assert.match(text, /moby_anomaly_devices\{phase="scoring"\} [1-9]/);
     assert.equal(bad[0].moby!.reject!.device_id, 'pump-1');
     assert.match(bad[1].moby!.reject!.reason, /f0|non-finite/);
   });
