@@ -1,13 +1,14 @@
 // Append-only, crash-safe disk queue of write batches (the "spool"), replayed in order.
 //
 // Layout in `dir`: segment files `seg-<12-digit seq>.jsonl`, `cursor.json` and `lock` (pid of the owner).
-// Each record is one line `{"c":"<checksum>","n":<points>,"d":"<line protocol, \n-joined>"}\n`, written with
-// one write() call and fdatasync'd (unless fsync=false) before append() returns. A crash can only tear the last line of the
-// newest segment: on open such a line (no newline, bad JSON or checksum mismatch) is counted as corrupt,
-// skipped and cut off, so later appends start on a clean line. The cursor (segment + byte offset of the
-// first unacknowledged record) is replaced atomically (write temp, fsync, rename) on every ack; a crash
-// between a successful write and the cursor update replays that one batch again (at-least-once with
-// identical timestamps, which InfluxDB stores once: same series + timestamp overwrites).
+// Each record is one line `{"c":"<checksum>","n":<points>,"d":"<line protocol, \n-joined>"}\n`, written
+// with one write() call and fdatasync'd (unless fsync=false) before append() returns. A crash can only
+// tear the last line of the newest segment: on open such a line (no newline, bad JSON or checksum
+// mismatch) is counted as corrupt, skipped and cut off, so later appends start on a clean line. The
+// cursor (segment + byte offset of the first unacknowledged record) is replaced atomically (write temp,
+// fsync, rename) on every ack; a crash between a successful write and the cursor update replays that
+// request again (at-least-once with identical timestamps, which InfluxDB stores once: same series +
+// timestamp overwrites).
 //
 // Bound: `maxBytes` over all segment files. When an append would exceed it, whole oldest segments are
 // dropped (their points counted in droppedPoints) — the newest data is the most valuable for an operator
