@@ -2,7 +2,9 @@
 // HealthService instances stand for two Node-RED processes; a shared fake clock drives timeouts.
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
-import { requireBinary, waitFor } from '../support/net';
+import type { HealthEvent } from '../../nodes/core/contract';
+import { HealthService, HealthTable } from '../../nodes/core/health';
+import { requireBinary, sleep, waitFor } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
 import { fakeClock, startInstance, stopInstance, type Instance } from '../support/health-redis';
 import { parseRemoteEvent } from '../../nodes/core/health';
@@ -153,6 +155,51 @@ describe('health service with a shared Redis', function () {
     await a.service.sweep();
     const revived = a.events.filter((e) => e.previous === 'TIMEOUT');
     assert.deepEqual(revived.map((e) => [e.device_id, e.state, e.since]), [['fast', 'ONLINE', back]]);
+  });
+
+  it('before the first connection, data and status wait for Redis (within the grace time), then are decided there once', async function () {
+    const late = await startRedis(requireBinary(this, 'redis-server'));
+    await late.stop();
+    const c = fakeClock();
+    const client = new Redis({ port: late.port, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    client.on('error', () => undefined);
+    const events: HealthEvent[] = [];
+    const service = new HealthService({ table: new HealthTable({ now: c.now }), emit: (ev) => events.push(ev), redis: client, keyPrefix: 'late:', now: c.now, connectGraceMs: 2000 });
+    try {
+      service.activity('d1', c.t);
+      service.status('d2', false, c.t, 'lwt');
+      await sleep(200);
+      assert.equal(events.length, 0, 'nothing decided while waiting');
+      await late.start();
+      await waitFor(() => service.storeUp, 5000, 'connected');
+      await service.drain();
+      assert.deepEqual(events.map((e) => `${e.device_id}:${e.state}:${e.reason}`).sort(), ['d1:ONLINE:data', 'd2:OFFLINE:lwt']);
+      assert.equal(service.memoryDecisions, 0);
+    } finally {
+      await service.close();
+      client.disconnect();
+      await late.stop();
+    }
+  });
+
+  it('without Redis, waiting ends with the grace time and memory decides', async () => {
+    const c = fakeClock();
+    const client = new Redis({ port: 1, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, lazyConnect: true });
+    client.on('error', () => undefined);
+    const events: HealthEvent[] = [];
+    const service = new HealthService({ table: new HealthTable({ now: c.now }), emit: (ev) => events.push(ev), redis: client, now: c.now, connectGraceMs: 2000 });
+    try {
+      service.activity('d1', c.t);
+      service.status('d2', false, c.t, 'lwt');
+      await sleep(120);
+      assert.equal(events.length, 0);
+      c.t += 2000;
+      await waitFor(() => events.length === 2, 2000, 'decided from memory');
+      assert.equal(service.memoryDecisions, 2);
+    } finally {
+      await service.close();
+      client.disconnect();
+    }
   });
 
   it('keeps working from memory while Redis is down and resyncs when it is back, losing no transition', async () => {

@@ -11,6 +11,9 @@ import { HealthTable, DEVICE_STATES, TableFullError } from './table';
 import { isValidDeviceId } from './extract';
 import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
 
+/** status messages held while waiting for the first Redis connection */
+const MAX_EARLY_STATUS = 10_000;
+
 export type HealthEmitFn = (ev: HealthEvent) => void;
 
 export interface HealthRedisKeys {
@@ -91,6 +94,7 @@ export class HealthService {
   private everUp = false;
   private resyncing: Promise<void> | null = null;
   private queue = new Map<string, number>();
+  private earlyStatus: Array<[string, boolean, number, 'status' | 'lwt', string | undefined]> = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private inFlight = new Set<Promise<unknown>>();
   private closed = false;
@@ -147,6 +151,14 @@ export class HealthService {
 
   status(id: string, online: boolean, ts: number, reason: 'status' | 'lwt', equipmentId?: string): void {
     ts = Math.round(ts);
+    if (this.waitingForFirstConnection()) {
+      // like activity, status waits (bounded) for Redis to decide rather than deciding twice
+      if (this.earlyStatus.length < MAX_EARLY_STATUS) {
+        this.earlyStatus.push([id, online, ts, reason, equipmentId]);
+        if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), this.flushMs);
+        return;
+      }
+    }
     if (!this.redis || !this.up) {
       const ev = this.table.status(id, online, ts, reason, equipmentId);
       if (ev) {
@@ -314,15 +326,24 @@ export class HealthService {
     this.onStore(false, err);
   }
 
+  private waitingForFirstConnection(): boolean {
+    return this.redis !== null && !this.up && !this.everUp && this.now() < this.graceUntil;
+  }
+
   private flush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    if (this.waitingForFirstConnection()) {
+      if (this.queue.size || this.earlyStatus.length) this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushMs, 50));
+      return;
+    }
+    if (this.earlyStatus.length) {
+      const early = this.earlyStatus;
+      this.earlyStatus = [];
+      for (const [id, online, ts, reason, eq] of early) this.status(id, online, ts, reason, eq); // flushes data first
+    }
     if (this.queue.size === 0) return;
     if (!this.up) {
-      if (!this.everUp && this.now() < this.graceUntil) {
-        this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushMs, 50));
-        return;
-      }
       const queued = this.queue;
       this.queue = new Map();
       for (const [id, ts] of queued) this.decideLocally(id, ts);
