@@ -251,6 +251,9 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      // inputs still waiting for the table to load end here rather than hang
+      for (const [, , inputDone] of early ?? []) inputDone(new Error('node closed before its device table was loaded'));
+      early = null;
       if (sweepTimer) clearInterval(sweepTimer);
       if (persistTimer) clearInterval(persistTimer);
       status.stop();
