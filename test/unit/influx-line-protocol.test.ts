@@ -89,6 +89,19 @@ describe('influx line protocol', () => {
     assert.deepEqual(lines, [`moby_device_state,device_id=d2 state="OFFLINE",previous="ONLINE",reason="lwt",online=false,since=${T},last_seen=${T - 5000} ${T}`]);
   });
 
+  it('maps a device-health snapshot to one moby_device_state point per device', () => {
+    const rows = [
+      { device_id: 'a', state: 'ONLINE', since: T - 10, last_seen: T, reason: 'data', timeout_ms: 15000, timeout_source: 'default' },
+      { device_id: 'b', state: 'UNKNOWN', since: null, last_seen: null, reason: null, timeout_ms: 15000, timeout_source: 'default', equipment_id: 'line-1' },
+    ];
+    const { lines, rejects } = messageToLines({ topic: 'snapshot', payload: rows }, { now: T });
+    assert.deepEqual(rejects, []);
+    assert.deepEqual(lines, [
+      `moby_device_state,device_id=a state="ONLINE",previous="",reason="data",online=true,since=${T - 10},last_seen=${T} ${T - 10}`,
+      `moby_device_state,device_id=b,equipment_id=line-1 state="UNKNOWN",previous="",reason="",online=false ${T}`,
+    ]);
+  });
+
   it('writes a scored point and its moby_anomaly point', () => {
     const point: Point = { measurement: 'telemetry', tags: { device_id: 'd3' }, fields: { vib: 0.5 }, timestamp: T };
     const { lines } = messageToLines({ payload: point, anomaly: { score: 4, threshold: 3, is_anomaly: true, severity: 'warning', method: 'pca', contributions: {} } });

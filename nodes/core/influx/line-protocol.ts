@@ -239,7 +239,8 @@ export interface MessageLike {
 
 /**
  * Maps a message of any accepted kind to lines: a Point or array of Points, an alert event
- * (topic "alert"), a device-health event (topic "device-health"), a scored point (msg.anomaly: its
+ * (topic "alert"), a device-health event (topic "device-health") or snapshot (topic "snapshot", rows of
+ * the device-health node), a scored point (msg.anomaly: its
  * moby_anomaly point and, unless writeScoredPoint is false, the point itself), or line-protocol text.
  */
 export interface MapOptions {
@@ -273,6 +274,15 @@ export function messageToLines(msg: MessageLike, opts: MapOptions = {}): Mapped 
   }
   if (msg.topic === 'device-health') {
     add(healthEventToPoint(payload as HealthEvent, now));
+    return out;
+  }
+  if (msg.topic === 'snapshot' && Array.isArray(payload)) {
+    // the device-health node's snapshot: one row per device, stored like a transition into its state
+    if (payload.length > limits.maxPoints) {
+      out.rejects.push({ code: 'too_many_points', reason: `${payload.length} rows in one snapshot, limit ${limits.maxPoints}` });
+      return out;
+    }
+    for (const row of payload) add(healthEventToPoint(row as HealthEvent, now));
     return out;
   }
   if (Array.isArray(payload)) {
