@@ -143,6 +143,24 @@ describe('filters', () => {
     expect(screen.getByTestId('summary')).toHaveTextContent('/2 online');
   });
 
+  it('sorts equipment from the toolbar', async () => {
+    const user = userEvent.setup();
+    renderPanel();
+    await user.selectOptions(screen.getByLabelText('Sort equipment by'), 'name');
+    expect(cards().slice(0, 3).map((c) => c.dataset.device)).toEqual(['press-0001', 'press-0002', 'press-0003']);
+    await user.selectOptions(screen.getByLabelText('Sort equipment by'), 'alerts');
+    const open = cards().map((c) => Number(c.querySelector('[data-testid="open-alerts"]')?.textContent?.split(' ')[0] ?? 0));
+    expect(open).toEqual([...open].sort((a, b) => b - a));
+  });
+
+  it('toggles grouping by equipment from the toolbar', async () => {
+    const user = userEvent.setup();
+    renderPanel();
+    expect(screen.queryAllByTestId('alert-group')).toHaveLength(0);
+    await user.click(screen.getByRole('button', { name: 'group by equipment' }));
+    expect(screen.getAllByTestId('alert-group')).toHaveLength(6);
+  });
+
   it('groups alerts by equipment', () => {
     renderPanel({ groupByEquipment: true });
     const groups = screen.getAllByTestId('alert-group');

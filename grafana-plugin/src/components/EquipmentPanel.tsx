@@ -15,7 +15,16 @@ import {
 } from '../data/alerts';
 import { countStates, filterDevices, sortDevices, toDeviceViews } from '../data/devices';
 import { buildModel } from '../data/frames';
-import { AlertPhase, AlertRow, DEFAULT_FIELDS, DEFAULT_OPTIONS, DisplayState, PanelOptions, Severity } from '../types';
+import {
+  AlertPhase,
+  AlertRow,
+  DEFAULT_FIELDS,
+  DEFAULT_OPTIONS,
+  DeviceSort,
+  DisplayState,
+  PanelOptions,
+  Severity,
+} from '../types';
 import { AlertList } from './AlertList';
 import { EquipmentGrid } from './EquipmentGrid';
 import { getStyles, metrics, severityColor, stateColor } from './styles';
@@ -32,6 +41,13 @@ const PHASES: AlertPhase[] = ['firing', 'acknowledged', 'resolved'];
 const SEVERITIES: Severity[] = ['critical', 'warning', 'info'];
 const STATES: DisplayState[] = ['offline', 'silent', 'unknown', 'online'];
 const PROBLEM_STATES: DisplayState[] = ['offline', 'silent', 'unknown'];
+const SORTS: Array<{ value: DeviceSort; label: string }> = [
+  { value: 'state', label: 'worst state' },
+  { value: 'alerts', label: 'open alerts' },
+  { value: 'score', label: 'anomaly score' },
+  { value: 'lastSeen', label: 'last seen' },
+  { value: 'name', label: 'name' },
+];
 
 /** Re-renders every `ms` so ages ("3m ago") stay true on a wall display without a query refresh. */
 function useNow(ms: number): number {
@@ -63,6 +79,8 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
   const [phases, setPhases] = useState<AlertPhase[]>(options.statusFilter);
   const [severities, setSeverities] = useState<Severity[]>(options.severityFilter);
   const [states, setStates] = useState<DisplayState[] | null>(null);
+  const [sort, setSort] = useState<DeviceSort>(options.deviceSort);
+  const [grouped, setGrouped] = useState(options.groupByEquipment);
   const [overrides, setOverrides] = useState<Map<string, Override>>(() => new Map());
   const [pending, setPending] = useState<Set<string>>(() => new Set());
   const [errors, setErrors] = useState<Map<string, string>>(() => new Map());
@@ -70,6 +88,8 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
   // Panel options are the defaults; an editor changing them resets the operator's toggles.
   useEffect(() => setPhases(options.statusFilter), [options.statusFilter]);
   useEffect(() => setSeverities(options.severityFilter), [options.severityFilter]);
+  useEffect(() => setSort(options.deviceSort), [options.deviceSort]);
+  useEffect(() => setGrouped(options.groupByEquipment), [options.groupByEquipment]);
 
   const model = useMemo(() => buildModel(data.series, options.fields), [data.series, options.fields]);
 
@@ -91,8 +111,8 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
 
   const devices = useMemo(() => {
     const views = toDeviceViews(model.devices, openAlertsByDevice(alerts), now, options.silentAfter);
-    return sortDevices(filterDevices(views, { devices: variableDevices }), options.deviceSort);
-  }, [model.devices, alerts, now, options.silentAfter, options.deviceSort, variableDevices]);
+    return sortDevices(filterDevices(views, { devices: variableDevices }), sort);
+  }, [model.devices, alerts, now, options.silentAfter, sort, variableDevices]);
 
   const stateCounts = useMemo(() => countStates(devices), [devices]);
   const large = devices.length > options.summariseAbove;
@@ -110,8 +130,8 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
     [scopedAlerts, phases, severities, selected, text]
   );
   const groups = useMemo(
-    () => (options.groupByEquipment ? groupByEquipment(shownAlerts) : [{ key: 'all', label: '', alerts: shownAlerts }]),
-    [shownAlerts, options.groupByEquipment]
+    () => (grouped ? groupByEquipment(shownAlerts) : [{ key: 'all', label: '', alerts: shownAlerts }]),
+    [shownAlerts, grouped]
   );
 
   const deviceLink = useCallback(
@@ -280,6 +300,30 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
               {s}
             </button>
           ))}
+        {showGrid && (
+          <select
+            className={styles.select}
+            aria-label="Sort equipment by"
+            value={sort}
+            onChange={(e) => setSort(e.currentTarget.value as DeviceSort)}
+          >
+            {SORTS.map((o) => (
+              <option key={o.value} value={o.value}>
+                sort: {o.label}
+              </option>
+            ))}
+          </select>
+        )}
+        {showAlerts && (
+          <button
+            type="button"
+            className={cx(styles.chip, grouped && styles.chipOn)}
+            aria-pressed={grouped}
+            onClick={() => setGrouped(!grouped)}
+          >
+            group by equipment
+          </button>
+        )}
         {selected && (
           <button
             type="button"
@@ -321,7 +365,7 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
           <div className={styles.section}>
             <AlertList
               groups={groups}
-              grouped={options.groupByEquipment}
+              grouped={grouped}
               total={shownAlerts.length}
               now={now}
               styles={styles}

@@ -91,6 +91,17 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     background: theme.colors.primary.transparent,
     color: theme.colors.text.primary,
   }),
+  select: css({
+    border: `1px solid ${theme.colors.border.medium}`,
+    background: theme.colors.background.primary,
+    color: theme.colors.text.secondary,
+    borderRadius: theme.shape.radius.pill,
+    padding: theme.spacing(0, 1),
+    fontSize: '0.85em',
+    height: '1.9em',
+    cursor: 'pointer',
+    '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
+  }),
   dot: css({ width: '0.6em', height: '0.6em', borderRadius: '50%', display: 'inline-block', flex: 'none' }),
   note: css({ color: theme.colors.text.secondary, fontSize: '0.85em' }),
   linkButton: css({
