@@ -18,7 +18,7 @@
 // resolution); in the saturating phase it includes queueing in the broker and in Node-RED, the paced phase
 // shows it when the flow keeps up. After each run the export API must show exactly N + PACED samples with
 // as many distinct (series, timestamp) pairs: no loss, no duplicates; otherwise the bench exits 1. RSS and
-// CPU seconds (saturating phase) of the Node-RED process come from /proc. The machine is shared, so runs go
+// CPU seconds (saturating phase) of the Node-RED process come from /proc, VictoriaMetrics' from its /metrics. The machine is shared, so runs go
 // in ABBA order, the summary takes each flow's best throughput, and msgs per Node-RED CPU-second is given
 // beside wall-clock rates.
 //
@@ -66,7 +66,10 @@ interface Result {
   paced: Record<string, number>;
   latCount: number;
   rssMB: number;
+  /** Node-RED process CPU seconds (user + system) during the saturating phase */
   cpuSec: number;
+  /** VictoriaMetrics CPU seconds during the saturating phase */
+  dbCpuSec: number;
 }
 
 function getJson(url: string): Promise<any> {
@@ -96,6 +99,20 @@ async function countSamples(vm: Victoria, metric: string): Promise<number> {
   const r = await getJson(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`);
   const v = r?.data?.result?.[0]?.value?.[1];
   return v === undefined ? 0 : Number(v);
+}
+
+/** CPU seconds VictoriaMetrics has used (its own /metrics), to show what each flow costs the database. */
+async function dbCpuSec(vm: Victoria): Promise<number> {
+  return new Promise((resolve) => {
+    http
+      .get(`${vm.url}/metrics`, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(Number(/^process_cpu_seconds_total\s+(\S+)/m.exec(text)?.[1] ?? NaN)));
+      })
+      .on('error', () => resolve(NaN));
+  });
 }
 
 /** Polls the database until it holds `want` samples of `metric`; returns when (epoch ms), or 0 on timeout. */
@@ -135,6 +152,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     if ((await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
     // phase 1: N messages as fast as the broker takes them → throughput, latency under saturation
     const u0 = nr.usage();
+    const db0 = await dbCpuSec(vm);
     let firstAt = 0;
     let pubErr: unknown = null;
     const publishing = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-sat`, count: N, onFirst: (t) => (firstAt = t) });
@@ -142,6 +160,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     const done = await waitStored(vm, metric, N, () => pubErr);
     const pub = await publishing;
     const u1 = nr.usage();
+    const db1 = await dbCpuSec(vm);
     const tap = (await getJson(`${nr.url}/bench/latency?reset=1`)) as Tap;
     if (!done.at) console.log(`  ${kind}: only ${done.stored} of ${N} points in the database after ${RUN_TIMEOUT_MS / 1000} s`);
     // phase 2: PACED messages at PACED_RATE/s → latency when the flow keeps up
@@ -173,6 +192,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
       latCount: tap.count + pacedTap.count,
       rssMB: nr.usage().rssMB,
       cpuSec: u1.cpuSec - u0.cpuSec,
+      dbCpuSec: db1 - db0,
     };
   } catch (err) {
     console.error(`--- Node-RED (${kind}) output ---\n${nr.output().slice(-4000)}`);
@@ -222,11 +242,11 @@ async function main(): Promise<number> {
     }
   }
   console.log(`\n                   saturating load (${fmt(N)} msgs)                         | ${PACED_RATE} msgs/s paced |`);
-  console.log('flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  p50 ms  p99 ms |  in DB / sent   RSS MB');
+  console.log('flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  p50 ms  p99 ms |  in DB / sent   RSS MB  DB CPU s');
   const row = (name: string, r: Omit<Result, 'flow' | 'n' | 'stored' | 'distinct'> & { stored: string }) =>
     console.log(
       `${name.padEnd(10)} ${fmt(r.msgsPerSec).padStart(8)} ${fmt(r.processedPerSec).padStart(12)} ${fmt(N / r.cpuSec).padStart(11)} ${fmt(r.lat.p50).padStart(8)} ${fmt(r.lat.p99).padStart(8)} |` +
-        ` ${fmt(r.paced.p50).padStart(7)} ${fmt(r.paced.p99).padStart(7)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)}`,
+        ` ${fmt(r.paced.p50).padStart(7)} ${fmt(r.paced.p99).padStart(7)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)} ${fmt(r.dbCpuSec, 1).padStart(9)}`,
     );
   for (const r of results) row(r.flow, { ...r, stored: `${r.stored} / ${r.n}` });
   const summary = (kind: string) => {
@@ -238,6 +258,7 @@ async function main(): Promise<number> {
       msgsPerSec: best.msgsPerSec,
       processedPerSec: Math.max(...rs.map((r) => r.processedPerSec)),
       cpuSec: m((r) => r.cpuSec),
+      dbCpuSec: m((r) => r.dbCpuSec),
       lat: { p50: m((r) => r.lat.p50), p99: m((r) => r.lat.p99) },
       paced: { p50: m((r) => r.paced.p50), p99: m((r) => r.paced.p99) },
       rssMB: m((r) => r.rssMB),
@@ -256,7 +277,8 @@ async function main(): Promise<number> {
   }
   if (ours && base) {
     console.log(`\nours / baseline = ${fmt(ours.msgsPerSec / base.msgsPerSec, 2)}× msgs/s (DB complete), ${fmt(ours.processedPerSec / base.processedPerSec, 2)}× processed/s, ` +
-      `${fmt(base.cpuSec / ours.cpuSec, 2)}× msgs per Node-RED CPU-second (${fmt((1e6 * ours.cpuSec) / N)} vs ${fmt((1e6 * base.cpuSec) / N)} µs per message)`);
+      `${fmt(base.cpuSec / ours.cpuSec, 2)}× msgs per Node-RED CPU-second (${fmt((1e6 * ours.cpuSec) / N)} vs ${fmt((1e6 * base.cpuSec) / N)} µs per message), ` +
+      `${fmt((base.cpuSec + base.dbCpuSec) / (ours.cpuSec + ours.dbCpuSec), 2)}× counting the database's CPU too`);
   }
   console.log(`total ${fmt((Date.now() - started) / 1000, 1)} s`);
   if (failed) console.error('FAILED: a run lost or duplicated points');
