@@ -99,7 +99,7 @@ export class Keyring {
     return this.masters.length > 0;
   }
 
-  /** Key ids configured for a device (explicit and master-derived), without secrets. */
+  /** Counts of devices and explicit keys, and the master kids: for logs, never the secrets. */
   describe(): { devices: number; keys: number; masters: string[] } {
     let keys = 0;
     for (const list of this.devices.values()) keys += list.length;

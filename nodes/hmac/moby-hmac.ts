@@ -187,8 +187,8 @@ export = function (RED: NodeAPI) {
         send([msg, null]);
       } else {
         rejected++;
+        // the device id of a reject is only claimed, so it stays inside moby.reject
         moby.reject = r.reject;
-        if (r.reject.device_id) moby.device_id = r.reject.device_id;
         msg.moby = moby;
         countRejected(VERIFY, r.reject.code);
         send([null, msg]);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import vm from 'node:vm';
 import mqtt from 'mqtt';
 import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../nodes/core/hmac';
 import { requireBinary, waitFor } from '../support/net';
@@ -318,6 +319,32 @@ describe('mqtt in (MQTT 5, Mosquitto) → moby-hmac-verify', function () {
       assert.deepEqual(bad.map((m) => m.moby!.reject!.code), ['replay', 'device_mismatch', 'bad_signature']);
     } finally {
       await client.endAsync();
+    }
+  });
+});
+
+describe('moby-hmac editor definitions', () => {
+  const html = fs.readFileSync(path.join(__dirname, '..', '..', 'dist', 'nodes', 'hmac', 'moby-hmac.html'), 'utf8');
+
+  it('registers the three types with valid JavaScript, secrets only as password credentials', () => {
+    const registered: Record<string, { category: string; credentials?: Record<string, { type: string }>; defaults: Record<string, unknown>; label: () => string }> = {};
+    const RED = {
+      nodes: { registerType: (type: string, def: (typeof registered)[string]) => (registered[type] = def) },
+      validators: { number: () => () => true, regex: () => () => true },
+    };
+    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) new vm.Script(m[1]).runInNewContext({ RED });
+    assert.deepEqual(Object.keys(registered).sort(), ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring']);
+    assert.equal(registered['moby-keyring'].category, 'config');
+    // JSON round trip: the objects come from the script's own realm
+    assert.deepEqual(JSON.parse(JSON.stringify(registered['moby-keyring'].credentials)), { keys: { type: 'password' }, master: { type: 'password' } });
+    assert.equal(registered['moby-hmac-verify'].category, 'MOBY');
+    for (const def of Object.values(registered)) {
+      assert.ok(!Object.keys(def.defaults).some((k) => /secret|master$|^keys$/i.test(k)), 'no secret in flow defaults');
+      assert.equal(typeof def.label.call({ name: '' }), 'string');
+    }
+    for (const t of Object.keys(registered)) {
+      assert.match(html, new RegExp(`data-template-name="${t}"`));
+      assert.match(html, new RegExp(`data-help-name="${t}"`));
     }
   });
 });
