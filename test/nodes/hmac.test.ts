@@ -194,6 +194,25 @@ describe('moby-hmac-verify node', function () {
     }
   });
 
+  it('counts messages and rejects by code in the Prometheus metrics, and provides the nonce cache gauge', async () => {
+    // the compiled node uses the compiled metrics module: read that registry
+    const metrics = require('../../dist/nodes/lib/metrics.js');
+    const value = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    const before = await metrics.metricsText();
+    await load([hmacNode], verifyFlow(), creds);
+    const bad = collect('bad');
+    const v = helper.getNode('v');
+    v.receive({ payload: envelope() });
+    v.receive({ payload: envelope({ key: parseKey('not-the-pump-7-key') }) });
+    await waitFor(() => bad.length === 1, 3000, 'one reject');
+    const after = await metrics.metricsText();
+    const diff = (series: string) => value(after, series) - value(before, series);
+    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="in"}'), 2);
+    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="out"}'), 1);
+    assert.equal(diff('moby_rejects_total{node_type="moby-hmac-verify",code="bad_signature"}'), 1);
+    assert.equal(value(after, 'moby_hmac_nonce_cache_entries'), 1);
+  });
+
   it('shows passed and rejected counts in the status', async () => {
     await load([hmacNode], verifyFlow(), creds);
     const v = helper.getNode('v');
