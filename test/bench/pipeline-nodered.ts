@@ -32,11 +32,14 @@ function link(target: string, at: string): void {
   fs.symlinkSync(target, at, 'dir');
 }
 
-const running = new Set<ChildProcess>();
+const running = new Map<ChildProcess, string>();
 
-/** SIGKILLs every Node-RED child still running (the bench's hard time limit). */
+/** SIGKILLs every Node-RED child still running and removes its user directory (the bench's hard stop). */
 export function killAllNodeRed(): void {
-  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const [c, dir] of running) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.ProcessEnv, readyPattern: RegExp): Promise<NodeRed> {
@@ -73,7 +76,7 @@ export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.Pro
     [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []), require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile],
     { cwd: userDir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  running.add(child);
+  running.set(child, userDir);
   child.once('exit', () => running.delete(child));
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

@@ -286,12 +286,15 @@ async function main(): Promise<number> {
 }
 
 let services: Array<{ close(): Promise<void> }> = [];
-const hardStop = setTimeout(() => {
-  console.error('pipeline bench: over 4.5 minutes, giving up');
+function abort(why: string, code: number): void {
+  console.error(`pipeline bench: ${why}`);
   killAllNodeRed();
   const closing = Promise.all(services.map((s) => s.close().catch(() => undefined)));
-  Promise.race([closing, sleep(5000)]).finally(() => process.exit(2));
-}, 270_000);
+  Promise.race([closing, sleep(5000)]).finally(() => process.exit(code));
+}
+const hardStop = setTimeout(() => abort('over 4.5 minutes, giving up', 2), 270_000);
+process.once('SIGINT', () => abort('interrupted', 130));
+process.once('SIGTERM', () => abort('terminated', 143));
 hardStop.unref();
 main().then(
   (code) => process.exit(code),
