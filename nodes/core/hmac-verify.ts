@@ -122,7 +122,8 @@ export class NonceCache {
     this.ringNonces[slot] = nonce;
     this.ringExpiries[slot] = expiresAt;
     this.count++;
-    if (seen === undefined) this.entries++;
+    // an expired entry of this nonce is overwritten, unless making room just dropped it
+    if (seen === undefined || !nonces.has(nonce)) this.entries++;
     nonces.set(nonce, expiresAt);
     return false;
   }

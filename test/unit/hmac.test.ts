@@ -240,6 +240,16 @@ describe('hmac core: nonce cache and topic pattern', () => {
     assert.equal(c.checkAndRemember('dev', 'a', 110, 23), true); // … but the newer 'a' is still known
   });
 
+  it('counts entries right when making room drops the expired entry being renewed', () => {
+    const c = new NonceCache(2);
+    c.checkAndRemember('dev', 'a', 5, 0);
+    c.checkAndRemember('dev', 'b', 100, 0);
+    // 'a' expired; the head check drops it before the lookup, so it is simply new again
+    assert.equal(c.checkAndRemember('dev', 'a', 110, 10), false);
+    assert.equal(c.size, 2);
+    assert.equal(c.checkAndRemember('dev', 'a', 110, 11), true);
+  });
+
   it('extracts the device from the configured + level', () => {
     assert.equal(new TopicDevice('devices/+/telemetry').deviceOf('devices/pump-7/telemetry'), 'pump-7');
     assert.equal(new TopicDevice('site/+/+/data', 2).deviceOf('site/plant-1/pump-7/data'), 'pump-7');
