@@ -45,8 +45,20 @@ describe('normalize (core)', () => {
     for (const rec of [raw.point.fields, raw.point.tags, raw.units]) {
       // no Object.prototype in the chain: nothing inherited, no __proto__ accessor
       assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(rec)), null);
-      assert.equal('toString' in rec, false);
+      assert.equal('hasOwnProperty' in rec || 'constructor' in rec || '__proto__' in rec, false);
+      // the single inherited name, so Node-RED's deep clone does not take lodash's throwing host-object probe
+      assert.equal(typeof rec.toString, 'function');
+      assert.equal(Object.keys(rec).includes('toString'), false);
     }
+    const copy = require('lodash.clonedeep')(raw.point);
+    assert.deepEqual(JSON.parse(JSON.stringify(copy)), JSON.parse(JSON.stringify(raw.point)));
+  });
+
+  it('lets a field named toString be an own value', () => {
+    const r = run('{"device_id":"d","toString":5,"ts":"2025-11-17T10:30:00Z"}');
+    assert.ok(r.ok);
+    assert.equal(r.point.fields.toString, 5);
+    assert.deepEqual(Object.keys(r.point.fields), ['toString']);
   });
 
   it('flattens the flat seed format from a Buffer, honouring the offset', () => {
