@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Keyring } from '../core/keyring';
-import { Verifier } from '../core/hmac-verify';
+import { Verifier, type KeySource } from '../core/hmac-verify';
 import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN } from '../core/hmac';
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
@@ -28,6 +28,8 @@ interface KeyringNode extends Node<KeyringCreds> {
 
 interface KeyringDef extends NodeDef {
   keysFile?: string;
+  /** reload when the keys file changes (provisioning adds devices without a redeploy) */
+  watch?: boolean;
   keysEnv?: string;
   masterKid?: string;
 }
@@ -64,6 +66,15 @@ function mobyOf(msg: NodeMessage): Record<string, unknown> {
   return rest;
 }
 
+/** How often a watched keys file is polled (fs.watchFile: works on every filesystem, incl. mounted secrets). */
+const WATCH_INTERVAL_MS = 1000;
+
+function keysFilePath(RED: NodeAPI, def: KeyringDef): string | null {
+  const file = (def.keysFile || '').trim();
+  if (!file) return null;
+  return path.isAbsolute(file) ? file : path.join(RED.settings.userDir || process.cwd(), file);
+}
+
 /** Builds the keyring from the inline credential, the bulk file, the environment variable and the master key. */
 function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring: Keyring; sources: string[] } {
   const ring = new Keyring();
@@ -72,9 +83,8 @@ function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring
     ring.load(creds.keys);
     sources.push('inline');
   }
-  const file = (def.keysFile || '').trim();
-  if (file) {
-    const full = path.isAbsolute(file) ? file : path.join(RED.settings.userDir || process.cwd(), file);
+  const full = keysFilePath(RED, def);
+  if (full) {
     let text: string;
     try {
       text = fs.readFileSync(full, 'utf8');
@@ -108,17 +118,38 @@ export = function (RED: NodeAPI) {
   function KeyringConfig(this: Node<KeyringCreds>, def: KeyringDef) {
     RED.nodes.createNode(this, def);
     const self = this as KeyringNode;
+    self.ring = new Keyring();
     self.loadError = null;
-    try {
-      const { ring, sources } = loadKeyring(RED, def, this.credentials || {});
-      self.ring = ring;
-      const d = ring.describe();
-      this.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
-      if (d.devices === 0 && d.masters.length === 0) this.warn('keyring has no keys: every message will be rejected as unknown_device');
-    } catch (err) {
-      self.ring = new Keyring();
-      self.loadError = (err as Error).message;
-      this.error(`keyring not loaded: ${self.loadError}`);
+    let loaded = false;
+    const load = () => {
+      try {
+        const { ring, sources } = loadKeyring(RED, def, self.credentials || {});
+        self.ring = ring;
+        self.loadError = null;
+        loaded = true;
+        const d = ring.describe();
+        self.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
+        if (d.devices === 0 && d.masters.length === 0) self.warn('keyring has no keys: every message will be rejected as unknown_device');
+      } catch (err) {
+        // once loaded, a bad edit of the watched file must not take the fleet offline: keep the last good keys
+        if (loaded) self.error(`keys changed but could not be loaded, keeping the previous keys: ${(err as Error).message}`);
+        else {
+          self.loadError = (err as Error).message;
+          self.error(`keyring not loaded: ${self.loadError}`);
+        }
+      }
+    };
+    load();
+    const watched = def.watch ? keysFilePath(RED, def) : null;
+    if (watched) {
+      const onChange = (cur: fs.Stats, prev: fs.Stats) => {
+        if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) load();
+      };
+      fs.watchFile(watched, { interval: WATCH_INTERVAL_MS, persistent: false }, onChange);
+      self.on('close', (_removed: boolean, done: () => void) => {
+        fs.unwatchFile(watched, onChange);
+        done();
+      });
     }
   }
   RED.nodes.registerType(KEYRING, KeyringConfig, {
@@ -132,10 +163,16 @@ export = function (RED: NodeAPI) {
     return cfg;
   }
 
+  /** Checked per message: a watched keys file can repair (or a first load break) the keyring at any time. */
   function unusable(cfg: KeyringNode | null): Error | null {
     if (!cfg) return new Error('no keyring configured');
     if (cfg.loadError) return new Error(`keyring not loaded: ${cfg.loadError}`);
     return null;
+  }
+
+  /** The keyring's current keys, also after a reload replaced its Keyring. */
+  function currentKeys(cfg: KeyringNode): KeySource {
+    return { lookup: (deviceId, kid) => cfg.ring.lookup(deviceId, kid) };
   }
 
   function HmacVerify(this: Node, def: VerifyDef) {
@@ -146,11 +183,11 @@ export = function (RED: NodeAPI) {
     let passed = 0;
     let rejected = 0;
     let verifier: Verifier | null = null;
-    let setupError = unusable(cfg);
-    if (!setupError && cfg) {
+    let setupError: Error | null = cfg ? null : new Error('no keyring configured');
+    if (cfg) {
       try {
         verifier = new Verifier({
-          keys: cfg.ring,
+          keys: currentKeys(cfg),
           toleranceSec: num(def.tolerance, 300, 0),
           replayCacheSize: num(def.replayCache, 100000, 1),
           limits: { maxBytes: num(def.maxBytes, 65536, 256) },
@@ -171,8 +208,9 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(VERIFY);
-      if (!active) {
-        done(setupError ?? new Error('verifier not ready'));
+      const unavailable = active ? unusable(cfg) : setupError ?? new Error('verifier not ready');
+      if (!active || unavailable) {
+        done(unavailable ?? new Error('verifier not ready'));
         return;
       }
       const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic });
@@ -210,7 +248,6 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     const cfg = keyringOf(node, def.keyring);
-    const setupError = unusable(cfg);
     const fixedDevice = (def.deviceId || '').trim();
     const fixedKid = (def.kid || '').trim() || undefined;
     const carrier = def.carrier === 'mqtt5' ? 'mqtt5' : 'envelope';
@@ -229,8 +266,9 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(SIGN);
-      if (setupError || !cfg) {
-        done(setupError ?? new Error('no keyring configured'));
+      const unavailable = unusable(cfg);
+      if (unavailable || !cfg) {
+        done(unavailable ?? new Error('no keyring configured'));
         return;
       }
       // the body: JSON text is signed byte for byte; an object is serialised once and that text is signed

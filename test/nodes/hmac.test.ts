@@ -213,6 +213,36 @@ describe('moby-hmac-verify node', function () {
     assert.equal(value(after, 'moby_hmac_nonce_cache_entries'), 1);
   });
 
+  it('reloads a watched keys file: new devices verify, a broken edit keeps the previous keys', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-keys-'));
+    const file = path.join(dir, 'keys.json');
+    fs.writeFileSync(file, JSON.stringify({ 'press-1': { f1: 'press-1-from-the-file' } }));
+    try {
+      const flow = verifyFlow();
+      Object.assign(flow[0], { keysFile: file, watch: true });
+      await load([hmacNode], flow, {});
+      const ok = collect('ok');
+      const bad = collect('bad');
+      const v = helper.getNode('v');
+      const press2 = () => envelope({ deviceId: 'press-2', key: parseKey('press-2-provisioned-later'), kid: 'f2', body: '{"p":2}' });
+      v.receive({ payload: press2() });
+      await waitFor(() => bad.length === 1, 3000, 'press-2 unknown at first');
+      assert.equal(bad[0].moby!.reject!.code, 'unknown_device');
+      fs.writeFileSync(file, JSON.stringify({ 'press-1': { f1: 'press-1-from-the-file' }, 'press-2': { f2: 'press-2-provisioned-later' } }));
+      await waitFor(() => {
+        v.receive({ payload: press2() });
+        return ok.length > 0;
+      }, 8000, 'press-2 verified after the file changed', 300);
+      fs.writeFileSync(file, '{"press-1": {"f1": "short"}}');
+      await new Promise((r) => setTimeout(r, 2500));
+      const before = ok.length;
+      v.receive({ payload: press2() });
+      await waitFor(() => ok.length === before + 1, 3000, 'previous keys still in use');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('shows passed and rejected counts in the status', async () => {
     await load([hmacNode], verifyFlow(), creds);
     const v = helper.getNode('v');
