@@ -1,5 +1,6 @@
 // Signal model of the device simulator: correlated, realistic-looking machine signals with injectable faults.
 // Pure and deterministic for a given seed, so tests can check what a fault does to the numbers.
+import { mulberry32 as rng, gaussian as gauss } from '../../nodes/core/prng';
 
 export type FaultKind = 'drift' | 'spikes' | 'bearing' | 'silence' | 'disconnect' | 'badsig' | 'replay' | 'malformed';
 export const FAULT_KINDS: readonly FaultKind[] = ['drift', 'spikes', 'bearing', 'silence', 'disconnect', 'badsig', 'replay', 'malformed'];
@@ -16,23 +17,6 @@ export interface Reading {
   current: number; // A, motor
   pressure: number; // bar, discharge
   flow: number; // m³/h
-}
-
-/** Small fast PRNG (mulberry32) so runs are reproducible from a seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gauss(r: () => number): number {
-  // Box-Muller; 1 - r() avoids log(0)
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
 
 export const EQUIPMENT_TYPES = ['pump', 'compressor', 'fan', 'motor'] as const;

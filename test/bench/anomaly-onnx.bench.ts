@@ -11,7 +11,7 @@ import { SESSION_OPTIONS } from '../../nodes/core/anomaly/onnx/bundles';
 import { autoencoderThreshold, autoencoderToOnnx, trainAutoencoder } from '../../nodes/core/anomaly/train/autoencoder';
 import { writeBundle } from '../../nodes/core/anomaly/train/bundle-writer';
 import { fitScaler, makeWindows } from '../../nodes/core/anomaly/train/windows';
-import { mulberry32 } from '../../nodes/core/anomaly/train/prng';
+import { mulberry32 } from '../../nodes/core/prng';
 import { fmt, heapUsedMB, percentiles, printRates, type Rate } from './lib';
 
 const DEVICES = 200;

@@ -1,27 +1,15 @@
 // Synthetic series for the anomaly tests and benchmark (SKAB data is GPL and never enters the repo).
+import { mulberry32, gaussian } from '../../nodes/core/prng';
 
 export interface SeededRandom {
   next(): number;
   normal(): number;
 }
 
-/** Deterministic PRNG (mulberry32) with Box–Muller normals, so tests are reproducible. */
+/** Deterministic PRNG with Box–Muller normals, so tests are reproducible. */
 export function seededRandom(seed: number): SeededRandom {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    normal() {
-      const u = Math.max(next(), 1e-12);
-      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
-    },
-  };
+  const next = mulberry32(seed);
+  return { next, normal: () => gaussian(next) };
 }
 
 /**

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mulberry32 } from '../../nodes/core/anomaly/train/prng';
+import { mulberry32 } from '../../nodes/core/prng';
 import { fitPca, type PcaModel } from '../../nodes/core/anomaly/pca';
 import { pcaToOnnx } from '../../nodes/core/anomaly/train/pca-export';
 import { writeBundle } from '../../nodes/core/anomaly/train/bundle-writer';

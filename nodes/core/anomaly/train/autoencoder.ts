@@ -3,7 +3,7 @@
 // hidden (tanh) -> D (linear). Score = mean squared reconstruction error of the standardised window.
 import { quantile } from '../linalg';
 import { OnnxGraphBuilder } from './onnx-builder';
-import { mulberry32 } from './prng';
+import { mulberry32 } from '../../prng';
 
 export interface DenseLayer {
   inputs: number;
