@@ -9,6 +9,7 @@
 // for F1/FAR/MAR; unlabelled ones (anomaly-free.csv) are cut into file-sized pieces and give a separate FAR.
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseCsv } from '../nodes/core/anomaly/train/csv';
 import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, newState, step, StatMethod, STAT_METHODS } from '../nodes/core/anomaly/detector';
 
 interface Labelled {
@@ -43,18 +44,13 @@ function listCsv(dir: string): string[] {
  * anomaly column (anomaly-free.csv) come back with every label 0 and `unlabelled` set.
  */
 export function readSkab(file: string): Labelled & { unlabelled: boolean } {
-  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
-  const header = lines[0].split(';');
-  const labelCol = header.indexOf('anomaly');
-  const featureCols = header.map((h, i) => i).filter((i) => i > 0 && header[i] !== 'anomaly' && header[i] !== 'changepoint');
-  const rows: number[][] = [];
-  const labels: number[] = [];
-  for (const line of lines.slice(1)) {
-    const c = line.split(';');
-    rows.push(featureCols.map((i) => Number(c[i])));
-    labels.push(labelCol >= 0 && Number(c[labelCol]) > 0 ? 1 : 0);
-  }
-  return { file, features: featureCols.map((i) => header[i]), rows, labels, unlabelled: labelCol < 0 };
+  const text = fs.readFileSync(file, 'utf8');
+  const header = text.slice(0, text.indexOf('\n')).split(';').map((h) => h.trim());
+  const unlabelled = !header.includes('anomaly');
+  // the trainer's reader: drops the datetime and changepoint columns, reads the label as its target
+  const t = parseCsv(text, { file, sep: ';', target: unlabelled ? undefined : 'anomaly' });
+  const labels = unlabelled ? new Array<number>(t.rows.length).fill(0) : t.target!.map((v) => (v > 0 ? 1 : 0));
+  return { file, features: t.features, rows: t.rows, labels, unlabelled };
 }
 
 /**

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { MachineModel, parseFaults, deviceIdFor, telemetryBody } from '../../bin/lib/sim-model';
-import { parseCsv, fieldName } from '../../bin/lib/csv-replay';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readCsv, fieldName } from '../../bin/lib/csv-replay';
 import { Simulator, DEFAULT_SIM } from '../../bin/lib/simulator';
 import { Keyring } from '../../nodes/core/keyring';
 import { Verifier } from '../../nodes/core/hmac-verify';
@@ -55,7 +58,9 @@ describe('simulator signal model', () => {
 
   it('reads SKAB-style CSV rows into snake_case numeric fields without the label columns', () => {
     const csv = 'datetime;Accelerometer1RMS;Volume Flow RateRMS;anomaly;changepoint\n2020-03-09 10:14:33;0.02;32.0;0.0;0.0\n2020-03-09 10:14:34;0.03;31.5;1.0;0.0\n';
-    const { columns, rows } = parseCsv(csv);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-')), 'skab.csv');
+    fs.writeFileSync(file, csv);
+    const { columns, rows } = readCsv(file);
     assert.deepEqual(columns, ['accelerometer1_rms', 'volume_flow_rate_rms']);
     assert.deepEqual(rows[1].fields, { accelerometer1_rms: 0.03, volume_flow_rate_rms: 31.5 });
     assert.equal(fieldName('Thermocouple'), 'thermocouple');
