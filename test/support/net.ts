@@ -21,13 +21,13 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes; returns the value or throws. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition', everyMs = 20): Promise<T> {
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition', everyMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as NonNullable<T>;
     } catch (err) {
       lastErr = err;
     }

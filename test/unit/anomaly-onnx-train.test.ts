@@ -13,8 +13,11 @@ import { FEATURES, fieldsOf, normalRows, tmpRoot, toCsv } from '../support/anoma
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
+// the shipped CLI (npm test builds dist/ first); falls back to the TypeScript source when run without a build
+const BUILT_CLI = path.join(ROOT, 'dist', 'bin', 'moby-train.js');
 function cli(args: string[]) {
-  return spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'bin', 'moby-train.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  const entry = fs.existsSync(BUILT_CLI) ? [BUILT_CLI] : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'bin', 'moby-train.ts')];
+  return spawnSync(process.execPath, [...entry, ...args], { cwd: ROOT, encoding: 'utf8' });
 }
 
 describe('anomaly-onnx training and bundle files', () => {
