@@ -1,7 +1,36 @@
 // Jest base config in the create-plugin layout: jsdom + Babel, CSS imports stubbed.
 const path = require('path');
 
-const ESM_MODULES = ['@wojtekmaj/date-utils', 'mimic-function', 'memoize', 'get-user-locale', 'react-calendar', 'marked', 'ol', 'd3', 'd3-[a-z-]+', 'internmap', 'robust-predicates', 'uuid', 'react-colorful', 'rxjs', 'monaco-promql', '@kusto/monaco-kusto', 'earcut', 'pbf', 'rbush', 'quickselect', 'color-space', 'color-rgba', 'color-parse', 'color-name', '@grafana/schema/dist/esm'];
+// ESM-only packages reached from @grafana/* (13.1 and 13.2) under jsdom's "browser" export condition.
+const ESM_MODULES = [
+  '@grafana/schema/dist/esm',
+  '@kusto/monaco-kusto',
+  '@react-hookz/web',
+  '@ver0/deep-equal',
+  '@wojtekmaj/date-utils',
+  'color-name',
+  'color-parse',
+  'color-rgba',
+  'color-space',
+  'd3',
+  'd3-[a-z-]+',
+  'earcut',
+  'get-user-locale',
+  'internmap',
+  'marked',
+  'memoize',
+  'mimic-function',
+  'monaco-promql',
+  'ol',
+  'pbf',
+  'quickselect',
+  'rbush',
+  'react-calendar',
+  'react-colorful',
+  'robust-predicates',
+  'rxjs',
+  'uuid',
+];
 
 module.exports = {
   rootDir: path.resolve(__dirname, '..'),
