@@ -203,8 +203,9 @@ export class Verifier {
     if (!(this.tolerance >= 0)) throw new Error('tolerance must be >= 0 seconds');
     this.nonces = new NonceCache(Math.min(MAX_NONCE_CACHE, Math.max(1, Math.floor(o.replayCacheSize ?? 100000))));
     this.bodyLimits = { ...DEFAULT_LIMITS, ...o.limits };
-    // the envelope carries the body JSON-escaped plus ~200 bytes of proof
-    this.maxBytes = this.bodyLimits.maxBytes + 1024;
+    // the envelope carries the body JSON-escaped (every quote doubles) plus ~200 bytes of proof; the body's
+    // own cap is checked exactly once it is unescaped
+    this.maxBytes = 2 * this.bodyLimits.maxBytes + 1024;
     this.topic = o.topicPattern ? new TopicDevice(o.topicPattern, o.topicDeviceLevel ?? 1) : null;
     this.now = o.now ?? nowSeconds;
   }

@@ -200,7 +200,11 @@ describe('hmac core: verifier', () => {
     assert.ok(!polluted.ok && polluted.reject.code === 'malformed' && polluted.reject.field === 'body.a.__proto__');
     assert.equal(code(v.verify({ payload: env({ body: '{"a":{"b":{"c":{"d":1}}}}' }) })), 'malformed');
     assert.equal(code(v.verify({ payload: env({ body: '[1,2]' }) })), 'malformed');
-    assert.equal(code(make({ limits: { maxBytes: 100 } }).verify({ payload: env() })), 'malformed');
+    const small = make({ limits: { maxBytes: 100 } });
+    const bodyTooBig = small.verify({ payload: env() });
+    assert.ok(!bodyTooBig.ok && bodyTooBig.reject.field === 'body');
+    const envelopeTooBig = small.verify({ payload: env({ body: JSON.stringify({ pad: 'x'.repeat(2000) }) }) });
+    assert.ok(!envelopeTooBig.ok && /^envelope is \d+ bytes, limit 1224$/.test(envelopeTooBig.reject.reason));
     // a forged message never reaches the body check
     assert.equal(code(v.verify({ payload: env({ key: parseKey('forged-key-forged-key'), body: '{"__proto__":1}' }) })), 'bad_signature');
   });
