@@ -146,6 +146,7 @@ export = function (RED: NodeAPI) {
     }
     if (config?.problem) node.warn(`${config.problem}: points are spooled to ${spoolDir} until it is fixed`);
     else if (!config?.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
+    else node.debug(`writing to ${config.describe()}, spool ${spoolDir}`);
     const unprovide = [
       provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [{ labels: {}, value: writer.stats().buffered }]),
       provideGauge('moby_influx_spooled_points', 'Points waiting in the InfluxDB writers\' disk spools', [], () => [{ labels: {}, value: writer.stats().spooled }]),
