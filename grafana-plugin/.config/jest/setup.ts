@@ -1,7 +1,7 @@
 // jsdom lacks a few browser APIs that @grafana/ui touches at import or render time.
 import '@testing-library/jest-dom';
 
-if (!window.matchMedia) {
+if (typeof window !== 'undefined' && !window.matchMedia) {
   Object.defineProperty(window, 'matchMedia', {
     writable: true,
     value: (query: string) => ({
