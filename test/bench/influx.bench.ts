@@ -154,6 +154,42 @@ function benchSpool(dir: string, fsync: boolean): Rate[] {
   ];
 }
 
+/** Database down: memory must stay bounded while everything goes to the spool. */
+async function benchOutageMemory(dir: string, base: number): Promise<void> {
+  const deadPort = await new Promise<number>((resolve) => {
+    const srv = http.createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+  const writer = new InfluxWriter({
+    send: createInfluxSend({ url: `http://127.0.0.1:${deadPort}`, org: 'moby', bucket: 'bench', precision: 'ms' }),
+    spool: Spool.open({ dir, maxBytes: 1 << 30 }),
+    batchSize: BATCH,
+    flushIntervalMs: 1000,
+  });
+  const heapBefore = heapUsedMB();
+  const t0 = performance.now();
+  let peakBuffered = 0;
+  for (let i = 0; i < POINTS; i += 1000) {
+    for (let j = i; j < i + 1000; j++) {
+      const p: Point = { measurement: 'telemetry', tags: { device_id: `dev-${j % DEVICES}` }, fields: { temperature: 20 + (j % 50) / 10, running: true }, timestamp: base + j };
+      writer.add(messageToLines({ payload: p }).lines);
+    }
+    peakBuffered = Math.max(peakBuffered, writer.stats().buffered);
+    await new Promise((r) => setImmediate(r));
+  }
+  writer.flush();
+  await new Promise((r) => setImmediate(r));
+  const seconds = (performance.now() - t0) / 1000;
+  const stats = writer.stats();
+  const heapAfter = heapUsedMB();
+  await writer.close(100);
+  console.log('\ndatabase down (connection refused): everything to the spool');
+  console.log(`  ${fmt(POINTS)} points in ${fmt(seconds, 2)} s = ${fmt(POINTS / seconds)} points/s; spooled ${fmt(stats.spooled)}, peak in memory ${fmt(peakBuffered)} points`);
+  console.log(`  heap ${fmt(heapBefore, 1)} → ${fmt(heapAfter, 1)} MB while ${fmt(stats.spooled)} points wait on disk`);
+}
+
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-influx-bench-'));
   const base = Date.now() - 3600 * 1000;
@@ -192,6 +228,8 @@ async function main(): Promise<void> {
   } else {
     console.log('\n(victoria-metrics not installed: skipped the database run)');
   }
+
+  await benchOutageMemory(path.join(tmp, 'outage'), base);
 
   const spoolRates = [...benchSpool(path.join(tmp, 's1'), false), ...benchSpool(path.join(tmp, 's2'), true)];
   printRates('disk spool (100-point batches)', spoolRates);
