@@ -148,7 +148,8 @@ export class InfluxWriter {
   }
 
   stats(): WriterStats {
-    let buffered = this.buffer.length + (this.inFlight?.length ?? 0);
+    // a spooled batch in flight is still counted as spooled, not twice
+    let buffered = this.buffer.length + (this.inFlight && !this.inFlightFromSpool ? this.inFlight.length : 0);
     for (const b of this.queue) buffered += b.length;
     for (const b of this.toSpool) buffered += b.length;
     const s: WriterStats = {
