@@ -13,6 +13,13 @@ export type ViewMode = 'both' | 'equipment' | 'alerts';
 export type Density = 'compact' | 'comfortable' | 'wall';
 export type DeviceSort = 'state' | 'name' | 'score' | 'lastSeen' | 'alerts';
 
+/** A data link as Grafana resolves it from the field config ("Data links" in the panel editor). */
+export interface PanelLink {
+  href: string;
+  title: string;
+  target?: string;
+}
+
 export interface AlertRow {
   alertId: string;
   deviceId: string;
@@ -33,6 +40,8 @@ export interface AlertRow {
   acknowledgedBy?: string;
   resolvedBy?: string;
   note?: string;
+  /** Data links configured on the device field, for this row (resolved lazily: most are never shown). */
+  links?: () => PanelLink[];
 }
 
 export interface DeviceRow {
@@ -45,6 +54,7 @@ export interface DeviceRow {
   score?: number;
   scoreThreshold?: number;
   isAnomaly?: boolean;
+  links?: () => PanelLink[];
 }
 
 export interface FieldMap {

@@ -5,7 +5,7 @@ import React, { useState } from 'react';
 import { AlertAction } from '../api';
 import { AlertGroup, phaseOf } from '../data/alerts';
 import { relativeTime, valueVsThreshold } from '../data/format';
-import { AlertRow } from '../types';
+import { AlertRow, PanelLink } from '../types';
 import { Styles, severityColor } from './styles';
 
 /** Rendering more than this many rows helps nobody and slows the wall display; filters narrow it down. */
@@ -22,7 +22,7 @@ interface Props {
   errors: Map<string, string>;
   onAction: (alert: AlertRow, action: AlertAction, note: string) => void;
   onDevice: (deviceId: string) => void;
-  linkFor: (deviceId: string) => string | undefined;
+  linksFor: (alert: AlertRow) => PanelLink[];
 }
 
 export function AlertList(props: Props) {
@@ -63,7 +63,7 @@ export function AlertList(props: Props) {
 
 const PHASE_LABEL = { firing: 'Firing', acknowledged: 'Acknowledged', resolved: 'Resolved' } as const;
 
-function AlertItem({ alert: a, now, styles, canAct, pending, errors, onAction, onDevice, linkFor }: Props & { alert: AlertRow }) {
+function AlertItem({ alert: a, now, styles, canAct, pending, errors, onAction, onDevice, linksFor }: Props & { alert: AlertRow }) {
   const theme = useTheme2();
   const [asking, setAsking] = useState<AlertAction | null>(null);
   const [note, setNote] = useState('');
@@ -71,7 +71,7 @@ function AlertItem({ alert: a, now, styles, canAct, pending, errors, onAction, o
   const sev = severityColor(theme, a.severity);
   const busy = pending.has(a.alertId);
   const error = errors.get(a.alertId);
-  const link = linkFor(a.deviceId);
+  const links = linksFor(a);
   const phaseClass = phase === 'firing' ? styles.badgeFiring : phase === 'acknowledged' ? styles.badgeAck : styles.badgeResolved;
   const vt = valueVsThreshold(a.value, a.threshold);
 
@@ -104,11 +104,17 @@ function AlertItem({ alert: a, now, styles, canAct, pending, errors, onAction, o
         <button type="button" className={styles.linkButton} onClick={() => onDevice(a.deviceId)} title="Show this device's alerts">
           {a.deviceId}
         </button>
-        {link && (
-          <a href={link} className={styles.note} aria-label={`Open dashboard for ${a.deviceId}`}>
-            dashboard
+        {links.slice(0, 2).map((l, i) => (
+          <a
+            key={i}
+            href={l.href}
+            target={l.target}
+            className={styles.note}
+            aria-label={`${l.title === 'dashboard' ? 'Open dashboard' : l.title} for ${a.deviceId}`}
+          >
+            {l.title}
           </a>
-        )}
+        ))}
       </div>
       <div>{a.summary || a.message}</div>
       <div className={styles.alertMeta}>

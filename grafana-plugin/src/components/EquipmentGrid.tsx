@@ -5,6 +5,7 @@ import { useTheme2 } from '@grafana/ui';
 import React, { useState } from 'react';
 import { DeviceView } from '../data/devices';
 import { formatNumber, relativeTime } from '../data/format';
+import { PanelLink } from '../types';
 import { Metrics, Styles, severityColor, stateColor } from './styles';
 
 const STATE_LABEL = { online: 'ONLINE', silent: 'SILENT', offline: 'OFFLINE', unknown: 'UNKNOWN' } as const;
@@ -21,7 +22,7 @@ interface Props {
   defaultThreshold: number;
   selected: string | null;
   onSelect: (deviceId: string | null) => void;
-  linkFor: (d: DeviceView) => string | undefined;
+  linksFor: (d: DeviceView) => PanelLink[];
 }
 
 export function gridLayout(count: number, width: number, m: Metrics) {
@@ -69,14 +70,14 @@ function DeviceCard({
   defaultThreshold,
   selected,
   onSelect,
-  linkFor,
+  linksFor,
 }: Props & { device: DeviceView }) {
   const theme = useTheme2();
   const color = stateColor(theme, d.display);
   const threshold = d.scoreThreshold ?? defaultThreshold;
   const high = d.score !== undefined && (d.isAnomaly ?? d.score >= threshold);
   const isSelected = selected === d.deviceId;
-  const link = linkFor(d);
+  const links = linksFor(d);
   const sev = d.alerts.worst ? severityColor(theme, d.alerts.worst) : undefined;
   return (
     <div
@@ -106,14 +107,19 @@ function DeviceCard({
       {!compact && (
         <div className={styles.cardSub}>
           {d.equipmentId ?? '\u00a0'}
-          {link && (
-            <>
+          {links.slice(0, 2).map((l, i) => (
+            <React.Fragment key={i}>
               {' · '}
-              <a href={link} onClick={(e) => e.stopPropagation()} aria-label={`Open dashboard for ${d.deviceId}`}>
-                dashboard
+              <a
+                href={l.href}
+                target={l.target}
+                onClick={(e) => e.stopPropagation()}
+                aria-label={`${l.title === 'dashboard' ? 'Open dashboard' : l.title} for ${d.deviceId}`}
+              >
+                {l.title}
               </a>
-            </>
-          )}
+            </React.Fragment>
+          ))}
         </div>
       )}
       <div className={styles.cardFoot}>

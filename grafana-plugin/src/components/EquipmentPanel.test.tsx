@@ -316,6 +316,26 @@ describe('views, links and scale', () => {
     expect(device).toMatch(/^\/d\/moby-device\?var-device=press-\d{4}&from=now-6h&to=now$/);
   });
 
+  it('shows data links set in the field config of the device field, per device', () => {
+    const frames = makeFrames({ devices: 50, alerts: 200, now: NOW });
+    for (const frame of [frames[0], frames[2]]) {
+      const field = frame.fields.find((f) => f.name === 'device_id')!;
+      // What Grafana attaches when "Data links" are configured on the field.
+      field.config.links = [{ title: 'Maintenance log', url: '/maint/${__value.raw}' }];
+      field.getLinks = ({ valueRowIndex }: any) => [
+        { href: `/maint/${field.values[valueRowIndex]}`, title: 'Maintenance log', target: '_blank', origin: field },
+      ];
+    }
+    renderPanel({}, panelData({ series: frames }));
+    const card = cards().find((c) => c.dataset.device === 'press-0013')!;
+    const link = within(card).getByRole('link', { name: 'Maintenance log for press-0013' });
+    expect(link).toHaveAttribute('href', '/maint/press-0013');
+    expect(link).toHaveAttribute('target', '_blank');
+    const row = rows()[0];
+    const device = row.querySelector('button')!.textContent!;
+    expect(within(row).getByRole('link', { name: `Maintenance log for ${device}` })).toHaveAttribute('href', `/maint/${device}`);
+  });
+
   it('2,000 devices: opens on the devices needing attention and renders only visible cards', async () => {
     const user = userEvent.setup();
     const frames = makeFrames({ devices: 2000, alerts: 400, now: NOW });

@@ -22,6 +22,7 @@ import {
   DEFAULT_OPTIONS,
   DeviceSort,
   DisplayState,
+  PanelLink,
   PanelOptions,
   Severity,
 } from '../types';
@@ -134,16 +135,18 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
     [shownAlerts, grouped]
   );
 
-  const deviceLink = useCallback(
-    (deviceId: string, equipmentId?: string) => {
-      if (!options.deviceLink) {
-        return undefined;
+  const deviceLinks = useCallback(
+    (deviceId: string, equipmentId?: string, fieldLinks?: () => PanelLink[]): PanelLink[] => {
+      const out: PanelLink[] = [];
+      if (options.deviceLink) {
+        // ${device_id} and ${equipment_id} come from the row; everything else from the dashboard.
+        const withRow = options.deviceLink
+          .replace(/\$\{device_id\}|\$device_id\b/g, encodeURIComponent(deviceId))
+          .replace(/\$\{equipment_id\}|\$equipment_id\b/g, encodeURIComponent(equipmentId ?? ''));
+        out.push({ href: replaceVariables(withRow), title: 'dashboard' });
       }
-      // ${device_id} and ${equipment_id} come from the row; everything else from the dashboard.
-      const withRow = options.deviceLink
-        .replace(/\$\{device_id\}|\$device_id\b/g, encodeURIComponent(deviceId))
-        .replace(/\$\{equipment_id\}|\$equipment_id\b/g, encodeURIComponent(equipmentId ?? ''));
-      return replaceVariables(withRow);
+      // Links set in the field config ("Data links" on the device field) come after the option's.
+      return fieldLinks ? out.concat(fieldLinks()) : out;
     },
     [options.deviceLink, replaceVariables]
   );
@@ -357,7 +360,7 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
               defaultThreshold={options.scoreThreshold}
               selected={selected}
               onSelect={setSelected}
-              linkFor={(d) => deviceLink(d.deviceId, d.equipmentId)}
+              linksFor={(d) => deviceLinks(d.deviceId, d.equipmentId, d.links)}
             />
           </div>
         )}
@@ -374,7 +377,7 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
               errors={errors}
               onAction={onAction}
               onDevice={(id) => setSelected(id)}
-              linkFor={(id) => deviceLink(id)}
+              linksFor={(a) => deviceLinks(a.deviceId, a.equipmentId, a.links)}
             />
           </div>
         )}

@@ -2,7 +2,7 @@
 // or datasource, so the same panel reads InfluxDB (moby_alerts / moby_device_state / moby_anomaly, one row per
 // event) and the alert API through a JSON datasource (one row per alert or device, already current).
 import { DataFrame, Field, FieldType } from '@grafana/data';
-import { AlertRow, DeviceRow, DeviceState, FieldMap, Severity } from '../types';
+import { AlertRow, DeviceRow, DeviceState, FieldMap, PanelLink, Severity } from '../types';
 
 export interface PanelModel {
   alerts: AlertRow[];
@@ -31,6 +31,17 @@ function column(frame: DataFrame, name: string): Getter | undefined {
     }
   }
   return undefined;
+}
+
+/** Data links Grafana attached to a field (field config "Data links"), for one row. */
+function linksAt(frame: DataFrame, name: string, row: number): (() => PanelLink[]) | undefined {
+  const lower = name.toLowerCase();
+  const field = frame.fields.find((f) => f.name.toLowerCase() === lower);
+  if (!field?.getLinks || !field.config?.links?.length) {
+    return undefined;
+  }
+  return () =>
+    field.getLinks!({ valueRowIndex: row }).map((l) => ({ href: l.href, title: l.title, target: l.target }));
 }
 
 function timeColumn(frame: DataFrame, name: string): Getter | undefined {
@@ -163,6 +174,7 @@ function parseAlerts(frame: DataFrame, f: FieldMap, into: Map<string, AlertRow>)
       acknowledgedBy: toStr(ackBy?.(i)) ?? prev?.acknowledgedBy,
       resolvedBy: toStr(resBy?.(i)) ?? prev?.resolvedBy,
       note: toStr(note?.(i)) ?? prev?.note,
+      links: linksAt(frame, f.deviceId, i),
     });
   }
 }
@@ -199,6 +211,7 @@ function parseStates(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<De
         state: toState(state(i)),
         since: s ?? t,
         lastSeen: seen ?? null,
+        links: linksAt(frame, f.deviceId, i),
       },
     });
   }
