@@ -7,7 +7,7 @@ import vm from 'node:vm';
 import mqtt from 'mqtt';
 import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../nodes/core/hmac';
 import { requireBinary, waitFor } from '../support/net';
-import { startMosquitto, Mosquitto } from '../support/hmac-mosquitto';
+import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
@@ -316,11 +316,11 @@ describe('moby-hmac-sign node', function () {
 });
 
 describe('mqtt in (MQTT 5, Mosquitto) → moby-hmac-verify', function () {
-  let broker: Mosquitto;
+  let broker: MosquittoBroker;
 
   before(async function () {
     const bin = requireBinary(this, 'mosquitto');
-    broker = await startMosquitto(bin);
+    broker = await startMosquittoBroker(bin);
   });
   after(async () => {
     await broker?.close();

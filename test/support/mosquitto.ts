@@ -4,24 +4,12 @@ import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
-import { freePort, waitFor } from './net';
+import { canConnect, freePort, waitFor } from './net';
 
 export interface MosquittoBroker {
   port: number;
   url: string;
   close(): Promise<void>;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 export async function startMosquittoBroker(bin: string, opts: { maxQueuedMessages?: number } = {}): Promise<MosquittoBroker> {

@@ -36,6 +36,18 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, 
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
 }
 
+/** True when something accepts TCP connections on the loopback port (a started service is ready). */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 /** Absolute path of a binary, or null. */
 export function which(bin: string): string | null {
   for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/bin', '/sbin']) {
