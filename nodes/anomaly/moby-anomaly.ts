@@ -7,6 +7,7 @@ import { checkValue, FORBIDDEN_KEYS } from '../core/safe-json';
 import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, featuresOf, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
 import { validateLimits, ThresholdLimits } from '../core/anomaly/threshold';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
+import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
 import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 
@@ -44,17 +45,6 @@ interface AnomalyDef extends NodeDef {
   batchMax?: string | number;
   batchWaitMs?: string | number;
   watch?: boolean;
-}
-
-/** The part of the colleague's BundleScorer this node relies on (see nodes/core/anomaly/onnx/bundle-scorer.ts). */
-interface BundleScorerLike {
-  load(): Promise<{ loaded: string[]; refused: Array<{ path: string; reason: string }> }>;
-  score(req: { key: string; equipmentId: string; power?: string; fields: Record<string, number>; timestamp: number }): Promise<
-    | { kind: 'warming'; have: number; need: number }
-    | { kind: 'reject'; code: string; reason: string }
-    | { kind: 'result'; score: number; threshold: number; contributions: Record<string, number>; model: { equipment_id: string; power: string; version: string; kind: string }; rul?: { value: number; unit: string } }
-  >;
-  close(): Promise<void>;
 }
 
 function num(v: unknown, fallback: number, min: number, max = Infinity): number {
@@ -188,14 +178,15 @@ export = function (RED: NodeAPI) {
     });
 
     // ---- onnx --------------------------------------------------------------------------------------
-    let bundles: BundleScorerLike | null = null;
+    let bundles: BundleScorer | null = null;
     if (method === 'onnx' && !configError) {
       try {
-        // lazy: onnxruntime is only loaded by nodes that use it
-        const { BundleScorer } = require('../core/anomaly/onnx/bundle-scorer') as { BundleScorer: new (o: unknown) => BundleScorerLike };
-        let powerBuckets: unknown;
-        if (def.powerBuckets && def.powerBuckets.trim()) powerBuckets = JSON.parse(def.powerBuckets);
-        bundles = new BundleScorer({
+        // required here, not imported: onnxruntime-node loads only when a node actually uses method onnx
+        const { BundleScorer: Scorer } = require('../core/anomaly/onnx/bundle-scorer') as typeof import('../core/anomaly/onnx/bundle-scorer');
+        // shape checked by the scorer's constructor, which throws naming the bad bucket
+        let powerBuckets: PowerBucket[] | undefined;
+        if (def.powerBuckets && def.powerBuckets.trim()) powerBuckets = JSON.parse(def.powerBuckets) as PowerBucket[];
+        bundles = new Scorer({
           root: def.bundleRoot || '',
           powerField: def.powerField || undefined,
           powerBuckets,
