@@ -69,6 +69,7 @@ describe('influx line protocol', () => {
       alert: {
         alert_id: 'a-1', device_id: 'd1', rule: 'temp_high', severity: 'critical', status: 'open', acknowledged: true,
         message: 'too hot', value: 97, threshold: 90, count: 3, opened_at: T - 1000, updated_at: T, acknowledged_by: 'kim',
+        ack_note: 'bearing ordered',
       },
     };
     const p = alertEventToPoint(ev) as Point;
@@ -78,7 +79,7 @@ describe('influx line protocol', () => {
     assert.deepEqual(rejects, []);
     assert.equal(
       lines[0],
-      `moby_alerts,alert_id=a-1,device_id=d1,rule=temp_high,severity=critical event="ack",status="open",acknowledged=true,count=3,message="too hot",value=97,threshold=90,opened_at=${T - 1000},updated_at=${T},acknowledged_by="kim" ${T}`,
+      `moby_alerts,alert_id=a-1,device_id=d1,rule=temp_high,severity=critical event="ack",status="open",acknowledged=true,count=3,message="too hot",value=97,threshold=90,opened_at=${T - 1000},updated_at=${T},acknowledged_by="kim",ack_note="bearing ordered" ${T}`,
     );
     assert.equal(messageToLines({ topic: 'alert', payload: { event: 'open' } }).rejects[0].code, 'bad_alert');
   });

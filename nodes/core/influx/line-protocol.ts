@@ -158,7 +158,7 @@ export function alertEventToPoint(ev: AlertEvent): Point | Reject {
     if (typeof v === 'string' && v !== '') fields[k] = v;
   };
   for (const k of ['value', 'threshold', 'opened_at', 'updated_at', 'acknowledged_at', 'resolved_at'] as const) copyNum(k);
-  for (const k of ['summary', 'acknowledged_by', 'resolved_by'] as const) copyStr(k);
+  for (const k of ['summary', 'acknowledged_by', 'ack_note', 'resolved_by', 'resolve_note'] as const) copyStr(k);
   if (typeof a.escalated === 'boolean') fields.escalated = a.escalated;
   const time = typeof ev.time === 'number' ? ev.time : typeof a.updated_at === 'number' ? a.updated_at : NaN;
   return { measurement: MEASUREMENTS.alerts, tags, fields, timestamp: time };
