@@ -1,9 +1,8 @@
-// Panel model. Shapes mirror nodes/core/contract.ts (Alert, HealthEvent, AnomalyResult); the panel keeps its
-// own copy because it is built and shipped separately from the Node-RED package.
+// Panel model, built on the data contract the nodes write (nodes/core/contract.ts). Type-only import: nothing
+// of the Node-RED package ends up in the bundle, but a change of the contract fails the panel's type check.
+import type { Severity, AlertStatus, DeviceState } from '../../nodes/core/contract';
 
-export type Severity = 'info' | 'warning' | 'critical';
-export type AlertStatus = 'open' | 'resolved';
-export type DeviceState = 'UNKNOWN' | 'ONLINE' | 'OFFLINE' | 'TIMEOUT';
+export type { Severity, AlertStatus, DeviceState };
 /** What an operator is shown: TIMEOUT reads "silent", and an ONLINE device past `silentAfter` is silent too. */
 export type DisplayState = 'online' | 'silent' | 'offline' | 'unknown';
 /** Alert lifecycle as the operator sees it: firing = open and nobody on it. */
