@@ -7,15 +7,16 @@ import { parseKey, signEnvelope, signingString, nowSeconds } from '../../nodes/c
 import { Keyring } from '../../nodes/core/keyring';
 import { Verifier } from '../../nodes/core/hmac-verify';
 import { printRates, percentiles, heapUsedMB, fmt, Rate } from './lib';
+import { PUMP_BODY, SENSOR_BODY } from '../support/payloads';
 
 const PAYLOADS: Record<string, { deviceId: string; body: string }> = {
   'pump-7 (nested)': {
     deviceId: 'pump-7',
-    body: '{"device_id":"pump-7","ts":"2025-11-17T10:30:00Z","hw":"rev3","components":{"motor":{"temperature":{"value":71.2,"unit":"°C"},"current":3.4},"bearing":{"vibration":{"rms":0.12}}},"accel":[0.01,0.02,9.81]}',
+    body: PUMP_BODY,
   },
   'sensor_001 (flat)': {
     deviceId: 'sensor_001',
-    body: '{"device_id":"sensor_001","temperature":25.3,"humidity":60.5,"vibration":0.12,"sound":45.8,"timestamp":"2025-11-17T10:30:00Z"}',
+    body: SENSOR_BODY,
   },
 };
 

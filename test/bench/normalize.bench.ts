@@ -6,11 +6,11 @@ import { Normalizer } from '../../nodes/core/normalize';
 import { parseJsonSafe } from '../../nodes/core/safe-json';
 import { compileRegistry } from '../../nodes/core/registry';
 import { measureRate, printRates, percentiles, heapUsedMB, fmt, Rate } from './lib';
+import { PUMP_BODY, SENSOR_BODY } from '../support/payloads';
 
 const PAYLOADS: Record<string, string> = {
-  'pump-7 (nested)':
-    '{"device_id":"pump-7","ts":"2025-11-17T10:30:00Z","hw":"rev3","components":{"motor":{"temperature":{"value":71.2,"unit":"°C"},"current":3.4},"bearing":{"vibration":{"rms":0.12}}},"accel":[0.01,0.02,9.81]}',
-  'sensor_001 (flat)': '{"device_id":"sensor_001","temperature":25.3,"humidity":60.5,"vibration":0.12,"sound":45.8,"timestamp":"2025-11-17T10:30:00Z"}',
+  'pump-7 (nested)': PUMP_BODY,
+  'sensor_001 (flat)': SENSOR_BODY,
 };
 
 const REGISTRY = compileRegistry({

@@ -8,6 +8,7 @@ import mqtt from 'mqtt';
 import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../nodes/core/hmac';
 import { requireBinary, waitFor } from '../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
+import { PUMP_BODY } from '../support/payloads';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
@@ -17,7 +18,6 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
 helper.init(require.resolve('node-red'));
 
-const PUMP_BODY = '{"device_id":"pump-7","ts":"2025-11-17T10:30:00Z","hw":"rev3","components":{"motor":{"temperature":{"value":71.2,"unit":"°C"},"current":3.4},"bearing":{"vibration":{"rms":0.12}}},"accel":[0.01,0.02,9.81]}';
 const SENSOR_BODY = '{"device_id":"sensor_001","temperature":25.3,"humidity":60.5,"vibration":0.12,"sound":45.8,"timestamp":"2025-11-17T10:30:00Z"}';
 
 const K1 = 'pump-7-first-secret';

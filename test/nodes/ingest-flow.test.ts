@@ -6,6 +6,7 @@ import mqtt, { MqttClient } from 'mqtt';
 import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { startAedes, Broker } from '../support/aedes';
 import { sleep, waitFor } from '../support/net';
+import { PUMP, SENSOR } from '../support/payloads';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
@@ -15,14 +16,6 @@ const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
 
 helper.init(require.resolve('node-red'));
 
-const PUMP = {
-  device_id: 'pump-7',
-  ts: '2025-11-17T10:30:00Z',
-  hw: 'rev3',
-  components: { motor: { temperature: { value: 71.2, unit: '°C' }, current: 3.4 }, bearing: { vibration: { rms: 0.12 } } },
-  accel: [0.01, 0.02, 9.81],
-};
-const SENSOR = { device_id: 'sensor_001', temperature: 25.3, humidity: 60.5, vibration: 0.12, sound: 45.8, timestamp: '2025-11-17T10:30:00Z' };
 const PUMP_KEY = 'hex:' + '5a'.repeat(32);
 const SENSOR_KEY = 'sensor-001-shared-secret';
 const KEYS = { 'pump-7': { k1: PUMP_KEY }, sensor_001: { s1: SENSOR_KEY } };

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../support/net';
+import { PUMP, SENSOR } from '../support/payloads';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
@@ -12,14 +13,6 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
 helper.init(require.resolve('node-red'));
 
-const PUMP = {
-  device_id: 'pump-7',
-  ts: '2025-11-17T10:30:00Z',
-  hw: 'rev3',
-  components: { motor: { temperature: { value: 71.2, unit: '°C' }, current: 3.4 }, bearing: { vibration: { rms: 0.12 } } },
-  accel: [0.01, 0.02, 9.81],
-};
-const SENSOR = { device_id: 'sensor_001', temperature: 25.3, humidity: 60.5, vibration: 0.12, sound: 45.8, timestamp: '2025-11-17T10:30:00Z' };
 const REGISTRY = {
   components: {
     motor: { hw: ['rev2', 'rev3'], fields: { temperature: { unit: '°C', type: 'float', min: -40, max: 150 }, current: { unit: 'A', min: 0, max: 50 } } },

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { parseKey, deriveDeviceKey, computeMac, newNonce, signEnvelope, signUserProperties, NONCE_PATTERN, USER_PROPERTY } from '../../nodes/core/hmac';
 import { Keyring } from '../../nodes/core/keyring';
 import { Verifier, NonceCache, TopicDevice } from '../../nodes/core/hmac-verify';
+import { PUMP_BODY } from '../support/payloads';
 
-const PUMP_BODY = '{"device_id":"pump-7","ts":"2025-11-17T10:30:00Z","hw":"rev3","components":{"motor":{"temperature":{"value":71.2,"unit":"°C"},"current":3.4},"bearing":{"vibration":{"rms":0.12}}},"accel":[0.01,0.02,9.81]}';
 
 /** openssl's HMAC-SHA256 of `data`; hexKey selects a binary key, else the key is text. */
 function openssl(data: string, key: { text?: string; hex?: string }): string {

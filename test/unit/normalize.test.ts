@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { Normalizer, normalize, type NormalizeOptions, type NormalizeResult } from '../../nodes/core/normalize';
 import { compileRegistry } from '../../nodes/core/registry';
+import { PUMP } from '../support/payloads';
 
 const NOW = Date.UTC(2025, 10, 17, 10, 31, 0);
-const NESTED = {
-  device_id: 'pump-7',
-  ts: '2025-11-17T10:30:00Z',
-  hw: 'rev3',
-  components: { motor: { temperature: { value: 71.2, unit: '°C' }, current: 3.4 }, bearing: { vibration: { rms: 0.12 } } },
-  accel: [0.01, 0.02, 9.81],
-};
+const NESTED = PUMP;
 const FLAT = { device_id: 'sensor_001', temperature: 25.3, humidity: 60.5, vibration: 0.12, sound: 45.8, timestamp: '2025-11-17T10:30:00+09:00' };
 const REGISTRY = compileRegistry({
   components: {
