@@ -1,12 +1,13 @@
 // A real VictoriaMetrics (Debian's single-node binary) on a free loopback port with a throwaway
 // -storageDataPath. It takes InfluxDB line protocol at /api/v2/write and exports raw samples at
 // /api/v1/export; it can be stopped and started again on the same port and data dir to test outages.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { freePort, waitFor } from './net';
+import { restartable } from './service';
 
 export interface Victoria {
   port: number;
@@ -35,22 +36,13 @@ export async function startVictoria(bin: string): Promise<Victoria> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-victoria-'));
   const url = `http://127.0.0.1:${port}`;
-  let proc: ChildProcess | null = null;
-  const start = async () => {
-    proc = spawn(bin, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-retentionPeriod=100y', '-loggerLevel=ERROR', '-search.latencyOffset=0s'], {
-      stdio: 'ignore',
-    });
-    await waitFor(async () => (await get(`${url}/health`)).status === 200, 20000, `victoria-metrics on ${port}`, 100);
-  };
-  const stop = async () => {
-    const p = proc;
-    proc = null;
-    if (!p || p.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGTERM');
-    });
-  };
+  const { start, stop } = restartable(
+    () =>
+      spawn(bin, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-retentionPeriod=100y', '-loggerLevel=ERROR', '-search.latencyOffset=0s'], {
+        stdio: 'ignore',
+      }),
+    () => waitFor(async () => (await get(`${url}/health`)).status === 200, 20000, `victoria-metrics on ${port}`, 100),
+  );
   await start();
   return {
     port,
