@@ -48,6 +48,20 @@ describe('npm start (smoke)', function () {
     assert.match(output, /no MOBY_INFLUX_URL: the writer spools/);
   });
 
+  it('lists every MOBY node type in the editor palette, and the pipeline is deployed', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/nodes`, { headers: { accept: 'application/json' } });
+    assert.equal(res.status, 200);
+    const sets = (await res.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+    const ours = sets.filter((s) => s.module === '@moby-iot/node-red-moby');
+    for (const s of ours) assert.ok(s.enabled && !s.err, `${s.types.join(',')}: ${s.err}`);
+    const types = new Set(ours.flatMap((s) => s.types));
+    for (const t of ['moby-hmac-verify', 'moby-hmac-sign', 'moby-normalize', 'moby-anomaly', 'moby-device-health', 'moby-alert', 'moby-influx-write']) {
+      assert.ok(types.has(t), `palette lacks ${t}`);
+    }
+    const flows = (await (await fetch(`http://127.0.0.1:${port}/flows`, { headers: { accept: 'application/json' } })).json()) as Array<{ type: string }>;
+    assert.ok(flows.some((n) => n.type === 'moby-hmac-verify') && flows.some((n) => n.type === 'moby-influx-write'));
+  });
+
   it('within 60 s shows alerts, a TIMEOUT device and an OFFLINE device', async () => {
     const started = Date.now();
     const devices = await waitFor(
