@@ -22,15 +22,21 @@ class FakeScheduler implements Scheduler {
   clearTimeout(h: unknown): void {
     this.timers = this.timers.filter((x) => x.id !== h);
   }
-  /** Moves time forward, firing due timers in order and letting the sends' promises settle in between. */
-  async advance(ms: number): Promise<void> {
+  /**
+   * Moves time forward, firing due timers in order and letting the sends' promises settle in between. A queue
+   * that keeps rescheduling (e.g. resending after a success) fails here with an assertion instead of looping
+   * until the process runs out of memory.
+   */
+  async advance(ms: number, maxFirings = 10_000): Promise<void> {
     const end = this.t + ms;
+    let fired = 0;
     await settle();
     for (;;) {
       this.timers.sort((a, b) => a.at - b.at);
       const next = this.timers[0];
       if (!next || next.at > end) break;
       this.timers.shift();
+      assert.ok(++fired <= maxFirings, `more than ${maxFirings} timers fired in ${ms} ms of fake time: a runaway queue`);
       this.t = next.at;
       next.fn();
       await settle();
@@ -45,11 +51,16 @@ async function settle(): Promise<void> {
 
 type P = { n: number };
 
+/** No test here sends anywhere near this often; more means the queue is looping. */
+const MAX_SENDS = 1000;
+
 function scripted(outcomes: Array<'ok' | Error>) {
   const calls: Array<{ key: string; at: number }> = [];
   return {
     calls,
     sender: (sched: Scheduler) => async (job: DeliveryJob<P>) => {
+      // a queue that sends again after a success would call this without end: stop it with a clear failure
+      assert.ok(calls.length < MAX_SENDS, `the fake sender was called more than ${MAX_SENDS} times`);
       calls.push({ key: job.key, at: sched.now() });
       const o = outcomes.shift() ?? 'ok';
       if (o !== 'ok') throw o;
