@@ -189,15 +189,16 @@ export = function (RED: NodeAPI) {
           countRejected(TYPE, input.reject.code);
           send([null, rejectMsg(msg, input.reject)]);
         } else if (input.kind === 'status') {
-          const row = table.get(input.device_id);
-          const gate = trust.check(input.device_id, now);
-          if (!gate.ok) {
+          const row = input.online && trust.trusted(input.device_id) ? table.get(input.device_id) : null;
+          const gate = row && row.state !== 'UNKNOWN' ? null : trust.check(input.device_id, now);
+          if (gate === null) {
+            // a birth never resolves OFFLINE/TIMEOUT (signed data does) and never keeps an ONLINE device
+            // from timing out: anyone who can publish to the topic could otherwise hide a dead machine. It
+            // takes no rate token, so a flood of births cannot use up the device's allowance for its will.
+            countEvent(TYPE, 'online_status_ignored');
+          } else if (!gate.ok) {
             countRejected(TYPE, gate.code);
             send([null, rejectMsg(msg, { code: gate.code, reason: gate.reason, device_id: input.device_id, field: 'topic' })]);
-          } else if (input.online && row && row.state !== 'UNKNOWN') {
-            // a birth never resolves OFFLINE/TIMEOUT (signed data does) and never keeps an ONLINE device
-            // from timing out: anyone who can publish to the topic could otherwise hide a dead machine
-            countEvent(TYPE, 'online_status_ignored');
           } else {
             service!.status(input.device_id, input.online, input.time, input.reason, input.equipment_id);
             dirty = true;

@@ -83,6 +83,11 @@ export class StatusTrust {
     return this.devices.get(deviceId)?.proven === true;
   }
 
+  /** Whether unsigned wills/status of this device are believed at all (proof, listing or broker mode). */
+  trusted(deviceId: string): boolean {
+    return this.mode === 'broker' || this.devices.get(deviceId)?.proven === true || this.isListed(deviceId);
+  }
+
   /** Whether an unsigned will/status for the device may be applied now; takes one token from its bucket. */
   check(deviceId: string, now: number): TrustDecision {
     let e = this.devices.get(deviceId);
