@@ -160,3 +160,72 @@ describe('device health: forged wills and status from an unauthenticated broker 
     assert.equal(alerts(got.ev, 'open').length, 1);
   });
 });
+
+describe('flows/mosquitto example: the broker makes wills trustworthy (Mosquitto)', function () {
+  this.timeout(60000);
+  let dir: string;
+  let proc: import('node:child_process').ChildProcess | null = null;
+  let port: number;
+  const clients: mqtt.MqttClient[] = [];
+
+  before(async function () {
+    const { execFileSync, spawn } = require('node:child_process') as typeof import('node:child_process');
+    const { requireBinary, freePort, canConnect } = require('../support/net') as typeof import('../support/net');
+    const bin = requireBinary(this, 'mosquitto');
+    const passwd = requireBinary(this, 'mosquitto_passwd');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-mosquitto-auth-'));
+    const example = path.join(__dirname, '../../flows/mosquitto');
+    for (const user of ['moby-pipeline', 'pump-7', 'pump-8']) execFileSync(passwd, ['-b', ...(user === 'moby-pipeline' ? ['-c'] : []), path.join(dir, 'passwords'), user, `pw-${user}`]);
+    fs.copyFileSync(path.join(example, 'moby.acl'), path.join(dir, 'moby.acl'));
+    // the shipped auth.conf as is, pointed at this test's files, included the way its comment says
+    fs.mkdirSync(path.join(dir, 'moby'));
+    fs.writeFileSync(path.join(dir, 'moby', 'auth.conf'), fs.readFileSync(path.join(example, 'auth.conf'), 'utf8').replace(/\/etc\/mosquitto\/moby\//g, `${dir}/`));
+    // Mosquitto started as root drops to its own user: let it read this test's files
+    for (const f of ['', 'moby', 'moby/auth.conf', 'passwords', 'moby.acl']) fs.chmodSync(path.join(dir, f), f === '' || f === 'moby' ? 0o755 : 0o644);
+    port = await freePort();
+    fs.writeFileSync(path.join(dir, 'mosquitto.conf'), [`listener ${port} 127.0.0.1`, 'use_username_as_clientid true', 'persistence false', process.env.MOBY_TEST_DEBUG ? 'log_dest stdout' : 'log_dest none', `include_dir ${dir}/moby`, ''].join('\n'));
+    proc = spawn(bin, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: process.env.MOBY_TEST_DEBUG ? 'inherit' : 'ignore' });
+    await waitFor(() => canConnect(port), 10000, 'mosquitto');
+    helper.settings({});
+  });
+  after(async () => {
+    for (const c of clients) c.end(true);
+    await helper.unload();
+    if (proc && proc.exitCode === null) await new Promise<void>((resolve) => proc!.once('exit', () => resolve()).kill('SIGTERM'));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const connect = (o: mqtt.IClientOptions) =>
+    new Promise<mqtt.MqttClient>((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, ...o });
+      clients.push(c);
+      c.once('connect', () => resolve(c)).once('error', reject);
+    });
+
+  it('refuses anonymous clients, drops another device\'s forged will, and delivers the real one (health node in broker-trust mode)', async () => {
+    await assert.rejects(connect({}), /Not authorized/);
+    const flow = [
+      { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port, clientid: 'moby-pipeline', autoConnect: true, usetls: false, protocolVersion: 4, keepalive: 60, cleansession: true },
+      { id: 'in-lwt', type: 'mqtt in', topic: 'device/lwt/+', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: false, inputs: 0, wires: [['h']] },
+      { id: 'h', type: 'moby-device-health', timeout: 60, sweepInterval: 0.1, persist: false, statusTrust: 'broker', wires: [['h-out'], ['h-bad']] },
+      { id: 'h-out', type: 'helper' },
+      { id: 'h-bad', type: 'helper' },
+    ];
+    await new Promise<void>((resolve) => helper.load([mqttNode, healthNode], flow, { b: { user: 'moby-pipeline', password: 'pw-moby-pipeline' } }, resolve));
+    const out: Msg[] = [];
+    helper.getNode('h-out').on('input', (m: Msg) => out.push(m));
+    await waitFor(() => helper.getNode('b').connected, 5000, 'node-red connected as moby-pipeline');
+    await sleep(200);
+    // pump-8 has valid credentials of its own, yet cannot speak for pump-7: neither by publishing nor by a will
+    const pump8 = await connect({ username: 'pump-8', password: 'pw-pump-8', will: { topic: 'device/lwt/pump-7', payload: Buffer.from('OFFLINE'), qos: 1, retain: false } });
+    await pump8.publishAsync('device/lwt/pump-7', 'OFFLINE', { qos: 1 });
+    (pump8 as any).stream.destroy();
+    await sleep(700);
+    assert.deepEqual(out, [], 'nothing reached Node-RED');
+    const pump7 = await connect({ username: 'pump-7', password: 'pw-pump-7', keepalive: 10, will: { topic: 'device/lwt/pump-7', payload: Buffer.from('OFFLINE'), qos: 1, retain: false } });
+    await sleep(100);
+    (pump7 as any).stream.destroy();
+    await waitFor(() => out.length === 1, 3000, 'pump-7\'s own will');
+    assert.deepEqual([out[0].payload.device_id, out[0].payload.state, out[0].payload.reason], ['pump-7', 'OFFLINE', 'lwt']);
+  });
+});
