@@ -8,7 +8,8 @@
 //     with ts below its floor are refused (their nonce may be one that was dropped);
 //   - in total / in devices: the least recently active device is evicted whole, and the global floor (which
 //     every device entering the cache starts from) rises to its newest ts + 1.
-// Entries whose ts + window has passed are dropped freely: the stale check refuses those messages anyway.
+// Entries whose ts + window has passed are dropped freely (lazily, when room is needed): the stale check
+// refuses those messages anyway.
 //
 // Every change that must survive a crash is reported as one record line (see ReplayRecord) so a journal
 // (replay-journal.ts) can persist it before the message is acted upon, and load() rebuilds the same state.
@@ -199,14 +200,19 @@ export class NonceCache {
     }
     this.last = d;
     const nonces = d.nonces;
-    // expired nonces collect at the front (arrival order ~ ts order): drop them without raising a floor
-    for (const [n, v] of nonces) {
-      if (tsOf(v) + this.windowSec >= now) break;
-      nonces.delete(n);
-      this.entries--;
+    if (nonces.size >= this.perDevice || this.entries >= this.capacity) {
+      // room is needed. Expired nonces collect at the front (arrival order ~ ts order) and go for free; they
+      // are dropped only now, under pressure, so the common path allocates no iterator at all
+      const it = nonces.entries();
+      let r = it.next();
+      while (!r.done && tsOf(r.value[1]) + this.windowSec < now) {
+        nonces.delete(r.value[0]);
+        this.entries--;
+        r = it.next();
+      }
+      if (nonces.size >= this.perDevice && !r.done) this.dropFresh(deviceId, d, r.value[0], r.value[1], loading);
+      else if (this.entries >= this.capacity) this.makeRoom(d, deviceId, now, loading);
     }
-    if (nonces.size >= this.perDevice) this.dropOldest(deviceId, d, now, loading);
-    else if (this.entries >= this.capacity) this.makeRoom(d, deviceId, now, loading);
     nonces.set(nonce, ts * 2);
     this.entries++;
     if (ts > d.maxTs) d.maxTs = ts;
@@ -238,15 +244,23 @@ export class NonceCache {
   private dropOldest(deviceId: string, d: DeviceNonces, now: number, loading: boolean): void {
     const first = d.nonces.entries().next();
     if (first.done) return;
-    d.nonces.delete(first.value[0]);
+    if (tsOf(first.value[1]) + this.windowSec < now) {
+      d.nonces.delete(first.value[0]);
+      this.entries--;
+      return;
+    }
+    this.dropFresh(deviceId, d, first.value[0], first.value[1], loading);
+  }
+
+  /** Drops a nonce that is still inside its window: the device's floor rises above it. */
+  private dropFresh(deviceId: string, d: DeviceNonces, nonce: string, v: number, loading: boolean): void {
+    d.nonces.delete(nonce);
     this.entries--;
-    const ts = tsOf(first.value[1]);
-    if (ts + this.windowSec >= now) {
-      this.evictions++;
-      if (ts + 1 > d.minTs) {
-        d.minTs = ts + 1;
-        if (!loading) this.record(`m\t${deviceId}\t${d.minTs}`);
-      }
+    this.evictions++;
+    const ts = tsOf(v);
+    if (ts + 1 > d.minTs) {
+      d.minTs = ts + 1;
+      if (!loading) this.record(`m\t${deviceId}\t${d.minTs}`);
     }
   }
 
