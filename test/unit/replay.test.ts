@@ -151,4 +151,27 @@ describe('replay journal (crash safety)', () => {
     assert.ok(fs.readFileSync(file, 'utf8').split('\n').length < 1600);
     j.close(T + 1);
   });
+
+  it('a failed write throws and keeps memory bounded; the next successful write rewrites the whole state', () => {
+    const file = path.join(dir, 'v.log');
+    const { v, j } = verifierWithJournal(file, () => T + 1);
+    assert.equal(v.verify({ payload: env('before-fail-1', T) }).ok, true);
+    j.flush(T + 1);
+    // the disk goes away under the journal (here: its descriptor is closed behind its back)
+    fs.closeSync((j as unknown as { fd: number }).fd);
+    assert.equal(v.verify({ payload: env('during-fail-1', T) }).ok, true);
+    assert.throws(() => j.flush(T + 1));
+    assert.ok(j.lastError);
+    assert.equal(j.hasPending, false, 'records are not piled up in memory');
+    (j as unknown as { fd: number }).fd = fs.openSync(file, 'a'); // the disk is back
+    assert.equal(v.verify({ payload: env('after-fail-1', T) }).ok, true);
+    j.flush(T + 1);
+    assert.equal(j.lastError, null);
+    // the record lost during the failure is on disk again: a restarted verifier refuses all three
+    const again = verifierWithJournal(file, () => T + 2);
+    for (const n of ['before-fail-1', 'during-fail-1', 'after-fail-1']) {
+      const r = again.v.verify({ payload: env(n, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', n);
+    }
+  });
 });
