@@ -270,6 +270,11 @@ describe('moby-device-health node', function () {
       await waitFor(() => out.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
       const rows = out.find((m) => m.topic === 'snapshot')!.payload;
       assert.deepEqual(rows.map((r: any) => [r.device_id, r.state, r.last_seen]), [['gone', 'OFFLINE', goneSeen], ['quiet', 'TIMEOUT', lastSeen]]);
+      // the devices proven by signed data before the restart may still change their state by will
+      h.receive({ topic: 'device/lwt/quiet', payload: 'OFFLINE' });
+      h.receive({ topic: 'device/lwt/stranger', payload: 'OFFLINE' });
+      await waitFor(() => events(out).some((e) => e.device_id === 'quiet' && e.state === 'OFFLINE'), 2000, 'will of a device proven before the restart');
+      assert.ok(!events(out).some((e) => e.device_id === 'stranger'));
     });
   });
 
