@@ -6,6 +6,7 @@ export * from './core/safe-json';
 export * from './core/hmac';
 export * from './core/keyring';
 export * from './core/hmac-verify';
+export * from './core/replay-journal';
 export * from './core/timestamp';
 export * from './core/registry';
 export * from './core/normalize';

@@ -7,6 +7,9 @@ import type { Reject } from './contract';
 import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './hmac';
 import type { KeyLookup } from './keyring';
 import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from './safe-json';
+import { NonceCache, NonceCheck } from './replay';
+
+export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
 
 export type VerifyRejectCode = 'malformed' | 'unknown_device' | 'unknown_key' | 'bad_signature' | 'stale' | 'replay' | 'device_mismatch';
 
@@ -19,8 +22,14 @@ export interface VerifierOptions {
   keys: KeySource;
   /** accepted clock skew in seconds, both directions (default 300) */
   toleranceSec?: number;
-  /** max remembered nonces (default 100000); entries also expire with the tolerance window */
+  /** max remembered nonces in total (default 100000); entries also expire with the tolerance window */
   replayCacheSize?: number;
+  /** max remembered nonces of one device (default 10000): a flooding device evicts only its own */
+  replayPerDevice?: number;
+  /** max devices in the replay cache (default 100000); the least recently active is evicted */
+  replayDevices?: number;
+  /** receives every replay-cache change as a record line (a crash-safe journal, see replay-journal.ts) */
+  onReplayRecord?: (line: string) => void;
   /** caps for the envelope text (maxBytes) and the parsed body (all three) */
   limits?: JsonLimits;
   /** MQTT topic pattern with `+`/`#`, e.g. `devices/+/telemetry`; enables device_mismatch */
@@ -35,6 +44,11 @@ export interface VerifyInput {
   payload: unknown;
   userProperties?: unknown;
   topic?: unknown;
+  /**
+   * The transport redelivers a message it delivered before (MQTT DUP, set by the broker itself and never
+   * forwarded from a publisher): a nonce already seen then passes once instead of being a replay.
+   */
+  redelivered?: boolean;
 }
 
 export interface Verified {
@@ -43,6 +57,8 @@ export interface Verified {
   kid: string;
   ts: number;
   body: Record<string, unknown>;
+  /** a broker redelivery of a message whose nonce was already accepted (passes once) */
+  redelivered?: true;
 }
 
 export type VerifyResult = Verified | { ok: false; reject: Reject & { code: VerifyRejectCode } };
@@ -72,86 +88,6 @@ function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field
   if (deviceId !== undefined) r.device_id = deviceId;
   if (field !== undefined) r.field = field;
   return { ok: false, reject: r };
-}
-
-/**
- * Nonces seen per device, bounded by count (oldest evicted first) and by time (an entry dies when its ts
- * goes stale, after which the stale check refuses the message anyway). One Map of nonces per device, so
- * the lookup hashes the nonce string as parsed (no concatenated key); arrival order lives in a ring beside
- * the Maps, so dropping the oldest entry is O(1).
- */
-export class NonceCache {
-  private readonly byDevice = new Map<string, Map<string, number>>();
-  private readonly ringDevices: Array<string | undefined>;
-  private readonly ringNonces: Array<string | undefined>;
-  private readonly ringExpiries: Float64Array;
-  private head = 0;
-  private count = 0;
-  private entries = 0;
-  evictions = 0;
-
-  constructor(private readonly capacity: number) {
-    this.ringDevices = new Array(capacity);
-    this.ringNonces = new Array(capacity);
-    this.ringExpiries = new Float64Array(capacity);
-  }
-
-  /** Nonces currently remembered. */
-  get size(): number {
-    return this.entries;
-  }
-
-  /** True when the device already used the nonce and it has not expired; otherwise remembers it until `expiresAt`. */
-  checkAndRemember(deviceId: string, nonce: string, expiresAt: number, now: number): boolean {
-    // drop a few expired entries per call: arrival order ~ expiry order, so they collect at the oldest end
-    for (let i = 0; i < 4 && this.count > 0 && this.ringExpiries[this.head] < now; i++) this.popOldest();
-    let nonces = this.byDevice.get(deviceId);
-    const seen = nonces?.get(nonce);
-    if (seen !== undefined && seen >= now) return true;
-    if (this.count === this.capacity) {
-      this.popOldest();
-      this.evictions++;
-      nonces = this.byDevice.get(deviceId); // popping may have removed the device's (emptied) Map
-    }
-    if (!nonces) {
-      nonces = new Map();
-      this.byDevice.set(deviceId, nonces);
-    }
-    const slot = (this.head + this.count) % this.capacity;
-    this.ringDevices[slot] = deviceId;
-    this.ringNonces[slot] = nonce;
-    this.ringExpiries[slot] = expiresAt;
-    this.count++;
-    // an expired entry of this nonce is overwritten, unless making room just dropped it
-    if (seen === undefined || !nonces.has(nonce)) this.entries++;
-    nonces.set(nonce, expiresAt);
-    return false;
-  }
-
-  private popOldest(): void {
-    const deviceId = this.ringDevices[this.head] as string;
-    const nonce = this.ringNonces[this.head] as string;
-    const nonces = this.byDevice.get(deviceId);
-    // a nonce re-remembered after expiring has a newer slot: only the slot holding its current expiry owns it
-    if (nonces && nonces.get(nonce) === this.ringExpiries[this.head]) {
-      nonces.delete(nonce);
-      this.entries--;
-      if (nonces.size === 0) this.byDevice.delete(deviceId);
-    }
-    this.ringDevices[this.head] = undefined;
-    this.ringNonces[this.head] = undefined;
-    this.head = (this.head + 1) % this.capacity;
-    this.count--;
-  }
-
-  clear(): void {
-    this.byDevice.clear();
-    this.ringDevices.fill(undefined);
-    this.ringNonces.fill(undefined);
-    this.head = 0;
-    this.count = 0;
-    this.entries = 0;
-  }
 }
 
 /** Compiled MQTT topic pattern that extracts the device id from one `+` level. */
@@ -201,7 +137,13 @@ export class Verifier {
     this.keys = o.keys;
     this.tolerance = o.toleranceSec ?? 300;
     if (!(this.tolerance >= 0)) throw new Error('tolerance must be >= 0 seconds');
-    this.nonces = new NonceCache(Math.min(MAX_NONCE_CACHE, Math.max(1, Math.floor(o.replayCacheSize ?? 100000))));
+    this.nonces = new NonceCache({
+      windowSec: this.tolerance,
+      capacity: Math.min(MAX_NONCE_CACHE, Math.max(1, Math.floor(o.replayCacheSize ?? 100000))),
+      perDevice: o.replayPerDevice,
+      maxDevices: o.replayDevices,
+      onRecord: o.onReplayRecord,
+    });
     this.bodyLimits = { ...DEFAULT_LIMITS, ...o.limits };
     // the envelope carries the body JSON-escaped (every quote doubles) plus ~200 bytes of proof; the body's
     // own cap is checked exactly once it is unescaped
@@ -249,8 +191,10 @@ export class Verifier {
       return reject('bad_signature', `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`, deviceId, 'sig');
     }
 
-    if (this.nonces.checkAndRemember(deviceId, proof.nonce, proof.ts + this.tolerance, now)) {
-      return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
+    const seen = this.nonces.check(deviceId, proof.nonce, proof.ts, now, input.redelivered === true);
+    if (seen === NonceCheck.Replay) return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
+    if (seen === NonceCheck.BelowFloor) {
+      return reject('replay', `ts ${proof.ts} is below ${deviceId}'s replay floor ${this.nonces.floorOf(deviceId)}: nonces of that time were dropped to keep the cache bounded, so the message cannot be proven new`, deviceId, 'ts');
     }
 
     const body = parseJsonSafe<unknown>(proof.body, this.bodyLimits);
@@ -261,7 +205,10 @@ export class Verifier {
     if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value)) {
       return reject('malformed', 'body must be a JSON object', deviceId, 'body');
     }
-    return { ok: true, deviceId, kid, ts: proof.ts, body: body.value as Record<string, unknown> };
+    // a body that does not parse was still authentic: its nonce stays used (a redelivery of it fails the same way)
+    const ok: Verified = { ok: true, deviceId, kid, ts: proof.ts, body: body.value as Record<string, unknown> };
+    if (seen === NonceCheck.Redelivered) ok.redelivered = true;
+    return ok;
   }
 
   /** Reads the proof from MQTT 5 user properties when present, else from the envelope. */

@@ -95,6 +95,11 @@ export class Keyring {
     return this.devices.size;
   }
 
+  /** Whether the device has keys of its own (master-derived keys do not count: they exist for any id). */
+  hasDevice(deviceId: string): boolean {
+    return this.devices.has(deviceId);
+  }
+
   get hasMasters(): boolean {
     return this.masters.length > 0;
   }

@@ -9,6 +9,7 @@ import type { Point, Reject } from './contract';
 import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from './safe-json';
 import { parseTimestamp, type TimestampOptions } from './timestamp';
 import { checkField, type CompiledRegistry, type FieldSpec } from './registry';
+import { DEFAULT_NAME_LIMITS, nameProblem, preview, textProblem, type NameLimits } from './names';
 
 export interface NormalizeOptions {
   /** InfluxDB measurement of the points (default 'telemetry') */
@@ -42,6 +43,8 @@ export interface NormalizeOptions {
   onViolation?: 'reject' | 'flag';
   /** JSON Schema the raw payload must satisfy (compiled once with ajv) */
   schema?: object | boolean | null;
+  /** length caps for device-chosen names and texts (see names.ts for the character rules) */
+  nameLimits?: NameLimits;
 }
 
 export interface NormalizeContext {
@@ -139,6 +142,10 @@ export class Normalizer {
   private readonly flagMode: boolean;
   private readonly validate: ValidateFunction | null;
   private readonly ajv: Ajv | null;
+  private readonly maxName: number;
+  private readonly maxTagValue: number;
+  private readonly maxUnit: number;
+  private readonly maxString: number;
 
   // per-message scratch state (single-threaded: reset at the start of every call)
   private keys = 0;
@@ -158,6 +165,11 @@ export class Normalizer {
     this.maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
     this.maxKeys = limits.maxKeys ?? DEFAULT_LIMITS.maxKeys;
     this.maxBytes = limits.maxBytes ?? DEFAULT_LIMITS.maxBytes;
+    const nl = { ...DEFAULT_NAME_LIMITS, ...opts.nameLimits };
+    this.maxName = nl.name;
+    this.maxTagValue = nl.tagValue;
+    this.maxUnit = nl.unit;
+    this.maxString = nl.string;
     this.keepBooleans = opts.keepBooleans ?? true;
     this.keepStrings = opts.keepStrings ?? false;
     this.coerce = opts.coerceNumericStrings ?? false;
@@ -238,13 +250,15 @@ export class Normalizer {
       const v = obj[k];
       const kind = this.meta.get(k);
       if (kind === undefined) {
-        if (!this.walkValue(v, k, 1)) return { ok: false, reject: this.failure! };
+        if (!this.checkKey(k, '') || !this.walkValue(v, k, 1)) return { ok: false, reject: this.failure! };
         continue;
       }
       switch (kind) {
         case Meta.DeviceId: {
           const id = tagValue(v);
           if (typeof id !== 'string' || id === '') return this.reject('missing_device', `"${k}" must be a non-empty string`, k);
+          const bad = nameProblem(id, this.maxName);
+          if (bad) return this.reject('bad_tag_value', `device id "${preview(id)}" ${bad}`, k);
           payloadDevice = id;
           break;
         }
@@ -261,11 +275,19 @@ export class Normalizer {
           if (typeof v === 'string') hw = v;
           else if (typeof v === 'number' && Number.isFinite(v)) hw = String(v);
           else if (v !== null) return this.reject('bad_tag', `"${k}" must be a string`, k);
+          if (hw !== undefined) {
+            const bad = textProblem(hw, this.maxTagValue);
+            if (bad) return this.reject('bad_tag_value', `"${k}" value "${preview(hw)}" ${bad}`, k);
+          }
           break;
         case Meta.Tag: {
           const t = tagValue(v);
           if (t === null) return this.reject('bad_tag', `tag "${k}" must be a string, number or boolean`, k);
-          if (t !== undefined) tags[k] = t;
+          if (t !== undefined) {
+            const bad = textProblem(t, this.maxTagValue);
+            if (bad) return this.reject('bad_tag_value', `tag "${k}" value "${preview(t)}" ${bad}`, k);
+            tags[k] = t;
+          }
           break;
         }
         case Meta.Components:
@@ -291,6 +313,7 @@ export class Normalizer {
     }
     if (this.topicSegments && typeof ctx.topic === 'string') {
       const topicDevice = this.topicTags(ctx.topic, tags);
+      if (this.failure) return { ok: false, reject: this.failure };
       if (topicDevice !== undefined) {
         if (deviceId !== undefined && deviceId !== topicDevice) {
           return this.reject('device_mismatch', `device_id "${deviceId}" differs from topic device "${topicDevice}"`, 'device_id', deviceId);
@@ -365,6 +388,7 @@ export class Normalizer {
       if (!Object.prototype.hasOwnProperty.call(comps, name)) continue;
       if (++this.keys > this.maxKeys) return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
       if (isForbidden(name)) return this.fail('forbidden_key', `forbidden key "${name}"`, name);
+      if (!this.checkKey(name, '')) return false;
       const v = comps[name];
       let compHw: string | undefined;
       if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
@@ -378,8 +402,11 @@ export class Normalizer {
           const cv = c[k];
           if ((k === 'hw' || k === 'hardware') && (typeof cv === 'string' || typeof cv === 'number')) {
             compHw = String(cv);
+            const bad = textProblem(compHw, this.maxTagValue);
+            if (bad) return this.fail('bad_tag_value', `"${k}" of component ${name} "${preview(compHw)}" ${bad}`, name + this.sep + k);
             continue;
           }
+          if (!this.checkKey(k, name)) return false;
           if (!this.walkValue(cv, name + this.sep + k, 3)) return false;
         }
       } else if (!this.walkValue(v, name, 2)) {
@@ -435,7 +462,18 @@ export class Normalizer {
         return this.leaf(name, n, unit);
       }
     }
-    return this.keepStrings ? this.leaf(name, s, unit) : true;
+    if (!this.keepStrings) return true;
+    const bad = textProblem(s, this.maxString);
+    if (bad) return this.fail('bad_string', `string value of ${name} "${preview(s)}" ${bad}`, name);
+    return this.leaf(name, s, unit);
+  }
+
+  /** A device-chosen key must be a usable name (names.ts); `parent` is the path it hangs from ('' at the top). */
+  private checkKey(k: string, parent: string): boolean {
+    const bad = nameProblem(k, this.maxName);
+    if (bad === null) return true;
+    const where = parent ? `${parent}${this.sep}${preview(k)}` : preview(k);
+    return this.fail('bad_field_name', `field name "${preview(k)}"${parent ? ` under ${parent}` : ''} ${bad}`, where);
   }
 
   private walkObject(o: Record<string, unknown>, name: string, depth: number): boolean {
@@ -445,11 +483,16 @@ export class Normalizer {
     const value = hasValue ? o.value : undefined;
     const collapse = hasValue && (typeof value !== 'object' || value === null);
     let unit: string | undefined;
-    if (collapse && typeof o.unit === 'string') unit = o.unit;
+    if (collapse && typeof o.unit === 'string') {
+      unit = o.unit;
+      const bad = textProblem(unit, this.maxUnit);
+      if (bad) return this.fail('bad_unit', `unit of ${name} "${preview(unit)}" ${bad}`, name);
+    }
     for (const k in o) {
       if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
       if (++this.keys > this.maxKeys) return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
       if (isForbidden(k)) return this.fail('forbidden_key', `forbidden key "${k}" at ${name}`, name + sep + k);
+      if (!this.checkKey(k, name)) return false;
       if (collapse) {
         if (k === 'value') {
           if (typeof value === 'number') {
@@ -484,6 +527,8 @@ export class Normalizer {
   private leaf(name: string, v: number | boolean | string, unit: string | undefined): boolean {
     // segments are checked one by one, but joined ones can spell a forbidden name ("_" + "_" + "proto__")
     if (isForbidden(name)) return this.fail('forbidden_key', `field name "${name}" is forbidden`, name);
+    // each key was checked on the way down; the joined path is what storage sees, so its length counts
+    if (name.length > this.maxName) return this.fail('bad_field_name', `field name ${preview(name)} is ${name.length} characters long, limit ${this.maxName}`, preview(name, 60));
     if (this.regFields) {
       const spec = this.regFields.get(name);
       if (spec) {
@@ -512,8 +557,15 @@ export class Normalizer {
     let device: string | undefined;
     for (const s of segs) {
       if (s.tag === null || parts[s.index] === '') continue;
-      if (s.tag === 'device_id') device = parts[s.index];
-      else tags[s.tag] = parts[s.index]; // the broker's topic ACL outranks what the payload claims
+      const value = parts[s.index];
+      // MQTT topics may carry any UTF-8 (a device may publish to a topic of its own making)
+      const bad = s.tag === 'device_id' ? nameProblem(value, this.maxName) : textProblem(value, this.maxTagValue);
+      if (bad) {
+        this.fail('bad_tag_value', `topic level for ${s.tag} "${preview(value)}" ${bad}`, `topic.${s.tag}`);
+        return undefined;
+      }
+      if (s.tag === 'device_id') device = value;
+      else tags[s.tag] = value; // the broker's topic ACL outranks what the payload claims
     }
     return device;
   }

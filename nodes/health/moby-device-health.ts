@@ -4,6 +4,8 @@ import type { HealthEvent } from '../core/contract';
 import {
   HealthService,
   HealthTable,
+  StatusTrust,
+  isValidDeviceId,
   TableFullError,
   compileTopicPattern,
   parseKnownDevices,
@@ -13,13 +15,20 @@ import {
   type TopicPattern,
 } from '../core/health';
 import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
-import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvent, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { ThrottledStatus } from '../lib/status';
 import type { RedisConfigNode } from './redis-config';
 
+/** What the health node needs from a moby-keyring config node (its ring is replaced on reload). */
+interface KeyringConfigNode {
+  ring: { hasDevice(deviceId: string): boolean };
+}
+
 const TYPE = 'moby-device-health';
 const CONTEXT_KEY = 'device_health';
+/** devices that proved themselves with signed data, persisted beside the table */
+const PROVEN_KEY = 'device_health_proven';
 /** inputs held while the persisted table is being loaded */
 const MAX_EARLY_INPUTS = 10_000;
 
@@ -41,6 +50,12 @@ interface HealthDef extends NodeDef {
   contextStore?: string;
   persistInterval?: string | number;
   maxDevices?: string | number;
+  /** 'proven' (default) or 'broker': who may change a device by an unsigned will/status (see trust.ts) */
+  statusTrust?: 'proven' | 'broker';
+  /** optional moby-keyring: devices with their own key count as known for wills/status */
+  keyring?: string;
+  /** will/status messages accepted per device per minute (default 6, 0 = no limit) */
+  statusRate?: string | number;
 }
 
 function num(v: unknown, fallback: number, min: number): number {
@@ -75,6 +90,7 @@ export = function (RED: NodeAPI) {
     let readOpts: HealthReadOptions;
     let table: HealthTable;
     let known: Array<{ device_id: string; equipment_id?: string }>;
+    let trust: StatusTrust;
     try {
       const overrides = parseTimeoutOverrides(def.overrides || '');
       if (typeof overrides === 'string') throw new Error(overrides);
@@ -96,6 +112,15 @@ export = function (RED: NodeAPI) {
         holdDownMs: num(def.holdDown, 0, 0) * 1000,
         maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
       });
+      const knownIds = new Set(known.map((k) => k.device_id));
+      const keyring = def.keyring ? (RED.nodes.getNode(def.keyring) as unknown as KeyringConfigNode | null) : null;
+      if (def.keyring && !keyring) node.warn('the selected moby-keyring config node is missing: only proven and known devices may send wills');
+      trust = new StatusTrust({
+        mode: def.statusTrust === 'broker' ? 'broker' : 'proven',
+        maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
+        ratePerMinute: num(def.statusRate, 6, 0),
+        isListed: (id) => knownIds.has(id) || (keyring?.ring?.hasDevice(id) ?? false),
+      });
     } catch (err) {
       node.error(`configuration: ${(err as Error).message}`);
       node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
@@ -109,6 +134,7 @@ export = function (RED: NodeAPI) {
     const contextStore = (def.contextStore || '').trim() || undefined;
     const persist = def.persist !== false;
     let dirty = false;
+    let provenDirty = false;
 
     const emit = (ev: HealthEvent) => {
       dirty = true;
@@ -128,6 +154,7 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    const unregisterTrustGauge = provideGauge('moby_health_proven_devices', 'Devices moby-device-health accepts unsigned wills/status from (proven by signed data)', [], () => [{ labels: {}, value: trust.provenIds().length }]);
     const unregisterGauge = provideGauge('moby_devices', 'Devices known to moby-device-health by state', ['state'], () =>
       Object.entries(table.stateCounts()).map(([state, value]) => ({ labels: { state }, value })),
     );
@@ -162,9 +189,25 @@ export = function (RED: NodeAPI) {
           countRejected(TYPE, input.reject.code);
           send([null, rejectMsg(msg, input.reject)]);
         } else if (input.kind === 'status') {
-          service!.status(input.device_id, input.online, input.time, input.reason, input.equipment_id);
-          dirty = true;
+          const row = input.online && trust.trusted(input.device_id) ? table.get(input.device_id) : null;
+          const gate = row && row.state !== 'UNKNOWN' ? null : trust.check(input.device_id, now);
+          if (gate === null) {
+            // a birth never resolves OFFLINE/TIMEOUT (signed data does) and never keeps an ONLINE device
+            // from timing out: anyone who can publish to the topic could otherwise hide a dead machine. It
+            // takes no rate token, so a flood of births cannot use up the device's allowance for its will.
+            countEvent(TYPE, 'online_status_ignored');
+          } else if (!gate.ok) {
+            countRejected(TYPE, gate.code);
+            send([null, rejectMsg(msg, { code: gate.code, reason: gate.reason, device_id: input.device_id, field: 'topic' })]);
+          } else {
+            service!.status(input.device_id, input.online, input.time, input.reason, input.equipment_id);
+            dirty = true;
+          }
         } else {
+          if (input.verified) {
+            if (!trust.isProven(input.device_id)) provenDirty = true;
+            trust.prove(input.device_id, now);
+          }
           service!.activity(input.device_id, input.time, input.equipment_id);
           dirty = true;
         }
@@ -191,14 +234,23 @@ export = function (RED: NodeAPI) {
     const save = (cb?: () => void) => {
       if (!persist) return cb?.();
       dirty = false;
+      const saveProven = (next: () => void) => {
+        if (!provenDirty) return next();
+        provenDirty = false;
+        node.context().set(PROVEN_KEY, trust.provenIds(), contextStore, (err) => {
+          if (err) node.warn(`could not persist the proven devices: ${err.message}`);
+          next();
+        });
+      };
       node.context().set(CONTEXT_KEY, table.serialize(), contextStore, (err) => {
         if (err) node.warn(`could not persist the device table: ${err.message}`);
-        cb?.();
+        saveProven(() => cb?.());
       });
     };
 
-    const start = (persisted: unknown) => {
+    const start = (persisted: unknown, proven?: unknown) => {
       if (closed) return;
+      if (proven !== undefined && proven !== null) trust.restore(proven, Date.now(), (id) => isValidDeviceId(id));
       if (persisted !== undefined && persisted !== null) {
         const restored = table.restore(persisted);
         if (typeof restored === 'string') node.warn(`ignored persisted device table: ${restored}`);
@@ -223,7 +275,7 @@ export = function (RED: NodeAPI) {
       }, sweepMs);
       if (persist) {
         persistTimer = setInterval(() => {
-          if (dirty) save();
+          if (dirty || provenDirty) save();
         }, num(def.persistInterval, 10, 1) * 1000);
       }
       // devices that went silent while Node-RED was down are reported at once, not one sweep later; on
@@ -243,7 +295,10 @@ export = function (RED: NodeAPI) {
     if (persist) {
       node.context().get(CONTEXT_KEY, contextStore, (err, value) => {
         if (err) node.warn(`could not load the persisted device table: ${err.message}`);
-        start(err ? undefined : value);
+        node.context().get(PROVEN_KEY, contextStore, (err2, proven) => {
+          if (err2) node.warn(`could not load the proven devices: ${err2.message}`);
+          start(err ? undefined : value, err2 ? undefined : proven);
+        });
       });
     } else {
       start(undefined);
@@ -258,6 +313,7 @@ export = function (RED: NodeAPI) {
       if (persistTimer) clearInterval(persistTimer);
       status.stop();
       unregisterGauge();
+      unregisterTrustGauge();
       unregisterSource();
       const svc = service;
       const finish = () => {

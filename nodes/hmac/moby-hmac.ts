@@ -2,13 +2,14 @@
 // moby-hmac-verify and moby-hmac-sign. All logic lives in nodes/core/{hmac,keyring,hmac-verify}.ts.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ReplayJournal } from '../core/replay-journal';
 import { Keyring } from '../core/keyring';
 import { Verifier, type KeySource } from '../core/hmac-verify';
-import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN } from '../core/hmac';
+import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac';
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
-import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvent, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 
 const KEYRING = 'moby-keyring';
@@ -38,6 +39,12 @@ interface VerifyDef extends NodeDef {
   keyring?: string;
   tolerance?: string | number;
   replayCache?: string | number;
+  replayPerDevice?: string | number;
+  replayDevices?: string | number;
+  /** 'file' (default): the replay cache is journaled under the user directory and survives a crash; 'memory' */
+  replayStore?: 'file' | 'memory';
+  /** journal path (relative to the user directory); default moby-replay/<node id>.log */
+  replayFile?: string;
   topicPattern?: string;
   topicLevel?: string | number;
   maxBytes?: string | number;
@@ -183,13 +190,20 @@ export = function (RED: NodeAPI) {
     let passed = 0;
     let rejected = 0;
     let verifier: Verifier | null = null;
+    let journal: ReplayJournal | null = null;
     let setupError: Error | null = cfg ? null : new Error('no keyring configured');
+    // the journal needs the cache and the cache reports to the journal: records go through this indirection
+    let sink: ((line: string) => void) | undefined;
+    const wantFile = def.replayStore !== 'memory';
     if (cfg) {
       try {
         verifier = new Verifier({
           keys: currentKeys(cfg),
           toleranceSec: num(def.tolerance, 300, 0),
           replayCacheSize: num(def.replayCache, 100000, 1),
+          replayPerDevice: num(def.replayPerDevice, 10000, 1),
+          replayDevices: num(def.replayDevices, 100000, 1),
+          onReplayRecord: wantFile ? (line) => sink?.(line) : undefined,
           limits: { maxBytes: num(def.maxBytes, 65536, 256) },
           topicPattern: (def.topicPattern || '').trim() || undefined,
           topicDeviceLevel: num(def.topicLevel, 1, 1),
@@ -200,11 +214,61 @@ export = function (RED: NodeAPI) {
         node.error(setupError.message);
       }
     }
+    if (verifier && wantFile) {
+      const userDir = RED.settings.userDir;
+      const rel = (def.replayFile || '').trim() || path.join('moby-replay', `${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.log`);
+      if (!path.isAbsolute(rel) && !userDir) {
+        // no user directory (embedded runtimes): say so rather than pretend restarts are covered
+        node.warn('replay cache kept in memory only: no Node-RED user directory for its journal (set replayFile to an absolute path)');
+      } else {
+        const file = path.isAbsolute(rel) ? rel : path.join(userDir as string, rel);
+        try {
+          const j = new ReplayJournal(verifier.nonces, { file });
+          sink = (line) => j.record(line);
+          const { loaded } = j.open(nowSeconds());
+          journal = j;
+          if (loaded) node.log(`replay cache: ${verifier.nonces.size} nonce(s) of ${verifier.nonces.deviceCount} device(s) restored from ${file}`);
+        } catch (err) {
+          // without its journal a restart would reopen replays: refuse to verify rather than run unprotected
+          sink = undefined;
+          setupError = new Error(`replay journal ${file}: ${(err as Error).message}`);
+          node.error(setupError.message);
+          node.status({ fill: 'red', shape: 'ring', text: 'replay journal error' });
+          verifier = null;
+        }
+      }
+    }
     const active = verifier;
     const unregister = active
       ? provideGauge('moby_hmac_nonce_cache_entries', 'Nonces remembered by hmac-verify nodes for replay detection', [], () => [{ labels: {}, value: active.nonces.size }])
       : () => undefined;
     if (active) node.status({ fill: 'grey', shape: 'ring', text: 'waiting' });
+
+    // Group commit: accepted messages wait (one turn of the event loop) until the records of their nonces are
+    // written to the journal with one write(), then leave together. A message is never acted upon before its
+    // nonce is on disk, and the cost is one syscall per batch instead of one per message.
+    let batch: Array<[NodeMessage, SendFn, DoneFn]> = [];
+    let scheduled = false;
+    const commit = () => {
+      scheduled = false;
+      const out = batch;
+      batch = [];
+      if (journal) {
+        try {
+          journal.flush(nowSeconds());
+        } catch (err) {
+          // fail open, loudly: stopping all telemetry because the disk is full would be worse; a restart
+          // before the journal works again may accept a replay of these messages
+          node.error(`replay journal write failed, passing ${out.length} message(s) unjournaled: ${(err as Error).message}`);
+          countEvent(VERIFY, 'journal_error', out.length);
+          status.set({ fill: 'red', shape: 'ring', text: `replay journal: ${(err as NodeJS.ErrnoException).code || 'error'}` });
+        }
+      }
+      for (const [msg, send, done] of out) {
+        send([msg, null]);
+        done();
+      }
+    };
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(VERIFY);
@@ -213,31 +277,51 @@ export = function (RED: NodeAPI) {
         done(unavailable ?? new Error('verifier not ready'));
         return;
       }
-      const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic });
+      // only the boolean set by the MQTT source from the DUP flag counts (see docs/signing.md, "Redelivery")
+      const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic, redelivered: msg.redelivered === true });
       const moby = mobyOf(msg);
       if (r.ok) {
         passed++;
         msg.payload = r.body;
         moby.device_id = r.deviceId;
-        moby.auth = { kid: r.kid, ts: r.ts, verified: true };
+        moby.auth = r.redelivered ? { kid: r.kid, ts: r.ts, verified: true, redelivered: true } : { kid: r.kid, ts: r.ts, verified: true };
         msg.moby = moby;
         countOut(VERIFY);
-        send([msg, null]);
+        if (r.redelivered) countEvent(VERIFY, 'redelivered');
       } else {
         rejected++;
         // the device id of a reject is only claimed, so it stays inside moby.reject
         moby.reject = r.reject;
         msg.moby = moby;
         countRejected(VERIFY, r.reject.code);
-        send([null, msg]);
       }
-      status.set({ fill: rejected && !r.ok ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${r.ok ? '' : ` (${r.reject.code})`}` });
-      done();
+      if (!journal || journal.lastError === null) status.set({ fill: rejected && !r.ok ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${r.ok ? '' : ` (${r.reject.code})`}` });
+      if (!r.ok) {
+        send([null, msg]);
+        done();
+      } else if (journal && journal.hasPending) {
+        batch.push([msg, send, done]);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(commit);
+        }
+      } else if (batch.length) {
+        batch.push([msg, send, done]); // keeps order behind messages still waiting for their write
+      } else {
+        send([msg, null]);
+        done();
+      }
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      if (batch.length) commit();
       status.stop();
       unregister();
+      try {
+        journal?.close(nowSeconds());
+      } catch (err) {
+        node.warn(`closing the replay journal: ${(err as Error).message}`);
+      }
       active?.nonces.clear();
       done();
     });

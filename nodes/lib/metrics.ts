@@ -44,6 +44,30 @@ new Counter({
   },
 });
 
+// Notable outcomes that are neither a pass nor a reject of their own (e.g. a broker redelivery passed once
+// by hmac-verify, a birth message ignored by device-health), counted the same cheap way.
+const events = new Map<string, Map<string, number>>();
+
+new Counter({
+  name: 'moby_events_total',
+  help: 'Notable message outcomes by node type and event (e.g. redelivered, online_status_ignored)',
+  labelNames: ['node_type', 'event'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const [nodeType, m] of events) for (const [event, n] of m) this.inc({ node_type: nodeType, event }, n);
+  },
+});
+
+export function countEvent(nodeType: string, event: string, n = 1): void {
+  let m = events.get(nodeType);
+  if (!m) {
+    m = new Map();
+    events.set(nodeType, m);
+  }
+  m.set(event, (m.get(event) ?? 0) + n);
+}
+
 export const writeLatency = new Histogram({
   name: 'moby_influx_write_seconds',
   help: 'Latency of InfluxDB batch writes',

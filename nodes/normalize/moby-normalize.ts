@@ -45,6 +45,8 @@ interface NormalizeDef extends NodeDef {
   maxBytes?: string | number;
   maxDepth?: string | number;
   maxKeys?: string | number;
+  maxName?: string | number;
+  maxTagValue?: string | number;
 }
 
 function num(v: unknown, fallback: number, min: number): number {
@@ -105,6 +107,7 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
     requireTimestamp: def.requireTimestamp === true,
     timestamp: { maxFutureMs: num(def.maxFuture, 300, 0) * 1000, naive: def.naiveTime === 'reject' ? 'reject' : 'utc' },
     limits: { maxBytes: num(def.maxBytes, 65536, 1), maxDepth: num(def.maxDepth, 8, 2), maxKeys: num(def.maxKeys, 500, 1) },
+    nameLimits: { name: num(def.maxName, 128, 1), tagValue: num(def.maxTagValue, 256, 1) },
     registry,
     onViolation: def.onViolation === 'flag' ? 'flag' : 'reject',
     schema,

@@ -49,6 +49,9 @@ function collect(id: string): Msg[] {
   return got;
 }
 
+/** Data as it leaves moby-hmac-verify / moby-normalize in the pipeline: authenticated, so it proves the device. */
+const data = (id: string, extra: Record<string, unknown> = {}) => ({ payload: { tags: { device_id: id }, ...extra }, moby: { device_id: id, auth: { verified: true } } });
+
 const events = (out: Msg[]) => out.filter((m) => m.topic === 'device-health').map((m) => m.payload as HealthEvent);
 const brief = (out: Msg[]) => events(out).map((e) => `${e.device_id}:${e.previous}>${e.state}:${e.reason}`);
 
@@ -85,33 +88,35 @@ describe('moby-device-health node', function () {
     await waitFor(() => statuses.some((s) => s.text === '1 online · 0 offline · 0 timeout · 0 unknown' && s.fill === 'green'), 2000, 'status dot');
   });
 
-  it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads', async () => {
-    await load([healthNode], healthFlow({ timeout: 60 }));
+  it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads; a birth does not resolve OFFLINE, data does', async () => {
+    await load([healthNode], healthFlow({ timeout: 60, knownDevices: 'pi-1' }));
     const out = collect('h-out');
     const h = helper.getNode('h');
     h.receive({ topic: 'device/status/pi-1', payload: 'ONLINE' });
     h.receive({ topic: 'device/lwt/pi-1', payload: Buffer.from('OFFLINE') });
-    h.receive({ topic: 'device/lwt/whatever', payload: '{"device_uuid":"pi-1","status":"ONLINE"}' });
+    h.receive({ topic: 'device/lwt/pi-1', payload: '{"device_uuid":"pi-1","status":"ONLINE"}' });
+    await sleep(100);
+    h.receive(data('pi-1'));
     h.receive({ topic: 'device/status/pi-1', payload: { device_id: 'pi-1', status: 'OFFLINE' } });
     await waitFor(() => events(out).length === 4, 2000, 'four transitions');
-    assert.deepEqual(brief(out), ['pi-1:UNKNOWN>ONLINE:status', 'pi-1:ONLINE>OFFLINE:lwt', 'pi-1:OFFLINE>ONLINE:lwt', 'pi-1:ONLINE>OFFLINE:status']);
+    assert.deepEqual(brief(out), ['pi-1:UNKNOWN>ONLINE:status', 'pi-1:ONLINE>OFFLINE:lwt', 'pi-1:OFFLINE>ONLINE:data', 'pi-1:ONLINE>OFFLINE:status']);
   });
 
   it('first news being a will (UNKNOWN → OFFLINE), a will after a timeout (TIMEOUT → OFFLINE), and hold-down against flapping', async () => {
-    await load([healthNode], healthFlow({ timeout: 0.3, holdDown: 0.4 }));
+    await load([healthNode], healthFlow({ timeout: 0.3, holdDown: 0.4, knownDevices: 'never' }));
     const out = collect('h-out');
     const h = helper.getNode('h');
     h.receive({ topic: 'device/lwt/never', payload: 'OFFLINE' });
-    h.receive({ payload: { tags: { device_id: 'flappy' } } });
+    h.receive(data('flappy'));
     await waitFor(() => events(out).some((e) => e.device_id === 'flappy' && e.state === 'TIMEOUT'), 2000, 'flappy times out');
     h.receive({ topic: 'device/status/flappy', payload: 'OFFLINE' });
     // flaps: back, down again, back; held down, so no ONLINE until it has stayed up for 0.4 s
-    h.receive({ payload: { tags: { device_id: 'flappy' } } });
+    h.receive(data('flappy'));
     await sleep(100);
     h.receive({ topic: 'device/lwt/flappy', payload: 'OFFLINE' });
     await sleep(20);
     for (let k = 0; k < 6; k++) {
-      h.receive({ payload: { tags: { device_id: 'flappy' } } });
+      h.receive(data('flappy'));
       await sleep(100);
     }
     await waitFor(() => events(out).filter((e) => e.device_id === 'flappy').length >= 4, 2000, 'flappy back after hold-down');
@@ -125,14 +130,14 @@ describe('moby-device-health node', function () {
     const out = collect('h-out');
     const h = helper.getNode('h');
     const t = Date.now();
-    h.receive({ payload: { tags: { device_id: 'pi-2' }, timestamp: t } });
+    h.receive(data('pi-2', { timestamp: t }));
     h.receive({ topic: 'device/lwt/pi-2', payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t - 5000 }) });
-    h.receive({ payload: { tags: { device_id: 'pi-2' }, timestamp: t + 1 } });
+    h.receive(data('pi-2', { timestamp: t + 1 }));
     await sleep(200);
     assert.deepEqual(brief(out), ['pi-2:UNKNOWN>ONLINE:data']);
     h.receive({ topic: 'device/lwt/pi-2', payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t + 10 }) });
     // data older than that will does not revive it
-    h.receive({ payload: { tags: { device_id: 'pi-2' }, timestamp: t + 5 } });
+    h.receive(data('pi-2', { timestamp: t + 5 }));
     await sleep(200);
     assert.deepEqual(brief(out), ['pi-2:UNKNOWN>ONLINE:data', 'pi-2:ONLINE>OFFLINE:lwt']);
   });
@@ -218,10 +223,11 @@ describe('moby-device-health node', function () {
       await sleep(60);
     }
     await waitFor(() => changes.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
-    assert.deepEqual(brief(changes), ['pi-7:UNKNOWN>ONLINE:data', 'pi-7:ONLINE>OFFLINE:lwt', 'pi-7:OFFLINE>ONLINE:lwt']);
+    // the birth does not resolve OFFLINE (pi-7's next data would)
+    assert.deepEqual(brief(changes), ['pi-7:UNKNOWN>ONLINE:data', 'pi-7:ONLINE>OFFLINE:lwt']);
     assert.equal(rejects[0].moby!.reject!.code, 'bad_status');
     const rows = changes.find((m) => m.topic === 'snapshot')!.payload;
-    assert.deepEqual(rows.map((r: any) => `${r.device_id}:${r.state}`), ['pi-7:ONLINE', 'press-1:UNKNOWN', 'press-2:UNKNOWN']);
+    assert.deepEqual(rows.map((r: any) => `${r.device_id}:${r.state}`), ['pi-7:OFFLINE', 'press-1:UNKNOWN', 'press-2:UNKNOWN']);
   });
 
   describe('restart persistence (localfilesystem context store)', () => {
@@ -244,8 +250,8 @@ describe('moby-device-health node', function () {
       let out = collect('h-out');
       await red.startFlows();
       let h = helper.getNode('h');
-      h.receive({ payload: { tags: { device_id: 'quiet' } } });
-      h.receive({ payload: { tags: { device_id: 'gone' } } });
+      h.receive(data('quiet'));
+      h.receive(data('gone'));
       h.receive({ topic: 'device/lwt/gone', payload: 'OFFLINE' });
       await waitFor(() => events(out).length === 3, 2000, 'three transitions');
       const lastSeen = events(out)[0].last_seen;
@@ -264,6 +270,11 @@ describe('moby-device-health node', function () {
       await waitFor(() => out.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
       const rows = out.find((m) => m.topic === 'snapshot')!.payload;
       assert.deepEqual(rows.map((r: any) => [r.device_id, r.state, r.last_seen]), [['gone', 'OFFLINE', goneSeen], ['quiet', 'TIMEOUT', lastSeen]]);
+      // the devices proven by signed data before the restart may still change their state by will
+      h.receive({ topic: 'device/lwt/quiet', payload: 'OFFLINE' });
+      h.receive({ topic: 'device/lwt/stranger', payload: 'OFFLINE' });
+      await waitFor(() => events(out).some((e) => e.device_id === 'quiet' && e.state === 'OFFLINE'), 2000, 'will of a device proven before the restart');
+      assert.ok(!events(out).some((e) => e.device_id === 'stranger'));
     });
   });
 
@@ -283,7 +294,8 @@ describe('moby-device-health node', function () {
           { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: broker.port, clientid: '', autoConnect: true, usetls: false, protocolVersion: 4, keepalive: 60, cleansession: true },
           { id: 'in-lwt', type: 'mqtt in', topic: 'device/lwt/+', qos: '1', datatype: 'auto-detect', broker: 'b', nl: false, rap: false, inputs: 0, wires: [['h']] },
           { id: 'in-data', type: 'mqtt in', topic: 'factory/+/+/#', qos: '0', datatype: 'auto-detect', broker: 'b', nl: false, rap: false, inputs: 0, wires: [['h']] },
-          ...healthFlow({ timeout: 60, activityTopics: 'factory/+/{device_id}/#' }),
+          // pi-9 sends unsigned data here, so it is listed as a known device to be trusted with its will
+          ...healthFlow({ timeout: 60, activityTopics: 'factory/+/{device_id}/#', knownDevices: 'pi-9' }),
         ],
       );
       const out = collect('h-out');

@@ -24,9 +24,9 @@ describe('health message reading', () => {
   it('reads plain and JSON status payloads, LWT topics as reason lwt', () => {
     assert.deepEqual(readHealthMessage({ topic: 'device/lwt/pi-7', payload: 'OFFLINE' }, NOW, opts), { kind: 'status', device_id: 'pi-7', online: false, time: NOW, reason: 'lwt' });
     assert.deepEqual(readHealthMessage({ topic: 'device/status/pi-7', payload: Buffer.from('online') }, NOW, opts), { kind: 'status', device_id: 'pi-7', online: true, time: NOW, reason: 'status' });
-    const json = readHealthMessage({ topic: 'device/lwt/x', payload: '{"device_uuid":"abc-1","status":"OFFLINE","timestamp":' + (NOW - 1000) + '}' }, NOW, opts);
+    const json = readHealthMessage({ topic: 'device/lwt/abc-1', payload: '{"device_uuid":"abc-1","status":"OFFLINE","timestamp":' + (NOW - 1000) + '}' }, NOW, opts);
     assert.deepEqual(json, { kind: 'status', device_id: 'abc-1', online: false, time: NOW - 1000, reason: 'lwt' });
-    const obj = readHealthMessage({ topic: 'device/status/x', payload: { device_id: 'd2', status: 'ONLINE', equipment_id: 'press-1' } }, NOW, opts);
+    const obj = readHealthMessage({ topic: 'device/status/d2', payload: { device_id: 'd2', status: 'ONLINE', equipment_id: 'press-1' } }, NOW, opts);
     assert.deepEqual(obj, { kind: 'status', device_id: 'd2', online: true, time: NOW, reason: 'status', equipment_id: 'press-1' });
   });
 
@@ -37,17 +37,38 @@ describe('health message reading', () => {
     assert.equal(r2.kind === 'reject' && r2.reject.code, 'forbidden_key');
     const r3 = readHealthMessage({ topic: 'device/lwt/pi-7', payload: '{"status":' }, NOW, opts);
     assert.equal(r3.kind === 'reject' && r3.reject.code, 'malformed_json');
-    const r4 = readHealthMessage({ topic: 'device/status/x', payload: { device_id: 'bad id!', status: 'ONLINE' } }, NOW, opts);
-    assert.deepEqual(r4.kind === 'reject' && [r4.reject.code, r4.reject.field], ['bad_device_id', 'payload.device_id']);
+    const r4 = readHealthMessage({ topic: 'device/status/bad id!', payload: 'ONLINE' }, NOW, opts);
+    assert.deepEqual(r4.kind === 'reject' && [r4.reject.code, r4.reject.field], ['bad_device_id', 'topic']);
     const r5 = readHealthMessage({ topic: 'device/status/d', payload: 'x'.repeat(10_000) + '{' }, NOW, opts);
     assert.equal(r5.kind, 'reject');
   });
 
+  it('ATTACK: a payload device_id cannot override the device the topic names (old code: it did)', () => {
+    for (const payload of ['{"device_id":"pump-001","status":"OFFLINE"}', { device_uuid: 'pump-001', status: 'OFFLINE' }]) {
+      const r = readHealthMessage({ topic: 'device/lwt/attacker-1', payload }, NOW, opts);
+      assert.ok(r.kind === 'reject');
+      assert.equal(r.reject.code, 'device_mismatch');
+      assert.equal(r.reject.device_id, 'attacker-1');
+    }
+    // the same id in both places is fine
+    const same = readHealthMessage({ topic: 'device/lwt/pump-001', payload: '{"device_id":"pump-001","status":"OFFLINE"}' }, NOW, opts);
+    assert.equal(same.kind === 'status' && same.device_id, 'pump-001');
+  });
+
+  it('marks activity as verified only when moby-hmac-verify authenticated its device', () => {
+    const v = readHealthMessage({ payload: 1, moby: { device_id: 'm1', auth: { verified: true } } }, NOW, opts);
+    assert.equal(v.kind === 'activity' && v.verified, true);
+    const claimed = readHealthMessage({ payload: { tags: { device_id: 'm1' } }, moby: { auth: { verified: true } } }, NOW, opts);
+    assert.equal(claimed.kind === 'activity' && claimed.verified, false);
+    const truthy = readHealthMessage({ payload: 1, moby: { device_id: 'm1', auth: { verified: 'yes' } } }, NOW, opts);
+    assert.equal(truthy.kind === 'activity' && truthy.verified, false);
+  });
+
   it('finds the device of activity in msg.moby, payload tags, or the topic', () => {
-    assert.deepEqual(readHealthMessage({ topic: 't', payload: 1, moby: { device_id: 'm1' } }, NOW, opts), { kind: 'activity', device_id: 'm1', time: NOW });
+    assert.deepEqual(readHealthMessage({ topic: 't', payload: 1, moby: { device_id: 'm1' } }, NOW, opts), { kind: 'activity', device_id: 'm1', time: NOW, verified: false });
     const p = readHealthMessage({ topic: 't', payload: { measurement: 'x', tags: { device_id: 'm2', equipment_id: 'mill' }, fields: {}, timestamp: NOW - 5000 } }, NOW, opts);
-    assert.deepEqual(p, { kind: 'activity', device_id: 'm2', time: NOW - 5000, equipment_id: 'mill' });
-    assert.deepEqual(readHealthMessage({ topic: 'factory/h1/m3/temp', payload: '21.5' }, NOW, opts), { kind: 'activity', device_id: 'm3', time: NOW });
+    assert.deepEqual(p, { kind: 'activity', device_id: 'm2', time: NOW - 5000, equipment_id: 'mill', verified: false });
+    assert.deepEqual(readHealthMessage({ topic: 'factory/h1/m3/temp', payload: '21.5' }, NOW, opts), { kind: 'activity', device_id: 'm3', time: NOW, verified: false });
     const none = readHealthMessage({ topic: 'other/x', payload: 1 }, NOW, opts);
     assert.equal(none.kind === 'reject' && none.reject.code, 'no_device_id');
     const proto = readHealthMessage({ payload: 1, moby: { device_id: '__proto__' } }, NOW, opts);

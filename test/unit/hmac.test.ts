@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { parseKey, deriveDeviceKey, computeMac, newNonce, signEnvelope, signUserProperties, NONCE_PATTERN, USER_PROPERTY } from '../../nodes/core/hmac';
 import { Keyring } from '../../nodes/core/keyring';
-import { Verifier, NonceCache, TopicDevice } from '../../nodes/core/hmac-verify';
+import { Verifier, TopicDevice } from '../../nodes/core/hmac-verify';
 import { PUMP_BODY } from '../support/payloads';
 
 
@@ -218,42 +218,6 @@ describe('hmac core: verifier', () => {
 });
 
 describe('hmac core: nonce cache and topic pattern', () => {
-  it('bounds the nonce cache by count and by expiry', () => {
-    const c = new NonceCache(3);
-    assert.equal(c.checkAndRemember('dev', 'a', 100, 10), false);
-    assert.equal(c.checkAndRemember('dev', 'a', 100, 10), true);
-    c.checkAndRemember('dev', 'b', 100, 10);
-    c.checkAndRemember('dev', 'c', 100, 10);
-    c.checkAndRemember('dev', 'd', 100, 10);
-    assert.equal(c.size, 3);
-    assert.equal(c.evictions, 1);
-    assert.equal(c.checkAndRemember('other-device', 'b', 100, 10), false); // nonces are per device
-    assert.equal(c.checkAndRemember('dev', 'a', 100, 10), false); // evicted, so no longer known
-    assert.equal(c.checkAndRemember('dev', 'c', 100, 101), false); // expired
-    assert.ok(c.size <= 3);
-  });
-
-  it('keeps a nonce re-remembered after expiry when its old slot is dropped', () => {
-    const c = new NonceCache(3);
-    c.checkAndRemember('dev', 'b', 100, 0);
-    c.checkAndRemember('dev', 'a', 10, 0);
-    // at 20 'a' has expired but sits behind 'b', so it is remembered again in a new slot until 110
-    assert.equal(c.checkAndRemember('dev', 'a', 110, 20), false);
-    c.checkAndRemember('dev', 'c', 110, 21); // full: evicts 'b'
-    c.checkAndRemember('dev', 'd', 110, 22); // drops the old, expired 'a' slot …
-    assert.equal(c.checkAndRemember('dev', 'a', 110, 23), true); // … but the newer 'a' is still known
-  });
-
-  it('counts entries right when making room drops the expired entry being renewed', () => {
-    const c = new NonceCache(2);
-    c.checkAndRemember('dev', 'a', 5, 0);
-    c.checkAndRemember('dev', 'b', 100, 0);
-    // 'a' expired; the head check drops it before the lookup, so it is simply new again
-    assert.equal(c.checkAndRemember('dev', 'a', 110, 10), false);
-    assert.equal(c.size, 2);
-    assert.equal(c.checkAndRemember('dev', 'a', 110, 11), true);
-  });
-
   it('extracts the device from the configured + level', () => {
     assert.equal(new TopicDevice('devices/+/telemetry').deviceOf('devices/pump-7/telemetry'), 'pump-7');
     assert.equal(new TopicDevice('site/+/+/data', 2).deviceOf('site/plant-1/pump-7/data'), 'pump-7');

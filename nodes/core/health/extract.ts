@@ -60,7 +60,7 @@ export interface HealthReadOptions {
 
 export type HealthInput =
   | { kind: 'status'; device_id: string; online: boolean; time: number; reason: 'status' | 'lwt'; equipment_id?: string }
-  | { kind: 'activity'; device_id: string; time: number; equipment_id?: string }
+  | { kind: 'activity'; device_id: string; time: number; equipment_id?: string; verified: boolean }
   | { kind: 'reject'; reject: Reject };
 
 const ID_RE = /^[\w.:@~-]+$/;
@@ -156,7 +156,12 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
     let time = now;
     let equipment: string | undefined;
     if (o) {
-      id = o.device_id ?? o.device_uuid ?? (topicId || undefined);
+      const claimed = o.device_id ?? o.device_uuid;
+      // the topic names the device: the broker's ACL can vouch for a topic, nobody vouches for a payload
+      if (topicId && claimed !== undefined && claimed !== topicId) {
+        return reject('device_mismatch', `status message on ${topic} names another device in its payload: the topic decides, the message is ignored`, isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined, o.device_id !== undefined ? 'payload.device_id' : 'payload.device_uuid');
+      }
+      id = topicId || claimed;
       word = typeof o.status === 'string' ? o.status : typeof o.state === 'string' ? o.state : null;
       time = trustedTime(looseEpochMs(o.timestamp ?? o.ts ?? o.time), now, opts.clockSkewMs);
       if (typeof o.equipment_id === 'string' && isValidDeviceId(o.equipment_id, opts.maxIdLength)) equipment = o.equipment_id;
@@ -193,7 +198,9 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
   if (id === undefined) return reject('no_device_id', `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${topic})` : ''}`);
   if (!isValidDeviceId(id, opts.maxIdLength)) return reject('bad_device_id', `device id must be 1-${opts.maxIdLength} characters of letters, digits and . _ : @ ~ -`, undefined, field);
   const stamp = looseEpochMs(moby?.timestamp ?? payload?.timestamp ?? payload?.ts);
-  const out: HealthInput = { kind: 'activity', device_id: id, time: trustedTime(stamp, now, opts.clockSkewMs) };
+  // authenticated by moby-hmac-verify upstream (which drops any msg.moby.auth it did not set itself)
+  const auth = obj(moby?.auth);
+  const out: HealthInput = { kind: 'activity', device_id: id, time: trustedTime(stamp, now, opts.clockSkewMs), verified: auth?.verified === true && field === 'moby.device_id' };
   const eq = moby?.equipment_id ?? tags?.equipment_id;
   if (typeof eq === 'string' && isValidDeviceId(eq, opts.maxIdLength)) out.equipment_id = eq;
   return out;

@@ -2,3 +2,4 @@
 export * from './table';
 export * from './extract';
 export * from './service';
+export * from './trust';

@@ -1,0 +1,140 @@
+// Who may change a device's health with an unsigned last will or status message.
+//
+// A will or status message is unauthenticated: any client of the broker can publish `device/lwt/pump-001
+// OFFLINE`. Without a gate, that opened a critical alert for a device never seen, and 10,100 forged wills
+// filled the alert cap so a real silent device got none. The gate: a will/status can change only a device
+// that has *proven* itself — it sent data that moby-hmac-verify authenticated (msg.moby.auth.verified), or
+// it is listed (keyring, known-devices list) — and each device may do so at a bounded rate. Everything
+// else is refused with a code (and counted by the adapter). With mode 'broker' the deployer states that
+// the broker authenticates publishers and its ACL limits `device/lwt/<id>` to device <id> (see
+// flows/mosquitto/), so proof is not required; the rate limit still applies.
+//
+// Both sets are bounded: one LRU Map of devices (proof + rate bucket), least recently active evicted. An
+// evicted device proves itself again with its next signed message; until then its unsigned will is refused,
+// and the data timeout still reports it (TIMEOUT instead of OFFLINE): never a lost alert, never a lockout.
+
+export type StatusTrustMode = 'proven' | 'broker';
+
+export interface StatusTrustOptions {
+  /** 'proven' (default): only proven or listed devices; 'broker': the broker's ACLs vouch for the topic */
+  mode?: StatusTrustMode;
+  /** devices remembered (proof and rate bucket), least recently active evicted (default 100000) */
+  maxDevices?: number;
+  /** accepted will/status messages per device per minute, sustained (default 6; 0 = no limit) */
+  ratePerMinute?: number;
+  /** how many may come at once (default max(2, ratePerMinute)) */
+  burst?: number;
+  /** devices listed by configuration (keyring, known devices): trusted without proof */
+  isListed?: (deviceId: string) => boolean;
+}
+
+export type TrustDecision = { ok: true } | { ok: false; code: 'untrusted_status' | 'status_rate_limited'; reason: string };
+
+interface Entry {
+  proven: boolean;
+  tokens: number;
+  /** when tokens were last refilled, ms */
+  at: number;
+}
+
+const OK: TrustDecision = { ok: true };
+
+export class StatusTrust {
+  readonly mode: StatusTrustMode;
+  readonly maxDevices: number;
+  private readonly perMs: number;
+  private readonly burst: number;
+  private readonly isListed: (id: string) => boolean;
+  /** least recently active first */
+  private readonly devices = new Map<string, Entry>();
+  private lastProven: string | null = null;
+  /** devices whose proof was evicted to stay within maxDevices */
+  evictions = 0;
+
+  constructor(o: StatusTrustOptions = {}) {
+    this.mode = o.mode === 'broker' ? 'broker' : 'proven';
+    this.maxDevices = Math.max(1, Math.floor(o.maxDevices ?? 100000));
+    const rate = Math.max(0, o.ratePerMinute ?? 6);
+    this.perMs = rate / 60000;
+    this.burst = rate === 0 ? Infinity : Math.max(1, o.burst ?? Math.max(2, rate));
+    this.isListed = o.isListed ?? (() => false);
+  }
+
+  get size(): number {
+    return this.devices.size;
+  }
+
+  /** The device sent authenticated data at `now` (ms): it may now change its own state by will/status. */
+  prove(deviceId: string, now: number): void {
+    // the hot path (every data message): the device that proved itself last is already at the end
+    if (deviceId === this.lastProven) return;
+    this.lastProven = deviceId;
+    const e = this.devices.get(deviceId);
+    if (e) {
+      e.proven = true;
+      this.devices.delete(deviceId);
+      this.devices.set(deviceId, e);
+      return;
+    }
+    this.insert(deviceId, { proven: true, tokens: this.burst, at: now });
+  }
+
+  isProven(deviceId: string): boolean {
+    return this.devices.get(deviceId)?.proven === true;
+  }
+
+  /** Whether unsigned wills/status of this device are believed at all (proof, listing or broker mode). */
+  trusted(deviceId: string): boolean {
+    return this.mode === 'broker' || this.devices.get(deviceId)?.proven === true || this.isListed(deviceId);
+  }
+
+  /** Whether an unsigned will/status for the device may be applied now; takes one token from its bucket. */
+  check(deviceId: string, now: number): TrustDecision {
+    let e = this.devices.get(deviceId);
+    if (!(e?.proven) && this.mode === 'proven' && !this.isListed(deviceId)) {
+      return { ok: false, code: 'untrusted_status', reason: `device ${deviceId} has not proven itself (no authenticated data, not in the keyring or known devices): its unsigned will/status is ignored` };
+    }
+    if (!e) {
+      e = { proven: false, tokens: this.burst, at: now };
+      this.insert(deviceId, e);
+    }
+    if (this.burst !== Infinity) {
+      e.tokens = Math.min(this.burst, e.tokens + (now - e.at) * this.perMs);
+      e.at = now;
+      if (e.tokens < 1) {
+        return { ok: false, code: 'status_rate_limited', reason: `device ${deviceId} sent more than ${this.burst} will/status messages in a row (limit ${Math.round(this.perMs * 60000)}/min): flapping or forged, ignored` };
+      }
+      e.tokens -= 1;
+    }
+    return OK;
+  }
+
+  /** Proven device ids, least recently active first (what the adapter persists). */
+  provenIds(): string[] {
+    const out: string[] = [];
+    for (const [id, e] of this.devices) if (e.proven) out.push(id);
+    return out;
+  }
+
+  /** Restores persisted proofs (strings only; at most maxDevices, newest kept). Returns how many. */
+  restore(ids: unknown, now: number, valid: (id: string) => boolean): number {
+    if (!Array.isArray(ids)) return 0;
+    let n = 0;
+    for (const id of ids.slice(-this.maxDevices)) {
+      if (typeof id !== 'string' || !valid(id) || this.devices.has(id)) continue;
+      this.insert(id, { proven: true, tokens: this.burst, at: now });
+      n++;
+    }
+    return n;
+  }
+
+  private insert(deviceId: string, e: Entry): void {
+    if (this.devices.size >= this.maxDevices) {
+      const oldest = this.devices.keys().next().value as string;
+      if (this.devices.get(oldest)?.proven) this.evictions++;
+      this.devices.delete(oldest);
+      if (oldest === this.lastProven) this.lastProven = null;
+    }
+    this.devices.set(deviceId, e);
+  }
+}

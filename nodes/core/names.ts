@@ -1,0 +1,87 @@
+// Rules for text a device chooses that becomes a name in storage: field names, tag values, units, hardware
+// revisions, kept string values. A signed device is authentic, not harmless: before these rules its field
+// names and tags reached the spool as sent, HTML, NUL, U+202E (right-to-left override) and a 60 KB tag
+// included. What reaches InfluxDB, Grafana, alert messages and logs must be printable and short.
+//
+// A name (field-name segment, device id) is 1..max characters with no whitespace; a text (tag value, unit,
+// hw, string value) may contain plain spaces. Neither may contain
+//   - control characters (C0, DEL, C1: NUL, tab, newline, ESC …),
+//   - format characters (Cf: the bidi embeddings/overrides/isolates U+202A–U+202E, U+2066–U+2069, the marks
+//     U+200E/U+200F/U+061C, zero-width U+200B–U+200D, BOM U+FEFF, soft hyphen …),
+//   - lone surrogates, private-use and non-characters, line/paragraph separators, and spaces other than
+//     U+0020 (no-break, ideographic, …: they look like a space and are not one),
+//   - the characters that mean something to HTML or to an escaping layer: < > & " ' ` \
+// Letters and symbols of every script stay allowed (°C, µm, m/s², 温度, Überdruck). Lengths count UTF-16
+// code units (JavaScript's length).
+
+export interface NameLimits {
+  /** field names (joined path) and device ids, default 128 */
+  name?: number;
+  /** tag values and hw, default 256 */
+  tagValue?: number;
+  /** units, default 32 */
+  unit?: number;
+  /** kept string field values, default 1024 */
+  string?: number;
+}
+
+export const DEFAULT_NAME_LIMITS: Required<NameLimits> = { name: 128, tagValue: 256, unit: 32, string: 1024 };
+
+// ASCII: 1 = allowed in a name, 2 = allowed in a text only (the space), 0 = never
+const ASCII = new Uint8Array(128);
+for (let c = 0x21; c < 0x7f; c++) ASCII[c] = 1;
+for (const ch of '<>&"\'`\\') ASCII[ch.charCodeAt(0)] = 0;
+ASCII[0x20] = 2;
+
+const BAD_UNICODE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\uFFFE\uFFFF]/u;
+
+/** Why `s` is not a usable name/text, or null when it is. `spaces`: plain spaces allowed (texts). */
+function problem(s: string, max: number, spaces: boolean): string | null {
+  const n = s.length;
+  if (n === 0) return 'is empty';
+  if (n > max) return `is ${n} characters long, limit ${max}`;
+  let unicode = false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128) {
+      const a = ASCII[c];
+      if (a === 1 || (a === 2 && spaces)) continue;
+      return c === 0x20 ? 'contains a space' : c < 0x20 || c === 0x7f ? `contains control character U+${hex(c)}` : `contains "${String.fromCharCode(c)}"`;
+    }
+    unicode = true;
+  }
+  if (unicode) {
+    const m = BAD_UNICODE.exec(s);
+    if (m) return `contains U+${hex(m[0].codePointAt(0)!)} (control, format/bidi, invisible or unusual space)`;
+  }
+  return null;
+}
+
+function hex(c: number): string {
+  return c.toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** A field-name segment or id: no whitespace. */
+export function nameProblem(s: string, max: number): string | null {
+  return problem(s, max, false);
+}
+
+/** A tag value, unit, hw or string value: plain spaces allowed. */
+export function textProblem(s: string, max: number): string | null {
+  return problem(s, max, true);
+}
+
+/**
+ * A printable stand-in for an untrusted string in reasons and reject fields: at most `max` characters, with
+ * everything outside printable ASCII written as \uXXXX (so a bidi override cannot reorder a log line and
+ * HTML cannot reach a page that shows the reject).
+ */
+export function preview(s: string, max = 40): string {
+  let out = '';
+  const n = Math.min(s.length, max);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    out += c >= 0x20 && c < 0x7f && ASCII[c] !== 0 ? s[i] : `\\u${hex(c)}`;
+  }
+  return s.length > max ? `${out}…(${s.length} chars)` : out;
+}

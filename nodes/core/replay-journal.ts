@@ -1,0 +1,115 @@
+// Crash-safe persistence of a NonceCache: an append-only journal of its record lines plus a periodic compacted
+// snapshot. The verify node appends the records of a batch of accepted messages with one write() *before* it
+// passes those messages on, so after a kill -9 every message that was acted upon is in the file (the write has
+// reached the kernel's page cache, which a dying process cannot lose). Power loss is another matter: appends
+// are not fsynced (that would cost a disk flush per batch); compaction is, and renames atomically.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NonceCache } from './replay';
+
+export interface ReplayJournalOptions {
+  /** the journal file; its directory is created */
+  file: string;
+  /** compact when this many lines were appended since the last compaction (default 2 × the cache capacity, ≥ 10000) */
+  compactAfter?: number;
+}
+
+export class ReplayJournal {
+  readonly file: string;
+  private fd: number | null = null;
+  private pending: string[] = [];
+  private appended = 0;
+  private readonly compactAfter: number;
+  /** a write failed: the file misses records, so the next flush rewrites it whole */
+  private broken = false;
+  /** the last write or compaction error, until one succeeds again */
+  lastError: Error | null = null;
+
+  constructor(private readonly cache: NonceCache, o: ReplayJournalOptions) {
+    this.file = o.file;
+    this.compactAfter = Math.max(1000, o.compactAfter ?? Math.max(10000, 2 * cache.capacity));
+  }
+
+  /** Reads the journal into the cache (a missing file is an empty journal), compacts it and opens it for appending. */
+  open(now: number): { loaded: number } {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    let loaded = 0;
+    let text = '';
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    // a torn last line (killed mid-write) fails to parse and is skipped: its messages were never passed on
+    if (text) loaded = this.cache.load(text.split('\n'), now);
+    this.compact(now);
+    return { loaded };
+  }
+
+  /** Queues one record line (the cache's onRecord). */
+  record(line: string): void {
+    this.pending.push(line);
+  }
+
+  get hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /** Writes the queued lines with one write(); throws when the write fails (the lines stay queued). */
+  flush(now: number): void {
+    if (this.pending.length === 0) return;
+    if (this.fd === null) throw new Error('replay journal is not open');
+    const text = this.pending.join('\n') + '\n';
+    const lines = this.pending.length;
+    // the cache holds these records in memory either way: on failure they are dropped from the queue (bounded
+    // memory) and the next successful flush rewrites the whole state instead
+    this.pending.length = 0;
+    try {
+      if (this.broken) this.compact(now);
+      else fs.writeSync(this.fd, text);
+    } catch (err) {
+      this.broken = true;
+      this.lastError = err as Error;
+      throw err;
+    }
+    this.broken = false;
+    this.appended += lines;
+    this.lastError = null;
+    if (this.appended >= this.compactAfter) this.compact(now);
+  }
+
+  /** Rewrites the journal as the cache's current state (temp file, fsync, rename) and reopens it. */
+  compact(now: number): void {
+    const tmp = `${this.file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      let chunk: string[] = [];
+      for (const line of this.cache.snapshot(now)) {
+        chunk.push(line);
+        if (chunk.length >= 4096) {
+          fs.writeSync(fd, chunk.join('\n') + '\n');
+          chunk = [];
+        }
+      }
+      // records queued but not yet flushed belong after the snapshot (the snapshot already contains them,
+      // replaying them again is harmless); keep them queued for the next flush
+      if (chunk.length) fs.writeSync(fd, chunk.join('\n') + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = fs.openSync(this.file, 'a');
+    this.appended = 0;
+  }
+
+  close(now: number): void {
+    try {
+      if (this.fd !== null) this.flush(now);
+    } finally {
+      if (this.fd !== null) fs.closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+}

@@ -1,0 +1,285 @@
+// Replay protection for the v1 scheme: which nonces each device has used inside the freshness window, bounded
+// per device, in total and in devices, such that no eviction ever makes a used nonce acceptable again.
+//
+// Why per device: one shared FIFO let a device with its own key push a victim's nonces out by flooding, after
+// which the victim's captured message was accepted again. Here a device that overflows its own budget only
+// evicts its own nonces, and every eviction raises a floor instead of forgetting:
+//   - per device: dropping a still-fresh nonce with ts t raises that device's floor to t + 1, and messages
+//     with ts below its floor are refused (their nonce may be one that was dropped);
+//   - in total / in devices: the least recently active device is evicted whole, and the global floor (which
+//     every device entering the cache starts from) rises to its newest ts + 1.
+// Entries whose ts + window has passed are dropped freely (lazily, when room is needed): the stale check
+// refuses those messages anyway.
+//
+// Every change that must survive a crash is reported as one record line (see ReplayRecord) so a journal
+// (replay-journal.ts) can persist it before the message is acted upon, and load() rebuilds the same state.
+
+export interface NonceCacheOptions {
+  /** freshness window in seconds: a nonce is kept until its ts + windowSec (the verifier's tolerance) */
+  windowSec: number;
+  /** nonces remembered in total (default 100000) */
+  capacity?: number;
+  /** nonces remembered per device (default min(10000, capacity)) */
+  perDevice?: number;
+  /** devices remembered (default min(100000, capacity)) */
+  maxDevices?: number;
+  /** receives every state change as a record line, for a crash-safe journal */
+  onRecord?: (line: string) => void;
+}
+
+/** Outcome of check(). */
+export enum NonceCheck {
+  /** new nonce: remembered, the message may pass */
+  Fresh = 0,
+  /** nonce already used by this device inside the window */
+  Replay = 1,
+  /** ts below the device's (or the global) floor: its nonce may have been dropped, so it cannot be proven new */
+  BelowFloor = 2,
+  /** nonce already used, but the message is a broker redelivery (MQTT DUP) seen for the first time: passes once */
+  Redelivered = 3,
+}
+
+interface DeviceNonces {
+  /** nonce → ts * 2 + (1 when a redelivery of it already passed); Map order = arrival order */
+  nonces: Map<string, number>;
+  /** messages with ts below this are refused */
+  minTs: number;
+  /** newest ts remembered */
+  maxTs: number;
+}
+
+const NO_FLOOR = -1;
+
+/** ts of a stored value (ts * 2, plus 1 once a redelivery of it passed; plain arithmetic: ts * 2 exceeds int32). */
+function tsOf(v: number): number {
+  return Math.floor(v / 2);
+}
+
+export class NonceCache {
+  readonly capacity: number;
+  readonly perDevice: number;
+  readonly maxDevices: number;
+  readonly windowSec: number;
+  /** least recently active device first (Map order; a device moves to the end when it is active) */
+  private readonly devices = new Map<string, DeviceNonces>();
+  private last: DeviceNonces | null = null;
+  private floor = NO_FLOOR;
+  private entries = 0;
+  private readonly onRecord: ((line: string) => void) | null;
+  /** still-fresh nonces dropped to stay within a bound (each raised a floor) */
+  evictions = 0;
+  /** devices evicted whole while some of their nonces were still fresh */
+  deviceEvictions = 0;
+
+  constructor(o: NonceCacheOptions) {
+    this.windowSec = o.windowSec;
+    this.capacity = Math.max(1, Math.floor(o.capacity ?? 100000));
+    this.perDevice = Math.max(1, Math.min(this.capacity, Math.floor(o.perDevice ?? 10000)));
+    this.maxDevices = Math.max(1, Math.min(this.capacity, Math.floor(o.maxDevices ?? 100000)));
+    this.onRecord = o.onRecord ?? null;
+  }
+
+  /** Nonces currently remembered. */
+  get size(): number {
+    return this.entries;
+  }
+
+  get deviceCount(): number {
+    return this.devices.size;
+  }
+
+  /** The floor every device entering the cache starts from (-1: none). */
+  get globalFloor(): number {
+    return this.floor;
+  }
+
+  /** The floor of one device (its own, or the global one when it is not remembered). */
+  floorOf(deviceId: string): number {
+    const d = this.devices.get(deviceId);
+    return d ? d.minTs : this.floor;
+  }
+
+  /**
+   * Checks a nonce of an authenticated message with timestamp `ts` (Unix seconds, already inside the window)
+   * at `now`; remembers it when it is new. `redelivered`: the transport says this is a redelivery of a
+   * message it delivered before (MQTT DUP set by the broker) — a used nonce then passes once.
+   */
+  check(deviceId: string, nonce: string, ts: number, now: number, redelivered = false): NonceCheck {
+    let d = this.devices.get(deviceId);
+    if (d !== undefined) {
+      const seen = d.nonces.get(nonce);
+      if (seen !== undefined && tsOf(seen) + this.windowSec >= now) {
+        if (!redelivered || seen % 2 === 1) return NonceCheck.Replay;
+        d.nonces.set(nonce, seen + 1);
+        this.record(`r\t${deviceId}\t${nonce}`);
+        return NonceCheck.Redelivered;
+      }
+      if (ts < d.minTs) return NonceCheck.BelowFloor;
+      if (seen !== undefined) {
+        // an expired use of the same nonce: forget it, this is a new message
+        d.nonces.delete(nonce);
+        this.entries--;
+      }
+    } else if (ts < this.floor) {
+      return NonceCheck.BelowFloor;
+    }
+    d = this.remember(deviceId, d, nonce, ts, now, false);
+    this.record(`n\t${deviceId}\t${nonce}\t${ts}`);
+    return NonceCheck.Fresh;
+  }
+
+  /** Rebuilds state from record lines (a journal), as if the recorded events had happened; bad lines are skipped. */
+  load(lines: Iterable<string>, now: number): number {
+    let applied = 0;
+    for (const line of lines) {
+      const p = line.split('\t');
+      if (p[0] === 'n' && p.length === 4) {
+        const ts = Number(p[3]);
+        if (!Number.isSafeInteger(ts) || ts + this.windowSec < now) continue;
+        const d = this.devices.get(p[1]);
+        if (d?.nonces.has(p[2])) continue;
+        if (ts < (d ? d.minTs : this.floor)) continue; // already covered by a floor
+        this.remember(p[1], d, p[2], ts, now, true);
+      } else if (p[0] === 'r' && p.length === 3) {
+        const d = this.devices.get(p[1]);
+        const seen = d?.nonces.get(p[2]);
+        if (d && seen !== undefined && seen % 2 === 0) d.nonces.set(p[2], seen + 1);
+      } else if (p[0] === 'm' && p.length === 3) {
+        const t = Number(p[2]);
+        if (!Number.isSafeInteger(t)) continue;
+        let d = this.devices.get(p[1]);
+        if (!d) {
+          if (t <= this.floor || t + this.windowSec < now) continue; // nothing the global floor does not cover
+          d = this.add(p[1], now, true);
+        }
+        if (t > d.minTs) d.minTs = t;
+      } else if (p[0] === 'g' && p.length === 2) {
+        const t = Number(p[1]);
+        if (Number.isSafeInteger(t) && t > this.floor) this.floor = t;
+      } else continue;
+      applied++;
+    }
+    this.last = null;
+    return applied;
+  }
+
+  /** The whole state as record lines (what a compacted journal holds); expired entries left out. */
+  *snapshot(now: number): Generator<string> {
+    if (this.floor !== NO_FLOOR) yield `g\t${this.floor}`;
+    for (const [id, d] of this.devices) {
+      if (d.minTs > this.floor && d.minTs + this.windowSec >= now) yield `m\t${id}\t${d.minTs}`;
+      for (const [nonce, v] of d.nonces) {
+        const ts = tsOf(v);
+        if (ts + this.windowSec < now) continue;
+        yield `n\t${id}\t${nonce}\t${ts}`;
+        if (v % 2 === 1) yield `r\t${id}\t${nonce}`;
+      }
+    }
+  }
+
+  clear(): void {
+    this.devices.clear();
+    this.last = null;
+    this.floor = NO_FLOOR;
+    this.entries = 0;
+  }
+
+  // --- internals -------------------------------------------------------------------------------------
+
+  private record(line: string): void {
+    if (this.onRecord) this.onRecord(line);
+  }
+
+  private remember(deviceId: string, d: DeviceNonces | undefined, nonce: string, ts: number, now: number, loading: boolean): DeviceNonces {
+    if (d === undefined) {
+      d = this.add(deviceId, now, loading);
+    } else if (d !== this.last) {
+      // least-recently-active order: move to the end (skipped for the device that was active last)
+      this.devices.delete(deviceId);
+      this.devices.set(deviceId, d);
+    }
+    this.last = d;
+    const nonces = d.nonces;
+    if (nonces.size >= this.perDevice || this.entries >= this.capacity) {
+      // room is needed. Expired nonces collect at the front (arrival order ~ ts order) and go for free; they
+      // are dropped only now, under pressure, so the common path allocates no iterator at all
+      const it = nonces.entries();
+      let r = it.next();
+      while (!r.done && tsOf(r.value[1]) + this.windowSec < now) {
+        nonces.delete(r.value[0]);
+        this.entries--;
+        r = it.next();
+      }
+      if (nonces.size >= this.perDevice && !r.done) this.dropFresh(deviceId, d, r.value[0], r.value[1], loading);
+      else if (this.entries >= this.capacity) this.makeRoom(d, deviceId, now, loading);
+    }
+    nonces.set(nonce, ts * 2);
+    this.entries++;
+    if (ts > d.maxTs) d.maxTs = ts;
+    return d;
+  }
+
+  private add(deviceId: string, now: number, loading: boolean): DeviceNonces {
+    // a device that has been silent for a whole window holds nothing fresh: drop it for free
+    const first = this.devices.entries().next();
+    if (!first.done && first.value[1].maxTs + this.windowSec < now) this.removeDevice(first.value[0], first.value[1], now, loading);
+    while (this.devices.size >= this.maxDevices) this.evictLeastActive(now, loading);
+    const d: DeviceNonces = { nonces: new Map(), minTs: this.floor, maxTs: NO_FLOOR };
+    this.devices.set(deviceId, d);
+    return d;
+  }
+
+  /** Over the total: evict least recently active devices (never the one being served: it drops its own oldest). */
+  private makeRoom(current: DeviceNonces, deviceId: string, now: number, loading: boolean): void {
+    while (this.entries >= this.capacity) {
+      const first = this.devices.entries().next();
+      if (first.done || first.value[1] === current) {
+        this.dropOldest(deviceId, current, now, loading);
+        return;
+      }
+      this.evictLeastActive(now, loading);
+    }
+  }
+
+  private dropOldest(deviceId: string, d: DeviceNonces, now: number, loading: boolean): void {
+    const first = d.nonces.entries().next();
+    if (first.done) return;
+    if (tsOf(first.value[1]) + this.windowSec < now) {
+      d.nonces.delete(first.value[0]);
+      this.entries--;
+      return;
+    }
+    this.dropFresh(deviceId, d, first.value[0], first.value[1], loading);
+  }
+
+  /** Drops a nonce that is still inside its window: the device's floor rises above it. */
+  private dropFresh(deviceId: string, d: DeviceNonces, nonce: string, v: number, loading: boolean): void {
+    d.nonces.delete(nonce);
+    this.entries--;
+    this.evictions++;
+    const ts = tsOf(v);
+    if (ts + 1 > d.minTs) {
+      d.minTs = ts + 1;
+      if (!loading) this.record(`m\t${deviceId}\t${d.minTs}`);
+    }
+  }
+
+  private evictLeastActive(now: number, loading: boolean): void {
+    const first = this.devices.entries().next();
+    if (first.done) return;
+    this.removeDevice(first.value[0], first.value[1], now, loading);
+  }
+
+  private removeDevice(deviceId: string, d: DeviceNonces, now: number, loading: boolean): void {
+    this.devices.delete(deviceId);
+    if (this.last === d) this.last = null;
+    this.entries -= d.nonces.size;
+    // its fresh nonces (and its own floor) are forgotten: everyone entering later starts above them
+    const top = Math.max(d.maxTs, d.minTs - 1);
+    if (top + this.windowSec >= now && top + 1 > this.floor) {
+      this.deviceEvictions++;
+      this.floor = top + 1;
+      if (!loading) this.record(`g\t${this.floor}`);
+    }
+  }
+}
