@@ -10,10 +10,11 @@ import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
 import { templateSummary } from '../core/alert/summary';
-import { handleAlertApi, MAX_BODY_BYTES, type ApiHost } from '../core/alert/api';
+import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiResponse } from '../core/alert/api';
+import { apiLimiter, registerApiToken } from '../lib/api-auth';
 import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
-import { listDevices } from '../lib/device-directory';
+import { listDevicesForApi } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 
@@ -32,6 +33,7 @@ type RawRequest = NodeJS.ReadableStream & {
   headers: Record<string, string | string[] | undefined>;
   body?: unknown;
   _body?: boolean;
+  socket?: { remoteAddress?: string };
 };
 type RawResponse = { status(code: number): RawResponse; set(name: string, value: string): RawResponse; json(body: unknown): void; end(): void; headersSent?: boolean };
 
@@ -67,18 +69,27 @@ function mountApi(router: HttpRouter, prefix: string, host: ApiHost): () => void
     const live = new Set<ApiHost>();
     hosts = live;
     prefixes.set(prefix, live);
+    const send = (res: RawResponse, out: ApiResponse) => {
+      for (const [k, v] of Object.entries(out.headers)) res.set(k, v);
+      res.status(out.status);
+      if (out.body === undefined) res.end();
+      else res.json(out.body);
+    };
     router.use(prefix, (req: RawRequest, res: RawResponse, next: (err?: unknown) => void) => {
       if (live.size === 0) return next();
       void (async () => {
         const body = req.method === 'POST' ? await readBody(req) : { text: '' };
-        const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers };
-        const out = handleAlertApi([...live], 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: listDevices });
-        if (!out) return next();
-        for (const [k, v] of Object.entries(out.headers)) res.set(k, v);
-        res.status(out.status);
-        if (out.body === undefined) res.end();
-        else res.json(out.body);
-      })().catch(next);
+        const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers, remote: req.socket?.remoteAddress };
+        const out = handleAlertApi([...live], 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: listDevicesForApi, limiter: apiLimiter });
+        if (out) return send(res, out);
+        // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
+        // /metrics belongs to the influx module's route, and a root prefix must not shadow other routes.
+        if (prefix === '/' || /^\/metrics\/?$/.test(req.path)) return next();
+        send(res, apiError(404, 'not_found', 'no such route'));
+      })().catch(() => {
+        // never Express's HTML error page with a stack trace and server paths
+        if (!res.headersSent) send(res, apiError(500, 'internal_error', 'internal error'));
+      });
     });
   }
   const set = hosts;
@@ -335,16 +346,21 @@ export = function (RED: NodeAPI) {
       acknowledge: (id, by, note) => manual(engine.acknowledge(id, by, note)),
       resolve: (id, by, note) => manual(engine.resolve(id, by, note)),
       token: node.credentials.apiToken || undefined,
+      open: def.apiOpen === true,
       corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
     const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
+    const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
+    if (prefix !== null && !host.token && !host.open) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "open without token"');
+    if (host.corsOrigins?.includes('*')) node.warn('alert API: CORS origin "*" lets any web page read alerts with a token, never change them; list Grafana\'s origin instead');
     refreshStatus();
 
     node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(ticker);
       clearInterval(saver);
       unmount();
+      unregisterToken();
       for (const off of unregisterGauges) off();
       status.stop();
       // pending early messages can no longer be handled; tell their senders

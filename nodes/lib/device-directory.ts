@@ -37,5 +37,24 @@ export function listDevices(): DeviceRow[] {
       if (!prev || (row.last_seen ?? -1) > (prev.last_seen ?? -1)) byId.set(row.device_id, { ...row, source: row.source ?? id });
     }
   }
-  return [...byId.values()].sort((a, b) => a.device_id.localeCompare(b.device_id));
+  // plain code-unit order (not localeCompare): several times faster on big tables, and the order the API's
+  // page cursor relies on
+  return [...byId.values()].sort((a, b) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0));
+}
+
+let cached: { rows: DeviceRow[]; until: number } | null = null;
+
+/**
+ * listDevices() for the HTTP API. Building the sorted table is O(n log n) and synchronous; with 100k
+ * devices several clients paging through it at once would rebuild it for every page and block the event
+ * loop. The result is reused for ten times as long as it took to build (capped at 2 s): small tables are
+ * effectively live, big ones are rebuilt at most about 10 % of the time, whoever asks.
+ */
+export function listDevicesForApi(now: () => number = () => performance.now()): DeviceRow[] {
+  const t = now();
+  if (cached && t < cached.until) return cached.rows;
+  const rows = listDevices();
+  const took = now() - t;
+  cached = { rows, until: now() + Math.min(2000, took * 10) };
+  return rows;
 }
