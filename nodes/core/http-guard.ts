@@ -110,9 +110,20 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-/** Compares secrets in constant time (hashing first makes unequal lengths safe to compare). */
+const HASHED = /^sha256:([0-9a-f]{64})$/;
+
+/** "sha256:<hex>" of a token: what `npm start` stores and hands to Node-RED instead of the token itself. */
+export function hashToken(token: string): string {
+  return `sha256:${digest(token).toString('hex')}`;
+}
+
+/**
+ * Compares secrets in constant time (hashing first makes unequal lengths safe to compare). `expected`
+ * may be the token or its "sha256:<hex>" form, so a server can hold only the hash of a random token.
+ */
 export function tokenMatches(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
+  const m = HASHED.exec(expected);
+  return timingSafeEqual(digest(given), m ? Buffer.from(m[1], 'hex') : digest(expected));
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */
@@ -213,4 +224,33 @@ export function authorize(h: Headers, tokens: string[], o: { open?: boolean; cli
   if (anyTokenMatches(bearerToken(h), tokens)) return { ok: true };
   o.limiter?.fail(client);
   return { ok: false, status: 401, code: 'unauthorized', message: 'missing or wrong bearer token', headers: { 'WWW-Authenticate': 'Bearer realm="moby"' } };
+}
+
+/** Host name of a Host header ("[::1]:1880" → "::1", "Localhost:1880" → "localhost"). */
+export function hostName(hostHeader: string | undefined): string | undefined {
+  if (!hostHeader) return undefined;
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(hostHeader) ?? /^([^:]+)(?::\d+)?$/.exec(hostHeader);
+  return m ? m[1].toLowerCase() : undefined;
+}
+
+/** The names a server bound to loopback is legitimately reached as (anything else is DNS rebinding). */
+export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '::1'];
+
+export type GuardVerdict = { ok: true } | { ok: false; status: 403 | 421; code: string; message: string };
+
+/**
+ * Decides whether a request may reach the Node-RED editor and admin API (npm start's guard, also usable
+ * as `httpAdminMiddleware`). A page on another origin is refused whatever it asks (reading /flows is as
+ * bad as deploying), so no foreign page ever gets an answer, CORS headers or not. `allowedHosts` (when
+ * not empty) refuses Host names the server is not known as, which defeats DNS rebinding: a foreign page
+ * whose own name resolves to 127.0.0.1 is "same-origin" by the Origin check, but not by its Host.
+ */
+export function adminVerdict(h: Headers, o: { allowedOrigins?: string[]; allowedHosts?: string[] } = {}): GuardVerdict {
+  const hosts = o.allowedHosts ?? [];
+  if (hosts.length) {
+    const name = hostName(header(h, 'host'));
+    if (!name || !hosts.includes(name)) return { ok: false, status: 421, code: 'host_not_allowed', message: 'this server is not reached under that host name' };
+  }
+  if (classifyOrigin(h, o.allowedOrigins ?? []) === 'foreign') return { ok: false, status: 403, code: 'forbidden_origin', message: 'requests from other web origins are refused' };
+  return { ok: true };
 }
