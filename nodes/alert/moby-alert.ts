@@ -12,6 +12,7 @@ import type { Notification, NotificationKind } from '../core/alert/channels';
 import { templateSummary } from '../core/alert/summary';
 import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiResponse } from '../core/alert/api';
 import { apiLimiter, registerApiToken } from '../lib/api-auth';
+import { authorize } from '../core/http-guard';
 import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { listDevicesForApi } from '../lib/device-directory';
@@ -80,7 +81,13 @@ function mountApi(router: HttpRouter, prefix: string, host: ApiHost): () => void
       void (async () => {
         const body = req.method === 'POST' ? await readBody(req) : { text: '' };
         const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers, remote: req.socket?.remoteAddress };
-        const out = handleAlertApi([...live], 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: listDevicesForApi, limiter: apiLimiter });
+        // the device table is built off the request path in slices (only for a GET /devices that will be
+        // answered, so unauthenticated calls cannot make the server build it)
+        const hosts = [...live];
+        const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
+        const wantsDevices = req.method === 'GET' && /^\/devices\/?$/.test(req.path) && authorize(req.headers, tokens, { open: hosts.some((h) => h.open) }).ok;
+        const devices = wantsDevices ? await listDevicesForApi() : [];
+        const out = handleAlertApi(hosts, 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: () => devices, limiter: apiLimiter });
         if (out) return send(res, out);
         // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
         // /metrics belongs to the influx module's route, and a root prefix must not shadow other routes.

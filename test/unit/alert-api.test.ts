@@ -277,3 +277,28 @@ describe('alert channel formatting and signing', () => {
     assert.match(templateSummary(alert), /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1970-01-01T00:00:00.000Z\./);
   });
 });
+
+describe('device listing for GET /devices', () => {
+  it('builds in slices exactly what the one-go listing builds (merged sources, newest row wins, sorted), and reuses it', async () => {
+    const dir = await import('../../nodes/lib/device-directory');
+    const ids = Array.from({ length: 40 }, (_, i) => `d-${(i * 17) % 40}`);
+    const offA = dir.registerDeviceSource('a', () => ids.map((id, i) => ({ device_id: id, state: 'ONLINE' as const, since: 1, last_seen: i })));
+    const offB = dir.registerDeviceSource('b', () => ids.slice(0, 10).map((id) => ({ device_id: id, state: 'OFFLINE' as const, since: 1, last_seen: 1000 })));
+    try {
+      const whole = dir.listDevices();
+      for (const step of [1, 3, 7, 64]) assert.deepEqual(await dir.listDevicesInSlices(step), whole, `step ${step}`);
+      assert.equal(whole.length, 40);
+      assert.ok(whole.every((r, i) => i === 0 || whole[i - 1].device_id < r.device_id));
+      assert.equal(whole.find((r) => r.device_id === ids[0])!.source, 'b', 'the newer row wins');
+      let t = 0;
+      const first = await dir.listDevicesForApi(() => t);
+      t = 500;
+      assert.equal(await dir.listDevicesForApi(() => t), first, 'reused within its lifetime');
+      t = 5000;
+      assert.notEqual(await dir.listDevicesForApi(() => t), first, 'rebuilt afterwards');
+    } finally {
+      offA();
+      offB();
+    }
+  });
+});
