@@ -189,6 +189,7 @@ describe('secure by default: a web page, the alert API and secrets through the r
     await page.goto(`${attacker.url}/`);
     const out = await page.evaluate(
       async ({ target, ids, token }) => {
+        const document = (globalThis as any).document; // runs in the page
         const res: Record<string, string> = {};
         // the plain HTML form of the issue, submitted into an iframe so the page stays
         for (const id of ids) {
