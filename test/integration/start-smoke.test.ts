@@ -105,16 +105,21 @@ describe('npm start (smoke)', function () {
   it('within 60 s shows alerts, a TIMEOUT device and an OFFLINE device (through the broker login)', async () => {
     for (const p of ['/moby/alerts', '/moby/devices', '/moby/metrics']) assert.equal((await fetch(`http://127.0.0.1:${port}${p}`)).status, 401, `${p} without the token`);
     const started = Date.now();
+    let seen = '';
     const devices = await waitFor(
       async () => {
         const rows = (await (await get('/moby/devices')).json()) as Array<{ device_id: string; state: string }>;
+        seen = rows.filter((r) => r.state !== 'ONLINE').map((r) => `${r.device_id}=${r.state}`).join(' ');
         const states = new Set(rows.map((r) => r.state));
         return states.has('TIMEOUT') && states.has('OFFLINE') ? rows : null;
       },
       60000,
       'a TIMEOUT and an OFFLINE device',
       1000,
-    );
+    ).catch((err: Error) => {
+      // say what was seen, so a failure under load can be told from a broken pipeline
+      throw new Error(`${err.message}; last non-ONLINE devices: ${seen || 'none'}; output tail:\n${output.split('\n').filter((l) => /fault|broker|health|error/i.test(l)).slice(-20).join('\n')}`);
+    });
     assert.ok(devices.length >= 20, `${devices.length} devices`);
     assert.ok(devices.filter((d) => d.state === 'ONLINE').length >= 15);
     const alerts = (await (await get('/moby/alerts')).json()) as Array<{ device_id: string; status: string; rule: string }>;
