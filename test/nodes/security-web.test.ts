@@ -304,6 +304,25 @@ describe('secure by default: a web page, the alert API and secrets through the r
     assert.ok(!nr.output.join('').includes(nr.token));
   });
 
+  it("the operator's own editor still works: the page loads, logs in and deploys from its own origin", async () => {
+    const res = await page.goto(`${nr.url}/`, { waitUntil: 'domcontentloaded' });
+    assert.equal(res?.status(), 200);
+    const out = await page.evaluate(
+      async ({ password }) => {
+        const login = await fetch('auth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'admin', password }) });
+        const { access_token } = (await login.json()) as { access_token: string };
+        const auth = { authorization: `Bearer ${access_token}` };
+        const flows = await fetch('flows', { headers: { ...auth, 'Node-RED-API-Version': 'v2' } });
+        const body = (await flows.json()) as { rev: string; flows: unknown[] };
+        // a same-origin POST carries Origin = Node-RED's own origin: allowed
+        const deploy = await fetch('flows', { method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'nodes' }, body: JSON.stringify({ rev: body.rev, flows: body.flows }) });
+        return { login: login.status, flows: flows.status, count: body.flows.length, deploy: deploy.status };
+      },
+      { password: nr.password },
+    );
+    assert.deepEqual(out, { login: 200, flows: 200, count: flow().length, deploy: 200 });
+  });
+
   // last: it locks 127.0.0.1 out of token checks for a minute
   it('refuses a client with 429 after 20 failed tokens within a minute, even when it then sends the right one', async () => {
     let last: Reply | null = null;
