@@ -175,6 +175,8 @@ export = function (RED: NodeAPI) {
     const summarizer = llmNode?.summarizer ?? null;
 
     let lastFailure: string | null = null;
+    /** set when the API is served but refuses every request (no token, not opened): shown in the status */
+    let apiRefusesAll = false;
     const queueDir = path.join(RED.settings.userDir || os.tmpdir(), 'moby-alert');
     const lanes = Object.keys(senders);
     if (lanes.length) fs.mkdirSync(queueDir, { recursive: true });
@@ -255,8 +257,8 @@ export = function (RED: NodeAPI) {
     function refreshStatus(): void {
       const open = engine.openCount();
       const pending = queue.pendingCount();
-      const text = `${open} open${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}`;
-      status.set({ fill: lastFailure ? 'red' : open ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
+      const text = `${open} open${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
+      status.set({ fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
     }
 
     // ---- persistence in the context store ----
@@ -359,7 +361,8 @@ export = function (RED: NodeAPI) {
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
     const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
     const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
-    if (prefix !== null && !host.token && !host.open) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "open without token"');
+    apiRefusesAll = prefix !== null && !host.token && !host.open;
+    if (apiRefusesAll) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "No token"');
     if (host.corsOrigins?.includes('*')) node.warn('alert API: CORS origin "*" lets any web page read alerts with a token, never change them; list Grafana\'s origin instead');
     refreshStatus();
 

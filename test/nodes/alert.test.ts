@@ -239,6 +239,13 @@ describe('moby-alert node: HTTP API', function () {
     await loadAlertFlow(alertFlow(), { alert: {} });
     const refused = await api(null).get('/moby/alerts').expect(401);
     assert.match(refused.body.error.message, /no API token is configured/);
+    // and the node says so in its status (not a green "0 open")
+    const node = helper.getNode('alert');
+    const statuses: Array<{ text?: string; fill?: string }> = [];
+    node.status = (st: { text?: string; fill?: string }) => statuses.push(st);
+    node.receive({ alert: { rule: 'r', severity: 'info' }, moby: { device_id: 'd-1' } });
+    await waitFor(() => statuses.some((st) => /no token/.test(st.text ?? '')), 3000, 'status naming the missing token');
+    assert.equal(statuses.find((st) => /no token/.test(st.text ?? ''))!.fill, 'yellow');
     await helper.unload();
     await loadAlertFlow(alertFlow({ apiOpen: true }), { alert: {} });
     await api(null).get('/moby/alerts').expect(200);
