@@ -6,6 +6,7 @@ import { Simulator, DEFAULT_SIM, readKeysFile } from './lib/simulator';
 import { readCsv } from './lib/csv-replay';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../nodes/core/hmac';
 import { FAULT_KINDS } from './lib/sim-model';
+import { redactUrl } from '../nodes/core/http-guard';
 
 const HELP = `moby-sim — simulated machines publishing signed telemetry over MQTT
 
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     log: (l) => console.log(l),
   });
   await sim.start();
-  console.log(`${sim.deviceIds.length} devices publishing to ${url} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`);
+  console.log(`${sim.deviceIds.length} devices publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`);
   for (const f of sim.faultPlan()) console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s`);
   const report = setInterval(() => console.log(`published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)`), 30000);
   const stop = async () => {

@@ -15,3 +15,4 @@ export * from './core/anomaly';
 export * from './core/anomaly/onnx';
 export * from './core/alert';
 export * from './core/influx';
+export * from './core/http-guard';

@@ -2,9 +2,12 @@
 // `npm start`: a plant in miniature on one machine. Builds nothing itself (npm start runs the build first
 // through "prestart"); prepares a project-local Node-RED userDir (.moby/, git-ignored) with this package
 // linked into it and the pipeline flow from flows/, starts an embedded MQTT broker when MOBY_MQTT_URL is
-// unset, the device simulator, and Node-RED from node_modules.
+// unset, the device simulator, and Node-RED from node_modules (through scripts/node-red.js, which puts
+// MOBY's admin guard in front of the editor). Secrets (editor login, API token, credential key) come from
+// the environment or are generated once per MOBY_HOME; see docs/security.md.
 'use strict';
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
@@ -25,15 +28,26 @@ const DEFAULTS = {
   MOBY_INFLUX_TOKEN: '',
   MOBY_TRAIN_POINTS: '60',
   MOBY_DEVICE_TIMEOUT: '15',
-  MOBY_CORS_ORIGINS: '*',
+  // no browser origin may call the alert API by default; list Grafana's origin when the panel calls it directly
+  MOBY_CORS_ORIGINS: '',
 };
+// what only Node-RED needs: never handed to the simulator
+const NODE_RED_ONLY = ['MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_API_TOKEN', 'MOBY_INFLUX_TOKEN', 'MOBY_MQTT_PASSWORD'];
 let stopping = false;
 
 function log(line) {
   console.log(`[moby] ${line}`);
 }
 
-function prepareUserDir() {
+/** Node-RED's credential file format: AES-256-CTR with sha256(secret) as key, `{"$": ivHex + base64}`. */
+function encryptCredentials(secret, creds) {
+  const key = crypto.createHash('sha256').update(secret).digest();
+  const iv = crypto.randomBytes(16);
+  const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
+  return { $: iv.toString('hex') + cipher.update(JSON.stringify(creds), 'utf8', 'base64') + cipher.final('base64') };
+}
+
+function prepareUserDir(credentialSecret, env) {
   fs.mkdirSync(path.join(userDir, 'node_modules', path.dirname(pkg.name)), { recursive: true });
   // Link the package the way `npm install <path>` would, so Node-RED finds it like any palette module.
   const link = path.join(userDir, 'node_modules', pkg.name);
@@ -54,8 +68,25 @@ function prepareUserDir() {
   if (process.env.MOBY_KEEP_FLOWS === '1' && fs.existsSync(flowFile)) {
     log(`keeping the deployed flow in ${flowFile} (MOBY_KEEP_FLOWS=1)`);
   } else if (fs.existsSync(source)) {
-    fs.copyFileSync(source, flowFile);
-    fs.rmSync(path.join(userDir, 'flows_cred.json'), { force: true });
+    // Credentials in the shipped flow are `${ENV}` references (the alert API token, the broker login):
+    // Node-RED substitutes them when it creates the node, so flows_cred.json never holds their values. It
+    // only reads credentials from flows_cred.json, encrypted with the credential secret: write it so.
+    const nodes = JSON.parse(fs.readFileSync(source, 'utf8'));
+    const creds = {};
+    for (const n of nodes) {
+      if (n.credentials) {
+        // a reference to an unset variable is left out (no broker login: no empty user name sent)
+        const c = {};
+        for (const [k, v] of Object.entries(n.credentials)) {
+          const ref = /^\$\{(\w+)\}$/.exec(String(v));
+          if (!ref || env[ref[1]]) c[k] = v;
+        }
+        if (Object.keys(c).length) creds[n.id] = c;
+      }
+      delete n.credentials;
+    }
+    fs.writeFileSync(flowFile, JSON.stringify(nodes, null, 2));
+    fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(encryptCredentials(credentialSecret, creds)), { mode: 0o600 });
   }
 }
 
@@ -108,13 +139,51 @@ async function shutdown(code) {
   process.exit(code);
 }
 
+/**
+ * A broker URL with a login (`mqtts://user:pass@host`) is split: Node-RED's mqtt-broker node logs its URL
+ * ("Connected to broker: id@mqtts://user:pass@host…"), so the login goes to the node's credentials.
+ */
+function splitMqttLogin(env) {
+  let u;
+  try {
+    u = new URL(env.MOBY_MQTT_URL);
+  } catch {
+    return;
+  }
+  if (!u.username && !u.password) return;
+  if (!env.MOBY_MQTT_USERNAME) env.MOBY_MQTT_USERNAME = decodeURIComponent(u.username);
+  if (!env.MOBY_MQTT_PASSWORD) env.MOBY_MQTT_PASSWORD = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  env.MOBY_MQTT_URL = u.toString().replace(/\/$/, '');
+}
+
+function loadBcrypt() {
+  // Node-RED's own dependency, the hash format its adminAuth checks
+  return require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] }));
+}
+
 async function main() {
   if (!fs.existsSync(path.join(root, 'dist', 'nodes'))) {
     console.error('dist/ is missing: run `npm run build` (npm start does it for you)');
     process.exit(1);
   }
-  prepareUserDir();
+  const { prepareSecrets } = require(path.join(root, 'dist', 'nodes', 'lib', 'local-secrets.js'));
+  const { redactUrl } = require(path.join(root, 'dist', 'nodes', 'core', 'http-guard.js'));
+  let secrets;
+  try {
+    const bcrypt = loadBcrypt();
+    secrets = prepareSecrets(stateDir, process.env, (pw) => bcrypt.hashSync(pw, 10));
+  } catch (err) {
+    console.error(`[moby] ${err.message}`);
+    process.exit(1);
+  }
+  for (const f of secrets.fixedModes) log(`${f} was readable by other users; narrowed it to 0600`);
   const env = { ...DEFAULTS, ...process.env, MOBY_ROOT: root, MOBY_USERDIR: userDir };
+  delete env.MOBY_ADMIN_PASSWORD;
+  env.MOBY_ADMIN_PASSWORD_HASH = secrets.adminHash;
+  env.MOBY_API_TOKEN = secrets.apiToken;
+  env.MOBY_CREDENTIAL_SECRET = secrets.credentialSecret;
   if (!process.env.MOBY_MASTER_KEY) log('using the built-in development master key: set MOBY_MASTER_KEY (or MOBY_HMAC_KEYS) for real devices');
   // the keyring node reads MOBY_HMAC_KEYS; by default it holds only the master key the simulator derives from
   if (!env.MOBY_HMAC_KEYS) env.MOBY_HMAC_KEYS = JSON.stringify({ '*': { m1: env.MOBY_MASTER_KEY } });
@@ -122,21 +191,44 @@ async function main() {
     broker = await startEmbeddedBroker();
     env.MOBY_MQTT_URL = broker.url;
   } else {
-    log(`using MQTT broker ${env.MOBY_MQTT_URL}`);
+    const simUrl = env.MOBY_MQTT_URL;
+    splitMqttLogin(env);
+    env.MOBY_SIM_MQTT_URL = simUrl;
+    log(`using MQTT broker ${redactUrl(simUrl)}`);
   }
+  prepareUserDir(secrets.credentialSecret, env);
   const port = Number(env.MOBY_PORT || 1880);
   env.MOBY_PORT = String(port);
-  spawnChild('node-red', [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], env);
+  spawnChild('node-red', [path.join(root, 'scripts', 'node-red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], env);
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
     const simArgs = (env.MOBY_SIM_ARGS || '--devices 20 --faults demo').split(/\s+/).filter(Boolean);
-    spawnChild('sim', [simBin, '--url', env.MOBY_MQTT_URL, ...simArgs], env);
+    const simEnv = { ...env };
+    for (const k of NODE_RED_ONLY) delete simEnv[k];
+    spawnChild('sim', [simBin, '--url', env.MOBY_SIM_MQTT_URL || env.MOBY_MQTT_URL, ...simArgs], simEnv);
   }
   const host = env.MOBY_HOST || '127.0.0.1';
-  log(env.MOBY_INFLUX_URL ? `InfluxDB: ${env.MOBY_INFLUX_URL} (org ${env.MOBY_INFLUX_ORG}, bucket ${env.MOBY_INFLUX_BUCKET})` : `no MOBY_INFLUX_URL: the writer spools points to disk under ${userDir}/moby-spool until a database is configured`);
-  log(`Node-RED editor: http://${host}:${port}/`);
-  log(`alert API:       http://${host}:${port}/moby/alerts  (devices: /moby/devices, metrics: /moby/metrics)`);
+  const shown = host.includes(':') ? `[${host}]` : host;
+  log(env.MOBY_INFLUX_URL ? `InfluxDB: ${redactUrl(env.MOBY_INFLUX_URL)} (org ${env.MOBY_INFLUX_ORG}, bucket ${env.MOBY_INFLUX_BUCKET})` : `no MOBY_INFLUX_URL: the writer spools points to disk under ${userDir}/moby-spool until a database is configured`);
+  log(`Node-RED editor: http://${shown}:${port}/  (user ${env.MOBY_ADMIN_USER || 'admin'})`);
+  if (secrets.adminPassword) {
+    log(`  password (shown only now; only its hash is kept in ${secrets.files.admin}): ${secrets.adminPassword}`);
+  } else if (secrets.adminSource === 'file') {
+    log(`  password: the one printed at the first start; to reset it delete ${secrets.files.admin} (a new one is printed) or set MOBY_ADMIN_PASSWORD`);
+  } else {
+    log('  password: from MOBY_ADMIN_PASSWORD / MOBY_ADMIN_PASSWORD_HASH');
+  }
+  log(`alert API:       http://${shown}:${port}/moby/alerts  (devices: /moby/devices, metrics: /moby/metrics)`);
+  if (secrets.apiTokenPlain) {
+    log(`  API token (shown only now; only its hash is kept in ${secrets.files.api}): ${secrets.apiTokenPlain}`);
+    log(`  e.g. curl -H "Authorization: Bearer ${secrets.apiTokenPlain}" http://${shown}:${port}/moby/alerts`);
+  } else if (secrets.apiSource === 'file') {
+    log(`  API token: the one printed at the first start; to reset it delete ${secrets.files.api} or set MOBY_API_TOKEN`);
+  } else {
+    log('  API token: from MOBY_API_TOKEN (send it as "Authorization: Bearer <token>")');
+  }
+  if (secrets.credentialSource === 'generated') log(`credential secret generated in ${secrets.files.credential} (keep it with the user directory; set MOBY_CREDENTIAL_SECRET to choose one)`);
   log('press Ctrl+C to stop');
 }
 

@@ -39,7 +39,7 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
       path: 'apiUrl',
       name: 'Alert API URL',
       description:
-        'Base URL of the MOBY alert API (e.g. http://node-red:1880/moby, or a datasource proxy path). Empty hides acknowledge/resolve.',
+        'Base URL of the MOBY alert API: a datasource proxy path that adds the API token (e.g. /api/datasources/proxy/uid/moby-api; never put the token in the dashboard). Empty hides acknowledge/resolve.',
       defaultValue: d.apiUrl,
       category: ['Actions'],
     })

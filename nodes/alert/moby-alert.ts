@@ -10,10 +10,12 @@ import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
 import { templateSummary } from '../core/alert/summary';
-import { handleAlertApi, MAX_BODY_BYTES, type ApiHost } from '../core/alert/api';
+import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiResponse } from '../core/alert/api';
+import { apiLimiter, registerApiToken } from '../lib/api-auth';
+import { authorize } from '../core/http-guard';
 import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
-import { listDevices } from '../lib/device-directory';
+import { listDevicesForApi } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 
@@ -32,6 +34,7 @@ type RawRequest = NodeJS.ReadableStream & {
   headers: Record<string, string | string[] | undefined>;
   body?: unknown;
   _body?: boolean;
+  socket?: { remoteAddress?: string };
 };
 type RawResponse = { status(code: number): RawResponse; set(name: string, value: string): RawResponse; json(body: unknown): void; end(): void; headersSent?: boolean };
 
@@ -67,18 +70,33 @@ function mountApi(router: HttpRouter, prefix: string, host: ApiHost): () => void
     const live = new Set<ApiHost>();
     hosts = live;
     prefixes.set(prefix, live);
+    const send = (res: RawResponse, out: ApiResponse) => {
+      for (const [k, v] of Object.entries(out.headers)) res.set(k, v);
+      res.status(out.status);
+      if (out.body === undefined) res.end();
+      else res.json(out.body);
+    };
     router.use(prefix, (req: RawRequest, res: RawResponse, next: (err?: unknown) => void) => {
       if (live.size === 0) return next();
       void (async () => {
         const body = req.method === 'POST' ? await readBody(req) : { text: '' };
-        const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers };
-        const out = handleAlertApi([...live], 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: listDevices });
-        if (!out) return next();
-        for (const [k, v] of Object.entries(out.headers)) res.set(k, v);
-        res.status(out.status);
-        if (out.body === undefined) res.end();
-        else res.json(out.body);
-      })().catch(next);
+        const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers, remote: req.socket?.remoteAddress };
+        // the device table is built off the request path in slices (only for a GET /devices that will be
+        // answered, so unauthenticated calls cannot make the server build it)
+        const hosts = [...live];
+        const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
+        const wantsDevices = req.method === 'GET' && /^\/devices\/?$/.test(req.path) && authorize(req.headers, tokens, { open: hosts.some((h) => h.open) }).ok;
+        const devices = wantsDevices ? await listDevicesForApi() : [];
+        const out = handleAlertApi(hosts, 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: () => devices, limiter: apiLimiter });
+        if (out) return send(res, out);
+        // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
+        // /metrics belongs to the influx module's route, and a root prefix must not shadow other routes.
+        if (prefix === '/' || /^\/metrics\/?$/.test(req.path)) return next();
+        send(res, apiError(404, 'not_found', 'no such route'));
+      })().catch(() => {
+        // never Express's HTML error page with a stack trace and server paths
+        if (!res.headersSent) send(res, apiError(500, 'internal_error', 'internal error'));
+      });
     });
   }
   const set = hosts;
@@ -157,6 +175,8 @@ export = function (RED: NodeAPI) {
     const summarizer = llmNode?.summarizer ?? null;
 
     let lastFailure: string | null = null;
+    /** set when the API is served but refuses every request (no token, not opened): shown in the status */
+    let apiRefusesAll = false;
     const queueDir = path.join(RED.settings.userDir || os.tmpdir(), 'moby-alert');
     const lanes = Object.keys(senders);
     if (lanes.length) fs.mkdirSync(queueDir, { recursive: true });
@@ -237,8 +257,8 @@ export = function (RED: NodeAPI) {
     function refreshStatus(): void {
       const open = engine.openCount();
       const pending = queue.pendingCount();
-      const text = `${open} open${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}`;
-      status.set({ fill: lastFailure ? 'red' : open ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
+      const text = `${open} open${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
+      status.set({ fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
     }
 
     // ---- persistence in the context store ----
@@ -335,16 +355,22 @@ export = function (RED: NodeAPI) {
       acknowledge: (id, by, note) => manual(engine.acknowledge(id, by, note)),
       resolve: (id, by, note) => manual(engine.resolve(id, by, note)),
       token: node.credentials.apiToken || undefined,
+      open: def.apiOpen === true,
       corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
     const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
+    const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
+    apiRefusesAll = prefix !== null && !host.token && !host.open;
+    if (apiRefusesAll) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "No token"');
+    if (host.corsOrigins?.includes('*')) node.warn('alert API: CORS origin "*" lets any web page read alerts with a token, never change them; list Grafana\'s origin instead');
     refreshStatus();
 
     node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(ticker);
       clearInterval(saver);
       unmount();
+      unregisterToken();
       for (const off of unregisterGauges) off();
       status.stop();
       // pending early messages can no longer be handled; tell their senders

@@ -63,7 +63,7 @@ function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'ye
 }
 
 export = function (RED: NodeAPI) {
-  registerMetricsRoute(RED.httpNode);
+  registerMetricsRoute(RED.httpNode, () => RED.settings.mobyApiToken);
 
   function MobyInfluxConfig(this: InfluxConfigNode, def: NodeDef) {
     RED.nodes.createNode(this, def);

@@ -4,11 +4,14 @@
 // Settings = flows/settings.js (what `npm start` uses: file-backed default context, memory store) with the
 // port replaced and `crypto` in functionGlobalContext for the baseline's hand-written HMAC check.
 import { spawn, ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, sleep, waitFor } from '../support/net';
 import type { FlowJson } from './pipeline-flows';
+// a bcrypt hash of a password nobody knows: the bench never logs in to the editor
+const BENCH_ADMIN_HASH: string = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })).hashSync(randomBytes(18).toString('base64'), 4);
 
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };
@@ -57,6 +60,9 @@ export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.Pro
     settingsFile,
     [
       "'use strict';",
+      // flows/settings.js has no built-in secrets (issue #10): the bench gets throw-away ones
+      `process.env.MOBY_CREDENTIAL_SECRET = process.env.MOBY_CREDENTIAL_SECRET || ${JSON.stringify(randomBytes(32).toString('hex'))};`,
+      `process.env.MOBY_ADMIN_PASSWORD_HASH = process.env.MOBY_ADMIN_PASSWORD_HASH || ${JSON.stringify(BENCH_ADMIN_HASH)};`,
       `const base = require(${JSON.stringify(path.join(root, 'flows', 'settings.js'))});`,
       'module.exports = {',
       '  ...base,',

@@ -1,14 +1,33 @@
-// `npm start` as a newcomer runs it: embedded broker, simulator with the demo faults, Node-RED with the
-// pipeline. Within 60 s the alert API must list alerts and the device table must show a TIMEOUT (the silent
-// device) and an OFFLINE (the hard-disconnected one, via its last will).
+// `npm start` as a newcomer runs it: simulator with the demo faults, Node-RED with the pipeline. Within 60 s
+// the alert API must list alerts and the device table must show a TIMEOUT (the silent device) and an
+// OFFLINE (the hard-disconnected one, via its last will). Secure by default (issue #10): the editor needs
+// the login printed once, every /moby route the token printed once, the broker login given in the URL
+// reaches the broker as the broker node's credentials and is never logged, and the credential file is
+// encrypted with a per-MOBY_HOME secret, not a public default.
 import assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitFor } from '../support/net';
+import { startAedes, type Broker } from '../support/aedes';
+import { decryptCredentials } from '../support/secure-nodered';
 
 const root = path.resolve(__dirname, '..', '..');
+const BROKER_LOGIN = { username: 'moby-pipeline-user', password: 'br0ker-s3cret-pass' };
+
+function startMoby(env: NodeJS.ProcessEnv, sink: (s: string) => void): ChildProcess {
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => sink(String(d)));
+  child.stderr!.on('data', (d) => sink(String(d)));
+  return child;
+}
+
+async function stopMoby(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  child.kill('SIGINT');
+  return new Promise((r) => child.once('exit', (code) => r(code)));
+}
 
 describe('npm start (smoke)', function () {
   this.timeout(120000);
@@ -16,40 +35,61 @@ describe('npm start (smoke)', function () {
   let output = '';
   let port = 0;
   let home = '';
+  let broker: Broker;
+  let env: NodeJS.ProcessEnv;
+  let token = '';
+  let password = '';
 
   before(async () => {
     port = await freePort();
-    const brokerPort = await freePort();
+    broker = await startAedes(BROKER_LOGIN);
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-'));
-    const env: NodeJS.ProcessEnv = { ...process.env, MOBY_PORT: String(port), MOBY_BROKER_PORT: String(brokerPort), MOBY_HOME: home };
-    for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY']) delete env[k];
-    child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d) => (output += d));
-    child.stderr!.on('data', (d) => (output += d));
+    env = { ...process.env, MOBY_PORT: String(port), MOBY_HOME: home, MOBY_MQTT_URL: `mqtt://${BROKER_LOGIN.username}:${BROKER_LOGIN.password}@127.0.0.1:${broker.port}` };
+    for (const k of ['MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY', 'MOBY_API_TOKEN', 'MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_CORS_ORIGINS']) delete env[k];
+    child = startMoby(env, (s) => (output += s));
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGINT');
-      await new Promise((r) => child.once('exit', r));
-    }
+    if (child) await stopMoby(child);
+    await broker?.close();
     fs.rmSync(home, { recursive: true, force: true });
   });
 
   const get = async (p: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}${p}`);
+    const res = await fetch(`http://127.0.0.1:${port}${p}`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200, `${p}: HTTP ${res.status}`);
     return res;
   };
+  const login = async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password }),
+    });
+    assert.equal(r.status, 200, 'login with the printed password');
+    return ((await r.json()) as { access_token: string }).access_token;
+  };
 
-  it('prints where the editor and the API are', async () => {
+  it('prints where the editor and the API are, with the generated login and token, once', async () => {
     await waitFor(() => output.includes('Node-RED editor:') && output.includes('Started flows'), 30000, 'startup banner');
     assert.match(output, new RegExp(`http://127\\.0\\.0\\.1:${port}/moby/alerts`));
     assert.match(output, /no MOBY_INFLUX_URL: the writer spools/);
+    password = /password \(shown only now[^)]*\): (\S+)/.exec(output)?.[1] ?? '';
+    token = /API token \(shown only now[^)]*\): (\S+)/.exec(output)?.[1] ?? '';
+    assert.ok(password.length >= 20, 'a strong generated password');
+    assert.ok(token.length >= 40, 'a strong generated token');
+    const secrets = path.join(home, 'secrets');
+    for (const f of ['admin-password.bcrypt', 'api-token.sha256', 'credential-secret']) {
+      assert.equal(fs.statSync(path.join(secrets, f)).mode & 0o777, 0o600, f);
+      const text = fs.readFileSync(path.join(secrets, f), 'utf8');
+      assert.ok(!text.includes(password) && !text.includes(token), `${f} holds no plain password or token`);
+    }
   });
 
-  it('lists every MOBY node type in the editor palette, and the pipeline is deployed', async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/nodes`, { headers: { accept: 'application/json' } });
+  it('requires the login for the editor API; lists every MOBY node type in the palette, and the pipeline is deployed', async () => {
+    assert.equal((await fetch(`http://127.0.0.1:${port}/flows`)).status, 401, 'no login, no flows');
+    const admin = { accept: 'application/json', authorization: `Bearer ${await login()}` };
+    const res = await fetch(`http://127.0.0.1:${port}/nodes`, { headers: admin });
     assert.equal(res.status, 200);
     const sets = (await res.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
     const ours = sets.filter((s) => s.module === '@moby-iot/node-red-moby');
@@ -58,22 +98,28 @@ describe('npm start (smoke)', function () {
     for (const t of ['moby-hmac-verify', 'moby-hmac-sign', 'moby-normalize', 'moby-anomaly', 'moby-device-health', 'moby-alert', 'moby-influx-write']) {
       assert.ok(types.has(t), `palette lacks ${t}`);
     }
-    const flows = (await (await fetch(`http://127.0.0.1:${port}/flows`, { headers: { accept: 'application/json' } })).json()) as Array<{ type: string }>;
+    const flows = (await (await fetch(`http://127.0.0.1:${port}/flows`, { headers: admin })).json()) as Array<{ type: string }>;
     assert.ok(flows.some((n) => n.type === 'moby-hmac-verify') && flows.some((n) => n.type === 'moby-influx-write'));
   });
 
-  it('within 60 s shows alerts, a TIMEOUT device and an OFFLINE device', async () => {
+  it('within 60 s shows alerts, a TIMEOUT device and an OFFLINE device (through the broker login)', async () => {
+    for (const p of ['/moby/alerts', '/moby/devices', '/moby/metrics']) assert.equal((await fetch(`http://127.0.0.1:${port}${p}`)).status, 401, `${p} without the token`);
     const started = Date.now();
+    let seen = '';
     const devices = await waitFor(
       async () => {
         const rows = (await (await get('/moby/devices')).json()) as Array<{ device_id: string; state: string }>;
+        seen = rows.filter((r) => r.state !== 'ONLINE').map((r) => `${r.device_id}=${r.state}`).join(' ');
         const states = new Set(rows.map((r) => r.state));
         return states.has('TIMEOUT') && states.has('OFFLINE') ? rows : null;
       },
       60000,
       'a TIMEOUT and an OFFLINE device',
       1000,
-    );
+    ).catch((err: Error) => {
+      // say what was seen, so a failure under load can be told from a broken pipeline
+      throw new Error(`${err.message}; last non-ONLINE devices: ${seen || 'none'}; output tail:\n${output.split('\n').filter((l) => /fault|broker|health|error/i.test(l)).slice(-20).join('\n')}`);
+    });
     assert.ok(devices.length >= 20, `${devices.length} devices`);
     assert.ok(devices.filter((d) => d.state === 'ONLINE').length >= 15);
     const alerts = (await (await get('/moby/alerts')).json()) as Array<{ device_id: string; status: string; rule: string }>;
@@ -85,16 +131,38 @@ describe('npm start (smoke)', function () {
     assert.ok(Date.now() - started < 60000);
   });
 
-  it('counts the pipeline in /moby/metrics, including the rejected forgeries and replays', async () => {
+  it('counts the pipeline in /moby/metrics (with the token), including the rejected forgeries and replays', async () => {
     const text = await (await get('/moby/metrics')).text();
     assert.match(text, /moby_messages_total\{node_type="moby-hmac-verify",outcome="in"\} [1-9]/);
     assert.match(text, /moby_rejects_total\{node_type="moby-hmac-verify",code="(bad_signature|replay|malformed)"\} [1-9]/);
   });
 
+  it('never logs the broker password, and keeps no secret in a file the old public default opens', () => {
+    assert.match(output, new RegExp(`Connected to broker: moby-pipeline@mqtt://127\\.0\\.0\\.1:${broker.port}`), 'Node-RED logs the URL without the login');
+    assert.ok(!output.includes(BROKER_LOGIN.password), 'the broker password appears nowhere in the output');
+    assert.match(output, /using MQTT broker mqtt:\/\/moby-pipeline-user:\*\*\*@127/);
+    const file = JSON.parse(fs.readFileSync(path.join(home, 'userdir', 'flows_cred.json'), 'utf8'));
+    assert.throws(() => decryptCredentials('moby-dev-only-change-me', file));
+    const secret = fs.readFileSync(path.join(home, 'secrets', 'credential-secret'), 'utf8').trim();
+    const creds = JSON.stringify(decryptCredentials(secret, file));
+    assert.ok(!creds.includes(BROKER_LOGIN.password) && !creds.includes(token), `references only: ${creds}`);
+  });
+
   it('stops cleanly on Ctrl+C and keeps the unsent points in the spool', async () => {
-    child.kill('SIGINT');
-    const code = await new Promise((r) => child.once('exit', r));
+    const code = await stopMoby(child);
     assert.equal(code, 0);
     assert.match(output, /point\(s\) kept in/);
+  });
+
+  it('a second start keeps the login and token, prints neither, and says where to reset them', async () => {
+    let again = '';
+    child = startMoby({ ...env, MOBY_SIM: '0' }, (s) => (again += s));
+    await waitFor(() => again.includes('Started flows'), 30000, 'second start');
+    assert.ok(!again.includes(password) && !again.includes(token));
+    assert.match(again, /to reset it delete .*admin-password\.bcrypt/);
+    assert.match(again, /to reset it delete .*api-token\.sha256/);
+    assert.equal((await get('/moby/alerts')).status, 200, 'the first token still works');
+    await login();
+    assert.equal(await stopMoby(child), 0);
   });
 });

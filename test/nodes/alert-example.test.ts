@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../support/net';
-import { nodeRedWithFlow, type NodeRedProcess } from '../support/alert-nodered';
+import { NR_AUTH, NR_TOKEN, nodeRedWithFlow, type NodeRedProcess } from '../support/alert-nodered';
 
 const example = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'examples', 'alert.json'), 'utf8')) as Array<Record<string, unknown>>;
 
@@ -23,9 +23,11 @@ describe('examples/alert.json', function () {
     const port = new URL(nr.url).port;
     flow = JSON.parse(JSON.stringify(example).split('127.0.0.1:1880').join(`127.0.0.1:${port}`));
     fs.writeFileSync(path.join(nr.userDir, 'flows.json'), JSON.stringify(flow));
+    // the example carries no secret: the deployer sets the alert node's API token (a credential)
+    fs.writeFileSync(path.join(nr.userDir, 'flows_cred.json'), JSON.stringify({ [byName('plant alerts')]: { apiToken: NR_TOKEN } }));
     await nr.start();
     const press = (name: string) => fetch(`${nr!.url}/inject/${byName(name)}`, { method: 'POST' }).then((r) => assert.equal(r.status, 200));
-    const alerts = async (q = '') => (await (await fetch(`${nr!.url}/moby/alerts${q}`)).json()) as any[];
+    const alerts = async (q = '') => (await (await fetch(`${nr!.url}/moby/alerts${q}`, { headers: NR_AUTH })).json()) as any[];
 
     for (let i = 0; i < 3; i++) await press('pump-7 anomaly');
     const pump = await waitFor(async () => (await alerts('?device=pump-7')).find((a) => a.count === 3), 5000, 'pump-7 count 3');

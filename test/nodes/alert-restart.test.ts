@@ -3,7 +3,7 @@
 // notifications survive a restart and are delivered exactly once afterwards.
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/net';
-import { nodeRedWithFlow, type NodeRedProcess } from '../support/alert-nodered';
+import { NR_AUTH, nodeRedWithFlow, type NodeRedProcess } from '../support/alert-nodered';
 import { startReceiver, type Receiver } from '../support/alert-servers';
 
 /** http in POST /in → change (payload.alert → msg.alert, payload.moby → msg.moby) → moby-alert */
@@ -28,11 +28,11 @@ function flow(alertProps: Record<string, unknown> = {}, extra: unknown[] = []): 
 }
 
 async function post(nr: NodeRedProcess, path: string, body: unknown): Promise<Response> {
-  return fetch(`${nr.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return fetch(`${nr.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...NR_AUTH }, body: JSON.stringify(body) });
 }
 
 async function alerts(nr: NodeRedProcess): Promise<any[]> {
-  return (await (await fetch(`${nr.url}/moby/alerts`)).json()) as any[];
+  return (await (await fetch(`${nr.url}/moby/alerts`, { headers: NR_AUTH })).json()) as any[];
 }
 
 describe('moby-alert across Node-RED restarts (real process, file context)', function () {

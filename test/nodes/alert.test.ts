@@ -212,14 +212,15 @@ describe('moby-alert node: HTTP API', function () {
     await api().get(`/moby/alerts/${id}/ack`).expect(405);
     // the alert is untouched by all of that
     assert.equal((await api().get(`/moby/alerts/${id}`).expect(200)).body.acknowledged, false);
-    // paths that are not ours fall through (another node may serve them under the same prefix)
-    await api().get('/moby/something-else').expect(404);
+    // unknown paths under the API's own prefix get the API's JSON 404, never Express's HTML page
+    const unknown = await api().get('/moby/something-else').expect(404).expect('content-type', /json/);
+    assert.equal(unknown.body.error.code, 'not_found');
   });
 
-  it('requires the bearer token when configured and answers CORS preflights for the allowed origin', async () => {
+  it('requires the bearer token and answers CORS preflights only for the allowed origin', async () => {
     await loadAlertFlow(alertFlow({ corsOrigins: 'http://grafana.local:3000' }), { alert: { apiToken: 's3cret-token' } });
     await seed();
-    const no = await api().get('/moby/alerts').expect(401);
+    const no = await api(null).get('/moby/alerts').expect(401);
     assert.equal(no.body.error.code, 'unauthorized');
     assert.match(no.headers['www-authenticate'], /Bearer/);
     await api().get('/moby/alerts').set('authorization', 'Bearer wrong').expect(401);
@@ -227,10 +228,27 @@ describe('moby-alert node: HTTP API', function () {
     const pre = await api().options('/moby/alerts/abc/ack').set('origin', 'http://grafana.local:3000').set('access-control-request-method', 'POST').expect(204);
     assert.equal(pre.headers['access-control-allow-origin'], 'http://grafana.local:3000');
     assert.match(pre.headers['access-control-allow-headers'], /Authorization/);
-    const other = await api().options('/moby/alerts').set('origin', 'http://evil.example').expect(204);
+    const other = await api(null).options('/moby/alerts').set('origin', 'http://evil.example').expect(403);
     assert.equal(other.headers['access-control-allow-origin'], undefined);
+    assert.equal(other.body.error.code, 'forbidden_origin');
     const get = await api().get('/moby/alerts').set('origin', 'http://grafana.local:3000').set('authorization', 'Bearer s3cret-token').expect(200);
     assert.equal(get.headers['access-control-allow-origin'], 'http://grafana.local:3000');
+  });
+
+  it('refuses every request without a configured token unless the node is explicitly open', async () => {
+    await loadAlertFlow(alertFlow(), { alert: {} });
+    const refused = await api(null).get('/moby/alerts').expect(401);
+    assert.match(refused.body.error.message, /no API token is configured/);
+    // and the node says so in its status (not a green "0 open")
+    const node = helper.getNode('alert');
+    const statuses: Array<{ text?: string; fill?: string }> = [];
+    node.status = (st: { text?: string; fill?: string }) => statuses.push(st);
+    node.receive({ alert: { rule: 'r', severity: 'info' }, moby: { device_id: 'd-1' } });
+    await waitFor(() => statuses.some((st) => /no token/.test(st.text ?? '')), 3000, 'status naming the missing token');
+    assert.equal(statuses.find((st) => /no token/.test(st.text ?? ''))!.fill, 'yellow');
+    await helper.unload();
+    await loadAlertFlow(alertFlow({ apiOpen: true }), { alert: {} });
+    await api(null).get('/moby/alerts').expect(200);
   });
 
   it('serves GET /devices from the device directory (200 [] without device-health nodes)', async () => {

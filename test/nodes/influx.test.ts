@@ -11,6 +11,7 @@ import { waitFor } from '../support/net';
 const helper = require('node-red-node-test-helper');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
 const supertest = require('supertest');
+const apiAuth = require('../../dist/nodes/lib/api-auth.js');
 
 helper.init(require.resolve('node-red'));
 
@@ -192,7 +193,7 @@ describe('moby-influx-write node', function () {
     for (const ts of stamped) assert.ok(Math.abs(ts - Date.now()) < 60000, `current timestamp, got ${ts}`);
   });
 
-  it('serves /moby/metrics once with writer counters and buffered/spooled gauges', async () => {
+  it('serves /moby/metrics once with writer counters and buffered/spooled gauges, only with the API token', async () => {
     const f = flow();
     f.push({ id: 'w2', type: 'moby-influx-write', influx: 'cfg', batchSize: 100, flushInterval: 60, wires: [[]] } as never);
     await load(f);
@@ -200,7 +201,18 @@ describe('moby-influx-write node', function () {
     helper.getNode('w2').receive({ payload: point(2) });
     const app = red!.httpNode as { _router: { stack: Array<{ route?: { path: string } }> } };
     assert.equal(app._router.stack.filter((l) => l.route?.path === '/moby/metrics').length, 1, 'registered once');
-    const res = await supertest(app).get('/moby/metrics').expect(200);
+    // no token configured anywhere: refused (secure by default), as JSON
+    const refused = await supertest(app).get('/moby/metrics').expect(401).expect('content-type', /json/);
+    assert.equal(refused.body.error.code, 'unauthorized');
+    // the token of a moby-alert node (registered the way the node does it) opens it
+    const off = apiAuth.registerApiToken('alert-x', 'metrics-token-0123456789');
+    let res;
+    try {
+      await supertest(app).get('/moby/metrics').set('authorization', 'Bearer wrong').expect(401);
+      res = await supertest(app).get('/moby/metrics').set('authorization', 'Bearer metrics-token-0123456789').expect(200);
+    } finally {
+      off();
+    }
     assert.match(res.headers['content-type'], /text\/plain/);
     assert.match(res.text, /moby_influx_buffered_points 2/);
     assert.match(res.text, /moby_influx_spooled_points 0/);

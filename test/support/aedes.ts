@@ -8,10 +8,15 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-export async function startAedes(): Promise<Broker> {
+/** With `login`, clients must connect with that user name and password (like a production broker). */
+export async function startAedes(login?: { username: string; password: string }): Promise<Broker> {
   // aedes 1.x: Aedes.createBroker() resolves once its persistence is ready.
   const { Aedes } = require('aedes');
   const aedes = await Aedes.createBroker();
+  if (login) {
+    aedes.authenticate = (_client: unknown, username: string | undefined, password: Buffer | undefined, done: (err: Error | null, ok: boolean) => void) =>
+      done(null, username === login.username && password !== undefined && password.toString() === login.password);
+  }
   const port = await freePort();
   const server = net.createServer(aedes.handle);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

@@ -9,6 +9,10 @@ import { freePort, waitFor } from './net';
 
 const root = path.resolve(__dirname, '..', '..');
 
+/** The API token every moby-alert node of these flows gets (the API refuses everything without one). */
+export const NR_TOKEN = 'nodered-test-token-0123456789';
+export const NR_AUTH = { authorization: `Bearer ${NR_TOKEN}` };
+
 export interface NodeRedProcess {
   url: string;
   userDir: string;
@@ -21,6 +25,8 @@ export async function nodeRedWithFlow(flow: unknown[], credentials: Record<strin
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-nr-'));
   const port = await freePort();
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
+  credentials = { ...credentials };
+  for (const n of flow as Array<{ id: string; type: string }>) if (n.type === 'moby-alert' && !credentials[n.id]) credentials[n.id] = { apiToken: NR_TOKEN };
   if (Object.keys(credentials).length) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
   fs.writeFileSync(
     path.join(userDir, 'settings.js'),
@@ -50,7 +56,7 @@ export async function nodeRedWithFlow(flow: unknown[], credentials: Record<strin
     await waitFor(
       async () => {
         if (proc && proc.exitCode !== null) throw new Error(`node-red exited: ${output.join('')}`);
-        const r = await fetch(`${url}/moby/alerts`).catch(() => null);
+        const r = await fetch(`${url}/moby/alerts`, { headers: NR_AUTH }).catch(() => null);
         return r !== null && r.status === 200;
       },
       20000,

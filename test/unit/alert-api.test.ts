@@ -1,7 +1,8 @@
 // The alert API handler, input mapping and channel formatting/signing as pure functions.
 import assert from 'node:assert/strict';
 import { AlertEngine } from '../../nodes/core/alert/engine';
-import { handleAlertApi, tokenMatches, type ApiHost, type ApiRequest } from '../../nodes/core/alert/api';
+import { DEVICES_DEFAULT_LIMIT, DEVICES_MAX_LIMIT, handleAlertApi, pageDevices, tokenMatches, type ApiHost, type ApiRequest } from '../../nodes/core/alert/api';
+import { FailureLimiter } from '../../nodes/core/http-guard';
 import { signalsFromMessage } from '../../nodes/core/alert/inputs';
 import { signWebhook, verifyWebhook, slackMessage, webhookBody, subjectLine } from '../../nodes/core/alert/channels';
 import { templateSummary } from '../../nodes/core/alert/summary';
@@ -12,12 +13,16 @@ function host(engine: AlertEngine, extra: Partial<ApiHost> = {}): ApiHost {
     get: (id) => engine.get(id),
     acknowledge: (id, by, note) => engine.acknowledge(id, by, note),
     resolve: (id, by, note) => engine.resolve(id, by, note),
+    token: 'tok',
     ...extra,
   };
 }
 
+/** A request as the Grafana proxy or curl sends it: with the token and, for POST, a JSON content type. */
 function req(method: string, path: string, more: Partial<ApiRequest> = {}): ApiRequest {
-  return { method, path, query: {}, headers: {}, ...more };
+  const headers: ApiRequest['headers'] = { authorization: 'Bearer tok' };
+  if (method === 'POST') headers['content-type'] = 'application/json';
+  return { method, path, query: {}, ...more, headers: { ...headers, ...more.headers } };
 }
 
 const devices = { devices: () => [] };
@@ -27,6 +32,7 @@ describe('alert API handler', () => {
     const e = new AlertEngine();
     assert.equal(handleAlertApi([host(e)], req('GET', '/metrics'), devices), null);
     assert.equal(handleAlertApi([host(e)], req('GET', '/alerts/a/b/c'), devices), null);
+    assert.equal(handleAlertApi([host(e)], req('GET', '/metrics', { headers: { authorization: '' } }), devices), null, 'metrics checks the token itself');
   });
 
   it('merges hosts, routes actions to the holder and returns the updated alert', () => {
@@ -77,22 +83,125 @@ describe('alert API handler', () => {
     assert.equal((since.body as unknown[]).length, 1);
   });
 
-  it('checks bearer tokens in constant time and allows CORS only for configured origins', () => {
-    const e = new AlertEngine();
-    const h = [host(e, { token: 'tok', corsOrigins: ['https://grafana.example'] })];
-    assert.equal(handleAlertApi(h, req('GET', '/alerts'), devices)!.status, 401);
+  it('requires a token on every route: none configured refuses everything unless the host is explicitly open', () => {
+    const e = new AlertEngine({ newId: () => 'x1' });
+    e.apply({ kind: 'trigger', device_id: 'd', rule: 'r' });
+    const none = [host(e, { token: undefined })];
+    for (const r of [req('GET', '/alerts'), req('GET', '/devices'), req('GET', '/alerts/x1'), req('POST', '/alerts/x1/resolve')]) {
+      const out = handleAlertApi(none, r, devices)!;
+      assert.equal(out.status, 401, `${r.method} ${r.path}`);
+      assert.equal((out.body as { error: { code: string } }).error.code, 'unauthorized');
+    }
+    assert.equal(e.get('x1')!.status, 'open');
+    assert.equal(handleAlertApi([host(e, { token: undefined, open: true })], req('GET', '/alerts', { headers: { authorization: '' } }), devices)!.status, 200);
+    const h = [host(e)];
+    assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: '' } }), devices)!.status, 401);
     assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Basic tok' } }), devices)!.status, 401);
-    assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Bearer tok' } }), devices)!.status, 200);
-    const pre = handleAlertApi(h, req('OPTIONS', '/alerts', { headers: { origin: 'https://grafana.example' } }), devices)!;
-    assert.equal(pre.status, 204, 'preflight needs no token');
-    assert.equal(pre.headers['Access-Control-Allow-Origin'], 'https://grafana.example');
-    const evil = handleAlertApi(h, req('OPTIONS', '/alerts', { headers: { origin: 'https://evil.example' } }), devices)!;
-    assert.equal(evil.headers['Access-Control-Allow-Origin'], undefined);
-    const any = handleAlertApi([host(e, { corsOrigins: ['*'] })], req('GET', '/devices', { headers: { origin: 'http://x' } }), { devices: () => [{ device_id: 'p' }] })!;
-    assert.equal(any.headers['Access-Control-Allow-Origin'], '*');
-    assert.deepEqual(any.body, [{ device_id: 'p' }]);
+    assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Bearer tok2' } }), devices)!.status, 401);
+    assert.equal(handleAlertApi(h, req('GET', '/alerts'), devices)!.status, 200);
     assert.equal(tokenMatches('a', 'a'), true);
     assert.equal(tokenMatches('a', 'ab'), false);
+  });
+
+  it('refuses cross-site state changes: foreign Origin/Referer (403) and non-JSON bodies (415), before the token', () => {
+    const e = new AlertEngine({ newId: () => 'x1' });
+    e.apply({ kind: 'trigger', device_id: 'd', rule: 'r' });
+    const h = [host(e, { corsOrigins: ['http://grafana.local:3000'] })];
+    const own = { host: '127.0.0.1:1880' };
+    const cases: Array<[ApiRequest['headers'], number, string]> = [
+      [{ ...own, origin: 'http://evil.example' }, 403, 'forbidden_origin'],
+      [{ ...own, origin: 'null' }, 403, 'forbidden_origin'],
+      [{ ...own, referer: 'http://evil.example/page.html' }, 403, 'forbidden_origin'],
+      [{ ...own, origin: 'http://127.0.0.1:1881' }, 403, 'forbidden_origin'],
+      [{ ...own, origin: 'http://evil.example', authorization: 'Bearer wrong' }, 403, 'forbidden_origin'],
+      // an HTML form can only send these three types, so none of them is accepted
+      [{ ...own, 'content-type': 'application/x-www-form-urlencoded' }, 415, 'unsupported_media_type'],
+      [{ ...own, 'content-type': 'text/plain' }, 415, 'unsupported_media_type'],
+      [{ ...own, 'content-type': 'multipart/form-data; boundary=x' }, 415, 'unsupported_media_type'],
+      [{ ...own, 'content-type': undefined }, 415, 'unsupported_media_type'],
+    ];
+    for (const [headers, status, code] of cases) {
+      const out = handleAlertApi(h, req('POST', '/alerts/x1/resolve', { headers, body: '{"by":"mallory"}' }), devices)!;
+      assert.equal(out.status, status, JSON.stringify(headers));
+      assert.equal((out.body as { error: { code: string } }).error.code, code);
+      assert.equal(out.headers['Access-Control-Allow-Origin'], undefined);
+    }
+    assert.equal(e.get('x1')!.status, 'open', 'none of them resolved the alert');
+    for (const headers of [own, { ...own, origin: 'http://127.0.0.1:1880' }, { ...own, origin: 'http://grafana.local:3000' }, { ...own, 'content-type': 'application/json; charset=utf-8' }]) {
+      const e2 = new AlertEngine({ newId: () => 'y1' });
+      e2.apply({ kind: 'trigger', device_id: 'd', rule: 'r' });
+      const ok = handleAlertApi([host(e2, { corsOrigins: ['http://grafana.local:3000'] })], req('POST', '/alerts/y1/ack', { headers, body: '{}' }), devices)!;
+      assert.equal(ok.status, 200, JSON.stringify(headers));
+    }
+  });
+
+  it('answers CORS only to listed origins, echoing them, and never lets "*" change state', () => {
+    const e = new AlertEngine();
+    const h = [host(e, { corsOrigins: ['https://grafana.example/'] })];
+    const pre = handleAlertApi(h, req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'https://grafana.example', authorization: '' } }), devices)!;
+    assert.equal(pre.status, 204, 'a preflight needs no token');
+    assert.equal(pre.headers['Access-Control-Allow-Origin'], 'https://grafana.example');
+    assert.match(pre.headers['Access-Control-Allow-Methods'], /POST/);
+    const evil = handleAlertApi(h, req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'https://evil.example' } }), devices)!;
+    assert.equal(evil.status, 403);
+    assert.equal(evil.headers['Access-Control-Allow-Origin'], undefined);
+    const evilGet = handleAlertApi(h, req('GET', '/alerts', { headers: { origin: 'https://evil.example' } }), devices)!;
+    assert.equal(evilGet.headers['Access-Control-Allow-Origin'], undefined, 'a foreign page cannot read the answer');
+    const star = [host(e, { corsOrigins: ['*'] })];
+    const any = handleAlertApi(star, req('GET', '/devices', { headers: { origin: 'http://x.example' } }), { devices: () => [{ device_id: 'p' }] })!;
+    assert.equal(any.headers['Access-Control-Allow-Origin'], 'http://x.example');
+    assert.doesNotMatch(any.headers['Access-Control-Allow-Methods'], /POST/);
+    assert.deepEqual(any.body, [{ device_id: 'p' }]);
+    assert.equal(handleAlertApi(star, req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'http://x.example' } }), devices)!.status, 403);
+    assert.equal(handleAlertApi(star, req('POST', '/alerts/abc/ack', { headers: { origin: 'http://x.example', host: 'h:1' }, body: '{}' }), devices)!.status, 403);
+  });
+
+  it('limits failed authentications per client with 429 and Retry-After, without comparing the token', () => {
+    let now = 0;
+    const limiter = new FailureLimiter({ max: 3, windowMs: 60000, now: () => now });
+    const e = new AlertEngine();
+    const ctx = { devices: () => [], limiter };
+    const bad = (remote: string, token = 'nope') => handleAlertApi([host(e)], req('GET', '/alerts', { remote, headers: { authorization: `Bearer ${token}` } }), ctx)!;
+    for (let i = 0; i < 3; i++) assert.equal(bad('10.0.0.1').status, 401);
+    const blocked = bad('10.0.0.1');
+    assert.equal(blocked.status, 429);
+    assert.equal(blocked.headers['Retry-After'], '60');
+    assert.equal((blocked.body as { error: { code: string } }).error.code, 'too_many_requests');
+    assert.equal(bad('10.0.0.1', 'tok').status, 429, 'blocked clients are not even compared');
+    assert.equal(bad('10.0.0.2', 'tok').status, 200, 'other clients are not affected');
+    now = 60001;
+    assert.equal(bad('10.0.0.1', 'tok').status, 200);
+  });
+
+  it('pages GET /devices with limit and an opaque cursor (binary search in the sorted table)', () => {
+    const rows = Array.from({ length: 25 }, (_, i) => ({ device_id: `d-${String(i).padStart(3, '0')}`, state: 'ONLINE' }));
+    const ctx = { devices: () => rows };
+    const h = [host(new AlertEngine())];
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const out = handleAlertApi(h, req('GET', '/devices', { query: cursor ? { limit: '10', cursor } : { limit: '10' } }), ctx)!;
+      assert.equal(out.status, 200);
+      const page = out.body as Array<{ device_id: string }>;
+      assert.ok(page.length <= 10);
+      seen.push(...page.map((r) => r.device_id));
+      cursor = out.headers['X-Next-Cursor'];
+      if (cursor) assert.match(out.headers.Link, /rel="next"/);
+      pages++;
+    } while (cursor);
+    assert.equal(pages, 3);
+    assert.deepEqual(seen, rows.map((r) => r.device_id));
+    const dflt = handleAlertApi(h, req('GET', '/devices'), { devices: () => Array.from({ length: DEVICES_DEFAULT_LIMIT + 5 }, (_, i) => ({ device_id: `x${String(i).padStart(5, '0')}` })) })!;
+    assert.equal((dflt.body as unknown[]).length, DEVICES_DEFAULT_LIMIT, 'unbounded listings are no longer possible');
+    assert.ok(dflt.headers['X-Next-Cursor']);
+    for (const query of [{ limit: '0' }, { limit: String(DEVICES_MAX_LIMIT + 1) }, { limit: 'all' }, { cursor: '!!' }]) {
+      const out = handleAlertApi(h, req('GET', '/devices', { query }), ctx)!;
+      assert.equal(out.status, 400, JSON.stringify(query));
+    }
+    assert.deepEqual(pageDevices(rows, 5, 'd-022').page.map((r) => r.device_id), ['d-023', 'd-024']);
+    assert.equal(pageDevices(rows, 5, 'd-022').next, undefined);
+    assert.equal(pageDevices(rows, 5, 'zzz').page.length, 0);
   });
 });
 
@@ -166,5 +275,30 @@ describe('alert channel formatting and signing', () => {
     assert.equal((webhookBody(n) as { type: string }).type, 'alert.open');
     assert.equal(subjectLine({ ...n, kind: 'resolve' }), '[MOBY CRITICAL] Alert resolved: anomaly on pump-1');
     assert.match(templateSummary(alert), /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1970-01-01T00:00:00.000Z\./);
+  });
+});
+
+describe('device listing for GET /devices', () => {
+  it('builds in slices exactly what the one-go listing builds (merged sources, newest row wins, sorted), and reuses it', async () => {
+    const dir = await import('../../nodes/lib/device-directory');
+    const ids = Array.from({ length: 40 }, (_, i) => `d-${(i * 17) % 40}`);
+    const offA = dir.registerDeviceSource('a', () => ids.map((id, i) => ({ device_id: id, state: 'ONLINE' as const, since: 1, last_seen: i })));
+    const offB = dir.registerDeviceSource('b', () => ids.slice(0, 10).map((id) => ({ device_id: id, state: 'OFFLINE' as const, since: 1, last_seen: 1000 })));
+    try {
+      const whole = dir.listDevices();
+      for (const step of [1, 3, 7, 64]) assert.deepEqual(await dir.listDevicesInSlices(step), whole, `step ${step}`);
+      assert.equal(whole.length, 40);
+      assert.ok(whole.every((r, i) => i === 0 || whole[i - 1].device_id < r.device_id));
+      assert.equal(whole.find((r) => r.device_id === ids[0])!.source, 'b', 'the newer row wins');
+      let t = 0;
+      const first = await dir.listDevicesForApi(() => t);
+      t = 500;
+      assert.equal(await dir.listDevicesForApi(() => t), first, 'reused within its lifetime');
+      t = 5000;
+      assert.notEqual(await dir.listDevicesForApi(() => t), first, 'rebuilt afterwards');
+    } finally {
+      offA();
+      offB();
+    }
   });
 });

@@ -1,8 +1,9 @@
-// The alert HTTP API as a pure function of a request: routing, filters, bearer-token check, CORS and JSON
-// errors. The adapter mounts it on Node-RED's HTTP server; several alert nodes may share one prefix and
-// are served together (lists merge, ack/resolve go to the node that holds the id).
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The alert HTTP API as a pure function of a request: routing, filters, bearer-token check, origin and
+// content-type checks for state changes, CORS and JSON errors. The adapter mounts it on Node-RED's HTTP
+// server; several alert nodes may share one prefix and are served together (lists merge, ack/resolve go
+// to the node that holds the id).
 import type { Alert } from '../contract';
+import { authorize, classifyOrigin, corsHeaders, isJsonContentType, parseOriginList, type FailureLimiter } from '../http-guard';
 import { parseJsonSafe } from '../safe-json';
 import type { ActionResult, AlertFilter } from './engine';
 
@@ -11,9 +12,11 @@ export interface ApiHost {
   get(id: string): Alert | undefined;
   acknowledge(id: string, by: string, note?: string): ActionResult;
   resolve(id: string, by: string, note?: string): ActionResult;
-  /** bearer token this host requires; empty/undefined = none */
+  /** bearer token this host accepts; without any token on any host the API refuses every request */
   token?: string;
-  /** allowed CORS origins ('*' for any) */
+  /** serve without a token when no host has one (an explicit choice of the deployer, e.g. behind httpNodeAuth) */
+  open?: boolean;
+  /** origins that may call the API from a browser (exact "scheme://host:port"; '*' = any origin may read, never change) */
   corsOrigins?: string[];
 }
 
@@ -27,6 +30,8 @@ export interface ApiRequest {
   body?: unknown;
   /** set by the adapter when the body exceeded MAX_BODY_BYTES and was not read */
   bodyTooLarge?: boolean;
+  /** client address, the key of the failed-auth limiter */
+  remote?: string;
 }
 
 export interface ApiResponse {
@@ -44,27 +49,7 @@ function header(h: ApiRequest['headers'], name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-/** Compares secrets in constant time (hashing first makes unequal lengths safe to compare). */
-export function tokenMatches(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
-function corsHeaders(hosts: ApiHost[], origin: string | undefined): Record<string, string> {
-  if (!origin) return {};
-  const allowed = new Set(hosts.flatMap((h) => h.corsOrigins ?? []));
-  if (!allowed.has('*') && !allowed.has(origin)) return {};
-  return {
-    'Access-Control-Allow-Origin': allowed.has('*') ? '*' : origin,
-    Vary: 'Origin',
-    'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-    'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-    'Access-Control-Max-Age': '600',
-  };
-}
+export { tokenMatches } from '../http-guard';
 
 /** JSON error body `{error: {code, message, field?}, alert?}` (the shape the Grafana panel reads). */
 function error(status: number, code: string, message: string, headers: Record<string, string>, extra: { field?: string; alert?: unknown } = {}): ApiResponse {
@@ -148,41 +133,103 @@ function parseActionBody(body: unknown): { ok: true; by: string; note?: string }
 const ID_RE = /^[\w-]{1,64}$/;
 
 export interface ApiContext {
-  /** device table for GET /devices */
-  devices: () => unknown[];
+  /** device table for GET /devices, sorted by device_id (plain code-unit order) */
+  devices: () => ReadonlyArray<{ device_id: string }>;
+  /** failed-auth limiter shared by the routes of one server */
+  limiter?: FailureLimiter;
+}
+
+export const DEVICES_DEFAULT_LIMIT = 1000;
+export const DEVICES_MAX_LIMIT = 5000;
+
+/** The cursor of GET /devices: the last device id of the page, base64url so any id is URL-safe. */
+export function encodeCursor(deviceId: string): string {
+  return Buffer.from(deviceId, 'utf8').toString('base64url');
+}
+
+function decodeCursor(c: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]{1,700}$/.test(c)) return undefined;
+  return Buffer.from(c, 'base64url').toString('utf8');
+}
+
+/**
+ * One page of a device table sorted by device_id: the rows after `after` (binary search, so a page costs
+ * O(log n + limit) however big the table is) and the cursor of the next page when more rows follow.
+ */
+export function pageDevices<T extends { device_id: string }>(rows: ReadonlyArray<T>, limit: number, after?: string): { page: T[]; next?: string } {
+  let lo = 0;
+  if (after !== undefined) {
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rows[mid].device_id <= after) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  const page = rows.slice(lo, lo + limit);
+  const more = lo + limit < rows.length;
+  return more && page.length ? { page, next: encodeCursor(page[page.length - 1].device_id) } : { page };
 }
 
 /**
  * Handles one request below the prefix. Returns null when the path is not one of ours (the adapter then
  * passes the request on, e.g. to the metrics route another node serves under the same prefix).
+ * Order of checks: preflight and method; for state changes the origin (403) and the content type (415),
+ * which stop a cross-site form or no-cors fetch before anything else; then the token (401, 429 after
+ * repeated failures); then the request itself (400, 404, 409, 413).
  */
 export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContext): ApiResponse | null {
   const path = req.path.replace(/\/+$/, '') || '/';
   const parts = path.split('/').filter(Boolean);
-  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1);
-  if (!ours) return null;
-  const cors = corsHeaders(hosts, header(req.headers, 'origin'));
+  // /metrics under the same prefix is served by the influx writer's route (with the same token check)
+  if (parts[0] === 'metrics' && parts.length === 1) return null;
+  const allowed = parseOriginList(hosts.flatMap((h) => h.corsOrigins ?? []));
+  const cors = corsHeaders(header(req.headers, 'origin'), allowed);
   const headers = { 'Cache-Control': 'no-store', ...cors };
   const method = req.method.toUpperCase();
-  if (method === 'OPTIONS') return { status: 204, headers };
+  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1);
+  // not ours: the adapter answers a JSON 404 when it owns the whole prefix, or passes the request on
+  if (!ours) return null;
+  const stateChange = parts.length === 3;
+  const allow = stateChange ? 'POST, OPTIONS' : 'GET, OPTIONS';
 
-  const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
-  if (tokens.length) {
-    const auth = header(req.headers, 'authorization') ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(auth);
-    // every configured token is compared so the time taken does not reveal which one matched
-    let ok = false;
-    for (const t of tokens) if (m && tokenMatches(m[1], t)) ok = true;
-    if (!ok) return error(401, 'unauthorized', 'missing or wrong bearer token', { ...headers, 'WWW-Authenticate': 'Bearer realm="moby"' });
+  if (method === 'OPTIONS') {
+    // a preflight: only listed origins hear anything back (and only GET for a '*' entry)
+    if (!Object.keys(cors).length) return error(403, 'forbidden_origin', 'origin not allowed', headers);
+    if (stateChange && !cors['Access-Control-Allow-Methods'].includes('POST')) return error(403, 'forbidden_origin', 'origin may not change alerts', headers);
+    return { status: 204, headers: { ...headers, Allow: allow } };
+  }
+  if (!allow.split(', ').includes(method)) return error(405, 'method_not_allowed', `${method} not allowed on ${path}`, { ...headers, Allow: allow });
+
+  if (stateChange) {
+    // Cross-site request forgery: a page on another origin (an HTML form, fetch with no-cors) can send a
+    // POST without reading the answer. Refuse it before anything else happens.
+    if (classifyOrigin(req.headers, allowed) === 'foreign') return error(403, 'forbidden_origin', 'requests from this origin may not change alerts (not in the API\'s allowed origins)', headers);
+    if (!isJsonContentType(req.headers['content-type'])) return error(415, 'unsupported_media_type', 'the body must be application/json', headers);
   }
 
+  const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
+  const auth = authorize(req.headers, tokens, { open: hosts.some((h) => h.open), client: req.remote, limiter: ctx.limiter });
+  if (!auth.ok) return error(auth.status, auth.code, auth.message, { ...headers, ...auth.headers });
+
   if (parts[0] === 'devices') {
-    if (method !== 'GET') return error(405, 'method_not_allowed', `${method} not allowed on /devices`, { ...headers, Allow: 'GET, OPTIONS' });
-    return { status: 200, headers, body: ctx.devices() };
+    const limitText = str(req.query.limit);
+    let limit = DEVICES_DEFAULT_LIMIT;
+    if (limitText !== undefined) {
+      if (!/^\d{1,5}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > DEVICES_MAX_LIMIT) return error(400, 'bad_request', `limit must be an integer from 1 to ${DEVICES_MAX_LIMIT}`, headers, { field: 'limit' });
+      limit = Number(limitText);
+    }
+    const cursorText = str(req.query.cursor);
+    let after: string | undefined;
+    if (cursorText !== undefined) {
+      after = decodeCursor(cursorText);
+      if (after === undefined) return error(400, 'bad_request', 'cursor must be the X-Next-Cursor value of the previous page', headers, { field: 'cursor' });
+    }
+    const { page, next } = pageDevices(ctx.devices(), limit, after);
+    return { status: 200, headers: next ? { ...headers, 'X-Next-Cursor': next, Link: `<?limit=${limit}&cursor=${next}>; rel="next"` } : headers, body: page };
   }
 
   if (parts.length === 1) {
-    if (method !== 'GET') return error(405, 'method_not_allowed', `${method} not allowed on /alerts`, { ...headers, Allow: 'GET, OPTIONS' });
     const f = parseFilter(req.query);
     if (!f.ok) return error(400, 'bad_request', f.message, headers, { field: f.field });
     const all = hosts.flatMap((h) => h.list(f.filter));
@@ -195,14 +242,12 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   const host = hosts.find((h) => h.get(id) !== undefined);
 
   if (parts.length === 2) {
-    if (method !== 'GET') return error(405, 'method_not_allowed', `${method} not allowed on /alerts/:id`, { ...headers, Allow: 'GET, OPTIONS' });
     if (!host) return error(404, 'not_found', `no alert ${id}`, headers);
     return { status: 200, headers, body: host.get(id) };
   }
 
   const action = parts[2];
   if (action !== 'ack' && action !== 'resolve') return error(404, 'not_found', `no route ${path}`, headers);
-  if (method !== 'POST') return error(405, 'method_not_allowed', `${method} not allowed on /alerts/:id/${action}`, { ...headers, Allow: 'POST, OPTIONS' });
   const body: ReturnType<typeof parseActionBody> = req.bodyTooLarge ? { ok: false, status: 413, message: `body larger than ${MAX_BODY_BYTES} bytes` } : parseActionBody(req.body);
   if (!body.ok) return error(body.status, body.status === 413 ? 'too_large' : 'bad_request', body.message, headers, body.field !== undefined ? { field: body.field } : {});
   if (!host) return error(404, 'not_found', `no alert ${id}`, headers);
@@ -212,4 +257,9 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
     return error(409, r.error!, r.error === 'already_resolved' ? 'alert is already resolved' : 'alert is already acknowledged', headers, { alert: r.alert });
   }
   return { status: 200, headers, body: r.alert };
+}
+
+/** The JSON error shape for failures outside the handler (adapter errors, body stream errors). */
+export function apiError(status: number, code: string, message: string): ApiResponse {
+  return error(status, code, message, { 'Cache-Control': 'no-store' });
 }

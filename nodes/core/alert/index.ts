@@ -10,5 +10,5 @@ export { signWebhook, verifyWebhook, slackMessage, webhookBody, plainText as not
 export type { Notification, NotificationKind } from './channels';
 export { LlmSummarizer, templateSummary } from './summary';
 export type { LlmOptions, SummaryResult } from './summary';
-export { handleAlertApi } from './api';
+export { handleAlertApi, pageDevices as pageAlertApiDevices } from './api';
 export type { ApiHost as AlertApiHost, ApiRequest as AlertApiRequest, ApiResponse as AlertApiResponse } from './api';

@@ -1,0 +1,256 @@
+// Pure request checks shared by the alert API, /moby/metrics and the admin (editor) guard of `npm start`:
+// which origin a browser request comes from, whether that origin may act, which CORS headers it may
+// see, a failed-auth limiter, bearer-token parsing and URL redaction for logs. No Node-RED, no Express:
+// the adapters pass header maps in and copy the decisions out.
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+function header(h: Headers, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** "scheme://host[:port]" in lower case with the default port dropped, or null when `url` is not http(s). */
+export function originOf(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+  return `${u.protocol}//${u.host}`.toLowerCase();
+}
+
+/**
+ * The origin a browser says a request comes from: the Origin header, else the origin of the Referer.
+ * Browsers send Origin on every cross-origin fetch/XHR and on every form POST; "null" (sandboxed frames,
+ * file: pages, some redirects) is kept as the literal "null" so it counts as foreign. Undefined means the
+ * request carries neither header (curl, Prometheus, server-to-server calls): not a browser page acting.
+ */
+export function requestOrigin(h: Headers): string | undefined {
+  const origin = header(h, 'origin');
+  if (origin !== undefined && origin !== '') {
+    if (origin === 'null') return 'null';
+    return originOf(origin) ?? 'null';
+  }
+  const referer = header(h, 'referer');
+  if (referer) return originOf(referer) ?? 'null';
+  return undefined;
+}
+
+/** The origins this server is reached as, from the Host header (the browser sets it to the target). */
+export function ownOrigins(h: Headers): string[] {
+  const host = header(h, 'host');
+  if (!host) return [];
+  return [`http://${host}`.toLowerCase(), `https://${host}`.toLowerCase()];
+}
+
+/** Normalises an allow-list entry ("http://grafana:3000/" → "http://grafana:3000"); '*' stays '*'. */
+export function normaliseOrigin(entry: string): string | null {
+  const s = entry.trim();
+  if (s === '*') return '*';
+  return originOf(s);
+}
+
+export function parseOriginList(list: string | string[] | undefined): string[] {
+  const items = Array.isArray(list) ? list : typeof list === 'string' ? list.split(',') : [];
+  const out: string[] = [];
+  for (const item of items) {
+    const o = normaliseOrigin(item);
+    if (o && !out.includes(o)) out.push(o);
+  }
+  return out;
+}
+
+export type OriginVerdict = 'none' | 'same' | 'allowed' | 'foreign';
+
+/**
+ * Classifies the origin of a request: 'none' (no Origin/Referer: not a browser page), 'same' (the page
+ * was served by this host), 'allowed' (listed exactly; '*' does not count, a wildcard never lets a page
+ * change state) or 'foreign'.
+ */
+export function classifyOrigin(h: Headers, allowed: string[]): OriginVerdict {
+  const origin = requestOrigin(h);
+  if (origin === undefined) return 'none';
+  if (origin !== 'null' && ownOrigins(h).includes(origin)) return 'same';
+  if (origin !== 'null' && allowed.includes(origin)) return 'allowed';
+  return 'foreign';
+}
+
+/**
+ * CORS response headers for a request from `origin` (the raw Origin header). Only exactly listed origins
+ * get them, echoed (never '*'), with POST; a '*' entry lets any origin read with GET but never POST, so
+ * a wildcard cannot turn into a cross-site state change. Non-listed origins get nothing at all.
+ */
+export function corsHeaders(originHeader: string | undefined, allowed: string[]): Record<string, string> {
+  if (!originHeader || originHeader === 'null') return {};
+  const origin = originOf(originHeader);
+  if (!origin) return {};
+  const exact = allowed.includes(origin);
+  if (!exact && !allowed.includes('*')) return {};
+  return {
+    'Access-Control-Allow-Origin': originHeader,
+    Vary: 'Origin',
+    'Access-Control-Allow-Methods': exact ? 'GET, POST, OPTIONS' : 'GET, OPTIONS',
+    'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+    'Access-Control-Max-Age': '600',
+  };
+}
+
+/** True for application/json (any parameters, e.g. charset); HTML forms can only send three other types. */
+export function isJsonContentType(value: string | string[] | undefined): boolean {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return false;
+  return v.split(';')[0].trim().toLowerCase() === 'application/json';
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+const HASHED = /^sha256:([0-9a-f]{64})$/;
+
+/** "sha256:<hex>" of a token: what `npm start` stores and hands to Node-RED instead of the token itself. */
+export function hashToken(token: string): string {
+  return `sha256:${digest(token).toString('hex')}`;
+}
+
+/**
+ * Compares secrets in constant time (hashing first makes unequal lengths safe to compare). `expected`
+ * may be the token or its "sha256:<hex>" form, so a server can hold only the hash of a random token.
+ */
+export function tokenMatches(given: string, expected: string): boolean {
+  const m = HASHED.exec(expected);
+  return timingSafeEqual(digest(given), m ? Buffer.from(m[1], 'hex') : digest(expected));
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(h: Headers): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header(h, 'authorization') ?? '');
+  return m ? m[1] : undefined;
+}
+
+/** True when `given` equals one of `tokens`; all are compared so the time taken does not tell which. */
+export function anyTokenMatches(given: string | undefined, tokens: string[]): boolean {
+  let ok = false;
+  for (const t of tokens) if (given !== undefined && tokenMatches(given, t)) ok = true;
+  return ok;
+}
+
+export interface FailureLimiterOptions {
+  /** failed attempts allowed per key within `windowMs` */
+  max?: number;
+  windowMs?: number;
+  /** keys remembered at most (oldest forgotten first), so a spray of addresses cannot grow memory */
+  maxKeys?: number;
+  now?: () => number;
+}
+
+/**
+ * Counts failed authentications per client (address) in a fixed window. Once a client reaches `max`
+ * failures it is refused (429) until the window ends, without its token being compared at all.
+ */
+export class FailureLimiter {
+  private readonly max: number;
+  private readonly windowMs: number;
+  private readonly maxKeys: number;
+  private readonly now: () => number;
+  private readonly hits = new Map<string, { start: number; count: number }>();
+
+  constructor(o: FailureLimiterOptions = {}) {
+    this.max = o.max ?? 20;
+    this.windowMs = o.windowMs ?? 60000;
+    this.maxKeys = o.maxKeys ?? 10000;
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Seconds until `key` may try again, 0 when it may try now. */
+  retryAfter(key: string): number {
+    const e = this.hits.get(key);
+    if (!e) return 0;
+    const left = e.start + this.windowMs - this.now();
+    if (left <= 0) {
+      this.hits.delete(key);
+      return 0;
+    }
+    return e.count >= this.max ? Math.ceil(left / 1000) : 0;
+  }
+
+  fail(key: string): void {
+    const t = this.now();
+    const e = this.hits.get(key);
+    if (e && t - e.start < this.windowMs) {
+      e.count++;
+      return;
+    }
+    this.hits.delete(key);
+    if (this.hits.size >= this.maxKeys) this.hits.delete(this.hits.keys().next().value as string);
+    this.hits.set(key, { start: t, count: 1 });
+  }
+
+  size(): number {
+    return this.hits.size;
+  }
+}
+
+/**
+ * A URL (or any text holding URLs) safe to log: the password of `scheme://user:password@host` becomes
+ * "***", and query parameters whose name suggests a secret (token, password, key, secret…) too.
+ */
+export function redactUrl(text: string): string {
+  return String(text)
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*):[^@\s/]*@/gi, '$1:***@')
+    .replace(/([?&][^=&#\s]*(?:token|pass|pwd|secret|key|auth)[^=&#\s]*=)[^&#\s]*/gi, '$1***');
+}
+
+export type AuthResult = { ok: true } | { ok: false; status: 401 | 429; code: string; message: string; headers: Record<string, string> };
+
+/**
+ * The bearer-token check every MOBY HTTP route shares. `tokens` empty means nothing was configured: the
+ * request is refused (secure by default) unless `open` says the deployer chose an open API on purpose.
+ * Failures are counted per `client` (the remote address); a client over the limit gets 429 and its token
+ * is not even compared.
+ */
+export function authorize(h: Headers, tokens: string[], o: { open?: boolean; client?: string; limiter?: FailureLimiter } = {}): AuthResult {
+  if (!tokens.length) {
+    if (o.open) return { ok: true };
+    return { ok: false, status: 401, code: 'unauthorized', message: 'no API token is configured on the server: set one (MOBY_API_TOKEN, or the moby-alert node\'s API token)', headers: { 'WWW-Authenticate': 'Bearer realm="moby"' } };
+  }
+  const client = o.client ?? '';
+  const wait = o.limiter ? o.limiter.retryAfter(client) : 0;
+  if (wait > 0) return { ok: false, status: 429, code: 'too_many_requests', message: `too many failed authentications; retry in ${wait} s`, headers: { 'Retry-After': String(wait) } };
+  if (anyTokenMatches(bearerToken(h), tokens)) return { ok: true };
+  o.limiter?.fail(client);
+  return { ok: false, status: 401, code: 'unauthorized', message: 'missing or wrong bearer token', headers: { 'WWW-Authenticate': 'Bearer realm="moby"' } };
+}
+
+/** Host name of a Host header ("[::1]:1880" → "::1", "Localhost:1880" → "localhost"). */
+export function hostName(hostHeader: string | undefined): string | undefined {
+  if (!hostHeader) return undefined;
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(hostHeader) ?? /^([^:]+)(?::\d+)?$/.exec(hostHeader);
+  return m ? m[1].toLowerCase() : undefined;
+}
+
+/** The names a server bound to loopback is legitimately reached as (anything else is DNS rebinding). */
+export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '::1'];
+
+export type GuardVerdict = { ok: true } | { ok: false; status: 403 | 421; code: string; message: string };
+
+/**
+ * Decides whether a request may reach the Node-RED editor and admin API (npm start's guard, also usable
+ * as `httpAdminMiddleware`). A page on another origin is refused whatever it asks (reading /flows is as
+ * bad as deploying), so no foreign page ever gets an answer, CORS headers or not. `allowedHosts` (when
+ * not empty) refuses Host names the server is not known as, which defeats DNS rebinding: a foreign page
+ * whose own name resolves to 127.0.0.1 is "same-origin" by the Origin check, but not by its Host.
+ */
+export function adminVerdict(h: Headers, o: { allowedOrigins?: string[]; allowedHosts?: string[] } = {}): GuardVerdict {
+  const hosts = o.allowedHosts ?? [];
+  if (hosts.length) {
+    const name = hostName(header(h, 'host'));
+    if (!name || !hosts.includes(name)) return { ok: false, status: 421, code: 'host_not_allowed', message: 'this server is not reached under that host name' };
+  }
+  if (classifyOrigin(h, o.allowedOrigins ?? []) === 'foreign') return { ok: false, status: 403, code: 'forbidden_origin', message: 'requests from other web origins are refused' };
+  return { ok: true };
+}

@@ -1,0 +1,129 @@
+// The secrets `npm start` needs, per state directory (MOBY_HOME): the editor login, the alert API token and
+// the key that encrypts Node-RED's credentials. Nothing is built in: each is taken from the environment or
+// generated on the first start and kept in <MOBY_HOME>/secrets/ (directory 0700, files 0600). The password
+// and the token are stored only as hashes, so they are shown once, when generated.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { hashToken } from '../core/http-guard';
+
+export type Source = 'env' | 'file' | 'generated';
+
+export interface LocalSecrets {
+  dir: string;
+  /** bcrypt hash for adminAuth */
+  adminHash: string;
+  adminSource: Source;
+  /** the generated password, present only on the start that created it */
+  adminPassword?: string;
+  /** what Node-RED gets as MOBY_API_TOKEN: the token from the environment, or "sha256:<hex>" of a stored one */
+  apiToken: string;
+  apiSource: Source;
+  /** the generated token, present only on the start that created it */
+  apiTokenPlain?: string;
+  credentialSecret: string;
+  credentialSource: Source;
+  /** files that were readable by group/others and were narrowed to 0600 */
+  fixedModes: string[];
+  files: { admin: string; api: string; credential: string };
+}
+
+/** 32 random bytes as base64url (43 characters, 256 bits). */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+function readSecret(file: string, fixed: string[]): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return undefined;
+  }
+  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+    fs.chmodSync(file, 0o600);
+    fixed.push(file);
+  }
+  const v = fs.readFileSync(file, 'utf8').trim();
+  return v || undefined;
+}
+
+function writeSecret(file: string, value: string): void {
+  // 'wx': never overwrite a secret another start wrote in the meantime; mode applies on creation
+  fs.writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });
+}
+
+/**
+ * Resolves the three secrets. `hashPassword` makes a bcrypt hash (Node-RED's bcryptjs), passed in so this
+ * module needs no dependency of its own. Environment: MOBY_ADMIN_PASSWORD_HASH, else MOBY_ADMIN_PASSWORD;
+ * MOBY_API_TOKEN; MOBY_CREDENTIAL_SECRET.
+ */
+export function prepareSecrets(home: string, env: NodeJS.ProcessEnv, hashPassword: (pw: string) => string): LocalSecrets {
+  const dir = path.join(home, 'secrets');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') fs.chmodSync(dir, 0o700);
+  const files = { admin: path.join(dir, 'admin-password.bcrypt'), api: path.join(dir, 'api-token.sha256'), credential: path.join(dir, 'credential-secret') };
+  const fixedModes: string[] = [];
+
+  let adminHash: string;
+  let adminSource: Source;
+  let adminPassword: string | undefined;
+  if (env.MOBY_ADMIN_PASSWORD_HASH) {
+    if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(env.MOBY_ADMIN_PASSWORD_HASH)) throw new Error('MOBY_ADMIN_PASSWORD_HASH is not a bcrypt hash (make one with `npx node-red admin hash-pw`)');
+    adminHash = env.MOBY_ADMIN_PASSWORD_HASH;
+    adminSource = 'env';
+  } else if (env.MOBY_ADMIN_PASSWORD) {
+    if (env.MOBY_ADMIN_PASSWORD.length < 12) throw new Error('MOBY_ADMIN_PASSWORD must be at least 12 characters');
+    adminHash = hashPassword(env.MOBY_ADMIN_PASSWORD);
+    adminSource = 'env';
+  } else {
+    const stored = readSecret(files.admin, fixedModes);
+    if (stored) {
+      adminHash = stored;
+      adminSource = 'file';
+    } else {
+      adminPassword = randomSecret(18); // 24 characters, 144 bits
+      adminHash = hashPassword(adminPassword);
+      writeSecret(files.admin, adminHash);
+      adminSource = 'generated';
+    }
+  }
+
+  let apiToken: string;
+  let apiSource: Source;
+  let apiTokenPlain: string | undefined;
+  if (env.MOBY_API_TOKEN) {
+    if (env.MOBY_API_TOKEN.length < 16 && !env.MOBY_API_TOKEN.startsWith('sha256:')) throw new Error('MOBY_API_TOKEN must be at least 16 characters');
+    apiToken = env.MOBY_API_TOKEN;
+    apiSource = 'env';
+  } else {
+    const stored = readSecret(files.api, fixedModes);
+    if (stored) {
+      apiToken = stored;
+      apiSource = 'file';
+    } else {
+      apiTokenPlain = randomSecret();
+      apiToken = hashToken(apiTokenPlain);
+      writeSecret(files.api, apiToken);
+      apiSource = 'generated';
+    }
+  }
+
+  let credentialSecret: string;
+  let credentialSource: Source;
+  if (env.MOBY_CREDENTIAL_SECRET) {
+    credentialSecret = env.MOBY_CREDENTIAL_SECRET;
+    credentialSource = 'env';
+  } else {
+    const stored = readSecret(files.credential, fixedModes);
+    if (stored) {
+      credentialSecret = stored;
+      credentialSource = 'file';
+    } else {
+      credentialSecret = randomSecret();
+      writeSecret(files.credential, credentialSecret);
+      credentialSource = 'generated';
+    }
+  }
+  return { dir, adminHash, adminSource, adminPassword, apiToken, apiSource, apiTokenPlain, credentialSecret, credentialSource, fixedModes, files };
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// Node-RED for `npm start`, embedded the documented way (RED.init with our own HTTP server and Express
+// app) instead of node-red/red.js, for one reason: Node-RED's editor API answers every origin with
+// `Access-Control-Allow-Origin: *` (hard-wired in @node-red/editor-api, before httpAdminMiddleware runs),
+// and with the editor and the alert API both at "/" it also answered preflights for /moby/* that way. Here
+// MOBY's guard runs first: /moby/* goes straight to the alert API (its own token, origin and CORS rules);
+// everything else meets the admin guard (foreign origins and unknown host names refused, CORS headers
+// dropped) before Node-RED's editor and admin API. Usage: node scripts/node-red.js --userDir D --settings F
+'use strict';
+const http = require('node:http');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const nodeRedDir = path.dirname(require.resolve('node-red/package.json'));
+// Node-RED's own Express, so the app behaves exactly like the one red.js would build
+const express = require(require.resolve('express', { paths: [nodeRedDir] }));
+const RED = require('node-red');
+const { adminGuard, guardUpgrades } = require(path.join(root, 'dist', 'nodes', 'lib', 'admin-guard.js'));
+const { LOOPBACK_HOSTS, parseOriginList } = require(path.join(root, 'dist', 'nodes', 'core', 'http-guard.js'));
+
+function arg(name) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const userDir = path.resolve(arg('--userDir') || '.');
+const settingsFile = path.resolve(arg('--settings') || path.join(userDir, 'settings.js'));
+const settings = require(settingsFile);
+settings.userDir = userDir;
+settings.settingsFile = settingsFile;
+settings.httpAdminRoot = settings.httpAdminRoot || '/';
+settings.httpNodeRoot = settings.httpNodeRoot || '/';
+const apiPrefix = (process.env.MOBY_API_PREFIX || '/moby').replace(/\/+$/, '');
+
+// Loopback-bound servers know their names; otherwise MOBY_ALLOWED_HOSTS lists them (empty: not checked).
+const host = settings.uiHost || '127.0.0.1';
+const extraHosts = (process.env.MOBY_ALLOWED_HOSTS || '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+const allowedHosts = LOOPBACK_HOSTS.includes(host) || host === 'localhost' ? [...LOOPBACK_HOSTS, ...extraHosts] : extraHosts;
+const guardOptions = { allowedHosts, allowedOrigins: parseOriginList(process.env.MOBY_ADMIN_ORIGINS || '') };
+
+const app = express();
+app.disable('x-powered-by');
+const server = http.createServer(app);
+RED.init(server, settings);
+
+const isApi = (p) => p === apiPrefix || p.startsWith(apiPrefix + '/');
+const jsonError = (res, status, code, message) => {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(JSON.stringify({ error: { code, message } }));
+};
+app.use((req, res, next) => (isApi(req.path) ? RED.httpNode(req, res, next) : next()));
+app.use((req, res, next) => (isApi(req.path) ? jsonError(res, 404, 'not_found', 'no such route') : next()));
+app.use(adminGuard(guardOptions));
+app.use(settings.httpAdminRoot, RED.httpAdmin);
+app.use(settings.httpNodeRoot, RED.httpNode);
+// Errors that reach the top never leave as Express's HTML page with a stack trace and server paths.
+// eslint-disable-next-line no-unused-vars
+app.use((err, req, res, _next) => {
+  const status = Number(err && (err.status || err.statusCode)) || 500;
+  if (res.headersSent) return res.end();
+  jsonError(res, status >= 400 && status < 600 ? status : 500, status === 413 ? 'too_large' : status < 500 ? 'bad_request' : 'internal_error', status < 500 ? 'bad request' : 'internal error');
+});
+
+let stopping = false;
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  RED.stop()
+    .catch((err) => RED.log.error(err))
+    .then(() => process.exit(0));
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+process.on('uncaughtException', (err) => {
+  RED.log.error(`uncaught exception: ${err && err.stack ? err.stack : err}`);
+  process.exit(1);
+});
+
+RED.start()
+  .then(() => {
+    guardUpgrades(server, guardOptions);
+    server.on('error', (err) => {
+      RED.log.error(err.code === 'EADDRINUSE' ? `port ${settings.uiPort} is in use` : String(err));
+      process.exit(1);
+    });
+    server.listen(settings.uiPort, host, () => {
+      const shown = host.includes(':') ? `[${host}]` : host;
+      RED.log.info(`Server now running at http://${shown}:${server.address().port}${settings.httpAdminRoot}`);
+    });
+  })
+  .catch((err) => {
+    RED.log.error(`failed to start: ${err && err.stack ? err.stack : err}`);
+    process.exit(1);
+  });
