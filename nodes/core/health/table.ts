@@ -1,6 +1,14 @@
 // The device-health state machine: one row per device in parallel typed arrays (indexed through a Map of
 // device ids), so 100k devices cost a few dozen bytes each plus the id string, and a sweep is a linear scan
 // over numbers. No timers and no clock of its own: callers pass times, and `now` is injectable.
+//
+// The table is bounded (maxDevices) and never refuses a device: when it is full, a new device takes the row
+// of the least recently active one (any message about a device counts as activity). The recency order is an
+// intrusive doubly-linked list in two Int32Array columns, so a touch is a handful of typed-array writes and
+// an eviction is O(1): a flood of made-up ids churns through the oldest rows while devices that keep talking
+// stay. Down devices (OFFLINE/TIMEOUT) get no protection here on purpose: status and last-will messages are
+// unsigned, so protecting them would let anyone who can publish a will for random ids push the live fleet
+// out; the open alert for a down device is kept by moby-alert, which does protect it.
 import type { DeviceState, HealthEvent, HealthReason } from '../contract';
 
 export const DEVICE_STATES: readonly DeviceState[] = ['UNKNOWN', 'ONLINE', 'OFFLINE', 'TIMEOUT'];
@@ -33,7 +41,7 @@ export interface HealthTableOptions {
   learnMinTimeoutMs?: number;
   /** a recovering device must keep sending for this long before it is reported ONLINE again (0 = off) */
   holdDownMs?: number;
-  /** device cap: bounded memory against id floods (default 1,000,000) */
+  /** device bound: beyond it the least recently active device is evicted (default 1,000,000) */
   maxDevices?: number;
   now?: () => number;
 }
@@ -62,6 +70,7 @@ export interface PersistedHealthTable {
   equipment: Record<string, string>;
 }
 
+/** Kept for callers that still catch it; the table evicts instead of throwing since issue #10. */
 export class TableFullError extends Error {
   constructor(readonly max: number) {
     super(`device table is full (${max} devices)`);
@@ -96,6 +105,12 @@ export class HealthTable {
   private timeout = new Float64Array(0);
   private learnRing: Float32Array | null = null;
   private learnCount: Uint8Array | null = null;
+  // recency list (least recently active at head); -1 = none
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
+  private head = -1;
+  private tail = -1;
+  private evictedCount = 0;
   private readonly equipment = new Map<number, string>();
   private readonly counts = [0, 0, 0, 0];
   private readonly scratch = new Float64Array(LEARN_RING);
@@ -115,6 +130,11 @@ export class HealthTable {
 
   get deviceCount(): number {
     return this.size;
+  }
+
+  /** Devices dropped so far to stay within maxDevices (including rows trimmed when restoring). */
+  get evictions(): number {
+    return this.evictedCount;
   }
 
   /** Devices per state. */
@@ -253,9 +273,11 @@ export class HealthTable {
   }
 
   serialize(): PersistedHealthTable {
-    const n = this.size;
-    const out: PersistedHealthTable = { v: 1, saved_at: this.now(), ids: this.ids.slice(0, n), state: [], since: [], last_seen: [], status_at: [], learned: [], equipment: {} };
-    for (let i = 0; i < n; i++) {
+    // least recently active first: restore() appends in this order, so the recency order survives a restart
+    // and a table restored into a smaller bound keeps its most recently active devices
+    const out: PersistedHealthTable = { v: 1, saved_at: this.now(), ids: [], state: [], since: [], last_seen: [], status_at: [], learned: [], equipment: {} };
+    for (let i = this.head; i !== -1; i = this.next[i]) {
+      out.ids.push(this.ids[i]);
       out.state.push(this.state[i]);
       out.since.push(this.since[i]);
       out.last_seen.push(finiteOrNull(this.lastSeen[i]));
@@ -268,7 +290,9 @@ export class HealthTable {
 
   /**
    * Loads persisted rows (replacing nothing already present). Returns the number of rows restored, or a
-   * reason when the data is not a table we wrote.
+   * reason when the data is not a table we wrote. Rows beyond maxDevices are not refused: the oldest are
+   * evicted as later ones arrive (counted in `evictions`), so a table saved during a flood cannot lock new
+   * devices out after a restart.
    */
   restore(data: unknown): number | string {
     if (!isPersisted(data)) return 'not a persisted device table';
@@ -278,7 +302,6 @@ export class HealthTable {
       const id = data.ids[k];
       const st = data.state[k];
       if (typeof id !== 'string' || this.index.has(id) || !(st >= 0 && st <= 3)) continue;
-      if (this.size >= this.maxDevices) break;
       const i = this.slot(id, num(data.since[k], this.now()));
       this.counts[this.state[i]]--;
       this.state[i] = st;
@@ -295,7 +318,7 @@ export class HealthTable {
       if (typeof eq === 'string') this.setEquipment(i, eq);
       restored++;
     }
-    return restored;
+    return Math.min(restored, this.size);
   }
 
   // --- internals -------------------------------------------------------------------------------------
@@ -332,15 +355,32 @@ export class HealthTable {
     return ev;
   }
 
-  /** Row index of a device, created as UNKNOWN (since `at`) when new. */
+  /**
+   * Row index of a device, created as UNKNOWN (since `at`) when new, and marks it most recently active.
+   * A new device in a full table takes over the least recently active device's row.
+   */
   private slot(id: string, at: number): number {
     const found = this.index.get(id);
-    if (found !== undefined) return found;
-    if (this.size >= this.maxDevices) throw new TableFullError(this.maxDevices);
-    if (this.size === this.cap) this.grow(this.cap * 2);
-    const i = this.size++;
+    if (found !== undefined) {
+      if (found !== this.tail) this.moveToTail(found);
+      return found;
+    }
+    let i: number;
+    if (this.size >= this.maxDevices) {
+      i = this.head;
+      this.unlink(i);
+      this.index.delete(this.ids[i]);
+      this.equipment.delete(i);
+      this.counts[this.state[i]]--;
+      this.evictedCount++;
+      this.ids[i] = id;
+    } else {
+      if (this.size === this.cap) this.grow(Math.min(this.cap * 2, Math.max(this.maxDevices, 64)));
+      i = this.size++;
+      this.ids.push(id);
+    }
     this.index.set(id, i);
-    this.ids.push(id);
+    this.linkTail(i);
     this.state[i] = UNKNOWN;
     this.counts[UNKNOWN]++;
     this.reason[i] = 255;
@@ -353,6 +393,36 @@ export class HealthTable {
     this.timeoutSource[i] = own !== undefined ? SRC_DEVICE : SRC_DEFAULT;
     if (this.learnCount) this.learnCount[i] = 0;
     return i;
+  }
+
+  private unlink(i: number): void {
+    const p = this.prev[i];
+    const n = this.next[i];
+    if (p !== -1) this.next[p] = n;
+    else this.head = n;
+    if (n !== -1) this.prev[n] = p;
+    else this.tail = p;
+  }
+
+  private linkTail(i: number): void {
+    this.prev[i] = this.tail;
+    this.next[i] = -1;
+    if (this.tail !== -1) this.next[this.tail] = i;
+    else this.head = i;
+    this.tail = i;
+  }
+
+  /** The hot path's only extra cost for the bound: i is not the tail, so it has a successor. */
+  private moveToTail(i: number): void {
+    const p = this.prev[i];
+    const n = this.next[i];
+    if (p !== -1) this.next[p] = n;
+    else this.head = n;
+    this.prev[n] = p;
+    this.prev[i] = this.tail;
+    this.next[i] = -1;
+    this.next[this.tail] = i;
+    this.tail = i;
   }
 
   private setEquipment(i: number, equipmentId: string): void {
@@ -390,7 +460,7 @@ export class HealthTable {
   }
 
   private grow(cap: number): void {
-    const copy = <T extends Uint8Array | Float64Array | Float32Array>(a: T, make: (n: number) => T, per = 1): T => {
+    const copy = <T extends Uint8Array | Int32Array | Float64Array | Float32Array>(a: T, make: (n: number) => T, per = 1): T => {
       const b = make(cap * per);
       b.set(a);
       return b;
@@ -403,6 +473,8 @@ export class HealthTable {
     this.statusAt = copy(this.statusAt, (n) => new Float64Array(n));
     this.pending = copy(this.pending, (n) => new Float64Array(n));
     this.timeout = copy(this.timeout, (n) => new Float64Array(n));
+    this.prev = copy(this.prev, (n) => new Int32Array(n));
+    this.next = copy(this.next, (n) => new Int32Array(n));
     if (this.learnFactor > 0) {
       this.learnRing = copy(this.learnRing ?? new Float32Array(0), (n) => new Float32Array(n), LEARN_RING);
       this.learnCount = copy(this.learnCount ?? new Uint8Array(0), (n) => new Uint8Array(n));
