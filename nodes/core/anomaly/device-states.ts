@@ -5,11 +5,15 @@
 // anomaly (the ones alerting) go only after every idle one.
 //
 // Two Maps keep the recency order for free: a Map iterates in insertion order, so delete + set on every
-// touch moves a key to the end and the first key is the least recently active. Both operations are O(1).
+// touch moves a key to the end and the first key is the least recently active (taken through FirstEntry,
+// which keeps eviction O(1) amortised where `keys().next()` would not be).
+import { FirstEntry } from '../first-entry';
 
 export class DeviceStates<S> {
   private readonly idle = new Map<string, S>();
   private readonly alerting = new Map<string, S>();
+  private readonly firstIdle = new FirstEntry(this.idle);
+  private readonly firstAlerting = new FirstEntry(this.alerting);
   private evictedCount = 0;
 
   /** `max` is the bound (≥ 1); `onEvict` sees every state pushed out, e.g. to drop a pending fit. */
@@ -72,9 +76,9 @@ export class DeviceStates<S> {
 
   private evictOne(): void {
     const from = this.idle.size ? this.idle : this.alerting;
-    const first = from.entries().next();
-    if (first.done) return;
-    const [key, state] = first.value;
+    const first = (from === this.idle ? this.firstIdle : this.firstAlerting).take();
+    if (!first) return;
+    const [key, state] = first;
     from.delete(key);
     this.evictedCount++;
     this.onEvict?.(key, state);
