@@ -7,6 +7,8 @@ import { HealthService, HealthTable, compileTopicPattern, readHealthMessage, typ
 import { which } from '../support/net';
 import { startRedis } from '../support/redis';
 import { fmt, measureRate, percentiles, printRates, type Rate } from './lib';
+// the table as it was before the device bound (issue #10), to measure the bound's cost in the same run
+import { HealthTable as PrevHealthTable } from './prev/health-table';
 
 /** Heap plus ArrayBuffer memory (typed-array columns live outside the JS heap), MB, after a full GC. */
 function usedMB(): number {
@@ -26,10 +28,29 @@ function coreRates(): void {
     base.set(ids[i % DEVICES], T0 + i);
   });
   let t = T0;
-  const table = new HealthTable({ defaultTimeoutMs: 60_000, now: () => t });
-  const core = measureRate('HealthTable.activity (memory)', (i) => {
+  // before and after the bound, interleaved twice so machine noise hits both alike
+  const prevRates: Rate[] = [];
+  const coreRates: Rate[] = [];
+  for (let round = 0; round < 2; round++) {
+    const prev = new PrevHealthTable({ defaultTimeoutMs: 60_000, now: () => t });
+    prevRates.push(measureRate('previous HealthTable.activity (no bound, before #10)', (i) => {
+      t = T0 + i;
+      prev.activity(ids[i % DEVICES], t);
+    }));
+    const table = new HealthTable({ defaultTimeoutMs: 60_000, now: () => t });
+    coreRates.push(measureRate('HealthTable.activity (memory, bounded LRU)', (i) => {
+      t = T0 + i;
+      table.activity(ids[i % DEVICES], t);
+    }));
+  }
+  const best = (rs: Rate[]) => rs.reduce((a, b) => (b.perSec > a.perSec ? b : a));
+  const prevRate = best(prevRates);
+  const core = best(coreRates);
+  // the worst case for the bound: every update a new device in a full table, i.e. an eviction each time
+  const fullTable = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: DEVICES, now: () => t });
+  const evicting = measureRate('HealthTable.activity, new id each time, full table (evicts)', (i) => {
     t = T0 + i;
-    table.activity(ids[i % DEVICES], t);
+    fullTable.activity(`flood-${i}`, t);
   });
   const learning = new HealthTable({ defaultTimeoutMs: 60_000, learnFactor: 3, now: () => t });
   const learned = measureRate('HealthTable.activity, learned timeouts', (i) => {
@@ -50,7 +71,7 @@ function coreRates(): void {
     const r = readHealthMessage(msgs[i % DEVICES], t, opts);
     if (r.kind === 'activity') reader.activity(r.device_id, r.time);
   });
-  const rates: Rate[] = [baseline, core, learned, path];
+  const rates: Rate[] = [baseline, prevRate, core, learned, path, evicting];
   printRates(`activity updates over ${fmt(DEVICES)} devices (target ≥ 500,000/s in the core)`, rates, baseline);
 }
 
@@ -62,6 +83,13 @@ function bigTable(): void {
   for (const id of bigIds()) naive.set(id, { state: 'ONLINE', since: T0, lastSeen: T0, statusAt: NaN, timeout: 60_000 });
   const naiveBytes = ((usedMB() - h0) * 1048576) / BIG;
 
+  naive.clear();
+  h0 = usedMB();
+  let prev: PrevHealthTable | null = new PrevHealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG, now: () => T0 });
+  for (const id of bigIds()) prev.activity(id, T0 + (id.charCodeAt(id.length - 1) % 7) * 1000);
+  const prevBytes = ((usedMB() - h0) * 1048576) / BIG;
+  prev = null;
+
   h0 = usedMB();
   let t = T0;
   const table = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG, now: () => t });
@@ -69,8 +97,13 @@ function bigTable(): void {
   const bytes = ((usedMB() - h0) * 1048576) / BIG;
   console.log(`\nmemory for ${fmt(BIG)} devices (target < 400 bytes/device, ids included)`);
   console.log(`  baseline: Map of one object per device         ${fmt(naiveBytes).padStart(8)} bytes/device`);
-  console.log(`  HealthTable (typed-array columns)              ${fmt(bytes).padStart(8)} bytes/device  (${fmt((100 * bytes) / naiveBytes, 1)} % of baseline)`);
-  naive.clear();
+  console.log(`  previous HealthTable (before the bound)        ${fmt(prevBytes).padStart(8)} bytes/device`);
+  console.log(`  HealthTable (typed-array columns, bounded)     ${fmt(bytes).padStart(8)} bytes/device  (${fmt((100 * bytes) / naiveBytes, 1)} % of baseline)`);
+  // the bound holds under a flood: 10× the bound in new ids leaves the table at the bound
+  const flooded = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG / 10, now: () => t });
+  h0 = usedMB();
+  for (const id of bigIds()) flooded.activity(id, T0);
+  console.log(`  flood of ${fmt(BIG)} new ids into a bound of ${fmt(BIG / 10)}: ${fmt(flooded.deviceCount)} rows, ${fmt(flooded.evictions)} evicted, ${fmt((usedMB() - h0) * 1048576 / (BIG / 10))} bytes/row held`);
 
   const quiet: number[] = [];
   for (let k = 0; k < 30; k++) {
