@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AlertEngine } from '../../nodes/core/alert/engine';
+import { AlertEngine as PrevAlertEngine } from './prev/alert-engine';
 import { signalsFromMessage } from '../../nodes/core/alert/inputs';
 import { startReceiver } from '../support/alert-servers';
 import { fmt, heapUsedMB, percentiles, printRates, type Rate } from './lib';
@@ -132,9 +133,29 @@ async function main(): Promise<void> {
     const r = signalsFromMessage(m);
     if (r.ok) for (const s of r.signals) engine.apply(s);
   });
+  // the engine before the bound (issue #10) on the same stream: the bound's cost on the hot path
+  const prevEngine = new PrevAlertEngine({ autoResolvePoints: MIN_GAP, maxOpen: DEVICES });
+  const prevCore = unpaced('previous alert core (no eviction, before #10)', N, (m) => {
+    const r = signalsFromMessage(m);
+    if (r.ok) for (const s of r.signals) prevEngine.apply(s);
+  });
+  const core2 = unpaced('alert core again (bounded, after the previous one)', N, (m) => {
+    const r = signalsFromMessage(m);
+    if (r.ok) for (const s of r.signals) engine.apply(s);
+  });
   const warm = new Stream();
   const node = unpaced('moby-alert node, unpaced', N, (m) => alertNode.receive(m), warm);
-  printRates(`moby-alert: ${fmt(N)} msgs, ${fmt(DEVICES)} devices, ~1 % anomalous in bursts of ${BURST}`, [node, core], base);
+  printRates(`moby-alert: ${fmt(N)} msgs, ${fmt(DEVICES)} devices, ~1 % anomalous in bursts of ${BURST}`, [node, core, prevCore, core2], base);
+  // memory per open alert and a flood of 100k new (device, rule) pairs into a bound of 10k
+  {
+    const h0 = heapUsedMB();
+    const flooded = new AlertEngine({ maxOpen: 10_000, maxResolved: 1000 });
+    const t0 = process.cpuUsage();
+    for (let k = 0; k < 100_000; k++) flooded.apply({ kind: 'trigger', device_id: `flood-${k}`, rule: 'device_offline' });
+    const c = process.cpuUsage(t0);
+    const perAlert = ((heapUsedMB() - h0) * 1048576) / (flooded.openCount() + 1000);
+    console.log(`\nflood of 100,000 new alerts into a bound of 10,000 open: ${fmt(flooded.openCount())} open, ${fmt(flooded.evictions)} evicted, ${fmt(100_000 / ((c.user + c.system) / 1e6))} per CPU-second, ${fmt(perAlert)} bytes per held alert`);
+  }
 
   // paced: RATE msgs/s in 10 ms ticks, continuing the same per-device stream
   const stream = warm;
