@@ -267,5 +267,60 @@ describe('moby-anomaly under attack (issue #10)', function () {
       assert.deepEqual(ok[0].anomaly!.warmup, { have: 1, need: 40 }, 'the new device calibrates');
       assert.notEqual(ok[1].anomaly!.warming, true, 'real-1 scores at once with its persisted model');
     });
+
+    it('a stored state wider than 256 features reloads when the cap allows it (no refit per restart); one wider than the cap is dropped with a warning and calibrates again', async () => {
+      // before: states with > 256 features were refused at every reload, so the slow fit repeated after each restart
+      const fields: Record<string, number> = {};
+      const wideFlow = (maxFeatures: number) => [
+        { id: 'w', type: 'moby-anomaly', method: 'l2', trainSize: 10, maxFeatures, persistSeconds: 0.1, wires: [['wok'], ['wrej']] },
+        { id: 'wok', type: 'helper' },
+        { id: 'wrej', type: 'helper' },
+      ];
+      await load([anomalyNode], wideFlow(300));
+      const red = helper._redNodes;
+      await red.stopFlows();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      let ok = collect('wok');
+      let w = helper.getNode('w');
+      const pt = (i: number) => {
+        for (let j = 0; j < 260; j++) fields[`s${j}`] = Math.sin(i + j) + j;
+        return { payload: { measurement: 't', tags: { device_id: 'wide' }, fields: { ...fields }, timestamp: Date.now() } };
+      };
+      for (let i = 0; i < 10; i++) w.receive(pt(i));
+      await waitFor(async () => {
+        w.receive(pt(11));
+        await sleep(100);
+        return ok.length > 0 && ok[ok.length - 1].anomaly!.warming !== true;
+      }, 30_000, 'the 260-feature device is fitted', 0);
+
+      // restart with the same cap: scores at once, no recalibration
+      await red.stopFlows();
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      ok = collect('wok');
+      w = helper.getNode('w');
+      w.receive(pt(12));
+      await waitFor(() => ok.length === 1, 5000, 'scored after restart');
+      assert.notEqual(ok[0].anomaly!.warming, true, 'the wide state was reloaded, not refused');
+
+      // redeployed with the default cap: the stored state is dropped with a warning, the device is held to the cap
+      await helper.setFlows(wideFlow(64), 'full');
+      w = helper.getNode('w');
+      await sleep(300);
+      const rej = collect('wrej');
+      ok = collect('wok');
+      w.receive(pt(13));
+      await waitFor(() => rej.length === 1, 5000, 'rejected at the cap');
+      assert.equal(rej[0].moby!.reject!.code, 'too_many_features');
+
+      // and with the cap raised again it calibrates anew instead of being refused forever
+      await helper.setFlows(wideFlow(300), 'full');
+      ok = collect('wok');
+      helper.getNode('w').receive(pt(14));
+      await waitFor(() => ok.length === 1, 5000, 'accepted again');
+      assert.deepEqual(ok[0].anomaly!.warmup, { have: 1, need: 10 }, 'calibrates again: the over-cap state was dropped, not kept');
+    });
   });
 });
