@@ -142,10 +142,14 @@ export = function (RED: NodeAPI) {
     // bounded: a new device beyond maxDevices evicts the least recently active one (anomalous ones last)
     const states = new DeviceStates<AnomalyDeviceState>(maxDevices);
     let evictionsCounted = 0;
+    // method onnx: the bundle scorer keeps its own windows, bounded by the same maxDevices
+    let onnxEvicted = () => 0;
+    const evictions = () => states.evictions + onnxEvicted();
     function countEvictions(): void {
-      if (states.evictions !== evictionsCounted) {
-        countEvicted(TYPE, states.evictions - evictionsCounted);
-        evictionsCounted = states.evictions;
+      const n = evictions();
+      if (n !== evictionsCounted) {
+        countEvicted(TYPE, n - evictionsCounted);
+        evictionsCounted = n;
       }
     }
     // large calibrations run in a worker thread; a state in `fitting` waits (warming) for its model
@@ -233,7 +237,11 @@ export = function (RED: NodeAPI) {
           batchMax: num(def.batchMax, 256, 1),
           batchWaitMs: num(def.batchWaitMs, 2, 0),
           watch: def.watch === true,
+          // the same device bound as the statistical methods (the scorer evicts its stalest window)
+          maxDevices,
         });
+        const scorer = bundles;
+        onnxEvicted = () => scorer.stats.evicted;
         syncBundles();
       } catch (err) {
         configError = `onnx: ${(err as Error).message}`;
@@ -259,7 +267,7 @@ export = function (RED: NodeAPI) {
     function showCounts(): void {
       const { ok, anomalies, rejected, warming } = counts;
       const fill = anomalies ? 'yellow' : 'green';
-      const extra = `${fitsRunning ? `, ${fitsRunning} fitting` : ''}${states.evictions ? `, ${states.evictions} evicted` : ''}`;
+      const extra = `${fitsRunning ? `, ${fitsRunning} fitting` : ''}${evictions() ? `, ${evictions()} evicted` : ''}`;
       status.set({ fill: rejected && !ok ? 'red' : fill, shape: 'dot', text: `${ok} scored, ${anomalies} anomal${anomalies === 1 ? 'y' : 'ies'}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}${extra}` });
     }
 
@@ -275,6 +283,7 @@ export = function (RED: NodeAPI) {
 
     function sendResult(msg: NodeMessage, send: SendFn, done: DoneFn, anomaly: AnomalyResult & { warming?: boolean; warmup?: { have: number; need: number } }): void {
       msg.anomaly = anomaly;
+      if (bundles) countEvictions();
       if (anomaly.warming) counts.warming++;
       else {
         counts.ok++;
