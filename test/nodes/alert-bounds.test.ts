@@ -47,7 +47,7 @@ async function open(nr: NodeRedProcess, device?: string): Promise<any[]> {
 }
 
 describe('moby-alert under a flood of new devices (real process, file context)', function () {
-  this.timeout(90_000);
+  this.timeout(150_000);
   let nr: NodeRedProcess | null = null;
   afterEach(async () => {
     await nr?.stop('SIGKILL');
@@ -64,7 +64,7 @@ describe('moby-alert under a flood of new devices (real process, file context)',
     await post(nr, '/in', { anomaly: { score: 0.1, threshold: 1, is_anomaly: false, severity: 'normal', method: 'pca', contributions: {} }, moby: { device_id: 'idle-1' } });
 
     assert.equal((await post(nr, '/flood', {})).status, 204);
-    await waitFor(async () => (await open(nr!, 'flood-9999')).length === 1, 30_000, 'the last flood alert is open');
+    await waitFor(async () => (await open(nr!, 'flood-9999')).length === 1, 60_000, 'the last flood alert is open');
     const all = await open(nr);
     assert.equal(all.length, 1000, 'open alerts stay within the bound');
     const k = await open(nr, 'kiln-1');
