@@ -120,6 +120,18 @@ import { DeviceStates } from '../../nodes/core/anomaly/device-states';
   console.log(`  previous: Map.get (no bound, before #10)          ${fmt(med(prevRates)).padStart(10)} /s`);
   console.log(`  DeviceStates get + set (bounded, recency order)   ${fmt(med(newRates)).padStart(10)} /s  (${fmt((100 * med(newRates)) / med(prevRates), 1)} %)`);
 
+  // what the bound's bookkeeping costs per device: the same 10k fitted states in a plain Map and in DeviceStates
+  const fitted = keys.map(() => JSON.parse(JSON.stringify(proto)) as AnomalyDeviceState);
+  let h = heapUsedMB();
+  const m1 = new Map<string, AnomalyDeviceState>();
+  keys.forEach((k, d) => m1.set(k, fitted[d]));
+  const mapBytes = ((heapUsedMB() - h) * 1048576) / DEV;
+  h = heapUsedMB();
+  const m2 = new DeviceStates<AnomalyDeviceState>(DEV);
+  keys.forEach((k, d) => m2.set(k, fitted[d]));
+  const dsBytes = ((heapUsedMB() - h) * 1048576) / DEV;
+  console.log(`  index per device (states excluded): Map ${fmt(mapBytes)} bytes, DeviceStates ${fmt(dsBytes)} bytes (recency links); fitted pca state ≈ ${fmt(JSON.stringify(proto).length)} bytes as JSON [${m1.size + m2.size}]`);
+
   // a flood of 100k new ids into a bound of 10k: each new id is a calibrating state with one row
   const flooded = new DeviceStates<AnomalyDeviceState>(DEV);
   const h0 = heapUsedMB();

@@ -160,13 +160,18 @@ export class HealthTable {
   observe(id: string, ts: number, equipmentId?: string): number {
     const i = this.slot(id, ts);
     if (equipmentId !== undefined && this.equipment.get(i) !== equipmentId) this.setEquipment(i, equipmentId);
+    this.seen(i, ts);
+    return i;
+  }
+
+  /** last-seen (newer wins) and the learned interval of row i; no lookup, so no second touch per message */
+  private seen(i: number, ts: number): void {
     const prev = this.lastSeen[i];
     if (!(ts <= prev)) {
       // NaN-safe: true when never seen or newer
       if (this.learnRing && prev === prev) this.learn(i, ts - prev);
       this.lastSeen[i] = ts;
     }
-    return i;
   }
 
   /** Data from a device at `ts`: updates last-seen and returns the transition it causes, if any. */
@@ -198,7 +203,9 @@ export class HealthTable {
       return this.transition(i, OFFLINE, ts, reason);
     }
     this.statusAt[i] = ts;
-    this.observe(id, ts);
+    // not observe(): a second lookup would mark a brand-new row as touched, and CLOCK would then treat a
+    // device heard once (a flood of birth messages) like one that keeps talking
+    this.seen(i, ts);
     const st = this.state[i];
     if (st === ONLINE) return null;
     if (this.holdDownMs > 0 && st !== UNKNOWN) {
