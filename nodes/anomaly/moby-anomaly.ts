@@ -359,7 +359,8 @@ export = function (RED: NodeAPI) {
       pool ??= new FitPool();
       const started = Date.now();
       pool
-        .fit(cfg, rows)
+        // a device evicted, reset or replaced while its fit waits is dropped before it costs CPU
+        .fit(cfg, rows, () => !closing && states.get(key) === state)
         .then(
           (model) => {
             if (closing || states.get(key) !== state || state.model) {
@@ -372,7 +373,7 @@ export = function (RED: NodeAPI) {
             persist();
           },
           (err: Error) => {
-            if (closing || states.get(key) !== state) return;
+            if (closing || states.get(key) !== state || err.message === 'discarded') return;
             // start calibrating again rather than stay warming forever
             state.buffer = [];
             node.warn(`moby-anomaly: calibration of ${key} failed: ${err.message}`);

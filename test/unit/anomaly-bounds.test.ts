@@ -71,6 +71,13 @@ describe('fit worker', function () {
     const model = await pool.fit(cfg, rows);
     assert.deepEqual(model, JSON.parse(JSON.stringify(fitModel(cfg, rows))), 'the same math as an inline fit');
     assert.equal(model.method, 'pca');
+    // a waiting fit whose device is gone by the time it would start is dropped without running
+    let gone = false;
+    const first = pool.fit(cfg, rows);
+    const second = assert.rejects(pool.fit(cfg, rows, () => !gone), /discarded/);
+    gone = true;
+    await first;
+    await second;
     // a big fit in flight when the pool closes is abandoned with `closed`
     const big = assert.rejects(pool.fit(cfg, gaussianRows(30, 300, 4)), /closed/);
     await pool.close();
