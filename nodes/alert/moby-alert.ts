@@ -13,7 +13,7 @@ import { templateSummary } from '../core/alert/summary';
 import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiResponse } from '../core/alert/api';
 import { apiLimiter, registerApiToken } from '../lib/api-auth';
 import { authorize } from '../core/http-guard';
-import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { listDevicesForApi } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
@@ -242,9 +242,12 @@ export = function (RED: NodeAPI) {
       const msgs: NodeMessage[] = [];
       for (const ev of events) {
         msgs.push({ topic: 'alert', payload: ev });
-        if (notifyOn.has(ev.event)) notify(ev.event, ev.alert);
+        // an alert pushed out by the bound is not news to a person: during a flood this would be one
+        // notification per evicted alert (the event still goes to InfluxDB and the panel)
+        if (notifyOn.has(ev.event) && !(ev.event === 'resolve' && ev.alert.resolved_by === 'evicted')) notify(ev.event, ev.alert);
       }
       countOut(TYPE, msgs.length);
+      countEvictions();
       return msgs;
     }
 
@@ -254,10 +257,19 @@ export = function (RED: NodeAPI) {
       refreshStatus();
     }
 
+    let evictionsCounted = 0;
+    function countEvictions(): void {
+      if (engine.evictions !== evictionsCounted) {
+        countEvicted(TYPE, engine.evictions - evictionsCounted);
+        evictionsCounted = engine.evictions;
+      }
+    }
+
     function refreshStatus(): void {
       const open = engine.openCount();
       const pending = queue.pendingCount();
-      const text = `${open} open${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
+      const evicted = engine.evictions ? `, ${engine.evictions} evicted` : '';
+      const text = `${open} open${evicted}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
       status.set({ fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
     }
 
@@ -282,6 +294,7 @@ export = function (RED: NodeAPI) {
       if (err) node.warn(`reading saved alerts: ${err.message}`);
       const n = engine.restore(snap);
       if (n) node.log(`restored ${n} alert(s), ${engine.openCount()} open`);
+      if (engine.evictions) node.warn(`saved alerts held more than ${def.maxOpen ?? 10000} open alerts (the bound): the least recently active ${engine.evictions} were resolved as evicted`);
       savedVersion = engine.version;
       restored = true;
       queue.start();

@@ -4,16 +4,24 @@
 // persistent context store) and can be exported and loaded with control messages.
 import type { AnomalyResult, Point, Reject } from '../core/contract';
 import { checkValue, FORBIDDEN_KEYS } from '../core/safe-json';
-import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, featuresOf, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
+import { DEFAULT_CONFIG, DEFAULT_MAX_FEATURES, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, featuresOf, installModel, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
+import { DeviceStates } from '../core/anomaly/device-states';
+import { FitPool } from '../core/anomaly/fit-pool';
 import { validateLimits, ThresholdLimits } from '../core/anomaly/threshold';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
 import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
-import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 
 const TYPE = 'moby-anomaly';
 const CONTEXT_KEY = 'anomaly_state';
 const STATE_FORMAT = 'moby-anomaly-state';
+/**
+ * Calibrations of up to this many features are fitted inline (well under a millisecond at 400 rows, so the
+ * point that completes calibration is already scored); larger ones run in the node's worker thread, because a
+ * fit grows about cubically with the feature count and would stall the event loop (issue #10).
+ */
+const SYNC_FIT_MAX_FEATURES = 16;
 
 type Method = StatMethod | 'onnx';
 
@@ -36,6 +44,7 @@ interface AnomalyDef extends NodeDef {
   limits?: string;
   store?: string;
   maxDevices?: string | number;
+  maxFeatures?: string | number;
   persistSeconds?: string | number;
   bundleRoot?: string;
   powerField?: string;
@@ -111,6 +120,7 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node);
     const store = def.store && def.store.trim() ? def.store.trim() : undefined;
     const maxDevices = Math.round(num(def.maxDevices, 10000, 1));
+    const maxFeatures = Math.round(num(def.maxFeatures, DEFAULT_MAX_FEATURES, 1, 100000));
     const persistMs = num(def.persistSeconds, 10, 0) * 1000;
     const byEquipment = def.stateKey === 'equipment';
     let cfg: DetectorConfig;
@@ -123,8 +133,30 @@ export = function (RED: NodeAPI) {
       node.error(`moby-anomaly: ${configError}`);
       node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
     }
+    if (!configError && cfg.features.length > maxFeatures) {
+      configError = `${cfg.features.length} features configured, more than max features (${maxFeatures})`;
+      node.error(`moby-anomaly: ${configError}`);
+      node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
+    }
 
-    const states = new Map<string, AnomalyDeviceState>();
+    // bounded: a new device beyond maxDevices evicts the least recently active one (anomalous ones last)
+    const states = new DeviceStates<AnomalyDeviceState>(maxDevices);
+    let evictionsCounted = 0;
+    // method onnx: the bundle scorer keeps its own windows, bounded by the same maxDevices
+    let onnxEvicted = () => 0;
+    const evictions = () => states.evictions + onnxEvicted();
+    function countEvictions(): void {
+      const n = evictions();
+      if (n !== evictionsCounted) {
+        countEvicted(TYPE, n - evictionsCounted);
+        evictionsCounted = n;
+      }
+    }
+    // large calibrations run in a worker thread; a state in `fitting` waits (warming) for its model
+    let pool: FitPool | null = null;
+    const fitting = new WeakSet<AnomalyDeviceState>();
+    let fitsRunning = 0;
+    let closing = false;
     let dirty = false;
     let counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0 };
     let loaded = method === 'onnx'; // statistical state is loaded from context before the first message
@@ -139,7 +171,8 @@ export = function (RED: NodeAPI) {
         return;
       }
       dirty = false;
-      ctx.set(CONTEXT_KEY, Object.fromEntries(states), store, (err) => {
+      // least recently active first, so a reload into a smaller bound keeps the most recent devices
+      ctx.set(CONTEXT_KEY, Object.fromEntries(states.entries()), store, (err) => {
         if (err) node.warn(`moby-anomaly: could not persist learned state: ${err.message}`);
         cb?.();
       });
@@ -149,16 +182,25 @@ export = function (RED: NodeAPI) {
         if (err) node.warn(`moby-anomaly: could not read learned state: ${err.message}`);
         let restored = 0;
         let refused = 0;
+        let tooWide = 0;
         if (isObject(value)) {
           for (const [key, s] of Object.entries(value)) {
             if (FORBIDDEN_KEYS.has(key)) continue;
-            if (validateState(s, cfg) === null) {
+            // a state wider than the feature cap is dropped, not kept forever: the device calibrates anew
+            // (and is held to the cap) instead of being refused at every restart
+            if (isObject(s) && Array.isArray(s.features) && s.features.length > maxFeatures) tooWide++;
+            else if (validateState(s, cfg, maxFeatures) === null) {
               states.set(key, s as AnomalyDeviceState);
               restored++;
             } else refused++;
           }
         }
         if (refused) node.warn(`moby-anomaly: ignored ${refused} stored device state(s) that do not match this node's configuration`);
+        if (tooWide) node.warn(`moby-anomaly: dropped ${tooWide} stored device state(s) with more than ${maxFeatures} features (max features); they calibrate again`);
+        if (states.evictions) node.warn(`moby-anomaly: stored state holds more than ${maxDevices} devices (max devices): kept the ${states.size} most recently active`);
+        countEvictions();
+        restored = Math.min(restored, states.size);
+        if (tooWide || states.evictions) dirty = true;
         loaded = true;
         if (!configError) status.set({ fill: 'grey', shape: 'ring', text: restored ? `restored ${restored} device(s)` : 'calibrating' });
         for (const run of pending.splice(0)) run();
@@ -172,7 +214,8 @@ export = function (RED: NodeAPI) {
       let scoring = 0;
       for (const s of states.values()) (s.model ? scoring++ : calibrating++);
       return [
-        { labels: { phase: 'calibrating' }, value: calibrating },
+        { labels: { phase: 'calibrating' }, value: Math.max(0, calibrating - fitsRunning) },
+        { labels: { phase: 'fitting' }, value: fitsRunning },
         { labels: { phase: 'scoring' }, value: scoring },
       ];
     });
@@ -194,7 +237,11 @@ export = function (RED: NodeAPI) {
           batchMax: num(def.batchMax, 256, 1),
           batchWaitMs: num(def.batchWaitMs, 2, 0),
           watch: def.watch === true,
+          // the same device bound as the statistical methods (the scorer evicts its stalest window)
+          maxDevices,
         });
+        const scorer = bundles;
+        onnxEvicted = () => scorer.stats.evicted;
         syncBundles();
       } catch (err) {
         configError = `onnx: ${(err as Error).message}`;
@@ -220,7 +267,8 @@ export = function (RED: NodeAPI) {
     function showCounts(): void {
       const { ok, anomalies, rejected, warming } = counts;
       const fill = anomalies ? 'yellow' : 'green';
-      status.set({ fill: rejected && !ok ? 'red' : fill, shape: 'dot', text: `${ok} scored, ${anomalies} anomal${anomalies === 1 ? 'y' : 'ies'}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}` });
+      const extra = `${fitsRunning ? `, ${fitsRunning} fitting` : ''}${evictions() ? `, ${evictions()} evicted` : ''}`;
+      status.set({ fill: rejected && !ok ? 'red' : fill, shape: 'dot', text: `${ok} scored, ${anomalies} anomal${anomalies === 1 ? 'y' : 'ies'}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}${extra}` });
     }
 
     function sendReject(msg: NodeMessage, send: SendFn, done: DoneFn, r: Reject): void {
@@ -235,6 +283,7 @@ export = function (RED: NodeAPI) {
 
     function sendResult(msg: NodeMessage, send: SendFn, done: DoneFn, anomaly: AnomalyResult & { warming?: boolean; warmup?: { have: number; need: number } }): void {
       msg.anomaly = anomaly;
+      if (bundles) countEvictions();
       if (anomaly.warming) counts.warming++;
       else {
         counts.ok++;
@@ -272,22 +321,70 @@ export = function (RED: NodeAPI) {
       const deviceId = point.tags.device_id;
       let state = states.get(key);
       if (!state) {
-        if (states.size >= maxDevices) return sendReject(msg, send, done, reject('too_many_devices', `state limit of ${maxDevices} devices reached`, { device_id: deviceId }));
         const features = featuresOf(cfg, point.fields);
         if (!features.length) return sendReject(msg, send, done, reject('no_features', 'the point has no numeric fields to score', { device_id: deviceId }));
+        // before any state exists: a device with hundreds of fields would cost memory per calibration row
+        // and a fit that grows cubically with the count
+        if (features.length > maxFeatures) {
+          return sendReject(msg, send, done, reject('too_many_features', `${features.length} numeric fields, more than max features (${maxFeatures})`, { device_id: deviceId }));
+        }
         state = newState(cfg, features);
         states.set(key, state);
+        countEvictions();
       }
       const x = extract(state.features, point.fields);
       if (!(x instanceof Float64Array)) return sendReject(msg, send, done, { ...x, device_id: deviceId });
-      const r = step(cfg, state, x);
+      const r = step(cfg, state, x, (st, rows) => deferFit(key, st, rows));
       dirty = true;
       if (r.kind === 'reject') return sendReject(msg, send, done, { ...r.reject, device_id: deviceId });
+      // most recently active now; a device whose verdict is anomalous is evicted only after every idle one
+      states.set(key, state, r.kind === 'result' && r.anomaly.is_anomaly);
       if (r.kind === 'warming') {
         return sendResult(msg, send, done, { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method, contributions: {}, warming: true, warmup: { have: r.have, need: r.need } });
       }
       if (r.fitted) persist();
       sendResult(msg, send, done, r.anomaly);
+    }
+
+    /**
+     * step()'s hook for a full calibration buffer: small fits run inline (returns false), large ones go to
+     * the worker once (the device stays warming until the model is installed). A result for a state that
+     * was evicted, reset or replaced meanwhile is discarded.
+     */
+    function deferFit(key: string, state: AnomalyDeviceState, rows: number[][]): boolean {
+      if (state.features.length <= SYNC_FIT_MAX_FEATURES) return false;
+      if (fitting.has(state)) return true;
+      fitting.add(state);
+      fitsRunning++;
+      pool ??= new FitPool();
+      const started = Date.now();
+      pool
+        // a device evicted, reset or replaced while its fit waits is dropped before it costs CPU
+        .fit(cfg, rows, () => !closing && states.get(key) === state)
+        .then(
+          (model) => {
+            if (closing || states.get(key) !== state || state.model) {
+              node.debug(`moby-anomaly: fit for ${key} discarded (device evicted, reset or replaced meanwhile)`);
+              return;
+            }
+            installModel(state, model);
+            dirty = true;
+            node.debug(`moby-anomaly: ${key} calibrated on ${state.features.length} features in ${Date.now() - started} ms (worker)`);
+            persist();
+          },
+          (err: Error) => {
+            if (closing || states.get(key) !== state || err.message === 'discarded') return;
+            // start calibrating again rather than stay warming forever
+            state.buffer = [];
+            node.warn(`moby-anomaly: calibration of ${key} failed: ${err.message}`);
+          },
+        )
+        .finally(() => {
+          fitting.delete(state);
+          fitsRunning--;
+          if (!closing) showCounts();
+        });
+      return true;
     }
 
     function handleOnnx(msg: NodeMessage, send: SendFn, done: DoneFn): void {
@@ -322,7 +419,7 @@ export = function (RED: NodeAPI) {
         case 'export': {
           if (method === 'onnx') return false;
           const devices: Record<string, AnomalyDeviceState> = {};
-          for (const [k, s] of states) devices[k] = JSON.parse(JSON.stringify(s));
+          for (const [k, s] of states.entries()) devices[k] = JSON.parse(JSON.stringify(s));
           send([{ topic: 'anomaly-state', payload: { format: STATE_FORMAT, v: 1, method: cfg.method, exported_at: Date.now(), devices } }, null]);
           done();
           return true;
@@ -341,18 +438,16 @@ export = function (RED: NodeAPI) {
           }
           const accepted: Array<[string, AnomalyDeviceState]> = [];
           for (const [k, s] of Object.entries(doc.devices)) {
-            const why = validateState(s, cfg);
+            const why = validateState(s, cfg, maxFeatures);
             if (why) {
               sendReject(msg, send, done, reject('bad_state', `state for ${k}: ${why}`, { device_id: k }));
               return true;
             }
             accepted.push([k, s as AnomalyDeviceState]);
           }
-          if (states.size + accepted.filter(([k]) => !states.has(k)).length > maxDevices) {
-            sendReject(msg, send, done, reject('too_many_devices', `loading would exceed ${maxDevices} devices`));
-            return true;
-          }
+          // beyond the bound the least recently active devices make room (counted), nothing is refused
           for (const [k, s] of accepted) states.set(k, s);
+          countEvictions();
           persist();
           status.set({ fill: 'green', shape: 'ring', text: `loaded ${accepted.length} device state(s)` });
           done();
@@ -396,10 +491,13 @@ export = function (RED: NodeAPI) {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
       if (persistTimer) clearInterval(persistTimer);
       status.stop();
       unregisterGauge();
-      const finish = () => (bundles ? bundles.close().then(done, done) : done());
+      // a running fit is abandoned: its device's buffer is persisted and it fits again after the restart
+      const stopPool = pool ? pool.close().catch(() => undefined) : Promise.resolve();
+      const finish = () => void stopPool.then(() => (bundles ? bundles.close().then(done, done) : done()));
       if (dirty && loaded) persist(finish);
       else finish();
     });

@@ -15,7 +15,7 @@ import {
   type TopicPattern,
 } from '../core/health';
 import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
-import { countEvent, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { ThrottledStatus } from '../lib/status';
 import type { RedisConfigNode } from './redis-config';
@@ -144,9 +144,21 @@ export = function (RED: NodeAPI) {
     };
     let service: HealthService | null = null;
 
+    // evictions happen inside the table (bounded, least recently active first); they reach the metrics as
+    // deltas so the hot path only compares two numbers
+    let evictionsCounted = 0;
+    function countEvictions(): void {
+      const n = table.evictions;
+      if (n !== evictionsCounted) {
+        countEvicted(TYPE, n - evictionsCounted);
+        evictionsCounted = n;
+      }
+    }
+
     function showStatus(): void {
       const c = table.stateCounts();
-      const text = `${c.ONLINE} online · ${c.OFFLINE} offline · ${c.TIMEOUT} timeout · ${c.UNKNOWN} unknown`;
+      const evicted = table.evictions ? ` · ${table.evictions} evicted` : '';
+      const text = `${c.ONLINE} online · ${c.OFFLINE} offline · ${c.TIMEOUT} timeout · ${c.UNKNOWN} unknown${evicted}`;
       if (service?.shared && !service.storeUp) {
         status.set({ fill: service.storeEverUp ? 'red' : 'yellow', shape: 'ring', text: `${text} · ${service.storeEverUp ? 'redis down, memory only' : 'connecting to redis'}` });
       } else {
@@ -211,6 +223,7 @@ export = function (RED: NodeAPI) {
           service!.activity(input.device_id, input.time, input.equipment_id);
           dirty = true;
         }
+        countEvictions();
       } catch (err) {
         if (!(err instanceof TableFullError)) return done(err as Error);
         const id = input.kind === 'reject' ? undefined : input.device_id;
@@ -254,8 +267,11 @@ export = function (RED: NodeAPI) {
       if (persisted !== undefined && persisted !== null) {
         const restored = table.restore(persisted);
         if (typeof restored === 'string') node.warn(`ignored persisted device table: ${restored}`);
+        else if (table.evictions) node.warn(`persisted device table holds more devices than the bound (${table.maxDevices}): kept the ${table.deviceCount} most recently active`);
       }
       for (const k of known) table.register(k.device_id, k.equipment_id);
+      if (known.length > table.maxDevices) node.warn(`${known.length} known devices but the bound is ${table.maxDevices}: the least recently active ones are evicted`);
+      countEvictions();
       service = new HealthService({
         table,
         emit,

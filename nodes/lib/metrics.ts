@@ -7,12 +7,12 @@ export const registry = new Registry();
 
 // Counts live in plain numbers and are copied into the counters at scrape time: prom-client hashes the
 // label object on every inc(), which would cost as much per message as a whole normalize call.
-const counts = new Map<string, { in: number; out: number; rejected: number; codes: Map<string, number> }>();
+const counts = new Map<string, { in: number; out: number; rejected: number; evicted: number; codes: Map<string, number> }>();
 
 function countsFor(nodeType: string) {
   let c = counts.get(nodeType);
   if (!c) {
-    c = { in: 0, out: 0, rejected: 0, codes: new Map() };
+    c = { in: 0, out: 0, rejected: 0, evicted: 0, codes: new Map() };
     counts.set(nodeType, c);
   }
   return c;
@@ -68,6 +68,17 @@ export function countEvent(nodeType: string, event: string, n = 1): void {
   m.set(event, (m.get(event) ?? 0) + n);
 }
 
+new Counter({
+  name: 'moby_evictions_total',
+  help: 'Per-device states dropped by MOBY nodes to stay within their device bound (least recently active first)',
+  labelNames: ['node_type'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const [nodeType, c] of counts) if (c.evicted) this.inc({ node_type: nodeType }, c.evicted);
+  },
+});
+
 export const writeLatency = new Histogram({
   name: 'moby_influx_write_seconds',
   help: 'Latency of InfluxDB batch writes',
@@ -87,6 +98,11 @@ export function countRejected(nodeType: string, code: string): void {
   const c = countsFor(nodeType);
   c.rejected++;
   c.codes.set(code, (c.codes.get(code) ?? 0) + 1);
+}
+
+/** A node dropped `n` per-device states to stay within its bound (see moby_evictions_total). */
+export function countEvicted(nodeType: string, n = 1): void {
+  if (n > 0) countsFor(nodeType).evicted += n;
 }
 
 type Sample = { labels: Record<string, string>; value: number };

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AlertEngine } from '../../nodes/core/alert/engine';
+import { AlertEngine as PrevAlertEngine } from './prev/alert-engine';
 import { signalsFromMessage } from '../../nodes/core/alert/inputs';
 import { startReceiver } from '../support/alert-servers';
 import { fmt, heapUsedMB, percentiles, printRates, type Rate } from './lib';
@@ -132,9 +133,43 @@ async function main(): Promise<void> {
     const r = signalsFromMessage(m);
     if (r.ok) for (const s of r.signals) engine.apply(s);
   });
+  // the engine before the bound (issue #10) against the current one: fresh engine and stream each, in CPU
+  // time, alternated three times (the first measurement of anything here also pays for JIT warm-up)
+  const cpuOf = (E: typeof AlertEngine | typeof PrevAlertEngine): number => {
+    const e = new E({ autoResolvePoints: MIN_GAP, maxOpen: DEVICES });
+    const stream = new Stream();
+    const msgs = Array.from({ length: N }, (_, i) => stream.next(i));
+    const c0 = process.cpuUsage();
+    for (const m of msgs) {
+      const r = signalsFromMessage(m);
+      if (r.ok) for (const s of r.signals) e.apply(s);
+    }
+    const c = process.cpuUsage(c0);
+    return N / ((c.user + c.system) / 1e6);
+  };
+  const prevCpu: number[] = [];
+  const newCpu: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    prevCpu.push(cpuOf(PrevAlertEngine));
+    newCpu.push(cpuOf(AlertEngine));
+  }
+  const med3 = (a: number[]) => [...a].sort((x, y) => x - y)[1];
   const warm = new Stream();
   const node = unpaced('moby-alert node, unpaced', N, (m) => alertNode.receive(m), warm);
   printRates(`moby-alert: ${fmt(N)} msgs, ${fmt(DEVICES)} devices, ~1 % anomalous in bursts of ${BURST}`, [node, core], base);
+  console.log(`\nalert core (signals + engine) per CPU-second, fresh engine and stream, median of 3 alternated runs`);
+  console.log(`  previous engine (no eviction, before #10)     ${fmt(med3(prevCpu)).padStart(10)} /s  (${prevCpu.map((v) => fmt(v)).join(', ')})`);
+  console.log(`  current engine (bounded, evicting)            ${fmt(med3(newCpu)).padStart(10)} /s  (${newCpu.map((v) => fmt(v)).join(', ')}) = ${fmt((100 * med3(newCpu)) / med3(prevCpu), 1)} %`);
+  // memory per open alert and a flood of 100k new (device, rule) pairs into a bound of 10k
+  {
+    const h0 = heapUsedMB();
+    const flooded = new AlertEngine({ maxOpen: 10_000, maxResolved: 1000 });
+    const t0 = process.cpuUsage();
+    for (let k = 0; k < 100_000; k++) flooded.apply({ kind: 'trigger', device_id: `flood-${k}`, rule: 'device_offline' });
+    const c = process.cpuUsage(t0);
+    const perAlert = ((heapUsedMB() - h0) * 1048576) / (flooded.openCount() + 1000);
+    console.log(`\nflood of 100,000 new alerts into a bound of 10,000 open: ${fmt(flooded.openCount())} open, ${fmt(flooded.evictions)} evicted, ${fmt(100_000 / ((c.user + c.system) / 1e6))} per CPU-second, ${fmt(perAlert)} bytes per held alert`);
+  }
 
   // paced: RATE msgs/s in 10 ms ticks, continuing the same per-device stream
   const stream = warm;

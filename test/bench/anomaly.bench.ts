@@ -77,3 +77,70 @@ for (const method of ['l2', 'ewma', 'pca'] as const) {
   console.log(`  ${method.padEnd(6)} fitted ${fmt(fitted / 1024, 1)} KiB/device, calibrating (399 of 400 rows) ${fmt(calibrating / 1024, 1)} KiB/device  [${total} states]`);
 }
 if (sink === 42) console.log('');
+
+// The device bound (issue #10): the node looks a device's state up and marks it most recently active on
+// every point. Same scoring (pca, 8 features, 10k fitted devices round robin) with the previous plain
+// Map.get against the bounded DeviceStates get + set (delete + set moves the key to the end), measured in
+// CPU time and alternated so machine noise hits both alike; then memory per device and a flood of new ids.
+import { DeviceStates } from '../../nodes/core/anomaly/device-states';
+{
+  const DEV = 10_000;
+  const { cfg, state: proto } = calibrated('pca');
+  const keys = Array.from({ length: DEV }, (_, d) => `dev-${d}`);
+  const plain = new Map<string, AnomalyDeviceState>();
+  const bounded = new DeviceStates<AnomalyDeviceState>(DEV);
+  for (const k of keys) {
+    plain.set(k, JSON.parse(JSON.stringify(proto)));
+    bounded.set(k, JSON.parse(JSON.stringify(proto)));
+  }
+  const cpuRate = (fn: (i: number) => void, n = 200_000): number => {
+    for (let i = 0; i < 20_000; i++) fn(i);
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) fn(i);
+    const c = process.cpuUsage(c0);
+    return n / ((c.user + c.system) / 1e6);
+  };
+  const prevRates: number[] = [];
+  const newRates: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    prevRates.push(cpuRate((i) => {
+      const s = plain.get(keys[i % DEV])!;
+      const r = step(cfg, s, rows[i & 4095]);
+      if (r.kind === 'result') sink += r.anomaly.score;
+    }));
+    newRates.push(cpuRate((i) => {
+      const k = keys[i % DEV];
+      const s = bounded.get(k)!;
+      const r = step(cfg, s, rows[i & 4095]);
+      bounded.set(k, s, r.kind === 'result' && r.anomaly.is_anomaly);
+    }));
+  }
+  const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  console.log(`\ndevice lookup + pca step over ${fmt(DEV)} devices (points per CPU-second, median of 5 alternated runs)`);
+  console.log(`  previous: Map.get (no bound, before #10)          ${fmt(med(prevRates)).padStart(10)} /s`);
+  console.log(`  DeviceStates get + set (bounded, recency order)   ${fmt(med(newRates)).padStart(10)} /s  (${fmt((100 * med(newRates)) / med(prevRates), 1)} %)`);
+
+  // what the bound's bookkeeping costs per device: the same 10k fitted states in a plain Map and in DeviceStates
+  const fitted = keys.map(() => JSON.parse(JSON.stringify(proto)) as AnomalyDeviceState);
+  let h = heapUsedMB();
+  const m1 = new Map<string, AnomalyDeviceState>();
+  keys.forEach((k, d) => m1.set(k, fitted[d]));
+  const mapBytes = ((heapUsedMB() - h) * 1048576) / DEV;
+  h = heapUsedMB();
+  const m2 = new DeviceStates<AnomalyDeviceState>(DEV);
+  keys.forEach((k, d) => m2.set(k, fitted[d]));
+  const dsBytes = ((heapUsedMB() - h) * 1048576) / DEV;
+  console.log(`  index per device (states excluded): Map ${fmt(mapBytes)} bytes, DeviceStates ${fmt(dsBytes)} bytes (recency links); fitted pca state ≈ ${fmt(JSON.stringify(proto).length)} bytes as JSON [${m1.size + m2.size}]`);
+
+  // a flood of 100k new ids into a bound of 10k: each new id is a calibrating state with one row
+  const flooded = new DeviceStates<AnomalyDeviceState>(DEV);
+  const h0 = heapUsedMB();
+  const c0 = process.cpuUsage();
+  for (let k = 0; k < 100_000; k++) {
+    const s = newState(cfg, features);
+    step(cfg, s, rows[k & 4095]);
+    flooded.set(`flood-${k}`, s);
+  }
+  const c = process.cpuUsage(c0);
+  console.log(`  flood of 100,000 new ids into a bound of ${fmt(DEV)}: ${fmt(flooded.size)} held, ${fmt(flooded.evictions)} evicted, ${fmt((100_000 / ((c.user + c.system) / 1e6)))} new ids per CPU-second, ${fmt(((heapUsedMB() - h0) * 1048576) / DEV / 1024, 2)} KiB per held state (1 calibration row)`);
+}

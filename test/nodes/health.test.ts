@@ -199,14 +199,19 @@ describe('moby-device-health node', function () {
     assert.match((caught[0] as any).error.message, /misconfigured: timeout override "pi-1=soon"/);
   });
 
-  it('caps the device table: a new device beyond the cap is rejected, known ones keep working', async () => {
+  it('bounds the device table: a new device beyond the bound evicts the least recently active one, nothing is refused', async () => {
     await load([healthNode], healthFlow({ timeout: 60, maxDevices: 2 }));
     const out = collect('h-out');
     const bad = collect('h-bad');
     const h = helper.getNode('h');
-    for (const id of ['a', 'b', 'c']) h.receive({ payload: { tags: { device_id: id } } });
-    await waitFor(() => bad.length === 1 && events(out).length === 2, 2000, 'cap');
-    assert.deepEqual([bad[0].moby!.reject!.code, bad[0].moby!.reject!.device_id], ['too_many_devices', 'c']);
+    const statuses: any[] = [];
+    h.on('call:status', (c: any) => statuses.push(c.args[0]));
+    for (const id of ['a', 'b', 'a', 'c']) h.receive({ payload: { tags: { device_id: id } } });
+    await waitFor(() => events(out).length === 3, 2000, 'three devices came ONLINE');
+    assert.equal(bad.length, 0, 'no too_many_devices reject any more');
+    assert.deepEqual(listDevices().map((r: any) => r.device_id).sort(), ['a', 'c'], 'b was the least recently active');
+    await waitFor(() => statuses.some((st) => /1 evicted/.test(st.text)), 2000, 'status shows the eviction');
+    assert.match(await metricsText(), /moby_evictions_total\{node_type="moby-device-health"\} [1-9]/);
   });
 
   it('the example flow loads and its injects drive the node as its comment says', async () => {
@@ -275,6 +280,69 @@ describe('moby-device-health node', function () {
       h.receive({ topic: 'device/lwt/stranger', payload: 'OFFLINE' });
       await waitFor(() => events(out).some((e) => e.device_id === 'quiet' && e.state === 'OFFLINE'), 2000, 'will of a device proven before the restart');
       assert.ok(!events(out).some((e) => e.device_id === 'stranger'));
+    });
+  });
+
+  describe('flood of new device ids (localfilesystem context store)', function () {
+    this.timeout(120_000); // 10k messages through the runtime on a shared, loaded machine
+    let dir: string;
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-health-flood-'));
+      helper.settings({ contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } } });
+    });
+    after(async () => {
+      await helper._redNodes.closeContextsPlugin();
+      helper.settings({ contextStorage: undefined });
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('10k new ids against a bound of 1000: the devices that keep talking stay, and after a restart a new device is accepted', async () => {
+      // the attack of issue #10: before, the 1001st id and every id after it — also after a restart, because
+      // the full table was persisted — was rejected with too_many_devices
+      await load([healthNode], healthFlow({ timeout: 60, maxDevices: 1000, persist: true }));
+      const red = helper._redNodes;
+      await red.stopFlows();
+      await red.loadContextsPlugin();
+      let out = collect('h-out');
+      let bad = collect('h-bad');
+      await red.startFlows();
+      let h = helper.getNode('h');
+      const evicted = async () => Number(/moby_evictions_total\{node_type="moby-device-health"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+      const evictedBefore = await evicted();
+      const real = Array.from({ length: 10 }, (_, k) => `real-${k}`);
+      for (const id of real) h.receive({ payload: { tags: { device_id: id } } });
+      for (let k = 0; k < 10_000; k++) {
+        h.receive({ topic: `device/status/flood-${k}`, payload: 'ONLINE' });
+        if (k % 250 === 249) for (const id of real) h.receive({ payload: { tags: { device_id: id } } });
+        if (k % 1000 === 999) await sleep(1); // let the runtime deliver, as a broker would
+      }
+      await waitFor(() => events(out).length >= 10_010, 60_000, `every device came ONLINE once (${events(out).length})`);
+      assert.equal(events(out).length, 10_010, 'one ONLINE per device: no real device was evicted and came back');
+      assert.equal(bad.length, 0);
+      const rows = listDevices();
+      assert.equal(rows.length, 1000, 'the table stays within its bound');
+      for (const id of real) assert.ok(rows.some((r: any) => r.device_id === id && r.state === 'ONLINE'), `${id} is still tracked`);
+      assert.equal(events(out).filter((e) => e.device_id.startsWith('real-')).length, 10, 'real devices never dropped out and came back');
+      assert.equal((await evicted()) - evictedBefore, 9010, 'evictions are counted in /moby/metrics');
+
+      // graceful restart: the full table is persisted and read back, and a brand-new device is accepted
+      await red.stopFlows();
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      out = collect('h-out');
+      bad = collect('h-bad');
+      await red.startFlows();
+      h = helper.getNode('h');
+      h.receive({ payload: { tags: { device_id: 'brand-new' } } });
+      await waitFor(() => events(out).some((e) => e.device_id === 'brand-new'), 5000, 'the brand-new device is accepted');
+      assert.equal(bad.length, 0);
+      assert.equal(listDevices().length, 1000);
+
+      // redeployed with a smaller bound: the persisted table is trimmed to its most recent devices, not refused
+      await helper.setFlows(healthFlow({ timeout: 60, maxDevices: 500, persist: true }), 'full');
+      await waitFor(() => listDevices().length === 500, 5000, 'trimmed to the new bound');
+      const after = listDevices();
+      for (const id of [...real, 'brand-new']) assert.ok(after.some((r: any) => r.device_id === id), `${id} survived the restart and the trim`);
     });
   });
 

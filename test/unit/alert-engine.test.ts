@@ -137,19 +137,88 @@ describe('alert engine', () => {
     assert.equal(engine.tick().repeats.length, 0);
   });
 
-  it('refuses new alerts beyond maxOpen and forgets the oldest resolved beyond maxResolved', () => {
-    const { engine } = setup({ maxOpen: 2, maxResolved: 2 });
+  it('beyond maxOpen evicts the least recently active open alert instead of refusing; forgets the oldest resolved beyond maxResolved', () => {
+    const { engine, clock } = setup({ maxOpen: 2, maxResolved: 2 });
     assert.ok(engine.apply({ kind: 'trigger', device_id: 'a', rule: 'r' }).ok);
+    clock.t += 1;
     assert.ok(engine.apply({ kind: 'trigger', device_id: 'b', rule: 'r' }).ok);
+    clock.t += 1;
+    assert.ok(engine.apply({ kind: 'trigger', device_id: 'a', rule: 'r' }).ok, 'a repeats: now b is the least recently active');
     const over = engine.apply({ kind: 'trigger', device_id: 'c', rule: 'r' });
-    assert.equal(over.ok, false);
-    assert.equal(!over.ok && over.code, 'too_many_alerts');
-    // repeats of existing alerts still work at the limit
-    assert.ok(engine.apply({ kind: 'trigger', device_id: 'a', rule: 'r' }).ok);
-    for (const d of ['a', 'b']) engine.apply({ kind: 'clear', device_id: d, rule: 'r', immediate: true });
-    engine.apply({ kind: 'trigger', device_id: 'c', rule: 'r' });
-    engine.apply({ kind: 'clear', device_id: 'c', rule: 'r', immediate: true });
-    assert.deepEqual(engine.list().map((a) => a.device_id).sort(), ['b', 'c']);
+    assert.ok(over.ok, 'a new device is never refused (no too_many_alerts)');
+    assert.deepEqual(over.ok && over.events.map((e) => [e.event, e.alert.device_id, e.alert.resolved_by ?? null]), [
+      ['resolve', 'b', 'evicted'],
+      ['open', 'c', null],
+    ]);
+    assert.equal(engine.evictions, 1);
+    assert.equal(engine.openCount(), 2);
+    assert.match(engine.list({ device: 'b' })[0].resolve_note ?? '', /evicted: more than 2 open alerts/);
+    for (const d of ['a', 'c']) engine.apply({ kind: 'clear', device_id: d, rule: 'r', immediate: true });
+    assert.deepEqual(engine.list().map((a) => a.device_id).sort(), ['b', 'c'], 'resolved ones beyond maxResolved are forgotten, oldest opened first');
+  });
+
+  it('an alert whose condition still fires is evicted only after every one whose condition has cleared', () => {
+    const { engine, clock } = setup({ maxOpen: 3, autoResolvePoints: 100 });
+    for (const d of ['firing', 'clearing-1', 'clearing-2']) {
+      engine.apply({ kind: 'trigger', device_id: d, rule: 'r' });
+      clock.t += 1;
+    }
+    engine.apply({ kind: 'clear', device_id: 'clearing-1', rule: 'r' });
+    engine.apply({ kind: 'clear', device_id: 'clearing-2', rule: 'r' });
+    // 'firing' is the least recently active, but it is still firing: the clearing ones go first
+    const ev1 = engine.apply({ kind: 'trigger', device_id: 'new-1', rule: 'r' });
+    const ev2 = engine.apply({ kind: 'trigger', device_id: 'new-2', rule: 'r' });
+    assert.deepEqual([ev1, ev2].map((r) => r.ok && r.events[0].alert.device_id), ['clearing-1', 'clearing-2']);
+    // a clearing alert that fires again is protected again
+    const ev3 = engine.apply({ kind: 'trigger', device_id: 'new-3', rule: 'r' });
+    assert.equal(ev3.ok && ev3.events[0].alert.device_id, 'firing', 'with nothing clearing, the least recently active goes');
+    assert.equal(engine.evictions, 3);
+  });
+
+  it('a 100k-new-device flood: real devices that keep alerting keep their open alerts, memory stays bounded', () => {
+    const { engine, clock } = setup({ maxOpen: 10_000, maxResolved: 1000 });
+    const real = Array.from({ length: 20 }, (_, k) => `real-${k}`);
+    const ids = new Map<string, string>();
+    for (const d of real) {
+      const r = engine.apply({ kind: 'trigger', device_id: d, rule: 'anomaly' });
+      ids.set(d, r.ok ? r.events[0].alert.alert_id : '');
+    }
+    for (let k = 0; k < 100_000; k++) {
+      clock.t += 1;
+      assert.ok(engine.apply({ kind: 'trigger', device_id: `flood-${k}`, rule: 'device_offline' }).ok);
+      if (k % 2000 === 1999) for (const d of real) engine.apply({ kind: 'trigger', device_id: d, rule: 'anomaly' });
+    }
+    assert.equal(engine.openCount(), 10_000);
+    assert.equal(engine.evictions, 100_000 + 20 - 10_000);
+    for (const d of real) {
+      const open = engine.list({ device: d, status: 'open' });
+      assert.equal(open.length, 1, `${d} still has its open alert`);
+      assert.equal(open[0].alert_id, ids.get(d), 'the same alert, not a new one');
+    }
+    assert.equal(engine.snapshot().alerts.length, 10_000 + 1000, 'open bound + resolved bound');
+    // and a brand-new real device alerts
+    const fresh = engine.apply({ kind: 'trigger', device_id: 'brand-new', rule: 'anomaly' });
+    assert.ok(fresh.ok && fresh.events.some((e) => e.event === 'open' && e.alert.device_id === 'brand-new'));
+  });
+
+  it('a saved state over the bound is trimmed on restore (resolve events at the next tick), and new alerts open', () => {
+    const big = setup({ maxOpen: 100 });
+    for (let k = 0; k < 100; k++) {
+      big.clock.t += 1;
+      big.engine.apply({ kind: 'trigger', device_id: `d${k}`, rule: 'r' });
+    }
+    const snap = JSON.parse(JSON.stringify(big.engine.snapshot()));
+    const small = setup({ maxOpen: 10 });
+    small.clock.t = big.clock.t + 1;
+    small.engine.restore(snap);
+    assert.equal(small.engine.openCount(), 10);
+    assert.equal(small.engine.evictions, 90);
+    const trimmed = small.engine.tick().events;
+    assert.equal(trimmed.length, 90);
+    assert.ok(trimmed.every((e) => e.event === 'resolve' && e.alert.resolved_by === 'evicted'));
+    assert.deepEqual(small.engine.list({ status: 'open', limit: 100 }).map((a) => a.device_id).sort(), ['d90', 'd91', 'd92', 'd93', 'd94', 'd95', 'd96', 'd97', 'd98', 'd99'], 'the most recently active are kept');
+    const r = small.engine.apply({ kind: 'trigger', device_id: 'brand-new', rule: 'r' });
+    assert.ok(r.ok && r.events.some((e) => e.event === 'open'));
   });
 
   it('lists with filters, newest first', () => {

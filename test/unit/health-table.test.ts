@@ -209,11 +209,60 @@ describe('health table (state machine)', () => {
     assert.equal(t.get('d1')!.state, 'TIMEOUT');
   });
 
-  it('caps the number of devices', () => {
+  it('a full table evicts the least recently active device instead of refusing a new one', () => {
     const t = new HealthTable({ maxDevices: 2 });
     t.activity('a', 1);
     t.activity('b', 1);
-    assert.throws(() => t.activity('c', 1), TableFullError);
-    assert.equal(t.activity('a', 2), null, 'known devices keep working');
+    t.activity('a', 2); // a is now more recent than b
+    assert.equal(t.activity('c', 3)?.state, 'ONLINE', 'the new device is accepted');
+    assert.equal(t.deviceCount, 2);
+    assert.equal(t.evictions, 1);
+    assert.equal(t.has('b'), false, 'b was the least recently active');
+    assert.equal(t.activity('a', 4), null, 'a keeps its row and state');
+    assert.deepEqual(t.stateCounts(), { UNKNOWN: 0, ONLINE: 2, OFFLINE: 0, TIMEOUT: 0 });
+    // status messages are activity too
+    t.status('c', false, 5, 'lwt');
+    t.activity('d', 6);
+    assert.equal(t.has('a'), false);
+    assert.equal(t.get('c')?.state, 'OFFLINE');
+    assert.ok(TableFullError, 'still exported for callers that catch it');
+  });
+
+  it('a 100k-new-device flood leaves the devices that keep talking in the table, memory bounded', () => {
+    const c = clock();
+    const t = new HealthTable({ maxDevices: 1000, defaultTimeoutMs: 60_000, learnFactor: 3, now: c.now });
+    const real = Array.from({ length: 20 }, (_, k) => `real-${k}`);
+    for (const id of real) t.activity(id, c.t);
+    t.status('real-eq', true, c.t, 'status', 'press-1');
+    for (let k = 0; k < 100_000; k++) {
+      c.t += 1;
+      t.activity(`flood-${k}`, c.t);
+      // the real devices keep sending (every 200 flood ids here), the flood ids send once
+      if (k % 200 === 199) for (const id of real) assert.equal(t.activity(id, c.t), null, `${id} stays ONLINE, no new transition`);
+    }
+    assert.equal(t.deviceCount, 1000);
+    assert.equal(t.evictions, 100_000 + 21 - 1000);
+    for (const id of real) assert.equal(t.get(id)?.state, 'ONLINE');
+    assert.equal(t.has('real-eq'), false, 'a device silent for the whole flood was evicted');
+    const counts = t.stateCounts();
+    assert.equal(counts.ONLINE + counts.UNKNOWN + counts.OFFLINE + counts.TIMEOUT, 1000, 'state counts follow evictions');
+    assert.equal(t.snapshot().length, 1000);
+    assert.equal(t.sweep(c.t + 120_000).length, 1000, 'every row is a live row');
+  });
+
+  it('a persisted table larger than the bound is trimmed to its most recently active devices on restore', () => {
+    const c = clock();
+    const big = new HealthTable({ maxDevices: 100, now: c.now });
+    for (let k = 0; k < 100; k++) big.activity(`d${k}`, c.t + k);
+    big.activity('d0', c.t + 500); // d0 is the most recently active now
+    const saved = JSON.parse(JSON.stringify(big.serialize()));
+    const small = new HealthTable({ maxDevices: 10, now: c.now });
+    small.restore(saved);
+    assert.equal(small.deviceCount, 10);
+    assert.equal(small.evictions, 90);
+    assert.ok(small.has('d0') && small.has('d99') && !small.has('d1'));
+    // and a brand-new device is accepted after the restart
+    assert.equal(small.activity('new-one', c.t + 600)?.state, 'ONLINE');
+    assert.equal(small.deviceCount, 10);
   });
 });

@@ -4,6 +4,7 @@
 // adapter drive time explicitly through tick(); nothing here sets a timer.
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertEvent, AlertEventType, Severity } from '../contract';
+import { FirstEntry } from '../first-entry';
 
 /** A condition seen on a message: the rule fired for the device, or the rule's condition is clear. */
 export interface AlertSignal {
@@ -32,7 +33,11 @@ export interface AlertEngineOptions {
   updateEventMs?: number;
   /** resolved alerts kept for the API; the oldest are forgotten first (default 1000) */
   maxResolved?: number;
-  /** open alerts held at most; triggers for new (device, rule) pairs beyond it are refused (default 10000) */
+  /**
+   * open alerts held at most (default 10000). A trigger for a new (device, rule) beyond it is never refused:
+   * the least recently active open alert is resolved as `evicted` to make room, one whose condition has
+   * cleared (counting toward auto-resolve) before any that is still firing.
+   */
   maxOpen?: number;
   now?: () => number;
   newId?: () => string;
@@ -77,6 +82,7 @@ export interface EngineSnapshot {
   tracking: Record<string, Tracking>;
 }
 
+// `too_many_alerts` is no longer produced (the bound evicts since issue #10); kept so callers still compile
 export type ApplyOutcome = { ok: true; events: AlertEvent[] } | { ok: false; code: 'too_many_alerts'; reason: string };
 
 const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
@@ -100,8 +106,18 @@ export class AlertEngine {
   private readonly newId: () => string;
   /** every alert held, by id; Map order is insertion order, which the eviction of resolved ones relies on */
   private readonly byId = new Map<string, Alert>();
-  /** open alerts by device + rule */
+  /**
+   * open alerts by device + rule, least recently active first (every signal for an alert moves it to the end:
+   * delete + set), which is the order they are evicted in when the bound is reached
+   */
   private readonly open = new Map<string, Alert>();
+  /** open alerts whose condition is currently clear, least recently active first: evicted before the others */
+  private readonly clearing = new Map<string, Alert>();
+  /** resolve events of evictions made while restoring, handed out by the next tick() */
+  private deferred: AlertEvent[] = [];
+  private evictedCount = 0;
+  private readonly firstOpen = new FirstEntry(this.open);
+  private readonly firstClearing = new FirstEntry(this.clearing);
   private readonly tracking = new Map<string, Tracking>();
   private resolvedCount = 0;
   /** bumps on every change, so an adapter knows when to persist */
@@ -135,8 +151,14 @@ export class AlertEngine {
     const now = this.now();
     const key = AlertEngine.key(signal.device_id, signal.rule);
     const current = this.open.get(key);
+    if (current) {
+      this.open.delete(key);
+      this.open.set(key, current);
+    }
     if (signal.kind === 'clear') {
       if (!current) return { ok: true, events: [] };
+      this.clearing.delete(key);
+      this.clearing.set(key, current);
       const t = this.tracking.get(current.alert_id)!;
       t.clearPoints++;
       if (t.clearSince === null) t.clearSince = now;
@@ -147,6 +169,7 @@ export class AlertEngine {
     }
     const severity = signal.severity ?? 'warning';
     if (current) {
+      this.clearing.delete(key);
       const t = this.tracking.get(current.alert_id)!;
       t.clearPoints = 0;
       t.clearSince = null;
@@ -167,9 +190,9 @@ export class AlertEngine {
       t.updatePending = true;
       return { ok: true, events: [] };
     }
-    if (this.open.size >= this.opts.maxOpen) {
-      return { ok: false, code: 'too_many_alerts', reason: `${this.open.size} alerts open, limit ${this.opts.maxOpen}` };
-    }
+    // the bound makes room instead of refusing: a flood of made-up devices must not lock out real alerts
+    const evicted: AlertEvent[] = [];
+    while (this.open.size >= this.opts.maxOpen) evicted.push(this.evictOne(now));
     const alert: Alert = {
       alert_id: this.newId(),
       device_id: signal.device_id,
@@ -188,7 +211,24 @@ export class AlertEngine {
     this.open.set(key, alert);
     this.byId.set(alert.alert_id, alert);
     this.tracking.set(alert.alert_id, { clearPoints: 0, clearSince: null, lastUpdateEvent: now, updatePending: false, lastNotifiedAt: now, repeats: 0 });
-    return { ok: true, events: [this.event('open', alert, now)] };
+    evicted.push(this.event('open', alert, now));
+    return { ok: true, events: evicted };
+  }
+
+  /** Open alerts resolved so far to stay within maxOpen (including those trimmed on restore). */
+  get evictions(): number {
+    return this.evictedCount;
+  }
+
+  /**
+   * Resolves the least recently active open alert whose condition has cleared, else the least recently
+   * active one, with `resolved_by: "evicted"`; the event tells InfluxDB and the panel that it is gone.
+   */
+  private evictOne(now: number): AlertEvent {
+    // doResolve deletes the victim from both maps, as FirstEntry requires
+    const victim = (this.clearing.size ? this.firstClearing : this.firstOpen).take()![1];
+    this.evictedCount++;
+    return this.doResolve(victim, now, 'evicted', `evicted: more than ${this.opts.maxOpen} open alerts`);
   }
 
   private doResolve(alert: Alert, now: number, by: string, note?: string): AlertEvent {
@@ -197,7 +237,9 @@ export class AlertEngine {
     alert.resolved_by = by;
     if (note !== undefined) alert.resolve_note = note;
     alert.updated_at = now;
-    this.open.delete(AlertEngine.key(alert.device_id, alert.rule));
+    const key = AlertEngine.key(alert.device_id, alert.rule);
+    this.open.delete(key);
+    this.clearing.delete(key);
     this.tracking.delete(alert.alert_id);
     this.resolvedCount++;
     this.evictResolved();
@@ -249,7 +291,8 @@ export class AlertEngine {
   /** Time-driven work: coalesced updates, time-based auto-resolve, escalation and due repeat reminders. */
   tick(): { events: AlertEvent[]; repeats: RepeatNotice[] } {
     const now = this.now();
-    const events: AlertEvent[] = [];
+    const events: AlertEvent[] = this.deferred;
+    this.deferred = [];
     const repeats: RepeatNotice[] = [];
     for (const alert of [...this.open.values()]) {
       const t = this.tracking.get(alert.alert_id)!;
@@ -329,12 +372,16 @@ export class AlertEngine {
   restore(snap: unknown): number {
     this.byId.clear();
     this.open.clear();
+    this.clearing.clear();
+    this.deferred = [];
     this.tracking.clear();
     this.resolvedCount = 0;
     if (!snap || typeof snap !== 'object' || !Array.isArray((snap as EngineSnapshot).alerts)) return 0;
     const s = snap as EngineSnapshot;
     const now = this.now();
-    for (const a of s.alerts) {
+    // open alerts in order of their last update, so the recency order (and what a trim keeps) survives
+    const ordered = s.alerts.filter((a) => a && a.status !== 'open').concat(s.alerts.filter((a) => a && a.status === 'open').sort((x, y) => (x.updated_at ?? 0) - (y.updated_at ?? 0)));
+    for (const a of ordered) {
       if (!a || typeof a.alert_id !== 'string' || typeof a.device_id !== 'string' || typeof a.rule !== 'string' || !isSeverity(a.severity)) continue;
       const alert: Alert = { ...a };
       this.byId.set(alert.alert_id, alert);
@@ -342,10 +389,13 @@ export class AlertEngine {
         this.open.set(AlertEngine.key(alert.device_id, alert.rule), alert);
         const t = s.tracking && s.tracking[alert.alert_id];
         this.tracking.set(alert.alert_id, t ? { ...t } : { clearPoints: 0, clearSince: null, lastUpdateEvent: now, updatePending: false, lastNotifiedAt: now, repeats: 0 });
+        if (t && t.clearPoints > 0) this.clearing.set(AlertEngine.key(alert.device_id, alert.rule), alert);
       } else {
         this.resolvedCount++;
       }
     }
+    // saved over the bound (a flood, or a smaller bound since): trimmed, never a reason to refuse new alerts
+    while (this.open.size > this.opts.maxOpen) this.deferred.push(this.evictOne(now));
     this.evictResolved();
     return this.byId.size;
   }

@@ -1,5 +1,6 @@
 // Public API of the statistical anomaly core (the ONNX part is exported from ./onnx).
 export * from './detector';
+export * from './device-states';
 export * from './pca';
 export * from './l2';
 export * from './ewma';

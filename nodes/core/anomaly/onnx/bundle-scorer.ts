@@ -8,6 +8,7 @@ import { MicroBatcher, type RowOutputs } from './batcher';
 import { compareVersions, loadBundle, readBundleFiles, scanBundleDirs, type LoadedBundle } from './bundles';
 import type { BundleMeta } from './meta';
 import { SlidingWindow } from './window';
+import { FirstEntry } from '../../first-entry';
 
 export interface PowerBucket {
   name: string;
@@ -119,6 +120,7 @@ export class BundleScorer {
   private everLoaded = false;
   /** session.run calls and windows scored, for status and benchmarks */
   readonly stats = { runs: 0, windows: 0, evicted: 0 };
+  private readonly oldestDevice = new FirstEntry(this.devices);
   private readonly maxDevices: number;
   private readonly maxGapMs: number;
 
@@ -288,7 +290,8 @@ export class BundleScorer {
     if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
       state = { win: new SlidingWindow(meta.window, nf), features: meta.features, scaler: meta.scaler, lastTimestamp: req.timestamp };
       if (this.devices.size >= this.maxDevices) {
-        this.devices.delete(this.devices.keys().next().value as string);
+        // through a long-lived iterator: keys().next() would skip every deleted slot at the front each time
+        this.devices.delete(this.oldestDevice.take()![0]);
         this.stats.evicted++;
       }
     } else if (state.scaler !== meta.scaler) {

@@ -1,0 +1,354 @@
+// Snapshot of the code before issue #10 (bounded, evicting state), kept only so `npm run bench` can
+// measure the previous hot path against the current one in the same run. Not part of the package.
+// Alert lifecycle: one open alert per (device, rule), repeats fold into it, acknowledgement and resolution
+// are independent (ThingsBoard's model), auto-resolve after N clear points or T ms, escalation when left
+// unacknowledged, repeat reminders while open and unacknowledged. The clock is injected so tests and the
+// adapter drive time explicitly through tick(); nothing here sets a timer.
+import { randomUUID } from 'node:crypto';
+import type { Alert, AlertEvent, AlertEventType, Severity } from '../../../nodes/core/contract';
+
+/** A condition seen on a message: the rule fired for the device, or the rule's condition is clear. */
+export interface AlertSignal {
+  kind: 'trigger' | 'clear';
+  device_id: string;
+  rule: string;
+  severity?: Severity;
+  message?: string;
+  value?: number;
+  threshold?: number;
+  equipment_id?: string;
+  /** a clear that resolves at once (e.g. device back ONLINE) instead of counting toward N points */
+  immediate?: boolean;
+}
+
+export interface AlertEngineOptions {
+  /** consecutive clear points that resolve an open alert; 0 disables (default 3) */
+  autoResolvePoints?: number;
+  /** ms the condition must stay clear before the alert resolves; 0 disables (default 0) */
+  autoResolveMs?: number;
+  /** escalate an open, unacknowledged alert after this many ms; 0 disables (default 0) */
+  escalateAfterMs?: number;
+  /** repeat notification interval while open and unacknowledged; 0 disables (default 0) */
+  repeatIntervalMs?: number;
+  /** at most one 'update' event per alert per this many ms; later repeats are coalesced (default 1000) */
+  updateEventMs?: number;
+  /** resolved alerts kept for the API; the oldest are forgotten first (default 1000) */
+  maxResolved?: number;
+  /** open alerts held at most; triggers for new (device, rule) pairs beyond it are refused (default 10000) */
+  maxOpen?: number;
+  now?: () => number;
+  newId?: () => string;
+}
+
+/** Engine-private bookkeeping per open alert (persisted with the alerts). */
+interface Tracking {
+  clearPoints: number;
+  clearSince: number | null;
+  lastUpdateEvent: number;
+  updatePending: boolean;
+  lastNotifiedAt: number;
+  repeats: number;
+}
+
+export interface AlertFilter {
+  status?: string;
+  severity?: string[];
+  device?: string;
+  /** alerts updated at or after this epoch ms */
+  since?: number;
+  acknowledged?: boolean;
+  limit?: number;
+}
+
+export interface ActionResult {
+  ok: boolean;
+  alert?: Alert;
+  event?: AlertEvent;
+  error?: 'not_found' | 'already_acknowledged' | 'already_resolved';
+}
+
+/** A due reminder for an open, unacknowledged alert; `seq` makes its idempotency key unique. */
+export interface RepeatNotice {
+  alert: Alert;
+  seq: number;
+}
+
+export interface EngineSnapshot {
+  v: 1;
+  alerts: Alert[];
+  tracking: Record<string, Tracking>;
+}
+
+export type ApplyOutcome = { ok: true; events: AlertEvent[] } | { ok: false; code: 'too_many_alerts'; reason: string };
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
+
+export function isSeverity(s: unknown): s is Severity {
+  return s === 'info' || s === 'warning' || s === 'critical';
+}
+
+function maxSeverity(a: Severity, b: Severity): Severity {
+  return SEVERITY_RANK[a] >= SEVERITY_RANK[b] ? a : b;
+}
+
+function nextSeverity(s: Severity): Severity {
+  return s === 'info' ? 'warning' : 'critical';
+}
+
+export class AlertEngine {
+  private readonly opts: Required<Omit<AlertEngineOptions, 'now' | 'newId'>>;
+  private readonly now: () => number;
+  private readonly newId: () => string;
+  /** every alert held, by id; Map order is insertion order, which the eviction of resolved ones relies on */
+  private readonly byId = new Map<string, Alert>();
+  /** open alerts by device + rule */
+  private readonly open = new Map<string, Alert>();
+  private readonly tracking = new Map<string, Tracking>();
+  private resolvedCount = 0;
+  /** bumps on every change, so an adapter knows when to persist */
+  version = 0;
+
+  constructor(options: AlertEngineOptions = {}) {
+    this.opts = {
+      autoResolvePoints: options.autoResolvePoints ?? 3,
+      autoResolveMs: options.autoResolveMs ?? 0,
+      escalateAfterMs: options.escalateAfterMs ?? 0,
+      repeatIntervalMs: options.repeatIntervalMs ?? 0,
+      updateEventMs: options.updateEventMs ?? 1000,
+      maxResolved: options.maxResolved ?? 1000,
+      maxOpen: options.maxOpen ?? 10000,
+    };
+    this.now = options.now ?? Date.now;
+    this.newId = options.newId ?? randomUUID;
+  }
+
+  private static key(device: string, rule: string): string {
+    return `${device}\u0000${rule}`;
+  }
+
+  private event(event: AlertEventType, alert: Alert, time: number): AlertEvent {
+    this.version++;
+    return { event, time, alert: { ...alert } };
+  }
+
+  /** Applies one signal; returns the alert events it caused (possibly none). */
+  apply(signal: AlertSignal): ApplyOutcome {
+    const now = this.now();
+    const key = AlertEngine.key(signal.device_id, signal.rule);
+    const current = this.open.get(key);
+    if (signal.kind === 'clear') {
+      if (!current) return { ok: true, events: [] };
+      const t = this.tracking.get(current.alert_id)!;
+      t.clearPoints++;
+      if (t.clearSince === null) t.clearSince = now;
+      this.version++;
+      const byPoints = this.opts.autoResolvePoints > 0 && t.clearPoints >= this.opts.autoResolvePoints;
+      if (signal.immediate || byPoints) return { ok: true, events: [this.doResolve(current, now, 'auto', signal.immediate ? 'condition cleared' : `clear for ${t.clearPoints} points`)] };
+      return { ok: true, events: [] };
+    }
+    const severity = signal.severity ?? 'warning';
+    if (current) {
+      const t = this.tracking.get(current.alert_id)!;
+      t.clearPoints = 0;
+      t.clearSince = null;
+      current.count++;
+      current.updated_at = now;
+      if (signal.value !== undefined) current.value = signal.value;
+      if (signal.threshold !== undefined) current.threshold = signal.threshold;
+      if (signal.message) current.message = signal.message;
+      const raised = SEVERITY_RANK[severity] > SEVERITY_RANK[current.severity];
+      current.severity = maxSeverity(current.severity, severity);
+      this.version++;
+      // a raised severity is news at once; plain repeats are coalesced to keep the event stream sane
+      if (raised || now - t.lastUpdateEvent >= this.opts.updateEventMs) {
+        t.lastUpdateEvent = now;
+        t.updatePending = false;
+        return { ok: true, events: [this.event('update', current, now)] };
+      }
+      t.updatePending = true;
+      return { ok: true, events: [] };
+    }
+    if (this.open.size >= this.opts.maxOpen) {
+      return { ok: false, code: 'too_many_alerts', reason: `${this.open.size} alerts open, limit ${this.opts.maxOpen}` };
+    }
+    const alert: Alert = {
+      alert_id: this.newId(),
+      device_id: signal.device_id,
+      rule: signal.rule,
+      severity,
+      status: 'open',
+      acknowledged: false,
+      message: signal.message ?? `${signal.rule} on ${signal.device_id}`,
+      count: 1,
+      opened_at: now,
+      updated_at: now,
+    };
+    if (signal.equipment_id !== undefined) alert.equipment_id = signal.equipment_id;
+    if (signal.value !== undefined) alert.value = signal.value;
+    if (signal.threshold !== undefined) alert.threshold = signal.threshold;
+    this.open.set(key, alert);
+    this.byId.set(alert.alert_id, alert);
+    this.tracking.set(alert.alert_id, { clearPoints: 0, clearSince: null, lastUpdateEvent: now, updatePending: false, lastNotifiedAt: now, repeats: 0 });
+    return { ok: true, events: [this.event('open', alert, now)] };
+  }
+
+  private doResolve(alert: Alert, now: number, by: string, note?: string): AlertEvent {
+    alert.status = 'resolved';
+    alert.resolved_at = now;
+    alert.resolved_by = by;
+    if (note !== undefined) alert.resolve_note = note;
+    alert.updated_at = now;
+    this.open.delete(AlertEngine.key(alert.device_id, alert.rule));
+    this.tracking.delete(alert.alert_id);
+    this.resolvedCount++;
+    this.evictResolved();
+    return this.event('resolve', alert, now);
+  }
+
+  private evictResolved(): void {
+    if (this.resolvedCount <= this.opts.maxResolved) return;
+    for (const [id, a] of this.byId) {
+      if (this.resolvedCount <= this.opts.maxResolved) break;
+      if (a.status === 'resolved') {
+        this.byId.delete(id);
+        this.resolvedCount--;
+      }
+    }
+  }
+
+  acknowledge(id: string, by: string, note?: string): ActionResult {
+    const alert = this.byId.get(id);
+    if (!alert) return { ok: false, error: 'not_found' };
+    if (alert.acknowledged) return { ok: false, error: 'already_acknowledged', alert: { ...alert } };
+    const now = this.now();
+    alert.acknowledged = true;
+    alert.acknowledged_at = now;
+    alert.acknowledged_by = by;
+    if (note !== undefined) alert.ack_note = note;
+    alert.updated_at = now;
+    const event = this.event('ack', alert, now);
+    return { ok: true, alert: { ...alert }, event };
+  }
+
+  resolve(id: string, by: string, note?: string): ActionResult {
+    const alert = this.byId.get(id);
+    if (!alert) return { ok: false, error: 'not_found' };
+    if (alert.status === 'resolved') return { ok: false, error: 'already_resolved', alert: { ...alert } };
+    const event = this.doResolve(alert, this.now(), by, note);
+    return { ok: true, alert: { ...alert }, event };
+  }
+
+  /** Sets the (LLM or template) summary of an alert; not an event of its own. */
+  setSummary(id: string, summary: string): void {
+    const alert = this.byId.get(id);
+    if (alert) {
+      alert.summary = summary;
+      this.version++;
+    }
+  }
+
+  /** Time-driven work: coalesced updates, time-based auto-resolve, escalation and due repeat reminders. */
+  tick(): { events: AlertEvent[]; repeats: RepeatNotice[] } {
+    const now = this.now();
+    const events: AlertEvent[] = [];
+    const repeats: RepeatNotice[] = [];
+    for (const alert of [...this.open.values()]) {
+      const t = this.tracking.get(alert.alert_id)!;
+      if (this.opts.autoResolveMs > 0 && t.clearSince !== null && now - t.clearSince >= this.opts.autoResolveMs) {
+        events.push(this.doResolve(alert, now, 'auto', `clear for ${now - t.clearSince} ms`));
+        continue;
+      }
+      if (t.updatePending && now - t.lastUpdateEvent >= this.opts.updateEventMs) {
+        t.updatePending = false;
+        t.lastUpdateEvent = now;
+        events.push(this.event('update', alert, now));
+      }
+      if (alert.acknowledged) continue;
+      if (this.opts.escalateAfterMs > 0 && !alert.escalated && now - alert.opened_at >= this.opts.escalateAfterMs) {
+        alert.escalated = true;
+        alert.severity = nextSeverity(alert.severity);
+        alert.updated_at = now;
+        t.lastNotifiedAt = now;
+        events.push(this.event('escalate', alert, now));
+        continue;
+      }
+      if (this.opts.repeatIntervalMs > 0 && now - t.lastNotifiedAt >= this.opts.repeatIntervalMs) {
+        t.lastNotifiedAt = now;
+        t.repeats++;
+        this.version++;
+        repeats.push({ alert: { ...alert }, seq: t.repeats });
+      }
+    }
+    return { events, repeats };
+  }
+
+  get(id: string): Alert | undefined {
+    const a = this.byId.get(id);
+    return a ? { ...a } : undefined;
+  }
+
+  /** Alerts matching the filter, newest first. */
+  list(filter: AlertFilter = {}): Alert[] {
+    const limit = Math.max(0, Math.min(filter.limit ?? 100, 10000));
+    const sev = filter.severity && filter.severity.length ? new Set(filter.severity) : null;
+    const out: Alert[] = [];
+    for (const a of this.byId.values()) {
+      if (filter.status && a.status !== filter.status) continue;
+      if (sev && !sev.has(a.severity)) continue;
+      if (filter.device && a.device_id !== filter.device) continue;
+      if (filter.since !== undefined && a.updated_at < filter.since) continue;
+      if (filter.acknowledged !== undefined && a.acknowledged !== filter.acknowledged) continue;
+      out.push(a);
+    }
+    out.sort((x, y) => y.opened_at - x.opened_at || (x.alert_id < y.alert_id ? -1 : 1));
+    return out.slice(0, limit).map((a) => ({ ...a }));
+  }
+
+  openCount(): number {
+    return this.open.size;
+  }
+
+  /** Alert counts by status, severity and acknowledged, for the moby_alerts gauge. */
+  counts(): Array<{ labels: Record<string, string>; value: number }> {
+    const m = new Map<string, { labels: Record<string, string>; value: number }>();
+    for (const a of this.byId.values()) {
+      const k = `${a.status}|${a.severity}|${a.acknowledged}`;
+      const e = m.get(k);
+      if (e) e.value++;
+      else m.set(k, { labels: { status: a.status, severity: a.severity, acknowledged: String(a.acknowledged) }, value: 1 });
+    }
+    return [...m.values()];
+  }
+
+  snapshot(): EngineSnapshot {
+    const tracking: Record<string, Tracking> = {};
+    for (const [id, t] of this.tracking) tracking[id] = { ...t };
+    return { v: 1, alerts: [...this.byId.values()].map((a) => ({ ...a })), tracking };
+  }
+
+  /** Replaces the state with a snapshot (from the context store); malformed entries are skipped. */
+  restore(snap: unknown): number {
+    this.byId.clear();
+    this.open.clear();
+    this.tracking.clear();
+    this.resolvedCount = 0;
+    if (!snap || typeof snap !== 'object' || !Array.isArray((snap as EngineSnapshot).alerts)) return 0;
+    const s = snap as EngineSnapshot;
+    const now = this.now();
+    for (const a of s.alerts) {
+      if (!a || typeof a.alert_id !== 'string' || typeof a.device_id !== 'string' || typeof a.rule !== 'string' || !isSeverity(a.severity)) continue;
+      const alert: Alert = { ...a };
+      this.byId.set(alert.alert_id, alert);
+      if (alert.status === 'open') {
+        this.open.set(AlertEngine.key(alert.device_id, alert.rule), alert);
+        const t = s.tracking && s.tracking[alert.alert_id];
+        this.tracking.set(alert.alert_id, t ? { ...t } : { clearPoints: 0, clearSince: null, lastUpdateEvent: now, updatePending: false, lastNotifiedAt: now, repeats: 0 });
+      } else {
+        this.resolvedCount++;
+      }
+    }
+    this.evictResolved();
+    return this.byId.size;
+  }
+}
