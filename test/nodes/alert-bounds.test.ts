@@ -4,7 +4,9 @@
 // because the full table had been persisted.
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/net';
-import { nodeRedWithFlow, type NodeRedProcess } from '../support/alert-nodered';
+import { NR_TOKEN, nodeRedWithFlow, type NodeRedProcess } from '../support/alert-nodered';
+
+const AUTH = { authorization: `Bearer ${NR_TOKEN}` };
 
 // POST /in → msg.alert / msg.moby → moby-alert; POST /flood → a function node sending 10k alerts for new
 // devices, with the real device re-triggering and an idle (clearing) device's clear points in between
@@ -43,7 +45,7 @@ async function post(nr: NodeRedProcess, path: string, body: unknown): Promise<Re
 }
 
 async function open(nr: NodeRedProcess, device?: string): Promise<any[]> {
-  return (await (await fetch(`${nr.url}/moby/alerts?status=open&limit=1000${device ? `&device=${device}` : ''}`)).json()) as any[];
+  return (await (await fetch(`${nr.url}/moby/alerts?status=open&limit=1000${device ? `&device=${device}` : ''}`, { headers: AUTH })).json()) as any[];
 }
 
 describe('moby-alert under a flood of new devices (real process, file context)', function () {
@@ -71,7 +73,7 @@ describe('moby-alert under a flood of new devices (real process, file context)',
     assert.equal(k.length, 1, 'the real device that keeps firing still has its alert');
     assert.equal(k[0].alert_id, kiln.alert_id, 'the same alert, folded, not re-opened');
     assert.equal((await open(nr, 'idle-1')).length, 0, 'the clearing alert was evicted');
-    const idle = (await (await fetch(`${nr.url}/moby/alerts?device=idle-1`)).json()) as any[];
+    const idle = (await (await fetch(`${nr.url}/moby/alerts?device=idle-1`, { headers: AUTH })).json()) as any[];
     assert.equal(idle.length === 0 || idle[0].resolved_by === 'evicted', true);
     assert.ok(!nr.output.join('').includes('too_many_alerts'), 'nothing refused');
 

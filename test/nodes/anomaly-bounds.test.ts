@@ -48,7 +48,7 @@ function collect(id: string): Msg[] {
 
 function get(port: number, p: string, agent: http.Agent): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, agent, headers: { authorization: `Bearer ${API_TOKEN}` } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -59,6 +59,8 @@ function get(port: number, p: string, agent: http.Agent): Promise<number> {
 const evictedOf = async (type: string) => Number(new RegExp(`moby_evictions_total\\{node_type="${type}"\\} (\\d+)`).exec(await metricsText())?.[1] ?? 0);
 
 const KEY = 'hex:' + '3c'.repeat(32);
+/** The alert API answers only with a token (issue #10); the latency probe is an authorised operator. */
+const API_TOKEN = 'bounds-test-token-0123456789';
 
 describe('moby-anomaly under attack (issue #10)', function () {
   this.timeout(120_000);
@@ -78,7 +80,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
       { id: 'ok', type: 'helper' },
       { id: 'rej', type: 'helper' },
     ];
-    await load([hmacNode, normalizeNode, anomalyNode, channelsNode, alertNode], flow, { kr: { keys: JSON.stringify({ 'big-1': { k1: KEY } }) } });
+    await load([hmacNode, normalizeNode, anomalyNode, channelsNode, alertNode], flow, { kr: { keys: JSON.stringify({ 'big-1': { k1: KEY } }) }, al: { apiToken: API_TOKEN } });
     const ok = collect('ok');
     const rej = collect('rej');
     const server = http.createServer((req, res) => httpNode!(req, res));

@@ -299,7 +299,9 @@ describe('moby-device-health node', function () {
     it('10k new ids against a bound of 1000: the devices that keep talking stay, and after a restart a new device is accepted', async () => {
       // the attack of issue #10: before, the 1001st id and every id after it — also after a restart, because
       // the full table was persisted — was rejected with too_many_devices
-      await load([healthNode], healthFlow({ timeout: 60, maxDevices: 1000, persist: true }));
+      // broker mode: the flood's births are taken as vouched for by the broker, so they reach the table (the
+      // trust model would otherwise refuse strangers before they cost any state; that is tested in health-trust)
+      await load([healthNode], healthFlow({ timeout: 60, maxDevices: 1000, persist: true, statusTrust: 'broker' }));
       const red = helper._redNodes;
       await red.stopFlows();
       await red.loadContextsPlugin();
@@ -339,7 +341,7 @@ describe('moby-device-health node', function () {
       assert.equal(listDevices().length, 1000);
 
       // redeployed with a smaller bound: the persisted table is trimmed to its most recent devices, not refused
-      await helper.setFlows(healthFlow({ timeout: 60, maxDevices: 500, persist: true }), 'full');
+      await helper.setFlows(healthFlow({ timeout: 60, maxDevices: 500, persist: true, statusTrust: 'broker' }), 'full');
       await waitFor(() => listDevices().length === 500, 5000, 'trimmed to the new bound');
       const after = listDevices();
       for (const id of [...real, 'brand-new']) assert.ok(after.some((r: any) => r.device_id === id), `${id} survived the restart and the trim`);
