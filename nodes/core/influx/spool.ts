@@ -253,18 +253,44 @@ export class Spool {
     if (this.writeFd === null) {
       const file = path.join(this.dir, segName(this.writeSeq));
       const isNew = !fs.existsSync(file);
-      this.writeFd = fs.openSync(file, 'a');
+      // not O_APPEND: records are written at the offset we track, so a failed write can be cut off again
+      this.writeFd = fs.openSync(file, isNew ? 'w' : 'r+');
+      this.segSizes.set(this.writeSeq, this.segSizes.get(this.writeSeq) ?? 0);
       // a new file's directory entry must survive a power loss too, or the whole segment could vanish
       if (isNew && this.fsync) this.syncDir();
     }
     const offset = this.segSizes.get(this.writeSeq) ?? 0;
-    fs.writeSync(this.writeFd, buf);
-    if (this.fsync) fs.fdatasyncSync(this.writeFd);
+    this.writeRecord(this.writeFd, buf, offset);
     this.segSizes.set(this.writeSeq, offset + buf.length);
     this.entries.push({ seg: this.writeSeq, offset, length: buf.length, points: lines.length });
     this.livePoints += lines.length;
     this.droppedPoints += dropped;
     return dropped;
+  }
+
+  /**
+   * Writes one whole record at `offset` and makes it durable, or leaves the file as it was and throws.
+   * fs.writeSync may write fewer bytes than asked (a full disk does that before it says ENOSPC), and a
+   * failed fdatasync means the page cache may not reach the disk: in both cases the partial record is cut
+   * off again, so the next append starts at a record boundary and nothing after it is misread as torn.
+   */
+  private writeRecord(fd: number, buf: Buffer, offset: number): void {
+    try {
+      let done = 0;
+      while (done < buf.length) {
+        const n = fs.writeSync(fd, buf, done, buf.length - done, offset + done);
+        if (n <= 0) throw Object.assign(new Error(`short write to spool (${done} of ${buf.length} bytes)`), { code: 'EIO' });
+        done += n;
+      }
+      if (this.fsync) fs.fdatasyncSync(fd);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(fd, offset);
+      } catch {
+        /* the next open's recovery cuts a torn tail anyway */
+      }
+      throw err;
+    }
   }
 
   private dropSegment(seq: number): number {
