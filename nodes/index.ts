@@ -14,3 +14,5 @@ export * from './core/anomaly';
 export * from './core/anomaly/onnx';
 export * from './core/alert';
 export * from './core/influx';
+export * from './core/mqtt/settle-tracker';
+export * from './core/mqtt/topics';

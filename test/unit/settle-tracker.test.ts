@@ -92,7 +92,7 @@ describe('settle tracker (ack a message once everything it caused is settled)', 
     assert.equal(t.stats().failed, 1);
   });
 
-  it('reports messages unsettled past the timeout (naming who holds them) and frees their slot without acking', () => {
+  it('reports messages unsettled past the timeout once (naming who holds them), still acks them if they settle later', () => {
     const { t, acked, unsettled } = make(2, 100);
     t.begin('a', 1, 0);
     t.delivered('a', 'stuck-node');
@@ -101,12 +101,26 @@ describe('settle tracker (ack a message once everything it caused is settled)', 
     t.release('b');
     assert.equal(t.sweep(99), 0);
     assert.equal(t.sweep(100), 1);
+    assert.equal(t.sweep(200), 0, 'reported once');
     assert.deepEqual(acked, [2]);
     assert.deepEqual(unsettled, [{ outcome: 'timeout', ack: 1, error: undefined, holders: [['stuck-node', 1]] }]);
-    // a late completion of the forgotten message changes nothing
+    assert.equal(t.overdue, 1);
+    // the disk recovered: the message is durable after all and is acknowledged late
     t.completed('a', 'stuck-node');
-    assert.deepEqual(acked, [2]);
+    assert.deepEqual(acked, [2, 1]);
     assert.equal(t.stats().timedOut, 1);
+  });
+
+  it('forgets overdue messages that can no longer be acknowledged (their connection is gone), freeing the window', () => {
+    const { t, acked } = make(1, 100);
+    t.begin('a', 1, 0);
+    t.delivered('a', 'stuck-node');
+    t.release('a');
+    assert.ok(t.full);
+    t.sweep(100, (ack) => ack === 1);
+    assert.ok(!t.full);
+    t.completed('a', 'stuck-node');
+    assert.deepEqual(acked, []);
   });
 
   it('is bounded: full at the window, and says when there is room again', () => {

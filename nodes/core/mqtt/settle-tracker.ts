@@ -10,8 +10,10 @@
 // completes a message it never got through a counted delivery (a Catch or Complete node, which the runtime
 // calls directly) cannot settle someone else's work. A completion with an error marks the message failed:
 // it is never acknowledged (the broker keeps it and redelivers it on the next session), only reported.
-// A message not settled within `timeoutMs` is reported and forgotten without an acknowledgement, so one
-// stuck node cannot hold the window forever; the broker still has it.
+// A message not settled within `timeoutMs` is reported once (it is still tracked, and acknowledged if it
+// settles later: a full disk that recovers after minutes must not leave the broker's in-flight slots
+// occupied). Entries the caller says can never be acknowledged any more (their connection is gone; the
+// broker redelivers them) are forgotten once past the timeout, so a stuck node cannot leak the window.
 //
 // Bounded: at most `window` messages are tracked; `full` tells the source to stop taking more.
 
@@ -43,6 +45,7 @@ interface Entry<A> {
   ack: A;
   startedAt: number;
   held: boolean;
+  reported: boolean;
   total: number;
   perNode: Map<string, number>;
   error?: string;
@@ -94,7 +97,7 @@ export class SettleTracker<A> {
    */
   begin(id: string, ack: A, now: number): boolean {
     if (this.entries.has(id)) return false;
-    this.entries.set(id, { ack, startedAt: now, held: true, total: 0, perNode: new Map() });
+    this.entries.set(id, { ack, startedAt: now, held: true, reported: false, total: 0, perNode: new Map() });
     if (this.entries.size >= this.window) this.wasFull = true;
     return true;
   }
@@ -128,17 +131,34 @@ export class SettleTracker<A> {
     this.maybeSettle(id, e);
   }
 
-  /** Reports and forgets messages older than timeoutMs (call it periodically with the current time). */
-  sweep(now: number): number {
+  /**
+   * Reports (once) messages older than timeoutMs, and forgets those among them for which `orphaned(ack)`
+   * is true. Call it periodically with the current time. Returns how many were newly reported.
+   */
+  sweep(now: number, orphaned?: (ack: A) => boolean): number {
     let n = 0;
+    let forgot = 0;
     for (const [id, e] of this.entries) {
       if (now - e.startedAt < this.timeoutMs) continue;
-      this.entries.delete(id);
-      this.timedOut++;
-      n++;
-      this.opts.onUnsettled?.('timeout', this.info(id, e));
+      if (!e.reported) {
+        e.reported = true;
+        this.timedOut++;
+        n++;
+        this.opts.onUnsettled?.('timeout', this.info(id, e));
+      }
+      if (orphaned?.(e.ack)) {
+        this.entries.delete(id);
+        forgot++;
+      }
     }
-    if (n) this.checkRoom();
+    if (forgot) this.checkRoom();
+    return n;
+  }
+
+  /** Messages past the timeout still tracked (reported, not settled). */
+  get overdue(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.reported) n++;
     return n;
   }
 
