@@ -35,6 +35,12 @@ export interface VerifyInput {
   payload: unknown;
   userProperties?: unknown;
   topic?: unknown;
+  /**
+   * DURABLE-BRANCH CONTRACT (issue #11, see docs/durability.md): the broker redelivered this message (MQTT
+   * DUP flag, set by moby-mqtt-in as msg.redelivered). A nonce already seen is then the same message again,
+   * not a replay: it passes, marked `redelivered`. Only the broker sets DUP on what it sends us.
+   */
+  redelivered?: boolean;
 }
 
 export interface Verified {
@@ -43,6 +49,8 @@ export interface Verified {
   kid: string;
   ts: number;
   body: Record<string, unknown>;
+  /** a seen nonce let through because the broker flagged the message as redelivered */
+  redelivered?: boolean;
 }
 
 export type VerifyResult = Verified | { ok: false; reject: Reject & { code: VerifyRejectCode } };
@@ -249,8 +257,10 @@ export class Verifier {
       return reject('bad_signature', `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`, deviceId, 'sig');
     }
 
+    let redelivered = false;
     if (this.nonces.checkAndRemember(deviceId, proof.nonce, proof.ts + this.tolerance, now)) {
-      return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
+      if (input.redelivered !== true) return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
+      redelivered = true; // durable-branch contract: see VerifyInput.redelivered
     }
 
     const body = parseJsonSafe<unknown>(proof.body, this.bodyLimits);
@@ -261,7 +271,9 @@ export class Verifier {
     if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value)) {
       return reject('malformed', 'body must be a JSON object', deviceId, 'body');
     }
-    return { ok: true, deviceId, kid, ts: proof.ts, body: body.value as Record<string, unknown> };
+    const verified: Verified = { ok: true, deviceId, kid, ts: proof.ts, body: body.value as Record<string, unknown> };
+    if (redelivered) verified.redelivered = true;
+    return verified;
   }
 
   /** Reads the proof from MQTT 5 user properties when present, else from the envelope. */

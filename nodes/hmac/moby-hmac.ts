@@ -8,8 +8,16 @@ import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN } from '../core/hma
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
-import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
+import { Counter } from 'prom-client';
 import { ThrottledStatus } from '../lib/status';
+
+// durable-branch contract (docs/durability.md): messages the broker redelivered whose nonce was already seen
+const redeliveredTotal = new Counter({
+  name: 'moby_hmac_redelivered_total',
+  help: 'Verified messages the broker flagged as redelivered (MQTT DUP) whose nonce was already seen: passed, not rejected as replays',
+  registers: [registry],
+});
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -213,13 +221,16 @@ export = function (RED: NodeAPI) {
         done(unavailable ?? new Error('verifier not ready'));
         return;
       }
-      const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic });
+      const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic, redelivered: msg.redelivered === true });
       const moby = mobyOf(msg);
       if (r.ok) {
         passed++;
         msg.payload = r.body;
         moby.device_id = r.deviceId;
-        moby.auth = { kid: r.kid, ts: r.ts, verified: true };
+        moby.auth = r.redelivered
+          ? { kid: r.kid, ts: r.ts, verified: true, redelivered: true } // durable-branch contract (docs/durability.md)
+          : { kid: r.kid, ts: r.ts, verified: true };
+        if (r.redelivered) redeliveredTotal.inc();
         msg.moby = moby;
         countOut(VERIFY);
         send([msg, null]);
