@@ -228,9 +228,11 @@ export = function (RED: NodeAPI) {
       return msgs;
     }
 
-    function emit(events: AlertEvent[], send: SendFn = (m) => node.send(m)): void {
+    function emit(events: AlertEvent[], send: SendFn = (m) => node.send(m), msgid?: string): void {
       if (!events.length) return;
-      send([eventMessages(events), null, null]);
+      const out = eventMessages(events);
+      if (msgid) for (const m of out) m._msgid = msgid;
+      send([out, null, null]);
       refreshStatus();
     }
 
@@ -292,7 +294,15 @@ export = function (RED: NodeAPI) {
           return;
         }
       }
-      if (events.length) emit(events, send);
+      if (events.length) {
+        // durable-branch (docs/durability.md): the events keep the input's message id, so a source that
+        // acknowledges on completion also waits for the writer to store them; and the input completes only
+        // once the changed alert state is saved, so a redelivery after a crash finds the alert it opened
+        // instead of opening a second incident
+        emit(events, send, msg._msgid);
+        save(() => done(), true);
+        return;
+      }
       done();
     }
 
