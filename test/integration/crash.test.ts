@@ -98,6 +98,18 @@ async function metricsText(nr: NodeRedProcess): Promise<string> {
   }
 }
 
+/** Samples of the telemetry field in the database now (force_flush first, so just-ingested rows count). */
+async function countSamples(vm: Victoria): Promise<number> {
+  try {
+    await fetch(`${vm.url}/internal/force_flush`);
+    const q = encodeURIComponent(`sum(count_over_time(${FIELD_METRIC}[1h]))`);
+    const r = (await (await fetch(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`)).json()) as { data?: { result?: Array<{ value: [number, string] }> } };
+    return Number(r.data?.result?.[0]?.value?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 function pipelineFlow(): unknown[] {
   return JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as unknown[];
 }
@@ -213,11 +225,13 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     const openPerKey = new Map<string, number>();
     for (const a of alerts.filter((x) => x.status === 'open')) openPerKey.set(`${a.device_id}/${a.rule}`, (openPerKey.get(`${a.device_id}/${a.rule}`) ?? 0) + 1);
     for (const [k, n] of openPerKey) assert.equal(n, 1, `${k} has ${n} open alerts`);
+    // the anomalous device: one open alert, and the database has exactly the incidents the engine has
+    // (calibration noise may open and auto-resolve short ones before the fault starts: separate incidents)
     const anomalous = alerts.filter((a) => a.device_id === ANOMALOUS);
-    assert.equal(anomalous.length, 1, `alerts of ${ANOMALOUS}: ${JSON.stringify(anomalous)}`);
-    assert.equal(anomalous[0].status, 'open');
-    assert.equal(idsByKey.get(`${ANOMALOUS}/${anomalous[0].rule}`)?.size, 1);
-    log(t0, `alerts: ${alerts.length} known, ${ANOMALOUS} has one (count ${anomalous[0].count}), none twice; kills at ${kills.join(', ')} messages`);
+    const open = anomalous.filter((a) => a.status === 'open');
+    assert.equal(open.length, 1, `open alerts of ${ANOMALOUS}: ${JSON.stringify(open)}`);
+    assert.deepEqual([...(idsByKey.get(`${ANOMALOUS}/${open[0].rule}`) ?? [])].sort(), anomalous.filter((a) => a.rule === open[0].rule).map((a) => a.alert_id).sort());
+    log(t0, `alerts: ${alerts.length} known, ${ANOMALOUS} has one open (count ${open[0].count}), none opened twice; kills at ${kills.join(', ')} messages`);
   });
 
   it('with the spool on a 2 MB tmpfs and the database down: disk full is visible, nothing is lost, everything arrives afterwards', async function () {
@@ -273,9 +287,30 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     const dbStart = Date.now();
     await vm.start();
     log(t0, 'database started again');
-    const r = await assertAllStored(vm, s.acked, t0, 150000);
-    const secs = (r.at - dbStart) / 1000;
-    log(t0, `drained ${r.distinct} points in ${secs.toFixed(1)} s after the database came back: ${(r.distinct / secs).toFixed(0)} points/s = ${(r.distinct / secs / RATE).toFixed(1)}× the ${RATE} msgs/s ingest rate; ENOSPC logged ${spoolErrors}×`);
+    // drain: from the database answering to every point stored, and from the first point written
+    let firstAt = 0;
+    let allAt = 0;
+    await waitFor(
+      async () => {
+        const n = await countSamples(vm);
+        if (process.env.MOBY_TEST_TRACE) log(t0, `${n} stored`);
+        if (n > 0 && !firstAt) firstAt = Date.now();
+        if (n >= total) allAt = Date.now();
+        return allAt > 0;
+      },
+      150000,
+      'all points in the database',
+      200,
+    );
+    const r = await assertAllStored(vm, s.acked, t0, 30000);
+    const fromStart = (allAt - dbStart) / 1000;
+    const fromFirst = Math.max(0.001, (allAt - firstAt) / 1000);
+    log(
+      t0,
+      `drained ${r.distinct} points ${fromStart.toFixed(1)} s after the database came back (first write after ${((firstAt - dbStart) / 1000).toFixed(1)} s), ` +
+        `${(r.distinct / fromFirst).toFixed(0)} points/s from the first write = ${(r.distinct / fromFirst / RATE).toFixed(1)}× the ${RATE} msgs/s ingest rate ` +
+        `(${(r.distinct / fromStart / RATE).toFixed(1)}× counting the reconnect); ENOSPC logged ${spoolErrors}×`,
+    );
     await waitFor(async () => /moby_influx_spool_failing 0\b/.test(await metricsText(nr!)), 20000, 'spool writable again', 500);
     const text = await metricsText(nr);
     assert.match(text, /moby_influx_spool_dropped_points_total 0\b/, 'no point dropped');

@@ -148,3 +148,34 @@ describe('influx spool: a write the disk cannot finish', () => {
     r.close();
   });
 });
+
+describe('influx spool: acknowledging on a full disk', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-spool-fullack-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('an ack whose cursor cannot be written does not throw (the replay that frees space goes on); a reopen replays, never loses', () => {
+    const s = Spool.open({ dir, fsync: false });
+    s.append(lines(0, 2));
+    s.append(lines(2, 2));
+    s.append(lines(4, 2));
+    const real = fs.openSync;
+    (fs as { openSync: unknown }).openSync = (p: fs.PathLike, ...rest: unknown[]) => {
+      if (String(p).endsWith('cursor.json.tmp')) throw enospc();
+      return (real as (...a: unknown[]) => number)(p, ...rest);
+    };
+    try {
+      s.ack(1);
+    } finally {
+      (fs as { openSync: unknown }).openSync = real;
+    }
+    assert.match(s.cursorError ?? '', /ENOSPC/);
+    assert.deepEqual(s.peekBatches(100)?.lines, lines(2, 4), 'in memory the batch is gone');
+    s.close();
+    const r = Spool.open({ dir, fsync: false });
+    assert.deepEqual(r.peekBatches(100)?.lines, lines(0, 6), 'the lagging cursor replays the acknowledged batch again (stored once by the database)');
+    r.ack(1);
+    assert.equal(r.cursorError, null);
+    r.close();
+  });
+});

@@ -71,6 +71,8 @@ export class Spool {
   droppedPoints = 0;
   /** records skipped because they were torn or failed their checksum */
   corruptRecords = 0;
+  /** the last cursor update that failed (the cursor on disk lags: a crash would replay, not lose), or null */
+  cursorError: string | null = null;
 
   private constructor(opts: SpoolOptions) {
     this.dir = path.resolve(opts.dir);
@@ -186,7 +188,7 @@ export class Spool {
     this.head = 0;
     this.livePoints = 0;
     this.writeSeq = Math.max(1, this.writeSeq + 1);
-    this.writeCursor({ seg: this.writeSeq, offset: 0 });
+    this.writeCursorLenient({ seg: this.writeSeq, offset: 0 });
   }
 
   private syncDir(): void {
@@ -302,7 +304,7 @@ export class Spool {
     }
     this.removeSegment(seq);
     const next = this.head < this.entries.length ? this.entries[this.head] : null;
-    this.writeCursor(next ? { seg: next.seg, offset: next.offset } : { seg: this.writeSeq, offset: this.segSizes.get(this.writeSeq) ?? 0 });
+    this.writeCursorLenient(next ? { seg: next.seg, offset: next.offset } : { seg: this.writeSeq, offset: this.segSizes.get(this.writeSeq) ?? 0 });
     this.compact();
     return dropped;
   }
@@ -366,8 +368,27 @@ export class Spool {
       return;
     }
     const next = this.entries[this.head];
-    this.writeCursor({ seg: next.seg, offset: next.offset });
+    this.writeCursorLenient({ seg: next.seg, offset: next.offset });
     this.compact();
+  }
+
+  /**
+   * Moves the cursor on disk, tolerating a full or failing disk: the cursor only ever lags behind the truth
+   * (a crash then replays batches the database already has, which it stores once), while throwing here
+   * would stall the replay that is about to free the space.
+   */
+  private writeCursorLenient(c: Cursor): void {
+    try {
+      this.writeCursor(c);
+      this.cursorError = null;
+    } catch (err) {
+      this.cursorError = (err as Error).message;
+      try {
+        fs.rmSync(path.join(this.dir, 'cursor.json.tmp'), { force: true });
+      } catch {
+        /* nothing to clean */
+      }
+    }
   }
 
   private compact(): void {
