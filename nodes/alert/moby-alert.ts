@@ -260,6 +260,23 @@ export = function (RED: NodeAPI) {
       });
     }
 
+    // group commit for the durable-branch completion above: one save at a time; messages arriving while it
+    // runs share the next one (their changes are newer than the running save's snapshot)
+    let saveWaiters: Array<() => void> | null = null;
+    function saveGrouped(cb: () => void): void {
+      if (saveWaiters) {
+        saveWaiters.push(cb);
+        return;
+      }
+      saveWaiters = [];
+      save(() => {
+        const next = saveWaiters ?? [];
+        saveWaiters = null;
+        cb();
+        if (next.length) saveGrouped(() => next.forEach((f) => f()));
+      }, true);
+    }
+
     ctx.get(STATE_KEY, store, (err, snap) => {
       if (err) node.warn(`reading saved alerts: ${err.message}`);
       const n = engine.restore(snap);
@@ -300,7 +317,7 @@ export = function (RED: NodeAPI) {
         // once the changed alert state is saved, so a redelivery after a crash finds the alert it opened
         // instead of opening a second incident
         emit(events, send, msg._msgid);
-        save(() => done(), true);
+        saveGrouped(() => done());
         return;
       }
       done();

@@ -158,9 +158,20 @@ export = function (RED: NodeAPI) {
         skippedAcks.inc();
         return;
       }
+      // a writer's batch settles many messages in one turn: cork the socket so their PUBACKs leave together
+      const stream = (client as unknown as { stream?: { cork?: () => void; uncork?: () => void } }).stream;
+      if (!corked && stream?.cork) {
+        corked = true;
+        stream.cork();
+        process.nextTick(() => {
+          corked = false;
+          stream.uncork?.();
+        });
+      }
       realSend(protocolVersion === 5 ? { cmd: 'puback', messageId: a.messageId, reasonCode: 0 } : { cmd: 'puback', messageId: a.messageId });
       countOut(IN_TYPE);
     }
+    let corked = false;
 
     function refresh(): void {
       for (const u of users) u.brokerStatus();
