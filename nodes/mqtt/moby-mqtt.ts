@@ -26,7 +26,6 @@ import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 
-const BROKER_TYPE = 'moby-mqtt-broker';
 const IN_TYPE = 'moby-mqtt-in';
 const HOOK_LABEL = 'mobyDurableMqtt';
 
@@ -186,7 +185,8 @@ export = function (RED: NodeAPI) {
     };
 
     function onMessage(topic: string, payload: Buffer, packet: { qos: number; messageId?: number; dup?: boolean; retain?: boolean; properties?: { userProperties?: unknown } }): void {
-      const targets = [...users].filter((u) => topicMatches(u.topic, topic));
+      const targets: InNode[] = [];
+      for (const u of users) if (topicMatches(u.topic, topic)) targets.push(u);
       const qos1 = packet.qos > 0 && packet.messageId !== undefined;
       if (targets.length === 0) {
         // a subscription left in the persistent session by an earlier flow: nobody here wants it
@@ -367,7 +367,7 @@ export = function (RED: NodeAPI) {
       });
     });
   }
-  RED.nodes.registerType(BROKER_TYPE, MobyMqttBroker as (this: Node<any>, def: NodeDef) => void, {
+  RED.nodes.registerType('moby-mqtt-broker', MobyMqttBroker as (this: Node<any>, def: NodeDef) => void, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
   });
 
@@ -406,5 +406,5 @@ export = function (RED: NodeAPI) {
       done();
     });
   }
-  RED.nodes.registerType(IN_TYPE, MobyMqttIn as (this: Node<any>, def: NodeDef) => void);
+  RED.nodes.registerType('moby-mqtt-in', MobyMqttIn as (this: Node<any>, def: NodeDef) => void);
 };
