@@ -148,7 +148,7 @@ export = function (RED: NodeAPI) {
         refresh();
       },
       onRoom: () => {
-        while (paused.length && !tracker.full) paused.shift()!();
+        while (paused.length && tracker.inFlight <= window) paused.shift()!();
       },
     });
 
@@ -268,8 +268,11 @@ export = function (RED: NodeAPI) {
         original(packet, cb, cbStorePut, noStore);
       };
       internals.handleMessage = (_packet, cb) => {
-        // safety net for brokers that ignore their in-flight limit: stop reading until there is room
-        if (tracker.full) paused.push(cb);
+        // Safety net for brokers that send more than the window (no in-flight limit, e.g. aedes): stop reading
+        // until there is room. Only beyond the window, never at it: a paused packet pump also holds back the
+        // broker's PINGRESP, and a pause longer than the keep-alive makes mqtt.js drop the connection (and
+        // the broker redeliver everything in flight). With max_inflight_messages ≤ window it never pauses.
+        if (tracker.inFlight > window) paused.push(cb);
         else cb();
       };
       c.on('connect', (connack: { sessionPresent?: boolean }) => {

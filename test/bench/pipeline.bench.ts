@@ -203,6 +203,9 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
   } finally {
     const warnings = nr.output().split('\n').filter((l) => /\[(warn|error)\]/.test(l) && !/Projects disabled|Encrypted credentials not found/.test(l));
     if (warnings.length) console.log(`  ${kind}: ${warnings.length} warn/error log lines, e.g. ${warnings.slice(0, 3).join(' | ')}`);
+    // a reconnect makes the broker redeliver what was in flight (duplicates the database stores once)
+    const reconnects = nr.output().split('\n').filter((l) => /\] disconnected|session resumed|Disconnected from broker/.test(l));
+    if (reconnects.length) console.log(`  ${kind}: MQTT reconnects: ${reconnects.slice(0, 3).join(' | ')}`);
     await nr.stop();
   }
 }
