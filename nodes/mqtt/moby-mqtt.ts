@@ -132,8 +132,8 @@ export = function (RED: NodeAPI) {
     const tracker = new SettleTracker<AckHandle>({
       window,
       timeoutMs,
-      onAck: (a, info) => {
-        owners.delete(info.id);
+      onAck: (a, id) => {
+        owners.delete(id);
         ack(a);
       },
       onUnsettled: (outcome, info: TrackedInfo<AckHandle>) => {
@@ -185,8 +185,13 @@ export = function (RED: NodeAPI) {
     };
 
     function onMessage(topic: string, payload: Buffer, packet: { qos: number; messageId?: number; dup?: boolean; retain?: boolean; properties?: { userProperties?: unknown } }): void {
-      const targets: InNode[] = [];
-      for (const u of users) if (topicMatches(u.topic, topic)) targets.push(u);
+      let targets = routes.get(topic);
+      if (!targets) {
+        targets = [];
+        for (const u of users) if (topicMatches(u.topic, topic)) targets.push(u);
+        if (routes.size >= 10000) routes.clear(); // bounded: many distinct topics just recompute
+        routes.set(topic, targets);
+      }
       const qos1 = packet.qos > 0 && packet.messageId !== undefined;
       if (targets.length === 0) {
         // a subscription left in the persistent session by an earlier flow: nobody here wants it
@@ -299,6 +304,8 @@ export = function (RED: NodeAPI) {
     }
 
     const subscribed = new Set<string>();
+    // topic → in-nodes whose filter matches it (device topics repeat; cleared when the nodes change)
+    const routes = new Map<string, InNode[]>();
     function subscribeAll(): void {
       if (!client || !connected) return;
       const wanted = new Map<string, 0 | 1>();
@@ -336,11 +343,13 @@ export = function (RED: NodeAPI) {
     });
     node.register = (n) => {
       users.add(n);
+      routes.clear();
       if (client) subscribeAll();
       else connect();
     };
     node.deregister = (n, removed) => {
       users.delete(n);
+      routes.clear();
       const stillWanted = [...users].some((u) => u.topic === n.topic);
       // a persistent session keeps subscriptions: drop one only when its node was deleted, not on a restart
       if (removed && !stillWanted && client && connected) {

@@ -95,8 +95,11 @@ function mergeBatches(parts: Batch[]): Batch {
     if (p.waiters) all.push(...p.waiters);
     unsettled += p.unsettled;
   }
-  const waiters = [...new Set(all)];
-  for (const w of waiters) w.pending -= all.filter((x) => x === w).length - 1;
+  // a waiter spread over several parts counted one pending batch per part: now it is one batch
+  const times = new Map<Waiter, number>();
+  for (const w of all) times.set(w, (times.get(w) ?? 0) + 1);
+  const waiters = [...times.keys()];
+  for (const [w, n] of times) w.pending -= n - 1;
   return { lines: ([] as string[]).concat(...parts.map((b) => b.lines)), waiters: waiters.length ? waiters : null, unsettled };
 }
 

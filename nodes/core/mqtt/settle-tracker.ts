@@ -34,7 +34,7 @@ export interface SettleTrackerOptions<A> {
   /** ms after which an unsettled message is reported and dropped from tracking (default 60000) */
   timeoutMs?: number;
   /** the message is settled without error: acknowledge it to the broker */
-  onAck: (ack: A, info: TrackedInfo<A>) => void;
+  onAck: (ack: A, id: string) => void;
   /** the message will not be acknowledged (a node failed on it, or it timed out) */
   onUnsettled?: (outcome: 'failed' | 'timeout', info: TrackedInfo<A>) => void;
   /** the window has room again after having been full */
@@ -178,7 +178,7 @@ export class SettleTracker<A> {
       this.opts.onUnsettled?.('failed', this.info(id, e));
     } else {
       this.acked++;
-      this.opts.onAck(e.ack, this.info(id, e));
+      this.opts.onAck(e.ack, id);
     }
     this.checkRoom();
   }
