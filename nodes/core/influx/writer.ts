@@ -199,6 +199,7 @@ export class InfluxWriter {
   /** flush a partial batch this soon when someone waits for durability (0 = at the end of the event-loop turn) */
   private readonly durableFlushMs: number;
   private durableTimer: NodeJS.Timeout | null = null;
+  private immediateScheduled = false;
 
   constructor(opts: WriterOptions) {
     this.opts = opts;
@@ -272,11 +273,23 @@ export class InfluxWriter {
     if (this.closing) return true;
     while (this.buffer.length >= this.batchSize) this.enqueue(this.cut(this.batchSize));
     if (this.buffer.length > 0) {
-      if (this.bufWaiters.length > 0 && !this.durableTimer) {
-        this.durableTimer = setTimeout(() => {
-          this.durableTimer = null;
-          this.flush();
-        }, this.durableFlushMs);
+      if (this.bufWaiters.length > 0) {
+        // Group commit for lines someone waits on: with nothing in flight, send what this event-loop turn
+        // added right after it; while a request is in flight, the pump takes everything that accumulated
+        // when it returns (one request, as large as the load makes it). durableFlushMs is the upper bound.
+        if (this.send && !this.pumping && !this.immediateScheduled) {
+          this.immediateScheduled = true;
+          setImmediate(() => {
+            this.immediateScheduled = false;
+            if (!this.closing && !this.closed && this.bufWaiters.length > 0) this.flush();
+          });
+        }
+        if (!this.durableTimer) {
+          this.durableTimer = setTimeout(() => {
+            this.durableTimer = null;
+            this.flush();
+          }, this.durableFlushMs);
+        }
       }
       if (!this.timer) {
         this.timer = setTimeout(() => {
@@ -455,6 +468,8 @@ export class InfluxWriter {
     const send = this.send!;
     while (!this.closed) {
       try {
+        // someone waits on the partial batch and the pipe is free: it goes now, with all that accumulated
+        if (this.queue.length === 0 && this.bufWaiters.length > 0 && !this.closing && this.spool.batches === 0 && this.toSpool.length === 0) this.flush();
         const fromSpool = this.queue.length === 0;
         if (fromSpool) this.spillPending();
         if (fromSpool && this.closing) return; // on close the spool stays on disk for the next start
