@@ -200,6 +200,7 @@ export class InfluxWriter {
   private readonly durableFlushMs: number;
   private durableTimer: NodeJS.Timeout | null = null;
   private immediateScheduled = false;
+  private closeFailed = false;
 
   constructor(opts: WriterOptions) {
     this.opts = opts;
@@ -459,8 +460,9 @@ export class InfluxWriter {
     if (!this.send || this.pumping || this.closed) return;
     this.pumping = this.pump().finally(() => {
       this.pumping = null;
-      // work may have arrived between the loop's last check and here
-      if (!this.closing && (this.queue.length > 0 || this.toSpool.length > 0 || this.spool.batches > 0)) this.kick();
+      // work may have arrived between the loop's last check and here; while closing, memory batches still
+      // go out (close waits for them up to its timeout), the spool stays for the next start
+      if ((this.queue.length > 0 && !this.closeFailed) || (!this.closing && (this.toSpool.length > 0 || this.spool.batches > 0))) this.kick();
     });
   }
 
@@ -510,7 +512,10 @@ export class InfluxWriter {
           this.spillQueue();
         }
         this.setState(failure.kind === 'config' ? 'unauthorized' : 'retrying');
-        if (this.closing) return;
+        if (this.closing) {
+          this.closeFailed = true; // no more tries while closing: close() spools what is left
+          return;
+        }
         await this.backoffSleep(failure.kind === 'config' ? { ...this.backoff, initialMs: this.backoff.maxMs } : this.backoff, failure.retryAfterMs);
       } catch (err) {
         // the disk failed (full, permissions, removed): batches stay in memory, the operator is told
@@ -518,7 +523,10 @@ export class InfluxWriter {
         this.failures++;
         this.reportSpoolError(err as Error);
         this.setState('retrying');
-        if (this.closing) return;
+        if (this.closing) {
+          this.closeFailed = true;
+          return;
+        }
         await this.backoffSleep(this.backoff);
       }
     }
@@ -591,9 +599,11 @@ export class InfluxWriter {
     this.closing = true;
     this.flush();
     this.retryNow();
-    if (this.pumping) {
+    // a pump that ends may kick a new one for batches that arrived meanwhile: wait for all, up to the timeout
+    const deadline = Date.now() + timeoutMs;
+    while (this.pumping && Date.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
       clearTimeout(timer);
     }
     // Messages already handed to us by the runtime (e.g. ones an MQTT client has acknowledged) still arrive
