@@ -24,7 +24,8 @@ const MASTER = 'moby-crash-test-master-key-not-secret';
 const RATE = 200; // msgs/s, the rate of the issue's report
 const DEVICES = 10;
 const FIELD_METRIC = 'telemetry_motor_temperature';
-const ANOMALOUS = 'crash-dev-00'; // goes wildly abnormal after its calibration: one alert that stays open
+// device ids are crash-<run>-NN, a prefix per test so the two tests' points in the shared database stay apart
+const ANOMALOUS = 'crash-a-00'; // goes wildly abnormal after its calibration: one alert that stays open
 
 const log = (t0: number, m: string) => console.log(`      [${((Date.now() - t0) / 1000).toFixed(1)} s] ${m}`);
 
@@ -36,10 +37,10 @@ interface Stream {
 }
 
 /** Publishes `total` signed messages at `rate`/s round-robin over the devices, QoS 1, one connection. */
-async function stream(url: string, total: number, rate: number): Promise<Stream> {
+async function stream(url: string, total: number, rate: number, prefix: string): Promise<Stream> {
   const masterKey = parseKey(MASTER);
   const devices = Array.from({ length: DEVICES }, (_, i) => {
-    const id = `crash-dev-${String(i).padStart(2, '0')}`;
+    const id = `${prefix}${String(i).padStart(2, '0')}`;
     return { id, equipment: `${EQUIPMENT_TYPES[i % EQUIPMENT_TYPES.length]}-${i}`, key: deriveDeviceKey(masterKey, id), model: new MachineModel(i, 100 + i, []), lastTs: 0, sent: 0 };
   });
   const client: MqttClient = await mqtt.connectAsync(url, { clientId: `crash-pub-${process.pid}-${Date.now()}`, clean: true, reconnectPeriod: 0 });
@@ -99,10 +100,10 @@ async function metricsText(nr: NodeRedProcess): Promise<string> {
 }
 
 /** Samples of the telemetry field in the database now (force_flush first, so just-ingested rows count). */
-async function countSamples(vm: Victoria): Promise<number> {
+async function countSamples(vm: Victoria, prefix: string): Promise<number> {
   try {
     await fetch(`${vm.url}/internal/force_flush`);
-    const q = encodeURIComponent(`sum(count_over_time(${FIELD_METRIC}[1h]))`);
+    const q = encodeURIComponent(`sum(count_over_time(${FIELD_METRIC}{device_id=~"${prefix}.*"}[1h]))`);
     const r = (await (await fetch(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`)).json()) as { data?: { result?: Array<{ value: [number, string] }> } };
     return Number(r.data?.result?.[0]?.value?.[1] ?? 0);
   } catch {
@@ -115,13 +116,13 @@ function pipelineFlow(): unknown[] {
 }
 
 /** Checks that VictoriaMetrics holds exactly the acknowledged messages, one distinct timestamp each. */
-async function assertAllStored(vm: Victoria, acked: Stream['acked'], t0: number, timeoutMs: number): Promise<{ raw: number; distinct: number; at: number }> {
+async function assertAllStored(vm: Victoria, acked: Stream['acked'], prefix: string, t0: number, timeoutMs: number): Promise<{ raw: number; distinct: number; at: number }> {
   let distinct = 0;
   let raw = 0;
   let perSeries = new Map<string, Set<number>>();
   await waitFor(
     async () => {
-      const series = await vm.export(FIELD_METRIC);
+      const series = (await vm.export(FIELD_METRIC)).filter((se) => se.metric.device_id?.startsWith(prefix));
       perSeries = new Map(series.map((s) => [s.metric.device_id, new Set(s.timestamps)]));
       distinct = [...perSeries.values()].reduce((n, s) => n + s.size, 0);
       raw = series.reduce((n, s) => n + s.timestamps.length, 0);
@@ -135,7 +136,7 @@ async function assertAllStored(vm: Victoria, acked: Stream['acked'], t0: number,
   });
   const at = Date.now();
   const missing = acked.filter((a) => !perSeries.get(a.device)?.has(a.ts));
-  log(t0, `stored ${distinct} distinct (series, timestamp) of ${acked.length} acknowledged; ${raw - distinct} redelivered duplicates (same series + timestamp: InfluxDB overwrites them)`);
+  log(t0, `stored ${distinct} distinct (series, timestamp) of ${acked.length} acknowledged; ${raw - distinct} raw samples more than distinct (redelivered after a kill; InfluxDB overwrites the same series + timestamp)`);
   assert.equal(missing.length, 0, `missing: ${JSON.stringify(missing.slice(0, 5))}`);
   assert.equal(distinct, acked.length, 'distinct (series, timestamp) = messages the broker acknowledged');
   return { raw, distinct, at };
@@ -193,7 +194,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     await sleep(500); // SUBACK: the persistent session now queues for us
     log(t0, 'Node-RED up; streaming');
     const total = RATE * 30;
-    const s = await stream(broker.url, total, RATE);
+    const s = await stream(broker.url, total, RATE, 'crash-a-');
     const kills: number[] = [];
     for (let k = 0; k < 2; k++) {
       const wait = 4000 + Math.floor(Math.random() * 6000); // a random moment 4–10 s into each running period
@@ -207,7 +208,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     await s.done;
     log(t0, `published ${s.acked.length} (all acknowledged by Mosquitto)`);
     assert.equal(s.acked.length, total);
-    await assertAllStored(vm, s.acked, t0, 90000);
+    await assertAllStored(vm, s.acked, 'crash-a-', t0, 90000);
 
     // no alert opened twice: every incident in the database is one the engine knows (a state lost in the
     // crash and re-opened by a redelivered message would show up as a second alert_id), and the
@@ -254,7 +255,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     await nr.start();
     await sleep(500);
     const total = RATE * 40;
-    const s = await stream(broker.url, total, RATE);
+    const s = await stream(broker.url, total, RATE, 'crash-b-');
     log(t0, 'streaming with the database down');
     let sawFull = false;
     let maxInflight = 0;
@@ -292,7 +293,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     let allAt = 0;
     await waitFor(
       async () => {
-        const n = await countSamples(vm);
+        const n = await countSamples(vm, 'crash-b-');
         if (process.env.MOBY_TEST_TRACE) log(t0, `${n} stored`);
         if (n > 0 && !firstAt) firstAt = Date.now();
         if (n >= total) allAt = Date.now();
@@ -302,7 +303,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
       'all points in the database',
       200,
     );
-    const r = await assertAllStored(vm, s.acked, t0, 30000);
+    const r = await assertAllStored(vm, s.acked, 'crash-b-', t0, 30000);
     const fromStart = (allAt - dbStart) / 1000;
     const fromFirst = Math.max(0.001, (allAt - firstAt) / 1000);
     log(
