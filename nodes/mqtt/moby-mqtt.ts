@@ -147,6 +147,7 @@ export = function (RED: NodeAPI) {
         );
         refresh();
       },
+      onForget: (id) => owners.delete(id),
       onRoom: () => {
         while (paused.length && tracker.inFlight <= window) paused.shift()!();
       },

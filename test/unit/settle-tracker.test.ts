@@ -112,12 +112,15 @@ describe('settle tracker (ack a message once everything it caused is settled)', 
   });
 
   it('forgets overdue messages that can no longer be acknowledged (their connection is gone), freeing the window', () => {
-    const { t, acked } = make(1, 100);
+    const forgotten: string[] = [];
+    const acked: number[] = [];
+    const t = new SettleTracker<number>({ window: 1, timeoutMs: 100, onAck: (a) => acked.push(a), onForget: (id) => forgotten.push(id) });
     t.begin('a', 1, 0);
     t.delivered('a', 'stuck-node');
     t.release('a');
     assert.ok(t.full);
     t.sweep(100, (ack) => ack === 1);
+    assert.deepEqual(forgotten, ['a'], 'the owner of the id hears of it (no leak in its own maps)');
     assert.ok(!t.full);
     t.completed('a', 'stuck-node');
     assert.deepEqual(acked, []);

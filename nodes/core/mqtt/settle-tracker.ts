@@ -39,6 +39,8 @@ export interface SettleTrackerOptions<A> {
   onUnsettled?: (outcome: 'failed' | 'timeout', info: TrackedInfo<A>) => void;
   /** the window has room again after having been full */
   onRoom?: () => void;
+  /** an overdue message was forgotten by sweep() (never acknowledged) */
+  onForget?: (id: string) => void;
 }
 
 interface Entry<A> {
@@ -149,6 +151,7 @@ export class SettleTracker<A> {
       if (orphaned?.(e.ack)) {
         this.entries.delete(id);
         forgot++;
+        this.opts.onForget?.(id);
       }
     }
     if (forgot) this.checkRoom();
