@@ -41,6 +41,9 @@ module.exports = {
   contextStorage: {
     default: { module: 'localfilesystem', config: { flushInterval: 5 } },
     memory: { module: 'memory' },
+    // Written through on every set, in its own directory: state the durable pipeline acknowledges MQTT
+    // messages on must be on disk before the acknowledgement (the alert state; docs/durability.md).
+    durable: { module: 'localfilesystem', config: { cache: false, base: 'context-durable' } },
   },
   httpNodeCors: undefined,
   logging: { console: { level: env.MOBY_LOG_LEVEL || 'info', metrics: false, audit: false } },

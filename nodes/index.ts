@@ -16,3 +16,5 @@ export * from './core/anomaly/onnx';
 export * from './core/alert';
 export * from './core/influx';
 export * from './core/http-guard';
+export * from './core/mqtt/settle-tracker';
+export * from './core/mqtt/topics';

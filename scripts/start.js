@@ -99,7 +99,10 @@ async function startEmbeddedBroker() {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', resolve);
   });
-  log(`embedded MQTT broker (aedes) on mqtt://127.0.0.1:${port}`);
+  // aedes' default persistence is in memory: the pipeline's persistent session (moby-mqtt-in acknowledges
+  // only what is stored) survives Node-RED restarts and crashes, not a restart of this script. A demo broker;
+  // a plant uses Mosquitto configured like flows/mosquitto/mosquitto.conf (docs/durability.md).
+  log(`embedded MQTT broker (aedes, sessions in memory) on mqtt://127.0.0.1:${port}`);
   return { url: `mqtt://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => broker.close(r))) };
 }
 

@@ -251,9 +251,11 @@ export = function (RED: NodeAPI) {
       return msgs;
     }
 
-    function emit(events: AlertEvent[], send: SendFn = (m) => node.send(m)): void {
+    function emit(events: AlertEvent[], send: SendFn = (m) => node.send(m), msgid?: string): void {
       if (!events.length) return;
-      send([eventMessages(events), null, null]);
+      const out = eventMessages(events);
+      if (msgid) for (const m of out) m._msgid = msgid;
+      send([out, null, null]);
       refreshStatus();
     }
 
@@ -288,6 +290,23 @@ export = function (RED: NodeAPI) {
         if (err) node.warn(`saving alerts: ${err.message}`);
         cb?.();
       });
+    }
+
+    // group commit for the durable-branch completion above: one save at a time; messages arriving while it
+    // runs share the next one (their changes are newer than the running save's snapshot)
+    let saveWaiters: Array<() => void> | null = null;
+    function saveGrouped(cb: () => void): void {
+      if (saveWaiters) {
+        saveWaiters.push(cb);
+        return;
+      }
+      saveWaiters = [];
+      save(() => {
+        const next = saveWaiters ?? [];
+        saveWaiters = null;
+        cb();
+        if (next.length) saveGrouped(() => next.forEach((f) => f()));
+      }, true);
     }
 
     ctx.get(STATE_KEY, store, (err, snap) => {
@@ -325,7 +344,15 @@ export = function (RED: NodeAPI) {
           return;
         }
       }
-      if (events.length) emit(events, send);
+      if (events.length) {
+        // durable-branch (docs/durability.md): the events keep the input's message id, so a source that
+        // acknowledges on completion also waits for the writer to store them; and the input completes only
+        // once the changed alert state is saved, so a redelivery after a crash finds the alert it opened
+        // instead of opening a second incident
+        emit(events, send, msg._msgid);
+        saveGrouped(() => done());
+        return;
+      }
       done();
     }
 

@@ -29,9 +29,13 @@ interface InfluxConfigNode extends Node<{ token?: string }> {
 
 const dropped = new Counter({
   name: 'moby_influx_spool_dropped_points_total',
-  help: 'Points dropped from the InfluxDB spool because its size bound was hit (oldest first)',
+  help: 'Points dropped from the InfluxDB spool because its size bound was hit (oldest first), plus points refused because memory was full while the spool could not be written',
   registers: [registry],
 });
+const spoolFailing = new Map<string, number>();
+provideGauge('moby_influx_spool_failing', 'InfluxDB writers whose disk spool cannot be written (ENOSPC, EIO, read-only): they hold data in memory and stop acknowledging', [], () => [
+  { labels: {}, value: [...spoolFailing.values()].reduce((a, b) => a + b, 0) },
+]);
 
 const num = (v: unknown, fallback: number, min = 0): number => {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
@@ -44,6 +48,8 @@ const str = (v: unknown): string =>
 
 function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
   const counts = `${s.buffered} buffered · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`;
+  // the disk spool cannot be written: data waits in memory and acknowledging sources stop acknowledging
+  if (s.spoolError && s.state !== 'closed') return { fill: 'red', shape: 'dot', text: `spool failing (${s.spoolError.slice(0, 40)}): holding ${s.buffered}, not acknowledging · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}` };
   switch (s.state) {
     case 'connected':
       return { fill: 'green', shape: 'dot', text: `connected · ${counts}` };
@@ -127,7 +133,9 @@ export = function (RED: NodeAPI) {
           node.send({ topic: 'influx-reject', payload: line, moby: { reject } });
         },
         onChange: () => update(),
-        onError: (err) => node.error(`spool ${spoolDir}: ${err.message}`),
+        onError: (err) => node.error(`spool ${spoolDir}: ${err.message} — holding points in memory and retrying; acknowledging sources stop acknowledging until it recovers`),
+        onRecovered: () => node.log(`spool ${spoolDir} writable again`),
+        durableFlushMs: num(def.durableFlushMs, 20, 0),
       });
     } catch (err) {
       node.status({ fill: 'red', shape: 'ring', text: `spool: ${(err as Error).message}` });
@@ -142,6 +150,7 @@ export = function (RED: NodeAPI) {
         dropped.inc(s.dropped - lastDropped);
         lastDropped = s.dropped;
       }
+      spoolFailing.set(node.id, s.spoolError ? 1 : 0);
       status.set(statusOf(s, config?.problem ?? 'no database URL'));
     }
     if (config?.problem) node.warn(`${config.problem}: points are spooled to ${spoolDir} until it is fixed`);
@@ -162,16 +171,20 @@ export = function (RED: NodeAPI) {
         countRejected(WRITE_TYPE, r.code);
         send({ ...msg, moby: { ...((msg.moby as object) ?? {}), reject: r satisfies Reject } });
       }
-      try {
-        if (mapped.lines.length && !writer.add(mapped.lines)) {
-          done(new Error('writer is closed'));
-          return;
-        }
-      } catch (err) {
-        done(err as Error); // the disk spool refuses and memory is full: the Catch node hears of it
+      if (mapped.lines.length === 0) {
+        done();
         return;
       }
-      done(); // the status follows from the writer's own changes and the 1 s ticker, not per message
+      try {
+        // done() only once the points are durable (database 2xx or fsync'd in the spool): a source that
+        // acknowledges on completion (moby-mqtt-in) then never acknowledges a point that a crash could lose
+        if (!writer.add(mapped.lines, () => done())) done(new Error('writer is closed'));
+      } catch (err) {
+        // the disk spool refuses and memory is at its bound: counted as refused; the Catch node hears of it
+        // and an acknowledging source leaves the message with the broker
+        update();
+        done(err as Error);
+      }
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
@@ -184,6 +197,7 @@ export = function (RED: NodeAPI) {
           const s = writer.stats();
           if (s.spooled > 0) node.log(`${s.spooled} point(s) kept in ${spoolDir}${removed ? ' (node removed: replayed if a writer with this id returns)' : ''}`);
           for (const u of unprovide) u();
+          spoolFailing.delete(node.id);
           status.stop();
           done();
         });

@@ -101,6 +101,9 @@ export interface NodeAPI {
     getMessageProperty(msg: NodeMessage, expr: string): unknown;
     setMessageProperty(msg: NodeMessage, expr: string, value: unknown, createMissing?: boolean): boolean;
     cloneMessage<T extends NodeMessage>(msg: T): T;
+    generateId(): string;
   };
+  /** the runtime's message-path hooks (Node-RED ≥ 2.0) */
+  hooks?: { add(id: string, cb: (event: any) => unknown): void; remove(id: string): void };
   auth?: { needsPermission(perm: string): Handler };
 }

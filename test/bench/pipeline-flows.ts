@@ -39,9 +39,31 @@ function benchNodes(z: string, x0: number, y0: number): FlowJson {
   ];
 }
 
-/** flows/pipeline.json unchanged, plus the tap on the anomaly node's first output and the endpoint. */
-export function oursFlow(): FlowJson {
-  const flow = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowJson;
+/**
+ * flows/pipeline.json's MQTT inputs swapped for Node-RED's core `mqtt in` (and its `mqtt-broker` config
+ * with the same URL, client id and persistent session): the at-most-once-on-crash source, to measure what
+ * acknowledging on durability (moby-mqtt-in) costs.
+ */
+function withCoreMqtt(flow: FlowJson): FlowJson {
+  return flow.map((n) => {
+    if (n.type === 'moby-mqtt-broker') {
+      const url = new URL(String(process.env.MOBY_MQTT_URL || 'mqtt://127.0.0.1:1883'));
+      return { id: n.id, type: 'mqtt-broker', name: n.name, broker: url.hostname, port: url.port || '1883', clientid: n.clientId, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '30', cleansession: false, autoUnsubscribe: false };
+    }
+    if (n.type === 'moby-mqtt-in') {
+      return { id: n.id, type: 'mqtt in', z: n.z, x: n.x, y: n.y, name: n.name, topic: n.topic, qos: n.qos, datatype: n.datatype, broker: n.broker, nl: false, rap: true, rh: 0, inputs: 0, wires: n.wires };
+    }
+    return n;
+  });
+}
+
+/**
+ * flows/pipeline.json unchanged (source "durable": moby-mqtt-in) or with the core `mqtt in` (source "core",
+ * needs MOBY_MQTT_URL set in this process), plus the tap on the anomaly node's first output and the endpoint.
+ */
+export function oursFlow(source: 'durable' | 'core' = 'durable'): FlowJson {
+  const shipped = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowJson;
+  const flow = source === 'core' ? withCoreMqtt(shipped) : shipped;
   const anomaly = flow.find((n) => n.type === 'moby-anomaly');
   if (!anomaly) throw new Error('flows/pipeline.json has no moby-anomaly node');
   const z = anomaly.z as string;

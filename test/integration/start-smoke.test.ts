@@ -95,7 +95,7 @@ describe('npm start (smoke)', function () {
     const ours = sets.filter((s) => s.module === '@moby-iot/node-red-moby');
     for (const s of ours) assert.ok(s.enabled && !s.err, `${s.types.join(',')}: ${s.err}`);
     const types = new Set(ours.flatMap((s) => s.types));
-    for (const t of ['moby-hmac-verify', 'moby-hmac-sign', 'moby-normalize', 'moby-anomaly', 'moby-device-health', 'moby-alert', 'moby-influx-write']) {
+    for (const t of ['moby-hmac-verify', 'moby-hmac-sign', 'moby-normalize', 'moby-anomaly', 'moby-device-health', 'moby-alert', 'moby-influx-write', 'moby-mqtt-in', 'moby-mqtt-broker']) {
       assert.ok(types.has(t), `palette lacks ${t}`);
     }
     const flows = (await (await fetch(`http://127.0.0.1:${port}/flows`, { headers: admin })).json()) as Array<{ type: string }>;

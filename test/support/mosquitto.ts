@@ -12,7 +12,10 @@ export interface MosquittoBroker {
   close(): Promise<void>;
 }
 
-export async function startMosquittoBroker(bin: string, opts: { maxQueuedMessages?: number } = {}): Promise<MosquittoBroker> {
+export async function startMosquittoBroker(
+  bin: string,
+  opts: { maxQueuedMessages?: number; /** unacknowledged messages in flight per client (Mosquitto's default: 20) */ maxInflight?: number; /** keep sessions in mosquitto.db */ persistence?: boolean } = {},
+): Promise<MosquittoBroker> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
@@ -21,7 +24,8 @@ export async function startMosquittoBroker(bin: string, opts: { maxQueuedMessage
     [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence false',
+      ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 5'] : ['persistence false']),
+      ...(opts.maxInflight !== undefined ? [`max_inflight_messages ${opts.maxInflight}`] : []),
       `max_queued_messages ${opts.maxQueuedMessages ?? 200000}`,
       'max_queued_bytes 0',
       'log_dest none',

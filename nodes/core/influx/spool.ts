@@ -71,6 +71,8 @@ export class Spool {
   droppedPoints = 0;
   /** records skipped because they were torn or failed their checksum */
   corruptRecords = 0;
+  /** the last cursor update that failed (the cursor on disk lags: a crash would replay, not lose), or null */
+  cursorError: string | null = null;
 
   private constructor(opts: SpoolOptions) {
     this.dir = path.resolve(opts.dir);
@@ -186,7 +188,7 @@ export class Spool {
     this.head = 0;
     this.livePoints = 0;
     this.writeSeq = Math.max(1, this.writeSeq + 1);
-    this.writeCursor({ seg: this.writeSeq, offset: 0 });
+    this.writeCursorLenient({ seg: this.writeSeq, offset: 0 });
   }
 
   private syncDir(): void {
@@ -253,18 +255,44 @@ export class Spool {
     if (this.writeFd === null) {
       const file = path.join(this.dir, segName(this.writeSeq));
       const isNew = !fs.existsSync(file);
-      this.writeFd = fs.openSync(file, 'a');
+      // not O_APPEND: records are written at the offset we track, so a failed write can be cut off again
+      this.writeFd = fs.openSync(file, isNew ? 'w' : 'r+');
+      this.segSizes.set(this.writeSeq, this.segSizes.get(this.writeSeq) ?? 0);
       // a new file's directory entry must survive a power loss too, or the whole segment could vanish
       if (isNew && this.fsync) this.syncDir();
     }
     const offset = this.segSizes.get(this.writeSeq) ?? 0;
-    fs.writeSync(this.writeFd, buf);
-    if (this.fsync) fs.fdatasyncSync(this.writeFd);
+    this.writeRecord(this.writeFd, buf, offset);
     this.segSizes.set(this.writeSeq, offset + buf.length);
     this.entries.push({ seg: this.writeSeq, offset, length: buf.length, points: lines.length });
     this.livePoints += lines.length;
     this.droppedPoints += dropped;
     return dropped;
+  }
+
+  /**
+   * Writes one whole record at `offset` and makes it durable, or leaves the file as it was and throws.
+   * fs.writeSync may write fewer bytes than asked (a full disk does that before it says ENOSPC), and a
+   * failed fdatasync means the page cache may not reach the disk: in both cases the partial record is cut
+   * off again, so the next append starts at a record boundary and nothing after it is misread as torn.
+   */
+  private writeRecord(fd: number, buf: Buffer, offset: number): void {
+    try {
+      let done = 0;
+      while (done < buf.length) {
+        const n = fs.writeSync(fd, buf, done, buf.length - done, offset + done);
+        if (n <= 0) throw Object.assign(new Error(`short write to spool (${done} of ${buf.length} bytes)`), { code: 'EIO' });
+        done += n;
+      }
+      if (this.fsync) fs.fdatasyncSync(fd);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(fd, offset);
+      } catch {
+        /* the next open's recovery cuts a torn tail anyway */
+      }
+      throw err;
+    }
   }
 
   private dropSegment(seq: number): number {
@@ -276,7 +304,7 @@ export class Spool {
     }
     this.removeSegment(seq);
     const next = this.head < this.entries.length ? this.entries[this.head] : null;
-    this.writeCursor(next ? { seg: next.seg, offset: next.offset } : { seg: this.writeSeq, offset: this.segSizes.get(this.writeSeq) ?? 0 });
+    this.writeCursorLenient(next ? { seg: next.seg, offset: next.offset } : { seg: this.writeSeq, offset: this.segSizes.get(this.writeSeq) ?? 0 });
     this.compact();
     return dropped;
   }
@@ -340,8 +368,27 @@ export class Spool {
       return;
     }
     const next = this.entries[this.head];
-    this.writeCursor({ seg: next.seg, offset: next.offset });
+    this.writeCursorLenient({ seg: next.seg, offset: next.offset });
     this.compact();
+  }
+
+  /**
+   * Moves the cursor on disk, tolerating a full or failing disk: the cursor only ever lags behind the truth
+   * (a crash then replays batches the database already has, which it stores once), while throwing here
+   * would stall the replay that is about to free the space.
+   */
+  private writeCursorLenient(c: Cursor): void {
+    try {
+      this.writeCursor(c);
+      this.cursorError = null;
+    } catch (err) {
+      this.cursorError = (err as Error).message;
+      try {
+        fs.rmSync(path.join(this.dir, 'cursor.json.tmp'), { force: true });
+      } catch {
+        /* nothing to clean */
+      }
+    }
   }
 
   private compact(): void {

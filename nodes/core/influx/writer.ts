@@ -66,6 +66,48 @@ export function backoffDelay(failures: number, opts: BackoffOptions, retryAfterM
 
 export type WriterState = 'connecting' | 'connected' | 'retrying' | 'unauthorized' | 'disabled' | 'closed';
 
+/** Told once when every line of one add() is durable: acknowledged by the database, or fsync'd in the spool. */
+export type DurableFn = () => void;
+
+// One add() call's lines may end up in several batches; its callback fires when the last one is durable.
+interface Waiter {
+  pending: number;
+  /** some of its lines are still in the batching buffer */
+  inBuffer: boolean;
+  /** buffer index range of its lines still in the buffer */
+  start: number;
+  end: number;
+  cb: DurableFn;
+}
+
+interface Batch {
+  lines: string[];
+  waiters: Waiter[] | null;
+  /** how many of `lines` belong to an add() with a callback */
+  unsettled: number;
+}
+
+/** One request's worth of queued batches; a waiter spread over several parts now waits for one batch. */
+function mergeBatches(parts: Batch[]): Batch {
+  const all: Waiter[] = [];
+  let unsettled = 0;
+  for (const p of parts) {
+    if (p.waiters) all.push(...p.waiters);
+    unsettled += p.unsettled;
+  }
+  // a waiter spread over several parts counted one pending batch per part: now it is one batch
+  const times = new Map<Waiter, number>();
+  for (const w of all) times.set(w, (times.get(w) ?? 0) + 1);
+  const waiters = [...times.keys()];
+  for (const [w, n] of times) w.pending -= n - 1;
+  return { lines: ([] as string[]).concat(...parts.map((b) => b.lines)), waiters: waiters.length ? waiters : null, unsettled };
+}
+
+/** add() refused lines: memory is at its bound because the disk spool cannot be written. */
+export class WriterFullError extends Error {
+  readonly code = 'WRITER_FULL';
+}
+
 export interface WriterStats {
   state: WriterState;
   /** points held in memory (batching buffer, queued and in-flight batches) */
@@ -74,8 +116,14 @@ export interface WriterStats {
   spooled: number;
   written: number;
   rejected: number;
-  /** points dropped from the spool because its bound was hit */
+  /** points dropped from the spool because its bound was hit, plus points refused by add() (see refused) */
   dropped: number;
+  /** points add() refused because memory was at its bound while the spool could not be written */
+  refused: number;
+  /** the disk spool's last write error while it is failing (ENOSPC, EIO, EROFS …), else undefined */
+  spoolError?: string;
+  /** points held in memory waiting for durability (database or spool) with a callback attached */
+  unsettled: number;
   lastError?: string;
   /** epoch ms of the next retry while retrying */
   retryAt?: number;
@@ -98,8 +146,16 @@ export interface WriterOptions {
   onWritten?: (points: number, seconds: number) => void;
   /** the disk spool failed (the data concerned stays in memory for now) */
   onError?: (err: Error) => void;
+  /**
+   * When an add() waits for durability (a source acknowledges messages only then), its partial batch is
+   * cut after this many ms instead of flushIntervalMs (default 20): an unacknowledged message holds one of
+   * the broker's in-flight slots, so waiting 5 s for a full batch would throttle the whole stream.
+   */
+  durableFlushMs?: number;
   /** on close, keep taking late lines until none arrived for this long (default 100 ms) */
   closeQuietMs?: number;
+  /** the spool takes writes again after a failure (the backpressure episode is over) */
+  onRecovered?: () => void;
   /** something operators see changed (state, counts) */
   onChange?: () => void;
 }
@@ -114,11 +170,13 @@ export class InfluxWriter {
   private readonly backoff: BackoffOptions;
   private readonly opts: WriterOptions;
   private buffer: string[] = [];
-  private queue: string[][] = [];
+  /** waiters with lines in `buffer` */
+  private bufWaiters: Waiter[] = [];
+  private queue: Batch[] = [];
   /** batches bound for the spool, appended together at the end of the event-loop turn */
-  private toSpool: string[][] = [];
+  private toSpool: Batch[] = [];
   private spillScheduled = false;
-  private inFlight: string[] | null = null;
+  private inFlight: Batch | null = null;
   private inFlightFromSpool = false;
   private timer: NodeJS.Timeout | null = null;
   private pumping: Promise<void> | null = null;
@@ -133,6 +191,16 @@ export class InfluxWriter {
   private written = 0;
   private rejectedCount = 0;
   private lastAddAt = 0;
+  private refusedPoints = 0;
+  private spoolError: string | null = null;
+  private spoolRetryTimer: NodeJS.Timeout | null = null;
+  private spoolFailures = 0;
+  private unsettledPoints = 0;
+  /** flush a partial batch this soon when someone waits for durability (0 = at the end of the event-loop turn) */
+  private readonly durableFlushMs: number;
+  private durableTimer: NodeJS.Timeout | null = null;
+  private immediateScheduled = false;
+  private closeFailed = false;
 
   constructor(opts: WriterOptions) {
     this.opts = opts;
@@ -143,53 +211,149 @@ export class InfluxWriter {
     this.maxQueuedBatches = Math.max(1, opts.maxQueuedBatches ?? 100);
     this.maxLinesPerRequest = Math.max(this.batchSize, opts.maxLinesPerRequest ?? 5000);
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+    this.durableFlushMs = Math.max(0, opts.durableFlushMs ?? 20);
     this.state = this.send ? 'connecting' : 'disabled';
     if (this.send && this.spool.batches > 0) this.kick(); // replay what a previous run left behind
   }
 
   stats(): WriterStats {
     // a spooled batch in flight is still counted as spooled, not twice
-    let buffered = this.buffer.length + (this.inFlight && !this.inFlightFromSpool ? this.inFlight.length : 0);
-    for (const b of this.queue) buffered += b.length;
-    for (const b of this.toSpool) buffered += b.length;
+    let buffered = this.buffer.length + (this.inFlight && !this.inFlightFromSpool ? this.inFlight.lines.length : 0);
+    for (const b of this.queue) buffered += b.lines.length;
+    for (const b of this.toSpool) buffered += b.lines.length;
     const s: WriterStats = {
       state: this.state,
       buffered,
       spooled: this.spool.points,
       written: this.written,
       rejected: this.rejectedCount,
-      dropped: this.spool.droppedPoints,
+      dropped: this.spool.droppedPoints + this.refusedPoints,
+      refused: this.refusedPoints,
+      unsettled: this.unsettledPoints,
     };
+    if (this.spoolError) s.spoolError = this.spoolError;
     if (this.lastError) s.lastError = this.lastError;
     if (this.retryAt && this.state !== 'connected') s.retryAt = this.retryAt;
     return s;
   }
 
-  /** Adds lines; returns false (and takes nothing) after close. */
-  add(lines: readonly string[]): boolean {
+  /** Points held in memory, bound for the spool or the database. */
+  private heldPoints(): number {
+    let n = this.buffer.length;
+    for (const b of this.queue) n += b.lines.length;
+    for (const b of this.toSpool) n += b.lines.length;
+    return n;
+  }
+
+  /**
+   * Adds lines; returns false (and takes nothing) after close. `onDurable` is called once all of them are
+   * durable (database 2xx, or fsync'd in the spool; a line the database refused counts as settled, it left
+   * on onReject). While the spool cannot be written, lines stay in memory and onDurable waits; beyond
+   * 10 × maxQueuedBatches × batchSize points held that way, add() throws WriterFullError and takes nothing
+   * (the points are counted in `refused`): the caller must not treat them as stored.
+   */
+  add(lines: readonly string[], onDurable?: DurableFn): boolean {
     if (this.closed) return false;
+    if (this.spoolError !== null && this.heldPoints() + lines.length > this.maxQueuedBatches * 10 * this.batchSize) {
+      this.refusedPoints += lines.length;
+      this.opts.onChange?.();
+      throw new WriterFullError(`writer memory full while the spool fails (${this.spoolError})`);
+    }
+    if (lines.length === 0) {
+      onDurable?.();
+      return true;
+    }
+    const start = this.buffer.length;
     for (const l of lines) this.buffer.push(l);
+    if (onDurable) {
+      this.bufWaiters.push({ pending: 0, inBuffer: true, start, end: this.buffer.length, cb: onDurable });
+      this.unsettledPoints += lines.length;
+    }
     this.lastAddAt = Date.now();
     // late arrivals during close (messages the runtime had already scheduled) are spooled by close()
     if (this.closing) return true;
-    while (this.buffer.length >= this.batchSize) this.enqueue(this.buffer.splice(0, this.batchSize));
-    if (this.buffer.length > 0 && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.flush();
-      }, this.flushIntervalMs);
+    while (this.buffer.length >= this.batchSize) this.enqueue(this.cut(this.batchSize));
+    if (this.buffer.length > 0) {
+      if (this.bufWaiters.length > 0) {
+        // Group commit for lines someone waits on: with nothing in flight, send what this event-loop turn
+        // added right after it; while a request is in flight, the pump takes everything that accumulated
+        // when it returns (one request, as large as the load makes it). durableFlushMs is the upper bound.
+        if (this.send && !this.pumping && !this.immediateScheduled) {
+          this.immediateScheduled = true;
+          setImmediate(() => {
+            this.immediateScheduled = false;
+            if (!this.closing && !this.closed && this.bufWaiters.length > 0) this.flush();
+          });
+        }
+        if (!this.durableTimer) {
+          this.durableTimer = setTimeout(() => {
+            this.durableTimer = null;
+            this.flush();
+          }, this.durableFlushMs);
+        }
+      }
+      if (!this.timer) {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.flush();
+        }, this.flushIntervalMs);
+      }
     }
     return true;
+  }
+
+  /** Takes the first n buffered lines as a batch, with the waiters whose lines it holds. */
+  private cut(n: number): Batch {
+    const lines = this.buffer.splice(0, n);
+    if (this.bufWaiters.length === 0) return { lines, waiters: null, unsettled: 0 };
+    const waiters: Waiter[] = [];
+    const rest: Waiter[] = [];
+    let unsettled = 0;
+    for (const w of this.bufWaiters) {
+      if (w.start < n) {
+        w.pending++;
+        waiters.push(w);
+        unsettled += Math.min(w.end, n) - w.start;
+      }
+      w.start = Math.max(0, w.start - n);
+      w.end -= n;
+      if (w.end > 0) rest.push(w);
+      else w.inBuffer = false;
+    }
+    this.bufWaiters = rest;
+    return { lines, waiters: waiters.length ? waiters : null, unsettled };
+  }
+
+  /** The batches are durable: tell every add() whose last batch this was. */
+  private settle(batches: Batch[]): void {
+    for (const b of batches) {
+      if (!b.waiters) continue;
+      this.unsettledPoints -= b.unsettled;
+      for (const w of b.waiters) {
+        w.pending--;
+        if (w.pending === 0 && !w.inBuffer) {
+          try {
+            w.cb();
+          } catch {
+            /* a caller's callback must not break the writer */
+          }
+        }
+      }
+      b.waiters = null;
+    }
+    if (this.unsettledPoints < 0) this.unsettledPoints = 0;
   }
 
   /** Cuts the partial batch now (it is sent or spooled like any other). */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    while (this.buffer.length > 0) this.enqueue(this.buffer.splice(0, this.batchSize));
+    if (this.durableTimer) clearTimeout(this.durableTimer);
+    this.durableTimer = null;
+    while (this.buffer.length > 0) this.enqueue(this.cut(this.batchSize));
   }
 
-  private enqueue(batch: string[]): void {
+  private enqueue(batch: Batch): void {
     const direct =
       this.send !== null && this.spool.batches === 0 && this.toSpool.length === 0 && this.state !== 'retrying' && this.state !== 'unauthorized';
     if (direct && (this.queue.length < this.maxQueuedBatches || this.closing)) {
@@ -200,11 +364,7 @@ export class InfluxWriter {
       try {
         this.spillQueue();
       } catch (err) {
-        // keep a bounded amount in memory while the disk fails; beyond that the caller hears about it
-        if (this.queue.length > this.maxQueuedBatches * 10) {
-          this.queue.pop();
-          throw err;
-        }
+        // stays in memory (add() bounds how much) and is retried; nobody is told it is durable meanwhile
         this.reportSpoolError(err as Error);
       }
     } else {
@@ -224,19 +384,61 @@ export class InfluxWriter {
   }
 
   private reportSpoolError(err: Error): void {
+    const first = this.spoolError === null;
+    this.spoolError = (err as NodeJS.ErrnoException).code ? `${(err as NodeJS.ErrnoException).code}: ${err.message}` : err.message;
     this.lastError = `spool: ${err.message}`;
-    this.opts.onError?.(err);
+    this.spoolFailures++;
+    if (first) this.opts.onError?.(err); // once per episode, not once per batch: the status carries the rest
+    this.scheduleSpoolRetry();
+    this.opts.onChange?.();
+  }
+
+  /** The spool took a write again: the backpressure episode is over. */
+  private spoolRecovered(): void {
+    if (this.spoolError === null) return;
+    this.spoolError = null;
+    this.spoolFailures = 0;
+    if (this.lastError?.startsWith('spool:')) this.lastError = undefined;
+    if (this.spoolRetryTimer) clearTimeout(this.spoolRetryTimer);
+    this.spoolRetryTimer = null;
+    this.opts.onRecovered?.();
+    this.opts.onChange?.();
+  }
+
+  /**
+   * While the spool fails, what waits for it is retried on a timer (there may be no database and no new
+   * input to trigger it): 0.5 s doubling to 5 s. Recovery needs nobody's help.
+   */
+  private scheduleSpoolRetry(): void {
+    if (this.spoolRetryTimer || this.closed) return;
+    const delay = Math.min(5000, 500 * Math.pow(2, Math.min(4, this.spoolFailures - 1)));
+    this.spoolRetryTimer = setTimeout(() => {
+      this.spoolRetryTimer = null;
+      if (this.closed) return;
+      try {
+        if (this.queue.length > 0 && (this.send === null || this.spool.batches > 0 || this.state === 'retrying' || this.state === 'unauthorized')) this.spillQueue();
+        this.spillPending();
+      } catch (err) {
+        this.reportSpoolError(err as Error);
+        return;
+      }
+      if (this.toSpool.length > 0) this.scheduleSpoolRetry();
+      this.kick();
+    }, delay);
+    this.spoolRetryTimer.unref?.();
   }
 
   /** Appends batches waiting for the spool (newer than anything in it) as one record. */
   private spillPending(): void {
     if (this.toSpool.length === 0) return;
     try {
-      this.spool.append(this.toSpool.length === 1 ? this.toSpool[0] : ([] as string[]).concat(...this.toSpool));
+      const batches = this.toSpool;
+      this.spool.append(batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines)));
       this.toSpool = [];
+      this.spoolRecovered();
+      this.settle(batches);
     } catch (err) {
-      // stays in memory and is tried again with the next batch or replay; bounded like the queue
-      if (this.toSpool.length > this.maxQueuedBatches * 10) this.toSpool.shift();
+      // stays in memory (add() bounds how much) and is retried by the timer, the next batch or the pump
       this.reportSpoolError(err as Error);
     }
   }
@@ -247,16 +449,20 @@ export class InfluxWriter {
    */
   private spillQueue(): void {
     if (this.queue.length === 0) return;
-    this.spool.append(this.queue.length === 1 ? this.queue[0] : ([] as string[]).concat(...this.queue));
+    const batches = this.queue;
+    this.spool.append(batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines)));
     this.queue = [];
+    this.spoolRecovered();
+    this.settle(batches);
   }
 
   private kick(): void {
     if (!this.send || this.pumping || this.closed) return;
     this.pumping = this.pump().finally(() => {
       this.pumping = null;
-      // work may have arrived between the loop's last check and here
-      if (!this.closing && (this.queue.length > 0 || this.toSpool.length > 0 || this.spool.batches > 0)) this.kick();
+      // work may have arrived between the loop's last check and here; while closing, memory batches still
+      // go out (close waits for them up to its timeout), the spool stays for the next start
+      if ((this.queue.length > 0 && !this.closeFailed) || (!this.closing && (this.toSpool.length > 0 || this.spool.batches > 0))) this.kick();
     });
   }
 
@@ -264,28 +470,37 @@ export class InfluxWriter {
     const send = this.send!;
     while (!this.closed) {
       try {
+        // someone waits on the partial batch and the pipe is free: it goes now, with all that accumulated
+        if (this.queue.length === 0 && this.bufWaiters.length > 0 && !this.closing && this.spool.batches === 0 && this.toSpool.length === 0) this.flush();
         const fromSpool = this.queue.length === 0;
         if (fromSpool) this.spillPending();
         if (fromSpool && this.closing) return; // on close the spool stays on disk for the next start
         // a backlog (queued or spooled) goes out as few large requests, whole batches up to maxLinesPerRequest
-        let batch: string[];
+        let batch: Batch;
+        let parts: Batch[] = [];
         let spooledBatches = 0;
         if (fromSpool) {
           const got = this.spool.peekBatches(this.maxLinesPerRequest);
           if (!got) return;
-          batch = got.lines;
+          batch = { lines: got.lines, waiters: null, unsettled: 0 };
           spooledBatches = got.batches;
         } else {
-          batch = this.queue.shift()!;
-          while (this.queue.length > 0 && batch.length + this.queue[0].length <= this.maxLinesPerRequest) batch = batch.concat(this.queue.shift()!);
+          parts = [this.queue.shift()!];
+          let n = parts[0].lines.length;
+          while (this.queue.length > 0 && n + this.queue[0].lines.length <= this.maxLinesPerRequest) {
+            n += this.queue[0].lines.length;
+            parts.push(this.queue.shift()!);
+          }
+          batch = parts.length === 1 ? parts[0] : mergeBatches(parts);
         }
         this.inFlight = batch;
         this.inFlightFromSpool = fromSpool;
-        const failure = await this.deliver(send, batch);
+        const failure = await this.deliver(send, batch.lines);
         this.inFlight = null;
         if (this.closed) return; // close gave up waiting and already spooled this batch
         if (!failure) {
           if (fromSpool) this.spool.ack(spooledBatches);
+          else this.settle([batch]);
           this.failures = 0;
           this.setState('connected');
           continue;
@@ -297,16 +512,21 @@ export class InfluxWriter {
           this.spillQueue();
         }
         this.setState(failure.kind === 'config' ? 'unauthorized' : 'retrying');
-        if (this.closing) return;
+        if (this.closing) {
+          this.closeFailed = true; // no more tries while closing: close() spools what is left
+          return;
+        }
         await this.backoffSleep(failure.kind === 'config' ? { ...this.backoff, initialMs: this.backoff.maxMs } : this.backoff, failure.retryAfterMs);
       } catch (err) {
         // the disk failed (full, permissions, removed): batches stay in memory, the operator is told
         this.inFlight = null;
         this.failures++;
-        this.lastError = `spool: ${(err as Error).message}`;
-        this.opts.onError?.(err as Error);
+        this.reportSpoolError(err as Error);
         this.setState('retrying');
-        if (this.closing) return;
+        if (this.closing) {
+          this.closeFailed = true;
+          return;
+        }
         await this.backoffSleep(this.backoff);
       }
     }
@@ -379,9 +599,11 @@ export class InfluxWriter {
     this.closing = true;
     this.flush();
     this.retryNow();
-    if (this.pumping) {
+    // a pump that ends may kick a new one for batches that arrived meanwhile: wait for all, up to the timeout
+    const deadline = Date.now() + timeoutMs;
+    while (this.pumping && Date.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
       clearTimeout(timer);
     }
     // Messages already handed to us by the runtime (e.g. ones an MQTT client has acknowledged) still arrive
@@ -400,9 +622,20 @@ export class InfluxWriter {
     this.inFlight = null;
     try {
       this.spillQueue();
+      if (this.buffer.length > 0) this.toSpool.push(this.cut(this.buffer.length));
       this.spillPending();
-      if (this.buffer.length > 0) this.spool.append(this.buffer.splice(0));
     } finally {
+      if (this.spoolRetryTimer) clearTimeout(this.spoolRetryTimer);
+      this.spoolRetryTimer = null;
+      // what the disk would not take is gone with this process: counted, and its callers were never told
+      // it was durable (a source acknowledging on durability leaves those messages with the broker)
+      const lost = this.heldPoints();
+      if (lost > 0) {
+        this.refusedPoints += lost;
+        this.queue = [];
+        this.toSpool = [];
+        this.buffer = [];
+      }
       this.spool.close();
       this.state = 'closed';
     }

@@ -1,0 +1,423 @@
+// Node-RED adapters for the at-least-once MQTT source: `moby-mqtt-broker` (config: owns one mqtt.js
+// connection with a persistent session) and `moby-mqtt-in` (subscribes through it). A QoS 1 message is
+// acknowledged (PUBACK) only once every node it reached has completed it — our writer completes a message
+// only when its points are in the database or fsync'd in the spool — so a crash (SIGKILL, OOM, power cut)
+// leaves every unacknowledged message with the broker, which redelivers it to the same session.
+//
+// How completion is observed: the runtime's message hooks. `preDeliver` fires for every delivery of a
+// message to a node (after cloning, synchronously inside node.send), `onComplete` when a node calls done().
+// Verified against Node-RED 4.1 (@node-red/runtime/lib/flows/Flow.js handlePreDeliver, nodes/Node.js
+// _complete): a node whose input handler does not take `done` is NOT completed automatically, and a Catch
+// or Complete node gets its message through receive() without preDeliver — the per-node accounting in
+// nodes/core/mqtt/settle-tracker.ts copes with both (the first shows up as a timeout, the second is ignored).
+//
+// How acknowledgement is deferred: mqtt.js 5 sends PUBACK right after emitting 'message' (customHandleAcks
+// only exists for MQTT 5 and serialises the packet pump, one message at a time). We wrap the client's
+// packet writer and hold back the PUBACKs it writes for incoming publishes; ours are written when the
+// tracker settles a message, only on the connection that received it (a PUBACK for a message id of an
+// earlier connection could acknowledge a different message; the broker redelivers those anyway).
+import mqtt from 'mqtt';
+import type { MqttClient, IClientOptions } from 'mqtt';
+import { Counter } from 'prom-client';
+import { SettleTracker } from '../core/mqtt/settle-tracker';
+import type { TrackedInfo } from '../core/mqtt/settle-tracker';
+import { parseBrokerUrls, topicMatches } from '../core/mqtt/topics';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage } from '../lib/red';
+import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
+import { ThrottledStatus } from '../lib/status';
+
+const IN_TYPE = 'moby-mqtt-in';
+const HOOK_LABEL = 'mobyDurableMqtt';
+
+interface AckHandle {
+  /** connection generation that received the message */
+  gen: number;
+  messageId: number;
+}
+
+interface InNode extends Node {
+  topic: string;
+  qos: 0 | 1;
+  datatype: 'utf8' | 'buffer' | 'json';
+  brokerStatus(): void;
+}
+
+interface BrokerNode extends Node<{ user?: string; password?: string }> {
+  register(n: InNode): void;
+  deregister(n: InNode, removed: boolean): void;
+  describe(): { connected: boolean; inFlight: number; window: number; overdue: number; paused: boolean; url: string; lastError?: string };
+}
+
+const unsettledTotal = new Counter({
+  name: 'moby_mqtt_unsettled_total',
+  help: 'QoS 1 messages not acknowledged to the broker because a node failed on them (reason="error") or they were not settled within the timeout (reason="timeout"); the broker keeps them',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+const skippedAcks = new Counter({
+  name: 'moby_mqtt_acks_skipped_total',
+  help: 'Settled messages whose connection was gone before the acknowledgement: the broker redelivers them (duplicates are absorbed downstream)',
+  registers: [registry],
+});
+
+// ---- process-wide hook registration: message id → the tracker that owns it ----------------------------
+const owners = new Map<string, SettleTracker<AckHandle>>();
+let hookUsers = 0;
+
+function installHooks(RED: NodeAPI): boolean {
+  if (!RED.hooks) return false;
+  if (hookUsers++ > 0) return true;
+  // one-argument hooks returning nothing run synchronously, in the runtime's own call
+  RED.hooks.add(`preDeliver.${HOOK_LABEL}`, (ev: { msg?: NodeMessage; destination?: { id?: string } }) => {
+    const id = ev.msg?._msgid;
+    if (id === undefined || owners.size === 0) return;
+    const t = owners.get(id);
+    if (t && ev.destination?.id) t.delivered(id, ev.destination.id);
+  });
+  RED.hooks.add(`onComplete.${HOOK_LABEL}`, (ev: { msg?: NodeMessage; error?: unknown; node?: { id?: string } }) => {
+    const id = ev.msg?._msgid;
+    if (id === undefined || owners.size === 0) return;
+    const t = owners.get(id);
+    if (t && ev.node?.id) t.completed(id, ev.node.id, ev.error);
+  });
+  return true;
+}
+
+function removeHooks(RED: NodeAPI): void {
+  if (!RED.hooks || hookUsers === 0) return;
+  if (--hookUsers > 0) return;
+  RED.hooks.remove(`preDeliver.${HOOK_LABEL}`);
+  RED.hooks.remove(`onComplete.${HOOK_LABEL}`);
+}
+
+// ---- helpers --------------------------------------------------------------------------------------------
+const num = (v: unknown, fallback: number, min = 0): number => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= min ? n : fallback;
+};
+// "${VAR}" alone is substituted by Node-RED only when set; embedded or unset ones are resolved here (unset = empty)
+const str = (v: unknown): string =>
+  typeof v === 'string' ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim() : '';
+
+export = function (RED: NodeAPI) {
+  function MobyMqttBroker(this: BrokerNode, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const urlText = str(def.urls);
+    const clientId = str(def.clientId) || `moby-${def.id}`;
+    const clean = def.cleanSession === true;
+    const protocolVersion: 4 | 5 = String(def.protocolVersion) === '5' ? 5 : 4;
+    const keepalive = num(def.keepalive, 30, 1);
+    const window = Math.floor(num(def.window, 1000, 1));
+    const timeoutMs = num(def.settleTimeout, 60, 1) * 1000;
+    const sessionExpiry = Math.floor(num(def.sessionExpiry, 7 * 24 * 3600, 0));
+    const users = new Set<InNode>();
+    let client: MqttClient | null = null;
+    let realSend: ((packet: Record<string, unknown>, cb?: (err?: Error) => void) => void) | null = null;
+    let gen = 0;
+    let connected = false;
+    let lastError: string | undefined;
+    let closing = false;
+    // packet-pump callbacks held while the window is full (only if the broker ignores its in-flight limit)
+    const paused: Array<() => void> = [];
+    let servers: ReturnType<typeof parseBrokerUrls> = [];
+    let configError: string | null = null;
+    try {
+      servers = parseBrokerUrls(urlText);
+      if (!servers.length) configError = 'no broker URL';
+    } catch (err) {
+      configError = (err as Error).message;
+    }
+
+    const tracker = new SettleTracker<AckHandle>({
+      window,
+      timeoutMs,
+      onAck: (a, id) => {
+        owners.delete(id);
+        ack(a);
+      },
+      onUnsettled: (outcome, info: TrackedInfo<AckHandle>) => {
+        if (outcome === 'failed') owners.delete(info.id);
+        unsettledTotal.inc({ reason: outcome === 'failed' ? 'error' : 'timeout' });
+        const who = info.holders.map(([id, n]) => (n > 1 ? `${id}×${n}` : id)).join(', ');
+        node.warn(
+          outcome === 'failed'
+            ? `message ${info.id} (packet ${info.ack.messageId}) not acknowledged: a node failed on it (${info.error}); the broker keeps it and redelivers it on the next session`
+            : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`,
+        );
+        refresh();
+      },
+      onForget: (id) => owners.delete(id),
+      onRoom: () => {
+        while (paused.length && tracker.inFlight <= window) paused.shift()!();
+      },
+    });
+
+    function ack(a: AckHandle): void {
+      if (!client || !realSend || a.gen !== gen || !connected) {
+        skippedAcks.inc();
+        return;
+      }
+      // a writer's batch settles many messages in one turn: cork the socket so their PUBACKs leave together
+      const stream = (client as unknown as { stream?: { cork?: () => void; uncork?: () => void } }).stream;
+      if (!corked && stream?.cork) {
+        corked = true;
+        stream.cork();
+        process.nextTick(() => {
+          corked = false;
+          stream.uncork?.();
+        });
+      }
+      realSend(protocolVersion === 5 ? { cmd: 'puback', messageId: a.messageId, reasonCode: 0 } : { cmd: 'puback', messageId: a.messageId });
+      countOut(IN_TYPE);
+    }
+    let corked = false;
+
+    function refresh(): void {
+      for (const u of users) u.brokerStatus();
+    }
+
+    // releases of first-hop holds, batched per event-loop turn (after the runtime's own delivery turn)
+    let releases: string[] = [];
+    const flushReleases = () => {
+      const ids = releases;
+      releases = [];
+      for (const id of ids) tracker.release(id);
+    };
+
+    function onMessage(topic: string, payload: Buffer, packet: { qos: number; messageId?: number; dup?: boolean; retain?: boolean; properties?: { userProperties?: unknown } }): void {
+      let targets = routes.get(topic);
+      if (!targets) {
+        targets = [];
+        for (const u of users) if (topicMatches(u.topic, topic)) targets.push(u);
+        if (routes.size >= 10000) routes.clear(); // bounded: many distinct topics just recompute
+        routes.set(topic, targets);
+      }
+      const qos1 = packet.qos > 0 && packet.messageId !== undefined;
+      if (targets.length === 0) {
+        // a subscription left in the persistent session by an earlier flow: nobody here wants it
+        countRejected(IN_TYPE, 'unrouted');
+        if (qos1) ack({ gen, messageId: packet.messageId! });
+        return;
+      }
+      const id = RED.util.generateId();
+      const base: NodeMessage = { _msgid: id, topic, qos: packet.qos, retain: packet.retain === true };
+      if (packet.dup === true) base.redelivered = true; // contract with moby-hmac-verify: a seen nonce is a redelivery, not a replay
+      const up = packet.properties?.userProperties;
+      if (up && typeof up === 'object') base.userProperties = up;
+      const tracked = qos1 && tracker.begin(id, { gen, messageId: packet.messageId! }, Date.now());
+      if (tracked) owners.set(id, tracker);
+      for (let i = 0; i < targets.length; i++) {
+        const n = targets[i];
+        countIn(IN_TYPE);
+        const msg: NodeMessage = { ...base };
+        if (n.datatype === 'buffer') msg.payload = i === 0 ? payload : Buffer.from(payload);
+        else {
+          const text = payload.toString('utf8');
+          if (n.datatype === 'json') {
+            try {
+              msg.payload = JSON.parse(text);
+            } catch (err) {
+              // bad input never vanishes: counted, handed to Catch nodes with the raw text, and settled
+              countRejected(IN_TYPE, 'bad_json');
+              msg.payload = text;
+              n.error(`invalid JSON on ${topic}: ${(err as Error).message}`, msg);
+              continue;
+            }
+          } else msg.payload = text;
+        }
+        n.send(msg);
+      }
+      if (tracked) {
+        if (releases.length === 0) setImmediate(flushReleases);
+        releases.push(id);
+      } else if (qos1) {
+        ack({ gen, messageId: packet.messageId! }); // tracker refused the id: never leave it unacknowledged
+      }
+    }
+
+    function connect(): void {
+      if (client || configError || closing) return;
+      const opts: IClientOptions = {
+        servers,
+        protocol: servers[0].protocol,
+        clientId,
+        clean,
+        keepalive,
+        protocolVersion,
+        reconnectPeriod: 2000,
+        connectTimeout: 10000,
+        resubscribe: true,
+        queueQoSZero: false,
+      };
+      if (node.credentials?.user) opts.username = node.credentials.user;
+      if (node.credentials?.password) opts.password = node.credentials.password;
+      if (protocolVersion === 5) {
+        // the session must outlive the connection (v5 ends it at disconnect by default), and the broker
+        // must not send more unacknowledged messages than we are willing to track
+        opts.properties = { sessionExpiryInterval: clean ? 0 : sessionExpiry, receiveMaximum: Math.min(65535, window) };
+      }
+      const c = mqtt.connect(opts);
+      client = c;
+      const internals = c as unknown as {
+        _sendPacket: (packet: Record<string, unknown>, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void;
+        handleMessage: (packet: unknown, cb: () => void) => void;
+      };
+      const original = internals._sendPacket.bind(c);
+      realSend = (packet, cb) => original(packet, cb);
+      internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
+        // mqtt.js acknowledges every incoming QoS 1 publish on its own: hold that back (ours come later)
+        if (packet.cmd === 'puback') {
+          cb?.();
+          return;
+        }
+        original(packet, cb, cbStorePut, noStore);
+      };
+      internals.handleMessage = (_packet, cb) => {
+        // Safety net for brokers that send more than the window (no in-flight limit, e.g. aedes): stop reading
+        // until there is room. Only beyond the window, never at it: a paused packet pump also holds back the
+        // broker's PINGRESP, and a pause longer than the keep-alive makes mqtt.js drop the connection (and
+        // the broker redeliver everything in flight). With max_inflight_messages ≤ window it never pauses.
+        if (tracker.inFlight > window) paused.push(cb);
+        else cb();
+      };
+      c.on('connect', (connack: { sessionPresent?: boolean }) => {
+        gen++;
+        connected = true;
+        lastError = undefined;
+        const server = servers[((c as unknown as { _reconnectCount?: number })._reconnectCount ?? 1) - 1] ?? servers[0];
+        node.log(`connected to ${server.protocol}://${server.host}:${server.port} as ${clientId}${connack?.sessionPresent ? ' (session resumed)' : ''}`);
+        subscribeAll();
+        refresh();
+      });
+      c.on('message', onMessage);
+      c.on('close', () => {
+        if (connected) node.log('disconnected');
+        connected = false;
+        // the old packet pump is superseded: let its held callbacks go
+        for (const cb of paused.splice(0)) cb();
+        refresh();
+      });
+      c.on('error', (err: Error) => {
+        lastError = err.message;
+        refresh();
+      });
+    }
+
+    const subscribed = new Set<string>();
+    // topic → in-nodes whose filter matches it (device topics repeat; cleared when the nodes change)
+    const routes = new Map<string, InNode[]>();
+    function subscribeAll(): void {
+      if (!client || !connected) return;
+      const wanted = new Map<string, 0 | 1>();
+      for (const u of users) wanted.set(u.topic, Math.max(wanted.get(u.topic) ?? 0, u.qos) as 0 | 1);
+      for (const [topic, qos] of wanted) {
+        client.subscribe(topic, { qos }, (err) => {
+          if (err) {
+            lastError = `subscribe ${topic}: ${err.message}`;
+            node.error(lastError);
+          } else subscribed.add(topic);
+          refresh();
+        });
+      }
+    }
+
+    const hooked = installHooks(RED);
+    if (!hooked) node.warn('this Node-RED has no runtime hooks (needs ≥ 2.0): messages are acknowledged when received, not when stored');
+    const sweep = setInterval(() => {
+      tracker.sweep(Date.now(), (a) => a.gen !== gen);
+      refresh();
+    }, 1000);
+    const unprovide = [
+      provideGauge('moby_mqtt_inflight_messages', 'QoS 1 messages received and not yet acknowledged (waiting until they are stored)', [], () => [{ labels: {}, value: tracker.inFlight }]),
+      provideGauge('moby_mqtt_connected', 'moby-mqtt-broker connections that are up', [], () => [{ labels: {}, value: connected ? 1 : 0 }]),
+    ];
+
+    node.describe = () => ({
+      connected,
+      inFlight: tracker.inFlight,
+      window,
+      overdue: tracker.overdue,
+      paused: paused.length > 0,
+      url: servers.map((s) => `${s.protocol}://${s.host}:${s.port}`).join(', '),
+      ...(configError ? { lastError: configError } : lastError ? { lastError } : {}),
+    });
+    node.register = (n) => {
+      users.add(n);
+      routes.clear();
+      if (client) subscribeAll();
+      else connect();
+    };
+    node.deregister = (n, removed) => {
+      users.delete(n);
+      routes.clear();
+      const stillWanted = [...users].some((u) => u.topic === n.topic);
+      // a persistent session keeps subscriptions: drop one only when its node was deleted, not on a restart
+      if (removed && !stillWanted && client && connected) {
+        client.unsubscribe(n.topic);
+        subscribed.delete(n.topic);
+      }
+    };
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
+      clearInterval(sweep);
+      for (const u of unprovide) u();
+      // unsettled messages stay unacknowledged: the broker redelivers them to the next session
+      for (const id of [...owners.keys()]) if (owners.get(id) === tracker) owners.delete(id);
+      const left = tracker.clear();
+      if (left) node.log(`${left} unsettled message(s) left with the broker for redelivery`);
+      if (hooked) removeHooks(RED);
+      for (const cb of paused.splice(0)) cb();
+      const c = client;
+      client = null;
+      connected = false;
+      if (!c) return done();
+      const t = setTimeout(done, 2000);
+      c.end(true, {}, () => {
+        clearTimeout(t);
+        done();
+      });
+    });
+  }
+  RED.nodes.registerType('moby-mqtt-broker', MobyMqttBroker as (this: Node<any>, def: NodeDef) => void, {
+    credentials: { user: { type: 'text' }, password: { type: 'password' } },
+  });
+
+  function MobyMqttIn(this: InNode, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    node.topic = str(def.topic);
+    node.qos = String(def.qos) === '0' ? 0 : 1;
+    node.datatype = def.datatype === 'buffer' || def.datatype === 'json' ? def.datatype : 'utf8';
+    const broker = (typeof def.broker === 'string' && def.broker ? RED.nodes.getNode(def.broker) : null) as BrokerNode | null;
+    const status = new ThrottledStatus(node, 500);
+    node.brokerStatus = () => {
+      if (!broker) return;
+      const d = broker.describe();
+      if (d.lastError && !d.connected) return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${d.lastError.slice(0, 50)}` });
+      if (!d.connected) return status.set({ fill: 'grey', shape: 'ring', text: `connecting · ${d.inFlight} unacknowledged` });
+      if (d.paused || d.inFlight >= d.window) return status.set({ fill: 'yellow', shape: 'ring', text: `window full: ${d.inFlight} waiting to be stored` });
+      if (d.overdue) return status.set({ fill: 'yellow', shape: 'dot', text: `connected · ${d.overdue} not settled in time · ${d.inFlight} in flight` });
+      status.set({ fill: 'green', shape: 'dot', text: `connected · ${d.inFlight} in flight` });
+    };
+    if (!broker) {
+      node.status({ fill: 'red', shape: 'ring', text: 'no broker configured' });
+      node.error('moby-mqtt-in: select a moby-mqtt-broker config node');
+      return;
+    }
+    if (!node.topic) {
+      node.status({ fill: 'red', shape: 'ring', text: 'no topic' });
+      node.error('moby-mqtt-in: topic is empty');
+      return;
+    }
+    broker.register(node);
+    node.brokerStatus();
+    node.on('close', (removed: boolean, done: DoneFn) => {
+      broker.deregister(node, removed);
+      status.stop();
+      done();
+    });
+  }
+  RED.nodes.registerType('moby-mqtt-in', MobyMqttIn as (this: Node<any>, def: NodeDef) => void);
+};
