@@ -42,6 +42,8 @@ export interface EvalOptions {
   detector: DetectorConfig;
   /** alert engine options beyond the defaults */
   engine: Record<string, number>;
+  /** list every false alert and every miss on stderr */
+  verbose?: boolean;
 }
 
 interface DeviceRun {
@@ -184,6 +186,7 @@ export function evaluate(opts: EvalOptions): EvalResult {
       // flaps: an open within FLAP_WINDOW_S of the previous resolve
       for (const o of d.opens) if (d.resolves.some((r) => r <= o && o - r < FLAP_WINDOW_S)) flaps++;
       if (!d.fault) {
+        if (opts.verbose) for (const o of d.opens) console.error(`false: seed ${seed} ${d.id} healthy open at ${o} s (fitted at ${d.fittedAt})`);
         exposure += monitored;
         falseHealthy += d.opens.length;
         healthyPoints += d.points;
@@ -202,7 +205,12 @@ export function evaluate(opts: EvalOptions): EvalResult {
         k.detected++;
         k.ttd.push(during[0] - f.at);
       } else if (openAtStart) k.detected++;
-      falseOutside += d.opens.filter((o) => o < f.at || o > end).length;
+      const outside = d.opens.filter((o) => o < f.at || o > end);
+      falseOutside += outside.length;
+      if (opts.verbose) {
+        for (const o of outside) console.error(`false: seed ${seed} ${d.id} ${f.kind}/${f.signal} m=${f.magnitude} open at ${o - f.at} s from fault start (ends ${f.until! - f.at} s)`);
+        if (!during.length && !openAtStart) console.error(`missed: seed ${seed} ${d.id} ${f.kind}/${f.signal} m=${f.magnitude} at ${f.at}`);
+      }
     }
   }
   let detected = 0;
@@ -252,7 +260,7 @@ function measuredSpread(seconds: number): Record<string, Record<Signal, number>>
 }
 
 function parseArgs(argv: string[]) {
-  const args = { seeds: [1, 2, 3], hours: 4, perKind: 4, healthy: 12, json: false, set: {} as Record<string, string>, engine: {} as Record<string, number>, spread: false };
+  const args = { seeds: [1, 2, 3], hours: 4, perKind: 4, healthy: 12, json: false, set: {} as Record<string, string>, engine: {} as Record<string, number>, spread: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -266,6 +274,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--healthy') args.healthy = Number(next());
     else if (a === '--json') args.json = true;
     else if (a === '--spread') args.spread = true;
+    else if (a === '--verbose') args.verbose = true;
     else if (a === '--set') {
       const [k, v] = next().split('=');
       args.set[k] = v;
@@ -292,7 +301,7 @@ function main(): void {
     if (!(k in DEFAULT_CONFIG)) throw new Error(`unknown setting ${k}`);
     (detector as unknown as Record<string, unknown>)[k] = Number.isNaN(Number(v)) ? v : Number(v);
   }
-  const r = evaluate({ seeds: args.seeds, hours: args.hours, perKind: args.perKind, healthy: args.healthy, detector, engine: args.engine });
+  const r = evaluate({ seeds: args.seeds, hours: args.hours, perKind: args.perKind, healthy: args.healthy, detector, engine: args.engine, verbose: args.verbose });
   if (args.json) {
     console.log(JSON.stringify(r));
     return;

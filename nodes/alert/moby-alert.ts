@@ -11,6 +11,7 @@ import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
 import { templateSummary } from '../core/alert/summary';
 import { handleAlertApi, MAX_BODY_BYTES, type ApiHost } from '../core/alert/api';
+import { MuteTable } from '../core/alert/mute';
 import { countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { listDevices } from '../lib/device-directory';
@@ -116,6 +117,13 @@ export = function (RED: NodeAPI) {
     const node = this;
     const status = new ThrottledStatus(node);
 
+    const mutes = new MuteTable();
+    let savedMuteVersion = -1;
+    /** alerts as the API shows them: with the device's maintenance window when one is in force */
+    function withMute(a: Alert): Alert & { muted?: boolean; muted_until?: number } {
+      const m = mutes.get(a.device_id);
+      return m ? { ...a, muted: true, muted_until: m.until } : a;
+    }
     const engine = new AlertEngine({
       autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
       autoResolveMs: secondsToMs(def.autoResolveSec, 0),
@@ -194,6 +202,8 @@ export = function (RED: NodeAPI) {
     const chains = new Map<string, Promise<void>>();
     function notify(kind: NotificationKind, alert: Alert, seq?: number): void {
       if (!lanes.length) return;
+      // a device in a maintenance window keeps its alert record but pages nobody
+      if (mutes.isMuted(alert.device_id)) return;
       const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
       const prev = chains.get(alert.alert_id) ?? Promise.resolve();
       const next = prev.then(async () => {
@@ -237,7 +247,8 @@ export = function (RED: NodeAPI) {
     function refreshStatus(): void {
       const open = engine.openCount();
       const pending = queue.pendingCount();
-      const text = `${open} open${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}`;
+      const muted = mutes.list().length;
+      const text = `${open} open${muted ? `, ${muted} muted` : ''}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}`;
       status.set({ fill: lastFailure ? 'red' : open ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
     }
 
@@ -247,12 +258,13 @@ export = function (RED: NodeAPI) {
     let savedVersion = -1;
     const early: Array<{ msg: NodeMessage; send: SendFn; done: (err?: Error) => void }> = [];
     function save(cb?: () => void, force = false): void {
-      if (!restored || (!force && engine.version === savedVersion)) {
+      if (!restored || (!force && engine.version === savedVersion && mutes.version === savedMuteVersion)) {
         cb?.();
         return;
       }
       savedVersion = engine.version;
-      ctx.set(STATE_KEY, engine.snapshot(), store, (err) => {
+      savedMuteVersion = mutes.version;
+      ctx.set(STATE_KEY, { ...engine.snapshot(), mutes: mutes.snapshot() }, store, (err) => {
         if (err) node.warn(`saving alerts: ${err.message}`);
         cb?.();
       });
@@ -262,7 +274,9 @@ export = function (RED: NodeAPI) {
       if (err) node.warn(`reading saved alerts: ${err.message}`);
       const n = engine.restore(snap);
       if (n) node.log(`restored ${n} alert(s), ${engine.openCount()} open`);
+      mutes.restore(snap && typeof snap === 'object' ? (snap as { mutes?: unknown }).mutes : undefined);
       savedVersion = engine.version;
+      savedMuteVersion = mutes.version;
       restored = true;
       queue.start();
       for (const e of early.splice(0)) handle(e.msg, e.send, e.done);
@@ -330,8 +344,16 @@ export = function (RED: NodeAPI) {
       return r;
     }
     const host: ApiHost = {
-      list: (f) => engine.list(f),
-      get: (id) => engine.get(id),
+      list: (f) => engine.list(f).map(withMute),
+      get: (id) => {
+        const a = engine.get(id);
+        return a && withMute(a);
+      },
+      mutes,
+      onMuteChange: () => {
+        save();
+        refreshStatus();
+      },
       acknowledge: (id, by, note) => manual(engine.acknowledge(id, by, note)),
       resolve: (id, by, note) => manual(engine.resolve(id, by, note)),
       token: node.credentials.apiToken || undefined,

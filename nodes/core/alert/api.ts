@@ -5,8 +5,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Alert } from '../contract';
 import { parseJsonSafe } from '../safe-json';
 import type { ActionResult, AlertFilter } from './engine';
+import { handleMuteRoute, withMutes, type MuteHost } from './mute';
 
-export interface ApiHost {
+export interface ApiHost extends MuteHost {
   list(filter: AlertFilter): Alert[];
   get(id: string): Alert | undefined;
   acknowledge(id: string, by: string, note?: string): ActionResult;
@@ -150,6 +151,8 @@ const ID_RE = /^[\w-]{1,64}$/;
 export interface ApiContext {
   /** device table for GET /devices */
   devices: () => unknown[];
+  /** clock for mute windows (default Date.now) */
+  now?: () => number;
 }
 
 /**
@@ -159,7 +162,8 @@ export interface ApiContext {
 export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContext): ApiResponse | null {
   const path = req.path.replace(/\/+$/, '') || '/';
   const parts = path.split('/').filter(Boolean);
-  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1);
+  const muteRoute = parts[0] === 'devices' && parts.length === 3 && (parts[2] === 'mute' || parts[2] === 'unmute');
+  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1) || muteRoute;
   if (!ours) return null;
   const cors = corsHeaders(hosts, header(req.headers, 'origin'));
   const headers = { 'Cache-Control': 'no-store', ...cors };
@@ -176,9 +180,10 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
     if (!ok) return error(401, 'unauthorized', 'missing or wrong bearer token', { ...headers, 'WWW-Authenticate': 'Bearer realm="moby"' });
   }
 
+  if (muteRoute) return handleMuteRoute(hosts, method, parts, req.body, req.bodyTooLarge === true, headers, ctx.now?.() ?? Date.now());
   if (parts[0] === 'devices') {
     if (method !== 'GET') return error(405, 'method_not_allowed', `${method} not allowed on /devices`, { ...headers, Allow: 'GET, OPTIONS' });
-    return { status: 200, headers, body: ctx.devices() };
+    return { status: 200, headers, body: withMutes(ctx.devices(), hosts) };
   }
 
   if (parts.length === 1) {
