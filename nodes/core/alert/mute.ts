@@ -203,7 +203,7 @@ export function muteOf(hosts: MuteHost[], device: string): Mute | undefined {
 }
 
 /**
- * GET /devices rows with `muted` and `mute` ({until, by, note, at}) added; muted devices no health node
+ * GET /devices rows with `muted`, `muted_until` (flat, for Grafana frames) and `mute` ({until, by, note, at}) added; muted devices no health node
  * reports yet are listed too (state UNKNOWN) so a window set ahead of the work is visible.
  */
 export function withMutes(rows: unknown[], hosts: MuteHost[]): unknown[] {
@@ -216,8 +216,8 @@ export function withMutes(rows: unknown[], hosts: MuteHost[]): unknown[] {
     const id = typeof row.device_id === 'string' ? row.device_id : '';
     seen.add(id);
     const m = all.get(id);
-    return m ? { ...row, muted: true, mute: m } : row;
+    return m ? { ...row, muted: true, muted_until: m.until, mute: m } : row;
   });
-  for (const [id, m] of all) if (!seen.has(id)) out.push({ device_id: id, state: 'UNKNOWN', since: null, last_seen: null, muted: true, mute: m });
+  for (const [id, m] of all) if (!seen.has(id)) out.push({ device_id: id, state: 'UNKNOWN', since: null, last_seen: null, muted: true, muted_until: m.until, mute: m });
   return out;
 }
