@@ -23,7 +23,8 @@ const DEFAULTS = {
   MOBY_INFLUX_ORG: 'moby',
   MOBY_INFLUX_BUCKET: 'moby',
   MOBY_INFLUX_TOKEN: '',
-  MOBY_TRAIN_POINTS: '60',
+  // the node's own default; the simulator's warm-up (below) sends these points fast so calibration takes ~45 s
+  MOBY_TRAIN_POINTS: '900',
   MOBY_DEVICE_TIMEOUT: '15',
   MOBY_CORS_ORIGINS: '*',
 };
@@ -130,7 +131,10 @@ async function main() {
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
-    const simArgs = (env.MOBY_SIM_ARGS || '--devices 20 --faults demo').split(/\s+/).filter(Boolean);
+    // while the pipeline calibrates, the simulator sends each device's first points every 50 ms (the signal
+    // still advances 1 s per point), so the demo calibrates in under a minute without bending the node's defaults
+    const warmup = Math.max(0, Math.round(Number(env.MOBY_TRAIN_POINTS) || 0)) + 10;
+    const simArgs = (env.MOBY_SIM_ARGS || `--devices 20 --faults demo --warmup ${warmup} --warmup-interval 50`).split(/\s+/).filter(Boolean);
     spawnChild('sim', [simBin, '--url', env.MOBY_MQTT_URL, ...simArgs], env);
   }
   const host = env.MOBY_HOST || '127.0.0.1';

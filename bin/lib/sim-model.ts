@@ -203,7 +203,14 @@ export function parseFaults(spec: string, deviceIds: string[], defaultAt = 20, d
       [14, 'replay', 8],
       [16, 'malformed', 8],
     ];
-    for (const [i, kind, at] of plan) if (i < deviceIds.length) add(deviceIds[i], { kind, at });
+    // demo magnitudes are larger than the defaults (about the pre-σ demo's rates) so they show within minutes
+    const demoMagnitude: Partial<Record<FaultKind, number>> = { bearing: 5, drift: 2.5 };
+    for (const [i, kind, at] of plan) {
+      if (i >= deviceIds.length) continue;
+      const f: Fault = { kind, at };
+      if (demoMagnitude[kind] !== undefined) f.magnitude = demoMagnitude[kind];
+      add(deviceIds[i], f);
+    }
     return out;
   }
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
