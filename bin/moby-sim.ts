@@ -20,6 +20,7 @@ Usage: moby-sim [options]
   --warmup N           send each device's first N messages every --warmup-interval ms (default 0 = off);
                        the signal still advances --interval per message, so a pipeline calibrates faster
   --warmup-interval MS interval during the warm-up (default 50)
+  --speed N            after the warm-up send N× faster than --interval, the signal unchanged (default 1)
   --master KEY         master key to derive per-device keys (default $MOBY_MASTER_KEY)
   --master-kid KID     kid of the derived keys (default m1)
   --keys-file FILE     keyring JSON {"<device>": {"<kid>": "<secret>"}, "*": {"<kid>": "<master>"}}
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       warmup: { type: 'string' },
       'warmup-interval': { type: 'string' },
+      speed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
     seed: num(values.seed, 1, 'seed'),
     warmup: num(values.warmup, 0, 'warmup'),
     warmupIntervalMs: num(values['warmup-interval'], DEFAULT_SIM.warmupIntervalMs, 'warmup-interval') || 1,
+    speed: num(values.speed, 1, 'speed') || 1,
     log: (l) => console.log(l),
   });
   await sim.start();

@@ -31,6 +31,8 @@ export interface SimOptions {
    */
   warmup: number;
   warmupIntervalMs: number;
+  /** after the warm-up, send every intervalMs / speed ms (the signal still advances intervalMs per message) */
+  speed: number;
   log: (line: string) => void;
 }
 
@@ -47,6 +49,7 @@ export const DEFAULT_SIM: Omit<SimOptions, 'url' | 'log'> = {
   seed: 1,
   warmup: 0,
   warmupIntervalMs: 50,
+  speed: 1,
 };
 
 export interface SimStats {
@@ -144,7 +147,7 @@ export class Simulator {
     if (this.stopped || d.disconnected) return;
     const elapsed = (Date.now() - this.startedAt) / 1000;
     const fast = d.sent + 1 < (this.opts.warmup ?? 0);
-    d.timer = setTimeout(() => this.tick(d), fast ? this.opts.warmupIntervalMs ?? this.opts.intervalMs : this.opts.intervalMs);
+    d.timer = setTimeout(() => this.tick(d), fast ? this.opts.warmupIntervalMs ?? this.opts.intervalMs : this.opts.intervalMs / (this.opts.speed || 1));
     const reading = d.model.step(this.opts.intervalMs / 1000);
     const active = (kind: Fault['kind']) => d.faults.some((f) => f.kind === kind && elapsed >= f.at);
     if (active('disconnect')) {
