@@ -182,6 +182,13 @@ export function telemetryBody(deviceId: string, equipmentId: string, reading: Re
 }
 
 /**
+ * The sensor the demo's drift acts on: a flow meter drifting at 2.5 σ/min is caught about 50 s after it starts.
+ * A temperature sensor drifting as fast takes minutes (winding temperature varies on its own through the thermal
+ * lag, so the model allows it more room; see README, Incident evaluation), too slow for a 3-minute demo.
+ */
+export const DEMO_DRIFT_SIGNAL: Signal = 'flow';
+
+/**
  * Parses a fault plan: "demo" or a comma list of `<device index or id>:<kind>[/<signal>][@seconds][*magnitude]`,
  * e.g. `3:silence@20,pump-05:bearing,7:step/current@60*4`. Unknown kinds and signals are an error, so a typo
  * does not silently do nothing. `demoAt` shifts the demo's signal faults (seconds of simulated time), so they
@@ -209,6 +216,7 @@ export function parseFaults(spec: string, deviceIds: string[], defaultAt = 20, d
       if (i >= deviceIds.length) continue;
       const f: Fault = { kind, at };
       if (demoMagnitude[kind] !== undefined) f.magnitude = demoMagnitude[kind];
+      if (kind === 'drift') f.signal = DEMO_DRIFT_SIGNAL;
       add(deviceIds[i], f);
     }
     return out;
