@@ -40,6 +40,7 @@ interface AnomalyDef extends NodeDef {
   flatlinePoints?: string | number;
   driftRatio?: string | number;
   criticalPoints?: string | number;
+  noiseRatio?: string | number;
   store?: string;
   maxDevices?: string | number;
   persistSeconds?: string | number;
@@ -108,6 +109,7 @@ function detectorConfig(def: AnomalyDef): DetectorConfig {
     flatlinePoints: Math.round(num(def.flatlinePoints, d.flatlinePoints, 0, 1000000)),
     driftRatio: num(def.driftRatio, d.driftRatio, 0, 1000),
     criticalPoints: Math.round(num(def.criticalPoints, d.criticalPoints, 0, 10000000)),
+    noiseRatio: num(def.noiseRatio, d.noiseRatio, 0, 1e6),
   };
 }
 

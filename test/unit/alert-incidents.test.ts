@@ -77,6 +77,28 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     assert.equal(last!.feature, 1);
   });
 
+  it('opens on a noisy sensor: jitter above noiseRatio × its calibration jitter', () => {
+    const r = mulberry32(3);
+    const s = newIncident(2);
+    const cfg = { ...CFG, noiseRatio: 4 };
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
+    let v;
+    for (let i = 0; i < 300; i++) {
+      trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+      v = updateIncident(s, cfg, false, NaN, 0.5, 1, 2);
+      assert.equal(v.alarm, false, `healthy jitter at point ${i}`);
+    }
+    let opened = -1;
+    for (let i = 0; i < 200 && opened < 0; i++) {
+      trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.3 * gaussian(r)], false); // noise ×3 on feature 1
+      v = updateIncident(s, cfg, false, NaN, 0.5, 1, 2);
+      if (v.alarm) opened = i;
+    }
+    assert.ok(opened > 0 && opened < 200, `opened after ${opened} points`);
+    assert.equal(v!.reason, 'noise');
+    assert.equal(v!.feature, 1);
+  });
+
   it('a sensor that was constant during calibration is never called flat-lined', () => {
     const f = newIncident(1);
     for (let i = 0; i < 50; i++) trackRepeats(f, [3], true);
@@ -112,7 +134,8 @@ describe('anomaly detector with incidents', () => {
       alarms.push(res.anomaly.alarm === true);
       if (res.anomaly.incident?.opened) {
         opened++;
-        assert.equal(res.anomaly.incident.reason, 'persistent');
+        // a 50-noise-σ jump trips the jitter check at once, the persistence rule six points later
+        assert.ok(['persistent', 'noise'].includes(res.anomaly.incident.reason), res.anomaly.incident.reason);
       }
     }
     assert.equal(opened, 1);

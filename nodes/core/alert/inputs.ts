@@ -85,7 +85,8 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
         .slice(0, 3)
         .map(([k]) => k.slice(0, 40))
     : [];
-  const why = inc?.reason === 'drift' ? ': slow drift away from calibration' : inc?.reason === 'flatline' ? `: sensor ${typeof inc.feature === 'string' ? `${inc.feature.slice(0, 40)} ` : ''}flat-lined` : '';
+  const sensor = typeof inc?.feature === 'string' ? `${inc.feature.slice(0, 40)} ` : '';
+  const why = inc?.reason === 'drift' ? ': slow drift away from calibration' : inc?.reason === 'flatline' ? `: sensor ${sensor}flat-lined` : inc?.reason === 'noise' ? `: sensor ${sensor}noisy` : '';
   const message =
     `Anomaly on ${device}${why}: ${method} score ${fmtNum(r.score)}` +
     (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +

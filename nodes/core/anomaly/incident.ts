@@ -11,6 +11,9 @@
 //   threshold is already far more than its own noise.
 // - flat line: a sensor repeats exactly the same reading for longer than `flatlinePoints` and more than
 //   three times its longest repeat during calibration (a stuck sensor looks perfectly normal to the scores).
+// - noise: a sensor's point-to-point jitter (running mean of squared first differences, over ~50 points) is
+//   above `noiseRatio` × its calibration value. Input averaging and the median hide a noisy sensor from the
+//   scores because the noise averages out; its jitter does not.
 //
 // It closes when no point has been above the threshold, the centre is back within its limit and no sensor is
 // flat for `clearPoints` consecutive points. Severity: critical once the smoothed score reaches
@@ -30,6 +33,8 @@ export interface IncidentConfig {
   driftRatio: number;
   /** an alarm lasting this many points becomes critical; 0 = only by score */
   criticalPoints: number;
+  /** noise alarm when a sensor's mean squared point-to-point change exceeds this × its calibration value; 0 = off */
+  noiseRatio: number;
 }
 
 /**
@@ -37,6 +42,9 @@ export interface IncidentConfig {
  * 6 of 60 or 120 points and drift ratios 0.3–1 all gave no false alert incident in 378 device-hours; the wider
  * window catches intermittent noise a little more often, and a drift ratio below 1 catches a shift small enough
  * to be absorbed into the centre point by point (a 6 σ pressure step that stayed just under the threshold).
+ * Without the jitter check, half the noise faults and the temperature steps were missed (the scores average
+ * them away); with noiseRatio 4 all were caught and healthy machines stayed silent (the ratio of a healthy
+ * sensor's ~50-point jitter to its calibration value has a spread of about 0.15).
  */
 export const DEFAULT_INCIDENT: IncidentConfig = {
   alarmPoints: 6,
@@ -45,9 +53,13 @@ export const DEFAULT_INCIDENT: IncidentConfig = {
   flatlinePoints: 30,
   driftRatio: 0.5,
   criticalPoints: 1800,
+  noiseRatio: 4,
 };
 
-export type AlarmReason = 'persistent' | 'drift' | 'flatline';
+/** weight of a new squared difference in the running jitter (≈ 50-point memory) */
+const JITTER_LAMBDA = 0.02;
+
+export type AlarmReason = 'persistent' | 'drift' | 'flatline' | 'noise';
 
 export interface IncidentState {
   /** last alarmWindow raw verdicts as 0/1 in ring order */
@@ -58,6 +70,10 @@ export interface IncidentState {
   last: number[] | null;
   run: number[];
   calRun: number[];
+  /** per feature: calibration's mean squared point-to-point change (sum and count while calibrating), running value after */
+  calJit?: number[];
+  calJitN?: number;
+  jit?: number[];
   /** the centre at calibration (raw units), for the drift check; null when the method has no centre */
   origin: number[] | null;
   /** open alarm: why, how many points it has lasted, its peak smoothed score / threshold; null = no alarm */
@@ -80,11 +96,29 @@ export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrati
     if (s.calRun.length !== d) s.calRun = new Array<number>(d).fill(0);
     return;
   }
+  const cal = (s.calJit ??= new Array<number>(d).fill(0));
+  const jit = (s.jit ??= new Array<number>(d).fill(NaN));
+  if (calibrating) s.calJitN = (s.calJitN ?? 0) + 1;
   for (let j = 0; j < d; j++) {
-    s.run[j] = raw[j] === s.last[j] ? s.run[j] + 1 : 1;
+    const diff = raw[j] - s.last[j];
+    const d2 = diff * diff;
+    if (calibrating) cal[j] += d2;
+    else jit[j] = Number.isFinite(jit[j]) ? jit[j] + JITTER_LAMBDA * (d2 - jit[j]) : cal[j] / Math.max(1, s.calJitN ?? 1);
+    s.run[j] = diff === 0 ? s.run[j] + 1 : 1;
     s.last[j] = raw[j];
     if (calibrating && s.run[j] > s.calRun[j]) s.calRun[j] = s.run[j];
   }
+}
+
+/** The first feature whose jitter is above noiseRatio × its calibration jitter, or -1. */
+function noisyFeature(s: IncidentState, cfg: IncidentConfig): number {
+  if (cfg.noiseRatio <= 0 || !s.jit || !s.calJit || !s.calJitN) return -1;
+  for (let j = 0; j < s.jit.length; j++) {
+    const base = s.calJit[j] / s.calJitN;
+    // a sensor that never changed during calibration has no jitter to compare with (flat-line rules cover it)
+    if (base > 0 && s.jit[j] > cfg.noiseRatio * base) return j;
+  }
+  return -1;
 }
 
 /** The first feature flat for longer than allowed, or -1. */
@@ -124,8 +158,9 @@ export function updateIncident(s: IncidentState, cfg: IncidentConfig, hot: boole
   }
   if (cfg.alarmPoints <= 0) return { alarm: false, opened: false, closed: false, severity: 'normal' };
   const flat = flatFeature(s, cfg);
+  const noisy = noisyFeature(s, cfg);
   const drifting = cfg.driftRatio > 0 && drift > cfg.driftRatio;
-  const reason: AlarmReason | null = s.hotCount >= cfg.alarmPoints ? 'persistent' : drifting ? 'drift' : flat >= 0 ? 'flatline' : null;
+  const reason: AlarmReason | null = s.hotCount >= cfg.alarmPoints ? 'persistent' : drifting ? 'drift' : flat >= 0 ? 'flatline' : noisy >= 0 ? 'noise' : null;
   let opened = false;
   let closed = false;
   if (!s.open) {
@@ -135,7 +170,7 @@ export function updateIncident(s: IncidentState, cfg: IncidentConfig, hot: boole
       s.quiet = 0;
       opened = true;
     }
-  } else if (hot || drifting || flat >= 0) {
+  } else if (hot || drifting || flat >= 0 || noisy >= 0) {
     s.quiet = 0;
   } else if (++s.quiet >= cfg.clearPoints) {
     s.open = null;
@@ -150,6 +185,7 @@ export function updateIncident(s: IncidentState, cfg: IncidentConfig, hot: boole
   const severity: Severity = rel >= criticalRatio || long ? 'critical' : 'warning';
   const v: AlarmVerdict = { alarm: true, opened, closed, reason: s.open.reason, severity };
   if (s.open.reason === 'flatline' && flat >= 0) v.feature = flat;
+  if (s.open.reason === 'noise' && noisy >= 0) v.feature = noisy;
   return v;
 }
 
@@ -166,7 +202,10 @@ export function validateIncident(v: unknown, d: number, window: number): string 
   if (s.last !== null && !isNums(s.last, d)) return 'incident last row must be numbers, one per feature';
   if (!isNums(s.run, d) || !isNums(s.calRun, d)) return 'incident runs must be numbers, one per feature';
   if (s.origin !== null && !isNums(s.origin, d)) return 'incident origin must be numbers, one per feature';
+  if (s.calJit !== undefined && !isNums(s.calJit, d)) return 'incident calibration jitter must be numbers, one per feature';
+  if (s.jit !== undefined && !(Array.isArray(s.jit) && s.jit.length === d && s.jit.every((x) => typeof x === 'number' || x === null))) return 'incident jitter must be one number per feature';
+  if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
   const o = s.open;
-  if (o !== null && (typeof o !== 'object' || !Number.isFinite(o.points) || !Number.isFinite(o.peak) || !['persistent', 'drift', 'flatline'].includes(o.reason as string))) return 'incident open alarm is malformed';
+  if (o !== null && (typeof o !== 'object' || !Number.isFinite(o.points) || !Number.isFinite(o.peak) || !['persistent', 'drift', 'flatline', 'noise'].includes(o.reason as string))) return 'incident open alarm is malformed';
   return null;
 }
