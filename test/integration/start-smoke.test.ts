@@ -1,6 +1,7 @@
 // `npm start` as a newcomer runs it: embedded broker, simulator with the demo faults, Node-RED with the
 // pipeline. Within 60 s the alert API must list alerts and the device table must show a TIMEOUT (the silent
-// device) and an OFFLINE (the hard-disconnected one, via its last will).
+// device) and an OFFLINE (the hard-disconnected one, via its last will); within 3 minutes each demo signal
+// fault has its anomaly alert and no healthy device has one.
 import assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,11 +12,12 @@ import { freePort, waitFor } from '../support/net';
 const root = path.resolve(__dirname, '..', '..');
 
 describe('npm start (smoke)', function () {
-  this.timeout(120000);
+  this.timeout(240000);
   let child: ChildProcess;
   let output = '';
   let port = 0;
   let home = '';
+  let spawnedAt = 0;
 
   before(async () => {
     port = await freePort();
@@ -23,6 +25,7 @@ describe('npm start (smoke)', function () {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-'));
     const env: NodeJS.ProcessEnv = { ...process.env, MOBY_PORT: String(port), MOBY_BROKER_PORT: String(brokerPort), MOBY_HOME: home };
     for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY']) delete env[k];
+    spawnedAt = Date.now();
     child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
@@ -89,6 +92,23 @@ describe('npm start (smoke)', function () {
     const text = await (await get('/moby/metrics')).text();
     assert.match(text, /moby_messages_total\{node_type="moby-hmac-verify",outcome="in"\} [1-9]/);
     assert.match(text, /moby_rejects_total\{node_type="moby-hmac-verify",code="(bad_signature|replay|malformed)"\} [1-9]/);
+  });
+
+  it('within 3 minutes raises one anomaly alert per demo signal fault and none on a healthy device', async () => {
+    // the simulator's warm-up sends the 900 calibration points 50 ms apart; the faults begin ~15 s later
+    const faulted = ['fan-007', 'pump-009', 'fan-011'];
+    const deadline = spawnedAt + 180000;
+    let anomaly: Array<{ device_id: string; rule: string; status: string }> = [];
+    await waitFor(
+      async () => {
+        anomaly = ((await (await get('/moby/alerts?limit=1000')).json()) as typeof anomaly).filter((a) => a.rule === 'anomaly');
+        return faulted.every((d) => anomaly.some((a) => a.device_id === d)) ? true : null;
+      },
+      Math.max(1000, deadline - Date.now()),
+      `anomaly alerts on ${faulted.join(', ')} (have ${JSON.stringify(anomaly.map((a) => a.device_id))})`,
+      2000,
+    );
+    assert.deepEqual(anomaly.filter((a) => !faulted.includes(a.device_id)), [], 'no anomaly alert on a healthy device');
   });
 
   it('stops cleanly on Ctrl+C and keeps the unsent points in the spool', async () => {
