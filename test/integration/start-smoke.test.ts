@@ -24,7 +24,7 @@ describe('npm start (smoke)', function () {
     const brokerPort = await freePort();
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-'));
     const env: NodeJS.ProcessEnv = { ...process.env, MOBY_PORT: String(port), MOBY_BROKER_PORT: String(brokerPort), MOBY_HOME: home };
-    for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY']) delete env[k];
+    for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY', 'MOBY_TRAIN_POINTS', 'MOBY_SIM_ARGS', 'MOBY_SIM']) delete env[k];
     spawnedAt = Date.now();
     child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (output += d));
