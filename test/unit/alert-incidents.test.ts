@@ -99,6 +99,12 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     assert.equal(v!.feature, 1);
   });
 
+  it('without a seen calibration (model loaded from elsewhere) the flat-line check stays off', () => {
+    const f = newIncident(1);
+    for (let i = 0; i < 100; i++) trackRepeats(f, [3], false);
+    assert.equal(updateIncident(f, { ...CFG, flatlinePoints: 5 }, false, NaN, 0.5, 1, 2).alarm, false);
+  });
+
   it('a sensor that was constant during calibration is never called flat-lined', () => {
     const f = newIncident(1);
     for (let i = 0; i < 50; i++) trackRepeats(f, [3], true);

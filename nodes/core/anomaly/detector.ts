@@ -266,6 +266,11 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayL
     inc.open = null;
     fitted = true;
   }
+  if (!fitted && inc.origin === null && state.model.method !== 'threshold') {
+    // a model loaded or restored without alarm state: its centre now is the best reference for drift
+    const centre = centreOf(state.model);
+    inc.origin = centre ? centre.slice() : null;
+  }
   const contributions = new Array<number>(state.features.length).fill(0);
   const { score: pointScore, threshold } = rawScore(cfg, state, x, contributions);
   if (!Number.isFinite(pointScore)) return { kind: 'reject', reject: { code: 'model_error', reason: `score is ${pointScore}` } };

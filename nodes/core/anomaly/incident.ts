@@ -125,7 +125,9 @@ function noisyFeature(s: IncidentState, cfg: IncidentConfig): number {
 
 /** The first feature flat for longer than allowed, or -1. */
 function flatFeature(s: IncidentState, cfg: IncidentConfig): number {
-  if (cfg.flatlinePoints <= 0) return -1;
+  // without having seen the calibration (a model loaded or restored from before alarms existed) there is no
+  // measure of how often a sensor repeats itself: a quantised sensor would look stuck
+  if (cfg.flatlinePoints <= 0 || !s.calJitN) return -1;
   for (let j = 0; j < s.run.length; j++) if (s.run[j] >= Math.max(cfg.flatlinePoints, 3 * s.calRun[j] + 1)) return j;
   return -1;
 }
