@@ -39,7 +39,7 @@ export interface IncidentConfig {
 
 /**
  * Chosen on the simulator's tuning seeds 1–3 (`npm run eval:sim`), inside ranges where neighbours did as well:
- * 6 of 60 or 120 points and drift ratios 0.3–1 all gave no false alert incident in 378 device-hours; the wider
+ * 6 of 60 or 120 points and drift ratios 0.3–1 all gave no false alert incident in 363 monitored device-hours; the wider
  * window catches intermittent noise a little more often. A drift ratio of 0.5 also caught a shift small enough
  * to be absorbed into the centre point by point (one 6 σ pressure step that stayed just under the threshold),
  * but in the Node-RED run of test/integration/alerts-trust.test.ts two healthy machines' centres wandered to
