@@ -95,8 +95,8 @@ export class Simulator {
 
   constructor(private readonly opts: SimOptions) {
     const ids = Array.from({ length: opts.devices }, (_, i) => deviceIdFor(i));
-    // the demo's signal faults start 15 simulated seconds after the warm-up, i.e. once the pipeline has calibrated
-    const plan = parseFaults(opts.faults, ids, 20, opts.warmup > 0 ? (opts.warmup * opts.intervalMs) / 1000 + 15 : 5);
+    // the demo's signal faults start 5 simulated seconds after the warm-up, i.e. once the pipeline has calibrated
+    const plan = parseFaults(opts.faults, ids, 20, opts.warmup > 0 ? (opts.warmup * opts.intervalMs) / 1000 + 5 : 5);
     ids.forEach((id, i) => {
       const faults = plan.get(id) ?? [];
       const { kid, key } = keyFor(opts, id);

@@ -95,7 +95,7 @@ describe('npm start (smoke)', function () {
   });
 
   it('within 3 minutes raises one anomaly alert per demo signal fault and none on a healthy device', async () => {
-    // the simulator's warm-up sends the 900 calibration points 50 ms apart; the faults begin ~15 s later
+    // the simulator's warm-up sends the 600 calibration points 100 ms apart; the faults begin ~5 s later
     const faulted = ['fan-007', 'pump-009', 'fan-011'];
     const deadline = spawnedAt + 180000;
     let anomaly: Array<{ device_id: string; rule: string; status: string }> = [];
