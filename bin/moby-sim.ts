@@ -5,7 +5,7 @@ import mqtt from 'mqtt';
 import { Simulator, DEFAULT_SIM, readKeysFile } from './lib/simulator';
 import { readCsv } from './lib/csv-replay';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../nodes/core/hmac';
-import { FAULT_KINDS } from './lib/sim-model';
+import { FAULT_KINDS, SIGNALS } from './lib/sim-model';
 import { redactUrl } from '../nodes/core/http-guard';
 
 const HELP = `moby-sim — simulated machines publishing signed telemetry over MQTT
@@ -14,8 +14,14 @@ Usage: moby-sim [options]
   --url URL            MQTT broker (default $MOBY_MQTT_URL or mqtt://127.0.0.1:1883)
   --devices N          number of devices (default 20)
   --interval MS        publish interval per device (default 1000)
-  --faults PLAN        "demo", "none", or <device index|id>:<kind>[@seconds],...
+  --faults PLAN        "demo", "none", or <device index|id>:<kind>[/<signal>][@seconds][*magnitude],...
                        kinds: ${FAULT_KINDS.join(', ')}
+                       signals (drift, step, stuck, noise): ${SIGNALS.join(', ')}
+                       magnitude in σ of the signal's normal spread (README "Incident evaluation")
+  --warmup N           send each device's first N messages every --warmup-interval ms (default 0 = off);
+                       the signal still advances --interval per message, so a pipeline calibrates faster
+  --warmup-interval MS interval during the warm-up (default 50)
+  --speed N            after the warm-up send N× faster than --interval, the signal unchanged (default 1)
   --master KEY         master key to derive per-device keys (default $MOBY_MASTER_KEY)
   --master-kid KID     kid of the derived keys (default m1)
   --keys-file FILE     keyring JSON {"<device>": {"<kid>": "<secret>"}, "*": {"<kid>": "<master>"}}
@@ -70,6 +76,9 @@ async function main(): Promise<void> {
       'csv-sep': { type: 'string' },
       rate: { type: 'string' },
       seed: { type: 'string' },
+      warmup: { type: 'string' },
+      'warmup-interval': { type: 'string' },
+      speed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -103,11 +112,15 @@ async function main(): Promise<void> {
     mqtt5: Boolean(values.mqtt5),
     count: num(values.count, 0, 'count'),
     seed: num(values.seed, 1, 'seed'),
+    warmup: num(values.warmup, 0, 'warmup'),
+    warmupIntervalMs: num(values['warmup-interval'], DEFAULT_SIM.warmupIntervalMs, 'warmup-interval') || 1,
+    speed: num(values.speed, 1, 'speed') || 1,
     log: (l) => console.log(l),
   });
   await sim.start();
   console.log(`${sim.deviceIds.length} devices publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`);
   for (const f of sim.faultPlan()) console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s`);
+  if (values.warmup) console.log(`warm-up: the first ${values.warmup} messages per device every ${values['warmup-interval'] ?? DEFAULT_SIM.warmupIntervalMs} ms`);
   const report = setInterval(() => console.log(`published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)`), 30000);
   const stop = async () => {
     clearInterval(report);

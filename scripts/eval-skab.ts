@@ -12,6 +12,9 @@ import path from 'node:path';
 import { parseCsv } from '../nodes/core/anomaly/train/csv';
 import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, newState, step, StatMethod, STAT_METHODS } from '../nodes/core/anomaly/detector';
 
+/** the SKAB outlier protocol calibrates on each file's first 400 rows, whatever the node's own default is */
+export const SKAB_TRAIN_ROWS = 400;
+
 interface Labelled {
   file: string;
   features: string[];
@@ -111,17 +114,17 @@ function autoencoderEvaluator(): ((files: Labelled[]) => Metrics) | null {
     let fn = 0;
     let tn = 0;
     for (const f of files) {
-      const trainRows = f.rows.slice(0, DEFAULT_CONFIG.trainSize);
+      const trainRows = f.rows.slice(0, SKAB_TRAIN_ROWS);
       const scaler = train.fitScaler(trainRows);
       const win = train.makeWindows(trainRows, window, scaler);
       const model = train.trainAutoencoder(win.data, win.count, window, f.features.length, {});
       const { threshold } = train.autoencoderThreshold(model, win.data, win.count, 0.995);
       // each test row is scored by the window that ends on it
-      const test = train.makeWindows(f.rows.slice(DEFAULT_CONFIG.trainSize - window + 1), window, scaler);
+      const test = train.makeWindows(f.rows.slice(SKAB_TRAIN_ROWS - window + 1), window, scaler);
       const D = window * f.features.length;
       for (let w = 0; w < test.count; w++) {
         const flagged = train.autoencoderScore(model, test.data.subarray(w * D, (w + 1) * D)).score > threshold;
-        const truth = f.labels[DEFAULT_CONFIG.trainSize + w] === 1;
+        const truth = f.labels[SKAB_TRAIN_ROWS + w] === 1;
         if (truth && flagged) tp++;
         else if (!truth && flagged) fp++;
         else if (truth) fn++;
@@ -184,7 +187,7 @@ function main(): void {
       continue;
     }
     if (!(STAT_METHODS as readonly string[]).includes(method)) throw new Error(`unknown method ${method}`);
-    const cfg = { ...defaultsFor(method as StatMethod), ...overrides, method: method as StatMethod };
+    const cfg = { ...defaultsFor(method as StatMethod), trainSize: SKAB_TRAIN_ROWS, ...overrides, method: method as StatMethod };
     results[method] = evaluate(files, cfg);
     if (normalOnly.length) freeFar[method] = evaluate(normalOnly, cfg).far;
   }

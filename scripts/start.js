@@ -26,7 +26,10 @@ const DEFAULTS = {
   MOBY_INFLUX_ORG: 'moby',
   MOBY_INFLUX_BUCKET: 'moby',
   MOBY_INFLUX_TOKEN: '',
-  MOBY_TRAIN_POINTS: '60',
+  // shorter than the node's default (900) so the demo calibrates within about a minute at a message rate a
+  // busy laptop's pipeline keeps up with (the simulator's warm-up, below); eval:sim measured ~1 false alert
+  // incident per 100 device-hours at 600 points, none at 900: set 900 for a long-running demo
+  MOBY_TRAIN_POINTS: '600',
   MOBY_DEVICE_TIMEOUT: '15',
   // no browser origin may call the alert API by default; list Grafana's origin when the panel calls it directly
   MOBY_CORS_ORIGINS: '',
@@ -106,7 +109,7 @@ async function startEmbeddedBroker() {
   return { url: `mqtt://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => broker.close(r))) };
 }
 
-function spawnChild(name, args, env) {
+function spawnChild(name, args, env, onLine = null) {
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = (line) => `[${name}] ${line}`;
   for (const stream of [child.stdout, child.stderr]) {
@@ -115,7 +118,9 @@ function spawnChild(name, args, env) {
       buf += chunk;
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
-        console.log(prefix(buf.slice(0, i)));
+        const line = buf.slice(0, i);
+        console.log(prefix(line));
+        if (onLine) onLine(line);
         buf = buf.slice(i + 1);
       }
     });
@@ -128,6 +133,38 @@ function spawnChild(name, args, env) {
   });
   children.push(child);
   return child;
+}
+
+/**
+ * Resolves once Node-RED's log says the flows started and a MOBY broker node connected (or 15 s after the
+ * flows started, for a kept flow without one). Gives up waiting after 3 minutes and says so.
+ */
+function pipelineReady() {
+  let resolve;
+  const promise = new Promise((r) => (resolve = r));
+  let started = false;
+  let connected = false;
+  const settle = () => {
+    clearTimeout(giveUp);
+    clearTimeout(noBroker);
+    resolve();
+  };
+  const giveUp = setTimeout(() => {
+    log('Node-RED has not reported a started flow with a connected broker after 3 minutes; starting the rest anyway');
+    settle();
+  }, 180000);
+  giveUp.unref();
+  let noBroker = null;
+  const onLine = (line) => {
+    if (!started && /Started flows/.test(line)) {
+      started = true;
+      noBroker = setTimeout(settle, 15000);
+      noBroker.unref();
+    }
+    if (!connected && /\[moby-mqtt-broker[^\]]*\] connected to /.test(line)) connected = true;
+    if (started && connected) settle();
+  };
+  return { promise, onLine };
 }
 
 let broker = null;
@@ -202,11 +239,20 @@ async function main() {
   prepareUserDir(secrets.credentialSecret, env);
   const port = Number(env.MOBY_PORT || 1880);
   env.MOBY_PORT = String(port);
-  spawnChild('node-red', [path.join(root, 'scripts', 'node-red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], env);
+  // The simulator starts, and the URLs are printed, only once Node-RED has started the flow and its broker
+  // node is connected: a device's retained will or birth that arrives before the pipeline has ever seen the
+  // device's signed data is refused by the last-will trust rules (docs/security-devices.md), so a simulator
+  // that ran ahead would hide the demo's OFFLINE device; and a URL printed before it answers helps nobody.
+  const ready = pipelineReady();
+  spawnChild('node-red', [path.join(root, 'scripts', 'node-red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], env, ready.onLine);
+  await ready.promise;
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
-    const simArgs = (env.MOBY_SIM_ARGS || '--devices 20 --faults demo').split(/\s+/).filter(Boolean);
+    // while the pipeline calibrates, the simulator sends each device's first points every 100 ms (the signal
+    // still advances 1 s per point): 20 devices × 10 msg/s, so the demo calibrates in about a minute
+    const warmup = Math.max(0, Math.round(Number(env.MOBY_TRAIN_POINTS) || 0)) + 10;
+    const simArgs = (env.MOBY_SIM_ARGS || `--devices 20 --faults demo --warmup ${warmup} --warmup-interval 100`).split(/\s+/).filter(Boolean);
     const simEnv = { ...env };
     for (const k of NODE_RED_ONLY) delete simEnv[k];
     spawnChild('sim', [simBin, '--url', env.MOBY_SIM_MQTT_URL || env.MOBY_MQTT_URL, ...simArgs], simEnv);

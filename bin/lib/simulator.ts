@@ -24,6 +24,15 @@ export interface SimOptions {
   /** stop after this many messages per device (0 = run until stopped) */
   count: number;
   seed: number;
+  /**
+   * the first `warmup` messages of each device go out every `warmupIntervalMs` instead of intervalMs, while
+   * the model still advances intervalMs per message: a pipeline calibrates on the same signal in a fraction
+   * of the wall time (npm start's demo). Signal faults count simulated seconds, network faults wall seconds.
+   */
+  warmup: number;
+  warmupIntervalMs: number;
+  /** after the warm-up, send every intervalMs / speed ms (the signal still advances intervalMs per message) */
+  speed: number;
   log: (line: string) => void;
 }
 
@@ -38,6 +47,9 @@ export const DEFAULT_SIM: Omit<SimOptions, 'url' | 'log'> = {
   mqtt5: false,
   count: 0,
   seed: 1,
+  warmup: 0,
+  warmupIntervalMs: 50,
+  speed: 1,
 };
 
 export interface SimStats {
@@ -83,7 +95,8 @@ export class Simulator {
 
   constructor(private readonly opts: SimOptions) {
     const ids = Array.from({ length: opts.devices }, (_, i) => deviceIdFor(i));
-    const plan = parseFaults(opts.faults, ids);
+    // the demo's signal faults start 5 simulated seconds after the warm-up, i.e. once the pipeline has calibrated
+    const plan = parseFaults(opts.faults, ids, 20, opts.warmup > 0 ? (opts.warmup * opts.intervalMs) / 1000 + 5 : 5);
     ids.forEach((id, i) => {
       const faults = plan.get(id) ?? [];
       const { kid, key } = keyFor(opts, id);
@@ -133,7 +146,8 @@ export class Simulator {
   private tick(d: SimDevice): void {
     if (this.stopped || d.disconnected) return;
     const elapsed = (Date.now() - this.startedAt) / 1000;
-    d.timer = setTimeout(() => this.tick(d), this.opts.intervalMs);
+    const fast = d.sent + 1 < (this.opts.warmup ?? 0);
+    d.timer = setTimeout(() => this.tick(d), fast ? this.opts.warmupIntervalMs ?? this.opts.intervalMs : this.opts.intervalMs / (this.opts.speed || 1));
     const reading = d.model.step(this.opts.intervalMs / 1000);
     const active = (kind: Fault['kind']) => d.faults.some((f) => f.kind === kind && elapsed >= f.at);
     if (active('disconnect')) {

@@ -53,6 +53,8 @@ export interface DeviceRow {
   score?: number;
   scoreThreshold?: number;
   isAnomaly?: boolean;
+  /** epoch ms until which the device is in a maintenance (mute) window: no notifications */
+  mutedUntil?: number;
   links?: () => PanelLink[];
 }
 

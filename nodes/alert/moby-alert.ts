@@ -11,6 +11,7 @@ import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
 import { templateSummary } from '../core/alert/summary';
 import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiResponse } from '../core/alert/api';
+import { MuteTable } from '../core/alert/mute';
 import { apiLimiter, registerApiToken } from '../lib/api-auth';
 import { authorize } from '../core/http-guard';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
@@ -134,6 +135,13 @@ export = function (RED: NodeAPI) {
     const node = this;
     const status = new ThrottledStatus(node);
 
+    const mutes = new MuteTable();
+    let savedMuteVersion = -1;
+    /** alerts as the API shows them: with the device's maintenance window when one is in force */
+    function withMute(a: Alert): Alert & { muted?: boolean; muted_until?: number } {
+      const m = mutes.get(a.device_id);
+      return m ? { ...a, muted: true, muted_until: m.until } : a;
+    }
     const engine = new AlertEngine({
       autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
       autoResolveMs: secondsToMs(def.autoResolveSec, 0),
@@ -214,6 +222,8 @@ export = function (RED: NodeAPI) {
     const chains = new Map<string, Promise<void>>();
     function notify(kind: NotificationKind, alert: Alert, seq?: number): void {
       if (!lanes.length) return;
+      // a device in a maintenance window keeps its alert record but pages nobody
+      if (mutes.isMuted(alert.device_id)) return;
       const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
       const prev = chains.get(alert.alert_id) ?? Promise.resolve();
       const next = prev.then(async () => {
@@ -271,7 +281,8 @@ export = function (RED: NodeAPI) {
       const open = engine.openCount();
       const pending = queue.pendingCount();
       const evicted = engine.evictions ? `, ${engine.evictions} evicted` : '';
-      const text = `${open} open${evicted}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
+      const muted = mutes.list().length;
+      const text = `${open} open${evicted}${muted ? `, ${muted} muted` : ''}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
       status.set({ fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
     }
 
@@ -281,12 +292,13 @@ export = function (RED: NodeAPI) {
     let savedVersion = -1;
     const early: Array<{ msg: NodeMessage; send: SendFn; done: (err?: Error) => void }> = [];
     function save(cb?: () => void, force = false): void {
-      if (!restored || (!force && engine.version === savedVersion)) {
+      if (!restored || (!force && engine.version === savedVersion && mutes.version === savedMuteVersion)) {
         cb?.();
         return;
       }
       savedVersion = engine.version;
-      ctx.set(STATE_KEY, engine.snapshot(), store, (err) => {
+      savedMuteVersion = mutes.version;
+      ctx.set(STATE_KEY, { ...engine.snapshot(), mutes: mutes.snapshot() }, store, (err) => {
         if (err) node.warn(`saving alerts: ${err.message}`);
         cb?.();
       });
@@ -314,7 +326,9 @@ export = function (RED: NodeAPI) {
       const n = engine.restore(snap);
       if (n) node.log(`restored ${n} alert(s), ${engine.openCount()} open`);
       if (engine.evictions) node.warn(`saved alerts held more than ${def.maxOpen ?? 10000} open alerts (the bound): the least recently active ${engine.evictions} were resolved as evicted`);
+      mutes.restore(snap && typeof snap === 'object' ? (snap as { mutes?: unknown }).mutes : undefined);
       savedVersion = engine.version;
+      savedMuteVersion = mutes.version;
       restored = true;
       queue.start();
       for (const e of early.splice(0)) handle(e.msg, e.send, e.done);
@@ -390,8 +404,16 @@ export = function (RED: NodeAPI) {
       return r;
     }
     const host: ApiHost = {
-      list: (f) => engine.list(f),
-      get: (id) => engine.get(id),
+      list: (f) => engine.list(f).map(withMute),
+      get: (id) => {
+        const a = engine.get(id);
+        return a && withMute(a);
+      },
+      mutes,
+      onMuteChange: () => {
+        save();
+        refreshStatus();
+      },
       acknowledge: (id, by, note) => manual(engine.acknowledge(id, by, note)),
       resolve: (id, by, note) => manual(engine.resolve(id, by, note)),
       token: node.credentials.apiToken || undefined,

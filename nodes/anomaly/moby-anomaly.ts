@@ -42,6 +42,13 @@ interface AnomalyDef extends NodeDef {
   smoothingKind?: 'none' | 'median' | 'mean';
   criticalRatio?: string | number;
   limits?: string;
+  alarmPoints?: string | number;
+  alarmWindow?: string | number;
+  clearPoints?: string | number;
+  flatlinePoints?: string | number;
+  driftRatio?: string | number;
+  criticalPoints?: string | number;
+  noiseRatio?: string | number;
   store?: string;
   maxDevices?: string | number;
   maxFeatures?: string | number;
@@ -105,6 +112,13 @@ function detectorConfig(def: AnomalyDef): DetectorConfig {
     smoothingKind: def.smoothingKind === 'none' || def.smoothingKind === 'mean' || def.smoothingKind === 'median' ? def.smoothingKind : d.smoothingKind,
     criticalRatio: num(def.criticalRatio, d.criticalRatio, 1, 1000),
     limits,
+    alarmPoints: Math.round(num(def.alarmPoints, d.alarmPoints, 0, 100000)),
+    alarmWindow: Math.round(num(def.alarmWindow, d.alarmWindow, 1, 100000)),
+    clearPoints: Math.round(num(def.clearPoints, d.clearPoints, 1, 1000000)),
+    flatlinePoints: Math.round(num(def.flatlinePoints, d.flatlinePoints, 0, 1000000)),
+    driftRatio: num(def.driftRatio, d.driftRatio, 0, 1000),
+    criticalPoints: Math.round(num(def.criticalPoints, d.criticalPoints, 0, 10000000)),
+    noiseRatio: num(def.noiseRatio, d.noiseRatio, 0, 1e6),
   };
 }
 
@@ -158,7 +172,8 @@ export = function (RED: NodeAPI) {
     let fitsRunning = 0;
     let closing = false;
     let dirty = false;
-    let counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0 };
+    // anomalies are points; incidents are alarms opened (what becomes an alert), shown apart on purpose
+    let counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
     let loaded = method === 'onnx'; // statistical state is loaded from context before the first message
     const pending: Array<() => void> = [];
     const MAX_PENDING = 10000;
@@ -220,6 +235,19 @@ export = function (RED: NodeAPI) {
       ];
     });
 
+    const unregisterPoints = provideGauge('moby_anomaly_points', 'Points scored by moby-anomaly nodes since start, by point verdict', ['verdict'], () => [
+      { labels: { verdict: 'normal' }, value: counts.ok - counts.anomalies },
+      { labels: { verdict: 'anomalous' }, value: counts.anomalies },
+    ]);
+    const unregisterIncidents = provideGauge('moby_anomaly_incidents', 'Alarms (incidents) of moby-anomaly nodes: opened since start, and open now', ['state'], () => {
+      let open = 0;
+      for (const s of states.values()) if (s.incident?.open) open++;
+      return [
+        { labels: { state: 'opened' }, value: counts.incidents },
+        { labels: { state: 'open' }, value: open },
+      ];
+    });
+
     // ---- onnx --------------------------------------------------------------------------------------
     let bundles: BundleScorer | null = null;
     if (method === 'onnx' && !configError) {
@@ -265,10 +293,11 @@ export = function (RED: NodeAPI) {
 
     // ---- message handling ----------------------------------------------------------------------------
     function showCounts(): void {
-      const { ok, anomalies, rejected, warming } = counts;
-      const fill = anomalies ? 'yellow' : 'green';
+      const { ok, anomalies, rejected, warming, incidents } = counts;
+      const fill = incidents ? 'yellow' : 'green';
+      const inc = method === 'onnx' ? '' : `, ${incidents} incident${incidents === 1 ? '' : 's'}`;
       const extra = `${fitsRunning ? `, ${fitsRunning} fitting` : ''}${evictions() ? `, ${evictions()} evicted` : ''}`;
-      status.set({ fill: rejected && !ok ? 'red' : fill, shape: 'dot', text: `${ok} scored, ${anomalies} anomal${anomalies === 1 ? 'y' : 'ies'}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}${extra}` });
+      status.set({ fill: rejected && !ok ? 'red' : fill, shape: 'dot', text: `${ok} scored, ${anomalies} anomalous point${anomalies === 1 ? '' : 's'}${inc}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}${extra}` });
     }
 
     function sendReject(msg: NodeMessage, send: SendFn, done: DoneFn, r: Reject): void {
@@ -288,6 +317,7 @@ export = function (RED: NodeAPI) {
       else {
         counts.ok++;
         if (anomaly.is_anomaly) counts.anomalies++;
+        if (anomaly.incident?.opened) counts.incidents++;
       }
       countOut(TYPE);
       showCounts();
@@ -458,7 +488,7 @@ export = function (RED: NodeAPI) {
           const target = isObject(msg.payload) && typeof msg.payload.device_id === 'string' ? msg.payload.device_id : null;
           if (target) states.delete(target);
           else states.clear();
-          counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0 };
+          counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
           persist();
           status.set({ fill: 'grey', shape: 'ring', text: target ? `recalibrating ${target}` : 'recalibrating all' });
           done();
@@ -495,6 +525,8 @@ export = function (RED: NodeAPI) {
       if (persistTimer) clearInterval(persistTimer);
       status.stop();
       unregisterGauge();
+      unregisterPoints();
+      unregisterIncidents();
       // a running fit is abandoned: its device's buffer is persisted and it fits again after the restart
       const stopPool = pool ? pool.close().catch(() => undefined) : Promise.resolve();
       const finish = () => void stopPool.then(() => (bundles ? bundles.close().then(done, done) : done()));

@@ -29,6 +29,13 @@ export interface AnomalyResult {
   method: string;
   contributions: Record<string, number>;
   model?: { equipment_id?: string; power?: string; version?: string; kind?: string };
+  /**
+   * the device's incident state (statistical methods): true from the point an alarm opens (persistence, drift
+   * or flat line) until it closes after a quiet spell. Alerts follow it when present (docs/anomaly.md#alarms).
+   */
+  alarm?: boolean;
+  /** while alarm is true: why, its severity (by score and duration), how many points it has lasted */
+  incident?: { reason: 'persistent' | 'drift' | 'flatline' | 'noise'; severity: Severity; points: number; opened: boolean; feature?: string };
 }
 
 export type DeviceState = 'UNKNOWN' | 'ONLINE' | 'OFFLINE' | 'TIMEOUT';

@@ -1,6 +1,7 @@
 // `npm start` as a newcomer runs it: simulator with the demo faults, Node-RED with the pipeline. Within 60 s
 // the alert API must list alerts and the device table must show a TIMEOUT (the silent device) and an
-// OFFLINE (the hard-disconnected one, via its last will). Secure by default (issue #10): the editor needs
+// OFFLINE (the hard-disconnected one, via its last will); within 3 minutes each demo signal fault has its
+// anomaly alert and no healthy device has one. Secure by default (issue #10): the editor needs
 // the login printed once, every /moby route the token printed once, the broker login given in the URL
 // reaches the broker as the broker node's credentials and is never logged, and the credential file is
 // encrypted with a per-MOBY_HOME secret, not a public default.
@@ -30,7 +31,7 @@ async function stopMoby(child: ChildProcess): Promise<number | null> {
 }
 
 describe('npm start (smoke)', function () {
-  this.timeout(120000);
+  this.timeout(240000);
   let child: ChildProcess;
   let output = '';
   let port = 0;
@@ -39,13 +40,15 @@ describe('npm start (smoke)', function () {
   let env: NodeJS.ProcessEnv;
   let token = '';
   let password = '';
+  let spawnedAt = 0;
 
   before(async () => {
     port = await freePort();
     broker = await startAedes(BROKER_LOGIN);
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-'));
     env = { ...process.env, MOBY_PORT: String(port), MOBY_HOME: home, MOBY_MQTT_URL: `mqtt://${BROKER_LOGIN.username}:${BROKER_LOGIN.password}@127.0.0.1:${broker.port}` };
-    for (const k of ['MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY', 'MOBY_API_TOKEN', 'MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_CORS_ORIGINS']) delete env[k];
+    for (const k of ['MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY', 'MOBY_API_TOKEN', 'MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_CORS_ORIGINS', 'MOBY_TRAIN_POINTS', 'MOBY_SIM_ARGS', 'MOBY_SIM']) delete env[k];
+    spawnedAt = Date.now();
     child = startMoby(env, (s) => (output += s));
   });
 
@@ -138,7 +141,7 @@ describe('npm start (smoke)', function () {
   });
 
   it('never logs the broker password, and keeps no secret in a file the old public default opens', () => {
-    assert.match(output, new RegExp(`Connected to broker: moby-pipeline@mqtt://127\\.0\\.0\\.1:${broker.port}`), 'Node-RED logs the URL without the login');
+    assert.match(output, new RegExp(`connected to mqtt://127\\.0\\.0\\.1:${broker.port} as moby-pipeline`), 'the broker node logs the URL without the login');
     assert.ok(!output.includes(BROKER_LOGIN.password), 'the broker password appears nowhere in the output');
     assert.match(output, /using MQTT broker mqtt:\/\/moby-pipeline-user:\*\*\*@127/);
     const file = JSON.parse(fs.readFileSync(path.join(home, 'userdir', 'flows_cred.json'), 'utf8'));
@@ -146,6 +149,23 @@ describe('npm start (smoke)', function () {
     const secret = fs.readFileSync(path.join(home, 'secrets', 'credential-secret'), 'utf8').trim();
     const creds = JSON.stringify(decryptCredentials(secret, file));
     assert.ok(!creds.includes(BROKER_LOGIN.password) && !creds.includes(token), `references only: ${creds}`);
+  });
+
+  it('within 3 minutes raises one anomaly alert per demo signal fault and none on a healthy device', async () => {
+    // the simulator's warm-up sends the 600 calibration points 100 ms apart; the faults begin ~5 s later
+    const faulted = ['fan-007', 'pump-009', 'fan-011'];
+    const deadline = spawnedAt + 180000;
+    let anomaly: Array<{ device_id: string; rule: string; status: string }> = [];
+    await waitFor(
+      async () => {
+        anomaly = ((await (await get('/moby/alerts?limit=1000')).json()) as typeof anomaly).filter((a) => a.rule === 'anomaly');
+        return faulted.every((d) => anomaly.some((a) => a.device_id === d)) ? true : null;
+      },
+      Math.max(1000, deadline - Date.now()),
+      `anomaly alerts on ${faulted.join(', ')} (have ${JSON.stringify(anomaly.map((a) => a.device_id))})`,
+      2000,
+    );
+    assert.deepEqual(anomaly.filter((a) => !faulted.includes(a.device_id)), [], 'no anomaly alert on a healthy device');
   });
 
   it('stops cleanly on Ctrl+C and keeps the unsent points in the spool', async () => {

@@ -224,4 +224,30 @@ describe('moby-alert node: notifications', function () {
     const got = await api().get(`/moby/alerts/${ev[0].payload.alert.alert_id}`).expect(200);
     assert.equal(got.body.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
   });
+  it('a muted device (maintenance window via the API) keeps its alert record but notifies nobody', async () => {
+    const hook = await receiver();
+    await loadAlertFlow(alertFlow({ webhook: 'wh', autoResolvePoints: 1, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 }]), {
+      wh: { secret: WEBHOOK_SECRET },
+    });
+    const muted = await api().post('/moby/devices/pump-1/mute').send({ minutes: 30, by: 'kim', note: 'bearing swap' }).expect(200);
+    assert.equal(muted.body.muted, true);
+    const events = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    send(anomalyMsg('pump-2', true));
+    await waitFor(() => hook.delivered().length === 1, 10000, 'the unmuted device notified');
+    send(anomalyMsg('pump-1', false)); // resolves (autoResolvePoints 1): not notified either
+    await waitFor(() => events.length === 3, 5000, 'open, open, resolve events');
+    await sleep(400);
+    assert.equal(hook.delivered().length, 1, 'only pump-2 was notified');
+    assert.match(hook.delivered()[0].body, /pump-2/);
+    const list = (await api().get('/moby/alerts').expect(200)).body as Array<{ device_id: string; muted?: boolean }>;
+    assert.equal(list.find((a) => a.device_id === 'pump-1')?.muted, true, 'the record stays, marked muted');
+    assert.equal(list.find((a) => a.device_id === 'pump-2')?.muted, undefined);
+    const devices = (await api().get('/moby/devices').expect(200)).body as Array<{ device_id: string; muted?: boolean; mute?: { by: string } }>;
+    assert.equal(devices.find((d) => d.device_id === 'pump-1')?.mute?.by, 'kim');
+    // after unmute, the device notifies again
+    await api().post('/moby/devices/pump-1/unmute').expect(200);
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => hook.delivered().length === 2, 10000, 'pump-1 notified after unmute');
+  });
 });

@@ -29,12 +29,47 @@ describe('simulator signal model', () => {
 
   it('bearing wear raises vibration and temperature; drift raises temperature only', () => {
     const healthy = run(new MachineModel(0, 3), 900);
-    const worn = run(new MachineModel(0, 3, [{ kind: 'bearing', at: 0 }]), 900);
-    const drifting = run(new MachineModel(0, 3, [{ kind: 'drift', at: 0 }]), 900);
+    const worn = run(new MachineModel(0, 3, [{ kind: 'bearing', at: 0, magnitude: 5 }]), 900);
+    const drifting = run(new MachineModel(0, 3, [{ kind: 'drift', at: 0, magnitude: 2.5 }]), 900);
     assert.ok(worn.vibration > healthy.vibration * 2, `${worn.vibration} vs ${healthy.vibration}`);
     assert.ok(worn.temperature > healthy.temperature + 5);
-    assert.ok(drifting.temperature > healthy.temperature + 30);
+    // 2.5 σ/min of temperature's 1.2 °C spread for 15 minutes: 45 °C
+    assert.ok(Math.abs(drifting.temperature - healthy.temperature - 45) < 3, `${drifting.temperature} vs ${healthy.temperature}`);
     assert.ok(Math.abs(drifting.vibration - healthy.vibration) < 0.5);
+  });
+
+  it('step, noise and stuck act on the chosen sensor by σ of its normal spread, and end with the fault', () => {
+    const base = () => new MachineModel(1, 11);
+    const healthy = base();
+    const stepped = new MachineModel(1, 11, [{ kind: 'step', at: 100, until: 200, magnitude: 5, signal: 'current' }]);
+    const stuck = new MachineModel(1, 11, [{ kind: 'stuck', at: 100, until: 200, signal: 'flow' }]);
+    const noisy = new MachineModel(1, 11, [{ kind: 'noise', at: 100, magnitude: 2, signal: 'pressure' }]);
+    const flows: number[] = [];
+    let noiseDiff = 0;
+    for (let t = 1; t <= 300; t++) {
+      const h = healthy.step(1);
+      const s = stepped.step(1);
+      const k = stuck.step(1);
+      const n = noisy.step(1);
+      if (t < 100) assert.deepEqual(s, h, 'same signal before the fault');
+      if (t >= 100 && t < 200) {
+        assert.ok(Math.abs(s.current - h.current - 5 * stepped.spread.current) < 0.011, `step ${s.current - h.current}`);
+        flows.push(k.flow);
+        noiseDiff += (n.pressure - h.pressure) ** 2;
+      }
+      if (t >= 201) assert.equal(s.current, h.current, 'the step ends with the fault');
+    }
+    assert.equal(new Set(flows).size, 1, 'a stuck sensor repeats one reading');
+    const rms = Math.sqrt(noiseDiff / 100);
+    assert.ok(rms > 1.3 * noisy.spread.pressure && rms < 2.7 * noisy.spread.pressure, `noise rms ${rms}`);
+  });
+
+  it('parses signal and magnitude in fault plans', () => {
+    const ids = Array.from({ length: 4 }, (_, i) => deviceIdFor(i));
+    assert.deepEqual(parseFaults('2:step/current@60*4,3:stuck/flow', ids).get(ids[2]), [{ kind: 'step', at: 60, signal: 'current', magnitude: 4 }]);
+    assert.throws(() => parseFaults('1:step/torque@5', ids), /unknown signal/);
+    const demo = parseFaults('demo', Array.from({ length: 20 }, (_, i) => deviceIdFor(i)), 20, 915);
+    assert.deepEqual(demo.get(deviceIdFor(10)), [{ kind: 'drift', at: 915, magnitude: 2.5, signal: 'flow' }]);
   });
 
   it('parses fault plans and refuses typos', () => {

@@ -100,6 +100,11 @@ function DeviceCard({
     >
       <div className={styles.cardHead}>
         <span className={styles.cardTitle}>{d.deviceId}</span>
+        {d.mutedUntil !== undefined && d.mutedUntil > now && (
+          <span className={styles.muted} title={`maintenance: notifications muted until ${new Date(d.mutedUntil).toLocaleString()}`} data-testid="muted">
+            muted
+          </span>
+        )}
         <span className={styles.stateLabel} style={{ color }}>
           {STATE_LABEL[d.display]}
         </span>

@@ -350,3 +350,21 @@ describe('views, links and scale', () => {
     expect(screen.getByTestId('summary')).toHaveTextContent(/\/2000 online/);
   }, 30_000);
 });
+
+describe('maintenance windows', () => {
+  it('marks a muted device card, and only while the window lasts', () => {
+    const devices = createDataFrame({
+      fields: [
+        { name: 'device_id', type: FieldType.string, values: ['pump-1', 'pump-2', 'pump-3'] },
+        { name: 'state', type: FieldType.string, values: ['ONLINE', 'ONLINE', 'ONLINE'] },
+        { name: 'last_seen', type: FieldType.number, values: [NOW, NOW, NOW] },
+        { name: 'muted_until', type: FieldType.number, values: [Date.now() + 3_600_000, null, Date.now() - 1000] },
+      ],
+    });
+    renderPanel({}, panelData({ series: [devices] }));
+    const card = (id: string) => cards().find((c) => c.getAttribute('data-device') === id)!;
+    expect(within(card('pump-1')).getByTestId('muted')).toHaveTextContent('muted');
+    expect(within(card('pump-2')).queryByTestId('muted')).toBeNull();
+    expect(within(card('pump-3')).queryByTestId('muted')).toBeNull();
+  });
+});

@@ -109,6 +109,19 @@ describe('other sources', () => {
     expect(buildModel([f], DEFAULT_FIELDS).devices[0]).toMatchObject({ deviceId: 'pump-7', equipmentId: 'line-Z', state: 'TIMEOUT' });
   });
 
+  it('reads the maintenance window (muted_until) of GET /moby/devices rows', () => {
+    const f = createDataFrame({
+      fields: [
+        { name: 'device_id', type: FieldType.string, values: ['pump-7', 'pump-8'] },
+        { name: 'state', type: FieldType.string, values: ['ONLINE', 'ONLINE'] },
+        { name: 'muted_until', type: FieldType.number, values: [NOW + 3_600_000, null] },
+      ],
+    });
+    const devices = buildModel([f], DEFAULT_FIELDS).devices;
+    expect(devices.find((d) => d.deviceId === 'pump-7')?.mutedUntil).toBe(NOW + 3_600_000);
+    expect(devices.find((d) => d.deviceId === 'pump-8')?.mutedUntil).toBeUndefined();
+  });
+
   it('honours overridden field names', () => {
     const f = createDataFrame({
       fields: [

@@ -191,12 +191,15 @@ function parseStates(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<De
   const since = column(frame, 'since');
   const lastSeen = column(frame, f.lastSeen);
   const equipment = column(frame, f.equipmentId);
+  // GET /moby/devices adds muted_until while a device is in a maintenance window
+  const mutedUntil = column(frame, 'muted_until');
   for (let i = 0; i < frame.length; i++) {
     const deviceId = toStr(id(i));
     if (!deviceId) {
       continue;
     }
     const s = toMs(since?.(i));
+    const muted = toMs(mutedUntil?.(i));
     const seen = toMs(lastSeen?.(i));
     const t = toMs(time?.(i)) ?? s ?? seen ?? 0;
     const prev = into.get(deviceId);
@@ -211,6 +214,7 @@ function parseStates(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<De
         state: toState(state(i)),
         since: s ?? t,
         lastSeen: seen ?? null,
+        ...(muted !== undefined ? { mutedUntil: muted } : {}),
         links: linksAt(frame, f.deviceId, i),
       },
     });

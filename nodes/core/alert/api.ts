@@ -6,8 +6,9 @@ import type { Alert } from '../contract';
 import { authorize, classifyOrigin, corsHeaders, isJsonContentType, parseOriginList, type FailureLimiter } from '../http-guard';
 import { parseJsonSafe } from '../safe-json';
 import type { ActionResult, AlertFilter } from './engine';
+import { handleMuteRoute, withMutes, type MuteHost } from './mute';
 
-export interface ApiHost {
+export interface ApiHost extends MuteHost {
   list(filter: AlertFilter): Alert[];
   get(id: string): Alert | undefined;
   acknowledge(id: string, by: string, note?: string): ActionResult;
@@ -137,6 +138,8 @@ export interface ApiContext {
   devices: () => ReadonlyArray<{ device_id: string }>;
   /** failed-auth limiter shared by the routes of one server */
   limiter?: FailureLimiter;
+  /** clock for mute windows (default Date.now) */
+  now?: () => number;
 }
 
 export const DEVICES_DEFAULT_LIMIT = 1000;
@@ -187,7 +190,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   const cors = corsHeaders(header(req.headers, 'origin'), allowed);
   const headers = { 'Cache-Control': 'no-store', ...cors };
   const method = req.method.toUpperCase();
-  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1);
+  const muteRoute = parts[0] === 'devices' && parts.length === 3 && (parts[2] === 'mute' || parts[2] === 'unmute');
+  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1) || muteRoute;
   // not ours: the adapter answers a JSON 404 when it owns the whole prefix, or passes the request on
   if (!ours) return null;
   const stateChange = parts.length === 3;
@@ -212,6 +216,7 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   const auth = authorize(req.headers, tokens, { open: hosts.some((h) => h.open), client: req.remote, limiter: ctx.limiter });
   if (!auth.ok) return error(auth.status, auth.code, auth.message, { ...headers, ...auth.headers });
 
+  if (muteRoute) return handleMuteRoute(hosts, method, parts, req.body, req.bodyTooLarge === true, headers, ctx.now?.() ?? Date.now());
   if (parts[0] === 'devices') {
     const limitText = str(req.query.limit);
     let limit = DEVICES_DEFAULT_LIMIT;
@@ -226,7 +231,9 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
       if (after === undefined) return error(400, 'bad_request', 'cursor must be the X-Next-Cursor value of the previous page', headers, { field: 'cursor' });
     }
     const { page, next } = pageDevices(ctx.devices(), limit, after);
-    return { status: 200, headers: next ? { ...headers, 'X-Next-Cursor': next, Link: `<?limit=${limit}&cursor=${next}>; rel="next"` } : headers, body: page };
+    // mute marks on the page's rows; muted devices no health node has seen yet follow the last page
+    const body = withMutes(page, hosts, !next);
+    return { status: 200, headers: next ? { ...headers, 'X-Next-Cursor': next, Link: `<?limit=${limit}&cursor=${next}>; rel="next"` } : headers, body };
   }
 
   if (parts.length === 1) {

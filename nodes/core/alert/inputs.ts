@@ -68,10 +68,15 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   if (!isObject(a)) return reject('bad_anomaly', 'msg.anomaly is not an object', device, 'anomaly');
   const r = a as unknown as AnomalyResult;
   if (typeof r.is_anomaly !== 'boolean') return reject('bad_anomaly', 'msg.anomaly.is_anomaly is not a boolean', device, 'anomaly.is_anomaly');
-  if (!r.is_anomaly) return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: RULES.anomaly }] };
+  // An anomaly node that tracks incidents (msg.anomaly.alarm) has already applied persistence and hysteresis:
+  // the alert follows the alarm and resolves at once when it closes. Without it, each point's verdict counts.
+  const tracked = typeof r.alarm === 'boolean';
+  const firing = tracked ? r.alarm === true : r.is_anomaly;
+  if (!firing) return { ok: true, signals: [tracked ? { kind: 'clear', device_id: device, rule: RULES.anomaly, immediate: true } : { kind: 'clear', device_id: device, rule: RULES.anomaly }] };
   if (typeof r.score !== 'number' || !Number.isFinite(r.score)) return reject('bad_anomaly', 'msg.anomaly.score is not a finite number', device, 'anomaly.score');
   const threshold = typeof r.threshold === 'number' && Number.isFinite(r.threshold) ? r.threshold : undefined;
-  const severity = isSeverity(r.severity) ? r.severity : 'warning';
+  const inc = tracked && isObject(r.incident) ? r.incident : undefined;
+  const severity = inc && isSeverity(inc.severity) ? inc.severity : isSeverity(r.severity) ? r.severity : 'warning';
   const method = typeof r.method === 'string' ? r.method.slice(0, 32) : 'model';
   const top = isObject(r.contributions)
     ? Object.entries(r.contributions)
@@ -80,9 +85,11 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
         .slice(0, 3)
         .map(([k]) => k.slice(0, 40))
     : [];
+  const sensor = typeof inc?.feature === 'string' ? `${inc.feature.slice(0, 40)} ` : '';
+  const why = inc?.reason === 'drift' ? ': slow drift away from calibration' : inc?.reason === 'flatline' ? `: sensor ${sensor}flat-lined` : inc?.reason === 'noise' ? `: sensor ${sensor}noisy` : '';
   const message =
-    `Anomaly on ${device}: ${method} score ${fmtNum(r.score)}` +
-    (threshold !== undefined ? ` above threshold ${fmtNum(threshold)}` : '') +
+    `Anomaly on ${device}${why}: ${method} score ${fmtNum(r.score)}` +
+    (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
     (top.length ? ` (top: ${top.join(', ')})` : '');
   const s: AlertSignal = { kind: 'trigger', device_id: device, rule: RULES.anomaly, severity, message, value: r.score };
   if (threshold !== undefined) s.threshold = threshold;

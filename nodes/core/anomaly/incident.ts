@@ -1,0 +1,215 @@
+// Incidents, not points. `is_anomaly` judges one point; an operator needs to know when something is wrong with
+// a machine and when it is over. An alarm opens on one of three kinds of evidence and closes only after a
+// quiet spell (hysteresis), so a marginal machine raises one incident instead of flapping:
+//
+// - persistence: at least `alarmPoints` of the last `alarmWindow` points scored above the threshold. A
+//   sustained change opens after alarmPoints points; intermittent spikes or a noisy sensor, which a median
+//   hides, open once they recur; a lone excursion of a healthy machine does not.
+// - drift: the learned centre (it follows slow drift on normal points) has moved from where calibration put it
+//   by more than driftRatio × the threshold, scored by the model itself: a sensor walking away slowly enough
+//   to be learned point by point is still caught once the centre is as far out as the most extreme
+//   calibration points.
+// - flat line: a sensor repeats exactly the same reading for longer than `flatlinePoints` and more than
+//   three times its longest repeat during calibration (a stuck sensor looks perfectly normal to the scores).
+// - noise: a sensor's point-to-point jitter (running mean of squared first differences, over ~50 points) is
+//   above `noiseRatio` × its calibration value. Input averaging and the median hide a noisy sensor from the
+//   scores because the noise averages out; its jitter does not.
+//
+// It closes when no point has been above the threshold, the centre is back within its limit and no sensor is
+// flat for `clearPoints` consecutive points. Severity: critical once the smoothed score reaches
+// criticalRatio × threshold or the incident has lasted `criticalPoints` points, else warning.
+// Everything here is plain JSON in the device state, so it persists with the learned model.
+import type { Severity } from '../contract';
+
+export interface IncidentConfig {
+  /** anomalous points (raw score above threshold) within alarmWindow that open an alarm; 0 disables alarms */
+  alarmPoints: number;
+  alarmWindow: number;
+  /** consecutive quiet points that close an open alarm */
+  clearPoints: number;
+  /** a sensor repeating one value this long (and 3× its calibration maximum) is flat-lined; 0 = off */
+  flatlinePoints: number;
+  /** drift alarm when the centre's own score from its calibrated position exceeds this × threshold; 0 = off */
+  driftRatio: number;
+  /** an alarm lasting this many points becomes critical; 0 = only by score */
+  criticalPoints: number;
+  /** noise alarm when a sensor's mean squared point-to-point change exceeds this × its calibration value; 0 = off */
+  noiseRatio: number;
+}
+
+/**
+ * Chosen on the simulator's tuning seeds 1–3 (`npm run eval:sim`), inside ranges where neighbours did as well:
+ * 6 of 60 or 120 points and drift ratios 0.3–1 all gave no false alert incident in 363 monitored device-hours; the wider
+ * window catches intermittent noise a little more often. A drift ratio of 0.5 also caught a shift small enough
+ * to be absorbed into the centre point by point (one 6 σ pressure step that stayed just under the threshold),
+ * but in the Node-RED run of test/integration/alerts-trust.test.ts two healthy machines' centres wandered to
+ * 0.4 and 0.58 of the threshold: 1 (as far as the most extreme calibration points) keeps a margin.
+ * Without the jitter check, half the noise faults and the temperature steps were missed (the scores average
+ * them away); with noiseRatio 4 all were caught and healthy machines stayed silent (the ratio of a healthy
+ * sensor's ~50-point jitter to its calibration value has a spread of about 0.15).
+ */
+export const DEFAULT_INCIDENT: IncidentConfig = {
+  alarmPoints: 6,
+  alarmWindow: 120,
+  clearPoints: 120,
+  flatlinePoints: 30,
+  driftRatio: 1,
+  criticalPoints: 1800,
+  noiseRatio: 4,
+};
+
+/** weight of a new squared difference in the running jitter (≈ 50-point memory) */
+const JITTER_LAMBDA = 0.02;
+
+export type AlarmReason = 'persistent' | 'drift' | 'flatline' | 'noise';
+
+export interface IncidentState {
+  /** last alarmWindow raw verdicts as 0/1 in ring order */
+  hot: number[];
+  hotNext: number;
+  hotCount: number;
+  /** per feature: the last raw value, how many points in a row it has repeated, the longest repeat seen in calibration */
+  last: number[] | null;
+  run: number[];
+  calRun: number[];
+  /** per feature: calibration's mean squared point-to-point change (sum and count while calibrating), running value after */
+  calJit?: number[];
+  calJitN?: number;
+  jit?: number[];
+  /** the centre at calibration (raw units), for the drift check; null when the method has no centre */
+  origin: number[] | null;
+  /** open alarm: why, how many points it has lasted, its peak smoothed score / threshold; null = no alarm */
+  open: { reason: AlarmReason; points: number; peak: number } | null;
+  quiet: number;
+  /** alarms opened since fitting (incidents) */
+  incidents: number;
+}
+
+export function newIncident(d: number): IncidentState {
+  return { hot: [], hotNext: 0, hotCount: 0, last: null, run: new Array<number>(d).fill(0), calRun: new Array<number>(d).fill(0), origin: null, open: null, quiet: 0, incidents: 0 };
+}
+
+/** Counts repeats of each raw feature value; during calibration also records the longest repeat. */
+export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrating: boolean): void {
+  const d = raw.length;
+  if (!s.last || s.last.length !== d) {
+    s.last = Array.from(raw);
+    s.run = new Array<number>(d).fill(1);
+    if (s.calRun.length !== d) s.calRun = new Array<number>(d).fill(0);
+    return;
+  }
+  const cal = (s.calJit ??= new Array<number>(d).fill(0));
+  const jit = (s.jit ??= new Array<number>(d).fill(NaN));
+  if (calibrating) s.calJitN = (s.calJitN ?? 0) + 1;
+  for (let j = 0; j < d; j++) {
+    const diff = raw[j] - s.last[j];
+    const d2 = diff * diff;
+    if (calibrating) cal[j] += d2;
+    else jit[j] = Number.isFinite(jit[j]) ? jit[j] + JITTER_LAMBDA * (d2 - jit[j]) : cal[j] / Math.max(1, s.calJitN ?? 1);
+    s.run[j] = diff === 0 ? s.run[j] + 1 : 1;
+    s.last[j] = raw[j];
+    if (calibrating && s.run[j] > s.calRun[j]) s.calRun[j] = s.run[j];
+  }
+}
+
+/** The first feature whose jitter is above noiseRatio × its calibration jitter, or -1. */
+function noisyFeature(s: IncidentState, cfg: IncidentConfig): number {
+  if (cfg.noiseRatio <= 0 || !s.jit || !s.calJit || !s.calJitN) return -1;
+  for (let j = 0; j < s.jit.length; j++) {
+    const base = s.calJit[j] / s.calJitN;
+    // a sensor that never changed during calibration has no jitter to compare with (flat-line rules cover it)
+    if (base > 0 && s.jit[j] > cfg.noiseRatio * base) return j;
+  }
+  return -1;
+}
+
+/** The first feature flat for longer than allowed, or -1. */
+function flatFeature(s: IncidentState, cfg: IncidentConfig): number {
+  // without having seen the calibration (a model loaded or restored from before alarms existed) there is no
+  // measure of how often a sensor repeats itself: a quantised sensor would look stuck
+  if (cfg.flatlinePoints <= 0 || !s.calJitN) return -1;
+  for (let j = 0; j < s.run.length; j++) if (s.run[j] >= Math.max(cfg.flatlinePoints, 3 * s.calRun[j] + 1)) return j;
+  return -1;
+}
+
+export interface AlarmVerdict {
+  alarm: boolean;
+  /** the alarm opened on this point */
+  opened: boolean;
+  /** the alarm closed on this point */
+  closed: boolean;
+  reason?: AlarmReason;
+  severity: Severity | 'normal';
+  /** index of the flat-lined feature when reason is flatline */
+  feature?: number;
+}
+
+/**
+ * One scored point: `hot` = its raw score was above the threshold, `drift` = the centre's score from its
+ * calibrated position relative to the threshold (NaN when unknown), `smoothed`/`threshold` grade severity.
+ */
+export function updateIncident(s: IncidentState, cfg: IncidentConfig, hot: boolean, drift: number, smoothed: number, threshold: number, criticalRatio: number): AlarmVerdict {
+  const n = Math.max(1, cfg.alarmWindow);
+  const bit = hot ? 1 : 0;
+  if (s.hot.length < n) {
+    s.hot.push(bit);
+    s.hotCount += bit;
+  } else {
+    const pos = s.hotNext % s.hot.length;
+    s.hotCount += bit - s.hot[pos];
+    s.hot[pos] = bit;
+    s.hotNext = (pos + 1) % s.hot.length;
+  }
+  if (cfg.alarmPoints <= 0) return { alarm: false, opened: false, closed: false, severity: 'normal' };
+  const flat = flatFeature(s, cfg);
+  const noisy = noisyFeature(s, cfg);
+  const drifting = cfg.driftRatio > 0 && drift > cfg.driftRatio;
+  const reason: AlarmReason | null = s.hotCount >= cfg.alarmPoints ? 'persistent' : drifting ? 'drift' : flat >= 0 ? 'flatline' : noisy >= 0 ? 'noise' : null;
+  let opened = false;
+  let closed = false;
+  if (!s.open) {
+    if (reason) {
+      s.open = { reason, points: 0, peak: 0 };
+      s.incidents++;
+      s.quiet = 0;
+      opened = true;
+    }
+  } else if (hot || drifting || flat >= 0 || noisy >= 0) {
+    s.quiet = 0;
+  } else if (++s.quiet >= cfg.clearPoints) {
+    s.open = null;
+    s.quiet = 0;
+    closed = true;
+  }
+  if (!s.open) return { alarm: false, opened, closed, severity: 'normal' };
+  s.open.points++;
+  const rel = threshold > 0 ? smoothed / threshold : 0;
+  if (rel > s.open.peak) s.open.peak = rel;
+  const long = cfg.criticalPoints > 0 && s.open.points >= cfg.criticalPoints;
+  const severity: Severity = rel >= criticalRatio || long ? 'critical' : 'warning';
+  const v: AlarmVerdict = { alarm: true, opened, closed, reason: s.open.reason, severity };
+  if (s.open.reason === 'flatline' && flat >= 0) v.feature = flat;
+  if (s.open.reason === 'noise' && noisy >= 0) v.feature = noisy;
+  return v;
+}
+
+function isNums(v: unknown, len?: number): boolean {
+  return Array.isArray(v) && (len === undefined || v.length === len) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+}
+
+/** Shape check for incident state read from outside (context store, load); null when usable. */
+export function validateIncident(v: unknown, d: number, window: number): string | null {
+  if (typeof v !== 'object' || v === null) return 'incident state is not an object';
+  const s = v as Partial<IncidentState>;
+  if (!isNums(s.hot) || (s.hot as number[]).length > Math.max(1, window) || !(s.hot as number[]).every((b) => b === 0 || b === 1)) return 'incident hot ring must be 0/1 values';
+  if (!Number.isInteger(s.hotNext) || !Number.isInteger(s.hotCount) || !Number.isInteger(s.quiet) || !Number.isInteger(s.incidents)) return 'incident counters must be integers';
+  if (s.last !== null && !isNums(s.last, d)) return 'incident last row must be numbers, one per feature';
+  if (!isNums(s.run, d) || !isNums(s.calRun, d)) return 'incident runs must be numbers, one per feature';
+  if (s.origin !== null && !isNums(s.origin, d)) return 'incident origin must be numbers, one per feature';
+  if (s.calJit !== undefined && !isNums(s.calJit, d)) return 'incident calibration jitter must be numbers, one per feature';
+  if (s.jit !== undefined && !(Array.isArray(s.jit) && s.jit.length === d && s.jit.every((x) => typeof x === 'number' || x === null))) return 'incident jitter must be one number per feature';
+  if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
+  const o = s.open;
+  if (o !== null && (typeof o !== 'object' || !Number.isFinite(o.points) || !Number.isFinite(o.peak) || !['persistent', 'drift', 'flatline', 'noise'].includes(o.reason as string))) return 'incident open alarm is malformed';
+  return null;
+}
