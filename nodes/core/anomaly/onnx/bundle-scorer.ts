@@ -8,6 +8,7 @@ import { MicroBatcher, type RowOutputs } from './batcher';
 import { compareVersions, loadBundle, readBundleFiles, scanBundleDirs, type LoadedBundle } from './bundles';
 import type { BundleMeta } from './meta';
 import { SlidingWindow } from './window';
+import { PersistenceFilter } from './persistence';
 
 export interface PowerBucket {
   name: string;
@@ -58,6 +59,8 @@ export type ScoreOutcome =
   | {
       kind: 'result';
       score: number;
+      /** the window's own score when meta.persistence smooths `score` */
+      raw_score?: number;
       threshold: number;
       contributions: Record<string, number>;
       model: ModelRef;
@@ -75,6 +78,8 @@ interface DeviceState {
   features: string[];
   scaler: BundleMeta['scaler'];
   lastTimestamp: number;
+  /** median of the last meta.persistence scores, when the bundle asks for it */
+  persistence?: PersistenceFilter;
 }
 
 /** Power buckets come from node configuration (JSON typed by a user): check the shape, name the bad entry. */
@@ -317,7 +322,15 @@ export class BundleScorer {
     } catch (err) {
       return reject('model_error', (err as Error).message);
     }
-    return interpret(bundle, row.input, row.outputs);
+    const res = interpret(bundle, row.input, row.outputs);
+    const n = meta.persistence ?? 1;
+    if (res.kind === 'result' && n > 1 && meta.kind !== 'rul') {
+      // per device: a reloaded bundle with another persistence starts a fresh filter
+      if (!state.persistence || state.persistence.size !== n) state.persistence = new PersistenceFilter(n);
+      res.raw_score = res.score;
+      res.score = state.persistence.push(res.score);
+    }
+    return res;
   }
 
   /** Drops a device's window (e.g. when the device is removed). */
