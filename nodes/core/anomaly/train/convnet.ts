@@ -189,31 +189,7 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
       }
       for (let r = 0; r < nb; r++) {
         const s = order[start + r];
-        const xo = s * inSize;
-        layerForward(layers[0], inputs, xo, acts[0]);
-        for (let li = 1; li < L; li++) layerForward(layers[li], acts[li - 1], 0, acts[li]);
-        // loss = mean over the batch of the per-sample mean squared error
-        const out = acts[L - 1];
-        const d = deltas[L - 1];
-        const to = s * outSize;
-        const scale = 2 / (nb * outSize);
-        for (let i = 0; i < outSize; i++) {
-          const diff = out[i] - targets[to + i];
-          lossSum += diff * diff;
-          d[i] = diff * scale;
-        }
-        for (let li = L - 1; li >= 0; li--) {
-          const l = layers[li];
-          const delta = deltas[li];
-          const a = acts[li];
-          const n = l.tOut * l.cOut;
-          if (l.activation === 'relu') for (let i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : 0;
-          else if (l.activation === 'tanh') for (let i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i];
-          const x = li === 0 ? inputs : acts[li - 1];
-          const xo0 = li === 0 ? xo : 0;
-          backwardLayer(l, x, xo0, delta, gW[li], gB[li], li > 0 ? dIn[li] : null);
-          if (li > 0) deltas[li - 1].set(dIn[li]);
-        }
+        lossSum += sampleBackprop(layers, inputs, s * inSize, targets, s * outSize, 2 / (nb * outSize), acts, deltas, dIn, gW, gB);
       }
       step++;
       const c1 = 1 - 0.9 ** step;
@@ -232,6 +208,47 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
     opts.onEpoch?.(epoch + 1, lastLoss);
   }
   return lastLoss;
+}
+
+/**
+ * Forward and backward pass of one sample: adds dLoss/dW and dLoss/db (loss = scale/2 · squared error summed
+ * over the outputs) into gW/gB and returns the sample's squared error. Scratch arrays come from the caller.
+ */
+function sampleBackprop(layers: TapLayer[], inputs: ArrayLike<number>, xo: number, targets: ArrayLike<number>, to: number, scale: number, acts: Float32Array[], deltas: Float32Array[], dIn: Float32Array[], gW: Float32Array[], gB: Float32Array[]): number {
+  const L = layers.length;
+  layerForward(layers[0], inputs, xo, acts[0]);
+  for (let li = 1; li < L; li++) layerForward(layers[li], acts[li - 1], 0, acts[li]);
+  const out = acts[L - 1];
+  const d = deltas[L - 1];
+  let se = 0;
+  for (let i = 0; i < out.length; i++) {
+    const diff = out[i] - targets[to + i];
+    se += diff * diff;
+    d[i] = diff * scale;
+  }
+  for (let li = L - 1; li >= 0; li--) {
+    const l = layers[li];
+    const delta = deltas[li];
+    const a = acts[li];
+    const n = l.tOut * l.cOut;
+    if (l.activation === 'relu') for (let i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : 0;
+    else if (l.activation === 'tanh') for (let i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i];
+    backwardLayer(l, li === 0 ? inputs : acts[li - 1], li === 0 ? xo : 0, delta, gW[li], gB[li], li > 0 ? dIn[li] : null);
+    if (li > 0) deltas[li - 1].set(dIn[li]);
+  }
+  return se;
+}
+
+/** Gradients of the mean squared error of one sample (for tests: checked against finite differences). */
+export function sampleGradients(layers: TapLayer[], x: ArrayLike<number>, target: ArrayLike<number>): { loss: number; gW: Float32Array[]; gB: Float32Array[] } {
+  const acts = layers.map((l) => new Float32Array(l.tOut * l.cOut));
+  const deltas = layers.map((l) => new Float32Array(l.tOut * l.cOut));
+  const dIn = layers.map((l) => new Float32Array(l.tIn * l.cIn));
+  const gW = layers.map((l) => new Float32Array(l.weights.length));
+  const gB = layers.map((l) => new Float32Array(l.bias.length));
+  const n = target.length;
+  const se = sampleBackprop(layers, x, 0, target, 0, 2 / n, acts, deltas, dIn, gW, gB);
+  return { loss: se / n, gW, gB };
 }
 
 /** Accumulates weight/bias gradients of one sample; writes dLoss/dInput into dX when given. */
