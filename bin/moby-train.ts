@@ -24,6 +24,8 @@ options:
   --holdout     conv-autoencoder: share of rows (the last ones) held out to set the threshold (default 0.25)
   --margin      conv-autoencoder: threshold = margin × held-out quantile (default 1.5; quantile default 0.99)
   --persistence conv-autoencoder: the node alarms on the median of this many window scores (default 5)
+  --center-drift conv-autoencoder: each device's standardisation centre follows slow drift at this rate
+                after points judged normal (default 0.01; 0 = fixed scaler)
   --cap         rul on C-MAPSS: cap of the piece-wise linear target (default 125)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
@@ -60,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
         holdout: { type: 'string' },
         margin: { type: 'string' },
         persistence: { type: 'string' },
+        'center-drift': { type: 'string' },
         cap: { type: 'string' },
         target: { type: 'string' },
         unit: { type: 'string' },
@@ -108,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
       holdout: num('holdout', s('holdout')),
       margin: num('margin', s('margin')),
       persistence: num('persistence', s('persistence')),
+      centerDrift: num('center-drift', s('center-drift')),
       cap: num('cap', s('cap')),
       target: s('target'),
       unit: s('unit'),

@@ -11,10 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseCsv } from '../nodes/core/anomaly/train/csv';
 import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, newState, step, StatMethod, STAT_METHODS } from '../nodes/core/anomaly/detector';
-import { CAE_DEFAULTS, convAutoencoderErrors, heldOutThreshold } from '../nodes/core/anomaly/train/conv-autoencoder';
-import { trainConvAutoencoderBundle } from '../nodes/core/anomaly/train/train';
-import { makeWindows } from '../nodes/core/anomaly/train/windows';
-import { PersistenceFilter } from '../nodes/core/anomaly/onnx/persistence';
+import { CAE_DEFAULTS, heldOutThreshold, streamConvAutoencoder } from '../nodes/core/anomaly/train/conv-autoencoder';
+import { trainConvAutoencoderBundle, type ConvAutoencoderTrained } from '../nodes/core/anomaly/train/train';
 
 interface Labelled {
   file: string;
@@ -159,46 +157,38 @@ export interface CaeSettings {
   quantile: number;
   margin: number;
   persistence: number;
+  centerDrift: number;
 }
 
-/** Raw window scores of one file: the model is trained as moby-train --method conv-autoencoder does. */
-interface CaeScores {
-  /** score of the window ending at each row (NaN before the first full window) */
-  scores: Float64Array;
-  heldOut: Float64Array;
+/** One file's model, trained as moby-train --method conv-autoencoder does on its first trainSize rows. */
+interface CaeTrained {
+  trained: ConvAutoencoderTrained;
   trainMs: number;
 }
 
-const caeCache = new Map<string, CaeScores>();
+const caeCache = new Map<string, CaeTrained>();
 
-function caeScores(f: Labelled, window: number, epochs: number): CaeScores {
+function caeModel(f: Labelled, window: number, epochs: number): CaeTrained {
   const key = `${f.file}|${window}|${epochs}`;
   const hit = caeCache.get(key);
   if (hit) return hit;
   const t0 = Date.now();
   const trained = trainConvAutoencoderBundle(f.rows.slice(0, DEFAULT_CONFIG.trainSize), { window, epochs });
-  const trainMs = Date.now() - t0;
-  const all = makeWindows(f.rows, window, trained.scaler);
-  const errors = convAutoencoderErrors(trained.model, all.data, all.count);
-  const scores = new Float64Array(f.rows.length).fill(NaN);
-  all.ends.forEach((e, i) => (scores[e] = errors[i]));
-  const out = { scores, heldOut: trained.heldOutErrors, trainMs };
+  const out = { trained, trainMs: Date.now() - t0 };
   caeCache.set(key, out);
   return out;
 }
 
-/** Verdicts exactly as the node gives them: median of the last `persistence` window scores > threshold. */
+/**
+ * Verdicts exactly as the node gives them (streamConvAutoencoder mirrors the BundleScorer): the whole file
+ * streams through, rows after the first trainSize are counted.
+ */
 export function caeFileCounts(f: Labelled, s: CaeSettings): Counts {
-  const sc = caeScores(f, s.window, s.epochs);
-  const threshold = heldOutThreshold(sc.heldOut, s.quantile, s.margin);
+  const { trained } = caeModel(f, s.window, s.epochs);
+  const threshold = heldOutThreshold(trained.heldOutErrors, s.quantile, s.margin);
+  const st = streamConvAutoencoder(trained.model, trained.scaler, threshold, f.rows, { persistence: s.persistence, centerDrift: s.centerDrift });
   const c = { tp: 0, fp: 0, fn: 0, tn: 0 };
-  const med = new PersistenceFilter(s.persistence);
-  for (let i = 0; i < f.rows.length; i++) {
-    if (Number.isNaN(sc.scores[i])) continue;
-    const smoothed = med.push(sc.scores[i]);
-    if (i < DEFAULT_CONFIG.trainSize) continue;
-    tally(c, f.labels[i] === 1, smoothed > threshold);
-  }
+  for (let i = DEFAULT_CONFIG.trainSize; i < f.rows.length; i++) tally(c, f.labels[i] === 1, st.flagged[i] === 1);
   return c;
 }
 
@@ -208,6 +198,7 @@ export const CAE_NODE_DEFAULTS: CaeSettings = {
   quantile: CAE_DEFAULTS.quantile,
   margin: CAE_DEFAULTS.margin,
   persistence: CAE_DEFAULTS.persistence,
+  centerDrift: CAE_DEFAULTS.centerDrift,
 };
 
 // ---- cross-validation by file -------------------------------------------------------------------------------
@@ -231,7 +222,7 @@ export const CV_GRIDS: Record<string, Array<Record<string, number>>> = {
   pca: grid({ limitScale: [1, 1.5, 2, 3], inputWindow: [1, 3, 5, 10], smoothing: [5, 15, 25], adaptRate: [0.005, 0.01, 0.02] }),
   l2: grid({ limitScale: [1, 1.5, 2, 3], inputWindow: [1, 3, 5, 10], smoothing: [5, 15, 25], adaptRate: [0.005, 0.01, 0.02] }),
   ewma: grid({ limitScale: [1, 1.5, 2, 3], inputWindow: [3, 5, 10], smoothing: [5, 15, 25], ewmaLambda: [0.002, 0.005, 0.01] }),
-  'conv-autoencoder': grid({ window: [16, 32], margin: [1.5, 2, 3, 4], quantile: [0.99, 1], persistence: [1, 5, 15] }),
+  'conv-autoencoder': grid({ window: [16, 32], centerDrift: [0, 0.005, 0.01, 0.02], margin: [1, 1.5, 2, 3], persistence: [5, 15] }),
 };
 
 function label(o: Record<string, number>): string {
@@ -418,7 +409,7 @@ function main(): void {
       const settings = { ...CAE_NODE_DEFAULTS, ...args.cae };
       results[method] = fromCounts(pool(files.map((f) => caeFileCounts(f, settings))));
       if (normalOnly.length) freeFar[method] = fromCounts(pool(normalOnly.map((f) => caeFileCounts(f, settings)))).far;
-      const times = files.map((f) => caeScores(f, settings.window, settings.epochs).trainMs);
+      const times = files.map((f) => caeModel(f, settings.window, settings.epochs).trainMs);
       trainNote = `${CONV_AE}: trained per file on its first ${DEFAULT_CONFIG.trainSize} rows in ${Math.min(...times)}–${Math.max(...times)} ms (median ${times.sort((a, b) => a - b)[times.length >> 1]} ms), settings ${label(settings as unknown as Record<string, number>)}`;
       continue;
     }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { buildNet, denseMatrix, layerForward, netForward, sampleGradients, fitNet, type TapLayer } from '../../nodes/core/anomaly/train/convnet';
-import { buildConvAutoencoder, convAutoencoderErrors, convAutoencoderScore, convAutoencoderToOnnx, heldOutThreshold } from '../../nodes/core/anomaly/train/conv-autoencoder';
+import { buildConvAutoencoder, convAutoencoderErrors, convAutoencoderScore, convAutoencoderToOnnx, heldOutThreshold, streamConvAutoencoder } from '../../nodes/core/anomaly/train/conv-autoencoder';
 import { trainConvAutoencoderBundle, trainBundle } from '../../nodes/core/anomaly/train/train';
 import { makeWindows } from '../../nodes/core/anomaly/train/windows';
 import { informativeSensors, looksLikeCmapss, parseCmapss, parseRulList, phm08Score, rmse, rulTargets } from '../../nodes/core/anomaly/train/cmapss';
@@ -252,5 +252,44 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       assert.equal(out.rul.length, windows.count);
       for (let w = 0; w < windows.count; w++) close(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
     });
+  });
+});
+
+describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agree', () => {
+  it('the scorer (onnxruntime, centre drift, persistence) flags the same rows as streamConvAutoencoder, and drift is followed', async () => {
+    const dir = tmpRoot('moby-drift-');
+    const csv = path.join(dir, 'n.csv');
+    fs.writeFileSync(csv, toCsv(FEATURES, normalRows(300, 21)));
+    const out = path.join(dir, 'root', 'eq', 'p', 'v1');
+    const rep = await trainBundle({ method: 'conv-autoencoder', csv, out, window: 8, epochs: 10, persistence: 3, centerDrift: 0.05 });
+    assert.equal(rep.meta.center_drift, 0.05);
+    // slow drift of temp (15 units, about 5 of its standard deviations, over 300 rows) with a fault
+    // (current +6) in rows 200–239
+    const rows = normalRows(300, 22).map((r, i) => [r[0], r[1] + (15 * i) / 300, r[2] + (i >= 200 && i < 240 ? 6 : 0)]);
+    const s = new BundleScorer({ root: path.join(dir, 'root'), batchWaitMs: 0 });
+    try {
+      await s.load();
+      const flagged: number[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const r = await s.score({ key: 'd', equipmentId: 'eq', fields: fieldsOf(rows[i]), timestamp: i });
+        flagged.push(r.kind === 'result' && r.score > r.threshold ? 1 : 0);
+      }
+      // the reference needs the trained model: retrain with the same seed and options (training is reproducible)
+      const ref = trainConvAutoencoderBundle(normalRows(300, 21), { window: 8, epochs: 10 });
+      close(ref.threshold, rep.meta.threshold!, 'same threshold from the same seed');
+      const st = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, { persistence: 3, centerDrift: 0.05 });
+      const differ = flagged.filter((f, i) => f !== st.flagged[i]).length;
+      // float32 (onnxruntime) vs float64 can only disagree on scores within a hair of the threshold
+      assert.ok(differ <= 2, `${differ} rows differ`);
+      const inFault = flagged.slice(205, 240).filter(Boolean).length;
+      const beforeFault = flagged.slice(100, 200).filter(Boolean).length;
+      assert.ok(inFault > 25, `fault flagged on ${inFault}/35 rows`);
+      assert.ok(beforeFault < 10, `drift before the fault flagged on ${beforeFault}/100 rows`);
+      const frozen = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, { persistence: 3, centerDrift: 0 });
+      assert.ok(frozen.flagged.slice(100, 200).reduce((a, b) => a + b, 0) > beforeFault, 'a fixed scaler flags more of the drift');
+    } finally {
+      await s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,6 +7,7 @@
 // learns on the earlier part and the threshold is a quantile of the errors on the later, held-out windows,
 // times a margin; that later part also carries some of the slow drift the model will meet in service.
 import { quantile } from '../linalg';
+import { PersistenceFilter } from '../onnx/persistence';
 import { OnnxGraphBuilder } from './onnx-builder';
 import { buildNet, describeNet, fitNet, netForward, netToGraph, type TapLayer } from './convnet';
 
@@ -29,7 +30,7 @@ export interface ConvAutoencoderOptions {
   onEpoch?: (epoch: number, loss: number) => void;
 }
 
-export const CAE_DEFAULTS = { window: 16, filters: [16, 8] as [number, number], kernel: 4, epochs: 30, learningRate: 3e-3, holdout: 0.25, quantile: 0.99, margin: 1.5, persistence: 5 };
+export const CAE_DEFAULTS = { window: 16, filters: [16, 8] as [number, number], kernel: 4, epochs: 30, learningRate: 3e-3, holdout: 0.25, quantile: 0.99, margin: 1.5, persistence: 5, centerDrift: 0.01 };
 
 /** Layers for windows of `window` steps (a multiple of 4: two stride-2 stages) and `features` channels. */
 export function buildConvAutoencoder(window: number, features: number, opts: ConvAutoencoderOptions = {}): TapLayer[] {
@@ -109,4 +110,46 @@ export function convAutoencoderToOnnx(model: ConvAutoencoderModel): Uint8Array {
   g.output('score', ['batch']);
   g.output('contributions', ['batch', F]);
   return g.toBytes(`1-D convolutional autoencoder (${describeNet(model.layers).join('; ')}) exported by moby-train`);
+}
+
+export interface StreamOptions {
+  /** median over this many window scores (meta.persistence) */
+  persistence?: number;
+  /** per-device centre drift rate (meta.center_drift); 0 keeps the scaler fixed */
+  centerDrift?: number;
+}
+
+/**
+ * What the BundleScorer does with a conv-autoencoder bundle for one device, row by row, with the float64
+ * reference forward pass: standardise around the device's centre, slide the window, score, take the
+ * persistence median, flag above the threshold, and move the centre after a point judged normal. Used by
+ * eval:skab so its figures are the node's; a test checks it against the scorer through onnxruntime.
+ * Rows before the first full window get NaN scores and are never flagged.
+ */
+export function streamConvAutoencoder(model: ConvAutoencoderModel, scaler: { mean: number[]; std: number[] }, threshold: number, rows: number[][], o: StreamOptions = {}): { scores: Float64Array; raw: Float64Array; flagged: Uint8Array } {
+  const W = model.window;
+  const F = model.features;
+  const drift = o.centerDrift ?? 0;
+  const centre = Float64Array.from(scaler.mean);
+  const ring = new Float64Array(W * F);
+  const win = new Float64Array(W * F);
+  const med = new PersistenceFilter(o.persistence ?? 1);
+  const scores = new Float64Array(rows.length).fill(NaN);
+  const raw = new Float64Array(rows.length).fill(NaN);
+  const flagged = new Uint8Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const slot = (i % W) * F;
+    for (let f = 0; f < F; f++) ring[slot + f] = (rows[i][f] - centre[f]) / scaler.std[f];
+    if (i < W - 1) continue;
+    // oldest step first: the slot after the newest
+    const head = (i + 1) % W;
+    for (let t = 0; t < W; t++) win.set(ring.subarray(((head + t) % W) * F, ((head + t) % W) * F + F), t * F);
+    const r = convAutoencoderScore(model, win).score;
+    const s = med.push(r);
+    raw[i] = r;
+    scores[i] = s;
+    flagged[i] = s > threshold ? 1 : 0;
+    if (drift > 0 && s <= threshold && r <= threshold) for (let f = 0; f < F; f++) centre[f] += drift * (rows[i][f] - centre[f]);
+  }
+  return { scores, raw, flagged };
 }

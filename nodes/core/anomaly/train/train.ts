@@ -76,6 +76,8 @@ export interface TrainOptions {
   holdout?: number;
   /** conv-autoencoder: median over this many window scores before the threshold (default 5) */
   persistence?: number;
+  /** conv-autoencoder: per-device centre drift rate written to meta.center_drift (default 0.01; 0 = fixed) */
+  centerDrift?: number;
   /** rul on C-MAPSS: cap of the piece-wise linear target (default 125) */
   cap?: number;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
@@ -146,6 +148,8 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
     const t0 = Date.now();
     const persistence = o.persistence ?? CAE_DEFAULTS.persistence;
     if (!Number.isInteger(persistence) || persistence < 1) throw new Error(`--persistence must be a positive integer, got ${persistence}`);
+    const centerDrift = o.centerDrift ?? CAE_DEFAULTS.centerDrift;
+    if (!(centerDrift >= 0 && centerDrift <= 1)) throw new Error(`--center-drift must be between 0 and 1, got ${centerDrift}`);
     const r = trainConvAutoencoderBundle(table.rows, {
       window: o.window,
       epochs: o.epochs,
@@ -173,6 +177,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
         scaler: r.scaler,
         threshold: r.threshold,
         persistence,
+        center_drift: centerDrift,
         training: {
           rows: table.rows.length,
           windows: r.trainWindows,
