@@ -5,8 +5,8 @@
 //   npm run eval:cmapss -- --train train_FD001.txt --test test_FD001.txt --rul RUL_FD001.txt [--json]
 //       trains on every training engine, predicts each test engine at its last cycle; RMSE and PHM08 score
 //   npm run eval:cmapss -- --train train_FD001.txt --holdout [--splits 1] [--cuts 10] [--json]
-//       without the test set: 80/20 split by unit (seeded), held-out engines cut at random cycles (≥ 31,
-//       like the test engines) and scored at the cut; truth = cycles left after the cut, not capped
+//       without the test set: 80/20 split by unit (seeded), each held-out engine cut at random cycles (≥ 31
+//       cycles kept, 5–150 left, like the test engines) and scored at the cut; truth = cycles left, not capped
 //
 // --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
 import fs from 'node:fs';

@@ -228,15 +228,17 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       close(rmse([1, 3], [0, 0]), Math.sqrt(5), 'rmse');
     });
 
-    it('truncated engines keep at least 31 cycles (or all) and the truth is the cycles cut off', () => {
+    it('truncated engines keep at least 31 cycles, the truth is the cycles cut off, within the RUL range asked', () => {
       const engines = parseCmapss(text);
-      const cases = truncateEngines(engines, 4, 1);
+      const cases = truncateEngines(engines, 4, 1, { maxRul: 40 });
       assert.equal(cases.length, 24);
       for (const c of cases) {
         const full = engines.find((e) => e.unit === c.engine.unit)!;
         assert.equal(c.engine.rows.length + c.truth, full.rows.length);
         assert.ok(c.engine.rows.length >= 31);
+        assert.ok(c.truth >= 5 && c.truth <= 40, `truth ${c.truth}`);
       }
+      assert.ok(new Set(cases.map((c) => c.truth)).size > 10, 'cuts vary');
     });
 
     it('learns wear: predicts a lower RUL late in life than early, and the ONNX graph matches within 1e-5', async () => {

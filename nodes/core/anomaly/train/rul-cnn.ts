@@ -3,7 +3,7 @@
 // piece-wise linear target divided by the cap (outputs near 1 keep Adam's steps well scaled); the cap is
 // folded back into the last layer before export, so the ONNX model outputs cycles directly.
 import { OnnxGraphBuilder } from './onnx-builder';
-import { buildNet, describeNet, fitNet, netForward, netToGraph, type TapLayer } from './convnet';
+import { buildNet, describeNet, fitNet, netForward, netToGraph, type Activation, type LayerSpec, type TapLayer } from './convnet';
 import { engineWindow, informativeSensors, rulTargets, columnName, type Engine } from './cmapss';
 import { mulberry32 } from '../../prng';
 
@@ -22,6 +22,8 @@ export interface RulCnnOptions {
   filters?: number;
   kernel?: number;
   dense?: number;
+  convLayers?: number;
+  activation?: Activation;
   learningRate?: number;
   batchSize?: number;
   seed?: number;
@@ -30,7 +32,7 @@ export interface RulCnnOptions {
   onEpoch?: (epoch: number, loss: number) => void;
 }
 
-export const RUL_DEFAULTS = { window: 30, cap: 125, epochs: 30, filters: 16, kernel: 5, dense: 64, learningRate: 2e-3, batchSize: 64 };
+export const RUL_DEFAULTS = { window: 30, cap: 125, epochs: 30, filters: 10, kernel: 9, convLayers: 3, dense: 64, activation: 'tanh' as Activation, learningRate: 2e-3, batchSize: 64 };
 
 export interface RulCnnBundle {
   model: RulCnnModel;
@@ -45,19 +47,18 @@ export interface RulCnnBundle {
 export function buildRulCnn(window: number, features: number, o: RulCnnOptions = {}): TapLayer[] {
   const f = o.filters ?? RUL_DEFAULTS.filters;
   const k = o.kernel ?? RUL_DEFAULTS.kernel;
-  const pad = (k - 1) >> 1;
-  return buildNet(
-    window,
-    features,
-    [
-      { type: 'conv', out: f, kernel: k, stride: 1, pad, activation: 'relu' },
-      { type: 'conv', out: f, kernel: k, stride: 1, pad, activation: 'relu' },
-      { type: 'conv', out: Math.max(1, f >> 1), kernel: 3, stride: 1, pad: 1, activation: 'relu' },
-      { type: 'dense', out: o.dense ?? RUL_DEFAULTS.dense, activation: 'relu' },
-      { type: 'dense', out: 1, activation: 'linear' },
-    ],
-    o.seed ?? 42,
-  );
+  const act = o.activation ?? RUL_DEFAULTS.activation;
+  const convs = o.convLayers ?? RUL_DEFAULTS.convLayers;
+  // 'same' padding keeps every layer 30 steps long (an odd-sized window is padded one step more at the end)
+  const padL = (k - 1) >> 1;
+  const specs: LayerSpec[] = [];
+  for (let i = 0; i < convs; i++) specs.push({ type: 'conv', out: f, kernel: k, stride: 1, pad: padL, activation: act });
+  // one output channel before the dense layer: a 30-value bottleneck (as in Li et al.'s DCNN) instead of
+  // 30 × filters values, which let the dense layer memorise individual engines
+  specs.push({ type: 'conv', out: 1, kernel: 3, stride: 1, pad: 1, activation: act });
+  specs.push({ type: 'dense', out: o.dense ?? RUL_DEFAULTS.dense, activation: act });
+  specs.push({ type: 'dense', out: 1, activation: 'linear' });
+  return buildNet(window, features, specs, o.seed ?? 42);
 }
 
 /** Standardisation and every training window (ending at each cycle ≥ window − 1) of the given engines. */
@@ -133,17 +134,26 @@ export function predictLastCycle(b: RulCnnBundle, engines: Engine[]): number[] {
 }
 
 /**
- * Simulates the test set from run-to-failure engines: each engine cut at `cuts` random cycles (seeded), as
- * the official test engines are; the truth is the cycles left after the cut (not capped).
+ * Simulates the test set from run-to-failure engines: each engine cut `cuts` times (seeded) so that between
+ * `minRul` and `maxRul` cycles remain and at least `minCycles` are kept, as in the official test files (at
+ * least 31 cycles observed; true RUL 7–145 in FD001). The truth is the cycles left after the cut, not capped.
+ * Uniform cuts over the whole life would instead put most truths far above the cap, which a capped model
+ * cannot reach and the test protocol does not ask for.
  */
-export function truncateEngines(engines: Engine[], cuts: number, seed: number, minCycles = 31): Array<{ engine: Engine; truth: number }> {
+export function truncateEngines(engines: Engine[], cuts: number, seed: number, o: { minCycles?: number; minRul?: number; maxRul?: number } = {}): Array<{ engine: Engine; truth: number }> {
+  const minCycles = o.minCycles ?? 31;
+  const minRul = o.minRul ?? 5;
+  const maxRul = o.maxRul ?? 150;
   const rand = mulberry32(seed);
   const out: Array<{ engine: Engine; truth: number }> = [];
   for (const e of engines) {
     const n = e.rows.length;
+    const hi = Math.min(maxRul, n - minCycles);
+    const lo = Math.min(minRul, Math.max(0, hi));
     for (let c = 0; c < cuts; c++) {
-      const keep = Math.min(n, minCycles + Math.floor(rand() * Math.max(1, n - minCycles)));
-      out.push({ engine: { unit: e.unit, rows: e.rows.slice(0, keep), cycles: e.cycles.slice(0, keep) }, truth: n - keep });
+      const truth = hi <= lo ? Math.max(0, hi) : lo + Math.floor(rand() * (hi - lo + 1));
+      const keep = n - truth;
+      out.push({ engine: { unit: e.unit, rows: e.rows.slice(0, keep), cycles: e.cycles.slice(0, keep) }, truth });
     }
   }
   return out;
