@@ -22,7 +22,7 @@ options:
   --quantile    autoencoder threshold = this quantile of training errors (default 0.995)
   --alpha       pca false-alarm rate for the T²/Q limits (default 0.01)
   --holdout     conv-autoencoder: share of rows (the last ones) held out to set the threshold (default 0.25)
-  --margin      conv-autoencoder: threshold = margin × held-out quantile (default 1.5; quantile default 0.99)
+  --margin      conv-autoencoder: threshold = margin × held-out quantile (default 2; quantile default 0.99)
   --persistence conv-autoencoder: the node alarms on the median of this many window scores (default 5)
   --center-drift conv-autoencoder: each device's standardisation centre follows slow drift at this rate
                 after points judged normal (default 0.01; 0 = fixed scaler)

@@ -7,6 +7,11 @@
 //
 // --data defaults to ../shared/data/skab when it exists; every *.csv below it with an "anomaly" column is scored
 // for F1/FAR/MAR; unlabelled ones (anomaly-free.csv) are cut into file-sized pieces and give a separate FAR.
+//
+// --cv: honest tuning. For each method a grid of settings (CV_GRIDS) is scored per file once; then k folds
+// by file (default: leave one file out) each choose a setting on the other files (choose()) and report it on
+// the held-out file(s). Printed per fold, as the mean of folds and pooled out-of-fold, plus the one setting
+// the same rule picks on all files and how many folds agreed with it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCsv } from '../nodes/core/anomaly/train/csv';
@@ -270,7 +275,6 @@ export interface CvResult {
 }
 
 export function crossValidate(cands: Candidate[], files: Labelled[], k: number, maxFar: number): CvResult {
-  const n = files.length;
   const folds: CvFold[] = [];
   const oof: Counts[] = [];
   for (let fold = 0; fold < k; fold++) {
@@ -291,7 +295,6 @@ export function crossValidate(cands: Candidate[], files: Labelled[], k: number, 
     pooled: fromCounts(pool(oof)),
     final: { chosen: all.label, f1: allM.f1, far: allM.far, far_anomaly_free: all.free.length ? fromCounts(pool(all.free)).far : 0, folds_agreeing: folds.filter((f) => f.chosen === all.label).length },
   };
-  void n;
 }
 
 function statCandidates(method: StatMethod, files: Labelled[], free: Labelled[]): Candidate[] {

@@ -30,7 +30,11 @@ export interface ConvAutoencoderOptions {
   onEpoch?: (epoch: number, loss: number) => void;
 }
 
-export const CAE_DEFAULTS = { window: 16, filters: [16, 8] as [number, number], kernel: 4, epochs: 30, learningRate: 3e-3, holdout: 0.25, quantile: 0.99, margin: 1.5, persistence: 5, centerDrift: 0.01 };
+/**
+ * moby-train's defaults. window, margin, persistence and centerDrift are the setting `npm run eval:skab -- --cv`
+ * picks on all tuning files (valve1 + anomaly-free); its leave-one-file-out figures are in docs/onnx-bundles.md.
+ */
+export const CAE_DEFAULTS = { window: 16, filters: [16, 8] as [number, number], kernel: 4, epochs: 30, learningRate: 3e-3, holdout: 0.25, quantile: 0.99, margin: 2, persistence: 5, centerDrift: 0.01 };
 
 /** Layers for windows of `window` steps (a multiple of 4: two stride-2 stages) and `features` channels. */
 export function buildConvAutoencoder(window: number, features: number, opts: ConvAutoencoderOptions = {}): TapLayer[] {

@@ -70,7 +70,7 @@ export interface TrainOptions {
   target?: string;
   /** autoencoder: quantile of training errors used as threshold (default 0.995); conv-autoencoder: of held-out errors (0.99) */
   quantile?: number;
-  /** conv-autoencoder: threshold = margin × held-out quantile (default 1.5) */
+  /** conv-autoencoder: threshold = margin × held-out quantile (default 2) */
   margin?: number;
   /** conv-autoencoder: share of rows held out for the threshold (default 0.25) */
   holdout?: number;
