@@ -241,6 +241,18 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       assert.ok(new Set(cases.map((c) => c.truth)).size > 10, 'cuts vary');
     });
 
+    it('early stopping keeps the epoch with the lowest validation RMSE and stops after `patience` epochs without one', () => {
+      const engines = parseCmapss(text);
+      const seen: number[] = [];
+      const b = trainRulCnn(engines, { window: 10, epochs: 40, cap: 40, filters: 4, dense: 8, validation: 0.34, patience: 3, learningRate: 0.02, onEpoch: (_e, _l, v) => void seen.push(v) });
+      assert.equal(b.validationEngines, 2);
+      const min = Math.min(...seen);
+      assert.equal(b.validationRmse, min);
+      assert.equal(b.bestEpoch, seen.indexOf(min) + 1);
+      // it ran until patience epochs passed without improvement, or to the last epoch
+      assert.ok(seen.length === 40 || seen.length === b.bestEpoch + 3, `${seen.length} epochs, best ${b.bestEpoch}`);
+    });
+
     it('learns wear: predicts a lower RUL late in life than early, and the ONNX graph matches within 1e-5', async () => {
       const engines = parseCmapss(text);
       const b = trainRulCnn(engines, { window: 10, epochs: 15, cap: 40, filters: 4, dense: 8 });

@@ -143,7 +143,8 @@ export interface FitOptions {
   seed?: number;
   /** the learning rate decays linearly to this share of itself by the last epoch (default 1 = constant) */
   finalLrShare?: number;
-  onEpoch?: (epoch: number, loss: number) => void;
+  /** called after each epoch with the mean training loss; returning true stops training */
+  onEpoch?: (epoch: number, loss: number) => boolean | void;
 }
 
 /**
@@ -205,7 +206,7 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
       }
     }
     lastLoss = lossSum / (count * outSize);
-    opts.onEpoch?.(epoch + 1, lastLoss);
+    if (opts.onEpoch?.(epoch + 1, lastLoss) === true) break;
   }
   return lastLoss;
 }

@@ -29,10 +29,14 @@ export interface RulCnnOptions {
   seed?: number;
   /** every engine's windows start every `stride` cycles (1 = all windows) */
   stride?: number;
-  onEpoch?: (epoch: number, loss: number) => void;
+  /** share of engines held out to pick the epoch (early stopping); 0 trains on all for `epochs` */
+  validation?: number;
+  /** stop after this many epochs without a better validation RMSE */
+  patience?: number;
+  onEpoch?: (epoch: number, loss: number, validationRmse: number) => void;
 }
 
-export const RUL_DEFAULTS = { window: 30, cap: 125, epochs: 30, filters: 10, kernel: 9, convLayers: 3, dense: 64, activation: 'tanh' as Activation, learningRate: 2e-3, batchSize: 64 };
+export const RUL_DEFAULTS = { window: 30, cap: 125, epochs: 30, filters: 10, kernel: 9, convLayers: 3, dense: 64, activation: 'tanh' as Activation, learningRate: 2e-3, batchSize: 64, validation: 0.1, patience: 5 };
 
 export interface RulCnnBundle {
   model: RulCnnModel;
@@ -42,6 +46,10 @@ export interface RulCnnBundle {
   scaler: { mean: number[]; std: number[] };
   windows: number;
   trainRmse: number;
+  /** best validation RMSE (cycles, capped target) and its epoch; Infinity / last epoch without validation */
+  validationRmse: number;
+  bestEpoch: number;
+  validationEngines: number;
 }
 
 export function buildRulCnn(window: number, features: number, o: RulCnnOptions = {}): TapLayer[] {
@@ -89,14 +97,44 @@ export function rulTrainingSet(engines: Engine[], columns: number[], window: num
   return { data, targets, count: ends.length, scaler: { mean, std } };
 }
 
-/** Fits the CNN on run-to-failure engines. */
+/**
+ * Fits the CNN on run-to-failure engines. A seeded share of the engines (`validation`, default 10 %, at least
+ * one) is kept out of training and scored after every epoch; the weights of the epoch with the lowest
+ * validation RMSE are kept and training stops after `patience` epochs without improvement. Without it the
+ * network keeps lowering its training error by memorising engines (training RMSE 3, held-out 24 cycles).
+ */
 export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBundle {
   const window = o.window ?? RUL_DEFAULTS.window;
   const cap = o.cap ?? RUL_DEFAULTS.cap;
   const columns = informativeSensors(engines);
-  const set = rulTrainingSet(engines, columns, window, cap, o.stride ?? 1);
+  const share = o.validation ?? RUL_DEFAULTS.validation;
+  const rand = mulberry32((o.seed ?? 42) + 17);
+  const order = engines.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const nVal = share > 0 && engines.length >= 2 ? Math.max(1, Math.round(engines.length * share)) : 0;
+  const valEngines = order.slice(0, nVal).map((i) => engines[i]);
+  const fitEngines = order.slice(nVal).map((i) => engines[i]);
+  const set = rulTrainingSet(fitEngines, columns, window, cap, o.stride ?? 1);
   const scaled = set.targets.map((y) => y / cap);
   const layers = buildRulCnn(window, columns.length, o);
+  const D = window * columns.length;
+  // validation windows standardised with the training scaler, every cycle of the held-out engines
+  const val: Array<{ x: Float32Array; y: number }> = [];
+  for (const e of valEngines) {
+    const y = rulTargets(e, cap);
+    for (let end = Math.min(window - 1, e.rows.length - 1); end < e.rows.length; end++) {
+      const x = new Float32Array(D);
+      engineWindow(e.rows, end, window, columns, set.scaler.mean, set.scaler.std, x, 0);
+      val.push({ x, y: y[end] });
+    }
+  }
+  let best = Infinity;
+  let bestEpoch = 0;
+  let snapshot = layers.map((l) => ({ w: l.weights.slice(), b: l.bias.slice() }));
+  const patience = o.patience ?? RUL_DEFAULTS.patience;
   fitNet(layers, set.data, scaled, set.count, {
     epochs: o.epochs ?? RUL_DEFAULTS.epochs,
     batchSize: o.batchSize ?? RUL_DEFAULTS.batchSize,
@@ -104,7 +142,25 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
     // decaying the step lets the last epochs settle instead of jittering around the minimum
     finalLrShare: 0.1,
     seed: o.seed,
-    onEpoch: o.onEpoch,
+    onEpoch: (epoch, loss) => {
+      let valRmse = NaN;
+      if (val.length) {
+        let se = 0;
+        for (const v of val) se += (cap * predictRulCnn({ window, features: columns.length, layers }, v.x) - v.y) ** 2;
+        valRmse = Math.sqrt(se / val.length);
+        if (valRmse < best) {
+          best = valRmse;
+          bestEpoch = epoch;
+          snapshot = layers.map((l) => ({ w: l.weights.slice(), b: l.bias.slice() }));
+        }
+      } else bestEpoch = epoch;
+      o.onEpoch?.(epoch, loss, valRmse);
+      return val.length > 0 && epoch - bestEpoch >= patience;
+    },
+  });
+  if (val.length) layers.forEach((l, i) => {
+    l.weights.set(snapshot[i].w);
+    l.bias.set(snapshot[i].b);
   });
   // fold the cap into the output layer: the model now predicts cycles
   const last = layers[layers.length - 1];
@@ -112,9 +168,8 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
   for (let i = 0; i < last.bias.length; i++) last.bias[i] *= cap;
   const model = { window, features: columns.length, layers };
   let se = 0;
-  const D = window * columns.length;
   for (let w = 0; w < set.count; w++) se += (predictRulCnn(model, set.data.subarray(w * D, (w + 1) * D)) - set.targets[w]) ** 2;
-  return { model, columns, features: columns.map(columnName), scaler: set.scaler, windows: set.count, trainRmse: Math.sqrt(se / set.count) };
+  return { model, columns, features: columns.map(columnName), scaler: set.scaler, windows: set.count, trainRmse: Math.sqrt(se / set.count), validationRmse: best, bestEpoch, validationEngines: valEngines.length };
 }
 
 /** Float64 reference of the exported graph for one standardised window. */
