@@ -15,7 +15,7 @@ options:
   --out         bundle directory to create (refused if it exists, unless --force)
   --features    columns to use, in order (default: all numeric columns)
   --sep         field separator (default: detected from the header: ; , or tab)
-  --window      steps per window (autoencoder/rul default 30; conv-autoencoder 16, a multiple of 4)
+  --window      steps per window (autoencoder/rul default 30; conv-autoencoder 32, a multiple of 4)
   --stride      rows between window starts (default 1)
   --epochs      autoencoder training epochs (default 30)
   --hidden, --bottleneck, --lr, --seed   autoencoder size, learning rate, random seed

@@ -1,5 +1,5 @@
 // The two window CNNs moby-train writes, served through the BundleScorer for 200 devices: the convolutional
-// autoencoder (16 steps × 8 features, SKAB-sized) and the C-MAPSS RUL CNN (30 cycles × 19 synthetic
+// autoencoder (32 steps × 8 features, SKAB-sized, moby-train defaults) and the C-MAPSS RUL CNN (30 cycles × 19 synthetic
 // sensors; FD001 keeps 14, so the real model is a little cheaper). Each is measured micro-batched (one session.run per tick of 200 windows) against its baseline in
 // the same run, one session.run per window with the same 200 windows in flight. Models are trained for a
 // few epochs on synthetic data: inference cost depends on the layer sizes, not on the weights.
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     const csv = path.join(dir, 'normal.csv');
     fs.writeFileSync(csv, [skabLike.join(';'), ...Array.from({ length: 400 }, (_, i) => row(i).join(';'))].join('\n') + '\n');
     const t0 = performance.now();
-    await trainBundle({ method: 'conv-autoencoder', csv, out: path.join(dir, 'root', 'valve', 'normal', 'v1'), epochs: 30 });
+    const caeRep = await trainBundle({ method: 'conv-autoencoder', csv, out: path.join(dir, 'root', 'valve', 'normal', 'v1'), epochs: 30 });
     const caeMs = performance.now() - t0;
 
     const fd = path.join(dir, 'train_FD.txt');
@@ -96,13 +96,13 @@ async function main(): Promise<void> {
     const rul = await trainBundle({ method: 'rul', csv: fd, out: path.join(dir, 'root', 'engine', 'normal', 'v1'), epochs: 2 });
     const rulMs = performance.now() - t1;
     const sensors = rul.meta.features;
-    console.log(`conv autoencoder 16x8 (400 rows, 30 epochs) trained in ${fmt(caeMs)} ms; RUL CNN 30x${sensors.length} (${rul.windows} windows, 2 epochs) in ${fmt(rulMs)} ms; ${DEVICES} devices, ${MS} ms per case`);
+    console.log(`conv autoencoder ${caeRep.meta.window}x8 (400 rows, 30 epochs) trained in ${fmt(caeMs)} ms; RUL CNN 30x${sensors.length} (${rul.windows} windows, 2 epochs) in ${fmt(rulMs)} ms; ${DEVICES} devices, ${MS} ms per case`);
 
     const root = path.join(dir, 'root');
     const cae = await bench(root, {
       name: 'conv autoencoder',
       equipment: 'valve',
-      window: 16,
+      window: caeRep.meta.window,
       features: skabLike,
       sample: (d, t) => Object.fromEntries(row(t, d).map((v, j) => [skabLike[j], v])),
     });
