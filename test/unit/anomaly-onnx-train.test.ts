@@ -125,7 +125,9 @@ describe('anomaly-onnx training and bundle files', () => {
       await assert.rejects(trainBundle({ method: 'pca', csv: path.join(dir, 'missing.csv'), out }), /--csv .*missing\.csv: ENOENT/);
     });
 
-    it('CLI: trains an autoencoder and a rul bundle; reports usage errors with exit code 2', () => {
+    it('CLI: trains an autoencoder and a rul bundle; reports usage errors with exit code 2', function () {
+      // six CLI processes, each loading the runtime: minutes on a shared, loaded machine; not a speed check
+      this.timeout(180000);
       const ae = cli(['--method', 'autoencoder', '--csv', csv, '--out', path.join(dir, 'root', 'eq', 'p', 'ae-1'), '--window', '8', '--epochs', '2', '--hidden', '8', '--quiet']);
       assert.equal(ae.status, 0, ae.stderr);
       assert.match(ae.stdout, /wrote .*ae-1 \(reconstruction, 4 features, window 8\)/);
@@ -140,6 +142,19 @@ describe('anomaly-onnx training and bundle files', () => {
       const rmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'pump', 'p', 'rul-1', 'meta.json'), 'utf8'));
       assert.deepEqual([rmeta.kind, rmeta.rul_unit, rmeta.input.layout], ['rul', 'h', 'sequence']);
 
+      const usage = cli(['--method', 'svm', '--csv', csv, '--out', 'x']);
+      assert.equal(usage.status, 2);
+      assert.match(usage.stderr, /--method must be pca, autoencoder, conv-autoencoder or rul, got "svm"/);
+      assert.equal(cli(['--csv', csv]).status, 2);
+      assert.equal(cli(['--bogus']).status, 2);
+      const bad = cli(['--method', 'pca', '--csv', csv, '--out', path.join(dir, 'x', 'e', 'p', 'v'), '--features', 'vib,nope']);
+      assert.equal(bad.status, 1);
+      assert.match(bad.stderr, /no column "nope"/);
+    });
+
+    // several CLI processes, each loading onnxruntime and training: slow on a loaded machine, not a speed check
+    it('CLI: trains a conv-autoencoder (held-out threshold, persistence) and a C-MAPSS rul CNN bundle', function () {
+      this.timeout(180000);
       const cae = cli(['--method', 'conv-autoencoder', '--csv', csv, '--features', FEATURES.join(','), '--out', path.join(dir, 'root', 'eq', 'p', 'cae-1'), '--window', '8', '--epochs', '2', '--margin', '2', '--persistence', '3']);
       assert.equal(cae.status, 0, cae.stderr);
       assert.match(cae.stderr, /held-out windows, threshold .*, trained in \d+ ms/);
@@ -159,15 +174,6 @@ describe('anomaly-onnx training and bundle files', () => {
       const fmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-cnn', 'meta.json'), 'utf8'));
       assert.deepEqual([fmeta.kind, fmeta.method, fmeta.rul_unit, fmeta.input.layout, fmeta.training.cap], ['rul', 'rul-cnn', 'cycles', 'sequence', 40]);
       assert.ok(!fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1'));
-
-      const usage = cli(['--method', 'svm', '--csv', csv, '--out', 'x']);
-      assert.equal(usage.status, 2);
-      assert.match(usage.stderr, /--method must be pca, autoencoder, conv-autoencoder or rul, got "svm"/);
-      assert.equal(cli(['--csv', csv]).status, 2);
-      assert.equal(cli(['--bogus']).status, 2);
-      const bad = cli(['--method', 'pca', '--csv', csv, '--out', path.join(dir, 'x', 'e', 'p', 'v'), '--features', 'vib,nope']);
-      assert.equal(bad.status, 1);
-      assert.match(bad.stderr, /no column "nope"/);
     });
   });
 });
