@@ -4,20 +4,29 @@
 import { parseArgs } from 'node:util';
 import { trainBundle, type TrainMethod } from '../nodes/core/anomaly/train/train';
 
-const USAGE = `usage: moby-train --method pca|autoencoder|rul --csv <file> --out <root>/<equipment>/<power>/<version>
+const USAGE = `usage: moby-train --method pca|autoencoder|conv-autoencoder|rul --csv <file> --out <root>/<equipment>/<power>/<version>
                   [--features a,b,c] [--sep ';'] [--window 30] [--epochs 30] [--target <column>]
 options:
-  --method      pca (T²/Q, one sample), autoencoder (dense, over windows), rul (linear regression over windows)
-  --csv         training data: header row, numeric columns; non-numeric and anomaly/changepoint columns are dropped
+  --method      pca (T²/Q, one sample), autoencoder (dense, over windows), conv-autoencoder (1-D convolutions
+                over windows, threshold from held-out windows), rul (C-MAPSS run-to-failure file: windowed 1-D CNN;
+                CSV with --target: linear regression over windows)
+  --csv         training data: header row, numeric columns; non-numeric and anomaly/changepoint columns are dropped;
+                for rul also a C-MAPSS train_FD00x.txt (space-separated, 26 columns, no header)
   --out         bundle directory to create (refused if it exists, unless --force)
   --features    columns to use, in order (default: all numeric columns)
   --sep         field separator (default: detected from the header: ; , or tab)
-  --window      steps per window for autoencoder/rul (default 30)
+  --window      steps per window (autoencoder/rul default 30; conv-autoencoder 32, a multiple of 4)
   --stride      rows between window starts (default 1)
   --epochs      autoencoder training epochs (default 30)
   --hidden, --bottleneck, --lr, --seed   autoencoder size, learning rate, random seed
   --quantile    autoencoder threshold = this quantile of training errors (default 0.995)
   --alpha       pca false-alarm rate for the T²/Q limits (default 0.01)
+  --holdout     conv-autoencoder: share of rows (the last ones) held out to set the threshold (default 0.25)
+  --margin      conv-autoencoder: threshold = margin × held-out quantile (default 2; quantile default 0.99)
+  --persistence conv-autoencoder: the node alarms on the median of this many window scores (default 5)
+  --center-drift conv-autoencoder: each device's standardisation centre follows slow drift at this rate
+                after points judged normal (default 0.01; 0 = fixed scaler)
+  --cap         rul on C-MAPSS: cap of the piece-wise linear target (default 125)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
   --threshold   rul: alarm when the predicted RUL is below this
@@ -50,6 +59,11 @@ async function main(argv: string[]): Promise<number> {
         seed: { type: 'string' },
         quantile: { type: 'string' },
         alpha: { type: 'string' },
+        holdout: { type: 'string' },
+        margin: { type: 'string' },
+        persistence: { type: 'string' },
+        'center-drift': { type: 'string' },
+        cap: { type: 'string' },
         target: { type: 'string' },
         unit: { type: 'string' },
         threshold: { type: 'string' },
@@ -73,8 +87,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`moby-train: --method, --csv and --out are required\n${USAGE}`);
     return 2;
   }
-  if (!['pca', 'autoencoder', 'rul'].includes(method)) {
-    console.error(`moby-train: --method must be pca, autoencoder or rul, got "${method}"`);
+  if (!['pca', 'autoencoder', 'conv-autoencoder', 'rul'].includes(method)) {
+    console.error(`moby-train: --method must be pca, autoencoder, conv-autoencoder or rul, got "${method}"`);
     return 2;
   }
   try {
@@ -94,6 +108,11 @@ async function main(argv: string[]): Promise<number> {
       seed: num('seed', s('seed')),
       quantile: num('quantile', s('quantile')),
       alpha: num('alpha', s('alpha')),
+      holdout: num('holdout', s('holdout')),
+      margin: num('margin', s('margin')),
+      persistence: num('persistence', s('persistence')),
+      centerDrift: num('center-drift', s('center-drift')),
+      cap: num('cap', s('cap')),
       target: s('target'),
       unit: s('unit'),
       threshold: num('threshold', s('threshold')),

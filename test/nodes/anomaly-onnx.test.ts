@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../support/net';
-import { FEATURES, fieldsOf, normalRows, tmpRoot, toCsv, writeMeanBundle } from '../support/anomaly-onnx-fixtures';
+import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv, writeMeanBundle } from '../support/anomaly-onnx-fixtures';
 import { trainBundle } from '../../nodes/core/anomaly/train/train';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -48,6 +48,7 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   this.timeout(60000);
   let work: string;
   let root: string;
+  let cmapss: string;
 
   before(async () => {
     work = tmpRoot('moby-onnx-node-');
@@ -57,6 +58,11 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     fs.writeFileSync(csv, toCsv(['datetime', ...FEATURES, 'rul', 'anomaly'], rows.map((r, i) => [`t${i}`, ...r, 1000 - 2 * i, 0])));
     await trainBundle({ method: 'autoencoder', csv, features: FEATURES, out: path.join(root, 'press', 'normal', 'v1'), window: 5, epochs: 20, hidden: 8, bottleneck: 2, learningRate: 3e-3 });
     await trainBundle({ method: 'rul', csv, features: FEATURES, target: 'rul', unit: 'h', threshold: 100, out: path.join(root, 'pump', 'normal', 'v1'), window: 3 });
+    // tiny versions of the two window CNNs moby-train writes: conv autoencoder and C-MAPSS RUL
+    await trainBundle({ method: 'conv-autoencoder', csv, features: FEATURES, out: path.join(root, 'valve', 'normal', 'v1'), window: 8, epochs: 15, persistence: 3 });
+    cmapss = path.join(work, 'train_FD.txt');
+    fs.writeFileSync(cmapss, syntheticCmapss([60, 80, 70, 90, 75, 65], 3));
+    await trainBundle({ method: 'rul', csv: cmapss, out: path.join(root, 'engine', 'normal', 'v1'), window: 10, epochs: 15, cap: 40, threshold: 10 });
   });
 
   afterEach(async () => {
@@ -103,6 +109,39 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     assert.equal(m.anomaly!.is_anomaly, false);
     const codes = bad.map((b) => b.moby!.reject!.code).sort();
     assert.deepEqual(codes, ['missing_feature', 'no_model']);
+  });
+
+  it('serves a conv-autoencoder bundle: normal windows pass, a lasting broken correlation alarms after the persistence median', async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    for (const r of normalRows(16, 34)) n.receive(point('valve', fieldsOf(r)));
+    await waitFor(() => ok.length === 16, 10000, '16 outputs');
+    assert.equal(ok[6].anomaly!.warming, true);
+    const scored = ok.slice(7);
+    assert.ok(scored.every((m) => m.anomaly!.model!.kind === 'reconstruction' && !m.anomaly!.is_anomaly), JSON.stringify(scored.map((m) => m.anomaly!.score)));
+    for (let i = 0; i < 6; i++) n.receive(point('valve', { vib: 1, temp: 90, current: 10 }));
+    await waitFor(() => ok.length === 22, 10000, '22 outputs');
+    assert.equal(ok[21].anomaly!.is_anomaly, true, JSON.stringify(ok[21].anomaly));
+  });
+
+  it('serves the C-MAPSS RUL CNN: msg.rul in cycles, lower late in an engine life, alarm below the threshold', async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    // engine 4 of the training file (90 cycles): its first 20 cycles, then its last 10 on another device
+    const rows = fs.readFileSync(cmapss, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number)).filter((r) => r[0] === 4);
+    const fields = (r: number[]) => Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]]));
+    for (const r of rows.slice(0, 20)) n.receive(point('engine', fields(r), 'early'));
+    for (const r of rows.slice(-10)) n.receive(point('engine', fields(r), 'late'));
+    await waitFor(() => ok.length === 30, 10000, '30 outputs');
+    const early = ok.filter((m) => m.rul && m.payload.tags.device_id === 'early');
+    const late = ok.filter((m) => m.rul && m.payload.tags.device_id === 'late');
+    assert.deepEqual([early.length, late.length], [11, 1]);
+    assert.equal(late[0].rul!.unit, 'cycles');
+    assert.ok(early[early.length - 1].rul!.value > 25 && late[0].rul!.value < 12, `early ${early[early.length - 1].rul!.value}, late ${late[0].rul!.value}`);
+    assert.equal(early[early.length - 1].anomaly!.is_anomaly, false);
+    assert.equal(late[0].anomaly!.is_anomaly, late[0].rul!.value < 10);
   });
 
   it('chooses the power bucket from a field', async () => {

@@ -90,3 +90,26 @@ export function writeMeanBundle(root: string, eq: string, power: string, version
   fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meanMeta(window)));
   return dir;
 }
+
+/**
+ * A synthetic C-MAPSS-format run-to-failure file (space-separated, 26 columns, no header): each engine's
+ * sensors s2, s3, s4, s7 drift with wear (quadratic in the used share of its life), s1 and s5 are constant as
+ * in FD001, the rest is noise. `lives` are the engines' lengths in cycles.
+ */
+export function syntheticCmapss(lives: number[], seed = 5): string {
+  const rand = mulberry32(seed);
+  const lines: string[] = [];
+  lives.forEach((life, u) => {
+    for (let c = 1; c <= life; c++) {
+      const wear = (c / life) ** 2;
+      const sensors = Array.from({ length: 21 }, (_, j) => {
+        if (j === 0) return 518.67;
+        if (j === 4) return 14.62;
+        const drift = j === 1 || j === 2 || j === 3 || j === 6 ? (j % 2 ? 1 : -1) * 3 * wear : 0;
+        return 100 + 10 * j + drift + 0.3 * (rand() - 0.5);
+      });
+      lines.push([u + 1, c, 0.001 * (rand() - 0.5), 0, 100, ...sensors.map((v) => v.toFixed(4))].join(' '));
+    }
+  });
+  return lines.join('\n') + '\n';
+}

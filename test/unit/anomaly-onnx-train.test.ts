@@ -9,7 +9,7 @@ import { compareVersions } from '../../nodes/core/anomaly/onnx/bundles';
 import { SlidingWindow } from '../../nodes/core/anomaly/onnx/window';
 import { parseCsv } from '../../nodes/core/anomaly/train/csv';
 import { trainBundle } from '../../nodes/core/anomaly/train/train';
-import { FEATURES, fieldsOf, normalRows, tmpRoot, toCsv } from '../support/anomaly-onnx-fixtures';
+import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv } from '../support/anomaly-onnx-fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -125,7 +125,9 @@ describe('anomaly-onnx training and bundle files', () => {
       await assert.rejects(trainBundle({ method: 'pca', csv: path.join(dir, 'missing.csv'), out }), /--csv .*missing\.csv: ENOENT/);
     });
 
-    it('CLI: trains an autoencoder and a rul bundle; reports usage errors with exit code 2', () => {
+    it('CLI: trains an autoencoder and a rul bundle; reports usage errors with exit code 2', function () {
+      // six CLI processes, each loading the runtime: minutes on a shared, loaded machine; not a speed check
+      this.timeout(180000);
       const ae = cli(['--method', 'autoencoder', '--csv', csv, '--out', path.join(dir, 'root', 'eq', 'p', 'ae-1'), '--window', '8', '--epochs', '2', '--hidden', '8', '--quiet']);
       assert.equal(ae.status, 0, ae.stderr);
       assert.match(ae.stdout, /wrote .*ae-1 \(reconstruction, 4 features, window 8\)/);
@@ -142,12 +144,36 @@ describe('anomaly-onnx training and bundle files', () => {
 
       const usage = cli(['--method', 'svm', '--csv', csv, '--out', 'x']);
       assert.equal(usage.status, 2);
-      assert.match(usage.stderr, /--method must be pca, autoencoder or rul, got "svm"/);
+      assert.match(usage.stderr, /--method must be pca, autoencoder, conv-autoencoder or rul, got "svm"/);
       assert.equal(cli(['--csv', csv]).status, 2);
       assert.equal(cli(['--bogus']).status, 2);
       const bad = cli(['--method', 'pca', '--csv', csv, '--out', path.join(dir, 'x', 'e', 'p', 'v'), '--features', 'vib,nope']);
       assert.equal(bad.status, 1);
       assert.match(bad.stderr, /no column "nope"/);
+    });
+
+    // several CLI processes, each loading onnxruntime and training: slow on a loaded machine, not a speed check
+    it('CLI: trains a conv-autoencoder (held-out threshold, persistence) and a C-MAPSS rul CNN bundle', function () {
+      this.timeout(180000);
+      const cae = cli(['--method', 'conv-autoencoder', '--csv', csv, '--features', FEATURES.join(','), '--out', path.join(dir, 'root', 'eq', 'p', 'cae-1'), '--window', '8', '--epochs', '2', '--margin', '2', '--persistence', '3']);
+      assert.equal(cae.status, 0, cae.stderr);
+      assert.match(cae.stderr, /held-out windows, threshold .*, trained in \d+ ms/);
+      const cmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'eq', 'p', 'cae-1', 'meta.json'), 'utf8'));
+      assert.deepEqual([cmeta.kind, cmeta.method, cmeta.window, cmeta.persistence, cmeta.training.margin], ['reconstruction', 'conv-autoencoder', 8, 3, 2]);
+      // 240 rows, a quarter held out: windows ending in the last 60 rows set the threshold
+      assert.equal(cmeta.training.held_out_windows, 60);
+      const badWindow = cli(['--method', 'conv-autoencoder', '--csv', csv, '--out', path.join(dir, 'root', 'eq', 'p', 'cae-2'), '--window', '10']);
+      assert.equal(badWindow.status, 1);
+      assert.match(badWindow.stderr, /--window must be a multiple of 4/);
+
+      const fd = path.join(dir, 'train_FD.txt');
+      fs.writeFileSync(fd, syntheticCmapss([50, 60, 55], 9));
+      const cm = cli(['--method', 'rul', '--csv', fd, '--out', path.join(dir, 'root', 'engine', 'p', 'rul-cnn'), '--window', '10', '--epochs', '2', '--cap', '40']);
+      assert.equal(cm.status, 0, cm.stderr);
+      assert.match(cm.stderr, /C-MAPSS: 3 engines, 165 cycles, sensors s2, s3, s4/);
+      const fmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-cnn', 'meta.json'), 'utf8'));
+      assert.deepEqual([fmeta.kind, fmeta.method, fmeta.rul_unit, fmeta.input.layout, fmeta.training.cap], ['rul', 'rul-cnn', 'cycles', 'sequence', 40]);
+      assert.ok(!fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1'));
     });
   });
 });

@@ -9,6 +9,7 @@ import { compareVersions, loadBundle, readBundleFiles, scanBundleDirs, type Load
 import type { BundleMeta } from './meta';
 import { SlidingWindow } from './window';
 import { FirstEntry } from '../../first-entry';
+import { PersistenceFilter } from './persistence';
 
 export interface PowerBucket {
   name: string;
@@ -59,6 +60,8 @@ export type ScoreOutcome =
   | {
       kind: 'result';
       score: number;
+      /** the window's own score when meta.persistence smooths `score` */
+      raw_score?: number;
       threshold: number;
       contributions: Record<string, number>;
       model: ModelRef;
@@ -76,6 +79,10 @@ interface DeviceState {
   features: string[];
   scaler: BundleMeta['scaler'];
   lastTimestamp: number;
+  /** median of the last meta.persistence scores, when the bundle asks for it */
+  persistence?: PersistenceFilter;
+  /** per-device standardisation centre (raw units) when the bundle sets center_drift */
+  center?: Float64Array;
 }
 
 /** Power buckets come from node configuration (JSON typed by a user): check the shape, name the bad entry. */
@@ -280,7 +287,7 @@ export class BundleScorer {
       const v = fields[name];
       if (v === undefined) return reject('missing_feature', `feature "${name}" required by model ${bundle.id} is missing`);
       if (typeof v !== 'number' || !Number.isFinite(v)) return reject('bad_number', `feature "${name}" is not a finite number`);
-      step[i] = meta.scaler ? (v - meta.scaler.mean[i]) / meta.scaler.std[i] : v;
+      step[i] = v;
     }
     let state = this.devices.get(req.key);
     // re-insert so Map order is least-recently-scored first: device keys come from messages, so the map is
@@ -298,10 +305,19 @@ export class BundleScorer {
       // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
       state.win.rescale(state.scaler, meta.scaler);
       state.scaler = meta.scaler;
+      state.center = undefined;
     }
     this.devices.set(req.key, state);
     state.features = meta.features;
     state.lastTimestamp = req.timestamp;
+    const raw = step.slice();
+    const drift = meta.center_drift ?? 0;
+    if (meta.scaler) {
+      // with centre drift each device standardises around its own centre, which follows slow drift
+      if (drift > 0 && (!state.center || state.center.length !== nf)) state.center = Float64Array.from(meta.scaler.mean);
+      const centre = drift > 0 ? state.center! : meta.scaler.mean;
+      for (let i = 0; i < nf; i++) step[i] = (step[i] - centre[i]) / meta.scaler.std[i];
+    }
     state.win.push(step);
     if (!state.win.full) return { kind: 'warming', have: state.win.count, need: meta.window };
 
@@ -320,7 +336,21 @@ export class BundleScorer {
     } catch (err) {
       return reject('model_error', (err as Error).message);
     }
-    return interpret(bundle, row.input, row.outputs);
+    const res = interpret(bundle, row.input, row.outputs);
+    const n = meta.persistence ?? 1;
+    if (res.kind === 'result' && n > 1 && meta.kind !== 'rul') {
+      // per device: a reloaded bundle with another persistence starts a fresh filter
+      if (!state.persistence || state.persistence.size !== n) state.persistence = new PersistenceFilter(n);
+      res.raw_score = res.score;
+      res.score = state.persistence.push(res.score);
+    }
+    if (res.kind === 'result' && drift > 0 && state.center && meta.kind !== 'rul') {
+      // only a point judged normal on both its own and its smoothed score moves the centre, so a developing
+      // fault is not learned as the new normal (the statistical detectors' rule)
+      const own = res.raw_score ?? res.score;
+      if (res.score <= res.threshold && own <= res.threshold) for (let i = 0; i < nf; i++) state.center[i] += drift * (raw[i] - state.center[i]);
+    }
+    return res;
   }
 
   /** Drops a device's window (e.g. when the device is removed). */

@@ -5,4 +5,5 @@ export { compareVersions, scanBundleDirs, loadBundle, type LoadedBundle } from '
 export { META_SCHEMA, validateMeta, type BundleMeta, type OutputKind } from './meta';
 export { SlidingWindow } from './window';
 export { MicroBatcher } from './batcher';
+export { PersistenceFilter } from './persistence';
 export * from '../train';

@@ -34,6 +34,13 @@ export interface BundleMeta {
   /** pca: control limits of T² and Q */
   t2_limit?: number;
   q_limit?: number;
+  /** the verdict uses the median of the device's last `persistence` scores (default 1: each score alone) */
+  persistence?: number;
+  /**
+   * per-device standardisation centre follows slow drift: after a point judged normal, centre += rate ·
+   * (point − centre); the scaler's mean is the starting centre (default 0: fixed scaler)
+   */
+  center_drift?: number;
   /** rul: unit of the predicted remaining useful life, e.g. "h", "cycles" */
   rul_unit?: string;
   /** free-form provenance: method, created_at, training stats */
@@ -86,6 +93,8 @@ export const META_SCHEMA = {
     threshold: { type: 'number' },
     t2_limit: { type: 'number', exclusiveMinimum: 0 },
     q_limit: { type: 'number', exclusiveMinimum: 0 },
+    persistence: { type: 'integer', minimum: 1, maximum: 1000 },
+    center_drift: { type: 'number', minimum: 0, maximum: 1 },
     rul_unit: { type: 'string', maxLength: 32 },
     method: { type: 'string', maxLength: 64 },
     created_at: { type: 'string', maxLength: 64 },

@@ -8,9 +8,54 @@ import { writeBundle } from './bundle-writer';
 import { parseCsv } from './csv';
 import { pcaToOnnx, PCA_INPUT } from './pca-export';
 import { fitLinearRul, linearRulToOnnx, predictRul, RUL_INPUT } from './rul';
-import { fitScaler, makeWindows } from './windows';
+import { fitScaler, makeWindows, type Scaler } from './windows';
+import { CAE_DEFAULTS, CAE_INPUT, convAutoencoderErrors, convAutoencoderToOnnx, heldOutThreshold, trainConvAutoencoder, type ConvAutoencoderModel } from './conv-autoencoder';
+import { looksLikeCmapss, parseCmapss } from './cmapss';
+import { RUL_CNN_INPUT, RUL_DEFAULTS, rulCnnToOnnx, trainRulCnn } from './rul-cnn';
+import { describeNet } from './convnet';
 
-export type TrainMethod = 'pca' | 'autoencoder' | 'rul';
+export type TrainMethod = 'pca' | 'autoencoder' | 'conv-autoencoder' | 'rul';
+
+export interface ConvAutoencoderTrainOptions {
+  window?: number;
+  epochs?: number;
+  learningRate?: number;
+  seed?: number;
+  /** share of the rows, at the end, whose windows set the threshold instead of training (default 0.25) */
+  holdout?: number;
+  quantile?: number;
+  margin?: number;
+  filters?: [number, number];
+  onEpoch?: (epoch: number, loss: number) => void;
+}
+
+export interface ConvAutoencoderTrained {
+  model: ConvAutoencoderModel;
+  scaler: Scaler;
+  heldOutErrors: Float64Array;
+  threshold: number;
+  trainWindows: number;
+}
+
+/**
+ * The conv-autoencoder recipe shared by moby-train and eval:skab: scaler on all rows; the earlier
+ * (1 − holdout) of the rows train the model; windows ending in the last `holdout` share are held out and set
+ * the threshold (margin × their quantile), so the threshold reflects errors on data the model has not seen.
+ */
+export function trainConvAutoencoderBundle(rows: number[][], o: ConvAutoencoderTrainOptions = {}): ConvAutoencoderTrained {
+  const window = o.window ?? CAE_DEFAULTS.window;
+  const holdout = o.holdout ?? CAE_DEFAULTS.holdout;
+  if (!(holdout > 0 && holdout < 1)) throw new Error(`--holdout must be between 0 and 1, got ${holdout}`);
+  const split = Math.round(rows.length * (1 - holdout));
+  if (split < window || rows.length - split < 1) throw new Error(`conv-autoencoder: ${rows.length} rows are too few for ${window}-step windows with ${holdout} held out`);
+  const scaler = fitScaler(rows);
+  const train = makeWindows(rows.slice(0, split), window, scaler);
+  const model = trainConvAutoencoder(train.data, train.count, window, scaler.mean.length, { epochs: o.epochs, learningRate: o.learningRate, seed: o.seed, filters: o.filters, onEpoch: o.onEpoch });
+  // held-out windows end after the split; their earlier steps may overlap the training rows, as in service
+  const held = makeWindows(rows.slice(split - window + 1), window, scaler);
+  const heldOutErrors = convAutoencoderErrors(model, held.data, held.count);
+  return { model, scaler, heldOutErrors, threshold: heldOutThreshold(heldOutErrors, o.quantile, o.margin), trainWindows: train.count };
+}
 
 export interface TrainOptions {
   method: TrainMethod;
@@ -23,8 +68,18 @@ export interface TrainOptions {
   epochs?: number;
   /** rul: the target column */
   target?: string;
-  /** autoencoder: quantile of training errors used as threshold (default 0.995) */
+  /** autoencoder: quantile of training errors used as threshold (default 0.995); conv-autoencoder: of held-out errors (0.99) */
   quantile?: number;
+  /** conv-autoencoder: threshold = margin × held-out quantile (default 2) */
+  margin?: number;
+  /** conv-autoencoder: share of rows held out for the threshold (default 0.25) */
+  holdout?: number;
+  /** conv-autoencoder: median over this many window scores before the threshold (default 5) */
+  persistence?: number;
+  /** conv-autoencoder: per-device centre drift rate written to meta.center_drift (default 0.01; 0 = fixed) */
+  centerDrift?: number;
+  /** rul on C-MAPSS: cap of the piece-wise linear target (default 125) */
+  cap?: number;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
   alpha?: number;
   hidden?: number;
@@ -56,11 +111,12 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
   } catch (err) {
     throw new Error(`--csv ${o.csv}: ${(err as Error).message}`);
   }
+  const created_at = new Date().toISOString();
+  if (o.method === 'rul' && looksLikeCmapss(text)) return trainCmapssRul(o, text, created_at, log);
   const table = parseCsv(text, { sep: o.sep, features: o.features, target: o.method === 'rul' ? o.target : undefined, file: o.csv });
-  if (o.method === 'rul' && !o.target) throw new Error('--method rul needs --target <column>');
+  if (o.method === 'rul' && !o.target) throw new Error('--method rul needs --target <column> (or a C-MAPSS run-to-failure file)');
   for (const d of table.dropped) log(`dropped column "${d.column}": ${d.reason}`);
   log(`${table.rows.length} rows, features: ${table.features.join(', ')}`);
-  const created_at = new Date().toISOString();
   const F = table.features.length;
   if (o.method === 'pca') {
     if (o.window !== undefined && o.window !== 1) throw new Error('--method pca scores single samples: --window must be 1 or omitted');
@@ -87,6 +143,55 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
       { force: o.force },
     );
     return { dir: o.out, meta, rows: table.rows.length, windows: table.rows.length };
+  }
+  if (o.method === 'conv-autoencoder') {
+    const t0 = Date.now();
+    const persistence = o.persistence ?? CAE_DEFAULTS.persistence;
+    if (!Number.isInteger(persistence) || persistence < 1) throw new Error(`--persistence must be a positive integer, got ${persistence}`);
+    const centerDrift = o.centerDrift ?? CAE_DEFAULTS.centerDrift;
+    if (!(centerDrift >= 0 && centerDrift <= 1)) throw new Error(`--center-drift must be between 0 and 1, got ${centerDrift}`);
+    const r = trainConvAutoencoderBundle(table.rows, {
+      window: o.window,
+      epochs: o.epochs,
+      learningRate: o.learningRate,
+      seed: o.seed,
+      holdout: o.holdout,
+      quantile: o.quantile,
+      margin: o.margin,
+      onEpoch: (e, loss) => log(`epoch ${e}: loss ${loss.toPrecision(4)}`),
+    });
+    const trainMs = Date.now() - t0;
+    log(`${r.trainWindows} training windows, ${r.heldOutErrors.length} held-out windows, threshold ${r.threshold.toPrecision(4)}, trained in ${trainMs} ms`);
+    const meta = await writeBundle(
+      o.out,
+      convAutoencoderToOnnx(r.model),
+      {
+        schema_version: 1,
+        kind: 'reconstruction',
+        method: 'conv-autoencoder',
+        created_at,
+        features: table.features,
+        window: r.model.window,
+        input: { name: CAE_INPUT, layout: 'flat' },
+        outputs: { reconstruction: 'reconstruction', score: 'score', contributions: 'contributions' },
+        scaler: r.scaler,
+        threshold: r.threshold,
+        persistence,
+        center_drift: centerDrift,
+        training: {
+          rows: table.rows.length,
+          windows: r.trainWindows,
+          held_out_windows: r.heldOutErrors.length,
+          layers: describeNet(r.model.layers),
+          epochs: o.epochs ?? CAE_DEFAULTS.epochs,
+          quantile: o.quantile ?? CAE_DEFAULTS.quantile,
+          margin: o.margin ?? CAE_DEFAULTS.margin,
+          train_ms: trainMs,
+        },
+      },
+      { force: o.force },
+    );
+    return { dir: o.out, meta, rows: table.rows.length, windows: r.trainWindows };
   }
   const window = o.window ?? 30;
   if (!Number.isInteger(window) || window < 1) throw new Error(`--window must be a positive integer, got ${window}`);
@@ -153,5 +258,36 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
     );
     return { dir: o.out, meta, rows: table.rows.length, windows: win.count };
   }
-  throw new Error(`--method must be pca, autoencoder or rul, got "${String(o.method)}"`);
+  throw new Error(`--method must be pca, autoencoder, conv-autoencoder or rul, got "${String(o.method)}"`);
+}
+
+/** rul on a C-MAPSS run-to-failure file: the windowed CNN on informative sensors, capped target. */
+async function trainCmapssRul(o: TrainOptions, text: string, created_at: string, log: (line: string) => void): Promise<TrainReport> {
+  const engines = parseCmapss(text, o.csv);
+  const rows = engines.reduce((n, e) => n + e.rows.length, 0);
+  const t0 = Date.now();
+  const cap = o.cap ?? RUL_DEFAULTS.cap;
+  const b = trainRulCnn(engines, { window: o.window, epochs: o.epochs, cap, seed: o.seed, learningRate: o.learningRate, stride: o.stride, onEpoch: (e, loss, v) => log(`epoch ${e}: loss ${loss.toPrecision(4)}, validation RMSE ${v.toFixed(2)}`) });
+  const trainMs = Date.now() - t0;
+  log(`C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, validation RMSE ${b.validationRmse.toFixed(2)} on ${b.validationEngines} held-out engines (epoch ${b.bestEpoch} kept; target capped at ${cap}), ${trainMs} ms`);
+  const meta = await writeBundle(
+    o.out,
+    rulCnnToOnnx(b.model),
+    {
+      schema_version: 1,
+      kind: 'rul',
+      method: 'rul-cnn',
+      created_at,
+      features: b.features,
+      window: b.model.window,
+      input: { name: RUL_CNN_INPUT, layout: 'sequence' },
+      outputs: { rul: 'rul' },
+      scaler: b.scaler,
+      rul_unit: o.unit ?? 'cycles',
+      ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
+      training: { engines: engines.length, rows, windows: b.windows, cap, layers: describeNet(b.model.layers), epochs: b.bestEpoch, validation_engines: b.validationEngines, validation_rmse: Number.isFinite(b.validationRmse) ? b.validationRmse : null, rmse: b.trainRmse, train_ms: trainMs },
+    },
+    { force: o.force },
+  );
+  return { dir: o.out, meta, rows, windows: b.windows };
 }

@@ -1,0 +1,128 @@
+// C-MAPSS remaining-useful-life evaluation of the model `moby-train --method rul` builds (windowed 1-D CNN,
+// same defaults), scored with its float64 reference forward pass (the exported graph matches it within 1e-5,
+// see test/unit/anomaly-onnx-convnet.test.ts).
+//
+//   npm run eval:cmapss -- --train train_FD001.txt --test test_FD001.txt --rul RUL_FD001.txt [--json]
+//       trains on every training engine, predicts each test engine at its last cycle; RMSE and PHM08 score
+//   npm run eval:cmapss -- --train train_FD001.txt --holdout [--splits 1] [--cuts 10] [--json]
+//       without the test set: 80/20 split by unit (seeded), each held-out engine cut at random cycles (≥ 31
+//       cycles kept, 5–150 left, like the test engines) and scored at the cut; truth = cycles left, not capped
+//
+// --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
+import fs from 'node:fs';
+import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';
+import { predictLastCycle, trainRulCnn, truncateEngines, RUL_DEFAULTS, type RulCnnOptions } from '../nodes/core/anomaly/train/rul-cnn';
+import { mulberry32 } from '../nodes/core/prng';
+
+interface Args {
+  train: string;
+  test: string;
+  rul: string;
+  holdout: boolean;
+  splits: number;
+  cuts: number;
+  json: boolean;
+  opts: RulCnnOptions;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { train: '', test: '', rul: '', holdout: false, splits: 1, cuts: 10, json: false, opts: {} };
+  const num = (name: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${name} needs a number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === '--train') a.train = argv[++i];
+    else if (k === '--test') a.test = argv[++i];
+    else if (k === '--rul') a.rul = argv[++i];
+    else if (k === '--holdout') a.holdout = true;
+    else if (k === '--splits') a.splits = num('splits', argv[++i]);
+    else if (k === '--cuts') a.cuts = num('cuts', argv[++i]);
+    else if (k === '--json') a.json = true;
+    else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
+    else if (k === '--window') a.opts.window = num('window', argv[++i]);
+    else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
+    else if (k === '--seed') a.opts.seed = num('seed', argv[++i]);
+    else if (k === '--help' || k === '-h') {
+      console.log('usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--cuts n]) [--json]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${k}`);
+  }
+  if (!a.train) throw new Error('--train <train_FD001.txt> is required');
+  if (!a.holdout && (!a.test || !a.rul)) throw new Error('give --test and --rul, or --holdout');
+  return a;
+}
+
+function read(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+}
+
+function round(v: number, d = 2): number {
+  const p = 10 ** d;
+  return Math.round(v * p) / p;
+}
+
+function log(args: Args, line: string): void {
+  if (!args.json) console.error(line);
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const engines = parseCmapss(read(args.train), args.train);
+  const onEpoch = (e: number, loss: number, v: number) => log(args, `  epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
+  if (!args.holdout) {
+    const test = parseCmapss(read(args.test), args.test);
+    const truth = parseRulList(read(args.rul));
+    if (truth.length !== test.length) throw new Error(`${args.rul}: ${truth.length} values for ${test.length} test engines`);
+    const t0 = Date.now();
+    const b = trainRulCnn(engines, { ...args.opts, onEpoch });
+    log(args, `trained on ${engines.length} engines (${b.windows} windows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const pred = predictLastCycle(b, test);
+    const out = { rmse: round(rmse(pred, truth)), score: round(phm08Score(pred, truth), 1), engines: test.length };
+    if (args.json) console.log(JSON.stringify(out));
+    else console.log(`C-MAPSS test, last cycle of ${out.engines} engines: RMSE ${out.rmse}, PHM08 score ${out.score}`);
+    return;
+  }
+  const splits: Array<{ split: number; rmse: number; score: number; score_per_engine: number; engines: number; cases: number; train_s: number }> = [];
+  for (let s = 0; s < args.splits; s++) {
+    // 80/20 by unit: an engine's cycles never appear on both sides
+    const rand = mulberry32(1000 + s);
+    const order = engines.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    const nHeld = Math.round(engines.length * 0.2);
+    const held: Engine[] = order.slice(0, nHeld).map((i) => engines[i]);
+    const train: Engine[] = order.slice(nHeld).map((i) => engines[i]);
+    const t0 = Date.now();
+    const b = trainRulCnn(train, { ...args.opts, onEpoch });
+    const trainS = (Date.now() - t0) / 1000;
+    const cases = truncateEngines(held, args.cuts, 2000 + s);
+    const pred = predictLastCycle(b, cases.map((c) => c.engine));
+    const truth = cases.map((c) => c.truth);
+    // the PHM08 score is a sum: scaled to 100 engines so it compares with the test set's
+    const score = phm08Score(pred, truth);
+    splits.push({ split: s, rmse: rmse(pred, truth), score: (score * 100) / cases.length, score_per_engine: score / cases.length, engines: held.length, cases: cases.length, train_s: trainS });
+    log(args, `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping, epoch ${b.bestEpoch} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`);
+  }
+  const mean = (k: 'rmse' | 'score') => splits.reduce((a, s) => a + s[k], 0) / splits.length;
+  const out = { rmse: round(mean('rmse')), score: round(mean('score'), 1), engines: splits[0].engines, cases: splits[0].cases, splits: splits.map((s) => ({ ...s, rmse: round(s.rmse), score: round(s.score, 1), score_per_engine: round(s.score_per_engine, 3), train_s: round(s.train_s, 1) })), window: args.opts.window ?? RUL_DEFAULTS.window, cap: args.opts.cap ?? RUL_DEFAULTS.cap };
+  if (args.json) console.log(JSON.stringify(out));
+  else console.log(`C-MAPSS holdout (${splits.length} split(s), 20 % of units, ${args.cuts} random cuts each): RMSE ${out.rmse}, PHM08 score per 100 engines ${out.score}`);
+}
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (err) {
+    console.error(`eval-cmapss: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
