@@ -246,7 +246,7 @@ describe('moby-alert node: notifications', function () {
     const devices = (await api().get('/moby/devices').expect(200)).body as Array<{ device_id: string; muted?: boolean; mute?: { by: string } }>;
     assert.equal(devices.find((d) => d.device_id === 'pump-1')?.mute?.by, 'kim');
     // after unmute, the device notifies again
-    await api().post('/moby/devices/pump-1/unmute').expect(200);
+    await api().post('/moby/devices/pump-1/unmute').send({}).expect(200);
     send(anomalyMsg('pump-1', true));
     await waitFor(() => hook.delivered().length === 2, 10000, 'pump-1 notified after unmute');
   });

@@ -43,6 +43,8 @@ describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
   });
   afterEach(async () => {
     await helper.unload();
+    // every test starts from an empty replay journal: the flood test's floors must not leak into the next
+    fs.rmSync(path.join(userDir, 'moby-replay'), { recursive: true, force: true });
   });
 
   const flow = (opts: Record<string, unknown> = {}) => [

@@ -238,9 +238,11 @@ describe('maintenance (mute) windows', () => {
   });
 
   function host(engine: AlertEngine, mutes: MuteTable): ApiHost {
-    return { list: (f) => engine.list(f), get: (id) => engine.get(id), acknowledge: (id, by, n) => engine.acknowledge(id, by, n), resolve: (id, by, n) => engine.resolve(id, by, n), mutes };
+    // open: these hosts have no token (the token rule has its own test below)
+    return { list: (f) => engine.list(f), get: (id) => engine.get(id), acknowledge: (id, by, n) => engine.acknowledge(id, by, n), resolve: (id, by, n) => engine.resolve(id, by, n), mutes, open: true };
   }
-  const req = (method: string, path: string, body?: string): ApiRequest => ({ method, path, query: {}, headers: {}, body });
+  // state changes must be JSON (issue #10): every POST here says so, as Grafana and curl -H do
+  const req = (method: string, path: string, body?: string): ApiRequest => ({ method, path, query: {}, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body });
 
   it('POST /devices/:id/mute and /unmute through the API; GET /devices shows the window', () => {
     const now = Date.UTC(2026, 0, 1);
@@ -273,10 +275,10 @@ describe('maintenance (mute) windows', () => {
   it('the mute routes need the bearer token like every other route', () => {
     const now = Date.UTC(2026, 0, 1);
     const t = new MuteTable(() => now);
-    const h = { ...host(new AlertEngine(), t), token: 'secret-token' };
+    const h = { ...host(new AlertEngine(), t), open: false, token: 'secret-token' };
     const ctx = { devices: () => [], now: () => now };
     assert.equal(handleAlertApi([h], req('POST', '/devices/pump-1/mute'), ctx)!.status, 401);
     assert.equal(t.isMuted('pump-1'), false);
-    assert.equal(handleAlertApi([h], { ...req('POST', '/devices/pump-1/mute'), headers: { authorization: 'Bearer secret-token' } }, ctx)!.status, 200);
+    assert.equal(handleAlertApi([h], { ...req('POST', '/devices/pump-1/mute'), headers: { 'content-type': 'application/json', authorization: 'Bearer secret-token' } }, ctx)!.status, 200);
   });
 });
