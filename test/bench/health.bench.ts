@@ -7,8 +7,6 @@ import { HealthService, HealthTable, compileTopicPattern, readHealthMessage, typ
 import { which } from '../support/net';
 import { startRedis } from '../support/redis';
 import { fmt, measureRate, percentiles, printRates, type Rate } from './lib';
-// the table as it was before the device bound (issue #10), to measure the bound's cost in the same run
-import { HealthTable as PrevHealthTable } from './prev/health-table';
 
 /** Heap plus ArrayBuffer memory (typed-array columns live outside the JS heap), MB, after a full GC. */
 function usedMB(): number {
@@ -23,10 +21,10 @@ const ids = Array.from({ length: DEVICES }, (_, i) => `dev-${String(i).padStart(
 const T0 = 1_700_000_000_000;
 
 function coreRates(): void {
-  // wall-clock rates on a shared machine swing by 2–5× between runs; CPU time per update, alternated
-  // ten times, is what tells whether the bound costs anything on the hot path. Measured first, before any
-  // other table configuration (learned timeouts) has made the current class's code paths polymorphic,
-  // which would handicap it against the previous class
+  // wall-clock rates on a shared machine swing by 2–5× between runs; CPU time per update, repeated
+  // ten times, is the figure to compare across runs. Measured first, before any
+  // other table configuration (learned timeouts) has made the class's code paths polymorphic
+  // (which would slow them)
   let t = T0;
   const cpuRate = (fn: (i: number) => void, n = 2_000_000): number => {
     for (let i = 0; i < 50_000; i++) fn(i);
@@ -35,37 +33,23 @@ function coreRates(): void {
     const c = process.cpuUsage(c0);
     return n / ((c.user + c.system) / 1e6);
   };
-  const p = new PrevHealthTable({ defaultTimeoutMs: 60_000, now: () => t });
   const q = new HealthTable({ defaultTimeoutMs: 60_000, now: () => t });
-  const pr: number[] = [];
   const qr: number[] = [];
   for (let round = 0; round < 10; round++) {
-    pr.push(cpuRate((i) => {
-      t = T0 + i;
-      p.activity(ids[i % DEVICES], t);
-    }));
     qr.push(cpuRate((i) => {
       t = T0 + i;
       q.activity(ids[i % DEVICES], t);
     }));
   }
   const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
-  console.log(`\nactivity updates per CPU-second over ${fmt(DEVICES)} devices, median of 10 alternated runs (min–max)`);
-  console.log(`  previous HealthTable (no bound, before #10)    ${fmt(med(pr)).padStart(12)} /s  (${fmt(Math.min(...pr))}–${fmt(Math.max(...pr))})`);
-  console.log(`  HealthTable (bounded, CLOCK)                   ${fmt(med(qr)).padStart(12)} /s  (${fmt(Math.min(...qr))}–${fmt(Math.max(...qr))}) = ${fmt((100 * med(qr)) / med(pr), 1)} %`);
+  console.log(`\nactivity updates per CPU-second over ${fmt(DEVICES)} devices, median of 10 runs (min–max)`);
+  console.log(`  HealthTable (bounded, CLOCK)                   ${fmt(med(qr)).padStart(12)} /s  (${fmt(Math.min(...qr))}–${fmt(Math.max(...qr))})`);
   const base = new Map<string, number>();
   const baseline = measureRate('baseline: Map<string, number>.set', (i) => {
     base.set(ids[i % DEVICES], T0 + i);
   });
-  // before and after the bound, interleaved twice so machine noise hits both alike
-  const prevRates: Rate[] = [];
   const coreRates: Rate[] = [];
   for (let round = 0; round < 2; round++) {
-    const prev = new PrevHealthTable({ defaultTimeoutMs: 60_000, now: () => t });
-    prevRates.push(measureRate('previous HealthTable.activity (no bound, before #10)', (i) => {
-      t = T0 + i;
-      prev.activity(ids[i % DEVICES], t);
-    }));
     const table = new HealthTable({ defaultTimeoutMs: 60_000, now: () => t });
     coreRates.push(measureRate('HealthTable.activity (memory, bounded, CLOCK)', (i) => {
       t = T0 + i;
@@ -73,7 +57,6 @@ function coreRates(): void {
     }));
   }
   const best = (rs: Rate[]) => rs.reduce((a, b) => (b.perSec > a.perSec ? b : a));
-  const prevRate = best(prevRates);
   const core = best(coreRates);
   // the worst case for the bound: every update a new device in a full table, i.e. an eviction each time
   const fullTable = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: DEVICES, now: () => t });
@@ -100,35 +83,13 @@ function coreRates(): void {
     const r = readHealthMessage(msgs[i % DEVICES], t, opts);
     if (r.kind === 'activity') reader.activity(r.device_id, r.time);
   });
-  const rates: Rate[] = [baseline, prevRate, core, learned, path, evicting];
+  const rates: Rate[] = [baseline, core, learned, path, evicting];
   printRates(`activity updates over ${fmt(DEVICES)} devices (target ≥ 500,000/s in the core)`, rates, baseline);
 
 }
 
 function bigTable(): void {
   const bigIds = (): string[] => Array.from({ length: BIG }, (_, i) => `device-${String(i).padStart(7, '0')}`);
-  // the table before and after the bound, alternated three times (GC timing moves single readings by tens of
-  // bytes per device); the median reading of each is reported
-  const fill = (tbl: { activity(id: string, ts: number): unknown }) => {
-    for (const id of bigIds()) tbl.activity(id, T0 + (id.charCodeAt(id.length - 1) % 7) * 1000);
-  };
-  const prevReadings: number[] = [];
-  const newReadings: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    let h = usedMB();
-    let a: PrevHealthTable | null = new PrevHealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG, now: () => T0 });
-    fill(a);
-    prevReadings.push(((usedMB() - h) * 1048576) / BIG);
-    a = null;
-    h = usedMB();
-    let b: HealthTable | null = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG, now: () => T0 });
-    fill(b);
-    newReadings.push(((usedMB() - h) * 1048576) / BIG);
-    b = null;
-  }
-  const median3 = (a: number[]) => [...a].sort((x, y) => x - y)[1];
-  const prevBytes = median3(prevReadings);
-  const newBytes = median3(newReadings);
   let h0: number;
   // baseline: the obvious object-per-device Map
   h0 = usedMB();
@@ -145,8 +106,6 @@ function bigTable(): void {
   const bytes = ((usedMB() - h0) * 1048576) / BIG;
   console.log(`\nmemory for ${fmt(BIG)} devices (target < 400 bytes/device, ids included)`);
   console.log(`  baseline: Map of one object per device         ${fmt(naiveBytes).padStart(8)} bytes/device`);
-  console.log(`  previous HealthTable (before the bound)        ${fmt(prevBytes).padStart(8)} bytes/device  (median of 3; readings ${prevReadings.map((v) => fmt(v)).join(', ')})`);
-  console.log(`  HealthTable (bounded), alternated with it      ${fmt(newBytes).padStart(8)} bytes/device  (median of 3; readings ${newReadings.map((v) => fmt(v)).join(', ')})`);
   console.log(`  HealthTable (typed-array columns, bounded)     ${fmt(bytes).padStart(8)} bytes/device  (${fmt((100 * bytes) / naiveBytes, 1)} % of baseline)`);
   // the bound holds under a flood: 10× the bound in new ids leaves the table at the bound
   const flooded = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG / 10, now: () => t });
