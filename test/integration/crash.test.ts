@@ -15,7 +15,7 @@ import mqtt, { MqttClient } from 'mqtt';
 import { requireBinary, sleep, waitFor } from '../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { startVictoria, Victoria } from '../support/victoria';
-import { nodeRedProcess, NodeRedProcess } from '../support/nodered-process';
+import { nodeRedProcess, NodeRedProcess, PROCESS_AUTH } from '../support/nodered-process';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { MachineModel, Reading, telemetryBody, EQUIPMENT_TYPES } from '../../bin/lib/sim-model';
 
@@ -92,7 +92,7 @@ async function stream(url: string, total: number, rate: number, prefix: string):
 
 async function metricsText(nr: NodeRedProcess): Promise<string> {
   try {
-    const res = await fetch(`${nr.url}/moby/metrics`);
+    const res = await fetch(`${nr.url}/moby/metrics`, { headers: PROCESS_AUTH });
     return res.ok ? await res.text() : '';
   } catch {
     return '';
@@ -213,7 +213,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     // no alert opened twice: every incident in the database is one the engine knows (a state lost in the
     // crash and re-opened by a redelivered message would show up as a second alert_id), and the
     // anomalous device has exactly one alert, still open
-    const alerts = (await (await fetch(`${nr.url}/moby/alerts?limit=1000`)).json()) as Array<{ alert_id: string; device_id: string; rule: string; status: string; count: number }>;
+    const alerts = (await (await fetch(`${nr.url}/moby/alerts?limit=1000`, { headers: PROCESS_AUTH })).json()) as Array<{ alert_id: string; device_id: string; rule: string; status: string; count: number }>;
     const known = new Set(alerts.map((a) => a.alert_id));
     const stored = await vm.export('moby_alerts_count');
     const idsByKey = new Map<string, Set<string>>();

@@ -6,10 +6,16 @@ import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { freePort, waitFor } from './net';
+import { encryptCredentials } from './secure-nodered';
 
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };
+
+/** The alert API token these processes get (MOBY_API_TOKEN, which the pipeline's alert node takes as credential). */
+export const PROCESS_API_TOKEN = 'nodered-process-token-0123456789abcdef';
+export const PROCESS_AUTH = { authorization: `Bearer ${PROCESS_API_TOKEN}` };
 
 export interface NodeRedProcess {
   port: number;
@@ -38,7 +44,21 @@ export async function nodeRedProcess(opts: { name: string; flow: unknown[]; env:
   fs.rmSync(link, { recursive: true, force: true });
   fs.symlinkSync(root, link, 'dir');
   fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'moby-test-userdir', private: true, dependencies: { [pkg.name]: `file:${root}` } }));
-  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(opts.flow, null, 2));
+  // flows/settings.js has no built-in secrets (issue #10): a credential secret and an editor login of this
+  // run's own, and the flow's `credentials` blocks (environment references) written to flows_cred.json the
+  // way scripts/start.js writes them
+  const secret = randomBytes(32).toString('hex');
+  const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] }));
+  const adminHash: string = bcrypt.hashSync(randomBytes(18).toString('base64'), 4);
+  const creds: Record<string, Record<string, string>> = {};
+  const flow = (opts.flow as Array<Record<string, unknown>>).map((n) => {
+    if (!n.credentials) return n;
+    const { credentials, ...rest } = n;
+    creds[n.id as string] = credentials as Record<string, string>;
+    return rest;
+  });
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 2));
+  fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(encryptCredentials(secret, creds)));
   const settingsFile = path.join(userDir, 'test-settings.js');
   fs.writeFileSync(
     settingsFile,
@@ -80,7 +100,7 @@ export async function nodeRedProcess(opts: { name: string; flow: unknown[]; env:
       out = '';
       const c = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile], {
         cwd: userDir,
-        env: { ...process.env, ...opts.env },
+        env: { ...process.env, MOBY_CREDENTIAL_SECRET: secret, MOBY_ADMIN_PASSWORD_HASH: adminHash, MOBY_API_TOKEN: PROCESS_API_TOKEN, ...opts.env },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true, // own process group: kill() takes everything Node-RED started
       });
