@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';
 import { predictLastCycle, trainRulCnn, truncateEngines, RUL_DEFAULTS, type RulCnnOptions } from '../nodes/core/anomaly/train/rul-cnn';
-import { mulberry32 } from '../nodes/core/prng';
+import { mulberry32, shuffleInPlace } from '../nodes/core/prng';
 
 interface Args {
   train: string;
@@ -94,10 +94,7 @@ function main(): void {
     // 80/20 by unit: an engine's cycles never appear on both sides
     const rand = mulberry32(1000 + s);
     const order = engines.map((_, i) => i);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    shuffleInPlace(order, rand);
     const nHeld = Math.round(engines.length * 0.2);
     const held: Engine[] = order.slice(0, nHeld).map((i) => engines[i]);
     const train: Engine[] = order.slice(nHeld).map((i) => engines[i]);

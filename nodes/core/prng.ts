@@ -14,3 +14,11 @@ export function mulberry32(seed: number): () => number {
 export function gaussian(next: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
 }
+
+/** Fisher–Yates shuffle of `a` in place with the given uniform source (one draw per position, last to first). */
+export function shuffleInPlace<T>(a: T[], next: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+}

@@ -1,7 +1,9 @@
 // Synthetic data and throwaway bundle roots for the ONNX bundle tests (no real data in the repo).
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { mulberry32 } from '../../nodes/core/prng';
 import { fitPca, type PcaModel } from '../../nodes/core/anomaly/pca';
 import { pcaToOnnx } from '../../nodes/core/anomaly/train/pca-export';
@@ -112,4 +114,22 @@ export function syntheticCmapss(lives: number[], seed = 5): string {
     }
   });
   return lines.join('\n') + '\n';
+}
+
+/** |a − b| ≤ tol · max(1, |b|): absolute for O(1) values, relative for large ones (T², RUL in cycles). */
+export function assertClose(actual: number, expected: number, what: string, tol = 1e-5): void {
+  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
+}
+
+/** Runs an ONNX graph once through onnxruntime-node with input `x` and returns every output. */
+export async function runOnnx(bytes: Uint8Array, input: Float32Array, dims: number[]): Promise<Record<string, Float32Array>> {
+  const session = await InferenceSession.create(bytes);
+  try {
+    const out = await session.run({ x: new Tensor('float32', input, dims) });
+    const res: Record<string, Float32Array> = {};
+    for (const name of session.outputNames) res[name] = (out[name] as Tensor).data as Float32Array;
+    return res;
+  } finally {
+    await session.release();
+  }
 }

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { buildNet, denseMatrix, layerForward, netForward, sampleGradients, fitNet, type TapLayer } from '../../nodes/core/anomaly/train/convnet';
 import { buildConvAutoencoder, convAutoencoderErrors, convAutoencoderScore, convAutoencoderToOnnx, heldOutThreshold, streamConvAutoencoder } from '../../nodes/core/anomaly/train/conv-autoencoder';
 import { trainConvAutoencoderBundle, trainBundle } from '../../nodes/core/anomaly/train/train';
@@ -14,23 +13,7 @@ import { predictLastCycle, predictRulCnn, rulCnnToOnnx, trainRulCnn, truncateEng
 import { PersistenceFilter } from '../../nodes/core/anomaly/onnx/persistence';
 import { BundleScorer } from '../../nodes/core/anomaly/onnx/bundle-scorer';
 import { mulberry32 } from '../../nodes/core/prng';
-import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv } from '../support/anomaly-onnx-fixtures';
-
-function close(actual: number, expected: number, what: string, tol = 1e-5): void {
-  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
-}
-
-async function run(bytes: Uint8Array, input: Float32Array, dims: number[]): Promise<Record<string, Float32Array>> {
-  const session = await InferenceSession.create(bytes);
-  try {
-    const out = await session.run({ x: new Tensor('float32', input, dims) });
-    const res: Record<string, Float32Array> = {};
-    for (const name of session.outputNames) res[name] = (out[name] as Tensor).data as Float32Array;
-    return res;
-  } finally {
-    await session.release();
-  }
-}
+import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv, assertClose, runOnnx } from '../support/anomaly-onnx-fixtures';
 
 function randomInput(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);
@@ -52,7 +35,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
           if (ti < 0 || ti >= 6) continue;
           for (let ci = 0; ci < 2; ci++) s += l.weights[k * 2 + ci] * x[ti * 2 + ci];
         }
-        close(y[to], s, `y[${to}]`, 1e-6);
+        assertClose(y[to], s, `y[${to}]`, 1e-6);
       }
     });
 
@@ -125,7 +108,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       for (let j = 0; j < cols; j++) {
         let s = l.bias[j % 2];
         for (let i = 0; i < 24; i++) s += x[i] * M[i * cols + j];
-        close(y[j], s, `col ${j}`, 1e-5);
+        assertClose(y[j], s, `col ${j}`, 1e-5);
       }
     });
   });
@@ -135,12 +118,12 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const r = trainConvAutoencoderBundle(normalRows(200, 4), { window: 8, epochs: 3 });
       const D = 8 * 3;
       const test = makeWindows([...normalRows(20, 5), [3, 40, 2], [1, 90, 30], [1, 60, 10]], 8, r.scaler);
-      const out = await run(convAutoencoderToOnnx(r.model), test.data, [test.count, D]);
+      const out = await runOnnx(convAutoencoderToOnnx(r.model), test.data, [test.count, D]);
       for (let w = 0; w < test.count; w++) {
         const ref = convAutoencoderScore(r.model, test.data.subarray(w * D, (w + 1) * D));
-        close(out.score[w], ref.score, `score ${w}`);
-        for (let i = 0; i < D; i++) close(out.reconstruction[w * D + i], ref.reconstruction[i], `rec ${w}/${i}`);
-        for (let f = 0; f < 3; f++) close(out.contributions[w * 3 + f], ref.perFeature[f], `contrib ${w}/${f}`);
+        assertClose(out.score[w], ref.score, `score ${w}`);
+        for (let i = 0; i < D; i++) assertClose(out.reconstruction[w * D + i], ref.reconstruction[i], `rec ${w}/${i}`);
+        for (let f = 0; f < 3; f++) assertClose(out.contributions[w * 3 + f], ref.perFeature[f], `contrib ${w}/${f}`);
       }
     });
 
@@ -160,7 +143,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const rows = normalRows(400, 9).map((r, i) => (i >= 300 ? [r[0], r[1] + 3, r[2]] : r));
       const r = trainConvAutoencoderBundle(rows, { window: 8, epochs: 5, quantile: 0.99, margin: 1 });
       assert.equal(r.heldOutErrors.length, 100);
-      close(r.threshold, heldOutThreshold(r.heldOutErrors, 0.99, 1), 'threshold');
+      assertClose(r.threshold, heldOutThreshold(r.heldOutErrors, 0.99, 1), 'threshold');
       const train = makeWindows(rows.slice(0, 300), 8, r.scaler);
       const trainErrors = convAutoencoderErrors(r.model, train.data, train.count);
       assert.ok(r.threshold > heldOutThreshold(trainErrors, 0.99, 1), 'held-out windows carry the drift the training windows lack');
@@ -222,10 +205,10 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
 
     it('PHM08 score punishes late predictions more than early ones', () => {
       assert.equal(phm08Score([10], [10]), 0);
-      close(phm08Score([20], [10]), Math.exp(1) - 1, 'late by 10');
-      close(phm08Score([0], [10]), Math.exp(10 / 13) - 1, 'early by 10');
+      assertClose(phm08Score([20], [10]), Math.exp(1) - 1, 'late by 10');
+      assertClose(phm08Score([0], [10]), Math.exp(10 / 13) - 1, 'early by 10');
       assert.ok(phm08Score([20], [10]) > phm08Score([0], [10]));
-      close(rmse([1, 3], [0, 0]), Math.sqrt(5), 'rmse');
+      assertClose(rmse([1, 3], [0, 0]), Math.sqrt(5), 'rmse');
     });
 
     it('truncated engines keep at least 31 cycles, the truth is the cycles cut off, within the RUL range asked', () => {
@@ -262,9 +245,9 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       assert.ok(mean(late) < 15 && mean(early) > 25, `late ${mean(late)} early ${mean(early)}`);
       const D = 10 * b.model.features;
       const windows = makeWindows(engines[1].rows.map((r) => b.columns.map((c) => r[c])), 10, b.scaler, 7);
-      const out = await run(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
+      const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       assert.equal(out.rul.length, windows.count);
-      for (let w = 0; w < windows.count; w++) close(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+      for (let w = 0; w < windows.count; w++) assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
     });
   });
 });
@@ -290,7 +273,7 @@ describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agr
       }
       // the reference needs the trained model: retrain with the same seed and options (training is reproducible)
       const ref = trainConvAutoencoderBundle(normalRows(300, 21), { window: 8, epochs: 10 });
-      close(ref.threshold, rep.meta.threshold!, 'same threshold from the same seed');
+      assertClose(ref.threshold, rep.meta.threshold!, 'same threshold from the same seed');
       const st = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, { persistence: 3, centerDrift: 0.05 });
       const differ = flagged.filter((f, i) => f !== st.flagged[i]).length;
       // float32 (onnxruntime) vs float64 can only disagree on scores within a hair of the threshold

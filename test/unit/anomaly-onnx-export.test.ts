@@ -1,31 +1,13 @@
 // Generated ONNX graphs against their TypeScript references: PCA T²/Q/contributions vs scorePca, the dense
 // autoencoder vs its float64 forward pass, the linear RUL model vs predictRul; all within 1e-5.
 import assert from 'node:assert/strict';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { fitPca, scorePca } from '../../nodes/core/anomaly/pca';
 import { quantile } from '../../nodes/core/anomaly/linalg';
 import { pcaToOnnx } from '../../nodes/core/anomaly/train/pca-export';
 import { autoencoderScore, autoencoderThreshold, autoencoderToOnnx, trainAutoencoder } from '../../nodes/core/anomaly/train/autoencoder';
 import { fitLinearRul, linearRulToOnnx, predictRul } from '../../nodes/core/anomaly/train/rul';
 import { fitScaler, makeWindows } from '../../nodes/core/anomaly/train/windows';
-import { FEATURES, normalRows } from '../support/anomaly-onnx-fixtures';
-
-/** |a − b| ≤ 1e-5 · max(1, |b|): absolute for O(1) values, relative for large T². */
-function close(actual: number, expected: number, what: string, tol = 1e-5): void {
-  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
-}
-
-async function run(bytes: Uint8Array, input: Float32Array, dims: number[]): Promise<Record<string, Float32Array>> {
-  const session = await InferenceSession.create(bytes);
-  try {
-    const out = await session.run({ x: new Tensor('float32', input, dims) });
-    const res: Record<string, Float32Array> = {};
-    for (const name of session.outputNames) res[name] = (out[name] as Tensor).data as Float32Array;
-    return res;
-  } finally {
-    await session.release();
-  }
-}
+import { FEATURES, normalRows, assertClose, runOnnx } from '../support/anomaly-onnx-fixtures';
 
 describe('anomaly-onnx export: generated graphs match the TypeScript references', () => {
   it('PCA graph computes T², Q and contributions like scorePca (1e-5), including off-normal rows', async () => {
@@ -35,13 +17,13 @@ describe('anomaly-onnx export: generated graphs match the TypeScript references'
     const test = [...normalRows(50, 99), [3, 40, 2], [1, 90, 30], [-2, 60, 10]];
     const z = new Float32Array(test.length * 3);
     test.forEach((r, i) => r.forEach((v, j) => (z[i * 3 + j] = (v - model.mean[j]) / model.std[j])));
-    const out = await run(pcaToOnnx(model), z, [test.length, 3]);
+    const out = await runOnnx(pcaToOnnx(model), z, [test.length, 3]);
     assert.equal(out.t2.length, test.length);
     test.forEach((r, i) => {
       const ref = scorePca(model, r);
-      close(out.t2[i], ref.t2, `t2[${i}]`);
-      close(out.q[i], ref.q, `q[${i}]`);
-      ref.contributions.forEach((c, j) => close(out.contributions[i * 3 + j], c, `contributions[${i}][${j}]`));
+      assertClose(out.t2[i], ref.t2, `t2[${i}]`);
+      assertClose(out.q[i], ref.q, `q[${i}]`);
+      ref.contributions.forEach((c, j) => assertClose(out.contributions[i * 3 + j], c, `contributions[${i}][${j}]`));
     });
     // the off-normal rows really are beyond the limits (the test would be weak otherwise)
     assert.ok(scorePca(model, [1, 90, 30]).q > model.qLimit);
@@ -62,12 +44,12 @@ describe('anomaly-onnx export: generated graphs match the TypeScript references'
     const input = win.data.slice(0, n * D);
     // corrupt a few windows: a spike in feature 1 must dominate those windows' contributions
     for (const w of [3, 17]) input[w * D + 5 * 3 + 1] += 6;
-    const out = await run(autoencoderToOnnx(model), input, [n, D]);
+    const out = await runOnnx(autoencoderToOnnx(model), input, [n, D]);
     for (let w = 0; w < n; w++) {
       const ref = autoencoderScore(model, input.subarray(w * D, (w + 1) * D));
-      close(out.score[w], ref.score, `score[${w}]`);
-      for (let i = 0; i < D; i++) close(out.reconstruction[w * D + i], ref.reconstruction[i], `reconstruction[${w}][${i}]`);
-      for (let f = 0; f < 3; f++) close(out.contributions[w * 3 + f], ref.perFeature[f], `contributions[${w}][${f}]`);
+      assertClose(out.score[w], ref.score, `score[${w}]`);
+      for (let i = 0; i < D; i++) assertClose(out.reconstruction[w * D + i], ref.reconstruction[i], `reconstruction[${w}][${i}]`);
+      for (let f = 0; f < 3; f++) assertClose(out.contributions[w * 3 + f], ref.perFeature[f], `contributions[${w}][${f}]`);
     }
     const { threshold, errors } = autoencoderThreshold(model, win.data, win.count, 0.99);
     assert.equal(threshold, quantile(errors, 0.99));
@@ -84,9 +66,9 @@ describe('anomaly-onnx export: generated graphs match the TypeScript references'
     const D = W * 3;
     const targets = Array.from({ length: win.count }, (_, w) => 100 + 5 * win.data[w * D + D - 3] - 2 * win.data[w * D + D - 1]);
     const model = fitLinearRul(win.data, win.count, targets, W, 3, 1e-6);
-    for (let w = 0; w < win.count; w += 17) close(predictRul(model, win.data.subarray(w * D, (w + 1) * D)), targets[w], `fit[${w}]`, 1e-3);
+    for (let w = 0; w < win.count; w += 17) assertClose(predictRul(model, win.data.subarray(w * D, (w + 1) * D)), targets[w], `fit[${w}]`, 1e-3);
     const n = 25;
-    const out = await run(linearRulToOnnx(model), win.data.slice(0, n * D), [n, W, 3]);
-    for (let w = 0; w < n; w++) close(out.rul[w], predictRul(model, win.data.subarray(w * D, (w + 1) * D)), `rul[${w}]`);
+    const out = await runOnnx(linearRulToOnnx(model), win.data.slice(0, n * D), [n, W, 3]);
+    for (let w = 0; w < n; w++) assertClose(out.rul[w], predictRul(model, win.data.subarray(w * D, (w + 1) * D)), `rul[${w}]`);
   });
 });

@@ -2,8 +2,8 @@
 // float64 reference forward pass and ONNX export. Layers: D -> hidden (tanh) -> bottleneck (tanh) ->
 // hidden (tanh) -> D (linear). Score = mean squared reconstruction error of the standardised window.
 import { quantile } from '../linalg';
-import { OnnxGraphBuilder } from './onnx-builder';
-import { mulberry32 } from '../../prng';
+import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
+import { mulberry32, shuffleInPlace } from '../../prng';
 
 export interface DenseLayer {
   inputs: number;
@@ -68,10 +68,7 @@ export function trainAutoencoder(data: Float32Array, count: number, window: numb
   const eps = 1e-8;
   let step = 0;
   for (let epoch = 0; epoch < epochs; epoch++) {
-    for (let i = count - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    shuffleInPlace(order, rand);
     let lossSum = 0;
     for (let start = 0; start < count; start += B) {
       const nb = Math.min(B, count - start);
@@ -198,15 +195,6 @@ export function autoencoderToOnnx(model: AutoencoderModel): Uint8Array {
     const lin = g.op('Add', [g.op('MatMul', [h, g.constant(`W${i}`, l.weights, [l.inputs, l.outputs])]), g.constant(`b${i}`, l.bias, [l.outputs])], last ? 'reconstruction' : undefined);
     h = l.activation === 'tanh' ? g.op('Tanh', [lin]) : lin;
   });
-  const e = g.op('Sub', [x, h]);
-  const e2 = g.op('Mul', [e, e]);
-  g.op('MatMul', [e2, g.constant('mean_w', new Array(D).fill(1 / D), [D])], 'score');
-  // per-feature sums over the time steps: a 0/1 selection matrix [D, F]
-  const sel = new Float32Array(D * F);
-  for (let i = 0; i < D; i++) sel[i * F + (i % F)] = 1;
-  g.op('MatMul', [e2, g.constant('feature_sum', sel, [D, F])], 'contributions');
-  g.output('reconstruction', ['batch', D]);
-  g.output('score', ['batch']);
-  g.output('contributions', ['batch', F]);
+  addReconstructionOutputs(g, x, h, D, F);
   return g.toBytes(`dense autoencoder over ${model.window}-step windows of ${F} features, exported by moby-train`);
 }

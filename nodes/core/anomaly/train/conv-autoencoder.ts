@@ -8,7 +8,7 @@
 // times a margin; that later part also carries some of the slow drift the model will meet in service.
 import { quantile } from '../linalg';
 import { PersistenceFilter } from '../onnx/persistence';
-import { OnnxGraphBuilder } from './onnx-builder';
+import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
 import { buildNet, describeNet, fitNet, netForward, netToGraph, type TapLayer } from './convnet';
 
 export const CAE_INPUT = 'x';
@@ -105,15 +105,7 @@ export function convAutoencoderToOnnx(model: ConvAutoencoderModel): Uint8Array {
   const g = new OnnxGraphBuilder('moby_conv_autoencoder');
   const x = g.input(CAE_INPUT, ['batch', D]);
   const rec = netToGraph(g, model.layers, x, 'reconstruction');
-  const e = g.op('Sub', [x, rec]);
-  const e2 = g.op('Mul', [e, e]);
-  g.op('MatMul', [e2, g.constant('mean_w', new Array(D).fill(1 / D), [D])], 'score');
-  const sel = new Float32Array(D * F);
-  for (let i = 0; i < D; i++) sel[i * F + (i % F)] = 1;
-  g.op('MatMul', [e2, g.constant('feature_sum', sel, [D, F])], 'contributions');
-  g.output('reconstruction', ['batch', D]);
-  g.output('score', ['batch']);
-  g.output('contributions', ['batch', F]);
+  addReconstructionOutputs(g, x, rec, D, F);
   return g.toBytes(`1-D convolutional autoencoder (${describeNet(model.layers).join('; ')}) exported by moby-train`);
 }
 

@@ -10,7 +10,7 @@
 // One forward/backward serves all three, and the ONNX export expands each layer into the equivalent
 // (banded) MatMul, so the graph keeps moby-train's plain op subset. Values are step-major, x[t·C + c], the
 // same layout the scorer feeds the model.
-import { gaussian, mulberry32 } from '../../prng';
+import { gaussian, mulberry32, shuffleInPlace } from '../../prng';
 import { OnnxGraphBuilder } from './onnx-builder';
 
 export type Activation = 'relu' | 'tanh' | 'linear';
@@ -177,10 +177,7 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
   let lastLoss = NaN;
   for (let epoch = 0; epoch < epochs; epoch++) {
     const lr = lr0 * (1 - (1 - finalShare) * (epochs > 1 ? epoch / (epochs - 1) : 0));
-    for (let i = count - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    shuffleInPlace(order, rand);
     let lossSum = 0;
     for (let start = 0; start < count; start += B) {
       const nb = Math.min(B, count - start);

@@ -103,3 +103,20 @@ function valueInfo(name: string, dims: Dim[]): onnx.IValueInfoProto {
     },
   };
 }
+
+/**
+ * The outputs every autoencoder bundle has, from input `x` and reconstruction `rec` (both [batch, D], D =
+ * window·F, time-major): `score` = mean squared error per row, `contributions` = squared error summed per
+ * feature over the time steps (a 0/1 selection matrix [D, F]), and the three graph outputs.
+ */
+export function addReconstructionOutputs(g: OnnxGraphBuilder, x: string, rec: string, D: number, F: number): void {
+  const e = g.op('Sub', [x, rec]);
+  const e2 = g.op('Mul', [e, e]);
+  g.op('MatMul', [e2, g.constant('mean_w', new Array(D).fill(1 / D), [D])], 'score');
+  const sel = new Float32Array(D * F);
+  for (let i = 0; i < D; i++) sel[i * F + (i % F)] = 1;
+  g.op('MatMul', [e2, g.constant('feature_sum', sel, [D, F])], 'contributions');
+  g.output('reconstruction', ['batch', D]);
+  g.output('score', ['batch']);
+  g.output('contributions', ['batch', F]);
+}

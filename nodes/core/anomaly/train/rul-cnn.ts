@@ -5,7 +5,7 @@
 import { OnnxGraphBuilder } from './onnx-builder';
 import { buildNet, describeNet, fitNet, netForward, netToGraph, type Activation, type LayerSpec, type TapLayer } from './convnet';
 import { engineWindow, informativeSensors, rulTargets, columnName, type Engine } from './cmapss';
-import { mulberry32 } from '../../prng';
+import { mulberry32, shuffleInPlace } from '../../prng';
 
 export const RUL_CNN_INPUT = 'x';
 
@@ -110,10 +110,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
   const share = o.validation ?? RUL_DEFAULTS.validation;
   const rand = mulberry32((o.seed ?? 42) + 17);
   const order = engines.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  shuffleInPlace(order, rand);
   const nVal = share > 0 && engines.length >= 2 ? Math.max(1, Math.round(engines.length * share)) : 0;
   const valEngines = order.slice(0, nVal).map((i) => engines[i]);
   const fitEngines = order.slice(nVal).map((i) => engines[i]);
