@@ -12,6 +12,7 @@ import type { Reject } from '../core/contract';
 import { createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
 import type { InfluxConnection, Precision, SendFn as InfluxSendFn, WriterStats } from '../core/influx';
 import { registerMetricsRoute } from './metrics-route';
+import { numberSetting, textSetting } from '../lib/settings';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -37,14 +38,8 @@ provideGauge('moby_influx_spool_failing', 'InfluxDB writers whose disk spool can
   { labels: {}, value: [...spoolFailing.values()].reduce((a, b) => a + b, 0) },
 ]);
 
-const num = (v: unknown, fallback: number, min = 0): number => {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
-};
-// Node-RED substitutes a property that is exactly "${VAR}" only when VAR is set, and leaves embedded ones
-// alone: resolve what is left, an unset variable meaning empty (so an unset MOBY_INFLUX_URL = spool only).
-const str = (v: unknown): string =>
-  typeof v === 'string' ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim() : '';
+const num = numberSetting;
+const str = textSetting;
 
 function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
   const counts = `${s.buffered} buffered · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`;

@@ -25,6 +25,7 @@ import { parseBrokerUrls, topicMatches } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { numberSetting, textSetting } from '../lib/settings';
 
 const IN_TYPE = 'moby-mqtt-in';
 const HOOK_LABEL = 'mobyDurableMqtt';
@@ -91,13 +92,8 @@ function removeHooks(RED: NodeAPI): void {
 }
 
 // ---- helpers --------------------------------------------------------------------------------------------
-const num = (v: unknown, fallback: number, min = 0): number => {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
-};
-// "${VAR}" alone is substituted by Node-RED only when set; embedded or unset ones are resolved here (unset = empty)
-const str = (v: unknown): string =>
-  typeof v === 'string' ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim() : '';
+const num = numberSetting;
+const str = textSetting;
 
 export = function (RED: NodeAPI) {
   function MobyMqttBroker(this: BrokerNode, def: NodeDef) {

@@ -1,0 +1,14 @@
+// Editor settings as the adapters read them: numbers that may arrive as text, and text with "${VAR}"
+// references Node-RED left unresolved (it substitutes a property that is exactly "${VAR}" only when VAR is set
+// and leaves embedded ones alone; here an unset variable means empty, so e.g. an unset MOBY_INFLUX_URL is
+// "no database").
+
+/** A finite number ≥ `min` from a number or numeric text, else `fallback`. */
+export const numberSetting = (v: unknown, fallback: number, min = 0): number => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= min ? n : fallback;
+};
+
+/** Trimmed text with every ${VAR} replaced by its environment value (unset = empty); non-text = empty. */
+export const textSetting = (v: unknown): string =>
+  typeof v === 'string' ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim() : '';
