@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeliveryError, DeliveryQueue, backoffDelay, type DeliveryJob, type DeliveryOptions, type Scheduler } from '../../nodes/core/alert/delivery';
+import { retryDelay } from '../../nodes/core/retry';
+import { DeliveryError, DeliveryQueue, type DeliveryJob, type DeliveryOptions, type Scheduler } from '../../nodes/core/alert/delivery';
 
 /** Timers that fire only when the test advances the fake clock. */
 class FakeScheduler implements Scheduler {
@@ -85,10 +86,11 @@ function queue(sched: FakeScheduler, senders: DeliveryOptions<P>['senders'], ext
 }
 
 describe('alert delivery queue', () => {
-  it('backoff doubles from the base to the cap with ±20 % jitter', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(a, 1000, 16000, () => 0.5)), [1000, 2000, 4000, 8000, 16000, 16000, 16000]);
-    assert.equal(backoffDelay(3, 1000, 16000, () => 0), 3200);
-    assert.equal(backoffDelay(3, 1000, 16000, () => 0.999999), 4800);
+  it('backoff doubles from the base to the cap with ±20 % jitter (the shared retry policy)', () => {
+    const policy = { initialMs: 1000, maxMs: 16000, factor: 2, jitter: 0.2, maxRetryAfterMs: 16000 };
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((a) => retryDelay(a, policy, undefined, () => 0.5)), [1000, 2000, 4000, 8000, 16000, 16000, 16000]);
+    assert.equal(retryDelay(3, policy, undefined, () => 0), 3200);
+    assert.equal(retryDelay(3, policy, undefined, () => 0.999999), 4800);
   });
 
   it('retries with 1, 2, 4, 8 s and delivers exactly once after the success', async () => {

@@ -5,6 +5,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Transporter } from 'nodemailer';
 import type { Alert, Severity } from '../contract';
 import { DeliveryError, type DeliveryJob } from './delivery';
+import { isRetryableStatus, parseRetryAfter } from '../retry';
 
 export type NotificationKind = 'open' | 'update' | 'ack' | 'resolve' | 'escalate' | 'repeat';
 
@@ -100,15 +101,6 @@ export function verifyWebhook(secret: string, id: string, timestampSec: number, 
 
 // ---- HTTP senders ----
 
-function retryAfter(res: Response): number | undefined {
-  const h = res.headers.get('retry-after');
-  if (!h) return undefined;
-  const s = Number(h);
-  if (Number.isFinite(s)) return s * 1000;
-  const d = Date.parse(h);
-  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : undefined;
-}
-
 /** POSTs JSON; resolves with the response when 2xx, throws DeliveryError otherwise. */
 export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<Response> {
   let res: Response;
@@ -122,8 +114,7 @@ export async function postJson(url: string, body: string, headers: Record<string
   if (res.ok) return res;
   // drain the body so the connection can be reused
   const text = (await res.text().catch(() => '')).slice(0, 200);
-  const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
-  throw new DeliveryError(`HTTP ${res.status}${text ? `: ${text}` : ''}`, retryable, retryAfter(res));
+  throw new DeliveryError(`HTTP ${res.status}${text ? `: ${text}` : ''}`, isRetryableStatus(res.status), parseRetryAfter(res.headers.get('retry-after')));
 }
 
 export function slackWebhookSender(url: string, timeoutMs = 10000): (job: DeliveryJob<Notification>) => Promise<void> {
@@ -149,7 +140,7 @@ export function slackBotSender(apiBase: string, token: string, channel: string, 
     const error = String(reply.error ?? 'unknown_error').slice(0, 100);
     // transient Slack-side errors retry; configuration errors (invalid_auth, channel_not_found...) do not
     const transient = ['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout'];
-    throw new DeliveryError(`Slack error ${error}`, transient.includes(error), retryAfter(res));
+    throw new DeliveryError(`Slack error ${error}`, transient.includes(error), parseRetryAfter(res.headers.get('retry-after')));
   };
 }
 

@@ -5,6 +5,7 @@
 // jobs are journaled too, so a job enqueued again after a crash or a restart is not sent twice.
 import fs from 'node:fs';
 import path from 'node:path';
+import { retryDelay, type RetryPolicy } from '../retry';
 
 export interface DeliveryJob<P = unknown> {
   /** idempotency key, unique per channel and notification */
@@ -73,19 +74,12 @@ interface Lane<P> {
   timerAt: number;
 }
 
-/** Delay before retry number `attempt` (1-based): base·2^(attempt−1) capped, with ±20 % jitter. */
-export function backoffDelay(attempt: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
-  const exp = Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 30));
-  return Math.max(0, Math.round(exp * (0.8 + 0.4 * random())));
-}
-
 export class DeliveryQueue<P = unknown> {
   private readonly lanes = new Map<string, Lane<P>>();
   private readonly sent = new Set<string>();
   private readonly sched: Scheduler;
   private readonly random: () => number;
-  private readonly baseMs: number;
-  private readonly capMs: number;
+  private readonly retry: RetryPolicy;
   private readonly maxAttempts: number;
   private readonly maxQueued: number;
   private readonly rememberSent: number;
@@ -98,8 +92,9 @@ export class DeliveryQueue<P = unknown> {
   constructor(private readonly opts: DeliveryOptions<P>) {
     this.sched = opts.scheduler ?? realScheduler;
     this.random = opts.random ?? Math.random;
-    this.baseMs = opts.baseMs ?? 1000;
-    this.capMs = opts.capMs ?? 60000;
+    // ±20 % jitter; a receiver's Retry-After is honoured up to the same cap as the backoff
+    const capMs = opts.capMs ?? 60000;
+    this.retry = { initialMs: opts.baseMs ?? 1000, maxMs: capMs, factor: 2, jitter: 0.2, maxRetryAfterMs: capMs };
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 8);
     this.maxQueued = Math.max(1, opts.maxQueued ?? 1000);
     this.rememberSent = opts.rememberSent ?? 10000;
@@ -255,8 +250,8 @@ export class DeliveryQueue<P = unknown> {
           lane.jobs.shift();
           this.fail(job, retryable ? `gave up after ${job.attempts} attempts: ${e.message}` : e.message);
         } else {
-          const hinted = e instanceof DeliveryError && e.retryAfterMs !== undefined ? Math.min(this.capMs, e.retryAfterMs) : 0;
-          job.next_at = this.sched.now() + Math.max(hinted, backoffDelay(job.attempts, this.baseMs, this.capMs, this.random));
+          const hinted = e instanceof DeliveryError ? e.retryAfterMs : undefined;
+          job.next_at = this.sched.now() + retryDelay(job.attempts, this.retry, hinted, this.random);
           this.journal({ op: 'try', key: job.key, attempts: job.attempts, next_at: job.next_at, error: e.message });
         }
       } finally {

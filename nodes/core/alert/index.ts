@@ -4,7 +4,7 @@ export { AlertEngine, isSeverity as isAlertSeverity } from './engine';
 export type { AlertSignal, AlertEngineOptions, AlertFilter, ActionResult, RepeatNotice, EngineSnapshot } from './engine';
 export { signalsFromMessage, RULES as ALERT_RULES } from './inputs';
 export type { InputOptions as AlertInputOptions } from './inputs';
-export { DeliveryQueue, DeliveryError, backoffDelay as notificationBackoffDelay } from './delivery';
+export { DeliveryQueue, DeliveryError } from './delivery';
 export type { DeliveryJob, DeliveryOptions, Sender as NotificationSender, Scheduler as DeliveryScheduler } from './delivery';
 export { signWebhook, verifyWebhook, slackMessage, webhookBody, plainText as notificationText, subjectLine as notificationSubject, slackWebhookSender, slackBotSender, webhookSender, smtpSender } from './channels';
 export type { Notification, NotificationKind } from './channels';

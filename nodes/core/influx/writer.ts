@@ -12,6 +12,7 @@
 import type { Reject } from '../contract';
 import type { Spool } from './spool';
 import { deviceIdOfLine } from './line-protocol';
+import { isRetryableStatus, retryDelay, type RetryPolicy } from '../retry';
 
 /** Sends one body of newline-separated line protocol; resolves on 2xx, rejects with the server's error. */
 export type SendFn = (body: string) => Promise<void>;
@@ -37,32 +38,15 @@ export function classifyFailure(err: unknown): Failure {
     if (status === 400 || status === 422) return { kind: 'reject', status, reason };
     if (status === 413) return { kind: 'too_large', status, reason };
     if (status === 401 || status === 403 || status === 404) return { kind: 'config', status, reason };
-    if (status === 408 || status === 429 || status >= 500) return { kind: 'retry', status, reason, retryAfterMs };
+    if (isRetryableStatus(status)) return { kind: 'retry', status, reason, retryAfterMs };
     // other 4xx: the request itself is wrong for this server; keep the data and keep trying slowly
     return { kind: 'config', status, reason };
   }
   return { kind: 'retry', reason: typeof e.code === 'string' ? `${e.code}: ${reason}` : reason };
 }
 
-export interface BackoffOptions {
-  initialMs: number;
-  maxMs: number;
-  factor: number;
-  /** ± fraction of random spread so many writers do not retry in lockstep */
-  jitter: number;
-  /** cap on a server's Retry-After */
-  maxRetryAfterMs: number;
-}
-
-/** Seeds: 1 → 2 → 4 → 8 → 16 s. */
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 16000, factor: 2, jitter: 0.2, maxRetryAfterMs: 300000 };
-
-/** Delay before attempt number `failures + 1`; Retry-After wins when the server sent one. */
-export function backoffDelay(failures: number, opts: BackoffOptions, retryAfterMs?: number, random: () => number = Math.random): number {
-  if (retryAfterMs !== undefined && retryAfterMs > 0) return Math.min(retryAfterMs, opts.maxRetryAfterMs);
-  const base = Math.min(opts.maxMs, opts.initialMs * Math.pow(opts.factor, Math.max(0, failures - 1)));
-  return Math.max(0, Math.round(base * (1 + opts.jitter * (2 * random() - 1))));
-}
+/** Seeds: 1 → 2 → 4 → 8 → 16 s; a server's Retry-After is honoured up to 5 minutes. */
+export const DEFAULT_BACKOFF: RetryPolicy = { initialMs: 1000, maxMs: 16000, factor: 2, jitter: 0.2, maxRetryAfterMs: 300000 };
 
 export type WriterState = 'connecting' | 'connected' | 'retrying' | 'unauthorized' | 'disabled' | 'closed';
 
@@ -139,7 +123,7 @@ export interface WriterOptions {
   maxQueuedBatches?: number;
   /** queued or spooled batches are combined into requests of up to this many lines (default 5000) */
   maxLinesPerRequest?: number;
-  backoff?: Partial<BackoffOptions>;
+  backoff?: Partial<RetryPolicy>;
   /** a line the server refused (400/422/413 for that line alone) */
   onReject?: (line: string, reject: Reject) => void;
   /** a batch was acknowledged by the server */
@@ -167,7 +151,7 @@ export class InfluxWriter {
   private readonly flushIntervalMs: number;
   private readonly maxQueuedBatches: number;
   private readonly maxLinesPerRequest: number;
-  private readonly backoff: BackoffOptions;
+  private readonly backoff: RetryPolicy;
   private readonly opts: WriterOptions;
   private buffer: string[] = [];
   /** waiters with lines in `buffer` */
@@ -532,8 +516,8 @@ export class InfluxWriter {
     }
   }
 
-  private async backoffSleep(opts: BackoffOptions, retryAfterMs?: number): Promise<void> {
-    const delay = backoffDelay(this.failures, opts, retryAfterMs);
+  private async backoffSleep(opts: RetryPolicy, retryAfterMs?: number): Promise<void> {
+    const delay = retryDelay(this.failures, opts, retryAfterMs);
     this.retryAt = Date.now() + delay;
     this.opts.onChange?.();
     await this.sleep(delay);
