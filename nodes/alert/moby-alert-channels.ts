@@ -7,11 +7,7 @@ import { slackBotSender, slackWebhookSender, smtpSender, webhookSender } from '.
 import { LlmSummarizer } from '../core/alert/summary';
 import type { Node, NodeAPI, NodeDef } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
-
-function seconds(v: unknown, fallback: number): number {
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n * 1000 : fallback;
-}
+import { secondsSetting } from '../lib/settings';
 
 function httpUrl(v: unknown): string | null {
   if (typeof v !== 'string' || !v) return null;
@@ -29,7 +25,7 @@ export = function (RED: NodeAPI) {
     const node = this as ChannelConfigNode;
     node.label = def.name ? String(def.name) : 'Slack webhook';
     const url = httpUrl(node.credentials.url);
-    node.sender = url ? slackWebhookSender(url, seconds(def.timeout, 10000)) : null;
+    node.sender = url ? slackWebhookSender(url, secondsSetting(def.timeout, 10000, 0.001)) : null;
     if (!url) node.problem = 'no valid webhook URL';
   }
   RED.nodes.registerType('moby-slack-webhook', SlackWebhookNode, { credentials: { url: { type: 'password' } } });
@@ -45,7 +41,7 @@ export = function (RED: NodeAPI) {
       node.sender = null;
       node.problem = !token ? 'no bot token' : !channel ? 'no channel or user id' : 'invalid API URL';
     } else {
-      node.sender = slackBotSender(api, token, channel, seconds(def.timeout, 10000));
+      node.sender = slackBotSender(api, token, channel, secondsSetting(def.timeout, 10000, 0.001));
     }
   }
   RED.nodes.registerType('moby-slack-bot', SlackBotNode, { credentials: { token: { type: 'password' } } });
@@ -55,7 +51,7 @@ export = function (RED: NodeAPI) {
     const node = this as ChannelConfigNode;
     node.label = def.name ? String(def.name) : 'webhook';
     const url = httpUrl(def.url);
-    node.sender = url ? webhookSender(url, node.credentials.secret || undefined, seconds(def.timeout, 10000)) : null;
+    node.sender = url ? webhookSender(url, node.credentials.secret || undefined, secondsSetting(def.timeout, 10000, 0.001)) : null;
     if (!url) node.problem = 'no valid URL';
   }
   RED.nodes.registerType('moby-webhook', WebhookNode, { credentials: { secret: { type: 'password' } } });
@@ -85,7 +81,7 @@ export = function (RED: NodeAPI) {
       node.sender = null;
       node.problem = !host ? 'no SMTP host' : 'no recipient';
     } else {
-      const timeout = seconds(def.timeout, 15000);
+      const timeout = secondsSetting(def.timeout, 15000, 0.001);
       const options = {
         host,
         port: Number(def.port) || 587,
@@ -121,7 +117,7 @@ export = function (RED: NodeAPI) {
       node.summarizer = null;
       node.problem = !url ? 'no valid endpoint URL' : 'no model';
     } else {
-      node.summarizer = new LlmSummarizer({ url, model, apiKey: node.credentials.key || undefined, timeoutMs: seconds(def.timeout, 5000), cooldownMs: seconds(def.cooldown, 30000) });
+      node.summarizer = new LlmSummarizer({ url, model, apiKey: node.credentials.key || undefined, timeoutMs: secondsSetting(def.timeout, 5000, 0.001), cooldownMs: secondsSetting(def.cooldown, 30000, 0.001) });
     }
   }
   RED.nodes.registerType('moby-llm', LlmNode, { credentials: { key: { type: 'password' } } });

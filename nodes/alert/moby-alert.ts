@@ -19,6 +19,7 @@ import { ThrottledStatus } from '../lib/status';
 import { listDevicesForApi } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
+import { secondsSetting } from '../lib/settings';
 
 const TYPE = 'moby-alert';
 const CHANNEL_FIELDS = ['slackWebhook', 'slackBot', 'smtp', 'webhook'] as const;
@@ -113,12 +114,6 @@ function normalisePrefix(p: unknown): string | null {
   return s === '/' ? '' : s;
 }
 
-function secondsToMs(v: unknown, fallback: number): number {
-  if (v === undefined || v === null || v === '') return fallback;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? Math.round(n * 1000) : fallback;
-}
-
 function optionalNumber(v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = Number(v);
@@ -144,10 +139,10 @@ export = function (RED: NodeAPI) {
     }
     const engine = new AlertEngine({
       autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
-      autoResolveMs: secondsToMs(def.autoResolveSec, 0),
-      escalateAfterMs: secondsToMs(def.escalateAfterSec, 0),
-      repeatIntervalMs: secondsToMs(def.repeatSec, 0),
-      updateEventMs: secondsToMs(def.updateEventSec, 1000),
+      autoResolveMs: secondsSetting(def.autoResolveSec, 0),
+      escalateAfterMs: secondsSetting(def.escalateAfterSec, 0),
+      repeatIntervalMs: secondsSetting(def.repeatSec, 0),
+      updateEventMs: secondsSetting(def.updateEventSec, 1000),
       maxResolved: Math.max(0, Math.floor(optionalNumber(def.maxResolved) ?? 1000)),
       maxOpen: Math.max(1, Math.floor(optionalNumber(def.maxOpen) ?? 10000)),
     });
@@ -191,8 +186,8 @@ export = function (RED: NodeAPI) {
     const journalFile = lanes.length ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined;
     const queue = new DeliveryQueue<Notification>({
       senders,
-      baseMs: secondsToMs(def.retryBaseSec, 1000) || 1,
-      capMs: secondsToMs(def.retryCapSec, 60000) || 1,
+      baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
+      capMs: secondsSetting(def.retryCapSec, 60000) || 1,
       maxAttempts: Math.max(1, Math.floor(optionalNumber(def.maxAttempts) ?? 8)),
       maxQueued: Math.max(1, Math.floor(optionalNumber(def.queueSize) ?? 1000)),
       file: journalFile,
@@ -378,7 +373,7 @@ export = function (RED: NodeAPI) {
     });
 
     // ---- timers: escalation, repeats, coalesced updates, time-based auto-resolve; persistence ----
-    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec].map((v) => secondsToMs(v, 0)).filter((v) => v > 0);
+    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec].map((v) => secondsSetting(v, 0)).filter((v) => v > 0);
     const tickMs = Math.max(20, Math.min(1000, ...intervals.map((v) => v / 4)));
     const ticker = setInterval(() => {
       if (!restored) return;
@@ -386,7 +381,7 @@ export = function (RED: NodeAPI) {
       emit(events);
       for (const r of repeats) notify('repeat', r.alert, r.seq);
     }, tickMs);
-    const persistMs = secondsToMs(def.persistSec, 1000) || 1000;
+    const persistMs = secondsSetting(def.persistSec, 1000) || 1000;
     const saver = setInterval(() => save(), persistMs);
     ticker.unref?.();
     saver.unref?.();

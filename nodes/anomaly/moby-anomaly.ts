@@ -12,6 +12,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib
 import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { numberSetting as num } from '../lib/settings';
+import { isPlainObject } from '../core/guards';
 
 const TYPE = 'moby-anomaly';
 const CONTEXT_KEY = 'anomaly_state';
@@ -61,15 +63,6 @@ interface AnomalyDef extends NodeDef {
   batchMax?: string | number;
   batchWaitMs?: string | number;
   watch?: boolean;
-}
-
-function num(v: unknown, fallback: number, min: number, max = Infinity): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min && n <= max ? n : fallback;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Node config → detector config; throws with a message naming the bad setting. */
@@ -198,12 +191,12 @@ export = function (RED: NodeAPI) {
         let restored = 0;
         let refused = 0;
         let tooWide = 0;
-        if (isObject(value)) {
+        if (isPlainObject(value)) {
           for (const [key, s] of Object.entries(value)) {
             if (FORBIDDEN_KEYS.has(key)) continue;
             // a state wider than the feature cap is dropped, not kept forever: the device calibrates anew
             // (and is held to the cap) instead of being refused at every restart
-            if (isObject(s) && Array.isArray(s.features) && s.features.length > maxFeatures) tooWide++;
+            if (isPlainObject(s) && Array.isArray(s.features) && s.features.length > maxFeatures) tooWide++;
             else if (validateState(s, cfg, maxFeatures) === null) {
               states.set(key, s as AnomalyDeviceState);
               restored++;
@@ -301,7 +294,7 @@ export = function (RED: NodeAPI) {
     }
 
     function sendReject(msg: NodeMessage, send: SendFn, done: DoneFn, r: Reject): void {
-      const moby = isObject(msg.moby) ? msg.moby : {};
+      const moby = isPlainObject(msg.moby) ? msg.moby : {};
       msg.moby = { ...moby, reject: r };
       countRejected(TYPE, r.code);
       counts.rejected++;
@@ -328,13 +321,13 @@ export = function (RED: NodeAPI) {
     /** Validates the point and returns its state key, or a reject. */
     function pointOf(msg: NodeMessage): { point: Point; key: string } | Reject {
       const p = msg.payload;
-      if (!isObject(p)) return reject('bad_payload', 'msg.payload must be a point {measurement, tags, fields, timestamp}');
+      if (!isPlainObject(p)) return reject('bad_payload', 'msg.payload must be a point {measurement, tags, fields, timestamp}');
       const bad = checkValue(p, { maxDepth: 4, maxKeys: 2000 });
       if (bad) return bad;
-      const tags = isObject(p.tags) ? (p.tags as Record<string, unknown>) : {};
+      const tags = isPlainObject(p.tags) ? (p.tags as Record<string, unknown>) : {};
       const fields = p.fields;
       const deviceId = typeof tags.device_id === 'string' && tags.device_id ? tags.device_id : undefined;
-      if (!isObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
+      if (!isPlainObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
       const equipment = typeof tags.equipment_id === 'string' && tags.equipment_id ? tags.equipment_id : undefined;
       const key = byEquipment ? equipment : deviceId;
       if (!key) {
@@ -462,7 +455,7 @@ export = function (RED: NodeAPI) {
             sendReject(msg, send, done, bad);
             return true;
           }
-          if (!isObject(doc) || doc.format !== STATE_FORMAT || !isObject(doc.devices)) {
+          if (!isPlainObject(doc) || doc.format !== STATE_FORMAT || !isPlainObject(doc.devices)) {
             sendReject(msg, send, done, reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`));
             return true;
           }
@@ -485,7 +478,7 @@ export = function (RED: NodeAPI) {
         }
         case 'reset': {
           if (method === 'onnx') return false;
-          const target = isObject(msg.payload) && typeof msg.payload.device_id === 'string' ? msg.payload.device_id : null;
+          const target = isPlainObject(msg.payload) && typeof msg.payload.device_id === 'string' ? msg.payload.device_id : null;
           if (target) states.delete(target);
           else states.clear();
           counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };

@@ -4,6 +4,7 @@
 // errors name the device and kid, never the secret.
 import { deriveDeviceKey, parseKey, DEVICE_ID_PATTERN } from './hmac';
 import { FORBIDDEN_KEYS } from './safe-json';
+import { isPlainObject } from './guards';
 
 export interface KeyEntry {
   kid: string;
@@ -153,10 +154,6 @@ export class Keyring {
     this.derived.set(deviceId, list);
     return list;
   }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function truncate(s: string): string {

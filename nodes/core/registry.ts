@@ -9,6 +9,7 @@
 // "components" describes the objects under the payload's components key; field paths inside a component
 // (and top-level "fields" paths) are written with "." between levels, e.g. "vibration.rms", "accel.x".
 import { FORBIDDEN_KEYS } from './safe-json';
+import { isPlainObject } from './guards';
 
 export type FieldType = 'float' | 'int' | 'bool' | 'string';
 
@@ -47,10 +48,6 @@ export interface CompiledRegistry {
 const TYPES: ReadonlySet<string> = new Set(['float', 'int', 'bool', 'string']);
 
 export class RegistryError extends Error {}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function checkName(name: string, where: string): void {
   if (FORBIDDEN_KEYS.has(name) || name.length === 0) throw new RegistryError(`${where}: invalid name "${name}"`);

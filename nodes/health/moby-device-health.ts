@@ -18,6 +18,7 @@ import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { ThrottledStatus } from '../lib/status';
+import { numberSetting as num } from '../lib/settings';
 import type { RedisConfigNode } from './redis-config';
 
 /** What the health node needs from a moby-keyring config node (its ring is replaced on reload). */
@@ -56,11 +57,6 @@ interface HealthDef extends NodeDef {
   keyring?: string;
   /** will/status messages accepted per device per minute (default 6, 0 = no limit) */
   statusRate?: string | number;
-}
-
-function num(v: unknown, fallback: number, min: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
 }
 
 function patterns(text: string | undefined, fallback: string): TopicPattern[] {

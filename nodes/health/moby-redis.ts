@@ -3,6 +3,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Node, NodeAPI, NodeDef } from '../lib/red';
 import type { RedisConfigNode } from './redis-config';
+import { integerSetting } from '../lib/settings';
 
 const TYPE = 'moby-redis';
 
@@ -19,18 +20,13 @@ interface RedisCredentials {
 }
 
 
-function int(v: unknown, fallback: number, min: number, max: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isInteger(n) && n >= min && n <= max ? n : fallback;
-}
-
 export = function (RED: NodeAPI) {
   function RedisConfig(this: Node<RedisCredentials>, def: RedisDef) {
     RED.nodes.createNode(this, def);
     const node = this as RedisConfigNode;
     const host = (def.host || '').trim() || '127.0.0.1';
-    const port = int(def.port, 6379, 1, 65535);
-    const db = int(def.db, 0, 0, 15);
+    const port = integerSetting(def.port, 6379, 1, 65535);
+    const db = integerSetting(def.db, 0, 0, 15);
     const users = new Set<string>();
     let client: Redis | null = null;
 

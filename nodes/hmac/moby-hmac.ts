@@ -11,6 +11,8 @@ import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
 import { countEvent, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { numberSetting as num } from '../lib/settings';
+import { isPlainObject } from '../core/guards';
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -57,18 +59,9 @@ interface SignDef extends NodeDef {
   carrier?: 'envelope' | 'mqtt5';
 }
 
-function num(v: unknown, fallback: number, min: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** msg.moby with reject/auth from earlier nodes (or from a hostile upstream) replaced. */
 function mobyOf(msg: NodeMessage): Record<string, unknown> {
-  const prev = isObject(msg.moby) ? msg.moby : {};
+  const prev = isPlainObject(msg.moby) ? msg.moby : {};
   const { reject: _r, auth: _a, ...rest } = prev;
   return rest;
 }
@@ -378,12 +371,12 @@ export = function (RED: NodeAPI) {
         parsed = p;
         body = JSON.stringify(p);
       }
-      if (!isObject(parsed)) {
+      if (!isPlainObject(parsed)) {
         rejectMsg(msg, send, { code: 'malformed', reason: 'payload must be a JSON object (telemetry)', field: 'payload' });
         done();
         return;
       }
-      const moby = isObject(msg.moby) ? msg.moby : {};
+      const moby = isPlainObject(msg.moby) ? msg.moby : {};
       const deviceId = fixedDevice || (typeof moby.device_id === 'string' ? moby.device_id : '') || (typeof parsed.device_id === 'string' ? parsed.device_id : '');
       if (!DEVICE_ID_PATTERN.test(deviceId)) {
         rejectMsg(msg, send, { code: 'malformed', reason: deviceId ? `device id "${deviceId.slice(0, 40)}" must be 1-128 chars of [A-Za-z0-9_.:-]` : 'no device id: set it on the node, in msg.moby.device_id or payload.device_id', field: 'device_id' });
@@ -400,7 +393,7 @@ export = function (RED: NodeAPI) {
       if (carrier === 'mqtt5') {
         const s = signUserProperties({ deviceId, key: found.key.key, kid, body });
         msg.payload = s.payload;
-        msg.userProperties = { ...(isObject(msg.userProperties) ? msg.userProperties : {}), ...s.userProperties };
+        msg.userProperties = { ...(isPlainObject(msg.userProperties) ? msg.userProperties : {}), ...s.userProperties };
       } else {
         msg.payload = JSON.stringify(signEnvelope({ deviceId, key: found.key.key, kid, body }));
       }

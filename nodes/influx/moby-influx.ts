@@ -12,7 +12,7 @@ import type { Reject } from '../core/contract';
 import { createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
 import type { InfluxConnection, Precision, SendFn as InfluxSendFn, WriterStats } from '../core/influx';
 import { registerMetricsRoute } from './metrics-route';
-import { numberSetting, textSetting } from '../lib/settings';
+import { numberSetting as num, textSetting } from '../lib/settings';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -38,7 +38,6 @@ provideGauge('moby_influx_spool_failing', 'InfluxDB writers whose disk spool can
   { labels: {}, value: [...spoolFailing.values()].reduce((a, b) => a + b, 0) },
 ]);
 
-const num = numberSetting;
 const str = textSetting;
 
 function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {

@@ -3,10 +3,22 @@
 // and leaves embedded ones alone; here an unset variable means empty, so e.g. an unset MOBY_INFLUX_URL is
 // "no database").
 
-/** A finite number ≥ `min` from a number or numeric text, else `fallback`. */
-export const numberSetting = (v: unknown, fallback: number, min = 0): number => {
+/** A finite number in [min, max] from a number or numeric text, else `fallback`. */
+export const numberSetting = (v: unknown, fallback: number, min = 0, max = Infinity): number => {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
+  return Number.isFinite(n) && n >= min && n <= max ? n : fallback;
+};
+
+/** An integer in [min, max] from a number or numeric text, else `fallback`. */
+export const integerSetting = (v: unknown, fallback: number, min: number, max: number): number => {
+  const n = numberSetting(v, NaN, min, max);
+  return Number.isInteger(n) ? n : fallback;
+};
+
+/** A duration given in seconds (≥ minSeconds), as milliseconds; empty or invalid gives `fallbackMs`. */
+export const secondsSetting = (v: unknown, fallbackMs: number, minSeconds = 0): number => {
+  const n = numberSetting(v, NaN, minSeconds);
+  return Number.isNaN(n) ? fallbackMs : Math.round(n * 1000);
 };
 
 /** Trimmed text with every ${VAR} replaced by its environment value (unset = empty); non-text = empty. */

@@ -25,7 +25,7 @@ import { parseBrokerUrls, topicMatches } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
-import { numberSetting, textSetting } from '../lib/settings';
+import { numberSetting as num, textSetting } from '../lib/settings';
 
 const IN_TYPE = 'moby-mqtt-in';
 const HOOK_LABEL = 'mobyDurableMqtt';
@@ -91,8 +91,6 @@ function removeHooks(RED: NodeAPI): void {
   RED.hooks.remove(`onComplete.${HOOK_LABEL}`);
 }
 
-// ---- helpers --------------------------------------------------------------------------------------------
-const num = numberSetting;
 const str = textSetting;
 
 export = function (RED: NodeAPI) {

@@ -8,6 +8,8 @@ import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { numberSetting as num } from '../lib/settings';
+import { isPlainObject } from '../core/guards';
 
 const NORMALIZE = 'moby-normalize';
 const REGISTRY = 'moby-registry';
@@ -47,15 +49,6 @@ interface NormalizeDef extends NodeDef {
   maxKeys?: string | number;
   maxName?: string | number;
   maxTagValue?: string | number;
-}
-
-function num(v: unknown, fallback: number, min: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function list(text: string | undefined): string[] {
@@ -186,7 +179,7 @@ export = function (RED: NodeAPI) {
         return;
       }
       // keep what earlier nodes (hmac-verify: device_id, auth) put in msg.moby; drop a stale reject/flags
-      const prev = isObject(msg.moby) ? msg.moby : {};
+      const prev = isPlainObject(msg.moby) ? msg.moby : {};
       const { reject: _r, flags: _f, ...moby } = prev;
       const authDevice = typeof prev.device_id === 'string' ? prev.device_id : undefined;
       let result;

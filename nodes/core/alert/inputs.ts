@@ -4,6 +4,7 @@
 import type { AnomalyResult, HealthEvent, Reject } from '../contract';
 import { checkValue } from '../safe-json';
 import { isSeverity, type AlertSignal } from './engine';
+import { isPlainObject } from '../guards';
 
 export interface InputOptions {
   /** RUL below this value opens rule "rul"; undefined disables RUL alerts */
@@ -29,10 +30,6 @@ function reject(code: string, reason: string, device_id?: string, field?: string
   return { ok: false, reject: r };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function validId(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_ID && ID_PATTERN.test(v);
 }
@@ -40,18 +37,18 @@ function validId(v: unknown): v is string {
 /** The device a message is about: payload.tags.device_id, payload.device_id or msg.moby.device_id. */
 export function deviceOf(msg: Record<string, unknown>): unknown {
   const p = msg.payload;
-  if (isObject(p)) {
-    if (isObject(p.tags) && p.tags.device_id !== undefined) return p.tags.device_id;
+  if (isPlainObject(p)) {
+    if (isPlainObject(p.tags) && p.tags.device_id !== undefined) return p.tags.device_id;
     if (p.device_id !== undefined) return p.device_id;
   }
-  if (isObject(msg.moby) && msg.moby.device_id !== undefined) return msg.moby.device_id;
+  if (isPlainObject(msg.moby) && msg.moby.device_id !== undefined) return msg.moby.device_id;
   return undefined;
 }
 
 function equipmentOf(msg: Record<string, unknown>): string | undefined {
   const p = msg.payload;
-  if (isObject(p) && isObject(p.tags) && typeof p.tags.equipment_id === 'string') return p.tags.equipment_id.slice(0, MAX_ID);
-  if (isObject(p) && typeof p.equipment_id === 'string') return p.equipment_id.slice(0, MAX_ID);
+  if (isPlainObject(p) && isPlainObject(p.tags) && typeof p.tags.equipment_id === 'string') return p.tags.equipment_id.slice(0, MAX_ID);
+  if (isPlainObject(p) && typeof p.equipment_id === 'string') return p.equipment_id.slice(0, MAX_ID);
   return undefined;
 }
 
@@ -65,7 +62,7 @@ function withEquipment(s: AlertSignal, equipment: string | undefined): AlertSign
 }
 
 function fromAnomaly(a: unknown, device: string, equipment: string | undefined): InputResult {
-  if (!isObject(a)) return reject('bad_anomaly', 'msg.anomaly is not an object', device, 'anomaly');
+  if (!isPlainObject(a)) return reject('bad_anomaly', 'msg.anomaly is not an object', device, 'anomaly');
   const r = a as unknown as AnomalyResult;
   if (typeof r.is_anomaly !== 'boolean') return reject('bad_anomaly', 'msg.anomaly.is_anomaly is not a boolean', device, 'anomaly.is_anomaly');
   // An anomaly node that tracks incidents (msg.anomaly.alarm) has already applied persistence and hysteresis:
@@ -75,10 +72,10 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   if (!firing) return { ok: true, signals: [tracked ? { kind: 'clear', device_id: device, rule: RULES.anomaly, immediate: true } : { kind: 'clear', device_id: device, rule: RULES.anomaly }] };
   if (typeof r.score !== 'number' || !Number.isFinite(r.score)) return reject('bad_anomaly', 'msg.anomaly.score is not a finite number', device, 'anomaly.score');
   const threshold = typeof r.threshold === 'number' && Number.isFinite(r.threshold) ? r.threshold : undefined;
-  const inc = tracked && isObject(r.incident) ? r.incident : undefined;
+  const inc = tracked && isPlainObject(r.incident) ? r.incident : undefined;
   const severity = inc && isSeverity(inc.severity) ? inc.severity : isSeverity(r.severity) ? r.severity : 'warning';
   const method = typeof r.method === 'string' ? r.method.slice(0, 32) : 'model';
-  const top = isObject(r.contributions)
+  const top = isPlainObject(r.contributions)
     ? Object.entries(r.contributions)
         .filter(([, v]) => typeof v === 'number' && Number.isFinite(v))
         .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
@@ -97,7 +94,7 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
 }
 
 function fromHealth(p: unknown): InputResult {
-  if (!isObject(p)) return reject('bad_health', 'device-health payload is not an object', undefined, 'payload');
+  if (!isPlainObject(p)) return reject('bad_health', 'device-health payload is not an object', undefined, 'payload');
   const h = p as unknown as HealthEvent;
   if (!validId(h.device_id)) return reject('bad_device_id', 'device-health payload.device_id missing or invalid', undefined, 'payload.device_id');
   const eq = typeof h.equipment_id === 'string' ? h.equipment_id.slice(0, MAX_ID) : undefined;
@@ -125,7 +122,7 @@ function fromHealth(p: unknown): InputResult {
 }
 
 function fromRul(r: unknown, device: string, equipment: string | undefined, opts: InputOptions): InputResult {
-  if (!isObject(r) || typeof r.value !== 'number' || !Number.isFinite(r.value)) return reject('bad_rul', 'msg.rul.value is not a finite number', device, 'rul.value');
+  if (!isPlainObject(r) || typeof r.value !== 'number' || !Number.isFinite(r.value)) return reject('bad_rul', 'msg.rul.value is not a finite number', device, 'rul.value');
   if (opts.rulThreshold === undefined) return { ok: true, signals: [] };
   const unit = typeof r.unit === 'string' ? ` ${r.unit.slice(0, 16)}` : '';
   if (r.value >= opts.rulThreshold) return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: RULES.rul }] };
@@ -143,7 +140,7 @@ function fromRul(r: unknown, device: string, equipment: string | undefined, opts
 }
 
 function fromExplicit(a: unknown, msg: Record<string, unknown>): InputResult {
-  if (!isObject(a)) return reject('bad_alert', 'msg.alert is not an object', undefined, 'alert');
+  if (!isPlainObject(a)) return reject('bad_alert', 'msg.alert is not an object', undefined, 'alert');
   const bad = checkValue(a, { maxDepth: 4, maxKeys: 50 });
   if (bad) return { ok: false, reject: { ...bad, field: bad.field ? `alert.${bad.field}` : 'alert' } };
   const device = a.device_id !== undefined ? a.device_id : deviceOf(msg);

@@ -317,14 +317,14 @@ export class HealthTable {
       const id = data.ids[k];
       const st = data.state[k];
       if (typeof id !== 'string' || this.index.has(id) || !(st >= 0 && st <= 3)) continue;
-      const i = this.slot(id, num(data.since[k], this.now()));
+      const i = this.slot(id, finiteOr(data.since[k], this.now()));
       this.counts[this.state[i]]--;
       this.state[i] = st;
       this.counts[st]++;
       this.reason[i] = REASONS.indexOf('restore');
-      this.lastSeen[i] = num(data.last_seen[k], NaN);
-      this.statusAt[i] = num(data.status_at[k], NaN);
-      const learned = num(data.learned[k], NaN);
+      this.lastSeen[i] = finiteOr(data.last_seen[k], NaN);
+      this.statusAt[i] = finiteOr(data.status_at[k], NaN);
+      const learned = finiteOr(data.learned[k], NaN);
       if (learned > 0 && this.timeoutSource[i] <= SRC_LEARNED) {
         this.timeout[i] = learned;
         this.timeoutSource[i] = SRC_LEARNED;
@@ -485,7 +485,7 @@ function finiteOrNull(v: number): number | null {
   return Number.isFinite(v) ? v : null;
 }
 
-function num(v: unknown, fallback: number): number {
+function finiteOr(v: unknown, fallback: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
 }
 
