@@ -132,6 +132,7 @@ export function evaluate(files: Labelled[], cfg: DetectorConfig): Metrics {
 function autoencoderEvaluator(): ((files: Labelled[]) => Metrics) | null {
   let train: typeof import('../nodes/core/anomaly/train');
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional: the evaluator runs without the trainer
     train = require('../nodes/core/anomaly/train');
   } catch {
     return null;

@@ -55,7 +55,6 @@ app.use(adminGuard(guardOptions));
 app.use(settings.httpAdminRoot, RED.httpAdmin);
 app.use(settings.httpNodeRoot, RED.httpNode);
 // Errors that reach the top never leave as Express's HTML page with a stack trace and server paths.
-// eslint-disable-next-line no-unused-vars
 app.use((err, req, res, _next) => {
   const status = Number(err && (err.status || err.statusCode)) || 500;
   if (res.headersSent) return res.end();

@@ -33,7 +33,7 @@ check('P06', pkg['node-red'] && semverSatisfiesMin(nrVersion, pkg['node-red'].ve
 check('P07', pkg.engines && pkg.engines.node, `engines.node ${pkg.engines && pkg.engines.node}`);
 
 // D02: the scorecard's bad-package list (agent-base < 6)
-let tree = {};
+let tree;
 try {
   tree = JSON.parse(execFileSync('npm', ['ls', '--all', '--omit=dev', '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }));
 } catch (err) {

@@ -3,10 +3,10 @@
 import type { Notification } from '../core/alert/channels';
 import type { Sender } from '../core/alert/delivery';
 import type { LlmSummarizer } from '../core/alert/summary';
-import type { Node } from '../lib/red';
+import type { AnyNode } from '../lib/red';
 
 /** What the alert node reads from a channel config node. */
-export interface ChannelConfigNode extends Node<any> {
+export interface ChannelConfigNode extends AnyNode {
   /** null when the config is unusable; `problem` says why */
   sender: Sender<Notification> | null;
   problem?: string;
@@ -16,7 +16,7 @@ export interface ChannelConfigNode extends Node<any> {
   deregister?: (userId: string) => void;
 }
 
-export interface LlmConfigNode extends Node<any> {
+export interface LlmConfigNode extends AnyNode {
   summarizer: LlmSummarizer | null;
   problem?: string;
 }

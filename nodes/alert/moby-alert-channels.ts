@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { slackBotSender, slackWebhookSender, smtpSender, webhookSender } from '../core/alert/channels';
 import { LlmSummarizer } from '../core/alert/summary';
-import type { Node, NodeAPI, NodeDef } from '../lib/red';
+import type { NodeAPI, NodeDef, AnyNode } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 import { secondsSetting } from '../lib/settings';
 
@@ -20,7 +20,7 @@ function httpUrl(v: unknown): string | null {
 }
 
 export = function (RED: NodeAPI) {
-  function SlackWebhookNode(this: Node<any>, def: NodeDef) {
+  function SlackWebhookNode(this: AnyNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this as ChannelConfigNode;
     node.label = def.name ? String(def.name) : 'Slack webhook';
@@ -30,7 +30,7 @@ export = function (RED: NodeAPI) {
   }
   RED.nodes.registerType('moby-slack-webhook', SlackWebhookNode, { credentials: { url: { type: 'password' } } });
 
-  function SlackBotNode(this: Node<any>, def: NodeDef) {
+  function SlackBotNode(this: AnyNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this as ChannelConfigNode;
     node.label = def.name ? String(def.name) : `Slack ${def.channel}`;
@@ -46,7 +46,7 @@ export = function (RED: NodeAPI) {
   }
   RED.nodes.registerType('moby-slack-bot', SlackBotNode, { credentials: { token: { type: 'password' } } });
 
-  function WebhookNode(this: Node<any>, def: NodeDef) {
+  function WebhookNode(this: AnyNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this as ChannelConfigNode;
     node.label = def.name ? String(def.name) : 'webhook';
@@ -56,7 +56,7 @@ export = function (RED: NodeAPI) {
   }
   RED.nodes.registerType('moby-webhook', WebhookNode, { credentials: { secret: { type: 'password' } } });
 
-  function SmtpNode(this: Node<any>, def: NodeDef) {
+  function SmtpNode(this: AnyNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this as ChannelConfigNode;
     node.label = def.name ? String(def.name) : `email ${def.to}`;
@@ -108,7 +108,7 @@ export = function (RED: NodeAPI) {
   }
   RED.nodes.registerType('moby-smtp', SmtpNode, { credentials: { user: { type: 'text' }, password: { type: 'password' } } });
 
-  function LlmNode(this: Node<any>, def: NodeDef) {
+  function LlmNode(this: AnyNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this as LlmConfigNode;
     const url = httpUrl(def.url);

@@ -74,7 +74,7 @@ function detectorConfig(def: AnomalyDef): DetectorConfig {
     try {
       parsed = JSON.parse(def.limits);
     } catch (err) {
-      throw new Error(`limits are not valid JSON: ${(err as Error).message}`);
+      throw new Error(`limits are not valid JSON: ${(err as Error).message}`, { cause: err });
     }
     const bad = checkValue(parsed) ?? null;
     if (bad) throw new Error(`limits: ${bad.reason}`);
@@ -220,7 +220,10 @@ export = function (RED: NodeAPI) {
     const unregisterGauge = provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
       let calibrating = 0;
       let scoring = 0;
-      for (const s of states.values()) (s.model ? scoring++ : calibrating++);
+      for (const s of states.values()) {
+        if (s.model) scoring++;
+        else calibrating++;
+      }
       return [
         { labels: { phase: 'calibrating' }, value: Math.max(0, calibrating - fitsRunning) },
         { labels: { phase: 'fitting' }, value: fitsRunning },
@@ -246,6 +249,7 @@ export = function (RED: NodeAPI) {
     if (method === 'onnx' && !configError) {
       try {
         // required here, not imported: onnxruntime-node loads only when a node actually uses method onnx
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the lazy load is the point
         const { BundleScorer: Scorer } = require('../core/anomaly/onnx/bundle-scorer') as typeof import('../core/anomaly/onnx/bundle-scorer');
         // shape checked by the scorer's constructor, which throws naming the bad bucket
         let powerBuckets: PowerBucket[] | undefined;

@@ -59,7 +59,7 @@ export class Keyring {
     try {
       key = parseKey(secret);
     } catch (err) {
-      throw new Error(`key ${deviceId}/${kid}: ${(err as Error).message}`);
+      throw new Error(`key ${deviceId}/${kid}: ${(err as Error).message}`, { cause: err });
     }
     const list = deviceId === MASTER_DEVICE ? this.masters : this.devices.get(deviceId) ?? [];
     if (list.some((e) => e.kid === kid)) throw new Error(`key ${deviceId}/${kid} is defined twice`);
@@ -78,7 +78,7 @@ export class Keyring {
       try {
         value = JSON.parse(doc);
       } catch (err) {
-        throw new Error(`keys are not valid JSON: ${(err as Error).message}`);
+        throw new Error(`keys are not valid JSON: ${(err as Error).message}`, { cause: err });
       }
     }
     if (!isPlainObject(value)) throw new Error('keys must be a JSON object of device id → { kid: secret }');

@@ -105,7 +105,7 @@ export class NonceCache {
    * message it delivered before (MQTT DUP set by the broker) — a used nonce then passes once.
    */
   check(deviceId: string, nonce: string, ts: number, now: number, redelivered = false): NonceCheck {
-    let d = this.devices.get(deviceId);
+    const d = this.devices.get(deviceId);
     if (d !== undefined) {
       const seen = d.nonces.get(nonce);
       if (seen !== undefined && tsOf(seen) + this.windowSec >= now) {
@@ -123,7 +123,7 @@ export class NonceCache {
     } else if (ts < this.floor) {
       return NonceCheck.BelowFloor;
     }
-    d = this.remember(deviceId, d, nonce, ts, now, false);
+    this.remember(deviceId, d, nonce, ts, now, false);
     this.record(`n\t${deviceId}\t${nonce}\t${ts}`);
     return NonceCheck.Fresh;
   }

@@ -114,7 +114,7 @@ export function parseIso(s: string, naive: 'utc' | 'reject' = 'utc'): number {
         hasOffset = true; // 'Z'
       } else if (z === 43 || z === 45) {
         const oh = digits(s, pos + 1, 2);
-        let om = 0;
+        let om: number;
         if (pos + 3 === n) om = 0;
         else if (pos + 6 === n && s.charCodeAt(pos + 3) === 58) om = digits(s, pos + 4, 2);
         else if (pos + 5 === n) om = digits(s, pos + 3, 2);

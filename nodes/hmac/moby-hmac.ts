@@ -8,7 +8,7 @@ import { Verifier, type KeySource } from '../core/hmac-verify';
 import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac';
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
-import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
 import { countEvent, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
@@ -89,12 +89,12 @@ function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring
     try {
       text = fs.readFileSync(full, 'utf8');
     } catch (err) {
-      throw new Error(`cannot read keys file ${full}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`);
+      throw new Error(`cannot read keys file ${full}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`, { cause: err });
     }
     try {
       ring.load(text);
     } catch (err) {
-      throw new Error(`keys file ${full}: ${(err as Error).message}`);
+      throw new Error(`keys file ${full}: ${(err as Error).message}`, { cause: err });
     }
     sources.push(`file ${full}`);
   }
@@ -103,7 +103,7 @@ function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring
     try {
       ring.load(process.env[envName] as string);
     } catch (err) {
-      throw new Error(`environment variable ${envName}: ${(err as Error).message}`);
+      throw new Error(`environment variable ${envName}: ${(err as Error).message}`, { cause: err });
     }
     sources.push(`env ${envName}`);
   }
@@ -156,7 +156,7 @@ export = function (RED: NodeAPI) {
     credentials: { keys: { type: 'password' }, master: { type: 'password' } },
   });
 
-  function keyringOf(node: Node<any>, id: string | undefined): KeyringNode | null {
+  function keyringOf(node: AnyNode, id: string | undefined): KeyringNode | null {
     const cfg = id ? (RED.nodes.getNode(id) as KeyringNode | null) : null;
     if (!cfg) node.status({ fill: 'red', shape: 'ring', text: 'no keyring' });
     else if (cfg.loadError) node.status({ fill: 'red', shape: 'ring', text: 'keyring error' });

@@ -4,7 +4,7 @@
 // and status.
 import os from 'node:os';
 import path from 'node:path';
-import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn, AnyNode } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge, registry, writeLatency } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
@@ -24,8 +24,8 @@ interface InfluxConfigNode extends Node<{ token?: string }> {
   precision: Precision;
   describe(): string;
   sendFn(): InfluxSendFn | null;
-  register(user: Node<any>): void;
-  deregister(user: Node<any>): void;
+  register(user: AnyNode): void;
+  deregister(user: AnyNode): void;
 }
 
 const dropped = new Counter({
@@ -76,7 +76,7 @@ export = function (RED: NodeAPI) {
     this.connection = url
       ? { url, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000 }
       : null;
-    const users = new Set<Node<any>>();
+    const users = new Set<AnyNode>();
     let send: InfluxSendFn | null = null;
     this.sendFn = () => {
       if (!this.connection) return null;
@@ -95,7 +95,7 @@ export = function (RED: NodeAPI) {
           ? 'InfluxDB bucket not set'
           : null;
   }
-  RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: Node<any>, def: NodeDef) => void, { credentials: { token: { type: 'password' } } });
+  RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: AnyNode, def: NodeDef) => void, { credentials: { token: { type: 'password' } } });
 
   function MobyInfluxWrite(this: Node, def: NodeDef) {
     RED.nodes.createNode(this, def);

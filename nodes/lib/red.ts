@@ -38,7 +38,7 @@ export interface Node<TCreds = Record<string, string | undefined>> {
   credentials: TCreds;
   on(event: 'input', cb: (msg: NodeMessage, send: SendFn, done: DoneFn) => void | Promise<void>): void;
   on(event: 'close', cb: (removed: boolean, done: () => void) => void): void;
-  on(event: string, cb: (...args: any[]) => void): void;
+  on(event: string, cb: (...args: never[]) => void): void;
   send(msg: NodeMessage | null | Array<NodeMessage | NodeMessage[] | null>): void;
   status(status: NodeStatus | Record<string, never>): void;
   log(msg: unknown): void;
@@ -86,24 +86,28 @@ export interface HttpRouter {
   _router?: { stack: Array<{ route?: { path: string } }> };
 }
 
+/** A node whatever its credentials type: each node type declares its own, and the runtime erases them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any, not unknown: Node<Creds> must be assignable both ways
+export type AnyNode = Node<any>;
+
 export interface NodeAPI {
   nodes: {
-    createNode(node: Node<any>, def: NodeDef): void;
-    registerType(type: string, ctor: (this: Node<any>, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, { value: unknown; exportable?: boolean }> }): void;
-    getNode(id: string): Node<any> | null;
+    createNode(node: AnyNode, def: NodeDef): void;
+    registerType(type: string, ctor: (this: AnyNode, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, { value: unknown; exportable?: boolean }> }): void;
+    getNode(id: string): AnyNode | null;
   };
   settings: Record<string, unknown> & { userDir?: string; httpNodeRoot?: string };
   httpNode: HttpRouter;
   httpAdmin: HttpRouter;
   log: { info(m: unknown): void; warn(m: unknown): void; error(m: unknown): void; debug(m: unknown): void };
   util: {
-    evaluateNodeProperty(value: unknown, type: string, node: Node<any>, msg: NodeMessage, cb?: (err: Error | null, v: unknown) => void): unknown;
+    evaluateNodeProperty(value: unknown, type: string, node: AnyNode, msg: NodeMessage, cb?: (err: Error | null, v: unknown) => void): unknown;
     getMessageProperty(msg: NodeMessage, expr: string): unknown;
     setMessageProperty(msg: NodeMessage, expr: string, value: unknown, createMissing?: boolean): boolean;
     cloneMessage<T extends NodeMessage>(msg: T): T;
     generateId(): string;
   };
   /** the runtime's message-path hooks (Node-RED ≥ 2.0) */
-  hooks?: { add(id: string, cb: (event: any) => unknown): void; remove(id: string): void };
+  hooks?: { add(id: string, cb: (event: never) => unknown): void; remove(id: string): void };
   auth?: { needsPermission(perm: string): Handler };
 }

@@ -1,13 +1,13 @@
 // Status-dot helper: counts passed/rejected and refreshes the dot at most every 500 ms so a node handling
 // thousands of messages per second does not flood the editor's comms channel.
-import type { Node, NodeStatus } from './red';
+import type { NodeStatus, AnyNode } from './red';
 
 export class ThrottledStatus {
   private timer: NodeJS.Timeout | null = null;
   private pending: NodeStatus | null = null;
   private last = 0;
 
-  constructor(private readonly node: Node<any>, private readonly intervalMs = 500) {}
+  constructor(private readonly node: AnyNode, private readonly intervalMs = 500) {}
 
   set(status: NodeStatus): void {
     this.pending = status;

@@ -22,7 +22,7 @@ import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { parseBrokerUrls, topicMatches } from '../core/mqtt/topics';
-import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage } from '../lib/red';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num, textSetting } from '../lib/settings';
@@ -374,7 +374,7 @@ export = function (RED: NodeAPI) {
       });
     });
   }
-  RED.nodes.registerType('moby-mqtt-broker', MobyMqttBroker as (this: Node<any>, def: NodeDef) => void, {
+  RED.nodes.registerType('moby-mqtt-broker', MobyMqttBroker as (this: AnyNode, def: NodeDef) => void, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
   });
 
@@ -413,5 +413,5 @@ export = function (RED: NodeAPI) {
       done();
     });
   }
-  RED.nodes.registerType('moby-mqtt-in', MobyMqttIn as (this: Node<any>, def: NodeDef) => void);
+  RED.nodes.registerType('moby-mqtt-in', MobyMqttIn as (this: AnyNode, def: NodeDef) => void);
 };

@@ -82,7 +82,7 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
     try {
       schema = JSON.parse(def.schema);
     } catch (err) {
-      throw new Error(`JSON Schema is not valid JSON: ${(err as Error).message}`);
+      throw new Error(`JSON Schema is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
   }
   return {

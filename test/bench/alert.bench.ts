@@ -101,7 +101,6 @@ async function main(): Promise<void> {
     { id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 5 },
   ];
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const RED = require('node-red');
   RED.init(http.createServer(), {
     userDir,

@@ -100,7 +100,7 @@ function bigTable(): void {
   naive.clear();
 
   h0 = usedMB();
-  let t = T0;
+  const t = T0;
   const table = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG, now: () => t });
   for (const id of bigIds()) table.activity(id, T0 + (id.charCodeAt(id.length - 1) % 7) * 1000);
   const bytes = ((usedMB() - h0) * 1048576) / BIG;

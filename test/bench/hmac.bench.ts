@@ -3,7 +3,7 @@
 // against a core change node in the same runtime.
 import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseKey, signEnvelope, signingString, nowSeconds } from '../../nodes/core/hmac';
+import { signEnvelope, signingString, nowSeconds } from '../../nodes/core/hmac';
 import { Keyring } from '../../nodes/core/keyring';
 import { Verifier } from '../../nodes/core/hmac-verify';
 import { printRates, percentiles, heapUsedMB, fmt, Rate } from './lib';
@@ -167,7 +167,6 @@ async function runtimeBench(): Promise<void> {
   const os = await import('node:os');
   const path = await import('node:path');
   const http = await import('node:http');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const RED = require('node-red');
   const { deviceId, body } = PAYLOADS['pump-7 (nested)'];
   const N = 50000;

@@ -91,7 +91,6 @@ function coreBench(): void {
 }
 
 async function runtimeBench(): Promise<void> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const helper = require('node-red-node-test-helper');
   const normalizeNode = require('../../dist/nodes/normalize/moby-normalize.js');
   const jsonNode = require('@node-red/nodes/core/parsers/70-JSON.js');

@@ -108,7 +108,7 @@ export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.Pro
     );
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n--- Node-RED output ---\n${out.slice(-4000)}`);
+    throw new Error(`${(err as Error).message}\n--- Node-RED output ---\n${out.slice(-4000)}`, { cause: err });
   }
   await sleep(500); // the SUBSCRIBE follows the CONNACK
   return {

@@ -247,7 +247,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     } catch (err) {
       fs.rmSync(userDir, { recursive: true, force: true });
       await vm.start();
-      if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`);
+      if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`, { cause: err });
       this.skip();
     }
     tmpfsDir = spoolRoot;

@@ -15,7 +15,6 @@ import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { startVictoria, Victoria } from '../support/victoria';
 import { startInfluxSink } from '../support/influx-sink';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');

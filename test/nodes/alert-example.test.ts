@@ -18,10 +18,9 @@ describe('examples/alert.json', function () {
   it('runs: anomalies open one alert, clear points resolve it, device-health and RUL open theirs', async () => {
     const byName = (name: string) => String(example.find((n) => n.name === name)!.id);
     // the flow's webhook points at its own http-in on port 1880; follow the port this process gets
-    let flow = example;
     nr = await nodeRedWithFlow([]);
     const port = new URL(nr.url).port;
-    flow = JSON.parse(JSON.stringify(example).split('127.0.0.1:1880').join(`127.0.0.1:${port}`));
+    const flow = JSON.parse(JSON.stringify(example).split('127.0.0.1:1880').join(`127.0.0.1:${port}`));
     fs.writeFileSync(path.join(nr.userDir, 'flows.json'), JSON.stringify(flow));
     // the example carries no secret: the deployer sets the alert node's API token (a credential)
     fs.writeFileSync(path.join(nr.userDir, 'flows_cred.json'), JSON.stringify({ [byName('plant alerts')]: { apiToken: NR_TOKEN } }));

@@ -6,7 +6,7 @@ const { registerDeviceSource } = require('../../dist/nodes/lib/device-directory.
 const { metricsText } = require('../../dist/nodes/lib/metrics.js') as typeof import('../../nodes/lib/metrics');
 import { waitFor, sleep } from '../support/net';
 import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, type Msg } from '../support/alert-red';
-import { startReceiver, type Receiver } from '../support/alert-servers';
+import { type Receiver } from '../support/alert-servers';
 
 function send(msg: Msg): void {
   helper.getNode('alert').receive(msg);

@@ -12,7 +12,6 @@ import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { sleep, waitFor } from '../support/net';
 import { gaussianFields } from '../support/anomaly-data';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../dist/nodes/anomaly/moby-anomaly.js');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');

@@ -8,7 +8,6 @@ import { waitFor } from '../support/net';
 import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv, writeMeanBundle } from '../support/anomaly-onnx-fixtures';
 import { trainBundle } from '../../nodes/core/anomaly/train/train';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../dist/nodes/anomaly/moby-anomaly.js');
 

@@ -7,7 +7,6 @@ import path from 'node:path';
 import { waitFor } from '../support/net';
 import { gaussianFields } from '../support/anomaly-data';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../dist/nodes/anomaly/moby-anomaly.js');
 

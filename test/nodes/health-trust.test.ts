@@ -11,7 +11,6 @@ import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { startAedes, type Broker } from '../support/aedes';
 import { sleep, waitFor } from '../support/net';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');

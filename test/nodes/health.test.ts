@@ -9,7 +9,6 @@ import { startAedes, type Broker } from '../support/aedes';
 import { requireBinary, sleep, waitFor } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const healthNode = require('../../dist/nodes/health/moby-device-health.js');
 const redisNode = require('../../dist/nodes/health/moby-redis.js');

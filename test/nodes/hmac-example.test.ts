@@ -6,7 +6,6 @@ import path from 'node:path';
 import { waitFor } from '../support/net';
 import { startAedes, Broker } from '../support/aedes';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const nodes = [
   require('../../dist/nodes/hmac/moby-hmac.js'),

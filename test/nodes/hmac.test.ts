@@ -10,7 +10,6 @@ import { requireBinary, waitFor } from '../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { PUMP_BODY } from '../support/payloads';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');

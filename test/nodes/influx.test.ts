@@ -7,7 +7,6 @@ import path from 'node:path';
 import { startInfluxSink, InfluxSink } from '../support/influx-sink';
 import { waitFor } from '../support/net';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
 const supertest = require('supertest');

@@ -8,7 +8,6 @@ import { startAedes, Broker } from '../support/aedes';
 import { sleep, waitFor } from '../support/net';
 import { PUMP, SENSOR } from '../support/payloads';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
 const normalizeNode = require('../../dist/nodes/normalize/moby-normalize.js');

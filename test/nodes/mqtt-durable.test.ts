@@ -11,7 +11,6 @@ import mqtt from 'mqtt';
 import { freePort, sleep, waitFor } from '../support/net';
 import { startInfluxSink, InfluxSink } from '../support/influx-sink';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const mqttModule = require('../../dist/nodes/mqtt/moby-mqtt.js');
 // node-red-node-test-helper's node API lacks RED.hooks (the real runtime passes @node-red/util's hooks, the

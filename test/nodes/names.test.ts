@@ -6,7 +6,6 @@ import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { waitFor } from '../support/net';
 import { PUMP_BODY, SENSOR_BODY } from '../support/payloads';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
 const normalizeNode = require('../../dist/nodes/normalize/moby-normalize.js');

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { waitFor } from '../support/net';
 import { PUMP, SENSOR } from '../support/payloads';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const normalizeNode = require('../../dist/nodes/normalize/moby-normalize.js');
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');

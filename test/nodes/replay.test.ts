@@ -9,7 +9,6 @@ import path from 'node:path';
 import { parseKey, signEnvelope, nowSeconds } from '../../nodes/core/hmac';
 import { freePort, waitFor } from '../support/net';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
 

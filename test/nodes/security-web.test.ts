@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
-import { freePort } from '../support/net';
 import { decryptCredentials, startSecureNodeRed, type SecureNodeRed } from '../support/secure-nodered';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';

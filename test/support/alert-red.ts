@@ -5,9 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 export const helper = require('node-red-node-test-helper');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const supertest = require('supertest');
 const channelsModule = require('../../dist/nodes/alert/moby-alert-channels.js');
 const alertModule = require('../../dist/nodes/alert/moby-alert.js');

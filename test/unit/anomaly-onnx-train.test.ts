@@ -66,7 +66,8 @@ describe('anomaly-onnx training and bundle files', () => {
   });
 
   describe('helpers', () => {
-    it('importing the ONNX API does not load the native onnxruntime until a bundle is loaded', () => {
+    it('importing the ONNX API does not load the native onnxruntime until a bundle is loaded', function () {
+      this.timeout(120_000); // a fresh process compiling the ONNX module tree with ts-node: slow on a busy machine
       const script = "require('./nodes/core/anomaly/onnx'); process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('onnxruntime-node'))))";
       const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, encoding: 'utf8' });
       assert.equal(r.stdout, 'false', r.stderr);

@@ -111,7 +111,7 @@ export class DeliveryQueue<P = unknown> {
   }
 
   private load(file: string): void {
-    let text = '';
+    let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch {

@@ -98,7 +98,7 @@ export class HealthService {
   private flushTimer: NodeJS.Timeout | null = null;
   private inFlight = new Set<Promise<unknown>>();
   private closed = false;
-  private readonly listeners: Array<[string, (...a: any[]) => void]> = [];
+  private readonly listeners: Array<[string, Parameters<Redis['on']>[1]]> = [];
   /** transitions decided from memory because Redis was unreachable */
   memoryDecisions = 0;
   lastError: Error | null = null;

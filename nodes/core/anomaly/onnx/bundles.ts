@@ -133,7 +133,7 @@ export async function loadBundle(cand: { dir: string; equipmentId: string; power
   try {
     session = await ort().InferenceSession.create(files.model, SESSION_OPTIONS);
   } catch (err) {
-    throw new Error(`${modelFile}: not a loadable ONNX model: ${(err as Error).message}`);
+    throw new Error(`${modelFile}: not a loadable ONNX model: ${(err as Error).message}`, { cause: err });
   }
   try {
     if (!session.inputNames.includes(meta.input.name)) {
@@ -150,7 +150,7 @@ export async function loadBundle(cand: { dir: string; equipmentId: string; power
     try {
       result = await session.run({ [meta.input.name]: new (ort().Tensor)('float32', new Float32Array(DRY_RUN_BATCH * rowSize), dims) });
     } catch (err) {
-      throw new Error(`${modelFile}: dry run with zero windows of shape [${dims.join(', ')}] failed (the batch dimension must be dynamic): ${(err as Error).message}`);
+      throw new Error(`${modelFile}: dry run with zero windows of shape [${dims.join(', ')}] failed (the batch dimension must be dynamic): ${(err as Error).message}`, { cause: err });
     }
     for (const [role, name] of roles) {
       const t = result[name] as Tensor;

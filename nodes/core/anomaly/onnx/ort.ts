@@ -5,7 +5,7 @@ import type * as Ort from 'onnxruntime-node';
 let cached: typeof Ort | null = null;
 
 export function ort(): typeof Ort {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, not at import
   if (!cached) cached = require('onnxruntime-node') as typeof Ort;
   return cached;
 }

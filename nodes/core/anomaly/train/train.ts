@@ -109,7 +109,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
   try {
     text = fs.readFileSync(o.csv, 'utf8');
   } catch (err) {
-    throw new Error(`--csv ${o.csv}: ${(err as Error).message}`);
+    throw new Error(`--csv ${o.csv}: ${(err as Error).message}`, { cause: err });
   }
   const created_at = new Date().toISOString();
   if (o.method === 'rul' && looksLikeCmapss(text)) return trainCmapssRul(o, text, created_at, log);
