@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { sleep, waitFor } from '../support/net';
 import { gaussianFields } from '../support/anomaly-data';
+import { collect } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../dist/nodes/anomaly/moby-anomaly.js');
@@ -22,12 +23,6 @@ const { metricsText } = require('../../dist/nodes/lib/metrics.js');
 
 helper.init(require.resolve('node-red'), { userDir: fs.mkdtempSync(path.join(os.tmpdir(), 'moby-bounds-test-')) });
 
-interface Msg {
-  topic?: string;
-  payload?: any;
-  anomaly?: { score: number; is_anomaly: boolean; warming?: boolean; warmup?: { have: number; need: number } };
-  moby?: { reject?: { code: string; reason: string; device_id?: string } };
-}
 
 // the runtime's httpNode (where moby-alert mounts /moby/devices), served on a real socket in this process
 let httpNode: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | null = null;
@@ -37,12 +32,6 @@ const captureHttpNode = (RED: { httpNode: typeof httpNode }) => {
 
 function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
   return new Promise((resolve, reject) => helper.load([...nodes, captureHttpNode], flow, creds, (err?: Error) => (err ? reject(err) : resolve())));
-}
-
-function collect(id: string): Msg[] {
-  const got: Msg[] = [];
-  helper.getNode(id).on('input', (m: Msg) => got.push(m));
-  return got;
 }
 
 function get(port: number, p: string, agent: http.Agent): Promise<number> {

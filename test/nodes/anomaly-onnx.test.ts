@@ -7,28 +7,16 @@ import path from 'node:path';
 import { waitFor } from '../support/net';
 import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv, writeMeanBundle } from '../support/anomaly-onnx-fixtures';
 import { trainBundle } from '../../nodes/core/anomaly/train/train';
+import { collect, type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../dist/nodes/anomaly/moby-anomaly.js');
 
 helper.init(require.resolve('node-red'));
 
-interface Msg {
-  payload?: any;
-  topic?: string;
-  anomaly?: { score: number; threshold: number; is_anomaly: boolean; severity: string; method: string; contributions: Record<string, number>; model?: Record<string, string>; warming?: boolean; warmup?: { have: number; need: number } };
-  rul?: { value: number; unit: string };
-  moby?: { reject?: { code: string; reason: string; device_id?: string } };
-}
 
 function load(flow: unknown[]): Promise<void> {
   return new Promise((resolve) => helper.load(anomalyNode, flow, resolve));
-}
-
-function collect(id: string): Msg[] {
-  const got: Msg[] = [];
-  helper.getNode(id).on('input', (m: Msg) => got.push(m));
-  return got;
 }
 
 function flow(opts: Record<string, unknown>) {

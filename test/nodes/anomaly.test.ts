@@ -6,37 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../support/net';
 import { gaussianFields } from '../support/anomaly-data';
+import { collect, type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../dist/nodes/anomaly/moby-anomaly.js');
 
 helper.init(require.resolve('node-red'));
 
-interface Anomaly {
-  score: number;
-  threshold: number;
-  is_anomaly: boolean;
-  severity: string;
-  method: string;
-  contributions: Record<string, number>;
-  warming?: boolean;
-  warmup?: { have: number; need: number };
-}
-interface Msg {
-  payload?: any;
-  topic?: string;
-  anomaly?: Anomaly;
-  moby?: { reject?: { code: string; reason: string; device_id?: string; field?: string } };
-}
 
 function load(flow: unknown[]): Promise<void> {
   return new Promise((resolve) => helper.load(anomalyNode, flow, resolve));
-}
-
-function collect(id: string): Msg[] {
-  const got: Msg[] = [];
-  helper.getNode(id).on('input', (m: Msg) => got.push(m));
-  return got;
 }
 
 function flow(opts: Record<string, unknown> = {}, id = 'a') {

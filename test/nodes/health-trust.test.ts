@@ -10,6 +10,7 @@ import mqtt from 'mqtt';
 import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { startAedes, type Broker } from '../support/aedes';
 import { sleep, waitFor } from '../support/net';
+import { type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
@@ -24,11 +25,6 @@ helper.init(require.resolve('node-red'));
 const KEY = 'pump-7-device-secret-key';
 const KEYS = { 'pump-7': { k1: KEY } };
 
-interface Msg {
-  topic?: string;
-  payload?: any;
-  moby?: { reject?: { code: string; device_id?: string; field?: string } };
-}
 
 const metric = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 

@@ -8,6 +8,7 @@ import type { HealthEvent } from '../../nodes/core/contract';
 import { startAedes, type Broker } from '../support/aedes';
 import { requireBinary, sleep, waitFor } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
+import { type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const healthNode = require('../../dist/nodes/health/moby-device-health.js');
@@ -19,11 +20,6 @@ const { metricsText } = require('../../dist/nodes/lib/metrics.js');
 
 helper.init(require.resolve('node-red'));
 
-interface Msg {
-  topic?: string;
-  payload?: any;
-  moby?: { reject?: { code: string; reason: string; device_id?: string; field?: string } };
-}
 
 function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
   return new Promise((resolve, reject) => helper.load(nodes, flow, creds, (err?: Error) => (err ? reject(err) : resolve())));

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../support/net';
 import { startAedes, Broker } from '../support/aedes';
+import { type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const nodes = [
@@ -17,10 +18,6 @@ const nodes = [
 
 helper.init(require.resolve('node-red'));
 
-interface Msg {
-  payload?: unknown;
-  moby?: { device_id?: string; auth?: { kid: string }; reject?: { code: string } };
-}
 
 describe('examples/hmac-signing.json', function () {
   let broker: Broker;

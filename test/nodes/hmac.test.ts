@@ -9,6 +9,7 @@ import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac
 import { requireBinary, waitFor } from '../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { PUMP_BODY } from '../support/payloads';
+import { collect, type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
@@ -27,25 +28,12 @@ const KEYS = {
   sensor_001: { s1: SENSOR_KEY },
 };
 
-interface Msg {
-  payload?: unknown;
-  topic?: string;
-  moby?: { device_id?: string; auth?: { kid: string; ts: number; verified: boolean }; reject?: { code: string; reason: string; device_id?: string; field?: string } };
-  userProperties?: Record<string, unknown>;
-  [k: string]: unknown;
-}
 
 function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown>): Promise<void> {
   return new Promise((resolve) => helper.load(nodes, flow, creds, resolve));
 }
 
 /** Collects what arrives at helper nodes. */
-function collect(id: string): Msg[] {
-  const got: Msg[] = [];
-  helper.getNode(id).on('input', (m: Msg) => got.push(m));
-  return got;
-}
-
 function verifyFlow(opts: Record<string, unknown> = {}) {
   return [
     { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },

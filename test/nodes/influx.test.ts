@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startInfluxSink, InfluxSink } from '../support/influx-sink';
 import { waitFor } from '../support/net';
+import { collect } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
@@ -15,11 +16,6 @@ const apiAuth = require('../../dist/nodes/lib/api-auth.js');
 helper.init(require.resolve('node-red'));
 
 const T = 1795307652874;
-interface Msg {
-  payload?: any;
-  topic?: string;
-  moby?: { reject?: { code: string; reason: string; device_id?: string; field?: string } };
-}
 
 describe('moby-influx-write node', function () {
   let sink: InfluxSink;
@@ -53,11 +49,6 @@ describe('moby-influx-write node', function () {
     ];
   }
   const load = (f: unknown[], creds: Record<string, unknown> = {}) => helper.load(capture, f, creds);
-  const collect = (id: string): Msg[] => {
-    const got: Msg[] = [];
-    helper.getNode(id).on('input', (m: Msg) => got.push(m));
-    return got;
-  };
   const statuses = (id: string): Array<{ fill?: string; text?: string }> => {
     const got: Array<{ fill?: string; text?: string }> = [];
     const n = helper.getNode(id);

@@ -7,6 +7,7 @@ import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { startAedes, Broker } from '../support/aedes';
 import { sleep, waitFor } from '../support/net';
 import { PUMP, SENSOR } from '../support/payloads';
+import { collect } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
@@ -26,18 +27,6 @@ const REGISTRY = {
   fields: { temperature: { unit: '°C', min: -40, max: 125 }, humidity: { unit: '%', min: 0, max: 100 } },
 };
 
-interface Msg {
-  payload?: any;
-  topic?: string;
-  units?: Record<string, string>;
-  moby?: { device_id?: string; auth?: { kid: string; ts: number; verified: boolean }; reject?: { code: string; reason: string; device_id?: string; field?: string } };
-}
-
-function collect(id: string): Msg[] {
-  const got: Msg[] = [];
-  helper.getNode(id).on('input', (m: Msg) => got.push(m));
-  return got;
-}
 
 function signed(deviceId: 'pump-7' | 'sensor_001', body: unknown, nonce?: string): string {
   const key = parseKey(deviceId === 'pump-7' ? PUMP_KEY : SENSOR_KEY);

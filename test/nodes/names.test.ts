@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { parseKey, signEnvelope } from '../../nodes/core/hmac';
 import { waitFor } from '../support/net';
 import { PUMP_BODY, SENSOR_BODY } from '../support/payloads';
+import { type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
@@ -15,10 +16,6 @@ helper.init(require.resolve('node-red'));
 
 const KEYS = { 'pump-7': { k1: 'pump-7-device-secret' }, sensor_001: { s1: 'sensor-001-device-secret' } };
 
-interface Msg {
-  payload?: any;
-  moby?: { reject?: { code: string; reason: string; device_id?: string; field?: string } };
-}
 
 describe('moby-normalize: names from a signed device (Node-RED runtime)', function () {
   afterEach(async () => {

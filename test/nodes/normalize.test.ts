@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../support/net';
 import { PUMP, SENSOR } from '../support/payloads';
+import { collect, type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const normalizeNode = require('../../dist/nodes/normalize/moby-normalize.js');
@@ -19,22 +20,9 @@ const REGISTRY = {
   },
 };
 
-interface Msg {
-  payload?: any;
-  topic?: string;
-  units?: Record<string, string>;
-  moby?: { device_id?: string; auth?: unknown; flags?: Array<{ code: string; field?: string }>; reject?: { code: string; reason: string; device_id?: string; field?: string } };
-  [k: string]: unknown;
-}
 
 function load(flow: unknown[]): Promise<void> {
   return new Promise((resolve) => helper.load([normalizeNode, catchNode], flow, resolve));
-}
-
-function collect(id: string): Msg[] {
-  const got: Msg[] = [];
-  helper.getNode(id).on('input', (m: Msg) => got.push(m));
-  return got;
 }
 
 function flow(opts: Record<string, unknown> = {}, registry?: Record<string, unknown>) {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseKey, signEnvelope, nowSeconds } from '../../nodes/core/hmac';
 import { freePort, waitFor } from '../support/net';
+import { type NodeMsg as Msg } from '../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
@@ -19,11 +20,6 @@ const KEYS = { victim: { k1: 'victim-device-secret-1' }, flooder: { k1: 'flooder
 const env = (deviceId: 'victim' | 'flooder', nonce: string, ts = nowSeconds()) =>
   JSON.stringify(signEnvelope({ deviceId, key: parseKey(KEYS[deviceId].k1), kid: 'k1', body: `{"n":"${nonce}"}`, nonce, ts }));
 
-interface Msg {
-  payload?: unknown;
-  redelivered?: boolean;
-  moby?: { auth?: { redelivered?: boolean }; reject?: { code: string; field?: string; device_id?: string } };
-}
 
 function load(flow: unknown[], creds: Record<string, unknown>): Promise<void> {
   return new Promise((resolve) => helper.load([hmacNode], flow, creds, resolve));
