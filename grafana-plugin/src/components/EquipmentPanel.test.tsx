@@ -29,7 +29,8 @@ function panelData(p: Partial<PanelData> = {}): PanelData {
 function renderPanel(
   options: Partial<PanelOptions> = {},
   data: PanelData = panelData(),
-  size = { width: 1400, height: 4000 },
+  // Tall enough that the virtualised alert list has all 150 default rows in view.
+  size = { width: 1400, height: 16000 },
   replaceVariables: (s: string) => string = (s) => s
 ) {
   const props: any = {
@@ -84,7 +85,7 @@ describe('rendering realistic frames (50 devices, 200 alerts)', () => {
   });
 
   it('orders cards worst state first and shows last seen, score and open alerts', () => {
-    renderPanel();
+    renderPanel({ deviceSort: 'state' });
     const states = cards().map((c) => c.dataset.state);
     expect(states.slice(0, 5)).toEqual(['offline', 'offline', 'offline', 'offline', 'offline']);
     expect(states.slice(5, 10).every((s) => s === 'silent')).toBe(true);
@@ -92,7 +93,9 @@ describe('rendering realistic frames (50 devices, 200 alerts)', () => {
     const card = cards().find((c) => c.dataset.device === 'press-0001')!;
     expect(card).toHaveTextContent('OFFLINE');
     expect(card).toHaveTextContent(/\d+m ago/);
-    expect(card).toHaveTextContent(/[\d.]+\/1/);
+    // The score reads as a labelled share of the threshold, not "0.06/1".
+    expect(card).toHaveTextContent(/(\d+|<1)% of anomaly threshold/);
+    expect(card).not.toHaveTextContent(/[\d.]+\/1\b/);
   });
 });
 
@@ -339,7 +342,7 @@ describe('views, links and scale', () => {
   it('2,000 devices: opens on the devices needing attention and renders only visible cards', async () => {
     const user = userEvent.setup();
     const frames = makeFrames({ devices: 2000, alerts: 400, now: NOW });
-    renderPanel({}, panelData({ series: frames }), { width: 1600, height: 900 });
+    renderPanel({ equipmentLayout: 'cards' }, panelData({ series: frames }), { width: 1600, height: 900 });
     expect(screen.getByTestId('summarised')).toHaveTextContent('2,000 devices: showing the');
     const problems = cards();
     expect(problems.every((c) => c.dataset.state !== 'online')).toBe(true);
