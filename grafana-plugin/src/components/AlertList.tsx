@@ -162,7 +162,6 @@ function AlertItem({
         <span className={cx(styles.badge, phaseClass)} data-testid="phase-badge">
           {PHASE_LABEL[phase]}
         </span>
-        <span className={cx(styles.alertRule, styles.ellipsis)}>{a.rule || a.alertId}</span>
         <button type="button" className={styles.linkButton} onClick={() => onDevice(a.deviceId)} title="Show this device's alerts">
           {a.deviceId}
         </button>
@@ -211,10 +210,11 @@ function AlertItem({
         </div>
       ) : (
         <div className={styles.ellipsis} title={a.summary || a.message}>
-          {a.summary || a.message}
+          {a.summary || a.message || <span className={styles.alertRule}>{a.rule || a.alertId}</span>}
         </div>
       )}
       <div className={styles.alertMeta}>
+        {a.rule && <span className={styles.alertRule}>{a.rule}</span>}
         <span title={new Date(a.openedAt).toISOString()}>opened {relativeTime(a.openedAt, now)}</span>
         {a.time !== a.openedAt && <span>updated {relativeTime(a.time, now)}</span>}
         {vt && <span data-testid="value-threshold">value {vt}</span>}

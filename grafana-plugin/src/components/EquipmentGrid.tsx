@@ -92,7 +92,7 @@ function DeviceCard({
   // The band names the worst condition first and the other family after it, so an OFFLINE machine with a
   // critical alert says both, each with its own glyph.
   const alertPart = severity ? (
-    <span key="a" className={styles.bandSecond} data-testid="band-severity">
+    <span key="a" className={styles.bandSecond} data-testid="open-alerts">
       <Glyph kind={severity} />
       {d.alerts.open} {severity}
     </span>
@@ -114,8 +114,8 @@ function DeviceCard({
     ) : severity ? (
       <>
         <Glyph kind={severity} />
-        <span>
-          {severity} · {d.alerts.open} open
+        <span data-testid="open-alerts">
+          {d.alerts.open} {severity}
         </span>
         {connPart}
       </>
@@ -129,7 +129,13 @@ function DeviceCard({
     <div
       role="button"
       className={cx(styles.card, isSelected && styles.cardSelected)}
-      style={{ borderColor: d.condition === 'ok' ? undefined : cond.fill, height: m.cardHeight, fontSize: m.cardFontPx }}
+      style={{
+        borderColor: d.condition === 'ok' ? undefined : cond.fill,
+        // a maintenance window shows from across the room as a dashed outline, besides the badge
+        borderStyle: muted ? 'dashed' : undefined,
+        height: m.cardHeight,
+        fontSize: m.cardFontPx,
+      }}
       data-testid="device-card"
       data-device={d.deviceId}
       data-state={d.display}
@@ -158,33 +164,15 @@ function DeviceCard({
             data-testid="muted"
           >
             <Glyph kind="maintenance" />
-            maintenance · muted until {clock(d.mutedUntil!)}
+            until {clock(d.mutedUntil!)}
           </span>
         )}
-        {!muted && d.equipmentId && <span className={styles.cardEquip}>{d.equipmentId}</span>}
-      </div>
-      <div className={styles.values} data-testid="card-values">
-        {values.length === 0 && <span className={styles.valueName}>no measured values</span>}
-        {values.map((v) => (
-          <span key={v.name} data-testid="measured-value">
-            <span className={styles.valueName}>{v.name}</span>
-            <span className={styles.valueNum}>{formatMeasured(v, theme)}</span>
-          </span>
-        ))}
-      </div>
-      <div className={styles.scoreRow}>
-        <Sparkline points={d.scoreHistory} threshold={threshold} high={high} className={styles.spark} />
-        <span className={styles.scorePct} data-testid="score-pct" title={d.score !== undefined ? `anomaly score ${formatNumber(d.score)}, threshold ${formatNumber(threshold)}` : 'no anomaly score'}>
-          <span className={cx(styles.scorePctNum, high && styles.scoreHigh)}>{formatPercent(pct)}</span>{' '}
-          <span className={styles.scoreLabel}>of anomaly threshold</span>
-        </span>
-      </div>
-      <div className={styles.cardFoot}>
-        <span title="last data received">seen {relativeTime(d.lastSeen, now)}</span>
-        <span className={styles.cardSub}>
+        <span className={styles.cardEquip}>
+          {!muted && d.equipmentId && `${d.equipmentId} · `}
+          <span title="last data received">seen {relativeTime(d.lastSeen, now)}</span>
           {links.slice(0, 2).map((l, i) => (
             <React.Fragment key={i}>
-              {i > 0 && ' · '}
+              {' · '}
               <a
                 href={l.href}
                 target={l.target}
@@ -195,6 +183,24 @@ function DeviceCard({
               </a>
             </React.Fragment>
           ))}
+        </span>
+      </div>
+      <div className={styles.values} data-testid="card-values">
+        <span className={styles.valueList}>
+          {values.length === 0 && <span className={styles.valueName}>no measured values</span>}
+          {values.map((v) => (
+            <span key={v.name} data-testid="measured-value">
+              <span className={styles.valueName}>{v.name}</span>
+              <span className={styles.valueNum}>{formatMeasured(v, theme)}</span>
+            </span>
+          ))}
+        </span>
+      </div>
+      <div className={styles.scoreRow}>
+        <Sparkline points={d.scoreHistory} threshold={threshold} high={high} className={styles.spark} />
+        <span className={styles.scorePct} data-testid="score-pct" title={d.score !== undefined ? `anomaly score ${formatNumber(d.score)}, threshold ${formatNumber(threshold)}` : 'no anomaly score'}>
+          <span className={cx(styles.scorePctNum, high && styles.scoreHigh)}>{formatPercent(pct)}</span>{' '}
+          <span className={styles.scoreLabel}>of anomaly threshold</span>
         </span>
       </div>
     </div>
@@ -228,7 +234,8 @@ export function formatMeasured(v: MeasuredValue, theme: GrafanaTheme2): string {
       field: { type: FieldType.number, config: { unit: v.unit, decimals: v.decimals } },
       theme,
     });
-  return formattedValueToString(display(v.value) as any);
+  // Custom units are often written "suffix: mm/s"; collapse the doubled space that leaves.
+  return formattedValueToString(display(v.value) as any).replace(/\s+/g, ' ');
 }
 
 /** Anomaly score trend with the threshold as a dashed line; drawn in SVG, no chart library per card. */

@@ -371,3 +371,68 @@ describe('maintenance windows', () => {
     expect(within(card('pump-3')).queryByTestId('muted')).toBeNull();
   });
 });
+
+describe('worst-state cards, tiles and the virtualised alert list', () => {
+  it('colours an ONLINE card with an open critical alert as critical, and names both families', () => {
+    const frames = makeFrames({ devices: 50, alerts: 0, now: NOW, criticalOn: [2, 0], telemetry: true, history: 10 });
+    renderPanel({}, panelData({ series: frames }));
+    const hot = cards().find((c) => c.dataset.device === 'press-0003')!;
+    expect(hot.dataset.state).toBe('online');
+    expect(hot.dataset.condition).toBe('critical');
+    expect(within(hot).getByTestId('card-band')).toHaveTextContent(/1 critical/i);
+    // OFFLINE with a critical alert: critical colour, and the band still says OFFLINE with its own glyph.
+    const both = cards().find((c) => c.dataset.device === 'press-0001')!;
+    expect(both.dataset.condition).toBe('critical');
+    const glyphs = [...within(both).getByTestId('card-band').querySelectorAll('svg')].map((g) => g.getAttribute('data-glyph'));
+    expect(glyphs).toEqual(['critical', 'offline']);
+    expect(within(both).getByTestId('card-band')).toHaveTextContent(/OFFLINE/);
+    // Sorted worst first by default: the two critical cards lead.
+    expect(cards().slice(0, 2).map((c) => c.dataset.condition)).toEqual(['critical', 'critical']);
+    // Values with units, sparkline and % of threshold on every card.
+    for (const c of cards()) {
+      expect(c).toHaveTextContent(/vibration\s?\d+(\.\d)? mm\/s/);
+      expect(c).toHaveTextContent(/motor\s?\d+ °C/);
+      expect(c).toHaveTextContent(/(\d+|<1)% of anomaly threshold/);
+      expect(within(c).getByTestId('sparkline')).toBeInTheDocument();
+    }
+  });
+
+  it('auto layout shows every one of 2,000 devices as a tile, with rollups per line that add up', () => {
+    const frames = makeFrames({ devices: 2000, alerts: 400, now: NOW });
+    renderPanel({}, panelData({ series: frames }), { width: 1888, height: 1048 });
+    expect(screen.queryByTestId('summarised')).toBeNull();
+    expect(screen.getAllByTestId('device-tile')).toHaveLength(2000);
+    const groups = screen.getAllByTestId('tile-group');
+    expect(groups.map((g) => g.dataset.equipment)).toEqual(['line-A', 'line-B', 'line-C', 'line-D', 'line-E', 'line-F']);
+    for (const g of groups) {
+      const tiles = within(g).getAllByTestId('device-tile');
+      const counted = [...g.querySelectorAll('[data-rollup]')].reduce((n, c) => n + Number(c.textContent!.replace(/\D/g, '')), 0);
+      expect(counted).toBe(tiles.length);
+    }
+    // The operator can switch to cards (which then summarise) and back.
+    fireEvent.click(screen.getByRole('button', { name: 'cards' }));
+    expect(screen.getByTestId('summarised')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'tiles' }));
+    expect(screen.getAllByTestId('device-tile')).toHaveLength(2000);
+  }, 120_000);
+
+  it('alert list: only the rows in view are rendered, and scrolling reaches row 2,000', () => {
+    const frames = makeFrames({ devices: 200, alerts: 2000, now: NOW });
+    renderPanel(
+      { viewMode: 'alerts', statusFilter: ['firing', 'acknowledged', 'resolved'] },
+      panelData({ series: frames }),
+      { width: 1200, height: 800 }
+    );
+    const list = screen.getByTestId('alert-list');
+    expect(list.dataset.total).toBe('2000');
+    expect(rows().length).toBeLessThan(30);
+    expect(rows()[0].getAttribute('aria-posinset')).toBe('1');
+    const stride = parseFloat(within(list).getByRole('list').style.height) / 2000;
+    for (const pos of [301, 2000]) {
+      list.scrollTop = (pos - 1) * stride;
+      fireEvent.scroll(list);
+      expect(rows().some((r) => r.getAttribute('aria-posinset') === String(pos))).toBe(true);
+      expect(rows().length).toBeLessThan(30);
+    }
+  }, 30_000);
+});

@@ -157,7 +157,8 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
   const stateCounts = useMemo(() => countStates(devices), [devices]);
   const large = devices.length > options.summariseAbove;
   const layoutOption = options.equipmentLayout ?? 'auto';
-  const layout: 'cards' | 'tiles' = layoutChoice ?? (layoutOption === 'auto' ? (large ? 'tiles' : 'cards') : layoutOption) === 'tiles' ? 'tiles' : 'cards';
+  const chosen = layoutChoice ?? (layoutOption === 'auto' ? (large ? 'tiles' : 'cards') : layoutOption);
+  const layout: 'cards' | 'tiles' = chosen === 'tiles' ? 'tiles' : 'cards';
   // Large fleets as cards open on the machines that need attention (the operator can widen it); tiles show all.
   const activeStates = states ?? (large && layout === 'cards' ? PROBLEM_STATES : null);
   const shownDevices = useMemo(

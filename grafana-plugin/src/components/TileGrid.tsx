@@ -95,7 +95,9 @@ export function TileGrid({ devices, width, height, now, metrics: m, styles, sele
             <span>{g.total}</span>
             {CONDITIONS.filter((c) => g.counts[c] > 0).map((c) => (
               <span key={c} className={styles.rollupCount} data-rollup={c} title={`${g.counts[c]} ${LABEL[c]}`}>
-                <Glyph kind={c} className={undefined} />
+                <span style={{ color: colors[c].fill, display: 'inline-flex' }}>
+                  <Glyph kind={c} />
+                </span>
                 {g.counts[c]}
               </span>
             ))}

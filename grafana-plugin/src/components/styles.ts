@@ -23,8 +23,8 @@ export interface Metrics {
 export const BASE_FONT_PX = 14;
 const GAP: Record<Density, number> = { compact: 4, comfortable: 8, wall: 12 };
 const DENSITY_FONT: Record<Density, number> = { compact: 0.9, comfortable: 1, wall: 1.35 };
-/** A card is this many ems: status band, name, measured values, sparkline with % of threshold, last seen. */
-export const CARD_EM = { width: 16, height: 9.4 };
+/** A card is this many ems: status band, name and equipment, measured values and last seen, sparkline with %. */
+export const CARD_EM = { width: 15, height: 7.6 };
 const ALERT_ROW_EM = 5.6;
 const GROUP_HEAD_EM = 2;
 
@@ -202,6 +202,8 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
   cardTitle: css({
     fontWeight: theme.typography.fontWeightBold,
     fontSize: '1.05em',
+    flex: 'none',
+    maxWidth: '70%',
     overflow: 'hidden',
     textOverflow: 'ellipsis',
     whiteSpace: 'nowrap',
@@ -323,7 +325,17 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
   }),
   bandSecond: css({ marginLeft: 'auto', display: 'inline-flex', alignItems: 'center', gap: '0.3em' }),
   cardName: css({ display: 'flex', alignItems: 'baseline', gap: '0.5em', minWidth: 0, height: '1.5em', flex: 'none' }),
-  cardEquip: css({ color: theme.colors.text.secondary, fontSize: '0.8em', whiteSpace: 'nowrap', marginLeft: 'auto' }),
+  cardEquip: css({
+    color: theme.colors.text.secondary,
+    fontSize: '0.8em',
+    whiteSpace: 'nowrap',
+    marginLeft: 'auto',
+    overflow: 'hidden',
+    textOverflow: 'ellipsis',
+    minWidth: 0,
+  }),
+  seen: css({ marginLeft: 'auto', color: theme.colors.text.secondary, fontSize: '0.8em', flex: 'none' }),
+  valueList: css({ display: 'flex', gap: '0.9em', minWidth: 0, overflow: 'hidden', textOverflow: 'ellipsis' }),
   values: css({
     display: 'flex',
     gap: '0.9em',
