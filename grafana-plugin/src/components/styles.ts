@@ -166,7 +166,6 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     cursor: 'pointer',
     '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
   }),
-  dot: css({ width: '0.6em', height: '0.6em', borderRadius: '50%', display: 'inline-block', flex: 'none' }),
   note: css({ color: theme.colors.text.secondary, fontSize: '0.85em' }),
   linkButton: css({
     background: 'none',
@@ -198,7 +197,6 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
   }),
   cardSelected: css({ boxShadow: `0 0 0 2px ${theme.colors.primary.main}` }),
-  cardHead: css({ display: 'flex', justifyContent: 'space-between', alignItems: 'baseline', gap: theme.spacing(1) }),
   cardTitle: css({
     fontWeight: theme.typography.fontWeightBold,
     fontSize: '1.05em',
@@ -208,15 +206,6 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     textOverflow: 'ellipsis',
     whiteSpace: 'nowrap',
   }),
-  cardSub: css({
-    color: theme.colors.text.secondary,
-    fontSize: '0.85em',
-    overflow: 'hidden',
-    textOverflow: 'ellipsis',
-    whiteSpace: 'nowrap',
-  }),
-  cardFoot: css({ display: 'flex', justifyContent: 'space-between', alignItems: 'center', gap: theme.spacing(0.5), fontSize: '0.85em' }),
-  stateLabel: css({ fontSize: '0.75em', fontWeight: theme.typography.fontWeightBold, letterSpacing: '0.05em' }),
   scoreHigh: css({ color: theme.colors.error.text, fontWeight: theme.typography.fontWeightBold }),
   badge: css({
     display: 'inline-block',
@@ -228,22 +217,9 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     whiteSpace: 'nowrap',
     textTransform: 'uppercase',
   }),
-  muted: css({
-    fontSize: '0.7em',
-    fontWeight: theme.typography.fontWeightBold,
-    textTransform: 'uppercase',
-    color: theme.colors.text.secondary,
-    border: `1px dashed ${theme.colors.border.strong}`,
-    borderRadius: theme.shape.radius.default,
-    padding: theme.spacing(0, 0.5),
-    marginLeft: 'auto',
-    marginRight: theme.spacing(0.5),
-  }),
-  badgeOutline: css({ border: `1px solid ${theme.colors.border.strong}`, color: theme.colors.text.secondary }),
   badgeAck: css({ background: theme.colors.info.transparent, color: theme.colors.info.text, border: `1px solid ${theme.colors.info.border}` }),
   badgeResolved: css({ background: theme.colors.success.transparent, color: theme.colors.success.text, border: `1px solid ${theme.colors.success.border}` }),
   badgeFiring: css({ background: theme.colors.error.transparent, color: theme.colors.error.text, border: `1px solid ${theme.colors.error.border}` }),
-  list: css({ display: 'flex', flexDirection: 'column', gap: theme.spacing(0.5) }),
   groupHead: css({
     boxSizing: 'border-box',
     position: 'absolute',
@@ -334,7 +310,6 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     textOverflow: 'ellipsis',
     minWidth: 0,
   }),
-  seen: css({ marginLeft: 'auto', color: theme.colors.text.secondary, fontSize: '0.8em', flex: 'none' }),
   valueList: css({ display: 'flex', gap: '0.9em', minWidth: 0, overflow: 'hidden', textOverflow: 'ellipsis' }),
   values: css({
     display: 'flex',
