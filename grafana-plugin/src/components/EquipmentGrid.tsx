@@ -164,7 +164,7 @@ function DeviceCard({
             data-testid="muted"
           >
             <Glyph kind="maintenance" />
-            until {clock(d.mutedUntil!)}
+            muted until {clock(d.mutedUntil!)}
           </span>
         )}
         <span className={styles.cardEquip}>
