@@ -7,6 +7,14 @@ export interface FixtureOptions {
   alerts: number;
   now: number;
   seed?: number;
+  /** anomaly score points per device before the latest (for sparklines); 0 keeps one row per device */
+  history?: number;
+  /** add a telemetry frame (bearing vibration in mm/s, motor temperature in °C) with units in its field config */
+  telemetry?: boolean;
+  /** device indexes with a critical alert opened first (alert ids crit-<index>), e.g. an ONLINE machine */
+  criticalOn?: number[];
+  /** device indexes in a maintenance window (muted_until one hour ahead) */
+  mutedOn?: number[];
 }
 
 /** Small LCG: the same seed gives the same factory, so assertions can be exact. */
@@ -47,7 +55,7 @@ export function fixtureState(i: number): 'ONLINE' | 'OFFLINE' | 'TIMEOUT' | 'UNK
   return 'ONLINE';
 }
 
-export function makeFrames({ devices, alerts, now, seed = 42 }: FixtureOptions): DataFrame[] {
+export function makeFrames({ devices, alerts, now, seed = 42, history = 0, telemetry = false, criticalOn = [], mutedOn = [] }: FixtureOptions): DataFrame[] {
   const r = rng(seed);
   const st = { time: [] as number[], device_id: [] as string[], equipment_id: [] as string[], state: [] as string[], previous: [] as string[], reason: [] as string[], since: [] as number[], last_seen: [] as Array<number | null> };
   const an = { time: [] as number[], device_id: [] as string[], score: [] as number[], threshold: [] as number[], is_anomaly: [] as boolean[], method: [] as string[] };
@@ -72,6 +80,21 @@ export function makeFrames({ devices, alerts, now, seed = 42 }: FixtureOptions):
     an.threshold.push(1);
     an.is_anomaly.push(score >= 1);
     an.method.push('pca');
+  }
+  // History from its own generator, so the latest scores (and every count the tests know) stay as they were.
+  const rh = rng(seed + 7);
+  for (let i = 0; i < devices && history > 0; i++) {
+    const latest = an.score[i];
+    for (let p = history; p >= 1; p--) {
+      // drifts towards the latest score, so a device that is anomalous now shows the climb
+      const s = Math.max(0, latest * (1 - p / (history + 1)) + rh() * 0.15);
+      an.time.push(now - 10_000 - p * 60_000);
+      an.device_id.push(deviceName(i));
+      an.score.push(Math.round(s * 1000) / 1000);
+      an.threshold.push(1);
+      an.is_anomaly.push(s >= 1);
+      an.method.push('pca');
+    }
   }
 
   const al = {
@@ -132,7 +155,41 @@ export function makeFrames({ devices, alerts, now, seed = 42 }: FixtureOptions):
                 : FieldType.string,
       })),
     });
-  return [frame('moby_device_state', st), frame('moby_anomaly', an), frame('moby_alerts', al)];
+  for (const di of criticalOn) {
+    const id = deviceName(di);
+    push('open', now - 300_000, {
+      alert_id: `crit-${di}`, device_id: id, equipment_id: equipmentName(di), rule: 'bearing_temp_high', severity: 'critical',
+      status: 'open', acknowledged: false, message: `bearing_temp 97.5°C above 85°C on ${id}`,
+      summary: `CRITICAL bearing_temp_high on ${id} (${equipmentName(di)})`, value: 97.5, threshold: 85, count: 1,
+    });
+  }
+  const out = [frame('moby_device_state', st), frame('moby_anomaly', an), frame('moby_alerts', al)];
+  if (mutedOn.length) {
+    // What GET /moby/devices adds during a maintenance window.
+    out.push(frame('moby_devices', {
+      device_id: mutedOn.map(deviceName),
+      state: mutedOn.map((i) => fixtureState(i)),
+      last_seen: mutedOn.map((i) => st.last_seen[2 * i + 1]),
+      muted_until: mutedOn.map(() => now + 3_600_000),
+      time: mutedOn.map(() => now - 1000),
+    }));
+  }
+  if (telemetry) {
+    const rt = rng(seed + 11);
+    const tl = { time: [] as number[], device_id: [] as string[], bearing_vibration: [] as number[], motor_temperature: [] as number[] };
+    for (let i = 0; i < devices; i++) {
+      tl.time.push(now - 5_000);
+      tl.device_id.push(deviceName(i));
+      tl.bearing_vibration.push(Math.round((1.5 + rt() * 4) * 100) / 100);
+      tl.motor_temperature.push(Math.round((55 + rt() * 40) * 10) / 10);
+    }
+    const t = frame('telemetry', tl);
+    // Units as a dashboard sets them (Standard options → Unit, per field override).
+    t.fields.find((f) => f.name === 'bearing_vibration')!.config = { unit: 'suffix: mm/s', decimals: 1, displayName: 'vibration' };
+    t.fields.find((f) => f.name === 'motor_temperature')!.config = { unit: 'celsius', decimals: 0, displayName: 'motor' };
+    out.push(t);
+  }
+  return out;
 }
 
 /** Phase of fixture alert k (0-based), matching makeFrames. */

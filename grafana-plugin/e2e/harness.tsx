@@ -17,6 +17,8 @@ export interface RenderRequest {
   width?: number;
   height?: number;
   options?: Partial<PanelOptions>;
+  /** extra fixture data: score history, telemetry, a critical alert on given devices, maintenance windows */
+  fixture?: { history?: number; telemetry?: boolean; criticalOn?: number[]; mutedOn?: number[] };
 }
 
 let root: Root | null = null;
@@ -25,7 +27,7 @@ function render(req: RenderRequest) {
   const theme = createTheme({ colors: { mode: req.theme } });
   const width = req.width ?? 1400;
   const height = req.height ?? 900;
-  const series = makeFrames({ devices: req.devices, alerts: req.alerts, now: Date.now() });
+  const series = makeFrames({ devices: req.devices, alerts: req.alerts, now: Date.now(), ...req.fixture });
   document.body.style.background = theme.colors.background.canvas;
   document.body.style.fontFamily = theme.typography.fontFamily;
   document.body.style.fontSize = `${theme.typography.htmlFontSize}px`;
@@ -77,6 +79,8 @@ function render(req: RenderRequest) {
             error: theme.colors.error.main,
             warning: theme.colors.warning.main,
             success: theme.colors.success.main,
+            info: theme.colors.info.main,
+            offline: theme.visualization.getColorByName('dark-purple'),
           },
         })
       )

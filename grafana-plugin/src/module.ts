@@ -5,15 +5,12 @@ import { PanelOptions } from './types';
 
 export const plugin = new PanelPlugin<PanelOptions>(EquipmentPanel)
   .setPanelOptions(buildOptions)
-  // Only data links are meaningful here (on the device field: one per card and alert); the rest of the
-  // standard field options would do nothing.
+  // Data links (on the device field: one per card and alert), and unit, decimals and display name for the
+  // measured values on the cards (per field with overrides); the rest of the standard options would do nothing.
   .useFieldConfig({
     disableStandardOptions: [
-      FieldConfigProperty.Unit,
       FieldConfigProperty.Min,
       FieldConfigProperty.Max,
-      FieldConfigProperty.Decimals,
-      FieldConfigProperty.DisplayName,
       FieldConfigProperty.NoValue,
       FieldConfigProperty.Thresholds,
       FieldConfigProperty.Mappings,

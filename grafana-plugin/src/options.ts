@@ -96,13 +96,37 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
       defaultValue: d.deviceSort,
       settings: {
         options: [
-          { value: 'state', label: 'State (worst first)' },
+          { value: 'condition', label: 'Worst first (card colour)' },
+          { value: 'state', label: 'Connectivity (offline first)' },
           { value: 'alerts', label: 'Open alerts' },
           { value: 'score', label: 'Anomaly score' },
           { value: 'lastSeen', label: 'Last seen (oldest first)' },
           { value: 'name', label: 'Name' },
         ],
       },
+      category: ['Equipment'],
+    })
+    .addRadio({
+      path: 'equipmentLayout',
+      name: 'Equipment layout',
+      description:
+        'Cards show values, trend and links per device; tiles show one square per device grouped per equipment, so thousands fit one screen. Auto: tiles above "Summarise above" devices.',
+      defaultValue: d.equipmentLayout,
+      settings: {
+        options: [
+          { value: 'auto', label: 'Auto' },
+          { value: 'cards', label: 'Cards' },
+          { value: 'tiles', label: 'Tiles' },
+        ],
+      },
+      category: ['Equipment'],
+    })
+    .addTextInput({
+      path: 'valueFields',
+      name: 'Measured values on cards',
+      description:
+        'Comma-separated telemetry fields (or their display names), in order. Empty: the first three numeric fields of frames keyed by device. Units and decimals come from the field config (Standard options → Unit, with overrides per field).',
+      defaultValue: d.valueFields,
       category: ['Equipment'],
     })
     .addNumberInput({
@@ -123,7 +147,8 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
     .addNumberInput({
       path: 'summariseAbove',
       name: 'Summarise above',
-      description: 'With more devices than this, the grid opens on the devices that need attention.',
+      description:
+        'With more devices than this, Auto layout shows tiles; as cards, the grid opens on the devices that need attention.',
       defaultValue: d.summariseAbove,
       settings: { min: 1, integer: true },
       category: ['Equipment'],

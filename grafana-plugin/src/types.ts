@@ -10,7 +10,22 @@ export type AlertPhase = 'firing' | 'acknowledged' | 'resolved';
 
 export type ViewMode = 'both' | 'equipment' | 'alerts';
 export type Density = 'compact' | 'comfortable' | 'wall';
-export type DeviceSort = 'state' | 'name' | 'score' | 'lastSeen' | 'alerts';
+export type DeviceSort = 'condition' | 'state' | 'name' | 'score' | 'lastSeen' | 'alerts';
+/** Cards (one per device, with values and trend) or tiles (one square per device, grouped per equipment). Auto
+ * picks tiles above `summariseAbove` devices. */
+export type EquipmentLayout = 'auto' | 'cards' | 'tiles';
+
+/** Latest value of one measured quantity on a device (telemetry frames), with what Grafana needs to format it. */
+export interface MeasuredValue {
+  name: string;
+  value: number;
+  time: number;
+  /** Grafana unit id from the field config (e.g. "celsius", "suffix: mm/s") */
+  unit?: string;
+  decimals?: number;
+  /** Grafana's display processor for the field, when the data came through applyFieldOverrides */
+  display?: (v: unknown) => { text: string; prefix?: string; suffix?: string };
+}
 
 /** A data link as Grafana resolves it from the field config ("Data links" in the panel editor). */
 export interface PanelLink {
@@ -53,6 +68,10 @@ export interface DeviceRow {
   score?: number;
   scoreThreshold?: number;
   isAnomaly?: boolean;
+  /** anomaly scores over the query range, oldest first, at most SCORE_HISTORY points: [epoch ms, score] */
+  scoreHistory?: Array<[number, number]>;
+  /** latest measured values (telemetry frames), in frame order */
+  values?: MeasuredValue[];
   /** epoch ms until which the device is in a maintenance (mute) window: no notifications */
   mutedUntil?: number;
   links?: () => PanelLink[];
@@ -88,6 +107,9 @@ export interface PanelOptions {
   severityFilter: Severity[];
   groupByEquipment: boolean;
   deviceSort: DeviceSort;
+  equipmentLayout: EquipmentLayout;
+  /** Comma-separated measured fields to show on cards (empty: the first three numeric telemetry fields). */
+  valueFields: string;
   /** Seconds after which an ONLINE device with no data is shown as silent; 0 trusts the reported state. */
   silentAfter: number;
   /** Anomaly threshold used when the data carries none. */
@@ -126,7 +148,9 @@ export const DEFAULT_OPTIONS: PanelOptions = {
   statusFilter: ['firing', 'acknowledged'],
   severityFilter: ['critical', 'warning', 'info'],
   groupByEquipment: false,
-  deviceSort: 'state',
+  deviceSort: 'condition',
+  equipmentLayout: 'auto',
+  valueFields: '',
   silentAfter: 0,
   scoreThreshold: 1,
   density: 'comfortable',

@@ -29,7 +29,8 @@ function panelData(p: Partial<PanelData> = {}): PanelData {
 function renderPanel(
   options: Partial<PanelOptions> = {},
   data: PanelData = panelData(),
-  size = { width: 1400, height: 4000 },
+  // Tall enough that the virtualised alert list has all 150 default rows in view.
+  size = { width: 1400, height: 16000 },
   replaceVariables: (s: string) => string = (s) => s
 ) {
   const props: any = {
@@ -84,7 +85,7 @@ describe('rendering realistic frames (50 devices, 200 alerts)', () => {
   });
 
   it('orders cards worst state first and shows last seen, score and open alerts', () => {
-    renderPanel();
+    renderPanel({ deviceSort: 'state' });
     const states = cards().map((c) => c.dataset.state);
     expect(states.slice(0, 5)).toEqual(['offline', 'offline', 'offline', 'offline', 'offline']);
     expect(states.slice(5, 10).every((s) => s === 'silent')).toBe(true);
@@ -92,7 +93,9 @@ describe('rendering realistic frames (50 devices, 200 alerts)', () => {
     const card = cards().find((c) => c.dataset.device === 'press-0001')!;
     expect(card).toHaveTextContent('OFFLINE');
     expect(card).toHaveTextContent(/\d+m ago/);
-    expect(card).toHaveTextContent(/[\d.]+\/1/);
+    // The score reads as a labelled share of the threshold, not "0.06/1".
+    expect(card).toHaveTextContent(/(\d+|<1)% of anomaly threshold/);
+    expect(card).not.toHaveTextContent(/[\d.]+\/1\b/);
   });
 });
 
@@ -339,7 +342,7 @@ describe('views, links and scale', () => {
   it('2,000 devices: opens on the devices needing attention and renders only visible cards', async () => {
     const user = userEvent.setup();
     const frames = makeFrames({ devices: 2000, alerts: 400, now: NOW });
-    renderPanel({}, panelData({ series: frames }), { width: 1600, height: 900 });
+    renderPanel({ equipmentLayout: 'cards' }, panelData({ series: frames }), { width: 1600, height: 900 });
     expect(screen.getByTestId('summarised')).toHaveTextContent('2,000 devices: showing the');
     const problems = cards();
     expect(problems.every((c) => c.dataset.state !== 'online')).toBe(true);
@@ -367,4 +370,69 @@ describe('maintenance windows', () => {
     expect(within(card('pump-2')).queryByTestId('muted')).toBeNull();
     expect(within(card('pump-3')).queryByTestId('muted')).toBeNull();
   });
+});
+
+describe('worst-state cards, tiles and the virtualised alert list', () => {
+  it('colours an ONLINE card with an open critical alert as critical, and names both families', () => {
+    const frames = makeFrames({ devices: 50, alerts: 0, now: NOW, criticalOn: [2, 0], telemetry: true, history: 10 });
+    renderPanel({}, panelData({ series: frames }));
+    const hot = cards().find((c) => c.dataset.device === 'press-0003')!;
+    expect(hot.dataset.state).toBe('online');
+    expect(hot.dataset.condition).toBe('critical');
+    expect(within(hot).getByTestId('card-band')).toHaveTextContent(/1 critical/i);
+    // OFFLINE with a critical alert: critical colour, and the band still says OFFLINE with its own glyph.
+    const both = cards().find((c) => c.dataset.device === 'press-0001')!;
+    expect(both.dataset.condition).toBe('critical');
+    const glyphs = [...within(both).getByTestId('card-band').querySelectorAll('svg')].map((g) => g.getAttribute('data-glyph'));
+    expect(glyphs).toEqual(['critical', 'offline']);
+    expect(within(both).getByTestId('card-band')).toHaveTextContent(/OFFLINE/);
+    // Sorted worst first by default: the two critical cards lead.
+    expect(cards().slice(0, 2).map((c) => c.dataset.condition)).toEqual(['critical', 'critical']);
+    // Values with units, sparkline and % of threshold on every card.
+    for (const c of cards()) {
+      expect(c).toHaveTextContent(/vibration\s?\d+(\.\d)? mm\/s/);
+      expect(c).toHaveTextContent(/motor\s?\d+ °C/);
+      expect(c).toHaveTextContent(/(\d+|<1)% of anomaly threshold/);
+      expect(within(c).getByTestId('sparkline')).toBeInTheDocument();
+    }
+  });
+
+  it('auto layout shows every one of 2,000 devices as a tile, with rollups per line that add up', () => {
+    const frames = makeFrames({ devices: 2000, alerts: 400, now: NOW });
+    renderPanel({}, panelData({ series: frames }), { width: 1888, height: 1048 });
+    expect(screen.queryByTestId('summarised')).toBeNull();
+    expect(screen.getAllByTestId('device-tile')).toHaveLength(2000);
+    const groups = screen.getAllByTestId('tile-group');
+    expect(groups.map((g) => g.dataset.equipment)).toEqual(['line-A', 'line-B', 'line-C', 'line-D', 'line-E', 'line-F']);
+    for (const g of groups) {
+      const tiles = within(g).getAllByTestId('device-tile');
+      const counted = [...g.querySelectorAll('[data-rollup]')].reduce((n, c) => n + Number(c.textContent!.replace(/\D/g, '')), 0);
+      expect(counted).toBe(tiles.length);
+    }
+    // The operator can switch to cards (which then summarise) and back.
+    fireEvent.click(screen.getByRole('button', { name: 'cards' }));
+    expect(screen.getByTestId('summarised')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'tiles' }));
+    expect(screen.getAllByTestId('device-tile')).toHaveLength(2000);
+  }, 120_000);
+
+  it('alert list: only the rows in view are rendered, and scrolling reaches row 2,000', () => {
+    const frames = makeFrames({ devices: 200, alerts: 2000, now: NOW });
+    renderPanel(
+      { viewMode: 'alerts', statusFilter: ['firing', 'acknowledged', 'resolved'] },
+      panelData({ series: frames }),
+      { width: 1200, height: 800 }
+    );
+    const list = screen.getByTestId('alert-list');
+    expect(list.dataset.total).toBe('2000');
+    expect(rows().length).toBeLessThan(30);
+    expect(rows()[0].getAttribute('aria-posinset')).toBe('1');
+    const stride = parseFloat(within(list).getByRole('list').style.height) / 2000;
+    for (const pos of [301, 2000]) {
+      list.scrollTop = (pos - 1) * stride;
+      fireEvent.scroll(list);
+      expect(rows().some((r) => r.getAttribute('aria-posinset') === String(pos))).toBe(true);
+      expect(rows().length).toBeLessThan(30);
+    }
+  }, 30_000);
 });

@@ -3,7 +3,7 @@
 import { cx } from '@emotion/css';
 import { LoadingState, PanelProps } from '@grafana/data';
 import { Input, useStyles2, useTheme2 } from '@grafana/ui';
-import React, { useCallback, useEffect, useMemo, useState } from 'react';
+import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { AlertAction, canAct as userCanAct, currentUser, postAlertAction } from '../api';
 import {
   countAlerts,
@@ -15,6 +15,7 @@ import {
 } from '../data/alerts';
 import { countStates, filterDevices, sortDevices, toDeviceViews } from '../data/devices';
 import { buildModel } from '../data/frames';
+import { fitScale } from '../data/status';
 import {
   AlertPhase,
   AlertRow,
@@ -22,13 +23,16 @@ import {
   DEFAULT_OPTIONS,
   DeviceSort,
   DisplayState,
+  EquipmentLayout,
   PanelLink,
   PanelOptions,
   Severity,
 } from '../types';
 import { AlertList } from './AlertList';
 import { EquipmentGrid } from './EquipmentGrid';
-import { getStyles, metrics, severityColor, stateColor } from './styles';
+import { Glyph } from './glyphs';
+import { cardBase, getStyles, metrics, severityColor, stateColor } from './styles';
+import { TileGrid } from './TileGrid';
 
 type Props = PanelProps<PanelOptions>;
 
@@ -43,7 +47,8 @@ const SEVERITIES: Severity[] = ['critical', 'warning', 'info'];
 const STATES: DisplayState[] = ['offline', 'silent', 'unknown', 'online'];
 const PROBLEM_STATES: DisplayState[] = ['offline', 'silent', 'unknown'];
 const SORTS: Array<{ value: DeviceSort; label: string }> = [
-  { value: 'state', label: 'worst state' },
+  { value: 'condition', label: 'worst first' },
+  { value: 'state', label: 'connectivity' },
   { value: 'alerts', label: 'open alerts' },
   { value: 'score', label: 'anomaly score' },
   { value: 'lastSeen', label: 'last seen' },
@@ -60,6 +65,28 @@ function useNow(ms: number): number {
   return now;
 }
 
+/** The element's content size, kept current with a ResizeObserver; `fallback` until measured (and in jsdom). */
+function useElementSize(fallback: { width: number; height: number }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [size, setSize] = useState<{ width: number; height: number } | null>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el || typeof ResizeObserver === 'undefined') {
+      return;
+    }
+    const read = () => {
+      const w = el.clientWidth;
+      const h = el.clientHeight;
+      setSize((old) => (w > 0 && h > 0 && (!old || old.width !== w || old.height !== h) ? { width: w, height: h } : old));
+    };
+    read();
+    const ro = new ResizeObserver(read);
+    ro.observe(el);
+    return () => ro.disconnect();
+  });
+  return { ref, size: size ?? fallback };
+}
+
 function toggle<T>(list: T[], v: T): T[] {
   return list.includes(v) ? list.filter((x) => x !== v) : [...list, v];
 }
@@ -72,8 +99,11 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
   );
   const m = metrics(options.density, options.fontSize);
   const styles = useStyles2(getStyles, m);
+  const [layoutChoice, setLayoutChoice] = useState<EquipmentLayout | null>(null);
   const theme = useTheme2();
   const now = useNow(30_000);
+  const gridSection = useElementSize({ width: -1, height: -1 });
+  const alertSection = useElementSize({ width: -1, height: -1 });
 
   const [selected, setSelected] = useState<string | null>(null);
   const [text, setText] = useState('');
@@ -91,6 +121,7 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
   useEffect(() => setSeverities(options.severityFilter), [options.severityFilter]);
   useEffect(() => setSort(options.deviceSort), [options.deviceSort]);
   useEffect(() => setGrouped(options.groupByEquipment), [options.groupByEquipment]);
+  useEffect(() => setLayoutChoice(null), [options.equipmentLayout]);
 
   const model = useMemo(() => buildModel(data.series, options.fields), [data.series, options.fields]);
 
@@ -107,6 +138,14 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
     () => parseDeviceFilter(replaceVariables(options.deviceFilter ?? '')),
     [options.deviceFilter, replaceVariables]
   );
+  const valueFields = useMemo(
+    () =>
+      (options.valueFields ?? '')
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean),
+    [options.valueFields]
+  );
   const apiUrl = replaceVariables(options.apiUrl ?? '').trim();
   const actionsAllowed = userCanAct(apiUrl);
 
@@ -117,8 +156,11 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
 
   const stateCounts = useMemo(() => countStates(devices), [devices]);
   const large = devices.length > options.summariseAbove;
-  // Large fleets open on the machines that need attention; the operator can widen it.
-  const activeStates = states ?? (large ? PROBLEM_STATES : null);
+  const layoutOption = options.equipmentLayout ?? 'auto';
+  const chosen = layoutChoice ?? (layoutOption === 'auto' ? (large ? 'tiles' : 'cards') : layoutOption);
+  const layout: 'cards' | 'tiles' = chosen === 'tiles' ? 'tiles' : 'cards';
+  // Large fleets as cards open on the machines that need attention (the operator can widen it); tiles show all.
+  const activeStates = states ?? (large && layout === 'cards' ? PROBLEM_STATES : null);
   const shownDevices = useMemo(
     () => filterDevices(devices, { states: activeStates, text }),
     [devices, activeStates, text]
@@ -229,8 +271,18 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
   // In equipment-only mode, picking a device opens its alerts beside the grid.
   const showAlerts = options.viewMode !== 'equipment' || selected !== null;
   const sideBySide = showGrid && showAlerts && width >= 800;
+  // Until measured (first paint, jsdom), the section sizes are estimated from the panel's.
   const gridWidth = showGrid && showAlerts && sideBySide ? Math.floor(width * 0.55) : width;
   const gridHeight = showGrid && showAlerts && !sideBySide ? Math.floor(height * 0.45) : height;
+  const gridSize = gridSection.size.width === -1 ? { width: gridWidth, height: gridHeight } : gridSection.size;
+  const alertHeight = alertSection.size.height === -1 ? height : alertSection.size.height;
+  // A wall display fits every shown card on the screen when it can: as large as the operator's font size
+  // asks, down to normal size (below that it scrolls).
+  const cardFont =
+    options.density === 'wall' && layout === 'cards'
+      ? fitScale(shownDevices.length, gridSize.width, gridSize.height, cardBase('wall'), Math.min(1, m.font), m.font)
+      : undefined;
+  const cardMetrics = cardFont !== undefined && cardFont !== m.font ? metrics(options.density, options.fontSize, cardFont) : m;
   const total = devices.length;
   const summary =
     `${alertCounts.firing} firing` +
@@ -254,14 +306,28 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
         </span>
       </div>
       <div className={styles.toolbar} role="toolbar" aria-label="Filters">
-        <div className={styles.search}>
-          <Input
-            value={text}
-            placeholder="Filter device, rule, text…"
-            aria-label="Filter text"
-            onChange={(e) => setText(e.currentTarget.value)}
-          />
+        <div className={styles.scaled}>
+          <div className={styles.search}>
+            <Input
+              value={text}
+              placeholder="Filter device, rule, text…"
+              aria-label="Filter text"
+              onChange={(e) => setText(e.currentTarget.value)}
+            />
+          </div>
         </div>
+        {showGrid &&
+          (['cards', 'tiles'] as const).map((l) => (
+            <button
+              key={l}
+              type="button"
+              className={cx(styles.chip, layout === l && styles.chipOn)}
+              aria-pressed={layout === l}
+              onClick={() => setLayoutChoice(l)}
+            >
+              {l}
+            </button>
+          ))}
         {showGrid &&
           STATES.map((s) => {
             const on = activeStates ? activeStates.includes(s) : false;
@@ -273,7 +339,9 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
                 aria-pressed={on}
                 onClick={() => setStates(toggle(activeStates ?? [], s).length ? toggle(activeStates ?? [], s) : null)}
               >
-                <span className={styles.dot} style={{ background: stateColor(theme, s) }} />
+                <span style={{ color: stateColor(theme, s), display: 'inline-flex' }}>
+                  <Glyph kind={s === 'online' ? 'ok' : s} />
+                </span>
                 {s} {stateCounts[s]}
               </button>
             );
@@ -299,7 +367,9 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
               aria-pressed={severities.includes(s)}
               onClick={() => setSeverities(toggle(severities, s))}
             >
-              <span className={styles.dot} style={{ background: severityColor(theme, s).bg }} />
+              <span style={{ color: severityColor(theme, s).bg, display: 'inline-flex' }}>
+                <Glyph kind={s} />
+              </span>
               {s}
             </button>
           ))}
@@ -341,7 +411,7 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
       <div className={cx(styles.body, sideBySide ? styles.bodyRow : styles.bodyColumn)}>
         {showGrid && (
           <div className={styles.section} style={sideBySide ? { flex: '0 0 55%' } : undefined}>
-            {large && states === null && (
+            {large && states === null && layout === 'cards' && (
               <div className={styles.note} data-testid="summarised">
                 {total.toLocaleString('en-US')} devices: showing the {shownDevices.length} that need attention.{' '}
                 <button type="button" className={styles.linkButton} onClick={() => setStates([...STATES])}>
@@ -349,29 +419,47 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
                 </button>
               </div>
             )}
-            <EquipmentGrid
-              devices={shownDevices}
-              width={gridWidth}
-              height={gridHeight}
-              now={now}
-              metrics={m}
-              styles={styles}
-              compact={options.density === 'compact'}
-              defaultThreshold={options.scoreThreshold}
-              selected={selected}
-              onSelect={setSelected}
-              linksFor={(d) => deviceLinks(d.deviceId, d.equipmentId, d.links)}
-            />
+            <div ref={gridSection.ref} className={styles.section}>
+              {layout === 'tiles' ? (
+                <TileGrid
+                  devices={shownDevices}
+                  width={gridSize.width}
+                  height={gridSize.height}
+                  now={now}
+                  metrics={m}
+                  styles={styles}
+                  selected={selected}
+                  onSelect={setSelected}
+                  onGroup={(equipment) => setText(equipment)}
+                />
+              ) : (
+                <EquipmentGrid
+                  devices={shownDevices}
+                  width={gridSize.width}
+                  height={gridSize.height}
+                  now={now}
+                  metrics={cardMetrics}
+                  styles={styles}
+                  defaultThreshold={options.scoreThreshold}
+                  valueFields={valueFields}
+                  selected={selected}
+                  onSelect={setSelected}
+                  linksFor={(d) => deviceLinks(d.deviceId, d.equipmentId, d.links)}
+                />
+              )}
+            </div>
           </div>
         )}
         {showAlerts && (
-          <div className={styles.section}>
+          <div className={styles.section} ref={alertSection.ref}>
             <AlertList
               groups={groups}
               grouped={grouped}
               total={shownAlerts.length}
               now={now}
               styles={styles}
+              metrics={m}
+              height={alertHeight}
               canAct={actionsAllowed}
               pending={pending}
               errors={errors}

@@ -1,6 +1,7 @@
 // Equipment grid logic: operator-facing state, sorting and filtering, kept free of React.
 import { DeviceRow, DeviceSort, DisplayState } from '../types';
 import { DeviceAlertInfo, SEVERITY_RANK } from './alerts';
+import { Condition, CONDITION_RANK, worstCondition } from './status';
 
 export function displayState(d: DeviceRow, now: number, silentAfterSec: number): DisplayState {
   switch (d.state) {
@@ -24,6 +25,8 @@ export const STATE_RANK: Record<DisplayState, number> = { offline: 0, silent: 1,
 export interface DeviceView extends DeviceRow {
   display: DisplayState;
   alerts: DeviceAlertInfo;
+  /** the worse of connectivity and open-alert severity: the card's colour */
+  condition: Condition;
 }
 
 export function toDeviceViews(
@@ -32,11 +35,11 @@ export function toDeviceViews(
   now: number,
   silentAfterSec: number
 ): DeviceView[] {
-  return devices.map((d) => ({
-    ...d,
-    display: displayState(d, now, silentAfterSec),
-    alerts: alertInfo.get(d.deviceId) ?? { open: 0 },
-  }));
+  return devices.map((d) => {
+    const display = displayState(d, now, silentAfterSec);
+    const alerts = alertInfo.get(d.deviceId) ?? { open: 0 };
+    return { ...d, display, alerts, condition: worstCondition(display, alerts.worst) };
+  });
 }
 
 // One collator for all comparisons: localeCompare with options builds a new one per call, which dominates
@@ -55,6 +58,15 @@ export function sortDevices(devices: DeviceView[], sort: DeviceSort): DeviceView
     case 'lastSeen':
       // Longest silence first: that is what needs a walk to the machine.
       return out.sort((a, b) => (a.lastSeen ?? -Infinity) - (b.lastSeen ?? -Infinity) || byName(a, b));
+    case 'condition':
+      // What the card colour says, worst first; then more open alerts, then connectivity, then name.
+      return out.sort(
+        (a, b) =>
+          CONDITION_RANK[a.condition] - CONDITION_RANK[b.condition] ||
+          b.alerts.open - a.alerts.open ||
+          STATE_RANK[a.display] - STATE_RANK[b.display] ||
+          byName(a, b)
+      );
     case 'alerts':
       return out.sort((a, b) => b.alerts.open - a.alerts.open || severityRank(a) - severityRank(b) || byName(a, b));
     case 'state':

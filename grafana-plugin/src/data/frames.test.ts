@@ -2,7 +2,7 @@ import { createDataFrame, FieldType } from '@grafana/data';
 import { deviceName, fixturePhase, fixtureState, makeFrames } from '../../e2e/fixtures';
 import { DEFAULT_FIELDS } from '../types';
 import { phaseOf } from './alerts';
-import { buildModel, classifyFrame, toBool, toMs } from './frames';
+import { buildModel, classifyFrame, SCORE_HISTORY, toBool, toMs } from './frames';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 
@@ -137,5 +137,54 @@ describe('other sources', () => {
   it('recognises nothing in plain telemetry frames', () => {
     const f = createDataFrame({ fields: [{ name: 'time', type: FieldType.time, values: [1] }, { name: 'vibration', values: [2] }] });
     expect(buildModel([f], DEFAULT_FIELDS)).toEqual({ alerts: [], devices: [], recognised: false });
+  });
+});
+
+describe('score history and measured values', () => {
+  it('keeps the anomaly score history per device, oldest first, bounded', () => {
+    const frames = makeFrames({ devices: 3, alerts: 0, now: NOW, history: 100 });
+    const model = buildModel(frames, DEFAULT_FIELDS);
+    const d = model.devices.find((x) => x.deviceId === 'press-0001')!;
+    expect(d.scoreHistory).toHaveLength(SCORE_HISTORY);
+    const times = d.scoreHistory!.map((p) => p[0]);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    // the newest point is the latest score, the one the card shows
+    expect(d.scoreHistory![SCORE_HISTORY - 1]).toEqual([NOW - 10_000, d.score]);
+  });
+
+  it('reads the latest value per device and field from telemetry frames, with unit and decimals', () => {
+    const frames = makeFrames({ devices: 3, alerts: 0, now: NOW, telemetry: true });
+    expect(classifyFrame(frames[3], DEFAULT_FIELDS)).toEqual(['values']);
+    const model = buildModel(frames, DEFAULT_FIELDS);
+    const values = model.devices.find((x) => x.deviceId === 'press-0002')!.values!;
+    expect(values.map((v) => [v.name, v.unit, v.decimals])).toEqual([
+      ['vibration', 'suffix: mm/s', 1],
+      ['motor', 'celsius', 0],
+    ]);
+  });
+
+  it('takes the device from a label (one series per device) and the name from _field; newest row wins', () => {
+    const series = createDataFrame({
+      name: 'telemetry',
+      fields: [
+        { name: '_time', type: FieldType.time, values: [NOW - 2000, NOW - 1000, NOW - 3000] },
+        { name: '_value', type: FieldType.number, values: [71, 72.5, 70], labels: { device_id: 'pump-1', _field: 'bearing_temp' } },
+      ],
+    });
+    const states = createDataFrame({
+      fields: [
+        { name: 'device_id', type: FieldType.string, values: ['pump-1'] },
+        { name: 'state', type: FieldType.string, values: ['ONLINE'] },
+      ],
+    });
+    const model = buildModel([states, series], DEFAULT_FIELDS);
+    expect(model.devices[0].values).toEqual([expect.objectContaining({ name: 'bearing_temp', value: 72.5 })]);
+  });
+
+  it('telemetry alone is not MOBY data and adds no devices', () => {
+    const telemetry = makeFrames({ devices: 2, alerts: 0, now: NOW, telemetry: true })[3];
+    const model = buildModel([telemetry], DEFAULT_FIELDS);
+    expect(model.recognised).toBe(false);
+    expect(model.devices).toEqual([]);
   });
 });

@@ -2,7 +2,10 @@
 // or datasource, so the same panel reads InfluxDB (moby_alerts / moby_device_state / moby_anomaly, one row per
 // event) and the alert API through a JSON datasource (one row per alert or device, already current).
 import { DataFrame, Field, FieldType } from '@grafana/data';
-import { AlertRow, DeviceRow, DeviceState, FieldMap, PanelLink, Severity } from '../types';
+import { AlertRow, DeviceRow, DeviceState, FieldMap, MeasuredValue, PanelLink, Severity } from '../types';
+
+/** Points kept per device for the anomaly sparkline: enough for a trend, bounded for 10,000 devices. */
+export const SCORE_HISTORY = 60;
 
 export interface PanelModel {
   alerts: AlertRow[];
@@ -228,7 +231,26 @@ interface Score {
   equipmentId?: string;
 }
 
-function parseScores(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<Score>>) {
+/** Keeps the newest SCORE_HISTORY points per device; trims in batches so a long range costs O(n log n) once. */
+function pushHistory(into: Map<string, Array<[number, number]>>, deviceId: string, t: number, score: number) {
+  let h = into.get(deviceId);
+  if (!h) {
+    h = [];
+    into.set(deviceId, h);
+  }
+  h.push([t, score]);
+  if (h.length > SCORE_HISTORY * 2) {
+    h.sort((a, b) => a[0] - b[0]);
+    h.splice(0, h.length - SCORE_HISTORY);
+  }
+}
+
+function parseScores(
+  frame: DataFrame,
+  f: FieldMap,
+  into: Map<string, Stamped<Score>>,
+  history: Map<string, Array<[number, number]>>
+) {
   const id = column(frame, f.deviceId)!;
   const score = column(frame, f.score)!;
   const threshold = column(frame, f.threshold);
@@ -242,6 +264,9 @@ function parseScores(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<Sc
       continue;
     }
     const t = toMs(time?.(i)) ?? 0;
+    if (time) {
+      pushHistory(history, deviceId, t, s);
+    }
     const prev = into.get(deviceId);
     if (prev && prev.t > t) {
       continue;
@@ -258,7 +283,60 @@ function parseScores(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<Sc
   }
 }
 
-export type FrameKind = 'alerts' | 'states' | 'scores';
+/** Fields of the MOBY frames themselves: never shown as a measured value. */
+const NOT_MEASURED = new Set(['score', 'threshold', 'is_anomaly', 'since', 'last_seen', 'muted_until', 'count', 'value', 'opened_at', 'updated_at']);
+
+function measuredName(frame: DataFrame, field: Field): string {
+  const label = field.labels?._field ?? field.labels?.field;
+  if (field.config?.displayName) {
+    return field.config.displayName;
+  }
+  if (label) {
+    return label;
+  }
+  // Unpivoted Flux and some SQL results call the value column "_value"/"value": the frame name says what it is.
+  return (field.name === '_value' || field.name === 'Value') && frame.name ? frame.name : field.name;
+}
+
+/** Latest value per device and measured field, from telemetry frames (wide, or one series per device). */
+function parseValues(frame: DataFrame, f: FieldMap, into: Map<string, Map<string, MeasuredValue>>) {
+  const id = column(frame, f.deviceId)!;
+  const time = timeColumn(frame, f.time);
+  const skip = new Set([f.deviceId, f.equipmentId, f.time, f.score, f.threshold, f.lastSeen].map((n) => n.toLowerCase()));
+  const numeric = frame.fields.filter(
+    (fl) => fl.type === FieldType.number && !skip.has(fl.name.toLowerCase()) && !NOT_MEASURED.has(fl.name.toLowerCase())
+  );
+  for (const field of numeric) {
+    const name = measuredName(frame, field);
+    for (let i = 0; i < frame.length; i++) {
+      const deviceId = toStr(id(i));
+      const v = toNum(field.values[i]);
+      if (!deviceId || v === undefined) {
+        continue;
+      }
+      const t = toMs(time?.(i)) ?? 0;
+      let perDevice = into.get(deviceId);
+      if (!perDevice) {
+        perDevice = new Map();
+        into.set(deviceId, perDevice);
+      }
+      const prev = perDevice.get(name);
+      if (prev && prev.time > t) {
+        continue;
+      }
+      perDevice.set(name, {
+        name,
+        value: v,
+        time: t,
+        unit: field.config?.unit,
+        decimals: field.config?.decimals ?? undefined,
+        display: field.display as MeasuredValue['display'],
+      });
+    }
+  }
+}
+
+export type FrameKind = 'alerts' | 'states' | 'scores' | 'values';
 
 /** Which parts of the model a frame feeds, judged by its field names. */
 export function classifyFrame(frame: DataFrame, f: FieldMap): FrameKind[] {
@@ -275,6 +353,10 @@ export function classifyFrame(frame: DataFrame, f: FieldMap): FrameKind[] {
   if (column(frame, f.score)) {
     kinds.push('scores');
   }
+  // Anything else keyed by device with numbers in it is telemetry: its latest values go on the cards.
+  if (!kinds.length && frame.fields.some((fl) => fl.type === FieldType.number)) {
+    kinds.push('values');
+  }
   return kinds;
 }
 
@@ -283,10 +365,13 @@ export function buildModel(frames: DataFrame[], f: FieldMap): PanelModel {
   const alerts = new Map<string, AlertRow>();
   const states = new Map<string, Stamped<DeviceRow>>();
   const scores = new Map<string, Stamped<Score>>();
+  const history = new Map<string, Array<[number, number]>>();
+  const values = new Map<string, Map<string, MeasuredValue>>();
   let recognised = false;
   for (const frame of frames) {
     const kinds = classifyFrame(frame, f);
-    recognised = recognised || kinds.length > 0;
+    // Telemetry alone is no MOBY data: the empty state should still explain what the panel needs.
+    recognised = recognised || kinds.some((k) => k !== 'values');
     if (kinds.includes('alerts')) {
       parseAlerts(frame, f, alerts);
     }
@@ -294,7 +379,10 @@ export function buildModel(frames: DataFrame[], f: FieldMap): PanelModel {
       parseStates(frame, f, states);
     }
     if (kinds.includes('scores')) {
-      parseScores(frame, f, scores);
+      parseScores(frame, f, scores, history);
+    }
+    if (kinds.includes('values')) {
+      parseValues(frame, f, values);
     }
   }
 
@@ -318,6 +406,18 @@ export function buildModel(frames: DataFrame[], f: FieldMap): PanelModel {
     d.score = row.score;
     d.scoreThreshold = row.threshold;
     d.isAnomaly = row.isAnomaly;
+    const h = history.get(deviceId);
+    if (h && h.length > 1) {
+      h.sort((a, b) => a[0] - b[0]);
+      d.scoreHistory = h.slice(-SCORE_HISTORY);
+    }
+  }
+  // Telemetry adds values to known devices only: a sensor feed alone does not make a machine appear on the wall.
+  for (const [deviceId, perDevice] of values) {
+    const d = devices.get(deviceId);
+    if (d) {
+      d.values = [...perDevice.values()];
+    }
   }
   for (const a of alerts.values()) {
     if (a.deviceId) {
