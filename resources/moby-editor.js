@@ -49,7 +49,7 @@
       },
     });
     names.forEach(function (name) {
-      t.addTab({ id: id + '-' + name, label: node._('tabs.' + name) });
+      t.addTab({ id: id + '-' + name, label: node._(node.type + '.tabs.' + name) });
     });
     return t;
   }
