@@ -36,7 +36,8 @@ describe('examples/hmac-signing.json', function () {
     const types = new Set(flow.map((n) => n.type));
     for (const t of ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring']) assert.ok(types.has(t), `example uses ${t}`);
     for (const n of flow) {
-      if (n.type === 'mqtt-broker') n.port = String(broker.port);
+      // the broker address is the tab's MOBY_MQTT_URL, as a user would set it
+      if (n.type === 'tab') n.env = [{ name: 'MOBY_MQTT_URL', value: `mqtt://127.0.0.1:${broker.port}`, type: 'str' }];
       if (n.type === 'debug') {
         n.type = 'helper';
         n.wires = [];

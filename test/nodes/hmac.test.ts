@@ -368,7 +368,9 @@ describe('moby-hmac editor definitions', () => {
       nodes: { registerType: (type: string, def: (typeof registered)[string]) => (registered[type] = def) },
       validators: { number: () => () => true, regex: () => () => true },
     };
-    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) new vm.Script(m[1]).runInNewContext({ RED });
+    // the shared editor helpers (resources/moby-editor.js) and the message catalogue (this._) as the editor provides them
+    const MOBY_EDITOR = { number: () => () => true };
+    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) new vm.Script(m[1]).runInNewContext({ RED, MOBY_EDITOR });
     assert.deepEqual(Object.keys(registered).sort(), ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring']);
     assert.equal(registered['moby-keyring'].category, 'config');
     // JSON round trip: the objects come from the script's own realm
@@ -376,7 +378,7 @@ describe('moby-hmac editor definitions', () => {
     assert.equal(registered['moby-hmac-verify'].category, 'MOBY');
     for (const def of Object.values(registered)) {
       assert.ok(!Object.keys(def.defaults).some((k) => /secret|master$|^keys$/i.test(k)), 'no secret in flow defaults');
-      assert.equal(typeof def.label.call({ name: '' }), 'string');
+      assert.equal(typeof def.label.call({ name: '', _: (key: string) => key }), 'string');
     }
     for (const t of Object.keys(registered)) {
       assert.match(html, new RegExp(`data-template-name="${t}"`));

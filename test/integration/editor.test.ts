@@ -1,0 +1,328 @@
+// The MOBY nodes in the real Node-RED editor, driven in Debian's Chromium through playwright-core:
+//  - every shipped flow (flows/pipeline.json, examples/*.json) is imported and checked the way the Deploy
+//    button checks it: no node or config node invalid, no unknown type (so no "nodes not properly configured"
+//    prompt), no two nodes overlapping, the pipeline within one 1440 px wide screen;
+//  - every MOBY edit dialog is opened on a node with its shipped values (or, for types no example uses, a
+//    new one): the dialog opens, its title names the paletteLabel, no field is marked invalid; a screenshot of
+//    each goes to test-artifacts/editor/<lang>/;
+//  - the same in Korean (browser language ko): palette, dialog labels and help are Korean.
+// Node-RED runs as a real process with this package linked into its user directory and an empty flow, so
+// nothing is deployed and no broker or database is needed.
+import assert from 'node:assert/strict';
+import { spawn, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { freePort, waitFor } from '../support/net';
+
+// browser globals used inside page.evaluate callbacks (the tests compile without the DOM library)
+declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const $: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const root = path.resolve(__dirname, '..', '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };
+const ARTIFACTS = path.join(root, 'test-artifacts', 'editor');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const FLOW_FILES = ['flows/pipeline.json', ...fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.json')).map((f) => `examples/${f}`)];
+const readFlow = (f: string) => JSON.parse(fs.readFileSync(path.join(root, f), 'utf8')) as Array<Record<string, unknown>>;
+/** Hangul syllables: a Korean string is present */
+const HANGUL = /[\uac00-\ud7a3]/;
+
+interface NodeInfo {
+  id: string;
+  type: string;
+  name: string;
+  valid: boolean;
+  errors: string[];
+  z: string;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  config: boolean;
+}
+
+describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
+  this.timeout(600000);
+  let child: ChildProcess | undefined;
+  let userDir = '';
+  let url = '';
+  let browser: Browser | undefined;
+  let output = '';
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) {
+      if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`Chromium is required in CI but was not found at ${CHROMIUM}`);
+      this.skip();
+    }
+    assert.ok(fs.existsSync(path.join(root, 'dist', 'nodes', 'influx', 'moby-influx.html')), 'run npm run build first');
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-editor-'));
+    const link = path.join(userDir, 'node_modules', pkg.name);
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.symlinkSync(root, link, 'dir');
+    fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'moby-editor-test', private: true, dependencies: { [pkg.name]: `file:${root}` } }));
+    fs.writeFileSync(path.join(userDir, 'flows.json'), '[]');
+    const settings = path.join(userDir, 'settings.js');
+    fs.writeFileSync(
+      settings,
+      `module.exports = ${JSON.stringify({
+        uiPort: port,
+        uiHost: '127.0.0.1',
+        flowFile: 'flows.json',
+        credentialSecret: 'editor-test-only',
+        editorTheme: { tours: false, projects: { enabled: false } },
+        telemetry: { enabled: false },
+        logging: { console: { level: 'info', metrics: false, audit: false } },
+      })};\n`,
+    );
+    const c = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settings], {
+      cwd: userDir,
+      env: { ...process.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = c;
+    c.stdout!.on('data', (d) => (output += d));
+    c.stderr!.on('data', (d) => (output += d));
+    await waitFor(
+      () => {
+        if (c.exitCode !== null) throw new Error(`Node-RED exited with ${c.exitCode}\n${output.slice(-3000)}`);
+        return /Started flows/.test(output);
+      },
+      120000,
+      'Node-RED started',
+      100,
+    );
+    assert.doesNotMatch(output, /\[moby-[a-z-]+\].*(Error|error)/, 'the MOBY node sets load without errors');
+    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  // a full-HD screen: the shipped pipeline must fit its workspace at zoom 1
+  async function openEditor(lang: string): Promise<{ page: Page; errors: string[] }> {
+    const context = await browser!.newContext({ locale: lang, viewport: { width: 1920, height: 1080 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(url + '/');
+    await page.waitForFunction(() => {
+      const RED = (window as any).RED;
+      return RED && RED.nodes && RED.nodes.getType('moby-anomaly') && document.querySelector('#red-ui-palette .red-ui-palette-node') && !document.querySelector('#red-ui-loader');
+    }, undefined, { timeout: 120000 });
+    return { page, errors };
+  }
+
+  /** Imports a flow without ids of its own and returns its nodes as the Deploy check sees them. */
+  async function importFlow(page: Page, flow: unknown[]): Promise<NodeInfo[]> {
+    return page.evaluate((flow) => {
+      const RED = (window as any).RED;
+      const before = new Set<string>();
+      RED.nodes.eachNode((n: any) => before.add(n.id));
+      RED.nodes.eachConfig((n: any) => before.add(n.id));
+      RED.nodes.import(flow, { generateIds: true, addFlow: false });
+      const out: any[] = [];
+      const take = (config: boolean) => (n: any) => {
+        if (before.has(n.id)) return;
+        RED.editor.validateNode(n);
+        out.push({
+          id: n.id,
+          type: n.type,
+          name: n.name || '',
+          valid: n.valid !== false,
+          errors: Array.isArray(n.validationErrors) ? n.validationErrors : [],
+          z: n.z || '',
+          x: n.x,
+          y: n.y,
+          w: n.w,
+          h: n.h,
+          config,
+        });
+      };
+      RED.nodes.eachConfig(take(true));
+      RED.nodes.eachNode(take(false));
+      return out;
+    }, flow);
+  }
+
+  describe('shipped flows', () => {
+    let page: Page;
+    let errors: string[];
+    before(async () => ({ page, errors } = await openEditor('en-US')));
+    after(async () => page?.context().close());
+
+    for (const file of FLOW_FILES) {
+      it(`${file}: imports with every node valid, no overlaps, fits the screen`, async () => {
+        const flow = readFlow(file);
+        const nodes = await importFlow(page, flow);
+        const known = await page.evaluate((types) => types.filter((t: string) => !(window as any).RED.nodes.getType(t)), [...new Set(flow.map((n) => String(n.type)))].filter((t) => t !== 'tab'));
+        assert.deepEqual(known, [], `${file}: unknown node types`);
+        const invalid = nodes.filter((n) => !n.valid).map((n) => `${n.type} "${n.name}": ${n.errors.join(', ') || 'invalid'}`);
+        assert.deepEqual(invalid, [], `${file}: invalid nodes`);
+        assert.equal(nodes.length, flow.filter((n) => n.type !== 'tab').length, 'every node imported');
+
+        // layout: the rendered size of each node on its tab; no two overlap, nothing beyond 1440 px
+        const tab = flow.find((n) => n.type === 'tab');
+        assert.ok(tab, `${file} has a tab`);
+        const tabId = await page.evaluate((label) => {
+          const RED = (window as any).RED;
+          let id = '';
+          RED.nodes.eachWorkspace((w: any) => {
+            if (w.label === label) id = w.id;
+          });
+          RED.workspaces.show(id);
+          RED.view.redraw(true);
+          return id;
+        }, String(tab.label));
+        await page.waitForTimeout(300);
+        // rendered boxes; a node that shows a status (MOBY nodes, mqtt, debug with status) needs room for the
+        // status text below it (about 20 px high, up to 180 px wide)
+        const { boxes, chart } = await page.evaluate((z) => {
+          const RED = (window as any).RED;
+          const out: any[] = [];
+          RED.nodes.eachNode((n: any) => {
+            if (n.z !== z) return;
+            const status = /^moby-/.test(n.type) || n.type === 'mqtt in' || (n.type === 'debug' && n.tostatus);
+            out.push({ name: n.name || n.type, x: n.x - n.w / 2, y: n.y - n.h / 2, w: status ? Math.max(n.w, 180) : n.w, h: n.h + (status ? 22 : 0), right: n.x + n.w / 2, bottom: n.y + n.h / 2 });
+          });
+          const el = document.getElementById('red-ui-workspace-chart')!;
+          return { boxes: out, chart: { w: el.clientWidth, h: el.clientHeight } };
+        }, tabId);
+        assert.ok(boxes.length > 0);
+        for (let i = 0; i < boxes.length; i++) {
+          const a = boxes[i];
+          assert.ok(a.w > 0 && a.h > 0, `${a.name} rendered`);
+          assert.ok(a.x >= 0 && a.y >= 0 && a.right <= chart.w && a.bottom <= chart.h, `${file}: "${a.name}" within the ${chart.w}×${chart.h} workspace of a 1920×1080 screen (right ${Math.round(a.right)}, bottom ${Math.round(a.bottom)})`);
+          for (let j = i + 1; j < boxes.length; j++) {
+            const b = boxes[j];
+            const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+            assert.ok(!overlap, `${file}: "${a.name}" and "${b.name}" (or their status text) overlap`);
+          }
+        }
+        fs.mkdirSync(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: path.join(ARTIFACTS, `flow-${path.basename(file, '.json')}${file.startsWith('flows/') ? '-shipped' : ''}.png`) });
+        assert.deepEqual(errors, []);
+      });
+    }
+  });
+
+  for (const lang of ['en-US', 'ko']) {
+    describe(`edit dialogs (${lang})`, () => {
+      let page: Page;
+      let errors: string[];
+      before(async () => {
+        ({ page, errors } = await openEditor(lang));
+        // every shipped flow, so each dialog opens on a node with the values we ship
+        for (const file of FLOW_FILES) await importFlow(page, readFlow(file));
+      });
+      after(async () => page?.context().close());
+
+      it('every MOBY type has a palette label and help in this language', async () => {
+        const types: Array<{ type: string; palette: string; category: string; help: string }> = await page.evaluate((mod) => {
+          const RED = (window as any).RED;
+          return RED.nodes.registry
+            .getNodeTypes()
+            .filter((t: string) => RED.nodes.registry.getNodeSetForType(t)?.module === mod)
+            .map((t: string) => {
+              const def = RED.nodes.getType(t);
+              const palette = typeof def.paletteLabel === 'function' ? def.paletteLabel.call(def) : def.paletteLabel;
+              return { type: t, palette: palette || '', category: def.category, help: $(`script[data-help-name="${t}"]`).text() || RED.nodes.getNodeHelp?.(t) || '' };
+            });
+        }, pkg.name);
+        assert.ok(types.length >= 18, `${types.length} MOBY types`);
+        for (const t of types) {
+          assert.ok(t.palette && t.palette !== t.type && !/^moby-/.test(t.palette), `${t.type} has a paletteLabel (${t.palette})`);
+          if (lang === 'ko') assert.match(t.palette, HANGUL, `${t.type} palette label in Korean`);
+        }
+        if (lang === 'ko') {
+          // what the palette shows for each MOBY node
+          const shown: string[] = await page.evaluate(() =>
+            [...document.querySelectorAll('.red-ui-palette-node[data-palette-type^="moby-"] .red-ui-palette-label')].map((e: any) => e.textContent.trim()),
+          );
+          assert.ok(shown.length >= 8, `${shown.length} MOBY nodes in the palette`);
+          for (const label of shown) assert.match(label, HANGUL, `palette shows "${label}" in Korean`);
+        }
+      });
+
+      it('each dialog opens with its paletteLabel in the title and no invalid field; screenshots saved', async () => {
+        const dir = path.join(ARTIFACTS, lang);
+        fs.mkdirSync(dir, { recursive: true });
+        const targets: Array<{ type: string; id: string; config: boolean; palette: string }> = await page.evaluate((mod) => {
+          const RED = (window as any).RED;
+          const out: any[] = [];
+          for (const t of RED.nodes.registry.getNodeTypes()) {
+            if (RED.nodes.registry.getNodeSetForType(t)?.module !== mod) continue;
+            const def = RED.nodes.getType(t);
+            const palette = typeof def.paletteLabel === 'function' ? def.paletteLabel.call(def) : def.paletteLabel;
+            let id = '';
+            const find = (n: any) => {
+              if (!id && n.type === t) id = n.id;
+            };
+            RED.nodes.eachNode(find);
+            RED.nodes.eachConfig(find);
+            out.push({ type: t, id, config: def.category === 'config', palette });
+          }
+          return out;
+        }, pkg.name);
+        const problems: string[] = [];
+        for (const t of targets) {
+          try {
+            await page.evaluate((t) => {
+              const RED = (window as any).RED;
+              if (t.config) RED.editor.editConfig('', t.type, t.id || '_ADD_', 'node-input');
+              else if (t.id) RED.editor.edit(RED.nodes.node(t.id));
+              else throw new Error('no ' + t.type + ' node in the shipped flows');
+            }, t);
+            const tray = page.locator('.red-ui-tray');
+            await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray #dialog-form, .red-ui-tray #node-config-dialog-edit-form').length === 1, undefined, { timeout: 30000 });
+            await page.waitForTimeout(400); // typed inputs and tabs settle
+            const title = (await tray.locator('.red-ui-tray-titlebar').innerText()).trim();
+            if (!title.includes(t.palette)) problems.push(`${t.type}: title "${title}" does not name "${t.palette}"`);
+            const invalid = await tray.locator('.input-error').evaluateAll((els) => els.map((e) => e.id || e.className));
+            if (t.id && invalid.length) problems.push(`${t.type}: invalid fields with shipped values: ${invalid.join(', ')}`);
+            const text = await tray.locator('#dialog-form, #node-config-dialog-edit-form').first().innerText();
+            const raw = /\b[a-z-]+\.(label|tabs|placeholder|unit|section|tip)\.[A-Za-z]+/.exec(text);
+            if (raw) problems.push(`${t.type}: untranslated key in dialog: ${raw[0]}`);
+            if (lang === 'ko' && !HANGUL.test(text)) problems.push(`${t.type}: no Korean text in the dialog`);
+            await tray.screenshot({ path: path.join(dir, `${t.type}.png`) });
+          } catch (err) {
+            problems.push(`${t.type}: ${String(err).split('\n')[0]}`);
+          }
+          // Cancel, as a user would: it also takes the node off the editor's stack of open dialogs
+          await page.locator('#node-dialog-cancel, #node-config-dialog-cancel').first().click().catch(() => undefined);
+          await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, undefined, { timeout: 10000 }).catch(() => undefined);
+        }
+        assert.deepEqual(problems, []);
+        assert.deepEqual(errors, []);
+      });
+
+      it('help for every MOBY node is in this language', async () => {
+        const types: string[] = await page.evaluate((mod) => {
+          const RED = (window as any).RED;
+          return RED.nodes.registry.getNodeTypes().filter((t: string) => RED.nodes.registry.getNodeSetForType(t)?.module === mod);
+        }, pkg.name);
+        for (const t of types) {
+
+          const fromDom: string = await page.evaluate((t) => $(`script[data-help-name="${t}"]`).html() || '', t);
+          const text = fromDom;
+          assert.ok(text.length > 100, `${t}: help present`);
+          if (lang === 'ko') assert.match(text, HANGUL, `${t}: Korean help`);
+        }
+      });
+    });
+  }
+});
