@@ -45,6 +45,13 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
     else if (k === '--seed') a.opts.seed = num('seed', argv[++i]);
+    else if (k === '--ensemble') a.opts.ensemble = num('ensemble', argv[++i]);
+    else if (k === '--stride') a.opts.stride = num('stride', argv[++i]);
+    else if (k === '--lr') a.opts.learningRate = num('lr', argv[++i]);
+    else if (k === '--batch') a.opts.batchSize = num('batch', argv[++i]);
+    else if (k === '--dropout') a.opts.dropout = num('dropout', argv[++i]);
+    else if (k === '--patience') a.opts.patience = num('patience', argv[++i]);
+    else if (k === '--scaling') a.opts.scaling = argv[++i] === 'zscore' ? 'zscore' : 'minmax';
     else if (k === '--help' || k === '-h') {
       console.log('usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--cuts n]) [--json]');
       process.exit(0);
@@ -75,7 +82,7 @@ function log(args: Args, line: string): void {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const engines = parseCmapss(read(args.train), args.train);
-  const onEpoch = (e: number, loss: number, v: number) => log(args, `  epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
+  const onEpoch = (e: number, loss: number, v: number, m: number) => log(args, `  member ${m + 1} epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
   if (!args.holdout) {
     const test = parseCmapss(read(args.test), args.test);
     const truth = parseRulList(read(args.rul));
@@ -107,7 +114,7 @@ function main(): void {
     // the PHM08 score is a sum: scaled to 100 engines so it compares with the test set's
     const score = phm08Score(pred, truth);
     splits.push({ split: s, rmse: rmse(pred, truth), score: (score * 100) / cases.length, score_per_engine: score / cases.length, engines: held.length, cases: cases.length, train_s: trainS });
-    log(args, `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping, epoch ${b.bestEpoch} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`);
+    log(args, `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping per member, epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`);
   }
   const mean = (k: 'rmse' | 'score') => splits.reduce((a, s) => a + s[k], 0) / splits.length;
   const out = { rmse: round(mean('rmse')), score: round(mean('score'), 1), engines: splits[0].engines, cases: splits[0].cases, splits: splits.map((s) => ({ ...s, rmse: round(s.rmse), score: round(s.score, 1), score_per_engine: round(s.score_per_engine, 3), train_s: round(s.train_s, 1) })), window: args.opts.window ?? RUL_DEFAULTS.window, cap: args.opts.cap ?? RUL_DEFAULTS.cap };
