@@ -20,13 +20,15 @@ interface Args {
   rul: string;
   holdout: boolean;
   splits: number;
+  /** index of the first split (splits are seeded by index: run them in separate processes) */
+  firstSplit: number;
   cuts: number;
   json: boolean;
   opts: RulCnnOptions;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { train: '', test: '', rul: '', holdout: false, splits: 1, cuts: 10, json: false, opts: {} };
+  const a: Args = { train: '', test: '', rul: '', holdout: false, splits: 1, firstSplit: 0, cuts: 10, json: false, opts: {} };
   const num = (name: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isFinite(n)) throw new Error(`--${name} needs a number`);
@@ -39,6 +41,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--rul') a.rul = argv[++i];
     else if (k === '--holdout') a.holdout = true;
     else if (k === '--splits') a.splits = num('splits', argv[++i]);
+    else if (k === '--first-split') a.firstSplit = num('first-split', argv[++i]);
     else if (k === '--cuts') a.cuts = num('cuts', argv[++i]);
     else if (k === '--json') a.json = true;
     else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
@@ -46,6 +49,10 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
     else if (k === '--seed') a.opts.seed = num('seed', argv[++i]);
     else if (k === '--ensemble') a.opts.ensemble = num('ensemble', argv[++i]);
+    else if (k === '--conv-layers') a.opts.convLayers = num('conv-layers', argv[++i]);
+    else if (k === '--filters') a.opts.filters = num('filters', argv[++i]);
+    else if (k === '--kernel') a.opts.kernel = num('kernel', argv[++i]);
+    else if (k === '--dense') a.opts.dense = num('dense', argv[++i]);
     else if (k === '--stride') a.opts.stride = num('stride', argv[++i]);
     else if (k === '--lr') a.opts.learningRate = num('lr', argv[++i]);
     else if (k === '--batch') a.opts.batchSize = num('batch', argv[++i]);
@@ -53,7 +60,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--patience') a.opts.patience = num('patience', argv[++i]);
     else if (k === '--scaling') a.opts.scaling = argv[++i] === 'zscore' ? 'zscore' : 'minmax';
     else if (k === '--help' || k === '-h') {
-      console.log('usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--cuts n]) [--json]');
+      console.log('usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--first-split i] [--cuts n]) [--json]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -97,7 +104,7 @@ function main(): void {
     return;
   }
   const splits: Array<{ split: number; rmse: number; score: number; score_per_engine: number; engines: number; cases: number; train_s: number }> = [];
-  for (let s = 0; s < args.splits; s++) {
+  for (let s = args.firstSplit; s < args.firstSplit + args.splits; s++) {
     // 80/20 by unit: an engine's cycles never appear on both sides
     const rand = mulberry32(1000 + s);
     const order = engines.map((_, i) => i);

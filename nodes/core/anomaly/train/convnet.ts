@@ -295,6 +295,16 @@ function backwardLayer(l: TapLayer, x: ArrayLike<number>, xo: number, dY: Float3
     const ti = tp[p + 1];
     const xb = xo + ti * cIn;
     const wb = tp[p + 2] * cIn * cOut;
+    if (!dX) {
+      // first layer: no input gradient needed, a third less work in the most expensive layer
+      for (let ci = 0; ci < cIn; ci++) {
+        const a = x[xb + ci];
+        if (a === 0) continue;
+        const wr = wb + ci * cOut;
+        for (let co = 0; co < cOut; co++) gW[wr + co] += a * dY[yb + co];
+      }
+      continue;
+    }
     for (let ci = 0; ci < cIn; ci++) {
       const a = x[xb + ci];
       const wr = wb + ci * cOut;
@@ -304,7 +314,7 @@ function backwardLayer(l: TapLayer, x: ArrayLike<number>, xo: number, dY: Float3
         gW[wr + co] += a * d;
         s += W[wr + co] * d;
       }
-      if (dX) dX[ti * cIn + ci] += s;
+      dX[ti * cIn + ci] += s;
     }
   }
 }

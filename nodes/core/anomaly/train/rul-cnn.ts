@@ -45,10 +45,14 @@ export interface RulCnnOptions {
   onEpoch?: (epoch: number, loss: number, validationRmse: number, member: number) => void;
 }
 
+/**
+ * Li et al.'s architecture and scaling; epochs, batch, rate, stride and patience fitted to what a loaded
+ * 2-core machine trains in about 15 minutes (eval:cmapss --holdout figures in docs/onnx-bundles.md).
+ */
 export const RUL_DEFAULTS = {
   window: 30,
   cap: 125,
-  epochs: 60,
+  epochs: 30,
   filters: 10,
   kernel: 10,
   convLayers: 4,
@@ -56,9 +60,11 @@ export const RUL_DEFAULTS = {
   dropout: 0.5,
   activation: 'tanh' as Activation,
   learningRate: 1e-3,
-  batchSize: 256,
+  batchSize: 64,
+  // consecutive windows overlap in 29 of 30 cycles: every second one halves an epoch and loses little
+  stride: 2,
   validation: 0.1,
-  patience: 10,
+  patience: 8,
   ensemble: 1,
   scaling: 'minmax' as RulScaling,
 };
@@ -178,7 +184,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
     nVal = share > 0 && engines.length >= 2 ? Math.max(1, Math.round(engines.length * share)) : 0;
     const valEngines = order.slice(0, nVal).map((i) => engines[i]);
     const fitEngines = order.slice(nVal).map((i) => engines[i]);
-    const set = rulTrainingSet(fitEngines, columns, window, cap, o.stride ?? 1, scaler);
+    const set = rulTrainingSet(fitEngines, columns, window, cap, o.stride ?? RUL_DEFAULTS.stride, scaler);
     const scaled = set.targets.map((y) => y / cap);
     const layers = buildRulCnn(window, columns.length, { ...o, seed });
     const single = { window, features: columns.length, members: [layers] };
@@ -234,7 +240,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
     bestEpochs.push(bestEpoch);
   }
   const model = { window, features: columns.length, members };
-  const all = rulTrainingSet(engines, columns, window, cap, o.stride ?? 1, scaler);
+  const all = rulTrainingSet(engines, columns, window, cap, o.stride ?? RUL_DEFAULTS.stride, scaler);
   let se = 0;
   for (let w = 0; w < all.count; w++) se += (predictRulCnn(model, all.data.subarray(w * D, (w + 1) * D)) - all.targets[w]) ** 2;
   return { model, columns, features: columns.map(columnName), scaler, scaling, windows: all.count, trainRmse: Math.sqrt(se / all.count), validationRmse, bestEpoch: bestEpochs, validationEngines: nVal };
