@@ -20,13 +20,15 @@ interface Args {
   rul: string;
   holdout: boolean;
   splits: number;
+  /** index of the first split (splits are seeded by index: run them in separate processes) */
+  firstSplit: number;
   cuts: number;
   json: boolean;
   opts: RulCnnOptions;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { train: '', test: '', rul: '', holdout: false, splits: 1, cuts: 10, json: false, opts: {} };
+  const a: Args = { train: '', test: '', rul: '', holdout: false, splits: 1, firstSplit: 0, cuts: 10, json: false, opts: {} };
   const num = (name: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isFinite(n)) throw new Error(`--${name} needs a number`);
@@ -39,14 +41,26 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--rul') a.rul = argv[++i];
     else if (k === '--holdout') a.holdout = true;
     else if (k === '--splits') a.splits = num('splits', argv[++i]);
+    else if (k === '--first-split') a.firstSplit = num('first-split', argv[++i]);
     else if (k === '--cuts') a.cuts = num('cuts', argv[++i]);
     else if (k === '--json') a.json = true;
     else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
     else if (k === '--seed') a.opts.seed = num('seed', argv[++i]);
+    else if (k === '--ensemble') a.opts.ensemble = num('ensemble', argv[++i]);
+    else if (k === '--conv-layers') a.opts.convLayers = num('conv-layers', argv[++i]);
+    else if (k === '--filters') a.opts.filters = num('filters', argv[++i]);
+    else if (k === '--kernel') a.opts.kernel = num('kernel', argv[++i]);
+    else if (k === '--dense') a.opts.dense = num('dense', argv[++i]);
+    else if (k === '--stride') a.opts.stride = num('stride', argv[++i]);
+    else if (k === '--lr') a.opts.learningRate = num('lr', argv[++i]);
+    else if (k === '--batch') a.opts.batchSize = num('batch', argv[++i]);
+    else if (k === '--dropout') a.opts.dropout = num('dropout', argv[++i]);
+    else if (k === '--patience') a.opts.patience = num('patience', argv[++i]);
+    else if (k === '--scaling') a.opts.scaling = argv[++i] === 'zscore' ? 'zscore' : 'minmax';
     else if (k === '--help' || k === '-h') {
-      console.log('usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--cuts n]) [--json]');
+      console.log('usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--first-split i] [--cuts n]) [--json]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -75,7 +89,7 @@ function log(args: Args, line: string): void {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const engines = parseCmapss(read(args.train), args.train);
-  const onEpoch = (e: number, loss: number, v: number) => log(args, `  epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
+  const onEpoch = (e: number, loss: number, v: number, m: number) => log(args, `  member ${m + 1} epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
   if (!args.holdout) {
     const test = parseCmapss(read(args.test), args.test);
     const truth = parseRulList(read(args.rul));
@@ -90,7 +104,7 @@ function main(): void {
     return;
   }
   const splits: Array<{ split: number; rmse: number; score: number; score_per_engine: number; engines: number; cases: number; train_s: number }> = [];
-  for (let s = 0; s < args.splits; s++) {
+  for (let s = args.firstSplit; s < args.firstSplit + args.splits; s++) {
     // 80/20 by unit: an engine's cycles never appear on both sides
     const rand = mulberry32(1000 + s);
     const order = engines.map((_, i) => i);
@@ -107,7 +121,7 @@ function main(): void {
     // the PHM08 score is a sum: scaled to 100 engines so it compares with the test set's
     const score = phm08Score(pred, truth);
     splits.push({ split: s, rmse: rmse(pred, truth), score: (score * 100) / cases.length, score_per_engine: score / cases.length, engines: held.length, cases: cases.length, train_s: trainS });
-    log(args, `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping, epoch ${b.bestEpoch} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`);
+    log(args, `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping per member, epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`);
   }
   const mean = (k: 'rmse' | 'score') => splits.reduce((a, s) => a + s[k], 0) / splits.length;
   const out = { rmse: round(mean('rmse')), score: round(mean('score'), 1), engines: splits[0].engines, cases: splits[0].cases, splits: splits.map((s) => ({ ...s, rmse: round(s.rmse), score: round(s.score, 1), score_per_engine: round(s.score_per_engine, 3), train_s: round(s.train_s, 1) })), window: args.opts.window ?? RUL_DEFAULTS.window, cap: args.opts.cap ?? RUL_DEFAULTS.cap };

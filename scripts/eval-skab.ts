@@ -301,15 +301,24 @@ export function crossValidate(cands: Candidate[], files: Labelled[], k: number, 
   };
 }
 
-function statCandidates(method: StatMethod, files: Labelled[], free: Labelled[]): Candidate[] {
-  return CV_GRIDS[method].map((o) => {
+/** CV_GRIDS[method] with the axes given by --grid replaced (axes the method's grid lacks are ignored) */
+function gridFor(method: string, over: Record<string, number[]>): Array<Record<string, number>> {
+  const base = CV_GRIDS[method];
+  const axes: Record<string, number[]> = {};
+  for (const o of base) for (const [k, v] of Object.entries(o)) if (!(axes[k] ??= []).includes(v)) axes[k].push(v);
+  for (const [k, v] of Object.entries(over)) if (k in axes) axes[k] = v;
+  return grid(axes);
+}
+
+function statCandidates(method: StatMethod, files: Labelled[], free: Labelled[], over: Record<string, number[]> = {}): Candidate[] {
+  return gridFor(method, over).map((o) => {
     const cfg = { ...defaultsFor(method), trainSize: SKAB_TRAIN_ROWS, ...o, method } as DetectorConfig;
     return { label: label(o), counts: files.map((f) => evaluateFile(f, cfg)), free: free.map((f) => evaluateFile(f, cfg)) };
   });
 }
 
-function caeCandidates(files: Labelled[], free: Labelled[]): Candidate[] {
-  return CV_GRIDS['conv-autoencoder'].map((o) => {
+function caeCandidates(files: Labelled[], free: Labelled[], over: Record<string, number[]> = {}): Candidate[] {
+  return gridFor(CONV_AE, over).map((o) => {
     const s = { ...CAE_NODE_DEFAULTS, ...o } as CaeSettings;
     return { label: label(o), counts: files.map((f) => caeFileCounts(f, s)), free: free.map((f) => caeFileCounts(f, s)) };
   });
@@ -319,7 +328,7 @@ const AUTOENCODER = 'onnx-autoencoder';
 const CONV_AE = 'conv-autoencoder';
 
 function parseArgs(argv: string[]) {
-  const args = { data: '', json: false, cv: false, folds: 0, maxFar: 10, methods: ['l2', 'ewma', 'pca', AUTOENCODER, CONV_AE] as string[], set: {} as Record<string, string>, cae: {} as Record<string, number> };
+  const args = { data: '', json: false, cv: false, folds: 0, maxFar: 10, methods: ['l2', 'ewma', 'pca', AUTOENCODER, CONV_AE] as string[], set: {} as Record<string, string>, cae: {} as Record<string, number>, grid: {} as Record<string, number[]> };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data') args.data = argv[++i];
@@ -327,6 +336,13 @@ function parseArgs(argv: string[]) {
     else if (a === '--cv') args.cv = true;
     else if (a === '--folds') args.folds = Number(argv[++i]);
     else if (a === '--max-far') args.maxFar = Number(argv[++i]);
+    else if (a === '--grid') {
+      // replaces one axis of the --cv grids, e.g. --grid persistence=5,15,30 (for experiments; report the grid)
+      const [k, v] = argv[++i].split('=');
+      const values = (v ?? '').split(',').map(Number);
+      if (!k || !values.length || values.some((n) => !Number.isFinite(n))) throw new Error(`--grid ${argv[i]}: expected key=n1,n2,…`);
+      args.grid[k] = values;
+    }
     else if (a === '--methods') args.methods = argv[++i].split(',');
     else if (a === '--set') {
       const [k, v] = argv[++i].split('=');
@@ -337,7 +353,7 @@ function parseArgs(argv: string[]) {
       args.cae[k] = Number(v);
     } else if (a === '--help' || a === '-h') {
       console.log(`usage: npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca,${AUTOENCODER},${CONV_AE}] [--set key=value] [--cae key=value]
-       npm run eval:skab -- --cv [--folds k] [--max-far 10] [--methods ...] [--json]   (k-fold by file; default leave-one-file-out)`);
+       npm run eval:skab -- --cv [--folds k] [--max-far 10] [--methods ...] [--grid key=v1,v2 ...] [--json]   (k-fold by file; default leave-one-file-out)`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -355,8 +371,8 @@ function runCv(args: ReturnType<typeof parseArgs>, files: Labelled[], free: Labe
   for (const method of args.methods) {
     if (method === AUTOENCODER) continue; // no settings to choose: its threshold rule is fixed
     let cands: Candidate[];
-    if (method === CONV_AE) cands = caeCandidates(files, free);
-    else if ((STAT_METHODS as readonly string[]).includes(method) && CV_GRIDS[method]) cands = statCandidates(method as StatMethod, files, free);
+    if (method === CONV_AE) cands = caeCandidates(files, free, args.grid);
+    else if ((STAT_METHODS as readonly string[]).includes(method) && CV_GRIDS[method]) cands = statCandidates(method as StatMethod, files, free, args.grid);
     else throw new Error(`--cv: no settings grid for method ${method}`);
     out[method] = crossValidate(cands, files, k, args.maxFar);
     if (!args.json) {

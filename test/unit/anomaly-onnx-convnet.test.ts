@@ -9,7 +9,7 @@ import { buildConvAutoencoder, convAutoencoderErrors, convAutoencoderScore, conv
 import { trainConvAutoencoderBundle, trainBundle } from '../../nodes/core/anomaly/train/train';
 import { makeWindows } from '../../nodes/core/anomaly/train/windows';
 import { informativeSensors, looksLikeCmapss, parseCmapss, parseRulList, phm08Score, rmse, rulTargets } from '../../nodes/core/anomaly/train/cmapss';
-import { predictLastCycle, predictRulCnn, rulCnnToOnnx, trainRulCnn, truncateEngines } from '../../nodes/core/anomaly/train/rul-cnn';
+import { fitRulScaler, predictLastCycle, predictRulCnn, rulCnnToOnnx, trainRulCnn, truncateEngines } from '../../nodes/core/anomaly/train/rul-cnn';
 import { PersistenceFilter } from '../../nodes/core/anomaly/onnx/persistence';
 import { BundleScorer } from '../../nodes/core/anomaly/onnx/bundle-scorer';
 import { mulberry32 } from '../../nodes/core/prng';
@@ -96,6 +96,23 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const b = make();
       fitNet(b, x, y, n, { epochs: 60, learningRate: 0.01, seed: 1 });
       assert.deepEqual([...b[0].weights], [...a[0].weights]);
+    });
+
+    it('dropout acts only while training: inference ignores it, training with it is reproducible and differs from training without', () => {
+      const n = 32;
+      const x = randomInput(n * 8, 12);
+      const y = new Float32Array(n).map((_, i) => x[i * 8] - x[i * 8 + 7]);
+      const make = (dropout: number) => buildNet(8, 1, [{ type: 'conv', out: 4, kernel: 3, pad: 1, activation: 'tanh' }, { type: 'dense', out: 6, activation: 'tanh', dropout }, { type: 'dense', out: 1, activation: 'linear' }], 5);
+      const a = make(0.5);
+      const plain = make(0);
+      // same initial weights: the forward pass (inference) does not see the dropout setting
+      assert.deepEqual([...netForward(a, x.subarray(0, 8)).at(-1)!], [...netForward(plain, x.subarray(0, 8)).at(-1)!]);
+      fitNet(a, x, y, n, { epochs: 5, learningRate: 0.01, seed: 2 });
+      fitNet(plain, x, y, n, { epochs: 5, learningRate: 0.01, seed: 2 });
+      const again = make(0.5);
+      fitNet(again, x, y, n, { epochs: 5, learningRate: 0.01, seed: 2 });
+      assert.deepEqual([...again[1].weights], [...a[1].weights]);
+      assert.notDeepEqual([...plain[1].weights], [...a[1].weights]);
     });
 
     it('the dense matrix of a layer reproduces its forward pass', () => {
@@ -230,10 +247,10 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const b = trainRulCnn(engines, { window: 10, epochs: 40, cap: 40, filters: 4, dense: 8, validation: 0.34, patience: 3, learningRate: 0.02, onEpoch: (_e, _l, v) => void seen.push(v) });
       assert.equal(b.validationEngines, 2);
       const min = Math.min(...seen);
-      assert.equal(b.validationRmse, min);
-      assert.equal(b.bestEpoch, seen.indexOf(min) + 1);
+      assert.equal(b.validationRmse[0], min);
+      assert.equal(b.bestEpoch[0], seen.indexOf(min) + 1);
       // it ran until patience epochs passed without improvement, or to the last epoch
-      assert.ok(seen.length === 40 || seen.length === b.bestEpoch + 3, `${seen.length} epochs, best ${b.bestEpoch}`);
+      assert.ok(seen.length === 40 || seen.length === b.bestEpoch[0] + 3, `${seen.length} epochs, best ${b.bestEpoch[0]}`);
     });
 
     it('learns wear: predicts a lower RUL late in life than early, and the ONNX graph matches within 1e-5', async () => {
@@ -248,6 +265,35 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       assert.equal(out.rul.length, windows.count);
       for (let w = 0; w < windows.count; w++) assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+    });
+
+    it('an ensemble averages members trained on different seeds and early-stopping engines; the ONNX graph outputs the mean', async () => {
+      const engines = parseCmapss(text);
+      const b = trainRulCnn(engines, { window: 10, epochs: 6, cap: 40, filters: 4, dense: 8, ensemble: 3, validation: 0.34 });
+      assert.equal(b.model.members.length, 3);
+      assert.equal(b.validationRmse.length, 3);
+      const D = 10 * b.model.features;
+      const windows = makeWindows(engines[0].rows.map((r) => b.columns.map((c) => r[c])), 10, b.scaler, 5);
+      const x = windows.data.subarray(0, D);
+      const each = b.model.members.map((m) => predictRulCnn({ ...b.model, members: [m] }, x));
+      assert.ok(new Set(each.map((v) => v.toFixed(6))).size === 3, `members differ: ${each}`);
+      assertClose(predictRulCnn(b.model, x), each.reduce((a, v) => a + v, 0) / 3, 'mean of members');
+      const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
+      for (let w = 0; w < windows.count; w++) assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+    });
+
+    it('min-max scaling maps each sensor\'s training range onto [−1, 1]; z-score standardises', () => {
+      const engines = parseCmapss(text);
+      const cols = informativeSensors(engines);
+      const mm = fitRulScaler(engines, cols, 'minmax');
+      const z = fitRulScaler(engines, cols, 'zscore');
+      cols.forEach((c, j) => {
+        const v = engines.flatMap((e) => e.rows.map((r) => (r[c] - mm.mean[j]) / mm.std[j]));
+        assertClose(Math.min(...v), -1, `min ${j}`);
+        assertClose(Math.max(...v), 1, `max ${j}`);
+        const zv = engines.flatMap((e) => e.rows.map((r) => (r[c] - z.mean[j]) / z.std[j]));
+        assertClose(zv.reduce((a, x) => a + x, 0) / zv.length, 0, `z mean ${j}`);
+      });
     });
   });
 });

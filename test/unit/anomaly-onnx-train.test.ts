@@ -169,11 +169,12 @@ describe('anomaly-onnx training and bundle files', () => {
 
       const fd = path.join(dir, 'train_FD.txt');
       fs.writeFileSync(fd, syntheticCmapss([50, 60, 55], 9));
-      const cm = cli(['--method', 'rul', '--csv', fd, '--out', path.join(dir, 'root', 'engine', 'p', 'rul-cnn'), '--window', '10', '--epochs', '2', '--cap', '40']);
+      const cm = cli(['--method', 'rul', '--csv', fd, '--out', path.join(dir, 'root', 'engine', 'p', 'rul-cnn'), '--window', '10', '--epochs', '2', '--cap', '40', '--ensemble', '2']);
       assert.equal(cm.status, 0, cm.stderr);
       assert.match(cm.stderr, /C-MAPSS: 3 engines, 165 cycles, sensors s2, s3, s4/);
       const fmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-cnn', 'meta.json'), 'utf8'));
       assert.deepEqual([fmeta.kind, fmeta.method, fmeta.rul_unit, fmeta.input.layout, fmeta.training.cap], ['rul', 'rul-cnn', 'cycles', 'sequence', 40]);
+      assert.deepEqual([fmeta.training.ensemble, fmeta.training.scaling, fmeta.training.validation_rmse.length], [2, 'minmax', 2]);
       assert.ok(!fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1'));
     });
   });

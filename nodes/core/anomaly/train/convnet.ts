@@ -26,6 +26,8 @@ export interface TapLayer {
   stride: number;
   pad: number;
   activation: Activation;
+  /** share of this layer's inputs zeroed at random while training (inverted dropout: identity at inference) */
+  dropout?: number;
   /** kernel × cIn × cOut, index (k·cIn + ci)·cOut + co */
   weights: Float32Array;
   bias: Float32Array;
@@ -39,6 +41,8 @@ export interface LayerSpec {
   stride?: number;
   pad?: number;
   activation: Activation;
+  /** dropout on the layer's input while training (0–1) */
+  dropout?: number;
 }
 
 /** Output length of a layer for an input of tIn steps. */
@@ -65,7 +69,7 @@ export function buildNet(steps: number, channels: number, specs: LayerSpec[], se
     const sd = s.activation === 'relu' ? Math.sqrt(2 / fanIn) : Math.sqrt(2 / (fanIn + s.out));
     const weights = new Float32Array(kernel * c * s.out);
     for (let i = 0; i < weights.length; i++) weights[i] = gaussian(rand) * sd;
-    layers.push({ type: s.type, tIn: t, cIn: c, tOut, cOut: s.out, kernel, stride, pad, activation: s.activation, weights, bias: new Float32Array(s.out) });
+    layers.push({ type: s.type, tIn: t, cIn: c, tOut, cOut: s.out, kernel, stride, pad, activation: s.activation, ...(s.dropout ? { dropout: s.dropout } : {}), weights, bias: new Float32Array(s.out) });
     t = tOut;
     c = s.out;
   }
@@ -168,6 +172,7 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
   const dIn = layers.map((l) => new Float32Array(l.tIn * l.cIn));
   const gW = layers.map((l) => new Float32Array(l.weights.length));
   const gB = layers.map((l) => new Float32Array(l.bias.length));
+  const drop = layers.some((l) => l.dropout) ? { rand: mulberry32((opts.seed ?? 42) ^ 0x2545f491), kept: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)), mask: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)) } : undefined;
   const mW = layers.map((l) => new Float32Array(l.weights.length));
   const vW = layers.map((l) => new Float32Array(l.weights.length));
   const mB = layers.map((l) => new Float32Array(l.bias.length));
@@ -187,7 +192,7 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
       }
       for (let r = 0; r < nb; r++) {
         const s = order[start + r];
-        lossSum += sampleBackprop(layers, inputs, s * inSize, targets, s * outSize, 2 / (nb * outSize), acts, deltas, dIn, gW, gB);
+        lossSum += sampleBackprop(layers, inputs, s * inSize, targets, s * outSize, 2 / (nb * outSize), acts, deltas, dIn, gW, gB, drop);
       }
       step++;
       const c1 = 1 - 0.9 ** step;
@@ -212,10 +217,29 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
  * Forward and backward pass of one sample: adds dLoss/dW and dLoss/db (loss = scale/2 · squared error summed
  * over the outputs) into gW/gB and returns the sample's squared error. Scratch arrays come from the caller.
  */
-function sampleBackprop(layers: TapLayer[], inputs: ArrayLike<number>, xo: number, targets: ArrayLike<number>, to: number, scale: number, acts: Float32Array[], deltas: Float32Array[], dIn: Float32Array[], gW: Float32Array[], gB: Float32Array[]): number {
+function sampleBackprop(layers: TapLayer[], inputs: ArrayLike<number>, xo: number, targets: ArrayLike<number>, to: number, scale: number, acts: Float32Array[], deltas: Float32Array[], dIn: Float32Array[], gW: Float32Array[], gB: Float32Array[], drop?: Dropout): number {
   const L = layers.length;
-  layerForward(layers[0], inputs, xo, acts[0]);
-  for (let li = 1; li < L; li++) layerForward(layers[li], acts[li - 1], 0, acts[li]);
+  // each layer's effective input: the previous output, or its dropped-out copy while training
+  const xIn: Array<ArrayLike<number>> = [];
+  const xOff: number[] = [];
+  for (let li = 0; li < L; li++) {
+    let x: ArrayLike<number> = li === 0 ? inputs : acts[li - 1];
+    let off = li === 0 ? xo : 0;
+    const p = layers[li].dropout;
+    const kept = drop?.kept[li];
+    const mask = drop?.mask[li];
+    if (drop && p && kept && mask) {
+      for (let i = 0; i < kept.length; i++) {
+        mask[i] = drop.rand() < p ? 0 : 1 / (1 - p);
+        kept[i] = x[off + i] * mask[i];
+      }
+      x = kept;
+      off = 0;
+    }
+    xIn.push(x);
+    xOff.push(off);
+    layerForward(layers[li], x, off, acts[li]);
+  }
   const out = acts[L - 1];
   const d = deltas[L - 1];
   let se = 0;
@@ -231,10 +255,21 @@ function sampleBackprop(layers: TapLayer[], inputs: ArrayLike<number>, xo: numbe
     const n = l.tOut * l.cOut;
     if (l.activation === 'relu') for (let i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : 0;
     else if (l.activation === 'tanh') for (let i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i];
-    backwardLayer(l, li === 0 ? inputs : acts[li - 1], li === 0 ? xo : 0, delta, gW[li], gB[li], li > 0 ? dIn[li] : null);
-    if (li > 0) deltas[li - 1].set(dIn[li]);
+    backwardLayer(l, xIn[li], xOff[li], delta, gW[li], gB[li], li > 0 ? dIn[li] : null);
+    if (li > 0) {
+      const mask = drop?.mask[li];
+      if (mask && l.dropout) for (let i = 0; i < mask.length; i++) dIn[li][i] *= mask[i];
+      deltas[li - 1].set(dIn[li]);
+    }
   }
   return se;
+}
+
+interface Dropout {
+  rand: () => number;
+  /** per layer: the dropped-out input and the mask applied (0 or 1 / (1 − p)); null without dropout */
+  kept: Array<Float32Array | null>;
+  mask: Array<Float32Array | null>;
 }
 
 /** Gradients of the mean squared error of one sample (for tests: checked against finite differences). */
@@ -260,6 +295,16 @@ function backwardLayer(l: TapLayer, x: ArrayLike<number>, xo: number, dY: Float3
     const ti = tp[p + 1];
     const xb = xo + ti * cIn;
     const wb = tp[p + 2] * cIn * cOut;
+    if (!dX) {
+      // first layer: no input gradient needed, a third less work in the most expensive layer
+      for (let ci = 0; ci < cIn; ci++) {
+        const a = x[xb + ci];
+        if (a === 0) continue;
+        const wr = wb + ci * cOut;
+        for (let co = 0; co < cOut; co++) gW[wr + co] += a * dY[yb + co];
+      }
+      continue;
+    }
     for (let ci = 0; ci < cIn; ci++) {
       const a = x[xb + ci];
       const wr = wb + ci * cOut;
@@ -269,7 +314,7 @@ function backwardLayer(l: TapLayer, x: ArrayLike<number>, xo: number, dY: Float3
         gW[wr + co] += a * d;
         s += W[wr + co] * d;
       }
-      if (dX) dX[ti * cIn + ci] += s;
+      dX[ti * cIn + ci] += s;
     }
   }
 }

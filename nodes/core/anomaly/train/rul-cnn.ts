@@ -12,8 +12,11 @@ export const RUL_CNN_INPUT = 'x';
 export interface RulCnnModel {
   window: number;
   features: number;
-  layers: TapLayer[];
+  /** one network per seed; the model's output is their mean */
+  members: TapLayer[][];
 }
+
+export type RulScaling = 'minmax' | 'zscore';
 
 export interface RulCnnOptions {
   window?: number;
@@ -24,54 +27,102 @@ export interface RulCnnOptions {
   dense?: number;
   convLayers?: number;
   activation?: Activation;
+  /** dropout on the dense layer's input while training */
+  dropout?: number;
   learningRate?: number;
   batchSize?: number;
   seed?: number;
+  /** networks trained with seeds seed, seed + 1, …, each early-stopped on its own engines, averaged */
+  ensemble?: number;
+  /** 'minmax' maps each sensor's training range onto [−1, 1] (Li et al.); 'zscore' standardises */
+  scaling?: RulScaling;
   /** every engine's windows start every `stride` cycles (1 = all windows) */
   stride?: number;
   /** share of engines held out to pick the epoch (early stopping); 0 trains on all for `epochs` */
   validation?: number;
   /** stop after this many epochs without a better validation RMSE */
   patience?: number;
-  onEpoch?: (epoch: number, loss: number, validationRmse: number) => void;
+  onEpoch?: (epoch: number, loss: number, validationRmse: number, member: number) => void;
 }
 
-export const RUL_DEFAULTS = { window: 30, cap: 125, epochs: 30, filters: 10, kernel: 9, convLayers: 3, dense: 64, activation: 'tanh' as Activation, learningRate: 2e-3, batchSize: 64, validation: 0.1, patience: 5 };
+/**
+ * Li et al.'s architecture and scaling; epochs, batch, rate, stride and patience fitted to what a loaded
+ * 2-core machine trains in about 15 minutes (eval:cmapss --holdout figures in docs/onnx-bundles.md).
+ */
+export const RUL_DEFAULTS = {
+  window: 30,
+  cap: 125,
+  epochs: 30,
+  filters: 10,
+  kernel: 10,
+  convLayers: 4,
+  dense: 100,
+  dropout: 0.5,
+  activation: 'tanh' as Activation,
+  learningRate: 1e-3,
+  batchSize: 64,
+  // consecutive windows overlap in 29 of 30 cycles: every second one halves an epoch and loses little
+  stride: 2,
+  validation: 0.1,
+  patience: 8,
+  ensemble: 1,
+  scaling: 'minmax' as RulScaling,
+};
+
+/** early stopping scores held-out engines with at most this many cycles left (the test files' range: 7–145) */
+export const VALIDATION_MAX_RUL = 150;
 
 export interface RulCnnBundle {
   model: RulCnnModel;
   /** sensor column indices (into Engine.rows) and their names */
   columns: number[];
   features: string[];
+  /** (x − mean) / std; min-max scaling is written in the same form (mean = mid-range, std = half-range) */
   scaler: { mean: number[]; std: number[] };
+  scaling: RulScaling;
   windows: number;
   trainRmse: number;
-  /** best validation RMSE (cycles, capped target) and its epoch; Infinity / last epoch without validation */
-  validationRmse: number;
-  bestEpoch: number;
+  /** per member: best validation RMSE (cycles, uncapped truth ≤ VALIDATION_MAX_RUL) and its epoch; Infinity / last epoch without validation */
+  validationRmse: number[];
+  bestEpoch: number[];
   validationEngines: number;
 }
 
+/**
+ * Li, Ding & Sun's DCNN (2018) in tap layers: `convLayers` convolutions of `filters` channels along time, one
+ * 3-wide single-channel convolution, dropout, a dense layer, the output. Odd-even padding is symmetric here
+ * (an even kernel shortens each layer by one step), so the single channel ends a few steps shorter than the
+ * window; the dense layer reads all of it.
+ */
 export function buildRulCnn(window: number, features: number, o: RulCnnOptions = {}): TapLayer[] {
   const f = o.filters ?? RUL_DEFAULTS.filters;
   const k = o.kernel ?? RUL_DEFAULTS.kernel;
   const act = o.activation ?? RUL_DEFAULTS.activation;
   const convs = o.convLayers ?? RUL_DEFAULTS.convLayers;
-  // 'same' padding keeps every layer 30 steps long (an odd-sized window is padded one step more at the end)
   const padL = (k - 1) >> 1;
   const specs: LayerSpec[] = [];
   for (let i = 0; i < convs; i++) specs.push({ type: 'conv', out: f, kernel: k, stride: 1, pad: padL, activation: act });
-  // one output channel before the dense layer: a 30-value bottleneck (as in Li et al.'s DCNN) instead of
-  // 30 × filters values, which let the dense layer memorise individual engines
+  // one output channel before the dense layer: a bottleneck of about `window` values instead of
+  // window × filters, which let the dense layer memorise individual engines
   specs.push({ type: 'conv', out: 1, kernel: 3, stride: 1, pad: 1, activation: act });
-  specs.push({ type: 'dense', out: o.dense ?? RUL_DEFAULTS.dense, activation: act });
+  const dropout = o.dropout ?? RUL_DEFAULTS.dropout;
+  specs.push({ type: 'dense', out: o.dense ?? RUL_DEFAULTS.dense, activation: act, ...(dropout > 0 ? { dropout } : {}) });
   specs.push({ type: 'dense', out: 1, activation: 'linear' });
   return buildNet(window, features, specs, o.seed ?? 42);
 }
 
-/** Standardisation and every training window (ending at each cycle ≥ window − 1) of the given engines. */
-export function rulTrainingSet(engines: Engine[], columns: number[], window: number, cap: number, stride = 1) {
+/** Per-sensor scaler fitted on the training engines, as (x − mean) / std. */
+export function fitRulScaler(engines: Engine[], columns: number[], scaling: RulScaling = RUL_DEFAULTS.scaling): { mean: number[]; std: number[] } {
   const F = columns.length;
+  if (scaling === 'minmax') {
+    const lo = new Array<number>(F).fill(Infinity);
+    const hi = new Array<number>(F).fill(-Infinity);
+    for (const e of engines) for (const r of e.rows) columns.forEach((c, j) => {
+      if (r[c] < lo[j]) lo[j] = r[c];
+      if (r[c] > hi[j]) hi[j] = r[c];
+    });
+    return { mean: lo.map((l, j) => (l + hi[j]) / 2), std: lo.map((l, j) => (hi[j] - l) / 2 || 1) };
+  }
   const mean = new Array<number>(F).fill(0);
   const std = new Array<number>(F).fill(0);
   let n = 0;
@@ -82,6 +133,12 @@ export function rulTrainingSet(engines: Engine[], columns: number[], window: num
   for (let j = 0; j < F; j++) mean[j] /= n;
   for (const e of engines) for (const r of e.rows) columns.forEach((c, j) => (std[j] += (r[c] - mean[j]) ** 2));
   for (let j = 0; j < F; j++) std[j] = Math.sqrt(std[j] / Math.max(1, n - 1)) || 1;
+  return { mean, std };
+}
+
+/** Every training window (ending at each cycle ≥ window − 1, every `stride` cycles) of the given engines. */
+export function rulTrainingSet(engines: Engine[], columns: number[], window: number, cap: number, stride = 1, scaler = fitRulScaler(engines, columns)) {
+  const F = columns.length;
   const ends: Array<[Engine, number, number]> = [];
   for (const e of engines) {
     const y = rulTargets(e, cap);
@@ -91,88 +148,112 @@ export function rulTrainingSet(engines: Engine[], columns: number[], window: num
   const data = new Float32Array(ends.length * D);
   const targets = new Float32Array(ends.length);
   ends.forEach(([e, end, y], w) => {
-    engineWindow(e.rows, end, window, columns, mean, std, data, w * D);
+    engineWindow(e.rows, end, window, columns, scaler.mean, scaler.std, data, w * D);
     targets[w] = y;
   });
-  return { data, targets, count: ends.length, scaler: { mean, std } };
+  return { data, targets, count: ends.length, scaler };
 }
 
 /**
- * Fits the CNN on run-to-failure engines. A seeded share of the engines (`validation`, default 10 %, at least
- * one) is kept out of training and scored after every epoch; the weights of the epoch with the lowest
- * validation RMSE are kept and training stops after `patience` epochs without improvement. Without it the
- * network keeps lowering its training error by memorising engines (training RMSE 3, held-out 24 cycles).
+ * Fits `ensemble` CNNs on run-to-failure engines and averages them. The scaler is fitted once on every
+ * engine; each member keeps a seeded share of the engines (`validation`, default 10 %, at least one) out of
+ * its training and scores them after every epoch; the weights of the epoch with the lowest validation RMSE
+ * are kept and training stops after `patience` epochs without improvement. Without it the network keeps
+ * lowering its training error by memorising engines (training RMSE 3, held-out 24 cycles). Members hold out
+ * different engines, so together they learn from all of them.
  */
 export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBundle {
   const window = o.window ?? RUL_DEFAULTS.window;
   const cap = o.cap ?? RUL_DEFAULTS.cap;
   const columns = informativeSensors(engines);
+  const scaling = o.scaling ?? RUL_DEFAULTS.scaling;
+  const scaler = fitRulScaler(engines, columns, scaling);
   const share = o.validation ?? RUL_DEFAULTS.validation;
-  const rand = mulberry32((o.seed ?? 42) + 17);
-  const order = engines.map((_, i) => i);
-  shuffleInPlace(order, rand);
-  const nVal = share > 0 && engines.length >= 2 ? Math.max(1, Math.round(engines.length * share)) : 0;
-  const valEngines = order.slice(0, nVal).map((i) => engines[i]);
-  const fitEngines = order.slice(nVal).map((i) => engines[i]);
-  const set = rulTrainingSet(fitEngines, columns, window, cap, o.stride ?? 1);
-  const scaled = set.targets.map((y) => y / cap);
-  const layers = buildRulCnn(window, columns.length, o);
+  const nMembers = Math.max(1, Math.round(o.ensemble ?? RUL_DEFAULTS.ensemble));
+  const seed0 = o.seed ?? 42;
   const D = window * columns.length;
-  // validation windows standardised with the training scaler, every cycle of the held-out engines
-  const val: Array<{ x: Float32Array; y: number }> = [];
-  for (const e of valEngines) {
-    const y = rulTargets(e, cap);
-    for (let end = Math.min(window - 1, e.rows.length - 1); end < e.rows.length; end++) {
-      const x = new Float32Array(D);
-      engineWindow(e.rows, end, window, columns, set.scaler.mean, set.scaler.std, x, 0);
-      val.push({ x, y: y[end] });
+  const members: TapLayer[][] = [];
+  const validationRmse: number[] = [];
+  const bestEpochs: number[] = [];
+  let nVal = 0;
+  for (let m = 0; m < nMembers; m++) {
+    const seed = seed0 + m;
+    const rand = mulberry32(seed + 17);
+    const order = engines.map((_, i) => i);
+    shuffleInPlace(order, rand);
+    nVal = share > 0 && engines.length >= 2 ? Math.max(1, Math.round(engines.length * share)) : 0;
+    const valEngines = order.slice(0, nVal).map((i) => engines[i]);
+    const fitEngines = order.slice(nVal).map((i) => engines[i]);
+    const set = rulTrainingSet(fitEngines, columns, window, cap, o.stride ?? RUL_DEFAULTS.stride, scaler);
+    const scaled = set.targets.map((y) => y / cap);
+    const layers = buildRulCnn(window, columns.length, { ...o, seed });
+    const single = { window, features: columns.length, members: [layers] };
+    // validation cases as the test protocol sees them: the held-out engines cut at every cycle that leaves
+    // at most VALIDATION_MAX_RUL cycles (with a full window observed), truth = cycles left, not capped. Scoring
+    // every cycle instead lets the many early, capped cycles (easy: predict the cap) pick the epoch.
+    const val: Array<{ x: Float32Array; y: number }> = [];
+    for (const e of valEngines) {
+      const n = e.rows.length;
+      for (let end = Math.max(Math.min(window - 1, n - 1), n - 1 - VALIDATION_MAX_RUL); end < n; end++) {
+        const x = new Float32Array(D);
+        engineWindow(e.rows, end, window, columns, scaler.mean, scaler.std, x, 0);
+        val.push({ x, y: n - 1 - end });
+      }
     }
+    let best = Infinity;
+    let bestEpoch = 0;
+    let snapshot = layers.map((l) => ({ w: l.weights.slice(), b: l.bias.slice() }));
+    const patience = o.patience ?? RUL_DEFAULTS.patience;
+    fitNet(layers, set.data, scaled, set.count, {
+      epochs: o.epochs ?? RUL_DEFAULTS.epochs,
+      batchSize: o.batchSize ?? RUL_DEFAULTS.batchSize,
+      learningRate: o.learningRate ?? RUL_DEFAULTS.learningRate,
+      // decaying the step lets the last epochs settle instead of jittering around the minimum
+      finalLrShare: 0.1,
+      seed,
+      onEpoch: (epoch, loss) => {
+        let valRmse = NaN;
+        if (val.length) {
+          let se = 0;
+          for (const v of val) se += (cap * predictRulCnn(single, v.x) - v.y) ** 2;
+          valRmse = Math.sqrt(se / val.length);
+          if (valRmse < best) {
+            best = valRmse;
+            bestEpoch = epoch;
+            snapshot = layers.map((l) => ({ w: l.weights.slice(), b: l.bias.slice() }));
+          }
+        } else bestEpoch = epoch;
+        o.onEpoch?.(epoch, loss, valRmse, m);
+        return val.length > 0 && epoch - bestEpoch >= patience;
+      },
+    });
+    if (val.length) layers.forEach((l, i) => {
+      l.weights.set(snapshot[i].w);
+      l.bias.set(snapshot[i].b);
+    });
+    // fold the cap into the output layer: the member now predicts cycles
+    const last = layers[layers.length - 1];
+    for (let i = 0; i < last.weights.length; i++) last.weights[i] *= cap;
+    for (let i = 0; i < last.bias.length; i++) last.bias[i] *= cap;
+    members.push(layers);
+    validationRmse.push(best);
+    bestEpochs.push(bestEpoch);
   }
-  let best = Infinity;
-  let bestEpoch = 0;
-  let snapshot = layers.map((l) => ({ w: l.weights.slice(), b: l.bias.slice() }));
-  const patience = o.patience ?? RUL_DEFAULTS.patience;
-  fitNet(layers, set.data, scaled, set.count, {
-    epochs: o.epochs ?? RUL_DEFAULTS.epochs,
-    batchSize: o.batchSize ?? RUL_DEFAULTS.batchSize,
-    learningRate: o.learningRate ?? RUL_DEFAULTS.learningRate,
-    // decaying the step lets the last epochs settle instead of jittering around the minimum
-    finalLrShare: 0.1,
-    seed: o.seed,
-    onEpoch: (epoch, loss) => {
-      let valRmse = NaN;
-      if (val.length) {
-        let se = 0;
-        for (const v of val) se += (cap * predictRulCnn({ window, features: columns.length, layers }, v.x) - v.y) ** 2;
-        valRmse = Math.sqrt(se / val.length);
-        if (valRmse < best) {
-          best = valRmse;
-          bestEpoch = epoch;
-          snapshot = layers.map((l) => ({ w: l.weights.slice(), b: l.bias.slice() }));
-        }
-      } else bestEpoch = epoch;
-      o.onEpoch?.(epoch, loss, valRmse);
-      return val.length > 0 && epoch - bestEpoch >= patience;
-    },
-  });
-  if (val.length) layers.forEach((l, i) => {
-    l.weights.set(snapshot[i].w);
-    l.bias.set(snapshot[i].b);
-  });
-  // fold the cap into the output layer: the model now predicts cycles
-  const last = layers[layers.length - 1];
-  for (let i = 0; i < last.weights.length; i++) last.weights[i] *= cap;
-  for (let i = 0; i < last.bias.length; i++) last.bias[i] *= cap;
-  const model = { window, features: columns.length, layers };
+  const model = { window, features: columns.length, members };
+  const all = rulTrainingSet(engines, columns, window, cap, o.stride ?? RUL_DEFAULTS.stride, scaler);
   let se = 0;
-  for (let w = 0; w < set.count; w++) se += (predictRulCnn(model, set.data.subarray(w * D, (w + 1) * D)) - set.targets[w]) ** 2;
-  return { model, columns, features: columns.map(columnName), scaler: set.scaler, windows: set.count, trainRmse: Math.sqrt(se / set.count), validationRmse: best, bestEpoch, validationEngines: valEngines.length };
+  for (let w = 0; w < all.count; w++) se += (predictRulCnn(model, all.data.subarray(w * D, (w + 1) * D)) - all.targets[w]) ** 2;
+  return { model, columns, features: columns.map(columnName), scaler, scaling, windows: all.count, trainRmse: Math.sqrt(se / all.count), validationRmse, bestEpoch: bestEpochs, validationEngines: nVal };
 }
 
 /** Float64 reference of the exported graph for one standardised window. */
 export function predictRulCnn(model: RulCnnModel, window: ArrayLike<number>): number {
-  const outs = netForward(model.layers, window);
-  return outs[outs.length - 1][0];
+  let sum = 0;
+  for (const layers of model.members) {
+    const outs = netForward(layers, window);
+    sum += outs[outs.length - 1][0];
+  }
+  return sum / model.members.length;
 }
 
 /** RUL at the last cycle of each engine (the test protocol). */
@@ -216,9 +297,12 @@ export function rulCnnToOnnx(model: RulCnnModel): Uint8Array {
   const g = new OnnxGraphBuilder('moby_rul_cnn');
   const x = g.input(RUL_CNN_INPUT, ['batch', model.window, model.features]);
   const flat = g.op('Flatten', [x], undefined, { axis: 1 });
-  const out = netToGraph(g, model.layers, flat);
-  // [batch, 1] -> [batch]: a MatMul with a one-element vector drops the axis without Reshape/Squeeze
-  g.op('MatMul', [out, g.constant('squeeze', [1], [1])], 'rul');
+  // members side by side, [batch, 1] each; their mean folds into the last MatMul, which also drops the axis
+  // ([batch, 1] -> [batch]) without Reshape/Squeeze
+  const outs = model.members.map((layers) => netToGraph(g, layers, flat));
+  const n = outs.length;
+  const joined = n === 1 ? outs[0] : g.op('Concat', outs, undefined, { axis: 1 });
+  g.op('MatMul', [joined, g.constant('mean', new Array(n).fill(1 / n), [n])], 'rul');
   g.output('rul', ['batch']);
-  return g.toBytes(`windowed 1-D CNN remaining-useful-life regression (${describeNet(model.layers).join('; ')}) exported by moby-train`);
+  return g.toBytes(`windowed 1-D CNN remaining-useful-life regression, mean of ${n} (${describeNet(model.members[0]).join('; ')}) exported by moby-train`);
 }

@@ -80,6 +80,8 @@ export interface TrainOptions {
   centerDrift?: number;
   /** rul on C-MAPSS: cap of the piece-wise linear target (default 125) */
   cap?: number;
+  /** rul on C-MAPSS: networks averaged (default 1) */
+  ensemble?: number;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
   alpha?: number;
   hidden?: number;
@@ -267,9 +269,9 @@ async function trainCmapssRul(o: TrainOptions, text: string, created_at: string,
   const rows = engines.reduce((n, e) => n + e.rows.length, 0);
   const t0 = Date.now();
   const cap = o.cap ?? RUL_DEFAULTS.cap;
-  const b = trainRulCnn(engines, { window: o.window, epochs: o.epochs, cap, seed: o.seed, learningRate: o.learningRate, stride: o.stride, onEpoch: (e, loss, v) => log(`epoch ${e}: loss ${loss.toPrecision(4)}, validation RMSE ${v.toFixed(2)}`) });
+  const b = trainRulCnn(engines, { window: o.window, epochs: o.epochs, cap, seed: o.seed, learningRate: o.learningRate, stride: o.stride, ensemble: o.ensemble, onEpoch: (e, loss, v, m) => log(`${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}, validation RMSE ${v.toFixed(2)}`) });
   const trainMs = Date.now() - t0;
-  log(`C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, validation RMSE ${b.validationRmse.toFixed(2)} on ${b.validationEngines} held-out engines (epoch ${b.bestEpoch} kept; target capped at ${cap}), ${trainMs} ms`);
+  log(`C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, validation RMSE ${b.validationRmse.map((v) => v.toFixed(2)).join(' / ')} on ${b.validationEngines} held-out engines (epoch ${b.bestEpoch.join(' / ')} kept; target capped at ${cap}), ${trainMs} ms`);
   const meta = await writeBundle(
     o.out,
     rulCnnToOnnx(b.model),
@@ -285,7 +287,7 @@ async function trainCmapssRul(o: TrainOptions, text: string, created_at: string,
       scaler: b.scaler,
       rul_unit: o.unit ?? 'cycles',
       ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
-      training: { engines: engines.length, rows, windows: b.windows, cap, layers: describeNet(b.model.layers), epochs: b.bestEpoch, validation_engines: b.validationEngines, validation_rmse: Number.isFinite(b.validationRmse) ? b.validationRmse : null, rmse: b.trainRmse, train_ms: trainMs },
+      training: { engines: engines.length, rows, windows: b.windows, cap, layers: describeNet(b.model.members[0]), ensemble: b.model.members.length, scaling: b.scaling, epochs: b.bestEpoch, validation_engines: b.validationEngines, validation_rmse: b.validationRmse.map((v) => (Number.isFinite(v) ? v : null)), rmse: b.trainRmse, train_ms: trainMs },
     },
     { force: o.force },
   );
