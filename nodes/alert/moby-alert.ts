@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AlertEvent, Alert } from '../core/contract';
 import { AlertEngine, filterAlerts, type ActionResult } from '../core/alert/engine';
-import { SharedAlertBook } from '../core/alert/shared';
+import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
 import type { RedisConfigNode } from '../health/redis-config';
 import { textSetting } from '../lib/settings';
 import { signalsFromMessage } from '../core/alert/inputs';
@@ -19,7 +19,7 @@ import { apiLimiter, registerApiToken } from '../lib/api-auth';
 import { authorize } from '../core/http-guard';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
-import { listDevicesForApi } from '../lib/device-directory';
+import { listDevices, listDevicesForApi, registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 
@@ -299,6 +299,16 @@ export = function (RED: NodeAPI) {
       const owner = textSetting(def.instance) || os.hostname();
       const client = cfg.acquire(node.id);
       const book = new SharedAlertBook(client, { owner });
+      // the device table too: this instance's device-health rows out, the other instances' rows in (as a
+      // device source of their own, marked so they are never published back)
+      const rows = new SharedDeviceRows<DeviceRow>(client, owner);
+      const REMOTE = `redis:${owner}`;
+      const unregisterRows = registerDeviceSource(`${node.id}:shared`, () => rows.others().map((r) => ({ ...r, source: REMOTE })));
+      const publishRows = (): void => {
+        if (!up()) return;
+        const local = listDevices().filter((r) => r.source !== REMOTE);
+        rows.publish(local).catch((err: Error) => node.debug(`shared devices: publish: ${err.message}`));
+      };
       const sub = client.duplicate();
       const dirty = new Set<string>();
       let publishing = false;
@@ -307,9 +317,9 @@ export = function (RED: NodeAPI) {
       const up = () => client.status === 'ready';
       const load = () =>
         book.refresh().then(
-          () => {
+          () => rows.refresh().then(() => {
             loaded = true;
-          },
+          }),
           (err: Error) => node.debug(`shared alerts: reload: ${err.message}`),
         );
       const publish = (): void => {
@@ -346,11 +356,12 @@ export = function (RED: NodeAPI) {
       };
       sub.on('message', (channel: string, text: string) => {
         if (channel === book.changesChannel) book.onChange(text);
+        else if (channel === rows.changesChannel) rows.onChange(text);
         else drain();
       });
       sub.on('error', () => undefined); // the shared client reports the outage
       sub.on('ready', () => {
-        sub.subscribe(book.changesChannel, book.wakeChannel()).catch((err: Error) => node.warn(`shared alerts: subscribe: ${err.message}`));
+        sub.subscribe(book.changesChannel, book.wakeChannel(), rows.changesChannel).catch((err: Error) => node.warn(`shared alerts: subscribe: ${err.message}`));
         void load(); // whatever changed while the subscription was down
       });
       const timers = [
@@ -359,6 +370,7 @@ export = function (RED: NodeAPI) {
           if (!loaded && up()) void load();
         }, 250),
         setInterval(drain, 1000),
+        setInterval(publishRows, 2000),
         setInterval(() => void load(), 30000),
       ];
       for (const t of timers) t.unref?.();
@@ -369,6 +381,7 @@ export = function (RED: NodeAPI) {
         up,
         close: async () => {
           for (const t of timers) clearInterval(t);
+          unregisterRows();
           publish();
           await sub.quit().catch(() => sub.disconnect());
           await cfg.release(node.id);

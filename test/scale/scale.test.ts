@@ -63,9 +63,10 @@ async function getJson<T>(url: string): Promise<T | null> {
   }
 }
 
-async function devicesOf(nr: NodeRedProcess): Promise<string[] | null> {
-  const rows = await getJson<Array<{ device_id: string }>>(`${nr.url}/moby/devices?limit=1000`);
-  return rows ? rows.map((r) => r.device_id) : null;
+/** The devices an instance lists: its own (its device-health node's rows) and all (with the other instances' rows from Redis). */
+async function devicesOf(nr: NodeRedProcess): Promise<{ own: string[]; all: string[] } | null> {
+  const rows = await getJson<Array<{ device_id: string; source?: string }>>(`${nr.url}/moby/devices?limit=1000`);
+  return rows ? { own: rows.filter((r) => !String(r.source).startsWith('redis:')).map((r) => r.device_id), all: rows.map((r) => r.device_id) } : null;
 }
 
 async function alertsOf(nr: NodeRedProcess): Promise<ApiAlert[] | null> {
@@ -189,10 +190,10 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
     const lists = await waitFor(
       async () => {
         const l = await Promise.all(nrs.map(devicesOf));
-        return l.every((x) => x) && l.reduce((n, x) => n + x!.length, 0) >= DEVICES ? (l as string[][]) : null;
+        return l.every((x) => x && x.all.length >= DEVICES) && l.reduce((n, x) => n + x!.own.length, 0) >= DEVICES ? l.map((x) => x!.own) : null;
       },
       60000,
-      'device tables of all instances',
+      'device tables of all instances, each listing the whole fleet',
       1000,
     );
     lists.forEach((ids, k) => ids.forEach((id) => owners.set(id, (owners.has(id) ? -100 : 0) + k)));

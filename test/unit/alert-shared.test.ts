@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { AlertEngine, filterAlerts } from '../../nodes/core/alert/engine';
-import { SharedAlertBook } from '../../nodes/core/alert/shared';
+import { SharedAlertBook, SharedDeviceRows } from '../../nodes/core/alert/shared';
 import { requireBinary, waitFor } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
 
@@ -98,5 +98,40 @@ describe('shared alert book (Redis): one view, owner-only writes', function () {
       .filter((r) => r.owner === 'bounded');
     assert.deepEqual(left.map((r) => r.alert.alert_id), ids.filter((id) => c.engine.get(id)));
     assert.equal(left.length, 1);
+  });
+});
+
+describe('shared device rows (Redis): every instance lists the fleet, each row from its owner', function () {
+  this.timeout(30000);
+  let server: RedisServer;
+  const clients: Redis[] = [];
+  before(async function () {
+    const bin = requireBinary(this, 'redis-server');
+    server = await startRedis(bin);
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await server?.stop();
+  });
+
+  it('publishes only changes, removes dropped rows, and the other instance sees both', async () => {
+    const ra = new Redis(server.url);
+    const rb = new Redis(server.url);
+    const sub = rb.duplicate();
+    clients.push(ra, rb, sub);
+    const a = new SharedDeviceRows<{ device_id: string; state: string }>(ra, 'a', 'test:devices');
+    const b = new SharedDeviceRows<{ device_id: string; state: string }>(rb, 'b', 'test:devices');
+    sub.on('message', (_ch: string, text: string) => b.onChange(text));
+    await sub.subscribe(b.changesChannel);
+    assert.equal(await a.publish([{ device_id: 'd1', state: 'ONLINE' }, { device_id: 'd2', state: 'ONLINE' }]), 2);
+    assert.equal(await a.publish([{ device_id: 'd1', state: 'ONLINE' }, { device_id: 'd2', state: 'ONLINE' }]), 0, 'nothing changed, nothing written');
+    await waitFor(() => b.others().length === 2, 5000, 'B sees both rows');
+    assert.equal(await a.publish([{ device_id: 'd1', state: 'OFFLINE' }]), 2, 'one changed, one dropped');
+    await waitFor(() => b.others().length === 1 && b.others()[0].state === 'OFFLINE', 5000, 'B sees the change and the removal');
+    assert.deepEqual(Object.keys(await ra.hgetall(a.rowsKey)), ['d1']);
+    const late = new SharedDeviceRows<{ device_id: string; state: string }>(rb, 'c', 'test:devices');
+    await late.refresh();
+    assert.deepEqual(late.others(), [{ device_id: 'd1', state: 'OFFLINE' }]);
+    assert.deepEqual(a.others(), [], 'an instance does not list its own rows twice');
   });
 });

@@ -194,3 +194,87 @@ export class SharedAlertBook {
     if (taken > 0) await this.redis.ltrim(this.commandsKey(), taken, -1);
   }
 }
+
+/**
+ * The device table (GET /moby/devices) across instances, the same way: each instance mirrors the rows of its
+ * own device-health nodes into `<prefix>:rows` (device id → {owner, row}) when they change and announces
+ * them on `<prefix>:changes`; every instance keeps a copy of the others' rows. Each device has one owner
+ * (its partition), so rows never conflict; a row the owner no longer holds (evicted) is deleted.
+ */
+export class SharedDeviceRows<Row extends { device_id: string }> {
+  private readonly cache = new Map<string, { owner: string; row: Row }>();
+  /** what this owner last published, by device id (JSON), to send only changes */
+  private readonly published = new Map<string, string>();
+
+  constructor(
+    private readonly redis: Redis,
+    readonly owner: string,
+    private readonly prefix = 'moby:devices',
+  ) {}
+
+  get rowsKey(): string {
+    return `${this.prefix}:rows`;
+  }
+  get changesChannel(): string {
+    return `${this.prefix}:changes`;
+  }
+
+  async refresh(): Promise<void> {
+    const all = await this.redis.hgetall(this.rowsKey);
+    this.cache.clear();
+    for (const [id, text] of Object.entries(all)) {
+      try {
+        const r = JSON.parse(text) as { owner: string; row: Row };
+        if (r && typeof r.owner === 'string' && r.row && r.row.device_id === id) {
+          this.cache.set(id, r);
+          if (r.owner === this.owner && !this.published.has(id)) this.published.set(id, JSON.stringify(r.row));
+        }
+      } catch {
+        /* skip */
+      }
+    }
+  }
+
+  onChange(text: string): void {
+    try {
+      const m = JSON.parse(text) as { id?: string; owner?: string; row?: Row | null };
+      if (typeof m.id !== 'string') return;
+      if (m.row && typeof m.owner === 'string') this.cache.set(m.id, { owner: m.owner, row: m.row });
+      else this.cache.delete(m.id);
+    } catch {
+      /* not ours */
+    }
+  }
+
+  /** Publishes the rows of this owner that changed since the last call and deletes the ones it dropped. */
+  async publish(rows: Row[]): Promise<number> {
+    const now = new Map(rows.map((r) => [r.device_id, r]));
+    const changed: Array<[string, string]> = [];
+    for (const [id, row] of now) {
+      const text = JSON.stringify(row);
+      if (this.published.get(id) !== text) changed.push([id, text]);
+    }
+    const gone = [...this.published.keys()].filter((id) => !now.has(id));
+    if (!changed.length && !gone.length) return 0;
+    const m = this.redis.multi();
+    for (const [id, text] of changed) {
+      m.hset(this.rowsKey, id, `{"owner":${JSON.stringify(this.owner)},"row":${text}}`);
+      m.publish(this.changesChannel, `{"id":${JSON.stringify(id)},"owner":${JSON.stringify(this.owner)},"row":${text}}`);
+    }
+    if (gone.length) m.hdel(this.rowsKey, ...gone);
+    for (const id of gone) m.publish(this.changesChannel, JSON.stringify({ id, row: null }));
+    const res = await m.exec();
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw failed?.[0] ?? new Error('redis transaction discarded');
+    for (const [id, text] of changed) this.published.set(id, text);
+    for (const id of gone) this.published.delete(id);
+    return changed.length + gone.length;
+  }
+
+  /** Rows of the other instances. */
+  others(): Row[] {
+    const out: Row[] = [];
+    for (const r of this.cache.values()) if (r.owner !== this.owner) out.push(r.row);
+    return out;
+  }
+}
