@@ -9,12 +9,15 @@ import { MachineModel, type Reading, telemetryBody, EQUIPMENT_TYPES } from '../.
 export interface SignedStream {
   /** messages the broker acknowledged: the ones that must be stored */
   acked: Array<{ device: string; ts: number }>;
+  /** publishes that failed (connection lost before the PUBACK): never acknowledged, so not owed */
+  failed: number;
   /** the newest timestamp used (a following stream starts after it) */
   readonly lastTs: number;
   done: Promise<void>;
 }
 
 export interface SignedStreamOptions {
+  /** one URL or several (comma-separated): mqtt.js moves down the list when a server is unreachable */
   url: string;
   devices: number;
   perDevice: number;
@@ -35,18 +38,28 @@ export async function signedStream(o: SignedStreamOptions): Promise<SignedStream
     const id = `${o.prefix}${String(i).padStart(3, '0')}`;
     return { id, equipment: `${EQUIPMENT_TYPES[i % EQUIPMENT_TYPES.length]}-${i}`, key: deriveDeviceKey(masterKey, id), model: new MachineModel(i, 500 + i, []), lastTs: o.startAfter ?? 0, sent: 0 };
   });
-  const client: MqttClient = mqtt.connect(o.url, { clientId: `scale-pub-${process.pid}-${Date.now()}`, clean: true, reconnectPeriod: 500 });
+  const urls = o.url.split(',').map((u) => new URL(u.trim()));
+  const client: MqttClient = mqtt.connect({
+    servers: urls.map((u) => ({ host: u.hostname, port: Number(u.port) })),
+    protocol: 'mqtt',
+    clientId: `scale-pub-${process.pid}-${Date.now()}`,
+    clean: true,
+    reconnectPeriod: 500,
+    connectTimeout: 10000,
+  });
+  client.on('error', () => undefined); // a refused (re)connect: mqtt.js tries the next server
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     setTimeout(() => reject(new Error(`publisher could not connect to ${o.url}`)), 60000).unref();
   });
   const total = o.devices * o.perDevice;
   const acked: SignedStream['acked'] = [];
+  let failed = 0;
   let lastTs = o.startAfter ?? 0;
   let sent = 0;
   let pending = 0;
   const start = Date.now();
-  const done = new Promise<void>((resolve, reject) => {
+  const done = new Promise<void>((resolve) => {
     const tick = () => {
       const due = Math.min(total, Math.floor(((Date.now() - start) * o.rate) / 1000) + 1);
       // bounded in flight: a slow broker slows the publisher down instead of queuing without limit
@@ -63,8 +76,9 @@ export async function signedStream(o: SignedStreamOptions): Promise<SignedStream
         pending++;
         client.publish(`devices/${dev.id}/telemetry`, JSON.stringify(env), { qos: 1 }, (err) => {
           pending--;
-          if (err) return reject(err);
-          acked.push({ device: dev.id, ts });
+          // a publish the broker never acknowledged is not owed: counted, and the stream goes on
+          if (err) failed++;
+          else acked.push({ device: dev.id, ts });
         });
       }
       if (sent >= total) {
@@ -77,6 +91,9 @@ export async function signedStream(o: SignedStreamOptions): Promise<SignedStream
   }).finally(() => client.endAsync());
   return {
     acked,
+    get failed() {
+      return failed;
+    },
     get lastTs() {
       return lastTs;
     },
