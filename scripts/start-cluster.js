@@ -58,7 +58,7 @@ async function waitPort(port, what, ms = 30000) {
   throw new Error(`${what} did not come up on port ${port}`);
 }
 
-function spawnChild(name, cmd, args, env, { critical = true, onLine = null } = {}) {
+function spawnChild(name, cmd, args, env, { critical = true, onLine = null, service = false } = {}) {
   const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     let buf = '';
@@ -79,6 +79,7 @@ function spawnChild(name, cmd, args, env, { critical = true, onLine = null } = {
       shutdown(code || 1);
     }
   });
+  child.service = service;
   children.push(child);
   return child;
 }
@@ -100,9 +101,14 @@ async function shutdown(code) {
   if (stopping) return;
   stopping = true;
   log('stopping');
-  // Node-RED instances first (they flush to the database and acknowledge to NATS), then the services
-  for (const c of children.slice().reverse()) if (c.exitCode === null) c.kill('SIGINT');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  // the simulator and the Node-RED instances first (they flush to the database and acknowledge to NATS),
+  // then Redis and the database
+  const stop = async (list) => {
+    for (const c of list) if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
+    await Promise.all(list.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  };
+  await stop(children.filter((c) => !c.service));
+  await stop(children.filter((c) => c.service));
   if (nats) await nats.close();
   process.exit(code);
 }
@@ -131,7 +137,7 @@ async function main() {
     const port = await freePort();
     const dir = path.join(home, 'redis');
     fs.mkdirSync(dir, { recursive: true });
-    spawnChild('redis', bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'], process.env);
+    spawnChild('redis', bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'], process.env, { service: true });
     await waitPort(port, 'redis-server');
     redisUrl = `redis://127.0.0.1:${port}`;
   }
@@ -140,7 +146,7 @@ async function main() {
   const vmBin = !influxUrl && which('victoria-metrics');
   if (vmBin) {
     const port = await freePort();
-    spawnChild('victoria', vmBin, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${path.join(home, 'victoria')}`, '-loggerLevel=ERROR'], process.env);
+    spawnChild('victoria', vmBin, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${path.join(home, 'victoria')}`, '-loggerLevel=ERROR'], process.env, { service: true });
     await waitPort(port, 'victoria-metrics');
     influxUrl = `http://127.0.0.1:${port}`;
   }
