@@ -5,7 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AlertEvent, Alert } from '../core/contract';
-import { AlertEngine, type ActionResult } from '../core/alert/engine';
+import { AlertEngine, filterAlerts, type ActionResult } from '../core/alert/engine';
+import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
+import type { RedisConfigNode } from '../health/redis-config';
+import { textSetting } from '../lib/settings';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
@@ -16,7 +19,7 @@ import { apiLimiter, registerApiToken } from '../lib/api-auth';
 import { authorize } from '../core/http-guard';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
-import { listDevicesForApi } from '../lib/device-directory';
+import { listDevices, listDevicesForApi, registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 import { secondsSetting } from '../lib/settings';
@@ -258,6 +261,7 @@ export = function (RED: NodeAPI) {
 
     function emit(events: AlertEvent[], send: SendFn = (m) => node.send(m), msgid?: string): void {
       if (!events.length) return;
+      if (shared) for (const ev of events) shared.dirty.add(ev.alert.alert_id);
       const out = eventMessages(events);
       if (msgid) for (const m of out) m._msgid = msgid;
       send([out, null, null]);
@@ -279,6 +283,105 @@ export = function (RED: NodeAPI) {
       const muted = mutes.list().length;
       const text = `${open} open${evicted}${muted ? `, ${muted} muted` : ''}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
       status.set({ fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
+    }
+
+    // ---- one alert view across instances (docs/scale-out.md): records mirrored to Redis, actions on other
+    // owners' alerts queued to them; this engine stays the only writer of its own alerts ----
+    const redisNode = typeof def.redis === 'string' && def.redis ? (RED.nodes.getNode(def.redis) as RedisConfigNode | null) : null;
+    if (typeof def.redis === 'string' && def.redis && !redisNode) node.warn(`shared alerts: Redis config node ${def.redis} not found; alerts stay on this instance`);
+    const shared = redisNode?.configured ? startShared(redisNode) : null;
+    function startShared(cfg: RedisConfigNode) {
+      const owner = textSetting(def.instance) || os.hostname();
+      const client = cfg.acquire(node.id);
+      const book = new SharedAlertBook(client, { owner });
+      // the device table too: this instance's device-health rows out, the other instances' rows in (as a
+      // device source of their own, marked so they are never published back)
+      const rows = new SharedDeviceRows<DeviceRow>(client, owner);
+      const REMOTE = `redis:${owner}`;
+      const unregisterRows = registerDeviceSource(`${node.id}:shared`, () => rows.others().map((r) => ({ ...r, source: REMOTE })));
+      const publishRows = (): void => {
+        if (!up()) return;
+        const local = listDevices().filter((r) => r.source !== REMOTE);
+        rows.publish(local).catch((err: Error) => node.debug(`shared devices: publish: ${err.message}`));
+      };
+      const sub = client.duplicate();
+      const dirty = new Set<string>();
+      let publishing = false;
+      let draining = false;
+      let loaded = false;
+      const up = () => client.status === 'ready';
+      const load = () =>
+        book.refresh().then(
+          () => rows.refresh().then(() => {
+            loaded = true;
+          }),
+          (err: Error) => node.debug(`shared alerts: reload: ${err.message}`),
+        );
+      const publish = (): void => {
+        if (!restored || publishing || !up()) return;
+        const ids = [...dirty];
+        dirty.clear();
+        publishing = true;
+        const changed = ids.map((id) => engine.get(id)).filter((a): a is Alert => !!a);
+        book
+          .publish(changed, (id) => engine.get(id) !== undefined)
+          .catch((err: Error) => {
+            for (const id of ids) dirty.add(id);
+            node.debug(`shared alerts: publish: ${err.message}`);
+          })
+          .finally(() => (publishing = false));
+      };
+      // commands from other instances' APIs: applied here, saved, then removed from the list
+      const drain = (): void => {
+        if (!restored || draining || !up()) return;
+        draining = true;
+        book
+          .peekCommands(100)
+          .then(({ commands, taken }) => {
+            if (!taken) return;
+            for (const c of commands) {
+              const r = c.op === 'ack' ? engine.acknowledge(c.alert_id, c.by, c.note) : engine.resolve(c.alert_id, c.by, c.note);
+              if (r.ok) manual(r);
+              else node.debug(`shared alerts: ${c.op} of ${c.alert_id} from ${c.from}: ${r.error}`);
+            }
+            return new Promise<void>((resolve) => saveGrouped(resolve)).then(() => book.dropCommands(taken));
+          })
+          .catch((err: Error) => node.debug(`shared alerts: commands: ${err.message}`))
+          .finally(() => (draining = false));
+      };
+      sub.on('message', (channel: string, text: string) => {
+        if (channel === book.changesChannel) book.onChange(text);
+        else if (channel === rows.changesChannel) rows.onChange(text);
+        else drain();
+      });
+      sub.on('error', () => undefined); // the shared client reports the outage
+      sub.on('ready', () => {
+        sub.subscribe(book.changesChannel, book.wakeChannel(), rows.changesChannel).catch((err: Error) => node.warn(`shared alerts: subscribe: ${err.message}`));
+        void load(); // whatever changed while the subscription was down
+      });
+      const timers = [
+        setInterval(() => {
+          publish();
+          if (!loaded && up()) void load();
+        }, 250),
+        setInterval(drain, 1000),
+        setInterval(publishRows, 2000),
+        setInterval(() => void load(), 30000),
+      ];
+      for (const t of timers) t.unref?.();
+      node.log(`shared alerts in Redis ${cfg.describe()} as instance "${owner}"`);
+      return {
+        book,
+        dirty,
+        up,
+        close: async () => {
+          for (const t of timers) clearInterval(t);
+          unregisterRows();
+          publish();
+          await sub.quit().catch(() => sub.disconnect());
+          await cfg.release(node.id);
+        },
+      };
     }
 
     // ---- persistence in the context store ----
@@ -325,6 +428,7 @@ export = function (RED: NodeAPI) {
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;
+      if (shared) for (const a of engine.snapshot().alerts) shared.dirty.add(a.alert_id);
       queue.start();
       for (const e of early.splice(0)) handle(e.msg, e.send, e.done);
       refreshStatus();
@@ -398,10 +502,20 @@ export = function (RED: NodeAPI) {
       if (r.ok && r.event) emit([r.event]);
       return r;
     }
+    /** an action on an alert another instance owns: queued for its owner (whose engine decides) */
+    function remote(id: string, op: 'ack' | 'resolve', by: string, note?: string): ActionResult {
+      const rec = shared?.book.get(id);
+      if (!shared || !rec || !shared.up()) return { ok: false, error: 'not_found' };
+      if (op === 'ack' && rec.alert.acknowledged) return { ok: false, error: 'already_acknowledged', alert: { ...rec.alert } };
+      if (op === 'resolve' && rec.alert.status === 'resolved') return { ok: false, error: 'already_resolved', alert: { ...rec.alert } };
+      const { alert, written } = shared.book.send(rec, { op, alert_id: id, by, ...(note !== undefined ? { note } : {}) });
+      written.catch((err: Error) => node.warn(`${op} of ${id} for ${rec.owner} not queued in Redis: ${err.message}`));
+      return { ok: true, alert };
+    }
     const host: ApiHost = {
-      list: (f) => engine.list(f).map(withMute),
+      list: (f) => (shared ? filterAlerts([...engine.list({ ...f, limit: 10000 }), ...shared.book.others()], f) : engine.list(f)).map(withMute),
       get: (id) => {
-        const a = engine.get(id);
+        const a = engine.get(id) ?? shared?.book.get(id)?.alert;
         return a && withMute(a);
       },
       mutes,
@@ -409,8 +523,8 @@ export = function (RED: NodeAPI) {
         save();
         refreshStatus();
       },
-      acknowledge: (id, by, note) => manual(engine.acknowledge(id, by, note)),
-      resolve: (id, by, note) => manual(engine.resolve(id, by, note)),
+      acknowledge: (id, by, note) => (engine.get(id) || !shared ? manual(engine.acknowledge(id, by, note)) : remote(id, 'ack', by, note)),
+      resolve: (id, by, note) => (engine.get(id) || !shared ? manual(engine.resolve(id, by, note)) : remote(id, 'resolve', by, note)),
       token: node.credentials.apiToken || undefined,
       open: def.apiOpen === true,
       corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
@@ -432,7 +546,8 @@ export = function (RED: NodeAPI) {
       status.stop();
       // pending early messages can no longer be handled; tell their senders
       for (const e of early.splice(0)) e.done(new Error('node closed before the alert state was loaded'));
-      void Promise.all([...chains.values()])
+      const sharedClosed = shared ? shared.close().catch(() => undefined) : Promise.resolve();
+      void Promise.all([...chains.values(), sharedClosed])
         .catch(() => undefined)
         .then(() => queue.close(2000))
         .catch(() => undefined)

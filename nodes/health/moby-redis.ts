@@ -3,7 +3,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Node, NodeAPI, NodeDef } from '../lib/red';
 import type { RedisConfigNode } from './redis-config';
-import { integerSetting } from '../lib/settings';
+import { integerSetting, textSetting } from '../lib/settings';
 
 const TYPE = 'moby-redis';
 
@@ -12,6 +12,8 @@ interface RedisDef extends NodeDef {
   port?: string | number;
   db?: string | number;
   tls?: boolean;
+  /** redis[s]://[user:pass@]host:port/db, e.g. ${MOBY_REDIS_URL}; overrides host, port and db when set */
+  url?: string;
 }
 
 interface RedisCredentials {
@@ -27,6 +29,10 @@ export = function (RED: NodeAPI) {
     const host = (def.host || '').trim() || '127.0.0.1';
     const port = integerSetting(def.port, 6379, 1, 65535);
     const db = integerSetting(def.db, 0, 0, 15);
+    const url = textSetting(def.url);
+    // a URL field that names an unset variable (the shipped flow's ${MOBY_REDIS_URL}) means "no Redis":
+    // users stay local instead of reaching for a server on 127.0.0.1 nobody configured
+    node.configured = url !== '' || def.url === undefined || (def.host || '').trim() !== '';
     const users = new Set<string>();
     let client: Redis | null = null;
 
@@ -44,11 +50,23 @@ export = function (RED: NodeAPI) {
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     };
 
-    node.describe = () => `${host}:${port}/${db}`;
+    let shown = `${host}:${port}/${db}`;
+    if (url) {
+      try {
+        const u = new URL(url);
+        shown = `${u.hostname}:${u.port || 6379}${u.pathname && u.pathname !== '/' ? u.pathname : '/0'}`; // never the password
+      } catch {
+        shown = 'invalid URL';
+      }
+    }
+    node.describe = () => shown;
     node.acquire = (userId: string) => {
       users.add(userId);
       if (!client) {
-        client = new Redis(options);
+        if (url) {
+          const { host: _h, port: _p, db: _d, username: _u, password: _w, ...rest } = options;
+          client = new Redis(url, { ...rest, ...(node.credentials.username ? { username: node.credentials.username } : {}), ...(node.credentials.password ? { password: node.credentials.password } : {}) });
+        } else client = new Redis(options);
         let reported = false;
         client.on('error', (err: Error) => {
           // one log line per outage, not one per reconnect attempt

@@ -8,4 +8,6 @@ export interface RedisConfigNode extends Node<{ username?: string; password?: st
   /** drops a user; the connection closes with the last one */
   release(userId: string): Promise<void>;
   describe(): string;
+  /** false when the node names no server (its URL is an unset environment variable): users stay local */
+  configured: boolean;
 }

@@ -21,7 +21,8 @@ import type { MqttClient, IClientOptions } from 'mqtt';
 import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
-import { parseBrokerUrls, topicMatches } from '../core/mqtt/topics';
+import { parseBrokerUrls, parsePartition, partitionClientId, partitionFilter, topicMatches, unpartitionTopic } from '../core/mqtt/topics';
+import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
 import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
@@ -98,7 +99,11 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     const urlText = str(def.urls);
-    const clientId = str(def.clientId) || `moby-${def.id}`;
+    // partitioned (N instances on a NATS cluster, docs/scale-out.md): subscribe to `p/<k>/<filter>` under
+    // the client id `<id>-<k>` and hand the flow the topic without the prefix
+    const parsedPartition = parsePartition(str(def.partition), str(def.partitions));
+    const partition: Partition | null = parsedPartition.ok ? parsedPartition.partition : null;
+    const clientId = partitionClientId(partition, str(def.clientId) || `moby-${def.id}`);
     const clean = def.cleanSession === true;
     const protocolVersion: 4 | 5 = String(def.protocolVersion) === '5' ? 5 : 4;
     const keepalive = num(def.keepalive, 30, 1);
@@ -121,6 +126,10 @@ export = function (RED: NodeAPI) {
       if (!servers.length) configError = 'no broker URL';
     } catch (err) {
       configError = (err as Error).message;
+    }
+    if (!parsedPartition.ok) {
+      configError = parsedPartition.error;
+      node.error(`moby-mqtt-broker: ${configError}`);
     }
 
     const tracker = new SettleTracker<AckHandle>({
@@ -179,13 +188,17 @@ export = function (RED: NodeAPI) {
       for (const id of ids) tracker.release(id);
     };
 
-    function onMessage(topic: string, payload: Buffer, packet: { qos: number; messageId?: number; dup?: boolean; retain?: boolean; properties?: { userProperties?: unknown } }): void {
-      let targets = routes.get(topic);
+    function onMessage(brokerTopic: string, payload: Buffer, packet: { qos: number; messageId?: number; dup?: boolean; retain?: boolean; properties?: { userProperties?: unknown } }): void {
+      // another partition's topic (left in the session by an earlier assignment) routes nowhere; that
+      // partition's own session holds its copy
+      const flowTopic = unpartitionTopic(partition, brokerTopic);
+      const topic = flowTopic ?? brokerTopic;
+      let targets = routes.get(brokerTopic);
       if (!targets) {
         targets = [];
-        for (const u of users) if (topicMatches(u.topic, topic)) targets.push(u);
+        if (flowTopic !== null) for (const u of users) if (topicMatches(u.topic, topic)) targets.push(u);
         if (routes.size >= 10000) routes.clear(); // bounded: many distinct topics just recompute
-        routes.set(topic, targets);
+        routes.set(brokerTopic, targets);
       }
       const qos1 = packet.qos > 0 && packet.messageId !== undefined;
       if (targets.length === 0) {
@@ -280,7 +293,7 @@ export = function (RED: NodeAPI) {
         connected = true;
         lastError = undefined;
         const server = servers[((c as unknown as { _reconnectCount?: number })._reconnectCount ?? 1) - 1] ?? servers[0];
-        node.log(`connected to ${server.protocol}://${server.host}:${server.port} as ${clientId}${connack?.sessionPresent ? ' (session resumed)' : ''}`);
+        node.log(`connected to ${server.protocol}://${server.host}:${server.port} as ${clientId}${partition ? ` (partition ${partition.index} of ${partition.count})` : ''}${connack?.sessionPresent ? ' (session resumed)' : ''}`);
         subscribeAll();
         refresh();
       });
@@ -305,7 +318,8 @@ export = function (RED: NodeAPI) {
       if (!client || !connected) return;
       const wanted = new Map<string, 0 | 1>();
       for (const u of users) wanted.set(u.topic, Math.max(wanted.get(u.topic) ?? 0, u.qos) as 0 | 1);
-      for (const [topic, qos] of wanted) {
+      for (const [flowTopic, qos] of wanted) {
+        const topic = partitionFilter(partition, flowTopic);
         client.subscribe(topic, { qos }, (err) => {
           if (err) {
             lastError = `subscribe ${topic}: ${err.message}`;
@@ -348,8 +362,8 @@ export = function (RED: NodeAPI) {
       const stillWanted = [...users].some((u) => u.topic === n.topic);
       // a persistent session keeps subscriptions: drop one only when its node was deleted, not on a restart
       if (removed && !stillWanted && client && connected) {
-        client.unsubscribe(n.topic);
-        subscribed.delete(n.topic);
+        client.unsubscribe(partitionFilter(partition, n.topic));
+        subscribed.delete(partitionFilter(partition, n.topic));
       }
     };
 

@@ -100,6 +100,23 @@ function nextSeverity(s: Severity): Severity {
   return s === 'info' ? 'warning' : 'critical';
 }
 
+/** Copies of the alerts matching the filter, newest first, at most filter.limit (default 100). */
+export function filterAlerts(alerts: Iterable<Alert>, filter: AlertFilter = {}): Alert[] {
+  const limit = Math.max(0, Math.min(filter.limit ?? 100, 10000));
+  const sev = filter.severity && filter.severity.length ? new Set(filter.severity) : null;
+  const out: Alert[] = [];
+  for (const a of alerts) {
+    if (filter.status && a.status !== filter.status) continue;
+    if (sev && !sev.has(a.severity)) continue;
+    if (filter.device && a.device_id !== filter.device) continue;
+    if (filter.since !== undefined && a.updated_at < filter.since) continue;
+    if (filter.acknowledged !== undefined && a.acknowledged !== filter.acknowledged) continue;
+    out.push(a);
+  }
+  out.sort((x, y) => y.opened_at - x.opened_at || (x.alert_id < y.alert_id ? -1 : 1));
+  return out.slice(0, limit).map((a) => ({ ...a }));
+}
+
 export class AlertEngine {
   private readonly opts: Required<Omit<AlertEngineOptions, 'now' | 'newId'>>;
   private readonly now: () => number;
@@ -331,19 +348,7 @@ export class AlertEngine {
 
   /** Alerts matching the filter, newest first. */
   list(filter: AlertFilter = {}): Alert[] {
-    const limit = Math.max(0, Math.min(filter.limit ?? 100, 10000));
-    const sev = filter.severity && filter.severity.length ? new Set(filter.severity) : null;
-    const out: Alert[] = [];
-    for (const a of this.byId.values()) {
-      if (filter.status && a.status !== filter.status) continue;
-      if (sev && !sev.has(a.severity)) continue;
-      if (filter.device && a.device_id !== filter.device) continue;
-      if (filter.since !== undefined && a.updated_at < filter.since) continue;
-      if (filter.acknowledged !== undefined && a.acknowledged !== filter.acknowledged) continue;
-      out.push(a);
-    }
-    out.sort((x, y) => y.opened_at - x.opened_at || (x.alert_id < y.alert_id ? -1 : 1));
-    return out.slice(0, limit).map((a) => ({ ...a }));
+    return filterAlerts(this.byId.values(), filter);
   }
 
   openCount(): number {

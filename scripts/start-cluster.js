@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+// `npm run start:cluster`: the scale-out setup of docs/scale-out.md on one machine — a 3-server NATS cluster
+// (JetStream + MQTT, devices partitioned by subject mapping), Redis (shared alert view), VictoriaMetrics when
+// installed, N Node-RED instances (each `npm start`'s scripts/start.js with MOBY_PARTITION=k of N and its own
+// MOBY_HOME) and the device simulator. Prints the URLs; Ctrl+C stops everything it started.
+// Settings: MOBY_CLUSTER_INSTANCES (default 3), MOBY_CLUSTER_HOME (default .moby-cluster/), MOBY_PORT (first
+// instance's port, default 1880; the others count up), MOBY_REDIS_URL (use an existing Redis instead),
+// MOBY_INFLUX_URL (use an existing database instead), MOBY_SIM_ARGS (simulator arguments).
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { startNatsCluster } = require('./nats-cluster');
+
+const root = path.resolve(__dirname, '..');
+const home = path.resolve(process.env.MOBY_CLUSTER_HOME || path.join(root, '.moby-cluster'));
+const instances = Math.max(1, Math.floor(Number(process.env.MOBY_CLUSTER_INSTANCES || 3)));
+const firstPort = Number(process.env.MOBY_PORT || 1880);
+const children = [];
+let nats = null;
+let stopping = false;
+
+const log = (line) => console.log(`[cluster] ${line}`);
+
+function which(bin) {
+  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/bin', '/sbin']) if (fs.existsSync(path.join(dir, bin))) return path.join(dir, bin);
+  try {
+    return execFileSync('which', [bin], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = srv.address().port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitPort(port, what, ms = 30000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not come up on port ${port}`);
+}
+
+function spawnChild(name, cmd, args, env, { critical = true, onLine = null, service = false } = {}) {
+  const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = '';
+    stream.on('data', (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (onLine) onLine(line);
+        console.log(`[${name}] ${line}`);
+      }
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (!stopping && critical) {
+      log(`${name} exited (${signal || code}); stopping everything`);
+      shutdown(code || 1);
+    }
+  });
+  child.service = service;
+  children.push(child);
+  return child;
+}
+
+/** One set of secrets for every instance: one API token and one editor login for the whole cluster. */
+function clusterSecrets() {
+  const file = path.join(home, 'cluster-secrets.json');
+  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), fresh: false };
+  const s = {
+    MOBY_API_TOKEN: crypto.randomBytes(24).toString('base64url'),
+    MOBY_ADMIN_PASSWORD: crypto.randomBytes(12).toString('base64url'),
+    MOBY_CREDENTIAL_SECRET: crypto.randomBytes(32).toString('hex'),
+  };
+  fs.writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
+  return { ...s, fresh: true };
+}
+
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  log('stopping');
+  // the simulator and the Node-RED instances first (they flush to the database and acknowledge to NATS),
+  // then Redis and the database
+  const stop = async (list) => {
+    for (const c of list) if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
+    await Promise.all(list.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  };
+  await stop(children.filter((c) => !c.service));
+  await stop(children.filter((c) => c.service));
+  if (nats) await nats.close();
+  process.exit(code);
+}
+
+async function main() {
+  if (!fs.existsSync(path.join(root, 'dist', 'nodes'))) {
+    console.error('dist/ is missing: run `npm run build` (npm run start:cluster does it for you)');
+    process.exit(1);
+  }
+  const natsBin = which('nats-server');
+  if (!natsBin) {
+    console.error('nats-server is not installed (Debian/Ubuntu: apt-get install nats-server)');
+    process.exit(1);
+  }
+  fs.mkdirSync(home, { recursive: true });
+  nats = await startNatsCluster({ bin: natsBin, size: 3, partitions: instances, dir: path.join(home, 'nats'), log });
+  const mqttUrls = nats.mqttUrls;
+
+  let redisUrl = process.env.MOBY_REDIS_URL;
+  if (!redisUrl) {
+    const bin = which('redis-server');
+    if (!bin) {
+      console.error('redis-server is not installed and MOBY_REDIS_URL is not set (the shared alert view needs Redis)');
+      await shutdown(1);
+    }
+    const port = await freePort();
+    const dir = path.join(home, 'redis');
+    fs.mkdirSync(dir, { recursive: true });
+    spawnChild('redis', bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'], process.env, { service: true });
+    await waitPort(port, 'redis-server');
+    redisUrl = `redis://127.0.0.1:${port}`;
+  }
+
+  let influxUrl = process.env.MOBY_INFLUX_URL || '';
+  const vmBin = !influxUrl && which('victoria-metrics');
+  if (vmBin) {
+    const port = await freePort();
+    spawnChild('victoria', vmBin, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${path.join(home, 'victoria')}`, '-loggerLevel=ERROR'], process.env, { service: true });
+    await waitPort(port, 'victoria-metrics');
+    influxUrl = `http://127.0.0.1:${port}`;
+  }
+
+  const secrets = clusterSecrets();
+  const ports = [];
+  const ready = [];
+  for (let k = 0; k < instances; k++) {
+    const port = firstPort + k;
+    ports.push(port);
+    // each instance lists "its" server first; mqtt.js moves down the list when one is unreachable
+    const urls = [...mqttUrls.slice(k % mqttUrls.length), ...mqttUrls.slice(0, k % mqttUrls.length)].join(',');
+    const env = {
+      ...process.env,
+      MOBY_HOME: path.join(home, `instance-${k}`),
+      MOBY_PORT: String(port),
+      MOBY_MQTT_URL: urls,
+      MOBY_MQTT_CLIENT_ID: 'moby-pipeline',
+      MOBY_PARTITION: String(k),
+      MOBY_PARTITIONS: String(instances),
+      MOBY_INSTANCE: `moby-${k}`,
+      MOBY_REDIS_URL: redisUrl,
+      MOBY_INFLUX_URL: influxUrl,
+      MOBY_API_TOKEN: secrets.MOBY_API_TOKEN,
+      MOBY_ADMIN_PASSWORD: secrets.MOBY_ADMIN_PASSWORD,
+      MOBY_CREDENTIAL_SECRET: secrets.MOBY_CREDENTIAL_SECRET,
+      MOBY_SIM: '0', // one simulator for the whole cluster, below
+    };
+    let resolve;
+    ready.push(new Promise((r) => (resolve = r)));
+    spawnChild(`moby-${k}`, process.execPath, [path.join(root, 'scripts', 'start.js')], env, {
+      onLine: (line) => {
+        if (/press Ctrl\+C to stop/.test(line)) resolve();
+      },
+    });
+  }
+  await Promise.all(ready);
+
+  const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
+  if (process.env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
+    const warmup = Math.max(0, Math.round(Number(process.env.MOBY_TRAIN_POINTS || 600))) + 10;
+    const args = (process.env.MOBY_SIM_ARGS || `--devices 60 --faults demo --warmup ${warmup} --warmup-interval 100`).split(/\s+/).filter(Boolean);
+    const simEnv = { ...process.env, MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || 'moby-development-master-key-change-me' };
+    spawnChild('sim', process.execPath, [simBin, '--url', mqttUrls[0], ...args], simEnv, { critical: false });
+  }
+
+  log('---------------------------------------------------------------------------');
+  log(`NATS MQTT servers: ${mqttUrls.join('  ')}`);
+  log(`Redis (shared alerts): ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+  log(influxUrl ? `database: ${influxUrl}` : 'no database (victoria-metrics not installed, MOBY_INFLUX_URL unset): each instance spools to disk');
+  ports.forEach((p, k) => log(`instance moby-${k} (partition ${k} of ${instances}): editor http://127.0.0.1:${p}/  alert API http://127.0.0.1:${p}/moby/alerts`));
+  log(`every instance's alert API lists the whole fleet; API token${secrets.fresh ? '' : ` (kept in ${path.join(home, 'cluster-secrets.json')})`}: ${secrets.MOBY_API_TOKEN}`);
+  log(`editor login: admin / ${secrets.fresh ? secrets.MOBY_ADMIN_PASSWORD : `(in ${path.join(home, 'cluster-secrets.json')})`}`);
+  log('press Ctrl+C to stop everything');
+}
+
+process.on('SIGINT', () => shutdown(0));
+process.on('SIGTERM', () => shutdown(0));
+main().catch((err) => {
+  console.error(err);
+  shutdown(1);
+});
