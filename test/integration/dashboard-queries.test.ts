@@ -98,10 +98,11 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
         norm.receive({ payload: telemetryBody(id, 'line-1', r, to - (POINTS - k) * 1000) });
       }
     });
-    await waitFor(async () => (await db.query('SELECT count("motor_temperature") FROM "telemetry"', 'moby'))[0]?.values[0][1] === DEVICES.length * POINTS, 30000, 'all telemetry in InfluxDB', 200);
-    await waitFor(async () => (await db.query('SELECT count("score") FROM "moby_anomaly"', 'moby'))[0]?.values[0][1] === DEVICES.length * POINTS, 30000, 'all anomaly scores in InfluxDB', 200);
-    await waitFor(async () => (await db.query('SELECT count("state") FROM "moby_device_state"', 'moby'))[0]?.values[0][1] >= DEVICES.length, 30000, 'device states in InfluxDB', 200);
-    await waitFor(async () => (await db.query('SELECT count("status") FROM "moby_alerts"', 'moby'))[0]?.values[0][1] >= 1, 30000, 'an alert in InfluxDB', 200);
+    const count = async (q: string) => Number((await db.query(q, 'moby'))[0]?.values[0][1] ?? 0);
+    await waitFor(async () => (await count('SELECT count("motor_temperature") FROM "telemetry"')) === DEVICES.length * POINTS, 30000, 'all telemetry in InfluxDB', 200);
+    await waitFor(async () => (await count('SELECT count("score") FROM "moby_anomaly"')) === DEVICES.length * POINTS, 30000, 'all anomaly scores in InfluxDB', 200);
+    await waitFor(async () => (await count('SELECT count("state") FROM "moby_device_state"')) >= DEVICES.length, 30000, 'device states in InfluxDB', 200);
+    await waitFor(async () => (await count('SELECT count("status") FROM "moby_alerts"')) >= 1, 30000, 'an alert in InfluxDB', 200);
   });
   after(async () => {
     await helper.unload();
