@@ -42,6 +42,40 @@ function log(line) {
   console.log(`[moby] ${line}`);
 }
 
+/** A port somebody else holds, said in one line with the variable that moves ours, instead of a stack. */
+class PortBusyError extends Error {
+  constructor(what, host, port, hint) {
+    super(`port ${port} on ${host} (${what}) is already in use by another program: stop it, or ${hint}`);
+    this.code = 'MOBY_PORT_BUSY';
+  }
+}
+
+const EDITOR_HINT = (port) => `choose another port, e.g. MOBY_PORT=${port + 1} npm start`;
+const BROKER_HINT = (port) => `choose another port, e.g. MOBY_BROKER_PORT=${port + 1} npm start, or use the broker already there: MOBY_MQTT_URL=mqtt://127.0.0.1:${port} npm start`;
+
+/** Resolves when the port can be bound on host; rejects with PortBusyError when it is taken. */
+function checkPortFree(what, host, port, hint) {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err) => reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortBusyError(what, host, port, hint(port)) : err));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+/** Resolves once an HTTP request to url gets any answer (Node-RED owns its port and serves). */
+async function answers(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(url, { method: 'HEAD', redirect: 'manual', signal: AbortSignal.timeout(2000) }).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
 /** Node-RED's credential file format: AES-256-CTR with sha256(secret) as key, `{"$": ivHex + base64}`. */
 function encryptCredentials(secret, creds) {
   const key = crypto.createHash('sha256').update(secret).digest();
@@ -99,7 +133,10 @@ async function startEmbeddedBroker() {
   const port = Number(process.env.MOBY_BROKER_PORT || 1883);
   const server = net.createServer(broker.handle);
   await new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      broker.close();
+      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortBusyError('embedded MQTT broker', '127.0.0.1', port, BROKER_HINT(port)) : err);
+    });
     server.listen(port, '127.0.0.1', resolve);
   });
   // aedes' default persistence is in memory: the pipeline's persistent session (moby-mqtt-in acknowledges
@@ -227,6 +264,10 @@ async function main() {
   if (!process.env.MOBY_MASTER_KEY) log('using the built-in development master key: set MOBY_MASTER_KEY (or MOBY_HMAC_KEYS) for real devices');
   // the keyring node reads MOBY_HMAC_KEYS; by default it holds only the master key the simulator derives from
   if (!env.MOBY_HMAC_KEYS) env.MOBY_HMAC_KEYS = JSON.stringify({ '*': { m1: env.MOBY_MASTER_KEY } });
+  const port = Number(env.MOBY_PORT || 1880);
+  const host = env.MOBY_HOST || '127.0.0.1';
+  // before anything starts: Node-RED would otherwise die with a raw EADDRINUSE stack after its slow start
+  await checkPortFree('Node-RED editor', host, port, EDITOR_HINT);
   if (!env.MOBY_MQTT_URL) {
     broker = await startEmbeddedBroker();
     env.MOBY_MQTT_URL = broker.url;
@@ -237,15 +278,22 @@ async function main() {
     log(`using MQTT broker ${redactUrl(simUrl)}`);
   }
   prepareUserDir(secrets.credentialSecret, env);
-  const port = Number(env.MOBY_PORT || 1880);
   env.MOBY_PORT = String(port);
   // The simulator starts, and the URLs are printed, only once Node-RED has started the flow and its broker
   // node is connected: a device's retained will or birth that arrives before the pipeline has ever seen the
   // device's signed data is refused by the last-will trust rules (docs/security-devices.md), so a simulator
   // that ran ahead would hide the demo's OFFLINE device; and a URL printed before it answers helps nobody.
   const ready = pipelineReady();
-  spawnChild('node-red', [path.join(root, 'scripts', 'node-red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], env, ready.onLine);
+  const onLine = (line) => {
+    ready.onLine(line);
+    // someone took the port between our check and Node-RED's listen
+    if (/Unable to listen on|port in use|EADDRINUSE/.test(line)) log(new PortBusyError('Node-RED editor', host, port, EDITOR_HINT(port)).message);
+  };
+  spawnChild('node-red', [path.join(root, 'scripts', 'node-red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], env, onLine);
   await ready.promise;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  // "Started flows" is logged before the HTTP server is certain to answer: print no URL that does not
+  if (!(await answers(`http://${shown}:${port}/`, 60000))) log(`Node-RED does not answer on http://${shown}:${port}/ yet; the URLs below may need a moment`);
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
@@ -257,8 +305,6 @@ async function main() {
     for (const k of NODE_RED_ONLY) delete simEnv[k];
     spawnChild('sim', [simBin, '--url', env.MOBY_SIM_MQTT_URL || env.MOBY_MQTT_URL, ...simArgs], simEnv);
   }
-  const host = env.MOBY_HOST || '127.0.0.1';
-  const shown = host.includes(':') ? `[${host}]` : host;
   log(env.MOBY_INFLUX_URL ? `InfluxDB: ${redactUrl(env.MOBY_INFLUX_URL)} (org ${env.MOBY_INFLUX_ORG}, bucket ${env.MOBY_INFLUX_BUCKET})` : `no MOBY_INFLUX_URL: the writer spools points to disk under ${userDir}/moby-spool until a database is configured`);
   log(`Node-RED editor: http://${shown}:${port}/  (user ${env.MOBY_ADMIN_USER || 'admin'})`);
   if (secrets.adminPassword) {
@@ -284,6 +330,7 @@ async function main() {
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
 main().catch((err) => {
-  console.error(err);
+  if (err && err.code === 'MOBY_PORT_BUSY') console.error(`[moby] ${err.message}`);
+  else console.error(err);
   shutdown(1);
 });

@@ -9,7 +9,7 @@ import { countIn, countOut, countRejected, provideGauge, registry, writeLatency 
 import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
-import { createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
+import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
 import type { InfluxConnection, Precision, SendFn as InfluxSendFn, WriterStats } from '../core/influx';
 import { registerMetricsRoute } from './metrics-route';
 import { numberSetting as num, textSetting } from '../lib/settings';
@@ -17,7 +17,7 @@ import { numberSetting as num, textSetting } from '../lib/settings';
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
 
-interface InfluxConfigNode extends Node<{ token?: string }> {
+interface InfluxConfigNode extends Node<{ token?: string; username?: string; password?: string }> {
   connection: InfluxConnection | null;
   /** a configuration mistake that makes writing pointless (spool instead of sending) */
   problem: string | null;
@@ -72,10 +72,25 @@ export = function (RED: NodeAPI) {
     const tokenEnv = str(def.tokenEnv) || 'MOBY_INFLUX_TOKEN';
     // credentials are not env-substituted by Node-RED: fall back to the named environment variable
     const token = this.credentials?.token || process.env[tokenEnv] || '';
+    const api = def.api === 'v1' ? 'v1' : 'v2';
     this.precision = precision;
-    this.connection = url
-      ? { url, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000 }
-      : null;
+    this.connection = !url
+      ? null
+      : api === 'v1'
+        ? {
+            url,
+            api,
+            org: '',
+            bucket: '',
+            database: str(def.database),
+            retentionPolicy: str(def.retentionPolicy),
+            username: this.credentials?.username || process.env.MOBY_INFLUX_USERNAME || '',
+            password: this.credentials?.password || process.env.MOBY_INFLUX_PASSWORD || '',
+            precision,
+            token,
+            timeoutMs: num(def.timeout, 10, 1) * 1000,
+          }
+        : { url, api, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000 };
     const users = new Set<AnyNode>();
     let send: InfluxSendFn | null = null;
     this.sendFn = () => {
@@ -83,19 +98,19 @@ export = function (RED: NodeAPI) {
       if (!send) send = createInfluxSend(this.connection);
       return send;
     };
-    this.describe = () => (this.connection ? `${this.connection.url} ${this.connection.org}/${this.connection.bucket}` : 'no URL');
+    this.describe = () => {
+      const c = this.connection;
+      if (!c) return 'no URL';
+      return c.api === 'v1' ? `${c.url} db=${c.database}${c.retentionPolicy ? ` rp=${c.retentionPolicy}` : ''} (v1)` : `${c.url} ${c.org}/${c.bucket}`;
+    };
     this.register = (u) => users.add(u);
     this.deregister = (u) => users.delete(u);
-    // a URL without a bucket would get 400s that look like bad points: keep the data and say what is missing
-    this.problem = !this.connection
-      ? null
-      : !/^https?:\/\//.test(url)
-        ? `InfluxDB URL "${url}" is not http(s)://`
-        : !this.connection.bucket
-          ? 'InfluxDB bucket not set'
-          : null;
+    // a URL without a bucket (or database) would get 400s that look like bad points: keep the data and say what is missing
+    this.problem = this.connection ? connectionProblem(this.connection) : null;
   }
-  RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: AnyNode, def: NodeDef) => void, { credentials: { token: { type: 'password' } } });
+  RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: AnyNode, def: NodeDef) => void, {
+    credentials: { token: { type: 'password' }, username: { type: 'text' }, password: { type: 'password' } },
+  });
 
   function MobyInfluxWrite(this: Node, def: NodeDef) {
     RED.nodes.createNode(this, def);

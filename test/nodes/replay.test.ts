@@ -132,7 +132,7 @@ async function verifyProcess(keysJson: string) {
     output,
     post,
     async start() {
-      proc = spawn(process.execPath, [path.join(root, 'node_modules', 'node-red', 'red.js'), '--userDir', dir, '--settings', path.join(dir, 'settings.js')], {
+      proc = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', dir, '--settings', path.join(dir, 'settings.js')], {
         cwd: dir,
         env: { ...process.env, MOBY_TEST_REPLAY_KEYS: keysJson },
         stdio: ['ignore', 'pipe', 'pipe'],

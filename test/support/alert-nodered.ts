@@ -47,7 +47,7 @@ export async function nodeRedWithFlow(flow: unknown[], credentials: Record<strin
   let proc: ChildProcess | null = null;
   const url = `http://127.0.0.1:${port}`;
   const start = async () => {
-    proc = spawn(process.execPath, [path.join(root, 'node_modules', 'node-red', 'red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+    proc = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
       cwd: userDir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,17 +1,38 @@
-// The InfluxDB v2 write endpoint through @influxdata/influxdb-client's transport. We use
+// The InfluxDB write endpoints through @influxdata/influxdb-client's transport. We use
 // `transport.request` (one HTTP request per batch, promise settles on the server's answer) rather than
 // WriteApi: WriteApi keeps its own memory-only retry buffer that re-batches, merges and after
 // maxRetryTime drops lines, so "which points did the server acknowledge" is not observable; with the bare
 // transport a 2xx for a request is exactly the acknowledgement of that batch, which the spool needs.
+//
+// Two APIs, same line protocol and same answers (204 on success, 400 for a bad point, 401/403 auth, 404
+// unknown database/bucket, 429/5xx overload), so the writer's batching, spool and retry rules do not care:
+// - v2: POST /api/v2/write?org&bucket&precision with `Authorization: Token` (InfluxDB 2.x, 3.x, VictoriaMetrics);
+// - v1: POST /write?db&rp&precision (InfluxDB 1.x, and the v1 compatibility API of 2.x/3.x) with a
+//   username/password (sent as HTTP Basic auth, never in the URL, which ends up in logs) or a token.
 import { InfluxDB } from '@influxdata/influxdb-client';
 import type { Precision } from './line-protocol';
 import type { SendFn } from './writer';
 
+export type InfluxApi = 'v2' | 'v1';
+export const INFLUX_APIS: readonly InfluxApi[] = ['v2', 'v1'];
+
 export interface InfluxConnection {
   url: string;
+  /** which write API (default v2) */
+  api?: InfluxApi;
+  /** v2: organisation */
   org: string;
+  /** v2: bucket */
   bucket: string;
+  /** v1: database */
+  database?: string;
+  /** v1: retention policy (empty: the database's default) */
+  retentionPolicy?: string;
+  /** v1: user name; with password sent as HTTP Basic auth */
+  username?: string;
+  password?: string;
   precision: Precision;
+  /** v2: API token; v1: used when no username is set (`Authorization: Token`, InfluxDB 1.8+/2.x/3.x) */
   token?: string;
   /** per-request timeout, ms (default 10000) */
   timeoutMs?: number;
@@ -19,15 +40,36 @@ export interface InfluxConnection {
   gzipThreshold?: number;
 }
 
-/** Builds a SendFn for POST /api/v2/write?org&bucket&precision. */
+/** The v1 API's spelling of a precision (`u`, `n` rather than `us`, `ns`). */
+const V1_PRECISION: Record<Precision, string> = { ns: 'n', us: 'u', ms: 'ms', s: 's' };
+
+/** Path and query of the write request for a connection. */
+export function writePath(conn: InfluxConnection): string {
+  if (conn.api === 'v1') {
+    const q = [`db=${encodeURIComponent(conn.database ?? '')}`];
+    if (conn.retentionPolicy) q.push(`rp=${encodeURIComponent(conn.retentionPolicy)}`);
+    q.push(`precision=${V1_PRECISION[conn.precision]}`);
+    return `/write?${q.join('&')}`;
+  }
+  return `/api/v2/write?org=${encodeURIComponent(conn.org)}&bucket=${encodeURIComponent(conn.bucket)}&precision=${conn.precision}`;
+}
+
+/** What is missing for this connection to be able to write at all, or null. */
+export function connectionProblem(conn: InfluxConnection): string | null {
+  if (!/^https?:\/\//.test(conn.url)) return `InfluxDB URL "${conn.url}" is not http(s)://`;
+  if (conn.api === 'v1') return conn.database ? null : 'InfluxDB database not set (v1 API)';
+  return conn.bucket ? null : 'InfluxDB bucket not set';
+}
+
+/** Builds a SendFn for the connection's write API. */
 export function createInfluxSend(conn: InfluxConnection): SendFn {
-  const client = new InfluxDB({ url: conn.url, token: conn.token || undefined, timeout: conn.timeoutMs ?? 10000 });
-  const path = `/api/v2/write?org=${encodeURIComponent(conn.org)}&bucket=${encodeURIComponent(conn.bucket)}&precision=${conn.precision}`;
-  const options = {
-    method: 'POST',
-    headers: { 'content-type': 'text/plain; charset=utf-8' },
-    gzipThreshold: conn.gzipThreshold ?? 1000,
-  };
+  const v1Basic = conn.api === 'v1' && !!conn.username;
+  // with Basic auth the client must not add its own `Authorization: Token` header
+  const client = new InfluxDB({ url: conn.url, token: (!v1Basic && conn.token) || undefined, timeout: conn.timeoutMs ?? 10000 });
+  const path = writePath(conn);
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+  if (v1Basic) headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`, 'utf8').toString('base64')}`;
+  const options = { method: 'POST', headers, gzipThreshold: conn.gzipThreshold ?? 1000 };
   return async (body: string) => {
     await client.transport.request(path, body, options);
   };

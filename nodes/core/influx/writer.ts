@@ -29,8 +29,10 @@ export interface Failure {
 
 /** Classifies an error thrown by SendFn (an influxdb-client HttpError, a Node socket error or a timeout). */
 export function classifyFailure(err: unknown): Failure {
-  const e = (err ?? {}) as { statusCode?: unknown; message?: unknown; body?: unknown; json?: { message?: unknown }; retryAfter?: () => number; code?: unknown };
-  const reason = typeof e.json?.message === 'string' ? e.json.message : typeof e.message === 'string' && e.message ? e.message : String(err);
+  const e = (err ?? {}) as { statusCode?: unknown; message?: unknown; body?: unknown; json?: { message?: unknown; error?: unknown }; retryAfter?: () => number; code?: unknown };
+  // v2 answers {"code","message"}, the v1 API {"error"}
+  const reason =
+    typeof e.json?.message === 'string' ? e.json.message : typeof e.json?.error === 'string' ? e.json.error : typeof e.message === 'string' && e.message ? e.message : String(err);
   if (typeof e.statusCode === 'number') {
     const status = e.statusCode;
     const ra = typeof e.retryAfter === 'function' ? e.retryAfter() : 0;
