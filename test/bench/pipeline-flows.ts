@@ -24,10 +24,11 @@ s.lat.push(now - (${timeExpr}));
 s.last = now;
 return msg;`;
 
+// ?count=1 answers without the samples (the floors are polled for their count while they run)
 const ENDPOINT = `
 const s = global.get('benchLat', 'memory') || { lat: [], first: 0, last: 0 };
 if (msg.req.query.reset) global.set('benchLat', undefined, 'memory');
-msg.payload = { count: s.lat.length, first: s.first, last: s.last, lat: s.lat };
+msg.payload = msg.req.query.count ? { count: s.lat.length, first: s.first, last: s.last } : { count: s.lat.length, first: s.first, last: s.last, lat: s.lat };
 msg.headers = { 'content-type': 'application/json' };
 return msg;`;
 
@@ -158,6 +159,32 @@ export function baselineFlow(opts: { brokerPort: number; dbUrl: string; clientId
     fn('bl.threshold', 'threshold check', THRESHOLD, 'bl.tap', 850),
     fn('bl.tap', 'bench latency tap', TAP('msg.sentMs'), 'bl.out', 1000),
     { id: 'bl.out', type: 'influxdb out', z, influxdb: 'bl.db', name: 'influxdb out', measurement: BASELINE_MEASUREMENT, precision: '', retentionPolicy: '', database: '', precisionV18FluxV20: 'ms', retentionPolicyV18Flux: '', org: 'moby', bucket: 'moby', x: 1150, y: 120, wires: [] },
+    ...benchNodes(z, 160, 300),
+  ];
+}
+
+// --- the floors: what Node-RED itself costs to move these messages -------------------------------------------
+
+// The floors' tap: the same sample as TAP, the body's ts (ISO, ms) found by position in the envelope's body
+// text (nothing parses the body), and the message goes no further (`return null`).
+const FLOOR_TAP = TAP(`Date.parse(msg.payload.body.substr(msg.payload.body.indexOf('"ts":"') + 6, 24))`).replace(/return msg;$/, 'return null;');
+
+/**
+ * Floor (b) `mqtt in` (QoS 1, JSON) → function (the tap, returns null), and floor (c) the same with a fan-out of
+ * two: the `mqtt in` output wired to the tap and to a second function that returns null, so the runtime clones
+ * every message once, as our pipeline's fan-outs do.
+ */
+export function floorFlow(opts: { brokerPort: number; clientId: string; fanOut: boolean }): FlowJson {
+  const z = 'floor.tab';
+  const fn = (id: string, name: string, func: string, y: number) => ({
+    id, type: 'function', z, name, func, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y, wires: [[]],
+  });
+  return [
+    { id: z, type: 'tab', label: opts.fanOut ? 'floor (c): mqtt in → two functions' : 'floor (b): mqtt in → function', disabled: false, info: '' },
+    { id: 'floor.broker', type: 'mqtt-broker', name: 'broker', broker: '127.0.0.1', port: String(opts.brokerPort), clientid: opts.clientId, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true, autoUnsubscribe: true, birthTopic: '', closeTopic: '', willTopic: '' },
+    { id: 'floor.in', type: 'mqtt in', z, name: 'telemetry', topic: TELEMETRY_TOPIC, qos: '1', datatype: 'json', broker: 'floor.broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 120, wires: [opts.fanOut ? ['floor.tap', 'floor.second'] : ['floor.tap']] },
+    fn('floor.tap', 'bench latency tap (return null)', FLOOR_TAP, 120),
+    ...(opts.fanOut ? [fn('floor.second', 'return null', 'return null;', 180)] : []),
     ...benchNodes(z, 160, 300),
   ];
 }

@@ -33,8 +33,8 @@ import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { startVictoria, Victoria } from '../support/victoria';
 import { sleep, which } from '../support/net';
 import { fmt, percentiles } from './lib';
-import { baselineFlow, oursFlow, BASELINE_MEASUREMENT } from './pipeline-flows';
-import { killAllNodeRed, startNodeRed, NodeRed } from './pipeline-nodered';
+import { baselineFlow, floorFlow, oursFlow, BASELINE_MEASUREMENT, TELEMETRY_TOPIC } from './pipeline-flows';
+import { killAllNodeRed, startNodeRed, startRawSubscriber, NodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad, Load } from './pipeline-load';
 
 const N = Number(process.env.BENCH_N || 20000);
@@ -43,7 +43,7 @@ const TRAIN = Number(process.env.BENCH_TRAIN || 20);
 const CLIENTS = Number(process.env.BENCH_CLIENTS || 4);
 const WINDOW = Number(process.env.BENCH_WINDOW || 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 2);
-const FLOWS = (process.env.BENCH_FLOWS || 'baseline,ours-core,ours').split(',').map((s) => s.trim()).filter(Boolean);
+const FLOWS = (process.env.BENCH_FLOWS || 'floor-a,floor-b,floor-c,baseline,ours').split(',').map((s) => s.trim()).filter(Boolean);
 const MASTER = 'moby-bench-master-key-not-secret';
 const PACED = Number(process.env.BENCH_PACED ?? 2000);
 const PACED_RATE = Number(process.env.BENCH_PACED_RATE || 400);
@@ -115,6 +115,19 @@ async function dbCpuSec(vm: Victoria): Promise<number> {
   });
 }
 
+/** Polls a flow's tap until it has seen `want` messages; returns when (epoch ms), or 0 on timeout (the floors). */
+async function waitTapped(nr: NodeRed, want: number, failed: () => unknown): Promise<{ at: number; stored: number }> {
+  let seen = 0;
+  const deadline = Date.now() + RUN_TIMEOUT_MS;
+  while (Date.now() < deadline && !failed()) {
+    await sleep(POLL_MS);
+    seen = ((await getJson(`${nr.url}/bench/latency?count=1`)) as Tap).count;
+    if (seen >= want) return { at: Date.now(), stored: seen };
+  }
+  if (failed()) throw failed();
+  return { at: 0, stored: seen };
+}
+
 /** Polls the database until it holds `want` samples of `metric`; returns when (epoch ms), or 0 on timeout. */
 async function waitStored(vm: Victoria, metric: string, want: number, failed: () => unknown): Promise<{ at: number; stored: number }> {
   let stored = 0;
@@ -133,6 +146,8 @@ type Tap = { count: number; first: number; last: number; lat: number[] };
 async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
   const clientId = `moby-bench-${kind}-${process.pid}-${Date.now()}`;
   const isOurs = kind === 'ours' || kind === 'ours-core';
+  // the floors write nothing: they are complete when their tap has seen every message
+  const isFloor = kind.startsWith('floor-');
   const metric = isOurs ? `telemetry_${FIELD}` : `${BASELINE_MEASUREMENT}_${FIELD}`;
   const env: NodeJS.ProcessEnv = {
     MOBY_MQTT_URL: broker.url,
@@ -148,11 +163,23 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     BENCH_MASTER_KEY: MASTER,
   };
   process.env.MOBY_MQTT_URL = broker.url; // read by oursFlow('core') to fill in the core broker node
-  const flow = kind === 'ours' ? oursFlow('durable') : kind === 'ours-core' ? oursFlow('core') : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId });
   // the core mqtt-broker logs "Connected to broker", moby-mqtt-broker "connected to mqtt://…"
-  const nr: NodeRed = await startNodeRed(kind, flow, env, /Connected to broker|\] connected to mqtt/);
+  const ready = /Connected to broker|\] connected to mqtt/;
+  const nr: NodeRed =
+    kind === 'floor-a'
+      ? await startRawSubscriber(broker.url, clientId, TELEMETRY_TOPIC)
+      : await startNodeRed(
+          kind,
+          kind === 'ours' ? oursFlow('durable')
+            : kind === 'ours-core' ? oursFlow('core')
+            : kind === 'floor-b' || kind === 'floor-c' ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
+            : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
+          env,
+          ready,
+        );
+  const waitDone = (want: number, failed: () => unknown) => (isFloor ? waitTapped(nr, want, failed) : waitStored(vm, metric, want, failed));
   try {
-    if ((await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
+    if (!isFloor && (await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
     // phase 1: N messages as fast as the broker takes them → throughput, latency under saturation
     const u0 = nr.usage();
     const db0 = await dbCpuSec(vm);
@@ -160,7 +187,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     let pubErr: unknown = null;
     const publishing = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-sat`, count: N, onFirst: (t) => (firstAt = t) });
     publishing.catch((e) => (pubErr = e));
-    const done = await waitStored(vm, metric, N, () => pubErr);
+    const done = await waitDone(N, () => pubErr);
     const pub = await publishing;
     const u1 = nr.usage();
     const db1 = await dbCpuSec(vm);
@@ -172,14 +199,21 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
       const paced = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-paced`, count: PACED, rate: PACED_RATE });
       paced.catch((e) => (pubErr = e));
       await paced;
-      await waitStored(vm, metric, N + PACED, () => pubErr);
+      await waitDone(N + PACED, () => pubErr);
       pacedTap = (await getJson(`${nr.url}/bench/latency`)) as Tap;
     }
     // settle, then check: exactly N + PACED samples and as many distinct (series, timestamp) pairs
     await sleep(1000);
-    const series = await vm.export(metric);
-    const raw = series.reduce((n, s) => n + s.timestamps.length, 0);
-    const distinct = series.reduce((n, s) => n + new Set(s.timestamps).size, 0);
+    let raw: number;
+    let distinct: number;
+    if (isFloor) {
+      // a floor stores nothing: what its tap saw (QoS 1 from a clean session: a message is seen once)
+      raw = distinct = ((await getJson(`${nr.url}/bench/latency?count=1`)) as Tap).count + tap.count;
+    } else {
+      const series = await vm.export(metric);
+      raw = series.reduce((n, s) => n + s.timestamps.length, 0);
+      distinct = series.reduce((n, s) => n + new Set(s.timestamps).size, 0);
+    }
     const seconds = done.at ? (done.at - firstAt) / 1000 : NaN;
     return {
       flow: kind,
@@ -281,9 +315,20 @@ async function main(): Promise<number> {
   const base = summary('baseline');
   if (ROUNDS > 1) {
     console.log('-- best msgs/s and processed/s of the runs; medians of CPU, latency and RSS; all points');
-    if (base) row('baseline', base);
-    if (oursCore) row('ours-core', oursCore);
-    if (ours) row('ours', ours);
+    for (const kind of FLOWS) {
+      const sm = summary(kind);
+      if (sm) row(kind, sm);
+    }
+  }
+  // the floors: ours' msgs per Node-RED CPU-second as a share of what the runtime itself needs
+  for (const floor of ['floor-a', 'floor-b', 'floor-c']) {
+    const f = summary(floor);
+    if (!f) continue;
+    for (const kind of FLOWS.filter((k) => !k.startsWith('floor-'))) {
+      const o = summary(kind)!;
+      console.log(`${kind} / ${floor}: ${fmt((100 * f.cpuSec) / o.cpuSec, 1)} % of its msgs per CPU-second (${fmt((1e6 * o.cpuSec) / N)} vs ${fmt((1e6 * f.cpuSec) / N)} µs per message), ` +
+        `${fmt((100 * o.processedPerSec) / f.processedPerSec, 1)} % of its processed/s`);
+    }
   }
   if (ours && oursCore) {
     // what acknowledging on durability costs: the same pipeline with the core mqtt in (acks on receipt)
