@@ -12,6 +12,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib
 import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { eachInBatch } from '../core/batch';
 
 const TYPE = 'moby-anomaly';
 const CONTEXT_KEY = 'anomaly_state';
@@ -503,7 +504,7 @@ export = function (RED: NodeAPI) {
       }
     }
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(TYPE);
       if (configError) {
         sendReject(msg, send, done, reject('no_model', `node is misconfigured: ${configError}`));
@@ -518,7 +519,7 @@ export = function (RED: NodeAPI) {
       // learned state is still being read from a persistent store: keep order, bounded
       if (pending.length >= MAX_PENDING) return sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
       pending.push(run);
-    });
+    }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;

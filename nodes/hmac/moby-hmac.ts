@@ -11,6 +11,7 @@ import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
 import { countEvent, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { eachInBatch } from '../core/batch';
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -270,7 +271,7 @@ export = function (RED: NodeAPI) {
       }
     };
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(VERIFY);
       const unavailable = active ? unusable(cfg) : setupError ?? new Error('verifier not ready');
       if (!active || unavailable) {
@@ -311,7 +312,7 @@ export = function (RED: NodeAPI) {
         send([msg, null]);
         done();
       }
-    });
+    }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       if (batch.length) commit();

@@ -8,6 +8,7 @@ import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { eachInBatch } from '../core/batch';
 
 const NORMALIZE = 'moby-normalize';
 const REGISTRY = 'moby-registry';
@@ -179,7 +180,7 @@ export = function (RED: NodeAPI) {
         text: rejected ? `${passed} ok, ${rejected} rejected (${lastCode})` : `${passed} ok`,
       });
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(NORMALIZE);
       if (!normalizer) {
         done(new Error(`moby-normalize is misconfigured: ${configError}`));
@@ -220,7 +221,7 @@ export = function (RED: NodeAPI) {
         send([null, msg]);
       }
       done();
-    });
+    }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.flush();

@@ -25,6 +25,16 @@ s.last = now;
 return msg;`;
 
 // ?count=1 answers without the samples (the floors are polled for their count while they run)
+// ours in batch mode: the tap gets batches (docs/batch-mode.md), one sample per item
+const TAP_ITEMS = `
+const now = Date.now();
+let s = global.get('benchLat', 'memory');
+if (!s) { s = { lat: [], first: now, last: now }; global.set('benchLat', s, 'memory'); }
+const items = Array.isArray(msg.batch) ? msg.batch : [msg];
+for (let i = 0; i < items.length; i++) s.lat.push(now - items[i].payload.timestamp);
+s.last = now;
+return msg;`;
+
 const ENDPOINT = `
 const s = global.get('benchLat', 'memory') || { lat: [], first: 0, last: 0 };
 if (msg.req.query.reset) global.set('benchLat', undefined, 'memory');
@@ -62,8 +72,10 @@ function withCoreMqtt(flow: FlowJson): FlowJson {
  * flows/pipeline.json unchanged (source "durable": moby-mqtt-in) or with the core `mqtt in` (source "core",
  * needs MOBY_MQTT_URL set in this process), plus the tap on the anomaly node's first output and the endpoint.
  */
-export function oursFlow(source: 'durable' | 'core' = 'durable'): FlowJson {
+export function oursFlow(source: 'durable' | 'core' = 'durable', batch?: { size: number; ms: number }): FlowJson {
   const shipped = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowJson;
+  // batch mode: the telemetry input emits up to size messages / ms as one (the other inputs stay single)
+  if (batch) for (const n of shipped) if (n.type === 'moby-mqtt-in' && n.id === 'moby.in.telemetry') Object.assign(n, { batchSize: batch.size, batchMs: batch.ms });
   const flow = source === 'core' ? withCoreMqtt(shipped) : shipped;
   const anomaly = flow.find((n) => n.type === 'moby-anomaly');
   if (!anomaly) throw new Error('flows/pipeline.json has no moby-anomaly node');
@@ -73,7 +85,7 @@ export function oursFlow(source: 'durable' | 'core' = 'durable'): FlowJson {
   if (!writer || !wires[0].includes(writer.id as string)) throw new Error('flows/pipeline.json: anomaly output 1 is not wired to the influx writer');
   // anomaly → writer becomes anomaly → tap → writer (the anomaly's other wires stay as they are)
   wires[0] = wires[0].map((id) => (id === writer.id ? 'bench.tap' : id));
-  flow.push({ id: 'bench.tap', type: 'function', z, name: 'bench latency tap', func: TAP('msg.payload.timestamp'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 960, y: 80, wires: [[writer.id]] });
+  flow.push({ id: 'bench.tap', type: 'function', z, name: 'bench latency tap', func: batch ? TAP_ITEMS : TAP('msg.payload.timestamp'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 960, y: 80, wires: [[writer.id]] });
   flow.push(...benchNodes(z, 160, 500));
   return flow;
 }
