@@ -224,6 +224,18 @@ export = function (RED: NodeAPI) {
     }
     const persistTimer = persistMs > 0 ? setInterval(() => dirty && persist(), persistMs) : null;
     persistTimer?.unref?.();
+    // A fitted model is worth saving soon, but a save writes every device's state: when a fleet finishes
+    // calibrating together, one save per fit is quadratic in the fleet (200 fits × 200 states in the bench,
+    // 100k × 100k at 100k devices). Fits within a second share one save.
+    let persistSoonTimer: NodeJS.Timeout | null = null;
+    function persistSoon(): void {
+      dirty = true;
+      if (persistSoonTimer) return;
+      persistSoonTimer = setTimeout(() => {
+        persistSoonTimer = null;
+        if (dirty && !closing) persist();
+      }, 1000);
+    }
 
     const unregisterGauge = provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
       let calibrating = 0;
@@ -373,7 +385,7 @@ export = function (RED: NodeAPI) {
       if (r.kind === 'warming') {
         return sendResult(msg, send, done, { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method, contributions: {}, warming: true, warmup: { have: r.have, need: r.need } });
       }
-      if (r.fitted) persist();
+      if (r.fitted) persistSoon();
       sendResult(msg, send, done, r.anomaly);
     }
 
@@ -401,7 +413,7 @@ export = function (RED: NodeAPI) {
             installModel(state, model);
             dirty = true;
             node.debug(`moby-anomaly: ${key} calibrated on ${state.features.length} features in ${Date.now() - started} ms (worker)`);
-            persist();
+            persistSoon();
           },
           (err: Error) => {
             if (closing || states.get(key) !== state || err.message === 'discarded') return;
@@ -524,6 +536,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
       if (persistTimer) clearInterval(persistTimer);
+      if (persistSoonTimer) clearTimeout(persistSoonTimer);
       status.stop();
       unregisterGauge();
       unregisterPoints();

@@ -33,7 +33,7 @@
 //   second saturated), BENCH_ROUNDS (2), BENCH_FLOWS (floor-a,floor-b,floor-c,baseline,ours,ours-batch; also ours-core: the
 //   shipped pipeline with the core mqtt in instead of moby-mqtt-in), BENCH_BATCH_SIZE (100) and BENCH_BATCH_MS (20) for
 //   ours-batch (the telemetry input in batch mode, docs/batch-mode.md),
-//   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child)
+//   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child), BENCH_RUN_TIMEOUT (90 s per phase)
 // Needs Debian's mosquitto and victoria-metrics and a built dist/ (`npm run build`). Figures: docs/benchmarks.md.
 import http from 'node:http';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
@@ -57,7 +57,7 @@ const PACED = Number(process.env.BENCH_PACED ?? 2000);
 const PACED_RATE = process.env.BENCH_PACED_RATE && process.env.BENCH_PACED_RATE !== 'half' ? Number(process.env.BENCH_PACED_RATE) : 'half';
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE || 100);
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS || 20);
-const RUN_TIMEOUT_MS = 90_000;
+const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT || 90) * 1000;
 const POLL_MS = 250;
 const FIELD = 'motor_temperature';
 
@@ -372,7 +372,9 @@ function abort(why: string, code: number): void {
   const closing = Promise.all(services.map((s) => s.close().catch(() => undefined)));
   Promise.race([closing, sleep(5000)]).finally(() => process.exit(code));
 }
-const hardStop = setTimeout(() => abort('over 8 minutes, giving up', 2), 480_000);
+// 8 minutes for the default run set; longer for more runs or a longer per-run timeout
+const hardStopMs = Math.max(480_000, ROUNDS * FLOWS.length * (RUN_TIMEOUT_MS + 30_000));
+const hardStop = setTimeout(() => abort(`over ${Math.round(hardStopMs / 60000)} minutes, giving up`, 2), hardStopMs);
 process.once('SIGINT', () => abort('interrupted', 130));
 process.once('SIGTERM', () => abort('terminated', 143));
 hardStop.unref();
