@@ -23,6 +23,7 @@ import { listDevices, listDevicesForApi, registerDeviceSource, type DeviceRow } 
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 import { secondsSetting } from '../lib/settings';
+import { eachInBatch } from '../core/batch';
 
 const TYPE = 'moby-alert';
 const CHANNEL_FIELDS = ['slackWebhook', 'slackBot', 'smtp', 'webhook'] as const;
@@ -469,12 +470,12 @@ export = function (RED: NodeAPI) {
       done();
     }
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: (err?: Error) => void) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: (err?: Error) => void) => {
       countIn(TYPE);
       if (restored) return handle(msg, send, done);
       if (early.length >= MAX_EARLY) return done(new Error('alert state is still loading; message dropped'));
       early.push({ msg, send, done });
-    });
+    }));
 
     // ---- timers: escalation, repeats, coalesced updates, time-based auto-resolve; persistence ----
     const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec].map((v) => secondsSetting(v, 0)).filter((v) => v > 0);

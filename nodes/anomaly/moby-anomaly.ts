@@ -14,6 +14,7 @@ import { countEvicted, countIn, countOut, countRejected, provideGauge } from '..
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
+import { eachInBatch } from '../core/batch';
 
 const TYPE = 'moby-anomaly';
 const CONTEXT_KEY = 'anomaly_state';
@@ -216,6 +217,18 @@ export = function (RED: NodeAPI) {
     }
     const persistTimer = persistMs > 0 ? setInterval(() => dirty && persist(), persistMs) : null;
     persistTimer?.unref?.();
+    // A fitted model is worth saving soon, but a save writes every device's state: when a fleet finishes
+    // calibrating together, one save per fit is quadratic in the fleet (200 fits × 200 states in the bench,
+    // 100k × 100k at 100k devices). Fits within a second share one save.
+    let persistSoonTimer: NodeJS.Timeout | null = null;
+    function persistSoon(): void {
+      dirty = true;
+      if (persistSoonTimer) return;
+      persistSoonTimer = setTimeout(() => {
+        persistSoonTimer = null;
+        if (dirty && !closing) persist();
+      }, 1000);
+    }
 
     const unregisterGauge = provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
       let calibrating = 0;
@@ -369,7 +382,7 @@ export = function (RED: NodeAPI) {
       if (r.kind === 'warming') {
         return sendResult(msg, send, done, { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method, contributions: {}, warming: true, warmup: { have: r.have, need: r.need } });
       }
-      if (r.fitted) persist();
+      if (r.fitted) persistSoon();
       sendResult(msg, send, done, r.anomaly);
     }
 
@@ -397,7 +410,7 @@ export = function (RED: NodeAPI) {
             installModel(state, model);
             dirty = true;
             node.debug(`moby-anomaly: ${key} calibrated on ${state.features.length} features in ${Date.now() - started} ms (worker)`);
-            persist();
+            persistSoon();
           },
           (err: Error) => {
             if (closing || states.get(key) !== state || err.message === 'discarded') return;
@@ -500,7 +513,7 @@ export = function (RED: NodeAPI) {
       }
     }
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(TYPE);
       if (configError) {
         sendReject(msg, send, done, reject('no_model', `node is misconfigured: ${configError}`));
@@ -515,11 +528,12 @@ export = function (RED: NodeAPI) {
       // learned state is still being read from a persistent store: keep order, bounded
       if (pending.length >= MAX_PENDING) return sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
       pending.push(run);
-    });
+    }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
       if (persistTimer) clearInterval(persistTimer);
+      if (persistSoonTimer) clearTimeout(persistSoonTimer);
       status.stop();
       unregisterGauge();
       unregisterPoints();

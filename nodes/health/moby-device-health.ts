@@ -20,6 +20,7 @@ import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
 import type { RedisConfigNode } from './redis-config';
+import { eachInBatch } from '../core/batch';
 
 /** What the health node needs from a moby-keyring config node (its ring is replaced on reload). */
 interface KeyringConfigNode {
@@ -231,11 +232,11 @@ export = function (RED: NodeAPI) {
 
     // inputs that arrive before the persisted table is loaded wait for it (bounded)
     let early: Array<[NodeMessage, SendFn, DoneFn]> | null = [];
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       if (!early) return handle(msg, send, done);
       if (early.length >= MAX_EARLY_INPUTS) return done(new Error('device table still loading from context, input dropped'));
       early.push([msg, send, done]);
-    });
+    }));
 
     let sweepTimer: NodeJS.Timeout | null = null;
     let persistTimer: NodeJS.Timeout | null = null;

@@ -13,6 +13,7 @@ import { countEvent, countIn, countOut, countRejected, provideGauge } from '../l
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
+import { eachInBatch } from '../core/batch';
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -263,7 +264,7 @@ export = function (RED: NodeAPI) {
       }
     };
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(VERIFY);
       const unavailable = active ? unusable(cfg) : setupError ?? new Error('verifier not ready');
       if (!active || unavailable) {
@@ -304,7 +305,7 @@ export = function (RED: NodeAPI) {
         send([msg, null]);
         done();
       }
-    });
+    }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       if (batch.length) commit();

@@ -13,6 +13,7 @@ import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PREC
 import type { InfluxConnection, Precision, SendFn as InfluxSendFn, WriterStats } from '../core/influx';
 import { registerMetricsRoute } from './metrics-route';
 import { numberSetting as num, textSetting } from '../lib/settings';
+import { eachInBatch } from '../core/batch';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -173,7 +174,7 @@ export = function (RED: NodeAPI) {
     const ticker = setInterval(update, 1000);
     update();
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(WRITE_TYPE);
       const mapped = messageToLines(msg, { precision, writeScoredPoint });
       for (const r of mapped.rejects) {
@@ -194,7 +195,7 @@ export = function (RED: NodeAPI) {
         update();
         done(err as Error);
       }
-    });
+    }));
 
     node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(ticker);

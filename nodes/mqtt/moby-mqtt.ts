@@ -35,12 +35,27 @@ interface AckHandle {
   /** connection generation that received the message */
   gen: number;
   messageId: number;
+  /** the message went to several holders (batches, or a batch and a single send): PUBACK when all settled */
+  shared?: { left: number };
+  /** a batch: the messages it carries (messageId is the first's, for logs) */
+  parts?: AckHandle[];
+}
+
+/** What a batching in-node has gathered and not sent yet (docs/batch-mode.md). */
+interface PendingBatch {
+  items: NodeMessage[];
+  parts: AckHandle[];
+  timer: NodeJS.Timeout;
 }
 
 interface InNode extends Node {
   topic: string;
   qos: 0 | 1;
   datatype: 'utf8' | 'buffer' | 'json';
+  /** batch mode: up to batchSize messages / batchMs as one message `{batch: [...]}`; 1 = off (default) */
+  batchSize: number;
+  batchMs: number;
+  pending: PendingBatch | null;
   brokerStatus(): void;
 }
 
@@ -157,6 +172,11 @@ export = function (RED: NodeAPI) {
     });
 
     function ack(a: AckHandle): void {
+      if (a.parts) {
+        for (const p of a.parts) ack(p);
+        return;
+      }
+      if (a.shared && --a.shared.left > 0) return; // another batch or send still holds this message
       if (!client || !realSend || a.gen !== gen || !connected) {
         skippedAcks.inc();
         return;
@@ -207,17 +227,24 @@ export = function (RED: NodeAPI) {
         if (qos1) ack({ gen, messageId: packet.messageId! });
         return;
       }
-      const id = RED.util.generateId();
+      // batch mode: every batching target and (together) the single sends each hold the message once
+      let batching = 0;
+      for (let i = 0; i < targets.length; i++) if (targets[i].batchSize > 1) batching++;
+      const singles = targets.length - batching;
+      const handle: AckHandle = { gen, messageId: packet.messageId! };
+      if (qos1 && batching + (singles ? 1 : 0) > 1) handle.shared = { left: batching + (singles ? 1 : 0) };
+      const id = singles ? RED.util.generateId() : '';
       const base: NodeMessage = { _msgid: id, topic, qos: packet.qos, retain: packet.retain === true };
       if (packet.dup === true) base.redelivered = true; // contract with moby-hmac-verify: a seen nonce is a redelivery, not a replay
       const up = packet.properties?.userProperties;
       if (up && typeof up === 'object') base.userProperties = up;
-      const tracked = qos1 && tracker.begin(id, { gen, messageId: packet.messageId! }, Date.now());
+      const tracked = qos1 && singles > 0 && tracker.begin(id, handle, Date.now());
       if (tracked) owners.set(id, tracker);
       for (let i = 0; i < targets.length; i++) {
         const n = targets[i];
         countIn(IN_TYPE);
         const msg: NodeMessage = { ...base };
+        if (n.batchSize > 1) delete (msg as { _msgid?: string })._msgid; // the batch gets its own id
         if (n.datatype === 'buffer') msg.payload = i === 0 ? payload : Buffer.from(payload);
         else {
           const text = payload.toString('utf8');
@@ -229,17 +256,52 @@ export = function (RED: NodeAPI) {
               countRejected(IN_TYPE, 'bad_json');
               msg.payload = text;
               n.error(`invalid JSON on ${topic}: ${(err as Error).message}`, msg);
+              if (n.batchSize > 1 && qos1) ack(handle); // settled here, as a single send's would be
               continue;
             }
           } else msg.payload = text;
         }
-        n.send(msg);
+        if (n.batchSize > 1) addToBatch(n, msg, qos1 ? handle : null);
+        else n.send(msg);
       }
       if (tracked) {
         if (releases.length === 0) setImmediate(flushReleases);
         releases.push(id);
-      } else if (qos1) {
-        ack({ gen, messageId: packet.messageId! }); // tracker refused the id: never leave it unacknowledged
+      } else if (qos1 && singles > 0) {
+        ack(handle); // tracker refused the id: never leave it unacknowledged
+      }
+    }
+
+    // ---- batch mode: up to batchSize messages or batchMs, whichever comes first, as one message ------------
+    function addToBatch(n: InNode, item: NodeMessage, part: AckHandle | null): void {
+      let b = n.pending;
+      if (!b) b = n.pending = { items: [], parts: [], timer: setTimeout(() => sendBatch(n), n.batchMs) };
+      b.items.push(item);
+      if (part) b.parts.push(part);
+      if (b.items.length >= n.batchSize) sendBatch(n);
+    }
+
+    function sendBatch(n: InNode): void {
+      const b = n.pending;
+      if (!b) return;
+      n.pending = null;
+      clearTimeout(b.timer);
+      const id = RED.util.generateId();
+      const handle: AckHandle = { gen, messageId: b.parts.length ? b.parts[0].messageId : 0, parts: b.parts };
+      const tracked = b.parts.length > 0 && tracker.begin(id, handle, Date.now(), b.items.length);
+      if (tracked) owners.set(id, tracker);
+      n.send({ _msgid: id, topic: n.topic, batch: b.items });
+      if (tracked) {
+        if (releases.length === 0) setImmediate(flushReleases);
+        releases.push(id);
+      } else if (b.parts.length) ack(handle);
+    }
+
+    /** Batches not sent yet are dropped unacknowledged (the broker redelivers them to the next session). */
+    function dropBatches(): void {
+      for (const u of users) {
+        if (u.pending) clearTimeout(u.pending.timer);
+        u.pending = null;
       }
     }
 
@@ -285,7 +347,7 @@ export = function (RED: NodeAPI) {
         // until there is room. Only beyond the window, never at it: a paused packet pump also holds back the
         // broker's PINGRESP, and a pause longer than the keep-alive makes mqtt.js drop the connection (and
         // the broker redeliver everything in flight). With max_inflight_messages ≤ window it never pauses.
-        if (tracker.inFlight > window) paused.push(cb);
+        if (tracker.inFlight + buffered() > window) paused.push(cb);
         else cb();
       };
       c.on('connect', (connack: { sessionPresent?: boolean }) => {
@@ -301,6 +363,8 @@ export = function (RED: NodeAPI) {
       c.on('close', () => {
         if (connected) node.log('disconnected');
         connected = false;
+        // their PUBACKs could only go to the connection that received them: the broker redelivers them
+        dropBatches();
         // the old packet pump is superseded: let its held callbacks go
         for (const cb of paused.splice(0)) cb();
         refresh();
@@ -310,6 +374,13 @@ export = function (RED: NodeAPI) {
         refresh();
       });
     }
+
+    /** messages waiting in unsent batches: they count against the window like tracked ones */
+    const buffered = () => {
+      let n = 0;
+      for (const u of users) if (u.pending) n += u.pending.items.length;
+      return n;
+    };
 
     const subscribed = new Set<string>();
     // topic → in-nodes whose filter matches it (device topics repeat; cleared when the nodes change)
@@ -357,6 +428,8 @@ export = function (RED: NodeAPI) {
       else connect();
     };
     node.deregister = (n, removed) => {
+      if (n.pending) clearTimeout(n.pending.timer);
+      n.pending = null;
       users.delete(n);
       routes.clear();
       const stillWanted = [...users].some((u) => u.topic === n.topic);
@@ -370,6 +443,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
       clearInterval(sweep);
+      dropBatches();
       for (const u of unprovide) u();
       // unsettled messages stay unacknowledged: the broker redelivers them to the next session
       for (const id of [...owners.keys()]) if (owners.get(id) === tracker) owners.delete(id);
@@ -398,6 +472,10 @@ export = function (RED: NodeAPI) {
     node.topic = str(def.topic);
     node.qos = String(def.qos) === '0' ? 0 : 1;
     node.datatype = def.datatype === 'buffer' || def.datatype === 'json' ? def.datatype : 'utf8';
+    // batch mode is opt-in: single messages are what the examples teach and every user flow expects
+    node.batchSize = Math.floor(num(def.batchSize, 1, 1));
+    node.batchMs = num(def.batchMs, 20, 1);
+    node.pending = null;
     const broker = (typeof def.broker === 'string' && def.broker ? RED.nodes.getNode(def.broker) : null) as BrokerNode | null;
     const status = new ThrottledStatus(node, 500);
     node.brokerStatus = () => {

@@ -10,6 +10,7 @@ import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
+import { eachInBatch } from '../core/batch';
 
 const NORMALIZE = 'moby-normalize';
 const REGISTRY = 'moby-registry';
@@ -172,7 +173,7 @@ export = function (RED: NodeAPI) {
         text: rejected ? `${passed} ok, ${rejected} rejected (${lastCode})` : `${passed} ok`,
       });
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(NORMALIZE);
       if (!normalizer) {
         done(new Error(`moby-normalize is misconfigured: ${configError}`));
@@ -213,7 +214,7 @@ export = function (RED: NodeAPI) {
         send([null, msg]);
       }
       done();
-    });
+    }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.flush();

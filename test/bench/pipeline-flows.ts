@@ -24,10 +24,21 @@ s.lat.push(now - (${timeExpr}));
 s.last = now;
 return msg;`;
 
+// ?count=1 answers without the samples (the floors are polled for their count while they run)
+// ours in batch mode: the tap gets batches (docs/batch-mode.md), one sample per item
+const TAP_ITEMS = `
+const now = Date.now();
+let s = global.get('benchLat', 'memory');
+if (!s) { s = { lat: [], first: now, last: now }; global.set('benchLat', s, 'memory'); }
+const items = Array.isArray(msg.batch) ? msg.batch : [msg];
+for (let i = 0; i < items.length; i++) s.lat.push(now - items[i].payload.timestamp);
+s.last = now;
+return msg;`;
+
 const ENDPOINT = `
 const s = global.get('benchLat', 'memory') || { lat: [], first: 0, last: 0 };
 if (msg.req.query.reset) global.set('benchLat', undefined, 'memory');
-msg.payload = { count: s.lat.length, first: s.first, last: s.last, lat: s.lat };
+msg.payload = msg.req.query.count ? { count: s.lat.length, first: s.first, last: s.last } : { count: s.lat.length, first: s.first, last: s.last, lat: s.lat };
 msg.headers = { 'content-type': 'application/json' };
 return msg;`;
 
@@ -61,8 +72,10 @@ function withCoreMqtt(flow: FlowJson): FlowJson {
  * flows/pipeline.json unchanged (source "durable": moby-mqtt-in) or with the core `mqtt in` (source "core",
  * needs MOBY_MQTT_URL set in this process), plus the tap on the anomaly node's first output and the endpoint.
  */
-export function oursFlow(source: 'durable' | 'core' = 'durable'): FlowJson {
+export function oursFlow(source: 'durable' | 'core' = 'durable', batch?: { size: number; ms: number }): FlowJson {
   const shipped = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowJson;
+  // batch mode: the telemetry input emits up to size messages / ms as one (the other inputs stay single)
+  if (batch) for (const n of shipped) if (n.type === 'moby-mqtt-in' && n.id === 'moby.in.telemetry') Object.assign(n, { batchSize: batch.size, batchMs: batch.ms });
   const flow = source === 'core' ? withCoreMqtt(shipped) : shipped;
   const anomaly = flow.find((n) => n.type === 'moby-anomaly');
   if (!anomaly) throw new Error('flows/pipeline.json has no moby-anomaly node');
@@ -72,7 +85,7 @@ export function oursFlow(source: 'durable' | 'core' = 'durable'): FlowJson {
   if (!writer || !wires[0].includes(writer.id as string)) throw new Error('flows/pipeline.json: anomaly output 1 is not wired to the influx writer');
   // anomaly → writer becomes anomaly → tap → writer (the anomaly's other wires stay as they are)
   wires[0] = wires[0].map((id) => (id === writer.id ? 'bench.tap' : id));
-  flow.push({ id: 'bench.tap', type: 'function', z, name: 'bench latency tap', func: TAP('msg.payload.timestamp'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 960, y: 80, wires: [[writer.id]] });
+  flow.push({ id: 'bench.tap', type: 'function', z, name: 'bench latency tap', func: batch ? TAP_ITEMS : TAP('msg.payload.timestamp'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 960, y: 80, wires: [[writer.id]] });
   flow.push(...benchNodes(z, 160, 500));
   return flow;
 }
@@ -158,6 +171,32 @@ export function baselineFlow(opts: { brokerPort: number; dbUrl: string; clientId
     fn('bl.threshold', 'threshold check', THRESHOLD, 'bl.tap', 850),
     fn('bl.tap', 'bench latency tap', TAP('msg.sentMs'), 'bl.out', 1000),
     { id: 'bl.out', type: 'influxdb out', z, influxdb: 'bl.db', name: 'influxdb out', measurement: BASELINE_MEASUREMENT, precision: '', retentionPolicy: '', database: '', precisionV18FluxV20: 'ms', retentionPolicyV18Flux: '', org: 'moby', bucket: 'moby', x: 1150, y: 120, wires: [] },
+    ...benchNodes(z, 160, 300),
+  ];
+}
+
+// --- the floors: what Node-RED itself costs to move these messages -------------------------------------------
+
+// The floors' tap: the same sample as TAP, the body's ts (ISO, ms) found by position in the envelope's body
+// text (nothing parses the body), and the message goes no further (`return null`).
+const FLOOR_TAP = TAP(`Date.parse(msg.payload.body.substr(msg.payload.body.indexOf('"ts":"') + 6, 24))`).replace(/return msg;$/, 'return null;');
+
+/**
+ * Floor (b) `mqtt in` (QoS 1, JSON) → function (the tap, returns null), and floor (c) the same with a fan-out of
+ * two: the `mqtt in` output wired to the tap and to a second function that returns null, so the runtime clones
+ * every message once, as our pipeline's fan-outs do.
+ */
+export function floorFlow(opts: { brokerPort: number; clientId: string; fanOut: boolean }): FlowJson {
+  const z = 'floor.tab';
+  const fn = (id: string, name: string, func: string, y: number) => ({
+    id, type: 'function', z, name, func, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y, wires: [[]],
+  });
+  return [
+    { id: z, type: 'tab', label: opts.fanOut ? 'floor (c): mqtt in → two functions' : 'floor (b): mqtt in → function', disabled: false, info: '' },
+    { id: 'floor.broker', type: 'mqtt-broker', name: 'broker', broker: '127.0.0.1', port: String(opts.brokerPort), clientid: opts.clientId, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true, autoUnsubscribe: true, birthTopic: '', closeTopic: '', willTopic: '' },
+    { id: 'floor.in', type: 'mqtt in', z, name: 'telemetry', topic: TELEMETRY_TOPIC, qos: '1', datatype: 'json', broker: 'floor.broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 120, wires: [opts.fanOut ? ['floor.tap', 'floor.second'] : ['floor.tap']] },
+    fn('floor.tap', 'bench latency tap (return null)', FLOOR_TAP, 120),
+    ...(opts.fanOut ? [fn('floor.second', 'return null', 'return null;', 180)] : []),
     ...benchNodes(z, 160, 300),
   ];
 }

@@ -41,7 +41,7 @@ const running = new Map<ChildProcess, string>();
 export function killAllNodeRed(): void {
   for (const [c, dir] of running) {
     if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -117,18 +117,63 @@ export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.Pro
     url: `http://127.0.0.1:${port}`,
     userDir,
     output: () => out,
-    usage() {
-      try {
-        const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
-        const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-        const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14, 15)
-        return { rssMB: rss, cpuSec: cpu };
-      } catch {
-        return { rssMB: NaN, cpuSec: NaN };
-      }
-    },
+    usage: () => procUsage(child.pid!),
     stop,
   };
+}
+
+/** resident set size (MB) and user+system CPU seconds of a process, from /proc */
+function procUsage(pid: number): { rssMB: number; cpuSec: number } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14, 15)
+    return { rssMB: rss, cpuSec: cpu };
+  } catch {
+    return { rssMB: NaN, cpuSec: NaN };
+  }
+}
+
+/**
+ * Floor (a): the raw mqtt.js subscriber of pipeline-raw.ts in its own process (so its CPU and RSS are its
+ * own), behind the same interface as a Node-RED child.
+ */
+export async function startRawSubscriber(mqttUrl: string, clientId: string, topic: string): Promise<NodeRed> {
+  const port = await freePort();
+  let out = '';
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=floor-raw.cpuprofile'] : []), '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'pipeline-raw.ts')],
+    { cwd: root, env: { ...process.env, BENCH_RAW_URL: mqttUrl, BENCH_RAW_PORT: String(port), BENCH_RAW_CLIENT_ID: clientId, BENCH_RAW_TOPIC: topic }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.set(child, '');
+  child.once('exit', () => running.delete(child));
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
+  try {
+    await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`raw subscriber exited with ${child.exitCode}`);
+        return /Connected to broker/.test(out);
+      },
+      60000,
+      'raw subscriber connected',
+      100,
+    );
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n${out.slice(-4000)}`);
+  }
+  return { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, userDir: '', output: () => out, usage: () => procUsage(child.pid!), stop };
 }

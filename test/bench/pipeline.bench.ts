@@ -9,6 +9,10 @@
 //             (flatten the nested body into fields) → function (threshold check) → node-red-contrib-influxdb
 //             `influxdb out` (InfluxDB 2.0 API, one point per message).
 //
+// Floors in the same run (docs/benchmarks.md): floor-a a raw mqtt.js subscriber (pipeline-raw.ts), floor-b Node-RED's
+// mqtt in (QoS 1) → function (return null), floor-c the same with a fan-out of two; they store nothing, so
+// they are complete when their tap has seen every message.
+//
 // Per run: N messages published as fast as the broker acknowledges them (the saturating phase), then PACED
 // more at PACED_RATE/s (the paced phase). Throughput = N / (first publish → the database holds all N points),
 // the count polled every 250 ms (force_flush + count_over_time over one telemetry field; VictoriaMetrics runs
@@ -25,16 +29,19 @@
 //   node --expose-gc -r ts-node/register/transpile-only test/bench/pipeline.bench.ts     (or npm run bench -- pipeline)
 //   BENCH_N (20000), BENCH_DEVICES (200), BENCH_TRAIN (20 points per device before scoring),
 //   BENCH_CLIENTS (4 publisher connections), BENCH_WINDOW (200 unacknowledged publishes per connection),
-//   BENCH_PACED (2000), BENCH_PACED_RATE (400), BENCH_ROUNDS (2), BENCH_FLOWS (baseline,ours-core,ours: ours-core is the shipped pipeline with the core mqtt in instead of moby-mqtt-in),
-//   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child)
+//   BENCH_PACED (at least 2000, at least 4 s), BENCH_PACED_RATE (msgs/s; default "half": half of what the run processed per
+//   second saturated), BENCH_ROUNDS (2), BENCH_FLOWS (floor-a,floor-b,floor-c,baseline,ours,ours-batch; also ours-core: the
+//   shipped pipeline with the core mqtt in instead of moby-mqtt-in), BENCH_BATCH_SIZE (100) and BENCH_BATCH_MS (20) for
+//   ours-batch (the telemetry input in batch mode, docs/batch-mode.md),
+//   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child), BENCH_RUN_TIMEOUT (90 s per phase)
 // Needs Debian's mosquitto and victoria-metrics and a built dist/ (`npm run build`). Figures: docs/benchmarks.md.
 import http from 'node:http';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { startVictoria, Victoria } from '../support/victoria';
 import { sleep, which } from '../support/net';
 import { fmt, percentiles } from './lib';
-import { baselineFlow, oursFlow, BASELINE_MEASUREMENT } from './pipeline-flows';
-import { killAllNodeRed, startNodeRed, NodeRed } from './pipeline-nodered';
+import { baselineFlow, floorFlow, oursFlow, BASELINE_MEASUREMENT, TELEMETRY_TOPIC } from './pipeline-flows';
+import { killAllNodeRed, startNodeRed, startRawSubscriber, NodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad, Load } from './pipeline-load';
 
 const N = Number(process.env.BENCH_N || 20000);
@@ -43,16 +50,21 @@ const TRAIN = Number(process.env.BENCH_TRAIN || 20);
 const CLIENTS = Number(process.env.BENCH_CLIENTS || 4);
 const WINDOW = Number(process.env.BENCH_WINDOW || 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 2);
-const FLOWS = (process.env.BENCH_FLOWS || 'baseline,ours-core,ours').split(',').map((s) => s.trim()).filter(Boolean);
+const FLOWS = (process.env.BENCH_FLOWS || 'floor-a,floor-b,floor-c,baseline,ours,ours-batch').split(',').map((s) => s.trim()).filter(Boolean);
 const MASTER = 'moby-bench-master-key-not-secret';
 const PACED = Number(process.env.BENCH_PACED ?? 2000);
-const PACED_RATE = Number(process.env.BENCH_PACED_RATE || 400);
-const RUN_TIMEOUT_MS = 90_000;
+// "half" (default): each run is paced at half of what it processed per second in its saturating phase
+const PACED_RATE = process.env.BENCH_PACED_RATE && process.env.BENCH_PACED_RATE !== 'half' ? Number(process.env.BENCH_PACED_RATE) : 'half';
+const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE || 100);
+const BATCH_MS = Number(process.env.BENCH_BATCH_MS || 20);
+const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT || 90) * 1000;
 const POLL_MS = 250;
 const FIELD = 'motor_temperature';
 
 interface Result {
   flow: string;
+  /** msgs/s of the paced phase */
+  pacedRate: number;
   n: number;
   stored: number;
   distinct: number;
@@ -62,7 +74,7 @@ interface Result {
   publishPerSec: number;
   /** latency under the saturating load (queueing included) */
   lat: Record<string, number>;
-  /** latency at PACED_RATE msgs/s, below both flows' capacity */
+  /** latency in the paced phase (pacedRate msgs/s, by default half of the run's processed/s) */
   paced: Record<string, number>;
   latCount: number;
   rssMB: number;
@@ -115,6 +127,19 @@ async function dbCpuSec(vm: Victoria): Promise<number> {
   });
 }
 
+/** Polls a flow's tap until it has seen `want` messages; returns when (epoch ms), or 0 on timeout (the floors). */
+async function waitTapped(nr: NodeRed, want: number, failed: () => unknown): Promise<{ at: number; stored: number }> {
+  let seen = 0;
+  const deadline = Date.now() + RUN_TIMEOUT_MS;
+  while (Date.now() < deadline && !failed()) {
+    await sleep(POLL_MS);
+    seen = ((await getJson(`${nr.url}/bench/latency?count=1`)) as Tap).count;
+    if (seen >= want) return { at: Date.now(), stored: seen };
+  }
+  if (failed()) throw failed();
+  return { at: 0, stored: seen };
+}
+
 /** Polls the database until it holds `want` samples of `metric`; returns when (epoch ms), or 0 on timeout. */
 async function waitStored(vm: Victoria, metric: string, want: number, failed: () => unknown): Promise<{ at: number; stored: number }> {
   let stored = 0;
@@ -132,7 +157,9 @@ type Tap = { count: number; first: number; last: number; lat: number[] };
 
 async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
   const clientId = `moby-bench-${kind}-${process.pid}-${Date.now()}`;
-  const isOurs = kind === 'ours' || kind === 'ours-core';
+  const isOurs = kind === 'ours' || kind === 'ours-core' || kind === 'ours-batch';
+  // the floors write nothing: they are complete when their tap has seen every message
+  const isFloor = kind.startsWith('floor-');
   const metric = isOurs ? `telemetry_${FIELD}` : `${BASELINE_MEASUREMENT}_${FIELD}`;
   const env: NodeJS.ProcessEnv = {
     MOBY_MQTT_URL: broker.url,
@@ -148,11 +175,24 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     BENCH_MASTER_KEY: MASTER,
   };
   process.env.MOBY_MQTT_URL = broker.url; // read by oursFlow('core') to fill in the core broker node
-  const flow = kind === 'ours' ? oursFlow('durable') : kind === 'ours-core' ? oursFlow('core') : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId });
   // the core mqtt-broker logs "Connected to broker", moby-mqtt-broker "connected to mqtt://…"
-  const nr: NodeRed = await startNodeRed(kind, flow, env, /Connected to broker|\] connected to mqtt/);
+  const ready = /Connected to broker|\] connected to mqtt/;
+  const nr: NodeRed =
+    kind === 'floor-a'
+      ? await startRawSubscriber(broker.url, clientId, TELEMETRY_TOPIC)
+      : await startNodeRed(
+          kind,
+          kind === 'ours' ? oursFlow('durable')
+            : kind === 'ours-batch' ? oursFlow('durable', { size: BATCH_SIZE, ms: BATCH_MS })
+            : kind === 'ours-core' ? oursFlow('core')
+            : kind === 'floor-b' || kind === 'floor-c' ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
+            : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
+          env,
+          ready,
+        );
+  const waitDone = (want: number, failed: () => unknown) => (isFloor ? waitTapped(nr, want, failed) : waitStored(vm, metric, want, failed));
   try {
-    if ((await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
+    if (!isFloor && (await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
     // phase 1: N messages as fast as the broker takes them → throughput, latency under saturation
     const u0 = nr.usage();
     const db0 = await dbCpuSec(vm);
@@ -160,7 +200,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     let pubErr: unknown = null;
     const publishing = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-sat`, count: N, onFirst: (t) => (firstAt = t) });
     publishing.catch((e) => (pubErr = e));
-    const done = await waitStored(vm, metric, N, () => pubErr);
+    const done = await waitDone(N, () => pubErr);
     const pub = await publishing;
     const u1 = nr.usage();
     const db1 = await dbCpuSec(vm);
@@ -168,27 +208,39 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     if (!done.at) console.log(`  ${kind}: only ${done.stored} of ${N} points in the database after ${RUN_TIMEOUT_MS / 1000} s`);
     // phase 2: PACED messages at PACED_RATE/s → latency when the flow keeps up
     let pacedTap: Tap = { count: 0, first: 0, last: 0, lat: [] };
-    if (done.at && PACED > 0) {
-      const paced = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-paced`, count: PACED, rate: PACED_RATE });
+    const processedPerSec = tap.count >= N ? N / ((tap.last - firstAt) / 1000) : NaN;
+    const pacedRate = PACED_RATE === 'half' ? Math.max(50, Math.round(processedPerSec / 2) || 400) : PACED_RATE;
+    // at least 4 s of paced load, so its p99 is not a handful of samples
+    const pacedCount = PACED > 0 ? Math.min(20000, Math.max(PACED, Math.round(pacedRate * 4))) : 0;
+    if (done.at && pacedCount > 0) {
+      const paced = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-paced`, count: pacedCount, rate: pacedRate });
       paced.catch((e) => (pubErr = e));
       await paced;
-      await waitStored(vm, metric, N + PACED, () => pubErr);
+      await waitDone(N + pacedCount, () => pubErr);
       pacedTap = (await getJson(`${nr.url}/bench/latency`)) as Tap;
     }
     // settle, then check: exactly N + PACED samples and as many distinct (series, timestamp) pairs
     await sleep(1000);
-    const series = await vm.export(metric);
-    const raw = series.reduce((n, s) => n + s.timestamps.length, 0);
-    const distinct = series.reduce((n, s) => n + new Set(s.timestamps).size, 0);
+    let raw: number;
+    let distinct: number;
+    if (isFloor) {
+      // a floor stores nothing: what its tap saw (QoS 1 from a clean session: a message is seen once)
+      raw = distinct = ((await getJson(`${nr.url}/bench/latency?count=1`)) as Tap).count + tap.count;
+    } else {
+      const series = await vm.export(metric);
+      raw = series.reduce((n, s) => n + s.timestamps.length, 0);
+      distinct = series.reduce((n, s) => n + new Set(s.timestamps).size, 0);
+    }
     const seconds = done.at ? (done.at - firstAt) / 1000 : NaN;
     return {
       flow: kind,
-      n: N + PACED,
+      pacedRate,
+      n: N + pacedCount,
       stored: raw,
       distinct,
       seconds,
       msgsPerSec: N / seconds,
-      processedPerSec: tap.count >= N ? N / ((tap.last - firstAt) / 1000) : NaN,
+      processedPerSec,
       publishPerSec: pub.published / ((pub.lastAckAt - pub.firstAt) / 1000),
       lat: percentiles(tap.lat, [50, 90, 99]),
       paced: percentiles(pacedTap.lat, [50, 90, 99]),
@@ -226,7 +278,7 @@ async function main(): Promise<number> {
   // ABBA order (baseline, ours, ours, baseline, …) so a change in the shared machine's load hits both alike
   const order: string[] = [];
   for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 === 0 ? FLOWS : [...FLOWS].reverse()));
-  console.log(`end-to-end: ${fmt(N)} signed messages from ${DEVICES} devices as fast as the broker takes them, then ${fmt(PACED)} at ${PACED_RATE}/s; ` +
+  console.log(`end-to-end: ${fmt(N)} signed messages from ${DEVICES} devices as fast as the broker takes them, then ≥ ${fmt(PACED)} (≥ 4 s) at ${PACED_RATE === 'half' ? 'half of what the run processed per second' : `${PACED_RATE}/s`}; ` +
     `QoS 1, ${CLIENTS} publisher connections × ${WINDOW} in flight; anomaly calibrates on ${TRAIN} points per device; ` +
     `a fresh Mosquitto, VictoriaMetrics and Node-RED per run; runs: ${order.join(', ')}`);
   const results: Result[] = [];
@@ -249,12 +301,12 @@ async function main(): Promise<number> {
       services = [];
     }
   }
-  console.log(`\n                   saturating load (${fmt(N)} msgs)                         | ${PACED_RATE} msgs/s paced |`);
-  console.log('flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  p50 ms  p99 ms |  in DB / sent   RSS MB  DB CPU s');
+  console.log(`\n                   saturating load (${fmt(N)} msgs)                         |        paced         |`);
+  console.log('flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  msgs/s p50 ms p99 ms |  in DB / sent   RSS MB  DB CPU s');
   const row = (name: string, r: Omit<Result, 'flow' | 'n' | 'stored' | 'distinct'> & { stored: string }) =>
     console.log(
       `${name.padEnd(10)} ${fmt(r.msgsPerSec).padStart(8)} ${fmt(r.processedPerSec).padStart(12)} ${fmt(N / r.cpuSec).padStart(11)} ${fmt(r.lat.p50).padStart(8)} ${fmt(r.lat.p99).padStart(8)} |` +
-        ` ${fmt(r.paced.p50).padStart(7)} ${fmt(r.paced.p99).padStart(7)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)} ${fmt(r.dbCpuSec, 1).padStart(9)}`,
+        ` ${fmt(r.pacedRate).padStart(7)} ${fmt(r.paced.p50).padStart(6)} ${fmt(r.paced.p99).padStart(6)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)} ${fmt(r.dbCpuSec, 1).padStart(9)}`,
     );
   for (const r of results) row(r.flow, { ...r, stored: `${r.stored} / ${r.n}` });
   const summary = (kind: string) => {
@@ -273,6 +325,7 @@ async function main(): Promise<number> {
       stored: `${rs.reduce((n, r) => n + r.stored, 0)} / ${rs.reduce((n, r) => n + r.n, 0)}`,
       seconds: best.seconds,
       publishPerSec: best.publishPerSec,
+      pacedRate: m((r) => r.pacedRate),
       latCount: 0,
     };
   };
@@ -281,9 +334,20 @@ async function main(): Promise<number> {
   const base = summary('baseline');
   if (ROUNDS > 1) {
     console.log('-- best msgs/s and processed/s of the runs; medians of CPU, latency and RSS; all points');
-    if (base) row('baseline', base);
-    if (oursCore) row('ours-core', oursCore);
-    if (ours) row('ours', ours);
+    for (const kind of FLOWS) {
+      const sm = summary(kind);
+      if (sm) row(kind, sm);
+    }
+  }
+  // the floors: ours' msgs per Node-RED CPU-second as a share of what the runtime itself needs
+  for (const floor of ['floor-a', 'floor-b', 'floor-c']) {
+    const f = summary(floor);
+    if (!f) continue;
+    for (const kind of FLOWS.filter((k) => !k.startsWith('floor-'))) {
+      const o = summary(kind)!;
+      console.log(`${kind} / ${floor}: ${fmt((100 * f.cpuSec) / o.cpuSec, 1)} % of its msgs per CPU-second (${fmt((1e6 * o.cpuSec) / N)} vs ${fmt((1e6 * f.cpuSec) / N)} µs per message), ` +
+        `${fmt((100 * o.processedPerSec) / f.processedPerSec, 1)} % of its processed/s`);
+    }
   }
   if (ours && oursCore) {
     // what acknowledging on durability costs: the same pipeline with the core mqtt in (acks on receipt)
@@ -308,7 +372,9 @@ function abort(why: string, code: number): void {
   const closing = Promise.all(services.map((s) => s.close().catch(() => undefined)));
   Promise.race([closing, sleep(5000)]).finally(() => process.exit(code));
 }
-const hardStop = setTimeout(() => abort('over 8 minutes, giving up', 2), 480_000);
+// 8 minutes for the default run set; longer for more runs or a longer per-run timeout
+const hardStopMs = Math.max(480_000, ROUNDS * FLOWS.length * (RUN_TIMEOUT_MS + 30_000));
+const hardStop = setTimeout(() => abort(`over ${Math.round(hardStopMs / 60000)} minutes, giving up`, 2), hardStopMs);
 process.once('SIGINT', () => abort('interrupted', 130));
 process.once('SIGTERM', () => abort('terminated', 143));
 hardStop.unref();

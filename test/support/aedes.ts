@@ -5,17 +5,25 @@ import { freePort } from './net';
 export interface Broker {
   port: number;
   url: string;
+  /** with `recordAcksOf`: payloads of that client's PUBACKed QoS 1 messages (as text), with when */
+  acks: Array<{ payload: string; at: number }>;
   close(): Promise<void>;
 }
 
 /** With `login`, clients must connect with that user name and password (like a production broker). */
-export async function startAedes(login?: { username: string; password: string }): Promise<Broker> {
+export async function startAedes(login?: { username: string; password: string }, recordAcksOf?: string): Promise<Broker> {
   // aedes 1.x: Aedes.createBroker() resolves once its persistence is ready.
   const { Aedes } = require('aedes');
   const aedes = await Aedes.createBroker();
   if (login) {
     aedes.authenticate = (_client: unknown, username: string | undefined, password: Buffer | undefined, done: (err: Error | null, ok: boolean) => void) =>
       done(null, username === login.username && password !== undefined && password.toString() === login.password);
+  }
+  const acks: Broker['acks'] = [];
+  if (recordAcksOf) {
+    aedes.on('ack', (packet: { payload?: Buffer } | null, client: { id: string } | null) => {
+      if (packet && client?.id === recordAcksOf) acks.push({ payload: String(packet.payload), at: Date.now() });
+    });
   }
   const port = await freePort();
   const server = net.createServer(aedes.handle);
@@ -28,6 +36,7 @@ export async function startAedes(login?: { username: string; password: string })
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    acks,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

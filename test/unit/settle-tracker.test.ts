@@ -149,4 +149,19 @@ describe('settle tracker (ack a message once everything it caused is settled)', 
     t.completed('a', 'n');
     assert.deepEqual(acked, []);
   });
+
+  it('weighs a batch entry as its number of broker messages in the window', () => {
+    const { t, acked, rooms } = make(5);
+    t.begin('batch', 1, 0, 4);
+    assert.equal(t.inFlight, 4);
+    assert.equal(t.full, false);
+    t.begin('single', 2, 0);
+    assert.equal(t.full, true, 'four in the batch and one alone fill a window of five');
+    t.release('batch');
+    assert.deepEqual(acked, [1]);
+    assert.equal(t.inFlight, 1);
+    assert.equal(rooms(), 1);
+    t.begin('batch2', 3, 0, 3);
+    assert.equal(t.clear(), 4, 'clear counts broker messages');
+  });
 });

@@ -15,7 +15,8 @@
 // occupied). Entries the caller says can never be acknowledged any more (their connection is gone; the
 // broker redelivers them) are forgotten once past the timeout, so a stuck node cannot leak the window.
 //
-// Bounded: at most `window` messages are tracked; `full` tells the source to stop taking more.
+// Bounded: at most `window` messages are tracked; `full` tells the source to stop taking more. An entry may
+// stand for several broker messages (a batch, docs/batch-mode.md): it then weighs as many in the window.
 
 export type SettleOutcome = 'acked' | 'failed' | 'timeout';
 
@@ -45,6 +46,8 @@ export interface SettleTrackerOptions<A> {
 
 interface Entry<A> {
   ack: A;
+  /** broker messages this entry stands for (1, or a batch's size) */
+  weight: number;
   startedAt: number;
   held: boolean;
   reported: boolean;
@@ -65,6 +68,8 @@ export class SettleTracker<A> {
   readonly window: number;
   readonly timeoutMs: number;
   private readonly entries = new Map<string, Entry<A>>();
+  /** sum of the entries' weights: the broker messages in flight */
+  private weight = 0;
   private readonly opts: SettleTrackerOptions<A>;
   private wasFull = false;
   private acked = 0;
@@ -78,11 +83,11 @@ export class SettleTracker<A> {
   }
 
   get inFlight(): number {
-    return this.entries.size;
+    return this.weight;
   }
 
   get full(): boolean {
-    return this.entries.size >= this.window;
+    return this.weight >= this.window;
   }
 
   has(id: string): boolean {
@@ -90,17 +95,20 @@ export class SettleTracker<A> {
   }
 
   stats(): SettleStats {
-    return { inFlight: this.entries.size, acked: this.acked, failed: this.failed, timedOut: this.timedOut, window: this.window };
+    return { inFlight: this.weight, acked: this.acked, failed: this.failed, timedOut: this.timedOut, window: this.window };
   }
 
   /**
    * Starts tracking a message the source is about to send, held until `release(id)`. Returns false (and
-   * tracks nothing) when the id is already tracked: ids must be fresh per message.
+   * tracks nothing) when the id is already tracked: ids must be fresh per message. `weight`: how many broker
+   * messages the entry stands for (a batch's size).
    */
-  begin(id: string, ack: A, now: number): boolean {
+  begin(id: string, ack: A, now: number, weight = 1): boolean {
     if (this.entries.has(id)) return false;
-    this.entries.set(id, { ack, startedAt: now, held: true, reported: false, total: 0, perNode: new Map() });
-    if (this.entries.size >= this.window) this.wasFull = true;
+    const w = Math.max(1, Math.floor(weight));
+    this.entries.set(id, { ack, weight: w, startedAt: now, held: true, reported: false, total: 0, perNode: new Map() });
+    this.weight += w;
+    if (this.weight >= this.window) this.wasFull = true;
     return true;
   }
 
@@ -150,6 +158,7 @@ export class SettleTracker<A> {
       }
       if (orphaned?.(e.ack)) {
         this.entries.delete(id);
+        this.weight -= e.weight;
         forgot++;
         this.opts.onForget?.(id);
       }
@@ -167,8 +176,9 @@ export class SettleTracker<A> {
 
   /** Forgets everything without acknowledging (the source is closing; the broker keeps the messages). */
   clear(): number {
-    const n = this.entries.size;
+    const n = this.weight; // broker messages, a batch counting as its size
     this.entries.clear();
+    this.weight = 0;
     this.wasFull = false;
     return n;
   }
@@ -176,6 +186,7 @@ export class SettleTracker<A> {
   private maybeSettle(id: string, e: Entry<A>): void {
     if (e.held || e.total > 0) return;
     this.entries.delete(id);
+    this.weight -= e.weight;
     if (e.error !== undefined) {
       this.failed++;
       this.opts.onUnsettled?.('failed', this.info(id, e));
@@ -187,7 +198,7 @@ export class SettleTracker<A> {
   }
 
   private checkRoom(): void {
-    if (this.wasFull && this.entries.size < this.window) {
+    if (this.wasFull && this.weight < this.window) {
       this.wasFull = false;
       this.opts.onRoom?.();
     }
