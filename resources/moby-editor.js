@@ -60,7 +60,7 @@
     '.moby-form .form-row > label { width: 140px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; vertical-align: middle; }' +
     '.moby-form .form-row > input[type=text], .moby-form .form-row > input[type=password], .moby-form .form-row > select,' +
     ' .moby-form .form-row > textarea, .moby-form .form-row > .red-ui-typedInput-container { width: calc(100% - 150px); }' +
-    '.moby-form .form-row > input.moby-num, .moby-form .form-row input.moby-num { width: 170px; }' +
+    '.moby-form .form-row > input.moby-num, .moby-form .form-row input.moby-num { width: 200px; }' +
     '.moby-form .form-row > input, .moby-form .form-row > select { vertical-align: middle; }' +
     '.moby-form .form-row > .moby-unit { margin-left: 6px; }' +
     '.moby-form .form-row > input[type=checkbox] { width: auto; margin: 0 6px 0 0; vertical-align: middle; }' +
