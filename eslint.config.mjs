@@ -39,7 +39,7 @@ export default tseslint.config(
   {
     // Tests and benches load the built nodes from dist/ with require(), as Node-RED does, and drive
     // node-red-node-test-helper, which has no types
-    files: ['test/**/*.ts'],
+    files: ['test/**/*.ts', 'grafana-plugin/src/**/*.test.ts', 'grafana-plugin/src/**/*.test.tsx'],
     rules: { '@typescript-eslint/no-require-imports': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
   {

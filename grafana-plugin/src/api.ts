@@ -15,7 +15,10 @@ export class AlertApiError extends Error {
 }
 
 /** The API's error body is {error: {code, message}}; fall back to HTTP status text or the thrown message. */
-function describe(err: any): AlertApiError {
+type FetchFailure = { data?: { error?: { code?: string; message?: string }; message?: unknown }; status?: number; statusText?: string; message?: string };
+
+function describe(thrown: unknown): AlertApiError {
+  const err = thrown as FetchFailure | undefined;
   const body = err?.data;
   const apiErr = body && typeof body === 'object' ? body.error : undefined;
   const message =
@@ -46,10 +49,11 @@ export function actionUrl(apiUrl: string, alertId: string, action: AlertAction):
 }
 
 /** Maps the API's Alert JSON back to a row patch, keeping what the response omits. */
-export function patchFromApi(body: any): Partial<AlertRow> {
-  if (!body || typeof body !== 'object') {
+export function patchFromApi(json: unknown): Partial<AlertRow> {
+  if (!json || typeof json !== 'object') {
     return {};
   }
+  const body = json as Record<string, unknown>;
   const patch: Partial<AlertRow> = {};
   if (body.status === 'open' || body.status === 'resolved') {
     patch.status = body.status;

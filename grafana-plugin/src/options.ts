@@ -1,6 +1,6 @@
 // Panel options, declared through Grafana's options builder so they get the standard editor UI.
-import { PanelOptionsEditorBuilder } from '@grafana/data';
-import { DEFAULT_FIELDS, DEFAULT_OPTIONS, FieldMap, PanelOptions } from './types';
+import { PanelOptionsEditorBuilder, type SelectableValue } from '@grafana/data';
+import { DEFAULT_FIELDS, DEFAULT_OPTIONS, type AlertPhase, type FieldMap, type PanelOptions, type Severity } from './types';
 
 const FIELD_LABELS: Record<keyof FieldMap, string> = {
   time: 'Time',
@@ -67,7 +67,7 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
           { value: 'acknowledged', label: 'Acknowledged' },
           { value: 'resolved', label: 'Resolved' },
           // The builder types multi-select options as the array type; each option is one element.
-        ] as any,
+        ] as unknown as Array<SelectableValue<AlertPhase[]>>,
       },
       category: ['Filters'],
     })
@@ -80,7 +80,7 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
           { value: 'critical', label: 'Critical' },
           { value: 'warning', label: 'Warning' },
           { value: 'info', label: 'Info' },
-        ] as any,
+        ] as unknown as Array<SelectableValue<Severity[]>>,
       },
       category: ['Filters'],
     })

@@ -27,7 +27,6 @@ import { oursFlow } from './pipeline-flows';
 import { killAllNodeRed, startNodeRed, type NodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad } from './pipeline-load';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startNatsCluster } = require('../../scripts/nats-cluster.js') as {
   startNatsCluster(o: { bin: string; size: number; partitions: number; dir: string }): Promise<{ mqttUrls: string[]; servers: Array<{ http: number }>; close(): Promise<void> }>;
 };

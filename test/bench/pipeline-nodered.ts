@@ -173,7 +173,7 @@ export async function startRawSubscriber(mqttUrl: string, clientId: string, topi
     );
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n${out.slice(-4000)}`);
+    throw new Error(`${(err as Error).message}\n${out.slice(-4000)}`, { cause: err });
   }
   return { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, userDir: '', output: () => out, usage: () => procUsage(child.pid!), stop };
 }

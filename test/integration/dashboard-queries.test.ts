@@ -11,7 +11,6 @@ import { MachineModel, telemetryBody } from '../../bin/lib/sim-model';
 import { startInfluxDb1, InfluxDb1, InfluxSeries } from '../support/influxdb1';
 import { requireBinary, waitFor } from '../support/net';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const nodes = ['normalize/moby-normalize', 'anomaly/moby-anomaly', 'alert/moby-alert', 'health/moby-device-health', 'influx/moby-influx'].map((f) =>
   require(`../../dist/nodes/${f}.js`),

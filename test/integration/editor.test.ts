@@ -17,9 +17,9 @@ import { Browser, chromium, Page } from 'playwright-core';
 import { freePort, waitFor } from '../support/net';
 
 // browser globals used inside page.evaluate callbacks (the tests compile without the DOM library)
-declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-declare const $: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const window: any;  
+declare const document: any;  
+declare const $: any;  
 
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };

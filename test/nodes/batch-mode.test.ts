@@ -13,7 +13,6 @@ import { sleep, waitFor } from '../support/net';
 import { startInfluxSink, InfluxSink } from '../support/influx-sink';
 import { PUMP, SENSOR } from '../support/payloads';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const mqttModule = require('../../dist/nodes/mqtt/moby-mqtt.js');
 // as in mqtt-durable.test.ts: the test helper's RED lacks hooks; hand the module the registry Flow.js triggers

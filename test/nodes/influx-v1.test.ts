@@ -9,7 +9,6 @@ import { startInfluxSink, InfluxSink } from '../support/influx-sink';
 import { startInfluxDb1, InfluxDb1 } from '../support/influxdb1';
 import { requireBinary, waitFor } from '../support/net';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
 

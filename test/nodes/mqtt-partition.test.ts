@@ -10,7 +10,6 @@ import mqtt from 'mqtt';
 import { sleep, waitFor } from '../support/net';
 import { startAedes, type Broker } from '../support/aedes';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 const mqttModule = require('../../dist/nodes/mqtt/moby-mqtt.js');
 const mqttNodes = (RED: any) => mqttModule(Object.assign(Object.create(RED), { hooks: require('@node-red/util').hooks, nodes: RED.nodes, util: RED.util, settings: RED.settings }));

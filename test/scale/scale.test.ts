@@ -18,7 +18,6 @@ import { startVictoria, type Victoria } from '../support/victoria';
 import { nodeRedProcess, type NodeRedProcess, PROCESS_AUTH } from '../support/nodered-process';
 import { signedStream, type SignedStream } from '../support/signed-stream';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startNatsCluster } = require('../../scripts/nats-cluster.js') as {
   startNatsCluster(o: { bin: string; size: number; partitions: number; dir: string; log?: (m: string) => void }): Promise<NatsCluster>;
 };

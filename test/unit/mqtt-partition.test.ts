@@ -2,7 +2,6 @@
 // and the NATS mapping the cluster scripts write (scripts/nats-cluster.js).
 import assert from 'node:assert/strict';
 import { parsePartition, partitionClientId, partitionFilter, unpartitionTopic, topicMatches } from '../../nodes/core/mqtt/topics';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { partitionMappings, serverConfig } = require('../../scripts/nats-cluster.js') as {
   partitionMappings(n: number): string;
   serverConfig(o: { i: number; servers: Array<{ client: number; cluster: number; mqtt: number; http?: number }>; storeDir: string; partitions: number }): string;

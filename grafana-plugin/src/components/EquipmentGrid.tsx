@@ -235,7 +235,7 @@ export function formatMeasured(v: MeasuredValue, theme: GrafanaTheme2): string {
       theme,
     });
   // Custom units are often written "suffix: mm/s"; collapse the doubled space that leaves.
-  return formattedValueToString(display(v.value) as any).replace(/\s+/g, ' ');
+  return formattedValueToString(display(v.value)).replace(/\s+/g, ' ');
 }
 
 /** Anomaly score trend with the threshold as a dashed line; drawn in SVG, no chart library per card. */

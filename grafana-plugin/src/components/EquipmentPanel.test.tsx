@@ -239,7 +239,7 @@ describe('acknowledge and resolve', () => {
 
   it('resolves an alert, which then leaves the default (unresolved) view', async () => {
     const user = userEvent.setup();
-    mockFetch.mockImplementation((req: any) => of({ status: 200, data: { status: 'resolved', acknowledged: false, resolved_by: 'ana' } }));
+    mockFetch.mockImplementation((_req: any) => of({ status: 200, data: { status: 'resolved', acknowledged: false, resolved_by: 'ana' } }));
     renderPanel({ apiUrl: 'http://api.local/moby' });
     const id = rows()[0].dataset.alert!;
     await user.click(within(rows()[0]).getByRole('button', { name: 'Resolve' }));

@@ -212,14 +212,14 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
         setOverrides((o) =>
           new Map(o).set(alert.alertId, { patch: { ...optimistic, ...patch }, at: Math.max(at, alert.time, patch.time ?? 0) })
         );
-      } catch (err: any) {
+      } catch (err) {
         setOverrides((o) => {
           const n = new Map(o);
           n.delete(alert.alertId);
           return n;
         });
         const verb = action === 'ack' ? 'Acknowledge' : 'Resolve';
-        setErrors((e) => new Map(e).set(alert.alertId, `${verb} failed: ${err?.message ?? String(err)}`));
+        setErrors((e) => new Map(e).set(alert.alertId, `${verb} failed: ${err instanceof Error ? err.message : String(err)}`));
       } finally {
         setPending((p) => {
           const n = new Set(p);

@@ -14,7 +14,7 @@ export type Condition = 'critical' | 'offline' | 'warning' | 'silent' | 'unknown
  * down: warning over silent. Unknown (never reported) is above informational alerts and healthy.
  */
 export const CONDITIONS: Condition[] = ['critical', 'offline', 'warning', 'silent', 'unknown', 'info', 'ok'];
-export const CONDITION_RANK: Record<Condition, number> = Object.fromEntries(CONDITIONS.map((c, i) => [c, i])) as any;
+export const CONDITION_RANK: Record<Condition, number> = Object.fromEntries(CONDITIONS.map((c, i) => [c, i])) as Record<Condition, number>;
 
 /** Connectivity conditions are drawn hatched, alert severities solid: a second channel besides hue. */
 export const CONNECTIVITY: ReadonlySet<Condition> = new Set<Condition>(['offline', 'silent', 'unknown']);
