@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AlertEvent, Alert } from '../core/contract';
-import { AlertEngine, type ActionResult } from '../core/alert/engine';
+import { type ActionResult } from '../core/alert/engine';
+import { TenantAlertEngines } from '../core/alert/tenants';
+import { isTenant } from '../core/tenant';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
@@ -85,7 +87,7 @@ function mountApi(router: HttpRouter, prefix: string, host: ApiHost): () => void
         // the device table is built off the request path in slices (only for a GET /devices that will be
         // answered, so unauthenticated calls cannot make the server build it)
         const hosts = [...live];
-        const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
+        const tokens = hosts.flatMap((h) => [h.token, ...(h.tenantTokens ?? []).map((t) => t.token)]).filter((t): t is string => !!t);
         const wantsDevices = req.method === 'GET' && /^\/devices\/?$/.test(req.path) && authorize(req.headers, tokens, { open: hosts.some((h) => h.open) }).ok;
         const devices = wantsDevices ? await listDevicesForApi() : [];
         const out = handleAlertApi(hosts, 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: () => devices, limiter: apiLimiter });
@@ -127,6 +129,51 @@ function optionalNumber(v: unknown): number | undefined {
 
 interface AlertNodeCreds {
   apiToken?: string;
+  /** JSON `{"<tenant>": "<token or sha256:hex>" | ["…", …]}`: tokens that see only their tenant (docs/tenants.md) */
+  tenantTokens?: string;
+}
+
+/** Parses the tenant tokens credential; throws with what is wrong (never echoing a token). */
+function parseTenantTokens(text: string | undefined): Array<{ tenant: string; token: string }> {
+  if (!text || !text.trim()) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error('tenant tokens are not valid JSON: {"<tenant>": "<token>", …}');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('tenant tokens must be a JSON object {"<tenant>": "<token>", …}');
+  const out: Array<{ tenant: string; token: string }> = [];
+  for (const [tenant, t] of Object.entries(v)) {
+    if (!isTenant(tenant)) throw new Error(`tenant tokens: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    for (const token of Array.isArray(t) ? t : [t]) {
+      if (typeof token !== 'string' || token.length < 16) throw new Error(`tenant tokens: the token of ${tenant} must be a string of at least 16 characters`);
+      out.push({ tenant, token });
+    }
+  }
+  return out;
+}
+
+/** Parses tenantChannels: JSON `{"<tenant>": ["<channel config node id>", …]}`. */
+function parseTenantChannels(v: unknown): Record<string, string[]> {
+  if (v === undefined || v === null || v === '') return {};
+  let doc: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      doc = JSON.parse(v);
+    } catch {
+      throw new Error('tenant channels are not valid JSON: {"<tenant>": ["<channel node id>", …]}');
+    }
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('tenant channels must be a JSON object {"<tenant>": ["<channel node id>", …]}');
+  const out: Record<string, string[]> = {};
+  for (const [tenant, ids] of Object.entries(doc)) {
+    if (!isTenant(tenant)) throw new Error(`tenant channels: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    const list = Array.isArray(ids) ? ids : [ids];
+    if (!list.every((id) => typeof id === 'string' && id)) throw new Error(`tenant channels of ${tenant}: a list of channel config node ids`);
+    out[tenant] = list as string[];
+  }
+  return out;
 }
 
 export = function (RED: NodeAPI) {
@@ -142,7 +189,8 @@ export = function (RED: NodeAPI) {
       const m = mutes.get(a.device_id);
       return m ? { ...a, muted: true, muted_until: m.until } : a;
     }
-    const engine = new AlertEngine({
+    // one engine per tenant (its own bounds); without tenants only the '' engine exists
+    const engine = new TenantAlertEngines({
       autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
       autoResolveMs: secondsToMs(def.autoResolveSec, 0),
       escalateAfterMs: secondsToMs(def.escalateAfterSec, 0),
@@ -157,6 +205,13 @@ export = function (RED: NodeAPI) {
     if (def.notifyEscalate !== false) notifyOn.add('escalate');
     if (def.notifyResolve !== false) notifyOn.add('resolve');
     if (def.notifyAck === true) notifyOn.add('ack');
+    let tenantTokens: Array<{ tenant: string; token: string }> = [];
+    let tenantTokenError: string | null = null;
+    try {
+      tenantTokens = parseTenantTokens(node.credentials?.tenantTokens);
+    } catch (err) {
+      tenantTokenError = (err as Error).message;
+    }
     const apiBaseUrl = typeof def.linkUrl === 'string' && def.linkUrl ? def.linkUrl.replace(/\/+$/, '') : '';
     const store = typeof def.store === 'string' && def.store ? def.store : undefined;
 
@@ -178,6 +233,37 @@ export = function (RED: NodeAPI) {
         channelNodes.push(cfg);
       }
     }
+    // the node's own channels belong to the platform operator and hear every alert (as the admin token sees
+    // every alert); a tenant's channels hear only that tenant's alerts (docs/tenants.md)
+    const adminLanes = Object.keys(senders);
+    const tenantLanes = new Map<string, string[]>();
+    try {
+      for (const [tenant, ids] of Object.entries(parseTenantChannels(def.tenantChannels))) {
+        const own: string[] = [];
+        for (const id of ids) {
+          const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
+          if (!cfg) node.warn(`tenant ${tenant}: channel config node ${id} not found`);
+          else if (!cfg.sender) node.warn(`tenant ${tenant}: channel "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`);
+          else {
+            const lane = `${cfg.type}:${cfg.id}`;
+            if (!senders[lane]) {
+              senders[lane] = cfg.sender;
+              channelLabels[lane] = cfg.label;
+              cfg.register?.(node.id);
+              channelNodes.push(cfg);
+            }
+            own.push(lane);
+          }
+        }
+        tenantLanes.set(tenant, own);
+      }
+    } catch (err) {
+      node.error((err as Error).message);
+    }
+    const lanesOf = (tenant: string | undefined): string[] => {
+      const own = tenant !== undefined ? tenantLanes.get(tenant) : undefined;
+      return own && own.length ? adminLanes.concat(own.filter((l) => !adminLanes.includes(l))) : adminLanes;
+    };
     const llmNode = typeof def.llm === 'string' && def.llm ? (RED.nodes.getNode(def.llm) as LlmConfigNode | null) : null;
     if (llmNode && !llmNode.summarizer) node.warn(`LLM summary off: ${llmNode.problem ?? 'unusable config'}`);
     const summarizer = llmNode?.summarizer ?? null;
@@ -238,7 +324,7 @@ export = function (RED: NodeAPI) {
         if (alert.summary !== summary) engine.setSummary(alert.alert_id, summary);
         const payload: Notification = { kind, time: Date.now(), alert: { ...alert, summary }, summary };
         if (apiBaseUrl) payload.url = `${apiBaseUrl}/alerts/${alert.alert_id}`;
-        for (const lane of lanes) queue.enqueue(lane, key, payload);
+        for (const lane of lanesOf(alert.tenant)) queue.enqueue(lane, key, payload);
       });
       chains.set(alert.alert_id, next);
       void next
@@ -394,6 +480,7 @@ export = function (RED: NodeAPI) {
     // ---- metrics and API ----
     const unregisterGauges = [
       provideGauge('moby_alerts', 'Alerts held by moby-alert nodes by status, severity and acknowledged', ['status', 'severity', 'acknowledged'], () => engine.counts()),
+      provideGauge('moby_tenant_alerts_open', 'Open alerts per tenant (docs/tenants.md)', ['tenant'], () => engine.openByTenant()),
       provideGauge('moby_alert_notifications_pending', 'Notifications waiting for delivery (or retry) per channel', ['channel'], () =>
         lanes.map((lane) => ({ labels: { channel: channelLabels[lane] ?? lane }, value: queue.pendingCount(lane) })),
       ),
@@ -404,7 +491,7 @@ export = function (RED: NodeAPI) {
       return r;
     }
     const host: ApiHost = {
-      list: (f) => engine.list(f).map(withMute),
+      list: (f, scope) => engine.list(f, scope ?? null).map(withMute),
       get: (id) => {
         const a = engine.get(id);
         return a && withMute(a);
@@ -417,13 +504,15 @@ export = function (RED: NodeAPI) {
       acknowledge: (id, by, note) => manual(engine.acknowledge(id, by, note)),
       resolve: (id, by, note) => manual(engine.resolve(id, by, note)),
       token: node.credentials.apiToken || undefined,
+      tenantTokens,
       open: def.apiOpen === true,
       corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
+    if (tenantTokenError) node.error(`alert API: ${tenantTokenError}; tenant tokens are off`);
     const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
     const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
-    apiRefusesAll = prefix !== null && !host.token && !host.open;
+    apiRefusesAll = prefix !== null && !host.token && !host.open && !tenantTokens.length;
     if (apiRefusesAll) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "No token"');
     if (host.corsOrigins?.includes('*')) node.warn('alert API: CORS origin "*" lets any web page read alerts with a token, never change them; list Grafana\'s origin instead');
     refreshStatus();
@@ -456,5 +545,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' } } });
+  RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' }, tenantTokens: { type: 'password' } } });
 };
