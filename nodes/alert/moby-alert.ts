@@ -237,8 +237,18 @@ export = function (RED: NodeAPI) {
     // every alert); a tenant's channels hear only that tenant's alerts (docs/tenants.md)
     const adminLanes = Object.keys(senders);
     const tenantLanes = new Map<string, string[]>();
+    let tenantChannelIds: Record<string, string[]> = {};
     try {
-      for (const [tenant, ids] of Object.entries(parseTenantChannels(def.tenantChannels))) {
+      tenantChannelIds = parseTenantChannels(def.tenantChannels);
+    } catch (err) {
+      node.error((err as Error).message);
+    }
+    const hasTenantChannels = Object.keys(tenantChannelIds).length > 0;
+    // Node-RED creates the config nodes a node names in its own properties first; ids inside a JSON
+    // property are not seen as references, so the tenants' channels are looked up once every node of the
+    // flow exists (before the delivery queue starts, so journalled jobs find their channel)
+    function resolveTenantChannels(): void {
+      for (const [tenant, ids] of Object.entries(tenantChannelIds)) {
         const own: string[] = [];
         for (const id of ids) {
           const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
@@ -257,8 +267,6 @@ export = function (RED: NodeAPI) {
         }
         tenantLanes.set(tenant, own);
       }
-    } catch (err) {
-      node.error((err as Error).message);
     }
     const lanesOf = (tenant: string | undefined): string[] => {
       const own = tenant !== undefined ? tenantLanes.get(tenant) : undefined;
@@ -273,8 +281,8 @@ export = function (RED: NodeAPI) {
     let apiRefusesAll = false;
     const queueDir = path.join(RED.settings.userDir || os.tmpdir(), 'moby-alert');
     const lanes = Object.keys(senders);
-    if (lanes.length) fs.mkdirSync(queueDir, { recursive: true });
-    const journalFile = lanes.length ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined;
+    if (lanes.length || hasTenantChannels) fs.mkdirSync(queueDir, { recursive: true });
+    const journalFile = lanes.length || hasTenantChannels ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined;
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsToMs(def.retryBaseSec, 1000) || 1,
@@ -307,7 +315,7 @@ export = function (RED: NodeAPI) {
     // notifications of one alert are prepared in order (the summary may take an LLM round trip)
     const chains = new Map<string, Promise<void>>();
     function notify(kind: NotificationKind, alert: Alert, seq?: number): void {
-      if (!lanes.length) return;
+      if (!lanes.length && !hasTenantChannels) return;
       // a device in a maintenance window keeps its alert record but pages nobody
       if (mutes.isMuted(alert.device_id)) return;
       const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
@@ -407,7 +415,9 @@ export = function (RED: NodeAPI) {
       }, true);
     }
 
-    ctx.get(STATE_KEY, store, (err, snap) => {
+    ctx.get(STATE_KEY, store, (err, snap) => (hasTenantChannels ? setImmediate(() => restoreState(err, snap)) : restoreState(err, snap)));
+    function restoreState(err: Error | undefined | null, snap: unknown): void {
+      if (hasTenantChannels) resolveTenantChannels();
       if (err) node.warn(`reading saved alerts: ${err.message}`);
       const n = engine.restore(snap);
       if (n) node.log(`restored ${n} alert(s), ${engine.openCount()} open`);
@@ -419,7 +429,7 @@ export = function (RED: NodeAPI) {
       queue.start();
       for (const e of early.splice(0)) handle(e.msg, e.send, e.done);
       refreshStatus();
-    });
+    }
 
     // ---- input ----
     function handle(msg: NodeMessage, send: SendFn, done: (err?: Error) => void): void {
@@ -482,7 +492,7 @@ export = function (RED: NodeAPI) {
       provideGauge('moby_alerts', 'Alerts held by moby-alert nodes by status, severity and acknowledged', ['status', 'severity', 'acknowledged'], () => engine.counts()),
       provideGauge('moby_tenant_alerts_open', 'Open alerts per tenant (docs/tenants.md)', ['tenant'], () => engine.openByTenant()),
       provideGauge('moby_alert_notifications_pending', 'Notifications waiting for delivery (or retry) per channel', ['channel'], () =>
-        lanes.map((lane) => ({ labels: { channel: channelLabels[lane] ?? lane }, value: queue.pendingCount(lane) })),
+        Object.keys(senders).map((lane) => ({ labels: { channel: channelLabels[lane] ?? lane }, value: queue.pendingCount(lane) })),
       ),
     ];
 

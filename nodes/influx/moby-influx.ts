@@ -110,7 +110,7 @@ export = function (RED: NodeAPI) {
     const token = this.credentials?.token || process.env[tokenEnv] || '';
     this.precision = precision;
     this.connection = url
-      ? { url, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000 }
+      ? { url, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000, ...(def.bucketAsDb === true ? { bucketAsDb: true } : {}) }
       : null;
     const users = new Set<Node<any>>();
     let send: InfluxSendFn | null = null;

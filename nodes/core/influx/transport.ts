@@ -17,12 +17,17 @@ export interface InfluxConnection {
   timeoutMs?: number;
   /** bodies larger than this many bytes are gzipped (default 1000, as the client's WriteApi) */
   gzipThreshold?: number;
+  /**
+   * also name the bucket as `db` in the query: VictoriaMetrics ignores `bucket` and keeps the points of each
+   * `db` apart under a `db` label, which is how a tenant's bucket stays its own there (docs/tenants.md)
+   */
+  bucketAsDb?: boolean;
 }
 
 /** Builds a SendFn for POST /api/v2/write?org&bucket&precision. */
 export function createInfluxSend(conn: InfluxConnection): SendFn {
   const client = new InfluxDB({ url: conn.url, token: conn.token || undefined, timeout: conn.timeoutMs ?? 10000 });
-  const path = `/api/v2/write?org=${encodeURIComponent(conn.org)}&bucket=${encodeURIComponent(conn.bucket)}&precision=${conn.precision}`;
+  const path = `/api/v2/write?org=${encodeURIComponent(conn.org)}&bucket=${encodeURIComponent(conn.bucket)}&precision=${conn.precision}${conn.bucketAsDb ? `&db=${encodeURIComponent(conn.bucket)}` : ''}`;
   const options = {
     method: 'POST',
     headers: { 'content-type': 'text/plain; charset=utf-8' },
