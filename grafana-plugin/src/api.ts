@@ -67,6 +67,9 @@ export function patchFromApi(body: any): Partial<AlertRow> {
   if (typeof note === 'string') {
     patch.note = note;
   }
+  if (typeof body.tenant === 'string' && body.tenant) {
+    patch.tenant = body.tenant;
+  }
   const t = toMs(body.updated_at);
   if (t !== undefined) {
     patch.time = t;
