@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // moby-sim: simulated machines publishing signed telemetry over MQTT, with injectable faults.
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { Simulator, DEFAULT_SIM, readKeysFile } from './lib/simulator';
@@ -24,6 +25,8 @@ Usage: moby-sim [options]
   --speed N            after the warm-up send N× faster than --interval, the signal unchanged (default 1)
   --master KEY         master key to derive per-device keys (default $MOBY_MASTER_KEY)
   --master-kid KID     kid of the derived keys (default m1)
+  --tenants A,B        simulate the fleet once per tenant, on t/<tenant>/devices/<id>/telemetry (docs/tenants.md)
+  --tenant-keys-dir D  per-tenant keyring files D/<tenant>.json (default: the master key for every tenant)
   --keys-file FILE     keyring JSON {"<device>": {"<kid>": "<secret>"}, "*": {"<kid>": "<master>"}}
   --mqtt5              MQTT 5 carrier (raw body + user properties) instead of the envelope
   --count N            stop each device after N messages (default: run until Ctrl+C)
@@ -79,6 +82,8 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       'warmup-interval': { type: 'string' },
       speed: { type: 'string' },
+      tenants: { type: 'string' },
+      'tenant-keys-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -100,7 +105,9 @@ async function main(): Promise<void> {
     await replay(url, values.csv, values['csv-device'] ?? 'csv-001', num(values.rate, 10, 'rate') || 10, values['csv-sep'], master, values['master-kid'] ?? 'm1', num(values.count, 0, 'count'));
     return;
   }
-  const sim = new Simulator({
+  const tenants = (values.tenants ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  for (const t of tenants) if (!/^[A-Za-z0-9_-]{1,64}$/.test(t)) throw new Error(`--tenants: "${t}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  const options = {
     ...DEFAULT_SIM,
     url,
     devices: num(values.devices, DEFAULT_SIM.devices, 'devices'),
@@ -115,11 +122,30 @@ async function main(): Promise<void> {
     warmup: num(values.warmup, 0, 'warmup'),
     warmupIntervalMs: num(values['warmup-interval'], DEFAULT_SIM.warmupIntervalMs, 'warmup-interval') || 1,
     speed: num(values.speed, 1, 'speed') || 1,
-    log: (l) => console.log(l),
-  });
-  await sim.start();
-  console.log(`${sim.deviceIds.length} devices publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`);
-  for (const f of sim.faultPlan()) console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s`);
+    log: (l: string) => console.log(l),
+  };
+  // --tenants acme,beta: the same fleet once per tenant (both have pump-001 …), each below t/<tenant>/ and
+  // signed with its tenant's keys (<tenant-keys-dir>/<tenant>.json, else the master key)
+  const sims = tenants.length
+    ? tenants.map((tenant) => {
+        const file = values['tenant-keys-dir'] ? path.join(values['tenant-keys-dir'], `${tenant}.json`) : undefined;
+        return new Simulator({ ...options, tenant, keys: file ? readKeysFile(file) : keys, log: (l: string) => console.log(`[${tenant}] ${l}`) });
+      })
+    : [new Simulator(options)];
+  await Promise.all(sims.map((s) => s.start()));
+  const sim = {
+    stats: {
+      get published() {
+        return sims.reduce((n, s) => n + s.stats.published, 0);
+      },
+      get faulty() {
+        return sims.reduce((n, s) => n + s.stats.faulty, 0);
+      },
+    },
+    stop: () => Promise.all(sims.map((s) => s.stop())),
+  };
+  console.log(`${sims.reduce((n, s) => n + s.deviceIds.length, 0)} devices${tenants.length ? ` of ${tenants.length} tenants (${tenants.join(', ')})` : ''} publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`);
+  for (const f of sims[0].faultPlan()) console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s${tenants.length ? ' (every tenant)' : ''}`);
   if (values.warmup) console.log(`warm-up: the first ${values.warmup} messages per device every ${values['warmup-interval'] ?? DEFAULT_SIM.warmupIntervalMs} ms`);
   const report = setInterval(() => console.log(`published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)`), 30000);
   const stop = async () => {

@@ -17,6 +17,16 @@ const pkg = require(path.join(root, 'package.json'));
 const stateDir = path.resolve(process.env.MOBY_HOME || path.join(root, '.moby'));
 const userDir = path.join(stateDir, 'userdir');
 const children = [];
+// `npm start -- --tenants acme,beta` (or MOBY_TENANTS): the two-tenant pipeline (flows/tenants.json) and the
+// simulator's fleet once per tenant, each with its own master key (docs/tenants.md)
+const tenantArg = process.argv.indexOf('--tenants');
+const tenants = (tenantArg >= 0 ? process.argv[tenantArg + 1] || '' : process.env.MOBY_TENANTS || '').split(',').map((t) => t.trim()).filter(Boolean);
+for (const t of tenants) {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(t)) {
+    console.error(`[moby] --tenants: "${t}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    process.exit(1);
+  }
+}
 
 // Working defaults for every variable the pipeline flow reads (README "Configuration").
 const DEFAULTS = {
@@ -35,7 +45,7 @@ const DEFAULTS = {
   MOBY_CORS_ORIGINS: '',
 };
 // what only Node-RED needs: never handed to the simulator
-const NODE_RED_ONLY = ['MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_API_TOKEN', 'MOBY_INFLUX_TOKEN', 'MOBY_MQTT_PASSWORD'];
+const NODE_RED_ONLY = ['MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_API_TOKEN', 'MOBY_INFLUX_TOKEN', 'MOBY_MQTT_PASSWORD', 'MOBY_TENANT_TOKENS'];
 let stopping = false;
 
 function log(line) {
@@ -101,7 +111,7 @@ function prepareUserDir(credentialSecret, env) {
   // The pipeline in flows/ is the source of truth: it replaces the deployed flow at every start unless
   // MOBY_KEEP_FLOWS=1 (edits made in the editor are kept then; export them to flows/ to share them).
   const flowFile = path.join(userDir, 'flows.json');
-  const source = path.join(root, 'flows', 'pipeline.json');
+  const source = path.join(root, 'flows', tenants.length ? 'tenants.json' : 'pipeline.json');
   if (process.env.MOBY_KEEP_FLOWS === '1' && fs.existsSync(flowFile)) {
     log(`keeping the deployed flow in ${flowFile} (MOBY_KEEP_FLOWS=1)`);
   } else if (fs.existsSync(source)) {
@@ -277,6 +287,24 @@ async function main() {
     env.MOBY_SIM_MQTT_URL = simUrl;
     log(`using MQTT broker ${redactUrl(simUrl)}`);
   }
+  if (tenants.length) {
+    // one keys file per tenant (the keyring polls the directory: edit a file to rotate that tenant's keys);
+    // the demo derives each tenant's master from MOBY_MASTER_KEY unless MOBY_MASTER_KEY_<TENANT> is set
+    const keysDir = path.join(userDir, 'tenant-keys');
+    fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+    for (const t of tenants) {
+      const master = env[`MOBY_MASTER_KEY_${t.toUpperCase().replace(/-/g, '_')}`] || `${env.MOBY_MASTER_KEY}:${t}`;
+      fs.writeFileSync(path.join(keysDir, `${t}.json`), JSON.stringify({ '*': { m1: master } }), { mode: 0o600 });
+    }
+    // tenant operator tokens: MOBY_TENANT_TOKENS, or new ones at every start (printed below)
+    if (!env.MOBY_TENANT_TOKENS) {
+      env.MOBY_TENANT_TOKENS = JSON.stringify(Object.fromEntries(tenants.map((t) => [t, crypto.randomBytes(24).toString('base64url')])));
+      env.MOBY_TENANT_TOKENS_GENERATED = '1';
+    }
+    if (!env.MOBY_SIM_ARGS) env.MOBY_SIM_ARGS = `--devices 20 --faults demo --warmup ${Math.max(0, Math.round(Number(env.MOBY_TRAIN_POINTS) || 0)) + 10} --warmup-interval 100`;
+    env.MOBY_SIM_ARGS += ` --tenants ${tenants.join(',')} --tenant-keys-dir ${keysDir}`;
+    log(`tenants: ${tenants.join(', ')} (keys in ${keysDir}, points to bucket moby-<tenant>)`);
+  }
   prepareUserDir(secrets.credentialSecret, env);
   env.MOBY_PORT = String(port);
   // The simulator starts, and the URLs are printed, only once Node-RED has started the flow and its broker
@@ -322,6 +350,9 @@ async function main() {
     log(`  API token: the one printed at the first start; to reset it delete ${secrets.files.api} or set MOBY_API_TOKEN`);
   } else {
     log('  API token: from MOBY_API_TOKEN (send it as "Authorization: Bearer <token>")');
+  }
+  if (tenants.length && env.MOBY_TENANT_TOKENS_GENERATED) {
+    for (const [t, token] of Object.entries(JSON.parse(env.MOBY_TENANT_TOKENS))) log(`  tenant ${t} API token (this start only; set MOBY_TENANT_TOKENS to keep them): ${token}`);
   }
   if (secrets.credentialSource === 'generated') log(`credential secret generated in ${secrets.files.credential} (keep it with the user directory; set MOBY_CREDENTIAL_SECRET to choose one)`);
   log('press Ctrl+C to stop');

@@ -34,6 +34,11 @@ export interface SimOptions {
   /** after the warm-up, send every intervalMs / speed ms (the signal still advances intervalMs per message) */
   speed: number;
   log: (line: string) => void;
+  /**
+   * the devices' tenant (docs/tenants.md): topics become `t/<tenant>/<topic>`, the signature covers the
+   * tenant and MQTT client ids carry it, so two tenants may both simulate pump-001
+   */
+  tenant?: string;
 }
 
 export const DEFAULT_SIM: Omit<SimOptions, 'url' | 'log'> = {
@@ -105,6 +110,12 @@ export class Simulator {
     this.stats.devices = ids.length;
   }
 
+  /** A topic template with the device id filled in, below `t/<tenant>/` for a tenant. */
+  private topicOf(tpl: string, id: string): string {
+    const topic = tpl.replace('{id}', id);
+    return this.opts.tenant ? `t/${this.opts.tenant}/${topic}` : topic;
+  }
+
   get deviceIds(): string[] {
     return this.devices.map((d) => d.id);
   }
@@ -123,9 +134,9 @@ export class Simulator {
   }
 
   private connect(d: SimDevice): Promise<void> {
-    const t = (tpl: string) => tpl.replace('{id}', d.id);
+    const t = (tpl: string) => this.topicOf(tpl, d.id);
     const client = mqtt.connect(this.opts.url, {
-      clientId: `moby-sim-${d.id}`,
+      clientId: this.opts.tenant ? `moby-sim-${this.opts.tenant}-${d.id}` : `moby-sim-${d.id}`,
       clean: true,
       keepalive: 10,
       reconnectPeriod: 1000,
@@ -159,7 +170,7 @@ export class Simulator {
       return;
     }
     if (active('silence')) return; // connected but silent: keep-alive pings continue, data stops
-    const topic = this.opts.topic.replace('{id}', d.id);
+    const topic = this.topicOf(this.opts.topic, d.id);
     const body = telemetryBody(d.id, d.model.equipmentType, reading, Date.now());
     let payload: string;
     let properties: { userProperties: Record<string, string> } | undefined;
@@ -170,11 +181,11 @@ export class Simulator {
       payload = body.slice(0, Math.floor(body.length / 2)); // truncated JSON
       this.stats.faulty++;
     } else if (this.opts.mqtt5) {
-      const signed = signUserProperties({ deviceId: d.id, key: d.key, kid: d.kid, body });
+      const signed = signUserProperties({ deviceId: d.id, key: d.key, kid: d.kid, body, tenant: this.opts.tenant });
       payload = signed.payload;
       properties = { userProperties: signed.userProperties };
     } else {
-      const env: Envelope = signEnvelope({ deviceId: d.id, key: d.key, kid: d.kid, body });
+      const env: Envelope = signEnvelope({ deviceId: d.id, key: d.key, kid: d.kid, body, tenant: this.opts.tenant });
       if (active('badsig') && Math.random() < 0.3) {
         env.sig = `v1=${'0'.repeat(64)}`;
         this.stats.faulty++;

@@ -71,6 +71,9 @@ export function patchFromApi(json: unknown): Partial<AlertRow> {
   if (typeof note === 'string') {
     patch.note = note;
   }
+  if (typeof body.tenant === 'string' && body.tenant) {
+    patch.tenant = body.tenant;
+  }
   const t = toMs(body.updated_at);
   if (t !== undefined) {
     patch.time = t;

@@ -38,6 +38,8 @@ export interface AlertRow {
   alertId: string;
   deviceId: string;
   equipmentId?: string;
+  /** the device's tenant (MOBY docs/tenants.md): the `tenant` tag of moby_alerts, absent without tenants */
+  tenant?: string;
   rule: string;
   severity: Severity;
   status: AlertStatus;

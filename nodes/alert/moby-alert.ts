@@ -5,10 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AlertEvent, Alert } from '../core/contract';
-import { AlertEngine, filterAlerts, type ActionResult } from '../core/alert/engine';
+import { filterAlerts, type ActionResult } from '../core/alert/engine';
 import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
 import type { RedisConfigNode } from '../health/redis-config';
 import { textSetting } from '../lib/settings';
+import { inScope, TenantAlertEngines } from '../core/alert/tenants';
+import { isTenant } from '../core/tenant';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
@@ -90,7 +92,7 @@ function mountApi(router: HttpRouter, prefix: string, host: ApiHost): () => void
         // the device table is built off the request path in slices (only for a GET /devices that will be
         // answered, so unauthenticated calls cannot make the server build it)
         const hosts = [...live];
-        const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
+        const tokens = hosts.flatMap((h) => [h.token, ...(h.tenantTokens ?? []).map((t) => t.token)]).filter((t): t is string => !!t);
         const wantsDevices = req.method === 'GET' && /^\/devices\/?$/.test(req.path) && authorize(req.headers, tokens, { open: hosts.some((h) => h.open) }).ok;
         const devices = wantsDevices ? await listDevicesForApi() : [];
         const out = handleAlertApi(hosts, 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: () => devices, limiter: apiLimiter });
@@ -126,6 +128,51 @@ function optionalNumber(v: unknown): number | undefined {
 
 interface AlertNodeCreds {
   apiToken?: string;
+  /** JSON `{"<tenant>": "<token or sha256:hex>" | ["…", …]}`: tokens that see only their tenant (docs/tenants.md) */
+  tenantTokens?: string;
+}
+
+/** Parses the tenant tokens credential; throws with what is wrong (never echoing a token). */
+function parseTenantTokens(text: string | undefined): Array<{ tenant: string; token: string }> {
+  if (!text || !text.trim()) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error('tenant tokens are not valid JSON: {"<tenant>": "<token>", …}');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('tenant tokens must be a JSON object {"<tenant>": "<token>", …}');
+  const out: Array<{ tenant: string; token: string }> = [];
+  for (const [tenant, t] of Object.entries(v)) {
+    if (!isTenant(tenant)) throw new Error(`tenant tokens: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    for (const token of Array.isArray(t) ? t : [t]) {
+      if (typeof token !== 'string' || token.length < 16) throw new Error(`tenant tokens: the token of ${tenant} must be a string of at least 16 characters`);
+      out.push({ tenant, token });
+    }
+  }
+  return out;
+}
+
+/** Parses tenantChannels: JSON `{"<tenant>": ["<channel config node id>", …]}`. */
+function parseTenantChannels(v: unknown): Record<string, string[]> {
+  if (v === undefined || v === null || v === '') return {};
+  let doc: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      doc = JSON.parse(v);
+    } catch {
+      throw new Error('tenant channels are not valid JSON: {"<tenant>": ["<channel node id>", …]}');
+    }
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('tenant channels must be a JSON object {"<tenant>": ["<channel node id>", …]}');
+  const out: Record<string, string[]> = {};
+  for (const [tenant, ids] of Object.entries(doc)) {
+    if (!isTenant(tenant)) throw new Error(`tenant channels: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    const list = Array.isArray(ids) ? ids : [ids];
+    if (!list.every((id) => typeof id === 'string' && id)) throw new Error(`tenant channels of ${tenant}: a list of channel config node ids`);
+    out[tenant] = list as string[];
+  }
+  return out;
 }
 
 export = function (RED: NodeAPI) {
@@ -141,7 +188,8 @@ export = function (RED: NodeAPI) {
       const m = mutes.get(a.device_id);
       return m ? { ...a, muted: true, muted_until: m.until } : a;
     }
-    const engine = new AlertEngine({
+    // one engine per tenant (its own bounds); without tenants only the '' engine exists
+    const engine = new TenantAlertEngines({
       autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
       autoResolveMs: secondsSetting(def.autoResolveSec, 0),
       escalateAfterMs: secondsSetting(def.escalateAfterSec, 0),
@@ -156,6 +204,13 @@ export = function (RED: NodeAPI) {
     if (def.notifyEscalate !== false) notifyOn.add('escalate');
     if (def.notifyResolve !== false) notifyOn.add('resolve');
     if (def.notifyAck === true) notifyOn.add('ack');
+    let tenantTokens: Array<{ tenant: string; token: string }> = [];
+    let tenantTokenError: string | null = null;
+    try {
+      tenantTokens = parseTenantTokens(node.credentials?.tenantTokens);
+    } catch (err) {
+      tenantTokenError = (err as Error).message;
+    }
     const apiBaseUrl = typeof def.linkUrl === 'string' && def.linkUrl ? def.linkUrl.replace(/\/+$/, '') : '';
     const store = typeof def.store === 'string' && def.store ? def.store : undefined;
 
@@ -177,6 +232,45 @@ export = function (RED: NodeAPI) {
         channelNodes.push(cfg);
       }
     }
+    // the node's own channels belong to the platform operator and hear every alert (as the admin token sees
+    // every alert); a tenant's channels hear only that tenant's alerts (docs/tenants.md)
+    const adminLanes = Object.keys(senders);
+    const tenantLanes = new Map<string, string[]>();
+    let tenantChannelIds: Record<string, string[]> = {};
+    try {
+      tenantChannelIds = parseTenantChannels(def.tenantChannels);
+    } catch (err) {
+      node.error((err as Error).message);
+    }
+    const hasTenantChannels = Object.keys(tenantChannelIds).length > 0;
+    // Node-RED creates the config nodes a node names in its own properties first; ids inside a JSON
+    // property are not seen as references, so the tenants' channels are looked up once every node of the
+    // flow exists (before the delivery queue starts, so journalled jobs find their channel)
+    function resolveTenantChannels(): void {
+      for (const [tenant, ids] of Object.entries(tenantChannelIds)) {
+        const own: string[] = [];
+        for (const id of ids) {
+          const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
+          if (!cfg) node.warn(`tenant ${tenant}: channel config node ${id} not found`);
+          else if (!cfg.sender) node.warn(`tenant ${tenant}: channel "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`);
+          else {
+            const lane = `${cfg.type}:${cfg.id}`;
+            if (!senders[lane]) {
+              senders[lane] = cfg.sender;
+              channelLabels[lane] = cfg.label;
+              cfg.register?.(node.id);
+              channelNodes.push(cfg);
+            }
+            own.push(lane);
+          }
+        }
+        tenantLanes.set(tenant, own);
+      }
+    }
+    const lanesOf = (tenant: string | undefined): string[] => {
+      const own = tenant !== undefined ? tenantLanes.get(tenant) : undefined;
+      return own && own.length ? adminLanes.concat(own.filter((l) => !adminLanes.includes(l))) : adminLanes;
+    };
     const llmNode = typeof def.llm === 'string' && def.llm ? (RED.nodes.getNode(def.llm) as LlmConfigNode | null) : null;
     if (llmNode && !llmNode.summarizer) node.warn(`LLM summary off: ${llmNode.problem ?? 'unusable config'}`);
     const summarizer = llmNode?.summarizer ?? null;
@@ -186,8 +280,8 @@ export = function (RED: NodeAPI) {
     let apiRefusesAll = false;
     const queueDir = path.join(RED.settings.userDir || os.tmpdir(), 'moby-alert');
     const lanes = Object.keys(senders);
-    if (lanes.length) fs.mkdirSync(queueDir, { recursive: true });
-    const journalFile = lanes.length ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined;
+    if (lanes.length || hasTenantChannels) fs.mkdirSync(queueDir, { recursive: true });
+    const journalFile = lanes.length || hasTenantChannels ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined;
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
@@ -220,7 +314,7 @@ export = function (RED: NodeAPI) {
     // notifications of one alert are prepared in order (the summary may take an LLM round trip)
     const chains = new Map<string, Promise<void>>();
     function notify(kind: NotificationKind, alert: Alert, seq?: number): void {
-      if (!lanes.length) return;
+      if (!lanes.length && !hasTenantChannels) return;
       // a device in a maintenance window keeps its alert record but pages nobody
       if (mutes.isMuted(alert.device_id)) return;
       const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
@@ -237,7 +331,7 @@ export = function (RED: NodeAPI) {
         if (alert.summary !== summary) engine.setSummary(alert.alert_id, summary);
         const payload: Notification = { kind, time: Date.now(), alert: { ...alert, summary }, summary };
         if (apiBaseUrl) payload.url = `${apiBaseUrl}/alerts/${alert.alert_id}`;
-        for (const lane of lanes) queue.enqueue(lane, key, payload);
+        for (const lane of lanesOf(alert.tenant)) queue.enqueue(lane, key, payload);
       });
       chains.set(alert.alert_id, next);
       void next
@@ -420,7 +514,9 @@ export = function (RED: NodeAPI) {
       }, true);
     }
 
-    ctx.get(STATE_KEY, store, (err, snap) => {
+    ctx.get(STATE_KEY, store, (err, snap) => (hasTenantChannels ? setImmediate(() => restoreState(err, snap)) : restoreState(err, snap)));
+    function restoreState(err: Error | undefined | null, snap: unknown): void {
+      if (hasTenantChannels) resolveTenantChannels();
       if (err) node.warn(`reading saved alerts: ${err.message}`);
       const n = engine.restore(snap);
       if (n) node.log(`restored ${n} alert(s), ${engine.openCount()} open`);
@@ -433,7 +529,7 @@ export = function (RED: NodeAPI) {
       queue.start();
       for (const e of early.splice(0)) handle(e.msg, e.send, e.done);
       refreshStatus();
-    });
+    }
 
     // ---- input ----
     function handle(msg: NodeMessage, send: SendFn, done: (err?: Error) => void): void {
@@ -494,8 +590,9 @@ export = function (RED: NodeAPI) {
     // ---- metrics and API ----
     const unregisterGauges = [
       provideGauge('moby_alerts', 'Alerts held by moby-alert nodes by status, severity and acknowledged', ['status', 'severity', 'acknowledged'], () => engine.counts()),
+      provideGauge('moby_tenant_alerts_open', 'Open alerts per tenant (docs/tenants.md)', ['tenant'], () => engine.openByTenant()),
       provideGauge('moby_alert_notifications_pending', 'Notifications waiting for delivery (or retry) per channel', ['channel'], () =>
-        lanes.map((lane) => ({ labels: { channel: channelLabels[lane] ?? lane }, value: queue.pendingCount(lane) })),
+        Object.keys(senders).map((lane) => ({ labels: { channel: channelLabels[lane] ?? lane }, value: queue.pendingCount(lane) })),
       ),
     ];
 
@@ -514,7 +611,11 @@ export = function (RED: NodeAPI) {
       return { ok: true, alert };
     }
     const host: ApiHost = {
-      list: (f) => (shared ? filterAlerts([...engine.list({ ...f, limit: 10000 }), ...shared.book.others()], f) : engine.list(f)).map(withMute),
+      list: (f, scope) =>
+        (shared
+          ? filterAlerts([...engine.list({ ...f, limit: 10000 }, scope ?? null), ...shared.book.others().filter((a) => inScope(scope ?? null, a.tenant))], f)
+          : engine.list(f, scope ?? null)
+        ).map(withMute),
       get: (id) => {
         const a = engine.get(id) ?? shared?.book.get(id)?.alert;
         return a && withMute(a);
@@ -527,13 +628,15 @@ export = function (RED: NodeAPI) {
       acknowledge: (id, by, note) => (engine.get(id) || !shared ? manual(engine.acknowledge(id, by, note)) : remote(id, 'ack', by, note)),
       resolve: (id, by, note) => (engine.get(id) || !shared ? manual(engine.resolve(id, by, note)) : remote(id, 'resolve', by, note)),
       token: node.credentials.apiToken || undefined,
+      tenantTokens,
       open: def.apiOpen === true,
       corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
+    if (tenantTokenError) node.error(`alert API: ${tenantTokenError}; tenant tokens are off`);
     const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
     const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
-    apiRefusesAll = prefix !== null && !host.token && !host.open;
+    apiRefusesAll = prefix !== null && !host.token && !host.open && !tenantTokens.length;
     if (apiRefusesAll) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "No token"');
     if (host.corsOrigins?.includes('*')) node.warn('alert API: CORS origin "*" lets any web page read alerts with a token, never change them; list Grafana\'s origin instead');
     refreshStatus();
@@ -567,5 +670,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' } } });
+  RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' }, tenantTokens: { type: 'password' } } });
 };

@@ -6,6 +6,7 @@ import type { AnomalyResult, Point, Reject } from '../core/contract';
 import { checkValue, FORBIDDEN_KEYS } from '../core/safe-json';
 import { DEFAULT_CONFIG, DEFAULT_MAX_FEATURES, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, featuresOf, installModel, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
 import { DeviceStates } from '../core/anomaly/device-states';
+import { isTenant, scopedKey } from '../core/tenant';
 import { FitPool } from '../core/anomaly/fit-pool';
 import { validateLimits, ThresholdLimits } from '../core/anomaly/threshold';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
@@ -346,7 +347,10 @@ export = function (RED: NodeAPI) {
       const deviceId = typeof tags.device_id === 'string' && tags.device_id ? tags.device_id : undefined;
       if (!isPlainObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
       const equipment = typeof tags.equipment_id === 'string' && tags.equipment_id ? tags.equipment_id : undefined;
-      const key = byEquipment ? equipment : deviceId;
+      const plain = byEquipment ? equipment : deviceId;
+      // a tenant's device (or equipment) has its own state even when another tenant uses the same id, and
+      // the per-device bound holds per tenant (docs/tenants.md)
+      const key = plain && isTenant(tags.tenant) ? scopedKey(tags.tenant, plain) : plain;
       if (!key) {
         return byEquipment ? reject('missing_equipment', 'tags.equipment_id is missing', { device_id: deviceId, field: 'tags.equipment_id' }) : reject('missing_device', 'tags.device_id is missing', { field: 'tags.device_id' });
       }

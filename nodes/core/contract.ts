@@ -52,6 +52,8 @@ export interface HealthEvent {
   last_seen: number | null;
   reason: HealthReason;
   equipment_id?: string;
+  /** the device's tenant (docs/tenants.md); absent without tenants */
+  tenant?: string;
 }
 
 export type AlertStatus = 'open' | 'resolved';
@@ -61,6 +63,8 @@ export type AlertEventType = 'open' | 'update' | 'ack' | 'resolve' | 'escalate';
 export interface Alert {
   alert_id: string;
   device_id: string;
+  /** the device's tenant (docs/tenants.md); absent without tenants */
+  tenant?: string;
   equipment_id?: string;
   rule: string;
   severity: Severity;

@@ -8,14 +8,16 @@ import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './h
 import type { KeyLookup } from './keyring';
 import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from './safe-json';
 import { NonceCache, NonceCheck } from './replay';
+import { TENANT_PATTERN } from './tenant';
 
 export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
 
-export type VerifyRejectCode = 'malformed' | 'unknown_device' | 'unknown_key' | 'bad_signature' | 'stale' | 'replay' | 'device_mismatch';
+export type VerifyRejectCode = 'malformed' | 'unknown_device' | 'unknown_key' | 'bad_signature' | 'stale' | 'replay' | 'device_mismatch' | 'tenant_mismatch';
 
 /** What the verifier needs from a keyring (Keyring implements it). */
 export interface KeySource {
-  lookup(deviceId: string, kid?: string): KeyLookup;
+  /** with a tenant: that tenant's keys only (docs/tenants.md) */
+  lookup(deviceId: string, kid?: string, tenant?: string): KeyLookup;
 }
 
 export interface VerifierOptions {
@@ -32,10 +34,19 @@ export interface VerifierOptions {
   onReplayRecord?: (line: string) => void;
   /** caps for the envelope text (maxBytes) and the parsed body (all three) */
   limits?: JsonLimits;
-  /** MQTT topic pattern with `+`/`#`, e.g. `devices/+/telemetry`; enables device_mismatch */
+  /**
+   * MQTT topic pattern with `+`/`#`, e.g. `devices/+/telemetry`; enables device_mismatch. Named levels as in
+   * the normalize node's syntax: `+device_id` marks the device level and `+tenant` the tenant level, e.g.
+   * `t/+tenant/devices/+device_id/telemetry` (then the tenant comes from the topic, docs/tenants.md)
+   */
   topicPattern?: string;
   /** which `+` of the pattern holds the device id, 1-based (default 1) */
   topicDeviceLevel?: number;
+  /**
+   * the replay cache of one tenant: each tenant gets its own, so one tenant's flood of devices or nonces
+   * cannot evict another tenant's nonces or raise its floors (default: an in-memory cache with the same bounds)
+   */
+  tenantNonces?: (tenant: string) => NonceCache;
   /** clock in Unix seconds (tests) */
   now?: () => number;
 }
@@ -59,12 +70,16 @@ export interface Verified {
   body: Record<string, unknown>;
   /** a broker redelivery of a message whose nonce was already accepted (passes once) */
   redelivered?: true;
+  /** the device's tenant (from the topic or the signed envelope); absent without tenants */
+  tenant?: string;
 }
 
 export type VerifyResult = Verified | { ok: false; reject: Reject & { code: VerifyRejectCode } };
 
 interface Proof {
   deviceId: string;
+  /** the tenant the message claims (envelope `tenant` or x-moby-tenant) */
+  tenant?: string;
   kid?: string;
   /** ts exactly as it enters the MAC */
   tsText: string;
@@ -90,35 +105,50 @@ function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field
   return { ok: false, reject: r };
 }
 
-/** Compiled MQTT topic pattern that extracts the device id from one `+` level. */
+const NAMED_LEVEL = /^\+[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Compiled MQTT topic pattern that extracts the device id from one `+` level, and the tenant from a level
+ * named `+tenant` (the shared topic-pattern syntax: `+name` is a one-level wildcard that names its value).
+ */
 export class TopicDevice {
   private readonly levels: string[];
   private readonly deviceIndex: number;
+  /** level of `+tenant`, or -1 */
+  readonly tenantIndex: number;
   private readonly multi: boolean;
 
   constructor(pattern: string, plusNumber = 1) {
     this.levels = pattern.split('/');
     this.multi = this.levels[this.levels.length - 1] === '#';
     if (this.multi) this.levels.pop();
-    if (this.levels.some((l) => l === '#' || (l.length > 1 && (l.includes('+') || l.includes('#'))))) {
-      throw new Error(`topic pattern "${pattern}": '#' only as the last level, '+' only as a whole level`);
+    if (this.levels.some((l) => l === '#' || (l.length > 1 && (l.includes('#') || (l.includes('+') && !NAMED_LEVEL.test(l)))))) {
+      throw new Error(`topic pattern "${pattern}": '#' only as the last level, '+' only as a whole level (or '+name')`);
     }
+    this.tenantIndex = this.levels.indexOf('+tenant');
+    const named = this.levels.indexOf('+device_id');
     let seen = 0;
-    this.deviceIndex = this.levels.findIndex((l) => l === '+' && ++seen === plusNumber);
+    // a `+device_id` level names the device; else the plusNumber-th wildcard that is not the tenant's
+    this.deviceIndex = named >= 0 ? named : this.levels.findIndex((l, i) => l.startsWith('+') && i !== this.tenantIndex && ++seen === plusNumber);
     if (this.deviceIndex < 0) throw new Error(`topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id`);
   }
 
-  /** The device id in the topic, or null when the topic does not match the pattern. */
-  deviceOf(topic: string): string | null {
+  /** The device id (and tenant) in the topic, or null when the topic does not match the pattern. */
+  match(topic: string): { device: string; tenant?: string } | null {
     const parts = topic.split('/');
     if (this.multi ? parts.length < this.levels.length : parts.length !== this.levels.length) return null;
     for (let i = 0; i < this.levels.length; i++) {
       const l = this.levels[i];
-      if (l === '+') {
+      if (l.charCodeAt(0) === 43 /* + */) {
         if (parts[i] === '') return null;
       } else if (l !== parts[i]) return null;
     }
-    return parts[this.deviceIndex];
+    return this.tenantIndex >= 0 ? { device: parts[this.deviceIndex], tenant: parts[this.tenantIndex] } : { device: parts[this.deviceIndex] };
+  }
+
+  /** The device id in the topic, or null when the topic does not match the pattern. */
+  deviceOf(topic: string): string | null {
+    return this.match(topic)?.device ?? null;
   }
 }
 
@@ -130,6 +160,8 @@ export class Verifier {
   private readonly bodyLimits: Required<JsonLimits>;
   private readonly topic: TopicDevice | null;
   private readonly now: () => number;
+  private readonly tenantNonceFactory: (tenant: string) => NonceCache;
+  private readonly tenantCaches = new Map<string, NonceCache>();
   /** reused buffers the v1 values are decoded into: no allocation per message */
   private readonly scratch: Buffer[] = Array.from({ length: MAX_SIGS }, () => Buffer.alloc(MAC_BYTES));
 
@@ -137,13 +169,14 @@ export class Verifier {
     this.keys = o.keys;
     this.tolerance = o.toleranceSec ?? 300;
     if (!(this.tolerance >= 0)) throw new Error('tolerance must be >= 0 seconds');
-    this.nonces = new NonceCache({
+    const cacheOptions = {
       windowSec: this.tolerance,
       capacity: Math.min(MAX_NONCE_CACHE, Math.max(1, Math.floor(o.replayCacheSize ?? 100000))),
       perDevice: o.replayPerDevice,
       maxDevices: o.replayDevices,
-      onRecord: o.onReplayRecord,
-    });
+    };
+    this.nonces = new NonceCache({ ...cacheOptions, onRecord: o.onReplayRecord });
+    this.tenantNonceFactory = o.tenantNonces ?? (() => new NonceCache(cacheOptions));
     this.bodyLimits = { ...DEFAULT_LIMITS, ...o.limits };
     // the envelope carries the body JSON-escaped (every quote doubles) plus ~200 bytes of proof; the body's
     // own cap is checked exactly once it is unescaped
@@ -152,19 +185,42 @@ export class Verifier {
     this.now = o.now ?? nowSeconds;
   }
 
+  /** The replay cache of a tenant (created on its first verified-key message); the tenant-less one is `nonces`. */
+  noncesOf(tenant: string | undefined): NonceCache {
+    if (tenant === undefined) return this.nonces;
+    let cache = this.tenantCaches.get(tenant);
+    if (!cache) {
+      cache = this.tenantNonceFactory(tenant);
+      this.tenantCaches.set(tenant, cache);
+    }
+    return cache;
+  }
+
+  /** The tenants' replay caches created so far. */
+  tenantNonceCaches(): ReadonlyMap<string, NonceCache> {
+    return this.tenantCaches;
+  }
+
   verify(input: VerifyInput): VerifyResult {
     const proof = this.extract(input);
     if ('ok' in proof) return proof;
     const { deviceId } = proof;
+    let tenant = proof.tenant;
 
     if (this.topic) {
       const topic = typeof input.topic === 'string' ? input.topic : '';
-      const fromTopic = this.topic.deviceOf(topic);
+      const fromTopic = this.topic.match(topic);
       if (fromTopic === null) return reject('device_mismatch', `topic "${topic}" does not match the device topic pattern`, deviceId, 'topic');
-      if (fromTopic !== deviceId) return reject('device_mismatch', `topic names device ${fromTopic} but the message is signed for ${deviceId}`, deviceId, 'topic');
+      if (fromTopic.device !== deviceId) return reject('device_mismatch', `topic names device ${fromTopic.device} but the message is signed for ${deviceId}`, deviceId, 'topic');
+      if (fromTopic.tenant !== undefined) {
+        // the broker's ACL decides who may publish below t/<tenant>/: the topic's tenant is the one that counts
+        if (!TENANT_PATTERN.test(fromTopic.tenant)) return reject('malformed', `tenant level of topic "${topic}" must be 1-64 chars of [A-Za-z0-9_-]`, deviceId, 'topic');
+        if (tenant !== undefined && tenant !== fromTopic.tenant) return reject('tenant_mismatch', `topic names tenant ${fromTopic.tenant} but the message claims tenant ${tenant}`, deviceId, 'tenant');
+        tenant = fromTopic.tenant;
+      }
     }
 
-    const found = this.keys.lookup(deviceId, proof.kid);
+    const found = this.keys.lookup(deviceId, proof.kid, tenant);
     if (!found.ok) return reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id');
 
     const now = this.now();
@@ -173,7 +229,7 @@ export class Verifier {
     }
 
     const candidates = proof.candidates;
-    const signed = `${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}`;
+    const signed = tenant === undefined ? `${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}` : `t/${tenant}/${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}`;
     let kid: string | undefined;
     for (const entry of found.keys) {
       if (candidates === 0) break;
@@ -191,10 +247,11 @@ export class Verifier {
       return reject('bad_signature', `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`, deviceId, 'sig');
     }
 
-    const seen = this.nonces.check(deviceId, proof.nonce, proof.ts, now, input.redelivered === true);
+    const nonces = tenant === undefined ? this.nonces : this.noncesOf(tenant);
+    const seen = nonces.check(deviceId, proof.nonce, proof.ts, now, input.redelivered === true);
     if (seen === NonceCheck.Replay) return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
     if (seen === NonceCheck.BelowFloor) {
-      return reject('replay', `ts ${proof.ts} is below ${deviceId}'s replay floor ${this.nonces.floorOf(deviceId)}: nonces of that time were dropped to keep the cache bounded, so the message cannot be proven new`, deviceId, 'ts');
+      return reject('replay', `ts ${proof.ts} is below ${deviceId}'s replay floor ${nonces.floorOf(deviceId)}: nonces of that time were dropped to keep the cache bounded, so the message cannot be proven new`, deviceId, 'ts');
     }
 
     const body = parseJsonSafe<unknown>(proof.body, this.bodyLimits);
@@ -208,6 +265,7 @@ export class Verifier {
     // a body that does not parse was still authentic: its nonce stays used (a redelivery of it fails the same way)
     const ok: Verified = { ok: true, deviceId, kid, ts: proof.ts, body: body.value as Record<string, unknown> };
     if (seen === NonceCheck.Redelivered) ok.redelivered = true;
+    if (tenant !== undefined) ok.tenant = tenant;
     return ok;
   }
 
@@ -243,7 +301,11 @@ export class Verifier {
       return reject('malformed', e.body === undefined ? 'body is missing' : 'body must be the raw telemetry JSON text (a string), not parsed JSON', deviceId, 'body');
     }
     if (e.body.length * 3 > this.bodyLimits.maxBytes && Buffer.byteLength(e.body) > this.bodyLimits.maxBytes) return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
-    return this.common(deviceId, e.kid, String(ts), ts, e.nonce, e.sig, e.body);
+    const claimed = this.claimedTenant(e.tenant, deviceId, 'tenant');
+    if (claimed !== undefined && typeof claimed !== 'string') return claimed;
+    const proof = this.common(deviceId, e.kid, String(ts), ts, e.nonce, e.sig, e.body);
+    if (claimed !== undefined && !('ok' in proof)) proof.tenant = claimed;
+    return proof;
   }
 
   private fromUserProperties(up: Record<string, unknown>, payload: unknown): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
@@ -269,7 +331,18 @@ export class Verifier {
     if (body.length * 3 > this.bodyLimits.maxBytes && Buffer.byteLength(body) > this.bodyLimits.maxBytes) {
       return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
     }
-    return this.common(deviceId, one(USER_PROPERTY.kid), tsText, Number(tsText), one(USER_PROPERTY.nonce), sig, body);
+    const claimed = this.claimedTenant(one(USER_PROPERTY.tenant), deviceId, USER_PROPERTY.tenant);
+    if (claimed !== undefined && typeof claimed !== 'string') return claimed;
+    const proof = this.common(deviceId, one(USER_PROPERTY.kid), tsText, Number(tsText), one(USER_PROPERTY.nonce), sig, body);
+    if (claimed !== undefined && !('ok' in proof)) proof.tenant = claimed;
+    return proof;
+  }
+
+  /** The tenant a message claims: undefined when absent, the name, or a malformed reject. */
+  private claimedTenant(v: unknown, deviceId: string, field: string): string | undefined | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string' || !TENANT_PATTERN.test(v)) return reject('malformed', 'tenant must be 1-64 chars of [A-Za-z0-9_-]', deviceId, field);
+    return v;
   }
 
   private common(deviceId: string, kid: unknown, tsText: string, ts: number, nonce: unknown, sig: unknown, body: string): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {

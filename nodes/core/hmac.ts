@@ -1,9 +1,13 @@
 // The MOBY signing scheme (v1), shared by devices, gateways, the simulator and the hmac-sign/-verify nodes:
 //   MAC = lowercase hex HMAC-SHA256(secret, `<device_id>.<ts>.<nonce>.<body>`)
+// and for a device of a tenant (docs/tenants.md) the tenant is covered too:
+//   MAC = lowercase hex HMAC-SHA256(secret, `t/<tenant>/<device_id>.<ts>.<nonce>.<body>`)
+// (a device id never contains '/', so no tenant-less string can equal a tenant's one).
 // ts = integer Unix seconds written in plain decimal, nonce = 8-64 chars of [A-Za-z0-9_-], body = the exact
 // raw telemetry JSON text. Two carriers: a JSON envelope (MQTT 3.1.1) or raw body + MQTT 5 user properties.
 // No Node-RED import: this module is the package's public signing API (see README "Signing messages").
 import { createHmac, randomBytes } from 'node:crypto';
+import { TENANT_PATTERN } from './tenant';
 
 export const MIN_KEY_BYTES = 16;
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
@@ -17,6 +21,7 @@ export const USER_PROPERTY = {
   ts: 'x-moby-ts',
   nonce: 'x-moby-nonce',
   sig: 'x-moby-sig',
+  tenant: 'x-moby-tenant',
 } as const;
 
 const HEX_PATTERN = /^(?:[0-9a-fA-F]{2})+$/;
@@ -50,19 +55,19 @@ export function deriveDeviceKey(master: Buffer, deviceId: string): Buffer {
   return createHmac('sha256', master).update(deviceId, 'utf8').digest();
 }
 
-/** The exact bytes that are MACed. */
-export function signingString(deviceId: string, ts: number | string, nonce: string, body: string): string {
-  return `${deviceId}.${ts}.${nonce}.${body}`;
+/** The exact bytes that are MACed; with a tenant they start `t/<tenant>/`. */
+export function signingString(deviceId: string, ts: number | string, nonce: string, body: string, tenant?: string): string {
+  return tenant ? `t/${tenant}/${deviceId}.${ts}.${nonce}.${body}` : `${deviceId}.${ts}.${nonce}.${body}`;
 }
 
 /** Raw 32-byte MAC (the verifier compares these, not hex strings). */
-export function computeMacBytes(key: Buffer, deviceId: string, ts: number | string, nonce: string, body: string): Buffer {
-  return createHmac('sha256', key).update(signingString(deviceId, ts, nonce, body), 'utf8').digest();
+export function computeMacBytes(key: Buffer, deviceId: string, ts: number | string, nonce: string, body: string, tenant?: string): Buffer {
+  return createHmac('sha256', key).update(signingString(deviceId, ts, nonce, body, tenant), 'utf8').digest();
 }
 
-/** Lowercase hex MAC of `<device_id>.<ts>.<nonce>.<body>`. */
-export function computeMac(key: Buffer, deviceId: string, ts: number, nonce: string, body: string): string {
-  return computeMacBytes(key, deviceId, ts, nonce, body).toString('hex');
+/** Lowercase hex MAC of `<device_id>.<ts>.<nonce>.<body>` (prefixed `t/<tenant>/` for a tenant's device). */
+export function computeMac(key: Buffer, deviceId: string, ts: number, nonce: string, body: string, tenant?: string): string {
+  return computeMacBytes(key, deviceId, ts, nonce, body, tenant).toString('hex');
 }
 
 /** 22 chars of base64url from 16 random bytes: within the nonce alphabet and length. */
@@ -83,6 +88,8 @@ export interface Envelope {
   sig: string;
   /** the exact telemetry JSON text that was signed */
   body: string;
+  /** the device's tenant (docs/tenants.md); covered by the signature */
+  tenant?: string;
 }
 
 export interface SignOptions {
@@ -94,6 +101,8 @@ export interface SignOptions {
   ts?: number;
   /** default newNonce() */
   nonce?: string;
+  /** the device's tenant: the signature then covers it (docs/tenants.md) */
+  tenant?: string;
 }
 
 function checkSignInput(o: SignOptions): { ts: number; nonce: string } {
@@ -104,25 +113,31 @@ function checkSignInput(o: SignOptions): { ts: number; nonce: string } {
   if (!Number.isSafeInteger(ts) || ts < 0) throw new Error('ts must be a non-negative integer (Unix seconds)');
   const nonce = o.nonce ?? newNonce();
   if (!NONCE_PATTERN.test(nonce)) throw new Error('nonce must be 8-64 chars of [A-Za-z0-9_-]');
+  if (o.tenant !== undefined && o.tenant !== '' && !TENANT_PATTERN.test(o.tenant)) throw new Error('tenant must be 1-64 chars of [A-Za-z0-9_-]');
   return { ts, nonce };
 }
 
 /** Signs a body into the MQTT 3.1.1 envelope carrier; JSON.stringify(result) is the MQTT payload. */
 export function signEnvelope(o: SignOptions): Envelope {
   const { ts, nonce } = checkSignInput(o);
-  const sig = `v1=${computeMac(o.key, o.deviceId, ts, nonce, o.body)}`;
-  return o.kid === undefined || o.kid === ''
+  const tenant = o.tenant || undefined;
+  const sig = `v1=${computeMac(o.key, o.deviceId, ts, nonce, o.body, tenant)}`;
+  const env: Envelope = o.kid === undefined || o.kid === ''
     ? { device_id: o.deviceId, ts, nonce, sig, body: o.body }
     : { device_id: o.deviceId, kid: o.kid, ts, nonce, sig, body: o.body };
+  if (tenant) env.tenant = tenant;
+  return env;
 }
 
 /** Signs a body into the MQTT 5 carrier: the payload is the raw body, the proof travels in user properties. */
 export function signUserProperties(o: SignOptions): { payload: string; userProperties: Record<string, string> } {
   const { ts, nonce } = checkSignInput(o);
+  const tenant = o.tenant || undefined;
   const userProperties: Record<string, string> = { [USER_PROPERTY.device]: o.deviceId };
+  if (tenant) userProperties[USER_PROPERTY.tenant] = tenant;
   if (o.kid !== undefined && o.kid !== '') userProperties[USER_PROPERTY.kid] = o.kid;
   userProperties[USER_PROPERTY.ts] = String(ts);
   userProperties[USER_PROPERTY.nonce] = nonce;
-  userProperties[USER_PROPERTY.sig] = `v1=${computeMac(o.key, o.deviceId, ts, nonce, o.body)}`;
+  userProperties[USER_PROPERTY.sig] = `v1=${computeMac(o.key, o.deviceId, ts, nonce, o.body, tenant)}`;
   return { payload: o.body, userProperties };
 }

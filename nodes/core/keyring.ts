@@ -5,6 +5,13 @@
 import { deriveDeviceKey, parseKey, DEVICE_ID_PATTERN } from './hmac';
 import { FORBIDDEN_KEYS } from './safe-json';
 import { isPlainObject } from './guards';
+import { TENANT_PATTERN } from './tenant';
+
+/**
+ * Key of the bulk JSON holding per-tenant keyrings: `{ "@tenants": { "<tenant>": { "<device_id>": {…},
+ * "*": {…} } } }`. '@' is not a device-id character, so the key can never be mistaken for a device.
+ */
+export const TENANTS_KEY = '@tenants';
 
 export interface KeyEntry {
   kid: string;
@@ -36,6 +43,11 @@ export class Keyring {
   private readonly masters: KeyEntry[] = [];
   /** derived keys per device, bounded: an attacker can name any device id once masters exist */
   private readonly derived = new Map<string, KeyEntry[]>();
+  /**
+   * one keyring per tenant (docs/tenants.md): its own device keys and master keys, so a tenant's keys derive
+   * nothing for another tenant and replacing one tenant's ring (rotation) leaves every other one untouched
+   */
+  private readonly tenants = new Map<string, Keyring>();
 
   constructor(private readonly derivedCacheSize = 10000) {}
 
@@ -85,11 +97,49 @@ export class Keyring {
     const keys = Object.keys(value);
     if (keys.length === 1 && keys[0] === 'devices' && isPlainObject(value.devices)) value = value.devices;
     for (const [deviceId, kids] of Object.entries(value as Record<string, unknown>)) {
+      if (deviceId === TENANTS_KEY) {
+        if (!isPlainObject(kids)) throw new Error(`"${TENANTS_KEY}" must be an object of tenant → keys`);
+        for (const [tenant, doc] of Object.entries(kids)) {
+          if (!TENANT_PATTERN.test(tenant)) throw new Error(`tenant "${truncate(tenant)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+          if (!isPlainObject(doc)) throw new Error(`keys of tenant ${tenant} must be an object of device id → { kid: secret }`);
+          let ring = this.tenants.get(tenant);
+          if (!ring) {
+            ring = new Keyring(this.derivedCacheSize);
+            this.tenants.set(tenant, ring);
+          }
+          try {
+            ring.load(doc as KeyringJson);
+          } catch (err) {
+            throw new Error(`tenant ${tenant}: ${(err as Error).message}`, { cause: err });
+          }
+        }
+        continue;
+      }
       if (FORBIDDEN_KEYS.has(deviceId)) throw new Error(`forbidden device id "${deviceId}"`);
       if (!isPlainObject(kids)) throw new Error(`keys of ${deviceId} must be an object of kid → secret`);
       for (const [kid, spec] of Object.entries(kids)) this.add(deviceId, kid, spec as KeySpec);
     }
     return this;
+  }
+
+  /**
+   * Replaces (or with null removes) one tenant's keyring as a whole: key rotation of one tenant, e.g. from
+   * its watched keys file, without a redeploy and without touching any other tenant's keys.
+   */
+  setTenant(tenant: string, ring: Keyring | null): void {
+    if (!TENANT_PATTERN.test(tenant)) throw new Error(`tenant "${truncate(tenant)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    if (ring) this.tenants.set(tenant, ring);
+    else this.tenants.delete(tenant);
+  }
+
+  /** The keyring of one tenant, if it has keys. */
+  tenant(tenant: string): Keyring | undefined {
+    return this.tenants.get(tenant);
+  }
+
+  /** Names of the tenants that have keys. */
+  tenantNames(): string[] {
+    return [...this.tenants.keys()];
   }
 
   get deviceCount(): number {
@@ -106,17 +156,32 @@ export class Keyring {
   }
 
   /** Counts of devices and explicit keys, and the master kids: for logs, never the secrets. */
-  describe(): { devices: number; keys: number; masters: string[] } {
+  describe(): { devices: number; keys: number; masters: string[]; tenants?: string[] } {
     let keys = 0;
+    let devices = this.devices.size;
     for (const list of this.devices.values()) keys += list.length;
-    return { devices: this.devices.size, keys, masters: this.masters.map((m) => m.kid) };
+    for (const ring of this.tenants.values()) {
+      const d = ring.describe();
+      devices += d.devices;
+      keys += d.keys;
+    }
+    const out: { devices: number; keys: number; masters: string[]; tenants?: string[] } = { devices, keys, masters: this.masters.map((m) => m.kid) };
+    if (this.tenants.size) out.tenants = [...this.tenants.keys()];
+    return out;
   }
 
   /**
    * Candidate keys for verifying: with a kid, exactly that key (if active); without, every active key of
    * the device, explicit ones first, then master-derived.
    */
-  lookup(deviceId: string, kid?: string): KeyLookup {
+  lookup(deviceId: string, kid?: string, tenant?: string): KeyLookup {
+    if (tenant !== undefined) {
+      // a tenant's device is looked up only in that tenant's ring: never in the tenant-less keys or masters
+      const ring = this.tenants.get(tenant);
+      if (!ring) return { ok: false, code: 'unknown_device', reason: `no keys configured for tenant ${tenant}` };
+      const r = ring.lookup(deviceId, kid);
+      return r.ok ? r : { ...r, reason: `tenant ${tenant}: ${r.reason}` };
+    }
     const keys = this.keysOf(deviceId);
     if (!keys) return { ok: false, code: 'unknown_device', reason: `no key configured for device ${deviceId}` };
     if (kid !== undefined) {
@@ -134,8 +199,8 @@ export class Keyring {
   }
 
   /** The key a signer uses: the kid asked for, else the one marked primary, else the first active one. */
-  signingKey(deviceId: string, kid?: string): KeyLookup & { key?: KeyEntry } {
-    const found = this.lookup(deviceId, kid);
+  signingKey(deviceId: string, kid?: string, tenant?: string): KeyLookup & { key?: KeyEntry } {
+    const found = this.lookup(deviceId, kid, tenant);
     if (!found.ok) return found;
     const key = found.keys.find((e) => e.primary) ?? found.keys[0];
     return { ok: true, keys: [key], key };

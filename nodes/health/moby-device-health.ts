@@ -15,6 +15,7 @@ import {
   type TopicPattern,
 } from '../core/health';
 import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
+import { isTenant, scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/tenant';
 import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { ThrottledStatus } from '../lib/status';
@@ -136,7 +137,7 @@ export = function (RED: NodeAPI) {
     const emit = (ev: HealthEvent) => {
       dirty = true;
       countOut(TYPE);
-      node.send([{ topic: 'device-health', payload: ev }, null]);
+      node.send([{ topic: 'device-health', payload: unscopeEvent(ev) }, null]);
       showStatus();
     };
     let service: HealthService | null = null;
@@ -169,7 +170,9 @@ export = function (RED: NodeAPI) {
     );
     const unregisterSource = registerDeviceSource(node.id, () =>
       table.snapshot().map((r): DeviceRow => {
-        const row: DeviceRow = { device_id: r.device_id, state: r.state, since: r.since, last_seen: r.last_seen, reason: r.reason, timeout_ms: r.timeout_ms };
+        const id = unscopeHealthId(r.device_id);
+        const row: DeviceRow = { device_id: id.device_id, state: r.state, since: r.since, last_seen: r.last_seen, reason: r.reason, timeout_ms: r.timeout_ms };
+        if (id.tenant !== undefined) row.tenant = id.tenant;
         if (r.equipment_id !== undefined) row.equipment_id = r.equipment_id;
         return row;
       }),
@@ -193,6 +196,10 @@ export = function (RED: NodeAPI) {
       }
       const now = Date.now();
       const input = readHealthMessage(msg, now, readOpts);
+      // a tenant's device has its own row even when another tenant uses the same id (docs/tenants.md)
+      const moby = msg.moby as { tenant?: unknown } | undefined;
+      const tenant = typeof moby === 'object' && moby !== null && isTenant(moby.tenant) ? moby.tenant : undefined;
+      if (tenant !== undefined && input.kind === 'activity') input.device_id = scopeHealthId(tenant, input.device_id);
       try {
         if (input.kind === 'reject') {
           countRejected(TYPE, input.reject.code);

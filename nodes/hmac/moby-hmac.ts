@@ -9,11 +9,13 @@ import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from 
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
-import { countEvent, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvent, countIn, countOut, countRejected, countTenant, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
+import { NonceCache } from '../core/replay';
+import { TENANT_PATTERN } from '../core/tenant';
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -36,6 +38,11 @@ interface KeyringDef extends NodeDef {
   watch?: boolean;
   keysEnv?: string;
   masterKid?: string;
+  /**
+   * a directory with one keys file per tenant, `<tenant>.json` (docs/tenants.md): each is polled and
+   * reloaded on its own, so rotating one tenant's keys needs no redeploy and touches no other tenant
+   */
+  tenantKeysDir?: string;
 }
 
 interface VerifyDef extends NodeDef {
@@ -58,12 +65,14 @@ interface SignDef extends NodeDef {
   deviceId?: string;
   kid?: string;
   carrier?: 'envelope' | 'mqtt5';
+  /** the devices' tenant; else msg.moby.tenant (docs/tenants.md) */
+  tenant?: string;
 }
 
 /** msg.moby with reject/auth from earlier nodes (or from a hostile upstream) replaced. */
 function mobyOf(msg: NodeMessage): Record<string, unknown> {
   const prev = isPlainObject(msg.moby) ? msg.moby : {};
-  const { reject: _r, auth: _a, ...rest } = prev;
+  const { reject: _r, auth: _a, tenant: _t, ...rest } = prev;
   return rest;
 }
 
@@ -115,6 +124,28 @@ function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring
   return { ring, sources };
 }
 
+function tenantDirPath(RED: NodeAPI, def: KeyringDef): string | null {
+  const dir = (def.tenantKeysDir || '').trim();
+  if (!dir) return null;
+  return path.isAbsolute(dir) ? dir : path.join(RED.settings.userDir || process.cwd(), dir);
+}
+
+/** `<tenant>.json` files of the tenant keys directory with their change stamps. */
+function scanTenantDir(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of fs.readdirSync(dir)) {
+    const m = /^(.+)\.json$/.exec(name);
+    if (!m || !TENANT_PATTERN.test(m[1])) continue;
+    try {
+      const st = fs.statSync(path.join(dir, name));
+      if (st.isFile()) out.set(m[1], `${st.mtimeMs}:${st.size}:${st.ino}`);
+    } catch {
+      // removed between readdir and stat: the next scan sees it gone
+    }
+  }
+  return out;
+}
+
 export = function (RED: NodeAPI) {
   function KeyringConfig(this: Node<KeyringCreds>, def: KeyringDef) {
     RED.nodes.createNode(this, def);
@@ -122,15 +153,18 @@ export = function (RED: NodeAPI) {
     self.ring = new Keyring();
     self.loadError = null;
     let loaded = false;
+    // the rings loaded from the tenant keys directory (declared below; a reload of the main keys keeps them)
+    let tenantRingsOf: () => Map<string, Keyring> = () => new Map();
     const load = () => {
       try {
         const { ring, sources } = loadKeyring(RED, def, self.credentials || {});
+        for (const [tenant, r] of tenantRingsOf()) if (!ring.tenant(tenant)) ring.setTenant(tenant, r);
         self.ring = ring;
         self.loadError = null;
         loaded = true;
         const d = ring.describe();
         self.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
-        if (d.devices === 0 && d.masters.length === 0) self.warn('keyring has no keys: every message will be rejected as unknown_device');
+        if (d.devices === 0 && d.masters.length === 0 && !(def.tenantKeysDir || '').trim()) self.warn('keyring has no keys: every message will be rejected as unknown_device');
       } catch (err) {
         // once loaded, a bad edit of the watched file must not take the fleet offline: keep the last good keys
         if (loaded) self.error(`keys changed but could not be loaded, keeping the previous keys: ${(err as Error).message}`);
@@ -141,6 +175,50 @@ export = function (RED: NodeAPI) {
       }
     };
     load();
+    // per-tenant keys files: each tenant's ring is replaced on its own (rotation without a redeploy); a bad
+    // file keeps that tenant's previous keys and never touches another tenant's
+    const tenantDir = tenantDirPath(RED, def);
+    const tenantStamps = new Map<string, string>();
+    const tenantRings = new Map<string, Keyring>();
+    tenantRingsOf = () => tenantRings;
+    const scanTenants = (first: boolean) => {
+      let files: Map<string, string>;
+      try {
+        files = scanTenantDir(tenantDir as string);
+      } catch (err) {
+        if (first) self.error(`tenant keys directory ${tenantDir}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`);
+        return;
+      }
+      for (const [tenant, stamp] of files) {
+        if (tenantStamps.get(tenant) === stamp) continue;
+        tenantStamps.set(tenant, stamp);
+        try {
+          const ring = new Keyring().load(fs.readFileSync(path.join(tenantDir as string, `${tenant}.json`), 'utf8'));
+          tenantRings.set(tenant, ring);
+          self.ring.setTenant(tenant, ring);
+          const d = ring.describe();
+          self.log(`keyring: tenant ${tenant}: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''}`);
+        } catch (err) {
+          self.error(`keys of tenant ${tenant} not loaded${tenantRings.has(tenant) ? ', keeping its previous keys' : ''}: ${(err as Error).message}`);
+        }
+      }
+      for (const tenant of [...tenantStamps.keys()]) {
+        if (files.has(tenant)) continue;
+        tenantStamps.delete(tenant);
+        tenantRings.delete(tenant);
+        self.ring.setTenant(tenant, null);
+        self.log(`keyring: tenant ${tenant}: keys file removed, its devices are refused`);
+      }
+    };
+    if (tenantDir) {
+      scanTenants(true);
+      const timer = setInterval(() => scanTenants(false), WATCH_INTERVAL_MS);
+      timer.unref?.();
+      self.on('close', (_removed: boolean, done: () => void) => {
+        clearInterval(timer);
+        done();
+      });
+    }
     const watched = def.watch ? keysFilePath(RED, def) : null;
     if (watched) {
       const onChange = (cur: fs.Stats, prev: fs.Stats) => {
@@ -173,7 +251,7 @@ export = function (RED: NodeAPI) {
 
   /** The keyring's current keys, also after a reload replaced its Keyring. */
   function currentKeys(cfg: KeyringNode): KeySource {
-    return { lookup: (deviceId, kid) => cfg.ring.lookup(deviceId, kid) };
+    return { lookup: (deviceId, kid, tenant) => cfg.ring.lookup(deviceId, kid, tenant) };
   }
 
   function HmacVerify(this: Node, def: VerifyDef) {
@@ -189,6 +267,33 @@ export = function (RED: NodeAPI) {
     // the journal needs the cache and the cache reports to the journal: records go through this indirection
     let sink: ((line: string) => void) | undefined;
     const wantFile = def.replayStore !== 'memory';
+    // each tenant's replay cache has its own journal beside the node's (created with the tenant's cache)
+    let journalFile: string | null = null;
+    const tenantJournals: ReplayJournal[] = [];
+    const cacheSize = num(def.replayCache, 100000, 1);
+    const tenantCache = (tenant: string): NonceCache => {
+      let tj: ReplayJournal | null = null;
+      const cache = new NonceCache({
+        windowSec: num(def.tolerance, 300, 0),
+        capacity: cacheSize,
+        perDevice: num(def.replayPerDevice, 10000, 1),
+        maxDevices: num(def.replayDevices, 100000, 1),
+        onRecord: journalFile ? (line) => tj?.record(line) : undefined,
+      });
+      if (journalFile) {
+        const file = journalFile.replace(/(\.log)?$/, `.tenant-${tenant}.log`);
+        try {
+          const j = new ReplayJournal(cache, { file });
+          tj = j;
+          j.open(nowSeconds());
+          tenantJournals.push(j);
+        } catch (err) {
+          tj = null;
+          node.error(`replay journal ${file} of tenant ${tenant}: ${(err as Error).message}; its replay cache is kept in memory only`);
+        }
+      }
+      return cache;
+    };
     if (cfg) {
       try {
         verifier = new Verifier({
@@ -201,6 +306,7 @@ export = function (RED: NodeAPI) {
           limits: { maxBytes: num(def.maxBytes, 65536, 256) },
           topicPattern: (def.topicPattern || '').trim() || undefined,
           topicDeviceLevel: num(def.topicLevel, 1, 1),
+          tenantNonces: tenantCache,
         });
       } catch (err) {
         setupError = err as Error;
@@ -216,6 +322,7 @@ export = function (RED: NodeAPI) {
         node.warn('replay cache kept in memory only: no Node-RED user directory for its journal (set replayFile to an absolute path)');
       } else {
         const file = path.isAbsolute(rel) ? rel : path.join(userDir as string, rel);
+        journalFile = file;
         try {
           const j = new ReplayJournal(verifier.nonces, { file });
           sink = (line) => j.record(line);
@@ -225,6 +332,7 @@ export = function (RED: NodeAPI) {
         } catch (err) {
           // without its journal a restart would reopen replays: refuse to verify rather than run unprotected
           sink = undefined;
+          journalFile = null;
           setupError = new Error(`replay journal ${file}: ${(err as Error).message}`);
           node.error(setupError.message);
           node.status({ fill: 'red', shape: 'ring', text: 'replay journal error' });
@@ -250,6 +358,7 @@ export = function (RED: NodeAPI) {
       if (journal) {
         try {
           journal.flush(nowSeconds());
+          for (const j of tenantJournals) j.flush(nowSeconds());
         } catch (err) {
           // fail open, loudly: stopping all telemetry because the disk is full would be worse; a restart
           // before the journal works again may accept a replay of these messages
@@ -278,6 +387,10 @@ export = function (RED: NodeAPI) {
         passed++;
         msg.payload = r.body;
         moby.device_id = r.deviceId;
+        if (r.tenant !== undefined) {
+          moby.tenant = r.tenant;
+          countTenant(VERIFY, r.tenant);
+        }
         moby.auth = r.redelivered ? { kid: r.kid, ts: r.ts, verified: true, redelivered: true } : { kid: r.kid, ts: r.ts, verified: true };
         msg.moby = moby;
         countOut(VERIFY);
@@ -293,7 +406,7 @@ export = function (RED: NodeAPI) {
       if (!r.ok) {
         send([null, msg]);
         done();
-      } else if (journal && journal.hasPending) {
+      } else if (journal && (journal.hasPending || (tenantJournals.length > 0 && tenantJournals.some((j) => j.hasPending)))) {
         batch.push([msg, send, done]);
         if (!scheduled) {
           scheduled = true;
@@ -313,6 +426,7 @@ export = function (RED: NodeAPI) {
       unregister();
       try {
         journal?.close(nowSeconds());
+        for (const j of tenantJournals) j.close(nowSeconds());
       } catch (err) {
         node.warn(`closing the replay journal: ${(err as Error).message}`);
       }
@@ -329,6 +443,7 @@ export = function (RED: NodeAPI) {
     const fixedDevice = (def.deviceId || '').trim();
     const fixedKid = (def.kid || '').trim() || undefined;
     const carrier = def.carrier === 'mqtt5' ? 'mqtt5' : 'envelope';
+    const fixedTenant = (def.tenant || '').trim() || undefined;
     const status = new ThrottledStatus(node);
     let signed = 0;
     let rejected = 0;
@@ -384,7 +499,13 @@ export = function (RED: NodeAPI) {
         done();
         return;
       }
-      const found = cfg.ring.signingKey(deviceId, fixedKid);
+      const tenant = fixedTenant ?? (typeof moby.tenant === 'string' && moby.tenant ? moby.tenant : undefined);
+      if (tenant !== undefined && !TENANT_PATTERN.test(tenant)) {
+        rejectMsg(msg, send, { code: 'malformed', reason: 'tenant must be 1-64 chars of [A-Za-z0-9_-]', device_id: deviceId, field: 'tenant' });
+        done();
+        return;
+      }
+      const found = cfg.ring.signingKey(deviceId, fixedKid, tenant);
       if (!found.ok || !found.key) {
         rejectMsg(msg, send, { code: found.ok ? 'unknown_key' : found.code, reason: found.ok ? 'no key' : found.reason, device_id: deviceId });
         done();
@@ -392,14 +513,15 @@ export = function (RED: NodeAPI) {
       }
       const kid = found.key.kid;
       if (carrier === 'mqtt5') {
-        const s = signUserProperties({ deviceId, key: found.key.key, kid, body });
+        const s = signUserProperties({ deviceId, key: found.key.key, kid, body, tenant });
         msg.payload = s.payload;
         msg.userProperties = { ...(isPlainObject(msg.userProperties) ? msg.userProperties : {}), ...s.userProperties };
       } else {
-        msg.payload = JSON.stringify(signEnvelope({ deviceId, key: found.key.key, kid, body }));
+        msg.payload = JSON.stringify(signEnvelope({ deviceId, key: found.key.key, kid, body, tenant }));
       }
       const out = mobyOf(msg);
       out.device_id = deviceId;
+      if (tenant !== undefined) out.tenant = tenant;
       msg.moby = out;
       signed++;
       countOut(SIGN);

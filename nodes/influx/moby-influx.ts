@@ -5,7 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn, AnyNode } from '../lib/red';
-import { countIn, countOut, countRejected, provideGauge, registry, writeLatency } from '../lib/metrics';
+import { countIn, countOut, countRejected, countTenant, provideGauge, registry, writeLatency } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
@@ -14,6 +14,7 @@ import type { InfluxConnection, Precision, SendFn as InfluxSendFn, WriterStats }
 import { registerMetricsRoute } from './metrics-route';
 import { numberSetting as num, textSetting } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
+import { isTenant, tenantOfMessage } from '../core/tenant';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -25,6 +26,13 @@ interface InfluxConfigNode extends Node<{ token?: string; username?: string; pas
   precision: Precision;
   describe(): string;
   sendFn(): InfluxSendFn | null;
+  /**
+   * The send function of a tenant's own bucket (and org) when the config routes tenants
+   * (docs/tenants.md), else null: the tenant's points then go to the config's bucket like any other.
+   */
+  tenantSendFn(tenant: string): InfluxSendFn | null;
+  /** where a tenant's points go, for logs */
+  describeTenant(tenant: string): string;
   register(user: AnyNode): void;
   deregister(user: AnyNode): void;
 }
@@ -40,6 +48,33 @@ provideGauge('moby_influx_spool_failing', 'InfluxDB writers whose disk spool can
 ]);
 
 const str = textSetting;
+
+/** Tenants one writer node keeps separate queues and spools for (the keyring bounds tenants in practice). */
+const MAX_TENANT_WRITERS = 1000;
+
+/** Parses the config's tenant targets: JSON `{"<tenant>": {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}}`. */
+function parseTenantTargets(v: unknown): Record<string, { bucket?: string; org?: string; tokenEnv?: string }> {
+  if (v === undefined || v === null || (typeof v === 'string' && !v.trim())) return {};
+  let doc: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      doc = JSON.parse(v);
+    } catch {
+      throw new Error('tenant targets are not valid JSON: {"<tenant>": {"bucket": "…", "org": "…"}}');
+    }
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('tenant targets must be a JSON object {"<tenant>": {"bucket": "…"}}');
+  const out: Record<string, { bucket?: string; org?: string; tokenEnv?: string }> = {};
+  for (const [tenant, t] of Object.entries(doc)) {
+    if (!isTenant(tenant)) throw new Error(`tenant targets: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    const target = typeof t === 'string' ? { bucket: t } : t;
+    if (typeof target !== 'object' || target === null) throw new Error(`tenant targets of ${tenant}: {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}`);
+    const r = target as Record<string, unknown>;
+    for (const k of ['bucket', 'org', 'tokenEnv']) if (r[k] !== undefined && typeof r[k] !== 'string') throw new Error(`tenant targets of ${tenant}: ${k} must be a string`);
+    out[tenant] = { bucket: r.bucket as string | undefined, org: r.org as string | undefined, tokenEnv: r.tokenEnv as string | undefined };
+  }
+  return out;
+}
 
 function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
   const counts = `${s.buffered} buffered · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`;
@@ -91,7 +126,7 @@ export = function (RED: NodeAPI) {
             token,
             timeoutMs: num(def.timeout, 10, 1) * 1000,
           }
-        : { url, api, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000 };
+        : { url, api, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000, ...(def.bucketAsDb === true ? { bucketAsDb: true } : {}) };
     const users = new Set<AnyNode>();
     let send: InfluxSendFn | null = null;
     this.sendFn = () => {
@@ -103,6 +138,40 @@ export = function (RED: NodeAPI) {
       const c = this.connection;
       if (!c) return 'no URL';
       return c.api === 'v1' ? `${c.url} db=${c.database}${c.retentionPolicy ? ` rp=${c.retentionPolicy}` : ''} (v1)` : `${c.url} ${c.org}/${c.bucket}`;
+    };
+    // tenant routing: an explicit map {"<tenant>": {"bucket", "org"?, "tokenEnv"?}} and/or templates with
+    // {tenant} for bucket and org; a tenant covered by neither writes to the config's bucket
+    let tenantMap: Record<string, { bucket?: string; org?: string; tokenEnv?: string }> = {};
+    try {
+      tenantMap = parseTenantTargets(def.tenantTargets);
+    } catch (err) {
+      this.error((err as Error).message);
+    }
+    const bucketTemplate = str(def.tenantBucket);
+    const orgTemplate = str(def.tenantOrg);
+    const targetOf = (tenant: string): InfluxConnection | null => {
+      if (!this.connection) return null;
+      const t = tenantMap[tenant];
+      if (!t && !bucketTemplate) return null;
+      const fill = (tpl: string) => tpl.split('{tenant}').join(tenant);
+      const bucket = t?.bucket || fill(bucketTemplate);
+      const org = t?.org || (orgTemplate ? fill(orgTemplate) : this.connection.org);
+      const tenantToken = t?.tokenEnv ? process.env[t.tokenEnv] : undefined;
+      return { ...this.connection, bucket, org, token: tenantToken || this.connection.token };
+    };
+    const tenantSends = new Map<string, InfluxSendFn>();
+    this.tenantSendFn = (tenant) => {
+      const cached = tenantSends.get(tenant);
+      if (cached) return cached;
+      const conn = targetOf(tenant);
+      if (!conn) return null;
+      const fn = createInfluxSend(conn);
+      tenantSends.set(tenant, fn);
+      return fn;
+    };
+    this.describeTenant = (tenant) => {
+      const conn = targetOf(tenant);
+      return conn ? `${conn.url} ${conn.org}/${conn.bucket}` : this.describe();
     };
     this.register = (u) => users.add(u);
     this.deregister = (u) => users.delete(u);
@@ -123,13 +192,19 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node, 500);
     const closeTimeoutMs = num(def.closeTimeout, 10, 0) * 1000;
     const writeScoredPoint = def.scoredPoint !== 'anomaly';
-    let writer: InfluxWriter;
-    let lastDropped = 0;
-    try {
-      const spool = Spool.open({ dir: spoolDir, maxBytes: num(def.spoolMaxMB, 256, 1) * 1024 * 1024 });
-      lastDropped = spool.droppedPoints;
-      writer = new InfluxWriter({
-        send: config && !config.problem ? config.sendFn() : null,
+    /** points the spools had dropped (their bound) that the counter already holds: from earlier runs, or counted */
+    let droppedSeen = 0;
+
+    /**
+     * One writer (memory queue, retry, disk spool) per target. Without tenants there is one; with tenant
+     * routing each tenant has its own writer and spool (`<spool dir>/tenant-<name>`), so one tenant's database
+     * outage (retrying, spooling, a full queue) never delays another tenant's points.
+     */
+    function openWriter(dir: string, send: InfluxSendFn | null): InfluxWriter {
+      const spool = Spool.open({ dir, maxBytes: num(def.spoolMaxMB, 256, 1) * 1024 * 1024 });
+      droppedSeen += spool.droppedPoints;
+      return new InfluxWriter({
+        send,
         spool,
         batchSize: num(def.batchSize, 100, 1),
         flushIntervalMs: num(def.flushInterval, 5, 0.001) * 1000,
@@ -143,32 +218,73 @@ export = function (RED: NodeAPI) {
           node.send({ topic: 'influx-reject', payload: line, moby: { reject } });
         },
         onChange: () => update(),
-        onError: (err) => node.error(`spool ${spoolDir}: ${err.message} — holding points in memory and retrying; acknowledging sources stop acknowledging until it recovers`),
-        onRecovered: () => node.log(`spool ${spoolDir} writable again`),
+        onError: (err) => node.error(`spool ${dir}: ${err.message} — holding points in memory and retrying; acknowledging sources stop acknowledging until it recovers`),
+        onRecovered: () => node.log(`spool ${dir} writable again`),
         durableFlushMs: num(def.durableFlushMs, 20, 0),
       });
+    }
+
+    let writer: InfluxWriter;
+    try {
+      writer = openWriter(spoolDir, config && !config.problem ? config.sendFn() : null);
     } catch (err) {
       node.status({ fill: 'red', shape: 'ring', text: `spool: ${(err as Error).message}` });
       node.error(`cannot open spool ${spoolDir}: ${(err as Error).message}`);
       node.on('input', (_msg: NodeMessage, _send: SendFn, done: DoneFn) => done(new Error(`spool unavailable: ${spoolDir}`)));
       return;
     }
+    /** the writers of tenants with their own target, created on a tenant's first point */
+    const tenantWriters = new Map<string, InfluxWriter>();
+    function writerOf(tenant: string | undefined): InfluxWriter {
+      if (tenant === undefined || !config || config.problem) return writer;
+      const existing = tenantWriters.get(tenant);
+      if (existing) return existing;
+      const send = config.tenantSendFn(tenant);
+      if (!send) return writer;
+      if (tenantWriters.size >= MAX_TENANT_WRITERS) throw new Error(`more than ${MAX_TENANT_WRITERS} tenants routed by one writer`);
+      const w = openWriter(path.join(spoolDir, `tenant-${tenant}`), send);
+      tenantWriters.set(tenant, w);
+      node.log(`tenant ${tenant}: writing to ${config.describeTenant(tenant)}`);
+      return w;
+    }
+    function allStats(): WriterStats[] {
+      return [writer.stats(), ...[...tenantWriters.values()].map((w) => w.stats())];
+    }
+
     config?.register(node);
     function update(): void {
-      const s = writer.stats();
-      if (s.dropped > lastDropped) {
-        dropped.inc(s.dropped - lastDropped);
-        lastDropped = s.dropped;
+      if (!writer) return;
+      const all = allStats();
+      const s = all[0];
+      const droppedNow = all.reduce((a, x) => a + x.dropped, 0);
+      if (droppedNow > droppedSeen) {
+        dropped.inc(droppedNow - droppedSeen);
+        droppedSeen = droppedNow;
       }
-      spoolFailing.set(node.id, s.spoolError ? 1 : 0);
-      status.set(statusOf(s, config?.problem ?? 'no database URL'));
+      const failing = all.some((x) => x.spoolError);
+      spoolFailing.set(node.id, failing ? 1 : 0);
+      if (tenantWriters.size === 0) {
+        status.set(statusOf(s, config?.problem ?? 'no database URL'));
+        return;
+      }
+      // with tenants, the worst writer decides the colour; the counts are the sums
+      const worst = all.find((x) => x.spoolError) ?? all.find((x) => x.state === 'unauthorized') ?? all.find((x) => x.state === 'retrying') ?? s;
+      const sum = { ...worst, buffered: all.reduce((a, x) => a + x.buffered, 0), spooled: all.reduce((a, x) => a + x.spooled, 0), dropped: droppedNow };
+      const st = statusOf(sum, config?.problem ?? 'no database URL');
+      status.set({ ...st, text: `${tenantWriters.size} tenant(s) · ${st.text}` });
     }
     if (config?.problem) node.warn(`${config.problem}: points are spooled to ${spoolDir} until it is fixed`);
     else if (!config?.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
     else node.debug(`writing to ${config.describe()}, spool ${spoolDir}`);
     const unprovide = [
-      provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [{ labels: {}, value: writer.stats().buffered }]),
-      provideGauge('moby_influx_spooled_points', 'Points waiting in the InfluxDB writers\' disk spools', [], () => [{ labels: {}, value: writer.stats().spooled }]),
+      provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [{ labels: {}, value: allStats().reduce((a, x) => a + x.buffered, 0) }]),
+      provideGauge('moby_influx_spooled_points', 'Points waiting in the InfluxDB writers\' disk spools', [], () => [{ labels: {}, value: allStats().reduce((a, x) => a + x.spooled, 0) }]),
+      provideGauge('moby_tenant_influx_pending_points', 'Points of a tenant not yet in its database: in memory or in its own disk spool (docs/tenants.md)', ['tenant'], () =>
+        [...tenantWriters].map(([tenant, w]) => {
+          const st = w.stats();
+          return { labels: { tenant }, value: st.buffered + st.spooled };
+        }),
+      ),
     ];
     // keep "retry in Ns" honest while waiting, without touching the hot path
     const ticker = setInterval(update, 1000);
@@ -185,10 +301,12 @@ export = function (RED: NodeAPI) {
         done();
         return;
       }
+      const tenant = tenantWriters.size || config?.tenantSendFn ? tenantOfMessage(msg) : undefined;
+      if (tenant !== undefined) countTenant(WRITE_TYPE, tenant, mapped.lines.length);
       try {
         // done() only once the points are durable (database 2xx or fsync'd in the spool): a source that
         // acknowledges on completion (moby-mqtt-in) then never acknowledges a point that a crash could lose
-        if (!writer.add(mapped.lines, () => done())) done(new Error('writer is closed'));
+        if (!writerOf(tenant).add(mapped.lines, () => done())) done(new Error('writer is closed'));
       } catch (err) {
         // the disk spool refuses and memory is at its bound: counted as refused; the Catch node hears of it
         // and an acknowledging source leaves the message with the broker
@@ -200,17 +318,23 @@ export = function (RED: NodeAPI) {
     node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(ticker);
       config?.deregister(node);
-      writer
-        .close(closeTimeoutMs)
-        .catch((err: unknown) => node.error(`closing writer: ${String(err)}`))
-        .finally(() => {
-          const s = writer.stats();
-          if (s.spooled > 0) node.log(`${s.spooled} point(s) kept in ${spoolDir}${removed ? ' (node removed: replayed if a writer with this id returns)' : ''}`);
-          for (const u of unprovide) u();
-          spoolFailing.delete(node.id);
-          status.stop();
-          done();
-        });
+      const writers: Array<[string, InfluxWriter]> = [[spoolDir, writer], ...[...tenantWriters].map(([t, w]): [string, InfluxWriter] => [path.join(spoolDir, `tenant-${t}`), w])];
+      Promise.all(
+        writers.map(([dir, w]) =>
+          w
+            .close(closeTimeoutMs)
+            .catch((err: unknown) => node.error(`closing writer: ${String(err)}`))
+            .then(() => {
+              const s = w.stats();
+              if (s.spooled > 0) node.log(`${s.spooled} point(s) kept in ${dir}${removed ? ' (node removed: replayed if a writer with this id returns)' : ''}`);
+            }),
+        ),
+      ).finally(() => {
+        for (const u of unprovide) u();
+        spoolFailing.delete(node.id);
+        status.stop();
+        done();
+      });
     });
   }
   RED.nodes.registerType(WRITE_TYPE, MobyInfluxWrite);

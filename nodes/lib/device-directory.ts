@@ -1,6 +1,7 @@
 // Process-wide directory through which device-health nodes publish their device table, so that the alert
 // node's HTTP API (GET /moby/devices) and the metrics can read it without wiring between the nodes.
 import type { DeviceState } from '../core/contract';
+import { deviceRowKey } from '../core/alert/api';
 
 export interface DeviceRow {
   device_id: string;
@@ -8,6 +9,8 @@ export interface DeviceRow {
   since: number | null;
   last_seen: number | null;
   equipment_id?: string;
+  /** the device's tenant (docs/tenants.md) */
+  tenant?: string;
   /** which device-health node reported the row */
   source?: string;
   [key: string]: unknown;
@@ -35,16 +38,23 @@ export function listDevices(): DeviceRow[] {
   const byId = new Map<string, DeviceRow>();
   for (const [id, source] of sources) {
     for (const row of source()) {
-      const prev = byId.get(row.device_id);
-      if (!prev || (row.last_seen ?? -1) > (prev.last_seen ?? -1)) byId.set(row.device_id, { ...row, source: row.source ?? id });
+      const key = deviceRowKey(row);
+      const prev = byId.get(key);
+      if (!prev || (row.last_seen ?? -1) > (prev.last_seen ?? -1)) byId.set(key, { ...row, source: row.source ?? id });
     }
   }
   // plain code-unit order (not localeCompare): several times faster on big tables, and the order the API's
   // page cursor relies on
-  return [...byId.values()].sort((a, b) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0));
+  return [...byId.values()].sort(byDeviceId);
 }
 
-const byDeviceId = (a: DeviceRow, b: DeviceRow) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0);
+const byDeviceId = (a: DeviceRow, b: DeviceRow) => {
+  // tenant-less rows (the common case) compare their ids directly; a tenant's row by device_id, then tenant
+  if (a.tenant === undefined && b.tenant === undefined) return a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0;
+  const x = deviceRowKey(a);
+  const y = deviceRowKey(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Merges two sorted runs, handing the event loop back every `step` rows. */
@@ -71,8 +81,9 @@ export async function listDevicesInSlices(step = 4096): Promise<DeviceRow[]> {
   let n = 0;
   for (const [id, source] of [...sources]) {
     for (const row of source()) {
-      const prev = byId.get(row.device_id);
-      if (!prev || (row.last_seen ?? -1) > (prev.last_seen ?? -1)) byId.set(row.device_id, { ...row, source: row.source ?? id });
+      const key = deviceRowKey(row);
+      const prev = byId.get(key);
+      if (!prev || (row.last_seen ?? -1) > (prev.last_seen ?? -1)) byId.set(key, { ...row, source: row.source ?? id });
       if (++n % step === 0) await yieldToLoop();
     }
   }

@@ -59,6 +59,30 @@ new Counter({
   },
 });
 
+// Per-tenant message counts (docs/tenants.md): hmac-verify counts each tenant's verified messages, the
+// InfluxDB writer each tenant's points. Only tenants appear; a pipeline without tenants adds no series.
+const tenantCounts = new Map<string, Map<string, number>>();
+
+new Counter({
+  name: 'moby_tenant_messages_total',
+  help: 'Messages (hmac-verify: verified messages; influx-write: points) per tenant and node type',
+  labelNames: ['node_type', 'tenant'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const [nodeType, m] of tenantCounts) for (const [tenant, n] of m) this.inc({ node_type: nodeType, tenant }, n);
+  },
+});
+
+export function countTenant(nodeType: string, tenant: string, n = 1): void {
+  let m = tenantCounts.get(nodeType);
+  if (!m) {
+    m = new Map();
+    tenantCounts.set(nodeType, m);
+  }
+  m.set(tenant, (m.get(tenant) ?? 0) + n);
+}
+
 export function countEvent(nodeType: string, event: string, n = 1): void {
   let m = events.get(nodeType);
   if (!m) {

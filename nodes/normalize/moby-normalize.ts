@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Normalizer, type NormalizeOptions } from '../core/normalize';
 import { parseRegistry, type CompiledRegistry } from '../core/registry';
+import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { countIn, countOut, countRejected } from '../lib/metrics';
@@ -192,6 +193,9 @@ export = function (RED: NodeAPI) {
         return;
       }
       if (result.ok) {
+        // the authenticated tenant (hmac-verify) outranks any tenant the payload or topic claims: it routes
+        // the point to the tenant's bucket (docs/tenants.md)
+        if (isTenant(prev.tenant)) result.point.tags.tenant = prev.tenant;
         moby.device_id = result.point.tags.device_id;
         if (result.flags) moby.flags = result.flags;
         msg.moby = moby;

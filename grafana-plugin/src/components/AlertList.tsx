@@ -165,6 +165,11 @@ function AlertItem({
         <button type="button" className={styles.linkButton} onClick={() => onDevice(a.deviceId)} title="Show this device's alerts">
           {a.deviceId}
         </button>
+        {a.tenant && (
+          <span className={styles.note} data-testid="tenant-label" title="Tenant">
+            {a.tenant}
+          </span>
+        )}
         {links.slice(0, 2).map((l, i) => (
           <a
             key={i}

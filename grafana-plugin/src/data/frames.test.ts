@@ -188,3 +188,22 @@ describe('score history and measured values', () => {
     expect(model.devices).toEqual([]);
   });
 });
+
+describe('tenants (MOBY docs/tenants.md)', () => {
+  it('reads the tenant tag of moby_alerts rows; rows without one have none', () => {
+    const frame = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [NOW, NOW] },
+        { name: 'alert_id', type: FieldType.string, values: ['a-1', 'b-1'] },
+        { name: 'device_id', type: FieldType.string, values: ['pump-001', 'pump-001'] },
+        { name: 'tenant', type: FieldType.string, values: ['acme', null] },
+        { name: 'severity', type: FieldType.string, values: ['warning', 'critical'] },
+        { name: 'status', type: FieldType.string, values: ['open', 'open'] },
+      ],
+    });
+    const alerts = buildModel([frame], DEFAULT_FIELDS).alerts;
+    const byId = new Map(alerts.map((a) => [a.alertId, a]));
+    expect(byId.get('a-1')?.tenant).toBe('acme');
+    expect(byId.get('b-1')?.tenant).toBeUndefined();
+  });
+});

@@ -130,6 +130,7 @@ function parseAlerts(frame: DataFrame, f: FieldMap, into: Map<string, AlertRow>)
   const openedAt = column(frame, 'opened_at');
   const device = column(frame, f.deviceId);
   const equipment = column(frame, f.equipmentId);
+  const tenant = column(frame, 'tenant');
   const rule = column(frame, f.rule);
   const severity = column(frame, f.severity);
   const status = column(frame, f.status);
@@ -163,6 +164,7 @@ function parseAlerts(frame: DataFrame, f: FieldMap, into: Map<string, AlertRow>)
       alertId,
       deviceId: toStr(device?.(i)) ?? prev?.deviceId ?? '',
       equipmentId: toStr(equipment?.(i)) ?? prev?.equipmentId,
+      tenant: toStr(tenant?.(i)) ?? prev?.tenant,
       rule: toStr(rule?.(i)) ?? prev?.rule ?? '',
       severity: severity ? toSeverity(severity(i)) : prev?.severity ?? 'info',
       status: statusRaw === 'resolved' || statusRaw === 'resolve' ? 'resolved' : 'open',

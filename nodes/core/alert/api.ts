@@ -3,18 +3,26 @@
 // server; several alert nodes may share one prefix and are served together (lists merge, ack/resolve go
 // to the node that holds the id).
 import type { Alert } from '../contract';
+import { anyTokenMatches, bearerToken, tokenMatches } from '../http-guard';
+import { inScope, type TenantScope } from './tenants';
 import { authorize, classifyOrigin, corsHeaders, isJsonContentType, parseOriginList, type FailureLimiter } from '../http-guard';
 import { parseJsonSafe } from '../safe-json';
 import type { ActionResult, AlertFilter } from './engine';
 import { handleMuteRoute, withMutes, type MuteHost } from './mute';
 
 export interface ApiHost extends MuteHost {
-  list(filter: AlertFilter): Alert[];
+  /** alerts of the scope's tenants (null = all) */
+  list(filter: AlertFilter, scope?: TenantScope): Alert[];
   get(id: string): Alert | undefined;
   acknowledge(id: string, by: string, note?: string): ActionResult;
   resolve(id: string, by: string, note?: string): ActionResult;
-  /** bearer token this host accepts; without any token on any host the API refuses every request */
+  /** bearer token this host accepts (the admin token: every tenant); without any token on any host the API refuses every request */
   token?: string;
+  /**
+   * tokens of tenant operators (docs/tenants.md): a caller with one sees and changes only that tenant's
+   * alerts and devices; anything of another tenant answers 404, exactly like an id that does not exist
+   */
+  tenantTokens?: ReadonlyArray<{ tenant: string; token: string }>;
   /** serve without a token when no host has one (an explicit choice of the deployer, e.g. behind httpNodeAuth) */
   open?: boolean;
   /** origins that may call the API from a browser (exact "scheme://host:port"; '*' = any origin may read, never change) */
@@ -134,8 +142,8 @@ function parseActionBody(body: unknown): { ok: true; by: string; note?: string }
 const ID_RE = /^[\w-]{1,64}$/;
 
 export interface ApiContext {
-  /** device table for GET /devices, sorted by device_id (plain code-unit order) */
-  devices: () => ReadonlyArray<{ device_id: string }>;
+  /** device table for GET /devices, sorted by device_id (plain code-unit order); rows of a tenant carry it */
+  devices: () => ReadonlyArray<{ device_id: string; tenant?: unknown }>;
   /** failed-auth limiter shared by the routes of one server */
   limiter?: FailureLimiter;
   /** clock for mute windows (default Date.now) */
@@ -156,22 +164,31 @@ function decodeCursor(c: string): string | undefined {
 }
 
 /**
- * One page of a device table sorted by device_id: the rows after `after` (binary search, so a page costs
+ * The sort and cursor key of a device row: its device_id, followed by NUL and the tenant for a tenant's
+ * device, so two tenants' `pump-001` are two rows in a stable order right after each other (NUL sorts first,
+ * so tenant-less tables keep the plain device_id order).
+ */
+export function deviceRowKey(row: { device_id: string; tenant?: unknown }): string {
+  return typeof row.tenant === 'string' && row.tenant ? `${row.device_id}\u0000${row.tenant}` : row.device_id;
+}
+
+/**
+ * One page of a device table sorted by device_id (deviceRowKey): the rows after `after` (binary search, so a page costs
  * O(log n + limit) however big the table is) and the cursor of the next page when more rows follow.
  */
-export function pageDevices<T extends { device_id: string }>(rows: ReadonlyArray<T>, limit: number, after?: string): { page: T[]; next?: string } {
+export function pageDevices<T extends { device_id: string; tenant?: unknown }>(rows: ReadonlyArray<T>, limit: number, after?: string): { page: T[]; next?: string } {
   let lo = 0;
   if (after !== undefined) {
     let hi = rows.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (rows[mid].device_id <= after) lo = mid + 1;
+      if (deviceRowKey(rows[mid]) <= after) lo = mid + 1;
       else hi = mid;
     }
   }
   const page = rows.slice(lo, lo + limit);
   const more = lo + limit < rows.length;
-  return more && page.length ? { page, next: encodeCursor(page[page.length - 1].device_id) } : { page };
+  return more && page.length ? { page, next: encodeCursor(deviceRowKey(page[page.length - 1])) } : { page };
 }
 
 /**
@@ -213,9 +230,13 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   }
 
   const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
-  const auth = authorize(req.headers, tokens, { open: hosts.some((h) => h.open), client: req.remote, limiter: ctx.limiter });
+  const tenantTokens = hosts.flatMap((h) => h.tenantTokens ?? []);
+  const auth = authorize(req.headers, tenantTokens.length ? tokens.concat(tenantTokens.map((t) => t.token)) : tokens, { open: hosts.some((h) => h.open), client: req.remote, limiter: ctx.limiter });
   if (!auth.ok) return error(auth.status, auth.code, auth.message, { ...headers, ...auth.headers });
+  const scope = callerScope(req.headers, tokens, tenantTokens);
 
+  // mute windows are kept per device id across tenants: only the admin token may set or lift them
+  if (muteRoute && scope !== null) return error(404, 'not_found', `no route ${path}`, headers);
   if (muteRoute) return handleMuteRoute(hosts, method, parts, req.body, req.bodyTooLarge === true, headers, ctx.now?.() ?? Date.now());
   if (parts[0] === 'devices') {
     const limitText = str(req.query.limit);
@@ -230,7 +251,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
       after = decodeCursor(cursorText);
       if (after === undefined) return error(400, 'bad_request', 'cursor must be the X-Next-Cursor value of the previous page', headers, { field: 'cursor' });
     }
-    const { page, next } = pageDevices(ctx.devices(), limit, after);
+    const rows = scope === null ? ctx.devices() : ctx.devices().filter((r) => inScope(scope, typeof r.tenant === 'string' ? r.tenant : undefined));
+    const { page, next } = pageDevices(rows, limit, after);
     // mute marks on the page's rows; muted devices no health node has seen yet follow the last page
     const body = withMutes(page, hosts, !next);
     return { status: 200, headers: next ? { ...headers, 'X-Next-Cursor': next, Link: `<?limit=${limit}&cursor=${next}>; rel="next"` } : headers, body };
@@ -239,14 +261,18 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   if (parts.length === 1) {
     const f = parseFilter(req.query);
     if (!f.ok) return error(400, 'bad_request', f.message, headers, { field: f.field });
-    const all = hosts.flatMap((h) => h.list(f.filter));
+    const all = hosts.flatMap((h) => h.list(f.filter, scope));
     all.sort((x, y) => y.opened_at - x.opened_at);
     return { status: 200, headers, body: all.slice(0, f.filter.limit) };
   }
 
   const id = parts[1];
   if (!ID_RE.test(id)) return error(400, 'bad_request', 'alert id must be 1 to 64 letters, digits, - or _', headers, { field: 'id' });
-  const host = hosts.find((h) => h.get(id) !== undefined);
+  // an alert of another tenant is "not found", never "forbidden": its id must not tell that it exists
+  const host = hosts.find((h) => {
+    const a = h.get(id);
+    return a !== undefined && inScope(scope, a.tenant);
+  });
 
   if (parts.length === 2) {
     if (!host) return error(404, 'not_found', `no alert ${id}`, headers);
@@ -264,6 +290,20 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
     return error(409, r.error!, r.error === 'already_resolved' ? 'alert is already resolved' : 'alert is already acknowledged', headers, { alert: r.alert });
   }
   return { status: 200, headers, body: r.alert };
+}
+
+/**
+ * Which tenants the (already authorized) caller may see: null for the admin token or an open API, else
+ * the tenants whose tokens match.
+ */
+export function callerScope(h: ApiRequest['headers'], adminTokens: string[], tenantTokens: ReadonlyArray<{ tenant: string; token: string }>): TenantScope {
+  if (!tenantTokens.length) return null;
+  const given = bearerToken(h);
+  if (given === undefined) return null; // only reachable on an open API
+  if (adminTokens.length && anyTokenMatches(given, adminTokens)) return null;
+  const scope = new Set<string>();
+  for (const t of tenantTokens) if (tokenMatches(given, t.token)) scope.add(t.tenant);
+  return scope; // empty (sees nothing) if somehow none matched: fail closed
 }
 
 /** The JSON error shape for failures outside the handler (adapter errors, body stream errors). */

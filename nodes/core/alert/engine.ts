@@ -18,6 +18,8 @@ export interface AlertSignal {
   equipment_id?: string;
   /** a clear that resolves at once (e.g. device back ONLINE) instead of counting toward N points */
   immediate?: boolean;
+  /** the device's tenant: copied onto the alert it opens (TenantAlertEngines keeps one engine per tenant) */
+  tenant?: string;
 }
 
 export interface AlertEngineOptions {
@@ -223,6 +225,7 @@ export class AlertEngine {
       updated_at: now,
     };
     if (signal.equipment_id !== undefined) alert.equipment_id = signal.equipment_id;
+    if (signal.tenant !== undefined) alert.tenant = signal.tenant;
     if (signal.value !== undefined) alert.value = signal.value;
     if (signal.threshold !== undefined) alert.threshold = signal.threshold;
     this.open.set(key, alert);

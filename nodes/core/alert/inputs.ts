@@ -5,6 +5,7 @@ import type { AnomalyResult, HealthEvent, Reject } from '../contract';
 import { checkValue } from '../safe-json';
 import { isSeverity, type AlertSignal } from './engine';
 import { isPlainObject } from '../guards';
+import { tenantOfMessage } from '../tenant';
 
 export interface InputOptions {
   /** RUL below this value opens rule "rul"; undefined disables RUL alerts */
@@ -160,8 +161,20 @@ function fromExplicit(a: unknown, msg: Record<string, unknown>): InputResult {
   return { ok: true, signals: [withEquipment(s, equipmentOf(msg))] };
 }
 
-/** Turns one message into alert signals (several when it carries e.g. both anomaly and RUL). */
+/**
+ * Turns one message into alert signals (several when it carries e.g. both anomaly and RUL), each with the
+ * message's tenant when it has one (msg.moby.tenant, the point's tags.tenant or the health event's tenant).
+ */
 export function signalsFromMessage(msg: Record<string, unknown>, opts: InputOptions = {}): InputResult {
+  const r = signalsOf(msg, opts);
+  if (r.ok && r.signals.length) {
+    const tenant = tenantOfMessage(msg);
+    if (tenant !== undefined) for (const s of r.signals) s.tenant = tenant;
+  }
+  return r;
+}
+
+function signalsOf(msg: Record<string, unknown>, opts: InputOptions): InputResult {
   if (msg.alert !== undefined) return fromExplicit(msg.alert, msg);
   if (msg.topic === 'device-health') return fromHealth(msg.payload);
   if (msg.anomaly === undefined && msg.rul === undefined) {

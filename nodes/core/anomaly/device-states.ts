@@ -7,9 +7,16 @@
 // Recency is two intrusive doubly-linked lists (idle, alerting) threaded through the Map's entries: a touch
 // relinks a few pointers, an eviction unlinks the head, both O(1). (Map delete + set on every point did the
 // same with two hash operations and cost 18 % of a PCA step over 10k devices; the relink is a few ns.)
+//
+// Tenants (docs/tenants.md): a key `<tenant>/<device>` belongs to that tenant's partition, and the bound holds
+// per partition: a tenant over its bound evicts only its own least recently active device, so one tenant's
+// flood of new device ids never pushes out another tenant's devices. Without tenants there is one partition
+// and the behaviour is the one above.
+import { partitionOf } from '../tenant';
 
 interface Entry<S> {
   key: string;
+  partition: string;
   state: S;
   alerting: boolean;
   prev: Entry<S> | null;
@@ -45,10 +52,12 @@ export class DeviceStates<S> {
   private readonly idle = new List<S>();
   private readonly alerting = new List<S>();
   private evictedCount = 0;
+  /** entries per partition (tenant; '' without one) */
+  private readonly partitions = new Map<string, number>();
   /** the entry of the last get(): the node's get → step → set for one point then needs one hash lookup */
   private last: Entry<S> | undefined;
 
-  /** `max` is the bound (≥ 1); `onEvict` sees every state pushed out. */
+  /** `max` is the bound (≥ 1), per tenant when keys are scoped; `onEvict` sees every state pushed out. */
   constructor(
     public max: number,
     private readonly onEvict?: (key: string, state: S) => void,
@@ -88,12 +97,23 @@ export class DeviceStates<S> {
       if (e.alerting === alerting && from.tail === e) return;
       from.remove(e);
     } else {
-      e = { key, state, alerting, prev: null, next: null };
+      const partition = partitionOf(key);
+      e = { key, partition, state, alerting, prev: null, next: null };
       this.map.set(key, e);
+      const n = (this.partitions.get(partition) ?? 0) + 1;
+      this.partitions.set(partition, n);
+      e.alerting = alerting;
+      (alerting ? this.alerting : this.idle).push(e);
+      while ((this.partitions.get(partition) ?? 0) > this.max) if (!this.evictOne(e)) break;
+      return;
     }
     e.alerting = alerting;
     (alerting ? this.alerting : this.idle).push(e);
-    while (this.map.size > this.max) this.evictOne(e);
+  }
+
+  /** Entries of one tenant ('' = keys without a tenant). */
+  sizeOf(partition: string): number {
+    return this.partitions.get(partition) ?? 0;
   }
 
   delete(key: string): boolean {
@@ -101,12 +121,14 @@ export class DeviceStates<S> {
     if (!e) return false;
     (e.alerting ? this.alerting : this.idle).remove(e);
     this.map.delete(key);
+    this.uncount(e.partition);
     if (this.last === e) this.last = undefined;
     return true;
   }
 
   clear(): void {
     this.map.clear();
+    this.partitions.clear();
     this.last = undefined;
     this.idle.head = this.idle.tail = this.alerting.head = this.alerting.tail = null;
     this.idle.size = this.alerting.size = 0;
@@ -123,15 +145,36 @@ export class DeviceStates<S> {
     for (const [, s] of this.entries()) yield s;
   }
 
-  /** Evicts the oldest idle state, else the oldest alerting one, never `keep` (the one just stored). */
-  private evictOne(keep: Entry<S>): void {
-    const list = this.idle.head && this.idle.head !== keep ? this.idle : this.alerting;
-    const e = list.head === keep ? keep.next : list.head;
-    if (!e) return;
+  private uncount(partition: string): void {
+    const n = (this.partitions.get(partition) ?? 1) - 1;
+    if (n > 0) this.partitions.set(partition, n);
+    else this.partitions.delete(partition);
+  }
+
+  /** The oldest entry of `partition` in `list` other than `keep` (the head itself when there is one partition). */
+  private static oldestOf<S>(list: List<S>, partition: string, keep: Entry<S>): Entry<S> | null {
+    for (let e = list.head; e; e = e.next) if (e !== keep && e.partition === partition) return e;
+    return null;
+  }
+
+  /**
+   * Evicts the oldest idle state of keep's tenant, else its oldest alerting one, never `keep` (the one just
+   * stored) and never another tenant's.
+   */
+  private evictOne(keep: Entry<S>): boolean {
+    let list = this.idle;
+    let e = DeviceStates.oldestOf(this.idle, keep.partition, keep);
+    if (!e) {
+      list = this.alerting;
+      e = DeviceStates.oldestOf(this.alerting, keep.partition, keep);
+    }
+    if (!e) return false;
     list.remove(e);
     this.map.delete(e.key);
+    this.uncount(e.partition);
     if (this.last === e) this.last = undefined;
     this.evictedCount++;
     this.onEvict?.(e.key, e.state);
+    return true;
   }
 }

@@ -142,6 +142,7 @@ export function alertEventToPoint(ev: AlertEvent): Point | Reject {
   optionalTag(tags, 'rule', a.rule);
   optionalTag(tags, 'severity', a.severity);
   optionalTag(tags, 'equipment_id', a.equipment_id);
+  optionalTag(tags, 'tenant', a.tenant);
   const fields: Record<string, number | boolean | string> = {
     event: String(ev.event ?? ''),
     status: String(a.status ?? ''),
@@ -171,6 +172,7 @@ export function healthEventToPoint(ev: HealthEvent, time: number): Point | Rejec
   }
   const tags: Record<string, string> = { device_id: ev.device_id };
   optionalTag(tags, 'equipment_id', ev.equipment_id);
+  optionalTag(tags, 'tenant', ev.tenant);
   const fields: Record<string, number | boolean | string> = {
     state: ev.state,
     previous: String(ev.previous ?? ''),

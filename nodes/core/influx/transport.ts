@@ -38,6 +38,11 @@ export interface InfluxConnection {
   timeoutMs?: number;
   /** bodies larger than this many bytes are gzipped (default 1000, as the client's WriteApi) */
   gzipThreshold?: number;
+  /**
+   * also name the bucket as `db` in the query: VictoriaMetrics ignores `bucket` and keeps the points of each
+   * `db` apart under a `db` label, which is how a tenant's bucket stays its own there (docs/tenants.md)
+   */
+  bucketAsDb?: boolean;
 }
 
 /** The v1 API's spelling of a precision (`u`, `n` rather than `us`, `ns`). */
@@ -51,7 +56,7 @@ export function writePath(conn: InfluxConnection): string {
     q.push(`precision=${V1_PRECISION[conn.precision]}`);
     return `/write?${q.join('&')}`;
   }
-  return `/api/v2/write?org=${encodeURIComponent(conn.org)}&bucket=${encodeURIComponent(conn.bucket)}&precision=${conn.precision}`;
+  return `/api/v2/write?org=${encodeURIComponent(conn.org)}&bucket=${encodeURIComponent(conn.bucket)}&precision=${conn.precision}${conn.bucketAsDb ? `&db=${encodeURIComponent(conn.bucket)}` : ''}`;
 }
 
 /** What is missing for this connection to be able to write at all, or null. */

@@ -1,0 +1,324 @@
+// Tenants (issue #18) through the real Node-RED runtime: two tenants, `acme` and `beta`, that both have a
+// `pump-001`, publish signed telemetry below t/<tenant>/devices/<device>/telemetry on an embedded aedes
+// broker. Each tenant has its own master key (a watched file per tenant), its own bucket in a real
+// VictoriaMetrics, its own API token and its own Slack stand-in (a local HTTP server).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt, { MqttClient } from 'mqtt';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { startAedes, Broker } from '../support/aedes';
+import { requireBinary, sleep, waitFor } from '../support/net';
+import { startVictoria, Victoria } from '../support/victoria';
+import { startReceiver, Receiver } from '../support/alert-servers';
+
+const helper = require('node-red-node-test-helper');
+const supertest = require('supertest');
+const hmacNode = require('../../dist/nodes/hmac/moby-hmac.js');
+const normalizeNode = require('../../dist/nodes/normalize/moby-normalize.js');
+const anomalyNode = require('../../dist/nodes/anomaly/moby-anomaly.js');
+const alertNode = require('../../dist/nodes/alert/moby-alert.js');
+const channelsNode = require('../../dist/nodes/alert/moby-alert-channels.js');
+const influxNode = require('../../dist/nodes/influx/moby-influx.js');
+const healthNode = require('../../dist/nodes/health/moby-device-health.js');
+const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
+
+helper.init(require.resolve('node-red'));
+
+const MASTER = { acme: 'hex:' + 'a1'.repeat(32), beta: 'hex:' + 'b2'.repeat(32) } as const;
+type Tenant = keyof typeof MASTER;
+const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+const TOKENS = { acme: 'acme-operator-token-0123456789', beta: 'beta-operator-token-0123456789' } as const;
+
+let httpNode: unknown = null;
+const captureHttpNode = (RED: { httpNode: unknown }) => {
+  httpNode = RED.httpNode;
+};
+const api = (token: string) => supertest.agent(httpNode).set('authorization', `Bearer ${token}`);
+
+/** A signed envelope of `device` of `tenant`, with that tenant's master-derived key (or another key). */
+function envelope(tenant: Tenant, device: string, fields: Record<string, number>, o: { master?: string; claim?: string; ts?: number } = {}): string {
+  const key = deriveDeviceKey(parseKey(o.master ?? MASTER[tenant]), device);
+  const body = JSON.stringify({ device_id: device, ts: Date.now(), ...fields });
+  const env = signEnvelope({ deviceId: device, key, kid: 'm1', body, tenant: (o.claim ?? tenant) as string, ts: o.ts });
+  return JSON.stringify(env);
+}
+
+interface Msg {
+  payload?: any;
+  topic?: string;
+  anomaly?: any;
+  moby?: { device_id?: string; tenant?: string; reject?: { code: string; reason: string; field?: string } };
+}
+
+function collect(id: string): Msg[] {
+  const got: Msg[] = [];
+  helper.getNode(id).on('input', (m: Msg) => got.push(m));
+  return got;
+}
+
+describe('tenants: two tenants with overlapping device ids through the real runtime', function () {
+  this.timeout(240000);
+  let broker: Broker;
+  let vm: Victoria;
+  let slack: Record<Tenant, Receiver>;
+  let userDir: string;
+  let keysDir: string;
+  let client: MqttClient | null = null;
+
+  before(async function () {
+    const vmBin = requireBinary(this, 'victoria-metrics');
+    [broker, vm] = await Promise.all([startAedes(), startVictoria(vmBin)]);
+    slack = { acme: await startReceiver(), beta: await startReceiver() };
+  });
+  after(async () => {
+    await Promise.all([broker?.close(), vm?.close(), slack?.acme.close(), slack?.beta.close()]);
+  });
+  beforeEach(() => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-tenants-'));
+    keysDir = path.join(userDir, 'tenant-keys');
+    fs.mkdirSync(keysDir);
+    for (const t of ['acme', 'beta'] as const) fs.writeFileSync(path.join(keysDir, `${t}.json`), JSON.stringify({ '*': { m1: MASTER[t] } }));
+    helper.settings({ userDir });
+    slack.acme.requests.length = 0;
+    slack.beta.requests.length = 0;
+  });
+  afterEach(async () => {
+    if (client) await client.endAsync();
+    client = null;
+    await helper.unload();
+    helper.settings({});
+    fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  function flow(opts: { anomalyMaxDevices?: number; lean?: boolean } = {}): unknown[] {
+    return [
+      { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
+      { id: 'in', type: 'mqtt in', topic: 't/+/devices/+/telemetry', qos: '1', datatype: 'buffer', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['v']] },
+      // one keyring; each tenant's master key in its own watched file
+      { id: 'kr', type: 'moby-keyring', name: 'tenants', tenantKeysDir: 'tenant-keys' },
+      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, topicPattern: 't/+tenant/devices/+device_id/telemetry', wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']] },
+      { id: 'n', type: 'moby-normalize', wires: [['an'], ['dataRejects']] },
+      {
+        id: 'an',
+        type: 'moby-anomaly',
+        method: 'threshold',
+        limits: JSON.stringify({ temperature: { highWarning: 80, highCritical: 120 } }),
+        alarmPoints: 1,
+        maxDevices: opts.anomalyMaxDevices ?? 10000,
+        persistSeconds: 3600,
+        // lean (the flood): scoring and alerting only, what the flood test asserts; the writer and device
+        // health are covered by the first test
+        wires: [opts.lean ? ['scored', 'alert'] : ['scored', 'alert', 'w'], ['anomalyRejects']],
+      },
+      {
+        id: 'alert',
+        type: 'moby-alert',
+        apiPrefix: '/moby',
+        tenantChannels: JSON.stringify({ acme: ['slackAcme'], beta: ['slackBeta'] }),
+        retryBaseSec: 0.05,
+        retryCapSec: 0.2,
+        wires: [['alertEvents'], [], ['alertRejects']],
+      },
+      { id: 'slackAcme', type: 'moby-slack-webhook', name: 'acme slack', timeout: 2 },
+      { id: 'slackBeta', type: 'moby-slack-webhook', name: 'beta slack', timeout: 2 },
+      { id: 'health', type: 'moby-device-health', timeout: 3600, wires: [[], []] },
+      // every tenant to its own bucket (and org); VictoriaMetrics keeps each `db` apart
+      { id: 'db', type: 'moby-influx', url: vm.url, org: 'platform', bucket: 'shared', tenantBucket: 'tenant-{tenant}', tenantOrg: '{tenant}', bucketAsDb: true, precision: 'ms' },
+      { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 1000, flushInterval: 0.2, retryMaxDelay: 1, wires: [['writeRejects']] },
+      ...['verified', 'authRejects', 'dataRejects', 'scored', 'anomalyRejects', 'alertEvents', 'alertRejects', 'writeRejects'].map((id) => ({ id, type: 'helper' })),
+    ];
+  }
+
+  async function load(opts: { anomalyMaxDevices?: number; lean?: boolean } = {}): Promise<void> {
+    const creds = {
+      alert: { apiToken: ADMIN_TOKEN, tenantTokens: JSON.stringify(TOKENS) },
+      slackAcme: { url: `${slack.acme.url}/services/ACME/B000/XXXX` },
+      slackBeta: { url: `${slack.beta.url}/services/BETA/B000/XXXX` },
+    };
+    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, captureHttpNode], flow(opts), creds);
+    await waitFor(() => (helper.getNode('b') as { connected?: boolean }).connected, 10000, 'mqtt connected');
+    client = await mqtt.connectAsync(broker.url, { clean: true });
+  }
+
+  const publish = (tenant: string, device: string, payload: string) => client!.publishAsync(`t/${tenant}/devices/${device}/telemetry`, payload, { qos: 1 });
+
+  it('keeps pump-001 of acme and pump-001 of beta apart: keys, signatures, buckets, alerts, tokens and Slack channels', async () => {
+    await load();
+    const verified = collect('verified');
+    const authRejects = collect('authRejects');
+    const scored = collect('scored');
+
+    // both tenants' pump-001, each signed with its own tenant's key: acme healthy, beta overheating
+    await publish('acme', 'pump-001', envelope('acme', 'pump-001', { temperature: 41 }));
+    await publish('beta', 'pump-001', envelope('beta', 'pump-001', { temperature: 97 }));
+    await waitFor(() => scored.length === 2, 10000, 'both points scored');
+    assert.deepEqual(verified.map((m) => [m.moby?.tenant, m.moby?.device_id]).sort(), [['acme', 'pump-001'], ['beta', 'pump-001']]);
+    const byTenant = Object.fromEntries(scored.map((m) => [m.payload.tags.tenant, m]));
+    assert.equal(byTenant.acme.anomaly.is_anomaly, false, 'acme pump-001 scored on its own state');
+    assert.equal(byTenant.beta.anomaly.is_anomaly, true, 'beta pump-001 scored on its own state');
+
+    // a cross-tenant signature: acme's key (or acme's claim) used on beta's topic is refused
+    await publish('beta', 'pump-001', envelope('acme', 'pump-001', { temperature: 10 }, { claim: 'beta' }));
+    await publish('beta', 'pump-001', envelope('acme', 'pump-001', { temperature: 10 }));
+    // an old-style signature without the tenant does not verify on a tenant topic either
+    const plain = JSON.stringify(signEnvelope({ deviceId: 'pump-001', key: deriveDeviceKey(parseKey(MASTER.beta), 'pump-001'), kid: 'm1', body: '{"temperature":10}' }));
+    await publish('beta', 'pump-001', plain);
+    await waitFor(() => authRejects.length === 3, 10000, 'three rejects');
+    assert.deepEqual(
+      authRejects.map((m) => m.moby?.reject?.code),
+      ['bad_signature', 'tenant_mismatch', 'bad_signature'],
+    );
+    assert.equal(scored.length, 2, 'nothing forged got through');
+
+    // each tenant's points in its own bucket (VictoriaMetrics: `db` label), none in the shared one
+    const series = await waitFor(
+      async () => {
+        const s = await vm.export('telemetry_temperature');
+        return s.length >= 2 ? s : null;
+      },
+      20000,
+      'points in VictoriaMetrics',
+      200,
+    );
+    const stored = series.map((s) => ({ db: s.metric.db, tenant: s.metric.tenant, device: s.metric.device_id, values: s.values })).sort((a, b) => a.db.localeCompare(b.db));
+    assert.deepEqual(stored, [
+      { db: 'tenant-acme', tenant: 'acme', device: 'pump-001', values: [41] },
+      { db: 'tenant-beta', tenant: 'beta', device: 'pump-001', values: [97] },
+    ]);
+
+    // alerts: beta's pump-001 alerts; only beta's Slack hears of it
+    await publish('acme', 'pump-001', envelope('acme', 'pump-001', { temperature: 130 }));
+    await waitFor(() => slack.acme.delivered().length === 1 && slack.beta.delivered().length === 1, 10000, 'one notification per tenant');
+    await sleep(300);
+    assert.match(slack.acme.delivered()[0].body, /pump-001/);
+    assert.equal(slack.acme.delivered().length, 1);
+    assert.equal(slack.beta.delivered().length, 1);
+    const acmeText = slack.acme.delivered()[0].body;
+    const betaText = slack.beta.delivered()[0].body;
+    assert.doesNotMatch(acmeText, /beta/, 'acme Slack gets nothing of beta');
+    assert.doesNotMatch(betaText, /acme/, 'beta Slack gets nothing of acme');
+
+    // operators: each token sees its own tenant, the admin token both
+    const admin = await api(ADMIN_TOKEN).get('/moby/alerts').expect(200);
+    assert.deepEqual(admin.body.map((a: { tenant: string; device_id: string }) => `${a.tenant}/${a.device_id}`).sort(), ['acme/pump-001', 'beta/pump-001']);
+    const acmeAlerts = (await api(TOKENS.acme).get('/moby/alerts').expect(200)).body;
+    const betaAlerts = (await api(TOKENS.beta).get('/moby/alerts').expect(200)).body;
+    assert.deepEqual(acmeAlerts.map((a: { tenant: string }) => a.tenant), ['acme']);
+    assert.deepEqual(betaAlerts.map((a: { tenant: string }) => a.tenant), ['beta']);
+    const betaId = betaAlerts[0].alert_id;
+
+    // cross-tenant read and ack: 404 exactly as for an id that does not exist, and nothing changes
+    const cross = await api(TOKENS.acme).get(`/moby/alerts/${betaId}`).expect(404);
+    const missing = await api(TOKENS.acme).get('/moby/alerts/00000000-0000-0000-0000-000000000000').expect(404);
+    assert.equal(cross.body.error.code, missing.body.error.code);
+    await api(TOKENS.acme).post(`/moby/alerts/${betaId}/ack`).set('content-type', 'application/json').send({ by: 'mallory' }).expect(404);
+    await api(TOKENS.acme).post(`/moby/alerts/${betaId}/resolve`).set('content-type', 'application/json').send({ by: 'mallory' }).expect(404);
+    const after = (await api(TOKENS.beta).get(`/moby/alerts/${betaId}`).expect(200)).body;
+    assert.equal(after.acknowledged, false);
+    assert.equal(after.status, 'open');
+    // the tenant's own operator can
+    const acked = await api(TOKENS.beta).post(`/moby/alerts/${betaId}/ack`).set('content-type', 'application/json').send({ by: 'bea' }).expect(200);
+    assert.equal(acked.body.acknowledged_by, 'bea');
+
+    // devices: each token sees its own pump-001, the admin both (one row each)
+    await waitFor(async () => (await api(ADMIN_TOKEN).get('/moby/devices').expect(200)).body.length === 2, 5000, 'device rows');
+    const devAdmin = (await api(ADMIN_TOKEN).get('/moby/devices').expect(200)).body;
+    assert.deepEqual(devAdmin.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001', 'beta/pump-001']);
+    const devAcme = (await api(TOKENS.acme).get('/moby/devices').expect(200)).body;
+    assert.deepEqual(devAcme.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001']);
+    // mute windows are per device id across tenants: admin only
+    await api(TOKENS.acme).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10 }).expect(404);
+
+    // metrics are labelled by tenant (admin token)
+    const metrics = await api(ADMIN_TOKEN).get('/moby/metrics').expect(200);
+    assert.match(metrics.text, /moby_tenant_messages_total\{node_type="moby-hmac-verify",tenant="acme"\} 2/);
+    assert.match(metrics.text, /moby_tenant_messages_total\{node_type="moby-hmac-verify",tenant="beta"\} 1/);
+    assert.match(metrics.text, /moby_tenant_alerts_open\{tenant="beta"\} 1/);
+    // a tenant token does not open the platform's metrics
+    await api(TOKENS.acme).get('/moby/metrics').expect(401);
+  });
+
+  it('rotates one tenant\'s master key by rewriting its keys file, without a redeploy and without touching the other tenant', async () => {
+    await load();
+    const verified = collect('verified');
+    const authRejects = collect('authRejects');
+    const NEW_BETA = 'hex:' + 'c3'.repeat(32);
+    fs.writeFileSync(path.join(keysDir, 'beta.json'), JSON.stringify({ '*': { m2: NEW_BETA, m1: { secret: MASTER.beta, active: false } } }));
+    // the directory is polled every second
+    await waitFor(
+      async () => {
+        const before = verified.length;
+        await publish('beta', 'pump-002', envelope('beta', 'pump-002', { temperature: 20 }, { master: NEW_BETA }).replace('"kid":"m1"', '"kid":"m2"'));
+        await sleep(300);
+        return verified.length > before;
+      },
+      10000,
+      'beta verifies with its new key',
+      200,
+    );
+    authRejects.length = 0;
+    await publish('beta', 'pump-002', envelope('beta', 'pump-002', { temperature: 20 }));
+    await publish('acme', 'pump-002', envelope('acme', 'pump-002', { temperature: 20 }));
+    await waitFor(() => authRejects.length === 1 && verified.some((m) => m.moby?.tenant === 'acme'), 5000, 'old beta key refused, acme unchanged');
+    assert.equal(authRejects[0].moby?.reject?.code, 'unknown_key', 'beta\'s retired key is refused');
+  });
+
+  it('a 100k-device flood of one tenant leaves the other tenant\'s devices scored and alerting', async function () {
+    this.timeout(900000);
+    // the anomaly node's bound (1000 devices) holds per tenant
+    await load({ anomalyMaxDevices: 1000, lean: true });
+    // node-red-node-test-helper wraps every Node method (send, receive, status, log …) in a sinon spy that
+    // records each call with its stack: at 100k messages that costs many times the pipeline itself. The
+    // flood needs none of it (results are collected with plain 'input' listeners), so the spies go.
+    helper._sandbox.restore();
+    // counted, and only beta's kept: holding 100k scored messages would only measure the garbage collector
+    let scoredCount = 0;
+    const betaScored: Msg[] = [];
+    helper.getNode('scored').on('input', (m: Msg) => {
+      scoredCount++;
+      if (m.payload?.tags?.tenant === 'beta') betaScored.push(m);
+    });
+    const verify = helper.getNode('v');
+    // beta's three devices are known before the flood
+    for (const d of ['pump-001', 'pump-002', 'pump-003']) await publish('beta', d, envelope('beta', d, { temperature: 40 }));
+    await waitFor(() => betaScored.length === 3, 10000, 'beta devices scored');
+
+    // the eviction counter is process-wide (other suites in the same mocha run evict too): count the delta
+    const evictedSoFar = async () => Number(/moby_evictions_total\{node_type="moby-anomaly"\} (\d+)/.exec((await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text)?.[1] ?? 0);
+    const evictedBefore = await evictedSoFar();
+
+    // acme floods: 100,000 devices, each with a valid signature, straight into the verifier (same runtime path)
+    const FLOOD = Number(process.env.MOBY_TENANT_FLOOD ?? 100_000);
+    const CHUNK = 2000;
+    const acmeKey = parseKey(MASTER.acme);
+    for (let i = 0; i < FLOOD; i += CHUNK) {
+      for (let j = i; j < Math.min(FLOOD, i + CHUNK); j++) {
+        const device = `flood-${j}`;
+        const env = signEnvelope({ deviceId: device, key: deriveDeviceKey(acmeKey, device), kid: 'm1', body: `{"temperature":${30 + (j % 10)}}`, tenant: 'acme' });
+        verify.receive({ topic: `t/acme/devices/${device}/telemetry`, payload: JSON.stringify(env) });
+      }
+      await sleep(0);
+      // the previous chunk is through before the next goes in (a flood, but not one the test's own memory feels)
+      await waitFor(() => scoredCount >= 3 + i, 60000, 'flood progress', 20);
+    }
+    await waitFor(() => scoredCount >= 3 + FLOOD, 120000, 'flood scored', 100);
+
+    // beta's devices still have their state (scored, not warming or re-learning) and one of them alerts
+    const before = betaScored.length;
+    for (const d of ['pump-001', 'pump-002']) await publish('beta', d, envelope('beta', d, { temperature: 41 }));
+    await publish('beta', 'pump-003', envelope('beta', 'pump-003', { temperature: 99 }));
+    await waitFor(() => betaScored.length === before + 3, 20000, 'beta scored after the flood');
+    const beta = betaScored.slice(before);
+    assert.ok(beta.every((m) => m.payload.tags.tenant === 'beta'));
+    assert.deepEqual(beta.map((m) => m.anomaly.is_anomaly), [false, false, true]);
+    await waitFor(() => slack.beta.delivered().some((r) => /pump-003/.test(r.body)), 10000, 'beta alert notified');
+    const betaAlerts = (await api(TOKENS.beta).get('/moby/alerts').expect(200)).body;
+    assert.deepEqual(betaAlerts.map((a: { device_id: string; status: string }) => `${a.device_id}:${a.status}`), ['pump-003:open']);
+
+    // acme's flood evicted only acme's own states: the bound held per tenant
+    const evicted = (await evictedSoFar()) - evictedBefore;
+    assert.equal(evicted, FLOOD - 1000, 'acme evicted its own devices beyond the bound, none of beta\'s');
+  });
+});
