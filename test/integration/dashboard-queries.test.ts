@@ -177,14 +177,32 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
     }
   });
 
-  it('equipment panel, ANOMALY: the latest score, threshold and flag of each device', async () => {
+  it('equipment panel, ANOMALY: the score history of each device (the sparkline), newest first, its latest row the last point sent', async () => {
     const r = rows(await run(target(equipment, 'ANOMALY')));
+    assert.deepEqual([...new Set(r.map((x) => x.device_id))].sort(), DEVICES, 'every device');
+    for (const id of DEVICES) {
+      const mine = r.filter((x) => x.device_id === id);
+      assert.equal(mine.length, Math.min(60, POINTS), `${id}: the newest 60 points at most (the panel keeps 60)`);
+      const times = mine.map((x) => x.time as number);
+      assert.deepEqual(times, [...times].sort((a, b) => b - a), `${id}: newest first`);
+      const latest = mine[0];
+      assert.equal(latest.time, to - 1000, `${id}: the last point sent`);
+      assert.equal(typeof latest.score, 'number');
+      assert.equal(typeof latest.threshold, 'number');
+      assert.equal(latest.is_anomaly, id === HOT, `${id} is_anomaly`);
+    }
+  });
+
+  it('equipment panel, TELEMETRY: the latest measured values of each device, under the names the unit overrides match', async () => {
+    const t = target(equipment, 'TELEMETRY');
+    const r = rows(await run(t));
     assert.deepEqual(r.map((x) => x.device_id).sort(), DEVICES, 'one row per device');
     for (const row of r) {
-      assert.equal(typeof row.score, 'number');
-      assert.equal(typeof row.threshold, 'number');
-      assert.equal(row.is_anomaly, row.device_id === HOT, `${row.device_id} is_anomaly`);
-      assert.equal(row.time, to - 1000, 'the last point sent');
+      const s = sent.get(row.device_id as string)!;
+      assert.equal(row.motor_temperature, s.temperature[POINTS - 1], `${row.device_id}: last temperature sent`);
+      assert.equal(row.bearing_vibration, s.vibration[POINTS - 1], `${row.device_id}: last vibration sent`);
     }
+    const overrides = ((panel(equipment) as unknown as { fieldConfig?: { overrides?: Array<{ matcher: { options: string } }> } }).fieldConfig?.overrides ?? []).map((o) => o.matcher.options);
+    for (const column of ['bearing_vibration', 'motor_temperature']) assert.ok(overrides.includes(column), `a unit override for ${column}`);
   });
 });
