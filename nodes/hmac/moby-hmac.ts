@@ -29,7 +29,7 @@ interface KeyringCreds {
 interface KeyringNode extends Node<KeyringCreds> {
   ring: Keyring;
   /** why loading failed (nothing is loaded then: a half-loaded keyring would hide mistakes) */
-  loadError: string | null;
+  problem: string | null;
 }
 
 interface KeyringDef extends NodeDef {
@@ -151,7 +151,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const self = this as KeyringNode;
     self.ring = new Keyring();
-    self.loadError = null;
+    self.problem = null;
     let loaded = false;
     // the rings loaded from the tenant keys directory (declared below; a reload of the main keys keeps them)
     let tenantRingsOf: () => Map<string, Keyring> = () => new Map();
@@ -160,7 +160,7 @@ export = function (RED: NodeAPI) {
         const { ring, sources } = loadKeyring(RED, def, self.credentials || {});
         for (const [tenant, r] of tenantRingsOf()) if (!ring.tenant(tenant)) ring.setTenant(tenant, r);
         self.ring = ring;
-        self.loadError = null;
+        self.problem = null;
         loaded = true;
         const d = ring.describe();
         self.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
@@ -169,8 +169,8 @@ export = function (RED: NodeAPI) {
         // once loaded, a bad edit of the watched file must not take the fleet offline: keep the last good keys
         if (loaded) self.error(`keys changed but could not be loaded, keeping the previous keys: ${(err as Error).message}`);
         else {
-          self.loadError = (err as Error).message;
-          self.error(`keyring not loaded: ${self.loadError}`);
+          self.problem = (err as Error).message;
+          self.error(`keyring not loaded: ${self.problem}`);
         }
       }
     };
@@ -238,14 +238,14 @@ export = function (RED: NodeAPI) {
   function keyringOf(node: AnyNode, id: string | undefined): KeyringNode | null {
     const cfg = id ? (RED.nodes.getNode(id) as KeyringNode | null) : null;
     if (!cfg) node.status({ fill: 'red', shape: 'ring', text: 'no keyring' });
-    else if (cfg.loadError) node.status({ fill: 'red', shape: 'ring', text: 'keyring error' });
+    else if (cfg.problem) node.status({ fill: 'red', shape: 'ring', text: 'keyring error' });
     return cfg;
   }
 
   /** Checked per message: a watched keys file can repair (or a first load break) the keyring at any time. */
   function unusable(cfg: KeyringNode | null): Error | null {
     if (!cfg) return new Error('no keyring configured');
-    if (cfg.loadError) return new Error(`keyring not loaded: ${cfg.loadError}`);
+    if (cfg.problem) return new Error(`keyring not loaded: ${cfg.problem}`);
     return null;
   }
 

@@ -10,7 +10,7 @@ import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
 import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
-import type { InfluxConnection, Precision, SendFn as InfluxSendFn, WriterStats } from '../core/influx';
+import type { InfluxConnection, Precision, WriteBodyFn, WriterStats } from '../core/influx';
 import { registerMetricsRoute } from './metrics-route';
 import { numberSetting as num, textSetting } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
@@ -25,12 +25,12 @@ interface InfluxConfigNode extends Node<{ token?: string; username?: string; pas
   problem: string | null;
   precision: Precision;
   describe(): string;
-  sendFn(): InfluxSendFn | null;
+  sendFn(): WriteBodyFn | null;
   /**
    * The send function of a tenant's own bucket (and org) when the config routes tenants
    * (docs/tenants.md), else null: the tenant's points then go to the config's bucket like any other.
    */
-  tenantSendFn(tenant: string): InfluxSendFn | null;
+  tenantSendFn(tenant: string): WriteBodyFn | null;
   /** where a tenant's points go, for logs */
   describeTenant(tenant: string): string;
   register(user: AnyNode): void;
@@ -128,7 +128,7 @@ export = function (RED: NodeAPI) {
           }
         : { url, api, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000, ...(def.bucketAsDb === true ? { bucketAsDb: true } : {}) };
     const users = new Set<AnyNode>();
-    let send: InfluxSendFn | null = null;
+    let send: WriteBodyFn | null = null;
     this.sendFn = () => {
       if (!this.connection) return null;
       if (!send) send = createInfluxSend(this.connection);
@@ -159,7 +159,7 @@ export = function (RED: NodeAPI) {
       const tenantToken = t?.tokenEnv ? process.env[t.tokenEnv] : undefined;
       return { ...this.connection, bucket, org, token: tenantToken || this.connection.token };
     };
-    const tenantSends = new Map<string, InfluxSendFn>();
+    const tenantSends = new Map<string, WriteBodyFn>();
     this.tenantSendFn = (tenant) => {
       const cached = tenantSends.get(tenant);
       if (cached) return cached;
@@ -200,7 +200,7 @@ export = function (RED: NodeAPI) {
      * routing each tenant has its own writer and spool (`<spool dir>/tenant-<name>`), so one tenant's database
      * outage (retrying, spooling, a full queue) never delays another tenant's points.
      */
-    function openWriter(dir: string, send: InfluxSendFn | null): InfluxWriter {
+    function openWriter(dir: string, send: WriteBodyFn | null): InfluxWriter {
       const spool = Spool.open({ dir, maxBytes: num(def.spoolMaxMB, 256, 1) * 1024 * 1024 });
       droppedSeen += spool.droppedPoints;
       return new InfluxWriter({

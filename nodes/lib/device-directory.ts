@@ -29,10 +29,6 @@ export function registerDeviceSource(id: string, source: Source): () => void {
   };
 }
 
-export function hasDeviceSources(): boolean {
-  return sources.size > 0;
-}
-
 /** All devices from every source; when several report one device, the most recent activity wins. */
 export function listDevices(): DeviceRow[] {
   const byId = new Map<string, DeviceRow>();

@@ -11,7 +11,7 @@
 //   username/password (sent as HTTP Basic auth, never in the URL, which ends up in logs) or a token.
 import { InfluxDB } from '@influxdata/influxdb-client';
 import type { Precision } from './line-protocol';
-import type { SendFn } from './writer';
+import type { WriteBodyFn } from './writer';
 
 export type InfluxApi = 'v2' | 'v1';
 export const INFLUX_APIS: readonly InfluxApi[] = ['v2', 'v1'];
@@ -66,8 +66,8 @@ export function connectionProblem(conn: InfluxConnection): string | null {
   return conn.bucket ? null : 'InfluxDB bucket not set';
 }
 
-/** Builds a SendFn for the connection's write API. */
-export function createInfluxSend(conn: InfluxConnection): SendFn {
+/** Builds a WriteBodyFn for the connection's write API. */
+export function createInfluxSend(conn: InfluxConnection): WriteBodyFn {
   const v1Basic = conn.api === 'v1' && !!conn.username;
   // with Basic auth the client must not add its own `Authorization: Token` header
   const client = new InfluxDB({ url: conn.url, token: (!v1Basic && conn.token) || undefined, timeout: conn.timeoutMs ?? 10000 });

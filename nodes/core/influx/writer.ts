@@ -15,7 +15,7 @@ import { deviceIdOfLine } from './line-protocol';
 import { isRetryableStatus, retryDelay, type RetryPolicy } from '../retry';
 
 /** Sends one body of newline-separated line protocol; resolves on 2xx, rejects with the server's error. */
-export type SendFn = (body: string) => Promise<void>;
+export type WriteBodyFn = (body: string) => Promise<void>;
 
 export type FailureKind = 'retry' | 'config' | 'reject' | 'too_large';
 
@@ -27,7 +27,7 @@ export interface Failure {
   retryAfterMs?: number;
 }
 
-/** Classifies an error thrown by SendFn (an influxdb-client HttpError, a Node socket error or a timeout). */
+/** Classifies an error thrown by WriteBodyFn (an influxdb-client HttpError, a Node socket error or a timeout). */
 export function classifyFailure(err: unknown): Failure {
   const e = (err ?? {}) as { statusCode?: unknown; message?: unknown; body?: unknown; json?: { message?: unknown; error?: unknown }; retryAfter?: () => number; code?: unknown };
   // v2 answers {"code","message"}, the v1 API {"error"}
@@ -117,7 +117,7 @@ export interface WriterStats {
 
 export interface WriterOptions {
   /** null: no database configured, everything goes to the spool */
-  send: SendFn | null;
+  send: WriteBodyFn | null;
   spool: Spool;
   batchSize?: number;
   flushIntervalMs?: number;
@@ -147,7 +147,7 @@ export interface WriterOptions {
 }
 
 export class InfluxWriter {
-  private readonly send: SendFn | null;
+  private readonly send: WriteBodyFn | null;
   private readonly spool: Spool;
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
@@ -529,7 +529,7 @@ export class InfluxWriter {
    * Writes a batch; returns null when every line is settled (written, or refused and reported), else the
    * failure that makes the whole batch worth retrying later.
    */
-  private async deliver(send: SendFn, lines: string[]): Promise<Failure | null> {
+  private async deliver(send: WriteBodyFn, lines: string[]): Promise<Failure | null> {
     const t0 = process.hrtime.bigint();
     try {
       await send(lines.join('\n'));
