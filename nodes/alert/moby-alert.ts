@@ -21,6 +21,7 @@ import { apiLimiter, registerApiToken } from '../lib/api-auth';
 import { authorize } from '../core/http-guard';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { EarlyQueue } from '../lib/early-queue';
 import { listDevices, listDevicesForApi, registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
@@ -31,7 +32,6 @@ const TYPE = 'moby-alert';
 const CHANNEL_FIELDS = ['slackWebhook', 'slackBot', 'smtp', 'webhook'] as const;
 const STATE_KEY = 'moby_alert_state';
 /** messages held while the persisted state is being read at start-up */
-const MAX_EARLY = 10000;
 
 // ---- HTTP API registry: routes are mounted once per (router, prefix) and consult the live hosts ----
 
@@ -483,7 +483,7 @@ export = function (RED: NodeAPI) {
     const ctx = node.context();
     let restored = false;
     let savedVersion = -1;
-    const early: Array<{ msg: NodeMessage; send: SendFn; done: (err?: Error) => void }> = [];
+    const early = new EarlyQueue();
     function save(cb?: () => void, force = false): void {
       if (!restored || (!force && engine.version === savedVersion && mutes.version === savedMuteVersion)) {
         cb?.();
@@ -527,7 +527,7 @@ export = function (RED: NodeAPI) {
       restored = true;
       if (shared) for (const a of engine.snapshot().alerts) shared.dirty.add(a.alert_id);
       queue.start();
-      for (const e of early.splice(0)) handle(e.msg, e.send, e.done);
+      early.drain(handle);
       refreshStatus();
     }
 
@@ -569,8 +569,7 @@ export = function (RED: NodeAPI) {
     node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: (err?: Error) => void) => {
       countIn(TYPE);
       if (restored) return handle(msg, send, done);
-      if (early.length >= MAX_EARLY) return done(new Error('alert state is still loading; message dropped'));
-      early.push({ msg, send, done });
+      if (!early.offer(msg, send, done)) done(new Error('alert state is still loading; message dropped'));
     }));
 
     // ---- timers: escalation, repeats, coalesced updates, time-based auto-resolve; persistence ----
@@ -649,7 +648,7 @@ export = function (RED: NodeAPI) {
       for (const off of unregisterGauges) off();
       status.stop();
       // pending early messages can no longer be handled; tell their senders
-      for (const e of early.splice(0)) e.done(new Error('node closed before the alert state was loaded'));
+      early.failAll('node closed before the alert state was loaded');
       const sharedClosed = shared ? shared.close().catch(() => undefined) : Promise.resolve();
       void Promise.all([...chains.values(), sharedClosed])
         .catch(() => undefined)

@@ -13,6 +13,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib
 import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { EarlyQueue } from '../lib/early-queue';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
@@ -170,8 +171,7 @@ export = function (RED: NodeAPI) {
     // anomalies are points; incidents are alarms opened (what becomes an alert), shown apart on purpose
     let counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
     let loaded = method === 'onnx'; // statistical state is loaded from context before the first message
-    const pending: Array<() => void> = [];
-    const MAX_PENDING = 10000;
+    const early = new EarlyQueue();
 
     // ---- persistence in the node context -------------------------------------------------------------
     const ctx = node.context();
@@ -213,7 +213,7 @@ export = function (RED: NodeAPI) {
         if (tooWide || states.evictions) dirty = true;
         loaded = true;
         if (!configError) status.set({ fill: 'grey', shape: 'ring', text: restored ? `restored ${restored} device(s)` : 'calibrating' });
-        for (const run of pending.splice(0)) run();
+        early.drain(handle);
       });
     }
     const persistTimer = persistMs > 0 ? setInterval(() => dirty && persist(), persistMs) : null;
@@ -517,25 +517,28 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    // a function declaration (hoisted): the context store may answer the state read above synchronously
+    function handle(msg: NodeMessage, send: SendFn, done: DoneFn): void {
+      if (control(msg, send, done)) return;
+      if (method === 'onnx') handleOnnx(msg, send, done);
+      else handleStat(msg, send, done);
+    }
+
     node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
       countIn(TYPE);
       if (configError) {
         sendReject(msg, send, done, reject('no_model', `node is misconfigured: ${configError}`));
         return;
       }
-      const run = () => {
-        if (control(msg, send, done)) return;
-        if (method === 'onnx') handleOnnx(msg, send, done);
-        else handleStat(msg, send, done);
-      };
-      if (loaded) return run();
+      if (loaded) return handle(msg, send, done);
       // learned state is still being read from a persistent store: keep order, bounded
-      if (pending.length >= MAX_PENDING) return sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
-      pending.push(run);
+      if (!early.offer(msg, send, done)) sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
     }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
+      // messages still waiting for the learned state end here instead of never completing
+      early.failAll('node closed before its learned state was loaded');
       if (persistTimer) clearInterval(persistTimer);
       if (persistSoonTimer) clearTimeout(persistSoonTimer);
       status.stop();

@@ -19,6 +19,7 @@ import { isTenant, scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/
 import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { ThrottledStatus } from '../lib/status';
+import { EarlyQueue } from '../lib/early-queue';
 import { numberSetting as num } from '../lib/settings';
 import type { RedisConfigNode } from './redis-config';
 import { eachInBatch } from '../core/batch';
@@ -33,7 +34,6 @@ const CONTEXT_KEY = 'device_health';
 /** devices that proved themselves with signed data, persisted beside the table */
 const PROVEN_KEY = 'device_health_proven';
 /** inputs held while the persisted table is being loaded */
-const MAX_EARLY_INPUTS = 10_000;
 
 interface HealthDef extends NodeDef {
   store?: 'memory' | 'redis';
@@ -238,11 +238,11 @@ export = function (RED: NodeAPI) {
     }
 
     // inputs that arrive before the persisted table is loaded wait for it (bounded)
-    let early: Array<[NodeMessage, SendFn, DoneFn]> | null = [];
+    const early = new EarlyQueue();
+    let loaded = false;
     node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (!early) return handle(msg, send, done);
-      if (early.length >= MAX_EARLY_INPUTS) return done(new Error('device table still loading from context, input dropped'));
-      early.push([msg, send, done]);
+      if (loaded) return handle(msg, send, done);
+      if (!early.offer(msg, send, done)) done(new Error('device table still loading from context, input dropped'));
     }));
 
     let sweepTimer: NodeJS.Timeout | null = null;
@@ -307,9 +307,8 @@ export = function (RED: NodeAPI) {
       }
       showStatus();
       status.flush();
-      const waiting = early ?? [];
-      early = null;
-      for (const [msg, send, done] of waiting) handle(msg, send, done);
+      loaded = true;
+      early.drain(handle);
     };
 
     if (persist) {
@@ -327,8 +326,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
       // inputs still waiting for the table to load end here rather than hang
-      for (const [, , inputDone] of early ?? []) inputDone(new Error('node closed before its device table was loaded'));
-      early = null;
+      early.failAll('node closed before its device table was loaded');
       if (sweepTimer) clearInterval(sweepTimer);
       if (persistTimer) clearInterval(persistTimer);
       status.stop();
