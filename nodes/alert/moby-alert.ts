@@ -22,6 +22,7 @@ import { authorize } from '../core/http-guard';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
+import { withReject } from '../lib/reject';
 import { listDevices, listDevicesForApi, registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
@@ -536,9 +537,7 @@ export = function (RED: NodeAPI) {
       const r = signalsFromMessage(msg, inputOptions);
       if (!r.ok) {
         countRejected(TYPE, r.reject.code);
-        const moby = typeof msg.moby === 'object' && msg.moby !== null ? (msg.moby as Record<string, unknown>) : {};
-        msg.moby = { ...moby, reject: r.reject };
-        send([null, null, msg]);
+        send([null, null, withReject(msg, r.reject)]);
         done();
         return;
       }
@@ -548,8 +547,7 @@ export = function (RED: NodeAPI) {
         if (out.ok) events.push(...out.events);
         else {
           countRejected(TYPE, out.code);
-          msg.moby = { ...(msg.moby as object), reject: { code: out.code, reason: out.reason, device_id: s.device_id } };
-          send([eventMessages(events), null, msg]);
+          send([eventMessages(events), null, withReject(msg, { code: out.code, reason: out.reason, device_id: s.device_id })]);
           done();
           return;
         }

@@ -14,6 +14,7 @@ import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scor
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
+import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
@@ -312,8 +313,7 @@ export = function (RED: NodeAPI) {
     }
 
     function sendReject(msg: NodeMessage, send: SendFn, done: DoneFn, r: Reject): void {
-      const moby = isPlainObject(msg.moby) ? msg.moby : {};
-      msg.moby = { ...moby, reject: r };
+      withReject(msg, r);
       countRejected(TYPE, r.code);
       counts.rejected++;
       showCounts();

@@ -20,6 +20,7 @@ import { countEvent, countEvicted, countIn, countOut, countRejected, provideGaug
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
+import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
 import type { RedisConfigNode } from './redis-config';
 import { eachInBatch } from '../core/batch';
@@ -71,12 +72,6 @@ function patterns(text: string | undefined, fallback: string): TopicPattern[] {
     out.push(p);
   }
   return out;
-}
-
-function rejectMsg(msg: NodeMessage, reject: { code: string; reason: string; device_id?: string; field?: string }): NodeMessage {
-  const moby = typeof msg.moby === 'object' && msg.moby !== null && !Array.isArray(msg.moby) ? (msg.moby as Record<string, unknown>) : {};
-  msg.moby = { ...moby, reject };
-  return msg;
 }
 
 export = function (RED: NodeAPI) {
@@ -203,7 +198,7 @@ export = function (RED: NodeAPI) {
       try {
         if (input.kind === 'reject') {
           countRejected(TYPE, input.reject.code);
-          send([null, rejectMsg(msg, input.reject)]);
+          send([null, withReject(msg, input.reject)]);
         } else if (input.kind === 'status') {
           const row = input.online && trust.trusted(input.device_id) ? table.get(input.device_id) : null;
           const gate = row && row.state !== 'UNKNOWN' ? null : trust.check(input.device_id, now);
@@ -214,7 +209,7 @@ export = function (RED: NodeAPI) {
             countEvent(TYPE, 'online_status_ignored');
           } else if (!gate.ok) {
             countRejected(TYPE, gate.code);
-            send([null, rejectMsg(msg, { code: gate.code, reason: gate.reason, device_id: input.device_id, field: 'topic' })]);
+            send([null, withReject(msg, { code: gate.code, reason: gate.reason, device_id: input.device_id, field: 'topic' })]);
           } else {
             service!.status(input.device_id, input.online, input.time, input.reason, input.equipment_id);
             dirty = true;
@@ -232,7 +227,7 @@ export = function (RED: NodeAPI) {
         if (!(err instanceof TableFullError)) return done(err as Error);
         const id = input.kind === 'reject' ? undefined : input.device_id;
         countRejected(TYPE, 'too_many_devices');
-        send([null, rejectMsg(msg, { code: 'too_many_devices', reason: err.message, device_id: id })]);
+        send([null, withReject(msg, { code: 'too_many_devices', reason: err.message, device_id: id })]);
       }
       done();
     }
