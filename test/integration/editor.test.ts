@@ -172,8 +172,12 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
     for (const file of FLOW_FILES) {
       it(`${file}: imports with every node valid, no overlaps, fits the screen`, async () => {
         const flow = readFlow(file);
+        const types = [...new Set(flow.map((n) => String(n.type)))].filter((t) => t !== 'tab');
+        // the editor registers node sets one after another after the palette shows: give every type of this
+        // flow time to arrive before importing (a type still missing after that is reported below)
+        await page.waitForFunction((types) => types.every((t: string) => (window as any).RED.nodes.getType(t)), types, { timeout: 60000 }).catch(() => undefined);
         const nodes = await importFlow(page, flow);
-        const known = await page.evaluate((types) => types.filter((t: string) => !(window as any).RED.nodes.getType(t)), [...new Set(flow.map((n) => String(n.type)))].filter((t) => t !== 'tab'));
+        const known = await page.evaluate((types) => types.filter((t: string) => !(window as any).RED.nodes.getType(t)), types);
         assert.deepEqual(known, [], `${file}: unknown node types`);
         const invalid = nodes.filter((n) => !n.valid).map((n) => `${n.type} "${n.name}": ${n.errors.join(', ') || 'invalid'}`);
         assert.deepEqual(invalid, [], `${file}: invalid nodes`);
