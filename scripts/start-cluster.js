@@ -11,6 +11,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
+const { printLines } = require('./lib/child-output');
 const path = require('node:path');
 const { startNatsCluster } = require('./nats-cluster');
 
@@ -60,19 +61,7 @@ async function waitPort(port, what, ms = 30000) {
 
 function spawnChild(name, cmd, args, env, { critical = true, onLine = null, service = false } = {}) {
   const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const stream of [child.stdout, child.stderr]) {
-    let buf = '';
-    stream.on('data', (chunk) => {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (onLine) onLine(line);
-        console.log(`[${name}] ${line}`);
-      }
-    });
-  }
+  printLines(child, name, onLine);
   child.on('exit', (code, signal) => {
     if (!stopping && critical) {
       log(`${name} exited (${signal || code}); stopping everything`);

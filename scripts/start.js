@@ -11,6 +11,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
+const { printLines } = require('./lib/child-output');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -158,20 +159,7 @@ async function startEmbeddedBroker() {
 
 function spawnChild(name, args, env, onLine = null) {
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const prefix = (line) => `[${name}] ${line}`;
-  for (const stream of [child.stdout, child.stderr]) {
-    let buf = '';
-    stream.on('data', (chunk) => {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        console.log(prefix(line));
-        if (onLine) onLine(line);
-        buf = buf.slice(i + 1);
-      }
-    });
-  }
+  printLines(child, name, onLine);
   child.on('exit', (code, signal) => {
     if (!stopping) {
       log(`${name} exited (${signal || code}); stopping`);
