@@ -388,7 +388,7 @@ export = function (RED: NodeAPI) {
     const shared = redisNode?.configured ? startShared(redisNode) : null;
     function startShared(cfg: RedisConfigNode) {
       const owner = textSetting(def.instance) || os.hostname();
-      const client = cfg.acquire(node.id);
+      const client = cfg.register(node.id);
       const book = new SharedAlertBook(client, { owner });
       // the device table too: this instance's device-health rows out, the other instances' rows in (as a
       // device source of their own, marked so they are never published back)
@@ -475,7 +475,7 @@ export = function (RED: NodeAPI) {
           unregisterRows();
           publish();
           await sub.quit().catch(() => sub.disconnect());
-          await cfg.release(node.id);
+          await cfg.deregister(node.id);
         },
       };
     }

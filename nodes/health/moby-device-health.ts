@@ -274,7 +274,7 @@ export = function (RED: NodeAPI) {
       service = new HealthService({
         table,
         emit,
-        redis: redisNode ? redisNode.acquire(node.id) : null,
+        redis: redisNode ? redisNode.register(node.id) : null,
         keyPrefix: (def.keyPrefix || '').trim(),
         lockTtlMs: Math.max(100, num(def.sweepInterval, 1, 0.05) * 1000 - 50),
         onStore: (up, err) => {
@@ -330,8 +330,8 @@ export = function (RED: NodeAPI) {
       unregisterSource();
       const svc = service;
       const finish = () => {
-        const release = redisNode ? redisNode.release(node.id) : Promise.resolve();
-        release.catch(() => undefined).finally(() => save(done));
+        const deregistered = redisNode ? redisNode.deregister(node.id) : Promise.resolve();
+        deregistered.catch(() => undefined).finally(() => save(done));
       };
       if (!svc) return finish();
       svc

@@ -60,7 +60,7 @@ export = function (RED: NodeAPI) {
       }
     }
     node.describe = () => shown;
-    node.acquire = (userId: string) => {
+    node.register = (userId: string) => {
       users.add(userId);
       if (!client) {
         if (url) {
@@ -80,7 +80,7 @@ export = function (RED: NodeAPI) {
       }
       return client;
     };
-    node.release = async (userId: string) => {
+    node.deregister = async (userId: string) => {
       users.delete(userId);
       if (users.size === 0 && client) {
         const c = client;

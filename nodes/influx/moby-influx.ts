@@ -5,7 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn, AnyNode } from '../lib/red';
-import { countIn, countOut, countRejected, countTenant, provideGauge, registry, writeLatency } from '../lib/metrics';
+import { countIn, countOut, countRejected, countTenant, provideGauge, metricsRegistry, writeLatency } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
@@ -40,7 +40,7 @@ interface InfluxConfigNode extends Node<{ token?: string; username?: string; pas
 const dropped = new Counter({
   name: 'moby_influx_spool_dropped_points_total',
   help: 'Points dropped from the InfluxDB spool because its size bound was hit (oldest first), plus points refused because memory was full while the spool could not be written',
-  registers: [registry],
+  registers: [metricsRegistry],
 });
 const spoolFailing = new Map<string, number>();
 provideGauge('moby_influx_spool_failing', 'InfluxDB writers whose disk spool cannot be written (ENOSPC, EIO, read-only): they hold data in memory and stop acknowledging', [], () => [

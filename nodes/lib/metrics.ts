@@ -3,7 +3,7 @@
 // from providers at scrape time so nothing is computed on the hot path.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export const registry = new Registry();
+export const metricsRegistry = new Registry();
 
 // Counts live in plain numbers and are copied into the counters at scrape time: prom-client hashes the
 // label object on every inc(), which would cost as much per message as a whole normalize call.
@@ -22,7 +22,7 @@ new Counter({
   name: 'moby_messages_total',
   help: 'Messages handled by MOBY nodes, by node type and outcome (in, out, rejected)',
   labelNames: ['node_type', 'outcome'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
   collect() {
     this.reset();
     for (const [nodeType, c] of counts) {
@@ -37,7 +37,7 @@ new Counter({
   name: 'moby_rejects_total',
   help: 'Rejected messages by node type and reject code',
   labelNames: ['node_type', 'code'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
   collect() {
     this.reset();
     for (const [nodeType, c] of counts) for (const [code, n] of c.codes) this.inc({ node_type: nodeType, code }, n);
@@ -52,7 +52,7 @@ new Counter({
   name: 'moby_events_total',
   help: 'Notable message outcomes by node type and event (e.g. redelivered, online_status_ignored)',
   labelNames: ['node_type', 'event'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
   collect() {
     this.reset();
     for (const [nodeType, m] of events) for (const [event, n] of m) this.inc({ node_type: nodeType, event }, n);
@@ -67,7 +67,7 @@ new Counter({
   name: 'moby_tenant_messages_total',
   help: 'Messages (hmac-verify: verified messages; influx-write: points) per tenant and node type',
   labelNames: ['node_type', 'tenant'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
   collect() {
     this.reset();
     for (const [nodeType, m] of tenantCounts) for (const [tenant, n] of m) this.inc({ node_type: nodeType, tenant }, n);
@@ -96,7 +96,7 @@ new Counter({
   name: 'moby_evictions_total',
   help: 'Per-device states dropped by MOBY nodes to stay within their device bound (least recently active first)',
   labelNames: ['node_type'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
   collect() {
     this.reset();
     for (const [nodeType, c] of counts) if (c.evicted) this.inc({ node_type: nodeType }, c.evicted);
@@ -107,7 +107,7 @@ export const writeLatency = new Histogram({
   name: 'moby_influx_write_seconds',
   help: 'Latency of InfluxDB batch writes',
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  registers: [registry],
+  registers: [metricsRegistry],
 });
 
 export function countIn(nodeType: string, n = 1): void {
@@ -148,7 +148,7 @@ export function provideGauge(name: string, help: string, labelNames: string[], p
       name,
       help,
       labelNames,
-      registers: [registry],
+      registers: [metricsRegistry],
       collect() {
         this.reset();
         const sums = new Map<string, Sample>();
@@ -173,7 +173,7 @@ export function provideGauge(name: string, help: string, labelNames: string[], p
 }
 
 export async function metricsText(): Promise<string> {
-  return registry.metrics();
+  return metricsRegistry.metrics();
 }
 
-export const metricsContentType = registry.contentType;
+export const metricsContentType = metricsRegistry.contentType;
