@@ -6,6 +6,7 @@ import type { Transporter } from 'nodemailer';
 import { slackBotSender, slackWebhookSender, smtpSender, webhookSender } from '../core/alert/channels';
 import { LlmSummarizer } from '../core/alert/summary';
 import type { NodeAPI, NodeDef, AnyNode } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 import { secondsSetting } from '../lib/settings';
 
@@ -20,6 +21,8 @@ function httpUrl(v: unknown): string | null {
 }
 
 export = function (RED: NodeAPI) {
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   function SlackWebhookNode(this: AnyNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this as ChannelConfigNode;

@@ -8,6 +8,7 @@ import { DeviceStates } from '../core/anomaly/device-states';
 import { FitPool } from '../core/anomaly/fit-pool';
 import { AnomalyMethod, configProblem, controlOf, exportDocument, methodOf, newStateFor, onnxResult, parseFeatureList, parseLimitsSetting, pointOf, restoreStates, warmingResult, type WarmingResult } from '../core/anomaly/messages';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
@@ -97,6 +98,8 @@ function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig 
 const reject = (code: string, reason: string, extra: Partial<Reject> = {}): Reject => ({ code, reason, ...extra });
 
 export = function (RED: NodeAPI) {
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   function MobyAnomaly(this: Node, def: AnomalyDef) {
     RED.nodes.createNode(this, def);
     const node = this;

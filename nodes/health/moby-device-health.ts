@@ -18,6 +18,7 @@ import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import { isTenant, scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/tenant';
 import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
@@ -75,6 +76,8 @@ function patterns(text: string | undefined, fallback: string): TopicPattern[] {
 }
 
 export = function (RED: NodeAPI) {
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   function DeviceHealthNode(this: Node, def: HealthDef) {
     RED.nodes.createNode(this, def);
     const node = this;

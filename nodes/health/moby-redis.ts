@@ -2,6 +2,7 @@
 // instances register as users; the connection opens with the first user and closes with the last).
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Node, NodeAPI, NodeDef } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import type { RedisConfigNode } from './redis-config';
 import { integerSetting, textSetting } from '../lib/settings';
 
@@ -23,6 +24,8 @@ interface RedisCredentials {
 
 
 export = function (RED: NodeAPI) {
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   function RedisConfig(this: Node<RedisCredentials>, def: RedisDef) {
     RED.nodes.createNode(this, def);
     const node = this as RedisConfigNode;

@@ -11,7 +11,7 @@ import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
 import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
 import type { InfluxConnection, Precision, WriteBodyFn, WriterStats } from '../core/influx';
-import { registerMetricsRoute } from './metrics-route';
+import { mountMobyRoutes } from '../lib/routes';
 import { numberSetting as num, textSetting } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
 import { isTenant, tenantOfMessage } from '../core/tenant';
@@ -99,7 +99,7 @@ function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'ye
 }
 
 export = function (RED: NodeAPI) {
-  registerMetricsRoute(RED.httpNode, () => RED.settings.mobyApiToken);
+  mountMobyRoutes(RED);
 
   function MobyInfluxConfig(this: InfluxConfigNode, def: NodeDef) {
     RED.nodes.createNode(this, def);

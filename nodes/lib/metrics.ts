@@ -1,5 +1,5 @@
 // Pipeline metrics shared by every node of the package, exposed in Prometheus text format on
-// GET {prefix}/metrics (served by the InfluxDB writer's adapter). Nodes only count; gauges are pulled
+// GET {prefix}/metrics (mounted by lib/routes.ts). Nodes only count; gauges are pulled
 // from providers at scrape time so nothing is computed on the hot path.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 

@@ -24,6 +24,7 @@ import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { parseBrokerUrls, parsePartition, partitionClientId, partitionFilter, topicMatches, unpartitionTopic } from '../core/mqtt/topics';
 import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num, textSetting } from '../lib/settings';
@@ -110,6 +111,8 @@ function removeHooks(RED: NodeAPI): void {
 const str = textSetting;
 
 export = function (RED: NodeAPI) {
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   function MobyMqttBroker(this: BrokerNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;

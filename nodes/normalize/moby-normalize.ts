@@ -7,6 +7,7 @@ import { parseRegistry, type CompiledRegistry } from '../core/registry';
 import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
@@ -110,6 +111,8 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
 }
 
 export = function (RED: NodeAPI) {
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   function RegistryConfig(this: Node, def: RegistryDef) {
     RED.nodes.createNode(this, def);
     const node = this as RegistryNode;
