@@ -8,9 +8,8 @@ import type { AlertEvent, Alert } from '../core/contract';
 import { filterAlerts, type ActionResult } from '../core/alert/engine';
 import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
 import type { RedisConfigNode } from '../health/redis-config';
-import { textSetting } from '../lib/settings';
+import { secondsSetting, tenantMapSetting, textSetting } from '../lib/settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
-import { isTenant } from '../core/tenant';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
@@ -26,7 +25,6 @@ import { withReject } from '../lib/reject';
 import { listDevices, registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
-import { secondsSetting } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
 
 const TYPE = 'moby-alert';
@@ -54,17 +52,8 @@ interface AlertNodeCreds {
 
 /** Parses the tenant tokens credential; throws with what is wrong (never echoing a token). */
 function parseTenantTokens(text: string | undefined): Array<{ tenant: string; token: string }> {
-  if (!text || !text.trim()) return [];
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new Error('tenant tokens are not valid JSON: {"<tenant>": "<token>", …}');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('tenant tokens must be a JSON object {"<tenant>": "<token>", …}');
   const out: Array<{ tenant: string; token: string }> = [];
-  for (const [tenant, t] of Object.entries(v)) {
-    if (!isTenant(tenant)) throw new Error(`tenant tokens: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  for (const [tenant, t] of tenantMapSetting(text, 'tenant tokens', '{"<tenant>": "<token>", …}')) {
     for (const token of Array.isArray(t) ? t : [t]) {
       if (typeof token !== 'string' || token.length < 16) throw new Error(`tenant tokens: the token of ${tenant} must be a string of at least 16 characters`);
       out.push({ tenant, token });
@@ -75,19 +64,8 @@ function parseTenantTokens(text: string | undefined): Array<{ tenant: string; to
 
 /** Parses tenantChannels: JSON `{"<tenant>": ["<channel config node id>", …]}`. */
 function parseTenantChannels(v: unknown): Record<string, string[]> {
-  if (v === undefined || v === null || v === '') return {};
-  let doc: unknown = v;
-  if (typeof v === 'string') {
-    try {
-      doc = JSON.parse(v);
-    } catch {
-      throw new Error('tenant channels are not valid JSON: {"<tenant>": ["<channel node id>", …]}');
-    }
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('tenant channels must be a JSON object {"<tenant>": ["<channel node id>", …]}');
   const out: Record<string, string[]> = {};
-  for (const [tenant, ids] of Object.entries(doc)) {
-    if (!isTenant(tenant)) throw new Error(`tenant channels: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  for (const [tenant, ids] of tenantMapSetting(v, 'tenant channels', '{"<tenant>": ["<channel node id>", …]}')) {
     const list = Array.isArray(ids) ? ids : [ids];
     if (!list.every((id) => typeof id === 'string' && id)) throw new Error(`tenant channels of ${tenant}: a list of channel config node ids`);
     out[tenant] = list as string[];
@@ -96,8 +74,6 @@ function parseTenantChannels(v: unknown): Record<string, string[]> {
 }
 
 export = function (RED: NodeAPI) {
-  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
-  mountMobyRoutes(RED);
   function MobyAlertNode(this: Node<AlertNodeCreds>, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -588,5 +564,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' }, tenantTokens: { type: 'password' } } });
 };

@@ -98,8 +98,6 @@ function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig 
 const reject = (code: string, reason: string, extra: Partial<Reject> = {}): Reject => ({ code, reason, ...extra });
 
 export = function (RED: NodeAPI) {
-  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
-  mountMobyRoutes(RED);
   function MobyAnomaly(this: Node, def: AnomalyDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -194,32 +192,34 @@ export = function (RED: NodeAPI) {
       }, 1000);
     }
 
-    const unregisterGauge = provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
-      let calibrating = 0;
-      let scoring = 0;
-      for (const s of states.values()) {
-        if (s.model) scoring++;
-        else calibrating++;
-      }
-      return [
-        { labels: { phase: 'calibrating' }, value: Math.max(0, calibrating - fitsRunning) },
-        { labels: { phase: 'fitting' }, value: fitsRunning },
-        { labels: { phase: 'scoring' }, value: scoring },
-      ];
-    });
-
-    const unregisterPoints = provideGauge('moby_anomaly_points', 'Points scored by moby-anomaly nodes since start, by point verdict', ['verdict'], () => [
-      { labels: { verdict: 'normal' }, value: counts.ok - counts.anomalies },
-      { labels: { verdict: 'anomalous' }, value: counts.anomalies },
-    ]);
-    const unregisterIncidents = provideGauge('moby_anomaly_incidents', 'Alarms (incidents) of moby-anomaly nodes: opened since start, and open now', ['state'], () => {
-      let open = 0;
-      for (const s of states.values()) if (s.incident?.open) open++;
-      return [
-        { labels: { state: 'opened' }, value: counts.incidents },
-        { labels: { state: 'open' }, value: open },
-      ];
-    });
+    // gauges of this node, unregistered on close
+    const unregisterGauges = [
+      provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
+        let calibrating = 0;
+        let scoring = 0;
+        for (const s of states.values()) {
+          if (s.model) scoring++;
+          else calibrating++;
+        }
+        return [
+          { labels: { phase: 'calibrating' }, value: Math.max(0, calibrating - fitsRunning) },
+          { labels: { phase: 'fitting' }, value: fitsRunning },
+          { labels: { phase: 'scoring' }, value: scoring },
+        ];
+      }),
+      provideGauge('moby_anomaly_points', 'Points scored by moby-anomaly nodes since start, by point verdict', ['verdict'], () => [
+        { labels: { verdict: 'normal' }, value: counts.ok - counts.anomalies },
+        { labels: { verdict: 'anomalous' }, value: counts.anomalies },
+      ]),
+      provideGauge('moby_anomaly_incidents', 'Alarms (incidents) of moby-anomaly nodes: opened since start, and open now', ['state'], () => {
+        let open = 0;
+        for (const s of states.values()) if (s.incident?.open) open++;
+        return [
+          { labels: { state: 'opened' }, value: counts.incidents },
+          { labels: { state: 'open' }, value: open },
+        ];
+      }),
+    ];
 
     // ---- onnx --------------------------------------------------------------------------------------
     let bundles: BundleScorer | null = null;
@@ -446,9 +446,7 @@ export = function (RED: NodeAPI) {
       if (persistTimer) clearInterval(persistTimer);
       if (persistSoonTimer) clearTimeout(persistSoonTimer);
       status.stop();
-      unregisterGauge();
-      unregisterPoints();
-      unregisterIncidents();
+      for (const off of unregisterGauges) off();
       // a running fit is abandoned: its device's buffer is persisted and it fits again after the restart
       const stopPool = pool ? pool.close().catch(() => undefined) : Promise.resolve();
       const finish = () => void stopPool.then(() => (bundles ? bundles.close().then(done, done) : done()));
@@ -457,5 +455,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, MobyAnomaly);
 };

@@ -76,8 +76,6 @@ function patterns(text: string | undefined, fallback: string): TopicPattern[] {
 }
 
 export = function (RED: NodeAPI) {
-  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
-  mountMobyRoutes(RED);
   function DeviceHealthNode(this: Node, def: HealthDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -343,5 +341,7 @@ export = function (RED: NodeAPI) {
         .finally(finish);
     });
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, DeviceHealthNode);
 };

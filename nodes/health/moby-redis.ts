@@ -24,8 +24,6 @@ interface RedisCredentials {
 
 
 export = function (RED: NodeAPI) {
-  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
-  mountMobyRoutes(RED);
   function RedisConfig(this: Node<RedisCredentials>, def: RedisDef) {
     RED.nodes.createNode(this, def);
     const node = this as RedisConfigNode;
@@ -101,6 +99,8 @@ export = function (RED: NodeAPI) {
         .finally(() => done());
     });
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, RedisConfig, {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });

@@ -148,8 +148,6 @@ function scanTenantDir(dir: string): Map<string, string> {
 }
 
 export = function (RED: NodeAPI) {
-  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
-  mountMobyRoutes(RED);
   function KeyringConfig(this: Node<KeyringCreds>, def: KeyringDef) {
     RED.nodes.createNode(this, def);
     const self = this as KeyringNode;
@@ -234,6 +232,8 @@ export = function (RED: NodeAPI) {
       });
     }
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(KEYRING, KeyringConfig, {
     credentials: { keys: { type: 'password' }, master: { type: 'password' } },
   });

@@ -12,9 +12,9 @@ import type { Reject } from '../core/contract';
 import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
 import type { InfluxConnection, Precision, WriteBodyFn, WriterStats } from '../core/influx';
 import { mountMobyRoutes } from '../lib/routes';
-import { numberSetting as num, textSetting } from '../lib/settings';
+import { numberSetting as num, tenantMapSetting, textSetting } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
-import { isTenant, tenantOfMessage } from '../core/tenant';
+import { tenantOfMessage } from '../core/tenant';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -54,19 +54,8 @@ const MAX_TENANT_WRITERS = 1000;
 
 /** Parses the config's tenant targets: JSON `{"<tenant>": {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}}`. */
 function parseTenantTargets(v: unknown): Record<string, { bucket?: string; org?: string; tokenEnv?: string }> {
-  if (v === undefined || v === null || (typeof v === 'string' && !v.trim())) return {};
-  let doc: unknown = v;
-  if (typeof v === 'string') {
-    try {
-      doc = JSON.parse(v);
-    } catch {
-      throw new Error('tenant targets are not valid JSON: {"<tenant>": {"bucket": "…", "org": "…"}}');
-    }
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('tenant targets must be a JSON object {"<tenant>": {"bucket": "…"}}');
   const out: Record<string, { bucket?: string; org?: string; tokenEnv?: string }> = {};
-  for (const [tenant, t] of Object.entries(doc)) {
-    if (!isTenant(tenant)) throw new Error(`tenant targets: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  for (const [tenant, t] of tenantMapSetting(v, 'tenant targets', '{"<tenant>": {"bucket": "…", "org": "…"}}')) {
     const target = typeof t === 'string' ? { bucket: t } : t;
     if (typeof target !== 'object' || target === null) throw new Error(`tenant targets of ${tenant}: {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}`);
     const r = target as Record<string, unknown>;
@@ -99,7 +88,6 @@ function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'ye
 }
 
 export = function (RED: NodeAPI) {
-  mountMobyRoutes(RED);
 
   function MobyInfluxConfig(this: InfluxConfigNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
@@ -178,6 +166,8 @@ export = function (RED: NodeAPI) {
     // a URL without a bucket (or database) would get 400s that look like bad points: keep the data and say what is missing
     this.problem = this.connection ? connectionProblem(this.connection) : null;
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: AnyNode, def: NodeDef) => void, {
     credentials: { token: { type: 'password' }, username: { type: 'text' }, password: { type: 'password' } },
   });

@@ -2,7 +2,7 @@
 // GET /moby/metrics (Prometheus text) once per router, whichever MOBY node module loads first, and the alert
 // API of each moby-alert node under its prefix. Every route takes the same bearer tokens (lib/api-auth.ts),
 // the same limiter and answers errors as JSON, never Express's HTML page.
-import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiResponse } from '../core/alert/api';
+import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiRequest, type ApiResponse } from '../core/alert/api';
 import { authorize } from '../core/http-guard';
 import { apiLimiter, apiOpen, apiTokens } from './api-auth';
 import { listDevicesForApi } from './device-directory';
@@ -52,15 +52,13 @@ export function mountMetricsRoute(router: HttpRouter, settingsToken: () => unkno
   return true;
 }
 
-type RawRequest = NodeJS.ReadableStream & {
-  method: string;
-  path: string;
-  query: Record<string, unknown>;
-  headers: Record<string, string | string[] | undefined>;
-  body?: unknown;
-  _body?: boolean;
-  socket?: { remoteAddress?: string };
-};
+/** Express's request as far as the API reads it: the core's request fields, the stream and the socket. */
+type RawRequest = NodeJS.ReadableStream &
+  Pick<ApiRequest, 'method' | 'path' | 'query' | 'headers' | 'body'> & {
+    /** set by a body parser in httpNodeMiddleware that has consumed the stream */
+    _body?: boolean;
+    socket?: { remoteAddress?: string };
+  };
 type RawResponse = { status(code: number): RawResponse; set(name: string, value: string): RawResponse; json(body: unknown): void; end(): void; headersSent?: boolean };
 
 const mounted = new WeakMap<object, Map<string, Set<ApiHost>>>();

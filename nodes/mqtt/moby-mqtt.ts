@@ -111,8 +111,6 @@ function removeHooks(RED: NodeAPI): void {
 const str = textSetting;
 
 export = function (RED: NodeAPI) {
-  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
-  mountMobyRoutes(RED);
   function MobyMqttBroker(this: BrokerNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -465,6 +463,8 @@ export = function (RED: NodeAPI) {
       });
     });
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType('moby-mqtt-broker', MobyMqttBroker as (this: AnyNode, def: NodeDef) => void, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
   });

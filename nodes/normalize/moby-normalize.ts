@@ -111,8 +111,6 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
 }
 
 export = function (RED: NodeAPI) {
-  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
-  mountMobyRoutes(RED);
   function RegistryConfig(this: Node, def: RegistryDef) {
     RED.nodes.createNode(this, def);
     const node = this as RegistryNode;
@@ -144,6 +142,8 @@ export = function (RED: NodeAPI) {
       return r;
     };
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(REGISTRY, RegistryConfig);
 
   function NormalizeNode(this: Node, def: NormalizeDef) {

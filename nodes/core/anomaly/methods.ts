@@ -56,9 +56,16 @@ function numericFields(fields: Record<string, unknown>): string[] {
     .sort();
 }
 
-/** The parts every method shares: feature choice, JSON copy, and deserialise = check the method, then validate. */
-function strategy<M extends FittedModel>(s: Omit<MethodStrategy<M>, 'defaultFeatures' | 'serialise' | 'deserialise' | 'validateConfig'> & Partial<MethodStrategy<M>>): MethodStrategy<M> {
+/**
+ * The parts most methods share: they calibrate (no model at first), score every numeric field, need no
+ * configuration check, serialise as a JSON copy and deserialise by checking the method, then the model.
+ */
+function strategy<M extends FittedModel>(
+  s: Omit<MethodStrategy<M>, 'calibrates' | 'initialModel' | 'defaultFeatures' | 'serialise' | 'deserialise' | 'validateConfig'> & Partial<MethodStrategy<M>>,
+): MethodStrategy<M> {
   return {
+    calibrates: true,
+    initialModel: () => null,
     defaultFeatures: (_cfg, fields) => numericFields(fields),
     validateConfig: () => null,
     serialise: (model) => JSON.parse(JSON.stringify(model)) as M,
@@ -96,43 +103,30 @@ const threshold = strategy<ThresholdFitted>({
 
 const l2 = strategy<L2Fitted>({
   method: 'l2',
-  calibrates: true,
-  initialModel: () => null,
   fit: (cfg, rows) => ({ method: 'l2', l2: fitL2(rows, { alpha: cfg.alpha, limitScale: cfg.limitScale, scaling: cfg.scaling }) }),
   score: (_cfg, _features, m, x, contributions) => ({ score: scoreL2(m.l2, x, contributions), threshold: m.l2.limit }),
   learn(cfg, m, x) {
     if (cfg.adaptRate > 0) learnL2(m.l2, x, cfg.adaptRate);
   },
   centre: (m) => m.l2.center,
-  validateModel(m, d) {
-    const l: Partial<L2Model> | undefined = m.l2;
-    if (!l || !isNumArray(l.center, d) || !positive(l.scale, d) || !((l.limit as number) > 0)) return 'l2 model needs center, positive scale and limit';
-    return null;
-  },
+  validateModel: ({ l2: l }: { l2?: Partial<L2Model> }, d) => (l && isNumArray(l.center, d) && positive(l.scale, d) && (l.limit as number) > 0 ? null : 'l2 model needs center, positive scale and limit'),
   size: (m) => m.l2.center.length * 2,
 });
 
 const ewma = strategy<EwmaFitted>({
   method: 'ewma',
-  calibrates: true,
-  initialModel: () => null,
   fit: (cfg, rows) => ({ method: 'ewma', ewma: fitEwma(rows, { alpha: cfg.alpha, limitScale: cfg.limitScale }) }),
   score: (_cfg, _features, m, x, contributions) => ({ score: scoreEwma(m.ewma, x, contributions), threshold: m.ewma.limit }),
   // the running mean/variance is the method itself, so it learns whatever adaptRate says
   learn: (cfg, m, x) => learnEwma(m.ewma, x, cfg.ewmaLambda),
   centre: (m) => m.ewma.mean,
-  validateModel(m, d) {
-    const e: Partial<EwmaModel> | undefined = m.ewma;
-    if (!e || !isNumArray(e.mean, d) || !positive(e.variance, d) || !positive(e.minVariance, d) || !((e.limit as number) > 0)) return 'ewma model needs mean, positive variance/minVariance and limit';
-    return null;
-  },
+  validateModel: ({ ewma: e }: { ewma?: Partial<EwmaModel> }, d) =>
+    e && isNumArray(e.mean, d) && positive(e.variance, d) && positive(e.minVariance, d) && (e.limit as number) > 0 ? null : 'ewma model needs mean, positive variance/minVariance and limit',
   size: (m) => m.ewma.mean.length * 3,
 });
 
 const pca = strategy<PcaFitted>({
   method: 'pca',
-  calibrates: true,
-  initialModel: () => null,
   fit: (cfg, rows) => ({ method: 'pca', pca: fitPca(rows, { alpha: cfg.alpha, limitScale: cfg.limitScale, varianceShare: cfg.varianceShare, scaling: cfg.scaling }) }),
   score(_cfg, _features, m, x, contributions) {
     // one verdict from both statistics: each relative to its own limit, the larger wins (threshold 1)
