@@ -6,6 +6,7 @@ import type { Transporter } from 'nodemailer';
 import { slackBotSender, slackWebhookSender, smtpSender, webhookSender } from '../core/alert/channels';
 import { LlmSummarizer } from '../core/alert/summary';
 import type { NodeAPI, NodeDef, AnyNode } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
 import { secondsSetting } from '../lib/settings';
 
@@ -19,47 +20,51 @@ function httpUrl(v: unknown): string | null {
   }
 }
 
+/** A channel's request timeout setting (seconds, default 10). */
+const timeoutOf = (def: NodeDef) => secondsSetting(def.timeout, 10000, 0.001);
+
+/** Its sender, or none and the `problem` the alert node reports for it. */
+function useSender(node: ChannelConfigNode, sender: ChannelConfigNode['sender'], problem: string): void {
+  node.sender = sender;
+  if (!sender) node.problem = problem;
+}
+
 export = function (RED: NodeAPI) {
-  function SlackWebhookNode(this: AnyNode, def: NodeDef) {
-    RED.nodes.createNode(this, def);
-    const node = this as ChannelConfigNode;
-    node.label = def.name ? String(def.name) : 'Slack webhook';
-    const url = httpUrl(node.credentials.url);
-    node.sender = url ? slackWebhookSender(url, secondsSetting(def.timeout, 10000, 0.001)) : null;
-    if (!url) node.problem = 'no valid webhook URL';
+  /** What every channel config node does first: the runtime's part, then its label (name, else `fallback`). */
+  function channelNode(self: AnyNode, def: NodeDef, fallback: string): ChannelConfigNode {
+    RED.nodes.createNode(self, def);
+    const node = self as ChannelConfigNode;
+    node.label = def.name ? String(def.name) : fallback;
+    return node;
   }
+
+  function SlackWebhookNode(this: AnyNode, def: NodeDef) {
+    const node = channelNode(this, def, 'Slack webhook');
+    const url = httpUrl(node.credentials.url);
+    useSender(node, url ? slackWebhookSender(url, timeoutOf(def)) : null, 'no valid webhook URL');
+  }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType('moby-slack-webhook', SlackWebhookNode, { credentials: { url: { type: 'password' } } });
 
   function SlackBotNode(this: AnyNode, def: NodeDef) {
-    RED.nodes.createNode(this, def);
-    const node = this as ChannelConfigNode;
-    node.label = def.name ? String(def.name) : `Slack ${def.channel}`;
+    const node = channelNode(this, def, `Slack ${def.channel}`);
     const api = httpUrl(def.apiUrl || 'https://slack.com/api');
     const token = node.credentials.token;
     const channel = typeof def.channel === 'string' ? def.channel.trim() : '';
-    if (!api || !token || !channel) {
-      node.sender = null;
-      node.problem = !token ? 'no bot token' : !channel ? 'no channel or user id' : 'invalid API URL';
-    } else {
-      node.sender = slackBotSender(api, token, channel, secondsSetting(def.timeout, 10000, 0.001));
-    }
+    useSender(node, api && token && channel ? slackBotSender(api, token, channel, timeoutOf(def)) : null, !token ? 'no bot token' : !channel ? 'no channel or user id' : 'invalid API URL');
   }
   RED.nodes.registerType('moby-slack-bot', SlackBotNode, { credentials: { token: { type: 'password' } } });
 
   function WebhookNode(this: AnyNode, def: NodeDef) {
-    RED.nodes.createNode(this, def);
-    const node = this as ChannelConfigNode;
-    node.label = def.name ? String(def.name) : 'webhook';
+    const node = channelNode(this, def, 'webhook');
     const url = httpUrl(def.url);
-    node.sender = url ? webhookSender(url, node.credentials.secret || undefined, secondsSetting(def.timeout, 10000, 0.001)) : null;
-    if (!url) node.problem = 'no valid URL';
+    useSender(node, url ? webhookSender(url, node.credentials.secret || undefined, timeoutOf(def)) : null, 'no valid URL');
   }
   RED.nodes.registerType('moby-webhook', WebhookNode, { credentials: { secret: { type: 'password' } } });
 
   function SmtpNode(this: AnyNode, def: NodeDef) {
-    RED.nodes.createNode(this, def);
-    const node = this as ChannelConfigNode;
-    node.label = def.name ? String(def.name) : `email ${def.to}`;
+    const node = channelNode(this, def, `email ${def.to}`);
     const host = typeof def.host === 'string' ? def.host.trim() : '';
     const to = typeof def.to === 'string' ? def.to.trim() : '';
     const from = typeof def.from === 'string' && def.from.trim() ? def.from.trim() : 'moby-alerts@localhost';

@@ -8,112 +8,29 @@ import type { AlertEvent, Alert } from '../core/contract';
 import { filterAlerts, type ActionResult } from '../core/alert/engine';
 import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
 import type { RedisConfigNode } from '../health/redis-config';
-import { textSetting } from '../lib/settings';
+import { secondsSetting, tenantMapSetting, textSetting } from '../lib/settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
-import { isTenant } from '../core/tenant';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
 import { templateSummary } from '../core/alert/summary';
-import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiResponse } from '../core/alert/api';
+import type { ApiHost } from '../core/alert/api';
 import { MuteTable } from '../core/alert/mute';
-import { apiLimiter, registerApiToken } from '../lib/api-auth';
-import { authorize } from '../core/http-guard';
+import { registerApiToken } from '../lib/api-auth';
+import { mountAlertApi, mountMobyRoutes } from '../lib/routes';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
-import { listDevices, listDevicesForApi, registerDeviceSource, type DeviceRow } from '../lib/device-directory';
-import type { HttpRouter, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { listDevices, registerDeviceSource, type DeviceRow } from '../lib/device-directory';
+import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
-import { secondsSetting } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
 
 const TYPE = 'moby-alert';
 const CHANNEL_FIELDS = ['slackWebhook', 'slackBot', 'smtp', 'webhook'] as const;
 const STATE_KEY = 'moby_alert_state';
 /** messages held while the persisted state is being read at start-up */
-
-// ---- HTTP API registry: routes are mounted once per (router, prefix) and consult the live hosts ----
-
-type RawRequest = NodeJS.ReadableStream & {
-  method: string;
-  path: string;
-  query: Record<string, unknown>;
-  headers: Record<string, string | string[] | undefined>;
-  body?: unknown;
-  _body?: boolean;
-  socket?: { remoteAddress?: string };
-};
-type RawResponse = { status(code: number): RawResponse; set(name: string, value: string): RawResponse; json(body: unknown): void; end(): void; headersSent?: boolean };
-
-const mounted = new WeakMap<object, Map<string, Set<ApiHost>>>();
-
-function readBody(req: RawRequest): Promise<{ text: string } | { tooLarge: true }> {
-  // a body parser installed in httpNodeMiddleware may have consumed the stream already
-  if (req._body || (req.body !== undefined && typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length)) {
-    return Promise.resolve({ text: JSON.stringify(req.body) });
-  }
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) over = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(over ? { tooLarge: true } : { text: Buffer.concat(chunks).toString('utf8') }));
-    req.on('error', () => resolve({ text: '' }));
-  });
-}
-
-function mountApi(router: HttpRouter, prefix: string, host: ApiHost): () => void {
-  let prefixes = mounted.get(router);
-  if (!prefixes) {
-    prefixes = new Map();
-    mounted.set(router, prefixes);
-  }
-  let hosts = prefixes.get(prefix);
-  if (!hosts) {
-    const live = new Set<ApiHost>();
-    hosts = live;
-    prefixes.set(prefix, live);
-    const send = (res: RawResponse, out: ApiResponse) => {
-      for (const [k, v] of Object.entries(out.headers)) res.set(k, v);
-      res.status(out.status);
-      if (out.body === undefined) res.end();
-      else res.json(out.body);
-    };
-    router.use(prefix, (req: RawRequest, res: RawResponse, next: (err?: unknown) => void) => {
-      if (live.size === 0) return next();
-      void (async () => {
-        const body = req.method === 'POST' ? await readBody(req) : { text: '' };
-        const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers, remote: req.socket?.remoteAddress };
-        // the device table is built off the request path in slices (only for a GET /devices that will be
-        // answered, so unauthenticated calls cannot make the server build it)
-        const hosts = [...live];
-        const tokens = hosts.flatMap((h) => [h.token, ...(h.tenantTokens ?? []).map((t) => t.token)]).filter((t): t is string => !!t);
-        const wantsDevices = req.method === 'GET' && /^\/devices\/?$/.test(req.path) && authorize(req.headers, tokens, { open: hosts.some((h) => h.open) }).ok;
-        const devices = wantsDevices ? await listDevicesForApi() : [];
-        const out = handleAlertApi(hosts, 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: () => devices, limiter: apiLimiter });
-        if (out) return send(res, out);
-        // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
-        // /metrics belongs to the influx module's route, and a root prefix must not shadow other routes.
-        if (prefix === '/' || /^\/metrics\/?$/.test(req.path)) return next();
-        send(res, apiError(404, 'not_found', 'no such route'));
-      })().catch(() => {
-        // never Express's HTML error page with a stack trace and server paths
-        if (!res.headersSent) send(res, apiError(500, 'internal_error', 'internal error'));
-      });
-    });
-  }
-  const set = hosts;
-  set.add(host);
-  return () => {
-    set.delete(host);
-  };
-}
 
 function normalisePrefix(p: unknown): string | null {
   if (typeof p !== 'string' || !p.trim()) return null;
@@ -135,17 +52,8 @@ interface AlertNodeCreds {
 
 /** Parses the tenant tokens credential; throws with what is wrong (never echoing a token). */
 function parseTenantTokens(text: string | undefined): Array<{ tenant: string; token: string }> {
-  if (!text || !text.trim()) return [];
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new Error('tenant tokens are not valid JSON: {"<tenant>": "<token>", …}');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('tenant tokens must be a JSON object {"<tenant>": "<token>", …}');
   const out: Array<{ tenant: string; token: string }> = [];
-  for (const [tenant, t] of Object.entries(v)) {
-    if (!isTenant(tenant)) throw new Error(`tenant tokens: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  for (const [tenant, t] of tenantMapSetting(text, 'tenant tokens', '{"<tenant>": "<token>", …}')) {
     for (const token of Array.isArray(t) ? t : [t]) {
       if (typeof token !== 'string' || token.length < 16) throw new Error(`tenant tokens: the token of ${tenant} must be a string of at least 16 characters`);
       out.push({ tenant, token });
@@ -156,19 +64,8 @@ function parseTenantTokens(text: string | undefined): Array<{ tenant: string; to
 
 /** Parses tenantChannels: JSON `{"<tenant>": ["<channel config node id>", …]}`. */
 function parseTenantChannels(v: unknown): Record<string, string[]> {
-  if (v === undefined || v === null || v === '') return {};
-  let doc: unknown = v;
-  if (typeof v === 'string') {
-    try {
-      doc = JSON.parse(v);
-    } catch {
-      throw new Error('tenant channels are not valid JSON: {"<tenant>": ["<channel node id>", …]}');
-    }
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('tenant channels must be a JSON object {"<tenant>": ["<channel node id>", …]}');
   const out: Record<string, string[]> = {};
-  for (const [tenant, ids] of Object.entries(doc)) {
-    if (!isTenant(tenant)) throw new Error(`tenant channels: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  for (const [tenant, ids] of tenantMapSetting(v, 'tenant channels', '{"<tenant>": ["<channel node id>", …]}')) {
     const list = Array.isArray(ids) ? ids : [ids];
     if (!list.every((id) => typeof id === 'string' && id)) throw new Error(`tenant channels of ${tenant}: a list of channel config node ids`);
     out[tenant] = list as string[];
@@ -388,7 +285,7 @@ export = function (RED: NodeAPI) {
     const shared = redisNode?.configured ? startShared(redisNode) : null;
     function startShared(cfg: RedisConfigNode) {
       const owner = textSetting(def.instance) || os.hostname();
-      const client = cfg.acquire(node.id);
+      const client = cfg.register(node.id);
       const book = new SharedAlertBook(client, { owner });
       // the device table too: this instance's device-health rows out, the other instances' rows in (as a
       // device source of their own, marked so they are never published back)
@@ -475,7 +372,7 @@ export = function (RED: NodeAPI) {
           unregisterRows();
           publish();
           await sub.quit().catch(() => sub.disconnect());
-          await cfg.release(node.id);
+          await cfg.deregister(node.id);
         },
       };
     }
@@ -631,7 +528,7 @@ export = function (RED: NodeAPI) {
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
     if (tenantTokenError) node.error(`alert API: ${tenantTokenError}; tenant tokens are off`);
-    const unmount = prefix !== null && RED.httpNode ? mountApi(RED.httpNode, prefix || '/', host) : () => undefined;
+    const unmount = prefix !== null && RED.httpNode ? mountAlertApi(RED.httpNode, prefix || '/', host) : () => undefined;
     const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
     apiRefusesAll = prefix !== null && !host.token && !host.open && !tenantTokens.length;
     if (apiRefusesAll) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "No token"');
@@ -667,5 +564,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' }, tenantTokens: { type: 'password' } } });
 };

@@ -2,26 +2,23 @@
 // (or per equipment); method "onnx" delegates to the ONNX bundle scorer, loaded lazily so the statistical
 // methods never depend on onnxruntime. Learned state lives in the node's context (survives restarts with a
 // persistent context store) and can be exported and loaded with control messages.
-import type { AnomalyResult, Point, Reject } from '../core/contract';
-import { checkValue, FORBIDDEN_KEYS } from '../core/safe-json';
-import { DEFAULT_CONFIG, DEFAULT_MAX_FEATURES, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, featuresOf, installModel, newState, step, StatMethod, STAT_METHODS, validateState } from '../core/anomaly/detector';
+import type { AnomalyResult, Reject } from '../core/contract';
+import { DEFAULT_CONFIG, DEFAULT_MAX_FEATURES, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, installModel, step } from '../core/anomaly/detector';
 import { DeviceStates } from '../core/anomaly/device-states';
-import { isTenant, scopedKey } from '../core/tenant';
 import { FitPool } from '../core/anomaly/fit-pool';
-import { validateLimits, ThresholdLimits } from '../core/anomaly/threshold';
+import { AnomalyMethod, configProblem, controlOf, exportDocument, methodOf, newStateFor, onnxResult, parseFeatureList, parseLimitsSetting, pointOf, restoreStates, warmingResult, type WarmingResult } from '../core/anomaly/messages';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
-import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 
 const TYPE = 'moby-anomaly';
 const CONTEXT_KEY = 'anomaly_state';
-const STATE_FORMAT = 'moby-anomaly-state';
 /**
  * Calibrations of up to this many features are fitted inline (well under a millisecond at 400 rows, so the
  * point that completes calibration is already scored); larger ones run in the node's worker thread, because a
@@ -29,10 +26,8 @@ const STATE_FORMAT = 'moby-anomaly-state';
  */
 const SYNC_FIT_MAX_FEATURES = 16;
 
-type Method = StatMethod | 'onnx';
-
 interface AnomalyDef extends NodeDef {
-  method?: Method;
+  method?: AnomalyMethod;
   features?: string;
   stateKey?: 'device' | 'equipment';
   trainSize?: string | number;
@@ -70,28 +65,9 @@ interface AnomalyDef extends NodeDef {
 }
 
 /** Node config → detector config; throws with a message naming the bad setting. */
-function detectorConfig(def: AnomalyDef): DetectorConfig {
-  const method = (def.method ?? 'pca') as Method;
-  let limits: ThresholdLimits = {};
-  if (def.limits && def.limits.trim()) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(def.limits);
-    } catch (err) {
-      throw new Error(`limits are not valid JSON: ${(err as Error).message}`, { cause: err });
-    }
-    const bad = checkValue(parsed) ?? null;
-    if (bad) throw new Error(`limits: ${bad.reason}`);
-    const msg = validateLimits(parsed);
-    if (msg) throw new Error(msg);
-    limits = parsed as ThresholdLimits;
-  }
-  const features = (def.features ?? '')
-    .split(',')
-    .map((f) => f.trim())
-    .filter(Boolean);
-  for (const f of features) if (FORBIDDEN_KEYS.has(f)) throw new Error(`feature name "${f}" is not allowed`);
-  if (method === 'threshold' && !Object.keys(limits).length) throw new Error('method threshold needs limits for at least one field');
+function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig {
+  const limits = parseLimitsSetting(def.limits);
+  const features = parseFeatureList(def.features);
   const d = defaultsFor(method === 'onnx' ? 'pca' : method);
   return {
     method: d.method,
@@ -119,15 +95,13 @@ function detectorConfig(def: AnomalyDef): DetectorConfig {
   };
 }
 
-function reject(code: string, reason: string, extra: Partial<Reject> = {}): Reject {
-  return { code, reason, ...extra };
-}
+const reject = (code: string, reason: string, extra: Partial<Reject> = {}): Reject => ({ code, reason, ...extra });
 
 export = function (RED: NodeAPI) {
   function MobyAnomaly(this: Node, def: AnomalyDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const method: Method = def.method && (STAT_METHODS as readonly string[]).concat('onnx').includes(def.method) ? def.method : 'pca';
+    const method = methodOf(def.method);
     const status = new ThrottledStatus(node);
     const store = def.store && def.store.trim() ? def.store.trim() : undefined;
     const maxDevices = Math.round(num(def.maxDevices, 10000, 1));
@@ -137,15 +111,13 @@ export = function (RED: NodeAPI) {
     let cfg: DetectorConfig;
     let configError: string | null = null;
     try {
-      cfg = detectorConfig(def);
+      cfg = detectorConfig(def, method);
+      configError = configProblem(cfg, maxFeatures);
     } catch (err) {
       configError = (err as Error).message;
       cfg = { ...DEFAULT_CONFIG };
-      node.error(`moby-anomaly: ${configError}`);
-      node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
     }
-    if (!configError && cfg.features.length > maxFeatures) {
-      configError = `${cfg.features.length} features configured, more than max features (${maxFeatures})`;
+    if (configError) {
       node.error(`moby-anomaly: ${configError}`);
       node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
     }
@@ -191,21 +163,9 @@ export = function (RED: NodeAPI) {
     if (method !== 'onnx') {
       ctx.get(CONTEXT_KEY, store, (err, value) => {
         if (err) node.warn(`moby-anomaly: could not read learned state: ${err.message}`);
-        let restored = 0;
-        let refused = 0;
-        let tooWide = 0;
-        if (isPlainObject(value)) {
-          for (const [key, s] of Object.entries(value)) {
-            if (FORBIDDEN_KEYS.has(key)) continue;
-            // a state wider than the feature cap is dropped, not kept forever: the device calibrates anew
-            // (and is held to the cap) instead of being refused at every restart
-            if (isPlainObject(s) && Array.isArray(s.features) && s.features.length > maxFeatures) tooWide++;
-            else if (validateState(s, cfg, maxFeatures) === null) {
-              states.set(key, s as AnomalyDeviceState);
-              restored++;
-            } else refused++;
-          }
-        }
+        const { accepted, refused, tooWide } = restoreStates(value, cfg, maxFeatures);
+        for (const [key, s] of accepted) states.set(key, s);
+        let restored = accepted.length;
         if (refused) node.warn(`moby-anomaly: ignored ${refused} stored device state(s) that do not match this node's configuration`);
         if (tooWide) node.warn(`moby-anomaly: dropped ${tooWide} stored device state(s) with more than ${maxFeatures} features (max features); they calibrate again`);
         if (states.evictions) node.warn(`moby-anomaly: stored state holds more than ${maxDevices} devices (max devices): kept the ${states.size} most recently active`);
@@ -232,32 +192,34 @@ export = function (RED: NodeAPI) {
       }, 1000);
     }
 
-    const unregisterGauge = provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
-      let calibrating = 0;
-      let scoring = 0;
-      for (const s of states.values()) {
-        if (s.model) scoring++;
-        else calibrating++;
-      }
-      return [
-        { labels: { phase: 'calibrating' }, value: Math.max(0, calibrating - fitsRunning) },
-        { labels: { phase: 'fitting' }, value: fitsRunning },
-        { labels: { phase: 'scoring' }, value: scoring },
-      ];
-    });
-
-    const unregisterPoints = provideGauge('moby_anomaly_points', 'Points scored by moby-anomaly nodes since start, by point verdict', ['verdict'], () => [
-      { labels: { verdict: 'normal' }, value: counts.ok - counts.anomalies },
-      { labels: { verdict: 'anomalous' }, value: counts.anomalies },
-    ]);
-    const unregisterIncidents = provideGauge('moby_anomaly_incidents', 'Alarms (incidents) of moby-anomaly nodes: opened since start, and open now', ['state'], () => {
-      let open = 0;
-      for (const s of states.values()) if (s.incident?.open) open++;
-      return [
-        { labels: { state: 'opened' }, value: counts.incidents },
-        { labels: { state: 'open' }, value: open },
-      ];
-    });
+    // gauges of this node, unregistered on close
+    const unregisterGauges = [
+      provideGauge('moby_anomaly_devices', 'Devices (or equipment) with anomaly state, by phase', ['phase'], () => {
+        let calibrating = 0;
+        let scoring = 0;
+        for (const s of states.values()) {
+          if (s.model) scoring++;
+          else calibrating++;
+        }
+        return [
+          { labels: { phase: 'calibrating' }, value: Math.max(0, calibrating - fitsRunning) },
+          { labels: { phase: 'fitting' }, value: fitsRunning },
+          { labels: { phase: 'scoring' }, value: scoring },
+        ];
+      }),
+      provideGauge('moby_anomaly_points', 'Points scored by moby-anomaly nodes since start, by point verdict', ['verdict'], () => [
+        { labels: { verdict: 'normal' }, value: counts.ok - counts.anomalies },
+        { labels: { verdict: 'anomalous' }, value: counts.anomalies },
+      ]),
+      provideGauge('moby_anomaly_incidents', 'Alarms (incidents) of moby-anomaly nodes: opened since start, and open now', ['state'], () => {
+        let open = 0;
+        for (const s of states.values()) if (s.incident?.open) open++;
+        return [
+          { labels: { state: 'opened' }, value: counts.incidents },
+          { labels: { state: 'open' }, value: open },
+        ];
+      }),
+    ];
 
     // ---- onnx --------------------------------------------------------------------------------------
     let bundles: BundleScorer | null = null;
@@ -321,10 +283,10 @@ export = function (RED: NodeAPI) {
       done();
     }
 
-    function sendResult(msg: NodeMessage, send: SendFn, done: DoneFn, anomaly: AnomalyResult & { warming?: boolean; warmup?: { have: number; need: number } }): void {
+    function sendResult(msg: NodeMessage, send: SendFn, done: DoneFn, anomaly: AnomalyResult | WarmingResult): void {
       msg.anomaly = anomaly;
       if (bundles) countEvictions();
-      if (anomaly.warming) counts.warming++;
+      if ('warming' in anomaly) counts.warming++;
       else {
         counts.ok++;
         if (anomaly.is_anomaly) counts.anomalies++;
@@ -336,43 +298,16 @@ export = function (RED: NodeAPI) {
       done();
     }
 
-    /** Validates the point and returns its state key, or a reject. */
-    function pointOf(msg: NodeMessage): { point: Point; key: string } | Reject {
-      const p = msg.payload;
-      if (!isPlainObject(p)) return reject('bad_payload', 'msg.payload must be a point {measurement, tags, fields, timestamp}');
-      const bad = checkValue(p, { maxDepth: 4, maxKeys: 2000 });
-      if (bad) return bad;
-      const tags = isPlainObject(p.tags) ? (p.tags as Record<string, unknown>) : {};
-      const fields = p.fields;
-      const deviceId = typeof tags.device_id === 'string' && tags.device_id ? tags.device_id : undefined;
-      if (!isPlainObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
-      const equipment = typeof tags.equipment_id === 'string' && tags.equipment_id ? tags.equipment_id : undefined;
-      const plain = byEquipment ? equipment : deviceId;
-      // a tenant's device (or equipment) has its own state even when another tenant uses the same id, and
-      // the per-device bound holds per tenant (docs/tenants.md)
-      const key = plain && isTenant(tags.tenant) ? scopedKey(tags.tenant, plain) : plain;
-      if (!key) {
-        return byEquipment ? reject('missing_equipment', 'tags.equipment_id is missing', { device_id: deviceId, field: 'tags.equipment_id' }) : reject('missing_device', 'tags.device_id is missing', { field: 'tags.device_id' });
-      }
-      const timestamp = typeof p.timestamp === 'number' ? p.timestamp : Date.now();
-      return { point: { measurement: String(p.measurement ?? ''), tags: tags as Record<string, string>, fields: fields as Point['fields'], timestamp }, key };
-    }
-
     function handleStat(msg: NodeMessage, send: SendFn, done: DoneFn): void {
-      const pk = pointOf(msg);
+      const pk = pointOf(msg.payload, byEquipment);
       if (!('point' in pk)) return sendReject(msg, send, done, pk);
       const { point, key } = pk;
       const deviceId = point.tags.device_id;
       let state = states.get(key);
       if (!state) {
-        const features = featuresOf(cfg, point.fields);
-        if (!features.length) return sendReject(msg, send, done, reject('no_features', 'the point has no numeric fields to score', { device_id: deviceId }));
-        // before any state exists: a device with hundreds of fields would cost memory per calibration row
-        // and a fit that grows cubically with the count
-        if (features.length > maxFeatures) {
-          return sendReject(msg, send, done, reject('too_many_features', `${features.length} numeric fields, more than max features (${maxFeatures})`, { device_id: deviceId }));
-        }
-        state = newState(cfg, features);
+        const fresh = newStateFor(cfg, point, maxFeatures);
+        if (!('features' in fresh)) return sendReject(msg, send, done, fresh);
+        state = fresh;
         states.set(key, state);
         countEvictions();
       }
@@ -383,9 +318,7 @@ export = function (RED: NodeAPI) {
       if (r.kind === 'reject') return sendReject(msg, send, done, { ...r.reject, device_id: deviceId });
       // most recently active now; a device whose verdict is anomalous is evicted only after every idle one
       states.set(key, state, r.kind === 'result' && r.anomaly.is_anomaly);
-      if (r.kind === 'warming') {
-        return sendResult(msg, send, done, { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method, contributions: {}, warming: true, warmup: { have: r.have, need: r.need } });
-      }
+      if (r.kind === 'warming') return sendResult(msg, send, done, warmingResult(method, r.have, r.need));
       if (r.fitted) persistSoon();
       sendResult(msg, send, done, r.anomaly);
     }
@@ -432,7 +365,7 @@ export = function (RED: NodeAPI) {
     }
 
     function handleOnnx(msg: NodeMessage, send: SendFn, done: DoneFn): void {
-      const pk = pointOf(msg);
+      const pk = pointOf(msg.payload, byEquipment);
       if (!('point' in pk)) return sendReject(msg, send, done, pk);
       const { point, key } = pk;
       const deviceId = point.tags.device_id;
@@ -446,74 +379,45 @@ export = function (RED: NodeAPI) {
         .score({ key, equipmentId, power: typeof powerTag === 'string' && powerTag ? powerTag : undefined, fields: numeric, timestamp: point.timestamp })
         .then((r) => {
           if (r.kind === 'reject') return sendReject(msg, send, done, reject(r.code, r.reason, { device_id: deviceId }));
-          if (r.kind === 'warming') {
-            return sendResult(msg, send, done, { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method: 'onnx', contributions: {}, warming: true, warmup: { have: r.have, need: r.need } });
-          }
+          if (r.kind === 'warming') return sendResult(msg, send, done, warmingResult('onnx', r.have, r.need));
           if (r.rul) msg.rul = r.rul;
-          const isAnomaly = r.score > r.threshold;
-          const severity = !isAnomaly ? 'normal' : r.score >= r.threshold * cfg.criticalRatio ? 'critical' : 'warning';
-          sendResult(msg, send, done, { score: r.score, threshold: r.threshold, is_anomaly: isAnomaly, severity, method: 'onnx', contributions: r.contributions, model: r.model });
+          sendResult(msg, send, done, onnxResult(r, cfg.criticalRatio));
         })
         .catch((err: Error) => sendReject(msg, send, done, reject('model_error', err.message, { device_id: deviceId })));
     }
 
-    /** msg.topic control messages: export, load, reset, sync. Returns true when handled. */
+    /** msg.topic control messages (messages.ts decides which and checks them). Returns true when handled. */
     function control(msg: NodeMessage, send: SendFn, done: DoneFn): boolean {
-      switch (msg.topic) {
-        case 'export': {
-          if (method === 'onnx') return false;
-          const devices: Record<string, AnomalyDeviceState> = {};
-          for (const [k, s] of states.entries()) devices[k] = JSON.parse(JSON.stringify(s));
-          send([{ topic: 'anomaly-state', payload: { format: STATE_FORMAT, v: 1, method: cfg.method, exported_at: Date.now(), devices } }, null]);
+      const request = controlOf(msg.topic, msg.payload, method, cfg, maxFeatures);
+      switch (request?.kind) {
+        case undefined:
+          return false;
+        case 'reject':
+          sendReject(msg, send, done, request.reject);
+          return true;
+        case 'export':
+          send([{ topic: 'anomaly-state', payload: exportDocument(cfg.method, states.entries()) }, null]);
           done();
           return true;
-        }
-        case 'load': {
-          if (method === 'onnx') return false;
-          const doc = msg.payload;
-          const bad = checkValue(doc, { maxDepth: 8, maxKeys: 5_000_000 });
-          if (bad) {
-            sendReject(msg, send, done, bad);
-            return true;
-          }
-          if (!isPlainObject(doc) || doc.format !== STATE_FORMAT || !isPlainObject(doc.devices)) {
-            sendReject(msg, send, done, reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`));
-            return true;
-          }
-          const accepted: Array<[string, AnomalyDeviceState]> = [];
-          for (const [k, s] of Object.entries(doc.devices)) {
-            const why = validateState(s, cfg, maxFeatures);
-            if (why) {
-              sendReject(msg, send, done, reject('bad_state', `state for ${k}: ${why}`, { device_id: k }));
-              return true;
-            }
-            accepted.push([k, s as AnomalyDeviceState]);
-          }
+        case 'load':
           // beyond the bound the least recently active devices make room (counted), nothing is refused
-          for (const [k, s] of accepted) states.set(k, s);
+          for (const [k, s] of request.devices) states.set(k, s);
           countEvictions();
           persist();
-          status.set({ fill: 'green', shape: 'ring', text: `loaded ${accepted.length} device state(s)` });
+          status.set({ fill: 'green', shape: 'ring', text: `loaded ${request.devices.length} device state(s)` });
           done();
           return true;
-        }
-        case 'reset': {
-          if (method === 'onnx') return false;
-          const target = isPlainObject(msg.payload) && typeof msg.payload.device_id === 'string' ? msg.payload.device_id : null;
-          if (target) states.delete(target);
+        case 'reset':
+          if (request.device) states.delete(request.device);
           else states.clear();
           counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
           persist();
-          status.set({ fill: 'grey', shape: 'ring', text: target ? `recalibrating ${target}` : 'recalibrating all' });
+          status.set({ fill: 'grey', shape: 'ring', text: request.device ? `recalibrating ${request.device}` : 'recalibrating all' });
           done();
           return true;
-        }
         case 'sync':
-          if (method !== 'onnx') return false;
           syncBundles().then(() => done(), done);
           return true;
-        default:
-          return false;
       }
     }
 
@@ -542,9 +446,7 @@ export = function (RED: NodeAPI) {
       if (persistTimer) clearInterval(persistTimer);
       if (persistSoonTimer) clearTimeout(persistSoonTimer);
       status.stop();
-      unregisterGauge();
-      unregisterPoints();
-      unregisterIncidents();
+      for (const off of unregisterGauges) off();
       // a running fit is abandoned: its device's buffer is persisted and it fits again after the restart
       const stopPool = pool ? pool.close().catch(() => undefined) : Promise.resolve();
       const finish = () => void stopPool.then(() => (bundles ? bundles.close().then(done, done) : done()));
@@ -553,5 +455,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, MobyAnomaly);
 };

@@ -18,6 +18,7 @@ import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
 import { isTenant, scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/tenant';
 import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
@@ -274,7 +275,7 @@ export = function (RED: NodeAPI) {
       service = new HealthService({
         table,
         emit,
-        redis: redisNode ? redisNode.acquire(node.id) : null,
+        redis: redisNode ? redisNode.register(node.id) : null,
         keyPrefix: (def.keyPrefix || '').trim(),
         lockTtlMs: Math.max(100, num(def.sweepInterval, 1, 0.05) * 1000 - 50),
         onStore: (up, err) => {
@@ -330,8 +331,8 @@ export = function (RED: NodeAPI) {
       unregisterSource();
       const svc = service;
       const finish = () => {
-        const release = redisNode ? redisNode.release(node.id) : Promise.resolve();
-        release.catch(() => undefined).finally(() => save(done));
+        const deregistered = redisNode ? redisNode.deregister(node.id) : Promise.resolve();
+        deregistered.catch(() => undefined).finally(() => save(done));
       };
       if (!svc) return finish();
       svc
@@ -340,5 +341,7 @@ export = function (RED: NodeAPI) {
         .finally(finish);
     });
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, DeviceHealthNode);
 };

@@ -2,6 +2,7 @@
 // instances register as users; the connection opens with the first user and closes with the last).
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Node, NodeAPI, NodeDef } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import type { RedisConfigNode } from './redis-config';
 import { integerSetting, textSetting } from '../lib/settings';
 
@@ -60,7 +61,7 @@ export = function (RED: NodeAPI) {
       }
     }
     node.describe = () => shown;
-    node.acquire = (userId: string) => {
+    node.register = (userId: string) => {
       users.add(userId);
       if (!client) {
         if (url) {
@@ -80,7 +81,7 @@ export = function (RED: NodeAPI) {
       }
       return client;
     };
-    node.release = async (userId: string) => {
+    node.deregister = async (userId: string) => {
       users.delete(userId);
       if (users.size === 0 && client) {
         const c = client;
@@ -98,6 +99,8 @@ export = function (RED: NodeAPI) {
         .finally(() => done());
     });
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(TYPE, RedisConfig, {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });

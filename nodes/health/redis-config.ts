@@ -3,10 +3,10 @@ import type Redis from 'ioredis';
 import type { Node } from '../lib/red';
 
 export interface RedisConfigNode extends Node<{ username?: string; password?: string }> {
-  /** the shared client, created on first use */
-  acquire(userId: string): Redis;
+  /** adds a user and returns the shared client (created with the first user) */
+  register(userId: string): Redis;
   /** drops a user; the connection closes with the last one */
-  release(userId: string): Promise<void>;
+  deregister(userId: string): Promise<void>;
   describe(): string;
   /** false when the node names no server (its URL is an unset environment variable): users stay local */
   configured: boolean;

@@ -9,6 +9,7 @@ import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from 
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import { countEvent, countIn, countOut, countRejected, countTenant, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
@@ -231,6 +232,8 @@ export = function (RED: NodeAPI) {
       });
     }
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(KEYRING, KeyringConfig, {
     credentials: { keys: { type: 'password' }, master: { type: 'password' } },
   });

@@ -5,16 +5,16 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn, AnyNode } from '../lib/red';
-import { countIn, countOut, countRejected, countTenant, provideGauge, registry, writeLatency } from '../lib/metrics';
+import { countIn, countOut, countRejected, countTenant, provideGauge, metricsRegistry, writeLatency } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
 import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
 import type { InfluxConnection, Precision, WriteBodyFn, WriterStats } from '../core/influx';
-import { registerMetricsRoute } from './metrics-route';
-import { numberSetting as num, textSetting } from '../lib/settings';
+import { mountMobyRoutes } from '../lib/routes';
+import { numberSetting as num, tenantMapSetting, textSetting } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
-import { isTenant, tenantOfMessage } from '../core/tenant';
+import { tenantOfMessage } from '../core/tenant';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -40,7 +40,7 @@ interface InfluxConfigNode extends Node<{ token?: string; username?: string; pas
 const dropped = new Counter({
   name: 'moby_influx_spool_dropped_points_total',
   help: 'Points dropped from the InfluxDB spool because its size bound was hit (oldest first), plus points refused because memory was full while the spool could not be written',
-  registers: [registry],
+  registers: [metricsRegistry],
 });
 const spoolFailing = new Map<string, number>();
 provideGauge('moby_influx_spool_failing', 'InfluxDB writers whose disk spool cannot be written (ENOSPC, EIO, read-only): they hold data in memory and stop acknowledging', [], () => [
@@ -54,19 +54,8 @@ const MAX_TENANT_WRITERS = 1000;
 
 /** Parses the config's tenant targets: JSON `{"<tenant>": {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}}`. */
 function parseTenantTargets(v: unknown): Record<string, { bucket?: string; org?: string; tokenEnv?: string }> {
-  if (v === undefined || v === null || (typeof v === 'string' && !v.trim())) return {};
-  let doc: unknown = v;
-  if (typeof v === 'string') {
-    try {
-      doc = JSON.parse(v);
-    } catch {
-      throw new Error('tenant targets are not valid JSON: {"<tenant>": {"bucket": "…", "org": "…"}}');
-    }
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('tenant targets must be a JSON object {"<tenant>": {"bucket": "…"}}');
   const out: Record<string, { bucket?: string; org?: string; tokenEnv?: string }> = {};
-  for (const [tenant, t] of Object.entries(doc)) {
-    if (!isTenant(tenant)) throw new Error(`tenant targets: tenant "${String(tenant).slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  for (const [tenant, t] of tenantMapSetting(v, 'tenant targets', '{"<tenant>": {"bucket": "…", "org": "…"}}')) {
     const target = typeof t === 'string' ? { bucket: t } : t;
     if (typeof target !== 'object' || target === null) throw new Error(`tenant targets of ${tenant}: {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}`);
     const r = target as Record<string, unknown>;
@@ -99,7 +88,6 @@ function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'ye
 }
 
 export = function (RED: NodeAPI) {
-  registerMetricsRoute(RED.httpNode, () => RED.settings.mobyApiToken);
 
   function MobyInfluxConfig(this: InfluxConfigNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
@@ -178,6 +166,8 @@ export = function (RED: NodeAPI) {
     // a URL without a bucket (or database) would get 400s that look like bad points: keep the data and say what is missing
     this.problem = this.connection ? connectionProblem(this.connection) : null;
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(CONFIG_TYPE, MobyInfluxConfig as (this: AnyNode, def: NodeDef) => void, {
     credentials: { token: { type: 'password' }, username: { type: 'text' }, password: { type: 'password' } },
   });

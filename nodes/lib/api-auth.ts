@@ -1,5 +1,5 @@
 // Process-wide state of the /moby HTTP routes' authentication: the API tokens of the deployed moby-alert
-// nodes (so GET /moby/metrics, served by the influx module, accepts the same bearer token as the alert
+// nodes (so GET /moby/metrics, served by lib/routes.ts, accepts the same bearer token as the alert
 // API) and one failed-auth limiter for all routes. Tokens are kept only in memory, as Node-RED hands them
 // to the nodes from their credentials.
 import { FailureLimiter } from '../core/http-guard';

@@ -54,6 +54,19 @@ function writeSecret(file: string, value: string): void {
 }
 
 /**
+ * One secret: the environment's value when set, else the stored file's, else a new one (made by
+ * `generate`, which may keep the plain text for the first-start banner) written to the file.
+ */
+function resolveSecret(fromEnv: string | undefined, file: string, fixedModes: string[], generate: () => string): { value: string; source: Source } {
+  if (fromEnv) return { value: fromEnv, source: 'env' };
+  const stored = readSecret(file, fixedModes);
+  if (stored) return { value: stored, source: 'file' };
+  const value = generate();
+  writeSecret(file, value);
+  return { value, source: 'generated' };
+}
+
+/**
  * Resolves the three secrets. `hashPassword` makes a bcrypt hash (Node-RED's bcryptjs), passed in so this
  * module needs no dependency of its own. Environment: MOBY_ADMIN_PASSWORD_HASH, else MOBY_ADMIN_PASSWORD;
  * MOBY_API_TOKEN; MOBY_CREDENTIAL_SECRET.
@@ -65,65 +78,39 @@ export function prepareSecrets(home: string, env: NodeJS.ProcessEnv, hashPasswor
   const files = { admin: path.join(dir, 'admin-password.bcrypt'), api: path.join(dir, 'api-token.sha256'), credential: path.join(dir, 'credential-secret') };
   const fixedModes: string[] = [];
 
-  let adminHash: string;
-  let adminSource: Source;
   let adminPassword: string | undefined;
+  let adminFromEnv: string | undefined;
   if (env.MOBY_ADMIN_PASSWORD_HASH) {
     if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(env.MOBY_ADMIN_PASSWORD_HASH)) throw new Error('MOBY_ADMIN_PASSWORD_HASH is not a bcrypt hash (make one with `npx node-red admin hash-pw`)');
-    adminHash = env.MOBY_ADMIN_PASSWORD_HASH;
-    adminSource = 'env';
+    adminFromEnv = env.MOBY_ADMIN_PASSWORD_HASH;
   } else if (env.MOBY_ADMIN_PASSWORD) {
     if (env.MOBY_ADMIN_PASSWORD.length < 12) throw new Error('MOBY_ADMIN_PASSWORD must be at least 12 characters');
-    adminHash = hashPassword(env.MOBY_ADMIN_PASSWORD);
-    adminSource = 'env';
-  } else {
-    const stored = readSecret(files.admin, fixedModes);
-    if (stored) {
-      adminHash = stored;
-      adminSource = 'file';
-    } else {
-      adminPassword = randomSecret(18); // 24 characters, 144 bits
-      adminHash = hashPassword(adminPassword);
-      writeSecret(files.admin, adminHash);
-      adminSource = 'generated';
-    }
+    adminFromEnv = hashPassword(env.MOBY_ADMIN_PASSWORD);
   }
+  const admin = resolveSecret(adminFromEnv, files.admin, fixedModes, () => {
+    adminPassword = randomSecret(18); // 24 characters, 144 bits
+    return hashPassword(adminPassword);
+  });
 
-  let apiToken: string;
-  let apiSource: Source;
+  if (env.MOBY_API_TOKEN && env.MOBY_API_TOKEN.length < 16 && !env.MOBY_API_TOKEN.startsWith('sha256:')) throw new Error('MOBY_API_TOKEN must be at least 16 characters');
   let apiTokenPlain: string | undefined;
-  if (env.MOBY_API_TOKEN) {
-    if (env.MOBY_API_TOKEN.length < 16 && !env.MOBY_API_TOKEN.startsWith('sha256:')) throw new Error('MOBY_API_TOKEN must be at least 16 characters');
-    apiToken = env.MOBY_API_TOKEN;
-    apiSource = 'env';
-  } else {
-    const stored = readSecret(files.api, fixedModes);
-    if (stored) {
-      apiToken = stored;
-      apiSource = 'file';
-    } else {
-      apiTokenPlain = randomSecret();
-      apiToken = hashToken(apiTokenPlain);
-      writeSecret(files.api, apiToken);
-      apiSource = 'generated';
-    }
-  }
+  const api = resolveSecret(env.MOBY_API_TOKEN, files.api, fixedModes, () => {
+    apiTokenPlain = randomSecret();
+    return hashToken(apiTokenPlain);
+  });
 
-  let credentialSecret: string;
-  let credentialSource: Source;
-  if (env.MOBY_CREDENTIAL_SECRET) {
-    credentialSecret = env.MOBY_CREDENTIAL_SECRET;
-    credentialSource = 'env';
-  } else {
-    const stored = readSecret(files.credential, fixedModes);
-    if (stored) {
-      credentialSecret = stored;
-      credentialSource = 'file';
-    } else {
-      credentialSecret = randomSecret();
-      writeSecret(files.credential, credentialSecret);
-      credentialSource = 'generated';
-    }
-  }
-  return { dir, adminHash, adminSource, adminPassword, apiToken, apiSource, apiTokenPlain, credentialSecret, credentialSource, fixedModes, files };
+  const credential = resolveSecret(env.MOBY_CREDENTIAL_SECRET, files.credential, fixedModes, () => randomSecret());
+  return {
+    dir,
+    adminHash: admin.value,
+    adminSource: admin.source,
+    adminPassword,
+    apiToken: api.value,
+    apiSource: api.source,
+    apiTokenPlain,
+    credentialSecret: credential.value,
+    credentialSource: credential.source,
+    fixedModes,
+    files,
+  };
 }

@@ -1,18 +1,18 @@
 // Pipeline metrics shared by every node of the package, exposed in Prometheus text format on
-// GET {prefix}/metrics (served by the InfluxDB writer's adapter). Nodes only count; gauges are pulled
+// GET {prefix}/metrics (mounted by lib/routes.ts). Nodes only count; gauges are pulled
 // from providers at scrape time so nothing is computed on the hot path.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export const registry = new Registry();
+export const metricsRegistry = new Registry();
 
 // Counts live in plain numbers and are copied into the counters at scrape time: prom-client hashes the
 // label object on every inc(), which would cost as much per message as a whole normalize call.
-const counts = new Map<string, { in: number; out: number; rejected: number; evicted: number; codes: Map<string, number> }>();
+const counts = new Map<string, { in: number; out: number; rejected: number; evicted: number }>();
 
 function countsFor(nodeType: string) {
   let c = counts.get(nodeType);
   if (!c) {
-    c = { in: 0, out: 0, rejected: 0, evicted: 0, codes: new Map() };
+    c = { in: 0, out: 0, rejected: 0, evicted: 0 };
     counts.set(nodeType, c);
   }
   return c;
@@ -22,7 +22,7 @@ new Counter({
   name: 'moby_messages_total',
   help: 'Messages handled by MOBY nodes, by node type and outcome (in, out, rejected)',
   labelNames: ['node_type', 'outcome'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
   collect() {
     this.reset();
     for (const [nodeType, c] of counts) {
@@ -33,70 +33,55 @@ new Counter({
   },
 });
 
-new Counter({
-  name: 'moby_rejects_total',
-  help: 'Rejected messages by node type and reject code',
-  labelNames: ['node_type', 'code'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const [nodeType, c] of counts) for (const [code, n] of c.codes) this.inc({ node_type: nodeType, code }, n);
-  },
-});
+/**
+ * Registers `name`, a counter with one label beside node_type, and returns the function that counts it.
+ * The counts are plain numbers (node type → label value → count) copied into the counter at scrape time.
+ */
+function labelledCounter(name: string, help: string, label: string): (nodeType: string, value: string, n?: number) => void {
+  const table = new Map<string, Map<string, number>>();
+  new Counter({
+    name,
+    help,
+    labelNames: ['node_type', label],
+    registers: [metricsRegistry],
+    collect() {
+      this.reset();
+      for (const [nodeType, m] of table) for (const [value, n] of m) this.inc({ node_type: nodeType, [label]: value }, n);
+    },
+  });
+  return (nodeType, value, n = 1) => {
+    let m = table.get(nodeType);
+    if (!m) {
+      m = new Map();
+      table.set(nodeType, m);
+    }
+    m.set(value, (m.get(value) ?? 0) + n);
+  };
+}
+
+const countRejectCode = labelledCounter('moby_rejects_total', 'Rejected messages by node type and reject code', 'code');
 
 // Notable outcomes that are neither a pass nor a reject of their own (e.g. a broker redelivery passed once
 // by hmac-verify, a birth message ignored by device-health), counted the same cheap way.
-const events = new Map<string, Map<string, number>>();
-
-new Counter({
-  name: 'moby_events_total',
-  help: 'Notable message outcomes by node type and event (e.g. redelivered, online_status_ignored)',
-  labelNames: ['node_type', 'event'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const [nodeType, m] of events) for (const [event, n] of m) this.inc({ node_type: nodeType, event }, n);
-  },
-});
+export const countEvent: (nodeType: string, event: string, n?: number) => void = labelledCounter(
+  'moby_events_total',
+  'Notable message outcomes by node type and event (e.g. redelivered, online_status_ignored)',
+  'event',
+);
 
 // Per-tenant message counts (docs/tenants.md): hmac-verify counts each tenant's verified messages, the
 // InfluxDB writer each tenant's points. Only tenants appear; a pipeline without tenants adds no series.
-const tenantCounts = new Map<string, Map<string, number>>();
-
-new Counter({
-  name: 'moby_tenant_messages_total',
-  help: 'Messages (hmac-verify: verified messages; influx-write: points) per tenant and node type',
-  labelNames: ['node_type', 'tenant'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const [nodeType, m] of tenantCounts) for (const [tenant, n] of m) this.inc({ node_type: nodeType, tenant }, n);
-  },
-});
-
-export function countTenant(nodeType: string, tenant: string, n = 1): void {
-  let m = tenantCounts.get(nodeType);
-  if (!m) {
-    m = new Map();
-    tenantCounts.set(nodeType, m);
-  }
-  m.set(tenant, (m.get(tenant) ?? 0) + n);
-}
-
-export function countEvent(nodeType: string, event: string, n = 1): void {
-  let m = events.get(nodeType);
-  if (!m) {
-    m = new Map();
-    events.set(nodeType, m);
-  }
-  m.set(event, (m.get(event) ?? 0) + n);
-}
+export const countTenant: (nodeType: string, tenant: string, n?: number) => void = labelledCounter(
+  'moby_tenant_messages_total',
+  'Messages (hmac-verify: verified messages; influx-write: points) per tenant and node type',
+  'tenant',
+);
 
 new Counter({
   name: 'moby_evictions_total',
   help: 'Per-device states dropped by MOBY nodes to stay within their device bound (least recently active first)',
   labelNames: ['node_type'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
   collect() {
     this.reset();
     for (const [nodeType, c] of counts) if (c.evicted) this.inc({ node_type: nodeType }, c.evicted);
@@ -107,7 +92,7 @@ export const writeLatency = new Histogram({
   name: 'moby_influx_write_seconds',
   help: 'Latency of InfluxDB batch writes',
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  registers: [registry],
+  registers: [metricsRegistry],
 });
 
 export function countIn(nodeType: string, n = 1): void {
@@ -119,9 +104,8 @@ export function countOut(nodeType: string, n = 1): void {
 }
 
 export function countRejected(nodeType: string, code: string): void {
-  const c = countsFor(nodeType);
-  c.rejected++;
-  c.codes.set(code, (c.codes.get(code) ?? 0) + 1);
+  countsFor(nodeType).rejected++;
+  countRejectCode(nodeType, code);
 }
 
 /** A node dropped `n` per-device states to stay within its bound (see moby_evictions_total). */
@@ -148,7 +132,7 @@ export function provideGauge(name: string, help: string, labelNames: string[], p
       name,
       help,
       labelNames,
-      registers: [registry],
+      registers: [metricsRegistry],
       collect() {
         this.reset();
         const sums = new Map<string, Sample>();
@@ -173,7 +157,7 @@ export function provideGauge(name: string, help: string, labelNames: string[], p
 }
 
 export async function metricsText(): Promise<string> {
-  return registry.metrics();
+  return metricsRegistry.metrics();
 }
 
-export const metricsContentType = registry.contentType;
+export const metricsContentType = metricsRegistry.contentType;

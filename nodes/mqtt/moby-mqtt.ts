@@ -24,7 +24,8 @@ import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { parseBrokerUrls, parsePartition, partitionClientId, partitionFilter, topicMatches, unpartitionTopic } from '../core/mqtt/topics';
 import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
-import { countIn, countOut, countRejected, provideGauge, registry } from '../lib/metrics';
+import { mountMobyRoutes } from '../lib/routes';
+import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num, textSetting } from '../lib/settings';
 
@@ -69,12 +70,12 @@ const unsettledTotal = new Counter({
   name: 'moby_mqtt_unsettled_total',
   help: 'QoS 1 messages not acknowledged to the broker because a node failed on them (reason="error") or they were not settled within the timeout (reason="timeout"); the broker keeps them',
   labelNames: ['reason'] as const,
-  registers: [registry],
+  registers: [metricsRegistry],
 });
 const skippedAcks = new Counter({
   name: 'moby_mqtt_acks_skipped_total',
   help: 'Settled messages whose connection was gone before the acknowledgement: the broker redelivers them (duplicates are absorbed downstream)',
-  registers: [registry],
+  registers: [metricsRegistry],
 });
 
 // ---- process-wide hook registration: message id → the tracker that owns it ----------------------------
@@ -462,6 +463,8 @@ export = function (RED: NodeAPI) {
       });
     });
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType('moby-mqtt-broker', MobyMqttBroker as (this: AnyNode, def: NodeDef) => void, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
   });

@@ -7,6 +7,7 @@ import { parseRegistry, type CompiledRegistry } from '../core/registry';
 import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
@@ -25,7 +26,7 @@ interface RegistryDef extends NodeDef {
 interface RegistryNode extends Node {
   /** compiled registry for a separator (compiled on first use, then cached), or throws the load error */
   registryFor(separator: string): CompiledRegistry;
-  loadError: string | null;
+  problem: string | null;
 }
 
 interface NormalizeDef extends NodeDef {
@@ -114,7 +115,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this as RegistryNode;
     let text: string | null = null;
-    node.loadError = null;
+    node.problem = null;
     try {
       if (def.source === 'file') {
         const file = (def.file || '').trim();
@@ -127,12 +128,12 @@ export = function (RED: NodeAPI) {
       }
       parseRegistry(text); // validate now, so a broken registry is reported at deploy rather than per message
     } catch (err) {
-      node.loadError = (err as Error).message;
-      node.error(`registry: ${node.loadError}`);
+      node.problem = (err as Error).message;
+      node.error(`registry: ${node.problem}`);
     }
     const compiled = new Map<string, CompiledRegistry>();
     node.registryFor = (separator: string) => {
-      if (node.loadError || text === null) throw new Error(`registry "${def.name || def.id}": ${node.loadError}`);
+      if (node.problem || text === null) throw new Error(`registry "${def.name || def.id}": ${node.problem}`);
       let r = compiled.get(separator);
       if (!r) {
         r = parseRegistry(text, separator);
@@ -141,6 +142,8 @@ export = function (RED: NodeAPI) {
       return r;
     };
   }
+  // /moby/metrics is served whichever MOBY node module loads first (mounted once)
+  mountMobyRoutes(RED);
   RED.nodes.registerType(REGISTRY, RegistryConfig);
 
   function NormalizeNode(this: Node, def: NormalizeDef) {

@@ -2,13 +2,14 @@
 // fitted state), then score each point, smooth the score, grade its severity and — on points judged
 // normal — adapt slowly to drift. Device state is plain JSON so it can be persisted and exported as is.
 import type { AnomalyResult, Reject, Severity } from '../contract';
-import { fitEwma, learnEwma, scoreEwma, EwmaModel } from './ewma';
-import { fitL2, learnL2, scoreL2, L2Model } from './l2';
-import { fitPca, learnPca, scorePca, PcaModel } from './pca';
+import type { EwmaModel } from './ewma';
+import type { L2Model } from './l2';
+import type { PcaModel } from './pca';
+import { isNumArray, strategyFor, type MethodStrategy } from './methods';
 import type { ScalingKind } from './scaling';
 import { severityOf, DEFAULT_CRITICAL_RATIO } from './severity';
 import { smooth, SmoothingKind } from './smoothing';
-import { scoreThreshold, ThresholdLimits } from './threshold';
+import type { ThresholdLimits } from './threshold';
 import { DEFAULT_INCIDENT, IncidentConfig, IncidentState, newIncident, trackRepeats, updateIncident, validateIncident } from './incident';
 
 export type StatMethod = 'threshold' | 'l2' | 'ewma' | 'pca';
@@ -126,12 +127,13 @@ export type StepResult =
   | { kind: 'result'; anomaly: AnomalyResult; fitted: boolean };
 
 export function newState(cfg: DetectorConfig, features: string[]): AnomalyDeviceState {
+  const strategy = strategyFor(cfg.method);
   return {
     v: 1,
     method: cfg.method,
     features: features.slice(),
-    buffer: cfg.method === 'threshold' ? null : [],
-    model: cfg.method === 'threshold' ? { method: 'threshold' } : null,
+    buffer: strategy.calibrates ? [] : null,
+    model: strategy.initialModel(),
     window: [],
     scored: 0,
   };
@@ -140,10 +142,7 @@ export function newState(cfg: DetectorConfig, features: string[]): AnomalyDevice
 /** The feature names for a point: the configured list, or all finite numeric fields sorted by name. */
 export function featuresOf(cfg: DetectorConfig, fields: Record<string, unknown>): string[] {
   if (cfg.features.length) return cfg.features;
-  if (cfg.method === 'threshold') return Object.keys(cfg.limits).filter((f) => typeof fields[f] === 'number').sort();
-  return Object.keys(fields)
-    .filter((f) => typeof fields[f] === 'number' && Number.isFinite(fields[f] as number))
-    .sort();
+  return strategyFor(cfg.method).defaultFeatures(cfg, fields);
 }
 
 /** Reads the feature vector out of a point's fields, or says which field is wrong. */
@@ -161,55 +160,17 @@ export function extract(features: string[], fields: Record<string, unknown>, out
 }
 
 export function fitModel(cfg: DetectorConfig, rows: number[][]): FittedModel {
-  const common = { alpha: cfg.alpha, limitScale: cfg.limitScale };
-  switch (cfg.method) {
-    case 'l2':
-      return { method: 'l2', l2: fitL2(rows, { ...common, scaling: cfg.scaling }) };
-    case 'ewma':
-      return { method: 'ewma', ewma: fitEwma(rows, common) };
-    case 'pca':
-      return { method: 'pca', pca: fitPca(rows, { ...common, varianceShare: cfg.varianceShare, scaling: cfg.scaling }) };
-    default:
-      return { method: 'threshold' };
-  }
+  return strategyFor(cfg.method).fit(cfg, rows);
 }
 
 /** Raw score, its threshold and per-feature contributions (non-negative, not normalised). */
 export function rawScore(cfg: DetectorConfig, state: AnomalyDeviceState, x: ArrayLike<number>, contributions: number[]): { score: number; threshold: number } {
-  const m = state.model!;
-  switch (m.method) {
-    case 'l2':
-      return { score: scoreL2(m.l2, x, contributions), threshold: m.l2.limit };
-    case 'ewma':
-      return { score: scoreEwma(m.ewma, x, contributions), threshold: m.ewma.limit };
-    case 'pca': {
-      // one verdict from both statistics: each relative to its own limit, the larger wins (threshold 1)
-      const s = scorePca(m.pca, x, contributions);
-      return { score: Math.max(s.t2 / m.pca.t2Limit, s.q / m.pca.qLimit), threshold: 1 };
-    }
-    default: {
-      const s = scoreThreshold(state.features, cfg.limits, x);
-      for (let j = 0; j < s.contributions.length; j++) contributions[j] = s.contributions[j];
-      return { score: s.score, threshold: 1 };
-    }
-  }
+  return strategyFor(cfg.method).score(cfg, state.features, state.model!, x, contributions);
 }
 
 /** Moves only the centre (not scale/variance/axes) by `rate`: used for points judged anomalous. */
-function nudgeCentre(model: FittedModel, x: ArrayLike<number>, rate: number): void {
-  const centre = centreOf(model);
+function nudgeCentre(centre: number[] | null, x: ArrayLike<number>, rate: number): void {
   if (centre) for (let j = 0; j < centre.length; j++) centre[j] += rate * (x[j] - centre[j]);
-}
-
-/** The model's centre (l2/pca/ewma), or null for methods without one. */
-function centreOf(model: FittedModel): number[] | null {
-  return model.method === 'l2' ? model.l2.center : model.method === 'pca' ? model.pca.mean : model.method === 'ewma' ? model.ewma.mean : null;
-}
-
-function learn(cfg: DetectorConfig, model: FittedModel, x: ArrayLike<number>): void {
-  if (model.method === 'ewma') learnEwma(model.ewma, x, cfg.ewmaLambda);
-  else if (cfg.adaptRate > 0 && model.method === 'l2') learnL2(model.l2, x, cfg.adaptRate);
-  else if (cfg.adaptRate > 0 && model.method === 'pca') learnPca(model.pca, x, cfg.adaptRate);
 }
 
 /** Mean of the last `w` rows including `x`; the rows live in a ring in the state (order is irrelevant to a mean). */
@@ -262,6 +223,7 @@ export type DeferFit = (state: AnomalyDeviceState, rows: number[][]) => boolean;
  * caller's thread: while the fit runs, later points are not added to the full buffer and stay warming.
  */
 export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayLike<number>, deferFit?: DeferFit): StepResult {
+  const strategy: MethodStrategy = strategyFor(cfg.method);
   let fitted = false;
   const inc = (state.incident ??= newIncident(raw.length));
   trackRepeats(inc, raw, !state.model);
@@ -273,7 +235,7 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayL
     if (deferFit && deferFit(state, buffer)) return { kind: 'warming', have: buffer.length, need: cfg.trainSize };
     let model: FittedModel;
     try {
-      model = fitModel(cfg, buffer);
+      model = strategy.fit(cfg, buffer);
     } catch (err) {
       state.buffer = [];
       return { kind: 'reject', reject: { code: 'model_error', reason: `calibration failed: ${(err as Error).message}` } };
@@ -282,27 +244,28 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayL
     state.buffer = null;
     state.window = [];
     state.scored = 0;
-    const centre = centreOf(state.model);
+    const centre = strategy.centre(state.model);
     inc.origin = centre ? centre.slice() : null;
     inc.open = null;
     fitted = true;
   }
-  if (!fitted && inc.origin === null && state.model.method !== 'threshold') {
+  const model = state.model;
+  if (!fitted && inc.origin === null) {
     // a model loaded or restored without alarm state: its centre now is the best reference for drift
-    const centre = centreOf(state.model);
+    const centre = strategy.centre(model);
     inc.origin = centre ? centre.slice() : null;
   }
   const contributions = new Array<number>(state.features.length).fill(0);
-  const { score: pointScore, threshold } = rawScore(cfg, state, x, contributions);
+  const { score: pointScore, threshold } = strategy.score(cfg, state.features, model, x, contributions);
   if (!Number.isFinite(pointScore)) return { kind: 'reject', reject: { code: 'model_error', reason: `score is ${pointScore}` } };
   const score = smooth(state.window, pointScore, cfg.smoothing, cfg.smoothingKind);
   const isAnomaly = score > threshold;
   // learn only from points that are normal both raw and smoothed, so the onset of a fault is not absorbed
-  if (!isAnomaly && pointScore <= threshold) learn(cfg, state.model, x);
-  else if (cfg.anomalyAdaptRate > 0) nudgeCentre(state.model, x, cfg.anomalyAdaptRate);
+  if (!isAnomaly && pointScore <= threshold) strategy.learn(cfg, model, x);
+  else if (cfg.anomalyAdaptRate > 0) nudgeCentre(strategy.centre(model), x, cfg.anomalyAdaptRate);
   state.scored++;
   // how far the learned centre has moved from calibration, in the model's own score units
-  const drift = inc.origin && cfg.driftRatio > 0 ? rawScore(cfg, state, inc.origin, scratchContributions(state.features.length)).score / threshold : NaN;
+  const drift = inc.origin && cfg.driftRatio > 0 ? strategy.score(cfg, state.features, model, inc.origin, scratchContributions(state.features.length)).score / threshold : NaN;
   const verdict = updateIncident(inc, cfg, pointScore > threshold, drift, score, threshold, cfg.criticalRatio);
   const anomaly: AnomalyResult = {
     score,
@@ -333,10 +296,6 @@ function scratchContributions(d: number): number[] {
  */
 export const DEFAULT_MAX_FEATURES = 64;
 
-function isNumArray(v: unknown, len?: number): v is number[] {
-  return Array.isArray(v) && (len === undefined || v.length === len) && v.every((n) => typeof n === 'number' && Number.isFinite(n));
-}
-
 /**
  * Checks a device state from outside (context store, msg.topic "load") before it is trusted: shapes,
  * dimensions and finite numbers. Returns the reason it is unusable, or null.
@@ -357,25 +316,30 @@ export function validateState(s: unknown, cfg: DetectorConfig, maxFeatures = DEF
   const m = st.model as FittedModel | null | undefined;
   if (m === null || m === undefined) return st.buffer ? null : 'state has neither a model nor a calibration buffer';
   if (m.method !== cfg.method) return 'model method differs from state method';
-  const positive = (a: unknown) => isNumArray(a, d) && (a as number[]).every((v) => v > 0);
-  if (m.method === 'l2') {
-    if (!m.l2 || !isNumArray(m.l2.center, d) || !positive(m.l2.scale) || !(m.l2.limit > 0)) return 'l2 model needs center, positive scale and limit';
-  } else if (m.method === 'ewma') {
-    const e = m.ewma;
-    if (!e || !isNumArray(e.mean, d) || !positive(e.variance) || !positive(e.minVariance) || !(e.limit > 0)) return 'ewma model needs mean, positive variance/minVariance and limit';
-  } else if (m.method === 'pca') {
-    const p = m.pca;
-    if (!p || !isNumArray(p.mean, d) || !positive(p.std)) return 'pca model needs mean and positive std per feature';
-    const k = Array.isArray(p.components) ? p.components.length : 0;
-    if (k < 1 || k > d || !p.components.every((c) => isNumArray(c, d))) return 'pca components must be k × d numbers';
-    if (!isNumArray(p.eigenvalues, k) || !p.eigenvalues.every((v) => v > 0)) return 'pca needs one positive eigenvalue per component';
-    if (!(p.t2Limit > 0) || !(p.qLimit > 0)) return 'pca limits must be positive';
-  }
+  const badModel = strategyFor(cfg.method).validateModel(m, d);
+  if (badModel) return badModel;
   if (st.incident !== undefined) {
     const why = validateIncident(st.incident, d, cfg.alarmWindow);
     if (why) return why;
   }
   return null;
+}
+
+/** A device state as plain JSON, for the context store and topic "export" (a copy: scoring goes on). */
+export function serialiseState(s: AnomalyDeviceState): AnomalyDeviceState {
+  const copy = JSON.parse(JSON.stringify({ ...s, model: null })) as AnomalyDeviceState;
+  copy.model = s.model ? strategyFor(s.method).serialise(s.model) : null;
+  return copy;
+}
+
+/** A device state from plain JSON (context store, topic "load"), checked by validateState; or why not. */
+export function deserialiseState(raw: unknown, cfg: DetectorConfig, maxFeatures = DEFAULT_MAX_FEATURES): AnomalyDeviceState | string {
+  const why = validateState(raw, cfg, maxFeatures);
+  if (why) return why;
+  const st = raw as AnomalyDeviceState;
+  if (!st.model) return st;
+  const model = strategyFor(cfg.method).deserialise(st.model, st.features.length);
+  return typeof model === 'string' ? model : { ...st, model };
 }
 
 /** A state holding a model fitted elsewhere (e.g. moby-train or fitPca in a notebook). */
@@ -388,10 +352,6 @@ export function stateFromModel(cfg: DetectorConfig, features: string[], model: F
 
 /** Approximate retained bytes of a state (for the memory gauge/bench; counts numbers as 8 bytes). */
 export function stateSize(s: AnomalyDeviceState): number {
-  let n = s.window.length + (s.buffer ? s.buffer.length * s.features.length : 0) + (s.recent ? s.recent.length * s.features.length : 0);
-  const m = s.model;
-  if (m?.method === 'pca') n += m.pca.mean.length * 2 + m.pca.components.length * (m.pca.mean.length + 1);
-  else if (m?.method === 'l2') n += m.l2.center.length * 2;
-  else if (m?.method === 'ewma') n += m.ewma.mean.length * 3;
-  return n * 8;
+  const n = s.window.length + (s.buffer ? s.buffer.length * s.features.length : 0) + (s.recent ? s.recent.length * s.features.length : 0);
+  return (n + (s.model ? strategyFor(s.method).size(s.model) : 0)) * 8;
 }

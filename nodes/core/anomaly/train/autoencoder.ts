@@ -4,6 +4,7 @@
 import { quantile } from '../linalg';
 import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
 import { mulberry32, shuffleInPlace } from '../../prng';
+import { reconstructionScore, type ReconstructionScore } from './windows';
 
 export interface DenseLayer {
   inputs: number;
@@ -158,21 +159,14 @@ function forwardLayer(l: DenseLayer, input: ArrayLike<number>, out: Float32Array
 }
 
 /** Reference forward pass in float64: reconstruction, MSE score and per-feature squared error of one window. */
-export function autoencoderScore(model: AutoencoderModel, window: ArrayLike<number>): { reconstruction: Float64Array; score: number; perFeature: Float64Array } {
+export function autoencoderScore(model: AutoencoderModel, window: ArrayLike<number>): ReconstructionScore {
   let x: Float64Array = Float64Array.from(window as ArrayLike<number>);
   for (const l of model.layers) {
     const out = new Float64Array(l.outputs);
     forwardLayer(l, x, out, 1);
     x = out;
   }
-  const perFeature = new Float64Array(model.features);
-  let sum = 0;
-  for (let i = 0; i < x.length; i++) {
-    const e = (window[i] - x[i]) ** 2;
-    sum += e;
-    perFeature[i % model.features] += e;
-  }
-  return { reconstruction: x, score: sum / x.length, perFeature };
+  return reconstructionScore(window, x, model.features);
 }
 
 /** Threshold = the q-quantile of the training windows' reconstruction errors. */

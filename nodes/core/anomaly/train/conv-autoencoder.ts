@@ -10,6 +10,7 @@ import { quantile } from '../linalg';
 import { PersistenceFilter } from '../onnx/persistence';
 import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
 import { buildNet, describeNet, fitNet, netForward, netToGraph, type TapLayer } from './convnet';
+import { reconstructionScore, type ReconstructionScore } from './windows';
 
 export const CAE_INPUT = 'x';
 
@@ -72,17 +73,10 @@ export function trainConvAutoencoder(data: Float32Array, count: number, window: 
 }
 
 /** Float64 reference of the exported graph: reconstruction, MSE score and per-feature squared error. */
-export function convAutoencoderScore(model: ConvAutoencoderModel, window: ArrayLike<number>): { reconstruction: Float64Array; score: number; perFeature: Float64Array } {
+export function convAutoencoderScore(model: ConvAutoencoderModel, window: ArrayLike<number>): ReconstructionScore {
   const outs = netForward(model.layers, window);
   const rec = outs[outs.length - 1];
-  const perFeature = new Float64Array(model.features);
-  let sum = 0;
-  for (let i = 0; i < rec.length; i++) {
-    const e = (window[i] - rec[i]) ** 2;
-    sum += e;
-    perFeature[i % model.features] += e;
-  }
-  return { reconstruction: rec, score: sum / rec.length, perFeature };
+  return reconstructionScore(window, rec, model.features);
 }
 
 export function convAutoencoderErrors(model: ConvAutoencoderModel, data: Float32Array, count: number): Float64Array {

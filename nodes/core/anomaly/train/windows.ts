@@ -34,3 +34,23 @@ export function makeWindows(rows: number[][], window: number, scaler: Scaler, st
   });
   return { data, count: ends.length, ends };
 }
+
+export interface ReconstructionScore {
+  reconstruction: Float64Array;
+  /** mean squared error over the whole window */
+  score: number;
+  /** squared error summed per feature over the window's steps */
+  perFeature: Float64Array;
+}
+
+/** Scores a window model's reconstruction `rec` of `window` (step-major, `features` per step). */
+export function reconstructionScore(window: ArrayLike<number>, rec: Float64Array, features: number): ReconstructionScore {
+  const perFeature = new Float64Array(features);
+  let sum = 0;
+  for (let i = 0; i < rec.length; i++) {
+    const e = (window[i] - rec[i]) ** 2;
+    sum += e;
+    perFeature[i % features] += e;
+  }
+  return { reconstruction: rec, score: sum / rec.length, perFeature };
+}

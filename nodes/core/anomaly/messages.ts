@@ -1,0 +1,206 @@
+// What the anomaly node decides about the messages it receives, kept out of the adapter so it is tested
+// without Node-RED: which point and state key a message carries, the state a new device starts with, the
+// result while a device calibrates, the ONNX result's verdict, and the control messages (topics export,
+// load, reset, sync) with the documents they read and write. The adapter only maps these onto send/done.
+import type { AnomalyResult, Point, Reject } from '../contract';
+import { checkValue, FORBIDDEN_KEYS } from '../safe-json';
+import { isPlainObject } from '../guards';
+import { isTenant, scopedKey } from '../tenant';
+import { deserialiseState, featuresOf, newState, serialiseState, STAT_METHODS, type AnomalyDeviceState, type DetectorConfig, type StatMethod } from './detector';
+import { strategyFor } from './methods';
+import { severityOf } from './severity';
+import { validateLimits, type ThresholdLimits } from './threshold';
+
+export type AnomalyMethod = StatMethod | 'onnx';
+export const ANOMALY_METHODS: readonly AnomalyMethod[] = [...STAT_METHODS, 'onnx'];
+
+/** The node's method setting; anything unknown (or unset) is pca, the default. */
+export function methodOf(setting: unknown): AnomalyMethod {
+  return (ANOMALY_METHODS as readonly unknown[]).includes(setting) ? (setting as AnomalyMethod) : 'pca';
+}
+
+/** `format` of the document topic "export" writes and topic "load" reads. */
+export const STATE_FORMAT = 'moby-anomaly-state';
+
+function reject(code: string, reason: string, extra: Partial<Reject> = {}): Reject {
+  return { code, reason, ...extra };
+}
+
+// ---- configuration ---------------------------------------------------------------------------------
+
+/** The threshold limits setting (JSON text; empty = none); throws naming what is wrong. */
+export function parseLimitsSetting(text: string | undefined): ThresholdLimits {
+  if (!text || !text.trim()) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`limits are not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const bad = checkValue(parsed) ?? null;
+  if (bad) throw new Error(`limits: ${bad.reason}`);
+  const msg = validateLimits(parsed);
+  if (msg) throw new Error(msg);
+  return parsed as ThresholdLimits;
+}
+
+/** The features setting (comma-separated names; empty = every numeric field); throws on a forbidden name. */
+export function parseFeatureList(text: string | undefined): string[] {
+  const features = (text ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  for (const f of features) if (FORBIDDEN_KEYS.has(f)) throw new Error(`feature name "${f}" is not allowed`);
+  return features;
+}
+
+/** Why a detector configuration cannot run (its method's own check, then the feature cap), or null. */
+export function configProblem(cfg: DetectorConfig, maxFeatures: number): string | null {
+  const methodProblem = strategyFor(cfg.method).validateConfig(cfg);
+  if (methodProblem) return methodProblem;
+  if (cfg.features.length > maxFeatures) return `${cfg.features.length} features configured, more than max features (${maxFeatures})`;
+  return null;
+}
+
+// ---- points ----------------------------------------------------------------------------------------
+
+export interface KeyedPoint {
+  point: Point;
+  /** the state key: device (or equipment) id, scoped by tenant when the point has one */
+  key: string;
+}
+
+/** Validates msg.payload as a point and returns it with its state key, or a reject. */
+export function pointOf(payload: unknown, byEquipment: boolean, now = Date.now()): KeyedPoint | Reject {
+  const p = payload;
+  if (!isPlainObject(p)) return reject('bad_payload', 'msg.payload must be a point {measurement, tags, fields, timestamp}');
+  const bad = checkValue(p, { maxDepth: 4, maxKeys: 2000 });
+  if (bad) return bad;
+  const tags = isPlainObject(p.tags) ? (p.tags as Record<string, unknown>) : {};
+  const fields = p.fields;
+  const deviceId = typeof tags.device_id === 'string' && tags.device_id ? tags.device_id : undefined;
+  if (!isPlainObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
+  const equipment = typeof tags.equipment_id === 'string' && tags.equipment_id ? tags.equipment_id : undefined;
+  const plain = byEquipment ? equipment : deviceId;
+  // a tenant's device (or equipment) has its own state even when another tenant uses the same id, and
+  // the per-device bound holds per tenant (docs/tenants.md)
+  const key = plain && isTenant(tags.tenant) ? scopedKey(tags.tenant, plain) : plain;
+  if (!key) {
+    return byEquipment ? reject('missing_equipment', 'tags.equipment_id is missing', { device_id: deviceId, field: 'tags.equipment_id' }) : reject('missing_device', 'tags.device_id is missing', { field: 'tags.device_id' });
+  }
+  const timestamp = typeof p.timestamp === 'number' ? p.timestamp : now;
+  return { point: { measurement: String(p.measurement ?? ''), tags: tags as Record<string, string>, fields: fields as Point['fields'], timestamp }, key };
+}
+
+/**
+ * The state a device's first point starts, or why none is kept: no numeric field to score, or more than
+ * the feature cap — refused before any state exists, since a device with hundreds of fields would cost
+ * memory per calibration row and a fit that grows cubically with the count.
+ */
+export function newStateFor(cfg: DetectorConfig, point: Point, maxFeatures: number): AnomalyDeviceState | Reject {
+  const deviceId = point.tags.device_id;
+  const features = featuresOf(cfg, point.fields);
+  if (!features.length) return reject('no_features', 'the point has no numeric fields to score', { device_id: deviceId });
+  if (features.length > maxFeatures) return reject('too_many_features', `${features.length} numeric fields, more than max features (${maxFeatures})`, { device_id: deviceId });
+  return newState(cfg, features);
+}
+
+// ---- results ---------------------------------------------------------------------------------------
+
+export interface WarmingResult extends AnomalyResult {
+  warming: true;
+  warmup: { have: number; need: number };
+}
+
+/** msg.anomaly while a device (or an ONNX window) is still calibrating: normal, score 0, with its progress. */
+export function warmingResult(method: AnomalyMethod, have: number, need: number): WarmingResult {
+  return { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method, contributions: {}, warming: true, warmup: { have, need } };
+}
+
+/** msg.anomaly from an ONNX bundle's score, graded like every statistical method (severity.ts). */
+export function onnxResult(r: { score: number; threshold: number; contributions: Record<string, number>; model?: AnomalyResult['model'] }, criticalRatio: number): AnomalyResult {
+  return { score: r.score, threshold: r.threshold, is_anomaly: r.score > r.threshold, severity: severityOf(r.score, r.threshold, criticalRatio), method: 'onnx', contributions: r.contributions, model: r.model };
+}
+
+// ---- control messages and state documents ----------------------------------------------------------
+
+export type ControlRequest =
+  | { kind: 'export' }
+  | { kind: 'load'; devices: Array<[string, AnomalyDeviceState]> }
+  | { kind: 'reset'; device: string | null }
+  | { kind: 'sync' }
+  | { kind: 'reject'; reject: Reject };
+
+/**
+ * A control message (msg.topic export, load or reset for the statistical methods, sync for onnx), checked;
+ * null when the message is not one (it is then a point). A load is all or nothing: the first unusable
+ * device state rejects the whole document, naming the device.
+ */
+export function controlOf(topic: unknown, payload: unknown, method: AnomalyMethod, cfg: DetectorConfig, maxFeatures: number): ControlRequest | null {
+  if (method === 'onnx') return topic === 'sync' ? { kind: 'sync' } : null;
+  switch (topic) {
+    case 'export':
+      return { kind: 'export' };
+    case 'reset':
+      return { kind: 'reset', device: isPlainObject(payload) && typeof payload.device_id === 'string' ? payload.device_id : null };
+    case 'load': {
+      const bad = checkValue(payload, { maxDepth: 8, maxKeys: 5_000_000 });
+      if (bad) return { kind: 'reject', reject: bad };
+      if (!isPlainObject(payload) || payload.format !== STATE_FORMAT || !isPlainObject(payload.devices)) {
+        return { kind: 'reject', reject: reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`) };
+      }
+      const devices: Array<[string, AnomalyDeviceState]> = [];
+      for (const [k, s] of Object.entries(payload.devices)) {
+        const state = deserialiseState(s, cfg, maxFeatures);
+        if (typeof state === 'string') return { kind: 'reject', reject: reject('bad_state', `state for ${k}: ${state}`, { device_id: k }) };
+        devices.push([k, state]);
+      }
+      return { kind: 'load', devices };
+    }
+    default:
+      return null;
+  }
+}
+
+export interface StateDocument {
+  format: typeof STATE_FORMAT;
+  v: 1;
+  method: StatMethod;
+  exported_at: number;
+  devices: Record<string, AnomalyDeviceState>;
+}
+
+/** The document topic "export" sends: every device's state as plain JSON (copies). */
+export function exportDocument(method: StatMethod, states: Iterable<[string, AnomalyDeviceState]>, now = Date.now()): StateDocument {
+  const devices: Record<string, AnomalyDeviceState> = {};
+  for (const [k, s] of states) devices[k] = serialiseState(s);
+  return { format: STATE_FORMAT, v: 1, method, exported_at: now, devices };
+}
+
+export interface RestoredStates {
+  accepted: Array<[string, AnomalyDeviceState]>;
+  /** states that do not match this node's configuration (ignored) */
+  refused: number;
+  /** states wider than the feature cap (dropped: the device calibrates again, held to the cap) */
+  tooWide: number;
+}
+
+/**
+ * The learned states read back from the context store. A state wider than the feature cap is dropped, not
+ * kept forever: the device calibrates anew instead of being refused at every restart.
+ */
+export function restoreStates(value: unknown, cfg: DetectorConfig, maxFeatures: number): RestoredStates {
+  const out: RestoredStates = { accepted: [], refused: 0, tooWide: 0 };
+  if (!isPlainObject(value)) return out;
+  for (const [key, s] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(key)) continue;
+    if (isPlainObject(s) && Array.isArray(s.features) && s.features.length > maxFeatures) {
+      out.tooWide++;
+      continue;
+    }
+    const state = deserialiseState(s, cfg, maxFeatures);
+    if (typeof state === 'string') out.refused++;
+    else out.accepted.push([key, state]);
+  }
+  return out;
+}
