@@ -1,11 +1,11 @@
 // Node-RED adapters for the v1 signing scheme: moby-keyring (config node owning the device keys),
-// moby-hmac-verify and moby-hmac-sign. All logic lives in nodes/core/{hmac,keyring,hmac-verify}.ts.
+// moby-hmac-verify and moby-hmac-sign. All logic lives in nodes/core/hmac/ (scheme, keyring, verify, replay).
 import fs from 'node:fs';
 import path from 'node:path';
-import { ReplayJournal } from '../core/replay-journal';
-import { Keyring } from '../core/keyring';
-import { Verifier, type KeySource } from '../core/hmac-verify';
-import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac';
+import { ReplayJournal } from '../core/hmac/replay-journal';
+import { Keyring } from '../core/hmac/keyring';
+import { Verifier, type KeySource } from '../core/hmac/verify';
+import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac/scheme';
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
@@ -14,7 +14,7 @@ import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
-import { NonceCache } from '../core/replay';
+import { NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 
 const KEYRING = 'moby-keyring';

@@ -2,8 +2,8 @@
 // holding the component registry). All logic lives in nodes/core/{normalize,registry,timestamp}.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Normalizer, type NormalizeOptions } from '../core/normalize';
-import { parseRegistry, type CompiledRegistry } from '../core/registry';
+import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
+import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
 import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import mqtt from 'mqtt';
-import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../nodes/core/hmac';
+import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../nodes/core/hmac/scheme';
 import { requireBinary, waitFor } from '../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { PUMP_BODY } from '../support/payloads';

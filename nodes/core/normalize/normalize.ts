@@ -5,11 +5,11 @@
 // JSON.parse plus a single walk. Everything configurable (metadata keys, array names, registry lookups,
 // topic pattern, JSON Schema) is compiled once in the constructor.
 import Ajv, { type ValidateFunction } from 'ajv';
-import type { Point, Reject } from './contract';
-import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from './safe-json';
+import type { Point, Reject } from '../contract';
+import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from '../safe-json';
 import { parseTimestamp, type TimestampOptions } from './timestamp';
 import { checkField, type CompiledRegistry, type FieldSpec } from './registry';
-import { DEFAULT_NAME_LIMITS, nameProblem, preview, textProblem, type NameLimits } from './names';
+import { DEFAULT_NAME_LIMITS, nameProblem, preview, textProblem, type NameLimits } from '../names';
 
 export interface NormalizeOptions {
   /** InfluxDB measurement of the points (default 'telemetry') */

@@ -3,12 +3,12 @@
 // parses the body. Cheap checks run before the HMAC; the nonce is remembered only once the signature is
 // proven, so unauthenticated traffic cannot fill the replay cache.
 import { timingSafeEqual, createHmac } from 'node:crypto';
-import type { Reject } from './contract';
-import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './hmac';
+import type { Reject } from '../contract';
+import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './scheme';
 import type { KeyLookup } from './keyring';
-import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from './safe-json';
+import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
 import { NonceCache, NonceCheck } from './replay';
-import { TENANT_PATTERN } from './tenant';
+import { TENANT_PATTERN } from '../tenant';
 
 export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
 
