@@ -11,6 +11,7 @@ import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
 import { countEvent, countIn, countOut, countRejected, countTenant, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
@@ -69,8 +70,12 @@ interface SignDef extends NodeDef {
   tenant?: string;
 }
 
-/** msg.moby with reject/auth from earlier nodes (or from a hostile upstream) replaced. */
-function mobyOf(msg: NodeMessage): Record<string, unknown> {
+/**
+ * msg.moby without the claims only these nodes may make (reject, auth, tenant), as an earlier node or a
+ * hostile upstream may have set them. Not the reject builder (withReject keeps what msg.moby carries): this
+ * runs first on every message, pass or reject, and withReject then adds the reject to what is left.
+ */
+function withoutClaims(msg: NodeMessage): Record<string, unknown> {
   const prev = isPlainObject(msg.moby) ? msg.moby : {};
   const { reject: _r, auth: _a, tenant: _t, ...rest } = prev;
   return rest;
@@ -382,7 +387,7 @@ export = function (RED: NodeAPI) {
       }
       // only the boolean set by the MQTT source from the DUP flag counts (see docs/signing.md, "Redelivery")
       const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic, redelivered: msg.redelivered === true });
-      const moby = mobyOf(msg);
+      const moby = withoutClaims(msg);
       if (r.ok) {
         passed++;
         msg.payload = r.body;
@@ -398,8 +403,8 @@ export = function (RED: NodeAPI) {
       } else {
         rejected++;
         // the device id of a reject is only claimed, so it stays inside moby.reject
-        moby.reject = r.reject;
         msg.moby = moby;
+        withReject(msg, r.reject);
         countRejected(VERIFY, r.reject.code);
       }
       if (!journal || journal.lastError === null) status.set({ fill: rejected && !r.ok ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${r.ok ? '' : ` (${r.reject.code})`}` });
@@ -450,9 +455,8 @@ export = function (RED: NodeAPI) {
 
     function rejectMsg(msg: NodeMessage, send: SendFn, reject: Reject): void {
       rejected++;
-      const moby = mobyOf(msg);
-      moby.reject = reject;
-      msg.moby = moby;
+      msg.moby = withoutClaims(msg);
+      withReject(msg, reject);
       countRejected(SIGN, reject.code);
       send([null, msg]);
     }
@@ -519,7 +523,7 @@ export = function (RED: NodeAPI) {
       } else {
         msg.payload = JSON.stringify(signEnvelope({ deviceId, key: found.key.key, kid, body, tenant }));
       }
-      const out = mobyOf(msg);
+      const out = withoutClaims(msg);
       out.device_id = deviceId;
       if (tenant !== undefined) out.tenant = tenant;
       msg.moby = out;

@@ -9,6 +9,7 @@ import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
@@ -209,8 +210,8 @@ export = function (RED: NodeAPI) {
         const reject: Reject = result.reject;
         if (reject.device_id === undefined && authDevice !== undefined) reject.device_id = authDevice;
         if (reject.device_id !== undefined) moby.device_id = reject.device_id;
-        moby.reject = reject;
         msg.moby = moby;
+        withReject(msg, reject);
         rejected++;
         lastCode = reject.code;
         countRejected(NORMALIZE, reject.code);
