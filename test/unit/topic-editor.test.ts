@@ -60,6 +60,6 @@ describe('topic patterns: the editor twin agrees with the core', () => {
     const health = editor.topicPattern({ blank: true, list: true, health: true });
     assert.equal(health.call({}, 'device/lwt/+, factory/+/{device_id}/#'), true);
     assert.match(String(health.call({}, 'device/lwt/+, a/b+')), /whole level/);
-    assert.notEqual(editor.topicPattern({})(''), true, 'empty is refused where a pattern is required');
+    assert.notEqual(editor.topicPattern({}).call({}, ''), true, 'empty is refused where a pattern is required');
   });
 });
