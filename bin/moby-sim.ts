@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { Simulator, DEFAULT_SIM, readKeysFile } from './lib/simulator';
 import { readCsv } from './lib/csv-replay';
-import { deriveDeviceKey, parseKey, signEnvelope } from '../nodes/core/hmac';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../nodes/core/hmac/scheme';
 import { FAULT_KINDS, SIGNALS } from './lib/sim-model';
 import { redactUrl } from '../nodes/core/http-guard';
 

@@ -3,13 +3,13 @@
 // "node-red" in package.json, not this file.
 export * from './core/contract';
 export * from './core/safe-json';
-export * from './core/hmac';
-export * from './core/keyring';
-export * from './core/hmac-verify';
-export * from './core/replay-journal';
-export * from './core/timestamp';
-export * from './core/registry';
-export * from './core/normalize';
+export * from './core/hmac/scheme';
+export * from './core/hmac/keyring';
+export * from './core/hmac/verify';
+export * from './core/hmac/replay-journal';
+export * from './core/normalize/timestamp';
+export * from './core/normalize/registry';
+export * from './core/normalize/normalize';
 export * from './core/health';
 export * from './core/anomaly';
 export * from './core/anomaly/onnx';
@@ -18,3 +18,4 @@ export * from './core/influx';
 export * from './core/http-guard';
 export * from './core/mqtt/settle-tracker';
 export * from './core/mqtt/topics';
+export { TopicPattern, parseTopicPattern, topicValueProblem, captureProblem, migrateDeviceLevel, migrateHealthPattern, migrateHealthPatterns, type TopicValueLimits, type TopicMatchOptions } from './core/topic';

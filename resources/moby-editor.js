@@ -35,6 +35,109 @@
     };
   }
 
+  // ---- topic patterns: the browser twin of nodes/core/topic.ts (the editor cannot load the TypeScript
+  // core). test/unit/topic-editor.test.ts runs both over the same table, so they cannot drift apart.
+  var CAPTURE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+  var FORBIDDEN_NAMES = { __proto__: 1, constructor: 1, prototype: 1 };
+  function isForbidden(name) {
+    return name === '__proto__' || Object.prototype.hasOwnProperty.call(FORBIDDEN_NAMES, name);
+  }
+
+  /** Why `source` is not a topic pattern, or {names: [...]} when it is (same rules and texts as the core). */
+  function parseTopicPattern(source) {
+    var where = 'topic pattern "' + (source.length > 80 ? source.slice(0, 80) + '…' : source) + '"';
+    if (source.trim() === '') return 'empty topic pattern';
+    if (source.length > 1024) return where + ' is ' + source.length + ' characters long, limit 1024';
+    if (source.indexOf('\u0000') >= 0) return where + ' contains U+0000, which MQTT forbids in topics';
+    var levels = source.split('/');
+    if (levels[levels.length - 1] === '#') levels.pop();
+    var names = [];
+    for (var i = 0; i < levels.length; i++) {
+      var level = levels[i];
+      var at = where + ', level ' + (i + 1) + ' "' + level + '"';
+      var whole = at + ": wildcards must fill a whole level ('+', '+name' or a final '#')";
+      if (level === '#' || (level.indexOf('#') >= 0 && level.charAt(0) !== '+')) {
+        return level === '#' ? at + ": '#' only as the whole last level (it must be the last level)" : whole;
+      }
+      if (level === '{device_id}') return at + ': write +device_id (the {device_id} form is the old device-health syntax)';
+      if (level.charAt(0) === '+') {
+        var name = level.slice(1);
+        if (name === '') continue;
+        if (!CAPTURE_NAME.test(name)) return at + ": after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level";
+        if (isForbidden(name)) return at + ': "' + name + '" cannot be a tag name';
+        if (names.indexOf(name) >= 0) return at + ': +' + name + ' appears twice';
+        names.push(name);
+      } else if (level.indexOf('+') >= 0 || level.indexOf('{') >= 0 || level.indexOf('}') >= 0) {
+        return whole;
+      }
+    }
+    return { names: names };
+  }
+
+  /** The verify node's old (pattern, "device is +N") as one pattern (core: migrateDeviceLevel). */
+  function migrateDeviceLevel(pattern, level) {
+    var levels = pattern.split('/');
+    if (pattern === '' || levels.indexOf('+device_id') >= 0) return pattern;
+    var wanted = level === undefined || level === '' || level === null ? 1 : Number(level);
+    var seen = 0;
+    for (var i = 0; i < levels.length; i++) {
+      if (levels[i].charAt(0) === '+' && levels[i] !== '+tenant' && ++seen === wanted) {
+        levels[i] = '+device_id';
+        return levels.join('/');
+      }
+    }
+    return pattern;
+  }
+
+  /** One old device-health pattern ({device_id}, else the last +) in the shared syntax (core: migrateHealthPattern). */
+  function migrateHealthPattern(pattern) {
+    var levels = pattern.split('/');
+    if (levels.indexOf('{device_id}') >= 0) {
+      return levels.map(function (l) { return l === '{device_id}' ? '+device_id' : l; }).join('/');
+    }
+    if (levels.some(function (l) { return l.length > 1 && l.charAt(0) === '+'; })) return pattern;
+    var last = levels.lastIndexOf('+');
+    if (last < 0) return pattern;
+    levels[last] = '+device_id';
+    return levels.join('/');
+  }
+
+  /** A comma- or newline-separated list of old health patterns, separators kept (core: migrateHealthPatterns). */
+  function migrateHealthPatterns(text) {
+    return text.split(/([,\n])/).map(function (part, i) {
+      if (i % 2 === 1) return part;
+      var lead = /^\s*/.exec(part)[0];
+      var trail = /\s*$/.exec(part.slice(lead.length))[0];
+      var core = part.slice(lead.length, part.length - trail.length);
+      return core ? lead + migrateHealthPattern(core) + trail : part;
+    }).join('');
+  }
+
+  /**
+   * Validator for a topic-pattern field. o.blank: empty is valid; o.list: comma/newline-separated patterns;
+   * o.require: a capture name every pattern must have (e.g. 'device_id'); o.levelProperty: the node property
+   * holding the old "device is +N" (a flow saved before the shared syntax stays valid until its dialog is
+   * opened and migrates it); o.health: old device-health patterns are migrated before checking.
+   */
+  function topicPattern(o) {
+    o = o || {};
+    return function (v) {
+      if (v === undefined || v === null || String(v).trim() === '') return o.blank ? true : 'empty topic pattern';
+      if (isEnvReference(v)) return true;
+      var parts = o.list ? String(v).split(/[,\n]/) : [String(v)];
+      for (var i = 0; i < parts.length; i++) {
+        var part = o.list ? parts[i].trim() : parts[i];
+        if (!part) continue;
+        if (o.health) part = migrateHealthPattern(part);
+        if (o.levelProperty) part = migrateDeviceLevel(part, this ? this[o.levelProperty] : undefined);
+        var p = parseTopicPattern(part);
+        if (typeof p === 'string') return p;
+        if (o.require && p.names.indexOf(o.require) < 0) return 'topic pattern "' + part + '" names no +' + o.require + ' level';
+      }
+      return true;
+    };
+  }
+
   /**
    * Turns a <ul id="…"> and sibling <div id="…-tab-<name>"> panes into Node-RED tabs, like the core MQTT
    * broker dialog, so long dialogs read in sections. Labels come from the node's message catalogue.
@@ -74,5 +177,14 @@
   style.textContent = css;
   document.head.appendChild(style);
 
-  window.MOBY_EDITOR = { isEnvReference: isEnvReference, number: number, tabs: tabs };
+  window.MOBY_EDITOR = {
+    isEnvReference: isEnvReference,
+    number: number,
+    tabs: tabs,
+    parseTopicPattern: parseTopicPattern,
+    migrateDeviceLevel: migrateDeviceLevel,
+    migrateHealthPattern: migrateHealthPattern,
+    migrateHealthPatterns: migrateHealthPatterns,
+    topicPattern: topicPattern,
+  };
 })();

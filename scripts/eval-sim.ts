@@ -12,7 +12,7 @@
 // running `--hours` of 1 s samples. Reports per kind detected/injected and time to detect (p50, p90), false
 // alert incidents per 100 device-hours (healthy devices, and faulted devices outside their fault) and flaps
 // (an anomaly alert opening again within 10 min of the previous one's resolve).
-import { normalize } from '../nodes/core/normalize';
+import { normalize } from '../nodes/core/normalize/normalize';
 import { defaultsFor, DEFAULT_CONFIG, DetectorConfig, extract, featuresOf, newState, step, AnomalyDeviceState } from '../nodes/core/anomaly/detector';
 import { AlertEngine } from '../nodes/core/alert/engine';
 import { signalsFromMessage, RULES } from '../nodes/core/alert/inputs';

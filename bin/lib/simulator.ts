@@ -3,7 +3,7 @@
 // hard disconnect, bad signatures, replays, malformed JSON) that the pipeline must survive.
 import fs from 'node:fs';
 import mqtt, { MqttClient } from 'mqtt';
-import { deriveDeviceKey, parseKey, signEnvelope, signUserProperties, Envelope } from '../../nodes/core/hmac';
+import { deriveDeviceKey, parseKey, signEnvelope, signUserProperties, Envelope } from '../../nodes/core/hmac/scheme';
 import { MachineModel, telemetryBody, parseFaults, deviceIdFor, Fault } from './sim-model';
 
 export interface SimOptions {

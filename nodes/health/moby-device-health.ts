@@ -92,8 +92,8 @@ export = function (RED: NodeAPI) {
       if (typeof knownList === 'string') throw new Error(knownList);
       known = knownList;
       readOpts = {
-        lwtTopics: patterns(def.lwtTopics, 'device/lwt/+'),
-        statusTopics: patterns(def.statusTopics, 'device/status/+'),
+        lwtTopics: patterns(def.lwtTopics, 'device/lwt/+device_id'),
+        statusTopics: patterns(def.statusTopics, 'device/status/+device_id'),
         activityTopics: patterns(def.activityTopics, ''),
         clockSkewMs: num(def.clockSkew, 30, 0) * 1000,
         maxIdLength: 128,

@@ -1,21 +1,22 @@
 // Node-RED adapters for the v1 signing scheme: moby-keyring (config node owning the device keys),
-// moby-hmac-verify and moby-hmac-sign. All logic lives in nodes/core/{hmac,keyring,hmac-verify}.ts.
+// moby-hmac-verify and moby-hmac-sign. All logic lives in nodes/core/hmac/ (scheme, keyring, verify, replay).
 import fs from 'node:fs';
 import path from 'node:path';
-import { ReplayJournal } from '../core/replay-journal';
-import { Keyring } from '../core/keyring';
-import { Verifier, type KeySource } from '../core/hmac-verify';
-import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac';
+import { ReplayJournal } from '../core/hmac/replay-journal';
+import { Keyring } from '../core/hmac/keyring';
+import { Verifier, type KeySource } from '../core/hmac/verify';
+import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac/scheme';
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import { countEvent, countIn, countOut, countRejected, countTenant, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
-import { NonceCache } from '../core/replay';
+import { NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 
 const KEYRING = 'moby-keyring';
@@ -70,8 +71,12 @@ interface SignDef extends NodeDef {
   tenant?: string;
 }
 
-/** msg.moby with reject/auth from earlier nodes (or from a hostile upstream) replaced. */
-function mobyOf(msg: NodeMessage): Record<string, unknown> {
+/**
+ * msg.moby without the claims only these nodes may make (reject, auth, tenant), as an earlier node or a
+ * hostile upstream may have set them. Not the reject builder (withReject keeps what msg.moby carries): this
+ * runs first on every message, pass or reject, and withReject then adds the reject to what is left.
+ */
+function withoutClaims(msg: NodeMessage): Record<string, unknown> {
   const prev = isPlainObject(msg.moby) ? msg.moby : {};
   const { reject: _r, auth: _a, tenant: _t, ...rest } = prev;
   return rest;
@@ -385,7 +390,7 @@ export = function (RED: NodeAPI) {
       }
       // only the boolean set by the MQTT source from the DUP flag counts (see docs/signing.md, "Redelivery")
       const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic, redelivered: msg.redelivered === true });
-      const moby = mobyOf(msg);
+      const moby = withoutClaims(msg);
       if (r.ok) {
         passed++;
         msg.payload = r.body;
@@ -401,8 +406,8 @@ export = function (RED: NodeAPI) {
       } else {
         rejected++;
         // the device id of a reject is only claimed, so it stays inside moby.reject
-        moby.reject = r.reject;
         msg.moby = moby;
+        withReject(msg, r.reject);
         countRejected(VERIFY, r.reject.code);
       }
       if (!journal || journal.lastError === null) status.set({ fill: rejected && !r.ok ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${r.ok ? '' : ` (${r.reject.code})`}` });
@@ -453,9 +458,8 @@ export = function (RED: NodeAPI) {
 
     function rejectMsg(msg: NodeMessage, send: SendFn, reject: Reject): void {
       rejected++;
-      const moby = mobyOf(msg);
-      moby.reject = reject;
-      msg.moby = moby;
+      msg.moby = withoutClaims(msg);
+      withReject(msg, reject);
       countRejected(SIGN, reject.code);
       send([null, msg]);
     }
@@ -522,7 +526,7 @@ export = function (RED: NodeAPI) {
       } else {
         msg.payload = JSON.stringify(signEnvelope({ deviceId, key: found.key.key, kid, body, tenant }));
       }
-      const out = mobyOf(msg);
+      const out = withoutClaims(msg);
       out.device_id = deviceId;
       if (tenant !== undefined) out.tenant = tenant;
       msg.moby = out;

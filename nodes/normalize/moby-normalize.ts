@@ -2,14 +2,15 @@
 // holding the component registry). All logic lives in nodes/core/{normalize,registry,timestamp}.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Normalizer, type NormalizeOptions } from '../core/normalize';
-import { parseRegistry, type CompiledRegistry } from '../core/registry';
+import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
+import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
 import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
@@ -212,8 +213,8 @@ export = function (RED: NodeAPI) {
         const reject: Reject = result.reject;
         if (reject.device_id === undefined && authDevice !== undefined) reject.device_id = authDevice;
         if (reject.device_id !== undefined) moby.device_id = reject.device_id;
-        moby.reject = reject;
         msg.moby = moby;
+        withReject(msg, reject);
         rejected++;
         lastCode = reject.code;
         countRejected(NORMALIZE, reject.code);

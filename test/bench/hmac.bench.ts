@@ -3,9 +3,9 @@
 // against a core change node in the same runtime.
 import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { signEnvelope, signingString, nowSeconds } from '../../nodes/core/hmac';
-import { Keyring } from '../../nodes/core/keyring';
-import { Verifier } from '../../nodes/core/hmac-verify';
+import { signEnvelope, signingString, nowSeconds } from '../../nodes/core/hmac/scheme';
+import { Keyring } from '../../nodes/core/hmac/keyring';
+import { Verifier } from '../../nodes/core/hmac/verify';
 import { printRates, percentiles, heapUsedMB, fmt, Rate } from './lib';
 import { PUMP_BODY, SENSOR_BODY } from '../support/payloads';
 

@@ -2,9 +2,9 @@
 // against a bare JSON.parse loop over the same payload measured in the same run (target: ≥ 25 % of it);
 // then the same through the Node-RED runtime (helper-driven flow) against the core json node.
 import { performance } from 'node:perf_hooks';
-import { Normalizer } from '../../nodes/core/normalize';
+import { Normalizer } from '../../nodes/core/normalize/normalize';
 import { parseJsonSafe } from '../../nodes/core/safe-json';
-import { compileRegistry } from '../../nodes/core/registry';
+import { compileRegistry } from '../../nodes/core/normalize/registry';
 import { measureRate, printRates, percentiles, heapUsedMB, fmt, Rate } from './lib';
 import { PUMP_BODY, SENSOR_BODY } from '../support/payloads';
 

@@ -8,7 +8,7 @@
 // body; that costs a few µs per message in the publisher. Per device, ts is strictly increasing, so every
 // point has its own (series, timestamp) in the database and a count of samples is a count of messages.
 import mqtt, { MqttClient } from 'mqtt';
-import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { MachineModel, Reading, deviceIdFor, telemetryBody } from '../../bin/lib/sim-model';
 
 interface Device {

@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { fmt } from './lib';
 
 const helper = require('node-red-node-test-helper');

@@ -16,7 +16,7 @@ import { requireBinary, sleep, waitFor } from '../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { startVictoria, Victoria } from '../support/victoria';
 import { nodeRedProcess, NodeRedProcess, PROCESS_AUTH } from '../support/nodered-process';
-import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { MachineModel, Reading, telemetryBody, EQUIPMENT_TYPES } from '../../bin/lib/sim-model';
 
 const root = path.resolve(__dirname, '..', '..');

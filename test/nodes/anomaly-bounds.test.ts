@@ -8,7 +8,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { sleep, waitFor } from '../support/net';
 import { gaussianFields } from '../support/anomaly-data';
 import { collect } from '../support/node-msg';

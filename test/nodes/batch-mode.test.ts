@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { startAedes, Broker } from '../support/aedes';
 import { sleep, waitFor } from '../support/net';
 import { startInfluxSink, InfluxSink } from '../support/influx-sink';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import mqtt from 'mqtt';
-import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../nodes/core/hmac';
+import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../nodes/core/hmac/scheme';
 import { requireBinary, waitFor } from '../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { PUMP_BODY } from '../support/payloads';
@@ -369,7 +369,7 @@ describe('moby-hmac editor definitions', () => {
       validators: { number: () => () => true, regex: () => () => true },
     };
     // the shared editor helpers (resources/moby-editor.js) and the message catalogue (this._) as the editor provides them
-    const MOBY_EDITOR = { number: () => () => true };
+    const MOBY_EDITOR = { number: () => () => true, topicPattern: () => () => true };
     for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) new vm.Script(m[1]).runInNewContext({ RED, MOBY_EDITOR });
     assert.deepEqual(Object.keys(registered).sort(), ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring']);
     assert.equal(registered['moby-keyring'].category, 'config');

@@ -3,7 +3,7 @@
 // forged one, a replay and spoofed or implausible telemetry.
 import assert from 'node:assert/strict';
 import mqtt, { MqttClient } from 'mqtt';
-import { parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { startAedes, Broker } from '../support/aedes';
 import { sleep, waitFor } from '../support/net';
 import { PUMP, SENSOR } from '../support/payloads';

@@ -2,7 +2,7 @@
 // is authentic, yet its field names and tag values must not reach storage as sent. moby-hmac-verify →
 // moby-normalize, as in flows/pipeline.json; what would go on to the writer arrives at `points`.
 import assert from 'node:assert/strict';
-import { parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { waitFor } from '../support/net';
 import { PUMP_BODY, SENSOR_BODY } from '../support/payloads';
 import { type NodeMsg as Msg } from '../support/node-msg';

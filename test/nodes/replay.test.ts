@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseKey, signEnvelope, nowSeconds } from '../../nodes/core/hmac';
+import { parseKey, signEnvelope, nowSeconds } from '../../nodes/core/hmac/scheme';
 import { freePort, waitFor } from '../support/net';
 import { type NodeMsg as Msg } from '../support/node-msg';
 

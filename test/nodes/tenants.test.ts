@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { MqttClient } from 'mqtt';
-import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { startAedes, Broker } from '../support/aedes';
 import { requireBinary, sleep, waitFor } from '../support/net';
 import { startVictoria, Victoria } from '../support/victoria';

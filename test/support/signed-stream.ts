@@ -3,7 +3,7 @@
 // go away). Only messages the broker acknowledged (PUBACK) count as published. Chosen devices go wildly
 // abnormal from a given point on (one incident each once calibrated).
 import mqtt, { type MqttClient } from 'mqtt';
-import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { MachineModel, type Reading, telemetryBody, EQUIPMENT_TYPES } from '../../bin/lib/sim-model';
 
 export interface SignedStream {

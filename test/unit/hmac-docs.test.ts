@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Keyring } from '../../nodes/core/keyring';
-import { Verifier } from '../../nodes/core/hmac-verify';
+import { Keyring } from '../../nodes/core/hmac/keyring';
+import { Verifier } from '../../nodes/core/hmac/verify';
 import { which } from '../support/net';
 
 const README = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');

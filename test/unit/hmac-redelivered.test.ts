@@ -2,9 +2,9 @@
 // msg.redelivered from moby-mqtt-in) whose nonce was already seen passes, marked redelivered; without the
 // flag it is still a replay. Kept in its own file so a merge with the replay work can pick one version.
 import assert from 'node:assert/strict';
-import { parseKey, signEnvelope } from '../../nodes/core/hmac';
-import { Keyring } from '../../nodes/core/keyring';
-import { Verifier } from '../../nodes/core/hmac-verify';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
+import { Keyring } from '../../nodes/core/hmac/keyring';
+import { Verifier } from '../../nodes/core/hmac/verify';
 import { PUMP_BODY } from '../support/payloads';
 
 describe('hmac verifier: redelivered messages (durable source contract)', () => {

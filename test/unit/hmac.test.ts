@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { parseKey, deriveDeviceKey, computeMac, newNonce, signEnvelope, signUserProperties, NONCE_PATTERN, USER_PROPERTY } from '../../nodes/core/hmac';
-import { Keyring } from '../../nodes/core/keyring';
-import { Verifier, TopicDevice } from '../../nodes/core/hmac-verify';
+import { parseKey, deriveDeviceKey, computeMac, newNonce, signEnvelope, signUserProperties, NONCE_PATTERN, USER_PROPERTY } from '../../nodes/core/hmac/scheme';
+import { Keyring } from '../../nodes/core/hmac/keyring';
+import { Verifier, TopicDevice } from '../../nodes/core/hmac/verify';
 import { PUMP_BODY } from '../support/payloads';
 
 

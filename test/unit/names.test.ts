@@ -1,7 +1,7 @@
 // Device-chosen names and texts (nodes/core/names.ts) and how normalize applies them (issue #10, item 8).
 import assert from 'node:assert/strict';
 import { nameProblem, textProblem, preview } from '../../nodes/core/names';
-import { Normalizer } from '../../nodes/core/normalize';
+import { Normalizer } from '../../nodes/core/normalize/normalize';
 import { PUMP, SENSOR } from '../support/payloads';
 
 describe('names: device-chosen names and texts', () => {

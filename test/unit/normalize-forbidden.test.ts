@@ -1,7 +1,7 @@
 // Every forbidden key on its own, at the top level, nested and inside a component: no case may pass just
 // because another forbidden key sits beside it (a bare "constructor" must be refused by itself).
 import assert from 'node:assert/strict';
-import { normalize, type NormalizeResult } from '../../nodes/core/normalize';
+import { normalize, type NormalizeResult } from '../../nodes/core/normalize/normalize';
 import { FORBIDDEN_KEYS } from '../../nodes/core/safe-json';
 
 const NOW = Date.UTC(2025, 10, 17, 10, 31, 0);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { epochToMs, parseIso, parseTimestamp } from '../../nodes/core/timestamp';
+import { epochToMs, parseIso, parseTimestamp } from '../../nodes/core/normalize/timestamp';
 
 const NOW = Date.UTC(2025, 10, 17, 10, 30, 0); // 2025-11-17T10:30:00Z
 const code = (r: ReturnType<typeof parseTimestamp>) => (r.ok ? 'ok' : r.reject.code);

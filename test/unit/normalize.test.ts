@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { Normalizer, normalize, type NormalizeOptions, type NormalizeResult } from '../../nodes/core/normalize';
-import { compileRegistry } from '../../nodes/core/registry';
+import { Normalizer, normalize, type NormalizeOptions, type NormalizeResult } from '../../nodes/core/normalize/normalize';
+import { compileRegistry } from '../../nodes/core/normalize/registry';
 import { PUMP } from '../support/payloads';
 
 const NOW = Date.UTC(2025, 10, 17, 10, 31, 0);

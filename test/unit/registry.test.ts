@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { checkField, compileRegistry, parseRegistry, RegistryError } from '../../nodes/core/registry';
+import { checkField, compileRegistry, parseRegistry, RegistryError } from '../../nodes/core/normalize/registry';
 
 const DOC = {
   components: {

@@ -1,14 +1,14 @@
-// Replay cache (nodes/core/replay.ts) and its journal (replay-journal.ts): per-device bounds that never
+// Replay cache (nodes/core/hmac/replay.ts) and its journal (replay-journal.ts): per-device bounds that never
 // reopen a replay, eviction floors, broker redeliveries, and rebuilding the state after a crash.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NonceCache, NonceCheck } from '../../nodes/core/replay';
-import { ReplayJournal } from '../../nodes/core/replay-journal';
-import { Verifier } from '../../nodes/core/hmac-verify';
-import { Keyring } from '../../nodes/core/keyring';
-import { parseKey, signEnvelope } from '../../nodes/core/hmac';
+import { NonceCache, NonceCheck } from '../../nodes/core/hmac/replay';
+import { ReplayJournal } from '../../nodes/core/hmac/replay-journal';
+import { Verifier } from '../../nodes/core/hmac/verify';
+import { Keyring } from '../../nodes/core/hmac/keyring';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 
 const W = 300;
 const T = 1_763_375_400;

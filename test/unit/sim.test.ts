@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { readCsv, fieldName } from '../../bin/lib/csv-replay';
 import { Simulator, DEFAULT_SIM } from '../../bin/lib/simulator';
-import { Keyring } from '../../nodes/core/keyring';
-import { Verifier } from '../../nodes/core/hmac-verify';
+import { Keyring } from '../../nodes/core/hmac/keyring';
+import { Verifier } from '../../nodes/core/hmac/verify';
 import { startAedes, Broker } from '../support/aedes';
 import { waitFor } from '../support/net';
 

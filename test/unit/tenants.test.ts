@@ -2,9 +2,9 @@
 // verifying), per-tenant keyrings and replay caches, per-tenant bounds of the anomaly device table and of
 // the alert engines, and the API's tenant scope (cross-tenant = 404).
 import assert from 'node:assert/strict';
-import { Keyring } from '../../nodes/core/keyring';
-import { Verifier } from '../../nodes/core/hmac-verify';
-import { deriveDeviceKey, parseKey, signEnvelope, signUserProperties } from '../../nodes/core/hmac';
+import { Keyring } from '../../nodes/core/hmac/keyring';
+import { Verifier } from '../../nodes/core/hmac/verify';
+import { deriveDeviceKey, parseKey, signEnvelope, signUserProperties } from '../../nodes/core/hmac/scheme';
 import { DeviceStates } from '../../nodes/core/anomaly/device-states';
 import { TenantAlertEngines } from '../../nodes/core/alert/tenants';
 import { handleAlertApi, type ApiHost } from '../../nodes/core/alert/api';

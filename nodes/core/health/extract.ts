@@ -2,50 +2,25 @@
 // device, or activity of one device at a trustworthy time, or a reject that names what was wrong.
 import type { Reject } from '../contract';
 import { FORBIDDEN_KEYS, checkValue, parseJsonSafe } from '../safe-json';
+import { TopicPattern, migrateHealthPattern, parseTopicPattern } from '../topic';
 
-/** An MQTT-style topic filter (`+` one level, `#` the rest); `{device_id}` marks the id level. */
-export interface TopicPattern {
-  source: string;
-  levels: string[];
-  /** level index that holds the device id, or -1 */
-  idLevel: number;
-}
+export type { TopicPattern };
 
+/**
+ * A status, will or activity topic pattern (core/topic.ts syntax: `+device_id` names the id level), or why
+ * it is not one. A pattern of the old health syntax (`{device_id}`, or the last `+` holding the id) is
+ * migrated first, so flows saved before the shared syntax keep their meaning.
+ */
 export function compileTopicPattern(source: string): TopicPattern | string {
   const text = source.trim();
   if (!text) return 'empty topic pattern';
-  const levels = text.split('/');
-  let idLevel = -1;
-  for (let k = 0; k < levels.length; k++) {
-    const l = levels[k];
-    if (l === '{device_id}') {
-      if (idLevel >= 0 && levels[idLevel] === '{device_id}') return `${source}: {device_id} appears twice`;
-      idLevel = k;
-    } else if (l === '#') {
-      if (k !== levels.length - 1) return `${source}: # must be the last level`;
-    } else if (l === '+') {
-      // without an explicit marker the last + holds the id (device/lwt/+)
-      if (idLevel < 0 || levels[idLevel] === '+') idLevel = k;
-    } else if (l.includes('+') || l.includes('#') || l.includes('{')) {
-      return `${source}: wildcards must fill a whole level`;
-    }
-  }
-  return { source: text, levels, idLevel };
+  return parseTopicPattern(migrateHealthPattern(text));
 }
 
-/** Matches a topic; returns the device id level's value ('' when the pattern has none), or null. */
+/** Matches a topic; returns the `+device_id` level's value ('' when the pattern has none), or null. */
 export function matchTopicPattern(p: TopicPattern, topic: string): string | null {
-  const parts = topic.split('/');
-  const { levels } = p;
-  let id = '';
-  for (let k = 0; k < levels.length; k++) {
-    const l = levels[k];
-    if (l === '#') return id;
-    if (k >= parts.length) return null;
-    if (k === p.idLevel) id = parts[k];
-    else if (l !== '+' && l !== parts[k]) return null;
-  }
-  return parts.length === levels.length ? id : null;
+  const captures = p.match(topic);
+  return captures === null ? null : (captures.device_id ?? '');
 }
 
 export interface HealthReadOptions {

@@ -8,8 +8,8 @@
 //     "fields": { "temperature": {"unit":"°C","min":-40,"max":125} } }
 // "components" describes the objects under the payload's components key; field paths inside a component
 // (and top-level "fields" paths) are written with "." between levels, e.g. "vibration.rms", "accel.x".
-import { FORBIDDEN_KEYS } from './safe-json';
-import { isPlainObject } from './guards';
+import { FORBIDDEN_KEYS } from '../safe-json';
+import { isPlainObject } from '../guards';
 
 export type FieldType = 'float' | 'int' | 'bool' | 'string';
 

@@ -3,12 +3,13 @@
 // parses the body. Cheap checks run before the HMAC; the nonce is remembered only once the signature is
 // proven, so unauthenticated traffic cannot fill the replay cache.
 import { timingSafeEqual, createHmac } from 'node:crypto';
-import type { Reject } from './contract';
-import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './hmac';
+import type { Reject } from '../contract';
+import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './scheme';
 import type { KeyLookup } from './keyring';
-import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from './safe-json';
+import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
 import { NonceCache, NonceCheck } from './replay';
-import { TENANT_PATTERN } from './tenant';
+import { TENANT_PATTERN } from '../tenant';
+import { TopicPattern, migrateDeviceLevel } from '../topic';
 
 export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
 
@@ -35,12 +36,12 @@ export interface VerifierOptions {
   /** caps for the envelope text (maxBytes) and the parsed body (all three) */
   limits?: JsonLimits;
   /**
-   * MQTT topic pattern with `+`/`#`, e.g. `devices/+/telemetry`; enables device_mismatch. Named levels as in
-   * the normalize node's syntax: `+device_id` marks the device level and `+tenant` the tenant level, e.g.
-   * `t/+tenant/devices/+device_id/telemetry` (then the tenant comes from the topic, docs/tenants.md)
+   * topic pattern of the shared syntax (core/topic.ts), e.g. `devices/+device_id/telemetry`; enables
+   * device_mismatch. `+tenant` marks the tenant level, e.g. `t/+tenant/devices/+device_id/telemetry` (then the
+   * tenant comes from the topic, docs/tenants.md)
    */
   topicPattern?: string;
-  /** which `+` of the pattern holds the device id, 1-based (default 1) */
+  /** the old form: which `+` of a pattern without `+device_id` holds the device id, 1-based (default 1) */
   topicDeviceLevel?: number;
   /**
    * the replay cache of one tenant: each tenant gets its own, so one tenant's flood of devices or nonces
@@ -105,45 +106,28 @@ function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field
   return { ok: false, reject: r };
 }
 
-const NAMED_LEVEL = /^\+[A-Za-z_][A-Za-z0-9_]*$/;
-
 /**
- * Compiled MQTT topic pattern that extracts the device id from one `+` level, and the tenant from a level
- * named `+tenant` (the shared topic-pattern syntax: `+name` is a one-level wildcard that names its value).
+ * The device id (and tenant) a topic names, by a pattern of the shared syntax (core/topic.ts): the level
+ * `+device_id` holds the device, `+tenant` the tenant. The old form (a pattern with bare `+` and "device is
+ * +N", `plusNumber`) is migrated to it first, so flows saved before the shared syntax behave as they did.
  */
 export class TopicDevice {
-  private readonly levels: string[];
-  private readonly deviceIndex: number;
-  /** level of `+tenant`, or -1 */
-  readonly tenantIndex: number;
-  private readonly multi: boolean;
+  readonly pattern: TopicPattern;
 
   constructor(pattern: string, plusNumber = 1) {
-    this.levels = pattern.split('/');
-    this.multi = this.levels[this.levels.length - 1] === '#';
-    if (this.multi) this.levels.pop();
-    if (this.levels.some((l) => l === '#' || (l.length > 1 && (l.includes('#') || (l.includes('+') && !NAMED_LEVEL.test(l)))))) {
-      throw new Error(`topic pattern "${pattern}": '#' only as the last level, '+' only as a whole level (or '+name')`);
+    const migrated = migrateDeviceLevel(pattern, plusNumber);
+    this.pattern = TopicPattern.compile(migrated);
+    if (!this.pattern.has('device_id')) {
+      throw new Error(migrated === pattern && pattern.includes('+') ? `topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id` : `topic pattern "${pattern}" names no +device_id level`);
     }
-    this.tenantIndex = this.levels.indexOf('+tenant');
-    const named = this.levels.indexOf('+device_id');
-    let seen = 0;
-    // a `+device_id` level names the device; else the plusNumber-th wildcard that is not the tenant's
-    this.deviceIndex = named >= 0 ? named : this.levels.findIndex((l, i) => l.startsWith('+') && i !== this.tenantIndex && ++seen === plusNumber);
-    if (this.deviceIndex < 0) throw new Error(`topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id`);
   }
 
   /** The device id (and tenant) in the topic, or null when the topic does not match the pattern. */
   match(topic: string): { device: string; tenant?: string } | null {
-    const parts = topic.split('/');
-    if (this.multi ? parts.length < this.levels.length : parts.length !== this.levels.length) return null;
-    for (let i = 0; i < this.levels.length; i++) {
-      const l = this.levels[i];
-      if (l.charCodeAt(0) === 43 /* + */) {
-        if (parts[i] === '') return null;
-      } else if (l !== parts[i]) return null;
-    }
-    return this.tenantIndex >= 0 ? { device: parts[this.deviceIndex], tenant: parts[this.tenantIndex] } : { device: parts[this.deviceIndex] };
+    // an empty level names nothing the verifier could check: no match
+    const c = this.pattern.match(topic, { emptyLevels: false });
+    if (c === null) return null;
+    return c.tenant !== undefined ? { device: c.device_id, tenant: c.tenant } : { device: c.device_id };
   }
 
   /** The device id in the topic, or null when the topic does not match the pattern. */

@@ -7,7 +7,7 @@
 // raw telemetry JSON text. Two carriers: a JSON envelope (MQTT 3.1.1) or raw body + MQTT 5 user properties.
 // No Node-RED import: this module is the package's public signing API (see README "Signing messages").
 import { createHmac, randomBytes } from 'node:crypto';
-import { TENANT_PATTERN } from './tenant';
+import { TENANT_PATTERN } from '../tenant';
 
 export const MIN_KEY_BYTES = 16;
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;

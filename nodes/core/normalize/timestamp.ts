@@ -1,7 +1,7 @@
 // Device timestamps → epoch milliseconds. Devices send ISO 8601 strings (with or without a UTC offset) or
 // epoch numbers in s, ms, µs or ns; the unit is told apart by magnitude. The ISO parser is hand-written
 // (no regex, no Date string parsing) because it runs once per message and Date.parse accepts far too much.
-import type { Reject } from './contract';
+import type { Reject } from '../contract';
 
 export interface TimestampOptions {
   /** how far (ms) a timestamp may lie ahead of the receive time before it is rejected (default 300000) */

@@ -5,11 +5,12 @@
 // JSON.parse plus a single walk. Everything configurable (metadata keys, array names, registry lookups,
 // topic pattern, JSON Schema) is compiled once in the constructor.
 import Ajv, { type ValidateFunction } from 'ajv';
-import type { Point, Reject } from './contract';
-import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from './safe-json';
+import type { Point, Reject } from '../contract';
+import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from '../safe-json';
 import { parseTimestamp, type TimestampOptions } from './timestamp';
 import { checkField, type CompiledRegistry, type FieldSpec } from './registry';
-import { DEFAULT_NAME_LIMITS, nameProblem, preview, textProblem, type NameLimits } from './names';
+import { DEFAULT_NAME_LIMITS, nameProblem, preview, textProblem, type NameLimits } from '../names';
+import { TopicPattern, captureProblem } from '../topic';
 
 export interface NormalizeOptions {
   /** InfluxDB measurement of the points (default 'telemetry') */
@@ -22,7 +23,7 @@ export interface NormalizeOptions {
   deviceIdKey?: string;
   /** further top-level payload keys that become tags instead of fields, e.g. equipment_id, tenant, location */
   tagKeys?: string[];
-  /** MQTT topic pattern naming tag segments, e.g. 'factory/+tenant/+location/+device_id/#' */
+  /** topic pattern of the shared syntax (core/topic.ts) naming tag levels, e.g. 'factory/+tenant/+location/+device_id/#' */
   topicPattern?: string;
   /** names for array items by path written with '.', e.g. { accel: ['x','y','z'] }; others are indexed */
   arrays?: Record<string, string[]>;
@@ -78,13 +79,6 @@ const enum Meta {
   Components,
 }
 
-interface TopicSegment {
-  index: number;
-  /** tag name, or null for a literal segment that must match */
-  tag: string | null;
-  literal: string;
-}
-
 /**
  * Result records (fields, tags, units) have no Object.prototype in their chain: no __proto__ accessor and no
  * inherited names but toString (below), so any key is an own data property. Built from a constructor whose prototype has a null
@@ -129,8 +123,7 @@ export class Normalizer {
   private readonly maxBytes: number;
   private readonly meta: Map<string, Meta>;
   private readonly arrayNames: Map<string, string[]> | null;
-  private readonly topicSegments: TopicSegment[] | null;
-  private readonly topicOpenEnded: boolean;
+  private readonly topicPattern: TopicPattern | null;
   private readonly keepBooleans: boolean;
   private readonly keepStrings: boolean;
   private readonly coerce: boolean;
@@ -196,15 +189,7 @@ export class Normalizer {
     const names = Object.keys(arrays);
     this.arrayNames = names.length ? new Map(names.map((p) => [p.split('.').join(this.sep), arrays[p]])) : null;
 
-    this.topicSegments = null;
-    this.topicOpenEnded = false;
-    if (opts.topicPattern) {
-      const parts = opts.topicPattern.split('/');
-      this.topicOpenEnded = parts[parts.length - 1] === '#';
-      if (this.topicOpenEnded) parts.pop();
-      this.topicSegments = parts.map((p, index) => ({ index, tag: p.startsWith('+') ? p.slice(1) || null : null, literal: p }));
-      for (const s of this.topicSegments) if (s.tag && FORBIDDEN_KEYS.has(s.tag)) throw new Error(`"${s.tag}" cannot be a tag name`);
-    }
+    this.topicPattern = opts.topicPattern ? TopicPattern.compile(opts.topicPattern) : null;
 
     if (opts.schema !== undefined && opts.schema !== null) {
       this.ajv = new Ajv({ allErrors: false, strict: false });
@@ -311,7 +296,7 @@ export class Normalizer {
       }
       deviceId = ctx.deviceId;
     }
-    if (this.topicSegments && typeof ctx.topic === 'string') {
+    if (this.topicPattern && typeof ctx.topic === 'string') {
       const topicDevice = this.topicTags(ctx.topic, tags);
       if (this.failure) return { ok: false, reject: this.failure };
       if (topicDevice !== undefined) {
@@ -548,24 +533,23 @@ export class Normalizer {
     return true;
   }
 
-  /** Copies tag segments of a matching topic into `tags`; returns the topic's device_id segment if any. */
+  /** Copies the named levels of a matching topic into `tags`; returns the topic's device_id level if any. */
   private topicTags(topic: string, tags: Record<string, string>): string | undefined {
-    const segs = this.topicSegments!;
-    const parts = topic.split('/');
-    if (parts.length < segs.length || (!this.topicOpenEnded && parts.length !== segs.length)) return undefined;
-    for (const s of segs) if (s.tag === null && s.literal !== '+' && s.literal !== parts[s.index]) return undefined;
+    const captures = this.topicPattern!.match(topic);
+    if (captures === null) return undefined;
+    // MQTT topics may carry any UTF-8 (a device may publish to a topic of its own making); an empty level
+    // names nothing and is skipped
+    const bad = captureProblem(captures, { name: this.maxName, tagValue: this.maxTagValue });
+    if (bad) {
+      this.fail('bad_tag_value', `topic level for ${bad.name} "${preview(captures[bad.name])}" ${bad.problem}`, `topic.${bad.name}`);
+      return undefined;
+    }
     let device: string | undefined;
-    for (const s of segs) {
-      if (s.tag === null || parts[s.index] === '') continue;
-      const value = parts[s.index];
-      // MQTT topics may carry any UTF-8 (a device may publish to a topic of its own making)
-      const bad = s.tag === 'device_id' ? nameProblem(value, this.maxName) : textProblem(value, this.maxTagValue);
-      if (bad) {
-        this.fail('bad_tag_value', `topic level for ${s.tag} "${preview(value)}" ${bad}`, `topic.${s.tag}`);
-        return undefined;
-      }
-      if (s.tag === 'device_id') device = value;
-      else tags[s.tag] = value; // the broker's topic ACL outranks what the payload claims
+    for (const name of this.topicPattern!.names) {
+      const value = captures[name];
+      if (value === '') continue;
+      if (name === 'device_id') device = value;
+      else tags[name] = value; // the broker's topic ACL outranks what the payload claims
     }
     return device;
   }

@@ -2,10 +2,10 @@
 // kept only so a kid naming a retired key gets a precise answer. Master keys derive per-device keys as
 // HMAC-SHA256(master, device_id), so a large fleet needs one secret. Key bytes stay inside this module;
 // errors name the device and kid, never the secret.
-import { deriveDeviceKey, parseKey, DEVICE_ID_PATTERN } from './hmac';
-import { FORBIDDEN_KEYS } from './safe-json';
-import { isPlainObject } from './guards';
-import { TENANT_PATTERN } from './tenant';
+import { deriveDeviceKey, parseKey, DEVICE_ID_PATTERN } from './scheme';
+import { FORBIDDEN_KEYS } from '../safe-json';
+import { isPlainObject } from '../guards';
+import { TENANT_PATTERN } from '../tenant';
 
 /**
  * Key of the bulk JSON holding per-tenant keyrings: `{ "@tenants": { "<tenant>": { "<device_id>": {…},

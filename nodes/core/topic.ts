@@ -1,0 +1,200 @@
+// The one topic-pattern syntax of every MOBY node that reads ids from MQTT topics (hmac verify, normalize,
+// device health): MQTT's own wildcards, with a name after `+` to capture that level.
+//   devices/+device_id/telemetry            the device id is the second level
+//   t/+tenant/devices/+device_id/#          tenant and device id; `#` matches the rest (also nothing)
+//   factory/+site/+/+device_id/telemetry    `+site` becomes a tag, the bare `+` matches any one level
+// Before this syntax the nodes spoke three dialects (verify: `+` plus "device is +N"; health: `{device_id}`
+// or the last `+`); the migrate* functions below turn those settings into this syntax when an old flow loads,
+// in the node constructors and (through the twin in resources/moby-editor.js) in the edit dialogs.
+import { FORBIDDEN_KEYS } from './safe-json';
+import { nameProblem, textProblem } from './names';
+import { TENANT_PATTERN } from './tenant';
+
+/** A capture name: what may follow `+` (it becomes a tag key, so it is a plain identifier). */
+const CAPTURE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+/** Longer patterns are a mistake, not a topic layout (MQTT allows 65535 bytes; nobody types that). */
+const MAX_PATTERN_LENGTH = 1024;
+
+export interface TopicValueLimits {
+  /** device ids, default 128 (names.ts DEFAULT_NAME_LIMITS.name) */
+  name?: number;
+  /** other captured tags, default 256 (DEFAULT_NAME_LIMITS.tagValue) */
+  tagValue?: number;
+}
+
+export interface TopicMatchOptions {
+  /**
+   * Whether a wildcard matches an empty level (`devices//telemetry`), as MQTT's `+` does (default true).
+   * The verifier says false: an empty level never names a device or tenant it could check.
+   */
+  emptyLevels?: boolean;
+}
+
+/** A compiled topic pattern: validated once (at deploy), then matched per message without allocation per level. */
+export class TopicPattern {
+  readonly source: string;
+  /** capture names in level order */
+  readonly names: readonly string[];
+  /** per level: the literal text, or null for a wildcard */
+  private readonly literals: (string | null)[];
+  /** per level: the capture name of a named wildcard, else null */
+  private readonly captures: (string | null)[];
+  /** ends in `#` */
+  private readonly rest: boolean;
+
+  private constructor(source: string, literals: (string | null)[], captures: (string | null)[], rest: boolean) {
+    this.source = source;
+    this.literals = literals;
+    this.captures = captures;
+    this.rest = rest;
+    this.names = captures.filter((c): c is string => c !== null);
+  }
+
+  /** Compiles `source`, or throws an Error whose message says what is wrong and where. */
+  static compile(source: string): TopicPattern {
+    const p = parseTopicPattern(source);
+    if (typeof p === 'string') throw new Error(p);
+    return p;
+  }
+
+  /** @internal used by parseTopicPattern */
+  static fromParts(source: string, literals: (string | null)[], captures: (string | null)[], rest: boolean): TopicPattern {
+    return new TopicPattern(source, literals, captures, rest);
+  }
+
+  has(name: string): boolean {
+    return this.names.includes(name);
+  }
+
+  /**
+   * The named levels of a matching topic (values as they are, possibly '' when empty levels match), or null
+   * when the topic does not match. Values are not checked here: see captureProblem.
+   */
+  match(topic: string, options?: TopicMatchOptions): Record<string, string> | null {
+    const parts = topic.split('/');
+    const n = this.literals.length;
+    if (this.rest ? parts.length < n : parts.length !== n) return null;
+    const allowEmpty = options?.emptyLevels !== false;
+    const out: Record<string, string> = {};
+    for (let i = 0; i < n; i++) {
+      const literal = this.literals[i];
+      const part = parts[i];
+      if (literal === null) {
+        if (part === '' && !allowEmpty) return null;
+        const name = this.captures[i];
+        if (name !== null) out[name] = part;
+      } else if (literal !== part) return null;
+    }
+    return out;
+  }
+}
+
+/** Compiles a pattern; returns the compiled pattern or the reason it is not one (shown at deploy). */
+export function parseTopicPattern(source: string): TopicPattern | string {
+  const where = `topic pattern "${source.length > 80 ? `${source.slice(0, 80)}…` : source}"`;
+  if (source.trim() === '') return 'empty topic pattern';
+  if (source.length > MAX_PATTERN_LENGTH) return `${where} is ${source.length} characters long, limit ${MAX_PATTERN_LENGTH}`;
+  if (source.includes('\u0000')) return `${where} contains U+0000, which MQTT forbids in topics`;
+  const levels = source.split('/');
+  const rest = levels[levels.length - 1] === '#';
+  if (rest) levels.pop();
+  const literals: (string | null)[] = [];
+  const captures: (string | null)[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i];
+    const at = `${where}, level ${i + 1} "${level}"`;
+    if (level === '#' || (level.includes('#') && !level.startsWith('+'))) {
+      return level === '#' ? `${at}: '#' only as the whole last level (it must be the last level)` : `${at}: wildcards must fill a whole level ('+', '+name' or a final '#')`;
+    }
+    if (level === '{device_id}') return `${at}: write +device_id (the {device_id} form is the old device-health syntax)`;
+    if (level.startsWith('+')) {
+      const name = level.slice(1);
+      if (name === '') {
+        literals.push(null);
+        captures.push(null);
+        continue;
+      }
+      if (!CAPTURE_NAME.test(name)) return `${at}: after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level`;
+      if (FORBIDDEN_KEYS.has(name)) return `${at}: "${name}" cannot be a tag name`;
+      if (seen.has(name)) return `${at}: +${name} appears twice`;
+      seen.add(name);
+      literals.push(null);
+      captures.push(name);
+    } else if (level.includes('+') || level.includes('{') || level.includes('}')) {
+      return `${at}: wildcards must fill a whole level ('+', '+name' or a final '#')`;
+    } else {
+      literals.push(level);
+      captures.push(null);
+    }
+  }
+  return TopicPattern.fromParts(source, literals, captures, rest);
+}
+
+/**
+ * Why a captured value cannot be used, or null. The same rules as the values' other sources: a device id is a
+ * name (names.ts: printable, no whitespace), a tenant a tenant name (tenant.ts), any other tag a text.
+ */
+export function topicValueProblem(name: string, value: string, limits: TopicValueLimits = {}): string | null {
+  if (name === 'device_id') return nameProblem(value, limits.name ?? 128);
+  if (name === 'tenant') return TENANT_PATTERN.test(value) ? null : 'must be 1-64 characters of A-Z a-z 0-9 _ -';
+  return textProblem(value, limits.tagValue ?? 256);
+}
+
+/** The first captured value (in level order) that is unusable, with why; empty values are skipped. */
+export function captureProblem(captures: Record<string, string>, limits: TopicValueLimits = {}): { name: string; problem: string } | null {
+  for (const name of Object.keys(captures)) {
+    const value = captures[name];
+    if (value === '') continue;
+    const problem = topicValueProblem(name, value, limits);
+    if (problem) return { name, problem };
+  }
+  return null;
+}
+
+// ---- migration of the settings saved before this syntax --------------------------------------------------
+
+/**
+ * The verify node's old pair (pattern, "device is +N") as one pattern: the N-th `+` level that is not
+ * `+tenant` becomes `+device_id`. A pattern that already names `+device_id` is returned as it is (so the
+ * function is safe to run on every load); one with no such level too (compiling it then says why).
+ */
+export function migrateDeviceLevel(pattern: string, level?: number | string): string {
+  const levels = pattern.split('/');
+  if (pattern === '' || levels.includes('+device_id')) return pattern;
+  const wanted = level === undefined || level === '' || level === null ? 1 : Number(level);
+  let seen = 0;
+  const at = levels.findIndex((l) => l.startsWith('+') && l !== '+tenant' && ++seen === wanted);
+  if (at < 0) return pattern;
+  levels[at] = '+device_id';
+  return levels.join('/');
+}
+
+/**
+ * One device-health pattern of the old syntax (`{device_id}` marks the id level, else the last `+` holds
+ * it) in this syntax. Patterns that already capture by name are returned as they are. Without any
+ * wildcard nothing changes: such a pattern never gave an id from the topic, and still does not.
+ */
+export function migrateHealthPattern(pattern: string): string {
+  const levels = pattern.split('/');
+  if (levels.includes('{device_id}')) return levels.map((l) => (l === '{device_id}' ? '+device_id' : l)).join('/');
+  if (levels.some((l) => l.length > 1 && l.startsWith('+'))) return pattern;
+  const last = levels.lastIndexOf('+');
+  if (last < 0) return pattern;
+  levels[last] = '+device_id';
+  return levels.join('/');
+}
+
+/** A device-health pattern list (comma- or newline-separated) with every pattern migrated, separators kept. */
+export function migrateHealthPatterns(text: string): string {
+  return text
+    .split(/([,\n])/)
+    .map((part, i) => {
+      if (i % 2 === 1) return part; // a separator
+      const lead = /^\s*/.exec(part)![0];
+      const trail = /\s*$/.exec(part.slice(lead.length))![0];
+      const core = part.slice(lead.length, part.length - trail.length);
+      return core ? lead + migrateHealthPattern(core) + trail : part;
+    })
+    .join('');
+}
