@@ -12,7 +12,8 @@ import type { Reject } from '../core/contract';
 import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
 import type { InfluxConnection, Precision, WriteBodyFn, WriterStats } from '../core/influx';
 import { mountMobyRoutes } from '../lib/routes';
-import { numberSetting as num, tenantMapSetting, textSetting } from '../lib/settings';
+import { numberSetting as num, textSetting } from '../lib/settings';
+import { tenantMapSetting } from '../lib/tenant-settings';
 import { eachInBatch } from '../core/batch';
 import { tenantOfMessage } from '../core/tenant';
 

@@ -27,7 +27,7 @@ interface RegistryDef extends NodeDef {
 interface RegistryNode extends Node {
   /** compiled registry for a separator (compiled on first use, then cached), or throws the load error */
   registryFor(separator: string): CompiledRegistry;
-  problem: string | null;
+  loadError: string | null;
 }
 
 interface NormalizeDef extends NodeDef {
@@ -116,7 +116,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this as RegistryNode;
     let text: string | null = null;
-    node.problem = null;
+    node.loadError = null;
     try {
       if (def.source === 'file') {
         const file = (def.file || '').trim();
@@ -129,12 +129,12 @@ export = function (RED: NodeAPI) {
       }
       parseRegistry(text); // validate now, so a broken registry is reported at deploy rather than per message
     } catch (err) {
-      node.problem = (err as Error).message;
-      node.error(`registry: ${node.problem}`);
+      node.loadError = (err as Error).message;
+      node.error(`registry: ${node.loadError}`);
     }
     const compiled = new Map<string, CompiledRegistry>();
     node.registryFor = (separator: string) => {
-      if (node.problem || text === null) throw new Error(`registry "${def.name || def.id}": ${node.problem}`);
+      if (node.loadError || text === null) throw new Error(`registry "${def.name || def.id}": ${node.loadError}`);
       let r = compiled.get(separator);
       if (!r) {
         r = parseRegistry(text, separator);

@@ -1,7 +1,7 @@
-// nodes/lib/settings.ts: the per-tenant JSON settings (alert tenant tokens and channels, InfluxDB tenant
+// nodes/lib/tenant-settings.ts: the per-tenant JSON settings (alert tenant tokens and channels, InfluxDB tenant
 // targets) are read by one function, which names the setting and never echoes a value.
 import assert from 'node:assert/strict';
-import { tenantMapSetting } from '../../nodes/lib/settings';
+import { tenantMapSetting } from '../../nodes/lib/tenant-settings';
 
 describe('settings: tenantMapSetting', () => {
   const read = (v: unknown) => tenantMapSetting(v, 'tenant tokens', '{"<tenant>": "<token>"}');
