@@ -13,7 +13,7 @@ import { mountMobyRoutes } from '../lib/routes';
 import { countEvent, countIn, countOut, countRejected, countTenant, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
-import { numberSetting as num } from '../lib/settings';
+import { numberSetting as num, userDirPath } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { NonceCache } from '../core/hmac/replay';
@@ -86,9 +86,7 @@ function withoutClaims(msg: NodeMessage): Record<string, unknown> {
 const WATCH_INTERVAL_MS = 1000;
 
 function keysFilePath(RED: NodeAPI, def: KeyringDef): string | null {
-  const file = (def.keysFile || '').trim();
-  if (!file) return null;
-  return path.isAbsolute(file) ? file : path.join(RED.settings.userDir || process.cwd(), file);
+  return userDirPath(RED.settings.userDir, def.keysFile);
 }
 
 /** Builds the keyring from the inline credential, the bulk file, the environment variable and the master key. */
@@ -131,9 +129,7 @@ function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring
 }
 
 function tenantDirPath(RED: NodeAPI, def: KeyringDef): string | null {
-  const dir = (def.tenantKeysDir || '').trim();
-  if (!dir) return null;
-  return path.isAbsolute(dir) ? dir : path.join(RED.settings.userDir || process.cwd(), dir);
+  return userDirPath(RED.settings.userDir, def.tenantKeysDir);
 }
 
 /** `<tenant>.json` files of the tenant keys directory with their change stamps. */

@@ -2,6 +2,14 @@
 // references Node-RED left unresolved (it substitutes a property that is exactly "${VAR}" only when VAR is set
 // and leaves embedded ones alone; here an unset variable means empty, so e.g. an unset MOBY_INFLUX_URL is
 // "no database").
+import path from 'node:path';
+
+/** A file or directory setting as a path: relative ones live in the Node-RED user directory; '' is null. */
+export function userDirPath(userDir: string | undefined, setting: string | undefined): string | null {
+  const text = (setting || '').trim();
+  if (!text) return null;
+  return path.isAbsolute(text) ? text : path.join(userDir || process.cwd(), text);
+}
 
 /** A finite number in [min, max] from a number or numeric text, else `fallback`. */
 export const numberSetting = (v: unknown, fallback: number, min = 0, max = Infinity): number => {

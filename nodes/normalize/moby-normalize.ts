@@ -1,7 +1,6 @@
 // Node-RED adapters: moby-normalize (nested device JSON → flat points) and moby-registry (config node
 // holding the component registry). All logic lives in nodes/core/{normalize,registry,timestamp}.ts.
 import fs from 'node:fs';
-import path from 'node:path';
 import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
 import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
 import { isTenant } from '../core/tenant';
@@ -11,7 +10,7 @@ import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
-import { numberSetting as num } from '../lib/settings';
+import { numberSetting as num, userDirPath } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 
@@ -27,7 +26,7 @@ interface RegistryDef extends NodeDef {
 interface RegistryNode extends Node {
   /** compiled registry for a separator (compiled on first use, then cached), or throws the load error */
   registryFor(separator: string): CompiledRegistry;
-  loadError: string | null;
+  problem: string | null;
 }
 
 interface NormalizeDef extends NodeDef {
@@ -116,12 +115,11 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this as RegistryNode;
     let text: string | null = null;
-    node.loadError = null;
+    node.problem = null;
     try {
       if (def.source === 'file') {
-        const file = (def.file || '').trim();
-        if (!file) throw new Error('no registry file configured');
-        const full = path.isAbsolute(file) ? file : path.join(RED.settings.userDir || process.cwd(), file);
+        const full = userDirPath(RED.settings.userDir, def.file);
+        if (!full) throw new Error('no registry file configured');
         text = fs.readFileSync(full, 'utf8');
       } else {
         text = def.json || '';
@@ -129,12 +127,12 @@ export = function (RED: NodeAPI) {
       }
       parseRegistry(text); // validate now, so a broken registry is reported at deploy rather than per message
     } catch (err) {
-      node.loadError = (err as Error).message;
-      node.error(`registry: ${node.loadError}`);
+      node.problem = (err as Error).message;
+      node.error(`registry: ${node.problem}`);
     }
     const compiled = new Map<string, CompiledRegistry>();
     node.registryFor = (separator: string) => {
-      if (node.loadError || text === null) throw new Error(`registry "${def.name || def.id}": ${node.loadError}`);
+      if (node.problem || text === null) throw new Error(`registry "${def.name || def.id}": ${node.problem}`);
       let r = compiled.get(separator);
       if (!r) {
         r = parseRegistry(text, separator);

@@ -228,6 +228,51 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
     }
   });
 
+  // docs/topic-patterns.md: the dialogs show old topic settings in the shared syntax, and Done saves that form
+  describe('a flow saved with the old topic settings', () => {
+    it('imports valid; the verify and health dialogs show the migrated patterns and save them', async () => {
+      const { page, errors } = await openEditor('en-US');
+      try {
+        const flow = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'flows', 'topic-settings-before.json'), 'utf8')) as Array<Record<string, unknown>>;
+        const types = [...new Set(flow.map((n) => String(n.type)))].filter((t) => t !== 'tab');
+        await page.waitForFunction((types) => types.every((t: string) => (window as any).RED.nodes.getType(t)), types, { timeout: 60000 });
+        const nodes = await importFlow(page, flow);
+        assert.deepEqual(nodes.filter((n) => !n.valid).map((n) => `${n.type} "${n.name}": ${n.errors.join(', ')}`), [], 'old settings are valid before the dialog migrates them');
+        const byName = (name: string) => nodes.find((n) => n.name === name)!.id;
+        const edit = async (id: string, fields: string[]) => {
+          await page.evaluate((id) => {
+            const RED = (window as any).RED;
+            const n = RED.nodes.node(id);
+            RED.workspaces.show(n.z);
+            RED.editor.edit(n);
+          }, id);
+          await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray #dialog-form').length === 1, undefined, { timeout: 90000 });
+          await page.waitForTimeout(400);
+          const shown = await page.evaluate((fields) => Object.fromEntries(fields.map((f: string) => [f, (document.getElementById(`node-input-${f}`) as unknown as { value: string }).value])), fields);
+          const invalid = await page.locator('.red-ui-tray .input-error').evaluateAll((els) => els.map((e) => e.id));
+          const visible = await page.locator('.red-ui-tray #dialog-form input[type=text]').evaluateAll((els) => els.map((e) => e.id));
+          await page.locator('#node-dialog-ok').click();
+          await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, undefined, { timeout: 10000 });
+          const saved = await page.evaluate(({ id, fields }) => Object.fromEntries(fields.map((f: string) => [f, (window as any).RED.nodes.node(id)[f]])), { id, fields });
+          return { shown, invalid, saved, visible };
+        };
+        const verify = await edit(byName('verify (device is +2)'), ['topicPattern', 'topicLevel']);
+        assert.deepEqual(verify.shown, { topicPattern: 'site/+/+device_id/telemetry', topicLevel: '' });
+        assert.deepEqual(verify.invalid, []);
+        assert.deepEqual(verify.saved, verify.shown);
+        assert.ok(verify.visible.includes('node-input-topicPattern') && !verify.visible.includes('node-input-topicLevel'), 'one Topic pattern field, no "Device ID wildcard"');
+        const health = await edit(byName('health'), ['lwtTopics', 'statusTopics', 'activityTopics']);
+        const migrated = { lwtTopics: 'device/lwt/+device_id', statusTopics: 'device/status/+device_id, plant/+/status/+device_id', activityTopics: 'factory/+/+device_id/#' };
+        assert.deepEqual(health.shown, migrated);
+        assert.deepEqual(health.invalid, []);
+        assert.deepEqual(health.saved, migrated);
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.context().close();
+      }
+    });
+  });
+
   for (const lang of ['en-US', 'ko']) {
     describe(`edit dialogs (${lang})`, () => {
       let page: Page;

@@ -1,5 +1,5 @@
 // A flow saved before the shared topic syntax (test/fixtures/flows/topic-settings-before.json: verify with
-// "device is +2" and with no level at all, normalize topic tags, health's {device_id} and last-+ patterns,
+// "device is +2" and with no level given, normalize topic tags, health's {device_id} and last-+ patterns,
 // and a health node saved before its topic fields existed) loaded in the real Node-RED runtime. It must
 // give the same device ids, tags and rejects as before, and the same as the flow written in the new syntax.
 // MOBY_TOPIC_DIST points the test at another build (to run it against the code before the change).

@@ -1,7 +1,7 @@
 // The one topic-pattern syntax (nodes/core/topic.ts): compile-time validation with messages that say where,
 // named captures, MQTT wildcard semantics, per-value checks, and the migration of the three old dialects.
 import { strict as assert } from 'node:assert';
-import { TopicPattern, parseTopicPattern, captureProblem, topicValueProblem, migrateDeviceLevel, migrateHealthPattern, migrateHealthPatterns } from '../../nodes/core/topic';
+import { TopicPattern, parseTopicPattern, captureProblem, levelsProblem, topicValueProblem, migrateDeviceLevel, migrateHealthPattern, migrateHealthPatterns } from '../../nodes/core/topic';
 
 const compile = (s: string) => TopicPattern.compile(s);
 
@@ -29,6 +29,17 @@ describe('topic patterns (core/topic.ts)', () => {
       assert.deepEqual(p.match('moby/pump-7'), { device_id: 'pump-7' });
       assert.equal(p.match('moby'), null);
       assert.deepEqual(compile('#').match('any/thing'), {});
+    });
+
+    it('levels() gives the split topic of a match, read through levelOf (the allocation-free form of match)', () => {
+      const p = compile('t/+tenant/+/+device_id/#');
+      const levels = p.levels('t/acme/hall/pump-7/a/b')!;
+      assert.equal(levels[p.levelOf('tenant')], 'acme');
+      assert.equal(levels[p.levelOf('device_id')], 'pump-7');
+      assert.equal(p.levelOf('site'), -1);
+      assert.deepEqual(p.nameLevels, [1, 3]);
+      assert.equal(p.levels('u/acme/hall/pump-7'), null);
+      assert.equal(p.levels('t/acme//pump-7', { emptyLevels: false }), null);
     });
 
     it('an empty level matches a wildcard unless the caller says otherwise', () => {
@@ -90,6 +101,9 @@ describe('topic patterns (core/topic.ts)', () => {
       const p = compile('+site/+device_id/+line');
       assert.deepEqual(captureProblem(p.match('ok/<b>/a\u0000')!), { name: 'device_id', problem: 'contains "<"' });
       assert.equal(captureProblem(p.match('/pump-7/')!), null);
+      assert.deepEqual(levelsProblem(p, p.levels('ok/<b>/a\u0000')!), { name: 'device_id', problem: 'contains "<"' });
+      assert.deepEqual(levelsProblem(p, p.levels('ok/pump-7/a\u0000')!), { name: 'line', problem: 'contains control character U+0000' });
+      assert.equal(levelsProblem(p, p.levels('/pump-7/')!), null);
     });
   });
 

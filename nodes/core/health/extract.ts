@@ -19,8 +19,10 @@ export function compileTopicPattern(source: string): TopicPattern | string {
 
 /** Matches a topic; returns the `+device_id` level's value ('' when the pattern has none), or null. */
 export function matchTopicPattern(p: TopicPattern, topic: string): string | null {
-  const captures = p.match(topic);
-  return captures === null ? null : (captures.device_id ?? '');
+  const levels = p.levels(topic);
+  if (levels === null) return null;
+  const at = p.levelOf('device_id');
+  return at < 0 ? '' : levels[at];
 }
 
 export interface HealthReadOptions {

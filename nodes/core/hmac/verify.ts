@@ -106,6 +106,8 @@ function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field
   return { ok: false, reject: r };
 }
 
+const NO_EMPTY_LEVELS = { emptyLevels: false };
+
 /**
  * The device id (and tenant) a topic names, by a pattern of the shared syntax (core/topic.ts): the level
  * `+device_id` holds the device, `+tenant` the tenant. The old form (a pattern with bare `+` and "device is
@@ -113,6 +115,9 @@ function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field
  */
 export class TopicDevice {
   readonly pattern: TopicPattern;
+  private readonly deviceLevel: number;
+  /** level of `+tenant`, or -1 */
+  private readonly tenantLevel: number;
 
   constructor(pattern: string, plusNumber = 1) {
     const migrated = migrateDeviceLevel(pattern, plusNumber);
@@ -120,14 +125,16 @@ export class TopicDevice {
     if (!this.pattern.has('device_id')) {
       throw new Error(migrated === pattern && pattern.includes('+') ? `topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id` : `topic pattern "${pattern}" names no +device_id level`);
     }
+    this.deviceLevel = this.pattern.levelOf('device_id');
+    this.tenantLevel = this.pattern.levelOf('tenant');
   }
 
   /** The device id (and tenant) in the topic, or null when the topic does not match the pattern. */
   match(topic: string): { device: string; tenant?: string } | null {
     // an empty level names nothing the verifier could check: no match
-    const c = this.pattern.match(topic, { emptyLevels: false });
-    if (c === null) return null;
-    return c.tenant !== undefined ? { device: c.device_id, tenant: c.tenant } : { device: c.device_id };
+    const levels = this.pattern.levels(topic, NO_EMPTY_LEVELS);
+    if (levels === null) return null;
+    return this.tenantLevel >= 0 ? { device: levels[this.deviceLevel], tenant: levels[this.tenantLevel] } : { device: levels[this.deviceLevel] };
   }
 
   /** The device id in the topic, or null when the topic does not match the pattern. */

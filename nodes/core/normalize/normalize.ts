@@ -10,7 +10,7 @@ import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from '
 import { parseTimestamp, type TimestampOptions } from './timestamp';
 import { checkField, type CompiledRegistry, type FieldSpec } from './registry';
 import { DEFAULT_NAME_LIMITS, nameProblem, preview, textProblem, type NameLimits } from '../names';
-import { TopicPattern, captureProblem } from '../topic';
+import { TopicPattern, levelsProblem } from '../topic';
 
 export interface NormalizeOptions {
   /** InfluxDB measurement of the points (default 'telemetry') */
@@ -535,21 +535,23 @@ export class Normalizer {
 
   /** Copies the named levels of a matching topic into `tags`; returns the topic's device_id level if any. */
   private topicTags(topic: string, tags: Record<string, string>): string | undefined {
-    const captures = this.topicPattern!.match(topic);
-    if (captures === null) return undefined;
+    const pattern = this.topicPattern!;
+    const levels = pattern.levels(topic);
+    if (levels === null) return undefined;
     // MQTT topics may carry any UTF-8 (a device may publish to a topic of its own making); an empty level
     // names nothing and is skipped
-    const bad = captureProblem(captures, { name: this.maxName, tagValue: this.maxTagValue });
+    const bad = levelsProblem(pattern, levels, { name: this.maxName, tagValue: this.maxTagValue });
     if (bad) {
-      this.fail('bad_tag_value', `topic level for ${bad.name} "${preview(captures[bad.name])}" ${bad.problem}`, `topic.${bad.name}`);
+      this.fail('bad_tag_value', `topic level for ${bad.name} "${preview(levels[pattern.levelOf(bad.name)])}" ${bad.problem}`, `topic.${bad.name}`);
       return undefined;
     }
     let device: string | undefined;
-    for (const name of this.topicPattern!.names) {
-      const value = captures[name];
+    const { names, nameLevels } = pattern;
+    for (let i = 0; i < names.length; i++) {
+      const value = levels[nameLevels[i]];
       if (value === '') continue;
-      if (name === 'device_id') device = value;
-      else tags[name] = value; // the broker's topic ACL outranks what the payload claims
+      if (names[i] === 'device_id') device = value;
+      else tags[names[i]] = value; // the broker's topic ACL outranks what the payload claims
     }
     return device;
   }
