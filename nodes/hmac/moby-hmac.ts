@@ -9,13 +9,14 @@ import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from 
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
-import { countEvent, countIn, countOut, countRejected, countTenant, provideGauge } from '../lib/metrics';
+import { countEvent, countIn, countOut, countRejected, countTenant, countTenantRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { NonceCache } from '../core/replay';
 import { TENANT_PATTERN } from '../core/tenant';
+import { TenantRateLimiter, DEFAULT_TENANT_BURST, DEFAULT_TENANT_RATE } from '../core/tenant-rate';
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -58,6 +59,10 @@ interface VerifyDef extends NodeDef {
   topicPattern?: string;
   topicLevel?: string | number;
   maxBytes?: string | number;
+  /** per-tenant sustained rate bound, messages/s (0 = off; docs/tenants.md "Fair share of rate") */
+  tenantRate?: string | number;
+  /** per-tenant burst on top of the rate, messages */
+  tenantBurst?: string | number;
 }
 
 interface SignDef extends NodeDef {
@@ -341,6 +346,8 @@ export = function (RED: NodeAPI) {
       }
     }
     const active = verifier;
+    // only verified tenants reach the bucket: a forged topic cannot spend another tenant's budget
+    const tenantRate = new TenantRateLimiter({ ratePerSec: num(def.tenantRate, DEFAULT_TENANT_RATE, 0), burst: num(def.tenantBurst, DEFAULT_TENANT_BURST, 1) });
     const unregister = active
       ? provideGauge('moby_hmac_nonce_cache_entries', 'Nonces remembered by hmac-verify nodes for replay detection', [], () => [{ labels: {}, value: active.nonces.size }])
       : () => undefined;
@@ -383,7 +390,14 @@ export = function (RED: NodeAPI) {
       // only the boolean set by the MQTT source from the DUP flag counts (see docs/signing.md, "Redelivery")
       const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic, redelivered: msg.redelivered === true });
       const moby = mobyOf(msg);
-      if (r.ok) {
+      if (r.ok && r.tenant !== undefined && !tenantRate.take(r.tenant)) {
+        // over its tenant's rate: refused (and settled upstream as deliberately rejected), see tenant-rate.ts
+        rejected++;
+        moby.reject = { code: 'tenant_rate', reason: `tenant ${r.tenant} is over its rate bound (${tenantRate.describe()})`, device_id: r.deviceId, field: 'tenant' };
+        msg.moby = moby;
+        countRejected(VERIFY, 'tenant_rate');
+        countTenantRejected(VERIFY, r.tenant, 'tenant_rate');
+      } else if (r.ok) {
         passed++;
         msg.payload = r.body;
         moby.device_id = r.deviceId;
@@ -402,8 +416,9 @@ export = function (RED: NodeAPI) {
         msg.moby = moby;
         countRejected(VERIFY, r.reject.code);
       }
-      if (!journal || journal.lastError === null) status.set({ fill: rejected && !r.ok ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${r.ok ? '' : ` (${r.reject.code})`}` });
-      if (!r.ok) {
+      const refused = moby.reject as Reject | undefined;
+      if (!journal || journal.lastError === null) status.set({ fill: refused ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${refused ? ` (${refused.code})` : ''}` });
+      if (refused) {
         send([null, msg]);
         done();
       } else if (journal && (journal.hasPending || (tenantJournals.length > 0 && tenantJournals.some((j) => j.hasPending)))) {

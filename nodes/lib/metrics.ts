@@ -83,6 +83,34 @@ export function countTenant(nodeType: string, tenant: string, n = 1): void {
   m.set(tenant, (m.get(tenant) ?? 0) + n);
 }
 
+// Per-tenant rejects (docs/tenants.md, "Fair share of rate"): which tenant lost messages and why, e.g.
+// code tenant_rate for messages over the tenant's rate bound. Only verified tenants appear.
+const tenantRejects = new Map<string, Map<string, number>>();
+
+new Counter({
+  name: 'moby_tenant_rejects_total',
+  help: 'Messages of a verified tenant rejected, by node type, tenant and reject code (e.g. tenant_rate)',
+  labelNames: ['node_type', 'tenant', 'code'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const [key, m] of tenantRejects) {
+      const [nodeType, tenant] = key.split('\u0000');
+      for (const [code, n] of m) this.inc({ node_type: nodeType, tenant, code }, n);
+    }
+  },
+});
+
+export function countTenantRejected(nodeType: string, tenant: string, code: string): void {
+  const key = `${nodeType}\u0000${tenant}`;
+  let m = tenantRejects.get(key);
+  if (!m) {
+    m = new Map();
+    tenantRejects.set(key, m);
+  }
+  m.set(code, (m.get(code) ?? 0) + 1);
+}
+
 export function countEvent(nodeType: string, event: string, n = 1): void {
   let m = events.get(nodeType);
   if (!m) {

@@ -92,13 +92,21 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  function flow(opts: { anomalyMaxDevices?: number; lean?: boolean } = {}): unknown[] {
+  interface FlowOpts {
+    anomalyMaxDevices?: number;
+    lean?: boolean;
+    /** the verify node's per-tenant rate bound (messages/s, burst); omitted: the node's defaults */
+    tenantRate?: number;
+    tenantBurst?: number;
+  }
+
+  function flow(opts: FlowOpts = {}): unknown[] {
     return [
       { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
       { id: 'in', type: 'mqtt in', topic: 't/+/devices/+/telemetry', qos: '1', datatype: 'buffer', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['v']] },
       // one keyring; each tenant's master key in its own watched file
       { id: 'kr', type: 'moby-keyring', name: 'tenants', tenantKeysDir: 'tenant-keys' },
-      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, topicPattern: 't/+tenant/devices/+device_id/telemetry', wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']] },
+      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, topicPattern: 't/+tenant/devices/+device_id/telemetry', tenantRate: opts.tenantRate ?? '', tenantBurst: opts.tenantBurst ?? '', wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']] },
       { id: 'n', type: 'moby-normalize', wires: [['an'], ['dataRejects']] },
       {
         id: 'an',
@@ -131,7 +139,7 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     ];
   }
 
-  async function load(opts: { anomalyMaxDevices?: number; lean?: boolean } = {}): Promise<void> {
+  async function load(opts: FlowOpts = {}): Promise<void> {
     const creds = {
       alert: { apiToken: ADMIN_TOKEN, tenantTokens: JSON.stringify(TOKENS) },
       slackAcme: { url: `${slack.acme.url}/services/ACME/B000/XXXX` },
@@ -267,8 +275,9 @@ describe('tenants: two tenants with overlapping device ids through the real runt
 
   it('a 100k-device flood of one tenant leaves the other tenant\'s devices scored and alerting', async function () {
     this.timeout(900000);
-    // the anomaly node's bound (1000 devices) holds per tenant
-    await load({ anomalyMaxDevices: 1000, lean: true });
+    // the anomaly node's bound (1000 devices) holds per tenant; the rate bound is off here so that all 100k
+    // states are created (the rate bound has its own test below)
+    await load({ anomalyMaxDevices: 1000, lean: true, tenantRate: 0 });
     // node-red-node-test-helper wraps every Node method (send, receive, status, log …) in a sinon spy that
     // records each call with its stack: at 100k messages that costs many times the pipeline itself. The
     // flood needs none of it (results are collected with plain 'input' listeners), so the spies go.
@@ -320,5 +329,64 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     // acme's flood evicted only acme's own states: the bound held per tenant
     const evicted = (await evictedSoFar()) - evictedBefore;
     assert.equal(evicted, FLOOD - 1000, 'acme evicted its own devices beyond the bound, none of beta\'s');
+  });
+  it('bounds each tenant\'s rate: acme\'s flood is refused beyond its bound while beta\'s devices keep being scored and alerting', async () => {
+    const RATE = 20;
+    const BURST = 50;
+    await load({ lean: true, tenantRate: RATE, tenantBurst: BURST });
+    helper._sandbox.restore(); // the helper's spies on every send cost more than the pipeline (see the flood test)
+    const order: string[] = []; // tenant of each scored message, in the order they were scored
+    const betaScored: Msg[] = [];
+    let betaFirstAt = 0;
+    helper.getNode('scored').on('input', (m: Msg) => {
+      const t = m.payload?.tags?.tenant;
+      order.push(t);
+      if (t === 'beta') {
+        if (!betaScored.length) betaFirstAt = performance.now();
+        betaScored.push(m);
+      }
+    });
+    const authRejects: Msg[] = [];
+    helper.getNode('authRejects').on('input', (m: Msg) => authRejects.push(m));
+
+    // acme floods 3,000 signed messages (50 devices) through the broker; beta's five devices publish in the
+    // middle of the flood and at its end, one of them overheating
+    const FLOOD = 3000;
+    const acme = Array.from({ length: FLOOD }, (_, i) => envelope('acme', `press-${i % 50}`, { temperature: 30 + (i % 10) }));
+    const started = performance.now();
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < FLOOD; i++) {
+      sends.push(client!.publishAsync(`t/acme/devices/press-${i % 50}/telemetry`, acme[i], { qos: 0 }));
+      if (i === FLOOD / 2) for (const d of ['pump-001', 'pump-002']) sends.push(publish('beta', d, envelope('beta', d, { temperature: 40 })));
+      if (sends.length >= 500) await Promise.all(sends.splice(0)); // the client's socket, not the flood, is the limit here
+    }
+    for (const d of ['pump-003', 'pump-004']) sends.push(publish('beta', d, envelope('beta', d, { temperature: 40 })));
+    sends.push(publish('beta', 'pump-005', envelope('beta', 'pump-005', { temperature: 99 })));
+    await Promise.all(sends);
+    await waitFor(() => betaScored.length === 5 && order.length + authRejects.length >= FLOOD + 5, 60000, 'flood and beta through', 50);
+    const elapsedSec = (performance.now() - started) / 1000;
+
+    // beta lost nothing: every device scored (on its own state), the hot one alerting to beta's Slack
+    assert.deepEqual(betaScored.map((m) => `${m.payload.tags.device_id}:${m.anomaly.is_anomaly}`).sort(), ['pump-001:false', 'pump-002:false', 'pump-003:false', 'pump-004:false', 'pump-005:true']);
+    await waitFor(() => slack.beta.delivered().some((r) => /pump-005/.test(r.body)), 10000, 'beta alert notified');
+
+    // acme got its burst and its rate, no more; the rest was refused as tenant_rate (none of beta's)
+    const acmePassed = order.filter((t) => t === 'acme').length;
+    const allowed = BURST + Math.ceil(RATE * elapsedSec);
+    assert.ok(acmePassed >= BURST && acmePassed <= allowed, `acme passed ${acmePassed}, bound ${allowed} after ${elapsedSec.toFixed(1)} s`);
+    assert.equal(authRejects.length, FLOOD - acmePassed);
+    assert.ok(authRejects.every((m) => m.moby?.reject?.code === 'tenant_rate' && m.moby.reject.field === 'tenant'));
+    // bounded delay: what stood before beta's first message was acme's budget, not acme's flood (without
+    // the bound all 1,500 messages published before it would have been scored first)
+    const acmeBeforeBeta = order.indexOf('beta');
+    const budgetUntilBeta = BURST + Math.ceil((RATE * (betaFirstAt - started)) / 1000);
+    assert.ok(acmeBeforeBeta <= budgetUntilBeta, `${acmeBeforeBeta} acme messages were scored before beta's first (budget ${budgetUntilBeta})`);
+
+    // counted per tenant in /moby/metrics
+    const metrics = (await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text;
+    const counted = /moby_tenant_rejects_total\{node_type="moby-hmac-verify",tenant="acme",code="tenant_rate"\} (\d+)/.exec(metrics);
+    assert.ok(counted, 'acme\'s tenant_rate rejects in /moby/metrics');
+    assert.ok(Number(counted[1]) >= FLOOD - acmePassed);
+    assert.doesNotMatch(metrics, /moby_tenant_rejects_total\{[^}]*tenant="beta"/);
   });
 });
