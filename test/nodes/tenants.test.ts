@@ -236,8 +236,20 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     assert.deepEqual(devAdmin.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001', 'beta/pump-001']);
     const devAcme = (await api(TOKENS.acme).get('/moby/devices').expect(200)).body;
     assert.deepEqual(devAcme.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001']);
-    // mute windows are per device id across tenants: admin only
-    await api(TOKENS.acme).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10 }).expect(404);
+    // mute windows are per (tenant, device): acme's operator mutes acme's pump-001, beta's stays live
+    const muted = await api(TOKENS.acme).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10, by: 'ann' }).expect(200);
+    assert.equal(muted.body.tenant, 'acme');
+    const mutedOf = async (token: string) => (await api(token).get('/moby/alerts').expect(200)).body.map((a: { tenant: string; muted?: boolean }) => `${a.tenant}:${a.muted === true}`);
+    assert.deepEqual(await mutedOf(TOKENS.acme), ['acme:true']);
+    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:false']);
+    // acme can neither mute nor lift beta's: 404, as for a device that does not exist
+    await api(TOKENS.acme).post('/moby/devices/pump-001/mute?tenant=beta').set('content-type', 'application/json').send({ minutes: 10 }).expect(404);
+    await api(TOKENS.beta).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10 }).expect(200);
+    await api(TOKENS.acme).post('/moby/devices/pump-001/unmute').set('content-type', 'application/json').send({ tenant: 'beta' }).expect(404);
+    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:true']);
+    await api(TOKENS.acme).post('/moby/devices/pump-001/unmute').set('content-type', 'application/json').send({}).expect(200);
+    assert.deepEqual(await mutedOf(TOKENS.acme), ['acme:false']);
+    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:true'], 'acme\'s unmute left beta\'s window alone');
 
     // metrics are labelled by tenant (admin token)
     const metrics = await api(ADMIN_TOKEN).get('/moby/metrics').expect(200);
