@@ -23,6 +23,7 @@ const channelsNode = require('../../dist/nodes/alert/moby-alert-channels.js');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
 const healthNode = require('../../dist/nodes/health/moby-device-health.js');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
+const changeNode = require('@node-red/nodes/core/function/15-change.js');
 
 helper.init(require.resolve('node-red'));
 
@@ -98,6 +99,8 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     /** the verify node's per-tenant rate bound (messages/s, burst); omitted: the node's defaults */
     tenantRate?: number;
     tenantBurst?: number;
+    /** wills on t/<tenant>/device/lwt/<device> into device health, which reports to the alert node */
+    wills?: boolean;
   }
 
   function flow(opts: FlowOpts = {}): unknown[] {
@@ -131,11 +134,18 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       },
       { id: 'slackAcme', type: 'moby-slack-webhook', name: 'acme slack', timeout: 2 },
       { id: 'slackBeta', type: 'moby-slack-webhook', name: 'beta slack', timeout: 2 },
-      { id: 'health', type: 'moby-device-health', timeout: 3600, wires: [[], []] },
+      ...(opts.wills
+        ? [
+            // the tenant of a will is its topic's tenant level (the broker's ACL pins it to the tenant's devices)
+            { id: 'inWill', type: 'mqtt in', topic: 't/+/device/lwt/+', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['willTenant']] },
+            { id: 'willTenant', type: 'change', rules: [{ t: 'set', p: 'moby.tenant', pt: 'msg', to: '$split(topic, "/")[1]', tot: 'jsonata' }], wires: [['health']] },
+          ]
+        : []),
+      { id: 'health', type: 'moby-device-health', timeout: 3600, lwtTopics: 't/+/device/lwt/+', wires: [opts.wills ? ['healthEvents', 'alert'] : [], ['healthRejects']] },
       // every tenant to its own bucket (and org); VictoriaMetrics keeps each `db` apart
       { id: 'db', type: 'moby-influx', url: vm.url, org: 'platform', bucket: 'shared', tenantBucket: 'tenant-{tenant}', tenantOrg: '{tenant}', bucketAsDb: true, precision: 'ms' },
       { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 1000, flushInterval: 0.2, retryMaxDelay: 1, wires: [['writeRejects']] },
-      ...['verified', 'authRejects', 'dataRejects', 'scored', 'anomalyRejects', 'alertEvents', 'alertRejects', 'writeRejects'].map((id) => ({ id, type: 'helper' })),
+      ...['verified', 'authRejects', 'dataRejects', 'scored', 'anomalyRejects', 'alertEvents', 'alertRejects', 'writeRejects', 'healthEvents', 'healthRejects'].map((id) => ({ id, type: 'helper' })),
     ];
   }
 
@@ -145,7 +155,7 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       slackAcme: { url: `${slack.acme.url}/services/ACME/B000/XXXX` },
       slackBeta: { url: `${slack.beta.url}/services/BETA/B000/XXXX` },
     };
-    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, captureHttpNode], flow(opts), creds);
+    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, changeNode, captureHttpNode], flow(opts), creds);
     await waitFor(() => (helper.getNode('b') as { connected?: boolean }).connected, 10000, 'mqtt connected');
     client = await mqtt.connectAsync(broker.url, { clean: true });
   }
@@ -400,5 +410,43 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     assert.ok(counted, 'acme\'s tenant_rate rejects in /moby/metrics');
     assert.ok(Number(counted[1]) >= FLOOD - acmePassed);
     assert.doesNotMatch(metrics, /moby_tenant_rejects_total\{[^}]*tenant="beta"/);
+  });
+  it('device health per tenant: beta\'s pump-001 will marks only beta\'s pump-001 OFFLINE, and the alert goes to beta\'s view and Slack only', async () => {
+    await load({ wills: true });
+    const scored = collect('scored');
+    const healthEvents = collect('healthEvents');
+    const healthRejects = collect('healthRejects');
+    // both pump-001s prove themselves with signed data
+    await publish('acme', 'pump-001', envelope('acme', 'pump-001', { temperature: 40 }));
+    await publish('beta', 'pump-001', envelope('beta', 'pump-001', { temperature: 40 }));
+    await waitFor(() => scored.length === 2, 10000, 'both scored');
+    await waitFor(() => healthEvents.filter((m) => m.payload.state === 'ONLINE').length === 2, 10000, 'both ONLINE');
+    assert.deepEqual(healthEvents.map((m) => `${m.payload.tenant}/${m.payload.device_id}:${m.payload.state}`).sort(), ['acme/pump-001:ONLINE', 'beta/pump-001:ONLINE']);
+
+    // beta's pump-001 dies: its will arrives on beta's topic
+    await client!.publishAsync('t/beta/device/lwt/pump-001', 'offline', { qos: 1 });
+    await waitFor(() => healthEvents.some((m) => m.payload.state === 'OFFLINE'), 10000, 'OFFLINE event');
+    const offline = healthEvents.filter((m) => m.payload.state === 'OFFLINE').map((m) => `${m.payload.tenant}/${m.payload.device_id}`);
+    assert.deepEqual(offline, ['beta/pump-001'], 'only beta\'s pump-001 went OFFLINE');
+    assert.equal(healthRejects.length, 0);
+
+    // device rows: each token sees its own pump-001 with its own state
+    const rows = async (token: string) => (await api(token).get('/moby/devices').expect(200)).body.map((d: { tenant: string; device_id: string; state: string }) => `${d.tenant}/${d.device_id}:${d.state}`);
+    assert.deepEqual(await rows(ADMIN_TOKEN), ['acme/pump-001:ONLINE', 'beta/pump-001:OFFLINE']);
+    assert.deepEqual(await rows(TOKENS.acme), ['acme/pump-001:ONLINE']);
+    assert.deepEqual(await rows(TOKENS.beta), ['beta/pump-001:OFFLINE']);
+
+    // the OFFLINE alert carries beta, is listed for beta only, and only beta's Slack hears of it
+    await waitFor(() => slack.beta.delivered().some((r) => /pump-001/.test(r.body)), 10000, 'beta notified');
+    await sleep(300);
+    assert.equal(slack.acme.delivered().length, 0, 'acme\'s Slack heard nothing of beta\'s machine');
+    const betaAlerts = (await api(TOKENS.beta).get('/moby/alerts').expect(200)).body;
+    assert.deepEqual(betaAlerts.map((a: { tenant: string; device_id: string; rule: string }) => `${a.tenant}/${a.device_id}`), ['beta/pump-001']);
+    assert.deepEqual((await api(TOKENS.acme).get('/moby/alerts').expect(200)).body, []);
+
+    // a will naming acme's pump-001 on beta's topic marks beta's row only (acme's machine is another one)
+    await client!.publishAsync('t/beta/device/lwt/pump-001', 'offline', { qos: 1 });
+    await sleep(300);
+    assert.deepEqual(await rows(TOKENS.acme), ['acme/pump-001:ONLINE']);
   });
 });

@@ -9,6 +9,7 @@ import { DeviceStates } from '../../nodes/core/anomaly/device-states';
 import { TenantAlertEngines } from '../../nodes/core/alert/tenants';
 import { handleAlertApi, type ApiHost } from '../../nodes/core/alert/api';
 import { MuteTable } from '../../nodes/core/alert/mute';
+import { HealthTable } from '../../nodes/core/health/table';
 import { scopedKey, splitScoped, tenantOfMessage, unscopeHealthId, scopeHealthId } from '../../nodes/core/tenant';
 
 const NOW = 1_800_000_000;
@@ -117,6 +118,21 @@ describe('tenants: scoped keys and fair share', () => {
     assert.equal(s.evictions, 99_000);
     for (let i = 0; i < 3; i++) assert.equal(s.get(`beta/pump-00${i}`), i);
     assert.equal(s.get('acme/flood-99999'), 99999);
+  });
+
+  it('the device-health bound holds per tenant: a flood of one tenant\'s device ids evicts only its own rows', () => {
+    let t = 0;
+    const table = new HealthTable({ maxDevices: 100, now: () => t });
+    // beta's three devices and a tenant-less one, heard once, long before the flood (idle since)
+    for (const d of ['pump-001', 'pump-002', 'pump-003']) table.activity(scopeHealthId('beta', d), t);
+    table.activity('gateway-1', t);
+    for (let i = 0; i < 100_000; i++) table.activity(scopeHealthId('acme', `flood-${i}`), ++t);
+    assert.equal(table.evictions, 100_000 - 100, 'acme beyond its bound evicted its own');
+    for (const d of ['pump-001', 'pump-002', 'pump-003']) assert.ok(table.get(scopeHealthId('beta', d)), `beta ${d} kept`);
+    assert.ok(table.get('gateway-1'), 'the tenant-less device kept');
+    assert.equal(table.deviceCount, 100 + 3 + 1);
+    assert.ok(table.get(scopeHealthId('acme', 'flood-99999')));
+    assert.equal(table.get(scopeHealthId('acme', 'flood-0')), null);
   });
 
   it('tenant-less keys keep the old bound and order', () => {
