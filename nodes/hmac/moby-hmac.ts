@@ -169,7 +169,7 @@ export = function (RED: NodeAPI) {
         loaded = true;
         const d = ring.describe();
         self.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
-        if (d.devices === 0 && d.masters.length === 0 && !(def.tenantKeysDir || '').trim()) self.warn('keyring has no keys: every message will be rejected as unknown_device');
+        if (d.devices === 0 && d.masters.length === 0 && !d.tenants?.length && !(def.tenantKeysDir || '').trim()) self.warn('keyring has no keys: every message will be rejected as unknown_device');
       } catch (err) {
         // once loaded, a bad edit of the watched file must not take the fleet offline: keep the last good keys
         if (loaded) self.error(`keys changed but could not be loaded, keeping the previous keys: ${(err as Error).message}`);
