@@ -210,7 +210,7 @@ export class Simulator {
         if (d.timer) clearTimeout(d.timer);
         if (!d.client || d.disconnected) return;
         const c = d.client;
-        await new Promise<void>((resolve) => c.publish(this.opts.statusTopic.replace('{id}', d.id), 'OFFLINE', { qos: 1, retain: true }, () => resolve()));
+        await new Promise<void>((resolve) => c.publish(this.topicOf(this.opts.statusTopic, d.id), 'OFFLINE', { qos: 1, retain: true }, () => resolve()));
         await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
       }),
     );

@@ -62,6 +62,8 @@ export interface AlertRow {
 
 export interface DeviceRow {
   deviceId: string;
+  /** the device's tenant (MOBY docs/tenants.md): two tenants' `pump-001` are two devices; absent without tenants */
+  tenant?: string;
   equipmentId?: string;
   state: DeviceState;
   since?: number;

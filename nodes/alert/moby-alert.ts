@@ -84,7 +84,7 @@ export = function (RED: NodeAPI) {
     let savedMuteVersion = -1;
     /** alerts as the API shows them: with the device's maintenance window when one is in force */
     function withMute(a: Alert): Alert & { muted?: boolean; muted_until?: number } {
-      const m = mutes.get(a.device_id);
+      const m = mutes.get(a.device_id, a.tenant);
       return m ? { ...a, muted: true, muted_until: m.until } : a;
     }
     // one engine per tenant (its own bounds); without tenants only the '' engine exists
@@ -215,7 +215,7 @@ export = function (RED: NodeAPI) {
     function notify(kind: NotificationKind, alert: Alert, seq?: number): void {
       if (!lanes.length && !hasTenantChannels) return;
       // a device in a maintenance window keeps its alert record but pages nobody
-      if (mutes.isMuted(alert.device_id)) return;
+      if (mutes.isMuted(alert.device_id, alert.tenant)) return;
       const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
       const prev = chains.get(alert.alert_id) ?? Promise.resolve();
       const next = prev.then(async () => {

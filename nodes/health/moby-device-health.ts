@@ -192,10 +192,12 @@ export = function (RED: NodeAPI) {
       }
       const now = Date.now();
       const input = readHealthMessage(msg, now, readOpts);
-      // a tenant's device has its own row even when another tenant uses the same id (docs/tenants.md)
+      // a tenant's device has its own row even when another tenant uses the same id (docs/tenants.md); data
+      // gets its tenant from hmac-verify, a will or status from the flow (the tenant level of its topic,
+      // which the broker's ACL pins to the tenant's own devices), so a will marks only its tenant's device
       const moby = msg.moby as { tenant?: unknown } | undefined;
       const tenant = typeof moby === 'object' && moby !== null && isTenant(moby.tenant) ? moby.tenant : undefined;
-      if (tenant !== undefined && input.kind === 'activity') input.device_id = scopeHealthId(tenant, input.device_id);
+      if (tenant !== undefined && input.kind !== 'reject') input.device_id = scopeHealthId(tenant, input.device_id);
       try {
         if (input.kind === 'reject') {
           countRejected(TYPE, input.reject.code);

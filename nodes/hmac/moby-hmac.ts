@@ -10,7 +10,7 @@ import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
-import { countEvent, countIn, countOut, countRejected, countTenant, provideGauge } from '../lib/metrics';
+import { countEvent, countIn, countOut, countRejected, countTenant, countTenantRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
 import { numberSetting as num, userDirPath } from '../lib/settings';
@@ -18,6 +18,7 @@ import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
+import { TenantRateLimiter, DEFAULT_TENANT_BURST, DEFAULT_TENANT_RATE } from '../core/tenant-rate';
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -60,6 +61,10 @@ interface VerifyDef extends NodeDef {
   topicPattern?: string;
   topicLevel?: string | number;
   maxBytes?: string | number;
+  /** per-tenant sustained rate bound, messages/s (0 = off; docs/tenants.md "Fair share of rate") */
+  tenantRate?: string | number;
+  /** per-tenant burst on top of the rate, messages */
+  tenantBurst?: string | number;
 }
 
 interface SignDef extends NodeDef {
@@ -166,7 +171,7 @@ export = function (RED: NodeAPI) {
         loaded = true;
         const d = ring.describe();
         self.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
-        if (d.devices === 0 && d.masters.length === 0 && !(def.tenantKeysDir || '').trim()) self.warn('keyring has no keys: every message will be rejected as unknown_device');
+        if (d.devices === 0 && d.masters.length === 0 && !d.tenants?.length && !(def.tenantKeysDir || '').trim()) self.warn('keyring has no keys: every message will be rejected as unknown_device');
       } catch (err) {
         // once loaded, a bad edit of the watched file must not take the fleet offline: keep the last good keys
         if (loaded) self.error(`keys changed but could not be loaded, keeping the previous keys: ${(err as Error).message}`);
@@ -345,6 +350,8 @@ export = function (RED: NodeAPI) {
       }
     }
     const active = verifier;
+    // only verified tenants reach the bucket: a forged topic cannot spend another tenant's budget
+    const tenantRate = new TenantRateLimiter({ ratePerSec: num(def.tenantRate, DEFAULT_TENANT_RATE, 0), burst: num(def.tenantBurst, DEFAULT_TENANT_BURST, 1) });
     const unregister = active
       ? provideGauge('moby_hmac_nonce_cache_entries', 'Nonces remembered by hmac-verify nodes for replay detection', [], () => [{ labels: {}, value: active.nonces.size }])
       : () => undefined;
@@ -387,7 +394,14 @@ export = function (RED: NodeAPI) {
       // only the boolean set by the MQTT source from the DUP flag counts (see docs/signing.md, "Redelivery")
       const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic, redelivered: msg.redelivered === true });
       const moby = withoutClaims(msg);
-      if (r.ok) {
+      if (r.ok && r.tenant !== undefined && !tenantRate.take(r.tenant)) {
+        // over its tenant's rate: refused (and settled upstream as deliberately rejected), see tenant-rate.ts
+        rejected++;
+        msg.moby = moby;
+        withReject(msg, { code: 'tenant_rate', reason: `tenant ${r.tenant} is over its rate bound (${tenantRate.describe()})`, device_id: r.deviceId, field: 'tenant' });
+        countRejected(VERIFY, 'tenant_rate');
+        countTenantRejected(VERIFY, r.tenant, 'tenant_rate');
+      } else if (r.ok) {
         passed++;
         msg.payload = r.body;
         moby.device_id = r.deviceId;
@@ -406,8 +420,10 @@ export = function (RED: NodeAPI) {
         withReject(msg, r.reject);
         countRejected(VERIFY, r.reject.code);
       }
-      if (!journal || journal.lastError === null) status.set({ fill: rejected && !r.ok ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${r.ok ? '' : ` (${r.reject.code})`}` });
-      if (!r.ok) {
+      // withReject replaces msg.moby, so the verdict is read from the message, not the local copy
+      const refused = (msg.moby as { reject?: Reject }).reject;
+      if (!journal || journal.lastError === null) status.set({ fill: refused ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${refused ? ` (${refused.code})` : ''}` });
+      if (refused) {
         send([null, msg]);
         done();
       } else if (journal && (journal.hasPending || (tenantJournals.length > 0 && tenantJournals.some((j) => j.hasPending)))) {

@@ -146,6 +146,8 @@ export = function (RED: NodeAPI) {
       const bucket = t?.bucket || fill(bucketTemplate);
       const org = t?.org || (orgTemplate ? fill(orgTemplate) : this.connection.org);
       const tenantToken = t?.tokenEnv ? process.env[t.tokenEnv] : undefined;
+      // v1 API (InfluxDB 1.x): a database per tenant; the bucket template or the map's bucket names it
+      if (this.connection.api === 'v1') return { ...this.connection, database: bucket, token: tenantToken || this.connection.token };
       return { ...this.connection, bucket, org, token: tenantToken || this.connection.token };
     };
     const tenantSends = new Map<string, WriteBodyFn>();
@@ -160,7 +162,8 @@ export = function (RED: NodeAPI) {
     };
     this.describeTenant = (tenant) => {
       const conn = targetOf(tenant);
-      return conn ? `${conn.url} ${conn.org}/${conn.bucket}` : this.describe();
+      if (!conn) return this.describe();
+      return conn.api === 'v1' ? `${conn.url} db=${conn.database} (v1)` : `${conn.url} ${conn.org}/${conn.bucket}`;
     };
     this.register = (u) => users.add(u);
     this.deregister = (u) => users.delete(u);

@@ -77,6 +77,34 @@ export const countTenant: (nodeType: string, tenant: string, n?: number) => void
   'tenant',
 );
 
+// Per-tenant rejects (docs/tenants.md, "Fair share of rate"): which tenant lost messages and why, e.g.
+// code tenant_rate for messages over the tenant's rate bound. Only verified tenants appear.
+const tenantRejects = new Map<string, Map<string, number>>();
+
+new Counter({
+  name: 'moby_tenant_rejects_total',
+  help: 'Messages of a verified tenant rejected, by node type, tenant and reject code (e.g. tenant_rate)',
+  labelNames: ['node_type', 'tenant', 'code'] as const,
+  registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    for (const [key, m] of tenantRejects) {
+      const [nodeType, tenant] = key.split('\u0000');
+      for (const [code, n] of m) this.inc({ node_type: nodeType, tenant, code }, n);
+    }
+  },
+});
+
+export function countTenantRejected(nodeType: string, tenant: string, code: string): void {
+  const key = `${nodeType}\u0000${tenant}`;
+  let m = tenantRejects.get(key);
+  if (!m) {
+    m = new Map();
+    tenantRejects.set(key, m);
+  }
+  m.set(code, (m.get(code) ?? 0) + 1);
+}
+
 new Counter({
   name: 'moby_evictions_total',
   help: 'Per-device states dropped by MOBY nodes to stay within their device bound (least recently active first)',

@@ -72,8 +72,8 @@ function withCoreMqtt(flow: FlowJson): FlowJson {
  * flows/pipeline.json unchanged (source "durable": moby-mqtt-in) or with the core `mqtt in` (source "core",
  * needs MOBY_MQTT_URL set in this process), plus the tap on the anomaly node's first output and the endpoint.
  */
-export function oursFlow(source: 'durable' | 'core' = 'durable', batch?: { size: number; ms: number }): FlowJson {
-  const shipped = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowJson;
+export function oursFlow(source: 'durable' | 'core' = 'durable', batch?: { size: number; ms: number }, file = 'pipeline.json'): FlowJson {
+  const shipped = JSON.parse(fs.readFileSync(path.join(root, 'flows', file), 'utf8')) as FlowJson;
   // batch mode: the telemetry input emits up to size messages / ms as one (the other inputs stay single)
   if (batch) for (const n of shipped) if (n.type === 'moby-mqtt-in' && n.id === 'moby.in.telemetry') Object.assign(n, { batchSize: batch.size, batchMs: batch.ms });
   const flow = source === 'core' ? withCoreMqtt(shipped) : shipped;
@@ -87,6 +87,21 @@ export function oursFlow(source: 'durable' | 'core' = 'durable', batch?: { size:
   wires[0] = wires[0].map((id) => (id === writer.id ? 'bench.tap' : id));
   flow.push({ id: 'bench.tap', type: 'function', z, name: 'bench latency tap', func: batch ? TAP_ITEMS : TAP('msg.payload.timestamp'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 960, y: 80, wires: [[writer.id]] });
   flow.push(...benchNodes(z, 160, 500));
+  return flow;
+}
+
+/**
+ * flows/tenants.json (the two-tenant pipeline, docs/tenants.md) with the same tap as oursFlow. Keys come from
+ * MOBY_HMAC_KEYS' `@tenants` section (no keys directory in the bench's user directory), and the per-tenant
+ * rate bound is set so high that it never refuses: the bench measures what tenants cost, not what the
+ * bound drops (a saturating load is far above the default 1000 messages/s).
+ */
+export function oursTenantsFlow(): FlowJson {
+  const flow = oursFlow('durable', undefined, 'tenants.json');
+  for (const n of flow) {
+    if (n.type === 'moby-keyring') n.tenantKeysDir = '';
+    if (n.type === 'moby-hmac-verify') n.tenantRate = 1e9;
+  }
   return flow;
 }
 

@@ -13,6 +13,8 @@ import { MachineModel, Reading, deviceIdFor, telemetryBody } from '../../bin/lib
 
 interface Device {
   id: string;
+  /** the device's tenant (tenants bench): topic t/<tenant>/devices/<id>/telemetry, MAC over the tenant */
+  tenant?: string;
   equipment: string;
   key: Buffer;
   readings: Reading[];
@@ -24,7 +26,7 @@ export interface Load {
   devices: Device[];
 }
 
-export function prepareLoad(n: number, devices: number, master: string): Load {
+export function prepareLoad(n: number, devices: number, master: string, tenants: string[] = []): Load {
   const masterKey = parseKey(master);
   const perDevice = Math.ceil(n / devices);
   const list: Device[] = [];
@@ -32,8 +34,12 @@ export function prepareLoad(n: number, devices: number, master: string): Load {
     const model = new MachineModel(i, 1 + i, []);
     const readings: Reading[] = [];
     for (let j = 0; j < perDevice; j++) readings.push(model.step(1));
-    const id = deviceIdFor(i);
-    list.push({ id, equipment: model.equipmentType, key: deriveDeviceKey(masterKey, id), readings, lastTs: 0 });
+    // with tenants, device i belongs to tenant i mod T and keeps the id of device ⌊i / T⌋: every tenant has a
+    // pump-001 … (overlapping ids), each keyed from the tenant's own master (master + '/' + tenant)
+    const tenant = tenants.length ? tenants[i % tenants.length] : undefined;
+    const id = deviceIdFor(tenants.length ? Math.floor(i / tenants.length) : i);
+    const key = deriveDeviceKey(tenant ? parseKey(`${master}/${tenant}`) : masterKey, id);
+    list.push({ id, tenant, equipment: model.equipmentType, key, readings, lastTs: 0 });
   }
   return { n, devices: list };
 }
@@ -72,12 +78,13 @@ export async function publishLoad(
     dev.lastTs = ts;
     const reading = dev.readings[seq[d]++ % dev.readings.length];
     const body = telemetryBody(dev.id, dev.equipment, reading, ts);
-    const env = signEnvelope({ deviceId: dev.id, key: dev.key, kid: 'm1', body });
+    const env = signEnvelope({ deviceId: dev.id, key: dev.key, kid: 'm1', body, tenant: dev.tenant });
     if (!firstAt) {
       firstAt = now;
       opts.onFirst?.(now);
     }
-    client.publish(`devices/${dev.id}/telemetry`, JSON.stringify(env), { qos: 1 }, (err) => cb(err ?? undefined));
+    const topic = dev.tenant ? `t/${dev.tenant}/devices/${dev.id}/telemetry` : `devices/${dev.id}/telemetry`;
+    client.publish(topic, JSON.stringify(env), { qos: 1 }, (err) => cb(err ?? undefined));
   };
   if (opts.rate) {
     // paced: message k leaves at firstAt + k / rate (checked every 2 ms), whatever the acknowledgements do

@@ -33,14 +33,17 @@
 //   second saturated), BENCH_ROUNDS (2), BENCH_FLOWS (floor-a,floor-b,floor-c,baseline,ours,ours-batch; also ours-core: the
 //   shipped pipeline with the core mqtt in instead of moby-mqtt-in), BENCH_BATCH_SIZE (100) and BENCH_BATCH_MS (20) for
 //   ours-batch (the telemetry input in batch mode, docs/batch-mode.md),
-//   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child), BENCH_RUN_TIMEOUT (90 s per phase)
+//   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child), BENCH_RUN_TIMEOUT (90 s per phase);
+//   ours-tenants (not in the default list): flows/tenants.json with the load split over BENCH_TENANTS
+//   (acme,beta) on t/<tenant>/devices/<id>/telemetry, both tenants with the same device ids — tenants on vs
+//   off is `BENCH_FLOWS=ours,ours-tenants npm run bench -- pipeline` (docs/tenants.md)
 // Needs Debian's mosquitto and victoria-metrics and a built dist/ (`npm run build`). Figures: docs/benchmarks.md.
 import http from 'node:http';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { startVictoria, Victoria } from '../support/victoria';
 import { sleep, which } from '../support/net';
 import { fmt, percentiles } from './lib';
-import { baselineFlow, floorFlow, oursFlow, BASELINE_MEASUREMENT, TELEMETRY_TOPIC } from './pipeline-flows';
+import { baselineFlow, floorFlow, oursFlow, oursTenantsFlow, BASELINE_MEASUREMENT, TELEMETRY_TOPIC } from './pipeline-flows';
 import { killAllNodeRed, startNodeRed, startRawSubscriber, NodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad, Load } from './pipeline-load';
 
@@ -58,6 +61,8 @@ const PACED_RATE = process.env.BENCH_PACED_RATE && process.env.BENCH_PACED_RATE 
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE || 100);
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS || 20);
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT || 90) * 1000;
+// ours-tenants: the two-tenant pipeline (flows/tenants.json); the same DEVICES devices split over these tenants
+const TENANTS = (process.env.BENCH_TENANTS || 'acme,beta').split(',').map((s) => s.trim()).filter(Boolean);
 const POLL_MS = 250;
 const FIELD = 'motor_temperature';
 
@@ -157,7 +162,7 @@ type Tap = { count: number; first: number; last: number; lat: number[] };
 
 async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
   const clientId = `moby-bench-${kind}-${process.pid}-${Date.now()}`;
-  const isOurs = kind === 'ours' || kind === 'ours-core' || kind === 'ours-batch';
+  const isOurs = kind === 'ours' || kind === 'ours-core' || kind === 'ours-batch' || kind === 'ours-tenants';
   // the floors write nothing: they are complete when their tap has seen every message
   const isFloor = kind.startsWith('floor-');
   const metric = isOurs ? `telemetry_${FIELD}` : `${BASELINE_MEASUREMENT}_${FIELD}`;
@@ -168,7 +173,8 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     MOBY_INFLUX_ORG: 'moby',
     MOBY_INFLUX_BUCKET: 'moby',
     MOBY_INFLUX_TOKEN: '',
-    MOBY_HMAC_KEYS: JSON.stringify({ '*': { m1: MASTER } }),
+    // ours-tenants: each tenant's master is MASTER/<tenant> (pipeline-load.ts), under the keyring's @tenants
+    MOBY_HMAC_KEYS: JSON.stringify(kind === 'ours-tenants' ? { '@tenants': Object.fromEntries(TENANTS.map((t) => [t, { '*': { m1: `${MASTER}/${t}` } }])) } : { '*': { m1: MASTER } }),
     MOBY_TRAIN_POINTS: String(TRAIN),
     MOBY_DEVICE_TIMEOUT: '3600',
     MOBY_CORS_ORIGINS: '*',
@@ -183,6 +189,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
       : await startNodeRed(
           kind,
           kind === 'ours' ? oursFlow('durable')
+            : kind === 'ours-tenants' ? oursTenantsFlow()
             : kind === 'ours-batch' ? oursFlow('durable', { size: BATCH_SIZE, ms: BATCH_MS })
             : kind === 'ours-core' ? oursFlow('core')
             : kind === 'floor-b' || kind === 'floor-c' ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
@@ -289,7 +296,7 @@ async function main(): Promise<number> {
     const [broker, vm] = await Promise.all([startMosquittoBroker(mosquittoBin, { maxInflight: 1000 }), startVictoria(vmBin)]);
     services = [broker, vm];
     try {
-      const load = prepareLoad(N + PACED, DEVICES, MASTER);
+      const load = prepareLoad(N + PACED, DEVICES, MASTER, kind === 'ours-tenants' ? TENANTS : []);
       const r = await runFlow(kind, broker, vm, load);
       results.push(r);
       const ok = r.stored === r.n && r.distinct === r.n;

@@ -5,7 +5,8 @@
 //   off  topic devices/<id>/telemetry, tenant-less keys and signatures (flows as today)
 //   on   topic t/<tenant>/devices/<id>/telemetry for two tenants with the same device ids, per-tenant keys
 //        (tenant keys directory), the MAC covering the tenant, per-tenant anomaly/alert/replay state and one
-//        writer (and spool) per tenant
+//        writer (and spool) per tenant, and the per-tenant rate bound checked on every message (set so high
+//        that it never refuses: the bench measures what the check costs, not what it drops)
 //
 // Messages are signed before the clock starts and injected into the verify node in chunks that wait for the
 // previous chunk to reach the end of the flow. CPU = process.cpuUsage() (user + system) of this process,
@@ -38,7 +39,7 @@ function flow(mode: Mode): unknown[] {
   const on = mode === 'on';
   return [
     { id: 'kr', type: 'moby-keyring', keysEnv: 'BENCH_ROOT_KEYS', ...(on ? { tenantKeysDir: 'tenant-keys' } : {}) },
-    { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', replayStore: 'memory', topicPattern: on ? 't/+tenant/devices/+device_id/telemetry' : 'devices/+/telemetry', wires: [['n'], []] },
+    { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', replayStore: 'memory', topicPattern: on ? 't/+tenant/devices/+device_id/telemetry' : 'devices/+/telemetry', ...(on ? { tenantRate: 1e9 } : {}), wires: [['n'], []] },
     { id: 'n', type: 'moby-normalize', wires: [['an'], []] },
     { id: 'an', type: 'moby-anomaly', method: 'pca', trainSize: 20, persistSeconds: 3600, wires: [['alert', 'w', 'end'], []] },
     { id: 'alert', type: 'moby-alert', apiEnabled: false, wires: [['w'], [], []] },

@@ -121,5 +121,24 @@ describe('moby-influx v1 write API', function () {
       assert.equal(rejected[0].moby.reject.code, 'influx_400');
       assert.match(rejected[0].moby.reject.reason, /field type conflict/);
     });
-  });
+
+    it('routes each tenant to its own database (the tenant bucket template names the database)', async () => {
+      await db.query('CREATE DATABASE moby_acme');
+      await db.query('CREATE DATABASE moby_beta');
+      await helper.load(influxNode, flow(db.url, { tenantBucket: 'moby_{tenant}' }), { cfg: admin });
+      const w = helper.getNode('w');
+      const tenantPoint = (tenant: string, i: number) => ({ ...point(i, 'pump-001'), tags: { device_id: 'pump-001', tenant } });
+      for (let i = 0; i < 3; i++) w.receive({ payload: tenantPoint('acme', i), moby: { tenant: 'acme' } });
+      for (let i = 0; i < 2; i++) w.receive({ payload: tenantPoint('beta', 10 + i), moby: { tenant: 'beta' } });
+      const count = async (database: string) => {
+        const s = await db.query('SELECT count(temperature) FROM telemetry', database);
+        return s.length ? s[0].values[0][1] : 0;
+      };
+      await waitFor(async () => (await count('moby_acme')) === 3 && (await count('moby_beta')) === 2, 5000, 'each tenant in its database');
+      const [beta] = await db.query('SELECT temperature, tenant FROM telemetry ORDER BY time ASC', 'moby_beta');
+      assert.deepEqual(beta.values.map((v: unknown[]) => v.slice(1)), [[30, 'beta'], [31, 'beta']], 'beta\'s database holds beta\'s points only');
+      const [acme] = await db.query('SELECT temperature, tenant FROM telemetry ORDER BY time ASC', 'moby_acme');
+      assert.ok(acme.values.every((v: unknown[]) => v[2] === 'acme'));
+    });
+});
 });

@@ -23,6 +23,7 @@ const channelsNode = require('../../dist/nodes/alert/moby-alert-channels.js');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
 const healthNode = require('../../dist/nodes/health/moby-device-health.js');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
+const changeNode = require('@node-red/nodes/core/function/15-change.js');
 
 helper.init(require.resolve('node-red'));
 
@@ -92,13 +93,23 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  function flow(opts: { anomalyMaxDevices?: number; lean?: boolean } = {}): unknown[] {
+  interface FlowOpts {
+    anomalyMaxDevices?: number;
+    lean?: boolean;
+    /** the verify node's per-tenant rate bound (messages/s, burst); omitted: the node's defaults */
+    tenantRate?: number;
+    tenantBurst?: number;
+    /** wills on t/<tenant>/device/lwt/<device> into device health, which reports to the alert node */
+    wills?: boolean;
+  }
+
+  function flow(opts: FlowOpts = {}): unknown[] {
     return [
       { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
       { id: 'in', type: 'mqtt in', topic: 't/+/devices/+/telemetry', qos: '1', datatype: 'buffer', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['v']] },
       // one keyring; each tenant's master key in its own watched file
       { id: 'kr', type: 'moby-keyring', name: 'tenants', tenantKeysDir: 'tenant-keys' },
-      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, topicPattern: 't/+tenant/devices/+device_id/telemetry', wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']] },
+      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, topicPattern: 't/+tenant/devices/+device_id/telemetry', tenantRate: opts.tenantRate ?? '', tenantBurst: opts.tenantBurst ?? '', wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']] },
       { id: 'n', type: 'moby-normalize', wires: [['an'], ['dataRejects']] },
       {
         id: 'an',
@@ -123,21 +134,28 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       },
       { id: 'slackAcme', type: 'moby-slack-webhook', name: 'acme slack', timeout: 2 },
       { id: 'slackBeta', type: 'moby-slack-webhook', name: 'beta slack', timeout: 2 },
-      { id: 'health', type: 'moby-device-health', timeout: 3600, wires: [[], []] },
+      ...(opts.wills
+        ? [
+            // the tenant of a will is its topic's tenant level (the broker's ACL pins it to the tenant's devices)
+            { id: 'inWill', type: 'mqtt in', topic: 't/+/device/lwt/+', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['willTenant']] },
+            { id: 'willTenant', type: 'change', rules: [{ t: 'set', p: 'moby.tenant', pt: 'msg', to: '$split(topic, "/")[1]', tot: 'jsonata' }], wires: [['health']] },
+          ]
+        : []),
+      { id: 'health', type: 'moby-device-health', timeout: 3600, lwtTopics: 't/+/device/lwt/+', wires: [opts.wills ? ['healthEvents', 'alert'] : [], ['healthRejects']] },
       // every tenant to its own bucket (and org); VictoriaMetrics keeps each `db` apart
       { id: 'db', type: 'moby-influx', url: vm.url, org: 'platform', bucket: 'shared', tenantBucket: 'tenant-{tenant}', tenantOrg: '{tenant}', bucketAsDb: true, precision: 'ms' },
       { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 1000, flushInterval: 0.2, retryMaxDelay: 1, wires: [['writeRejects']] },
-      ...['verified', 'authRejects', 'dataRejects', 'scored', 'anomalyRejects', 'alertEvents', 'alertRejects', 'writeRejects'].map((id) => ({ id, type: 'helper' })),
+      ...['verified', 'authRejects', 'dataRejects', 'scored', 'anomalyRejects', 'alertEvents', 'alertRejects', 'writeRejects', 'healthEvents', 'healthRejects'].map((id) => ({ id, type: 'helper' })),
     ];
   }
 
-  async function load(opts: { anomalyMaxDevices?: number; lean?: boolean } = {}): Promise<void> {
+  async function load(opts: FlowOpts = {}): Promise<void> {
     const creds = {
       alert: { apiToken: ADMIN_TOKEN, tenantTokens: JSON.stringify(TOKENS) },
       slackAcme: { url: `${slack.acme.url}/services/ACME/B000/XXXX` },
       slackBeta: { url: `${slack.beta.url}/services/BETA/B000/XXXX` },
     };
-    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, captureHttpNode], flow(opts), creds);
+    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, changeNode, captureHttpNode], flow(opts), creds);
     await waitFor(() => (helper.getNode('b') as { connected?: boolean }).connected, 10000, 'mqtt connected');
     client = await mqtt.connectAsync(broker.url, { clean: true });
   }
@@ -228,8 +246,20 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     assert.deepEqual(devAdmin.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001', 'beta/pump-001']);
     const devAcme = (await api(TOKENS.acme).get('/moby/devices').expect(200)).body;
     assert.deepEqual(devAcme.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001']);
-    // mute windows are per device id across tenants: admin only
-    await api(TOKENS.acme).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10 }).expect(404);
+    // mute windows are per (tenant, device): acme's operator mutes acme's pump-001, beta's stays live
+    const muted = await api(TOKENS.acme).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10, by: 'ann' }).expect(200);
+    assert.equal(muted.body.tenant, 'acme');
+    const mutedOf = async (token: string) => (await api(token).get('/moby/alerts').expect(200)).body.map((a: { tenant: string; muted?: boolean }) => `${a.tenant}:${a.muted === true}`);
+    assert.deepEqual(await mutedOf(TOKENS.acme), ['acme:true']);
+    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:false']);
+    // acme can neither mute nor lift beta's: 404, as for a device that does not exist
+    await api(TOKENS.acme).post('/moby/devices/pump-001/mute?tenant=beta').set('content-type', 'application/json').send({ minutes: 10 }).expect(404);
+    await api(TOKENS.beta).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10 }).expect(200);
+    await api(TOKENS.acme).post('/moby/devices/pump-001/unmute').set('content-type', 'application/json').send({ tenant: 'beta' }).expect(404);
+    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:true']);
+    await api(TOKENS.acme).post('/moby/devices/pump-001/unmute').set('content-type', 'application/json').send({}).expect(200);
+    assert.deepEqual(await mutedOf(TOKENS.acme), ['acme:false']);
+    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:true'], 'acme\'s unmute left beta\'s window alone');
 
     // metrics are labelled by tenant (admin token)
     const metrics = await api(ADMIN_TOKEN).get('/moby/metrics').expect(200);
@@ -267,8 +297,9 @@ describe('tenants: two tenants with overlapping device ids through the real runt
 
   it('a 100k-device flood of one tenant leaves the other tenant\'s devices scored and alerting', async function () {
     this.timeout(900000);
-    // the anomaly node's bound (1000 devices) holds per tenant
-    await load({ anomalyMaxDevices: 1000, lean: true });
+    // the anomaly node's bound (1000 devices) holds per tenant; the rate bound is off here so that all 100k
+    // states are created (the rate bound has its own test below)
+    await load({ anomalyMaxDevices: 1000, lean: true, tenantRate: 0 });
     // node-red-node-test-helper wraps every Node method (send, receive, status, log …) in a sinon spy that
     // records each call with its stack: at 100k messages that costs many times the pipeline itself. The
     // flood needs none of it (results are collected with plain 'input' listeners), so the spies go.
@@ -320,5 +351,102 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     // acme's flood evicted only acme's own states: the bound held per tenant
     const evicted = (await evictedSoFar()) - evictedBefore;
     assert.equal(evicted, FLOOD - 1000, 'acme evicted its own devices beyond the bound, none of beta\'s');
+  });
+  it('bounds each tenant\'s rate: acme\'s flood is refused beyond its bound while beta\'s devices keep being scored and alerting', async () => {
+    const RATE = 20;
+    const BURST = 50;
+    await load({ lean: true, tenantRate: RATE, tenantBurst: BURST });
+    helper._sandbox.restore(); // the helper's spies on every send cost more than the pipeline (see the flood test)
+    const order: string[] = []; // tenant of each scored message, in the order they were scored
+    const betaScored: Msg[] = [];
+    let betaFirstAt = 0;
+    helper.getNode('scored').on('input', (m: Msg) => {
+      const t = m.payload?.tags?.tenant;
+      order.push(t);
+      if (t === 'beta') {
+        if (!betaScored.length) betaFirstAt = performance.now();
+        betaScored.push(m);
+      }
+    });
+    const authRejects: Msg[] = [];
+    helper.getNode('authRejects').on('input', (m: Msg) => authRejects.push(m));
+
+    // acme floods 3,000 signed messages (50 devices) through the broker; beta's five devices publish in the
+    // middle of the flood and at its end, one of them overheating
+    const FLOOD = 3000;
+    const acme = Array.from({ length: FLOOD }, (_, i) => envelope('acme', `press-${i % 50}`, { temperature: 30 + (i % 10) }));
+    const started = performance.now();
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < FLOOD; i++) {
+      sends.push(client!.publishAsync(`t/acme/devices/press-${i % 50}/telemetry`, acme[i], { qos: 0 }));
+      if (i === FLOOD / 2) for (const d of ['pump-001', 'pump-002']) sends.push(publish('beta', d, envelope('beta', d, { temperature: 40 })));
+      if (sends.length >= 500) await Promise.all(sends.splice(0)); // the client's socket, not the flood, is the limit here
+    }
+    for (const d of ['pump-003', 'pump-004']) sends.push(publish('beta', d, envelope('beta', d, { temperature: 40 })));
+    sends.push(publish('beta', 'pump-005', envelope('beta', 'pump-005', { temperature: 99 })));
+    await Promise.all(sends);
+    await waitFor(() => betaScored.length === 5 && order.length + authRejects.length >= FLOOD + 5, 60000, 'flood and beta through', 50);
+    const elapsedSec = (performance.now() - started) / 1000;
+
+    // beta lost nothing: every device scored (on its own state), the hot one alerting to beta's Slack
+    assert.deepEqual(betaScored.map((m) => `${m.payload.tags.device_id}:${m.anomaly.is_anomaly}`).sort(), ['pump-001:false', 'pump-002:false', 'pump-003:false', 'pump-004:false', 'pump-005:true']);
+    await waitFor(() => slack.beta.delivered().some((r) => /pump-005/.test(r.body)), 10000, 'beta alert notified');
+
+    // acme got its burst and its rate, no more; the rest was refused as tenant_rate (none of beta's)
+    const acmePassed = order.filter((t) => t === 'acme').length;
+    const allowed = BURST + Math.ceil(RATE * elapsedSec);
+    assert.ok(acmePassed >= BURST && acmePassed <= allowed, `acme passed ${acmePassed}, bound ${allowed} after ${elapsedSec.toFixed(1)} s`);
+    assert.equal(authRejects.length, FLOOD - acmePassed);
+    assert.ok(authRejects.every((m) => m.moby?.reject?.code === 'tenant_rate' && m.moby.reject.field === 'tenant'));
+    // bounded delay: what stood before beta's first message was acme's budget, not acme's flood (without
+    // the bound all 1,500 messages published before it would have been scored first)
+    const acmeBeforeBeta = order.indexOf('beta');
+    const budgetUntilBeta = BURST + Math.ceil((RATE * (betaFirstAt - started)) / 1000);
+    assert.ok(acmeBeforeBeta <= budgetUntilBeta, `${acmeBeforeBeta} acme messages were scored before beta's first (budget ${budgetUntilBeta})`);
+
+    // counted per tenant in /moby/metrics
+    const metrics = (await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text;
+    const counted = /moby_tenant_rejects_total\{node_type="moby-hmac-verify",tenant="acme",code="tenant_rate"\} (\d+)/.exec(metrics);
+    assert.ok(counted, 'acme\'s tenant_rate rejects in /moby/metrics');
+    assert.ok(Number(counted[1]) >= FLOOD - acmePassed);
+    assert.doesNotMatch(metrics, /moby_tenant_rejects_total\{[^}]*tenant="beta"/);
+  });
+  it('device health per tenant: beta\'s pump-001 will marks only beta\'s pump-001 OFFLINE, and the alert goes to beta\'s view and Slack only', async () => {
+    await load({ wills: true });
+    const scored = collect('scored');
+    const healthEvents = collect('healthEvents');
+    const healthRejects = collect('healthRejects');
+    // both pump-001s prove themselves with signed data
+    await publish('acme', 'pump-001', envelope('acme', 'pump-001', { temperature: 40 }));
+    await publish('beta', 'pump-001', envelope('beta', 'pump-001', { temperature: 40 }));
+    await waitFor(() => scored.length === 2, 10000, 'both scored');
+    await waitFor(() => healthEvents.filter((m) => m.payload.state === 'ONLINE').length === 2, 10000, 'both ONLINE');
+    assert.deepEqual(healthEvents.map((m) => `${m.payload.tenant}/${m.payload.device_id}:${m.payload.state}`).sort(), ['acme/pump-001:ONLINE', 'beta/pump-001:ONLINE']);
+
+    // beta's pump-001 dies: its will arrives on beta's topic
+    await client!.publishAsync('t/beta/device/lwt/pump-001', 'offline', { qos: 1 });
+    await waitFor(() => healthEvents.some((m) => m.payload.state === 'OFFLINE'), 10000, 'OFFLINE event');
+    const offline = healthEvents.filter((m) => m.payload.state === 'OFFLINE').map((m) => `${m.payload.tenant}/${m.payload.device_id}`);
+    assert.deepEqual(offline, ['beta/pump-001'], 'only beta\'s pump-001 went OFFLINE');
+    assert.equal(healthRejects.length, 0);
+
+    // device rows: each token sees its own pump-001 with its own state
+    const rows = async (token: string) => (await api(token).get('/moby/devices').expect(200)).body.map((d: { tenant: string; device_id: string; state: string }) => `${d.tenant}/${d.device_id}:${d.state}`);
+    assert.deepEqual(await rows(ADMIN_TOKEN), ['acme/pump-001:ONLINE', 'beta/pump-001:OFFLINE']);
+    assert.deepEqual(await rows(TOKENS.acme), ['acme/pump-001:ONLINE']);
+    assert.deepEqual(await rows(TOKENS.beta), ['beta/pump-001:OFFLINE']);
+
+    // the OFFLINE alert carries beta, is listed for beta only, and only beta's Slack hears of it
+    await waitFor(() => slack.beta.delivered().some((r) => /pump-001/.test(r.body)), 10000, 'beta notified');
+    await sleep(300);
+    assert.equal(slack.acme.delivered().length, 0, 'acme\'s Slack heard nothing of beta\'s machine');
+    const betaAlerts = (await api(TOKENS.beta).get('/moby/alerts').expect(200)).body;
+    assert.deepEqual(betaAlerts.map((a: { tenant: string; device_id: string; rule: string }) => `${a.tenant}/${a.device_id}`), ['beta/pump-001']);
+    assert.deepEqual((await api(TOKENS.acme).get('/moby/alerts').expect(200)).body, []);
+
+    // a will naming acme's pump-001 on beta's topic marks beta's row only (acme's machine is another one)
+    await client!.publishAsync('t/beta/device/lwt/pump-001', 'offline', { qos: 1 });
+    await sleep(300);
+    assert.deepEqual(await rows(TOKENS.acme), ['acme/pump-001:ONLINE']);
   });
 });

@@ -9,6 +9,7 @@ import { DeviceStates } from '../../nodes/core/anomaly/device-states';
 import { TenantAlertEngines } from '../../nodes/core/alert/tenants';
 import { handleAlertApi, type ApiHost } from '../../nodes/core/alert/api';
 import { MuteTable } from '../../nodes/core/alert/mute';
+import { HealthTable } from '../../nodes/core/health/table';
 import { scopedKey, splitScoped, tenantOfMessage, unscopeHealthId, scopeHealthId } from '../../nodes/core/tenant';
 
 const NOW = 1_800_000_000;
@@ -119,6 +120,21 @@ describe('tenants: scoped keys and fair share', () => {
     assert.equal(s.get('acme/flood-99999'), 99999);
   });
 
+  it('the device-health bound holds per tenant: a flood of one tenant\'s device ids evicts only its own rows', () => {
+    let t = 0;
+    const table = new HealthTable({ maxDevices: 100, now: () => t });
+    // beta's three devices and a tenant-less one, heard once, long before the flood (idle since)
+    for (const d of ['pump-001', 'pump-002', 'pump-003']) table.activity(scopeHealthId('beta', d), t);
+    table.activity('gateway-1', t);
+    for (let i = 0; i < 100_000; i++) table.activity(scopeHealthId('acme', `flood-${i}`), ++t);
+    assert.equal(table.evictions, 100_000 - 100, 'acme beyond its bound evicted its own');
+    for (const d of ['pump-001', 'pump-002', 'pump-003']) assert.ok(table.get(scopeHealthId('beta', d)), `beta ${d} kept`);
+    assert.ok(table.get('gateway-1'), 'the tenant-less device kept');
+    assert.equal(table.deviceCount, 100 + 3 + 1);
+    assert.ok(table.get(scopeHealthId('acme', 'flood-99999')));
+    assert.equal(table.get(scopeHealthId('acme', 'flood-0')), null);
+  });
+
   it('tenant-less keys keep the old bound and order', () => {
     const s = new DeviceStates<number>(2);
     s.set('a', 1);
@@ -166,8 +182,8 @@ describe('tenants: the alert API scope', () => {
     { device_id: 'pump-001', tenant: 'acme' },
     { device_id: 'pump-001', tenant: 'beta' },
   ];
-  const call = (token: string, method: string, path: string) =>
-    handleAlertApi([host], { method, path, query: {}, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' }, { devices: () => devices })!;
+  const call = (token: string, method: string, path: string, body = '{}', query: Record<string, string> = {}) =>
+    handleAlertApi([host], { method, path, query, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body }, { devices: () => devices })!;
 
   it('lists only the caller\'s tenant; the admin token sees all', () => {
     assert.deepEqual((call('acme-token-0123456789', 'GET', '/alerts').body as Array<{ tenant: string }>).map((x) => x.tenant), ['acme']);
@@ -184,5 +200,55 @@ describe('tenants: the alert API scope', () => {
     assert.equal(engines.get(idB)?.acknowledged, false);
     assert.equal(call('acme-token-0123456789', 'POST', `/alerts/${idA}/ack`).status, 200);
     assert.equal(call('nobody-token-0123456789', 'GET', '/alerts').status, 401);
+  });
+  it('mute windows are keyed by (tenant, device): acme muting its pump-001 leaves beta\'s pump-001 notifying', () => {
+    const mutes = host.mutes!;
+    const set = call('acme-token-0123456789', 'POST', '/devices/pump-001/mute', '{"minutes": 30, "by": "ann"}');
+    assert.equal(set.status, 200);
+    assert.equal((set.body as { tenant: string }).tenant, 'acme', 'a one-tenant token mutes in its own tenant');
+    assert.equal(mutes.isMuted('pump-001', 'acme'), true);
+    assert.equal(mutes.isMuted('pump-001', 'beta'), false, 'beta\'s pump-001 is another machine');
+    assert.equal(mutes.isMuted('pump-001'), false, 'nor the tenant-less pump-001');
+    // GET /devices marks only acme's row; beta's token does not see acme's window
+    const acmeRows = call('acme-token-0123456789', 'GET', '/devices').body as Array<{ tenant: string; muted?: boolean }>;
+    assert.deepEqual(acmeRows.map((r) => [r.tenant, r.muted === true]), [['acme', true]]);
+    const betaRows = call('beta-token-0123456789', 'GET', '/devices').body as Array<{ tenant: string; muted?: boolean }>;
+    assert.deepEqual(betaRows.map((r) => [r.tenant, r.muted === true]), [['beta', false]]);
+    const adminRows = call('admin-token-0123456789', 'GET', '/devices').body as Array<{ tenant: string; muted?: boolean }>;
+    assert.deepEqual(adminRows.map((r) => [r.tenant, r.muted === true]), [['acme', true], ['beta', false]]);
+  });
+
+  it('a tenant token cannot mute or unmute another tenant\'s device: 404 like an unknown device, nothing changes', () => {
+    const mutes = host.mutes!;
+    const cross = call('acme-token-0123456789', 'POST', '/devices/pump-001/mute', '{"tenant": "beta", "minutes": 30}');
+    assert.equal(cross.status, 404);
+    assert.equal(call('acme-token-0123456789', 'POST', '/devices/pump-001/mute', '{"minutes": 30}', { tenant: 'beta' }).status, 404);
+    assert.equal(mutes.isMuted('pump-001', 'beta'), false);
+    // beta's own mute, then acme tries to lift it
+    assert.equal(call('beta-token-0123456789', 'POST', '/devices/pump-001/mute', '{"minutes": 30}').status, 200);
+    assert.equal(call('acme-token-0123456789', 'POST', '/devices/pump-001/unmute', '{"tenant": "beta"}').status, 404);
+    assert.equal(mutes.isMuted('pump-001', 'beta'), true, 'still muted');
+    // acme's unmute lifts only acme's window
+    assert.equal(call('acme-token-0123456789', 'POST', '/devices/pump-001/unmute').status, 200);
+    assert.equal(mutes.isMuted('pump-001', 'acme'), false);
+    assert.equal(mutes.isMuted('pump-001', 'beta'), true);
+    // the admin token names the tenant; an invalid tenant is a 400 on the field
+    assert.equal(call('admin-token-0123456789', 'POST', '/devices/pump-001/unmute', '{}', { tenant: 'beta' }).status, 200);
+    assert.equal(mutes.isMuted('pump-001', 'beta'), false);
+    const bad = call('admin-token-0123456789', 'POST', '/devices/pump-001/mute', '{"tenant": "a/b"}');
+    assert.equal(bad.status, 400);
+    assert.equal((bad.body as { error: { field: string } }).error.field, 'tenant');
+  });
+
+  it('keeps each tenant\'s window across a save and restore', () => {
+    const t = new MuteTable(() => 1000);
+    t.set({ device_id: 'pump-001', tenant: 'acme', until: 5000, by: 'ann', at: 1000 });
+    t.set({ device_id: 'pump-001', until: 5000, by: 'ops', at: 1000 });
+    const back = new MuteTable(() => 1000);
+    assert.equal(back.restore(JSON.parse(JSON.stringify(t.snapshot()))), 2);
+    assert.equal(back.isMuted('pump-001', 'acme'), true);
+    assert.equal(back.isMuted('pump-001'), true);
+    assert.equal(back.isMuted('pump-001', 'beta'), false);
+    assert.equal(back.restore([{ device_id: 'pump-001', tenant: '../x', until: 5000 }]), 0, 'a broken tenant is skipped');
   });
 });

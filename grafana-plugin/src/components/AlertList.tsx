@@ -9,6 +9,7 @@ import { visibleRange } from '../data/status';
 import { AlertRow, PanelLink } from '../types';
 import { Glyph } from './glyphs';
 import { Metrics, Styles, severityColor } from './styles';
+import { deviceKey } from '../data/keys';
 
 /** Gap between alert rows, px. */
 const ROW_GAP = 4;
@@ -26,7 +27,8 @@ interface Props {
   pending: Set<string>;
   errors: Map<string, string>;
   onAction: (alert: AlertRow, action: AlertAction, note: string) => void;
-  onDevice: (deviceId: string) => void;
+  /** the clicked alert's device as deviceKey (tenant and device) */
+  onDevice: (device: string) => void;
   linksFor: (alert: AlertRow) => PanelLink[];
 }
 
@@ -162,7 +164,7 @@ function AlertItem({
         <span className={cx(styles.badge, phaseClass)} data-testid="phase-badge">
           {PHASE_LABEL[phase]}
         </span>
-        <button type="button" className={styles.linkButton} onClick={() => onDevice(a.deviceId)} title="Show this device's alerts">
+        <button type="button" className={styles.linkButton} onClick={() => onDevice(deviceKey(a))} title="Show this device's alerts">
           {a.deviceId}
         </button>
         {a.tenant && (

@@ -10,6 +10,7 @@ import { connectivityCondition, formatPercent, percentOfThreshold } from '../dat
 import { MeasuredValue, PanelLink } from '../types';
 import { Glyph } from './glyphs';
 import { conditionColor, Metrics, Styles } from './styles';
+import { deviceKey } from '../data/keys';
 
 const STATE_LABEL = { online: 'ONLINE', silent: 'SILENT', offline: 'OFFLINE', unknown: 'UNKNOWN' } as const;
 const OVERSCAN_ROWS = 2;
@@ -58,7 +59,7 @@ export function EquipmentGrid(props: Props) {
           style={{ top: first * rowHeight, gridTemplateColumns: `repeat(${cols}, minmax(0, 1fr))` }}
         >
           {visible.map((d) => (
-            <DeviceCard key={d.deviceId} device={d} {...props} />
+            <DeviceCard key={deviceKey(d)} device={d} {...props} />
           ))}
         </div>
       </div>
@@ -82,13 +83,14 @@ function DeviceCard({
   const threshold = d.scoreThreshold ?? defaultThreshold;
   const pct = percentOfThreshold(d.score, threshold);
   const high = pct !== undefined && (d.isAnomaly ?? pct >= 100);
-  const isSelected = selected === d.deviceId;
+  const key = deviceKey(d);
+  const isSelected = selected === key;
   const links = linksFor(d);
   const connectivity = connectivityCondition(d.display);
   const severity = d.alerts.worst;
   const muted = d.mutedUntil !== undefined && d.mutedUntil > now;
   const values = pickValues(d.values, valueFields);
-  const label = `${d.deviceId}: ${STATE_LABEL[d.display]}${d.alerts.open ? `, ${d.alerts.open} open alerts (worst ${severity})` : ''}${muted ? ', in maintenance' : ''}`;
+  const label = `${d.tenant ? `${d.tenant} / ` : ''}${d.deviceId}: ${STATE_LABEL[d.display]}${d.alerts.open ? `, ${d.alerts.open} open alerts (worst ${severity})` : ''}${muted ? ', in maintenance' : ''}`;
   // The band names the worst condition first and the other family after it, so an OFFLINE machine with a
   // critical alert says both, each with its own glyph.
   const alertPart = severity ? (
@@ -138,17 +140,18 @@ function DeviceCard({
       }}
       data-testid="device-card"
       data-device={d.deviceId}
+      data-tenant={d.tenant}
       data-state={d.display}
       data-condition={d.condition}
       tabIndex={0}
       aria-pressed={isSelected}
       title={label}
       aria-label={label}
-      onClick={() => onSelect(isSelected ? null : d.deviceId)}
+      onClick={() => onSelect(isSelected ? null : key)}
       onKeyDown={(e) => {
         if (e.key === 'Enter' || e.key === ' ') {
           e.preventDefault();
-          onSelect(isSelected ? null : d.deviceId);
+          onSelect(isSelected ? null : key);
         }
       }}
     >
@@ -157,6 +160,11 @@ function DeviceCard({
       </div>
       <div className={styles.cardName}>
         <span className={styles.cardTitle}>{d.deviceId}</span>
+        {d.tenant && (
+          <span className={styles.cardEquip} data-testid="tenant-label" title="Tenant">
+            {d.tenant}
+          </span>
+        )}
         {muted && (
           <span
             className={styles.maintenance}

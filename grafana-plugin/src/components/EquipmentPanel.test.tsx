@@ -372,6 +372,51 @@ describe('maintenance windows', () => {
   });
 });
 
+describe('tenants (MOBY docs/tenants.md)', () => {
+  // an admin dashboard over two tenants that both have a pump-001
+  const devices = createDataFrame({
+    fields: [
+      { name: 'device_id', type: FieldType.string, values: ['pump-001', 'pump-001'] },
+      { name: 'tenant', type: FieldType.string, values: ['acme', 'beta'] },
+      { name: 'state', type: FieldType.string, values: ['ONLINE', 'ONLINE'] },
+      { name: 'last_seen', type: FieldType.number, values: [NOW, NOW] },
+    ],
+  });
+  const alerts = createDataFrame({
+    fields: [
+      { name: 'time', type: FieldType.time, values: [NOW] },
+      { name: 'alert_id', type: FieldType.string, values: ['al-beta'] },
+      { name: 'device_id', type: FieldType.string, values: ['pump-001'] },
+      { name: 'tenant', type: FieldType.string, values: ['beta'] },
+      { name: 'severity', type: FieldType.string, values: ['critical'] },
+      { name: 'status', type: FieldType.string, values: ['open'] },
+      { name: 'message', type: FieldType.string, values: ['too hot'] },
+    ],
+  });
+
+  it('shows one card per tenant\'s device, each naming its tenant, and puts an alert only on its own tenant\'s card', () => {
+    renderPanel({}, panelData({ series: [devices, alerts] }));
+    const all = cards();
+    expect(all.map((c) => c.getAttribute('data-tenant')).sort()).toEqual(['acme', 'beta']);
+    const card = (t: string) => all.find((c) => c.getAttribute('data-tenant') === t)!;
+    expect(within(card('acme')).getByTestId('tenant-label')).toHaveTextContent('acme');
+    expect(within(card('beta')).getByTestId('tenant-label')).toHaveTextContent('beta');
+    expect(card('beta').getAttribute('data-condition')).toBe('critical');
+    expect(card('acme').getAttribute('data-condition')).toBe('ok');
+    expect(within(card('acme')).queryByTestId('open-alerts')).toBeNull();
+  });
+
+  it('selecting acme\'s pump-001 shows acme\'s alerts only, not beta\'s of the same device id', () => {
+    renderPanel({ viewMode: 'both' } as Partial<PanelOptions>, panelData({ series: [devices, alerts] }));
+    expect(rows()).toHaveLength(1);
+    fireEvent.click(cards().find((c) => c.getAttribute('data-tenant') === 'acme')!);
+    expect(rows()).toHaveLength(0);
+    fireEvent.click(cards().find((c) => c.getAttribute('data-tenant') === 'acme')!); // deselect
+    fireEvent.click(cards().find((c) => c.getAttribute('data-tenant') === 'beta')!);
+    expect(rows()).toHaveLength(1);
+  });
+});
+
 describe('worst-state cards, tiles and the virtualised alert list', () => {
   it('colours an ONLINE card with an open critical alert as critical, and names both families', () => {
     const frames = makeFrames({ devices: 50, alerts: 0, now: NOW, criticalOn: [2, 0], telemetry: true, history: 10 });

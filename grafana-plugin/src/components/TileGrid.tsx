@@ -7,6 +7,7 @@ import { DeviceView } from '../data/devices';
 import { Condition, CONDITIONS, rollup, tileLayout } from '../data/status';
 import { Glyph } from './glyphs';
 import { ConditionColor, conditionColor, Metrics, Styles } from './styles';
+import { deviceKey } from '../data/keys';
 
 interface Props {
   devices: DeviceView[];
@@ -109,22 +110,24 @@ export function TileGrid({ devices, width, height, now, metrics: m, styles, sele
             {g.items.map((d) => {
               const c = colors[d.condition];
               const muted = d.mutedUntil !== undefined && d.mutedUntil > now;
-              const label = `${d.deviceId}${d.equipmentId ? ` (${d.equipmentId})` : ''}: ${d.display}${
+              const key = deviceKey(d);
+              const label = `${d.tenant ? `${d.tenant} / ` : ''}${d.deviceId}${d.equipmentId ? ` (${d.equipmentId})` : ''}: ${d.display}${
                 d.alerts.open ? `, ${d.alerts.open} open alerts, worst ${d.alerts.worst}` : ''
               }${muted ? ', maintenance' : ''}`;
               return (
                 <div
-                  key={d.deviceId}
+                  key={key}
                   role="button"
                   tabIndex={-1}
-                  className={cx(styles.tile, muted && styles.tileMuted, selected === d.deviceId && styles.tileSelected)}
+                  className={cx(styles.tile, muted && styles.tileMuted, selected === key && styles.tileSelected)}
                   style={{ background: c.background, color: c.text, fontSize: layout.size * 0.62 }}
                   title={label}
                   aria-label={label}
                   data-testid="device-tile"
                   data-device={d.deviceId}
+                  data-tenant={d.tenant}
                   data-condition={d.condition}
-                  onClick={() => onSelect(selected === d.deviceId ? null : d.deviceId)}
+                  onClick={() => onSelect(selected === key ? null : key)}
                 >
                   {glyphs && d.condition !== 'ok' && <Glyph kind={d.condition} />}
                 </div>

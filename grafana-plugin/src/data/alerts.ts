@@ -1,5 +1,6 @@
 // Alert list logic kept free of React so it can be tested and reused by the grid (open-alert counts).
 import { AlertPhase, AlertRow, Severity } from '../types';
+import { deviceKey } from './keys';
 
 export const SEVERITY_RANK: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
 export const PHASE_RANK: Record<AlertPhase, number> = { firing: 0, acknowledged: 1, resolved: 2 };
@@ -56,7 +57,7 @@ export interface AlertFilter {
   severities?: Severity[];
   /** devices allowed by the dashboard variable; null = all */
   devices?: Set<string> | null;
-  /** the device the operator clicked */
+  /** the device the operator clicked, as deviceKey (tenant and device) */
   device?: string | null;
   text?: string;
 }
@@ -66,7 +67,7 @@ export function matchesText(a: AlertRow, text: string): boolean {
   if (!q) {
     return true;
   }
-  return [a.message, a.summary, a.rule, a.deviceId, a.equipmentId, a.alertId].some(
+  return [a.message, a.summary, a.rule, a.deviceId, a.equipmentId, a.alertId, a.tenant].some(
     (v) => v !== undefined && v.toLowerCase().includes(q)
   );
 }
@@ -77,7 +78,7 @@ export function filterAlerts(alerts: AlertRow[], f: AlertFilter): AlertRow[] {
       (!f.phases || f.phases.includes(phaseOf(a))) &&
       (!f.severities || f.severities.includes(a.severity)) &&
       (!f.devices || f.devices.has(a.deviceId)) &&
-      (!f.device || a.deviceId === f.device) &&
+      (!f.device || deviceKey(a) === f.device) &&
       (!f.text || matchesText(a, f.text))
   );
 }
@@ -128,19 +129,19 @@ export interface DeviceAlertInfo {
   worst?: Severity;
 }
 
-/** Open alerts per device with their worst severity, for the equipment cards. */
+/** Open alerts per device (keyed by deviceKey: tenant and device) with their worst severity, for the equipment cards. */
 export function openAlertsByDevice(alerts: AlertRow[]): Map<string, DeviceAlertInfo> {
   const out = new Map<string, DeviceAlertInfo>();
   for (const a of alerts) {
     if (a.status !== 'open') {
       continue;
     }
-    const info = out.get(a.deviceId) ?? { open: 0 };
+    const info = out.get(deviceKey(a)) ?? { open: 0 };
     info.open++;
     if (!info.worst || SEVERITY_RANK[a.severity] < SEVERITY_RANK[info.worst]) {
       info.worst = a.severity;
     }
-    out.set(a.deviceId, info);
+    out.set(deviceKey(a), info);
   }
   return out;
 }

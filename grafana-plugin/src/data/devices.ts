@@ -2,6 +2,7 @@
 import { DeviceRow, DeviceSort, DisplayState } from '../types';
 import { DeviceAlertInfo, SEVERITY_RANK } from './alerts';
 import { Condition, CONDITION_RANK, worstCondition } from './status';
+import { deviceKey } from './keys';
 
 export function displayState(d: DeviceRow, now: number, silentAfterSec: number): DisplayState {
   switch (d.state) {
@@ -37,7 +38,7 @@ export function toDeviceViews(
 ): DeviceView[] {
   return devices.map((d) => {
     const display = displayState(d, now, silentAfterSec);
-    const alerts = alertInfo.get(d.deviceId) ?? { open: 0 };
+    const alerts = alertInfo.get(deviceKey(d)) ?? { open: 0 };
     return { ...d, display, alerts, condition: worstCondition(display, alerts.worst) };
   });
 }
@@ -45,7 +46,7 @@ export function toDeviceViews(
 // One collator for all comparisons: localeCompare with options builds a new one per call, which dominates
 // sorting thousands of devices.
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
-const byName = (a: DeviceView, b: DeviceView) => collator.compare(a.deviceId, b.deviceId);
+const byName = (a: DeviceView, b: DeviceView) => collator.compare(a.deviceId, b.deviceId) || collator.compare(a.tenant ?? '', b.tenant ?? '');
 const severityRank = (d: DeviceView) => (d.alerts.worst ? SEVERITY_RANK[d.alerts.worst] : 3);
 
 export function sortDevices(devices: DeviceView[], sort: DeviceSort): DeviceView[] {
@@ -93,7 +94,7 @@ export function filterDevices(devices: DeviceView[], f: DeviceFilter): DeviceVie
     (d) =>
       (!f.states || f.states.includes(d.display)) &&
       (!f.devices || f.devices.has(d.deviceId)) &&
-      (!q || d.deviceId.toLowerCase().includes(q) || (d.equipmentId ?? '').toLowerCase().includes(q))
+      (!q || d.deviceId.toLowerCase().includes(q) || (d.equipmentId ?? '').toLowerCase().includes(q) || (d.tenant ?? '').toLowerCase().includes(q))
   );
 }
 

@@ -206,4 +206,49 @@ describe('tenants (MOBY docs/tenants.md)', () => {
     expect(byId.get('a-1')?.tenant).toBe('acme');
     expect(byId.get('b-1')?.tenant).toBeUndefined();
   });
+  it('keeps two tenants\' pump-001 apart: states, scores, telemetry and alerts each on their own device', () => {
+    const states = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [NOW, NOW] },
+        { name: 'device_id', type: FieldType.string, values: ['pump-001', 'pump-001'] },
+        { name: 'tenant', type: FieldType.string, values: ['acme', 'beta'] },
+        { name: 'state', type: FieldType.string, values: ['ONLINE', 'OFFLINE'] },
+      ],
+    });
+    const scores = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [NOW - 1000, NOW, NOW] },
+        { name: 'device_id', type: FieldType.string, values: ['pump-001', 'pump-001', 'pump-001'] },
+        { name: 'tenant', type: FieldType.string, values: ['acme', 'acme', 'beta'] },
+        { name: 'score', type: FieldType.number, values: [0.1, 0.2, 0.9] },
+      ],
+    });
+    const telemetry = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [NOW, NOW] },
+        { name: 'device_id', type: FieldType.string, values: ['pump-001', 'pump-001'] },
+        { name: 'tenant', type: FieldType.string, values: ['acme', 'beta'] },
+        { name: 'temperature', type: FieldType.number, values: [41, 97] },
+      ],
+    });
+    const alerts = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [NOW] },
+        { name: 'alert_id', type: FieldType.string, values: ['b-1'] },
+        { name: 'device_id', type: FieldType.string, values: ['pump-001'] },
+        { name: 'tenant', type: FieldType.string, values: ['gamma'] },
+        { name: 'status', type: FieldType.string, values: ['open'] },
+      ],
+    });
+    const model = buildModel([states, scores, telemetry, alerts], DEFAULT_FIELDS);
+    const view = model.devices
+      .map((d) => ({ tenant: d.tenant, state: d.state, score: d.score, history: d.scoreHistory?.length, t: d.values?.[0]?.value }))
+      .sort((a, b) => (a.tenant ?? '').localeCompare(b.tenant ?? ''));
+    expect(view).toEqual([
+      { tenant: 'acme', state: 'ONLINE', score: 0.2, history: 2, t: 41 },
+      { tenant: 'beta', state: 'OFFLINE', score: 0.9, history: undefined, t: 97 },
+      // an alert of a third tenant's pump-001 is a third device, not a merge into either
+      { tenant: 'gamma', state: 'UNKNOWN', score: undefined, history: undefined, t: undefined },
+    ]);
+  });
 });

@@ -3,6 +3,7 @@
 // event) and the alert API through a JSON datasource (one row per alert or device, already current).
 import { DataFrame, Field, FieldType } from '@grafana/data';
 import { AlertRow, DeviceRow, DeviceState, FieldMap, MeasuredValue, PanelLink, Severity } from '../types';
+import { deviceKey } from './keys';
 
 /** Points kept per device for the anomaly sparkline: enough for a trend, bounded for 10,000 devices. */
 export const SCORE_HISTORY = 60;
@@ -198,23 +199,27 @@ function parseStates(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<De
   const equipment = column(frame, f.equipmentId);
   // GET /moby/devices adds muted_until while a device is in a maintenance window
   const mutedUntil = column(frame, 'muted_until');
+  const tenantOf = column(frame, 'tenant');
   for (let i = 0; i < frame.length; i++) {
     const deviceId = toStr(id(i));
     if (!deviceId) {
       continue;
     }
+    const tenant = toStr(tenantOf?.(i));
+    const key = deviceKey({ deviceId, tenant });
     const s = toMs(since?.(i));
     const muted = toMs(mutedUntil?.(i));
     const seen = toMs(lastSeen?.(i));
     const t = toMs(time?.(i)) ?? s ?? seen ?? 0;
-    const prev = into.get(deviceId);
+    const prev = into.get(key);
     if (prev && prev.t > t) {
       continue;
     }
-    into.set(deviceId, {
+    into.set(key, {
       t,
       row: {
         deviceId,
+        ...(tenant !== undefined ? { tenant } : {}),
         equipmentId: toStr(equipment?.(i)) ?? prev?.row.equipmentId,
         state: toState(state(i)),
         since: s ?? t,
@@ -227,6 +232,8 @@ function parseStates(frame: DataFrame, f: FieldMap, into: Map<string, Stamped<De
 }
 
 interface Score {
+  deviceId: string;
+  tenant?: string;
   score: number;
   threshold?: number;
   isAnomaly?: boolean;
@@ -259,23 +266,28 @@ function parseScores(
   const isAnomaly = column(frame, 'is_anomaly');
   const equipment = column(frame, f.equipmentId);
   const time = timeColumn(frame, f.time);
+  const tenantOf = column(frame, 'tenant');
   for (let i = 0; i < frame.length; i++) {
     const deviceId = toStr(id(i));
     const s = toNum(score(i));
     if (!deviceId || s === undefined) {
       continue;
     }
+    const tenant = toStr(tenantOf?.(i));
+    const key = deviceKey({ deviceId, tenant });
     const t = toMs(time?.(i)) ?? 0;
     if (time) {
-      pushHistory(history, deviceId, t, s);
+      pushHistory(history, key, t, s);
     }
-    const prev = into.get(deviceId);
+    const prev = into.get(key);
     if (prev && prev.t > t) {
       continue;
     }
-    into.set(deviceId, {
+    into.set(key, {
       t,
       row: {
+        deviceId,
+        tenant,
         score: s,
         threshold: toNum(threshold?.(i)),
         isAnomaly: isAnomaly ? toBool(isAnomaly(i)) : undefined,
@@ -308,6 +320,7 @@ function parseValues(frame: DataFrame, f: FieldMap, into: Map<string, Map<string
   const numeric = frame.fields.filter(
     (fl) => fl.type === FieldType.number && !skip.has(fl.name.toLowerCase()) && !NOT_MEASURED.has(fl.name.toLowerCase())
   );
+  const tenantOf = column(frame, 'tenant');
   for (const field of numeric) {
     const name = measuredName(frame, field);
     for (let i = 0; i < frame.length; i++) {
@@ -316,11 +329,12 @@ function parseValues(frame: DataFrame, f: FieldMap, into: Map<string, Map<string
       if (!deviceId || v === undefined) {
         continue;
       }
+      const key = deviceKey({ deviceId, tenant: toStr(tenantOf?.(i)) });
       const t = toMs(time?.(i)) ?? 0;
-      let perDevice = into.get(deviceId);
+      let perDevice = into.get(key);
       if (!perDevice) {
         perDevice = new Map();
-        into.set(deviceId, perDevice);
+        into.set(key, perDevice);
       }
       const prev = perDevice.get(name);
       if (prev && prev.time > t) {
@@ -362,7 +376,7 @@ export function classifyFrame(frame: DataFrame, f: FieldMap): FrameKind[] {
   return kinds;
 }
 
-/** Builds the current picture: latest state per alert_id and per device_id, devices merged from every source. */
+/** Builds the current picture: latest state per alert_id and per (tenant, device_id), devices merged from every source. */
 export function buildModel(frames: DataFrame[], f: FieldMap): PanelModel {
   const alerts = new Map<string, AlertRow>();
   const states = new Map<string, Stamped<DeviceRow>>();
@@ -388,42 +402,44 @@ export function buildModel(frames: DataFrame[], f: FieldMap): PanelModel {
     }
   }
 
+  // keyed by (tenant, device): two tenants' pump-001 are two cards
   const devices = new Map<string, DeviceRow>();
-  for (const { row } of states.values()) {
-    devices.set(row.deviceId, { ...row });
+  for (const [key, { row }] of states) {
+    devices.set(key, { ...row });
   }
   // A device that only scores or alerts still belongs on the wall, with an unknown health state.
-  const ensure = (deviceId: string, equipmentId?: string) => {
-    let d = devices.get(deviceId);
+  const ensure = (deviceId: string, tenant: string | undefined, equipmentId?: string) => {
+    const key = deviceKey({ deviceId, tenant });
+    let d = devices.get(key);
     if (!d) {
-      d = { deviceId, equipmentId, state: 'UNKNOWN', lastSeen: null };
-      devices.set(deviceId, d);
+      d = { deviceId, ...(tenant !== undefined ? { tenant } : {}), equipmentId, state: 'UNKNOWN', lastSeen: null };
+      devices.set(key, d);
     } else if (!d.equipmentId && equipmentId) {
       d.equipmentId = equipmentId;
     }
     return d;
   };
-  for (const [deviceId, { row }] of scores) {
-    const d = ensure(deviceId, row.equipmentId);
+  for (const [key, { row }] of scores) {
+    const d = ensure(row.deviceId, row.tenant, row.equipmentId);
     d.score = row.score;
     d.scoreThreshold = row.threshold;
     d.isAnomaly = row.isAnomaly;
-    const h = history.get(deviceId);
+    const h = history.get(key);
     if (h && h.length > 1) {
       h.sort((a, b) => a[0] - b[0]);
       d.scoreHistory = h.slice(-SCORE_HISTORY);
     }
   }
   // Telemetry adds values to known devices only: a sensor feed alone does not make a machine appear on the wall.
-  for (const [deviceId, perDevice] of values) {
-    const d = devices.get(deviceId);
+  for (const [key, perDevice] of values) {
+    const d = devices.get(key);
     if (d) {
       d.values = [...perDevice.values()];
     }
   }
   for (const a of alerts.values()) {
     if (a.deviceId) {
-      const d = ensure(a.deviceId, a.equipmentId);
+      const d = ensure(a.deviceId, a.tenant, a.equipmentId);
       if (!a.equipmentId && d.equipmentId) {
         a.equipmentId = d.equipmentId;
       }

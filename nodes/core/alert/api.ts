@@ -235,9 +235,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   if (!auth.ok) return error(auth.status, auth.code, auth.message, { ...headers, ...auth.headers });
   const scope = callerScope(req.headers, tokens, tenantTokens);
 
-  // mute windows are kept per device id across tenants: only the admin token may set or lift them
-  if (muteRoute && scope !== null) return error(404, 'not_found', `no route ${path}`, headers);
-  if (muteRoute) return handleMuteRoute(hosts, method, parts, req.body, req.bodyTooLarge === true, headers, ctx.now?.() ?? Date.now());
+  // mute windows are keyed by (tenant, device): a tenant token sets and lifts only its own tenant's
+  if (muteRoute) return handleMuteRoute(hosts, method, parts, req.body, req.bodyTooLarge === true, headers, ctx.now?.() ?? Date.now(), scope, str(req.query.tenant));
   if (parts[0] === 'devices') {
     const limitText = str(req.query.limit);
     let limit = DEVICES_DEFAULT_LIMIT;
@@ -254,7 +253,7 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
     const rows = scope === null ? ctx.devices() : ctx.devices().filter((r) => inScope(scope, typeof r.tenant === 'string' ? r.tenant : undefined));
     const { page, next } = pageDevices(rows, limit, after);
     // mute marks on the page's rows; muted devices no health node has seen yet follow the last page
-    const body = withMutes(page, hosts, !next);
+    const body = withMutes(page, hosts, !next, scope);
     return { status: 200, headers: next ? { ...headers, 'X-Next-Cursor': next, Link: `<?limit=${limit}&cursor=${next}>; rel="next"` } : headers, body };
   }
 

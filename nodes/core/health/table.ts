@@ -12,7 +12,13 @@
 // cleared at most once). Down devices (OFFLINE/TIMEOUT) get no protection here on purpose: status and last-will messages are
 // unsigned, so protecting them would let anyone who can publish a will for random ids push the live fleet
 // out; the open alert for a down device is kept by moby-alert, which does protect it.
+//
+// Tenants (docs/tenants.md): the bound holds per tenant. A tenant's device has the id `<tenant>~<device>`
+// (core/tenant.ts scopeHealthId); a new device of a tenant at its bound takes the row of that tenant's own
+// longest-idle device, so one tenant's flood of device ids never evicts another tenant's devices. Without
+// tenants every id is in the one '' partition and the table behaves exactly as before.
 import type { DeviceState, HealthEvent, HealthReason } from '../contract';
+import { unscopeHealthId } from '../tenant';
 
 export const DEVICE_STATES: readonly DeviceState[] = ['UNKNOWN', 'ONLINE', 'OFFLINE', 'TIMEOUT'];
 const UNKNOWN = 0;
@@ -44,7 +50,7 @@ export interface HealthTableOptions {
   learnMinTimeoutMs?: number;
   /** a recovering device must keep sending for this long before it is reported ONLINE again (0 = off) */
   holdDownMs?: number;
-  /** device bound: beyond it the device idle for the longest (CLOCK) is evicted (default 1,000,000) */
+  /** device bound, per tenant: beyond it the tenant's device idle for the longest (CLOCK) is evicted (default 1,000,000) */
   maxDevices?: number;
   now?: () => number;
 }
@@ -112,6 +118,10 @@ export class HealthTable {
   private touched = new Uint8Array(0);
   private hand = 0;
   private evictedCount = 0;
+  // the tenant partition of each row (index into partNames) and the rows per partition ('' = no tenant)
+  private rowPart: number[] = [];
+  private readonly partIds = new Map<string, number>();
+  private readonly partRows: number[] = [];
   private readonly equipment = new Map<number, string>();
   private readonly counts = [0, 0, 0, 0];
   private readonly scratch = new Float64Array(LEARN_RING);
@@ -381,8 +391,10 @@ export class HealthTable {
       return found;
     }
     let i: number;
-    if (this.size >= this.maxDevices) {
-      i = this.victim();
+    const part = this.partitionOf(id);
+    if (this.partRows[part] >= this.maxDevices) {
+      // the tenant is at its bound: its own longest-idle device makes room
+      i = this.victim(part);
       this.index.delete(this.ids[i]);
       this.equipment.delete(i);
       this.counts[this.state[i]]--;
@@ -392,6 +404,8 @@ export class HealthTable {
       if (this.size === this.cap) this.grow(Math.min(this.cap * 2, Math.max(this.maxDevices, 64)));
       i = this.size++;
       this.ids.push(id);
+      this.rowPart.push(part);
+      this.partRows[part]++;
     }
     this.index.set(id, i);
     // a new row starts untouched: behind the hand, it still gets a full revolution before it can go
@@ -410,11 +424,28 @@ export class HealthTable {
     return i;
   }
 
-  /** The CLOCK hand: the first row not touched since the hand last passed it (clearing those it skips). */
-  private victim(): number {
+  /** The tenant partition number of a device id ('' = no tenant = 0). */
+  private partitionOf(id: string): number {
+    const tenant = id.includes('~') ? (unscopeHealthId(id).tenant ?? '') : '';
+    let p = this.partIds.get(tenant);
+    if (p === undefined) {
+      p = this.partRows.length;
+      this.partIds.set(tenant, p);
+      this.partRows.push(0);
+    }
+    return p;
+  }
+
+  /**
+   * The CLOCK hand: the first row of the partition not touched since the hand last passed it (clearing
+   * those it skips). Rows of other partitions are passed over untouched: one tenant's flood does not age
+   * another tenant's devices.
+   */
+  private victim(part: number): number {
     for (;;) {
       const i = this.hand;
       this.hand = i + 1 >= this.size ? 0 : i + 1;
+      if (this.rowPart[i] !== part) continue;
       if (this.touched[i] === 0) return i;
       this.touched[i] = 0;
     }
