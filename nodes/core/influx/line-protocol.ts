@@ -33,11 +33,18 @@ const KEY_ESCAPE = /[,= \\\n\r\t]/g;
 const STRING_ESCAPE = /["\\\n\r]/g;
 const CONTROL_REPLACE: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
+// Tests without the g flag: almost every name and value needs no escaping, and a test allocates nothing
+// where replace() with a callback sets up a global match (profiled on the pipeline's hot path, issue 16).
+const NEEDS_MEASUREMENT_ESCAPE = /[, \\\n\r\t]/;
+const NEEDS_KEY_ESCAPE = /[,= \\\n\r\t]/;
+const NEEDS_STRING_ESCAPE = /["\\\n\r]/;
+
 // Line protocol cannot carry a raw newline anywhere, so control characters become a visible "\n" text.
 const escapeName = (s: string, re: RegExp) => s.replace(re, (c) => CONTROL_REPLACE[c] ?? `\\${c}`);
-export const escapeMeasurement = (s: string): string => escapeName(s, MEASUREMENT_ESCAPE);
-export const escapeKey = (s: string): string => escapeName(s, KEY_ESCAPE);
-export const escapeStringField = (s: string): string => `"${s.replace(STRING_ESCAPE, (c) => CONTROL_REPLACE[c] ?? `\\${c}`)}"`;
+export const escapeMeasurement = (s: string): string => (NEEDS_MEASUREMENT_ESCAPE.test(s) ? escapeName(s, MEASUREMENT_ESCAPE) : s);
+export const escapeKey = (s: string): string => (NEEDS_KEY_ESCAPE.test(s) ? escapeName(s, KEY_ESCAPE) : s);
+export const escapeStringField = (s: string): string =>
+  NEEDS_STRING_ESCAPE.test(s) ? `"${s.replace(STRING_ESCAPE, (c) => CONTROL_REPLACE[c] ?? `\\${c}`)}"` : `"${s}"`;
 
 /** Renders an epoch-ms timestamp in the given precision (`s` truncates: it cannot hold milliseconds). */
 export function formatTimestamp(ms: number, precision: Precision): string {
