@@ -1,6 +1,16 @@
 // Panel options, declared through Grafana's options builder so they get the standard editor UI.
 import { PanelOptionsEditorBuilder, type SelectableValue } from '@grafana/data';
-import { DEFAULT_FIELDS, DEFAULT_OPTIONS, type AlertPhase, type FieldMap, type PanelOptions, type Severity } from './types';
+import { DEFAULT_FIELDS, DEFAULT_OPTIONS, type AlertPhase, type DeviceSort, type FieldMap, type PanelOptions, type Severity } from './types';
+
+/** The equipment sort orders: `label` in the panel editor, `short` in the panel's own sort menu. */
+export const DEVICE_SORTS: ReadonlyArray<{ value: DeviceSort; label: string; short: string }> = [
+  { value: 'condition', label: 'Worst first (card colour)', short: 'worst first' },
+  { value: 'state', label: 'Connectivity (offline first)', short: 'connectivity' },
+  { value: 'alerts', label: 'Open alerts', short: 'open alerts' },
+  { value: 'score', label: 'Anomaly score', short: 'anomaly score' },
+  { value: 'lastSeen', label: 'Last seen (oldest first)', short: 'last seen' },
+  { value: 'name', label: 'Name', short: 'name' },
+];
 
 const FIELD_LABELS: Record<keyof FieldMap, string> = {
   time: 'Time',
@@ -94,16 +104,7 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
       path: 'deviceSort',
       name: 'Sort equipment by',
       defaultValue: d.deviceSort,
-      settings: {
-        options: [
-          { value: 'condition', label: 'Worst first (card colour)' },
-          { value: 'state', label: 'Connectivity (offline first)' },
-          { value: 'alerts', label: 'Open alerts' },
-          { value: 'score', label: 'Anomaly score' },
-          { value: 'lastSeen', label: 'Last seen (oldest first)' },
-          { value: 'name', label: 'Name' },
-        ],
-      },
+      settings: { options: DEVICE_SORTS.map(({ value, label }) => ({ value, label })) },
       category: ['Equipment'],
     })
     .addRadio({

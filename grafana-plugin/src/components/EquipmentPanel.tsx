@@ -15,6 +15,7 @@ import {
 } from '../data/alerts';
 import { countStates, filterDevices, sortDevices, toDeviceViews } from '../data/devices';
 import { buildModel } from '../data/frames';
+import { DEVICE_SORTS } from '../options';
 import { fitScale } from '../data/status';
 import {
   AlertPhase,
@@ -46,14 +47,16 @@ const PHASES: AlertPhase[] = ['firing', 'acknowledged', 'resolved'];
 const SEVERITIES: Severity[] = ['critical', 'warning', 'info'];
 const STATES: DisplayState[] = ['offline', 'silent', 'unknown', 'online'];
 const PROBLEM_STATES: DisplayState[] = ['offline', 'silent', 'unknown'];
-const SORTS: Array<{ value: DeviceSort; label: string }> = [
-  { value: 'condition', label: 'worst first' },
-  { value: 'state', label: 'connectivity' },
-  { value: 'alerts', label: 'open alerts' },
-  { value: 'score', label: 'anomaly score' },
-  { value: 'lastSeen', label: 'last seen' },
-  { value: 'name', label: 'name' },
-];
+
+/** A toolbar toggle: a button that shows (and tells assistive technology) whether it is pressed. */
+function Chip(props: { on: boolean; onClick: () => void; styles: { chip: string; chipOn: string }; children: React.ReactNode }) {
+  const { on, onClick, styles, children } = props;
+  return (
+    <button type="button" className={cx(styles.chip, on && styles.chipOn)} aria-pressed={on} onClick={onClick}>
+      {children}
+    </button>
+  );
+}
 
 /** Re-renders every `ms` so ages ("3m ago") stay true on a wall display without a query refresh. */
 function useNow(ms: number): number {
@@ -283,6 +286,8 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
       ? fitScale(shownDevices.length, gridSize.width, gridSize.height, cardBase('wall'), Math.min(1, m.font), m.font)
       : undefined;
   const cardMetrics = cardFont !== undefined && cardFont !== m.font ? metrics(options.density, options.fontSize, cardFont) : m;
+  // what the tile and card grids share (the known devices, the space, the selection)
+  const gridProps = { devices: shownDevices, width: gridSize.width, height: gridSize.height, now, styles, selected, onSelect: setSelected };
   const total = devices.length;
   const summary =
     `${alertCounts.firing} firing` +
@@ -318,60 +323,41 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
         </div>
         {showGrid &&
           (['cards', 'tiles'] as const).map((l) => (
-            <button
-              key={l}
-              type="button"
-              className={cx(styles.chip, layout === l && styles.chipOn)}
-              aria-pressed={layout === l}
-              onClick={() => setLayoutChoice(l)}
-            >
+            <Chip key={l} styles={styles} on={layout === l} onClick={() => setLayoutChoice(l)}>
               {l}
-            </button>
+            </Chip>
           ))}
         {showGrid &&
           STATES.map((s) => {
             const on = activeStates ? activeStates.includes(s) : false;
             return (
-              <button
+              <Chip
                 key={s}
-                type="button"
-                className={cx(styles.chip, on && styles.chipOn)}
-                aria-pressed={on}
+                styles={styles}
+                on={on}
                 onClick={() => setStates(toggle(activeStates ?? [], s).length ? toggle(activeStates ?? [], s) : null)}
               >
                 <span style={{ color: stateColor(theme, s), display: 'inline-flex' }}>
                   <Glyph kind={s === 'online' ? 'ok' : s} />
                 </span>
                 {s} {stateCounts[s]}
-              </button>
+              </Chip>
             );
           })}
         {showAlerts &&
           PHASES.map((p) => (
-            <button
-              key={p}
-              type="button"
-              className={cx(styles.chip, phases.includes(p) && styles.chipOn)}
-              aria-pressed={phases.includes(p)}
-              onClick={() => setPhases(toggle(phases, p))}
-            >
+            <Chip key={p} styles={styles} on={phases.includes(p)} onClick={() => setPhases(toggle(phases, p))}>
               {p} {alertCounts[p]}
-            </button>
+            </Chip>
           ))}
         {showAlerts &&
           SEVERITIES.map((s) => (
-            <button
-              key={s}
-              type="button"
-              className={cx(styles.chip, severities.includes(s) && styles.chipOn)}
-              aria-pressed={severities.includes(s)}
-              onClick={() => setSeverities(toggle(severities, s))}
-            >
+            <Chip key={s} styles={styles} on={severities.includes(s)} onClick={() => setSeverities(toggle(severities, s))}>
               <span style={{ color: severityColor(theme, s).bg, display: 'inline-flex' }}>
                 <Glyph kind={s} />
               </span>
               {s}
-            </button>
+            </Chip>
           ))}
         {showGrid && (
           <select
@@ -380,9 +366,9 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
             value={sort}
             onChange={(e) => setSort(e.currentTarget.value as DeviceSort)}
           >
-            {SORTS.map((o) => (
+            {DEVICE_SORTS.map((o) => (
               <option key={o.value} value={o.value}>
-                sort: {o.label}
+                sort: {o.short}
               </option>
             ))}
           </select>
@@ -421,29 +407,13 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
             )}
             <div ref={gridSection.ref} className={styles.section}>
               {layout === 'tiles' ? (
-                <TileGrid
-                  devices={shownDevices}
-                  width={gridSize.width}
-                  height={gridSize.height}
-                  now={now}
-                  metrics={m}
-                  styles={styles}
-                  selected={selected}
-                  onSelect={setSelected}
-                  onGroup={(equipment) => setText(equipment)}
-                />
+                <TileGrid {...gridProps} metrics={m} onGroup={(equipment) => setText(equipment)} />
               ) : (
                 <EquipmentGrid
-                  devices={shownDevices}
-                  width={gridSize.width}
-                  height={gridSize.height}
-                  now={now}
+                  {...gridProps}
                   metrics={cardMetrics}
-                  styles={styles}
                   defaultThreshold={options.scoreThreshold}
                   valueFields={valueFields}
-                  selected={selected}
-                  onSelect={setSelected}
                   linksFor={(d) => deviceLinks(d.deviceId, d.equipmentId, d.links)}
                 />
               )}

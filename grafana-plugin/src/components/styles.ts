@@ -69,36 +69,26 @@ export interface ConditionColor {
   text: string;
 }
 
+const viz = (theme: GrafanaTheme2, name: string) => theme.visualization.getColorByName(name);
+
+/** The base colour of each condition (the hatch for connectivity is added by conditionColor). */
+const CONDITION_FILL: Record<Condition, (theme: GrafanaTheme2) => string> = {
+  critical: (t) => t.colors.error.main,
+  warning: (t) => t.colors.warning.main,
+  info: (t) => t.colors.info.main,
+  ok: (t) => t.colors.success.main,
+  offline: (t) => viz(t, 'dark-purple'),
+  silent: (t) => viz(t, t.isDark ? 'light-purple' : 'purple'),
+  unknown: (t) => (t.isDark ? '#5b5e66' : '#b3b6bd'),
+};
+
 /**
  * Alert severities use Grafana's status tokens (error, warning, info), healthy is success; connectivity uses
  * the purple family of the visualisation palette and a hatch, so OFFLINE never looks like critical and SILENT
  * never like warning, with or without colour vision.
  */
 export function conditionColor(theme: GrafanaTheme2, c: Condition): ConditionColor {
-  const viz = (name: string) => theme.visualization.getColorByName(name);
-  let fill: string;
-  switch (c) {
-    case 'critical':
-      fill = theme.colors.error.main;
-      break;
-    case 'warning':
-      fill = theme.colors.warning.main;
-      break;
-    case 'info':
-      fill = theme.colors.info.main;
-      break;
-    case 'ok':
-      fill = theme.colors.success.main;
-      break;
-    case 'offline':
-      fill = viz('dark-purple');
-      break;
-    case 'silent':
-      fill = viz(theme.isDark ? 'light-purple' : 'purple');
-      break;
-    default:
-      fill = theme.isDark ? '#5b5e66' : '#b3b6bd';
-  }
+  const fill = (CONDITION_FILL[c] ?? CONDITION_FILL.unknown)(theme);
   const text = theme.colors.getContrastText(fill);
   if (!CONNECTIVITY.has(c)) {
     return { fill, background: fill, text };
@@ -110,6 +100,27 @@ export function conditionColor(theme: GrafanaTheme2, c: Condition): ConditionCol
     text,
   };
 }
+
+/** Cards and alert rows: head at the top, details at the bottom, nothing spilling out. */
+const stackedBox = {
+  padding: '0.3em 0.6em',
+  display: 'flex',
+  flexDirection: 'column',
+  justifyContent: 'space-between',
+  overflow: 'hidden',
+} as const;
+
+/** The toolbar's filter chips and sort menu: one pill look. */
+const toolbarPill = (theme: GrafanaTheme2) => ({
+  border: `1px solid ${theme.colors.border.medium}`,
+  background: theme.colors.background.primary,
+  color: theme.colors.text.secondary,
+  borderRadius: theme.shape.radius.pill,
+  padding: theme.spacing(0, 1),
+  fontSize: '0.85em',
+  cursor: 'pointer',
+  '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
+});
 
 export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
   root: css({
@@ -137,35 +148,18 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
   toolbar: css({ display: 'flex', flexWrap: 'wrap', alignItems: 'center', gap: theme.spacing(0.5) }),
   search: css({ width: theme.spacing(28), maxWidth: '100%' }),
   chip: css({
-    border: `1px solid ${theme.colors.border.medium}`,
-    background: theme.colors.background.primary,
-    color: theme.colors.text.secondary,
-    borderRadius: theme.shape.radius.pill,
-    padding: theme.spacing(0, 1),
-    fontSize: '0.85em',
+    ...toolbarPill(theme),
     lineHeight: 1.8,
-    cursor: 'pointer',
     display: 'inline-flex',
     alignItems: 'center',
     gap: theme.spacing(0.5),
-    '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
   }),
   chipOn: css({
     borderColor: theme.colors.primary.border,
     background: theme.colors.primary.transparent,
     color: theme.colors.text.primary,
   }),
-  select: css({
-    border: `1px solid ${theme.colors.border.medium}`,
-    background: theme.colors.background.primary,
-    color: theme.colors.text.secondary,
-    borderRadius: theme.shape.radius.pill,
-    padding: theme.spacing(0, 1),
-    fontSize: '0.85em',
-    height: '1.9em',
-    cursor: 'pointer',
-    '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
-  }),
+  select: css({ ...toolbarPill(theme), height: '1.9em' }),
   note: css({ color: theme.colors.text.secondary, fontSize: '0.85em' }),
   linkButton: css({
     background: 'none',
@@ -184,11 +178,7 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     background: theme.colors.background.secondary,
     border: `2px solid ${theme.colors.border.weak}`,
     borderRadius: theme.shape.radius.default,
-    padding: '0.3em 0.6em',
-    display: 'flex',
-    flexDirection: 'column',
-    justifyContent: 'space-between',
-    overflow: 'hidden',
+    ...stackedBox,
     cursor: 'pointer',
     textAlign: 'left',
     color: theme.colors.text.primary,
@@ -243,11 +233,7 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     border: `1px solid ${theme.colors.border.weak}`,
     borderLeftWidth: 4,
     borderRadius: theme.shape.radius.default,
-    padding: '0.3em 0.6em',
-    display: 'flex',
-    flexDirection: 'column',
-    justifyContent: 'space-between',
-    overflow: 'hidden',
+    ...stackedBox,
   }),
   alertResolved: css({ opacity: 0.75 }),
   alertHead: css({ display: 'flex', alignItems: 'center', gap: '0.5em', height: '2em', minWidth: 0, whiteSpace: 'nowrap' }),
