@@ -3,6 +3,12 @@ import { PanelOptionsEditorBuilder, type SelectableValue } from '@grafana/data';
 import { DEFAULT_FIELDS, DEFAULT_OPTIONS, type AlertPhase, type DeviceSort, type FieldMap, type PanelOptions, type Severity } from './types';
 
 /** The equipment sort orders: `label` in the panel editor, `short` in the panel's own sort menu. */
+
+/** The builder types a multi-select's options as the array type of its value; each option is one element. */
+function multiOptions<T extends string>(options: Array<{ value: T; label: string }>): Array<SelectableValue<T[]>> {
+  return options as unknown as Array<SelectableValue<T[]>>;
+}
+
 export const DEVICE_SORTS: ReadonlyArray<{ value: DeviceSort; label: string; short: string }> = [
   { value: 'condition', label: 'Worst first (card colour)', short: 'worst first' },
   { value: 'state', label: 'Connectivity (offline first)', short: 'connectivity' },
@@ -72,12 +78,11 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
       name: 'Alert status shown by default',
       defaultValue: d.statusFilter,
       settings: {
-        options: [
+        options: multiOptions<AlertPhase>([
           { value: 'firing', label: 'Firing' },
           { value: 'acknowledged', label: 'Acknowledged' },
           { value: 'resolved', label: 'Resolved' },
-          // The builder types multi-select options as the array type; each option is one element.
-        ] as unknown as Array<SelectableValue<AlertPhase[]>>,
+        ]),
       },
       category: ['Filters'],
     })
@@ -85,13 +90,11 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
       path: 'severityFilter',
       name: 'Severities shown by default',
       defaultValue: d.severityFilter,
-      settings: {
-        options: [
-          { value: 'critical', label: 'Critical' },
-          { value: 'warning', label: 'Warning' },
-          { value: 'info', label: 'Info' },
-        ] as unknown as Array<SelectableValue<Severity[]>>,
-      },
+      settings: { options: multiOptions<Severity>([
+        { value: 'critical', label: 'Critical' },
+        { value: 'warning', label: 'Warning' },
+        { value: 'info', label: 'Info' },
+      ]) },
       category: ['Filters'],
     })
     .addBooleanSwitch({

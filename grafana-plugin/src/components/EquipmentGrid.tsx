@@ -9,24 +9,16 @@ import { formatNumber, relativeTime } from '../data/format';
 import { connectivityCondition, formatPercent, percentOfThreshold } from '../data/status';
 import { MeasuredValue, PanelLink } from '../types';
 import { Glyph } from './glyphs';
-import { conditionColor, Metrics, Styles } from './styles';
+import { conditionColor, DeviceLayoutProps, Metrics } from './styles';
 import { deviceKey } from '../data/keys';
 
 const STATE_LABEL = { online: 'ONLINE', silent: 'SILENT', offline: 'OFFLINE', unknown: 'UNKNOWN' } as const;
 const OVERSCAN_ROWS = 2;
 
-interface Props {
-  devices: DeviceView[];
-  width: number;
-  height: number;
-  now: number;
-  metrics: Metrics;
-  styles: Styles;
+interface Props extends DeviceLayoutProps {
   defaultThreshold: number;
   /** measured fields to show, in order; empty = the first three */
   valueFields: string[];
-  selected: string | null;
-  onSelect: (deviceId: string | null) => void;
   linksFor: (d: DeviceView) => PanelLink[];
 }
 

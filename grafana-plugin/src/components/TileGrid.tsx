@@ -3,21 +3,12 @@
 import { cx } from '@emotion/css';
 import { useTheme2 } from '@grafana/ui';
 import React, { useMemo } from 'react';
-import { DeviceView } from '../data/devices';
 import { Condition, CONDITIONS, rollup, tileLayout } from '../data/status';
 import { Glyph } from './glyphs';
-import { ConditionColor, conditionColor, Metrics, Styles } from './styles';
+import { ConditionColor, conditionColor, DeviceLayoutProps } from './styles';
 import { deviceKey } from '../data/keys';
 
-interface Props {
-  devices: DeviceView[];
-  width: number;
-  height: number;
-  now: number;
-  metrics: Metrics;
-  styles: Styles;
-  selected: string | null;
-  onSelect: (deviceId: string | null) => void;
+interface Props extends DeviceLayoutProps {
   /** clicking a group's header filters to that equipment */
   onGroup: (equipment: string) => void;
 }

@@ -3,6 +3,7 @@ import { css } from '@emotion/css';
 import { GrafanaTheme2 } from '@grafana/data';
 import { Condition, CONNECTIVITY, connectivityCondition } from '../data/status';
 import { Density, DisplayState, Severity } from '../types';
+import type { DeviceView } from '../data/devices';
 
 export interface Metrics {
   cardMin: number;
@@ -372,3 +373,16 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
 });
 
 export type Styles = ReturnType<typeof getStyles>;
+
+/** What both device layouts (cards: EquipmentGrid, tiles: TileGrid) get from the panel: the devices, the
+ * space they fill, the clock, the sizes and styles, and the selection they share. */
+export interface DeviceLayoutProps {
+  devices: DeviceView[];
+  width: number;
+  height: number;
+  now: number;
+  metrics: Metrics;
+  styles: Styles;
+  selected: string | null;
+  onSelect: (deviceId: string | null) => void;
+}
