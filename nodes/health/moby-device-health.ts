@@ -15,7 +15,7 @@ import {
   type TopicPattern,
 } from '../core/health';
 import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
-import { isTenant, scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/tenant';
+import { scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/tenant';
 import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
@@ -193,11 +193,9 @@ export = function (RED: NodeAPI) {
       const now = Date.now();
       const input = readHealthMessage(msg, now, readOpts);
       // a tenant's device has its own row even when another tenant uses the same id (docs/tenants.md); data
-      // gets its tenant from hmac-verify, a will or status from the flow (the tenant level of its topic,
-      // which the broker's ACL pins to the tenant's own devices), so a will marks only its tenant's device
-      const moby = msg.moby as { tenant?: unknown } | undefined;
-      const tenant = typeof moby === 'object' && moby !== null && isTenant(moby.tenant) ? moby.tenant : undefined;
-      if (tenant !== undefined && input.kind !== 'reject') input.device_id = scopeHealthId(tenant, input.device_id);
+      // gets its tenant from hmac-verify, a will or status from the `+tenant` level of its topic (which the
+      // broker's ACL pins to the tenant's own devices), so a will marks only its tenant's device
+      if (input.kind !== 'reject' && input.tenant !== undefined) input.device_id = scopeHealthId(input.tenant, input.device_id);
       try {
         if (input.kind === 'reject') {
           countRejected(TYPE, input.reject.code);
