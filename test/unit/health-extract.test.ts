@@ -116,6 +116,9 @@ describe('health message reading: the tenant of a will, status or activity (docs
   it('takes the tenant of a will or status from the +tenant level of its topic', () => {
     assert.deepEqual(read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }), { kind: 'status', device_id: 'pump-001', online: false, time: NOW, reason: 'lwt', tenant: 'beta' });
     assert.deepEqual(read({ topic: 't/acme/device/status/pump-001', payload: '{"status":"online"}' }), { kind: 'status', device_id: 'pump-001', online: true, time: NOW, reason: 'status', tenant: 'acme' });
+    // the old health form with a +tenant level: the last bare + is still the device
+    const mixed = readHealthMessage({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }, NOW, { ...tenantOpts, lwtTopics: [topic('t/+tenant/device/lwt/+')] });
+    assert.deepEqual(mixed, { kind: 'status', device_id: 'pump-001', online: false, time: NOW, reason: 'lwt', tenant: 'beta' });
     // a pattern without +tenant gives none: the device is tenant-less, as before
     assert.deepEqual(read({ topic: 'device/status/pump-001', payload: 'online' }), { kind: 'status', device_id: 'pump-001', online: true, time: NOW, reason: 'status' });
   });
