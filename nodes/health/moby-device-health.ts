@@ -194,8 +194,8 @@ export = function (RED: NodeAPI) {
       const input = readHealthMessage(msg, now, readOpts);
       // a tenant's device has its own row even when another tenant uses the same id (docs/tenants.md); data
       // gets its tenant from hmac-verify, a will or status from the `+tenant` level of its topic (which the
-      // broker's ACL pins to the tenant's own devices), so a will marks only its tenant's device
-      // rejects name the device as the tenant knows it, and carry its tenant in msg.moby.tenant (like data)
+      // broker's ACL pins to the tenant's own devices), so a will marks only its tenant's device. Rejects
+      // name the device as its tenant knows it and carry the tenant in msg.moby.tenant, as data does.
       const plainId = input.kind === 'reject' ? undefined : input.device_id;
       const tenant = input.kind === 'reject' ? undefined : input.tenant;
       const rejectAs = (reject: Reject) => {
