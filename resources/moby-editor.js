@@ -95,7 +95,7 @@
     if (levels.indexOf('{device_id}') >= 0) {
       return levels.map(function (l) { return l === '{device_id}' ? '+device_id' : l; }).join('/');
     }
-    if (levels.some(function (l) { return l.length > 1 && l.charAt(0) === '+'; })) return pattern;
+    if (levels.some(function (l) { return l.length > 1 && l.charAt(0) === '+' && l !== '+tenant'; })) return pattern;
     var last = levels.lastIndexOf('+');
     if (last < 0) return pattern;
     levels[last] = '+device_id';

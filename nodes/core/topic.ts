@@ -211,13 +211,14 @@ export function migrateDeviceLevel(pattern: string, level?: number | string): st
 
 /**
  * One device-health pattern of the old syntax (`{device_id}` marks the id level, else the last `+` holds
- * it) in this syntax. Patterns that already capture by name are returned as they are. Without any
+ * it) in this syntax. Patterns that already capture by name (other than `+tenant`) are returned as they are. Without any
  * wildcard nothing changes: such a pattern never gave an id from the topic, and still does not.
  */
 export function migrateHealthPattern(pattern: string): string {
   const levels = pattern.split('/');
   if (levels.includes('{device_id}')) return levels.map((l) => (l === '{device_id}' ? '+device_id' : l)).join('/');
-  if (levels.some((l) => l.length > 1 && l.startsWith('+'))) return pattern;
+  // `+tenant` names the tenant, not the device: `t/+tenant/device/lwt/+` still has its id in the last `+`
+  if (levels.some((l) => l.length > 1 && l.startsWith('+') && l !== '+tenant')) return pattern;
   const last = levels.lastIndexOf('+');
   if (last < 0) return pattern;
   levels[last] = '+device_id';

@@ -1,6 +1,6 @@
 // moby-device-health: maps Node-RED config and messages onto the device-health core (nodes/core/health).
 // Output 1: state changes (topic "device-health") and snapshots (topic "snapshot"); output 2: rejects.
-import type { HealthEvent } from '../core/contract';
+import type { HealthEvent, Reject } from '../core/contract';
 import {
   HealthService,
   HealthTable,
@@ -15,7 +15,7 @@ import {
   type TopicPattern,
 } from '../core/health';
 import { registerDeviceSource, type DeviceRow } from '../lib/device-directory';
-import { isTenant, scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/tenant';
+import { scopeHealthId, unscopeEvent, unscopeHealthId } from '../core/tenant';
 import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
@@ -193,11 +193,17 @@ export = function (RED: NodeAPI) {
       const now = Date.now();
       const input = readHealthMessage(msg, now, readOpts);
       // a tenant's device has its own row even when another tenant uses the same id (docs/tenants.md); data
-      // gets its tenant from hmac-verify, a will or status from the flow (the tenant level of its topic,
-      // which the broker's ACL pins to the tenant's own devices), so a will marks only its tenant's device
-      const moby = msg.moby as { tenant?: unknown } | undefined;
-      const tenant = typeof moby === 'object' && moby !== null && isTenant(moby.tenant) ? moby.tenant : undefined;
-      if (tenant !== undefined && input.kind !== 'reject') input.device_id = scopeHealthId(tenant, input.device_id);
+      // gets its tenant from hmac-verify, a will or status from the `+tenant` level of its topic (which the
+      // broker's ACL pins to the tenant's own devices), so a will marks only its tenant's device. Rejects
+      // name the device as its tenant knows it and carry the tenant in msg.moby.tenant, as data does.
+      const plainId = input.kind === 'reject' ? undefined : input.device_id;
+      const tenant = input.kind === 'reject' ? undefined : input.tenant;
+      const rejectAs = (reject: Reject) => {
+        const out = withReject(msg, reject);
+        if (tenant !== undefined) (out.moby as { tenant?: string }).tenant = tenant;
+        return out;
+      };
+      if (input.kind !== 'reject' && tenant !== undefined) input.device_id = scopeHealthId(tenant, input.device_id);
       try {
         if (input.kind === 'reject') {
           countRejected(TYPE, input.reject.code);
@@ -212,7 +218,7 @@ export = function (RED: NodeAPI) {
             countEvent(TYPE, 'online_status_ignored');
           } else if (!gate.ok) {
             countRejected(TYPE, gate.code);
-            send([null, withReject(msg, { code: gate.code, reason: gate.reason, device_id: input.device_id, field: 'topic' })]);
+            send([null, rejectAs({ code: gate.code, reason: gate.reason, device_id: plainId, field: 'topic' })]);
           } else {
             service!.status(input.device_id, input.online, input.time, input.reason, input.equipment_id);
             dirty = true;
@@ -228,9 +234,8 @@ export = function (RED: NodeAPI) {
         countEvictions();
       } catch (err) {
         if (!(err instanceof TableFullError)) return done(err as Error);
-        const id = input.kind === 'reject' ? undefined : input.device_id;
         countRejected(TYPE, 'too_many_devices');
-        send([null, withReject(msg, { code: 'too_many_devices', reason: err.message, device_id: id })]);
+        send([null, rejectAs({ code: 'too_many_devices', reason: err.message, device_id: plainId })]);
       }
       done();
     }

@@ -23,7 +23,6 @@ const channelsNode = require('../../dist/nodes/alert/moby-alert-channels.js');
 const influxNode = require('../../dist/nodes/influx/moby-influx.js');
 const healthNode = require('../../dist/nodes/health/moby-device-health.js');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
-const changeNode = require('@node-red/nodes/core/function/15-change.js');
 
 helper.init(require.resolve('node-red'));
 
@@ -50,7 +49,7 @@ interface Msg {
   payload?: any;
   topic?: string;
   anomaly?: any;
-  moby?: { device_id?: string; tenant?: string; reject?: { code: string; reason: string; field?: string } };
+  moby?: { device_id?: string; tenant?: string; reject?: { code: string; reason: string; device_id?: string; field?: string } };
 }
 
 function collect(id: string): Msg[] {
@@ -136,12 +135,12 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       { id: 'slackBeta', type: 'moby-slack-webhook', name: 'beta slack', timeout: 2 },
       ...(opts.wills
         ? [
-            // the tenant of a will is its topic's tenant level (the broker's ACL pins it to the tenant's devices)
-            { id: 'inWill', type: 'mqtt in', topic: 't/+/device/lwt/+', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['willTenant']] },
-            { id: 'willTenant', type: 'change', rules: [{ t: 'set', p: 'moby.tenant', pt: 'msg', to: '$split(topic, "/")[1]', tot: 'jsonata' }], wires: [['health']] },
+            // the tenant of a will is its topic's tenant level (the broker's ACL pins it to the tenant's
+            // devices): the health node reads it through `+tenant` in its will pattern, no change node between
+            { id: 'inWill', type: 'mqtt in', topic: 't/+/device/lwt/+', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['health']] },
           ]
         : []),
-      { id: 'health', type: 'moby-device-health', timeout: 3600, lwtTopics: 't/+/device/lwt/+', wires: [opts.wills ? ['healthEvents', 'alert'] : [], ['healthRejects']] },
+      { id: 'health', type: 'moby-device-health', timeout: 3600, lwtTopics: 't/+tenant/device/lwt/+device_id', wires: [opts.wills ? ['healthEvents', 'alert'] : [], ['healthRejects']] },
       // every tenant to its own bucket (and org); VictoriaMetrics keeps each `db` apart
       { id: 'db', type: 'moby-influx', url: vm.url, org: 'platform', bucket: 'shared', tenantBucket: 'tenant-{tenant}', tenantOrg: '{tenant}', bucketAsDb: true, precision: 'ms' },
       { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 1000, flushInterval: 0.2, retryMaxDelay: 1, wires: [['writeRejects']] },
@@ -155,7 +154,7 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       slackAcme: { url: `${slack.acme.url}/services/ACME/B000/XXXX` },
       slackBeta: { url: `${slack.beta.url}/services/BETA/B000/XXXX` },
     };
-    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, changeNode, captureHttpNode], flow(opts), creds);
+    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, captureHttpNode], flow(opts), creds);
     await waitFor(() => (helper.getNode('b') as { connected?: boolean }).connected, 10000, 'mqtt connected');
     client = await mqtt.connectAsync(broker.url, { clean: true });
   }
@@ -423,7 +422,8 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await waitFor(() => healthEvents.filter((m) => m.payload.state === 'ONLINE').length === 2, 10000, 'both ONLINE');
     assert.deepEqual(healthEvents.map((m) => `${m.payload.tenant}/${m.payload.device_id}:${m.payload.state}`).sort(), ['acme/pump-001:ONLINE', 'beta/pump-001:ONLINE']);
 
-    // beta's pump-001 dies: its will arrives on beta's topic
+    // beta's pump-001 dies: its will arrives on beta's topic, straight from mqtt in (no msg.moby.tenant): the
+    // tenant comes from the +tenant level of the health node's will pattern
     await client!.publishAsync('t/beta/device/lwt/pump-001', 'offline', { qos: 1 });
     await waitFor(() => healthEvents.some((m) => m.payload.state === 'OFFLINE'), 10000, 'OFFLINE event');
     const offline = healthEvents.filter((m) => m.payload.state === 'OFFLINE').map((m) => `${m.payload.tenant}/${m.payload.device_id}`);
@@ -448,5 +448,18 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await client!.publishAsync('t/beta/device/lwt/pump-001', 'offline', { qos: 1 });
     await sleep(300);
     assert.deepEqual(await rows(TOKENS.acme), ['acme/pump-001:ONLINE']);
+
+    // a will on the topic of a tenant whose pump-001 never proved itself is refused like any unproven will,
+    // and names the tenant and the device as that tenant knows it
+    await client!.publishAsync('t/gamma/device/lwt/pump-001', 'offline', { qos: 1 });
+    await waitFor(() => healthRejects.length === 1, 10000, 'gamma will refused');
+    const refused = healthRejects[0].moby!;
+    assert.deepEqual([refused.reject!.code, refused.reject!.device_id, refused.reject!.field, refused.tenant], ['untrusted_status', 'pump-001', 'topic', 'gamma']);
+    // a tenant level breaking the tenant rule never reaches a row either
+    await client!.publishAsync('t/gam.ma/device/lwt/pump-001', 'offline', { qos: 1 });
+    await waitFor(() => healthRejects.length === 2, 10000, 'bad tenant refused');
+    assert.deepEqual([healthRejects[1].moby!.reject!.code, healthRejects[1].moby!.reject!.field], ['bad_tenant', 'topic']);
+    assert.deepEqual(await rows(ADMIN_TOKEN), ['acme/pump-001:ONLINE', 'beta/pump-001:OFFLINE']);
+    assert.deepEqual(healthEvents.filter((m) => m.payload.state === 'OFFLINE').map((m) => `${m.payload.tenant}/${m.payload.device_id}`), ['beta/pump-001']);
   });
 });

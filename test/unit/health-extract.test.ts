@@ -101,3 +101,62 @@ describe('health message reading', () => {
     assert.match(parseKnownDevices('a b c') as string, /not "device_id/);
   });
 });
+
+describe('health message reading: the tenant of a will, status or activity (docs/tenants.md)', () => {
+  const tenantOpts: HealthReadOptions = {
+    lwtTopics: [topic('t/+tenant/device/lwt/+device_id')],
+    statusTopics: [topic('t/+tenant/device/status/+device_id'), topic('device/status/+device_id')],
+    activityTopics: [topic('t/+tenant/raw/+device_id/#')],
+    clockSkewMs: 30_000,
+    maxIdLength: 64,
+  };
+  const read = (msg: { topic?: string; payload?: unknown; moby?: unknown }) => readHealthMessage(msg, NOW, tenantOpts);
+  const rejectOf = (r: ReturnType<typeof read>) => (r.kind === 'reject' ? [r.reject.code, r.reject.device_id, r.reject.field] : r);
+
+  it('takes the tenant of a will or status from the +tenant level of its topic', () => {
+    assert.deepEqual(read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }), { kind: 'status', device_id: 'pump-001', online: false, time: NOW, reason: 'lwt', tenant: 'beta' });
+    assert.deepEqual(read({ topic: 't/acme/device/status/pump-001', payload: '{"status":"online"}' }), { kind: 'status', device_id: 'pump-001', online: true, time: NOW, reason: 'status', tenant: 'acme' });
+    // the old health form with a +tenant level: the last bare + is still the device
+    const mixed = readHealthMessage({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }, NOW, { ...tenantOpts, lwtTopics: [topic('t/+tenant/device/lwt/+')] });
+    assert.deepEqual(mixed, { kind: 'status', device_id: 'pump-001', online: false, time: NOW, reason: 'lwt', tenant: 'beta' });
+    // a pattern without +tenant gives none: the device is tenant-less, as before
+    assert.deepEqual(read({ topic: 'device/status/pump-001', payload: 'online' }), { kind: 'status', device_id: 'pump-001', online: true, time: NOW, reason: 'status' });
+  });
+
+  it('takes the tenant of activity from a +tenant activity pattern, and of verified data from msg.moby.tenant', () => {
+    assert.deepEqual(read({ topic: 't/acme/raw/m3/temp', payload: '21.5' }), { kind: 'activity', device_id: 'm3', time: NOW, verified: false, tenant: 'acme' });
+    // the message names the device, the topic still names the tenant
+    assert.deepEqual(read({ topic: 't/acme/raw/m3/temp', payload: { tags: { device_id: 'm4' } } }), { kind: 'activity', device_id: 'm4', time: NOW, verified: false, tenant: 'acme' });
+    const verified = read({ topic: 't/beta/devices/pump-001/telemetry', payload: {}, moby: { device_id: 'pump-001', tenant: 'beta', auth: { verified: true } } });
+    assert.deepEqual(verified, { kind: 'activity', device_id: 'pump-001', time: NOW, verified: true, tenant: 'beta' });
+  });
+
+  it('accepts msg.moby.tenant beside a topic tenant when both name the same tenant', () => {
+    const r = read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline', moby: { tenant: 'beta' } });
+    assert.equal(r.kind === 'status' && r.tenant, 'beta');
+    // msg.moby.tenant alone (a flow that sets it, the way before +tenant) still scopes a tenant-less pattern
+    const flowSet = read({ topic: 'device/status/pump-001', payload: 'online', moby: { tenant: 'acme' } });
+    assert.equal(flowSet.kind === 'status' && flowSet.tenant, 'acme');
+  });
+
+  it('rejects a topic tenant that contradicts msg.moby.tenant as tenant_mismatch', () => {
+    assert.deepEqual(rejectOf(read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline', moby: { tenant: 'acme' } })), ['tenant_mismatch', 'pump-001', 'moby.tenant']);
+    assert.deepEqual(rejectOf(read({ topic: 't/beta/raw/m3/temp', payload: { tenant: 'x' }, moby: { device_id: 'm3', tenant: 'acme', auth: { verified: true } } })), ['tenant_mismatch', 'm3', 'moby.tenant']);
+  });
+
+  it('rejects a tenant that breaks the tenant rule as bad_tenant, naming the field (never a tenant-less row)', () => {
+    assert.deepEqual(rejectOf(read({ topic: 't/be.ta/device/lwt/pump-001', payload: 'offline' })), ['bad_tenant', 'pump-001', 'topic']);
+    assert.deepEqual(rejectOf(read({ topic: `t/${'a'.repeat(65)}/device/lwt/pump-001`, payload: 'offline' })), ['bad_tenant', 'pump-001', 'topic']);
+    // MQTT allows an empty level; an empty tenant names no tenant
+    assert.deepEqual(rejectOf(read({ topic: 't//device/status/pump-001', payload: 'online' })), ['bad_tenant', 'pump-001', 'topic']);
+    assert.deepEqual(rejectOf(read({ topic: 't/a~b/raw/m3/x', payload: 1 })), ['bad_tenant', 'm3', 'topic']);
+    assert.deepEqual(rejectOf(read({ topic: 'device/status/pump-001', payload: 'online', moby: { tenant: 'acme/x' } })), ['bad_tenant', 'pump-001', 'moby.tenant']);
+    assert.deepEqual(rejectOf(read({ payload: 1, moby: { device_id: 'm1', tenant: 42 } })), ['bad_tenant', 'm1', 'moby.tenant']);
+    // a bad device level is still named by the reject's device only when it is a usable id
+    assert.deepEqual(rejectOf(read({ topic: 't/be.ta/device/lwt/bad id', payload: 'offline' })), ['bad_tenant', undefined, 'topic']);
+  });
+
+  it('keeps the tenant-less behaviour without any tenant (null msg.moby.tenant counts as absent)', () => {
+    assert.deepEqual(read({ payload: 1, moby: { device_id: 'm1', tenant: null } }), { kind: 'activity', device_id: 'm1', time: NOW, verified: false });
+  });
+});

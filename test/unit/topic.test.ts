@@ -134,6 +134,9 @@ describe('topic patterns (core/topic.ts)', () => {
       assert.equal(migrateHealthPattern('a/+/b/+'), 'a/+/b/+device_id');
       assert.equal(migrateHealthPattern('a/b/#'), 'a/b/#');
       assert.equal(migrateHealthPattern('t/+tenant/lwt/+device_id'), 't/+tenant/lwt/+device_id');
+      // +tenant names no device: the last bare + still holds the id (as the verifier's migration skips +tenant)
+      assert.equal(migrateHealthPattern('t/+tenant/device/lwt/+'), 't/+tenant/device/lwt/+device_id');
+      assert.equal(migrateHealthPattern('t/+tenant/+site/+'), 't/+tenant/+site/+');
       assert.equal(migrateHealthPatterns('device/lwt/+, plant/+/{device_id}\nx/+'), 'device/lwt/+device_id, plant/+/+device_id\nx/+device_id');
       assert.equal(migrateHealthPatterns(''), '');
     });

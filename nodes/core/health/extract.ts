@@ -3,6 +3,7 @@
 import type { Reject } from '../contract';
 import { FORBIDDEN_KEYS, checkValue, parseJsonSafe } from '../safe-json';
 import { TopicPattern, migrateHealthPattern, parseTopicPattern } from '../topic';
+import { isTenant } from '../tenant';
 
 export type { TopicPattern };
 
@@ -35,9 +36,13 @@ export interface HealthReadOptions {
   maxIdLength: number;
 }
 
+/**
+ * `tenant` (absent without tenants) is the topic's `+tenant` level or msg.moby.tenant: the device is that
+ * tenant's `device_id` (the adapter keys its row with scopeHealthId, docs/tenants.md).
+ */
 export type HealthInput =
-  | { kind: 'status'; device_id: string; online: boolean; time: number; reason: 'status' | 'lwt'; equipment_id?: string }
-  | { kind: 'activity'; device_id: string; time: number; equipment_id?: string; verified: boolean }
+  | { kind: 'status'; device_id: string; online: boolean; time: number; reason: 'status' | 'lwt'; equipment_id?: string; tenant?: string }
+  | { kind: 'activity'; device_id: string; time: number; equipment_id?: string; verified: boolean; tenant?: string }
   | { kind: 'reject'; reject: Reject };
 
 const ID_RE = /^[\w.:@~-]+$/;
@@ -78,39 +83,67 @@ function textOf(payload: unknown): string | null {
   return null;
 }
 
+const TENANT_RULE = '1-64 characters of A-Z a-z 0-9 _ -';
+
+/**
+ * The tenant of a message: the `+tenant` level of the topic pattern it matched and msg.moby.tenant (set by
+ * hmac-verify, or by the flow). The topic outranks nothing silently: both present and different is
+ * `tenant_mismatch` (as in verify, the broker's ACL pins the topic and nobody vouches for a claim that
+ * contradicts it), and either one breaking the tenant rule is `bad_tenant`: a message that names a tenant
+ * must never fall into the tenant-less rows. Returns the tenant (undefined: none) or the reject.
+ */
+export function tenantOf(topic: string, match: { pattern: TopicPattern; levels: string[] } | null, moby: Record<string, unknown> | null, deviceId?: string): { tenant: string | undefined } | Reject {
+  const at = match ? match.pattern.levelOf('tenant') : -1;
+  const fromTopic = at < 0 ? undefined : match!.levels[at];
+  if (fromTopic !== undefined && !isTenant(fromTopic)) {
+    return rejectOf('bad_tenant', `tenant level of topic "${topic}" must be ${TENANT_RULE}`, deviceId, 'topic');
+  }
+  const claimed = moby?.tenant ?? undefined; // null counts as absent, like a field that was never set
+  if (claimed !== undefined && !isTenant(claimed)) {
+    return rejectOf('bad_tenant', `msg.moby.tenant must be ${TENANT_RULE}`, deviceId, 'moby.tenant');
+  }
+  if (fromTopic !== undefined && claimed !== undefined && claimed !== fromTopic) {
+    return rejectOf('tenant_mismatch', `topic "${topic}" names tenant ${fromTopic} but msg.moby.tenant is ${claimed}: the message is ignored`, deviceId, 'moby.tenant');
+  }
+  return { tenant: fromTopic ?? claimed };
+}
+
+function rejectOf(code: string, reason: string, device_id?: string, field?: string): Reject {
+  const r: Reject = { code, reason };
+  if (device_id !== undefined) r.device_id = device_id;
+  if (field !== undefined) r.field = field;
+  return r;
+}
+
+/** The first pattern that matches the topic, with the topic's levels. */
+function firstMatch(patterns: TopicPattern[], topic: string): { pattern: TopicPattern; levels: string[] } | null {
+  for (const pattern of patterns) {
+    const levels = pattern.levels(topic);
+    if (levels !== null) return { pattern, levels };
+  }
+  return null;
+}
+
 /** Reads one message. `now` is the receive time. */
 export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; moby?: unknown }, now: number, opts: HealthReadOptions): HealthInput {
   const topic = typeof msg.topic === 'string' ? msg.topic : '';
   const moby = obj(msg.moby);
-  const reject = (code: string, reason: string, device_id?: string, field?: string): HealthInput => {
-    const r: Reject = { code, reason };
-    if (device_id !== undefined) r.device_id = device_id;
-    if (field !== undefined) r.field = field;
-    return { kind: 'reject', reject: r };
-  };
+  const reject = (code: string, reason: string, device_id?: string, field?: string): HealthInput => ({ kind: 'reject', reject: rejectOf(code, reason, device_id, field) });
 
   // status / will topics first
   let statusKind: 'status' | 'lwt' | null = null;
-  let topicId = '';
-  for (const p of opts.lwtTopics) {
-    const m = matchTopicPattern(p, topic);
-    if (m !== null) {
-      statusKind = 'lwt';
-      topicId = m;
-      break;
-    }
-  }
-  if (!statusKind) {
-    for (const p of opts.statusTopics) {
-      const m = matchTopicPattern(p, topic);
-      if (m !== null) {
-        statusKind = 'status';
-        topicId = m;
-        break;
-      }
-    }
+  let statusMatch = firstMatch(opts.lwtTopics, topic);
+  if (statusMatch) statusKind = 'lwt';
+  else {
+    statusMatch = firstMatch(opts.statusTopics, topic);
+    if (statusMatch) statusKind = 'status';
   }
   if (statusKind) {
+    const idLevel = statusMatch!.pattern.levelOf('device_id');
+    const topicId = idLevel < 0 ? '' : statusMatch!.levels[idLevel];
+    // the tenant first: a will whose tenant cannot be told must not reach any row
+    const scope = tenantOf(topic, statusMatch, moby, isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined);
+    if ('code' in scope) return { kind: 'reject', reject: scope };
     let body: unknown = msg.payload;
     const text = textOf(body);
     let word: string | null = null;
@@ -154,6 +187,7 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
     }
     const out: HealthInput = { kind: 'status', device_id: id, online, time, reason: statusKind };
     if (equipment) out.equipment_id = equipment;
+    if (scope.tenant !== undefined) out.tenant = scope.tenant;
     return out;
   }
 
@@ -162,24 +196,36 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
   const tags = payload ? obj(payload.tags) : null;
   let id: unknown = moby?.device_id ?? tags?.device_id ?? payload?.device_id;
   let field = moby?.device_id !== undefined ? 'moby.device_id' : tags?.device_id !== undefined ? 'payload.tags.device_id' : 'payload.device_id';
-  if (id === undefined) {
-    for (const p of opts.activityTopics) {
-      const m = matchTopicPattern(p, topic);
-      if (m) {
-        id = m;
-        field = 'topic';
-        break;
-      }
+  // the activity pattern the topic matches: it names the device (when the message does not) and, with
+  // `+tenant`, the tenant (always: unsigned data on a tenant's topic is that tenant's device's)
+  let activityMatch: { pattern: TopicPattern; levels: string[] } | null = null;
+  for (const pattern of opts.activityTopics) {
+    const levels = pattern.levels(topic);
+    if (levels === null) continue;
+    const at = pattern.levelOf('device_id');
+    if ((at >= 0 && levels[at] !== '') || pattern.has('tenant')) {
+      activityMatch = { pattern, levels };
+      break;
+    }
+  }
+  if (id === undefined && activityMatch) {
+    const at = activityMatch.pattern.levelOf('device_id');
+    if (at >= 0 && activityMatch.levels[at] !== '') {
+      id = activityMatch.levels[at];
+      field = 'topic';
     }
   }
   if (id === undefined) return reject('no_device_id', `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${topic})` : ''}`);
   if (!isValidDeviceId(id, opts.maxIdLength)) return reject('bad_device_id', `device id must be 1-${opts.maxIdLength} characters of letters, digits and . _ : @ ~ -`, undefined, field);
+  const scope = tenantOf(topic, activityMatch, moby, id);
+  if ('code' in scope) return { kind: 'reject', reject: scope };
   const stamp = looseEpochMs(moby?.timestamp ?? payload?.timestamp ?? payload?.ts);
   // authenticated by moby-hmac-verify upstream (which drops any msg.moby.auth it did not set itself)
   const auth = obj(moby?.auth);
   const out: HealthInput = { kind: 'activity', device_id: id, time: trustedTime(stamp, now, opts.clockSkewMs), verified: auth?.verified === true && field === 'moby.device_id' };
   const eq = moby?.equipment_id ?? tags?.equipment_id;
   if (typeof eq === 'string' && isValidDeviceId(eq, opts.maxIdLength)) out.equipment_id = eq;
+  if (scope.tenant !== undefined) out.tenant = scope.tenant;
   return out;
 }
 
