@@ -3,6 +3,8 @@
 // the few house rules the reviews kept asking for.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+// layout is Prettier's job (.prettierrc.json, checked by `npm run lint`): switch off the rules that would argue with it
+import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   {
@@ -48,4 +50,5 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  prettier,
 );
