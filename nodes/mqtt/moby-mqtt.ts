@@ -495,7 +495,7 @@ export = function (RED: NodeAPI) {
       const d = broker.describe();
       if (d.lastError && !d.connected) return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${d.lastError.slice(0, 50)}` });
       if (!d.connected) return status.set({ fill: 'grey', shape: 'ring', text: `connecting · ${d.inFlight} unacknowledged` });
-      if (d.paused || d.inFlight >= d.window) return status.set({ fill: 'yellow', shape: 'ring', text: `window full: ${d.inFlight} waiting to be stored` });
+      if (d.paused || d.inFlight >= d.window) return status.set({ fill: 'yellow', shape: 'ring', text: `window full: ${d.inFlight + d.buffered} waiting to be stored` });
       if (d.overdue) return status.set({ fill: 'yellow', shape: 'dot', text: `connected · ${d.overdue} not settled in time · ${d.inFlight} in flight` });
       status.set({ fill: 'green', shape: 'dot', text: `connected · ${d.inFlight} in flight` });
     };
