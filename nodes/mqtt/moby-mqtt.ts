@@ -21,6 +21,7 @@ import type { MqttClient, IClientOptions } from 'mqtt';
 import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
+import { PumpGate } from '../core/mqtt/pump-gate';
 import { parseBrokerUrls, parsePartition, partitionClientId, partitionFilter, topicMatches, unpartitionTopic } from '../core/mqtt/topics';
 import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
@@ -63,7 +64,7 @@ interface InNode extends Node {
 interface BrokerNode extends Node<{ user?: string; password?: string }> {
   register(n: InNode): void;
   deregister(n: InNode, removed: boolean): void;
-  describe(): { connected: boolean; inFlight: number; window: number; overdue: number; paused: boolean; url: string; lastError?: string };
+  describe(): { connected: boolean; inFlight: number; buffered: number; window: number; overdue: number; paused: boolean; url: string; lastError?: string };
 }
 
 const unsettledTotal = new Counter({
@@ -133,8 +134,6 @@ export = function (RED: NodeAPI) {
     let connected = false;
     let lastError: string | undefined;
     let closing = false;
-    // packet-pump callbacks held while the window is full (only if the broker ignores its in-flight limit)
-    const paused: Array<() => void> = [];
     let servers: ReturnType<typeof parseBrokerUrls> = [];
     let configError: string | null = null;
     try {
@@ -154,6 +153,7 @@ export = function (RED: NodeAPI) {
       onAck: (a, id) => {
         owners.delete(id);
         ack(a);
+        gate.check();
       },
       onUnsettled: (outcome, info: TrackedInfo<AckHandle>) => {
         if (outcome === 'failed') owners.delete(info.id);
@@ -164,13 +164,17 @@ export = function (RED: NodeAPI) {
             ? `message ${info.id} (packet ${info.ack.messageId}) not acknowledged: a node failed on it (${info.error}); the broker keeps it and redelivers it on the next session`
             : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`,
         );
+        if (outcome === 'failed') gate.check();
         refresh();
       },
-      onForget: (id) => owners.delete(id),
-      onRoom: () => {
-        while (paused.length && tracker.inFlight <= window) paused.shift()!();
+      onForget: (id) => {
+        owners.delete(id);
+        gate.check();
       },
     });
+    // holds the packet pump while more than the window is unacknowledged (tracked, or waiting in a batch);
+    // resumes whenever either drops, not only when the tracker itself had been full (nodes/core/mqtt/pump-gate.ts)
+    const gate = new PumpGate(window, () => tracker.inFlight + buffered());
 
     function ack(a: AckHandle): void {
       if (a.parts) {
@@ -222,6 +226,10 @@ export = function (RED: NodeAPI) {
         routes.set(brokerTopic, targets);
       }
       const qos1 = packet.qos > 0 && packet.messageId !== undefined;
+      // the rest of a closed connection's packets (its pump runs on until the next connection replaces it):
+      // they can never be acknowledged and the broker redelivers them, so taking them would only fill the
+      // window with work whose PUBACKs are skipped
+      if (qos1 && !connected) return;
       if (targets.length === 0) {
         // a subscription left in the persistent session by an earlier flow: nobody here wants it
         countRejected(IN_TYPE, 'unrouted');
@@ -296,6 +304,7 @@ export = function (RED: NodeAPI) {
         if (releases.length === 0) setImmediate(flushReleases);
         releases.push(id);
       } else if (b.parts.length) ack(handle);
+      gate.check(); // an empty or untracked batch left the buffer without entering the tracker
     }
 
     /** Batches not sent yet are dropped unacknowledged (the broker redelivers them to the next session). */
@@ -348,8 +357,7 @@ export = function (RED: NodeAPI) {
         // until there is room. Only beyond the window, never at it: a paused packet pump also holds back the
         // broker's PINGRESP, and a pause longer than the keep-alive makes mqtt.js drop the connection (and
         // the broker redeliver everything in flight). With max_inflight_messages ≤ window it never pauses.
-        if (tracker.inFlight + buffered() > window) paused.push(cb);
-        else cb();
+        gate.admit(cb);
       };
       c.on('connect', (connack: { sessionPresent?: boolean }) => {
         gen++;
@@ -367,7 +375,7 @@ export = function (RED: NodeAPI) {
         // their PUBACKs could only go to the connection that received them: the broker redelivers them
         dropBatches();
         // the old packet pump is superseded: let its held callbacks go
-        for (const cb of paused.splice(0)) cb();
+        gate.releaseAll();
         refresh();
       });
       c.on('error', (err: Error) => {
@@ -416,9 +424,10 @@ export = function (RED: NodeAPI) {
     node.describe = () => ({
       connected,
       inFlight: tracker.inFlight,
+      buffered: buffered(),
       window,
       overdue: tracker.overdue,
-      paused: paused.length > 0,
+      paused: gate.paused,
       url: servers.map((s) => `${s.protocol}://${s.host}:${s.port}`).join(', '),
       ...(configError ? { lastError: configError } : lastError ? { lastError } : {}),
     });
@@ -451,7 +460,7 @@ export = function (RED: NodeAPI) {
       const left = tracker.clear();
       if (left) node.log(`${left} unsettled message(s) left with the broker for redelivery`);
       if (hooked) removeHooks(RED);
-      for (const cb of paused.splice(0)) cb();
+      gate.releaseAll();
       const c = client;
       client = null;
       connected = false;
@@ -486,7 +495,7 @@ export = function (RED: NodeAPI) {
       const d = broker.describe();
       if (d.lastError && !d.connected) return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${d.lastError.slice(0, 50)}` });
       if (!d.connected) return status.set({ fill: 'grey', shape: 'ring', text: `connecting · ${d.inFlight} unacknowledged` });
-      if (d.paused || d.inFlight >= d.window) return status.set({ fill: 'yellow', shape: 'ring', text: `window full: ${d.inFlight} waiting to be stored` });
+      if (d.paused || d.inFlight >= d.window) return status.set({ fill: 'yellow', shape: 'ring', text: `window full: ${d.inFlight + d.buffered} waiting to be stored` });
       if (d.overdue) return status.set({ fill: 'yellow', shape: 'dot', text: `connected · ${d.overdue} not settled in time · ${d.inFlight} in flight` });
       status.set({ fill: 'green', shape: 'dot', text: `connected · ${d.inFlight} in flight` });
     };

@@ -57,7 +57,30 @@ function holdNode(RED: any) {
     });
   }
   RED.nodes.registerType('test-collect', Collect);
+  // records every item it gets and completes each batch after `delayMs`, as a writer does once the points are
+  // stored; while `gated.open` is false it keeps the batches (and their done) until the gate opens
+  function Gated(this: any, def: any) {
+    RED.nodes.createNode(this, def);
+    this.on('input', (msg: BatchMsg, _send: unknown, done: () => void) => {
+      for (const i of msg.batch) gated.items.push(String(i.payload));
+      const finish = () => setTimeout(done, Number(def.delayMs) || 0);
+      if (gated.open) finish();
+      else gated.waiting.push(finish);
+    });
+  }
+  RED.nodes.registerType('test-gated', Gated);
 }
+const gated = {
+  open: true,
+  items: [] as string[],
+  waiting: [] as Array<() => void>,
+  openNow() {
+    gated.open = true;
+    for (const f of gated.waiting.splice(0)) f();
+  },
+};
+
+const pick = (d: { inFlight: number; buffered: number; paused: boolean }) => ({ inFlight: d.inFlight, buffered: d.buffered, paused: d.paused });
 
 const signed = (body: unknown) => JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey(PUMP_KEY), kid: 'k1', body: JSON.stringify(body) }));
 
@@ -69,6 +92,9 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
 
   beforeEach(async () => {
     held.length = 0;
+    gated.open = true;
+    gated.items.length = 0;
+    gated.waiting.length = 0;
     broker = await startAedes(undefined, CLIENT_ID);
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-batch-node-'));
     helper.settings({ userDir });
@@ -120,6 +146,76 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     assert.deepEqual((held[0].msg as BatchMsg).batch.map((i) => i.payload), ['a', 'b']);
     held[0].done();
     await waitFor(() => broker.acks.length === 2, 3000, 'both acknowledged');
+  });
+
+  // The source holds the broker's packet pump while more than its window is unacknowledged, counting tracked
+  // batches and the partial batch still being gathered. With a window of 10 and batches of 6: the first batch
+  // (6 tracked) and five gathered items make 11, so the pump pauses — while the tracker itself was never full.
+  // The tracked batch settles, the partial batch goes out on its timer and settles, and the pump must resume
+  // (it used to resume only when the tracker had been full: the source stalled with 9 messages never read).
+  it('resumes the paused pump when a pause caused by gathered items clears, and stores every message once (window + 1 at most)', async () => {
+    const flow = [
+      { ...brokerNode(), window: 10 },
+      { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', batchSize: 6, batchMs: 300, wires: [['g']] },
+      { id: 'g', type: 'test-gated', delayMs: 100 },
+    ];
+    await helper.load([mqttNodes, holdNode], flow);
+    await subscribed();
+    const b = helper.getNode('b');
+    let maxHeld = 0;
+    let paused = false;
+    const probe = setInterval(() => {
+      const d = b.describe() as { inFlight: number; buffered: number; paused: boolean };
+      maxHeld = Math.max(maxHeld, d.inFlight + d.buffered);
+      paused ||= d.paused;
+    }, 2);
+    const payloads = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    try {
+      await publish('t/x', payloads);
+      await waitFor(() => broker.acks.length >= 20, 8000, 'all 20 messages acknowledged (the pump resumed)');
+    } finally {
+      clearInterval(probe);
+    }
+    await sleep(200);
+    assert.ok(paused, 'the pump did pause (the case under test happened)');
+    assert.deepEqual(broker.acks.map((a) => a.payload).sort(), payloads, 'each message acknowledged exactly once');
+    assert.deepEqual([...gated.items].sort(), payloads, 'each message delivered downstream exactly once');
+    assert.ok(maxHeld <= 11, `at most window + 1 messages held unacknowledged (saw ${maxHeld})`);
+    assert.deepEqual(pick(b.describe()), { inFlight: 0, buffered: 0, paused: false });
+  });
+
+  // A reconnect while the pump is paused with a partial batch gathered: the gathered items can no longer be
+  // acknowledged (a PUBACK belongs to the connection that received the message), so they are dropped unsent and
+  // the broker redelivers them; the old connection's tracked batch still settles (its PUBACKs skipped, the broker
+  // redelivers those too). The window must free, the new connection's pump must run, and everything end settled.
+  it('after a reconnect mid-batch while paused, frees the window and settles every message on the new connection', async () => {
+    gated.open = false;
+    const flow = [
+      { ...brokerNode(), window: 10 },
+      { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', batchSize: 6, batchMs: 3000, wires: [['g']] },
+      { id: 'g', type: 'test-gated', delayMs: 20 },
+    ];
+    await helper.load([mqttNodes, holdNode], flow);
+    await subscribed();
+    const b = helper.getNode('b');
+    const payloads = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    await publish('t/x', payloads);
+    await waitFor(() => (b.describe() as { paused: boolean }).paused, 3000, 'the pump paused with a partial batch gathered', 5);
+    assert.deepEqual(pick(b.describe()), { inFlight: 6, buffered: 5, paused: true });
+    assert.equal(gated.items.length, 6, 'only the first batch went downstream');
+
+    broker.dropClients();
+    await waitFor(() => !(b.describe() as { connected: boolean }).connected, 3000, 'disconnected', 5);
+    assert.equal((b.describe() as { buffered: number }).buffered, 0, 'the gathered items were dropped with their connection');
+    await waitFor(() => (b.describe() as { connected: boolean }).connected, 8000, 'reconnected');
+    gated.openNow(); // the old connection's batch settles now: its PUBACKs cannot go out any more
+    await waitFor(() => broker.acks.length >= 20, 10000, 'all 20 messages acknowledged on the new connection');
+    await sleep(300);
+    assert.deepEqual(broker.acks.map((a) => a.payload).sort(), payloads, 'each message acknowledged exactly once');
+    // the first batch went downstream twice (the broker redelivered it), the dropped partial batch never went out
+    assert.equal(gated.items.length, 26);
+    assert.deepEqual([...new Set(gated.items)].sort(), payloads);
+    assert.deepEqual(pick(b.describe()), { inFlight: 0, buffered: 0, paused: false });
   });
 
   it('verify → normalize → influx write: acked only once every point of the batch is in the database; rejects keep their codes', async () => {

@@ -7,6 +7,8 @@ export interface Broker {
   url: string;
   /** with `recordAcksOf`: payloads of that client's PUBACKed QoS 1 messages (as text), with when */
   acks: Array<{ payload: string; at: number }>;
+  /** cuts every client's connection (as a network drop would); the broker keeps their sessions */
+  dropClients(): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +39,9 @@ export async function startAedes(login?: { username: string; password: string },
     port,
     url: `mqtt://127.0.0.1:${port}`,
     acks,
+    dropClients: () => {
+      for (const s of sockets) s.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
