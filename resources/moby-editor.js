@@ -36,7 +36,7 @@
   }
 
   // ---- topic patterns: the browser twin of nodes/core/topic.ts (the editor cannot load the TypeScript
-  // core). test/unit/topic-editor.test.ts runs both over the same table, so they cannot drift apart.
+  // core). test/unit/resources/topic-editor.test.ts runs both over the same table, so they cannot drift apart.
   var CAPTURE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
   var FORBIDDEN_NAMES = { __proto__: 1, constructor: 1, prototype: 1 };
   function isForbidden(name) {

@@ -1,6 +1,6 @@
 // C-MAPSS remaining-useful-life evaluation of the model `moby-train --method rul` builds (windowed 1-D CNN,
 // same defaults), scored with its float64 reference forward pass (the exported graph matches it within 1e-5,
-// see test/unit/anomaly-onnx-convnet.test.ts).
+// see test/unit/core/anomaly/train/convnet.test.ts).
 //
 //   npm run eval:cmapss -- --train train_FD001.txt --test test_FD001.txt --rul RUL_FD001.txt [--json]
 //       trains on every training engine, predicts each test engine at its last cycle; RMSE and PHM08 score

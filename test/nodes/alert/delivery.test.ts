@@ -1,0 +1,253 @@
+// Notifications from moby-alert through the real Node-RED runtime to local stand-ins: Slack webhook and Slack
+// Web API and a webhook receiver that fail (500s, timeouts, ratelimited) before succeeding, a real SMTP
+// server that answers 451 first, and an LLM endpoint that is down or up.
+import assert from 'node:assert/strict';
+import { verifyWebhook } from '../../../nodes/core/alert/channels';
+import { waitFor, sleep } from '../../support/net';
+import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, freshUserDir, type Msg } from '../../support/alert-red';
+import { startReceiver, startSmtp, type Receiver, type SmtpStandIn } from '../../support/alert-servers';
+
+const FAST_RETRY = { retryBaseSec: 0.05, retryCapSec: 0.2, maxAttempts: 6 };
+const WEBHOOK_SECRET = 'whsec_' + Buffer.from('a-test-signing-key-of-32-bytes!!').toString('base64');
+
+function send(msg: Msg): void {
+  helper.getNode('alert').receive(msg);
+}
+
+describe('moby-alert node: notifications', function () {
+  const receivers: Receiver[] = [];
+  let smtp: SmtpStandIn | null = null;
+  async function receiver(opts: Parameters<typeof startReceiver>[0] = {}): Promise<Receiver> {
+    const r = await startReceiver(opts);
+    receivers.push(r);
+    return r;
+  }
+  // a fresh userDir per test: a notification left pending by one test must not be resumed by the next
+  beforeEach(() => freshUserDir());
+  afterEach(async () => {
+    await helper.unload();
+    for (const r of receivers.splice(0)) await r.close();
+    await smtp?.close();
+    smtp = null;
+  });
+
+  it('Slack webhook failing with 500, a timeout and 500 again delivers exactly once', async () => {
+    const slack = await receiver({ failures: [500, 'timeout', 500] });
+    await loadAlertFlow(alertFlow({ slackWebhook: 'sw', ...FAST_RETRY }, [{ id: 'sw', type: 'moby-slack-webhook', timeout: 0.3 }]), {
+      sw: { url: `${slack.url}/services/T000/B000/XXXX` },
+    });
+    const fail = collect('fail');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => slack.delivered().length === 1, 10000, 'Slack delivery');
+    await sleep(400);
+    assert.equal(slack.delivered().length, 1, 'exactly one successful delivery');
+    assert.equal(slack.requests.length, 4, 'three failures, then the success');
+    assert.equal(fail.length, 0);
+    const body = JSON.parse(slack.delivered()[0].body);
+    assert.match(body.text, /New alert.*anomaly.*pump-1/);
+    assert.ok(Array.isArray(body.blocks));
+  });
+
+  it('Slack bot: chat.postMessage with the bearer token, retrying on {ok:false, error:"ratelimited"}', async () => {
+    let calls = 0;
+    const slack = await receiver({ failures: [503], reply: () => (++calls === 1 ? { ok: false, error: 'ratelimited' } : { ok: true, ts: '1.2' }) });
+    await loadAlertFlow(alertFlow({ slackBot: 'sb', ...FAST_RETRY }, [{ id: 'sb', type: 'moby-slack-bot', channel: 'U024BE7LH', apiUrl: `${slack.url}/api`, timeout: 1 }]), {
+      sb: { token: 'xoxb-test-token' },
+    });
+    send({ alert: { rule: 'overheat', severity: 'critical', message: 'Motor at 97 °C' }, moby: { device_id: 'press-4' } });
+    await waitFor(() => calls === 2, 10000, 'second postMessage');
+    await sleep(300);
+    assert.equal(slack.requests.length, 3);
+    assert.equal(calls, 2, 'no post after Slack said ok');
+    const last = slack.requests[2];
+    assert.equal(last.path, '/api/chat.postMessage');
+    assert.equal(last.headers.authorization, 'Bearer xoxb-test-token');
+    const body = JSON.parse(last.body);
+    assert.equal(body.channel, 'U024BE7LH');
+    assert.match(body.text, /overheat.*press-4.*critical/);
+  });
+
+  it('Slack bot configuration errors fail at once onto the delivery-failed output', async () => {
+    const slack = await receiver({ reply: () => ({ ok: false, error: 'channel_not_found' }) });
+    await loadAlertFlow(alertFlow({ slackBot: 'sb', ...FAST_RETRY }, [{ id: 'sb', type: 'moby-slack-bot', channel: 'C-nope', apiUrl: slack.url }]), { sb: { token: 'xoxb-t' } });
+    const fail = collect('fail');
+    send({ alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'press-4' } });
+    await waitFor(() => fail.length === 1, 5000, 'delivery failed');
+    assert.equal(slack.requests.length, 1);
+    assert.equal(fail[0].payload.kind, 'open');
+    assert.match(fail[0].payload.error, /channel_not_found/);
+    assert.equal(fail[0].moby!.reject!.code, 'delivery_failed');
+    assert.equal(fail[0].moby!.reject!.device_id, 'press-4');
+  });
+
+  it('webhook: Standard Webhooks signature, same webhook-id on every retry, one delivery per notification', async () => {
+    const hook = await receiver({ failures: ['timeout', 500] });
+    await loadAlertFlow(alertFlow({ webhook: 'wh', autoResolvePoints: 1, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 }]), {
+      wh: { secret: WEBHOOK_SECRET },
+    });
+    send(anomalyMsg('fan-2', true));
+    await waitFor(() => hook.delivered().length === 1, 10000, 'open delivered');
+    send(anomalyMsg('fan-2', false));
+    await waitFor(() => hook.delivered().length === 2, 10000, 'resolve delivered');
+    await sleep(300);
+    assert.equal(hook.delivered().length, 2);
+    assert.equal(hook.requests.length, 4);
+    const ids = hook.requests.map((r) => r.headers['webhook-id']);
+    assert.equal(ids[0], ids[1]);
+    assert.equal(ids[1], ids[2], 'retries carry the same idempotency key');
+    assert.notEqual(ids[2], ids[3]);
+    for (const r of hook.delivered()) {
+      const id = String(r.headers['webhook-id']);
+      const ts = Number(r.headers['webhook-timestamp']);
+      assert.ok(Math.abs(ts - Date.now() / 1000) < 30);
+      assert.ok(verifyWebhook(WEBHOOK_SECRET, id, ts, r.body, String(r.headers['webhook-signature'])), 'signature verifies');
+      assert.ok(!verifyWebhook(WEBHOOK_SECRET, id, ts, r.body + ' ', String(r.headers['webhook-signature'])));
+    }
+    const types = hook.delivered().map((r) => JSON.parse(r.body).type);
+    assert.deepEqual(types, ['alert.open', 'alert.resolve']);
+  });
+
+  it('email over a real SMTP server: 451 first, then exactly one mail', async () => {
+    smtp = await startSmtp(1);
+    await loadAlertFlow(
+      alertFlow({ smtp: 'mail', ...FAST_RETRY }, [{ id: 'mail', type: 'moby-smtp', host: '127.0.0.1', port: smtp.port, secure: false, from: 'moby@plant.test', to: 'maint@plant.test', timeout: 2 }]),
+    );
+    send({ alert: { rule: 'rul', severity: 'warning', message: 'Remaining life 40 h', value: 40, threshold: 72 }, moby: { device_id: 'spindle-1' } });
+    await waitFor(() => smtp!.mails.length === 1, 10000, 'mail');
+    await sleep(300);
+    assert.equal(smtp.refused, 1);
+    assert.equal(smtp.mails.length, 1);
+    const mail = smtp.mails[0];
+    assert.deepEqual(mail.to, ['maint@plant.test']);
+    assert.match(mail.raw, /Subject: \[MOBY WARNING\] New alert: rul on spindle-1/);
+    assert.match(mail.raw, /X-Moby-Alert-Id: [0-9a-f-]{36}/i);
+  });
+
+  it('reports delivery failed after the last try and keeps other channels going', async () => {
+    const down = await receiver({ alwaysFail: 500 });
+    const up = await receiver();
+    await loadAlertFlow(
+      alertFlow({ webhook: 'bad', slackWebhook: 'good', retryBaseSec: 0.02, retryCapSec: 0.05, maxAttempts: 3 }, [
+        { id: 'bad', type: 'moby-webhook', url: down.url, timeout: 1 },
+        { id: 'good', type: 'moby-slack-webhook' },
+      ]),
+      { good: { url: up.url } },
+    );
+    const fail = collect('fail');
+    send(anomalyMsg('mill-1', true));
+    await waitFor(() => fail.length === 1, 5000, 'delivery failed');
+    assert.equal(down.requests.length, 3);
+    assert.equal(fail[0].payload.attempts, 3);
+    assert.match(fail[0].payload.error, /gave up after 3 attempts: HTTP 500/);
+    assert.equal(fail[0].payload.alert.device_id, 'mill-1');
+    assert.equal(up.delivered().length, 1);
+  });
+
+  it('a hanging channel does not hold up the flow', async () => {
+    const hang = await receiver({ alwaysFail: 'timeout' });
+    await loadAlertFlow(alertFlow({ webhook: 'wh', ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: hang.url, timeout: 5 }]));
+    const ev = collect('ev');
+    for (let i = 0; i < 50; i++) send(anomalyMsg(`dev-${i}`, true));
+    await waitFor(() => ev.length === 50, 2000, 'all events while the webhook hangs');
+    await waitFor(() => hang.requests.length === 1, 2000, 'the first notification in flight');
+    await sleep(200);
+    assert.equal(hang.requests.length, 1, 'one request in flight per channel');
+  });
+
+  it('repeats every interval while open and unacknowledged, and stops after ack', async () => {
+    const hook = await receiver();
+    await loadAlertFlow(alertFlow({ webhook: 'wh', repeatSec: 0.15, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: hook.url }]));
+    const ev = collect('ev');
+    send(anomalyMsg('comp-1', true));
+    await waitFor(() => hook.delivered().filter((r) => JSON.parse(r.body).type === 'alert.repeat').length >= 2, 5000, 'two repeats');
+    await api().post(`/moby/alerts/${ev[0].payload.alert.alert_id}/ack`).send({ by: 'yoon' }).expect(200);
+    await sleep(100);
+    const n = hook.delivered().length;
+    await sleep(500);
+    assert.equal(hook.delivered().length, n, 'no repeats after the ack');
+    const ids = hook.delivered().map((r) => r.headers['webhook-id']);
+    assert.equal(new Set(ids).size, ids.length, 'every reminder has its own id');
+  });
+
+  it('LLM endpoint down: the notification goes out with the template summary', async () => {
+    const hook = await receiver();
+    const llm = await receiver({ alwaysFail: 500 });
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', llm: 'ai', ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: hook.url },
+        { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 1 },
+      ]),
+      { ai: { key: 'sk-test' } },
+    );
+    send(anomalyMsg('pump-9', true));
+    await waitFor(() => hook.delivered().length === 1, 5000, 'delivery');
+    assert.equal(llm.requests.length, 1);
+    const body = JSON.parse(hook.delivered()[0].body);
+    assert.match(body.data.summary, /^WARNING: Anomaly on pump-9: pca score 0\.93.*Inspect the machine/);
+  });
+
+  it('LLM endpoint hanging: after its timeout the template summary goes out, later incidents skip it during the cooldown', async () => {
+    const hook = await receiver();
+    const llm = await receiver({ alwaysFail: 'timeout' });
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', llm: 'ai', ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: hook.url },
+        { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 0.3, cooldown: 60 },
+      ]),
+    );
+    send(anomalyMsg('pump-9', true));
+    await waitFor(() => hook.delivered().length === 1, 5000, 'first delivery, after the LLM timeout');
+    send(anomalyMsg('pump-10', true));
+    await waitFor(() => hook.delivered().length === 2, 5000, 'second delivery');
+    assert.equal(llm.requests.length, 1, 'the second incident did not wait for another timeout');
+    for (const r of hook.delivered()) assert.match(JSON.parse(r.body).data.summary, /^WARNING: Anomaly on pump-(9|10)/);
+  });
+
+  it('LLM endpoint up: summary from the model, asked once per incident and stored on the alert', async () => {
+    const hook = await receiver();
+    const llm = await receiver({ reply: () => ({ choices: [{ message: { role: 'assistant', content: 'Pump 9 vibrates abnormally; check the bearing today.' } }] }) });
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', llm: 'ai', autoResolvePoints: 1, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: hook.url },
+        { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 1 },
+      ]),
+      { ai: { key: 'sk-test' } },
+    );
+    const ev = collect('ev');
+    send(anomalyMsg('pump-9', true));
+    send(anomalyMsg('pump-9', false));
+    await waitFor(() => hook.delivered().length === 2, 5000, 'open and resolve');
+    assert.equal(llm.requests.length, 1, 'cached for the incident');
+    assert.equal(llm.requests[0].headers.authorization, 'Bearer sk-test');
+    assert.equal(JSON.parse(llm.requests[0].body).model, 'tiny');
+    for (const r of hook.delivered()) assert.equal(JSON.parse(r.body).data.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
+    const got = await api().get(`/moby/alerts/${ev[0].payload.alert.alert_id}`).expect(200);
+    assert.equal(got.body.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
+  });
+  it('a muted device (maintenance window via the API) keeps its alert record but notifies nobody', async () => {
+    const hook = await receiver();
+    await loadAlertFlow(alertFlow({ webhook: 'wh', autoResolvePoints: 1, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 }]), {
+      wh: { secret: WEBHOOK_SECRET },
+    });
+    const muted = await api().post('/moby/devices/pump-1/mute').send({ minutes: 30, by: 'kim', note: 'bearing swap' }).expect(200);
+    assert.equal(muted.body.muted, true);
+    const events = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    send(anomalyMsg('pump-2', true));
+    await waitFor(() => hook.delivered().length === 1, 10000, 'the unmuted device notified');
+    send(anomalyMsg('pump-1', false)); // resolves (autoResolvePoints 1): not notified either
+    await waitFor(() => events.length === 3, 5000, 'open, open, resolve events');
+    await sleep(400);
+    assert.equal(hook.delivered().length, 1, 'only pump-2 was notified');
+    assert.match(hook.delivered()[0].body, /pump-2/);
+    const list = (await api().get('/moby/alerts').expect(200)).body as Array<{ device_id: string; muted?: boolean }>;
+    assert.equal(list.find((a) => a.device_id === 'pump-1')?.muted, true, 'the record stays, marked muted');
+    assert.equal(list.find((a) => a.device_id === 'pump-2')?.muted, undefined);
+    const devices = (await api().get('/moby/devices').expect(200)).body as Array<{ device_id: string; muted?: boolean; mute?: { by: string } }>;
+    assert.equal(devices.find((d) => d.device_id === 'pump-1')?.mute?.by, 'kim');
+    // after unmute, the device notifies again
+    await api().post('/moby/devices/pump-1/unmute').send({}).expect(200);
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => hook.delivered().length === 2, 10000, 'pump-1 notified after unmute');
+  });
+});

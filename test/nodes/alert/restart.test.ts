@@ -1,0 +1,102 @@
+// Restart persistence with a real Node-RED process and the file-backed context store: alerts (with their
+// acknowledgement) survive a graceful stop and a kill -9, and later triggers still fold into them; pending
+// notifications survive a restart and are delivered exactly once afterwards.
+import assert from 'node:assert/strict';
+import { waitFor } from '../../support/net';
+import { NR_AUTH, nodeRedWithFlow, type NodeRedProcess } from '../../support/alert-nodered';
+import { startReceiver, type Receiver } from '../../support/alert-servers';
+
+/** http in POST /in → change (payload.alert → msg.alert, payload.moby → msg.moby) → moby-alert */
+function flow(alertProps: Record<string, unknown> = {}, extra: unknown[] = []): unknown[] {
+  return [
+    { id: 'tab', type: 'tab', label: 'alerts' },
+    { id: 'in', type: 'http in', z: 'tab', url: '/in', method: 'post', wires: [['mv', 'resp']] },
+    { id: 'resp', type: 'http response', z: 'tab', statusCode: '204', wires: [] },
+    {
+      id: 'mv',
+      type: 'change',
+      z: 'tab',
+      rules: [
+        { t: 'move', p: 'payload.alert', pt: 'msg', to: 'alert', tot: 'msg' },
+        { t: 'move', p: 'payload.moby', pt: 'msg', to: 'moby', tot: 'msg' },
+      ],
+      wires: [['alert']],
+    },
+    { id: 'alert', type: 'moby-alert', z: 'tab', apiPrefix: '/moby', persistSec: 0.5, wires: [[], [], []], ...alertProps },
+    ...extra,
+  ];
+}
+
+async function post(nr: NodeRedProcess, path: string, body: unknown): Promise<Response> {
+  return fetch(`${nr.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...NR_AUTH }, body: JSON.stringify(body) });
+}
+
+async function alerts(nr: NodeRedProcess): Promise<any[]> {
+  return (await (await fetch(`${nr.url}/moby/alerts`, { headers: NR_AUTH })).json()) as any[];
+}
+
+describe('moby-alert across Node-RED restarts (real process, file context)', function () {
+  this.timeout(60000);
+  let nr: NodeRedProcess | null = null;
+  let receiver: Receiver | null = null;
+  afterEach(async () => {
+    await nr?.stop('SIGKILL');
+    nr = null;
+    await receiver?.close();
+    receiver = null;
+  });
+
+  it('keeps alerts and acknowledgements through a graceful stop and a kill -9', async () => {
+    nr = await nodeRedWithFlow(flow());
+    await nr.start();
+    assert.equal((await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical', value: 97 }, moby: { device_id: 'kiln-1' } })).status, 204);
+    const opened = await waitFor(async () => (await alerts(nr!))[0], 5000, 'alert open');
+    const ack = await post(nr, `/moby/alerts/${opened.alert_id}/ack`, { by: 'han', note: 'checking' });
+    assert.equal(ack.status, 200);
+
+    await nr.stop('SIGTERM');
+    await nr.start();
+    let after = await alerts(nr);
+    assert.equal(after.length, 1);
+    assert.equal(after[0].alert_id, opened.alert_id);
+    assert.equal(after[0].acknowledged, true);
+    assert.equal(after[0].ack_note, 'checking');
+
+    // a repeat after the restart updates the same alert, not a new one
+    await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical', value: 99 }, moby: { device_id: 'kiln-1' } });
+    await waitFor(async () => (await alerts(nr!))[0].count === 2, 5000, 'count 2');
+
+    // kill -9 after the periodic save (0.5 s) and the context flush (1 s) had their chance
+    await new Promise((r) => setTimeout(r, 2500));
+    await nr.stop('SIGKILL');
+    await nr.start();
+    after = await alerts(nr);
+    assert.equal(after.length, 1);
+    assert.equal(after[0].alert_id, opened.alert_id);
+    assert.equal(after[0].count, 2);
+    assert.equal(after[0].value, 99);
+  });
+
+  it('delivers a notification queued while the webhook was down exactly once after a restart', async () => {
+    receiver = await startReceiver({ alwaysFail: 503 });
+    nr = await nodeRedWithFlow(
+      flow({ webhook: 'wh', retryBaseSec: 0.2, retryCapSec: 0.5, maxAttempts: 1000 }, [{ id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 1 }]),
+    );
+    await nr.start();
+    await post(nr, '/in', { alert: { rule: 'leak', severity: 'critical' }, moby: { device_id: 'valve-7' } });
+    await waitFor(() => receiver!.requests.length >= 2, 5000, 'failed attempts');
+    await nr.stop('SIGTERM');
+    await receiver.close();
+
+    // the receiver comes back on the same URL only after Node-RED was stopped
+    const port = Number(new URL(receiver.url).port);
+    receiver = await startReceiver({ port });
+    await nr.start();
+    await waitFor(() => receiver!.delivered().length === 1, 10000, 'delivery after restart');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(receiver.delivered().length, 1, 'exactly one delivery');
+    const body = JSON.parse(receiver.delivered()[0].body);
+    assert.equal(body.type, 'alert.open');
+    assert.equal(body.data.alert.device_id, 'valve-7');
+  });
+});

@@ -1,0 +1,293 @@
+// moby-anomaly through the real Node-RED runtime (compiled node from dist/): every statistical method,
+// calibration, rejects, smoothing, severity, export/load of fitted state and persistence across a restart.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { waitFor } from '../../support/net';
+import { gaussianFields } from '../../support/anomaly-data';
+import { collect, type NodeMsg as Msg } from '../../support/node-msg';
+
+const helper = require('node-red-node-test-helper');
+const anomalyNode = require('../../../dist/nodes/anomaly/moby-anomaly.js');
+
+helper.init(require.resolve('node-red'));
+
+
+function load(flow: unknown[]): Promise<void> {
+  return new Promise((resolve) => helper.load(anomalyNode, flow, resolve));
+}
+
+function flow(opts: Record<string, unknown> = {}, id = 'a') {
+  return [
+    { id, type: 'moby-anomaly', name: 'anomaly', method: 'pca', trainSize: 100, wires: [[`${id}-ok`], [`${id}-bad`]], ...opts },
+    { id: `${id}-ok`, type: 'helper' },
+    { id: `${id}-bad`, type: 'helper' },
+  ];
+}
+
+function point(fields: Record<string, unknown>, device = 'pump-1', extraTags: Record<string, string> = {}) {
+  return { payload: { measurement: 'telemetry', tags: { device_id: device, ...extraTags }, fields, timestamp: Date.now() } };
+}
+
+/** Sends points and waits until `count` messages arrived on the two outputs together. */
+async function feed(id: string, msgs: Array<Record<string, unknown>>, ok: Msg[], bad: Msg[]): Promise<void> {
+  const before = ok.length + bad.length;
+  const n = helper.getNode(id);
+  for (const m of msgs) n.receive(m);
+  await waitFor(() => ok.length + bad.length >= before + msgs.length, 5000, `${msgs.length} outputs`);
+}
+
+const TRAIN = gaussianFields(100, 4, 11);
+const NORMAL = gaussianFields(40, 4, 12);
+/** f1 ≈ 2·f0 in training: break that correlation hard */
+const broken = (i: number) => ({ ...NORMAL[i], f1: NORMAL[i].f1 + 12 });
+
+describe('moby-anomaly node', function () {
+  this.timeout(20000);
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  for (const method of ['pca', 'l2', 'ewma'] as const) {
+    it(`${method}: calibrates per device, then separates normal from anomalous points and names the sensors`, async () => {
+      await load(flow({ method }));
+      const ok = collect('a-ok');
+      const bad = collect('a-bad');
+      await feed('a', TRAIN.map((f) => point(f)), ok, bad);
+      assert.equal(bad.length, 0);
+      assert.equal(ok.filter((m) => m.anomaly?.warming).length, 99, 'all but the last calibration point pass as warming');
+      assert.deepEqual(ok[0].anomaly!.warmup, { have: 1, need: 100 });
+      assert.equal(ok[0].anomaly!.is_anomaly, false);
+
+      await feed('a', NORMAL.slice(0, 20).map((f) => point(f)), ok, bad);
+      const normal = ok.slice(-20);
+      assert.ok(normal.every((m) => !m.anomaly!.warming && m.anomaly!.method === method));
+      assert.ok(normal.filter((m) => m.anomaly!.is_anomaly).length <= 2, 'normal points are (almost) never flagged');
+
+      // defaults average the inputs (3 or 10 points) and take the median over 15 scores: one anomalous point
+      // alone is smoothed away, a sustained fault is flagged within about 8 + window points
+      await feed('a', Array.from({ length: 20 }, (_, i) => point(broken(i))), ok, bad);
+      assert.equal(ok[ok.length - 20].anomaly!.is_anomaly, false, 'one anomalous point alone is smoothed away');
+      const last = ok[ok.length - 1].anomaly!;
+      assert.equal(last.is_anomaly, true);
+      assert.notEqual(last.severity, 'normal');
+      assert.ok(last.score > last.threshold);
+      const top = Object.entries(last.contributions).sort((a, b) => b[1] - a[1])[0][0];
+      assert.ok(top === 'f1' || top === 'f0', `top contributor ${top}`);
+      const sum = Object.values(last.contributions).reduce((s, v) => s + v, 0);
+      assert.ok(Math.abs(sum - 1) < 0.01, 'contributions are shares');
+
+      // another device has its own state: it starts calibrating
+      await feed('a', [point(NORMAL[0], 'pump-2')], ok, bad);
+      assert.equal(ok[ok.length - 1].anomaly!.warming, true);
+    });
+  }
+
+  it('threshold: warning and critical severities from per-field limits, no calibration', async () => {
+    const limits = { temp: { lowWarning: 10, highWarning: 80, highCritical: 90 }, vib: { highCritical: 2 } };
+    await load(flow({ method: 'threshold', limits: JSON.stringify(limits), smoothing: 1 }));
+    const ok = collect('a-ok');
+    const bad = collect('a-bad');
+    await feed('a', [point({ temp: 50, vib: 1 }), point({ temp: 85, vib: 1 }), point({ temp: 95, vib: 1 }), point({ temp: 50, vib: 2.5 }), point({ temp: 5, vib: 0 })], ok, bad);
+    assert.deepEqual(ok.map((m) => m.anomaly!.severity), ['normal', 'warning', 'critical', 'critical', 'warning']);
+    assert.equal(ok[1].anomaly!.contributions.temp, 1);
+    assert.equal(ok[3].anomaly!.contributions.vib, 1);
+  });
+
+  it('threshold without limits is a configuration error every message reports', async () => {
+    await load(flow({ method: 'threshold', limits: '' }));
+    const ok = collect('a-ok');
+    const bad = collect('a-bad');
+    await feed('a', [point({ temp: 1 })], ok, bad);
+    assert.equal(bad[0].moby!.reject!.code, 'no_model');
+  });
+
+  it('rejects missing features, NaN/Infinity, non-numbers, missing device and bad payloads with their codes', async () => {
+    await load(flow({ method: 'l2', trainSize: 20, features: 'f0,f1,f2' }));
+    const ok = collect('a-ok');
+    const bad = collect('a-bad');
+    await feed('a', TRAIN.slice(0, 20).map((f) => point(f)), ok, bad);
+    await feed(
+      'a',
+      [
+        point({ f0: 1, f1: 2 }),
+        point({ f0: NaN, f1: 2, f2: 3 }),
+        point({ f0: 1, f1: Infinity, f2: 3 }),
+        point({ f0: 1, f1: 2, f2: 'hot' }),
+        { payload: { tags: {}, fields: { f0: 1, f1: 2, f2: 3 } } },
+        { payload: 'not a point' },
+        { payload: { tags: { device_id: 'x' }, fields: JSON.parse('{"__proto__": {"f0": 1}}') } },
+      ],
+      ok,
+      bad,
+    );
+    assert.deepEqual(
+      bad.map((m) => m.moby!.reject!.code),
+      ['missing_feature', 'bad_number', 'bad_number', 'not_numeric', 'missing_device', 'bad_payload', 'forbidden_key'],
+    );
+    assert.equal(bad[0].moby!.reject!.field, 'f2');
+    // the same registry the node counts into (loaded from dist like the node)
+    const text: string = await require('../../../dist/nodes/lib/metrics.js').metricsText();
+    assert.match(text, /moby_rejects_total\{node_type="moby-anomaly",code="bad_number"\} [1-9]/);
+    assert.match(text, /moby_anomaly_devices\{phase="scoring"\} [1-9]/);
+    assert.equal(bad[0].moby!.reject!.device_id, 'pump-1');
+    assert.match(bad[1].moby!.reject!.reason, /f0|non-finite/);
+  });
+
+  it('smoothing: a single-sample spike is suppressed by the median over 5, reported without smoothing', async () => {
+    const spike = { ...NORMAL[3], f2: NORMAL[3].f2 + 40 };
+    const results: Record<string, boolean> = {};
+    for (const smoothing of [1, 5]) {
+      await load(flow({ method: 'pca', smoothing, smoothingKind: 'median' }));
+      const ok = collect('a-ok');
+      const bad = collect('a-bad');
+      await feed('a', TRAIN.map((f) => point(f)), ok, bad);
+      await feed('a', [point(NORMAL[0]), point(NORMAL[1]), point(NORMAL[2]), point(spike)], ok, bad);
+      results[smoothing] = ok[ok.length - 1].anomaly!.is_anomaly;
+      await helper.unload();
+    }
+    assert.deepEqual(results, { 1: true, 5: false });
+  });
+
+  it('exports fitted state and loads it into another node that then scores without calibrating', async () => {
+    await load([...flow({ method: 'pca', smoothing: 3 }, 'a'), ...flow({ method: 'pca', trainSize: 1000, smoothing: 3 }, 'b')]);
+    const okA = collect('a-ok');
+    const badA = collect('a-bad');
+    const okB = collect('b-ok');
+    const badB = collect('b-bad');
+    await feed('a', TRAIN.map((f) => point(f)), okA, badA);
+    await feed('a', [{ topic: 'export' }], okA, badA);
+    const doc = okA[okA.length - 1];
+    assert.equal(doc.topic, 'anomaly-state');
+    assert.equal(doc.payload.format, 'moby-anomaly-state');
+    assert.ok(doc.payload.devices['pump-1'].model.pca.components.length >= 1);
+    // the document survives JSON (what a file or HTTP transfer does to it)
+    helper.getNode('b').receive({ topic: 'load', payload: JSON.parse(JSON.stringify(doc.payload)) });
+    await feed('b', [point(NORMAL[0]), point(broken(1)), point(broken(2)), point(broken(3))], okB, badB);
+    assert.equal(badB.length, 0);
+    assert.ok(okB.every((m) => !m.anomaly!.warming), 'no calibration after load');
+    assert.equal(okB[0].anomaly!.is_anomaly, false);
+    assert.equal(okB[3].anomaly!.is_anomaly, true);
+
+    // a tampered or mismatched document is refused with a reason, nothing half-loaded
+    const tampered = JSON.parse(JSON.stringify(doc.payload));
+    tampered.devices['pump-9'] = { ...tampered.devices['pump-1'], method: 'l2' };
+    helper.getNode('b').receive({ topic: 'load', payload: tampered });
+    await waitFor(() => badB.length === 1);
+    assert.equal(badB[0].moby!.reject!.code, 'bad_state');
+    assert.equal(badB[0].moby!.reject!.device_id, 'pump-9');
+  });
+
+  it('reset recalibrates one device', async () => {
+    await load(flow({ method: 'l2', trainSize: 20 }));
+    const ok = collect('a-ok');
+    const bad = collect('a-bad');
+    await feed('a', TRAIN.slice(0, 21).map((f) => point(f)), ok, bad);
+    assert.equal(ok[20].anomaly!.warming, undefined);
+    helper.getNode('a').receive({ topic: 'reset', payload: { device_id: 'pump-1' } });
+    await feed('a', [point(NORMAL[0])], ok, bad);
+    assert.equal(ok[ok.length - 1].anomaly!.warming, true);
+  });
+
+  it('keeps state per equipment when asked and rejects points without an equipment id', async () => {
+    await load(flow({ method: 'l2', trainSize: 20, stateKey: 'equipment' }));
+    const ok = collect('a-ok');
+    const bad = collect('a-bad');
+    // two devices of the same press feed one calibration
+    await feed('a', TRAIN.slice(0, 20).map((f, i) => point(f, i % 2 ? 'sensor-a' : 'sensor-b', { equipment_id: 'press-3' })), ok, bad);
+    await feed('a', [point(NORMAL[0], 'sensor-c', { equipment_id: 'press-3' }), point(NORMAL[0], 'sensor-c')], ok, bad);
+    assert.equal(ok[ok.length - 1].anomaly!.warming, undefined);
+    assert.equal(bad[0].moby!.reject!.code, 'missing_equipment');
+  });
+
+  describe('persistence across a restart (localfilesystem context store)', () => {
+    let dir: string;
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-anomaly-ctx-'));
+      helper.settings({ contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.1 } } } });
+    });
+    after(async () => {
+      await helper._redNodes.closeContextsPlugin();
+      helper.settings({ contextStorage: undefined });
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('a restarted flow scores at once with the state it learned before', async () => {
+      // the test helper initialises but does not open context stores: restart the flows on the configured store
+      await load(flow({ method: 'pca', smoothing: 3 }));
+      const red = helper._redNodes;
+      await red.stopFlows();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      let ok = collect('a-ok');
+      let bad = collect('a-bad');
+      await feed('a', TRAIN.map((f) => point(f)), ok, bad);
+      await feed('a', [point(NORMAL[0])], ok, bad);
+      const before = ok[ok.length - 1].anomaly!;
+      assert.equal(before.warming, undefined);
+
+      // restart the flows: close persists, the new node instance reads the store before the first message
+      await red.stopFlows();
+      const stored = await waitFor(() => {
+        const files: string[] = [];
+        const walk = (d: string): void => {
+          for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+            if (e.isDirectory()) walk(path.join(d, e.name));
+            else files.push(path.join(d, e.name));
+          }
+        };
+        walk(dir);
+        return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_state'));
+      }, 5000, 'state on disk');
+      assert.ok(JSON.parse(fs.readFileSync(stored as string, 'utf8')).anomaly_state['pump-1'].model.pca);
+      // a fresh store instance reads only what reached the disk
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      ok = collect('a-ok');
+      bad = collect('a-bad');
+      await feed('a', [point(NORMAL[0]), point(broken(4)), point(broken(5)), point(broken(6))], ok, bad);
+      assert.equal(ok[0].anomaly!.warming, undefined, 'no recalibration after restart');
+      assert.ok(Math.abs(ok[0].anomaly!.score - before.score) < before.threshold, 'same model');
+      assert.equal(ok[3].anomaly!.is_anomaly, true);
+    });
+  });
+});
+
+describe('examples/anomaly.json', function () {
+  this.timeout(20000);
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('loads in the runtime and its anomaly nodes score what the simulator sends', async () => {
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../examples/anomaly.json'), 'utf8')) as Array<Record<string, any>>;
+    const nodes = [
+      anomalyNode,
+      require('@node-red/nodes/core/common/20-inject.js'),
+      require('@node-red/nodes/core/common/21-debug.js'),
+      require('@node-red/nodes/core/common/90-comment.js'),
+      require('@node-red/nodes/core/function/10-function.js'),
+      require('@node-red/nodes/core/function/10-switch.js'),
+    ];
+    const flowDef = example.map((n) => {
+      const copy = { ...n };
+      if (copy.type === 'inject') copy.once = false; // the test drives the function node itself
+      if (copy.type === 'moby-anomaly') copy.wires = [[...copy.wires[0], 'probe'], [...copy.wires[1], 'probe']];
+      return copy;
+    });
+    const tab = flowDef.find((n) => n.type === 'tab')!;
+    flowDef.push({ id: 'probe', type: 'helper', z: tab.id });
+    await new Promise<void>((resolve, reject) => helper.load(nodes, flowDef, (err?: Error) => (err ? reject(err) : resolve())));
+    const got: Msg[] = [];
+    helper.getNode('probe').on('input', (m: Msg) => got.push(m));
+    const sim = flowDef.find((n) => n.type === 'function')!;
+    for (let i = 0; i < 5; i++) helper.getNode(sim.id).receive({});
+    // 5 ticks × 2 pumps × 2 anomaly nodes
+    await waitFor(() => got.length >= 20, 5000, 'scored points');
+    assert.ok(got.every((m) => m.anomaly && !m.moby?.reject), 'no rejects: the example is configured validly');
+    assert.ok(got.some((m) => m.anomaly!.method === 'threshold' && !m.anomaly!.warming));
+    assert.ok(got.some((m) => m.anomaly!.method === 'pca' && m.anomaly!.warming));
+  });
+});

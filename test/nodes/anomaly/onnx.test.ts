@@ -1,0 +1,189 @@
+// moby-anomaly with method "onnx" through the real Node-RED runtime (compiled node from dist/): bundles
+// written by moby-train's pipeline, warm-up, results with model info, power buckets, msg.rul from a
+// regression bundle, rejects, and reload on msg.topic "sync" with a broken bundle refused.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { waitFor } from '../../support/net';
+import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv, writeMeanBundle } from '../../support/anomaly-onnx-fixtures';
+import { trainBundle } from '../../../nodes/core/anomaly/train/train';
+import { collect, type NodeMsg as Msg } from '../../support/node-msg';
+
+const helper = require('node-red-node-test-helper');
+const anomalyNode = require('../../../dist/nodes/anomaly/moby-anomaly.js');
+
+helper.init(require.resolve('node-red'));
+
+
+function load(flow: unknown[]): Promise<void> {
+  return new Promise((resolve) => helper.load(anomalyNode, flow, resolve));
+}
+
+function flow(opts: Record<string, unknown>) {
+  return [
+    { id: 'a', type: 'moby-anomaly', name: 'onnx', method: 'onnx', batchWaitMs: 1, wires: [['ok'], ['bad']], ...opts },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ];
+}
+
+function point(equipment: string, fields: Record<string, number>, device = `${equipment}-dev`) {
+  return { payload: { measurement: 'telemetry', tags: { device_id: device, equipment_id: equipment }, fields, timestamp: Date.now() } };
+}
+
+describe('moby-anomaly method onnx (Node-RED runtime)', function () {
+  this.timeout(60000);
+  let work: string;
+  let root: string;
+  let cmapss: string;
+
+  before(async () => {
+    work = tmpRoot('moby-onnx-node-');
+    root = path.join(work, 'bundles');
+    const csv = path.join(work, 'normal.csv');
+    const rows = normalRows(240, 31);
+    fs.writeFileSync(csv, toCsv(['datetime', ...FEATURES, 'rul', 'anomaly'], rows.map((r, i) => [`t${i}`, ...r, 1000 - 2 * i, 0])));
+    await trainBundle({ method: 'autoencoder', csv, features: FEATURES, out: path.join(root, 'press', 'normal', 'v1'), window: 5, epochs: 20, hidden: 8, bottleneck: 2, learningRate: 3e-3 });
+    await trainBundle({ method: 'rul', csv, features: FEATURES, target: 'rul', unit: 'h', threshold: 100, out: path.join(root, 'pump', 'normal', 'v1'), window: 3 });
+    // tiny versions of the two window CNNs moby-train writes: conv autoencoder and C-MAPSS RUL
+    await trainBundle({ method: 'conv-autoencoder', csv, features: FEATURES, out: path.join(root, 'valve', 'normal', 'v1'), window: 8, epochs: 15, persistence: 3 });
+    cmapss = path.join(work, 'train_FD.txt');
+    fs.writeFileSync(cmapss, syntheticCmapss([60, 80, 70, 90, 75, 65], 3));
+    await trainBundle({ method: 'rul', csv: cmapss, out: path.join(root, 'engine', 'normal', 'v1'), window: 10, epochs: 15, cap: 40, threshold: 10 });
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('warms up, then scores windows with the autoencoder bundle and flags a broken correlation', async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const n = helper.getNode('a');
+    const rows = normalRows(20, 32);
+    for (const r of rows.slice(0, 8)) n.receive(point('press', fieldsOf(r)));
+    await waitFor(() => ok.length === 8, 10000, '8 outputs');
+    assert.deepEqual(ok.slice(0, 4).map((m) => m.anomaly!.warmup), [1, 2, 3, 4].map((have) => ({ have, need: 5 })));
+    const scored = ok.slice(4);
+    for (const m of scored) {
+      assert.equal(m.anomaly!.method, 'onnx');
+      assert.deepEqual(m.anomaly!.model, { equipment_id: 'press', power: 'normal', version: 'v1', kind: 'reconstruction' });
+      assert.deepEqual(Object.keys(m.anomaly!.contributions).sort(), [...FEATURES].sort());
+    }
+    // temp far from what vib predicts, five steps in a row: the window's error exceeds the threshold
+    for (let i = 0; i < 5; i++) n.receive(point('press', { vib: 1, temp: 90, current: 10 }));
+    await waitFor(() => ok.length === 13, 10000, '13 outputs');
+    const last = ok[12].anomaly!;
+    assert.equal(last.is_anomaly, true, JSON.stringify(last));
+    assert.ok(last.contributions.temp > 0.5, `temp dominates: ${JSON.stringify(last.contributions)}`);
+    assert.equal(bad.length, 0);
+  });
+
+  it('sets msg.rul from a regression bundle and rejects unknown equipment and missing features', async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const n = helper.getNode('a');
+    for (const r of normalRows(3, 33)) n.receive(point('pump', fieldsOf(r)));
+    n.receive(point('lathe', fieldsOf([1, 2, 3])));
+    n.receive(point('pump', { vib: 1, temp: 60 }));
+    await waitFor(() => ok.length === 3 && bad.length === 2, 10000, 'outputs');
+    const m = ok[2];
+    assert.equal(m.rul!.unit, 'h');
+    assert.ok(Number.isFinite(m.rul!.value) && m.rul!.value > 100, `rul ${m.rul!.value}`);
+    assert.equal(m.anomaly!.model!.kind, 'rul');
+    assert.equal(m.anomaly!.is_anomaly, false);
+    const codes = bad.map((b) => b.moby!.reject!.code).sort();
+    assert.deepEqual(codes, ['missing_feature', 'no_model']);
+  });
+
+  it('serves a conv-autoencoder bundle: normal windows pass, a lasting broken correlation alarms after the persistence median', async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    for (const r of normalRows(16, 34)) n.receive(point('valve', fieldsOf(r)));
+    await waitFor(() => ok.length === 16, 10000, '16 outputs');
+    assert.equal(ok[6].anomaly!.warming, true);
+    const scored = ok.slice(7);
+    assert.ok(scored.every((m) => m.anomaly!.model!.kind === 'reconstruction' && !m.anomaly!.is_anomaly), JSON.stringify(scored.map((m) => m.anomaly!.score)));
+    for (let i = 0; i < 6; i++) n.receive(point('valve', { vib: 1, temp: 90, current: 10 }));
+    await waitFor(() => ok.length === 22, 10000, '22 outputs');
+    assert.equal(ok[21].anomaly!.is_anomaly, true, JSON.stringify(ok[21].anomaly));
+  });
+
+  it('serves the C-MAPSS RUL CNN: msg.rul in cycles, lower late in an engine life, alarm below the threshold', async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    // engine 4 of the training file (90 cycles): its first 20 cycles, then its last 10 on another device
+    const rows = fs.readFileSync(cmapss, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number)).filter((r) => r[0] === 4);
+    const fields = (r: number[]) => Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]]));
+    for (const r of rows.slice(0, 20)) n.receive(point('engine', fields(r), 'early'));
+    for (const r of rows.slice(-10)) n.receive(point('engine', fields(r), 'late'));
+    await waitFor(() => ok.length === 30, 10000, '30 outputs');
+    const early = ok.filter((m) => m.rul && m.payload.tags.device_id === 'early');
+    const late = ok.filter((m) => m.rul && m.payload.tags.device_id === 'late');
+    assert.deepEqual([early.length, late.length], [11, 1]);
+    assert.equal(late[0].rul!.unit, 'cycles');
+    assert.ok(early[early.length - 1].rul!.value > 25 && late[0].rul!.value < 12, `early ${early[early.length - 1].rul!.value}, late ${late[0].rul!.value}`);
+    assert.equal(early[early.length - 1].anomaly!.is_anomaly, false);
+    assert.equal(late[0].anomaly!.is_anomaly, late[0].rul!.value < 10);
+  });
+
+  it('chooses the power bucket from a field', async () => {
+    const r2 = tmpRoot();
+    writeMeanBundle(r2, 'eq', 'low', 'v1', 1);
+    writeMeanBundle(r2, 'eq', 'high', 'v1', 2);
+    await load(flow({ bundleRoot: r2, powerField: 'current', powerBuckets: JSON.stringify([{ name: 'low', max: 5 }, { name: 'high' }]) }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    n.receive(point('eq', { vib: 0, temp: 0, current: 3 }));
+    await waitFor(() => ok.length === 1, 10000, 'first');
+    n.receive(point('eq', { vib: 0, temp: 0, current: 9 }));
+    await waitFor(() => ok.length === 2, 10000, 'second');
+    assert.deepEqual(ok.map((m) => m.anomaly!.model!.power), ['low', 'high']);
+  });
+
+  it('without a bundle root every message is rejected with the configuration error', async () => {
+    await load(flow({ bundleRoot: '' }));
+    const bad = collect('bad');
+    helper.getNode('a').receive(point('eq', { vib: 1, temp: 1, current: 1 }));
+    await waitFor(() => bad.length === 1, 10000, 'reject');
+    assert.equal(bad[0].moby!.reject!.code, 'no_model');
+    assert.match(bad[0].moby!.reject!.reason, /bundle root is not set/);
+  });
+
+  it('msg.topic "sync" loads a new version; a broken one is refused with a warning and the old keeps serving', async () => {
+    const r3 = tmpRoot();
+    writeMeanBundle(r3, 'eq', 'p', 'v1', 1);
+    await load(flow({ bundleRoot: r3 }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    const warnings: string[] = [];
+    const warn = n.warn.bind(n);
+    n.warn = (m: unknown) => {
+      warnings.push(String(m));
+      warn(m);
+    };
+    const scoreOnce = async (): Promise<Msg> => {
+      const before = ok.length;
+      n.receive(point('eq', { vib: 1, temp: 1, current: 1 }));
+      await waitFor(() => ok.length > before, 10000, 'a result');
+      return ok[ok.length - 1];
+    };
+    assert.equal((await scoreOnce()).anomaly!.model!.version, 'v1');
+
+    writeMeanBundle(r3, 'eq', 'p', 'v2', 2);
+    n.receive({ topic: 'sync' });
+    await waitFor(async () => (await scoreOnce()).anomaly!.model!.version === 'v2', 10000, 'v2 to serve');
+    assert.equal(ok[ok.length - 1].anomaly!.score, 2);
+
+    fs.writeFileSync(path.join(r3, 'eq', 'p', 'v2', 'meta.json'), '{"schema_version": 1, "kind": "score"');
+    n.receive({ topic: 'sync' });
+    await waitFor(() => warnings.some((w) => w.includes('refused')), 10000, 'refusal warning');
+    assert.match(warnings.find((w) => w.includes('refused'))!, /v2 refused: .*meta\.json: not valid JSON.*previously loaded version keeps serving/);
+    const after = await scoreOnce();
+    assert.deepEqual([after.anomaly!.model!.version, after.anomaly!.score], ['v2', 2]);
+  });
+});

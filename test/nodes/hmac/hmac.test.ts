@@ -1,0 +1,388 @@
+// hmac-verify / hmac-sign / keyring through the real Node-RED runtime, loading the compiled node from dist/.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import vm from 'node:vm';
+import mqtt from 'mqtt';
+import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../../nodes/core/hmac/scheme';
+import { requireBinary, waitFor } from '../../support/net';
+import { startMosquittoBroker, MosquittoBroker } from '../../support/mosquitto';
+import { PUMP_BODY } from '../../support/payloads';
+import { collect, type NodeMsg as Msg } from '../../support/node-msg';
+
+const helper = require('node-red-node-test-helper');
+const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
+const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
+const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+
+helper.init(require.resolve('node-red'));
+
+const SENSOR_BODY = '{"device_id":"sensor_001","temperature":25.3,"humidity":60.5,"vibration":0.12,"sound":45.8,"timestamp":"2025-11-17T10:30:00Z"}';
+
+const K1 = 'pump-7-first-secret';
+const K2_HEX = '7f'.repeat(32);
+const SENSOR_KEY = 'base64:' + Buffer.alloc(32, 3).toString('base64');
+const KEYS = {
+  'pump-7': { k2: { secret: `hex:${K2_HEX}`, primary: true }, k1: K1, k0: { secret: 'pump-7-retired-secret', active: false } },
+  sensor_001: { s1: SENSOR_KEY },
+};
+
+
+function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve) => helper.load(nodes, flow, creds, resolve));
+}
+
+/** Collects what arrives at helper nodes. */
+function verifyFlow(opts: Record<string, unknown> = {}) {
+  return [
+    { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
+    { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 1000, topicPattern: '', topicLevel: 1, wires: [['ok'], ['bad']], ...opts },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ];
+}
+
+const creds = { kr: { keys: JSON.stringify(KEYS) } };
+
+function envelope(o: Partial<Parameters<typeof signEnvelope>[0]> = {}): string {
+  return JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey(K1), kid: 'k1', body: PUMP_BODY, ...o }));
+}
+
+describe('moby-hmac-verify node', function () {
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('passes a signed envelope with the parsed body, device and auth', async () => {
+    await load([hmacNode], verifyFlow(), creds);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const ts = nowSeconds();
+    helper.getNode('v').receive({ payload: envelope({ ts }), topic: 'devices/pump-7/telemetry' });
+    await waitFor(() => ok.length === 1, 3000, 'verified message');
+    assert.deepEqual(ok[0].payload, JSON.parse(PUMP_BODY));
+    assert.equal(ok[0].moby!.device_id, 'pump-7');
+    assert.deepEqual(ok[0].moby!.auth, { kid: 'k1', ts, verified: true });
+    assert.equal(ok[0].topic, 'devices/pump-7/telemetry');
+    assert.equal(bad.length, 0);
+  });
+
+  it('accepts the envelope already parsed by mqtt in (body still raw text), and strips a forged moby.auth from rejects', async () => {
+    await load([hmacNode], verifyFlow(), creds);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    helper.getNode('v').receive({ payload: JSON.parse(envelope()) });
+    helper.getNode('v').receive({ payload: { ...JSON.parse(envelope()), body: JSON.parse(PUMP_BODY) }, moby: { auth: { verified: true } } });
+    await waitFor(() => ok.length === 1 && bad.length === 1, 3000, 'one pass, one reject');
+    assert.equal(bad[0].moby!.reject!.code, 'malformed');
+    assert.equal(bad[0].moby!.reject!.field, 'body');
+    assert.equal(bad[0].moby!.auth, undefined);
+  });
+
+  it('rejects every failure on output 2 with its own code, device and reason', async () => {
+    await load([hmacNode], verifyFlow({ topicPattern: 'devices/+/telemetry' }), creds);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const v = helper.getNode('v');
+    const topic = 'devices/pump-7/telemetry';
+    const replayed = envelope({ nonce: 'replay-me-1' });
+    const cases: Array<[string, Msg]> = [
+      ['malformed', { payload: '{"device_id":"pump-7"', topic }],
+      ['malformed', { payload: 42, topic }],
+      ['unknown_device', { payload: envelope({ deviceId: 'pump-9' }), topic: 'devices/pump-9/telemetry' }],
+      ['unknown_key', { payload: envelope({ kid: 'k9' }), topic }],
+      ['unknown_key', { payload: envelope({ kid: 'k0', key: parseKey('pump-7-retired-secret') }), topic }],
+      ['bad_signature', { payload: envelope({ key: parseKey('not-the-pump-7-key') }), topic }],
+      ['stale', { payload: envelope({ ts: nowSeconds() - 600 }), topic }],
+      ['stale', { payload: envelope({ ts: nowSeconds() + 600 }), topic }],
+      ['device_mismatch', { payload: envelope(), topic: 'devices/sensor_001/telemetry' }],
+      ['malformed', { payload: envelope({ body: '{"x":{"__proto__":{"polluted":true}}}' }), topic }],
+    ];
+    for (const [, m] of cases) v.receive(m);
+    v.receive({ payload: replayed, topic });
+    v.receive({ payload: replayed, topic });
+    await waitFor(() => bad.length === cases.length + 1 && ok.length === 1, 3000, 'all rejects');
+    assert.deepEqual(bad.map((m) => m.moby!.reject!.code), [...cases.map(([c]) => c), 'replay']);
+    for (const m of bad) {
+      assert.equal(typeof m.moby!.reject!.reason, 'string');
+      assert.ok(m.moby!.reject!.reason.length > 5);
+    }
+    assert.equal(bad[2].moby!.reject!.device_id, 'pump-9');
+    assert.equal(bad[5].moby!.reject!.device_id, 'pump-7');
+    assert.equal(bad[9].moby!.reject!.field, 'body.x.__proto__');
+    assert.equal(bad[10].moby!.reject!.field, 'nonce');
+    // the reject output keeps the payload as received, for forensics
+    assert.equal(bad[5].payload, cases[5][1].payload);
+  });
+
+  it('handles key rotation: all active keys tried without kid, several v1 values, retired kid refused', async () => {
+    await load([hmacNode], verifyFlow(), creds);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const v = helper.getNode('v');
+    const k2 = parseKey(`hex:${K2_HEX}`);
+    v.receive({ payload: envelope({ key: k2, kid: undefined }) });
+    v.receive({ payload: envelope({ key: parseKey(K1), kid: undefined }) });
+    // a device in transition signs with old and new key at once
+    const ts = nowSeconds();
+    const both = { device_id: 'pump-7', ts, nonce: 'both-keys-1', body: PUMP_BODY, sig: `v1=${computeMac(parseKey('pump-7-retired-secret'), 'pump-7', ts, 'both-keys-1', PUMP_BODY)},v1=${computeMac(k2, 'pump-7', ts, 'both-keys-1', PUMP_BODY)}` };
+    v.receive({ payload: JSON.stringify(both) });
+    // only the retired key: no active key matches
+    v.receive({ payload: envelope({ key: parseKey('pump-7-retired-secret'), kid: undefined }) });
+    await waitFor(() => ok.length === 3 && bad.length === 1, 3000, 'rotation results');
+    assert.deepEqual(ok.map((m) => m.moby!.auth!.kid), ['k2', 'k1', 'k2']);
+    assert.equal(bad[0].moby!.reject!.code, 'bad_signature');
+  });
+
+  it('accepts the MQTT 5 carrier as msg.userProperties', async () => {
+    await load([hmacNode], verifyFlow(), creds);
+    const ok = collect('ok');
+    const s = signUserProperties({ deviceId: 'sensor_001', key: parseKey(SENSOR_KEY), kid: 's1', body: SENSOR_BODY });
+    helper.getNode('v').receive({ payload: s.payload, userProperties: s.userProperties, topic: 'devices/sensor_001/telemetry' });
+    await waitFor(() => ok.length === 1, 3000, 'verified MQTT 5 message');
+    assert.deepEqual(ok[0].payload, JSON.parse(SENSOR_BODY));
+    assert.equal(ok[0].moby!.auth!.kid, 's1');
+  });
+
+  it('reports a keyring that failed to load as an error a catch node sees, and shows it in the status', async () => {
+    const flow = [...verifyFlow(), { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] }, { id: 'caught', type: 'helper' }];
+    await load([hmacNode, catchNode], flow, { kr: { keys: JSON.stringify({ 'pump-7': { k1: 'short' } }) } });
+    const caught = collect('caught');
+    helper.getNode('v').receive({ payload: envelope() });
+    await waitFor(() => caught.length === 1, 3000, 'caught error');
+    const err = caught[0].error as { message: string };
+    assert.match(err.message, /keyring not loaded: key pump-7\/k1: key is 5 bytes/);
+    assert.ok(!err.message.includes('short'));
+  });
+
+  it('loads keys from a JSON file and an environment variable, and derives keys from the master key', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-keys-'));
+    const file = path.join(dir, 'keys.json');
+    fs.writeFileSync(file, JSON.stringify({ 'press-1': { f1: 'press-1-from-the-file' } }));
+    process.env.MOBY_TEST_HMAC_KEYS = JSON.stringify({ 'press-2': { e1: 'press-2-from-the-environment' } });
+    try {
+      const flow = verifyFlow();
+      (flow[0] as Record<string, unknown>).keysFile = file;
+      (flow[0] as Record<string, unknown>).keysEnv = 'MOBY_TEST_HMAC_KEYS';
+      (flow[0] as Record<string, unknown>).masterKid = 'fleet-2025';
+      const master = 'hex:' + 'c3'.repeat(32);
+      await load([hmacNode], flow, { kr: { master } });
+      const ok = collect('ok');
+      const v = helper.getNode('v');
+      v.receive({ payload: envelope({ deviceId: 'press-1', key: parseKey('press-1-from-the-file'), kid: 'f1', body: '{"p":1}' }) });
+      v.receive({ payload: envelope({ deviceId: 'press-2', key: parseKey('press-2-from-the-environment'), kid: 'e1', body: '{"p":2}' }) });
+      v.receive({ payload: envelope({ deviceId: 'anything-new', key: deriveDeviceKey(parseKey(master), 'anything-new'), kid: undefined, body: '{"p":3}' }) });
+      await waitFor(() => ok.length === 3, 3000, 'three verified');
+      assert.deepEqual(ok.map((m) => [m.moby!.device_id, m.moby!.auth!.kid]), [['press-1', 'f1'], ['press-2', 'e1'], ['anything-new', 'fleet-2025']]);
+    } finally {
+      delete process.env.MOBY_TEST_HMAC_KEYS;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts messages and rejects by code in the Prometheus metrics, and provides the nonce cache gauge', async () => {
+    // the compiled node uses the compiled metrics module: read that registry
+    const metrics = require('../../../dist/nodes/lib/metrics.js');
+    const value = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    const before = await metrics.metricsText();
+    await load([hmacNode], verifyFlow(), creds);
+    const bad = collect('bad');
+    const v = helper.getNode('v');
+    v.receive({ payload: envelope() });
+    v.receive({ payload: envelope({ key: parseKey('not-the-pump-7-key') }) });
+    await waitFor(() => bad.length === 1, 3000, 'one reject');
+    const after = await metrics.metricsText();
+    const diff = (series: string) => value(after, series) - value(before, series);
+    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="in"}'), 2);
+    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="out"}'), 1);
+    assert.equal(diff('moby_rejects_total{node_type="moby-hmac-verify",code="bad_signature"}'), 1);
+    assert.equal(value(after, 'moby_hmac_nonce_cache_entries'), 1);
+  });
+
+  it('reloads a watched keys file: new devices verify, a broken edit keeps the previous keys', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-keys-'));
+    const file = path.join(dir, 'keys.json');
+    fs.writeFileSync(file, JSON.stringify({ 'press-1': { f1: 'press-1-from-the-file' } }));
+    try {
+      const flow = verifyFlow();
+      Object.assign(flow[0], { keysFile: file, watch: true });
+      await load([hmacNode], flow, {});
+      const ok = collect('ok');
+      const bad = collect('bad');
+      const v = helper.getNode('v');
+      const press2 = () => envelope({ deviceId: 'press-2', key: parseKey('press-2-provisioned-later'), kid: 'f2', body: '{"p":2}' });
+      v.receive({ payload: press2() });
+      await waitFor(() => bad.length === 1, 3000, 'press-2 unknown at first');
+      assert.equal(bad[0].moby!.reject!.code, 'unknown_device');
+      fs.writeFileSync(file, JSON.stringify({ 'press-1': { f1: 'press-1-from-the-file' }, 'press-2': { f2: 'press-2-provisioned-later' } }));
+      await waitFor(() => {
+        v.receive({ payload: press2() });
+        return ok.length > 0;
+      }, 8000, 'press-2 verified after the file changed', 300);
+      fs.writeFileSync(file, '{"press-1": {"f1": "short"}}');
+      await new Promise((r) => setTimeout(r, 2500));
+      const before = ok.length;
+      v.receive({ payload: press2() });
+      await waitFor(() => ok.length === before + 1, 3000, 'previous keys still in use');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('shows passed and rejected counts in the status', async () => {
+    await load([hmacNode], verifyFlow(), creds);
+    const v = helper.getNode('v');
+    const statuses: Array<{ text?: string }> = [];
+    v.on('call:status', (call: { args: Array<{ text?: string }> }) => statuses.push(call.args[0]));
+    v.receive({ payload: envelope() });
+    v.receive({ payload: 'garbage' });
+    await waitFor(() => statuses.some((s) => s.text === '✓ 1  ✗ 1 (malformed)'), 3000, 'status with counts');
+  });
+});
+
+describe('moby-hmac-sign node', function () {
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  function roundTripFlow(carrier: string, deviceId = '') {
+    return [
+      { id: 'kr', type: 'moby-keyring', keysEnv: '' },
+      { id: 's', type: 'moby-hmac-sign', keyring: 'kr', deviceId, kid: '', carrier, wires: [['v', 'signed'], ['sbad']] },
+      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 1000, wires: [['ok'], ['bad']] },
+      { id: 'signed', type: 'helper' },
+      { id: 'sbad', type: 'helper' },
+      { id: 'ok', type: 'helper' },
+      { id: 'bad', type: 'helper' },
+    ];
+  }
+
+  for (const carrier of ['envelope', 'mqtt5']) {
+    it(`produces what the verify node accepts (${carrier} carrier)`, async () => {
+      await load([hmacNode], roundTripFlow(carrier), creds);
+      const ok = collect('ok');
+      const signed = collect('signed');
+      const bad = collect('bad');
+      const s = helper.getNode('s');
+      s.receive({ payload: JSON.parse(PUMP_BODY) }); // object: serialised, device from payload.device_id
+      s.receive({ payload: SENSOR_BODY }); // text: signed byte for byte
+      s.receive({ payload: '{"temp":1}', moby: { device_id: 'pump-7' } });
+      await waitFor(() => ok.length === 3, 3000, 'three verified');
+      assert.equal(bad.length, 0);
+      assert.deepEqual(ok.map((m) => m.payload), [JSON.parse(PUMP_BODY), JSON.parse(SENSOR_BODY), { temp: 1 }]);
+      assert.deepEqual(ok.map((m) => m.moby!.auth!.kid), ['k2', 's1', 'k2']); // primary key of pump-7
+      if (carrier === 'envelope') {
+        assert.equal(typeof signed[1].payload, 'string');
+        assert.equal(JSON.parse(signed[1].payload as string).body, SENSOR_BODY);
+      } else {
+        assert.equal(signed[1].payload, SENSOR_BODY);
+        assert.equal(signed[1].userProperties!['x-moby-device'], 'sensor_001');
+      }
+    });
+  }
+
+  it('rejects what it cannot sign', async () => {
+    await load([hmacNode], roundTripFlow('envelope'), creds);
+    const sbad = collect('sbad');
+    const s = helper.getNode('s');
+    s.receive({ payload: '{"oops"' });
+    s.receive({ payload: { temp: 1 } });
+    s.receive({ payload: { device_id: 'pump-99', temp: 1 } });
+    s.receive({ payload: JSON.parse('{"device_id":"pump-7","__proto__":{"x":1}}') });
+    s.receive({ payload: [1, 2] });
+    await waitFor(() => sbad.length === 5, 3000, 'five rejects');
+    assert.deepEqual(sbad.map((m) => [m.moby!.reject!.code, m.moby!.reject!.field]), [
+      ['malformed', 'payload'],
+      ['malformed', 'device_id'],
+      ['unknown_device', undefined],
+      ['malformed', 'payload.__proto__'],
+      ['malformed', 'payload'],
+    ]);
+  });
+});
+
+describe('mqtt in (MQTT 5, Mosquitto) → moby-hmac-verify', function () {
+  let broker: MosquittoBroker;
+
+  before(async function () {
+    const bin = requireBinary(this, 'mosquitto');
+    broker = await startMosquittoBroker(bin);
+  });
+  after(async () => {
+    await broker?.close();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('verifies user properties exactly as the core mqtt in node delivers them', async () => {
+    const flow = [
+      { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '5', keepalive: '60', cleansession: true },
+      { id: 'in', type: 'mqtt in', topic: 'devices/+/telemetry', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['v']] },
+      ...verifyFlow({ topicPattern: 'devices/+/telemetry' }),
+    ];
+    await load([hmacNode, mqttNode], flow, creds);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    await waitFor(() => (helper.getNode('b') as { connected?: boolean }).connected, 5000, 'mqtt in connected');
+    const client = mqtt.connect(broker.url, { protocolVersion: 5 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', () => resolve());
+        client.once('error', reject);
+      });
+      // the subscription of the mqtt in node may land just after connect: publish until the first arrives
+      const publish = (topic: string, s: ReturnType<typeof signUserProperties>) =>
+        client.publishAsync(topic, s.payload, { qos: 1, properties: { userProperties: s.userProperties } });
+      const sensorKey = parseKey(SENSOR_KEY);
+      // priming messages carry their own body, so late arrivals cannot be mistaken for the messages under test
+      await waitFor(async () => {
+        await publish('devices/sensor_001/telemetry', signUserProperties({ deviceId: 'sensor_001', key: sensorKey, kid: 's1', body: '{"prime":true}' }));
+        return ok.length > 0;
+      }, 5000, 'first message through mqtt in', 200);
+      const tested = () => ok.filter((m) => !(m.payload as { prime?: boolean }).prime);
+      const good = signUserProperties({ deviceId: 'sensor_001', key: sensorKey, body: SENSOR_BODY });
+      await publish('devices/sensor_001/telemetry', good);
+      await publish('devices/sensor_001/telemetry', good); // replay
+      await publish('devices/pump-7/telemetry', signUserProperties({ deviceId: 'sensor_001', key: sensorKey, body: SENSOR_BODY })); // wrong topic
+      await publish('devices/sensor_001/telemetry', { ...good, payload: good.payload.replace('25.3', '99.9') }); // tampered
+      await waitFor(() => tested().length === 1 && bad.length === 3, 5000, 'results over MQTT 5');
+      const last = tested()[0];
+      assert.deepEqual(last.payload, JSON.parse(SENSOR_BODY));
+      assert.deepEqual(last.moby!.auth!.kid, 's1');
+      assert.equal(typeof last.userProperties!['x-moby-sig'], 'string');
+      assert.deepEqual(bad.map((m) => m.moby!.reject!.code), ['replay', 'device_mismatch', 'bad_signature']);
+    } finally {
+      await client.endAsync();
+    }
+  });
+});
+
+describe('moby-hmac editor definitions', () => {
+  const html = fs.readFileSync(path.join(__dirname, '../../../dist/nodes/hmac/moby-hmac.html'), 'utf8');
+
+  it('registers the three types with valid JavaScript, secrets only as password credentials', () => {
+    const registered: Record<string, { category: string; credentials?: Record<string, { type: string }>; defaults: Record<string, unknown>; label: () => string }> = {};
+    const RED = {
+      nodes: { registerType: (type: string, def: (typeof registered)[string]) => (registered[type] = def) },
+      validators: { number: () => () => true, regex: () => () => true },
+    };
+    // the shared editor helpers (resources/moby-editor.js) and the message catalogue (this._) as the editor provides them
+    const MOBY_EDITOR = { number: () => () => true, topicPattern: () => () => true };
+    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) new vm.Script(m[1]).runInNewContext({ RED, MOBY_EDITOR });
+    assert.deepEqual(Object.keys(registered).sort(), ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring']);
+    assert.equal(registered['moby-keyring'].category, 'config');
+    // JSON round trip: the objects come from the script's own realm
+    assert.deepEqual(JSON.parse(JSON.stringify(registered['moby-keyring'].credentials)), { keys: { type: 'password' }, master: { type: 'password' } });
+    assert.equal(registered['moby-hmac-verify'].category, 'MOBY');
+    for (const def of Object.values(registered)) {
+      assert.ok(!Object.keys(def.defaults).some((k) => /secret|master$|^keys$/i.test(k)), 'no secret in flow defaults');
+      assert.equal(typeof def.label.call({ name: '', _: (key: string) => key }), 'string');
+    }
+    for (const t of Object.keys(registered)) {
+      assert.match(html, new RegExp(`data-template-name="${t}"`));
+      assert.match(html, new RegExp(`data-help-name="${t}"`));
+    }
+  });
+});

@@ -1,0 +1,189 @@
+// Replay protection of moby-hmac-verify through the real Node-RED runtime: a flooding device cannot evict
+// another device's nonces, a kill -9 of the Node-RED process does not reopen replays, and a broker
+// redelivery (msg.redelivered, the contract with the MQTT source node) passes exactly once.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseKey, signEnvelope, nowSeconds } from '../../../nodes/core/hmac/scheme';
+import { freePort, waitFor } from '../../support/net';
+import { type NodeMsg as Msg } from '../../support/node-msg';
+
+const helper = require('node-red-node-test-helper');
+const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
+
+helper.init(require.resolve('node-red'));
+
+const root = path.resolve(__dirname, '../../..');
+const KEYS = { victim: { k1: 'victim-device-secret-1' }, flooder: { k1: 'flooder-device-secret' } };
+const env = (deviceId: 'victim' | 'flooder', nonce: string, ts = nowSeconds()) =>
+  JSON.stringify(signEnvelope({ deviceId, key: parseKey(KEYS[deviceId].k1), kid: 'k1', body: `{"n":"${nonce}"}`, nonce, ts }));
+
+
+function load(flow: unknown[], creds: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve) => helper.load([hmacNode], flow, creds, resolve));
+}
+
+describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
+  this.timeout(60000);
+  let userDir: string;
+  before(() => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-replay-node-'));
+    helper.settings({ userDir });
+  });
+  after(() => {
+    helper.settings({});
+    fs.rmSync(userDir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    // every test starts from an empty replay journal: the flood test's floors must not leak into the next
+    fs.rmSync(path.join(userDir, 'moby-replay'), { recursive: true, force: true });
+  });
+
+  const flow = (opts: Record<string, unknown> = {}) => [
+    { id: 'kr', type: 'moby-keyring', keysEnv: '' },
+    { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 5000, replayPerDevice: 1000, wires: [['ok'], ['bad']], ...opts },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ];
+
+  it('ATTACK: a device flooding 10,500 messages with its own key does not evict the victim\'s nonce (old code: replay accepted)', async () => {
+    await load(flow(), { kr: { keys: JSON.stringify(KEYS) } });
+    const ok: Msg[] = [];
+    const bad: Msg[] = [];
+    helper.getNode('ok').on('input', (m: Msg) => ok.push(m));
+    helper.getNode('bad').on('input', (m: Msg) => bad.push(m));
+    const v = helper.getNode('v');
+    const captured = env('victim', 'captured-victim-1');
+    v.receive({ payload: captured });
+    for (let i = 0; i < 10_500; i++) v.receive({ payload: env('flooder', `flood-${i}-xxxx`) });
+    await waitFor(() => ok.length + bad.length === 10_501, 30000, 'all flood messages handled');
+    // beyond its own budget within one second the flooder only throttles itself: its floor rose
+    const flooded = bad.length;
+    assert.ok(bad.every((m) => m.moby!.reject!.code === 'replay' && m.moby!.reject!.device_id === 'flooder' && m.moby!.reject!.field === 'ts'));
+    v.receive({ payload: captured }); // the attacker replays the victim's captured message
+    await waitFor(() => bad.length === flooded + 1, 3000, 'replay rejected');
+    const last = bad[bad.length - 1].moby!.reject!;
+    assert.deepEqual([last.code, last.device_id, last.field], ['replay', 'victim', 'nonce']);
+    // and the victim is not locked out
+    v.receive({ payload: env('victim', 'victim-next-1') });
+    await waitFor(() => ok.some((m) => (m.payload as { n?: string }).n === 'victim-next-1'), 3000, 'victim still passes');
+  });
+
+  it('a node restart (redeploy) keeps the replay cache through its journal; a redelivery passes once', async () => {
+    const creds = { kr: { keys: JSON.stringify(KEYS) } };
+    await load(flow(), creds);
+    let ok: Msg[] = [];
+    helper.getNode('ok').on('input', (m: Msg) => ok.push(m));
+    const captured = env('victim', 'before-restart-1');
+    helper.getNode('v').receive({ payload: captured });
+    await waitFor(() => ok.length === 1, 3000, 'accepted');
+    await helper.unload();
+    await load(flow(), creds);
+    ok = [];
+    const bad: Msg[] = [];
+    helper.getNode('ok').on('input', (m: Msg) => ok.push(m));
+    helper.getNode('bad').on('input', (m: Msg) => bad.push(m));
+    const v = helper.getNode('v');
+    v.receive({ payload: captured });
+    v.receive({ payload: captured, redelivered: true });
+    v.receive({ payload: captured, redelivered: true });
+    v.receive({ payload: captured, redelivered: 'true' }); // only the boolean set by the source node counts
+    await waitFor(() => bad.length === 3 && ok.length === 1, 3000, 'one redelivery passed');
+    assert.deepEqual(bad.map((m) => m.moby!.reject!.code), ['replay', 'replay', 'replay']);
+    assert.equal(ok[0].moby!.auth!.redelivered, true);
+    const metrics = await require('../../../dist/nodes/lib/metrics.js').metricsText();
+    assert.match(metrics, /moby_events_total\{node_type="moby-hmac-verify",event="redelivered"\} [1-9]/);
+  });
+});
+
+/** A real Node-RED process with the compiled hmac nodes: POST /v with an envelope → verify → reply. */
+async function verifyProcess(keysJson: string) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-replay-nr-'));
+  const port = await freePort();
+  const reply = (ok: boolean) => `msg.payload = ${ok ? '{ ok: true, redelivered: !!(msg.moby.auth && msg.moby.auth.redelivered) }' : '{ ok: false, code: msg.moby.reject.code }'}; return msg;`;
+  const flow = [
+    { id: 't', type: 'tab', label: 't' },
+    { id: 'kr', type: 'moby-keyring', keysEnv: 'MOBY_TEST_REPLAY_KEYS' },
+    { id: 'in', type: 'http in', z: 't', url: '/v', method: 'post', wires: [['dup']] },
+    // stands in for the MQTT source node, which sets msg.redelivered from the broker's DUP flag
+    { id: 'dup', type: 'function', z: 't', func: "msg.redelivered = msg.req.headers['x-dup'] === '1'; return msg;", outputs: 1, wires: [['v']] },
+    { id: 'v', type: 'moby-hmac-verify', z: 't', keyring: 'kr', tolerance: 300, replayCache: 1000, wires: [['fok'], ['fbad']] },
+    { id: 'fok', type: 'function', z: 't', func: reply(true), outputs: 1, wires: [['res']] },
+    { id: 'fbad', type: 'function', z: 't', func: reply(false), outputs: 1, wires: [['res']] },
+    { id: 'res', type: 'http response', z: 't', statusCode: '', headers: {}, wires: [] },
+  ];
+  fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flow));
+  fs.writeFileSync(
+    path.join(dir, 'settings.js'),
+    `module.exports = ${JSON.stringify({ uiPort: port, uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: false, nodesDir: [path.join(root, 'dist', 'nodes', 'hmac')], logging: { console: { level: 'warn' } }, editorTheme: { tours: false }, diagnostics: { enabled: false }, telemetry: { enabled: false } })};\n`,
+  );
+  let proc: ChildProcess | null = null;
+  const output: string[] = [];
+  const url = `http://127.0.0.1:${port}/v`;
+  const post = async (body: string, dup = false) => {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain', ...(dup ? { 'x-dup': '1' } : {}) }, body });
+    return (await r.json()) as { ok: boolean; code?: string; redelivered?: boolean };
+  };
+  return {
+    dir,
+    output,
+    post,
+    async start() {
+      proc = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', dir, '--settings', path.join(dir, 'settings.js')], {
+        cwd: dir,
+        env: { ...process.env, MOBY_TEST_REPLAY_KEYS: keysJson },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
+      proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
+      await waitFor(
+        async () => {
+          if (proc && proc.exitCode !== null) throw new Error(`node-red exited: ${output.join('')}`);
+          const r = await fetch(url, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } }).catch(() => null);
+          return r !== null && r.status === 200;
+        },
+        30000,
+        'Node-RED serving /v',
+        100,
+      );
+    },
+    async kill() {
+      const p = proc;
+      proc = null;
+      if (!p || p.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGKILL');
+      });
+    },
+  };
+}
+
+describe('moby-hmac-verify across a kill -9 of Node-RED', function () {
+  this.timeout(90000);
+  let nr: Awaited<ReturnType<typeof verifyProcess>>;
+  after(async () => {
+    await nr?.kill();
+    if (nr) fs.rmSync(nr.dir, { recursive: true, force: true });
+  });
+
+  it('ATTACK: a message accepted before kill -9 is a replay in the restarted process (old code: accepted twice); its broker redelivery passes exactly once', async () => {
+    nr = await verifyProcess(JSON.stringify(KEYS));
+    await nr.start();
+    const captured = env('victim', 'accepted-before-kill-1');
+    assert.deepEqual(await nr.post(captured), { ok: true, redelivered: false });
+    assert.deepEqual(await nr.post(captured), { ok: false, code: 'replay' });
+    await nr.kill(); // no close handlers run
+    await nr.start();
+    assert.deepEqual(await nr.post(captured), { ok: false, code: 'replay' }, `replay after restart; log: ${nr.output.join('')}`);
+    assert.deepEqual(await nr.post(captured, true), { ok: true, redelivered: true });
+    assert.deepEqual(await nr.post(captured, true), { ok: false, code: 'replay' });
+    await nr.kill();
+    await nr.start();
+    assert.deepEqual(await nr.post(captured, true), { ok: false, code: 'replay' }, 'the redelivery passed once, also across a second crash');
+    assert.deepEqual(await nr.post(env('victim', 'after-restart-2')), { ok: true, redelivered: false });
+  });
+});

@@ -1,0 +1,63 @@
+// nodes/lib/routes.ts through the real runtime: GET /moby/metrics is served whichever MOBY node module is
+// loaded (not only with the InfluxDB writer, which used to mount it), exactly once however many modules
+// load, with the alert API's token; and an alert node's API is mounted under its prefix while the node runs.
+import assert from 'node:assert/strict';
+const helper = require('node-red-node-test-helper');
+const supertest = require('supertest');
+const apiAuth = require('../../../dist/nodes/lib/api-auth.js') as typeof import('../../../nodes/lib/api-auth');
+const { METRICS_PATH } = require('../../../dist/nodes/lib/routes.js') as typeof import('../../../nodes/lib/routes');
+
+helper.init(require.resolve('node-red'));
+
+type App = { _router: { stack: Array<{ route?: { path: string } }> } };
+let app: App | null = null;
+const capture = (RED: { httpNode: App }) => {
+  app = RED.httpNode;
+};
+const mod = (p: string) => require(`../../../dist/nodes/${p}.js`);
+const TOKEN = 'routes-token-0123456789';
+
+function load(modules: unknown[], flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
+  return new Promise((resolve, reject) => helper.load([capture, ...modules], flow, creds, (err?: Error) => (err ? reject(err) : resolve())));
+}
+
+const metricsRoutes = () => app!._router.stack.filter((l) => l.route?.path === METRICS_PATH).length;
+
+describe('/moby/* routes (lib/routes.ts)', function () {
+  this.timeout(20000);
+  afterEach(async () => {
+    await helper.unload();
+    app = null;
+  });
+
+  it('metrics are served with only an anomaly node deployed (no InfluxDB writer), and only with the token', async () => {
+    await load([mod('anomaly/moby-anomaly')], [{ id: 'a', type: 'moby-anomaly', method: 'pca', wires: [[], []] }]);
+    assert.equal(metricsRoutes(), 1);
+    const refused = await supertest(app).get('/moby/metrics').expect(401).expect('content-type', /json/);
+    assert.equal(refused.body.error.code, 'unauthorized');
+    const off = apiAuth.registerApiToken('routes-test', TOKEN);
+    try {
+      const res = await supertest(app).get('/moby/metrics').set('authorization', `Bearer ${TOKEN}`).expect(200);
+      assert.match(res.text, /moby_anomaly_devices\{phase="calibrating"\}/);
+    } finally {
+      off();
+    }
+  });
+
+  it('every MOBY module loaded together mounts metrics once; the alert API lives while its node does', async () => {
+    const all = ['hmac/moby-hmac', 'normalize/moby-normalize', 'alert/moby-alert-channels', 'alert/moby-alert', 'influx/moby-influx', 'anomaly/moby-anomaly', 'health/moby-device-health', 'health/moby-redis', 'mqtt/moby-mqtt'].map(mod);
+    await load(all, [{ id: 'al', type: 'moby-alert', apiPrefix: '/moby', wires: [[], [], []] }], { al: { apiToken: TOKEN } });
+    assert.equal(metricsRoutes(), 1, 'one metrics route for nine modules');
+    const alerts = await supertest(app).get('/moby/alerts').set('authorization', `Bearer ${TOKEN}`).expect(200);
+    assert.ok(Array.isArray(alerts.body), 'the alert API answers under its prefix');
+    // the alert API's prefix is /moby too: /moby/metrics still reaches the metrics route, with the alert token
+    const res = await supertest(app).get('/moby/metrics').set('authorization', `Bearer ${TOKEN}`).expect(200);
+    assert.match(res.text, /moby_messages_total|# HELP/);
+    const keep = app;
+    await helper.unload();
+    // the node is gone: its prefix no longer answers (falls through to the runtime's 404)
+    const after = await supertest(keep).get('/moby/alerts').set('authorization', `Bearer ${TOKEN}`);
+    assert.equal(after.status, 404);
+    assert.doesNotMatch(String(after.headers['content-type']), /json/, 'not the alert API (which answers JSON)');
+  });
+});

@@ -1,0 +1,71 @@
+// Unchecked names (issue #10, item 8) through the real Node-RED runtime: a device signing with its own key
+// is authentic, yet its field names and tag values must not reach storage as sent. moby-hmac-verify →
+// moby-normalize, as in flows/pipeline.json; what would go on to the writer arrives at `points`.
+import assert from 'node:assert/strict';
+import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
+import { waitFor } from '../../support/net';
+import { PUMP_BODY, SENSOR_BODY } from '../../support/payloads';
+import { type NodeMsg as Msg } from '../../support/node-msg';
+
+const helper = require('node-red-node-test-helper');
+const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
+const normalizeNode = require('../../../dist/nodes/normalize/moby-normalize.js');
+const { metricsText } = require('../../../dist/nodes/lib/metrics.js');
+
+helper.init(require.resolve('node-red'));
+
+const KEYS = { 'pump-7': { k1: 'pump-7-device-secret' }, sensor_001: { s1: 'sensor-001-device-secret' } };
+
+
+describe('moby-normalize: names from a signed device (Node-RED runtime)', function () {
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('ATTACK: HTML, NUL, U+202E field names and a 60 KB equipment_id tag from a signed device are rejected with device and field (old code: spooled as sent); real payloads pass', async () => {
+    const flow = [
+      { id: 'kr', type: 'moby-keyring', keysEnv: '' },
+      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayStore: 'memory', topicPattern: 'devices/+/telemetry', wires: [['n'], ['authRejects']] },
+      { id: 'n', type: 'moby-normalize', tagKeys: 'equipment_id,tenant,location', arrays: 'accel: x,y,z', wires: [['points'], ['rejects']] },
+      { id: 'points', type: 'helper' },
+      { id: 'rejects', type: 'helper' },
+      { id: 'authRejects', type: 'helper' },
+    ];
+    await new Promise<void>((resolve) => helper.load([hmacNode, normalizeNode], flow, { kr: { keys: JSON.stringify(KEYS) } }, resolve));
+    const points: Msg[] = [];
+    const rejects: Msg[] = [];
+    helper.getNode('points').on('input', (m: Msg) => points.push(m));
+    helper.getNode('rejects').on('input', (m: Msg) => rejects.push(m));
+    const before = await metricsText();
+    const send = (body: object | string, deviceId = 'pump-7', kid = 'k1') =>
+      helper.getNode('v').receive({
+        topic: `devices/${deviceId}/telemetry`,
+        payload: JSON.stringify(signEnvelope({ deviceId, key: parseKey((KEYS as any)[deviceId][kid]), kid, body: typeof body === 'string' ? body : JSON.stringify(body) })),
+      });
+    send({ device_id: 'pump-7', '<script>alert(1)</script>': 1 });
+    send({ device_id: 'pump-7', components: { motor: { 'temp\u0000': 71 } } });
+    send({ device_id: 'pump-7', ['rpm\u202Etxt']: 1500 });
+    send({ device_id: 'pump-7', equipment_id: 'E'.repeat(60 * 1024), temperature: 1 });
+    send({ device_id: 'pump-7', location: '<img src=x onerror=alert(1)>', temperature: 1 });
+    send(PUMP_BODY);
+    send(SENSOR_BODY, 'sensor_001', 's1');
+    await waitFor(() => rejects.length === 5 && points.length === 2, 5000, 'five rejects, two points');
+    assert.deepEqual(
+      rejects.map((m) => [m.moby!.reject!.code, m.moby!.reject!.device_id, m.moby!.reject!.field]),
+      [
+        ['bad_field_name', 'pump-7', '\\u003Cscript\\u003Ealert(1)\\u003C/script\\u003E'],
+        ['bad_field_name', 'pump-7', 'motor_temp\\u0000'],
+        ['bad_field_name', 'pump-7', 'rpm\\u202Etxt'],
+        ['bad_tag_value', 'pump-7', 'equipment_id'],
+        ['bad_tag_value', 'pump-7', 'location'],
+      ],
+    );
+    for (const m of rejects) assert.ok(m.moby!.reject!.reason.length < 200 && /^[\x20-\x7e°…]*$/.test(m.moby!.reject!.reason), m.moby!.reject!.reason);
+    assert.deepEqual(points.map((m) => m.payload.tags.device_id), ['pump-7', 'sensor_001']);
+    assert.ok(points.every((m) => Object.keys(m.payload.fields).every((k) => /^[A-Za-z0-9_]+$/.test(k))));
+    const after = await metricsText();
+    const count = (t: string, code: string) => Number(new RegExp(`moby_rejects_total\\{node_type="moby-normalize",code="${code}"\\} (\\d+)`).exec(t)?.[1] ?? 0);
+    assert.equal(count(after, 'bad_field_name') - count(before, 'bad_field_name'), 3);
+    assert.equal(count(after, 'bad_tag_value') - count(before, 'bad_tag_value'), 2);
+  });
+});

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import mqtt from 'mqtt';
+import { MachineModel, parseFaults, deviceIdFor, telemetryBody } from '../../../bin/lib/sim-model';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readCsv, fieldName } from '../../../bin/lib/csv-replay';
+import { Simulator, DEFAULT_SIM } from '../../../bin/lib/simulator';
+import { Keyring } from '../../../nodes/core/hmac/keyring';
+import { Verifier } from '../../../nodes/core/hmac/verify';
+import { startAedes, Broker } from '../../support/aedes';
+import { waitFor } from '../../support/net';
+
+function run(model: MachineModel, seconds: number) {
+  let last = model.step(1);
+  for (let i = 1; i < seconds; i++) last = model.step(1);
+  return last;
+}
+
+describe('simulator signal model', () => {
+  it('is deterministic for a seed and keeps signals in plausible ranges', () => {
+    const a = new MachineModel(0, 42);
+    const b = new MachineModel(0, 42);
+    for (let i = 0; i < 300; i++) assert.deepEqual(a.step(1), b.step(1));
+    const r = run(new MachineModel(1, 7), 600);
+    assert.ok(r.temperature > 20 && r.temperature < 120, `temperature ${r.temperature}`);
+    assert.ok(r.current > 0 && r.pressure > 0 && r.flow > 0 && r.vibration >= 0);
+  });
+
+  it('bearing wear raises vibration and temperature; drift raises temperature only', () => {
+    const healthy = run(new MachineModel(0, 3), 900);
+    const worn = run(new MachineModel(0, 3, [{ kind: 'bearing', at: 0, magnitude: 5 }]), 900);
+    const drifting = run(new MachineModel(0, 3, [{ kind: 'drift', at: 0, magnitude: 2.5 }]), 900);
+    assert.ok(worn.vibration > healthy.vibration * 2, `${worn.vibration} vs ${healthy.vibration}`);
+    assert.ok(worn.temperature > healthy.temperature + 5);
+    // 2.5 σ/min of temperature's 1.2 °C spread for 15 minutes: 45 °C
+    assert.ok(Math.abs(drifting.temperature - healthy.temperature - 45) < 3, `${drifting.temperature} vs ${healthy.temperature}`);
+    assert.ok(Math.abs(drifting.vibration - healthy.vibration) < 0.5);
+  });
+
+  it('step, noise and stuck act on the chosen sensor by σ of its normal spread, and end with the fault', () => {
+    const base = () => new MachineModel(1, 11);
+    const healthy = base();
+    const stepped = new MachineModel(1, 11, [{ kind: 'step', at: 100, until: 200, magnitude: 5, signal: 'current' }]);
+    const stuck = new MachineModel(1, 11, [{ kind: 'stuck', at: 100, until: 200, signal: 'flow' }]);
+    const noisy = new MachineModel(1, 11, [{ kind: 'noise', at: 100, magnitude: 2, signal: 'pressure' }]);
+    const flows: number[] = [];
+    let noiseDiff = 0;
+    for (let t = 1; t <= 300; t++) {
+      const h = healthy.step(1);
+      const s = stepped.step(1);
+      const k = stuck.step(1);
+      const n = noisy.step(1);
+      if (t < 100) assert.deepEqual(s, h, 'same signal before the fault');
+      if (t >= 100 && t < 200) {
+        assert.ok(Math.abs(s.current - h.current - 5 * stepped.spread.current) < 0.011, `step ${s.current - h.current}`);
+        flows.push(k.flow);
+        noiseDiff += (n.pressure - h.pressure) ** 2;
+      }
+      if (t >= 201) assert.equal(s.current, h.current, 'the step ends with the fault');
+    }
+    assert.equal(new Set(flows).size, 1, 'a stuck sensor repeats one reading');
+    const rms = Math.sqrt(noiseDiff / 100);
+    assert.ok(rms > 1.3 * noisy.spread.pressure && rms < 2.7 * noisy.spread.pressure, `noise rms ${rms}`);
+  });
+
+  it('parses signal and magnitude in fault plans', () => {
+    const ids = Array.from({ length: 4 }, (_, i) => deviceIdFor(i));
+    assert.deepEqual(parseFaults('2:step/current@60*4,3:stuck/flow', ids).get(ids[2]), [{ kind: 'step', at: 60, signal: 'current', magnitude: 4 }]);
+    assert.throws(() => parseFaults('1:step/torque@5', ids), /unknown signal/);
+    const demo = parseFaults('demo', Array.from({ length: 20 }, (_, i) => deviceIdFor(i)), 20, 915);
+    assert.deepEqual(demo.get(deviceIdFor(10)), [{ kind: 'drift', at: 915, magnitude: 2.5, signal: 'flow' }]);
+  });
+
+  it('parses fault plans and refuses typos', () => {
+    const ids = Array.from({ length: 20 }, (_, i) => deviceIdFor(i));
+    const demo = parseFaults('demo', ids);
+    assert.equal(demo.get(ids[2])?.[0].kind, 'silence');
+    assert.equal(demo.get(ids[4])?.[0].kind, 'disconnect');
+    const custom = parseFaults(`1:spikes@3,${ids[5]}:badsig`, ids);
+    assert.deepEqual(custom.get(ids[1]), [{ kind: 'spikes', at: 3 }]);
+    assert.deepEqual(custom.get(ids[5]), [{ kind: 'badsig', at: 20 }]);
+    assert.throws(() => parseFaults('1:explode', ids), /unknown fault kind/);
+    assert.throws(() => parseFaults('99:drift', ids), /no such device/);
+  });
+
+  it('builds the nested payload with units', () => {
+    const body = JSON.parse(telemetryBody('pump-001', 'pump', { temperature: 70, vibration: 1, current: 10, pressure: 4, flow: 30 }, 0));
+    assert.equal(body.device_id, 'pump-001');
+    assert.deepEqual(body.components.motor.temperature, { value: 70, unit: '°C' });
+    assert.equal(body.ts, '1970-01-01T00:00:00.000Z');
+  });
+
+  it('reads SKAB-style CSV rows into snake_case numeric fields without the label columns', () => {
+    const csv = 'datetime;Accelerometer1RMS;Volume Flow RateRMS;anomaly;changepoint\n2020-03-09 10:14:33;0.02;32.0;0.0;0.0\n2020-03-09 10:14:34;0.03;31.5;1.0;0.0\n';
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-')), 'skab.csv');
+    fs.writeFileSync(file, csv);
+    const { columns, rows } = readCsv(file);
+    assert.deepEqual(columns, ['accelerometer1_rms', 'volume_flow_rate_rms']);
+    assert.deepEqual(rows[1].fields, { accelerometer1_rms: 0.03, volume_flow_rate_rms: 31.5 });
+    assert.equal(fieldName('Thermocouple'), 'thermocouple');
+  });
+});
+
+describe('simulator over MQTT', () => {
+  let broker: Broker;
+  before(async () => {
+    broker = await startAedes();
+  });
+  after(async () => {
+    await broker.close();
+  });
+
+  it('publishes messages the verifier accepts, a birth message, and the will on a hard disconnect', async () => {
+    const master = 'hex:' + '11'.repeat(32);
+    const ring = new Keyring();
+    ring.add('*', 'm1', master);
+    const verifier = new Verifier({ keys: ring, topicPattern: 'devices/+/telemetry' });
+    const seen: Array<{ topic: string; payload: string }> = [];
+    const sub = mqtt.connect(broker.url);
+    await new Promise<void>((r) => sub.on('connect', () => r()));
+    await new Promise<void>((r) => sub.subscribe(['devices/+/telemetry', 'device/#'], { qos: 1 }, () => r()));
+    sub.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
+
+    const sim = new Simulator({ ...DEFAULT_SIM, url: broker.url, devices: 5, intervalMs: 50, master, faults: '4:disconnect@0.3', log: () => {} });
+    await sim.start();
+    await waitFor(() => seen.filter((m) => m.topic.endsWith('/telemetry')).length >= 20, 10000, 'telemetry');
+    await waitFor(() => seen.some((m) => m.topic === `device/lwt/${sim.deviceIds[4]}` && m.payload === 'OFFLINE'), 10000, 'will');
+    await sim.stop();
+    sub.end(true);
+
+    const telemetry = seen.filter((m) => m.topic.endsWith('/telemetry'));
+    for (const m of telemetry) {
+      const r = verifier.verify({ payload: m.payload, topic: m.topic });
+      assert.ok(r.ok, JSON.stringify(!r.ok && r.reject));
+    }
+    for (const id of sim.deviceIds) assert.ok(seen.some((m) => m.topic === `device/status/${id}` && m.payload === 'ONLINE'), `birth of ${id}`);
+  });
+});

@@ -1,0 +1,190 @@
+// DeliveryQueue with a fake scheduler: backoff with jitter, exactly-once after success, non-retryable
+// errors, attempts limit, bounded lanes, independent channels, and the journal across a restart.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { retryDelay } from '../../../../nodes/core/retry';
+import { DeliveryError, DeliveryQueue, type DeliveryJob, type DeliveryOptions, type Scheduler } from '../../../../nodes/core/alert/delivery';
+
+/** Timers that fire only when the test advances the fake clock. */
+class FakeScheduler implements Scheduler {
+  t = 0;
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private seq = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== h);
+  }
+  /**
+   * Moves time forward, firing due timers in order and letting the sends' promises settle in between. A queue
+   * that keeps rescheduling (e.g. resending after a success) fails here with an assertion instead of looping
+   * until the process runs out of memory.
+   */
+  async advance(ms: number, maxFirings = 10_000): Promise<void> {
+    const end = this.t + ms;
+    let fired = 0;
+    await settle();
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const next = this.timers[0];
+      if (!next || next.at > end) break;
+      this.timers.shift();
+      assert.ok(++fired <= maxFirings, `more than ${maxFirings} timers fired in ${ms} ms of fake time: a runaway queue`);
+      this.t = next.at;
+      next.fn();
+      await settle();
+    }
+    this.t = end;
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
+type P = { n: number };
+
+/** No test here sends anywhere near this often; more means the queue is looping. */
+const MAX_SENDS = 1000;
+
+function scripted(outcomes: Array<'ok' | Error>) {
+  const calls: Array<{ key: string; at: number }> = [];
+  return {
+    calls,
+    sender: (sched: Scheduler) => async (job: DeliveryJob<P>) => {
+      // a queue that sends again after a success would call this without end: stop it with a clear failure
+      assert.ok(calls.length < MAX_SENDS, `the fake sender was called more than ${MAX_SENDS} times`);
+      calls.push({ key: job.key, at: sched.now() });
+      const o = outcomes.shift() ?? 'ok';
+      if (o !== 'ok') throw o;
+    },
+  };
+}
+
+function queue(sched: FakeScheduler, senders: DeliveryOptions<P>['senders'], extra: Partial<DeliveryOptions<P>> = {}) {
+  const delivered: string[] = [];
+  const failed: Array<{ key: string; reason: string }> = [];
+  const q = new DeliveryQueue<P>({
+    senders,
+    scheduler: sched,
+    random: () => 0.5, // jitter factor exactly 1.0
+    baseMs: 1000,
+    capMs: 16000,
+    onDelivered: (j) => delivered.push(j.key),
+    onFailed: (j, reason) => failed.push({ key: j.key, reason }),
+    ...extra,
+  });
+  return { q, delivered, failed };
+}
+
+describe('alert delivery queue', () => {
+  it('backoff doubles from the base to the cap with ±20 % jitter (the shared retry policy)', () => {
+    const policy = { initialMs: 1000, maxMs: 16000, factor: 2, jitter: 0.2, maxRetryAfterMs: 16000 };
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((a) => retryDelay(a, policy, undefined, () => 0.5)), [1000, 2000, 4000, 8000, 16000, 16000, 16000]);
+    assert.equal(retryDelay(3, policy, undefined, () => 0), 3200);
+    assert.equal(retryDelay(3, policy, undefined, () => 0.999999), 4800);
+  });
+
+  it('retries with 1, 2, 4, 8 s and delivers exactly once after the success', async () => {
+    const sched = new FakeScheduler();
+    const s = scripted([new Error('HTTP 500'), new DeliveryError('timeout'), new Error('HTTP 502'), new Error('HTTP 503')]);
+    const { q, delivered } = queue(sched, { slack: s.sender(sched) });
+    assert.ok(q.enqueue('slack', 'a1:open', { n: 1 }));
+    await sched.advance(60000);
+    assert.deepEqual(s.calls.map((c) => c.at), [0, 1000, 3000, 7000, 15000]);
+    assert.deepEqual(delivered, ['slack:a1:open']);
+    assert.equal(q.enqueue('slack', 'a1:open', { n: 1 }), false, 'a sent key is not queued again');
+    await sched.advance(60000);
+    assert.equal(s.calls.length, 5);
+  });
+
+  it('honours Retry-After hints, fails non-retryable errors at once and gives up after maxAttempts', async () => {
+    const sched = new FakeScheduler();
+    const hinted = scripted([new DeliveryError('429', true, 5000)]);
+    const bad = scripted([new DeliveryError('HTTP 400', false)]);
+    const down = scripted(Array.from({ length: 10 }, () => new Error('HTTP 500')));
+    const { q, failed } = queue(sched, { hinted: hinted.sender(sched), bad: bad.sender(sched), down: down.sender(sched) }, { maxAttempts: 3 });
+    q.enqueue('hinted', 'k', { n: 1 });
+    q.enqueue('bad', 'k', { n: 1 });
+    q.enqueue('down', 'k', { n: 1 });
+    await sched.advance(30000);
+    assert.deepEqual(hinted.calls.map((c) => c.at), [0, 5000]);
+    assert.equal(bad.calls.length, 1);
+    assert.equal(down.calls.length, 3);
+    assert.deepEqual(failed.map((f) => f.key).sort(), ['bad:k', 'down:k']);
+    assert.match(failed.find((f) => f.key === 'down:k')!.reason, /gave up after 3 attempts: HTTP 500/);
+    assert.equal(failed.find((f) => f.key === 'bad:k')!.reason, 'HTTP 400');
+  });
+
+  it('keeps order per channel, one send in flight, and a stuck channel does not delay another', async () => {
+    const sched = new FakeScheduler();
+    const stuck = scripted(Array.from({ length: 5 }, () => new Error('down')));
+    const fine = scripted([]);
+    const { q } = queue(sched, { stuck: stuck.sender(sched), fine: fine.sender(sched) });
+    for (let i = 1; i <= 3; i++) {
+      q.enqueue('stuck', `k${i}`, { n: i });
+      q.enqueue('fine', `k${i}`, { n: i });
+    }
+    await sched.advance(0);
+    assert.deepEqual(fine.calls.map((c) => c.key), ['fine:k1', 'fine:k2', 'fine:k3']);
+    assert.deepEqual(stuck.calls.map((c) => c.key), ['stuck:k1']);
+    await sched.advance(120000);
+    assert.deepEqual(stuck.calls.slice(-3).map((c) => c.key), ['stuck:k1', 'stuck:k2', 'stuck:k3']);
+  });
+
+  it('is bounded per channel: the oldest waiting job is failed with queue_full', async () => {
+    const sched = new FakeScheduler();
+    const s = scripted([new Error('down')]);
+    const { q, failed } = queue(sched, { c: s.sender(sched) }, { maxQueued: 2 });
+    q.enqueue('c', 'k1', { n: 1 });
+    q.enqueue('c', 'k2', { n: 2 });
+    q.enqueue('c', 'k3', { n: 3 });
+    // k1 is in flight, so k2 is the oldest waiting one
+    assert.deepEqual(failed, [{ key: 'c:k2', reason: 'queue_full' }]);
+    assert.equal(q.pendingCount('c'), 2);
+  });
+
+  it('journals to disk: pending jobs resume after a restart, sent ones are never resent', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-q-'));
+    const file = path.join(dir, 'queue.jsonl');
+    const sched = new FakeScheduler();
+    const first = scripted([new Error('down'), new Error('down'), new Error('down')]);
+    const a = queue(sched, { c: first.sender(sched) }, { file });
+    a.q.enqueue('c', 'k1', { n: 1 });
+    a.q.enqueue('c', 'k2', { n: 2 });
+    await sched.advance(0);
+    await a.q.close(100);
+    assert.equal(a.delivered.length, 0);
+
+    // "restart": a new queue on the same journal delivers the two pending jobs once
+    const sched2 = new FakeScheduler();
+    sched2.t = 100000;
+    const second = scripted([]);
+    const b = queue(sched2, { c: second.sender(sched2) }, { file });
+    assert.equal(b.q.pendingCount('c'), 2);
+    b.q.start();
+    await sched2.advance(0);
+    assert.deepEqual(b.delivered, ['c:k1', 'c:k2']);
+    // simulate a crash right after the sends: no close, no compaction; a third start must send nothing
+    const third = scripted([]);
+    const c = queue(new FakeScheduler(), { c: third.sender(sched2) }, { file });
+    c.q.start();
+    await settle();
+    assert.equal(c.q.pendingCount(), 0);
+    assert.equal(c.q.enqueue('c', 'k1', { n: 1 }), false, 'the idempotency key was journaled');
+    assert.equal(third.calls.length, 0);
+
+    // a torn last line (crash mid-write) is skipped
+    fs.appendFileSync(file, '{"op":"add","job":{"key":"c:k9"');
+    const d = queue(new FakeScheduler(), { c: third.sender(sched2) }, { file });
+    assert.equal(d.q.pendingCount(), 0);
+  });
+});

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { defaultsFor, extract, featuresOf, newState, step, validateState, AnomalyDeviceState } from '../../../../nodes/core/anomaly/detector';
+import { limitScore, validateLimits } from '../../../../nodes/core/anomaly/threshold';
+import { smooth } from '../../../../nodes/core/anomaly/smoothing';
+import { severityOf } from '../../../../nodes/core/anomaly/severity';
+import { fitEwma, learnEwma, scoreEwma } from '../../../../nodes/core/anomaly/ewma';
+import { fitScaling } from '../../../../nodes/core/anomaly/scaling';
+import { scoreL2 } from '../../../../nodes/core/anomaly/l2';
+import { gaussianRows } from '../../../support/anomaly-data';
+
+describe('anomaly core: detector, limits, smoothing, severity', () => {
+  it('threshold limits score 1→2 between warning and critical and validate their order', () => {
+    const l = { lowCritical: 0, lowWarning: 10, highWarning: 80, highCritical: 90 };
+    assert.equal(limitScore(50, l), 0);
+    assert.equal(limitScore(85, l), 1.5);
+    assert.equal(limitScore(90, l), 2);
+    assert.equal(limitScore(5, l), 1.5);
+    assert.ok(limitScore(-5, l) > 2);
+    assert.ok(limitScore(200, { highWarning: 100 }) < 2, 'warning-only limit never reaches critical');
+    assert.ok(limitScore(101, { highCritical: 100 }) >= 2, 'critical-only limit is critical at once');
+    assert.equal(validateLimits({ t: { highWarning: 90, highCritical: 80 } })?.includes('ordered'), true);
+    assert.equal(validateLimits({ t: { highWarning: 'x' } })?.includes('finite'), true);
+    assert.equal(validateLimits({ t: { lowWarning: 1, highCritical: 5 } }), null);
+  });
+
+  it('median smoothing ignores one outlier, mean does not; severity grades against the threshold', () => {
+    const w: number[] = [];
+    const med = [1, 1, 100, 1, 1].map((s) => smooth(w, s, 5, 'median'));
+    assert.deepEqual(med, [1, 1, 1, 1, 1]);
+    const w2: number[] = [];
+    assert.equal([1, 1, 100].map((s) => smooth(w2, s, 5, 'mean'))[2], 34);
+    assert.equal(severityOf(0.5, 1), 'normal');
+    assert.equal(severityOf(1, 1), 'normal');
+    assert.equal(severityOf(1.5, 1), 'warning');
+    assert.equal(severityOf(2, 1), 'critical');
+  });
+
+  it('robust scaling is not inflated by a few spikes in the training window', () => {
+    const rows = gaussianRows(200, 3, 5);
+    rows[10][2] = 1e6;
+    const robust = fitScaling(rows, 'robust');
+    const classic = fitScaling(rows, 'std');
+    assert.ok(robust.scale[2] < 2 && classic.scale[2] > 1000);
+  });
+
+  it('ewma learns drift from normal points only, and keeps a variance floor', () => {
+    const rows = gaussianRows(200, 3, 2);
+    const m = fitEwma(rows);
+    const mean0 = m.mean[2];
+    for (let i = 0; i < 500; i++) learnEwma(m, [rows[i % 200][0], rows[i % 200][1], mean0 + 3], 0.05);
+    assert.ok(Math.abs(m.mean[2] - (mean0 + 3)) < 0.1, 'followed the shift');
+    assert.ok(m.variance.every((v, j) => v >= m.minVariance[j]));
+    assert.ok(scoreEwma(m, [rows[0][0], rows[0][1], mean0 + 3]) < m.limit * 3);
+  });
+
+  for (const method of ['l2', 'pca', 'ewma'] as const) {
+    it(`${method}: warms up for trainSize points, then fits; anomalous points do not move the model`, () => {
+      const cfg = { ...defaultsFor(method), trainSize: 100, smoothing: 1 };
+      const rows = gaussianRows(150, 4, 9);
+      const state = newState(cfg, ['a', 'b', 'c', 'd']);
+      for (let i = 0; i < 99; i++) assert.equal(step(cfg, state, rows[i]).kind, 'warming');
+      const first = step(cfg, state, rows[99]);
+      assert.ok(first.kind === 'result' && first.fitted);
+      assert.equal(state.buffer, null);
+      const before = JSON.stringify(state.model);
+      const far = rows[100].map((v) => v + 50);
+      for (let i = 0; i < 20; i++) {
+        const r = step(cfg, state, far);
+        assert.ok(r.kind === 'result' && r.anomaly.is_anomaly && r.anomaly.severity === 'critical');
+      }
+      assert.equal(JSON.stringify(state.model), before, 'nothing learned from anomalies');
+      // a state survives JSON and validates
+      const copy = JSON.parse(JSON.stringify(state)) as AnomalyDeviceState;
+      assert.equal(validateState(copy, cfg), null);
+      assert.match(String(validateState({ ...copy, method: 'threshold' }, cfg)), /method/);
+    });
+  }
+
+  it('inputWindow averages the inputs: the rolling mean is what gets calibrated and scored', () => {
+    const cfg = { ...defaultsFor('l2'), trainSize: 50, smoothing: 1, inputWindow: 4, adaptRate: 0 };
+    const rows = gaussianRows(60, 3, 4);
+    const state = newState(cfg, ['a', 'b', 'c']);
+    for (let i = 0; i < 50; i++) step(cfg, state, rows[i]);
+    assert.equal(state.recent!.length, 4, 'keeps exactly the window');
+    const model = state.model!.method === 'l2' ? state.model!.l2 : null;
+    assert.ok(model);
+    const spiky = rows[50].slice();
+    spiky[2] += 8 * model.limit * model.scale[2];
+    const r = step(cfg, state, spiky);
+    const mean = [0, 1, 2].map((j) => (rows[47][j] + rows[48][j] + rows[49][j] + spiky[j]) / 4);
+    assert.ok(r.kind === 'result');
+    assert.ok(Math.abs(r.anomaly.score - scoreL2(model, mean)) < 1e-9, 'scored the 4-point mean');
+    assert.ok(r.anomaly.score < scoreL2(model, spiky) / 2, 'the spike is diluted');
+  });
+
+  it('anomalyAdaptRate bounds how long a permanent change of operating point stays flagged', () => {
+    const run = (anomalyAdaptRate: number) => {
+      const cfg = { ...defaultsFor('l2'), trainSize: 100, smoothing: 1, inputWindow: 1, adaptRate: 0, anomalyAdaptRate };
+      const rows = gaussianRows(1100, 3, 8);
+      const state = newState(cfg, ['a', 'b', 'c']);
+      let flagged = 0;
+      for (let i = 0; i < rows.length; i++) {
+        const x = i < 100 ? rows[i] : [rows[i][0], rows[i][1], rows[i][2] + 10];
+        const r = step(cfg, state, x);
+        if (r.kind === 'result' && r.anomaly.is_anomaly && i >= 900) flagged++;
+      }
+      return flagged;
+    };
+    assert.equal(run(0), 200, 'without it the new level is flagged forever');
+    assert.ok(run(0.01) < 20, 'with it the new level becomes normal');
+  });
+
+  it('validateState refuses wrong dimensions, non-positive scales and foreign versions', () => {
+    const cfg = { ...defaultsFor('pca'), trainSize: 50 };
+    const state = newState(cfg, ['a', 'b', 'c']);
+    for (const r of gaussianRows(50, 3, 1)) step(cfg, state, r);
+    const good = JSON.parse(JSON.stringify(state));
+    assert.equal(validateState(good, cfg), null);
+    const badDim = JSON.parse(JSON.stringify(state));
+    badDim.model.pca.mean.push(1);
+    assert.match(String(validateState(badDim, cfg)), /mean/);
+    const badStd = JSON.parse(JSON.stringify(state));
+    badStd.model.pca.std[0] = 0;
+    assert.match(String(validateState(badStd, cfg)), /std/);
+    assert.match(String(validateState({ ...good, v: 2 }, cfg)), /version/);
+    assert.match(String(validateState(good, { ...cfg, features: ['x', 'y', 'z'] })), /differ/);
+  });
+
+  it('extract names the field that is missing, not numeric or not finite; features default to numeric fields', () => {
+    assert.deepEqual(featuresOf(defaultsFor('pca'), { z: 1, a: 2, s: 'on', b: true }), ['a', 'z']);
+    assert.deepEqual(extract(['a', 'b'], { a: 1 }), { code: 'missing_feature', reason: 'feature "b" is missing', field: 'b' });
+    assert.equal((extract(['a'], { a: '1' }) as { code: string }).code, 'not_numeric');
+    assert.equal((extract(['a'], { a: -Infinity }) as { code: string }).code, 'bad_number');
+    assert.deepEqual(Array.from(extract(['a', 'b'], { a: 1, b: 2 }) as Float64Array), [1, 2]);
+  });
+});

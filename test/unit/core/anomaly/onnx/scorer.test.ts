@@ -1,0 +1,415 @@
+// BundleScorer: bundle selection (equipment / power / version), hot reload with refused broken bundles,
+// per-device windows, reject codes, micro-batching and output kinds (pca, reconstruction, rul).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BundleScorer, type ScoreOutcome } from '../../../../../nodes/core/anomaly/onnx/bundle-scorer';
+import { scorePca } from '../../../../../nodes/core/anomaly/pca';
+import { writeBundle } from '../../../../../nodes/core/anomaly/train/bundle-writer';
+import { OnnxGraphBuilder } from '../../../../../nodes/core/anomaly/train/onnx-builder';
+import { fitLinearRul, linearRulToOnnx, predictRul } from '../../../../../nodes/core/anomaly/train/rul';
+import { fitScaler, makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
+import { trainBundle } from '../../../../../nodes/core/anomaly/train/train';
+import { FEATURES, fieldsOf, normalRows, tmpRoot, toCsv, writeMeanBundle, writePcaBundle } from '../../../../support/anomaly-onnx-fixtures';
+import { waitFor } from '../../../../support/net';
+
+const ONES = { vib: 1, temp: 1, current: 1 };
+
+function result(o: ScoreOutcome): Extract<ScoreOutcome, { kind: 'result' }> {
+  assert.equal(o.kind, 'result', JSON.stringify(o));
+  return o as Extract<ScoreOutcome, { kind: 'result' }>;
+}
+
+function req(key: string, equipmentId: string, fields: Record<string, number> = ONES, power?: string) {
+  return { key, equipmentId, fields, power, timestamp: Date.now() };
+}
+
+describe('anomaly-onnx BundleScorer', () => {
+  const scorers: BundleScorer[] = [];
+  const make = (opts: ConstructorParameters<typeof BundleScorer>[0]) => {
+    const s = new BundleScorer({ batchWaitMs: 0, ...opts });
+    scorers.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    await Promise.all(scorers.splice(0).map((s) => s.close()));
+  });
+
+  describe('bundle selection', () => {
+    let root: string;
+    before(() => {
+      root = tmpRoot();
+      // the version order is natural (v2 < v10), the score tells versions apart: gain 2, 10, 7 …
+      writeMeanBundle(root, 'press-1', 'low', 'v2', 2);
+      writeMeanBundle(root, 'press-1', 'low', 'v10', 10);
+      writeMeanBundle(root, 'press-1', 'high', 'v1', 7);
+      writeMeanBundle(root, 'lathe-9', 'idle', '2026-01-05', 3);
+      writeMeanBundle(root, 'lathe-9', 'idle', '2026-11-20', 4);
+    });
+
+    it('uses the newest version by natural order, the power given in the request, and reports the model', async () => {
+      const s = make({ root });
+      const rep = await s.load();
+      assert.deepEqual(rep.refused, []);
+      assert.deepEqual(rep.loaded, ['lathe-9/idle/2026-01-05', 'lathe-9/idle/2026-11-20', 'press-1/high/v1', 'press-1/low/v10', 'press-1/low/v2']);
+      const r = result(await s.score(req('a', 'press-1', ONES, 'low')));
+      assert.equal(r.score, 10);
+      assert.deepEqual(r.model, { equipment_id: 'press-1', power: 'low', version: 'v10', kind: 'score' });
+      assert.equal(result(await s.score(req('b', 'press-1', ONES, 'high'))).score, 7);
+      assert.equal(result(await s.score(req('c', 'lathe-9'))).model.version, '2026-11-20');
+    });
+
+    it('pins a configured version', async () => {
+      const s = make({ root, version: 'v2' });
+      await s.load();
+      assert.equal(result(await s.score(req('a', 'press-1', ONES, 'low'))).score, 2);
+      const miss = await s.score(req('b', 'press-1', ONES, 'high'));
+      assert.deepEqual([miss.kind, (miss as { code: string }).code], ['reject', 'no_model']);
+    });
+
+    it('chooses the power bucket from a feature when the request names none', async () => {
+      const s = make({ root, powerField: 'current', powerBuckets: [{ name: 'low', max: 5 }, { name: 'high' }] });
+      await s.load();
+      assert.equal(result(await s.score(req('a', 'press-1', { vib: 1, temp: 1, current: 5 }))).model.power, 'low');
+      assert.equal(result(await s.score(req('b', 'press-1', { vib: 1, temp: 1, current: 5.01 }))).model.power, 'high');
+      const missing = await s.score(req('c', 'press-1', { vib: 1, temp: 1 }));
+      assert.deepEqual(missing, { kind: 'reject', code: 'missing_feature', reason: 'power field "current" is missing, so no power bucket can be chosen' });
+    });
+
+    it('refuses with no_model: unknown equipment, unknown power, ambiguous power', async () => {
+      const s = make({ root });
+      await s.load();
+      const codes = await Promise.all([s.score(req('a', 'nope')), s.score(req('b', 'press-1', ONES, 'turbo')), s.score(req('c', 'press-1'))]);
+      for (const c of codes) assert.equal((c as { code: string }).code, 'no_model');
+      assert.match((codes[2] as { reason: string }).reason, /powers high, low/);
+    });
+
+    it('rejects a bad power bucket configuration and an empty root at construction', () => {
+      assert.throws(() => new BundleScorer({ root, powerField: 'current', powerBuckets: [{ name: 'a' }, { name: 'b', max: 3 }] }), /powerBuckets\[0\] \(a\): only the last bucket may omit max/);
+      assert.throws(() => new BundleScorer({ root, powerBuckets: [{ name: 'a', max: 5 }, { name: 'b', max: 3 }] }), /powerBuckets\[1\] \(b\): max must be greater than the previous bucket's/);
+      assert.throws(() => new BundleScorer({ root, powerBuckets: [{ max: 5 }] as never }), /powerBuckets\[0\]: needs a non-empty string "name"/);
+      assert.throws(() => new BundleScorer({ root, powerBuckets: { low: 5 } as never }), /powerBuckets must be an array/);
+      assert.throws(() => new BundleScorer({ root: '' }), /bundle root is not set/);
+    });
+  });
+
+  describe('hot reload and broken bundles', () => {
+    it('picks up a new version on load(), refuses a broken one and keeps serving the old one', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 1);
+      const s = make({ root });
+      await s.load();
+      assert.equal(result(await s.score(req('a', 'eq'))).score, 1);
+
+      writeMeanBundle(root, 'eq', 'p', 'v2', 2);
+      const r2 = await s.load();
+      assert.deepEqual(r2.loaded, ['eq/p/v1', 'eq/p/v2']);
+      assert.equal(result(await s.score(req('a', 'eq'))).model.version, 'v2');
+
+      // overwrite v2 in place with garbage: refused, the loaded v2 keeps serving
+      fs.writeFileSync(path.join(root, 'eq', 'p', 'v2', 'model.onnx'), 'not a model');
+      const r3 = await s.load();
+      assert.equal(r3.refused.length, 1);
+      assert.equal(r3.refused[0].path, path.join(root, 'eq', 'p', 'v2'));
+      assert.match(r3.refused[0].reason, /model\.onnx: not a loadable ONNX model.*previously loaded version keeps serving/);
+      assert.equal(result(await s.score(req('a', 'eq'))).score, 2);
+
+      // a new, broken v3 (meta names a wrong input) is refused; v2 still serves as the newest valid one
+      const v3 = writeMeanBundle(root, 'eq', 'p', 'v3', 3);
+      const meta = JSON.parse(fs.readFileSync(path.join(v3, 'meta.json'), 'utf8'));
+      meta.input.name = 'input_0';
+      fs.writeFileSync(path.join(v3, 'meta.json'), JSON.stringify(meta));
+      const r4 = await s.load();
+      assert.deepEqual(r4.refused.map((r) => r.path), [path.join(root, 'eq', 'p', 'v2'), v3]);
+      assert.match(r4.refused[1].reason, /meta\.json: input\.name "input_0" is not an input of the model \(inputs: x\)/);
+      assert.equal(result(await s.score(req('a', 'eq'))).model.version, 'v2');
+
+      // repaired: the fixed files replace the old v2; a deleted bundle disappears
+      writeMeanBundle(root, 'eq', 'p', 'v2', 20);
+      fs.rmSync(v3, { recursive: true });
+      const r5 = await s.load();
+      assert.deepEqual(r5, { loaded: ['eq/p/v1', 'eq/p/v2'], refused: [] });
+      assert.equal(result(await s.score(req('a', 'eq'))).score, 20);
+    });
+
+    it('names the field of an invalid meta.json and refuses a bundle whose model output has the wrong size', async () => {
+      const root = tmpRoot();
+      const bad = writeMeanBundle(root, 'eq', 'p', 'v1', 1);
+      fs.writeFileSync(path.join(bad, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: ['a'], window: 0, input: { name: 'x' }, outputs: {}, colour: 'red' }));
+      const wrong = writeMeanBundle(root, 'eq', 'p', 'v2', 1);
+      // meta says window 2 but the model takes one step: the dry run fails with the shape
+      fs.writeFileSync(path.join(wrong, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: FEATURES, window: 2, input: { name: 'x' }, outputs: { score: 'score' }, threshold: 1 }));
+      const noModel = path.join(root, 'eq', 'p', 'v3');
+      fs.mkdirSync(noModel);
+      const s = make({ root });
+      const rep = await s.load();
+      assert.deepEqual(rep.loaded, []);
+      const reasons = Object.fromEntries(rep.refused.map((r) => [path.basename(r.path), r.reason]));
+      assert.equal(reasons.v1, `${path.join(bad, 'meta.json')}: (root): missing field "threshold"; outputs: missing field "score"; (root): unknown field "colour"; window: must be >= 1`);
+      assert.match(reasons.v2, /dry run with zero windows of shape \[2, 6\] failed \(the batch dimension must be dynamic\)/);
+      assert.match(reasons.v3, /v3\/meta\.json: missing/);
+    });
+
+    it('refuses a model exported with a fixed batch size', async () => {
+      const root = tmpRoot();
+      const g = new OnnxGraphBuilder('fixed');
+      const x = g.input('x', [1, 3]);
+      g.op('MatMul', [x, g.constant('w', [1, 1, 1], [3])], 'score');
+      g.output('score', [1]);
+      const dir = path.join(root, 'eq', 'p', 'v1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { score: 'score' }, threshold: 1 }));
+      const rep = await make({ root }).load();
+      assert.deepEqual(rep.loaded, []);
+      assert.match(rep.refused[0].reason, /model\.onnx: dry run with zero windows of shape \[2, 3\] failed \(the batch dimension must be dynamic\)/);
+    });
+
+    it('keeps serving when the root becomes unreadable', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 5);
+      const s = make({ root });
+      await s.load();
+      fs.renameSync(root, root + '-gone');
+      const rep = await s.load();
+      assert.deepEqual(rep.loaded, ['eq/p/v1']);
+      assert.match(rep.refused[0].reason, /bundle root not readable/);
+      assert.equal(result(await s.score(req('a', 'eq'))).score, 5);
+    });
+
+    it('the watcher reloads changed bundles without a load() call', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 1);
+      const s = make({ root, watch: true, watchIntervalMs: 50 });
+      await s.load();
+      writeMeanBundle(root, 'eq', 'p', 'v2', 2);
+      await waitFor(() => s.bundles().includes('eq/p/v2'), 10000, 'watcher to load v2');
+      assert.equal(result(await s.score(req('a', 'eq'))).score, 2);
+    });
+  });
+
+  describe('windows and rejects', () => {
+    it('warms up per device, slides, and leaves the window untouched on bad input', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 3, 3);
+      const s = make({ root });
+      await s.load();
+      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 1, temp: 1, current: 1 })), { kind: 'warming', have: 1, need: 3 });
+      assert.deepEqual(await s.score(req('d2', 'eq', { vib: 9, temp: 9, current: 9 })), { kind: 'warming', have: 1, need: 3 });
+      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 2, temp: 2, current: 2 })), { kind: 'warming', have: 2, need: 3 });
+      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 1, temp: 1 })), { kind: 'reject', code: 'missing_feature', reason: 'feature "current" required by model eq/p/v1 is missing' });
+      const bad = await s.score(req('d1', 'eq', { vib: 1, temp: NaN, current: 1 }));
+      assert.deepEqual(bad, { kind: 'reject', code: 'bad_number', reason: 'feature "temp" is not a finite number' });
+      const notNum = await s.score(req('d1', 'eq', { vib: 1, temp: '3' as unknown as number, current: 1 }));
+      assert.equal((notNum as { code: string }).code, 'bad_number');
+      // mean of steps 1,2,3 (×3 gain) = 6; the rejected messages did not enter the window
+      assert.equal(result(await s.score(req('d1', 'eq', { vib: 3, temp: 3, current: 3 }))).score, 6);
+      assert.equal(result(await s.score(req('d1', 'eq', { vib: 4, temp: 4, current: 4 }))).score, 9);
+      assert.equal(s.deviceCount, 2);
+    });
+
+    it('keeps at most maxDevices windows, dropping the least recently scored', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 1, 2);
+      const s = make({ root, maxDevices: 2 });
+      await s.load();
+      await s.score(req('a', 'eq'));
+      await s.score(req('b', 'eq'));
+      assert.equal(result(await s.score(req('a', 'eq'))).score, 1, 'a is full and now most recent');
+      await s.score(req('c', 'eq')); // evicts b, the least recently scored
+      assert.equal(s.deviceCount, 2);
+      assert.equal(s.stats.evicted, 1);
+      assert.equal((await s.score(req('a', 'eq'))).kind, 'result');
+      assert.deepEqual(await s.score(req('b', 'eq')), { kind: 'warming', have: 1, need: 2 });
+    });
+
+    it('starts a fresh window after a gap longer than maxGapMs', async () => {
+      const root = tmpRoot();
+      writeMeanBundle(root, 'eq', 'p', 'v1', 1, 2);
+      const s = make({ root, maxGapMs: 60000 });
+      await s.load();
+      const at = (t: number) => ({ key: 'd', equipmentId: 'eq', fields: ONES, timestamp: t });
+      await s.score(at(0));
+      assert.equal((await s.score(at(60000))).kind, 'result');
+      assert.deepEqual(await s.score(at(120001)), { kind: 'warming', have: 1, need: 2 });
+    });
+
+    it('rejects a non-finite model output with model_error', async () => {
+      const root = tmpRoot();
+      const g = new OnnxGraphBuilder('log0');
+      const x = g.input('x', ['batch', 3]);
+      // log(x - x) = -inf for every input
+      g.op('MatMul', [g.op('Log', [g.op('Sub', [x, x])]), g.constant('w', [1, 1, 1], [3])], 'score');
+      g.output('score', ['batch']);
+      const dir = path.join(root, 'eq', 'p', 'v1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { score: 'score' }, threshold: 1 }));
+      const s = make({ root });
+      assert.deepEqual((await s.load()).refused, []);
+      const r = await s.score(req('a', 'eq'));
+      assert.deepEqual(r, { kind: 'reject', code: 'model_error', reason: 'model eq/p/v1 produced a non-finite score' });
+    });
+
+    it('keeps a device window across a reload that changes the scaler (re-expressed in the new scale)', async () => {
+      const root = tmpRoot();
+      const dir = writeMeanBundle(root, 'eq', 'p', 'v1', 1, 2);
+      const s = make({ root });
+      await s.load();
+      await s.score(req('d', 'eq', { vib: 2, temp: 2, current: 2 }));
+      const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+      meta.scaler = { mean: [1, 1, 1], std: [2, 2, 2] };
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
+      await s.load();
+      // window = [(2-1)/2, (4-1)/2] per feature, mean = 1
+      assert.equal(result(await s.score(req('d', 'eq', { vib: 4, temp: 4, current: 4 }))).score, 1);
+    });
+  });
+
+  describe('micro-batching', () => {
+    it('scores many devices in few session.run calls with the same results as one at a time', async () => {
+      const root = tmpRoot();
+      await trainBundle({ method: 'autoencoder', csv: writeCsv(root), out: path.join(root, 'bundles', 'eq', 'p', 'v1'), window: 5, epochs: 3, hidden: 8, bottleneck: 2 });
+      const batched = make({ root: path.join(root, 'bundles'), batchMax: 64, batchWaitMs: 5 });
+      const single = make({ root: path.join(root, 'bundles'), batchMax: 1 });
+      await batched.load();
+      await single.load();
+      const rows = normalRows(100, 11);
+      const devices = 50;
+      let last: ScoreOutcome[] = [];
+      let lastSingle: ScoreOutcome[] = [];
+      for (let t = 0; t < 5; t++) {
+        const reqs = Array.from({ length: devices }, (_, d) => req(`dev${d}`, 'eq', fieldsOf(rows[(d + t) % rows.length])));
+        last = await Promise.all(reqs.map((r) => batched.score(r)));
+        lastSingle = await Promise.all(reqs.map((r) => single.score(r)));
+      }
+      assert.deepEqual(batched.stats, { runs: 1, windows: 50, evicted: 0 });
+      assert.deepEqual(single.stats, { runs: 50, windows: 50, evicted: 0 });
+      last.forEach((o, i) => {
+        const a = result(o);
+        const b = result(lastSingle[i]);
+        assert.ok(Math.abs(a.score - b.score) <= 1e-6 * Math.max(1, b.score), `device ${i}: ${a.score} vs ${b.score}`);
+        assert.equal(a.threshold, b.threshold);
+        const share = Object.values(a.contributions).reduce((x, y) => x + y, 0);
+        assert.ok(Math.abs(share - 1) < 1e-6, 'contributions are shares summing to 1');
+      });
+      // batchMax caps a batch: 50 windows with batchMax 16 -> 4 runs
+      const capped = make({ root: path.join(root, 'bundles'), batchMax: 16, batchWaitMs: 5 });
+      await capped.load();
+      for (let t = 0; t < 5; t++) await Promise.all(Array.from({ length: devices }, (_, d) => capped.score(req(`dev${d}`, 'eq', fieldsOf(rows[d])))));
+      assert.deepEqual(capped.stats, { runs: 4, windows: 50, evicted: 0 });
+    });
+  });
+
+  describe('output kinds', () => {
+    it('pca: score is the larger of T²/t2Limit and Q/qLimit, threshold 1, contributions as shares', async () => {
+      const root = tmpRoot();
+      const model = await writePcaBundle(root, 'eq', 'p', 'v1');
+      const s = make({ root });
+      await s.load();
+      for (const x of [[1, 60, 10], [1, 90, 30], [3, 40, 2]]) {
+        const r = result(await s.score(req('a', 'eq', fieldsOf(x))));
+        const ref = scorePca(model, x);
+        const want = Math.max(ref.t2 / model.t2Limit, ref.q / model.qLimit);
+        assert.ok(Math.abs(r.score - want) <= 1e-5 * Math.max(1, want), `${r.score} vs ${want}`);
+        assert.equal(r.threshold, 1);
+        const total = ref.contributions.reduce((a, b) => a + b, 0);
+        FEATURES.forEach((f, j) => assert.ok(Math.abs(r.contributions[f] - ref.contributions[j] / total) < 1e-5, f));
+      }
+    });
+
+    it('probability: a [batch, 2] classifier output gives the anomalous-class probability, threshold 0.5 by default', async () => {
+      const root = tmpRoot();
+      // logits (-s, s) with s = sum of the inputs, softmax over the pair
+      const g = new OnnxGraphBuilder('clf');
+      const x = g.input('x', ['batch', 3]);
+      const logits = g.op('MatMul', [x, g.constant('w', [-1, 1, -1, 1, -1, 1], [3, 2])]);
+      g.op('Softmax', [logits], 'p', { axis: 1 });
+      g.output('p', ['batch', 2]);
+      const dir = path.join(root, 'eq', 'p', 'v1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'probability', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { probability: 'p' } }));
+      const s = make({ root });
+      assert.deepEqual((await s.load()).refused, []);
+      const hi = result(await s.score(req('a', 'eq', { vib: 1, temp: 0.5, current: 0 })));
+      const lo = result(await s.score(req('b', 'eq', { vib: -1, temp: -0.5, current: 0 })));
+      const sig = (v: number) => 1 / (1 + Math.exp(-2 * v));
+      assert.ok(Math.abs(hi.score - sig(1.5)) < 1e-6 && Math.abs(lo.score - sig(-1.5)) < 1e-6, `${hi.score} ${lo.score}`);
+      assert.equal(hi.threshold, 0.5);
+    });
+
+    it('reconstruction without a score output: the error and contributions are computed from the reconstruction', async () => {
+      const root = tmpRoot();
+      // reconstruction = 0.5 x: error per value = (x/2)², window of 2 steps × 3 features
+      const g = new OnnxGraphBuilder('half');
+      const x = g.input('x', ['batch', 6]);
+      g.op('Mul', [x, g.constant('h', [0.5], [])], 'rec');
+      g.output('rec', ['batch', 6]);
+      const dir = path.join(root, 'eq', 'p', 'v1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'reconstruction', features: FEATURES, window: 2, input: { name: 'x' }, outputs: { reconstruction: 'rec' }, threshold: 0.1 }));
+      const s = make({ root });
+      await s.load();
+      await s.score(req('a', 'eq', { vib: 2, temp: 0, current: 0 }));
+      const r = result(await s.score(req('a', 'eq', { vib: 2, temp: 2, current: 0 })));
+      // squared errors: vib 1+1, temp 0+1, current 0 -> mean 3/6
+      assert.equal(r.score, 0.5);
+      assert.deepEqual(r.contributions, { vib: 2 / 3, temp: 1 / 3, current: 0 });
+    });
+
+    it('rul: a linear regression bundle yields msg.rul {value, unit}; score = threshold / RUL', async () => {
+      const root = tmpRoot();
+      const rows = normalRows(120, 4);
+      const scaler = fitScaler(rows);
+      const win = makeWindows(rows, 3, scaler);
+      const targets = Array.from({ length: win.count }, (_, w) => 50 + 10 * win.data[w * 9 + 6]);
+      const model = fitLinearRul(win.data, win.count, targets, 3, 3);
+      await writeBundle(path.join(root, 'pump', 'any', 'v1'), linearRulToOnnx(model), {
+        schema_version: 1,
+        kind: 'rul',
+        features: FEATURES,
+        window: 3,
+        input: { name: 'x', layout: 'sequence' },
+        outputs: { rul: 'rul' },
+        scaler,
+        rul_unit: 'h',
+        threshold: 45,
+      });
+      const s = make({ root });
+      await s.load();
+      let out: ScoreOutcome | undefined;
+      for (const r of rows.slice(0, 3)) out = await s.score(req('p1', 'pump', fieldsOf(r)));
+      const r = result(out!);
+      const expected = predictRul(model, win.data.subarray(0, 9));
+      assert.equal(r.rul!.unit, 'h');
+      assert.ok(Math.abs(r.rul!.value - expected) < 1e-4, `${r.rul!.value} vs ${expected}`);
+      assert.ok(Math.abs(r.score - 45 / r.rul!.value) < 1e-9);
+      assert.equal(r.threshold, 1);
+      assert.equal(r.model.kind, 'rul');
+    });
+  });
+});
+
+function writeCsv(dir: string): string {
+  const file = path.join(dir, 'normal.csv');
+  fs.writeFileSync(file, toCsv(['datetime', ...FEATURES, 'anomaly'], normalRows(200, 2).map((r, i) => [`2026-01-01 00:00:${i}`, ...r, 0])));
+  return file;
+}
+
+describe('anomaly-onnx BundleScorer start-up', () => {
+  it('requests made while the first load() runs wait for it instead of failing with no_model', async () => {
+    const root = tmpRoot();
+    writeMeanBundle(root, 'eq', 'p', 'v1', 4);
+    const s = new BundleScorer({ root, batchWaitMs: 0 });
+    try {
+      const loading = s.load();
+      const r = await s.score(req('a', 'eq'));
+      assert.equal(result(r).score, 4);
+      await loading;
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -1,0 +1,240 @@
+// The shared Redis store of the device-health core, against a real redis-server on a free port. Two
+// HealthService instances stand for two Node-RED processes; a shared fake clock drives timeouts.
+import assert from 'node:assert/strict';
+import Redis from 'ioredis';
+import type { HealthEvent } from '../../../../nodes/core/contract';
+import { HealthService, HealthTable } from '../../../../nodes/core/health';
+import { requireBinary, sleep, waitFor } from '../../../support/net';
+import { startRedis, type RedisServer } from '../../../support/redis';
+import { fakeClock, startInstance, stopInstance, type Instance } from '../../../support/health-redis';
+import { parseRemoteEvent } from '../../../../nodes/core/health';
+
+describe('health events from Redis (parseRemoteEvent)', () => {
+  it('accepts well-formed events and refuses anything else', () => {
+    const ok = { device_id: 'd1', state: 'TIMEOUT', previous: 'ONLINE', since: 5, last_seen: 1, reason: 'timeout' };
+    assert.deepEqual(parseRemoteEvent(JSON.stringify(ok)), ok);
+    assert.deepEqual(parseRemoteEvent(JSON.stringify({ ...ok, last_seen: null })), { ...ok, last_seen: null });
+    for (const bad of [{ ...ok, state: 'ASLEEP' }, { ...ok, device_id: '__proto__' }, { ...ok, since: '5' }, { ...ok, last_seen: 'x' }, { ...ok, device_id: 'a b' }]) {
+      assert.equal(parseRemoteEvent(JSON.stringify(bad)), null, JSON.stringify(bad));
+    }
+    assert.equal(parseRemoteEvent('{"device_id":"d1","__proto__":{}}'), null);
+    assert.equal(parseRemoteEvent('not json'), null);
+    assert.equal(parseRemoteEvent('x'.repeat(5000)), null);
+  });
+});
+
+describe('health service with a shared Redis', function () {
+  let server: RedisServer;
+  let admin: Redis;
+  const open: Instance[] = [];
+  let prefix = 0;
+
+  before(async function () {
+    const bin = requireBinary(this, 'redis-server');
+    server = await startRedis(bin);
+    admin = new Redis({ port: server.port, host: '127.0.0.1' });
+  });
+  after(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map(stopInstance));
+  });
+
+  async function two(now: () => number, opts = {}) {
+    const keyPrefix = `t${++prefix}:`;
+    const a = await startInstance(server.port, now, opts, keyPrefix);
+    const b = await startInstance(server.port, now, opts, keyPrefix);
+    open.push(a, b);
+    return { a, b, keyPrefix };
+  }
+
+  it('two instances seeing the same data emit one ONLINE and, after silence, one TIMEOUT in total', async () => {
+    const c = fakeClock();
+    const { a, b, keyPrefix } = await two(c.now);
+    a.service.activity('d1', c.t);
+    b.service.activity('d1', c.t);
+    await Promise.all([a.service.drain(), b.service.drain()]);
+    const online = [...a.events, ...b.events];
+    assert.deepEqual(online.map((e) => [e.device_id, e.state, e.previous, e.reason]), [['d1', 'ONLINE', 'UNKNOWN', 'data']]);
+    assert.equal(await admin.zscore(`${keyPrefix}device_last_seen`, 'd1'), String(c.t));
+
+    c.t += 10_000;
+    for (let round = 0; round < 5; round++) {
+      await Promise.all([a.service.sweep(), b.service.sweep(), admin.del(`${keyPrefix}device_health_sweep_lock`)]);
+    }
+    const timeouts = [...a.events, ...b.events].filter((e) => e.state === 'TIMEOUT');
+    assert.equal(timeouts.length, 1);
+    assert.deepEqual(timeouts[0], { device_id: 'd1', state: 'TIMEOUT', previous: 'ONLINE', since: c.t, last_seen: c.t - 10_000, reason: 'timeout' });
+    // the other instance's mirror learns it through pub/sub
+    await waitFor(() => a.service.table.get('d1')!.state === 'TIMEOUT' && b.service.table.get('d1')!.state === 'TIMEOUT', 2000, 'mirrors updated');
+  });
+
+  it('refresh() brings a mirror up to date with devices only the other instance has seen', async () => {
+    const c = fakeClock();
+    const { a, b, keyPrefix } = await two(c.now);
+    a.service.activity('only-a', c.t);
+    await a.service.drain();
+    c.t += 500;
+    a.service.activity('only-a', c.t);
+    await a.service.drain();
+    await admin.hset(`${keyPrefix}device_state`, '__proto__', 'ONLINE|1|||1000'); // hostile field: ignored
+    assert.equal(await b.service.refresh(), true);
+    const row = b.service.table.get('only-a')!;
+    assert.deepEqual([row.state, row.last_seen], ['ONLINE', c.t]);
+    assert.equal(b.service.table.has('__proto__'), false);
+  });
+
+  it('last-seen is newer-wins across instances: the older update never moves it back', async () => {
+    const c = fakeClock();
+    const { a, b, keyPrefix } = await two(c.now);
+    a.service.activity('d1', c.t);
+    await a.service.drain();
+    b.service.activity('d1', c.t - 5000);
+    await b.service.drain();
+    assert.equal(await admin.zscore(`${keyPrefix}device_last_seen`, 'd1'), String(c.t));
+  });
+
+  it('the sweep lock lets only one instance sweep per lock lifetime', async () => {
+    const c = fakeClock();
+    const { a, b, keyPrefix } = await two(c.now);
+    a.service.activity('d1', c.t);
+    await a.service.drain();
+    await a.service.sweep(); // takes the lock, nothing due
+    c.t += 10_000;
+    await b.service.sweep(); // lock still held (real-time ttl): no sweep
+    assert.equal([...a.events, ...b.events].filter((e) => e.state === 'TIMEOUT').length, 0);
+    await admin.del(`${keyPrefix}device_health_sweep_lock`);
+    await b.service.sweep();
+    assert.deepEqual(b.events.filter((e) => e.state === 'TIMEOUT').map((e) => e.device_id), ['d1']);
+  });
+
+  it('LWT and stale-LWT ordering are decided in Redis too', async () => {
+    const c = fakeClock();
+    const { a, b } = await two(c.now);
+    a.service.activity('d1', c.t);
+    await a.service.drain();
+    b.service.status('d1', false, c.t - 1, 'lwt'); // older than the data: ignored
+    await b.service.drain();
+    assert.equal(b.events.length, 0);
+    c.t += 10;
+    a.service.status('d1', false, c.t, 'lwt');
+    b.service.status('d1', false, c.t, 'lwt');
+    await Promise.all([a.service.drain(), b.service.drain()]);
+    const offline = [...a.events, ...b.events].filter((e) => e.state === 'OFFLINE');
+    assert.deepEqual(offline.map((e) => [e.previous, e.reason]), [['ONLINE', 'lwt']]);
+    b.service.activity('d1', c.t - 5); // data older than the will: stays OFFLINE
+    await b.service.drain();
+    assert.equal([...a.events, ...b.events].filter((e) => e.state === 'ONLINE' && e.previous === 'OFFLINE').length, 0);
+    c.t += 10;
+    b.service.activity('d1', c.t);
+    await b.service.drain();
+    assert.deepEqual(b.events.map((e) => [e.state, e.previous]).pop(), ['ONLINE', 'OFFLINE']);
+  });
+
+  it('hold-down and per-device timeouts work through Redis', async () => {
+    const c = fakeClock();
+    const { a, keyPrefix } = await two(c.now, { holdDownMs: 1500, deviceTimeouts: new Map([['fast', 1000]]) });
+    a.service.activity('fast', c.t);
+    a.service.activity('slow', c.t);
+    await a.service.drain();
+    c.t += 1000;
+    await a.service.sweep();
+    assert.deepEqual(a.events.filter((e) => e.state === 'TIMEOUT').map((e) => e.device_id), ['fast']);
+    c.t += 10;
+    a.service.activity('fast', c.t);
+    await a.service.drain();
+    assert.equal(a.events.filter((e) => e.previous === 'TIMEOUT').length, 0, 'held down');
+    const back = c.t;
+    c.t += 900;
+    a.service.activity('fast', c.t);
+    await a.service.drain();
+    c.t += 600;
+    await admin.del(`${keyPrefix}device_health_sweep_lock`);
+    await a.service.sweep();
+    const revived = a.events.filter((e) => e.previous === 'TIMEOUT');
+    assert.deepEqual(revived.map((e) => [e.device_id, e.state, e.since]), [['fast', 'ONLINE', back]]);
+  });
+
+  it('before the first connection, data and status wait for Redis (within the grace time), then are decided there once', async function () {
+    const late = await startRedis(requireBinary(this, 'redis-server'));
+    await late.stop();
+    const c = fakeClock();
+    const client = new Redis({ port: late.port, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    client.on('error', () => undefined);
+    const events: HealthEvent[] = [];
+    const service = new HealthService({ table: new HealthTable({ now: c.now }), emit: (ev) => events.push(ev), redis: client, keyPrefix: 'late:', now: c.now, connectGraceMs: 2000 });
+    try {
+      service.activity('d1', c.t);
+      service.status('d2', false, c.t, 'lwt');
+      await sleep(200);
+      assert.equal(events.length, 0, 'nothing decided while waiting');
+      await late.start();
+      await waitFor(() => service.storeUp, 5000, 'connected');
+      await service.drain();
+      assert.deepEqual(events.map((e) => `${e.device_id}:${e.state}:${e.reason}`).sort(), ['d1:ONLINE:data', 'd2:OFFLINE:lwt']);
+      assert.equal(service.memoryDecisions, 0);
+    } finally {
+      await service.close();
+      client.disconnect();
+      await late.stop();
+    }
+  });
+
+  it('without Redis, waiting ends with the grace time and memory decides', async () => {
+    const c = fakeClock();
+    const client = new Redis({ port: 1, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, lazyConnect: true });
+    client.on('error', () => undefined);
+    const events: HealthEvent[] = [];
+    const service = new HealthService({ table: new HealthTable({ now: c.now }), emit: (ev) => events.push(ev), redis: client, now: c.now, connectGraceMs: 2000 });
+    try {
+      service.activity('d1', c.t);
+      service.status('d2', false, c.t, 'lwt');
+      await sleep(120);
+      assert.equal(events.length, 0);
+      c.t += 2000;
+      await waitFor(() => events.length === 2, 2000, 'decided from memory');
+      assert.equal(service.memoryDecisions, 2);
+    } finally {
+      await service.close();
+      client.disconnect();
+    }
+  });
+
+  it('keeps working from memory while Redis is down and resyncs when it is back, losing no transition', async () => {
+    const c = fakeClock();
+    const keyPrefix = `t${++prefix}:`;
+    const a = await startInstance(server.port, c.now, {}, keyPrefix);
+    open.push(a);
+    a.service.activity('quiet', c.t);
+    a.service.activity('back', c.t);
+    await a.service.drain();
+    c.t += 10_000;
+    await a.service.sweep();
+    assert.equal(a.events.filter((e) => e.state === 'TIMEOUT').length, 2);
+
+    await server.stop(); // Redis (without persistence) is gone, data and script cache with it
+    await waitFor(() => !a.service.storeUp, 5000, 'outage noticed');
+    c.t += 1000;
+    a.service.activity('back', c.t); // TIMEOUT -> ONLINE decided from memory
+    a.service.activity('newbie', c.t);
+    await a.service.drain();
+    assert.deepEqual(a.events.slice(4).map((e) => [e.device_id, e.state]), [['back', 'ONLINE'], ['newbie', 'ONLINE']]);
+    assert.ok(a.service.memoryDecisions >= 2);
+
+    await server.start();
+    await waitFor(() => a.service.storeUp, 10_000, 'reconnected and resynced');
+    assert.equal((await admin.hget(`${keyPrefix}device_state`, 'back'))!.split('|')[0], 'ONLINE');
+    assert.equal((await admin.hget(`${keyPrefix}device_state`, 'quiet'))!.split('|')[0], 'TIMEOUT');
+    // a second instance joining now sees the same table and adds no duplicate events
+    const b = await startInstance(server.port, c.now, {}, keyPrefix);
+    open.push(b);
+    c.t += 10_000;
+    await admin.del(`${keyPrefix}device_health_sweep_lock`);
+    await b.service.sweep();
+    await a.service.sweep();
+    const late = [...a.events.slice(6), ...b.events];
+    assert.deepEqual(late.map((e) => [e.device_id, e.state, e.previous]).sort(), [['back', 'TIMEOUT', 'ONLINE'], ['newbie', 'TIMEOUT', 'ONLINE']]);
+  });
+});

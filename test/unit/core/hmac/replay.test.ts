@@ -1,0 +1,177 @@
+// Replay cache (nodes/core/hmac/replay.ts) and its journal (replay-journal.ts): per-device bounds that never
+// reopen a replay, eviction floors, broker redeliveries, and rebuilding the state after a crash.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NonceCache, NonceCheck } from '../../../../nodes/core/hmac/replay';
+import { ReplayJournal } from '../../../../nodes/core/hmac/replay-journal';
+import { Verifier } from '../../../../nodes/core/hmac/verify';
+import { Keyring } from '../../../../nodes/core/hmac/keyring';
+import { parseKey, signEnvelope } from '../../../../nodes/core/hmac/scheme';
+
+const W = 300;
+const T = 1_763_375_400;
+
+describe('replay cache (per device, bounded, floors)', () => {
+  it('refuses a used nonce, per device, until it expires', () => {
+    const c = new NonceCache({ windowSec: W });
+    assert.equal(c.check('a', 'n-1', T, T), NonceCheck.Fresh);
+    assert.equal(c.check('a', 'n-1', T, T + 1), NonceCheck.Replay);
+    assert.equal(c.check('b', 'n-1', T, T + 1), NonceCheck.Fresh, 'nonces are per device');
+    assert.equal(c.size, 2);
+    // after ts + window the entry is gone (the verifier's stale check refuses such a message anyway)
+    assert.equal(c.check('a', 'n-1', T + W + 5, T + W + 5), NonceCheck.Fresh);
+    assert.equal(c.size, 2);
+  });
+
+  it('ATTACK: a device flooding its own nonces cannot evict another device\'s (old code: one shared FIFO)', () => {
+    const c = new NonceCache({ windowSec: W, capacity: 1000, perDevice: 100 });
+    assert.equal(c.check('victim', 'captured-1', T, T), NonceCheck.Fresh);
+    for (let i = 0; i < 100_500; i++) c.check('flooder', `f-${i}`, T + Math.floor(i / 1000), T + Math.floor(i / 1000));
+    assert.ok(c.size <= 1000);
+    assert.equal(c.check('victim', 'captured-1', T, T + 39), NonceCheck.Replay);
+    // the flooder's own dropped nonces are not reopened either: its floor rose past them
+    assert.equal(c.check('flooder', 'f-0', T, T + 100), NonceCheck.BelowFloor);
+    assert.ok(c.floorOf('flooder') > T);
+    assert.equal(c.floorOf('victim'), -1, 'the victim keeps no floor');
+    assert.equal(c.check('flooder', 'new-one', T + 101, T + 101), NonceCheck.Fresh, 'never a lockout: newer messages pass');
+  });
+
+  it('evicts the least recently active device whole and raises the global floor above its nonces', () => {
+    const c = new NonceCache({ windowSec: W, capacity: 10, maxDevices: 3 });
+    c.check('d1', 'x-000001', T, T);
+    c.check('d2', 'x-000002', T + 1, T + 1);
+    c.check('d3', 'x-000003', T + 2, T + 2);
+    c.check('d1', 'x-000004', T + 3, T + 3); // d1 active again: d2 is now the least recently active
+    c.check('d4', 'x-000005', T + 4, T + 4);
+    assert.equal(c.deviceCount, 3);
+    assert.equal(c.deviceEvictions, 1);
+    assert.equal(c.globalFloor, T + 2, 'newest ts of d2 + 1');
+    // d2's captured message cannot come back, while d1's nonces are still remembered
+    assert.equal(c.check('d2', 'x-000002', T + 1, T + 5), NonceCheck.BelowFloor);
+    assert.equal(c.check('d1', 'x-000001', T, T + 5), NonceCheck.Replay);
+    // a device entering later with a current clock passes
+    assert.equal(c.check('d2', 'x-000006', T + 5, T + 5), NonceCheck.Fresh);
+  });
+
+  it('bounds the total by evicting other devices, never dropping the victim of a busier one first', () => {
+    const c = new NonceCache({ windowSec: W, capacity: 5, perDevice: 5 });
+    c.check('quiet', 'q-000001', T, T);
+    for (let i = 0; i < 4; i++) c.check('busy', `b-00000${i}`, T + 1, T + 1);
+    c.check('busy', 'b-000009', T + 2, T + 2); // total full: the least recently active (quiet) goes, floor rises
+    assert.equal(c.size, 5);
+    assert.equal(c.check('quiet', 'q-000001', T, T + 3), NonceCheck.BelowFloor);
+  });
+
+  it('drops a device silent for a whole window without raising any floor', () => {
+    const c = new NonceCache({ windowSec: W, capacity: 10, maxDevices: 1 });
+    c.check('old', 'o-000001', T, T);
+    c.check('new', 'n-000001', T + W + 1, T + W + 1);
+    assert.equal(c.globalFloor, -1);
+    assert.equal(c.deviceEvictions, 0);
+  });
+
+  it('lets a broker redelivery of a used nonce pass exactly once; without the flag it is a replay', () => {
+    const c = new NonceCache({ windowSec: W });
+    c.check('a', 'n-000001', T, T);
+    assert.equal(c.check('a', 'n-000001', T, T + 1), NonceCheck.Replay);
+    assert.equal(c.check('a', 'n-000001', T, T + 1, true), NonceCheck.Redelivered);
+    assert.equal(c.check('a', 'n-000001', T, T + 2, true), NonceCheck.Replay);
+    // a redelivery of a nonce never seen is simply new
+    assert.equal(c.check('a', 'n-000002', T, T + 2, true), NonceCheck.Fresh);
+  });
+
+  it('rebuilds the same state from its record lines (snapshot and journal order)', () => {
+    const lines: string[] = [];
+    const c = new NonceCache({ windowSec: W, capacity: 6, perDevice: 3, onRecord: (l) => lines.push(l) });
+    for (let i = 0; i < 5; i++) c.check('a', `a-00000${i}`, T + i, T + i);
+    c.check('b', 'b-000001', T + 5, T + 5);
+    c.check('b', 'b-000001', T + 5, T + 6, true);
+    const again = new NonceCache({ windowSec: W, capacity: 6, perDevice: 3 });
+    again.load(lines, T + 7);
+    const snap = new NonceCache({ windowSec: W, capacity: 6, perDevice: 3 });
+    snap.load(c.snapshot(T + 7), T + 7);
+    for (const x of [again, snap]) {
+      assert.equal(x.check('a', 'a-000000', T, T + 8), NonceCheck.BelowFloor);
+      assert.equal(x.check('a', 'a-000004', T + 4, T + 8), NonceCheck.Replay);
+      assert.equal(x.check('b', 'b-000001', T + 5, T + 8, true), NonceCheck.Replay, 'the redelivery already passed');
+      assert.equal(x.floorOf('a'), c.floorOf('a'));
+    }
+  });
+});
+
+describe('replay journal (crash safety)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-replay-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const keys = new Keyring().load({ 'pump-7': { k1: 'pump-7-first-secret' } });
+  const env = (nonce: string, ts: number) => JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey('pump-7-first-secret'), kid: 'k1', body: '{"t":1}', nonce, ts }));
+
+  function verifierWithJournal(file: string, now: () => number) {
+    let j: ReplayJournal | null = null;
+    const v = new Verifier({ keys, now, onReplayRecord: (l) => j!.record(l) });
+    j = new ReplayJournal(v.nonces, { file, compactAfter: 1000 });
+    j.open(now());
+    return { v, j };
+  }
+
+  it('ATTACK: a message accepted before a kill -9 is a replay after the restart (old code: accepted and stored twice)', () => {
+    const file = path.join(dir, 'v.log');
+    let now = T;
+    const first = verifierWithJournal(file, () => now);
+    assert.equal(first.v.verify({ payload: env('captured-0001', T) }).ok, true);
+    first.j.flush(now); // the node writes before it passes the message on; nothing closes: the process dies here
+    now = T + 35;
+    const second = verifierWithJournal(file, () => now);
+    const r = second.v.verify({ payload: env('captured-0001', T) });
+    assert.ok(!r.ok && r.reject.code === 'replay');
+    // the broker's redelivery of it passes once, then never again
+    assert.equal(second.v.verify({ payload: env('captured-0001', T), redelivered: true }).ok, true);
+    second.j.flush(now);
+    const third = verifierWithJournal(file, () => now + 1);
+    const again = third.v.verify({ payload: env('captured-0001', T), redelivered: true });
+    assert.ok(!again.ok && again.reject.code === 'replay');
+  });
+
+  it('skips a torn last line and compacts to the live state', () => {
+    const file = path.join(dir, 'v.log');
+    fs.writeFileSync(file, `n\tpump-7\tgood-nonce-1\t${T}\nn\tpump-7\tbad`);
+    const { v, j } = verifierWithJournal(file, () => T + 1);
+    assert.equal(v.nonces.size, 1);
+    assert.equal(fs.readFileSync(file, 'utf8'), `n\tpump-7\tgood-nonce-1\t${T}\n`);
+    for (let i = 0; i < 1500; i++) {
+      v.verify({ payload: env(`nonce-${String(i).padStart(6, '0')}`, T) });
+      j.flush(T + 1);
+    }
+    // compaction kept the file near the live state instead of growing with every append
+    assert.ok(fs.readFileSync(file, 'utf8').split('\n').length < 1600);
+    j.close(T + 1);
+  });
+
+  it('a failed write throws and keeps memory bounded; the next successful write rewrites the whole state', () => {
+    const file = path.join(dir, 'v.log');
+    const { v, j } = verifierWithJournal(file, () => T + 1);
+    assert.equal(v.verify({ payload: env('before-fail-1', T) }).ok, true);
+    j.flush(T + 1);
+    // the disk goes away under the journal (here: its descriptor is closed behind its back)
+    fs.closeSync((j as unknown as { fd: number }).fd);
+    assert.equal(v.verify({ payload: env('during-fail-1', T) }).ok, true);
+    assert.throws(() => j.flush(T + 1));
+    assert.ok(j.lastError);
+    assert.equal(j.hasPending, false, 'records are not piled up in memory');
+    (j as unknown as { fd: number }).fd = fs.openSync(file, 'a'); // the disk is back
+    assert.equal(v.verify({ payload: env('after-fail-1', T) }).ok, true);
+    j.flush(T + 1);
+    assert.equal(j.lastError, null);
+    // the record lost during the failure is on disk again: a restarted verifier refuses all three
+    const again = verifierWithJournal(file, () => T + 2);
+    for (const n of ['before-fail-1', 'during-fail-1', 'after-fail-1']) {
+      const r = again.v.verify({ payload: env(n, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', n);
+    }
+  });
+});

@@ -1,0 +1,123 @@
+// The pure request checks behind the alert API, /moby/metrics and npm start's editor guard, and the
+// per-MOBY_HOME secrets of npm start.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { adminVerdict, classifyOrigin, corsHeaders, hashToken, hostName, isJsonContentType, originOf, parseOriginList, redactUrl, requestOrigin, tokenMatches } from '../../../nodes/core/http-guard';
+import { prepareSecrets } from '../../../nodes/lib/local-secrets';
+
+describe('http guard', () => {
+  it('derives request origins from Origin, else Referer; "null" and junk count as foreign', () => {
+    assert.equal(originOf('HTTP://Grafana.Local:3000/d/abc?x=1'), 'http://grafana.local:3000');
+    assert.equal(originOf('https://g.example:443/'), 'https://g.example');
+    assert.equal(originOf('file:///etc/passwd'), null);
+    assert.equal(requestOrigin({}), undefined);
+    assert.equal(requestOrigin({ referer: 'http://evil.example/a/b' }), 'http://evil.example');
+    assert.equal(requestOrigin({ origin: 'null' }), 'null');
+    assert.equal(requestOrigin({ origin: 'not a url' }), 'null');
+    const own = { host: '127.0.0.1:1880' };
+    assert.equal(classifyOrigin(own, []), 'none', 'curl, Prometheus: no browser page involved');
+    assert.equal(classifyOrigin({ ...own, origin: 'http://127.0.0.1:1880' }, []), 'same');
+    assert.equal(classifyOrigin({ ...own, origin: 'http://localhost:1880' }, []), 'foreign', 'another name is another origin');
+    assert.equal(classifyOrigin({ ...own, origin: 'http://grafana:3000' }, ['http://grafana:3000']), 'allowed');
+    assert.equal(classifyOrigin({ ...own, origin: 'http://grafana:3000' }, ['*']), 'foreign', 'a wildcard never allows a state change');
+    assert.equal(classifyOrigin({ ...own, origin: 'null' }, ['null']), 'foreign');
+    assert.deepEqual(parseOriginList(' http://a:1/ , *, junk, http://a:1'), ['http://a:1', '*']);
+  });
+
+  it('gives CORS headers only to listed origins, echoed, and POST only to exact entries', () => {
+    assert.deepEqual(corsHeaders('http://evil.example', ['http://grafana:3000']), {});
+    assert.deepEqual(corsHeaders(undefined, ['*']), {});
+    assert.deepEqual(corsHeaders('null', ['*']), {});
+    const exact = corsHeaders('http://grafana:3000', ['http://grafana:3000']);
+    assert.equal(exact['Access-Control-Allow-Origin'], 'http://grafana:3000');
+    assert.match(exact['Access-Control-Allow-Methods'], /POST/);
+    const star = corsHeaders('http://x.example', ['*']);
+    assert.equal(star['Access-Control-Allow-Origin'], 'http://x.example');
+    assert.doesNotMatch(star['Access-Control-Allow-Methods'], /POST/);
+  });
+
+  it('accepts only application/json bodies (the types an HTML form can send are refused)', () => {
+    assert.equal(isJsonContentType('application/json'), true);
+    assert.equal(isJsonContentType('Application/JSON; charset=utf-8'), true);
+    for (const t of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/plain', 'application/jsonp', undefined, '']) assert.equal(isJsonContentType(t), false, String(t));
+  });
+
+  it('compares tokens against the token or its sha256 form', () => {
+    const h = hashToken('s3cret-token-value');
+    assert.match(h, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(tokenMatches('s3cret-token-value', h), true);
+    assert.equal(tokenMatches('s3cret-token-valuE', h), false);
+    assert.equal(tokenMatches(h, h), false, 'the hash itself is not the token');
+    assert.equal(tokenMatches('x', 'x'), true);
+  });
+
+  it('guards the editor: foreign origins 403, unknown host names 421 (DNS rebinding), same-origin and curl pass', () => {
+    const hosts = ['localhost', '127.0.0.1', '::1'];
+    assert.deepEqual(adminVerdict({ host: '127.0.0.1:1880' }, { allowedHosts: hosts }), { ok: true });
+    assert.deepEqual(adminVerdict({ host: '[::1]:1880', origin: 'http://[::1]:1880' }, { allowedHosts: hosts }), { ok: true });
+    assert.equal((adminVerdict({ host: 'rebind.evil.example:1880', origin: 'http://rebind.evil.example:1880' }, { allowedHosts: hosts }) as { status: number }).status, 421);
+    assert.equal((adminVerdict({ host: '127.0.0.1:1880', origin: 'http://evil.example' }, { allowedHosts: hosts }) as { status: number }).status, 403);
+    assert.equal((adminVerdict({ host: '127.0.0.1:1880', referer: 'http://evil.example/x' }) as { status: number }).status, 403);
+    assert.deepEqual(adminVerdict({ host: 'plant-pc:1880', origin: 'http://plant-pc:1880' }), { ok: true }, 'no host list: not checked');
+    assert.equal(hostName('LocalHost:1880'), 'localhost');
+    assert.equal(hostName(undefined), undefined);
+  });
+
+  it('redacts passwords and secret query parameters from URLs before they are logged', () => {
+    assert.equal(redactUrl('mqtts://moby:p%40ss:word@broker:8883'), 'mqtts://moby:***@broker:8883');
+    assert.equal(redactUrl('http://user:secret@influx:8086/api?org=x&token=abc&x=1'), 'http://user:***@influx:8086/api?org=x&token=***&x=1');
+    assert.equal(redactUrl('mqtt://127.0.0.1:1883'), 'mqtt://127.0.0.1:1883');
+    assert.equal(redactUrl('using ws://a:b@h/x and http://c:d@i'), 'using ws://a:***@h/x and http://c:***@i');
+  });
+});
+
+describe('npm start secrets (per MOBY_HOME)', () => {
+  const hash = (pw: string) => `$2b$10$${Buffer.from(pw).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(53, 'x').slice(0, 53)}`;
+
+  it('generates password, token and credential secret once (0600, only hashes of the first two), then reuses them', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secrets-'));
+    try {
+      const first = prepareSecrets(home, {}, hash);
+      assert.equal(first.adminSource, 'generated');
+      assert.ok(first.adminPassword && first.adminPassword.length >= 24);
+      assert.ok(first.apiTokenPlain && first.apiTokenPlain.length >= 43);
+      assert.equal(first.apiToken, hashToken(first.apiTokenPlain));
+      for (const f of Object.values(first.files)) {
+        if (process.platform !== 'win32') assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
+        const text = fs.readFileSync(f, 'utf8');
+        assert.ok(!text.includes(first.adminPassword!) && !text.includes(first.apiTokenPlain!), `${f} holds no plain password or token`);
+      }
+      if (process.platform !== 'win32') assert.equal(fs.statSync(first.dir).mode & 0o777, 0o700);
+      fs.chmodSync(first.files.credential, 0o644);
+      const second = prepareSecrets(home, {}, hash);
+      assert.equal(second.adminSource, 'file');
+      assert.equal(second.adminPassword, undefined, 'never shown again');
+      assert.equal(second.apiTokenPlain, undefined);
+      assert.equal(second.apiToken, first.apiToken);
+      assert.equal(second.credentialSecret, first.credentialSecret);
+      assert.deepEqual(second.fixedModes, [first.files.credential], 'a too open file is narrowed and reported');
+      const other = prepareSecrets(fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secrets-')), {}, hash);
+      assert.notEqual(other.credentialSecret, first.credentialSecret, 'per MOBY_HOME, no shared default');
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('takes the environment first and refuses weak or malformed values', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secrets-'));
+    try {
+      const s = prepareSecrets(home, { MOBY_ADMIN_PASSWORD: 'correct horse battery', MOBY_API_TOKEN: 'a-token-of-sixteen+', MOBY_CREDENTIAL_SECRET: 'cred' }, hash);
+      assert.equal(s.adminHash, hash('correct horse battery'));
+      assert.equal(s.apiToken, 'a-token-of-sixteen+');
+      assert.equal(s.credentialSecret, 'cred');
+      assert.equal(fs.existsSync(s.files.admin), false, 'nothing generated');
+      assert.throws(() => prepareSecrets(home, { MOBY_ADMIN_PASSWORD: 'short' }, hash), /at least 12/);
+      assert.throws(() => prepareSecrets(home, { MOBY_ADMIN_PASSWORD_HASH: 'plain-text' }, hash), /bcrypt/);
+      assert.throws(() => prepareSecrets(home, { MOBY_API_TOKEN: 'abc' }, hash), /at least 16/);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

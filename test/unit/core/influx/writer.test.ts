@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { classifyFailure, DEFAULT_BACKOFF, InfluxWriter } from '../../../../nodes/core/influx/writer';
+import { retryDelay } from '../../../../nodes/core/retry';
+import { createInfluxSend } from '../../../../nodes/core/influx/transport';
+import { Spool } from '../../../../nodes/core/influx/spool';
+import { startInfluxSink, InfluxSink } from '../../../support/influx-sink';
+import { freePort, waitFor } from '../../../support/net';
+import type { Reject } from '../../../../nodes/core/contract';
+
+const T = 1795307652874;
+const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `m,device_id=d${(from + i) % 3} v=${from + i} ${T + from + i}`);
+
+describe('influx writer', () => {
+  let dir: string;
+  let sink: InfluxSink;
+  let writer: InfluxWriter | null;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-writer-'));
+    sink = await startInfluxSink();
+    writer = null;
+  });
+  afterEach(async () => {
+    await writer?.close(100);
+    await sink.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const send = (url = sink.url) => createInfluxSend({ url, org: 'moby', bucket: 'plant', precision: 'ms', token: 'secret-token', timeoutMs: 2000 });
+  const make = (opts: Partial<ConstructorParameters<typeof InfluxWriter>[0]> = {}) => {
+    writer = new InfluxWriter({
+      send: send(),
+      spool: Spool.open({ dir, fsync: false }),
+      batchSize: 10,
+      flushIntervalMs: 60000,
+      backoff: { initialMs: 20, maxMs: 200, jitter: 0 },
+      ...opts,
+    });
+    return writer;
+  };
+
+  it('sends full batches of batchSize through the v2 write API with org, bucket, precision and token', async () => {
+    const w = make();
+    w.add(lines(0, 25));
+    await waitFor(() => w.stats().written === 20, 3000, 'two full batches');
+    assert.equal(sink.requests.length, 2);
+    assert.deepEqual(sink.requests.map((r) => r.lines.length), [10, 10]);
+    assert.equal(sink.requests[0].path, '/api/v2/write?org=moby&bucket=plant&precision=ms');
+    assert.equal(sink.requests[0].headers.authorization, 'Token secret-token');
+    assert.equal(w.stats().buffered, 5, 'the partial batch waits for the interval');
+    assert.deepEqual(sink.accepted, lines(0, 20));
+  });
+
+  it('sends a partial batch when the flush interval passes', async () => {
+    const w = make({ flushIntervalMs: 100 });
+    w.add(lines(0, 3));
+    assert.equal(sink.requests.length, 0);
+    // the sink records a batch before the writer reads the answer: wait for the writer's view
+    await waitFor(() => sink.accepted.length === 3 && w.stats().written === 3, 3000, 'interval flush');
+    assert.equal(w.stats().state, 'connected');
+  });
+
+  it('retries 503 with exponential backoff and 429 after Retry-After, in order, nothing lost or doubled', async () => {
+    sink.script.push({ status: 503, body: { code: 'unavailable', message: 'busy' } }, { status: 503 }, { status: 429, headers: { 'retry-after': '1' } });
+    const w = make();
+    w.add(lines(0, 30));
+    await waitFor(() => w.stats().state === 'retrying', 3000, 'retrying');
+    assert.match(w.stats().lastError ?? '', /503/);
+    await waitFor(() => w.stats().written === 30, 8000, 'all written');
+    assert.deepEqual(sink.accepted, lines(0, 30), 'in order, exactly once');
+    const at = sink.requests.map((r) => r.at);
+    assert.deepEqual(sink.requests.map((r) => r.status).slice(0, 4), [503, 503, 429, 204]);
+    assert.ok(at[1] - at[0] >= 15, `first backoff ~20 ms, got ${at[1] - at[0]}`);
+    assert.ok(at[2] - at[1] >= 35, `second backoff ~40 ms, got ${at[2] - at[1]}`);
+    assert.ok(at[3] - at[2] >= 950, `Retry-After: 1 honoured, got ${at[3] - at[2]}`);
+    assert.equal(w.stats().spooled, 0);
+    assert.equal(w.stats().state, 'connected');
+  });
+
+  it('spools while the database is unreachable and replays in order when it is back', async () => {
+    const port = await freePort();
+    const down = createInfluxSend({ url: `http://127.0.0.1:${port}`, org: 'o', bucket: 'b', precision: 'ms' });
+    let target = down;
+    const w = make({ send: (body) => target(body) });
+    w.add(lines(0, 50));
+    await waitFor(() => w.stats().spooled === 50, 3000, 'spooled');
+    assert.equal(w.stats().state, 'retrying');
+    assert.match(w.stats().lastError ?? '', /ECONNREFUSED/);
+    w.add(lines(50, 20));
+    await waitFor(() => w.stats().spooled === 70, 1000, 'new batches join the spool behind the old ones');
+    target = send();
+    await waitFor(() => w.stats().written === 70, 5000, 'replayed');
+    assert.deepEqual(sink.accepted, lines(0, 70));
+    assert.equal(w.stats().spooled, 0);
+  });
+
+  it('isolates a line the server refuses with 400 and reports it with the server reason, without retrying it', async () => {
+    sink.refuseLine = (l) => (l.includes('v=13 ') ? 'partial write: field type conflict: input field "v" on measurement "m" is type string, already exists as type float dropped=1' : null);
+    const rejected: Array<[string, Reject]> = [];
+    const w = make({ onReject: (line, r) => rejected.push([line, r]) });
+    w.add(lines(0, 20));
+    await waitFor(() => w.stats().written === 19, 3000, 'good lines written');
+    assert.equal(rejected.length, 1);
+    assert.equal(rejected[0][0], lines(13, 1)[0]);
+    assert.equal(rejected[0][1].code, 'influx_400');
+    assert.match(rejected[0][1].reason, /field type conflict/);
+    assert.equal(rejected[0][1].device_id, 'd1');
+    assert.deepEqual([...sink.accepted].sort(), lines(0, 20).filter((_, i) => i !== 13).sort());
+    assert.equal(w.stats().rejected, 1);
+    assert.equal(w.stats().spooled, 0);
+  });
+
+  it('keeps data on 401 (token wrong) and says so', async () => {
+    sink.script.push({ status: 401, body: { code: 'unauthorized', message: 'unauthorized access' } });
+    const w = make({ backoff: { initialMs: 20, maxMs: 50, jitter: 0 } });
+    w.add(lines(0, 10));
+    await waitFor(() => w.stats().state === 'unauthorized', 3000, 'unauthorized');
+    assert.match(w.stats().lastError ?? '', /401: unauthorized access/);
+    await waitFor(() => sink.accepted.length === 10, 3000, 'written after the token works');
+  });
+
+  it('without a database spools everything and writes it once a writer with a database opens the spool', async () => {
+    let w = make({ send: null });
+    assert.equal(w.stats().state, 'disabled');
+    w.add(lines(0, 25));
+    w.flush();
+    await waitFor(() => w.stats().spooled === 25, 1000, 'spooled at the end of the event-loop turn');
+    assert.equal(w.stats().buffered, 0);
+    await w.close(100);
+    assert.equal(sink.requests.length, 0);
+    w = make();
+    await waitFor(() => sink.accepted.length === 25, 3000, 'replayed on open');
+    assert.deepEqual(sink.accepted, lines(0, 25));
+  });
+
+  it('close flushes the partial batch when the database answers', async () => {
+    const w = make();
+    w.add(lines(0, 7));
+    await w.close(2000);
+    writer = null;
+    assert.deepEqual(sink.accepted, lines(0, 7));
+    assert.equal(w.add(lines(7, 1)), false, 'closed writers take nothing');
+  });
+
+  it('close spools what cannot be written in time, including a batch still in flight', async () => {
+    // a server that never answers: the in-flight batch must end up in the spool, not in limbo
+    const hang = (): Promise<void> => new Promise(() => undefined);
+    const w = make({ send: hang });
+    w.add(lines(0, 15));
+    await w.close(100);
+    writer = null;
+    const s = Spool.open({ dir, fsync: false });
+    const got: string[] = [];
+    for (let b = s.peek(); b; b = s.peek()) {
+      got.push(...b);
+      s.ack();
+    }
+    s.close();
+    assert.deepEqual(got, lines(0, 15));
+  });
+
+  it('takes lines that arrive while closing (already scheduled by the runtime) and spools them', async () => {
+    const w = make({ send: null, closeQuietMs: 50 });
+    w.add(lines(0, 3));
+    const closing = w.close(1000);
+    setTimeout(() => w.add(lines(3, 2)), 20); // a late delivery inside the quiet window
+    await closing;
+    writer = null;
+    assert.equal(w.add(lines(5, 1)), false, 'after close nothing is taken');
+    const s = Spool.open({ dir, fsync: false });
+    const got: string[] = [];
+    for (let b = s.peek(); b; b = s.peek()) {
+      got.push(...b);
+      s.ack();
+    }
+    s.close();
+    assert.deepEqual(got, lines(0, 5));
+  });
+
+  it('overflows to the spool when the memory queue is full behind a slow request, keeping order', async () => {
+    let release: () => void = () => undefined;
+    const real = send();
+    let first = true;
+    const slow = async (body: string) => {
+      if (first) {
+        first = false;
+        await new Promise<void>((r) => (release = r));
+      }
+      await real(body);
+    };
+    const w = make({ send: slow, maxQueuedBatches: 2 });
+    w.add(lines(0, 60)); // 6 batches: 1 in flight, 2 queued; the 4th spills the queue, the rest follow it
+    assert.equal(w.stats().spooled, 30, 'the full queue and the overflowing batch went to disk at once');
+    await waitFor(() => w.stats().spooled === 50, 1000, 'later batches appended behind them');
+    release();
+    await waitFor(() => w.stats().written === 60, 3000, 'all written');
+    assert.deepEqual(sink.accepted, lines(0, 60));
+    assert.equal(w.stats().spooled, 0);
+  });
+
+  it('classifies failures and computes backoff', () => {
+    assert.equal(classifyFailure({ statusCode: 503, retryAfter: () => 0, message: 'x' }).kind, 'retry');
+    assert.equal(classifyFailure({ statusCode: 429, retryAfter: () => 7, message: 'x' }).retryAfterMs, 7000);
+    assert.equal(classifyFailure({ statusCode: 400, json: { message: 'bad' } }).reason, 'bad');
+    assert.equal(classifyFailure({ statusCode: 413 }).kind, 'too_large');
+    assert.equal(classifyFailure({ statusCode: 404 }).kind, 'config');
+    assert.equal(classifyFailure(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).kind, 'retry');
+    const noJitter = { ...DEFAULT_BACKOFF, jitter: 0 };
+    assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, noJitter)), [1000, 2000, 4000, 8000, 16000, 16000]);
+    assert.equal(retryDelay(3, noJitter, 30000), 30000);
+    assert.equal(retryDelay(3, noJitter, 10 * 60000), DEFAULT_BACKOFF.maxRetryAfterMs);
+    const spread = retryDelay(1, DEFAULT_BACKOFF, undefined, () => 1);
+    assert.equal(spread, 1200);
+  });
+});

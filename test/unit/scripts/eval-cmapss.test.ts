@@ -1,0 +1,46 @@
+// npm run eval:cmapss end to end on synthetic C-MAPSS-format files (the real data never enters the repo):
+// the --test/--rul mode prints {"rmse", "score", "engines"} and the figures are those of the predictions.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { syntheticCmapss, tmpRoot } from '../../support/anomaly-onnx-fixtures';
+
+const ROOT = path.resolve(__dirname, '../../..');
+
+function evalCmapss(args: string[]) {
+  return spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'scripts', 'eval-cmapss.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+}
+
+describe('eval:cmapss', function () {
+  // trains a tiny CNN in a child process: slow on a loaded machine, not a speed check
+  this.timeout(180000);
+
+  it('--test/--rul: one prediction per test engine at its last cycle, RMSE and PHM08 score in the JSON', () => {
+    const dir = tmpRoot('moby-cmapss-');
+    try {
+      const train = path.join(dir, 'train.txt');
+      const test = path.join(dir, 'test.txt');
+      const rul = path.join(dir, 'rul.txt');
+      fs.writeFileSync(train, syntheticCmapss([60, 80, 70, 90, 75, 65], 3));
+      // test engines: the first cycles of other run-to-failure engines; the truth is what was cut off
+      const lives = [70, 85, 60];
+      const kept = [40, 50, 35];
+      const full = syntheticCmapss(lives, 8).trim().split('\n');
+      fs.writeFileSync(test, full.filter((l) => Number(l.split(' ')[1]) <= kept[Number(l.split(' ')[0]) - 1]).join('\n') + '\n');
+      fs.writeFileSync(rul, lives.map((n, i) => n - kept[i]).join('\n') + '\n');
+      const r = evalCmapss(['--train', train, '--test', test, '--rul', rul, '--json', '--epochs', '3', '--window', '10', '--cap', '40']);
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.deepEqual(Object.keys(out), ['rmse', 'score', 'engines']);
+      assert.equal(out.engines, 3);
+      assert.ok(out.rmse > 0 && Number.isFinite(out.score), r.stdout);
+      const bad = evalCmapss(['--train', train, '--test', test, '--rul', train]);
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /RUL file: line 1 is not a number|values for 3 test engines/);
+      assert.match(evalCmapss(['--train', train]).stderr, /give --test and --rul, or --holdout/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
