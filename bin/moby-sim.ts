@@ -41,10 +41,22 @@ Usage: moby-sim [options]
 Topics: devices/<id>/telemetry (data), device/status/<id> (retained ONLINE on connect, OFFLINE on clean stop),
 device/lwt/<id> (retained will OFFLINE).`;
 
-async function replay(url: string, file: string, deviceId: string, rate: number, sep: string | undefined, master: string, kid: string, count: number): Promise<void> {
+async function replay(
+  url: string,
+  file: string,
+  deviceId: string,
+  rate: number,
+  sep: string | undefined,
+  master: string,
+  kid: string,
+  count: number
+): Promise<void> {
   const { columns, rows } = readCsv(file, sep);
   const key = deriveDeviceKey(parseKey(master), deviceId);
-  const client = mqtt.connect(url, { clientId: `moby-sim-${deviceId}`, will: { topic: `device/lwt/${deviceId}`, payload: Buffer.from('OFFLINE'), qos: 1, retain: true } });
+  const client = mqtt.connect(url, {
+    clientId: `moby-sim-${deviceId}`,
+    will: { topic: `device/lwt/${deviceId}`, payload: Buffer.from('OFFLINE'), qos: 1, retain: true },
+  });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);
@@ -55,7 +67,9 @@ async function replay(url: string, file: string, deviceId: string, rate: number,
   for (let i = 0; i < limit; i++) {
     const body = JSON.stringify({ device_id: deviceId, ...rows[i].fields, timestamp: new Date().toISOString() });
     const env = signEnvelope({ deviceId, key, kid, body });
-    await new Promise<void>((resolve) => client.publish(`devices/${deviceId}/telemetry`, JSON.stringify(env), { qos: 1 }, () => resolve()));
+    await new Promise<void>((resolve) =>
+      client.publish(`devices/${deviceId}/telemetry`, JSON.stringify(env), { qos: 1 }, () => resolve())
+    );
     await new Promise((r) => setTimeout(r, 1000 / rate));
   }
   await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
@@ -102,11 +116,24 @@ async function main(): Promise<void> {
   const keys = values['keys-file'] ? readKeysFile(values['keys-file']) : undefined;
   if (values.csv) {
     if (!master) throw new Error('--csv needs a master key (--master or MOBY_MASTER_KEY)');
-    await replay(url, values.csv, values['csv-device'] ?? 'csv-001', num(values.rate, 10, 'rate') || 10, values['csv-sep'], master, values['master-kid'] ?? 'm1', num(values.count, 0, 'count'));
+    await replay(
+      url,
+      values.csv,
+      values['csv-device'] ?? 'csv-001',
+      num(values.rate, 10, 'rate') || 10,
+      values['csv-sep'],
+      master,
+      values['master-kid'] ?? 'm1',
+      num(values.count, 0, 'count')
+    );
     return;
   }
-  const tenants = (values.tenants ?? '').split(',').map((t) => t.trim()).filter(Boolean);
-  for (const t of tenants) if (!/^[A-Za-z0-9_-]{1,64}$/.test(t)) throw new Error(`--tenants: "${t}" must be 1-64 chars of [A-Za-z0-9_-]`);
+  const tenants = (values.tenants ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  for (const t of tenants)
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(t)) throw new Error(`--tenants: "${t}" must be 1-64 chars of [A-Za-z0-9_-]`);
   const options = {
     ...DEFAULT_SIM,
     url,
@@ -129,7 +156,12 @@ async function main(): Promise<void> {
   const sims = tenants.length
     ? tenants.map((tenant) => {
         const file = values['tenant-keys-dir'] ? path.join(values['tenant-keys-dir'], `${tenant}.json`) : undefined;
-        return new Simulator({ ...options, tenant, keys: file ? readKeysFile(file) : keys, log: (l: string) => console.log(`[${tenant}] ${l}`) });
+        return new Simulator({
+          ...options,
+          tenant,
+          keys: file ? readKeysFile(file) : keys,
+          log: (l: string) => console.log(`[${tenant}] ${l}`),
+        });
       })
     : [new Simulator(options)];
   await Promise.all(sims.map((s) => s.start()));
@@ -144,10 +176,19 @@ async function main(): Promise<void> {
     },
     stop: () => Promise.all(sims.map((s) => s.stop())),
   };
-  console.log(`${sims.reduce((n, s) => n + s.deviceIds.length, 0)} devices${tenants.length ? ` of ${tenants.length} tenants (${tenants.join(', ')})` : ''} publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`);
-  for (const f of sims[0].faultPlan()) console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s${tenants.length ? ' (every tenant)' : ''}`);
-  if (values.warmup) console.log(`warm-up: the first ${values.warmup} messages per device every ${values['warmup-interval'] ?? DEFAULT_SIM.warmupIntervalMs} ms`);
-  const report = setInterval(() => console.log(`published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)`), 30000);
+  console.log(
+    `${sims.reduce((n, s) => n + s.deviceIds.length, 0)} devices${tenants.length ? ` of ${tenants.length} tenants (${tenants.join(', ')})` : ''} publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`
+  );
+  for (const f of sims[0].faultPlan())
+    console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s${tenants.length ? ' (every tenant)' : ''}`);
+  if (values.warmup)
+    console.log(
+      `warm-up: the first ${values.warmup} messages per device every ${values['warmup-interval'] ?? DEFAULT_SIM.warmupIntervalMs} ms`
+    );
+  const report = setInterval(
+    () => console.log(`published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)`),
+    30000
+  );
   const stop = async () => {
     clearInterval(report);
     await sim.stop();

@@ -99,7 +99,10 @@ async function main(argv: string[]): Promise<number> {
       method: method as TrainMethod,
       csv: s('csv')!,
       out: s('out')!,
-      features: s('features')?.split(',').map((f) => f.trim()).filter(Boolean),
+      features: s('features')
+        ?.split(',')
+        .map((f) => f.trim())
+        .filter(Boolean),
       sep,
       window: num('window', s('window')),
       stride: num('stride', s('stride')),
@@ -122,7 +125,9 @@ async function main(argv: string[]): Promise<number> {
       force: values.force === true,
       log: values.quiet ? undefined : (line) => console.error(line),
     });
-    console.log(`wrote ${report.dir} (${report.meta.kind}, ${report.meta.features.length} features, window ${report.meta.window})`);
+    console.log(
+      `wrote ${report.dir} (${report.meta.kind}, ${report.meta.features.length} features, window ${report.meta.window})`
+    );
     return 0;
   } catch (err) {
     console.error(`moby-train: ${(err as Error).message}`);

@@ -8,7 +8,10 @@ const env = process.env;
 /** The secrets have no built-in defaults: start through `npm start`, which generates or reads them. */
 function required(name) {
   const v = env[name];
-  if (!v) throw new Error(`${name} is not set: start MOBY with \`npm start\` (it generates it under MOBY_HOME), or set it yourself`);
+  if (!v)
+    throw new Error(
+      `${name} is not set: start MOBY with \`npm start\` (it generates it under MOBY_HOME), or set it yourself`
+    );
   return v;
 }
 
@@ -32,7 +35,9 @@ module.exports = {
   // MOBY_ADMIN_PASSWORD_HASH (npm start derives it from MOBY_ADMIN_PASSWORD or the generated password).
   adminAuth: {
     type: 'credentials',
-    users: [{ username: env.MOBY_ADMIN_USER || 'admin', password: required('MOBY_ADMIN_PASSWORD_HASH'), permissions: '*' }],
+    users: [
+      { username: env.MOBY_ADMIN_USER || 'admin', password: required('MOBY_ADMIN_PASSWORD_HASH'), permissions: '*' },
+    ],
   },
   httpAdminMiddleware: adminGuard ? adminGuard({}) : undefined,
   // the token /moby/metrics accepts besides the alert nodes' own (npm start: "sha256:<hex>" of it)

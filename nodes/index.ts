@@ -18,4 +18,15 @@ export * from './core/influx';
 export * from './core/http-guard';
 export * from './core/mqtt/settle-tracker';
 export * from './core/mqtt/topics';
-export { TopicPattern, parseTopicPattern, topicValueProblem, captureProblem, levelsProblem, migrateDeviceLevel, migrateHealthPattern, migrateHealthPatterns, type TopicValueLimits, type TopicMatchOptions } from './core/topic';
+export {
+  TopicPattern,
+  parseTopicPattern,
+  topicValueProblem,
+  captureProblem,
+  levelsProblem,
+  migrateDeviceLevel,
+  migrateHealthPattern,
+  migrateHealthPatterns,
+  type TopicValueLimits,
+  type TopicMatchOptions,
+} from './core/topic';

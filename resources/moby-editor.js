@@ -59,11 +59,16 @@
       if (level === '#' || (level.indexOf('#') >= 0 && level.charAt(0) !== '+')) {
         return level === '#' ? at + ": '#' only as the whole last level (it must be the last level)" : whole;
       }
-      if (level === '{device_id}') return at + ': write +device_id (the {device_id} form is the old device-health syntax)';
+      if (level === '{device_id}')
+        return at + ': write +device_id (the {device_id} form is the old device-health syntax)';
       if (level.charAt(0) === '+') {
         var name = level.slice(1);
         if (name === '') continue;
-        if (!CAPTURE_NAME.test(name)) return at + ": after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level";
+        if (!CAPTURE_NAME.test(name))
+          return (
+            at +
+            ": after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level"
+          );
         if (isForbidden(name)) return at + ': "' + name + '" cannot be a tag name';
         if (names.indexOf(name) >= 0) return at + ': +' + name + ' appears twice';
         names.push(name);
@@ -93,9 +98,18 @@
   function migrateHealthPattern(pattern) {
     var levels = pattern.split('/');
     if (levels.indexOf('{device_id}') >= 0) {
-      return levels.map(function (l) { return l === '{device_id}' ? '+device_id' : l; }).join('/');
+      return levels
+        .map(function (l) {
+          return l === '{device_id}' ? '+device_id' : l;
+        })
+        .join('/');
     }
-    if (levels.some(function (l) { return l.length > 1 && l.charAt(0) === '+' && l !== '+tenant'; })) return pattern;
+    if (
+      levels.some(function (l) {
+        return l.length > 1 && l.charAt(0) === '+' && l !== '+tenant';
+      })
+    )
+      return pattern;
     var last = levels.lastIndexOf('+');
     if (last < 0) return pattern;
     levels[last] = '+device_id';
@@ -104,13 +118,16 @@
 
   /** A comma- or newline-separated list of old health patterns, separators kept (core: migrateHealthPatterns). */
   function migrateHealthPatterns(text) {
-    return text.split(/([,\n])/).map(function (part, i) {
-      if (i % 2 === 1) return part;
-      var lead = /^\s*/.exec(part)[0];
-      var trail = /\s*$/.exec(part.slice(lead.length))[0];
-      var core = part.slice(lead.length, part.length - trail.length);
-      return core ? lead + migrateHealthPattern(core) + trail : part;
-    }).join('');
+    return text
+      .split(/([,\n])/)
+      .map(function (part, i) {
+        if (i % 2 === 1) return part;
+        var lead = /^\s*/.exec(part)[0];
+        var trail = /\s*$/.exec(part.slice(lead.length))[0];
+        var core = part.slice(lead.length, part.length - trail.length);
+        return core ? lead + migrateHealthPattern(core) + trail : part;
+      })
+      .join('');
   }
 
   /**
@@ -132,7 +149,8 @@
         if (o.levelProperty) part = migrateDeviceLevel(part, this ? this[o.levelProperty] : undefined);
         var p = parseTopicPattern(part);
         if (typeof p === 'string') return p;
-        if (o.require && p.names.indexOf(o.require) < 0) return 'topic pattern "' + part + '" names no +' + o.require + ' level';
+        if (o.require && p.names.indexOf(o.require) < 0)
+          return 'topic pattern "' + part + '" names no +' + o.require + ' level';
       }
       return true;
     };
@@ -146,7 +164,9 @@
     var t = RED.tabs.create({
       id: id,
       onchange: function (tab) {
-        $('#' + id + '-content').children().hide();
+        $('#' + id + '-content')
+          .children()
+          .hide();
         $('#' + tab.id).show();
         if (RED.tray && RED.tray.resize) RED.tray.resize();
       },

@@ -20,7 +20,7 @@ for (const file of files) {
   const r = spawnSync(
     process.execPath,
     ['--expose-gc', '-r', 'ts-node/register/transpile-only', path.join(benchDir, file)],
-    { stdio: 'inherit', cwd: root, env: process.env },
+    { stdio: 'inherit', cwd: root, env: process.env }
   );
   if (r.status !== 0) {
     failed++;

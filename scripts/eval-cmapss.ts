@@ -11,7 +11,13 @@
 // --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
 import fs from 'node:fs';
 import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';
-import { predictLastCycle, trainRulCnn, truncateEngines, RUL_DEFAULTS, type RulCnnOptions } from '../nodes/core/anomaly/train/rul-cnn';
+import {
+  predictLastCycle,
+  trainRulCnn,
+  truncateEngines,
+  RUL_DEFAULTS,
+  type RulCnnOptions,
+} from '../nodes/core/anomaly/train/rul-cnn';
 import { mulberry32, shuffleInPlace } from '../nodes/core/prng';
 
 interface Args {
@@ -28,7 +34,17 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { train: '', test: '', rul: '', holdout: false, splits: 1, firstSplit: 0, cuts: 10, json: false, opts: {} };
+  const a: Args = {
+    train: '',
+    test: '',
+    rul: '',
+    holdout: false,
+    splits: 1,
+    firstSplit: 0,
+    cuts: 10,
+    json: false,
+    opts: {},
+  };
   const num = (name: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isFinite(n)) throw new Error(`--${name} needs a number`);
@@ -60,7 +76,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--patience') a.opts.patience = num('patience', argv[++i]);
     else if (k === '--scaling') a.opts.scaling = argv[++i] === 'zscore' ? 'zscore' : 'minmax';
     else if (k === '--help' || k === '-h') {
-      console.log('usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--first-split i] [--cuts n]) [--json]');
+      console.log(
+        'usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--first-split i] [--cuts n]) [--json]'
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -89,21 +107,34 @@ function log(args: Args, line: string): void {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const engines = parseCmapss(read(args.train), args.train);
-  const onEpoch = (e: number, loss: number, v: number, m: number) => log(args, `  member ${m + 1} epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
+  const onEpoch = (e: number, loss: number, v: number, m: number) =>
+    log(args, `  member ${m + 1} epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
   if (!args.holdout) {
     const test = parseCmapss(read(args.test), args.test);
     const truth = parseRulList(read(args.rul));
-    if (truth.length !== test.length) throw new Error(`${args.rul}: ${truth.length} values for ${test.length} test engines`);
+    if (truth.length !== test.length)
+      throw new Error(`${args.rul}: ${truth.length} values for ${test.length} test engines`);
     const t0 = Date.now();
     const b = trainRulCnn(engines, { ...args.opts, onEpoch });
-    log(args, `trained on ${engines.length} engines (${b.windows} windows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(
+      args,
+      `trained on ${engines.length} engines (${b.windows} windows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`
+    );
     const pred = predictLastCycle(b, test);
     const out = { rmse: round(rmse(pred, truth)), score: round(phm08Score(pred, truth), 1), engines: test.length };
     if (args.json) console.log(JSON.stringify(out));
     else console.log(`C-MAPSS test, last cycle of ${out.engines} engines: RMSE ${out.rmse}, PHM08 score ${out.score}`);
     return;
   }
-  const splits: Array<{ split: number; rmse: number; score: number; score_per_engine: number; engines: number; cases: number; train_s: number }> = [];
+  const splits: Array<{
+    split: number;
+    rmse: number;
+    score: number;
+    score_per_engine: number;
+    engines: number;
+    cases: number;
+    train_s: number;
+  }> = [];
   for (let s = args.firstSplit; s < args.firstSplit + args.splits; s++) {
     // 80/20 by unit: an engine's cycles never appear on both sides
     const rand = mulberry32(1000 + s);
@@ -116,17 +147,48 @@ function main(): void {
     const b = trainRulCnn(train, { ...args.opts, onEpoch });
     const trainS = (Date.now() - t0) / 1000;
     const cases = truncateEngines(held, args.cuts, 2000 + s);
-    const pred = predictLastCycle(b, cases.map((c) => c.engine));
+    const pred = predictLastCycle(
+      b,
+      cases.map((c) => c.engine)
+    );
     const truth = cases.map((c) => c.truth);
     // the PHM08 score is a sum: scaled to 100 engines so it compares with the test set's
     const score = phm08Score(pred, truth);
-    splits.push({ split: s, rmse: rmse(pred, truth), score: (score * 100) / cases.length, score_per_engine: score / cases.length, engines: held.length, cases: cases.length, train_s: trainS });
-    log(args, `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping per member, epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`);
+    splits.push({
+      split: s,
+      rmse: rmse(pred, truth),
+      score: (score * 100) / cases.length,
+      score_per_engine: score / cases.length,
+      engines: held.length,
+      cases: cases.length,
+      train_s: trainS,
+    });
+    log(
+      args,
+      `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping per member, epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`
+    );
   }
   const mean = (k: 'rmse' | 'score') => splits.reduce((a, s) => a + s[k], 0) / splits.length;
-  const out = { rmse: round(mean('rmse')), score: round(mean('score'), 1), engines: splits[0].engines, cases: splits[0].cases, splits: splits.map((s) => ({ ...s, rmse: round(s.rmse), score: round(s.score, 1), score_per_engine: round(s.score_per_engine, 3), train_s: round(s.train_s, 1) })), window: args.opts.window ?? RUL_DEFAULTS.window, cap: args.opts.cap ?? RUL_DEFAULTS.cap };
+  const out = {
+    rmse: round(mean('rmse')),
+    score: round(mean('score'), 1),
+    engines: splits[0].engines,
+    cases: splits[0].cases,
+    splits: splits.map((s) => ({
+      ...s,
+      rmse: round(s.rmse),
+      score: round(s.score, 1),
+      score_per_engine: round(s.score_per_engine, 3),
+      train_s: round(s.train_s, 1),
+    })),
+    window: args.opts.window ?? RUL_DEFAULTS.window,
+    cap: args.opts.cap ?? RUL_DEFAULTS.cap,
+  };
   if (args.json) console.log(JSON.stringify(out));
-  else console.log(`C-MAPSS holdout (${splits.length} split(s), 20 % of units, ${args.cuts} random cuts each): RMSE ${out.rmse}, PHM08 score per 100 engines ${out.score}`);
+  else
+    console.log(
+      `C-MAPSS holdout (${splits.length} split(s), 20 % of units, ${args.cuts} random cuts each): RMSE ${out.rmse}, PHM08 score per 100 engines ${out.score}`
+    );
 }
 
 if (require.main === module) {

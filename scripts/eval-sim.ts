@@ -13,18 +13,40 @@
 // alert incidents per 100 device-hours (healthy devices, and faulted devices outside their fault) and flaps
 // (an anomaly alert opening again within 10 min of the previous one's resolve).
 import { normalize } from '../nodes/core/normalize/normalize';
-import { defaultsFor, DEFAULT_CONFIG, DetectorConfig, extract, featuresOf, newState, step, AnomalyDeviceState } from '../nodes/core/anomaly/detector';
+import {
+  defaultsFor,
+  DEFAULT_CONFIG,
+  DetectorConfig,
+  extract,
+  featuresOf,
+  newState,
+  step,
+  AnomalyDeviceState,
+} from '../nodes/core/anomaly/detector';
 import { AlertEngine } from '../nodes/core/alert/engine';
 import { signalsFromMessage, RULES } from '../nodes/core/alert/inputs';
 import { mulberry32 } from '../nodes/core/prng';
-import { MachineModel, telemetryBody, deviceIdFor, Fault, FaultKind, Signal, SIGNALS, EQUIPMENT_TYPES } from '../bin/lib/sim-model';
+import {
+  MachineModel,
+  telemetryBody,
+  deviceIdFor,
+  Fault,
+  FaultKind,
+  Signal,
+  SIGNALS,
+  EQUIPMENT_TYPES,
+} from '../bin/lib/sim-model';
 
 /** The signal faults evaluated and the magnitude range each is drawn from (σ of the affected signal; see README). */
 export const EVAL_KINDS: Record<string, { range: [number, number]; signals: readonly Signal[]; unit: string }> = {
   spikes: { range: [10, 30], signals: ['vibration'], unit: 'σ spike height, 8 % of samples' },
   step: { range: [3, 6], signals: SIGNALS, unit: 'σ offset' },
   drift: { range: [0.5, 2], signals: SIGNALS, unit: 'σ per minute' },
-  bearing: { range: [0.5, 2], signals: ['vibration'], unit: 'σ of vibration per minute at onset, accelerating; temperature follows' },
+  bearing: {
+    range: [0.5, 2],
+    signals: ['vibration'],
+    unit: 'σ of vibration per minute at onset, accelerating; temperature follows',
+  },
   stuck: { range: [0, 0], signals: SIGNALS, unit: 'sensor repeats its last reading' },
   noise: { range: [1, 2], signals: SIGNALS, unit: 'σ of added white noise' },
 };
@@ -94,14 +116,20 @@ function quantile(xs: number[], q: number): number | null {
 }
 
 /** The devices of one seed: per kind `perKind` faulted ones, then the healthy ones. */
-export function plan(seed: number, opts: Pick<EvalOptions, 'hours' | 'perKind' | 'healthy' | 'detector'>): Array<{ index: number; fault: Fault | null }> {
+export function plan(
+  seed: number,
+  opts: Pick<EvalOptions, 'hours' | 'perKind' | 'healthy' | 'detector'>
+): Array<{ index: number; fault: Fault | null }> {
   const r = mulberry32(seed * 104729 + 17);
   const total = opts.hours * 3600;
   const duration = FAULT_MINUTES * 60;
   // faults start once calibration is over (plus a margin) and end before the run does
   const earliest = opts.detector.trainSize + opts.detector.inputWindow + 600;
   const latest = total - duration - 600;
-  if (latest <= earliest) throw new Error(`--hours ${opts.hours} is too short for trainSize ${opts.detector.trainSize} and ${FAULT_MINUTES}-minute faults`);
+  if (latest <= earliest)
+    throw new Error(
+      `--hours ${opts.hours} is too short for trainSize ${opts.detector.trainSize} and ${FAULT_MINUTES}-minute faults`
+    );
   const out: Array<{ index: number; fault: Fault | null }> = [];
   let index = 0;
   for (const [kind, spec] of Object.entries(EVAL_KINDS)) {
@@ -109,7 +137,16 @@ export function plan(seed: number, opts: Pick<EvalOptions, 'hours' | 'perKind' |
       const at = Math.round(earliest + r() * (latest - earliest));
       const magnitude = spec.range[0] + r() * (spec.range[1] - spec.range[0]);
       const signal = pick(r, spec.signals);
-      out.push({ index: index++, fault: { kind: kind as FaultKind, at, until: at + duration, magnitude: Math.round(magnitude * 100) / 100, signal } });
+      out.push({
+        index: index++,
+        fault: {
+          kind: kind as FaultKind,
+          at,
+          until: at + duration,
+          magnitude: Math.round(magnitude * 100) / 100,
+          signal,
+        },
+      });
     }
   }
   for (let i = 0; i < opts.healthy; i++) out.push({ index: index++, fault: null });
@@ -173,7 +210,8 @@ function runSeed(seed: number, opts: EvalOptions) {
 
 export function evaluate(opts: EvalOptions): EvalResult {
   const kinds: Record<string, KindResult & { ttd: number[] }> = {};
-  for (const k of Object.keys(EVAL_KINDS)) kinds[k] = { detected: 0, injected: 0, ttd_p50_s: null, ttd_p90_s: null, ttd: [] };
+  for (const k of Object.keys(EVAL_KINDS))
+    kinds[k] = { detected: 0, injected: 0, ttd_p50_s: null, ttd_p90_s: null, ttd: [] };
   let falseHealthy = 0;
   let falseOutside = 0;
   let exposure = 0;
@@ -186,7 +224,9 @@ export function evaluate(opts: EvalOptions): EvalResult {
       // flaps: an open within FLAP_WINDOW_S of the previous resolve
       for (const o of d.opens) if (d.resolves.some((r) => r <= o && o - r < FLAP_WINDOW_S)) flaps++;
       if (!d.fault) {
-        if (opts.verbose) for (const o of d.opens) console.error(`false: seed ${seed} ${d.id} healthy open at ${o} s (fitted at ${d.fittedAt})`);
+        if (opts.verbose)
+          for (const o of d.opens)
+            console.error(`false: seed ${seed} ${d.id} healthy open at ${o} s (fitted at ${d.fittedAt})`);
         exposure += monitored;
         falseHealthy += d.opens.length;
         healthyPoints += d.points;
@@ -200,7 +240,10 @@ export function evaluate(opts: EvalOptions): EvalResult {
       k.injected++;
       const during = d.opens.filter((o) => o >= f.at && o <= f.until!);
       // an alert still open when the fault starts also tells the operator something is wrong
-      const openAtStart = d.opens.some((o, i) => o < f.at && !d.resolves.some((r) => r >= o && r < f.at && (i + 1 >= d.opens.length || r < d.opens[i + 1])));
+      const openAtStart = d.opens.some(
+        (o, i) =>
+          o < f.at && !d.resolves.some((r) => r >= o && r < f.at && (i + 1 >= d.opens.length || r < d.opens[i + 1]))
+      );
       if (during.length) {
         k.detected++;
         k.ttd.push(during[0] - f.at);
@@ -208,8 +251,12 @@ export function evaluate(opts: EvalOptions): EvalResult {
       const outside = d.opens.filter((o) => o < f.at || o > end);
       falseOutside += outside.length;
       if (opts.verbose) {
-        for (const o of outside) console.error(`false: seed ${seed} ${d.id} ${f.kind}/${f.signal} m=${f.magnitude} open at ${o - f.at} s from fault start (ends ${f.until! - f.at} s)`);
-        if (!during.length && !openAtStart) console.error(`missed: seed ${seed} ${d.id} ${f.kind}/${f.signal} m=${f.magnitude} at ${f.at}`);
+        for (const o of outside)
+          console.error(
+            `false: seed ${seed} ${d.id} ${f.kind}/${f.signal} m=${f.magnitude} open at ${o - f.at} s from fault start (ends ${f.until! - f.at} s)`
+          );
+        if (!during.length && !openAtStart)
+          console.error(`missed: seed ${seed} ${d.id} ${f.kind}/${f.signal} m=${f.magnitude} at ${f.at}`);
       }
     }
   }
@@ -219,7 +266,12 @@ export function evaluate(opts: EvalOptions): EvalResult {
   for (const [name, k] of Object.entries(kinds)) {
     detected += k.detected;
     injected += k.injected;
-    out[name] = { detected: k.detected, injected: k.injected, ttd_p50_s: quantile(k.ttd, 0.5), ttd_p90_s: quantile(k.ttd, 0.9) };
+    out[name] = {
+      detected: k.detected,
+      injected: k.injected,
+      ttd_p50_s: quantile(k.ttd, 0.5),
+      ttd_p90_s: quantile(k.ttd, 0.9),
+    };
   }
   const hoursTotal = exposure / 3600;
   return {
@@ -260,7 +312,17 @@ function measuredSpread(seconds: number): Record<string, Record<Signal, number>>
 }
 
 function parseArgs(argv: string[]) {
-  const args = { seeds: [1, 2, 3], hours: 4, perKind: 4, healthy: 12, json: false, set: {} as Record<string, string>, engine: {} as Record<string, number>, spread: false, verbose: false };
+  const args = {
+    seeds: [1, 2, 3],
+    hours: 4,
+    perKind: 4,
+    healthy: 12,
+    json: false,
+    set: {} as Record<string, string>,
+    engine: {} as Record<string, number>,
+    spread: false,
+    verbose: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -282,11 +344,14 @@ function parseArgs(argv: string[]) {
       const [k, v] = next().split('=');
       args.engine[k] = Number(v);
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run eval:sim -- [--seeds 1,2,3] [--hours H] [--json] [--per-kind N] [--healthy N] [--set key=value] [--engine key=value] [--spread]');
+      console.log(
+        'usage: npm run eval:sim -- [--seeds 1,2,3] [--hours H] [--json] [--per-kind N] [--healthy N] [--set key=value] [--engine key=value] [--spread]'
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
-  if (!args.seeds.length || !args.seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error('--seeds must be non-negative integers');
+  if (!args.seeds.length || !args.seeds.every((s) => Number.isInteger(s) && s >= 0))
+    throw new Error('--seeds must be non-negative integers');
   if (!(args.hours > 0)) throw new Error('--hours must be positive');
   return args;
 }
@@ -301,13 +366,25 @@ function main(): void {
     if (!(k in DEFAULT_CONFIG)) throw new Error(`unknown setting ${k}`);
     (detector as unknown as Record<string, unknown>)[k] = Number.isNaN(Number(v)) ? v : Number(v);
   }
-  const r = evaluate({ seeds: args.seeds, hours: args.hours, perKind: args.perKind, healthy: args.healthy, detector, engine: args.engine, verbose: args.verbose });
+  const r = evaluate({
+    seeds: args.seeds,
+    hours: args.hours,
+    perKind: args.perKind,
+    healthy: args.healthy,
+    detector,
+    engine: args.engine,
+    verbose: args.verbose,
+  });
   if (args.json) {
     console.log(JSON.stringify(r));
     return;
   }
-  console.log(`seeds ${r.seeds.join(',')}: ${r.device_hours} monitored device-hours (${args.hours} h per device, ${args.perKind} devices per fault kind, ${args.healthy} healthy per seed)`);
-  console.log(`false alert incidents: ${r.false_per_100h} per 100 device-hours (${r.false_healthy} on healthy devices, ${r.false_faulted_outside} on faulted devices outside their fault); flaps: ${r.flaps}; anomalous points on healthy devices: ${(r.anomalous_point_share_healthy * 100).toFixed(2)} %`);
+  console.log(
+    `seeds ${r.seeds.join(',')}: ${r.device_hours} monitored device-hours (${args.hours} h per device, ${args.perKind} devices per fault kind, ${args.healthy} healthy per seed)`
+  );
+  console.log(
+    `false alert incidents: ${r.false_per_100h} per 100 device-hours (${r.false_healthy} on healthy devices, ${r.false_faulted_outside} on faulted devices outside their fault); flaps: ${r.flaps}; anomalous points on healthy devices: ${(r.anomalous_point_share_healthy * 100).toFixed(2)} %`
+  );
   console.log(`detected ${r.detected}/${r.injected}`);
   console.log('| fault | magnitude | detected / injected | TTD p50 | TTD p90 |');
   console.log('| --- | --- | --- | --- | --- |');

@@ -15,7 +15,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCsv } from '../nodes/core/anomaly/train/csv';
-import { DEFAULT_CONFIG, defaultsFor, DetectorConfig, newState, step, StatMethod, STAT_METHODS } from '../nodes/core/anomaly/detector';
+import {
+  DEFAULT_CONFIG,
+  defaultsFor,
+  DetectorConfig,
+  newState,
+  step,
+  StatMethod,
+  STAT_METHODS,
+} from '../nodes/core/anomaly/detector';
 import { CAE_DEFAULTS, heldOutThreshold, streamConvAutoencoder } from '../nodes/core/anomaly/train/conv-autoencoder';
 import { trainConvAutoencoderBundle, type ConvAutoencoderTrained } from '../nodes/core/anomaly/train/train';
 
@@ -55,7 +63,10 @@ function listCsv(dir: string): string[] {
  */
 export function readSkab(file: string): Labelled & { unlabelled: boolean } {
   const text = fs.readFileSync(file, 'utf8');
-  const header = text.slice(0, text.indexOf('\n')).split(';').map((h) => h.trim());
+  const header = text
+    .slice(0, text.indexOf('\n'))
+    .split(';')
+    .map((h) => h.trim());
   const unlabelled = !header.includes('anomaly');
   // the trainer's reader: drops the datetime and changepoint columns, reads the label as its target
   const t = parseCsv(text, { file, sep: ';', target: unlabelled ? undefined : 'anomaly' });
@@ -70,7 +81,12 @@ export function readSkab(file: string): Labelled & { unlabelled: boolean } {
 export function chunk(f: Labelled, length: number): Labelled[] {
   const out: Labelled[] = [];
   for (let start = 0; start + length <= f.rows.length; start += length) {
-    out.push({ ...f, file: `${f.file}#${start}`, rows: f.rows.slice(start, start + length), labels: f.labels.slice(start, start + length) });
+    out.push({
+      ...f,
+      file: `${f.file}#${start}`,
+      rows: f.rows.slice(start, start + length),
+      labels: f.labels.slice(start, start + length),
+    });
   }
   return out;
 }
@@ -195,7 +211,10 @@ function caeModel(f: Labelled, window: number, epochs: number): CaeTrained {
 export function caeFileCounts(f: Labelled, s: CaeSettings): Counts {
   const { trained } = caeModel(f, s.window, s.epochs);
   const threshold = heldOutThreshold(trained.heldOutErrors, s.quantile, s.margin);
-  const st = streamConvAutoencoder(trained.model, trained.scaler, threshold, f.rows, { persistence: s.persistence, centerDrift: s.centerDrift });
+  const st = streamConvAutoencoder(trained.model, trained.scaler, threshold, f.rows, {
+    persistence: s.persistence,
+    centerDrift: s.centerDrift,
+  });
   const c = { tp: 0, fp: 0, fn: 0, tn: 0 };
   for (let i = SKAB_TRAIN_ROWS; i < f.rows.length; i++) tally(c, f.labels[i] === 1, st.flagged[i] === 1);
   return c;
@@ -222,16 +241,37 @@ interface Candidate {
 
 function grid<T extends Record<string, number>>(axes: { [K in keyof T]: number[] }): T[] {
   let out: Array<Record<string, number>> = [{}];
-  for (const [k, values] of Object.entries(axes) as Array<[string, number[]]>) out = out.flatMap((o) => values.map((v) => ({ ...o, [k]: v })));
+  for (const [k, values] of Object.entries(axes) as Array<[string, number[]]>)
+    out = out.flatMap((o) => values.map((v) => ({ ...o, [k]: v })));
   return out as T[];
 }
 
 /** Settings searched per method; each grid contains the method's current default. */
 export const CV_GRIDS: Record<string, Array<Record<string, number>>> = {
-  pca: grid({ limitScale: [1, 1.5, 2, 3], inputWindow: [1, 3, 5, 10], smoothing: [5, 15, 25], adaptRate: [0.005, 0.01, 0.02] }),
-  l2: grid({ limitScale: [1, 1.5, 2, 3], inputWindow: [1, 3, 5, 10], smoothing: [5, 15, 25], adaptRate: [0.005, 0.01, 0.02] }),
-  ewma: grid({ limitScale: [1, 1.5, 2, 3], inputWindow: [3, 5, 10], smoothing: [5, 15, 25], ewmaLambda: [0.002, 0.005, 0.01] }),
-  'conv-autoencoder': grid({ window: [16, 32], centerDrift: [0, 0.005, 0.01, 0.02], margin: [1, 1.5, 2, 3], persistence: [5, 15] }),
+  pca: grid({
+    limitScale: [1, 1.5, 2, 3],
+    inputWindow: [1, 3, 5, 10],
+    smoothing: [5, 15, 25],
+    adaptRate: [0.005, 0.01, 0.02],
+  }),
+  l2: grid({
+    limitScale: [1, 1.5, 2, 3],
+    inputWindow: [1, 3, 5, 10],
+    smoothing: [5, 15, 25],
+    adaptRate: [0.005, 0.01, 0.02],
+  }),
+  ewma: grid({
+    limitScale: [1, 1.5, 2, 3],
+    inputWindow: [3, 5, 10],
+    smoothing: [5, 15, 25],
+    ewmaLambda: [0.002, 0.005, 0.01],
+  }),
+  'conv-autoencoder': grid({
+    window: [16, 32],
+    centerDrift: [0, 0.005, 0.01, 0.02],
+    margin: [1, 1.5, 2, 3],
+    persistence: [5, 15],
+  }),
 };
 
 function label(o: Record<string, number>): string {
@@ -288,16 +328,32 @@ export function crossValidate(cands: Candidate[], files: Labelled[], k: number, 
     const cnt = pool(testIdx.map((i) => c.counts[i]));
     oof.push(cnt);
     const m = fromCounts(cnt);
-    folds.push({ test: testIdx.map((i) => path.basename(files[i].file)).join(','), chosen: c.label, f1: m.f1, far: m.far, mar: m.mar });
+    folds.push({
+      test: testIdx.map((i) => path.basename(files[i].file)).join(','),
+      chosen: c.label,
+      f1: m.f1,
+      far: m.far,
+      mar: m.mar,
+    });
   }
   const mean = (key: 'f1' | 'far' | 'mar') => folds.reduce((s, f) => s + f[key], 0) / folds.length;
-  const all = choose(cands, files.map((_, i) => i), maxFar);
+  const all = choose(
+    cands,
+    files.map((_, i) => i),
+    maxFar
+  );
   const allM = fromCounts(pool(all.counts));
   return {
     folds,
     mean: { f1: mean('f1'), far: mean('far'), mar: mean('mar') },
     pooled: fromCounts(pool(oof)),
-    final: { chosen: all.label, f1: allM.f1, far: allM.far, far_anomaly_free: all.free.length ? fromCounts(pool(all.free)).far : 0, folds_agreeing: folds.filter((f) => f.chosen === all.label).length },
+    final: {
+      chosen: all.label,
+      f1: allM.f1,
+      far: allM.far,
+      far_anomaly_free: all.free.length ? fromCounts(pool(all.free)).far : 0,
+      folds_agreeing: folds.filter((f) => f.chosen === all.label).length,
+    },
   };
 }
 
@@ -310,17 +366,30 @@ function gridFor(method: string, over: Record<string, number[]>): Array<Record<s
   return grid(axes);
 }
 
-function statCandidates(method: StatMethod, files: Labelled[], free: Labelled[], over: Record<string, number[]> = {}): Candidate[] {
+function statCandidates(
+  method: StatMethod,
+  files: Labelled[],
+  free: Labelled[],
+  over: Record<string, number[]> = {}
+): Candidate[] {
   return gridFor(method, over).map((o) => {
     const cfg = { ...defaultsFor(method), trainSize: SKAB_TRAIN_ROWS, ...o, method } as DetectorConfig;
-    return { label: label(o), counts: files.map((f) => evaluateFile(f, cfg)), free: free.map((f) => evaluateFile(f, cfg)) };
+    return {
+      label: label(o),
+      counts: files.map((f) => evaluateFile(f, cfg)),
+      free: free.map((f) => evaluateFile(f, cfg)),
+    };
   });
 }
 
 function caeCandidates(files: Labelled[], free: Labelled[], over: Record<string, number[]> = {}): Candidate[] {
   return gridFor(CONV_AE, over).map((o) => {
     const s = { ...CAE_NODE_DEFAULTS, ...o } as CaeSettings;
-    return { label: label(o), counts: files.map((f) => caeFileCounts(f, s)), free: free.map((f) => caeFileCounts(f, s)) };
+    return {
+      label: label(o),
+      counts: files.map((f) => caeFileCounts(f, s)),
+      free: free.map((f) => caeFileCounts(f, s)),
+    };
   });
 }
 
@@ -328,7 +397,17 @@ const AUTOENCODER = 'onnx-autoencoder';
 const CONV_AE = 'conv-autoencoder';
 
 function parseArgs(argv: string[]) {
-  const args = { data: '', json: false, cv: false, folds: 0, maxFar: 10, methods: ['l2', 'ewma', 'pca', AUTOENCODER, CONV_AE] as string[], set: {} as Record<string, string>, cae: {} as Record<string, number>, grid: {} as Record<string, number[]> };
+  const args = {
+    data: '',
+    json: false,
+    cv: false,
+    folds: 0,
+    maxFar: 10,
+    methods: ['l2', 'ewma', 'pca', AUTOENCODER, CONV_AE] as string[],
+    set: {} as Record<string, string>,
+    cae: {} as Record<string, number>,
+    grid: {} as Record<string, number[]>,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data') args.data = argv[++i];
@@ -340,16 +419,17 @@ function parseArgs(argv: string[]) {
       // replaces one axis of the --cv grids, e.g. --grid persistence=5,15,30 (for experiments; report the grid)
       const [k, v] = argv[++i].split('=');
       const values = (v ?? '').split(',').map(Number);
-      if (!k || !values.length || values.some((n) => !Number.isFinite(n))) throw new Error(`--grid ${argv[i]}: expected key=n1,n2,…`);
+      if (!k || !values.length || values.some((n) => !Number.isFinite(n)))
+        throw new Error(`--grid ${argv[i]}: expected key=n1,n2,…`);
       args.grid[k] = values;
-    }
-    else if (a === '--methods') args.methods = argv[++i].split(',');
+    } else if (a === '--methods') args.methods = argv[++i].split(',');
     else if (a === '--set') {
       const [k, v] = argv[++i].split('=');
       args.set[k] = v;
     } else if (a === '--cae') {
       const [k, v] = argv[++i].split('=');
-      if (!(k in CAE_NODE_DEFAULTS) || !Number.isFinite(Number(v))) throw new Error(`--cae ${k}=${v}: expected one of ${Object.keys(CAE_NODE_DEFAULTS).join(', ')} with a number`);
+      if (!(k in CAE_NODE_DEFAULTS) || !Number.isFinite(Number(v)))
+        throw new Error(`--cae ${k}=${v}: expected one of ${Object.keys(CAE_NODE_DEFAULTS).join(', ')} with a number`);
       args.cae[k] = Number(v);
     } else if (a === '--help' || a === '-h') {
       console.log(`usage: npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca,${AUTOENCODER},${CONV_AE}] [--set key=value] [--cae key=value]
@@ -372,28 +452,49 @@ function runCv(args: ReturnType<typeof parseArgs>, files: Labelled[], free: Labe
     if (method === AUTOENCODER) continue; // no settings to choose: its threshold rule is fixed
     let cands: Candidate[];
     if (method === CONV_AE) cands = caeCandidates(files, free, args.grid);
-    else if ((STAT_METHODS as readonly string[]).includes(method) && CV_GRIDS[method]) cands = statCandidates(method as StatMethod, files, free, args.grid);
+    else if ((STAT_METHODS as readonly string[]).includes(method) && CV_GRIDS[method])
+      cands = statCandidates(method as StatMethod, files, free, args.grid);
     else throw new Error(`--cv: no settings grid for method ${method}`);
     out[method] = crossValidate(cands, files, k, args.maxFar);
     if (!args.json) {
       const r = out[method];
-      console.log(`\n${method}: ${k}-fold by file, ${cands.length} settings, chosen per fold by pooled F1 with FAR ≤ ${args.maxFar} % on the other files and on the anomaly-free pieces`);
+      console.log(
+        `\n${method}: ${k}-fold by file, ${cands.length} settings, chosen per fold by pooled F1 with FAR ≤ ${args.maxFar} % on the other files and on the anomaly-free pieces`
+      );
       console.log('| held-out | chosen on the other files | F1 | FAR % | MAR % |');
       console.log('| --- | --- | --- | --- | --- |');
-      for (const f of r.folds) console.log(`| ${f.test} | ${f.chosen} | ${f.f1.toFixed(2)} | ${f.far.toFixed(1)} | ${f.mar.toFixed(1)} |`);
-      console.log(`| mean of folds | | ${r.mean.f1.toFixed(2)} | ${r.mean.far.toFixed(1)} | ${r.mean.mar.toFixed(1)} |`);
-      console.log(`| pooled out-of-fold | | ${r.pooled.f1.toFixed(2)} | ${r.pooled.far.toFixed(1)} | ${r.pooled.mar.toFixed(1)} |`);
-      console.log(`one setting (same rule on all files): ${r.final.chosen} — F1 ${r.final.f1.toFixed(2)}, FAR ${r.final.far.toFixed(1)} %, anomaly-free FAR ${r.final.far_anomaly_free.toFixed(1)} %, chosen in ${r.final.folds_agreeing}/${k} folds`);
+      for (const f of r.folds)
+        console.log(`| ${f.test} | ${f.chosen} | ${f.f1.toFixed(2)} | ${f.far.toFixed(1)} | ${f.mar.toFixed(1)} |`);
+      console.log(
+        `| mean of folds | | ${r.mean.f1.toFixed(2)} | ${r.mean.far.toFixed(1)} | ${r.mean.mar.toFixed(1)} |`
+      );
+      console.log(
+        `| pooled out-of-fold | | ${r.pooled.f1.toFixed(2)} | ${r.pooled.far.toFixed(1)} | ${r.pooled.mar.toFixed(1)} |`
+      );
+      console.log(
+        `one setting (same rule on all files): ${r.final.chosen} — F1 ${r.final.f1.toFixed(2)}, FAR ${r.final.far.toFixed(1)} %, anomaly-free FAR ${r.final.far_anomaly_free.toFixed(1)} %, chosen in ${r.final.folds_agreeing}/${k} folds`
+      );
     }
   }
   if (args.json) {
     const j: Record<string, unknown> = {};
     for (const [m, r] of Object.entries(out)) {
       j[m] = {
-        folds: r.folds.map((f) => ({ test: f.test, chosen: f.chosen, f1: round(f.f1, 3), far: round(f.far, 2), mar: round(f.mar, 2) })),
+        folds: r.folds.map((f) => ({
+          test: f.test,
+          chosen: f.chosen,
+          f1: round(f.f1, 3),
+          far: round(f.far, 2),
+          mar: round(f.mar, 2),
+        })),
         mean: { f1: round(r.mean.f1, 3), far: round(r.mean.far, 2), mar: round(r.mean.mar, 2) },
         pooled: { f1: round(r.pooled.f1, 3), far: round(r.pooled.far, 2), mar: round(r.pooled.mar, 2) },
-        final: { ...r.final, f1: round(r.final.f1, 3), far: round(r.final.far, 2), far_anomaly_free: round(r.final.far_anomaly_free, 2) },
+        final: {
+          ...r.final,
+          f1: round(r.final.f1, 3),
+          far: round(r.final.far, 2),
+          far_anomaly_free: round(r.final.far_anomaly_free, 2),
+        },
       };
     }
     console.log(JSON.stringify({ files: files.length, folds: k, max_far: args.maxFar, cv: j }));
@@ -437,7 +538,12 @@ function main(): void {
       continue;
     }
     if (!(STAT_METHODS as readonly string[]).includes(method)) throw new Error(`unknown method ${method}`);
-    const cfg = { ...defaultsFor(method as StatMethod), trainSize: SKAB_TRAIN_ROWS, ...overrides, method: method as StatMethod };
+    const cfg = {
+      ...defaultsFor(method as StatMethod),
+      trainSize: SKAB_TRAIN_ROWS,
+      ...overrides,
+      method: method as StatMethod,
+    };
     results[method] = evaluate(files, cfg);
     if (normalOnly.length) freeFar[method] = evaluate(normalOnly, cfg).far;
   }
@@ -448,15 +554,21 @@ function main(): void {
       methods[m] = { f1: round(r.f1, 3), far: round(r.far, 2), mar: round(r.mar, 2) };
       if (m in freeFar) (methods[m] as Record<string, number>).far_anomaly_free = round(freeFar[m], 2);
     }
-    console.log(JSON.stringify({ files: files.length, test_rows: testRows.tp + testRows.fp + testRows.fn + testRows.tn, methods }));
+    console.log(
+      JSON.stringify({ files: files.length, test_rows: testRows.tp + testRows.fp + testRows.fn + testRows.tn, methods })
+    );
     return;
   }
-  console.log(`SKAB outlier protocol: ${files.length} file(s) under ${args.data}, ${testRows.tp + testRows.fp + testRows.fn + testRows.tn} test rows`);
+  console.log(
+    `SKAB outlier protocol: ${files.length} file(s) under ${args.data}, ${testRows.tp + testRows.fp + testRows.fn + testRows.tn} test rows`
+  );
   const free = normalOnly.length ? ` | FAR % anomaly-free (${normalOnly.length} × ${typical} rows)` : '';
   console.log(`| method | F1 | FAR % | MAR %${free} |`);
   console.log(`| --- | --- | --- | ---${free ? ' | ---' : ''} |`);
   for (const [m, r] of Object.entries(results)) {
-    console.log(`| ${m} | ${r.f1.toFixed(2)} | ${r.far.toFixed(1)} | ${r.mar.toFixed(1)}${m in freeFar ? ` | ${freeFar[m].toFixed(1)}` : ''} |`);
+    console.log(
+      `| ${m} | ${r.f1.toFixed(2)} | ${r.far.toFixed(1)} | ${r.mar.toFixed(1)}${m in freeFar ? ` | ${freeFar[m].toFixed(1)}` : ''} |`
+    );
   }
   if (trainNote) console.log(trainNote);
 }

@@ -89,9 +89,17 @@ async function httpOk(url) {
  * stop(i), start(i), close() }. Resolves once every server's JetStream answers healthy (the cluster has a
  * meta leader: MQTT sessions can be created).
  */
-async function startNatsCluster({ bin = '/usr/sbin/nats-server', size = 3, partitions = size, dir, log = () => {}, signal = 'SIGTERM' }) {
+async function startNatsCluster({
+  bin = '/usr/sbin/nats-server',
+  size = 3,
+  partitions = size,
+  dir,
+  log = () => {},
+  signal = 'SIGTERM',
+}) {
   const ports = [];
-  for (let i = 0; i < size; i++) ports.push({ client: await freePort(), cluster: await freePort(), mqtt: await freePort(), http: await freePort() });
+  for (let i = 0; i < size; i++)
+    ports.push({ client: await freePort(), cluster: await freePort(), mqtt: await freePort(), http: await freePort() });
   const procs = new Array(size).fill(null);
   const outputs = new Array(size).fill('');
   const configs = ports.map((_, i) => {
@@ -120,7 +128,11 @@ async function startNatsCluster({ bin = '/usr/sbin/nats-server', size = 3, parti
       for (const i of indices) {
         const p = procs[i];
         if (!p || p.exitCode !== null) throw new Error(`nats-server ${i + 1} exited: ${outputs[i].slice(-2000)}`);
-        if (!(await canConnect(ports[i].mqtt)) || !(await httpOk(`http://127.0.0.1:${ports[i].http}/healthz?js-enabled-only=true`))) ok = false;
+        if (
+          !(await canConnect(ports[i].mqtt)) ||
+          !(await httpOk(`http://127.0.0.1:${ports[i].http}/healthz?js-enabled-only=true`))
+        )
+          ok = false;
       }
       // JetStream has a meta leader when /jsz reports one
       if (ok) {

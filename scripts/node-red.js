@@ -33,8 +33,12 @@ const apiPrefix = (process.env.MOBY_API_PREFIX || '/moby').replace(/\/+$/, '');
 
 // Loopback-bound servers know their names; otherwise MOBY_ALLOWED_HOSTS lists them (empty: not checked).
 const host = settings.uiHost || '127.0.0.1';
-const extraHosts = (process.env.MOBY_ALLOWED_HOSTS || '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-const allowedHosts = LOOPBACK_HOSTS.includes(host) || host === 'localhost' ? [...LOOPBACK_HOSTS, ...extraHosts] : extraHosts;
+const extraHosts = (process.env.MOBY_ALLOWED_HOSTS || '')
+  .split(',')
+  .map((s) => s.trim().toLowerCase())
+  .filter(Boolean);
+const allowedHosts =
+  LOOPBACK_HOSTS.includes(host) || host === 'localhost' ? [...LOOPBACK_HOSTS, ...extraHosts] : extraHosts;
 const guardOptions = { allowedHosts, allowedOrigins: parseOriginList(process.env.MOBY_ADMIN_ORIGINS || '') };
 
 const app = express();
@@ -58,7 +62,12 @@ app.use(settings.httpNodeRoot, RED.httpNode);
 app.use((err, req, res, _next) => {
   const status = Number(err && (err.status || err.statusCode)) || 500;
   if (res.headersSent) return res.end();
-  jsonError(res, status >= 400 && status < 600 ? status : 500, status === 413 ? 'too_large' : status < 500 ? 'bad_request' : 'internal_error', status < 500 ? 'bad request' : 'internal error');
+  jsonError(
+    res,
+    status >= 400 && status < 600 ? status : 500,
+    status === 413 ? 'too_large' : status < 500 ? 'bad_request' : 'internal_error',
+    status < 500 ? 'bad request' : 'internal error'
+  );
 });
 
 let stopping = false;

@@ -26,7 +26,8 @@ let stopping = false;
 const log = (line) => console.log(`[cluster] ${line}`);
 
 function which(bin) {
-  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/bin', '/sbin']) if (fs.existsSync(path.join(dir, bin))) return path.join(dir, bin);
+  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/bin', '/sbin'])
+    if (fs.existsSync(path.join(dir, bin))) return path.join(dir, bin);
   try {
     return execFileSync('which', [bin], { encoding: 'utf8' }).trim() || null;
   } catch {
@@ -94,7 +95,9 @@ async function shutdown(code) {
   // then Redis and the database
   const stop = async (list) => {
     for (const c of list) if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
-    await Promise.all(list.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await Promise.all(
+      list.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null))
+    );
   };
   await stop(children.filter((c) => !c.service));
   await stop(children.filter((c) => c.service));
@@ -126,7 +129,13 @@ async function main() {
     const port = await freePort();
     const dir = path.join(home, 'redis');
     fs.mkdirSync(dir, { recursive: true });
-    spawnChild('redis', bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'], process.env, { service: true });
+    spawnChild(
+      'redis',
+      bin,
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'],
+      process.env,
+      { service: true }
+    );
     await waitPort(port, 'redis-server');
     redisUrl = `redis://127.0.0.1:${port}`;
   }
@@ -135,7 +144,13 @@ async function main() {
   const vmBin = !influxUrl && which('victoria-metrics');
   if (vmBin) {
     const port = await freePort();
-    spawnChild('victoria', vmBin, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${path.join(home, 'victoria')}`, '-loggerLevel=ERROR'], process.env, { service: true });
+    spawnChild(
+      'victoria',
+      vmBin,
+      [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${path.join(home, 'victoria')}`, '-loggerLevel=ERROR'],
+      process.env,
+      { service: true }
+    );
     await waitPort(port, 'victoria-metrics');
     influxUrl = `http://127.0.0.1:${port}`;
   }
@@ -177,18 +192,35 @@ async function main() {
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (process.env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
     const warmup = Math.max(0, Math.round(Number(process.env.MOBY_TRAIN_POINTS || 600))) + 10;
-    const args = (process.env.MOBY_SIM_ARGS || `--devices 60 --faults demo --warmup ${warmup} --warmup-interval 100`).split(/\s+/).filter(Boolean);
-    const simEnv = { ...process.env, MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || 'moby-development-master-key-change-me' };
+    const args = (process.env.MOBY_SIM_ARGS || `--devices 60 --faults demo --warmup ${warmup} --warmup-interval 100`)
+      .split(/\s+/)
+      .filter(Boolean);
+    const simEnv = {
+      ...process.env,
+      MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || 'moby-development-master-key-change-me',
+    };
     spawnChild('sim', process.execPath, [simBin, '--url', mqttUrls[0], ...args], simEnv, { critical: false });
   }
 
   log('---------------------------------------------------------------------------');
   log(`NATS MQTT servers: ${mqttUrls.join('  ')}`);
   log(`Redis (shared alerts): ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
-  log(influxUrl ? `database: ${influxUrl}` : 'no database (victoria-metrics not installed, MOBY_INFLUX_URL unset): each instance spools to disk');
-  ports.forEach((p, k) => log(`instance moby-${k} (partition ${k} of ${instances}): editor http://127.0.0.1:${p}/  alert API http://127.0.0.1:${p}/moby/alerts`));
-  log(`every instance's alert API lists the whole fleet; API token${secrets.fresh ? '' : ` (kept in ${path.join(home, 'cluster-secrets.json')})`}: ${secrets.MOBY_API_TOKEN}`);
-  log(`editor login: admin / ${secrets.fresh ? secrets.MOBY_ADMIN_PASSWORD : `(in ${path.join(home, 'cluster-secrets.json')})`}`);
+  log(
+    influxUrl
+      ? `database: ${influxUrl}`
+      : 'no database (victoria-metrics not installed, MOBY_INFLUX_URL unset): each instance spools to disk'
+  );
+  ports.forEach((p, k) =>
+    log(
+      `instance moby-${k} (partition ${k} of ${instances}): editor http://127.0.0.1:${p}/  alert API http://127.0.0.1:${p}/moby/alerts`
+    )
+  );
+  log(
+    `every instance's alert API lists the whole fleet; API token${secrets.fresh ? '' : ` (kept in ${path.join(home, 'cluster-secrets.json')})`}: ${secrets.MOBY_API_TOKEN}`
+  );
+  log(
+    `editor login: admin / ${secrets.fresh ? secrets.MOBY_ADMIN_PASSWORD : `(in ${path.join(home, 'cluster-secrets.json')})`}`
+  );
   log('press Ctrl+C to stop everything');
 }
 

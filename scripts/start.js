@@ -21,7 +21,10 @@ const children = [];
 // `npm start -- --tenants acme,beta` (or MOBY_TENANTS): the two-tenant pipeline (flows/tenants.json) and the
 // simulator's fleet once per tenant, each with its own master key (docs/tenants.md)
 const tenantArg = process.argv.indexOf('--tenants');
-const tenants = (tenantArg >= 0 ? process.argv[tenantArg + 1] || '' : process.env.MOBY_TENANTS || '').split(',').map((t) => t.trim()).filter(Boolean);
+const tenants = (tenantArg >= 0 ? process.argv[tenantArg + 1] || '' : process.env.MOBY_TENANTS || '')
+  .split(',')
+  .map((t) => t.trim())
+  .filter(Boolean);
 for (const t of tenants) {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(t)) {
     console.error(`[moby] --tenants: "${t}" must be 1-64 chars of [A-Za-z0-9_-]`);
@@ -46,7 +49,15 @@ const DEFAULTS = {
   MOBY_CORS_ORIGINS: '',
 };
 // what only Node-RED needs: never handed to the simulator
-const NODE_RED_ONLY = ['MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_API_TOKEN', 'MOBY_INFLUX_TOKEN', 'MOBY_MQTT_PASSWORD', 'MOBY_TENANT_TOKENS'];
+const NODE_RED_ONLY = [
+  'MOBY_ADMIN_PASSWORD',
+  'MOBY_ADMIN_PASSWORD_HASH',
+  'MOBY_CREDENTIAL_SECRET',
+  'MOBY_API_TOKEN',
+  'MOBY_INFLUX_TOKEN',
+  'MOBY_MQTT_PASSWORD',
+  'MOBY_TENANT_TOKENS',
+];
 let stopping = false;
 
 function log(line) {
@@ -62,13 +73,16 @@ class PortBusyError extends Error {
 }
 
 const EDITOR_HINT = (port) => `choose another port, e.g. MOBY_PORT=${port + 1} npm start`;
-const BROKER_HINT = (port) => `choose another port, e.g. MOBY_BROKER_PORT=${port + 1} npm start, or use the broker already there: MOBY_MQTT_URL=mqtt://127.0.0.1:${port} npm start`;
+const BROKER_HINT = (port) =>
+  `choose another port, e.g. MOBY_BROKER_PORT=${port + 1} npm start, or use the broker already there: MOBY_MQTT_URL=mqtt://127.0.0.1:${port} npm start`;
 
 /** Resolves when the port can be bound on host; rejects with PortBusyError when it is taken. */
 function checkPortFree(what, host, port, hint) {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
-    probe.once('error', (err) => reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortBusyError(what, host, port, hint(port)) : err));
+    probe.once('error', (err) =>
+      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortBusyError(what, host, port, hint(port)) : err)
+    );
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
 }
@@ -79,7 +93,7 @@ async function answers(url, timeoutMs) {
   while (Date.now() < deadline) {
     const ok = await fetch(url, { method: 'HEAD', redirect: 'manual', signal: AbortSignal.timeout(2000) }).then(
       () => true,
-      () => false,
+      () => false
     );
     if (ok) return true;
     await new Promise((r) => setTimeout(r, 250));
@@ -107,7 +121,7 @@ function prepareUserDir(credentialSecret, env) {
   fs.symlinkSync(root, link, 'dir');
   fs.writeFileSync(
     path.join(userDir, 'package.json'),
-    JSON.stringify({ name: 'moby-userdir', private: true, dependencies: { [pkg.name]: `file:${root}` } }, null, 2),
+    JSON.stringify({ name: 'moby-userdir', private: true, dependencies: { [pkg.name]: `file:${root}` } }, null, 2)
   );
   // The pipeline in flows/ is the source of truth: it replaces the deployed flow at every start unless
   // MOBY_KEEP_FLOWS=1 (edits made in the editor are kept then; export them to flows/ to share them).
@@ -134,7 +148,11 @@ function prepareUserDir(credentialSecret, env) {
       delete n.credentials;
     }
     fs.writeFileSync(flowFile, JSON.stringify(nodes, null, 2));
-    fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(encryptCredentials(credentialSecret, creds)), { mode: 0o600 });
+    fs.writeFileSync(
+      path.join(userDir, 'flows_cred.json'),
+      JSON.stringify(encryptCredentials(credentialSecret, creds)),
+      { mode: 0o600 }
+    );
   }
 }
 
@@ -146,7 +164,11 @@ async function startEmbeddedBroker() {
   await new Promise((resolve, reject) => {
     server.once('error', (err) => {
       broker.close();
-      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortBusyError('embedded MQTT broker', '127.0.0.1', port, BROKER_HINT(port)) : err);
+      reject(
+        err.code === 'EADDRINUSE' || err.code === 'EACCES'
+          ? new PortBusyError('embedded MQTT broker', '127.0.0.1', port, BROKER_HINT(port))
+          : err
+      );
     });
     server.listen(port, '127.0.0.1', resolve);
   });
@@ -259,7 +281,8 @@ async function main() {
   env.MOBY_ADMIN_PASSWORD_HASH = secrets.adminHash;
   env.MOBY_API_TOKEN = secrets.apiToken;
   env.MOBY_CREDENTIAL_SECRET = secrets.credentialSecret;
-  if (!process.env.MOBY_MASTER_KEY) log('using the built-in development master key: set MOBY_MASTER_KEY (or MOBY_HMAC_KEYS) for real devices');
+  if (!process.env.MOBY_MASTER_KEY)
+    log('using the built-in development master key: set MOBY_MASTER_KEY (or MOBY_HMAC_KEYS) for real devices');
   // the keyring node reads MOBY_HMAC_KEYS; by default it holds only the master key the simulator derives from
   if (!env.MOBY_HMAC_KEYS) env.MOBY_HMAC_KEYS = JSON.stringify({ '*': { m1: env.MOBY_MASTER_KEY } });
   const port = Number(env.MOBY_PORT || 1880);
@@ -286,10 +309,13 @@ async function main() {
     }
     // tenant operator tokens: MOBY_TENANT_TOKENS, or new ones at every start (printed below)
     if (!env.MOBY_TENANT_TOKENS) {
-      env.MOBY_TENANT_TOKENS = JSON.stringify(Object.fromEntries(tenants.map((t) => [t, crypto.randomBytes(24).toString('base64url')])));
+      env.MOBY_TENANT_TOKENS = JSON.stringify(
+        Object.fromEntries(tenants.map((t) => [t, crypto.randomBytes(24).toString('base64url')]))
+      );
       env.MOBY_TENANT_TOKENS_GENERATED = '1';
     }
-    if (!env.MOBY_SIM_ARGS) env.MOBY_SIM_ARGS = `--devices 20 --faults demo --warmup ${Math.max(0, Math.round(Number(env.MOBY_TRAIN_POINTS) || 0)) + 10} --warmup-interval 100`;
+    if (!env.MOBY_SIM_ARGS)
+      env.MOBY_SIM_ARGS = `--devices 20 --faults demo --warmup ${Math.max(0, Math.round(Number(env.MOBY_TRAIN_POINTS) || 0)) + 10} --warmup-interval 100`;
     env.MOBY_SIM_ARGS += ` --tenants ${tenants.join(',')} --tenant-keys-dir ${keysDir}`;
     log(`tenants: ${tenants.join(', ')} (keys in ${keysDir}, points to bucket moby-<tenant>)`);
   }
@@ -303,30 +329,51 @@ async function main() {
   const onLine = (line) => {
     ready.onLine(line);
     // someone took the port between our check and Node-RED's listen
-    if (/Unable to listen on|port in use|EADDRINUSE/.test(line)) log(new PortBusyError('Node-RED editor', host, port, EDITOR_HINT(port)).message);
+    if (/Unable to listen on|port in use|EADDRINUSE/.test(line))
+      log(new PortBusyError('Node-RED editor', host, port, EDITOR_HINT(port)).message);
   };
-  spawnChild('node-red', [path.join(root, 'scripts', 'node-red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], env, onLine);
+  spawnChild(
+    'node-red',
+    [
+      path.join(root, 'scripts', 'node-red.js'),
+      '--userDir',
+      userDir,
+      '--settings',
+      path.join(root, 'flows', 'settings.js'),
+    ],
+    env,
+    onLine
+  );
   await ready.promise;
   const shown = host.includes(':') ? `[${host}]` : host;
   // "Started flows" is logged before the HTTP server is certain to answer: print no URL that does not
-  if (!(await answers(`http://${shown}:${port}/`, 60000))) log(`Node-RED does not answer on http://${shown}:${port}/ yet; the URLs below may need a moment`);
+  if (!(await answers(`http://${shown}:${port}/`, 60000)))
+    log(`Node-RED does not answer on http://${shown}:${port}/ yet; the URLs below may need a moment`);
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
     // while the pipeline calibrates, the simulator sends each device's first points every 100 ms (the signal
     // still advances 1 s per point): 20 devices × 10 msg/s, so the demo calibrates in about a minute
     const warmup = Math.max(0, Math.round(Number(env.MOBY_TRAIN_POINTS) || 0)) + 10;
-    const simArgs = (env.MOBY_SIM_ARGS || `--devices 20 --faults demo --warmup ${warmup} --warmup-interval 100`).split(/\s+/).filter(Boolean);
+    const simArgs = (env.MOBY_SIM_ARGS || `--devices 20 --faults demo --warmup ${warmup} --warmup-interval 100`)
+      .split(/\s+/)
+      .filter(Boolean);
     const simEnv = { ...env };
     for (const k of NODE_RED_ONLY) delete simEnv[k];
     spawnChild('sim', [simBin, '--url', env.MOBY_SIM_MQTT_URL || env.MOBY_MQTT_URL, ...simArgs], simEnv);
   }
-  log(env.MOBY_INFLUX_URL ? `InfluxDB: ${redactUrl(env.MOBY_INFLUX_URL)} (org ${env.MOBY_INFLUX_ORG}, bucket ${env.MOBY_INFLUX_BUCKET})` : `no MOBY_INFLUX_URL: the writer spools points to disk under ${userDir}/moby-spool until a database is configured`);
+  log(
+    env.MOBY_INFLUX_URL
+      ? `InfluxDB: ${redactUrl(env.MOBY_INFLUX_URL)} (org ${env.MOBY_INFLUX_ORG}, bucket ${env.MOBY_INFLUX_BUCKET})`
+      : `no MOBY_INFLUX_URL: the writer spools points to disk under ${userDir}/moby-spool until a database is configured`
+  );
   log(`Node-RED editor: http://${shown}:${port}/  (user ${env.MOBY_ADMIN_USER || 'admin'})`);
   if (secrets.adminPassword) {
     log(`  password (shown only now; only its hash is kept in ${secrets.files.admin}): ${secrets.adminPassword}`);
   } else if (secrets.adminSource === 'file') {
-    log(`  password: the one printed at the first start; to reset it delete ${secrets.files.admin} (a new one is printed) or set MOBY_ADMIN_PASSWORD`);
+    log(
+      `  password: the one printed at the first start; to reset it delete ${secrets.files.admin} (a new one is printed) or set MOBY_ADMIN_PASSWORD`
+    );
   } else {
     log('  password: from MOBY_ADMIN_PASSWORD / MOBY_ADMIN_PASSWORD_HASH');
   }
@@ -335,14 +382,20 @@ async function main() {
     log(`  API token (shown only now; only its hash is kept in ${secrets.files.api}): ${secrets.apiTokenPlain}`);
     log(`  e.g. curl -H "Authorization: Bearer ${secrets.apiTokenPlain}" http://${shown}:${port}/moby/alerts`);
   } else if (secrets.apiSource === 'file') {
-    log(`  API token: the one printed at the first start; to reset it delete ${secrets.files.api} or set MOBY_API_TOKEN`);
+    log(
+      `  API token: the one printed at the first start; to reset it delete ${secrets.files.api} or set MOBY_API_TOKEN`
+    );
   } else {
     log('  API token: from MOBY_API_TOKEN (send it as "Authorization: Bearer <token>")');
   }
   if (tenants.length && env.MOBY_TENANT_TOKENS_GENERATED) {
-    for (const [t, token] of Object.entries(JSON.parse(env.MOBY_TENANT_TOKENS))) log(`  tenant ${t} API token (this start only; set MOBY_TENANT_TOKENS to keep them): ${token}`);
+    for (const [t, token] of Object.entries(JSON.parse(env.MOBY_TENANT_TOKENS)))
+      log(`  tenant ${t} API token (this start only; set MOBY_TENANT_TOKENS to keep them): ${token}`);
   }
-  if (secrets.credentialSource === 'generated') log(`credential secret generated in ${secrets.files.credential} (keep it with the user directory; set MOBY_CREDENTIAL_SECRET to choose one)`);
+  if (secrets.credentialSource === 'generated')
+    log(
+      `credential secret generated in ${secrets.files.credential} (keep it with the user directory; set MOBY_CREDENTIAL_SECRET to choose one)`
+    );
   log('press Ctrl+C to stop');
 }
 

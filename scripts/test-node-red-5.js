@@ -20,13 +20,19 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const root = path.resolve(__dirname, '..');
 const dir = path.resolve(process.env.MOBY_NR5_DIR || path.join(root, 'node_modules', '.cache', 'moby-node-red-5'));
 // Node-RED 5 requires Node.js >= 22.9
-const want = { 'node-red': process.env.MOBY_NR5_NODE_RED || '^5.0.7', node: process.env.MOBY_NR5_NODE || '>=22.9.0 <23' };
+const want = {
+  'node-red': process.env.MOBY_NR5_NODE_RED || '^5.0.7',
+  node: process.env.MOBY_NR5_NODE || '>=22.9.0 <23',
+};
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function installed() {
   try {
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
-    const ok = manifest.dependencies && manifest.dependencies['node-red'] === want['node-red'] && manifest.dependencies.node === want.node;
+    const ok =
+      manifest.dependencies &&
+      manifest.dependencies['node-red'] === want['node-red'] &&
+      manifest.dependencies.node === want.node;
     return ok && fs.existsSync(path.join(dir, 'node_modules', 'node-red', 'package.json')) && fs.existsSync(nodeBin());
   } catch {
     return false;
@@ -41,9 +47,19 @@ if (!installed()) {
   fs.mkdirSync(dir, { recursive: true });
   // its own package.json so npm treats the directory as a project and never walks up into ours; the node
   // package's preinstall (which fetches the platform binary package) is the one install script it needs
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'moby-node-red-5', private: true, dependencies: want, allowScripts: { node: true } }, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify(
+      { name: 'moby-node-red-5', private: true, dependencies: want, allowScripts: { node: true } },
+      null,
+      2
+    ) + '\n'
+  );
   console.log(`test-node-red-5: installing node-red@${want['node-red']} and node@${want.node} into ${dir}`);
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error'], { cwd: dir, stdio: 'inherit' });
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error'], {
+    cwd: dir,
+    stdio: 'inherit',
+  });
 }
 
 const hook = path.join(root, 'test', 'support', 'select-node-red.js');
@@ -55,7 +71,11 @@ const env = {
 };
 
 // prove which pair runs before trusting a green result
-const versions = execFileSync(nodeBin(), ['-e', "console.log(process.version + ' ' + require('node-red/package.json').version)"], { cwd: root, env, encoding: 'utf8' }).trim();
+const versions = execFileSync(
+  nodeBin(),
+  ['-e', "console.log(process.version + ' ' + require('node-red/package.json').version)"],
+  { cwd: root, env, encoding: 'utf8' }
+).trim();
 const [nodeVersion, nodeRedVersion] = versions.split(' ');
 console.log(`test-node-red-5: Node.js ${nodeVersion}, Node-RED ${nodeRedVersion}`);
 if (!/^v22\./.test(nodeVersion) || !/^5\./.test(nodeRedVersion)) {
@@ -65,7 +85,18 @@ if (!/^v22\./.test(nodeVersion) || !/^5\./.test(nodeRedVersion)) {
 
 const specs = process.argv.slice(2);
 const mocha = path.join(path.dirname(require.resolve('mocha/package.json')), 'bin', 'mocha.js');
-const args = [mocha, '--require', 'ts-node/register/transpile-only', '--require', hook, '--extension', 'ts', '--timeout', '20000', '--exit'];
+const args = [
+  mocha,
+  '--require',
+  'ts-node/register/transpile-only',
+  '--require',
+  hook,
+  '--extension',
+  'ts',
+  '--timeout',
+  '20000',
+  '--exit',
+];
 args.push(...(specs.length ? specs : ['test/nodes/**/*.test.ts']));
 const run = spawnSync(nodeBin(), args, { cwd: root, env, stdio: 'inherit' });
 process.exit(run.status ?? 1);

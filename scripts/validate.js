@@ -29,20 +29,32 @@ check('P03', pkg.repository || pkg.bugs, 'repository or bugs URL');
 check('P04', /^@[a-z\d][\w.-]+\/[a-z\d][\w.-]*$/.test(pkg.name), `scoped name: ${pkg.name}`);
 check('P05', Array.isArray(pkg.keywords) && pkg.keywords.includes('node-red'), 'keyword node-red');
 const nrVersion = require('node-red/package.json').version;
-check('P06', pkg['node-red'] && semverSatisfiesMin(nrVersion, pkg['node-red'].version || ''), `node-red.version ${pkg['node-red'] && pkg['node-red'].version} admits tested ${nrVersion}`);
+check(
+  'P06',
+  pkg['node-red'] && semverSatisfiesMin(nrVersion, pkg['node-red'].version || ''),
+  `node-red.version ${pkg['node-red'] && pkg['node-red'].version} admits tested ${nrVersion}`
+);
 check('P07', pkg.engines && pkg.engines.node, `engines.node ${pkg.engines && pkg.engines.node}`);
 
 // D02: the scorecard's bad-package list (agent-base < 6)
 let tree;
 try {
-  tree = JSON.parse(execFileSync('npm', ['ls', '--all', '--omit=dev', '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }));
+  tree = JSON.parse(
+    execFileSync('npm', ['ls', '--all', '--omit=dev', '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 64 << 20,
+    })
+  );
 } catch (err) {
   tree = err.stdout ? JSON.parse(err.stdout) : {};
 }
 const bad = [];
 (function walk(deps) {
   for (const [name, info] of Object.entries(deps || {})) {
-    if (name === 'agent-base' && info.version && Number(info.version.split('.')[0]) < 6) bad.push(`${name}@${info.version}`);
+    if (name === 'agent-base' && info.version && Number(info.version.split('.')[0]) < 6)
+      bad.push(`${name}@${info.version}`);
     walk(info.dependencies);
   }
 })(tree.dependencies);
@@ -90,7 +102,13 @@ const used = new Set();
   }
 })(path.join(root, 'examples'));
 const missing = [...types].filter(([t, i]) => !i.config && !used.has(t)).map(([t]) => t);
-check('N02', missing.length === 0 && types.size > 0, missing.length ? `no example uses: ${missing.join(', ')}` : `examples use all ${[...types.values()].filter((i) => !i.config).length} non-config types`);
+check(
+  'N02',
+  missing.length === 0 && types.size > 0,
+  missing.length
+    ? `no example uses: ${missing.join(', ')}`
+    : `examples use all ${[...types.values()].filter((i) => !i.config).length} non-config types`
+);
 
 let failed = 0;
 for (const r of results) {

@@ -2,8 +2,31 @@
 // Pure and deterministic for a given seed, so tests can check what a fault does to the numbers.
 import { mulberry32 as rng, gaussian as gauss } from '../../nodes/core/prng';
 
-export type FaultKind = 'drift' | 'spikes' | 'bearing' | 'step' | 'stuck' | 'noise' | 'silence' | 'disconnect' | 'badsig' | 'replay' | 'malformed';
-export const FAULT_KINDS: readonly FaultKind[] = ['drift', 'spikes', 'bearing', 'step', 'stuck', 'noise', 'silence', 'disconnect', 'badsig', 'replay', 'malformed'];
+export type FaultKind =
+  | 'drift'
+  | 'spikes'
+  | 'bearing'
+  | 'step'
+  | 'stuck'
+  | 'noise'
+  | 'silence'
+  | 'disconnect'
+  | 'badsig'
+  | 'replay'
+  | 'malformed';
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'drift',
+  'spikes',
+  'bearing',
+  'step',
+  'stuck',
+  'noise',
+  'silence',
+  'disconnect',
+  'badsig',
+  'replay',
+  'malformed',
+];
 /** Faults that change what the sensors read (the machine model); the others act on the network/signing. */
 export const SIGNAL_FAULTS: readonly FaultKind[] = ['drift', 'spikes', 'bearing', 'step', 'stuck', 'noise'];
 
@@ -30,7 +53,14 @@ export interface Fault {
  * The magnitude of each signal fault when none is given (the demo and `moby-sim --faults` without `*m`),
  * in σ of the affected signal as documented in the README ("Incident evaluation").
  */
-export const DEFAULT_MAGNITUDE: Record<string, number> = { drift: 1, spikes: 40, bearing: 1, step: 5, noise: 1.5, stuck: 0 };
+export const DEFAULT_MAGNITUDE: Record<string, number> = {
+  drift: 1,
+  spikes: 40,
+  bearing: 1,
+  step: 5,
+  noise: 1.5,
+  stuck: 0,
+};
 
 export interface Reading {
   temperature: number; // °C, motor winding
@@ -87,7 +117,11 @@ export class MachineModel {
   private last: Reading | null = null;
   readonly spread: Reading;
 
-  constructor(readonly index: number, seed = index + 1, readonly faults: Fault[] = []) {
+  constructor(
+    readonly index: number,
+    seed = index + 1,
+    readonly faults: Fault[] = []
+  ) {
     this.equipmentType = EQUIPMENT_TYPES[index % EQUIPMENT_TYPES.length];
     this.p = PROFILES[this.equipmentType];
     this.r = rng(seed * 7919);
@@ -97,7 +131,9 @@ export class MachineModel {
 
   /** The first fault of this kind in force now (begun, not yet over). */
   fault(kind: FaultKind): Fault | undefined {
-    return this.faults.find((f) => f.kind === kind && this.elapsed >= f.at && (f.until === undefined || this.elapsed < f.until));
+    return this.faults.find(
+      (f) => f.kind === kind && this.elapsed >= f.at && (f.until === undefined || this.elapsed < f.until)
+    );
   }
 
   active(kind: FaultKind): boolean {
@@ -112,16 +148,24 @@ export class MachineModel {
   step(dt: number): Reading {
     const r = this.r;
     this.elapsed += dt;
-    this.load = Math.min(1, Math.max(0.4, this.load + 0.02 * (0.75 - this.load) * dt + 0.01 * Math.sqrt(dt) * gauss(r)));
+    this.load = Math.min(
+      1,
+      Math.max(0.4, this.load + 0.02 * (0.75 - this.load) * dt + 0.01 * Math.sqrt(dt) * gauss(r))
+    );
     const current = this.p.current * (0.3 + 0.7 * this.load) * (1 + 0.01 * gauss(r));
     const mag = (f: Fault) => f.magnitude ?? DEFAULT_MAGNITUDE[f.kind];
     const bearing = this.fault('bearing');
     // slow, accelerating wear is what operators miss. Vibration grows by (3w + 2w²)·base, so at the start a
     // wear rate of m·σ/(3·base) per minute raises vibration by m σ per minute; a repaired bearing is like new
-    if (bearing) this.wear += (mag(bearing) * this.spread.vibration) / (3 * this.p.vibration * 0.81 * 60) * dt;
-    else if (this.wear > 0 && this.faults.some((f) => f.kind === 'bearing' && f.until !== undefined && this.elapsed >= f.until)) this.wear = 0;
+    if (bearing) this.wear += ((mag(bearing) * this.spread.vibration) / (3 * this.p.vibration * 0.81 * 60)) * dt;
+    else if (
+      this.wear > 0 &&
+      this.faults.some((f) => f.kind === 'bearing' && f.until !== undefined && this.elapsed >= f.until)
+    )
+      this.wear = 0;
     const drift = this.fault('drift');
-    for (const k of Object.keys(this.drift) as Signal[]) if (!drift || (drift.signal ?? 'temperature') !== k) delete this.drift[k];
+    for (const k of Object.keys(this.drift) as Signal[])
+      if (!drift || (drift.signal ?? 'temperature') !== k) delete this.drift[k];
     if (drift) {
       const sig = drift.signal ?? 'temperature'; // sensor drift: the reading walks away, the machine does not
       this.drift[sig] = (this.drift[sig] ?? 0) + ((mag(drift) * this.spread[sig]) / 60) * dt;
@@ -129,7 +173,9 @@ export class MachineModel {
     const rise = 30 * (current / this.p.current) ** 2 + 40 * this.wear;
     const tau = 60;
     this.temp += ((this.p.ambient + rise - this.temp) * Math.min(dt, tau)) / tau;
-    let vibration = this.p.vibration * (0.6 + 0.4 * this.load) ** 2 * (1 + 3 * this.wear + 2 * this.wear * this.wear) + 0.05 * gauss(r);
+    let vibration =
+      this.p.vibration * (0.6 + 0.4 * this.load) ** 2 * (1 + 3 * this.wear + 2 * this.wear * this.wear) +
+      0.05 * gauss(r);
     const spikes = this.fault('spikes');
     // 8 % of samples hit by a spike of (0.75…1.25) × m σ
     if (spikes && r() < 0.08) vibration += mag(spikes) * this.spread.vibration * (0.75 + 0.5 * r());
@@ -174,7 +220,10 @@ export function telemetryBody(deviceId: string, equipmentId: string, reading: Re
     ts: new Date(tsMs).toISOString(),
     hw: 'rev3',
     components: {
-      motor: { temperature: { value: reading.temperature, unit: '°C' }, current: { value: reading.current, unit: 'A' } },
+      motor: {
+        temperature: { value: reading.temperature, unit: '°C' },
+        current: { value: reading.current, unit: 'A' },
+      },
       bearing: { vibration: { value: reading.vibration, unit: 'mm/s' } },
       hydraulics: { pressure: { value: reading.pressure, unit: 'bar' }, flow: { value: reading.flow, unit: 'm³/h' } },
     },
@@ -221,12 +270,17 @@ export function parseFaults(spec: string, deviceIds: string[], defaultAt = 20, d
     }
     return out;
   }
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([^:]+):([a-z]+)(?:\/([a-z]+))?(?:@(\d+(?:\.\d+)?))?(?:\*(\d+(?:\.\d+)?))?$/.exec(part);
     if (!m) throw new Error(`bad fault "${part}": expected <device>:<kind>[/<signal>][@seconds][*magnitude]`);
     const [, who, kind, signal, at, magnitude] = m;
-    if (!(FAULT_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown fault kind "${kind}" (one of ${FAULT_KINDS.join(', ')})`);
-    if (signal !== undefined && !(SIGNALS as readonly string[]).includes(signal)) throw new Error(`unknown signal "${signal}" (one of ${SIGNALS.join(', ')})`);
+    if (!(FAULT_KINDS as readonly string[]).includes(kind))
+      throw new Error(`unknown fault kind "${kind}" (one of ${FAULT_KINDS.join(', ')})`);
+    if (signal !== undefined && !(SIGNALS as readonly string[]).includes(signal))
+      throw new Error(`unknown signal "${signal}" (one of ${SIGNALS.join(', ')})`);
     const id = /^\d+$/.test(who) ? deviceIds[Number(who)] : who;
     if (!id || !deviceIds.includes(id)) throw new Error(`fault "${part}": no such device`);
     const f: Fault = { kind: kind as FaultKind, at: at === undefined ? defaultAt : Number(at) };

@@ -80,7 +80,9 @@ function keyFor(opts: SimOptions, id: string): { kid: string; key: Buffer } {
   const own = opts.keys?.[id];
   if (own) {
     const entries = Object.entries(own);
-    const pick = entries.find(([, s]) => typeof s === 'object' && s.primary) ?? entries.find(([, s]) => typeof s === 'string' || s.active !== false);
+    const pick =
+      entries.find(([, s]) => typeof s === 'object' && s.primary) ??
+      entries.find(([, s]) => typeof s === 'string' || s.active !== false);
     if (pick) return { kid: pick[0], key: parseKey(typeof pick[1] === 'string' ? pick[1] : pick[1].secret) };
   }
   const masters = opts.keys?.['*'];
@@ -105,7 +107,18 @@ export class Simulator {
     ids.forEach((id, i) => {
       const faults = plan.get(id) ?? [];
       const { kid, key } = keyFor(opts, id);
-      this.devices.push({ id, model: new MachineModel(i, opts.seed + i, faults), faults, kid, key, client: null, timer: null, sent: 0, lastEnvelope: null, disconnected: false });
+      this.devices.push({
+        id,
+        model: new MachineModel(i, opts.seed + i, faults),
+        faults,
+        kid,
+        key,
+        client: null,
+        timer: null,
+        sent: 0,
+        lastEnvelope: null,
+        disconnected: false,
+      });
     });
     this.stats.devices = ids.length;
   }
@@ -158,7 +171,10 @@ export class Simulator {
     if (this.stopped || d.disconnected) return;
     const elapsed = (Date.now() - this.startedAt) / 1000;
     const fast = d.sent + 1 < (this.opts.warmup ?? 0);
-    d.timer = setTimeout(() => this.tick(d), fast ? this.opts.warmupIntervalMs ?? this.opts.intervalMs : this.opts.intervalMs / (this.opts.speed || 1));
+    d.timer = setTimeout(
+      () => this.tick(d),
+      fast ? (this.opts.warmupIntervalMs ?? this.opts.intervalMs) : this.opts.intervalMs / (this.opts.speed || 1)
+    );
     const reading = d.model.step(this.opts.intervalMs / 1000);
     const active = (kind: Fault['kind']) => d.faults.some((f) => f.kind === kind && elapsed >= f.at);
     if (active('disconnect')) {
@@ -210,9 +226,11 @@ export class Simulator {
         if (d.timer) clearTimeout(d.timer);
         if (!d.client || d.disconnected) return;
         const c = d.client;
-        await new Promise<void>((resolve) => c.publish(this.topicOf(this.opts.statusTopic, d.id), 'OFFLINE', { qos: 1, retain: true }, () => resolve()));
+        await new Promise<void>((resolve) =>
+          c.publish(this.topicOf(this.opts.statusTopic, d.id), 'OFFLINE', { qos: 1, retain: true }, () => resolve())
+        );
         await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
-      }),
+      })
     );
   }
 }

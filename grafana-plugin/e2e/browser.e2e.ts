@@ -46,20 +46,17 @@ describe('MOBY panel in Chromium', { skip }, () => {
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(server.url + '/');
     await page.waitForFunction(() => (window as any).mobyHarness?.ready);
-    const res = await page.evaluate(
-      (req) => (window as any).mobyHarness.render(req),
-      {
-        theme,
-        devices,
-        alerts,
-        apiUrl: server.url + '/moby',
-        // the panel fills the page (16 px body margin, 8 px panel padding, 1 px border on each side)
-        width: viewport.width - 2 * 16 - 2 * 8 - 2,
-        height: viewport.height - 2 * 16 - 2 * 8 - 2,
-        options,
-        fixture: extra.fixture,
-      }
-    );
+    const res = await page.evaluate((req) => (window as any).mobyHarness.render(req), {
+      theme,
+      devices,
+      alerts,
+      apiUrl: server.url + '/moby',
+      // the panel fills the page (16 px body margin, 8 px panel padding, 1 px border on each side)
+      width: viewport.width - 2 * 16 - 2 * 8 - 2,
+      height: viewport.height - 2 * 16 - 2 * 8 - 2,
+      options,
+      fixture: extra.fixture,
+    });
     assert.deepEqual(errors, []);
     return { page, colors: res.colors };
   }
@@ -120,10 +117,11 @@ describe('MOBY panel in Chromium', { skip }, () => {
         await acked.getByText('ack by operator').waitFor();
         assert.equal(await acked.getAttribute('data-phase'), 'acknowledged');
         assert.match((await acked.textContent()) ?? '', new RegExp(`note: on it \\(${theme}\\)`));
-        assert.deepEqual(
-          server.calls.filter((c) => c.id === id).pop(),
-          { id, action: 'ack', body: { by: 'operator', note: `on it (${theme})` } }
-        );
+        assert.deepEqual(server.calls.filter((c) => c.id === id).pop(), {
+          id,
+          action: 'ack',
+          body: { by: 'operator', note: `on it (${theme})` },
+        });
         assert.match((await summary.textContent()) ?? '', /^99 firing/);
         await page.getByLabel('Filter text').fill('');
 
@@ -169,8 +167,13 @@ describe('MOBY panel in Chromium', { skip }, () => {
   it('2,000 devices as cards: summarised to problem devices, virtualised when showing all', async () => {
     const { page } = await open('dark', 2000, 400, { equipmentLayout: 'cards' });
     try {
-      assert.match((await page.getByTestId('summarised').textContent()) ?? '', /^2,000 devices: showing the \d+ that need attention/);
-      const states = await page.getByTestId('device-card').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
+      assert.match(
+        (await page.getByTestId('summarised').textContent()) ?? '',
+        /^2,000 devices: showing the \d+ that need attention/
+      );
+      const states = await page
+        .getByTestId('device-card')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
       assert.ok(states.length > 0 && !states.includes('online'));
       await page.getByRole('button', { name: 'Show all' }).click();
       const count = await page.getByTestId('device-card').count();
@@ -178,7 +181,9 @@ describe('MOBY panel in Chromium', { skip }, () => {
       // Scrolling to the end brings the last cards into the DOM.
       await page.getByTestId('equipment-grid').evaluate((el) => el.scrollTo(0, el.scrollHeight));
       await page.waitForFunction(() =>
-        [...document.querySelectorAll('[data-testid="device-card"]')].some((e) => e.getAttribute('data-state') === 'online')
+        [...document.querySelectorAll('[data-testid="device-card"]')].some(
+          (e) => e.getAttribute('data-state') === 'online'
+        )
       );
       await page.screenshot({ path: path.join(ARTIFACTS, 'panel-2000-devices.png') });
     } finally {
@@ -189,11 +194,17 @@ describe('MOBY panel in Chromium', { skip }, () => {
   // measured values with units, the anomaly trend and score as a labelled share of its threshold, maintenance.
   for (const theme of ['dark', 'light'] as const) {
     it(`${theme}, 50 devices: worst-state colour, glyphs, values with units, sparkline, % of threshold, maintenance`, async () => {
-      const { page, colors } = await open('dark' === theme ? 'dark' : 'light', 50, 60, {}, {
-        viewport: { width: 1920, height: 1080 },
-        // press-0003 is ONLINE with a critical alert; press-0004 is in a maintenance window
-        fixture: { history: 30, telemetry: true, criticalOn: [2], mutedOn: [3] },
-      });
+      const { page, colors } = await open(
+        'dark' === theme ? 'dark' : 'light',
+        50,
+        60,
+        {},
+        {
+          viewport: { width: 1920, height: 1080 },
+          // press-0003 is ONLINE with a critical alert; press-0004 is in a maintenance window
+          fixture: { history: 30, telemetry: true, criticalOn: [2], mutedOn: [3] },
+        }
+      );
       try {
         const card = (id: string) => page.locator(`[data-testid="device-card"][data-device="${id}"]`);
         const band = (id: string) => card(id).getByTestId('card-band');
@@ -203,7 +214,10 @@ describe('MOBY panel in Chromium', { skip }, () => {
         assert.equal(await hot.getAttribute('data-state'), 'online');
         assert.equal(await hot.getAttribute('data-condition'), 'critical');
         assert.equal(await hot.evaluate((el) => getComputedStyle(el).borderTopColor), toRgb(colors.error));
-        assert.equal(await band('press-0003').evaluate((el) => getComputedStyle(el).backgroundColor), toRgb(colors.error));
+        assert.equal(
+          await band('press-0003').evaluate((el) => getComputedStyle(el).backgroundColor),
+          toRgb(colors.error)
+        );
         assert.equal(await band('press-0003').locator('svg').first().getAttribute('data-glyph'), 'critical');
         assert.match((await band('press-0003').textContent()) ?? '', /critical/i);
 
@@ -215,7 +229,10 @@ describe('MOBY panel in Chromium', { skip }, () => {
         assert.equal(await offBand.locator('svg').first().getAttribute('data-glyph'), 'offline');
         // SILENT is not drawn as a warning: different glyph and colour.
         const silentOnly = page.locator('[data-testid="device-card"][data-condition="silent"]').first();
-        assert.equal(await silentOnly.getByTestId('card-band').locator('svg').first().getAttribute('data-glyph'), 'silent');
+        assert.equal(
+          await silentOnly.getByTestId('card-band').locator('svg').first().getAttribute('data-glyph'),
+          'silent'
+        );
         assert.notEqual(await silentOnly.evaluate((el) => getComputedStyle(el).borderTopColor), toRgb(colors.warning));
 
         // Every card: measured values with units, a sparkline, the score as "% of anomaly threshold".
@@ -241,10 +258,16 @@ describe('MOBY panel in Chromium', { skip }, () => {
     });
 
     it(`${theme}, 2,000 devices on 1920×1080: every device a tile on one screen, rollups per line`, async () => {
-      const { page } = await open(theme, 2000, 2000, {}, {
-        viewport: { width: 1920, height: 1080 },
-        fixture: { criticalOn: [2], mutedOn: [3] },
-      });
+      const { page } = await open(
+        theme,
+        2000,
+        2000,
+        {},
+        {
+          viewport: { width: 1920, height: 1080 },
+          fixture: { criticalOn: [2], mutedOn: [3] },
+        }
+      );
       try {
         const view = page.getByTestId('tile-view');
         const tiles = page.getByTestId('device-tile');
@@ -257,7 +280,12 @@ describe('MOBY panel in Chromium', { skip }, () => {
           for (const t of el.querySelectorAll('[data-testid="device-tile"]')) {
             const r = t.getBoundingClientRect();
             minSize = Math.min(minSize, r.width, r.height);
-            if (r.top < v.top - 0.5 || r.bottom > v.bottom + 0.5 || r.right > v.right + 0.5 || r.bottom > window.innerHeight) {
+            if (
+              r.top < v.top - 0.5 ||
+              r.bottom > v.bottom + 0.5 ||
+              r.right > v.right + 0.5 ||
+              r.bottom > window.innerHeight
+            ) {
               outside++;
             }
           }
@@ -274,7 +302,9 @@ describe('MOBY panel in Chromium', { skip }, () => {
         for (let g = 0; g < 6; g++) {
           const counts = await groups.nth(g).evaluate((el) => {
             const rollup: Record<string, number> = {};
-            el.querySelectorAll('[data-rollup]').forEach((c) => (rollup[c.getAttribute('data-rollup')!] = Number((c.textContent ?? '').replace(/\D/g, ''))));
+            el.querySelectorAll('[data-rollup]').forEach(
+              (c) => (rollup[c.getAttribute('data-rollup')!] = Number((c.textContent ?? '').replace(/\D/g, '')))
+            );
             const tiles: Record<string, number> = {};
             el.querySelectorAll('[data-testid="device-tile"]').forEach((t) => {
               const c = t.getAttribute('data-condition')!;
@@ -287,7 +317,10 @@ describe('MOBY panel in Chromium', { skip }, () => {
         }
         assert.equal(total, 2000);
         // The worst-state colour on a tile: the ONLINE press-0003 with a critical alert.
-        assert.equal(await page.locator('[data-testid="device-tile"][data-device="press-0003"]').getAttribute('data-condition'), 'critical');
+        assert.equal(
+          await page.locator('[data-testid="device-tile"][data-device="press-0003"]').getAttribute('data-condition'),
+          'critical'
+        );
         await page.screenshot({ path: path.join(ARTIFACTS, `panel-2000-tiles-${theme}.png`) });
 
         // A rollup header narrows the view to its line.
@@ -339,7 +372,13 @@ describe('MOBY panel in Chromium', { skip }, () => {
       assert.ok(ref.buttonHeight > 0 && ref.inputHeight > 0, `reference sizes ${JSON.stringify(ref)}`);
       await normal.page.close();
 
-      const { page } = await open(theme, 50, 60, { density: 'wall', fontSize: 150, viewMode: 'equipment' }, { viewport, fixture });
+      const { page } = await open(
+        theme,
+        50,
+        60,
+        { density: 'wall', fontSize: 150, viewMode: 'equipment' },
+        { viewport, fixture }
+      );
       try {
         const cards = page.getByTestId('device-card');
         assert.equal(await cards.count(), 50);
@@ -369,7 +408,9 @@ describe('MOBY panel in Chromium', { skip }, () => {
 /** Sizes of the controls an operator reads and clicks, px. */
 async function controlSizes(page: Page) {
   const inputHeight = (await page.getByLabel('Filter text').boundingBox())!.height;
-  const chipFont = parseFloat(await page.getByRole('button', { name: /^offline/ }).evaluate((el) => getComputedStyle(el).fontSize));
+  const chipFont = parseFloat(
+    await page.getByRole('button', { name: /^offline/ }).evaluate((el) => getComputedStyle(el).fontSize)
+  );
   const summaryFont = parseFloat(await page.getByTestId('summary').evaluate((el) => getComputedStyle(el).fontSize));
   const resolve = page.getByRole('button', { name: 'Resolve' }).first();
   const buttonHeight = (await resolve.count()) ? (await resolve.boundingBox())!.height : 0;

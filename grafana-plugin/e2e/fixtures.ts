@@ -55,10 +55,35 @@ export function fixtureState(i: number): 'ONLINE' | 'OFFLINE' | 'TIMEOUT' | 'UNK
   return 'ONLINE';
 }
 
-export function makeFrames({ devices, alerts, now, seed = 42, history = 0, telemetry = false, criticalOn = [], mutedOn = [] }: FixtureOptions): DataFrame[] {
+export function makeFrames({
+  devices,
+  alerts,
+  now,
+  seed = 42,
+  history = 0,
+  telemetry = false,
+  criticalOn = [],
+  mutedOn = [],
+}: FixtureOptions): DataFrame[] {
   const r = rng(seed);
-  const st = { time: [] as number[], device_id: [] as string[], equipment_id: [] as string[], state: [] as string[], previous: [] as string[], reason: [] as string[], since: [] as number[], last_seen: [] as Array<number | null> };
-  const an = { time: [] as number[], device_id: [] as string[], score: [] as number[], threshold: [] as number[], is_anomaly: [] as boolean[], method: [] as string[] };
+  const st = {
+    time: [] as number[],
+    device_id: [] as string[],
+    equipment_id: [] as string[],
+    state: [] as string[],
+    previous: [] as string[],
+    reason: [] as string[],
+    since: [] as number[],
+    last_seen: [] as Array<number | null>,
+  };
+  const an = {
+    time: [] as number[],
+    device_id: [] as string[],
+    score: [] as number[],
+    threshold: [] as number[],
+    is_anomaly: [] as boolean[],
+    method: [] as string[],
+  };
   for (let i = 0; i < devices; i++) {
     const id = deviceName(i);
     const state = fixtureState(i);
@@ -98,14 +123,38 @@ export function makeFrames({ devices, alerts, now, seed = 42, history = 0, telem
   }
 
   const al = {
-    time: [] as number[], alert_id: [] as string[], device_id: [] as string[], equipment_id: [] as string[], rule: [] as string[],
-    severity: [] as string[], status: [] as string[], acknowledged: [] as boolean[], message: [] as string[], summary: [] as string[],
-    value: [] as number[], threshold: [] as number[], count: [] as number[], event: [] as string[],
+    time: [] as number[],
+    alert_id: [] as string[],
+    device_id: [] as string[],
+    equipment_id: [] as string[],
+    rule: [] as string[],
+    severity: [] as string[],
+    status: [] as string[],
+    acknowledged: [] as boolean[],
+    message: [] as string[],
+    summary: [] as string[],
+    value: [] as number[],
+    threshold: [] as number[],
+    count: [] as number[],
+    event: [] as string[],
   };
   const push = (e: string, t: number, a: Record<string, any>) => {
     al.time.push(t);
     al.event.push(e);
-    for (const k of ['alert_id', 'device_id', 'equipment_id', 'rule', 'severity', 'status', 'acknowledged', 'message', 'summary', 'value', 'threshold', 'count'] as const) {
+    for (const k of [
+      'alert_id',
+      'device_id',
+      'equipment_id',
+      'rule',
+      'severity',
+      'status',
+      'acknowledged',
+      'message',
+      'summary',
+      'value',
+      'threshold',
+      'count',
+    ] as const) {
       (al[k] as any[]).push(a[k]);
     }
   };
@@ -158,25 +207,41 @@ export function makeFrames({ devices, alerts, now, seed = 42, history = 0, telem
   for (const di of criticalOn) {
     const id = deviceName(di);
     push('open', now - 300_000, {
-      alert_id: `crit-${di}`, device_id: id, equipment_id: equipmentName(di), rule: 'bearing_temp_high', severity: 'critical',
-      status: 'open', acknowledged: false, message: `bearing_temp 97.5°C above 85°C on ${id}`,
-      summary: `CRITICAL bearing_temp_high on ${id} (${equipmentName(di)})`, value: 97.5, threshold: 85, count: 1,
+      alert_id: `crit-${di}`,
+      device_id: id,
+      equipment_id: equipmentName(di),
+      rule: 'bearing_temp_high',
+      severity: 'critical',
+      status: 'open',
+      acknowledged: false,
+      message: `bearing_temp 97.5°C above 85°C on ${id}`,
+      summary: `CRITICAL bearing_temp_high on ${id} (${equipmentName(di)})`,
+      value: 97.5,
+      threshold: 85,
+      count: 1,
     });
   }
   const out = [frame('moby_device_state', st), frame('moby_anomaly', an), frame('moby_alerts', al)];
   if (mutedOn.length) {
     // What GET /moby/devices adds during a maintenance window.
-    out.push(frame('moby_devices', {
-      device_id: mutedOn.map(deviceName),
-      state: mutedOn.map((i) => fixtureState(i)),
-      last_seen: mutedOn.map((i) => st.last_seen[2 * i + 1]),
-      muted_until: mutedOn.map(() => now + 3_600_000),
-      time: mutedOn.map(() => now - 1000),
-    }));
+    out.push(
+      frame('moby_devices', {
+        device_id: mutedOn.map(deviceName),
+        state: mutedOn.map((i) => fixtureState(i)),
+        last_seen: mutedOn.map((i) => st.last_seen[2 * i + 1]),
+        muted_until: mutedOn.map(() => now + 3_600_000),
+        time: mutedOn.map(() => now - 1000),
+      })
+    );
   }
   if (telemetry) {
     const rt = rng(seed + 11);
-    const tl = { time: [] as number[], device_id: [] as string[], bearing_vibration: [] as number[], motor_temperature: [] as number[] };
+    const tl = {
+      time: [] as number[],
+      device_id: [] as string[],
+      bearing_vibration: [] as number[],
+      motor_temperature: [] as number[],
+    };
     for (let i = 0; i < devices; i++) {
       tl.time.push(now - 5_000);
       tl.device_id.push(deviceName(i));
@@ -185,8 +250,16 @@ export function makeFrames({ devices, alerts, now, seed = 42, history = 0, telem
     }
     const t = frame('telemetry', tl);
     // Units as a dashboard sets them (Standard options → Unit, per field override).
-    t.fields.find((f) => f.name === 'bearing_vibration')!.config = { unit: 'suffix: mm/s', decimals: 1, displayName: 'vibration' };
-    t.fields.find((f) => f.name === 'motor_temperature')!.config = { unit: 'celsius', decimals: 0, displayName: 'motor' };
+    t.fields.find((f) => f.name === 'bearing_vibration')!.config = {
+      unit: 'suffix: mm/s',
+      decimals: 1,
+      displayName: 'vibration',
+    };
+    t.fields.find((f) => f.name === 'motor_temperature')!.config = {
+      unit: 'celsius',
+      decimals: 0,
+      displayName: 'motor',
+    };
     out.push(t);
   }
   return out;

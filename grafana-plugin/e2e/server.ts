@@ -53,8 +53,24 @@ export async function startServer(): Promise<HarnessServer> {
         const now = Date.now();
         const alert =
           m[2] === 'ack'
-            ? { alert_id: id, status: 'open', acknowledged: true, acknowledged_by: body.by, acknowledged_at: now, ack_note: body.note, updated_at: now }
-            : { alert_id: id, status: 'resolved', acknowledged: false, resolved_by: body.by, resolved_at: now, resolve_note: body.note, updated_at: now };
+            ? {
+                alert_id: id,
+                status: 'open',
+                acknowledged: true,
+                acknowledged_by: body.by,
+                acknowledged_at: now,
+                ack_note: body.note,
+                updated_at: now,
+              }
+            : {
+                alert_id: id,
+                status: 'resolved',
+                acknowledged: false,
+                resolved_by: body.by,
+                resolved_at: now,
+                resolve_note: body.note,
+                updated_at: now,
+              };
         res.end(JSON.stringify(alert));
       });
       return;

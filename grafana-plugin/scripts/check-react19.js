@@ -12,7 +12,16 @@ const path = require('node:path');
 const [grafana = '13.2.2', react = '19.2.0'] = process.argv.slice(2);
 const src = path.resolve(__dirname, '..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-panel-react19-'));
-for (const f of ['src', 'e2e', '.config', 'jest.config.js', 'tsconfig.json', 'webpack.config.ts', 'README.md', 'CHANGELOG.md']) {
+for (const f of [
+  'src',
+  'e2e',
+  '.config',
+  'jest.config.js',
+  'tsconfig.json',
+  'webpack.config.ts',
+  'README.md',
+  'CHANGELOG.md',
+]) {
   fs.cpSync(path.join(src, f), path.join(dir, f), { recursive: true, filter: (p) => !p.includes(`${path.sep}dist`) });
 }
 const pkg = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8'));

@@ -22,7 +22,9 @@ beforeEach(() => {
 describe('alert API client', () => {
   it('builds action URLs with the id encoded and no doubled slash', () => {
     expect(actionUrl('http://h:1880/moby/', 'a/b c', 'ack')).toBe('http://h:1880/moby/alerts/a%2Fb%20c/ack');
-    expect(actionUrl('/api/datasources/proxy/uid/x', 'id1', 'resolve')).toBe('/api/datasources/proxy/uid/x/alerts/id1/resolve');
+    expect(actionUrl('/api/datasources/proxy/uid/x', 'id1', 'resolve')).toBe(
+      '/api/datasources/proxy/uid/x/alerts/id1/resolve'
+    );
   });
 
   it('lets editors and admins act, not viewers, anonymous users or an empty URL', () => {
@@ -50,8 +52,22 @@ describe('alert API client', () => {
 
   it('maps the returned Alert JSON to a row patch', () => {
     expect(
-      patchFromApi({ status: 'resolved', acknowledged: true, acknowledged_by: 'a', resolved_by: 'b', resolve_note: 'fixed', updated_at: 1_700_000_000_000 })
-    ).toEqual({ status: 'resolved', acknowledged: true, acknowledgedBy: 'a', resolvedBy: 'b', note: 'fixed', time: 1_700_000_000_000 });
+      patchFromApi({
+        status: 'resolved',
+        acknowledged: true,
+        acknowledged_by: 'a',
+        resolved_by: 'b',
+        resolve_note: 'fixed',
+        updated_at: 1_700_000_000_000,
+      })
+    ).toEqual({
+      status: 'resolved',
+      acknowledged: true,
+      acknowledgedBy: 'a',
+      resolvedBy: 'b',
+      note: 'fixed',
+      time: 1_700_000_000_000,
+    });
     expect(patchFromApi('not json')).toEqual({});
     expect(patchFromApi({ status: 'weird' })).toEqual({});
   });
@@ -59,14 +75,22 @@ describe('alert API client', () => {
   it('posts {by, note} and returns the patch', async () => {
     mockUser.login = 'ana';
     mockFetch.mockReturnValue(of({ status: 200, data: { acknowledged: true, ack_note: 'n' } }));
-    await expect(postAlertAction('http://api/moby', 'x1', 'ack', 'n')).resolves.toEqual({ acknowledged: true, note: 'n' });
+    await expect(postAlertAction('http://api/moby', 'x1', 'ack', 'n')).resolves.toEqual({
+      acknowledged: true,
+      note: 'n',
+    });
     expect(mockFetch).toHaveBeenCalledWith(
       expect.objectContaining({ url: 'http://api/moby/alerts/x1/ack', method: 'POST', data: { by: 'ana', note: 'n' } })
     );
   });
 
   it.each([
-    [{ status: 404, data: { error: { code: 'not_found', message: 'no such alert' } } }, 'no such alert', 404, 'not_found'],
+    [
+      { status: 404, data: { error: { code: 'not_found', message: 'no such alert' } } },
+      'no such alert',
+      404,
+      'not_found',
+    ],
     [{ status: 500, statusText: 'Internal Server Error', data: '' }, 'HTTP 500 Internal Server Error', 500, undefined],
     [{ status: 400, data: { message: 'bad body' } }, 'bad body', 400, undefined],
     [new Error('network down'), 'network down', undefined, undefined],

@@ -8,14 +8,23 @@ import { toBool, toMs } from './data/frames';
 export type AlertAction = 'ack' | 'resolve';
 
 export class AlertApiError extends Error {
-  constructor(message: string, readonly status?: number, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly code?: string
+  ) {
     super(message);
     this.name = 'AlertApiError';
   }
 }
 
 /** The API's error body is {error: {code, message}}; fall back to HTTP status text or the thrown message. */
-type FetchFailure = { data?: { error?: { code?: string; message?: string }; message?: unknown }; status?: number; statusText?: string; message?: string };
+type FetchFailure = {
+  data?: { error?: { code?: string; message?: string }; message?: unknown };
+  status?: number;
+  statusText?: string;
+  message?: string;
+};
 
 function describe(thrown: unknown): AlertApiError {
   const err = thrown as FetchFailure | undefined;

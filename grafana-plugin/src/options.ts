@@ -1,6 +1,14 @@
 // Panel options, declared through Grafana's options builder so they get the standard editor UI.
 import { PanelOptionsEditorBuilder, type SelectableValue } from '@grafana/data';
-import { DEFAULT_FIELDS, DEFAULT_OPTIONS, type AlertPhase, type DeviceSort, type FieldMap, type PanelOptions, type Severity } from './types';
+import {
+  DEFAULT_FIELDS,
+  DEFAULT_OPTIONS,
+  type AlertPhase,
+  type DeviceSort,
+  type FieldMap,
+  type PanelOptions,
+  type Severity,
+} from './types';
 
 /** The equipment sort orders: `label` in the panel editor, `short` in the panel's own sort menu. */
 
@@ -36,7 +44,9 @@ const FIELD_LABELS: Record<keyof FieldMap, string> = {
   score: 'Anomaly score',
 };
 
-export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): PanelOptionsEditorBuilder<PanelOptions> {
+export function buildOptions(
+  builder: PanelOptionsEditorBuilder<PanelOptions>
+): PanelOptionsEditorBuilder<PanelOptions> {
   const d = DEFAULT_OPTIONS;
   builder
     .addRadio({
@@ -90,11 +100,13 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
       path: 'severityFilter',
       name: 'Severities shown by default',
       defaultValue: d.severityFilter,
-      settings: { options: multiOptions<Severity>([
-        { value: 'critical', label: 'Critical' },
-        { value: 'warning', label: 'Warning' },
-        { value: 'info', label: 'Info' },
-      ]) },
+      settings: {
+        options: multiOptions<Severity>([
+          { value: 'critical', label: 'Critical' },
+          { value: 'warning', label: 'Warning' },
+          { value: 'info', label: 'Info' },
+        ]),
+      },
       category: ['Filters'],
     })
     .addBooleanSwitch({
@@ -136,7 +148,8 @@ export function buildOptions(builder: PanelOptionsEditorBuilder<PanelOptions>): 
     .addNumberInput({
       path: 'silentAfter',
       name: 'Silent after (s)',
-      description: 'Show an ONLINE device as silent when its last data is older than this. 0 trusts the reported state.',
+      description:
+        'Show an ONLINE device as silent when its last data is older than this. 0 trusts the reported state.',
       defaultValue: d.silentAfter,
       settings: { min: 0, integer: true },
       category: ['Equipment'],

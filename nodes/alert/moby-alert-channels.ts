@@ -52,14 +52,22 @@ export = function (RED: NodeAPI) {
     const api = httpUrl(def.apiUrl || 'https://slack.com/api');
     const token = node.credentials.token;
     const channel = typeof def.channel === 'string' ? def.channel.trim() : '';
-    useSender(node, api && token && channel ? slackBotSender(api, token, channel, timeoutOf(def)) : null, !token ? 'no bot token' : !channel ? 'no channel or user id' : 'invalid API URL');
+    useSender(
+      node,
+      api && token && channel ? slackBotSender(api, token, channel, timeoutOf(def)) : null,
+      !token ? 'no bot token' : !channel ? 'no channel or user id' : 'invalid API URL'
+    );
   }
   RED.nodes.registerType('moby-slack-bot', SlackBotNode, { credentials: { token: { type: 'password' } } });
 
   function WebhookNode(this: AnyNode, def: NodeDef) {
     const node = channelNode(this, def, 'webhook');
     const url = httpUrl(def.url);
-    useSender(node, url ? webhookSender(url, node.credentials.secret || undefined, timeoutOf(def)) : null, 'no valid URL');
+    useSender(
+      node,
+      url ? webhookSender(url, node.credentials.secret || undefined, timeoutOf(def)) : null,
+      'no valid URL'
+    );
   }
   RED.nodes.registerType('moby-webhook', WebhookNode, { credentials: { secret: { type: 'password' } } });
 
@@ -93,7 +101,9 @@ export = function (RED: NodeAPI) {
         secure: def.secure === true,
         pool: true,
         maxConnections: 1,
-        auth: node.credentials.user ? { user: node.credentials.user, pass: node.credentials.password ?? '' } : undefined,
+        auth: node.credentials.user
+          ? { user: node.credentials.user, pass: node.credentials.password ?? '' }
+          : undefined,
         tls: { rejectUnauthorized: def.tlsRejectUnauthorized !== false },
         connectionTimeout: timeout,
         greetingTimeout: timeout,
@@ -111,7 +121,9 @@ export = function (RED: NodeAPI) {
       done();
     });
   }
-  RED.nodes.registerType('moby-smtp', SmtpNode, { credentials: { user: { type: 'text' }, password: { type: 'password' } } });
+  RED.nodes.registerType('moby-smtp', SmtpNode, {
+    credentials: { user: { type: 'text' }, password: { type: 'password' } },
+  });
 
   function LlmNode(this: AnyNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
@@ -122,7 +134,13 @@ export = function (RED: NodeAPI) {
       node.summarizer = null;
       node.problem = !url ? 'no valid endpoint URL' : 'no model';
     } else {
-      node.summarizer = new LlmSummarizer({ url, model, apiKey: node.credentials.key || undefined, timeoutMs: secondsSetting(def.timeout, 5000, 0.001), cooldownMs: secondsSetting(def.cooldown, 30000, 0.001) });
+      node.summarizer = new LlmSummarizer({
+        url,
+        model,
+        apiKey: node.credentials.key || undefined,
+        timeoutMs: secondsSetting(def.timeout, 5000, 0.001),
+        cooldownMs: secondsSetting(def.cooldown, 30000, 0.001),
+      });
     }
   }
   RED.nodes.registerType('moby-llm', LlmNode, { credentials: { key: { type: 'password' } } });

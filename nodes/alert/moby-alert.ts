@@ -56,7 +56,8 @@ function parseTenantTokens(text: string | undefined): Array<{ tenant: string; to
   const out: Array<{ tenant: string; token: string }> = [];
   for (const [tenant, t] of tenantMapSetting(text, 'tenant tokens', '{"<tenant>": "<token>", …}')) {
     for (const token of Array.isArray(t) ? t : [t]) {
-      if (typeof token !== 'string' || token.length < 16) throw new Error(`tenant tokens: the token of ${tenant} must be a string of at least 16 characters`);
+      if (typeof token !== 'string' || token.length < 16)
+        throw new Error(`tenant tokens: the token of ${tenant} must be a string of at least 16 characters`);
       out.push({ tenant, token });
     }
   }
@@ -68,7 +69,8 @@ function parseTenantChannels(v: unknown): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [tenant, ids] of tenantMapSetting(v, 'tenant channels', '{"<tenant>": ["<channel node id>", …]}')) {
     const list = Array.isArray(ids) ? ids : [ids];
-    if (!list.every((id) => typeof id === 'string' && id)) throw new Error(`tenant channels of ${tenant}: a list of channel config node ids`);
+    if (!list.every((id) => typeof id === 'string' && id))
+      throw new Error(`tenant channels of ${tenant}: a list of channel config node ids`);
     out[tenant] = list as string[];
   }
   return out;
@@ -97,7 +99,10 @@ export = function (RED: NodeAPI) {
       maxResolved: Math.max(0, Math.floor(optionalNumber(def.maxResolved) ?? 1000)),
       maxOpen: Math.max(1, Math.floor(optionalNumber(def.maxOpen) ?? 10000)),
     });
-    const inputOptions = { rulThreshold: optionalNumber(def.rulThreshold), rulCritical: optionalNumber(def.rulCritical) };
+    const inputOptions = {
+      rulThreshold: optionalNumber(def.rulThreshold),
+      rulCritical: optionalNumber(def.rulCritical),
+    };
     const notifyOn = new Set<NotificationKind>();
     if (def.notifyOpen !== false) notifyOn.add('open');
     if (def.notifyEscalate !== false) notifyOn.add('escalate');
@@ -122,7 +127,8 @@ export = function (RED: NodeAPI) {
       if (typeof id !== 'string' || !id) continue;
       const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
       if (!cfg) node.warn(`${field}: config node ${id} not found`);
-      else if (!cfg.sender) node.warn(`${field} "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`);
+      else if (!cfg.sender)
+        node.warn(`${field} "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`);
       else {
         const lane = `${cfg.type}:${cfg.id}`;
         senders[lane] = cfg.sender;
@@ -151,7 +157,10 @@ export = function (RED: NodeAPI) {
         for (const id of ids) {
           const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
           if (!cfg) node.warn(`tenant ${tenant}: channel config node ${id} not found`);
-          else if (!cfg.sender) node.warn(`tenant ${tenant}: channel "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`);
+          else if (!cfg.sender)
+            node.warn(
+              `tenant ${tenant}: channel "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`
+            );
           else {
             const lane = `${cfg.type}:${cfg.id}`;
             if (!senders[lane]) {
@@ -170,7 +179,8 @@ export = function (RED: NodeAPI) {
       const own = tenant !== undefined ? tenantLanes.get(tenant) : undefined;
       return own && own.length ? adminLanes.concat(own.filter((l) => !adminLanes.includes(l))) : adminLanes;
     };
-    const llmNode = typeof def.llm === 'string' && def.llm ? (RED.nodes.getNode(def.llm) as LlmConfigNode | null) : null;
+    const llmNode =
+      typeof def.llm === 'string' && def.llm ? (RED.nodes.getNode(def.llm) as LlmConfigNode | null) : null;
     if (llmNode && !llmNode.summarizer) node.warn(`LLM summary off: ${llmNode.problem ?? 'unusable config'}`);
     const summarizer = llmNode?.summarizer ?? null;
 
@@ -180,7 +190,10 @@ export = function (RED: NodeAPI) {
     const queueDir = path.join(RED.settings.userDir || os.tmpdir(), 'moby-alert');
     const lanes = Object.keys(senders);
     if (lanes.length || hasTenantChannels) fs.mkdirSync(queueDir, { recursive: true });
-    const journalFile = lanes.length || hasTenantChannels ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`) : undefined;
+    const journalFile =
+      lanes.length || hasTenantChannels
+        ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`)
+        : undefined;
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
@@ -195,12 +208,24 @@ export = function (RED: NodeAPI) {
       onFailed: (job, reason) => {
         lastFailure = reason;
         const n = job.payload;
-        const reject = { code: 'delivery_failed', reason: `${channelLabels[job.channel] ?? job.channel}: ${reason}`, device_id: n.alert.device_id };
+        const reject = {
+          code: 'delivery_failed',
+          reason: `${channelLabels[job.channel] ?? job.channel}: ${reason}`,
+          device_id: n.alert.device_id,
+        };
         node.send([
           null,
           {
             topic: 'alert-delivery-failed',
-            payload: { channel: job.channel, channel_name: channelLabels[job.channel], key: job.key, kind: n.kind, attempts: job.attempts, error: reason, alert: n.alert },
+            payload: {
+              channel: job.channel,
+              channel_name: channelLabels[job.channel],
+              key: job.key,
+              kind: n.kind,
+              attempts: job.attempts,
+              error: reason,
+              alert: n.alert,
+            },
             moby: { reject },
           },
           null,
@@ -246,7 +271,8 @@ export = function (RED: NodeAPI) {
         msgs.push({ topic: 'alert', payload: ev });
         // an alert pushed out by the bound is not news to a person: during a flood this would be one
         // notification per evicted alert (the event still goes to InfluxDB and the panel)
-        if (notifyOn.has(ev.event) && !(ev.event === 'resolve' && ev.alert.resolved_by === 'evicted')) notify(ev.event, ev.alert);
+        if (notifyOn.has(ev.event) && !(ev.event === 'resolve' && ev.alert.resolved_by === 'evicted'))
+          notify(ev.event, ev.alert);
       }
       countOut(TYPE, msgs.length);
       countEvictions();
@@ -276,13 +302,19 @@ export = function (RED: NodeAPI) {
       const evicted = engine.evictions ? `, ${engine.evictions} evicted` : '';
       const muted = mutes.list().length;
       const text = `${open} open${evicted}${muted ? `, ${muted} muted` : ''}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
-      status.set({ fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green', shape: pending ? 'ring' : 'dot', text });
+      status.set({
+        fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green',
+        shape: pending ? 'ring' : 'dot',
+        text,
+      });
     }
 
     // ---- one alert view across instances (docs/scale-out.md): records mirrored to Redis, actions on other
     // owners' alerts queued to them; this engine stays the only writer of its own alerts ----
-    const redisNode = typeof def.redis === 'string' && def.redis ? (RED.nodes.getNode(def.redis) as RedisConfigNode | null) : null;
-    if (typeof def.redis === 'string' && def.redis && !redisNode) node.warn(`shared alerts: Redis config node ${def.redis} not found; alerts stay on this instance`);
+    const redisNode =
+      typeof def.redis === 'string' && def.redis ? (RED.nodes.getNode(def.redis) as RedisConfigNode | null) : null;
+    if (typeof def.redis === 'string' && def.redis && !redisNode)
+      node.warn(`shared alerts: Redis config node ${def.redis} not found; alerts stay on this instance`);
     const shared = redisNode?.configured ? startShared(redisNode) : null;
     function startShared(cfg: RedisConfigNode) {
       const owner = textSetting(def.instance) || os.hostname();
@@ -292,7 +324,9 @@ export = function (RED: NodeAPI) {
       // device source of their own, marked so they are never published back)
       const rows = new SharedDeviceRows<DeviceRow>(client, owner);
       const REMOTE = `redis:${owner}`;
-      const unregisterRows = registerDeviceSource(`${node.id}:shared`, () => rows.others().map((r) => ({ ...r, source: REMOTE })));
+      const unregisterRows = registerDeviceSource(`${node.id}:shared`, () =>
+        rows.others().map((r) => ({ ...r, source: REMOTE }))
+      );
       const publishRows = (): void => {
         if (!up()) return;
         const local = listDevices().filter((r) => r.source !== REMOTE);
@@ -306,10 +340,11 @@ export = function (RED: NodeAPI) {
       const up = () => client.status === 'ready';
       const load = () =>
         book.refresh().then(
-          () => rows.refresh().then(() => {
-            loaded = true;
-          }),
-          (err: Error) => node.debug(`shared alerts: reload: ${err.message}`),
+          () =>
+            rows.refresh().then(() => {
+              loaded = true;
+            }),
+          (err: Error) => node.debug(`shared alerts: reload: ${err.message}`)
         );
       const publish = (): void => {
         if (!restored || publishing || !up()) return;
@@ -334,7 +369,10 @@ export = function (RED: NodeAPI) {
           .then(({ commands, taken }) => {
             if (!taken) return;
             for (const c of commands) {
-              const r = c.op === 'ack' ? engine.acknowledge(c.alert_id, c.by, c.note) : engine.resolve(c.alert_id, c.by, c.note);
+              const r =
+                c.op === 'ack'
+                  ? engine.acknowledge(c.alert_id, c.by, c.note)
+                  : engine.resolve(c.alert_id, c.by, c.note);
               if (r.ok) manual(r);
               else node.debug(`shared alerts: ${c.op} of ${c.alert_id} from ${c.from}: ${r.error}`);
             }
@@ -350,7 +388,9 @@ export = function (RED: NodeAPI) {
       });
       sub.on('error', () => undefined); // the shared client reports the outage
       sub.on('ready', () => {
-        sub.subscribe(book.changesChannel, book.wakeChannel(), rows.changesChannel).catch((err: Error) => node.warn(`shared alerts: subscribe: ${err.message}`));
+        sub
+          .subscribe(book.changesChannel, book.wakeChannel(), rows.changesChannel)
+          .catch((err: Error) => node.warn(`shared alerts: subscribe: ${err.message}`));
         void load(); // whatever changed while the subscription was down
       });
       const timers = [
@@ -413,13 +453,18 @@ export = function (RED: NodeAPI) {
       }, true);
     }
 
-    ctx.get(STATE_KEY, store, (err, snap) => (hasTenantChannels ? setImmediate(() => restoreState(err, snap)) : restoreState(err, snap)));
+    ctx.get(STATE_KEY, store, (err, snap) =>
+      hasTenantChannels ? setImmediate(() => restoreState(err, snap)) : restoreState(err, snap)
+    );
     function restoreState(err: Error | undefined | null, snap: unknown): void {
       if (hasTenantChannels) resolveTenantChannels();
       if (err) node.warn(`reading saved alerts: ${err.message}`);
       const n = engine.restore(snap);
       if (n) node.log(`restored ${n} alert(s), ${engine.openCount()} open`);
-      if (engine.evictions) node.warn(`saved alerts held more than ${def.maxOpen ?? 10000} open alerts (the bound): the least recently active ${engine.evictions} were resolved as evicted`);
+      if (engine.evictions)
+        node.warn(
+          `saved alerts held more than ${def.maxOpen ?? 10000} open alerts (the bound): the least recently active ${engine.evictions} were resolved as evicted`
+        );
       mutes.restore(snap && typeof snap === 'object' ? (snap as { mutes?: unknown }).mutes : undefined);
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
@@ -445,7 +490,11 @@ export = function (RED: NodeAPI) {
         if (out.ok) events.push(...out.events);
         else {
           countRejected(TYPE, out.code);
-          send([eventMessages(events), null, withReject(msg, { code: out.code, reason: out.reason, device_id: s.device_id })]);
+          send([
+            eventMessages(events),
+            null,
+            withReject(msg, { code: out.code, reason: out.reason, device_id: s.device_id }),
+          ]);
           done();
           return;
         }
@@ -462,14 +511,19 @@ export = function (RED: NodeAPI) {
       done();
     }
 
-    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: (err?: Error) => void) => {
-      countIn(TYPE);
-      if (restored) return handle(msg, send, done);
-      if (!early.offer(msg, send, done)) done(new Error('alert state is still loading; message dropped'));
-    }));
+    node.on(
+      'input',
+      eachInBatch((msg: NodeMessage, send: SendFn, done: (err?: Error) => void) => {
+        countIn(TYPE);
+        if (restored) return handle(msg, send, done);
+        if (!early.offer(msg, send, done)) done(new Error('alert state is still loading; message dropped'));
+      })
+    );
 
     // ---- timers: escalation, repeats, coalesced updates, time-based auto-resolve; persistence ----
-    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec].map((v) => secondsSetting(v, 0)).filter((v) => v > 0);
+    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec]
+      .map((v) => secondsSetting(v, 0))
+      .filter((v) => v > 0);
     const tickMs = Math.max(20, Math.min(1000, ...intervals.map((v) => v / 4)));
     const ticker = setInterval(() => {
       if (!restored) return;
@@ -484,10 +538,24 @@ export = function (RED: NodeAPI) {
 
     // ---- metrics and API ----
     const unregisterGauges = [
-      provideGauge('moby_alerts', 'Alerts held by moby-alert nodes by status, severity and acknowledged', ['status', 'severity', 'acknowledged'], () => engine.counts()),
-      provideGauge('moby_tenant_alerts_open', 'Open alerts per tenant (docs/tenants.md)', ['tenant'], () => engine.openByTenant()),
-      provideGauge('moby_alert_notifications_pending', 'Notifications waiting for delivery (or retry) per channel', ['channel'], () =>
-        Object.keys(senders).map((lane) => ({ labels: { channel: channelLabels[lane] ?? lane }, value: queue.pendingCount(lane) })),
+      provideGauge(
+        'moby_alerts',
+        'Alerts held by moby-alert nodes by status, severity and acknowledged',
+        ['status', 'severity', 'acknowledged'],
+        () => engine.counts()
+      ),
+      provideGauge('moby_tenant_alerts_open', 'Open alerts per tenant (docs/tenants.md)', ['tenant'], () =>
+        engine.openByTenant()
+      ),
+      provideGauge(
+        'moby_alert_notifications_pending',
+        'Notifications waiting for delivery (or retry) per channel',
+        ['channel'],
+        () =>
+          Object.keys(senders).map((lane) => ({
+            labels: { channel: channelLabels[lane] ?? lane },
+            value: queue.pendingCount(lane),
+          }))
       ),
     ];
 
@@ -499,16 +567,29 @@ export = function (RED: NodeAPI) {
     function remote(id: string, op: 'ack' | 'resolve', by: string, note?: string): ActionResult {
       const rec = shared?.book.get(id);
       if (!shared || !rec || !shared.up()) return { ok: false, error: 'not_found' };
-      if (op === 'ack' && rec.alert.acknowledged) return { ok: false, error: 'already_acknowledged', alert: { ...rec.alert } };
-      if (op === 'resolve' && rec.alert.status === 'resolved') return { ok: false, error: 'already_resolved', alert: { ...rec.alert } };
-      const { alert, written } = shared.book.send(rec, { op, alert_id: id, by, ...(note !== undefined ? { note } : {}) });
+      if (op === 'ack' && rec.alert.acknowledged)
+        return { ok: false, error: 'already_acknowledged', alert: { ...rec.alert } };
+      if (op === 'resolve' && rec.alert.status === 'resolved')
+        return { ok: false, error: 'already_resolved', alert: { ...rec.alert } };
+      const { alert, written } = shared.book.send(rec, {
+        op,
+        alert_id: id,
+        by,
+        ...(note !== undefined ? { note } : {}),
+      });
       written.catch((err: Error) => node.warn(`${op} of ${id} for ${rec.owner} not queued in Redis: ${err.message}`));
       return { ok: true, alert };
     }
     const host: ApiHost = {
       list: (f, scope) =>
         (shared
-          ? filterAlerts([...engine.list({ ...f, limit: 10000 }, scope ?? null), ...shared.book.others().filter((a) => inScope(scope ?? null, a.tenant))], f)
+          ? filterAlerts(
+              [
+                ...engine.list({ ...f, limit: 10000 }, scope ?? null),
+                ...shared.book.others().filter((a) => inScope(scope ?? null, a.tenant)),
+              ],
+              f
+            )
           : engine.list(f, scope ?? null)
         ).map(withMute),
       get: (id) => {
@@ -520,20 +601,35 @@ export = function (RED: NodeAPI) {
         save();
         refreshStatus();
       },
-      acknowledge: (id, by, note) => (engine.get(id) || !shared ? manual(engine.acknowledge(id, by, note)) : remote(id, 'ack', by, note)),
-      resolve: (id, by, note) => (engine.get(id) || !shared ? manual(engine.resolve(id, by, note)) : remote(id, 'resolve', by, note)),
+      acknowledge: (id, by, note) =>
+        engine.get(id) || !shared ? manual(engine.acknowledge(id, by, note)) : remote(id, 'ack', by, note),
+      resolve: (id, by, note) =>
+        engine.get(id) || !shared ? manual(engine.resolve(id, by, note)) : remote(id, 'resolve', by, note),
       token: node.credentials.apiToken || undefined,
       tenantTokens,
       open: def.apiOpen === true,
-      corsOrigins: typeof def.corsOrigins === 'string' ? def.corsOrigins.split(',').map((s) => s.trim()).filter(Boolean) : [],
+      corsOrigins:
+        typeof def.corsOrigins === 'string'
+          ? def.corsOrigins
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [],
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
     if (tenantTokenError) node.error(`alert API: ${tenantTokenError}; tenant tokens are off`);
-    const unmount = prefix !== null && RED.httpNode ? mountAlertApi(RED.httpNode, prefix || '/', host) : () => undefined;
+    const unmount =
+      prefix !== null && RED.httpNode ? mountAlertApi(RED.httpNode, prefix || '/', host) : () => undefined;
     const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
     apiRefusesAll = prefix !== null && !host.token && !host.open && !tenantTokens.length;
-    if (apiRefusesAll) node.warn('alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "No token"');
-    if (host.corsOrigins?.includes('*')) node.warn('alert API: CORS origin "*" lets any web page read alerts with a token, never change them; list Grafana\'s origin instead');
+    if (apiRefusesAll)
+      node.warn(
+        'alert API: no API token set, so every request is refused (401); set the API token (credential) or tick "No token"'
+      );
+    if (host.corsOrigins?.includes('*'))
+      node.warn(
+        'alert API: CORS origin "*" lets any web page read alerts with a token, never change them; list Grafana\'s origin instead'
+      );
     refreshStatus();
 
     node.on('close', (removed: boolean, done: () => void) => {
@@ -567,5 +663,7 @@ export = function (RED: NodeAPI) {
 
   // /moby/metrics is served whichever MOBY node module loads first (mounted once)
   mountMobyRoutes(RED);
-  RED.nodes.registerType(TYPE, MobyAlertNode, { credentials: { apiToken: { type: 'password' }, tenantTokens: { type: 'password' } } });
+  RED.nodes.registerType(TYPE, MobyAlertNode, {
+    credentials: { apiToken: { type: 'password' }, tenantTokens: { type: 'password' } },
+  });
 };

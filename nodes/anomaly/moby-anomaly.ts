@@ -3,10 +3,33 @@
 // methods never depend on onnxruntime. Learned state lives in the node's context (survives restarts with a
 // persistent context store) and can be exported and loaded with control messages.
 import type { AnomalyResult, Reject } from '../core/contract';
-import { DEFAULT_CONFIG, DEFAULT_MAX_FEATURES, defaultsFor, DetectorConfig, AnomalyDeviceState, extract, installModel, step } from '../core/anomaly/detector';
+import {
+  DEFAULT_CONFIG,
+  DEFAULT_MAX_FEATURES,
+  defaultsFor,
+  DetectorConfig,
+  AnomalyDeviceState,
+  extract,
+  installModel,
+  step,
+} from '../core/anomaly/detector';
 import { DeviceStates } from '../core/anomaly/device-states';
 import { FitPool } from '../core/anomaly/fit-pool';
-import { AnomalyMethod, configProblem, controlOf, exportDocument, methodOf, newStateFor, onnxResult, parseFeatureList, parseLimitsSetting, pointOf, restoreStates, warmingResult, type WarmingResult } from '../core/anomaly/messages';
+import {
+  AnomalyMethod,
+  configProblem,
+  controlOf,
+  exportDocument,
+  methodOf,
+  newStateFor,
+  onnxResult,
+  parseFeatureList,
+  parseLimitsSetting,
+  pointOf,
+  restoreStates,
+  warmingResult,
+  type WarmingResult,
+} from '../core/anomaly/messages';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
@@ -82,7 +105,10 @@ function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig 
     ewmaLambda: num(def.ewmaLambda, d.ewmaLambda, 0.0001, 1),
     inputWindow: Math.round(num(def.inputWindow, d.inputWindow, 1, 1000)),
     smoothing: Math.round(num(def.smoothing, d.smoothing, 1, 1000)),
-    smoothingKind: def.smoothingKind === 'none' || def.smoothingKind === 'mean' || def.smoothingKind === 'median' ? def.smoothingKind : d.smoothingKind,
+    smoothingKind:
+      def.smoothingKind === 'none' || def.smoothingKind === 'mean' || def.smoothingKind === 'median'
+        ? def.smoothingKind
+        : d.smoothingKind,
     criticalRatio: num(def.criticalRatio, d.criticalRatio, 1, 1000),
     limits,
     alarmPoints: Math.round(num(def.alarmPoints, d.alarmPoints, 0, 100000)),
@@ -166,14 +192,28 @@ export = function (RED: NodeAPI) {
         const { accepted, refused, tooWide } = restoreStates(value, cfg, maxFeatures);
         for (const [key, s] of accepted) states.set(key, s);
         let restored = accepted.length;
-        if (refused) node.warn(`moby-anomaly: ignored ${refused} stored device state(s) that do not match this node's configuration`);
-        if (tooWide) node.warn(`moby-anomaly: dropped ${tooWide} stored device state(s) with more than ${maxFeatures} features (max features); they calibrate again`);
-        if (states.evictions) node.warn(`moby-anomaly: stored state holds more than ${maxDevices} devices (max devices): kept the ${states.size} most recently active`);
+        if (refused)
+          node.warn(
+            `moby-anomaly: ignored ${refused} stored device state(s) that do not match this node's configuration`
+          );
+        if (tooWide)
+          node.warn(
+            `moby-anomaly: dropped ${tooWide} stored device state(s) with more than ${maxFeatures} features (max features); they calibrate again`
+          );
+        if (states.evictions)
+          node.warn(
+            `moby-anomaly: stored state holds more than ${maxDevices} devices (max devices): kept the ${states.size} most recently active`
+          );
         countEvictions();
         restored = Math.min(restored, states.size);
         if (tooWide || states.evictions) dirty = true;
         loaded = true;
-        if (!configError) status.set({ fill: 'grey', shape: 'ring', text: restored ? `restored ${restored} device(s)` : 'calibrating' });
+        if (!configError)
+          status.set({
+            fill: 'grey',
+            shape: 'ring',
+            text: restored ? `restored ${restored} device(s)` : 'calibrating',
+          });
         early.drain(handle);
       });
     }
@@ -207,18 +247,28 @@ export = function (RED: NodeAPI) {
           { labels: { phase: 'scoring' }, value: scoring },
         ];
       }),
-      provideGauge('moby_anomaly_points', 'Points scored by moby-anomaly nodes since start, by point verdict', ['verdict'], () => [
-        { labels: { verdict: 'normal' }, value: counts.ok - counts.anomalies },
-        { labels: { verdict: 'anomalous' }, value: counts.anomalies },
-      ]),
-      provideGauge('moby_anomaly_incidents', 'Alarms (incidents) of moby-anomaly nodes: opened since start, and open now', ['state'], () => {
-        let open = 0;
-        for (const s of states.values()) if (s.incident?.open) open++;
-        return [
-          { labels: { state: 'opened' }, value: counts.incidents },
-          { labels: { state: 'open' }, value: open },
-        ];
-      }),
+      provideGauge(
+        'moby_anomaly_points',
+        'Points scored by moby-anomaly nodes since start, by point verdict',
+        ['verdict'],
+        () => [
+          { labels: { verdict: 'normal' }, value: counts.ok - counts.anomalies },
+          { labels: { verdict: 'anomalous' }, value: counts.anomalies },
+        ]
+      ),
+      provideGauge(
+        'moby_anomaly_incidents',
+        'Alarms (incidents) of moby-anomaly nodes: opened since start, and open now',
+        ['state'],
+        () => {
+          let open = 0;
+          for (const s of states.values()) if (s.incident?.open) open++;
+          return [
+            { labels: { state: 'opened' }, value: counts.incidents },
+            { labels: { state: 'open' }, value: open },
+          ];
+        }
+      ),
     ];
 
     // ---- onnx --------------------------------------------------------------------------------------
@@ -226,8 +276,9 @@ export = function (RED: NodeAPI) {
     if (method === 'onnx' && !configError) {
       try {
         // required here, not imported: onnxruntime-node loads only when a node actually uses method onnx
+        type ScorerModule = typeof import('../core/anomaly/onnx/bundle-scorer');
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- the lazy load is the point
-        const { BundleScorer: Scorer } = require('../core/anomaly/onnx/bundle-scorer') as typeof import('../core/anomaly/onnx/bundle-scorer');
+        const { BundleScorer: Scorer } = require('../core/anomaly/onnx/bundle-scorer') as ScorerModule;
         // shape checked by the scorer's constructor, which throws naming the bad bucket
         let powerBuckets: PowerBucket[] | undefined;
         if (def.powerBuckets && def.powerBuckets.trim()) powerBuckets = JSON.parse(def.powerBuckets) as PowerBucket[];
@@ -256,12 +307,16 @@ export = function (RED: NodeAPI) {
       return bundles.load().then(
         (r) => {
           for (const f of r.refused) node.warn(`moby-anomaly: model bundle ${f.path} refused: ${f.reason}`);
-          status.set({ fill: r.loaded.length ? 'green' : 'yellow', shape: 'ring', text: `${r.loaded.length} model(s)${r.refused.length ? `, ${r.refused.length} refused` : ''}` });
+          status.set({
+            fill: r.loaded.length ? 'green' : 'yellow',
+            shape: 'ring',
+            text: `${r.loaded.length} model(s)${r.refused.length ? `, ${r.refused.length} refused` : ''}`,
+          });
         },
         (err: Error) => {
           node.warn(`moby-anomaly: loading model bundles failed: ${err.message}`);
           status.set({ fill: 'red', shape: 'ring', text: 'no models' });
-        },
+        }
       );
     }
 
@@ -271,7 +326,11 @@ export = function (RED: NodeAPI) {
       const fill = incidents ? 'yellow' : 'green';
       const inc = method === 'onnx' ? '' : `, ${incidents} incident${incidents === 1 ? '' : 's'}`;
       const extra = `${fitsRunning ? `, ${fitsRunning} fitting` : ''}${evictions() ? `, ${evictions()} evicted` : ''}`;
-      status.set({ fill: rejected && !ok ? 'red' : fill, shape: 'dot', text: `${ok} scored, ${anomalies} anomalous point${anomalies === 1 ? '' : 's'}${inc}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}${extra}` });
+      status.set({
+        fill: rejected && !ok ? 'red' : fill,
+        shape: 'dot',
+        text: `${ok} scored, ${anomalies} anomalous point${anomalies === 1 ? '' : 's'}${inc}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}${extra}`,
+      });
     }
 
     function sendReject(msg: NodeMessage, send: SendFn, done: DoneFn, r: Reject): void {
@@ -346,7 +405,9 @@ export = function (RED: NodeAPI) {
             }
             installModel(state, model);
             dirty = true;
-            node.debug(`moby-anomaly: ${key} calibrated on ${state.features.length} features in ${Date.now() - started} ms (worker)`);
+            node.debug(
+              `moby-anomaly: ${key} calibrated on ${state.features.length} features in ${Date.now() - started} ms (worker)`
+            );
             persistSoon();
           },
           (err: Error) => {
@@ -354,7 +415,7 @@ export = function (RED: NodeAPI) {
             // start calibrating again rather than stay warming forever
             state.buffer = [];
             node.warn(`moby-anomaly: calibration of ${key} failed: ${err.message}`);
-          },
+          }
         )
         .finally(() => {
           fitting.delete(state);
@@ -372,18 +433,36 @@ export = function (RED: NodeAPI) {
       const numeric: Record<string, number> = {};
       for (const [f, v] of Object.entries(point.fields)) if (typeof v === 'number') numeric[f] = v;
       const equipmentId = point.tags.equipment_id || def.equipmentId;
-      if (!equipmentId) return sendReject(msg, send, done, reject('missing_equipment', 'tags.equipment_id is missing and no default equipment is configured', { device_id: deviceId, field: 'tags.equipment_id' }));
+      if (!equipmentId)
+        return sendReject(
+          msg,
+          send,
+          done,
+          reject('missing_equipment', 'tags.equipment_id is missing and no default equipment is configured', {
+            device_id: deviceId,
+            field: 'tags.equipment_id',
+          })
+        );
       // a power tag names the bucket directly; otherwise the scorer buckets the numeric power field
       const powerTag = def.powerField ? point.tags[def.powerField] : undefined;
       bundles!
-        .score({ key, equipmentId, power: typeof powerTag === 'string' && powerTag ? powerTag : undefined, fields: numeric, timestamp: point.timestamp })
+        .score({
+          key,
+          equipmentId,
+          power: typeof powerTag === 'string' && powerTag ? powerTag : undefined,
+          fields: numeric,
+          timestamp: point.timestamp,
+        })
         .then((r) => {
-          if (r.kind === 'reject') return sendReject(msg, send, done, reject(r.code, r.reason, { device_id: deviceId }));
+          if (r.kind === 'reject')
+            return sendReject(msg, send, done, reject(r.code, r.reason, { device_id: deviceId }));
           if (r.kind === 'warming') return sendResult(msg, send, done, warmingResult('onnx', r.have, r.need));
           if (r.rul) msg.rul = r.rul;
           sendResult(msg, send, done, onnxResult(r, cfg.criticalRatio));
         })
-        .catch((err: Error) => sendReject(msg, send, done, reject('model_error', err.message, { device_id: deviceId })));
+        .catch((err: Error) =>
+          sendReject(msg, send, done, reject('model_error', err.message, { device_id: deviceId }))
+        );
     }
 
     /** msg.topic control messages (messages.ts decides which and checks them). Returns true when handled. */
@@ -412,7 +491,11 @@ export = function (RED: NodeAPI) {
           else states.clear();
           counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
           persist();
-          status.set({ fill: 'grey', shape: 'ring', text: request.device ? `recalibrating ${request.device}` : 'recalibrating all' });
+          status.set({
+            fill: 'grey',
+            shape: 'ring',
+            text: request.device ? `recalibrating ${request.device}` : 'recalibrating all',
+          });
           done();
           return true;
         case 'sync':
@@ -428,16 +511,20 @@ export = function (RED: NodeAPI) {
       else handleStat(msg, send, done);
     }
 
-    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      countIn(TYPE);
-      if (configError) {
-        sendReject(msg, send, done, reject('no_model', `node is misconfigured: ${configError}`));
-        return;
-      }
-      if (loaded) return handle(msg, send, done);
-      // learned state is still being read from a persistent store: keep order, bounded
-      if (!early.offer(msg, send, done)) sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
-    }));
+    node.on(
+      'input',
+      eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
+        countIn(TYPE);
+        if (configError) {
+          sendReject(msg, send, done, reject('no_model', `node is misconfigured: ${configError}`));
+          return;
+        }
+        if (loaded) return handle(msg, send, done);
+        // learned state is still being read from a persistent store: keep order, bounded
+        if (!early.offer(msg, send, done))
+          sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
+      })
+    );
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;

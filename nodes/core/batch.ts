@@ -42,7 +42,7 @@ function runBatch(
   msg: { _msgid?: string; batch: Array<Record<string, unknown>> },
   send: SendLike,
   done: DoneLike,
-  handler: InputHandler<Record<string, unknown>>,
+  handler: InputHandler<Record<string, unknown>>
 ): void {
   const items = msg.batch;
   const envelope = { ...msg } as Record<string, unknown>; // what a batch output carries besides its items
@@ -81,7 +81,11 @@ function runBatch(
   const finish = () => {
     if (flushScheduled) flush(); // an item's output never trails the batch's completion
     if (!errors.length) return done();
-    done(errors.length === 1 ? errors[0] : new Error(`${errors.length} of ${items.length} items of the batch failed; first: ${errors[0].message}`));
+    done(
+      errors.length === 1
+        ? errors[0]
+        : new Error(`${errors.length} of ${items.length} items of the batch failed; first: ${errors[0].message}`)
+    );
   };
   const itemDone = (err?: Error) => {
     if (err) errors.push(err instanceof Error ? err : new Error(String(err)));
@@ -91,7 +95,10 @@ function runBatch(
   for (let i = 0; i < items.length; i++) {
     // an item that is not a message (a hand-made batch of bare values) is treated as one's payload
     const raw: unknown = items[i];
-    const item = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : { payload: raw };
+    const item =
+      typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+        ? (raw as Record<string, unknown>)
+        : { payload: raw };
     // an item carries the batch's message id: a node's error or log about an item names the message
     if (msg._msgid !== undefined) item._msgid = msg._msgid;
     let once = false;

@@ -35,7 +35,13 @@ export interface AnomalyResult {
    */
   alarm?: boolean;
   /** while alarm is true: why, its severity (by score and duration), how many points it has lasted */
-  incident?: { reason: 'persistent' | 'drift' | 'flatline' | 'noise'; severity: Severity; points: number; opened: boolean; feature?: string };
+  incident?: {
+    reason: 'persistent' | 'drift' | 'flatline' | 'noise';
+    severity: Severity;
+    points: number;
+    opened: boolean;
+    feature?: string;
+  };
 }
 
 export type DeviceState = 'UNKNOWN' | 'ONLINE' | 'OFFLINE' | 'TIMEOUT';

@@ -205,7 +205,8 @@ export function redactUrl(text: string): string {
     .replace(/([?&][^=&#\s]*(?:token|pass|pwd|secret|key|auth)[^=&#\s]*=)[^&#\s]*/gi, '$1***');
 }
 
-export type AuthResult = { ok: true } | { ok: false; status: 401 | 429; code: string; message: string; headers: Record<string, string> };
+export type AuthResult =
+  { ok: true } | { ok: false; status: 401 | 429; code: string; message: string; headers: Record<string, string> };
 
 /**
  * The bearer-token check every MOBY HTTP route shares. `tokens` empty means nothing was configured: the
@@ -213,17 +214,40 @@ export type AuthResult = { ok: true } | { ok: false; status: 401 | 429; code: st
  * Failures are counted per `client` (the remote address); a client over the limit gets 429 and its token
  * is not even compared.
  */
-export function authorize(h: Headers, tokens: string[], o: { open?: boolean; client?: string; limiter?: FailureLimiter } = {}): AuthResult {
+export function authorize(
+  h: Headers,
+  tokens: string[],
+  o: { open?: boolean; client?: string; limiter?: FailureLimiter } = {}
+): AuthResult {
   if (!tokens.length) {
     if (o.open) return { ok: true };
-    return { ok: false, status: 401, code: 'unauthorized', message: 'no API token is configured on the server: set one (MOBY_API_TOKEN, or the moby-alert node\'s API token)', headers: { 'WWW-Authenticate': 'Bearer realm="moby"' } };
+    return {
+      ok: false,
+      status: 401,
+      code: 'unauthorized',
+      message: "no API token is configured on the server: set one (MOBY_API_TOKEN, or the moby-alert node's API token)",
+      headers: { 'WWW-Authenticate': 'Bearer realm="moby"' },
+    };
   }
   const client = o.client ?? '';
   const wait = o.limiter ? o.limiter.retryAfter(client) : 0;
-  if (wait > 0) return { ok: false, status: 429, code: 'too_many_requests', message: `too many failed authentications; retry in ${wait} s`, headers: { 'Retry-After': String(wait) } };
+  if (wait > 0)
+    return {
+      ok: false,
+      status: 429,
+      code: 'too_many_requests',
+      message: `too many failed authentications; retry in ${wait} s`,
+      headers: { 'Retry-After': String(wait) },
+    };
   if (anyTokenMatches(bearerToken(h), tokens)) return { ok: true };
   o.limiter?.fail(client);
-  return { ok: false, status: 401, code: 'unauthorized', message: 'missing or wrong bearer token', headers: { 'WWW-Authenticate': 'Bearer realm="moby"' } };
+  return {
+    ok: false,
+    status: 401,
+    code: 'unauthorized',
+    message: 'missing or wrong bearer token',
+    headers: { 'WWW-Authenticate': 'Bearer realm="moby"' },
+  };
 }
 
 /** Host name of a Host header ("[::1]:1880" → "::1", "Localhost:1880" → "localhost"). */
@@ -249,8 +273,15 @@ export function adminVerdict(h: Headers, o: { allowedOrigins?: string[]; allowed
   const hosts = o.allowedHosts ?? [];
   if (hosts.length) {
     const name = hostName(header(h, 'host'));
-    if (!name || !hosts.includes(name)) return { ok: false, status: 421, code: 'host_not_allowed', message: 'this server is not reached under that host name' };
+    if (!name || !hosts.includes(name))
+      return {
+        ok: false,
+        status: 421,
+        code: 'host_not_allowed',
+        message: 'this server is not reached under that host name',
+      };
   }
-  if (classifyOrigin(h, o.allowedOrigins ?? []) === 'foreign') return { ok: false, status: 403, code: 'forbidden_origin', message: 'requests from other web origins are refused' };
+  if (classifyOrigin(h, o.allowedOrigins ?? []) === 'foreign')
+    return { ok: false, status: 403, code: 'forbidden_origin', message: 'requests from other web origins are refused' };
   return { ok: true };
 }

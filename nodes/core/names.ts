@@ -46,7 +46,11 @@ function problem(s: string, max: number, spaces: boolean): string | null {
     if (c < 128) {
       const a = ASCII[c];
       if (a === 1 || (a === 2 && spaces)) continue;
-      return c === 0x20 ? 'contains a space' : c < 0x20 || c === 0x7f ? `contains control character U+${hex(c)}` : `contains "${String.fromCharCode(c)}"`;
+      return c === 0x20
+        ? 'contains a space'
+        : c < 0x20 || c === 0x7f
+          ? `contains control character U+${hex(c)}`
+          : `contains "${String.fromCharCode(c)}"`;
     }
     unicode = true;
   }

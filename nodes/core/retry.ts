@@ -16,7 +16,12 @@ export interface RetryPolicy {
 }
 
 /** Delay before retry number `attempt` (1-based); a Retry-After from the server wins when present. */
-export function retryDelay(attempt: number, policy: RetryPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
+export function retryDelay(
+  attempt: number,
+  policy: RetryPolicy,
+  retryAfterMs?: number,
+  random: () => number = Math.random
+): number {
   if (retryAfterMs !== undefined && retryAfterMs > 0) return Math.min(retryAfterMs, policy.maxRetryAfterMs);
   const base = Math.min(policy.maxMs, policy.initialMs * Math.pow(policy.factor, Math.max(0, attempt - 1)));
   return Math.max(0, Math.round(base * (1 + policy.jitter * (2 * random() - 1))));

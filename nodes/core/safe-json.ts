@@ -31,7 +31,10 @@ function utf8Length(text: string): number {
  * Byte cap and JSON.parse only, without the structural walk: for callers (normalize) that enforce the
  * depth/key/forbidden-key/number rules in their own single pass over the value (see checkValue).
  */
-export function parseJsonText(input: string | Buffer | Uint8Array, maxBytes: number = DEFAULT_LIMITS.maxBytes): SafeResult<unknown> {
+export function parseJsonText(
+  input: string | Buffer | Uint8Array,
+  maxBytes: number = DEFAULT_LIMITS.maxBytes
+): SafeResult<unknown> {
   let text: string;
   if (typeof input === 'string') {
     // a JS string's UTF-8 size is at most 3 bytes per UTF-16 unit: skip the exact count when clearly small
@@ -40,7 +43,8 @@ export function parseJsonText(input: string | Buffer | Uint8Array, maxBytes: num
     }
     text = input;
   } else {
-    if (input.byteLength > maxBytes) return fail('too_large', `payload is ${input.byteLength} bytes, limit ${maxBytes}`);
+    if (input.byteLength > maxBytes)
+      return fail('too_large', `payload is ${input.byteLength} bytes, limit ${maxBytes}`);
     text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
   }
   try {
@@ -51,7 +55,10 @@ export function parseJsonText(input: string | Buffer | Uint8Array, maxBytes: num
 }
 
 /** Parses text (or a Buffer) as JSON within the limits. */
-export function parseJsonSafe<T = unknown>(input: string | Buffer | Uint8Array, limits: JsonLimits = {}): SafeResult<T> {
+export function parseJsonSafe<T = unknown>(
+  input: string | Buffer | Uint8Array,
+  limits: JsonLimits = {}
+): SafeResult<T> {
   const parsed = parseJsonText(input, limits.maxBytes ?? DEFAULT_LIMITS.maxBytes);
   if (!parsed.ok) return parsed;
   const bad = checkValue(parsed.value, limits);
@@ -66,7 +73,9 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
   const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
   const maxKeys = limits.maxKeys ?? DEFAULT_LIMITS.maxKeys;
   if (typeof value !== 'object' || value === null) {
-    return typeof value === 'number' && !Number.isFinite(value) ? { code: 'bad_number', reason: 'number is not finite' } : null;
+    return typeof value === 'number' && !Number.isFinite(value)
+      ? { code: 'bad_number', reason: 'number is not finite' }
+      : null;
   }
   let keys = 0;
   // explicit stack of [value, depth, path] instead of recursion: depth is capped anyway, but a caller may
@@ -74,24 +83,33 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
   const stack: Array<[object, number, string]> = [[value as object, 1, '']];
   while (stack.length) {
     const [node, depth, path] = stack.pop()!;
-    if (depth > maxDepth) return { code: 'too_deep', reason: `nesting deeper than ${maxDepth} at ${path || '(root)'}`, field: path || undefined };
+    if (depth > maxDepth)
+      return {
+        code: 'too_deep',
+        reason: `nesting deeper than ${maxDepth} at ${path || '(root)'}`,
+        field: path || undefined,
+      };
     if (Array.isArray(node)) {
       keys += node.length;
-      if (keys > maxKeys) return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
+      if (keys > maxKeys)
+        return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
       for (let i = 0; i < node.length; i++) {
         const v = node[i];
         if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, `${path}[${i}]`]);
-        else if (typeof v === 'number' && !Number.isFinite(v)) return { code: 'bad_number', reason: `non-finite number at ${path}[${i}]`, field: `${path}[${i}]` };
+        else if (typeof v === 'number' && !Number.isFinite(v))
+          return { code: 'bad_number', reason: `non-finite number at ${path}[${i}]`, field: `${path}[${i}]` };
       }
     } else {
       for (const k in node) {
         if (!Object.prototype.hasOwnProperty.call(node, k)) continue;
-        if (++keys > maxKeys) return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
+        if (++keys > maxKeys)
+          return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
         const p = path ? `${path}.${k}` : k;
         if (FORBIDDEN_KEYS.has(k)) return { code: 'forbidden_key', reason: `forbidden key "${k}" at ${p}`, field: p };
         const v = (node as Record<string, unknown>)[k];
         if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, p]);
-        else if (typeof v === 'number' && !Number.isFinite(v)) return { code: 'bad_number', reason: `non-finite number at ${p}`, field: p };
+        else if (typeof v === 'number' && !Number.isFinite(v))
+          return { code: 'bad_number', reason: `non-finite number at ${p}`, field: p };
       }
     }
   }

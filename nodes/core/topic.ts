@@ -70,7 +70,12 @@ export class TopicPattern {
   }
 
   /** @internal used by parseTopicPattern */
-  static fromParts(source: string, literals: (string | null)[], captures: (string | null)[], rest: boolean): TopicPattern {
+  static fromParts(
+    source: string,
+    literals: (string | null)[],
+    captures: (string | null)[],
+    rest: boolean
+  ): TopicPattern {
     return new TopicPattern(source, literals, captures, rest);
   }
 
@@ -120,7 +125,8 @@ export class TopicPattern {
 export function parseTopicPattern(source: string): TopicPattern | string {
   const where = `topic pattern "${source.length > 80 ? `${source.slice(0, 80)}…` : source}"`;
   if (source.trim() === '') return 'empty topic pattern';
-  if (source.length > MAX_PATTERN_LENGTH) return `${where} is ${source.length} characters long, limit ${MAX_PATTERN_LENGTH}`;
+  if (source.length > MAX_PATTERN_LENGTH)
+    return `${where} is ${source.length} characters long, limit ${MAX_PATTERN_LENGTH}`;
   if (source.includes('\u0000')) return `${where} contains U+0000, which MQTT forbids in topics`;
   const levels = source.split('/');
   const rest = levels[levels.length - 1] === '#';
@@ -132,9 +138,12 @@ export function parseTopicPattern(source: string): TopicPattern | string {
     const level = levels[i];
     const at = `${where}, level ${i + 1} "${level}"`;
     if (level === '#' || (level.includes('#') && !level.startsWith('+'))) {
-      return level === '#' ? `${at}: '#' only as the whole last level (it must be the last level)` : `${at}: wildcards must fill a whole level ('+', '+name' or a final '#')`;
+      return level === '#'
+        ? `${at}: '#' only as the whole last level (it must be the last level)`
+        : `${at}: wildcards must fill a whole level ('+', '+name' or a final '#')`;
     }
-    if (level === '{device_id}') return `${at}: write +device_id (the {device_id} form is the old device-health syntax)`;
+    if (level === '{device_id}')
+      return `${at}: write +device_id (the {device_id} form is the old device-health syntax)`;
     if (level.startsWith('+')) {
       const name = level.slice(1);
       if (name === '') {
@@ -142,7 +151,8 @@ export function parseTopicPattern(source: string): TopicPattern | string {
         captures.push(null);
         continue;
       }
-      if (!CAPTURE_NAME.test(name)) return `${at}: after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level`;
+      if (!CAPTURE_NAME.test(name))
+        return `${at}: after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level`;
       if (FORBIDDEN_KEYS.has(name)) return `${at}: "${name}" cannot be a tag name`;
       if (seen.has(name)) return `${at}: +${name} appears twice`;
       seen.add(name);
@@ -169,7 +179,10 @@ export function topicValueProblem(name: string, value: string, limits: TopicValu
 }
 
 /** The first captured value (in level order) that is unusable, with why; empty values are skipped. */
-export function captureProblem(captures: Record<string, string>, limits: TopicValueLimits = {}): { name: string; problem: string } | null {
+export function captureProblem(
+  captures: Record<string, string>,
+  limits: TopicValueLimits = {}
+): { name: string; problem: string } | null {
   for (const name of Object.keys(captures)) {
     const value = captures[name];
     if (value === '') continue;
@@ -180,7 +193,11 @@ export function captureProblem(captures: Record<string, string>, limits: TopicVa
 }
 
 /** captureProblem for the levels of a matching topic (TopicPattern.levels), without building the captures. */
-export function levelsProblem(pattern: TopicPattern, levels: readonly string[], limits: TopicValueLimits = {}): { name: string; problem: string } | null {
+export function levelsProblem(
+  pattern: TopicPattern,
+  levels: readonly string[],
+  limits: TopicValueLimits = {}
+): { name: string; problem: string } | null {
   const { names, nameLevels } = pattern;
   for (let i = 0; i < names.length; i++) {
     const value = levels[nameLevels[i]];

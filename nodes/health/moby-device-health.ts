@@ -108,7 +108,8 @@ export = function (RED: NodeAPI) {
       });
       const knownIds = new Set(known.map((k) => k.device_id));
       const keyring = def.keyring ? (RED.nodes.getNode(def.keyring) as unknown as KeyringConfigNode | null) : null;
-      if (def.keyring && !keyring) node.warn('the selected moby-keyring config node is missing: only proven and known devices may send wills');
+      if (def.keyring && !keyring)
+        node.warn('the selected moby-keyring config node is missing: only proven and known devices may send wills');
       trust = new StatusTrust({
         mode: def.statusTrust === 'broker' ? 'broker' : 'proven',
         maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
@@ -118,13 +119,16 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.error(`configuration: ${(err as Error).message}`);
       node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
-      node.on('input', (_msg: NodeMessage, _send: SendFn, done: DoneFn) => done(new Error(`${TYPE} is misconfigured: ${(err as Error).message}`)));
+      node.on('input', (_msg: NodeMessage, _send: SendFn, done: DoneFn) =>
+        done(new Error(`${TYPE} is misconfigured: ${(err as Error).message}`))
+      );
       return;
     }
 
     const useRedis = def.store === 'redis';
     const redisNode = useRedis && def.redis ? (RED.nodes.getNode(def.redis) as RedisConfigNode | null) : null;
-    if (useRedis && !redisNode) node.warn('store is Redis but no moby-redis config node is selected: using memory only');
+    if (useRedis && !redisNode)
+      node.warn('store is Redis but no moby-redis config node is selected: using memory only');
     const contextStore = (def.contextStore || '').trim() || undefined;
     const persist = def.persist !== false;
     let dirty = false;
@@ -154,24 +158,43 @@ export = function (RED: NodeAPI) {
       const evicted = table.evictions ? ` · ${table.evictions} evicted` : '';
       const text = `${c.ONLINE} online · ${c.OFFLINE} offline · ${c.TIMEOUT} timeout · ${c.UNKNOWN} unknown${evicted}`;
       if (service?.shared && !service.storeUp) {
-        status.set({ fill: service.storeEverUp ? 'red' : 'yellow', shape: 'ring', text: `${text} · ${service.storeEverUp ? 'redis down, memory only' : 'connecting to redis'}` });
+        status.set({
+          fill: service.storeEverUp ? 'red' : 'yellow',
+          shape: 'ring',
+          text: `${text} · ${service.storeEverUp ? 'redis down, memory only' : 'connecting to redis'}`,
+        });
       } else {
         status.set({ fill: c.OFFLINE + c.TIMEOUT > 0 ? 'yellow' : 'green', shape: 'dot', text });
       }
     }
 
-    const unregisterTrustGauge = provideGauge('moby_health_proven_devices', 'Devices moby-device-health accepts unsigned wills/status from (proven by signed data)', [], () => [{ labels: {}, value: trust.provenIds().length }]);
-    const unregisterGauge = provideGauge('moby_devices', 'Devices known to moby-device-health by state', ['state'], () =>
-      Object.entries(table.stateCounts()).map(([state, value]) => ({ labels: { state }, value })),
+    const unregisterTrustGauge = provideGauge(
+      'moby_health_proven_devices',
+      'Devices moby-device-health accepts unsigned wills/status from (proven by signed data)',
+      [],
+      () => [{ labels: {}, value: trust.provenIds().length }]
+    );
+    const unregisterGauge = provideGauge(
+      'moby_devices',
+      'Devices known to moby-device-health by state',
+      ['state'],
+      () => Object.entries(table.stateCounts()).map(([state, value]) => ({ labels: { state }, value }))
     );
     const unregisterSource = registerDeviceSource(node.id, () =>
       table.snapshot().map((r): DeviceRow => {
         const id = unscopeHealthId(r.device_id);
-        const row: DeviceRow = { device_id: id.device_id, state: r.state, since: r.since, last_seen: r.last_seen, reason: r.reason, timeout_ms: r.timeout_ms };
+        const row: DeviceRow = {
+          device_id: id.device_id,
+          state: r.state,
+          since: r.since,
+          last_seen: r.last_seen,
+          reason: r.reason,
+          timeout_ms: r.timeout_ms,
+        };
         if (id.tenant !== undefined) row.tenant = id.tenant;
         if (r.equipment_id !== undefined) row.equipment_id = r.equipment_id;
         return row;
-      }),
+      })
     );
 
     function handle(msg: NodeMessage, send: SendFn, done: DoneFn): void {
@@ -243,10 +266,13 @@ export = function (RED: NodeAPI) {
     // inputs that arrive before the persisted table is loaded wait for it (bounded)
     const early = new EarlyQueue();
     let loaded = false;
-    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (loaded) return handle(msg, send, done);
-      if (!early.offer(msg, send, done)) done(new Error('device table still loading from context, input dropped'));
-    }));
+    node.on(
+      'input',
+      eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
+        if (loaded) return handle(msg, send, done);
+        if (!early.offer(msg, send, done)) done(new Error('device table still loading from context, input dropped'));
+      })
+    );
 
     let sweepTimer: NodeJS.Timeout | null = null;
     let persistTimer: NodeJS.Timeout | null = null;
@@ -274,10 +300,16 @@ export = function (RED: NodeAPI) {
       if (persisted !== undefined && persisted !== null) {
         const restored = table.restore(persisted);
         if (typeof restored === 'string') node.warn(`ignored persisted device table: ${restored}`);
-        else if (table.evictions) node.warn(`persisted device table holds more devices than the bound (${table.maxDevices}): kept the ${table.deviceCount} most recently active`);
+        else if (table.evictions)
+          node.warn(
+            `persisted device table holds more devices than the bound (${table.maxDevices}): kept the ${table.deviceCount} most recently active`
+          );
       }
       for (const k of known) table.register(k.device_id, k.equipment_id);
-      if (known.length > table.maxDevices) node.warn(`${known.length} known devices but the bound is ${table.maxDevices}: the least recently active ones are evicted`);
+      if (known.length > table.maxDevices)
+        node.warn(
+          `${known.length} known devices but the bound is ${table.maxDevices}: the least recently active ones are evicted`
+        );
       countEvictions();
       service = new HealthService({
         table,
@@ -297,9 +329,12 @@ export = function (RED: NodeAPI) {
         service!.sweep().then(showStatus, (err: Error) => node.warn(`sweep failed: ${err.message}`));
       }, sweepMs);
       if (persist) {
-        persistTimer = setInterval(() => {
-          if (dirty || provenDirty) save();
-        }, num(def.persistInterval, 10, 1) * 1000);
+        persistTimer = setInterval(
+          () => {
+            if (dirty || provenDirty) save();
+          },
+          num(def.persistInterval, 10, 1) * 1000
+        );
       }
       // devices that went silent while Node-RED was down are reported at once, not one sweep later; on
       // the next turn of the event loop, once the flow's other nodes exist to receive the events

@@ -22,7 +22,6 @@ interface RedisCredentials {
   password?: string;
 }
 
-
 export = function (RED: NodeAPI) {
   function RedisConfig(this: Node<RedisCredentials>, def: RedisDef) {
     RED.nodes.createNode(this, def);
@@ -66,7 +65,11 @@ export = function (RED: NodeAPI) {
       if (!client) {
         if (url) {
           const { host: _h, port: _p, db: _d, username: _u, password: _w, ...rest } = options;
-          client = new Redis(url, { ...rest, ...(node.credentials.username ? { username: node.credentials.username } : {}), ...(node.credentials.password ? { password: node.credentials.password } : {}) });
+          client = new Redis(url, {
+            ...rest,
+            ...(node.credentials.username ? { username: node.credentials.username } : {}),
+            ...(node.credentials.password ? { password: node.credentials.password } : {}),
+          });
         } else client = new Redis(options);
         let reported = false;
         client.on('error', (err: Error) => {

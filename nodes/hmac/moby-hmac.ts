@@ -10,7 +10,15 @@ import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
-import { countEvent, countIn, countOut, countRejected, countTenant, countTenantRejected, provideGauge } from '../lib/metrics';
+import {
+  countEvent,
+  countIn,
+  countOut,
+  countRejected,
+  countTenant,
+  countTenantRejected,
+  provideGauge,
+} from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
 import { numberSetting as num, userDirPath } from '../lib/settings';
@@ -108,7 +116,10 @@ function loadKeyring(RED: NodeAPI, def: KeyringDef, creds: KeyringCreds): { ring
     try {
       text = fs.readFileSync(full, 'utf8');
     } catch (err) {
-      throw new Error(`cannot read keys file ${full}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`, { cause: err });
+      throw new Error(
+        `cannot read keys file ${full}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`,
+        { cause: err }
+      );
     }
     try {
       ring.load(text);
@@ -170,11 +181,15 @@ export = function (RED: NodeAPI) {
         self.problem = null;
         loaded = true;
         const d = ring.describe();
-        self.log(`keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`);
-        if (d.devices === 0 && d.masters.length === 0 && !d.tenants?.length && !(def.tenantKeysDir || '').trim()) self.warn('keyring has no keys: every message will be rejected as unknown_device');
+        self.log(
+          `keyring: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''} from ${sources.join(', ') || 'nothing'}`
+        );
+        if (d.devices === 0 && d.masters.length === 0 && !d.tenants?.length && !(def.tenantKeysDir || '').trim())
+          self.warn('keyring has no keys: every message will be rejected as unknown_device');
       } catch (err) {
         // once loaded, a bad edit of the watched file must not take the fleet offline: keep the last good keys
-        if (loaded) self.error(`keys changed but could not be loaded, keeping the previous keys: ${(err as Error).message}`);
+        if (loaded)
+          self.error(`keys changed but could not be loaded, keeping the previous keys: ${(err as Error).message}`);
         else {
           self.problem = (err as Error).message;
           self.error(`keyring not loaded: ${self.problem}`);
@@ -193,7 +208,10 @@ export = function (RED: NodeAPI) {
       try {
         files = scanTenantDir(tenantDir as string);
       } catch (err) {
-        if (first) self.error(`tenant keys directory ${tenantDir}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`);
+        if (first)
+          self.error(
+            `tenant keys directory ${tenantDir}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`
+          );
         return;
       }
       for (const [tenant, stamp] of files) {
@@ -204,9 +222,13 @@ export = function (RED: NodeAPI) {
           tenantRings.set(tenant, ring);
           self.ring.setTenant(tenant, ring);
           const d = ring.describe();
-          self.log(`keyring: tenant ${tenant}: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''}`);
+          self.log(
+            `keyring: tenant ${tenant}: ${d.devices} device(s), ${d.keys} key(s)${d.masters.length ? `, master ${d.masters.join(', ')}` : ''}`
+          );
         } catch (err) {
-          self.error(`keys of tenant ${tenant} not loaded${tenantRings.has(tenant) ? ', keeping its previous keys' : ''}: ${(err as Error).message}`);
+          self.error(
+            `keys of tenant ${tenant} not loaded${tenantRings.has(tenant) ? ', keeping its previous keys' : ''}: ${(err as Error).message}`
+          );
         }
       }
       for (const tenant of [...tenantStamps.keys()]) {
@@ -298,7 +320,9 @@ export = function (RED: NodeAPI) {
           tenantJournals.push(j);
         } catch (err) {
           tj = null;
-          node.error(`replay journal ${file} of tenant ${tenant}: ${(err as Error).message}; its replay cache is kept in memory only`);
+          node.error(
+            `replay journal ${file} of tenant ${tenant}: ${(err as Error).message}; its replay cache is kept in memory only`
+          );
         }
       }
       return cache;
@@ -325,10 +349,13 @@ export = function (RED: NodeAPI) {
     }
     if (verifier && wantFile) {
       const userDir = RED.settings.userDir;
-      const rel = (def.replayFile || '').trim() || path.join('moby-replay', `${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.log`);
+      const rel =
+        (def.replayFile || '').trim() || path.join('moby-replay', `${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.log`);
       if (!path.isAbsolute(rel) && !userDir) {
         // no user directory (embedded runtimes): say so rather than pretend restarts are covered
-        node.warn('replay cache kept in memory only: no Node-RED user directory for its journal (set replayFile to an absolute path)');
+        node.warn(
+          'replay cache kept in memory only: no Node-RED user directory for its journal (set replayFile to an absolute path)'
+        );
       } else {
         const file = path.isAbsolute(rel) ? rel : path.join(userDir as string, rel);
         journalFile = file;
@@ -337,7 +364,10 @@ export = function (RED: NodeAPI) {
           sink = (line) => j.record(line);
           const { loaded } = j.open(nowSeconds());
           journal = j;
-          if (loaded) node.log(`replay cache: ${verifier.nonces.size} nonce(s) of ${verifier.nonces.deviceCount} device(s) restored from ${file}`);
+          if (loaded)
+            node.log(
+              `replay cache: ${verifier.nonces.size} nonce(s) of ${verifier.nonces.deviceCount} device(s) restored from ${file}`
+            );
         } catch (err) {
           // without its journal a restart would reopen replays: refuse to verify rather than run unprotected
           sink = undefined;
@@ -351,9 +381,17 @@ export = function (RED: NodeAPI) {
     }
     const active = verifier;
     // only verified tenants reach the bucket: a forged topic cannot spend another tenant's budget
-    const tenantRate = new TenantRateLimiter({ ratePerSec: num(def.tenantRate, DEFAULT_TENANT_RATE, 0), burst: num(def.tenantBurst, DEFAULT_TENANT_BURST, 1) });
+    const tenantRate = new TenantRateLimiter({
+      ratePerSec: num(def.tenantRate, DEFAULT_TENANT_RATE, 0),
+      burst: num(def.tenantBurst, DEFAULT_TENANT_BURST, 1),
+    });
     const unregister = active
-      ? provideGauge('moby_hmac_nonce_cache_entries', 'Nonces remembered by hmac-verify nodes for replay detection', [], () => [{ labels: {}, value: active.nonces.size }])
+      ? provideGauge(
+          'moby_hmac_nonce_cache_entries',
+          'Nonces remembered by hmac-verify nodes for replay detection',
+          [],
+          () => [{ labels: {}, value: active.nonces.size }]
+        )
       : () => undefined;
     if (active) node.status({ fill: 'grey', shape: 'ring', text: 'waiting' });
 
@@ -373,9 +411,15 @@ export = function (RED: NodeAPI) {
         } catch (err) {
           // fail open, loudly: stopping all telemetry because the disk is full would be worse; a restart
           // before the journal works again may accept a replay of these messages
-          node.error(`replay journal write failed, passing ${out.length} message(s) unjournaled: ${(err as Error).message}`);
+          node.error(
+            `replay journal write failed, passing ${out.length} message(s) unjournaled: ${(err as Error).message}`
+          );
           countEvent(VERIFY, 'journal_error', out.length);
-          status.set({ fill: 'red', shape: 'ring', text: `replay journal: ${(err as NodeJS.ErrnoException).code || 'error'}` });
+          status.set({
+            fill: 'red',
+            shape: 'ring',
+            text: `replay journal: ${(err as NodeJS.ErrnoException).code || 'error'}`,
+          });
         }
       }
       for (const [msg, send, done] of out) {
@@ -384,61 +428,84 @@ export = function (RED: NodeAPI) {
       }
     };
 
-    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      countIn(VERIFY);
-      const unavailable = active ? unusable(cfg) : setupError ?? new Error('verifier not ready');
-      if (!active || unavailable) {
-        done(unavailable ?? new Error('verifier not ready'));
-        return;
-      }
-      // only the boolean set by the MQTT source from the DUP flag counts (see docs/signing.md, "Redelivery")
-      const r = active.verify({ payload: msg.payload, userProperties: msg.userProperties, topic: msg.topic, redelivered: msg.redelivered === true });
-      const moby = withoutClaims(msg);
-      if (r.ok && r.tenant !== undefined && !tenantRate.take(r.tenant)) {
-        // over its tenant's rate: refused (and settled upstream as deliberately rejected), see tenant-rate.ts
-        rejected++;
-        msg.moby = moby;
-        withReject(msg, { code: 'tenant_rate', reason: `tenant ${r.tenant} is over its rate bound (${tenantRate.describe()})`, device_id: r.deviceId, field: 'tenant' });
-        countRejected(VERIFY, 'tenant_rate');
-        countTenantRejected(VERIFY, r.tenant, 'tenant_rate');
-      } else if (r.ok) {
-        passed++;
-        msg.payload = r.body;
-        moby.device_id = r.deviceId;
-        if (r.tenant !== undefined) {
-          moby.tenant = r.tenant;
-          countTenant(VERIFY, r.tenant);
+    node.on(
+      'input',
+      eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
+        countIn(VERIFY);
+        const unavailable = active ? unusable(cfg) : (setupError ?? new Error('verifier not ready'));
+        if (!active || unavailable) {
+          done(unavailable ?? new Error('verifier not ready'));
+          return;
         }
-        moby.auth = r.redelivered ? { kid: r.kid, ts: r.ts, verified: true, redelivered: true } : { kid: r.kid, ts: r.ts, verified: true };
-        msg.moby = moby;
-        countOut(VERIFY);
-        if (r.redelivered) countEvent(VERIFY, 'redelivered');
-      } else {
-        rejected++;
-        // the device id of a reject is only claimed, so it stays inside moby.reject
-        msg.moby = moby;
-        withReject(msg, r.reject);
-        countRejected(VERIFY, r.reject.code);
-      }
-      // withReject replaces msg.moby, so the verdict is read from the message, not the local copy
-      const refused = (msg.moby as { reject?: Reject }).reject;
-      if (!journal || journal.lastError === null) status.set({ fill: refused ? 'yellow' : 'green', shape: 'dot', text: `✓ ${passed}  ✗ ${rejected}${refused ? ` (${refused.code})` : ''}` });
-      if (refused) {
-        send([null, msg]);
-        done();
-      } else if (journal && (journal.hasPending || (tenantJournals.length > 0 && tenantJournals.some((j) => j.hasPending)))) {
-        batch.push([msg, send, done]);
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(commit);
+        // only the boolean set by the MQTT source from the DUP flag counts (see docs/signing.md, "Redelivery")
+        const r = active.verify({
+          payload: msg.payload,
+          userProperties: msg.userProperties,
+          topic: msg.topic,
+          redelivered: msg.redelivered === true,
+        });
+        const moby = withoutClaims(msg);
+        if (r.ok && r.tenant !== undefined && !tenantRate.take(r.tenant)) {
+          // over its tenant's rate: refused (and settled upstream as deliberately rejected), see tenant-rate.ts
+          rejected++;
+          msg.moby = moby;
+          withReject(msg, {
+            code: 'tenant_rate',
+            reason: `tenant ${r.tenant} is over its rate bound (${tenantRate.describe()})`,
+            device_id: r.deviceId,
+            field: 'tenant',
+          });
+          countRejected(VERIFY, 'tenant_rate');
+          countTenantRejected(VERIFY, r.tenant, 'tenant_rate');
+        } else if (r.ok) {
+          passed++;
+          msg.payload = r.body;
+          moby.device_id = r.deviceId;
+          if (r.tenant !== undefined) {
+            moby.tenant = r.tenant;
+            countTenant(VERIFY, r.tenant);
+          }
+          moby.auth = r.redelivered
+            ? { kid: r.kid, ts: r.ts, verified: true, redelivered: true }
+            : { kid: r.kid, ts: r.ts, verified: true };
+          msg.moby = moby;
+          countOut(VERIFY);
+          if (r.redelivered) countEvent(VERIFY, 'redelivered');
+        } else {
+          rejected++;
+          // the device id of a reject is only claimed, so it stays inside moby.reject
+          msg.moby = moby;
+          withReject(msg, r.reject);
+          countRejected(VERIFY, r.reject.code);
         }
-      } else if (batch.length) {
-        batch.push([msg, send, done]); // keeps order behind messages still waiting for their write
-      } else {
-        send([msg, null]);
-        done();
-      }
-    }));
+        // withReject replaces msg.moby, so the verdict is read from the message, not the local copy
+        const refused = (msg.moby as { reject?: Reject }).reject;
+        if (!journal || journal.lastError === null)
+          status.set({
+            fill: refused ? 'yellow' : 'green',
+            shape: 'dot',
+            text: `✓ ${passed}  ✗ ${rejected}${refused ? ` (${refused.code})` : ''}`,
+          });
+        if (refused) {
+          send([null, msg]);
+          done();
+        } else if (
+          journal &&
+          (journal.hasPending || (tenantJournals.length > 0 && tenantJournals.some((j) => j.hasPending)))
+        ) {
+          batch.push([msg, send, done]);
+          if (!scheduled) {
+            scheduled = true;
+            setImmediate(commit);
+          }
+        } else if (batch.length) {
+          batch.push([msg, send, done]); // keeps order behind messages still waiting for their write
+        } else {
+          send([msg, null]);
+          done();
+        }
+      })
+    );
 
     node.on('close', (_removed: boolean, done: () => void) => {
       if (batch.length) commit();
@@ -491,7 +558,11 @@ export = function (RED: NodeAPI) {
         body = typeof p === 'string' ? p : p.toString('utf8');
         const r = parseJsonSafe(body);
         if (!r.ok) {
-          rejectMsg(msg, send, { code: 'malformed', reason: `payload: ${r.reject.reason}`, field: r.reject.field ? `payload.${r.reject.field}` : 'payload' });
+          rejectMsg(msg, send, {
+            code: 'malformed',
+            reason: `payload: ${r.reject.reason}`,
+            field: r.reject.field ? `payload.${r.reject.field}` : 'payload',
+          });
           done();
           return;
         }
@@ -499,7 +570,11 @@ export = function (RED: NodeAPI) {
       } else {
         const bad = checkValue(p);
         if (bad) {
-          rejectMsg(msg, send, { code: 'malformed', reason: `payload: ${bad.reason}`, field: bad.field ? `payload.${bad.field}` : 'payload' });
+          rejectMsg(msg, send, {
+            code: 'malformed',
+            reason: `payload: ${bad.reason}`,
+            field: bad.field ? `payload.${bad.field}` : 'payload',
+          });
           done();
           return;
         }
@@ -507,26 +582,48 @@ export = function (RED: NodeAPI) {
         body = JSON.stringify(p);
       }
       if (!isPlainObject(parsed)) {
-        rejectMsg(msg, send, { code: 'malformed', reason: 'payload must be a JSON object (telemetry)', field: 'payload' });
+        rejectMsg(msg, send, {
+          code: 'malformed',
+          reason: 'payload must be a JSON object (telemetry)',
+          field: 'payload',
+        });
         done();
         return;
       }
       const moby = isPlainObject(msg.moby) ? msg.moby : {};
-      const deviceId = fixedDevice || (typeof moby.device_id === 'string' ? moby.device_id : '') || (typeof parsed.device_id === 'string' ? parsed.device_id : '');
+      const deviceId =
+        fixedDevice ||
+        (typeof moby.device_id === 'string' ? moby.device_id : '') ||
+        (typeof parsed.device_id === 'string' ? parsed.device_id : '');
       if (!DEVICE_ID_PATTERN.test(deviceId)) {
-        rejectMsg(msg, send, { code: 'malformed', reason: deviceId ? `device id "${deviceId.slice(0, 40)}" must be 1-128 chars of [A-Za-z0-9_.:-]` : 'no device id: set it on the node, in msg.moby.device_id or payload.device_id', field: 'device_id' });
+        rejectMsg(msg, send, {
+          code: 'malformed',
+          reason: deviceId
+            ? `device id "${deviceId.slice(0, 40)}" must be 1-128 chars of [A-Za-z0-9_.:-]`
+            : 'no device id: set it on the node, in msg.moby.device_id or payload.device_id',
+          field: 'device_id',
+        });
         done();
         return;
       }
       const tenant = fixedTenant ?? (typeof moby.tenant === 'string' && moby.tenant ? moby.tenant : undefined);
       if (tenant !== undefined && !TENANT_PATTERN.test(tenant)) {
-        rejectMsg(msg, send, { code: 'malformed', reason: 'tenant must be 1-64 chars of [A-Za-z0-9_-]', device_id: deviceId, field: 'tenant' });
+        rejectMsg(msg, send, {
+          code: 'malformed',
+          reason: 'tenant must be 1-64 chars of [A-Za-z0-9_-]',
+          device_id: deviceId,
+          field: 'tenant',
+        });
         done();
         return;
       }
       const found = cfg.ring.signingKey(deviceId, fixedKid, tenant);
       if (!found.ok || !found.key) {
-        rejectMsg(msg, send, { code: found.ok ? 'unknown_key' : found.code, reason: found.ok ? 'no key' : found.reason, device_id: deviceId });
+        rejectMsg(msg, send, {
+          code: found.ok ? 'unknown_key' : found.code,
+          reason: found.ok ? 'no key' : found.reason,
+          device_id: deviceId,
+        });
         done();
         return;
       }

@@ -5,7 +5,15 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn, AnyNode } from '../lib/red';
-import { countIn, countOut, countRejected, countTenant, provideGauge, metricsRegistry, writeLatency } from '../lib/metrics';
+import {
+  countIn,
+  countOut,
+  countRejected,
+  countTenant,
+  provideGauge,
+  metricsRegistry,
+  writeLatency,
+} from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
@@ -44,9 +52,12 @@ const dropped = new Counter({
   registers: [metricsRegistry],
 });
 const spoolFailing = new Map<string, number>();
-provideGauge('moby_influx_spool_failing', 'InfluxDB writers whose disk spool cannot be written (ENOSPC, EIO, read-only): they hold data in memory and stop acknowledging', [], () => [
-  { labels: {}, value: [...spoolFailing.values()].reduce((a, b) => a + b, 0) },
-]);
+provideGauge(
+  'moby_influx_spool_failing',
+  'InfluxDB writers whose disk spool cannot be written (ENOSPC, EIO, read-only): they hold data in memory and stop acknowledging',
+  [],
+  () => [{ labels: {}, value: [...spoolFailing.values()].reduce((a, b) => a + b, 0) }]
+);
 
 const str = textSetting;
 
@@ -58,18 +69,33 @@ function parseTenantTargets(v: unknown): Record<string, { bucket?: string; org?:
   const out: Record<string, { bucket?: string; org?: string; tokenEnv?: string }> = {};
   for (const [tenant, t] of tenantMapSetting(v, 'tenant targets', '{"<tenant>": {"bucket": "…", "org": "…"}}')) {
     const target = typeof t === 'string' ? { bucket: t } : t;
-    if (typeof target !== 'object' || target === null) throw new Error(`tenant targets of ${tenant}: {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}`);
+    if (typeof target !== 'object' || target === null)
+      throw new Error(`tenant targets of ${tenant}: {"bucket": "…", "org"?: "…", "tokenEnv"?: "…"}`);
     const r = target as Record<string, unknown>;
-    for (const k of ['bucket', 'org', 'tokenEnv']) if (r[k] !== undefined && typeof r[k] !== 'string') throw new Error(`tenant targets of ${tenant}: ${k} must be a string`);
-    out[tenant] = { bucket: r.bucket as string | undefined, org: r.org as string | undefined, tokenEnv: r.tokenEnv as string | undefined };
+    for (const k of ['bucket', 'org', 'tokenEnv'])
+      if (r[k] !== undefined && typeof r[k] !== 'string')
+        throw new Error(`tenant targets of ${tenant}: ${k} must be a string`);
+    out[tenant] = {
+      bucket: r.bucket as string | undefined,
+      org: r.org as string | undefined,
+      tokenEnv: r.tokenEnv as string | undefined,
+    };
   }
   return out;
 }
 
-function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
+function statusOf(
+  s: WriterStats,
+  disabledReason: string
+): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
   const counts = `${s.buffered} buffered · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`;
   // the disk spool cannot be written: data waits in memory and acknowledging sources stop acknowledging
-  if (s.spoolError && s.state !== 'closed') return { fill: 'red', shape: 'dot', text: `spool failing (${s.spoolError.slice(0, 40)}): holding ${s.buffered}, not acknowledging · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}` };
+  if (s.spoolError && s.state !== 'closed')
+    return {
+      fill: 'red',
+      shape: 'dot',
+      text: `spool failing (${s.spoolError.slice(0, 40)}): holding ${s.buffered}, not acknowledging · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`,
+    };
   switch (s.state) {
     case 'connected':
       return { fill: 'green', shape: 'dot', text: `connected · ${counts}` };
@@ -77,23 +103,32 @@ function statusOf(s: WriterStats, disabledReason: string): { fill: 'green' | 'ye
       return { fill: 'grey', shape: 'ring', text: `connecting · ${counts}` };
     case 'retrying': {
       const secs = s.retryAt ? Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000)) : 0;
-      return { fill: 'yellow', shape: 'ring', text: `retry in ${secs}s · ${counts}${s.lastError ? ` · ${s.lastError.slice(0, 60)}` : ''}` };
+      return {
+        fill: 'yellow',
+        shape: 'ring',
+        text: `retry in ${secs}s · ${counts}${s.lastError ? ` · ${s.lastError.slice(0, 60)}` : ''}`,
+      };
     }
     case 'unauthorized':
       return { fill: 'red', shape: 'ring', text: `refused: ${(s.lastError ?? '').slice(0, 60)} · ${counts}` };
     case 'disabled':
-      return { fill: disabledReason === 'no database URL' ? 'blue' : 'red', shape: 'ring', text: `${disabledReason}: spooling to disk · ${counts}` };
+      return {
+        fill: disabledReason === 'no database URL' ? 'blue' : 'red',
+        shape: 'ring',
+        text: `${disabledReason}: spooling to disk · ${counts}`,
+      };
     case 'closed':
       return { fill: 'grey', shape: 'ring', text: `closed · ${counts}` };
   }
 }
 
 export = function (RED: NodeAPI) {
-
   function MobyInfluxConfig(this: InfluxConfigNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const url = str(def.url).replace(/\/+$/, '');
-    const precision = (PRECISIONS as readonly string[]).includes(str(def.precision)) ? (str(def.precision) as Precision) : 'ms';
+    const precision = (PRECISIONS as readonly string[]).includes(str(def.precision))
+      ? (str(def.precision) as Precision)
+      : 'ms';
     const tokenEnv = str(def.tokenEnv) || 'MOBY_INFLUX_TOKEN';
     // credentials are not env-substituted by Node-RED: fall back to the named environment variable
     const token = this.credentials?.token || process.env[tokenEnv] || '';
@@ -115,7 +150,16 @@ export = function (RED: NodeAPI) {
             token,
             timeoutMs: num(def.timeout, 10, 1) * 1000,
           }
-        : { url, api, org: str(def.org), bucket: str(def.bucket), precision, token, timeoutMs: num(def.timeout, 10, 1) * 1000, ...(def.bucketAsDb === true ? { bucketAsDb: true } : {}) };
+        : {
+            url,
+            api,
+            org: str(def.org),
+            bucket: str(def.bucket),
+            precision,
+            token,
+            timeoutMs: num(def.timeout, 10, 1) * 1000,
+            ...(def.bucketAsDb === true ? { bucketAsDb: true } : {}),
+          };
     const users = new Set<AnyNode>();
     let send: WriteBodyFn | null = null;
     this.sendFn = () => {
@@ -126,7 +170,9 @@ export = function (RED: NodeAPI) {
     this.describe = () => {
       const c = this.connection;
       if (!c) return 'no URL';
-      return c.api === 'v1' ? `${c.url} db=${c.database}${c.retentionPolicy ? ` rp=${c.retentionPolicy}` : ''} (v1)` : `${c.url} ${c.org}/${c.bucket}`;
+      return c.api === 'v1'
+        ? `${c.url} db=${c.database}${c.retentionPolicy ? ` rp=${c.retentionPolicy}` : ''} (v1)`
+        : `${c.url} ${c.org}/${c.bucket}`;
     };
     // tenant routing: an explicit map {"<tenant>": {"bucket", "org"?, "tokenEnv"?}} and/or templates with
     // {tenant} for bucket and org; a tenant covered by neither writes to the config's bucket
@@ -147,7 +193,8 @@ export = function (RED: NodeAPI) {
       const org = t?.org || (orgTemplate ? fill(orgTemplate) : this.connection.org);
       const tenantToken = t?.tokenEnv ? process.env[t.tokenEnv] : undefined;
       // v1 API (InfluxDB 1.x): a database per tenant; the bucket template or the map's bucket names it
-      if (this.connection.api === 'v1') return { ...this.connection, database: bucket, token: tenantToken || this.connection.token };
+      if (this.connection.api === 'v1')
+        return { ...this.connection, database: bucket, token: tenantToken || this.connection.token };
       return { ...this.connection, bucket, org, token: tenantToken || this.connection.token };
     };
     const tenantSends = new Map<string, WriteBodyFn>();
@@ -179,7 +226,9 @@ export = function (RED: NodeAPI) {
   function MobyInfluxWrite(this: Node, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const config = (typeof def.influx === 'string' && def.influx ? RED.nodes.getNode(def.influx) : null) as InfluxConfigNode | null;
+    const config = (
+      typeof def.influx === 'string' && def.influx ? RED.nodes.getNode(def.influx) : null
+    ) as InfluxConfigNode | null;
     const precision: Precision = config?.precision ?? 'ms';
     const userDir = RED.settings.userDir || path.join(os.homedir(), '.node-red');
     const spoolDir = str(def.spoolDir) || path.join(userDir, 'moby-spool', config ? config.id : 'no-config', node.id);
@@ -202,7 +251,10 @@ export = function (RED: NodeAPI) {
         spool,
         batchSize: num(def.batchSize, 100, 1),
         flushIntervalMs: num(def.flushInterval, 5, 0.001) * 1000,
-        backoff: { maxMs: num(def.retryMaxDelay, 16, 0.01) * 1000, initialMs: Math.min(1000, num(def.retryMaxDelay, 16, 0.01) * 1000) },
+        backoff: {
+          maxMs: num(def.retryMaxDelay, 16, 0.01) * 1000,
+          initialMs: Math.min(1000, num(def.retryMaxDelay, 16, 0.01) * 1000),
+        },
         onWritten: (points, seconds) => {
           countOut(WRITE_TYPE, points);
           writeLatency.observe(seconds);
@@ -212,7 +264,10 @@ export = function (RED: NodeAPI) {
           node.send({ topic: 'influx-reject', payload: line, moby: { reject } });
         },
         onChange: () => update(),
-        onError: (err) => node.error(`spool ${dir}: ${err.message} — holding points in memory and retrying; acknowledging sources stop acknowledging until it recovers`),
+        onError: (err) =>
+          node.error(
+            `spool ${dir}: ${err.message} — holding points in memory and retrying; acknowledging sources stop acknowledging until it recovers`
+          ),
         onRecovered: () => node.log(`spool ${dir} writable again`),
         durableFlushMs: num(def.durableFlushMs, 20, 0),
       });
@@ -224,7 +279,9 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.status({ fill: 'red', shape: 'ring', text: `spool: ${(err as Error).message}` });
       node.error(`cannot open spool ${spoolDir}: ${(err as Error).message}`);
-      node.on('input', (_msg: NodeMessage, _send: SendFn, done: DoneFn) => done(new Error(`spool unavailable: ${spoolDir}`)));
+      node.on('input', (_msg: NodeMessage, _send: SendFn, done: DoneFn) =>
+        done(new Error(`spool unavailable: ${spoolDir}`))
+      );
       return;
     }
     /** the writers of tenants with their own target, created on a tenant's first point */
@@ -235,7 +292,8 @@ export = function (RED: NodeAPI) {
       if (existing) return existing;
       const send = config.tenantSendFn(tenant);
       if (!send) return writer;
-      if (tenantWriters.size >= MAX_TENANT_WRITERS) throw new Error(`more than ${MAX_TENANT_WRITERS} tenants routed by one writer`);
+      if (tenantWriters.size >= MAX_TENANT_WRITERS)
+        throw new Error(`more than ${MAX_TENANT_WRITERS} tenants routed by one writer`);
       const w = openWriter(path.join(spoolDir, `tenant-${tenant}`), send);
       tenantWriters.set(tenant, w);
       node.log(`tenant ${tenant}: writing to ${config.describeTenant(tenant)}`);
@@ -262,8 +320,17 @@ export = function (RED: NodeAPI) {
         return;
       }
       // with tenants, the worst writer decides the colour; the counts are the sums
-      const worst = all.find((x) => x.spoolError) ?? all.find((x) => x.state === 'unauthorized') ?? all.find((x) => x.state === 'retrying') ?? s;
-      const sum = { ...worst, buffered: all.reduce((a, x) => a + x.buffered, 0), spooled: all.reduce((a, x) => a + x.spooled, 0), dropped: droppedNow };
+      const worst =
+        all.find((x) => x.spoolError) ??
+        all.find((x) => x.state === 'unauthorized') ??
+        all.find((x) => x.state === 'retrying') ??
+        s;
+      const sum = {
+        ...worst,
+        buffered: all.reduce((a, x) => a + x.buffered, 0),
+        spooled: all.reduce((a, x) => a + x.spooled, 0),
+        dropped: droppedNow,
+      };
       const st = statusOf(sum, config?.problem ?? 'no database URL');
       status.set({ ...st, text: `${tenantWriters.size} tenant(s) · ${st.text}` });
     }
@@ -271,48 +338,62 @@ export = function (RED: NodeAPI) {
     else if (!config?.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
     else node.debug(`writing to ${config.describe()}, spool ${spoolDir}`);
     const unprovide = [
-      provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [{ labels: {}, value: allStats().reduce((a, x) => a + x.buffered, 0) }]),
-      provideGauge('moby_influx_spooled_points', 'Points waiting in the InfluxDB writers\' disk spools', [], () => [{ labels: {}, value: allStats().reduce((a, x) => a + x.spooled, 0) }]),
-      provideGauge('moby_tenant_influx_pending_points', 'Points of a tenant not yet in its database: in memory or in its own disk spool (docs/tenants.md)', ['tenant'], () =>
-        [...tenantWriters].map(([tenant, w]) => {
-          const st = w.stats();
-          return { labels: { tenant }, value: st.buffered + st.spooled };
-        }),
+      provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [
+        { labels: {}, value: allStats().reduce((a, x) => a + x.buffered, 0) },
+      ]),
+      provideGauge('moby_influx_spooled_points', "Points waiting in the InfluxDB writers' disk spools", [], () => [
+        { labels: {}, value: allStats().reduce((a, x) => a + x.spooled, 0) },
+      ]),
+      provideGauge(
+        'moby_tenant_influx_pending_points',
+        'Points of a tenant not yet in its database: in memory or in its own disk spool (docs/tenants.md)',
+        ['tenant'],
+        () =>
+          [...tenantWriters].map(([tenant, w]) => {
+            const st = w.stats();
+            return { labels: { tenant }, value: st.buffered + st.spooled };
+          })
       ),
     ];
     // keep "retry in Ns" honest while waiting, without touching the hot path
     const ticker = setInterval(update, 1000);
     update();
 
-    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      countIn(WRITE_TYPE);
-      const mapped = messageToLines(msg, { precision, writeScoredPoint });
-      for (const r of mapped.rejects) {
-        countRejected(WRITE_TYPE, r.code);
-        send({ ...msg, moby: { ...((msg.moby as object) ?? {}), reject: r satisfies Reject } });
-      }
-      if (mapped.lines.length === 0) {
-        done();
-        return;
-      }
-      const tenant = tenantWriters.size || config?.tenantSendFn ? tenantOfMessage(msg) : undefined;
-      if (tenant !== undefined) countTenant(WRITE_TYPE, tenant, mapped.lines.length);
-      try {
-        // done() only once the points are durable (database 2xx or fsync'd in the spool): a source that
-        // acknowledges on completion (moby-mqtt-in) then never acknowledges a point that a crash could lose
-        if (!writerOf(tenant).add(mapped.lines, () => done())) done(new Error('writer is closed'));
-      } catch (err) {
-        // the disk spool refuses and memory is at its bound: counted as refused; the Catch node hears of it
-        // and an acknowledging source leaves the message with the broker
-        update();
-        done(err as Error);
-      }
-    }));
+    node.on(
+      'input',
+      eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
+        countIn(WRITE_TYPE);
+        const mapped = messageToLines(msg, { precision, writeScoredPoint });
+        for (const r of mapped.rejects) {
+          countRejected(WRITE_TYPE, r.code);
+          send({ ...msg, moby: { ...((msg.moby as object) ?? {}), reject: r satisfies Reject } });
+        }
+        if (mapped.lines.length === 0) {
+          done();
+          return;
+        }
+        const tenant = tenantWriters.size || config?.tenantSendFn ? tenantOfMessage(msg) : undefined;
+        if (tenant !== undefined) countTenant(WRITE_TYPE, tenant, mapped.lines.length);
+        try {
+          // done() only once the points are durable (database 2xx or fsync'd in the spool): a source that
+          // acknowledges on completion (moby-mqtt-in) then never acknowledges a point that a crash could lose
+          if (!writerOf(tenant).add(mapped.lines, () => done())) done(new Error('writer is closed'));
+        } catch (err) {
+          // the disk spool refuses and memory is at its bound: counted as refused; the Catch node hears of it
+          // and an acknowledging source leaves the message with the broker
+          update();
+          done(err as Error);
+        }
+      })
+    );
 
     node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(ticker);
       config?.deregister(node);
-      const writers: Array<[string, InfluxWriter]> = [[spoolDir, writer], ...[...tenantWriters].map(([t, w]): [string, InfluxWriter] => [path.join(spoolDir, `tenant-${t}`), w])];
+      const writers: Array<[string, InfluxWriter]> = [
+        [spoolDir, writer],
+        ...[...tenantWriters].map(([t, w]): [string, InfluxWriter] => [path.join(spoolDir, `tenant-${t}`), w]),
+      ];
       Promise.all(
         writers.map(([dir, w]) =>
           w
@@ -320,9 +401,12 @@ export = function (RED: NodeAPI) {
             .catch((err: unknown) => node.error(`closing writer: ${String(err)}`))
             .then(() => {
               const s = w.stats();
-              if (s.spooled > 0) node.log(`${s.spooled} point(s) kept in ${dir}${removed ? ' (node removed: replayed if a writer with this id returns)' : ''}`);
-            }),
-        ),
+              if (s.spooled > 0)
+                node.log(
+                  `${s.spooled} point(s) kept in ${dir}${removed ? ' (node removed: replayed if a writer with this id returns)' : ''}`
+                );
+            })
+        )
       ).finally(() => {
         for (const u of unprovide) u();
         spoolFailing.delete(node.id);

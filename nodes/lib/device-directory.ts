@@ -46,7 +46,8 @@ export function listDevices(): DeviceRow[] {
 
 const byDeviceId = (a: DeviceRow, b: DeviceRow) => {
   // tenant-less rows (the common case) compare their ids directly; a tenant's row by device_id, then tenant
-  if (a.tenant === undefined && b.tenant === undefined) return a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0;
+  if (a.tenant === undefined && b.tenant === undefined)
+    return a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0;
   const x = deviceRowKey(a);
   const y = deviceRowKey(b);
   return x < y ? -1 : x > y ? 1 : 0;
@@ -91,7 +92,8 @@ export async function listDevicesInSlices(step = 4096): Promise<DeviceRow[]> {
   }
   while (runs.length > 1) {
     const next: DeviceRow[][] = [];
-    for (let i = 0; i < runs.length; i += 2) next.push(i + 1 < runs.length ? await mergeRuns(runs[i], runs[i + 1], step) : runs[i]);
+    for (let i = 0; i < runs.length; i += 2)
+      next.push(i + 1 < runs.length ? await mergeRuns(runs[i], runs[i + 1], step) : runs[i]);
     runs = next;
   }
   return runs[0] ?? [];
@@ -120,7 +122,7 @@ export function listDevicesForApi(now: () => number = () => performance.now()): 
     (err: unknown) => {
       building = null;
       throw err;
-    },
+    }
   );
   building = b;
   return b;

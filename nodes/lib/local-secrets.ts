@@ -57,7 +57,12 @@ function writeSecret(file: string, value: string): void {
  * One secret: the environment's value when set, else the stored file's, else a new one (made by
  * `generate`, which may keep the plain text for the first-start banner) written to the file.
  */
-function resolveSecret(fromEnv: string | undefined, file: string, fixedModes: string[], generate: () => string): { value: string; source: Source } {
+function resolveSecret(
+  fromEnv: string | undefined,
+  file: string,
+  fixedModes: string[],
+  generate: () => string
+): { value: string; source: Source } {
   if (fromEnv) return { value: fromEnv, source: 'env' };
   const stored = readSecret(file, fixedModes);
   if (stored) return { value: stored, source: 'file' };
@@ -71,17 +76,26 @@ function resolveSecret(fromEnv: string | undefined, file: string, fixedModes: st
  * module needs no dependency of its own. Environment: MOBY_ADMIN_PASSWORD_HASH, else MOBY_ADMIN_PASSWORD;
  * MOBY_API_TOKEN; MOBY_CREDENTIAL_SECRET.
  */
-export function prepareSecrets(home: string, env: NodeJS.ProcessEnv, hashPassword: (pw: string) => string): LocalSecrets {
+export function prepareSecrets(
+  home: string,
+  env: NodeJS.ProcessEnv,
+  hashPassword: (pw: string) => string
+): LocalSecrets {
   const dir = path.join(home, 'secrets');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (process.platform !== 'win32') fs.chmodSync(dir, 0o700);
-  const files = { admin: path.join(dir, 'admin-password.bcrypt'), api: path.join(dir, 'api-token.sha256'), credential: path.join(dir, 'credential-secret') };
+  const files = {
+    admin: path.join(dir, 'admin-password.bcrypt'),
+    api: path.join(dir, 'api-token.sha256'),
+    credential: path.join(dir, 'credential-secret'),
+  };
   const fixedModes: string[] = [];
 
   let adminPassword: string | undefined;
   let adminFromEnv: string | undefined;
   if (env.MOBY_ADMIN_PASSWORD_HASH) {
-    if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(env.MOBY_ADMIN_PASSWORD_HASH)) throw new Error('MOBY_ADMIN_PASSWORD_HASH is not a bcrypt hash (make one with `npx node-red admin hash-pw`)');
+    if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(env.MOBY_ADMIN_PASSWORD_HASH))
+      throw new Error('MOBY_ADMIN_PASSWORD_HASH is not a bcrypt hash (make one with `npx node-red admin hash-pw`)');
     adminFromEnv = env.MOBY_ADMIN_PASSWORD_HASH;
   } else if (env.MOBY_ADMIN_PASSWORD) {
     if (env.MOBY_ADMIN_PASSWORD.length < 12) throw new Error('MOBY_ADMIN_PASSWORD must be at least 12 characters');
@@ -92,7 +106,8 @@ export function prepareSecrets(home: string, env: NodeJS.ProcessEnv, hashPasswor
     return hashPassword(adminPassword);
   });
 
-  if (env.MOBY_API_TOKEN && env.MOBY_API_TOKEN.length < 16 && !env.MOBY_API_TOKEN.startsWith('sha256:')) throw new Error('MOBY_API_TOKEN must be at least 16 characters');
+  if (env.MOBY_API_TOKEN && env.MOBY_API_TOKEN.length < 16 && !env.MOBY_API_TOKEN.startsWith('sha256:'))
+    throw new Error('MOBY_API_TOKEN must be at least 16 characters');
   let apiTokenPlain: string | undefined;
   const api = resolveSecret(env.MOBY_API_TOKEN, files.api, fixedModes, () => {
     apiTokenPlain = randomSecret();

@@ -37,7 +37,11 @@ new Counter({
  * Registers `name`, a counter with one label beside node_type, and returns the function that counts it.
  * The counts are plain numbers (node type → label value → count) copied into the counter at scrape time.
  */
-function labelledCounter(name: string, help: string, label: string): (nodeType: string, value: string, n?: number) => void {
+function labelledCounter(
+  name: string,
+  help: string,
+  label: string
+): (nodeType: string, value: string, n?: number) => void {
   const table = new Map<string, Map<string, number>>();
   new Counter({
     name,
@@ -46,7 +50,8 @@ function labelledCounter(name: string, help: string, label: string): (nodeType: 
     registers: [metricsRegistry],
     collect() {
       this.reset();
-      for (const [nodeType, m] of table) for (const [value, n] of m) this.inc({ node_type: nodeType, [label]: value }, n);
+      for (const [nodeType, m] of table)
+        for (const [value, n] of m) this.inc({ node_type: nodeType, [label]: value }, n);
     },
   });
   return (nodeType, value, n = 1) => {
@@ -66,7 +71,7 @@ const countRejectCode = labelledCounter('moby_rejects_total', 'Rejected messages
 export const countEvent: (nodeType: string, event: string, n?: number) => void = labelledCounter(
   'moby_events_total',
   'Notable message outcomes by node type and event (e.g. redelivered, online_status_ignored)',
-  'event',
+  'event'
 );
 
 // Per-tenant message counts (docs/tenants.md): hmac-verify counts each tenant's verified messages, the
@@ -74,7 +79,7 @@ export const countEvent: (nodeType: string, event: string, n?: number) => void =
 export const countTenant: (nodeType: string, tenant: string, n?: number) => void = labelledCounter(
   'moby_tenant_messages_total',
   'Messages (hmac-verify: verified messages; influx-write: points) per tenant and node type',
-  'tenant',
+  'tenant'
 );
 
 // Per-tenant rejects (docs/tenants.md, "Fair share of rate"): which tenant lost messages and why, e.g.

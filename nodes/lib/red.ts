@@ -93,7 +93,14 @@ export type AnyNode = Node<any>;
 export interface NodeAPI {
   nodes: {
     createNode(node: AnyNode, def: NodeDef): void;
-    registerType(type: string, ctor: (this: AnyNode, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, { value: unknown; exportable?: boolean }> }): void;
+    registerType(
+      type: string,
+      ctor: (this: AnyNode, def: NodeDef) => void,
+      opts?: {
+        credentials?: Record<string, { type: 'text' | 'password' }>;
+        settings?: Record<string, { value: unknown; exportable?: boolean }>;
+      }
+    ): void;
     getNode(id: string): AnyNode | null;
   };
   settings: Record<string, unknown> & { userDir?: string; httpNodeRoot?: string };
@@ -101,7 +108,13 @@ export interface NodeAPI {
   httpAdmin: HttpRouter;
   log: { info(m: unknown): void; warn(m: unknown): void; error(m: unknown): void; debug(m: unknown): void };
   util: {
-    evaluateNodeProperty(value: unknown, type: string, node: AnyNode, msg: NodeMessage, cb?: (err: Error | null, v: unknown) => void): unknown;
+    evaluateNodeProperty(
+      value: unknown,
+      type: string,
+      node: AnyNode,
+      msg: NodeMessage,
+      cb?: (err: Error | null, v: unknown) => void
+    ): unknown;
     getMessageProperty(msg: NodeMessage, expr: string): unknown;
     setMessageProperty(msg: NodeMessage, expr: string, value: unknown, createMissing?: boolean): boolean;
     cloneMessage<T extends NodeMessage>(msg: T): T;

@@ -2,7 +2,14 @@
 // GET /moby/metrics (Prometheus text) once per router, whichever MOBY node module loads first, and the alert
 // API of each moby-alert node under its prefix. Every route takes the same bearer tokens (lib/api-auth.ts),
 // the same limiter and answers errors as JSON, never Express's HTML page.
-import { apiError, handleAlertApi, MAX_BODY_BYTES, type ApiHost, type ApiRequest, type ApiResponse } from '../core/alert/api';
+import {
+  apiError,
+  handleAlertApi,
+  MAX_BODY_BYTES,
+  type ApiHost,
+  type ApiRequest,
+  type ApiResponse,
+} from '../core/alert/api';
 import { authorize } from '../core/http-guard';
 import { apiLimiter, apiOpen, apiTokens } from './api-auth';
 import { listDevicesForApi } from './device-directory';
@@ -34,7 +41,11 @@ export function mountMetricsRoute(router: HttpRouter, settingsToken: () => unkno
   if (stack.some((layer) => layer.route?.path === METRICS_PATH)) return false;
   router.get(METRICS_PATH, (req, res) => {
     const remote = (req as unknown as { socket?: { remoteAddress?: string } }).socket?.remoteAddress;
-    const auth = authorize(req.headers, apiTokens(settingsToken()), { open: apiOpen(), client: remote, limiter: apiLimiter });
+    const auth = authorize(req.headers, apiTokens(settingsToken()), {
+      open: apiOpen(),
+      client: remote,
+      limiter: apiLimiter,
+    });
     res.set('Cache-Control', 'no-store');
     if (!auth.ok) {
       for (const [k, v] of Object.entries(auth.headers)) res.set(k, v);
@@ -46,7 +57,7 @@ export function mountMetricsRoute(router: HttpRouter, settingsToken: () => unkno
         res.set('Content-Type', metricsContentType);
         res.send(text);
       },
-      () => res.status(500).json({ error: { code: 'internal_error', message: 'metrics unavailable' } }),
+      () => res.status(500).json({ error: { code: 'internal_error', message: 'metrics unavailable' } })
     );
   });
   return true;
@@ -59,13 +70,22 @@ type RawRequest = NodeJS.ReadableStream &
     _body?: boolean;
     socket?: { remoteAddress?: string };
   };
-type RawResponse = { status(code: number): RawResponse; set(name: string, value: string): RawResponse; json(body: unknown): void; end(): void; headersSent?: boolean };
+type RawResponse = {
+  status(code: number): RawResponse;
+  set(name: string, value: string): RawResponse;
+  json(body: unknown): void;
+  end(): void;
+  headersSent?: boolean;
+};
 
 const mounted = new WeakMap<object, Map<string, Set<ApiHost>>>();
 
 function readBody(req: RawRequest): Promise<{ text: string } | { tooLarge: true }> {
   // a body parser installed in httpNodeMiddleware may have consumed the stream already
-  if (req._body || (req.body !== undefined && typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length)) {
+  if (
+    req._body ||
+    (req.body !== undefined && typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length)
+  ) {
     return Promise.resolve({ text: JSON.stringify(req.body) });
   }
   return new Promise((resolve) => {
@@ -108,14 +128,29 @@ export function mountAlertApi(router: HttpRouter, prefix: string, host: ApiHost)
       if (live.size === 0) return next();
       void (async () => {
         const body = req.method === 'POST' ? await readBody(req) : { text: '' };
-        const request = { method: req.method, path: req.path, query: req.query ?? {}, headers: req.headers, remote: req.socket?.remoteAddress };
+        const request = {
+          method: req.method,
+          path: req.path,
+          query: req.query ?? {},
+          headers: req.headers,
+          remote: req.socket?.remoteAddress,
+        };
         // the device table is built off the request path in slices (only for a GET /devices that will be
         // answered, so unauthenticated calls cannot make the server build it)
         const hosts = [...live];
-        const tokens = hosts.flatMap((h) => [h.token, ...(h.tenantTokens ?? []).map((t) => t.token)]).filter((t): t is string => !!t);
-        const wantsDevices = req.method === 'GET' && /^\/devices\/?$/.test(req.path) && authorize(req.headers, tokens, { open: hosts.some((h) => h.open) }).ok;
+        const tokens = hosts
+          .flatMap((h) => [h.token, ...(h.tenantTokens ?? []).map((t) => t.token)])
+          .filter((t): t is string => !!t);
+        const wantsDevices =
+          req.method === 'GET' &&
+          /^\/devices\/?$/.test(req.path) &&
+          authorize(req.headers, tokens, { open: hosts.some((h) => h.open) }).ok;
         const devices = wantsDevices ? await listDevicesForApi() : [];
-        const out = handleAlertApi(hosts, 'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text }, { devices: () => devices, limiter: apiLimiter });
+        const out = handleAlertApi(
+          hosts,
+          'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text },
+          { devices: () => devices, limiter: apiLimiter }
+        );
         if (out) return send(res, out);
         // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
         // /metrics belongs to the metrics route above, and a root prefix must not shadow other routes.
@@ -133,4 +168,3 @@ export function mountAlertApi(router: HttpRouter, prefix: string, host: ApiHost)
     set.delete(host);
   };
 }
-

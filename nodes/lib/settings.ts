@@ -31,4 +31,6 @@ export const secondsSetting = (v: unknown, fallbackMs: number, minSeconds = 0): 
 
 /** Trimmed text with every ${VAR} replaced by its environment value (unset = empty); non-text = empty. */
 export const textSetting = (v: unknown): string =>
-  typeof v === 'string' ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim() : '';
+  typeof v === 'string'
+    ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim()
+    : '';

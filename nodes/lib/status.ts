@@ -7,7 +7,10 @@ export class ThrottledStatus {
   private pending: NodeStatus | null = null;
   private last = 0;
 
-  constructor(private readonly node: AnyNode, private readonly intervalMs = 500) {}
+  constructor(
+    private readonly node: AnyNode,
+    private readonly intervalMs = 500
+  ) {}
 
   set(status: NodeStatus): void {
     this.pending = status;

@@ -18,10 +18,12 @@ export function tenantMapSetting(v: unknown, what: string, shape: string): Array
       throw new Error(`${what} are not valid JSON: ${shape}`);
     }
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${what} must be a JSON object ${shape}`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new Error(`${what} must be a JSON object ${shape}`);
   const entries = Object.entries(doc);
   for (const [tenant] of entries) {
-    if (!isTenant(tenant) || FORBIDDEN_KEYS.has(tenant)) throw new Error(`${what}: tenant "${tenant.slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    if (!isTenant(tenant) || FORBIDDEN_KEYS.has(tenant))
+      throw new Error(`${what}: tenant "${tenant.slice(0, 40)}" must be 1-64 chars of [A-Za-z0-9_-]`);
   }
   return entries;
 }

@@ -22,7 +22,14 @@ import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { PumpGate } from '../core/mqtt/pump-gate';
-import { parseBrokerUrls, parsePartition, partitionClientId, partitionFilter, topicMatches, unpartitionTopic } from '../core/mqtt/topics';
+import {
+  parseBrokerUrls,
+  parsePartition,
+  partitionClientId,
+  partitionFilter,
+  topicMatches,
+  unpartitionTopic,
+} from '../core/mqtt/topics';
 import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
@@ -64,7 +71,16 @@ interface InNode extends Node {
 interface BrokerNode extends Node<{ user?: string; password?: string }> {
   register(n: InNode): void;
   deregister(n: InNode, removed: boolean): void;
-  describe(): { connected: boolean; inFlight: number; buffered: number; window: number; overdue: number; paused: boolean; url: string; lastError?: string };
+  describe(): {
+    connected: boolean;
+    inFlight: number;
+    buffered: number;
+    window: number;
+    overdue: number;
+    paused: boolean;
+    url: string;
+    lastError?: string;
+  };
 }
 
 const unsettledTotal = new Counter({
@@ -162,7 +178,7 @@ export = function (RED: NodeAPI) {
         node.warn(
           outcome === 'failed'
             ? `message ${info.id} (packet ${info.ack.messageId}) not acknowledged: a node failed on it (${info.error}); the broker keeps it and redelivers it on the next session`
-            : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`,
+            : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`
         );
         if (outcome === 'failed') gate.check();
         refresh();
@@ -196,7 +212,11 @@ export = function (RED: NodeAPI) {
           stream.uncork?.();
         });
       }
-      realSend(protocolVersion === 5 ? { cmd: 'puback', messageId: a.messageId, reasonCode: 0 } : { cmd: 'puback', messageId: a.messageId });
+      realSend(
+        protocolVersion === 5
+          ? { cmd: 'puback', messageId: a.messageId, reasonCode: 0 }
+          : { cmd: 'puback', messageId: a.messageId }
+      );
       countOut(IN_TYPE);
     }
     let corked = false;
@@ -213,7 +233,17 @@ export = function (RED: NodeAPI) {
       for (const id of ids) tracker.release(id);
     };
 
-    function onMessage(brokerTopic: string, payload: Buffer, packet: { qos: number; messageId?: number; dup?: boolean; retain?: boolean; properties?: { userProperties?: unknown } }): void {
+    function onMessage(
+      brokerTopic: string,
+      payload: Buffer,
+      packet: {
+        qos: number;
+        messageId?: number;
+        dup?: boolean;
+        retain?: boolean;
+        properties?: { userProperties?: unknown };
+      }
+    ): void {
       // another partition's topic (left in the session by an earlier assignment) routes nowhere; that
       // partition's own session holds its copy
       const flowTopic = unpartitionTopic(partition, brokerTopic);
@@ -339,7 +369,12 @@ export = function (RED: NodeAPI) {
       const c = mqtt.connect(opts);
       client = c;
       const internals = c as unknown as {
-        _sendPacket: (packet: Record<string, unknown>, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void;
+        _sendPacket: (
+          packet: Record<string, unknown>,
+          cb?: (err?: Error) => void,
+          cbStorePut?: unknown,
+          noStore?: boolean
+        ) => void;
         handleMessage: (packet: unknown, cb: () => void) => void;
       };
       const original = internals._sendPacket.bind(c);
@@ -364,7 +399,9 @@ export = function (RED: NodeAPI) {
         connected = true;
         lastError = undefined;
         const server = servers[((c as unknown as { _reconnectCount?: number })._reconnectCount ?? 1) - 1] ?? servers[0];
-        node.log(`connected to ${server.protocol}://${server.host}:${server.port} as ${clientId}${partition ? ` (partition ${partition.index} of ${partition.count})` : ''}${connack?.sessionPresent ? ' (session resumed)' : ''}`);
+        node.log(
+          `connected to ${server.protocol}://${server.host}:${server.port} as ${clientId}${partition ? ` (partition ${partition.index} of ${partition.count})` : ''}${connack?.sessionPresent ? ' (session resumed)' : ''}`
+        );
         subscribeAll();
         refresh();
       });
@@ -411,14 +448,24 @@ export = function (RED: NodeAPI) {
     }
 
     const hooked = installHooks(RED);
-    if (!hooked) node.warn('this Node-RED has no runtime hooks (needs ≥ 2.0): messages are acknowledged when received, not when stored');
+    if (!hooked)
+      node.warn(
+        'this Node-RED has no runtime hooks (needs ≥ 2.0): messages are acknowledged when received, not when stored'
+      );
     const sweep = setInterval(() => {
       tracker.sweep(Date.now(), (a) => a.gen !== gen);
       refresh();
     }, 1000);
     const unprovide = [
-      provideGauge('moby_mqtt_inflight_messages', 'QoS 1 messages received and not yet acknowledged (waiting until they are stored)', [], () => [{ labels: {}, value: tracker.inFlight }]),
-      provideGauge('moby_mqtt_connected', 'moby-mqtt-broker connections that are up', [], () => [{ labels: {}, value: connected ? 1 : 0 }]),
+      provideGauge(
+        'moby_mqtt_inflight_messages',
+        'QoS 1 messages received and not yet acknowledged (waiting until they are stored)',
+        [],
+        () => [{ labels: {}, value: tracker.inFlight }]
+      ),
+      provideGauge('moby_mqtt_connected', 'moby-mqtt-broker connections that are up', [], () => [
+        { labels: {}, value: connected ? 1 : 0 },
+      ]),
     ];
 
     node.describe = () => ({
@@ -488,15 +535,29 @@ export = function (RED: NodeAPI) {
     node.batchSize = Math.floor(num(def.batchSize, 1, 1));
     node.batchMs = num(def.batchMs, 20, 1);
     node.pending = null;
-    const broker = (typeof def.broker === 'string' && def.broker ? RED.nodes.getNode(def.broker) : null) as BrokerNode | null;
+    const broker = (
+      typeof def.broker === 'string' && def.broker ? RED.nodes.getNode(def.broker) : null
+    ) as BrokerNode | null;
     const status = new ThrottledStatus(node, 500);
     node.brokerStatus = () => {
       if (!broker) return;
       const d = broker.describe();
-      if (d.lastError && !d.connected) return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${d.lastError.slice(0, 50)}` });
-      if (!d.connected) return status.set({ fill: 'grey', shape: 'ring', text: `connecting · ${d.inFlight} unacknowledged` });
-      if (d.paused || d.inFlight >= d.window) return status.set({ fill: 'yellow', shape: 'ring', text: `window full: ${d.inFlight + d.buffered} waiting to be stored` });
-      if (d.overdue) return status.set({ fill: 'yellow', shape: 'dot', text: `connected · ${d.overdue} not settled in time · ${d.inFlight} in flight` });
+      if (d.lastError && !d.connected)
+        return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${d.lastError.slice(0, 50)}` });
+      if (!d.connected)
+        return status.set({ fill: 'grey', shape: 'ring', text: `connecting · ${d.inFlight} unacknowledged` });
+      if (d.paused || d.inFlight >= d.window)
+        return status.set({
+          fill: 'yellow',
+          shape: 'ring',
+          text: `window full: ${d.inFlight + d.buffered} waiting to be stored`,
+        });
+      if (d.overdue)
+        return status.set({
+          fill: 'yellow',
+          shape: 'dot',
+          text: `connected · ${d.overdue} not settled in time · ${d.inFlight} in flight`,
+        });
       status.set({ fill: 'green', shape: 'dot', text: `connected · ${d.inFlight} in flight` });
     };
     if (!broker) {

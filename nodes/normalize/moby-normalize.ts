@@ -102,7 +102,11 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
     timeSource: def.timeSource === 'receive' ? 'receive' : 'payload',
     requireTimestamp: def.requireTimestamp === true,
     timestamp: { maxFutureMs: num(def.maxFuture, 300, 0) * 1000, naive: def.naiveTime === 'reject' ? 'reject' : 'utc' },
-    limits: { maxBytes: num(def.maxBytes, 65536, 1), maxDepth: num(def.maxDepth, 8, 2), maxKeys: num(def.maxKeys, 500, 1) },
+    limits: {
+      maxBytes: num(def.maxBytes, 65536, 1),
+      maxDepth: num(def.maxDepth, 8, 2),
+      maxKeys: num(def.maxKeys, 500, 1),
+    },
     nameLimits: { name: num(def.maxName, 128, 1), tagValue: num(def.maxTagValue, 256, 1) },
     registry,
     onViolation: def.onViolation === 'flag' ? 'flag' : 'reject',
@@ -176,51 +180,57 @@ export = function (RED: NodeAPI) {
         text: rejected ? `${passed} ok, ${rejected} rejected (${lastCode})` : `${passed} ok`,
       });
 
-    node.on('input', eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      countIn(NORMALIZE);
-      if (!normalizer) {
-        done(new Error(`moby-normalize is misconfigured: ${configError}`));
-        return;
-      }
-      // keep what earlier nodes (hmac-verify: device_id, auth) put in msg.moby; drop a stale reject/flags
-      const prev = isPlainObject(msg.moby) ? msg.moby : {};
-      const { reject: _r, flags: _f, ...moby } = prev;
-      const authDevice = typeof prev.device_id === 'string' ? prev.device_id : undefined;
-      let result;
-      try {
-        result = normalizer.normalize(msg.payload, { topic: typeof msg.topic === 'string' ? msg.topic : undefined, deviceId: authDevice });
-      } catch (err) {
-        // the core never throws for bad input; reaching this is a bug, which Catch nodes should see
-        done(err as Error);
-        return;
-      }
-      if (result.ok) {
-        // the authenticated tenant (hmac-verify) outranks any tenant the payload or topic claims: it routes
-        // the point to the tenant's bucket (docs/tenants.md)
-        if (isTenant(prev.tenant)) result.point.tags.tenant = prev.tenant;
-        moby.device_id = result.point.tags.device_id;
-        if (result.flags) moby.flags = result.flags;
-        msg.moby = moby;
-        msg.payload = result.point;
-        msg.units = result.units;
-        passed++;
-        countOut(NORMALIZE);
-        showStatus();
-        send([msg, null]);
-      } else {
-        const reject: Reject = result.reject;
-        if (reject.device_id === undefined && authDevice !== undefined) reject.device_id = authDevice;
-        if (reject.device_id !== undefined) moby.device_id = reject.device_id;
-        msg.moby = moby;
-        withReject(msg, reject);
-        rejected++;
-        lastCode = reject.code;
-        countRejected(NORMALIZE, reject.code);
-        showStatus();
-        send([null, msg]);
-      }
-      done();
-    }));
+    node.on(
+      'input',
+      eachInBatch((msg: NodeMessage, send: SendFn, done: DoneFn) => {
+        countIn(NORMALIZE);
+        if (!normalizer) {
+          done(new Error(`moby-normalize is misconfigured: ${configError}`));
+          return;
+        }
+        // keep what earlier nodes (hmac-verify: device_id, auth) put in msg.moby; drop a stale reject/flags
+        const prev = isPlainObject(msg.moby) ? msg.moby : {};
+        const { reject: _r, flags: _f, ...moby } = prev;
+        const authDevice = typeof prev.device_id === 'string' ? prev.device_id : undefined;
+        let result;
+        try {
+          result = normalizer.normalize(msg.payload, {
+            topic: typeof msg.topic === 'string' ? msg.topic : undefined,
+            deviceId: authDevice,
+          });
+        } catch (err) {
+          // the core never throws for bad input; reaching this is a bug, which Catch nodes should see
+          done(err as Error);
+          return;
+        }
+        if (result.ok) {
+          // the authenticated tenant (hmac-verify) outranks any tenant the payload or topic claims: it routes
+          // the point to the tenant's bucket (docs/tenants.md)
+          if (isTenant(prev.tenant)) result.point.tags.tenant = prev.tenant;
+          moby.device_id = result.point.tags.device_id;
+          if (result.flags) moby.flags = result.flags;
+          msg.moby = moby;
+          msg.payload = result.point;
+          msg.units = result.units;
+          passed++;
+          countOut(NORMALIZE);
+          showStatus();
+          send([msg, null]);
+        } else {
+          const reject: Reject = result.reject;
+          if (reject.device_id === undefined && authDevice !== undefined) reject.device_id = authDevice;
+          if (reject.device_id !== undefined) moby.device_id = reject.device_id;
+          msg.moby = moby;
+          withReject(msg, reject);
+          rejected++;
+          lastCode = reject.code;
+          countRejected(NORMALIZE, reject.code);
+          showStatus();
+          send([null, msg]);
+        }
+        done();
+      })
+    );
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.flush();

@@ -58,8 +58,20 @@ class Stream {
     const score = bad ? 0.9 + this.rand() * 0.1 : this.rand() * 0.5;
     return {
       topic: 'telemetry',
-      payload: { measurement: 'telemetry', tags: { device_id: `dev-${d}` }, fields: { vibration: score }, timestamp: 1_700_000_000_000 + i },
-      anomaly: { score, threshold: 0.8, is_anomaly: bad, severity: bad ? 'warning' : 'normal', method: 'ewma', contributions: { vibration: score } },
+      payload: {
+        measurement: 'telemetry',
+        tags: { device_id: `dev-${d}` },
+        fields: { vibration: score },
+        timestamp: 1_700_000_000_000 + i,
+      },
+      anomaly: {
+        score,
+        threshold: 0.8,
+        is_anomaly: bad,
+        severity: bad ? 'warning' : 'normal',
+        method: 'ewma',
+        contributions: { vibration: score },
+      },
     };
   }
 }
@@ -150,18 +162,27 @@ async function main(): Promise<void> {
   const med3 = (a: number[]) => [...a].sort((x, y) => x - y)[1];
   const warm = new Stream();
   const node = unpaced('moby-alert node, unpaced', N, (m) => alertNode.receive(m), warm);
-  printRates(`moby-alert: ${fmt(N)} msgs, ${fmt(DEVICES)} devices, ~1 % anomalous in bursts of ${BURST}`, [node, core], base);
+  printRates(
+    `moby-alert: ${fmt(N)} msgs, ${fmt(DEVICES)} devices, ~1 % anomalous in bursts of ${BURST}`,
+    [node, core],
+    base
+  );
   console.log(`\nalert core (signals + engine) per CPU-second, fresh engine and stream, median of 3 runs`);
-  console.log(`  engine (bounded, evicting)                    ${fmt(med3(newCpu)).padStart(10)} /s  (${newCpu.map((v) => fmt(v)).join(', ')})`);
+  console.log(
+    `  engine (bounded, evicting)                    ${fmt(med3(newCpu)).padStart(10)} /s  (${newCpu.map((v) => fmt(v)).join(', ')})`
+  );
   // memory per open alert and a flood of 100k new (device, rule) pairs into a bound of 10k
   {
     const h0 = heapUsedMB();
     const flooded = new AlertEngine({ maxOpen: 10_000, maxResolved: 1000 });
     const t0 = process.cpuUsage();
-    for (let k = 0; k < 100_000; k++) flooded.apply({ kind: 'trigger', device_id: `flood-${k}`, rule: 'device_offline' });
+    for (let k = 0; k < 100_000; k++)
+      flooded.apply({ kind: 'trigger', device_id: `flood-${k}`, rule: 'device_offline' });
     const c = process.cpuUsage(t0);
     const perAlert = ((heapUsedMB() - h0) * 1048576) / (flooded.openCount() + 1000);
-    console.log(`\nflood of 100,000 new alerts into a bound of 10,000 open: ${fmt(flooded.openCount())} open, ${fmt(flooded.evictions)} evicted, ${fmt(100_000 / ((c.user + c.system) / 1e6))} per CPU-second, ${fmt(perAlert)} bytes per held alert`);
+    console.log(
+      `\nflood of 100,000 new alerts into a bound of 10,000 open: ${fmt(flooded.openCount())} open, ${fmt(flooded.evictions)} evicted, ${fmt(100_000 / ((c.user + c.system) / 1e6))} per CPU-second, ${fmt(perAlert)} bytes per held alert`
+    );
   }
 
   // paced: RATE msgs/s in 10 ms ticks, continuing the same per-device stream
@@ -187,7 +208,8 @@ async function main(): Promise<void> {
 
   // all notifications delivered? one per incident (opens only; resolve/escalate notifications off here)
   const deadline = Date.now() + 30000;
-  while (receiver.delivered().length < stream.incidents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (receiver.delivered().length < stream.incidents && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 500));
   const delivered = receiver.delivered().length;
   const ids = new Set(receiver.delivered().map((r) => r.headers['webhook-id']));
@@ -195,13 +217,25 @@ async function main(): Promise<void> {
   const tp = percentiles(tickMs);
   const lp = percentiles(lag);
   console.log(`\npaced ${fmt(RATE)} msgs/s for ${PACED_SECONDS} s through moby-alert`);
-  console.log(`  sustained                         ${fmt(sent / (elapsed / 1000)).padStart(14)} msgs/s (target ${fmt(RATE)})`);
-  console.log(`  busy time per 10 ms tick (${fmt(perTick)} msgs) p50 ${fmt(tp.p50, 2)} ms  p90 ${fmt(tp.p90, 2)} ms  p99 ${fmt(tp.p99, 2)} ms`);
-  console.log(`  schedule lag                      p50 ${fmt(lp.p50, 2)} ms  p90 ${fmt(lp.p90, 2)} ms  p99 ${fmt(lp.p99, 2)} ms`);
-  console.log(`  heap used                          ${fmt(heap0, 1)} MB before → ${fmt(heap1, 1)} MB after (${fmt(stream.total)} msgs, rss ${fmt(process.memoryUsage().rss / 1048576, 0)} MB)`);
-  console.log(`  anomalous points                   ${fmt(stream.anomalous)} of ${fmt(stream.total)} (${fmt((100 * stream.anomalous) / stream.total, 2)} %)`);
+  console.log(
+    `  sustained                         ${fmt(sent / (elapsed / 1000)).padStart(14)} msgs/s (target ${fmt(RATE)})`
+  );
+  console.log(
+    `  busy time per 10 ms tick (${fmt(perTick)} msgs) p50 ${fmt(tp.p50, 2)} ms  p90 ${fmt(tp.p90, 2)} ms  p99 ${fmt(tp.p99, 2)} ms`
+  );
+  console.log(
+    `  schedule lag                      p50 ${fmt(lp.p50, 2)} ms  p90 ${fmt(lp.p90, 2)} ms  p99 ${fmt(lp.p99, 2)} ms`
+  );
+  console.log(
+    `  heap used                          ${fmt(heap0, 1)} MB before → ${fmt(heap1, 1)} MB after (${fmt(stream.total)} msgs, rss ${fmt(process.memoryUsage().rss / 1048576, 0)} MB)`
+  );
+  console.log(
+    `  anomalous points                   ${fmt(stream.anomalous)} of ${fmt(stream.total)} (${fmt((100 * stream.anomalous) / stream.total, 2)} %)`
+  );
   console.log(`  distinct incidents                 ${fmt(stream.incidents)}`);
-  console.log(`  webhook notifications delivered    ${fmt(delivered)} (${fmt(ids.size)} distinct ids, ${fmt(receiver.requests.length)} requests)`);
+  console.log(
+    `  webhook notifications delivered    ${fmt(delivered)} (${fmt(ids.size)} distinct ids, ${fmt(receiver.requests.length)} requests)`
+  );
   const ok = delivered === stream.incidents && ids.size === delivered;
   console.log(`  notifications == incidents         ${ok ? 'yes' : 'NO'}`);
 

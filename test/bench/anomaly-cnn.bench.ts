@@ -24,14 +24,20 @@ interface Case {
   sample: (device: number, tick: number) => Record<string, number>;
 }
 
-async function runTicks(name: string, scorer: BundleScorer, c: Case, startTick: number): Promise<{ rate: Rate; tick: number }> {
+async function runTicks(
+  name: string,
+  scorer: BundleScorer,
+  c: Case,
+  startTick: number
+): Promise<{ rate: Rate; tick: number }> {
   let tick = startTick;
   let windows = 0;
   const t0 = performance.now();
   let t = t0;
   while (t - t0 < MS) {
     const ps: Array<Promise<ScoreOutcome>> = [];
-    for (let d = 0; d < DEVICES; d++) ps.push(scorer.score({ key: `dev-${d}`, equipmentId: c.equipment, fields: c.sample(d, tick), timestamp: tick }));
+    for (let d = 0; d < DEVICES; d++)
+      ps.push(scorer.score({ key: `dev-${d}`, equipmentId: c.equipment, fields: c.sample(d, tick), timestamp: tick }));
     const rs = await Promise.all(ps);
     for (const r of rs) if (r.kind !== 'result') throw new Error(`unexpected ${JSON.stringify(r)}`);
     windows += DEVICES;
@@ -49,8 +55,16 @@ async function bench(root: string, c: Case): Promise<number> {
   await batched.load();
   // fill every device's window first
   for (let t = 0; t < c.window; t++) {
-    await Promise.all(Array.from({ length: DEVICES }, (_, d) => single.score({ key: `dev-${d}`, equipmentId: c.equipment, fields: c.sample(d, t), timestamp: t })));
-    await Promise.all(Array.from({ length: DEVICES }, (_, d) => batched.score({ key: `dev-${d}`, equipmentId: c.equipment, fields: c.sample(d, t), timestamp: t })));
+    await Promise.all(
+      Array.from({ length: DEVICES }, (_, d) =>
+        single.score({ key: `dev-${d}`, equipmentId: c.equipment, fields: c.sample(d, t), timestamp: t })
+      )
+    );
+    await Promise.all(
+      Array.from({ length: DEVICES }, (_, d) =>
+        batched.score({ key: `dev-${d}`, equipmentId: c.equipment, fields: c.sample(d, t), timestamp: t })
+      )
+    );
   }
   // the machine is shared: alternate the two cases twice and keep each one's better run
   let rSingle: Rate | null = null;
@@ -85,18 +99,39 @@ async function main(): Promise<void> {
       return skabLike.map((_, j) => 10 * (j + 1) + base * (j % 3) + 0.2 * rand());
     };
     const csv = path.join(dir, 'normal.csv');
-    fs.writeFileSync(csv, [skabLike.join(';'), ...Array.from({ length: 400 }, (_, i) => row(i).join(';'))].join('\n') + '\n');
+    fs.writeFileSync(
+      csv,
+      [skabLike.join(';'), ...Array.from({ length: 400 }, (_, i) => row(i).join(';'))].join('\n') + '\n'
+    );
     const t0 = performance.now();
-    const caeRep = await trainBundle({ method: 'conv-autoencoder', csv, out: path.join(dir, 'root', 'valve', 'normal', 'v1'), epochs: 30 });
+    const caeRep = await trainBundle({
+      method: 'conv-autoencoder',
+      csv,
+      out: path.join(dir, 'root', 'valve', 'normal', 'v1'),
+      epochs: 30,
+    });
     const caeMs = performance.now() - t0;
 
     const fd = path.join(dir, 'train_FD.txt');
-    fs.writeFileSync(fd, syntheticCmapss(Array.from({ length: 20 }, (_, i) => 120 + 5 * i), 4));
+    fs.writeFileSync(
+      fd,
+      syntheticCmapss(
+        Array.from({ length: 20 }, (_, i) => 120 + 5 * i),
+        4
+      )
+    );
     const t1 = performance.now();
-    const rul = await trainBundle({ method: 'rul', csv: fd, out: path.join(dir, 'root', 'engine', 'normal', 'v1'), epochs: 2 });
+    const rul = await trainBundle({
+      method: 'rul',
+      csv: fd,
+      out: path.join(dir, 'root', 'engine', 'normal', 'v1'),
+      epochs: 2,
+    });
     const rulMs = performance.now() - t1;
     const sensors = rul.meta.features;
-    console.log(`conv autoencoder ${caeRep.meta.window}x8 (400 rows, 30 epochs) trained in ${fmt(caeMs)} ms; RUL CNN 30x${sensors.length} (${rul.windows} windows, 2 epochs) in ${fmt(rulMs)} ms; ${DEVICES} devices, ${MS} ms per case`);
+    console.log(
+      `conv autoencoder ${caeRep.meta.window}x8 (400 rows, 30 epochs) trained in ${fmt(caeMs)} ms; RUL CNN 30x${sensors.length} (${rul.windows} windows, 2 epochs) in ${fmt(rulMs)} ms; ${DEVICES} devices, ${MS} ms per case`
+    );
 
     const root = path.join(dir, 'root');
     const cae = await bench(root, {
@@ -111,9 +146,12 @@ async function main(): Promise<void> {
       equipment: 'engine',
       window: 30,
       features: sensors,
-      sample: (d, t) => Object.fromEntries(sensors.map((s, j) => [s, 100 + 10 * j + Math.sin((t + d) / 11) + 0.1 * rand()])),
+      sample: (d, t) =>
+        Object.fromEntries(sensors.map((s, j) => [s, 100 + 10 * j + Math.sin((t + d) / 11) + 0.1 * rand()])),
     });
-    console.log(`\nbatching speed-up: conv autoencoder ${fmt(cae, 1)}x, RUL CNN ${fmt(rulSpeed, 1)}x over one session.run per window`);
+    console.log(
+      `\nbatching speed-up: conv autoencoder ${fmt(cae, 1)}x, RUL CNN ${fmt(rulSpeed, 1)}x over one session.run per window`
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -43,11 +43,18 @@ async function runTicks(name: string, scorer: BundleScorer, data: number[][], la
     for (let d = 0; d < DEVICES; d++) {
       const start = performance.now();
       ps.push(
-        scorer.score({ key: `dev-${d}`, equipmentId: 'press', fields: fields(data[(tick + d) % data.length]), timestamp: tick }).then((r) => {
-          latencies.push(performance.now() - start);
-          if (r.kind !== 'result') throw new Error(`unexpected ${JSON.stringify(r)}`);
-          return r;
-        }),
+        scorer
+          .score({
+            key: `dev-${d}`,
+            equipmentId: 'press',
+            fields: fields(data[(tick + d) % data.length]),
+            timestamp: tick,
+          })
+          .then((r) => {
+            latencies.push(performance.now() - start);
+            if (r.kind !== 'result') throw new Error(`unexpected ${JSON.stringify(r)}`);
+            return r;
+          })
       );
     }
     await Promise.all(ps);
@@ -61,7 +68,16 @@ async function runTicks(name: string, scorer: BundleScorer, data: number[][], la
 
 async function warm(scorer: BundleScorer, data: number[][]): Promise<void> {
   for (let s = 0; s < WINDOW; s++) {
-    await Promise.all(Array.from({ length: DEVICES }, (_, d) => scorer.score({ key: `dev-${d}`, equipmentId: 'press', fields: fields(data[(s + d) % data.length]), timestamp: s })));
+    await Promise.all(
+      Array.from({ length: DEVICES }, (_, d) =>
+        scorer.score({
+          key: `dev-${d}`,
+          equipmentId: 'press',
+          fields: fields(data[(s + d) % data.length]),
+          timestamp: s,
+        })
+      )
+    );
   }
 }
 
@@ -85,7 +101,9 @@ async function main(): Promise<void> {
     scaler,
     threshold,
   });
-  console.log(`autoencoder ${WINDOW}x${F} -> 32 -> 6 -> 32 -> ${WINDOW * F}, trained on ${win.count} windows x 3 epochs in ${fmt(trainMs)} ms; ${DEVICES} devices, ${MS} ms per case`);
+  console.log(
+    `autoencoder ${WINDOW}x${F} -> 32 -> 6 -> 32 -> ${WINDOW * F}, trained on ${win.count} windows x 3 epochs in ${fmt(trainMs)} ms; ${DEVICES} devices, ${MS} ms per case`
+  );
   const data = rows(500, 2);
 
   // raw onnxruntime baselines: the same model, no scorer around it
@@ -123,11 +141,21 @@ async function main(): Promise<void> {
   const s0 = performance.now();
   while (performance.now() - s0 < MS / 2) {
     const st = performance.now();
-    await single.score({ key: `dev-${seqN % DEVICES}`, equipmentId: 'press', fields: fields(data[seqN % data.length]), timestamp: seqN });
+    await single.score({
+      key: `dev-${seqN % DEVICES}`,
+      equipmentId: 'press',
+      fields: fields(data[seqN % data.length]),
+      timestamp: seqN,
+    });
     latSeq.push(performance.now() - st);
     seqN++;
   }
-  const rSeq: Rate = { name: 'scorer, sequential (await each window)', ops: seqN, seconds: (performance.now() - s0) / 1000, perSec: seqN / ((performance.now() - s0) / 1000) };
+  const rSeq: Rate = {
+    name: 'scorer, sequential (await each window)',
+    ops: seqN,
+    seconds: (performance.now() - s0) / 1000,
+    perSec: seqN / ((performance.now() - s0) / 1000),
+  };
   // the machine may be shared: alternate the two cases twice and keep each one's better run
   const latSingle: number[] = [];
   const latBatched: number[] = [];
@@ -146,11 +174,18 @@ async function main(): Promise<void> {
   await single.close();
   await batched.close();
 
-  printRates(`windows/s (baseline: one session.run per window through the scorer, 200 in flight)`, [rawOne, rawBatch, rSeq, rSingle!, rBatched!], rSingle!);
+  printRates(
+    `windows/s (baseline: one session.run per window through the scorer, 200 in flight)`,
+    [rawOne, rawBatch, rSeq, rSingle!, rBatched!],
+    rSingle!
+  );
   const ps = (l: number[]) => {
     const p = percentiles(l, [50, 90, 99]);
     const mean = l.reduce((a, b) => a + b, 0) / l.length;
-    return `p50 ${fmt(p.p50, 2)} ms  p90 ${fmt(p.p90, 2)} ms  p99 ${fmt(p.p99, 2)} ms  max ${fmt(l.reduce((a, b) => (b > a ? b : a), 0), 2)} ms  mean ${fmt(mean, 3)} ms`;
+    return `p50 ${fmt(p.p50, 2)} ms  p90 ${fmt(p.p90, 2)} ms  p99 ${fmt(p.p99, 2)} ms  max ${fmt(
+      l.reduce((a, b) => (b > a ? b : a), 0),
+      2
+    )} ms  mean ${fmt(mean, 3)} ms`;
   };
   console.log(`\nlatency per window (call -> result)`);
   console.log(`  sequential      ${ps(latSeq)}`);
@@ -166,14 +201,19 @@ async function main(): Promise<void> {
   await memScorer.load();
   const N = 10000;
   const before = mem();
-  for (let d = 0; d < N; d++) void memScorer.score({ key: `m-${d}`, equipmentId: 'press', fields: fields(data[d % data.length]), timestamp: 0 });
+  for (let d = 0; d < N; d++)
+    void memScorer.score({ key: `m-${d}`, equipmentId: 'press', fields: fields(data[d % data.length]), timestamp: 0 });
   await new Promise((r) => setImmediate(r));
   const after = mem();
-  console.log(`\nmemory: ${fmt(((after - before) * 1048576) / N)} bytes per device window (${N} devices, window ${WINDOW}x${F} floats = ${WINDOW * F * 4} bytes of samples)`);
+  console.log(
+    `\nmemory: ${fmt(((after - before) * 1048576) / N)} bytes per device window (${N} devices, window ${WINDOW}x${F} floats = ${WINDOW * F * 4} bytes of samples)`
+  );
   await memScorer.close();
 
   const speedup = rBatched!.perSec / rSingle!.perSec;
-  console.log(`\nbatching speed-up ${fmt(speedup, 1)}x over one session.run per window (target >= 5x): ${speedup >= 5 ? 'met' : 'MISSED'}; batched ${fmt(rBatched!.perSec)} windows/s (target >= 20,000): ${rBatched!.perSec >= 20000 ? 'met' : 'MISSED'}`);
+  console.log(
+    `\nbatching speed-up ${fmt(speedup, 1)}x over one session.run per window (target >= 5x): ${speedup >= 5 ? 'met' : 'MISSED'}; batched ${fmt(rBatched!.perSec)} windows/s (target >= 20,000): ${rBatched!.perSec >= 20000 ? 'met' : 'MISSED'}`
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -9,7 +9,9 @@ import { performance } from 'node:perf_hooks';
 const D = 8;
 const features = Array.from({ length: D }, (_, j) => `f${j}`);
 const rows = gaussianRows(4096, D, 42);
-const limits = Object.fromEntries(features.map((f, j) => [f, { lowWarning: j * 5 - 4, highWarning: j * 5 + 4, highCritical: j * 5 + 6 }]));
+const limits = Object.fromEntries(
+  features.map((f, j) => [f, { lowWarning: j * 5 - 4, highWarning: j * 5 + 4, highCritical: j * 5 + 6 }])
+);
 
 function calibrated(method: StatMethod): { cfg: ReturnType<typeof defaultsFor>; state: AnomalyDeviceState } {
   const cfg = { ...defaultsFor(method), limits };
@@ -33,10 +35,12 @@ const rates: Rate[] = [];
 const latency: Record<string, Record<string, number>> = {};
 for (const method of ['threshold', 'l2', 'ewma', 'pca'] as const) {
   const { cfg, state } = calibrated(method);
-  rates.push(measureRate(`${method} (step: score+smooth+severity+learn)`, (i) => {
-    const r = step(cfg, state, rows[i & 4095]);
-    if (r.kind === 'result') sink += r.anomaly.score;
-  }));
+  rates.push(
+    measureRate(`${method} (step: score+smooth+severity+learn)`, (i) => {
+      const r = step(cfg, state, rows[i & 4095]);
+      if (r.kind === 'result') sink += r.anomaly.score;
+    })
+  );
   const samples: number[] = [];
   for (let i = 0; i < 20000; i++) {
     const t0 = performance.now();
@@ -47,7 +51,8 @@ for (const method of ['threshold', 'l2', 'ewma', 'pca'] as const) {
 }
 printRates('anomaly core, 8 features, one device (points/s)', rates, baseline);
 console.log('\nlatency per point (µs)');
-for (const [m, p] of Object.entries(latency)) console.log(`  ${m.padEnd(10)} p50 ${fmt(p.p50, 2)}  p90 ${fmt(p.p90, 2)}  p99 ${fmt(p.p99, 2)}`);
+for (const [m, p] of Object.entries(latency))
+  console.log(`  ${m.padEnd(10)} p50 ${fmt(p.p50, 2)}  p90 ${fmt(p.p90, 2)}  p99 ${fmt(p.p99, 2)}`);
 
 // memory: many devices, calibrated (model only) and calibrating (buffer of up to trainSize rows)
 console.log('\nmemory per device (heap growth / devices)');
@@ -74,7 +79,9 @@ for (const method of ['l2', 'ewma', 'pca'] as const) {
   // drop this method's states before the next method's baseline heap reading
   keep.length = 0;
   keep2.length = 0;
-  console.log(`  ${method.padEnd(6)} fitted ${fmt(fitted / 1024, 1)} KiB/device, calibrating (399 of 400 rows) ${fmt(calibrating / 1024, 1)} KiB/device  [${total} states]`);
+  console.log(
+    `  ${method.padEnd(6)} fitted ${fmt(fitted / 1024, 1)} KiB/device, calibrating (399 of 400 rows) ${fmt(calibrating / 1024, 1)} KiB/device  [${total} states]`
+  );
 }
 if (sink === 42) console.log('');
 
@@ -103,22 +110,30 @@ import { DeviceStates } from '../../nodes/core/anomaly/device-states';
   const prevRates: number[] = [];
   const newRates: number[] = [];
   for (let round = 0; round < 5; round++) {
-    prevRates.push(cpuRate((i) => {
-      const s = plain.get(keys[i % DEV])!;
-      const r = step(cfg, s, rows[i & 4095]);
-      if (r.kind === 'result') sink += r.anomaly.score;
-    }));
-    newRates.push(cpuRate((i) => {
-      const k = keys[i % DEV];
-      const s = bounded.get(k)!;
-      const r = step(cfg, s, rows[i & 4095]);
-      bounded.set(k, s, r.kind === 'result' && r.anomaly.is_anomaly);
-    }));
+    prevRates.push(
+      cpuRate((i) => {
+        const s = plain.get(keys[i % DEV])!;
+        const r = step(cfg, s, rows[i & 4095]);
+        if (r.kind === 'result') sink += r.anomaly.score;
+      })
+    );
+    newRates.push(
+      cpuRate((i) => {
+        const k = keys[i % DEV];
+        const s = bounded.get(k)!;
+        const r = step(cfg, s, rows[i & 4095]);
+        bounded.set(k, s, r.kind === 'result' && r.anomaly.is_anomaly);
+      })
+    );
   }
   const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
-  console.log(`\ndevice lookup + pca step over ${fmt(DEV)} devices (points per CPU-second, median of 5 alternated runs)`);
+  console.log(
+    `\ndevice lookup + pca step over ${fmt(DEV)} devices (points per CPU-second, median of 5 alternated runs)`
+  );
   console.log(`  previous: Map.get (no bound, before #10)          ${fmt(med(prevRates)).padStart(10)} /s`);
-  console.log(`  DeviceStates get + set (bounded, recency order)   ${fmt(med(newRates)).padStart(10)} /s  (${fmt((100 * med(newRates)) / med(prevRates), 1)} %)`);
+  console.log(
+    `  DeviceStates get + set (bounded, recency order)   ${fmt(med(newRates)).padStart(10)} /s  (${fmt((100 * med(newRates)) / med(prevRates), 1)} %)`
+  );
 
   // what the bound's bookkeeping costs per device: the same 10k fitted states in a plain Map and in DeviceStates
   const fitted = keys.map(() => JSON.parse(JSON.stringify(proto)) as AnomalyDeviceState);
@@ -130,7 +145,9 @@ import { DeviceStates } from '../../nodes/core/anomaly/device-states';
   const m2 = new DeviceStates<AnomalyDeviceState>(DEV);
   keys.forEach((k, d) => m2.set(k, fitted[d]));
   const dsBytes = ((heapUsedMB() - h) * 1048576) / DEV;
-  console.log(`  index per device (states excluded): Map ${fmt(mapBytes)} bytes, DeviceStates ${fmt(dsBytes)} bytes (recency links); fitted pca state ≈ ${fmt(JSON.stringify(proto).length)} bytes as JSON [${m1.size + m2.size}]`);
+  console.log(
+    `  index per device (states excluded): Map ${fmt(mapBytes)} bytes, DeviceStates ${fmt(dsBytes)} bytes (recency links); fitted pca state ≈ ${fmt(JSON.stringify(proto).length)} bytes as JSON [${m1.size + m2.size}]`
+  );
 
   // a flood of 100k new ids into a bound of 10k: each new id is a calibrating state with one row
   const flooded = new DeviceStates<AnomalyDeviceState>(DEV);
@@ -142,5 +159,7 @@ import { DeviceStates } from '../../nodes/core/anomaly/device-states';
     flooded.set(`flood-${k}`, s);
   }
   const c = process.cpuUsage(c0);
-  console.log(`  flood of 100,000 new ids into a bound of ${fmt(DEV)}: ${fmt(flooded.size)} held, ${fmt(flooded.evictions)} evicted, ${fmt((100_000 / ((c.user + c.system) / 1e6)))} new ids per CPU-second, ${fmt(((heapUsedMB() - h0) * 1048576) / DEV / 1024, 2)} KiB per held state (1 calibration row)`);
+  console.log(
+    `  flood of 100,000 new ids into a bound of ${fmt(DEV)}: ${fmt(flooded.size)} held, ${fmt(flooded.evictions)} evicted, ${fmt(100_000 / ((c.user + c.system) / 1e6))} new ids per CPU-second, ${fmt(((heapUsedMB() - h0) * 1048576) / DEV / 1024, 2)} KiB per held state (1 calibration row)`
+  );
 }

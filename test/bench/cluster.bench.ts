@@ -28,7 +28,12 @@ import { killAllNodeRed, startNodeRed, type NodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad } from './pipeline-load';
 
 const { startNatsCluster } = require('../../scripts/nats-cluster.js') as {
-  startNatsCluster(o: { bin: string; size: number; partitions: number; dir: string }): Promise<{ mqttUrls: string[]; servers: Array<{ http: number }>; close(): Promise<void> }>;
+  startNatsCluster(o: {
+    bin: string;
+    size: number;
+    partitions: number;
+    dir: string;
+  }): Promise<{ mqttUrls: string[]; servers: Array<{ http: number }>; close(): Promise<void> }>;
 };
 
 const N = Number(process.env.BENCH_N || 20000);
@@ -61,7 +66,9 @@ async function countSamples(vm: Victoria): Promise<number> {
   try {
     await fetch(`${vm.url}/internal/force_flush`);
     const q = encodeURIComponent(`sum(count_over_time(${METRIC}[1h]))`);
-    const r = (await (await fetch(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`)).json()) as { data?: { result?: Array<{ value: [number, string] }> } };
+    const r = (await (
+      await fetch(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`)
+    ).json()) as { data?: { result?: Array<{ value: [number, string] }> } };
     return Number(r.data?.result?.[0]?.value?.[1] ?? 0);
   } catch {
     return 0;
@@ -69,15 +76,29 @@ async function countSamples(vm: Victoria): Promise<number> {
 }
 
 async function consumers(httpPort: number): Promise<number> {
-  const jsz = (await (await fetch(`http://127.0.0.1:${httpPort}/jsz?consumers=true`)).json()) as { account_details?: Array<{ stream_detail?: Array<{ name: string; consumer_detail?: unknown[] }> }> };
-  return (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []).filter((s) => s.name === '$MQTT_msgs').reduce((n, s) => n + (s.consumer_detail?.length ?? 0), 0);
+  const jsz = (await (await fetch(`http://127.0.0.1:${httpPort}/jsz?consumers=true`)).json()) as {
+    account_details?: Array<{ stream_detail?: Array<{ name: string; consumer_detail?: unknown[] }> }>;
+  };
+  return (jsz.account_details ?? [])
+    .flatMap((a) => a.stream_detail ?? [])
+    .filter((s) => s.name === '$MQTT_msgs')
+    .reduce((n, s) => n + (s.consumer_detail?.length ?? 0), 0);
 }
 
 async function main(): Promise<void> {
-  const bins = { mosquitto: which('mosquitto'), vm: which('victoria-metrics'), nats: which('nats-server'), redis: which('redis-server') };
+  const bins = {
+    mosquitto: which('mosquitto'),
+    vm: which('victoria-metrics'),
+    nats: which('nats-server'),
+    redis: which('redis-server'),
+  };
   for (const [k, v] of Object.entries(bins)) if (!v) throw new Error(`${k} is not installed`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-bench-cluster-'));
-  const broker: MosquittoBroker = await startMosquittoBroker(bins.mosquitto!, { persistence: true, maxInflight: 1000, maxQueuedMessages: 200000 });
+  const broker: MosquittoBroker = await startMosquittoBroker(bins.mosquitto!, {
+    persistence: true,
+    maxInflight: 1000,
+    maxQueuedMessages: 200000,
+  });
   const nats = await startNatsCluster({ bin: bins.nats!, size: 3, partitions: 2, dir });
   const redis: RedisServer = await startRedis(bins.redis!);
   const load = prepareLoad(N, DEVICES, MASTER);
@@ -93,7 +114,8 @@ async function main(): Promise<void> {
       const before = kind === 'single' ? 0 : await consumers(nats.servers[0].http);
       for (let k = 0; k < instances; k++) {
         const env: NodeJS.ProcessEnv = {
-          MOBY_MQTT_URL: kind === 'single' ? broker.url : [...nats.mqttUrls.slice(k), ...nats.mqttUrls.slice(0, k)].join(','),
+          MOBY_MQTT_URL:
+            kind === 'single' ? broker.url : [...nats.mqttUrls.slice(k), ...nats.mqttUrls.slice(0, k)].join(','),
           MOBY_MQTT_CLIENT_ID: `moby-bench-${run}-${process.pid}`,
           MOBY_INFLUX_URL: vm.url,
           MOBY_INFLUX_ORG: 'moby',
@@ -103,17 +125,37 @@ async function main(): Promise<void> {
           MOBY_TRAIN_POINTS: String(TRAIN),
           MOBY_DEVICE_TIMEOUT: '3600',
           MOBY_CORS_ORIGINS: '',
-          ...(kind === 'single' ? {} : { MOBY_PARTITION: String(k), MOBY_PARTITIONS: '2', MOBY_REDIS_URL: redis.url, MOBY_INSTANCE: `bench-${run}-${k}` }),
+          ...(kind === 'single'
+            ? {}
+            : {
+                MOBY_PARTITION: String(k),
+                MOBY_PARTITIONS: '2',
+                MOBY_REDIS_URL: redis.url,
+                MOBY_INSTANCE: `bench-${run}-${k}`,
+              }),
         };
         nrs.push(await startNodeRed(`${kind}-${k}`, oursFlow('durable'), env, /\] connected to mqtt/));
       }
-      if (kind === 'single') await sleep(500); // SUBACK
-      else await waitFor(async () => (await consumers(nats.servers[0].http)) >= before + 3 * instances, 120000, 'the instances\' subscriptions in JetStream', 500);
+      if (kind === 'single')
+        await sleep(500); // SUBACK
+      else
+        await waitFor(
+          async () => (await consumers(nats.servers[0].http)) >= before + 3 * instances,
+          120000,
+          "the instances' subscriptions in JetStream",
+          500
+        );
       const u0 = nrs.map((n) => n.usage().cpuSec);
       let firstAt = 0;
       let pubErr: unknown = null;
       const url = kind === 'single' ? broker.url : nats.mqttUrls[0];
-      const publishing = publishLoad(url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-${run}`, count: N, onFirst: (t) => (firstAt = t) });
+      const publishing = publishLoad(url, load, {
+        clients: CLIENTS,
+        window: WINDOW,
+        tag: `${kind}-${run}`,
+        count: N,
+        onFirst: (t) => (firstAt = t),
+      });
       publishing.catch((e) => (pubErr = e));
       let doneAt = 0;
       const deadline = Date.now() + RUN_TIMEOUT_MS;
@@ -134,7 +176,16 @@ async function main(): Promise<void> {
       const perInstance = u1.map((c, i) => c - u0[i]);
       const cpuSec = perInstance.reduce((a, b) => a + b, 0);
       const seconds = (doneAt - firstAt) / 1000;
-      return { kind, instances, seconds, msgsPerSec: N / seconds, cpuSec, perInstance, distinct, duplicates: raw - distinct };
+      return {
+        kind,
+        instances,
+        seconds,
+        msgsPerSec: N / seconds,
+        cpuSec,
+        perInstance,
+        distinct,
+        duplicates: raw - distinct,
+      };
     } finally {
       for (const n of nrs) await n.stop();
       await vm.close();
@@ -142,13 +193,14 @@ async function main(): Promise<void> {
   }
 
   try {
-    const order: Result['kind'][] = ROUNDS >= 2 ? ['single', 'cluster-2', 'cluster-2', 'single'] : ['single', 'cluster-2'];
+    const order: Result['kind'][] =
+      ROUNDS >= 2 ? ['single', 'cluster-2', 'cluster-2', 'single'] : ['single', 'cluster-2'];
     for (const kind of order) {
       const r = await once(kind);
       results.push(r);
       console.log(
         `  ${kind.padEnd(9)} ${r.instances} instance(s): ${fmt(r.msgsPerSec)} msgs/s (${fmt(r.seconds, 1)} s to store ${N}), ` +
-          `Node-RED CPU ${fmt(r.cpuSec, 1)} s [${r.perInstance.map((c) => fmt(c, 1)).join(' + ')}] = ${fmt(N / r.cpuSec)} msgs per CPU-second, ${r.distinct} stored (${r.duplicates} redelivered duplicates)`,
+          `Node-RED CPU ${fmt(r.cpuSec, 1)} s [${r.perInstance.map((c) => fmt(c, 1)).join(' + ')}] = ${fmt(N / r.cpuSec)} msgs per CPU-second, ${r.distinct} stored (${r.duplicates} redelivered duplicates)`
       );
     }
   } finally {
@@ -158,16 +210,23 @@ async function main(): Promise<void> {
     await broker.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const best = (k: Result['kind']) => results.filter((r) => r.kind === k).sort((a, b) => b.msgsPerSec - a.msgsPerSec)[0];
+  const best = (k: Result['kind']) =>
+    results.filter((r) => r.kind === k).sort((a, b) => b.msgsPerSec - a.msgsPerSec)[0];
   const cheapest = (k: Result['kind']) => results.filter((r) => r.kind === k).sort((a, b) => a.cpuSec - b.cpuSec)[0];
   const s = best('single');
   const c = best('cluster-2');
   const sc = cheapest('single');
   const cc = cheapest('cluster-2');
   console.log(`\n  summary (${N} msgs, ${DEVICES} devices, ${os.cpus().length} cores, same run):`);
-  console.log(`    msgs/s               single ${fmt(s.msgsPerSec)}   2 instances ${fmt(c.msgsPerSec)}   ratio ${fmt(c.msgsPerSec / s.msgsPerSec, 2)}×`);
-  console.log(`    msgs per CPU-second  single ${fmt(N / sc.cpuSec)}   2 instances ${fmt(N / cc.cpuSec)} (all instances)   ratio ${fmt(sc.cpuSec / cc.cpuSec, 2)}×`);
-  console.log(`    per-instance cost overhead of the cluster path: ${fmt((cc.cpuSec / sc.cpuSec - 1) * 100, 0)} % more Node-RED CPU per message`);
+  console.log(
+    `    msgs/s               single ${fmt(s.msgsPerSec)}   2 instances ${fmt(c.msgsPerSec)}   ratio ${fmt(c.msgsPerSec / s.msgsPerSec, 2)}×`
+  );
+  console.log(
+    `    msgs per CPU-second  single ${fmt(N / sc.cpuSec)}   2 instances ${fmt(N / cc.cpuSec)} (all instances)   ratio ${fmt(sc.cpuSec / cc.cpuSec, 2)}×`
+  );
+  console.log(
+    `    per-instance cost overhead of the cluster path: ${fmt((cc.cpuSec / sc.cpuSec - 1) * 100, 0)} % more Node-RED CPU per message`
+  );
 }
 
 main().catch((err) => {

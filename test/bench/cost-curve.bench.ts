@@ -28,7 +28,10 @@ import { oursFlow } from './pipeline-flows';
 import { killAllNodeRed, startNodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad } from './pipeline-load';
 
-const SIZES = (process.env.BENCH_COST_DEVICES || '1000,10000,100000').split(',').map(Number).filter((n) => n > 0);
+const SIZES = (process.env.BENCH_COST_DEVICES || '1000,10000,100000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const M = Number(process.env.BENCH_COST_N || 20000);
 const RATE = Number(process.env.BENCH_COST_RATE || 1000);
 const TRAIN = Number(process.env.BENCH_TRAIN || 1000);
@@ -89,34 +92,54 @@ interface Row {
 }
 
 async function runSize(devices: number, mosquittoBin: string, vmBin: string): Promise<Row> {
-  const [broker, vm] = await Promise.all([startMosquittoBroker(mosquittoBin, { maxInflight: 1000 }), startVictoria(vmBin)]);
+  const [broker, vm] = await Promise.all([
+    startMosquittoBroker(mosquittoBin, { maxInflight: 1000 }),
+    startVictoria(vmBin),
+  ]);
   const load = prepareLoad(devices + M, devices, MASTER);
-  const nr = await startNodeRed(`cost-${devices}`, oursFlow('durable'), {
-    MOBY_MQTT_URL: broker.url,
-    MOBY_MQTT_CLIENT_ID: `moby-bench-cost-${devices}-${process.pid}`,
-    MOBY_INFLUX_URL: vm.url,
-    MOBY_INFLUX_ORG: 'moby',
-    MOBY_INFLUX_BUCKET: 'moby',
-    MOBY_INFLUX_TOKEN: '',
-    MOBY_HMAC_KEYS: JSON.stringify({ '*': { m1: MASTER } }),
-    MOBY_TRAIN_POINTS: String(TRAIN),
-    MOBY_DEVICE_TIMEOUT: '3600',
-    MOBY_CORS_ORIGINS: '*',
-  }, /\] connected to mqtt/);
+  const nr = await startNodeRed(
+    `cost-${devices}`,
+    oursFlow('durable'),
+    {
+      MOBY_MQTT_URL: broker.url,
+      MOBY_MQTT_CLIENT_ID: `moby-bench-cost-${devices}-${process.pid}`,
+      MOBY_INFLUX_URL: vm.url,
+      MOBY_INFLUX_ORG: 'moby',
+      MOBY_INFLUX_BUCKET: 'moby',
+      MOBY_INFLUX_TOKEN: '',
+      MOBY_HMAC_KEYS: JSON.stringify({ '*': { m1: MASTER } }),
+      MOBY_TRAIN_POINTS: String(TRAIN),
+      MOBY_DEVICE_TIMEOUT: '3600',
+      MOBY_CORS_ORIGINS: '*',
+    },
+    /\] connected to mqtt/
+  );
   try {
     // 1. warm-up: one message per device, as fast as the broker takes them, then wait until all are stored
     const w0 = Date.now();
-    await publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `cost-${devices}-warm`, count: devices });
+    await publishLoad(broker.url, load, {
+      clients: CLIENTS,
+      window: WINDOW,
+      tag: `cost-${devices}-warm`,
+      count: devices,
+    });
     // new devices are the expensive case (state created everywhere): allow 5 ms each, at least 3 minutes
     const warmLimitMs = Math.max(180_000, devices * 5);
-    if (!(await waitStored(vm, devices, warmLimitMs))) throw new Error(`${devices} devices: warm-up not stored within ${warmLimitMs / 1000} s`);
+    if (!(await waitStored(vm, devices, warmLimitMs)))
+      throw new Error(`${devices} devices: warm-up not stored within ${warmLimitMs / 1000} s`);
     const warmSec = (Date.now() - w0) / 1000;
     global.gc?.();
     await sleep(1000);
     // 2. measured: M messages at RATE/s; CPU from the first publish until the database holds them all
     const u0 = nr.usage();
     const t0 = Date.now();
-    await publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `cost-${devices}-paced`, count: M, rate: RATE });
+    await publishLoad(broker.url, load, {
+      clients: CLIENTS,
+      window: WINDOW,
+      tag: `cost-${devices}-paced`,
+      count: M,
+      rate: RATE,
+    });
     const sent = Date.now();
     const complete = await waitStored(vm, devices + M, 120_000);
     const u1 = nr.usage();
@@ -127,8 +150,22 @@ async function runSize(devices: number, mosquittoBin: string, vmBin: string): Pr
     const stored = series.reduce((n, s) => n + s.timestamps.length, 0);
     const distinct = series.reduce((n, s) => n + new Set(s.timestamps).size, 0);
     if (!complete) console.log(`  ${devices} devices: only ${stored} of ${devices + M} points after 120 s`);
-    const reconnects = nr.output().split('\n').filter((l) => /\] disconnected|session resumed/.test(l)).length;
-    return { devices, warmSec, rate: RATE, cpuSec: u1.cpuSec - u0.cpuSec, rssMB: u1.rssMB, heldRate, stored, distinct, want: devices + M, reconnects };
+    const reconnects = nr
+      .output()
+      .split('\n')
+      .filter((l) => /\] disconnected|session resumed/.test(l)).length;
+    return {
+      devices,
+      warmSec,
+      rate: RATE,
+      cpuSec: u1.cpuSec - u0.cpuSec,
+      rssMB: u1.rssMB,
+      heldRate,
+      stored,
+      distinct,
+      want: devices + M,
+      reconnects,
+    };
   } finally {
     await nr.stop();
     await Promise.all([broker.close(), vm.close()]);
@@ -142,7 +179,9 @@ async function main(): Promise<number> {
     console.error('cost-curve bench needs mosquitto and victoria-metrics');
     return 1;
   }
-  console.log(`cost curve: the shipped pipeline, fleets of ${SIZES.map((s) => fmt(s)).join(' / ')} devices; one warm-up message per device, then ${fmt(M)} messages at ${fmt(RATE)}/s; calibration ${TRAIN} points (no device scores)`);
+  console.log(
+    `cost curve: the shipped pipeline, fleets of ${SIZES.map((s) => fmt(s)).join(' / ')} devices; one warm-up message per device, then ${fmt(M)} messages at ${fmt(RATE)}/s; calibration ${TRAIN} points (no device scores)`
+  );
   const rows: Row[] = [];
   let failed = false;
   for (const d of SIZES) {
@@ -153,15 +192,26 @@ async function main(): Promise<number> {
     const lost = r.distinct !== r.want;
     if (lost) failed = true;
     const redelivered = r.stored - r.distinct;
-    console.log(`  ${fmt(d)} devices: warm-up ${fmt(r.warmSec, 1)} s; ${fmt(M)} at ${fmt(r.heldRate)}/s held, Node-RED CPU ${fmt(r.cpuSec, 2)} s, RSS ${fmt(r.rssMB)} MB; ` +
-      `${r.distinct} distinct of ${r.want}${redelivered ? ` (+${redelivered} redelivered after ${r.reconnects} reconnect(s))` : ''}${lost ? '  <-- LOSS' : ''}`);
+    console.log(
+      `  ${fmt(d)} devices: warm-up ${fmt(r.warmSec, 1)} s; ${fmt(M)} at ${fmt(r.heldRate)}/s held, Node-RED CPU ${fmt(r.cpuSec, 2)} s, RSS ${fmt(r.rssMB)} MB; ` +
+        `${r.distinct} distinct of ${r.want}${redelivered ? ` (+${redelivered} redelivered after ${r.reconnects} reconnect(s))` : ''}${lost ? '  <-- LOSS' : ''}`
+    );
   }
-  console.log('\ndevices    msgs/s held   msgs per CPU-s   µs CPU/msg   RSS MB   vs smallest   stored / sent   reconnects');
+  console.log(
+    '\ndevices    msgs/s held   msgs per CPU-s   µs CPU/msg   RSS MB   vs smallest   stored / sent   reconnects'
+  );
   const first = rows[0];
   for (const r of rows) {
-    console.log(`${fmt(r.devices).padStart(7)} ${fmt(r.heldRate).padStart(13)} ${fmt(M / r.cpuSec).padStart(16)} ${fmt((1e6 * r.cpuSec) / M).padStart(12)} ${fmt(r.rssMB).padStart(8)} ${fmt(first.cpuSec / r.cpuSec, 2).padStart(12)}× ${`${r.distinct} / ${r.want}`.padStart(15)} ${String(r.reconnects).padStart(12)}`);
+    console.log(
+      `${fmt(r.devices).padStart(7)} ${fmt(r.heldRate).padStart(13)} ${fmt(M / r.cpuSec).padStart(16)} ${fmt((1e6 * r.cpuSec) / M).padStart(12)} ${fmt(r.rssMB).padStart(8)} ${fmt(first.cpuSec / r.cpuSec, 2).padStart(12)}× ${`${r.distinct} / ${r.want}`.padStart(15)} ${String(r.reconnects).padStart(12)}`
+    );
   }
-  console.log(`load average at the end: ${require('node:os').loadavg().map((l: number) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `load average at the end: ${require('node:os')
+      .loadavg()
+      .map((l: number) => l.toFixed(1))
+      .join(' ')}`
+  );
   return failed ? 1 : 0;
 }
 
@@ -181,5 +231,5 @@ main().then(
     console.error(err);
     killAllNodeRed();
     process.exit(1);
-  },
+  }
 );

@@ -22,7 +22,12 @@ interface Scenario {
 const SCENARIOS: Scenario[] = [
   { name: '50 devices, 200 alerts (baseline)', devices: 50, alerts: 200 },
   { name: '2,000 devices, 2,000 alerts, tiles (auto)', devices: 2000, alerts: 2000 },
-  { name: '2,000 devices, 2,000 alerts, cards summarised', devices: 2000, alerts: 2000, options: { equipmentLayout: 'cards' } },
+  {
+    name: '2,000 devices, 2,000 alerts, cards summarised',
+    devices: 2000,
+    alerts: 2000,
+    options: { equipmentLayout: 'cards' },
+  },
   { name: '2,000 devices, 2,000 alerts, all cards', devices: 2000, alerts: 2000, options: { summariseAbove: 1e9 } },
 ];
 
@@ -47,17 +52,24 @@ async function main() {
     await page.goto(server.url + '/');
     await page.waitForFunction(() => (globalThis as any).mobyHarness?.ready);
     console.log(`Grafana panel render in Chromium, 1,800×1,000 px panel, ${RUNS} runs after ${WARMUP} warm-up`);
-    console.log(`  ${'scenario'.padEnd(44)} ${'commit p50'.padStart(11)} ${'p99'.padStart(8)} ${'frame p50'.padStart(11)} ${'p99'.padStart(8)}  cards/tiles in DOM`);
+    console.log(
+      `  ${'scenario'.padEnd(44)} ${'commit p50'.padStart(11)} ${'p99'.padStart(8)} ${'frame p50'.padStart(11)} ${'p99'.padStart(8)}  cards/tiles in DOM`
+    );
     let baseline = 0;
     for (const s of SCENARIOS) {
       const commit: number[] = [];
       const frame: number[] = [];
       let cards = 0;
       for (let i = 0; i < WARMUP + RUNS; i++) {
-        const res = await page.evaluate(
-          (req) => (globalThis as any).mobyHarness.render(req),
-          { theme: 'dark', devices: s.devices, alerts: s.alerts, width: 1800, height: 1000, apiUrl: server.url + '/moby', options: s.options }
-        );
+        const res = await page.evaluate((req) => (globalThis as any).mobyHarness.render(req), {
+          theme: 'dark',
+          devices: s.devices,
+          alerts: s.alerts,
+          width: 1800,
+          height: 1000,
+          apiUrl: server.url + '/moby',
+          options: s.options,
+        });
         if (i >= WARMUP) {
           commit.push(res.commitMs);
           frame.push(res.frameMs);

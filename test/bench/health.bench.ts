@@ -3,7 +3,14 @@
 // time and heap bytes per device for 100k devices against an object-per-device Map, and Redis store
 // updates/s (coalesced batches through Lua, pipelined) against one awaited ZADD per update.
 import { performance } from 'node:perf_hooks';
-import { HealthService, HealthTable, compileTopicPattern, readHealthMessage, type HealthReadOptions, type TopicPattern } from '../../nodes/core/health';
+import {
+  HealthService,
+  HealthTable,
+  compileTopicPattern,
+  readHealthMessage,
+  type HealthReadOptions,
+  type TopicPattern,
+} from '../../nodes/core/health';
 import { which } from '../support/net';
 import { startRedis } from '../support/redis';
 import { fmt, measureRate, percentiles, printRates, type Rate } from './lib';
@@ -36,14 +43,18 @@ function coreRates(): void {
   const q = new HealthTable({ defaultTimeoutMs: 60_000, now: () => t });
   const qr: number[] = [];
   for (let round = 0; round < 10; round++) {
-    qr.push(cpuRate((i) => {
-      t = T0 + i;
-      q.activity(ids[i % DEVICES], t);
-    }));
+    qr.push(
+      cpuRate((i) => {
+        t = T0 + i;
+        q.activity(ids[i % DEVICES], t);
+      })
+    );
   }
   const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
   console.log(`\nactivity updates per CPU-second over ${fmt(DEVICES)} devices, median of 10 runs (min–max)`);
-  console.log(`  HealthTable (bounded, CLOCK)                   ${fmt(med(qr)).padStart(12)} /s  (${fmt(Math.min(...qr))}–${fmt(Math.max(...qr))})`);
+  console.log(
+    `  HealthTable (bounded, CLOCK)                   ${fmt(med(qr)).padStart(12)} /s  (${fmt(Math.min(...qr))}–${fmt(Math.max(...qr))})`
+  );
   const base = new Map<string, number>();
   const baseline = measureRate('baseline: Map<string, number>.set', (i) => {
     base.set(ids[i % DEVICES], T0 + i);
@@ -51,10 +62,12 @@ function coreRates(): void {
   const coreRates: Rate[] = [];
   for (let round = 0; round < 2; round++) {
     const table = new HealthTable({ defaultTimeoutMs: 60_000, now: () => t });
-    coreRates.push(measureRate('HealthTable.activity (memory, bounded, CLOCK)', (i) => {
-      t = T0 + i;
-      table.activity(ids[i % DEVICES], t);
-    }));
+    coreRates.push(
+      measureRate('HealthTable.activity (memory, bounded, CLOCK)', (i) => {
+        t = T0 + i;
+        table.activity(ids[i % DEVICES], t);
+      })
+    );
   }
   const best = (rs: Rate[]) => rs.reduce((a, b) => (b.perSec > a.perSec ? b : a));
   const core = best(coreRates);
@@ -76,7 +89,10 @@ function coreRates(): void {
     clockSkewMs: 30_000,
     maxIdLength: 128,
   };
-  const msgs = ids.map((id) => ({ topic: 'telemetry', payload: { measurement: 'telemetry', tags: { device_id: id }, fields: { t: 1 }, timestamp: T0 } }));
+  const msgs = ids.map((id) => ({
+    topic: 'telemetry',
+    payload: { measurement: 'telemetry', tags: { device_id: id }, fields: { t: 1 }, timestamp: T0 },
+  }));
   const reader = new HealthTable({ defaultTimeoutMs: 60_000, now: () => t });
   const path = measureRate('read message + activity (node path)', (i) => {
     t = T0 + i;
@@ -85,7 +101,6 @@ function coreRates(): void {
   });
   const rates: Rate[] = [baseline, core, learned, path, evicting];
   printRates(`activity updates over ${fmt(DEVICES)} devices (target ≥ 500,000/s in the core)`, rates, baseline);
-
 }
 
 function bigTable(): void {
@@ -93,8 +108,12 @@ function bigTable(): void {
   let h0: number;
   // baseline: the obvious object-per-device Map
   h0 = usedMB();
-  const naive = new Map<string, { state: string; since: number; lastSeen: number; statusAt: number; timeout: number }>();
-  for (const id of bigIds()) naive.set(id, { state: 'ONLINE', since: T0, lastSeen: T0, statusAt: NaN, timeout: 60_000 });
+  const naive = new Map<
+    string,
+    { state: string; since: number; lastSeen: number; statusAt: number; timeout: number }
+  >();
+  for (const id of bigIds())
+    naive.set(id, { state: 'ONLINE', since: T0, lastSeen: T0, statusAt: NaN, timeout: 60_000 });
   const naiveBytes = ((usedMB() - h0) * 1048576) / BIG;
 
   naive.clear();
@@ -106,12 +125,16 @@ function bigTable(): void {
   const bytes = ((usedMB() - h0) * 1048576) / BIG;
   console.log(`\nmemory for ${fmt(BIG)} devices (target < 400 bytes/device, ids included)`);
   console.log(`  baseline: Map of one object per device         ${fmt(naiveBytes).padStart(8)} bytes/device`);
-  console.log(`  HealthTable (typed-array columns, bounded)     ${fmt(bytes).padStart(8)} bytes/device  (${fmt((100 * bytes) / naiveBytes, 1)} % of baseline)`);
+  console.log(
+    `  HealthTable (typed-array columns, bounded)     ${fmt(bytes).padStart(8)} bytes/device  (${fmt((100 * bytes) / naiveBytes, 1)} % of baseline)`
+  );
   // the bound holds under a flood: 10× the bound in new ids leaves the table at the bound
   const flooded = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG / 10, now: () => t });
   h0 = usedMB();
   for (const id of bigIds()) flooded.activity(id, T0);
-  console.log(`  flood of ${fmt(BIG)} new ids into a bound of ${fmt(BIG / 10)}: ${fmt(flooded.deviceCount)} rows, ${fmt(flooded.evictions)} evicted, ${fmt((usedMB() - h0) * 1048576 / (BIG / 10))} bytes/row held`);
+  console.log(
+    `  flood of ${fmt(BIG)} new ids into a bound of ${fmt(BIG / 10)}: ${fmt(flooded.deviceCount)} rows, ${fmt(flooded.evictions)} evicted, ${fmt(((usedMB() - h0) * 1048576) / (BIG / 10))} bytes/row held`
+  );
 
   const quiet: number[] = [];
   for (let k = 0; k < 30; k++) {
@@ -135,7 +158,9 @@ function bigTable(): void {
   const restored = new HealthTable({ defaultTimeoutMs: 60_000, maxDevices: BIG });
   restored.restore(JSON.parse(text));
   const loadMs = performance.now() - st;
-  console.log(`\npersistence of ${fmt(BIG)} devices: serialise + JSON ${fmt(saveMs, 1)} ms (${fmt(text.length / 1048576, 1)} MB), parse + restore ${fmt(loadMs, 1)} ms`);
+  console.log(
+    `\npersistence of ${fmt(BIG)} devices: serialise + JSON ${fmt(saveMs, 1)} ms (${fmt(text.length / 1048576, 1)} MB), parse + restore ${fmt(loadMs, 1)} ms`
+  );
 }
 
 async function redisRates(): Promise<void> {
@@ -152,12 +177,23 @@ async function redisRates(): Promise<void> {
     const N0 = 20_000;
     let s = performance.now();
     for (let i = 0; i < N0; i++) await client.zadd('bench:naive_last_seen', T0 + i, ids[i % DEVICES]);
-    const baseline: Rate = { name: 'baseline: awaited ZADD per update', ops: N0, seconds: (performance.now() - s) / 1000, perSec: 0 };
+    const baseline: Rate = {
+      name: 'baseline: awaited ZADD per update',
+      ops: N0,
+      seconds: (performance.now() - s) / 1000,
+      perSec: 0,
+    };
     baseline.perSec = baseline.ops / baseline.seconds;
 
     let t = T0;
     const table = new HealthTable({ defaultTimeoutMs: 3_600_000, now: () => t });
-    const service = new HealthService({ table, emit: () => undefined, redis: client, keyPrefix: 'bench:', now: () => t });
+    const service = new HealthService({
+      table,
+      emit: () => undefined,
+      redis: client,
+      keyPrefix: 'bench:',
+      now: () => t,
+    });
     while (!service.storeUp) await new Promise((r) => setTimeout(r, 10));
     // warm-up: every device ONLINE once, so the run measures steady-state updates
     for (const id of ids) service.activity(id, t);
@@ -176,7 +212,12 @@ async function redisRates(): Promise<void> {
       }
     }
     await service.drain();
-    const batched: Rate = { name: 'HealthService (Redis): coalesced Lua batches', ops: N, seconds: (performance.now() - s) / 1000, perSec: 0 };
+    const batched: Rate = {
+      name: 'HealthService (Redis): coalesced Lua batches',
+      ops: N,
+      seconds: (performance.now() - s) / 1000,
+      perSec: 0,
+    };
     batched.perSec = batched.ops / batched.seconds;
 
     // the worst cases for coalescing: every update for a different device, first as new devices (each
@@ -195,11 +236,17 @@ async function redisRates(): Promise<void> {
     const fresh = await pass('HealthService (Redis): distinct, new devices', T0 + 2000);
     const steady = await pass('HealthService (Redis): distinct, already ONLINE', T0 + 3000);
     const distinct = [fresh, steady];
-    printRates('Redis store updates (pipelined batches of ≤ 1000 devices per script call)', [baseline, batched, ...distinct], baseline);
+    printRates(
+      'Redis store updates (pipelined batches of ≤ 1000 devices per script call)',
+      [baseline, batched, ...distinct],
+      baseline
+    );
     const lat = percentiles(latency);
     console.log(`  event-loop turn while feeding 20k updates: p50 ${fmt(lat.p50, 2)} ms  p99 ${fmt(lat.p99, 2)} ms`);
     const zcard = await client.zcard('bench:device_last_seen');
-    console.log(`  device_last_seen holds ${fmt(zcard)} devices; ${fmt(service.memoryDecisions)} decisions from memory`);
+    console.log(
+      `  device_last_seen holds ${fmt(zcard)} devices; ${fmt(service.memoryDecisions)} decisions from memory`
+    );
     await service.close();
   } finally {
     client.disconnect();

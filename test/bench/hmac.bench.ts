@@ -62,12 +62,27 @@ function measureCpuRate(name: string, fn: (i: number) => void, ms: number, chunk
  * a device sending steadily would produce them: a replay cache that raises floors when it evicts (the
  * per-device cache) then still accepts every one in order, and so does the old FIFO.
  */
-function envelopes(deviceId: string, body: string, n: number, withKid: boolean, noncePrefix = 'bench-nonce-'): string[] {
+function envelopes(
+  deviceId: string,
+  body: string,
+  n: number,
+  withKid: boolean,
+  noncePrefix = 'bench-nonce-'
+): string[] {
   const base = nowSeconds() - 100;
   const key = keyOf(deviceId, kidOf[deviceId]);
   const out: string[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    out[i] = JSON.stringify(signEnvelope({ deviceId, key, body, kid: withKid ? kidOf[deviceId] : undefined, ts: base + Math.floor((i * 200) / n), nonce: `${noncePrefix}${i}` }));
+    out[i] = JSON.stringify(
+      signEnvelope({
+        deviceId,
+        key,
+        body,
+        kid: withKid ? kidOf[deviceId] : undefined,
+        ts: base + Math.floor((i * 200) / n),
+        nonce: `${noncePrefix}${i}`,
+      })
+    );
   }
   return out;
 }
@@ -101,21 +116,45 @@ function coreBench(): Rate {
       if (!prev || r.perSec > prev.perSec) best.set(r.name, r);
     };
     for (let round = 0; round < ROUNDS; round++) {
-      keep(measureCpuRate('bare createHmac loop (same bytes)', () => {
-        createHmac('sha256', key).update(signed, 'utf8').digest();
-      }, MS));
-      keep(measureCpuRate('verify envelope, kid given, body parsed', () => {
-        if (!verifier.verify({ payload: nextEnvelope(verifier, withKid, n1++) }).ok) failures++;
-      }, MS));
+      keep(
+        measureCpuRate(
+          'bare createHmac loop (same bytes)',
+          () => {
+            createHmac('sha256', key).update(signed, 'utf8').digest();
+          },
+          MS
+        )
+      );
+      keep(
+        measureCpuRate(
+          'verify envelope, kid given, body parsed',
+          () => {
+            if (!verifier.verify({ payload: nextEnvelope(verifier, withKid, n1++) }).ok) failures++;
+          },
+          MS
+        )
+      );
       if (noKid) {
         // no kid, the matching key is the 2nd of 2: two HMACs per message (rotation worst case)
-        keep(measureCpuRate('verify envelope, no kid, 2nd of 2 keys', () => {
-          if (!v2.verify({ payload: nextEnvelope(v2, noKid, n2++) }).ok) failures++;
-        }, MS));
+        keep(
+          measureCpuRate(
+            'verify envelope, no kid, 2nd of 2 keys',
+            () => {
+              if (!v2.verify({ payload: nextEnvelope(v2, noKid, n2++) }).ok) failures++;
+            },
+            MS
+          )
+        );
       }
-      keep(measureCpuRate('reference: JSON.parse envelope + body only', (i) => {
-        JSON.parse(JSON.parse(withKid[i % DISTINCT]).body);
-      }, MS));
+      keep(
+        measureCpuRate(
+          'reference: JSON.parse envelope + body only',
+          (i) => {
+            JSON.parse(JSON.parse(withKid[i % DISTINCT]).body);
+          },
+          MS
+        )
+      );
     }
     const rates = [...best.values()];
     const baseline = best.get('bare createHmac loop (same bytes)')!;
@@ -132,9 +171,13 @@ function coreBench(): Rate {
     }
     const p = percentiles(samples);
     printRates(`core, ${label}, ${Buffer.byteLength(withKid[0])} B envelope`, rates, baseline);
-    console.log(`  verify latency µs (wall, per call): p50 ${fmt(p.p50, 1)}  p90 ${fmt(p.p90, 1)}  p99 ${fmt(p.p99, 1)}`);
+    console.log(
+      `  verify latency µs (wall, per call): p50 ${fmt(p.p50, 1)}  p90 ${fmt(p.p90, 1)}  p99 ${fmt(p.p99, 1)}`
+    );
     const share = (100 * verify.perSec) / baseline.perSec;
-    console.log(`  verify = ${fmt(share, 1)} % of the bare HMAC loop (target ≥ 30 %) ${share >= 30 ? 'MET' : 'NOT MET'}`);
+    console.log(
+      `  verify = ${fmt(share, 1)} % of the bare HMAC loop (target ≥ 30 %) ${share >= 30 ? 'MET' : 'NOT MET'}`
+    );
     firstBaseline ??= baseline;
   }
   return firstBaseline!;
@@ -153,7 +196,9 @@ function memoryBench(): void {
   verifier.nonces.clear();
   global.gc?.();
   const empty = heapUsedMB();
-  console.log(`memory: nonce cache with ${fmt(entries)} entries (the default size) holds ${fmt(full - empty, 1)} MB of heap (${fmt(all.length)} envelopes verified)`);
+  console.log(
+    `memory: nonce cache with ${fmt(entries)} entries (the default size) holds ${fmt(full - empty, 1)} MB of heap (${fmt(all.length)} envelopes verified)`
+  );
 }
 
 /**
@@ -172,12 +217,47 @@ async function runtimeBench(): Promise<void> {
   const N = 50000;
   const keys = { 'pump-7': { k2: 'hex:' + '22'.repeat(32) } };
   const runs: Array<{ name: string; middle: Record<string, unknown>; envs: string[] }> = [
-    { name: 'Node-RED: function → change (set msg.moby) → function', middle: { type: 'change', rules: [{ t: 'set', p: 'moby', pt: 'msg', to: '{}', tot: 'json' }] }, envs: envelopes(deviceId, body, N, true) },
+    {
+      name: 'Node-RED: function → change (set msg.moby) → function',
+      middle: { type: 'change', rules: [{ t: 'set', p: 'moby', pt: 'msg', to: '{}', tot: 'json' }] },
+      envs: envelopes(deviceId, body, N, true),
+    },
     // the default: nonces journaled to the user directory (group commit) before a message leaves
-    { name: 'Node-RED: function → hmac-verify → function', middle: { type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 100000, replayPerDevice: 100000, topicPattern: 'devices/+/telemetry', topicLevel: 1 }, envs: envelopes(deviceId, body, N, true) },
-    { name: 'Node-RED: function → hmac-verify (memory store) → function', middle: { type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 100000, replayPerDevice: 100000, replayStore: 'memory', topicPattern: 'devices/+/telemetry', topicLevel: 1 }, envs: envelopes(deviceId, body, N, true, 'bench-mem-') },
+    {
+      name: 'Node-RED: function → hmac-verify → function',
+      middle: {
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        replayCache: 100000,
+        replayPerDevice: 100000,
+        topicPattern: 'devices/+/telemetry',
+        topicLevel: 1,
+      },
+      envs: envelopes(deviceId, body, N, true),
+    },
+    {
+      name: 'Node-RED: function → hmac-verify (memory store) → function',
+      middle: {
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        replayCache: 100000,
+        replayPerDevice: 100000,
+        replayStore: 'memory',
+        topicPattern: 'devices/+/telemetry',
+        topicLevel: 1,
+      },
+      envs: envelopes(deviceId, body, N, true, 'bench-mem-'),
+    },
   ];
-  let current: { envs: string[]; c0: NodeJS.CpuUsage; resolve: (cpuMs: number) => void; arrived: number; rejects: number } | null = null;
+  let current: {
+    envs: string[];
+    c0: NodeJS.CpuUsage;
+    resolve: (cpuMs: number) => void;
+    arrived: number;
+    rejects: number;
+  } | null = null;
   const bench = {
     envs: () => current!.envs,
     started: () => {
@@ -191,13 +271,36 @@ async function runtimeBench(): Promise<void> {
     rejected: () => current!.rejects++,
   };
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-hmac-bench-'));
-  const flows = runs.map((r, i) => [
-    { id: `tab${i}`, type: 'tab', label: r.name, disabled: true },
-    { id: `gen${i}`, type: 'function', z: `tab${i}`, func: 'const envs = global.get("bench").envs();\nglobal.get("bench").started();\nfor (const e of envs) node.send({ payload: e, topic: "devices/pump-7/telemetry" });\nreturn null;', outputs: 1, wires: [[`mid${i}`]] },
-    { id: `mid${i}`, z: `tab${i}`, ...r.middle, wires: [[`count${i}`], [`rej${i}`]] },
-    { id: `count${i}`, type: 'function', z: `tab${i}`, func: 'global.get("bench").arrived();\nreturn null;', outputs: 0, wires: [] },
-    { id: `rej${i}`, type: 'function', z: `tab${i}`, func: 'global.get("bench").rejected();\nreturn null;', outputs: 0, wires: [] },
-  ]).flat();
+  const flows = runs
+    .map((r, i) => [
+      { id: `tab${i}`, type: 'tab', label: r.name, disabled: true },
+      {
+        id: `gen${i}`,
+        type: 'function',
+        z: `tab${i}`,
+        func: 'const envs = global.get("bench").envs();\nglobal.get("bench").started();\nfor (const e of envs) node.send({ payload: e, topic: "devices/pump-7/telemetry" });\nreturn null;',
+        outputs: 1,
+        wires: [[`mid${i}`]],
+      },
+      { id: `mid${i}`, z: `tab${i}`, ...r.middle, wires: [[`count${i}`], [`rej${i}`]] },
+      {
+        id: `count${i}`,
+        type: 'function',
+        z: `tab${i}`,
+        func: 'global.get("bench").arrived();\nreturn null;',
+        outputs: 0,
+        wires: [],
+      },
+      {
+        id: `rej${i}`,
+        type: 'function',
+        z: `tab${i}`,
+        func: 'global.get("bench").rejected();\nreturn null;',
+        outputs: 0,
+        wires: [],
+      },
+    ])
+    .flat();
   flows.push({ id: 'kr', type: 'moby-keyring', keysEnv: '' } as never);
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
   fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify({ kr: { keys: JSON.stringify(keys) } }));
@@ -227,16 +330,37 @@ async function runtimeBench(): Promise<void> {
       for (let i = 0; i < runs.length; i++) {
         // enable one tab at a time: a fresh deploy of it starts the measurement
         const cur = await flowsApi.getFlows({});
-        const next = cur.flows.map((n: Record<string, unknown>) => (n.type === 'tab' ? { ...n, disabled: n.id !== `tab${i}` } : n));
+        const next = cur.flows.map((n: Record<string, unknown>) =>
+          n.type === 'tab' ? { ...n, disabled: n.id !== `tab${i}` } : n
+        );
         await flowsApi.setFlows({ flows: { flows: next, rev: cur.rev }, deploymentType: 'full' });
         const t1 = performance.now();
         while (!RED.nodes.getNode(`gen${i}`)) {
-          if (performance.now() - t1 > 20000) throw new Error(`flow ${i} did not start; node types: ${RED.nodes.getNodeList().map((n: { types: string[] }) => n.types).flat().filter((t: string) => t.startsWith('moby')).join(', ') || 'none of ours'}`);
+          if (performance.now() - t1 > 20000)
+            throw new Error(
+              `flow ${i} did not start; node types: ${
+                RED.nodes
+                  .getNodeList()
+                  .map((n: { types: string[] }) => n.types)
+                  .flat()
+                  .filter((t: string) => t.startsWith('moby'))
+                  .join(', ') || 'none of ours'
+              }`
+            );
           await new Promise((r) => setTimeout(r, 20));
         }
         const elapsed = await new Promise<number>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`${runs[i].name}: only ${current!.arrived} of ${N} arrived in 120 s`)), 120000);
-          current = { envs: runs[i].envs, c0: process.cpuUsage(), arrived: 0, rejects: 0, resolve: (ms) => (clearTimeout(timer), resolve(ms)) };
+          const timer = setTimeout(
+            () => reject(new Error(`${runs[i].name}: only ${current!.arrived} of ${N} arrived in 120 s`)),
+            120000
+          );
+          current = {
+            envs: runs[i].envs,
+            c0: process.cpuUsage(),
+            arrived: 0,
+            rejects: 0,
+            resolve: (ms) => (clearTimeout(timer), resolve(ms)),
+          };
           RED.nodes.getNode(`gen${i}`).receive({});
         });
         if (current!.rejects) throw new Error(`${current!.rejects} rejects in ${runs[i].name}`);
@@ -249,7 +373,11 @@ async function runtimeBench(): Promise<void> {
         if (round === 0 && i >= 1) runs[i].envs = envelopes(deviceId, body, N, true, `bench-nonce2-${i}-`);
       }
     }
-    printRates(`Node-RED ${RED.version()} runtime (embedded), pump-7 envelope, ${fmt(N)} messages per run, best of 2, per CPU-second`, rates, rates[0]);
+    printRates(
+      `Node-RED ${RED.version()} runtime (embedded), pump-7 envelope, ${fmt(N)} messages per run, best of 2, per CPU-second`,
+      rates,
+      rates[0]
+    );
   } finally {
     // RED.stop() does not settle once the flows are stopped this way; main() exits the process instead
     void RED.stop();
@@ -260,7 +388,9 @@ async function runtimeBench(): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.env.HMAC_BENCH_RUNTIME_ONLY) return runtimeBench(); // quicker when only the runtime figure is wanted
-  console.log(`node ${process.version}, ${fmt(DISTINCT)} distinct envelopes per payload, nonce cache ${fmt(NONCE_CACHE)}, best of ${ROUNDS} alternating rounds; core rates per CPU-second`);
+  console.log(
+    `node ${process.version}, ${fmt(DISTINCT)} distinct envelopes per payload, nonce cache ${fmt(NONCE_CACHE)}, best of ${ROUNDS} alternating rounds; core rates per CPU-second`
+  );
   memoryBench();
   coreBench();
   await runtimeBench();
@@ -271,5 +401,5 @@ main().then(
   (err) => {
     console.error(err);
     process.exit(1);
-  },
+  }
 );

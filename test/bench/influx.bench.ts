@@ -52,11 +52,13 @@ function startSinkProcess(): Promise<{ url: string; proc: ChildProcess }> {
 
 function getText(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
@@ -66,14 +68,24 @@ function makePoints(base: number, offset: number): Point[] {
     out.push({
       measurement: 'telemetry',
       tags: { device_id: `dev-${i % DEVICES}`, equipment_id: 'line-1' },
-      fields: { temperature: 20 + (i % 50) / 10, vibration: (i % 97) / 1000, current: 3 + (i % 13) / 10, running: true },
+      fields: {
+        temperature: 20 + (i % 50) / 10,
+        vibration: (i % 97) / 1000,
+        current: 3 + (i % 13) / 10,
+        running: true,
+      },
       timestamp: base + offset + Math.floor(i / DEVICES),
     });
   }
   return out;
 }
 
-async function runMoby(name: string, url: string, points: Point[], dir: string): Promise<{ rate: Rate; latencies: number[] }> {
+async function runMoby(
+  name: string,
+  url: string,
+  points: Point[],
+  dir: string
+): Promise<{ rate: Rate; latencies: number[] }> {
   const latencies: number[] = [];
   let written = 0;
   let done: () => void = () => undefined;
@@ -93,7 +105,8 @@ async function runMoby(name: string, url: string, points: Point[], dir: string):
   const t0 = performance.now();
   // messages arrive in chunks (as from an MQTT client), letting the event loop run between them
   for (let i = 0; i < points.length; i += 1000) {
-    for (let j = i; j < Math.min(points.length, i + 1000); j++) writer.add(messageToLines({ payload: points[j] }).lines);
+    for (let j = i; j < Math.min(points.length, i + 1000); j++)
+      writer.add(messageToLines({ payload: points[j] }).lines);
     await new Promise((r) => setImmediate(r));
   }
   writer.flush();
@@ -104,7 +117,11 @@ async function runMoby(name: string, url: string, points: Point[], dir: string):
 }
 
 async function runClient(name: string, url: string, points: Point[]): Promise<Rate> {
-  const api = new InfluxDB({ url }).getWriteApi('moby', 'bench', 'ms', { batchSize: BATCH, flushInterval: 1000, maxBufferLines: 1e6 });
+  const api = new InfluxDB({ url }).getWriteApi('moby', 'bench', 'ms', {
+    batchSize: BATCH,
+    flushInterval: 1000,
+    maxBufferLines: 1e6,
+  });
   const t0 = performance.now();
   for (let i = 0; i < points.length; i += 1000) {
     for (let j = i; j < Math.min(points.length, i + 1000); j++) {
@@ -128,11 +145,17 @@ async function runClient(name: string, url: string, points: Point[]): Promise<Ra
 
 function printLatency(title: string, ms: number[]): void {
   const p = percentiles(ms, [50, 90, 99]);
-  console.log(`  ${title.padEnd(48)} p50 ${fmt(p.p50, 2)} ms  p90 ${fmt(p.p90, 2)} ms  p99 ${fmt(p.p99, 2)} ms  (${ms.length} batches)`);
+  console.log(
+    `  ${title.padEnd(48)} p50 ${fmt(p.p50, 2)} ms  p90 ${fmt(p.p90, 2)} ms  p99 ${fmt(p.p99, 2)} ms  (${ms.length} batches)`
+  );
 }
 
 function benchSpool(dir: string, fsync: boolean): Rate[] {
-  const batch = Array.from({ length: BATCH }, (_, i) => `telemetry,device_id=dev-${i},equipment_id=line-1 temperature=21.5,vibration=0.012,current=3.4,running=true ${1795307652874 + i}`);
+  const batch = Array.from(
+    { length: BATCH },
+    (_, i) =>
+      `telemetry,device_id=dev-${i},equipment_id=line-1 temperature=21.5,vibration=0.012,current=3.4,running=true ${1795307652874 + i}`
+  );
   const spool = Spool.open({ dir, fsync, maxBytes: 1 << 30 });
   const batches = fsync ? 500 : 5000;
   let t0 = performance.now();
@@ -173,7 +196,12 @@ async function benchOutageMemory(dir: string, base: number): Promise<void> {
   let peakBuffered = 0;
   for (let i = 0; i < POINTS; i += 1000) {
     for (let j = i; j < i + 1000; j++) {
-      const p: Point = { measurement: 'telemetry', tags: { device_id: `dev-${j % DEVICES}` }, fields: { temperature: 20 + (j % 50) / 10, running: true }, timestamp: base + j };
+      const p: Point = {
+        measurement: 'telemetry',
+        tags: { device_id: `dev-${j % DEVICES}` },
+        fields: { temperature: 20 + (j % 50) / 10, running: true },
+        timestamp: base + j,
+      };
       writer.add(messageToLines({ payload: p }).lines);
     }
     peakBuffered = Math.max(peakBuffered, writer.stats().buffered);
@@ -186,14 +214,18 @@ async function benchOutageMemory(dir: string, base: number): Promise<void> {
   const heapAfter = heapUsedMB();
   await writer.close(100);
   console.log('\ndatabase down (connection refused): everything to the spool');
-  console.log(`  ${fmt(POINTS)} points in ${fmt(seconds, 2)} s = ${fmt(POINTS / seconds)} points/s; spooled ${fmt(stats.spooled)}, peak in memory ${fmt(peakBuffered)} points`);
+  console.log(
+    `  ${fmt(POINTS)} points in ${fmt(seconds, 2)} s = ${fmt(POINTS / seconds)} points/s; spooled ${fmt(stats.spooled)}, peak in memory ${fmt(peakBuffered)} points`
+  );
   console.log(`  heap ${fmt(heapBefore, 1)} → ${fmt(heapAfter, 1)} MB while ${fmt(stats.spooled)} points wait on disk`);
 }
 
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-influx-bench-'));
   const base = Date.now() - 3600 * 1000;
-  console.log(`${fmt(POINTS)} points (4 fields, 2 tags, ${DEVICES} devices), batches of ${BATCH}, one process, Node ${process.version}`);
+  console.log(
+    `${fmt(POINTS)} points (4 fields, 2 tags, ${DEVICES} devices), batches of ${BATCH}, one process, Node ${process.version}`
+  );
   const heap0 = heapUsedMB();
   const rss0 = process.memoryUsage().rss / 1048576;
 
@@ -219,7 +251,12 @@ async function main(): Promise<void> {
     const vm = await startVictoria(vmBin);
     try {
       const client = await runClient('@influxdata WriteApi (baseline)', vm.url, makePoints(base, 0));
-      const moby = await runMoby('moby: messageToLines + InfluxWriter', vm.url, makePoints(base, 1800 * 1000), path.join(tmp, 'spool-vm'));
+      const moby = await runMoby(
+        'moby: messageToLines + InfluxWriter',
+        vm.url,
+        makePoints(base, 1800 * 1000),
+        path.join(tmp, 'spool-vm')
+      );
       printRates('into VictoriaMetrics (/api/v2/write)', [client, moby.rate], client);
       printLatency('moby per-batch write latency', moby.latencies);
     } finally {
@@ -234,7 +271,9 @@ async function main(): Promise<void> {
   const spoolRates = [...benchSpool(path.join(tmp, 's1'), false), ...benchSpool(path.join(tmp, 's2'), true)];
   printRates('disk spool (100-point batches)', spoolRates);
 
-  console.log(`\nmemory: heap ${fmt(heap0, 1)} → ${fmt(heapUsedMB(), 1)} MB after the runs, rss ${fmt(rss0, 0)} → ${fmt(process.memoryUsage().rss / 1048576, 0)} MB`);
+  console.log(
+    `\nmemory: heap ${fmt(heap0, 1)} → ${fmt(heapUsedMB(), 1)} MB after the runs, rss ${fmt(rss0, 0)} → ${fmt(process.memoryUsage().rss / 1048576, 0)} MB`
+  );
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 
@@ -243,5 +282,5 @@ main().then(
   (err) => {
     console.error(err);
     process.exit(1);
-  },
+  }
 );

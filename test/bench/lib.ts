@@ -24,7 +24,12 @@ export function measureRate(name: string, fn: (i: number) => void, ms = 1500, ch
   return { name, ops, seconds, perSec: ops / seconds };
 }
 
-export async function measureRateAsync(name: string, fn: (i: number) => Promise<void>, ms = 1500, chunk = 100): Promise<Rate> {
+export async function measureRateAsync(
+  name: string,
+  fn: (i: number) => Promise<void>,
+  ms = 1500,
+  chunk = 100
+): Promise<Rate> {
   let ops = 0;
   const t0 = performance.now();
   let t = t0;

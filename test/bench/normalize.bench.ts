@@ -15,7 +15,13 @@ const PAYLOADS: Record<string, string> = {
 
 const REGISTRY = compileRegistry({
   components: {
-    motor: { hw: ['rev2', 'rev3'], fields: { temperature: { unit: '°C', type: 'float', min: -40, max: 150 }, current: { unit: 'A', min: 0, max: 50 } } },
+    motor: {
+      hw: ['rev2', 'rev3'],
+      fields: {
+        temperature: { unit: '°C', type: 'float', min: -40, max: 150 },
+        current: { unit: 'A', min: 0, max: 50 },
+      },
+    },
     bearing: { fields: { 'vibration.rms': { unit: 'g', min: 0, max: 16 } } },
   },
   fields: { temperature: { unit: '°C', min: -40, max: 125 }, humidity: { unit: '%', min: 0, max: 100 } },
@@ -42,7 +48,11 @@ function interleaved(series: Array<[string, (i: number) => void]>): Rate[] {
 
 function coreBench(): void {
   const plain = new Normalizer({ arrays: { accel: ['x', 'y', 'z'] } });
-  const withRegistry = new Normalizer({ arrays: { accel: ['x', 'y', 'z'] }, registry: REGISTRY, tagKeys: ['equipment_id', 'tenant', 'location'] });
+  const withRegistry = new Normalizer({
+    arrays: { accel: ['x', 'y', 'z'] },
+    registry: REGISTRY,
+    tagKeys: ['equipment_id', 'tenant', 'location'],
+  });
   const now = Date.parse('2025-11-17T10:31:00Z');
   const ctx = { now };
   for (const [label, text] of Object.entries(PAYLOADS)) {
@@ -52,24 +62,42 @@ function coreBench(): void {
     }
     const heap0 = heapUsedMB();
     const [baseText, baseBuf, safe, normText, normBuf, normReg] = interleaved([
-      ['bare JSON.parse(text) loop', () => {
-        sink += JSON.parse(text) ? 1 : 0;
-      }],
-      ['bare JSON.parse(buffer.toString()) loop', () => {
-        sink += JSON.parse(buf.toString('utf8')) ? 1 : 0;
-      }],
-      ['reference: parseJsonSafe (parse + caps walk)', () => {
-        sink += parseJsonSafe(text).ok ? 1 : 0;
-      }],
-      ['normalize, JSON text', () => {
-        sink += plain.normalize(text, ctx).ok ? 1 : 0;
-      }],
-      ['normalize, Buffer', () => {
-        sink += plain.normalize(buf, ctx).ok ? 1 : 0;
-      }],
-      ['normalize, Buffer, registry + tag keys', () => {
-        sink += withRegistry.normalize(buf, ctx).ok ? 1 : 0;
-      }],
+      [
+        'bare JSON.parse(text) loop',
+        () => {
+          sink += JSON.parse(text) ? 1 : 0;
+        },
+      ],
+      [
+        'bare JSON.parse(buffer.toString()) loop',
+        () => {
+          sink += JSON.parse(buf.toString('utf8')) ? 1 : 0;
+        },
+      ],
+      [
+        'reference: parseJsonSafe (parse + caps walk)',
+        () => {
+          sink += parseJsonSafe(text).ok ? 1 : 0;
+        },
+      ],
+      [
+        'normalize, JSON text',
+        () => {
+          sink += plain.normalize(text, ctx).ok ? 1 : 0;
+        },
+      ],
+      [
+        'normalize, Buffer',
+        () => {
+          sink += plain.normalize(buf, ctx).ok ? 1 : 0;
+        },
+      ],
+      [
+        'normalize, Buffer, registry + tag keys',
+        () => {
+          sink += withRegistry.normalize(buf, ctx).ok ? 1 : 0;
+        },
+      ],
     ]);
     const samples: number[] = [];
     for (let i = 0; i < 20000; i++) {
@@ -78,15 +106,27 @@ function coreBench(): void {
       samples.push((performance.now() - t) * 1000);
     }
     const p = percentiles(samples);
-    printRates(`core, ${label}, ${buf.length} B, median of ${ROUNDS} interleaved rounds (shares against the text baseline)`, [baseText, baseBuf, safe, normText, normBuf, normReg], baseText);
-    console.log(`  normalize latency µs (Buffer, registry): p50 ${fmt(p.p50, 2)}  p90 ${fmt(p.p90, 2)}  p99 ${fmt(p.p99, 2)};  heap after: ${fmt(heapUsedMB() - heap0, 1)} MB over start`);
+    printRates(
+      `core, ${label}, ${buf.length} B, median of ${ROUNDS} interleaved rounds (shares against the text baseline)`,
+      [baseText, baseBuf, safe, normText, normBuf, normReg],
+      baseText
+    );
+    console.log(
+      `  normalize latency µs (Buffer, registry): p50 ${fmt(p.p50, 2)}  p90 ${fmt(p.p90, 2)}  p99 ${fmt(p.p99, 2)};  heap after: ${fmt(heapUsedMB() - heap0, 1)} MB over start`
+    );
     const shareText = (100 * normText.perSec) / baseText.perSec;
     const shareBuf = (100 * normBuf.perSec) / baseBuf.perSec;
     const shareReg = (100 * normReg.perSec) / baseBuf.perSec;
     const verdict = (s: number) => (s >= TARGET ? 'MET' : 'NOT MET');
-    console.log(`  normalize text   = ${fmt(shareText, 1)} % of bare JSON.parse(text)      (target ≥ ${TARGET} %) ${verdict(shareText)}`);
-    console.log(`  normalize Buffer = ${fmt(shareBuf, 1)} % of bare JSON.parse(buffer)    (target ≥ ${TARGET} %) ${verdict(shareBuf)}`);
-    console.log(`  with registry    = ${fmt(shareReg, 1)} % of bare JSON.parse(buffer)    (target ≥ ${TARGET} %) ${verdict(shareReg)}`);
+    console.log(
+      `  normalize text   = ${fmt(shareText, 1)} % of bare JSON.parse(text)      (target ≥ ${TARGET} %) ${verdict(shareText)}`
+    );
+    console.log(
+      `  normalize Buffer = ${fmt(shareBuf, 1)} % of bare JSON.parse(buffer)    (target ≥ ${TARGET} %) ${verdict(shareBuf)}`
+    );
+    console.log(
+      `  with registry    = ${fmt(shareReg, 1)} % of bare JSON.parse(buffer)    (target ≥ ${TARGET} %) ${verdict(shareReg)}`
+    );
   }
 }
 
@@ -141,18 +181,34 @@ async function runtimeBench(): Promise<void> {
     const normalizeRuns: Rate[] = [];
     // alternate the two flows, three times each, and keep the medians (the machine is shared and noisy)
     for (let round = 0; round < 3; round++) {
-      baselineRuns.push(await drive('core json node → helper', [
-        { id: 'first', type: 'json', action: 'obj', property: 'payload', wires: [['out']] },
-        { id: 'out', type: 'helper' },
-      ], buf));
-      normalizeRuns.push(await drive('moby-normalize → helper', [
-        { id: 'first', type: 'moby-normalize', arrays: 'accel: x,y,z', maxFuture: 1e9, wires: [['out'], ['rej']] },
-        { id: 'out', type: 'helper' },
-        { id: 'rej', type: 'helper' },
-      ], buf));
+      baselineRuns.push(
+        await drive(
+          'core json node → helper',
+          [
+            { id: 'first', type: 'json', action: 'obj', property: 'payload', wires: [['out']] },
+            { id: 'out', type: 'helper' },
+          ],
+          buf
+        )
+      );
+      normalizeRuns.push(
+        await drive(
+          'moby-normalize → helper',
+          [
+            { id: 'first', type: 'moby-normalize', arrays: 'accel: x,y,z', maxFuture: 1e9, wires: [['out'], ['rej']] },
+            { id: 'out', type: 'helper' },
+            { id: 'rej', type: 'helper' },
+          ],
+          buf
+        )
+      );
     }
     const baseline = median(baselineRuns);
-    printRates(`Node-RED runtime, ${label}, Buffer payload, ${fmt(N)} msgs per run, median of 3 alternating runs`, [baseline, median(normalizeRuns)], baseline);
+    printRates(
+      `Node-RED runtime, ${label}, Buffer payload, ${fmt(N)} msgs per run, median of 3 alternating runs`,
+      [baseline, median(normalizeRuns)],
+      baseline
+    );
     console.log(`  heap used after the runs (after GC): ${fmt(heapUsedMB(), 1)} MB`);
   }
 }

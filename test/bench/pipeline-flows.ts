@@ -44,9 +44,46 @@ return msg;`;
 
 function benchNodes(z: string, x0: number, y0: number): FlowJson {
   return [
-    { id: 'bench.http.in', type: 'http in', z, name: 'bench latency', url: '/bench/latency', method: 'get', upload: false, swaggerDoc: '', x: x0, y: y0, wires: [['bench.http.fn']] },
-    { id: 'bench.http.fn', type: 'function', z, name: 'latency samples', func: ENDPOINT, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: x0 + 200, y: y0, wires: [['bench.http.out']] },
-    { id: 'bench.http.out', type: 'http response', z, name: '', statusCode: '', headers: {}, x: x0 + 400, y: y0, wires: [] },
+    {
+      id: 'bench.http.in',
+      type: 'http in',
+      z,
+      name: 'bench latency',
+      url: '/bench/latency',
+      method: 'get',
+      upload: false,
+      swaggerDoc: '',
+      x: x0,
+      y: y0,
+      wires: [['bench.http.fn']],
+    },
+    {
+      id: 'bench.http.fn',
+      type: 'function',
+      z,
+      name: 'latency samples',
+      func: ENDPOINT,
+      outputs: 1,
+      timeout: 0,
+      noerr: 0,
+      initialize: '',
+      finalize: '',
+      libs: [],
+      x: x0 + 200,
+      y: y0,
+      wires: [['bench.http.out']],
+    },
+    {
+      id: 'bench.http.out',
+      type: 'http response',
+      z,
+      name: '',
+      statusCode: '',
+      headers: {},
+      x: x0 + 400,
+      y: y0,
+      wires: [],
+    },
   ];
 }
 
@@ -59,10 +96,39 @@ function withCoreMqtt(flow: FlowJson): FlowJson {
   return flow.map((n) => {
     if (n.type === 'moby-mqtt-broker') {
       const url = new URL(String(process.env.MOBY_MQTT_URL || 'mqtt://127.0.0.1:1883'));
-      return { id: n.id, type: 'mqtt-broker', name: n.name, broker: url.hostname, port: url.port || '1883', clientid: n.clientId, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '30', cleansession: false, autoUnsubscribe: false };
+      return {
+        id: n.id,
+        type: 'mqtt-broker',
+        name: n.name,
+        broker: url.hostname,
+        port: url.port || '1883',
+        clientid: n.clientId,
+        autoConnect: true,
+        usetls: false,
+        protocolVersion: '4',
+        keepalive: '30',
+        cleansession: false,
+        autoUnsubscribe: false,
+      };
     }
     if (n.type === 'moby-mqtt-in') {
-      return { id: n.id, type: 'mqtt in', z: n.z, x: n.x, y: n.y, name: n.name, topic: n.topic, qos: n.qos, datatype: n.datatype, broker: n.broker, nl: false, rap: true, rh: 0, inputs: 0, wires: n.wires };
+      return {
+        id: n.id,
+        type: 'mqtt in',
+        z: n.z,
+        x: n.x,
+        y: n.y,
+        name: n.name,
+        topic: n.topic,
+        qos: n.qos,
+        datatype: n.datatype,
+        broker: n.broker,
+        nl: false,
+        rap: true,
+        rh: 0,
+        inputs: 0,
+        wires: n.wires,
+      };
     }
     return n;
   });
@@ -72,20 +138,43 @@ function withCoreMqtt(flow: FlowJson): FlowJson {
  * flows/pipeline.json unchanged (source "durable": moby-mqtt-in) or with the core `mqtt in` (source "core",
  * needs MOBY_MQTT_URL set in this process), plus the tap on the anomaly node's first output and the endpoint.
  */
-export function oursFlow(source: 'durable' | 'core' = 'durable', batch?: { size: number; ms: number }, file = 'pipeline.json'): FlowJson {
+export function oursFlow(
+  source: 'durable' | 'core' = 'durable',
+  batch?: { size: number; ms: number },
+  file = 'pipeline.json'
+): FlowJson {
   const shipped = JSON.parse(fs.readFileSync(path.join(root, 'flows', file), 'utf8')) as FlowJson;
   // batch mode: the telemetry input emits up to size messages / ms as one (the other inputs stay single)
-  if (batch) for (const n of shipped) if (n.type === 'moby-mqtt-in' && n.id === 'moby.in.telemetry') Object.assign(n, { batchSize: batch.size, batchMs: batch.ms });
+  if (batch)
+    for (const n of shipped)
+      if (n.type === 'moby-mqtt-in' && n.id === 'moby.in.telemetry')
+        Object.assign(n, { batchSize: batch.size, batchMs: batch.ms });
   const flow = source === 'core' ? withCoreMqtt(shipped) : shipped;
   const anomaly = flow.find((n) => n.type === 'moby-anomaly');
   if (!anomaly) throw new Error('flows/pipeline.json has no moby-anomaly node');
   const z = anomaly.z as string;
   const wires = anomaly.wires as string[][];
   const writer = flow.find((n) => n.type === 'moby-influx-write');
-  if (!writer || !wires[0].includes(writer.id as string)) throw new Error('flows/pipeline.json: anomaly output 1 is not wired to the influx writer');
+  if (!writer || !wires[0].includes(writer.id as string))
+    throw new Error('flows/pipeline.json: anomaly output 1 is not wired to the influx writer');
   // anomaly → writer becomes anomaly → tap → writer (the anomaly's other wires stay as they are)
   wires[0] = wires[0].map((id) => (id === writer.id ? 'bench.tap' : id));
-  flow.push({ id: 'bench.tap', type: 'function', z, name: 'bench latency tap', func: batch ? TAP_ITEMS : TAP('msg.payload.timestamp'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 960, y: 80, wires: [[writer.id]] });
+  flow.push({
+    id: 'bench.tap',
+    type: 'function',
+    z,
+    name: 'bench latency tap',
+    func: batch ? TAP_ITEMS : TAP('msg.payload.timestamp'),
+    outputs: 1,
+    timeout: 0,
+    noerr: 0,
+    initialize: '',
+    finalize: '',
+    libs: [],
+    x: 960,
+    y: 80,
+    wires: [[writer.id]],
+  });
   flow.push(...benchNodes(z, 160, 500));
   return flow;
 }
@@ -172,20 +261,118 @@ return msg;`;
 export function baselineFlow(opts: { brokerPort: number; dbUrl: string; clientId: string }): FlowJson {
   const z = 'bl.tab';
   const fn = (id: string, name: string, func: string, next: string, x: number) => ({
-    id, type: 'function', z, name, func, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x, y: 120, wires: [[next]],
+    id,
+    type: 'function',
+    z,
+    name,
+    func,
+    outputs: 1,
+    timeout: 0,
+    noerr: 0,
+    initialize: '',
+    finalize: '',
+    libs: [],
+    x,
+    y: 120,
+    wires: [[next]],
   });
   return [
     { id: z, type: 'tab', label: 'baseline', disabled: false, info: '' },
-    { id: 'bl.broker', type: 'mqtt-broker', name: 'broker', broker: '127.0.0.1', port: String(opts.brokerPort), clientid: opts.clientId, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true, autoUnsubscribe: true, birthTopic: '', closeTopic: '', willTopic: '' },
-    { id: 'bl.db', type: 'influxdb', hostname: '127.0.0.1', port: '8086', protocol: 'http', database: '', name: 'VictoriaMetrics', usetls: false, tls: '', influxdbVersion: '2.0', url: opts.dbUrl, timeout: '10', rejectUnauthorized: false },
-    { id: 'bl.in', type: 'mqtt in', z, name: 'telemetry', topic: TELEMETRY_TOPIC, qos: '1', datatype: 'utf8', broker: 'bl.broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 120, wires: [['bl.json1']] },
-    { id: 'bl.json1', type: 'json', z, name: 'envelope', property: 'payload', action: 'obj', pretty: false, x: 250, y: 120, wires: [['bl.verify']] },
+    {
+      id: 'bl.broker',
+      type: 'mqtt-broker',
+      name: 'broker',
+      broker: '127.0.0.1',
+      port: String(opts.brokerPort),
+      clientid: opts.clientId,
+      autoConnect: true,
+      usetls: false,
+      protocolVersion: '4',
+      keepalive: '60',
+      cleansession: true,
+      autoUnsubscribe: true,
+      birthTopic: '',
+      closeTopic: '',
+      willTopic: '',
+    },
+    {
+      id: 'bl.db',
+      type: 'influxdb',
+      hostname: '127.0.0.1',
+      port: '8086',
+      protocol: 'http',
+      database: '',
+      name: 'VictoriaMetrics',
+      usetls: false,
+      tls: '',
+      influxdbVersion: '2.0',
+      url: opts.dbUrl,
+      timeout: '10',
+      rejectUnauthorized: false,
+    },
+    {
+      id: 'bl.in',
+      type: 'mqtt in',
+      z,
+      name: 'telemetry',
+      topic: TELEMETRY_TOPIC,
+      qos: '1',
+      datatype: 'utf8',
+      broker: 'bl.broker',
+      nl: false,
+      rap: true,
+      rh: 0,
+      inputs: 0,
+      x: 100,
+      y: 120,
+      wires: [['bl.json1']],
+    },
+    {
+      id: 'bl.json1',
+      type: 'json',
+      z,
+      name: 'envelope',
+      property: 'payload',
+      action: 'obj',
+      pretty: false,
+      x: 250,
+      y: 120,
+      wires: [['bl.verify']],
+    },
     fn('bl.verify', 'verify HMAC', VERIFY, 'bl.json2', 400),
-    { id: 'bl.json2', type: 'json', z, name: 'body', property: 'payload', action: 'obj', pretty: false, x: 550, y: 120, wires: [['bl.flatten']] },
+    {
+      id: 'bl.json2',
+      type: 'json',
+      z,
+      name: 'body',
+      property: 'payload',
+      action: 'obj',
+      pretty: false,
+      x: 550,
+      y: 120,
+      wires: [['bl.flatten']],
+    },
     fn('bl.flatten', 'flatten', FLATTEN, 'bl.threshold', 700),
     fn('bl.threshold', 'threshold check', THRESHOLD, 'bl.tap', 850),
     fn('bl.tap', 'bench latency tap', TAP('msg.sentMs'), 'bl.out', 1000),
-    { id: 'bl.out', type: 'influxdb out', z, influxdb: 'bl.db', name: 'influxdb out', measurement: BASELINE_MEASUREMENT, precision: '', retentionPolicy: '', database: '', precisionV18FluxV20: 'ms', retentionPolicyV18Flux: '', org: 'moby', bucket: 'moby', x: 1150, y: 120, wires: [] },
+    {
+      id: 'bl.out',
+      type: 'influxdb out',
+      z,
+      influxdb: 'bl.db',
+      name: 'influxdb out',
+      measurement: BASELINE_MEASUREMENT,
+      precision: '',
+      retentionPolicy: '',
+      database: '',
+      precisionV18FluxV20: 'ms',
+      retentionPolicyV18Flux: '',
+      org: 'moby',
+      bucket: 'moby',
+      x: 1150,
+      y: 120,
+      wires: [],
+    },
     ...benchNodes(z, 160, 300),
   ];
 }
@@ -194,7 +381,10 @@ export function baselineFlow(opts: { brokerPort: number; dbUrl: string; clientId
 
 // The floors' tap: the same sample as TAP, the body's ts (ISO, ms) found by position in the envelope's body
 // text (nothing parses the body), and the message goes no further (`return null`).
-const FLOOR_TAP = TAP(`Date.parse(msg.payload.body.substr(msg.payload.body.indexOf('"ts":"') + 6, 24))`).replace(/return msg;$/, 'return null;');
+const FLOOR_TAP = TAP(`Date.parse(msg.payload.body.substr(msg.payload.body.indexOf('"ts":"') + 6, 24))`).replace(
+  /return msg;$/,
+  'return null;'
+);
 
 /**
  * Floor (b) `mqtt in` (QoS 1, JSON) → function (the tap, returns null), and floor (c) the same with a fan-out of
@@ -204,12 +394,63 @@ const FLOOR_TAP = TAP(`Date.parse(msg.payload.body.substr(msg.payload.body.index
 export function floorFlow(opts: { brokerPort: number; clientId: string; fanOut: boolean }): FlowJson {
   const z = 'floor.tab';
   const fn = (id: string, name: string, func: string, y: number) => ({
-    id, type: 'function', z, name, func, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y, wires: [[]],
+    id,
+    type: 'function',
+    z,
+    name,
+    func,
+    outputs: 1,
+    timeout: 0,
+    noerr: 0,
+    initialize: '',
+    finalize: '',
+    libs: [],
+    x: 400,
+    y,
+    wires: [[]],
   });
   return [
-    { id: z, type: 'tab', label: opts.fanOut ? 'floor (c): mqtt in → two functions' : 'floor (b): mqtt in → function', disabled: false, info: '' },
-    { id: 'floor.broker', type: 'mqtt-broker', name: 'broker', broker: '127.0.0.1', port: String(opts.brokerPort), clientid: opts.clientId, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true, autoUnsubscribe: true, birthTopic: '', closeTopic: '', willTopic: '' },
-    { id: 'floor.in', type: 'mqtt in', z, name: 'telemetry', topic: TELEMETRY_TOPIC, qos: '1', datatype: 'json', broker: 'floor.broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 120, wires: [opts.fanOut ? ['floor.tap', 'floor.second'] : ['floor.tap']] },
+    {
+      id: z,
+      type: 'tab',
+      label: opts.fanOut ? 'floor (c): mqtt in → two functions' : 'floor (b): mqtt in → function',
+      disabled: false,
+      info: '',
+    },
+    {
+      id: 'floor.broker',
+      type: 'mqtt-broker',
+      name: 'broker',
+      broker: '127.0.0.1',
+      port: String(opts.brokerPort),
+      clientid: opts.clientId,
+      autoConnect: true,
+      usetls: false,
+      protocolVersion: '4',
+      keepalive: '60',
+      cleansession: true,
+      autoUnsubscribe: true,
+      birthTopic: '',
+      closeTopic: '',
+      willTopic: '',
+    },
+    {
+      id: 'floor.in',
+      type: 'mqtt in',
+      z,
+      name: 'telemetry',
+      topic: TELEMETRY_TOPIC,
+      qos: '1',
+      datatype: 'json',
+      broker: 'floor.broker',
+      nl: false,
+      rap: true,
+      rh: 0,
+      inputs: 0,
+      x: 100,
+      y: 120,
+      wires: [opts.fanOut ? ['floor.tap', 'floor.second'] : ['floor.tap']],
+    },
     fn('floor.tap', 'bench latency tap (return null)', FLOOR_TAP, 120),
     ...(opts.fanOut ? [fn('floor.second', 'return null', 'return null;', 180)] : []),
     ...benchNodes(z, 160, 300),

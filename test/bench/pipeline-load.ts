@@ -59,12 +59,19 @@ export interface PublishResult {
 export async function publishLoad(
   url: string,
   load: Load,
-  opts: { clients: number; window: number; tag: string; count?: number; rate?: number; onFirst?: (at: number) => void },
+  opts: { clients: number; window: number; tag: string; count?: number; rate?: number; onFirst?: (at: number) => void }
 ): Promise<PublishResult> {
   const count = opts.count ?? load.n;
   const D = load.devices.length;
   const clients: MqttClient[] = await Promise.all(
-    Array.from({ length: opts.clients }, (_, c) => mqtt.connectAsync(url, { clientId: `moby-bench-pub-${opts.tag}-${c}`, clean: true, keepalive: 60, reconnectPeriod: 0 })),
+    Array.from({ length: opts.clients }, (_, c) =>
+      mqtt.connectAsync(url, {
+        clientId: `moby-bench-pub-${opts.tag}-${c}`,
+        clean: true,
+        keepalive: 60,
+        reconnectPeriod: 0,
+      })
+    )
   );
   let firstAt = 0;
   let published = 0;
@@ -134,8 +141,8 @@ export async function publishLoad(
             if (mine.length === 0) resolve();
           };
           pump();
-        }),
-    ),
+        })
+    )
   );
   const lastAckAt = Date.now();
   await Promise.all(clients.map((c) => c.endAsync()));

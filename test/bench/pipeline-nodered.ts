@@ -11,7 +11,9 @@ import path from 'node:path';
 import { freePort, sleep, waitFor } from '../support/net';
 import type { FlowJson } from './pipeline-flows';
 // a bcrypt hash of a password nobody knows: the bench never logs in to the editor
-const BENCH_ADMIN_HASH: string = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })).hashSync(randomBytes(18).toString('base64'), 4);
+const BENCH_ADMIN_HASH: string = require(
+  require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })
+).hashSync(randomBytes(18).toString('base64'), 4);
 
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };
@@ -45,14 +47,30 @@ export function killAllNodeRed(): void {
   }
 }
 
-export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.ProcessEnv, readyPattern: RegExp): Promise<NodeRed> {
+export async function startNodeRed(
+  name: string,
+  flow: FlowJson,
+  env: NodeJS.ProcessEnv,
+  readyPattern: RegExp
+): Promise<NodeRed> {
   const port = await freePort();
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `moby-bench-${name}-`));
   link(root, path.join(userDir, 'node_modules', pkg.name));
-  link(path.join(root, 'node_modules', 'node-red-contrib-influxdb'), path.join(userDir, 'node_modules', 'node-red-contrib-influxdb'));
+  link(
+    path.join(root, 'node_modules', 'node-red-contrib-influxdb'),
+    path.join(userDir, 'node_modules', 'node-red-contrib-influxdb')
+  );
   fs.writeFileSync(
     path.join(userDir, 'package.json'),
-    JSON.stringify({ name: 'moby-bench-userdir', private: true, dependencies: { [pkg.name]: `file:${root}`, 'node-red-contrib-influxdb': '*' } }, null, 2),
+    JSON.stringify(
+      {
+        name: 'moby-bench-userdir',
+        private: true,
+        dependencies: { [pkg.name]: `file:${root}`, 'node-red-contrib-influxdb': '*' },
+      },
+      null,
+      2
+    )
   );
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 2));
   const settingsFile = path.join(userDir, 'bench-settings.js');
@@ -73,14 +91,23 @@ export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.Pro
       "  logging: { console: { level: 'info', metrics: false, audit: false } },",
       '};',
       '',
-    ].join('\n'),
+    ].join('\n')
   );
   let out = '';
   const child: ChildProcess = spawn(
     process.execPath,
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each Node-RED child, written when it exits
-    [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []), require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile],
-    { cwd: userDir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      ...(process.env.BENCH_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`]
+        : []),
+      require.resolve('node-red/red.js'),
+      '--userDir',
+      userDir,
+      '--settings',
+      settingsFile,
+    ],
+    { cwd: userDir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }
   );
   running.set(child, userDir);
   child.once('exit', () => running.delete(child));
@@ -104,7 +131,7 @@ export async function startNodeRed(name: string, flow: FlowJson, env: NodeJS.Pro
       },
       60000,
       `Node-RED (${name}) started and connected`,
-      100,
+      100
     );
   } catch (err) {
     await stop();
@@ -145,8 +172,25 @@ export async function startRawSubscriber(mqttUrl: string, clientId: string, topi
   let out = '';
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=floor-raw.cpuprofile'] : []), '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'pipeline-raw.ts')],
-    { cwd: root, env: { ...process.env, BENCH_RAW_URL: mqttUrl, BENCH_RAW_PORT: String(port), BENCH_RAW_CLIENT_ID: clientId, BENCH_RAW_TOPIC: topic }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      ...(process.env.BENCH_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=floor-raw.cpuprofile']
+        : []),
+      '-r',
+      'ts-node/register/transpile-only',
+      path.join(__dirname, 'pipeline-raw.ts'),
+    ],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        BENCH_RAW_URL: mqttUrl,
+        BENCH_RAW_PORT: String(port),
+        BENCH_RAW_CLIENT_ID: clientId,
+        BENCH_RAW_TOPIC: topic,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }
   );
   running.set(child, '');
   child.once('exit', () => running.delete(child));
@@ -169,11 +213,19 @@ export async function startRawSubscriber(mqttUrl: string, clientId: string, topi
       },
       60000,
       'raw subscriber connected',
-      100,
+      100
     );
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}\n${out.slice(-4000)}`, { cause: err });
   }
-  return { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, userDir: '', output: () => out, usage: () => procUsage(child.pid!), stop };
+  return {
+    pid: child.pid!,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    userDir: '',
+    output: () => out,
+    usage: () => procUsage(child.pid!),
+    stop,
+  };
 }

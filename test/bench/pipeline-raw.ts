@@ -11,7 +11,11 @@ let first = 0;
 let last = 0;
 let bad = 0;
 
-const client = mqtt.connect(String(process.env.BENCH_RAW_URL), { clientId: process.env.BENCH_RAW_CLIENT_ID, clean: true, keepalive: 60 });
+const client = mqtt.connect(String(process.env.BENCH_RAW_URL), {
+  clientId: process.env.BENCH_RAW_CLIENT_ID,
+  clean: true,
+  keepalive: 60,
+});
 client.on('message', (_topic, payload) => {
   const now = Date.now();
   let body: unknown;

@@ -43,7 +43,14 @@ import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';
 import { startVictoria, Victoria } from '../support/victoria';
 import { sleep, which } from '../support/net';
 import { fmt, percentiles } from './lib';
-import { baselineFlow, floorFlow, oursFlow, oursTenantsFlow, BASELINE_MEASUREMENT, TELEMETRY_TOPIC } from './pipeline-flows';
+import {
+  baselineFlow,
+  floorFlow,
+  oursFlow,
+  oursTenantsFlow,
+  BASELINE_MEASUREMENT,
+  TELEMETRY_TOPIC,
+} from './pipeline-flows';
 import { killAllNodeRed, startNodeRed, startRawSubscriber, NodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad, Load } from './pipeline-load';
 
@@ -53,16 +60,25 @@ const TRAIN = Number(process.env.BENCH_TRAIN || 20);
 const CLIENTS = Number(process.env.BENCH_CLIENTS || 4);
 const WINDOW = Number(process.env.BENCH_WINDOW || 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 2);
-const FLOWS = (process.env.BENCH_FLOWS || 'floor-a,floor-b,floor-c,baseline,ours,ours-batch').split(',').map((s) => s.trim()).filter(Boolean);
+const FLOWS = (process.env.BENCH_FLOWS || 'floor-a,floor-b,floor-c,baseline,ours,ours-batch')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const MASTER = 'moby-bench-master-key-not-secret';
 const PACED = Number(process.env.BENCH_PACED ?? 2000);
 // "half" (default): each run is paced at half of what it processed per second in its saturating phase
-const PACED_RATE = process.env.BENCH_PACED_RATE && process.env.BENCH_PACED_RATE !== 'half' ? Number(process.env.BENCH_PACED_RATE) : 'half';
+const PACED_RATE =
+  process.env.BENCH_PACED_RATE && process.env.BENCH_PACED_RATE !== 'half'
+    ? Number(process.env.BENCH_PACED_RATE)
+    : 'half';
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE || 100);
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS || 20);
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT || 90) * 1000;
 // ours-tenants: the two-tenant pipeline (flows/tenants.json); the same DEVICES devices split over these tenants
-const TENANTS = (process.env.BENCH_TENANTS || 'acme,beta').split(',').map((s) => s.trim()).filter(Boolean);
+const TENANTS = (process.env.BENCH_TENANTS || 'acme,beta')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const POLL_MS = 250;
 const FIELD = 'motor_temperature';
 
@@ -146,7 +162,12 @@ async function waitTapped(nr: NodeRed, want: number, failed: () => unknown): Pro
 }
 
 /** Polls the database until it holds `want` samples of `metric`; returns when (epoch ms), or 0 on timeout. */
-async function waitStored(vm: Victoria, metric: string, want: number, failed: () => unknown): Promise<{ at: number; stored: number }> {
+async function waitStored(
+  vm: Victoria,
+  metric: string,
+  want: number,
+  failed: () => unknown
+): Promise<{ at: number; stored: number }> {
   let stored = 0;
   const deadline = Date.now() + RUN_TIMEOUT_MS;
   while (Date.now() < deadline && !failed()) {
@@ -174,7 +195,11 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     MOBY_INFLUX_BUCKET: 'moby',
     MOBY_INFLUX_TOKEN: '',
     // ours-tenants: each tenant's master is MASTER/<tenant> (pipeline-load.ts), under the keyring's @tenants
-    MOBY_HMAC_KEYS: JSON.stringify(kind === 'ours-tenants' ? { '@tenants': Object.fromEntries(TENANTS.map((t) => [t, { '*': { m1: `${MASTER}/${t}` } }])) } : { '*': { m1: MASTER } }),
+    MOBY_HMAC_KEYS: JSON.stringify(
+      kind === 'ours-tenants'
+        ? { '@tenants': Object.fromEntries(TENANTS.map((t) => [t, { '*': { m1: `${MASTER}/${t}` } }])) }
+        : { '*': { m1: MASTER } }
+    ),
     MOBY_TRAIN_POINTS: String(TRAIN),
     MOBY_DEVICE_TIMEOUT: '3600',
     MOBY_CORS_ORIGINS: '*',
@@ -188,16 +213,22 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
       ? await startRawSubscriber(broker.url, clientId, TELEMETRY_TOPIC)
       : await startNodeRed(
           kind,
-          kind === 'ours' ? oursFlow('durable')
-            : kind === 'ours-tenants' ? oursTenantsFlow()
-            : kind === 'ours-batch' ? oursFlow('durable', { size: BATCH_SIZE, ms: BATCH_MS })
-            : kind === 'ours-core' ? oursFlow('core')
-            : kind === 'floor-b' || kind === 'floor-c' ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
-            : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
+          kind === 'ours'
+            ? oursFlow('durable')
+            : kind === 'ours-tenants'
+              ? oursTenantsFlow()
+              : kind === 'ours-batch'
+                ? oursFlow('durable', { size: BATCH_SIZE, ms: BATCH_MS })
+                : kind === 'ours-core'
+                  ? oursFlow('core')
+                  : kind === 'floor-b' || kind === 'floor-c'
+                    ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
+                    : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
           env,
-          ready,
+          ready
         );
-  const waitDone = (want: number, failed: () => unknown) => (isFloor ? waitTapped(nr, want, failed) : waitStored(vm, metric, want, failed));
+  const waitDone = (want: number, failed: () => unknown) =>
+    isFloor ? waitTapped(nr, want, failed) : waitStored(vm, metric, want, failed);
   try {
     if (!isFloor && (await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
     // phase 1: N messages as fast as the broker takes them → throughput, latency under saturation
@@ -205,14 +236,21 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     const db0 = await dbCpuSec(vm);
     let firstAt = 0;
     let pubErr: unknown = null;
-    const publishing = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-sat`, count: N, onFirst: (t) => (firstAt = t) });
+    const publishing = publishLoad(broker.url, load, {
+      clients: CLIENTS,
+      window: WINDOW,
+      tag: `${kind}-sat`,
+      count: N,
+      onFirst: (t) => (firstAt = t),
+    });
     publishing.catch((e) => (pubErr = e));
     const done = await waitDone(N, () => pubErr);
     const pub = await publishing;
     const u1 = nr.usage();
     const db1 = await dbCpuSec(vm);
     const tap = (await getJson(`${nr.url}/bench/latency?reset=1`)) as Tap;
-    if (!done.at) console.log(`  ${kind}: only ${done.stored} of ${N} points in the database after ${RUN_TIMEOUT_MS / 1000} s`);
+    if (!done.at)
+      console.log(`  ${kind}: only ${done.stored} of ${N} points in the database after ${RUN_TIMEOUT_MS / 1000} s`);
     // phase 2: PACED messages at PACED_RATE/s → latency when the flow keeps up
     let pacedTap: Tap = { count: 0, first: 0, last: 0, lat: [] };
     const processedPerSec = tap.count >= N ? N / ((tap.last - firstAt) / 1000) : NaN;
@@ -220,7 +258,13 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     // at least 4 s of paced load, so its p99 is not a handful of samples
     const pacedCount = PACED > 0 ? Math.min(20000, Math.max(PACED, Math.round(pacedRate * 4))) : 0;
     if (done.at && pacedCount > 0) {
-      const paced = publishLoad(broker.url, load, { clients: CLIENTS, window: WINDOW, tag: `${kind}-paced`, count: pacedCount, rate: pacedRate });
+      const paced = publishLoad(broker.url, load, {
+        clients: CLIENTS,
+        window: WINDOW,
+        tag: `${kind}-paced`,
+        count: pacedCount,
+        rate: pacedRate,
+      });
       paced.catch((e) => (pubErr = e));
       await paced;
       await waitDone(N + pacedCount, () => pubErr);
@@ -260,10 +304,17 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     console.error(`--- Node-RED (${kind}) output ---\n${nr.output().slice(-4000)}`);
     throw err;
   } finally {
-    const warnings = nr.output().split('\n').filter((l) => /\[(warn|error)\]/.test(l) && !/Projects disabled|Encrypted credentials not found/.test(l));
-    if (warnings.length) console.log(`  ${kind}: ${warnings.length} warn/error log lines, e.g. ${warnings.slice(0, 3).join(' | ')}`);
+    const warnings = nr
+      .output()
+      .split('\n')
+      .filter((l) => /\[(warn|error)\]/.test(l) && !/Projects disabled|Encrypted credentials not found/.test(l));
+    if (warnings.length)
+      console.log(`  ${kind}: ${warnings.length} warn/error log lines, e.g. ${warnings.slice(0, 3).join(' | ')}`);
     // a reconnect makes the broker redeliver what was in flight (duplicates the database stores once)
-    const reconnects = nr.output().split('\n').filter((l) => /\] disconnected|session resumed|Disconnected from broker/.test(l));
+    const reconnects = nr
+      .output()
+      .split('\n')
+      .filter((l) => /\] disconnected|session resumed|Disconnected from broker/.test(l));
     if (reconnects.length) console.log(`  ${kind}: MQTT reconnects: ${reconnects.slice(0, 3).join(' | ')}`);
     await nr.stop();
   }
@@ -285,15 +336,20 @@ async function main(): Promise<number> {
   // ABBA order (baseline, ours, ours, baseline, …) so a change in the shared machine's load hits both alike
   const order: string[] = [];
   for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 === 0 ? FLOWS : [...FLOWS].reverse()));
-  console.log(`end-to-end: ${fmt(N)} signed messages from ${DEVICES} devices as fast as the broker takes them, then ≥ ${fmt(PACED)} (≥ 4 s) at ${PACED_RATE === 'half' ? 'half of what the run processed per second' : `${PACED_RATE}/s`}; ` +
-    `QoS 1, ${CLIENTS} publisher connections × ${WINDOW} in flight; anomaly calibrates on ${TRAIN} points per device; ` +
-    `a fresh Mosquitto, VictoriaMetrics and Node-RED per run; runs: ${order.join(', ')}`);
+  console.log(
+    `end-to-end: ${fmt(N)} signed messages from ${DEVICES} devices as fast as the broker takes them, then ≥ ${fmt(PACED)} (≥ 4 s) at ${PACED_RATE === 'half' ? 'half of what the run processed per second' : `${PACED_RATE}/s`}; ` +
+      `QoS 1, ${CLIENTS} publisher connections × ${WINDOW} in flight; anomaly calibrates on ${TRAIN} points per device; ` +
+      `a fresh Mosquitto, VictoriaMetrics and Node-RED per run; runs: ${order.join(', ')}`
+  );
   const results: Result[] = [];
   let failed = false;
   for (const kind of order) {
     // in-flight limit as in flows/mosquitto/mosquitto.conf: moby-mqtt-in acknowledges on durability, so
     // Mosquitto's default of 20 unacknowledged messages would throttle it (the core mqtt in acks at once)
-    const [broker, vm] = await Promise.all([startMosquittoBroker(mosquittoBin, { maxInflight: 1000 }), startVictoria(vmBin)]);
+    const [broker, vm] = await Promise.all([
+      startMosquittoBroker(mosquittoBin, { maxInflight: 1000 }),
+      startVictoria(vmBin),
+    ]);
     services = [broker, vm];
     try {
       const load = prepareLoad(N + PACED, DEVICES, MASTER, kind === 'ours-tenants' ? TENANTS : []);
@@ -301,19 +357,23 @@ async function main(): Promise<number> {
       results.push(r);
       const ok = r.stored === r.n && r.distinct === r.n;
       if (!ok) failed = true;
-      console.log(`  ${kind.padEnd(8)} ${fmt(N)} in the database ${fmt(r.seconds, 2)} s after the first publish (published in ${fmt(N / r.publishPerSec, 2)} s); ` +
-        `in all ${r.stored} samples, ${r.distinct} distinct of ${r.n} sent${ok ? '' : '  <-- LOSS OR DUPLICATES'}; Node-RED CPU ${fmt(r.cpuSec, 1)} s`);
+      console.log(
+        `  ${kind.padEnd(8)} ${fmt(N)} in the database ${fmt(r.seconds, 2)} s after the first publish (published in ${fmt(N / r.publishPerSec, 2)} s); ` +
+          `in all ${r.stored} samples, ${r.distinct} distinct of ${r.n} sent${ok ? '' : '  <-- LOSS OR DUPLICATES'}; Node-RED CPU ${fmt(r.cpuSec, 1)} s`
+      );
     } finally {
       await Promise.all([broker.close(), vm.close()]);
       services = [];
     }
   }
   console.log(`\n                   saturating load (${fmt(N)} msgs)                         |        paced         |`);
-  console.log('flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  msgs/s p50 ms p99 ms |  in DB / sent   RSS MB  DB CPU s');
+  console.log(
+    'flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  msgs/s p50 ms p99 ms |  in DB / sent   RSS MB  DB CPU s'
+  );
   const row = (name: string, r: Omit<Result, 'flow' | 'n' | 'stored' | 'distinct'> & { stored: string }) =>
     console.log(
       `${name.padEnd(10)} ${fmt(r.msgsPerSec).padStart(8)} ${fmt(r.processedPerSec).padStart(12)} ${fmt(N / r.cpuSec).padStart(11)} ${fmt(r.lat.p50).padStart(8)} ${fmt(r.lat.p99).padStart(8)} |` +
-        ` ${fmt(r.pacedRate).padStart(7)} ${fmt(r.paced.p50).padStart(6)} ${fmt(r.paced.p99).padStart(6)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)} ${fmt(r.dbCpuSec, 1).padStart(9)}`,
+        ` ${fmt(r.pacedRate).padStart(7)} ${fmt(r.paced.p50).padStart(6)} ${fmt(r.paced.p99).padStart(6)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)} ${fmt(r.dbCpuSec, 1).padStart(9)}`
     );
   for (const r of results) row(r.flow, { ...r, stored: `${r.stored} / ${r.n}` });
   const summary = (kind: string) => {
@@ -352,20 +412,26 @@ async function main(): Promise<number> {
     if (!f) continue;
     for (const kind of FLOWS.filter((k) => !k.startsWith('floor-'))) {
       const o = summary(kind)!;
-      console.log(`${kind} / ${floor}: ${fmt((100 * f.cpuSec) / o.cpuSec, 1)} % of its msgs per CPU-second (${fmt((1e6 * o.cpuSec) / N)} vs ${fmt((1e6 * f.cpuSec) / N)} µs per message), ` +
-        `${fmt((100 * o.processedPerSec) / f.processedPerSec, 1)} % of its processed/s`);
+      console.log(
+        `${kind} / ${floor}: ${fmt((100 * f.cpuSec) / o.cpuSec, 1)} % of its msgs per CPU-second (${fmt((1e6 * o.cpuSec) / N)} vs ${fmt((1e6 * f.cpuSec) / N)} µs per message), ` +
+          `${fmt((100 * o.processedPerSec) / f.processedPerSec, 1)} % of its processed/s`
+      );
     }
   }
   if (ours && oursCore) {
     // what acknowledging on durability costs: the same pipeline with the core mqtt in (acks on receipt)
-    console.log(`\ndurable source (moby-mqtt-in) / core mqtt in: ${fmt(ours.msgsPerSec / oursCore.msgsPerSec, 2)}× msgs/s (DB complete), ` +
-      `${fmt(ours.processedPerSec / oursCore.processedPerSec, 2)}× processed/s, ${fmt(oursCore.cpuSec / ours.cpuSec, 2)}× msgs per Node-RED CPU-second ` +
-      `(${fmt((1e6 * ours.cpuSec) / N)} vs ${fmt((1e6 * oursCore.cpuSec) / N)} µs per message)`);
+    console.log(
+      `\ndurable source (moby-mqtt-in) / core mqtt in: ${fmt(ours.msgsPerSec / oursCore.msgsPerSec, 2)}× msgs/s (DB complete), ` +
+        `${fmt(ours.processedPerSec / oursCore.processedPerSec, 2)}× processed/s, ${fmt(oursCore.cpuSec / ours.cpuSec, 2)}× msgs per Node-RED CPU-second ` +
+        `(${fmt((1e6 * ours.cpuSec) / N)} vs ${fmt((1e6 * oursCore.cpuSec) / N)} µs per message)`
+    );
   }
   if (ours && base) {
-    console.log(`\nours / baseline = ${fmt(ours.msgsPerSec / base.msgsPerSec, 2)}× msgs/s (DB complete), ${fmt(ours.processedPerSec / base.processedPerSec, 2)}× processed/s, ` +
-      `${fmt(base.cpuSec / ours.cpuSec, 2)}× msgs per Node-RED CPU-second (${fmt((1e6 * ours.cpuSec) / N)} vs ${fmt((1e6 * base.cpuSec) / N)} µs per message), ` +
-      `${fmt((base.cpuSec + base.dbCpuSec) / (ours.cpuSec + ours.dbCpuSec), 2)}× counting the database's CPU too`);
+    console.log(
+      `\nours / baseline = ${fmt(ours.msgsPerSec / base.msgsPerSec, 2)}× msgs/s (DB complete), ${fmt(ours.processedPerSec / base.processedPerSec, 2)}× processed/s, ` +
+        `${fmt(base.cpuSec / ours.cpuSec, 2)}× msgs per Node-RED CPU-second (${fmt((1e6 * ours.cpuSec) / N)} vs ${fmt((1e6 * base.cpuSec) / N)} µs per message), ` +
+        `${fmt((base.cpuSec + base.dbCpuSec) / (ours.cpuSec + ours.dbCpuSec), 2)}× counting the database's CPU too`
+    );
   }
   console.log(`total ${fmt((Date.now() - started) / 1000, 1)} s`);
   if (failed) console.error('FAILED: a run lost or duplicated points');
@@ -390,5 +456,5 @@ main().then(
   (err) => {
     console.error(err);
     process.exit(1);
-  },
+  }
 );

@@ -23,7 +23,14 @@ import { fmt } from './lib';
 
 const helper = require('node-red-node-test-helper');
 const root = path.resolve(__dirname, '..', '..');
-const modules = ['hmac/moby-hmac', 'normalize/moby-normalize', 'anomaly/moby-anomaly', 'alert/moby-alert', 'alert/moby-alert-channels', 'influx/moby-influx'].map((m) => require(path.join(root, 'dist', 'nodes', `${m}.js`)));
+const modules = [
+  'hmac/moby-hmac',
+  'normalize/moby-normalize',
+  'anomaly/moby-anomaly',
+  'alert/moby-alert',
+  'alert/moby-alert-channels',
+  'influx/moby-influx',
+].map((m) => require(path.join(root, 'dist', 'nodes', `${m}.js`)));
 helper.init(require.resolve('node-red'));
 
 const N = Number(process.env.BENCH_TENANT_N || 20000);
@@ -39,9 +46,24 @@ function flow(mode: Mode): unknown[] {
   const on = mode === 'on';
   return [
     { id: 'kr', type: 'moby-keyring', keysEnv: 'BENCH_ROOT_KEYS', ...(on ? { tenantKeysDir: 'tenant-keys' } : {}) },
-    { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', replayStore: 'memory', topicPattern: on ? 't/+tenant/devices/+device_id/telemetry' : 'devices/+/telemetry', ...(on ? { tenantRate: 1e9 } : {}), wires: [['n'], []] },
+    {
+      id: 'v',
+      type: 'moby-hmac-verify',
+      keyring: 'kr',
+      replayStore: 'memory',
+      topicPattern: on ? 't/+tenant/devices/+device_id/telemetry' : 'devices/+/telemetry',
+      ...(on ? { tenantRate: 1e9 } : {}),
+      wires: [['n'], []],
+    },
     { id: 'n', type: 'moby-normalize', wires: [['an'], []] },
-    { id: 'an', type: 'moby-anomaly', method: 'pca', trainSize: 20, persistSeconds: 3600, wires: [['alert', 'w', 'end'], []] },
+    {
+      id: 'an',
+      type: 'moby-anomaly',
+      method: 'pca',
+      trainSize: 20,
+      persistSeconds: 3600,
+      wires: [['alert', 'w', 'end'], []],
+    },
     { id: 'alert', type: 'moby-alert', apiEnabled: false, wires: [['w'], [], []] },
     { id: 'db', type: 'moby-influx', url: '', org: 'o', bucket: 'b', ...(on ? { tenantBucket: 'b-{tenant}' } : {}) },
     { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 1000, flushInterval: 1, wires: [[]] },
@@ -60,17 +82,28 @@ function messages(mode: Mode): Array<{ topic: string; payload: string }> {
     const k = `${tenant ?? ''}/${id}`;
     let key = keys.get(k);
     if (!key) keys.set(k, (key = deriveDeviceKey(parseKey(tenant ? MASTERS[tenant] : ROOT_MASTER), id)));
-    const body = JSON.stringify({ device_id: id, ts: Date.now(), motor: { temperature: 60 + Math.sin(i / 7) * 3 + (i % 13) * 0.1, current: 12 + Math.cos(i / 5) }, flow: 30 + (i % 7) * 0.2 });
+    const body = JSON.stringify({
+      device_id: id,
+      ts: Date.now(),
+      motor: { temperature: 60 + Math.sin(i / 7) * 3 + (i % 13) * 0.1, current: 12 + Math.cos(i / 5) },
+      flow: 30 + (i % 7) * 0.2,
+    });
     const env = signEnvelope({ deviceId: id, key, kid: 'm1', body, ts, tenant });
-    out.push({ topic: tenant ? `t/${tenant}/devices/${id}/telemetry` : `devices/${id}/telemetry`, payload: JSON.stringify(env) });
+    out.push({
+      topic: tenant ? `t/${tenant}/devices/${id}/telemetry` : `devices/${id}/telemetry`,
+      payload: JSON.stringify(env),
+    });
   }
   return out;
 }
 
-async function run(mode: Mode): Promise<{ mode: Mode; msgsPerCpuSec: number; msgsPerSec: number; cpu: number; wall: number }> {
+async function run(
+  mode: Mode
+): Promise<{ mode: Mode; msgsPerCpuSec: number; msgsPerSec: number; cpu: number; wall: number }> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-bench-tenants-'));
   fs.mkdirSync(path.join(userDir, 'tenant-keys'));
-  for (const [t, m] of Object.entries(MASTERS)) fs.writeFileSync(path.join(userDir, 'tenant-keys', `${t}.json`), JSON.stringify({ '*': { m1: m } }));
+  for (const [t, m] of Object.entries(MASTERS))
+    fs.writeFileSync(path.join(userDir, 'tenant-keys', `${t}.json`), JSON.stringify({ '*': { m1: m } }));
   process.env.BENCH_ROOT_KEYS = JSON.stringify({ '*': { m1: ROOT_MASTER } });
   helper.settings({ userDir });
   await helper.load(modules, flow(mode));
@@ -96,7 +129,9 @@ async function run(mode: Mode): Promise<{ mode: Mode; msgsPerCpuSec: number; msg
 }
 
 async function main(): Promise<void> {
-  console.log(`tenants on vs off: ${N} messages per run, ${DEVICES} device ids (per tenant when on), ${ROUNDS} ABBA rounds`);
+  console.log(
+    `tenants on vs off: ${N} messages per run, ${DEVICES} device ids (per tenant when on), ${ROUNDS} ABBA rounds`
+  );
   const results: Awaited<ReturnType<typeof run>>[] = [];
   // a warm-up run (JIT, module loading) that is not counted
   await run('off');
@@ -104,14 +139,18 @@ async function main(): Promise<void> {
     for (const mode of (r % 2 === 0 ? ['off', 'on'] : ['on', 'off']) as Mode[]) {
       const x = await run(mode);
       results.push(x);
-      console.log(`  ${mode.padEnd(3)}  ${fmt(x.msgsPerCpuSec, 0).padStart(8)} msgs/CPU-s  ${fmt(x.msgsPerSec, 0).padStart(8)} msgs/s  (cpu ${fmt(x.cpu, 2)} s, wall ${fmt(x.wall, 2)} s)`);
+      console.log(
+        `  ${mode.padEnd(3)}  ${fmt(x.msgsPerCpuSec, 0).padStart(8)} msgs/CPU-s  ${fmt(x.msgsPerSec, 0).padStart(8)} msgs/s  (cpu ${fmt(x.cpu, 2)} s, wall ${fmt(x.wall, 2)} s)`
+      );
     }
   }
   const best = (m: Mode) => Math.max(...results.filter((x) => x.mode === m).map((x) => x.msgsPerCpuSec));
   const off = best('off');
   const on = best('on');
   const ratio = on / off;
-  console.log(`best: off ${fmt(off, 0)} msgs/CPU-s, on ${fmt(on, 0)} msgs/CPU-s → on/off ${fmt(ratio, 3)} (goal ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'NOT met'})`);
+  console.log(
+    `best: off ${fmt(off, 0)} msgs/CPU-s, on ${fmt(on, 0)} msgs/CPU-s → on/off ${fmt(ratio, 3)} (goal ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'NOT met'})`
+  );
 }
 
 main().then(
@@ -119,5 +158,5 @@ main().then(
   (err) => {
     console.error(err);
     process.exit(1);
-  },
+  }
 );

@@ -31,7 +31,6 @@ interface AlertRow {
   muted?: boolean;
 }
 
-
 const TOKEN = 'alerts-trust-test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
@@ -59,8 +58,21 @@ describe('alerts an operator trusts: npm start with its own simulator run', func
       // the API needs a token (issue #10); given here instead of read from the banner
       MOBY_API_TOKEN: TOKEN,
     };
-    for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY', 'MOBY_CREDENTIAL_SECRET', 'MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH']) delete env[k];
-    child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const k of [
+      'MOBY_MQTT_URL',
+      'MOBY_INFLUX_URL',
+      'MOBY_HMAC_KEYS',
+      'MOBY_MASTER_KEY',
+      'MOBY_CREDENTIAL_SECRET',
+      'MOBY_ADMIN_PASSWORD',
+      'MOBY_ADMIN_PASSWORD_HASH',
+    ])
+      delete env[k];
+    child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
   });
@@ -74,14 +86,21 @@ describe('alerts an operator trusts: npm start with its own simulator run', func
   });
 
   const api = async (p: string, init?: RequestInit) => {
-    const res = await fetch(`http://127.0.0.1:${port}/moby${p}`, { ...init, headers: { ...(init?.headers as Record<string, string>), ...AUTH } });
+    const res = await fetch(`http://127.0.0.1:${port}/moby${p}`, {
+      ...init,
+      headers: { ...(init?.headers as Record<string, string>), ...AUTH },
+    });
     return { status: res.status, body: (await res.json()) as unknown };
   };
   const alerts = async () => (await api('/alerts?limit=1000')).body as AlertRow[];
 
   it('starts, and a maintenance window can be set before the faults', async () => {
     await waitFor(() => output.includes('Started flows'), 150000, 'Node-RED started', 200);
-    const r = await api(`/devices/${MUTED}/mute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ minutes: 60, by: 'test', note: 'bearing swap' }) });
+    const r = await api(`/devices/${MUTED}/mute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ minutes: 60, by: 'test', note: 'bearing swap' }),
+    });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const devices = (await api('/devices')).body as Array<{ device_id: string; muted?: boolean; muted_until?: number }>;
     const row = devices.find((d) => d.device_id === MUTED);
@@ -99,10 +118,15 @@ describe('alerts an operator trusts: npm start with its own simulator run', func
       },
       220000,
       `anomaly alerts on ${[...FAULTED].join(', ')}`,
-      2000,
+      2000
     ).catch(async (err: Error) => {
       const metrics = await (await fetch(`http://127.0.0.1:${port}/moby/metrics`, { headers: AUTH })).text();
-      throw new Error(`${err.message}; alerts: ${JSON.stringify(seen.map((a) => [a.device_id, a.rule, a.status]))}; ${metrics.split('\n').filter((l) => /moby_anomaly|node_type="moby-anomaly"/.test(l) && !l.startsWith('#')).join(' ')}`);
+      throw new Error(
+        `${err.message}; alerts: ${JSON.stringify(seen.map((a) => [a.device_id, a.rule, a.status]))}; ${metrics
+          .split('\n')
+          .filter((l) => /moby_anomaly|node_type="moby-anomaly"/.test(l) && !l.startsWith('#'))
+          .join(' ')}`
+      );
     });
     // keep watching until five simulated minutes after the faults began (≈ 40 s at 8×), with margin
     await sleep(60000);
@@ -128,7 +152,11 @@ describe('alerts an operator trusts: npm start with its own simulator run', func
     const points = /moby_anomaly_points\{verdict="anomalous"\} (\d+)/.exec(text);
     assert.ok(incidents && Number(incidents[1]) >= FAULTED.size, `incidents: ${incidents?.[0]}`);
     assert.ok(points && Number(points[1]) > Number(incidents![1]), `points: ${points?.[0]}`);
-    const r = await api(`/devices/${MUTED}/unmute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const r = await api(`/devices/${MUTED}/unmute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(r.status, 200);
     const devices = (await api('/devices')).body as Array<{ device_id: string; muted?: boolean }>;
     assert.ok(!devices.find((d) => d.device_id === MUTED)?.muted);

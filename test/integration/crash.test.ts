@@ -41,9 +41,20 @@ async function stream(url: string, total: number, rate: number, prefix: string):
   const masterKey = parseKey(MASTER);
   const devices = Array.from({ length: DEVICES }, (_, i) => {
     const id = `${prefix}${String(i).padStart(2, '0')}`;
-    return { id, equipment: `${EQUIPMENT_TYPES[i % EQUIPMENT_TYPES.length]}-${i}`, key: deriveDeviceKey(masterKey, id), model: new MachineModel(i, 100 + i, []), lastTs: 0, sent: 0 };
+    return {
+      id,
+      equipment: `${EQUIPMENT_TYPES[i % EQUIPMENT_TYPES.length]}-${i}`,
+      key: deriveDeviceKey(masterKey, id),
+      model: new MachineModel(i, 100 + i, []),
+      lastTs: 0,
+      sent: 0,
+    };
   });
-  const client: MqttClient = await mqtt.connectAsync(url, { clientId: `crash-pub-${process.pid}-${Date.now()}`, clean: true, reconnectPeriod: 0 });
+  const client: MqttClient = await mqtt.connectAsync(url, {
+    clientId: `crash-pub-${process.pid}-${Date.now()}`,
+    clean: true,
+    reconnectPeriod: 0,
+  });
   const acked: Stream['acked'] = [];
   let sent = 0;
   let stopped = false;
@@ -61,7 +72,8 @@ async function stream(url: string, total: number, rate: number, prefix: string):
         dev.lastTs = ts;
         let r: Reading = dev.model.step(1 / (rate / DEVICES));
         // after calibration (MOBY_TRAIN_POINTS=20 per device) the anomalous device runs hot and shakes
-        if (dev.id === ANOMALOUS && dev.sent >= 60) r = { ...r, temperature: r.temperature + 90, vibration: r.vibration * 12, current: r.current * 2.5 };
+        if (dev.id === ANOMALOUS && dev.sent >= 60)
+          r = { ...r, temperature: r.temperature + 90, vibration: r.vibration * 12, current: r.current * 2.5 };
         dev.sent++;
         const body = telemetryBody(dev.id, dev.equipment, r, ts);
         const env = signEnvelope({ deviceId: dev.id, key: dev.key, kid: 'm1', body });
@@ -104,7 +116,9 @@ async function countSamples(vm: Victoria, prefix: string): Promise<number> {
   try {
     await fetch(`${vm.url}/internal/force_flush`);
     const q = encodeURIComponent(`sum(count_over_time(${FIELD_METRIC}{device_id=~"${prefix}.*"}[1h]))`);
-    const r = (await (await fetch(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`)).json()) as { data?: { result?: Array<{ value: [number, string] }> } };
+    const r = (await (
+      await fetch(`${vm.url}/api/v1/query?query=${q}&time=${(Date.now() + 1000) / 1000}&nocache=1`)
+    ).json()) as { data?: { result?: Array<{ value: [number, string] }> } };
     return Number(r.data?.result?.[0]?.value?.[1] ?? 0);
   } catch {
     return 0;
@@ -116,7 +130,13 @@ function pipelineFlow(): unknown[] {
 }
 
 /** Checks that VictoriaMetrics holds exactly the acknowledged messages, one distinct timestamp each. */
-async function assertAllStored(vm: Victoria, acked: Stream['acked'], prefix: string, t0: number, timeoutMs: number): Promise<{ raw: number; distinct: number; at: number }> {
+async function assertAllStored(
+  vm: Victoria,
+  acked: Stream['acked'],
+  prefix: string,
+  t0: number,
+  timeoutMs: number
+): Promise<{ raw: number; distinct: number; at: number }> {
   let distinct = 0;
   let raw = 0;
   let perSeries = new Map<string, Set<number>>();
@@ -130,13 +150,16 @@ async function assertAllStored(vm: Victoria, acked: Stream['acked'], prefix: str
     },
     timeoutMs,
     'every acknowledged message stored',
-    1000,
+    1000
   ).catch((err) => {
     throw new Error(`${(err as Error).message}: ${distinct} of ${acked.length} distinct points stored`);
   });
   const at = Date.now();
   const missing = acked.filter((a) => !perSeries.get(a.device)?.has(a.ts));
-  log(t0, `stored ${distinct} distinct (series, timestamp) of ${acked.length} acknowledged; ${raw - distinct} raw samples more than distinct (redelivered after a kill; InfluxDB overwrites the same series + timestamp)`);
+  log(
+    t0,
+    `stored ${distinct} distinct (series, timestamp) of ${acked.length} acknowledged; ${raw - distinct} raw samples more than distinct (redelivered after a kill; InfluxDB overwrites the same series + timestamp)`
+  );
   assert.equal(missing.length, 0, `missing: ${JSON.stringify(missing.slice(0, 5))}`);
   assert.equal(distinct, acked.length, 'distinct (series, timestamp) = messages the broker acknowledged');
   return { raw, distinct, at };
@@ -152,7 +175,10 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
   before(async function () {
     const vmBin = requireBinary(this, 'victoria-metrics');
     const mosquittoBin = requireBinary(this, 'mosquitto');
-    [broker, vm] = await Promise.all([startMosquittoBroker(mosquittoBin, { persistence: true, maxInflight: 1000, maxQueuedMessages: 200000 }), startVictoria(vmBin)]);
+    [broker, vm] = await Promise.all([
+      startMosquittoBroker(mosquittoBin, { persistence: true, maxInflight: 1000, maxQueuedMessages: 200000 }),
+      startVictoria(vmBin),
+    ]);
   });
   afterEach(async () => {
     if (nr) {
@@ -189,7 +215,12 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
 
   it('loses nothing and opens no alert twice when Node-RED is SIGKILLed twice at random moments', async () => {
     const t0 = Date.now();
-    nr = await nodeRedProcess({ name: 'crash', flow: pipelineFlow(), env: env(`moby-crash-${process.pid}`), readyPattern: ready });
+    nr = await nodeRedProcess({
+      name: 'crash',
+      flow: pipelineFlow(),
+      env: env(`moby-crash-${process.pid}`),
+      readyPattern: ready,
+    });
     await nr.start();
     await sleep(500); // SUBACK: the persistent session now queues for us
     log(t0, 'Node-RED up; streaming');
@@ -201,7 +232,10 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
       await sleep(wait);
       await nr.kill();
       kills.push(s.acked.length);
-      log(t0, `SIGKILL #${k + 1} of the Node-RED process group (${s.acked.length} messages acknowledged by the broker so far)`);
+      log(
+        t0,
+        `SIGKILL #${k + 1} of the Node-RED process group (${s.acked.length} messages acknowledged by the broker so far)`
+      );
       await nr.start();
       log(t0, `Node-RED restarted`);
     }
@@ -213,7 +247,9 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     // no alert opened twice: every incident in the database is one the engine knows (a state lost in the
     // crash and re-opened by a redelivered message would show up as a second alert_id), and the
     // anomalous device has exactly one alert, still open
-    const alerts = (await (await fetch(`${nr.url}/moby/alerts?limit=1000`, { headers: PROCESS_AUTH })).json()) as Array<{ alert_id: string; device_id: string; rule: string; status: string; count: number }>;
+    const alerts = (await (
+      await fetch(`${nr.url}/moby/alerts?limit=1000`, { headers: PROCESS_AUTH })
+    ).json()) as Array<{ alert_id: string; device_id: string; rule: string; status: string; count: number }>;
     const known = new Set(alerts.map((a) => a.alert_id));
     const stored = await vm.export('moby_alerts_count');
     const idsByKey = new Map<string, Set<string>>();
@@ -224,15 +260,25 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     const strangers = stored.map((se) => se.metric.alert_id).filter((id) => !known.has(id));
     assert.deepEqual([...new Set(strangers)], [], 'alert ids in the database the engine does not know (opened twice)');
     const openPerKey = new Map<string, number>();
-    for (const a of alerts.filter((x) => x.status === 'open')) openPerKey.set(`${a.device_id}/${a.rule}`, (openPerKey.get(`${a.device_id}/${a.rule}`) ?? 0) + 1);
+    for (const a of alerts.filter((x) => x.status === 'open'))
+      openPerKey.set(`${a.device_id}/${a.rule}`, (openPerKey.get(`${a.device_id}/${a.rule}`) ?? 0) + 1);
     for (const [k, n] of openPerKey) assert.equal(n, 1, `${k} has ${n} open alerts`);
     // the anomalous device: one open alert, and the database has exactly the incidents the engine has
     // (calibration noise may open and auto-resolve short ones before the fault starts: separate incidents)
     const anomalous = alerts.filter((a) => a.device_id === ANOMALOUS);
     const open = anomalous.filter((a) => a.status === 'open');
     assert.equal(open.length, 1, `open alerts of ${ANOMALOUS}: ${JSON.stringify(open)}`);
-    assert.deepEqual([...(idsByKey.get(`${ANOMALOUS}/${open[0].rule}`) ?? [])].sort(), anomalous.filter((a) => a.rule === open[0].rule).map((a) => a.alert_id).sort());
-    log(t0, `alerts: ${alerts.length} known, ${ANOMALOUS} has one open (count ${open[0].count}), none opened twice; kills at ${kills.join(', ')} messages`);
+    assert.deepEqual(
+      [...(idsByKey.get(`${ANOMALOUS}/${open[0].rule}`) ?? [])].sort(),
+      anomalous
+        .filter((a) => a.rule === open[0].rule)
+        .map((a) => a.alert_id)
+        .sort()
+    );
+    log(
+      t0,
+      `alerts: ${alerts.length} known, ${ANOMALOUS} has one open (count ${open[0].count}), none opened twice; kills at ${kills.join(', ')} messages`
+    );
   });
 
   it('with the spool on a 2 MB tmpfs and the database down: disk full is visible, nothing is lost, everything arrives afterwards', async function () {
@@ -247,11 +293,18 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     } catch (err) {
       fs.rmSync(userDir, { recursive: true, force: true });
       await vm.start();
-      if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`, { cause: err });
+      if (process.env.CI === 'true' || process.env.CI === '1')
+        throw new Error(`cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`, { cause: err });
       this.skip();
     }
     tmpfsDir = spoolRoot;
-    nr = await nodeRedProcess({ name: 'tmpfs', flow: pipelineFlow(), env: env(`moby-crash-tmpfs-${process.pid}`), readyPattern: ready, userDir });
+    nr = await nodeRedProcess({
+      name: 'tmpfs',
+      flow: pipelineFlow(),
+      env: env(`moby-crash-tmpfs-${process.pid}`),
+      readyPattern: ready,
+      userDir,
+    });
     await nr.start();
     await sleep(500);
     const total = RATE * 40;
@@ -264,7 +317,10 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
         const text = await metricsText(nr!);
         if (/moby_influx_spool_failing 1\b/.test(text) && !sawFull) {
           sawFull = true;
-          log(t0, `disk full: moby_influx_spool_failing 1, ${/moby_influx_buffered_points (\d+)/.exec(text)?.[1]} points held in memory`);
+          log(
+            t0,
+            `disk full: moby_influx_spool_failing 1, ${/moby_influx_buffered_points (\d+)/.exec(text)?.[1]} points held in memory`
+          );
         }
         maxInflight = Math.max(maxInflight, Number(/moby_mqtt_inflight_messages (\d+)/.exec(text)?.[1] ?? 0));
         if (s.acked.length >= total) break;
@@ -301,7 +357,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
       },
       150000,
       'all points in the database',
-      200,
+      200
     );
     const r = await assertAllStored(vm, s.acked, 'crash-b-', t0, 30000);
     const fromStart = (allAt - dbStart) / 1000;
@@ -310,9 +366,14 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
       t0,
       `drained ${r.distinct} points ${fromStart.toFixed(1)} s after the database came back (first write after ${((firstAt - dbStart) / 1000).toFixed(1)} s), ` +
         `${(r.distinct / fromFirst).toFixed(0)} points/s from the first write = ${(r.distinct / fromFirst / RATE).toFixed(1)}× the ${RATE} msgs/s ingest rate ` +
-        `(${(r.distinct / fromStart / RATE).toFixed(1)}× counting the reconnect); ENOSPC logged ${spoolErrors}×`,
+        `(${(r.distinct / fromStart / RATE).toFixed(1)}× counting the reconnect); ENOSPC logged ${spoolErrors}×`
     );
-    await waitFor(async () => /moby_influx_spool_failing 0\b/.test(await metricsText(nr!)), 20000, 'spool writable again', 500);
+    await waitFor(
+      async () => /moby_influx_spool_failing 0\b/.test(await metricsText(nr!)),
+      20000,
+      'spool writable again',
+      500
+    );
     const text = await metricsText(nr);
     assert.match(text, /moby_influx_spool_dropped_points_total 0\b/, 'no point dropped');
   });

@@ -12,14 +12,23 @@ import { startInfluxDb1, InfluxDb1, InfluxSeries } from '../support/influxdb1';
 import { requireBinary, waitFor } from '../support/net';
 
 const helper = require('node-red-node-test-helper');
-const nodes = ['normalize/moby-normalize', 'anomaly/moby-anomaly', 'alert/moby-alert', 'health/moby-device-health', 'influx/moby-influx'].map((f) =>
-  require(`../../dist/nodes/${f}.js`),
-);
+const nodes = [
+  'normalize/moby-normalize',
+  'anomaly/moby-anomaly',
+  'alert/moby-alert',
+  'health/moby-device-health',
+  'influx/moby-influx',
+].map((f) => require(`../../dist/nodes/${f}.js`));
 helper.init(require.resolve('node-red'));
 
 const root = path.resolve(__dirname, '..', '..');
-const dashboard = JSON.parse(fs.readFileSync(path.join(root, 'grafana-plugin', 'provisioning', 'dashboards', 'moby-operator.json'), 'utf8'));
-const datasources = fs.readFileSync(path.join(root, 'grafana-plugin', 'provisioning', 'datasources', 'moby.yaml'), 'utf8');
+const dashboard = JSON.parse(
+  fs.readFileSync(path.join(root, 'grafana-plugin', 'provisioning', 'dashboards', 'moby-operator.json'), 'utf8')
+);
+const datasources = fs.readFileSync(
+  path.join(root, 'grafana-plugin', 'provisioning', 'datasources', 'moby.yaml'),
+  'utf8'
+);
 
 interface Target {
   refId: string;
@@ -43,7 +52,8 @@ const POINTS = 40;
 
 /** Grafana's interpolation of the variables the dashboard uses. */
 function interpolate(q: string, v: { devices: string[] | 'all'; from: number; to: number; interval: string }): string {
-  const regex = v.devices === 'all' ? '.*' : `(${v.devices.map((d) => d.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})`;
+  const regex =
+    v.devices === 'all' ? '.*' : `(${v.devices.map((d) => d.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})`;
   return q
     .split('${device:regex}')
     .join(regex)
@@ -55,7 +65,9 @@ function interpolate(q: string, v: { devices: string[] | 'all'; from: number; to
 
 /** Rows of InfluxQL series as objects, with the series' tags as columns (Grafana's table format does the same). */
 function rows(series: InfluxSeries[]): Array<Record<string, unknown>> {
-  return series.flatMap((s) => s.values.map((vals) => ({ ...(s.tags ?? {}), ...Object.fromEntries(s.columns.map((c, i) => [c, vals[i]])) })));
+  return series.flatMap((s) =>
+    s.values.map((vals) => ({ ...(s.tags ?? {}), ...Object.fromEntries(s.columns.map((c, i) => [c, vals[i]])) }))
+  );
 }
 
 describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by the pipeline)', function () {
@@ -73,11 +85,45 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
     helper.settings({ userDir });
     const flow = [
       { id: 'db', type: 'moby-influx', url: db.url, api: 'v1', database: 'moby', precision: 'ms' },
-      { id: 'norm', type: 'moby-normalize', measurement: 'telemetry', separator: '_', deviceIdKey: 'device_id', tagKeys: 'equipment_id', timeSource: 'payload', onViolation: 'reject', wires: [['anomaly', 'health'], []] },
+      {
+        id: 'norm',
+        type: 'moby-normalize',
+        measurement: 'telemetry',
+        separator: '_',
+        deviceIdKey: 'device_id',
+        tagKeys: 'equipment_id',
+        timeSource: 'payload',
+        onViolation: 'reject',
+        wires: [['anomaly', 'health'], []],
+      },
       // fixed limits: no calibration, so a few points decide; the hot device crosses them
-      { id: 'anomaly', type: 'moby-anomaly', method: 'threshold', limits: JSON.stringify({ motor_temperature: { highWarning: 90, highCritical: 120 } }), stateKey: 'device', alarmPoints: 3, wires: [['alert', 'write'], []] },
-      { id: 'health', type: 'moby-device-health', store: 'memory', timeout: 3600, sweepInterval: 1, statusTrust: 'broker', persist: false, wires: [['alert', 'write'], []] },
-      { id: 'alert', type: 'moby-alert', store: 'memory', apiEnabled: false, autoResolvePoints: 3, wires: [['write'], [], []] },
+      {
+        id: 'anomaly',
+        type: 'moby-anomaly',
+        method: 'threshold',
+        limits: JSON.stringify({ motor_temperature: { highWarning: 90, highCritical: 120 } }),
+        stateKey: 'device',
+        alarmPoints: 3,
+        wires: [['alert', 'write'], []],
+      },
+      {
+        id: 'health',
+        type: 'moby-device-health',
+        store: 'memory',
+        timeout: 3600,
+        sweepInterval: 1,
+        statusTrust: 'broker',
+        persist: false,
+        wires: [['alert', 'write'], []],
+      },
+      {
+        id: 'alert',
+        type: 'moby-alert',
+        store: 'memory',
+        apiEnabled: false,
+        autoResolvePoints: 3,
+        wires: [['write'], [], []],
+      },
       { id: 'write', type: 'moby-influx-write', influx: 'db', batchSize: 50, flushInterval: 0.2, wires: [[]] },
     ];
     await helper.load(nodes, flow);
@@ -98,10 +144,30 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
       }
     });
     const count = async (q: string) => Number((await db.query(q, 'moby'))[0]?.values[0][1] ?? 0);
-    await waitFor(async () => (await count('SELECT count("motor_temperature") FROM "telemetry"')) === DEVICES.length * POINTS, 30000, 'all telemetry in InfluxDB', 200);
-    await waitFor(async () => (await count('SELECT count("score") FROM "moby_anomaly"')) === DEVICES.length * POINTS, 30000, 'all anomaly scores in InfluxDB', 200);
-    await waitFor(async () => (await count('SELECT count("state") FROM "moby_device_state"')) >= DEVICES.length, 30000, 'device states in InfluxDB', 200);
-    await waitFor(async () => (await count('SELECT count("status") FROM "moby_alerts"')) >= 1, 30000, 'an alert in InfluxDB', 200);
+    await waitFor(
+      async () => (await count('SELECT count("motor_temperature") FROM "telemetry"')) === DEVICES.length * POINTS,
+      30000,
+      'all telemetry in InfluxDB',
+      200
+    );
+    await waitFor(
+      async () => (await count('SELECT count("score") FROM "moby_anomaly"')) === DEVICES.length * POINTS,
+      30000,
+      'all anomaly scores in InfluxDB',
+      200
+    );
+    await waitFor(
+      async () => (await count('SELECT count("state") FROM "moby_device_state"')) >= DEVICES.length,
+      30000,
+      'device states in InfluxDB',
+      200
+    );
+    await waitFor(
+      async () => (await count('SELECT count("status") FROM "moby_alerts"')) >= 1,
+      30000,
+      'an alert in InfluxDB',
+      200
+    );
   });
   after(async () => {
     await helper.unload();
@@ -110,7 +176,8 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  const run = (t: Target, devices: string[] | 'all' = 'all') => db.query(interpolate(t.query, { devices, from, to, interval: '10s' }), 'moby');
+  const run = (t: Target, devices: string[] | 'all' = 'all') =>
+    db.query(interpolate(t.query, { devices, from, to, interval: '10s' }), 'moby');
 
   it('uses InfluxQL only, through the provisioned InfluxQL datasource', () => {
     assert.match(datasources, /uid: moby-influxdb[\s\S]*version: InfluxQL/);
@@ -125,7 +192,12 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
   it('the device variable lists every device that sent telemetry', async () => {
     const v = (dashboard.templating.list as Array<{ name: string; query: string }>).find((x) => x.name === 'device')!;
     const series = await db.query(v.query, 'moby');
-    assert.deepEqual(rows(series).map((r) => r.value).sort(), DEVICES);
+    assert.deepEqual(
+      rows(series)
+        .map((r) => r.value)
+        .sort(),
+      DEVICES
+    );
   });
 
   for (const [title, field] of [
@@ -138,29 +210,45 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
       for (const s of series) {
         const values = sent.get(s.tags!.device_id)![field];
         const means = s.values.map((v) => v[1] as number);
-        assert.ok(means.length >= 4 && means.every((m) => Number.isFinite(m)), `${s.tags!.device_id}: ${means.length} buckets`);
-        assert.ok(Math.min(...means) >= Math.min(...values) - 1e-9 && Math.max(...means) <= Math.max(...values) + 1e-9, `${s.tags!.device_id}: means within what was sent`);
+        assert.ok(
+          means.length >= 4 && means.every((m) => Number.isFinite(m)),
+          `${s.tags!.device_id}: ${means.length} buckets`
+        );
+        assert.ok(
+          Math.min(...means) >= Math.min(...values) - 1e-9 && Math.max(...means) <= Math.max(...values) + 1e-9,
+          `${s.tags!.device_id}: means within what was sent`
+        );
       }
       const one = await run(panel(title).targets[0], ['press-3']);
-      assert.deepEqual(one.map((s) => s.tags?.device_id), ['press-3'], 'the device variable filters');
+      assert.deepEqual(
+        one.map((s) => s.tags?.device_id),
+        ['press-3'],
+        'the device variable filters'
+      );
     });
   }
 
   it('"Anomaly score": one series per device; the overheating device scores above its threshold', async () => {
     const series = await run(panel('Anomaly score').targets[0]);
     assert.deepEqual(series.map((s) => s.tags?.device_id).sort(), DEVICES);
-    const max = (d: string) => Math.max(...series.find((s) => s.tags?.device_id === d)!.values.map((v) => v[1] as number));
-    const [{ values }] = await db.query(`SELECT last("threshold") FROM "moby_anomaly" WHERE "device_id" = '${HOT}'`, 'moby');
+    const max = (d: string) =>
+      Math.max(...series.find((s) => s.tags?.device_id === d)!.values.map((v) => v[1] as number));
+    const [{ values }] = await db.query(
+      `SELECT last("threshold") FROM "moby_anomaly" WHERE "device_id" = '${HOT}'`,
+      'moby'
+    );
     assert.ok(max(HOT) > (values[0][1] as number), `hot device max score ${max(HOT)} above threshold ${values[0][1]}`);
-    for (const d of DEVICES.filter((x) => x !== HOT)) assert.ok(max(d) < (values[0][1] as number), `${d} stays below the threshold`);
+    for (const d of DEVICES.filter((x) => x !== HOT))
+      assert.ok(max(d) < (values[0][1] as number), `${d} stays below the threshold`);
   });
 
   const equipment = 'Equipment and alerts';
-  it('equipment panel, ALERTS: the lifecycle rows of the hot device\'s alert with the columns the panel reads', async () => {
+  it("equipment panel, ALERTS: the lifecycle rows of the hot device's alert with the columns the panel reads", async () => {
     const r = rows(await run(target(equipment, 'ALERTS')));
     assert.ok(r.length >= 1);
     for (const row of r) {
-      for (const c of ['time', 'alert_id', 'device_id', 'rule', 'severity', 'status', 'acknowledged', 'message']) assert.ok(c in row, `column ${c}`);
+      for (const c of ['time', 'alert_id', 'device_id', 'rule', 'severity', 'status', 'acknowledged', 'message'])
+        assert.ok(c in row, `column ${c}`);
       assert.equal(row.device_id, HOT);
     }
     assert.ok(r.some((row) => row.status === 'open'));
@@ -184,7 +272,11 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
       const mine = r.filter((x) => x.device_id === id);
       assert.equal(mine.length, Math.min(60, POINTS), `${id}: the newest 60 points at most (the panel keeps 60)`);
       const times = mine.map((x) => x.time as number);
-      assert.deepEqual(times, [...times].sort((a, b) => b - a), `${id}: newest first`);
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => b - a),
+        `${id}: newest first`
+      );
       const latest = mine[0];
       assert.equal(latest.time, to - 1000, `${id}: the last point sent`);
       assert.equal(typeof latest.score, 'number');
@@ -202,7 +294,11 @@ describe('provisioned Grafana dashboard against InfluxDB 1.x (data written by th
       assert.equal(row.motor_temperature, s.temperature[POINTS - 1], `${row.device_id}: last temperature sent`);
       assert.equal(row.bearing_vibration, s.vibration[POINTS - 1], `${row.device_id}: last vibration sent`);
     }
-    const overrides = ((panel(equipment) as unknown as { fieldConfig?: { overrides?: Array<{ matcher: { options: string } }> } }).fieldConfig?.overrides ?? []).map((o) => o.matcher.options);
-    for (const column of ['bearing_vibration', 'motor_temperature']) assert.ok(overrides.includes(column), `a unit override for ${column}`);
+    const overrides = (
+      (panel(equipment) as unknown as { fieldConfig?: { overrides?: Array<{ matcher: { options: string } }> } })
+        .fieldConfig?.overrides ?? []
+    ).map((o) => o.matcher.options);
+    for (const column of ['bearing_vibration', 'motor_temperature'])
+      assert.ok(overrides.includes(column), `a unit override for ${column}`);
   });
 });

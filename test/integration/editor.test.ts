@@ -17,18 +17,31 @@ import { Browser, chromium, Page } from 'playwright-core';
 import { freePort, waitFor } from '../support/net';
 
 // browser globals used inside page.evaluate callbacks (the tests compile without the DOM library)
-declare const window: any;  
-declare const document: any;  
-declare const $: any;  
+declare const window: any;
+declare const document: any;
+declare const $: any;
 
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };
 const ARTIFACTS = path.join(root, 'test-artifacts', 'editor');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
-const FLOW_FILES = ['flows/pipeline.json', ...fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.json')).map((f) => `examples/${f}`)];
-const readFlow = (f: string) => JSON.parse(fs.readFileSync(path.join(root, f), 'utf8')) as Array<Record<string, unknown>>;
+const FLOW_FILES = [
+  'flows/pipeline.json',
+  ...fs
+    .readdirSync(path.join(root, 'examples'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => `examples/${f}`),
+];
+const readFlow = (f: string) =>
+  JSON.parse(fs.readFileSync(path.join(root, f), 'utf8')) as Array<Record<string, unknown>>;
 /** Hangul syllables: a Korean string is present */
 const HANGUL = /[\uac00-\ud7a3]/;
 
@@ -56,7 +69,8 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) {
-      if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`Chromium is required in CI but was not found at ${CHROMIUM}`);
+      if (process.env.CI === 'true' || process.env.CI === '1')
+        throw new Error(`Chromium is required in CI but was not found at ${CHROMIUM}`);
       this.skip();
     }
     assert.ok(fs.existsSync(path.join(root, 'dist', 'nodes', 'influx', 'moby-influx.html')), 'run npm run build first');
@@ -66,7 +80,10 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
     const link = path.join(userDir, 'node_modules', pkg.name);
     fs.mkdirSync(path.dirname(link), { recursive: true });
     fs.symlinkSync(root, link, 'dir');
-    fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'moby-editor-test', private: true, dependencies: { [pkg.name]: `file:${root}` } }));
+    fs.writeFileSync(
+      path.join(userDir, 'package.json'),
+      JSON.stringify({ name: 'moby-editor-test', private: true, dependencies: { [pkg.name]: `file:${root}` } })
+    );
     fs.writeFileSync(path.join(userDir, 'flows.json'), '[]');
     const settings = path.join(userDir, 'settings.js');
     fs.writeFileSync(
@@ -79,13 +96,17 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
         editorTheme: { tours: false, projects: { enabled: false } },
         telemetry: { enabled: false },
         logging: { console: { level: 'info', metrics: false, audit: false } },
-      })};\n`,
+      })};\n`
     );
-    const c = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settings], {
-      cwd: userDir,
-      env: { ...process.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const c = spawn(
+      process.execPath,
+      [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settings],
+      {
+        cwd: userDir,
+        env: { ...process.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }
+    );
     child = c;
     c.stdout!.on('data', (d) => (output += d));
     c.stderr!.on('data', (d) => (output += d));
@@ -96,7 +117,7 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
       },
       120000,
       'Node-RED started',
-      100,
+      100
     );
     assert.doesNotMatch(output, /\[moby-[a-z-]+\].*(Error|error)/, 'the MOBY node sets load without errors');
     fs.rmSync(ARTIFACTS, { recursive: true, force: true });
@@ -122,10 +143,20 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(url + '/', { timeout: 180000 });
-    await page.waitForFunction(() => {
-      const RED = (window as any).RED;
-      return RED && RED.nodes && RED.nodes.getType('moby-anomaly') && document.querySelector('#red-ui-palette .red-ui-palette-node') && !document.querySelector('#red-ui-loader');
-    }, undefined, { timeout: 120000 });
+    await page.waitForFunction(
+      () => {
+        const RED = (window as any).RED;
+        return (
+          RED &&
+          RED.nodes &&
+          RED.nodes.getType('moby-anomaly') &&
+          document.querySelector('#red-ui-palette .red-ui-palette-node') &&
+          !document.querySelector('#red-ui-loader')
+        );
+      },
+      undefined,
+      { timeout: 120000 }
+    );
     return { page, errors };
   }
 
@@ -175,11 +206,20 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
         const types = [...new Set(flow.map((n) => String(n.type)))].filter((t) => t !== 'tab');
         // the editor registers node sets one after another after the palette shows: give every type of this
         // flow time to arrive before importing (a type still missing after that is reported below)
-        await page.waitForFunction((types) => types.every((t: string) => (window as any).RED.nodes.getType(t)), types, { timeout: 60000 }).catch(() => undefined);
+        await page
+          .waitForFunction((types) => types.every((t: string) => (window as any).RED.nodes.getType(t)), types, {
+            timeout: 60000,
+          })
+          .catch(() => undefined);
         const nodes = await importFlow(page, flow);
-        const known = await page.evaluate((types) => types.filter((t: string) => !(window as any).RED.nodes.getType(t)), types);
+        const known = await page.evaluate(
+          (types) => types.filter((t: string) => !(window as any).RED.nodes.getType(t)),
+          types
+        );
         assert.deepEqual(known, [], `${file}: unknown node types`);
-        const invalid = nodes.filter((n) => !n.valid).map((n) => `${n.type} "${n.name}": ${n.errors.join(', ') || 'invalid'}`);
+        const invalid = nodes
+          .filter((n) => !n.valid)
+          .map((n) => `${n.type} "${n.name}": ${n.errors.join(', ') || 'invalid'}`);
         assert.deepEqual(invalid, [], `${file}: invalid nodes`);
         assert.equal(nodes.length, flow.filter((n) => n.type !== 'tab').length, 'every node imported');
 
@@ -205,7 +245,15 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
           RED.nodes.eachNode((n: any) => {
             if (n.z !== z) return;
             const status = /^moby-/.test(n.type) || n.type === 'mqtt in' || (n.type === 'debug' && n.tostatus);
-            out.push({ name: n.name || n.type, x: n.x - n.w / 2, y: n.y - n.h / 2, w: status ? Math.max(n.w, 180) : n.w, h: n.h + (status ? 22 : 0), right: n.x + n.w / 2, bottom: n.y + n.h / 2 });
+            out.push({
+              name: n.name || n.type,
+              x: n.x - n.w / 2,
+              y: n.y - n.h / 2,
+              w: status ? Math.max(n.w, 180) : n.w,
+              h: n.h + (status ? 22 : 0),
+              right: n.x + n.w / 2,
+              bottom: n.y + n.h / 2,
+            });
           });
           const el = document.getElementById('red-ui-workspace-chart')!;
           return { boxes: out, chart: { w: el.clientWidth, h: el.clientHeight } };
@@ -214,7 +262,10 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
         for (let i = 0; i < boxes.length; i++) {
           const a = boxes[i];
           assert.ok(a.w > 0 && a.h > 0, `${a.name} rendered`);
-          assert.ok(a.x >= 0 && a.y >= 0 && a.right <= chart.w && a.bottom <= chart.h, `${file}: "${a.name}" within the ${chart.w}×${chart.h} workspace of a 1920×1080 screen (right ${Math.round(a.right)}, bottom ${Math.round(a.bottom)})`);
+          assert.ok(
+            a.x >= 0 && a.y >= 0 && a.right <= chart.w && a.bottom <= chart.h,
+            `${file}: "${a.name}" within the ${chart.w}×${chart.h} workspace of a 1920×1080 screen (right ${Math.round(a.right)}, bottom ${Math.round(a.bottom)})`
+          );
           for (let j = i + 1; j < boxes.length; j++) {
             const b = boxes[j];
             const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
@@ -222,7 +273,12 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
           }
         }
         fs.mkdirSync(ARTIFACTS, { recursive: true });
-        await page.screenshot({ path: path.join(ARTIFACTS, `flow-${path.basename(file, '.json')}${file.startsWith('flows/') ? '-shipped' : ''}.png`) });
+        await page.screenshot({
+          path: path.join(
+            ARTIFACTS,
+            `flow-${path.basename(file, '.json')}${file.startsWith('flows/') ? '-shipped' : ''}.png`
+          ),
+        });
         assert.deepEqual(errors, []);
       });
     }
@@ -233,11 +289,19 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
     it('imports valid; the verify and health dialogs show the migrated patterns and save them', async () => {
       const { page, errors } = await openEditor('en-US');
       try {
-        const flow = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'flows', 'topic-settings-before.json'), 'utf8')) as Array<Record<string, unknown>>;
+        const flow = JSON.parse(
+          fs.readFileSync(path.join(root, 'test', 'fixtures', 'flows', 'topic-settings-before.json'), 'utf8')
+        ) as Array<Record<string, unknown>>;
         const types = [...new Set(flow.map((n) => String(n.type)))].filter((t) => t !== 'tab');
-        await page.waitForFunction((types) => types.every((t: string) => (window as any).RED.nodes.getType(t)), types, { timeout: 60000 });
+        await page.waitForFunction((types) => types.every((t: string) => (window as any).RED.nodes.getType(t)), types, {
+          timeout: 60000,
+        });
         const nodes = await importFlow(page, flow);
-        assert.deepEqual(nodes.filter((n) => !n.valid).map((n) => `${n.type} "${n.name}": ${n.errors.join(', ')}`), [], 'old settings are valid before the dialog migrates them');
+        assert.deepEqual(
+          nodes.filter((n) => !n.valid).map((n) => `${n.type} "${n.name}": ${n.errors.join(', ')}`),
+          [],
+          'old settings are valid before the dialog migrates them'
+        );
         const byName = (name: string) => nodes.find((n) => n.name === name)!.id;
         const edit = async (id: string, fields: string[]) => {
           await page.evaluate((id) => {
@@ -246,23 +310,51 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
             RED.workspaces.show(n.z);
             RED.editor.edit(n);
           }, id);
-          await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray #dialog-form').length === 1, undefined, { timeout: 90000 });
+          await page.waitForFunction(
+            () => document.querySelectorAll('.red-ui-tray #dialog-form').length === 1,
+            undefined,
+            { timeout: 90000 }
+          );
           await page.waitForTimeout(400);
-          const shown = await page.evaluate((fields) => Object.fromEntries(fields.map((f: string) => [f, (document.getElementById(`node-input-${f}`) as unknown as { value: string }).value])), fields);
+          const shown = await page.evaluate(
+            (fields) =>
+              Object.fromEntries(
+                fields.map((f: string) => [
+                  f,
+                  (document.getElementById(`node-input-${f}`) as unknown as { value: string }).value,
+                ])
+              ),
+            fields
+          );
           const invalid = await page.locator('.red-ui-tray .input-error').evaluateAll((els) => els.map((e) => e.id));
-          const visible = await page.locator('.red-ui-tray #dialog-form input[type=text]').evaluateAll((els) => els.map((e) => e.id));
+          const visible = await page
+            .locator('.red-ui-tray #dialog-form input[type=text]')
+            .evaluateAll((els) => els.map((e) => e.id));
           await page.locator('#node-dialog-ok').click();
-          await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, undefined, { timeout: 10000 });
-          const saved = await page.evaluate(({ id, fields }) => Object.fromEntries(fields.map((f: string) => [f, (window as any).RED.nodes.node(id)[f]])), { id, fields });
+          await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, undefined, {
+            timeout: 10000,
+          });
+          const saved = await page.evaluate(
+            ({ id, fields }) =>
+              Object.fromEntries(fields.map((f: string) => [f, (window as any).RED.nodes.node(id)[f]])),
+            { id, fields }
+          );
           return { shown, invalid, saved, visible };
         };
         const verify = await edit(byName('verify (device is +2)'), ['topicPattern', 'topicLevel']);
         assert.deepEqual(verify.shown, { topicPattern: 'site/+/+device_id/telemetry', topicLevel: '' });
         assert.deepEqual(verify.invalid, []);
         assert.deepEqual(verify.saved, verify.shown);
-        assert.ok(verify.visible.includes('node-input-topicPattern') && !verify.visible.includes('node-input-topicLevel'), 'one Topic pattern field, no "Device ID wildcard"');
+        assert.ok(
+          verify.visible.includes('node-input-topicPattern') && !verify.visible.includes('node-input-topicLevel'),
+          'one Topic pattern field, no "Device ID wildcard"'
+        );
         const health = await edit(byName('health'), ['lwtTopics', 'statusTopics', 'activityTopics']);
-        const migrated = { lwtTopics: 'device/lwt/+device_id', statusTopics: 'device/status/+device_id, plant/+/status/+device_id', activityTopics: 'factory/+/+device_id/#' };
+        const migrated = {
+          lwtTopics: 'device/lwt/+device_id',
+          statusTopics: 'device/status/+device_id, plant/+/status/+device_id',
+          activityTopics: 'factory/+/+device_id/#',
+        };
         assert.deepEqual(health.shown, migrated);
         assert.deepEqual(health.invalid, []);
         assert.deepEqual(health.saved, migrated);
@@ -285,26 +377,39 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
       after(async () => page?.context().close());
 
       it('every MOBY type has a palette label and help in this language', async () => {
-        const types: Array<{ type: string; palette: string; category: string; help: string }> = await page.evaluate((mod) => {
-          const RED = (window as any).RED;
-          return RED.nodes.registry
-            .getNodeTypes()
-            .filter((t: string) => RED.nodes.registry.getNodeSetForType(t)?.module === mod)
-            .map((t: string) => {
-              const def = RED.nodes.getType(t);
-              const palette = typeof def.paletteLabel === 'function' ? def.paletteLabel.call(def) : def.paletteLabel;
-              return { type: t, palette: palette || '', category: def.category, help: $(`script[data-help-name="${t}"]`).text() || RED.nodes.getNodeHelp?.(t) || '' };
-            });
-        }, pkg.name);
+        const types: Array<{ type: string; palette: string; category: string; help: string }> = await page.evaluate(
+          (mod) => {
+            const RED = (window as any).RED;
+            return RED.nodes.registry
+              .getNodeTypes()
+              .filter((t: string) => RED.nodes.registry.getNodeSetForType(t)?.module === mod)
+              .map((t: string) => {
+                const def = RED.nodes.getType(t);
+                const palette = typeof def.paletteLabel === 'function' ? def.paletteLabel.call(def) : def.paletteLabel;
+                return {
+                  type: t,
+                  palette: palette || '',
+                  category: def.category,
+                  help: $(`script[data-help-name="${t}"]`).text() || RED.nodes.getNodeHelp?.(t) || '',
+                };
+              });
+          },
+          pkg.name
+        );
         assert.ok(types.length >= 18, `${types.length} MOBY types`);
         for (const t of types) {
-          assert.ok(t.palette && t.palette !== t.type && !/^moby-/.test(t.palette), `${t.type} has a paletteLabel (${t.palette})`);
+          assert.ok(
+            t.palette && t.palette !== t.type && !/^moby-/.test(t.palette),
+            `${t.type} has a paletteLabel (${t.palette})`
+          );
           if (lang === 'ko') assert.match(t.palette, HANGUL, `${t.type} palette label in Korean`);
         }
         if (lang === 'ko') {
           // what the palette shows for each MOBY node
           const shown: string[] = await page.evaluate(() =>
-            [...document.querySelectorAll('.red-ui-palette-node[data-palette-type^="moby-"] .red-ui-palette-label')].map((e: any) => e.textContent.trim()),
+            [
+              ...document.querySelectorAll('.red-ui-palette-node[data-palette-type^="moby-"] .red-ui-palette-label'),
+            ].map((e: any) => e.textContent.trim())
           );
           assert.ok(shown.length >= 8, `${shown.length} MOBY nodes in the palette`);
           for (const label of shown) assert.match(label, HANGUL, `palette shows "${label}" in Korean`);
@@ -314,23 +419,26 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
       it('each dialog opens with its paletteLabel in the title and no invalid field; screenshots saved', async () => {
         const dir = path.join(ARTIFACTS, lang);
         fs.mkdirSync(dir, { recursive: true });
-        const targets: Array<{ type: string; id: string; config: boolean; palette: string }> = await page.evaluate((mod) => {
-          const RED = (window as any).RED;
-          const out: any[] = [];
-          for (const t of RED.nodes.registry.getNodeTypes()) {
-            if (RED.nodes.registry.getNodeSetForType(t)?.module !== mod) continue;
-            const def = RED.nodes.getType(t);
-            const palette = typeof def.paletteLabel === 'function' ? def.paletteLabel.call(def) : def.paletteLabel;
-            let id = '';
-            const find = (n: any) => {
-              if (!id && n.type === t) id = n.id;
-            };
-            RED.nodes.eachNode(find);
-            RED.nodes.eachConfig(find);
-            out.push({ type: t, id, config: def.category === 'config', palette });
-          }
-          return out;
-        }, pkg.name);
+        const targets: Array<{ type: string; id: string; config: boolean; palette: string }> = await page.evaluate(
+          (mod) => {
+            const RED = (window as any).RED;
+            const out: any[] = [];
+            for (const t of RED.nodes.registry.getNodeTypes()) {
+              if (RED.nodes.registry.getNodeSetForType(t)?.module !== mod) continue;
+              const def = RED.nodes.getType(t);
+              const palette = typeof def.paletteLabel === 'function' ? def.paletteLabel.call(def) : def.paletteLabel;
+              let id = '';
+              const find = (n: any) => {
+                if (!id && n.type === t) id = n.id;
+              };
+              RED.nodes.eachNode(find);
+              RED.nodes.eachConfig(find);
+              out.push({ type: t, id, config: def.category === 'config', palette });
+            }
+            return out;
+          },
+          pkg.name
+        );
         const problems: string[] = [];
         for (const t of targets) {
           try {
@@ -342,24 +450,37 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
                 const n = RED.nodes.node(t.id);
                 RED.workspaces.show(n.z);
                 RED.editor.edit(n);
-              }
-              else throw new Error('no ' + t.type + ' node in the shipped flows');
+              } else throw new Error('no ' + t.type + ' node in the shipped flows');
             }, t);
             const tray = page.locator('.red-ui-tray');
-            await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray #dialog-form, .red-ui-tray #node-config-dialog-edit-form').length === 1, undefined, { timeout: 90000 });
+            await page.waitForFunction(
+              () =>
+                document.querySelectorAll('.red-ui-tray #dialog-form, .red-ui-tray #node-config-dialog-edit-form')
+                  .length === 1,
+              undefined,
+              { timeout: 90000 }
+            );
             await page.waitForTimeout(400); // typed inputs and tabs settle
             const title = (await tray.locator('.red-ui-tray-titlebar').innerText()).trim();
             if (!title.includes(t.palette)) problems.push(`${t.type}: title "${title}" does not name "${t.palette}"`);
             // config drop-downs fill in on a timer and are validated then: let a dialog with valid values settle
-            if (t.id) await page.waitForFunction(() => !document.querySelector('.red-ui-tray .input-error'), undefined, { timeout: 10000 }).catch(() => undefined);
-            const invalid = await tray.locator('.input-error').evaluateAll((els) => els.map((e) => e.id || e.className));
+            if (t.id)
+              await page
+                .waitForFunction(() => !document.querySelector('.red-ui-tray .input-error'), undefined, {
+                  timeout: 10000,
+                })
+                .catch(() => undefined);
+            const invalid = await tray
+              .locator('.input-error')
+              .evaluateAll((els) => els.map((e) => e.id || e.className));
             // KNOWN ISSUE (docs/editor.md, "Known issue"): with every shipped flow imported at once, the durable MQTT
             // input's broker drop-down is sometimes marked invalid in its dialog although the node itself is valid
             // (the Deploy check above passes); reported, not hidden: it is logged on every run
             const known = t.type === 'moby-mqtt-in' ? invalid.filter((id) => id === 'node-input-broker') : [];
             if (known.length) console.warn(`KNOWN ISSUE ${lang}: ${t.type} dialog marks ${known.join(', ')} invalid`);
             const unexpected = invalid.filter((id) => !known.includes(id));
-            if (t.id && unexpected.length) problems.push(`${t.type}: invalid fields with shipped values: ${unexpected.join(', ')}`);
+            if (t.id && unexpected.length)
+              problems.push(`${t.type}: invalid fields with shipped values: ${unexpected.join(', ')}`);
             const text = await tray.locator('#dialog-form, #node-config-dialog-edit-form').first().innerText();
             const raw = /\b[a-z-]+\.(label|tabs|placeholder|unit|section|tip)\.[A-Za-z]+/.exec(text);
             if (raw) problems.push(`${t.type}: untranslated key in dialog: ${raw[0]}`);
@@ -369,8 +490,16 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
             problems.push(`${t.type}: ${String(err).split('\n')[0]}`);
           }
           // Cancel, as a user would: it also takes the node off the editor's stack of open dialogs
-          await page.locator('#node-dialog-cancel, #node-config-dialog-cancel').first().click().catch(() => undefined);
-          await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, undefined, { timeout: 10000 }).catch(() => undefined);
+          await page
+            .locator('#node-dialog-cancel, #node-config-dialog-cancel')
+            .first()
+            .click()
+            .catch(() => undefined);
+          await page
+            .waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, undefined, {
+              timeout: 10000,
+            })
+            .catch(() => undefined);
         }
         assert.deepEqual(problems, []);
         assert.deepEqual(errors, []);
@@ -379,10 +508,11 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
       it('help for every MOBY node is in this language', async () => {
         const types: string[] = await page.evaluate((mod) => {
           const RED = (window as any).RED;
-          return RED.nodes.registry.getNodeTypes().filter((t: string) => RED.nodes.registry.getNodeSetForType(t)?.module === mod);
+          return RED.nodes.registry
+            .getNodeTypes()
+            .filter((t: string) => RED.nodes.registry.getNodeSetForType(t)?.module === mod);
         }, pkg.name);
         for (const t of types) {
-
           const fromDom: string = await page.evaluate((t) => $(`script[data-help-name="${t}"]`).html() || '', t);
           const text = fromDom;
           assert.ok(text.length > 100, `${t}: help present`);

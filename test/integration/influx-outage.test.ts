@@ -51,15 +51,52 @@ describe('influx writer: MQTT → Node-RED → VictoriaMetrics through a databas
     return [
       // a persistent session (fixed client id, clean session off) so Mosquitto queues QoS 1 messages while
       // Node-RED restarts, exactly as a production flow would be configured
-      { id: 'broker', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: `moby-it-${topic.length}`, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '30', cleansession: false },
-      { id: 'in', type: 'mqtt in', topic, qos: '1', datatype: 'json', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, wires: [['w']] },
+      {
+        id: 'broker',
+        type: 'mqtt-broker',
+        broker: '127.0.0.1',
+        port: String(broker.port),
+        clientid: `moby-it-${topic.length}`,
+        autoConnect: true,
+        usetls: false,
+        protocolVersion: '4',
+        keepalive: '30',
+        cleansession: false,
+      },
+      {
+        id: 'in',
+        type: 'mqtt in',
+        topic,
+        qos: '1',
+        datatype: 'json',
+        broker: 'broker',
+        nl: false,
+        rap: true,
+        rh: 0,
+        inputs: 0,
+        wires: [['w']],
+      },
       { id: 'db', type: 'moby-influx', url: dbUrl, org: 'moby', bucket: 'plant', precision: 'ms' },
-      { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 100, flushInterval: 0.5, retryMaxDelay: 2, wires: [['rej']] },
+      {
+        id: 'w',
+        type: 'moby-influx-write',
+        influx: 'db',
+        batchSize: 100,
+        flushInterval: 0.5,
+        retryMaxDelay: 2,
+        wires: [['rej']],
+      },
       { id: 'rej', type: 'helper' },
     ];
   }
   const load = (f: unknown[]) => helper.load([influxNode, mqttNode], f);
-  const connected = () => waitFor(() => (helper.getNode('broker') as { connected?: boolean } | null)?.connected, 10000, 'mqtt in connected', 50);
+  const connected = () =>
+    waitFor(
+      () => (helper.getNode('broker') as { connected?: boolean } | null)?.connected,
+      10000,
+      'mqtt in connected',
+      50
+    );
 
   it('stores all 50k points exactly once (distinct timestamps per series)', async () => {
     await load(flow(vm.url));
@@ -116,7 +153,7 @@ describe('influx writer: MQTT → Node-RED → VictoriaMetrics through a databas
       },
       90000,
       'all points in VictoriaMetrics',
-      1000,
+      1000
     ).catch((err) => {
       throw new Error(`${(err as Error).message}: ${distinct} of ${TOTAL} distinct points stored`);
     });
@@ -130,7 +167,11 @@ describe('influx writer: MQTT → Node-RED → VictoriaMetrics through a databas
     assert.equal(distinct, TOTAL);
     assert.ok(spooledDuringOutage > 5000, 'the outage went through the disk spool');
     // the writer has drained its spool: the gauges served on /moby/metrics say so
-    await waitFor(async () => /moby_influx_spooled_points 0\b/.test(await metrics.metricsText()), 10000, 'spool drained');
+    await waitFor(
+      async () => /moby_influx_spooled_points 0\b/.test(await metrics.metricsText()),
+      10000,
+      'spool drained'
+    );
     const text = await metrics.metricsText();
     assert.match(text, /moby_influx_buffered_points 0\b/);
     const out = /moby_messages_total\{node_type="moby-influx-write",outcome="out"\} (\d+)/.exec(text);
@@ -143,15 +184,26 @@ describe('influx writer: MQTT → Node-RED → VictoriaMetrics through a databas
     await helper.unload();
     const sink = await startInfluxSink();
     try {
-      sink.refuseLine = (l) => (/seq="/.test(l) ? 'partial write: field type conflict: input field "seq" on measurement "it" is type string, already exists as type float dropped=1' : null);
+      sink.refuseLine = (l) =>
+        /seq="/.test(l)
+          ? 'partial write: field type conflict: input field "seq" on measurement "it" is type string, already exists as type float dropped=1'
+          : null;
       await load(flow(sink.url, 'moby/it400/+'));
       await connected();
-      const rejected: Array<{ payload: string; moby: { reject: { code: string; reason: string; device_id?: string } } }> = [];
+      const rejected: Array<{
+        payload: string;
+        moby: { reject: { code: string; reason: string; device_id?: string } };
+      }> = [];
       helper.getNode('rej').on('input', (m: (typeof rejected)[number]) => rejected.push(m));
       const pub = await mqtt.connectAsync(broker.url, { clientId: 'moby-it-publisher-400', clean: true });
       const now = Date.now();
       for (let j = 0; j < 10; j++) {
-        const point = { measurement: 'it', tags: { device_id: 'dev-x' }, fields: { seq: j === 4 ? 'four' : j }, timestamp: now + j };
+        const point = {
+          measurement: 'it',
+          tags: { device_id: 'dev-x' },
+          fields: { seq: j === 4 ? 'four' : j },
+          timestamp: now + j,
+        };
         await pub.publishAsync('moby/it400/dev-x', JSON.stringify(point), { qos: 1 });
       }
       await pub.endAsync();

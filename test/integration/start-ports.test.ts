@@ -13,7 +13,11 @@ const root = path.resolve(__dirname, '..', '..');
 
 function runStart(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout!.on('data', (d) => (output += String(d)));
     child.stderr!.on('data', (d) => (output += String(d)));
@@ -44,21 +48,32 @@ describe('npm start with a busy port', function () {
   function assertOneLine(output: string, port: number, what: RegExp, variable: string) {
     const lines = output.split('\n').filter((l) => /already in use/.test(l));
     assert.equal(lines.length, 1, output);
-    assert.match(lines[0], new RegExp(`^\\[moby\\] port ${port} on 127\\.0\\.0\\.1 \\(${what.source}\\) is already in use`));
+    assert.match(
+      lines[0],
+      new RegExp(`^\\[moby\\] port ${port} on 127\\.0\\.0\\.1 \\(${what.source}\\) is already in use`)
+    );
     assert.match(lines[0], new RegExp(`${variable}=${port + 1} npm start`));
     assert.doesNotMatch(output, /EADDRINUSE|^\s+at /m, 'no raw error or stack trace');
     assert.doesNotMatch(output, /Node-RED editor: http/, 'no URL printed');
   }
 
   it('editor port taken: names MOBY_PORT and starts nothing', async () => {
-    const { code, output } = await runStart({ ...env, MOBY_PORT: String(busy), MOBY_BROKER_PORT: String(await freePort()) });
+    const { code, output } = await runStart({
+      ...env,
+      MOBY_PORT: String(busy),
+      MOBY_BROKER_PORT: String(await freePort()),
+    });
     assert.equal(code, 1);
     assertOneLine(output, busy, /Node-RED editor/, 'MOBY_PORT');
     assert.doesNotMatch(output, /embedded MQTT broker \(aedes/, 'checked before the broker starts');
   });
 
   it('embedded broker port taken: names MOBY_BROKER_PORT and MOBY_MQTT_URL', async () => {
-    const { code, output } = await runStart({ ...env, MOBY_PORT: String(await freePort()), MOBY_BROKER_PORT: String(busy) });
+    const { code, output } = await runStart({
+      ...env,
+      MOBY_PORT: String(await freePort()),
+      MOBY_BROKER_PORT: String(busy),
+    });
     assert.equal(code, 1);
     assertOneLine(output, busy, /embedded MQTT broker/, 'MOBY_BROKER_PORT');
     assert.match(output, new RegExp(`MOBY_MQTT_URL=mqtt://127\\.0\\.0\\.1:${busy}`));

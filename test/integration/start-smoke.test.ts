@@ -18,7 +18,11 @@ const root = path.resolve(__dirname, '..', '..');
 const BROKER_LOGIN = { username: 'moby-pipeline-user', password: 'br0ker-s3cret-pass' };
 
 function startMoby(env: NodeJS.ProcessEnv, sink: (s: string) => void): ChildProcess {
-  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (d) => sink(String(d)));
   child.stderr!.on('data', (d) => sink(String(d)));
   return child;
@@ -46,8 +50,26 @@ describe('npm start (smoke)', function () {
     port = await freePort();
     broker = await startAedes(BROKER_LOGIN);
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-'));
-    env = { ...process.env, MOBY_PORT: String(port), MOBY_HOME: home, MOBY_MQTT_URL: `mqtt://${BROKER_LOGIN.username}:${BROKER_LOGIN.password}@127.0.0.1:${broker.port}` };
-    for (const k of ['MOBY_INFLUX_URL', 'MOBY_HMAC_KEYS', 'MOBY_MASTER_KEY', 'MOBY_API_TOKEN', 'MOBY_ADMIN_PASSWORD', 'MOBY_ADMIN_PASSWORD_HASH', 'MOBY_CREDENTIAL_SECRET', 'MOBY_CORS_ORIGINS', 'MOBY_TRAIN_POINTS', 'MOBY_SIM_ARGS', 'MOBY_SIM']) delete env[k];
+    env = {
+      ...process.env,
+      MOBY_PORT: String(port),
+      MOBY_HOME: home,
+      MOBY_MQTT_URL: `mqtt://${BROKER_LOGIN.username}:${BROKER_LOGIN.password}@127.0.0.1:${broker.port}`,
+    };
+    for (const k of [
+      'MOBY_INFLUX_URL',
+      'MOBY_HMAC_KEYS',
+      'MOBY_MASTER_KEY',
+      'MOBY_API_TOKEN',
+      'MOBY_ADMIN_PASSWORD',
+      'MOBY_ADMIN_PASSWORD_HASH',
+      'MOBY_CREDENTIAL_SECRET',
+      'MOBY_CORS_ORIGINS',
+      'MOBY_TRAIN_POINTS',
+      'MOBY_SIM_ARGS',
+      'MOBY_SIM',
+    ])
+      delete env[k];
     spawnedAt = Date.now();
     child = startMoby(env, (s) => (output += s));
   });
@@ -67,7 +89,13 @@ describe('npm start (smoke)', function () {
     const r = await fetch(`http://127.0.0.1:${port}/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password }),
+      body: JSON.stringify({
+        client_id: 'node-red-admin',
+        grant_type: 'password',
+        scope: '*',
+        username: 'admin',
+        password,
+      }),
     });
     assert.equal(r.status, 200, 'login with the printed password');
     return ((await r.json()) as { access_token: string }).access_token;
@@ -76,7 +104,11 @@ describe('npm start (smoke)', function () {
   it('prints where the editor and the API are, with the generated login and token, once', async () => {
     // the banner's last line: its lines can reach us in several pipe reads, so waiting for the first one
     // raced the password and token lines on a loaded machine
-    await waitFor(() => output.includes('press Ctrl+C to stop') && output.includes('Started flows'), 30000, 'startup banner');
+    await waitFor(
+      () => output.includes('press Ctrl+C to stop') && output.includes('Started flows'),
+      30000,
+      'startup banner'
+    );
     assert.match(output, new RegExp(`http://127\\.0\\.0\\.1:${port}/moby/alerts`));
     assert.match(output, /no MOBY_INFLUX_URL: the writer spools/);
     password = /password \(shown only now[^)]*\): (\S+)/.exec(output)?.[1] ?? '';
@@ -100,34 +132,60 @@ describe('npm start (smoke)', function () {
     const ours = sets.filter((s) => s.module === '@moby-iot/node-red-moby');
     for (const s of ours) assert.ok(s.enabled && !s.err, `${s.types.join(',')}: ${s.err}`);
     const types = new Set(ours.flatMap((s) => s.types));
-    for (const t of ['moby-hmac-verify', 'moby-hmac-sign', 'moby-normalize', 'moby-anomaly', 'moby-device-health', 'moby-alert', 'moby-influx-write', 'moby-mqtt-in', 'moby-mqtt-broker']) {
+    for (const t of [
+      'moby-hmac-verify',
+      'moby-hmac-sign',
+      'moby-normalize',
+      'moby-anomaly',
+      'moby-device-health',
+      'moby-alert',
+      'moby-influx-write',
+      'moby-mqtt-in',
+      'moby-mqtt-broker',
+    ]) {
       assert.ok(types.has(t), `palette lacks ${t}`);
     }
-    const flows = (await (await fetch(`http://127.0.0.1:${port}/flows`, { headers: admin })).json()) as Array<{ type: string }>;
+    const flows = (await (await fetch(`http://127.0.0.1:${port}/flows`, { headers: admin })).json()) as Array<{
+      type: string;
+    }>;
     assert.ok(flows.some((n) => n.type === 'moby-hmac-verify') && flows.some((n) => n.type === 'moby-influx-write'));
   });
 
   it('within 60 s shows alerts, a TIMEOUT device and an OFFLINE device (through the broker login)', async () => {
-    for (const p of ['/moby/alerts', '/moby/devices', '/moby/metrics']) assert.equal((await fetch(`http://127.0.0.1:${port}${p}`)).status, 401, `${p} without the token`);
+    for (const p of ['/moby/alerts', '/moby/devices', '/moby/metrics'])
+      assert.equal((await fetch(`http://127.0.0.1:${port}${p}`)).status, 401, `${p} without the token`);
     const started = Date.now();
     let seen = '';
     const devices = await waitFor(
       async () => {
         const rows = (await (await get('/moby/devices')).json()) as Array<{ device_id: string; state: string }>;
-        seen = rows.filter((r) => r.state !== 'ONLINE').map((r) => `${r.device_id}=${r.state}`).join(' ');
+        seen = rows
+          .filter((r) => r.state !== 'ONLINE')
+          .map((r) => `${r.device_id}=${r.state}`)
+          .join(' ');
         const states = new Set(rows.map((r) => r.state));
         return states.has('TIMEOUT') && states.has('OFFLINE') ? rows : null;
       },
       60000,
       'a TIMEOUT and an OFFLINE device',
-      1000,
+      1000
     ).catch((err: Error) => {
       // say what was seen, so a failure under load can be told from a broken pipeline
-      throw new Error(`${err.message}; last non-ONLINE devices: ${seen || 'none'}; output tail:\n${output.split('\n').filter((l) => /fault|broker|health|error/i.test(l)).slice(-20).join('\n')}`);
+      throw new Error(
+        `${err.message}; last non-ONLINE devices: ${seen || 'none'}; output tail:\n${output
+          .split('\n')
+          .filter((l) => /fault|broker|health|error/i.test(l))
+          .slice(-20)
+          .join('\n')}`
+      );
     });
     assert.ok(devices.length >= 20, `${devices.length} devices`);
     assert.ok(devices.filter((d) => d.state === 'ONLINE').length >= 15);
-    const alerts = (await (await get('/moby/alerts')).json()) as Array<{ device_id: string; status: string; rule: string }>;
+    const alerts = (await (await get('/moby/alerts')).json()) as Array<{
+      device_id: string;
+      status: string;
+      rule: string;
+    }>;
     assert.ok(alerts.length >= 2, `alerts: ${JSON.stringify(alerts)}`);
     const offline = devices.find((d) => d.state === 'OFFLINE')!;
     const timeout = devices.find((d) => d.state === 'TIMEOUT')!;
@@ -139,11 +197,18 @@ describe('npm start (smoke)', function () {
   it('counts the pipeline in /moby/metrics (with the token), including the rejected forgeries and replays', async () => {
     const text = await (await get('/moby/metrics')).text();
     assert.match(text, /moby_messages_total\{node_type="moby-hmac-verify",outcome="in"\} [1-9]/);
-    assert.match(text, /moby_rejects_total\{node_type="moby-hmac-verify",code="(bad_signature|replay|malformed)"\} [1-9]/);
+    assert.match(
+      text,
+      /moby_rejects_total\{node_type="moby-hmac-verify",code="(bad_signature|replay|malformed)"\} [1-9]/
+    );
   });
 
   it('never logs the broker password, and keeps no secret in a file the old public default opens', () => {
-    assert.match(output, new RegExp(`connected to mqtt://127\\.0\\.0\\.1:${broker.port} as moby-pipeline`), 'the broker node logs the URL without the login');
+    assert.match(
+      output,
+      new RegExp(`connected to mqtt://127\\.0\\.0\\.1:${broker.port} as moby-pipeline`),
+      'the broker node logs the URL without the login'
+    );
     assert.ok(!output.includes(BROKER_LOGIN.password), 'the broker password appears nowhere in the output');
     assert.match(output, /using MQTT broker mqtt:\/\/moby-pipeline-user:\*\*\*@127/);
     const file = JSON.parse(fs.readFileSync(path.join(home, 'userdir', 'flows_cred.json'), 'utf8'));
@@ -160,14 +225,20 @@ describe('npm start (smoke)', function () {
     let anomaly: Array<{ device_id: string; rule: string; status: string }> = [];
     await waitFor(
       async () => {
-        anomaly = ((await (await get('/moby/alerts?limit=1000')).json()) as typeof anomaly).filter((a) => a.rule === 'anomaly');
+        anomaly = ((await (await get('/moby/alerts?limit=1000')).json()) as typeof anomaly).filter(
+          (a) => a.rule === 'anomaly'
+        );
         return faulted.every((d) => anomaly.some((a) => a.device_id === d)) ? true : null;
       },
       Math.max(1000, deadline - Date.now()),
       `anomaly alerts on ${faulted.join(', ')} (have ${JSON.stringify(anomaly.map((a) => a.device_id))})`,
-      2000,
+      2000
     );
-    assert.deepEqual(anomaly.filter((a) => !faulted.includes(a.device_id)), [], 'no anomaly alert on a healthy device');
+    assert.deepEqual(
+      anomaly.filter((a) => !faulted.includes(a.device_id)),
+      [],
+      'no anomaly alert on a healthy device'
+    );
   });
 
   it('stops cleanly on Ctrl+C and keeps the unsent points in the spool', async () => {

@@ -19,7 +19,13 @@ import { nodeRedProcess, type NodeRedProcess, PROCESS_AUTH } from '../support/no
 import { signedStream, type SignedStream } from '../support/signed-stream';
 
 const { startNatsCluster } = require('../../scripts/nats-cluster.js') as {
-  startNatsCluster(o: { bin: string; size: number; partitions: number; dir: string; log?: (m: string) => void }): Promise<NatsCluster>;
+  startNatsCluster(o: {
+    bin: string;
+    size: number;
+    partitions: number;
+    dir: string;
+    log?: (m: string) => void;
+  }): Promise<NatsCluster>;
 };
 interface NatsCluster {
   mqttUrls: string[];
@@ -65,7 +71,12 @@ async function getJson<T>(url: string): Promise<T | null> {
 /** The devices an instance lists: its own (its device-health node's rows) and all (with the other instances' rows from Redis). */
 async function devicesOf(nr: NodeRedProcess): Promise<{ own: string[]; all: string[] } | null> {
   const rows = await getJson<Array<{ device_id: string; source?: string }>>(`${nr.url}/moby/devices?limit=1000`);
-  return rows ? { own: rows.filter((r) => !String(r.source).startsWith('redis:')).map((r) => r.device_id), all: rows.map((r) => r.device_id) } : null;
+  return rows
+    ? {
+        own: rows.filter((r) => !String(r.source).startsWith('redis:')).map((r) => r.device_id),
+        all: rows.map((r) => r.device_id),
+      }
+    : null;
 }
 
 async function alertsOf(nr: NodeRedProcess): Promise<ApiAlert[] | null> {
@@ -87,7 +98,11 @@ async function stored(vm: Victoria): Promise<{ perDevice: Map<string, Set<number
   return { perDevice, raw, distinct };
 }
 
-async function waitAllStored(vm: Victoria, acked: SignedStream['acked'], timeoutMs: number): Promise<{ raw: number; distinct: number }> {
+async function waitAllStored(
+  vm: Victoria,
+  acked: SignedStream['acked'],
+  timeoutMs: number
+): Promise<{ raw: number; distinct: number }> {
   let last = { raw: 0, distinct: 0 };
   let missing: SignedStream['acked'] = [];
   await waitFor(
@@ -99,9 +114,11 @@ async function waitAllStored(vm: Victoria, acked: SignedStream['acked'], timeout
     },
     timeoutMs,
     'every acknowledged message stored',
-    2000,
+    2000
   ).catch((err) => {
-    throw new Error(`${(err as Error).message}: ${missing.length} of ${acked.length} missing, e.g. ${JSON.stringify(missing.slice(0, 5))}`);
+    throw new Error(
+      `${(err as Error).message}: ${missing.length} of ${acked.length} missing, e.g. ${JSON.stringify(missing.slice(0, 5))}`
+    );
   });
   return last;
 }
@@ -119,7 +136,11 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
     const redisBin = requireBinary(this, 'redis-server');
     const vmBin = requireBinary(this, 'victoria-metrics');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-scale-'));
-    [nats, redis, vm] = await Promise.all([startNatsCluster({ bin: natsBin, size: 3, partitions: INSTANCES, dir, log }), startRedis(redisBin), startVictoria(vmBin)]);
+    [nats, redis, vm] = await Promise.all([
+      startNatsCluster({ bin: natsBin, size: 3, partitions: INSTANCES, dir, log }),
+      startRedis(redisBin),
+      startVictoria(vmBin),
+    ]);
     const flow = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as unknown[];
     for (let k = 0; k < INSTANCES; k++) {
       // each instance lists the servers starting with "its" one; mqtt.js moves on down the list on failure
@@ -145,7 +166,7 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
             MOBY_DEVICE_TIMEOUT: '3600',
             MOBY_CORS_ORIGINS: '',
           },
-        }),
+        })
       );
     }
     await Promise.all(nrs.map((nr) => nr.start()));
@@ -153,16 +174,20 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
     // cluster keeps every partition's messages
     await waitFor(
       async () => {
-        const jsz = (await (await fetch(`http://127.0.0.1:${nats.servers[0].http}/jsz?consumers=true`)).json()) as { account_details?: unknown[] };
-        const consumers = ((jsz.account_details ?? []) as Array<{ stream_detail?: Array<{ name: string; consumer_detail?: unknown[] }> }>)
+        const jsz = (await (await fetch(`http://127.0.0.1:${nats.servers[0].http}/jsz?consumers=true`)).json()) as {
+          account_details?: unknown[];
+        };
+        const consumers = (
+          (jsz.account_details ?? []) as Array<{ stream_detail?: Array<{ name: string; consumer_detail?: unknown[] }> }>
+        )
           .flatMap((a) => a.stream_detail ?? [])
           .filter((s) => s.name === '$MQTT_msgs')
           .reduce((n, s) => n + (s.consumer_detail?.length ?? 0), 0);
         return consumers >= INSTANCES * 3;
       },
       120000,
-      'the instances\' MQTT subscriptions in JetStream',
-      500,
+      "the instances' MQTT subscriptions in JetStream",
+      500
     );
     log('NATS cluster, Redis, VictoriaMetrics and 3 Node-RED instances up, subscriptions in place');
   });
@@ -177,7 +202,16 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
   const owners = new Map<string, number>();
 
   it('gives every device to exactly one instance and stores every message exactly once', async () => {
-    phase1 = await signedStream({ url: nats.mqttUrls.join(','), devices: DEVICES, perDevice: PHASE1_POINTS, rate: RATE, prefix: 'scale-', master: MASTER, faulty: FAULTY, faultFrom: FAULT_FROM_POINT });
+    phase1 = await signedStream({
+      url: nats.mqttUrls.join(','),
+      devices: DEVICES,
+      perDevice: PHASE1_POINTS,
+      rate: RATE,
+      prefix: 'scale-',
+      master: MASTER,
+      faulty: FAULTY,
+      faultFrom: FAULT_FROM_POINT,
+    });
     await phase1.done;
     log(`published ${phase1.acked.length} (acknowledged by NATS), ${phase1.failed} publishes failed`);
     assert.equal(phase1.acked.length + phase1.failed, DEVICES * PHASE1_POINTS);
@@ -185,32 +219,42 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
     const r = await waitAllStored(vm, phase1.acked, 180000);
     log(`stored: ${r.distinct} distinct (device, timestamp), ${r.raw} raw samples`);
     assert.equal(r.distinct, phase1.acked.length, 'distinct stored = acknowledged');
-    assert.equal(r.raw, r.distinct, 'no message stored twice (no instance processed another one\'s message)');
+    assert.equal(r.raw, r.distinct, "no message stored twice (no instance processed another one's message)");
 
     const lists = await waitFor(
       async () => {
         const l = await Promise.all(nrs.map(devicesOf));
-        return l.every((x) => x && x.all.length >= DEVICES) && l.reduce((n, x) => n + x!.own.length, 0) >= DEVICES ? l.map((x) => x!.own) : null;
+        return l.every((x) => x && x.all.length >= DEVICES) && l.reduce((n, x) => n + x!.own.length, 0) >= DEVICES
+          ? l.map((x) => x!.own)
+          : null;
       },
       60000,
       'device tables of all instances, each listing the whole fleet',
-      1000,
+      1000
     );
     lists.forEach((ids, k) => ids.forEach((id) => owners.set(id, (owners.has(id) ? -100 : 0) + k)));
     const split = lists.map((l) => l.length);
     log(`devices per instance: ${split.join(' / ')}`);
     assert.equal(owners.size, DEVICES, 'every device seen');
-    assert.deepEqual([...owners.entries()].filter(([, k]) => k < 0), [], 'no device seen by two instances');
+    assert.deepEqual(
+      [...owners.entries()].filter(([, k]) => k < 0),
+      [],
+      'no device seen by two instances'
+    );
     for (const n of split) assert.ok(n > 0, 'every instance owns devices');
     // each instance counted only its own messages at its source
     const counted = await Promise.all(
       nrs.map(async (nr) => {
         const text = await (await fetch(`${nr.url}/moby/metrics`, { headers: PROCESS_AUTH })).text();
         return Number(/moby_messages_total\{node_type="moby-mqtt-in",outcome="in"\} (\d+)/.exec(text)?.[1] ?? NaN);
-      }),
+      })
     );
     log(`messages received per instance: ${counted.join(' / ')}`);
-    assert.equal(counted.reduce((a, b) => a + b, 0), phase1.acked.length, 'every message received by exactly one instance');
+    assert.equal(
+      counted.reduce((a, b) => a + b, 0),
+      phase1.acked.length,
+      'every message received by exactly one instance'
+    );
   });
 
   it('opens one incident per injected fault fleet-wide and every instance lists the same alerts', async () => {
@@ -220,14 +264,22 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
         const l = await Promise.all(nrs.map(alertsOf));
         if (!l.every((x) => x)) return false;
         lists = l as ApiAlert[][];
-        return FAULTY.every((d) => lists[0].some((a) => a.device_id === d && a.status === 'open')) && lists.every((x) => x.length === lists[0].length);
+        return (
+          FAULTY.every((d) => lists[0].some((a) => a.device_id === d && a.status === 'open')) &&
+          lists.every((x) => x.length === lists[0].length)
+        );
       },
       120000,
       'an open alert for every faulty device, on every instance',
-      1000,
+      1000
     );
     for (const d of FAULTY) {
-      const mine = lists[0].filter((a) => a.device_id === d && a.rule === lists[0].find((x) => x.device_id === d && x.status === 'open')!.rule && a.status === 'open');
+      const mine = lists[0].filter(
+        (a) =>
+          a.device_id === d &&
+          a.rule === lists[0].find((x) => x.device_id === d && x.status === 'open')!.rule &&
+          a.status === 'open'
+      );
       assert.equal(mine.length, 1, `${d}: one open incident fleet-wide, got ${JSON.stringify(mine)}`);
     }
     const ids = lists.map((l) => l.map((a) => a.alert_id).sort());
@@ -238,7 +290,9 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
 
   it('an acknowledgement on one instance of an alert another instance owns is seen on all', async () => {
     const all = (await alertsOf(nrs[0]))!;
-    const target = all.find((a) => FAULTY.includes(a.device_id) && a.status === 'open' && owners.get(a.device_id) !== 0);
+    const target = all.find(
+      (a) => FAULTY.includes(a.device_id) && a.status === 'open' && owners.get(a.device_id) !== 0
+    );
     assert.ok(target, 'an open alert owned by instance 1 or 2');
     const owner = owners.get(target.device_id)!;
     const res = await fetch(`${nrs[0].url}/moby/alerts/${target.alert_id}/ack`, {
@@ -254,30 +308,54 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
       },
       30000,
       'the acknowledgement on all instances',
-      500,
+      500
     );
     // the owner's engine applied it: its own output (the alert events it writes) carries the ack
-    await waitFor(async () => (await vm.export('moby_alerts_acknowledged')).some((s) => s.metric.alert_id === target.alert_id && s.values.includes(1)), 30000, 'the owner wrote the ack event', 1000);
-    log(`acknowledged ${target.device_id}'s alert (owner instance ${owner}) on instance 0: seen on all, ack event written by the owner`);
+    await waitFor(
+      async () =>
+        (await vm.export('moby_alerts_acknowledged')).some(
+          (s) => s.metric.alert_id === target.alert_id && s.values.includes(1)
+        ),
+      30000,
+      'the owner wrote the ack event',
+      1000
+    );
+    log(
+      `acknowledged ${target.device_id}'s alert (owner instance ${owner}) on instance 0: seen on all, ack event written by the owner`
+    );
   });
 
   it('loses nothing when one Node-RED process and one NATS server are SIGKILLed mid-stream and restarted', async () => {
-    const s = await signedStream({ url: nats.mqttUrls.join(','), devices: DEVICES, perDevice: 30, rate: RATE, prefix: 'scale-', master: MASTER, startAfter: phase1.lastTs });
+    const s = await signedStream({
+      url: nats.mqttUrls.join(','),
+      devices: DEVICES,
+      perDevice: 30,
+      rate: RATE,
+      prefix: 'scale-',
+      master: MASTER,
+      startAfter: phase1.lastTs,
+    });
     await waitFor(() => s.acked.length >= DEVICES * 8, 120000, 'stream under way', 200);
     const victim = 1;
     const natsVictim = 2; // not the publisher's server; instance 2 lists it first
     await Promise.all([nrs[victim].kill(), nats.stop(natsVictim, 'SIGKILL')]);
-    log(`SIGKILL of Node-RED instance ${victim} and NATS server ${natsVictim + 1} (${s.acked.length} messages acknowledged so far)`);
+    log(
+      `SIGKILL of Node-RED instance ${victim} and NATS server ${natsVictim + 1} (${s.acked.length} messages acknowledged so far)`
+    );
     await sleep(3000); // both stay down while the stream goes on
     await Promise.all([nrs[victim].start(), nats.start(natsVictim)]);
     log('both restarted');
     await s.done;
-    log(`published ${s.acked.length} (acknowledged by NATS), ${s.failed} publishes failed (never acknowledged: not owed)`);
+    log(
+      `published ${s.acked.length} (acknowledged by NATS), ${s.failed} publishes failed (never acknowledged: not owed)`
+    );
     assert.equal(s.acked.length + s.failed, DEVICES * 30);
     assert.ok(s.acked.length >= DEVICES * 30 * 0.5, 'the cluster took the stream through the failures');
     const all = [...phase1.acked, ...s.acked];
     const r = await waitAllStored(vm, all, 240000);
-    log(`stored ${r.distinct} distinct of ${all.length} acknowledged (${r.raw - r.distinct} redelivered duplicates absorbed)`);
+    log(
+      `stored ${r.distinct} distinct of ${all.length} acknowledged (${r.raw - r.distinct} redelivered duplicates absorbed)`
+    );
     assert.equal(r.distinct, all.length, 'stored count = published count');
     assert.match(nrs[victim].output(), /session resumed/, 'the restarted instance resumed its persistent session');
   });

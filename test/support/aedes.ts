@@ -13,13 +13,20 @@ export interface Broker {
 }
 
 /** With `login`, clients must connect with that user name and password (like a production broker). */
-export async function startAedes(login?: { username: string; password: string }, recordAcksOf?: string): Promise<Broker> {
+export async function startAedes(
+  login?: { username: string; password: string },
+  recordAcksOf?: string
+): Promise<Broker> {
   // aedes 1.x: Aedes.createBroker() resolves once its persistence is ready.
   const { Aedes } = require('aedes');
   const aedes = await Aedes.createBroker();
   if (login) {
-    aedes.authenticate = (_client: unknown, username: string | undefined, password: Buffer | undefined, done: (err: Error | null, ok: boolean) => void) =>
-      done(null, username === login.username && password !== undefined && password.toString() === login.password);
+    aedes.authenticate = (
+      _client: unknown,
+      username: string | undefined,
+      password: Buffer | undefined,
+      done: (err: Error | null, ok: boolean) => void
+    ) => done(null, username === login.username && password !== undefined && password.toString() === login.password);
   }
   const acks: Broker['acks'] = [];
   if (recordAcksOf) {

@@ -21,13 +21,18 @@ export interface NodeRedProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function nodeRedWithFlow(flow: unknown[], credentials: Record<string, unknown> = {}): Promise<NodeRedProcess> {
+export async function nodeRedWithFlow(
+  flow: unknown[],
+  credentials: Record<string, unknown> = {}
+): Promise<NodeRedProcess> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-nr-'));
   const port = await freePort();
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
   credentials = { ...credentials };
-  for (const n of flow as Array<{ id: string; type: string }>) if (n.type === 'moby-alert' && !credentials[n.id]) credentials[n.id] = { apiToken: NR_TOKEN };
-  if (Object.keys(credentials).length) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
+  for (const n of flow as Array<{ id: string; type: string }>)
+    if (n.type === 'moby-alert' && !credentials[n.id]) credentials[n.id] = { apiToken: NR_TOKEN };
+  if (Object.keys(credentials).length)
+    fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
   fs.writeFileSync(
     path.join(userDir, 'settings.js'),
     `module.exports = ${JSON.stringify({
@@ -41,16 +46,20 @@ export async function nodeRedWithFlow(flow: unknown[], credentials: Record<strin
       editorTheme: { tours: false },
       diagnostics: { enabled: false },
       telemetry: { enabled: false },
-    })};\n`,
+    })};\n`
   );
   const output: string[] = [];
   let proc: ChildProcess | null = null;
   const url = `http://127.0.0.1:${port}`;
   const start = async () => {
-    proc = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
-      cwd: userDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    proc = spawn(
+      process.execPath,
+      [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')],
+      {
+        cwd: userDir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }
+    );
     proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
     proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
     await waitFor(
@@ -61,7 +70,7 @@ export async function nodeRedWithFlow(flow: unknown[], credentials: Record<strin
       },
       20000,
       'Node-RED serving /moby/alerts',
-      100,
+      100
     );
   };
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {

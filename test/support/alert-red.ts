@@ -37,9 +37,14 @@ export const TEST_TOKEN = 'test-token-0123456789';
 export function loadAlertFlow(flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
   // the API refuses everything without a token (issue #10), so test flows get one by default
   const all: Record<string, unknown> = {};
-  for (const n of flow as Array<{ id: string; type: string }>) if (n.type === 'moby-alert') all[n.id] = { apiToken: TEST_TOKEN };
+  for (const n of flow as Array<{ id: string; type: string }>)
+    if (n.type === 'moby-alert') all[n.id] = { apiToken: TEST_TOKEN };
   Object.assign(all, creds);
-  return new Promise((resolve, reject) => helper.load([channelsModule, alertModule, captureHttpNode], flow, all, (err?: Error) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    helper.load([channelsModule, alertModule, captureHttpNode], flow, all, (err?: Error) =>
+      err ? reject(err) : resolve()
+    )
+  );
 }
 
 /** supertest agent for the runtime's httpNode (where the alert API is mounted), sending the test token. */
@@ -58,7 +63,14 @@ export function collect(id: string): Msg[] {
 /** A moby-alert node wired to three helper nodes: ev (events), fail (delivery failed), rej (rejects). */
 export function alertFlow(opts: Record<string, unknown> = {}, extra: unknown[] = []): unknown[] {
   return [
-    { id: 'alert', type: 'moby-alert', name: 'alerts', apiPrefix: '/moby', wires: [['ev'], ['fail'], ['rej']], ...opts },
+    {
+      id: 'alert',
+      type: 'moby-alert',
+      name: 'alerts',
+      apiPrefix: '/moby',
+      wires: [['ev'], ['fail'], ['rej']],
+      ...opts,
+    },
     { id: 'ev', type: 'helper' },
     { id: 'fail', type: 'helper' },
     { id: 'rej', type: 'helper' },
@@ -68,7 +80,19 @@ export function alertFlow(opts: Record<string, unknown> = {}, extra: unknown[] =
 
 export function anomalyMsg(device: string, isAnomaly: boolean, score = isAnomaly ? 0.93 : 0.1): Msg {
   return {
-    payload: { measurement: 'telemetry', tags: { device_id: device }, fields: { vibration: 0.4 }, timestamp: Date.now() },
-    anomaly: { score, threshold: 0.8, is_anomaly: isAnomaly, severity: isAnomaly ? 'warning' : 'normal', method: 'pca', contributions: { vibration: 0.7, temperature: 0.2 } },
+    payload: {
+      measurement: 'telemetry',
+      tags: { device_id: device },
+      fields: { vibration: 0.4 },
+      timestamp: Date.now(),
+    },
+    anomaly: {
+      score,
+      threshold: 0.8,
+      is_anomaly: isAnomaly,
+      severity: isAnomaly ? 'warning' : 'normal',
+      method: 'pca',
+      contributions: { vibration: 0.7, temperature: 0.2 },
+    },
   };
 }

@@ -46,7 +46,13 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const rec: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status: 0 };
+      const rec: ReceivedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        status: 0,
+      };
       requests.push(rec);
       const failure = opts.alwaysFail ?? failures.shift();
       if (failure === 'timeout') {

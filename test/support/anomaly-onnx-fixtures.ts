@@ -43,7 +43,13 @@ export function fieldsOf(row: number[], names = FEATURES): Record<string, number
 }
 
 /** A PCA bundle fitted on normalRows(300, seed). */
-export async function writePcaBundle(root: string, eq: string, power: string, version: string, seed = 1): Promise<PcaModel> {
+export async function writePcaBundle(
+  root: string,
+  eq: string,
+  power: string,
+  version: string,
+  seed = 1
+): Promise<PcaModel> {
   const model = fitPca(normalRows(300, seed), { features: FEATURES });
   await writeBundle(path.join(root, eq, power, version), pcaToOnnx(model), {
     schema_version: 1,
@@ -85,7 +91,14 @@ export function meanMeta(window: number, threshold = 1): Omit<BundleMeta, 'equip
 }
 
 /** Writes a mean model bundle directly (no staging), as a file copy from elsewhere would. */
-export function writeMeanBundle(root: string, eq: string, power: string, version: string, gain: number, window = 1): string {
+export function writeMeanBundle(
+  root: string,
+  eq: string,
+  power: string,
+  version: string,
+  gain: number,
+  window = 1
+): string {
   const dir = path.join(root, eq, power, version);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'model.onnx'), meanModel(window, FEATURES.length, gain));
@@ -122,7 +135,11 @@ export function assertClose(actual: number, expected: number, what: string, tol 
 }
 
 /** Runs an ONNX graph once through onnxruntime-node with input `x` and returns every output. */
-export async function runOnnx(bytes: Uint8Array, input: Float32Array, dims: number[]): Promise<Record<string, Float32Array>> {
+export async function runOnnx(
+  bytes: Uint8Array,
+  input: Float32Array,
+  dims: number[]
+): Promise<Record<string, Float32Array>> {
   const session = await InferenceSession.create(bytes);
   try {
     const out = await session.run({ x: new Tensor('float32', input, dims) });

@@ -20,14 +20,30 @@ async function main(): Promise<void> {
   let fp = 0;
   let fn = 0;
   let tn = 0;
-  for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.csv')).sort()) {
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((x) => x.endsWith('.csv'))
+    .sort()) {
     const text = fs.readFileSync(path.join(dir, f), 'utf8');
     const data = parseCsv(text, { file: f });
     const labels = parseCsv(text, { file: f, features: ['anomaly'] }).rows.map((r) => r[0] === 1);
     const train = path.join(work, `${f}.train.csv`);
-    fs.writeFileSync(train, text.split('\n').slice(0, TRAIN_ROWS + 1).join('\n'));
+    fs.writeFileSync(
+      train,
+      text
+        .split('\n')
+        .slice(0, TRAIN_ROWS + 1)
+        .join('\n')
+    );
     const root = path.join(work, f);
-    await trainBundle({ method, csv: train, out: path.join(root, 'valve', 'any', 'v1'), window: method === 'pca' ? undefined : window, epochs: 40, quantile: 0.99 });
+    await trainBundle({
+      method,
+      csv: train,
+      out: path.join(root, 'valve', 'any', 'v1'),
+      window: method === 'pca' ? undefined : window,
+      epochs: 40,
+      quantile: 0.99,
+    });
     const scorer = new BundleScorer({ root, batchWaitMs: 0 });
     await scorer.load();
     for (let i = 0; i < data.rows.length; i++) {
@@ -47,7 +63,9 @@ async function main(): Promise<void> {
   const precision = tp / (tp + fp);
   const recall = tp / (tp + fn);
   const f1 = (2 * precision * recall) / (precision + recall);
-  console.log(`${method}${method === 'pca' ? '' : ` (window ${window})`}: F1 ${f1.toFixed(2)}, FAR ${((100 * fp) / (fp + tn)).toFixed(1)} %, MAR ${((100 * fn) / (fn + tp)).toFixed(1)} % over ${tp + fp + fn + tn} points`);
+  console.log(
+    `${method}${method === 'pca' ? '' : ` (window ${window})`}: F1 ${f1.toFixed(2)}, FAR ${((100 * fp) / (fp + tn)).toFixed(1)} %, MAR ${((100 * fn) / (fn + tp)).toFixed(1)} % over ${tp + fp + fn + tn} points`
+  );
 }
 
 main().catch((err) => {

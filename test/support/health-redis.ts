@@ -17,13 +17,33 @@ export function fakeClock(start = 1_700_000_000_000) {
   return c;
 }
 
-export async function startInstance(port: number, now: () => number, opts: HealthTableOptions = {}, keyPrefix = 'test:'): Promise<Instance> {
-  const client = new Redis({ port, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 100, lazyConnect: false });
+export async function startInstance(
+  port: number,
+  now: () => number,
+  opts: HealthTableOptions = {},
+  keyPrefix = 'test:'
+): Promise<Instance> {
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 100,
+    lazyConnect: false,
+  });
   client.on('error', () => undefined);
   const events: HealthEvent[] = [];
   const storeStates: boolean[] = [];
   const table = new HealthTable({ defaultTimeoutMs: 10_000, ...opts, now });
-  const service = new HealthService({ table, emit: (ev) => events.push(ev), redis: client, keyPrefix, now, connectGraceMs: 0, onStore: (up) => storeStates.push(up) });
+  const service = new HealthService({
+    table,
+    emit: (ev) => events.push(ev),
+    redis: client,
+    keyPrefix,
+    now,
+    connectGraceMs: 0,
+    onStore: (up) => storeStates.push(up),
+  });
   await waitFor(() => service.storeUp, 5000, 'health service connected to redis');
   return { service, client, events, storeStates };
 }

@@ -65,10 +65,20 @@ export async function startInfluxSink(): Promise<InfluxSink> {
           }
         }
       }
-      sink.requests.push({ path: req.url ?? '', headers: req.headers, body, lines, status: answer.status, at: Date.now() });
+      sink.requests.push({
+        path: req.url ?? '',
+        headers: req.headers,
+        body,
+        lines,
+        status: answer.status,
+        at: Date.now(),
+      });
       if (answer.status < 300) sink.accepted.push(...lines);
       const payload = answer.body === undefined ? '' : JSON.stringify(answer.body);
-      res.writeHead(answer.status, { ...(payload ? { 'content-type': 'application/json; charset=utf-8' } : {}), ...answer.headers });
+      res.writeHead(answer.status, {
+        ...(payload ? { 'content-type': 'application/json; charset=utf-8' } : {}),
+        ...answer.headers,
+      });
       res.end(payload);
     });
   });

@@ -7,7 +7,8 @@ const dir = process.argv[2];
 const fsync = process.argv[3] === 'fsync';
 const spool = Spool.open({ dir, fsync, maxBytes: 1 << 30, segmentBytes: 256 * 1024 });
 // big records (~40 KB) make a kill in the middle of a write() likely to tear one
-const batch = (i: number) => Array.from({ length: 400 }, (_, j) => `crash,device_id=d${j % 7} seq=${i},j=${j} ${1795307652874 + i * 1000 + j}`);
+const batch = (i: number) =>
+  Array.from({ length: 400 }, (_, j) => `crash,device_id=d${j % 7} seq=${i},j=${j} ${1795307652874 + i * 1000 + j}`);
 
 let i = 0;
 function step(): void {

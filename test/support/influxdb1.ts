@@ -54,7 +54,7 @@ export async function startInfluxDb1(bin: string, opts: InfluxDb1Options = {}): 
       '[subscriber]',
       '  enabled = false',
       '',
-    ].join('\n'),
+    ].join('\n')
   );
   const url = `http://127.0.0.1:${httpPort}`;
   const output: string[] = [];
@@ -69,7 +69,7 @@ export async function startInfluxDb1(bin: string, opts: InfluxDb1Options = {}): 
       },
       30000,
       `influxd on ${httpPort}`,
-      100,
+      100
     );
   } catch (err) {
     proc.kill('SIGKILL');
@@ -86,7 +86,10 @@ export async function startInfluxDb1(bin: string, opts: InfluxDb1Options = {}): 
       const params = new URLSearchParams({ q, epoch: 'ms' });
       if (db) params.set('db', db);
       const res = await fetch(`${url}/query`, { method: 'POST', body: params, headers });
-      const body = (await res.json()) as { error?: string; results?: Array<{ error?: string; series?: InfluxSeries[] }> };
+      const body = (await res.json()) as {
+        error?: string;
+        results?: Array<{ error?: string; series?: InfluxSeries[] }>;
+      };
       const err = body.error ?? body.results?.find((r) => r.error)?.error;
       if (res.status !== 200 || err) throw new Error(`InfluxQL ${JSON.stringify(q)}: ${res.status} ${err ?? ''}`);
       return body.results?.[0]?.series ?? [];
@@ -102,6 +105,7 @@ export async function startInfluxDb1(bin: string, opts: InfluxDb1Options = {}): 
     },
   };
   // with auth enabled InfluxDB accepts exactly one unauthenticated statement: creating the first admin
-  if (opts.admin) await db1.query(`CREATE USER "${opts.admin.username}" WITH PASSWORD '${opts.admin.password}' WITH ALL PRIVILEGES`);
+  if (opts.admin)
+    await db1.query(`CREATE USER "${opts.admin.username}" WITH PASSWORD '${opts.admin.password}' WITH ALL PRIVILEGES`);
   return db1;
 }

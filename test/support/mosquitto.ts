@@ -14,7 +14,11 @@ export interface MosquittoBroker {
 
 export async function startMosquittoBroker(
   bin: string,
-  opts: { maxQueuedMessages?: number; /** unacknowledged messages in flight per client (Mosquitto's default: 20) */ maxInflight?: number; /** keep sessions in mosquitto.db */ persistence?: boolean } = {},
+  opts: {
+    maxQueuedMessages?: number;
+    /** unacknowledged messages in flight per client (Mosquitto's default: 20) */ maxInflight?: number;
+    /** keep sessions in mosquitto.db */ persistence?: boolean;
+  } = {}
 ): Promise<MosquittoBroker> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-mosquitto-'));
@@ -24,13 +28,15 @@ export async function startMosquittoBroker(
     [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
-      ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 5'] : ['persistence false']),
+      ...(opts.persistence
+        ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 5']
+        : ['persistence false']),
       ...(opts.maxInflight !== undefined ? [`max_inflight_messages ${opts.maxInflight}`] : []),
       `max_queued_messages ${opts.maxQueuedMessages ?? 200000}`,
       'max_queued_bytes 0',
       'log_dest none',
       '',
-    ].join('\n'),
+    ].join('\n')
   );
   const proc: ChildProcess = spawn(bin, ['-c', conf], { stdio: 'ignore' });
   await waitFor(() => canConnect(port), 10000, `mosquitto on ${port}`);

@@ -11,7 +11,11 @@ export interface NodeMsg {
   units?: Record<string, string>;
   redelivered?: boolean;
   userProperties?: Record<string, unknown>;
-  anomaly?: Omit<AnomalyResult, 'model'> & { model?: Record<string, string>; warming?: boolean; warmup?: { have: number; need: number } };
+  anomaly?: Omit<AnomalyResult, 'model'> & {
+    model?: Record<string, string>;
+    warming?: boolean;
+    warmup?: { have: number; need: number };
+  };
   rul?: { value: number; unit: string };
   moby?: {
     device_id?: string;

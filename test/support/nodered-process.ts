@@ -36,19 +36,30 @@ export interface NodeRedProcess {
   close(): Promise<void>;
 }
 
-export async function nodeRedProcess(opts: { name: string; flow: unknown[]; env: NodeJS.ProcessEnv; readyPattern: RegExp; userDir?: string }): Promise<NodeRedProcess> {
+export async function nodeRedProcess(opts: {
+  name: string;
+  flow: unknown[];
+  env: NodeJS.ProcessEnv;
+  readyPattern: RegExp;
+  userDir?: string;
+}): Promise<NodeRedProcess> {
   const port = await freePort();
   const userDir = opts.userDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `moby-nr-${opts.name}-`));
   const link = path.join(userDir, 'node_modules', pkg.name);
   fs.mkdirSync(path.dirname(link), { recursive: true });
   fs.rmSync(link, { recursive: true, force: true });
   fs.symlinkSync(root, link, 'dir');
-  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'moby-test-userdir', private: true, dependencies: { [pkg.name]: `file:${root}` } }));
+  fs.writeFileSync(
+    path.join(userDir, 'package.json'),
+    JSON.stringify({ name: 'moby-test-userdir', private: true, dependencies: { [pkg.name]: `file:${root}` } })
+  );
   // flows/settings.js has no built-in secrets (issue #10): a credential secret and an editor login of this
   // run's own, and the flow's `credentials` blocks (environment references) written to flows_cred.json the
   // way scripts/start.js writes them
   const secret = randomBytes(32).toString('hex');
-  const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] }));
+  const bcrypt = require(
+    require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })
+  );
   const adminHash: string = bcrypt.hashSync(randomBytes(18).toString('base64'), 4);
   const creds: Record<string, Record<string, string>> = {};
   const flow = (opts.flow as Array<Record<string, unknown>>).map((n) => {
@@ -67,7 +78,7 @@ export async function nodeRedProcess(opts: { name: string; flow: unknown[]; env:
       `const base = require(${JSON.stringify(path.join(root, 'flows', 'settings.js'))});`,
       `module.exports = { ...base, uiPort: ${port}, uiHost: '127.0.0.1', flowFile: 'flows.json', logging: { console: { level: 'info', metrics: false, audit: false } } };`,
       '',
-    ].join('\n'),
+    ].join('\n')
   );
   let child: ChildProcess | null = null;
   let out = '';
@@ -98,12 +109,22 @@ export async function nodeRedProcess(opts: { name: string; flow: unknown[]; env:
     running: alive,
     async start() {
       out = '';
-      const c = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile], {
-        cwd: userDir,
-        env: { ...process.env, MOBY_CREDENTIAL_SECRET: secret, MOBY_ADMIN_PASSWORD_HASH: adminHash, MOBY_API_TOKEN: PROCESS_API_TOKEN, ...opts.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true, // own process group: kill() takes everything Node-RED started
-      });
+      const c = spawn(
+        process.execPath,
+        [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', settingsFile],
+        {
+          cwd: userDir,
+          env: {
+            ...process.env,
+            MOBY_CREDENTIAL_SECRET: secret,
+            MOBY_ADMIN_PASSWORD_HASH: adminHash,
+            MOBY_API_TOKEN: PROCESS_API_TOKEN,
+            ...opts.env,
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true, // own process group: kill() takes everything Node-RED started
+        }
+      );
       child = c;
       exited = new Promise<void>((r) => c.once('exit', () => r()));
       const take = (d: Buffer) => {
@@ -114,12 +135,13 @@ export async function nodeRedProcess(opts: { name: string; flow: unknown[]; env:
       c.stderr!.on('data', take);
       await waitFor(
         () => {
-          if (c.exitCode !== null) throw new Error(`Node-RED (${opts.name}) exited with ${c.exitCode}\n${out.slice(-3000)}`);
+          if (c.exitCode !== null)
+            throw new Error(`Node-RED (${opts.name}) exited with ${c.exitCode}\n${out.slice(-3000)}`);
           return /Started flows/.test(out) && opts.readyPattern.test(out);
         },
         90000,
         `Node-RED (${opts.name}) started`,
-        100,
+        100
       );
     },
     kill: () => killGroup('SIGKILL'),

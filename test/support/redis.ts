@@ -18,9 +18,12 @@ export async function startRedis(bin: string): Promise<RedisServer> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-redis-'));
   const { start, stop } = restartable(
-    () => spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }),
+    () =>
+      spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
+        stdio: 'ignore',
+      }),
     () => waitFor(() => canConnect(port), 10000, `redis-server on ${port}`),
-    'SIGKILL', // an outage, not a clean shutdown
+    'SIGKILL' // an outage, not a clean shutdown
   );
   await start();
   return { port, url: `redis://127.0.0.1:${port}`, start, stop };

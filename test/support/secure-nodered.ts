@@ -40,11 +40,16 @@ export function decryptCredentials(secret: string, file: { $: string }): unknown
 }
 
 function bcryptHash(pw: string): string {
-  const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] }));
+  const bcrypt = require(
+    require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })
+  );
   return bcrypt.hashSync(pw, 8);
 }
 
-export async function startSecureNodeRed(flow: Array<Record<string, unknown>>, env: NodeJS.ProcessEnv = {}): Promise<SecureNodeRed> {
+export async function startSecureNodeRed(
+  flow: Array<Record<string, unknown>>,
+  env: NodeJS.ProcessEnv = {}
+): Promise<SecureNodeRed> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secure-nr-'));
   const port = await freePort();
   const password = crypto.randomBytes(18).toString('base64url');
@@ -61,21 +66,31 @@ export async function startSecureNodeRed(flow: Array<Record<string, unknown>>, e
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(nodes));
   fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(encryptCredentials(credentialSecret, creds)));
   const output: string[] = [];
-  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'scripts', 'node-red.js'), '--userDir', userDir, '--settings', path.join(root, 'flows', 'settings.js')], {
-    cwd: userDir,
-    env: {
-      ...process.env,
-      MOBY_PORT: String(port),
-      MOBY_HOST: '127.0.0.1',
-      MOBY_LOG_LEVEL: 'warn',
-      MOBY_CREDENTIAL_SECRET: credentialSecret,
-      MOBY_ADMIN_PASSWORD_HASH: bcryptHash(password),
-      // as npm start hands it over: only the hash of the token
-      MOBY_API_TOKEN: hashToken(token),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      path.join(root, 'scripts', 'node-red.js'),
+      '--userDir',
+      userDir,
+      '--settings',
+      path.join(root, 'flows', 'settings.js'),
+    ],
+    {
+      cwd: userDir,
+      env: {
+        ...process.env,
+        MOBY_PORT: String(port),
+        MOBY_HOST: '127.0.0.1',
+        MOBY_LOG_LEVEL: 'warn',
+        MOBY_CREDENTIAL_SECRET: credentialSecret,
+        MOBY_ADMIN_PASSWORD_HASH: bcryptHash(password),
+        // as npm start hands it over: only the hash of the token
+        MOBY_API_TOKEN: hashToken(token),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }
+  );
   child.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
   child.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
   const url = `http://127.0.0.1:${port}`;
@@ -87,7 +102,7 @@ export async function startSecureNodeRed(flow: Array<Record<string, unknown>>, e
     },
     30000,
     'Node-RED serving /moby/alerts',
-    100,
+    100
   );
   return {
     url,
@@ -101,7 +116,13 @@ export async function startSecureNodeRed(flow: Array<Record<string, unknown>>, e
       const r = await fetch(`${url}/auth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password }),
+        body: JSON.stringify({
+          client_id: 'node-red-admin',
+          grant_type: 'password',
+          scope: '*',
+          username: 'admin',
+          password,
+        }),
       });
       if (r.status !== 200) throw new Error(`login: HTTP ${r.status}`);
       return ((await r.json()) as { access_token: string }).access_token;

@@ -7,7 +7,11 @@ export interface Restartable {
   stop(): Promise<void>;
 }
 
-export function restartable(spawnProcess: () => ChildProcess, ready: () => Promise<unknown>, signal: NodeJS.Signals = 'SIGTERM'): Restartable {
+export function restartable(
+  spawnProcess: () => ChildProcess,
+  ready: () => Promise<unknown>,
+  signal: NodeJS.Signals = 'SIGTERM'
+): Restartable {
   let proc: ChildProcess | null = null;
   return {
     async start() {

@@ -36,7 +36,14 @@ export async function signedStream(o: SignedStreamOptions): Promise<SignedStream
   const faulty = new Set(o.faulty ?? []);
   const devices = Array.from({ length: o.devices }, (_, i) => {
     const id = `${o.prefix}${String(i).padStart(3, '0')}`;
-    return { id, equipment: `${EQUIPMENT_TYPES[i % EQUIPMENT_TYPES.length]}-${i}`, key: deriveDeviceKey(masterKey, id), model: new MachineModel(i, 500 + i, []), lastTs: o.startAfter ?? 0, sent: 0 };
+    return {
+      id,
+      equipment: `${EQUIPMENT_TYPES[i % EQUIPMENT_TYPES.length]}-${i}`,
+      key: deriveDeviceKey(masterKey, id),
+      model: new MachineModel(i, 500 + i, []),
+      lastTs: o.startAfter ?? 0,
+      sent: 0,
+    };
   });
   const urls = o.url.split(',').map((u) => new URL(u.trim()));
   const client: MqttClient = mqtt.connect({
@@ -70,9 +77,15 @@ export async function signedStream(o: SignedStreamOptions): Promise<SignedStream
         dev.lastTs = ts;
         lastTs = Math.max(lastTs, ts);
         let r: Reading = dev.model.step(1);
-        if (faulty.has(dev.id) && dev.sent >= (o.faultFrom ?? Infinity)) r = { ...r, temperature: r.temperature + 90, vibration: r.vibration * 12, current: r.current * 2.5 };
+        if (faulty.has(dev.id) && dev.sent >= (o.faultFrom ?? Infinity))
+          r = { ...r, temperature: r.temperature + 90, vibration: r.vibration * 12, current: r.current * 2.5 };
         dev.sent++;
-        const env = signEnvelope({ deviceId: dev.id, key: dev.key, kid: 'm1', body: telemetryBody(dev.id, dev.equipment, r, ts) });
+        const env = signEnvelope({
+          deviceId: dev.id,
+          key: dev.key,
+          kid: 'm1',
+          body: telemetryBody(dev.id, dev.equipment, r, ts),
+        });
         pending++;
         client.publish(`devices/${dev.id}/telemetry`, JSON.stringify(env), { qos: 1 }, (err) => {
           pending--;

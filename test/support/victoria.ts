@@ -38,10 +38,20 @@ export async function startVictoria(bin: string): Promise<Victoria> {
   const url = `http://127.0.0.1:${port}`;
   const { start, stop } = restartable(
     () =>
-      spawn(bin, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-retentionPeriod=100y', '-loggerLevel=ERROR', '-search.latencyOffset=0s'], {
-        stdio: 'ignore',
-      }),
-    () => waitFor(async () => (await get(`${url}/health`)).status === 200, 20000, `victoria-metrics on ${port}`, 100),
+      spawn(
+        bin,
+        [
+          `-httpListenAddr=127.0.0.1:${port}`,
+          `-storageDataPath=${dir}`,
+          '-retentionPeriod=100y',
+          '-loggerLevel=ERROR',
+          '-search.latencyOffset=0s',
+        ],
+        {
+          stdio: 'ignore',
+        }
+      ),
+    () => waitFor(async () => (await get(`${url}/health`)).status === 200, 20000, `victoria-metrics on ${port}`, 100)
   );
   await start();
   return {

@@ -117,7 +117,8 @@ function AlertItem({
   const busy = pending.has(a.alertId);
   const error = errors.get(a.alertId);
   const links = linksFor(a);
-  const phaseClass = phase === 'firing' ? styles.badgeFiring : phase === 'acknowledged' ? styles.badgeAck : styles.badgeResolved;
+  const phaseClass =
+    phase === 'firing' ? styles.badgeFiring : phase === 'acknowledged' ? styles.badgeAck : styles.badgeResolved;
   const vt = valueVsThreshold(a.value, a.threshold);
 
   const confirm = () => {
@@ -164,7 +165,12 @@ function AlertItem({
         <span className={cx(styles.badge, phaseClass)} data-testid="phase-badge">
           {PHASE_LABEL[phase]}
         </span>
-        <button type="button" className={styles.linkButton} onClick={() => onDevice(deviceKey(a))} title="Show this device's alerts">
+        <button
+          type="button"
+          className={styles.linkButton}
+          onClick={() => onDevice(deviceKey(a))}
+          title="Show this device's alerts"
+        >
           {a.deviceId}
         </button>
         {a.tenant && (

@@ -147,7 +147,11 @@ function DeviceCard({
         }
       }}
     >
-      <div className={styles.cardBand} style={{ background: cond.background, color: cond.text }} data-testid="card-band">
+      <div
+        className={styles.cardBand}
+        style={{ background: cond.background, color: cond.text }}
+        data-testid="card-band"
+      >
         {first}
       </div>
       <div className={styles.cardName}>
@@ -198,7 +202,15 @@ function DeviceCard({
       </div>
       <div className={styles.scoreRow}>
         <Sparkline points={d.scoreHistory} threshold={threshold} high={high} className={styles.spark} />
-        <span className={styles.scorePct} data-testid="score-pct" title={d.score !== undefined ? `anomaly score ${formatNumber(d.score)}, threshold ${formatNumber(threshold)}` : 'no anomaly score'}>
+        <span
+          className={styles.scorePct}
+          data-testid="score-pct"
+          title={
+            d.score !== undefined
+              ? `anomaly score ${formatNumber(d.score)}, threshold ${formatNumber(threshold)}`
+              : 'no anomaly score'
+          }
+        >
           <span className={cx(styles.scorePctNum, high && styles.scoreHigh)}>{formatPercent(pct)}</span>{' '}
           <span className={styles.scoreLabel}>of anomaly threshold</span>
         </span>
@@ -263,10 +275,26 @@ function Sparkline({
   const line = points.map((p) => `${(((p[0] - t0) / span) * W).toFixed(2)},${y(p[1])}`).join(' ');
   const stroke = high ? theme.colors.error.text : theme.colors.text.primary;
   return (
-    <svg className={className} viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" data-testid="sparkline" aria-label="anomaly score trend" role="img">
+    <svg
+      className={className}
+      viewBox={`0 0 ${W} ${H}`}
+      preserveAspectRatio="none"
+      data-testid="sparkline"
+      aria-label="anomaly score trend"
+      role="img"
+    >
       <polygon points={`0,${H} ${line} ${W},${H}`} fill={stroke} fillOpacity={0.12} />
       <polyline points={line} fill="none" stroke={stroke} strokeWidth={1.5} vectorEffect="non-scaling-stroke" />
-      <line x1={0} x2={W} y1={y(threshold)} y2={y(threshold)} stroke={theme.colors.error.main} strokeWidth={1} strokeDasharray="4 3" vectorEffect="non-scaling-stroke" />
+      <line
+        x1={0}
+        x2={W}
+        y1={y(threshold)}
+        y2={y(threshold)}
+        stroke={theme.colors.error.main}
+        strokeWidth={1}
+        strokeDasharray="4 3"
+        vectorEffect="non-scaling-stroke"
+      />
     </svg>
   );
 }

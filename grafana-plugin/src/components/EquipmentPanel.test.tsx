@@ -140,8 +140,14 @@ describe('filters', () => {
   });
 
   it('applies a dashboard variable device filter to cards, alerts and counts', () => {
-    renderPanel({ deviceFilter: '$device' }, panelData(), undefined, (s) => s.replace('$device', '{press-0002,press-0003}'));
-    expect(cards().map((c) => c.dataset.device).sort()).toEqual(['press-0002', 'press-0003']);
+    renderPanel({ deviceFilter: '$device' }, panelData(), undefined, (s) =>
+      s.replace('$device', '{press-0002,press-0003}')
+    );
+    expect(
+      cards()
+        .map((c) => c.dataset.device)
+        .sort()
+    ).toEqual(['press-0002', 'press-0003']);
     expect(rows().every((r) => /press-000[23]/.test(r.textContent!))).toBe(true);
     expect(screen.getByTestId('summary')).toHaveTextContent('/2 online');
   });
@@ -150,9 +156,15 @@ describe('filters', () => {
     const user = userEvent.setup();
     renderPanel();
     await user.selectOptions(screen.getByLabelText('Sort equipment by'), 'name');
-    expect(cards().slice(0, 3).map((c) => c.dataset.device)).toEqual(['press-0001', 'press-0002', 'press-0003']);
+    expect(
+      cards()
+        .slice(0, 3)
+        .map((c) => c.dataset.device)
+    ).toEqual(['press-0001', 'press-0002', 'press-0003']);
     await user.selectOptions(screen.getByLabelText('Sort equipment by'), 'alerts');
-    const open = cards().map((c) => Number(c.querySelector('[data-testid="open-alerts"]')?.textContent?.split(' ')[0] ?? 0));
+    const open = cards().map((c) =>
+      Number(c.querySelector('[data-testid="open-alerts"]')?.textContent?.split(' ')[0] ?? 0)
+    );
     expect(open).toEqual([...open].sort((a, b) => b - a));
   });
 
@@ -201,7 +213,10 @@ describe('acknowledge and resolve', () => {
     expect(pending).toHaveTextContent('saving…');
 
     await act(async () => {
-      response.next({ status: 200, data: { alert_id: id, status: 'open', acknowledged: true, acknowledged_by: 'ana', ack_note: 'on my way' } });
+      response.next({
+        status: 200,
+        data: { alert_id: id, status: 'open', acknowledged: true, acknowledged_by: 'ana', ack_note: 'on my way' },
+      });
       response.complete();
     });
     const done = screen.getAllByTestId('alert-row').find((r) => r.dataset.alert === id)!;
@@ -216,7 +231,11 @@ describe('acknowledge and resolve', () => {
   it('reverts and shows the API error when acknowledging fails', async () => {
     const user = userEvent.setup();
     mockFetch.mockReturnValue(
-      throwError(() => ({ status: 409, statusText: 'Conflict', data: { error: { code: 'conflict', message: 'alert already resolved' } } }))
+      throwError(() => ({
+        status: 409,
+        statusText: 'Conflict',
+        data: { error: { code: 'conflict', message: 'alert already resolved' } },
+      }))
     );
     renderPanel({ apiUrl: 'http://api.local/moby' });
     const id = rows()[0].dataset.alert!;
@@ -239,7 +258,9 @@ describe('acknowledge and resolve', () => {
 
   it('resolves an alert, which then leaves the default (unresolved) view', async () => {
     const user = userEvent.setup();
-    mockFetch.mockImplementation((_req: any) => of({ status: 200, data: { status: 'resolved', acknowledged: false, resolved_by: 'ana' } }));
+    mockFetch.mockImplementation((_req: any) =>
+      of({ status: 200, data: { status: 'resolved', acknowledged: false, resolved_by: 'ana' } })
+    );
     renderPanel({ apiUrl: 'http://api.local/moby' });
     const id = rows()[0].dataset.alert!;
     await user.click(within(rows()[0]).getByRole('button', { name: 'Resolve' }));
@@ -274,14 +295,22 @@ describe('states', () => {
   });
 
   it('empty: explains which fields it looks for', () => {
-    const telemetry = createDataFrame({ fields: [{ name: 'time', type: FieldType.time, values: [1] }, { name: 'rpm', values: [3] }] });
+    const telemetry = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [1] },
+        { name: 'rpm', values: [3] },
+      ],
+    });
     renderPanel({}, panelData({ series: [telemetry] }));
     expect(screen.getByTestId('panel-empty')).toHaveTextContent('No MOBY equipment or alert data');
     expect(screen.getByTestId('panel-empty')).toHaveTextContent('alert_id');
   });
 
   it('query error without data', () => {
-    renderPanel({}, panelData({ state: LoadingState.Error, series: [], errors: [{ message: 'InfluxDB: unauthorized' }] }));
+    renderPanel(
+      {},
+      panelData({ state: LoadingState.Error, series: [], errors: [{ message: 'InfluxDB: unauthorized' }] })
+    );
     expect(screen.getByRole('alert')).toHaveTextContent('InfluxDB: unauthorized');
   });
 
@@ -308,8 +337,11 @@ describe('views, links and scale', () => {
   });
 
   it('builds device dashboard links from the template and dashboard variables', () => {
-    renderPanel({ deviceLink: '/d/moby-device?var-device=${device_id}&${__url_time_range}' }, panelData(), undefined, (s) =>
-      s.replace('${__url_time_range}', 'from=now-6h&to=now')
+    renderPanel(
+      { deviceLink: '/d/moby-device?var-device=${device_id}&${__url_time_range}' },
+      panelData(),
+      undefined,
+      (s) => s.replace('${__url_time_range}', 'from=now-6h&to=now')
     );
     const card = cards().find((c) => c.dataset.device === 'press-0001')!;
     const link = within(card).getByRole('link', { name: 'Open dashboard for press-0001' });
@@ -336,7 +368,10 @@ describe('views, links and scale', () => {
     expect(link).toHaveAttribute('target', '_blank');
     const row = rows()[0];
     const device = row.querySelector('button')!.textContent!;
-    expect(within(row).getByRole('link', { name: `Maintenance log for ${device}` })).toHaveAttribute('href', `/maint/${device}`);
+    expect(within(row).getByRole('link', { name: `Maintenance log for ${device}` })).toHaveAttribute(
+      'href',
+      `/maint/${device}`
+    );
   });
 
   it('2,000 devices: opens on the devices needing attention and renders only visible cards', async () => {
@@ -394,7 +429,7 @@ describe('tenants (MOBY docs/tenants.md)', () => {
     ],
   });
 
-  it('shows one card per tenant\'s device, each naming its tenant, and puts an alert only on its own tenant\'s card', () => {
+  it("shows one card per tenant's device, each naming its tenant, and puts an alert only on its own tenant's card", () => {
     renderPanel({}, panelData({ series: [devices, alerts] }));
     const all = cards();
     expect(all.map((c) => c.getAttribute('data-tenant')).sort()).toEqual(['acme', 'beta']);
@@ -406,7 +441,7 @@ describe('tenants (MOBY docs/tenants.md)', () => {
     expect(within(card('acme')).queryByTestId('open-alerts')).toBeNull();
   });
 
-  it('selecting acme\'s pump-001 shows acme\'s alerts only, not beta\'s of the same device id', () => {
+  it("selecting acme's pump-001 shows acme's alerts only, not beta's of the same device id", () => {
     renderPanel({ viewMode: 'both' } as Partial<PanelOptions>, panelData({ series: [devices, alerts] }));
     expect(rows()).toHaveLength(1);
     fireEvent.click(cards().find((c) => c.getAttribute('data-tenant') === 'acme')!);
@@ -428,11 +463,17 @@ describe('worst-state cards, tiles and the virtualised alert list', () => {
     // OFFLINE with a critical alert: critical colour, and the band still says OFFLINE with its own glyph.
     const both = cards().find((c) => c.dataset.device === 'press-0001')!;
     expect(both.dataset.condition).toBe('critical');
-    const glyphs = [...within(both).getByTestId('card-band').querySelectorAll('svg')].map((g) => g.getAttribute('data-glyph'));
+    const glyphs = [...within(both).getByTestId('card-band').querySelectorAll('svg')].map((g) =>
+      g.getAttribute('data-glyph')
+    );
     expect(glyphs).toEqual(['critical', 'offline']);
     expect(within(both).getByTestId('card-band')).toHaveTextContent(/OFFLINE/);
     // Sorted worst first by default: the two critical cards lead.
-    expect(cards().slice(0, 2).map((c) => c.dataset.condition)).toEqual(['critical', 'critical']);
+    expect(
+      cards()
+        .slice(0, 2)
+        .map((c) => c.dataset.condition)
+    ).toEqual(['critical', 'critical']);
     // Values with units, sparkline and % of threshold on every card.
     for (const c of cards()) {
       expect(c).toHaveTextContent(/vibration\s?\d+(\.\d)? mm\/s/);
@@ -448,10 +489,20 @@ describe('worst-state cards, tiles and the virtualised alert list', () => {
     expect(screen.queryByTestId('summarised')).toBeNull();
     expect(screen.getAllByTestId('device-tile')).toHaveLength(2000);
     const groups = screen.getAllByTestId('tile-group');
-    expect(groups.map((g) => g.dataset.equipment)).toEqual(['line-A', 'line-B', 'line-C', 'line-D', 'line-E', 'line-F']);
+    expect(groups.map((g) => g.dataset.equipment)).toEqual([
+      'line-A',
+      'line-B',
+      'line-C',
+      'line-D',
+      'line-E',
+      'line-F',
+    ]);
     for (const g of groups) {
       const tiles = within(g).getAllByTestId('device-tile');
-      const counted = [...g.querySelectorAll('[data-rollup]')].reduce((n, c) => n + Number(c.textContent!.replace(/\D/g, '')), 0);
+      const counted = [...g.querySelectorAll('[data-rollup]')].reduce(
+        (n, c) => n + Number(c.textContent!.replace(/\D/g, '')),
+        0
+      );
       expect(counted).toBe(tiles.length);
     }
     // The operator can switch to cards (which then summarise) and back.

@@ -49,7 +49,12 @@ const STATES: DisplayState[] = ['offline', 'silent', 'unknown', 'online'];
 const PROBLEM_STATES: DisplayState[] = ['offline', 'silent', 'unknown'];
 
 /** A toolbar toggle: a button that shows (and tells assistive technology) whether it is pressed. */
-function Chip(props: { on: boolean; onClick: () => void; styles: { chip: string; chipOn: string }; children: React.ReactNode }) {
+function Chip(props: {
+  on: boolean;
+  onClick: () => void;
+  styles: { chip: string; chipOn: string };
+  children: React.ReactNode;
+}) {
   const { on, onClick, styles, children } = props;
   return (
     <button type="button" className={cx(styles.chip, on && styles.chipOn)} aria-pressed={on} onClick={onClick}>
@@ -80,7 +85,9 @@ function useElementSize(fallback: { width: number; height: number }) {
     const read = () => {
       const w = el.clientWidth;
       const h = el.clientHeight;
-      setSize((old) => (w > 0 && h > 0 && (!old || old.width !== w || old.height !== h) ? { width: w, height: h } : old));
+      setSize((old) =>
+        w > 0 && h > 0 && (!old || old.width !== w || old.height !== h) ? { width: w, height: h } : old
+      );
     };
     read();
     const ro = new ResizeObserver(read);
@@ -213,7 +220,10 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
       try {
         const patch = await postAlertAction(apiUrl, alert.alertId, action, note);
         setOverrides((o) =>
-          new Map(o).set(alert.alertId, { patch: { ...optimistic, ...patch }, at: Math.max(at, alert.time, patch.time ?? 0) })
+          new Map(o).set(alert.alertId, {
+            patch: { ...optimistic, ...patch },
+            at: Math.max(at, alert.time, patch.time ?? 0),
+          })
         );
       } catch (err) {
         setOverrides((o) => {
@@ -222,7 +232,9 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
           return n;
         });
         const verb = action === 'ack' ? 'Acknowledge' : 'Resolve';
-        setErrors((e) => new Map(e).set(alert.alertId, `${verb} failed: ${err instanceof Error ? err.message : String(err)}`));
+        setErrors((e) =>
+          new Map(e).set(alert.alertId, `${verb} failed: ${err instanceof Error ? err.message : String(err)}`)
+        );
       } finally {
         setPending((p) => {
           const n = new Set(p);
@@ -237,7 +249,12 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
   const hasSeries = data.series.length > 0;
   const errorMessage =
     data.state === LoadingState.Error || (data.errors && data.errors.length)
-      ? data.errors?.map((e) => e.message).filter(Boolean).join('; ') || data.error?.message || 'Query failed'
+      ? data.errors
+          ?.map((e) => e.message)
+          .filter(Boolean)
+          .join('; ') ||
+        data.error?.message ||
+        'Query failed'
       : undefined;
 
   if (!hasSeries && data.state === LoadingState.Loading) {
@@ -261,8 +278,8 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
               Expected frames with <span className={styles.code}>{options.fields.alertId}</span> (alerts) or{' '}
               <span className={styles.code}>{options.fields.deviceId}</span> with{' '}
               <span className={styles.code}>{options.fields.state}</span> or{' '}
-              <span className={styles.code}>{options.fields.score}</span> (equipment). Field names can be mapped in
-              the panel options.
+              <span className={styles.code}>{options.fields.score}</span> (equipment). Field names can be mapped in the
+              panel options.
             </div>
           </>
         )}
@@ -285,9 +302,18 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
     options.density === 'wall' && layout === 'cards'
       ? fitScale(shownDevices.length, gridSize.width, gridSize.height, cardBase('wall'), Math.min(1, m.font), m.font)
       : undefined;
-  const cardMetrics = cardFont !== undefined && cardFont !== m.font ? metrics(options.density, options.fontSize, cardFont) : m;
+  const cardMetrics =
+    cardFont !== undefined && cardFont !== m.font ? metrics(options.density, options.fontSize, cardFont) : m;
   // what the tile and card grids share (the known devices, the space, the selection)
-  const gridProps = { devices: shownDevices, width: gridSize.width, height: gridSize.height, now, styles, selected, onSelect: setSelected };
+  const gridProps = {
+    devices: shownDevices,
+    width: gridSize.width,
+    height: gridSize.height,
+    now,
+    styles,
+    selected,
+    onSelect: setSelected,
+  };
   const total = devices.length;
   const summary =
     `${alertCounts.firing} firing` +
@@ -352,7 +378,12 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
           ))}
         {showAlerts &&
           SEVERITIES.map((s) => (
-            <Chip key={s} styles={styles} on={severities.includes(s)} onClick={() => setSeverities(toggle(severities, s))}>
+            <Chip
+              key={s}
+              styles={styles}
+              on={severities.includes(s)}
+              onClick={() => setSeverities(toggle(severities, s))}
+            >
               <span style={{ color: severityColor(theme, s).bg, display: 'inline-flex' }}>
                 <Glyph kind={s} />
               </span>

@@ -48,7 +48,13 @@ export function TileGrid({ devices, width, height, now, metrics: m, styles, sele
   const glyphs = layout.size >= MIN_GLYPH_TILE;
 
   return (
-    <div className={styles.tiles} data-testid="tile-view" data-tile-size={layout.size} role="region" aria-label="Equipment tiles">
+    <div
+      className={styles.tiles}
+      data-testid="tile-view"
+      data-tile-size={layout.size}
+      role="region"
+      aria-label="Equipment tiles"
+    >
       <div className={styles.legend} style={{ height: legendHeight, flex: 'none' }} data-testid="tile-legend">
         {CONDITIONS.map((c) => (
           <span key={c} className={styles.legendItem}>
@@ -80,7 +86,10 @@ export function TileGrid({ devices, width, height, now, metrics: m, styles, sele
             title={`Show only ${g.label}`}
             data-testid="rollup"
           >
-            <span className={styles.legendSwatch} style={{ background: colors[g.worst].background, color: colors[g.worst].text }}>
+            <span
+              className={styles.legendSwatch}
+              style={{ background: colors[g.worst].background, color: colors[g.worst].text }}
+            >
               <Glyph kind={g.worst} />
             </span>
             <span className={styles.tileGroupName}>{g.label}</span>
@@ -96,7 +105,11 @@ export function TileGrid({ devices, width, height, now, metrics: m, styles, sele
           </button>
           <div
             className={styles.tileGrid}
-            style={{ gridTemplateColumns: `repeat(${layout.cols}, ${layout.size}px)`, gridAutoRows: layout.size, gap: layout.gap }}
+            style={{
+              gridTemplateColumns: `repeat(${layout.cols}, ${layout.size}px)`,
+              gridAutoRows: layout.size,
+              gap: layout.gap,
+            }}
           >
             {g.items.map((d) => {
               const c = colors[d.condition];

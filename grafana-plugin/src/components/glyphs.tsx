@@ -9,12 +9,7 @@ import { Condition } from '../data/status';
 export type GlyphKind = Condition | 'maintenance';
 
 const PATHS: Record<GlyphKind, React.ReactNode> = {
-  critical: (
-    <path
-      fillRule="evenodd"
-      d="M8 .8 15.6 14.8H.4Z M7 5.2h2v5.2H7Z M7 11.4h2v2H7Z"
-    />
-  ),
+  critical: <path fillRule="evenodd" d="M8 .8 15.6 14.8H.4Z M7 5.2h2v5.2H7Z M7 11.4h2v2H7Z" />,
   warning: <path fillRule="evenodd" d="M8 .4 15.6 8 8 15.6.4 8Z M7 3.8h2v5.4H7Z M7 10.2h2v2H7Z" />,
   info: <path fillRule="evenodd" d="M8 .5a7.5 7.5 0 1 1 0 15A7.5 7.5 0 0 1 8 .5Z M7 6.6h2v5.8H7Z M7 3.6h2v2H7Z" />,
   offline: (
@@ -26,7 +21,17 @@ const PATHS: Record<GlyphKind, React.ReactNode> = {
   silent: <path d="M3 1h10v2.2L9.2 8l3.8 4.8V15H3v-2.2L6.8 8 3 3.2Z" />,
   unknown: (
     <g>
-      <rect x="1.2" y="1.2" width="13.6" height="13.6" rx="2" fill="none" stroke="currentColor" strokeWidth="1.6" strokeDasharray="3 2" />
+      <rect
+        x="1.2"
+        y="1.2"
+        width="13.6"
+        height="13.6"
+        rx="2"
+        fill="none"
+        stroke="currentColor"
+        strokeWidth="1.6"
+        strokeDasharray="3 2"
+      />
       <text x="8" y="12" textAnchor="middle" fontSize="10" fontWeight="700" fill="currentColor" fontFamily="sans-serif">
         ?
       </text>

@@ -49,7 +49,11 @@ export function metrics(density: Density, fontSize: number, cardFont?: number): 
 
 /** Card base size at font multiplier 1, for fitting a wall display. */
 export function cardBase(density: Density) {
-  return { cardMin: CARD_EM.width * BASE_FONT_PX, cardHeight: CARD_EM.height * BASE_FONT_PX, gap: GAP[density] ?? GAP.comfortable };
+  return {
+    cardMin: CARD_EM.width * BASE_FONT_PX,
+    cardHeight: CARD_EM.height * BASE_FONT_PX,
+    gap: GAP[density] ?? GAP.comfortable,
+  };
 }
 
 export function stateColor(theme: GrafanaTheme2, s: DisplayState): string {
@@ -208,9 +212,21 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     whiteSpace: 'nowrap',
     textTransform: 'uppercase',
   }),
-  badgeAck: css({ background: theme.colors.info.transparent, color: theme.colors.info.text, border: `1px solid ${theme.colors.info.border}` }),
-  badgeResolved: css({ background: theme.colors.success.transparent, color: theme.colors.success.text, border: `1px solid ${theme.colors.success.border}` }),
-  badgeFiring: css({ background: theme.colors.error.transparent, color: theme.colors.error.text, border: `1px solid ${theme.colors.error.border}` }),
+  badgeAck: css({
+    background: theme.colors.info.transparent,
+    color: theme.colors.info.text,
+    border: `1px solid ${theme.colors.info.border}`,
+  }),
+  badgeResolved: css({
+    background: theme.colors.success.transparent,
+    color: theme.colors.success.text,
+    border: `1px solid ${theme.colors.success.border}`,
+  }),
+  badgeFiring: css({
+    background: theme.colors.error.transparent,
+    color: theme.colors.error.text,
+    border: `1px solid ${theme.colors.error.border}`,
+  }),
   groupHead: css({
     boxSizing: 'border-box',
     position: 'absolute',
@@ -237,7 +253,14 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     ...stackedBox,
   }),
   alertResolved: css({ opacity: 0.75 }),
-  alertHead: css({ display: 'flex', alignItems: 'center', gap: '0.5em', height: '2em', minWidth: 0, whiteSpace: 'nowrap' }),
+  alertHead: css({
+    display: 'flex',
+    alignItems: 'center',
+    gap: '0.5em',
+    height: '2em',
+    minWidth: 0,
+    whiteSpace: 'nowrap',
+  }),
   alertRule: css({ fontWeight: theme.typography.fontWeightBold }),
   alertMeta: css({
     display: 'flex',
@@ -249,7 +272,13 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     height: '1.6em',
     alignItems: 'center',
   }),
-  alertActions: css({ display: 'flex', alignItems: 'center', gap: theme.spacing(0.5), marginLeft: 'auto', flex: 'none' }),
+  alertActions: css({
+    display: 'flex',
+    alignItems: 'center',
+    gap: theme.spacing(0.5),
+    marginLeft: 'auto',
+    flex: 'none',
+  }),
   error: css({
     color: theme.colors.error.text,
     background: theme.colors.error.transparent,
@@ -313,7 +342,11 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
   scoreRow: css({ display: 'flex', alignItems: 'center', gap: '0.5em', height: '2em', flex: 'none', minWidth: 0 }),
   spark: css({ flex: '1 1 auto', minWidth: 0, height: '1.8em', display: 'block' }),
   scorePct: css({ fontSize: '0.85em', whiteSpace: 'nowrap', textAlign: 'right', lineHeight: 1.1 }),
-  scorePctNum: css({ fontWeight: theme.typography.fontWeightBold, fontSize: '1.15em', fontVariantNumeric: 'tabular-nums' }),
+  scorePctNum: css({
+    fontWeight: theme.typography.fontWeightBold,
+    fontSize: '1.15em',
+    fontVariantNumeric: 'tabular-nums',
+  }),
   scoreLabel: css({ color: theme.colors.text.secondary, fontSize: '0.85em', display: 'block' }),
   maintenance: css({
     display: 'inline-flex',
@@ -329,7 +362,14 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     padding: '0 0.4em',
     whiteSpace: 'nowrap',
   }),
-  tiles: css({ display: 'flex', flexDirection: 'column', overflowY: 'auto', overflowX: 'hidden', flex: '1 1 auto', minHeight: 0 }),
+  tiles: css({
+    display: 'flex',
+    flexDirection: 'column',
+    overflowY: 'auto',
+    overflowX: 'hidden',
+    flex: '1 1 auto',
+    minHeight: 0,
+  }),
   tileGroupHead: css({
     display: 'flex',
     alignItems: 'center',
@@ -362,12 +402,37 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     '&:hover': { outline: `2px solid ${theme.colors.text.primary}` },
     '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
   }),
-  tileMuted: css({ boxShadow: `inset 0 0 0 2px ${theme.colors.background.primary}`, outline: `2px dashed ${theme.colors.text.primary}`, outlineOffset: -1 }),
+  tileMuted: css({
+    boxShadow: `inset 0 0 0 2px ${theme.colors.background.primary}`,
+    outline: `2px dashed ${theme.colors.text.primary}`,
+    outlineOffset: -1,
+  }),
   tileSelected: css({ outline: `3px solid ${theme.colors.primary.main}` }),
-  legend: css({ display: 'flex', flexWrap: 'wrap', gap: '0.3em 1em', fontSize: '0.8em', color: theme.colors.text.secondary }),
+  legend: css({
+    display: 'flex',
+    flexWrap: 'wrap',
+    gap: '0.3em 1em',
+    fontSize: '0.8em',
+    color: theme.colors.text.secondary,
+  }),
   legendItem: css({ display: 'inline-flex', alignItems: 'center', gap: '0.3em' }),
-  legendSwatch: css({ width: '1.3em', height: '1.3em', borderRadius: 2, display: 'inline-flex', alignItems: 'center', justifyContent: 'center', fontSize: '0.9em' }),
-  alertLine: css({ display: 'flex', alignItems: 'center', gap: '0.5em', minWidth: 0, whiteSpace: 'nowrap', overflow: 'hidden' }),
+  legendSwatch: css({
+    width: '1.3em',
+    height: '1.3em',
+    borderRadius: 2,
+    display: 'inline-flex',
+    alignItems: 'center',
+    justifyContent: 'center',
+    fontSize: '0.9em',
+  }),
+  alertLine: css({
+    display: 'flex',
+    alignItems: 'center',
+    gap: '0.5em',
+    minWidth: 0,
+    whiteSpace: 'nowrap',
+    overflow: 'hidden',
+  }),
   ellipsis: css({ overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap', minWidth: 0 }),
   code: css({ fontFamily: theme.typography.fontFamilyMonospace, fontSize: '0.85em' }),
 });

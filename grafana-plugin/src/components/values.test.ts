@@ -3,7 +3,13 @@ import { MeasuredValue } from '../types';
 import { formatMeasured, pickValues } from './EquipmentGrid';
 
 const theme = createTheme();
-const v = (name: string, value: number, unit?: string, decimals?: number): MeasuredValue => ({ name, value, time: 0, unit, decimals });
+const v = (name: string, value: number, unit?: string, decimals?: number): MeasuredValue => ({
+  name,
+  value,
+  time: 0,
+  unit,
+  decimals,
+});
 
 describe('measured values on a card', () => {
   it('formats with the field unit through Grafana (standard and custom suffix units)', () => {

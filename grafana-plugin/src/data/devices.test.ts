@@ -3,7 +3,12 @@ import { countStates, displayState, filterDevices, sortDevices, toDeviceViews } 
 import { relativeTime, valueVsThreshold } from './format';
 
 const NOW = 10_000_000;
-const dev = (deviceId: string, p: Partial<DeviceRow> = {}): DeviceRow => ({ deviceId, state: 'ONLINE', lastSeen: NOW - 1000, ...p });
+const dev = (deviceId: string, p: Partial<DeviceRow> = {}): DeviceRow => ({
+  deviceId,
+  state: 'ONLINE',
+  lastSeen: NOW - 1000,
+  ...p,
+});
 
 describe('display state', () => {
   it('maps TIMEOUT to silent and can mark stale ONLINE devices silent', () => {
@@ -24,7 +29,10 @@ describe('sorting and filtering', () => {
       dev('press-1', { state: 'TIMEOUT', lastSeen: NOW - 90_000, equipmentId: 'line-B' }),
       dev('press-3', { score: 0.9 }),
     ],
-    new Map([['press-3', { open: 2, worst: 'critical' as const }], ['press-10', { open: 1, worst: 'info' as const }]]),
+    new Map([
+      ['press-3', { open: 2, worst: 'critical' as const }],
+      ['press-10', { open: 1, worst: 'info' as const }],
+    ]),
     NOW,
     0
   );

@@ -46,7 +46,8 @@ export function toDeviceViews(
 // One collator for all comparisons: localeCompare with options builds a new one per call, which dominates
 // sorting thousands of devices.
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
-const byName = (a: DeviceView, b: DeviceView) => collator.compare(a.deviceId, b.deviceId) || collator.compare(a.tenant ?? '', b.tenant ?? '');
+const byName = (a: DeviceView, b: DeviceView) =>
+  collator.compare(a.deviceId, b.deviceId) || collator.compare(a.tenant ?? '', b.tenant ?? '');
 const severityRank = (d: DeviceView) => (d.alerts.worst ? SEVERITY_RANK[d.alerts.worst] : 3);
 
 export function sortDevices(devices: DeviceView[], sort: DeviceSort): DeviceView[] {
@@ -94,7 +95,10 @@ export function filterDevices(devices: DeviceView[], f: DeviceFilter): DeviceVie
     (d) =>
       (!f.states || f.states.includes(d.display)) &&
       (!f.devices || f.devices.has(d.deviceId)) &&
-      (!q || d.deviceId.toLowerCase().includes(q) || (d.equipmentId ?? '').toLowerCase().includes(q) || (d.tenant ?? '').toLowerCase().includes(q))
+      (!q ||
+        d.deviceId.toLowerCase().includes(q) ||
+        (d.equipmentId ?? '').toLowerCase().includes(q) ||
+        (d.tenant ?? '').toLowerCase().includes(q))
   );
 }
 

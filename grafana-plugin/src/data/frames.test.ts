@@ -94,7 +94,13 @@ describe('other sources', () => {
       ],
     });
     const m = buildModel([f], DEFAULT_FIELDS);
-    expect(m.alerts[0]).toMatchObject({ severity: 'critical', acknowledged: true, acknowledgedBy: 'ana', time: NOW, openedAt: NOW - 60_000 });
+    expect(m.alerts[0]).toMatchObject({
+      severity: 'critical',
+      acknowledged: true,
+      acknowledgedBy: 'ana',
+      time: NOW,
+      openedAt: NOW - 60_000,
+    });
     // A device known only from its alerts still gets a card.
     expect(m.devices).toEqual([expect.objectContaining({ deviceId: 'm1', state: 'UNKNOWN', lastSeen: null })]);
   });
@@ -103,10 +109,19 @@ describe('other sources', () => {
     const f = createDataFrame({
       fields: [
         { name: '_time', type: FieldType.time, values: [NOW] },
-        { name: 'state', type: FieldType.string, values: ['TIMEOUT'], labels: { device_id: 'pump-7', equipment_id: 'line-Z' } },
+        {
+          name: 'state',
+          type: FieldType.string,
+          values: ['TIMEOUT'],
+          labels: { device_id: 'pump-7', equipment_id: 'line-Z' },
+        },
       ],
     });
-    expect(buildModel([f], DEFAULT_FIELDS).devices[0]).toMatchObject({ deviceId: 'pump-7', equipmentId: 'line-Z', state: 'TIMEOUT' });
+    expect(buildModel([f], DEFAULT_FIELDS).devices[0]).toMatchObject({
+      deviceId: 'pump-7',
+      equipmentId: 'line-Z',
+      state: 'TIMEOUT',
+    });
   });
 
   it('reads the maintenance window (muted_until) of GET /moby/devices rows', () => {
@@ -135,7 +150,12 @@ describe('other sources', () => {
   });
 
   it('recognises nothing in plain telemetry frames', () => {
-    const f = createDataFrame({ fields: [{ name: 'time', type: FieldType.time, values: [1] }, { name: 'vibration', values: [2] }] });
+    const f = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [1] },
+        { name: 'vibration', values: [2] },
+      ],
+    });
     expect(buildModel([f], DEFAULT_FIELDS)).toEqual({ alerts: [], devices: [], recognised: false });
   });
 });
@@ -168,7 +188,12 @@ describe('score history and measured values', () => {
       name: 'telemetry',
       fields: [
         { name: '_time', type: FieldType.time, values: [NOW - 2000, NOW - 1000, NOW - 3000] },
-        { name: '_value', type: FieldType.number, values: [71, 72.5, 70], labels: { device_id: 'pump-1', _field: 'bearing_temp' } },
+        {
+          name: '_value',
+          type: FieldType.number,
+          values: [71, 72.5, 70],
+          labels: { device_id: 'pump-1', _field: 'bearing_temp' },
+        },
       ],
     });
     const states = createDataFrame({
@@ -206,7 +231,7 @@ describe('tenants (MOBY docs/tenants.md)', () => {
     expect(byId.get('a-1')?.tenant).toBe('acme');
     expect(byId.get('b-1')?.tenant).toBeUndefined();
   });
-  it('keeps two tenants\' pump-001 apart: states, scores, telemetry and alerts each on their own device', () => {
+  it("keeps two tenants' pump-001 apart: states, scores, telemetry and alerts each on their own device", () => {
     const states = createDataFrame({
       fields: [
         { name: 'time', type: FieldType.time, values: [NOW, NOW] },
@@ -242,7 +267,13 @@ describe('tenants (MOBY docs/tenants.md)', () => {
     });
     const model = buildModel([states, scores, telemetry, alerts], DEFAULT_FIELDS);
     const view = model.devices
-      .map((d) => ({ tenant: d.tenant, state: d.state, score: d.score, history: d.scoreHistory?.length, t: d.values?.[0]?.value }))
+      .map((d) => ({
+        tenant: d.tenant,
+        state: d.state,
+        score: d.score,
+        history: d.scoreHistory?.length,
+        t: d.values?.[0]?.value,
+      }))
       .sort((a, b) => (a.tenant ?? '').localeCompare(b.tenant ?? ''));
     expect(view).toEqual([
       { tenant: 'acme', state: 'ONLINE', score: 0.2, history: 2, t: 41 },

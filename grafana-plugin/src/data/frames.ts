@@ -44,8 +44,7 @@ function linksAt(frame: DataFrame, name: string, row: number): (() => PanelLink[
   if (!field?.getLinks || !field.config?.links?.length) {
     return undefined;
   }
-  return () =>
-    field.getLinks!({ valueRowIndex: row }).map((l) => ({ href: l.href, title: l.title, target: l.target }));
+  return () => field.getLinks!({ valueRowIndex: row }).map((l) => ({ href: l.href, title: l.title, target: l.target }));
 }
 
 function timeColumn(frame: DataFrame, name: string): Getter | undefined {
@@ -167,7 +166,7 @@ function parseAlerts(frame: DataFrame, f: FieldMap, into: Map<string, AlertRow>)
       equipmentId: toStr(equipment?.(i)) ?? prev?.equipmentId,
       tenant: toStr(tenant?.(i)) ?? prev?.tenant,
       rule: toStr(rule?.(i)) ?? prev?.rule ?? '',
-      severity: severity ? toSeverity(severity(i)) : prev?.severity ?? 'info',
+      severity: severity ? toSeverity(severity(i)) : (prev?.severity ?? 'info'),
       status: statusRaw === 'resolved' || statusRaw === 'resolve' ? 'resolved' : 'open',
       acknowledged: ack ? toBool(ack(i)) : statusRaw === 'ack',
       message: toStr(message?.(i)) ?? prev?.message ?? '',
@@ -298,7 +297,18 @@ function parseScores(
 }
 
 /** Fields of the MOBY frames themselves: never shown as a measured value. */
-const NOT_MEASURED = new Set(['score', 'threshold', 'is_anomaly', 'since', 'last_seen', 'muted_until', 'count', 'value', 'opened_at', 'updated_at']);
+const NOT_MEASURED = new Set([
+  'score',
+  'threshold',
+  'is_anomaly',
+  'since',
+  'last_seen',
+  'muted_until',
+  'count',
+  'value',
+  'opened_at',
+  'updated_at',
+]);
 
 function measuredName(frame: DataFrame, field: Field): string {
   const label = field.labels?._field ?? field.labels?.field;
@@ -316,7 +326,9 @@ function measuredName(frame: DataFrame, field: Field): string {
 function parseValues(frame: DataFrame, f: FieldMap, into: Map<string, Map<string, MeasuredValue>>) {
   const id = column(frame, f.deviceId)!;
   const time = timeColumn(frame, f.time);
-  const skip = new Set([f.deviceId, f.equipmentId, f.time, f.score, f.threshold, f.lastSeen].map((n) => n.toLowerCase()));
+  const skip = new Set(
+    [f.deviceId, f.equipmentId, f.time, f.score, f.threshold, f.lastSeen].map((n) => n.toLowerCase())
+  );
   const numeric = frame.fields.filter(
     (fl) => fl.type === FieldType.number && !skip.has(fl.name.toLowerCase()) && !NOT_MEASURED.has(fl.name.toLowerCase())
   );

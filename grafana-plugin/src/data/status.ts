@@ -14,7 +14,10 @@ export type Condition = 'critical' | 'offline' | 'warning' | 'silent' | 'unknown
  * down: warning over silent. Unknown (never reported) is above informational alerts and healthy.
  */
 export const CONDITIONS: Condition[] = ['critical', 'offline', 'warning', 'silent', 'unknown', 'info', 'ok'];
-export const CONDITION_RANK: Record<Condition, number> = Object.fromEntries(CONDITIONS.map((c, i) => [c, i])) as Record<Condition, number>;
+export const CONDITION_RANK: Record<Condition, number> = Object.fromEntries(CONDITIONS.map((c, i) => [c, i])) as Record<
+  Condition,
+  number
+>;
 
 /** Connectivity conditions are drawn hatched, alert severities solid: a second channel besides hue. */
 export const CONNECTIVITY: ReadonlySet<Condition> = new Set<Condition>(['offline', 'silent', 'unknown']);
@@ -104,7 +107,9 @@ export function rollup<T extends RollupItem>(items: T[]): Array<Rollup<T>> {
     }
     g.items.push(it);
   }
-  const out = [...groups.values()].sort((a, b) => (a.key === '' ? 1 : 0) - (b.key === '' ? 1 : 0) || collator.compare(a.key, b.key));
+  const out = [...groups.values()].sort(
+    (a, b) => (a.key === '' ? 1 : 0) - (b.key === '' ? 1 : 0) || collator.compare(a.key, b.key)
+  );
   for (const g of out) {
     g.items.sort(
       (a, b) => CONDITION_RANK[a.condition] - CONDITION_RANK[b.condition] || collator.compare(a.deviceId, b.deviceId)

@@ -5,7 +5,14 @@
 import type { Alert } from '../contract';
 import { anyTokenMatches, bearerToken, tokenMatches } from '../http-guard';
 import { inScope, type TenantScope } from './tenants';
-import { authorize, classifyOrigin, corsHeaders, isJsonContentType, parseOriginList, type FailureLimiter } from '../http-guard';
+import {
+  authorize,
+  classifyOrigin,
+  corsHeaders,
+  isJsonContentType,
+  parseOriginList,
+  type FailureLimiter,
+} from '../http-guard';
 import { parseJsonSafe } from '../safe-json';
 import type { ActionResult, AlertFilter } from './engine';
 import { handleMuteRoute, withMutes, type MuteHost } from './mute';
@@ -61,7 +68,13 @@ function header(h: ApiRequest['headers'], name: string): string | undefined {
 export { tokenMatches } from '../http-guard';
 
 /** JSON error body `{error: {code, message, field?}, alert?}` (the shape the Grafana panel reads). */
-function error(status: number, code: string, message: string, headers: Record<string, string>, extra: { field?: string; alert?: unknown } = {}): ApiResponse {
+function error(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string>,
+  extra: { field?: string; alert?: unknown } = {}
+): ApiResponse {
   const err: Record<string, string> = { code, message };
   if (extra.field !== undefined) err.field = extra.field;
   const body: Record<string, unknown> = { error: err };
@@ -84,57 +97,83 @@ function parseSince(s: string): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
-function parseFilter(q: Record<string, unknown>): { ok: true; filter: AlertFilter } | { ok: false; field: string; message: string } {
+function parseFilter(
+  q: Record<string, unknown>
+): { ok: true; filter: AlertFilter } | { ok: false; field: string; message: string } {
   const filter: AlertFilter = {};
   const status = str(q.status);
   if (status !== undefined) {
     if (status === 'acknowledged' || status === 'unacknowledged') filter.acknowledged = status === 'acknowledged';
     else if (status === 'open' || status === 'resolved') filter.status = status;
-    else return { ok: false, field: 'status', message: 'status must be open, resolved, acknowledged or unacknowledged' };
+    else
+      return { ok: false, field: 'status', message: 'status must be open, resolved, acknowledged or unacknowledged' };
   }
   const ack = str(q.acknowledged);
   if (ack !== undefined) {
-    if (ack !== 'true' && ack !== 'false') return { ok: false, field: 'acknowledged', message: 'acknowledged must be true or false' };
+    if (ack !== 'true' && ack !== 'false')
+      return { ok: false, field: 'acknowledged', message: 'acknowledged must be true or false' };
     filter.acknowledged = ack === 'true';
   }
   const severity = str(q.severity);
   if (severity !== undefined) {
-    const list = severity.split(',').map((s) => s.trim()).filter(Boolean);
-    if (!list.length || list.some((s) => s !== 'info' && s !== 'warning' && s !== 'critical')) return { ok: false, field: 'severity', message: 'severity must be info, warning or critical (comma-separated)' };
+    const list = severity
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (!list.length || list.some((s) => s !== 'info' && s !== 'warning' && s !== 'critical'))
+      return { ok: false, field: 'severity', message: 'severity must be info, warning or critical (comma-separated)' };
     filter.severity = list;
   }
   const device = str(q.device);
   if (device !== undefined) {
-    if (!device || device.length > 128) return { ok: false, field: 'device', message: 'device must be 1 to 128 characters' };
+    if (!device || device.length > 128)
+      return { ok: false, field: 'device', message: 'device must be 1 to 128 characters' };
     filter.device = device;
   }
   const since = str(q.since);
   if (since !== undefined) {
     const t = parseSince(since);
-    if (t === undefined) return { ok: false, field: 'since', message: 'since must be epoch milliseconds, epoch seconds or an ISO 8601 date' };
+    if (t === undefined)
+      return {
+        ok: false,
+        field: 'since',
+        message: 'since must be epoch milliseconds, epoch seconds or an ISO 8601 date',
+      };
     filter.since = t;
   }
   const limit = str(q.limit);
   filter.limit = 100;
   if (limit !== undefined) {
-    if (!/^\d{1,5}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIMIT) return { ok: false, field: 'limit', message: `limit must be an integer from 1 to ${MAX_LIMIT}` };
+    if (!/^\d{1,5}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIMIT)
+      return { ok: false, field: 'limit', message: `limit must be an integer from 1 to ${MAX_LIMIT}` };
     filter.limit = Number(limit);
   }
   return { ok: true, filter };
 }
 
-function parseActionBody(body: unknown): { ok: true; by: string; note?: string } | { ok: false; field?: string; message: string; status: number } {
+function parseActionBody(
+  body: unknown
+): { ok: true; by: string; note?: string } | { ok: false; field?: string; message: string; status: number } {
   let value: unknown = body;
   if (body === undefined || body === null || body === '') value = {};
   else if (typeof body === 'string' || Buffer.isBuffer(body)) {
     const r = parseJsonSafe(body, { maxBytes: MAX_BODY_BYTES, maxDepth: 3, maxKeys: 20 });
-    if (!r.ok) return { ok: false, message: r.reject.reason, field: r.reject.field, status: r.reject.code === 'too_large' ? 413 : 400 };
+    if (!r.ok)
+      return {
+        ok: false,
+        message: r.reject.reason,
+        field: r.reject.field,
+        status: r.reject.code === 'too_large' ? 413 : 400,
+      };
     value = r.value;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, message: 'body must be a JSON object {by, note}', status: 400 };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, message: 'body must be a JSON object {by, note}', status: 400 };
   const v = value as Record<string, unknown>;
-  if (v.by !== undefined && (typeof v.by !== 'string' || v.by.length > MAX_TEXT)) return { ok: false, field: 'by', message: `by must be a string of at most ${MAX_TEXT} characters`, status: 400 };
-  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 1000)) return { ok: false, field: 'note', message: 'note must be a string of at most 1000 characters', status: 400 };
+  if (v.by !== undefined && (typeof v.by !== 'string' || v.by.length > MAX_TEXT))
+    return { ok: false, field: 'by', message: `by must be a string of at most ${MAX_TEXT} characters`, status: 400 };
+  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 1000))
+    return { ok: false, field: 'note', message: 'note must be a string of at most 1000 characters', status: 400 };
   const by = typeof v.by === 'string' && v.by.trim() ? v.by.trim() : 'api';
   return typeof v.note === 'string' ? { ok: true, by, note: v.note } : { ok: true, by };
 }
@@ -176,7 +215,11 @@ export function deviceRowKey(row: { device_id: string; tenant?: unknown }): stri
  * One page of a device table sorted by device_id (deviceRowKey): the rows after `after` (binary search, so a page costs
  * O(log n + limit) however big the table is) and the cursor of the next page when more rows follow.
  */
-export function pageDevices<T extends { device_id: string; tenant?: unknown }>(rows: ReadonlyArray<T>, limit: number, after?: string): { page: T[]; next?: string } {
+export function pageDevices<T extends { device_id: string; tenant?: unknown }>(
+  rows: ReadonlyArray<T>,
+  limit: number,
+  after?: string
+): { page: T[]; next?: string } {
   let lo = 0;
   if (after !== undefined) {
     let hi = rows.length;
@@ -208,7 +251,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   const headers = { 'Cache-Control': 'no-store', ...cors };
   const method = req.method.toUpperCase();
   const muteRoute = parts[0] === 'devices' && parts.length === 3 && (parts[2] === 'mute' || parts[2] === 'unmute');
-  const ours = (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1) || muteRoute;
+  const ours =
+    (parts[0] === 'alerts' && parts.length <= 3) || (parts[0] === 'devices' && parts.length === 1) || muteRoute;
   // not ours: the adapter answers a JSON 404 when it owns the whole prefix, or passes the request on
   if (!ours) return null;
   const stateChange = parts.length === 3;
@@ -217,44 +261,83 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   if (method === 'OPTIONS') {
     // a preflight: only listed origins hear anything back (and only GET for a '*' entry)
     if (!Object.keys(cors).length) return error(403, 'forbidden_origin', 'origin not allowed', headers);
-    if (stateChange && !cors['Access-Control-Allow-Methods'].includes('POST')) return error(403, 'forbidden_origin', 'origin may not change alerts', headers);
+    if (stateChange && !cors['Access-Control-Allow-Methods'].includes('POST'))
+      return error(403, 'forbidden_origin', 'origin may not change alerts', headers);
     return { status: 204, headers: { ...headers, Allow: allow } };
   }
-  if (!allow.split(', ').includes(method)) return error(405, 'method_not_allowed', `${method} not allowed on ${path}`, { ...headers, Allow: allow });
+  if (!allow.split(', ').includes(method))
+    return error(405, 'method_not_allowed', `${method} not allowed on ${path}`, { ...headers, Allow: allow });
 
   if (stateChange) {
     // Cross-site request forgery: a page on another origin (an HTML form, fetch with no-cors) can send a
     // POST without reading the answer. Refuse it before anything else happens.
-    if (classifyOrigin(req.headers, allowed) === 'foreign') return error(403, 'forbidden_origin', 'requests from this origin may not change alerts (not in the API\'s allowed origins)', headers);
-    if (!isJsonContentType(req.headers['content-type'])) return error(415, 'unsupported_media_type', 'the body must be application/json', headers);
+    if (classifyOrigin(req.headers, allowed) === 'foreign')
+      return error(
+        403,
+        'forbidden_origin',
+        "requests from this origin may not change alerts (not in the API's allowed origins)",
+        headers
+      );
+    if (!isJsonContentType(req.headers['content-type']))
+      return error(415, 'unsupported_media_type', 'the body must be application/json', headers);
   }
 
   const tokens = hosts.map((h) => h.token).filter((t): t is string => !!t);
   const tenantTokens = hosts.flatMap((h) => h.tenantTokens ?? []);
-  const auth = authorize(req.headers, tenantTokens.length ? tokens.concat(tenantTokens.map((t) => t.token)) : tokens, { open: hosts.some((h) => h.open), client: req.remote, limiter: ctx.limiter });
+  const auth = authorize(req.headers, tenantTokens.length ? tokens.concat(tenantTokens.map((t) => t.token)) : tokens, {
+    open: hosts.some((h) => h.open),
+    client: req.remote,
+    limiter: ctx.limiter,
+  });
   if (!auth.ok) return error(auth.status, auth.code, auth.message, { ...headers, ...auth.headers });
   const scope = callerScope(req.headers, tokens, tenantTokens);
 
   // mute windows are keyed by (tenant, device): a tenant token sets and lifts only its own tenant's
-  if (muteRoute) return handleMuteRoute(hosts, method, parts, req.body, req.bodyTooLarge === true, headers, ctx.now?.() ?? Date.now(), scope, str(req.query.tenant));
+  if (muteRoute)
+    return handleMuteRoute(
+      hosts,
+      method,
+      parts,
+      req.body,
+      req.bodyTooLarge === true,
+      headers,
+      ctx.now?.() ?? Date.now(),
+      scope,
+      str(req.query.tenant)
+    );
   if (parts[0] === 'devices') {
     const limitText = str(req.query.limit);
     let limit = DEVICES_DEFAULT_LIMIT;
     if (limitText !== undefined) {
-      if (!/^\d{1,5}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > DEVICES_MAX_LIMIT) return error(400, 'bad_request', `limit must be an integer from 1 to ${DEVICES_MAX_LIMIT}`, headers, { field: 'limit' });
+      if (!/^\d{1,5}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > DEVICES_MAX_LIMIT)
+        return error(400, 'bad_request', `limit must be an integer from 1 to ${DEVICES_MAX_LIMIT}`, headers, {
+          field: 'limit',
+        });
       limit = Number(limitText);
     }
     const cursorText = str(req.query.cursor);
     let after: string | undefined;
     if (cursorText !== undefined) {
       after = decodeCursor(cursorText);
-      if (after === undefined) return error(400, 'bad_request', 'cursor must be the X-Next-Cursor value of the previous page', headers, { field: 'cursor' });
+      if (after === undefined)
+        return error(400, 'bad_request', 'cursor must be the X-Next-Cursor value of the previous page', headers, {
+          field: 'cursor',
+        });
     }
-    const rows = scope === null ? ctx.devices() : ctx.devices().filter((r) => inScope(scope, typeof r.tenant === 'string' ? r.tenant : undefined));
+    const rows =
+      scope === null
+        ? ctx.devices()
+        : ctx.devices().filter((r) => inScope(scope, typeof r.tenant === 'string' ? r.tenant : undefined));
     const { page, next } = pageDevices(rows, limit, after);
     // mute marks on the page's rows; muted devices no health node has seen yet follow the last page
     const body = withMutes(page, hosts, !next, scope);
-    return { status: 200, headers: next ? { ...headers, 'X-Next-Cursor': next, Link: `<?limit=${limit}&cursor=${next}>; rel="next"` } : headers, body };
+    return {
+      status: 200,
+      headers: next
+        ? { ...headers, 'X-Next-Cursor': next, Link: `<?limit=${limit}&cursor=${next}>; rel="next"` }
+        : headers,
+      body,
+    };
   }
 
   if (parts.length === 1) {
@@ -266,7 +349,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   }
 
   const id = parts[1];
-  if (!ID_RE.test(id)) return error(400, 'bad_request', 'alert id must be 1 to 64 letters, digits, - or _', headers, { field: 'id' });
+  if (!ID_RE.test(id))
+    return error(400, 'bad_request', 'alert id must be 1 to 64 letters, digits, - or _', headers, { field: 'id' });
   // an alert of another tenant is "not found", never "forbidden": its id must not tell that it exists
   const host = hosts.find((h) => {
     const a = h.get(id);
@@ -280,13 +364,28 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
 
   const action = parts[2];
   if (action !== 'ack' && action !== 'resolve') return error(404, 'not_found', `no route ${path}`, headers);
-  const body: ReturnType<typeof parseActionBody> = req.bodyTooLarge ? { ok: false, status: 413, message: `body larger than ${MAX_BODY_BYTES} bytes` } : parseActionBody(req.body);
-  if (!body.ok) return error(body.status, body.status === 413 ? 'too_large' : 'bad_request', body.message, headers, body.field !== undefined ? { field: body.field } : {});
+  const body: ReturnType<typeof parseActionBody> = req.bodyTooLarge
+    ? { ok: false, status: 413, message: `body larger than ${MAX_BODY_BYTES} bytes` }
+    : parseActionBody(req.body);
+  if (!body.ok)
+    return error(
+      body.status,
+      body.status === 413 ? 'too_large' : 'bad_request',
+      body.message,
+      headers,
+      body.field !== undefined ? { field: body.field } : {}
+    );
   if (!host) return error(404, 'not_found', `no alert ${id}`, headers);
   const r = action === 'ack' ? host.acknowledge(id, body.by, body.note) : host.resolve(id, body.by, body.note);
   if (!r.ok) {
     if (r.error === 'not_found') return error(404, 'not_found', `no alert ${id}`, headers);
-    return error(409, r.error!, r.error === 'already_resolved' ? 'alert is already resolved' : 'alert is already acknowledged', headers, { alert: r.alert });
+    return error(
+      409,
+      r.error!,
+      r.error === 'already_resolved' ? 'alert is already resolved' : 'alert is already acknowledged',
+      headers,
+      { alert: r.alert }
+    );
   }
   return { status: 200, headers, body: r.alert };
 }
@@ -295,7 +394,11 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
  * Which tenants the (already authorized) caller may see: null for the admin token or an open API, else
  * the tenants whose tokens match.
  */
-export function callerScope(h: ApiRequest['headers'], adminTokens: string[], tenantTokens: ReadonlyArray<{ tenant: string; token: string }>): TenantScope {
+export function callerScope(
+  h: ApiRequest['headers'],
+  adminTokens: string[],
+  tenantTokens: ReadonlyArray<{ tenant: string; token: string }>
+): TenantScope {
   if (!tenantTokens.length) return null;
   const given = bearerToken(h);
   if (given === undefined) return null; // only reachable on an open API

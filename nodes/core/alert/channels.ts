@@ -19,7 +19,11 @@ export interface Notification {
   url?: string;
 }
 
-const EMOJI: Record<Severity, string> = { info: ':information_source:', warning: ':warning:', critical: ':rotating_light:' };
+const EMOJI: Record<Severity, string> = {
+  info: ':information_source:',
+  warning: ':warning:',
+  critical: ':rotating_light:',
+};
 
 const HEADLINE: Record<NotificationKind, string> = {
   open: 'New alert',
@@ -45,8 +49,10 @@ export function plainText(n: Notification): string {
     `Status: ${a.status}${a.acknowledged ? `, acknowledged by ${a.acknowledged_by ?? 'someone'}` : ', not acknowledged'}`,
     `Occurrences: ${a.count}, opened ${new Date(a.opened_at).toISOString()}`,
   ];
-  if (a.value !== undefined) lines.push(`Value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
-  if (a.status === 'resolved' && a.resolved_at) lines.push(`Resolved ${new Date(a.resolved_at).toISOString()} by ${a.resolved_by ?? 'auto'}`);
+  if (a.value !== undefined)
+    lines.push(`Value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
+  if (a.status === 'resolved' && a.resolved_at)
+    lines.push(`Resolved ${new Date(a.resolved_at).toISOString()} by ${a.resolved_by ?? 'auto'}`);
   lines.push(`Alert id: ${a.alert_id}`);
   if (n.url) lines.push(n.url);
   return lines.join('\n');
@@ -61,7 +67,8 @@ export function slackMessage(n: Notification): { text: string; blocks: unknown[]
     { type: 'mrkdwn', text: `*Status*\n${a.status}${a.acknowledged ? ' (acked)' : ''}` },
     { type: 'mrkdwn', text: `*Count*\n${a.count}` },
   ];
-  if (a.value !== undefined) fields.push({ type: 'mrkdwn', text: `*Value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}` });
+  if (a.value !== undefined)
+    fields.push({ type: 'mrkdwn', text: `*Value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}` });
   const context = `alert ${a.alert_id}${n.url ? ` · <${n.url}|details>` : ''}`;
   return {
     text,
@@ -75,7 +82,11 @@ export function slackMessage(n: Notification): { text: string; blocks: unknown[]
 
 /** JSON body of the generic webhook. */
 export function webhookBody(n: Notification): Record<string, unknown> {
-  return { type: `alert.${n.kind}`, timestamp: new Date(n.time).toISOString(), data: { alert: n.alert, summary: n.summary, url: n.url } };
+  return {
+    type: `alert.${n.kind}`,
+    timestamp: new Date(n.time).toISOString(),
+    data: { alert: n.alert, summary: n.summary, url: n.url },
+  };
 }
 
 // ---- Standard Webhooks signature (https://www.standardwebhooks.com) ----
@@ -102,19 +113,36 @@ export function verifyWebhook(secret: string, id: string, timestampSec: number, 
 // ---- HTTP senders ----
 
 /** POSTs JSON; resolves with the response when 2xx, throws DeliveryError otherwise. */
-export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<Response> {
+export async function postJson(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number
+): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (err) {
     const e = err as Error;
-    const why = e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : `${e.message}${(e as { cause?: Error }).cause ? `: ${(e as { cause?: Error }).cause!.message}` : ''}`;
+    const why =
+      e.name === 'TimeoutError'
+        ? `timed out after ${timeoutMs} ms`
+        : `${e.message}${(e as { cause?: Error }).cause ? `: ${(e as { cause?: Error }).cause!.message}` : ''}`;
     throw new DeliveryError(why, true);
   }
   if (res.ok) return res;
   // drain the body so the connection can be reused
   const text = (await res.text().catch(() => '')).slice(0, 200);
-  throw new DeliveryError(`HTTP ${res.status}${text ? `: ${text}` : ''}`, isRetryableStatus(res.status), parseRetryAfter(res.headers.get('retry-after')));
+  throw new DeliveryError(
+    `HTTP ${res.status}${text ? `: ${text}` : ''}`,
+    isRetryableStatus(res.status),
+    parseRetryAfter(res.headers.get('retry-after'))
+  );
 }
 
 export function slackWebhookSender(url: string, timeoutMs = 10000): (job: DeliveryJob<Notification>) => Promise<void> {
@@ -125,11 +153,21 @@ export function slackWebhookSender(url: string, timeoutMs = 10000): (job: Delive
 }
 
 /** Slack Web API chat.postMessage; Slack answers 200 with {ok:false, error} for most failures. */
-export function slackBotSender(apiBase: string, token: string, channel: string, timeoutMs = 10000): (job: DeliveryJob<Notification>) => Promise<void> {
+export function slackBotSender(
+  apiBase: string,
+  token: string,
+  channel: string,
+  timeoutMs = 10000
+): (job: DeliveryJob<Notification>) => Promise<void> {
   const url = `${apiBase.replace(/\/+$/, '')}/chat.postMessage`;
   return async (job) => {
     const body = JSON.stringify({ channel, ...slackMessage(job.payload), unfurl_links: false });
-    const res = await postJson(url, body, { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' }, timeoutMs);
+    const res = await postJson(
+      url,
+      body,
+      { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
+      timeoutMs
+    );
     let reply: { ok?: boolean; error?: string };
     try {
       reply = (await res.json()) as { ok?: boolean; error?: string };
@@ -140,11 +178,20 @@ export function slackBotSender(apiBase: string, token: string, channel: string, 
     const error = String(reply.error ?? 'unknown_error').slice(0, 100);
     // transient Slack-side errors retry; configuration errors (invalid_auth, channel_not_found...) do not
     const transient = ['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout'];
-    throw new DeliveryError(`Slack error ${error}`, transient.includes(error), parseRetryAfter(res.headers.get('retry-after')));
+    throw new DeliveryError(
+      `Slack error ${error}`,
+      transient.includes(error),
+      parseRetryAfter(res.headers.get('retry-after'))
+    );
   };
 }
 
-export function webhookSender(url: string, secret: string | undefined, timeoutMs = 10000, clock: () => number = Date.now): (job: DeliveryJob<Notification>) => Promise<void> {
+export function webhookSender(
+  url: string,
+  secret: string | undefined,
+  timeoutMs = 10000,
+  clock: () => number = Date.now
+): (job: DeliveryJob<Notification>) => Promise<void> {
   return async (job) => {
     const body = JSON.stringify(webhookBody(job.payload));
     // the idempotency key is the webhook id, so receivers can drop a redelivery themselves
@@ -163,7 +210,10 @@ export interface MailOptions {
 }
 
 /** Sends through a nodemailer transport; SMTP 4xx replies and connection errors retry, 5xx do not. */
-export function smtpSender(transport: Pick<Transporter, 'sendMail'>, mail: MailOptions): (job: DeliveryJob<Notification>) => Promise<void> {
+export function smtpSender(
+  transport: Pick<Transporter, 'sendMail'>,
+  mail: MailOptions
+): (job: DeliveryJob<Notification>) => Promise<void> {
   return async (job) => {
     const n = job.payload;
     try {

@@ -20,7 +20,11 @@ export interface DeliveryJob<P = unknown> {
 
 /** Thrown by senders; `retryable: false` fails the job at once (e.g. 400 from the receiver). */
 export class DeliveryError extends Error {
-  constructor(message: string, readonly retryable = true, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryable = true,
+    readonly retryAfterMs?: number
+  ) {
     super(message);
     this.name = 'DeliveryError';
   }
@@ -65,7 +69,11 @@ export interface DeliveryOptions<P> {
   onError?: (err: Error) => void;
 }
 
-type JournalLine<P> = { op: 'add'; job: DeliveryJob<P> } | { op: 'done'; key: string } | { op: 'fail'; key: string } | { op: 'try'; key: string; attempts: number; next_at: number; error?: string };
+type JournalLine<P> =
+  | { op: 'add'; job: DeliveryJob<P> }
+  | { op: 'done'; key: string }
+  | { op: 'fail'; key: string }
+  | { op: 'try'; key: string; attempts: number; next_at: number; error?: string };
 
 interface Lane<P> {
   jobs: Array<DeliveryJob<P>>;
@@ -216,10 +224,13 @@ export class DeliveryQueue<P = unknown> {
     if (lane.timer !== null && lane.timerAt <= at) return;
     if (lane.timer !== null) this.sched.clearTimeout(lane.timer);
     lane.timerAt = at;
-    lane.timer = this.sched.setTimeout(() => {
-      lane.timer = null;
-      this.pump(channel);
-    }, Math.max(0, at - this.sched.now()));
+    lane.timer = this.sched.setTimeout(
+      () => {
+        lane.timer = null;
+        this.pump(channel);
+      },
+      Math.max(0, at - this.sched.now())
+    );
   }
 
   private pump(channel: string): void {

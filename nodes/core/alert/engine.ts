@@ -183,7 +183,18 @@ export class AlertEngine {
       if (t.clearSince === null) t.clearSince = now;
       this.version++;
       const byPoints = this.opts.autoResolvePoints > 0 && t.clearPoints >= this.opts.autoResolvePoints;
-      if (signal.immediate || byPoints) return { ok: true, events: [this.doResolve(current, now, 'auto', signal.immediate ? 'condition cleared' : `clear for ${t.clearPoints} points`)] };
+      if (signal.immediate || byPoints)
+        return {
+          ok: true,
+          events: [
+            this.doResolve(
+              current,
+              now,
+              'auto',
+              signal.immediate ? 'condition cleared' : `clear for ${t.clearPoints} points`
+            ),
+          ],
+        };
       return { ok: true, events: [] };
     }
     const severity = signal.severity ?? 'warning';
@@ -230,7 +241,14 @@ export class AlertEngine {
     if (signal.threshold !== undefined) alert.threshold = signal.threshold;
     this.open.set(key, alert);
     this.byId.set(alert.alert_id, alert);
-    this.tracking.set(alert.alert_id, { clearPoints: 0, clearSince: null, lastUpdateEvent: now, updatePending: false, lastNotifiedAt: now, repeats: 0 });
+    this.tracking.set(alert.alert_id, {
+      clearPoints: 0,
+      clearSince: null,
+      lastUpdateEvent: now,
+      updatePending: false,
+      lastNotifiedAt: now,
+      repeats: 0,
+    });
     evicted.push(this.event('open', alert, now));
     return { ok: true, events: evicted };
   }
@@ -365,7 +383,11 @@ export class AlertEngine {
       const k = `${a.status}|${a.severity}|${a.acknowledged}`;
       const e = m.get(k);
       if (e) e.value++;
-      else m.set(k, { labels: { status: a.status, severity: a.severity, acknowledged: String(a.acknowledged) }, value: 1 });
+      else
+        m.set(k, {
+          labels: { status: a.status, severity: a.severity, acknowledged: String(a.acknowledged) },
+          value: 1,
+        });
     }
     return [...m.values()];
   }
@@ -388,15 +410,38 @@ export class AlertEngine {
     const s = snap as EngineSnapshot;
     const now = this.now();
     // open alerts in order of their last update, so the recency order (and what a trim keeps) survives
-    const ordered = s.alerts.filter((a) => a && a.status !== 'open').concat(s.alerts.filter((a) => a && a.status === 'open').sort((x, y) => (x.updated_at ?? 0) - (y.updated_at ?? 0)));
+    const ordered = s.alerts
+      .filter((a) => a && a.status !== 'open')
+      .concat(
+        s.alerts.filter((a) => a && a.status === 'open').sort((x, y) => (x.updated_at ?? 0) - (y.updated_at ?? 0))
+      );
     for (const a of ordered) {
-      if (!a || typeof a.alert_id !== 'string' || typeof a.device_id !== 'string' || typeof a.rule !== 'string' || !isSeverity(a.severity)) continue;
+      if (
+        !a ||
+        typeof a.alert_id !== 'string' ||
+        typeof a.device_id !== 'string' ||
+        typeof a.rule !== 'string' ||
+        !isSeverity(a.severity)
+      )
+        continue;
       const alert: Alert = { ...a };
       this.byId.set(alert.alert_id, alert);
       if (alert.status === 'open') {
         this.open.set(AlertEngine.key(alert.device_id, alert.rule), alert);
         const t = s.tracking && s.tracking[alert.alert_id];
-        this.tracking.set(alert.alert_id, t ? { ...t } : { clearPoints: 0, clearSince: null, lastUpdateEvent: now, updatePending: false, lastNotifiedAt: now, repeats: 0 });
+        this.tracking.set(
+          alert.alert_id,
+          t
+            ? { ...t }
+            : {
+                clearPoints: 0,
+                clearSince: null,
+                lastUpdateEvent: now,
+                updatePending: false,
+                lastNotifiedAt: now,
+                repeats: 0,
+              }
+        );
         if (t && t.clearPoints > 0) this.clearing.set(AlertEngine.key(alert.device_id, alert.rule), alert);
       } else {
         this.resolvedCount++;

@@ -48,7 +48,8 @@ export function deviceOf(msg: Record<string, unknown>): unknown {
 
 function equipmentOf(msg: Record<string, unknown>): string | undefined {
   const p = msg.payload;
-  if (isPlainObject(p) && isPlainObject(p.tags) && typeof p.tags.equipment_id === 'string') return p.tags.equipment_id.slice(0, MAX_ID);
+  if (isPlainObject(p) && isPlainObject(p.tags) && typeof p.tags.equipment_id === 'string')
+    return p.tags.equipment_id.slice(0, MAX_ID);
   if (isPlainObject(p) && typeof p.equipment_id === 'string') return p.equipment_id.slice(0, MAX_ID);
   return undefined;
 }
@@ -65,13 +66,23 @@ function withEquipment(s: AlertSignal, equipment: string | undefined): AlertSign
 function fromAnomaly(a: unknown, device: string, equipment: string | undefined): InputResult {
   if (!isPlainObject(a)) return reject('bad_anomaly', 'msg.anomaly is not an object', device, 'anomaly');
   const r = a as unknown as AnomalyResult;
-  if (typeof r.is_anomaly !== 'boolean') return reject('bad_anomaly', 'msg.anomaly.is_anomaly is not a boolean', device, 'anomaly.is_anomaly');
+  if (typeof r.is_anomaly !== 'boolean')
+    return reject('bad_anomaly', 'msg.anomaly.is_anomaly is not a boolean', device, 'anomaly.is_anomaly');
   // An anomaly node that tracks incidents (msg.anomaly.alarm) has already applied persistence and hysteresis:
   // the alert follows the alarm and resolves at once when it closes. Without it, each point's verdict counts.
   const tracked = typeof r.alarm === 'boolean';
   const firing = tracked ? r.alarm === true : r.is_anomaly;
-  if (!firing) return { ok: true, signals: [tracked ? { kind: 'clear', device_id: device, rule: RULES.anomaly, immediate: true } : { kind: 'clear', device_id: device, rule: RULES.anomaly }] };
-  if (typeof r.score !== 'number' || !Number.isFinite(r.score)) return reject('bad_anomaly', 'msg.anomaly.score is not a finite number', device, 'anomaly.score');
+  if (!firing)
+    return {
+      ok: true,
+      signals: [
+        tracked
+          ? { kind: 'clear', device_id: device, rule: RULES.anomaly, immediate: true }
+          : { kind: 'clear', device_id: device, rule: RULES.anomaly },
+      ],
+    };
+  if (typeof r.score !== 'number' || !Number.isFinite(r.score))
+    return reject('bad_anomaly', 'msg.anomaly.score is not a finite number', device, 'anomaly.score');
   const threshold = typeof r.threshold === 'number' && Number.isFinite(r.threshold) ? r.threshold : undefined;
   const inc = tracked && isPlainObject(r.incident) ? r.incident : undefined;
   const severity = inc && isSeverity(inc.severity) ? inc.severity : isSeverity(r.severity) ? r.severity : 'warning';
@@ -84,7 +95,14 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
         .map(([k]) => k.slice(0, 40))
     : [];
   const sensor = typeof inc?.feature === 'string' ? `${inc.feature.slice(0, 40)} ` : '';
-  const why = inc?.reason === 'drift' ? ': slow drift away from calibration' : inc?.reason === 'flatline' ? `: sensor ${sensor}flat-lined` : inc?.reason === 'noise' ? `: sensor ${sensor}noisy` : '';
+  const why =
+    inc?.reason === 'drift'
+      ? ': slow drift away from calibration'
+      : inc?.reason === 'flatline'
+        ? `: sensor ${sensor}flat-lined`
+        : inc?.reason === 'noise'
+          ? `: sensor ${sensor}noisy`
+          : '';
   const message =
     `Anomaly on ${device}${why}: ${method} score ${fmtNum(r.score)}` +
     (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
@@ -97,7 +115,13 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
 function fromHealth(p: unknown): InputResult {
   if (!isPlainObject(p)) return reject('bad_health', 'device-health payload is not an object', undefined, 'payload');
   const h = p as unknown as HealthEvent;
-  if (!validId(h.device_id)) return reject('bad_device_id', 'device-health payload.device_id missing or invalid', undefined, 'payload.device_id');
+  if (!validId(h.device_id))
+    return reject(
+      'bad_device_id',
+      'device-health payload.device_id missing or invalid',
+      undefined,
+      'payload.device_id'
+    );
   const eq = typeof h.equipment_id === 'string' ? h.equipment_id.slice(0, MAX_ID) : undefined;
   switch (h.state) {
     case 'OFFLINE':
@@ -118,15 +142,22 @@ function fromHealth(p: unknown): InputResult {
     case 'UNKNOWN':
       return { ok: true, signals: [] };
     default:
-      return reject('bad_health', `unknown device state ${JSON.stringify(String(h.state)).slice(0, 40)}`, h.device_id, 'payload.state');
+      return reject(
+        'bad_health',
+        `unknown device state ${JSON.stringify(String(h.state)).slice(0, 40)}`,
+        h.device_id,
+        'payload.state'
+      );
   }
 }
 
 function fromRul(r: unknown, device: string, equipment: string | undefined, opts: InputOptions): InputResult {
-  if (!isPlainObject(r) || typeof r.value !== 'number' || !Number.isFinite(r.value)) return reject('bad_rul', 'msg.rul.value is not a finite number', device, 'rul.value');
+  if (!isPlainObject(r) || typeof r.value !== 'number' || !Number.isFinite(r.value))
+    return reject('bad_rul', 'msg.rul.value is not a finite number', device, 'rul.value');
   if (opts.rulThreshold === undefined) return { ok: true, signals: [] };
   const unit = typeof r.unit === 'string' ? ` ${r.unit.slice(0, 16)}` : '';
-  if (r.value >= opts.rulThreshold) return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: RULES.rul }] };
+  if (r.value >= opts.rulThreshold)
+    return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: RULES.rul }] };
   const critical = opts.rulCritical !== undefined && r.value < opts.rulCritical;
   const s: AlertSignal = {
     kind: 'trigger',
@@ -145,14 +176,25 @@ function fromExplicit(a: unknown, msg: Record<string, unknown>): InputResult {
   const bad = checkValue(a, { maxDepth: 4, maxKeys: 50 });
   if (bad) return { ok: false, reject: { ...bad, field: bad.field ? `alert.${bad.field}` : 'alert' } };
   const device = a.device_id !== undefined ? a.device_id : deviceOf(msg);
-  if (!validId(device)) return reject('bad_device_id', 'no valid device id in msg.alert.device_id, msg.payload.tags.device_id or msg.moby.device_id', undefined, 'alert.device_id');
-  if (typeof a.rule !== 'string' || !a.rule || a.rule.length > MAX_RULE || !ID_PATTERN.test(a.rule)) return reject('bad_rule', 'msg.alert.rule missing or invalid', device, 'alert.rule');
-  if (a.clear === true) return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: a.rule, immediate: true }] };
+  if (!validId(device))
+    return reject(
+      'bad_device_id',
+      'no valid device id in msg.alert.device_id, msg.payload.tags.device_id or msg.moby.device_id',
+      undefined,
+      'alert.device_id'
+    );
+  if (typeof a.rule !== 'string' || !a.rule || a.rule.length > MAX_RULE || !ID_PATTERN.test(a.rule))
+    return reject('bad_rule', 'msg.alert.rule missing or invalid', device, 'alert.rule');
+  if (a.clear === true)
+    return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: a.rule, immediate: true }] };
   const severity = a.severity === undefined ? 'warning' : a.severity;
-  if (!isSeverity(severity)) return reject('bad_severity', 'msg.alert.severity must be info, warning or critical', device, 'alert.severity');
-  if (a.message !== undefined && typeof a.message !== 'string') return reject('bad_message', 'msg.alert.message is not a string', device, 'alert.message');
+  if (!isSeverity(severity))
+    return reject('bad_severity', 'msg.alert.severity must be info, warning or critical', device, 'alert.severity');
+  if (a.message !== undefined && typeof a.message !== 'string')
+    return reject('bad_message', 'msg.alert.message is not a string', device, 'alert.message');
   for (const f of ['value', 'threshold'] as const) {
-    if (a[f] !== undefined && (typeof a[f] !== 'number' || !Number.isFinite(a[f]))) return reject('bad_number', `msg.alert.${f} is not a finite number`, device, `alert.${f}`);
+    if (a[f] !== undefined && (typeof a[f] !== 'number' || !Number.isFinite(a[f])))
+      return reject('bad_number', `msg.alert.${f} is not a finite number`, device, `alert.${f}`);
   }
   const s: AlertSignal = { kind: 'trigger', device_id: device, rule: a.rule, severity };
   s.message = typeof a.message === 'string' && a.message ? a.message.slice(0, MAX_MESSAGE) : `${a.rule} on ${device}`;
@@ -181,7 +223,13 @@ function signalsOf(msg: Record<string, unknown>, opts: InputOptions): InputResul
     return reject('no_signal', 'message has no msg.anomaly, msg.rul, msg.alert or device-health payload');
   }
   const device = deviceOf(msg);
-  if (!validId(device)) return reject('bad_device_id', 'no valid device id in msg.payload.tags.device_id or msg.moby.device_id', undefined, 'payload.tags.device_id');
+  if (!validId(device))
+    return reject(
+      'bad_device_id',
+      'no valid device id in msg.payload.tags.device_id or msg.moby.device_id',
+      undefined,
+      'payload.tags.device_id'
+    );
   const equipment = equipmentOf(msg);
   const signals: AlertSignal[] = [];
   if (msg.anomaly !== undefined) {

@@ -73,7 +73,9 @@ export class MuteTable {
   /** Windows in force, by device id (then tenant). */
   list(): Mute[] {
     this.prune();
-    return [...this.mutes.values()].map((m) => ({ ...m })).sort((a, b) => a.device_id.localeCompare(b.device_id) || (a.tenant ?? '').localeCompare(b.tenant ?? ''));
+    return [...this.mutes.values()]
+      .map((m) => ({ ...m }))
+      .sort((a, b) => a.device_id.localeCompare(b.device_id) || (a.tenant ?? '').localeCompare(b.tenant ?? ''));
   }
 
   private prune(): void {
@@ -98,9 +100,21 @@ export class MuteTable {
     for (const m of snap.slice(0, MAX_MUTES)) {
       if (!m || typeof m !== 'object') continue;
       const v = m as Partial<Mute>;
-      if (typeof v.device_id !== 'string' || !ID_PATTERN.test(v.device_id) || typeof v.until !== 'number' || !Number.isFinite(v.until) || v.until <= now) continue;
+      if (
+        typeof v.device_id !== 'string' ||
+        !ID_PATTERN.test(v.device_id) ||
+        typeof v.until !== 'number' ||
+        !Number.isFinite(v.until) ||
+        v.until <= now
+      )
+        continue;
       if (v.tenant !== undefined && !isTenant(v.tenant)) continue;
-      const row: Mute = { device_id: v.device_id, until: v.until, by: typeof v.by === 'string' ? v.by.slice(0, 200) : 'api', at: typeof v.at === 'number' && Number.isFinite(v.at) ? v.at : now };
+      const row: Mute = {
+        device_id: v.device_id,
+        until: v.until,
+        by: typeof v.by === 'string' ? v.by.slice(0, 200) : 'api',
+        at: typeof v.at === 'number' && Number.isFinite(v.at) ? v.at : now,
+      };
       if (v.tenant !== undefined) row.tenant = v.tenant;
       if (typeof v.note === 'string') row.note = v.note.slice(0, 1000);
       this.mutes.set(scopedKey(row.tenant, row.device_id), row);
@@ -122,7 +136,9 @@ function parseTime(v: unknown): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
-export type MuteBody = { ok: true; until: number; by: string; note?: string } | { ok: false; status: number; field?: string; message: string };
+export type MuteBody =
+  | { ok: true; until: number; by: string; note?: string }
+  | { ok: false; status: number; field?: string; message: string };
 
 /**
  * Reads `{until?, minutes?, by?, note?}` for POST /devices/:id/mute: `until` (epoch ms/s or ISO date) or
@@ -133,26 +149,50 @@ export function parseMuteBody(body: unknown, now: number, maxBytes = 16384): Mut
   if (body === undefined || body === null || body === '') value = {};
   else if (typeof body === 'string' || Buffer.isBuffer(body)) {
     const r = parseJsonSafe(body, { maxBytes, maxDepth: 3, maxKeys: 20 });
-    if (!r.ok) return { ok: false, status: r.reject.code === 'too_large' ? 413 : 400, field: r.reject.field, message: r.reject.reason };
+    if (!r.ok)
+      return {
+        ok: false,
+        status: r.reject.code === 'too_large' ? 413 : 400,
+        field: r.reject.field,
+        message: r.reject.reason,
+      };
     value = r.value;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, status: 400, message: 'body must be a JSON object {until | minutes, by, note}' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, status: 400, message: 'body must be a JSON object {until | minutes, by, note}' };
   const v = value as Record<string, unknown>;
-  if (v.by !== undefined && (typeof v.by !== 'string' || v.by.length > 200)) return { ok: false, status: 400, field: 'by', message: 'by must be a string of at most 200 characters' };
-  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 1000)) return { ok: false, status: 400, field: 'note', message: 'note must be a string of at most 1000 characters' };
+  if (v.by !== undefined && (typeof v.by !== 'string' || v.by.length > 200))
+    return { ok: false, status: 400, field: 'by', message: 'by must be a string of at most 200 characters' };
+  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 1000))
+    return { ok: false, status: 400, field: 'note', message: 'note must be a string of at most 1000 characters' };
   let until: number;
   if (v.until !== undefined) {
     const t = parseTime(v.until);
-    if (t === undefined) return { ok: false, status: 400, field: 'until', message: 'until must be epoch milliseconds, epoch seconds or an ISO 8601 date' };
+    if (t === undefined)
+      return {
+        ok: false,
+        status: 400,
+        field: 'until',
+        message: 'until must be epoch milliseconds, epoch seconds or an ISO 8601 date',
+      };
     until = t;
   } else if (v.minutes !== undefined) {
-    if (typeof v.minutes !== 'number' || !Number.isFinite(v.minutes) || v.minutes <= 0) return { ok: false, status: 400, field: 'minutes', message: 'minutes must be a positive number' };
+    if (typeof v.minutes !== 'number' || !Number.isFinite(v.minutes) || v.minutes <= 0)
+      return { ok: false, status: 400, field: 'minutes', message: 'minutes must be a positive number' };
     until = now + v.minutes * 60000;
   } else until = now + DEFAULT_MUTE_MS;
   if (until <= now) return { ok: false, status: 400, field: 'until', message: 'until must be in the future' };
-  if (until - now > MAX_MUTE_MS) return { ok: false, status: 400, field: 'until', message: `a mute window may last at most ${MAX_MUTE_MS / 86400000} days` };
+  if (until - now > MAX_MUTE_MS)
+    return {
+      ok: false,
+      status: 400,
+      field: 'until',
+      message: `a mute window may last at most ${MAX_MUTE_MS / 86400000} days`,
+    };
   const by = typeof v.by === 'string' && v.by.trim() ? v.by.trim() : 'api';
-  return typeof v.note === 'string' ? { ok: true, until: Math.round(until), by, note: v.note } : { ok: true, until: Math.round(until), by };
+  return typeof v.note === 'string'
+    ? { ok: true, until: Math.round(until), by, note: v.note }
+    : { ok: true, until: Math.round(until), by };
 }
 
 // ---- HTTP routes: POST {prefix}/devices/:id/mute and /unmute (mounted by api.ts after its auth check) ----
@@ -170,14 +210,23 @@ export interface MuteRouteResponse {
   body?: unknown;
 }
 
-function fail(status: number, code: string, message: string, headers: Record<string, string>, field?: string): MuteRouteResponse {
+function fail(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string>,
+  field?: string
+): MuteRouteResponse {
   const error: Record<string, string> = { code, message };
   if (field !== undefined) error.field = field;
   return { status, headers, body: { error } };
 }
 
 /** The tenant a mute request names: `?tenant=` or the body's `tenant` (for unmute too). */
-function requestedTenant(query: string | undefined, body: unknown): { ok: true; tenant?: string } | { ok: false; message: string } {
+function requestedTenant(
+  query: string | undefined,
+  body: unknown
+): { ok: true; tenant?: string } | { ok: false; message: string } {
   let given: unknown = query;
   if (given === undefined && body !== undefined && body !== null && body !== '') {
     let v: unknown = body;
@@ -188,7 +237,9 @@ function requestedTenant(query: string | undefined, body: unknown): { ok: true; 
     if (v && typeof v === 'object' && !Array.isArray(v)) given = (v as Record<string, unknown>).tenant;
   }
   if (given === undefined || given === '') return { ok: true };
-  return isTenant(given) ? { ok: true, tenant: given } : { ok: false, message: 'tenant must be 1-64 chars of [A-Za-z0-9_-]' };
+  return isTenant(given)
+    ? { ok: true, tenant: given }
+    : { ok: false, message: 'tenant must be 1-64 chars of [A-Za-z0-9_-]' };
 }
 
 /**
@@ -200,10 +251,25 @@ function requestedTenant(query: string | undefined, body: unknown): { ok: true; 
  * cover answers 404 like an unknown device (ids of other tenants must not leak); the admin token (scope
  * null) may name any tenant, or none for a tenant-less device.
  */
-export function handleMuteRoute(hosts: MuteHost[], method: string, parts: string[], body: unknown, bodyTooLarge: boolean, headers: Record<string, string>, now: number, scope: TenantScope = null, tenantQuery?: string): MuteRouteResponse {
+export function handleMuteRoute(
+  hosts: MuteHost[],
+  method: string,
+  parts: string[],
+  body: unknown,
+  bodyTooLarge: boolean,
+  headers: Record<string, string>,
+  now: number,
+  scope: TenantScope = null,
+  tenantQuery?: string
+): MuteRouteResponse {
   const [, id, action] = parts;
-  if (method !== 'POST') return fail(405, 'method_not_allowed', `${method} not allowed on /devices/:id/${action}`, { ...headers, Allow: 'POST, OPTIONS' });
-  if (!validDeviceId(id)) return fail(400, 'bad_request', 'device id must be 1 to 128 letters, digits or _ . : @ -', headers, 'id');
+  if (method !== 'POST')
+    return fail(405, 'method_not_allowed', `${method} not allowed on /devices/:id/${action}`, {
+      ...headers,
+      Allow: 'POST, OPTIONS',
+    });
+  if (!validDeviceId(id))
+    return fail(400, 'bad_request', 'device id must be 1 to 128 letters, digits or _ . : @ -', headers, 'id');
   const tables = hosts.map((h) => h.mutes).filter((t): t is MuteTable => !!t);
   if (!tables.length) return fail(404, 'not_found', 'no alert node with mute windows', headers);
   if (bodyTooLarge) return fail(413, 'too_large', 'body too large', headers);
@@ -212,7 +278,8 @@ export function handleMuteRoute(hosts: MuteHost[], method: string, parts: string
   let tenant = req.tenant;
   if (scope !== null) {
     if (tenant === undefined && scope.size === 1) tenant = [...scope][0];
-    if (tenant === undefined) return fail(400, 'bad_request', 'this token covers several tenants: name one (tenant)', headers, 'tenant');
+    if (tenant === undefined)
+      return fail(400, 'bad_request', 'this token covers several tenants: name one (tenant)', headers, 'tenant');
     if (!inScope(scope, tenant)) return fail(404, 'not_found', `device ${id} is not known`, headers);
   }
   const label = tenant === undefined ? id : `${id} of tenant ${tenant}`;
@@ -249,7 +316,12 @@ export function muteOf(hosts: MuteHost[], device: string, tenant?: string): Mute
  * reports yet are listed too (state UNKNOWN) so a window set ahead of the work is visible. A row's window is
  * the one of its own tenant; unseen muted devices are listed only within the caller's scope.
  */
-export function withMutes(rows: readonly unknown[], hosts: MuteHost[], withUnseen = true, scope: TenantScope = null): unknown[] {
+export function withMutes(
+  rows: readonly unknown[],
+  hosts: MuteHost[],
+  withUnseen = true,
+  scope: TenantScope = null
+): unknown[] {
   const all = new Map<string, Mute>();
   for (const h of hosts) {
     for (const m of h.mutes?.list() ?? []) {
@@ -270,7 +342,15 @@ export function withMutes(rows: readonly unknown[], hosts: MuteHost[], withUnsee
   if (withUnseen) {
     for (const [key, m] of all) {
       if (seen.has(key) || !inScope(scope, m.tenant)) continue;
-      const row: Record<string, unknown> = { device_id: m.device_id, state: 'UNKNOWN', since: null, last_seen: null, muted: true, muted_until: m.until, mute: m };
+      const row: Record<string, unknown> = {
+        device_id: m.device_id,
+        state: 'UNKNOWN',
+        since: null,
+        last_seen: null,
+        muted: true,
+        muted_until: m.until,
+        mute: m,
+      };
       if (m.tenant !== undefined) row.tenant = m.tenant;
       out.push(row);
     }

@@ -49,7 +49,9 @@ function parseRecord(text: string | null | undefined): SharedRecord | null {
 function parseCommand(text: string): AlertCommand | null {
   try {
     const c = JSON.parse(text) as AlertCommand;
-    return c && (c.op === 'ack' || c.op === 'resolve') && typeof c.alert_id === 'string' && typeof c.by === 'string' ? c : null;
+    return c && (c.op === 'ack' || c.op === 'resolve') && typeof c.alert_id === 'string' && typeof c.by === 'string'
+      ? c
+      : null;
   } catch {
     return null;
   }
@@ -65,7 +67,7 @@ export class SharedAlertBook {
 
   constructor(
     private readonly redis: Redis,
-    opts: SharedAlertBookOptions,
+    opts: SharedAlertBookOptions
   ) {
     this.owner = opts.owner;
     this.prefix = opts.prefix ?? 'moby:alerts';
@@ -154,9 +156,17 @@ export class SharedAlertBook {
    * immediate re-read on this instance shows it); the owner's engine decides and republishes the record.
    * Returns the expected alert at once and the Redis write as a promise.
    */
-  send(record: SharedRecord, cmd: Omit<AlertCommand, 'from' | 'at'>, now = Date.now()): { alert: Alert; written: Promise<unknown> } {
+  send(
+    record: SharedRecord,
+    cmd: Omit<AlertCommand, 'from' | 'at'>,
+    now = Date.now()
+  ): { alert: Alert; written: Promise<unknown> } {
     const full: AlertCommand = { ...cmd, from: this.owner, at: now };
-    const written = this.redis.multi().rpush(this.commandsKey(record.owner), JSON.stringify(full)).publish(this.wakeChannel(record.owner), '1').exec();
+    const written = this.redis
+      .multi()
+      .rpush(this.commandsKey(record.owner), JSON.stringify(full))
+      .publish(this.wakeChannel(record.owner), '1')
+      .exec();
     const a: Alert = { ...record.alert, updated_at: now };
     if (cmd.op === 'ack') {
       a.acknowledged = true;
@@ -209,7 +219,7 @@ export class SharedDeviceRows<Row extends { device_id: string }> {
   constructor(
     private readonly redis: Redis,
     readonly owner: string,
-    private readonly prefix = 'moby:devices',
+    private readonly prefix = 'moby:devices'
   ) {}
 
   get rowsKey(): string {
@@ -259,7 +269,10 @@ export class SharedDeviceRows<Row extends { device_id: string }> {
     const m = this.redis.multi();
     for (const [id, text] of changed) {
       m.hset(this.rowsKey, id, `{"owner":${JSON.stringify(this.owner)},"row":${text}}`);
-      m.publish(this.changesChannel, `{"id":${JSON.stringify(id)},"owner":${JSON.stringify(this.owner)},"row":${text}}`);
+      m.publish(
+        this.changesChannel,
+        `{"id":${JSON.stringify(id)},"owner":${JSON.stringify(this.owner)},"row":${text}}`
+      );
     }
     if (gone.length) m.hdel(this.rowsKey, ...gone);
     for (const id of gone) m.publish(this.changesChannel, JSON.stringify({ id, row: null }));

@@ -5,7 +5,10 @@ import type { Alert } from '../contract';
 
 export function templateSummary(a: Alert): string {
   const what = a.message || `${a.rule} on ${a.device_id}`;
-  const times = a.count > 1 ? ` Seen ${a.count} times since ${new Date(a.opened_at).toISOString()}.` : ` Since ${new Date(a.opened_at).toISOString()}.`;
+  const times =
+    a.count > 1
+      ? ` Seen ${a.count} times since ${new Date(a.opened_at).toISOString()}.`
+      : ` Since ${new Date(a.opened_at).toISOString()}.`;
   const action =
     a.rule === 'device_offline'
       ? ' Check power and network of the device.'
@@ -64,7 +67,8 @@ export class LlmSummarizer {
   async summarize(a: Alert): Promise<SummaryResult> {
     const cached = this.cache.get(a.alert_id);
     if (cached !== undefined) return { text: cached, source: 'cache' };
-    if (this.now() < this.downUntil) return { text: templateSummary(a), source: 'template', error: 'LLM endpoint cooling down after a failure' };
+    if (this.now() < this.downUntil)
+      return { text: templateSummary(a), source: 'template', error: 'LLM endpoint cooling down after a failure' };
     this.calls++;
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -94,7 +98,11 @@ export class LlmSummarizer {
     } catch (err) {
       const e = err as Error;
       this.downUntil = this.now() + (this.opts.cooldownMs ?? 30000);
-      return { text: templateSummary(a), source: 'template', error: e.name === 'TimeoutError' ? 'LLM timed out' : e.message };
+      return {
+        text: templateSummary(a),
+        source: 'template',
+        error: e.name === 'TimeoutError' ? 'LLM timed out' : e.message,
+      };
     }
   }
 }

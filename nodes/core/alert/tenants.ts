@@ -5,7 +5,16 @@
 // tenants. Alert ids are UUIDs, so they are unique across engines; the snapshot is the engine's format
 // (every alert carries its tenant), so state saved before tenants existed restores unchanged.
 import type { Alert, AlertEvent } from '../contract';
-import { AlertEngine, type ActionResult, type AlertEngineOptions, type AlertFilter, type AlertSignal, type ApplyOutcome, type EngineSnapshot, type RepeatNotice } from './engine';
+import {
+  AlertEngine,
+  type ActionResult,
+  type AlertEngineOptions,
+  type AlertFilter,
+  type AlertSignal,
+  type ApplyOutcome,
+  type EngineSnapshot,
+  type RepeatNotice,
+} from './engine';
 
 /** Which tenants a caller may see: null = all (admin), else the set of tenant names. */
 export type TenantScope = ReadonlySet<string> | null;
@@ -20,7 +29,7 @@ export class TenantAlertEngines {
   constructor(
     private readonly options: AlertEngineOptions = {},
     /** tenants held at most: a signal of a further tenant is refused (the keyring bounds tenants anyway) */
-    readonly maxTenants = 1000,
+    readonly maxTenants = 1000
   ) {
     this.engines.set('', new AlertEngine(options));
   }

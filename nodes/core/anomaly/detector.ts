@@ -10,7 +10,15 @@ import type { ScalingKind } from './scaling';
 import { severityOf, DEFAULT_CRITICAL_RATIO } from './severity';
 import { smooth, SmoothingKind } from './smoothing';
 import type { ThresholdLimits } from './threshold';
-import { DEFAULT_INCIDENT, IncidentConfig, IncidentState, newIncident, trackRepeats, updateIncident, validateIncident } from './incident';
+import {
+  DEFAULT_INCIDENT,
+  IncidentConfig,
+  IncidentState,
+  newIncident,
+  trackRepeats,
+  updateIncident,
+  validateIncident,
+} from './incident';
 
 export type StatMethod = 'threshold' | 'l2' | 'ewma' | 'pca';
 export const STAT_METHODS: readonly StatMethod[] = ['threshold', 'l2', 'ewma', 'pca'];
@@ -146,13 +154,19 @@ export function featuresOf(cfg: DetectorConfig, fields: Record<string, unknown>)
 }
 
 /** Reads the feature vector out of a point's fields, or says which field is wrong. */
-export function extract(features: string[], fields: Record<string, unknown>, out?: Float64Array): Float64Array | Reject {
+export function extract(
+  features: string[],
+  fields: Record<string, unknown>,
+  out?: Float64Array
+): Float64Array | Reject {
   const x = out ?? new Float64Array(features.length);
   for (let j = 0; j < features.length; j++) {
     const f = features[j];
     const v = Object.prototype.hasOwnProperty.call(fields, f) ? fields[f] : undefined;
-    if (v === undefined || v === null) return { code: 'missing_feature', reason: `feature "${f}" is missing`, field: f };
-    if (typeof v !== 'number') return { code: 'not_numeric', reason: `feature "${f}" is ${typeof v}, not a number`, field: f };
+    if (v === undefined || v === null)
+      return { code: 'missing_feature', reason: `feature "${f}" is missing`, field: f };
+    if (typeof v !== 'number')
+      return { code: 'not_numeric', reason: `feature "${f}" is ${typeof v}, not a number`, field: f };
     if (!Number.isFinite(v)) return { code: 'bad_number', reason: `feature "${f}" is ${v}`, field: f };
     x[j] = v;
   }
@@ -164,7 +178,12 @@ export function fitModel(cfg: DetectorConfig, rows: number[][]): FittedModel {
 }
 
 /** Raw score, its threshold and per-feature contributions (non-negative, not normalised). */
-export function rawScore(cfg: DetectorConfig, state: AnomalyDeviceState, x: ArrayLike<number>, contributions: number[]): { score: number; threshold: number } {
+export function rawScore(
+  cfg: DetectorConfig,
+  state: AnomalyDeviceState,
+  x: ArrayLike<number>,
+  contributions: number[]
+): { score: number; threshold: number } {
   return strategyFor(cfg.method).score(cfg, state.features, state.model!, x, contributions);
 }
 
@@ -196,7 +215,8 @@ function shares(features: string[], contributions: number[]): Record<string, num
   let total = 0;
   for (const c of contributions) total += c;
   const out: Record<string, number> = {};
-  for (let j = 0; j < features.length; j++) out[features[j]] = total > 0 ? Math.round((contributions[j] / total) * 1e4) / 1e4 : 0;
+  for (let j = 0; j < features.length; j++)
+    out[features[j]] = total > 0 ? Math.round((contributions[j] / total) * 1e4) / 1e4 : 0;
   return out;
 }
 
@@ -222,7 +242,12 @@ export type DeferFit = (state: AnomalyDeviceState, rows: number[][]) => boolean;
  * `x` must be in `state.features` order (see extract). With `deferFit`, large fits can be moved off the
  * caller's thread: while the fit runs, later points are not added to the full buffer and stay warming.
  */
-export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayLike<number>, deferFit?: DeferFit): StepResult {
+export function step(
+  cfg: DetectorConfig,
+  state: AnomalyDeviceState,
+  raw: ArrayLike<number>,
+  deferFit?: DeferFit
+): StepResult {
   const strategy: MethodStrategy = strategyFor(cfg.method);
   let fitted = false;
   const inc = (state.incident ??= newIncident(raw.length));
@@ -238,7 +263,10 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayL
       model = strategy.fit(cfg, buffer);
     } catch (err) {
       state.buffer = [];
-      return { kind: 'reject', reject: { code: 'model_error', reason: `calibration failed: ${(err as Error).message}` } };
+      return {
+        kind: 'reject',
+        reject: { code: 'model_error', reason: `calibration failed: ${(err as Error).message}` },
+      };
     }
     state.model = model;
     state.buffer = null;
@@ -257,7 +285,8 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayL
   }
   const contributions = new Array<number>(state.features.length).fill(0);
   const { score: pointScore, threshold } = strategy.score(cfg, state.features, model, x, contributions);
-  if (!Number.isFinite(pointScore)) return { kind: 'reject', reject: { code: 'model_error', reason: `score is ${pointScore}` } };
+  if (!Number.isFinite(pointScore))
+    return { kind: 'reject', reject: { code: 'model_error', reason: `score is ${pointScore}` } };
   const score = smooth(state.window, pointScore, cfg.smoothing, cfg.smoothingKind);
   const isAnomaly = score > threshold;
   // learn only from points that are normal both raw and smoothed, so the onset of a fault is not absorbed
@@ -265,7 +294,11 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayL
   else if (cfg.anomalyAdaptRate > 0) nudgeCentre(strategy.centre(model), x, cfg.anomalyAdaptRate);
   state.scored++;
   // how far the learned centre has moved from calibration, in the model's own score units
-  const drift = inc.origin && cfg.driftRatio > 0 ? strategy.score(cfg, state.features, model, inc.origin, scratchContributions(state.features.length)).score / threshold : NaN;
+  const drift =
+    inc.origin && cfg.driftRatio > 0
+      ? strategy.score(cfg, state.features, model, inc.origin, scratchContributions(state.features.length)).score /
+        threshold
+      : NaN;
   const verdict = updateIncident(inc, cfg, pointScore > threshold, drift, score, threshold, cfg.criticalRatio);
   const anomaly: AnomalyResult = {
     score,
@@ -277,7 +310,12 @@ export function step(cfg: DetectorConfig, state: AnomalyDeviceState, raw: ArrayL
     alarm: verdict.alarm,
   };
   if (verdict.alarm) {
-    anomaly.incident = { reason: verdict.reason!, severity: verdict.severity as Severity, points: inc.open!.points, opened: verdict.opened };
+    anomaly.incident = {
+      reason: verdict.reason!,
+      severity: verdict.severity as Severity,
+      points: inc.open!.points,
+      opened: verdict.opened,
+    };
     if (verdict.feature !== undefined) anomaly.incident.feature = state.features[verdict.feature];
   }
   return { kind: 'result', fitted, anomaly };
@@ -305,14 +343,31 @@ export function validateState(s: unknown, cfg: DetectorConfig, maxFeatures = DEF
   const st = s as Partial<AnomalyDeviceState>;
   if (st.v !== 1) return `unsupported state version ${String(st.v)}`;
   if (st.method !== cfg.method) return `state is for method ${String(st.method)}, node uses ${cfg.method}`;
-  if (!Array.isArray(st.features) || st.features.length === 0 || !st.features.every((f) => typeof f === 'string')) return 'features must be a non-empty list of names';
+  if (!Array.isArray(st.features) || st.features.length === 0 || !st.features.every((f) => typeof f === 'string'))
+    return 'features must be a non-empty list of names';
   if (st.features.length > maxFeatures) return `${st.features.length} features, more than the cap of ${maxFeatures}`;
-  if (cfg.features.length && cfg.features.join('\u0000') !== st.features.join('\u0000')) return `state features [${st.features.join(', ')}] differ from the configured ones`;
+  if (cfg.features.length && cfg.features.join('\u0000') !== st.features.join('\u0000'))
+    return `state features [${st.features.join(', ')}] differ from the configured ones`;
   const d = st.features.length;
   if (!isNumArray(st.window ?? [])) return 'window must be numbers';
-  if (st.buffer !== null && st.buffer !== undefined && (!Array.isArray(st.buffer) || st.buffer.length > cfg.trainSize || !st.buffer.every((r) => isNumArray(r, d)))) return 'buffer rows must be numbers, one per feature';
-  if (st.recentNext !== undefined && !(Number.isInteger(st.recentNext) && st.recentNext >= 0 && st.recentNext < Math.max(1, cfg.inputWindow))) return 'recentNext must be a ring position below inputWindow';
-  if (st.recent !== undefined && (!Array.isArray(st.recent) || st.recent.length > Math.max(1, cfg.inputWindow) || !st.recent.every((r) => isNumArray(r, d)))) return 'recent rows must be numbers, one per feature, at most inputWindow of them';
+  if (
+    st.buffer !== null &&
+    st.buffer !== undefined &&
+    (!Array.isArray(st.buffer) || st.buffer.length > cfg.trainSize || !st.buffer.every((r) => isNumArray(r, d)))
+  )
+    return 'buffer rows must be numbers, one per feature';
+  if (
+    st.recentNext !== undefined &&
+    !(Number.isInteger(st.recentNext) && st.recentNext >= 0 && st.recentNext < Math.max(1, cfg.inputWindow))
+  )
+    return 'recentNext must be a ring position below inputWindow';
+  if (
+    st.recent !== undefined &&
+    (!Array.isArray(st.recent) ||
+      st.recent.length > Math.max(1, cfg.inputWindow) ||
+      !st.recent.every((r) => isNumArray(r, d)))
+  )
+    return 'recent rows must be numbers, one per feature, at most inputWindow of them';
   const m = st.model as FittedModel | null | undefined;
   if (m === null || m === undefined) return st.buffer ? null : 'state has neither a model nor a calibration buffer';
   if (m.method !== cfg.method) return 'model method differs from state method';
@@ -333,7 +388,11 @@ export function serialiseState(s: AnomalyDeviceState): AnomalyDeviceState {
 }
 
 /** A device state from plain JSON (context store, topic "load"), checked by validateState; or why not. */
-export function deserialiseState(raw: unknown, cfg: DetectorConfig, maxFeatures = DEFAULT_MAX_FEATURES): AnomalyDeviceState | string {
+export function deserialiseState(
+  raw: unknown,
+  cfg: DetectorConfig,
+  maxFeatures = DEFAULT_MAX_FEATURES
+): AnomalyDeviceState | string {
   const why = validateState(raw, cfg, maxFeatures);
   if (why) return why;
   const st = raw as AnomalyDeviceState;
@@ -352,6 +411,9 @@ export function stateFromModel(cfg: DetectorConfig, features: string[], model: F
 
 /** Approximate retained bytes of a state (for the memory gauge/bench; counts numbers as 8 bytes). */
 export function stateSize(s: AnomalyDeviceState): number {
-  const n = s.window.length + (s.buffer ? s.buffer.length * s.features.length : 0) + (s.recent ? s.recent.length * s.features.length : 0);
+  const n =
+    s.window.length +
+    (s.buffer ? s.buffer.length * s.features.length : 0) +
+    (s.recent ? s.recent.length * s.features.length : 0);
   return (n + (s.model ? strategyFor(s.method).size(s.model) : 0)) * 8;
 }

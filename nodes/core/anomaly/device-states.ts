@@ -60,7 +60,7 @@ export class DeviceStates<S> {
   /** `max` is the bound (≥ 1), per tenant when keys are scoped; `onEvict` sees every state pushed out. */
   constructor(
     public max: number,
-    private readonly onEvict?: (key: string, state: S) => void,
+    private readonly onEvict?: (key: string, state: S) => void
   ) {
     this.max = Math.max(1, Math.floor(max));
   }

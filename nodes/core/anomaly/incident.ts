@@ -86,7 +86,18 @@ export interface IncidentState {
 }
 
 export function newIncident(d: number): IncidentState {
-  return { hot: [], hotNext: 0, hotCount: 0, last: null, run: new Array<number>(d).fill(0), calRun: new Array<number>(d).fill(0), origin: null, open: null, quiet: 0, incidents: 0 };
+  return {
+    hot: [],
+    hotNext: 0,
+    hotCount: 0,
+    last: null,
+    run: new Array<number>(d).fill(0),
+    calRun: new Array<number>(d).fill(0),
+    origin: null,
+    open: null,
+    quiet: 0,
+    incidents: 0,
+  };
 }
 
 /** Counts repeats of each raw feature value; during calibration also records the longest repeat. */
@@ -105,7 +116,8 @@ export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrati
     const diff = raw[j] - s.last[j];
     const d2 = diff * diff;
     if (calibrating) cal[j] += d2;
-    else jit[j] = Number.isFinite(jit[j]) ? jit[j] + JITTER_LAMBDA * (d2 - jit[j]) : cal[j] / Math.max(1, s.calJitN ?? 1);
+    else
+      jit[j] = Number.isFinite(jit[j]) ? jit[j] + JITTER_LAMBDA * (d2 - jit[j]) : cal[j] / Math.max(1, s.calJitN ?? 1);
     s.run[j] = diff === 0 ? s.run[j] + 1 : 1;
     s.last[j] = raw[j];
     if (calibrating && s.run[j] > s.calRun[j]) s.calRun[j] = s.run[j];
@@ -148,7 +160,15 @@ export interface AlarmVerdict {
  * One scored point: `hot` = its raw score was above the threshold, `drift` = the centre's score from its
  * calibrated position relative to the threshold (NaN when unknown), `smoothed`/`threshold` grade severity.
  */
-export function updateIncident(s: IncidentState, cfg: IncidentConfig, hot: boolean, drift: number, smoothed: number, threshold: number, criticalRatio: number): AlarmVerdict {
+export function updateIncident(
+  s: IncidentState,
+  cfg: IncidentConfig,
+  hot: boolean,
+  drift: number,
+  smoothed: number,
+  threshold: number,
+  criticalRatio: number
+): AlarmVerdict {
   const n = Math.max(1, cfg.alarmWindow);
   const bit = hot ? 1 : 0;
   if (s.hot.length < n) {
@@ -164,7 +184,16 @@ export function updateIncident(s: IncidentState, cfg: IncidentConfig, hot: boole
   const flat = flatFeature(s, cfg);
   const noisy = noisyFeature(s, cfg);
   const drifting = cfg.driftRatio > 0 && drift > cfg.driftRatio;
-  const reason: AlarmReason | null = s.hotCount >= cfg.alarmPoints ? 'persistent' : drifting ? 'drift' : flat >= 0 ? 'flatline' : noisy >= 0 ? 'noise' : null;
+  const reason: AlarmReason | null =
+    s.hotCount >= cfg.alarmPoints
+      ? 'persistent'
+      : drifting
+        ? 'drift'
+        : flat >= 0
+          ? 'flatline'
+          : noisy >= 0
+            ? 'noise'
+            : null;
   let opened = false;
   let closed = false;
   if (!s.open) {
@@ -194,22 +223,49 @@ export function updateIncident(s: IncidentState, cfg: IncidentConfig, hot: boole
 }
 
 function isNums(v: unknown, len?: number): boolean {
-  return Array.isArray(v) && (len === undefined || v.length === len) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  return (
+    Array.isArray(v) &&
+    (len === undefined || v.length === len) &&
+    v.every((x) => typeof x === 'number' && Number.isFinite(x))
+  );
 }
 
 /** Shape check for incident state read from outside (context store, load); null when usable. */
 export function validateIncident(v: unknown, d: number, window: number): string | null {
   if (typeof v !== 'object' || v === null) return 'incident state is not an object';
   const s = v as Partial<IncidentState>;
-  if (!isNums(s.hot) || (s.hot as number[]).length > Math.max(1, window) || !(s.hot as number[]).every((b) => b === 0 || b === 1)) return 'incident hot ring must be 0/1 values';
-  if (!Number.isInteger(s.hotNext) || !Number.isInteger(s.hotCount) || !Number.isInteger(s.quiet) || !Number.isInteger(s.incidents)) return 'incident counters must be integers';
+  if (
+    !isNums(s.hot) ||
+    (s.hot as number[]).length > Math.max(1, window) ||
+    !(s.hot as number[]).every((b) => b === 0 || b === 1)
+  )
+    return 'incident hot ring must be 0/1 values';
+  if (
+    !Number.isInteger(s.hotNext) ||
+    !Number.isInteger(s.hotCount) ||
+    !Number.isInteger(s.quiet) ||
+    !Number.isInteger(s.incidents)
+  )
+    return 'incident counters must be integers';
   if (s.last !== null && !isNums(s.last, d)) return 'incident last row must be numbers, one per feature';
   if (!isNums(s.run, d) || !isNums(s.calRun, d)) return 'incident runs must be numbers, one per feature';
   if (s.origin !== null && !isNums(s.origin, d)) return 'incident origin must be numbers, one per feature';
-  if (s.calJit !== undefined && !isNums(s.calJit, d)) return 'incident calibration jitter must be numbers, one per feature';
-  if (s.jit !== undefined && !(Array.isArray(s.jit) && s.jit.length === d && s.jit.every((x) => typeof x === 'number' || x === null))) return 'incident jitter must be one number per feature';
+  if (s.calJit !== undefined && !isNums(s.calJit, d))
+    return 'incident calibration jitter must be numbers, one per feature';
+  if (
+    s.jit !== undefined &&
+    !(Array.isArray(s.jit) && s.jit.length === d && s.jit.every((x) => typeof x === 'number' || x === null))
+  )
+    return 'incident jitter must be one number per feature';
   if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
   const o = s.open;
-  if (o !== null && (typeof o !== 'object' || !Number.isFinite(o.points) || !Number.isFinite(o.peak) || !['persistent', 'drift', 'flatline', 'noise'].includes(o.reason as string))) return 'incident open alarm is malformed';
+  if (
+    o !== null &&
+    (typeof o !== 'object' ||
+      !Number.isFinite(o.points) ||
+      !Number.isFinite(o.peak) ||
+      !['persistent', 'drift', 'flatline', 'noise'].includes(o.reason as string))
+  )
+    return 'incident open alarm is malformed';
   return null;
 }

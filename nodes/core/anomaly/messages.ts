@@ -6,7 +6,16 @@ import type { AnomalyResult, Point, Reject } from '../contract';
 import { checkValue, FORBIDDEN_KEYS } from '../safe-json';
 import { isPlainObject } from '../guards';
 import { isTenant, scopedKey } from '../tenant';
-import { deserialiseState, featuresOf, newState, serialiseState, STAT_METHODS, type AnomalyDeviceState, type DetectorConfig, type StatMethod } from './detector';
+import {
+  deserialiseState,
+  featuresOf,
+  newState,
+  serialiseState,
+  STAT_METHODS,
+  type AnomalyDeviceState,
+  type DetectorConfig,
+  type StatMethod,
+} from './detector';
 import { strategyFor } from './methods';
 import { severityOf } from './severity';
 import { validateLimits, type ThresholdLimits } from './threshold';
@@ -58,7 +67,8 @@ export function parseFeatureList(text: string | undefined): string[] {
 export function configProblem(cfg: DetectorConfig, maxFeatures: number): string | null {
   const methodProblem = strategyFor(cfg.method).validateConfig(cfg);
   if (methodProblem) return methodProblem;
-  if (cfg.features.length > maxFeatures) return `${cfg.features.length} features configured, more than max features (${maxFeatures})`;
+  if (cfg.features.length > maxFeatures)
+    return `${cfg.features.length} features configured, more than max features (${maxFeatures})`;
   return null;
 }
 
@@ -73,23 +83,35 @@ export interface KeyedPoint {
 /** Validates msg.payload as a point and returns it with its state key, or a reject. */
 export function pointOf(payload: unknown, byEquipment: boolean, now = Date.now()): KeyedPoint | Reject {
   const p = payload;
-  if (!isPlainObject(p)) return reject('bad_payload', 'msg.payload must be a point {measurement, tags, fields, timestamp}');
+  if (!isPlainObject(p))
+    return reject('bad_payload', 'msg.payload must be a point {measurement, tags, fields, timestamp}');
   const bad = checkValue(p, { maxDepth: 4, maxKeys: 2000 });
   if (bad) return bad;
   const tags = isPlainObject(p.tags) ? (p.tags as Record<string, unknown>) : {};
   const fields = p.fields;
   const deviceId = typeof tags.device_id === 'string' && tags.device_id ? tags.device_id : undefined;
-  if (!isPlainObject(fields)) return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
+  if (!isPlainObject(fields))
+    return reject('bad_payload', 'msg.payload.fields must be an object', { device_id: deviceId, field: 'fields' });
   const equipment = typeof tags.equipment_id === 'string' && tags.equipment_id ? tags.equipment_id : undefined;
   const plain = byEquipment ? equipment : deviceId;
   // a tenant's device (or equipment) has its own state even when another tenant uses the same id, and
   // the per-device bound holds per tenant (docs/tenants.md)
   const key = plain && isTenant(tags.tenant) ? scopedKey(tags.tenant, plain) : plain;
   if (!key) {
-    return byEquipment ? reject('missing_equipment', 'tags.equipment_id is missing', { device_id: deviceId, field: 'tags.equipment_id' }) : reject('missing_device', 'tags.device_id is missing', { field: 'tags.device_id' });
+    return byEquipment
+      ? reject('missing_equipment', 'tags.equipment_id is missing', { device_id: deviceId, field: 'tags.equipment_id' })
+      : reject('missing_device', 'tags.device_id is missing', { field: 'tags.device_id' });
   }
   const timestamp = typeof p.timestamp === 'number' ? p.timestamp : now;
-  return { point: { measurement: String(p.measurement ?? ''), tags: tags as Record<string, string>, fields: fields as Point['fields'], timestamp }, key };
+  return {
+    point: {
+      measurement: String(p.measurement ?? ''),
+      tags: tags as Record<string, string>,
+      fields: fields as Point['fields'],
+      timestamp,
+    },
+    key,
+  };
 }
 
 /**
@@ -100,8 +122,12 @@ export function pointOf(payload: unknown, byEquipment: boolean, now = Date.now()
 export function newStateFor(cfg: DetectorConfig, point: Point, maxFeatures: number): AnomalyDeviceState | Reject {
   const deviceId = point.tags.device_id;
   const features = featuresOf(cfg, point.fields);
-  if (!features.length) return reject('no_features', 'the point has no numeric fields to score', { device_id: deviceId });
-  if (features.length > maxFeatures) return reject('too_many_features', `${features.length} numeric fields, more than max features (${maxFeatures})`, { device_id: deviceId });
+  if (!features.length)
+    return reject('no_features', 'the point has no numeric fields to score', { device_id: deviceId });
+  if (features.length > maxFeatures)
+    return reject('too_many_features', `${features.length} numeric fields, more than max features (${maxFeatures})`, {
+      device_id: deviceId,
+    });
   return newState(cfg, features);
 }
 
@@ -114,12 +140,32 @@ export interface WarmingResult extends AnomalyResult {
 
 /** msg.anomaly while a device (or an ONNX window) is still calibrating: normal, score 0, with its progress. */
 export function warmingResult(method: AnomalyMethod, have: number, need: number): WarmingResult {
-  return { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method, contributions: {}, warming: true, warmup: { have, need } };
+  return {
+    score: 0,
+    threshold: 0,
+    is_anomaly: false,
+    severity: 'normal',
+    method,
+    contributions: {},
+    warming: true,
+    warmup: { have, need },
+  };
 }
 
 /** msg.anomaly from an ONNX bundle's score, graded like every statistical method (severity.ts). */
-export function onnxResult(r: { score: number; threshold: number; contributions: Record<string, number>; model?: AnomalyResult['model'] }, criticalRatio: number): AnomalyResult {
-  return { score: r.score, threshold: r.threshold, is_anomaly: r.score > r.threshold, severity: severityOf(r.score, r.threshold, criticalRatio), method: 'onnx', contributions: r.contributions, model: r.model };
+export function onnxResult(
+  r: { score: number; threshold: number; contributions: Record<string, number>; model?: AnomalyResult['model'] },
+  criticalRatio: number
+): AnomalyResult {
+  return {
+    score: r.score,
+    threshold: r.threshold,
+    is_anomaly: r.score > r.threshold,
+    severity: severityOf(r.score, r.threshold, criticalRatio),
+    method: 'onnx',
+    contributions: r.contributions,
+    model: r.model,
+  };
 }
 
 // ---- control messages and state documents ----------------------------------------------------------
@@ -136,23 +182,36 @@ export type ControlRequest =
  * null when the message is not one (it is then a point). A load is all or nothing: the first unusable
  * device state rejects the whole document, naming the device.
  */
-export function controlOf(topic: unknown, payload: unknown, method: AnomalyMethod, cfg: DetectorConfig, maxFeatures: number): ControlRequest | null {
+export function controlOf(
+  topic: unknown,
+  payload: unknown,
+  method: AnomalyMethod,
+  cfg: DetectorConfig,
+  maxFeatures: number
+): ControlRequest | null {
   if (method === 'onnx') return topic === 'sync' ? { kind: 'sync' } : null;
   switch (topic) {
     case 'export':
       return { kind: 'export' };
     case 'reset':
-      return { kind: 'reset', device: isPlainObject(payload) && typeof payload.device_id === 'string' ? payload.device_id : null };
+      return {
+        kind: 'reset',
+        device: isPlainObject(payload) && typeof payload.device_id === 'string' ? payload.device_id : null,
+      };
     case 'load': {
       const bad = checkValue(payload, { maxDepth: 8, maxKeys: 5_000_000 });
       if (bad) return { kind: 'reject', reject: bad };
       if (!isPlainObject(payload) || payload.format !== STATE_FORMAT || !isPlainObject(payload.devices)) {
-        return { kind: 'reject', reject: reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`) };
+        return {
+          kind: 'reject',
+          reject: reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`),
+        };
       }
       const devices: Array<[string, AnomalyDeviceState]> = [];
       for (const [k, s] of Object.entries(payload.devices)) {
         const state = deserialiseState(s, cfg, maxFeatures);
-        if (typeof state === 'string') return { kind: 'reject', reject: reject('bad_state', `state for ${k}: ${state}`, { device_id: k }) };
+        if (typeof state === 'string')
+          return { kind: 'reject', reject: reject('bad_state', `state for ${k}: ${state}`, { device_id: k }) };
         devices.push([k, state]);
       }
       return { kind: 'load', devices };
@@ -171,7 +230,11 @@ export interface StateDocument {
 }
 
 /** The document topic "export" sends: every device's state as plain JSON (copies). */
-export function exportDocument(method: StatMethod, states: Iterable<[string, AnomalyDeviceState]>, now = Date.now()): StateDocument {
+export function exportDocument(
+  method: StatMethod,
+  states: Iterable<[string, AnomalyDeviceState]>,
+  now = Date.now()
+): StateDocument {
   const devices: Record<string, AnomalyDeviceState> = {};
   for (const [k, s] of states) devices[k] = serialiseState(s);
   return { format: STATE_FORMAT, v: 1, method, exported_at: now, devices };

@@ -44,7 +44,11 @@ export interface MethodStrategy<M extends FittedModel = FittedModel> {
 
 /** A list of finite numbers (of length `len` when given). */
 export function isNumArray(v: unknown, len?: number): v is number[] {
-  return Array.isArray(v) && (len === undefined || v.length === len) && v.every((n) => typeof n === 'number' && Number.isFinite(n));
+  return (
+    Array.isArray(v) &&
+    (len === undefined || v.length === len) &&
+    v.every((n) => typeof n === 'number' && Number.isFinite(n))
+  );
 }
 
 const positive = (a: unknown, d: number) => isNumArray(a, d) && a.every((v) => v > 0);
@@ -61,7 +65,11 @@ function numericFields(fields: Record<string, unknown>): string[] {
  * configuration check, serialise as a JSON copy and deserialise by checking the method, then the model.
  */
 function strategy<M extends FittedModel>(
-  s: Omit<MethodStrategy<M>, 'calibrates' | 'initialModel' | 'defaultFeatures' | 'serialise' | 'deserialise' | 'validateConfig'> & Partial<MethodStrategy<M>>,
+  s: Omit<
+    MethodStrategy<M>,
+    'calibrates' | 'initialModel' | 'defaultFeatures' | 'serialise' | 'deserialise' | 'validateConfig'
+  > &
+    Partial<MethodStrategy<M>>
 ): MethodStrategy<M> {
   return {
     calibrates: true,
@@ -70,7 +78,8 @@ function strategy<M extends FittedModel>(
     validateConfig: () => null,
     serialise: (model) => JSON.parse(JSON.stringify(model)) as M,
     deserialise(raw, d) {
-      if (typeof raw !== 'object' || raw === null || (raw as { method?: unknown }).method !== s.method) return 'model method differs from state method';
+      if (typeof raw !== 'object' || raw === null || (raw as { method?: unknown }).method !== s.method)
+        return 'model method differs from state method';
       return this.validateModel(raw as M, d) ?? (raw as M);
     },
     ...s,
@@ -87,8 +96,12 @@ const threshold = strategy<ThresholdFitted>({
   calibrates: false,
   initialModel: () => ({ method: 'threshold' }),
   // only fields with limits can score; the rest would always be 0
-  defaultFeatures: (cfg, fields) => Object.keys(cfg.limits).filter((f) => typeof fields[f] === 'number').sort(),
-  validateConfig: (cfg) => (Object.keys(cfg.limits).length ? null : 'method threshold needs limits for at least one field'),
+  defaultFeatures: (cfg, fields) =>
+    Object.keys(cfg.limits)
+      .filter((f) => typeof fields[f] === 'number')
+      .sort(),
+  validateConfig: (cfg) =>
+    Object.keys(cfg.limits).length ? null : 'method threshold needs limits for at least one field',
   fit: () => ({ method: 'threshold' }),
   score(cfg, features, _model, x, contributions) {
     const s = scoreThreshold(features, cfg.limits, x);
@@ -103,31 +116,50 @@ const threshold = strategy<ThresholdFitted>({
 
 const l2 = strategy<L2Fitted>({
   method: 'l2',
-  fit: (cfg, rows) => ({ method: 'l2', l2: fitL2(rows, { alpha: cfg.alpha, limitScale: cfg.limitScale, scaling: cfg.scaling }) }),
+  fit: (cfg, rows) => ({
+    method: 'l2',
+    l2: fitL2(rows, { alpha: cfg.alpha, limitScale: cfg.limitScale, scaling: cfg.scaling }),
+  }),
   score: (_cfg, _features, m, x, contributions) => ({ score: scoreL2(m.l2, x, contributions), threshold: m.l2.limit }),
   learn(cfg, m, x) {
     if (cfg.adaptRate > 0) learnL2(m.l2, x, cfg.adaptRate);
   },
   centre: (m) => m.l2.center,
-  validateModel: ({ l2: l }: { l2?: Partial<L2Model> }, d) => (l && isNumArray(l.center, d) && positive(l.scale, d) && (l.limit as number) > 0 ? null : 'l2 model needs center, positive scale and limit'),
+  validateModel: ({ l2: l }: { l2?: Partial<L2Model> }, d) =>
+    l && isNumArray(l.center, d) && positive(l.scale, d) && (l.limit as number) > 0
+      ? null
+      : 'l2 model needs center, positive scale and limit',
   size: (m) => m.l2.center.length * 2,
 });
 
 const ewma = strategy<EwmaFitted>({
   method: 'ewma',
   fit: (cfg, rows) => ({ method: 'ewma', ewma: fitEwma(rows, { alpha: cfg.alpha, limitScale: cfg.limitScale }) }),
-  score: (_cfg, _features, m, x, contributions) => ({ score: scoreEwma(m.ewma, x, contributions), threshold: m.ewma.limit }),
+  score: (_cfg, _features, m, x, contributions) => ({
+    score: scoreEwma(m.ewma, x, contributions),
+    threshold: m.ewma.limit,
+  }),
   // the running mean/variance is the method itself, so it learns whatever adaptRate says
   learn: (cfg, m, x) => learnEwma(m.ewma, x, cfg.ewmaLambda),
   centre: (m) => m.ewma.mean,
   validateModel: ({ ewma: e }: { ewma?: Partial<EwmaModel> }, d) =>
-    e && isNumArray(e.mean, d) && positive(e.variance, d) && positive(e.minVariance, d) && (e.limit as number) > 0 ? null : 'ewma model needs mean, positive variance/minVariance and limit',
+    e && isNumArray(e.mean, d) && positive(e.variance, d) && positive(e.minVariance, d) && (e.limit as number) > 0
+      ? null
+      : 'ewma model needs mean, positive variance/minVariance and limit',
   size: (m) => m.ewma.mean.length * 3,
 });
 
 const pca = strategy<PcaFitted>({
   method: 'pca',
-  fit: (cfg, rows) => ({ method: 'pca', pca: fitPca(rows, { alpha: cfg.alpha, limitScale: cfg.limitScale, varianceShare: cfg.varianceShare, scaling: cfg.scaling }) }),
+  fit: (cfg, rows) => ({
+    method: 'pca',
+    pca: fitPca(rows, {
+      alpha: cfg.alpha,
+      limitScale: cfg.limitScale,
+      varianceShare: cfg.varianceShare,
+      scaling: cfg.scaling,
+    }),
+  }),
   score(_cfg, _features, m, x, contributions) {
     // one verdict from both statistics: each relative to its own limit, the larger wins (threshold 1)
     const s = scorePca(m.pca, x, contributions);
@@ -142,14 +174,20 @@ const pca = strategy<PcaFitted>({
     if (!p || !isNumArray(p.mean, d) || !positive(p.std, d)) return 'pca model needs mean and positive std per feature';
     const k = Array.isArray(p.components) ? p.components.length : 0;
     if (k < 1 || k > d || !p.components!.every((c) => isNumArray(c, d))) return 'pca components must be k × d numbers';
-    if (!isNumArray(p.eigenvalues, k) || !p.eigenvalues.every((v) => v > 0)) return 'pca needs one positive eigenvalue per component';
+    if (!isNumArray(p.eigenvalues, k) || !p.eigenvalues.every((v) => v > 0))
+      return 'pca needs one positive eigenvalue per component';
     if (!((p.t2Limit as number) > 0) || !((p.qLimit as number) > 0)) return 'pca limits must be positive';
     return null;
   },
   size: (m) => m.pca.mean.length * 2 + m.pca.components.length * (m.pca.mean.length + 1),
 });
 
-export const METHOD_STRATEGIES: { readonly [K in StatMethod]: MethodStrategy<Extract<FittedModel, { method: K }>> } = { threshold, l2, ewma, pca };
+export const METHOD_STRATEGIES: { readonly [K in StatMethod]: MethodStrategy<Extract<FittedModel, { method: K }>> } = {
+  threshold,
+  l2,
+  ewma,
+  pca,
+};
 
 /** The strategy of a method (the one place the method name is looked up). */
 export function strategyFor(method: StatMethod): MethodStrategy {

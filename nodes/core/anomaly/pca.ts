@@ -92,7 +92,11 @@ let tScratch = new Float64Array(16);
  * Scores one observation (raw units, same feature order as the model). Pass `contributions` to have them
  * written into that array instead of a new one.
  */
-export function scorePca(model: PcaModel, x: ArrayLike<number>, contributions: number[] = new Array<number>(model.mean.length)): PcaScore {
+export function scorePca(
+  model: PcaModel,
+  x: ArrayLike<number>,
+  contributions: number[] = new Array<number>(model.mean.length)
+): PcaScore {
   const d = model.mean.length;
   const k = model.components.length;
   if (zScratch.length < d) zScratch = new Float64Array(d);

@@ -5,7 +5,11 @@ import type { Severity } from '../contract';
 
 export const DEFAULT_CRITICAL_RATIO = 2;
 
-export function severityOf(score: number, threshold: number, criticalRatio = DEFAULT_CRITICAL_RATIO): Severity | 'normal' {
+export function severityOf(
+  score: number,
+  threshold: number,
+  criticalRatio = DEFAULT_CRITICAL_RATIO
+): Severity | 'normal' {
   if (!(score > threshold)) return 'normal';
   return score >= threshold * criticalRatio ? 'critical' : 'warning';
 }

@@ -50,15 +50,21 @@ export function scoreThreshold(features: string[], limits: ThresholdLimits, x: A
 
 /** Checks limits are numbers in a sensible order; returns a message or null. */
 export function validateLimits(limits: unknown): string | null {
-  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) return 'limits must be an object of field → {lowCritical, lowWarning, highWarning, highCritical}';
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits))
+    return 'limits must be an object of field → {lowCritical, lowWarning, highWarning, highCritical}';
   for (const [field, l] of Object.entries(limits as Record<string, unknown>)) {
     if (typeof l !== 'object' || l === null) return `limits for ${field} must be an object`;
     const order = ['lowCritical', 'lowWarning', 'highWarning', 'highCritical']
       .map((k) => (l as Record<string, unknown>)[k])
       .filter((v) => v !== undefined);
-    for (const v of order) if (typeof v !== 'number' || !Number.isFinite(v)) return `limits for ${field} must be finite numbers`;
-    for (let i = 1; i < order.length; i++) if ((order[i] as number) < (order[i - 1] as number)) return `limits for ${field} are not ordered lowCritical ≤ lowWarning ≤ highWarning ≤ highCritical`;
-    for (const k of Object.keys(l)) if (!['lowCritical', 'lowWarning', 'highWarning', 'highCritical'].includes(k)) return `unknown limit ${k} for ${field}`;
+    for (const v of order)
+      if (typeof v !== 'number' || !Number.isFinite(v)) return `limits for ${field} must be finite numbers`;
+    for (let i = 1; i < order.length; i++)
+      if ((order[i] as number) < (order[i - 1] as number))
+        return `limits for ${field} are not ordered lowCritical ≤ lowWarning ≤ highWarning ≤ highCritical`;
+    for (const k of Object.keys(l))
+      if (!['lowCritical', 'lowWarning', 'highWarning', 'highCritical'].includes(k))
+        return `unknown limit ${k} for ${field}`;
   }
   return null;
 }

@@ -41,7 +41,15 @@ export interface HealthReadOptions {
  * tenant's `device_id` (the adapter keys its row with scopeHealthId, docs/tenants.md).
  */
 export type HealthInput =
-  | { kind: 'status'; device_id: string; online: boolean; time: number; reason: 'status' | 'lwt'; equipment_id?: string; tenant?: string }
+  | {
+      kind: 'status';
+      device_id: string;
+      online: boolean;
+      time: number;
+      reason: 'status' | 'lwt';
+      equipment_id?: string;
+      tenant?: string;
+    }
   | { kind: 'activity'; device_id: string; time: number; equipment_id?: string; verified: boolean; tenant?: string }
   | { kind: 'reject'; reject: Reject };
 
@@ -79,7 +87,8 @@ function obj(v: unknown): Record<string, unknown> | null {
 
 function textOf(payload: unknown): string | null {
   if (typeof payload === 'string') return payload;
-  if (Buffer.isBuffer(payload) || payload instanceof Uint8Array) return Buffer.from(payload as Uint8Array).toString('utf8');
+  if (Buffer.isBuffer(payload) || payload instanceof Uint8Array)
+    return Buffer.from(payload as Uint8Array).toString('utf8');
   return null;
 }
 
@@ -92,7 +101,12 @@ const TENANT_RULE = '1-64 characters of A-Z a-z 0-9 _ -';
  * contradicts it), and either one breaking the tenant rule is `bad_tenant`: a message that names a tenant
  * must never fall into the tenant-less rows. Returns the tenant (undefined: none) or the reject.
  */
-export function tenantOf(topic: string, match: { pattern: TopicPattern; levels: string[] } | null, moby: Record<string, unknown> | null, deviceId?: string): { tenant: string | undefined } | Reject {
+export function tenantOf(
+  topic: string,
+  match: { pattern: TopicPattern; levels: string[] } | null,
+  moby: Record<string, unknown> | null,
+  deviceId?: string
+): { tenant: string | undefined } | Reject {
   const at = match ? match.pattern.levelOf('tenant') : -1;
   const fromTopic = at < 0 ? undefined : match!.levels[at];
   if (fromTopic !== undefined && !isTenant(fromTopic)) {
@@ -103,7 +117,12 @@ export function tenantOf(topic: string, match: { pattern: TopicPattern; levels: 
     return rejectOf('bad_tenant', `msg.moby.tenant must be ${TENANT_RULE}`, deviceId, 'moby.tenant');
   }
   if (fromTopic !== undefined && claimed !== undefined && claimed !== fromTopic) {
-    return rejectOf('tenant_mismatch', `topic "${topic}" names tenant ${fromTopic} but msg.moby.tenant is ${claimed}: the message is ignored`, deviceId, 'moby.tenant');
+    return rejectOf(
+      'tenant_mismatch',
+      `topic "${topic}" names tenant ${fromTopic} but msg.moby.tenant is ${claimed}: the message is ignored`,
+      deviceId,
+      'moby.tenant'
+    );
   }
   return { tenant: fromTopic ?? claimed };
 }
@@ -125,10 +144,17 @@ function firstMatch(patterns: TopicPattern[], topic: string): { pattern: TopicPa
 }
 
 /** Reads one message. `now` is the receive time. */
-export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; moby?: unknown }, now: number, opts: HealthReadOptions): HealthInput {
+export function readHealthMessage(
+  msg: { topic?: unknown; payload?: unknown; moby?: unknown },
+  now: number,
+  opts: HealthReadOptions
+): HealthInput {
   const topic = typeof msg.topic === 'string' ? msg.topic : '';
   const moby = obj(msg.moby);
-  const reject = (code: string, reason: string, device_id?: string, field?: string): HealthInput => ({ kind: 'reject', reject: rejectOf(code, reason, device_id, field) });
+  const reject = (code: string, reason: string, device_id?: string, field?: string): HealthInput => ({
+    kind: 'reject',
+    reject: rejectOf(code, reason, device_id, field),
+  });
 
   // status / will topics first
   let statusKind: 'status' | 'lwt' | null = null;
@@ -151,7 +177,13 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
       const trimmed = text.trim();
       if (trimmed.startsWith('{')) {
         const parsed = parseJsonSafe(trimmed, { maxBytes: 4096, maxDepth: 4, maxKeys: 50 });
-        if (!parsed.ok) return reject(parsed.reject.code, `status message: ${parsed.reject.reason}`, isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined, 'payload');
+        if (!parsed.ok)
+          return reject(
+            parsed.reject.code,
+            `status message: ${parsed.reject.reason}`,
+            isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined,
+            'payload'
+          );
         body = parsed.value;
       } else {
         word = trimmed.replace(/^"|"$/g, '');
@@ -159,7 +191,13 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
       }
     } else if (obj(body)) {
       const bad = checkValue(body, { maxDepth: 4, maxKeys: 50 });
-      if (bad) return reject(bad.code, `status message: ${bad.reason}`, undefined, bad.field ? `payload.${bad.field}` : 'payload');
+      if (bad)
+        return reject(
+          bad.code,
+          `status message: ${bad.reason}`,
+          undefined,
+          bad.field ? `payload.${bad.field}` : 'payload'
+        );
     }
     const o = obj(body);
     let id: unknown = topicId;
@@ -169,21 +207,37 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
       const claimed = o.device_id ?? o.device_uuid;
       // the topic names the device: the broker's ACL can vouch for a topic, nobody vouches for a payload
       if (topicId && claimed !== undefined && claimed !== topicId) {
-        return reject('device_mismatch', `status message on ${topic} names another device in its payload: the topic decides, the message is ignored`, isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined, o.device_id !== undefined ? 'payload.device_id' : 'payload.device_uuid');
+        return reject(
+          'device_mismatch',
+          `status message on ${topic} names another device in its payload: the topic decides, the message is ignored`,
+          isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined,
+          o.device_id !== undefined ? 'payload.device_id' : 'payload.device_uuid'
+        );
       }
       id = topicId || claimed;
       word = typeof o.status === 'string' ? o.status : typeof o.state === 'string' ? o.state : null;
       time = trustedTime(looseEpochMs(o.timestamp ?? o.ts ?? o.time), now, opts.clockSkewMs);
-      if (typeof o.equipment_id === 'string' && isValidDeviceId(o.equipment_id, opts.maxIdLength)) equipment = o.equipment_id;
+      if (typeof o.equipment_id === 'string' && isValidDeviceId(o.equipment_id, opts.maxIdLength))
+        equipment = o.equipment_id;
     } else if (typeof body === 'boolean') {
       word = body ? 'online' : 'offline';
     }
     if (!isValidDeviceId(id, opts.maxIdLength)) {
-      return reject(id === undefined || id === '' ? 'no_device_id' : 'bad_device_id', `status message on ${topic} names no usable device id`, undefined, o ? 'payload.device_id' : 'topic');
+      return reject(
+        id === undefined || id === '' ? 'no_device_id' : 'bad_device_id',
+        `status message on ${topic} names no usable device id`,
+        undefined,
+        o ? 'payload.device_id' : 'topic'
+      );
     }
     const online = word === null ? undefined : STATUS_WORDS[word.toLowerCase()];
     if (online === undefined) {
-      return reject('bad_status', `status must be ONLINE or OFFLINE, got ${word === null ? typeof body : JSON.stringify(word.slice(0, 40))}`, id, o ? 'payload.status' : 'payload');
+      return reject(
+        'bad_status',
+        `status must be ONLINE or OFFLINE, got ${word === null ? typeof body : JSON.stringify(word.slice(0, 40))}`,
+        id,
+        o ? 'payload.status' : 'payload'
+      );
     }
     const out: HealthInput = { kind: 'status', device_id: id, online, time, reason: statusKind };
     if (equipment) out.equipment_id = equipment;
@@ -195,7 +249,12 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
   const payload = obj(msg.payload);
   const tags = payload ? obj(payload.tags) : null;
   let id: unknown = moby?.device_id ?? tags?.device_id ?? payload?.device_id;
-  let field = moby?.device_id !== undefined ? 'moby.device_id' : tags?.device_id !== undefined ? 'payload.tags.device_id' : 'payload.device_id';
+  let field =
+    moby?.device_id !== undefined
+      ? 'moby.device_id'
+      : tags?.device_id !== undefined
+        ? 'payload.tags.device_id'
+        : 'payload.device_id';
   // the activity pattern the topic matches: it names the device (when the message does not) and, with
   // `+tenant`, the tenant (always: unsigned data on a tenant's topic is that tenant's device's)
   let activityMatch: { pattern: TopicPattern; levels: string[] } | null = null;
@@ -215,14 +274,29 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
       field = 'topic';
     }
   }
-  if (id === undefined) return reject('no_device_id', `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${topic})` : ''}`);
-  if (!isValidDeviceId(id, opts.maxIdLength)) return reject('bad_device_id', `device id must be 1-${opts.maxIdLength} characters of letters, digits and . _ : @ ~ -`, undefined, field);
+  if (id === undefined)
+    return reject(
+      'no_device_id',
+      `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${topic})` : ''}`
+    );
+  if (!isValidDeviceId(id, opts.maxIdLength))
+    return reject(
+      'bad_device_id',
+      `device id must be 1-${opts.maxIdLength} characters of letters, digits and . _ : @ ~ -`,
+      undefined,
+      field
+    );
   const scope = tenantOf(topic, activityMatch, moby, id);
   if ('code' in scope) return { kind: 'reject', reject: scope };
   const stamp = looseEpochMs(moby?.timestamp ?? payload?.timestamp ?? payload?.ts);
   // authenticated by moby-hmac-verify upstream (which drops any msg.moby.auth it did not set itself)
   const auth = obj(moby?.auth);
-  const out: HealthInput = { kind: 'activity', device_id: id, time: trustedTime(stamp, now, opts.clockSkewMs), verified: auth?.verified === true && field === 'moby.device_id' };
+  const out: HealthInput = {
+    kind: 'activity',
+    device_id: id,
+    time: trustedTime(stamp, now, opts.clockSkewMs),
+    verified: auth?.verified === true && field === 'moby.device_id',
+  };
   const eq = moby?.equipment_id ?? tags?.equipment_id;
   if (typeof eq === 'string' && isValidDeviceId(eq, opts.maxIdLength)) out.equipment_id = eq;
   if (scope.tenant !== undefined) out.tenant = scope.tenant;
@@ -233,7 +307,9 @@ export function readHealthMessage(msg: { topic?: unknown; payload?: unknown; mob
  * Parses "id=seconds" lines (blank and # lines ignored) into ms. Keys prefixed "equipment:" go to the
  * equipment map. Returns the maps or the first bad line.
  */
-export function parseTimeoutOverrides(text: string): { devices: Map<string, number>; equipment: Map<string, number> } | string {
+export function parseTimeoutOverrides(
+  text: string
+): { devices: Map<string, number>; equipment: Map<string, number> } | string {
   const devices = new Map<string, number>();
   const equipment = new Map<string, number>();
   const lines = (text || '').split(/\r?\n|,|;/);
@@ -241,20 +317,29 @@ export function parseTimeoutOverrides(text: string): { devices: Map<string, numb
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const m = /^(equipment:)?([\w.:@~-]+)\s*=\s*(\d+(?:\.\d+)?)\s*s?$/.exec(line);
-    if (!m || Number(m[3]) <= 0) return `timeout override "${line}" is not "device_id=seconds" or "equipment:id=seconds"`;
+    if (!m || Number(m[3]) <= 0)
+      return `timeout override "${line}" is not "device_id=seconds" or "equipment:id=seconds"`;
     (m[1] ? equipment : devices).set(m[2], Math.round(Number(m[3]) * 1000));
   }
   return { devices, equipment };
 }
 
 /** Parses the known-device list: one "device_id" or "device_id equipment_id" per line (or comma-separated ids). */
-export function parseKnownDevices(text: string, maxIdLength = 128): Array<{ device_id: string; equipment_id?: string }> | string {
+export function parseKnownDevices(
+  text: string,
+  maxIdLength = 128
+): Array<{ device_id: string; equipment_id?: string }> | string {
   const out: Array<{ device_id: string; equipment_id?: string }> = [];
   for (const raw of (text || '').split(/\r?\n|,/)) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const [id, eq, extra] = line.split(/\s+/);
-    if (extra !== undefined || !isValidDeviceId(id, maxIdLength) || (eq !== undefined && !isValidDeviceId(eq, maxIdLength))) return `known device "${line}" is not "device_id [equipment_id]"`;
+    if (
+      extra !== undefined ||
+      !isValidDeviceId(id, maxIdLength) ||
+      (eq !== undefined && !isValidDeviceId(eq, maxIdLength))
+    )
+      return `known device "${line}" is not "device_id [equipment_id]"`;
     out.push(eq ? { device_id: id, equipment_id: eq } : { device_id: id });
   }
   return out;

@@ -57,9 +57,21 @@ export interface HealthServiceOptions {
 }
 
 interface HealthCommands {
-  mobyHealthActivity(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
+  mobyHealthActivity(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    ...args: Array<string | number>
+  ): Promise<string[]>;
   mobyHealthStatus(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
-  mobyHealthSweep(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[] | null>;
+  mobyHealthSweep(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    ...args: Array<string | number>
+  ): Promise<string[] | null>;
   mobyHealthResync(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
 }
 
@@ -68,10 +80,25 @@ export function parseRemoteEvent(text: string): HealthEvent | null {
   const r = parseJsonSafe<Record<string, unknown>>(text, { maxBytes: 2048, maxDepth: 2, maxKeys: 20 });
   if (!r.ok || typeof r.value !== 'object' || r.value === null) return null;
   const v = r.value;
-  const isState = (s: unknown): s is DeviceState => typeof s === 'string' && (DEVICE_STATES as readonly string[]).includes(s);
-  if (!isValidDeviceId(v.device_id) || !isState(v.state) || !isState(v.previous) || typeof v.since !== 'number' || typeof v.reason !== 'string') return null;
+  const isState = (s: unknown): s is DeviceState =>
+    typeof s === 'string' && (DEVICE_STATES as readonly string[]).includes(s);
+  if (
+    !isValidDeviceId(v.device_id) ||
+    !isState(v.state) ||
+    !isState(v.previous) ||
+    typeof v.since !== 'number' ||
+    typeof v.reason !== 'string'
+  )
+    return null;
   if (v.last_seen !== null && typeof v.last_seen !== 'number') return null;
-  return { device_id: v.device_id, state: v.state, previous: v.previous, since: v.since, last_seen: v.last_seen as number | null, reason: v.reason as HealthReason };
+  return {
+    device_id: v.device_id,
+    state: v.state,
+    previous: v.previous,
+    since: v.since,
+    last_seen: v.last_seen as number | null,
+    reason: v.reason as HealthReason,
+  };
 }
 
 export class HealthService {
@@ -170,7 +197,17 @@ export class HealthService {
     this.flush(); // queued data goes first, on the same connection
     this.table.register(id, equipmentId);
     const call = this.redis
-      .mobyHealthStatus(...this.keyArgs(), this.now(), this.table.holdDownMs, this.keys.channel, id, online ? 1 : 0, ts, reason, this.table.timeoutOf(id))
+      .mobyHealthStatus(
+        ...this.keyArgs(),
+        this.now(),
+        this.table.holdDownMs,
+        this.keys.channel,
+        id,
+        online ? 1 : 0,
+        ts,
+        reason,
+        this.table.timeoutOf(id)
+      )
       .then((evs) => this.applyRemote(evs, true))
       .catch((err: Error) => {
         this.storeFailed(err);
@@ -194,7 +231,16 @@ export class HealthService {
       return;
     }
     try {
-      const evs = await this.redis.mobyHealthSweep(...this.keyArgs(), now, this.table.holdDownMs, this.keys.channel, this.lockToken, this.lockTtlMs, this.sweepLimit, this.table.defaultTimeoutMs);
+      const evs = await this.redis.mobyHealthSweep(
+        ...this.keyArgs(),
+        now,
+        this.table.holdDownMs,
+        this.keys.channel,
+        this.lockToken,
+        this.lockTtlMs,
+        this.sweepLimit,
+        this.table.defaultTimeoutMs
+      );
       if (evs) this.applyRemote(evs, true);
     } catch (err) {
       this.storeFailed(err as Error);
@@ -209,7 +255,10 @@ export class HealthService {
     if (!this.redis || !this.up) return false;
     await this.drain();
     // raw replies (flat arrays): HGETALL's object conversion would trust hash field names as object keys
-    const [states, seen] = (await Promise.all([this.redis.call('HGETALL', this.keys.state), this.redis.call('ZRANGE', this.keys.lastSeen, 0, -1, 'WITHSCORES')])) as [string[], string[]];
+    const [states, seen] = (await Promise.all([
+      this.redis.call('HGETALL', this.keys.state),
+      this.redis.call('ZRANGE', this.keys.lastSeen, 0, -1, 'WITHSCORES'),
+    ])) as [string[], string[]];
     const lastSeen = new Map<string, number>();
     for (let i = 0; i + 1 < seen.length; i += 2) lastSeen.set(seen[i], Number(seen[i + 1]));
     try {
@@ -218,7 +267,14 @@ export class HealthService {
         const m = /^(UNKNOWN|ONLINE|OFFLINE|TIMEOUT)\|(\d+)\|/.exec(states[i + 1]);
         if (!m || !isValidDeviceId(id)) continue;
         const state = m[1] as DeviceState;
-        this.table.apply({ device_id: id, state, previous: state, since: Number(m[2]), last_seen: lastSeen.get(id) ?? null, reason: 'restore' });
+        this.table.apply({
+          device_id: id,
+          state,
+          previous: state,
+          since: Number(m[2]),
+          last_seen: lastSeen.get(id) ?? null,
+          reason: 'restore',
+        });
       }
     } catch (err) {
       if (!(err instanceof TableFullError)) throw err;
@@ -276,7 +332,11 @@ export class HealthService {
     });
     // subscribe once connected (no offline queue on a shared client); ioredis resubscribes after reconnects
     this.subscribed = new Promise<void>((resolve) => {
-      const subscribe = () => void sub.subscribe(this.keys.channel).then(() => resolve(), () => resolve());
+      const subscribe = () =>
+        void sub.subscribe(this.keys.channel).then(
+          () => resolve(),
+          () => resolve()
+        );
       if (sub.status === 'ready') subscribe();
       else sub.once('ready', subscribe);
     });
@@ -312,7 +372,14 @@ export class HealthService {
       rows.length = 0;
     };
     this.table.forEach((id, state, since, seen, statusAt, timeout) => {
-      rows.push(id, state, Math.round(since), seen === null ? '' : Math.round(seen), statusAt === null ? '' : Math.round(statusAt), timeout);
+      rows.push(
+        id,
+        state,
+        Math.round(since),
+        seen === null ? '' : Math.round(seen),
+        statusAt === null ? '' : Math.round(statusAt),
+        timeout
+      );
       if (rows.length >= 6 * this.batchSize) send();
     });
     send();
@@ -334,7 +401,8 @@ export class HealthService {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     if (this.waitingForFirstConnection()) {
-      if (this.queue.size || this.earlyStatus.length) this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushMs, 50));
+      if (this.queue.size || this.earlyStatus.length)
+        this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushMs, 50));
       return;
     }
     if (this.earlyStatus.length) {

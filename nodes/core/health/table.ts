@@ -239,7 +239,8 @@ export class HealthTable {
         const due = since[i] + timeout[i];
         if (lastSeen[i] !== lastSeen[i] && due <= now) out.push(this.transition(i, TIMEOUT, due, 'timeout'));
       } else if (pending[i] === pending[i]) {
-        if (lastSeen[i] + timeout[i] <= now) pending[i] = NaN; // fell silent again during the hold-down
+        if (lastSeen[i] + timeout[i] <= now)
+          pending[i] = NaN; // fell silent again during the hold-down
         else if (now - pending[i] >= this.holdDownMs) out.push(this.transition(i, ONLINE, pending[i], 'data'));
       }
     }
@@ -282,18 +283,44 @@ export class HealthTable {
   }
 
   /** Every device as it would be reported on snapshot, one event-shaped row per device, in table order. */
-  forEach(fn: (id: string, state: DeviceState, since: number, lastSeen: number | null, statusAt: number | null, timeoutMs: number) => void): void {
+  forEach(
+    fn: (
+      id: string,
+      state: DeviceState,
+      since: number,
+      lastSeen: number | null,
+      statusAt: number | null,
+      timeoutMs: number
+    ) => void
+  ): void {
     for (let i = 0; i < this.size; i++) {
       const seen = this.lastSeen[i];
       const sat = this.statusAt[i];
-      fn(this.ids[i], DEVICE_STATES[this.state[i]], this.since[i], seen === seen ? seen : null, sat === sat ? sat : null, this.timeout[i]);
+      fn(
+        this.ids[i],
+        DEVICE_STATES[this.state[i]],
+        this.since[i],
+        seen === seen ? seen : null,
+        sat === sat ? sat : null,
+        this.timeout[i]
+      );
     }
   }
 
   serialize(): PersistedHealthTable {
     // in eviction order, from the hand on (idle rows first, touched ones last): restore() appends in this
     // order, so the order survives a restart and a table restored into a smaller bound keeps the active ones
-    const out: PersistedHealthTable = { v: 1, saved_at: this.now(), ids: [], state: [], since: [], last_seen: [], status_at: [], learned: [], equipment: {} };
+    const out: PersistedHealthTable = {
+      v: 1,
+      saved_at: this.now(),
+      ids: [],
+      state: [],
+      since: [],
+      last_seen: [],
+      status_at: [],
+      learned: [],
+      equipment: {},
+    };
     const order: number[] = [];
     for (let pass = 0; pass < 2; pass++) {
       for (let k = 0; k < this.size; k++) {
@@ -374,7 +401,14 @@ export class HealthTable {
     this.reason[i] = REASONS.indexOf(reason);
     this.pending[i] = NaN;
     const seen = this.lastSeen[i];
-    const ev: HealthEvent = { device_id: this.ids[i], state: DEVICE_STATES[to], previous: DEVICE_STATES[from], since: at, last_seen: seen === seen ? seen : null, reason };
+    const ev: HealthEvent = {
+      device_id: this.ids[i],
+      state: DEVICE_STATES[to],
+      previous: DEVICE_STATES[from],
+      since: at,
+      last_seen: seen === seen ? seen : null,
+      reason,
+    };
     const eq = this.equipment.get(i);
     if (eq !== undefined) ev.equipment_id = eq;
     return ev;

@@ -28,7 +28,8 @@ export interface StatusTrustOptions {
   isListed?: (deviceId: string) => boolean;
 }
 
-export type TrustDecision = { ok: true } | { ok: false; code: 'untrusted_status' | 'status_rate_limited'; reason: string };
+export type TrustDecision =
+  { ok: true } | { ok: false; code: 'untrusted_status' | 'status_rate_limited'; reason: string };
 
 interface Entry {
   proven: boolean;
@@ -91,8 +92,12 @@ export class StatusTrust {
   /** Whether an unsigned will/status for the device may be applied now; takes one token from its bucket. */
   check(deviceId: string, now: number): TrustDecision {
     let e = this.devices.get(deviceId);
-    if (!(e?.proven) && this.mode === 'proven' && !this.isListed(deviceId)) {
-      return { ok: false, code: 'untrusted_status', reason: `device ${deviceId} has not proven itself (no authenticated data, not in the keyring or known devices): its unsigned will/status is ignored` };
+    if (!e?.proven && this.mode === 'proven' && !this.isListed(deviceId)) {
+      return {
+        ok: false,
+        code: 'untrusted_status',
+        reason: `device ${deviceId} has not proven itself (no authenticated data, not in the keyring or known devices): its unsigned will/status is ignored`,
+      };
     }
     if (!e) {
       e = { proven: false, tokens: this.burst, at: now };
@@ -102,7 +107,11 @@ export class StatusTrust {
       e.tokens = Math.min(this.burst, e.tokens + (now - e.at) * this.perMs);
       e.at = now;
       if (e.tokens < 1) {
-        return { ok: false, code: 'status_rate_limited', reason: `device ${deviceId} sent more than ${this.burst} will/status messages in a row (limit ${Math.round(this.perMs * 60000)}/min): flapping or forged, ignored` };
+        return {
+          ok: false,
+          code: 'status_rate_limited',
+          reason: `device ${deviceId} sent more than ${this.burst} will/status messages in a row (limit ${Math.round(this.perMs * 60000)}/min): flapping or forged, ignored`,
+        };
       }
       e.tokens -= 1;
     }

@@ -31,8 +31,7 @@ export type KeySpec = string | { secret: string; active?: boolean; primary?: boo
 export type KeyringJson = Record<string, Record<string, KeySpec>>;
 
 export type KeyLookup =
-  | { ok: true; keys: readonly KeyEntry[] }
-  | { ok: false; code: 'unknown_device' | 'unknown_key'; reason: string };
+  { ok: true; keys: readonly KeyEntry[] } | { ok: false; code: 'unknown_device' | 'unknown_key'; reason: string };
 
 export const MASTER_DEVICE = '*';
 const KID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -53,27 +52,32 @@ export class Keyring {
 
   /** Adds one key; throws on a bad device id, kid, duplicate or short key. `*` adds a master key. */
   add(deviceId: string, kid: string, spec: KeySpec): void {
-    if (deviceId !== MASTER_DEVICE && !DEVICE_ID_PATTERN.test(deviceId)) throw new Error(`device id "${truncate(deviceId)}" must be 1-128 chars of [A-Za-z0-9_.:-]`);
-    if (!KID_PATTERN.test(kid)) throw new Error(`kid "${truncate(kid)}" of ${deviceId} must be 1-64 chars of [A-Za-z0-9_.:-]`);
+    if (deviceId !== MASTER_DEVICE && !DEVICE_ID_PATTERN.test(deviceId))
+      throw new Error(`device id "${truncate(deviceId)}" must be 1-128 chars of [A-Za-z0-9_.:-]`);
+    if (!KID_PATTERN.test(kid))
+      throw new Error(`kid "${truncate(kid)}" of ${deviceId} must be 1-64 chars of [A-Za-z0-9_.:-]`);
     let secret: unknown;
     let active = true;
     let primary = false;
     if (typeof spec === 'string') secret = spec;
     else if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
       secret = spec.secret;
-      if (spec.active !== undefined && typeof spec.active !== 'boolean') throw new Error(`key ${deviceId}/${kid}: "active" must be true or false`);
-      if (spec.primary !== undefined && typeof spec.primary !== 'boolean') throw new Error(`key ${deviceId}/${kid}: "primary" must be true or false`);
+      if (spec.active !== undefined && typeof spec.active !== 'boolean')
+        throw new Error(`key ${deviceId}/${kid}: "active" must be true or false`);
+      if (spec.primary !== undefined && typeof spec.primary !== 'boolean')
+        throw new Error(`key ${deviceId}/${kid}: "primary" must be true or false`);
       active = spec.active ?? true;
       primary = spec.primary ?? false;
     }
-    if (typeof secret !== 'string') throw new Error(`key ${deviceId}/${kid}: secret must be a string ("hex:…", "base64:…" or text)`);
+    if (typeof secret !== 'string')
+      throw new Error(`key ${deviceId}/${kid}: secret must be a string ("hex:…", "base64:…" or text)`);
     let key: Buffer;
     try {
       key = parseKey(secret);
     } catch (err) {
       throw new Error(`key ${deviceId}/${kid}: ${(err as Error).message}`, { cause: err });
     }
-    const list = deviceId === MASTER_DEVICE ? this.masters : this.devices.get(deviceId) ?? [];
+    const list = deviceId === MASTER_DEVICE ? this.masters : (this.devices.get(deviceId) ?? []);
     if (list.some((e) => e.kid === kid)) throw new Error(`key ${deviceId}/${kid} is defined twice`);
     if (list !== this.masters && list.length === 0) {
       if (this.devices.size >= MAX_DEVICES) throw new Error(`more than ${MAX_DEVICES} devices`);
@@ -100,8 +104,10 @@ export class Keyring {
       if (deviceId === TENANTS_KEY) {
         if (!isPlainObject(kids)) throw new Error(`"${TENANTS_KEY}" must be an object of tenant → keys`);
         for (const [tenant, doc] of Object.entries(kids)) {
-          if (!TENANT_PATTERN.test(tenant)) throw new Error(`tenant "${truncate(tenant)}" must be 1-64 chars of [A-Za-z0-9_-]`);
-          if (!isPlainObject(doc)) throw new Error(`keys of tenant ${tenant} must be an object of device id → { kid: secret }`);
+          if (!TENANT_PATTERN.test(tenant))
+            throw new Error(`tenant "${truncate(tenant)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+          if (!isPlainObject(doc))
+            throw new Error(`keys of tenant ${tenant} must be an object of device id → { kid: secret }`);
           let ring = this.tenants.get(tenant);
           if (!ring) {
             ring = new Keyring(this.derivedCacheSize);
@@ -127,7 +133,8 @@ export class Keyring {
    * its watched keys file, without a redeploy and without touching any other tenant's keys.
    */
   setTenant(tenant: string, ring: Keyring | null): void {
-    if (!TENANT_PATTERN.test(tenant)) throw new Error(`tenant "${truncate(tenant)}" must be 1-64 chars of [A-Za-z0-9_-]`);
+    if (!TENANT_PATTERN.test(tenant))
+      throw new Error(`tenant "${truncate(tenant)}" must be 1-64 chars of [A-Za-z0-9_-]`);
     if (ring) this.tenants.set(tenant, ring);
     else this.tenants.delete(tenant);
   }
@@ -165,7 +172,11 @@ export class Keyring {
       devices += d.devices;
       keys += d.keys;
     }
-    const out: { devices: number; keys: number; masters: string[]; tenants?: string[] } = { devices, keys, masters: this.masters.map((m) => m.kid) };
+    const out: { devices: number; keys: number; masters: string[]; tenants?: string[] } = {
+      devices,
+      keys,
+      masters: this.masters.map((m) => m.kid),
+    };
     if (this.tenants.size) out.tenants = [...this.tenants.keys()];
     return out;
   }
@@ -187,7 +198,9 @@ export class Keyring {
     if (kid !== undefined) {
       for (const e of keys) {
         if (e.kid === kid) {
-          return e.active ? { ok: true, keys: [e] } : { ok: false, code: 'unknown_key', reason: `key ${kid} of ${deviceId} is retired (inactive)` };
+          return e.active
+            ? { ok: true, keys: [e] }
+            : { ok: false, code: 'unknown_key', reason: `key ${kid} of ${deviceId} is retired (inactive)` };
         }
       }
       return { ok: false, code: 'unknown_key', reason: `device ${deviceId} has no key ${kid}` };
@@ -213,7 +226,14 @@ export class Keyring {
     if (cached) return cached;
     if (!DEVICE_ID_PATTERN.test(deviceId)) return explicit;
     const list = (explicit ?? []).concat(
-      this.masters.filter((m) => !explicit || !explicit.some((e) => e.kid === m.kid)).map((m) => ({ kid: m.kid, key: deriveDeviceKey(m.key, deviceId), active: m.active, primary: m.primary && !explicit?.some((e) => e.primary) })),
+      this.masters
+        .filter((m) => !explicit || !explicit.some((e) => e.kid === m.kid))
+        .map((m) => ({
+          kid: m.kid,
+          key: deriveDeviceKey(m.key, deviceId),
+          active: m.active,
+          primary: m.primary && !explicit?.some((e) => e.primary),
+        }))
     );
     if (this.derived.size >= this.derivedCacheSize) this.derived.delete(this.derived.keys().next().value as string);
     this.derived.set(deviceId, list);

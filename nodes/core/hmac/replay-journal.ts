@@ -25,7 +25,10 @@ export class ReplayJournal {
   /** the last write or compaction error, until one succeeds again */
   lastError: Error | null = null;
 
-  constructor(private readonly cache: NonceCache, o: ReplayJournalOptions) {
+  constructor(
+    private readonly cache: NonceCache,
+    o: ReplayJournalOptions
+  ) {
     this.file = o.file;
     this.compactAfter = Math.max(1000, o.compactAfter ?? Math.max(10000, 2 * cache.capacity));
   }

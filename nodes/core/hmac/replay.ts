@@ -190,7 +190,14 @@ export class NonceCache {
     if (this.onRecord) this.onRecord(line);
   }
 
-  private remember(deviceId: string, d: DeviceNonces | undefined, nonce: string, ts: number, now: number, loading: boolean): DeviceNonces {
+  private remember(
+    deviceId: string,
+    d: DeviceNonces | undefined,
+    nonce: string,
+    ts: number,
+    now: number,
+    loading: boolean
+  ): DeviceNonces {
     if (d === undefined) {
       d = this.add(deviceId, now, loading);
     } else if (d !== this.last) {
@@ -222,7 +229,8 @@ export class NonceCache {
   private add(deviceId: string, now: number, loading: boolean): DeviceNonces {
     // a device that has been silent for a whole window holds nothing fresh: drop it for free
     const first = this.devices.entries().next();
-    if (!first.done && first.value[1].maxTs + this.windowSec < now) this.removeDevice(first.value[0], first.value[1], now, loading);
+    if (!first.done && first.value[1].maxTs + this.windowSec < now)
+      this.removeDevice(first.value[0], first.value[1], now, loading);
     while (this.devices.size >= this.maxDevices) this.evictLeastActive(now, loading);
     const d: DeviceNonces = { nonces: new Map(), minTs: this.floor, maxTs: NO_FLOOR };
     this.devices.set(deviceId, d);

@@ -56,17 +56,39 @@ export function deriveDeviceKey(master: Buffer, deviceId: string): Buffer {
 }
 
 /** The exact bytes that are MACed; with a tenant they start `t/<tenant>/`. */
-export function signingString(deviceId: string, ts: number | string, nonce: string, body: string, tenant?: string): string {
+export function signingString(
+  deviceId: string,
+  ts: number | string,
+  nonce: string,
+  body: string,
+  tenant?: string
+): string {
   return tenant ? `t/${tenant}/${deviceId}.${ts}.${nonce}.${body}` : `${deviceId}.${ts}.${nonce}.${body}`;
 }
 
 /** Raw 32-byte MAC (the verifier compares these, not hex strings). */
-export function computeMacBytes(key: Buffer, deviceId: string, ts: number | string, nonce: string, body: string, tenant?: string): Buffer {
-  return createHmac('sha256', key).update(signingString(deviceId, ts, nonce, body, tenant), 'utf8').digest();
+export function computeMacBytes(
+  key: Buffer,
+  deviceId: string,
+  ts: number | string,
+  nonce: string,
+  body: string,
+  tenant?: string
+): Buffer {
+  return createHmac('sha256', key)
+    .update(signingString(deviceId, ts, nonce, body, tenant), 'utf8')
+    .digest();
 }
 
 /** Lowercase hex MAC of `<device_id>.<ts>.<nonce>.<body>` (prefixed `t/<tenant>/` for a tenant's device). */
-export function computeMac(key: Buffer, deviceId: string, ts: number, nonce: string, body: string, tenant?: string): string {
+export function computeMac(
+  key: Buffer,
+  deviceId: string,
+  ts: number,
+  nonce: string,
+  body: string,
+  tenant?: string
+): string {
   return computeMacBytes(key, deviceId, ts, nonce, body, tenant).toString('hex');
 }
 
@@ -106,14 +128,17 @@ export interface SignOptions {
 }
 
 function checkSignInput(o: SignOptions): { ts: number; nonce: string } {
-  if (!DEVICE_ID_PATTERN.test(o.deviceId)) throw new Error(`device id "${o.deviceId}" must be 1-128 chars of [A-Za-z0-9_.:-]`);
-  if (!Buffer.isBuffer(o.key) || o.key.length < MIN_KEY_BYTES) throw new Error(`key must be a Buffer of at least ${MIN_KEY_BYTES} bytes`);
+  if (!DEVICE_ID_PATTERN.test(o.deviceId))
+    throw new Error(`device id "${o.deviceId}" must be 1-128 chars of [A-Za-z0-9_.:-]`);
+  if (!Buffer.isBuffer(o.key) || o.key.length < MIN_KEY_BYTES)
+    throw new Error(`key must be a Buffer of at least ${MIN_KEY_BYTES} bytes`);
   if (typeof o.body !== 'string') throw new TypeError('body must be the telemetry JSON text');
   const ts = o.ts ?? nowSeconds();
   if (!Number.isSafeInteger(ts) || ts < 0) throw new Error('ts must be a non-negative integer (Unix seconds)');
   const nonce = o.nonce ?? newNonce();
   if (!NONCE_PATTERN.test(nonce)) throw new Error('nonce must be 8-64 chars of [A-Za-z0-9_-]');
-  if (o.tenant !== undefined && o.tenant !== '' && !TENANT_PATTERN.test(o.tenant)) throw new Error('tenant must be 1-64 chars of [A-Za-z0-9_-]');
+  if (o.tenant !== undefined && o.tenant !== '' && !TENANT_PATTERN.test(o.tenant))
+    throw new Error('tenant must be 1-64 chars of [A-Za-z0-9_-]');
   return { ts, nonce };
 }
 
@@ -122,9 +147,10 @@ export function signEnvelope(o: SignOptions): Envelope {
   const { ts, nonce } = checkSignInput(o);
   const tenant = o.tenant || undefined;
   const sig = `v1=${computeMac(o.key, o.deviceId, ts, nonce, o.body, tenant)}`;
-  const env: Envelope = o.kid === undefined || o.kid === ''
-    ? { device_id: o.deviceId, ts, nonce, sig, body: o.body }
-    : { device_id: o.deviceId, kid: o.kid, ts, nonce, sig, body: o.body };
+  const env: Envelope =
+    o.kid === undefined || o.kid === ''
+      ? { device_id: o.deviceId, ts, nonce, sig, body: o.body }
+      : { device_id: o.deviceId, kid: o.kid, ts, nonce, sig, body: o.body };
   if (tenant) env.tenant = tenant;
   return env;
 }

@@ -13,7 +13,15 @@ import { TopicPattern, migrateDeviceLevel } from '../topic';
 
 export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
 
-export type VerifyRejectCode = 'malformed' | 'unknown_device' | 'unknown_key' | 'bad_signature' | 'stale' | 'replay' | 'device_mismatch' | 'tenant_mismatch';
+export type VerifyRejectCode =
+  | 'malformed'
+  | 'unknown_device'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'stale'
+  | 'replay'
+  | 'device_mismatch'
+  | 'tenant_mismatch';
 
 /** What the verifier needs from a keyring (Keyring implements it). */
 export interface KeySource {
@@ -99,7 +107,12 @@ const MAC_BYTES = 32;
 const MAC_HEX = 64;
 const MAX_NONCE_CACHE = 10_000_000;
 
-function reject(code: VerifyRejectCode, reason: string, deviceId?: string, field?: string): { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+function reject(
+  code: VerifyRejectCode,
+  reason: string,
+  deviceId?: string,
+  field?: string
+): { ok: false; reject: Reject & { code: VerifyRejectCode } } {
   const r: Reject & { code: VerifyRejectCode } = { code, reason };
   if (deviceId !== undefined) r.device_id = deviceId;
   if (field !== undefined) r.field = field;
@@ -123,7 +136,11 @@ export class TopicDevice {
     const migrated = migrateDeviceLevel(pattern, plusNumber);
     this.pattern = TopicPattern.compile(migrated);
     if (!this.pattern.has('device_id')) {
-      throw new Error(migrated === pattern && pattern.includes('+') ? `topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id` : `topic pattern "${pattern}" names no +device_id level`);
+      throw new Error(
+        migrated === pattern && pattern.includes('+')
+          ? `topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id`
+          : `topic pattern "${pattern}" names no +device_id level`
+      );
     }
     this.deviceLevel = this.pattern.levelOf('device_id');
     this.tenantLevel = this.pattern.levelOf('tenant');
@@ -134,7 +151,9 @@ export class TopicDevice {
     // an empty level names nothing the verifier could check: no match
     const levels = this.pattern.levels(topic, NO_EMPTY_LEVELS);
     if (levels === null) return null;
-    return this.tenantLevel >= 0 ? { device: levels[this.deviceLevel], tenant: levels[this.tenantLevel] } : { device: levels[this.deviceLevel] };
+    return this.tenantLevel >= 0
+      ? { device: levels[this.deviceLevel], tenant: levels[this.tenantLevel] }
+      : { device: levels[this.deviceLevel] };
   }
 
   /** The device id in the topic, or null when the topic does not match the pattern. */
@@ -201,26 +220,54 @@ export class Verifier {
     if (this.topic) {
       const topic = typeof input.topic === 'string' ? input.topic : '';
       const fromTopic = this.topic.match(topic);
-      if (fromTopic === null) return reject('device_mismatch', `topic "${topic}" does not match the device topic pattern`, deviceId, 'topic');
-      if (fromTopic.device !== deviceId) return reject('device_mismatch', `topic names device ${fromTopic.device} but the message is signed for ${deviceId}`, deviceId, 'topic');
+      if (fromTopic === null)
+        return reject('device_mismatch', `topic "${topic}" does not match the device topic pattern`, deviceId, 'topic');
+      if (fromTopic.device !== deviceId)
+        return reject(
+          'device_mismatch',
+          `topic names device ${fromTopic.device} but the message is signed for ${deviceId}`,
+          deviceId,
+          'topic'
+        );
       if (fromTopic.tenant !== undefined) {
         // the broker's ACL decides who may publish below t/<tenant>/: the topic's tenant is the one that counts
-        if (!TENANT_PATTERN.test(fromTopic.tenant)) return reject('malformed', `tenant level of topic "${topic}" must be 1-64 chars of [A-Za-z0-9_-]`, deviceId, 'topic');
-        if (tenant !== undefined && tenant !== fromTopic.tenant) return reject('tenant_mismatch', `topic names tenant ${fromTopic.tenant} but the message claims tenant ${tenant}`, deviceId, 'tenant');
+        if (!TENANT_PATTERN.test(fromTopic.tenant))
+          return reject(
+            'malformed',
+            `tenant level of topic "${topic}" must be 1-64 chars of [A-Za-z0-9_-]`,
+            deviceId,
+            'topic'
+          );
+        if (tenant !== undefined && tenant !== fromTopic.tenant)
+          return reject(
+            'tenant_mismatch',
+            `topic names tenant ${fromTopic.tenant} but the message claims tenant ${tenant}`,
+            deviceId,
+            'tenant'
+          );
         tenant = fromTopic.tenant;
       }
     }
 
     const found = this.keys.lookup(deviceId, proof.kid, tenant);
-    if (!found.ok) return reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id');
+    if (!found.ok)
+      return reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id');
 
     const now = this.now();
     if (proof.ts < now - this.tolerance || proof.ts > now + this.tolerance) {
-      return reject('stale', `timestamp ${proof.ts} is ${proof.ts < now ? now - proof.ts : proof.ts - now} s ${proof.ts < now ? 'old' : 'in the future'}, tolerance ${this.tolerance} s`, deviceId, 'ts');
+      return reject(
+        'stale',
+        `timestamp ${proof.ts} is ${proof.ts < now ? now - proof.ts : proof.ts - now} s ${proof.ts < now ? 'old' : 'in the future'}, tolerance ${this.tolerance} s`,
+        deviceId,
+        'ts'
+      );
     }
 
     const candidates = proof.candidates;
-    const signed = tenant === undefined ? `${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}` : `t/${tenant}/${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}`;
+    const signed =
+      tenant === undefined
+        ? `${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}`
+        : `t/${tenant}/${deviceId}.${proof.tsText}.${proof.nonce}.${proof.body}`;
     let kid: string | undefined;
     for (const entry of found.keys) {
       if (candidates === 0) break;
@@ -235,14 +282,25 @@ export class Verifier {
     }
     if (kid === undefined) {
       const tried = found.keys.map((k) => k.kid).join(', ');
-      return reject('bad_signature', `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`, deviceId, 'sig');
+      return reject(
+        'bad_signature',
+        `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`,
+        deviceId,
+        'sig'
+      );
     }
 
     const nonces = tenant === undefined ? this.nonces : this.noncesOf(tenant);
     const seen = nonces.check(deviceId, proof.nonce, proof.ts, now, input.redelivered === true);
-    if (seen === NonceCheck.Replay) return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
+    if (seen === NonceCheck.Replay)
+      return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
     if (seen === NonceCheck.BelowFloor) {
-      return reject('replay', `ts ${proof.ts} is below ${deviceId}'s replay floor ${nonces.floorOf(deviceId)}: nonces of that time were dropped to keep the cache bounded, so the message cannot be proven new`, deviceId, 'ts');
+      return reject(
+        'replay',
+        `ts ${proof.ts} is below ${deviceId}'s replay floor ${nonces.floorOf(deviceId)}: nonces of that time were dropped to keep the cache bounded, so the message cannot be proven new`,
+        deviceId,
+        'ts'
+      );
     }
 
     const body = parseJsonSafe<unknown>(proof.body, this.bodyLimits);
@@ -263,7 +321,12 @@ export class Verifier {
   /** Reads the proof from MQTT 5 user properties when present, else from the envelope. */
   private extract(input: VerifyInput): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
     const up = input.userProperties;
-    if (typeof up === 'object' && up !== null && !Array.isArray(up) && Object.prototype.hasOwnProperty.call(up, USER_PROPERTY.sig)) {
+    if (
+      typeof up === 'object' &&
+      up !== null &&
+      !Array.isArray(up) &&
+      Object.prototype.hasOwnProperty.call(up, USER_PROPERTY.sig)
+    ) {
       return this.fromUserProperties(up as Record<string, unknown>, input.payload);
     }
     return this.fromEnvelope(input.payload);
@@ -272,26 +335,48 @@ export class Verifier {
   private fromEnvelope(payload: unknown): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
     let env: unknown = payload;
     if (typeof payload === 'string' || Buffer.isBuffer(payload) || payload instanceof Uint8Array) {
-      const size = typeof payload === 'string' ? (payload.length * 3 > this.maxBytes ? Buffer.byteLength(payload) : 0) : payload.byteLength;
+      const size =
+        typeof payload === 'string'
+          ? payload.length * 3 > this.maxBytes
+            ? Buffer.byteLength(payload)
+            : 0
+          : payload.byteLength;
       if (size > this.maxBytes) return reject('malformed', `envelope is ${size} bytes, limit ${this.maxBytes}`);
       try {
-        env = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+        env = JSON.parse(
+          typeof payload === 'string'
+            ? payload
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')
+        );
       } catch (err) {
         return reject('malformed', `envelope is not valid JSON: ${(err as Error).message}`);
       }
     }
     if (typeof env !== 'object' || env === null || Array.isArray(env)) {
-      return reject('malformed', 'payload must be a signed envelope {device_id, ts, nonce, sig, body} or carry MQTT 5 x-moby-* user properties');
+      return reject(
+        'malformed',
+        'payload must be a signed envelope {device_id, ts, nonce, sig, body} or carry MQTT 5 x-moby-* user properties'
+      );
     }
     const e = env as Record<string, unknown>;
     const deviceId = e.device_id;
-    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) return reject('malformed', 'device_id must be 1-128 chars of [A-Za-z0-9_.:-]', undefined, 'device_id');
+    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId))
+      return reject('malformed', 'device_id must be 1-128 chars of [A-Za-z0-9_.:-]', undefined, 'device_id');
     const ts = e.ts;
-    if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return reject('malformed', 'ts must be integer Unix seconds', deviceId, 'ts');
+    if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0)
+      return reject('malformed', 'ts must be integer Unix seconds', deviceId, 'ts');
     if (typeof e.body !== 'string') {
-      return reject('malformed', e.body === undefined ? 'body is missing' : 'body must be the raw telemetry JSON text (a string), not parsed JSON', deviceId, 'body');
+      return reject(
+        'malformed',
+        e.body === undefined
+          ? 'body is missing'
+          : 'body must be the raw telemetry JSON text (a string), not parsed JSON',
+        deviceId,
+        'body'
+      );
     }
-    if (e.body.length * 3 > this.bodyLimits.maxBytes && Buffer.byteLength(e.body) > this.bodyLimits.maxBytes) return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
+    if (e.body.length * 3 > this.bodyLimits.maxBytes && Buffer.byteLength(e.body) > this.bodyLimits.maxBytes)
+      return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
     const claimed = this.claimedTenant(e.tenant, deviceId, 'tenant');
     if (claimed !== undefined && typeof claimed !== 'string') return claimed;
     const proof = this.common(deviceId, e.kid, String(ts), ts, e.nonce, e.sig, e.body);
@@ -299,50 +384,102 @@ export class Verifier {
     return proof;
   }
 
-  private fromUserProperties(up: Record<string, unknown>, payload: unknown): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+  private fromUserProperties(
+    up: Record<string, unknown>,
+    payload: unknown
+  ): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
     const one = (name: string): unknown => {
       const v = up[name];
       return Array.isArray(v) && v.length === 1 ? v[0] : v;
     };
     const deviceId = one(USER_PROPERTY.device);
-    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) return reject('malformed', `${USER_PROPERTY.device} must be 1-128 chars of [A-Za-z0-9_.:-]`, undefined, USER_PROPERTY.device);
+    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId))
+      return reject(
+        'malformed',
+        `${USER_PROPERTY.device} must be 1-128 chars of [A-Za-z0-9_.:-]`,
+        undefined,
+        USER_PROPERTY.device
+      );
     const tsText = one(USER_PROPERTY.ts);
-    if (typeof tsText !== 'string' || !TS_TEXT_PATTERN.test(tsText)) return reject('malformed', `${USER_PROPERTY.ts} must be integer Unix seconds`, deviceId, USER_PROPERTY.ts);
+    if (typeof tsText !== 'string' || !TS_TEXT_PATTERN.test(tsText))
+      return reject('malformed', `${USER_PROPERTY.ts} must be integer Unix seconds`, deviceId, USER_PROPERTY.ts);
     let sig = up[USER_PROPERTY.sig];
     // a repeated user property arrives as an array: each may hold one or more v1= values
     if (Array.isArray(sig) && sig.length <= MAX_SIGS && sig.every((s) => typeof s === 'string')) sig = sig.join(',');
     let body: string;
     if (typeof payload === 'string') body = payload;
     else if (Buffer.isBuffer(payload)) {
-      if (payload.byteLength > this.bodyLimits.maxBytes) return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
+      if (payload.byteLength > this.bodyLimits.maxBytes)
+        return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
       body = payload.toString('utf8');
     } else {
-      return reject('malformed', 'with MQTT 5 properties the payload must be the raw body text: set the mqtt in node to output a String or Buffer', deviceId, 'body');
+      return reject(
+        'malformed',
+        'with MQTT 5 properties the payload must be the raw body text: set the mqtt in node to output a String or Buffer',
+        deviceId,
+        'body'
+      );
     }
     if (body.length * 3 > this.bodyLimits.maxBytes && Buffer.byteLength(body) > this.bodyLimits.maxBytes) {
       return reject('malformed', `body is larger than ${this.bodyLimits.maxBytes} bytes`, deviceId, 'body');
     }
     const claimed = this.claimedTenant(one(USER_PROPERTY.tenant), deviceId, USER_PROPERTY.tenant);
     if (claimed !== undefined && typeof claimed !== 'string') return claimed;
-    const proof = this.common(deviceId, one(USER_PROPERTY.kid), tsText, Number(tsText), one(USER_PROPERTY.nonce), sig, body);
+    const proof = this.common(
+      deviceId,
+      one(USER_PROPERTY.kid),
+      tsText,
+      Number(tsText),
+      one(USER_PROPERTY.nonce),
+      sig,
+      body
+    );
     if (claimed !== undefined && !('ok' in proof)) proof.tenant = claimed;
     return proof;
   }
 
   /** The tenant a message claims: undefined when absent, the name, or a malformed reject. */
-  private claimedTenant(v: unknown, deviceId: string, field: string): string | undefined | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+  private claimedTenant(
+    v: unknown,
+    deviceId: string,
+    field: string
+  ): string | undefined | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
     if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string' || !TENANT_PATTERN.test(v)) return reject('malformed', 'tenant must be 1-64 chars of [A-Za-z0-9_-]', deviceId, field);
+    if (typeof v !== 'string' || !TENANT_PATTERN.test(v))
+      return reject('malformed', 'tenant must be 1-64 chars of [A-Za-z0-9_-]', deviceId, field);
     return v;
   }
 
-  private common(deviceId: string, kid: unknown, tsText: string, ts: number, nonce: unknown, sig: unknown, body: string): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
-    if (kid !== undefined && kid !== null && kid !== '' && (typeof kid !== 'string' || !KID_PATTERN.test(kid))) return reject('malformed', 'kid must be 1-64 chars of [A-Za-z0-9_.:-]', deviceId, 'kid');
-    if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return reject('malformed', 'nonce must be 8-64 chars of [A-Za-z0-9_-]', deviceId, 'nonce');
-    if (typeof sig !== 'string' || sig.length > MAX_SIGS * 140) return reject('malformed', 'sig must be "v1=<hex>" (comma-separated for several)', deviceId, 'sig');
+  private common(
+    deviceId: string,
+    kid: unknown,
+    tsText: string,
+    ts: number,
+    nonce: unknown,
+    sig: unknown,
+    body: string
+  ): Proof | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    if (kid !== undefined && kid !== null && kid !== '' && (typeof kid !== 'string' || !KID_PATTERN.test(kid)))
+      return reject('malformed', 'kid must be 1-64 chars of [A-Za-z0-9_.:-]', deviceId, 'kid');
+    if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce))
+      return reject('malformed', 'nonce must be 8-64 chars of [A-Za-z0-9_-]', deviceId, 'nonce');
+    if (typeof sig !== 'string' || sig.length > MAX_SIGS * 140)
+      return reject('malformed', 'sig must be "v1=<hex>" (comma-separated for several)', deviceId, 'sig');
     // the common case, one v1 value: no split, no trim (anything unusual takes the general path below)
-    if (sig.length === MAC_HEX + 3 && sig.startsWith('v1=') && this.scratch[0].write(sig.slice(3), 'hex') === MAC_BYTES) {
-      return { deviceId, kid: typeof kid === 'string' && kid !== '' ? kid : undefined, tsText, ts, nonce, candidates: 1, body };
+    if (
+      sig.length === MAC_HEX + 3 &&
+      sig.startsWith('v1=') &&
+      this.scratch[0].write(sig.slice(3), 'hex') === MAC_BYTES
+    ) {
+      return {
+        deviceId,
+        kid: typeof kid === 'string' && kid !== '' ? kid : undefined,
+        tsText,
+        ts,
+        nonce,
+        candidates: 1,
+        body,
+      };
     }
     const parts = sig.split(',');
     if (parts.length > MAX_SIGS) return reject('malformed', `more than ${MAX_SIGS} signatures`, deviceId, 'sig');
@@ -355,12 +492,24 @@ export class Verifier {
       const hex = part.slice(3);
       // MAC-length values are decoded straight into reused buffers (a short write means a non-hex char);
       // other lengths can never match, so they are only checked for being hex (length checked before compare)
-      if (hex.length === MAC_HEX ? this.scratch[candidates].write(hex, 'hex') !== MAC_BYTES : hex.length === 0 || hex.length > 128 || !HEX_PATTERN.test(hex)) {
+      if (
+        hex.length === MAC_HEX
+          ? this.scratch[candidates].write(hex, 'hex') !== MAC_BYTES
+          : hex.length === 0 || hex.length > 128 || !HEX_PATTERN.test(hex)
+      ) {
         return reject('malformed', 'a v1 signature must be hexadecimal', deviceId, 'sig');
       }
       if (hex.length === MAC_HEX) candidates++;
     }
     if (v1 === 0) return reject('malformed', 'sig has no v1= value', deviceId, 'sig');
-    return { deviceId, kid: typeof kid === 'string' && kid !== '' ? kid : undefined, tsText, ts, nonce, candidates, body };
+    return {
+      deviceId,
+      kid: typeof kid === 'string' && kid !== '' ? kid : undefined,
+      tsText,
+      ts,
+      nonce,
+      candidates,
+      body,
+    };
   }
 }

@@ -20,7 +20,13 @@ export interface LineLimits {
   maxLineLength: number;
 }
 
-export const DEFAULT_LINE_LIMITS: LineLimits = { maxTags: 64, maxFields: 256, maxStringLength: 65536, maxPoints: 10000, maxLineLength: 1 << 20 };
+export const DEFAULT_LINE_LIMITS: LineLimits = {
+  maxTags: 64,
+  maxFields: 256,
+  maxStringLength: 65536,
+  maxPoints: 10000,
+  maxLineLength: 1 << 20,
+};
 
 /** Result of mapping one message: the lines to write and a reject per piece that could not be mapped. */
 export interface Mapped {
@@ -41,7 +47,8 @@ const NEEDS_STRING_ESCAPE = /["\\\n\r]/;
 
 // Line protocol cannot carry a raw newline anywhere, so control characters become a visible "\n" text.
 const escapeName = (s: string, re: RegExp) => s.replace(re, (c) => CONTROL_REPLACE[c] ?? `\\${c}`);
-export const escapeMeasurement = (s: string): string => (NEEDS_MEASUREMENT_ESCAPE.test(s) ? escapeName(s, MEASUREMENT_ESCAPE) : s);
+export const escapeMeasurement = (s: string): string =>
+  NEEDS_MEASUREMENT_ESCAPE.test(s) ? escapeName(s, MEASUREMENT_ESCAPE) : s;
 export const escapeKey = (s: string): string => (NEEDS_KEY_ESCAPE.test(s) ? escapeName(s, KEY_ESCAPE) : s);
 export const escapeStringField = (s: string): string =>
   NEEDS_STRING_ESCAPE.test(s) ? `"${s.replace(STRING_ESCAPE, (c) => CONTROL_REPLACE[c] ?? `\\${c}`)}"` : `"${s}"`;
@@ -68,54 +75,70 @@ function formatFloat(n: number): string {
 
 function reject(code: string, reason: string, point?: Partial<Point>, field?: string): Reject {
   const r: Reject = { code, reason };
-  const device = point?.tags && typeof point.tags === 'object' ? (point.tags as Record<string, unknown>).device_id : undefined;
+  const device =
+    point?.tags && typeof point.tags === 'object' ? (point.tags as Record<string, unknown>).device_id : undefined;
   if (typeof device === 'string') r.device_id = device;
   if (field !== undefined) r.field = field;
   return r;
 }
 
 /** Validates and renders one point; returns the line or a reject naming the offending field. */
-export function pointToLine(p: unknown, precision: Precision = 'ms', limits: LineLimits = DEFAULT_LINE_LIMITS): { line: string } | { reject: Reject } {
-  if (typeof p !== 'object' || p === null || Array.isArray(p)) return { reject: reject('bad_point', 'point is not an object') };
+export function pointToLine(
+  p: unknown,
+  precision: Precision = 'ms',
+  limits: LineLimits = DEFAULT_LINE_LIMITS
+): { line: string } | { reject: Reject } {
+  if (typeof p !== 'object' || p === null || Array.isArray(p))
+    return { reject: reject('bad_point', 'point is not an object') };
   const point = p as Partial<Point>;
   if (typeof point.measurement !== 'string' || point.measurement.length === 0) {
     return { reject: reject('bad_point', 'measurement must be a non-empty string', point, 'measurement') };
   }
-  if (point.measurement.length > limits.maxStringLength) return { reject: reject('too_large', 'measurement name too long', point, 'measurement') };
+  if (point.measurement.length > limits.maxStringLength)
+    return { reject: reject('too_large', 'measurement name too long', point, 'measurement') };
   if (typeof point.timestamp !== 'number' || !Number.isFinite(point.timestamp) || point.timestamp < 0) {
     return { reject: reject('bad_timestamp', 'timestamp must be epoch milliseconds', point, 'timestamp') };
   }
   let line = escapeMeasurement(point.measurement);
   const tags = point.tags ?? {};
-  if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) return { reject: reject('bad_point', 'tags must be an object', point, 'tags') };
+  if (typeof tags !== 'object' || tags === null || Array.isArray(tags))
+    return { reject: reject('bad_point', 'tags must be an object', point, 'tags') };
   // sorted tag keys: the order InfluxDB stores them in, cheaper for it to index
   const tagKeys = Object.keys(tags).sort();
-  if (tagKeys.length > limits.maxTags) return { reject: reject('too_many_tags', `more than ${limits.maxTags} tags`, point, 'tags') };
+  if (tagKeys.length > limits.maxTags)
+    return { reject: reject('too_many_tags', `more than ${limits.maxTags} tags`, point, 'tags') };
   for (const k of tagKeys) {
-    if (FORBIDDEN_KEYS.has(k) || k.length === 0) return { reject: reject('forbidden_key', `tag key "${k}" not allowed`, point, `tags.${k}`) };
+    if (FORBIDDEN_KEYS.has(k) || k.length === 0)
+      return { reject: reject('forbidden_key', `tag key "${k}" not allowed`, point, `tags.${k}`) };
     const v = (tags as Record<string, unknown>)[k];
     if (v === undefined || v === null || v === '') continue; // LP has no empty tag value: omit the tag
     if (typeof v !== 'string') return { reject: reject('bad_tag', `tag ${k} must be a string`, point, `tags.${k}`) };
-    if (v.length > limits.maxStringLength) return { reject: reject('too_large', `tag ${k} too long`, point, `tags.${k}`) };
+    if (v.length > limits.maxStringLength)
+      return { reject: reject('too_large', `tag ${k} too long`, point, `tags.${k}`) };
     line += `,${escapeKey(k)}=${escapeKey(v)}`;
   }
   const fields = point.fields;
-  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return { reject: reject('bad_point', 'fields must be an object', point, 'fields') };
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields))
+    return { reject: reject('bad_point', 'fields must be an object', point, 'fields') };
   let sep = ' ';
   let count = 0;
   for (const k in fields) {
     if (!Object.prototype.hasOwnProperty.call(fields, k)) continue;
-    if (FORBIDDEN_KEYS.has(k) || k.length === 0) return { reject: reject('forbidden_key', `field key "${k}" not allowed`, point, `fields.${k}`) };
-    if (++count > limits.maxFields) return { reject: reject('too_many_fields', `more than ${limits.maxFields} fields`, point, 'fields') };
+    if (FORBIDDEN_KEYS.has(k) || k.length === 0)
+      return { reject: reject('forbidden_key', `field key "${k}" not allowed`, point, `fields.${k}`) };
+    if (++count > limits.maxFields)
+      return { reject: reject('too_many_fields', `more than ${limits.maxFields} fields`, point, 'fields') };
     const v = (fields as Record<string, unknown>)[k];
     let text: string;
     if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return { reject: reject('bad_number', `field ${k} is not a finite number`, point, `fields.${k}`) };
+      if (!Number.isFinite(v))
+        return { reject: reject('bad_number', `field ${k} is not a finite number`, point, `fields.${k}`) };
       text = formatFloat(v);
     } else if (typeof v === 'boolean') {
       text = v ? 'true' : 'false';
     } else if (typeof v === 'string') {
-      if (v.length > limits.maxStringLength) return { reject: reject('too_large', `field ${k} too long`, point, `fields.${k}`) };
+      if (v.length > limits.maxStringLength)
+        return { reject: reject('too_large', `field ${k} too long`, point, `fields.${k}`) };
       text = escapeStringField(v);
     } else if (v === null || v === undefined) {
       count--;
@@ -165,7 +188,8 @@ export function alertEventToPoint(ev: AlertEvent): Point | Reject {
     const v = a[k];
     if (typeof v === 'string' && v !== '') fields[k] = v;
   };
-  for (const k of ['value', 'threshold', 'opened_at', 'updated_at', 'acknowledged_at', 'resolved_at'] as const) copyNum(k);
+  for (const k of ['value', 'threshold', 'opened_at', 'updated_at', 'acknowledged_at', 'resolved_at'] as const)
+    copyNum(k);
   for (const k of ['summary', 'acknowledged_by', 'ack_note', 'resolved_by', 'resolve_note'] as const) copyStr(k);
   if (typeof a.escalated === 'boolean') fields.escalated = a.escalated;
   const time = typeof ev.time === 'number' ? ev.time : typeof a.updated_at === 'number' ? a.updated_at : NaN;
@@ -224,8 +248,10 @@ export function textToLines(text: string, limits: LineLimits = DEFAULT_LINE_LIMI
   for (const raw of text.split('\n')) {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.trim() === '' || line.startsWith('#')) continue;
-    if (line.length > limits.maxLineLength) out.rejects.push({ code: 'too_large', reason: `line longer than ${limits.maxLineLength} characters` });
-    else if (!LINE_SHAPE.test(line)) out.rejects.push({ code: 'bad_line', reason: `not line protocol: ${line.slice(0, 80)}` });
+    if (line.length > limits.maxLineLength)
+      out.rejects.push({ code: 'too_large', reason: `line longer than ${limits.maxLineLength} characters` });
+    else if (!LINE_SHAPE.test(line))
+      out.rejects.push({ code: 'bad_line', reason: `not line protocol: ${line.slice(0, 80)}` });
     else out.lines.push(line);
     if (out.lines.length > limits.maxPoints) {
       out.rejects.push({ code: 'too_many_points', reason: `more than ${limits.maxPoints} lines in one message` });
@@ -238,7 +264,8 @@ export function textToLines(text: string, limits: LineLimits = DEFAULT_LINE_LIMI
 
 // series key (measurement[,tag=value…]), one space, a field set of key=value pairs (quoted strings may hold
 // spaces and commas), optionally a space and an integer timestamp
-const LINE_SHAPE = /^[^\s,#\\](?:[^ \\]|\\.)* (?:[^ =,\\]|\\.)+=(?:"(?:[^"\\]|\\.)*"|[^ ,"]+)(?:,(?:[^ =,\\]|\\.)+=(?:"(?:[^"\\]|\\.)*"|[^ ,"]+))*(?: -?\d+)?$/;
+const LINE_SHAPE =
+  /^[^\s,#\\](?:[^ \\]|\\.)* (?:[^ =,\\]|\\.)+=(?:"(?:[^"\\]|\\.)*"|[^ ,"]+)(?:,(?:[^ =,\\]|\\.)+=(?:"(?:[^"\\]|\\.)*"|[^ ,"]+))*(?: -?\d+)?$/;
 
 export interface MessageLike {
   topic?: unknown;
@@ -288,7 +315,10 @@ export function messageToLines(msg: MessageLike, opts: MapOptions = {}): Mapped 
   if (msg.topic === 'snapshot' && Array.isArray(payload)) {
     // the device-health node's snapshot: one row per device, stored like a transition into its state
     if (payload.length > limits.maxPoints) {
-      out.rejects.push({ code: 'too_many_points', reason: `${payload.length} rows in one snapshot, limit ${limits.maxPoints}` });
+      out.rejects.push({
+        code: 'too_many_points',
+        reason: `${payload.length} rows in one snapshot, limit ${limits.maxPoints}`,
+      });
       return out;
     }
     for (const row of payload) add(healthEventToPoint(row as HealthEvent, now));
@@ -296,7 +326,10 @@ export function messageToLines(msg: MessageLike, opts: MapOptions = {}): Mapped 
   }
   if (Array.isArray(payload)) {
     if (payload.length > limits.maxPoints) {
-      out.rejects.push({ code: 'too_many_points', reason: `${payload.length} points in one message, limit ${limits.maxPoints}` });
+      out.rejects.push({
+        code: 'too_many_points',
+        reason: `${payload.length} points in one message, limit ${limits.maxPoints}`,
+      });
       return out;
     }
     for (const p of payload) add(p);

@@ -77,7 +77,10 @@ export class Spool {
   private constructor(opts: SpoolOptions) {
     this.dir = path.resolve(opts.dir);
     this.maxBytes = Math.max(1024, opts.maxBytes ?? 256 * 1024 * 1024);
-    this.segmentBytes = Math.min(this.maxBytes, opts.segmentBytes ?? Math.min(16 << 20, Math.max(64 << 10, Math.floor(this.maxBytes / 16))));
+    this.segmentBytes = Math.min(
+      this.maxBytes,
+      opts.segmentBytes ?? Math.min(16 << 20, Math.max(64 << 10, Math.floor(this.maxBytes / 16)))
+    );
     this.fsync = opts.fsync !== false;
   }
 
@@ -281,7 +284,8 @@ export class Spool {
       let done = 0;
       while (done < buf.length) {
         const n = fs.writeSync(fd, buf, done, buf.length - done, offset + done);
-        if (n <= 0) throw Object.assign(new Error(`short write to spool (${done} of ${buf.length} bytes)`), { code: 'EIO' });
+        if (n <= 0)
+          throw Object.assign(new Error(`short write to spool (${done} of ${buf.length} bytes)`), { code: 'EIO' });
         done += n;
       }
       if (this.fsync) fs.fdatasyncSync(fd);
@@ -304,7 +308,11 @@ export class Spool {
     }
     this.removeSegment(seq);
     const next = this.head < this.entries.length ? this.entries[this.head] : null;
-    this.writeCursorLenient(next ? { seg: next.seg, offset: next.offset } : { seg: this.writeSeq, offset: this.segSizes.get(this.writeSeq) ?? 0 });
+    this.writeCursorLenient(
+      next
+        ? { seg: next.seg, offset: next.offset }
+        : { seg: this.writeSeq, offset: this.segSizes.get(this.writeSeq) ?? 0 }
+    );
     this.compact();
     return dropped;
   }

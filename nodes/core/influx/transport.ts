@@ -70,10 +70,15 @@ export function connectionProblem(conn: InfluxConnection): string | null {
 export function createInfluxSend(conn: InfluxConnection): WriteBodyFn {
   const v1Basic = conn.api === 'v1' && !!conn.username;
   // with Basic auth the client must not add its own `Authorization: Token` header
-  const client = new InfluxDB({ url: conn.url, token: (!v1Basic && conn.token) || undefined, timeout: conn.timeoutMs ?? 10000 });
+  const client = new InfluxDB({
+    url: conn.url,
+    token: (!v1Basic && conn.token) || undefined,
+    timeout: conn.timeoutMs ?? 10000,
+  });
   const path = writePath(conn);
   const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-  if (v1Basic) headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`, 'utf8').toString('base64')}`;
+  if (v1Basic)
+    headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`, 'utf8').toString('base64')}`;
   const options = { method: 'POST', headers, gzipThreshold: conn.gzipThreshold ?? 1000 };
   return async (body: string) => {
     await client.transport.request(path, body, options);

@@ -29,10 +29,23 @@ export interface Failure {
 
 /** Classifies an error thrown by WriteBodyFn (an influxdb-client HttpError, a Node socket error or a timeout). */
 export function classifyFailure(err: unknown): Failure {
-  const e = (err ?? {}) as { statusCode?: unknown; message?: unknown; body?: unknown; json?: { message?: unknown; error?: unknown }; retryAfter?: () => number; code?: unknown };
+  const e = (err ?? {}) as {
+    statusCode?: unknown;
+    message?: unknown;
+    body?: unknown;
+    json?: { message?: unknown; error?: unknown };
+    retryAfter?: () => number;
+    code?: unknown;
+  };
   // v2 answers {"code","message"}, the v1 API {"error"}
   const reason =
-    typeof e.json?.message === 'string' ? e.json.message : typeof e.json?.error === 'string' ? e.json.error : typeof e.message === 'string' && e.message ? e.message : String(err);
+    typeof e.json?.message === 'string'
+      ? e.json.message
+      : typeof e.json?.error === 'string'
+        ? e.json.error
+        : typeof e.message === 'string' && e.message
+          ? e.message
+          : String(err);
   if (typeof e.statusCode === 'number') {
     const status = e.statusCode;
     const ra = typeof e.retryAfter === 'function' ? e.retryAfter() : 0;
@@ -48,7 +61,13 @@ export function classifyFailure(err: unknown): Failure {
 }
 
 /** Seeds: 1 → 2 → 4 → 8 → 16 s; a server's Retry-After is honoured up to 5 minutes. */
-export const DEFAULT_BACKOFF: RetryPolicy = { initialMs: 1000, maxMs: 16000, factor: 2, jitter: 0.2, maxRetryAfterMs: 300000 };
+export const DEFAULT_BACKOFF: RetryPolicy = {
+  initialMs: 1000,
+  maxMs: 16000,
+  factor: 2,
+  jitter: 0.2,
+  maxRetryAfterMs: 300000,
+};
 
 export type WriterState = 'connecting' | 'connected' | 'retrying' | 'unauthorized' | 'disabled' | 'closed';
 
@@ -86,7 +105,11 @@ function mergeBatches(parts: Batch[]): Batch {
   for (const w of all) times.set(w, (times.get(w) ?? 0) + 1);
   const waiters = [...times.keys()];
   for (const [w, n] of times) w.pending -= n - 1;
-  return { lines: ([] as string[]).concat(...parts.map((b) => b.lines)), waiters: waiters.length ? waiters : null, unsettled };
+  return {
+    lines: ([] as string[]).concat(...parts.map((b) => b.lines)),
+    waiters: waiters.length ? waiters : null,
+    unsettled,
+  };
 }
 
 /** add() refused lines: memory is at its bound because the disk spool cannot be written. */
@@ -341,7 +364,11 @@ export class InfluxWriter {
 
   private enqueue(batch: Batch): void {
     const direct =
-      this.send !== null && this.spool.batches === 0 && this.toSpool.length === 0 && this.state !== 'retrying' && this.state !== 'unauthorized';
+      this.send !== null &&
+      this.spool.batches === 0 &&
+      this.toSpool.length === 0 &&
+      this.state !== 'retrying' &&
+      this.state !== 'unauthorized';
     if (direct && (this.queue.length < this.maxQueuedBatches || this.closing)) {
       this.queue.push(batch);
     } else if (this.queue.length > 0) {
@@ -371,7 +398,9 @@ export class InfluxWriter {
 
   private reportSpoolError(err: Error): void {
     const first = this.spoolError === null;
-    this.spoolError = (err as NodeJS.ErrnoException).code ? `${(err as NodeJS.ErrnoException).code}: ${err.message}` : err.message;
+    this.spoolError = (err as NodeJS.ErrnoException).code
+      ? `${(err as NodeJS.ErrnoException).code}: ${err.message}`
+      : err.message;
     this.lastError = `spool: ${err.message}`;
     this.spoolFailures++;
     if (first) this.opts.onError?.(err); // once per episode, not once per batch: the status carries the rest
@@ -402,7 +431,11 @@ export class InfluxWriter {
       this.spoolRetryTimer = null;
       if (this.closed) return;
       try {
-        if (this.queue.length > 0 && (this.send === null || this.spool.batches > 0 || this.state === 'retrying' || this.state === 'unauthorized')) this.spillQueue();
+        if (
+          this.queue.length > 0 &&
+          (this.send === null || this.spool.batches > 0 || this.state === 'retrying' || this.state === 'unauthorized')
+        )
+          this.spillQueue();
         this.spillPending();
       } catch (err) {
         this.reportSpoolError(err as Error);
@@ -419,7 +452,9 @@ export class InfluxWriter {
     if (this.toSpool.length === 0) return;
     try {
       const batches = this.toSpool;
-      this.spool.append(batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines)));
+      this.spool.append(
+        batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines))
+      );
       this.toSpool = [];
       this.spoolRecovered();
       this.settle(batches);
@@ -436,7 +471,9 @@ export class InfluxWriter {
   private spillQueue(): void {
     if (this.queue.length === 0) return;
     const batches = this.queue;
-    this.spool.append(batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines)));
+    this.spool.append(
+      batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines))
+    );
     this.queue = [];
     this.spoolRecovered();
     this.settle(batches);
@@ -448,7 +485,11 @@ export class InfluxWriter {
       this.pumping = null;
       // work may have arrived between the loop's last check and here; while closing, memory batches still
       // go out (close waits for them up to its timeout), the spool stays for the next start
-      if ((this.queue.length > 0 && !this.closeFailed) || (!this.closing && (this.toSpool.length > 0 || this.spool.batches > 0))) this.kick();
+      if (
+        (this.queue.length > 0 && !this.closeFailed) ||
+        (!this.closing && (this.toSpool.length > 0 || this.spool.batches > 0))
+      )
+        this.kick();
     });
   }
 
@@ -457,7 +498,14 @@ export class InfluxWriter {
     while (!this.closed) {
       try {
         // someone waits on the partial batch and the pipe is free: it goes now, with all that accumulated
-        if (this.queue.length === 0 && this.bufWaiters.length > 0 && !this.closing && this.spool.batches === 0 && this.toSpool.length === 0) this.flush();
+        if (
+          this.queue.length === 0 &&
+          this.bufWaiters.length > 0 &&
+          !this.closing &&
+          this.spool.batches === 0 &&
+          this.toSpool.length === 0
+        )
+          this.flush();
         const fromSpool = this.queue.length === 0;
         if (fromSpool) this.spillPending();
         if (fromSpool && this.closing) return; // on close the spool stays on disk for the next start
@@ -502,7 +550,10 @@ export class InfluxWriter {
           this.closeFailed = true; // no more tries while closing: close() spools what is left
           return;
         }
-        await this.backoffSleep(failure.kind === 'config' ? { ...this.backoff, initialMs: this.backoff.maxMs } : this.backoff, failure.retryAfterMs);
+        await this.backoffSleep(
+          failure.kind === 'config' ? { ...this.backoff, initialMs: this.backoff.maxMs } : this.backoff,
+          failure.retryAfterMs
+        );
       } catch (err) {
         // the disk failed (full, permissions, removed): batches stay in memory, the operator is told
         this.inFlight = null;
@@ -541,7 +592,10 @@ export class InfluxWriter {
       if (f.kind !== 'reject' && f.kind !== 'too_large') return f;
       if (lines.length === 1) {
         this.rejectedCount++;
-        const r: Reject = { code: f.kind === 'reject' ? `influx_${f.status ?? 400}` : 'influx_too_large', reason: f.reason };
+        const r: Reject = {
+          code: f.kind === 'reject' ? `influx_${f.status ?? 400}` : 'influx_too_large',
+          reason: f.reason,
+        };
         const device = deviceIdOfLine(lines[0]);
         if (device) r.device_id = device;
         this.opts.onReject?.(lines[0], r);
@@ -589,7 +643,10 @@ export class InfluxWriter {
     const deadline = Date.now() + timeoutMs;
     while (this.pumping && Date.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+      await Promise.race([
+        this.pumping,
+        new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now())))),
+      ]);
       clearTimeout(timer);
     }
     // Messages already handed to us by the runtime (e.g. ones an MQTT client has acknowledged) still arrive

@@ -95,7 +95,13 @@ export class SettleTracker<A> {
   }
 
   stats(): SettleStats {
-    return { inFlight: this.weight, acked: this.acked, failed: this.failed, timedOut: this.timedOut, window: this.window };
+    return {
+      inFlight: this.weight,
+      acked: this.acked,
+      failed: this.failed,
+      timedOut: this.timedOut,
+      window: this.window,
+    };
   }
 
   /**

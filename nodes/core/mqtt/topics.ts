@@ -14,7 +14,15 @@ export function parseBrokerUrls(text: string): BrokerServer[] {
     const u = new URL(withScheme);
     const protocol = u.protocol.replace(/:$/, '') as 'mqtt' | 'mqtts' | 'ws' | 'wss';
     if (!['mqtt', 'mqtts', 'ws', 'wss'].includes(protocol)) throw new Error(`unsupported broker URL scheme: ${raw}`);
-    const port = u.port ? Number(u.port) : protocol === 'mqtts' ? 8883 : protocol === 'ws' ? 80 : protocol === 'wss' ? 443 : 1883;
+    const port = u.port
+      ? Number(u.port)
+      : protocol === 'mqtts'
+        ? 8883
+        : protocol === 'ws'
+          ? 80
+          : protocol === 'wss'
+            ? 443
+            : 1883;
     out.push({ host: u.hostname, port, protocol });
   }
   return out;
@@ -55,15 +63,27 @@ export interface Partition {
  * the other, or a value that is not a whole number with 0 ≤ index < count, is a configuration error: an
  * instance that guessed would silently miss or double a share of the fleet.
  */
-export function parsePartition(index: unknown, count: unknown): { ok: true; partition: Partition | null } | { ok: false; error: string } {
+export function parsePartition(
+  index: unknown,
+  count: unknown
+): { ok: true; partition: Partition | null } | { ok: false; error: string } {
   const text = (v: unknown) => (typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '');
   const i = text(index);
   const n = text(count);
   if (i === '' && n === '') return { ok: true, partition: null };
-  if (i === '' || n === '') return { ok: false, error: `partition ${i === '' ? '(unset)' : i} of ${n === '' ? '(unset)' : n}: set both MOBY_PARTITION and MOBY_PARTITIONS, or neither` };
-  if (!/^\d+$/.test(i) || !/^\d+$/.test(n)) return { ok: false, error: `partition "${i}" of "${n}": both must be whole numbers` };
+  if (i === '' || n === '')
+    return {
+      ok: false,
+      error: `partition ${i === '' ? '(unset)' : i} of ${n === '' ? '(unset)' : n}: set both MOBY_PARTITION and MOBY_PARTITIONS, or neither`,
+    };
+  if (!/^\d+$/.test(i) || !/^\d+$/.test(n))
+    return { ok: false, error: `partition "${i}" of "${n}": both must be whole numbers` };
   const p = { index: Number(i), count: Number(n) };
-  if (p.count < 1 || p.index >= p.count) return { ok: false, error: `partition ${p.index} of ${p.count}: the partition must be 0 … ${Math.max(0, p.count - 1)}` };
+  if (p.count < 1 || p.index >= p.count)
+    return {
+      ok: false,
+      error: `partition ${p.index} of ${p.count}: the partition must be 0 … ${Math.max(0, p.count - 1)}`,
+    };
   return { ok: true, partition: p };
 }
 

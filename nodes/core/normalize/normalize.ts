@@ -64,8 +64,7 @@ export interface Flag {
 }
 
 export type NormalizeResult =
-  | { ok: true; point: Point; units: Record<string, string>; flags: Flag[] | null }
-  | { ok: false; reject: Reject };
+  { ok: true; point: Point; units: Record<string, string>; flags: Flag[] | null } | { ok: false; reject: Reject };
 
 /** Top-level keys that describe the message rather than measure something. */
 export const TIME_KEYS: readonly string[] = ['ts', 'timestamp', 'time'];
@@ -90,7 +89,12 @@ BareRecord.prototype = Object.create(null);
 // The one inherited name: lodash.cloneDeep (Node-RED's cloneMessage, run for every extra wire) probes objects
 // without a toString by `value + ''` inside try/catch, and that throw cost ~15 µs per record per clone.
 // Writable, so a field named "toString" still becomes an own data property.
-Object.defineProperty(BareRecord.prototype, 'toString', { value: () => '[object Object]', writable: true, enumerable: false, configurable: true });
+Object.defineProperty(BareRecord.prototype, 'toString', {
+  value: () => '[object Object]',
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
 function bareRecord<T>(): Record<string, T> {
   return new (BareRecord as unknown as new () => Record<string, T>)();
 }
@@ -209,7 +213,13 @@ export class Normalizer {
       root = parsed.value;
     }
     if (typeof root !== 'object' || root === null || Array.isArray(root)) {
-      return { ok: false, reject: { code: 'malformed_json', reason: `payload must be a JSON object, got ${Array.isArray(root) ? 'an array' : root === null ? 'null' : typeof root}` } };
+      return {
+        ok: false,
+        reject: {
+          code: 'malformed_json',
+          reason: `payload must be a JSON object, got ${Array.isArray(root) ? 'an array' : root === null ? 'null' : typeof root}`,
+        },
+      };
     }
     const obj = root as Record<string, unknown>;
 
@@ -241,7 +251,8 @@ export class Normalizer {
       switch (kind) {
         case Meta.DeviceId: {
           const id = tagValue(v);
-          if (typeof id !== 'string' || id === '') return this.reject('missing_device', `"${k}" must be a non-empty string`, k);
+          if (typeof id !== 'string' || id === '')
+            return this.reject('missing_device', `"${k}" must be a non-empty string`, k);
           const bad = nameProblem(id, this.maxName);
           if (bad) return this.reject('bad_tag_value', `device id "${preview(id)}" ${bad}`, k);
           payloadDevice = id;
@@ -276,7 +287,8 @@ export class Normalizer {
           break;
         }
         case Meta.Components:
-          if (typeof v !== 'object' || v === null || Array.isArray(v)) return this.reject('malformed_json', `"${k}" must be an object of components`, k);
+          if (typeof v !== 'object' || v === null || Array.isArray(v))
+            return this.reject('malformed_json', `"${k}" must be an object of components`, k);
           if (!this.walkComponents(v as Record<string, unknown>)) return { ok: false, reject: this.failure! };
           break;
       }
@@ -285,14 +297,23 @@ export class Normalizer {
     if (this.validate && !this.validate(obj)) {
       const err = this.validate.errors?.[0];
       const field = err?.instancePath ? err.instancePath.slice(1).replace(/\//g, '.') : undefined;
-      return this.reject('schema', `schema: ${this.ajv!.errorsText(this.validate.errors, { dataVar: 'payload' })}`, field);
+      return this.reject(
+        'schema',
+        `schema: ${this.ajv!.errorsText(this.validate.errors, { dataVar: 'payload' })}`,
+        field
+      );
     }
 
     // device id: payload, authenticated id and topic must agree; at least one must be there
     let deviceId = payloadDevice;
     if (ctx.deviceId !== undefined && ctx.deviceId !== '') {
       if (deviceId !== undefined && deviceId !== ctx.deviceId) {
-        return this.reject('device_mismatch', `payload device_id "${deviceId}" differs from authenticated device "${ctx.deviceId}"`, 'device_id', ctx.deviceId);
+        return this.reject(
+          'device_mismatch',
+          `payload device_id "${deviceId}" differs from authenticated device "${ctx.deviceId}"`,
+          'device_id',
+          ctx.deviceId
+        );
       }
       deviceId = ctx.deviceId;
     }
@@ -301,7 +322,12 @@ export class Normalizer {
       if (this.failure) return { ok: false, reject: this.failure };
       if (topicDevice !== undefined) {
         if (deviceId !== undefined && deviceId !== topicDevice) {
-          return this.reject('device_mismatch', `device_id "${deviceId}" differs from topic device "${topicDevice}"`, 'device_id', deviceId);
+          return this.reject(
+            'device_mismatch',
+            `device_id "${deviceId}" differs from topic device "${topicDevice}"`,
+            'device_id',
+            deviceId
+          );
         }
         deviceId = topicDevice;
       }
@@ -330,7 +356,8 @@ export class Normalizer {
       violation.device_id = deviceId;
       return { ok: false, reject: violation };
     }
-    if (this.fieldCount === 0) return this.reject('no_fields', 'no numeric, boolean or kept string values in the payload', undefined, deviceId);
+    if (this.fieldCount === 0)
+      return this.reject('no_fields', 'no numeric, boolean or kept string values in the payload', undefined, deviceId);
 
     return {
       ok: true,
@@ -382,13 +409,19 @@ export class Normalizer {
         const c = v as Record<string, unknown>;
         for (const k in c) {
           if (!Object.prototype.hasOwnProperty.call(c, k)) continue;
-          if (++this.keys > this.maxKeys) return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
+          if (++this.keys > this.maxKeys)
+            return this.fail('too_many_keys', `more than ${this.maxKeys} keys/items`, name);
           if (isForbidden(k)) return this.fail('forbidden_key', `forbidden key "${k}"`, name + this.sep + k);
           const cv = c[k];
           if ((k === 'hw' || k === 'hardware') && (typeof cv === 'string' || typeof cv === 'number')) {
             compHw = String(cv);
             const bad = textProblem(compHw, this.maxTagValue);
-            if (bad) return this.fail('bad_tag_value', `"${k}" of component ${name} "${preview(compHw)}" ${bad}`, name + this.sep + k);
+            if (bad)
+              return this.fail(
+                'bad_tag_value',
+                `"${k}" of component ${name} "${preview(compHw)}" ${bad}`,
+                name + this.sep + k
+              );
             continue;
           }
           if (!this.checkKey(k, name)) return false;
@@ -414,8 +447,18 @@ export class Normalizer {
       }
       if (spec.hw) {
         const hw = this.componentHw[i] ?? deviceHw;
-        if (hw === undefined) this.violate('hw_mismatch', `component "${name}" needs hardware ${[...spec.hw].join('/')}, payload names none`, name);
-        else if (!spec.hw.has(hw)) this.violate('hw_mismatch', `component "${name}" does not support hardware "${hw}" (allowed: ${[...spec.hw].join(', ')})`, name);
+        if (hw === undefined)
+          this.violate(
+            'hw_mismatch',
+            `component "${name}" needs hardware ${[...spec.hw].join('/')}, payload names none`,
+            name
+          );
+        else if (!spec.hw.has(hw))
+          this.violate(
+            'hw_mismatch',
+            `component "${name}" does not support hardware "${hw}" (allowed: ${[...spec.hw].join(', ')})`,
+            name
+          );
       }
     }
   }
@@ -432,8 +475,11 @@ export class Normalizer {
         return this.stringLeaf(name, v, undefined);
       case 'object':
         if (v === null) return true; // nulls carry no measurement
-        if (depth + 1 > this.maxDepth) return this.fail('too_deep', `nesting deeper than ${this.maxDepth} at ${name}`, name);
-        return Array.isArray(v) ? this.walkArray(v, name, depth + 1) : this.walkObject(v as Record<string, unknown>, name, depth + 1);
+        if (depth + 1 > this.maxDepth)
+          return this.fail('too_deep', `nesting deeper than ${this.maxDepth} at ${name}`, name);
+        return Array.isArray(v)
+          ? this.walkArray(v, name, depth + 1)
+          : this.walkObject(v as Record<string, unknown>, name, depth + 1);
       default:
         return true; // undefined/functions only occur in objects built in code; nothing to measure
     }
@@ -513,7 +559,12 @@ export class Normalizer {
     // segments are checked one by one, but joined ones can spell a forbidden name ("_" + "_" + "proto__")
     if (isForbidden(name)) return this.fail('forbidden_key', `field name "${name}" is forbidden`, name);
     // each key was checked on the way down; the joined path is what storage sees, so its length counts
-    if (name.length > this.maxName) return this.fail('bad_field_name', `field name ${preview(name)} is ${name.length} characters long, limit ${this.maxName}`, preview(name, 60));
+    if (name.length > this.maxName)
+      return this.fail(
+        'bad_field_name',
+        `field name ${preview(name)} is ${name.length} characters long, limit ${this.maxName}`,
+        preview(name, 60)
+      );
     if (this.regFields) {
       const spec = this.regFields.get(name);
       if (spec) {
@@ -542,7 +593,11 @@ export class Normalizer {
     // names nothing and is skipped
     const bad = levelsProblem(pattern, levels, { name: this.maxName, tagValue: this.maxTagValue });
     if (bad) {
-      this.fail('bad_tag_value', `topic level for ${bad.name} "${preview(levels[pattern.levelOf(bad.name)])}" ${bad.problem}`, `topic.${bad.name}`);
+      this.fail(
+        'bad_tag_value',
+        `topic level for ${bad.name} "${preview(levels[pattern.levelOf(bad.name)])}" ${bad.problem}`,
+        `topic.${bad.name}`
+      );
       return undefined;
     }
     let device: string | undefined;

@@ -64,12 +64,14 @@ function compileField(where: string, raw: unknown): FieldSpec {
         spec.unit = v;
         break;
       case 'type':
-        if (typeof v !== 'string' || !TYPES.has(v)) throw new RegistryError(`${where}.type must be one of float, int, bool, string`);
+        if (typeof v !== 'string' || !TYPES.has(v))
+          throw new RegistryError(`${where}.type must be one of float, int, bool, string`);
         spec.type = v as FieldType;
         break;
       case 'min':
       case 'max':
-        if (typeof v !== 'number' || !Number.isFinite(v)) throw new RegistryError(`${where}.${key} must be a finite number`);
+        if (typeof v !== 'number' || !Number.isFinite(v))
+          throw new RegistryError(`${where}.${key} must be a finite number`);
         spec[key] = v;
         break;
       case 'description':
@@ -78,7 +80,8 @@ function compileField(where: string, raw: unknown): FieldSpec {
         throw new RegistryError(`${where}: unknown property "${key}" (unit, type, min, max, description)`);
     }
   }
-  if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) throw new RegistryError(`${where}: min > max`);
+  if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max)
+    throw new RegistryError(`${where}: min > max`);
   return Object.freeze(spec);
 }
 
@@ -109,24 +112,31 @@ export function compileRegistry(doc: unknown, separator = '_'): CompiledRegistry
       if (!isPlainObject(raw)) throw new RegistryError(`component "${name}" must be an object`);
       let hw: Set<string> | null = null;
       if (raw.hw !== undefined) {
-        if (!Array.isArray(raw.hw) || !raw.hw.every((h) => typeof h === 'string')) throw new RegistryError(`component "${name}".hw must be an array of strings`);
+        if (!Array.isArray(raw.hw) || !raw.hw.every((h) => typeof h === 'string'))
+          throw new RegistryError(`component "${name}".hw must be an array of strings`);
         hw = new Set(raw.hw as string[]);
       }
       components.set(name, { name, hw });
       if (raw.fields !== undefined) {
         if (!isPlainObject(raw.fields)) throw new RegistryError(`component "${name}".fields must be an object`);
         for (const [path, spec] of Object.entries(raw.fields)) {
-          add(name + separator + flatName(path, separator), compileField(`components.${name}.fields.${path}`, spec), `component "${name}"`);
+          add(
+            name + separator + flatName(path, separator),
+            compileField(`components.${name}.fields.${path}`, spec),
+            `component "${name}"`
+          );
         }
       }
       for (const key of Object.keys(raw)) {
-        if (key !== 'hw' && key !== 'fields' && key !== 'description') throw new RegistryError(`component "${name}": unknown property "${key}" (hw, fields)`);
+        if (key !== 'hw' && key !== 'fields' && key !== 'description')
+          throw new RegistryError(`component "${name}": unknown property "${key}" (hw, fields)`);
       }
     }
   }
   if (doc.fields !== undefined) {
     if (!isPlainObject(doc.fields)) throw new RegistryError('"fields" must be an object');
-    for (const [path, spec] of Object.entries(doc.fields)) add(flatName(path, separator), compileField(`fields.${path}`, spec), 'fields');
+    for (const [path, spec] of Object.entries(doc.fields))
+      add(flatName(path, separator), compileField(`fields.${path}`, spec), 'fields');
   }
   return { hasComponents: doc.components !== undefined, components, fields, separator };
 }
@@ -155,7 +165,8 @@ export function checkField(spec: Readonly<FieldSpec>, value: number | boolean | 
       if (typeof value !== 'string') return ['bad_type', `expected a string, got ${typeof value}`];
       return null;
     case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return ['bad_type', `expected an integer, got ${JSON.stringify(value)}`];
+      if (typeof value !== 'number' || !Number.isInteger(value))
+        return ['bad_type', `expected an integer, got ${JSON.stringify(value)}`];
       break;
     case 'float':
       if (typeof value !== 'number') return ['bad_type', `expected a number, got ${typeof value}`];
@@ -164,7 +175,9 @@ export function checkField(spec: Readonly<FieldSpec>, value: number | boolean | 
       if (typeof value !== 'number') return null;
   }
   const n = value as number;
-  if (spec.min !== undefined && n < spec.min) return ['out_of_range', `${n} is below the physical minimum ${spec.min}${spec.unit ? ' ' + spec.unit : ''}`];
-  if (spec.max !== undefined && n > spec.max) return ['out_of_range', `${n} is above the physical maximum ${spec.max}${spec.unit ? ' ' + spec.unit : ''}`];
+  if (spec.min !== undefined && n < spec.min)
+    return ['out_of_range', `${n} is below the physical minimum ${spec.min}${spec.unit ? ' ' + spec.unit : ''}`];
+  if (spec.max !== undefined && n > spec.max)
+    return ['out_of_range', `${n} is above the physical maximum ${spec.max}${spec.unit ? ' ' + spec.unit : ''}`];
   return null;
 }

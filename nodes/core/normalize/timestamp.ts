@@ -75,7 +75,11 @@ export function parseIso(s: string, naive: 'utc' | 'reject' = 'utc'): number {
   const month = digits(s, 5, 2);
   const day = digits(s, 8, 2);
   if (year < 0 || month < 1 || month > 12 || day < 1 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return NaN;
-  if (day > DAYS_IN_MONTH[month - 1] || (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)))) return NaN;
+  if (
+    day > DAYS_IN_MONTH[month - 1] ||
+    (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)))
+  )
+    return NaN;
   let hour = 0;
   let minute = 0;
   let second = 0;
@@ -154,10 +158,17 @@ export function parseTimestamp(value: unknown, now: number, opts: TimestampOptio
   }
   ms = Math.floor(ms);
   const minMs = opts.minMs ?? DEFAULT_MIN_MS;
-  if (ms < minMs) return bad(`${new Date(ms).toISOString()} is before ${new Date(minMs).toISOString()} (device clock not set?)`);
+  if (ms < minMs)
+    return bad(`${new Date(ms).toISOString()} is before ${new Date(minMs).toISOString()} (device clock not set?)`);
   const maxFuture = opts.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
   if (ms - now > maxFuture) {
-    return { ok: false, reject: { code: 'future_timestamp', reason: `${new Date(ms).toISOString()} is ${Math.round((ms - now) / 1000)} s ahead of receive time (max ${maxFuture / 1000} s)` } };
+    return {
+      ok: false,
+      reject: {
+        code: 'future_timestamp',
+        reason: `${new Date(ms).toISOString()} is ${Math.round((ms - now) / 1000)} s ahead of receive time (max ${maxFuture / 1000} s)`,
+      },
+    };
   }
   return { ok: true, ms };
 }

@@ -2,7 +2,8 @@
 // escalation, auto-resolve, persistence across a restart, rejects and the HTTP API.
 import assert from 'node:assert/strict';
 // the same module instances the compiled node uses
-const { registerDeviceSource } = require('../../../dist/nodes/lib/device-directory.js') as typeof import('../../../nodes/lib/device-directory');
+const { registerDeviceSource } =
+  require('../../../dist/nodes/lib/device-directory.js') as typeof import('../../../nodes/lib/device-directory');
 const { metricsText } = require('../../../dist/nodes/lib/metrics.js') as typeof import('../../../nodes/lib/metrics');
 import { waitFor, sleep } from '../../support/net';
 import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, type Msg } from '../../support/alert-red';
@@ -64,7 +65,10 @@ describe('moby-alert node: lifecycle', function () {
     const got = await api().get(`/moby/alerts/${first}`).expect(200);
     assert.equal(got.body.status, 'resolved');
     assert.equal(got.body.acknowledged, false);
-    const acked = await api().post(`/moby/alerts/${first}/ack`).send({ by: 'kim', note: 'seen after the fact' }).expect(200);
+    const acked = await api()
+      .post(`/moby/alerts/${first}/ack`)
+      .send({ by: 'kim', note: 'seen after the fact' })
+      .expect(200);
     assert.equal(acked.body.status, 'resolved');
     assert.equal(acked.body.acknowledged, true);
     assert.equal(acked.body.acknowledged_by, 'kim');
@@ -104,7 +108,17 @@ describe('moby-alert node: lifecycle', function () {
   it('opens on device-health TIMEOUT/OFFLINE, resolves on ONLINE, and handles RUL below threshold', async () => {
     await loadAlertFlow(alertFlow({ rulThreshold: 100, rulCritical: 24 }));
     const ev = collect('ev');
-    const health = (state: string) => ({ topic: 'device-health', payload: { device_id: 'fan-9', state, previous: 'ONLINE', since: Date.now(), last_seen: Date.now() - 60000, reason: 'timeout' } });
+    const health = (state: string) => ({
+      topic: 'device-health',
+      payload: {
+        device_id: 'fan-9',
+        state,
+        previous: 'ONLINE',
+        since: Date.now(),
+        last_seen: Date.now() - 60000,
+        reason: 'timeout',
+      },
+    });
     send(health('TIMEOUT'));
     send(health('OFFLINE'));
     await waitFor(() => events(ev).length >= 2, 2000, 'health events');
@@ -114,7 +128,10 @@ describe('moby-alert node: lifecycle', function () {
     send(health('ONLINE'));
     await waitFor(() => events(ev, 'resolve').length === 1, 2000, 'ONLINE resolves');
 
-    send({ payload: { measurement: 'rul', tags: { device_id: 'fan-9' }, fields: {}, timestamp: Date.now() }, rul: { value: 12, unit: 'h' } });
+    send({
+      payload: { measurement: 'rul', tags: { device_id: 'fan-9' }, fields: {}, timestamp: Date.now() },
+      rul: { value: 12, unit: 'h' },
+    });
     await waitFor(() => events(ev, 'open').length === 2, 2000, 'rul open');
     const rul = events(ev, 'open')[1].alert;
     assert.equal(rul.rule, 'rul');
@@ -131,7 +148,10 @@ describe('moby-alert node: lifecycle', function () {
     // (a "__proto__" key cannot survive Node-RED's message cloning; "constructor" does)
     send({ alert: JSON.parse('{"rule":"x","constructor":{"polluted":true}}'), moby: { device_id: 'd-1' } });
     await waitFor(() => rej.length === 4, 2000, 'rejects');
-    assert.deepEqual(rej.map((m) => m.moby!.reject!.code), ['no_signal', 'bad_severity', 'bad_device_id', 'forbidden_key']);
+    assert.deepEqual(
+      rej.map((m) => m.moby!.reject!.code),
+      ['no_signal', 'bad_severity', 'bad_device_id', 'forbidden_key']
+    );
     assert.equal(rej[1].moby!.reject!.device_id, 'd-1');
     assert.equal(rej[1].moby!.reject!.field, 'alert.severity');
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
@@ -154,7 +174,10 @@ describe('moby-alert node: HTTP API', function () {
 
   async function seed(): Promise<Msg[]> {
     const ev = collect('ev');
-    send({ alert: { rule: 'overheat', severity: 'critical', value: 98, threshold: 80 }, moby: { device_id: 'oven-1' } });
+    send({
+      alert: { rule: 'overheat', severity: 'critical', value: 98, threshold: 80 },
+      moby: { device_id: 'oven-1' },
+    });
     send({ alert: { rule: 'overheat', severity: 'warning' }, moby: { device_id: 'oven-2' } });
     send({ alert: { rule: 'vibration', severity: 'info' }, moby: { device_id: 'oven-1' } });
     await waitFor(() => ev.length === 3, 2000, 'seeded');
@@ -169,17 +192,31 @@ describe('moby-alert node: HTTP API', function () {
     assert.equal((await api().get('/moby/alerts?device=oven-1').expect(200)).body.length, 2);
     assert.equal((await api().get('/moby/alerts?severity=critical,info').expect(200)).body.length, 2);
     assert.equal((await api().get('/moby/alerts?limit=1').expect(200)).body.length, 1);
-    assert.equal((await api().get(`/moby/alerts?since=${Date.now() + 60000}`).expect(200)).body.length, 0);
+    assert.equal(
+      (
+        await api()
+          .get(`/moby/alerts?since=${Date.now() + 60000}`)
+          .expect(200)
+      ).body.length,
+      0
+    );
     const id = ev[0].payload.alert.alert_id;
     const one = await api().get(`/moby/alerts/${id}`).expect(200);
     assert.equal(one.body.value, 98);
 
-    const ack = await api().post(`/moby/alerts/${id}/ack`).set('content-type', 'application/json').send('{"by":"choi","note":"going"}').expect(200);
+    const ack = await api()
+      .post(`/moby/alerts/${id}/ack`)
+      .set('content-type', 'application/json')
+      .send('{"by":"choi","note":"going"}')
+      .expect(200);
     assert.equal(ack.body.acknowledged_by, 'choi');
     assert.ok(ack.body.acknowledged_at > 0);
     assert.equal(ack.body.status, 'open', 'ack does not resolve');
     await api().post(`/moby/alerts/${id}/ack`).send({ by: 'choi' }).expect(409);
-    const res = await api().post(`/moby/alerts/${id}/resolve`).send({ by: 'choi', note: 'bearing replaced' }).expect(200);
+    const res = await api()
+      .post(`/moby/alerts/${id}/resolve`)
+      .send({ by: 'choi', note: 'bearing replaced' })
+      .expect(200);
     assert.equal(res.body.status, 'resolved');
     assert.equal(res.body.resolved_by, 'choi');
     assert.equal(res.body.resolve_note, 'bearing replaced');
@@ -188,7 +225,11 @@ describe('moby-alert node: HTTP API', function () {
     assert.equal(conflict.body.alert.status, 'resolved');
     assert.equal((await api().get('/moby/alerts?status=open').expect(200)).body.length, 2);
     assert.equal((await api().get('/moby/alerts?status=resolved').expect(200)).body.length, 1);
-    await waitFor(() => events(ev, 'resolve').length === 1 && events(ev, 'ack').length === 1, 2000, 'ack and resolve events');
+    await waitFor(
+      () => events(ev, 'resolve').length === 1 && events(ev, 'ack').length === 1,
+      2000,
+      'ack and resolve events'
+    );
   });
 
   it('answers bad requests with JSON errors and proper status codes', async () => {
@@ -203,11 +244,23 @@ describe('moby-alert node: HTTP API', function () {
     await api().get('/moby/alerts/00000000-0000-4000-8000-000000000000').expect(404);
     await api().get('/moby/alerts/bad%20id!').expect(400);
     await api().post('/moby/alerts/00000000-0000-4000-8000-000000000000/ack').send({ by: 'x' }).expect(404);
-    const malformed = await api().post(`/moby/alerts/${id}/ack`).set('content-type', 'application/json').send('{"by":').expect(400);
+    const malformed = await api()
+      .post(`/moby/alerts/${id}/ack`)
+      .set('content-type', 'application/json')
+      .send('{"by":')
+      .expect(400);
     assert.match(malformed.body.error.message, /JSON/);
     await api().post(`/moby/alerts/${id}/ack`).send({ by: 42 }).expect(400);
-    await api().post(`/moby/alerts/${id}/ack`).set('content-type', 'application/json').send('{"__proto__":{"x":1}}').expect(400);
-    await api().post(`/moby/alerts/${id}/ack`).set('content-type', 'application/json').send(JSON.stringify({ note: 'x'.repeat(20000) })).expect(413);
+    await api()
+      .post(`/moby/alerts/${id}/ack`)
+      .set('content-type', 'application/json')
+      .send('{"__proto__":{"x":1}}')
+      .expect(400);
+    await api()
+      .post(`/moby/alerts/${id}/ack`)
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ note: 'x'.repeat(20000) }))
+      .expect(413);
     await api().delete(`/moby/alerts/${id}`).expect(405);
     await api().get(`/moby/alerts/${id}/ack`).expect(405);
     // the alert is untouched by all of that
@@ -218,20 +271,30 @@ describe('moby-alert node: HTTP API', function () {
   });
 
   it('requires the bearer token and answers CORS preflights only for the allowed origin', async () => {
-    await loadAlertFlow(alertFlow({ corsOrigins: 'http://grafana.local:3000' }), { alert: { apiToken: 's3cret-token' } });
+    await loadAlertFlow(alertFlow({ corsOrigins: 'http://grafana.local:3000' }), {
+      alert: { apiToken: 's3cret-token' },
+    });
     await seed();
     const no = await api(null).get('/moby/alerts').expect(401);
     assert.equal(no.body.error.code, 'unauthorized');
     assert.match(no.headers['www-authenticate'], /Bearer/);
     await api().get('/moby/alerts').set('authorization', 'Bearer wrong').expect(401);
     await api().get('/moby/alerts').set('authorization', 'Bearer s3cret-token').expect(200);
-    const pre = await api().options('/moby/alerts/abc/ack').set('origin', 'http://grafana.local:3000').set('access-control-request-method', 'POST').expect(204);
+    const pre = await api()
+      .options('/moby/alerts/abc/ack')
+      .set('origin', 'http://grafana.local:3000')
+      .set('access-control-request-method', 'POST')
+      .expect(204);
     assert.equal(pre.headers['access-control-allow-origin'], 'http://grafana.local:3000');
     assert.match(pre.headers['access-control-allow-headers'], /Authorization/);
     const other = await api(null).options('/moby/alerts').set('origin', 'http://evil.example').expect(403);
     assert.equal(other.headers['access-control-allow-origin'], undefined);
     assert.equal(other.body.error.code, 'forbidden_origin');
-    const get = await api().get('/moby/alerts').set('origin', 'http://grafana.local:3000').set('authorization', 'Bearer s3cret-token').expect(200);
+    const get = await api()
+      .get('/moby/alerts')
+      .set('origin', 'http://grafana.local:3000')
+      .set('authorization', 'Bearer s3cret-token')
+      .expect(200);
     assert.equal(get.headers['access-control-allow-origin'], 'http://grafana.local:3000');
   });
 
@@ -254,7 +317,9 @@ describe('moby-alert node: HTTP API', function () {
   it('serves GET /devices from the device directory (200 [] without device-health nodes)', async () => {
     await loadAlertFlow(alertFlow());
     assert.deepEqual((await api().get('/moby/devices').expect(200)).body, []);
-    const off = registerDeviceSource('health-1', () => [{ device_id: 'pump-1', state: 'ONLINE', since: 1, last_seen: 2 }]);
+    const off = registerDeviceSource('health-1', () => [
+      { device_id: 'pump-1', state: 'ONLINE', since: 1, last_seen: 2 },
+    ]);
     try {
       const got = await api().get('/moby/devices').expect(200);
       assert.equal(got.body.length, 1);

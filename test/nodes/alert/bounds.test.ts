@@ -35,17 +35,32 @@ function flow(): unknown[] {
       ],
       wires: [['alert']],
     },
-    { id: 'alert', type: 'moby-alert', z: 'tab', apiPrefix: '/moby', persistSec: 0.5, maxOpen: 1000, autoResolvePoints: 100, wires: [[], [], ['rej']] },
+    {
+      id: 'alert',
+      type: 'moby-alert',
+      z: 'tab',
+      apiPrefix: '/moby',
+      persistSec: 0.5,
+      maxOpen: 1000,
+      autoResolvePoints: 100,
+      wires: [[], [], ['rej']],
+    },
     { id: 'rej', type: 'debug', z: 'tab', active: true, tosidebar: false, console: true, complete: 'moby.reject' },
   ];
 }
 
 async function post(nr: NodeRedProcess, path: string, body: unknown): Promise<Response> {
-  return fetch(`${nr.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return fetch(`${nr.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 async function open(nr: NodeRedProcess, device?: string): Promise<any[]> {
-  return (await (await fetch(`${nr.url}/moby/alerts?status=open&limit=1000${device ? `&device=${device}` : ''}`, { headers: AUTH })).json()) as any[];
+  return (await (
+    await fetch(`${nr.url}/moby/alerts?status=open&limit=1000${device ? `&device=${device}` : ''}`, { headers: AUTH })
+  ).json()) as any[];
 }
 
 describe('moby-alert under a flood of new devices (real process, file context)', function () {
@@ -59,11 +74,22 @@ describe('moby-alert under a flood of new devices (real process, file context)',
   it('10k new devices against a bound of 1000 open alerts: the firing real device keeps its alert, nothing is refused, and after a restart a new device alerts', async () => {
     nr = await nodeRedWithFlow(flow());
     await nr.start();
-    assert.equal((await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical', value: 97 }, moby: { device_id: 'kiln-1' } })).status, 204);
+    assert.equal(
+      (
+        await post(nr, '/in', {
+          alert: { rule: 'overheat', severity: 'critical', value: 97 },
+          moby: { device_id: 'kiln-1' },
+        })
+      ).status,
+      204
+    );
     const kiln = await waitFor(async () => (await open(nr!, 'kiln-1'))[0], 5000, 'kiln-1 open');
     // 'idle-1' alerted once, its condition has cleared since (counting toward auto-resolve)
     await post(nr, '/in', { alert: { rule: 'anomaly' }, moby: { device_id: 'idle-1' } });
-    await post(nr, '/in', { anomaly: { score: 0.1, threshold: 1, is_anomaly: false, severity: 'normal', method: 'pca', contributions: {} }, moby: { device_id: 'idle-1' } });
+    await post(nr, '/in', {
+      anomaly: { score: 0.1, threshold: 1, is_anomaly: false, severity: 'normal', method: 'pca', contributions: {} },
+      moby: { device_id: 'idle-1' },
+    });
 
     assert.equal((await post(nr, '/flood', {})).status, 204);
     await waitFor(async () => (await open(nr!, 'flood-9999')).length === 1, 60_000, 'the last flood alert is open');
@@ -81,8 +107,16 @@ describe('moby-alert under a flood of new devices (real process, file context)',
     await nr.stop('SIGTERM');
     await nr.start();
     assert.equal((await open(nr)).length, 1000);
-    assert.equal((await post(nr, '/in', { alert: { rule: 'overheat', severity: 'warning' }, moby: { device_id: 'brand-new' } })).status, 204);
-    await waitFor(async () => (await open(nr!, 'brand-new')).length === 1, 5000, 'the brand-new device alerts after the restart');
+    assert.equal(
+      (await post(nr, '/in', { alert: { rule: 'overheat', severity: 'warning' }, moby: { device_id: 'brand-new' } }))
+        .status,
+      204
+    );
+    await waitFor(
+      async () => (await open(nr!, 'brand-new')).length === 1,
+      5000,
+      'the brand-new device alerts after the restart'
+    );
     assert.equal((await open(nr, 'kiln-1'))[0].alert_id, kiln.alert_id, 'kiln-1 keeps its alert across the restart');
     assert.ok(!nr.output.join('').includes('too_many_alerts'));
   });

@@ -4,7 +4,16 @@
 import assert from 'node:assert/strict';
 import { verifyWebhook } from '../../../nodes/core/alert/channels';
 import { waitFor, sleep } from '../../support/net';
-import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, freshUserDir, type Msg } from '../../support/alert-red';
+import {
+  helper,
+  loadAlertFlow,
+  alertFlow,
+  collect,
+  api,
+  anomalyMsg,
+  freshUserDir,
+  type Msg,
+} from '../../support/alert-red';
 import { startReceiver, startSmtp, type Receiver, type SmtpStandIn } from '../../support/alert-servers';
 
 const FAST_RETRY = { retryBaseSec: 0.05, retryCapSec: 0.2, maxAttempts: 6 };
@@ -33,9 +42,12 @@ describe('moby-alert node: notifications', function () {
 
   it('Slack webhook failing with 500, a timeout and 500 again delivers exactly once', async () => {
     const slack = await receiver({ failures: [500, 'timeout', 500] });
-    await loadAlertFlow(alertFlow({ slackWebhook: 'sw', ...FAST_RETRY }, [{ id: 'sw', type: 'moby-slack-webhook', timeout: 0.3 }]), {
-      sw: { url: `${slack.url}/services/T000/B000/XXXX` },
-    });
+    await loadAlertFlow(
+      alertFlow({ slackWebhook: 'sw', ...FAST_RETRY }, [{ id: 'sw', type: 'moby-slack-webhook', timeout: 0.3 }]),
+      {
+        sw: { url: `${slack.url}/services/T000/B000/XXXX` },
+      }
+    );
     const fail = collect('fail');
     send(anomalyMsg('pump-1', true));
     await waitFor(() => slack.delivered().length === 1, 10000, 'Slack delivery');
@@ -50,11 +62,22 @@ describe('moby-alert node: notifications', function () {
 
   it('Slack bot: chat.postMessage with the bearer token, retrying on {ok:false, error:"ratelimited"}', async () => {
     let calls = 0;
-    const slack = await receiver({ failures: [503], reply: () => (++calls === 1 ? { ok: false, error: 'ratelimited' } : { ok: true, ts: '1.2' }) });
-    await loadAlertFlow(alertFlow({ slackBot: 'sb', ...FAST_RETRY }, [{ id: 'sb', type: 'moby-slack-bot', channel: 'U024BE7LH', apiUrl: `${slack.url}/api`, timeout: 1 }]), {
-      sb: { token: 'xoxb-test-token' },
+    const slack = await receiver({
+      failures: [503],
+      reply: () => (++calls === 1 ? { ok: false, error: 'ratelimited' } : { ok: true, ts: '1.2' }),
     });
-    send({ alert: { rule: 'overheat', severity: 'critical', message: 'Motor at 97 °C' }, moby: { device_id: 'press-4' } });
+    await loadAlertFlow(
+      alertFlow({ slackBot: 'sb', ...FAST_RETRY }, [
+        { id: 'sb', type: 'moby-slack-bot', channel: 'U024BE7LH', apiUrl: `${slack.url}/api`, timeout: 1 },
+      ]),
+      {
+        sb: { token: 'xoxb-test-token' },
+      }
+    );
+    send({
+      alert: { rule: 'overheat', severity: 'critical', message: 'Motor at 97 °C' },
+      moby: { device_id: 'press-4' },
+    });
     await waitFor(() => calls === 2, 10000, 'second postMessage');
     await sleep(300);
     assert.equal(slack.requests.length, 3);
@@ -69,7 +92,12 @@ describe('moby-alert node: notifications', function () {
 
   it('Slack bot configuration errors fail at once onto the delivery-failed output', async () => {
     const slack = await receiver({ reply: () => ({ ok: false, error: 'channel_not_found' }) });
-    await loadAlertFlow(alertFlow({ slackBot: 'sb', ...FAST_RETRY }, [{ id: 'sb', type: 'moby-slack-bot', channel: 'C-nope', apiUrl: slack.url }]), { sb: { token: 'xoxb-t' } });
+    await loadAlertFlow(
+      alertFlow({ slackBot: 'sb', ...FAST_RETRY }, [
+        { id: 'sb', type: 'moby-slack-bot', channel: 'C-nope', apiUrl: slack.url },
+      ]),
+      { sb: { token: 'xoxb-t' } }
+    );
     const fail = collect('fail');
     send({ alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'press-4' } });
     await waitFor(() => fail.length === 1, 5000, 'delivery failed');
@@ -82,9 +110,14 @@ describe('moby-alert node: notifications', function () {
 
   it('webhook: Standard Webhooks signature, same webhook-id on every retry, one delivery per notification', async () => {
     const hook = await receiver({ failures: ['timeout', 500] });
-    await loadAlertFlow(alertFlow({ webhook: 'wh', autoResolvePoints: 1, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 }]), {
-      wh: { secret: WEBHOOK_SECRET },
-    });
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', autoResolvePoints: 1, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 },
+      ]),
+      {
+        wh: { secret: WEBHOOK_SECRET },
+      }
+    );
     send(anomalyMsg('fan-2', true));
     await waitFor(() => hook.delivered().length === 1, 10000, 'open delivered');
     send(anomalyMsg('fan-2', false));
@@ -100,7 +133,10 @@ describe('moby-alert node: notifications', function () {
       const id = String(r.headers['webhook-id']);
       const ts = Number(r.headers['webhook-timestamp']);
       assert.ok(Math.abs(ts - Date.now() / 1000) < 30);
-      assert.ok(verifyWebhook(WEBHOOK_SECRET, id, ts, r.body, String(r.headers['webhook-signature'])), 'signature verifies');
+      assert.ok(
+        verifyWebhook(WEBHOOK_SECRET, id, ts, r.body, String(r.headers['webhook-signature'])),
+        'signature verifies'
+      );
       assert.ok(!verifyWebhook(WEBHOOK_SECRET, id, ts, r.body + ' ', String(r.headers['webhook-signature'])));
     }
     const types = hook.delivered().map((r) => JSON.parse(r.body).type);
@@ -110,9 +146,23 @@ describe('moby-alert node: notifications', function () {
   it('email over a real SMTP server: 451 first, then exactly one mail', async () => {
     smtp = await startSmtp(1);
     await loadAlertFlow(
-      alertFlow({ smtp: 'mail', ...FAST_RETRY }, [{ id: 'mail', type: 'moby-smtp', host: '127.0.0.1', port: smtp.port, secure: false, from: 'moby@plant.test', to: 'maint@plant.test', timeout: 2 }]),
+      alertFlow({ smtp: 'mail', ...FAST_RETRY }, [
+        {
+          id: 'mail',
+          type: 'moby-smtp',
+          host: '127.0.0.1',
+          port: smtp.port,
+          secure: false,
+          from: 'moby@plant.test',
+          to: 'maint@plant.test',
+          timeout: 2,
+        },
+      ])
     );
-    send({ alert: { rule: 'rul', severity: 'warning', message: 'Remaining life 40 h', value: 40, threshold: 72 }, moby: { device_id: 'spindle-1' } });
+    send({
+      alert: { rule: 'rul', severity: 'warning', message: 'Remaining life 40 h', value: 40, threshold: 72 },
+      moby: { device_id: 'spindle-1' },
+    });
     await waitFor(() => smtp!.mails.length === 1, 10000, 'mail');
     await sleep(300);
     assert.equal(smtp.refused, 1);
@@ -131,7 +181,7 @@ describe('moby-alert node: notifications', function () {
         { id: 'bad', type: 'moby-webhook', url: down.url, timeout: 1 },
         { id: 'good', type: 'moby-slack-webhook' },
       ]),
-      { good: { url: up.url } },
+      { good: { url: up.url } }
     );
     const fail = collect('fail');
     send(anomalyMsg('mill-1', true));
@@ -145,7 +195,9 @@ describe('moby-alert node: notifications', function () {
 
   it('a hanging channel does not hold up the flow', async () => {
     const hang = await receiver({ alwaysFail: 'timeout' });
-    await loadAlertFlow(alertFlow({ webhook: 'wh', ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: hang.url, timeout: 5 }]));
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: hang.url, timeout: 5 }])
+    );
     const ev = collect('ev');
     for (let i = 0; i < 50; i++) send(anomalyMsg(`dev-${i}`, true));
     await waitFor(() => ev.length === 50, 2000, 'all events while the webhook hangs');
@@ -156,10 +208,16 @@ describe('moby-alert node: notifications', function () {
 
   it('repeats every interval while open and unacknowledged, and stops after ack', async () => {
     const hook = await receiver();
-    await loadAlertFlow(alertFlow({ webhook: 'wh', repeatSec: 0.15, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: hook.url }]));
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', repeatSec: 0.15, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: hook.url }])
+    );
     const ev = collect('ev');
     send(anomalyMsg('comp-1', true));
-    await waitFor(() => hook.delivered().filter((r) => JSON.parse(r.body).type === 'alert.repeat').length >= 2, 5000, 'two repeats');
+    await waitFor(
+      () => hook.delivered().filter((r) => JSON.parse(r.body).type === 'alert.repeat').length >= 2,
+      5000,
+      'two repeats'
+    );
     await api().post(`/moby/alerts/${ev[0].payload.alert.alert_id}/ack`).send({ by: 'yoon' }).expect(200);
     await sleep(100);
     const n = hook.delivered().length;
@@ -177,7 +235,7 @@ describe('moby-alert node: notifications', function () {
         { id: 'wh', type: 'moby-webhook', url: hook.url },
         { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 1 },
       ]),
-      { ai: { key: 'sk-test' } },
+      { ai: { key: 'sk-test' } }
     );
     send(anomalyMsg('pump-9', true));
     await waitFor(() => hook.delivered().length === 1, 5000, 'delivery');
@@ -192,8 +250,15 @@ describe('moby-alert node: notifications', function () {
     await loadAlertFlow(
       alertFlow({ webhook: 'wh', llm: 'ai', ...FAST_RETRY }, [
         { id: 'wh', type: 'moby-webhook', url: hook.url },
-        { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 0.3, cooldown: 60 },
-      ]),
+        {
+          id: 'ai',
+          type: 'moby-llm',
+          url: `${llm.url}/v1/chat/completions`,
+          model: 'tiny',
+          timeout: 0.3,
+          cooldown: 60,
+        },
+      ])
     );
     send(anomalyMsg('pump-9', true));
     await waitFor(() => hook.delivered().length === 1, 5000, 'first delivery, after the LLM timeout');
@@ -205,13 +270,17 @@ describe('moby-alert node: notifications', function () {
 
   it('LLM endpoint up: summary from the model, asked once per incident and stored on the alert', async () => {
     const hook = await receiver();
-    const llm = await receiver({ reply: () => ({ choices: [{ message: { role: 'assistant', content: 'Pump 9 vibrates abnormally; check the bearing today.' } }] }) });
+    const llm = await receiver({
+      reply: () => ({
+        choices: [{ message: { role: 'assistant', content: 'Pump 9 vibrates abnormally; check the bearing today.' } }],
+      }),
+    });
     await loadAlertFlow(
       alertFlow({ webhook: 'wh', llm: 'ai', autoResolvePoints: 1, ...FAST_RETRY }, [
         { id: 'wh', type: 'moby-webhook', url: hook.url },
         { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 1 },
       ]),
-      { ai: { key: 'sk-test' } },
+      { ai: { key: 'sk-test' } }
     );
     const ev = collect('ev');
     send(anomalyMsg('pump-9', true));
@@ -220,16 +289,25 @@ describe('moby-alert node: notifications', function () {
     assert.equal(llm.requests.length, 1, 'cached for the incident');
     assert.equal(llm.requests[0].headers.authorization, 'Bearer sk-test');
     assert.equal(JSON.parse(llm.requests[0].body).model, 'tiny');
-    for (const r of hook.delivered()) assert.equal(JSON.parse(r.body).data.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
+    for (const r of hook.delivered())
+      assert.equal(JSON.parse(r.body).data.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
     const got = await api().get(`/moby/alerts/${ev[0].payload.alert.alert_id}`).expect(200);
     assert.equal(got.body.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
   });
   it('a muted device (maintenance window via the API) keeps its alert record but notifies nobody', async () => {
     const hook = await receiver();
-    await loadAlertFlow(alertFlow({ webhook: 'wh', autoResolvePoints: 1, ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 }]), {
-      wh: { secret: WEBHOOK_SECRET },
-    });
-    const muted = await api().post('/moby/devices/pump-1/mute').send({ minutes: 30, by: 'kim', note: 'bearing swap' }).expect(200);
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', autoResolvePoints: 1, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 },
+      ]),
+      {
+        wh: { secret: WEBHOOK_SECRET },
+      }
+    );
+    const muted = await api()
+      .post('/moby/devices/pump-1/mute')
+      .send({ minutes: 30, by: 'kim', note: 'bearing swap' })
+      .expect(200);
     assert.equal(muted.body.muted, true);
     const events = collect('ev');
     send(anomalyMsg('pump-1', true));
@@ -243,7 +321,11 @@ describe('moby-alert node: notifications', function () {
     const list = (await api().get('/moby/alerts').expect(200)).body as Array<{ device_id: string; muted?: boolean }>;
     assert.equal(list.find((a) => a.device_id === 'pump-1')?.muted, true, 'the record stays, marked muted');
     assert.equal(list.find((a) => a.device_id === 'pump-2')?.muted, undefined);
-    const devices = (await api().get('/moby/devices').expect(200)).body as Array<{ device_id: string; muted?: boolean; mute?: { by: string } }>;
+    const devices = (await api().get('/moby/devices').expect(200)).body as Array<{
+      device_id: string;
+      muted?: boolean;
+      mute?: { by: string };
+    }>;
     assert.equal(devices.find((d) => d.device_id === 'pump-1')?.mute?.by, 'kim');
     // after unmute, the device notifies again
     await api().post('/moby/devices/pump-1/unmute').send({}).expect(200);

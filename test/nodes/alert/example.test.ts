@@ -6,7 +6,9 @@ import path from 'node:path';
 import { waitFor } from '../../support/net';
 import { NR_AUTH, NR_TOKEN, nodeRedWithFlow, type NodeRedProcess } from '../../support/alert-nodered';
 
-const example = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../examples/alert.json'), 'utf8')) as Array<Record<string, unknown>>;
+const example = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../examples/alert.json'), 'utf8')) as Array<
+  Record<string, unknown>
+>;
 
 describe('examples/alert.json', function () {
   this.timeout(60000);
@@ -23,13 +25,22 @@ describe('examples/alert.json', function () {
     const flow = JSON.parse(JSON.stringify(example).split('127.0.0.1:1880').join(`127.0.0.1:${port}`));
     fs.writeFileSync(path.join(nr.userDir, 'flows.json'), JSON.stringify(flow));
     // the example carries no secret: the deployer sets the alert node's API token (a credential)
-    fs.writeFileSync(path.join(nr.userDir, 'flows_cred.json'), JSON.stringify({ [byName('plant alerts')]: { apiToken: NR_TOKEN } }));
+    fs.writeFileSync(
+      path.join(nr.userDir, 'flows_cred.json'),
+      JSON.stringify({ [byName('plant alerts')]: { apiToken: NR_TOKEN } })
+    );
     await nr.start();
-    const press = (name: string) => fetch(`${nr!.url}/inject/${byName(name)}`, { method: 'POST' }).then((r) => assert.equal(r.status, 200));
-    const alerts = async (q = '') => (await (await fetch(`${nr!.url}/moby/alerts${q}`, { headers: NR_AUTH })).json()) as any[];
+    const press = (name: string) =>
+      fetch(`${nr!.url}/inject/${byName(name)}`, { method: 'POST' }).then((r) => assert.equal(r.status, 200));
+    const alerts = async (q = '') =>
+      (await (await fetch(`${nr!.url}/moby/alerts${q}`, { headers: NR_AUTH })).json()) as any[];
 
     for (let i = 0; i < 3; i++) await press('pump-7 anomaly');
-    const pump = await waitFor(async () => (await alerts('?device=pump-7')).find((a) => a.count === 3), 5000, 'pump-7 count 3');
+    const pump = await waitFor(
+      async () => (await alerts('?device=pump-7')).find((a) => a.count === 3),
+      5000,
+      'pump-7 count 3'
+    );
     assert.equal(pump.equipment_id, 'press-line-2');
     for (let i = 0; i < 3; i++) await press('pump-7 normal');
     await waitFor(async () => (await alerts('?device=pump-7'))[0].status === 'resolved', 5000, 'pump-7 resolved');
@@ -37,6 +48,9 @@ describe('examples/alert.json', function () {
     await press('RUL 20 h');
     await waitFor(async () => (await alerts('?status=open')).length === 2, 5000, 'fan-3 and spindle-1 open');
     const open = await alerts('?status=open');
-    assert.deepEqual(open.map((a) => `${a.device_id}/${a.rule}/${a.severity}`).sort(), ['fan-3/device_offline/critical', 'spindle-1/rul/critical']);
+    assert.deepEqual(open.map((a) => `${a.device_id}/${a.rule}/${a.severity}`).sort(), [
+      'fan-3/device_offline/critical',
+      'spindle-1/rul/critical',
+    ]);
   });
 });

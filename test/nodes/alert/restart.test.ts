@@ -22,13 +22,25 @@ function flow(alertProps: Record<string, unknown> = {}, extra: unknown[] = []): 
       ],
       wires: [['alert']],
     },
-    { id: 'alert', type: 'moby-alert', z: 'tab', apiPrefix: '/moby', persistSec: 0.5, wires: [[], [], []], ...alertProps },
+    {
+      id: 'alert',
+      type: 'moby-alert',
+      z: 'tab',
+      apiPrefix: '/moby',
+      persistSec: 0.5,
+      wires: [[], [], []],
+      ...alertProps,
+    },
     ...extra,
   ];
 }
 
 async function post(nr: NodeRedProcess, path: string, body: unknown): Promise<Response> {
-  return fetch(`${nr.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...NR_AUTH }, body: JSON.stringify(body) });
+  return fetch(`${nr.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...NR_AUTH },
+    body: JSON.stringify(body),
+  });
 }
 
 async function alerts(nr: NodeRedProcess): Promise<any[]> {
@@ -49,7 +61,15 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
   it('keeps alerts and acknowledgements through a graceful stop and a kill -9', async () => {
     nr = await nodeRedWithFlow(flow());
     await nr.start();
-    assert.equal((await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical', value: 97 }, moby: { device_id: 'kiln-1' } })).status, 204);
+    assert.equal(
+      (
+        await post(nr, '/in', {
+          alert: { rule: 'overheat', severity: 'critical', value: 97 },
+          moby: { device_id: 'kiln-1' },
+        })
+      ).status,
+      204
+    );
     const opened = await waitFor(async () => (await alerts(nr!))[0], 5000, 'alert open');
     const ack = await post(nr, `/moby/alerts/${opened.alert_id}/ack`, { by: 'han', note: 'checking' });
     assert.equal(ack.status, 200);
@@ -63,7 +83,10 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
     assert.equal(after[0].ack_note, 'checking');
 
     // a repeat after the restart updates the same alert, not a new one
-    await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical', value: 99 }, moby: { device_id: 'kiln-1' } });
+    await post(nr, '/in', {
+      alert: { rule: 'overheat', severity: 'critical', value: 99 },
+      moby: { device_id: 'kiln-1' },
+    });
     await waitFor(async () => (await alerts(nr!))[0].count === 2, 5000, 'count 2');
 
     // kill -9 after the periodic save (0.5 s) and the context flush (1 s) had their chance
@@ -80,7 +103,9 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
   it('delivers a notification queued while the webhook was down exactly once after a restart', async () => {
     receiver = await startReceiver({ alwaysFail: 503 });
     nr = await nodeRedWithFlow(
-      flow({ webhook: 'wh', retryBaseSec: 0.2, retryCapSec: 0.5, maxAttempts: 1000 }, [{ id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 1 }]),
+      flow({ webhook: 'wh', retryBaseSec: 0.2, retryCapSec: 0.5, maxAttempts: 1000 }, [
+        { id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 1 },
+      ])
     );
     await nr.start();
     await post(nr, '/in', { alert: { rule: 'leak', severity: 'critical' }, moby: { device_id: 'valve-7' } });

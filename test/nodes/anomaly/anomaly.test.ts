@@ -13,21 +13,30 @@ const anomalyNode = require('../../../dist/nodes/anomaly/moby-anomaly.js');
 
 helper.init(require.resolve('node-red'));
 
-
 function load(flow: unknown[]): Promise<void> {
   return new Promise((resolve) => helper.load(anomalyNode, flow, resolve));
 }
 
 function flow(opts: Record<string, unknown> = {}, id = 'a') {
   return [
-    { id, type: 'moby-anomaly', name: 'anomaly', method: 'pca', trainSize: 100, wires: [[`${id}-ok`], [`${id}-bad`]], ...opts },
+    {
+      id,
+      type: 'moby-anomaly',
+      name: 'anomaly',
+      method: 'pca',
+      trainSize: 100,
+      wires: [[`${id}-ok`], [`${id}-bad`]],
+      ...opts,
+    },
     { id: `${id}-ok`, type: 'helper' },
     { id: `${id}-bad`, type: 'helper' },
   ];
 }
 
 function point(fields: Record<string, unknown>, device = 'pump-1', extraTags: Record<string, string> = {}) {
-  return { payload: { measurement: 'telemetry', tags: { device_id: device, ...extraTags }, fields, timestamp: Date.now() } };
+  return {
+    payload: { measurement: 'telemetry', tags: { device_id: device, ...extraTags }, fields, timestamp: Date.now() },
+  };
 }
 
 /** Sends points and waits until `count` messages arrived on the two outputs together. */
@@ -54,20 +63,39 @@ describe('moby-anomaly node', function () {
       await load(flow({ method }));
       const ok = collect('a-ok');
       const bad = collect('a-bad');
-      await feed('a', TRAIN.map((f) => point(f)), ok, bad);
+      await feed(
+        'a',
+        TRAIN.map((f) => point(f)),
+        ok,
+        bad
+      );
       assert.equal(bad.length, 0);
-      assert.equal(ok.filter((m) => m.anomaly?.warming).length, 99, 'all but the last calibration point pass as warming');
+      assert.equal(
+        ok.filter((m) => m.anomaly?.warming).length,
+        99,
+        'all but the last calibration point pass as warming'
+      );
       assert.deepEqual(ok[0].anomaly!.warmup, { have: 1, need: 100 });
       assert.equal(ok[0].anomaly!.is_anomaly, false);
 
-      await feed('a', NORMAL.slice(0, 20).map((f) => point(f)), ok, bad);
+      await feed(
+        'a',
+        NORMAL.slice(0, 20).map((f) => point(f)),
+        ok,
+        bad
+      );
       const normal = ok.slice(-20);
       assert.ok(normal.every((m) => !m.anomaly!.warming && m.anomaly!.method === method));
       assert.ok(normal.filter((m) => m.anomaly!.is_anomaly).length <= 2, 'normal points are (almost) never flagged');
 
       // defaults average the inputs (3 or 10 points) and take the median over 15 scores: one anomalous point
       // alone is smoothed away, a sustained fault is flagged within about 8 + window points
-      await feed('a', Array.from({ length: 20 }, (_, i) => point(broken(i))), ok, bad);
+      await feed(
+        'a',
+        Array.from({ length: 20 }, (_, i) => point(broken(i))),
+        ok,
+        bad
+      );
       assert.equal(ok[ok.length - 20].anomaly!.is_anomaly, false, 'one anomalous point alone is smoothed away');
       const last = ok[ok.length - 1].anomaly!;
       assert.equal(last.is_anomaly, true);
@@ -89,8 +117,22 @@ describe('moby-anomaly node', function () {
     await load(flow({ method: 'threshold', limits: JSON.stringify(limits), smoothing: 1 }));
     const ok = collect('a-ok');
     const bad = collect('a-bad');
-    await feed('a', [point({ temp: 50, vib: 1 }), point({ temp: 85, vib: 1 }), point({ temp: 95, vib: 1 }), point({ temp: 50, vib: 2.5 }), point({ temp: 5, vib: 0 })], ok, bad);
-    assert.deepEqual(ok.map((m) => m.anomaly!.severity), ['normal', 'warning', 'critical', 'critical', 'warning']);
+    await feed(
+      'a',
+      [
+        point({ temp: 50, vib: 1 }),
+        point({ temp: 85, vib: 1 }),
+        point({ temp: 95, vib: 1 }),
+        point({ temp: 50, vib: 2.5 }),
+        point({ temp: 5, vib: 0 }),
+      ],
+      ok,
+      bad
+    );
+    assert.deepEqual(
+      ok.map((m) => m.anomaly!.severity),
+      ['normal', 'warning', 'critical', 'critical', 'warning']
+    );
     assert.equal(ok[1].anomaly!.contributions.temp, 1);
     assert.equal(ok[3].anomaly!.contributions.vib, 1);
   });
@@ -107,7 +149,12 @@ describe('moby-anomaly node', function () {
     await load(flow({ method: 'l2', trainSize: 20, features: 'f0,f1,f2' }));
     const ok = collect('a-ok');
     const bad = collect('a-bad');
-    await feed('a', TRAIN.slice(0, 20).map((f) => point(f)), ok, bad);
+    await feed(
+      'a',
+      TRAIN.slice(0, 20).map((f) => point(f)),
+      ok,
+      bad
+    );
     await feed(
       'a',
       [
@@ -120,11 +167,11 @@ describe('moby-anomaly node', function () {
         { payload: { tags: { device_id: 'x' }, fields: JSON.parse('{"__proto__": {"f0": 1}}') } },
       ],
       ok,
-      bad,
+      bad
     );
     assert.deepEqual(
       bad.map((m) => m.moby!.reject!.code),
-      ['missing_feature', 'bad_number', 'bad_number', 'not_numeric', 'missing_device', 'bad_payload', 'forbidden_key'],
+      ['missing_feature', 'bad_number', 'bad_number', 'not_numeric', 'missing_device', 'bad_payload', 'forbidden_key']
     );
     assert.equal(bad[0].moby!.reject!.field, 'f2');
     // the same registry the node counts into (loaded from dist like the node)
@@ -142,7 +189,12 @@ describe('moby-anomaly node', function () {
       await load(flow({ method: 'pca', smoothing, smoothingKind: 'median' }));
       const ok = collect('a-ok');
       const bad = collect('a-bad');
-      await feed('a', TRAIN.map((f) => point(f)), ok, bad);
+      await feed(
+        'a',
+        TRAIN.map((f) => point(f)),
+        ok,
+        bad
+      );
       await feed('a', [point(NORMAL[0]), point(NORMAL[1]), point(NORMAL[2]), point(spike)], ok, bad);
       results[smoothing] = ok[ok.length - 1].anomaly!.is_anomaly;
       await helper.unload();
@@ -151,12 +203,20 @@ describe('moby-anomaly node', function () {
   });
 
   it('exports fitted state and loads it into another node that then scores without calibrating', async () => {
-    await load([...flow({ method: 'pca', smoothing: 3 }, 'a'), ...flow({ method: 'pca', trainSize: 1000, smoothing: 3 }, 'b')]);
+    await load([
+      ...flow({ method: 'pca', smoothing: 3 }, 'a'),
+      ...flow({ method: 'pca', trainSize: 1000, smoothing: 3 }, 'b'),
+    ]);
     const okA = collect('a-ok');
     const badA = collect('a-bad');
     const okB = collect('b-ok');
     const badB = collect('b-bad');
-    await feed('a', TRAIN.map((f) => point(f)), okA, badA);
+    await feed(
+      'a',
+      TRAIN.map((f) => point(f)),
+      okA,
+      badA
+    );
     await feed('a', [{ topic: 'export' }], okA, badA);
     const doc = okA[okA.length - 1];
     assert.equal(doc.topic, 'anomaly-state');
@@ -166,7 +226,10 @@ describe('moby-anomaly node', function () {
     helper.getNode('b').receive({ topic: 'load', payload: JSON.parse(JSON.stringify(doc.payload)) });
     await feed('b', [point(NORMAL[0]), point(broken(1)), point(broken(2)), point(broken(3))], okB, badB);
     assert.equal(badB.length, 0);
-    assert.ok(okB.every((m) => !m.anomaly!.warming), 'no calibration after load');
+    assert.ok(
+      okB.every((m) => !m.anomaly!.warming),
+      'no calibration after load'
+    );
     assert.equal(okB[0].anomaly!.is_anomaly, false);
     assert.equal(okB[3].anomaly!.is_anomaly, true);
 
@@ -183,7 +246,12 @@ describe('moby-anomaly node', function () {
     await load(flow({ method: 'l2', trainSize: 20 }));
     const ok = collect('a-ok');
     const bad = collect('a-bad');
-    await feed('a', TRAIN.slice(0, 21).map((f) => point(f)), ok, bad);
+    await feed(
+      'a',
+      TRAIN.slice(0, 21).map((f) => point(f)),
+      ok,
+      bad
+    );
     assert.equal(ok[20].anomaly!.warming, undefined);
     helper.getNode('a').receive({ topic: 'reset', payload: { device_id: 'pump-1' } });
     await feed('a', [point(NORMAL[0])], ok, bad);
@@ -195,7 +263,12 @@ describe('moby-anomaly node', function () {
     const ok = collect('a-ok');
     const bad = collect('a-bad');
     // two devices of the same press feed one calibration
-    await feed('a', TRAIN.slice(0, 20).map((f, i) => point(f, i % 2 ? 'sensor-a' : 'sensor-b', { equipment_id: 'press-3' })), ok, bad);
+    await feed(
+      'a',
+      TRAIN.slice(0, 20).map((f, i) => point(f, i % 2 ? 'sensor-a' : 'sensor-b', { equipment_id: 'press-3' })),
+      ok,
+      bad
+    );
     await feed('a', [point(NORMAL[0], 'sensor-c', { equipment_id: 'press-3' }), point(NORMAL[0], 'sensor-c')], ok, bad);
     assert.equal(ok[ok.length - 1].anomaly!.warming, undefined);
     assert.equal(bad[0].moby!.reject!.code, 'missing_equipment');
@@ -205,7 +278,9 @@ describe('moby-anomaly node', function () {
     let dir: string;
     before(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-anomaly-ctx-'));
-      helper.settings({ contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.1 } } } });
+      helper.settings({
+        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.1 } } },
+      });
     });
     after(async () => {
       await helper._redNodes.closeContextsPlugin();
@@ -222,24 +297,33 @@ describe('moby-anomaly node', function () {
       await red.startFlows();
       let ok = collect('a-ok');
       let bad = collect('a-bad');
-      await feed('a', TRAIN.map((f) => point(f)), ok, bad);
+      await feed(
+        'a',
+        TRAIN.map((f) => point(f)),
+        ok,
+        bad
+      );
       await feed('a', [point(NORMAL[0])], ok, bad);
       const before = ok[ok.length - 1].anomaly!;
       assert.equal(before.warming, undefined);
 
       // restart the flows: close persists, the new node instance reads the store before the first message
       await red.stopFlows();
-      const stored = await waitFor(() => {
-        const files: string[] = [];
-        const walk = (d: string): void => {
-          for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-            if (e.isDirectory()) walk(path.join(d, e.name));
-            else files.push(path.join(d, e.name));
-          }
-        };
-        walk(dir);
-        return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_state'));
-      }, 5000, 'state on disk');
+      const stored = await waitFor(
+        () => {
+          const files: string[] = [];
+          const walk = (d: string): void => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+              if (e.isDirectory()) walk(path.join(d, e.name));
+              else files.push(path.join(d, e.name));
+            }
+          };
+          walk(dir);
+          return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_state'));
+        },
+        5000,
+        'state on disk'
+      );
       assert.ok(JSON.parse(fs.readFileSync(stored as string, 'utf8')).anomaly_state['pump-1'].model.pca);
       // a fresh store instance reads only what reached the disk
       await red.closeContextsPlugin();
@@ -262,7 +346,9 @@ describe('examples/anomaly.json', function () {
   });
 
   it('loads in the runtime and its anomaly nodes score what the simulator sends', async () => {
-    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../examples/anomaly.json'), 'utf8')) as Array<Record<string, any>>;
+    const example = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '../../../examples/anomaly.json'), 'utf8')
+    ) as Array<Record<string, any>>;
     const nodes = [
       anomalyNode,
       require('@node-red/nodes/core/common/20-inject.js'),
@@ -274,19 +360,28 @@ describe('examples/anomaly.json', function () {
     const flowDef = example.map((n) => {
       const copy = { ...n };
       if (copy.type === 'inject') copy.once = false; // the test drives the function node itself
-      if (copy.type === 'moby-anomaly') copy.wires = [[...copy.wires[0], 'probe'], [...copy.wires[1], 'probe']];
+      if (copy.type === 'moby-anomaly')
+        copy.wires = [
+          [...copy.wires[0], 'probe'],
+          [...copy.wires[1], 'probe'],
+        ];
       return copy;
     });
     const tab = flowDef.find((n) => n.type === 'tab')!;
     flowDef.push({ id: 'probe', type: 'helper', z: tab.id });
-    await new Promise<void>((resolve, reject) => helper.load(nodes, flowDef, (err?: Error) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      helper.load(nodes, flowDef, (err?: Error) => (err ? reject(err) : resolve()))
+    );
     const got: Msg[] = [];
     helper.getNode('probe').on('input', (m: Msg) => got.push(m));
     const sim = flowDef.find((n) => n.type === 'function')!;
     for (let i = 0; i < 5; i++) helper.getNode(sim.id).receive({});
     // 5 ticks × 2 pumps × 2 anomaly nodes
     await waitFor(() => got.length >= 20, 5000, 'scored points');
-    assert.ok(got.every((m) => m.anomaly && !m.moby?.reject), 'no rejects: the example is configured validly');
+    assert.ok(
+      got.every((m) => m.anomaly && !m.moby?.reject),
+      'no rejects: the example is configured validly'
+    );
     assert.ok(got.some((m) => m.anomaly!.method === 'threshold' && !m.anomaly!.warming));
     assert.ok(got.some((m) => m.anomaly!.method === 'pca' && m.anomaly!.warming));
   });

@@ -23,7 +23,6 @@ const { metricsText } = require('../../../dist/nodes/lib/metrics.js');
 
 helper.init(require.resolve('node-red'), { userDir: fs.mkdtempSync(path.join(os.tmpdir(), 'moby-bounds-test-')) });
 
-
 // the runtime's httpNode (where moby-alert mounts /moby/devices), served on a real socket in this process
 let httpNode: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | null = null;
 const captureHttpNode = (RED: { httpNode: typeof httpNode }) => {
@@ -31,20 +30,26 @@ const captureHttpNode = (RED: { httpNode: typeof httpNode }) => {
 };
 
 function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
-  return new Promise((resolve, reject) => helper.load([...nodes, captureHttpNode], flow, creds, (err?: Error) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    helper.load([...nodes, captureHttpNode], flow, creds, (err?: Error) => (err ? reject(err) : resolve()))
+  );
 }
 
 function get(port: number, p: string, agent: http.Agent): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent, headers: { authorization: `Bearer ${API_TOKEN}` } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path: p, agent, headers: { authorization: `Bearer ${API_TOKEN}` } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      }
+    );
     req.on('error', reject);
   });
 }
 
-const evictedOf = async (type: string) => Number(new RegExp(`moby_evictions_total\\{node_type="${type}"\\} (\\d+)`).exec(await metricsText())?.[1] ?? 0);
+const evictedOf = async (type: string) =>
+  Number(new RegExp(`moby_evictions_total\\{node_type="${type}"\\} (\\d+)`).exec(await metricsText())?.[1] ?? 0);
 
 const KEY = 'hex:' + '3c'.repeat(32);
 /** The alert API answers only with a token (issue #10); the latency probe is an authorised operator. */
@@ -71,7 +76,10 @@ describe('moby-anomaly under attack (issue #10)', function () {
       { id: 'ok', type: 'helper' },
       { id: 'rej', type: 'helper' },
     ];
-    await load([hmacNode, normalizeNode, anomalyNode, channelsNode, alertNode], flow, { kr: { keys: JSON.stringify({ 'big-1': { k1: KEY } }) }, al: { apiToken: API_TOKEN } });
+    await load([hmacNode, normalizeNode, anomalyNode, channelsNode, alertNode], flow, {
+      kr: { keys: JSON.stringify({ 'big-1': { k1: KEY } }) },
+      al: { apiToken: API_TOKEN },
+    });
     const ok = collect('ok');
     const rej = collect('rej');
     const server = http.createServer((req, res) => httpNode!(req, res));
@@ -86,13 +94,22 @@ describe('moby-anomaly under attack (issue #10)', function () {
       const send = (i: number) => {
         const body: Record<string, unknown> = { device_id: 'big-1' };
         fields.forEach((f, j) => (body[f] = Math.sin(i * 0.7 + j) * (1 + (j % 7)) + i * 0.01));
-        const env = signEnvelope({ deviceId: 'big-1', key, kid: 'k1', body: JSON.stringify(body), nonce: `nonce-${i}-${Date.now()}` });
+        const env = signEnvelope({
+          deviceId: 'big-1',
+          key,
+          kid: 'k1',
+          body: JSON.stringify(body),
+          nonce: `nonce-${i}-${Date.now()}`,
+        });
         helper.getNode('v').receive({ topic: 'devices/big-1/telemetry', payload: JSON.stringify(env) });
       };
       for (let i = 0; i < 20; i++) send(i); // the 20th completes calibration and starts the fit
       await waitFor(() => ok.length === 20, 10_000, 'the 20 calibration points');
       assert.equal(rej.length, 0, `no rejects: ${rej.map((m) => m.moby?.reject?.code).join(', ')}`);
-      assert.ok(ok.every((m) => m.anomaly!.warming), 'all 20 pass as warming: the fit has not arrived yet');
+      assert.ok(
+        ok.every((m) => m.anomaly!.warming),
+        'all 20 pass as warming: the fit has not arrived yet'
+      );
 
       const latencies: number[] = [];
       for (let k = 0; k < 100; k++) {
@@ -104,11 +121,20 @@ describe('moby-anomaly under attack (issue #10)', function () {
       }
       latencies.sort((x, y) => x - y);
       assert.equal(latencies.length, 100, 'every request answered');
-      console.log(`      [while fitting: p50 ${latencies[49].toFixed(1)} ms, p99 ${latencies[98].toFixed(1)} ms, max ${latencies[99].toFixed(1)} ms]`);
+      console.log(
+        `      [while fitting: p50 ${latencies[49].toFixed(1)} ms, p99 ${latencies[98].toFixed(1)} ms, max ${latencies[99].toFixed(1)} ms]`
+      );
       await waitFor(() => ok.length === 21, 5000, 'the point sent while fitting');
       assert.equal(ok[20].anomaly!.warming, true, 'the device stays warming until its model arrives');
-      assert.ok(statuses.some((s) => /1 fitting/.test(s.text ?? '')), 'the status says a fit is running');
-      assert.match(await metricsText(), /moby_anomaly_devices\{phase="fitting"\} 1/, 'still fitting after the measurement');
+      assert.ok(
+        statuses.some((s) => /1 fitting/.test(s.text ?? '')),
+        'the status says a fit is running'
+      );
+      assert.match(
+        await metricsText(),
+        /moby_anomaly_devices\{phase="fitting"\} 1/,
+        'still fitting after the measurement'
+      );
     } finally {
       agent.destroy();
       await new Promise((r) => server.close(r));
@@ -117,11 +143,14 @@ describe('moby-anomaly under attack (issue #10)', function () {
   });
 
   it('a device above the default feature cap (64) is rejected with too_many_features, device and count', async () => {
-    await load([anomalyNode], [
-      { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 20, wires: [['ok'], ['rej']] },
-      { id: 'ok', type: 'helper' },
-      { id: 'rej', type: 'helper' },
-    ]);
+    await load(
+      [anomalyNode],
+      [
+        { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 20, wires: [['ok'], ['rej']] },
+        { id: 'ok', type: 'helper' },
+        { id: 'rej', type: 'helper' },
+      ]
+    );
     const ok = collect('ok');
     const rej = collect('rej');
     const wide: Record<string, number> = {};
@@ -142,36 +171,58 @@ describe('moby-anomaly under attack (issue #10)', function () {
   });
 
   it('a fit in the worker arrives and the device scores; a fit for a device reset meanwhile is discarded', async () => {
-    await load([anomalyNode], [
-      { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 40, wires: [['ok'], ['rej']] },
-      { id: 'ok', type: 'helper' },
-      { id: 'rej', type: 'helper' },
-    ]);
+    await load(
+      [anomalyNode],
+      [
+        { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 40, wires: [['ok'], ['rej']] },
+        { id: 'ok', type: 'helper' },
+        { id: 'rej', type: 'helper' },
+      ]
+    );
     const ok = collect('ok');
     const rej = collect('rej');
     const a = helper.getNode('a');
     // 20 features: above the inline-fit size, so the fit runs in the worker
     const rows = gaussianFields(60, 20, 5);
-    const pt = (f: Record<string, number>, d: string) => ({ payload: { measurement: 't', tags: { device_id: d }, fields: f, timestamp: Date.now() } });
+    const pt = (f: Record<string, number>, d: string) => ({
+      payload: { measurement: 't', tags: { device_id: d }, fields: f, timestamp: Date.now() },
+    });
     for (let i = 0; i < 40; i++) a.receive(pt(rows[i], 'w-1'));
     await waitFor(() => ok.length === 40, 5000, 'calibration points');
     assert.ok(ok.every((m) => m.anomaly!.warming));
     // scores as soon as the model is installed
-    await waitFor(async () => {
-      a.receive(pt(rows[45], 'w-1'));
-      await sleep(50);
-      return ok[ok.length - 1].anomaly!.warming !== true;
-    }, 20_000, 'the fitted model scores', 0);
+    await waitFor(
+      async () => {
+        a.receive(pt(rows[45], 'w-1'));
+        await sleep(50);
+        return ok[ok.length - 1].anomaly!.warming !== true;
+      },
+      20_000,
+      'the fitted model scores',
+      0
+    );
     assert.equal(typeof ok[ok.length - 1].anomaly!.score, 'number');
 
     // reset while the fit runs: the late result must not resurrect the old calibration
     for (let i = 0; i < 40; i++) a.receive(pt(rows[i], 'w-2'));
     a.receive({ topic: 'reset', payload: { device_id: 'w-2' } });
-    await waitFor(() => ok.filter((m) => (m as any).payload?.tags?.device_id === 'w-2').length === 40, 5000, 'w-2 calibration points');
+    await waitFor(
+      () => ok.filter((m) => (m as any).payload?.tags?.device_id === 'w-2').length === 40,
+      5000,
+      'w-2 calibration points'
+    );
     await sleep(1500); // long enough for the worker to answer
     a.receive(pt(rows[50], 'w-2'));
-    await waitFor(() => ok.filter((m) => (m as any).payload?.tags?.device_id === 'w-2').length === 41, 5000, 'w-2 point after reset');
-    assert.deepEqual(ok[ok.length - 1].anomaly!.warmup, { have: 1, need: 40 }, 'calibrates from scratch: the discarded fit was not installed');
+    await waitFor(
+      () => ok.filter((m) => (m as any).payload?.tags?.device_id === 'w-2').length === 41,
+      5000,
+      'w-2 point after reset'
+    );
+    assert.deepEqual(
+      ok[ok.length - 1].anomaly!.warmup,
+      { have: 1, need: 40 },
+      'calibrates from scratch: the discarded fit was not installed'
+    );
     assert.equal(rej.length, 0);
   });
 
@@ -179,7 +230,9 @@ describe('moby-anomaly under attack (issue #10)', function () {
     let dir: string;
     before(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-anomaly-flood-'));
-      helper.settings({ contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } } });
+      helper.settings({
+        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } },
+      });
     });
     after(async () => {
       await helper._redNodes.closeContextsPlugin();
@@ -189,8 +242,23 @@ describe('moby-anomaly under attack (issue #10)', function () {
 
     it('10k new ids against a bound of 1000: known devices keep scoring and alerting, an alerting device outlives idle ones, a new device is accepted after a restart', async () => {
       const flow = [
-        { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 40, maxDevices: 1000, persistSeconds: 0.2, wires: [['ok', 'al'], ['rej']] },
-        { id: 'al', type: 'moby-alert', name: 'alerts', apiPrefix: '/moby', autoResolvePoints: 0, wires: [['ev'], [], ['arej']] },
+        {
+          id: 'a',
+          type: 'moby-anomaly',
+          method: 'pca',
+          trainSize: 40,
+          maxDevices: 1000,
+          persistSeconds: 0.2,
+          wires: [['ok', 'al'], ['rej']],
+        },
+        {
+          id: 'al',
+          type: 'moby-alert',
+          name: 'alerts',
+          apiPrefix: '/moby',
+          autoResolvePoints: 0,
+          wires: [['ev'], [], ['arej']],
+        },
         { id: 'ok', type: 'helper' },
         { id: 'rej', type: 'helper' },
         { id: 'ev', type: 'helper' },
@@ -208,13 +276,19 @@ describe('moby-anomaly under attack (issue #10)', function () {
       const statuses: Array<{ text?: string }> = [];
       a.on('call:status', (c: { args: [{ text?: string }] }) => statuses.push(c.args[0]));
       const train = gaussianFields(80, 4, 21);
-      const pt = (f: Record<string, number>, d: string) => ({ payload: { measurement: 't', tags: { device_id: d }, fields: f, timestamp: Date.now() } });
+      const pt = (f: Record<string, number>, d: string) => ({
+        payload: { measurement: 't', tags: { device_id: d }, fields: f, timestamp: Date.now() },
+      });
       const real = ['real-1', 'real-2', 'real-3'];
       // calibrate the real devices, 'faulty' (which then alerts and falls silent) and 'quiet' (idle, silent)
       for (let i = 0; i < 40; i++) for (const d of [...real, 'faulty', 'quiet']) a.receive(pt(train[i], d));
       for (let i = 40; i < 45; i++) for (const d of [...real, 'quiet']) a.receive(pt(train[i], d));
       for (let i = 0; i < 25; i++) a.receive(pt({ ...train[40 + i], f1: train[40 + i].f1 + 15 }, 'faulty'));
-      await waitFor(() => ev.some((m) => m.payload.event === 'open' && m.payload.alert.device_id === 'faulty'), 5000, 'faulty alerts');
+      await waitFor(
+        () => ev.some((m) => m.payload.event === 'open' && m.payload.alert.device_id === 'faulty'),
+        5000,
+        'faulty alerts'
+      );
       const evictedBefore = await evictedOf('moby-anomaly');
 
       const flood = gaussianFields(1, 4, 3)[0];
@@ -223,7 +297,11 @@ describe('moby-anomaly under attack (issue #10)', function () {
         if (k % 400 === 399) for (const d of real) a.receive(pt(train[45 + (k % 30)], d));
         if (k % 1000 === 999) await sleep(1);
       }
-      await waitFor(() => ok.filter((m) => m.payload.tags.device_id.startsWith('flood-')).length === 10_000, 60_000, 'every flood point handled');
+      await waitFor(
+        () => ok.filter((m) => m.payload.tags.device_id.startsWith('flood-')).length === 10_000,
+        60_000,
+        'every flood point handled'
+      );
       assert.equal(rej.length, 0, 'nothing is refused: no too_many_devices');
       const evicted = (await evictedOf('moby-anomaly')) - evictedBefore;
       assert.ok(evicted >= 9000, `evictions counted in /moby/metrics: ${evicted}`);
@@ -234,8 +312,15 @@ describe('moby-anomaly under attack (issue #10)', function () {
       for (const d of real) a.receive(pt(train[70], d));
       for (let i = 0; i < 25; i++) a.receive(pt({ ...train[50 + i], f0: train[50 + i].f0 - 15 }, 'real-2'));
       await waitFor(() => ok.length === n0 + 28, 5000, 'real devices scored');
-      assert.ok(ok.slice(n0).every((m) => m.anomaly!.warming !== true), 'no real device recalibrates');
-      await waitFor(() => ev.some((m) => m.payload.event === 'open' && m.payload.alert.device_id === 'real-2'), 5000, 'real-2 alerts after the flood');
+      assert.ok(
+        ok.slice(n0).every((m) => m.anomaly!.warming !== true),
+        'no real device recalibrates'
+      );
+      await waitFor(
+        () => ev.some((m) => m.payload.event === 'open' && m.payload.alert.device_id === 'real-2'),
+        5000,
+        'real-2 alerts after the flood'
+      );
 
       // the alerting device was kept although it fell silent long ago; the idle silent one was evicted
       a.receive({ topic: 'export' });
@@ -265,7 +350,15 @@ describe('moby-anomaly under attack (issue #10)', function () {
       // before: states with > 256 features were refused at every reload, so the slow fit repeated after each restart
       const fields: Record<string, number> = {};
       const wideFlow = (maxFeatures: number) => [
-        { id: 'w', type: 'moby-anomaly', method: 'l2', trainSize: 10, maxFeatures, persistSeconds: 0.1, wires: [['wok'], ['wrej']] },
+        {
+          id: 'w',
+          type: 'moby-anomaly',
+          method: 'l2',
+          trainSize: 10,
+          maxFeatures,
+          persistSeconds: 0.1,
+          wires: [['wok'], ['wrej']],
+        },
         { id: 'wok', type: 'helper' },
         { id: 'wrej', type: 'helper' },
       ];
@@ -278,14 +371,21 @@ describe('moby-anomaly under attack (issue #10)', function () {
       let w = helper.getNode('w');
       const pt = (i: number) => {
         for (let j = 0; j < 260; j++) fields[`s${j}`] = Math.sin(i + j) + j;
-        return { payload: { measurement: 't', tags: { device_id: 'wide' }, fields: { ...fields }, timestamp: Date.now() } };
+        return {
+          payload: { measurement: 't', tags: { device_id: 'wide' }, fields: { ...fields }, timestamp: Date.now() },
+        };
       };
       for (let i = 0; i < 10; i++) w.receive(pt(i));
-      await waitFor(async () => {
-        w.receive(pt(11));
-        await sleep(100);
-        return ok.length > 0 && ok[ok.length - 1].anomaly!.warming !== true;
-      }, 30_000, 'the 260-feature device is fitted', 0);
+      await waitFor(
+        async () => {
+          w.receive(pt(11));
+          await sleep(100);
+          return ok.length > 0 && ok[ok.length - 1].anomaly!.warming !== true;
+        },
+        30_000,
+        'the 260-feature device is fitted',
+        0
+      );
 
       // restart with the same cap: scores at once, no recalibration
       await red.stopFlows();
@@ -313,7 +413,11 @@ describe('moby-anomaly under attack (issue #10)', function () {
       ok = collect('wok');
       helper.getNode('w').receive(pt(14));
       await waitFor(() => ok.length === 1, 5000, 'accepted again');
-      assert.deepEqual(ok[0].anomaly!.warmup, { have: 1, need: 10 }, 'calibrates again: the over-cap state was dropped, not kept');
+      assert.deepEqual(
+        ok[0].anomaly!.warmup,
+        { have: 1, need: 10 },
+        'calibrates again: the over-cap state was dropped, not kept'
+      );
     });
   });
 });

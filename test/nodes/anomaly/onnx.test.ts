@@ -5,7 +5,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
-import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv, writeMeanBundle } from '../../support/anomaly-onnx-fixtures';
+import {
+  FEATURES,
+  fieldsOf,
+  normalRows,
+  syntheticCmapss,
+  tmpRoot,
+  toCsv,
+  writeMeanBundle,
+} from '../../support/anomaly-onnx-fixtures';
 import { trainBundle } from '../../../nodes/core/anomaly/train/train';
 import { collect, type NodeMsg as Msg } from '../../support/node-msg';
 
@@ -13,7 +21,6 @@ const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../../dist/nodes/anomaly/moby-anomaly.js');
 
 helper.init(require.resolve('node-red'));
-
 
 function load(flow: unknown[]): Promise<void> {
   return new Promise((resolve) => helper.load(anomalyNode, flow, resolve));
@@ -28,7 +35,14 @@ function flow(opts: Record<string, unknown>) {
 }
 
 function point(equipment: string, fields: Record<string, number>, device = `${equipment}-dev`) {
-  return { payload: { measurement: 'telemetry', tags: { device_id: device, equipment_id: equipment }, fields, timestamp: Date.now() } };
+  return {
+    payload: {
+      measurement: 'telemetry',
+      tags: { device_id: device, equipment_id: equipment },
+      fields,
+      timestamp: Date.now(),
+    },
+  };
 }
 
 describe('moby-anomaly method onnx (Node-RED runtime)', function () {
@@ -42,14 +56,55 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     root = path.join(work, 'bundles');
     const csv = path.join(work, 'normal.csv');
     const rows = normalRows(240, 31);
-    fs.writeFileSync(csv, toCsv(['datetime', ...FEATURES, 'rul', 'anomaly'], rows.map((r, i) => [`t${i}`, ...r, 1000 - 2 * i, 0])));
-    await trainBundle({ method: 'autoencoder', csv, features: FEATURES, out: path.join(root, 'press', 'normal', 'v1'), window: 5, epochs: 20, hidden: 8, bottleneck: 2, learningRate: 3e-3 });
-    await trainBundle({ method: 'rul', csv, features: FEATURES, target: 'rul', unit: 'h', threshold: 100, out: path.join(root, 'pump', 'normal', 'v1'), window: 3 });
+    fs.writeFileSync(
+      csv,
+      toCsv(
+        ['datetime', ...FEATURES, 'rul', 'anomaly'],
+        rows.map((r, i) => [`t${i}`, ...r, 1000 - 2 * i, 0])
+      )
+    );
+    await trainBundle({
+      method: 'autoencoder',
+      csv,
+      features: FEATURES,
+      out: path.join(root, 'press', 'normal', 'v1'),
+      window: 5,
+      epochs: 20,
+      hidden: 8,
+      bottleneck: 2,
+      learningRate: 3e-3,
+    });
+    await trainBundle({
+      method: 'rul',
+      csv,
+      features: FEATURES,
+      target: 'rul',
+      unit: 'h',
+      threshold: 100,
+      out: path.join(root, 'pump', 'normal', 'v1'),
+      window: 3,
+    });
     // tiny versions of the two window CNNs moby-train writes: conv autoencoder and C-MAPSS RUL
-    await trainBundle({ method: 'conv-autoencoder', csv, features: FEATURES, out: path.join(root, 'valve', 'normal', 'v1'), window: 8, epochs: 15, persistence: 3 });
+    await trainBundle({
+      method: 'conv-autoencoder',
+      csv,
+      features: FEATURES,
+      out: path.join(root, 'valve', 'normal', 'v1'),
+      window: 8,
+      epochs: 15,
+      persistence: 3,
+    });
     cmapss = path.join(work, 'train_FD.txt');
     fs.writeFileSync(cmapss, syntheticCmapss([60, 80, 70, 90, 75, 65], 3));
-    await trainBundle({ method: 'rul', csv: cmapss, out: path.join(root, 'engine', 'normal', 'v1'), window: 10, epochs: 15, cap: 40, threshold: 10 });
+    await trainBundle({
+      method: 'rul',
+      csv: cmapss,
+      out: path.join(root, 'engine', 'normal', 'v1'),
+      window: 10,
+      epochs: 15,
+      cap: 40,
+      threshold: 10,
+    });
   });
 
   afterEach(async () => {
@@ -64,11 +119,19 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const rows = normalRows(20, 32);
     for (const r of rows.slice(0, 8)) n.receive(point('press', fieldsOf(r)));
     await waitFor(() => ok.length === 8, 10000, '8 outputs');
-    assert.deepEqual(ok.slice(0, 4).map((m) => m.anomaly!.warmup), [1, 2, 3, 4].map((have) => ({ have, need: 5 })));
+    assert.deepEqual(
+      ok.slice(0, 4).map((m) => m.anomaly!.warmup),
+      [1, 2, 3, 4].map((have) => ({ have, need: 5 }))
+    );
     const scored = ok.slice(4);
     for (const m of scored) {
       assert.equal(m.anomaly!.method, 'onnx');
-      assert.deepEqual(m.anomaly!.model, { equipment_id: 'press', power: 'normal', version: 'v1', kind: 'reconstruction' });
+      assert.deepEqual(m.anomaly!.model, {
+        equipment_id: 'press',
+        power: 'normal',
+        version: 'v1',
+        kind: 'reconstruction',
+      });
       assert.deepEqual(Object.keys(m.anomaly!.contributions).sort(), [...FEATURES].sort());
     }
     // temp far from what vib predicts, five steps in a row: the window's error exceeds the threshold
@@ -106,7 +169,10 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     await waitFor(() => ok.length === 16, 10000, '16 outputs');
     assert.equal(ok[6].anomaly!.warming, true);
     const scored = ok.slice(7);
-    assert.ok(scored.every((m) => m.anomaly!.model!.kind === 'reconstruction' && !m.anomaly!.is_anomaly), JSON.stringify(scored.map((m) => m.anomaly!.score)));
+    assert.ok(
+      scored.every((m) => m.anomaly!.model!.kind === 'reconstruction' && !m.anomaly!.is_anomaly),
+      JSON.stringify(scored.map((m) => m.anomaly!.score))
+    );
     for (let i = 0; i < 6; i++) n.receive(point('valve', { vib: 1, temp: 90, current: 10 }));
     await waitFor(() => ok.length === 22, 10000, '22 outputs');
     assert.equal(ok[21].anomaly!.is_anomaly, true, JSON.stringify(ok[21].anomaly));
@@ -117,7 +183,12 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const ok = collect('ok');
     const n = helper.getNode('a');
     // engine 4 of the training file (90 cycles): its first 20 cycles, then its last 10 on another device
-    const rows = fs.readFileSync(cmapss, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number)).filter((r) => r[0] === 4);
+    const rows = fs
+      .readFileSync(cmapss, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').map(Number))
+      .filter((r) => r[0] === 4);
     const fields = (r: number[]) => Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]]));
     for (const r of rows.slice(0, 20)) n.receive(point('engine', fields(r), 'early'));
     for (const r of rows.slice(-10)) n.receive(point('engine', fields(r), 'late'));
@@ -126,7 +197,10 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const late = ok.filter((m) => m.rul && m.payload.tags.device_id === 'late');
     assert.deepEqual([early.length, late.length], [11, 1]);
     assert.equal(late[0].rul!.unit, 'cycles');
-    assert.ok(early[early.length - 1].rul!.value > 25 && late[0].rul!.value < 12, `early ${early[early.length - 1].rul!.value}, late ${late[0].rul!.value}`);
+    assert.ok(
+      early[early.length - 1].rul!.value > 25 && late[0].rul!.value < 12,
+      `early ${early[early.length - 1].rul!.value}, late ${late[0].rul!.value}`
+    );
     assert.equal(early[early.length - 1].anomaly!.is_anomaly, false);
     assert.equal(late[0].anomaly!.is_anomaly, late[0].rul!.value < 10);
   });
@@ -135,14 +209,23 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const r2 = tmpRoot();
     writeMeanBundle(r2, 'eq', 'low', 'v1', 1);
     writeMeanBundle(r2, 'eq', 'high', 'v1', 2);
-    await load(flow({ bundleRoot: r2, powerField: 'current', powerBuckets: JSON.stringify([{ name: 'low', max: 5 }, { name: 'high' }]) }));
+    await load(
+      flow({
+        bundleRoot: r2,
+        powerField: 'current',
+        powerBuckets: JSON.stringify([{ name: 'low', max: 5 }, { name: 'high' }]),
+      })
+    );
     const ok = collect('ok');
     const n = helper.getNode('a');
     n.receive(point('eq', { vib: 0, temp: 0, current: 3 }));
     await waitFor(() => ok.length === 1, 10000, 'first');
     n.receive(point('eq', { vib: 0, temp: 0, current: 9 }));
     await waitFor(() => ok.length === 2, 10000, 'second');
-    assert.deepEqual(ok.map((m) => m.anomaly!.model!.power), ['low', 'high']);
+    assert.deepEqual(
+      ok.map((m) => m.anomaly!.model!.power),
+      ['low', 'high']
+    );
   });
 
   it('without a bundle root every message is rejected with the configuration error', async () => {
@@ -182,7 +265,10 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     fs.writeFileSync(path.join(r3, 'eq', 'p', 'v2', 'meta.json'), '{"schema_version": 1, "kind": "score"');
     n.receive({ topic: 'sync' });
     await waitFor(() => warnings.some((w) => w.includes('refused')), 10000, 'refusal warning');
-    assert.match(warnings.find((w) => w.includes('refused'))!, /v2 refused: .*meta\.json: not valid JSON.*previously loaded version keeps serving/);
+    assert.match(
+      warnings.find((w) => w.includes('refused'))!,
+      /v2 refused: .*meta\.json: not valid JSON.*previously loaded version keeps serving/
+    );
     const after = await scoreOnce();
     assert.deepEqual([after.anomaly!.model!.version, after.anomaly!.score], ['v2', 2]);
   });

@@ -21,16 +21,23 @@ const SENSOR_KEY = 'sensor-001-shared-secret';
 const KEYS = { 'pump-7': { k1: PUMP_KEY }, sensor_001: { s1: SENSOR_KEY } };
 const REGISTRY = {
   components: {
-    motor: { hw: ['rev2', 'rev3'], fields: { temperature: { unit: '°C', type: 'float', min: -40, max: 150 }, current: { unit: 'A', min: 0, max: 50 } } },
+    motor: {
+      hw: ['rev2', 'rev3'],
+      fields: {
+        temperature: { unit: '°C', type: 'float', min: -40, max: 150 },
+        current: { unit: 'A', min: 0, max: 50 },
+      },
+    },
     bearing: { fields: { 'vibration.rms': { unit: 'g', min: 0, max: 16 } } },
   },
   fields: { temperature: { unit: '°C', min: -40, max: 125 }, humidity: { unit: '%', min: 0, max: 100 } },
 };
 
-
 function signed(deviceId: 'pump-7' | 'sensor_001', body: unknown, nonce?: string): string {
   const key = parseKey(deviceId === 'pump-7' ? PUMP_KEY : SENSOR_KEY);
-  return JSON.stringify(signEnvelope({ deviceId, key, kid: deviceId === 'pump-7' ? 'k1' : 's1', body: JSON.stringify(body), nonce }));
+  return JSON.stringify(
+    signEnvelope({ deviceId, key, kid: deviceId === 'pump-7' ? 'k1' : 's1', body: JSON.stringify(body), nonce })
+  );
 }
 
 describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)', function () {
@@ -50,10 +57,42 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
 
   it('turns signed telemetry into points and sends forged, replayed, spoofed and implausible messages to the right reject outputs', async () => {
     const flow = [
-      { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
-      { id: 'in', type: 'mqtt in', topic: 'factory/+/+/telemetry', qos: '1', datatype: 'buffer', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['v']] },
+      {
+        id: 'b',
+        type: 'mqtt-broker',
+        broker: '127.0.0.1',
+        port: String(broker.port),
+        clientid: '',
+        autoConnect: true,
+        usetls: false,
+        protocolVersion: '4',
+        keepalive: '60',
+        cleansession: true,
+      },
+      {
+        id: 'in',
+        type: 'mqtt in',
+        topic: 'factory/+/+/telemetry',
+        qos: '1',
+        datatype: 'buffer',
+        broker: 'b',
+        nl: false,
+        rap: true,
+        rh: 0,
+        inputs: 0,
+        wires: [['v']],
+      },
       { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
-      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 1000, topicPattern: 'factory/+/+/telemetry', topicLevel: 2, wires: [['n'], ['authRejects']] },
+      {
+        id: 'v',
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        replayCache: 1000,
+        topicPattern: 'factory/+/+/telemetry',
+        topicLevel: 2,
+        wires: [['n'], ['authRejects']],
+      },
       { id: 'reg', type: 'moby-registry', name: 'fleet', source: 'inline', json: JSON.stringify(REGISTRY) },
       {
         id: 'n',
@@ -68,7 +107,9 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
       { id: 'dataRejects', type: 'helper' },
       { id: 'authRejects', type: 'helper' },
     ];
-    await new Promise<void>((resolve) => helper.load([mqttNode, hmacNode, normalizeNode], flow, { kr: { keys: JSON.stringify(KEYS) } }, resolve));
+    await new Promise<void>((resolve) =>
+      helper.load([mqttNode, hmacNode, normalizeNode], flow, { kr: { keys: JSON.stringify(KEYS) } }, resolve)
+    );
     const points = collect('points');
     const dataRejects = collect('dataRejects');
     const authRejects = collect('authRejects');
@@ -80,10 +121,15 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
       client.once('error', reject);
     });
     // the mqtt in node's subscription may land just after it connects: publish until the first point arrives
-    await waitFor(async () => {
-      await client.publishAsync('factory/busan/sensor_001/telemetry', signed('sensor_001', SENSOR), { qos: 1 });
-      return points.length > 0;
-    }, 5000, 'first point through the flow', 200);
+    await waitFor(
+      async () => {
+        await client.publishAsync('factory/busan/sensor_001/telemetry', signed('sensor_001', SENSOR), { qos: 1 });
+        return points.length > 0;
+      },
+      5000,
+      'first point through the flow',
+      200
+    );
     await sleep(300); // let any extra warm-up copies (published while subscribing) arrive before counting
     points.length = 0;
 
@@ -91,7 +137,10 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
     const forged = JSON.parse(signed('pump-7', PUMP));
     forged.body = forged.body.replace('71.2', '21.2'); // tampered in transit, signature left as it was
     const spoofed = signed('pump-7', { ...SENSOR, device_id: 'sensor_001' }); // pump-7's key, sensor_001's name
-    const scalding = signed('pump-7', { ...PUMP, components: { ...PUMP.components, motor: { temperature: { value: 480, unit: '°C' } } } });
+    const scalding = signed('pump-7', {
+      ...PUMP,
+      components: { ...PUMP.components, motor: { temperature: { value: 480, unit: '°C' } } },
+    });
     const sends: Array<[string, string]> = [
       ['factory/busan/pump-7/telemetry', pumpEnvelope],
       ['factory/busan/pump-7/telemetry', JSON.stringify(forged)],
@@ -101,14 +150,25 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
       ['factory/busan/sensor_001/telemetry', signed('sensor_001', { ...SENSOR, humidity: 60.7 })],
     ];
     for (const [topic, payload] of sends) await client.publishAsync(topic, payload, { qos: 1 });
-    await waitFor(() => points.length + dataRejects.length + authRejects.length >= sends.length, 5000, 'every message out of the flow');
+    await waitFor(
+      () => points.length + dataRejects.length + authRejects.length >= sends.length,
+      5000,
+      'every message out of the flow'
+    );
 
     assert.equal(points.length, 2, 'the two genuine messages become points');
     const pump = points.find((p) => p.payload.tags.device_id === 'pump-7')!;
     assert.deepEqual(JSON.parse(JSON.stringify(pump.payload)), {
       measurement: 'telemetry',
       tags: { equipment_id: 'line-2', site: 'busan', device_id: 'pump-7' },
-      fields: { motor_temperature: 71.2, motor_current: 3.4, bearing_vibration_rms: 0.12, accel_x: 0.01, accel_y: 0.02, accel_z: 9.81 },
+      fields: {
+        motor_temperature: 71.2,
+        motor_current: 3.4,
+        bearing_vibration_rms: 0.12,
+        accel_x: 0.01,
+        accel_y: 0.02,
+        accel_z: 9.81,
+      },
       timestamp: Date.parse('2025-11-17T10:30:00Z'),
     });
     assert.deepEqual({ ...pump.units }, { motor_temperature: '°C', motor_current: 'A', bearing_vibration_rms: 'g' });
@@ -126,6 +186,9 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
     assert.deepEqual([...byCode.keys()].sort(), ['device_mismatch', 'out_of_range']);
     assert.equal(byCode.get('device_mismatch')!.moby!.reject!.device_id, 'pump-7');
     const hot = byCode.get('out_of_range')!.moby!;
-    assert.deepEqual([hot.reject!.field, hot.reject!.device_id, hot.auth!.verified], ['motor_temperature', 'pump-7', true]);
+    assert.deepEqual(
+      [hot.reject!.field, hot.reject!.device_id, hot.auth!.verified],
+      ['motor_temperature', 'pump-7', true]
+    );
   });
 });

@@ -38,7 +38,12 @@ const captureHttpNode = (RED: { httpNode: unknown }) => {
 const api = (token: string) => supertest.agent(httpNode).set('authorization', `Bearer ${token}`);
 
 /** A signed envelope of `device` of `tenant`, with that tenant's master-derived key (or another key). */
-function envelope(tenant: Tenant, device: string, fields: Record<string, number>, o: { master?: string; claim?: string; ts?: number } = {}): string {
+function envelope(
+  tenant: Tenant,
+  device: string,
+  fields: Record<string, number>,
+  o: { master?: string; claim?: string; ts?: number } = {}
+): string {
   const key = deriveDeviceKey(parseKey(o.master ?? MASTER[tenant]), device);
   const body = JSON.stringify({ device_id: device, ts: Date.now(), ...fields });
   const env = signEnvelope({ deviceId: device, key, kid: 'm1', body, tenant: (o.claim ?? tenant) as string, ts: o.ts });
@@ -49,7 +54,11 @@ interface Msg {
   payload?: any;
   topic?: string;
   anomaly?: any;
-  moby?: { device_id?: string; tenant?: string; reject?: { code: string; reason: string; device_id?: string; field?: string } };
+  moby?: {
+    device_id?: string;
+    tenant?: string;
+    reject?: { code: string; reason: string; device_id?: string; field?: string };
+  };
 }
 
 function collect(id: string): Msg[] {
@@ -79,7 +88,8 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-tenants-'));
     keysDir = path.join(userDir, 'tenant-keys');
     fs.mkdirSync(keysDir);
-    for (const t of ['acme', 'beta'] as const) fs.writeFileSync(path.join(keysDir, `${t}.json`), JSON.stringify({ '*': { m1: MASTER[t] } }));
+    for (const t of ['acme', 'beta'] as const)
+      fs.writeFileSync(path.join(keysDir, `${t}.json`), JSON.stringify({ '*': { m1: MASTER[t] } }));
     helper.settings({ userDir });
     slack.acme.requests.length = 0;
     slack.beta.requests.length = 0;
@@ -104,11 +114,43 @@ describe('tenants: two tenants with overlapping device ids through the real runt
 
   function flow(opts: FlowOpts = {}): unknown[] {
     return [
-      { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
-      { id: 'in', type: 'mqtt in', topic: 't/+/devices/+/telemetry', qos: '1', datatype: 'buffer', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['v']] },
+      {
+        id: 'b',
+        type: 'mqtt-broker',
+        broker: '127.0.0.1',
+        port: String(broker.port),
+        clientid: '',
+        autoConnect: true,
+        usetls: false,
+        protocolVersion: '4',
+        keepalive: '60',
+        cleansession: true,
+      },
+      {
+        id: 'in',
+        type: 'mqtt in',
+        topic: 't/+/devices/+/telemetry',
+        qos: '1',
+        datatype: 'buffer',
+        broker: 'b',
+        nl: false,
+        rap: true,
+        rh: 0,
+        inputs: 0,
+        wires: [['v']],
+      },
       // one keyring; each tenant's master key in its own watched file
       { id: 'kr', type: 'moby-keyring', name: 'tenants', tenantKeysDir: 'tenant-keys' },
-      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, topicPattern: 't/+tenant/devices/+device_id/telemetry', tenantRate: opts.tenantRate ?? '', tenantBurst: opts.tenantBurst ?? '', wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']] },
+      {
+        id: 'v',
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        topicPattern: 't/+tenant/devices/+device_id/telemetry',
+        tenantRate: opts.tenantRate ?? '',
+        tenantBurst: opts.tenantBurst ?? '',
+        wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']],
+      },
       { id: 'n', type: 'moby-normalize', wires: [['an'], ['dataRejects']] },
       {
         id: 'an',
@@ -137,14 +179,61 @@ describe('tenants: two tenants with overlapping device ids through the real runt
         ? [
             // the tenant of a will is its topic's tenant level (the broker's ACL pins it to the tenant's
             // devices): the health node reads it through `+tenant` in its will pattern, no change node between
-            { id: 'inWill', type: 'mqtt in', topic: 't/+/device/lwt/+', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['health']] },
+            {
+              id: 'inWill',
+              type: 'mqtt in',
+              topic: 't/+/device/lwt/+',
+              qos: '1',
+              datatype: 'utf8',
+              broker: 'b',
+              nl: false,
+              rap: true,
+              rh: 0,
+              inputs: 0,
+              wires: [['health']],
+            },
           ]
         : []),
-      { id: 'health', type: 'moby-device-health', timeout: 3600, lwtTopics: 't/+tenant/device/lwt/+device_id', wires: [opts.wills ? ['healthEvents', 'alert'] : [], ['healthRejects']] },
+      {
+        id: 'health',
+        type: 'moby-device-health',
+        timeout: 3600,
+        lwtTopics: 't/+tenant/device/lwt/+device_id',
+        wires: [opts.wills ? ['healthEvents', 'alert'] : [], ['healthRejects']],
+      },
       // every tenant to its own bucket (and org); VictoriaMetrics keeps each `db` apart
-      { id: 'db', type: 'moby-influx', url: vm.url, org: 'platform', bucket: 'shared', tenantBucket: 'tenant-{tenant}', tenantOrg: '{tenant}', bucketAsDb: true, precision: 'ms' },
-      { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 1000, flushInterval: 0.2, retryMaxDelay: 1, wires: [['writeRejects']] },
-      ...['verified', 'authRejects', 'dataRejects', 'scored', 'anomalyRejects', 'alertEvents', 'alertRejects', 'writeRejects', 'healthEvents', 'healthRejects'].map((id) => ({ id, type: 'helper' })),
+      {
+        id: 'db',
+        type: 'moby-influx',
+        url: vm.url,
+        org: 'platform',
+        bucket: 'shared',
+        tenantBucket: 'tenant-{tenant}',
+        tenantOrg: '{tenant}',
+        bucketAsDb: true,
+        precision: 'ms',
+      },
+      {
+        id: 'w',
+        type: 'moby-influx-write',
+        influx: 'db',
+        batchSize: 1000,
+        flushInterval: 0.2,
+        retryMaxDelay: 1,
+        wires: [['writeRejects']],
+      },
+      ...[
+        'verified',
+        'authRejects',
+        'dataRejects',
+        'scored',
+        'anomalyRejects',
+        'alertEvents',
+        'alertRejects',
+        'writeRejects',
+        'healthEvents',
+        'healthRejects',
+      ].map((id) => ({ id, type: 'helper' })),
     ];
   }
 
@@ -154,12 +243,27 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       slackAcme: { url: `${slack.acme.url}/services/ACME/B000/XXXX` },
       slackBeta: { url: `${slack.beta.url}/services/BETA/B000/XXXX` },
     };
-    await helper.load([hmacNode, normalizeNode, anomalyNode, alertNode, channelsNode, influxNode, healthNode, mqttNode, captureHttpNode], flow(opts), creds);
+    await helper.load(
+      [
+        hmacNode,
+        normalizeNode,
+        anomalyNode,
+        alertNode,
+        channelsNode,
+        influxNode,
+        healthNode,
+        mqttNode,
+        captureHttpNode,
+      ],
+      flow(opts),
+      creds
+    );
     await waitFor(() => (helper.getNode('b') as { connected?: boolean }).connected, 10000, 'mqtt connected');
     client = await mqtt.connectAsync(broker.url, { clean: true });
   }
 
-  const publish = (tenant: string, device: string, payload: string) => client!.publishAsync(`t/${tenant}/devices/${device}/telemetry`, payload, { qos: 1 });
+  const publish = (tenant: string, device: string, payload: string) =>
+    client!.publishAsync(`t/${tenant}/devices/${device}/telemetry`, payload, { qos: 1 });
 
   it('keeps pump-001 of acme and pump-001 of beta apart: keys, signatures, buckets, alerts, tokens and Slack channels', async () => {
     await load();
@@ -171,7 +275,10 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await publish('acme', 'pump-001', envelope('acme', 'pump-001', { temperature: 41 }));
     await publish('beta', 'pump-001', envelope('beta', 'pump-001', { temperature: 97 }));
     await waitFor(() => scored.length === 2, 10000, 'both points scored');
-    assert.deepEqual(verified.map((m) => [m.moby?.tenant, m.moby?.device_id]).sort(), [['acme', 'pump-001'], ['beta', 'pump-001']]);
+    assert.deepEqual(verified.map((m) => [m.moby?.tenant, m.moby?.device_id]).sort(), [
+      ['acme', 'pump-001'],
+      ['beta', 'pump-001'],
+    ]);
     const byTenant = Object.fromEntries(scored.map((m) => [m.payload.tags.tenant, m]));
     assert.equal(byTenant.acme.anomaly.is_anomaly, false, 'acme pump-001 scored on its own state');
     assert.equal(byTenant.beta.anomaly.is_anomaly, true, 'beta pump-001 scored on its own state');
@@ -180,12 +287,19 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await publish('beta', 'pump-001', envelope('acme', 'pump-001', { temperature: 10 }, { claim: 'beta' }));
     await publish('beta', 'pump-001', envelope('acme', 'pump-001', { temperature: 10 }));
     // an old-style signature without the tenant does not verify on a tenant topic either
-    const plain = JSON.stringify(signEnvelope({ deviceId: 'pump-001', key: deriveDeviceKey(parseKey(MASTER.beta), 'pump-001'), kid: 'm1', body: '{"temperature":10}' }));
+    const plain = JSON.stringify(
+      signEnvelope({
+        deviceId: 'pump-001',
+        key: deriveDeviceKey(parseKey(MASTER.beta), 'pump-001'),
+        kid: 'm1',
+        body: '{"temperature":10}',
+      })
+    );
     await publish('beta', 'pump-001', plain);
     await waitFor(() => authRejects.length === 3, 10000, 'three rejects');
     assert.deepEqual(
       authRejects.map((m) => m.moby?.reject?.code),
-      ['bad_signature', 'tenant_mismatch', 'bad_signature'],
+      ['bad_signature', 'tenant_mismatch', 'bad_signature']
     );
     assert.equal(scored.length, 2, 'nothing forged got through');
 
@@ -197,9 +311,11 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       },
       20000,
       'points in VictoriaMetrics',
-      200,
+      200
     );
-    const stored = series.map((s) => ({ db: s.metric.db, tenant: s.metric.tenant, device: s.metric.device_id, values: s.values })).sort((a, b) => a.db.localeCompare(b.db));
+    const stored = series
+      .map((s) => ({ db: s.metric.db, tenant: s.metric.tenant, device: s.metric.device_id, values: s.values }))
+      .sort((a, b) => a.db.localeCompare(b.db));
     assert.deepEqual(stored, [
       { db: 'tenant-acme', tenant: 'acme', device: 'pump-001', values: [41] },
       { db: 'tenant-beta', tenant: 'beta', device: 'pump-001', values: [97] },
@@ -207,7 +323,11 @@ describe('tenants: two tenants with overlapping device ids through the real runt
 
     // alerts: beta's pump-001 alerts; only beta's Slack hears of it
     await publish('acme', 'pump-001', envelope('acme', 'pump-001', { temperature: 130 }));
-    await waitFor(() => slack.acme.delivered().length === 1 && slack.beta.delivered().length === 1, 10000, 'one notification per tenant');
+    await waitFor(
+      () => slack.acme.delivered().length === 1 && slack.beta.delivered().length === 1,
+      10000,
+      'one notification per tenant'
+    );
     await sleep(300);
     assert.match(slack.acme.delivered()[0].body, /pump-001/);
     assert.equal(slack.acme.delivered().length, 1);
@@ -219,46 +339,100 @@ describe('tenants: two tenants with overlapping device ids through the real runt
 
     // operators: each token sees its own tenant, the admin token both
     const admin = await api(ADMIN_TOKEN).get('/moby/alerts').expect(200);
-    assert.deepEqual(admin.body.map((a: { tenant: string; device_id: string }) => `${a.tenant}/${a.device_id}`).sort(), ['acme/pump-001', 'beta/pump-001']);
+    assert.deepEqual(
+      admin.body.map((a: { tenant: string; device_id: string }) => `${a.tenant}/${a.device_id}`).sort(),
+      ['acme/pump-001', 'beta/pump-001']
+    );
     const acmeAlerts = (await api(TOKENS.acme).get('/moby/alerts').expect(200)).body;
     const betaAlerts = (await api(TOKENS.beta).get('/moby/alerts').expect(200)).body;
-    assert.deepEqual(acmeAlerts.map((a: { tenant: string }) => a.tenant), ['acme']);
-    assert.deepEqual(betaAlerts.map((a: { tenant: string }) => a.tenant), ['beta']);
+    assert.deepEqual(
+      acmeAlerts.map((a: { tenant: string }) => a.tenant),
+      ['acme']
+    );
+    assert.deepEqual(
+      betaAlerts.map((a: { tenant: string }) => a.tenant),
+      ['beta']
+    );
     const betaId = betaAlerts[0].alert_id;
 
     // cross-tenant read and ack: 404 exactly as for an id that does not exist, and nothing changes
     const cross = await api(TOKENS.acme).get(`/moby/alerts/${betaId}`).expect(404);
     const missing = await api(TOKENS.acme).get('/moby/alerts/00000000-0000-0000-0000-000000000000').expect(404);
     assert.equal(cross.body.error.code, missing.body.error.code);
-    await api(TOKENS.acme).post(`/moby/alerts/${betaId}/ack`).set('content-type', 'application/json').send({ by: 'mallory' }).expect(404);
-    await api(TOKENS.acme).post(`/moby/alerts/${betaId}/resolve`).set('content-type', 'application/json').send({ by: 'mallory' }).expect(404);
+    await api(TOKENS.acme)
+      .post(`/moby/alerts/${betaId}/ack`)
+      .set('content-type', 'application/json')
+      .send({ by: 'mallory' })
+      .expect(404);
+    await api(TOKENS.acme)
+      .post(`/moby/alerts/${betaId}/resolve`)
+      .set('content-type', 'application/json')
+      .send({ by: 'mallory' })
+      .expect(404);
     const after = (await api(TOKENS.beta).get(`/moby/alerts/${betaId}`).expect(200)).body;
     assert.equal(after.acknowledged, false);
     assert.equal(after.status, 'open');
     // the tenant's own operator can
-    const acked = await api(TOKENS.beta).post(`/moby/alerts/${betaId}/ack`).set('content-type', 'application/json').send({ by: 'bea' }).expect(200);
+    const acked = await api(TOKENS.beta)
+      .post(`/moby/alerts/${betaId}/ack`)
+      .set('content-type', 'application/json')
+      .send({ by: 'bea' })
+      .expect(200);
     assert.equal(acked.body.acknowledged_by, 'bea');
 
     // devices: each token sees its own pump-001, the admin both (one row each)
-    await waitFor(async () => (await api(ADMIN_TOKEN).get('/moby/devices').expect(200)).body.length === 2, 5000, 'device rows');
+    await waitFor(
+      async () => (await api(ADMIN_TOKEN).get('/moby/devices').expect(200)).body.length === 2,
+      5000,
+      'device rows'
+    );
     const devAdmin = (await api(ADMIN_TOKEN).get('/moby/devices').expect(200)).body;
-    assert.deepEqual(devAdmin.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001', 'beta/pump-001']);
+    assert.deepEqual(
+      devAdmin.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`),
+      ['acme/pump-001', 'beta/pump-001']
+    );
     const devAcme = (await api(TOKENS.acme).get('/moby/devices').expect(200)).body;
-    assert.deepEqual(devAcme.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`), ['acme/pump-001']);
+    assert.deepEqual(
+      devAcme.map((d: { tenant: string; device_id: string }) => `${d.tenant}/${d.device_id}`),
+      ['acme/pump-001']
+    );
     // mute windows are per (tenant, device): acme's operator mutes acme's pump-001, beta's stays live
-    const muted = await api(TOKENS.acme).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10, by: 'ann' }).expect(200);
+    const muted = await api(TOKENS.acme)
+      .post('/moby/devices/pump-001/mute')
+      .set('content-type', 'application/json')
+      .send({ minutes: 10, by: 'ann' })
+      .expect(200);
     assert.equal(muted.body.tenant, 'acme');
-    const mutedOf = async (token: string) => (await api(token).get('/moby/alerts').expect(200)).body.map((a: { tenant: string; muted?: boolean }) => `${a.tenant}:${a.muted === true}`);
+    const mutedOf = async (token: string) =>
+      (await api(token).get('/moby/alerts').expect(200)).body.map(
+        (a: { tenant: string; muted?: boolean }) => `${a.tenant}:${a.muted === true}`
+      );
     assert.deepEqual(await mutedOf(TOKENS.acme), ['acme:true']);
     assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:false']);
     // acme can neither mute nor lift beta's: 404, as for a device that does not exist
-    await api(TOKENS.acme).post('/moby/devices/pump-001/mute?tenant=beta').set('content-type', 'application/json').send({ minutes: 10 }).expect(404);
-    await api(TOKENS.beta).post('/moby/devices/pump-001/mute').set('content-type', 'application/json').send({ minutes: 10 }).expect(200);
-    await api(TOKENS.acme).post('/moby/devices/pump-001/unmute').set('content-type', 'application/json').send({ tenant: 'beta' }).expect(404);
+    await api(TOKENS.acme)
+      .post('/moby/devices/pump-001/mute?tenant=beta')
+      .set('content-type', 'application/json')
+      .send({ minutes: 10 })
+      .expect(404);
+    await api(TOKENS.beta)
+      .post('/moby/devices/pump-001/mute')
+      .set('content-type', 'application/json')
+      .send({ minutes: 10 })
+      .expect(200);
+    await api(TOKENS.acme)
+      .post('/moby/devices/pump-001/unmute')
+      .set('content-type', 'application/json')
+      .send({ tenant: 'beta' })
+      .expect(404);
     assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:true']);
-    await api(TOKENS.acme).post('/moby/devices/pump-001/unmute').set('content-type', 'application/json').send({}).expect(200);
+    await api(TOKENS.acme)
+      .post('/moby/devices/pump-001/unmute')
+      .set('content-type', 'application/json')
+      .send({})
+      .expect(200);
     assert.deepEqual(await mutedOf(TOKENS.acme), ['acme:false']);
-    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:true'], 'acme\'s unmute left beta\'s window alone');
+    assert.deepEqual(await mutedOf(TOKENS.beta), ['beta:true'], "acme's unmute left beta's window alone");
 
     // metrics are labelled by tenant (admin token)
     const metrics = await api(ADMIN_TOKEN).get('/moby/metrics').expect(200);
@@ -269,32 +443,43 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await api(TOKENS.acme).get('/moby/metrics').expect(401);
   });
 
-  it('rotates one tenant\'s master key by rewriting its keys file, without a redeploy and without touching the other tenant', async () => {
+  it("rotates one tenant's master key by rewriting its keys file, without a redeploy and without touching the other tenant", async () => {
     await load();
     const verified = collect('verified');
     const authRejects = collect('authRejects');
     const NEW_BETA = 'hex:' + 'c3'.repeat(32);
-    fs.writeFileSync(path.join(keysDir, 'beta.json'), JSON.stringify({ '*': { m2: NEW_BETA, m1: { secret: MASTER.beta, active: false } } }));
+    fs.writeFileSync(
+      path.join(keysDir, 'beta.json'),
+      JSON.stringify({ '*': { m2: NEW_BETA, m1: { secret: MASTER.beta, active: false } } })
+    );
     // the directory is polled every second
     await waitFor(
       async () => {
         const before = verified.length;
-        await publish('beta', 'pump-002', envelope('beta', 'pump-002', { temperature: 20 }, { master: NEW_BETA }).replace('"kid":"m1"', '"kid":"m2"'));
+        await publish(
+          'beta',
+          'pump-002',
+          envelope('beta', 'pump-002', { temperature: 20 }, { master: NEW_BETA }).replace('"kid":"m1"', '"kid":"m2"')
+        );
         await sleep(300);
         return verified.length > before;
       },
       10000,
       'beta verifies with its new key',
-      200,
+      200
     );
     authRejects.length = 0;
     await publish('beta', 'pump-002', envelope('beta', 'pump-002', { temperature: 20 }));
     await publish('acme', 'pump-002', envelope('acme', 'pump-002', { temperature: 20 }));
-    await waitFor(() => authRejects.length === 1 && verified.some((m) => m.moby?.tenant === 'acme'), 5000, 'old beta key refused, acme unchanged');
-    assert.equal(authRejects[0].moby?.reject?.code, 'unknown_key', 'beta\'s retired key is refused');
+    await waitFor(
+      () => authRejects.length === 1 && verified.some((m) => m.moby?.tenant === 'acme'),
+      5000,
+      'old beta key refused, acme unchanged'
+    );
+    assert.equal(authRejects[0].moby?.reject?.code, 'unknown_key', "beta's retired key is refused");
   });
 
-  it('a 100k-device flood of one tenant leaves the other tenant\'s devices scored and alerting', async function () {
+  it("a 100k-device flood of one tenant leaves the other tenant's devices scored and alerting", async function () {
     this.timeout(900000);
     // the anomaly node's bound (1000 devices) holds per tenant; the rate bound is off here so that all 100k
     // states are created (the rate bound has its own test below)
@@ -312,11 +497,17 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     });
     const verify = helper.getNode('v');
     // beta's three devices are known before the flood
-    for (const d of ['pump-001', 'pump-002', 'pump-003']) await publish('beta', d, envelope('beta', d, { temperature: 40 }));
+    for (const d of ['pump-001', 'pump-002', 'pump-003'])
+      await publish('beta', d, envelope('beta', d, { temperature: 40 }));
     await waitFor(() => betaScored.length === 3, 10000, 'beta devices scored');
 
     // the eviction counter is process-wide (other suites in the same mocha run evict too): count the delta
-    const evictedSoFar = async () => Number(/moby_evictions_total\{node_type="moby-anomaly"\} (\d+)/.exec((await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text)?.[1] ?? 0);
+    const evictedSoFar = async () =>
+      Number(
+        /moby_evictions_total\{node_type="moby-anomaly"\} (\d+)/.exec(
+          (await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text
+        )?.[1] ?? 0
+      );
     const evictedBefore = await evictedSoFar();
 
     // acme floods: 100,000 devices, each with a valid signature, straight into the verifier (same runtime path)
@@ -326,7 +517,13 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     for (let i = 0; i < FLOOD; i += CHUNK) {
       for (let j = i; j < Math.min(FLOOD, i + CHUNK); j++) {
         const device = `flood-${j}`;
-        const env = signEnvelope({ deviceId: device, key: deriveDeviceKey(acmeKey, device), kid: 'm1', body: `{"temperature":${30 + (j % 10)}}`, tenant: 'acme' });
+        const env = signEnvelope({
+          deviceId: device,
+          key: deriveDeviceKey(acmeKey, device),
+          kid: 'm1',
+          body: `{"temperature":${30 + (j % 10)}}`,
+          tenant: 'acme',
+        });
         verify.receive({ topic: `t/acme/devices/${device}/telemetry`, payload: JSON.stringify(env) });
       }
       await sleep(0);
@@ -342,16 +539,22 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await waitFor(() => betaScored.length === before + 3, 20000, 'beta scored after the flood');
     const beta = betaScored.slice(before);
     assert.ok(beta.every((m) => m.payload.tags.tenant === 'beta'));
-    assert.deepEqual(beta.map((m) => m.anomaly.is_anomaly), [false, false, true]);
+    assert.deepEqual(
+      beta.map((m) => m.anomaly.is_anomaly),
+      [false, false, true]
+    );
     await waitFor(() => slack.beta.delivered().some((r) => /pump-003/.test(r.body)), 10000, 'beta alert notified');
     const betaAlerts = (await api(TOKENS.beta).get('/moby/alerts').expect(200)).body;
-    assert.deepEqual(betaAlerts.map((a: { device_id: string; status: string }) => `${a.device_id}:${a.status}`), ['pump-003:open']);
+    assert.deepEqual(
+      betaAlerts.map((a: { device_id: string; status: string }) => `${a.device_id}:${a.status}`),
+      ['pump-003:open']
+    );
 
     // acme's flood evicted only acme's own states: the bound held per tenant
     const evicted = (await evictedSoFar()) - evictedBefore;
-    assert.equal(evicted, FLOOD - 1000, 'acme evicted its own devices beyond the bound, none of beta\'s');
+    assert.equal(evicted, FLOOD - 1000, "acme evicted its own devices beyond the bound, none of beta's");
   });
-  it('bounds each tenant\'s rate: acme\'s flood is refused beyond its bound while beta\'s devices keep being scored and alerting', async () => {
+  it("bounds each tenant's rate: acme's flood is refused beyond its bound while beta's devices keep being scored and alerting", async () => {
     const RATE = 20;
     const BURST = 50;
     await load({ lean: true, tenantRate: RATE, tenantBurst: BURST });
@@ -373,44 +576,66 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     // acme floods 3,000 signed messages (50 devices) through the broker; beta's five devices publish in the
     // middle of the flood and at its end, one of them overheating
     const FLOOD = 3000;
-    const acme = Array.from({ length: FLOOD }, (_, i) => envelope('acme', `press-${i % 50}`, { temperature: 30 + (i % 10) }));
+    const acme = Array.from({ length: FLOOD }, (_, i) =>
+      envelope('acme', `press-${i % 50}`, { temperature: 30 + (i % 10) })
+    );
     const started = performance.now();
     const sends: Promise<unknown>[] = [];
     for (let i = 0; i < FLOOD; i++) {
       sends.push(client!.publishAsync(`t/acme/devices/press-${i % 50}/telemetry`, acme[i], { qos: 0 }));
-      if (i === FLOOD / 2) for (const d of ['pump-001', 'pump-002']) sends.push(publish('beta', d, envelope('beta', d, { temperature: 40 })));
+      if (i === FLOOD / 2)
+        for (const d of ['pump-001', 'pump-002'])
+          sends.push(publish('beta', d, envelope('beta', d, { temperature: 40 })));
       if (sends.length >= 500) await Promise.all(sends.splice(0)); // the client's socket, not the flood, is the limit here
     }
     for (const d of ['pump-003', 'pump-004']) sends.push(publish('beta', d, envelope('beta', d, { temperature: 40 })));
     sends.push(publish('beta', 'pump-005', envelope('beta', 'pump-005', { temperature: 99 })));
     await Promise.all(sends);
-    await waitFor(() => betaScored.length === 5 && order.length + authRejects.length >= FLOOD + 5, 60000, 'flood and beta through', 50);
+    await waitFor(
+      () => betaScored.length === 5 && order.length + authRejects.length >= FLOOD + 5,
+      60000,
+      'flood and beta through',
+      50
+    );
     const elapsedSec = (performance.now() - started) / 1000;
 
     // beta lost nothing: every device scored (on its own state), the hot one alerting to beta's Slack
-    assert.deepEqual(betaScored.map((m) => `${m.payload.tags.device_id}:${m.anomaly.is_anomaly}`).sort(), ['pump-001:false', 'pump-002:false', 'pump-003:false', 'pump-004:false', 'pump-005:true']);
+    assert.deepEqual(betaScored.map((m) => `${m.payload.tags.device_id}:${m.anomaly.is_anomaly}`).sort(), [
+      'pump-001:false',
+      'pump-002:false',
+      'pump-003:false',
+      'pump-004:false',
+      'pump-005:true',
+    ]);
     await waitFor(() => slack.beta.delivered().some((r) => /pump-005/.test(r.body)), 10000, 'beta alert notified');
 
     // acme got its burst and its rate, no more; the rest was refused as tenant_rate (none of beta's)
     const acmePassed = order.filter((t) => t === 'acme').length;
     const allowed = BURST + Math.ceil(RATE * elapsedSec);
-    assert.ok(acmePassed >= BURST && acmePassed <= allowed, `acme passed ${acmePassed}, bound ${allowed} after ${elapsedSec.toFixed(1)} s`);
+    assert.ok(
+      acmePassed >= BURST && acmePassed <= allowed,
+      `acme passed ${acmePassed}, bound ${allowed} after ${elapsedSec.toFixed(1)} s`
+    );
     assert.equal(authRejects.length, FLOOD - acmePassed);
     assert.ok(authRejects.every((m) => m.moby?.reject?.code === 'tenant_rate' && m.moby.reject.field === 'tenant'));
     // bounded delay: what stood before beta's first message was acme's budget, not acme's flood (without
     // the bound all 1,500 messages published before it would have been scored first)
     const acmeBeforeBeta = order.indexOf('beta');
     const budgetUntilBeta = BURST + Math.ceil((RATE * (betaFirstAt - started)) / 1000);
-    assert.ok(acmeBeforeBeta <= budgetUntilBeta, `${acmeBeforeBeta} acme messages were scored before beta's first (budget ${budgetUntilBeta})`);
+    assert.ok(
+      acmeBeforeBeta <= budgetUntilBeta,
+      `${acmeBeforeBeta} acme messages were scored before beta's first (budget ${budgetUntilBeta})`
+    );
 
     // counted per tenant in /moby/metrics
     const metrics = (await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text;
-    const counted = /moby_tenant_rejects_total\{node_type="moby-hmac-verify",tenant="acme",code="tenant_rate"\} (\d+)/.exec(metrics);
-    assert.ok(counted, 'acme\'s tenant_rate rejects in /moby/metrics');
+    const counted =
+      /moby_tenant_rejects_total\{node_type="moby-hmac-verify",tenant="acme",code="tenant_rate"\} (\d+)/.exec(metrics);
+    assert.ok(counted, "acme's tenant_rate rejects in /moby/metrics");
     assert.ok(Number(counted[1]) >= FLOOD - acmePassed);
     assert.doesNotMatch(metrics, /moby_tenant_rejects_total\{[^}]*tenant="beta"/);
   });
-  it('device health per tenant: beta\'s pump-001 will marks only beta\'s pump-001 OFFLINE, and the alert goes to beta\'s view and Slack only', async () => {
+  it("device health per tenant: beta's pump-001 will marks only beta's pump-001 OFFLINE, and the alert goes to beta's view and Slack only", async () => {
     await load({ wills: true });
     const scored = collect('scored');
     const healthEvents = collect('healthEvents');
@@ -420,18 +645,26 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await publish('beta', 'pump-001', envelope('beta', 'pump-001', { temperature: 40 }));
     await waitFor(() => scored.length === 2, 10000, 'both scored');
     await waitFor(() => healthEvents.filter((m) => m.payload.state === 'ONLINE').length === 2, 10000, 'both ONLINE');
-    assert.deepEqual(healthEvents.map((m) => `${m.payload.tenant}/${m.payload.device_id}:${m.payload.state}`).sort(), ['acme/pump-001:ONLINE', 'beta/pump-001:ONLINE']);
+    assert.deepEqual(healthEvents.map((m) => `${m.payload.tenant}/${m.payload.device_id}:${m.payload.state}`).sort(), [
+      'acme/pump-001:ONLINE',
+      'beta/pump-001:ONLINE',
+    ]);
 
     // beta's pump-001 dies: its will arrives on beta's topic, straight from mqtt in (no msg.moby.tenant): the
     // tenant comes from the +tenant level of the health node's will pattern
     await client!.publishAsync('t/beta/device/lwt/pump-001', 'offline', { qos: 1 });
     await waitFor(() => healthEvents.some((m) => m.payload.state === 'OFFLINE'), 10000, 'OFFLINE event');
-    const offline = healthEvents.filter((m) => m.payload.state === 'OFFLINE').map((m) => `${m.payload.tenant}/${m.payload.device_id}`);
-    assert.deepEqual(offline, ['beta/pump-001'], 'only beta\'s pump-001 went OFFLINE');
+    const offline = healthEvents
+      .filter((m) => m.payload.state === 'OFFLINE')
+      .map((m) => `${m.payload.tenant}/${m.payload.device_id}`);
+    assert.deepEqual(offline, ['beta/pump-001'], "only beta's pump-001 went OFFLINE");
     assert.equal(healthRejects.length, 0);
 
     // device rows: each token sees its own pump-001 with its own state
-    const rows = async (token: string) => (await api(token).get('/moby/devices').expect(200)).body.map((d: { tenant: string; device_id: string; state: string }) => `${d.tenant}/${d.device_id}:${d.state}`);
+    const rows = async (token: string) =>
+      (await api(token).get('/moby/devices').expect(200)).body.map(
+        (d: { tenant: string; device_id: string; state: string }) => `${d.tenant}/${d.device_id}:${d.state}`
+      );
     assert.deepEqual(await rows(ADMIN_TOKEN), ['acme/pump-001:ONLINE', 'beta/pump-001:OFFLINE']);
     assert.deepEqual(await rows(TOKENS.acme), ['acme/pump-001:ONLINE']);
     assert.deepEqual(await rows(TOKENS.beta), ['beta/pump-001:OFFLINE']);
@@ -439,9 +672,12 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     // the OFFLINE alert carries beta, is listed for beta only, and only beta's Slack hears of it
     await waitFor(() => slack.beta.delivered().some((r) => /pump-001/.test(r.body)), 10000, 'beta notified');
     await sleep(300);
-    assert.equal(slack.acme.delivered().length, 0, 'acme\'s Slack heard nothing of beta\'s machine');
+    assert.equal(slack.acme.delivered().length, 0, "acme's Slack heard nothing of beta's machine");
     const betaAlerts = (await api(TOKENS.beta).get('/moby/alerts').expect(200)).body;
-    assert.deepEqual(betaAlerts.map((a: { tenant: string; device_id: string; rule: string }) => `${a.tenant}/${a.device_id}`), ['beta/pump-001']);
+    assert.deepEqual(
+      betaAlerts.map((a: { tenant: string; device_id: string; rule: string }) => `${a.tenant}/${a.device_id}`),
+      ['beta/pump-001']
+    );
     assert.deepEqual((await api(TOKENS.acme).get('/moby/alerts').expect(200)).body, []);
 
     // a will naming acme's pump-001 on beta's topic marks beta's row only (acme's machine is another one)
@@ -454,12 +690,23 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     await client!.publishAsync('t/gamma/device/lwt/pump-001', 'offline', { qos: 1 });
     await waitFor(() => healthRejects.length === 1, 10000, 'gamma will refused');
     const refused = healthRejects[0].moby!;
-    assert.deepEqual([refused.reject!.code, refused.reject!.device_id, refused.reject!.field, refused.tenant], ['untrusted_status', 'pump-001', 'topic', 'gamma']);
+    assert.deepEqual(
+      [refused.reject!.code, refused.reject!.device_id, refused.reject!.field, refused.tenant],
+      ['untrusted_status', 'pump-001', 'topic', 'gamma']
+    );
     // a tenant level breaking the tenant rule never reaches a row either
     await client!.publishAsync('t/gam.ma/device/lwt/pump-001', 'offline', { qos: 1 });
     await waitFor(() => healthRejects.length === 2, 10000, 'bad tenant refused');
-    assert.deepEqual([healthRejects[1].moby!.reject!.code, healthRejects[1].moby!.reject!.field], ['bad_tenant', 'topic']);
+    assert.deepEqual(
+      [healthRejects[1].moby!.reject!.code, healthRejects[1].moby!.reject!.field],
+      ['bad_tenant', 'topic']
+    );
     assert.deepEqual(await rows(ADMIN_TOKEN), ['acme/pump-001:ONLINE', 'beta/pump-001:OFFLINE']);
-    assert.deepEqual(healthEvents.filter((m) => m.payload.state === 'OFFLINE').map((m) => `${m.payload.tenant}/${m.payload.device_id}`), ['beta/pump-001']);
+    assert.deepEqual(
+      healthEvents
+        .filter((m) => m.payload.state === 'OFFLINE')
+        .map((m) => `${m.payload.tenant}/${m.payload.device_id}`),
+      ['beta/pump-001']
+    );
   });
 });

@@ -19,8 +19,19 @@ const healthNode = require(path.join(dist, 'nodes', 'health', 'moby-device-healt
 helper.init(require.resolve('node-red'));
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
-const SAVED: FlowNode[] = JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/flows/topic-settings-before.json'), 'utf8'));
-const HELPERS = ['verified-site', 'verified-devices', 'verify-rejects', 'points', 'normalize-rejects', 'health-events', 'health-defaults-events', 'health-rejects'];
+const SAVED: FlowNode[] = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../fixtures/flows/topic-settings-before.json'), 'utf8')
+);
+const HELPERS = [
+  'verified-site',
+  'verified-devices',
+  'verify-rejects',
+  'points',
+  'normalize-rejects',
+  'health-events',
+  'health-defaults-events',
+  'health-rejects',
+];
 const KEY = 'hex:' + '5a'.repeat(32);
 
 /** The same flow as a user writes it today: one pattern per field, +device_id naming the device level. */
@@ -28,8 +39,16 @@ function inNewSyntax(flow: FlowNode[]): FlowNode[] {
   const now: Record<string, Record<string, unknown>> = {
     'old-verify-site': { topicPattern: 'site/+/+device_id/telemetry' },
     'old-verify-devices': { topicPattern: 'devices/+device_id/telemetry' },
-    'old-health': { lwtTopics: 'device/lwt/+device_id', statusTopics: 'device/status/+device_id, plant/+/status/+device_id', activityTopics: 'factory/+/+device_id/#' },
-    'old-health-defaults': { lwtTopics: 'device/lwt/+device_id', statusTopics: 'device/status/+device_id', activityTopics: '' },
+    'old-health': {
+      lwtTopics: 'device/lwt/+device_id',
+      statusTopics: 'device/status/+device_id, plant/+/status/+device_id',
+      activityTopics: 'factory/+/+device_id/#',
+    },
+    'old-health-defaults': {
+      lwtTopics: 'device/lwt/+device_id',
+      statusTopics: 'device/status/+device_id',
+      activityTopics: '',
+    },
   };
   return flow.map((n) => {
     const copy: FlowNode = { ...n, ...now[n.id] };
@@ -50,7 +69,12 @@ const rejectLine = (m: NodeMsg) => {
 /** Feeds the same messages to the loaded flow and returns what every helper received, in a comparable form. */
 async function transcript(flow: FlowNode[]): Promise<Record<string, string[]>> {
   await new Promise<void>((resolve, reject) =>
-    helper.load([hmacNode, normalizeNode, healthNode], [...flow, ...HELPERS.map((id) => ({ id, type: 'helper', z: 'old-tab' }))], { 'old-keyring': { keys: JSON.stringify({ 'pump-7': { k1: KEY } }) } }, (err?: Error) => (err ? reject(err) : resolve())),
+    helper.load(
+      [hmacNode, normalizeNode, healthNode],
+      [...flow, ...HELPERS.map((id) => ({ id, type: 'helper', z: 'old-tab' }))],
+      { 'old-keyring': { keys: JSON.stringify({ 'pump-7': { k1: KEY } }) } },
+      (err?: Error) => (err ? reject(err) : resolve())
+    )
   );
   const got = Object.fromEntries(HELPERS.map((id) => [id, collect(id)]));
   const site = helper.getNode('old-verify-site');
@@ -76,7 +100,10 @@ async function transcript(flow: FlowNode[]): Promise<Record<string, string[]>> {
   const count = () => Object.values(got).reduce((n, list) => n + list.length, 0);
   // a missing answer shows in the comparison below, with everything that did arrive
   await waitFor(() => count() >= 17, 5000, 'every message answered').catch(() => undefined);
-  const events = (list: NodeMsg[]) => list.filter((m) => m.topic === 'device-health').map((m) => `${m.payload.device_id}:${m.payload.previous}>${m.payload.state}:${m.payload.reason}`);
+  const events = (list: NodeMsg[]) =>
+    list
+      .filter((m) => m.topic === 'device-health')
+      .map((m) => `${m.payload.device_id}:${m.payload.previous}>${m.payload.state}:${m.payload.reason}`);
   const out = {
     'verified-site': got['verified-site'].map((m) => m.moby!.device_id!),
     'verified-devices': got['verified-devices'].map((m) => m.moby!.device_id!),

@@ -20,9 +20,10 @@ const { metricsText } = require('../../../dist/nodes/lib/metrics.js');
 
 helper.init(require.resolve('node-red'));
 
-
 function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
-  return new Promise((resolve, reject) => helper.load(nodes, flow, creds, (err?: Error) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    helper.load(nodes, flow, creds, (err?: Error) => (err ? reject(err) : resolve()))
+  );
 }
 
 // Messages are captured by a runtime hook as they are delivered, so that what a node sends while the flows
@@ -45,14 +46,26 @@ function collect(id: string): Msg[] {
 }
 
 /** Data as it leaves moby-hmac-verify / moby-normalize in the pipeline: authenticated, so it proves the device. */
-const data = (id: string, extra: Record<string, unknown> = {}) => ({ payload: { tags: { device_id: id }, ...extra }, moby: { device_id: id, auth: { verified: true } } });
+const data = (id: string, extra: Record<string, unknown> = {}) => ({
+  payload: { tags: { device_id: id }, ...extra },
+  moby: { device_id: id, auth: { verified: true } },
+});
 
 const events = (out: Msg[]) => out.filter((m) => m.topic === 'device-health').map((m) => m.payload as HealthEvent);
 const brief = (out: Msg[]) => events(out).map((e) => `${e.device_id}:${e.previous}>${e.state}:${e.reason}`);
 
 function healthFlow(opts: Record<string, unknown> = {}, id = 'h') {
   return [
-    { id, type: 'moby-device-health', name: 'health', timeout: 0.3, sweepInterval: 0.05, persist: false, wires: [[`${id}-out`], [`${id}-bad`]], ...opts },
+    {
+      id,
+      type: 'moby-device-health',
+      name: 'health',
+      timeout: 0.3,
+      sweepInterval: 0.05,
+      persist: false,
+      wires: [[`${id}-out`], [`${id}-bad`]],
+      ...opts,
+    },
     { id: `${id}-out`, type: 'helper' },
     { id: `${id}-bad`, type: 'helper' },
   ];
@@ -72,7 +85,8 @@ describe('moby-device-health node', function () {
     const h = helper.getNode('h');
     const statuses: any[] = [];
     h.on('call:status', (c: any) => statuses.push(c.args[0]));
-    for (let k = 0; k < 3; k++) h.receive({ topic: 'telemetry', payload: { tags: { device_id: 'm1' }, fields: { t: 1 } } });
+    for (let k = 0; k < 3; k++)
+      h.receive({ topic: 'telemetry', payload: { tags: { device_id: 'm1' }, fields: { t: 1 } } });
     await waitFor(() => events(out).length >= 2, 3000, 'ONLINE, then TIMEOUT');
     h.receive({ topic: 'x', payload: 1, moby: { device_id: 'm1' } });
     await waitFor(() => events(out).length >= 3, 2000, 'ONLINE again');
@@ -80,7 +94,11 @@ describe('moby-device-health node', function () {
     const to = events(out)[1];
     assert.equal(to.since, to.last_seen! + 300, 'TIMEOUT dates from last_seen + timeout');
     assert.ok(out.every((m) => m.topic === 'device-health'));
-    await waitFor(() => statuses.some((s) => s.text === '1 online · 0 offline · 0 timeout · 0 unknown' && s.fill === 'green'), 2000, 'status dot');
+    await waitFor(
+      () => statuses.some((s) => s.text === '1 online · 0 offline · 0 timeout · 0 unknown' && s.fill === 'green'),
+      2000,
+      'status dot'
+    );
   });
 
   it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads; a birth does not resolve OFFLINE, data does', async () => {
@@ -94,7 +112,12 @@ describe('moby-device-health node', function () {
     h.receive(data('pi-1'));
     h.receive({ topic: 'device/status/pi-1', payload: { device_id: 'pi-1', status: 'OFFLINE' } });
     await waitFor(() => events(out).length === 4, 2000, 'four transitions');
-    assert.deepEqual(brief(out), ['pi-1:UNKNOWN>ONLINE:status', 'pi-1:ONLINE>OFFLINE:lwt', 'pi-1:OFFLINE>ONLINE:data', 'pi-1:ONLINE>OFFLINE:status']);
+    assert.deepEqual(brief(out), [
+      'pi-1:UNKNOWN>ONLINE:status',
+      'pi-1:ONLINE>OFFLINE:lwt',
+      'pi-1:OFFLINE>ONLINE:data',
+      'pi-1:ONLINE>OFFLINE:status',
+    ]);
   });
 
   it('first news being a will (UNKNOWN → OFFLINE), a will after a timeout (TIMEOUT → OFFLINE), and hold-down against flapping', async () => {
@@ -103,7 +126,11 @@ describe('moby-device-health node', function () {
     const h = helper.getNode('h');
     h.receive({ topic: 'device/lwt/never', payload: 'OFFLINE' });
     h.receive(data('flappy'));
-    await waitFor(() => events(out).some((e) => e.device_id === 'flappy' && e.state === 'TIMEOUT'), 2000, 'flappy times out');
+    await waitFor(
+      () => events(out).some((e) => e.device_id === 'flappy' && e.state === 'TIMEOUT'),
+      2000,
+      'flappy times out'
+    );
     h.receive({ topic: 'device/status/flappy', payload: 'OFFLINE' });
     // flaps: back, down again, back; held down, so no ONLINE until it has stayed up for 0.4 s
     h.receive(data('flappy'));
@@ -114,10 +141,23 @@ describe('moby-device-health node', function () {
       h.receive(data('flappy'));
       await sleep(100);
     }
-    await waitFor(() => events(out).filter((e) => e.device_id === 'flappy').length >= 4, 2000, 'flappy back after hold-down');
-    assert.deepEqual(brief(out).slice(0, 5), ['never:UNKNOWN>OFFLINE:lwt', 'flappy:UNKNOWN>ONLINE:data', 'flappy:ONLINE>TIMEOUT:timeout', 'flappy:TIMEOUT>OFFLINE:status', 'flappy:OFFLINE>ONLINE:data']);
+    await waitFor(
+      () => events(out).filter((e) => e.device_id === 'flappy').length >= 4,
+      2000,
+      'flappy back after hold-down'
+    );
+    assert.deepEqual(brief(out).slice(0, 5), [
+      'never:UNKNOWN>OFFLINE:lwt',
+      'flappy:UNKNOWN>ONLINE:data',
+      'flappy:ONLINE>TIMEOUT:timeout',
+      'flappy:TIMEOUT>OFFLINE:status',
+      'flappy:OFFLINE>ONLINE:data',
+    ]);
     // without the hold-down the flap would have shown as ONLINE, OFFLINE (lwt), ONLINE
-    assert.equal(brief(out).filter((b) => b === 'flappy:ONLINE>OFFLINE:lwt' || b === 'flappy:OFFLINE>ONLINE:data').length, 1);
+    assert.equal(
+      brief(out).filter((b) => b === 'flappy:ONLINE>OFFLINE:lwt' || b === 'flappy:OFFLINE>ONLINE:data').length,
+      1
+    );
   });
 
   it('a stale OFFLINE (older than the latest data) does not flip a live device; a newer one does', async () => {
@@ -126,11 +166,17 @@ describe('moby-device-health node', function () {
     const h = helper.getNode('h');
     const t = Date.now();
     h.receive(data('pi-2', { timestamp: t }));
-    h.receive({ topic: 'device/lwt/pi-2', payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t - 5000 }) });
+    h.receive({
+      topic: 'device/lwt/pi-2',
+      payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t - 5000 }),
+    });
     h.receive(data('pi-2', { timestamp: t + 1 }));
     await sleep(200);
     assert.deepEqual(brief(out), ['pi-2:UNKNOWN>ONLINE:data']);
-    h.receive({ topic: 'device/lwt/pi-2', payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t + 10 }) });
+    h.receive({
+      topic: 'device/lwt/pi-2',
+      payload: JSON.stringify({ device_id: 'pi-2', status: 'OFFLINE', timestamp: t + 10 }),
+    });
     // data older than that will does not revive it
     h.receive(data('pi-2', { timestamp: t + 5 }));
     await sleep(200);
@@ -147,7 +193,10 @@ describe('moby-device-health node', function () {
     await waitFor(() => events(out).filter((e) => e.state === 'TIMEOUT').length === 2, 3000, 'two timeouts');
     await sleep(200);
     const timeouts = events(out).filter((e) => e.state === 'TIMEOUT');
-    assert.deepEqual(timeouts.map((e) => e.device_id), ['fast', 'p9']);
+    assert.deepEqual(
+      timeouts.map((e) => e.device_id),
+      ['fast', 'p9']
+    );
     assert.equal(timeouts[1].equipment_id, 'press-9');
     assert.equal(timeouts[1].since - timeouts[1].last_seen!, 400);
   });
@@ -159,13 +208,26 @@ describe('moby-device-health node', function () {
     h.receive({ topic: 'snapshot' });
     await waitFor(() => out.length === 1, 2000, 'snapshot');
     assert.equal(out[0].topic, 'snapshot');
-    assert.deepEqual(out[0].payload.map((r: any) => [r.device_id, r.state, r.equipment_id]), [['m1', 'UNKNOWN', undefined], ['silent-1', 'UNKNOWN', 'lathe-2']]);
+    assert.deepEqual(
+      out[0].payload.map((r: any) => [r.device_id, r.state, r.equipment_id]),
+      [
+        ['m1', 'UNKNOWN', undefined],
+        ['silent-1', 'UNKNOWN', 'lathe-2'],
+      ]
+    );
     h.receive({ payload: { tags: { device_id: 'm1' } } });
-    await waitFor(() => listDevices().some((d: any) => d.device_id === 'm1' && d.state === 'ONLINE'), 2000, 'directory row');
+    await waitFor(
+      () => listDevices().some((d: any) => d.device_id === 'm1' && d.state === 'ONLINE'),
+      2000,
+      'directory row'
+    );
     assert.match(await metricsText(), /moby_devices\{state="ONLINE"\} 1/);
     await waitFor(() => events(out).some((e) => e.device_id === 'silent-1'), 3000, 'silent known device times out');
     const silent = events(out).find((e) => e.device_id === 'silent-1')!;
-    assert.deepEqual([silent.previous, silent.state, silent.last_seen, silent.equipment_id], ['UNKNOWN', 'TIMEOUT', null, 'lathe-2']);
+    assert.deepEqual(
+      [silent.previous, silent.state, silent.last_seen, silent.equipment_id],
+      ['UNKNOWN', 'TIMEOUT', null, 'lathe-2']
+    );
   });
 
   it('rejects unusable messages on output 2 with code, device and field', async () => {
@@ -174,20 +236,33 @@ describe('moby-device-health node', function () {
     const h = helper.getNode('h');
     h.receive({ topic: 'device/lwt/pi-3', payload: 'SLEEPING' });
     h.receive({ topic: 'plant/noise', payload: 42 });
-    h.receive({ topic: 'device/status/x', payload: '{"device_id":"pi-3","status":"ONLINE","constructor":{"prototype":{}}}' });
+    h.receive({
+      topic: 'device/status/x',
+      payload: '{"device_id":"pi-3","status":"ONLINE","constructor":{"prototype":{}}}',
+    });
     h.receive({ payload: { tags: { device_id: '../../etc' } } });
     await waitFor(() => bad.length === 4, 2000, 'four rejects');
-    assert.deepEqual(bad.map((m) => [m.moby!.reject!.code, m.moby!.reject!.device_id, m.moby!.reject!.field]), [
-      ['bad_status', 'pi-3', 'payload'],
-      ['no_device_id', undefined, undefined],
-      ['forbidden_key', 'x', 'payload'],
-      ['bad_device_id', undefined, 'payload.tags.device_id'],
-    ]);
+    assert.deepEqual(
+      bad.map((m) => [m.moby!.reject!.code, m.moby!.reject!.device_id, m.moby!.reject!.field]),
+      [
+        ['bad_status', 'pi-3', 'payload'],
+        ['no_device_id', undefined, undefined],
+        ['forbidden_key', 'x', 'payload'],
+        ['bad_device_id', undefined, 'payload.tags.device_id'],
+      ]
+    );
   });
 
   it('a misconfigured node reports every input as an error to Catch nodes', async () => {
     const catchNode = require('@node-red/nodes/core/common/25-catch.js');
-    await load([catchNode, healthNode], [...healthFlow({ overrides: 'pi-1=soon' }), { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['c-out']] }, { id: 'c-out', type: 'helper' }]);
+    await load(
+      [catchNode, healthNode],
+      [
+        ...healthFlow({ overrides: 'pi-1=soon' }),
+        { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['c-out']] },
+        { id: 'c-out', type: 'helper' },
+      ]
+    );
     const caught = collect('c-out');
     helper.getNode('h').receive({ payload: { tags: { device_id: 'pi-1' } } });
     await waitFor(() => caught.length === 1, 2000, 'caught error');
@@ -204,7 +279,13 @@ describe('moby-device-health node', function () {
     for (const id of ['a', 'b', 'a', 'c']) h.receive({ payload: { tags: { device_id: id } } });
     await waitFor(() => events(out).length === 3, 2000, 'three devices came ONLINE');
     assert.equal(bad.length, 0, 'no too_many_devices reject any more');
-    assert.deepEqual(listDevices().map((r: any) => r.device_id).sort(), ['a', 'c'], 'b was the least recently active');
+    assert.deepEqual(
+      listDevices()
+        .map((r: any) => r.device_id)
+        .sort(),
+      ['a', 'c'],
+      'b was the least recently active'
+    );
     await waitFor(() => statuses.some((st) => /1 evicted/.test(st.text)), 2000, 'status shows the eviction');
     assert.match(await metricsText(), /moby_evictions_total\{node_type="moby-device-health"\} [1-9]/);
   });
@@ -214,7 +295,9 @@ describe('moby-device-health node', function () {
     const injectNode = require('@node-red/nodes/core/common/20-inject.js');
     // as shipped, minus the mqtt nodes (no broker here) and the comment (a type the helper does not load);
     // debug nodes become helper nodes so the test sees what they would show
-    const flow = example.filter((n: any) => !['mqtt in', 'mqtt-broker', 'comment'].includes(n.type)).map((n: any) => (n.type === 'debug' ? { ...n, type: 'helper' } : n));
+    const flow = example
+      .filter((n: any) => !['mqtt in', 'mqtt-broker', 'comment'].includes(n.type))
+      .map((n: any) => (n.type === 'debug' ? { ...n, type: 'helper' } : n));
     await load([injectNode, healthNode], flow);
     const changes = collect('moby-health-ex-changes');
     const rejects = collect('moby-health-ex-rejects');
@@ -227,14 +310,19 @@ describe('moby-device-health node', function () {
     assert.deepEqual(brief(changes), ['pi-7:UNKNOWN>ONLINE:data', 'pi-7:ONLINE>OFFLINE:lwt']);
     assert.equal(rejects[0].moby!.reject!.code, 'bad_status');
     const rows = changes.find((m) => m.topic === 'snapshot')!.payload;
-    assert.deepEqual(rows.map((r: any) => `${r.device_id}:${r.state}`), ['pi-7:OFFLINE', 'press-1:UNKNOWN', 'press-2:UNKNOWN']);
+    assert.deepEqual(
+      rows.map((r: any) => `${r.device_id}:${r.state}`),
+      ['pi-7:OFFLINE', 'press-1:UNKNOWN', 'press-2:UNKNOWN']
+    );
   });
 
   describe('restart persistence (localfilesystem context store)', () => {
     let dir: string;
     before(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-health-ctx-'));
-      helper.settings({ contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } } });
+      helper.settings({
+        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } },
+      });
     });
     after(async () => {
       await helper._redNodes.closeContextsPlugin();
@@ -265,15 +353,32 @@ describe('moby-device-health node', function () {
       await red.startFlows();
       h = helper.getNode('h');
       await waitFor(() => events(out).length === 1, 2000, 'timeout reported at start');
-      assert.deepEqual(events(out)[0], { device_id: 'quiet', state: 'TIMEOUT', previous: 'ONLINE', since: lastSeen! + 1500, last_seen: lastSeen, reason: 'timeout' });
+      assert.deepEqual(events(out)[0], {
+        device_id: 'quiet',
+        state: 'TIMEOUT',
+        previous: 'ONLINE',
+        since: lastSeen! + 1500,
+        last_seen: lastSeen,
+        reason: 'timeout',
+      });
       h.receive({ topic: 'snapshot' });
       await waitFor(() => out.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
       const rows = out.find((m) => m.topic === 'snapshot')!.payload;
-      assert.deepEqual(rows.map((r: any) => [r.device_id, r.state, r.last_seen]), [['gone', 'OFFLINE', goneSeen], ['quiet', 'TIMEOUT', lastSeen]]);
+      assert.deepEqual(
+        rows.map((r: any) => [r.device_id, r.state, r.last_seen]),
+        [
+          ['gone', 'OFFLINE', goneSeen],
+          ['quiet', 'TIMEOUT', lastSeen],
+        ]
+      );
       // the devices proven by signed data before the restart may still change their state by will
       h.receive({ topic: 'device/lwt/quiet', payload: 'OFFLINE' });
       h.receive({ topic: 'device/lwt/stranger', payload: 'OFFLINE' });
-      await waitFor(() => events(out).some((e) => e.device_id === 'quiet' && e.state === 'OFFLINE'), 2000, 'will of a device proven before the restart');
+      await waitFor(
+        () => events(out).some((e) => e.device_id === 'quiet' && e.state === 'OFFLINE'),
+        2000,
+        'will of a device proven before the restart'
+      );
       assert.ok(!events(out).some((e) => e.device_id === 'stranger'));
     });
   });
@@ -283,7 +388,9 @@ describe('moby-device-health node', function () {
     let dir: string;
     before(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-health-flood-'));
-      helper.settings({ contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } } });
+      helper.settings({
+        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } },
+      });
     });
     after(async () => {
       await helper._redNodes.closeContextsPlugin();
@@ -304,7 +411,8 @@ describe('moby-device-health node', function () {
       let bad = collect('h-bad');
       await red.startFlows();
       let h = helper.getNode('h');
-      const evicted = async () => Number(/moby_evictions_total\{node_type="moby-device-health"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+      const evicted = async () =>
+        Number(/moby_evictions_total\{node_type="moby-device-health"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
       const evictedBefore = await evicted();
       const real = Array.from({ length: 10 }, (_, k) => `real-${k}`);
       for (const id of real) h.receive({ payload: { tags: { device_id: id } } });
@@ -313,13 +421,25 @@ describe('moby-device-health node', function () {
         if (k % 250 === 249) for (const id of real) h.receive({ payload: { tags: { device_id: id } } });
         if (k % 1000 === 999) await sleep(1); // let the runtime deliver, as a broker would
       }
-      await waitFor(() => events(out).length >= 10_010, 60_000, `every device came ONLINE once (${events(out).length})`);
+      await waitFor(
+        () => events(out).length >= 10_010,
+        60_000,
+        `every device came ONLINE once (${events(out).length})`
+      );
       assert.equal(events(out).length, 10_010, 'one ONLINE per device: no real device was evicted and came back');
       assert.equal(bad.length, 0);
       const rows = listDevices();
       assert.equal(rows.length, 1000, 'the table stays within its bound');
-      for (const id of real) assert.ok(rows.some((r: any) => r.device_id === id && r.state === 'ONLINE'), `${id} is still tracked`);
-      assert.equal(events(out).filter((e) => e.device_id.startsWith('real-')).length, 10, 'real devices never dropped out and came back');
+      for (const id of real)
+        assert.ok(
+          rows.some((r: any) => r.device_id === id && r.state === 'ONLINE'),
+          `${id} is still tracked`
+        );
+      assert.equal(
+        events(out).filter((e) => e.device_id.startsWith('real-')).length,
+        10,
+        'real devices never dropped out and came back'
+      );
       assert.equal((await evicted()) - evictedBefore, 9010, 'evictions are counted in /moby/metrics');
 
       // graceful restart: the full table is persisted and read back, and a brand-new device is accepted
@@ -331,7 +451,11 @@ describe('moby-device-health node', function () {
       await red.startFlows();
       h = helper.getNode('h');
       h.receive({ payload: { tags: { device_id: 'brand-new' } } });
-      await waitFor(() => events(out).some((e) => e.device_id === 'brand-new'), 5000, 'the brand-new device is accepted');
+      await waitFor(
+        () => events(out).some((e) => e.device_id === 'brand-new'),
+        5000,
+        'the brand-new device is accepted'
+      );
       assert.equal(bad.length, 0);
       assert.equal(listDevices().length, 1000);
 
@@ -339,7 +463,11 @@ describe('moby-device-health node', function () {
       await helper.setFlows(healthFlow({ timeout: 60, maxDevices: 500, persist: true, statusTrust: 'broker' }), 'full');
       await waitFor(() => listDevices().length === 500, 5000, 'trimmed to the new bound');
       const after = listDevices();
-      for (const id of [...real, 'brand-new']) assert.ok(after.some((r: any) => r.device_id === id), `${id} survived the restart and the trim`);
+      for (const id of [...real, 'brand-new'])
+        assert.ok(
+          after.some((r: any) => r.device_id === id),
+          `${id} survived the restart and the trim`
+        );
     });
   });
 
@@ -356,17 +484,54 @@ describe('moby-device-health node', function () {
       await load(
         [mqttNode, healthNode],
         [
-          { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: broker.port, clientid: '', autoConnect: true, usetls: false, protocolVersion: 4, keepalive: 60, cleansession: true },
-          { id: 'in-lwt', type: 'mqtt in', topic: 'device/lwt/+', qos: '1', datatype: 'auto-detect', broker: 'b', nl: false, rap: false, inputs: 0, wires: [['h']] },
-          { id: 'in-data', type: 'mqtt in', topic: 'factory/+/+/#', qos: '0', datatype: 'auto-detect', broker: 'b', nl: false, rap: false, inputs: 0, wires: [['h']] },
+          {
+            id: 'b',
+            type: 'mqtt-broker',
+            broker: '127.0.0.1',
+            port: broker.port,
+            clientid: '',
+            autoConnect: true,
+            usetls: false,
+            protocolVersion: 4,
+            keepalive: 60,
+            cleansession: true,
+          },
+          {
+            id: 'in-lwt',
+            type: 'mqtt in',
+            topic: 'device/lwt/+',
+            qos: '1',
+            datatype: 'auto-detect',
+            broker: 'b',
+            nl: false,
+            rap: false,
+            inputs: 0,
+            wires: [['h']],
+          },
+          {
+            id: 'in-data',
+            type: 'mqtt in',
+            topic: 'factory/+/+/#',
+            qos: '0',
+            datatype: 'auto-detect',
+            broker: 'b',
+            nl: false,
+            rap: false,
+            inputs: 0,
+            wires: [['h']],
+          },
           // pi-9 sends unsigned data here, so it is listed as a known device to be trusted with its will
           ...healthFlow({ timeout: 60, activityTopics: 'factory/+/{device_id}/#', knownDevices: 'pi-9' }),
-        ],
+        ]
       );
       const out = collect('h-out');
       await waitFor(() => helper.getNode('b').connected, 5000, 'node-red connected to the broker');
       await sleep(100); // subscriptions in place
-      const device = mqtt.connect(broker.url, { clientId: 'pi-9', keepalive: 10, will: { topic: 'device/lwt/pi-9', payload: Buffer.from('OFFLINE'), qos: 1, retain: true } });
+      const device = mqtt.connect(broker.url, {
+        clientId: 'pi-9',
+        keepalive: 10,
+        will: { topic: 'device/lwt/pi-9', payload: Buffer.from('OFFLINE'), qos: 1, retain: true },
+      });
       await new Promise<void>((resolve, reject) => device.once('connect', () => resolve()).once('error', reject));
       await device.publishAsync('device/lwt/pi-9', 'ONLINE', { qos: 1, retain: true });
       await device.publishAsync('factory/hall-1/pi-9/vibration', '{"rms":0.12}', { qos: 0 });
@@ -421,7 +586,13 @@ describe('moby-device-health node', function () {
       h2.receive({ topic: 'snapshot' });
       await waitFor(() => out2.some((m) => m.topic === 'snapshot'), 2000, 'h2 snapshot');
       const rows = out2.find((m) => m.topic === 'snapshot')!.payload;
-      assert.deepEqual(rows.map((r: any) => [r.device_id, typeof r.last_seen]), [['only-h1', 'number'], ['shared-1', 'number']]);
+      assert.deepEqual(
+        rows.map((r: any) => [r.device_id, typeof r.last_seen]),
+        [
+          ['only-h1', 'number'],
+          ['shared-1', 'number'],
+        ]
+      );
       assert.equal(rows[1].state, 'TIMEOUT');
     });
 
@@ -438,33 +609,63 @@ describe('moby-device-health node', function () {
       h1.receive({ payload: { tags: { device_id: 'd-a' } } });
       await waitFor(() => all().length === 1, 2000, 'ONLINE via redis');
       // h2 mirrors the transition h1 made, through Redis pub/sub
-      await waitFor(async () => {
-        h2.receive({ topic: 'snapshot' });
-        await sleep(50);
-        const snap = out2.filter((m) => m.topic === 'snapshot').pop();
-        return snap && JSON.stringify(snap.payload.map((r: any) => [r.device_id, r.state])) === '[["d-a","ONLINE"]]';
-      }, 3000, 'h2 mirrors d-a as ONLINE');
+      await waitFor(
+        async () => {
+          h2.receive({ topic: 'snapshot' });
+          await sleep(50);
+          const snap = out2.filter((m) => m.topic === 'snapshot').pop();
+          return snap && JSON.stringify(snap.payload.map((r: any) => [r.device_id, r.state])) === '[["d-a","ONLINE"]]';
+        },
+        3000,
+        'h2 mirrors d-a as ONLINE'
+      );
 
       await server.stop();
       await waitFor(() => statuses.some((s) => /redis down/.test(s.text)), 3000, 'status shows the outage');
       // d-a goes silent during the outage: both instances decide from memory (h2 learns d-a from h1's
       // pub/sub before the outage), so at least one TIMEOUT must come out
-      await waitFor(() => all().some((e) => e.device_id === 'd-a' && e.state === 'TIMEOUT'), 3000, 'TIMEOUT during the outage');
+      await waitFor(
+        () => all().some((e) => e.device_id === 'd-a' && e.state === 'TIMEOUT'),
+        3000,
+        'TIMEOUT during the outage'
+      );
       h2.receive({ payload: { tags: { device_id: 'd-b' } } });
-      await waitFor(() => events(out2).some((e) => e.device_id === 'd-b' && e.state === 'ONLINE'), 2000, 'ONLINE during the outage');
+      await waitFor(
+        () => events(out2).some((e) => e.device_id === 'd-b' && e.state === 'ONLINE'),
+        2000,
+        'ONLINE during the outage'
+      );
 
       await server.start();
-      await waitFor(() => statuses.length > 0 && !/redis down/.test(statuses[statuses.length - 1].text), 8000, 'status recovers');
+      await waitFor(
+        () => statuses.length > 0 && !/redis down/.test(statuses[statuses.length - 1].text),
+        8000,
+        'status recovers'
+      );
       const before = order.length;
       // after resync Redis knows d-b as ONLINE (pushed by h2) and d-a as TIMEOUT; d-b now times out once
-      await waitFor(() => all().some((e) => e.device_id === 'd-b' && e.state === 'TIMEOUT'), 6000, 'd-b TIMEOUT after resync');
+      await waitFor(
+        () => all().some((e) => e.device_id === 'd-b' && e.state === 'TIMEOUT'),
+        6000,
+        'd-b TIMEOUT after resync'
+      );
       h1.receive({ payload: { tags: { device_id: 'd-a' } } });
       h2.receive({ payload: { tags: { device_id: 'd-a' } } });
-      await waitFor(() => all().some((e) => e.device_id === 'd-a' && e.state === 'ONLINE' && e.previous === 'TIMEOUT'), 2000, 'd-a back');
+      await waitFor(
+        () => all().some((e) => e.device_id === 'd-a' && e.state === 'ONLINE' && e.previous === 'TIMEOUT'),
+        2000,
+        'd-a back'
+      );
       await sleep(300);
       const late = events(order.slice(before).map((o) => o.msg)).map((e) => `${e.device_id}:${e.previous}>${e.state}`);
-      assert.deepEqual(late.filter((s) => s.startsWith('d-b')), ['d-b:ONLINE>TIMEOUT']);
-      assert.deepEqual(late.filter((s) => s.startsWith('d-a:TIMEOUT')), ['d-a:TIMEOUT>ONLINE']);
+      assert.deepEqual(
+        late.filter((s) => s.startsWith('d-b')),
+        ['d-b:ONLINE>TIMEOUT']
+      );
+      assert.deepEqual(
+        late.filter((s) => s.startsWith('d-a:TIMEOUT')),
+        ['d-a:TIMEOUT>ONLINE']
+      );
     });
   });
 });

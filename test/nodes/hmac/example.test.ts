@@ -18,7 +18,6 @@ const nodes = [
 
 helper.init(require.resolve('node-red'));
 
-
 describe('examples/hmac-signing.json', function () {
   let broker: Broker;
   before(async () => {
@@ -32,9 +31,12 @@ describe('examples/hmac-signing.json', function () {
   });
 
   it('signs, carries over MQTT and verifies; the forged envelope is rejected', async () => {
-    const flow = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../examples/hmac-signing.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const flow = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '../../../examples/hmac-signing.json'), 'utf8')
+    ) as Array<Record<string, unknown>>;
     const types = new Set(flow.map((n) => n.type));
-    for (const t of ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring']) assert.ok(types.has(t), `example uses ${t}`);
+    for (const t of ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring'])
+      assert.ok(types.has(t), `example uses ${t}`);
     for (const n of flow) {
       // the broker address is the tab's MOBY_MQTT_URL, as a user would set it
       if (n.type === 'tab') n.env = [{ name: 'MOBY_MQTT_URL', value: `mqtt://127.0.0.1:${broker.port}`, type: 'str' }];
@@ -45,17 +47,28 @@ describe('examples/hmac-signing.json', function () {
     }
     const keyring = flow.find((n) => n.type === 'moby-keyring')!;
     const keys = { 'pump-7': { k1: 'hex:' + '3c'.repeat(32) }, sensor_001: { s1: 'sensor-001-secret-key' } };
-    await new Promise<void>((resolve) => helper.load(nodes, flow, { [keyring.id as string]: { keys: JSON.stringify(keys) } }, resolve));
+    await new Promise<void>((resolve) =>
+      helper.load(nodes, flow, { [keyring.id as string]: { keys: JSON.stringify(keys) } }, resolve)
+    );
     const verified: Msg[] = [];
     const rejected: Msg[] = [];
     helper.getNode('hmac_debug_ok').on('input', (m: Msg) => verified.push(m));
     helper.getNode('hmac_debug_rej').on('input', (m: Msg) => rejected.push(m));
-    await waitFor(() => (helper.getNode('hmac_broker') as { connected?: boolean }).connected, 5000, 'broker connection');
+    await waitFor(
+      () => (helper.getNode('hmac_broker') as { connected?: boolean }).connected,
+      5000,
+      'broker connection'
+    );
     // the pump inject fires once after 1 s; also press the sensor inject, repeatedly until the subscription is live
-    await waitFor(() => {
-      helper.getNode('hmac_inject_sensor').receive({});
-      return verified.some((m) => m.moby?.device_id === 'sensor_001');
-    }, 8000, 'sensor_001 verified', 300);
+    await waitFor(
+      () => {
+        helper.getNode('hmac_inject_sensor').receive({});
+        return verified.some((m) => m.moby?.device_id === 'sensor_001');
+      },
+      8000,
+      'sensor_001 verified',
+      300
+    );
     await waitFor(() => verified.some((m) => m.moby?.device_id === 'pump-7'), 8000, 'pump-7 verified');
     const pump = verified.find((m) => m.moby?.device_id === 'pump-7')!;
     assert.equal(pump.moby!.auth!.kid, 'k1');

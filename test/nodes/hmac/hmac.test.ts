@@ -5,7 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import mqtt from 'mqtt';
-import { parseKey, signEnvelope, signUserProperties, deriveDeviceKey, computeMac, nowSeconds } from '../../../nodes/core/hmac/scheme';
+import {
+  parseKey,
+  signEnvelope,
+  signUserProperties,
+  deriveDeviceKey,
+  computeMac,
+  nowSeconds,
+} from '../../../nodes/core/hmac/scheme';
 import { requireBinary, waitFor } from '../../support/net';
 import { startMosquittoBroker, MosquittoBroker } from '../../support/mosquitto';
 import { PUMP_BODY } from '../../support/payloads';
@@ -18,16 +25,20 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
 helper.init(require.resolve('node-red'));
 
-const SENSOR_BODY = '{"device_id":"sensor_001","temperature":25.3,"humidity":60.5,"vibration":0.12,"sound":45.8,"timestamp":"2025-11-17T10:30:00Z"}';
+const SENSOR_BODY =
+  '{"device_id":"sensor_001","temperature":25.3,"humidity":60.5,"vibration":0.12,"sound":45.8,"timestamp":"2025-11-17T10:30:00Z"}';
 
 const K1 = 'pump-7-first-secret';
 const K2_HEX = '7f'.repeat(32);
 const SENSOR_KEY = 'base64:' + Buffer.alloc(32, 3).toString('base64');
 const KEYS = {
-  'pump-7': { k2: { secret: `hex:${K2_HEX}`, primary: true }, k1: K1, k0: { secret: 'pump-7-retired-secret', active: false } },
+  'pump-7': {
+    k2: { secret: `hex:${K2_HEX}`, primary: true },
+    k1: K1,
+    k0: { secret: 'pump-7-retired-secret', active: false },
+  },
   sensor_001: { s1: SENSOR_KEY },
 };
-
 
 function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown>): Promise<void> {
   return new Promise((resolve) => helper.load(nodes, flow, creds, resolve));
@@ -37,7 +48,17 @@ function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown>)
 function verifyFlow(opts: Record<string, unknown> = {}) {
   return [
     { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
-    { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 1000, topicPattern: '', topicLevel: 1, wires: [['ok'], ['bad']], ...opts },
+    {
+      id: 'v',
+      type: 'moby-hmac-verify',
+      keyring: 'kr',
+      tolerance: 300,
+      replayCache: 1000,
+      topicPattern: '',
+      topicLevel: 1,
+      wires: [['ok'], ['bad']],
+      ...opts,
+    },
     { id: 'ok', type: 'helper' },
     { id: 'bad', type: 'helper' },
   ];
@@ -73,7 +94,10 @@ describe('moby-hmac-verify node', function () {
     const ok = collect('ok');
     const bad = collect('bad');
     helper.getNode('v').receive({ payload: JSON.parse(envelope()) });
-    helper.getNode('v').receive({ payload: { ...JSON.parse(envelope()), body: JSON.parse(PUMP_BODY) }, moby: { auth: { verified: true } } });
+    helper.getNode('v').receive({
+      payload: { ...JSON.parse(envelope()), body: JSON.parse(PUMP_BODY) },
+      moby: { auth: { verified: true } },
+    });
     await waitFor(() => ok.length === 1 && bad.length === 1, 3000, 'one pass, one reject');
     assert.equal(bad[0].moby!.reject!.code, 'malformed');
     assert.equal(bad[0].moby!.reject!.field, 'body');
@@ -103,7 +127,10 @@ describe('moby-hmac-verify node', function () {
     v.receive({ payload: replayed, topic });
     v.receive({ payload: replayed, topic });
     await waitFor(() => bad.length === cases.length + 1 && ok.length === 1, 3000, 'all rejects');
-    assert.deepEqual(bad.map((m) => m.moby!.reject!.code), [...cases.map(([c]) => c), 'replay']);
+    assert.deepEqual(
+      bad.map((m) => m.moby!.reject!.code),
+      [...cases.map(([c]) => c), 'replay']
+    );
     for (const m of bad) {
       assert.equal(typeof m.moby!.reject!.reason, 'string');
       assert.ok(m.moby!.reject!.reason.length > 5);
@@ -126,12 +153,21 @@ describe('moby-hmac-verify node', function () {
     v.receive({ payload: envelope({ key: parseKey(K1), kid: undefined }) });
     // a device in transition signs with old and new key at once
     const ts = nowSeconds();
-    const both = { device_id: 'pump-7', ts, nonce: 'both-keys-1', body: PUMP_BODY, sig: `v1=${computeMac(parseKey('pump-7-retired-secret'), 'pump-7', ts, 'both-keys-1', PUMP_BODY)},v1=${computeMac(k2, 'pump-7', ts, 'both-keys-1', PUMP_BODY)}` };
+    const both = {
+      device_id: 'pump-7',
+      ts,
+      nonce: 'both-keys-1',
+      body: PUMP_BODY,
+      sig: `v1=${computeMac(parseKey('pump-7-retired-secret'), 'pump-7', ts, 'both-keys-1', PUMP_BODY)},v1=${computeMac(k2, 'pump-7', ts, 'both-keys-1', PUMP_BODY)}`,
+    };
     v.receive({ payload: JSON.stringify(both) });
     // only the retired key: no active key matches
     v.receive({ payload: envelope({ key: parseKey('pump-7-retired-secret'), kid: undefined }) });
     await waitFor(() => ok.length === 3 && bad.length === 1, 3000, 'rotation results');
-    assert.deepEqual(ok.map((m) => m.moby!.auth!.kid), ['k2', 'k1', 'k2']);
+    assert.deepEqual(
+      ok.map((m) => m.moby!.auth!.kid),
+      ['k2', 'k1', 'k2']
+    );
     assert.equal(bad[0].moby!.reject!.code, 'bad_signature');
   });
 
@@ -139,14 +175,20 @@ describe('moby-hmac-verify node', function () {
     await load([hmacNode], verifyFlow(), creds);
     const ok = collect('ok');
     const s = signUserProperties({ deviceId: 'sensor_001', key: parseKey(SENSOR_KEY), kid: 's1', body: SENSOR_BODY });
-    helper.getNode('v').receive({ payload: s.payload, userProperties: s.userProperties, topic: 'devices/sensor_001/telemetry' });
+    helper
+      .getNode('v')
+      .receive({ payload: s.payload, userProperties: s.userProperties, topic: 'devices/sensor_001/telemetry' });
     await waitFor(() => ok.length === 1, 3000, 'verified MQTT 5 message');
     assert.deepEqual(ok[0].payload, JSON.parse(SENSOR_BODY));
     assert.equal(ok[0].moby!.auth!.kid, 's1');
   });
 
   it('reports a keyring that failed to load as an error a catch node sees, and shows it in the status', async () => {
-    const flow = [...verifyFlow(), { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] }, { id: 'caught', type: 'helper' }];
+    const flow = [
+      ...verifyFlow(),
+      { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ];
     await load([hmacNode, catchNode], flow, { kr: { keys: JSON.stringify({ 'pump-7': { k1: 'short' } }) } });
     const caught = collect('caught');
     helper.getNode('v').receive({ payload: envelope() });
@@ -170,11 +212,34 @@ describe('moby-hmac-verify node', function () {
       await load([hmacNode], flow, { kr: { master } });
       const ok = collect('ok');
       const v = helper.getNode('v');
-      v.receive({ payload: envelope({ deviceId: 'press-1', key: parseKey('press-1-from-the-file'), kid: 'f1', body: '{"p":1}' }) });
-      v.receive({ payload: envelope({ deviceId: 'press-2', key: parseKey('press-2-from-the-environment'), kid: 'e1', body: '{"p":2}' }) });
-      v.receive({ payload: envelope({ deviceId: 'anything-new', key: deriveDeviceKey(parseKey(master), 'anything-new'), kid: undefined, body: '{"p":3}' }) });
+      v.receive({
+        payload: envelope({ deviceId: 'press-1', key: parseKey('press-1-from-the-file'), kid: 'f1', body: '{"p":1}' }),
+      });
+      v.receive({
+        payload: envelope({
+          deviceId: 'press-2',
+          key: parseKey('press-2-from-the-environment'),
+          kid: 'e1',
+          body: '{"p":2}',
+        }),
+      });
+      v.receive({
+        payload: envelope({
+          deviceId: 'anything-new',
+          key: deriveDeviceKey(parseKey(master), 'anything-new'),
+          kid: undefined,
+          body: '{"p":3}',
+        }),
+      });
       await waitFor(() => ok.length === 3, 3000, 'three verified');
-      assert.deepEqual(ok.map((m) => [m.moby!.device_id, m.moby!.auth!.kid]), [['press-1', 'f1'], ['press-2', 'e1'], ['anything-new', 'fleet-2025']]);
+      assert.deepEqual(
+        ok.map((m) => [m.moby!.device_id, m.moby!.auth!.kid]),
+        [
+          ['press-1', 'f1'],
+          ['press-2', 'e1'],
+          ['anything-new', 'fleet-2025'],
+        ]
+      );
     } finally {
       delete process.env.MOBY_TEST_HMAC_KEYS;
       fs.rmSync(dir, { recursive: true, force: true });
@@ -184,7 +249,8 @@ describe('moby-hmac-verify node', function () {
   it('counts messages and rejects by code in the Prometheus metrics, and provides the nonce cache gauge', async () => {
     // the compiled node uses the compiled metrics module: read that registry
     const metrics = require('../../../dist/nodes/lib/metrics.js');
-    const value = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    const value = (text: string, series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
     const before = await metrics.metricsText();
     await load([hmacNode], verifyFlow(), creds);
     const bad = collect('bad');
@@ -211,15 +277,24 @@ describe('moby-hmac-verify node', function () {
       const ok = collect('ok');
       const bad = collect('bad');
       const v = helper.getNode('v');
-      const press2 = () => envelope({ deviceId: 'press-2', key: parseKey('press-2-provisioned-later'), kid: 'f2', body: '{"p":2}' });
+      const press2 = () =>
+        envelope({ deviceId: 'press-2', key: parseKey('press-2-provisioned-later'), kid: 'f2', body: '{"p":2}' });
       v.receive({ payload: press2() });
       await waitFor(() => bad.length === 1, 3000, 'press-2 unknown at first');
       assert.equal(bad[0].moby!.reject!.code, 'unknown_device');
-      fs.writeFileSync(file, JSON.stringify({ 'press-1': { f1: 'press-1-from-the-file' }, 'press-2': { f2: 'press-2-provisioned-later' } }));
-      await waitFor(() => {
-        v.receive({ payload: press2() });
-        return ok.length > 0;
-      }, 8000, 'press-2 verified after the file changed', 300);
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ 'press-1': { f1: 'press-1-from-the-file' }, 'press-2': { f2: 'press-2-provisioned-later' } })
+      );
+      await waitFor(
+        () => {
+          v.receive({ payload: press2() });
+          return ok.length > 0;
+        },
+        8000,
+        'press-2 verified after the file changed',
+        300
+      );
       fs.writeFileSync(file, '{"press-1": {"f1": "short"}}');
       await new Promise((r) => setTimeout(r, 2500));
       const before = ok.length;
@@ -249,7 +324,15 @@ describe('moby-hmac-sign node', function () {
   function roundTripFlow(carrier: string, deviceId = '') {
     return [
       { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-      { id: 's', type: 'moby-hmac-sign', keyring: 'kr', deviceId, kid: '', carrier, wires: [['v', 'signed'], ['sbad']] },
+      {
+        id: 's',
+        type: 'moby-hmac-sign',
+        keyring: 'kr',
+        deviceId,
+        kid: '',
+        carrier,
+        wires: [['v', 'signed'], ['sbad']],
+      },
       { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 1000, wires: [['ok'], ['bad']] },
       { id: 'signed', type: 'helper' },
       { id: 'sbad', type: 'helper' },
@@ -270,8 +353,14 @@ describe('moby-hmac-sign node', function () {
       s.receive({ payload: '{"temp":1}', moby: { device_id: 'pump-7' } });
       await waitFor(() => ok.length === 3, 3000, 'three verified');
       assert.equal(bad.length, 0);
-      assert.deepEqual(ok.map((m) => m.payload), [JSON.parse(PUMP_BODY), JSON.parse(SENSOR_BODY), { temp: 1 }]);
-      assert.deepEqual(ok.map((m) => m.moby!.auth!.kid), ['k2', 's1', 'k2']); // primary key of pump-7
+      assert.deepEqual(
+        ok.map((m) => m.payload),
+        [JSON.parse(PUMP_BODY), JSON.parse(SENSOR_BODY), { temp: 1 }]
+      );
+      assert.deepEqual(
+        ok.map((m) => m.moby!.auth!.kid),
+        ['k2', 's1', 'k2']
+      ); // primary key of pump-7
       if (carrier === 'envelope') {
         assert.equal(typeof signed[1].payload, 'string');
         assert.equal(JSON.parse(signed[1].payload as string).body, SENSOR_BODY);
@@ -292,13 +381,16 @@ describe('moby-hmac-sign node', function () {
     s.receive({ payload: JSON.parse('{"device_id":"pump-7","__proto__":{"x":1}}') });
     s.receive({ payload: [1, 2] });
     await waitFor(() => sbad.length === 5, 3000, 'five rejects');
-    assert.deepEqual(sbad.map((m) => [m.moby!.reject!.code, m.moby!.reject!.field]), [
-      ['malformed', 'payload'],
-      ['malformed', 'device_id'],
-      ['unknown_device', undefined],
-      ['malformed', 'payload.__proto__'],
-      ['malformed', 'payload'],
-    ]);
+    assert.deepEqual(
+      sbad.map((m) => [m.moby!.reject!.code, m.moby!.reject!.field]),
+      [
+        ['malformed', 'payload'],
+        ['malformed', 'device_id'],
+        ['unknown_device', undefined],
+        ['malformed', 'payload.__proto__'],
+        ['malformed', 'payload'],
+      ]
+    );
   });
 });
 
@@ -318,8 +410,31 @@ describe('mqtt in (MQTT 5, Mosquitto) → moby-hmac-verify', function () {
 
   it('verifies user properties exactly as the core mqtt in node delivers them', async () => {
     const flow = [
-      { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '5', keepalive: '60', cleansession: true },
-      { id: 'in', type: 'mqtt in', topic: 'devices/+/telemetry', qos: '1', datatype: 'utf8', broker: 'b', nl: false, rap: true, rh: 0, inputs: 0, wires: [['v']] },
+      {
+        id: 'b',
+        type: 'mqtt-broker',
+        broker: '127.0.0.1',
+        port: String(broker.port),
+        clientid: '',
+        autoConnect: true,
+        usetls: false,
+        protocolVersion: '5',
+        keepalive: '60',
+        cleansession: true,
+      },
+      {
+        id: 'in',
+        type: 'mqtt in',
+        topic: 'devices/+/telemetry',
+        qos: '1',
+        datatype: 'utf8',
+        broker: 'b',
+        nl: false,
+        rap: true,
+        rh: 0,
+        inputs: 0,
+        wires: [['v']],
+      },
       ...verifyFlow({ topicPattern: 'devices/+/telemetry' }),
     ];
     await load([hmacNode, mqttNode], flow, creds);
@@ -337,22 +452,36 @@ describe('mqtt in (MQTT 5, Mosquitto) → moby-hmac-verify', function () {
         client.publishAsync(topic, s.payload, { qos: 1, properties: { userProperties: s.userProperties } });
       const sensorKey = parseKey(SENSOR_KEY);
       // priming messages carry their own body, so late arrivals cannot be mistaken for the messages under test
-      await waitFor(async () => {
-        await publish('devices/sensor_001/telemetry', signUserProperties({ deviceId: 'sensor_001', key: sensorKey, kid: 's1', body: '{"prime":true}' }));
-        return ok.length > 0;
-      }, 5000, 'first message through mqtt in', 200);
+      await waitFor(
+        async () => {
+          await publish(
+            'devices/sensor_001/telemetry',
+            signUserProperties({ deviceId: 'sensor_001', key: sensorKey, kid: 's1', body: '{"prime":true}' })
+          );
+          return ok.length > 0;
+        },
+        5000,
+        'first message through mqtt in',
+        200
+      );
       const tested = () => ok.filter((m) => !(m.payload as { prime?: boolean }).prime);
       const good = signUserProperties({ deviceId: 'sensor_001', key: sensorKey, body: SENSOR_BODY });
       await publish('devices/sensor_001/telemetry', good);
       await publish('devices/sensor_001/telemetry', good); // replay
-      await publish('devices/pump-7/telemetry', signUserProperties({ deviceId: 'sensor_001', key: sensorKey, body: SENSOR_BODY })); // wrong topic
+      await publish(
+        'devices/pump-7/telemetry',
+        signUserProperties({ deviceId: 'sensor_001', key: sensorKey, body: SENSOR_BODY })
+      ); // wrong topic
       await publish('devices/sensor_001/telemetry', { ...good, payload: good.payload.replace('25.3', '99.9') }); // tampered
       await waitFor(() => tested().length === 1 && bad.length === 3, 5000, 'results over MQTT 5');
       const last = tested()[0];
       assert.deepEqual(last.payload, JSON.parse(SENSOR_BODY));
       assert.deepEqual(last.moby!.auth!.kid, 's1');
       assert.equal(typeof last.userProperties!['x-moby-sig'], 'string');
-      assert.deepEqual(bad.map((m) => m.moby!.reject!.code), ['replay', 'device_mismatch', 'bad_signature']);
+      assert.deepEqual(
+        bad.map((m) => m.moby!.reject!.code),
+        ['replay', 'device_mismatch', 'bad_signature']
+      );
     } finally {
       await client.endAsync();
     }
@@ -363,18 +492,30 @@ describe('moby-hmac editor definitions', () => {
   const html = fs.readFileSync(path.join(__dirname, '../../../dist/nodes/hmac/moby-hmac.html'), 'utf8');
 
   it('registers the three types with valid JavaScript, secrets only as password credentials', () => {
-    const registered: Record<string, { category: string; credentials?: Record<string, { type: string }>; defaults: Record<string, unknown>; label: () => string }> = {};
+    const registered: Record<
+      string,
+      {
+        category: string;
+        credentials?: Record<string, { type: string }>;
+        defaults: Record<string, unknown>;
+        label: () => string;
+      }
+    > = {};
     const RED = {
       nodes: { registerType: (type: string, def: (typeof registered)[string]) => (registered[type] = def) },
       validators: { number: () => () => true, regex: () => () => true },
     };
     // the shared editor helpers (resources/moby-editor.js) and the message catalogue (this._) as the editor provides them
     const MOBY_EDITOR = { number: () => () => true, topicPattern: () => () => true };
-    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) new vm.Script(m[1]).runInNewContext({ RED, MOBY_EDITOR });
+    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g))
+      new vm.Script(m[1]).runInNewContext({ RED, MOBY_EDITOR });
     assert.deepEqual(Object.keys(registered).sort(), ['moby-hmac-sign', 'moby-hmac-verify', 'moby-keyring']);
     assert.equal(registered['moby-keyring'].category, 'config');
     // JSON round trip: the objects come from the script's own realm
-    assert.deepEqual(JSON.parse(JSON.stringify(registered['moby-keyring'].credentials)), { keys: { type: 'password' }, master: { type: 'password' } });
+    assert.deepEqual(JSON.parse(JSON.stringify(registered['moby-keyring'].credentials)), {
+      keys: { type: 'password' },
+      master: { type: 'password' },
+    });
     assert.equal(registered['moby-hmac-verify'].category, 'MOBY');
     for (const def of Object.values(registered)) {
       assert.ok(!Object.keys(def.defaults).some((k) => /secret|master$|^keys$/i.test(k)), 'no secret in flow defaults');

@@ -18,8 +18,9 @@ helper.init(require.resolve('node-red'));
 const root = path.resolve(__dirname, '../../..');
 const KEYS = { victim: { k1: 'victim-device-secret-1' }, flooder: { k1: 'flooder-device-secret' } };
 const env = (deviceId: 'victim' | 'flooder', nonce: string, ts = nowSeconds()) =>
-  JSON.stringify(signEnvelope({ deviceId, key: parseKey(KEYS[deviceId].k1), kid: 'k1', body: `{"n":"${nonce}"}`, nonce, ts }));
-
+  JSON.stringify(
+    signEnvelope({ deviceId, key: parseKey(KEYS[deviceId].k1), kid: 'k1', body: `{"n":"${nonce}"}`, nonce, ts })
+  );
 
 function load(flow: unknown[], creds: Record<string, unknown>): Promise<void> {
   return new Promise((resolve) => helper.load([hmacNode], flow, creds, resolve));
@@ -44,12 +45,21 @@ describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
 
   const flow = (opts: Record<string, unknown> = {}) => [
     { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-    { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 5000, replayPerDevice: 1000, wires: [['ok'], ['bad']], ...opts },
+    {
+      id: 'v',
+      type: 'moby-hmac-verify',
+      keyring: 'kr',
+      tolerance: 300,
+      replayCache: 5000,
+      replayPerDevice: 1000,
+      wires: [['ok'], ['bad']],
+      ...opts,
+    },
     { id: 'ok', type: 'helper' },
     { id: 'bad', type: 'helper' },
   ];
 
-  it('ATTACK: a device flooding 10,500 messages with its own key does not evict the victim\'s nonce (old code: replay accepted)', async () => {
+  it("ATTACK: a device flooding 10,500 messages with its own key does not evict the victim's nonce (old code: replay accepted)", async () => {
     await load(flow(), { kr: { keys: JSON.stringify(KEYS) } });
     const ok: Msg[] = [];
     const bad: Msg[] = [];
@@ -62,14 +72,23 @@ describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
     await waitFor(() => ok.length + bad.length === 10_501, 30000, 'all flood messages handled');
     // beyond its own budget within one second the flooder only throttles itself: its floor rose
     const flooded = bad.length;
-    assert.ok(bad.every((m) => m.moby!.reject!.code === 'replay' && m.moby!.reject!.device_id === 'flooder' && m.moby!.reject!.field === 'ts'));
+    assert.ok(
+      bad.every(
+        (m) =>
+          m.moby!.reject!.code === 'replay' && m.moby!.reject!.device_id === 'flooder' && m.moby!.reject!.field === 'ts'
+      )
+    );
     v.receive({ payload: captured }); // the attacker replays the victim's captured message
     await waitFor(() => bad.length === flooded + 1, 3000, 'replay rejected');
     const last = bad[bad.length - 1].moby!.reject!;
     assert.deepEqual([last.code, last.device_id, last.field], ['replay', 'victim', 'nonce']);
     // and the victim is not locked out
     v.receive({ payload: env('victim', 'victim-next-1') });
-    await waitFor(() => ok.some((m) => (m.payload as { n?: string }).n === 'victim-next-1'), 3000, 'victim still passes');
+    await waitFor(
+      () => ok.some((m) => (m.payload as { n?: string }).n === 'victim-next-1'),
+      3000,
+      'victim still passes'
+    );
   });
 
   it('a node restart (redeploy) keeps the replay cache through its journal; a redelivery passes once', async () => {
@@ -92,7 +111,10 @@ describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
     v.receive({ payload: captured, redelivered: true });
     v.receive({ payload: captured, redelivered: 'true' }); // only the boolean set by the source node counts
     await waitFor(() => bad.length === 3 && ok.length === 1, 3000, 'one redelivery passed');
-    assert.deepEqual(bad.map((m) => m.moby!.reject!.code), ['replay', 'replay', 'replay']);
+    assert.deepEqual(
+      bad.map((m) => m.moby!.reject!.code),
+      ['replay', 'replay', 'replay']
+    );
     assert.equal(ok[0].moby!.auth!.redelivered, true);
     const metrics = await require('../../../dist/nodes/lib/metrics.js').metricsText();
     assert.match(metrics, /moby_events_total\{node_type="moby-hmac-verify",event="redelivered"\} [1-9]/);
@@ -103,14 +125,30 @@ describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
 async function verifyProcess(keysJson: string) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-replay-nr-'));
   const port = await freePort();
-  const reply = (ok: boolean) => `msg.payload = ${ok ? '{ ok: true, redelivered: !!(msg.moby.auth && msg.moby.auth.redelivered) }' : '{ ok: false, code: msg.moby.reject.code }'}; return msg;`;
+  const reply = (ok: boolean) =>
+    `msg.payload = ${ok ? '{ ok: true, redelivered: !!(msg.moby.auth && msg.moby.auth.redelivered) }' : '{ ok: false, code: msg.moby.reject.code }'}; return msg;`;
   const flow = [
     { id: 't', type: 'tab', label: 't' },
     { id: 'kr', type: 'moby-keyring', keysEnv: 'MOBY_TEST_REPLAY_KEYS' },
     { id: 'in', type: 'http in', z: 't', url: '/v', method: 'post', wires: [['dup']] },
     // stands in for the MQTT source node, which sets msg.redelivered from the broker's DUP flag
-    { id: 'dup', type: 'function', z: 't', func: "msg.redelivered = msg.req.headers['x-dup'] === '1'; return msg;", outputs: 1, wires: [['v']] },
-    { id: 'v', type: 'moby-hmac-verify', z: 't', keyring: 'kr', tolerance: 300, replayCache: 1000, wires: [['fok'], ['fbad']] },
+    {
+      id: 'dup',
+      type: 'function',
+      z: 't',
+      func: "msg.redelivered = msg.req.headers['x-dup'] === '1'; return msg;",
+      outputs: 1,
+      wires: [['v']],
+    },
+    {
+      id: 'v',
+      type: 'moby-hmac-verify',
+      z: 't',
+      keyring: 'kr',
+      tolerance: 300,
+      replayCache: 1000,
+      wires: [['fok'], ['fbad']],
+    },
     { id: 'fok', type: 'function', z: 't', func: reply(true), outputs: 1, wires: [['res']] },
     { id: 'fbad', type: 'function', z: 't', func: reply(false), outputs: 1, wires: [['res']] },
     { id: 'res', type: 'http response', z: 't', statusCode: '', headers: {}, wires: [] },
@@ -118,13 +156,17 @@ async function verifyProcess(keysJson: string) {
   fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flow));
   fs.writeFileSync(
     path.join(dir, 'settings.js'),
-    `module.exports = ${JSON.stringify({ uiPort: port, uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: false, nodesDir: [path.join(root, 'dist', 'nodes', 'hmac')], logging: { console: { level: 'warn' } }, editorTheme: { tours: false }, diagnostics: { enabled: false }, telemetry: { enabled: false } })};\n`,
+    `module.exports = ${JSON.stringify({ uiPort: port, uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: false, nodesDir: [path.join(root, 'dist', 'nodes', 'hmac')], logging: { console: { level: 'warn' } }, editorTheme: { tours: false }, diagnostics: { enabled: false }, telemetry: { enabled: false } })};\n`
   );
   let proc: ChildProcess | null = null;
   const output: string[] = [];
   const url = `http://127.0.0.1:${port}/v`;
   const post = async (body: string, dup = false) => {
-    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain', ...(dup ? { 'x-dup': '1' } : {}) }, body });
+    const r = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', ...(dup ? { 'x-dup': '1' } : {}) },
+      body,
+    });
     return (await r.json()) as { ok: boolean; code?: string; redelivered?: boolean };
   };
   return {
@@ -132,22 +174,28 @@ async function verifyProcess(keysJson: string) {
     output,
     post,
     async start() {
-      proc = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', dir, '--settings', path.join(dir, 'settings.js')], {
-        cwd: dir,
-        env: { ...process.env, MOBY_TEST_REPLAY_KEYS: keysJson },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      proc = spawn(
+        process.execPath,
+        [require.resolve('node-red/red.js'), '--userDir', dir, '--settings', path.join(dir, 'settings.js')],
+        {
+          cwd: dir,
+          env: { ...process.env, MOBY_TEST_REPLAY_KEYS: keysJson },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }
+      );
       proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
       proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
       await waitFor(
         async () => {
           if (proc && proc.exitCode !== null) throw new Error(`node-red exited: ${output.join('')}`);
-          const r = await fetch(url, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } }).catch(() => null);
+          const r = await fetch(url, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } }).catch(
+            () => null
+          );
           return r !== null && r.status === 200;
         },
         30000,
         'Node-RED serving /v',
-        100,
+        100
       );
     },
     async kill() {
@@ -178,12 +226,20 @@ describe('moby-hmac-verify across a kill -9 of Node-RED', function () {
     assert.deepEqual(await nr.post(captured), { ok: false, code: 'replay' });
     await nr.kill(); // no close handlers run
     await nr.start();
-    assert.deepEqual(await nr.post(captured), { ok: false, code: 'replay' }, `replay after restart; log: ${nr.output.join('')}`);
+    assert.deepEqual(
+      await nr.post(captured),
+      { ok: false, code: 'replay' },
+      `replay after restart; log: ${nr.output.join('')}`
+    );
     assert.deepEqual(await nr.post(captured, true), { ok: true, redelivered: true });
     assert.deepEqual(await nr.post(captured, true), { ok: false, code: 'replay' });
     await nr.kill();
     await nr.start();
-    assert.deepEqual(await nr.post(captured, true), { ok: false, code: 'replay' }, 'the redelivery passed once, also across a second crash');
+    assert.deepEqual(
+      await nr.post(captured, true),
+      { ok: false, code: 'replay' },
+      'the redelivery passed once, also across a second crash'
+    );
     assert.deepEqual(await nr.post(env('victim', 'after-restart-2')), { ok: true, redelivered: false });
   });
 });

@@ -43,8 +43,26 @@ describe('moby-influx-write node', function () {
 
   function flow(cfg: Record<string, unknown> = {}, writer: Record<string, unknown> = {}) {
     return [
-      { id: 'cfg', type: 'moby-influx', name: 'db', url: sink.url, org: 'moby', bucket: 'plant', precision: 'ms', ...cfg },
-      { id: 'w', type: 'moby-influx-write', influx: 'cfg', batchSize: 5, flushInterval: 0.2, retryMaxDelay: 0.2, wires: [['rej']], ...writer },
+      {
+        id: 'cfg',
+        type: 'moby-influx',
+        name: 'db',
+        url: sink.url,
+        org: 'moby',
+        bucket: 'plant',
+        precision: 'ms',
+        ...cfg,
+      },
+      {
+        id: 'w',
+        type: 'moby-influx-write',
+        influx: 'cfg',
+        batchSize: 5,
+        flushInterval: 0.2,
+        retryMaxDelay: 0.2,
+        wires: [['rej']],
+        ...writer,
+      },
       { id: 'rej', type: 'helper' },
     ];
   }
@@ -59,7 +77,12 @@ describe('moby-influx-write node', function () {
     };
     return got;
   };
-  const point = (i: number, device = 'press-1') => ({ measurement: 'telemetry', tags: { device_id: device }, fields: { temperature: 20 + i, running: true }, timestamp: T + i });
+  const point = (i: number, device = 'press-1') => ({
+    measurement: 'telemetry',
+    tags: { device_id: device },
+    fields: { temperature: 20 + i, running: true },
+    timestamp: T + i,
+  });
 
   it('writes normalize output (single points and arrays) in batches with the token credential', async () => {
     await load(flow(), { cfg: { token: 'tok-123' } });
@@ -71,15 +94,43 @@ describe('moby-influx-write node', function () {
     assert.equal(sink.requests[0].lines.length, 5, 'first request is a full batch of 5');
     assert.equal(sink.requests[0].headers.authorization, 'Token tok-123');
     assert.equal(sink.accepted[0], `telemetry,device_id=press-1 temperature=20,running=true ${T}`);
-    await waitFor(() => seen.some((s) => s.fill === 'green' && /^connected · 0 buffered · 0 spooled/.test(s.text ?? '')), 3000, 'connected status');
+    await waitFor(
+      () => seen.some((s) => s.fill === 'green' && /^connected · 0 buffered · 0 spooled/.test(s.text ?? '')),
+      3000,
+      'connected status'
+    );
   });
 
   it('writes alert, device-health, anomaly and line-protocol messages to their measurements', async () => {
     await load(flow());
     const w = helper.getNode('w');
-    w.receive({ topic: 'alert', payload: { event: 'open', time: T, alert: { alert_id: 'a1', device_id: 'press-1', rule: 'temp', severity: 'warning', status: 'open', acknowledged: false, message: 'hot', count: 1, opened_at: T, updated_at: T } } });
-    w.receive({ topic: 'device-health', payload: { device_id: 'press-1', state: 'ONLINE', previous: 'UNKNOWN', since: T, last_seen: T, reason: 'data' } });
-    w.receive({ payload: point(1), anomaly: { score: 2.5, threshold: 2, is_anomaly: true, severity: 'warning', method: 'ewma', contributions: {} } });
+    w.receive({
+      topic: 'alert',
+      payload: {
+        event: 'open',
+        time: T,
+        alert: {
+          alert_id: 'a1',
+          device_id: 'press-1',
+          rule: 'temp',
+          severity: 'warning',
+          status: 'open',
+          acknowledged: false,
+          message: 'hot',
+          count: 1,
+          opened_at: T,
+          updated_at: T,
+        },
+      },
+    });
+    w.receive({
+      topic: 'device-health',
+      payload: { device_id: 'press-1', state: 'ONLINE', previous: 'UNKNOWN', since: T, last_seen: T, reason: 'data' },
+    });
+    w.receive({
+      payload: point(1),
+      anomaly: { score: 2.5, threshold: 2, is_anomaly: true, severity: 'warning', method: 'ewma', contributions: {} },
+    });
     w.receive({ payload: `external,device_id=x v=1 ${T}` });
     await waitFor(() => sink.accepted.length === 5, 3000, 'five lines');
     const byMeasurement = sink.accepted.map((l) => l.split(',')[0]).sort();
@@ -90,18 +141,28 @@ describe('moby-influx-write node', function () {
     await load(flow());
     const w = helper.getNode('w');
     const rej = collect('rej');
-    w.receive({ payload: { measurement: 'telemetry', tags: { device_id: 'press-9' }, fields: { temperature: NaN }, timestamp: T } });
+    w.receive({
+      payload: { measurement: 'telemetry', tags: { device_id: 'press-9' }, fields: { temperature: NaN }, timestamp: T },
+    });
     w.receive({ payload: { measurement: 'telemetry', tags: { device_id: 'press-9' }, fields: { v: 1 } } });
     w.receive({ payload: 'this is not line protocol' });
     await waitFor(() => rej.length === 3, 2000, 'three rejects');
-    assert.deepEqual(rej[0].moby?.reject, { code: 'bad_number', reason: 'field temperature is not a finite number', device_id: 'press-9', field: 'fields.temperature' });
+    assert.deepEqual(rej[0].moby?.reject, {
+      code: 'bad_number',
+      reason: 'field temperature is not a finite number',
+      device_id: 'press-9',
+      field: 'fields.temperature',
+    });
     assert.equal(rej[1].moby?.reject?.code, 'bad_timestamp');
     assert.equal(rej[2].moby?.reject?.code, 'bad_line');
     assert.equal(rej[0].payload.tags.device_id, 'press-9', 'the original payload comes out');
   });
 
   it('a point the server refuses with 400 comes out of the reject output with the server reason', async () => {
-    sink.refuseLine = (l) => (l.includes('press-bad') ? 'partial write: field type conflict: input field "temperature" on measurement "telemetry" is type boolean, already exists as type float dropped=1' : null);
+    sink.refuseLine = (l) =>
+      l.includes('press-bad')
+        ? 'partial write: field type conflict: input field "temperature" on measurement "telemetry" is type boolean, already exists as type float dropped=1'
+        : null;
     await load(flow());
     const w = helper.getNode('w');
     const rej = collect('rej');
@@ -118,32 +179,64 @@ describe('moby-influx-write node', function () {
     const seen = statuses('w');
     const w = helper.getNode('w');
     for (let i = 0; i < 12; i++) w.receive({ payload: point(i) });
-    await waitFor(() => seen.some((s) => s.fill === 'blue' && /no database URL: spooling to disk · \d+ buffered · (10|12) spooled/.test(s.text ?? '')), 3000, 'spooling status');
+    await waitFor(
+      () =>
+        seen.some(
+          (s) =>
+            s.fill === 'blue' && /no database URL: spooling to disk · \d+ buffered · (10|12) spooled/.test(s.text ?? '')
+        ),
+      3000,
+      'spooling status'
+    );
     await helper.unload(); // close spools the 2 buffered points
     const dir = path.join(userDir, 'moby-spool', 'cfg', 'w');
-    assert.ok(fs.readdirSync(dir).some((f) => f.startsWith('seg-')), 'segment file in the default spool dir');
+    assert.ok(
+      fs.readdirSync(dir).some((f) => f.startsWith('seg-')),
+      'segment file in the default spool dir'
+    );
     assert.equal(sink.requests.length, 0);
     process.env.MOBY_TEST_INFLUX_URL = sink.url;
     process.env.MOBY_TEST_INFLUX_TOKEN = 'from-env';
     await load(flow({ url: '${MOBY_TEST_INFLUX_URL}', tokenEnv: 'MOBY_TEST_INFLUX_TOKEN' }));
     await waitFor(() => sink.accepted.length === 12, 3000, 'replayed after restart');
-    assert.deepEqual(sink.accepted, Array.from({ length: 12 }, (_, i) => `telemetry,device_id=press-1 temperature=${20 + i},running=true ${T + i}`));
-    assert.equal(sink.requests[0].headers.authorization, 'Token from-env', 'token from the environment variable named on the node');
+    assert.deepEqual(
+      sink.accepted,
+      Array.from({ length: 12 }, (_, i) => `telemetry,device_id=press-1 temperature=${20 + i},running=true ${T + i}`)
+    );
+    assert.equal(
+      sink.requests[0].headers.authorization,
+      'Token from-env',
+      'token from the environment variable named on the node'
+    );
   });
 
   it('a URL without a bucket keeps the data in the spool and shows the mistake', async () => {
     await load(flow({ bucket: '' }));
     const seen = statuses('w');
     helper.getNode('w').receive({ payload: point(1) });
-    await waitFor(() => seen.some((s) => s.fill === 'red' && /^InfluxDB bucket not set: spooling to disk · 0 buffered · 1 spooled/.test(s.text ?? '')), 3000, 'red status');
+    await waitFor(
+      () =>
+        seen.some(
+          (s) =>
+            s.fill === 'red' && /^InfluxDB bucket not set: spooling to disk · 0 buffered · 1 spooled/.test(s.text ?? '')
+        ),
+      3000,
+      'red status'
+    );
     assert.equal(sink.requests.length, 0);
   });
 
   it('writes only the moby_anomaly point of a scored message when scoredPoint is "anomaly"', async () => {
     await load(flow({}, { scoredPoint: 'anomaly' }));
-    helper.getNode('w').receive({ payload: point(1), anomaly: { score: 0.1, threshold: 2, is_anomaly: false, severity: 'normal', method: 'ewma', contributions: {} } });
+    helper.getNode('w').receive({
+      payload: point(1),
+      anomaly: { score: 0.1, threshold: 2, is_anomaly: false, severity: 'normal', method: 'ewma', contributions: {} },
+    });
     await waitFor(() => sink.accepted.length === 1, 3000, 'one line');
-    assert.match(sink.accepted[0], /^moby_anomaly,device_id=press-1,method=ewma,source=telemetry score=0.1,is_anomaly=false/);
+    assert.match(
+      sink.accepted[0],
+      /^moby_anomaly,device_id=press-1,method=ewma,source=telemetry score=0.1,is_anomaly=false/
+    );
   });
 
   it('shows retrying with spooled counts while the database fails, and flushes on close', async () => {
@@ -152,7 +245,11 @@ describe('moby-influx-write node', function () {
     const seen = statuses('w');
     const w = helper.getNode('w');
     for (let i = 0; i < 5; i++) w.receive({ payload: point(i) });
-    await waitFor(() => seen.some((s) => s.fill === 'yellow' && /retry in \d+s · 0 buffered · 5 spooled · 503/.test(s.text ?? '')), 3000, 'retrying status');
+    await waitFor(
+      () => seen.some((s) => s.fill === 'yellow' && /retry in \d+s · 0 buffered · 5 spooled · 503/.test(s.text ?? '')),
+      3000,
+      'retrying status'
+    );
     await waitFor(() => sink.accepted.length === 5, 5000, 'written after the outage');
     w.receive({ payload: point(99) });
     await helper.unload();
@@ -160,14 +257,20 @@ describe('moby-influx-write node', function () {
   });
 
   it('the example flow writes every message kind and rejects the bad point', async () => {
-    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../examples/influx-write.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const example = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '../../../examples/influx-write.json'), 'utf8')
+    ) as Array<Record<string, unknown>>;
     const nodes = example
-      .filter((n) => !['comment', 'http request', 'debug'].includes(n.type as string) || n.id === 'moby-influx-ex-rejected')
+      .filter(
+        (n) => !['comment', 'http request', 'debug'].includes(n.type as string) || n.id === 'moby-influx-ex-rejected'
+      )
       .map((n) => (n.type === 'moby-influx' ? { ...n, url: sink.url, org: 'moby', bucket: 'plant' } : n))
       .map((n) => (n.type === 'inject' && n.id === 'moby-influx-ex-metrics' ? { ...n, wires: [[]] } : n))
       .map((n) => (n.id === 'moby-influx-ex-rejected' ? { id: n.id, z: n.z, type: 'helper' } : n));
     const injectNode = require('@node-red/nodes/core/common/20-inject.js');
-    await new Promise<void>((resolve, reject) => helper.load([capture, injectNode], nodes, {}, (err: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      helper.load([capture, injectNode], nodes, {}, (err: Error | null) => (err ? reject(err) : resolve()))
+    );
     const rej = collect('moby-influx-ex-rejected');
     const injects = nodes.filter((n) => n.type === 'inject' && n.id !== 'moby-influx-ex-metrics');
     for (const n of injects) helper.getNode(n.id).receive({});
@@ -176,16 +279,31 @@ describe('moby-influx-write node', function () {
     assert.equal(rej[0].moby?.reject?.field, 'fields.vibration');
     await helper.unload(); // close flushes the partial batch
     const measurements = new Set(sink.accepted.map((l) => l.split(/[, ]/)[0]));
-    assert.deepEqual([...measurements].sort(), ['external', 'moby_alerts', 'moby_anomaly', 'moby_device_state', 'telemetry']);
+    assert.deepEqual([...measurements].sort(), [
+      'external',
+      'moby_alerts',
+      'moby_anomaly',
+      'moby_device_state',
+      'telemetry',
+    ]);
     // point, 2 array points, alert, health, scored point + its anomaly point, line protocol
     assert.equal(sink.accepted.length, 8);
-    const stamped = sink.accepted.filter((l) => !l.startsWith('external')).map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+    const stamped = sink.accepted
+      .filter((l) => !l.startsWith('external'))
+      .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
     for (const ts of stamped) assert.ok(Math.abs(ts - Date.now()) < 60000, `current timestamp, got ${ts}`);
   });
 
   it('serves /moby/metrics once with writer counters and buffered/spooled gauges, only with the API token', async () => {
     const f = flow();
-    f.push({ id: 'w2', type: 'moby-influx-write', influx: 'cfg', batchSize: 100, flushInterval: 60, wires: [[]] } as never);
+    f.push({
+      id: 'w2',
+      type: 'moby-influx-write',
+      influx: 'cfg',
+      batchSize: 100,
+      flushInterval: 60,
+      wires: [[]],
+    } as never);
     await load(f);
     helper.getNode('w2').receive({ payload: point(1) });
     helper.getNode('w2').receive({ payload: point(2) });
@@ -202,7 +320,10 @@ describe('moby-influx-write node', function () {
     let res;
     try {
       await supertest(app).get('/moby/metrics').set('authorization', 'Bearer wrong').expect(401);
-      res = await supertest(app).get('/moby/metrics').set('authorization', 'Bearer metrics-token-0123456789').expect(200);
+      res = await supertest(app)
+        .get('/moby/metrics')
+        .set('authorization', 'Bearer metrics-token-0123456789')
+        .expect(200);
     } finally {
       off();
     }

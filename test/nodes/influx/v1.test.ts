@@ -15,7 +15,12 @@ const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
 helper.init(require.resolve('node-red'));
 
 const T = 1795307652874;
-const point = (i: number, device = 'press-1') => ({ measurement: 'telemetry', tags: { device_id: device }, fields: { temperature: 20 + i }, timestamp: T + i });
+const point = (i: number, device = 'press-1') => ({
+  measurement: 'telemetry',
+  tags: { device_id: device },
+  fields: { temperature: 20 + i },
+  timestamp: T + i,
+});
 
 describe('moby-influx v1 write API', function () {
   let userDir: string;
@@ -32,7 +37,15 @@ describe('moby-influx v1 write API', function () {
   function flow(url: string, cfg: Record<string, unknown> = {}) {
     return [
       { id: 'cfg', type: 'moby-influx', url, api: 'v1', database: 'plant', precision: 'ms', ...cfg },
-      { id: 'w', type: 'moby-influx-write', influx: 'cfg', batchSize: 3, flushInterval: 0.1, retryMaxDelay: 0.2, wires: [['rej']] },
+      {
+        id: 'w',
+        type: 'moby-influx-write',
+        influx: 'cfg',
+        batchSize: 3,
+        flushInterval: 0.1,
+        retryMaxDelay: 0.2,
+        wires: [['rej']],
+      },
       { id: 'rej', type: 'helper' },
     ];
   }
@@ -55,13 +68,19 @@ describe('moby-influx v1 write API', function () {
     afterEach(() => sink.close());
 
     it('posts /write?db&rp&precision with the user and password as Basic auth, never in the URL', async () => {
-      await helper.load(influxNode, flow(sink.url, { retentionPolicy: 'one week', precision: 'us' }), { cfg: { username: 'writer', password: 'p@ss:word' } });
+      await helper.load(influxNode, flow(sink.url, { retentionPolicy: 'one week', precision: 'us' }), {
+        cfg: { username: 'writer', password: 'p@ss:word' },
+      });
       helper.getNode('w').receive({ payload: point(1) });
       await waitFor(() => sink.accepted.length === 1, 3000, 'one point');
       const req = sink.requests[0];
       assert.equal(req.path, '/write?db=plant&rp=one%20week&precision=u');
       assert.equal(req.headers.authorization, `Basic ${Buffer.from('writer:p@ss:word').toString('base64')}`);
-      assert.equal(sink.accepted[0], `telemetry,device_id=press-1 temperature=21 ${T + 1}000`, 'microsecond timestamps for precision u');
+      assert.equal(
+        sink.accepted[0],
+        `telemetry,device_id=press-1 temperature=21 ${T + 1}000`,
+        'microsecond timestamps for precision u'
+      );
     });
 
     it('without a user name sends the token (InfluxDB 1.8+ / v1 compatibility API); no database spools and says so', async () => {
@@ -75,7 +94,16 @@ describe('moby-influx v1 write API', function () {
       await helper.load(influxNode, flow(sink.url, { database: '' }));
       const seen = statuses('w');
       helper.getNode('w').receive({ payload: point(2) });
-      await waitFor(() => seen.some((s) => s.fill === 'red' && /InfluxDB database not set \(v1 API\): spooling to disk · 0 buffered · 1 spooled/.test(s.text ?? '')), 3000, 'database-missing status');
+      await waitFor(
+        () =>
+          seen.some(
+            (s) =>
+              s.fill === 'red' &&
+              /InfluxDB database not set \(v1 API\): spooling to disk · 0 buffered · 1 spooled/.test(s.text ?? '')
+          ),
+        3000,
+        'database-missing status'
+      );
       assert.equal(sink.requests.length, 1, 'nothing sent without a database');
     });
   });
@@ -96,13 +124,20 @@ describe('moby-influx v1 write API', function () {
       await helper.load(influxNode, flow(db.url), { cfg: admin });
       const w = helper.getNode('w');
       for (let i = 0; i < 7; i++) w.receive({ payload: point(i, `press-${i % 2}`) });
-      const rows = await waitFor(async () => {
-        const s = await db.query('SELECT count(temperature) FROM telemetry GROUP BY device_id', 'plant');
-        const counts = Object.fromEntries(s.map((x) => [x.tags?.device_id, x.values[0][1]]));
-        return counts['press-0'] === 4 && counts['press-1'] === 3 ? counts : null;
-      }, 5000, 'seven points in InfluxDB');
+      const rows = await waitFor(
+        async () => {
+          const s = await db.query('SELECT count(temperature) FROM telemetry GROUP BY device_id', 'plant');
+          const counts = Object.fromEntries(s.map((x) => [x.tags?.device_id, x.values[0][1]]));
+          return counts['press-0'] === 4 && counts['press-1'] === 3 ? counts : null;
+        },
+        5000,
+        'seven points in InfluxDB'
+      );
       assert.deepEqual(rows, { 'press-0': 4, 'press-1': 3 });
-      const [first] = await db.query(`SELECT temperature FROM telemetry WHERE device_id = 'press-0' ORDER BY time ASC LIMIT 1`, 'plant');
+      const [first] = await db.query(
+        `SELECT temperature FROM telemetry WHERE device_id = 'press-0' ORDER BY time ASC LIMIT 1`,
+        'plant'
+      );
       assert.deepEqual(first.values[0], [T, 20], 'timestamp and value as written');
     });
 
@@ -110,7 +145,14 @@ describe('moby-influx v1 write API', function () {
       await helper.load(influxNode, flow(db.url), { cfg: { username: admin.username, password: 'wrong' } });
       const seen = statuses('w');
       helper.getNode('w').receive({ payload: point(100) });
-      await waitFor(() => seen.some((s) => s.fill === 'red' && /^refused: .*authorization failed.* · 0 buffered · 1 spooled/.test(s.text ?? '')), 5000, 'refused status with the point spooled');
+      await waitFor(
+        () =>
+          seen.some(
+            (s) => s.fill === 'red' && /^refused: .*authorization failed.* · 0 buffered · 1 spooled/.test(s.text ?? '')
+          ),
+        5000,
+        'refused status with the point spooled'
+      );
       await helper.unload();
 
       await helper.load(influxNode, flow(db.url), { cfg: admin });
@@ -127,18 +169,32 @@ describe('moby-influx v1 write API', function () {
       await db.query('CREATE DATABASE moby_beta');
       await helper.load(influxNode, flow(db.url, { tenantBucket: 'moby_{tenant}' }), { cfg: admin });
       const w = helper.getNode('w');
-      const tenantPoint = (tenant: string, i: number) => ({ ...point(i, 'pump-001'), tags: { device_id: 'pump-001', tenant } });
+      const tenantPoint = (tenant: string, i: number) => ({
+        ...point(i, 'pump-001'),
+        tags: { device_id: 'pump-001', tenant },
+      });
       for (let i = 0; i < 3; i++) w.receive({ payload: tenantPoint('acme', i), moby: { tenant: 'acme' } });
       for (let i = 0; i < 2; i++) w.receive({ payload: tenantPoint('beta', 10 + i), moby: { tenant: 'beta' } });
       const count = async (database: string) => {
         const s = await db.query('SELECT count(temperature) FROM telemetry', database);
         return s.length ? s[0].values[0][1] : 0;
       };
-      await waitFor(async () => (await count('moby_acme')) === 3 && (await count('moby_beta')) === 2, 5000, 'each tenant in its database');
+      await waitFor(
+        async () => (await count('moby_acme')) === 3 && (await count('moby_beta')) === 2,
+        5000,
+        'each tenant in its database'
+      );
       const [beta] = await db.query('SELECT temperature, tenant FROM telemetry ORDER BY time ASC', 'moby_beta');
-      assert.deepEqual(beta.values.map((v: unknown[]) => v.slice(1)), [[30, 'beta'], [31, 'beta']], 'beta\'s database holds beta\'s points only');
+      assert.deepEqual(
+        beta.values.map((v: unknown[]) => v.slice(1)),
+        [
+          [30, 'beta'],
+          [31, 'beta'],
+        ],
+        "beta's database holds beta's points only"
+      );
       const [acme] = await db.query('SELECT temperature, tenant FROM telemetry ORDER BY time ASC', 'moby_acme');
       assert.ok(acme.values.every((v: unknown[]) => v[2] === 'acme'));
     });
-});
+  });
 });

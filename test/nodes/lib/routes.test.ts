@@ -18,7 +18,9 @@ const mod = (p: string) => require(`../../../dist/nodes/${p}.js`);
 const TOKEN = 'routes-token-0123456789';
 
 function load(modules: unknown[], flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
-  return new Promise((resolve, reject) => helper.load([capture, ...modules], flow, creds, (err?: Error) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    helper.load([capture, ...modules], flow, creds, (err?: Error) => (err ? reject(err) : resolve()))
+  );
 }
 
 const metricsRoutes = () => app!._router.stack.filter((l) => l.route?.path === METRICS_PATH).length;
@@ -45,8 +47,20 @@ describe('/moby/* routes (lib/routes.ts)', function () {
   });
 
   it('every MOBY module loaded together mounts metrics once; the alert API lives while its node does', async () => {
-    const all = ['hmac/moby-hmac', 'normalize/moby-normalize', 'alert/moby-alert-channels', 'alert/moby-alert', 'influx/moby-influx', 'anomaly/moby-anomaly', 'health/moby-device-health', 'health/moby-redis', 'mqtt/moby-mqtt'].map(mod);
-    await load(all, [{ id: 'al', type: 'moby-alert', apiPrefix: '/moby', wires: [[], [], []] }], { al: { apiToken: TOKEN } });
+    const all = [
+      'hmac/moby-hmac',
+      'normalize/moby-normalize',
+      'alert/moby-alert-channels',
+      'alert/moby-alert',
+      'influx/moby-influx',
+      'anomaly/moby-anomaly',
+      'health/moby-device-health',
+      'health/moby-redis',
+      'mqtt/moby-mqtt',
+    ].map(mod);
+    await load(all, [{ id: 'al', type: 'moby-alert', apiPrefix: '/moby', wires: [[], [], []] }], {
+      al: { apiToken: TOKEN },
+    });
     assert.equal(metricsRoutes(), 1, 'one metrics route for nine modules');
     const alerts = await supertest(app).get('/moby/alerts').set('authorization', `Bearer ${TOKEN}`).expect(200);
     assert.ok(Array.isArray(alerts.body), 'the alert API answers under its prefix');

@@ -12,7 +12,14 @@ import type { Browser, Page } from 'playwright-core';
 import { decryptCredentials, startSecureNodeRed, type SecureNodeRed } from '../../support/secure-nodered';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 const DEVICES = Array.from({ length: 25 }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
 
@@ -32,7 +39,16 @@ function flow(): Array<Record<string, unknown>> {
   return [
     { id: 'tab', type: 'tab', label: 'security' },
     ...injects,
-    { id: 'alert', type: 'moby-alert', z: 'tab', apiEnabled: true, apiPrefix: '/moby', corsOrigins: '${MOBY_CORS_ORIGINS}', wires: [[], [], []], credentials: { apiToken: '${MOBY_API_TOKEN}' } },
+    {
+      id: 'alert',
+      type: 'moby-alert',
+      z: 'tab',
+      apiEnabled: true,
+      apiPrefix: '/moby',
+      corsOrigins: '${MOBY_CORS_ORIGINS}',
+      wires: [[], [], []],
+      credentials: { apiToken: '${MOBY_API_TOKEN}' },
+    },
     { id: 'health', type: 'moby-device-health', z: 'tab', knownDevices: DEVICES.join('\n'), wires: [[], []] },
   ];
 }
@@ -44,7 +60,10 @@ async function site(): Promise<{ url: string; close(): Promise<void> }> {
     res.end('<!doctype html><title>page</title><p>nothing to see</p>');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 interface Reply {
@@ -64,7 +83,11 @@ async function call(url: string, init: RequestInit = {}): Promise<Reply> {
 
 function assertJsonError(r: Reply, status: number, code?: string): void {
   assert.equal(r.status, status, JSON.stringify(r.body));
-  assert.match(r.type, /application\/json/, `HTTP ${status} must be JSON, not ${r.type}: ${String(r.body).slice(0, 200)}`);
+  assert.match(
+    r.type,
+    /application\/json/,
+    `HTTP ${status} must be JSON, not ${r.type}: ${String(r.body).slice(0, 200)}`
+  );
   assert.equal(typeof r.body.error?.code, 'string');
   assert.equal(typeof r.body.error?.message, 'string');
   if (code) assert.equal(r.body.error.code, code);
@@ -118,7 +141,15 @@ describe('secure by default: a web page, the alert API and secrets through the r
     const before = await call(`${nr.url}/flows`, { headers: { authorization: `Bearer ${admin}` } });
     assert.equal(before.status, 200);
     await page.goto(`${attacker.url}/`);
-    const evil = [{ id: 'evil', type: 'function', z: 'tab', func: 'msg.payload = env.get("MOBY_MASTER_KEY"); return msg;', wires: [] }];
+    const evil = [
+      {
+        id: 'evil',
+        type: 'function',
+        z: 'tab',
+        func: 'msg.payload = env.get("MOBY_MASTER_KEY"); return msg;',
+        wires: [],
+      },
+    ];
     const out = await page.evaluate(
       async ({ target, evil }) => {
         const res: Record<string, string> = {};
@@ -132,9 +163,22 @@ describe('secure by default: a web page, the alert API and secrets through the r
         };
         await attempt('readFlows', () => fetch(`${target}/flows`));
         await attempt('readSettings', () => fetch(`${target}/settings`));
-        await attempt('deployJson', () => fetch(`${target}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(evil) }));
+        await attempt('deployJson', () =>
+          fetch(`${target}/flows`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+            body: JSON.stringify(evil),
+          })
+        );
         // a no-cors "simple" request cannot read the answer but could still change state on the server
-        await attempt('deployForm', () => fetch(`${target}/flows`, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'flows[0][id]=evil&flows[0][type]=function' }));
+        await attempt('deployForm', () =>
+          fetch(`${target}/flows`, {
+            method: 'POST',
+            mode: 'no-cors',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'flows[0][id]=evil&flows[0][type]=function',
+          })
+        );
         res.socket = await new Promise<string>((resolve) => {
           const ws = new WebSocket(`${target.replace('http', 'ws')}/comms`);
           ws.onopen = () => resolve('open');
@@ -143,7 +187,7 @@ describe('secure by default: a web page, the alert API and secrets through the r
         });
         return res;
       },
-      { target: nr.url, evil },
+      { target: nr.url, evil }
     );
     assert.equal(out.readFlows, 'blocked', 'reading /flows');
     assert.equal(out.readSettings, 'blocked', 'reading /settings');
@@ -159,9 +203,14 @@ describe('secure by default: a web page, the alert API and secrets through the r
     const anon = await call(`${nr.url}/flows`);
     assert.equal(anon.status, 401, 'no login, no flows');
     const admin = await nr.login();
-    const foreign = await call(`${nr.url}/flows`, { headers: { authorization: `Bearer ${admin}`, origin: attacker.url } });
+    const foreign = await call(`${nr.url}/flows`, {
+      headers: { authorization: `Bearer ${admin}`, origin: attacker.url },
+    });
     assertJsonError(foreign, 403, 'forbidden_origin');
-    const pre = await fetch(`${nr.url}/flows`, { method: 'OPTIONS', headers: { origin: attacker.url, 'access-control-request-method': 'POST' } });
+    const pre = await fetch(`${nr.url}/flows`, {
+      method: 'OPTIONS',
+      headers: { origin: attacker.url, 'access-control-request-method': 'POST' },
+    });
     assert.equal(pre.headers.get('access-control-allow-origin'), null, 'the preflight does not say yes');
     const own = await fetch(`${nr.url}/flows`, { headers: { authorization: `Bearer ${admin}` } });
     assert.equal(own.status, 200);
@@ -173,12 +222,29 @@ describe('secure by default: a web page, the alert API and secrets through the r
         .get(`${nr.url}/flows`, { headers: { host: `evil.example:${nr.port}` } }, (res) => {
           let text = '';
           res.on('data', (c) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: JSON.parse(text), headers: new Headers() }));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode!,
+              type: String(res.headers['content-type']),
+              body: JSON.parse(text),
+              headers: new Headers(),
+            })
+          );
         })
         .on('error', reject);
     });
     assertJsonError(rebinding, 421, 'host_not_allowed');
-    const wrong = await fetch(`${nr.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password: 'moby-dev-only-change-me' }) });
+    const wrong = await fetch(`${nr.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_id: 'node-red-admin',
+        grant_type: 'password',
+        scope: '*',
+        username: 'admin',
+        password: 'moby-dev-only-change-me',
+      }),
+    });
     assert.ok(wrong.status === 401 || wrong.status === 403, `the old default is no password: HTTP ${wrong.status}`);
   });
 
@@ -220,22 +286,47 @@ describe('secure by default: a web page, the alert API and secrets through the r
           }
         };
         const id = ids[0];
-        await attempt('jsonNoToken', () => fetch(`${target}/moby/alerts/${id}/resolve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"by":"mallory"}' }));
-        await attempt('jsonWithToken', () => fetch(`${target}/moby/alerts/${id}/resolve`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"by":"mallory"}' }));
-        await attempt('textPlain', () => fetch(`${target}/moby/alerts/${id}/ack`, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{"by":"mallory"}' }));
+        await attempt('jsonNoToken', () =>
+          fetch(`${target}/moby/alerts/${id}/resolve`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{"by":"mallory"}',
+          })
+        );
+        await attempt('jsonWithToken', () =>
+          fetch(`${target}/moby/alerts/${id}/resolve`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: '{"by":"mallory"}',
+          })
+        );
+        await attempt('textPlain', () =>
+          fetch(`${target}/moby/alerts/${id}/ack`, {
+            method: 'POST',
+            mode: 'no-cors',
+            headers: { 'content-type': 'text/plain' },
+            body: '{"by":"mallory"}',
+          })
+        );
         await attempt('readAlerts', () => fetch(`${target}/moby/alerts`));
-        await attempt('readAlertsWithToken', () => fetch(`${target}/moby/alerts`, { headers: { authorization: `Bearer ${token}` } }));
+        await attempt('readAlertsWithToken', () =>
+          fetch(`${target}/moby/alerts`, { headers: { authorization: `Bearer ${token}` } })
+        );
         await attempt('readDevices', () => fetch(`${target}/moby/devices`));
         await attempt('readMetrics', () => fetch(`${target}/moby/metrics`));
         return res;
       },
-      { target: nr.url, ids: open.map((a) => a.alert_id), token: nr.token },
+      { target: nr.url, ids: open.map((a) => a.alert_id), token: nr.token }
     );
-    for (const k of ['jsonNoToken', 'jsonWithToken', 'readAlerts', 'readAlertsWithToken', 'readDevices', 'readMetrics']) assert.equal(out[k], 'blocked', k);
+    for (const k of ['jsonNoToken', 'jsonWithToken', 'readAlerts', 'readAlertsWithToken', 'readDevices', 'readMetrics'])
+      assert.equal(out[k], 'blocked', k);
     assert.equal(out.textPlain, 'opaque');
     const still = await openAlerts();
     assert.equal(still.length, 3, 'every alert is still open');
-    assert.ok(still.every((a) => !a.acknowledged), 'and none was acknowledged');
+    assert.ok(
+      still.every((a) => !a.acknowledged),
+      'and none was acknowledged'
+    );
   });
 
   it('the allow-listed Grafana origin reads and acknowledges with the token (the browser path works)', async () => {
@@ -244,28 +335,51 @@ describe('secure by default: a web page, the alert API and secrets through the r
     const out = await page.evaluate(
       async ({ target, id, token }) => {
         const list = await fetch(`${target}/moby/alerts`, { headers: { authorization: `Bearer ${token}` } });
-        const ack = await fetch(`${target}/moby/alerts/${id}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"by":"grafana-user"}' });
+        const ack = await fetch(`${target}/moby/alerts/${id}/ack`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: '{"by":"grafana-user"}',
+        });
         const noToken = await fetch(`${target}/moby/alerts`);
-        return { list: list.status, count: ((await list.json()) as unknown[]).length, ack: ack.status, by: ((await ack.json()) as { acknowledged_by: string }).acknowledged_by, noToken: noToken.status };
+        return {
+          list: list.status,
+          count: ((await list.json()) as unknown[]).length,
+          ack: ack.status,
+          by: ((await ack.json()) as { acknowledged_by: string }).acknowledged_by,
+          noToken: noToken.status,
+        };
       },
-      { target: nr.url, id: first.alert_id, token: nr.token },
+      { target: nr.url, id: first.alert_id, token: nr.token }
     );
     assert.deepEqual(out, { list: 200, count: 3, ack: 200, by: 'grafana-user', noToken: 401 });
   });
 
   it('answers every error as JSON {error: {code, message}}: bad JSON, oversized body, content type, origin, token, unknown route', async () => {
     const [a] = await openAlerts();
-    const post = (headers: Record<string, string>, body: string, id = a.alert_id) => call(`${nr.url}/moby/alerts/${id}/resolve`, { method: 'POST', headers, body });
+    const post = (headers: Record<string, string>, body: string, id = a.alert_id) =>
+      call(`${nr.url}/moby/alerts/${id}/resolve`, { method: 'POST', headers, body });
     const json = { ...auth(), 'content-type': 'application/json' };
     assertJsonError(await post(json, '{"by":'), 400, 'bad_request');
     assertJsonError(await post(json, JSON.stringify({ note: 'x'.repeat(200000) })), 413, 'too_large');
-    assertJsonError(await post({ ...auth(), 'content-type': 'application/x-www-form-urlencoded' }, 'by=x'), 415, 'unsupported_media_type');
+    assertJsonError(
+      await post({ ...auth(), 'content-type': 'application/x-www-form-urlencoded' }, 'by=x'),
+      415,
+      'unsupported_media_type'
+    );
     assertJsonError(await post({ ...json, origin: 'http://evil.example' }, '{}'), 403, 'forbidden_origin');
     assertJsonError(await post({ ...json, referer: 'http://evil.example/x.html' }, '{}'), 403, 'forbidden_origin');
     assertJsonError(await post({ 'content-type': 'application/json' }, '{}'), 401, 'unauthorized');
-    assertJsonError(await post({ 'content-type': 'application/json', authorization: 'Bearer wrong' }, '{}'), 401, 'unauthorized');
+    assertJsonError(
+      await post({ 'content-type': 'application/json', authorization: 'Bearer wrong' }, '{}'),
+      401,
+      'unauthorized'
+    );
     assertJsonError(await post(json, '{}', '00000000-0000-4000-8000-000000000000'), 404, 'not_found');
-    assertJsonError(await call(`${nr.url}/moby/alerts`, { method: 'DELETE', headers: auth() }), 405, 'method_not_allowed');
+    assertJsonError(
+      await call(`${nr.url}/moby/alerts`, { method: 'DELETE', headers: auth() }),
+      405,
+      'method_not_allowed'
+    );
     assertJsonError(await call(`${nr.url}/moby/nothing-here`, { headers: auth() }), 404, 'not_found');
     assertJsonError(await call(`${nr.url}/moby/devices?limit=all`, { headers: auth() }), 400, 'bad_request');
     assert.equal((await openAlerts()).length, 3, 'nothing was resolved on the way');
@@ -273,7 +387,11 @@ describe('secure by default: a web page, the alert API and secrets through the r
 
   it('/moby/metrics takes the same token (Prometheus bearer)', async () => {
     assertJsonError(await call(`${nr.url}/moby/metrics`), 401, 'unauthorized');
-    assertJsonError(await call(`${nr.url}/moby/metrics`, { headers: { authorization: 'Bearer nope' } }), 401, 'unauthorized');
+    assertJsonError(
+      await call(`${nr.url}/moby/metrics`, { headers: { authorization: 'Bearer nope' } }),
+      401,
+      'unauthorized'
+    );
     const ok = await call(`${nr.url}/moby/metrics`, { headers: auth() });
     assert.equal(ok.status, 200);
     assert.match(ok.body, /moby_alerts/);
@@ -308,16 +426,35 @@ describe('secure by default: a web page, the alert API and secrets through the r
     assert.equal(res?.status(), 200);
     const out = await page.evaluate(
       async ({ password }) => {
-        const login = await fetch('auth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'admin', password }) });
+        const login = await fetch('auth/token', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            client_id: 'node-red-editor',
+            grant_type: 'password',
+            scope: '*',
+            username: 'admin',
+            password,
+          }),
+        });
         const { access_token } = (await login.json()) as { access_token: string };
         const auth = { authorization: `Bearer ${access_token}` };
         const flows = await fetch('flows', { headers: { ...auth, 'Node-RED-API-Version': 'v2' } });
         const body = (await flows.json()) as { rev: string; flows: unknown[] };
         // a same-origin POST carries Origin = Node-RED's own origin: allowed
-        const deploy = await fetch('flows', { method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'nodes' }, body: JSON.stringify({ rev: body.rev, flows: body.flows }) });
+        const deploy = await fetch('flows', {
+          method: 'POST',
+          headers: {
+            ...auth,
+            'content-type': 'application/json',
+            'Node-RED-API-Version': 'v2',
+            'Node-RED-Deployment-Type': 'nodes',
+          },
+          body: JSON.stringify({ rev: body.rev, flows: body.flows }),
+        });
         return { login: login.status, flows: flows.status, count: body.flows.length, deploy: deploy.status };
       },
-      { password: nr.password },
+      { password: nr.password }
     );
     assert.deepEqual(out, { login: 200, flows: 200, count: flow().length, deploy: 200 });
   });
@@ -325,7 +462,8 @@ describe('secure by default: a web page, the alert API and secrets through the r
   // last: it locks 127.0.0.1 out of token checks for a minute
   it('refuses a client with 429 after 20 failed tokens within a minute, even when it then sends the right one', async () => {
     let last: Reply | null = null;
-    for (let i = 0; i < 25 && (!last || last.status !== 429); i++) last = await call(`${nr.url}/moby/alerts`, { headers: { authorization: `Bearer guess-${i}` } });
+    for (let i = 0; i < 25 && (!last || last.status !== 429); i++)
+      last = await call(`${nr.url}/moby/alerts`, { headers: { authorization: `Bearer guess-${i}` } });
     assertJsonError(last!, 429, 'too_many_requests');
     assert.ok(Number(last!.headers.get('retry-after')) > 0);
     assertJsonError(await call(`${nr.url}/moby/alerts`, { headers: auth() }), 429, 'too_many_requests');

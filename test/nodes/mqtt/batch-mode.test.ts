@@ -16,7 +16,15 @@ import { PUMP, SENSOR } from '../../support/payloads';
 const helper = require('node-red-node-test-helper');
 const mqttModule = require('../../../dist/nodes/mqtt/moby-mqtt.js');
 // as in durable.test.ts: the test helper's RED lacks hooks; hand the module the registry Flow.js triggers
-const mqttNodes = (RED: any) => mqttModule(Object.assign(Object.create(RED), { hooks: require('@node-red/util').hooks, nodes: RED.nodes, util: RED.util, settings: RED.settings }));
+const mqttNodes = (RED: any) =>
+  mqttModule(
+    Object.assign(Object.create(RED), {
+      hooks: require('@node-red/util').hooks,
+      nodes: RED.nodes,
+      util: RED.util,
+      settings: RED.settings,
+    })
+  );
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
 const normalizeNode = require('../../../dist/nodes/normalize/moby-normalize.js');
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
@@ -80,9 +88,14 @@ const gated = {
   },
 };
 
-const pick = (d: { inFlight: number; buffered: number; paused: boolean }) => ({ inFlight: d.inFlight, buffered: d.buffered, paused: d.paused });
+const pick = (d: { inFlight: number; buffered: number; paused: boolean }) => ({
+  inFlight: d.inFlight,
+  buffered: d.buffered,
+  paused: d.paused,
+});
 
-const signed = (body: unknown) => JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey(PUMP_KEY), kid: 'k1', body: JSON.stringify(body) }));
+const signed = (body: unknown) =>
+  JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey(PUMP_KEY), kid: 'k1', body: JSON.stringify(body) }));
 
 describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', function () {
   this.timeout(20000);
@@ -108,8 +121,19 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  const brokerNode = () => ({ id: 'b', type: 'moby-mqtt-broker', urls: broker.url, clientId: CLIENT_ID, keepalive: 10, window: 100, settleTimeout: 60 });
-  const subscribed = () => waitFor(() => (helper.getNode('b').describe() as { connected: boolean }).connected, 5000, 'connected', 20).then(() => sleep(150));
+  const brokerNode = () => ({
+    id: 'b',
+    type: 'moby-mqtt-broker',
+    urls: broker.url,
+    clientId: CLIENT_ID,
+    keepalive: 10,
+    window: 100,
+    settleTimeout: 60,
+  });
+  const subscribed = () =>
+    waitFor(() => (helper.getNode('b').describe() as { connected: boolean }).connected, 5000, 'connected', 20).then(
+      () => sleep(150)
+    );
 
   async function publish(topic: string, payloads: string[]) {
     const pub = await mqtt.connectAsync(broker.url, { clientId: `pub-${Date.now()}`, clean: true });
@@ -118,14 +142,34 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
   }
 
   it('sends up to N messages as one, and acknowledges none of a batch until every item is complete (a failed item keeps them all)', async () => {
-    const flow = [brokerNode(), { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', batchSize: 3, batchMs: 5000, wires: [['h']] }, { id: 'h', type: 'test-hold' }];
+    const flow = [
+      brokerNode(),
+      {
+        id: 'in',
+        type: 'moby-mqtt-in',
+        broker: 'b',
+        topic: 't/#',
+        qos: '1',
+        datatype: 'utf8',
+        batchSize: 3,
+        batchMs: 5000,
+        wires: [['h']],
+      },
+      { id: 'h', type: 'test-hold' },
+    ];
     await helper.load([mqttNodes, holdNode], flow);
     await subscribed();
     await publish('t/x', ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
     await waitFor(() => held.length === 2, 5000, 'two batches of three');
     const [first, second] = held.map((h) => h.msg as BatchMsg);
-    assert.deepEqual(first.batch.map((i) => i.payload), ['m0', 'm1', 'm2']);
-    assert.deepEqual(second.batch.map((i) => i.payload), ['m3', 'm4', 'm5']);
+    assert.deepEqual(
+      first.batch.map((i) => i.payload),
+      ['m0', 'm1', 'm2']
+    );
+    assert.deepEqual(
+      second.batch.map((i) => i.payload),
+      ['m3', 'm4', 'm5']
+    );
     assert.equal(first.batch[0].topic, 't/x');
     assert.equal((first as unknown as { payload?: unknown }).payload, undefined, 'a batch has no payload of its own');
     await sleep(100);
@@ -138,12 +182,29 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
   });
 
   it('sends a partial batch after the batch time', async () => {
-    const flow = [brokerNode(), { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', batchSize: 100, batchMs: 50, wires: [['h']] }, { id: 'h', type: 'test-hold' }];
+    const flow = [
+      brokerNode(),
+      {
+        id: 'in',
+        type: 'moby-mqtt-in',
+        broker: 'b',
+        topic: 't/#',
+        qos: '1',
+        datatype: 'utf8',
+        batchSize: 100,
+        batchMs: 50,
+        wires: [['h']],
+      },
+      { id: 'h', type: 'test-hold' },
+    ];
     await helper.load([mqttNodes, holdNode], flow);
     await subscribed();
     await publish('t/x', ['a', 'b']);
     await waitFor(() => held.length === 1, 3000, 'one partial batch');
-    assert.deepEqual((held[0].msg as BatchMsg).batch.map((i) => i.payload), ['a', 'b']);
+    assert.deepEqual(
+      (held[0].msg as BatchMsg).batch.map((i) => i.payload),
+      ['a', 'b']
+    );
     held[0].done();
     await waitFor(() => broker.acks.length === 2, 3000, 'both acknowledged');
   });
@@ -156,7 +217,17 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
   it('resumes the paused pump when a pause caused by gathered items clears, and stores every message once (window + 1 at most)', async () => {
     const flow = [
       { ...brokerNode(), window: 10 },
-      { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', batchSize: 6, batchMs: 300, wires: [['g']] },
+      {
+        id: 'in',
+        type: 'moby-mqtt-in',
+        broker: 'b',
+        topic: 't/#',
+        qos: '1',
+        datatype: 'utf8',
+        batchSize: 6,
+        batchMs: 300,
+        wires: [['g']],
+      },
       { id: 'g', type: 'test-gated', delayMs: 100 },
     ];
     await helper.load([mqttNodes, holdNode], flow);
@@ -192,7 +263,17 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     gated.open = false;
     const flow = [
       { ...brokerNode(), window: 10 },
-      { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', batchSize: 6, batchMs: 3000, wires: [['g']] },
+      {
+        id: 'in',
+        type: 'moby-mqtt-in',
+        broker: 'b',
+        topic: 't/#',
+        qos: '1',
+        datatype: 'utf8',
+        batchSize: 6,
+        batchMs: 3000,
+        wires: [['g']],
+      },
       { id: 'g', type: 'test-gated', delayMs: 20 },
     ];
     await helper.load([mqttNodes, holdNode], flow);
@@ -200,13 +281,22 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     const b = helper.getNode('b');
     const payloads = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
     await publish('t/x', payloads);
-    await waitFor(() => (b.describe() as { paused: boolean }).paused, 3000, 'the pump paused with a partial batch gathered', 5);
+    await waitFor(
+      () => (b.describe() as { paused: boolean }).paused,
+      3000,
+      'the pump paused with a partial batch gathered',
+      5
+    );
     assert.deepEqual(pick(b.describe()), { inFlight: 6, buffered: 5, paused: true });
     assert.equal(gated.items.length, 6, 'only the first batch went downstream');
 
     broker.dropClients();
     await waitFor(() => !(b.describe() as { connected: boolean }).connected, 3000, 'disconnected', 5);
-    assert.equal((b.describe() as { buffered: number }).buffered, 0, 'the gathered items were dropped with their connection');
+    assert.equal(
+      (b.describe() as { buffered: number }).buffered,
+      0,
+      'the gathered items were dropped with their connection'
+    );
     await waitFor(() => (b.describe() as { connected: boolean }).connected, 8000, 'reconnected');
     gated.openNow(); // the old connection's batch settles now: its PUBACKs cannot go out any more
     await waitFor(() => broker.acks.length >= 20, 10000, 'all 20 messages acknowledged on the new connection');
@@ -222,16 +312,46 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     sink = await startInfluxSink();
     const flow = [
       brokerNode(),
-      { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 'devices/+/telemetry', qos: '1', datatype: 'utf8', batchSize: 5, batchMs: 5000, wires: [['v']] },
+      {
+        id: 'in',
+        type: 'moby-mqtt-in',
+        broker: 'b',
+        topic: 'devices/+/telemetry',
+        qos: '1',
+        datatype: 'utf8',
+        batchSize: 5,
+        batchMs: 5000,
+        wires: [['v']],
+      },
       { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
-      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 1000, topicPattern: 'devices/+/telemetry', topicLevel: 1, wires: [['n'], ['authRejects']] },
+      {
+        id: 'v',
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        replayCache: 1000,
+        topicPattern: 'devices/+/telemetry',
+        topicLevel: 1,
+        wires: [['n'], ['authRejects']],
+      },
       { id: 'n', type: 'moby-normalize', wires: [['w'], ['dataRejects']] },
       { id: 'db', type: 'moby-influx', url: sink.url, org: 'moby', bucket: 'plant', precision: 'ms' },
-      { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 100, flushInterval: 5, durableFlushMs: 10, retryMaxDelay: 0.2, wires: [[]] },
+      {
+        id: 'w',
+        type: 'moby-influx-write',
+        influx: 'db',
+        batchSize: 100,
+        flushInterval: 5,
+        durableFlushMs: 10,
+        retryMaxDelay: 0.2,
+        wires: [[]],
+      },
       { id: 'authRejects', type: 'test-collect' },
       { id: 'dataRejects', type: 'test-collect' },
     ];
-    await helper.load([mqttNodes, hmacNode, normalizeNode, influxNode, holdNode], flow, { kr: { keys: JSON.stringify(KEYS) } });
+    await helper.load([mqttNodes, hmacNode, normalizeNode, influxNode, holdNode], flow, {
+      kr: { keys: JSON.stringify(KEYS) },
+    });
     const authRejects = collected.get('authRejects')!;
     const dataRejects = collected.get('dataRejects')!;
     await subscribed();
@@ -244,13 +364,24 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     await publish('devices/pump-7/telemetry', [good[0], JSON.stringify(forged), good[1], spoofed, good[2]]);
 
     await waitFor(() => authRejects.length === 1 && dataRejects.length === 1, 5000, 'both rejects out');
-    assert.deepEqual(authRejects[0].batch.map((i) => i.moby!.reject!.code), ['bad_signature'], 'a forged item leaves as a batch on the reject output, with its code');
+    assert.deepEqual(
+      authRejects[0].batch.map((i) => i.moby!.reject!.code),
+      ['bad_signature'],
+      'a forged item leaves as a batch on the reject output, with its code'
+    );
     assert.equal(authRejects[0].batch[0].moby!.reject!.device_id, 'pump-7');
-    assert.deepEqual(dataRejects[0].batch.map((i) => i.moby!.reject!.code), ['device_mismatch']);
+    assert.deepEqual(
+      dataRejects[0].batch.map((i) => i.moby!.reject!.code),
+      ['device_mismatch']
+    );
     await waitFor(() => broker.acks.length === 5, 5000, 'the whole batch acknowledged after the write');
     assert.equal(sink.accepted.length, 3, 'the three genuine points are in the database');
     const stored = sink.requests.find((r) => r.status < 300 && r.lines.length)!;
     for (const a of broker.acks) assert.ok(a.at >= stored.at, 'no acknowledgement before the database answered');
-    assert.deepEqual(broker.acks.map((a) => a.payload).sort(), [good[0], JSON.stringify(forged), good[1], spoofed, good[2]].sort(), 'rejects are acknowledged with the batch');
+    assert.deepEqual(
+      broker.acks.map((a) => a.payload).sort(),
+      [good[0], JSON.stringify(forged), good[1], spoofed, good[2]].sort(),
+      'rejects are acknowledged with the batch'
+    );
   });
 });

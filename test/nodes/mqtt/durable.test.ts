@@ -15,7 +15,15 @@ const helper = require('node-red-node-test-helper');
 const mqttModule = require('../../../dist/nodes/mqtt/moby-mqtt.js');
 // node-red-node-test-helper's node API lacks RED.hooks (the real runtime passes @node-red/util's hooks, the
 // same registry Flow.js triggers): hand the module that registry, as Node-RED does
-const mqttNodes = (RED: any) => mqttModule(Object.assign(Object.create(RED), { hooks: require('@node-red/util').hooks, nodes: RED.nodes, util: RED.util, settings: RED.settings }));
+const mqttNodes = (RED: any) =>
+  mqttModule(
+    Object.assign(Object.create(RED), {
+      hooks: require('@node-red/util').hooks,
+      nodes: RED.nodes,
+      util: RED.util,
+      settings: RED.settings,
+    })
+  );
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
 const metrics = require('../../../dist/nodes/lib/metrics.js') as { metricsText(): Promise<string> };
 
@@ -82,9 +90,22 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  const brokerNode = () => ({ id: 'b', type: 'moby-mqtt-broker', urls: broker.url, clientId: 'moby-node-test', keepalive: 10, window: 100, settleTimeout: 60 });
-  const holdFlow = () => [brokerNode(), { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', wires: [['h']] }, { id: 'h', type: 'test-hold' }];
-  const connected = () => waitFor(async () => /moby_mqtt_connected 1\b/.test(await metrics.metricsText()), 5000, 'connected', 20);
+  const brokerNode = () => ({
+    id: 'b',
+    type: 'moby-mqtt-broker',
+    urls: broker.url,
+    clientId: 'moby-node-test',
+    keepalive: 10,
+    window: 100,
+    settleTimeout: 60,
+  });
+  const holdFlow = () => [
+    brokerNode(),
+    { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', wires: [['h']] },
+    { id: 'h', type: 'test-hold' },
+  ];
+  const connected = () =>
+    waitFor(async () => /moby_mqtt_connected 1\b/.test(await metrics.metricsText()), 5000, 'connected', 20);
 
   async function publish(payloads: string[]) {
     const pub = await mqtt.connectAsync(broker.url, { clientId: `pub-${Date.now()}`, clean: true });
@@ -108,7 +129,7 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     await sleep(100);
     assert.equal(broker.acks.length, 3);
     assert.match(await metrics.metricsText(), /moby_mqtt_unsettled_total\{reason="error"\} [1-9]/);
-    // restart Node-RED's flow: the persistent session gets m3 and m4 again, 
+    // restart Node-RED's flow: the persistent session gets m3 and m4 again,
     await helper.unload();
     held.length = 0;
     await helper.load([mqttNodes, holdNode], holdFlow(), { b: { user: 'u', password: 'p' } });
@@ -126,13 +147,24 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
       brokerNode(),
       { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'json', wires: [['w']] },
       { id: 'db', type: 'moby-influx', url: s.url, org: 'moby', bucket: 'plant', precision: 'ms' },
-      { id: 'w', type: 'moby-influx-write', influx: 'db', batchSize: 100, flushInterval: 5, durableFlushMs: 10, retryMaxDelay: 0.2, wires: [[]] },
+      {
+        id: 'w',
+        type: 'moby-influx-write',
+        influx: 'db',
+        batchSize: 100,
+        flushInterval: 5,
+        durableFlushMs: 10,
+        retryMaxDelay: 0.2,
+        wires: [[]],
+      },
     ];
     await helper.load([mqttNodes, influxNode], flow);
     await connected();
     await sleep(100);
     const now = Date.now();
-    const points = [0, 1, 2].map((i) => JSON.stringify({ measurement: 'm', tags: { device_id: 'd' }, fields: { v: i }, timestamp: now + i }));
+    const points = [0, 1, 2].map((i) =>
+      JSON.stringify({ measurement: 'm', tags: { device_id: 'd' }, fields: { v: i }, timestamp: now + i })
+    );
     await publish(points);
     await waitFor(() => broker.acks.length === 3, 5000, 'acked after the write');
     assert.equal(s.accepted.length, 3, 'the points were in the database before the acknowledgements');

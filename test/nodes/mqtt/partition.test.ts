@@ -12,7 +12,15 @@ import { startAedes, type Broker } from '../../support/aedes';
 
 const helper = require('node-red-node-test-helper');
 const mqttModule = require('../../../dist/nodes/mqtt/moby-mqtt.js');
-const mqttNodes = (RED: any) => mqttModule(Object.assign(Object.create(RED), { hooks: require('@node-red/util').hooks, nodes: RED.nodes, util: RED.util, settings: RED.settings }));
+const mqttNodes = (RED: any) =>
+  mqttModule(
+    Object.assign(Object.create(RED), {
+      hooks: require('@node-red/util').hooks,
+      nodes: RED.nodes,
+      util: RED.util,
+      settings: RED.settings,
+    })
+  );
 
 helper.init(require.resolve('node-red'));
 
@@ -33,16 +41,42 @@ describe('moby-mqtt-broker: partitioned source (MOBY_PARTITION / MOBY_PARTITIONS
   });
 
   const flow = (partition: string, partitions: string) => [
-    { id: 'b', type: 'moby-mqtt-broker', urls: broker.url, clientId: 'moby-pipeline', cleanSession: false, partition, partitions },
-    { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 'devices/+/telemetry', qos: '1', datatype: 'utf8', wires: [['out']] },
-    { id: 'lwt', type: 'moby-mqtt-in', broker: 'b', topic: 'device/lwt/+', qos: '1', datatype: 'utf8', wires: [['out']] },
+    {
+      id: 'b',
+      type: 'moby-mqtt-broker',
+      urls: broker.url,
+      clientId: 'moby-pipeline',
+      cleanSession: false,
+      partition,
+      partitions,
+    },
+    {
+      id: 'in',
+      type: 'moby-mqtt-in',
+      broker: 'b',
+      topic: 'devices/+/telemetry',
+      qos: '1',
+      datatype: 'utf8',
+      wires: [['out']],
+    },
+    {
+      id: 'lwt',
+      type: 'moby-mqtt-in',
+      broker: 'b',
+      topic: 'device/lwt/+',
+      qos: '1',
+      datatype: 'utf8',
+      wires: [['out']],
+    },
     { id: 'out', type: 'helper' },
   ];
 
-  it('takes only its partition\'s topics, under its own client id, and hands the flow the unprefixed topic', async () => {
+  it("takes only its partition's topics, under its own client id, and hands the flow the unprefixed topic", async () => {
     await helper.load(mqttNodes, flow('1', '3'));
     const got: Array<{ topic: string; payload: string }> = [];
-    helper.getNode('out').on('input', (msg: { topic: string; payload: string }) => got.push({ topic: msg.topic, payload: msg.payload }));
+    helper
+      .getNode('out')
+      .on('input', (msg: { topic: string; payload: string }) => got.push({ topic: msg.topic, payload: msg.payload }));
     const pub = await mqtt.connectAsync(broker.url, { clientId: 'pub', clean: true });
     // the session of moby-pipeline-1 exists once its subscriptions do: poll by publishing until one arrives
     await waitFor(
@@ -52,7 +86,7 @@ describe('moby-mqtt-broker: partitioned source (MOBY_PARTITION / MOBY_PARTITIONS
       },
       10000,
       'the partitioned subscription',
-      200,
+      200
     );
     await pub.publishAsync('p/1/devices/pump-7/telemetry', 'mine', { qos: 1 });
     await pub.publishAsync('p/1/device/lwt/pump-7', 'OFFLINE', { qos: 1 });
@@ -63,13 +97,19 @@ describe('moby-mqtt-broker: partitioned source (MOBY_PARTITION / MOBY_PARTITIONS
     await sleep(200);
     await pub.endAsync();
     const logged = helper.log().args.map((a: any[]) => String(a[0]?.msg ?? ''));
-    assert.ok(logged.some((m: string) => / as moby-pipeline-1 \(partition 1 of 3\)/.test(m)), `connected as moby-pipeline-1: ${logged.join(' | ')}`);
+    assert.ok(
+      logged.some((m: string) => / as moby-pipeline-1 \(partition 1 of 3\)/.test(m)),
+      `connected as moby-pipeline-1: ${logged.join(' | ')}`
+    );
     // (late probes may still trickle in: QoS 1 is acknowledged by the broker before it is delivered)
-    assert.deepEqual(got.filter((g) => g.payload !== 'probe'), [
-      { topic: 'devices/pump-7/telemetry', payload: 'mine' },
-      { topic: 'device/lwt/pump-7', payload: 'OFFLINE' },
-      { topic: 'devices/pump-8/telemetry', payload: 'last' },
-    ]);
+    assert.deepEqual(
+      got.filter((g) => g.payload !== 'probe'),
+      [
+        { topic: 'devices/pump-7/telemetry', payload: 'mine' },
+        { topic: 'device/lwt/pump-7', payload: 'OFFLINE' },
+        { topic: 'devices/pump-8/telemetry', payload: 'last' },
+      ]
+    );
   });
 
   for (const [partition, partitions, reason] of [
@@ -79,7 +119,11 @@ describe('moby-mqtt-broker: partitioned source (MOBY_PARTITION / MOBY_PARTITIONS
     it(`refuses partition "${partition}" of "${partitions}": no connection, the reason logged`, async () => {
       await helper.load(mqttNodes, flow(partition, partitions));
       const b = helper.getNode('b');
-      const errors = () => helper.log().args.filter((a: any[]) => a[0]?.level === helper.log().ERROR && a[0]?.id === 'b').map((a: any[]) => String(a[0].msg));
+      const errors = () =>
+        helper
+          .log()
+          .args.filter((a: any[]) => a[0]?.level === helper.log().ERROR && a[0]?.id === 'b')
+          .map((a: any[]) => String(a[0].msg));
       await waitFor(() => errors().some((m: string) => reason.test(m)), 5000, 'the configuration error logged');
       await sleep(300);
       assert.equal(b.describe().connected, false);

@@ -16,7 +16,6 @@ helper.init(require.resolve('node-red'));
 
 const KEYS = { 'pump-7': { k1: 'pump-7-device-secret' }, sensor_001: { s1: 'sensor-001-device-secret' } };
 
-
 describe('moby-normalize: names from a signed device (Node-RED runtime)', function () {
   afterEach(async () => {
     await helper.unload();
@@ -25,13 +24,29 @@ describe('moby-normalize: names from a signed device (Node-RED runtime)', functi
   it('ATTACK: HTML, NUL, U+202E field names and a 60 KB equipment_id tag from a signed device are rejected with device and field (old code: spooled as sent); real payloads pass', async () => {
     const flow = [
       { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-      { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayStore: 'memory', topicPattern: 'devices/+/telemetry', wires: [['n'], ['authRejects']] },
-      { id: 'n', type: 'moby-normalize', tagKeys: 'equipment_id,tenant,location', arrays: 'accel: x,y,z', wires: [['points'], ['rejects']] },
+      {
+        id: 'v',
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        replayStore: 'memory',
+        topicPattern: 'devices/+/telemetry',
+        wires: [['n'], ['authRejects']],
+      },
+      {
+        id: 'n',
+        type: 'moby-normalize',
+        tagKeys: 'equipment_id,tenant,location',
+        arrays: 'accel: x,y,z',
+        wires: [['points'], ['rejects']],
+      },
       { id: 'points', type: 'helper' },
       { id: 'rejects', type: 'helper' },
       { id: 'authRejects', type: 'helper' },
     ];
-    await new Promise<void>((resolve) => helper.load([hmacNode, normalizeNode], flow, { kr: { keys: JSON.stringify(KEYS) } }, resolve));
+    await new Promise<void>((resolve) =>
+      helper.load([hmacNode, normalizeNode], flow, { kr: { keys: JSON.stringify(KEYS) } }, resolve)
+    );
     const points: Msg[] = [];
     const rejects: Msg[] = [];
     helper.getNode('points').on('input', (m: Msg) => points.push(m));
@@ -40,7 +55,14 @@ describe('moby-normalize: names from a signed device (Node-RED runtime)', functi
     const send = (body: object | string, deviceId = 'pump-7', kid = 'k1') =>
       helper.getNode('v').receive({
         topic: `devices/${deviceId}/telemetry`,
-        payload: JSON.stringify(signEnvelope({ deviceId, key: parseKey((KEYS as any)[deviceId][kid]), kid, body: typeof body === 'string' ? body : JSON.stringify(body) })),
+        payload: JSON.stringify(
+          signEnvelope({
+            deviceId,
+            key: parseKey((KEYS as any)[deviceId][kid]),
+            kid,
+            body: typeof body === 'string' ? body : JSON.stringify(body),
+          })
+        ),
       });
     send({ device_id: 'pump-7', '<script>alert(1)</script>': 1 });
     send({ device_id: 'pump-7', components: { motor: { 'temp\u0000': 71 } } });
@@ -58,13 +80,21 @@ describe('moby-normalize: names from a signed device (Node-RED runtime)', functi
         ['bad_field_name', 'pump-7', 'rpm\\u202Etxt'],
         ['bad_tag_value', 'pump-7', 'equipment_id'],
         ['bad_tag_value', 'pump-7', 'location'],
-      ],
+      ]
     );
-    for (const m of rejects) assert.ok(m.moby!.reject!.reason.length < 200 && /^[\x20-\x7e°…]*$/.test(m.moby!.reject!.reason), m.moby!.reject!.reason);
-    assert.deepEqual(points.map((m) => m.payload.tags.device_id), ['pump-7', 'sensor_001']);
+    for (const m of rejects)
+      assert.ok(
+        m.moby!.reject!.reason.length < 200 && /^[\x20-\x7e°…]*$/.test(m.moby!.reject!.reason),
+        m.moby!.reject!.reason
+      );
+    assert.deepEqual(
+      points.map((m) => m.payload.tags.device_id),
+      ['pump-7', 'sensor_001']
+    );
     assert.ok(points.every((m) => Object.keys(m.payload.fields).every((k) => /^[A-Za-z0-9_]+$/.test(k))));
     const after = await metricsText();
-    const count = (t: string, code: string) => Number(new RegExp(`moby_rejects_total\\{node_type="moby-normalize",code="${code}"\\} (\\d+)`).exec(t)?.[1] ?? 0);
+    const count = (t: string, code: string) =>
+      Number(new RegExp(`moby_rejects_total\\{node_type="moby-normalize",code="${code}"\\} (\\d+)`).exec(t)?.[1] ?? 0);
     assert.equal(count(after, 'bad_field_name') - count(before, 'bad_field_name'), 3);
     assert.equal(count(after, 'bad_tag_value') - count(before, 'bad_tag_value'), 2);
   });

@@ -15,11 +15,16 @@ helper.init(require.resolve('node-red'));
 
 const REGISTRY = {
   components: {
-    motor: { hw: ['rev2', 'rev3'], fields: { temperature: { unit: '°C', type: 'float', min: -40, max: 150 }, current: { unit: 'A', min: 0, max: 50 } } },
+    motor: {
+      hw: ['rev2', 'rev3'],
+      fields: {
+        temperature: { unit: '°C', type: 'float', min: -40, max: 150 },
+        current: { unit: 'A', min: 0, max: 50 },
+      },
+    },
     bearing: { fields: { 'vibration.rms': { unit: 'g', min: 0, max: 16 } } },
   },
 };
-
 
 function load(flow: unknown[]): Promise<void> {
   return new Promise((resolve) => helper.load([normalizeNode, catchNode], flow, resolve));
@@ -55,14 +60,25 @@ describe('moby-normalize node', function () {
 
   it('normalizes the nested example from a Buffer, keeping msg.moby and the topic', async () => {
     const { ok, bad } = await through({ arrays: 'accel: x,y,z' }, [
-      { payload: Buffer.from(JSON.stringify(PUMP)), topic: 'devices/pump-7/telemetry', moby: { device_id: 'pump-7', auth: { kid: 'k1', verified: true } } },
+      {
+        payload: Buffer.from(JSON.stringify(PUMP)),
+        topic: 'devices/pump-7/telemetry',
+        moby: { device_id: 'pump-7', auth: { kid: 'k1', verified: true } },
+      },
     ]);
     assert.equal(bad.length, 0);
     const m = ok[0];
     assert.deepEqual(JSON.parse(JSON.stringify(m.payload)), {
       measurement: 'telemetry',
       tags: { device_id: 'pump-7' },
-      fields: { motor_temperature: 71.2, motor_current: 3.4, bearing_vibration_rms: 0.12, accel_x: 0.01, accel_y: 0.02, accel_z: 9.81 },
+      fields: {
+        motor_temperature: 71.2,
+        motor_current: 3.4,
+        bearing_vibration_rms: 0.12,
+        accel_x: 0.01,
+        accel_y: 0.02,
+        accel_z: 9.81,
+      },
       timestamp: Date.parse('2025-11-17T10:30:00Z'),
     });
     assert.deepEqual({ ...m.units }, { motor_temperature: '°C' });
@@ -71,9 +87,10 @@ describe('moby-normalize node', function () {
   });
 
   it('normalizes the flat seed format from JSON text, with tag keys and topic tags', async () => {
-    const { ok } = await through({ measurement: 'env', tagKeys: 'equipment_id', topicPattern: 'factory/+site/+device_id/telemetry' }, [
-      { payload: JSON.stringify({ ...SENSOR, equipment_id: 'press-1' }), topic: 'factory/busan/sensor_001/telemetry' },
-    ]);
+    const { ok } = await through(
+      { measurement: 'env', tagKeys: 'equipment_id', topicPattern: 'factory/+site/+device_id/telemetry' },
+      [{ payload: JSON.stringify({ ...SENSOR, equipment_id: 'press-1' }), topic: 'factory/busan/sensor_001/telemetry' }]
+    );
     assert.equal(ok[0].payload.measurement, 'env');
     assert.deepEqual({ ...ok[0].payload.tags }, { equipment_id: 'press-1', site: 'busan', device_id: 'sensor_001' });
     assert.deepEqual({ ...ok[0].payload.fields }, { temperature: 25.3, humidity: 60.5, vibration: 0.12, sound: 45.8 });
@@ -90,10 +107,18 @@ describe('moby-normalize node', function () {
     ['bad_timestamp', { ...SENSOR, timestamp: '17/11/2025 10:30' }, {}],
     ['future_timestamp', { ...SENSOR, timestamp: now + 3_600_000 }, { maxFuture: 60 }],
     ['schema', PUMP, { schema: JSON.stringify({ type: 'object', required: ['tenant'] }) }],
-    ['unknown_component', { ...PUMP, components: { ...PUMP.components, gearbox: { oil_temp: 60 } } }, { registry: 'reg' }],
+    [
+      'unknown_component',
+      { ...PUMP, components: { ...PUMP.components, gearbox: { oil_temp: 60 } } },
+      { registry: 'reg' },
+    ],
     ['hw_mismatch', { ...PUMP, hw: 'rev1' }, { registry: 'reg' }],
     ['out_of_range', { ...PUMP, components: { motor: { current: 75 } } }, { registry: 'reg' }],
-    ['unit_mismatch', { ...PUMP, components: { motor: { temperature: { value: 160, unit: '°F' } } } }, { registry: 'reg' }],
+    [
+      'unit_mismatch',
+      { ...PUMP, components: { motor: { temperature: { value: 160, unit: '°F' } } } },
+      { registry: 'reg' },
+    ],
     ['bad_type', { ...PUMP, components: { motor: { temperature: true } } }, { registry: 'reg' }],
     ['missing_device', { temperature: 20 }, {}],
     ['device_mismatch', PUMP, {}, { device_id: 'pump-8' }],
@@ -103,7 +128,11 @@ describe('moby-normalize node', function () {
   for (const [code, payload, opts, moby] of rejectCases) {
     it(`sends ${code} to the reject output with the payload untouched`, async () => {
       const usesRegistry = opts.registry !== undefined;
-      const { ok, bad, caught } = await through(opts, [{ payload, moby }], usesRegistry ? { source: 'inline', json: JSON.stringify(REGISTRY) } : undefined);
+      const { ok, bad, caught } = await through(
+        opts,
+        [{ payload, moby }],
+        usesRegistry ? { source: 'inline', json: JSON.stringify(REGISTRY) } : undefined
+      );
       assert.equal(ok.length, 0);
       assert.equal(caught.length, 0);
       assert.equal(bad.length, 1);
@@ -114,18 +143,37 @@ describe('moby-normalize node', function () {
   }
 
   it('names device and field in registry rejects and keeps upstream msg.moby', async () => {
-    const { bad } = await through({ registry: 'reg' }, [{ payload: { ...PUMP, components: { motor: { temperature: 190 } } }, moby: { device_id: 'pump-7', auth: { kid: 'k1' } } }], {
-      source: 'inline',
-      json: JSON.stringify(REGISTRY),
-    });
-    assert.deepEqual({ ...bad[0].moby!.reject, reason: undefined }, { code: 'out_of_range', device_id: 'pump-7', field: 'motor_temperature', reason: undefined });
+    const { bad } = await through(
+      { registry: 'reg' },
+      [
+        {
+          payload: { ...PUMP, components: { motor: { temperature: 190 } } },
+          moby: { device_id: 'pump-7', auth: { kid: 'k1' } },
+        },
+      ],
+      {
+        source: 'inline',
+        json: JSON.stringify(REGISTRY),
+      }
+    );
+    assert.deepEqual(
+      { ...bad[0].moby!.reject, reason: undefined },
+      { code: 'out_of_range', device_id: 'pump-7', field: 'motor_temperature', reason: undefined }
+    );
     assert.deepEqual(bad[0].moby!.auth, { kid: 'k1' });
   });
 
   it('flag mode passes the point with msg.moby.flags and registry units', async () => {
-    const { ok, bad } = await through({ registry: 'reg', onViolation: 'flag' }, [{ payload: { ...PUMP, hw: 'rev1' } }], { source: 'inline', json: JSON.stringify(REGISTRY) });
+    const { ok, bad } = await through(
+      { registry: 'reg', onViolation: 'flag' },
+      [{ payload: { ...PUMP, hw: 'rev1' } }],
+      { source: 'inline', json: JSON.stringify(REGISTRY) }
+    );
     assert.equal(bad.length, 0);
-    assert.deepEqual(ok[0].moby!.flags!.map((f) => [f.code, f.field]), [['hw_mismatch', 'motor']]);
+    assert.deepEqual(
+      ok[0].moby!.flags!.map((f) => [f.code, f.field]),
+      [['hw_mismatch', 'motor']]
+    );
     assert.deepEqual({ ...ok[0].units }, { motor_temperature: '°C', motor_current: 'A', bearing_vibration_rms: 'g' });
   });
 
@@ -133,13 +181,20 @@ describe('moby-normalize node', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-registry-'));
     const file = path.join(dir, 'registry.json');
     fs.writeFileSync(file, JSON.stringify(REGISTRY));
-    const { ok, bad } = await through({ registry: 'reg' }, [{ payload: PUMP }, { payload: { ...PUMP, components: { pump: { flow: 1 } } } }], { source: 'file', file });
+    const { ok, bad } = await through(
+      { registry: 'reg' },
+      [{ payload: PUMP }, { payload: { ...PUMP, components: { pump: { flow: 1 } } } }],
+      { source: 'file', file }
+    );
     assert.equal(ok.length, 1);
     assert.equal(bad[0].moby!.reject!.code, 'unknown_component');
   });
 
   it('reports a broken configuration to Catch nodes instead of passing messages', async () => {
-    const { ok, bad, caught } = await through({ registry: 'reg' }, [{ payload: PUMP }], { source: 'inline', json: '{"components": {"motor": {"hw": "rev3"}}}' });
+    const { ok, bad, caught } = await through({ registry: 'reg' }, [{ payload: PUMP }], {
+      source: 'inline',
+      json: '{"components": {"motor": {"hw": "rev3"}}}',
+    });
     assert.equal(ok.length + bad.length, 0);
     assert.match(String((caught[0].error as { message: string }).message), /hw must be an array/);
     await helper.unload();
@@ -167,9 +222,13 @@ describe('examples/normalize.json', function () {
 
   it('does what its comment says when its inject nodes fire', async () => {
     const injectNode = require('@node-red/nodes/core/common/20-inject.js');
-    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../examples/normalize.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const example = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '../../../examples/normalize.json'), 'utf8')
+    ) as Array<Record<string, unknown>>;
     // the debug nodes become helper nodes so the test can see what reaches them
-    const flowUnderTest = example.filter((n) => n.type !== 'comment').map((n) => (n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n));
+    const flowUnderTest = example
+      .filter((n) => n.type !== 'comment')
+      .map((n) => (n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n));
     await new Promise<void>((resolve) => helper.load([normalizeNode, injectNode], flowUnderTest, resolve));
     const points = collect('points');
     const rejects = collect('rejects');

@@ -34,7 +34,10 @@ describe('simulator signal model', () => {
     assert.ok(worn.vibration > healthy.vibration * 2, `${worn.vibration} vs ${healthy.vibration}`);
     assert.ok(worn.temperature > healthy.temperature + 5);
     // 2.5 σ/min of temperature's 1.2 °C spread for 15 minutes: 45 °C
-    assert.ok(Math.abs(drifting.temperature - healthy.temperature - 45) < 3, `${drifting.temperature} vs ${healthy.temperature}`);
+    assert.ok(
+      Math.abs(drifting.temperature - healthy.temperature - 45) < 3,
+      `${drifting.temperature} vs ${healthy.temperature}`
+    );
     assert.ok(Math.abs(drifting.vibration - healthy.vibration) < 0.5);
   });
 
@@ -53,7 +56,10 @@ describe('simulator signal model', () => {
       const n = noisy.step(1);
       if (t < 100) assert.deepEqual(s, h, 'same signal before the fault');
       if (t >= 100 && t < 200) {
-        assert.ok(Math.abs(s.current - h.current - 5 * stepped.spread.current) < 0.011, `step ${s.current - h.current}`);
+        assert.ok(
+          Math.abs(s.current - h.current - 5 * stepped.spread.current) < 0.011,
+          `step ${s.current - h.current}`
+        );
         flows.push(k.flow);
         noiseDiff += (n.pressure - h.pressure) ** 2;
       }
@@ -66,9 +72,16 @@ describe('simulator signal model', () => {
 
   it('parses signal and magnitude in fault plans', () => {
     const ids = Array.from({ length: 4 }, (_, i) => deviceIdFor(i));
-    assert.deepEqual(parseFaults('2:step/current@60*4,3:stuck/flow', ids).get(ids[2]), [{ kind: 'step', at: 60, signal: 'current', magnitude: 4 }]);
+    assert.deepEqual(parseFaults('2:step/current@60*4,3:stuck/flow', ids).get(ids[2]), [
+      { kind: 'step', at: 60, signal: 'current', magnitude: 4 },
+    ]);
     assert.throws(() => parseFaults('1:step/torque@5', ids), /unknown signal/);
-    const demo = parseFaults('demo', Array.from({ length: 20 }, (_, i) => deviceIdFor(i)), 20, 915);
+    const demo = parseFaults(
+      'demo',
+      Array.from({ length: 20 }, (_, i) => deviceIdFor(i)),
+      20,
+      915
+    );
     assert.deepEqual(demo.get(deviceIdFor(10)), [{ kind: 'drift', at: 915, magnitude: 2.5, signal: 'flow' }]);
   });
 
@@ -85,14 +98,17 @@ describe('simulator signal model', () => {
   });
 
   it('builds the nested payload with units', () => {
-    const body = JSON.parse(telemetryBody('pump-001', 'pump', { temperature: 70, vibration: 1, current: 10, pressure: 4, flow: 30 }, 0));
+    const body = JSON.parse(
+      telemetryBody('pump-001', 'pump', { temperature: 70, vibration: 1, current: 10, pressure: 4, flow: 30 }, 0)
+    );
     assert.equal(body.device_id, 'pump-001');
     assert.deepEqual(body.components.motor.temperature, { value: 70, unit: '°C' });
     assert.equal(body.ts, '1970-01-01T00:00:00.000Z');
   });
 
   it('reads SKAB-style CSV rows into snake_case numeric fields without the label columns', () => {
-    const csv = 'datetime;Accelerometer1RMS;Volume Flow RateRMS;anomaly;changepoint\n2020-03-09 10:14:33;0.02;32.0;0.0;0.0\n2020-03-09 10:14:34;0.03;31.5;1.0;0.0\n';
+    const csv =
+      'datetime;Accelerometer1RMS;Volume Flow RateRMS;anomaly;changepoint\n2020-03-09 10:14:33;0.02;32.0;0.0;0.0\n2020-03-09 10:14:34;0.03;31.5;1.0;0.0\n';
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-')), 'skab.csv');
     fs.writeFileSync(file, csv);
     const { columns, rows } = readCsv(file);
@@ -122,10 +138,22 @@ describe('simulator over MQTT', () => {
     await new Promise<void>((r) => sub.subscribe(['devices/+/telemetry', 'device/#'], { qos: 1 }, () => r()));
     sub.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
 
-    const sim = new Simulator({ ...DEFAULT_SIM, url: broker.url, devices: 5, intervalMs: 50, master, faults: '4:disconnect@0.3', log: () => {} });
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url: broker.url,
+      devices: 5,
+      intervalMs: 50,
+      master,
+      faults: '4:disconnect@0.3',
+      log: () => {},
+    });
     await sim.start();
     await waitFor(() => seen.filter((m) => m.topic.endsWith('/telemetry')).length >= 20, 10000, 'telemetry');
-    await waitFor(() => seen.some((m) => m.topic === `device/lwt/${sim.deviceIds[4]}` && m.payload === 'OFFLINE'), 10000, 'will');
+    await waitFor(
+      () => seen.some((m) => m.topic === `device/lwt/${sim.deviceIds[4]}` && m.payload === 'OFFLINE'),
+      10000,
+      'will'
+    );
     await sim.stop();
     sub.end(true);
 
@@ -134,6 +162,10 @@ describe('simulator over MQTT', () => {
       const r = verifier.verify({ payload: m.payload, topic: m.topic });
       assert.ok(r.ok, JSON.stringify(!r.ok && r.reject));
     }
-    for (const id of sim.deviceIds) assert.ok(seen.some((m) => m.topic === `device/status/${id}` && m.payload === 'ONLINE'), `birth of ${id}`);
+    for (const id of sim.deviceIds)
+      assert.ok(
+        seen.some((m) => m.topic === `device/status/${id}` && m.payload === 'ONLINE'),
+        `birth of ${id}`
+      );
   });
 });

@@ -10,7 +10,16 @@ function harness<H extends (msg: Msg, send: (m: unknown) => void, done: (e?: Err
   const sent: unknown[] = [];
   const dones: Array<Error | undefined> = [];
   const input = eachInBatch(handler);
-  return { sent, dones, run: (msg: Msg) => input(msg, (m: unknown) => sent.push(m), (e?: Error) => dones.push(e)) };
+  return {
+    sent,
+    dones,
+    run: (msg: Msg) =>
+      input(
+        msg,
+        (m: unknown) => sent.push(m),
+        (e?: Error) => dones.push(e)
+      ),
+  };
 }
 
 describe('batch mode: eachInBatch', () => {
@@ -40,8 +49,14 @@ describe('batch mode: eachInBatch', () => {
     const [ok, rejected] = h.sent[0] as Array<{ _msgid: string; topic: string; batch: Msg[] }>;
     assert.equal(ok._msgid, 'b1');
     assert.equal(ok.topic, 't');
-    assert.deepEqual(ok.batch.map((m) => m.payload), [0, 20]);
-    assert.deepEqual(rejected.batch.map((m) => (m.moby as { reject: { code: string } }).reject.code), ['odd']);
+    assert.deepEqual(
+      ok.batch.map((m) => m.payload),
+      [0, 20]
+    );
+    assert.deepEqual(
+      rejected.batch.map((m) => (m.moby as { reject: { code: string } }).reject.code),
+      ['odd']
+    );
     assert.ok(isBatch(ok) && isBatch(rejected));
     assert.deepEqual(h.dones, [undefined]);
   });
@@ -61,10 +76,16 @@ describe('batch mode: eachInBatch', () => {
     await Promise.resolve();
     assert.deepEqual(h.dones, [], 'one item is still open');
     assert.equal(h.sent.length, 1, 'the two sends of one turn leave in one batch');
-    assert.deepEqual((h.sent[0] as { batch: Msg[] }).batch.map((m) => m.payload), ['x', 'y']);
+    assert.deepEqual(
+      (h.sent[0] as { batch: Msg[] }).batch.map((m) => m.payload),
+      ['x', 'y']
+    );
     later[2]();
     assert.equal(h.sent.length, 2, "the last item's send leaves before the batch completes");
-    assert.deepEqual((h.sent[1] as { batch: Msg[] }).batch.map((m) => m.payload), ['z']);
+    assert.deepEqual(
+      (h.sent[1] as { batch: Msg[] }).batch.map((m) => m.payload),
+      ['z']
+    );
     assert.deepEqual(h.dones, [undefined]);
   });
 

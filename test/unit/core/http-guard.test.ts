@@ -4,7 +4,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { adminVerdict, classifyOrigin, corsHeaders, hashToken, hostName, isJsonContentType, originOf, parseOriginList, redactUrl, requestOrigin, tokenMatches } from '../../../nodes/core/http-guard';
+import {
+  adminVerdict,
+  classifyOrigin,
+  corsHeaders,
+  hashToken,
+  hostName,
+  isJsonContentType,
+  originOf,
+  parseOriginList,
+  redactUrl,
+  requestOrigin,
+  tokenMatches,
+} from '../../../nodes/core/http-guard';
 import { prepareSecrets } from '../../../nodes/lib/local-secrets';
 
 describe('http guard', () => {
@@ -19,9 +31,17 @@ describe('http guard', () => {
     const own = { host: '127.0.0.1:1880' };
     assert.equal(classifyOrigin(own, []), 'none', 'curl, Prometheus: no browser page involved');
     assert.equal(classifyOrigin({ ...own, origin: 'http://127.0.0.1:1880' }, []), 'same');
-    assert.equal(classifyOrigin({ ...own, origin: 'http://localhost:1880' }, []), 'foreign', 'another name is another origin');
+    assert.equal(
+      classifyOrigin({ ...own, origin: 'http://localhost:1880' }, []),
+      'foreign',
+      'another name is another origin'
+    );
     assert.equal(classifyOrigin({ ...own, origin: 'http://grafana:3000' }, ['http://grafana:3000']), 'allowed');
-    assert.equal(classifyOrigin({ ...own, origin: 'http://grafana:3000' }, ['*']), 'foreign', 'a wildcard never allows a state change');
+    assert.equal(
+      classifyOrigin({ ...own, origin: 'http://grafana:3000' }, ['*']),
+      'foreign',
+      'a wildcard never allows a state change'
+    );
     assert.equal(classifyOrigin({ ...own, origin: 'null' }, ['null']), 'foreign');
     assert.deepEqual(parseOriginList(' http://a:1/ , *, junk, http://a:1'), ['http://a:1', '*']);
   });
@@ -41,7 +61,15 @@ describe('http guard', () => {
   it('accepts only application/json bodies (the types an HTML form can send are refused)', () => {
     assert.equal(isJsonContentType('application/json'), true);
     assert.equal(isJsonContentType('Application/JSON; charset=utf-8'), true);
-    for (const t of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/plain', 'application/jsonp', undefined, '']) assert.equal(isJsonContentType(t), false, String(t));
+    for (const t of [
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'text/plain',
+      'application/jsonp',
+      undefined,
+      '',
+    ])
+      assert.equal(isJsonContentType(t), false, String(t));
   });
 
   it('compares tokens against the token or its sha256 form', () => {
@@ -56,25 +84,57 @@ describe('http guard', () => {
   it('guards the editor: foreign origins 403, unknown host names 421 (DNS rebinding), same-origin and curl pass', () => {
     const hosts = ['localhost', '127.0.0.1', '::1'];
     assert.deepEqual(adminVerdict({ host: '127.0.0.1:1880' }, { allowedHosts: hosts }), { ok: true });
-    assert.deepEqual(adminVerdict({ host: '[::1]:1880', origin: 'http://[::1]:1880' }, { allowedHosts: hosts }), { ok: true });
-    assert.equal((adminVerdict({ host: 'rebind.evil.example:1880', origin: 'http://rebind.evil.example:1880' }, { allowedHosts: hosts }) as { status: number }).status, 421);
-    assert.equal((adminVerdict({ host: '127.0.0.1:1880', origin: 'http://evil.example' }, { allowedHosts: hosts }) as { status: number }).status, 403);
-    assert.equal((adminVerdict({ host: '127.0.0.1:1880', referer: 'http://evil.example/x' }) as { status: number }).status, 403);
-    assert.deepEqual(adminVerdict({ host: 'plant-pc:1880', origin: 'http://plant-pc:1880' }), { ok: true }, 'no host list: not checked');
+    assert.deepEqual(adminVerdict({ host: '[::1]:1880', origin: 'http://[::1]:1880' }, { allowedHosts: hosts }), {
+      ok: true,
+    });
+    assert.equal(
+      (
+        adminVerdict(
+          { host: 'rebind.evil.example:1880', origin: 'http://rebind.evil.example:1880' },
+          { allowedHosts: hosts }
+        ) as { status: number }
+      ).status,
+      421
+    );
+    assert.equal(
+      (
+        adminVerdict({ host: '127.0.0.1:1880', origin: 'http://evil.example' }, { allowedHosts: hosts }) as {
+          status: number;
+        }
+      ).status,
+      403
+    );
+    assert.equal(
+      (adminVerdict({ host: '127.0.0.1:1880', referer: 'http://evil.example/x' }) as { status: number }).status,
+      403
+    );
+    assert.deepEqual(
+      adminVerdict({ host: 'plant-pc:1880', origin: 'http://plant-pc:1880' }),
+      { ok: true },
+      'no host list: not checked'
+    );
     assert.equal(hostName('LocalHost:1880'), 'localhost');
     assert.equal(hostName(undefined), undefined);
   });
 
   it('redacts passwords and secret query parameters from URLs before they are logged', () => {
     assert.equal(redactUrl('mqtts://moby:p%40ss:word@broker:8883'), 'mqtts://moby:***@broker:8883');
-    assert.equal(redactUrl('http://user:secret@influx:8086/api?org=x&token=abc&x=1'), 'http://user:***@influx:8086/api?org=x&token=***&x=1');
+    assert.equal(
+      redactUrl('http://user:secret@influx:8086/api?org=x&token=abc&x=1'),
+      'http://user:***@influx:8086/api?org=x&token=***&x=1'
+    );
     assert.equal(redactUrl('mqtt://127.0.0.1:1883'), 'mqtt://127.0.0.1:1883');
     assert.equal(redactUrl('using ws://a:b@h/x and http://c:d@i'), 'using ws://a:***@h/x and http://c:***@i');
   });
 });
 
 describe('npm start secrets (per MOBY_HOME)', () => {
-  const hash = (pw: string) => `$2b$10$${Buffer.from(pw).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(53, 'x').slice(0, 53)}`;
+  const hash = (pw: string) =>
+    `$2b$10$${Buffer.from(pw)
+      .toString('base64')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .padEnd(53, 'x')
+      .slice(0, 53)}`;
 
   it('generates password, token and credential secret once (0600, only hashes of the first two), then reuses them', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secrets-'));
@@ -87,7 +147,10 @@ describe('npm start secrets (per MOBY_HOME)', () => {
       for (const f of Object.values(first.files)) {
         if (process.platform !== 'win32') assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
         const text = fs.readFileSync(f, 'utf8');
-        assert.ok(!text.includes(first.adminPassword!) && !text.includes(first.apiTokenPlain!), `${f} holds no plain password or token`);
+        assert.ok(
+          !text.includes(first.adminPassword!) && !text.includes(first.apiTokenPlain!),
+          `${f} holds no plain password or token`
+        );
       }
       if (process.platform !== 'win32') assert.equal(fs.statSync(first.dir).mode & 0o777, 0o700);
       fs.chmodSync(first.files.credential, 0o644);
@@ -108,7 +171,15 @@ describe('npm start secrets (per MOBY_HOME)', () => {
   it('takes the environment first and refuses weak or malformed values', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secrets-'));
     try {
-      const s = prepareSecrets(home, { MOBY_ADMIN_PASSWORD: 'correct horse battery', MOBY_API_TOKEN: 'a-token-of-sixteen+', MOBY_CREDENTIAL_SECRET: 'cred' }, hash);
+      const s = prepareSecrets(
+        home,
+        {
+          MOBY_ADMIN_PASSWORD: 'correct horse battery',
+          MOBY_API_TOKEN: 'a-token-of-sixteen+',
+          MOBY_CREDENTIAL_SECRET: 'cred',
+        },
+        hash
+      );
       assert.equal(s.adminHash, hash('correct horse battery'));
       assert.equal(s.apiToken, 'a-token-of-sixteen+');
       assert.equal(s.credentialSecret, 'cred');

@@ -6,8 +6,10 @@ import { PUMP, SENSOR } from '../../support/payloads';
 
 describe('names: device-chosen names and texts', () => {
   it('accepts what real devices send, in any script', () => {
-    for (const n of ['motor_temperature', 'accel.x', 'vibration:rms', 'pump-7', '温度', 'Überdruck', 'a/b', 'x(1)']) assert.equal(nameProblem(n, 128), null, n);
-    for (const t of ['°C', 'm/s²', 'µm', 'Busan plant 2', 'line-2', 'rev3', '%']) assert.equal(textProblem(t, 256), null, t);
+    for (const n of ['motor_temperature', 'accel.x', 'vibration:rms', 'pump-7', '温度', 'Überdruck', 'a/b', 'x(1)'])
+      assert.equal(nameProblem(n, 128), null, n);
+    for (const t of ['°C', 'm/s²', 'µm', 'Busan plant 2', 'line-2', 'rev3', '%'])
+      assert.equal(textProblem(t, 256), null, t);
   });
 
   it('refuses control, bidi, invisible and unusual-space characters, HTML specials, spaces in names, and lengths over the cap', () => {
@@ -42,31 +44,59 @@ describe('names: device-chosen names and texts', () => {
 });
 
 describe('normalize: names from devices (attack payloads first)', () => {
-  const n = new Normalizer({ tagKeys: ['equipment_id', 'location'], topicPattern: 'factory/+site/+device_id/telemetry', keepStrings: false });
+  const n = new Normalizer({
+    tagKeys: ['equipment_id', 'location'],
+    topicPattern: 'factory/+site/+device_id/telemetry',
+    keepStrings: false,
+  });
   const code = (payload: unknown, ctx = {}) => {
     const r = n.normalize(payload, ctx);
     return r.ok ? 'ok' : [r.reject.code, r.reject.field];
   };
 
   it('ATTACK: HTML, NUL, U+202E and a 60 KB equipment_id are rejected with code and field (old code: stored as sent)', () => {
-    assert.deepEqual(code({ device_id: 'pump-7', '<img src=x onerror=alert(1)>': 1 }), ['bad_field_name', '\\u003Cimg src=x onerror=alert(1)\\u003E']);
-    assert.deepEqual(code({ device_id: 'pump-7', components: { motor: { 'temp\u0000': 1 } } }), ['bad_field_name', 'motor_temp\\u0000']);
+    assert.deepEqual(code({ device_id: 'pump-7', '<img src=x onerror=alert(1)>': 1 }), [
+      'bad_field_name',
+      '\\u003Cimg src=x onerror=alert(1)\\u003E',
+    ]);
+    assert.deepEqual(code({ device_id: 'pump-7', components: { motor: { 'temp\u0000': 1 } } }), [
+      'bad_field_name',
+      'motor_temp\\u0000',
+    ]);
     assert.deepEqual(code({ device_id: 'pump-7', ['gpj.\u202Eexe']: 1 }), ['bad_field_name', 'gpj.\\u202Eexe']);
-    assert.deepEqual(code({ device_id: 'pump-7', equipment_id: 'x'.repeat(60_000), t: 1 }), ['bad_tag_value', 'equipment_id']);
+    assert.deepEqual(code({ device_id: 'pump-7', equipment_id: 'x'.repeat(60_000), t: 1 }), [
+      'bad_tag_value',
+      'equipment_id',
+    ]);
     assert.deepEqual(code({ device_id: 'pump-7', location: 'hall <b>1</b>', t: 1 }), ['bad_tag_value', 'location']);
     assert.deepEqual(code({ device_id: 'pump\u202E7', t: 1 }), ['bad_tag_value', 'device_id']);
     assert.deepEqual(code({ device_id: 'pump-7', temp: { value: 1, unit: '°C\u0000' } }), ['bad_unit', 'temp']);
     assert.deepEqual(code({ device_id: 'pump-7', hw: 'rev3\u202E', t: 1 }), ['bad_tag_value', 'hw']);
     assert.deepEqual(code({ t: 1 }, { topic: 'factory/<script>/pump-7/telemetry' }), ['bad_tag_value', 'topic.site']);
-    assert.deepEqual(code({ a: { ['b'.repeat(100)]: { ['c'.repeat(100)]: 1 } }, device_id: 'p' }), ['bad_field_name', `a_${'b'.repeat(58)}…(203 chars)`]);
+    assert.deepEqual(code({ a: { ['b'.repeat(100)]: { ['c'.repeat(100)]: 1 } }, device_id: 'p' }), [
+      'bad_field_name',
+      `a_${'b'.repeat(58)}…(203 chars)`,
+    ]);
     const r = n.normalize({ device_id: 'pump-7', ['x\u202E']: 1 });
-    assert.ok(!r.ok && !/[\u202E]/.test(r.reject.reason) && !/[\u202E]/.test(r.reject.field ?? ''), 'reasons and fields are printable');
+    assert.ok(
+      !r.ok && !/[\u202E]/.test(r.reject.reason) && !/[\u202E]/.test(r.reject.field ?? ''),
+      'reasons and fields are printable'
+    );
   });
 
   it('keeps legitimate payloads passing: the issue examples, units with symbols, non-Latin names', () => {
     assert.equal(code(PUMP), 'ok');
     assert.equal(code(SENSOR), 'ok');
-    assert.equal(code({ device_id: 'p-1', 温度: { value: 21.5, unit: '°C' }, flow: { value: 2, unit: 'm³/h' }, location: 'Busan plant 2', t: 1 }), 'ok');
+    assert.equal(
+      code({
+        device_id: 'p-1',
+        温度: { value: 21.5, unit: '°C' },
+        flow: { value: 2, unit: 'm³/h' },
+        location: 'Busan plant 2',
+        t: 1,
+      }),
+      'ok'
+    );
     const s = new Normalizer({ keepStrings: true });
     const bad = s.normalize({ device_id: 'p', note: 'hi\u202E' });
     assert.ok(!bad.ok && bad.reject.code === 'bad_string' && bad.reject.field === 'note');

@@ -5,7 +5,10 @@ describe('retry policy (writer and notifications)', () => {
   const policy = { initialMs: 500, maxMs: 4000, factor: 3, jitter: 0, maxRetryAfterMs: 60000 };
 
   it('grows by the factor from the first delay to the cap', () => {
-    assert.deepEqual([1, 2, 3, 4].map((a) => retryDelay(a, policy)), [500, 1500, 4000, 4000]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((a) => retryDelay(a, policy)),
+      [500, 1500, 4000, 4000]
+    );
   });
 
   it("uses the server's Retry-After instead, capped, even below the backoff", () => {
@@ -16,8 +19,14 @@ describe('retry policy (writer and notifications)', () => {
 
   it('spreads by ± jitter around the backoff', () => {
     const j = { ...policy, jitter: 0.25 };
-    assert.equal(retryDelay(1, j, undefined, () => 0), 375);
-    assert.equal(retryDelay(1, j, undefined, () => 1), 625);
+    assert.equal(
+      retryDelay(1, j, undefined, () => 0),
+      375
+    );
+    assert.equal(
+      retryDelay(1, j, undefined, () => 1),
+      625
+    );
   });
 
   it('retries timeouts, rate limits and server errors only', () => {

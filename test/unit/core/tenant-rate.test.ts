@@ -16,12 +16,15 @@ describe('tenant rate bound (token bucket per tenant)', () => {
     assert.equal(lim.refused.get('acme'), 3 + 1 + 2);
   });
 
-  it('keeps each tenant\'s bucket apart: one tenant over its rate leaves the other untouched', () => {
+  it("keeps each tenant's bucket apart: one tenant over its rate leaves the other untouched", () => {
     let t = 0;
     const lim = new TenantRateLimiter({ ratePerSec: 1, burst: 3, now: () => t });
     for (let i = 0; i < 1000; i++) lim.take('acme');
     assert.equal(lim.refused.get('acme'), 997);
-    assert.deepEqual([lim.take('beta'), lim.take('beta'), lim.take('beta'), lim.take('beta')], [true, true, true, false]);
+    assert.deepEqual(
+      [lim.take('beta'), lim.take('beta'), lim.take('beta'), lim.take('beta')],
+      [true, true, true, false]
+    );
     t += 1000;
     assert.equal(lim.take('beta'), true);
     assert.equal(lim.take('acme'), true, 'acme refills at its own rate after the flood');

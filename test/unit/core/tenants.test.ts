@@ -18,17 +18,36 @@ const B = 'hex:' + 'bb'.repeat(32);
 const ROOT = 'hex:' + 'cc'.repeat(32);
 
 function ring(): Keyring {
-  return new Keyring().load({ '*': { m1: ROOT }, '@tenants': { acme: { '*': { m1: A } }, beta: { '*': { m1: B } } } } as never);
+  return new Keyring().load({
+    '*': { m1: ROOT },
+    '@tenants': { acme: { '*': { m1: A } }, beta: { '*': { m1: B } } },
+  } as never);
 }
 
-function signed(master: string, device: string, tenant?: string, nonce = `nonce-${Math.random().toString(36).slice(2, 12)}`): string {
-  return JSON.stringify(signEnvelope({ deviceId: device, key: deriveDeviceKey(parseKey(master), device), kid: 'm1', body: '{"t":1}', ts: NOW, nonce, tenant }));
+function signed(
+  master: string,
+  device: string,
+  tenant?: string,
+  nonce = `nonce-${Math.random().toString(36).slice(2, 12)}`
+): string {
+  return JSON.stringify(
+    signEnvelope({
+      deviceId: device,
+      key: deriveDeviceKey(parseKey(master), device),
+      kid: 'm1',
+      body: '{"t":1}',
+      ts: NOW,
+      nonce,
+      tenant,
+    })
+  );
 }
 
 describe('tenants: signatures and keys', () => {
-  const verifier = () => new Verifier({ keys: ring(), now: () => NOW, topicPattern: 't/+tenant/devices/+device_id/telemetry' });
+  const verifier = () =>
+    new Verifier({ keys: ring(), now: () => NOW, topicPattern: 't/+tenant/devices/+device_id/telemetry' });
 
-  it('verifies each tenant\'s pump-001 with its own key and reports the tenant', () => {
+  it("verifies each tenant's pump-001 with its own key and reports the tenant", () => {
     const v = verifier();
     const a = v.verify({ payload: signed(A, 'pump-001', 'acme'), topic: 't/acme/devices/pump-001/telemetry' });
     // beta's device signs with its tenant but leaves the envelope's `tenant` out: the topic names it
@@ -37,20 +56,47 @@ describe('tenants: signatures and keys', () => {
     const b = v.verify({ payload: JSON.stringify(bare), topic: 't/beta/devices/pump-001/telemetry' });
     assert.ok(a.ok && b.ok);
     assert.equal(a.ok && a.tenant, 'acme');
-    assert.equal(b.ok && b.tenant, 'beta', 'the topic\'s tenant is covered by the MAC even when the envelope does not name it');
+    assert.equal(
+      b.ok && b.tenant,
+      'beta',
+      "the topic's tenant is covered by the MAC even when the envelope does not name it"
+    );
   });
 
   it('refuses a cross-tenant signature, a tenant mismatch and a tenant-less signature on a tenant topic', () => {
     const v = verifier();
     const code = (r: ReturnType<Verifier['verify']>) => (r.ok ? 'ok' : r.reject.code);
-    assert.equal(code(v.verify({ payload: signed(A, 'pump-001', 'beta'), topic: 't/beta/devices/pump-001/telemetry' })), 'bad_signature', 'acme\'s key cannot sign for beta');
-    assert.equal(code(v.verify({ payload: signed(A, 'pump-001', 'acme'), topic: 't/beta/devices/pump-001/telemetry' })), 'tenant_mismatch');
+    assert.equal(
+      code(v.verify({ payload: signed(A, 'pump-001', 'beta'), topic: 't/beta/devices/pump-001/telemetry' })),
+      'bad_signature',
+      "acme's key cannot sign for beta"
+    );
+    assert.equal(
+      code(v.verify({ payload: signed(A, 'pump-001', 'acme'), topic: 't/beta/devices/pump-001/telemetry' })),
+      'tenant_mismatch'
+    );
     // beta's key, but the MAC lacks the tenant: a capture from a tenant-less pipeline cannot be replayed into one
-    const legacy = JSON.stringify(signEnvelope({ deviceId: 'pump-001', key: deriveDeviceKey(parseKey(B), 'pump-001'), kid: 'm1', body: '{"t":1}', ts: NOW, nonce: 'legacy-nonce-1' }));
+    const legacy = JSON.stringify(
+      signEnvelope({
+        deviceId: 'pump-001',
+        key: deriveDeviceKey(parseKey(B), 'pump-001'),
+        kid: 'm1',
+        body: '{"t":1}',
+        ts: NOW,
+        nonce: 'legacy-nonce-1',
+      })
+    );
     assert.equal(code(v.verify({ payload: legacy, topic: 't/beta/devices/pump-001/telemetry' })), 'bad_signature');
-    assert.equal(code(v.verify({ payload: signed(A, 'pump-001', 'gamma'), topic: 't/gamma/devices/pump-001/telemetry' })), 'unknown_device', 'a tenant without keys');
+    assert.equal(
+      code(v.verify({ payload: signed(A, 'pump-001', 'gamma'), topic: 't/gamma/devices/pump-001/telemetry' })),
+      'unknown_device',
+      'a tenant without keys'
+    );
     // a tenant's key never derives keys outside the tenant, and the root master none inside one
-    assert.equal(code(v.verify({ payload: signed(ROOT, 'pump-001', 'acme'), topic: 't/acme/devices/pump-001/telemetry' })), 'bad_signature');
+    assert.equal(
+      code(v.verify({ payload: signed(ROOT, 'pump-001', 'acme'), topic: 't/acme/devices/pump-001/telemetry' })),
+      'bad_signature'
+    );
   });
 
   it('keeps tenant-less signatures verifying exactly as before (MQTT 5 carrier too)', () => {
@@ -58,8 +104,19 @@ describe('tenants: signatures and keys', () => {
     const r = v.verify({ payload: signed(ROOT, 'pump-001'), topic: 'devices/pump-001/telemetry' });
     assert.ok(r.ok);
     assert.equal(r.ok && r.tenant, undefined);
-    const up = signUserProperties({ deviceId: 'pump-002', key: deriveDeviceKey(parseKey(A), 'pump-002'), body: '{"t":1}', ts: NOW, nonce: 'mqtt5-nonce-1', tenant: 'acme' });
-    const r5 = v.verify({ payload: up.payload, userProperties: up.userProperties, topic: 'devices/pump-002/telemetry' });
+    const up = signUserProperties({
+      deviceId: 'pump-002',
+      key: deriveDeviceKey(parseKey(A), 'pump-002'),
+      body: '{"t":1}',
+      ts: NOW,
+      nonce: 'mqtt5-nonce-1',
+      tenant: 'acme',
+    });
+    const r5 = v.verify({
+      payload: up.payload,
+      userProperties: up.userProperties,
+      topic: 'devices/pump-002/telemetry',
+    });
     assert.ok(r5.ok && r5.tenant === 'acme', 'without a tenant topic the signed claim decides');
   });
 
@@ -67,22 +124,34 @@ describe('tenants: signatures and keys', () => {
     const v = verifier();
     const topicA = 't/acme/devices/pump-001/telemetry';
     assert.ok(v.verify({ payload: signed(A, 'pump-001', 'acme', 'same-nonce-1'), topic: topicA }).ok);
-    assert.ok(v.verify({ payload: signed(B, 'pump-001', 'beta', 'same-nonce-1'), topic: 't/beta/devices/pump-001/telemetry' }).ok);
+    assert.ok(
+      v.verify({ payload: signed(B, 'pump-001', 'beta', 'same-nonce-1'), topic: 't/beta/devices/pump-001/telemetry' })
+        .ok
+    );
     const again = v.verify({ payload: signed(A, 'pump-001', 'acme', 'same-nonce-1'), topic: topicA });
     assert.equal(again.ok ? 'ok' : again.reject.code, 'replay');
     assert.deepEqual([...v.tenantNonceCaches().keys()].sort(), ['acme', 'beta']);
     assert.equal(v.nonces.size, 0, 'the tenant-less cache saw nothing');
   });
 
-  it('a flood of one tenant in the replay cache leaves another tenant\'s floor where it was', () => {
-    const v = new Verifier({ keys: ring(), now: () => NOW, replayDevices: 100, topicPattern: 't/+tenant/devices/+device_id/telemetry' });
+  it("a flood of one tenant in the replay cache leaves another tenant's floor where it was", () => {
+    const v = new Verifier({
+      keys: ring(),
+      now: () => NOW,
+      replayDevices: 100,
+      topicPattern: 't/+tenant/devices/+device_id/telemetry',
+    });
     assert.ok(v.verify({ payload: signed(B, 'pump-001', 'beta'), topic: 't/beta/devices/pump-001/telemetry' }).ok);
-    for (let i = 0; i < 500; i++) v.verify({ payload: signed(A, `flood-${i}`, 'acme'), topic: `t/acme/devices/flood-${i}/telemetry` });
+    for (let i = 0; i < 500; i++)
+      v.verify({ payload: signed(A, `flood-${i}`, 'acme'), topic: `t/acme/devices/flood-${i}/telemetry` });
     assert.ok(v.noncesOf('acme').deviceEvictions > 0, 'acme evicted its own devices');
-    assert.ok(v.verify({ payload: signed(B, 'pump-001', 'beta'), topic: 't/beta/devices/pump-001/telemetry' }).ok, 'beta at the same second still passes');
+    assert.ok(
+      v.verify({ payload: signed(B, 'pump-001', 'beta'), topic: 't/beta/devices/pump-001/telemetry' }).ok,
+      'beta at the same second still passes'
+    );
   });
 
-  it('replaces one tenant\'s keys (rotation) without touching another tenant\'s or the tenant-less keys', () => {
+  it("replaces one tenant's keys (rotation) without touching another tenant's or the tenant-less keys", () => {
     const r = ring();
     const acmeBefore = r.tenant('acme');
     r.setTenant('beta', new Keyring().load({ '*': { m2: 'hex:' + 'dd'.repeat(32) } }));
@@ -102,7 +171,11 @@ describe('tenants: scoped keys and fair share', () => {
     assert.deepEqual(splitScoped('acme/pump-001'), { tenant: 'acme', device_id: 'pump-001' });
     assert.deepEqual(unscopeHealthId(scopeHealthId('acme', 'pump-001')), { tenant: 'acme', device_id: 'pump-001' });
     assert.deepEqual(unscopeHealthId('pump-001'), { device_id: 'pump-001' });
-    assert.equal(tenantOfMessage({ moby: { tenant: 'acme' }, payload: { tags: { tenant: 'beta' } } }), 'acme', 'the authenticated tenant wins');
+    assert.equal(
+      tenantOfMessage({ moby: { tenant: 'acme' }, payload: { tags: { tenant: 'beta' } } }),
+      'acme',
+      'the authenticated tenant wins'
+    );
     assert.equal(tenantOfMessage({ payload: { alert: { tenant: 'beta' } } }), 'beta');
     assert.equal(tenantOfMessage({ moby: { tenant: '../x' } }), undefined);
   });
@@ -120,7 +193,7 @@ describe('tenants: scoped keys and fair share', () => {
     assert.equal(s.get('acme/flood-99999'), 99999);
   });
 
-  it('the device-health bound holds per tenant: a flood of one tenant\'s device ids evicts only its own rows', () => {
+  it("the device-health bound holds per tenant: a flood of one tenant's device ids evicts only its own rows", () => {
     let t = 0;
     const table = new HealthTable({ maxDevices: 100, now: () => t });
     // beta's three devices and a tenant-less one, heard once, long before the flood (idle since)
@@ -128,7 +201,8 @@ describe('tenants: scoped keys and fair share', () => {
     table.activity('gateway-1', t);
     for (let i = 0; i < 100_000; i++) table.activity(scopeHealthId('acme', `flood-${i}`), ++t);
     assert.equal(table.evictions, 100_000 - 100, 'acme beyond its bound evicted its own');
-    for (const d of ['pump-001', 'pump-002', 'pump-003']) assert.ok(table.get(scopeHealthId('beta', d)), `beta ${d} kept`);
+    for (const d of ['pump-001', 'pump-002', 'pump-003'])
+      assert.ok(table.get(scopeHealthId('beta', d)), `beta ${d} kept`);
     assert.ok(table.get('gateway-1'), 'the tenant-less device kept');
     assert.equal(table.deviceCount, 100 + 3 + 1);
     assert.ok(table.get(scopeHealthId('acme', 'flood-99999')));
@@ -140,18 +214,26 @@ describe('tenants: scoped keys and fair share', () => {
     s.set('a', 1);
     s.set('b', 2, true);
     s.set('c', 3);
-    assert.deepEqual([...s.entries()].map(([k]) => k), ['c', 'b'], 'the idle one went first');
+    assert.deepEqual(
+      [...s.entries()].map(([k]) => k),
+      ['c', 'b'],
+      'the idle one went first'
+    );
   });
 
   it('alert engines: one per tenant, each with its own bound', () => {
     const e = new TenantAlertEngines({ maxOpen: 10 });
     e.apply({ kind: 'trigger', device_id: 'pump-001', rule: 'anomaly', tenant: 'beta' });
-    for (let i = 0; i < 1000; i++) e.apply({ kind: 'trigger', device_id: `flood-${i}`, rule: 'anomaly', tenant: 'acme' });
+    for (let i = 0; i < 1000; i++)
+      e.apply({ kind: 'trigger', device_id: `flood-${i}`, rule: 'anomaly', tenant: 'acme' });
     assert.equal(e.openCount('acme'), 10);
-    assert.equal(e.openCount('beta'), 1, 'beta\'s alert was not evicted');
+    assert.equal(e.openCount('beta'), 1, "beta's alert was not evicted");
     e.apply({ kind: 'trigger', device_id: 'pump-001', rule: 'anomaly', tenant: 'acme' });
     const beta = e.list({ status: 'open' }, new Set(['beta']));
-    assert.deepEqual(beta.map((a) => `${a.tenant}/${a.device_id}`), ['beta/pump-001']);
+    assert.deepEqual(
+      beta.map((a) => `${a.tenant}/${a.device_id}`),
+      ['beta/pump-001']
+    );
     // the snapshot round-trips into the same engines
     const copy = new TenantAlertEngines({ maxOpen: 10 });
     copy.restore(JSON.parse(JSON.stringify(e.snapshot())));
@@ -183,46 +265,83 @@ describe('tenants: the alert API scope', () => {
     { device_id: 'pump-001', tenant: 'beta' },
   ];
   const call = (token: string, method: string, path: string, body = '{}', query: Record<string, string> = {}) =>
-    handleAlertApi([host], { method, path, query, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body }, { devices: () => devices })!;
+    handleAlertApi(
+      [host],
+      { method, path, query, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body },
+      { devices: () => devices }
+    )!;
 
-  it('lists only the caller\'s tenant; the admin token sees all', () => {
-    assert.deepEqual((call('acme-token-0123456789', 'GET', '/alerts').body as Array<{ tenant: string }>).map((x) => x.tenant), ['acme']);
+  it("lists only the caller's tenant; the admin token sees all", () => {
+    assert.deepEqual(
+      (call('acme-token-0123456789', 'GET', '/alerts').body as Array<{ tenant: string }>).map((x) => x.tenant),
+      ['acme']
+    );
     assert.equal((call('admin-token-0123456789', 'GET', '/alerts').body as unknown[]).length, 2);
-    assert.deepEqual(call('beta-token-0123456789', 'GET', '/devices').body, [{ device_id: 'pump-001', tenant: 'beta' }]);
+    assert.deepEqual(call('beta-token-0123456789', 'GET', '/devices').body, [
+      { device_id: 'pump-001', tenant: 'beta' },
+    ]);
   });
 
-  it('answers another tenant\'s alert with 404, like an unknown id, and changes nothing', () => {
+  it("answers another tenant's alert with 404, like an unknown id, and changes nothing", () => {
     assert.equal(call('acme-token-0123456789', 'GET', `/alerts/${idB}`).status, 404);
     const ack = call('acme-token-0123456789', 'POST', `/alerts/${idB}/ack`);
     assert.equal(ack.status, 404);
-    assert.deepEqual(ack.body, { error: { code: 'not_found', message: `no alert ${idB}` } }, 'the same answer as for an id that does not exist');
+    assert.deepEqual(
+      ack.body,
+      { error: { code: 'not_found', message: `no alert ${idB}` } },
+      'the same answer as for an id that does not exist'
+    );
     assert.equal(call('acme-token-0123456789', 'POST', '/alerts/no-such-id/ack').status, 404);
     assert.equal(engines.get(idB)?.acknowledged, false);
     assert.equal(call('acme-token-0123456789', 'POST', `/alerts/${idA}/ack`).status, 200);
     assert.equal(call('nobody-token-0123456789', 'GET', '/alerts').status, 401);
   });
-  it('mute windows are keyed by (tenant, device): acme muting its pump-001 leaves beta\'s pump-001 notifying', () => {
+  it("mute windows are keyed by (tenant, device): acme muting its pump-001 leaves beta's pump-001 notifying", () => {
     const mutes = host.mutes!;
     const set = call('acme-token-0123456789', 'POST', '/devices/pump-001/mute', '{"minutes": 30, "by": "ann"}');
     assert.equal(set.status, 200);
     assert.equal((set.body as { tenant: string }).tenant, 'acme', 'a one-tenant token mutes in its own tenant');
     assert.equal(mutes.isMuted('pump-001', 'acme'), true);
-    assert.equal(mutes.isMuted('pump-001', 'beta'), false, 'beta\'s pump-001 is another machine');
+    assert.equal(mutes.isMuted('pump-001', 'beta'), false, "beta's pump-001 is another machine");
     assert.equal(mutes.isMuted('pump-001'), false, 'nor the tenant-less pump-001');
     // GET /devices marks only acme's row; beta's token does not see acme's window
-    const acmeRows = call('acme-token-0123456789', 'GET', '/devices').body as Array<{ tenant: string; muted?: boolean }>;
-    assert.deepEqual(acmeRows.map((r) => [r.tenant, r.muted === true]), [['acme', true]]);
-    const betaRows = call('beta-token-0123456789', 'GET', '/devices').body as Array<{ tenant: string; muted?: boolean }>;
-    assert.deepEqual(betaRows.map((r) => [r.tenant, r.muted === true]), [['beta', false]]);
-    const adminRows = call('admin-token-0123456789', 'GET', '/devices').body as Array<{ tenant: string; muted?: boolean }>;
-    assert.deepEqual(adminRows.map((r) => [r.tenant, r.muted === true]), [['acme', true], ['beta', false]]);
+    const acmeRows = call('acme-token-0123456789', 'GET', '/devices').body as Array<{
+      tenant: string;
+      muted?: boolean;
+    }>;
+    assert.deepEqual(
+      acmeRows.map((r) => [r.tenant, r.muted === true]),
+      [['acme', true]]
+    );
+    const betaRows = call('beta-token-0123456789', 'GET', '/devices').body as Array<{
+      tenant: string;
+      muted?: boolean;
+    }>;
+    assert.deepEqual(
+      betaRows.map((r) => [r.tenant, r.muted === true]),
+      [['beta', false]]
+    );
+    const adminRows = call('admin-token-0123456789', 'GET', '/devices').body as Array<{
+      tenant: string;
+      muted?: boolean;
+    }>;
+    assert.deepEqual(
+      adminRows.map((r) => [r.tenant, r.muted === true]),
+      [
+        ['acme', true],
+        ['beta', false],
+      ]
+    );
   });
 
-  it('a tenant token cannot mute or unmute another tenant\'s device: 404 like an unknown device, nothing changes', () => {
+  it("a tenant token cannot mute or unmute another tenant's device: 404 like an unknown device, nothing changes", () => {
     const mutes = host.mutes!;
     const cross = call('acme-token-0123456789', 'POST', '/devices/pump-001/mute', '{"tenant": "beta", "minutes": 30}');
     assert.equal(cross.status, 404);
-    assert.equal(call('acme-token-0123456789', 'POST', '/devices/pump-001/mute', '{"minutes": 30}', { tenant: 'beta' }).status, 404);
+    assert.equal(
+      call('acme-token-0123456789', 'POST', '/devices/pump-001/mute', '{"minutes": 30}', { tenant: 'beta' }).status,
+      404
+    );
     assert.equal(mutes.isMuted('pump-001', 'beta'), false);
     // beta's own mute, then acme tries to lift it
     assert.equal(call('beta-token-0123456789', 'POST', '/devices/pump-001/mute', '{"minutes": 30}').status, 200);
@@ -233,14 +352,17 @@ describe('tenants: the alert API scope', () => {
     assert.equal(mutes.isMuted('pump-001', 'acme'), false);
     assert.equal(mutes.isMuted('pump-001', 'beta'), true);
     // the admin token names the tenant; an invalid tenant is a 400 on the field
-    assert.equal(call('admin-token-0123456789', 'POST', '/devices/pump-001/unmute', '{}', { tenant: 'beta' }).status, 200);
+    assert.equal(
+      call('admin-token-0123456789', 'POST', '/devices/pump-001/unmute', '{}', { tenant: 'beta' }).status,
+      200
+    );
     assert.equal(mutes.isMuted('pump-001', 'beta'), false);
     const bad = call('admin-token-0123456789', 'POST', '/devices/pump-001/mute', '{"tenant": "a/b"}');
     assert.equal(bad.status, 400);
     assert.equal((bad.body as { error: { field: string } }).error.field, 'tenant');
   });
 
-  it('keeps each tenant\'s window across a save and restore', () => {
+  it("keeps each tenant's window across a save and restore", () => {
     const t = new MuteTable(() => 1000);
     t.set({ device_id: 'pump-001', tenant: 'acme', until: 5000, by: 'ann', at: 1000 });
     t.set({ device_id: 'pump-001', until: 5000, by: 'ops', at: 1000 });
@@ -249,6 +371,10 @@ describe('tenants: the alert API scope', () => {
     assert.equal(back.isMuted('pump-001', 'acme'), true);
     assert.equal(back.isMuted('pump-001'), true);
     assert.equal(back.isMuted('pump-001', 'beta'), false);
-    assert.equal(back.restore([{ device_id: 'pump-001', tenant: '../x', until: 5000 }]), 0, 'a broken tenant is skipped');
+    assert.equal(
+      back.restore([{ device_id: 'pump-001', tenant: '../x', until: 5000 }]),
+      0,
+      'a broken tenant is skipped'
+    );
   });
 });

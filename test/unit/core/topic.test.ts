@@ -1,7 +1,16 @@
 // The one topic-pattern syntax (nodes/core/topic.ts): compile-time validation with messages that say where,
 // named captures, MQTT wildcard semantics, per-value checks, and the migration of the three old dialects.
 import { strict as assert } from 'node:assert';
-import { TopicPattern, parseTopicPattern, captureProblem, levelsProblem, topicValueProblem, migrateDeviceLevel, migrateHealthPattern, migrateHealthPatterns } from '../../../nodes/core/topic';
+import {
+  TopicPattern,
+  parseTopicPattern,
+  captureProblem,
+  levelsProblem,
+  topicValueProblem,
+  migrateDeviceLevel,
+  migrateHealthPattern,
+  migrateHealthPatterns,
+} from '../../../nodes/core/topic';
 
 const compile = (s: string) => TopicPattern.compile(s);
 
@@ -78,7 +87,15 @@ describe('topic patterns (core/topic.ts)', () => {
     }
 
     it('accepts the layouts users write', () => {
-      for (const s of ['devices/+device_id/telemetry', 't/+tenant/devices/+device_id/#', '+/+/+', '#', 'factory/+site/+line.no/+device_id', '/leading/+device_id', 'a//+device_id']) {
+      for (const s of [
+        'devices/+device_id/telemetry',
+        't/+tenant/devices/+device_id/#',
+        '+/+/+',
+        '#',
+        'factory/+site/+line.no/+device_id',
+        '/leading/+device_id',
+        'a//+device_id',
+      ]) {
         assert.ok(parseTopicPattern(s) instanceof TopicPattern, s);
       }
     });
@@ -102,7 +119,10 @@ describe('topic patterns (core/topic.ts)', () => {
       assert.deepEqual(captureProblem(p.match('ok/<b>/a\u0000')!), { name: 'device_id', problem: 'contains "<"' });
       assert.equal(captureProblem(p.match('/pump-7/')!), null);
       assert.deepEqual(levelsProblem(p, p.levels('ok/<b>/a\u0000')!), { name: 'device_id', problem: 'contains "<"' });
-      assert.deepEqual(levelsProblem(p, p.levels('ok/pump-7/a\u0000')!), { name: 'line', problem: 'contains control character U+0000' });
+      assert.deepEqual(levelsProblem(p, p.levels('ok/pump-7/a\u0000')!), {
+        name: 'line',
+        problem: 'contains control character U+0000',
+      });
       assert.equal(levelsProblem(p, p.levels('/pump-7/')!), null);
     });
   });
@@ -115,17 +135,24 @@ describe('topic patterns (core/topic.ts)', () => {
       assert.equal(migrateDeviceLevel('site/+/+/data', '2'), 'site/+/+device_id/data');
       assert.equal(migrateDeviceLevel('t/+tenant/d/+/x', 1), 't/+tenant/d/+device_id/x');
       assert.equal(migrateDeviceLevel('moby/+/#', ''), 'moby/+device_id/#');
-      assert.equal(migrateDeviceLevel('t/+tenant/devices/+device_id/telemetry', 3), 't/+tenant/devices/+device_id/telemetry');
+      assert.equal(
+        migrateDeviceLevel('t/+tenant/devices/+device_id/telemetry', 3),
+        't/+tenant/devices/+device_id/telemetry'
+      );
       assert.equal(migrateDeviceLevel('devices/+', 2), 'devices/+', 'no such level: left for compile to report');
       assert.equal(migrateDeviceLevel(''), '');
     });
 
     it('migrating twice changes nothing more', () => {
-      for (const [s, l] of [['devices/+/telemetry', 1], ['site/+/+/data', 2]] as const) {
+      for (const [s, l] of [
+        ['devices/+/telemetry', 1],
+        ['site/+/+/data', 2],
+      ] as const) {
         const once = migrateDeviceLevel(s, l);
         assert.equal(migrateDeviceLevel(once, l), once);
       }
-      for (const s of ['device/lwt/+', 'factory/+/{device_id}/#', 'a/b']) assert.equal(migrateHealthPattern(migrateHealthPattern(s)), migrateHealthPattern(s));
+      for (const s of ['device/lwt/+', 'factory/+/{device_id}/#', 'a/b'])
+        assert.equal(migrateHealthPattern(migrateHealthPattern(s)), migrateHealthPattern(s));
     });
 
     it('health: {device_id} or else the last + becomes +device_id', () => {
@@ -137,14 +164,21 @@ describe('topic patterns (core/topic.ts)', () => {
       // +tenant names no device: the last bare + still holds the id (as the verifier's migration skips +tenant)
       assert.equal(migrateHealthPattern('t/+tenant/device/lwt/+'), 't/+tenant/device/lwt/+device_id');
       assert.equal(migrateHealthPattern('t/+tenant/+site/+'), 't/+tenant/+site/+');
-      assert.equal(migrateHealthPatterns('device/lwt/+, plant/+/{device_id}\nx/+'), 'device/lwt/+device_id, plant/+/+device_id\nx/+device_id');
+      assert.equal(
+        migrateHealthPatterns('device/lwt/+, plant/+/{device_id}\nx/+'),
+        'device/lwt/+device_id, plant/+/+device_id\nx/+device_id'
+      );
       assert.equal(migrateHealthPatterns(''), '');
     });
 
     it('migrated patterns extract the same ids as the old matchers did', () => {
       // old verify: 'site/+/+/data' with "device is +2"; old health: 'factory/+/{device_id}/#' and 'device/lwt/+'
-      assert.deepEqual(compile(migrateDeviceLevel('site/+/+/data', 2)).match('site/plant-1/pump-7/data'), { device_id: 'pump-7' });
-      assert.deepEqual(compile(migrateHealthPattern('factory/+/{device_id}/#')).match('factory/hall1/m-3/vib/x'), { device_id: 'm-3' });
+      assert.deepEqual(compile(migrateDeviceLevel('site/+/+/data', 2)).match('site/plant-1/pump-7/data'), {
+        device_id: 'pump-7',
+      });
+      assert.deepEqual(compile(migrateHealthPattern('factory/+/{device_id}/#')).match('factory/hall1/m-3/vib/x'), {
+        device_id: 'm-3',
+      });
       assert.deepEqual(compile(migrateHealthPattern('device/lwt/+')).match('device/lwt/pi-7'), { device_id: 'pi-7' });
     });
   });

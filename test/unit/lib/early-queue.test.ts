@@ -8,7 +8,11 @@ describe('early-input queue (anomaly, alert and device-health while their state 
 
   it('hands queued messages over in arrival order, each exactly once', () => {
     const q = new EarlyQueue(10);
-    for (let i = 0; i < 3; i++) assert.equal(q.offer(msg(i), noSend, () => assert.fail('not failed')), true);
+    for (let i = 0; i < 3; i++)
+      assert.equal(
+        q.offer(msg(i), noSend, () => assert.fail('not failed')),
+        true
+      );
     const seen: unknown[] = [];
     q.drain((m) => seen.push(m.payload));
     assert.deepEqual(seen, [0, 1, 2]);
@@ -18,9 +22,18 @@ describe('early-input queue (anomaly, alert and device-health while their state 
 
   it('refuses beyond its bound without touching what it holds', () => {
     const q = new EarlyQueue(2);
-    assert.equal(q.offer(msg(0), noSend, () => undefined), true);
-    assert.equal(q.offer(msg(1), noSend, () => undefined), true);
-    assert.equal(q.offer(msg(2), noSend, () => undefined), false);
+    assert.equal(
+      q.offer(msg(0), noSend, () => undefined),
+      true
+    );
+    assert.equal(
+      q.offer(msg(1), noSend, () => undefined),
+      true
+    );
+    assert.equal(
+      q.offer(msg(2), noSend, () => undefined),
+      false
+    );
     assert.equal(q.size, 2);
   });
 

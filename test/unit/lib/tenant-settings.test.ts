@@ -7,16 +7,30 @@ describe('settings: tenantMapSetting', () => {
   const read = (v: unknown) => tenantMapSetting(v, 'tenant tokens', '{"<tenant>": "<token>"}');
 
   it('reads JSON text or an already parsed object; empty means none', () => {
-    assert.deepEqual(read(' {"acme": "a", "beta-2": ["b", "c"]} '), [['acme', 'a'], ['beta-2', ['b', 'c']]]);
+    assert.deepEqual(read(' {"acme": "a", "beta-2": ["b", "c"]} '), [
+      ['acme', 'a'],
+      ['beta-2', ['b', 'c']],
+    ]);
     assert.deepEqual(read({ acme: { bucket: 'x' } }), [['acme', { bucket: 'x' }]]);
     for (const empty of [undefined, null, '', '   ']) assert.deepEqual(read(empty), []);
   });
 
   it('names the setting and shows the shape, never the value', () => {
-    assert.throws(() => read('{"acme": "secret-token-value'), (e: Error) => e.message === 'tenant tokens are not valid JSON: {"<tenant>": "<token>"}');
-    assert.throws(() => read('["secret-token-value"]'), (e: Error) => e.message === 'tenant tokens must be a JSON object {"<tenant>": "<token>"}');
+    assert.throws(
+      () => read('{"acme": "secret-token-value'),
+      (e: Error) => e.message === 'tenant tokens are not valid JSON: {"<tenant>": "<token>"}'
+    );
+    assert.throws(
+      () => read('["secret-token-value"]'),
+      (e: Error) => e.message === 'tenant tokens must be a JSON object {"<tenant>": "<token>"}'
+    );
     assert.throws(() => read('"secret-token-value"'), /must be a JSON object/);
-    assert.throws(() => read('{"bad/tenant": "secret-token-value"}'), (e: Error) => e.message === 'tenant tokens: tenant "bad/tenant" must be 1-64 chars of [A-Za-z0-9_-]' && !e.message.includes('secret'));
+    assert.throws(
+      () => read('{"bad/tenant": "secret-token-value"}'),
+      (e: Error) =>
+        e.message === 'tenant tokens: tenant "bad/tenant" must be 1-64 chars of [A-Za-z0-9_-]' &&
+        !e.message.includes('secret')
+    );
   });
 
   it('refuses prototype keys as tenant names, which the name pattern alone lets through', () => {

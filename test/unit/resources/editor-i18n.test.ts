@@ -9,12 +9,18 @@ import path from 'node:path';
 import vm from 'node:vm';
 
 const root = path.resolve(__dirname, '../../..');
-const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
-const nodeFiles = Object.values(pkg['node-red'].nodes).map((js) => path.join(root, js.replace(/^dist\//, '').replace(/\.js$/, '.html')));
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+  'node-red': { nodes: Record<string, string> };
+};
+const nodeFiles = Object.values(pkg['node-red'].nodes).map((js) =>
+  path.join(root, js.replace(/^dist\//, '').replace(/\.js$/, '.html'))
+);
 const LANGS = ['en-US', 'ko'];
 
 function lookup(catalogue: Record<string, unknown>, key: string): unknown {
-  return key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalogue);
+  return key
+    .split('.')
+    .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalogue);
 }
 
 function leaves(o: unknown, prefix = ''): string[] {
@@ -41,18 +47,36 @@ describe('editor message catalogues and help', () => {
       for (const m of text.matchAll(/'([a-z-]+\.(?:outputs|tabs)\.[A-Za-z]+)'/g)) used.add(m[1]);
       // tab labels are looked up by MOBY_EDITOR.tabs(node, id, [names]) as <type>.tabs.<name>
       for (const m of text.matchAll(/MOBY_EDITOR\.tabs\(this, '[^']+', \[([^\]]+)\]\)/g)) {
-        const type = types.find((t) => text.indexOf(m[0]) > text.indexOf(`registerType('${t}'`) && text.indexOf(m[0]) < (text.indexOf('registerType(', text.indexOf(`registerType('${t}'`) + 1) >>> 0));
+        const type = types.find(
+          (t) =>
+            text.indexOf(m[0]) > text.indexOf(`registerType('${t}'`) &&
+            text.indexOf(m[0]) < text.indexOf('registerType(', text.indexOf(`registerType('${t}'`) + 1) >>> 0
+        );
         for (const name of m[1].split(',').map((s) => s.trim().replace(/'/g, ''))) used.add(`${type}.tabs.${name}`);
       }
       assert.ok(used.size > 0, `${base} uses message keys`);
-      const catalogues = LANGS.map((lang) => JSON.parse(fs.readFileSync(path.join(dir, 'locales', lang, `${base}.json`), 'utf8')) as Record<string, unknown>);
+      const catalogues = LANGS.map(
+        (lang) =>
+          JSON.parse(fs.readFileSync(path.join(dir, 'locales', lang, `${base}.json`), 'utf8')) as Record<
+            string,
+            unknown
+          >
+      );
       for (const [i, cat] of catalogues.entries()) {
-        const missing = [...used].filter((k) => typeof lookup(cat, k) !== 'string' || !(lookup(cat, k) as string).trim());
+        const missing = [...used].filter(
+          (k) => typeof lookup(cat, k) !== 'string' || !(lookup(cat, k) as string).trim()
+        );
         assert.deepEqual(missing, [], `${LANGS[i]} catalogue of ${base} lacks`);
       }
       assert.deepEqual(leaves(catalogues[1]).sort(), leaves(catalogues[0]).sort(), 'ko has exactly the en-US keys');
-      for (const t of types) assert.equal(typeof lookup(catalogues[1], `${t}.paletteLabel`), 'string', `${t} has a Korean paletteLabel`);
-      for (const t of types) assert.match(String(lookup(catalogues[1], `${t}.paletteLabel`)), /[\uac00-\ud7a3]/, `${t}: Korean palette label`);
+      for (const t of types)
+        assert.equal(typeof lookup(catalogues[1], `${t}.paletteLabel`), 'string', `${t} has a Korean paletteLabel`);
+      for (const t of types)
+        assert.match(
+          String(lookup(catalogues[1], `${t}.paletteLabel`)),
+          /[\uac00-\ud7a3]/,
+          `${t}: Korean palette label`
+        );
     });
 
     it(`${base}: every type has a paletteLabel and help in en-US (inline) and ko (locales/ko)`, () => {
@@ -78,8 +102,16 @@ describe('MOBY_EDITOR.number (resources/moby-editor.js)', () => {
   const win: Record<string, unknown> = {};
   const RED = { _: (key: string, o?: { prop: string }) => (o ? `${o.prop}: ${key}` : key) };
   const doc = { createElement: () => ({ setAttribute() {}, textContent: '' }), head: { appendChild() {} } };
-  vm.runInNewContext(fs.readFileSync(path.join(root, 'resources', 'moby-editor.js'), 'utf8'), { window: win, document: doc, RED, $: () => undefined });
-  const editor = win.MOBY_EDITOR as { number: (o?: object) => (v: unknown, opt?: { label: string }) => true | string; isEnvReference: (v: unknown) => boolean };
+  vm.runInNewContext(fs.readFileSync(path.join(root, 'resources', 'moby-editor.js'), 'utf8'), {
+    window: win,
+    document: doc,
+    RED,
+    $: () => undefined,
+  });
+  const editor = win.MOBY_EDITOR as {
+    number: (o?: object) => (v: unknown, opt?: { label: string }) => true | string;
+    isEnvReference: (v: unknown) => boolean;
+  };
 
   it('accepts numbers and whole ${ENV} references, as the runtime resolves both', () => {
     const v = editor.number({ min: 1 });
@@ -88,7 +120,8 @@ describe('MOBY_EDITOR.number (resources/moby-editor.js)', () => {
 
   it('rejects what the runtime could not use, with the field named when the editor gives a label', () => {
     const v = editor.number({ min: 1, integer: true });
-    for (const bad of ['abc', '12abc', '$MOBY', '${1BAD}', '${A} ${B}', 0, '1.5', true, '']) assert.notEqual(v(bad), true, String(bad));
+    for (const bad of ['abc', '12abc', '$MOBY', '${1BAD}', '${A} ${B}', 0, '1.5', true, ''])
+      assert.notEqual(v(bad), true, String(bad));
     assert.equal(v('x', { label: 'Calibrate on' }), 'Calibrate on: validator.errors.invalid-num-prop');
   });
 

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
-import { parseTopicPattern, migrateDeviceLevel, migrateHealthPattern, migrateHealthPatterns } from '../../../nodes/core/topic';
+import {
+  parseTopicPattern,
+  migrateDeviceLevel,
+  migrateHealthPattern,
+  migrateHealthPatterns,
+} from '../../../nodes/core/topic';
 
 interface EditorTopic {
   parseTopicPattern: (s: string) => string | { names: string[] };
@@ -18,14 +23,49 @@ interface EditorTopic {
 
 const win: Record<string, unknown> = {};
 const doc = { createElement: () => ({ setAttribute() {}, textContent: '' }), head: { appendChild() {} } };
-vm.runInNewContext(fs.readFileSync(path.join(__dirname, '../../../resources/moby-editor.js'), 'utf8'), { window: win, document: doc, RED: { _: (k: string) => k }, $: () => undefined });
+vm.runInNewContext(fs.readFileSync(path.join(__dirname, '../../../resources/moby-editor.js'), 'utf8'), {
+  window: win,
+  document: doc,
+  RED: { _: (k: string) => k },
+  $: () => undefined,
+});
 const editor = win.MOBY_EDITOR as EditorTopic;
 
 const PATTERNS = [
-  'devices/+device_id/telemetry', 't/+tenant/devices/+device_id/#', 'devices/+/telemetry', 'site/+/+/data', '#', '+/+/+', 'moby/+/#',
-  'factory/+site/+line.no/+device_id', '/leading/+device_id', 'a//+device_id', 'device/lwt/+', 'factory/+/{device_id}/#', 'a/+/b/+',
-  '', '   ', 'a/#/b', 'a/b#', 'a/b+', 'a/+1abc', 'a/+dev id', 'a/+' + 'x'.repeat(65), 'a/+__proto__', 'a/+constructor', 'a/+prototype',
-  '+device_id/x/+device_id', 'device/{device_id}', 'a/{x}', 'a/}', 'a/\u0000', 'a/'.repeat(600), 'a/+x#', 'ü/+ñame', '+tenant/+', 'x'.repeat(100) + '/#/y',
+  'devices/+device_id/telemetry',
+  't/+tenant/devices/+device_id/#',
+  'devices/+/telemetry',
+  'site/+/+/data',
+  '#',
+  '+/+/+',
+  'moby/+/#',
+  'factory/+site/+line.no/+device_id',
+  '/leading/+device_id',
+  'a//+device_id',
+  'device/lwt/+',
+  'factory/+/{device_id}/#',
+  'a/+/b/+',
+  '',
+  '   ',
+  'a/#/b',
+  'a/b#',
+  'a/b+',
+  'a/+1abc',
+  'a/+dev id',
+  'a/+' + 'x'.repeat(65),
+  'a/+__proto__',
+  'a/+constructor',
+  'a/+prototype',
+  '+device_id/x/+device_id',
+  'device/{device_id}',
+  'a/{x}',
+  'a/}',
+  'a/\u0000',
+  'a/'.repeat(600),
+  'a/+x#',
+  'ü/+ñame',
+  '+tenant/+',
+  'x'.repeat(100) + '/#/y',
 ];
 
 describe('topic patterns: the editor twin agrees with the core', () => {
@@ -40,7 +80,12 @@ describe('topic patterns: the editor twin agrees with the core', () => {
 
   it('migrates old settings to the same patterns', () => {
     for (const s of PATTERNS) {
-      for (const level of [undefined, '', 1, 2, '3', 4]) assert.equal(editor.migrateDeviceLevel(s, level), migrateDeviceLevel(s, level as number | string | undefined), `${JSON.stringify(s)} level ${level}`);
+      for (const level of [undefined, '', 1, 2, '3', 4])
+        assert.equal(
+          editor.migrateDeviceLevel(s, level),
+          migrateDeviceLevel(s, level as number | string | undefined),
+          `${JSON.stringify(s)} level ${level}`
+        );
       assert.equal(editor.migrateHealthPattern(s), migrateHealthPattern(s), JSON.stringify(s));
     }
     for (const list of ['device/lwt/+, plant/+/{device_id}\nx/+', ' a/+ ,, b/{device_id}/# ', '', 'x/+device_id,y/+']) {
@@ -52,7 +97,11 @@ describe('topic patterns: the editor twin agrees with the core', () => {
     const verify = editor.topicPattern({ blank: true, require: 'device_id', levelProperty: 'topicLevel' });
     assert.equal(verify.call({ topicLevel: '' }, ''), true);
     assert.equal(verify.call({ topicLevel: '' }, 'devices/+device_id/telemetry'), true);
-    assert.equal(verify.call({ topicLevel: 2 }, 'site/+/+/data'), true, 'an old flow is valid before its dialog is opened');
+    assert.equal(
+      verify.call({ topicLevel: 2 }, 'site/+/+/data'),
+      true,
+      'an old flow is valid before its dialog is opened'
+    );
     assert.match(String(verify.call({ topicLevel: 3 }, 'site/+/+/data')), /names no \+device_id/);
     assert.match(String(verify.call({}, 'site/plant/data')), /names no \+device_id/);
     assert.match(String(verify.call({}, 'a/#/+device_id')), /must be the last/);

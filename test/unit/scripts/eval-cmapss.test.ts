@@ -9,7 +9,11 @@ import { syntheticCmapss, tmpRoot } from '../../support/anomaly-onnx-fixtures';
 const ROOT = path.resolve(__dirname, '../../..');
 
 function evalCmapss(args: string[]) {
-  return spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'scripts', 'eval-cmapss.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  return spawnSync(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'scripts', 'eval-cmapss.ts'), ...args],
+    { cwd: ROOT, encoding: 'utf8' }
+  );
 }
 
 describe('eval:cmapss', function () {
@@ -27,9 +31,26 @@ describe('eval:cmapss', function () {
       const lives = [70, 85, 60];
       const kept = [40, 50, 35];
       const full = syntheticCmapss(lives, 8).trim().split('\n');
-      fs.writeFileSync(test, full.filter((l) => Number(l.split(' ')[1]) <= kept[Number(l.split(' ')[0]) - 1]).join('\n') + '\n');
+      fs.writeFileSync(
+        test,
+        full.filter((l) => Number(l.split(' ')[1]) <= kept[Number(l.split(' ')[0]) - 1]).join('\n') + '\n'
+      );
       fs.writeFileSync(rul, lives.map((n, i) => n - kept[i]).join('\n') + '\n');
-      const r = evalCmapss(['--train', train, '--test', test, '--rul', rul, '--json', '--epochs', '3', '--window', '10', '--cap', '40']);
+      const r = evalCmapss([
+        '--train',
+        train,
+        '--test',
+        test,
+        '--rul',
+        rul,
+        '--json',
+        '--epochs',
+        '3',
+        '--window',
+        '10',
+        '--cap',
+        '40',
+      ]);
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout);
       assert.deepEqual(Object.keys(out), ['rmse', 'score', 'engines']);

@@ -27,7 +27,7 @@ export class MicroBatcher {
     private readonly bundle: LoadedBundle,
     private readonly batchMax: number,
     private readonly batchWaitMs: number,
-    private readonly onRun?: (size: number) => void,
+    private readonly onRun?: (size: number) => void
   ) {
     this.buf = new Float32Array(Math.min(batchMax, MIN_ROWS) * bundle.rowSize);
   }
@@ -74,13 +74,16 @@ export class MicroBatcher {
     b.inflight++;
     this.onRun?.(n);
     try {
-      const result = await b.session.run({ [b.meta.input.name]: new (ort().Tensor)('float32', input, inputDims(b.meta, n)) });
+      const result = await b.session.run({
+        [b.meta.input.name]: new (ort().Tensor)('float32', input, inputDims(b.meta, n)),
+      });
       const names = Object.values(b.meta.outputs) as string[];
       const data: Record<string, Float32Array> = {};
       for (const name of names) {
         const t = result[name] as Tensor;
         if (t.type !== 'float32') throw new Error(`output "${name}" is ${t.type}, expected float32`);
-        if (t.data.length % n !== 0) throw new Error(`output "${name}" has ${t.data.length} values for a batch of ${n}`);
+        if (t.data.length % n !== 0)
+          throw new Error(`output "${name}" has ${t.data.length} values for a batch of ${n}`);
         data[name] = t.data as Float32Array;
       }
       for (let i = 0; i < n; i++) {

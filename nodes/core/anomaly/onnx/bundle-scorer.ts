@@ -92,13 +92,16 @@ function checkBuckets(buckets: unknown): void {
   let prev = -Infinity;
   buckets.forEach((b: unknown, i) => {
     const o = b as Partial<PowerBucket> | null;
-    if (typeof o !== 'object' || o === null || typeof o.name !== 'string' || !o.name) throw new Error(`powerBuckets[${i}]: needs a non-empty string "name"`);
+    if (typeof o !== 'object' || o === null || typeof o.name !== 'string' || !o.name)
+      throw new Error(`powerBuckets[${i}]: needs a non-empty string "name"`);
     if (o.max === undefined) {
       if (i < buckets.length - 1) throw new Error(`powerBuckets[${i}] (${o.name}): only the last bucket may omit max`);
       return;
     }
-    if (typeof o.max !== 'number' || !Number.isFinite(o.max)) throw new Error(`powerBuckets[${i}] (${o.name}): max must be a finite number`);
-    if (o.max <= prev) throw new Error(`powerBuckets[${i}] (${o.name}): max must be greater than the previous bucket's`);
+    if (typeof o.max !== 'number' || !Number.isFinite(o.max))
+      throw new Error(`powerBuckets[${i}] (${o.name}): max must be a finite number`);
+    if (o.max <= prev)
+      throw new Error(`powerBuckets[${i}] (${o.name}): max must be greater than the previous bucket's`);
     prev = o.max;
   });
 }
@@ -172,7 +175,10 @@ export class BundleScorer {
       candidates = scanBundleDirs(this.root);
     } catch (err) {
       // an unreadable root (unmounted share, typo) must not unload models that are serving
-      return { loaded: [...this.byDir.values()].map((b) => b.id), refused: [{ path: this.root, reason: `bundle root not readable: ${(err as Error).message}` }] };
+      return {
+        loaded: [...this.byDir.values()].map((b) => b.id),
+        refused: [{ path: this.root, reason: `bundle root not readable: ${(err as Error).message}` }],
+      };
     }
     this.watchSignature = this.signature();
     const next = new Map<string, LoadedBundle>();
@@ -186,12 +192,16 @@ export class BundleScorer {
         }
         next.set(cand.dir, await loadBundle(cand, files));
       } catch (err) {
-        refused.push({ path: cand.dir, reason: (err as Error).message + (old ? ' (the previously loaded version keeps serving)' : '') });
+        refused.push({
+          path: cand.dir,
+          reason: (err as Error).message + (old ? ' (the previously loaded version keeps serving)' : ''),
+        });
         if (old) next.set(cand.dir, old);
       }
     }
     if (this.closed) {
-      for (const b of next.values()) if (!this.byDir.has(b.dir) || this.byDir.get(b.dir) !== b) void b.session.release().catch(() => undefined);
+      for (const b of next.values())
+        if (!this.byDir.has(b.dir) || this.byDir.get(b.dir) !== b) void b.session.release().catch(() => undefined);
       return { loaded: [], refused };
     }
     const index = new Map<string, Map<string, LoadedBundle[]>>();
@@ -202,7 +212,8 @@ export class BundleScorer {
       list.push(b);
       powers.set(b.power, list);
     }
-    for (const powers of index.values()) for (const list of powers.values()) list.sort((a, b) => compareVersions(b.version, a.version));
+    for (const powers of index.values())
+      for (const list of powers.values()) list.sort((a, b) => compareVersions(b.version, a.version));
     const previous = this.byDir;
     // the swap: from here on requests see only the new index
     this.index = index;
@@ -255,19 +266,34 @@ export class BundleScorer {
     let p = power;
     if (p === undefined && this.opts.powerField && this.opts.powerBuckets?.length) {
       const v = fields[this.opts.powerField];
-      if (v === undefined) return reject('missing_feature', `power field "${this.opts.powerField}" is missing, so no power bucket can be chosen`);
-      if (typeof v !== 'number' || !Number.isFinite(v)) return reject('bad_number', `power field "${this.opts.powerField}" is not a finite number`);
-      p = (this.opts.powerBuckets.find((b) => b.max === undefined || v <= b.max) ?? this.opts.powerBuckets[this.opts.powerBuckets.length - 1]).name;
+      if (v === undefined)
+        return reject(
+          'missing_feature',
+          `power field "${this.opts.powerField}" is missing, so no power bucket can be chosen`
+        );
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        return reject('bad_number', `power field "${this.opts.powerField}" is not a finite number`);
+      p = (
+        this.opts.powerBuckets.find((b) => b.max === undefined || v <= b.max) ??
+        this.opts.powerBuckets[this.opts.powerBuckets.length - 1]
+      ).name;
     }
     if (p === undefined) {
-      if (powers.size !== 1) return reject('no_model', `equipment "${equipmentId}" has models for powers ${[...powers.keys()].join(', ')}: give msg power or configure power buckets`);
+      if (powers.size !== 1)
+        return reject(
+          'no_model',
+          `equipment "${equipmentId}" has models for powers ${[...powers.keys()].join(', ')}: give msg power or configure power buckets`
+        );
       p = powers.keys().next().value as string;
     }
     const list = powers.get(p);
     if (!list?.length) return reject('no_model', `no model bundle for equipment "${equipmentId}" power "${p}"`);
     if (this.opts.version === undefined) return list[0];
     const pinned = list.find((b) => b.version === this.opts.version);
-    return pinned ?? reject('no_model', `no model version "${this.opts.version}" for equipment "${equipmentId}" power "${p}"`);
+    return (
+      pinned ??
+      reject('no_model', `no model version "${this.opts.version}" for equipment "${equipmentId}" power "${p}"`)
+    );
   }
 
   async score(req: ScoreRequest): Promise<ScoreOutcome> {
@@ -285,8 +311,10 @@ export class BundleScorer {
     for (let i = 0; i < nf; i++) {
       const name = meta.features[i];
       const v = fields[name];
-      if (v === undefined) return reject('missing_feature', `feature "${name}" required by model ${bundle.id} is missing`);
-      if (typeof v !== 'number' || !Number.isFinite(v)) return reject('bad_number', `feature "${name}" is not a finite number`);
+      if (v === undefined)
+        return reject('missing_feature', `feature "${name}" required by model ${bundle.id} is missing`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        return reject('bad_number', `feature "${name}" is not a finite number`);
       step[i] = v;
     }
     let state = this.devices.get(req.key);
@@ -295,7 +323,12 @@ export class BundleScorer {
     if (state) this.devices.delete(req.key);
     const stale = state !== undefined && req.timestamp - state.lastTimestamp > this.maxGapMs;
     if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
-      state = { win: new SlidingWindow(meta.window, nf), features: meta.features, scaler: meta.scaler, lastTimestamp: req.timestamp };
+      state = {
+        win: new SlidingWindow(meta.window, nf),
+        features: meta.features,
+        scaler: meta.scaler,
+        lastTimestamp: req.timestamp,
+      };
       if (this.devices.size >= this.maxDevices) {
         // through a long-lived iterator: keys().next() would skip every deleted slot at the front each time
         this.devices.delete(this.oldestDevice.take()![0]);
@@ -314,7 +347,8 @@ export class BundleScorer {
     const drift = meta.center_drift ?? 0;
     if (meta.scaler) {
       // with centre drift each device standardises around its own centre, which follows slow drift
-      if (drift > 0 && (!state.center || state.center.length !== nf)) state.center = Float64Array.from(meta.scaler.mean);
+      if (drift > 0 && (!state.center || state.center.length !== nf))
+        state.center = Float64Array.from(meta.scaler.mean);
       const centre = drift > 0 ? state.center! : meta.scaler.mean;
       for (let i = 0; i < nf; i++) step[i] = (step[i] - centre[i]) / meta.scaler.std[i];
     }
@@ -348,7 +382,8 @@ export class BundleScorer {
       // only a point judged normal on both its own and its smoothed score moves the centre, so a developing
       // fault is not learned as the new normal (the statistical detectors' rule)
       const own = res.raw_score ?? res.score;
-      if (res.score <= res.threshold && own <= res.threshold) for (let i = 0; i < nf; i++) state.center[i] += drift * (raw[i] - state.center[i]);
+      if (res.score <= res.threshold && own <= res.threshold)
+        for (let i = 0; i < nf; i++) state.center[i] += drift * (raw[i] - state.center[i]);
     }
     return res;
   }
@@ -375,7 +410,12 @@ export function interpret(bundle: LoadedBundle, input: Float32Array, out: RowOut
   const meta = bundle.meta;
   const o = meta.outputs;
   const nf = meta.features.length;
-  const model: ModelRef = { equipment_id: bundle.equipmentId, power: bundle.power, version: bundle.version, kind: meta.kind };
+  const model: ModelRef = {
+    equipment_id: bundle.equipmentId,
+    power: bundle.power,
+    version: bundle.version,
+    kind: meta.kind,
+  };
   let score: number;
   let threshold = meta.threshold ?? NaN;
   let contrib: ArrayLike<number> | null = o.contributions ? out[o.contributions] : null;
@@ -429,7 +469,8 @@ export function interpret(bundle: LoadedBundle, input: Float32Array, out: RowOut
   if (contrib && contrib.length === nf) {
     let total = 0;
     for (let i = 0; i < nf; i++) total += Math.abs(contrib[i]);
-    for (let i = 0; i < nf; i++) contributions[meta.features[i]] = total > 0 && Number.isFinite(total) ? Math.abs(contrib[i]) / total : 0;
+    for (let i = 0; i < nf; i++)
+      contributions[meta.features[i]] = total > 0 && Number.isFinite(total) ? Math.abs(contrib[i]) / total : 0;
   }
   const res: ScoreOutcome = { kind: 'result', score, threshold, contributions, model };
   if (rul) res.rul = rul;

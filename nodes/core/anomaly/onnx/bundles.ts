@@ -63,7 +63,9 @@ function subdirs(dir: string): string[] {
 }
 
 /** All candidate bundle directories under root (exactly three levels deep). Throws when root is unreadable. */
-export function scanBundleDirs(root: string): Array<{ dir: string; equipmentId: string; power: string; version: string }> {
+export function scanBundleDirs(
+  root: string
+): Array<{ dir: string; equipmentId: string; power: string; version: string }> {
   const out: Array<{ dir: string; equipmentId: string; power: string; version: string }> = [];
   for (const eq of subdirs(root)) {
     for (const power of subdirs(path.join(root, eq))) {
@@ -94,7 +96,9 @@ export function parseMeta(metaText: Buffer, file: string): BundleMeta {
 }
 
 export function inputDims(meta: BundleMeta, batch: number): number[] {
-  return meta.input.layout === 'sequence' ? [batch, meta.window, meta.features.length] : [batch, meta.window * meta.features.length];
+  return meta.input.layout === 'sequence'
+    ? [batch, meta.window, meta.features.length]
+    : [batch, meta.window * meta.features.length];
 }
 
 /** Values per window each declared output must have (-1: one per row or two for a probability pair). */
@@ -121,13 +125,21 @@ export const SESSION_OPTIONS: InferenceSession.SessionOptions = {
 };
 
 /** Creates the session and dry-runs it on a zero window. Throws with a reason naming the file and field. */
-export async function loadBundle(cand: { dir: string; equipmentId: string; power: string; version: string }, files = readBundleFiles(cand.dir)): Promise<LoadedBundle> {
+export async function loadBundle(
+  cand: { dir: string; equipmentId: string; power: string; version: string },
+  files = readBundleFiles(cand.dir)
+): Promise<LoadedBundle> {
   const metaFile = path.join(cand.dir, META_FILE);
   const modelFile = path.join(cand.dir, MODEL_FILE);
   const meta = parseMeta(files.metaText, metaFile);
-  for (const [field, want] of [['equipment_id', cand.equipmentId], ['power', cand.power], ['version', cand.version]] as const) {
+  for (const [field, want] of [
+    ['equipment_id', cand.equipmentId],
+    ['power', cand.power],
+    ['version', cand.version],
+  ] as const) {
     const got = meta[field];
-    if (got !== undefined && got !== want) throw new Error(`${metaFile}: ${field} is "${got}" but the bundle directory says "${want}"`);
+    if (got !== undefined && got !== want)
+      throw new Error(`${metaFile}: ${field} is "${got}" but the bundle directory says "${want}"`);
   }
   let session: InferenceSession;
   try {
@@ -137,27 +149,41 @@ export async function loadBundle(cand: { dir: string; equipmentId: string; power
   }
   try {
     if (!session.inputNames.includes(meta.input.name)) {
-      throw new Error(`${metaFile}: input.name "${meta.input.name}" is not an input of the model (inputs: ${session.inputNames.join(', ')})`);
+      throw new Error(
+        `${metaFile}: input.name "${meta.input.name}" is not an input of the model (inputs: ${session.inputNames.join(', ')})`
+      );
     }
     const roles = Object.entries(meta.outputs) as Array<[keyof BundleMeta['outputs'], string]>;
     for (const [role, name] of roles) {
-      if (!session.outputNames.includes(name)) throw new Error(`${metaFile}: outputs.${role} "${name}" is not an output of the model (outputs: ${session.outputNames.join(', ')})`);
+      if (!session.outputNames.includes(name))
+        throw new Error(
+          `${metaFile}: outputs.${role} "${name}" is not an output of the model (outputs: ${session.outputNames.join(', ')})`
+        );
     }
     const rowSize = meta.window * meta.features.length;
     // two zero windows: a model exported with a fixed batch size of 1 is caught here, not on the first batch
     const dims = inputDims(meta, DRY_RUN_BATCH);
     let result: InferenceSession.OnnxValueMapType;
     try {
-      result = await session.run({ [meta.input.name]: new (ort().Tensor)('float32', new Float32Array(DRY_RUN_BATCH * rowSize), dims) });
+      result = await session.run({
+        [meta.input.name]: new (ort().Tensor)('float32', new Float32Array(DRY_RUN_BATCH * rowSize), dims),
+      });
     } catch (err) {
-      throw new Error(`${modelFile}: dry run with zero windows of shape [${dims.join(', ')}] failed (the batch dimension must be dynamic): ${(err as Error).message}`, { cause: err });
+      throw new Error(
+        `${modelFile}: dry run with zero windows of shape [${dims.join(', ')}] failed (the batch dimension must be dynamic): ${(err as Error).message}`,
+        { cause: err }
+      );
     }
     for (const [role, name] of roles) {
       const t = result[name] as Tensor;
-      if (t.type !== 'float32') throw new Error(`${modelFile}: output "${name}" (outputs.${role}) is ${t.type}, expected float32`);
+      if (t.type !== 'float32')
+        throw new Error(`${modelFile}: output "${name}" (outputs.${role}) is ${t.type}, expected float32`);
       const size = t.data.length / DRY_RUN_BATCH;
       const want = expectedPerRow(meta, role);
-      if (!want.includes(size)) throw new Error(`${modelFile}: output "${name}" (outputs.${role}) has ${size} values per window, expected ${want.join(' or ')}`);
+      if (!want.includes(size))
+        throw new Error(
+          `${modelFile}: output "${name}" (outputs.${role}) has ${size} values per window, expected ${want.join(' or ')}`
+        );
     }
     return {
       id: `${cand.equipmentId}/${cand.power}/${cand.version}`,

@@ -1,6 +1,15 @@
 // ONNX model bundles: discovery/validation, per-device windows, micro-batched scoring; and the trainers
 // and exporters moby-train uses to write bundles.
-export { BundleScorer, interpret, type BundleScorerOptions, type LoadReport, type ModelRef, type PowerBucket, type ScoreOutcome, type ScoreRequest } from './bundle-scorer';
+export {
+  BundleScorer,
+  interpret,
+  type BundleScorerOptions,
+  type LoadReport,
+  type ModelRef,
+  type PowerBucket,
+  type ScoreOutcome,
+  type ScoreRequest,
+} from './bundle-scorer';
 export { compareVersions, scanBundleDirs, loadBundle, type LoadedBundle } from './bundles';
 export { META_SCHEMA, validateMeta, type BundleMeta, type OutputKind } from './meta';
 export { SlidingWindow } from './window';

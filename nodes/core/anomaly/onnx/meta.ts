@@ -63,7 +63,13 @@ export const META_SCHEMA = {
   properties: {
     schema_version: { const: 1 },
     kind: { enum: ['reconstruction', 'score', 'probability', 'rul', 'pca'] },
-    features: { type: 'array', minItems: 1, maxItems: 4096, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 256 } },
+    features: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 4096,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 256 },
+    },
     window: { type: 'integer', minimum: 1, maximum: 100000 },
     input: {
       type: 'object',
@@ -104,11 +110,26 @@ export const META_SCHEMA = {
     version: { type: 'string' },
   },
   allOf: [
-    { if: { properties: { kind: { const: 'reconstruction' } } }, then: { required: ['threshold'], properties: { outputs: { anyOf: [{ required: ['reconstruction'] }, { required: ['score'] }] } } } },
-    { if: { properties: { kind: { const: 'score' } } }, then: { required: ['threshold'], properties: { outputs: { required: ['score'] } } } },
-    { if: { properties: { kind: { const: 'probability' } } }, then: { properties: { outputs: { required: ['probability'] } } } },
+    {
+      if: { properties: { kind: { const: 'reconstruction' } } },
+      then: {
+        required: ['threshold'],
+        properties: { outputs: { anyOf: [{ required: ['reconstruction'] }, { required: ['score'] }] } },
+      },
+    },
+    {
+      if: { properties: { kind: { const: 'score' } } },
+      then: { required: ['threshold'], properties: { outputs: { required: ['score'] } } },
+    },
+    {
+      if: { properties: { kind: { const: 'probability' } } },
+      then: { properties: { outputs: { required: ['probability'] } } },
+    },
     { if: { properties: { kind: { const: 'rul' } } }, then: { properties: { outputs: { required: ['rul'] } } } },
-    { if: { properties: { kind: { const: 'pca' } } }, then: { required: ['t2_limit', 'q_limit'], properties: { outputs: { required: ['t2', 'q'] } } } },
+    {
+      if: { properties: { kind: { const: 'pca' } } },
+      then: { required: ['t2_limit', 'q_limit'], properties: { outputs: { required: ['t2', 'q'] } } },
+    },
   ],
 } as const;
 
@@ -116,9 +137,12 @@ let validator: ReturnType<Ajv['compile']> | null = null;
 
 function describe(e: ErrorObject): string {
   const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(root)';
-  if (e.keyword === 'additionalProperties') return `${where}: unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
-  if (e.keyword === 'required') return `${where}: missing field "${(e.params as { missingProperty: string }).missingProperty}"`;
-  if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  if (e.keyword === 'additionalProperties')
+    return `${where}: unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+  if (e.keyword === 'required')
+    return `${where}: missing field "${(e.params as { missingProperty: string }).missingProperty}"`;
+  if (e.keyword === 'enum')
+    return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
   return `${where}: ${e.message ?? e.keyword}`;
 }
 
@@ -137,8 +161,10 @@ export function validateMeta(value: unknown, file = 'meta.json'): BundleMeta {
   const n = meta.features.length;
   const problems: string[] = [];
   if (meta.scaler) {
-    if (meta.scaler.mean.length !== n) problems.push(`scaler.mean has ${meta.scaler.mean.length} values for ${n} features`);
-    if (meta.scaler.std.length !== n) problems.push(`scaler.std has ${meta.scaler.std.length} values for ${n} features`);
+    if (meta.scaler.mean.length !== n)
+      problems.push(`scaler.mean has ${meta.scaler.mean.length} values for ${n} features`);
+    if (meta.scaler.std.length !== n)
+      problems.push(`scaler.std has ${meta.scaler.std.length} values for ${n} features`);
     meta.scaler.std.forEach((s, i) => {
       if (!(s > 0)) problems.push(`scaler.std[${i}] (${meta.features[i]}) must be > 0, got ${s}`);
     });

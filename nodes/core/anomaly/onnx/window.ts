@@ -8,7 +8,10 @@ export class SlidingWindow {
   /** steps written so far, capped at `steps` */
   count = 0;
 
-  constructor(readonly steps: number, readonly width: number) {
+  constructor(
+    readonly steps: number,
+    readonly width: number
+  ) {
     this.data = new Float32Array(steps * width);
   }
 
@@ -35,7 +38,10 @@ export class SlidingWindow {
   }
 
   /** Re-expresses the stored values under a new scaler: z' = ((z*std + mean) - mean') / std'. */
-  rescale(from: { mean: number[]; std: number[] } | undefined, to: { mean: number[]; std: number[] } | undefined): void {
+  rescale(
+    from: { mean: number[]; std: number[] } | undefined,
+    to: { mean: number[]; std: number[] } | undefined
+  ): void {
     const w = this.width;
     for (let s = 0; s < this.steps; s++) {
       for (let f = 0; f < w; f++) {

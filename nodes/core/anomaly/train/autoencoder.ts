@@ -43,16 +43,28 @@ function layer(inputs: number, outputs: number, activation: DenseLayer['activati
 }
 
 /** Trains on `count` standardised windows of window*features values each (data from makeWindows). */
-export function trainAutoencoder(data: Float32Array, count: number, window: number, features: number, opts: AutoencoderTrainOptions = {}): AutoencoderModel {
+export function trainAutoencoder(
+  data: Float32Array,
+  count: number,
+  window: number,
+  features: number,
+  opts: AutoencoderTrainOptions = {}
+): AutoencoderModel {
   const D = window * features;
-  if (count < 1 || data.length !== count * D) throw new Error(`autoencoder: ${data.length} values is not ${count} windows of ${D}`);
+  if (count < 1 || data.length !== count * D)
+    throw new Error(`autoencoder: ${data.length} values is not ${count} windows of ${D}`);
   const hidden = opts.hidden ?? Math.min(64, Math.max(8, Math.round(D / 4)));
   const bottleneck = opts.bottleneck ?? Math.max(2, Math.min(hidden, features));
   const epochs = opts.epochs ?? 30;
   const B = Math.max(1, Math.min(opts.batchSize ?? 32, count));
   const lr = opts.learningRate ?? 1e-3;
   const rand = mulberry32(opts.seed ?? 42);
-  const layers = [layer(D, hidden, 'tanh', rand), layer(hidden, bottleneck, 'tanh', rand), layer(bottleneck, hidden, 'tanh', rand), layer(hidden, D, 'linear', rand)];
+  const layers = [
+    layer(D, hidden, 'tanh', rand),
+    layer(hidden, bottleneck, 'tanh', rand),
+    layer(bottleneck, hidden, 'tanh', rand),
+    layer(hidden, D, 'linear', rand),
+  ];
   const L = layers.length;
   // Adam moments, gradient accumulators, activations and deltas, allocated once
   const mW = layers.map((l) => new Float32Array(l.weights.length));
@@ -134,7 +146,18 @@ export function trainAutoencoder(data: Float32Array, count: number, window: numb
   return { window, features, layers };
 }
 
-function adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void {
+function adam(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  lr: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  c1: number,
+  c2: number
+): void {
   for (let i = 0; i < p.length; i++) {
     m[i] = b1 * m[i] + (1 - b1) * g[i];
     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
@@ -170,7 +193,12 @@ export function autoencoderScore(model: AutoencoderModel, window: ArrayLike<numb
 }
 
 /** Threshold = the q-quantile of the training windows' reconstruction errors. */
-export function autoencoderThreshold(model: AutoencoderModel, data: Float32Array, count: number, q = 0.995): { threshold: number; errors: Float64Array } {
+export function autoencoderThreshold(
+  model: AutoencoderModel,
+  data: Float32Array,
+  count: number,
+  q = 0.995
+): { threshold: number; errors: Float64Array } {
   const D = model.window * model.features;
   const errors = new Float64Array(count);
   for (let w = 0; w < count; w++) errors[w] = autoencoderScore(model, data.subarray(w * D, (w + 1) * D)).score;
@@ -186,7 +214,14 @@ export function autoencoderToOnnx(model: AutoencoderModel): Uint8Array {
   let h = x;
   model.layers.forEach((l, i) => {
     const last = i === model.layers.length - 1;
-    const lin = g.op('Add', [g.op('MatMul', [h, g.constant(`W${i}`, l.weights, [l.inputs, l.outputs])]), g.constant(`b${i}`, l.bias, [l.outputs])], last ? 'reconstruction' : undefined);
+    const lin = g.op(
+      'Add',
+      [
+        g.op('MatMul', [h, g.constant(`W${i}`, l.weights, [l.inputs, l.outputs])]),
+        g.constant(`b${i}`, l.bias, [l.outputs]),
+      ],
+      last ? 'reconstruction' : undefined
+    );
     h = l.activation === 'tanh' ? g.op('Tanh', [lin]) : lin;
   });
   addReconstructionOutputs(g, x, h, D, F);

@@ -12,13 +12,23 @@ export interface WriteBundleOptions {
 }
 
 /** `out` is <root>/<equipment_id>/<power>/<model_version>; returns the meta as written. */
-export async function writeBundle(out: string, model: Uint8Array, meta: Omit<BundleMeta, 'equipment_id' | 'power' | 'version'>, opts: WriteBundleOptions = {}): Promise<BundleMeta> {
+export async function writeBundle(
+  out: string,
+  model: Uint8Array,
+  meta: Omit<BundleMeta, 'equipment_id' | 'power' | 'version'>,
+  opts: WriteBundleOptions = {}
+): Promise<BundleMeta> {
   const dir = path.resolve(out);
   const version = path.basename(dir);
   const power = path.basename(path.dirname(dir));
   const equipmentId = path.basename(path.dirname(path.dirname(dir)));
-  for (const [what, name] of [['equipment_id', equipmentId], ['power', power], ['model_version', version]]) {
-    if (!name || name.startsWith('.')) throw new Error(`--out ${out}: expected <root>/<equipment_id>/<power>/<model_version>, bad ${what} "${name}"`);
+  for (const [what, name] of [
+    ['equipment_id', equipmentId],
+    ['power', power],
+    ['model_version', version],
+  ]) {
+    if (!name || name.startsWith('.'))
+      throw new Error(`--out ${out}: expected <root>/<equipment_id>/<power>/<model_version>, bad ${what} "${name}"`);
   }
   if (fs.existsSync(dir) && !opts.force) throw new Error(`${dir} already exists (use --force to replace it)`);
   const full = validateMeta({ ...meta, equipment_id: equipmentId, power, version }, 'meta.json (generated)');

@@ -1,7 +1,14 @@
 // C-MAPSS turbofan files (NASA PCoE; train_FD00x.txt / test_FD00x.txt / RUL_FD00x.txt): space-separated,
 // no header, 26 columns = unit, cycle, 3 operational settings, 21 sensors. Plus the usual RUL protocol
 // helpers: constant-sensor removal, capped piece-wise linear target, windows per engine, PHM08 score.
-export const CMAPSS_COLUMNS = ['unit', 'cycle', 'setting1', 'setting2', 'setting3', ...Array.from({ length: 21 }, (_, i) => `s${i + 1}`)];
+export const CMAPSS_COLUMNS = [
+  'unit',
+  'cycle',
+  'setting1',
+  'setting2',
+  'setting3',
+  ...Array.from({ length: 21 }, (_, i) => `s${i + 1}`),
+];
 
 export interface Engine {
   unit: number;
@@ -23,7 +30,10 @@ export function parseCmapss(text: string, file = 'C-MAPSS file'): Engine[] {
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === '') return;
     const cells = line.trim().split(/\s+/).map(Number);
-    if (cells.length !== 26) throw new Error(`${file}: line ${i + 1}: ${cells.length} columns, expected 26 (unit, cycle, 3 settings, 21 sensors)`);
+    if (cells.length !== 26)
+      throw new Error(
+        `${file}: line ${i + 1}: ${cells.length} columns, expected 26 (unit, cycle, 3 settings, 21 sensors)`
+      );
     const bad = cells.findIndex((c) => !Number.isFinite(c));
     if (bad >= 0) throw new Error(`${file}: line ${i + 1}, column ${CMAPSS_COLUMNS[bad]}: not a number`);
     const unit = cells[0];
@@ -80,7 +90,16 @@ export function rulTargets(e: Engine, cap: number): number[] {
  * The standardised window ending at row `end` (inclusive), step-major. Engines shorter than the window are
  * padded with their first row, as if the engine had idled at its initial state.
  */
-export function engineWindow(rows: number[][], end: number, window: number, cols: number[], mean: number[], std: number[], out: Float32Array, offset: number): void {
+export function engineWindow(
+  rows: number[][],
+  end: number,
+  window: number,
+  cols: number[],
+  mean: number[],
+  std: number[],
+  out: Float32Array,
+  offset: number
+): void {
   const F = cols.length;
   for (let t = 0; t < window; t++) {
     const r = rows[Math.max(0, end - window + 1 + t)];

@@ -36,11 +36,23 @@ export interface ConvAutoencoderOptions {
  * --max-far 15` picks on all tuning files (valve1 + anomaly-free) and in 14 of its 16 leave-one-file-out folds
  * (window 32 is also what 12 of 16 folds pick under a 10 % cap); figures in docs/onnx-bundles.md.
  */
-export const CAE_DEFAULTS = { window: 32, filters: [16, 8] as [number, number], kernel: 4, epochs: 30, learningRate: 3e-3, holdout: 0.25, quantile: 0.99, margin: 2, persistence: 5, centerDrift: 0.01 };
+export const CAE_DEFAULTS = {
+  window: 32,
+  filters: [16, 8] as [number, number],
+  kernel: 4,
+  epochs: 30,
+  learningRate: 3e-3,
+  holdout: 0.25,
+  quantile: 0.99,
+  margin: 2,
+  persistence: 5,
+  centerDrift: 0.01,
+};
 
 /** Layers for windows of `window` steps (a multiple of 4: two stride-2 stages) and `features` channels. */
 export function buildConvAutoencoder(window: number, features: number, opts: ConvAutoencoderOptions = {}): TapLayer[] {
-  if (!Number.isInteger(window) || window < 4 || window % 4 !== 0) throw new Error(`conv-autoencoder: --window must be a multiple of 4 (two stride-2 stages), got ${window}`);
+  if (!Number.isInteger(window) || window < 4 || window % 4 !== 0)
+    throw new Error(`conv-autoencoder: --window must be a multiple of 4 (two stride-2 stages), got ${window}`);
   const [f1, f2] = opts.filters ?? CAE_DEFAULTS.filters;
   // kernel 4, stride 2, pad 1: a convolution halves an even length and the transposed one doubles it back
   const k = opts.kernel ?? CAE_DEFAULTS.kernel;
@@ -55,12 +67,18 @@ export function buildConvAutoencoder(window: number, features: number, opts: Con
       { type: 'deconv', out: f1, kernel: k, stride: 2, pad, activation: 'relu' },
       { type: 'deconv', out: features, kernel: k, stride: 2, pad, activation: 'linear' },
     ],
-    opts.seed ?? 42,
+    opts.seed ?? 42
   );
 }
 
 /** Trains on `count` standardised windows (window·features values each, from makeWindows). */
-export function trainConvAutoencoder(data: Float32Array, count: number, window: number, features: number, opts: ConvAutoencoderOptions = {}): ConvAutoencoderModel {
+export function trainConvAutoencoder(
+  data: Float32Array,
+  count: number,
+  window: number,
+  features: number,
+  opts: ConvAutoencoderOptions = {}
+): ConvAutoencoderModel {
   const layers = buildConvAutoencoder(window, features, opts);
   fitNet(layers, data, data, count, {
     epochs: opts.epochs ?? CAE_DEFAULTS.epochs,
@@ -87,7 +105,11 @@ export function convAutoencoderErrors(model: ConvAutoencoderModel, data: Float32
 }
 
 /** Threshold from held-out windows: margin × their q-quantile error. */
-export function heldOutThreshold(errors: ArrayLike<number>, q = CAE_DEFAULTS.quantile, margin = CAE_DEFAULTS.margin): number {
+export function heldOutThreshold(
+  errors: ArrayLike<number>,
+  q = CAE_DEFAULTS.quantile,
+  margin = CAE_DEFAULTS.margin
+): number {
   if (!errors.length) throw new Error('conv-autoencoder: no held-out windows to set the threshold on');
   return margin * quantile(Float64Array.from(errors), q);
 }
@@ -117,7 +139,13 @@ export interface StreamOptions {
  * eval:skab so its figures are the node's; a test checks it against the scorer through onnxruntime.
  * Rows before the first full window get NaN scores and are never flagged.
  */
-export function streamConvAutoencoder(model: ConvAutoencoderModel, scaler: { mean: number[]; std: number[] }, threshold: number, rows: number[][], o: StreamOptions = {}): { scores: Float64Array; raw: Float64Array; flagged: Uint8Array } {
+export function streamConvAutoencoder(
+  model: ConvAutoencoderModel,
+  scaler: { mean: number[]; std: number[] },
+  threshold: number,
+  rows: number[][],
+  o: StreamOptions = {}
+): { scores: Float64Array; raw: Float64Array; flagged: Uint8Array } {
   const W = model.window;
   const F = model.features;
   const drift = o.centerDrift ?? 0;
@@ -140,7 +168,8 @@ export function streamConvAutoencoder(model: ConvAutoencoderModel, scaler: { mea
     raw[i] = r;
     scores[i] = s;
     flagged[i] = s > threshold ? 1 : 0;
-    if (drift > 0 && s <= threshold && r <= threshold) for (let f = 0; f < F; f++) centre[f] += drift * (rows[i][f] - centre[f]);
+    if (drift > 0 && s <= threshold && r <= threshold)
+      for (let f = 0; f < F; f++) centre[f] += drift * (rows[i][f] - centre[f]);
   }
   return { scores, raw, flagged };
 }

@@ -59,9 +59,9 @@ export function buildNet(steps: number, channels: number, specs: LayerSpec[], se
   let t = steps;
   let c = channels;
   for (const s of specs) {
-    const kernel = s.type === 'dense' ? t : s.kernel ?? 3;
-    const stride = s.type === 'dense' ? 1 : s.stride ?? 1;
-    const pad = s.type === 'dense' ? 0 : s.pad ?? 0;
+    const kernel = s.type === 'dense' ? t : (s.kernel ?? 3);
+    const stride = s.type === 'dense' ? 1 : (s.stride ?? 1);
+    const pad = s.type === 'dense' ? 0 : (s.pad ?? 0);
     const tOut = outLength(s.type, t, kernel, stride, pad);
     if (!(tOut >= 1)) throw new Error(`convnet: layer ${layers.length} (${s.type}) leaves no output steps from ${t}`);
     const fanIn = kernel * c;
@@ -69,7 +69,20 @@ export function buildNet(steps: number, channels: number, specs: LayerSpec[], se
     const sd = s.activation === 'relu' ? Math.sqrt(2 / fanIn) : Math.sqrt(2 / (fanIn + s.out));
     const weights = new Float32Array(kernel * c * s.out);
     for (let i = 0; i < weights.length; i++) weights[i] = gaussian(rand) * sd;
-    layers.push({ type: s.type, tIn: t, cIn: c, tOut, cOut: s.out, kernel, stride, pad, activation: s.activation, ...(s.dropout ? { dropout: s.dropout } : {}), weights, bias: new Float32Array(s.out) });
+    layers.push({
+      type: s.type,
+      tIn: t,
+      cIn: c,
+      tOut,
+      cOut: s.out,
+      kernel,
+      stride,
+      pad,
+      activation: s.activation,
+      ...(s.dropout ? { dropout: s.dropout } : {}),
+      weights,
+      bias: new Float32Array(s.out),
+    });
     t = tOut;
     c = s.out;
   }
@@ -155,12 +168,20 @@ export interface FitOptions {
  * Minimises the mean squared error between the net's output and `targets` (count × outSize; for an
  * autoencoder pass the inputs themselves) with Adam over shuffled mini-batches. Mutates `layers`.
  */
-export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float32Array, count: number, opts: FitOptions = {}): number {
+export function fitNet(
+  layers: TapLayer[],
+  inputs: Float32Array,
+  targets: Float32Array,
+  count: number,
+  opts: FitOptions = {}
+): number {
   const L = layers.length;
   const inSize = layers[0].tIn * layers[0].cIn;
   const outSize = layers[L - 1].tOut * layers[L - 1].cOut;
-  if (inputs.length !== count * inSize) throw new Error(`convnet: ${inputs.length} input values is not ${count} × ${inSize}`);
-  if (targets.length !== count * outSize) throw new Error(`convnet: ${targets.length} target values is not ${count} × ${outSize}`);
+  if (inputs.length !== count * inSize)
+    throw new Error(`convnet: ${inputs.length} input values is not ${count} × ${inSize}`);
+  if (targets.length !== count * outSize)
+    throw new Error(`convnet: ${targets.length} target values is not ${count} × ${outSize}`);
   const epochs = opts.epochs ?? 30;
   const B = Math.max(1, Math.min(opts.batchSize ?? 32, count));
   const lr0 = opts.learningRate ?? 1e-3;
@@ -172,7 +193,13 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
   const dIn = layers.map((l) => new Float32Array(l.tIn * l.cIn));
   const gW = layers.map((l) => new Float32Array(l.weights.length));
   const gB = layers.map((l) => new Float32Array(l.bias.length));
-  const drop = layers.some((l) => l.dropout) ? { rand: mulberry32((opts.seed ?? 42) ^ 0x2545f491), kept: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)), mask: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)) } : undefined;
+  const drop = layers.some((l) => l.dropout)
+    ? {
+        rand: mulberry32((opts.seed ?? 42) ^ 0x2545f491),
+        kept: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)),
+        mask: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)),
+      }
+    : undefined;
   const mW = layers.map((l) => new Float32Array(l.weights.length));
   const vW = layers.map((l) => new Float32Array(l.weights.length));
   const mB = layers.map((l) => new Float32Array(l.bias.length));
@@ -192,7 +219,20 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
       }
       for (let r = 0; r < nb; r++) {
         const s = order[start + r];
-        lossSum += sampleBackprop(layers, inputs, s * inSize, targets, s * outSize, 2 / (nb * outSize), acts, deltas, dIn, gW, gB, drop);
+        lossSum += sampleBackprop(
+          layers,
+          inputs,
+          s * inSize,
+          targets,
+          s * outSize,
+          2 / (nb * outSize),
+          acts,
+          deltas,
+          dIn,
+          gW,
+          gB,
+          drop
+        );
       }
       step++;
       const c1 = 1 - 0.9 ** step;
@@ -217,7 +257,20 @@ export function fitNet(layers: TapLayer[], inputs: Float32Array, targets: Float3
  * Forward and backward pass of one sample: adds dLoss/dW and dLoss/db (loss = scale/2 · squared error summed
  * over the outputs) into gW/gB and returns the sample's squared error. Scratch arrays come from the caller.
  */
-function sampleBackprop(layers: TapLayer[], inputs: ArrayLike<number>, xo: number, targets: ArrayLike<number>, to: number, scale: number, acts: Float32Array[], deltas: Float32Array[], dIn: Float32Array[], gW: Float32Array[], gB: Float32Array[], drop?: Dropout): number {
+function sampleBackprop(
+  layers: TapLayer[],
+  inputs: ArrayLike<number>,
+  xo: number,
+  targets: ArrayLike<number>,
+  to: number,
+  scale: number,
+  acts: Float32Array[],
+  deltas: Float32Array[],
+  dIn: Float32Array[],
+  gW: Float32Array[],
+  gB: Float32Array[],
+  drop?: Dropout
+): number {
   const L = layers.length;
   // each layer's effective input: the previous output, or its dropped-out copy while training
   const xIn: Array<ArrayLike<number>> = [];
@@ -273,7 +326,11 @@ interface Dropout {
 }
 
 /** Gradients of the mean squared error of one sample (for tests: checked against finite differences). */
-export function sampleGradients(layers: TapLayer[], x: ArrayLike<number>, target: ArrayLike<number>): { loss: number; gW: Float32Array[]; gB: Float32Array[] } {
+export function sampleGradients(
+  layers: TapLayer[],
+  x: ArrayLike<number>,
+  target: ArrayLike<number>
+): { loss: number; gW: Float32Array[]; gB: Float32Array[] } {
   const acts = layers.map((l) => new Float32Array(l.tOut * l.cOut));
   const deltas = layers.map((l) => new Float32Array(l.tOut * l.cOut));
   const dIn = layers.map((l) => new Float32Array(l.tIn * l.cIn));
@@ -285,7 +342,15 @@ export function sampleGradients(layers: TapLayer[], x: ArrayLike<number>, target
 }
 
 /** Accumulates weight/bias gradients of one sample; writes dLoss/dInput into dX when given. */
-function backwardLayer(l: TapLayer, x: ArrayLike<number>, xo: number, dY: Float32Array, gW: Float32Array, gB: Float32Array, dX: Float32Array | null): void {
+function backwardLayer(
+  l: TapLayer,
+  x: ArrayLike<number>,
+  xo: number,
+  dY: Float32Array,
+  gW: Float32Array,
+  gB: Float32Array,
+  dX: Float32Array | null
+): void {
   const { cIn, cOut, tOut, weights: W } = l;
   for (let t = 0; t < tOut; t++) for (let co = 0; co < cOut; co++) gB[co] += dY[t * cOut + co];
   if (dX) dX.fill(0);
@@ -319,7 +384,15 @@ function backwardLayer(l: TapLayer, x: ArrayLike<number>, xo: number, dY: Float3
   }
 }
 
-function adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, c1: number, c2: number): void {
+function adam(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  lr: number,
+  c1: number,
+  c2: number
+): void {
   for (let i = 0; i < p.length; i++) {
     m[i] = 0.9 * m[i] + 0.1 * g[i];
     v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
@@ -335,7 +408,8 @@ export function denseMatrix(l: TapLayer): Float32Array {
   for (let p = 0; p < tp.length; p += 3) {
     const [to, ti, k] = [tp[p], tp[p + 1], tp[p + 2]];
     for (let ci = 0; ci < l.cIn; ci++)
-      for (let co = 0; co < l.cOut; co++) M[(ti * l.cIn + ci) * cols + to * l.cOut + co] += l.weights[(k * l.cIn + ci) * l.cOut + co];
+      for (let co = 0; co < l.cOut; co++)
+        M[(ti * l.cIn + ci) * cols + to * l.cOut + co] += l.weights[(k * l.cIn + ci) * l.cOut + co];
   }
   return M;
 }
@@ -347,7 +421,14 @@ export function netToGraph(g: OnnxGraphBuilder, layers: TapLayer[], x: string, l
     const last = i === layers.length - 1;
     const bias = new Float32Array(l.tOut * l.cOut);
     for (let t = 0; t < l.tOut; t++) bias.set(l.bias, t * l.cOut);
-    const lin = g.op('Add', [g.op('MatMul', [h, g.constant(`W${i}`, denseMatrix(l), [l.tIn * l.cIn, l.tOut * l.cOut])]), g.constant(`b${i}`, bias, [l.tOut * l.cOut])], last && l.activation === 'linear' ? lastName : undefined);
+    const lin = g.op(
+      'Add',
+      [
+        g.op('MatMul', [h, g.constant(`W${i}`, denseMatrix(l), [l.tIn * l.cIn, l.tOut * l.cOut])]),
+        g.constant(`b${i}`, bias, [l.tOut * l.cOut]),
+      ],
+      last && l.activation === 'linear' ? lastName : undefined
+    );
     if (l.activation === 'linear') h = lin;
     else h = g.op(l.activation === 'relu' ? 'Relu' : 'Tanh', [lin], last ? lastName : undefined);
   });
@@ -356,5 +437,8 @@ export function netToGraph(g: OnnxGraphBuilder, layers: TapLayer[], x: string, l
 
 /** Plain-JSON form of the layers (for meta.json provenance and tests). */
 export function describeNet(layers: TapLayer[]): string[] {
-  return layers.map((l) => `${l.type} ${l.tIn}x${l.cIn} -> ${l.tOut}x${l.cOut}${l.type === 'dense' ? '' : ` k${l.kernel} s${l.stride} p${l.pad}`} ${l.activation}`);
+  return layers.map(
+    (l) =>
+      `${l.type} ${l.tIn}x${l.cIn} -> ${l.tOut}x${l.cOut}${l.type === 'dense' ? '' : ` k${l.kernel} s${l.stride} p${l.pad}`} ${l.activation}`
+  );
 }

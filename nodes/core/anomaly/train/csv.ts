@@ -40,7 +40,8 @@ export function parseCsv(text: string, opts: CsvOptions = {}): CsvTable {
   const headerIdx = lines.findIndex((l) => l.trim() !== '');
   if (headerIdx < 0) throw new Error(`${file}: empty file`);
   const headerLine = lines[headerIdx];
-  const sep = opts.sep ?? [';', ',', '\t'].map((s) => [s, headerLine.split(s).length] as const).sort((a, b) => b[1] - a[1])[0][0];
+  const sep =
+    opts.sep ?? [';', ',', '\t'].map((s) => [s, headerLine.split(s).length] as const).sort((a, b) => b[1] - a[1])[0][0];
   const header = splitLine(headerLine, sep);
   const col = new Map(header.map((h, i) => [h, i]));
   const firstData = lines.slice(headerIdx + 1).find((l) => l.trim() !== '');
@@ -49,7 +50,8 @@ export function parseCsv(text: string, opts: CsvOptions = {}): CsvTable {
   const dropped: CsvTable['dropped'] = [];
   let features: string[];
   if (opts.features?.length) {
-    for (const f of opts.features) if (!col.has(f)) throw new Error(`${file}: no column "${f}" (columns: ${header.join(', ')})`);
+    for (const f of opts.features)
+      if (!col.has(f)) throw new Error(`${file}: no column "${f}" (columns: ${header.join(', ')})`);
     features = opts.features.slice();
   } else {
     const drop = new Set((opts.drop ?? ['anomaly', 'changepoint']).map((d) => d.toLowerCase()));
@@ -57,13 +59,17 @@ export function parseCsv(text: string, opts: CsvOptions = {}): CsvTable {
     header.forEach((h, i) => {
       if (h === opts.target) return;
       if (drop.has(h.toLowerCase())) dropped.push({ column: h, reason: 'label column' });
-      else if (!Number.isFinite(parseCell(firstCells[i] ?? ''))) dropped.push({ column: h, reason: `not numeric ("${firstCells[i] ?? ''}")` });
+      else if (!Number.isFinite(parseCell(firstCells[i] ?? '')))
+        dropped.push({ column: h, reason: `not numeric ("${firstCells[i] ?? ''}")` });
       else features.push(h);
     });
-    if (!features.length) throw new Error(`${file}: no numeric columns (separator "${sep}"; header: ${header.join(', ')})`);
+    if (!features.length)
+      throw new Error(`${file}: no numeric columns (separator "${sep}"; header: ${header.join(', ')})`);
   }
-  if (opts.target !== undefined && !col.has(opts.target)) throw new Error(`${file}: no target column "${opts.target}" (columns: ${header.join(', ')})`);
-  if (opts.target !== undefined && features.includes(opts.target)) throw new Error(`${file}: target column "${opts.target}" is also a feature`);
+  if (opts.target !== undefined && !col.has(opts.target))
+    throw new Error(`${file}: no target column "${opts.target}" (columns: ${header.join(', ')})`);
+  if (opts.target !== undefined && features.includes(opts.target))
+    throw new Error(`${file}: target column "${opts.target}" is also a feature`);
   const idx = features.map((f) => col.get(f)!);
   const tIdx = opts.target !== undefined ? col.get(opts.target)! : -1;
   const rows: number[][] = [];
@@ -74,12 +80,16 @@ export function parseCsv(text: string, opts: CsvOptions = {}): CsvTable {
     const row = new Array<number>(idx.length);
     for (let j = 0; j < idx.length; j++) {
       const v = parseCell(cells[idx[j]] ?? '');
-      if (!Number.isFinite(v)) throw new Error(`${file}: line ${li + 1}, column "${features[j]}": not a number: "${cells[idx[j]] ?? ''}"`);
+      if (!Number.isFinite(v))
+        throw new Error(`${file}: line ${li + 1}, column "${features[j]}": not a number: "${cells[idx[j]] ?? ''}"`);
       row[j] = v;
     }
     if (tIdx >= 0) {
       const t = parseCell(cells[tIdx] ?? '');
-      if (!Number.isFinite(t)) throw new Error(`${file}: line ${li + 1}, target column "${opts.target}": not a number: "${cells[tIdx] ?? ''}"`);
+      if (!Number.isFinite(t))
+        throw new Error(
+          `${file}: line ${li + 1}, target column "${opts.target}": not a number: "${cells[tIdx] ?? ''}"`
+        );
       target.push(t);
     }
     rows.push(row);

@@ -10,4 +10,11 @@ export * from './rul-cnn';
 export * from './windows';
 export * from './csv';
 export * from './bundle-writer';
-export { trainBundle, trainConvAutoencoderBundle, type TrainOptions, type TrainReport, type ConvAutoencoderTrainOptions, type ConvAutoencoderTrained } from './train';
+export {
+  trainBundle,
+  trainConvAutoencoderBundle,
+  type TrainOptions,
+  type TrainReport,
+  type ConvAutoencoderTrainOptions,
+  type ConvAutoencoderTrained,
+} from './train';

@@ -41,10 +41,16 @@ export class OnnxGraphBuilder {
   /** A float32 constant (weights, means, ...). Values are rounded to float32 here, once. */
   constant(prefix: string, values: ArrayLike<number>, dims: number[]): string {
     const size = dims.reduce((a, b) => a * b, 1);
-    if (values.length !== size) throw new Error(`constant ${prefix}: ${values.length} values for dims [${dims.join(', ')}]`);
+    if (values.length !== size)
+      throw new Error(`constant ${prefix}: ${values.length} values for dims [${dims.join(', ')}]`);
     const name = this.tmp(prefix);
     const data = Float32Array.from(values);
-    this.initializers.push({ name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    this.initializers.push({
+      name,
+      dims,
+      dataType: FLOAT,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    });
     return name;
   }
 
@@ -61,7 +67,9 @@ export class OnnxGraphBuilder {
     const output = out ?? this.tmp(opType.toLowerCase());
     if (out) this.claim(out);
     const attribute = Object.entries(attrs).map(([name, v]) =>
-      Number.isInteger(v) ? { name, type: onnx.AttributeProto.AttributeType.INT, i: v } : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v },
+      Number.isInteger(v)
+        ? { name, type: onnx.AttributeProto.AttributeType.INT, i: v }
+        : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v }
     );
     this.nodes.push({ opType, input: inputs, output: [output], name: `${opType}_${this.nodes.length}`, attribute });
     return output;

@@ -8,15 +8,21 @@ export const PCA_INPUT = 'x';
 export function pcaToOnnx(model: PcaModel): Uint8Array {
   const d = model.mean.length;
   const k = model.components.length;
-  if (k === 0 || model.components.some((c) => c.length !== d)) throw new Error(`PCA model: components must be k × ${d}`);
-  if (model.eigenvalues.length !== k) throw new Error(`PCA model: ${model.eigenvalues.length} eigenvalues for ${k} components`);
+  if (k === 0 || model.components.some((c) => c.length !== d))
+    throw new Error(`PCA model: components must be k × ${d}`);
+  if (model.eigenvalues.length !== k)
+    throw new Error(`PCA model: ${model.eigenvalues.length} eigenvalues for ${k} components`);
   const g = new OnnxGraphBuilder('moby_pca');
   const z = g.input(PCA_INPUT, ['batch', d]);
   const flatP = model.components.flat();
   const pT = new Float64Array(d * k);
   for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) pT[j * k + c] = model.components[c][j];
   const P = g.constant('P', flatP, [k, d]);
-  const invL = g.constant('inv_lambda', model.eigenvalues.map((l) => 1 / l), [k]);
+  const invL = g.constant(
+    'inv_lambda',
+    model.eigenvalues.map((l) => 1 / l),
+    [k]
+  );
   // t = z Pᵀ; T² = Σ t²/λ (a MatMul with a vector reduces over k without Reduce* ops)
   const t = g.op('MatMul', [z, g.constant('P_T', pT, [d, k])]);
   g.op('MatMul', [g.op('Mul', [t, t]), invL], 't2');

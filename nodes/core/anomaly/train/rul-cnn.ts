@@ -3,7 +3,16 @@
 // piece-wise linear target divided by the cap (outputs near 1 keep Adam's steps well scaled); the cap is
 // folded back into the last layer before export, so the ONNX model outputs cycles directly.
 import { OnnxGraphBuilder } from './onnx-builder';
-import { buildNet, describeNet, fitNet, netForward, netToGraph, type Activation, type LayerSpec, type TapLayer } from './convnet';
+import {
+  buildNet,
+  describeNet,
+  fitNet,
+  netForward,
+  netToGraph,
+  type Activation,
+  type LayerSpec,
+  type TapLayer,
+} from './convnet';
 import { engineWindow, informativeSensors, rulTargets, columnName, type Engine } from './cmapss';
 import { mulberry32, shuffleInPlace } from '../../prng';
 
@@ -101,35 +110,48 @@ export function buildRulCnn(window: number, features: number, o: RulCnnOptions =
   const convs = o.convLayers ?? RUL_DEFAULTS.convLayers;
   const padL = (k - 1) >> 1;
   const specs: LayerSpec[] = [];
-  for (let i = 0; i < convs; i++) specs.push({ type: 'conv', out: f, kernel: k, stride: 1, pad: padL, activation: act });
+  for (let i = 0; i < convs; i++)
+    specs.push({ type: 'conv', out: f, kernel: k, stride: 1, pad: padL, activation: act });
   // one output channel before the dense layer: a bottleneck of about `window` values instead of
   // window × filters, which let the dense layer memorise individual engines
   specs.push({ type: 'conv', out: 1, kernel: 3, stride: 1, pad: 1, activation: act });
   const dropout = o.dropout ?? RUL_DEFAULTS.dropout;
-  specs.push({ type: 'dense', out: o.dense ?? RUL_DEFAULTS.dense, activation: act, ...(dropout > 0 ? { dropout } : {}) });
+  specs.push({
+    type: 'dense',
+    out: o.dense ?? RUL_DEFAULTS.dense,
+    activation: act,
+    ...(dropout > 0 ? { dropout } : {}),
+  });
   specs.push({ type: 'dense', out: 1, activation: 'linear' });
   return buildNet(window, features, specs, o.seed ?? 42);
 }
 
 /** Per-sensor scaler fitted on the training engines, as (x − mean) / std. */
-export function fitRulScaler(engines: Engine[], columns: number[], scaling: RulScaling = RUL_DEFAULTS.scaling): { mean: number[]; std: number[] } {
+export function fitRulScaler(
+  engines: Engine[],
+  columns: number[],
+  scaling: RulScaling = RUL_DEFAULTS.scaling
+): { mean: number[]; std: number[] } {
   const F = columns.length;
   if (scaling === 'minmax') {
     const lo = new Array<number>(F).fill(Infinity);
     const hi = new Array<number>(F).fill(-Infinity);
-    for (const e of engines) for (const r of e.rows) columns.forEach((c, j) => {
-      if (r[c] < lo[j]) lo[j] = r[c];
-      if (r[c] > hi[j]) hi[j] = r[c];
-    });
+    for (const e of engines)
+      for (const r of e.rows)
+        columns.forEach((c, j) => {
+          if (r[c] < lo[j]) lo[j] = r[c];
+          if (r[c] > hi[j]) hi[j] = r[c];
+        });
     return { mean: lo.map((l, j) => (l + hi[j]) / 2), std: lo.map((l, j) => (hi[j] - l) / 2 || 1) };
   }
   const mean = new Array<number>(F).fill(0);
   const std = new Array<number>(F).fill(0);
   let n = 0;
-  for (const e of engines) for (const r of e.rows) {
-    n++;
-    columns.forEach((c, j) => (mean[j] += r[c]));
-  }
+  for (const e of engines)
+    for (const r of e.rows) {
+      n++;
+      columns.forEach((c, j) => (mean[j] += r[c]));
+    }
   for (let j = 0; j < F; j++) mean[j] /= n;
   for (const e of engines) for (const r of e.rows) columns.forEach((c, j) => (std[j] += (r[c] - mean[j]) ** 2));
   for (let j = 0; j < F; j++) std[j] = Math.sqrt(std[j] / Math.max(1, n - 1)) || 1;
@@ -137,12 +159,20 @@ export function fitRulScaler(engines: Engine[], columns: number[], scaling: RulS
 }
 
 /** Every training window (ending at each cycle ≥ window − 1, every `stride` cycles) of the given engines. */
-export function rulTrainingSet(engines: Engine[], columns: number[], window: number, cap: number, stride = 1, scaler = fitRulScaler(engines, columns)) {
+export function rulTrainingSet(
+  engines: Engine[],
+  columns: number[],
+  window: number,
+  cap: number,
+  stride = 1,
+  scaler = fitRulScaler(engines, columns)
+) {
   const F = columns.length;
   const ends: Array<[Engine, number, number]> = [];
   for (const e of engines) {
     const y = rulTargets(e, cap);
-    for (let end = Math.min(window - 1, e.rows.length - 1); end < e.rows.length; end += stride) ends.push([e, end, y[end]]);
+    for (let end = Math.min(window - 1, e.rows.length - 1); end < e.rows.length; end += stride)
+      ends.push([e, end, y[end]]);
   }
   const D = window * F;
   const data = new Float32Array(ends.length * D);
@@ -227,10 +257,11 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
         return val.length > 0 && epoch - bestEpoch >= patience;
       },
     });
-    if (val.length) layers.forEach((l, i) => {
-      l.weights.set(snapshot[i].w);
-      l.bias.set(snapshot[i].b);
-    });
+    if (val.length)
+      layers.forEach((l, i) => {
+        l.weights.set(snapshot[i].w);
+        l.bias.set(snapshot[i].b);
+      });
     // fold the cap into the output layer: the member now predicts cycles
     const last = layers[layers.length - 1];
     for (let i = 0; i < last.weights.length; i++) last.weights[i] *= cap;
@@ -242,8 +273,20 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
   const model = { window, features: columns.length, members };
   const all = rulTrainingSet(engines, columns, window, cap, o.stride ?? RUL_DEFAULTS.stride, scaler);
   let se = 0;
-  for (let w = 0; w < all.count; w++) se += (predictRulCnn(model, all.data.subarray(w * D, (w + 1) * D)) - all.targets[w]) ** 2;
-  return { model, columns, features: columns.map(columnName), scaler, scaling, windows: all.count, trainRmse: Math.sqrt(se / all.count), validationRmse, bestEpoch: bestEpochs, validationEngines: nVal };
+  for (let w = 0; w < all.count; w++)
+    se += (predictRulCnn(model, all.data.subarray(w * D, (w + 1) * D)) - all.targets[w]) ** 2;
+  return {
+    model,
+    columns,
+    features: columns.map(columnName),
+    scaler,
+    scaling,
+    windows: all.count,
+    trainRmse: Math.sqrt(se / all.count),
+    validationRmse,
+    bestEpoch: bestEpochs,
+    validationEngines: nVal,
+  };
 }
 
 /** Float64 reference of the exported graph for one standardised window. */
@@ -273,7 +316,12 @@ export function predictLastCycle(b: RulCnnBundle, engines: Engine[]): number[] {
  * Uniform cuts over the whole life would instead put most truths far above the cap, which a capped model
  * cannot reach and the test protocol does not ask for.
  */
-export function truncateEngines(engines: Engine[], cuts: number, seed: number, o: { minCycles?: number; minRul?: number; maxRul?: number } = {}): Array<{ engine: Engine; truth: number }> {
+export function truncateEngines(
+  engines: Engine[],
+  cuts: number,
+  seed: number,
+  o: { minCycles?: number; minRul?: number; maxRul?: number } = {}
+): Array<{ engine: Engine; truth: number }> {
   const minCycles = o.minCycles ?? 31;
   const minRul = o.minRul ?? 5;
   const maxRul = o.maxRul ?? 150;
@@ -304,5 +352,7 @@ export function rulCnnToOnnx(model: RulCnnModel): Uint8Array {
   const joined = n === 1 ? outs[0] : g.op('Concat', outs, undefined, { axis: 1 });
   g.op('MatMul', [joined, g.constant('mean', new Array(n).fill(1 / n), [n])], 'rul');
   g.output('rul', ['batch']);
-  return g.toBytes(`windowed 1-D CNN remaining-useful-life regression, mean of ${n} (${describeNet(model.members[0]).join('; ')}) exported by moby-train`);
+  return g.toBytes(
+    `windowed 1-D CNN remaining-useful-life regression, mean of ${n} (${describeNet(model.members[0]).join('; ')}) exported by moby-train`
+  );
 }

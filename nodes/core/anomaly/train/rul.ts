@@ -13,7 +13,14 @@ export interface LinearRulModel {
 export const RUL_INPUT = 'x';
 
 /** Fits y ≈ w·x + b over `count` windows (data from makeWindows); `lambda` is the ridge penalty. */
-export function fitLinearRul(data: Float32Array, count: number, targets: ArrayLike<number>, window: number, features: number, lambda = 1e-3): LinearRulModel {
+export function fitLinearRul(
+  data: Float32Array,
+  count: number,
+  targets: ArrayLike<number>,
+  window: number,
+  features: number,
+  lambda = 1e-3
+): LinearRulModel {
   const D = window * features;
   if (targets.length !== count) throw new Error(`rul: ${targets.length} targets for ${count} windows`);
   if (count < 2) throw new Error('rul: need at least 2 windows');

@@ -9,7 +9,15 @@ import { parseCsv } from './csv';
 import { pcaToOnnx, PCA_INPUT } from './pca-export';
 import { fitLinearRul, linearRulToOnnx, predictRul, RUL_INPUT } from './rul';
 import { fitScaler, makeWindows, type Scaler } from './windows';
-import { CAE_DEFAULTS, CAE_INPUT, convAutoencoderErrors, convAutoencoderToOnnx, heldOutThreshold, trainConvAutoencoder, type ConvAutoencoderModel } from './conv-autoencoder';
+import {
+  CAE_DEFAULTS,
+  CAE_INPUT,
+  convAutoencoderErrors,
+  convAutoencoderToOnnx,
+  heldOutThreshold,
+  trainConvAutoencoder,
+  type ConvAutoencoderModel,
+} from './conv-autoencoder';
 import { looksLikeCmapss, parseCmapss } from './cmapss';
 import { RUL_CNN_INPUT, RUL_DEFAULTS, rulCnnToOnnx, trainRulCnn } from './rul-cnn';
 import { describeNet } from './convnet';
@@ -42,19 +50,37 @@ export interface ConvAutoencoderTrained {
  * (1 − holdout) of the rows train the model; windows ending in the last `holdout` share are held out and set
  * the threshold (margin × their quantile), so the threshold reflects errors on data the model has not seen.
  */
-export function trainConvAutoencoderBundle(rows: number[][], o: ConvAutoencoderTrainOptions = {}): ConvAutoencoderTrained {
+export function trainConvAutoencoderBundle(
+  rows: number[][],
+  o: ConvAutoencoderTrainOptions = {}
+): ConvAutoencoderTrained {
   const window = o.window ?? CAE_DEFAULTS.window;
   const holdout = o.holdout ?? CAE_DEFAULTS.holdout;
   if (!(holdout > 0 && holdout < 1)) throw new Error(`--holdout must be between 0 and 1, got ${holdout}`);
   const split = Math.round(rows.length * (1 - holdout));
-  if (split < window || rows.length - split < 1) throw new Error(`conv-autoencoder: ${rows.length} rows are too few for ${window}-step windows with ${holdout} held out`);
+  if (split < window || rows.length - split < 1)
+    throw new Error(
+      `conv-autoencoder: ${rows.length} rows are too few for ${window}-step windows with ${holdout} held out`
+    );
   const scaler = fitScaler(rows);
   const train = makeWindows(rows.slice(0, split), window, scaler);
-  const model = trainConvAutoencoder(train.data, train.count, window, scaler.mean.length, { epochs: o.epochs, learningRate: o.learningRate, seed: o.seed, filters: o.filters, onEpoch: o.onEpoch });
+  const model = trainConvAutoencoder(train.data, train.count, window, scaler.mean.length, {
+    epochs: o.epochs,
+    learningRate: o.learningRate,
+    seed: o.seed,
+    filters: o.filters,
+    onEpoch: o.onEpoch,
+  });
   // held-out windows end after the split; their earlier steps may overlap the training rows, as in service
   const held = makeWindows(rows.slice(split - window + 1), window, scaler);
   const heldOutErrors = convAutoencoderErrors(model, held.data, held.count);
-  return { model, scaler, heldOutErrors, threshold: heldOutThreshold(heldOutErrors, o.quantile, o.margin), trainWindows: train.count };
+  return {
+    model,
+    scaler,
+    heldOutErrors,
+    threshold: heldOutThreshold(heldOutErrors, o.quantile, o.margin),
+    trainWindows: train.count,
+  };
 }
 
 export interface TrainOptions {
@@ -115,15 +141,24 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
   }
   const created_at = new Date().toISOString();
   if (o.method === 'rul' && looksLikeCmapss(text)) return trainCmapssRul(o, text, created_at, log);
-  const table = parseCsv(text, { sep: o.sep, features: o.features, target: o.method === 'rul' ? o.target : undefined, file: o.csv });
-  if (o.method === 'rul' && !o.target) throw new Error('--method rul needs --target <column> (or a C-MAPSS run-to-failure file)');
+  const table = parseCsv(text, {
+    sep: o.sep,
+    features: o.features,
+    target: o.method === 'rul' ? o.target : undefined,
+    file: o.csv,
+  });
+  if (o.method === 'rul' && !o.target)
+    throw new Error('--method rul needs --target <column> (or a C-MAPSS run-to-failure file)');
   for (const d of table.dropped) log(`dropped column "${d.column}": ${d.reason}`);
   log(`${table.rows.length} rows, features: ${table.features.join(', ')}`);
   const F = table.features.length;
   if (o.method === 'pca') {
-    if (o.window !== undefined && o.window !== 1) throw new Error('--method pca scores single samples: --window must be 1 or omitted');
+    if (o.window !== undefined && o.window !== 1)
+      throw new Error('--method pca scores single samples: --window must be 1 or omitted');
     const model = fitPca(table.rows, { features: table.features, alpha: o.alpha });
-    log(`PCA: ${model.components.length} of ${F} components, T² limit ${model.t2Limit.toPrecision(4)}, Q limit ${model.qLimit.toPrecision(4)}`);
+    log(
+      `PCA: ${model.components.length} of ${F} components, T² limit ${model.t2Limit.toPrecision(4)}, Q limit ${model.qLimit.toPrecision(4)}`
+    );
     const meta = await writeBundle(
       o.out,
       pcaToOnnx(model),
@@ -142,16 +177,18 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
         threshold: 1,
         training: { rows: table.rows.length, components: model.components.length, eigenvalues: model.eigenvalues },
       },
-      { force: o.force },
+      { force: o.force }
     );
     return { dir: o.out, meta, rows: table.rows.length, windows: table.rows.length };
   }
   if (o.method === 'conv-autoencoder') {
     const t0 = Date.now();
     const persistence = o.persistence ?? CAE_DEFAULTS.persistence;
-    if (!Number.isInteger(persistence) || persistence < 1) throw new Error(`--persistence must be a positive integer, got ${persistence}`);
+    if (!Number.isInteger(persistence) || persistence < 1)
+      throw new Error(`--persistence must be a positive integer, got ${persistence}`);
     const centerDrift = o.centerDrift ?? CAE_DEFAULTS.centerDrift;
-    if (!(centerDrift >= 0 && centerDrift <= 1)) throw new Error(`--center-drift must be between 0 and 1, got ${centerDrift}`);
+    if (!(centerDrift >= 0 && centerDrift <= 1))
+      throw new Error(`--center-drift must be between 0 and 1, got ${centerDrift}`);
     const r = trainConvAutoencoderBundle(table.rows, {
       window: o.window,
       epochs: o.epochs,
@@ -163,7 +200,9 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
       onEpoch: (e, loss) => log(`epoch ${e}: loss ${loss.toPrecision(4)}`),
     });
     const trainMs = Date.now() - t0;
-    log(`${r.trainWindows} training windows, ${r.heldOutErrors.length} held-out windows, threshold ${r.threshold.toPrecision(4)}, trained in ${trainMs} ms`);
+    log(
+      `${r.trainWindows} training windows, ${r.heldOutErrors.length} held-out windows, threshold ${r.threshold.toPrecision(4)}, trained in ${trainMs} ms`
+    );
     const meta = await writeBundle(
       o.out,
       convAutoencoderToOnnx(r.model),
@@ -191,7 +230,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
           train_ms: trainMs,
         },
       },
-      { force: o.force },
+      { force: o.force }
     );
     return { dir: o.out, meta, rows: table.rows.length, windows: r.trainWindows };
   }
@@ -226,9 +265,15 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
         outputs: { reconstruction: 'reconstruction', score: 'score', contributions: 'contributions' },
         scaler,
         threshold,
-        training: { rows: table.rows.length, windows: win.count, layers: model.layers.map((l) => l.outputs), epochs: o.epochs ?? 30, quantile: q },
+        training: {
+          rows: table.rows.length,
+          windows: win.count,
+          layers: model.layers.map((l) => l.outputs),
+          epochs: o.epochs ?? 30,
+          quantile: q,
+        },
       },
-      { force: o.force },
+      { force: o.force }
     );
     return { dir: o.out, meta, rows: table.rows.length, windows: win.count };
   }
@@ -236,7 +281,8 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
     const targets = win.ends.map((e) => table.target![e]);
     const model = fitLinearRul(win.data, win.count, targets, window, F);
     let se = 0;
-    for (let w = 0; w < win.count; w++) se += (predictRul(model, win.data.subarray(w * window * F, (w + 1) * window * F)) - targets[w]) ** 2;
+    for (let w = 0; w < win.count; w++)
+      se += (predictRul(model, win.data.subarray(w * window * F, (w + 1) * window * F)) - targets[w]) ** 2;
     const rmse = Math.sqrt(se / win.count);
     log(`RUL linear fit: training RMSE ${rmse.toPrecision(4)} ${o.unit ?? 'steps'}`);
     const meta = await writeBundle(
@@ -256,7 +302,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
         ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
         training: { rows: table.rows.length, windows: win.count, target: o.target, rmse },
       },
-      { force: o.force },
+      { force: o.force }
     );
     return { dir: o.out, meta, rows: table.rows.length, windows: win.count };
   }
@@ -264,14 +310,33 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
 }
 
 /** rul on a C-MAPSS run-to-failure file: the windowed CNN on informative sensors, capped target. */
-async function trainCmapssRul(o: TrainOptions, text: string, created_at: string, log: (line: string) => void): Promise<TrainReport> {
+async function trainCmapssRul(
+  o: TrainOptions,
+  text: string,
+  created_at: string,
+  log: (line: string) => void
+): Promise<TrainReport> {
   const engines = parseCmapss(text, o.csv);
   const rows = engines.reduce((n, e) => n + e.rows.length, 0);
   const t0 = Date.now();
   const cap = o.cap ?? RUL_DEFAULTS.cap;
-  const b = trainRulCnn(engines, { window: o.window, epochs: o.epochs, cap, seed: o.seed, learningRate: o.learningRate, stride: o.stride, ensemble: o.ensemble, onEpoch: (e, loss, v, m) => log(`${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}, validation RMSE ${v.toFixed(2)}`) });
+  const b = trainRulCnn(engines, {
+    window: o.window,
+    epochs: o.epochs,
+    cap,
+    seed: o.seed,
+    learningRate: o.learningRate,
+    stride: o.stride,
+    ensemble: o.ensemble,
+    onEpoch: (e, loss, v, m) =>
+      log(
+        `${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}, validation RMSE ${v.toFixed(2)}`
+      ),
+  });
   const trainMs = Date.now() - t0;
-  log(`C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, validation RMSE ${b.validationRmse.map((v) => v.toFixed(2)).join(' / ')} on ${b.validationEngines} held-out engines (epoch ${b.bestEpoch.join(' / ')} kept; target capped at ${cap}), ${trainMs} ms`);
+  log(
+    `C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, validation RMSE ${b.validationRmse.map((v) => v.toFixed(2)).join(' / ')} on ${b.validationEngines} held-out engines (epoch ${b.bestEpoch.join(' / ')} kept; target capped at ${cap}), ${trainMs} ms`
+  );
   const meta = await writeBundle(
     o.out,
     rulCnnToOnnx(b.model),
@@ -287,9 +352,22 @@ async function trainCmapssRul(o: TrainOptions, text: string, created_at: string,
       scaler: b.scaler,
       rul_unit: o.unit ?? 'cycles',
       ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
-      training: { engines: engines.length, rows, windows: b.windows, cap, layers: describeNet(b.model.members[0]), ensemble: b.model.members.length, scaling: b.scaling, epochs: b.bestEpoch, validation_engines: b.validationEngines, validation_rmse: b.validationRmse.map((v) => (Number.isFinite(v) ? v : null)), rmse: b.trainRmse, train_ms: trainMs },
+      training: {
+        engines: engines.length,
+        rows,
+        windows: b.windows,
+        cap,
+        layers: describeNet(b.model.members[0]),
+        ensemble: b.model.members.length,
+        scaling: b.scaling,
+        epochs: b.bestEpoch,
+        validation_engines: b.validationEngines,
+        validation_rmse: b.validationRmse.map((v) => (Number.isFinite(v) ? v : null)),
+        rmse: b.trainRmse,
+        train_ms: trainMs,
+      },
     },
-    { force: o.force },
+    { force: o.force }
   );
   return { dir: o.out, meta, rows, windows: b.windows };
 }

@@ -14,14 +14,21 @@ export function fitScaler(rows: number[][]): Scaler {
   for (const r of rows) for (let j = 0; j < f; j++) mean[j] += r[j] / n;
   for (const r of rows) for (let j = 0; j < f; j++) std[j] += (r[j] - mean[j]) ** 2 / Math.max(1, n - 1);
   // a constant column keeps unit spread so it cannot divide by zero at scoring time
-  for (let j = 0; j < f; j++) std[j] = Math.sqrt(std[j]) > 1e-9 * Math.max(1, Math.abs(mean[j])) ? Math.sqrt(std[j]) : 1;
+  for (let j = 0; j < f; j++)
+    std[j] = Math.sqrt(std[j]) > 1e-9 * Math.max(1, Math.abs(mean[j])) ? Math.sqrt(std[j]) : 1;
   return { mean, std };
 }
 
 /** Standardised sliding windows: returns count windows of window*F values in one Float32Array. */
-export function makeWindows(rows: number[][], window: number, scaler: Scaler, stride = 1): { data: Float32Array; count: number; ends: number[] } {
+export function makeWindows(
+  rows: number[][],
+  window: number,
+  scaler: Scaler,
+  stride = 1
+): { data: Float32Array; count: number; ends: number[] } {
   const f = scaler.mean.length;
-  if (rows.length < window) throw new Error(`need at least ${window} rows for windows of ${window} steps, got ${rows.length}`);
+  if (rows.length < window)
+    throw new Error(`need at least ${window} rows for windows of ${window} steps, got ${rows.length}`);
   const ends: number[] = [];
   for (let end = window - 1; end < rows.length; end += stride) ends.push(end);
   const size = window * f;
@@ -44,7 +51,11 @@ export interface ReconstructionScore {
 }
 
 /** Scores a window model's reconstruction `rec` of `window` (step-major, `features` per step). */
-export function reconstructionScore(window: ArrayLike<number>, rec: Float64Array, features: number): ReconstructionScore {
+export function reconstructionScore(
+  window: ArrayLike<number>,
+  rec: Float64Array,
+  features: number
+): ReconstructionScore {
   const perFeature = new Float64Array(features);
   let sum = 0;
   for (let i = 0; i < rec.length; i++) {

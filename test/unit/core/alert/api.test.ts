@@ -1,10 +1,24 @@
 // The alert API handler, input mapping and channel formatting/signing as pure functions.
 import assert from 'node:assert/strict';
 import { AlertEngine } from '../../../../nodes/core/alert/engine';
-import { DEVICES_DEFAULT_LIMIT, DEVICES_MAX_LIMIT, handleAlertApi, pageDevices, tokenMatches, type ApiHost, type ApiRequest } from '../../../../nodes/core/alert/api';
+import {
+  DEVICES_DEFAULT_LIMIT,
+  DEVICES_MAX_LIMIT,
+  handleAlertApi,
+  pageDevices,
+  tokenMatches,
+  type ApiHost,
+  type ApiRequest,
+} from '../../../../nodes/core/alert/api';
 import { FailureLimiter } from '../../../../nodes/core/http-guard';
 import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
-import { signWebhook, verifyWebhook, slackMessage, webhookBody, subjectLine } from '../../../../nodes/core/alert/channels';
+import {
+  signWebhook,
+  verifyWebhook,
+  slackMessage,
+  webhookBody,
+  subjectLine,
+} from '../../../../nodes/core/alert/channels';
 import { templateSummary } from '../../../../nodes/core/alert/summary';
 
 function host(engine: AlertEngine, extra: Partial<ApiHost> = {}): ApiHost {
@@ -32,7 +46,11 @@ describe('alert API handler', () => {
     const e = new AlertEngine();
     assert.equal(handleAlertApi([host(e)], req('GET', '/metrics'), devices), null);
     assert.equal(handleAlertApi([host(e)], req('GET', '/alerts/a/b/c'), devices), null);
-    assert.equal(handleAlertApi([host(e)], req('GET', '/metrics', { headers: { authorization: '' } }), devices), null, 'metrics checks the token itself');
+    assert.equal(
+      handleAlertApi([host(e)], req('GET', '/metrics', { headers: { authorization: '' } }), devices),
+      null,
+      'metrics checks the token itself'
+    );
   });
 
   it('merges hosts, routes actions to the holder and returns the updated alert', () => {
@@ -49,7 +67,11 @@ describe('alert API handler', () => {
     assert.equal(b.get('bbb')!.acknowledged, true);
     const empty = handleAlertApi(hosts, req('POST', '/alerts/aaa/resolve'), devices)!;
     assert.equal(empty.status, 200);
-    assert.equal((empty.body as { resolved_by: string }).resolved_by, 'api', 'an empty body is allowed; by defaults to "api"');
+    assert.equal(
+      (empty.body as { resolved_by: string }).resolved_by,
+      'api',
+      'an empty body is allowed; by defaults to "api"'
+    );
   });
 
   it('validates query and body and answers with JSON errors', () => {
@@ -72,14 +94,22 @@ describe('alert API handler', () => {
     ];
     for (const [r, status, field] of cases) {
       const out = handleAlertApi(h, r, devices)!;
-      assert.equal(out.status, status, `${r.method} ${r.path} ${JSON.stringify(r.query)} ${String(r.body).slice(0, 40)}`);
+      assert.equal(
+        out.status,
+        status,
+        `${r.method} ${r.path} ${JSON.stringify(r.query)} ${String(r.body).slice(0, 40)}`
+      );
       const err = (out.body as { error: { code: string; message: string; field?: string } }).error;
       assert.equal(typeof err.code, 'string');
       assert.equal(typeof err.message, 'string');
       if (field) assert.equal(err.field, field);
     }
     assert.equal(e.get('x1')!.acknowledged, false);
-    const since = handleAlertApi(h, req('GET', '/alerts', { query: { since: '2000-01-01T00:00:00Z', status: 'unacknowledged' } }), devices)!;
+    const since = handleAlertApi(
+      h,
+      req('GET', '/alerts', { query: { since: '2000-01-01T00:00:00Z', status: 'unacknowledged' } }),
+      devices
+    )!;
     assert.equal((since.body as unknown[]).length, 1);
   });
 
@@ -87,17 +117,35 @@ describe('alert API handler', () => {
     const e = new AlertEngine({ newId: () => 'x1' });
     e.apply({ kind: 'trigger', device_id: 'd', rule: 'r' });
     const none = [host(e, { token: undefined })];
-    for (const r of [req('GET', '/alerts'), req('GET', '/devices'), req('GET', '/alerts/x1'), req('POST', '/alerts/x1/resolve')]) {
+    for (const r of [
+      req('GET', '/alerts'),
+      req('GET', '/devices'),
+      req('GET', '/alerts/x1'),
+      req('POST', '/alerts/x1/resolve'),
+    ]) {
       const out = handleAlertApi(none, r, devices)!;
       assert.equal(out.status, 401, `${r.method} ${r.path}`);
       assert.equal((out.body as { error: { code: string } }).error.code, 'unauthorized');
     }
     assert.equal(e.get('x1')!.status, 'open');
-    assert.equal(handleAlertApi([host(e, { token: undefined, open: true })], req('GET', '/alerts', { headers: { authorization: '' } }), devices)!.status, 200);
+    assert.equal(
+      handleAlertApi(
+        [host(e, { token: undefined, open: true })],
+        req('GET', '/alerts', { headers: { authorization: '' } }),
+        devices
+      )!.status,
+      200
+    );
     const h = [host(e)];
     assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: '' } }), devices)!.status, 401);
-    assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Basic tok' } }), devices)!.status, 401);
-    assert.equal(handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Bearer tok2' } }), devices)!.status, 401);
+    assert.equal(
+      handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Basic tok' } }), devices)!.status,
+      401
+    );
+    assert.equal(
+      handleAlertApi(h, req('GET', '/alerts', { headers: { authorization: 'Bearer tok2' } }), devices)!.status,
+      401
+    );
     assert.equal(handleAlertApi(h, req('GET', '/alerts'), devices)!.status, 200);
     assert.equal(tokenMatches('a', 'a'), true);
     assert.equal(tokenMatches('a', 'ab'), false);
@@ -127,10 +175,19 @@ describe('alert API handler', () => {
       assert.equal(out.headers['Access-Control-Allow-Origin'], undefined);
     }
     assert.equal(e.get('x1')!.status, 'open', 'none of them resolved the alert');
-    for (const headers of [own, { ...own, origin: 'http://127.0.0.1:1880' }, { ...own, origin: 'http://grafana.local:3000' }, { ...own, 'content-type': 'application/json; charset=utf-8' }]) {
+    for (const headers of [
+      own,
+      { ...own, origin: 'http://127.0.0.1:1880' },
+      { ...own, origin: 'http://grafana.local:3000' },
+      { ...own, 'content-type': 'application/json; charset=utf-8' },
+    ]) {
       const e2 = new AlertEngine({ newId: () => 'y1' });
       e2.apply({ kind: 'trigger', device_id: 'd', rule: 'r' });
-      const ok = handleAlertApi([host(e2, { corsOrigins: ['http://grafana.local:3000'] })], req('POST', '/alerts/y1/ack', { headers, body: '{}' }), devices)!;
+      const ok = handleAlertApi(
+        [host(e2, { corsOrigins: ['http://grafana.local:3000'] })],
+        req('POST', '/alerts/y1/ack', { headers, body: '{}' }),
+        devices
+      )!;
       assert.equal(ok.status, 200, JSON.stringify(headers));
     }
   });
@@ -138,22 +195,43 @@ describe('alert API handler', () => {
   it('answers CORS only to listed origins, echoing them, and never lets "*" change state', () => {
     const e = new AlertEngine();
     const h = [host(e, { corsOrigins: ['https://grafana.example/'] })];
-    const pre = handleAlertApi(h, req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'https://grafana.example', authorization: '' } }), devices)!;
+    const pre = handleAlertApi(
+      h,
+      req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'https://grafana.example', authorization: '' } }),
+      devices
+    )!;
     assert.equal(pre.status, 204, 'a preflight needs no token');
     assert.equal(pre.headers['Access-Control-Allow-Origin'], 'https://grafana.example');
     assert.match(pre.headers['Access-Control-Allow-Methods'], /POST/);
-    const evil = handleAlertApi(h, req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'https://evil.example' } }), devices)!;
+    const evil = handleAlertApi(
+      h,
+      req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'https://evil.example' } }),
+      devices
+    )!;
     assert.equal(evil.status, 403);
     assert.equal(evil.headers['Access-Control-Allow-Origin'], undefined);
     const evilGet = handleAlertApi(h, req('GET', '/alerts', { headers: { origin: 'https://evil.example' } }), devices)!;
     assert.equal(evilGet.headers['Access-Control-Allow-Origin'], undefined, 'a foreign page cannot read the answer');
     const star = [host(e, { corsOrigins: ['*'] })];
-    const any = handleAlertApi(star, req('GET', '/devices', { headers: { origin: 'http://x.example' } }), { devices: () => [{ device_id: 'p' }] })!;
+    const any = handleAlertApi(star, req('GET', '/devices', { headers: { origin: 'http://x.example' } }), {
+      devices: () => [{ device_id: 'p' }],
+    })!;
     assert.equal(any.headers['Access-Control-Allow-Origin'], 'http://x.example');
     assert.doesNotMatch(any.headers['Access-Control-Allow-Methods'], /POST/);
     assert.deepEqual(any.body, [{ device_id: 'p' }]);
-    assert.equal(handleAlertApi(star, req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'http://x.example' } }), devices)!.status, 403);
-    assert.equal(handleAlertApi(star, req('POST', '/alerts/abc/ack', { headers: { origin: 'http://x.example', host: 'h:1' }, body: '{}' }), devices)!.status, 403);
+    assert.equal(
+      handleAlertApi(star, req('OPTIONS', '/alerts/abc/ack', { headers: { origin: 'http://x.example' } }), devices)!
+        .status,
+      403
+    );
+    assert.equal(
+      handleAlertApi(
+        star,
+        req('POST', '/alerts/abc/ack', { headers: { origin: 'http://x.example', host: 'h:1' }, body: '{}' }),
+        devices
+      )!.status,
+      403
+    );
   });
 
   it('limits failed authentications per client with 429 and Retry-After, without comparing the token', () => {
@@ -161,7 +239,8 @@ describe('alert API handler', () => {
     const limiter = new FailureLimiter({ max: 3, windowMs: 60000, now: () => now });
     const e = new AlertEngine();
     const ctx = { devices: () => [], limiter };
-    const bad = (remote: string, token = 'nope') => handleAlertApi([host(e)], req('GET', '/alerts', { remote, headers: { authorization: `Bearer ${token}` } }), ctx)!;
+    const bad = (remote: string, token = 'nope') =>
+      handleAlertApi([host(e)], req('GET', '/alerts', { remote, headers: { authorization: `Bearer ${token}` } }), ctx)!;
     for (let i = 0; i < 3; i++) assert.equal(bad('10.0.0.1').status, 401);
     const blocked = bad('10.0.0.1');
     assert.equal(blocked.status, 429);
@@ -174,14 +253,21 @@ describe('alert API handler', () => {
   });
 
   it('pages GET /devices with limit and an opaque cursor (binary search in the sorted table)', () => {
-    const rows = Array.from({ length: 25 }, (_, i) => ({ device_id: `d-${String(i).padStart(3, '0')}`, state: 'ONLINE' }));
+    const rows = Array.from({ length: 25 }, (_, i) => ({
+      device_id: `d-${String(i).padStart(3, '0')}`,
+      state: 'ONLINE',
+    }));
     const ctx = { devices: () => rows };
     const h = [host(new AlertEngine())];
     const seen: string[] = [];
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const out = handleAlertApi(h, req('GET', '/devices', { query: cursor ? { limit: '10', cursor } : { limit: '10' } }), ctx)!;
+      const out = handleAlertApi(
+        h,
+        req('GET', '/devices', { query: cursor ? { limit: '10', cursor } : { limit: '10' } }),
+        ctx
+      )!;
       assert.equal(out.status, 200);
       const page = out.body as Array<{ device_id: string }>;
       assert.ok(page.length <= 10);
@@ -191,15 +277,29 @@ describe('alert API handler', () => {
       pages++;
     } while (cursor);
     assert.equal(pages, 3);
-    assert.deepEqual(seen, rows.map((r) => r.device_id));
-    const dflt = handleAlertApi(h, req('GET', '/devices'), { devices: () => Array.from({ length: DEVICES_DEFAULT_LIMIT + 5 }, (_, i) => ({ device_id: `x${String(i).padStart(5, '0')}` })) })!;
+    assert.deepEqual(
+      seen,
+      rows.map((r) => r.device_id)
+    );
+    const dflt = handleAlertApi(h, req('GET', '/devices'), {
+      devices: () =>
+        Array.from({ length: DEVICES_DEFAULT_LIMIT + 5 }, (_, i) => ({ device_id: `x${String(i).padStart(5, '0')}` })),
+    })!;
     assert.equal((dflt.body as unknown[]).length, DEVICES_DEFAULT_LIMIT, 'unbounded listings are no longer possible');
     assert.ok(dflt.headers['X-Next-Cursor']);
-    for (const query of [{ limit: '0' }, { limit: String(DEVICES_MAX_LIMIT + 1) }, { limit: 'all' }, { cursor: '!!' }]) {
+    for (const query of [
+      { limit: '0' },
+      { limit: String(DEVICES_MAX_LIMIT + 1) },
+      { limit: 'all' },
+      { cursor: '!!' },
+    ]) {
       const out = handleAlertApi(h, req('GET', '/devices', { query }), ctx)!;
       assert.equal(out.status, 400, JSON.stringify(query));
     }
-    assert.deepEqual(pageDevices(rows, 5, 'd-022').page.map((r) => r.device_id), ['d-023', 'd-024']);
+    assert.deepEqual(
+      pageDevices(rows, 5, 'd-022').page.map((r) => r.device_id),
+      ['d-023', 'd-024']
+    );
     assert.equal(pageDevices(rows, 5, 'd-022').next, undefined);
     assert.equal(pageDevices(rows, 5, 'zzz').page.length, 0);
   });
@@ -209,7 +309,17 @@ describe('alert input mapping', () => {
   const point = (device: unknown) => ({ measurement: 't', tags: { device_id: device }, fields: {}, timestamp: 1 });
 
   it('maps anomaly results to trigger/clear with a message naming the top contributors', () => {
-    const r = signalsFromMessage({ payload: point('p-1'), anomaly: { score: 1.234567, threshold: 0.8, is_anomaly: true, severity: 'critical', method: 'pca', contributions: { a: 0.1, b: -0.9, c: 0.5, d: 0.05 } } });
+    const r = signalsFromMessage({
+      payload: point('p-1'),
+      anomaly: {
+        score: 1.234567,
+        threshold: 0.8,
+        is_anomaly: true,
+        severity: 'critical',
+        method: 'pca',
+        contributions: { a: 0.1, b: -0.9, c: 0.5, d: 0.05 },
+      },
+    });
     assert.ok(r.ok);
     assert.equal(r.signals[0].severity, 'critical');
     assert.equal(r.signals[0].message, 'Anomaly on p-1: pca score 1.235 above threshold 0.8 (top: b, c, a)');
@@ -225,9 +335,19 @@ describe('alert input mapping', () => {
     assert.ok(ok.ok && ok.signals[0].kind === 'clear');
     const off = signalsFromMessage({ moby: { device_id: 's-1' }, rul: { value: 1 } });
     assert.ok(off.ok && off.signals.length === 0, 'no RUL threshold configured → no RUL alerts');
-    const ex = signalsFromMessage({ alert: { device_id: 'x-1', rule: 'door_open', severity: 'info', value: 3, threshold: 2 } });
+    const ex = signalsFromMessage({
+      alert: { device_id: 'x-1', rule: 'door_open', severity: 'info', value: 3, threshold: 2 },
+    });
     assert.ok(ex.ok);
-    assert.deepEqual(ex.signals[0], { kind: 'trigger', device_id: 'x-1', rule: 'door_open', severity: 'info', message: 'door_open on x-1', value: 3, threshold: 2 });
+    assert.deepEqual(ex.signals[0], {
+      kind: 'trigger',
+      device_id: 'x-1',
+      rule: 'door_open',
+      severity: 'info',
+      message: 'door_open on x-1',
+      value: 3,
+      threshold: 2,
+    });
     const clr = signalsFromMessage({ alert: { device_id: 'x-1', rule: 'door_open', clear: true } });
     assert.ok(clr.ok && clr.signals[0].kind === 'clear' && clr.signals[0].immediate === true);
   });
@@ -257,14 +377,29 @@ describe('alert input mapping', () => {
 });
 
 describe('alert channel formatting and signing', () => {
-  const alert = { alert_id: '3f2b', device_id: 'pump-1', rule: 'anomaly', severity: 'critical' as const, status: 'open' as const, acknowledged: false, message: 'Anomaly on pump-1', count: 3, opened_at: 0, updated_at: 0, value: 2, threshold: 1 };
+  const alert = {
+    alert_id: '3f2b',
+    device_id: 'pump-1',
+    rule: 'anomaly',
+    severity: 'critical' as const,
+    status: 'open' as const,
+    acknowledged: false,
+    message: 'Anomaly on pump-1',
+    count: 3,
+    opened_at: 0,
+    updated_at: 0,
+    value: 2,
+    threshold: 1,
+  };
 
   it('signs like the Standard Webhooks reference vector and verifies in constant time', () => {
     // test vector from the Standard Webhooks specification
     const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
     const sig = signWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}');
     assert.equal(sig, 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
-    assert.ok(verifyWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}', `v1,bogus ${sig}`));
+    assert.ok(
+      verifyWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}', `v1,bogus ${sig}`)
+    );
     assert.ok(!verifyWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265331, '{"test": 2432232314}', sig));
   });
 
@@ -274,7 +409,10 @@ describe('alert channel formatting and signing', () => {
     assert.match(slack.text, /^:rotating_light: \*New alert\*: `anomaly` on \*pump-1\* \(critical\)/);
     assert.equal((webhookBody(n) as { type: string }).type, 'alert.open');
     assert.equal(subjectLine({ ...n, kind: 'resolve' }), '[MOBY CRITICAL] Alert resolved: anomaly on pump-1');
-    assert.match(templateSummary(alert), /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1970-01-01T00:00:00.000Z\./);
+    assert.match(
+      templateSummary(alert),
+      /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1970-01-01T00:00:00.000Z\./
+    );
   });
 });
 
@@ -282,8 +420,12 @@ describe('device listing for GET /devices', () => {
   it('builds in slices exactly what the one-go listing builds (merged sources, newest row wins, sorted), and reuses it', async () => {
     const dir = await import('../../../../nodes/lib/device-directory');
     const ids = Array.from({ length: 40 }, (_, i) => `d-${(i * 17) % 40}`);
-    const offA = dir.registerDeviceSource('a', () => ids.map((id, i) => ({ device_id: id, state: 'ONLINE' as const, since: 1, last_seen: i })));
-    const offB = dir.registerDeviceSource('b', () => ids.slice(0, 10).map((id) => ({ device_id: id, state: 'OFFLINE' as const, since: 1, last_seen: 1000 })));
+    const offA = dir.registerDeviceSource('a', () =>
+      ids.map((id, i) => ({ device_id: id, state: 'ONLINE' as const, since: 1, last_seen: i }))
+    );
+    const offB = dir.registerDeviceSource('b', () =>
+      ids.slice(0, 10).map((id) => ({ device_id: id, state: 'OFFLINE' as const, since: 1, last_seen: 1000 }))
+    );
     try {
       const whole = dir.listDevices();
       for (const step of [1, 3, 7, 64]) assert.deepEqual(await dir.listDevicesInSlices(step), whole, `step ${step}`);

@@ -11,7 +11,17 @@ describe('alert events → moby_alerts points', () => {
     const engine = new AlertEngine({ now: () => t, updateEventMs: 0, escalateAfterMs: 1000 });
     const events: AlertEvent[] = [];
     const push = (r: ReturnType<AlertEngine['apply']>) => r.ok && events.push(...r.events);
-    push(engine.apply({ kind: 'trigger', device_id: 'p-1', rule: 'anomaly', severity: 'info', value: 0.9, threshold: 0.8, equipment_id: 'line-2' }));
+    push(
+      engine.apply({
+        kind: 'trigger',
+        device_id: 'p-1',
+        rule: 'anomaly',
+        severity: 'info',
+        value: 0.9,
+        threshold: 0.8,
+        equipment_id: 'line-2',
+      })
+    );
     t += 10;
     push(engine.apply({ kind: 'trigger', device_id: 'p-1', rule: 'anomaly', value: 0.95 }));
     t += 1000;
@@ -19,7 +29,10 @@ describe('alert events → moby_alerts points', () => {
     const id = events[0].alert.alert_id;
     events.push(engine.acknowledge(id, 'kim', 'on it').event!);
     events.push(engine.resolve(id, 'kim', 'fixed').event!);
-    assert.deepEqual(events.map((e) => e.event), ['open', 'update', 'escalate', 'ack', 'resolve']);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['open', 'update', 'escalate', 'ack', 'resolve']
+    );
     for (const ev of events) {
       const p = alertEventToPoint(ev) as Point;
       assert.equal(p.measurement, MEASUREMENTS.alerts, JSON.stringify(p));

@@ -5,7 +5,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { retryDelay } from '../../../../nodes/core/retry';
-import { DeliveryError, DeliveryQueue, type DeliveryJob, type DeliveryOptions, type Scheduler } from '../../../../nodes/core/alert/delivery';
+import {
+  DeliveryError,
+  DeliveryQueue,
+  type DeliveryJob,
+  type DeliveryOptions,
+  type Scheduler,
+} from '../../../../nodes/core/alert/delivery';
 
 /** Timers that fire only when the test advances the fake clock. */
 class FakeScheduler implements Scheduler {
@@ -37,7 +43,10 @@ class FakeScheduler implements Scheduler {
       const next = this.timers[0];
       if (!next || next.at > end) break;
       this.timers.shift();
-      assert.ok(++fired <= maxFirings, `more than ${maxFirings} timers fired in ${ms} ms of fake time: a runaway queue`);
+      assert.ok(
+        ++fired <= maxFirings,
+        `more than ${maxFirings} timers fired in ${ms} ms of fake time: a runaway queue`
+      );
       this.t = next.at;
       next.fn();
       await settle();
@@ -88,18 +97,35 @@ function queue(sched: FakeScheduler, senders: DeliveryOptions<P>['senders'], ext
 describe('alert delivery queue', () => {
   it('backoff doubles from the base to the cap with ±20 % jitter (the shared retry policy)', () => {
     const policy = { initialMs: 1000, maxMs: 16000, factor: 2, jitter: 0.2, maxRetryAfterMs: 16000 };
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((a) => retryDelay(a, policy, undefined, () => 0.5)), [1000, 2000, 4000, 8000, 16000, 16000, 16000]);
-    assert.equal(retryDelay(3, policy, undefined, () => 0), 3200);
-    assert.equal(retryDelay(3, policy, undefined, () => 0.999999), 4800);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7].map((a) => retryDelay(a, policy, undefined, () => 0.5)),
+      [1000, 2000, 4000, 8000, 16000, 16000, 16000]
+    );
+    assert.equal(
+      retryDelay(3, policy, undefined, () => 0),
+      3200
+    );
+    assert.equal(
+      retryDelay(3, policy, undefined, () => 0.999999),
+      4800
+    );
   });
 
   it('retries with 1, 2, 4, 8 s and delivers exactly once after the success', async () => {
     const sched = new FakeScheduler();
-    const s = scripted([new Error('HTTP 500'), new DeliveryError('timeout'), new Error('HTTP 502'), new Error('HTTP 503')]);
+    const s = scripted([
+      new Error('HTTP 500'),
+      new DeliveryError('timeout'),
+      new Error('HTTP 502'),
+      new Error('HTTP 503'),
+    ]);
     const { q, delivered } = queue(sched, { slack: s.sender(sched) });
     assert.ok(q.enqueue('slack', 'a1:open', { n: 1 }));
     await sched.advance(60000);
-    assert.deepEqual(s.calls.map((c) => c.at), [0, 1000, 3000, 7000, 15000]);
+    assert.deepEqual(
+      s.calls.map((c) => c.at),
+      [0, 1000, 3000, 7000, 15000]
+    );
     assert.deepEqual(delivered, ['slack:a1:open']);
     assert.equal(q.enqueue('slack', 'a1:open', { n: 1 }), false, 'a sent key is not queued again');
     await sched.advance(60000);
@@ -111,12 +137,19 @@ describe('alert delivery queue', () => {
     const hinted = scripted([new DeliveryError('429', true, 5000)]);
     const bad = scripted([new DeliveryError('HTTP 400', false)]);
     const down = scripted(Array.from({ length: 10 }, () => new Error('HTTP 500')));
-    const { q, failed } = queue(sched, { hinted: hinted.sender(sched), bad: bad.sender(sched), down: down.sender(sched) }, { maxAttempts: 3 });
+    const { q, failed } = queue(
+      sched,
+      { hinted: hinted.sender(sched), bad: bad.sender(sched), down: down.sender(sched) },
+      { maxAttempts: 3 }
+    );
     q.enqueue('hinted', 'k', { n: 1 });
     q.enqueue('bad', 'k', { n: 1 });
     q.enqueue('down', 'k', { n: 1 });
     await sched.advance(30000);
-    assert.deepEqual(hinted.calls.map((c) => c.at), [0, 5000]);
+    assert.deepEqual(
+      hinted.calls.map((c) => c.at),
+      [0, 5000]
+    );
     assert.equal(bad.calls.length, 1);
     assert.equal(down.calls.length, 3);
     assert.deepEqual(failed.map((f) => f.key).sort(), ['bad:k', 'down:k']);
@@ -134,10 +167,19 @@ describe('alert delivery queue', () => {
       q.enqueue('fine', `k${i}`, { n: i });
     }
     await sched.advance(0);
-    assert.deepEqual(fine.calls.map((c) => c.key), ['fine:k1', 'fine:k2', 'fine:k3']);
-    assert.deepEqual(stuck.calls.map((c) => c.key), ['stuck:k1']);
+    assert.deepEqual(
+      fine.calls.map((c) => c.key),
+      ['fine:k1', 'fine:k2', 'fine:k3']
+    );
+    assert.deepEqual(
+      stuck.calls.map((c) => c.key),
+      ['stuck:k1']
+    );
     await sched.advance(120000);
-    assert.deepEqual(stuck.calls.slice(-3).map((c) => c.key), ['stuck:k1', 'stuck:k2', 'stuck:k3']);
+    assert.deepEqual(
+      stuck.calls.slice(-3).map((c) => c.key),
+      ['stuck:k1', 'stuck:k2', 'stuck:k3']
+    );
   });
 
   it('is bounded per channel: the oldest waiting job is failed with queue_full', async () => {

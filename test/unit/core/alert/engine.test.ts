@@ -129,9 +129,15 @@ describe('alert engine', () => {
     clock.t += 3599999;
     assert.equal(engine.tick().repeats.length, 0);
     clock.t += 1;
-    assert.deepEqual(engine.tick().repeats.map((r) => r.seq), [1]);
+    assert.deepEqual(
+      engine.tick().repeats.map((r) => r.seq),
+      [1]
+    );
     clock.t += 3600000;
-    assert.deepEqual(engine.tick().repeats.map((r) => r.seq), [2]);
+    assert.deepEqual(
+      engine.tick().repeats.map((r) => r.seq),
+      [2]
+    );
     engine.acknowledge(id, 'ops');
     clock.t += 3600000;
     assert.equal(engine.tick().repeats.length, 0);
@@ -143,7 +149,10 @@ describe('alert engine', () => {
     clock.t += 1;
     assert.ok(engine.apply({ kind: 'trigger', device_id: 'b', rule: 'r' }).ok);
     clock.t += 1;
-    assert.ok(engine.apply({ kind: 'trigger', device_id: 'a', rule: 'r' }).ok, 'a repeats: now b is the least recently active');
+    assert.ok(
+      engine.apply({ kind: 'trigger', device_id: 'a', rule: 'r' }).ok,
+      'a repeats: now b is the least recently active'
+    );
     const over = engine.apply({ kind: 'trigger', device_id: 'c', rule: 'r' });
     assert.ok(over.ok, 'a new device is never refused (no too_many_alerts)');
     assert.deepEqual(over.ok && over.events.map((e) => [e.event, e.alert.device_id, e.alert.resolved_by ?? null]), [
@@ -154,7 +163,14 @@ describe('alert engine', () => {
     assert.equal(engine.openCount(), 2);
     assert.match(engine.list({ device: 'b' })[0].resolve_note ?? '', /evicted: more than 2 open alerts/);
     for (const d of ['a', 'c']) engine.apply({ kind: 'clear', device_id: d, rule: 'r', immediate: true });
-    assert.deepEqual(engine.list().map((a) => a.device_id).sort(), ['b', 'c'], 'resolved ones beyond maxResolved are forgotten, oldest opened first');
+    assert.deepEqual(
+      engine
+        .list()
+        .map((a) => a.device_id)
+        .sort(),
+      ['b', 'c'],
+      'resolved ones beyond maxResolved are forgotten, oldest opened first'
+    );
   });
 
   it('an alert whose condition still fires is evicted only after every one whose condition has cleared', () => {
@@ -168,10 +184,17 @@ describe('alert engine', () => {
     // 'firing' is the least recently active, but it is still firing: the clearing ones go first
     const ev1 = engine.apply({ kind: 'trigger', device_id: 'new-1', rule: 'r' });
     const ev2 = engine.apply({ kind: 'trigger', device_id: 'new-2', rule: 'r' });
-    assert.deepEqual([ev1, ev2].map((r) => r.ok && r.events[0].alert.device_id), ['clearing-1', 'clearing-2']);
+    assert.deepEqual(
+      [ev1, ev2].map((r) => r.ok && r.events[0].alert.device_id),
+      ['clearing-1', 'clearing-2']
+    );
     // a clearing alert that fires again is protected again
     const ev3 = engine.apply({ kind: 'trigger', device_id: 'new-3', rule: 'r' });
-    assert.equal(ev3.ok && ev3.events[0].alert.device_id, 'firing', 'with nothing clearing, the least recently active goes');
+    assert.equal(
+      ev3.ok && ev3.events[0].alert.device_id,
+      'firing',
+      'with nothing clearing, the least recently active goes'
+    );
     assert.equal(engine.evictions, 3);
   });
 
@@ -216,7 +239,14 @@ describe('alert engine', () => {
     const trimmed = small.engine.tick().events;
     assert.equal(trimmed.length, 90);
     assert.ok(trimmed.every((e) => e.event === 'resolve' && e.alert.resolved_by === 'evicted'));
-    assert.deepEqual(small.engine.list({ status: 'open', limit: 100 }).map((a) => a.device_id).sort(), ['d90', 'd91', 'd92', 'd93', 'd94', 'd95', 'd96', 'd97', 'd98', 'd99'], 'the most recently active are kept');
+    assert.deepEqual(
+      small.engine
+        .list({ status: 'open', limit: 100 })
+        .map((a) => a.device_id)
+        .sort(),
+      ['d90', 'd91', 'd92', 'd93', 'd94', 'd95', 'd96', 'd97', 'd98', 'd99'],
+      'the most recently active are kept'
+    );
     const r = small.engine.apply({ kind: 'trigger', device_id: 'brand-new', rule: 'r' });
     assert.ok(r.ok && r.events.some((e) => e.event === 'open'));
   });
@@ -229,15 +259,36 @@ describe('alert engine', () => {
     clock.t += 10;
     const c = apply({ kind: 'trigger', device_id: 'c', severity: 'warning' })[0].alert.alert_id;
     engine.resolve(c, 'x');
-    assert.deepEqual(engine.list().map((a) => a.device_id), ['c', 'b', 'a']);
-    assert.deepEqual(engine.list({ status: 'open' }).map((a) => a.device_id), ['b', 'a']);
-    assert.deepEqual(engine.list({ severity: ['critical', 'info'] }).map((a) => a.device_id), ['b', 'a']);
-    assert.deepEqual(engine.list({ device: 'a' }).map((a) => a.device_id), ['a']);
-    assert.deepEqual(engine.list({ since: clock.t }).map((a) => a.device_id), ['c']);
-    assert.deepEqual(engine.list({ limit: 1 }).map((a) => a.device_id), ['c']);
+    assert.deepEqual(
+      engine.list().map((a) => a.device_id),
+      ['c', 'b', 'a']
+    );
+    assert.deepEqual(
+      engine.list({ status: 'open' }).map((a) => a.device_id),
+      ['b', 'a']
+    );
+    assert.deepEqual(
+      engine.list({ severity: ['critical', 'info'] }).map((a) => a.device_id),
+      ['b', 'a']
+    );
+    assert.deepEqual(
+      engine.list({ device: 'a' }).map((a) => a.device_id),
+      ['a']
+    );
+    assert.deepEqual(
+      engine.list({ since: clock.t }).map((a) => a.device_id),
+      ['c']
+    );
+    assert.deepEqual(
+      engine.list({ limit: 1 }).map((a) => a.device_id),
+      ['c']
+    );
     assert.deepEqual(engine.list({ acknowledged: false }).length, 3);
     const counts = engine.counts();
-    assert.deepEqual(counts.find((s) => s.labels.status === 'resolved'), { labels: { status: 'resolved', severity: 'warning', acknowledged: 'false' }, value: 1 });
+    assert.deepEqual(
+      counts.find((s) => s.labels.status === 'resolved'),
+      { labels: { status: 'resolved', severity: 'warning', acknowledged: 'false' }, value: 1 }
+    );
   });
 
   it('survives a JSON snapshot round trip with its tracking, and skips malformed entries', () => {

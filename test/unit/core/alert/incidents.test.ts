@@ -2,7 +2,14 @@
 // it, drift from calibration and flat-lined sensors; alerts following msg.anomaly.alarm; maintenance (mute)
 // windows in the alert API.
 import assert from 'node:assert/strict';
-import { DEFAULT_INCIDENT, IncidentConfig, newIncident, trackRepeats, updateIncident, validateIncident } from '../../../../nodes/core/anomaly/incident';
+import {
+  DEFAULT_INCIDENT,
+  IncidentConfig,
+  newIncident,
+  trackRepeats,
+  updateIncident,
+  validateIncident,
+} from '../../../../nodes/core/anomaly/incident';
 import { defaultsFor, newState, step, validateState } from '../../../../nodes/core/anomaly/detector';
 import { AlertEngine } from '../../../../nodes/core/alert/engine';
 import { handleAlertApi, type ApiHost, type ApiRequest } from '../../../../nodes/core/alert/api';
@@ -10,7 +17,15 @@ import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
 import { MuteTable, parseMuteBody, MAX_MUTE_MS } from '../../../../nodes/core/alert/mute';
 import { mulberry32, gaussian } from '../../../../nodes/core/prng';
 
-const CFG: IncidentConfig = { ...DEFAULT_INCIDENT, alarmPoints: 3, alarmWindow: 10, clearPoints: 5, flatlinePoints: 0, driftRatio: 0, criticalPoints: 0 };
+const CFG: IncidentConfig = {
+  ...DEFAULT_INCIDENT,
+  alarmPoints: 3,
+  alarmWindow: 10,
+  clearPoints: 5,
+  flatlinePoints: 0,
+  driftRatio: 0,
+  criticalPoints: 0,
+};
 
 /** Feeds raw verdicts (1 = above threshold) and returns the alarm state after each. */
 function run(bits: number[], cfg = CFG) {
@@ -22,12 +37,18 @@ describe('anomaly incidents: persistence and hysteresis', () => {
   it('opens only when k of the last n points are anomalous', () => {
     // two isolated anomalous points within the window: no alarm; the third inside the window opens it
     const v = run([1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1]);
-    assert.equal(v.slice(0, 18).some((x) => x.alarm), false);
+    assert.equal(
+      v.slice(0, 18).some((x) => x.alarm),
+      false
+    );
     assert.equal(v[18].alarm, true);
     assert.equal(v[18].opened, true);
     // the same three points spread wider than the window never open it
     const spread = run([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-    assert.equal(spread.some((x) => x.alarm), false);
+    assert.equal(
+      spread.some((x) => x.alarm),
+      false
+    );
   });
 
   it('closes only after clearPoints quiet points, and an anomalous point restarts the count (no flapping)', () => {
@@ -52,7 +73,10 @@ describe('anomaly incidents: persistence and hysteresis', () => {
   });
 
   it('alarmPoints 0 turns alarms off', () => {
-    assert.equal(run([1, 1, 1, 1, 1], { ...CFG, alarmPoints: 0 }).some((x) => x.alarm), false);
+    assert.equal(
+      run([1, 1, 1, 1, 1], { ...CFG, alarmPoints: 0 }).some((x) => x.alarm),
+      false
+    );
   });
 
   it('opens on drift beyond the ratio and on a flat-lined sensor', () => {
@@ -65,7 +89,14 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     const f = newIncident(2);
     const cfg = { ...CFG, flatlinePoints: 5 };
     // calibration: feature 1 repeats at most twice in a row, so flat means max(5, 3·2 + 1) = 7 repeats
-    for (const r of [[1, 5], [2, 5], [3, 6], [4, 7], [5, 7]]) trackRepeats(f, r, true);
+    for (const r of [
+      [1, 5],
+      [2, 5],
+      [3, 6],
+      [4, 7],
+      [5, 7],
+    ])
+      trackRepeats(f, r, true);
     let last;
     for (let i = 0; i < 7; i++) {
       trackRepeats(f, [10 + i, 8], false);
@@ -116,7 +147,10 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     assert.equal(validateIncident(newIncident(2), 2, 10), null);
     assert.match(validateIncident({ ...newIncident(2), hot: [2] }, 2, 10)!, /0\/1/);
     assert.match(validateIncident({ ...newIncident(2), run: [1] }, 2, 10)!, /runs/);
-    assert.match(validateIncident({ ...newIncident(2), open: { reason: 'nope', points: 1, peak: 1 } }, 2, 10)!, /malformed/);
+    assert.match(
+      validateIncident({ ...newIncident(2), open: { reason: 'nope', points: 1, peak: 1 } }, 2, 10)!,
+      /malformed/
+    );
   });
 });
 
@@ -145,7 +179,10 @@ describe('anomaly detector with incidents', () => {
       }
     }
     assert.equal(opened, 1);
-    assert.ok(alarms.slice(0, 390).every((a) => !a), 'no alarm before the fault');
+    assert.ok(
+      alarms.slice(0, 390).every((a) => !a),
+      'no alarm before the fault'
+    );
     assert.equal(alarms[alarms.length - 1], false, 'closed after the fault');
     assert.equal(validateState(JSON.parse(JSON.stringify(s)), cfg), null, 'state with incident round-trips');
   });
@@ -179,11 +216,28 @@ describe('alerts follow msg.anomaly.alarm', () => {
       });
     };
     const base = { score: 0.5, threshold: 1, severity: 'normal', method: 'pca', contributions: {} };
-    assert.deepEqual(apply({ ...base, is_anomaly: false, alarm: true, incident: { reason: 'drift', severity: 'warning', points: 1, opened: true } }), ['open']);
+    assert.deepEqual(
+      apply({
+        ...base,
+        is_anomaly: false,
+        alarm: true,
+        incident: { reason: 'drift', severity: 'warning', points: 1, opened: true },
+      }),
+      ['open']
+    );
     assert.match(e.list()[0].message, /drift/);
     // a normal point while the alarm holds changes nothing (hysteresis lives in the anomaly node)
     now = 1;
-    for (let i = 0; i < 5; i++) assert.deepEqual(apply({ ...base, is_anomaly: false, alarm: true, incident: { reason: 'drift', severity: 'warning', points: 2 + i, opened: false } }), []);
+    for (let i = 0; i < 5; i++)
+      assert.deepEqual(
+        apply({
+          ...base,
+          is_anomaly: false,
+          alarm: true,
+          incident: { reason: 'drift', severity: 'warning', points: 2 + i, opened: false },
+        }),
+        []
+      );
     assert.equal(e.openCount(), 1);
     assert.deepEqual(apply({ ...base, is_anomaly: false, alarm: false }), ['resolve']);
   });
@@ -191,7 +245,17 @@ describe('alerts follow msg.anomaly.alarm', () => {
   it('without alarm (e.g. onnx) the point verdict and auto-resolve after N points still apply', () => {
     const e = new AlertEngine({ autoResolvePoints: 2 });
     const sig = (is_anomaly: boolean) => {
-      const r = signalsFromMessage({ payload: point, anomaly: { score: is_anomaly ? 2 : 0.1, threshold: 1, is_anomaly, severity: is_anomaly ? 'warning' : 'normal', method: 'onnx', contributions: {} } });
+      const r = signalsFromMessage({
+        payload: point,
+        anomaly: {
+          score: is_anomaly ? 2 : 0.1,
+          threshold: 1,
+          is_anomaly,
+          severity: is_anomaly ? 'warning' : 'normal',
+          method: 'onnx',
+          contributions: {},
+        },
+      });
       assert.ok(r.ok);
       return r.signals.flatMap((s) => (e.apply(s) as { events: Array<{ event: string }> }).events.map((x) => x.event));
     };
@@ -201,7 +265,19 @@ describe('alerts follow msg.anomaly.alarm', () => {
   });
 
   it('takes the incident severity over the point severity', () => {
-    const r = signalsFromMessage({ payload: point, anomaly: { score: 1.1, threshold: 1, is_anomaly: true, severity: 'warning', method: 'pca', contributions: {}, alarm: true, incident: { reason: 'persistent', severity: 'critical', points: 2000, opened: false } } });
+    const r = signalsFromMessage({
+      payload: point,
+      anomaly: {
+        score: 1.1,
+        threshold: 1,
+        is_anomaly: true,
+        severity: 'warning',
+        method: 'pca',
+        contributions: {},
+        alarm: true,
+        incident: { reason: 'persistent', severity: 'critical', points: 2000, opened: false },
+      },
+    });
     assert.ok(r.ok && r.signals[0].severity === 'critical');
   });
 });
@@ -218,7 +294,11 @@ describe('maintenance (mute) windows', () => {
     assert.equal(copy.get('pump-1')?.note, 'bearing swap');
     now = 5000;
     assert.equal(t.isMuted('pump-1'), false, 'expired at until');
-    assert.equal(copy.restore([{ device_id: 'x', until: 4000 }, { device_id: '../bad', until: 9e12 }, null]), 0, 'expired and malformed entries are skipped');
+    assert.equal(
+      copy.restore([{ device_id: 'x', until: 4000 }, { device_id: '../bad', until: 9e12 }, null]),
+      0,
+      'expired and malformed entries are skipped'
+    );
     t.set({ device_id: 'fan-1', until: 9000, by: 'kim', at: now });
     assert.equal(t.clear('fan-1')?.device_id, 'fan-1');
     assert.equal(t.isMuted('fan-1'), false);
@@ -230,8 +310,21 @@ describe('maintenance (mute) windows', () => {
     assert.equal((parseMuteBody('', now) as { until: number }).until, now + 3600000);
     const iso = parseMuteBody(JSON.stringify({ until: new Date(now + 7200000).toISOString(), note: 'n' }), now);
     assert.deepEqual(iso, { ok: true, until: now + 7200000, by: 'api', note: 'n' });
-    assert.equal((parseMuteBody(JSON.stringify({ until: Math.floor((now + 60000) / 1000) }), now) as { until: number }).until, now + 60000, 'epoch seconds');
-    for (const bad of ['{"until": 1}', `{"until": ${now + MAX_MUTE_MS + 1000}}`, '{"minutes": -1}', '{"until": "soon"}', '{"by": 5}', '[1]', '{"__proto__": {}}', '{"a":']) {
+    assert.equal(
+      (parseMuteBody(JSON.stringify({ until: Math.floor((now + 60000) / 1000) }), now) as { until: number }).until,
+      now + 60000,
+      'epoch seconds'
+    );
+    for (const bad of [
+      '{"until": 1}',
+      `{"until": ${now + MAX_MUTE_MS + 1000}}`,
+      '{"minutes": -1}',
+      '{"until": "soon"}',
+      '{"by": 5}',
+      '[1]',
+      '{"__proto__": {}}',
+      '{"a":',
+    ]) {
       const r = parseMuteBody(bad, now);
       assert.equal(r.ok, false, bad);
     }
@@ -239,10 +332,23 @@ describe('maintenance (mute) windows', () => {
 
   function host(engine: AlertEngine, mutes: MuteTable): ApiHost {
     // open: these hosts have no token (the token rule has its own test below)
-    return { list: (f) => engine.list(f), get: (id) => engine.get(id), acknowledge: (id, by, n) => engine.acknowledge(id, by, n), resolve: (id, by, n) => engine.resolve(id, by, n), mutes, open: true };
+    return {
+      list: (f) => engine.list(f),
+      get: (id) => engine.get(id),
+      acknowledge: (id, by, n) => engine.acknowledge(id, by, n),
+      resolve: (id, by, n) => engine.resolve(id, by, n),
+      mutes,
+      open: true,
+    };
   }
   // state changes must be JSON (issue #10): every POST here says so, as Grafana and curl -H do
-  const req = (method: string, path: string, body?: string): ApiRequest => ({ method, path, query: {}, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body });
+  const req = (method: string, path: string, body?: string): ApiRequest => ({
+    method,
+    path,
+    query: {},
+    headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
+    body,
+  });
 
   it('POST /devices/:id/mute and /unmute through the API; GET /devices shows the window', () => {
     const now = Date.UTC(2026, 0, 1);
@@ -250,9 +356,20 @@ describe('maintenance (mute) windows', () => {
     const b = new MuteTable(() => now);
     const hosts = [host(new AlertEngine(), a), host(new AlertEngine(), b)];
     const ctx = { devices: () => [{ device_id: 'pump-1', state: 'ONLINE' }], now: () => now };
-    const set = handleAlertApi(hosts, req('POST', '/devices/pump-1/mute', '{"minutes": 60, "by": "kim", "note": "swap"}'), ctx)!;
+    const set = handleAlertApi(
+      hosts,
+      req('POST', '/devices/pump-1/mute', '{"minutes": 60, "by": "kim", "note": "swap"}'),
+      ctx
+    )!;
     assert.equal(set.status, 200);
-    assert.deepEqual(set.body, { device_id: 'pump-1', until: now + 3600000, by: 'kim', note: 'swap', at: now, muted: true });
+    assert.deepEqual(set.body, {
+      device_id: 'pump-1',
+      until: now + 3600000,
+      by: 'kim',
+      note: 'swap',
+      at: now,
+      muted: true,
+    });
     assert.ok(a.isMuted('pump-1') && b.isMuted('pump-1'), 'every node sharing the prefix mutes it');
     // a device not yet reported by a health node is listed too
     handleAlertApi(hosts, req('POST', '/devices/fan-9/mute'), ctx);
@@ -268,7 +385,10 @@ describe('maintenance (mute) windows', () => {
     assert.equal(handleAlertApi(hosts, req('GET', '/devices/pump-1/mute'), ctx)!.status, 405);
     assert.equal(handleAlertApi(hosts, req('POST', '/devices/a%20b/mute'), ctx)!.status, 400);
     assert.equal(handleAlertApi(hosts, req('POST', '/devices/pump-1/mute', '{"until": 5}'), ctx)!.status, 400);
-    assert.equal(handleAlertApi(hosts, { ...req('POST', '/devices/pump-1/mute'), bodyTooLarge: true }, ctx)!.status, 413);
+    assert.equal(
+      handleAlertApi(hosts, { ...req('POST', '/devices/pump-1/mute'), bodyTooLarge: true }, ctx)!.status,
+      413
+    );
     assert.equal(handleAlertApi(hosts, req('POST', '/devices/pump-1/explode'), ctx), null, 'not our route');
   });
 
@@ -279,6 +399,16 @@ describe('maintenance (mute) windows', () => {
     const ctx = { devices: () => [], now: () => now };
     assert.equal(handleAlertApi([h], req('POST', '/devices/pump-1/mute'), ctx)!.status, 401);
     assert.equal(t.isMuted('pump-1'), false);
-    assert.equal(handleAlertApi([h], { ...req('POST', '/devices/pump-1/mute'), headers: { 'content-type': 'application/json', authorization: 'Bearer secret-token' } }, ctx)!.status, 200);
+    assert.equal(
+      handleAlertApi(
+        [h],
+        {
+          ...req('POST', '/devices/pump-1/mute'),
+          headers: { 'content-type': 'application/json', authorization: 'Bearer secret-token' },
+        },
+        ctx
+      )!.status,
+      200
+    );
   });
 });

@@ -53,7 +53,7 @@ describe('shared alert book (Redis): one view, owner-only writes', function () {
     assert.deepEqual(
       filterAlerts(fresh.others(), {}).map((x) => x.device_id),
       filterAlerts([...a.engine.list(), ...b.engine.list()], {}).map((x) => x.device_id),
-      'a late instance loads the whole fleet',
+      'a late instance loads the whole fleet'
     );
 
     // before the ack B's engine owes a reminder
@@ -66,7 +66,10 @@ describe('shared alert book (Redis): one view, owner-only writes', function () {
     assert.deepEqual((await a.book.peekCommands()).taken, 0, "A's own command list is empty");
     const { commands, taken } = await b.book.peekCommands();
     assert.equal(taken, 1);
-    assert.deepEqual({ ...commands[0], at: 0 }, { op: 'ack', alert_id: id, by: 'operator@a', note: 'on it', from: 'a', at: 0 });
+    assert.deepEqual(
+      { ...commands[0], at: 0 },
+      { op: 'ack', alert_id: id, by: 'operator@a', note: 'on it', from: 'a', at: 0 }
+    );
     const r = b.engine.acknowledge(commands[0].alert_id, commands[0].by, commands[0].note);
     assert.ok(r.ok);
     await b.book.dropCommands(taken);
@@ -74,7 +77,11 @@ describe('shared alert book (Redis): one view, owner-only writes', function () {
     await b.book.publish([b.engine.get(id)!], (x) => !!b.engine.get(x));
     now.t += 5000;
     assert.equal(b.engine.tick().repeats.length, 0, 'acknowledged on A: the owner B sends no more reminders');
-    await waitFor(() => a.book.get(id)?.alert.acknowledged_by === 'operator@a' && a.book.get(id)?.alert.ack_note === 'on it', 5000, 'the ack seen on A from the owner');
+    await waitFor(
+      () => a.book.get(id)?.alert.acknowledged_by === 'operator@a' && a.book.get(id)?.alert.ack_note === 'on it',
+      5000,
+      'the ack seen on A from the owner'
+    );
     // a command applied twice (crash between apply and drop) is harmless: the engine answers so
     assert.equal(b.engine.acknowledge(id, 'operator@a').error, 'already_acknowledged');
   });
@@ -96,7 +103,10 @@ describe('shared alert book (Redis): one view, owner-only writes', function () {
     const left = Object.values(await clients[0].hgetall(c.book.recordsKey))
       .map((t) => JSON.parse(t) as { owner: string; alert: { alert_id: string } })
       .filter((r) => r.owner === 'bounded');
-    assert.deepEqual(left.map((r) => r.alert.alert_id), ids.filter((id) => c.engine.get(id)));
+    assert.deepEqual(
+      left.map((r) => r.alert.alert_id),
+      ids.filter((id) => c.engine.get(id))
+    );
     assert.equal(left.length, 1);
   });
 });
@@ -123,11 +133,28 @@ describe('shared device rows (Redis): every instance lists the fleet, each row f
     const b = new SharedDeviceRows<{ device_id: string; state: string }>(rb, 'b', 'test:devices');
     sub.on('message', (_ch: string, text: string) => b.onChange(text));
     await sub.subscribe(b.changesChannel);
-    assert.equal(await a.publish([{ device_id: 'd1', state: 'ONLINE' }, { device_id: 'd2', state: 'ONLINE' }]), 2);
-    assert.equal(await a.publish([{ device_id: 'd1', state: 'ONLINE' }, { device_id: 'd2', state: 'ONLINE' }]), 0, 'nothing changed, nothing written');
+    assert.equal(
+      await a.publish([
+        { device_id: 'd1', state: 'ONLINE' },
+        { device_id: 'd2', state: 'ONLINE' },
+      ]),
+      2
+    );
+    assert.equal(
+      await a.publish([
+        { device_id: 'd1', state: 'ONLINE' },
+        { device_id: 'd2', state: 'ONLINE' },
+      ]),
+      0,
+      'nothing changed, nothing written'
+    );
     await waitFor(() => b.others().length === 2, 5000, 'B sees both rows');
     assert.equal(await a.publish([{ device_id: 'd1', state: 'OFFLINE' }]), 2, 'one changed, one dropped');
-    await waitFor(() => b.others().length === 1 && b.others()[0].state === 'OFFLINE', 5000, 'B sees the change and the removal');
+    await waitFor(
+      () => b.others().length === 1 && b.others()[0].state === 'OFFLINE',
+      5000,
+      'B sees the change and the removal'
+    );
     assert.deepEqual(Object.keys(await ra.hgetall(a.rowsKey)), ['d1']);
     const late = new SharedDeviceRows<{ device_id: string; state: string }>(rb, 'c', 'test:devices');
     await late.refresh();

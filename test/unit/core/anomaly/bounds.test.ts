@@ -1,7 +1,14 @@
 // The anomaly core's bounded device table and the worker that fits large calibrations (issue #10).
 import assert from 'node:assert/strict';
 import { DeviceStates } from '../../../../nodes/core/anomaly/device-states';
-import { defaultsFor, fitModel, newState, step, validateState, type AnomalyDeviceState } from '../../../../nodes/core/anomaly/detector';
+import {
+  defaultsFor,
+  fitModel,
+  newState,
+  step,
+  validateState,
+  type AnomalyDeviceState,
+} from '../../../../nodes/core/anomaly/detector';
 import { FitPool } from '../../../../nodes/core/anomaly/fit-pool';
 import { gaussianRows } from '../../../support/anomaly-data';
 
@@ -20,8 +27,16 @@ describe('anomaly device states (bounded)', () => {
     t.set('d', 4, true);
     t.set('e', 5, true);
     t.set('f', 6);
-    assert.deepEqual(evicted, ['c', 'a', 'b'], 'with no other idle one, the least recently active alerting one goes, never the new one');
-    assert.deepEqual([...t.entries()].map(([k]) => k), ['f', 'd', 'e'], 'eviction order: idle first, then alerting, oldest first');
+    assert.deepEqual(
+      evicted,
+      ['c', 'a', 'b'],
+      'with no other idle one, the least recently active alerting one goes, never the new one'
+    );
+    assert.deepEqual(
+      [...t.entries()].map(([k]) => k),
+      ['f', 'd', 'e'],
+      'eviction order: idle first, then alerting, oldest first'
+    );
     assert.equal(t.evictions, 3);
     assert.equal(t.delete('d'), true);
     assert.equal(t.get('d'), undefined);
@@ -74,7 +89,10 @@ describe('fit worker', function () {
     // a waiting fit whose device is gone by the time it would start is dropped without running
     let gone = false;
     const first = pool.fit(cfg, rows);
-    const second = assert.rejects(pool.fit(cfg, rows, () => !gone), /discarded/);
+    const second = assert.rejects(
+      pool.fit(cfg, rows, () => !gone),
+      /discarded/
+    );
     gone = true;
     await first;
     await second;

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { defaultsFor, extract, featuresOf, newState, step, validateState, AnomalyDeviceState } from '../../../../nodes/core/anomaly/detector';
+import {
+  defaultsFor,
+  extract,
+  featuresOf,
+  newState,
+  step,
+  validateState,
+  AnomalyDeviceState,
+} from '../../../../nodes/core/anomaly/detector';
 import { limitScore, validateLimits } from '../../../../nodes/core/anomaly/threshold';
 import { smooth } from '../../../../nodes/core/anomaly/smoothing';
 import { severityOf } from '../../../../nodes/core/anomaly/severity';
@@ -95,7 +103,14 @@ describe('anomaly core: detector, limits, smoothing, severity', () => {
 
   it('anomalyAdaptRate bounds how long a permanent change of operating point stays flagged', () => {
     const run = (anomalyAdaptRate: number) => {
-      const cfg = { ...defaultsFor('l2'), trainSize: 100, smoothing: 1, inputWindow: 1, adaptRate: 0, anomalyAdaptRate };
+      const cfg = {
+        ...defaultsFor('l2'),
+        trainSize: 100,
+        smoothing: 1,
+        inputWindow: 1,
+        adaptRate: 0,
+        anomalyAdaptRate,
+      };
       const rows = gaussianRows(1100, 3, 8);
       const state = newState(cfg, ['a', 'b', 'c']);
       let flagged = 0;
@@ -128,7 +143,11 @@ describe('anomaly core: detector, limits, smoothing, severity', () => {
 
   it('extract names the field that is missing, not numeric or not finite; features default to numeric fields', () => {
     assert.deepEqual(featuresOf(defaultsFor('pca'), { z: 1, a: 2, s: 'on', b: true }), ['a', 'z']);
-    assert.deepEqual(extract(['a', 'b'], { a: 1 }), { code: 'missing_feature', reason: 'feature "b" is missing', field: 'b' });
+    assert.deepEqual(extract(['a', 'b'], { a: 1 }), {
+      code: 'missing_feature',
+      reason: 'feature "b" is missing',
+      field: 'b',
+    });
     assert.equal((extract(['a'], { a: '1' }) as { code: string }).code, 'not_numeric');
     assert.equal((extract(['a'], { a: -Infinity }) as { code: string }).code, 'bad_number');
     assert.deepEqual(Array.from(extract(['a', 'b'], { a: 1, b: 2 }) as Float64Array), [1, 2]);

@@ -3,11 +3,30 @@
 // documents they read and write. test/nodes/anomaly*.test.ts show the same through the runtime.
 import assert from 'node:assert/strict';
 import { defaultsFor, newState, step, type AnomalyDeviceState } from '../../../../nodes/core/anomaly/detector';
-import { configProblem, controlOf, exportDocument, methodOf, newStateFor, onnxResult, parseFeatureList, parseLimitsSetting, pointOf, restoreStates, STATE_FORMAT, warmingResult, type KeyedPoint } from '../../../../nodes/core/anomaly/messages';
+import {
+  configProblem,
+  controlOf,
+  exportDocument,
+  methodOf,
+  newStateFor,
+  onnxResult,
+  parseFeatureList,
+  parseLimitsSetting,
+  pointOf,
+  restoreStates,
+  STATE_FORMAT,
+  warmingResult,
+  type KeyedPoint,
+} from '../../../../nodes/core/anomaly/messages';
 import type { Point, Reject } from '../../../../nodes/core/contract';
 import { gaussianRows } from '../../../support/anomaly-data';
 
-const point = (fields: Record<string, unknown>, tags: Record<string, string> = { device_id: 'd1' }): Point => ({ measurement: 'm', tags, fields: fields as Point['fields'], timestamp: 1 });
+const point = (fields: Record<string, unknown>, tags: Record<string, string> = { device_id: 'd1' }): Point => ({
+  measurement: 'm',
+  tags,
+  fields: fields as Point['fields'],
+  timestamp: 1,
+});
 
 function fittedState(): AnomalyDeviceState {
   const cfg = { ...defaultsFor('l2'), trainSize: 50, inputWindow: 1 };
@@ -39,36 +58,102 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
   it('configProblem: the method’s own check first, then the feature cap', () => {
     assert.match(String(configProblem(defaultsFor('threshold'), 64)), /threshold needs limits/);
     assert.equal(configProblem({ ...defaultsFor('pca'), features: ['a', 'b', 'c'] }, 3), null);
-    assert.equal(configProblem({ ...defaultsFor('pca'), features: ['a', 'b', 'c'] }, 2), '3 features configured, more than max features (2)');
+    assert.equal(
+      configProblem({ ...defaultsFor('pca'), features: ['a', 'b', 'c'] }, 2),
+      '3 features configured, more than max features (2)'
+    );
   });
 
   it('pointOf: the point and its state key (device, equipment, tenant-scoped), or a reject naming the field', () => {
-    const ok = pointOf({ measurement: 'm', tags: { device_id: 'd1', equipment_id: 'e1' }, fields: { a: 1 }, timestamp: 5 }, false) as KeyedPoint;
+    const ok = pointOf(
+      { measurement: 'm', tags: { device_id: 'd1', equipment_id: 'e1' }, fields: { a: 1 }, timestamp: 5 },
+      false
+    ) as KeyedPoint;
     assert.equal(ok.key, 'd1');
-    assert.deepEqual(ok.point, { measurement: 'm', tags: { device_id: 'd1', equipment_id: 'e1' }, fields: { a: 1 }, timestamp: 5 });
-    assert.equal((pointOf({ tags: { device_id: 'd1', equipment_id: 'e1' }, fields: {} }, true) as KeyedPoint).key, 'e1');
-    assert.equal((pointOf({ tags: { device_id: 'd1', tenant: 'acme' }, fields: {} }, false) as KeyedPoint).key, 'acme/d1');
-    assert.equal((pointOf({ tags: { device_id: 'd1' }, fields: {} }, false, 42) as KeyedPoint).point.timestamp, 42, 'no timestamp: now');
-    assert.deepEqual(pointOf('x', false), { code: 'bad_payload', reason: 'msg.payload must be a point {measurement, tags, fields, timestamp}' });
-    assert.deepEqual(pointOf({ tags: { device_id: 'd1' }, fields: 3 }, false), { code: 'bad_payload', reason: 'msg.payload.fields must be an object', device_id: 'd1', field: 'fields' });
-    assert.deepEqual(pointOf({ tags: {}, fields: {} }, false), { code: 'missing_device', reason: 'tags.device_id is missing', field: 'tags.device_id' });
-    assert.deepEqual(pointOf({ tags: { device_id: 'd1' }, fields: {} }, true), { code: 'missing_equipment', reason: 'tags.equipment_id is missing', device_id: 'd1', field: 'tags.equipment_id' });
-    assert.equal((pointOf(JSON.parse('{"tags":{"device_id":"d1"},"fields":{"__proto__":1}}'), false) as Reject).code, 'forbidden_key');
+    assert.deepEqual(ok.point, {
+      measurement: 'm',
+      tags: { device_id: 'd1', equipment_id: 'e1' },
+      fields: { a: 1 },
+      timestamp: 5,
+    });
+    assert.equal(
+      (pointOf({ tags: { device_id: 'd1', equipment_id: 'e1' }, fields: {} }, true) as KeyedPoint).key,
+      'e1'
+    );
+    assert.equal(
+      (pointOf({ tags: { device_id: 'd1', tenant: 'acme' }, fields: {} }, false) as KeyedPoint).key,
+      'acme/d1'
+    );
+    assert.equal(
+      (pointOf({ tags: { device_id: 'd1' }, fields: {} }, false, 42) as KeyedPoint).point.timestamp,
+      42,
+      'no timestamp: now'
+    );
+    assert.deepEqual(pointOf('x', false), {
+      code: 'bad_payload',
+      reason: 'msg.payload must be a point {measurement, tags, fields, timestamp}',
+    });
+    assert.deepEqual(pointOf({ tags: { device_id: 'd1' }, fields: 3 }, false), {
+      code: 'bad_payload',
+      reason: 'msg.payload.fields must be an object',
+      device_id: 'd1',
+      field: 'fields',
+    });
+    assert.deepEqual(pointOf({ tags: {}, fields: {} }, false), {
+      code: 'missing_device',
+      reason: 'tags.device_id is missing',
+      field: 'tags.device_id',
+    });
+    assert.deepEqual(pointOf({ tags: { device_id: 'd1' }, fields: {} }, true), {
+      code: 'missing_equipment',
+      reason: 'tags.equipment_id is missing',
+      device_id: 'd1',
+      field: 'tags.equipment_id',
+    });
+    assert.equal(
+      (pointOf(JSON.parse('{"tags":{"device_id":"d1"},"fields":{"__proto__":1}}'), false) as Reject).code,
+      'forbidden_key'
+    );
   });
 
   it('newStateFor: a state on the numeric fields, or no_features / too_many_features before any state exists', () => {
     const cfg = defaultsFor('pca');
     const s = newStateFor(cfg, point({ b: 1, a: 2, s: 'on' }), 64) as AnomalyDeviceState;
     assert.deepEqual(s.features, ['a', 'b']);
-    assert.deepEqual(newStateFor(cfg, point({ s: 'on' }), 64), { code: 'no_features', reason: 'the point has no numeric fields to score', device_id: 'd1' });
-    assert.deepEqual(newStateFor(cfg, point({ a: 1, b: 2, c: 3 }), 2), { code: 'too_many_features', reason: '3 numeric fields, more than max features (2)', device_id: 'd1' });
+    assert.deepEqual(newStateFor(cfg, point({ s: 'on' }), 64), {
+      code: 'no_features',
+      reason: 'the point has no numeric fields to score',
+      device_id: 'd1',
+    });
+    assert.deepEqual(newStateFor(cfg, point({ a: 1, b: 2, c: 3 }), 2), {
+      code: 'too_many_features',
+      reason: '3 numeric fields, more than max features (2)',
+      device_id: 'd1',
+    });
   });
 
   it('warming and ONNX results: one warming shape for every method; ONNX graded by severityOf', () => {
-    assert.deepEqual(warmingResult('onnx', 3, 10), { score: 0, threshold: 0, is_anomaly: false, severity: 'normal', method: 'onnx', contributions: {}, warming: true, warmup: { have: 3, need: 10 } });
+    assert.deepEqual(warmingResult('onnx', 3, 10), {
+      score: 0,
+      threshold: 0,
+      is_anomaly: false,
+      severity: 'normal',
+      method: 'onnx',
+      contributions: {},
+      warming: true,
+      warmup: { have: 3, need: 10 },
+    });
     assert.equal(warmingResult('pca', 1, 2).method, 'pca');
     const r = (score: number) => onnxResult({ score, threshold: 1, contributions: { a: 1 } }, 3);
-    assert.deepEqual([r(0.5), r(1), r(2.9), r(3)].map((a) => [a.is_anomaly, a.severity]), [[false, 'normal'], [false, 'normal'], [true, 'warning'], [true, 'critical']]);
+    assert.deepEqual(
+      [r(0.5), r(1), r(2.9), r(3)].map((a) => [a.is_anomaly, a.severity]),
+      [
+        [false, 'normal'],
+        [false, 'normal'],
+        [true, 'warning'],
+        [true, 'critical'],
+      ]
+    );
     assert.equal(r(2).method, 'onnx');
   });
 
@@ -80,7 +165,8 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     assert.equal(controlOf('sync', undefined, 'pca', cfg, 64), null);
     assert.equal(controlOf('telemetry', undefined, 'pca', cfg, 64), null);
     assert.deepEqual(controlOf('sync', undefined, 'onnx', cfg, 64), { kind: 'sync' });
-    for (const t of ['export', 'load', 'reset']) assert.equal(controlOf(t, {}, 'onnx', cfg, 64), null, `${t} is a point for onnx`);
+    for (const t of ['export', 'load', 'reset'])
+      assert.equal(controlOf(t, {}, 'onnx', cfg, 64), null, `${t} is a point for onnx`);
   });
 
   it('load: an exported document comes back whole; a foreign document or one bad device rejects all, naming it', () => {
@@ -94,12 +180,37 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     const back = controlOf('load', wire, 'l2', cfg, 64);
     assert.equal(back?.kind, 'load');
     assert.deepEqual(back?.kind === 'load' && back.devices, [['d1', JSON.parse(JSON.stringify(s))]]);
-    assert.deepEqual(controlOf('load', { format: 'other', devices: {} }, 'l2', cfg, 64), { kind: 'reject', reject: { code: 'bad_state', reason: `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"` } });
+    assert.deepEqual(controlOf('load', { format: 'other', devices: {} }, 'l2', cfg, 64), {
+      kind: 'reject',
+      reject: {
+        code: 'bad_state',
+        reason: `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`,
+      },
+    });
     wire.devices.d2 = { ...wire.devices.d1, model: { method: 'l2', l2: { center: [0], scale: [1], limit: 1 } } };
-    assert.deepEqual(controlOf('load', wire, 'l2', cfg, 64), { kind: 'reject', reject: { code: 'bad_state', reason: 'state for d2: l2 model needs center, positive scale and limit', device_id: 'd2' } });
-    const hostile = controlOf('load', JSON.parse(`{"format":"${STATE_FORMAT}","devices":{"__proto__":{}}}`), 'l2', cfg, 64);
+    assert.deepEqual(controlOf('load', wire, 'l2', cfg, 64), {
+      kind: 'reject',
+      reject: {
+        code: 'bad_state',
+        reason: 'state for d2: l2 model needs center, positive scale and limit',
+        device_id: 'd2',
+      },
+    });
+    const hostile = controlOf(
+      'load',
+      JSON.parse(`{"format":"${STATE_FORMAT}","devices":{"__proto__":{}}}`),
+      'l2',
+      cfg,
+      64
+    );
     assert.equal(hostile?.kind === 'reject' && hostile.reject.code, 'forbidden_key');
-    assert.deepEqual(controlOf('load', { format: STATE_FORMAT, devices: { d1: wire.devices.d1 } }, 'pca', defaultsFor('pca'), 64), { kind: 'reject', reject: { code: 'bad_state', reason: 'state for d1: state is for method l2, node uses pca', device_id: 'd1' } });
+    assert.deepEqual(
+      controlOf('load', { format: STATE_FORMAT, devices: { d1: wire.devices.d1 } }, 'pca', defaultsFor('pca'), 64),
+      {
+        kind: 'reject',
+        reject: { code: 'bad_state', reason: 'state for d1: state is for method l2, node uses pca', device_id: 'd1' },
+      }
+    );
   });
 
   it('restoreStates: keeps usable states, counts foreign ones, drops ones wider than the cap, skips forbidden keys', () => {
@@ -109,7 +220,10 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     const stored = JSON.parse(JSON.stringify({ d1: good, d2: { ...good, v: 2 }, d3: wide }));
     Object.defineProperty(stored, '__proto__', { value: good, enumerable: true });
     const r = restoreStates(stored, cfg, 4);
-    assert.deepEqual(r.accepted.map(([k]) => k), ['d1']);
+    assert.deepEqual(
+      r.accepted.map(([k]) => k),
+      ['d1']
+    );
     assert.deepEqual([r.refused, r.tooWide], [1, 1]);
     assert.deepEqual(restoreStates(undefined, cfg, 4), { accepted: [], refused: 0, tooWide: 0 });
   });

@@ -5,7 +5,19 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { defaultsFor, deserialiseState, newState, serialiseState, stateSize, step, validateState, AnomalyDeviceState, DetectorConfig, StepResult, STAT_METHODS } from '../../../../nodes/core/anomaly/detector';
+import {
+  defaultsFor,
+  deserialiseState,
+  newState,
+  serialiseState,
+  stateSize,
+  step,
+  validateState,
+  AnomalyDeviceState,
+  DetectorConfig,
+  StepResult,
+  STAT_METHODS,
+} from '../../../../nodes/core/anomaly/detector';
 import { METHOD_STRATEGIES, strategyFor } from '../../../../nodes/core/anomaly/methods';
 import { gaussianRows } from '../../../support/anomaly-data';
 
@@ -17,7 +29,9 @@ interface SavedCase {
   stateAfter: AnomalyDeviceState;
 }
 
-const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../fixtures/anomaly-states-v1.json'), 'utf8')) as { cases: Record<string, SavedCase> };
+const fixture = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../../fixtures/anomaly-states-v1.json'), 'utf8')
+) as { cases: Record<string, SavedCase> };
 
 describe('anomaly strategies: states saved before the refactor', () => {
   for (const [name, c] of Object.entries(fixture.cases)) {
@@ -33,11 +47,17 @@ describe('anomaly strategies: states saved before the refactor', () => {
   it('the fixture covers every method, fitted and calibrating, with alarms raised and cleared', () => {
     const methods = new Set(Object.values(fixture.cases).map((c) => c.cfg.method));
     assert.deepEqual([...methods].sort(), ['ewma', 'l2', 'pca', 'threshold']);
-    assert.ok(Object.values(fixture.cases).some((c) => c.state.model === null && (c.state.buffer?.length ?? 0) > 0), 'a calibrating state');
+    assert.ok(
+      Object.values(fixture.cases).some((c) => c.state.model === null && (c.state.buffer?.length ?? 0) > 0),
+      'a calibrating state'
+    );
     for (const [name, c] of Object.entries(fixture.cases)) {
       if (c.state.model === null) continue;
       const alarms = c.results.map((r) => r.kind === 'result' && r.anomaly.alarm);
-      assert.ok(alarms.includes(true) && alarms.lastIndexOf(false) > alarms.indexOf(true), `${name}: an alarm opens and clears`);
+      assert.ok(
+        alarms.includes(true) && alarms.lastIndexOf(false) > alarms.indexOf(true),
+        `${name}: an alarm opens and clears`
+      );
     }
   });
 
@@ -62,8 +82,17 @@ describe('anomaly strategies: states saved before the refactor', () => {
     bad.model.pca.t2Limit = 0;
     assert.equal(deserialiseState(bad, c.cfg), 'pca limits must be positive');
     assert.equal(strategyFor('l2').deserialise({ method: 'pca' }, 3), 'model method differs from state method');
-    assert.equal(strategyFor('l2').deserialise({ method: 'l2', l2: { center: [0, 0], scale: [1, 0], limit: 1 } }, 2), 'l2 model needs center, positive scale and limit');
-    assert.equal(strategyFor('ewma').deserialise({ method: 'ewma', ewma: { mean: [0], variance: [1], minVariance: [1], limit: -1 } }, 1), 'ewma model needs mean, positive variance/minVariance and limit');
+    assert.equal(
+      strategyFor('l2').deserialise({ method: 'l2', l2: { center: [0, 0], scale: [1, 0], limit: 1 } }, 2),
+      'l2 model needs center, positive scale and limit'
+    );
+    assert.equal(
+      strategyFor('ewma').deserialise(
+        { method: 'ewma', ewma: { mean: [0], variance: [1], minVariance: [1], limit: -1 } },
+        1
+      ),
+      'ewma model needs mean, positive variance/minVariance and limit'
+    );
   });
 
   it('one strategy per method, each with the whole set of operations; config validation per method', () => {
@@ -71,10 +100,26 @@ describe('anomaly strategies: states saved before the refactor', () => {
     for (const m of STAT_METHODS) {
       const s = strategyFor(m);
       assert.equal(s.method, m);
-      for (const op of ['initialModel', 'defaultFeatures', 'validateConfig', 'fit', 'score', 'learn', 'centre', 'validateModel', 'size', 'serialise', 'deserialise'] as const) assert.equal(typeof s[op], 'function', `${m}.${op}`);
+      for (const op of [
+        'initialModel',
+        'defaultFeatures',
+        'validateConfig',
+        'fit',
+        'score',
+        'learn',
+        'centre',
+        'validateModel',
+        'size',
+        'serialise',
+        'deserialise',
+      ] as const)
+        assert.equal(typeof s[op], 'function', `${m}.${op}`);
     }
     assert.match(String(strategyFor('threshold').validateConfig(defaultsFor('threshold'))), /needs limits/);
-    assert.equal(strategyFor('threshold').validateConfig({ ...defaultsFor('threshold'), limits: { t: { highWarning: 1 } } }), null);
+    assert.equal(
+      strategyFor('threshold').validateConfig({ ...defaultsFor('threshold'), limits: { t: { highWarning: 1 } } }),
+      null
+    );
     for (const m of ['l2', 'ewma', 'pca'] as const) assert.equal(strategyFor(m).validateConfig(defaultsFor(m)), null);
     assert.throws(() => strategyFor('nope' as never), /unknown anomaly method nope/);
   });

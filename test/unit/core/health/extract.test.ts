@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { compileTopicPattern, readHealthMessage, matchTopicPattern, parseKnownDevices, parseTimeoutOverrides, looseEpochMs, type HealthReadOptions, type TopicPattern } from '../../../../nodes/core/health/extract';
+import {
+  compileTopicPattern,
+  readHealthMessage,
+  matchTopicPattern,
+  parseKnownDevices,
+  parseTimeoutOverrides,
+  looseEpochMs,
+  type HealthReadOptions,
+  type TopicPattern,
+} from '../../../../nodes/core/health/extract';
 
 const topic = (s: string) => compileTopicPattern(s) as TopicPattern;
 const opts: HealthReadOptions = {
@@ -22,18 +31,56 @@ describe('health message reading', () => {
   });
 
   it('reads plain and JSON status payloads, LWT topics as reason lwt', () => {
-    assert.deepEqual(readHealthMessage({ topic: 'device/lwt/pi-7', payload: 'OFFLINE' }, NOW, opts), { kind: 'status', device_id: 'pi-7', online: false, time: NOW, reason: 'lwt' });
-    assert.deepEqual(readHealthMessage({ topic: 'device/status/pi-7', payload: Buffer.from('online') }, NOW, opts), { kind: 'status', device_id: 'pi-7', online: true, time: NOW, reason: 'status' });
-    const json = readHealthMessage({ topic: 'device/lwt/abc-1', payload: '{"device_uuid":"abc-1","status":"OFFLINE","timestamp":' + (NOW - 1000) + '}' }, NOW, opts);
+    assert.deepEqual(readHealthMessage({ topic: 'device/lwt/pi-7', payload: 'OFFLINE' }, NOW, opts), {
+      kind: 'status',
+      device_id: 'pi-7',
+      online: false,
+      time: NOW,
+      reason: 'lwt',
+    });
+    assert.deepEqual(readHealthMessage({ topic: 'device/status/pi-7', payload: Buffer.from('online') }, NOW, opts), {
+      kind: 'status',
+      device_id: 'pi-7',
+      online: true,
+      time: NOW,
+      reason: 'status',
+    });
+    const json = readHealthMessage(
+      {
+        topic: 'device/lwt/abc-1',
+        payload: '{"device_uuid":"abc-1","status":"OFFLINE","timestamp":' + (NOW - 1000) + '}',
+      },
+      NOW,
+      opts
+    );
     assert.deepEqual(json, { kind: 'status', device_id: 'abc-1', online: false, time: NOW - 1000, reason: 'lwt' });
-    const obj = readHealthMessage({ topic: 'device/status/d2', payload: { device_id: 'd2', status: 'ONLINE', equipment_id: 'press-1' } }, NOW, opts);
-    assert.deepEqual(obj, { kind: 'status', device_id: 'd2', online: true, time: NOW, reason: 'status', equipment_id: 'press-1' });
+    const obj = readHealthMessage(
+      { topic: 'device/status/d2', payload: { device_id: 'd2', status: 'ONLINE', equipment_id: 'press-1' } },
+      NOW,
+      opts
+    );
+    assert.deepEqual(obj, {
+      kind: 'status',
+      device_id: 'd2',
+      online: true,
+      time: NOW,
+      reason: 'status',
+      equipment_id: 'press-1',
+    });
   });
 
   it('rejects unusable status messages with code, device and field', () => {
     const r1 = readHealthMessage({ topic: 'device/lwt/pi-7', payload: 'MAYBE' }, NOW, opts);
-    assert.deepEqual(r1.kind === 'reject' && [r1.reject.code, r1.reject.device_id, r1.reject.field], ['bad_status', 'pi-7', 'payload']);
-    const r2 = readHealthMessage({ topic: 'device/lwt/pi-7', payload: '{"status":"OFFLINE","__proto__":{"x":1}}' }, NOW, opts);
+    assert.deepEqual(r1.kind === 'reject' && [r1.reject.code, r1.reject.device_id, r1.reject.field], [
+      'bad_status',
+      'pi-7',
+      'payload',
+    ]);
+    const r2 = readHealthMessage(
+      { topic: 'device/lwt/pi-7', payload: '{"status":"OFFLINE","__proto__":{"x":1}}' },
+      NOW,
+      opts
+    );
     assert.equal(r2.kind === 'reject' && r2.reject.code, 'forbidden_key');
     const r3 = readHealthMessage({ topic: 'device/lwt/pi-7', payload: '{"status":' }, NOW, opts);
     assert.equal(r3.kind === 'reject' && r3.reject.code, 'malformed_json');
@@ -44,37 +91,73 @@ describe('health message reading', () => {
   });
 
   it('ATTACK: a payload device_id cannot override the device the topic names (old code: it did)', () => {
-    for (const payload of ['{"device_id":"pump-001","status":"OFFLINE"}', { device_uuid: 'pump-001', status: 'OFFLINE' }]) {
+    for (const payload of [
+      '{"device_id":"pump-001","status":"OFFLINE"}',
+      { device_uuid: 'pump-001', status: 'OFFLINE' },
+    ]) {
       const r = readHealthMessage({ topic: 'device/lwt/attacker-1', payload }, NOW, opts);
       assert.ok(r.kind === 'reject');
       assert.equal(r.reject.code, 'device_mismatch');
       assert.equal(r.reject.device_id, 'attacker-1');
     }
     // the same id in both places is fine
-    const same = readHealthMessage({ topic: 'device/lwt/pump-001', payload: '{"device_id":"pump-001","status":"OFFLINE"}' }, NOW, opts);
+    const same = readHealthMessage(
+      { topic: 'device/lwt/pump-001', payload: '{"device_id":"pump-001","status":"OFFLINE"}' },
+      NOW,
+      opts
+    );
     assert.equal(same.kind === 'status' && same.device_id, 'pump-001');
   });
 
   it('marks activity as verified only when moby-hmac-verify authenticated its device', () => {
     const v = readHealthMessage({ payload: 1, moby: { device_id: 'm1', auth: { verified: true } } }, NOW, opts);
     assert.equal(v.kind === 'activity' && v.verified, true);
-    const claimed = readHealthMessage({ payload: { tags: { device_id: 'm1' } }, moby: { auth: { verified: true } } }, NOW, opts);
+    const claimed = readHealthMessage(
+      { payload: { tags: { device_id: 'm1' } }, moby: { auth: { verified: true } } },
+      NOW,
+      opts
+    );
     assert.equal(claimed.kind === 'activity' && claimed.verified, false);
     const truthy = readHealthMessage({ payload: 1, moby: { device_id: 'm1', auth: { verified: 'yes' } } }, NOW, opts);
     assert.equal(truthy.kind === 'activity' && truthy.verified, false);
   });
 
   it('finds the device of activity in msg.moby, payload tags, or the topic', () => {
-    assert.deepEqual(readHealthMessage({ topic: 't', payload: 1, moby: { device_id: 'm1' } }, NOW, opts), { kind: 'activity', device_id: 'm1', time: NOW, verified: false });
-    const p = readHealthMessage({ topic: 't', payload: { measurement: 'x', tags: { device_id: 'm2', equipment_id: 'mill' }, fields: {}, timestamp: NOW - 5000 } }, NOW, opts);
+    assert.deepEqual(readHealthMessage({ topic: 't', payload: 1, moby: { device_id: 'm1' } }, NOW, opts), {
+      kind: 'activity',
+      device_id: 'm1',
+      time: NOW,
+      verified: false,
+    });
+    const p = readHealthMessage(
+      {
+        topic: 't',
+        payload: {
+          measurement: 'x',
+          tags: { device_id: 'm2', equipment_id: 'mill' },
+          fields: {},
+          timestamp: NOW - 5000,
+        },
+      },
+      NOW,
+      opts
+    );
     assert.deepEqual(p, { kind: 'activity', device_id: 'm2', time: NOW - 5000, equipment_id: 'mill', verified: false });
-    assert.deepEqual(readHealthMessage({ topic: 'factory/h1/m3/temp', payload: '21.5' }, NOW, opts), { kind: 'activity', device_id: 'm3', time: NOW, verified: false });
+    assert.deepEqual(readHealthMessage({ topic: 'factory/h1/m3/temp', payload: '21.5' }, NOW, opts), {
+      kind: 'activity',
+      device_id: 'm3',
+      time: NOW,
+      verified: false,
+    });
     const none = readHealthMessage({ topic: 'other/x', payload: 1 }, NOW, opts);
     assert.equal(none.kind === 'reject' && none.reject.code, 'no_device_id');
     const proto = readHealthMessage({ payload: 1, moby: { device_id: '__proto__' } }, NOW, opts);
     assert.equal(proto.kind === 'reject' && proto.reject.code, 'bad_device_id');
     const bad = readHealthMessage({ payload: { tags: { device_id: 42 } } }, NOW, opts);
-    assert.deepEqual(bad.kind === 'reject' && [bad.reject.code, bad.reject.field], ['bad_device_id', 'payload.tags.device_id']);
+    assert.deepEqual(bad.kind === 'reject' && [bad.reject.code, bad.reject.field], [
+      'bad_device_id',
+      'payload.tags.device_id',
+    ]);
   });
 
   it('trusts a message timestamp only within the clock-skew window', () => {
@@ -97,7 +180,10 @@ describe('health message reading', () => {
     assert.deepEqual([...o.devices], [['pi-1', 30_000]]);
     assert.deepEqual([...o.equipment], [['press-1', 120_000]]);
     assert.match(parseTimeoutOverrides('pi-1=abc') as string, /not "device_id=seconds"/);
-    assert.deepEqual(parseKnownDevices('a\nb press-1\n'), [{ device_id: 'a' }, { device_id: 'b', equipment_id: 'press-1' }]);
+    assert.deepEqual(parseKnownDevices('a\nb press-1\n'), [
+      { device_id: 'a' },
+      { device_id: 'b', equipment_id: 'press-1' },
+    ]);
     assert.match(parseKnownDevices('a b c') as string, /not "device_id/);
   });
 });
@@ -111,23 +197,70 @@ describe('health message reading: the tenant of a will, status or activity (docs
     maxIdLength: 64,
   };
   const read = (msg: { topic?: string; payload?: unknown; moby?: unknown }) => readHealthMessage(msg, NOW, tenantOpts);
-  const rejectOf = (r: ReturnType<typeof read>) => (r.kind === 'reject' ? [r.reject.code, r.reject.device_id, r.reject.field] : r);
+  const rejectOf = (r: ReturnType<typeof read>) =>
+    r.kind === 'reject' ? [r.reject.code, r.reject.device_id, r.reject.field] : r;
 
   it('takes the tenant of a will or status from the +tenant level of its topic', () => {
-    assert.deepEqual(read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }), { kind: 'status', device_id: 'pump-001', online: false, time: NOW, reason: 'lwt', tenant: 'beta' });
-    assert.deepEqual(read({ topic: 't/acme/device/status/pump-001', payload: '{"status":"online"}' }), { kind: 'status', device_id: 'pump-001', online: true, time: NOW, reason: 'status', tenant: 'acme' });
+    assert.deepEqual(read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }), {
+      kind: 'status',
+      device_id: 'pump-001',
+      online: false,
+      time: NOW,
+      reason: 'lwt',
+      tenant: 'beta',
+    });
+    assert.deepEqual(read({ topic: 't/acme/device/status/pump-001', payload: '{"status":"online"}' }), {
+      kind: 'status',
+      device_id: 'pump-001',
+      online: true,
+      time: NOW,
+      reason: 'status',
+      tenant: 'acme',
+    });
     // the old health form with a +tenant level: the last bare + is still the device
-    const mixed = readHealthMessage({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }, NOW, { ...tenantOpts, lwtTopics: [topic('t/+tenant/device/lwt/+')] });
-    assert.deepEqual(mixed, { kind: 'status', device_id: 'pump-001', online: false, time: NOW, reason: 'lwt', tenant: 'beta' });
+    const mixed = readHealthMessage({ topic: 't/beta/device/lwt/pump-001', payload: 'offline' }, NOW, {
+      ...tenantOpts,
+      lwtTopics: [topic('t/+tenant/device/lwt/+')],
+    });
+    assert.deepEqual(mixed, {
+      kind: 'status',
+      device_id: 'pump-001',
+      online: false,
+      time: NOW,
+      reason: 'lwt',
+      tenant: 'beta',
+    });
     // a pattern without +tenant gives none: the device is tenant-less, as before
-    assert.deepEqual(read({ topic: 'device/status/pump-001', payload: 'online' }), { kind: 'status', device_id: 'pump-001', online: true, time: NOW, reason: 'status' });
+    assert.deepEqual(read({ topic: 'device/status/pump-001', payload: 'online' }), {
+      kind: 'status',
+      device_id: 'pump-001',
+      online: true,
+      time: NOW,
+      reason: 'status',
+    });
   });
 
   it('takes the tenant of activity from a +tenant activity pattern, and of verified data from msg.moby.tenant', () => {
-    assert.deepEqual(read({ topic: 't/acme/raw/m3/temp', payload: '21.5' }), { kind: 'activity', device_id: 'm3', time: NOW, verified: false, tenant: 'acme' });
+    assert.deepEqual(read({ topic: 't/acme/raw/m3/temp', payload: '21.5' }), {
+      kind: 'activity',
+      device_id: 'm3',
+      time: NOW,
+      verified: false,
+      tenant: 'acme',
+    });
     // the message names the device, the topic still names the tenant
-    assert.deepEqual(read({ topic: 't/acme/raw/m3/temp', payload: { tags: { device_id: 'm4' } } }), { kind: 'activity', device_id: 'm4', time: NOW, verified: false, tenant: 'acme' });
-    const verified = read({ topic: 't/beta/devices/pump-001/telemetry', payload: {}, moby: { device_id: 'pump-001', tenant: 'beta', auth: { verified: true } } });
+    assert.deepEqual(read({ topic: 't/acme/raw/m3/temp', payload: { tags: { device_id: 'm4' } } }), {
+      kind: 'activity',
+      device_id: 'm4',
+      time: NOW,
+      verified: false,
+      tenant: 'acme',
+    });
+    const verified = read({
+      topic: 't/beta/devices/pump-001/telemetry',
+      payload: {},
+      moby: { device_id: 'pump-001', tenant: 'beta', auth: { verified: true } },
+    });
     assert.deepEqual(verified, { kind: 'activity', device_id: 'pump-001', time: NOW, verified: true, tenant: 'beta' });
   });
 
@@ -140,23 +273,63 @@ describe('health message reading: the tenant of a will, status or activity (docs
   });
 
   it('rejects a topic tenant that contradicts msg.moby.tenant as tenant_mismatch', () => {
-    assert.deepEqual(rejectOf(read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline', moby: { tenant: 'acme' } })), ['tenant_mismatch', 'pump-001', 'moby.tenant']);
-    assert.deepEqual(rejectOf(read({ topic: 't/beta/raw/m3/temp', payload: { tenant: 'x' }, moby: { device_id: 'm3', tenant: 'acme', auth: { verified: true } } })), ['tenant_mismatch', 'm3', 'moby.tenant']);
+    assert.deepEqual(
+      rejectOf(read({ topic: 't/beta/device/lwt/pump-001', payload: 'offline', moby: { tenant: 'acme' } })),
+      ['tenant_mismatch', 'pump-001', 'moby.tenant']
+    );
+    assert.deepEqual(
+      rejectOf(
+        read({
+          topic: 't/beta/raw/m3/temp',
+          payload: { tenant: 'x' },
+          moby: { device_id: 'm3', tenant: 'acme', auth: { verified: true } },
+        })
+      ),
+      ['tenant_mismatch', 'm3', 'moby.tenant']
+    );
   });
 
   it('rejects a tenant that breaks the tenant rule as bad_tenant, naming the field (never a tenant-less row)', () => {
-    assert.deepEqual(rejectOf(read({ topic: 't/be.ta/device/lwt/pump-001', payload: 'offline' })), ['bad_tenant', 'pump-001', 'topic']);
-    assert.deepEqual(rejectOf(read({ topic: `t/${'a'.repeat(65)}/device/lwt/pump-001`, payload: 'offline' })), ['bad_tenant', 'pump-001', 'topic']);
+    assert.deepEqual(rejectOf(read({ topic: 't/be.ta/device/lwt/pump-001', payload: 'offline' })), [
+      'bad_tenant',
+      'pump-001',
+      'topic',
+    ]);
+    assert.deepEqual(rejectOf(read({ topic: `t/${'a'.repeat(65)}/device/lwt/pump-001`, payload: 'offline' })), [
+      'bad_tenant',
+      'pump-001',
+      'topic',
+    ]);
     // MQTT allows an empty level; an empty tenant names no tenant
-    assert.deepEqual(rejectOf(read({ topic: 't//device/status/pump-001', payload: 'online' })), ['bad_tenant', 'pump-001', 'topic']);
+    assert.deepEqual(rejectOf(read({ topic: 't//device/status/pump-001', payload: 'online' })), [
+      'bad_tenant',
+      'pump-001',
+      'topic',
+    ]);
     assert.deepEqual(rejectOf(read({ topic: 't/a~b/raw/m3/x', payload: 1 })), ['bad_tenant', 'm3', 'topic']);
-    assert.deepEqual(rejectOf(read({ topic: 'device/status/pump-001', payload: 'online', moby: { tenant: 'acme/x' } })), ['bad_tenant', 'pump-001', 'moby.tenant']);
-    assert.deepEqual(rejectOf(read({ payload: 1, moby: { device_id: 'm1', tenant: 42 } })), ['bad_tenant', 'm1', 'moby.tenant']);
+    assert.deepEqual(
+      rejectOf(read({ topic: 'device/status/pump-001', payload: 'online', moby: { tenant: 'acme/x' } })),
+      ['bad_tenant', 'pump-001', 'moby.tenant']
+    );
+    assert.deepEqual(rejectOf(read({ payload: 1, moby: { device_id: 'm1', tenant: 42 } })), [
+      'bad_tenant',
+      'm1',
+      'moby.tenant',
+    ]);
     // a bad device level is still named by the reject's device only when it is a usable id
-    assert.deepEqual(rejectOf(read({ topic: 't/be.ta/device/lwt/bad id', payload: 'offline' })), ['bad_tenant', undefined, 'topic']);
+    assert.deepEqual(rejectOf(read({ topic: 't/be.ta/device/lwt/bad id', payload: 'offline' })), [
+      'bad_tenant',
+      undefined,
+      'topic',
+    ]);
   });
 
   it('keeps the tenant-less behaviour without any tenant (null msg.moby.tenant counts as absent)', () => {
-    assert.deepEqual(read({ payload: 1, moby: { device_id: 'm1', tenant: null } }), { kind: 'activity', device_id: 'm1', time: NOW, verified: false });
+    assert.deepEqual(read({ payload: 1, moby: { device_id: 'm1', tenant: null } }), {
+      kind: 'activity',
+      device_id: 'm1',
+      time: NOW,
+      verified: false,
+    });
   });
 });

@@ -14,7 +14,13 @@ describe('health events from Redis (parseRemoteEvent)', () => {
     const ok = { device_id: 'd1', state: 'TIMEOUT', previous: 'ONLINE', since: 5, last_seen: 1, reason: 'timeout' };
     assert.deepEqual(parseRemoteEvent(JSON.stringify(ok)), ok);
     assert.deepEqual(parseRemoteEvent(JSON.stringify({ ...ok, last_seen: null })), { ...ok, last_seen: null });
-    for (const bad of [{ ...ok, state: 'ASLEEP' }, { ...ok, device_id: '__proto__' }, { ...ok, since: '5' }, { ...ok, last_seen: 'x' }, { ...ok, device_id: 'a b' }]) {
+    for (const bad of [
+      { ...ok, state: 'ASLEEP' },
+      { ...ok, device_id: '__proto__' },
+      { ...ok, since: '5' },
+      { ...ok, last_seen: 'x' },
+      { ...ok, device_id: 'a b' },
+    ]) {
       assert.equal(parseRemoteEvent(JSON.stringify(bad)), null, JSON.stringify(bad));
     }
     assert.equal(parseRemoteEvent('{"device_id":"d1","__proto__":{}}'), null);
@@ -57,7 +63,10 @@ describe('health service with a shared Redis', function () {
     b.service.activity('d1', c.t);
     await Promise.all([a.service.drain(), b.service.drain()]);
     const online = [...a.events, ...b.events];
-    assert.deepEqual(online.map((e) => [e.device_id, e.state, e.previous, e.reason]), [['d1', 'ONLINE', 'UNKNOWN', 'data']]);
+    assert.deepEqual(
+      online.map((e) => [e.device_id, e.state, e.previous, e.reason]),
+      [['d1', 'ONLINE', 'UNKNOWN', 'data']]
+    );
     assert.equal(await admin.zscore(`${keyPrefix}device_last_seen`, 'd1'), String(c.t));
 
     c.t += 10_000;
@@ -66,9 +75,20 @@ describe('health service with a shared Redis', function () {
     }
     const timeouts = [...a.events, ...b.events].filter((e) => e.state === 'TIMEOUT');
     assert.equal(timeouts.length, 1);
-    assert.deepEqual(timeouts[0], { device_id: 'd1', state: 'TIMEOUT', previous: 'ONLINE', since: c.t, last_seen: c.t - 10_000, reason: 'timeout' });
+    assert.deepEqual(timeouts[0], {
+      device_id: 'd1',
+      state: 'TIMEOUT',
+      previous: 'ONLINE',
+      since: c.t,
+      last_seen: c.t - 10_000,
+      reason: 'timeout',
+    });
     // the other instance's mirror learns it through pub/sub
-    await waitFor(() => a.service.table.get('d1')!.state === 'TIMEOUT' && b.service.table.get('d1')!.state === 'TIMEOUT', 2000, 'mirrors updated');
+    await waitFor(
+      () => a.service.table.get('d1')!.state === 'TIMEOUT' && b.service.table.get('d1')!.state === 'TIMEOUT',
+      2000,
+      'mirrors updated'
+    );
   });
 
   it('refresh() brings a mirror up to date with devices only the other instance has seen', async () => {
@@ -107,7 +127,10 @@ describe('health service with a shared Redis', function () {
     assert.equal([...a.events, ...b.events].filter((e) => e.state === 'TIMEOUT').length, 0);
     await admin.del(`${keyPrefix}device_health_sweep_lock`);
     await b.service.sweep();
-    assert.deepEqual(b.events.filter((e) => e.state === 'TIMEOUT').map((e) => e.device_id), ['d1']);
+    assert.deepEqual(
+      b.events.filter((e) => e.state === 'TIMEOUT').map((e) => e.device_id),
+      ['d1']
+    );
   });
 
   it('LWT and stale-LWT ordering are decided in Redis too', async () => {
@@ -123,7 +146,10 @@ describe('health service with a shared Redis', function () {
     b.service.status('d1', false, c.t, 'lwt');
     await Promise.all([a.service.drain(), b.service.drain()]);
     const offline = [...a.events, ...b.events].filter((e) => e.state === 'OFFLINE');
-    assert.deepEqual(offline.map((e) => [e.previous, e.reason]), [['ONLINE', 'lwt']]);
+    assert.deepEqual(
+      offline.map((e) => [e.previous, e.reason]),
+      [['ONLINE', 'lwt']]
+    );
     b.service.activity('d1', c.t - 5); // data older than the will: stays OFFLINE
     await b.service.drain();
     assert.equal([...a.events, ...b.events].filter((e) => e.state === 'ONLINE' && e.previous === 'OFFLINE').length, 0);
@@ -141,7 +167,10 @@ describe('health service with a shared Redis', function () {
     await a.service.drain();
     c.t += 1000;
     await a.service.sweep();
-    assert.deepEqual(a.events.filter((e) => e.state === 'TIMEOUT').map((e) => e.device_id), ['fast']);
+    assert.deepEqual(
+      a.events.filter((e) => e.state === 'TIMEOUT').map((e) => e.device_id),
+      ['fast']
+    );
     c.t += 10;
     a.service.activity('fast', c.t);
     await a.service.drain();
@@ -154,17 +183,33 @@ describe('health service with a shared Redis', function () {
     await admin.del(`${keyPrefix}device_health_sweep_lock`);
     await a.service.sweep();
     const revived = a.events.filter((e) => e.previous === 'TIMEOUT');
-    assert.deepEqual(revived.map((e) => [e.device_id, e.state, e.since]), [['fast', 'ONLINE', back]]);
+    assert.deepEqual(
+      revived.map((e) => [e.device_id, e.state, e.since]),
+      [['fast', 'ONLINE', back]]
+    );
   });
 
   it('before the first connection, data and status wait for Redis (within the grace time), then are decided there once', async function () {
     const late = await startRedis(requireBinary(this, 'redis-server'));
     await late.stop();
     const c = fakeClock();
-    const client = new Redis({ port: late.port, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    const client = new Redis({
+      port: late.port,
+      host: '127.0.0.1',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 50,
+    });
     client.on('error', () => undefined);
     const events: HealthEvent[] = [];
-    const service = new HealthService({ table: new HealthTable({ now: c.now }), emit: (ev) => events.push(ev), redis: client, keyPrefix: 'late:', now: c.now, connectGraceMs: 2000 });
+    const service = new HealthService({
+      table: new HealthTable({ now: c.now }),
+      emit: (ev) => events.push(ev),
+      redis: client,
+      keyPrefix: 'late:',
+      now: c.now,
+      connectGraceMs: 2000,
+    });
     try {
       service.activity('d1', c.t);
       service.status('d2', false, c.t, 'lwt');
@@ -173,7 +218,10 @@ describe('health service with a shared Redis', function () {
       await late.start();
       await waitFor(() => service.storeUp, 5000, 'connected');
       await service.drain();
-      assert.deepEqual(events.map((e) => `${e.device_id}:${e.state}:${e.reason}`).sort(), ['d1:ONLINE:data', 'd2:OFFLINE:lwt']);
+      assert.deepEqual(events.map((e) => `${e.device_id}:${e.state}:${e.reason}`).sort(), [
+        'd1:ONLINE:data',
+        'd2:OFFLINE:lwt',
+      ]);
       assert.equal(service.memoryDecisions, 0);
     } finally {
       await service.close();
@@ -184,10 +232,23 @@ describe('health service with a shared Redis', function () {
 
   it('without Redis, waiting ends with the grace time and memory decides', async () => {
     const c = fakeClock();
-    const client = new Redis({ port: 1, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, lazyConnect: true });
+    const client = new Redis({
+      port: 1,
+      host: '127.0.0.1',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 50,
+      lazyConnect: true,
+    });
     client.on('error', () => undefined);
     const events: HealthEvent[] = [];
-    const service = new HealthService({ table: new HealthTable({ now: c.now }), emit: (ev) => events.push(ev), redis: client, now: c.now, connectGraceMs: 2000 });
+    const service = new HealthService({
+      table: new HealthTable({ now: c.now }),
+      emit: (ev) => events.push(ev),
+      redis: client,
+      now: c.now,
+      connectGraceMs: 2000,
+    });
     try {
       service.activity('d1', c.t);
       service.status('d2', false, c.t, 'lwt');
@@ -220,7 +281,13 @@ describe('health service with a shared Redis', function () {
     a.service.activity('back', c.t); // TIMEOUT -> ONLINE decided from memory
     a.service.activity('newbie', c.t);
     await a.service.drain();
-    assert.deepEqual(a.events.slice(4).map((e) => [e.device_id, e.state]), [['back', 'ONLINE'], ['newbie', 'ONLINE']]);
+    assert.deepEqual(
+      a.events.slice(4).map((e) => [e.device_id, e.state]),
+      [
+        ['back', 'ONLINE'],
+        ['newbie', 'ONLINE'],
+      ]
+    );
     assert.ok(a.service.memoryDecisions >= 2);
 
     await server.start();
@@ -235,6 +302,9 @@ describe('health service with a shared Redis', function () {
     await b.service.sweep();
     await a.service.sweep();
     const late = [...a.events.slice(6), ...b.events];
-    assert.deepEqual(late.map((e) => [e.device_id, e.state, e.previous]).sort(), [['back', 'TIMEOUT', 'ONLINE'], ['newbie', 'TIMEOUT', 'ONLINE']]);
+    assert.deepEqual(late.map((e) => [e.device_id, e.state, e.previous]).sort(), [
+      ['back', 'TIMEOUT', 'ONLINE'],
+      ['newbie', 'TIMEOUT', 'ONLINE'],
+    ]);
   });
 });

@@ -11,7 +11,14 @@ describe('health table (state machine)', () => {
     const c = clock();
     const t = new HealthTable({ defaultTimeoutMs: 10_000, now: c.now });
     const ev = t.activity('d1', c.t);
-    assert.deepEqual(ev, { device_id: 'd1', state: 'ONLINE', previous: 'UNKNOWN', since: c.t, last_seen: c.t, reason: 'data' });
+    assert.deepEqual(ev, {
+      device_id: 'd1',
+      state: 'ONLINE',
+      previous: 'UNKNOWN',
+      since: c.t,
+      last_seen: c.t,
+      reason: 'data',
+    });
     c.t += 1000;
     assert.equal(t.activity('d1', c.t), null);
     assert.equal(t.get('d1')!.last_seen, c.t);
@@ -26,11 +33,27 @@ describe('health table (state machine)', () => {
     assert.deepEqual(t.sweep(), []);
     c.t += 1;
     const evs = t.sweep();
-    assert.deepEqual(evs, [{ device_id: 'd1', state: 'TIMEOUT', previous: 'ONLINE', since: seen + 10_000, last_seen: seen, reason: 'timeout' }]);
+    assert.deepEqual(evs, [
+      {
+        device_id: 'd1',
+        state: 'TIMEOUT',
+        previous: 'ONLINE',
+        since: seen + 10_000,
+        last_seen: seen,
+        reason: 'timeout',
+      },
+    ]);
     c.t += 60_000;
     assert.deepEqual(t.sweep(), []);
     c.t += 1;
-    assert.deepEqual(t.activity('d1', c.t), { device_id: 'd1', state: 'ONLINE', previous: 'TIMEOUT', since: c.t, last_seen: c.t, reason: 'data' });
+    assert.deepEqual(t.activity('d1', c.t), {
+      device_id: 'd1',
+      state: 'ONLINE',
+      previous: 'TIMEOUT',
+      since: c.t,
+      last_seen: c.t,
+      reason: 'data',
+    });
   });
 
   it('LWT makes a device OFFLINE (reason lwt), data afterwards makes it ONLINE again', () => {
@@ -38,7 +61,14 @@ describe('health table (state machine)', () => {
     const t = new HealthTable({ now: c.now });
     t.activity('d1', c.t);
     c.t += 100;
-    assert.deepEqual(t.status('d1', false, c.t, 'lwt'), { device_id: 'd1', state: 'OFFLINE', previous: 'ONLINE', since: c.t, last_seen: c.t - 100, reason: 'lwt' });
+    assert.deepEqual(t.status('d1', false, c.t, 'lwt'), {
+      device_id: 'd1',
+      state: 'OFFLINE',
+      previous: 'ONLINE',
+      since: c.t,
+      last_seen: c.t - 100,
+      reason: 'lwt',
+    });
     assert.equal(t.status('d1', false, c.t + 1, 'lwt'), null, 'a repeated will changes nothing');
     assert.deepEqual(t.sweep(c.t + 3_600_000), [], 'an OFFLINE device does not also time out');
     c.t += 100;
@@ -98,7 +128,10 @@ describe('health table (state machine)', () => {
     const c = clock();
     const t = new HealthTable({
       defaultTimeoutMs: 10_000,
-      deviceTimeouts: new Map([['fast', 1000], ['both', 3000]]),
+      deviceTimeouts: new Map([
+        ['fast', 1000],
+        ['both', 3000],
+      ]),
       equipmentTimeouts: new Map([['press', 5000]]),
       now: c.now,
     });
@@ -108,20 +141,35 @@ describe('health table (state machine)', () => {
     assert.equal(t.get('p1')!.timeout_source, 'equipment');
     assert.equal(t.get('both')!.timeout_ms, 3000);
     c.t += 1000;
-    assert.deepEqual(t.sweep().map((e) => e.device_id), ['fast']);
+    assert.deepEqual(
+      t.sweep().map((e) => e.device_id),
+      ['fast']
+    );
     c.t += 2000;
-    assert.deepEqual(t.sweep().map((e) => e.device_id), ['both']);
+    assert.deepEqual(
+      t.sweep().map((e) => e.device_id),
+      ['both']
+    );
     c.t += 2000;
     const [ev] = t.sweep();
     assert.equal(ev.device_id, 'p1');
     assert.equal(ev.equipment_id, 'press');
     c.t += 5000;
-    assert.deepEqual(t.sweep().map((e) => e.device_id), ['plain']);
+    assert.deepEqual(
+      t.sweep().map((e) => e.device_id),
+      ['plain']
+    );
   });
 
   it('learns k × median interval when asked, and times out on it', () => {
     const c = clock();
-    const t = new HealthTable({ defaultTimeoutMs: 600_000, learnFactor: 3, learnMinSamples: 4, learnMinTimeoutMs: 100, now: c.now });
+    const t = new HealthTable({
+      defaultTimeoutMs: 600_000,
+      learnFactor: 3,
+      learnMinSamples: 4,
+      learnMinTimeoutMs: 100,
+      now: c.now,
+    });
     for (let k = 0; k < 9; k++) {
       t.activity('d1', c.t);
       c.t += k === 4 ? 5000 : 1000; // one outlier gap; the median ignores it
@@ -144,7 +192,17 @@ describe('health table (state machine)', () => {
     t.activity('talker', c.t + 10);
     c.t += 1000;
     const evs = t.sweep();
-    assert.deepEqual(evs, [{ device_id: 'silent', state: 'TIMEOUT', previous: 'UNKNOWN', since: c.t, last_seen: null, reason: 'timeout', equipment_id: 'mill-2' }]);
+    assert.deepEqual(evs, [
+      {
+        device_id: 'silent',
+        state: 'TIMEOUT',
+        previous: 'UNKNOWN',
+        since: c.t,
+        last_seen: null,
+        reason: 'timeout',
+        equipment_id: 'mill-2',
+      },
+    ]);
   });
 
   it('hold-down: a recovering device is reported ONLINE only after staying up; a flap in between emits nothing', () => {
@@ -195,7 +253,10 @@ describe('health table (state machine)', () => {
     assert.equal(b.get('on')!.equipment_id, 'lathe');
     assert.equal(b.get('off')!.state, 'OFFLINE');
     const evs = b.sweep();
-    assert.deepEqual(evs.map((e) => [e.device_id, e.state, e.previous]).sort(), [['on', 'TIMEOUT', 'ONLINE'], ['unk', 'TIMEOUT', 'UNKNOWN']]);
+    assert.deepEqual(evs.map((e) => [e.device_id, e.state, e.previous]).sort(), [
+      ['on', 'TIMEOUT', 'ONLINE'],
+      ['unk', 'TIMEOUT', 'UNKNOWN'],
+    ]);
     assert.equal(b.restore({ v: 2 }), 'not a persisted device table');
     assert.equal(b.restore({ ...saved, state: [9] }), 'not a persisted device table');
   });
@@ -204,8 +265,28 @@ describe('health table (state machine)', () => {
     const c = clock();
     const t = new HealthTable({ now: c.now });
     t.activity('d1', c.t);
-    assert.equal(t.apply({ device_id: 'd1', state: 'TIMEOUT', previous: 'ONLINE', since: c.t + 10, last_seen: c.t, reason: 'timeout' }), true);
-    assert.equal(t.apply({ device_id: 'd1', state: 'ONLINE', previous: 'TIMEOUT', since: c.t + 5, last_seen: c.t, reason: 'data' }), false);
+    assert.equal(
+      t.apply({
+        device_id: 'd1',
+        state: 'TIMEOUT',
+        previous: 'ONLINE',
+        since: c.t + 10,
+        last_seen: c.t,
+        reason: 'timeout',
+      }),
+      true
+    );
+    assert.equal(
+      t.apply({
+        device_id: 'd1',
+        state: 'ONLINE',
+        previous: 'TIMEOUT',
+        since: c.t + 5,
+        last_seen: c.t,
+        reason: 'data',
+      }),
+      false
+    );
     assert.equal(t.get('d1')!.state, 'TIMEOUT');
   });
 
@@ -238,14 +319,19 @@ describe('health table (state machine)', () => {
       c.t += 1;
       t.activity(`flood-${k}`, c.t);
       // the real devices keep sending (every 200 flood ids here), the flood ids send once
-      if (k % 200 === 199) for (const id of real) assert.equal(t.activity(id, c.t), null, `${id} stays ONLINE, no new transition`);
+      if (k % 200 === 199)
+        for (const id of real) assert.equal(t.activity(id, c.t), null, `${id} stays ONLINE, no new transition`);
     }
     assert.equal(t.deviceCount, 1000);
     assert.equal(t.evictions, 100_000 + 21 - 1000);
     for (const id of real) assert.equal(t.get(id)?.state, 'ONLINE');
     assert.equal(t.has('real-eq'), false, 'a device silent for the whole flood was evicted');
     const counts = t.stateCounts();
-    assert.equal(counts.ONLINE + counts.UNKNOWN + counts.OFFLINE + counts.TIMEOUT, 1000, 'state counts follow evictions');
+    assert.equal(
+      counts.ONLINE + counts.UNKNOWN + counts.OFFLINE + counts.TIMEOUT,
+      1000,
+      'state counts follow evictions'
+    );
     assert.equal(t.snapshot().length, 1000);
     assert.equal(t.sweep(c.t + 120_000).length, 1000, 'every row is a live row');
   });

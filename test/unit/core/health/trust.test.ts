@@ -39,8 +39,14 @@ describe('health: will/status trust', () => {
 
   it('restores persisted proofs, ignoring junk', () => {
     const t = new StatusTrust({ maxDevices: 2 });
-    assert.equal(t.restore(['x', 42, 'bad id', 'y', 'z'], 0, (id) => /^[a-z]+$/.test(id)), 2);
+    assert.equal(
+      t.restore(['x', 42, 'bad id', 'y', 'z'], 0, (id) => /^[a-z]+$/.test(id)),
+      2
+    );
     assert.deepEqual(t.provenIds(), ['y', 'z']);
-    assert.equal(t.restore('nope', 0, () => true), 0);
+    assert.equal(
+      t.restore('nope', 0, () => true),
+      0
+    );
   });
 });

@@ -18,7 +18,10 @@ function snippet(name: string): string {
 }
 
 function verifier(): Verifier {
-  return new Verifier({ keys: new Keyring().load({ 'pump-7': { k2: 'hex:' + '7f'.repeat(32) } }), topicPattern: 'devices/+/telemetry' });
+  return new Verifier({
+    keys: new Keyring().load({ 'pump-7': { k2: 'hex:' + '7f'.repeat(32) } }),
+    topicPattern: 'devices/+/telemetry',
+  });
 }
 
 describe('hmac: README device snippets', () => {

@@ -1,14 +1,25 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { parseKey, deriveDeviceKey, computeMac, newNonce, signEnvelope, signUserProperties, NONCE_PATTERN, USER_PROPERTY } from '../../../../nodes/core/hmac/scheme';
+import {
+  parseKey,
+  deriveDeviceKey,
+  computeMac,
+  newNonce,
+  signEnvelope,
+  signUserProperties,
+  NONCE_PATTERN,
+  USER_PROPERTY,
+} from '../../../../nodes/core/hmac/scheme';
 import { Keyring } from '../../../../nodes/core/hmac/keyring';
 import { Verifier, TopicDevice } from '../../../../nodes/core/hmac/verify';
 import { PUMP_BODY } from '../../../support/payloads';
 
-
 /** openssl's HMAC-SHA256 of `data`; hexKey selects a binary key, else the key is text. */
 function openssl(data: string, key: { text?: string; hex?: string }): string {
-  const args = key.hex !== undefined ? ['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${key.hex}`] : ['dgst', '-sha256', '-hmac', key.text!];
+  const args =
+    key.hex !== undefined
+      ? ['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${key.hex}`]
+      : ['dgst', '-sha256', '-hmac', key.text!];
   const out = execFileSync('openssl', args, { input: Buffer.from(data, 'utf8'), encoding: 'utf8' });
   return out.trim().split('= ').pop()!;
 }
@@ -25,9 +36,15 @@ describe('hmac core: scheme', () => {
     const hex = '000102030405060708090a0b0c0d0e0f10ff';
     const data = `sensor_001.1700000000.abcdefgh.{"temperature":25.3}`;
     const expected = openssl(data, { hex });
-    assert.equal(computeMac(parseKey(`hex:${hex}`), 'sensor_001', 1700000000, 'abcdefgh', '{"temperature":25.3}'), expected);
+    assert.equal(
+      computeMac(parseKey(`hex:${hex}`), 'sensor_001', 1700000000, 'abcdefgh', '{"temperature":25.3}'),
+      expected
+    );
     const b64 = Buffer.from(hex, 'hex').toString('base64');
-    assert.equal(computeMac(parseKey(`base64:${b64}`), 'sensor_001', 1700000000, 'abcdefgh', '{"temperature":25.3}'), expected);
+    assert.equal(
+      computeMac(parseKey(`base64:${b64}`), 'sensor_001', 1700000000, 'abcdefgh', '{"temperature":25.3}'),
+      expected
+    );
   });
 
   it('deriveDeviceKey is HMAC-SHA256(master, device_id) as openssl computes it', () => {
@@ -44,7 +61,10 @@ describe('hmac core: scheme', () => {
     assert.throws(() => parseKey('short-secret'), /12 bytes, at least 16/);
     assert.throws(() => parseKey('hex:abcd'), /2 bytes/);
     assert.throws(() => parseKey('hex:zz' + '00'.repeat(20)), /hexadecimal/);
-    assert.throws(() => parseKey('base64:@@@@' + 'A'.repeat(30)), (err: Error) => /base64/.test(err.message) && !err.message.includes('@@@@'));
+    assert.throws(
+      () => parseKey('base64:@@@@' + 'A'.repeat(30)),
+      (err: Error) => /base64/.test(err.message) && !err.message.includes('@@@@')
+    );
     assert.equal(parseKey('sixteen-bytes-ok').length, 16);
     assert.equal(parseKey('hex:' + '00'.repeat(16)).length, 16);
   });
@@ -61,12 +81,32 @@ describe('hmac core: scheme', () => {
 
   it('signEnvelope and signUserProperties carry the same MAC', () => {
     const key = parseKey('a-very-secret-device-key');
-    const env = signEnvelope({ deviceId: 'pump-7', key, body: PUMP_BODY, kid: 'k1', ts: 1763375400, nonce: 'abcdefgh' });
+    const env = signEnvelope({
+      deviceId: 'pump-7',
+      key,
+      body: PUMP_BODY,
+      kid: 'k1',
+      ts: 1763375400,
+      nonce: 'abcdefgh',
+    });
     assert.deepEqual(Object.keys(env), ['device_id', 'kid', 'ts', 'nonce', 'sig', 'body']);
     assert.equal(env.sig, `v1=${computeMac(key, 'pump-7', 1763375400, 'abcdefgh', PUMP_BODY)}`);
-    const up = signUserProperties({ deviceId: 'pump-7', key, body: PUMP_BODY, kid: 'k1', ts: 1763375400, nonce: 'abcdefgh' });
+    const up = signUserProperties({
+      deviceId: 'pump-7',
+      key,
+      body: PUMP_BODY,
+      kid: 'k1',
+      ts: 1763375400,
+      nonce: 'abcdefgh',
+    });
     assert.equal(up.payload, PUMP_BODY);
-    assert.deepEqual(up.userProperties, { [USER_PROPERTY.device]: 'pump-7', [USER_PROPERTY.kid]: 'k1', [USER_PROPERTY.ts]: '1763375400', [USER_PROPERTY.nonce]: 'abcdefgh', [USER_PROPERTY.sig]: env.sig });
+    assert.deepEqual(up.userProperties, {
+      [USER_PROPERTY.device]: 'pump-7',
+      [USER_PROPERTY.kid]: 'k1',
+      [USER_PROPERTY.ts]: '1763375400',
+      [USER_PROPERTY.nonce]: 'abcdefgh',
+      [USER_PROPERTY.sig]: env.sig,
+    });
     assert.equal('kid' in signEnvelope({ deviceId: 'pump-7', key, body: '{}' }), false);
     assert.throws(() => signEnvelope({ deviceId: 'bad/id', key, body: '{}' }), /device id/);
     assert.throws(() => signEnvelope({ deviceId: 'pump-7', key, body: '{}', nonce: 'short' }), /nonce/);
@@ -76,7 +116,11 @@ describe('hmac core: scheme', () => {
 
 describe('hmac core: keyring', () => {
   const doc = {
-    'pump-7': { k2: { secret: 'hex:' + '22'.repeat(32), primary: true }, k1: 'pump-7-old-secret-key', k0: { secret: 'pump-7-retired-key!!', active: false } },
+    'pump-7': {
+      k2: { secret: 'hex:' + '22'.repeat(32), primary: true },
+      k1: 'pump-7-old-secret-key',
+      k0: { secret: 'pump-7-retired-key!!', active: false },
+    },
     sensor_001: { s1: 'base64:' + Buffer.alloc(24, 7).toString('base64') },
   };
 
@@ -85,10 +129,17 @@ describe('hmac core: keyring', () => {
     assert.deepEqual(ring.describe(), { devices: 2, keys: 4, masters: [] });
     const all = ring.lookup('pump-7');
     assert.ok(all.ok);
-    assert.deepEqual(all.keys.map((k) => k.kid), ['k2', 'k1']);
+    assert.deepEqual(
+      all.keys.map((k) => k.kid),
+      ['k2', 'k1']
+    );
     const one = ring.lookup('pump-7', 'k1');
     assert.ok(one.ok && one.keys[0].key.equals(Buffer.from('pump-7-old-secret-key')));
-    assert.deepEqual(ring.lookup('pump-7', 'k0'), { ok: false, code: 'unknown_key', reason: 'key k0 of pump-7 is retired (inactive)' });
+    assert.deepEqual(ring.lookup('pump-7', 'k0'), {
+      ok: false,
+      code: 'unknown_key',
+      reason: 'key k0 of pump-7 is retired (inactive)',
+    });
     assert.equal((ring.lookup('pump-7', 'k9') as { code: string }).code, 'unknown_key');
     assert.equal((ring.lookup('pump-9') as { code: string }).code, 'unknown_device');
     assert.equal(ring.signingKey('pump-7').key!.kid, 'k2');
@@ -99,7 +150,10 @@ describe('hmac core: keyring', () => {
     assert.equal(new Keyring().load({ devices: doc }).deviceCount, 2);
     assert.throws(() => new Keyring().load('{not json'), /not valid JSON/);
     assert.throws(() => new Keyring().load({ 'pump-7': { k1: 'too-short' } }), /key pump-7\/k1: key is 9 bytes/);
-    assert.throws(() => new Keyring().load({ 'pump-7': { k1: { secret: 42 } } } as never), /pump-7\/k1: secret must be a string/);
+    assert.throws(
+      () => new Keyring().load({ 'pump-7': { k1: { secret: 42 } } } as never),
+      /pump-7\/k1: secret must be a string/
+    );
     assert.throws(() => new Keyring().load(JSON.parse('{"__proto__": {"k1": "0123456789abcdef"}}')), /forbidden/);
     assert.throws(() => new Keyring().load({ 'a/b': { k1: '0123456789abcdef' } }), /device id/);
     const ring = new Keyring();
@@ -108,14 +162,20 @@ describe('hmac core: keyring', () => {
   });
 
   it('derives per-device keys from master keys ("*"), explicit keys first', () => {
-    const ring = new Keyring(2).load({ '*': { m1: 'hex:' + 'ab'.repeat(32) }, 'pump-7': { k1: 'pump-7-explicit-key' } });
+    const ring = new Keyring(2).load({
+      '*': { m1: 'hex:' + 'ab'.repeat(32) },
+      'pump-7': { k1: 'pump-7-explicit-key' },
+    });
     const any = ring.lookup('line-3-press');
     assert.ok(any.ok);
     assert.equal(any.keys[0].kid, 'm1');
     assert.ok(any.keys[0].key.equals(deriveDeviceKey(parseKey('hex:' + 'ab'.repeat(32)), 'line-3-press')));
     const pump = ring.lookup('pump-7');
     assert.ok(pump.ok);
-    assert.deepEqual(pump.keys.map((k) => k.kid), ['k1', 'm1']);
+    assert.deepEqual(
+      pump.keys.map((k) => k.kid),
+      ['k1', 'm1']
+    );
     for (let i = 0; i < 10; i++) assert.ok(ring.lookup(`dev-${i}`).ok); // derived cache stays bounded at 2
     assert.equal((ring.lookup('bad id') as { code: string }).code, 'unknown_device');
   });
@@ -125,9 +185,14 @@ describe('hmac core: verifier', () => {
   const NOW = 1763375400;
   const k1 = parseKey('pump-7-key-one-0001');
   const k2 = parseKey('hex:' + '5a'.repeat(32));
-  const ring = new Keyring().load({ 'pump-7': { k1: 'pump-7-key-one-0001', k2: 'hex:' + '5a'.repeat(32) }, sensor_001: { s1: 'sensor-001-secret-key' } });
-  const make = (extra: Partial<ConstructorParameters<typeof Verifier>[0]> = {}) => new Verifier({ keys: ring, now: () => NOW, ...extra });
-  const env = (o: Partial<Parameters<typeof signEnvelope>[0]> = {}) => JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: k1, kid: 'k1', body: PUMP_BODY, ts: NOW, ...o }));
+  const ring = new Keyring().load({
+    'pump-7': { k1: 'pump-7-key-one-0001', k2: 'hex:' + '5a'.repeat(32) },
+    sensor_001: { s1: 'sensor-001-secret-key' },
+  });
+  const make = (extra: Partial<ConstructorParameters<typeof Verifier>[0]> = {}) =>
+    new Verifier({ keys: ring, now: () => NOW, ...extra });
+  const env = (o: Partial<Parameters<typeof signEnvelope>[0]> = {}) =>
+    JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: k1, kid: 'k1', body: PUMP_BODY, ts: NOW, ...o }));
   const code = (r: ReturnType<Verifier['verify']>) => (r.ok ? 'ok' : r.reject.code);
 
   it('accepts a signed envelope (text, Buffer or parsed object) and returns the parsed body', () => {
@@ -147,18 +212,35 @@ describe('hmac core: verifier', () => {
     const r = v.verify({ payload: env({ key: k2, kid: undefined }) });
     assert.ok(r.ok && r.kid === 'k2');
     const e = signEnvelope({ deviceId: 'pump-7', key: k2, body: '{"a":1}', ts: NOW, nonce: 'rotation-1' });
-    const both = { ...e, sig: `v1=${computeMac(parseKey('an-unknown-new-key!'), 'pump-7', NOW, 'rotation-1', '{"a":1}')}, v2=ffff,${e.sig}` };
+    const both = {
+      ...e,
+      sig: `v1=${computeMac(parseKey('an-unknown-new-key!'), 'pump-7', NOW, 'rotation-1', '{"a":1}')}, v2=ffff,${e.sig}`,
+    };
     const r2 = v.verify({ payload: both });
     assert.ok(r2.ok && r2.kid === 'k2');
   });
 
   it('accepts the MQTT 5 carrier, including array-valued properties', () => {
     const v = make();
-    const s = signUserProperties({ deviceId: 'sensor_001', key: parseKey('sensor-001-secret-key'), kid: 's1', body: '{"temperature":25.3}', ts: NOW });
+    const s = signUserProperties({
+      deviceId: 'sensor_001',
+      key: parseKey('sensor-001-secret-key'),
+      kid: 's1',
+      body: '{"temperature":25.3}',
+      ts: NOW,
+    });
     const r = v.verify({ payload: Buffer.from(s.payload), userProperties: s.userProperties });
     assert.ok(r.ok && r.deviceId === 'sensor_001' && r.kid === 's1');
-    const s2 = signUserProperties({ deviceId: 'sensor_001', key: parseKey('sensor-001-secret-key'), body: '{"t":1}', ts: NOW });
-    const arr = { ...s2.userProperties, [USER_PROPERTY.sig]: ['v1=' + '00'.repeat(32), s2.userProperties[USER_PROPERTY.sig]] };
+    const s2 = signUserProperties({
+      deviceId: 'sensor_001',
+      key: parseKey('sensor-001-secret-key'),
+      body: '{"t":1}',
+      ts: NOW,
+    });
+    const arr = {
+      ...s2.userProperties,
+      [USER_PROPERTY.sig]: ['v1=' + '00'.repeat(32), s2.userProperties[USER_PROPERTY.sig]],
+    };
     assert.ok(v.verify({ payload: s2.payload, userProperties: arr }).ok);
     assert.equal(code(v.verify({ payload: { t: 1 }, userProperties: s2.userProperties })), 'malformed');
   });
@@ -167,9 +249,18 @@ describe('hmac core: verifier', () => {
     const v = make({ topicPattern: 'devices/+/telemetry' });
     const topic = 'devices/pump-7/telemetry';
     assert.equal(code(v.verify({ payload: 'not json', topic })), 'malformed');
-    assert.equal(code(v.verify({ payload: JSON.stringify({ ...JSON.parse(env()), body: JSON.parse(PUMP_BODY) }), topic })), 'malformed');
-    assert.equal(code(v.verify({ payload: JSON.stringify({ ...JSON.parse(env()), nonce: 'bad nonce!' }), topic })), 'malformed');
-    assert.equal(code(v.verify({ payload: env({ deviceId: 'pump-9' }), topic: 'devices/pump-9/telemetry' })), 'unknown_device');
+    assert.equal(
+      code(v.verify({ payload: JSON.stringify({ ...JSON.parse(env()), body: JSON.parse(PUMP_BODY) }), topic })),
+      'malformed'
+    );
+    assert.equal(
+      code(v.verify({ payload: JSON.stringify({ ...JSON.parse(env()), nonce: 'bad nonce!' }), topic })),
+      'malformed'
+    );
+    assert.equal(
+      code(v.verify({ payload: env({ deviceId: 'pump-9' }), topic: 'devices/pump-9/telemetry' })),
+      'unknown_device'
+    );
     assert.equal(code(v.verify({ payload: env({ kid: 'k7' }), topic })), 'unknown_key');
     assert.equal(code(v.verify({ payload: env({ key: parseKey('some-other-secret-key') }), topic })), 'bad_signature');
     assert.equal(code(v.verify({ payload: env({ ts: NOW - 301 }), topic })), 'stale');
@@ -206,12 +297,18 @@ describe('hmac core: verifier', () => {
     const envelopeTooBig = small.verify({ payload: env({ body: JSON.stringify({ pad: 'x'.repeat(2000) }) }) });
     assert.ok(!envelopeTooBig.ok && /^envelope is \d+ bytes, limit 1224$/.test(envelopeTooBig.reject.reason));
     // a forged message never reaches the body check
-    assert.equal(code(v.verify({ payload: env({ key: parseKey('forged-key-forged-key'), body: '{"__proto__":1}' }) })), 'bad_signature');
+    assert.equal(
+      code(v.verify({ payload: env({ key: parseKey('forged-key-forged-key'), body: '{"__proto__":1}' }) })),
+      'bad_signature'
+    );
   });
 
   it('remembers nonces only for authentic messages', () => {
     const v = make();
-    assert.equal(code(v.verify({ payload: env({ key: parseKey('forged-key-forged-key'), nonce: 'nonce-xyz-1' }) })), 'bad_signature');
+    assert.equal(
+      code(v.verify({ payload: env({ key: parseKey('forged-key-forged-key'), nonce: 'nonce-xyz-1' }) })),
+      'bad_signature'
+    );
     assert.equal(code(v.verify({ payload: env({ nonce: 'nonce-xyz-1' }) })), 'ok');
     assert.equal(v.nonces.size, 1);
   });

@@ -10,7 +10,9 @@ import { PUMP_BODY } from '../../../support/payloads';
 describe('hmac verifier: redelivered messages (durable source contract)', () => {
   const NOW = 1763375400;
   const ring = new Keyring().load({ 'pump-7': { k1: 'pump-7-key-one-0001' } });
-  const env = JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey('pump-7-key-one-0001'), kid: 'k1', body: PUMP_BODY, ts: NOW }));
+  const env = JSON.stringify(
+    signEnvelope({ deviceId: 'pump-7', key: parseKey('pump-7-key-one-0001'), kid: 'k1', body: PUMP_BODY, ts: NOW })
+  );
 
   it('lets a seen nonce through when the broker redelivered the message, and still rejects a replay', () => {
     const v = new Verifier({ keys: ring, now: () => NOW });

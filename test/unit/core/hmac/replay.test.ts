@@ -25,7 +25,7 @@ describe('replay cache (per device, bounded, floors)', () => {
     assert.equal(c.size, 2);
   });
 
-  it('ATTACK: a device flooding its own nonces cannot evict another device\'s (old code: one shared FIFO)', () => {
+  it("ATTACK: a device flooding its own nonces cannot evict another device's (old code: one shared FIFO)", () => {
     const c = new NonceCache({ windowSec: W, capacity: 1000, perDevice: 100 });
     assert.equal(c.check('victim', 'captured-1', T, T), NonceCheck.Fresh);
     for (let i = 0; i < 100_500; i++) c.check('flooder', `f-${i}`, T + Math.floor(i / 1000), T + Math.floor(i / 1000));
@@ -35,7 +35,11 @@ describe('replay cache (per device, bounded, floors)', () => {
     assert.equal(c.check('flooder', 'f-0', T, T + 100), NonceCheck.BelowFloor);
     assert.ok(c.floorOf('flooder') > T);
     assert.equal(c.floorOf('victim'), -1, 'the victim keeps no floor');
-    assert.equal(c.check('flooder', 'new-one', T + 101, T + 101), NonceCheck.Fresh, 'never a lockout: newer messages pass');
+    assert.equal(
+      c.check('flooder', 'new-one', T + 101, T + 101),
+      NonceCheck.Fresh,
+      'never a lockout: newer messages pass'
+    );
   });
 
   it('evicts the least recently active device whole and raises the global floor above its nonces', () => {
@@ -109,7 +113,10 @@ describe('replay journal (crash safety)', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const keys = new Keyring().load({ 'pump-7': { k1: 'pump-7-first-secret' } });
-  const env = (nonce: string, ts: number) => JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey('pump-7-first-secret'), kid: 'k1', body: '{"t":1}', nonce, ts }));
+  const env = (nonce: string, ts: number) =>
+    JSON.stringify(
+      signEnvelope({ deviceId: 'pump-7', key: parseKey('pump-7-first-secret'), kid: 'k1', body: '{"t":1}', nonce, ts })
+    );
 
   function verifierWithJournal(file: string, now: () => number) {
     let j: ReplayJournal | null = null;

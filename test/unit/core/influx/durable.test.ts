@@ -12,7 +12,8 @@ import { startInfluxSink, InfluxSink } from '../../../support/influx-sink';
 import { freePort, waitFor } from '../../../support/net';
 
 const T = 1795307652874;
-const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `m,device_id=d${(from + i) % 3} v=${from + i} ${T + from + i}`);
+const lines = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => `m,device_id=d${(from + i) % 3} v=${from + i} ${T + from + i}`);
 const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
 
 describe('influx writer: durability callbacks and a failing spool', () => {
@@ -29,10 +30,17 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     await sink.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  const send = (url = sink.url) => createInfluxSend({ url, org: 'moby', bucket: 'plant', precision: 'ms', timeoutMs: 2000 });
+  const send = (url = sink.url) =>
+    createInfluxSend({ url, org: 'moby', bucket: 'plant', precision: 'ms', timeoutMs: 2000 });
 
   it('calls back only after the database acknowledged the batch holding the lines, one call per add()', async () => {
-    const w = (writer = new InfluxWriter({ send: send(), spool: Spool.open({ dir, fsync: false }), batchSize: 4, flushIntervalMs: 60000, durableFlushMs: 10 }));
+    const w = (writer = new InfluxWriter({
+      send: send(),
+      spool: Spool.open({ dir, fsync: false }),
+      batchSize: 4,
+      flushIntervalMs: 60000,
+      durableFlushMs: 10,
+    }));
     const order: string[] = [];
     let calls = 0;
     // 3 + 3 + 3 lines over batches of 4: the second add spans two batches
@@ -49,9 +57,16 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     assert.ok(sink.requests.length >= 2);
   });
 
-  it('calls back once lines are fsync\'d in the spool while the database is down', async () => {
+  it("calls back once lines are fsync'd in the spool while the database is down", async () => {
     const down = `http://127.0.0.1:${await freePort()}`;
-    const w = (writer = new InfluxWriter({ send: send(down), spool: Spool.open({ dir, fsync: true }), batchSize: 5, flushIntervalMs: 60000, durableFlushMs: 5, backoff: { initialMs: 50, maxMs: 50, jitter: 0 } }));
+    const w = (writer = new InfluxWriter({
+      send: send(down),
+      spool: Spool.open({ dir, fsync: true }),
+      batchSize: 5,
+      flushIntervalMs: 60000,
+      durableFlushMs: 5,
+      backoff: { initialMs: 50, maxMs: 50, jitter: 0 },
+    }));
     let calls = 0;
     for (let i = 0; i < 4; i++) w.add(lines(i * 5, 5), () => calls++);
     await waitFor(() => calls === 4, 5000, 'spooled = durable');
@@ -68,7 +83,16 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     };
     const errors: string[] = [];
     let recovered = 0;
-    const w = (writer = new InfluxWriter({ send: null, spool, batchSize: 5, flushIntervalMs: 60000, durableFlushMs: 1, maxQueuedBatches: 2, onError: (e) => errors.push(e.message), onRecovered: () => recovered++ }));
+    const w = (writer = new InfluxWriter({
+      send: null,
+      spool,
+      batchSize: 5,
+      flushIntervalMs: 60000,
+      durableFlushMs: 1,
+      maxQueuedBatches: 2,
+      onError: (e) => errors.push(e.message),
+      onRecovered: () => recovered++,
+    }));
     let calls = 0;
     for (let i = 0; i < 10; i++) w.add(lines(i * 5, 5), () => calls++);
     await waitFor(() => w.stats().spoolError !== undefined, 2000, 'spool error visible');
@@ -96,7 +120,13 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     spool.append = () => {
       throw enospc();
     };
-    const w = (writer = new InfluxWriter({ send: send(), spool, batchSize: 5, flushIntervalMs: 60000, durableFlushMs: 1 }));
+    const w = (writer = new InfluxWriter({
+      send: send(),
+      spool,
+      batchSize: 5,
+      flushIntervalMs: 60000,
+      durableFlushMs: 1,
+    }));
     let calls = 0;
     for (let i = 0; i < 6; i++) w.add(lines(i * 5, 5), () => calls++);
     await waitFor(() => calls === 6, 3000, 'written directly');
@@ -108,7 +138,13 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     spool.append = () => {
       throw enospc();
     };
-    const w = (writer = new InfluxWriter({ send: null, spool, batchSize: 5, flushIntervalMs: 60000, durableFlushMs: 1 }));
+    const w = (writer = new InfluxWriter({
+      send: null,
+      spool,
+      batchSize: 5,
+      flushIntervalMs: 60000,
+      durableFlushMs: 1,
+    }));
     let calls = 0;
     w.add(lines(0, 7), () => calls++);
     await w.close(10);
@@ -173,7 +209,11 @@ describe('influx spool: acknowledging on a full disk', () => {
     assert.deepEqual(s.peekBatches(100)?.lines, lines(2, 4), 'in memory the batch is gone');
     s.close();
     const r = Spool.open({ dir, fsync: false });
-    assert.deepEqual(r.peekBatches(100)?.lines, lines(0, 6), 'the lagging cursor replays the acknowledged batch again (stored once by the database)');
+    assert.deepEqual(
+      r.peekBatches(100)?.lines,
+      lines(0, 6),
+      'the lagging cursor replays the acknowledged batch again (stored once by the database)'
+    );
     r.ack(1);
     assert.equal(r.cursorError, null);
     r.close();

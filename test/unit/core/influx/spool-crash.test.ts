@@ -15,7 +15,11 @@ interface Report {
   acked?: number;
 }
 
-async function runAndKill(dir: string, mode: string, killAfterMs: number): Promise<{ maxAppended: number; maxAcked: number }> {
+async function runAndKill(
+  dir: string,
+  mode: string,
+  killAfterMs: number
+): Promise<{ maxAppended: number; maxAcked: number }> {
   const child = fork(path.join(__dirname, '../../../support/influx-spool-child.ts'), [dir, mode], {
     execArgv: ['-r', 'ts-node/register/transpile-only'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -63,7 +67,10 @@ describe('influx spool: SIGKILL while appending and acknowledging', function () 
         assert.ok(seqs.length > 0 || maxAcked >= maxAppended, 'unacknowledged batches survive');
         if (seqs.length > 0) {
           assert.ok(seqs[0] > maxAcked, `acknowledged batch ${seqs[0]} came back (last reported ack ${maxAcked})`);
-          assert.ok(seqs[seqs.length - 1] >= maxAppended, `reported append ${maxAppended} lost (spool ends at ${seqs[seqs.length - 1]})`);
+          assert.ok(
+            seqs[seqs.length - 1] >= maxAppended,
+            `reported append ${maxAppended} lost (spool ends at ${seqs[seqs.length - 1]})`
+          );
           for (let k = 1; k < seqs.length; k++) assert.equal(seqs[k], seqs[k - 1] + 1, 'in order, no gaps');
         }
       }

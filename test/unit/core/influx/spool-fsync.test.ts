@@ -21,7 +21,12 @@ const fdPath = (fd: number) => {
 describe('influx spool: durability system calls', () => {
   let dir: string;
   let calls: Call[];
-  const saved = { writeSync: fs.writeSync, fdatasyncSync: fs.fdatasyncSync, fsyncSync: fs.fsyncSync, renameSync: fs.renameSync };
+  const saved = {
+    writeSync: fs.writeSync,
+    fdatasyncSync: fs.fdatasyncSync,
+    fsyncSync: fs.fsyncSync,
+    renameSync: fs.renameSync,
+  };
 
   before(function () {
     if (!fs.existsSync('/proc/self/fd')) this.skip(); // Linux-only way of naming a descriptor's file
@@ -54,9 +59,11 @@ describe('influx spool: durability system calls', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const lines = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `m,device_id=d v=${from + i} ${1795307652874 + from + i}`);
+  const lines = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => `m,device_id=d v=${from + i} ${1795307652874 + from + i}`);
   const seg = (k: number) => path.join(dir, `seg-${String(k).padStart(12, '0')}.jsonl`);
-  const since = (mark: number) => calls.slice(mark).filter((c) => c.op !== 'write' || c.file.endsWith('.jsonl') || c.file.endsWith('.tmp'));
+  const since = (mark: number) =>
+    calls.slice(mark).filter((c) => c.op !== 'write' || c.file.endsWith('.jsonl') || c.file.endsWith('.tmp'));
 
   it('append: writes the record, then fdatasyncs the segment; the first record of a segment also fsyncs the directory', () => {
     const s = Spool.open({ dir, segmentBytes: 4096 });
@@ -73,7 +80,7 @@ describe('influx spool: durability system calls', () => {
           { op: 'write', file: segFile },
           { op: 'fdatasync', file: segFile },
         ],
-        'directory entry made durable, then the record written and synced',
+        'directory entry made durable, then the record written and synced'
       );
 
       mark = calls.length;
@@ -84,7 +91,7 @@ describe('influx spool: durability system calls', () => {
           { op: 'write', file: segFile },
           { op: 'fdatasync', file: segFile },
         ],
-        'a record appended to an existing segment: one write, one fdatasync, no directory sync',
+        'a record appended to an existing segment: one write, one fdatasync, no directory sync'
       );
     } finally {
       s.close();
@@ -125,7 +132,7 @@ describe('influx spool: durability system calls', () => {
           { op: 'write', file: tmp },
           { op: 'fdatasync', file: tmp },
           { op: 'rename', file: `${tmp} -> ${path.join(dir, 'cursor.json')}` },
-        ],
+        ]
       );
     } finally {
       s.close();
@@ -139,7 +146,10 @@ describe('influx spool: durability system calls', () => {
       s.append(lines(2, 2));
       s.ack();
       assert.equal(calls.filter((c) => c.op === 'fdatasync' || c.op === 'fsync').length, 0);
-      assert.ok(calls.some((c) => c.op === 'write' && c.file.endsWith('.jsonl')), 'the wrapper sees the writes');
+      assert.ok(
+        calls.some((c) => c.op === 'write' && c.file.endsWith('.jsonl')),
+        'the wrapper sees the writes'
+      );
     } finally {
       s.close();
     }

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Spool } from '../../../../nodes/core/influx/spool';
 
-const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => `m,device_id=d v=${from + i} ${1795307652874 + from + i}`);
+const batch = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => `m,device_id=d v=${from + i} ${1795307652874 + from + i}`);
 
 describe('influx spool', () => {
   let dir: string;
@@ -86,7 +87,10 @@ describe('influx spool', () => {
     s.append(batch(0, 1));
     s.append(batch(1, 1));
     s.close();
-    const file = path.join(dir, fs.readdirSync(dir).find((f) => f.startsWith('seg-'))!);
+    const file = path.join(
+      dir,
+      fs.readdirSync(dir).find((f) => f.startsWith('seg-'))!
+    );
     const text = fs.readFileSync(file, 'utf8').replace('v=0 ', 'v=9 ');
     fs.writeFileSync(file, text);
     s = Spool.open({ dir, fsync: false });

@@ -11,7 +11,8 @@ import { freePort, waitFor } from '../../../support/net';
 import type { Reject } from '../../../../nodes/core/contract';
 
 const T = 1795307652874;
-const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `m,device_id=d${(from + i) % 3} v=${from + i} ${T + from + i}`);
+const lines = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => `m,device_id=d${(from + i) % 3} v=${from + i} ${T + from + i}`);
 
 describe('influx writer', () => {
   let dir: string;
@@ -28,7 +29,8 @@ describe('influx writer', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const send = (url = sink.url) => createInfluxSend({ url, org: 'moby', bucket: 'plant', precision: 'ms', token: 'secret-token', timeoutMs: 2000 });
+  const send = (url = sink.url) =>
+    createInfluxSend({ url, org: 'moby', bucket: 'plant', precision: 'ms', token: 'secret-token', timeoutMs: 2000 });
   const make = (opts: Partial<ConstructorParameters<typeof InfluxWriter>[0]> = {}) => {
     writer = new InfluxWriter({
       send: send(),
@@ -46,7 +48,10 @@ describe('influx writer', () => {
     w.add(lines(0, 25));
     await waitFor(() => w.stats().written === 20, 3000, 'two full batches');
     assert.equal(sink.requests.length, 2);
-    assert.deepEqual(sink.requests.map((r) => r.lines.length), [10, 10]);
+    assert.deepEqual(
+      sink.requests.map((r) => r.lines.length),
+      [10, 10]
+    );
     assert.equal(sink.requests[0].path, '/api/v2/write?org=moby&bucket=plant&precision=ms');
     assert.equal(sink.requests[0].headers.authorization, 'Token secret-token');
     assert.equal(w.stats().buffered, 5, 'the partial batch waits for the interval');
@@ -63,7 +68,11 @@ describe('influx writer', () => {
   });
 
   it('retries 503 with exponential backoff and 429 after Retry-After, in order, nothing lost or doubled', async () => {
-    sink.script.push({ status: 503, body: { code: 'unavailable', message: 'busy' } }, { status: 503 }, { status: 429, headers: { 'retry-after': '1' } });
+    sink.script.push(
+      { status: 503, body: { code: 'unavailable', message: 'busy' } },
+      { status: 503 },
+      { status: 429, headers: { 'retry-after': '1' } }
+    );
     const w = make();
     w.add(lines(0, 30));
     await waitFor(() => w.stats().state === 'retrying', 3000, 'retrying');
@@ -97,7 +106,10 @@ describe('influx writer', () => {
   });
 
   it('isolates a line the server refuses with 400 and reports it with the server reason, without retrying it', async () => {
-    sink.refuseLine = (l) => (l.includes('v=13 ') ? 'partial write: field type conflict: input field "v" on measurement "m" is type string, already exists as type float dropped=1' : null);
+    sink.refuseLine = (l) =>
+      l.includes('v=13 ')
+        ? 'partial write: field type conflict: input field "v" on measurement "m" is type string, already exists as type float dropped=1'
+        : null;
     const rejected: Array<[string, Reject]> = [];
     const w = make({ onReject: (line, r) => rejected.push([line, r]) });
     w.add(lines(0, 20));
@@ -107,7 +119,12 @@ describe('influx writer', () => {
     assert.equal(rejected[0][1].code, 'influx_400');
     assert.match(rejected[0][1].reason, /field type conflict/);
     assert.equal(rejected[0][1].device_id, 'd1');
-    assert.deepEqual([...sink.accepted].sort(), lines(0, 20).filter((_, i) => i !== 13).sort());
+    assert.deepEqual(
+      [...sink.accepted].sort(),
+      lines(0, 20)
+        .filter((_, i) => i !== 13)
+        .sort()
+    );
     assert.equal(w.stats().rejected, 1);
     assert.equal(w.stats().spooled, 0);
   });
@@ -208,7 +225,10 @@ describe('influx writer', () => {
     assert.equal(classifyFailure({ statusCode: 404 }).kind, 'config');
     assert.equal(classifyFailure(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).kind, 'retry');
     const noJitter = { ...DEFAULT_BACKOFF, jitter: 0 };
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, noJitter)), [1000, 2000, 4000, 8000, 16000, 16000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, noJitter)),
+      [1000, 2000, 4000, 8000, 16000, 16000]
+    );
     assert.equal(retryDelay(3, noJitter, 30000), 30000);
     assert.equal(retryDelay(3, noJitter, 10 * 60000), DEFAULT_BACKOFF.maxRetryAfterMs);
     const spread = retryDelay(1, DEFAULT_BACKOFF, undefined, () => 1);

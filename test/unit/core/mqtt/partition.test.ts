@@ -1,10 +1,21 @@
 // Partitioned source (issue #15): settings, the subscribed filters, the topic the flow sees, the client id,
 // and the NATS mapping the cluster scripts write (scripts/nats-cluster.js).
 import assert from 'node:assert/strict';
-import { parsePartition, partitionClientId, partitionFilter, unpartitionTopic, topicMatches } from '../../../../nodes/core/mqtt/topics';
+import {
+  parsePartition,
+  partitionClientId,
+  partitionFilter,
+  unpartitionTopic,
+  topicMatches,
+} from '../../../../nodes/core/mqtt/topics';
 const { partitionMappings, serverConfig } = require('../../../../scripts/nats-cluster.js') as {
   partitionMappings(n: number): string;
-  serverConfig(o: { i: number; servers: Array<{ client: number; cluster: number; mqtt: number; http?: number }>; storeDir: string; partitions: number }): string;
+  serverConfig(o: {
+    i: number;
+    servers: Array<{ client: number; cluster: number; mqtt: number; http?: number }>;
+    storeDir: string;
+    partitions: number;
+  }): string;
 };
 
 describe('mqtt source partitions (MOBY_PARTITION / MOBY_PARTITIONS)', () => {
@@ -46,13 +57,20 @@ describe('mqtt source partitions (MOBY_PARTITION / MOBY_PARTITIONS)', () => {
 
   it('maps telemetry, will and status of a device by the same token, so one instance owns all three', () => {
     const m = partitionMappings(3);
-    assert.match(m, /"devices\.\*\.telemetry": "p\.\{\{partition\(3,1\)\}\}\.devices\.\{\{wildcard\(1\)\}\}\.telemetry"/);
+    assert.match(
+      m,
+      /"devices\.\*\.telemetry": "p\.\{\{partition\(3,1\)\}\}\.devices\.\{\{wildcard\(1\)\}\}\.telemetry"/
+    );
     assert.match(m, /"device\.lwt\.\*": "p\.\{\{partition\(3,1\)\}\}\.device\.lwt\.\{\{wildcard\(1\)\}\}"/);
     assert.match(m, /"device\.status\.\*": "p\.\{\{partition\(3,1\)\}\}\.device\.status\.\{\{wildcard\(1\)\}\}"/);
     assert.throws(() => partitionMappings(0), /≥ 1/);
     const servers = [1, 2, 3].map((i) => ({ client: 4000 + i, cluster: 5000 + i, mqtt: 6000 + i }));
     const conf = serverConfig({ i: 1, servers, storeDir: '/tmp/x', partitions: 3 });
-    assert.match(conf, /routes: \[nats-route:\/\/127\.0\.0\.1:5001, nats-route:\/\/127\.0\.0\.1:5003\]/, 'routes to the other servers only');
+    assert.match(
+      conf,
+      /routes: \[nats-route:\/\/127\.0\.0\.1:5001, nats-route:\/\/127\.0\.0\.1:5003\]/,
+      'routes to the other servers only'
+    );
     assert.match(conf, /mqtt \{ listen: 127\.0\.0\.1:6002, max_ack_pending: 1000, stream_replicas: 3/);
   });
 });

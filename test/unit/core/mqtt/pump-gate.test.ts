@@ -69,7 +69,12 @@ describe('PumpGate', () => {
   });
 
   it('resumes when overdue messages of a gone connection are forgotten', () => {
-    const tracker = new SettleTracker<{ gen: number }>({ window: 4, timeoutMs: 1000, onAck: () => gate.check(), onForget: () => gate.check() });
+    const tracker = new SettleTracker<{ gen: number }>({
+      window: 4,
+      timeoutMs: 1000,
+      onAck: () => gate.check(),
+      onForget: () => gate.check(),
+    });
     const gate = new PumpGate(4, () => tracker.inFlight);
     tracker.begin('old', { gen: 1 }, 0, 5); // a stuck batch of the previous connection
     tracker.delivered('old', 'writer'); // a node that never completes it

@@ -114,7 +114,12 @@ describe('settle tracker (ack a message once everything it caused is settled)', 
   it('forgets overdue messages that can no longer be acknowledged (their connection is gone), freeing the window', () => {
     const forgotten: string[] = [];
     const acked: number[] = [];
-    const t = new SettleTracker<number>({ window: 1, timeoutMs: 100, onAck: (a) => acked.push(a), onForget: (id) => forgotten.push(id) });
+    const t = new SettleTracker<number>({
+      window: 1,
+      timeoutMs: 100,
+      onAck: (a) => acked.push(a),
+      onForget: (id) => forgotten.push(id),
+    });
     t.begin('a', 1, 0);
     t.delivered('a', 'stuck-node');
     t.release('a');

@@ -1,14 +1,32 @@
 import assert from 'node:assert/strict';
-import { Normalizer, normalize, type NormalizeOptions, type NormalizeResult } from '../../../../nodes/core/normalize/normalize';
+import {
+  Normalizer,
+  normalize,
+  type NormalizeOptions,
+  type NormalizeResult,
+} from '../../../../nodes/core/normalize/normalize';
 import { compileRegistry } from '../../../../nodes/core/normalize/registry';
 import { PUMP } from '../../../support/payloads';
 
 const NOW = Date.UTC(2025, 10, 17, 10, 31, 0);
 const NESTED = PUMP;
-const FLAT = { device_id: 'sensor_001', temperature: 25.3, humidity: 60.5, vibration: 0.12, sound: 45.8, timestamp: '2025-11-17T10:30:00+09:00' };
+const FLAT = {
+  device_id: 'sensor_001',
+  temperature: 25.3,
+  humidity: 60.5,
+  vibration: 0.12,
+  sound: 45.8,
+  timestamp: '2025-11-17T10:30:00+09:00',
+};
 const REGISTRY = compileRegistry({
   components: {
-    motor: { hw: ['rev2', 'rev3'], fields: { temperature: { unit: '°C', type: 'float', min: -40, max: 150 }, current: { unit: 'A', min: 0, max: 50 } } },
+    motor: {
+      hw: ['rev2', 'rev3'],
+      fields: {
+        temperature: { unit: '°C', type: 'float', min: -40, max: 150 },
+        current: { unit: 'A', min: 0, max: 50 },
+      },
+    },
     bearing: { fields: { 'vibration.rms': { unit: 'g', min: 0, max: 16 } } },
   },
 });
@@ -16,7 +34,11 @@ const REGISTRY = compileRegistry({
 function ok(r: NormalizeResult) {
   if (!r.ok) assert.fail(`rejected: ${JSON.stringify(r.reject)}`);
   // results are prototype-free; copy into plain objects for deepEqual
-  return { point: { ...r.point, tags: { ...r.point.tags }, fields: { ...r.point.fields } }, units: { ...r.units }, flags: r.flags };
+  return {
+    point: { ...r.point, tags: { ...r.point.tags }, fields: { ...r.point.fields } },
+    units: { ...r.units },
+    flags: r.flags,
+  };
 }
 function rejected(r: NormalizeResult) {
   if (r.ok) assert.fail(`not rejected: ${JSON.stringify(r.point)}`);
@@ -30,7 +52,14 @@ describe('normalize (core)', () => {
     assert.deepEqual(out.point, {
       measurement: 'telemetry',
       tags: { device_id: 'pump-7' },
-      fields: { motor_temperature: 71.2, motor_current: 3.4, bearing_vibration_rms: 0.12, accel_x: 0.01, accel_y: 0.02, accel_z: 9.81 },
+      fields: {
+        motor_temperature: 71.2,
+        motor_current: 3.4,
+        bearing_vibration_rms: 0.12,
+        accel_x: 0.01,
+        accel_y: 0.02,
+        accel_z: 9.81,
+      },
       timestamp: Date.UTC(2025, 10, 17, 10, 30, 0),
     });
     assert.deepEqual(out.units, { motor_temperature: '°C' });
@@ -64,17 +93,37 @@ describe('normalize (core)', () => {
   });
 
   it('indexes unnamed arrays, uses the configured separator, measurement and tag keys', () => {
-    const out = ok(run({ ...NESTED, equipment_id: 'line-2', tenant: 't1' }, { separator: '.', measurement: 'pumps', tagKeys: ['equipment_id', 'tenant'] }));
+    const out = ok(
+      run(
+        { ...NESTED, equipment_id: 'line-2', tenant: 't1' },
+        { separator: '.', measurement: 'pumps', tagKeys: ['equipment_id', 'tenant'] }
+      )
+    );
     assert.equal(out.point.measurement, 'pumps');
     assert.deepEqual(out.point.tags, { device_id: 'pump-7', equipment_id: 'line-2', tenant: 't1' });
-    assert.deepEqual(Object.keys(out.point.fields), ['motor.temperature', 'motor.current', 'bearing.vibration.rms', 'accel.0', 'accel.1', 'accel.2']);
+    assert.deepEqual(Object.keys(out.point.fields), [
+      'motor.temperature',
+      'motor.current',
+      'bearing.vibration.rms',
+      'accel.0',
+      'accel.1',
+      'accel.2',
+    ]);
   });
 
   it('keeps booleans, drops strings and nulls unless asked, coerces numeric strings on request', () => {
     const input = { device_id: 'd', running: true, mode: 'auto', rpm: '1450', spare: null, temp: 20 };
     assert.deepEqual(ok(run(input)).point.fields, { running: true, temp: 20 });
-    assert.deepEqual(ok(run(input, { keepBooleans: false, keepStrings: true })).point.fields, { mode: 'auto', rpm: '1450', temp: 20 });
-    assert.deepEqual(ok(run(input, { coerceNumericStrings: true })).point.fields, { running: true, rpm: 1450, temp: 20 });
+    assert.deepEqual(ok(run(input, { keepBooleans: false, keepStrings: true })).point.fields, {
+      mode: 'auto',
+      rpm: '1450',
+      temp: 20,
+    });
+    assert.deepEqual(ok(run(input, { coerceNumericStrings: true })).point.fields, {
+      running: true,
+      rpm: 1450,
+      temp: 20,
+    });
     assert.equal(rejected(run({ device_id: 'd', x: '1e999' }, { coerceNumericStrings: true })).code, 'bad_number');
   });
 
@@ -88,10 +137,21 @@ describe('normalize (core)', () => {
     it('falls back to the authenticated id, then the topic pattern, with topic tags', () => {
       const body = { temperature: 20 };
       assert.equal(ok(run(body, {}, { deviceId: 'pump-9' })).point.tags.device_id, 'pump-9');
-      const out = ok(run(body, { topicPattern: 'factory/+site/+device_id/telemetry' }, { topic: 'factory/busan/pump-3/telemetry' }));
+      const out = ok(
+        run(body, { topicPattern: 'factory/+site/+device_id/telemetry' }, { topic: 'factory/busan/pump-3/telemetry' })
+      );
       assert.deepEqual(out.point.tags, { site: 'busan', device_id: 'pump-3' });
-      assert.equal(rejected(run(body, { topicPattern: 'factory/+site/+device_id/telemetry' }, { topic: 'other/busan/pump-3/telemetry' })).code, 'missing_device');
-      assert.equal(ok(run(body, { topicPattern: 'factory/+/+device_id/#' }, { topic: 'factory/x/pump-4/a/b' })).point.tags.device_id, 'pump-4');
+      assert.equal(
+        rejected(
+          run(body, { topicPattern: 'factory/+site/+device_id/telemetry' }, { topic: 'other/busan/pump-3/telemetry' })
+        ).code,
+        'missing_device'
+      );
+      assert.equal(
+        ok(run(body, { topicPattern: 'factory/+/+device_id/#' }, { topic: 'factory/x/pump-4/a/b' })).point.tags
+          .device_id,
+        'pump-4'
+      );
     });
 
     it('rejects missing or contradicting device ids', () => {
@@ -100,7 +160,10 @@ describe('normalize (core)', () => {
       const r = rejected(run(NESTED, {}, { deviceId: 'pump-8' }));
       assert.equal(r.code, 'device_mismatch');
       assert.equal(r.device_id, 'pump-8');
-      assert.equal(rejected(run(NESTED, { topicPattern: '+device_id/t' }, { topic: 'pump-1/t' })).code, 'device_mismatch');
+      assert.equal(
+        rejected(run(NESTED, { topicPattern: '+device_id/t' }, { topic: 'pump-1/t' })).code,
+        'device_mismatch'
+      );
     });
   });
 
@@ -111,13 +174,20 @@ describe('normalize (core)', () => {
       assert.equal(rejected(run({ device_id: 'd', v: 1 }, { requireTimestamp: true })).code, 'bad_timestamp');
     });
     it('accepts epoch numbers and prefers ts over timestamp over time', () => {
-      assert.equal(ok(run({ device_id: 'd', v: 1, time: 1, timestamp: NOW - 5000, ts: (NOW - 1000) * 1000 })).point.timestamp, NOW - 1000);
+      assert.equal(
+        ok(run({ device_id: 'd', v: 1, time: 1, timestamp: NOW - 5000, ts: (NOW - 1000) * 1000 })).point.timestamp,
+        NOW - 1000
+      );
     });
     it('rejects unreadable and future timestamps, naming the field', () => {
       const r = rejected(run({ device_id: 'd', v: 1, timestamp: 'yesterday' }));
       assert.deepEqual([r.code, r.field, r.device_id], ['bad_timestamp', 'timestamp', 'd']);
       assert.equal(rejected(run({ device_id: 'd', v: 1, ts: NOW + 3_600_000 })).code, 'future_timestamp');
-      assert.equal(ok(run({ device_id: 'd', v: 1, ts: NOW + 3_600_000 }, { timestamp: { maxFutureMs: 7_200_000 } })).point.timestamp, NOW + 3_600_000);
+      assert.equal(
+        ok(run({ device_id: 'd', v: 1, ts: NOW + 3_600_000 }, { timestamp: { maxFutureMs: 7_200_000 } })).point
+          .timestamp,
+        NOW + 3_600_000
+      );
     });
   });
 
@@ -125,9 +195,19 @@ describe('normalize (core)', () => {
     const cases: Array<[string, unknown, NormalizeOptions, string]> = [
       ['malformed_json', '{"device_id":', {}, 'malformed_json'],
       ['not an object', '[1,2]', {}, 'malformed_json'],
-      ['too_large', JSON.stringify({ device_id: 'd', pad: 'x'.repeat(200) }), { limits: { maxBytes: 100 } }, 'too_large'],
+      [
+        'too_large',
+        JSON.stringify({ device_id: 'd', pad: 'x'.repeat(200) }),
+        { limits: { maxBytes: 100 } },
+        'too_large',
+      ],
       ['too_deep', { device_id: 'd', a: { b: { c: { d: 1 } } } }, { limits: { maxDepth: 3 } }, 'too_deep'],
-      ['too_deep in components', { device_id: 'd', components: { m: { t: 1 } } }, { limits: { maxDepth: 2 } }, 'too_deep'],
+      [
+        'too_deep in components',
+        { device_id: 'd', components: { m: { t: 1 } } },
+        { limits: { maxDepth: 2 } },
+        'too_deep',
+      ],
       ['too_many_keys', { device_id: 'd', a: [1, 2, 3, 4, 5] }, { limits: { maxKeys: 4 } }, 'too_many_keys'],
       ['__proto__', '{"device_id":"d","a":{"__proto__":{"polluted":1}}}', {}, 'forbidden_key'],
       ['constructor', '{"device_id":"d","constructor":{"prototype":{"x":1}}}', {}, 'forbidden_key'],
@@ -141,7 +221,10 @@ describe('normalize (core)', () => {
       it(`rejects ${what} as ${expected}`, () => assert.equal(rejected(run(input, opts)).code, expected));
     }
     it('names the field of a forbidden key and never pollutes prototypes', () => {
-      assert.equal(rejected(run('{"device_id":"d","components":{"motor":{"__proto__":{"x":1}}}}')).field, 'motor___proto__');
+      assert.equal(
+        rejected(run('{"device_id":"d","components":{"motor":{"__proto__":{"x":1}}}}')).field,
+        'motor___proto__'
+      );
       assert.equal(({} as Record<string, unknown>).polluted, undefined);
       assert.equal(({} as Record<string, unknown>).x, undefined);
     });
@@ -163,14 +246,30 @@ describe('normalize (core)', () => {
       assert.equal(rejected(run({ ...NESTED, hw: 'rev1' }, opts)).code, 'hw_mismatch');
       const { hw: _hw, ...noHw } = NESTED;
       assert.equal(rejected(run(noHw, opts)).code, 'hw_mismatch');
-      assert.equal(ok(run({ ...noHw, components: { ...NESTED.components, motor: { hw: 'rev2', current: 1 } } }, opts)).point.fields.motor_current, 1);
+      assert.equal(
+        ok(run({ ...noHw, components: { ...NESTED.components, motor: { hw: 'rev2', current: 1 } } }, opts)).point.fields
+          .motor_current,
+        1
+      );
       const hot = rejected(run({ ...NESTED, components: { ...NESTED.components, motor: { temperature: 151 } } }, opts));
       assert.deepEqual([hot.code, hot.field], ['out_of_range', 'motor_temperature']);
-      assert.equal(rejected(run({ ...NESTED, components: { motor: { temperature: { value: 160, unit: '°F' } } } }, opts)).code, 'unit_mismatch');
+      assert.equal(
+        rejected(run({ ...NESTED, components: { motor: { temperature: { value: 160, unit: '°F' } } } }, opts)).code,
+        'unit_mismatch'
+      );
     });
     it('flag mode keeps the point and lists every violation', () => {
-      const out = ok(run({ ...NESTED, hw: 'rev1', components: { ...NESTED.components, motor: { current: 99 }, pump: { flow: 3 } } }, { ...opts, onViolation: 'flag' }));
-      assert.deepEqual(out.flags!.map((f) => `${f.code}:${f.field}`).sort(), ['hw_mismatch:motor', 'out_of_range:motor_current', 'unknown_component:pump']);
+      const out = ok(
+        run(
+          { ...NESTED, hw: 'rev1', components: { ...NESTED.components, motor: { current: 99 }, pump: { flow: 3 } } },
+          { ...opts, onViolation: 'flag' }
+        )
+      );
+      assert.deepEqual(out.flags!.map((f) => `${f.code}:${f.field}`).sort(), [
+        'hw_mismatch:motor',
+        'out_of_range:motor_current',
+        'unknown_component:pump',
+      ]);
       assert.equal(out.point.fields.motor_current, 99);
     });
     it('refuses a registry compiled for another separator', () => {
@@ -186,7 +285,10 @@ describe('normalize (core)', () => {
       const r = rejected(n.normalize({ ...NESTED, hw: 'rev9' }, { now: NOW }));
       assert.equal(r.code, 'schema');
       assert.equal(r.field, 'hw');
-      assert.match(rejected(n.normalize({ device_id: 'd', v: 1 }, { now: NOW })).reason, /must have required property 'ts'/);
+      assert.match(
+        rejected(n.normalize({ device_id: 'd', v: 1 }, { now: NOW })).reason,
+        /must have required property 'ts'/
+      );
     });
     it('throws at construction when the schema itself is invalid', () => {
       assert.throws(() => new Normalizer({ schema: { type: 'nonsense' } }));
@@ -194,8 +296,21 @@ describe('normalize (core)', () => {
   });
 
   it('names array items as configured, indexes extra items and flattens arrays of objects', () => {
-    const out = ok(run({ device_id: 'd', accel: [1, 2, 3, 4], wheels: [{ rpm: 10 }, { rpm: 11, ok: true }] }, { arrays: { accel: ['x', 'y', 'z'] } }));
-    assert.deepEqual(out.point.fields, { accel_x: 1, accel_y: 2, accel_z: 3, accel_3: 4, wheels_0_rpm: 10, wheels_1_rpm: 11, wheels_1_ok: true });
+    const out = ok(
+      run(
+        { device_id: 'd', accel: [1, 2, 3, 4], wheels: [{ rpm: 10 }, { rpm: 11, ok: true }] },
+        { arrays: { accel: ['x', 'y', 'z'] } }
+      )
+    );
+    assert.deepEqual(out.point.fields, {
+      accel_x: 1,
+      accel_y: 2,
+      accel_z: 3,
+      accel_3: 4,
+      wheels_0_rpm: 10,
+      wheels_1_rpm: 11,
+      wheels_1_ok: true,
+    });
   });
 
   it('never throws and never pollutes prototypes on random hostile structures', () => {
@@ -207,17 +322,73 @@ describe('normalize (core)', () => {
       seed ^= seed << 5;
       return (seed >>> 0) / 0x100000000;
     };
-    const KEYS = ['device_id', 'ts', 'hw', 'components', 'value', 'unit', 'a', 'b', '__proto__', 'constructor', 'prototype', '_', 'proto__', 'x'];
-    const leaf = (): unknown => [() => rnd() * 1e6, () => NaN, () => Infinity, () => 'text', () => '12.5', () => null, () => true, () => 1.7e12, () => '2025-11-17T10:30:00Z'][Math.floor(rnd() * 9)]();
+    const KEYS = [
+      'device_id',
+      'ts',
+      'hw',
+      'components',
+      'value',
+      'unit',
+      'a',
+      'b',
+      '__proto__',
+      'constructor',
+      'prototype',
+      '_',
+      'proto__',
+      'x',
+    ];
+    const leaf = (): unknown =>
+      [
+        () => rnd() * 1e6,
+        () => NaN,
+        () => Infinity,
+        () => 'text',
+        () => '12.5',
+        () => null,
+        () => true,
+        () => 1.7e12,
+        () => '2025-11-17T10:30:00Z',
+      ][Math.floor(rnd() * 9)]();
     const build = (depth: number): unknown => {
       if (depth > 10 || rnd() < 0.3) return leaf();
       if (rnd() < 0.3) return Array.from({ length: Math.floor(rnd() * 4) }, () => build(depth + 1));
       const o: Record<string, unknown> = {};
-      for (let i = Math.floor(rnd() * 5); i > 0; i--) Object.defineProperty(o, KEYS[Math.floor(rnd() * KEYS.length)], { value: build(depth + 1), enumerable: true, configurable: true, writable: true });
+      for (let i = Math.floor(rnd() * 5); i > 0; i--)
+        Object.defineProperty(o, KEYS[Math.floor(rnd() * KEYS.length)], {
+          value: build(depth + 1),
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
       return o;
     };
-    const known = new Set(['malformed_json', 'too_large', 'too_deep', 'too_many_keys', 'forbidden_key', 'bad_number', 'bad_tag', 'bad_timestamp', 'future_timestamp', 'missing_device', 'device_mismatch', 'no_fields', 'unknown_component', 'hw_mismatch', 'out_of_range', 'bad_type', 'unit_mismatch']);
-    const n = new Normalizer({ registry: REGISTRY, coerceNumericStrings: true, keepStrings: true, arrays: { a: ['x'] }, limits: { maxKeys: 60 } });
+    const known = new Set([
+      'malformed_json',
+      'too_large',
+      'too_deep',
+      'too_many_keys',
+      'forbidden_key',
+      'bad_number',
+      'bad_tag',
+      'bad_timestamp',
+      'future_timestamp',
+      'missing_device',
+      'device_mismatch',
+      'no_fields',
+      'unknown_component',
+      'hw_mismatch',
+      'out_of_range',
+      'bad_type',
+      'unit_mismatch',
+    ]);
+    const n = new Normalizer({
+      registry: REGISTRY,
+      coerceNumericStrings: true,
+      keepStrings: true,
+      arrays: { a: ['x'] },
+      limits: { maxKeys: 60 },
+    });
     let accepted = 0;
     for (let i = 0; i < 3000; i++) {
       const value = build(0);

@@ -3,7 +3,13 @@ import { checkField, compileRegistry, parseRegistry, RegistryError } from '../..
 
 const DOC = {
   components: {
-    motor: { hw: ['rev2', 'rev3'], fields: { temperature: { unit: '°C', type: 'float', min: -40, max: 150 }, current: { unit: 'A', min: 0, max: 50 } } },
+    motor: {
+      hw: ['rev2', 'rev3'],
+      fields: {
+        temperature: { unit: '°C', type: 'float', min: -40, max: 150 },
+        current: { unit: 'A', min: 0, max: 50 },
+      },
+    },
     bearing: { fields: { 'vibration.rms': { unit: 'g', min: 0, max: 16 } } },
   },
   fields: { temperature: { unit: '°C', min: -40, max: 125 }, running: { type: 'bool' } },
@@ -13,7 +19,13 @@ describe('component registry', () => {
   it('compiles field specs under flat names for the separator in use', () => {
     const r = compileRegistry(DOC, '_');
     assert.equal(r.hasComponents, true);
-    assert.deepEqual([...r.fields.keys()].sort(), ['bearing_vibration_rms', 'motor_current', 'motor_temperature', 'running', 'temperature']);
+    assert.deepEqual([...r.fields.keys()].sort(), [
+      'bearing_vibration_rms',
+      'motor_current',
+      'motor_temperature',
+      'running',
+      'temperature',
+    ]);
     assert.deepEqual([...r.components.get('motor')!.hw!], ['rev2', 'rev3']);
     assert.equal(r.components.get('bearing')!.hw, null);
     assert.ok(compileRegistry(DOC, '.').fields.has('bearing.vibration.rms'));
@@ -31,7 +43,12 @@ describe('component registry', () => {
       [{ fields: { 'a.constructor': {} } }, /invalid name "constructor"/],
       [{ components: { a: { fields: { b: {} } } }, fields: { a_b: {} } }, /defined twice/],
     ];
-    for (const [doc, re] of bad) assert.throws(() => compileRegistry(doc), (e: Error) => e instanceof RegistryError && re.test(e.message), JSON.stringify(doc));
+    for (const [doc, re] of bad)
+      assert.throws(
+        () => compileRegistry(doc),
+        (e: Error) => e instanceof RegistryError && re.test(e.message),
+        JSON.stringify(doc)
+      );
     assert.throws(() => parseRegistry('{"components":'), /not valid JSON/);
   });
 

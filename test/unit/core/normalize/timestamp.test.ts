@@ -32,7 +32,16 @@ describe('timestamp parsing', () => {
   });
 
   it('refuses malformed dates instead of guessing like Date.parse', () => {
-    for (const bad of ['2025-13-01T00:00:00Z', '2025-02-29T00:00:00Z', '2025-11-17T24:00:00Z', '2025-11-17T10:30:00+25:00', '17/11/2025', 'Mon Nov 17 2025', '2025-11-17T10:30:00Zjunk', '2025-11-17T10:30:00.Z']) {
+    for (const bad of [
+      '2025-13-01T00:00:00Z',
+      '2025-02-29T00:00:00Z',
+      '2025-11-17T24:00:00Z',
+      '2025-11-17T10:30:00+25:00',
+      '17/11/2025',
+      'Mon Nov 17 2025',
+      '2025-11-17T10:30:00Zjunk',
+      '2025-11-17T10:30:00.Z',
+    ]) {
       assert.equal(code(parseTimestamp(bad, NOW)), 'bad_timestamp', bad);
     }
     assert.equal(code(parseTimestamp(true, NOW)), 'bad_timestamp');

@@ -10,7 +10,15 @@ import { OnnxGraphBuilder } from '../../../../../nodes/core/anomaly/train/onnx-b
 import { fitLinearRul, linearRulToOnnx, predictRul } from '../../../../../nodes/core/anomaly/train/rul';
 import { fitScaler, makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
 import { trainBundle } from '../../../../../nodes/core/anomaly/train/train';
-import { FEATURES, fieldsOf, normalRows, tmpRoot, toCsv, writeMeanBundle, writePcaBundle } from '../../../../support/anomaly-onnx-fixtures';
+import {
+  FEATURES,
+  fieldsOf,
+  normalRows,
+  tmpRoot,
+  toCsv,
+  writeMeanBundle,
+  writePcaBundle,
+} from '../../../../support/anomaly-onnx-fixtures';
 import { waitFor } from '../../../../support/net';
 
 const ONES = { vib: 1, temp: 1, current: 1 };
@@ -51,7 +59,13 @@ describe('anomaly-onnx BundleScorer', () => {
       const s = make({ root });
       const rep = await s.load();
       assert.deepEqual(rep.refused, []);
-      assert.deepEqual(rep.loaded, ['lathe-9/idle/2026-01-05', 'lathe-9/idle/2026-11-20', 'press-1/high/v1', 'press-1/low/v10', 'press-1/low/v2']);
+      assert.deepEqual(rep.loaded, [
+        'lathe-9/idle/2026-01-05',
+        'lathe-9/idle/2026-11-20',
+        'press-1/high/v1',
+        'press-1/low/v10',
+        'press-1/low/v2',
+      ]);
       const r = result(await s.score(req('a', 'press-1', ONES, 'low')));
       assert.equal(r.score, 10);
       assert.deepEqual(r.model, { equipment_id: 'press-1', power: 'low', version: 'v10', kind: 'score' });
@@ -73,22 +87,49 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.equal(result(await s.score(req('a', 'press-1', { vib: 1, temp: 1, current: 5 }))).model.power, 'low');
       assert.equal(result(await s.score(req('b', 'press-1', { vib: 1, temp: 1, current: 5.01 }))).model.power, 'high');
       const missing = await s.score(req('c', 'press-1', { vib: 1, temp: 1 }));
-      assert.deepEqual(missing, { kind: 'reject', code: 'missing_feature', reason: 'power field "current" is missing, so no power bucket can be chosen' });
+      assert.deepEqual(missing, {
+        kind: 'reject',
+        code: 'missing_feature',
+        reason: 'power field "current" is missing, so no power bucket can be chosen',
+      });
     });
 
     it('refuses with no_model: unknown equipment, unknown power, ambiguous power', async () => {
       const s = make({ root });
       await s.load();
-      const codes = await Promise.all([s.score(req('a', 'nope')), s.score(req('b', 'press-1', ONES, 'turbo')), s.score(req('c', 'press-1'))]);
+      const codes = await Promise.all([
+        s.score(req('a', 'nope')),
+        s.score(req('b', 'press-1', ONES, 'turbo')),
+        s.score(req('c', 'press-1')),
+      ]);
       for (const c of codes) assert.equal((c as { code: string }).code, 'no_model');
       assert.match((codes[2] as { reason: string }).reason, /powers high, low/);
     });
 
     it('rejects a bad power bucket configuration and an empty root at construction', () => {
-      assert.throws(() => new BundleScorer({ root, powerField: 'current', powerBuckets: [{ name: 'a' }, { name: 'b', max: 3 }] }), /powerBuckets\[0\] \(a\): only the last bucket may omit max/);
-      assert.throws(() => new BundleScorer({ root, powerBuckets: [{ name: 'a', max: 5 }, { name: 'b', max: 3 }] }), /powerBuckets\[1\] \(b\): max must be greater than the previous bucket's/);
-      assert.throws(() => new BundleScorer({ root, powerBuckets: [{ max: 5 }] as never }), /powerBuckets\[0\]: needs a non-empty string "name"/);
-      assert.throws(() => new BundleScorer({ root, powerBuckets: { low: 5 } as never }), /powerBuckets must be an array/);
+      assert.throws(
+        () => new BundleScorer({ root, powerField: 'current', powerBuckets: [{ name: 'a' }, { name: 'b', max: 3 }] }),
+        /powerBuckets\[0\] \(a\): only the last bucket may omit max/
+      );
+      assert.throws(
+        () =>
+          new BundleScorer({
+            root,
+            powerBuckets: [
+              { name: 'a', max: 5 },
+              { name: 'b', max: 3 },
+            ],
+          }),
+        /powerBuckets\[1\] \(b\): max must be greater than the previous bucket's/
+      );
+      assert.throws(
+        () => new BundleScorer({ root, powerBuckets: [{ max: 5 }] as never }),
+        /powerBuckets\[0\]: needs a non-empty string "name"/
+      );
+      assert.throws(
+        () => new BundleScorer({ root, powerBuckets: { low: 5 } as never }),
+        /powerBuckets must be an array/
+      );
       assert.throws(() => new BundleScorer({ root: '' }), /bundle root is not set/);
     });
   });
@@ -111,7 +152,10 @@ describe('anomaly-onnx BundleScorer', () => {
       const r3 = await s.load();
       assert.equal(r3.refused.length, 1);
       assert.equal(r3.refused[0].path, path.join(root, 'eq', 'p', 'v2'));
-      assert.match(r3.refused[0].reason, /model\.onnx: not a loadable ONNX model.*previously loaded version keeps serving/);
+      assert.match(
+        r3.refused[0].reason,
+        /model\.onnx: not a loadable ONNX model.*previously loaded version keeps serving/
+      );
       assert.equal(result(await s.score(req('a', 'eq'))).score, 2);
 
       // a new, broken v3 (meta names a wrong input) is refused; v2 still serves as the newest valid one
@@ -120,8 +164,14 @@ describe('anomaly-onnx BundleScorer', () => {
       meta.input.name = 'input_0';
       fs.writeFileSync(path.join(v3, 'meta.json'), JSON.stringify(meta));
       const r4 = await s.load();
-      assert.deepEqual(r4.refused.map((r) => r.path), [path.join(root, 'eq', 'p', 'v2'), v3]);
-      assert.match(r4.refused[1].reason, /meta\.json: input\.name "input_0" is not an input of the model \(inputs: x\)/);
+      assert.deepEqual(
+        r4.refused.map((r) => r.path),
+        [path.join(root, 'eq', 'p', 'v2'), v3]
+      );
+      assert.match(
+        r4.refused[1].reason,
+        /meta\.json: input\.name "input_0" is not an input of the model \(inputs: x\)/
+      );
       assert.equal(result(await s.score(req('a', 'eq'))).model.version, 'v2');
 
       // repaired: the fixed files replace the old v2; a deleted bundle disappears
@@ -135,18 +185,46 @@ describe('anomaly-onnx BundleScorer', () => {
     it('names the field of an invalid meta.json and refuses a bundle whose model output has the wrong size', async () => {
       const root = tmpRoot();
       const bad = writeMeanBundle(root, 'eq', 'p', 'v1', 1);
-      fs.writeFileSync(path.join(bad, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: ['a'], window: 0, input: { name: 'x' }, outputs: {}, colour: 'red' }));
+      fs.writeFileSync(
+        path.join(bad, 'meta.json'),
+        JSON.stringify({
+          schema_version: 1,
+          kind: 'score',
+          features: ['a'],
+          window: 0,
+          input: { name: 'x' },
+          outputs: {},
+          colour: 'red',
+        })
+      );
       const wrong = writeMeanBundle(root, 'eq', 'p', 'v2', 1);
       // meta says window 2 but the model takes one step: the dry run fails with the shape
-      fs.writeFileSync(path.join(wrong, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: FEATURES, window: 2, input: { name: 'x' }, outputs: { score: 'score' }, threshold: 1 }));
+      fs.writeFileSync(
+        path.join(wrong, 'meta.json'),
+        JSON.stringify({
+          schema_version: 1,
+          kind: 'score',
+          features: FEATURES,
+          window: 2,
+          input: { name: 'x' },
+          outputs: { score: 'score' },
+          threshold: 1,
+        })
+      );
       const noModel = path.join(root, 'eq', 'p', 'v3');
       fs.mkdirSync(noModel);
       const s = make({ root });
       const rep = await s.load();
       assert.deepEqual(rep.loaded, []);
       const reasons = Object.fromEntries(rep.refused.map((r) => [path.basename(r.path), r.reason]));
-      assert.equal(reasons.v1, `${path.join(bad, 'meta.json')}: (root): missing field "threshold"; outputs: missing field "score"; (root): unknown field "colour"; window: must be >= 1`);
-      assert.match(reasons.v2, /dry run with zero windows of shape \[2, 6\] failed \(the batch dimension must be dynamic\)/);
+      assert.equal(
+        reasons.v1,
+        `${path.join(bad, 'meta.json')}: (root): missing field "threshold"; outputs: missing field "score"; (root): unknown field "colour"; window: must be >= 1`
+      );
+      assert.match(
+        reasons.v2,
+        /dry run with zero windows of shape \[2, 6\] failed \(the batch dimension must be dynamic\)/
+      );
       assert.match(reasons.v3, /v3\/meta\.json: missing/);
     });
 
@@ -159,10 +237,24 @@ describe('anomaly-onnx BundleScorer', () => {
       const dir = path.join(root, 'eq', 'p', 'v1');
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { score: 'score' }, threshold: 1 }));
+      fs.writeFileSync(
+        path.join(dir, 'meta.json'),
+        JSON.stringify({
+          schema_version: 1,
+          kind: 'score',
+          features: FEATURES,
+          window: 1,
+          input: { name: 'x' },
+          outputs: { score: 'score' },
+          threshold: 1,
+        })
+      );
       const rep = await make({ root }).load();
       assert.deepEqual(rep.loaded, []);
-      assert.match(rep.refused[0].reason, /model\.onnx: dry run with zero windows of shape \[2, 3\] failed \(the batch dimension must be dynamic\)/);
+      assert.match(
+        rep.refused[0].reason,
+        /model\.onnx: dry run with zero windows of shape \[2, 3\] failed \(the batch dimension must be dynamic\)/
+      );
     });
 
     it('keeps serving when the root becomes unreadable', async () => {
@@ -194,10 +286,26 @@ describe('anomaly-onnx BundleScorer', () => {
       writeMeanBundle(root, 'eq', 'p', 'v1', 3, 3);
       const s = make({ root });
       await s.load();
-      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 1, temp: 1, current: 1 })), { kind: 'warming', have: 1, need: 3 });
-      assert.deepEqual(await s.score(req('d2', 'eq', { vib: 9, temp: 9, current: 9 })), { kind: 'warming', have: 1, need: 3 });
-      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 2, temp: 2, current: 2 })), { kind: 'warming', have: 2, need: 3 });
-      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 1, temp: 1 })), { kind: 'reject', code: 'missing_feature', reason: 'feature "current" required by model eq/p/v1 is missing' });
+      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 1, temp: 1, current: 1 })), {
+        kind: 'warming',
+        have: 1,
+        need: 3,
+      });
+      assert.deepEqual(await s.score(req('d2', 'eq', { vib: 9, temp: 9, current: 9 })), {
+        kind: 'warming',
+        have: 1,
+        need: 3,
+      });
+      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 2, temp: 2, current: 2 })), {
+        kind: 'warming',
+        have: 2,
+        need: 3,
+      });
+      assert.deepEqual(await s.score(req('d1', 'eq', { vib: 1, temp: 1 })), {
+        kind: 'reject',
+        code: 'missing_feature',
+        reason: 'feature "current" required by model eq/p/v1 is missing',
+      });
       const bad = await s.score(req('d1', 'eq', { vib: 1, temp: NaN, current: 1 }));
       assert.deepEqual(bad, { kind: 'reject', code: 'bad_number', reason: 'feature "temp" is not a finite number' });
       const notNum = await s.score(req('d1', 'eq', { vib: 1, temp: '3' as unknown as number, current: 1 }));
@@ -244,7 +352,18 @@ describe('anomaly-onnx BundleScorer', () => {
       const dir = path.join(root, 'eq', 'p', 'v1');
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'score', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { score: 'score' }, threshold: 1 }));
+      fs.writeFileSync(
+        path.join(dir, 'meta.json'),
+        JSON.stringify({
+          schema_version: 1,
+          kind: 'score',
+          features: FEATURES,
+          window: 1,
+          input: { name: 'x' },
+          outputs: { score: 'score' },
+          threshold: 1,
+        })
+      );
       const s = make({ root });
       assert.deepEqual((await s.load()).refused, []);
       const r = await s.score(req('a', 'eq'));
@@ -269,7 +388,15 @@ describe('anomaly-onnx BundleScorer', () => {
   describe('micro-batching', () => {
     it('scores many devices in few session.run calls with the same results as one at a time', async () => {
       const root = tmpRoot();
-      await trainBundle({ method: 'autoencoder', csv: writeCsv(root), out: path.join(root, 'bundles', 'eq', 'p', 'v1'), window: 5, epochs: 3, hidden: 8, bottleneck: 2 });
+      await trainBundle({
+        method: 'autoencoder',
+        csv: writeCsv(root),
+        out: path.join(root, 'bundles', 'eq', 'p', 'v1'),
+        window: 5,
+        epochs: 3,
+        hidden: 8,
+        bottleneck: 2,
+      });
       const batched = make({ root: path.join(root, 'bundles'), batchMax: 64, batchWaitMs: 5 });
       const single = make({ root: path.join(root, 'bundles'), batchMax: 1 });
       await batched.load();
@@ -279,7 +406,9 @@ describe('anomaly-onnx BundleScorer', () => {
       let last: ScoreOutcome[] = [];
       let lastSingle: ScoreOutcome[] = [];
       for (let t = 0; t < 5; t++) {
-        const reqs = Array.from({ length: devices }, (_, d) => req(`dev${d}`, 'eq', fieldsOf(rows[(d + t) % rows.length])));
+        const reqs = Array.from({ length: devices }, (_, d) =>
+          req(`dev${d}`, 'eq', fieldsOf(rows[(d + t) % rows.length]))
+        );
         last = await Promise.all(reqs.map((r) => batched.score(r)));
         lastSingle = await Promise.all(reqs.map((r) => single.score(r)));
       }
@@ -296,7 +425,10 @@ describe('anomaly-onnx BundleScorer', () => {
       // batchMax caps a batch: 50 windows with batchMax 16 -> 4 runs
       const capped = make({ root: path.join(root, 'bundles'), batchMax: 16, batchWaitMs: 5 });
       await capped.load();
-      for (let t = 0; t < 5; t++) await Promise.all(Array.from({ length: devices }, (_, d) => capped.score(req(`dev${d}`, 'eq', fieldsOf(rows[d])))));
+      for (let t = 0; t < 5; t++)
+        await Promise.all(
+          Array.from({ length: devices }, (_, d) => capped.score(req(`dev${d}`, 'eq', fieldsOf(rows[d]))))
+        );
       assert.deepEqual(capped.stats, { runs: 4, windows: 50, evicted: 0 });
     });
   });
@@ -307,7 +439,11 @@ describe('anomaly-onnx BundleScorer', () => {
       const model = await writePcaBundle(root, 'eq', 'p', 'v1');
       const s = make({ root });
       await s.load();
-      for (const x of [[1, 60, 10], [1, 90, 30], [3, 40, 2]]) {
+      for (const x of [
+        [1, 60, 10],
+        [1, 90, 30],
+        [3, 40, 2],
+      ]) {
         const r = result(await s.score(req('a', 'eq', fieldsOf(x))));
         const ref = scorePca(model, x);
         const want = Math.max(ref.t2 / model.t2Limit, ref.q / model.qLimit);
@@ -329,13 +465,26 @@ describe('anomaly-onnx BundleScorer', () => {
       const dir = path.join(root, 'eq', 'p', 'v1');
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'probability', features: FEATURES, window: 1, input: { name: 'x' }, outputs: { probability: 'p' } }));
+      fs.writeFileSync(
+        path.join(dir, 'meta.json'),
+        JSON.stringify({
+          schema_version: 1,
+          kind: 'probability',
+          features: FEATURES,
+          window: 1,
+          input: { name: 'x' },
+          outputs: { probability: 'p' },
+        })
+      );
       const s = make({ root });
       assert.deepEqual((await s.load()).refused, []);
       const hi = result(await s.score(req('a', 'eq', { vib: 1, temp: 0.5, current: 0 })));
       const lo = result(await s.score(req('b', 'eq', { vib: -1, temp: -0.5, current: 0 })));
       const sig = (v: number) => 1 / (1 + Math.exp(-2 * v));
-      assert.ok(Math.abs(hi.score - sig(1.5)) < 1e-6 && Math.abs(lo.score - sig(-1.5)) < 1e-6, `${hi.score} ${lo.score}`);
+      assert.ok(
+        Math.abs(hi.score - sig(1.5)) < 1e-6 && Math.abs(lo.score - sig(-1.5)) < 1e-6,
+        `${hi.score} ${lo.score}`
+      );
       assert.equal(hi.threshold, 0.5);
     });
 
@@ -349,7 +498,18 @@ describe('anomaly-onnx BundleScorer', () => {
       const dir = path.join(root, 'eq', 'p', 'v1');
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ schema_version: 1, kind: 'reconstruction', features: FEATURES, window: 2, input: { name: 'x' }, outputs: { reconstruction: 'rec' }, threshold: 0.1 }));
+      fs.writeFileSync(
+        path.join(dir, 'meta.json'),
+        JSON.stringify({
+          schema_version: 1,
+          kind: 'reconstruction',
+          features: FEATURES,
+          window: 2,
+          input: { name: 'x' },
+          outputs: { reconstruction: 'rec' },
+          threshold: 0.1,
+        })
+      );
       const s = make({ root });
       await s.load();
       await s.score(req('a', 'eq', { vib: 2, temp: 0, current: 0 }));
@@ -394,7 +554,13 @@ describe('anomaly-onnx BundleScorer', () => {
 
 function writeCsv(dir: string): string {
   const file = path.join(dir, 'normal.csv');
-  fs.writeFileSync(file, toCsv(['datetime', ...FEATURES, 'anomaly'], normalRows(200, 2).map((r, i) => [`2026-01-01 00:00:${i}`, ...r, 0])));
+  fs.writeFileSync(
+    file,
+    toCsv(
+      ['datetime', ...FEATURES, 'anomaly'],
+      normalRows(200, 2).map((r, i) => [`2026-01-01 00:00:${i}`, ...r, 0])
+    )
+  );
   return file;
 }
 

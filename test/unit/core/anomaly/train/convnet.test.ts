@@ -4,16 +4,55 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
-import { buildNet, denseMatrix, layerForward, netForward, sampleGradients, fitNet, type TapLayer } from '../../../../../nodes/core/anomaly/train/convnet';
-import { buildConvAutoencoder, convAutoencoderErrors, convAutoencoderScore, convAutoencoderToOnnx, heldOutThreshold, streamConvAutoencoder } from '../../../../../nodes/core/anomaly/train/conv-autoencoder';
+import {
+  buildNet,
+  denseMatrix,
+  layerForward,
+  netForward,
+  sampleGradients,
+  fitNet,
+  type TapLayer,
+} from '../../../../../nodes/core/anomaly/train/convnet';
+import {
+  buildConvAutoencoder,
+  convAutoencoderErrors,
+  convAutoencoderScore,
+  convAutoencoderToOnnx,
+  heldOutThreshold,
+  streamConvAutoencoder,
+} from '../../../../../nodes/core/anomaly/train/conv-autoencoder';
 import { trainConvAutoencoderBundle, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import { makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
-import { informativeSensors, looksLikeCmapss, parseCmapss, parseRulList, phm08Score, rmse, rulTargets } from '../../../../../nodes/core/anomaly/train/cmapss';
-import { fitRulScaler, predictLastCycle, predictRulCnn, rulCnnToOnnx, trainRulCnn, truncateEngines } from '../../../../../nodes/core/anomaly/train/rul-cnn';
+import {
+  informativeSensors,
+  looksLikeCmapss,
+  parseCmapss,
+  parseRulList,
+  phm08Score,
+  rmse,
+  rulTargets,
+} from '../../../../../nodes/core/anomaly/train/cmapss';
+import {
+  fitRulScaler,
+  predictLastCycle,
+  predictRulCnn,
+  rulCnnToOnnx,
+  trainRulCnn,
+  truncateEngines,
+} from '../../../../../nodes/core/anomaly/train/rul-cnn';
 import { PersistenceFilter } from '../../../../../nodes/core/anomaly/onnx/persistence';
 import { BundleScorer } from '../../../../../nodes/core/anomaly/onnx/bundle-scorer';
 import { mulberry32 } from '../../../../../nodes/core/prng';
-import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv, assertClose, runOnnx } from '../../../../support/anomaly-onnx-fixtures';
+import {
+  FEATURES,
+  fieldsOf,
+  normalRows,
+  syntheticCmapss,
+  tmpRoot,
+  toCsv,
+  assertClose,
+  runOnnx,
+} from '../../../../support/anomaly-onnx-fixtures';
 
 function randomInput(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);
@@ -41,18 +80,34 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
 
     it('kernel 4 / stride 2 / pad 1 halves the window in the encoder and doubles it back in the decoder', () => {
       const layers = buildConvAutoencoder(16, 3);
-      assert.deepEqual(layers.map((l) => [l.tIn, l.tOut]), [[16, 8], [8, 4], [4, 8], [8, 16]]);
-      assert.deepEqual(layers.map((l) => l.cOut), [16, 8, 16, 3]);
+      assert.deepEqual(
+        layers.map((l) => [l.tIn, l.tOut]),
+        [
+          [16, 8],
+          [8, 4],
+          [4, 8],
+          [8, 16],
+        ]
+      );
+      assert.deepEqual(
+        layers.map((l) => l.cOut),
+        [16, 8, 16, 3]
+      );
       assert.throws(() => buildConvAutoencoder(18, 3), /multiple of 4/);
     });
 
     it('hand-written gradients match central finite differences for conv, transposed conv and dense layers', () => {
-      const layers = buildNet(8, 2, [
-        { type: 'conv', out: 3, kernel: 4, stride: 2, pad: 1, activation: 'tanh' },
-        { type: 'deconv', out: 2, kernel: 4, stride: 2, pad: 1, activation: 'relu' },
-        { type: 'dense', out: 3, activation: 'tanh' },
-        { type: 'dense', out: 2, activation: 'linear' },
-      ], 7);
+      const layers = buildNet(
+        8,
+        2,
+        [
+          { type: 'conv', out: 3, kernel: 4, stride: 2, pad: 1, activation: 'tanh' },
+          { type: 'deconv', out: 2, kernel: 4, stride: 2, pad: 1, activation: 'relu' },
+          { type: 'dense', out: 3, activation: 'tanh' },
+          { type: 'dense', out: 2, activation: 'linear' },
+        ],
+        7
+      );
       // shift biases so no ReLU sits exactly at its kink, where the finite difference is undefined
       layers[1].bias.fill(0.3);
       const x = randomInput(16, 3);
@@ -65,7 +120,10 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       };
       let checked = 0;
       for (let li = 0; li < layers.length; li++) {
-        for (const [arr, grad] of [[layers[li].weights, g.gW[li]], [layers[li].bias, g.gB[li]]] as Array<[Float32Array, Float32Array]>) {
+        for (const [arr, grad] of [
+          [layers[li].weights, g.gW[li]],
+          [layers[li].bias, g.gB[li]],
+        ] as Array<[Float32Array, Float32Array]>) {
           for (let i = 0; i < arr.length; i += 3) {
             const keep = arr[i];
             const h = 1e-2;
@@ -75,7 +133,10 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
             const down = loss();
             arr[i] = keep;
             const numeric = (up - down) / (2 * h);
-            assert.ok(Math.abs(numeric - grad[i]) <= 2e-3 + 2e-2 * Math.abs(numeric), `layer ${li} param ${i}: analytic ${grad[i]} vs numeric ${numeric}`);
+            assert.ok(
+              Math.abs(numeric - grad[i]) <= 2e-3 + 2e-2 * Math.abs(numeric),
+              `layer ${li} param ${i}: analytic ${grad[i]} vs numeric ${numeric}`
+            );
             checked++;
           }
         }
@@ -88,7 +149,16 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const x = randomInput(n * 8, 11);
       const y = new Float32Array(n);
       for (let i = 0; i < n; i++) for (let t = 0; t < 8; t++) y[i] += 0.25 * x[i * 8 + t] * (t < 4 ? 1 : -1);
-      const make = () => buildNet(8, 1, [{ type: 'conv', out: 4, kernel: 3, pad: 1, activation: 'relu' }, { type: 'dense', out: 1, activation: 'linear' }], 3);
+      const make = () =>
+        buildNet(
+          8,
+          1,
+          [
+            { type: 'conv', out: 4, kernel: 3, pad: 1, activation: 'relu' },
+            { type: 'dense', out: 1, activation: 'linear' },
+          ],
+          3
+        );
       const a = make();
       const before = fitNet(a, x, y, n, { epochs: 1, learningRate: 0 });
       const after = fitNet(a, x, y, n, { epochs: 60, learningRate: 0.01, seed: 1 });
@@ -102,7 +172,17 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const n = 32;
       const x = randomInput(n * 8, 12);
       const y = new Float32Array(n).map((_, i) => x[i * 8] - x[i * 8 + 7]);
-      const make = (dropout: number) => buildNet(8, 1, [{ type: 'conv', out: 4, kernel: 3, pad: 1, activation: 'tanh' }, { type: 'dense', out: 6, activation: 'tanh', dropout }, { type: 'dense', out: 1, activation: 'linear' }], 5);
+      const make = (dropout: number) =>
+        buildNet(
+          8,
+          1,
+          [
+            { type: 'conv', out: 4, kernel: 3, pad: 1, activation: 'tanh' },
+            { type: 'dense', out: 6, activation: 'tanh', dropout },
+            { type: 'dense', out: 1, activation: 'linear' },
+          ],
+          5
+        );
       const a = make(0.5);
       const plain = make(0);
       // same initial weights: the forward pass (inference) does not see the dropout setting
@@ -116,7 +196,12 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
     });
 
     it('the dense matrix of a layer reproduces its forward pass', () => {
-      const [l] = buildNet(8, 3, [{ type: 'deconv', out: 2, kernel: 4, stride: 2, pad: 1, activation: 'linear' }], 5) as TapLayer[];
+      const [l] = buildNet(
+        8,
+        3,
+        [{ type: 'deconv', out: 2, kernel: 4, stride: 2, pad: 1, activation: 'linear' }],
+        5
+      ) as TapLayer[];
       const M = denseMatrix(l);
       const x = randomInput(24, 6);
       const y = new Float64Array(l.tOut * 2);
@@ -147,7 +232,11 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
     it('learns normal windows: reconstruction errors on new normal data sit far below those of broken correlations', () => {
       const r = trainConvAutoencoderBundle(normalRows(400, 6), { window: 16, epochs: 20 });
       const normal = makeWindows(normalRows(200, 7), 16, r.scaler);
-      const broken = makeWindows(normalRows(200, 8).map(([v, t, c]) => [v, t, c + 6]), 16, r.scaler);
+      const broken = makeWindows(
+        normalRows(200, 8).map(([v, t, c]) => [v, t, c + 6]),
+        16,
+        r.scaler
+      );
       const med = (a: Float64Array) => [...a].sort((x, y) => x - y)[a.length >> 1];
       const n = med(convAutoencoderErrors(r.model, normal.data, normal.count));
       const b = med(convAutoencoderErrors(r.model, broken.data, broken.count));
@@ -163,7 +252,10 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       assertClose(r.threshold, heldOutThreshold(r.heldOutErrors, 0.99, 1), 'threshold');
       const train = makeWindows(rows.slice(0, 300), 8, r.scaler);
       const trainErrors = convAutoencoderErrors(r.model, train.data, train.count);
-      assert.ok(r.threshold > heldOutThreshold(trainErrors, 0.99, 1), 'held-out windows carry the drift the training windows lack');
+      assert.ok(
+        r.threshold > heldOutThreshold(trainErrors, 0.99, 1),
+        'held-out windows carry the drift the training windows lack'
+      );
     });
   });
 
@@ -180,7 +272,14 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const dir = tmpRoot('moby-persist-');
       const csv = path.join(dir, 'n.csv');
       fs.writeFileSync(csv, toCsv(FEATURES, normalRows(300, 12)));
-      await trainBundle({ method: 'conv-autoencoder', csv, out: path.join(dir, 'root', 'eq', 'p', 'v1'), window: 8, epochs: 5, persistence: 3 });
+      await trainBundle({
+        method: 'conv-autoencoder',
+        csv,
+        out: path.join(dir, 'root', 'eq', 'p', 'v1'),
+        window: 8,
+        epochs: 5,
+        persistence: 3,
+      });
       const s = new BundleScorer({ root: path.join(dir, 'root'), batchWaitMs: 0 });
       try {
         await s.load();
@@ -188,7 +287,12 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         const results = [];
         for (let i = 0; i < rows.length; i++) {
           // one wild sample at step 9 only
-          const r = await s.score({ key: 'd', equipmentId: 'eq', fields: fieldsOf(i === 9 ? [1, 95, 2] : rows[i]), timestamp: i });
+          const r = await s.score({
+            key: 'd',
+            equipmentId: 'eq',
+            fields: fieldsOf(i === 9 ? [1, 95, 2] : rows[i]),
+            timestamp: i,
+          });
           if (r.kind === 'result') results.push(r);
         }
         assert.equal(results.length, 5);
@@ -209,7 +313,10 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       assert.ok(looksLikeCmapss(text));
       assert.ok(!looksLikeCmapss('a,b\n1,2\n'));
       const engines = parseCmapss(text);
-      assert.deepEqual(engines.map((e) => e.rows.length), [60, 80, 70, 90, 75, 65]);
+      assert.deepEqual(
+        engines.map((e) => e.rows.length),
+        [60, 80, 70, 90, 75, 65]
+      );
       const cols = informativeSensors(engines);
       // s1 and s5 are constant; the settings are never features
       assert.ok(!cols.includes(3) && !cols.includes(7) && cols.every((c) => c >= 3));
@@ -244,45 +351,81 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
     it('early stopping keeps the epoch with the lowest validation RMSE and stops after `patience` epochs without one', () => {
       const engines = parseCmapss(text);
       const seen: number[] = [];
-      const b = trainRulCnn(engines, { window: 10, epochs: 40, cap: 40, filters: 4, dense: 8, validation: 0.34, patience: 3, learningRate: 0.02, onEpoch: (_e, _l, v) => void seen.push(v) });
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 40,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        validation: 0.34,
+        patience: 3,
+        learningRate: 0.02,
+        onEpoch: (_e, _l, v) => void seen.push(v),
+      });
       assert.equal(b.validationEngines, 2);
       const min = Math.min(...seen);
       assert.equal(b.validationRmse[0], min);
       assert.equal(b.bestEpoch[0], seen.indexOf(min) + 1);
       // it ran until patience epochs passed without improvement, or to the last epoch
-      assert.ok(seen.length === 40 || seen.length === b.bestEpoch[0] + 3, `${seen.length} epochs, best ${b.bestEpoch[0]}`);
+      assert.ok(
+        seen.length === 40 || seen.length === b.bestEpoch[0] + 3,
+        `${seen.length} epochs, best ${b.bestEpoch[0]}`
+      );
     });
 
     it('learns wear: predicts a lower RUL late in life than early, and the ONNX graph matches within 1e-5', async () => {
       const engines = parseCmapss(text);
       const b = trainRulCnn(engines, { window: 10, epochs: 15, cap: 40, filters: 4, dense: 8 });
-      const early = predictLastCycle(b, engines.map((e) => ({ ...e, rows: e.rows.slice(0, 15), cycles: e.cycles.slice(0, 15) })));
+      const early = predictLastCycle(
+        b,
+        engines.map((e) => ({ ...e, rows: e.rows.slice(0, 15), cycles: e.cycles.slice(0, 15) }))
+      );
       const late = predictLastCycle(b, engines);
       const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
       assert.ok(mean(late) < 15 && mean(early) > 25, `late ${mean(late)} early ${mean(early)}`);
       const D = 10 * b.model.features;
-      const windows = makeWindows(engines[1].rows.map((r) => b.columns.map((c) => r[c])), 10, b.scaler, 7);
+      const windows = makeWindows(
+        engines[1].rows.map((r) => b.columns.map((c) => r[c])),
+        10,
+        b.scaler,
+        7
+      );
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       assert.equal(out.rul.length, windows.count);
-      for (let w = 0; w < windows.count; w++) assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+      for (let w = 0; w < windows.count; w++)
+        assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
     });
 
     it('an ensemble averages members trained on different seeds and early-stopping engines; the ONNX graph outputs the mean', async () => {
       const engines = parseCmapss(text);
-      const b = trainRulCnn(engines, { window: 10, epochs: 6, cap: 40, filters: 4, dense: 8, ensemble: 3, validation: 0.34 });
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 6,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        ensemble: 3,
+        validation: 0.34,
+      });
       assert.equal(b.model.members.length, 3);
       assert.equal(b.validationRmse.length, 3);
       const D = 10 * b.model.features;
-      const windows = makeWindows(engines[0].rows.map((r) => b.columns.map((c) => r[c])), 10, b.scaler, 5);
+      const windows = makeWindows(
+        engines[0].rows.map((r) => b.columns.map((c) => r[c])),
+        10,
+        b.scaler,
+        5
+      );
       const x = windows.data.subarray(0, D);
       const each = b.model.members.map((m) => predictRulCnn({ ...b.model, members: [m] }, x));
       assert.ok(new Set(each.map((v) => v.toFixed(6))).size === 3, `members differ: ${each}`);
       assertClose(predictRulCnn(b.model, x), each.reduce((a, v) => a + v, 0) / 3, 'mean of members');
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
-      for (let w = 0; w < windows.count; w++) assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+      for (let w = 0; w < windows.count; w++)
+        assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
     });
 
-    it('min-max scaling maps each sensor\'s training range onto [−1, 1]; z-score standardises', () => {
+    it("min-max scaling maps each sensor's training range onto [−1, 1]; z-score standardises", () => {
       const engines = parseCmapss(text);
       const cols = informativeSensors(engines);
       const mm = fitRulScaler(engines, cols, 'minmax');
@@ -304,7 +447,15 @@ describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agr
     const csv = path.join(dir, 'n.csv');
     fs.writeFileSync(csv, toCsv(FEATURES, normalRows(300, 21)));
     const out = path.join(dir, 'root', 'eq', 'p', 'v1');
-    const rep = await trainBundle({ method: 'conv-autoencoder', csv, out, window: 8, epochs: 10, persistence: 3, centerDrift: 0.05 });
+    const rep = await trainBundle({
+      method: 'conv-autoencoder',
+      csv,
+      out,
+      window: 8,
+      epochs: 10,
+      persistence: 3,
+      centerDrift: 0.05,
+    });
     assert.equal(rep.meta.center_drift, 0.05);
     // slow drift of temp (15 units, about 5 of its standard deviations, over 300 rows) with a fault
     // (current +6) in rows 200–239
@@ -320,7 +471,10 @@ describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agr
       // the reference needs the trained model: retrain with the same seed and options (training is reproducible)
       const ref = trainConvAutoencoderBundle(normalRows(300, 21), { window: 8, epochs: 10 });
       assertClose(ref.threshold, rep.meta.threshold!, 'same threshold from the same seed');
-      const st = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, { persistence: 3, centerDrift: 0.05 });
+      const st = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, {
+        persistence: 3,
+        centerDrift: 0.05,
+      });
       const differ = flagged.filter((f, i) => f !== st.flagged[i]).length;
       // float32 (onnxruntime) vs float64 can only disagree on scores within a hair of the threshold
       assert.ok(differ <= 2, `${differ} rows differ`);
@@ -328,8 +482,14 @@ describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agr
       const beforeFault = flagged.slice(100, 200).filter(Boolean).length;
       assert.ok(inFault > 25, `fault flagged on ${inFault}/35 rows`);
       assert.ok(beforeFault < 10, `drift before the fault flagged on ${beforeFault}/100 rows`);
-      const frozen = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, { persistence: 3, centerDrift: 0 });
-      assert.ok(frozen.flagged.slice(100, 200).reduce((a, b) => a + b, 0) > beforeFault, 'a fixed scaler flags more of the drift');
+      const frozen = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, {
+        persistence: 3,
+        centerDrift: 0,
+      });
+      assert.ok(
+        frozen.flagged.slice(100, 200).reduce((a, b) => a + b, 0) > beforeFault,
+        'a fixed scaler flags more of the drift'
+      );
     } finally {
       await s.close();
       fs.rmSync(dir, { recursive: true, force: true });

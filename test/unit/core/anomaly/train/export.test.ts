@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { fitPca, scorePca } from '../../../../../nodes/core/anomaly/pca';
 import { quantile } from '../../../../../nodes/core/anomaly/linalg';
 import { pcaToOnnx } from '../../../../../nodes/core/anomaly/train/pca-export';
-import { autoencoderScore, autoencoderThreshold, autoencoderToOnnx, trainAutoencoder } from '../../../../../nodes/core/anomaly/train/autoencoder';
+import {
+  autoencoderScore,
+  autoencoderThreshold,
+  autoencoderToOnnx,
+  trainAutoencoder,
+} from '../../../../../nodes/core/anomaly/train/autoencoder';
 import { fitLinearRul, linearRulToOnnx, predictRul } from '../../../../../nodes/core/anomaly/train/rul';
 import { fitScaler, makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
 import { FEATURES, normalRows, assertClose, runOnnx } from '../../../../support/anomaly-onnx-fixtures';
@@ -35,7 +40,14 @@ describe('anomaly-onnx export: generated graphs match the TypeScript references'
     const W = 10;
     const win = makeWindows(rows, W, scaler);
     const losses: number[] = [];
-    const model = trainAutoencoder(win.data, win.count, W, 3, { epochs: 15, hidden: 12, bottleneck: 3, learningRate: 3e-3, seed: 7, onEpoch: (_e, l) => losses.push(l) });
+    const model = trainAutoencoder(win.data, win.count, W, 3, {
+      epochs: 15,
+      hidden: 12,
+      bottleneck: 3,
+      learningRate: 3e-3,
+      seed: 7,
+      onEpoch: (_e, l) => losses.push(l),
+    });
     assert.equal(losses.length, 15);
     assert.ok(losses[14] < losses[0] * 0.7, `loss should fall: ${losses[0]} -> ${losses[14]}`);
 
@@ -48,13 +60,18 @@ describe('anomaly-onnx export: generated graphs match the TypeScript references'
     for (let w = 0; w < n; w++) {
       const ref = autoencoderScore(model, input.subarray(w * D, (w + 1) * D));
       assertClose(out.score[w], ref.score, `score[${w}]`);
-      for (let i = 0; i < D; i++) assertClose(out.reconstruction[w * D + i], ref.reconstruction[i], `reconstruction[${w}][${i}]`);
-      for (let f = 0; f < 3; f++) assertClose(out.contributions[w * 3 + f], ref.perFeature[f], `contributions[${w}][${f}]`);
+      for (let i = 0; i < D; i++)
+        assertClose(out.reconstruction[w * D + i], ref.reconstruction[i], `reconstruction[${w}][${i}]`);
+      for (let f = 0; f < 3; f++)
+        assertClose(out.contributions[w * 3 + f], ref.perFeature[f], `contributions[${w}][${f}]`);
     }
     const { threshold, errors } = autoencoderThreshold(model, win.data, win.count, 0.99);
     assert.equal(threshold, quantile(errors, 0.99));
     assert.ok(out.score[3] > threshold && out.score[17] > threshold, 'spiked windows exceed the threshold');
-    assert.ok(out.contributions[3 * 3 + 1] > out.contributions[3 * 3] + out.contributions[3 * 3 + 2], 'the spiked feature dominates');
+    assert.ok(
+      out.contributions[3 * 3 + 1] > out.contributions[3 * 3] + out.contributions[3 * 3 + 2],
+      'the spiked feature dominates'
+    );
   });
 
   it('linear RUL: fit recovers a linear target and the ONNX graph ([batch, window, features]) matches predictRul', async () => {
@@ -64,11 +81,16 @@ describe('anomaly-onnx export: generated graphs match the TypeScript references'
     const win = makeWindows(rows, W, scaler);
     // the target depends on the last step's standardised features
     const D = W * 3;
-    const targets = Array.from({ length: win.count }, (_, w) => 100 + 5 * win.data[w * D + D - 3] - 2 * win.data[w * D + D - 1]);
+    const targets = Array.from(
+      { length: win.count },
+      (_, w) => 100 + 5 * win.data[w * D + D - 3] - 2 * win.data[w * D + D - 1]
+    );
     const model = fitLinearRul(win.data, win.count, targets, W, 3, 1e-6);
-    for (let w = 0; w < win.count; w += 17) assertClose(predictRul(model, win.data.subarray(w * D, (w + 1) * D)), targets[w], `fit[${w}]`, 1e-3);
+    for (let w = 0; w < win.count; w += 17)
+      assertClose(predictRul(model, win.data.subarray(w * D, (w + 1) * D)), targets[w], `fit[${w}]`, 1e-3);
     const n = 25;
     const out = await runOnnx(linearRulToOnnx(model), win.data.slice(0, n * D), [n, W, 3]);
-    for (let w = 0; w < n; w++) assertClose(out.rul[w], predictRul(model, win.data.subarray(w * D, (w + 1) * D)), `rul[${w}]`);
+    for (let w = 0; w < n; w++)
+      assertClose(out.rul[w], predictRul(model, win.data.subarray(w * D, (w + 1) * D)), `rul[${w}]`);
   });
 });

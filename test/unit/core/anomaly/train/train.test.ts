@@ -9,37 +9,62 @@ import { compareVersions } from '../../../../../nodes/core/anomaly/onnx/bundles'
 import { SlidingWindow } from '../../../../../nodes/core/anomaly/onnx/window';
 import { parseCsv } from '../../../../../nodes/core/anomaly/train/csv';
 import { trainBundle } from '../../../../../nodes/core/anomaly/train/train';
-import { FEATURES, fieldsOf, normalRows, syntheticCmapss, tmpRoot, toCsv } from '../../../../support/anomaly-onnx-fixtures';
+import {
+  FEATURES,
+  fieldsOf,
+  normalRows,
+  syntheticCmapss,
+  tmpRoot,
+  toCsv,
+} from '../../../../support/anomaly-onnx-fixtures';
 
 const ROOT = path.resolve(__dirname, '../../../../..');
 
 // the shipped CLI (npm test builds dist/ first); falls back to the TypeScript source when run without a build
 const BUILT_CLI = path.join(ROOT, 'dist', 'bin', 'moby-train.js');
 function cli(args: string[]) {
-  const entry = fs.existsSync(BUILT_CLI) ? [BUILT_CLI] : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'bin', 'moby-train.ts')];
+  const entry = fs.existsSync(BUILT_CLI)
+    ? [BUILT_CLI]
+    : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'bin', 'moby-train.ts')];
   return spawnSync(process.execPath, [...entry, ...args], { cwd: ROOT, encoding: 'utf8' });
 }
 
 describe('anomaly-onnx training and bundle files', () => {
   describe('parseCsv', () => {
     it('reads a SKAB-style file: ; separator detected, datetime and label columns dropped', () => {
-      const text = '\uFEFFdatetime;a;b;anomaly;changepoint\r\n2020-02-08 13:30:47;1.5;2;0;0\r\n\r\n2020-02-08 13:30:48;-1e-3;3;1;0\r\n';
+      const text =
+        '\uFEFFdatetime;a;b;anomaly;changepoint\r\n2020-02-08 13:30:47;1.5;2;0;0\r\n\r\n2020-02-08 13:30:48;-1e-3;3;1;0\r\n';
       const t = parseCsv(text);
       assert.deepEqual(t.features, ['a', 'b']);
-      assert.deepEqual(t.rows, [[1.5, 2], [-0.001, 3]]);
-      assert.deepEqual(t.dropped.map((d) => d.column), ['datetime', 'anomaly', 'changepoint']);
+      assert.deepEqual(t.rows, [
+        [1.5, 2],
+        [-0.001, 3],
+      ]);
+      assert.deepEqual(
+        t.dropped.map((d) => d.column),
+        ['datetime', 'anomaly', 'changepoint']
+      );
     });
 
     it('honours explicit features, separator and target', () => {
       const t = parseCsv('x,y,z,rul\n1,2,3,10\n4,5,6,9\n', { sep: ',', features: ['z', 'x'], target: 'rul' });
-      assert.deepEqual(t.rows, [[3, 1], [6, 4]]);
+      assert.deepEqual(t.rows, [
+        [3, 1],
+        [6, 4],
+      ]);
       assert.deepEqual(t.target, [10, 9]);
     });
 
     it('names file, line and column of bad values and unknown columns', () => {
-      assert.throws(() => parseCsv('a;b\n1;2\n3;oops\n', { file: 'f.csv' }), /^Error: f\.csv: line 3, column "b": not a number: "oops"$/);
+      assert.throws(
+        () => parseCsv('a;b\n1;2\n3;oops\n', { file: 'f.csv' }),
+        /^Error: f\.csv: line 3, column "b": not a number: "oops"$/
+      );
       assert.throws(() => parseCsv('a;b\n1;2\n3;\n', { file: 'f.csv' }), /line 3, column "b": not a number: ""/);
-      assert.throws(() => parseCsv('a;b\n1;2\n', { file: 'f.csv', features: ['c'] }), /f\.csv: no column "c" \(columns: a, b\)/);
+      assert.throws(
+        () => parseCsv('a;b\n1;2\n', { file: 'f.csv', features: ['c'] }),
+        /f\.csv: no column "c" \(columns: a, b\)/
+      );
       assert.throws(() => parseCsv('a;b\n1;2\n', { file: 'f.csv', target: 'c' }), /no target column "c"/);
       assert.throws(() => parseCsv('', { file: 'f.csv' }), /f\.csv: empty file/);
       assert.throws(() => parseCsv('t;u\nx;y\n', { file: 'f.csv' }), /f\.csv: no numeric columns/);
@@ -49,32 +74,91 @@ describe('anomaly-onnx training and bundle files', () => {
   describe('meta.json validation', () => {
     it('names each offending field', () => {
       assert.throws(
-        () => validateMeta({ schema_version: 1, kind: 'pca', features: ['a', 'b'], window: 1, input: { name: 'x' }, outputs: { t2: 't2' }, t2_limit: 1, q_limit: 1 }, 'b/meta.json'),
-        /^Error: b\/meta\.json: outputs: missing field "q"$/,
+        () =>
+          validateMeta(
+            {
+              schema_version: 1,
+              kind: 'pca',
+              features: ['a', 'b'],
+              window: 1,
+              input: { name: 'x' },
+              outputs: { t2: 't2' },
+              t2_limit: 1,
+              q_limit: 1,
+            },
+            'b/meta.json'
+          ),
+        /^Error: b\/meta\.json: outputs: missing field "q"$/
       );
       assert.throws(
-        () => validateMeta({ schema_version: 1, kind: 'score', features: ['a', 'b'], window: 1, input: { name: 'x', layout: 'grid' }, outputs: { score: 's' }, threshold: 1, scaler: { mean: [0], std: [1, 0] } }, 'm'),
-        /m: input\.layout: must be one of flat, sequence/,
+        () =>
+          validateMeta(
+            {
+              schema_version: 1,
+              kind: 'score',
+              features: ['a', 'b'],
+              window: 1,
+              input: { name: 'x', layout: 'grid' },
+              outputs: { score: 's' },
+              threshold: 1,
+              scaler: { mean: [0], std: [1, 0] },
+            },
+            'm'
+          ),
+        /m: input\.layout: must be one of flat, sequence/
       );
       assert.throws(
-        () => validateMeta({ schema_version: 1, kind: 'score', features: ['a', 'b'], window: 1, input: { name: 'x' }, outputs: { score: 's' }, threshold: 1, scaler: { mean: [0], std: [1, 0] } }, 'm'),
-        /^Error: m: scaler\.mean has 1 values for 2 features; scaler\.std\[1\] \(b\) must be > 0, got 0$/,
+        () =>
+          validateMeta(
+            {
+              schema_version: 1,
+              kind: 'score',
+              features: ['a', 'b'],
+              window: 1,
+              input: { name: 'x' },
+              outputs: { score: 's' },
+              threshold: 1,
+              scaler: { mean: [0], std: [1, 0] },
+            },
+            'm'
+          ),
+        /^Error: m: scaler\.mean has 1 values for 2 features; scaler\.std\[1\] \(b\) must be > 0, got 0$/
       );
       assert.throws(() => validateMeta({ schema_version: 2 }, 'm'), /schema_version: must be equal to constant/);
-      assert.equal(validateMeta({ schema_version: 1, kind: 'probability', features: ['a'], window: 1, input: { name: 'x' }, outputs: { probability: 'p' } }).input.layout, 'flat');
+      assert.equal(
+        validateMeta({
+          schema_version: 1,
+          kind: 'probability',
+          features: ['a'],
+          window: 1,
+          input: { name: 'x' },
+          outputs: { probability: 'p' },
+        }).input.layout,
+        'flat'
+      );
     });
   });
 
   describe('helpers', () => {
     it('importing the ONNX API does not load the native onnxruntime until a bundle is loaded', function () {
       this.timeout(120_000); // a fresh process compiling the ONNX module tree with ts-node: slow on a busy machine
-      const script = "require('./nodes/core/anomaly/onnx'); process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('onnxruntime-node'))))";
-      const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+      const script =
+        "require('./nodes/core/anomaly/onnx'); process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('onnxruntime-node'))))";
+      const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
       assert.equal(r.stdout, 'false', r.stderr);
     });
 
     it('orders versions naturally', () => {
-      assert.deepEqual(['v10', 'v2', 'v1', '2026-11-01', '2026-02-10'].sort(compareVersions), ['2026-02-10', '2026-11-01', 'v1', 'v2', 'v10']);
+      assert.deepEqual(['v10', 'v2', 'v1', '2026-11-01', '2026-02-10'].sort(compareVersions), [
+        '2026-02-10',
+        '2026-11-01',
+        'v1',
+        'v2',
+        'v10',
+      ]);
     });
 
     it('the sliding window ring copies oldest-first after wrapping', () => {
@@ -95,7 +179,13 @@ describe('anomaly-onnx training and bundle files', () => {
       csv = path.join(dir, 'normal.csv');
       // SKAB layout: datetime first, label columns last; rul target counts down
       const rows = normalRows(240, 21);
-      fs.writeFileSync(csv, toCsv(['datetime', ...FEATURES, 'rul', 'anomaly', 'changepoint'], rows.map((r, i) => [`2020-02-08 13:${i}`, ...r, 240 - i, 0, 0])));
+      fs.writeFileSync(
+        csv,
+        toCsv(
+          ['datetime', ...FEATURES, 'rul', 'anomaly', 'changepoint'],
+          rows.map((r, i) => [`2020-02-08 13:${i}`, ...r, 240 - i, 0, 0])
+        )
+      );
     });
 
     it('writes a pca bundle that scores normal rows below and broken correlations above the threshold', async () => {
@@ -107,7 +197,12 @@ describe('anomaly-onnx training and bundle files', () => {
       const s = new BundleScorer({ root: path.join(dir, 'root'), batchWaitMs: 0 });
       try {
         await s.load();
-        const normal = await s.score({ key: 'a', equipmentId: 'eq', fields: fieldsOf(normalRows(5, 77)[2]), timestamp: 0 });
+        const normal = await s.score({
+          key: 'a',
+          equipmentId: 'eq',
+          fields: fieldsOf(normalRows(5, 77)[2]),
+          timestamp: 0,
+        });
         const broken = await s.score({ key: 'a', equipmentId: 'eq', fields: fieldsOf([1, 95, 2]), timestamp: 1 });
         assert.ok(normal.kind === 'result' && normal.score < normal.threshold, JSON.stringify(normal));
         assert.ok(broken.kind === 'result' && broken.score > broken.threshold, JSON.stringify(broken));
@@ -119,17 +214,40 @@ describe('anomaly-onnx training and bundle files', () => {
     it('refuses to overwrite an existing bundle unless forced, and refuses bad --out paths', async () => {
       const out = path.join(dir, 'root', 'eq', 'p', 'pca-2');
       await trainBundle({ method: 'pca', csv, out, features: FEATURES });
-      await assert.rejects(trainBundle({ method: 'pca', csv, out, features: FEATURES }), /pca-2 already exists \(use --force to replace it\)/);
+      await assert.rejects(
+        trainBundle({ method: 'pca', csv, out, features: FEATURES }),
+        /pca-2 already exists \(use --force to replace it\)/
+      );
       await trainBundle({ method: 'pca', csv, out, features: FEATURES, force: true });
       await assert.rejects(trainBundle({ method: 'pca', csv, out, window: 30 }), /--method pca scores single samples/);
-      await assert.rejects(trainBundle({ method: 'rul', csv, out: path.join(dir, 'r', 'e', 'p', 'v') }), /--method rul needs --target/);
-      await assert.rejects(trainBundle({ method: 'pca', csv: path.join(dir, 'missing.csv'), out }), /--csv .*missing\.csv: ENOENT/);
+      await assert.rejects(
+        trainBundle({ method: 'rul', csv, out: path.join(dir, 'r', 'e', 'p', 'v') }),
+        /--method rul needs --target/
+      );
+      await assert.rejects(
+        trainBundle({ method: 'pca', csv: path.join(dir, 'missing.csv'), out }),
+        /--csv .*missing\.csv: ENOENT/
+      );
     });
 
     it('CLI: trains an autoencoder and a rul bundle; reports usage errors with exit code 2', function () {
       // six CLI processes, each loading the runtime: minutes on a shared, loaded machine; not a speed check
       this.timeout(180000);
-      const ae = cli(['--method', 'autoencoder', '--csv', csv, '--out', path.join(dir, 'root', 'eq', 'p', 'ae-1'), '--window', '8', '--epochs', '2', '--hidden', '8', '--quiet']);
+      const ae = cli([
+        '--method',
+        'autoencoder',
+        '--csv',
+        csv,
+        '--out',
+        path.join(dir, 'root', 'eq', 'p', 'ae-1'),
+        '--window',
+        '8',
+        '--epochs',
+        '2',
+        '--hidden',
+        '8',
+        '--quiet',
+      ]);
       assert.equal(ae.status, 0, ae.stderr);
       assert.match(ae.stdout, /wrote .*ae-1 \(reconstruction, 4 features, window 8\)/);
       const meta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'eq', 'p', 'ae-1', 'meta.json'), 'utf8'));
@@ -138,7 +256,24 @@ describe('anomaly-onnx training and bundle files', () => {
       // without --features every numeric column but the labels is used; datetime is not numeric
       assert.deepEqual(meta.features, [...FEATURES, 'rul']);
 
-      const rul = cli(['--method', 'rul', '--csv', csv, '--out', path.join(dir, 'root', 'pump', 'p', 'rul-1'), '--features', FEATURES.join(','), '--target', 'rul', '--window', '4', '--unit', 'h', '--sep', ';']);
+      const rul = cli([
+        '--method',
+        'rul',
+        '--csv',
+        csv,
+        '--out',
+        path.join(dir, 'root', 'pump', 'p', 'rul-1'),
+        '--features',
+        FEATURES.join(','),
+        '--target',
+        'rul',
+        '--window',
+        '4',
+        '--unit',
+        'h',
+        '--sep',
+        ';',
+      ]);
       assert.equal(rul.status, 0, rul.stderr);
       const rmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'pump', 'p', 'rul-1', 'meta.json'), 'utf8'));
       assert.deepEqual([rmeta.kind, rmeta.rul_unit, rmeta.input.layout], ['rul', 'h', 'sequence']);
@@ -148,7 +283,16 @@ describe('anomaly-onnx training and bundle files', () => {
       assert.match(usage.stderr, /--method must be pca, autoencoder, conv-autoencoder or rul, got "svm"/);
       assert.equal(cli(['--csv', csv]).status, 2);
       assert.equal(cli(['--bogus']).status, 2);
-      const bad = cli(['--method', 'pca', '--csv', csv, '--out', path.join(dir, 'x', 'e', 'p', 'v'), '--features', 'vib,nope']);
+      const bad = cli([
+        '--method',
+        'pca',
+        '--csv',
+        csv,
+        '--out',
+        path.join(dir, 'x', 'e', 'p', 'v'),
+        '--features',
+        'vib,nope',
+      ]);
       assert.equal(bad.status, 1);
       assert.match(bad.stderr, /no column "nope"/);
     });
@@ -156,26 +300,78 @@ describe('anomaly-onnx training and bundle files', () => {
     // several CLI processes, each loading onnxruntime and training: slow on a loaded machine, not a speed check
     it('CLI: trains a conv-autoencoder (held-out threshold, persistence) and a C-MAPSS rul CNN bundle', function () {
       this.timeout(180000);
-      const cae = cli(['--method', 'conv-autoencoder', '--csv', csv, '--features', FEATURES.join(','), '--out', path.join(dir, 'root', 'eq', 'p', 'cae-1'), '--window', '8', '--epochs', '2', '--margin', '2', '--persistence', '3']);
+      const cae = cli([
+        '--method',
+        'conv-autoencoder',
+        '--csv',
+        csv,
+        '--features',
+        FEATURES.join(','),
+        '--out',
+        path.join(dir, 'root', 'eq', 'p', 'cae-1'),
+        '--window',
+        '8',
+        '--epochs',
+        '2',
+        '--margin',
+        '2',
+        '--persistence',
+        '3',
+      ]);
       assert.equal(cae.status, 0, cae.stderr);
       assert.match(cae.stderr, /held-out windows, threshold .*, trained in \d+ ms/);
       const cmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'eq', 'p', 'cae-1', 'meta.json'), 'utf8'));
-      assert.deepEqual([cmeta.kind, cmeta.method, cmeta.window, cmeta.persistence, cmeta.training.margin], ['reconstruction', 'conv-autoencoder', 8, 3, 2]);
+      assert.deepEqual(
+        [cmeta.kind, cmeta.method, cmeta.window, cmeta.persistence, cmeta.training.margin],
+        ['reconstruction', 'conv-autoencoder', 8, 3, 2]
+      );
       // 240 rows, a quarter held out: windows ending in the last 60 rows set the threshold
       assert.equal(cmeta.training.held_out_windows, 60);
-      const badWindow = cli(['--method', 'conv-autoencoder', '--csv', csv, '--out', path.join(dir, 'root', 'eq', 'p', 'cae-2'), '--window', '10']);
+      const badWindow = cli([
+        '--method',
+        'conv-autoencoder',
+        '--csv',
+        csv,
+        '--out',
+        path.join(dir, 'root', 'eq', 'p', 'cae-2'),
+        '--window',
+        '10',
+      ]);
       assert.equal(badWindow.status, 1);
       assert.match(badWindow.stderr, /--window must be a multiple of 4/);
 
       const fd = path.join(dir, 'train_FD.txt');
       fs.writeFileSync(fd, syntheticCmapss([50, 60, 55], 9));
-      const cm = cli(['--method', 'rul', '--csv', fd, '--out', path.join(dir, 'root', 'engine', 'p', 'rul-cnn'), '--window', '10', '--epochs', '2', '--cap', '40', '--ensemble', '2']);
+      const cm = cli([
+        '--method',
+        'rul',
+        '--csv',
+        fd,
+        '--out',
+        path.join(dir, 'root', 'engine', 'p', 'rul-cnn'),
+        '--window',
+        '10',
+        '--epochs',
+        '2',
+        '--cap',
+        '40',
+        '--ensemble',
+        '2',
+      ]);
       assert.equal(cm.status, 0, cm.stderr);
       assert.match(cm.stderr, /C-MAPSS: 3 engines, 165 cycles, sensors s2, s3, s4/);
       const fmeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-cnn', 'meta.json'), 'utf8'));
-      assert.deepEqual([fmeta.kind, fmeta.method, fmeta.rul_unit, fmeta.input.layout, fmeta.training.cap], ['rul', 'rul-cnn', 'cycles', 'sequence', 40]);
-      assert.deepEqual([fmeta.training.ensemble, fmeta.training.scaling, fmeta.training.validation_rmse.length], [2, 'minmax', 2]);
-      assert.ok(!fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1'));
+      assert.deepEqual(
+        [fmeta.kind, fmeta.method, fmeta.rul_unit, fmeta.input.layout, fmeta.training.cap],
+        ['rul', 'rul-cnn', 'cycles', 'sequence', 40]
+      );
+      assert.deepEqual(
+        [fmeta.training.ensemble, fmeta.training.scaling, fmeta.training.validation_rmse.length],
+        [2, 'minmax', 2]
+      );
+      assert.ok(
+        !fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1')
+      );
     });
   });
 });
