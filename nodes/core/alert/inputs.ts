@@ -103,10 +103,17 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
         : inc?.reason === 'noise'
           ? `: sensor ${sensor}noisy`
           : '';
-  const message =
-    `Anomaly on ${device}${why}: ${method} score ${fmtNum(r.score)}` +
-    (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
-    (top.length ? ` (top: ${top.join(', ')})` : '');
+  // A persistent alarm is the score itself crossing its threshold, so the score leads. Drift, flat-line and
+  // noise alarms come from their own checks while the score may sit well below the threshold: the reason leads
+  // and the score follows as context, never as "score 0.07 vs threshold 1", which reads as a false alarm.
+  const score = `${method} score ${fmtNum(r.score)}`;
+  const sensorCheck = inc?.reason === 'flatline' || inc?.reason === 'noise';
+  const topText = top.length && !sensorCheck ? ` (top: ${top.join(', ')})` : '';
+  const message = why
+    ? `Anomaly on ${device}${why} (${score}${threshold !== undefined ? `, threshold ${fmtNum(threshold)}` : ''})${topText}`
+    : `Anomaly on ${device}: ${score}` +
+      (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
+      topText;
   const s: AlertSignal = { kind: 'trigger', device_id: device, rule: RULES.anomaly, severity, message, value: r.score };
   if (threshold !== undefined) s.threshold = threshold;
   return { ok: true, signals: [withEquipment(s, equipment)] };

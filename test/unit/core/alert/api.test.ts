@@ -327,6 +327,27 @@ describe('alert input mapping', () => {
     assert.ok(clear.ok && clear.signals[0].kind === 'clear');
   });
 
+  it('leads with the reason when a drift, flat-line or noise check opened the alarm, not the score', () => {
+    const base = { score: 0.0731, threshold: 1, is_anomaly: false, method: 'pca', contributions: { flow: 0.9 } };
+    const msg = (incident: object) => {
+      const r = signalsFromMessage({ payload: point('pump-009'), anomaly: { ...base, alarm: true, incident } });
+      assert.ok(r.ok);
+      return r.signals[0].message;
+    };
+    assert.equal(
+      msg({ reason: 'noise', feature: 'pressure', severity: 'warning' }),
+      'Anomaly on pump-009: sensor pressure noisy (pca score 0.0731, threshold 1)'
+    );
+    assert.equal(
+      msg({ reason: 'flatline', feature: 'temperature', severity: 'warning' }),
+      'Anomaly on pump-009: sensor temperature flat-lined (pca score 0.0731, threshold 1)'
+    );
+    assert.equal(
+      msg({ reason: 'drift', severity: 'warning' }),
+      'Anomaly on pump-009: slow drift away from calibration (pca score 0.0731, threshold 1) (top: flow)'
+    );
+  });
+
   it('maps RUL against the thresholds and explicit alerts with their fields', () => {
     const opts = { rulThreshold: 72, rulCritical: 24 };
     const low = signalsFromMessage({ payload: point('s-1'), rul: { value: 10, unit: 'h' } }, opts);
