@@ -11,6 +11,7 @@
 // excess before it reaches MOBY at all.
 //
 // Pure: the clock is injected (monotonic milliseconds); no timers.
+import { fullBucket, takeToken, type TokenBucket } from './token-bucket';
 
 export interface TenantRateOptions {
   /** sustained messages per second each tenant may send; 0 (or less) turns the bound off */
@@ -25,13 +26,8 @@ export interface TenantRateOptions {
 export const DEFAULT_TENANT_RATE = 1000;
 export const DEFAULT_TENANT_BURST = 5000;
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 export class TenantRateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, TokenBucket>();
   private readonly rate: number;
   private readonly burst: number;
   private readonly now: () => number;
@@ -59,16 +55,10 @@ export class TenantRateLimiter {
     const now = this.now();
     let b = this.buckets.get(tenant);
     if (!b) {
-      b = { tokens: this.burst, at: now };
+      b = fullBucket(this.burst, now);
       this.buckets.set(tenant, b);
-    } else if (now > b.at) {
-      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.rate) / 1000);
-      b.at = now;
     }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return true;
-    }
+    if (takeToken(b, now, this.rate / 1000, this.burst)) return true;
     this.refused.set(tenant, (this.refused.get(tenant) ?? 0) + 1);
     return false;
   }

@@ -12,6 +12,7 @@
 // Both sets are bounded: one LRU Map of devices (proof + rate bucket), least recently active evicted. An
 // evicted device proves itself again with its next signed message; until then its unsigned will is refused,
 // and the data timeout still reports it (TIMEOUT instead of OFFLINE): never a lost alert, never a lockout.
+import { takeToken, type TokenBucket } from '../token-bucket';
 
 export type StatusTrustMode = 'proven' | 'broker';
 
@@ -31,11 +32,8 @@ export interface StatusTrustOptions {
 export type TrustDecision =
   { ok: true } | { ok: false; code: 'untrusted_status' | 'status_rate_limited'; reason: string };
 
-interface Entry {
+interface Entry extends TokenBucket {
   proven: boolean;
-  tokens: number;
-  /** when tokens were last refilled, ms */
-  at: number;
 }
 
 const OK: TrustDecision = { ok: true };
@@ -103,17 +101,12 @@ export class StatusTrust {
       e = { proven: false, tokens: this.burst, at: now };
       this.insert(deviceId, e);
     }
-    if (this.burst !== Infinity) {
-      e.tokens = Math.min(this.burst, e.tokens + (now - e.at) * this.perMs);
-      e.at = now;
-      if (e.tokens < 1) {
-        return {
-          ok: false,
-          code: 'status_rate_limited',
-          reason: `device ${deviceId} sent more than ${this.burst} will/status messages in a row (limit ${Math.round(this.perMs * 60000)}/min): flapping or forged, ignored`,
-        };
-      }
-      e.tokens -= 1;
+    if (this.burst !== Infinity && !takeToken(e, now, this.perMs, this.burst)) {
+      return {
+        ok: false,
+        code: 'status_rate_limited',
+        reason: `device ${deviceId} sent more than ${this.burst} will/status messages in a row (limit ${Math.round(this.perMs * 60000)}/min): flapping or forged, ignored`,
+      };
     }
     return OK;
   }
