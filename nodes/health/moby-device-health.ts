@@ -202,7 +202,8 @@ export = function (RED: NodeAPI) {
       if (msg.topic === 'snapshot') {
         const reply = () => {
           countOut(TYPE);
-          send([{ ...msg, topic: 'snapshot', payload: table.snapshot() }, null]);
+          // rows as events show them: a tenant's device as {device_id, tenant}, not the table's scoped key
+          send([{ ...msg, topic: 'snapshot', payload: table.snapshot().map(unscopeEvent) }, null]);
           done();
         };
         // with Redis, include what the other instances have seen; from memory when Redis is down

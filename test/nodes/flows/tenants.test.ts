@@ -708,5 +708,17 @@ describe('tenants: two tenants with overlapping device ids through the real runt
         .map((m) => `${m.payload.tenant}/${m.payload.device_id}`),
       ['beta/pump-001']
     );
+    // a snapshot shows the rows as events and /moby/devices do: device id and tenant apart, not the table's key
+    helper.getNode('health').receive({ topic: 'snapshot' });
+    await waitFor(() => healthEvents.some((m) => m.topic === 'snapshot'), 10000, 'snapshot');
+    const snapshot = healthEvents.find((m) => m.topic === 'snapshot')!.payload as {
+      device_id: string;
+      tenant?: string;
+      state: string;
+    }[];
+    assert.deepEqual(snapshot.map((r) => `${r.tenant}/${r.device_id}:${r.state}`).sort(), [
+      'acme/pump-001:ONLINE',
+      'beta/pump-001:OFFLINE',
+    ]);
   });
 });
