@@ -56,6 +56,7 @@ interface AnomalyDef extends NodeDef {
   trainSize?: string | number;
   alpha?: string | number;
   limitScale?: string | number;
+  calibrationHoldout?: string | number;
   varianceShare?: string | number;
   scaling?: 'std' | 'robust';
   adaptRate?: string | number;
@@ -98,6 +99,7 @@ function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig 
     trainSize: Math.round(num(def.trainSize, d.trainSize, 10, 100000)),
     alpha: num(def.alpha, d.alpha, 0.0001, 0.5),
     limitScale: num(def.limitScale, d.limitScale, 0.01, 1000),
+    calibrationHoldout: num(def.calibrationHoldout, d.calibrationHoldout, 0, 0.9),
     varianceShare: num(def.varianceShare, d.varianceShare, 0.01, 1),
     scaling: def.scaling === 'std' || def.scaling === 'robust' ? def.scaling : d.scaling,
     adaptRate: num(def.adaptRate, d.adaptRate, 0, 1),

@@ -30,6 +30,8 @@ export interface MethodStrategy<M extends FittedModel = FittedModel> {
   score(cfg: DetectorConfig, features: string[], model: M, x: ArrayLike<number>, contributions: number[]): MethodScore;
   /** Adapts the model to a point judged normal. */
   learn(cfg: DetectorConfig, model: M, x: ArrayLike<number>): void;
+  /** Widens (factor > 1) the model's limits in place; absent for methods whose limits are configured. */
+  scaleLimits?(model: M, factor: number): void;
   /** The model's centre (moved by learning and nudges, the reference for drift), or null when it has none. */
   centre(model: M): number[] | null;
   /** Why a model from outside (context store, a loaded export) is unusable for `d` features, or null. */
@@ -124,6 +126,9 @@ const l2 = strategy<L2Fitted>({
   learn(cfg, m, x) {
     if (cfg.adaptRate > 0) learnL2(m.l2, x, cfg.adaptRate);
   },
+  scaleLimits(m, factor) {
+    m.l2.limit *= factor;
+  },
   centre: (m) => m.l2.center,
   validateModel: ({ l2: l }: { l2?: Partial<L2Model> }, d) =>
     l && isNumArray(l.center, d) && positive(l.scale, d) && (l.limit as number) > 0
@@ -141,6 +146,9 @@ const ewma = strategy<EwmaFitted>({
   }),
   // the running mean/variance is the method itself, so it learns whatever adaptRate says
   learn: (cfg, m, x) => learnEwma(m.ewma, x, cfg.ewmaLambda),
+  scaleLimits(m, factor) {
+    m.ewma.limit *= factor;
+  },
   centre: (m) => m.ewma.mean,
   validateModel: ({ ewma: e }: { ewma?: Partial<EwmaModel> }, d) =>
     e && isNumArray(e.mean, d) && positive(e.variance, d) && positive(e.minVariance, d) && (e.limit as number) > 0
@@ -167,6 +175,10 @@ const pca = strategy<PcaFitted>({
   },
   learn(cfg, m, x) {
     if (cfg.adaptRate > 0) learnPca(m.pca, x, cfg.adaptRate);
+  },
+  scaleLimits(m, factor) {
+    m.pca.t2Limit *= factor;
+    m.pca.qLimit *= factor;
   },
   centre: (m) => m.pca.mean,
   validateModel(m, d) {

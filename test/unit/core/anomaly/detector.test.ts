@@ -3,6 +3,7 @@ import {
   defaultsFor,
   extract,
   featuresOf,
+  fitModel,
   newState,
   step,
   validateState,
@@ -13,7 +14,8 @@ import { smooth } from '../../../../nodes/core/anomaly/smoothing';
 import { severityOf } from '../../../../nodes/core/anomaly/severity';
 import { fitEwma, learnEwma, scoreEwma } from '../../../../nodes/core/anomaly/ewma';
 import { fitScaling } from '../../../../nodes/core/anomaly/scaling';
-import { scoreL2 } from '../../../../nodes/core/anomaly/l2';
+import { fitL2, scoreL2 } from '../../../../nodes/core/anomaly/l2';
+import { quantile } from '../../../../nodes/core/anomaly/linalg';
 import { gaussianRows } from '../../../support/anomaly-data';
 
 describe('anomaly core: detector, limits, smoothing, severity', () => {
@@ -123,6 +125,50 @@ describe('anomaly core: detector, limits, smoothing, severity', () => {
     };
     assert.equal(run(0), 200, 'without it the new level is flagged forever');
     assert.ok(run(0.01) < 20, 'with it the new level becomes normal');
+  });
+
+  it('calibrationHoldout: the limit widens to cover the held-out calibration rows, times limitScale', () => {
+    const base = { ...defaultsFor('l2'), smoothing: 1, inputWindow: 1, adaptRate: 0, alpha: 0.01 };
+    const stationary = gaussianRows(400, 3, 11);
+    // the last quarter of the calibration drifts: a fit on the first 300 rows has not seen it
+    const drifting = stationary.map((r, i) => (i < 300 ? r : [r[0], r[1], r[2] + 0.05 * (i - 300)]));
+    const limitOf = (cfg: typeof base, rows: number[][]) => {
+      const m = fitModel(cfg, rows);
+      assert.equal(m.method, 'l2');
+      return (m as { l2: { limit: number } }).l2.limit;
+    };
+    // off: exactly the plain fit on every row
+    assert.equal(
+      limitOf({ ...base, calibrationHoldout: 0 }, drifting),
+      fitL2(drifting, { alpha: 0.01, scaling: base.scaling }).limit
+    );
+    // on: the fit on the first 300 rows, widened to the held-out rows' (1 − alpha) quantile
+    const head = fitL2(drifting.slice(0, 300), { alpha: 0.01, scaling: base.scaling });
+    const heldOut = quantile(
+      drifting.slice(300).map((r) => scoreL2(head, r)),
+      0.99
+    );
+    assert.ok(heldOut > head.limit * 1.5, 'the drift takes the held-out rows well past the head-fit limit');
+    const widened = limitOf({ ...base, calibrationHoldout: 0.25 }, drifting);
+    assert.ok(Math.abs(widened - heldOut) < 1e-9 * heldOut, `limit ${widened} = held-out quantile ${heldOut}`);
+    // limitScale is a margin on top of what was held out
+    const scaled = limitOf({ ...base, calibrationHoldout: 0.25, limitScale: 1.5 }, drifting);
+    assert.ok(Math.abs(scaled - 1.5 * heldOut) < 1e-9 * heldOut);
+    // rows like the fitted ones never narrow the limit: it stays the head fit's
+    const calm = limitOf({ ...base, calibrationHoldout: 0.25 }, stationary);
+    assert.ok(calm >= fitL2(stationary.slice(0, 300), { alpha: 0.01, scaling: base.scaling }).limit - 1e-12);
+    // the detector fits through the same path: a device calibrated on the drifting rows carries the wider limit
+    const cfg = { ...base, trainSize: 400, calibrationHoldout: 0.25 };
+    const state = newState(cfg, ['a', 'b', 'c']);
+    let first: ReturnType<typeof step> | undefined;
+    for (const r of drifting) first = step(cfg, state, r);
+    assert.ok(first?.kind === 'result' && Math.abs(first.anomaly.threshold - heldOut) < 1e-9 * heldOut);
+  });
+
+  it('ewma defaults hold out the last quarter of the calibration for its limit', () => {
+    assert.equal(defaultsFor('ewma').calibrationHoldout, 0.25);
+    assert.equal(defaultsFor('pca').calibrationHoldout, 0);
+    assert.equal(defaultsFor('l2').calibrationHoldout, 0);
   });
 
   it('validateState refuses wrong dimensions, non-positive scales and foreign versions', () => {
