@@ -39,6 +39,8 @@ import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
 import { numberSetting as num } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
+import { alertView } from '../core/alert/inputs';
+import { isOutputWired } from '../lib/wires';
 
 const TYPE = 'moby-anomaly';
 const CONTEXT_KEY = 'anomaly_state';
@@ -124,8 +126,12 @@ function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig 
 const reject = (code: string, reason: string, extra: Partial<Reject> = {}): Reject => ({ code, reason, ...extra });
 
 export = function (RED: NodeAPI) {
+  // a batch's alert views leave in a send() of their own (core/batch.ts), so they are not cloned either
+  const ALERT_VIEWS_ALONE = { ownSend: [2] };
+
   function MobyAnomaly(this: Node, def: AnomalyDef) {
     RED.nodes.createNode(this, def);
+    const alertsWired = isOutputWired(def, 2);
     const node = this;
     const method = methodOf(def.method);
     const status = new ThrottledStatus(node);
@@ -353,7 +359,12 @@ export = function (RED: NodeAPI) {
       }
       countOut(TYPE);
       showCounts();
+      // output 3 ("for alerts"): the alert node's view of the point, in a send() of its own, so the point
+      // reaches the writer on output 1 without the deep clone a fan-out would make (docs/benchmarks.md);
+      // taken before the point moves on
+      const view = alertsWired ? alertView(msg) : null;
       send([msg, null]);
+      if (view) send([null, null, view]);
       done();
     }
 
@@ -523,7 +534,7 @@ export = function (RED: NodeAPI) {
         // learned state is still being read from a persistent store: keep order, bounded
         if (!early.offer(msg, send, done))
           sendReject(msg, send, done, reject('busy', 'learned state is still loading; queue full'));
-      })
+      }, ALERT_VIEWS_ALONE)
     );
 
     node.on('close', (_removed: boolean, done: () => void) => {
