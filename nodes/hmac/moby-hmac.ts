@@ -430,15 +430,15 @@ export = function (RED: NodeAPI) {
       for (const [msg, send, done] of out) pass(msg, send, done);
     };
 
-    // Output 3 ("activity"): a small view of each verified message for device health, in a send() of its
-    // own, so that health is not fed by a fan-out of output 1 that deep-clones every message
-    // (docs/benchmarks.md, "Views instead of fan-outs"). Built only when the output is wired.
+    // Output 3 ("activity"): a small view of each verified message for device health, so that health is not
+    // fed by a fan-out of output 1 that deep-clones every whole message (docs/benchmarks.md, "Views instead
+    // of fan-outs"). Built only when the output is wired, before the message moves on.
     const activityWired = isOutputWired(def, 2);
     function pass(msg: NodeMessage, send: SendFn, done: DoneFn): void {
-      // the view is taken before the message moves on: normalize rewrites msg.payload and msg.moby
-      const view = activityWired ? healthView(msg) : null;
-      send([msg, null]);
-      if (view) send([null, null, view as NodeMessage]);
+      // One send() for both: the runtime copies only the second message of a call, here the small view,
+      // and a second send() call would cost more than that copy (test/bench/views.bench.ts). In batch mode
+      // the views leave in a send() of their own instead (VERIFY_BATCH), where the copy would be of a batch.
+      send(activityWired ? [msg, null, healthView(msg) as NodeMessage] : [msg, null]);
       done();
     }
 
