@@ -29,11 +29,24 @@ export function isBatch(msg: unknown): msg is { _msgid?: string; batch: Array<Re
  * Wraps a node's per-message input handler so that it also accepts batch messages: the handler runs once per
  * item; a plain message goes straight through (the single-message path costs one property check).
  */
+export interface BatchOptions {
+  /**
+   * Outputs whose batch leaves in a send() call of its own. Node-RED deep-clones every message after the
+   * first of one send() call; an output whose items share no object with the other outputs' items (a view
+   * built for one consumer) is sent on its own so that it is not cloned.
+   */
+  ownSend?: number[];
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function eachInBatch<H extends (msg: any, send: any, done: any) => void>(handler: H): H {
+export function eachInBatch<H extends (msg: any, send: any, done: any) => void>(
+  handler: H,
+  options: BatchOptions = {}
+): H {
+  const ownSend = options.ownSend ?? [];
   const wrapped = (msg: unknown, send: SendLike, done: DoneLike) => {
     if (!isBatch(msg)) return handler(msg, send, done);
-    runBatch(msg, send, done, handler as unknown as InputHandler<Record<string, unknown>>);
+    runBatch(msg, send, done, handler as unknown as InputHandler<Record<string, unknown>>, ownSend);
   };
   return wrapped as unknown as H;
 }
@@ -42,7 +55,8 @@ function runBatch(
   msg: { _msgid?: string; batch: Array<Record<string, unknown>> },
   send: SendLike,
   done: DoneLike,
-  handler: InputHandler<Record<string, unknown>>
+  handler: InputHandler<Record<string, unknown>>,
+  ownSend: number[]
 ): void {
   const items = msg.batch;
   const envelope = { ...msg } as Record<string, unknown>; // what a batch output carries besides its items
@@ -60,7 +74,20 @@ function runBatch(
     if (!pending.length) return;
     // one batch per output that got anything; the others null, as a node with several outputs sends
     const msgs = pending.map((list) => (list && list.length ? { ...envelope, batch: list } : null));
-    send(msgs.length === 1 ? msgs[0]! : msgs);
+    const own: Array<[number, Record<string, unknown>]> = [];
+    for (const p of ownSend) {
+      const m = msgs[p];
+      if (m) {
+        own.push([p, m]);
+        msgs[p] = null;
+      }
+    }
+    if (msgs.some((m) => m)) send(msgs.length === 1 ? msgs[0]! : msgs);
+    for (const [p, m] of own) {
+      const alone: Array<Record<string, unknown> | null> = new Array<Record<string, unknown> | null>(p + 1).fill(null);
+      alone[p] = m;
+      send(alone);
+    }
   };
   const collect = (port: number, value: OutputValue) => {
     if (value === null || value === undefined) return;

@@ -24,6 +24,8 @@ import { withReject } from '../lib/reject';
 import { numberSetting as num, userDirPath } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
+import { healthView } from '../core/health/extract';
+import { isOutputWired } from '../lib/wires';
 import { NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 import { TenantRateLimiter, DEFAULT_TENANT_BURST, DEFAULT_TENANT_RATE } from '../core/tenant-rate';
@@ -285,6 +287,9 @@ export = function (RED: NodeAPI) {
     return { lookup: (deviceId, kid, tenant) => cfg.ring.lookup(deviceId, kid, tenant) };
   }
 
+  // a batch's activity views leave in a send() of their own (core/batch.ts), so they are not cloned either
+  const VERIFY_BATCH = { ownSend: [2] };
+
   function HmacVerify(this: Node, def: VerifyDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -422,11 +427,20 @@ export = function (RED: NodeAPI) {
           });
         }
       }
-      for (const [msg, send, done] of out) {
-        send([msg, null]);
-        done();
-      }
+      for (const [msg, send, done] of out) pass(msg, send, done);
     };
+
+    // Output 3 ("activity"): a small view of each verified message for device health, so that health is not
+    // fed by a fan-out of output 1 that deep-clones every whole message (docs/benchmarks.md, "Views instead
+    // of fan-outs"). Built only when the output is wired, before the message moves on.
+    const activityWired = isOutputWired(def, 2);
+    function pass(msg: NodeMessage, send: SendFn, done: DoneFn): void {
+      // One send() for both: the runtime copies only the second message of a call, here the small view,
+      // and a second send() call would cost more than that copy (test/bench/views.bench.ts). In batch mode
+      // the views leave in a send() of their own instead (VERIFY_BATCH), where the copy would be of a batch.
+      send(activityWired ? [msg, null, healthView(msg) as NodeMessage] : [msg, null]);
+      done();
+    }
 
     node.on(
       'input',
@@ -500,11 +514,8 @@ export = function (RED: NodeAPI) {
           }
         } else if (batch.length) {
           batch.push([msg, send, done]); // keeps order behind messages still waiting for their write
-        } else {
-          send([msg, null]);
-          done();
-        }
-      })
+        } else pass(msg, send, done);
+      }, VERIFY_BATCH)
     );
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -17,7 +17,17 @@ import {
 import { ThrottledStatus } from '../lib/status';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
-import { connectionProblem, createInfluxSend, InfluxWriter, messageToLines, PRECISIONS, Spool } from '../core/influx';
+import {
+  COMPRESSIONS,
+  connectionProblem,
+  createInfluxSend,
+  gzipThresholdFor,
+  InfluxWriter,
+  messageToLines,
+  PRECISIONS,
+  Spool,
+} from '../core/influx';
+import type { Compression } from '../core/influx';
 import type { InfluxConnection, Precision, WriteBodyFn, WriterStats } from '../core/influx';
 import { mountMobyRoutes } from '../lib/routes';
 import { numberSetting as num, textSetting } from '../lib/settings';
@@ -133,6 +143,11 @@ export = function (RED: NodeAPI) {
     // credentials are not env-substituted by Node-RED: fall back to the named environment variable
     const token = this.credentials?.token || process.env[tokenEnv] || '';
     const api = def.api === 'v1' ? 'v1' : 'v2';
+    // gzip of write bodies: `auto` (also for flows saved before the setting) skips it for a local database
+    const compression: Compression = (COMPRESSIONS as readonly string[]).includes(str(def.compression))
+      ? (str(def.compression) as Compression)
+      : 'auto';
+    const gzipThreshold = gzipThresholdFor(compression, url);
     this.precision = precision;
     this.connection = !url
       ? null
@@ -149,6 +164,7 @@ export = function (RED: NodeAPI) {
             precision,
             token,
             timeoutMs: num(def.timeout, 10, 1) * 1000,
+            gzipThreshold,
           }
         : {
             url,
@@ -158,6 +174,7 @@ export = function (RED: NodeAPI) {
             precision,
             token,
             timeoutMs: num(def.timeout, 10, 1) * 1000,
+            gzipThreshold,
             ...(def.bucketAsDb === true ? { bucketAsDb: true } : {}),
           };
     const users = new Set<AnyNode>();

@@ -138,12 +138,28 @@ function withCoreMqtt(flow: FlowJson): FlowJson {
  * flows/pipeline.json unchanged (source "durable": moby-mqtt-in) or with the core `mqtt in` (source "core",
  * needs MOBY_MQTT_URL set in this process), plus the tap on the anomaly node's first output and the endpoint.
  */
+/**
+ * The shipped flow wired as before the views (issue 16): verify's output 1 fans out to normalize and device
+ * health, anomaly's output 1 to the writer and the alert node, and the views' outputs (3) stay unwired. The
+ * same nodes and code, so `ours-fanout` beside `ours` shows what the views save (docs/benchmarks.md).
+ */
+function withFanOuts(flow: FlowJson): void {
+  for (const n of flow) {
+    const wires = n.wires as string[][] | undefined;
+    if (!wires || wires.length < 3 || (n.type !== 'moby-hmac-verify' && n.type !== 'moby-anomaly')) continue;
+    wires[0] = n.type === 'moby-anomaly' ? [...wires[2], ...wires[0]] : [...wires[0], ...wires[2]];
+    wires.length = 2;
+  }
+}
+
 export function oursFlow(
   source: 'durable' | 'core' = 'durable',
   batch?: { size: number; ms: number },
-  file = 'pipeline.json'
+  file = 'pipeline.json',
+  fanOut = false
 ): FlowJson {
   const shipped = JSON.parse(fs.readFileSync(path.join(root, 'flows', file), 'utf8')) as FlowJson;
+  if (fanOut) withFanOuts(shipped);
   // batch mode: the telemetry input emits up to size messages / ms as one (the other inputs stay single)
   if (batch)
     for (const n of shipped)

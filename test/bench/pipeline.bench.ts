@@ -34,6 +34,8 @@
 //   shipped pipeline with the core mqtt in instead of moby-mqtt-in), BENCH_BATCH_SIZE (100) and BENCH_BATCH_MS (20) for
 //   ours-batch (the telemetry input in batch mode, docs/batch-mode.md),
 //   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child), BENCH_RUN_TIMEOUT (90 s per phase);
+//   ours-fanout and ours-batch-fanout (not in the default list): the shipped flow wired with the fan-outs it had
+//   before verify's and anomaly's view outputs (issue 16), to measure what the views save;
 //   ours-tenants (not in the default list): flows/tenants.json with the load split over BENCH_TENANTS
 //   (acme,beta) on t/<tenant>/devices/<id>/telemetry, both tenants with the same device ids — tenants on vs
 //   off is `BENCH_FLOWS=ours,ours-tenants npm run bench -- pipeline` (docs/tenants.md)
@@ -183,7 +185,7 @@ type Tap = { count: number; first: number; last: number; lat: number[] };
 
 async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
   const clientId = `moby-bench-${kind}-${process.pid}-${Date.now()}`;
-  const isOurs = kind === 'ours' || kind === 'ours-core' || kind === 'ours-batch' || kind === 'ours-tenants';
+  const isOurs = kind.startsWith('ours');
   // the floors write nothing: they are complete when their tap has seen every message
   const isFloor = kind.startsWith('floor-');
   const metric = isOurs ? `telemetry_${FIELD}` : `${BASELINE_MEASUREMENT}_${FIELD}`;
@@ -215,15 +217,19 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
           kind,
           kind === 'ours'
             ? oursFlow('durable')
-            : kind === 'ours-tenants'
-              ? oursTenantsFlow()
-              : kind === 'ours-batch'
-                ? oursFlow('durable', { size: BATCH_SIZE, ms: BATCH_MS })
-                : kind === 'ours-core'
-                  ? oursFlow('core')
-                  : kind === 'floor-b' || kind === 'floor-c'
-                    ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
-                    : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
+            : kind === 'ours-fanout'
+              ? oursFlow('durable', undefined, 'pipeline.json', true)
+              : kind === 'ours-batch-fanout'
+                ? oursFlow('durable', { size: BATCH_SIZE, ms: BATCH_MS }, 'pipeline.json', true)
+                : kind === 'ours-tenants'
+                  ? oursTenantsFlow()
+                  : kind === 'ours-batch'
+                    ? oursFlow('durable', { size: BATCH_SIZE, ms: BATCH_MS })
+                    : kind === 'ours-core'
+                      ? oursFlow('core')
+                      : kind === 'floor-b' || kind === 'floor-c'
+                        ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
+                        : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
           env,
           ready
         );

@@ -4,7 +4,7 @@
 import type { AnomalyResult, HealthEvent, Reject } from '../contract';
 import { checkValue } from '../safe-json';
 import { isSeverity, type AlertSignal } from './engine';
-import { isPlainObject } from '../guards';
+import { copyPlain, isPlainObject } from '../guards';
 import { tenantOfMessage } from '../tenant';
 
 export interface InputOptions {
@@ -250,4 +250,45 @@ function signalsOf(msg: Record<string, unknown>, opts: InputOptions): InputResul
     signals.push(...r.signals);
   }
   return { ok: true, signals };
+}
+
+const VIEW_PAYLOAD_KEYS = ['device_id', 'equipment_id', 'tenant'];
+const VIEW_TAG_KEYS = ['device_id', 'equipment_id', 'tenant'];
+
+/**
+ * The part of a scored point that signalsFromMessage reads (msg.anomaly, msg.rul, msg.alert, the device,
+ * equipment and tenant fields), as a new message that shares no object with the point: moby-anomaly sends it
+ * on its "for alerts" output so that the alert node gets its own small message while the point itself goes
+ * to the writer on a single wire, without the deep clone of a fan-out (docs/benchmarks.md). `_msgid` is
+ * kept, so a source that acknowledges on completion still waits for the alert node. A device-health
+ * message (topic device-health) is copied whole. signalsFromMessage reads the view as it reads the point
+ * (test/unit/core/alert/inputs.test.ts).
+ */
+export function alertView(msg: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (msg._msgid !== undefined) out._msgid = msg._msgid;
+  if (msg.topic !== undefined) out.topic = msg.topic;
+  if (msg.anomaly !== undefined) out.anomaly = copyPlain(msg.anomaly);
+  if (msg.rul !== undefined) out.rul = copyPlain(msg.rul);
+  if (msg.alert !== undefined) out.alert = copyPlain(msg.alert);
+  if (isPlainObject(msg.moby)) {
+    const m: Record<string, unknown> = {};
+    if (msg.moby.device_id !== undefined) m.device_id = msg.moby.device_id;
+    if (msg.moby.tenant !== undefined) m.tenant = msg.moby.tenant;
+    out.moby = m;
+  }
+  const p = msg.payload;
+  if (msg.topic === 'device-health') out.payload = copyPlain(p);
+  else if (isPlainObject(p)) {
+    const v: Record<string, unknown> = {};
+    for (const k of VIEW_PAYLOAD_KEYS) if (p[k] !== undefined) v[k] = copyPlain(p[k], 1);
+    if (isPlainObject(p.alert) && p.alert.tenant !== undefined) v.alert = { tenant: p.alert.tenant };
+    if (isPlainObject(p.tags)) {
+      const t: Record<string, unknown> = {};
+      for (const k of VIEW_TAG_KEYS) if (p.tags[k] !== undefined) t[k] = copyPlain(p.tags[k], 1);
+      v.tags = t;
+    }
+    out.payload = v;
+  } else if (p !== undefined) out.payload = copyPlain(p);
+  return out;
 }

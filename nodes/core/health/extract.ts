@@ -303,6 +303,56 @@ export function readHealthMessage(
   return out;
 }
 
+/** Top-level payload fields readHealthMessage reads (status and activity), and the tag fields. */
+const VIEW_PAYLOAD_KEYS = ['device_id', 'device_uuid', 'status', 'state', 'timestamp', 'ts', 'time', 'equipment_id'];
+const VIEW_TAG_KEYS = ['device_id', 'equipment_id'];
+const VIEW_MOBY_KEYS = ['device_id', 'tenant', 'timestamp', 'equipment_id'];
+
+function pick(from: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (from[k] !== undefined) out[k] = from[k];
+  return out;
+}
+
+/**
+ * The part of a message that readHealthMessage reads, as a new message that shares no object with it:
+ * moby-hmac-verify sends it on its "activity" output so that device health gets its own small message
+ * instead of a deep clone of the whole telemetry message at a fan-out (Node-RED clones every message after
+ * the first of one send(); docs/benchmarks.md). `_msgid` is kept, so a source that acknowledges on
+ * completion still waits for device health as it did for the clone. For activity the reading is the same
+ * as of the message itself (test/unit/core/health/extract.test.ts); on a status or will topic the view
+ * keeps only the status fields, so a status body's key-count limit applies to those fields alone — status
+ * and will messages reach device health from their own MQTT inputs, not through the verifier.
+ */
+export function healthView(msg: { _msgid?: unknown; topic?: unknown; payload?: unknown; moby?: unknown }): {
+  _msgid?: unknown;
+  topic?: unknown;
+  payload?: unknown;
+  moby?: Record<string, unknown>;
+} {
+  const out: { _msgid?: unknown; topic?: unknown; payload?: unknown; moby?: Record<string, unknown> } = {};
+  if (msg._msgid !== undefined) out._msgid = msg._msgid;
+  if (msg.topic !== undefined) out.topic = msg.topic;
+  const moby = obj(msg.moby);
+  if (moby) {
+    const m = pick(moby, VIEW_MOBY_KEYS);
+    const auth = obj(moby.auth);
+    if (auth) m.auth = { verified: auth.verified };
+    out.moby = m;
+  }
+  const p = msg.payload;
+  if (Buffer.isBuffer(p) || p instanceof Uint8Array) out.payload = Buffer.from(p as Uint8Array);
+  else if (Array.isArray(p)) out.payload = [];
+  else if (obj(p)) {
+    const po = p as Record<string, unknown>;
+    const v = pick(po, VIEW_PAYLOAD_KEYS);
+    const tags = obj(po.tags);
+    if (tags) v.tags = pick(tags, VIEW_TAG_KEYS);
+    out.payload = v;
+  } else if (p !== undefined) out.payload = p;
+  return out;
+}
+
 /**
  * Parses "id=seconds" lines (blank and # lines ignored) into ms. Keys prefixed "equipment:" go to the
  * equipment map. Returns the maps or the first bad line.

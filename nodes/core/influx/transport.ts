@@ -36,13 +36,40 @@ export interface InfluxConnection {
   token?: string;
   /** per-request timeout, ms (default 10000) */
   timeoutMs?: number;
-  /** bodies larger than this many bytes are gzipped (default 1000, as the client's WriteApi) */
+  /** bodies larger than this many bytes are gzipped (default 1000, as the client's WriteApi; Infinity: never) */
   gzipThreshold?: number;
   /**
    * also name the bucket as `db` in the query: VictoriaMetrics ignores `bucket` and keeps the points of each
    * `db` apart under a `db` label, which is how a tenant's bucket stays its own there (docs/tenants.md)
    */
   bucketAsDb?: boolean;
+}
+
+/** When write bodies are gzipped: `auto` (default) as `always`, except to a database on this machine. */
+export type Compression = 'auto' | 'always' | 'never';
+export const COMPRESSIONS: readonly Compression[] = ['auto', 'always', 'never'];
+/** the client's WriteApi default: bodies above 1 KB are gzipped */
+export const GZIP_ABOVE_BYTES = 1000;
+
+/** Whether the URL's host is this machine (localhost, 127.0.0.0/8, ::1). */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The gzip threshold for a connection (bodies larger than this are gzipped). Compressing saves bytes on a
+ * network link and costs CPU at both ends (2–3 % of the pipeline's CPU in docs/benchmarks.md's profile);
+ * to a database on the same machine no link is short of bytes, so `auto` sends those bodies as they are.
+ */
+export function gzipThresholdFor(compression: Compression, url: string): number {
+  if (compression === 'never' || (compression === 'auto' && isLoopbackUrl(url))) return Infinity;
+  return GZIP_ABOVE_BYTES;
 }
 
 /** The v1 API's spelling of a precision (`u`, `n` rather than `us`, `ns`). */
@@ -79,7 +106,7 @@ export function createInfluxSend(conn: InfluxConnection): WriteBodyFn {
   const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
   if (v1Basic)
     headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`, 'utf8').toString('base64')}`;
-  const options = { method: 'POST', headers, gzipThreshold: conn.gzipThreshold ?? 1000 };
+  const options = { method: 'POST', headers, gzipThreshold: conn.gzipThreshold ?? GZIP_ABOVE_BYTES };
   return async (body: string) => {
     await client.transport.request(path, body, options);
   };

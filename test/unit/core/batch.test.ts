@@ -61,6 +61,39 @@ describe('batch mode: eachInBatch', () => {
     assert.deepEqual(h.dones, [undefined]);
   });
 
+  it('sends the outputs named in ownSend in a send() of their own (Node-RED clones all but the first message of one send)', () => {
+    const sent: unknown[] = [];
+    const dones: Array<Error | undefined> = [];
+    // verify's shape: output 1 the message, output 3 a view of it for another consumer
+    const input = eachInBatch(
+      (msg: Msg, send: (m: unknown) => void, done: (e?: Error) => void) => {
+        send([msg, null]);
+        send([null, null, { view: msg.payload }]);
+        done();
+      },
+      { ownSend: [2] }
+    );
+    input(
+      { _msgid: 'b9', batch: [{ payload: 1 }, { payload: 2 }] },
+      (m: unknown) => sent.push(m),
+      (e?: Error) => dones.push(e)
+    );
+    assert.equal(sent.length, 2, 'the batch of output 1, then the batch of output 3 on its own');
+    const [first, second] = sent as Array<Array<{ _msgid: string; batch: Msg[] } | null>>;
+    assert.ok(first[1] == null && first[2] == null, 'output 3 is not in the first send');
+    assert.deepEqual(
+      first[0]!.batch.map((m) => m.payload),
+      [1, 2]
+    );
+    assert.deepEqual(second.slice(0, 2), [null, null]);
+    assert.equal(second[2]!._msgid, 'b9', 'the view batch keeps the batch id (completion tracking)');
+    assert.deepEqual(
+      second[2]!.batch.map((m) => m.view),
+      [1, 2]
+    );
+    assert.deepEqual(dones, [undefined]);
+  });
+
   it('completes the batch only when the last item completes (asynchronously), with their later sends first', async () => {
     const later: Array<() => void> = [];
     const h = harness((msg, send, done) => {

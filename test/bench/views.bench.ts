@@ -1,0 +1,228 @@
+// What the issue-16 changes to the shipped flow's wiring and writer save, measured in ONE process with the
+// variants interleaved (the end-to-end bench, pipeline.bench.ts, cannot resolve a few per cent on a shared
+// machine). The pipeline of flows/pipeline.json without MQTT — verify → normalize → anomaly → writer, device
+// health and alerts — runs in the real Node-RED runtime (node-red-node-test-helper), the writer sending to a
+// stand-in database in a child process (answers 204, so its CPU is not ours), for three variants:
+//
+//   fan-out       verify → {normalize, health} and anomaly → {alert, writer}, write bodies gzipped (before)
+//   views         verify's activity output → health, anomaly's output for alerts → alert (no clone), gzipped
+//   views+plain   views, and `compression: auto`, which does not gzip bodies to a database on this machine
+//
+// Each round loads a fresh flow per variant (same work: every device calibrates, then is scored), feeds it
+// BENCH_VIEWS_N signed messages (single-message mode, or batches of BENCH_VIEWS_BATCH), waits until the
+// writer completed every point (durable: the database answered), and reads this process's CPU time. Rounds
+// rotate the variant order; the table gives the median CPU µs per message of each.
+//
+//   node --expose-gc -r ts-node/register/transpile-only test/bench/views.bench.ts   (npm run bench -- views)
+//   BENCH_VIEWS_N (4000), BENCH_VIEWS_ROUNDS (5), BENCH_VIEWS_DEVICES (100), BENCH_VIEWS_BATCH (0: single mode),
+//   BENCH_VIEWS_VARIANTS (fan-out,views,views+plain)
+// Needs a built dist/ (`npm run build`).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
+import { freePort, waitFor } from '../support/net';
+import { fmt } from './lib';
+
+const helper = require('node-red-node-test-helper');
+const { hooks } = require('@node-red/util');
+const root = path.resolve(__dirname, '..', '..');
+const nodes = [
+  'hmac/moby-hmac',
+  'normalize/moby-normalize',
+  'anomaly/moby-anomaly',
+  'health/moby-device-health',
+  'alert/moby-alert-channels',
+  'alert/moby-alert',
+  'influx/moby-influx',
+].map((n) => require(path.join(root, 'dist', 'nodes', `${n}.js`)));
+helper.init(require.resolve('node-red'));
+
+const N = Number(process.env.BENCH_VIEWS_N || 4000);
+const ROUNDS = Number(process.env.BENCH_VIEWS_ROUNDS || 5);
+const DEVICES = Number(process.env.BENCH_VIEWS_DEVICES || 100);
+const BATCH = Number(process.env.BENCH_VIEWS_BATCH || 0);
+const TRAIN = 10;
+const MASTER_KEYS = Object.fromEntries(
+  Array.from({ length: DEVICES }, (_, d) => [`dev-${d}`, { k1: `dev-${d}-device-secret-key` }])
+);
+
+type Variant = 'fan-out' | 'views' | 'views+plain';
+const VARIANTS = (process.env.BENCH_VIEWS_VARIANTS || 'fan-out,views,views+plain').split(',') as Variant[];
+
+/** The body a device of the pipeline bench sends: nested components, a dozen readings. */
+function body(d: number, i: number, t: number): string {
+  const s = Math.sin(i / 7 + d);
+  return JSON.stringify({
+    device_id: `dev-${d}`,
+    ts: new Date(t).toISOString(),
+    equipment_id: `line-${d % 5}`,
+    hw: 'rev3',
+    components: {
+      motor: { temperature: { value: 60 + 5 * s, unit: '°C' }, current: 3 + s / 3, rpm: 1480 + 10 * s },
+      bearing: { vibration: { rms: 0.1 + s / 50, peak: 0.4 + s / 20 }, temperature: 45 + 2 * s },
+      pump: { pressure: 4 + s / 5, flow: 120 + 4 * s, power: 5.5 + s / 4 },
+    },
+  });
+}
+
+/** Fresh signed messages for one run (nonces are single-use). */
+function messages(): Array<{ topic: string; payload: string }> {
+  const t0 = Date.now() - 30_000;
+  const out: Array<{ topic: string; payload: string }> = [];
+  for (let i = 0; i < N; i++) {
+    const d = i % DEVICES;
+    const key = parseKey(MASTER_KEYS[`dev-${d}`].k1);
+    const env = signEnvelope({ deviceId: `dev-${d}`, key, kid: 'k1', body: body(d, i, t0 + i) });
+    out.push({ topic: `devices/dev-${d}/telemetry`, payload: JSON.stringify(env) });
+  }
+  return out;
+}
+
+function flow(v: Variant, dbUrl: string) {
+  const views = v !== 'fan-out';
+  return [
+    { id: 'kr', type: 'moby-keyring', keysEnv: '' },
+    {
+      id: 'db',
+      type: 'moby-influx',
+      url: dbUrl,
+      org: 'moby',
+      bucket: 'moby',
+      precision: 'ms',
+      compression: v === 'views+plain' ? 'auto' : 'always',
+    },
+    {
+      id: 'v',
+      type: 'moby-hmac-verify',
+      keyring: 'kr',
+      tolerance: 300,
+      replayCache: 100000,
+      replayStore: 'memory',
+      topicPattern: 'devices/+device_id/telemetry',
+      wires: views ? [['n'], [], ['h']] : [['n', 'h'], []],
+    },
+    {
+      id: 'n',
+      type: 'moby-normalize',
+      registry: '',
+      measurement: 'telemetry',
+      separator: '_',
+      tagKeys: 'equipment_id',
+      keepBooleans: true,
+      wires: [['a'], []],
+    },
+    {
+      id: 'a',
+      type: 'moby-anomaly',
+      method: 'pca',
+      trainSize: TRAIN,
+      persistSeconds: 0,
+      wires: views ? [['w'], ['w'], ['al']] : [['al', 'w'], ['w']],
+    },
+    { id: 'h', type: 'moby-device-health', timeout: 3600, sweepInterval: 1, persist: false, wires: [['al', 'w'], []] },
+    { id: 'al', type: 'moby-alert', apiEnabled: false, wires: [['w'], [], []] },
+    {
+      id: 'w',
+      type: 'moby-influx-write',
+      influx: 'db',
+      batchSize: 100,
+      flushInterval: 5,
+      retryMaxDelay: 2,
+      wires: [[]],
+    },
+  ];
+}
+
+/** A database stand-in in a child process: reads each request and answers 204. */
+async function startDb(): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('http').createServer((q, s) => { q.resume(); q.on('end', () => { s.statusCode = 204; s.end(); }); }).listen(${port}, '127.0.0.1', () => console.log('up'));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  );
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+let stored = 0;
+hooks.add('onComplete.viewsBench', (ev: { node?: { id?: string }; msg?: { anomaly?: unknown; batch?: unknown[] } }) => {
+  if (ev.node?.id !== 'w' || !ev.msg) return;
+  if (Array.isArray(ev.msg.batch))
+    stored += (ev.msg.batch as Array<{ anomaly?: unknown }>).filter((m) => m.anomaly !== undefined).length;
+  else if (ev.msg.anomaly !== undefined) stored++;
+});
+
+// Node.prototype's own methods, before the helper's first load wraps them
+let runtimeMethods: Array<[string, unknown]> = [];
+
+async function runOnce(v: Variant, dbUrl: string, input: Array<{ topic: string; payload: string }>): Promise<number> {
+  await new Promise<void>((resolve, reject) =>
+    helper.load(nodes, flow(v, dbUrl), { kr: { keys: JSON.stringify(MASTER_KEYS) } }, (err?: Error) =>
+      err ? reject(err) : resolve()
+    )
+  );
+  // the test helper wraps Node.prototype's send, status, log … in recording spies (a record and a nextTick
+  // per call), which would charge a variant for each send() call it makes: the runtime's own methods back
+  for (const [name, fn] of runtimeMethods) helper._NodePrototype[name] = fn;
+  stored = 0;
+  global.gc?.();
+  const verify = helper.getNode('v');
+  const c0 = process.cpuUsage();
+  if (BATCH > 0) for (let i = 0; i < input.length; i += BATCH) verify.receive({ batch: input.slice(i, i + BATCH) });
+  else for (const m of input) verify.receive(m);
+  await waitFor(() => stored >= input.length, 120000, `${v}: every point stored`, 5);
+  const c = process.cpuUsage(c0);
+  await helper.unload();
+  return (c.user + c.system) / input.length;
+}
+
+async function main() {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-views-bench-'));
+  helper.settings({ userDir, logging: { console: { level: 'error' } } });
+  const db = await startDb();
+  runtimeMethods = ['log', 'status', 'warn', 'error', 'debug', 'trace', 'send'].map((m) => [
+    m,
+    helper._NodePrototype[m],
+  ]);
+  const per = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+  try {
+    console.log(
+      `views bench: ${N} signed messages from ${DEVICES} devices per run${BATCH ? `, batches of ${BATCH}` : ', single-message mode'}, ${ROUNDS} rounds, variants rotated; CPU of this process (the database is a child)`
+    );
+    await runOnce('views', db.url, messages()); // warm-up: JIT, module loading
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = VARIANTS.map((_, i) => VARIANTS[(i + r) % VARIANTS.length]);
+      for (const v of order) {
+        const us = await runOnce(v, db.url, messages());
+        per[v].push(us);
+        console.log(`  round ${r + 1} ${v.padEnd(12)} ${fmt(us)} µs CPU per message`);
+      }
+    }
+  } finally {
+    db.child.kill();
+    fs.rmSync(userDir, { recursive: true, force: true });
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const base = median(per['fan-out'] ?? [NaN]);
+  console.log('\nvariant        median µs CPU/msg   min–max        vs fan-out');
+  for (const v of VARIANTS) {
+    const m = median(per[v]);
+    console.log(
+      `${v.padEnd(14)} ${fmt(m).padStart(10)}        ${fmt(Math.min(...per[v]))}–${fmt(Math.max(...per[v]))}`.padEnd(
+        48
+      ) + `${fmt((100 * (m - base)) / base)} %`
+    );
+  }
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
