@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     const rulSpeed = await bench(root, {
       name: 'RUL CNN',
       equipment: 'engine',
-      window: 30,
+      window: rul.meta.window,
       features: sensors,
       sample: (d, t) =>
         Object.fromEntries(sensors.map((s, j) => [s, 100 + 10 * j + Math.sin((t + d) / 11) + 0.1 * rand()])),
