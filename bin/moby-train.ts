@@ -15,9 +15,9 @@ options:
   --out         bundle directory to create (refused if it exists, unless --force)
   --features    columns to use, in order (default: all numeric columns)
   --sep         field separator (default: detected from the header: ; , or tab)
-  --window      steps per window (autoencoder/rul default 30; conv-autoencoder 32, a multiple of 4)
+  --window      steps per window (autoencoder/rul default 30; rul on C-MAPSS 60; conv-autoencoder 32, a multiple of 4)
   --stride      rows between window starts (default 1; rul on C-MAPSS 2)
-  --epochs      autoencoder training epochs (default 30)
+  --epochs      autoencoder and C-MAPSS rul training epochs (default 30)
   --hidden, --bottleneck, --lr, --seed   autoencoder size, learning rate, random seed
   --quantile    autoencoder threshold = this quantile of training errors (default 0.995)
   --alpha       pca false-alarm rate for the T²/Q limits (default 0.01)
@@ -27,7 +27,7 @@ options:
   --center-drift conv-autoencoder: each device's standardisation centre follows slow drift at this rate
                 after points judged normal (default 0.01; 0 = fixed scaler)
   --cap         rul on C-MAPSS: cap of the piece-wise linear target (default 125)
-  --ensemble    rul on C-MAPSS: networks trained with seeds seed…seed+n−1 and averaged in one graph (default 1)
+  --ensemble    rul on C-MAPSS: networks trained with seeds seed…seed+n−1 and averaged in one graph (default 3)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
   --threshold   rul: alarm when the predicted RUL is below this

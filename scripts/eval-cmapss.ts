@@ -74,6 +74,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--batch') a.opts.batchSize = num('batch', argv[++i]);
     else if (k === '--dropout') a.opts.dropout = num('dropout', argv[++i]);
     else if (k === '--patience') a.opts.patience = num('patience', argv[++i]);
+    else if (k === '--min-cycles') a.opts.minCycles = num('min-cycles', argv[++i]);
+    else if (k === '--smoothing') a.opts.smoothing = num('smoothing', argv[++i]);
+    else if (k === '--validation') a.opts.validation = num('validation', argv[++i]);
+    else if (k === '--schedule') a.opts.schedule = argv[++i] === 'cosine' ? 'cosine' : 'linear';
+    else if (k === '--final-lr') a.opts.finalLrShare = num('final-lr', argv[++i]);
     else if (k === '--scaling') a.opts.scaling = argv[++i] === 'zscore' ? 'zscore' : 'minmax';
     else if (k === '--help' || k === '-h') {
       console.log(
@@ -108,7 +113,10 @@ function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const engines = parseCmapss(read(args.train), args.train);
   const onEpoch = (e: number, loss: number, v: number, m: number) =>
-    log(args, `  member ${m + 1} epoch ${e}: loss ${loss.toFixed(5)}, validation RMSE ${v.toFixed(2)}`);
+    log(
+      args,
+      `  member ${m + 1} epoch ${e}: loss ${loss.toFixed(5)}${Number.isNaN(v) ? '' : `, validation RMSE ${v.toFixed(2)}`}`
+    );
   if (!args.holdout) {
     const test = parseCmapss(read(args.test), args.test);
     const truth = parseRulList(read(args.rul));
@@ -165,7 +173,7 @@ function main(): void {
     });
     log(
       args,
-      `split ${s}: ${train.length} training engines (${b.validationEngines} of them for early stopping per member, epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`
+      `split ${s}: ${train.length} training engines (${b.validationEngines ? `${b.validationEngines} of them for early stopping per member, ` : ''}epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`
     );
   }
   const mean = (k: 'rmse' | 'score') => splits.reduce((a, s) => a + s[k], 0) / splits.length;

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     const rulMs = performance.now() - t1;
     const sensors = rul.meta.features;
     console.log(
-      `conv autoencoder ${caeRep.meta.window}x8 (400 rows, 30 epochs) trained in ${fmt(caeMs)} ms; RUL CNN 30x${sensors.length} (${rul.windows} windows, 2 epochs) in ${fmt(rulMs)} ms; ${DEVICES} devices, ${MS} ms per case`
+      `conv autoencoder ${caeRep.meta.window}x8 (400 rows, 30 epochs) trained in ${fmt(caeMs)} ms; RUL CNN ${rul.meta.window}x${sensors.length} (${rul.windows} windows, 2 epochs, ${rul.meta.training?.ensemble ?? 1} nets) in ${fmt(rulMs)} ms; ${DEVICES} devices, ${MS} ms per case`
     );
 
     const root = path.join(dir, 'root');
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     const rulSpeed = await bench(root, {
       name: 'RUL CNN',
       equipment: 'engine',
-      window: 30,
+      window: rul.meta.window,
       features: sensors,
       sample: (d, t) =>
         Object.fromEntries(sensors.map((s, j) => [s, 100 + 10 * j + Math.sin((t + d) / 11) + 0.1 * rand()])),

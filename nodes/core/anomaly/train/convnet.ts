@@ -7,9 +7,10 @@
 //   conv    ti = to·stride + k − pad            (strided 1-D convolution, cross-correlation like ONNX Conv)
 //   deconv  to = ti·stride + k − pad            (transposed convolution, the decoder's upsampling)
 //   dense   to = 0, ti = k for every step       (fully connected over the whole window)
-// One forward/backward serves all three, and the ONNX export expands each layer into the equivalent
-// (banded) MatMul, so the graph keeps moby-train's plain op subset. Values are step-major, x[t·C + c], the
-// same layout the scorer feeds the model.
+// The ONNX export expands each layer into the equivalent (banded) MatMul, so the graph keeps moby-train's
+// plain op subset. Values are step-major, x[t·C + c], the same layout the scorer feeds the model. Training
+// runs conv and dense layers as contiguous dot products over float64 copies of the weights (see TrainLayer);
+// transposed convolutions go through the tap list.
 import { gaussian, mulberry32, shuffleInPlace } from '../../prng';
 import { OnnxGraphBuilder } from './onnx-builder';
 
@@ -117,9 +118,38 @@ export function taps(l: TapLayer): Int32Array {
 
 type Vec = Float32Array | Float64Array;
 
+/**
+ * First input step, first kernel tap and number of contiguous input values a conv/dense output step `to`
+ * reads. In the step-major layout a conv output step sees one contiguous run of (kHi − kLo)·cIn inputs, the
+ * same run the weights hold for taps kLo…kHi−1, so each output is a single dot product (the padding only
+ * shortens the run at the edges).
+ */
+function convSpan(l: TapLayer, to: number): { xs: number; ws: number; len: number } {
+  const t0 = to * l.stride - l.pad;
+  const kLo = t0 < 0 ? -t0 : 0;
+  const kHi = Math.min(l.kernel, l.tIn - t0);
+  return { xs: (t0 + kLo) * l.cIn, ws: kLo * l.cIn, len: Math.max(0, kHi - kLo) * l.cIn };
+}
+
 /** One sample through one layer: x (tIn·cIn values from xo) -> y (tOut·cOut values). */
 export function layerForward(l: TapLayer, x: ArrayLike<number>, xo: number, y: Vec): void {
-  const { cIn, cOut, tOut, weights: W, bias } = l;
+  const { cOut, tOut, weights: W, bias } = l;
+  if (l.type !== 'deconv') {
+    for (let to = 0; to < tOut; to++) {
+      const { xs, ws, len } = convSpan(l, to);
+      for (let co = 0; co < cOut; co++) {
+        let s = bias[co];
+        for (let j = 0; j < len; j++) s += x[xo + xs + j] * W[(ws + j) * cOut + co];
+        y[to * cOut + co] = s;
+      }
+    }
+  } else tapsForward(l, W, bias, x, xo, y);
+  activate(l.activation, y, tOut * cOut);
+}
+
+/** Pre-activation output of a layer through its tap list (export weight layout). */
+function tapsForward(l: TapLayer, W: Vec, bias: Vec, x: ArrayLike<number>, xo: number, y: Vec): void {
+  const { cIn, cOut, tOut } = l;
   for (let t = 0; t < tOut; t++) for (let co = 0; co < cOut; co++) y[t * cOut + co] = bias[co];
   const tp = taps(l);
   for (let p = 0; p < tp.length; p += 3) {
@@ -133,9 +163,11 @@ export function layerForward(l: TapLayer, x: ArrayLike<number>, xo: number, y: V
       for (let co = 0; co < cOut; co++) y[yb + co] += a * W[wr + co];
     }
   }
-  const n = tOut * cOut;
-  if (l.activation === 'relu') for (let i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
-  else if (l.activation === 'tanh') for (let i = 0; i < n; i++) y[i] = Math.tanh(y[i]);
+}
+
+function activate(act: Activation, y: Vec, n: number): void {
+  if (act === 'relu') for (let i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
+  else if (act === 'tanh') for (let i = 0; i < n; i++) y[i] = Math.tanh(y[i]);
 }
 
 /** Reference forward pass in float64 of one sample; returns every layer's output (the last is the net's). */
@@ -158,10 +190,78 @@ export interface FitOptions {
   /** L2 penalty on weights (not biases), added to the gradient */
   weightDecay?: number;
   seed?: number;
-  /** the learning rate decays linearly to this share of itself by the last epoch (default 1 = constant) */
+  /** the learning rate decays to this share of itself by the last epoch (default 1 = constant) */
   finalLrShare?: number;
+  /** shape of that decay: a straight line (default) or half a cosine (slow start, slow end) */
+  schedule?: 'linear' | 'cosine';
   /** called after each epoch with the mean training loss; returning true stops training */
   onEpoch?: (epoch: number, loss: number) => boolean | void;
+}
+
+type F64 = Float64Array;
+
+/**
+ * Training-time copy of a layer, in float64 (no float32 conversion on every load and store of the inner
+ * loops). Conv and dense weights are kept transposed, [co][k·cIn + ci], so an output's dot product, its
+ * weight gradient and its input gradient each run over one contiguous row of kernel·cIn values (140 in the
+ * RUL net's first layer) rather than the cOut-long inner loops of the export layout. Transposed convolutions
+ * (only in the small conv autoencoder) keep the export layout and the tap list. The layers' own Float32
+ * arrays get the weights back after every epoch (syncLayers).
+ */
+interface TrainLayer {
+  l: TapLayer;
+  w: F64;
+  b: F64;
+  /** kernel·cIn: length of one transposed row */
+  K: number;
+  transposed: boolean;
+  /** per output step: input start, weight start and run length (see convSpan) */
+  spans: Int32Array;
+}
+
+function trainLayers(layers: TapLayer[]): TrainLayer[] {
+  return layers.map((l) => {
+    const transposed = l.type !== 'deconv';
+    const spans = new Int32Array(l.tOut * 3);
+    if (transposed)
+      for (let to = 0; to < l.tOut; to++) {
+        const { xs, ws, len } = convSpan(l, to);
+        spans.set([xs, ws, len], to * 3);
+      }
+    const t = {
+      l,
+      w: new Float64Array(l.weights.length),
+      b: Float64Array.from(l.bias),
+      K: l.kernel * l.cIn,
+      transposed,
+      spans,
+    };
+    if (transposed) toTrainLayout(t, l.weights, t.w);
+    else t.w.set(l.weights);
+    return t;
+  });
+}
+
+/** export layout [(k·cIn + ci)·cOut + co] -> training layout [co·K + k·cIn + ci] */
+function toTrainLayout(t: TrainLayer, from: Vec, to: Vec): void {
+  const { K } = t;
+  const cOut = t.l.cOut;
+  for (let j = 0; j < K; j++) for (let co = 0; co < cOut; co++) to[co * K + j] = from[j * cOut + co];
+}
+
+function toExportLayout(t: TrainLayer, from: Vec, to: Vec): void {
+  const { K } = t;
+  const cOut = t.l.cOut;
+  for (let j = 0; j < K; j++) for (let co = 0; co < cOut; co++) to[j * cOut + co] = from[co * K + j];
+}
+
+/** Writes the trained weights back into the layers (their Float32 export layout). */
+function syncLayers(tl: TrainLayer[]): void {
+  for (const t of tl) {
+    if (t.transposed) toExportLayout(t, t.w, t.l.weights);
+    else t.l.weights.set(t.w);
+    t.l.bias.set(t.b);
+  }
 }
 
 /**
@@ -187,111 +287,129 @@ export function fitNet(
   const lr0 = opts.learningRate ?? 1e-3;
   const wd = opts.weightDecay ?? 0;
   const finalShare = opts.finalLrShare ?? 1;
+  const cosine = opts.schedule === 'cosine';
   const rand = mulberry32((opts.seed ?? 42) ^ 0x5bd1e995);
-  const acts = layers.map((l) => new Float32Array(l.tOut * l.cOut));
-  const deltas = layers.map((l) => new Float32Array(l.tOut * l.cOut));
-  const dIn = layers.map((l) => new Float32Array(l.tIn * l.cIn));
-  const gW = layers.map((l) => new Float32Array(l.weights.length));
-  const gB = layers.map((l) => new Float32Array(l.bias.length));
+  const tl = trainLayers(layers);
+  const s = scratch(layers);
   const drop = layers.some((l) => l.dropout)
     ? {
         rand: mulberry32((opts.seed ?? 42) ^ 0x2545f491),
-        kept: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)),
-        mask: layers.map((l) => (l.dropout ? new Float32Array(l.tIn * l.cIn) : null)),
+        mask: layers.map((l) => new Float64Array(l.dropout ? l.tIn * l.cIn : 0)),
       }
     : undefined;
-  const mW = layers.map((l) => new Float32Array(l.weights.length));
-  const vW = layers.map((l) => new Float32Array(l.weights.length));
-  const mB = layers.map((l) => new Float32Array(l.bias.length));
-  const vB = layers.map((l) => new Float32Array(l.bias.length));
+  const mW = layers.map((l) => new Float64Array(l.weights.length));
+  const vW = layers.map((l) => new Float64Array(l.weights.length));
+  const mB = layers.map((l) => new Float64Array(l.bias.length));
+  const vB = layers.map((l) => new Float64Array(l.bias.length));
   const order = Array.from({ length: count }, (_, i) => i);
   let step = 0;
   let lastLoss = NaN;
   for (let epoch = 0; epoch < epochs; epoch++) {
-    const lr = lr0 * (1 - (1 - finalShare) * (epochs > 1 ? epoch / (epochs - 1) : 0));
+    const progress = epochs > 1 ? epoch / (epochs - 1) : 0;
+    const lr = cosine
+      ? lr0 * (finalShare + ((1 - finalShare) * (1 + Math.cos(Math.PI * progress))) / 2)
+      : lr0 * (1 - (1 - finalShare) * progress);
     shuffleInPlace(order, rand);
     let lossSum = 0;
     for (let start = 0; start < count; start += B) {
       const nb = Math.min(B, count - start);
       for (let li = 0; li < L; li++) {
-        gW[li].fill(0);
-        gB[li].fill(0);
+        s.gW[li].fill(0);
+        s.gB[li].fill(0);
       }
       for (let r = 0; r < nb; r++) {
-        const s = order[start + r];
-        lossSum += sampleBackprop(
-          layers,
-          inputs,
-          s * inSize,
-          targets,
-          s * outSize,
-          2 / (nb * outSize),
-          acts,
-          deltas,
-          dIn,
-          gW,
-          gB,
-          drop
-        );
+        const i = order[start + r];
+        lossSum += sampleBackprop(tl, inputs, i * inSize, targets, i * outSize, 2 / (nb * outSize), s, drop);
       }
       step++;
       const c1 = 1 - 0.9 ** step;
       const c2 = 1 - 0.999 ** step;
       for (let li = 0; li < L; li++) {
+        const w = tl[li].w;
         if (wd > 0) {
-          const w = layers[li].weights;
-          const g = gW[li];
+          const g = s.gW[li];
           for (let i = 0; i < w.length; i++) g[i] += wd * w[i];
         }
-        adam(layers[li].weights, gW[li], mW[li], vW[li], lr, c1, c2);
-        adam(layers[li].bias, gB[li], mB[li], vB[li], lr, c1, c2);
+        adam(w, s.gW[li], mW[li], vW[li], lr, c1, c2);
+        adam(tl[li].b, s.gB[li], mB[li], vB[li], lr, c1, c2);
       }
     }
     lastLoss = lossSum / (count * outSize);
+    // the callback may read the layers (validation): give it this epoch's weights
+    syncLayers(tl);
     if (opts.onEpoch?.(epoch + 1, lastLoss) === true) break;
   }
+  syncLayers(tl);
   return lastLoss;
+}
+
+/** Per-layer float64 buffers of one forward/backward pass, allocated once per fit (none per sample). */
+interface Scratch {
+  /** xIn[li]: layer li's input (xIn[0] a copy of the sample, xIn[li + 1] layer li's output, after dropout) */
+  xIn: F64[];
+  /** layer outputs before dropout (the next layer reads xIn, which equals it without dropout) */
+  acts: F64[];
+  deltas: F64[];
+  dIn: F64[];
+  /** gradients in the training layout */
+  gW: F64[];
+  gB: F64[];
+}
+
+function scratch(layers: TapLayer[]): Scratch {
+  const acts = layers.map((l) => new Float64Array(l.tOut * l.cOut));
+  return {
+    xIn: layers.map((l, i) => (i > 0 && !l.dropout ? acts[i - 1] : new Float64Array(l.tIn * l.cIn))),
+    acts,
+    deltas: layers.map((l) => new Float64Array(l.tOut * l.cOut)),
+    dIn: layers.map((l) => new Float64Array(l.tIn * l.cIn)),
+    gW: layers.map((l) => new Float64Array(l.weights.length)),
+    gB: layers.map((l) => new Float64Array(l.bias.length)),
+  };
+}
+
+interface Dropout {
+  rand: () => number;
+  /** per layer: the mask of its input (0 or 1 / (1 − p)); empty without dropout */
+  mask: F64[];
 }
 
 /**
  * Forward and backward pass of one sample: adds dLoss/dW and dLoss/db (loss = scale/2 · squared error summed
- * over the outputs) into gW/gB and returns the sample's squared error. Scratch arrays come from the caller.
+ * over the outputs) into s.gW/s.gB and returns the sample's squared error.
  */
 function sampleBackprop(
-  layers: TapLayer[],
+  tl: TrainLayer[],
   inputs: ArrayLike<number>,
   xo: number,
   targets: ArrayLike<number>,
   to: number,
   scale: number,
-  acts: Float32Array[],
-  deltas: Float32Array[],
-  dIn: Float32Array[],
-  gW: Float32Array[],
-  gB: Float32Array[],
+  s: Scratch,
   drop?: Dropout
 ): number {
-  const L = layers.length;
-  // each layer's effective input: the previous output, or its dropped-out copy while training
-  const xIn: Array<ArrayLike<number>> = [];
-  const xOff: number[] = [];
+  const L = tl.length;
+  const { acts, deltas, dIn, xIn } = s;
+  const x0 = xIn[0];
+  for (let i = 0; i < x0.length; i++) x0[i] = inputs[xo + i];
   for (let li = 0; li < L; li++) {
-    let x: ArrayLike<number> = li === 0 ? inputs : acts[li - 1];
-    let off = li === 0 ? xo : 0;
-    const p = layers[li].dropout;
-    const kept = drop?.kept[li];
-    const mask = drop?.mask[li];
-    if (drop && p && kept && mask) {
-      for (let i = 0; i < kept.length; i++) {
-        mask[i] = drop.rand() < p ? 0 : 1 / (1 - p);
-        kept[i] = x[off + i] * mask[i];
+    const t = tl[li];
+    const x = xIn[li];
+    const p = t.l.dropout;
+    if (p) {
+      const prev = li === 0 ? x0 : acts[li - 1];
+      const mask = drop?.mask[li];
+      // inverted dropout while training; without a Dropout (gradient checks) the layer passes its input through
+      for (let i = 0; i < x.length; i++) {
+        const m = mask ? (mask[i] = drop!.rand() < p ? 0 : 1 / (1 - p)) : 1;
+        x[i] = prev[i] * m;
       }
-      x = kept;
-      off = 0;
     }
-    xIn.push(x);
-    xOff.push(off);
-    layerForward(layers[li], x, off, acts[li]);
+    if (t.transposed) forwardTransposed(t, x, acts[li]);
+    else {
+      tapsForward(t.l, t.w, t.b, x, 0, acts[li]);
+      activate(t.l.activation, acts[li], acts[li].length);
+    }
   }
   const out = acts[L - 1];
   const d = deltas[L - 1];
@@ -302,74 +420,138 @@ function sampleBackprop(
     d[i] = diff * scale;
   }
   for (let li = L - 1; li >= 0; li--) {
-    const l = layers[li];
+    const t = tl[li];
+    const l = t.l;
     const delta = deltas[li];
     const a = acts[li];
-    const n = l.tOut * l.cOut;
+    const n = delta.length;
     if (l.activation === 'relu') for (let i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : 0;
     else if (l.activation === 'tanh') for (let i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i];
-    backwardLayer(l, xIn[li], xOff[li], delta, gW[li], gB[li], li > 0 ? dIn[li] : null);
-    if (li > 0) {
+    // the first layer's input gradient is never used: skipping it saves a third of its work
+    const dX = li > 0 ? dIn[li] : null;
+    if (t.transposed) backwardTransposed(t, xIn[li], delta, s.gW[li], s.gB[li], dX);
+    else backwardTaps(t, xIn[li], delta, s.gW[li], s.gB[li], dX);
+    if (dX) {
       const mask = drop?.mask[li];
-      if (mask && l.dropout) for (let i = 0; i < mask.length; i++) dIn[li][i] *= mask[i];
-      deltas[li - 1].set(dIn[li]);
+      const prev = deltas[li - 1];
+      if (l.dropout && mask) for (let i = 0; i < prev.length; i++) prev[i] = dX[i] * mask[i];
+      else prev.set(dX);
     }
   }
   return se;
 }
 
-interface Dropout {
-  rand: () => number;
-  /** per layer: the dropped-out input and the mask applied (0 or 1 / (1 − p)); null without dropout */
-  kept: Array<Float32Array | null>;
-  mask: Array<Float32Array | null>;
+/** Conv/dense forward over the transposed weights: one contiguous dot product per output. */
+function forwardTransposed(t: TrainLayer, x: F64, y: F64): void {
+  const { l, w, b, K, spans } = t;
+  const { cOut, tOut } = l;
+  for (let to = 0; to < tOut; to++) {
+    const xs = spans[to * 3];
+    const ws = spans[to * 3 + 1];
+    const len = spans[to * 3 + 2];
+    let co = 0;
+    // two output channels at a time share each input load; two partial sums each, as one running sum would
+    // wait on every add's latency
+    for (; co + 1 < cOut; co += 2) {
+      const w0 = co * K + ws;
+      const w1 = w0 + K;
+      let a0 = 0;
+      let a1 = 0;
+      let b0 = 0;
+      let b1 = 0;
+      let j = 0;
+      for (; j + 1 < len; j += 2) {
+        const x0 = x[xs + j];
+        const x1 = x[xs + j + 1];
+        a0 += x0 * w[w0 + j];
+        a1 += x1 * w[w0 + j + 1];
+        b0 += x0 * w[w1 + j];
+        b1 += x1 * w[w1 + j + 1];
+      }
+      if (j < len) {
+        a0 += x[xs + j] * w[w0 + j];
+        b0 += x[xs + j] * w[w1 + j];
+      }
+      y[to * cOut + co] = b[co] + (a0 + a1);
+      y[to * cOut + co + 1] = b[co + 1] + (b0 + b1);
+    }
+    if (co < cOut) {
+      const wb = co * K + ws;
+      let s0 = 0;
+      let s1 = 0;
+      let j = 0;
+      for (; j + 1 < len; j += 2) {
+        s0 += x[xs + j] * w[wb + j];
+        s1 += x[xs + j + 1] * w[wb + j + 1];
+      }
+      if (j < len) s0 += x[xs + j] * w[wb + j];
+      y[to * cOut + co] = b[co] + (s0 + s1);
+    }
+  }
+  activate(l.activation, y, tOut * cOut);
 }
 
-/** Gradients of the mean squared error of one sample (for tests: checked against finite differences). */
-export function sampleGradients(
-  layers: TapLayer[],
-  x: ArrayLike<number>,
-  target: ArrayLike<number>
-): { loss: number; gW: Float32Array[]; gB: Float32Array[] } {
-  const acts = layers.map((l) => new Float32Array(l.tOut * l.cOut));
-  const deltas = layers.map((l) => new Float32Array(l.tOut * l.cOut));
-  const dIn = layers.map((l) => new Float32Array(l.tIn * l.cIn));
-  const gW = layers.map((l) => new Float32Array(l.weights.length));
-  const gB = layers.map((l) => new Float32Array(l.bias.length));
-  const n = target.length;
-  const se = sampleBackprop(layers, x, 0, target, 0, 2 / n, acts, deltas, dIn, gW, gB);
-  return { loss: se / n, gW, gB };
+/**
+ * Gradients of a conv/dense layer in the transposed layout; dX (when given) gets dLoss/dInput. Output
+ * channels go in pairs, so each input value and input-gradient slot is loaded once for two weight rows.
+ */
+function backwardTransposed(t: TrainLayer, x: F64, dY: F64, gW: F64, gB: F64, dX: F64 | null): void {
+  const { l, w, K, spans } = t;
+  const { cOut, tOut } = l;
+  if (dX) dX.fill(0);
+  for (let to = 0; to < tOut; to++) {
+    const xs = spans[to * 3];
+    const ws = spans[to * 3 + 1];
+    const len = spans[to * 3 + 2];
+    const yb = to * cOut;
+    let co = 0;
+    for (; co + 1 < cOut; co += 2) {
+      const d0 = dY[yb + co];
+      const d1 = dY[yb + co + 1];
+      gB[co] += d0;
+      gB[co + 1] += d1;
+      const w0 = co * K + ws;
+      const w1 = w0 + K;
+      if (dX)
+        for (let j = 0; j < len; j++) {
+          const xv = x[xs + j];
+          gW[w0 + j] += d0 * xv;
+          gW[w1 + j] += d1 * xv;
+          dX[xs + j] += d0 * w[w0 + j] + d1 * w[w1 + j];
+        }
+      else
+        for (let j = 0; j < len; j++) {
+          const xv = x[xs + j];
+          gW[w0 + j] += d0 * xv;
+          gW[w1 + j] += d1 * xv;
+        }
+    }
+    if (co < cOut) {
+      const d = dY[yb + co];
+      gB[co] += d;
+      const wb = co * K + ws;
+      if (dX)
+        for (let j = 0; j < len; j++) {
+          gW[wb + j] += d * x[xs + j];
+          dX[xs + j] += d * w[wb + j];
+        }
+      else for (let j = 0; j < len; j++) gW[wb + j] += d * x[xs + j];
+    }
+  }
 }
 
-/** Accumulates weight/bias gradients of one sample; writes dLoss/dInput into dX when given. */
-function backwardLayer(
-  l: TapLayer,
-  x: ArrayLike<number>,
-  xo: number,
-  dY: Float32Array,
-  gW: Float32Array,
-  gB: Float32Array,
-  dX: Float32Array | null
-): void {
-  const { cIn, cOut, tOut, weights: W } = l;
-  for (let t = 0; t < tOut; t++) for (let co = 0; co < cOut; co++) gB[co] += dY[t * cOut + co];
+/** Gradients of a layer through its tap list (transposed convolutions, export layout). */
+function backwardTaps(t: TrainLayer, x: F64, dY: F64, gW: F64, gB: F64, dX: F64 | null): void {
+  const { l, w: W } = t;
+  const { cIn, cOut, tOut } = l;
+  for (let i = 0; i < tOut; i++) for (let co = 0; co < cOut; co++) gB[co] += dY[i * cOut + co];
   if (dX) dX.fill(0);
   const tp = taps(l);
   for (let p = 0; p < tp.length; p += 3) {
     const yb = tp[p] * cOut;
     const ti = tp[p + 1];
-    const xb = xo + ti * cIn;
+    const xb = ti * cIn;
     const wb = tp[p + 2] * cIn * cOut;
-    if (!dX) {
-      // first layer: no input gradient needed, a third less work in the most expensive layer
-      for (let ci = 0; ci < cIn; ci++) {
-        const a = x[xb + ci];
-        if (a === 0) continue;
-        const wr = wb + ci * cOut;
-        for (let co = 0; co < cOut; co++) gW[wr + co] += a * dY[yb + co];
-      }
-      continue;
-    }
     for (let ci = 0; ci < cIn; ci++) {
       const a = x[xb + ci];
       const wr = wb + ci * cOut;
@@ -379,20 +561,34 @@ function backwardLayer(
         gW[wr + co] += a * d;
         s += W[wr + co] * d;
       }
-      dX[ti * cIn + ci] += s;
+      if (dX) dX[xb + ci] += s;
     }
   }
 }
 
-function adam(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  lr: number,
-  c1: number,
-  c2: number
-): void {
+/**
+ * Gradients of the mean squared error of one sample, in the layers' export layout (for tests: checked
+ * against finite differences through the code path training uses; dropout layers pass their input through).
+ */
+export function sampleGradients(
+  layers: TapLayer[],
+  x: ArrayLike<number>,
+  target: ArrayLike<number>
+): { loss: number; gW: Float32Array[]; gB: Float32Array[] } {
+  const tl = trainLayers(layers);
+  const s = scratch(layers);
+  const n = target.length;
+  const se = sampleBackprop(tl, x, 0, target, 0, 2 / n, s);
+  const gW = tl.map((t, i) => {
+    const g = new Float32Array(t.l.weights.length);
+    if (t.transposed) toExportLayout(t, s.gW[i], g);
+    else g.set(s.gW[i]);
+    return g;
+  });
+  return { loss: se / n, gW, gB: s.gB.map((g) => Float32Array.from(g)) };
+}
+
+function adam(p: F64, g: F64, m: F64, v: F64, lr: number, c1: number, c2: number): void {
   for (let i = 0; i < p.length; i++) {
     m[i] = 0.9 * m[i] + 0.1 * g[i];
     v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];

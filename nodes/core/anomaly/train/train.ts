@@ -106,7 +106,7 @@ export interface TrainOptions {
   centerDrift?: number;
   /** rul on C-MAPSS: cap of the piece-wise linear target (default 125) */
   cap?: number;
-  /** rul on C-MAPSS: networks averaged (default 1) */
+  /** rul on C-MAPSS: networks averaged (default 3) */
   ensemble?: number;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
   alpha?: number;
@@ -330,12 +330,12 @@ async function trainCmapssRul(
     ensemble: o.ensemble,
     onEpoch: (e, loss, v, m) =>
       log(
-        `${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}, validation RMSE ${v.toFixed(2)}`
+        `${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}${Number.isNaN(v) ? '' : `, validation RMSE ${v.toFixed(2)}`}`
       ),
   });
   const trainMs = Date.now() - t0;
   log(
-    `C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, validation RMSE ${b.validationRmse.map((v) => v.toFixed(2)).join(' / ')} on ${b.validationEngines} held-out engines (epoch ${b.bestEpoch.join(' / ')} kept; target capped at ${cap}), ${trainMs} ms`
+    `C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, ${b.validationEngines ? `validation RMSE ${b.validationRmse.map((v) => v.toFixed(2)).join(' / ')} on ${b.validationEngines} held-out engines, ` : ''}${b.model.members.length} net(s) (epoch ${b.bestEpoch.join(' / ')} kept), target capped at ${cap}, ${trainMs} ms`
   );
   const meta = await writeBundle(
     o.out,

@@ -37,6 +37,10 @@ import {
   predictLastCycle,
   predictRulCnn,
   rulCnnToOnnx,
+  rulTrainingSet,
+  RUL_DEFAULTS,
+  smoothingMatrix,
+  smoothWindows,
   trainRulCnn,
   truncateEngines,
 } from '../../../../../nodes/core/anomaly/train/rul-cnn';
@@ -360,6 +364,8 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         validation: 0.34,
         patience: 3,
         learningRate: 0.02,
+        // one member: `seen` is that member's validation curve (the default is an ensemble)
+        ensemble: 1,
         onEpoch: (_e, _l, v) => void seen.push(v),
       });
       assert.equal(b.validationEngines, 2);
@@ -420,6 +426,82 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const each = b.model.members.map((m) => predictRulCnn({ ...b.model, members: [m] }, x));
       assert.ok(new Set(each.map((v) => v.toFixed(6))).size === 3, `members differ: ${each}`);
       assertClose(predictRulCnn(b.model, x), each.reduce((a, v) => a + v, 0) / 3, 'mean of members');
+      const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
+      for (let w = 0; w < windows.count; w++)
+        assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+    });
+
+    it('short histories: training windows from minCycles on repeat the first cycle in the steps before it', () => {
+      const engines = parseCmapss(text);
+      const cols = informativeSensors(engines);
+      const scaler = fitRulScaler(engines, cols);
+      const F = cols.length;
+      const full = rulTrainingSet(engines, cols, 10, 40, 1, scaler);
+      const short = rulTrainingSet(engines, cols, 10, 40, 1, scaler, 4);
+      const n = engines.map((e) => e.rows.length);
+      assert.equal(
+        full.count,
+        n.reduce((a, v) => a + v - 9, 0)
+      );
+      assert.equal(
+        short.count,
+        n.reduce((a, v) => a + v - 4, 0)
+      );
+      // first window of engine 0 ends at cycle 4: steps 0–5 hold cycle 0, steps 5–9 cycles 0–4
+      const first = engines[0].rows;
+      for (let t = 0; t < 10; t++)
+        for (let j = 0; j < F; j++) {
+          const row = first[Math.max(0, t - 5)];
+          assertClose(short.data[t * F + j], (row[cols[j]] - scaler.mean[j]) / scaler.std[j], `step ${t}`, 1e-5);
+        }
+      assert.equal(short.targets[0], Math.min(40, first.length - 1 - 4));
+    });
+
+    it('the defaults train every member on all engines for the fixed number of epochs (no early stopping)', () => {
+      const engines = parseCmapss(text);
+      const seen: number[] = [];
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 3,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        onEpoch: (e, _l, v, m) => void seen.push(e, v, m),
+      });
+      assert.equal(b.validationEngines, 0);
+      assert.equal(b.model.members.length, RUL_DEFAULTS.ensemble);
+      assert.deepEqual(b.bestEpoch, new Array(RUL_DEFAULTS.ensemble).fill(3));
+      // 3 epochs per member, no validation score
+      assert.equal(seen.length, 3 * 3 * RUL_DEFAULTS.ensemble);
+      for (let i = 1; i < seen.length; i += 3) assert.ok(Number.isNaN(seen[i]));
+    });
+
+    it('sensor smoothing: the matrix the graph carries equals the in-place smoothing, and the ONNX graph matches within 1e-5', async () => {
+      const W = 6;
+      const F = 2;
+      const x = randomInput(W * F, 9);
+      const smoothed = Float64Array.from(x);
+      smoothWindows(smoothed, 1, W, F, 0.4);
+      // by hand: feature 1, step 2 = 0.4·x2 + 0.6·(0.4·x1 + 0.6·x0)
+      assertClose(smoothed[2 * F + 1], 0.4 * x[2 * F + 1] + 0.6 * (0.4 * x[F + 1] + 0.6 * x[1]), 'ewma', 1e-6);
+      const M = smoothingMatrix(W, F, 0.4);
+      for (let j = 0; j < W * F; j++) {
+        let v = 0;
+        for (let i = 0; i < W * F; i++) v += x[i] * M[i * W * F + j];
+        assertClose(v, smoothed[j], `x·M [${j}]`, 1e-6);
+      }
+      const engines = parseCmapss(text);
+      const b = trainRulCnn(engines, { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, smoothing: 0.4 });
+      assert.equal(b.model.smoothing, 0.4);
+      const D = 10 * b.model.features;
+      const windows = makeWindows(
+        engines[2].rows.map((r) => b.columns.map((c) => r[c])),
+        10,
+        b.scaler,
+        7
+      );
+      const raw = predictRulCnn({ ...b.model, smoothing: undefined }, windows.data.subarray(0, D));
+      assert.notEqual(predictRulCnn(b.model, windows.data.subarray(0, D)), raw, 'smoothing changes the input');
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       for (let w = 0; w < windows.count; w++)
         assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
