@@ -353,7 +353,9 @@ export class BundleScorer {
       for (let i = 0; i < nf; i++) step[i] = (step[i] - centre[i]) / meta.scaler.std[i];
     }
     state.win.push(step);
-    if (!state.win.full) return { kind: 'warming', have: state.win.count, need: meta.window };
+    // a RUL bundle may score a short history padded with its first row (meta.min_history); others need it full
+    const need = meta.kind === 'rul' ? Math.min(meta.window, meta.min_history ?? meta.window) : meta.window;
+    if (state.win.count < need) return { kind: 'warming', have: state.win.count, need };
 
     let batcher = this.batchers.get(bundle);
     if (!batcher) {

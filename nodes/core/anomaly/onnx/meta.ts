@@ -43,6 +43,12 @@ export interface BundleMeta {
   center_drift?: number;
   /** rul: unit of the predicted remaining useful life, e.g. "h", "cycles" */
   rul_unit?: string;
+  /**
+   * rul: a device with at least this many rows but fewer than `window` is scored on its window padded with
+   * its first row (as if it had idled at its initial state), the way the C-MAPSS evaluation scores short test
+   * engines (default: `window`, no padding: the device warms up for a whole window)
+   */
+  min_history?: number;
   /** free-form provenance: method, created_at, training stats */
   method?: string;
   created_at?: string;
@@ -102,6 +108,7 @@ export const META_SCHEMA = {
     persistence: { type: 'integer', minimum: 1, maximum: 1000 },
     center_drift: { type: 'number', minimum: 0, maximum: 1 },
     rul_unit: { type: 'string', maxLength: 32 },
+    min_history: { type: 'integer', minimum: 1, maximum: 100000 },
     method: { type: 'string', maxLength: 64 },
     created_at: { type: 'string', maxLength: 64 },
     training: { type: 'object' },
@@ -169,6 +176,10 @@ export function validateMeta(value: unknown, file = 'meta.json'): BundleMeta {
       if (!(s > 0)) problems.push(`scaler.std[${i}] (${meta.features[i]}) must be > 0, got ${s}`);
     });
   }
+  if (meta.min_history !== undefined && meta.kind !== 'rul')
+    problems.push(`min_history applies to rul bundles only (kind is ${meta.kind})`);
+  if (meta.min_history !== undefined && meta.min_history > meta.window)
+    problems.push(`min_history (${meta.min_history}) exceeds window (${meta.window})`);
   if (problems.length) throw new Error(`${file}: ${problems.join('; ')}`);
   return { ...meta, input: { ...meta.input, layout: meta.input.layout ?? 'flat' } };
 }

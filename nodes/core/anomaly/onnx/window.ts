@@ -28,9 +28,21 @@ export class SlidingWindow {
     if (this.count < this.steps) this.count++;
   }
 
-  /** Copies the window oldest-first (step-major) into `out` at `offset`. */
+  /**
+   * Copies the window oldest-first (step-major) into `out` at `offset`. A window not yet full is padded at
+   * the front with its oldest step, as if the device had idled at its first reading (RUL bundles with
+   * `min_history`; the C-MAPSS evaluation pads short engines the same way).
+   */
   copyTo(out: Float32Array, offset: number): void {
     const w = this.width;
+    if (!this.full) {
+      // not full: the steps sit at slots 0..count-1 in order, slot 0 the oldest
+      const missing = this.steps - this.count;
+      const first = this.data.subarray(0, w);
+      for (let s = 0; s < missing; s++) out.set(first, offset + s * w);
+      out.set(this.data.subarray(0, this.count * w), offset + missing * w);
+      return;
+    }
     // when full, head points at the oldest step; the tail part [head..end) comes first
     const split = this.head * w;
     out.set(this.data.subarray(split), offset);

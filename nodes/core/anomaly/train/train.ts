@@ -309,6 +309,13 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
   throw new Error(`--method must be pca, autoencoder, conv-autoencoder or rul, got "${String(o.method)}"`);
 }
 
+/**
+ * Cycles a device needs before a C-MAPSS RUL bundle scores it (meta.min_history): the window before the 60-cycle
+ * default, so devices get their first RUL as early as they did then; every FD001 test engine (31 cycles or more)
+ * is scored by the node exactly as eval:cmapss scores it.
+ */
+export const RUL_MIN_HISTORY = 30;
+
 /** rul on a C-MAPSS run-to-failure file: the windowed CNN on informative sensors, capped target. */
 async function trainCmapssRul(
   o: TrainOptions,
@@ -351,6 +358,9 @@ async function trainCmapssRul(
       outputs: { rul: 'rul' },
       scaler: b.scaler,
       rul_unit: o.unit ?? 'cycles',
+      // a device gets its first RUL after RUL_MIN_HISTORY cycles on a padded window, as eval:cmapss scores
+      // short engines, instead of warming up for the whole (longer) window
+      min_history: Math.min(RUL_MIN_HISTORY, b.model.window),
       ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
       training: {
         engines: engines.length,

@@ -549,6 +549,37 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.equal(r.threshold, 1);
       assert.equal(r.model.kind, 'rul');
     });
+
+    it('rul with min_history: a short history is scored on its window padded with the first row, like eval:cmapss', async () => {
+      const root = tmpRoot();
+      const rows = normalRows(120, 5);
+      const scaler = fitScaler(rows);
+      const win = makeWindows(rows, 3, scaler);
+      const targets = Array.from({ length: win.count }, (_, w) => 50 + 10 * win.data[w * 9 + 6]);
+      const model = fitLinearRul(win.data, win.count, targets, 3, 3);
+      const meta = {
+        schema_version: 1 as const,
+        kind: 'rul' as const,
+        features: FEATURES,
+        window: 3,
+        input: { name: 'x', layout: 'sequence' as const },
+        outputs: { rul: 'rul' },
+        scaler,
+        min_history: 2,
+      };
+      await writeBundle(path.join(root, 'pump', 'any', 'v1'), linearRulToOnnx(model), meta);
+      const s = make({ root });
+      await s.load();
+      assert.deepEqual(await s.score(req('p1', 'pump', fieldsOf(rows[0]))), { kind: 'warming', have: 1, need: 2 });
+      // two rows: the window the model sees is [row 0, row 0, row 1]
+      const padded = makeWindows([rows[0], rows[0], rows[1]], 3, scaler).data.subarray(0, 9);
+      const short = result(await s.score(req('p1', 'pump', fieldsOf(rows[1]))));
+      assert.ok(Math.abs(short.rul!.value - predictRul(model, padded)) < 1e-4, `${short.rul!.value}`);
+      // once full, the plain window
+      const full = result(await s.score(req('p1', 'pump', fieldsOf(rows[2]))));
+      assert.ok(Math.abs(full.rul!.value - predictRul(model, win.data.subarray(0, 9))) < 1e-4);
+      assert.notEqual(short.rul!.value.toFixed(4), full.rul!.value.toFixed(4), 'padding is not the full window');
+    });
   });
 });
 

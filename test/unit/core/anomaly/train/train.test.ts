@@ -124,6 +124,24 @@ describe('anomaly-onnx training and bundle files', () => {
           ),
         /^Error: m: scaler\.mean has 1 values for 2 features; scaler\.std\[1\] \(b\) must be > 0, got 0$/
       );
+      const rul = {
+        schema_version: 1,
+        kind: 'rul',
+        features: ['a'],
+        window: 10,
+        input: { name: 'x' },
+        outputs: { rul: 'r' },
+      };
+      assert.equal(validateMeta({ ...rul, min_history: 4 }).min_history, 4);
+      assert.throws(
+        () => validateMeta({ ...rul, min_history: 11 }, 'm'),
+        /^Error: m: min_history \(11\) exceeds window \(10\)$/
+      );
+      assert.throws(
+        () => validateMeta({ ...rul, kind: 'score', outputs: { score: 's' }, threshold: 1, min_history: 4 }, 'm'),
+        /^Error: m: min_history applies to rul bundles only \(kind is score\)$/
+      );
+      assert.throws(() => validateMeta({ ...rul, min_history: 0 }, 'm'), /m: min_history: must be >= 1/);
       assert.throws(() => validateMeta({ schema_version: 2 }, 'm'), /schema_version: must be equal to constant/);
       assert.equal(
         validateMeta({
@@ -168,6 +186,15 @@ describe('anomaly-onnx training and bundle files', () => {
       w.copyTo(out, 1);
       assert.deepEqual([...out], [0, 3, 30, 4, 40, 5, 50, 0]);
       assert.equal(w.count, 3);
+    });
+
+    it('a window not yet full is copied padded at the front with its oldest step', () => {
+      const w = new SlidingWindow(4, 2);
+      w.push([1, 10]);
+      w.push([2, 20]);
+      const out = new Float32Array(8);
+      w.copyTo(out, 0);
+      assert.deepEqual([...out], [1, 10, 1, 10, 1, 10, 2, 20]);
     });
   });
 
@@ -369,6 +396,8 @@ describe('anomaly-onnx training and bundle files', () => {
         [fmeta.training.ensemble, fmeta.training.scaling, fmeta.training.validation_rmse.length],
         [2, 'minmax', 2]
       );
+      // a window shorter than RUL_MIN_HISTORY: devices are scored once the window is full, never padded
+      assert.equal(fmeta.min_history, 10);
       assert.ok(
         !fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1')
       );
