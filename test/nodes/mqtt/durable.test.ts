@@ -10,6 +10,7 @@ import net from 'node:net';
 import mqtt from 'mqtt';
 import { freePort, sleep, waitFor } from '../../support/net';
 import { startInfluxSink, InfluxSink } from '../../support/influx-sink';
+import { deriveDeviceKey, parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 
 const helper = require('node-red-node-test-helper');
 const mqttModule = require('../../../dist/nodes/mqtt/moby-mqtt.js');
@@ -25,6 +26,7 @@ const mqttNodes = (RED: any) =>
     })
   );
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
+const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
 const metrics = require('../../../dist/nodes/lib/metrics.js') as { metricsText(): Promise<string> };
 
 helper.init(require.resolve('node-red'));
@@ -168,5 +170,70 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     await publish(points);
     await waitFor(() => broker.acks.length === 3, 5000, 'acked after the write');
     assert.equal(s.accepted.length, 3, 'the points were in the database before the acknowledgements');
+  });
+
+  it("a message verify refuses over its tenant's rate is settled on purpose: acknowledged at once, never redelivered", async () => {
+    const master = 'hex:' + 'a1'.repeat(32);
+    fs.mkdirSync(path.join(userDir, 'tenant-keys'));
+    fs.writeFileSync(path.join(userDir, 'tenant-keys', 'acme.json'), JSON.stringify({ '*': { m1: master } }));
+    const flow = () => [
+      brokerNode(),
+      {
+        id: 'in',
+        type: 'moby-mqtt-in',
+        broker: 'b',
+        topic: 't/+/devices/+/telemetry',
+        qos: '1',
+        datatype: 'utf8',
+        wires: [['v']],
+      },
+      { id: 'kr', type: 'moby-keyring', tenantKeysDir: 'tenant-keys' },
+      {
+        id: 'v',
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        topicPattern: 't/+tenant/devices/+device_id/telemetry',
+        // a burst of 2 and next to no sustained rate: the 3rd to 6th message are over the bound
+        tenantRate: 0.001,
+        tenantBurst: 2,
+        // the reject output is left unwired, as a flow that ignores rejects would have it
+        wires: [['h'], []],
+      },
+      { id: 'h', type: 'test-hold' },
+    ];
+    await helper.load([mqttNodes, hmacNode, holdNode], flow(), { b: { user: 'u', password: 'p' } });
+    await connected();
+    await sleep(100); // SUBACK
+    const pub = await mqtt.connectAsync(broker.url, { clientId: `pub-${Date.now()}`, clean: true });
+    const sent: string[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const device = `press-${i}`;
+      const key = deriveDeviceKey(parseKey(master), device);
+      const body = JSON.stringify({ device_id: device, temperature: 40 });
+      const env = JSON.stringify(signEnvelope({ deviceId: device, key, kid: 'm1', body, tenant: 'acme' }));
+      sent.push(env);
+      await pub.publishAsync(`t/acme/devices/${device}/telemetry`, env, { qos: 1 });
+    }
+    await pub.endAsync();
+    await waitFor(() => held.length === 2 && broker.acks.length === 4, 5000, 'two held, four refused and acknowledged');
+    const passed = held.map((h) => String((h.msg as { moby?: { device_id?: string } }).moby?.device_id));
+    assert.deepEqual(passed, ['press-1', 'press-2'], 'the burst passed');
+    assert.deepEqual(broker.acks.sort(), sent.slice(2).sort(), 'every refused message acknowledged, none held');
+    assert.match(
+      await metrics.metricsText(),
+      /moby_tenant_rejects_total\{node_type="moby-hmac-verify",tenant="acme",code="tenant_rate"\} 4\b/
+    );
+    // the two that passed are acknowledged when their holder completes them; after a restart of the flow the
+    // persistent session has nothing left to deliver: the refused messages are not coming back
+    for (const h of held) h.done();
+    await waitFor(() => broker.acks.length === 6, 3000, 'all six acknowledged');
+    await helper.unload();
+    held.length = 0;
+    await helper.load([mqttNodes, hmacNode, holdNode], flow(), { b: { user: 'u', password: 'p' } });
+    await connected();
+    await sleep(500);
+    assert.equal(held.length, 0, 'nothing redelivered');
+    assert.equal(broker.acks.length, 6);
   });
 });
