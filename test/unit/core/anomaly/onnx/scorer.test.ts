@@ -521,11 +521,7 @@ describe('anomaly-onnx BundleScorer', () => {
 
     it('rul: a linear regression bundle yields msg.rul {value, unit}; score = threshold / RUL', async () => {
       const root = tmpRoot();
-      const rows = normalRows(120, 4);
-      const scaler = fitScaler(rows);
-      const win = makeWindows(rows, 3, scaler);
-      const targets = Array.from({ length: win.count }, (_, w) => 50 + 10 * win.data[w * 9 + 6]);
-      const model = fitLinearRul(win.data, win.count, targets, 3, 3);
+      const { rows, scaler, win, model } = linearRulFixture(4);
       await writeBundle(path.join(root, 'pump', 'any', 'v1'), linearRulToOnnx(model), {
         schema_version: 1,
         kind: 'rul',
@@ -552,11 +548,7 @@ describe('anomaly-onnx BundleScorer', () => {
 
     it('rul with min_history: a short history is scored on its window padded with the first row, like eval:cmapss', async () => {
       const root = tmpRoot();
-      const rows = normalRows(120, 5);
-      const scaler = fitScaler(rows);
-      const win = makeWindows(rows, 3, scaler);
-      const targets = Array.from({ length: win.count }, (_, w) => 50 + 10 * win.data[w * 9 + 6]);
-      const model = fitLinearRul(win.data, win.count, targets, 3, 3);
+      const { rows, scaler, win, model } = linearRulFixture(5);
       const meta = {
         schema_version: 1 as const,
         kind: 'rul' as const,
@@ -582,6 +574,15 @@ describe('anomaly-onnx BundleScorer', () => {
     });
   });
 });
+
+/** A linear RUL model over 3-row windows of synthetic rows (the target follows one feature of the last row). */
+function linearRulFixture(seed: number) {
+  const rows = normalRows(120, seed);
+  const scaler = fitScaler(rows);
+  const win = makeWindows(rows, 3, scaler);
+  const targets = Array.from({ length: win.count }, (_, w) => 50 + 10 * win.data[w * 9 + 6]);
+  return { rows, scaler, win, model: fitLinearRul(win.data, win.count, targets, 3, 3) };
+}
 
 function writeCsv(dir: string): string {
   const file = path.join(dir, 'normal.csv');
