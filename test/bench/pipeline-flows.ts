@@ -42,8 +42,46 @@ msg.payload = msg.req.query.count ? { count: s.lat.length, first: s.first, last:
 msg.headers = { 'content-type': 'application/json' };
 return msg;`;
 
+// GET /bench/probe: the event-loop delay, GC and context-flush figures of the process (nodered-probe.js, loaded
+// by the bench's settings); ?reset=1 starts them anew
+const PROBE = `
+const p = global.get('benchProbe');
+msg.payload = p ? p.read() : {};
+if (p && msg.req.query.reset) p.reset();
+msg.headers = { 'content-type': 'application/json' };
+return msg;`;
+
 function benchNodes(z: string, x0: number, y0: number): FlowJson {
   return [
+    {
+      id: 'bench.probe.in',
+      type: 'http in',
+      z,
+      name: 'bench probe',
+      url: '/bench/probe',
+      method: 'get',
+      upload: false,
+      swaggerDoc: '',
+      x: x0,
+      y: y0 + 60,
+      wires: [['bench.probe.fn']],
+    },
+    {
+      id: 'bench.probe.fn',
+      type: 'function',
+      z,
+      name: 'probe figures',
+      func: PROBE,
+      outputs: 1,
+      timeout: 0,
+      noerr: 0,
+      initialize: '',
+      finalize: '',
+      libs: [],
+      x: x0 + 200,
+      y: y0 + 60,
+      wires: [['bench.http.out']],
+    },
     {
       id: 'bench.http.in',
       type: 'http in',

@@ -51,11 +51,13 @@ export async function startNodeRed(
   name: string,
   flow: FlowJson,
   env: NodeJS.ProcessEnv,
-  readyPattern: RegExp
+  readyPattern: RegExp,
+  /** another build of this package to run (a directory with package.json, dist/, resources/) */
+  packageRoot = root
 ): Promise<NodeRed> {
   const port = await freePort();
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `moby-bench-${name}-`));
-  link(root, path.join(userDir, 'node_modules', pkg.name));
+  link(packageRoot, path.join(userDir, 'node_modules', pkg.name));
   link(
     path.join(root, 'node_modules', 'node-red-contrib-influxdb'),
     path.join(userDir, 'node_modules', 'node-red-contrib-influxdb')
@@ -66,7 +68,7 @@ export async function startNodeRed(
       {
         name: 'moby-bench-userdir',
         private: true,
-        dependencies: { [pkg.name]: `file:${root}`, 'node-red-contrib-influxdb': '*' },
+        dependencies: { [pkg.name]: `file:${packageRoot}`, 'node-red-contrib-influxdb': '*' },
       },
       null,
       2
@@ -87,7 +89,8 @@ export async function startNodeRed(
       `  uiPort: ${port},`,
       "  uiHost: '127.0.0.1',",
       "  flowFile: 'flows.json',",
-      "  functionGlobalContext: { crypto: require('node:crypto') },",
+      // the event-loop / GC / context-flush probe (nodered-probe.js), read at GET /bench/probe
+      `  functionGlobalContext: { crypto: require('node:crypto'), benchProbe: require(${JSON.stringify(path.join(__dirname, 'nodered-probe.js'))}) },`,
       "  logging: { console: { level: 'info', metrics: false, audit: false } },",
       '};',
       '',

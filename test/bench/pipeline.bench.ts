@@ -182,8 +182,47 @@ async function waitStored(
 }
 
 type Tap = { count: number; first: number; last: number; lat: number[] };
+/** nodered-probe.js: event-loop delay beyond the timer's period, GCs, context-store flushes, stalls and causes */
+type Probe = {
+  eld: { p50: number; p99: number; max: number };
+  gc: { minor: number; minorMs: number; major: number; majorMs: number; otherMs: number; maxMs: number };
+  flush: { count: number; ms: number; maxMs: number; byKey: Record<string, string> };
+  stalls: { count: number; maxMs: number; causes: Record<string, number> };
+};
+/** the probe's figures, or null for a flow without it (floor-a: no Node-RED) */
+async function probe(nr: NodeRed, reset: boolean): Promise<Probe | null> {
+  try {
+    const p = (await getJson(`${nr.url}/bench/probe${reset ? '?reset=1' : ''}`)) as Probe;
+    return p && p.eld ? p : null;
+  } catch {
+    return null;
+  }
+}
+const probeLine = (phase: string, p: Probe | null, seconds: number) =>
+  p
+    ? `${phase}: event-loop delay p50 ${fmt(p.eld.p50, 1)} / p99 ${fmt(p.eld.p99, 1)} / max ${fmt(p.eld.max, 1)} ms; ` +
+      `GC ${p.gc.minor} minor ${p.gc.minorMs} ms, ${p.gc.major} major ${p.gc.majorMs} ms, longest ${p.gc.maxMs} ms` +
+      `${seconds > 0 ? ` (${fmt((100 * (p.gc.minorMs + p.gc.majorMs + p.gc.otherMs)) / (seconds * 1000), 1)} % of the phase)` : ''}; ` +
+      `context stringify ${p.flush.count}× ${p.flush.ms} ms, longest ${p.flush.maxMs} ms (${Object.entries(
+        p.flush.byKey
+      )
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; ')}); ` +
+      `stalls ≥ 20 ms: ${p.stalls.count} (longest ${p.stalls.maxMs} ms)${
+        p.stalls.count
+          ? ` — ${Object.entries(p.stalls.causes)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ')}`
+          : ''
+      }`
+    : '';
 
-async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
+async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
+  // "<flow>@alt": the same flow with the package built in BENCH_ALT_ROOT (the code before a change, same run)
+  const kind = label.split('@')[0];
+  const packageRoot = label.includes('@') ? process.env.BENCH_ALT_ROOT : undefined;
+  if (label.includes('@') && !packageRoot)
+    throw new Error(`${label}: set BENCH_ALT_ROOT to the other build's directory`);
   const clientId = `moby-bench-${kind}-${process.pid}-${Date.now()}`;
   const isOurs = kind.startsWith('ours');
   // the floors write nothing: they are complete when their tap has seen every message
@@ -214,7 +253,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     kind === 'floor-a'
       ? await startRawSubscriber(broker.url, clientId, TELEMETRY_TOPIC)
       : await startNodeRed(
-          kind,
+          label.replace('@', '-'),
           kind === 'ours'
             ? oursFlow('durable')
             : kind === 'ours-fanout'
@@ -231,13 +270,15 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
                         ? floorFlow({ brokerPort: broker.port, clientId, fanOut: kind === 'floor-c' })
                         : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
           env,
-          ready
+          ready,
+          packageRoot
         );
   const waitDone = (want: number, failed: () => unknown) =>
     isFloor ? waitTapped(nr, want, failed) : waitStored(vm, metric, want, failed);
   try {
     if (!isFloor && (await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
     // phase 1: N messages as fast as the broker takes them → throughput, latency under saturation
+    await probe(nr, true);
     const u0 = nr.usage();
     const db0 = await dbCpuSec(vm);
     let firstAt = 0;
@@ -255,10 +296,14 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     const u1 = nr.usage();
     const db1 = await dbCpuSec(vm);
     const tap = (await getJson(`${nr.url}/bench/latency?reset=1`)) as Tap;
+    const satProbe = await probe(nr, true);
+    const satSeconds = (Date.now() - firstAt) / 1000;
     if (!done.at)
       console.log(`  ${kind}: only ${done.stored} of ${N} points in the database after ${RUN_TIMEOUT_MS / 1000} s`);
     // phase 2: PACED messages at PACED_RATE/s → latency when the flow keeps up
     let pacedTap: Tap = { count: 0, first: 0, last: 0, lat: [] };
+    let pacedProbe: Probe | null = null;
+    let pacedSeconds = 0;
     const processedPerSec = tap.count >= N ? N / ((tap.last - firstAt) / 1000) : NaN;
     const pacedRate = PACED_RATE === 'half' ? Math.max(50, Math.round(processedPerSec / 2) || 400) : PACED_RATE;
     // at least 4 s of paced load, so its p99 is not a handful of samples
@@ -275,7 +320,11 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
       await paced;
       await waitDone(N + pacedCount, () => pubErr);
       pacedTap = (await getJson(`${nr.url}/bench/latency`)) as Tap;
+      pacedProbe = await probe(nr, false);
+      pacedSeconds = pacedCount / pacedRate;
     }
+    if (satProbe) console.log(`  ${label}: ${probeLine('saturated', satProbe, satSeconds)}`);
+    if (pacedProbe) console.log(`  ${label}: ${probeLine('paced', pacedProbe, pacedSeconds)}`);
     // settle, then check: exactly N + PACED samples and as many distinct (series, timestamp) pairs
     await sleep(1000);
     let raw: number;
@@ -290,7 +339,7 @@ async function runFlow(kind: string, broker: MosquittoBroker, vm: Victoria, load
     }
     const seconds = done.at ? (done.at - firstAt) / 1000 : NaN;
     return {
-      flow: kind,
+      flow: label,
       pacedRate,
       n: N + pacedCount,
       stored: raw,
