@@ -15,6 +15,7 @@ import {
 } from '../core/anomaly/detector';
 import { DeviceStates } from '../core/anomaly/device-states';
 import { FitPool } from '../core/anomaly/fit-pool';
+import { StateDocument } from '../core/anomaly/state-document';
 import {
   AnomalyMethod,
   configProblem,
@@ -137,7 +138,7 @@ export = function (RED: NodeAPI) {
     const node = this;
     const method = methodOf(def.method);
     const status = new ThrottledStatus(node);
-    const store = def.store && def.store.trim() ? def.store.trim() : undefined;
+    const storeName = def.store && def.store.trim() ? def.store.trim() : undefined;
     const maxDevices = Math.round(num(def.maxDevices, 10000, 1));
     const maxFeatures = Math.round(num(def.maxFeatures, DEFAULT_MAX_FEATURES, 1, 100000));
     const persistMs = num(def.persistSeconds, 10, 0) * 1000;
@@ -181,23 +182,48 @@ export = function (RED: NodeAPI) {
     const early = new EarlyQueue();
 
     // ---- persistence in the node context -------------------------------------------------------------
+    // The state is saved as one JSON document string whose per-device entries are kept between saves: a save
+    // serialises only the devices changed since the last one (every mutation below calls doc.changed), in
+    // slices of a few ms with the event loop free between them, and the context store writes one string
+    // instead of walking the whole fleet in one turn (state-document.ts, docs/benchmarks.md, fourth round).
     const ctx = node.context();
+    const doc = new StateDocument<AnomalyDeviceState>();
+    /** bumped by every save started: a sliced save overtaken by a later one (or by close) is not stored */
+    let saveGeneration = 0;
+    let slicedSave: Promise<void> | null = null;
+    function store(text: string, cb?: () => void): void {
+      ctx.set(CONTEXT_KEY, text, storeName, (err) => {
+        if (err) node.warn(`moby-anomaly: could not persist learned state: ${err.message}`);
+        cb?.();
+      });
+    }
+    /** Saves now, in this turn (close, load, reset: the save must hold everything at once). */
     function persist(cb?: () => void): void {
       if (method === 'onnx' || !loaded) {
         cb?.();
         return;
       }
       dirty = false;
+      saveGeneration++;
       // least recently active first, so a reload into a smaller bound keeps the most recent devices
-      ctx.set(CONTEXT_KEY, Object.fromEntries(states.entries()), store, (err) => {
-        if (err) node.warn(`moby-anomaly: could not persist learned state: ${err.message}`);
-        cb?.();
+      store(doc.document(states.entries()), cb);
+    }
+    /** The periodic save: changed devices only, in slices; one at a time (a request meanwhile runs after it). */
+    function persistInSlices(): void {
+      if (method === 'onnx' || !loaded || closing) return;
+      if (slicedSave) return; // `dirty` stays set: the next tick of the timer saves what changed meanwhile
+      dirty = false;
+      const generation = ++saveGeneration;
+      slicedSave = doc.documentInSlices(states.entries()).then((text) => {
+        slicedSave = null;
+        if (generation === saveGeneration && !closing) store(text);
       });
     }
     if (method !== 'onnx') {
-      ctx.get(CONTEXT_KEY, store, (err, value) => {
+      ctx.get(CONTEXT_KEY, storeName, (err, value) => {
         if (err) node.warn(`moby-anomaly: could not read learned state: ${err.message}`);
-        const { accepted, refused, tooWide } = restoreStates(value, cfg, maxFeatures);
+        const { accepted, refused, tooWide, unreadable } = restoreStates(value, cfg, maxFeatures);
+        if (unreadable) node.warn('moby-anomaly: the stored learned state is not valid JSON; devices calibrate again');
         for (const [key, s] of accepted) states.set(key, s);
         let restored = accepted.length;
         if (refused)
@@ -225,7 +251,7 @@ export = function (RED: NodeAPI) {
         early.drain(handle);
       });
     }
-    const persistTimer = persistMs > 0 ? setInterval(() => dirty && persist(), persistMs) : null;
+    const persistTimer = persistMs > 0 ? setInterval(() => dirty && persistInSlices(), persistMs) : null;
     persistTimer?.unref?.();
     // A fitted model is worth saving soon, but a save writes every device's state: when a fleet finishes
     // calibrating together, one save per fit is quadratic in the fleet (200 fits × 200 states in the bench,
@@ -236,7 +262,7 @@ export = function (RED: NodeAPI) {
       if (persistSoonTimer) return;
       persistSoonTimer = setTimeout(() => {
         persistSoonTimer = null;
-        if (dirty && !closing) persist();
+        if (dirty && !closing) persistInSlices();
       }, 1000);
     }
 
@@ -385,6 +411,7 @@ export = function (RED: NodeAPI) {
       const x = extract(state.features, point.fields);
       if (!(x instanceof Float64Array)) return sendReject(msg, send, done, { ...x, device_id: deviceId });
       const r = step(cfg, state, x, (st, rows) => deferFit(key, st, rows));
+      doc.changed(state);
       dirty = true;
       if (r.kind === 'reject') return sendReject(msg, send, done, { ...r.reject, device_id: deviceId });
       // most recently active now; a device whose verdict is anomalous is evicted only after every idle one
@@ -416,6 +443,7 @@ export = function (RED: NodeAPI) {
               return;
             }
             installModel(state, model);
+            doc.changed(state);
             dirty = true;
             node.debug(
               `moby-anomaly: ${key} calibrated on ${state.features.length} features in ${Date.now() - started} ms (worker)`
@@ -426,6 +454,8 @@ export = function (RED: NodeAPI) {
             if (closing || states.get(key) !== state || err.message === 'discarded') return;
             // start calibrating again rather than stay warming forever
             state.buffer = [];
+            doc.changed(state);
+            dirty = true;
             node.warn(`moby-anomaly: calibration of ${key} failed: ${err.message}`);
           }
         )
@@ -549,7 +579,8 @@ export = function (RED: NodeAPI) {
       // a running fit is abandoned: its device's buffer is persisted and it fits again after the restart
       const stopPool = pool ? pool.close().catch(() => undefined) : Promise.resolve();
       const finish = () => void stopPool.then(() => (bundles ? bundles.close().then(done, done) : done()));
-      if (dirty && loaded) persist(finish);
+      // a sliced save still under way is overtaken by this one (it holds what that one would have)
+      if ((dirty || slicedSave) && loaded) persist(finish);
       else finish();
     });
   }

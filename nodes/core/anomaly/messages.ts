@@ -5,6 +5,7 @@
 import type { AnomalyResult, Point, Reject } from '../contract';
 import { checkValue, FORBIDDEN_KEYS } from '../safe-json';
 import { isPlainObject } from '../guards';
+import { parseStoredStates } from './state-document';
 import { isTenant, scopedKey } from '../tenant';
 import {
   deserialiseState,
@@ -246,14 +247,19 @@ export interface RestoredStates {
   refused: number;
   /** states wider than the feature cap (dropped: the device calibrates again, held to the cap) */
   tooWide: number;
+  /** the stored document was a string that is not JSON (nothing restored) */
+  unreadable?: boolean;
 }
 
 /**
  * The learned states read back from the context store. A state wider than the feature cap is dropped, not
  * kept forever: the device calibrates anew instead of being refused at every restart.
  */
-export function restoreStates(value: unknown, cfg: DetectorConfig, maxFeatures: number): RestoredStates {
+export function restoreStates(stored: unknown, cfg: DetectorConfig, maxFeatures: number): RestoredStates {
   const out: RestoredStates = { accepted: [], refused: 0, tooWide: 0 };
+  // the document string saved since the fourth round of issue 16, or the object saved before (state-document.ts)
+  const value = parseStoredStates(stored);
+  if (value === null) out.unreadable = true;
   if (!isPlainObject(value)) return out;
   for (const [key, s] of Object.entries(value)) {
     if (FORBIDDEN_KEYS.has(key)) continue;

@@ -288,6 +288,28 @@ describe('moby-anomaly node', function () {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    /** Every file under the store's directory. */
+    const files = (): string[] => {
+      const out: string[] = [];
+      const walk = (d: string): void => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          if (e.isDirectory()) walk(path.join(d, e.name));
+          else out.push(path.join(d, e.name));
+        }
+      };
+      walk(dir);
+      return out;
+    };
+    /**
+     * The device states in a context file: saved as one JSON document string since the fourth round of issue
+     * 16 (state-document.ts), as an object before.
+     */
+
+    const storedStates = (file: string): Record<string, any> => {
+      const v = JSON.parse(fs.readFileSync(file, 'utf8')).anomaly_state;
+      return typeof v === 'string' ? JSON.parse(v) : v;
+    };
+
     it('a restarted flow scores at once with the state it learned before', async () => {
       // the test helper initialises but does not open context stores: restart the flows on the configured store
       await load(flow({ method: 'pca', smoothing: 3 }));
@@ -324,7 +346,7 @@ describe('moby-anomaly node', function () {
         5000,
         'state on disk'
       );
-      assert.ok(JSON.parse(fs.readFileSync(stored as string, 'utf8')).anomaly_state['pump-1'].model.pca);
+      assert.ok(storedStates(stored as string)['pump-1'].model.pca);
       // a fresh store instance reads only what reached the disk
       await red.closeContextsPlugin();
       await red.loadContextsPlugin();
@@ -335,6 +357,90 @@ describe('moby-anomaly node', function () {
       assert.equal(ok[0].anomaly!.warming, undefined, 'no recalibration after restart');
       assert.ok(Math.abs(ok[0].anomaly!.score - before.score) < before.threshold, 'same model');
       assert.equal(ok[3].anomaly!.is_anomaly, true);
+    });
+
+    it('after incremental saves, a restart from what the periodic saves wrote restores every device, also those untouched since their last save', async () => {
+      // saves every 0.2 s; each serialises only the devices changed since the one before (state-document.ts)
+      await load(flow({ method: 'pca', trainSize: 30, persistSeconds: 0.2 }));
+      const red = helper._redNodes;
+      await red.stopFlows();
+      for (const f of files()) fs.rmSync(f);
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      let ok = collect('a-ok');
+      let bad = collect('a-bad');
+      const devices = ['pump-1', 'pump-2', 'pump-3'];
+      for (const d of devices)
+        await feed(
+          'a',
+          TRAIN.slice(0, 30).map((f) => point(f, d)),
+          ok,
+          bad
+        );
+      await feed(
+        'a',
+        devices.map((d) => point(NORMAL[0], d)),
+        ok,
+        bad
+      );
+      const stateFile = () =>
+        files().find((f) => f.endsWith('.json') && fs.readFileSync(f, 'utf8').includes('anomaly_state'));
+      // a periodic save holds the three fitted devices, each having scored its point after the fit
+      await waitFor(
+        () => {
+          const f = stateFile();
+          const s = f && storedStates(f);
+          return s && devices.every((d) => s[d]?.model && s[d].scored === 2);
+        },
+        5000,
+        'the three fitted devices saved'
+      );
+      // then only pump-1 moves on: the next saves re-serialise it alone, pump-2 and pump-3 come from earlier saves
+      await feed(
+        'a',
+        NORMAL.slice(1, 6).map((f) => point(f, 'pump-1')),
+        ok,
+        bad
+      );
+      await waitFor(() => storedStates(stateFile()!)['pump-1'].scored === 7, 5000, "pump-1's new state saved");
+      await new Promise((r) => setTimeout(r, 500)); // a save or two more, with nothing changed
+      const exported: Msg[] = [];
+      helper.getNode('a-ok').on('input', (m: Msg) => m.topic === 'anomaly-state' && exported.push(m));
+      helper.getNode('a').receive({ topic: 'export' });
+      await waitFor(() => exported.length === 1, 5000, 'export');
+      // a crash now: only what the periodic saves wrote is on disk (close's own save is undone below)
+      const file = stateFile()!;
+      const onDisk = fs.readFileSync(file, 'utf8');
+      await red.stopFlows();
+      fs.writeFileSync(file, onDisk);
+      await red.closeContextsPlugin();
+      fs.writeFileSync(file, onDisk);
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      ok = collect('a-ok');
+      bad = collect('a-bad');
+      const again: Msg[] = [];
+      helper.getNode('a-ok').on('input', (m: Msg) => m.topic === 'anomaly-state' && again.push(m));
+      helper.getNode('a').receive({ topic: 'export' });
+      await waitFor(() => again.length === 1, 5000, 'export after the restart');
+
+      const devicesOf = (m: Msg) => (m.payload as any).devices;
+      assert.deepEqual(Object.keys(devicesOf(again[0])).sort(), devices);
+      assert.deepEqual(devicesOf(again[0]), devicesOf(exported[0]), 'every device restored as it was');
+      await feed(
+        'a',
+        devices.map((d) => point(NORMAL[7], d)),
+        ok,
+        bad
+      );
+      assert.equal(bad.length, 0);
+      const scored = ok.filter((m) => m.anomaly);
+      assert.equal(scored.length, 3);
+      assert.ok(
+        scored.every((m) => m.anomaly!.warming === undefined),
+        'no device calibrates again'
+      );
     });
   });
 });
