@@ -16,6 +16,8 @@
 //   node --expose-gc -r ts-node/register/transpile-only test/bench/views.bench.ts   (npm run bench -- views)
 //   BENCH_VIEWS_N (4000), BENCH_VIEWS_ROUNDS (5), BENCH_VIEWS_DEVICES (100), BENCH_VIEWS_BATCH (0: single mode),
 //   BENCH_VIEWS_VARIANTS (fan-out,views,views+plain)
+//   BENCH_VIEWS_ROOT: load the nodes from another build (a directory with dist/, e.g. the code before a change);
+//   compare two builds by running this file alternately on each (one process can load one build)
 // Needs a built dist/ (`npm run build`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -36,7 +38,7 @@ const nodes = [
   'alert/moby-alert-channels',
   'alert/moby-alert',
   'influx/moby-influx',
-].map((n) => require(path.join(root, 'dist', 'nodes', `${n}.js`)));
+].map((n) => require(path.join(process.env.BENCH_VIEWS_ROOT || root, 'dist', 'nodes', `${n}.js`)));
 helper.init(require.resolve('node-red'));
 
 const N = Number(process.env.BENCH_VIEWS_N || 4000);

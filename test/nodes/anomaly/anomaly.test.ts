@@ -242,6 +242,40 @@ describe('moby-anomaly node', function () {
     assert.equal(badB[0].moby!.reject!.device_id, 'pump-9');
   });
 
+  for (const batched of [false, true])
+    it(`the view for alerts shares no object with the point on output 1 (${batched ? 'batch mode' : 'single-message mode'})`, async () => {
+      await load([
+        { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 100, wires: [['a-ok'], ['a-bad'], ['a-alert']] },
+        { id: 'a-ok', type: 'helper' },
+        { id: 'a-bad', type: 'helper' },
+        { id: 'a-alert', type: 'helper' },
+      ]);
+      const ok = collect('a-ok');
+      const bad = collect('a-bad');
+      const views = collect('a-alert');
+      await feed(
+        'a',
+        TRAIN.map((f) => point(f)),
+        ok,
+        bad
+      );
+      const pts = [point(broken(1)), point(broken(2)), point(NORMAL[3])];
+      if (batched) helper.getNode('a').receive({ batch: pts });
+      else for (const p of pts) helper.getNode('a').receive(p);
+      await waitFor(() => views.length >= (batched ? TRAIN.length + 1 : TRAIN.length + 3), 5000, 'views');
+      const items = (ms: Msg[]) => ms.flatMap((m) => (Array.isArray(m.batch) ? (m.batch as Msg[]) : [m]));
+      const scored = items(ok).slice(TRAIN.length);
+      const seen = items(views).slice(TRAIN.length);
+      assert.equal(scored.length, 3);
+      assert.equal(seen.length, 3);
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(seen[i].anomaly, scored[i].anomaly, 'the view carries the verdict');
+        assert.notEqual(seen[i].anomaly, scored[i].anomaly, 'not the same object');
+        assert.notEqual(seen[i].anomaly!.contributions, scored[i].anomaly!.contributions);
+      }
+      assert.ok(scored[0].anomaly!.is_anomaly);
+    });
+
   it('reset recalibrates one device', async () => {
     await load(flow({ method: 'l2', trainSize: 20 }));
     const ok = collect('a-ok');
