@@ -39,6 +39,11 @@
 //   ours-tenants (not in the default list): flows/tenants.json with the load split over BENCH_TENANTS
 //   (acme,beta) on t/<tenant>/devices/<id>/telemetry, both tenants with the same device ids — tenants on vs
 //   off is `BENCH_FLOWS=ours,ours-tenants npm run bench -- pipeline` (docs/tenants.md)
+//   <flow>@alt (e.g. ours@alt): that flow on another build of this package, BENCH_ALT_ROOT (a directory with
+//   package.json, dist/ and resources/, e.g. `git archive` of an earlier commit, built): a change against the
+//   code before it in the same run set.
+// Per run and phase the Node-RED process's event-loop delay, GCs, context-store stringify calls and stalls
+// ≥ 20 ms are printed beside the latency figures (nodered-probe.js, loaded by the bench's settings file).
 // Needs Debian's mosquitto and victoria-metrics and a built dist/ (`npm run build`). Figures: docs/benchmarks.md.
 import http from 'node:http';
 import { startMosquittoBroker, MosquittoBroker } from '../support/mosquitto';

@@ -393,89 +393,91 @@ describe('moby-anomaly node', function () {
       assert.equal(ok[3].anomaly!.is_anomaly, true);
     });
 
-    it('after incremental saves, a restart from what the periodic saves wrote restores every device, also those untouched since their last save', async () => {
-      // saves every 0.2 s; each serialises only the devices changed since the one before (state-document.ts)
-      await load(flow({ method: 'pca', trainSize: 30, persistSeconds: 0.2 }));
-      const red = helper._redNodes;
-      await red.stopFlows();
-      for (const f of files()) fs.rmSync(f);
-      await red.closeContextsPlugin();
-      await red.loadContextsPlugin();
-      await red.startFlows();
-      let ok = collect('a-ok');
-      let bad = collect('a-bad');
-      const devices = ['pump-1', 'pump-2', 'pump-3'];
-      for (const d of devices)
+    for (const batched of [false, true])
+      it(`after incremental saves, a restart from what the periodic saves wrote restores every device, also those untouched since their last save${batched ? ' (batch mode)' : ''}`, async () => {
+        // saves every 0.2 s; each serialises only the devices changed since the one before (state-document.ts)
+        await load(flow({ method: 'pca', trainSize: 30, persistSeconds: 0.2 }));
+        const red = helper._redNodes;
+        await red.stopFlows();
+        for (const f of files()) fs.rmSync(f);
+        await red.closeContextsPlugin();
+        await red.loadContextsPlugin();
+        await red.startFlows();
+        let ok = collect('a-ok');
+        let bad = collect('a-bad');
+        const devices = ['pump-1', 'pump-2', 'pump-3'];
+        for (const d of devices)
+          await feed(
+            'a',
+            TRAIN.slice(0, 30).map((f) => point(f, d)),
+            ok,
+            bad
+          );
         await feed(
           'a',
-          TRAIN.slice(0, 30).map((f) => point(f, d)),
+          devices.map((d) => point(NORMAL[0], d)),
           ok,
           bad
         );
-      await feed(
-        'a',
-        devices.map((d) => point(NORMAL[0], d)),
-        ok,
-        bad
-      );
-      const stateFile = () =>
-        files().find((f) => f.endsWith('.json') && fs.readFileSync(f, 'utf8').includes('anomaly_state'));
-      // a periodic save holds the three fitted devices, each having scored its point after the fit
-      await waitFor(
-        () => {
-          const f = stateFile();
-          const s = f && storedStates(f);
-          return s && devices.every((d) => s[d]?.model && s[d].scored === 2);
-        },
-        5000,
-        'the three fitted devices saved'
-      );
-      // then only pump-1 moves on: the next saves re-serialise it alone, pump-2 and pump-3 come from earlier saves
-      await feed(
-        'a',
-        NORMAL.slice(1, 6).map((f) => point(f, 'pump-1')),
-        ok,
-        bad
-      );
-      await waitFor(() => storedStates(stateFile()!)['pump-1'].scored === 7, 5000, "pump-1's new state saved");
-      await new Promise((r) => setTimeout(r, 500)); // a save or two more, with nothing changed
-      const exported: Msg[] = [];
-      helper.getNode('a-ok').on('input', (m: Msg) => m.topic === 'anomaly-state' && exported.push(m));
-      helper.getNode('a').receive({ topic: 'export' });
-      await waitFor(() => exported.length === 1, 5000, 'export');
-      // a crash now: only what the periodic saves wrote is on disk (close's own save is undone below)
-      const file = stateFile()!;
-      const onDisk = fs.readFileSync(file, 'utf8');
-      await red.stopFlows();
-      fs.writeFileSync(file, onDisk);
-      await red.closeContextsPlugin();
-      fs.writeFileSync(file, onDisk);
-      await red.loadContextsPlugin();
-      await red.startFlows();
-      ok = collect('a-ok');
-      bad = collect('a-bad');
-      const again: Msg[] = [];
-      helper.getNode('a-ok').on('input', (m: Msg) => m.topic === 'anomaly-state' && again.push(m));
-      helper.getNode('a').receive({ topic: 'export' });
-      await waitFor(() => again.length === 1, 5000, 'export after the restart');
+        const stateFile = () =>
+          files().find((f) => f.endsWith('.json') && fs.readFileSync(f, 'utf8').includes('anomaly_state'));
+        // a periodic save holds the three fitted devices, each having scored its point after the fit
+        await waitFor(
+          () => {
+            const f = stateFile();
+            const s = f && storedStates(f);
+            return s && devices.every((d) => s[d]?.model && s[d].scored === 2);
+          },
+          5000,
+          'the three fitted devices saved'
+        );
+        // then only pump-1 moves on: the next saves re-serialise it alone, pump-2 and pump-3 come from earlier saves
+        const moves = NORMAL.slice(1, 6).map((f) => point(f, 'pump-1'));
+        if (batched) {
+          // one batch message: its items go through the same per-point path (core/batch.ts)
+          const before = ok.length;
+          helper.getNode('a').receive({ batch: moves });
+          await waitFor(() => ok.length > before, 5000, 'the batch scored');
+        } else await feed('a', moves, ok, bad);
+        await waitFor(() => storedStates(stateFile()!)['pump-1'].scored === 7, 5000, "pump-1's new state saved");
+        await new Promise((r) => setTimeout(r, 500)); // a save or two more, with nothing changed
+        const exported: Msg[] = [];
+        helper.getNode('a-ok').on('input', (m: Msg) => m.topic === 'anomaly-state' && exported.push(m));
+        helper.getNode('a').receive({ topic: 'export' });
+        await waitFor(() => exported.length === 1, 5000, 'export');
+        // a crash now: only what the periodic saves wrote is on disk (close's own save is undone below)
+        const file = stateFile()!;
+        const onDisk = fs.readFileSync(file, 'utf8');
+        await red.stopFlows();
+        fs.writeFileSync(file, onDisk);
+        await red.closeContextsPlugin();
+        fs.writeFileSync(file, onDisk);
+        await red.loadContextsPlugin();
+        await red.startFlows();
+        ok = collect('a-ok');
+        bad = collect('a-bad');
+        const again: Msg[] = [];
+        helper.getNode('a-ok').on('input', (m: Msg) => m.topic === 'anomaly-state' && again.push(m));
+        helper.getNode('a').receive({ topic: 'export' });
+        await waitFor(() => again.length === 1, 5000, 'export after the restart');
 
-      const devicesOf = (m: Msg) => (m.payload as any).devices;
-      assert.deepEqual(Object.keys(devicesOf(again[0])).sort(), devices);
-      assert.deepEqual(devicesOf(again[0]), devicesOf(exported[0]), 'every device restored as it was');
-      await feed(
-        'a',
-        devices.map((d) => point(NORMAL[7], d)),
-        ok,
-        bad
-      );
-      assert.equal(bad.length, 0);
-      const scored = ok.filter((m) => m.anomaly);
-      assert.equal(scored.length, 3);
-      assert.ok(
-        scored.every((m) => m.anomaly!.warming === undefined),
-        'no device calibrates again'
-      );
-    });
+        const devicesOf = (m: Msg) => (m.payload as any).devices;
+        assert.deepEqual(Object.keys(devicesOf(again[0])).sort(), devices);
+        assert.deepEqual(devicesOf(again[0]), devicesOf(exported[0]), 'every device restored as it was');
+        await feed(
+          'a',
+          devices.map((d) => point(NORMAL[7], d)),
+          ok,
+          bad
+        );
+        assert.equal(bad.length, 0);
+        const scored = ok.filter((m) => m.anomaly);
+        assert.equal(scored.length, 3);
+        assert.ok(
+          scored.every((m) => m.anomaly!.warming === undefined),
+          'no device calibrates again'
+        );
+      });
   });
 });
 
