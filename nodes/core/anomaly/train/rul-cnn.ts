@@ -13,7 +13,7 @@ import {
   type LayerSpec,
   type TapLayer,
 } from './convnet';
-import { engineWindow, informativeSensors, rulTargets, columnName, type Engine } from './cmapss';
+import { engineWindow, informativeSensors, rulTargets, columnName, CYCLE_COLUMN, type Engine } from './cmapss';
 import { mulberry32, shuffleInPlace } from '../../prng';
 
 export const RUL_CNN_INPUT = 'x';
@@ -63,6 +63,11 @@ export interface RulCnnOptions {
    * engine's first cycle, as on short test engines (default window: full windows only)
    */
   minCycles?: number;
+  /**
+   * the engine's age (its cycle number, CMAPSS column 2) as one more input column, named `cycle` and scaled
+   * like the sensors: tells an engine early in life (RUL at the cap) from a worn one
+   */
+  age?: boolean;
   /** learning-rate decay over the epochs, to finalLrShare of the initial rate */
   schedule?: 'linear' | 'cosine';
   finalLrShare?: number;
@@ -99,6 +104,7 @@ export const RUL_DEFAULTS = {
   schedule: 'cosine' as 'linear' | 'cosine',
   finalLrShare: 0.01,
   smoothing: 1,
+  age: false,
 };
 
 /** early stopping scores held-out engines with at most this many cycles left (the test files' range: 7–145) */
@@ -224,6 +230,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
   const window = o.window ?? RUL_DEFAULTS.window;
   const cap = o.cap ?? RUL_DEFAULTS.cap;
   const columns = informativeSensors(engines);
+  if (o.age ?? RUL_DEFAULTS.age) columns.push(CYCLE_COLUMN);
   const scaling = o.scaling ?? RUL_DEFAULTS.scaling;
   const scaler = fitRulScaler(engines, columns, scaling);
   const share = o.validation ?? RUL_DEFAULTS.validation;

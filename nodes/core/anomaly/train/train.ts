@@ -108,6 +108,11 @@ export interface TrainOptions {
   cap?: number;
   /** rul on C-MAPSS: networks averaged (default 3) */
   ensemble?: number;
+  /**
+   * rul on C-MAPSS: the engine's cycle number as an input feature named "cycle" (RUL_DEFAULTS.age); the
+   * device must send it, its age since install or overhaul, not a count of the rows Node-RED has seen
+   */
+  age?: boolean;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
   alpha?: number;
   hidden?: number;
@@ -335,6 +340,7 @@ async function trainCmapssRul(
     learningRate: o.learningRate,
     stride: o.stride,
     ensemble: o.ensemble,
+    age: o.age,
     onEpoch: (e, loss, v, m) =>
       log(
         `${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}${Number.isNaN(v) ? '' : `, validation RMSE ${v.toFixed(2)}`}`

@@ -24,6 +24,8 @@ import {
 import { trainConvAutoencoderBundle, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import { makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
 import {
+  columnName,
+  CYCLE_COLUMN,
   informativeSensors,
   looksLikeCmapss,
   parseCmapss,
@@ -502,6 +504,39 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       );
       const raw = predictRulCnn({ ...b.model, smoothing: undefined }, windows.data.subarray(0, D));
       assert.notEqual(predictRulCnn(b.model, windows.data.subarray(0, D)), raw, 'smoothing changes the input');
+      const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
+      for (let w = 0; w < windows.count; w++)
+        assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+    });
+
+    it('engine age: the cycle number is kept as column "cycle", an input only when asked, scaled like a sensor; the ONNX graph matches within 1e-5', async () => {
+      const engines = parseCmapss(text);
+      engines.forEach((e) => e.rows.forEach((r, i) => assert.equal(r[CYCLE_COLUMN], e.cycles[i])));
+      assert.equal(columnName(CYCLE_COLUMN), 'cycle');
+      assert.ok(!informativeSensors(engines).includes(CYCLE_COLUMN), 'never picked as a sensor');
+      const opts = { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, ensemble: 1 };
+      const without = trainRulCnn(engines, { ...opts, age: false });
+      const b = trainRulCnn(engines, { ...opts, age: true });
+      assert.ok(!without.features.includes('cycle'));
+      assert.deepEqual(b.features, [...without.features, 'cycle']);
+      assert.equal(b.columns[b.columns.length - 1], CYCLE_COLUMN);
+      assert.equal(b.model.features, without.model.features + 1);
+      // min-max over the training cycles (1 … longest life, 90): cycle 1 → −1, cycle 90 → 1
+      const j = b.features.length - 1;
+      assertClose((1 - b.scaler.mean[j]) / b.scaler.std[j], -1, 'first cycle');
+      assertClose((90 - b.scaler.mean[j]) / b.scaler.std[j], 1, 'last cycle');
+      // the age changes the prediction: the same sensor window read as early or late in life
+      const D = 10 * b.model.features;
+      const windows = makeWindows(
+        engines[3].rows.map((r) => b.columns.map((c) => r[c])),
+        10,
+        b.scaler,
+        7
+      );
+      const x = Float64Array.from(windows.data.subarray(0, D));
+      const older = Float64Array.from(x);
+      for (let t = 0; t < 10; t++) older[t * b.model.features + j] += 1;
+      assert.notEqual(predictRulCnn(b.model, older), predictRulCnn(b.model, x));
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       for (let w = 0; w < windows.count; w++)
         assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
