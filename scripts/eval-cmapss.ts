@@ -62,6 +62,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--json') a.json = true;
     else if (k === '--age') a.opts.age = true;
     else if (k === '--no-age') a.opts.age = false;
+    else if (k === '--above-cap') a.opts.aboveCap = argv[++i] === 'drop' ? 'drop' : 'clip';
     else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
@@ -224,6 +225,7 @@ function main(): void {
     window: args.opts.window ?? RUL_DEFAULTS.window,
     cap: args.opts.cap ?? RUL_DEFAULTS.cap,
     age: args.opts.age ?? RUL_DEFAULTS.age,
+    above_cap: args.opts.aboveCap ?? RUL_DEFAULTS.aboveCap,
   };
   if (args.json) console.log(JSON.stringify(out));
   else

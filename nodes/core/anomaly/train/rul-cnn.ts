@@ -68,6 +68,12 @@ export interface RulCnnOptions {
    * like the sensors: tells an engine early in life (RUL at the cap) from a worn one
    */
   age?: boolean;
+  /**
+   * training windows whose cycles left exceed the cap: 'clip' trains them on the cap (the piece-wise linear
+   * target of the literature), 'drop' leaves them out, so the net learns the cycles left of engines within
+   * `cap` of failure, the cases the C-MAPSS test protocol asks about (truth uncapped, at most ~150)
+   */
+  aboveCap?: 'clip' | 'drop';
   /** learning-rate decay over the epochs, to finalLrShare of the initial rate */
   schedule?: 'linear' | 'cosine';
   finalLrShare?: number;
@@ -105,6 +111,7 @@ export const RUL_DEFAULTS = {
   finalLrShare: 0.01,
   smoothing: 1,
   age: false,
+  aboveCap: 'clip' as 'clip' | 'drop',
 };
 
 /** early stopping scores held-out engines with at most this many cycles left (the test files' range: 7–145) */
@@ -199,14 +206,15 @@ export function rulTrainingSet(
   cap: number,
   stride = 1,
   scaler = fitRulScaler(engines, columns),
-  firstEnd = window - 1
+  firstEnd = window - 1,
+  aboveCap: 'clip' | 'drop' = 'clip'
 ) {
   const F = columns.length;
   const ends: Array<[Engine, number, number]> = [];
   for (const e of engines) {
-    const y = rulTargets(e, cap);
+    const y = rulTargets(e, aboveCap === 'drop' ? Infinity : cap);
     for (let end = Math.min(firstEnd, e.rows.length - 1); end < e.rows.length; end += stride)
-      ends.push([e, end, y[end]]);
+      if (y[end] <= cap) ends.push([e, end, y[end]]);
   }
   const D = window * F;
   const data = new Float32Array(ends.length * D);
@@ -237,6 +245,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
   const nMembers = Math.max(1, Math.round(o.ensemble ?? RUL_DEFAULTS.ensemble));
   const smoothing = o.smoothing ?? RUL_DEFAULTS.smoothing;
   const stride = o.stride ?? RUL_DEFAULTS.stride;
+  const aboveCap = o.aboveCap ?? RUL_DEFAULTS.aboveCap;
   const firstEnd = Math.min(window, Math.max(1, o.minCycles ?? window)) - 1;
   if (!(smoothing > 0 && smoothing <= 1)) throw new Error(`rul: smoothing must be in (0, 1], got ${smoothing}`);
   const seed0 = o.seed ?? 42;
@@ -253,7 +262,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
     nVal = share > 0 && engines.length >= 2 ? Math.max(1, Math.round(engines.length * share)) : 0;
     const valEngines = order.slice(0, nVal).map((i) => engines[i]);
     const fitEngines = order.slice(nVal).map((i) => engines[i]);
-    const set = rulTrainingSet(fitEngines, columns, window, cap, stride, scaler, firstEnd);
+    const set = rulTrainingSet(fitEngines, columns, window, cap, stride, scaler, firstEnd, aboveCap);
     if (smoothing < 1) smoothWindows(set.data, set.count, window, columns.length, smoothing);
     const scaled = set.targets.map((y) => y / cap);
     const layers = buildRulCnn(window, columns.length, { ...o, seed });
@@ -312,7 +321,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
     bestEpochs.push(bestEpoch);
   }
   const model = { window, features: columns.length, members, smoothing };
-  const all = rulTrainingSet(engines, columns, window, cap, stride, scaler, firstEnd);
+  const all = rulTrainingSet(engines, columns, window, cap, stride, scaler, firstEnd, aboveCap);
   let se = 0;
   for (let w = 0; w < all.count; w++)
     se += (predictRulCnn(model, all.data.subarray(w * D, (w + 1) * D)) - all.targets[w]) ** 2;

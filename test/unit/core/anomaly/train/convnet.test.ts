@@ -459,6 +459,42 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       assert.equal(short.targets[0], Math.min(40, first.length - 1 - 4));
     });
 
+    it("windows beyond the cap: 'clip' trains them on the cap, 'drop' leaves them out and keeps the cycles left of the rest", () => {
+      const engines = parseCmapss(text);
+      const cols = informativeSensors(engines);
+      const scaler = fitRulScaler(engines, cols);
+      const clip = rulTrainingSet(engines, cols, 10, 40, 1, scaler);
+      const drop = rulTrainingSet(engines, cols, 10, 40, 1, scaler, 9, 'drop');
+      const n = engines.map((e) => e.rows.length);
+      assert.equal(
+        clip.count,
+        n.reduce((a, v) => a + v - 9, 0)
+      );
+      // cycles left 0…40 of each engine (all lives exceed 50)
+      assert.equal(drop.count, 41 * engines.length);
+      assert.equal(Math.max(...drop.targets), 40);
+      assert.equal(
+        clip.targets.filter((y) => y === 40).length,
+        n.reduce((a, v) => a + v - 9 - 40, 0)
+      );
+      // the same last 41 windows of engine 0, same values, same targets
+      const D = 10 * cols.length;
+      const first = n[0] - 9;
+      assert.deepEqual(drop.data.subarray(0, 41 * D), clip.data.subarray((first - 41) * D, first * D));
+      assert.deepEqual([...drop.targets.subarray(0, 41)], [...clip.targets.subarray(first - 41, first)]);
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 1,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        ensemble: 1,
+        stride: 1,
+        aboveCap: 'drop',
+      });
+      assert.equal(b.windows, drop.count);
+    });
+
     it('the defaults train every member on all engines for the fixed number of epochs (no early stopping)', () => {
       const engines = parseCmapss(text);
       const seen: number[] = [];
