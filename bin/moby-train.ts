@@ -29,7 +29,7 @@ options:
   --cap         rul on C-MAPSS: cap of the piece-wise linear target (default 125)
   --ensemble    rul on C-MAPSS: networks trained with seeds seed…seed+n−1 and averaged in one graph (default 3)
   --age         rul on C-MAPSS: on|off, the engine's cycle number (its age) as an input feature named "cycle"
-                that the device must send (default off)
+                that the device must send (default on)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
   --threshold   rul: alarm when the predicted RUL is below this

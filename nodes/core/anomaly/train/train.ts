@@ -317,7 +317,8 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
 /**
  * Cycles a device needs before a C-MAPSS RUL bundle scores it (meta.min_history): the window before the 60-cycle
  * default, so devices get their first RUL as early as they did then; every FD001 test engine (31 cycles or more)
- * is scored by the node exactly as eval:cmapss scores it.
+ * is scored by the node exactly as eval:cmapss scores it. Training windows start at 31 cycles
+ * (RUL_DEFAULTS.minCycles): a device's first, 30-cycle window is one cycle shorter than any trained on.
  */
 export const RUL_MIN_HISTORY = 30;
 
