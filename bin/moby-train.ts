@@ -28,6 +28,8 @@ options:
                 after points judged normal (default 0.01; 0 = fixed scaler)
   --cap         rul on C-MAPSS: cap of the piece-wise linear target (default 125)
   --ensemble    rul on C-MAPSS: networks trained with seeds seed…seed+n−1 and averaged in one graph (default 3)
+  --age         rul on C-MAPSS: on|off, the engine's cycle number (its age) as an input feature named "cycle"
+                that the device must send (default on)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
   --threshold   rul: alarm when the predicted RUL is below this
@@ -66,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
         'center-drift': { type: 'string' },
         cap: { type: 'string' },
         ensemble: { type: 'string' },
+        age: { type: 'string' },
         target: { type: 'string' },
         unit: { type: 'string' },
         threshold: { type: 'string' },
@@ -91,6 +94,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!['pca', 'autoencoder', 'conv-autoencoder', 'rul'].includes(method)) {
     console.error(`moby-train: --method must be pca, autoencoder, conv-autoencoder or rul, got "${method}"`);
+    return 2;
+  }
+  const age = s('age');
+  if (age !== undefined && age !== 'on' && age !== 'off') {
+    console.error(`moby-train: --age must be on or off, got "${age}"`);
     return 2;
   }
   try {
@@ -119,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
       centerDrift: num('center-drift', s('center-drift')),
       cap: num('cap', s('cap')),
       ensemble: num('ensemble', s('ensemble')),
+      age: age === undefined ? undefined : age === 'on',
       target: s('target'),
       unit: s('unit'),
       threshold: num('threshold', s('threshold')),

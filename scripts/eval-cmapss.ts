@@ -8,7 +8,7 @@
 //       without the test set: 80/20 split by unit (seeded), each held-out engine cut at random cycles (≥ 31
 //       cycles kept, 5–150 left, like the test engines) and scored at the cut; truth = cycles left, not capped
 //
-// --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
+// --age / --no-age (the cycle number as an input), --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
 import fs from 'node:fs';
 import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';
 import {
@@ -60,6 +60,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--first-split') a.firstSplit = num('first-split', argv[++i]);
     else if (k === '--cuts') a.cuts = num('cuts', argv[++i]);
     else if (k === '--json') a.json = true;
+    else if (k === '--age') a.opts.age = true;
+    else if (k === '--no-age') a.opts.age = false;
+    else if (k === '--above-cap') a.opts.aboveCap = argv[++i] === 'drop' ? 'drop' : 'clip';
     else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
@@ -109,6 +112,34 @@ function log(args: Args, line: string): void {
   if (!args.json) console.error(line);
 }
 
+/** RMSE and mean error (predicted − true) per truth bucket of 25 cycles: where the error comes from. */
+export function truthBuckets(
+  pred: number[],
+  truth: number[],
+  width = 25
+): Record<string, { n: number; rmse: number; bias: number }> {
+  const acc = new Map<number, { n: number; se: number; e: number }>();
+  truth.forEach((t, i) => {
+    const k = Math.floor(t / width);
+    const a = acc.get(k) ?? { n: 0, se: 0, e: 0 };
+    const d = pred[i] - t;
+    a.n++;
+    a.se += d * d;
+    a.e += d;
+    acc.set(k, a);
+  });
+  const out: Record<string, { n: number; rmse: number; bias: number }> = {};
+  for (const k of [...acc.keys()].sort((a, b) => a - b)) {
+    const a = acc.get(k)!;
+    out[`${k * width}-${k * width + width - 1}`] = {
+      n: a.n,
+      rmse: round(Math.sqrt(a.se / a.n)),
+      bias: round(a.e / a.n),
+    };
+  }
+  return out;
+}
+
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const engines = parseCmapss(read(args.train), args.train);
@@ -142,6 +173,8 @@ function main(): void {
     engines: number;
     cases: number;
     train_s: number;
+    buckets: Record<string, { n: number; rmse: number; bias: number }>;
+    rmse_truth_capped: number;
   }> = [];
   for (let s = args.firstSplit; s < args.firstSplit + args.splits; s++) {
     // 80/20 by unit: an engine's cycles never appear on both sides
@@ -165,11 +198,17 @@ function main(): void {
     splits.push({
       split: s,
       rmse: rmse(pred, truth),
+      // for comparison with papers that cap the test truth too; the figure of record keeps it uncapped
+      rmse_truth_capped: rmse(
+        pred,
+        truth.map((t) => Math.min(t, args.opts.cap ?? RUL_DEFAULTS.cap))
+      ),
       score: (score * 100) / cases.length,
       score_per_engine: score / cases.length,
       engines: held.length,
       cases: cases.length,
       train_s: trainS,
+      buckets: truthBuckets(pred, truth),
     });
     log(
       args,
@@ -185,12 +224,15 @@ function main(): void {
     splits: splits.map((s) => ({
       ...s,
       rmse: round(s.rmse),
+      rmse_truth_capped: round(s.rmse_truth_capped),
       score: round(s.score, 1),
       score_per_engine: round(s.score_per_engine, 3),
       train_s: round(s.train_s, 1),
     })),
     window: args.opts.window ?? RUL_DEFAULTS.window,
     cap: args.opts.cap ?? RUL_DEFAULTS.cap,
+    age: args.opts.age ?? RUL_DEFAULTS.age,
+    above_cap: args.opts.aboveCap ?? RUL_DEFAULTS.aboveCap,
   };
   if (args.json) console.log(JSON.stringify(out));
   else

@@ -189,7 +189,11 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       .split('\n')
       .map((l) => l.split(' ').map(Number))
       .filter((r) => r[0] === 4);
-    const fields = (r: number[]) => Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]]));
+    // the 21 sensors and the engine's age: moby-train's C-MAPSS bundle reads the cycle number as feature "cycle"
+    const fields = (r: number[]) => ({
+      ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])),
+      cycle: r[1],
+    });
     for (const r of rows.slice(0, 20)) n.receive(point('engine', fields(r), 'early'));
     for (const r of rows.slice(-10)) n.receive(point('engine', fields(r), 'late'));
     await waitFor(() => ok.length === 30, 10000, '30 outputs');
@@ -203,6 +207,13 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     );
     assert.equal(early[early.length - 1].anomaly!.is_anomaly, false);
     assert.equal(late[0].anomaly!.is_anomaly, late[0].rul!.value < 10);
+    // the age comes from the device: a point without it is refused, not scored as some default age
+    const bad = collect('bad');
+    const { cycle: _age, ...noAge } = fields(rows[30]);
+    n.receive(point('engine', noAge, 'late'));
+    await waitFor(() => bad.length === 1, 10000, 'reject');
+    assert.equal(bad[0].moby!.reject!.code, 'missing_feature');
+    assert.match(bad[0].moby!.reject!.reason, /feature "cycle" required by model/);
   });
 
   it('chooses the power bucket from a field', async () => {

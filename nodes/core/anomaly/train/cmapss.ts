@@ -10,9 +10,15 @@ export const CMAPSS_COLUMNS = [
   ...Array.from({ length: 21 }, (_, i) => `s${i + 1}`),
 ];
 
+/**
+ * Index in Engine.rows of the cycle number (the file's column 2, how many cycles the engine has run), kept
+ * after the 24 settings and sensors so it can be picked as a model input like a sensor.
+ */
+export const CYCLE_COLUMN = 24;
+
 export interface Engine {
   unit: number;
-  /** one row per cycle, in file order, the 24 columns after unit and cycle */
+  /** one row per cycle, in file order: the 24 columns after unit and cycle, then the cycle (CYCLE_COLUMN) */
   rows: number[][];
   cycles: number[];
 }
@@ -40,7 +46,7 @@ export function parseCmapss(text: string, file = 'C-MAPSS file'): Engine[] {
     let e = engines.get(unit);
     if (!e) engines.set(unit, (e = { unit, rows: [], cycles: [] }));
     e.cycles.push(cells[1]);
-    e.rows.push(cells.slice(2));
+    e.rows.push([...cells.slice(2), cells[1]]);
   });
   if (!engines.size) throw new Error(`${file}: no data rows`);
   return [...engines.values()];
@@ -77,7 +83,7 @@ export function informativeSensors(engines: Engine[], minDistinct = 5): number[]
 }
 
 export function columnName(j: number): string {
-  return CMAPSS_COLUMNS[j + 2];
+  return j === CYCLE_COLUMN ? 'cycle' : CMAPSS_COLUMNS[j + 2];
 }
 
 /** Capped piece-wise linear target of every cycle: min(cap, last cycle − cycle). */

@@ -108,6 +108,11 @@ export interface TrainOptions {
   cap?: number;
   /** rul on C-MAPSS: networks averaged (default 3) */
   ensemble?: number;
+  /**
+   * rul on C-MAPSS: the engine's cycle number as an input feature named "cycle" (RUL_DEFAULTS.age); the
+   * device must send it, its age since install or overhaul, not a count of the rows Node-RED has seen
+   */
+  age?: boolean;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
   alpha?: number;
   hidden?: number;
@@ -312,7 +317,8 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
 /**
  * Cycles a device needs before a C-MAPSS RUL bundle scores it (meta.min_history): the window before the 60-cycle
  * default, so devices get their first RUL as early as they did then; every FD001 test engine (31 cycles or more)
- * is scored by the node exactly as eval:cmapss scores it.
+ * is scored by the node exactly as eval:cmapss scores it. Training windows start at 31 cycles
+ * (RUL_DEFAULTS.minCycles): a device's first, 30-cycle window is one cycle shorter than any trained on.
  */
 export const RUL_MIN_HISTORY = 30;
 
@@ -335,6 +341,7 @@ async function trainCmapssRul(
     learningRate: o.learningRate,
     stride: o.stride,
     ensemble: o.ensemble,
+    age: o.age,
     onEpoch: (e, loss, v, m) =>
       log(
         `${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}${Number.isNaN(v) ? '' : `, validation RMSE ${v.toFixed(2)}`}`

@@ -24,6 +24,8 @@ import {
 import { trainConvAutoencoderBundle, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import { makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
 import {
+  columnName,
+  CYCLE_COLUMN,
   informativeSensors,
   looksLikeCmapss,
   parseCmapss,
@@ -457,6 +459,42 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       assert.equal(short.targets[0], Math.min(40, first.length - 1 - 4));
     });
 
+    it("windows beyond the cap: 'clip' trains them on the cap, 'drop' leaves them out and keeps the cycles left of the rest", () => {
+      const engines = parseCmapss(text);
+      const cols = informativeSensors(engines);
+      const scaler = fitRulScaler(engines, cols);
+      const clip = rulTrainingSet(engines, cols, 10, 40, 1, scaler);
+      const drop = rulTrainingSet(engines, cols, 10, 40, 1, scaler, 9, 'drop');
+      const n = engines.map((e) => e.rows.length);
+      assert.equal(
+        clip.count,
+        n.reduce((a, v) => a + v - 9, 0)
+      );
+      // cycles left 0…40 of each engine (all lives exceed 50)
+      assert.equal(drop.count, 41 * engines.length);
+      assert.equal(Math.max(...drop.targets), 40);
+      assert.equal(
+        clip.targets.filter((y) => y === 40).length,
+        n.reduce((a, v) => a + v - 9 - 40, 0)
+      );
+      // the same last 41 windows of engine 0, same values, same targets
+      const D = 10 * cols.length;
+      const first = n[0] - 9;
+      assert.deepEqual(drop.data.subarray(0, 41 * D), clip.data.subarray((first - 41) * D, first * D));
+      assert.deepEqual([...drop.targets.subarray(0, 41)], [...clip.targets.subarray(first - 41, first)]);
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 1,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        ensemble: 1,
+        stride: 1,
+        aboveCap: 'drop',
+      });
+      assert.equal(b.windows, drop.count);
+    });
+
     it('the defaults train every member on all engines for the fixed number of epochs (no early stopping)', () => {
       const engines = parseCmapss(text);
       const seen: number[] = [];
@@ -502,6 +540,39 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       );
       const raw = predictRulCnn({ ...b.model, smoothing: undefined }, windows.data.subarray(0, D));
       assert.notEqual(predictRulCnn(b.model, windows.data.subarray(0, D)), raw, 'smoothing changes the input');
+      const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
+      for (let w = 0; w < windows.count; w++)
+        assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+    });
+
+    it('engine age: the cycle number is kept as column "cycle", an input only when asked, scaled like a sensor; the ONNX graph matches within 1e-5', async () => {
+      const engines = parseCmapss(text);
+      engines.forEach((e) => e.rows.forEach((r, i) => assert.equal(r[CYCLE_COLUMN], e.cycles[i])));
+      assert.equal(columnName(CYCLE_COLUMN), 'cycle');
+      assert.ok(!informativeSensors(engines).includes(CYCLE_COLUMN), 'never picked as a sensor');
+      const opts = { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, ensemble: 1 };
+      const without = trainRulCnn(engines, { ...opts, age: false });
+      const b = trainRulCnn(engines, { ...opts, age: true });
+      assert.ok(!without.features.includes('cycle'));
+      assert.deepEqual(b.features, [...without.features, 'cycle']);
+      assert.equal(b.columns[b.columns.length - 1], CYCLE_COLUMN);
+      assert.equal(b.model.features, without.model.features + 1);
+      // min-max over the training cycles (1 … longest life, 90): cycle 1 → −1, cycle 90 → 1
+      const j = b.features.length - 1;
+      assertClose((1 - b.scaler.mean[j]) / b.scaler.std[j], -1, 'first cycle');
+      assertClose((90 - b.scaler.mean[j]) / b.scaler.std[j], 1, 'last cycle');
+      // the age changes the prediction: the same sensor window read as early or late in life
+      const D = 10 * b.model.features;
+      const windows = makeWindows(
+        engines[3].rows.map((r) => b.columns.map((c) => r[c])),
+        10,
+        b.scaler,
+        7
+      );
+      const x = Float64Array.from(windows.data.subarray(0, D));
+      const older = Float64Array.from(x);
+      for (let t = 0; t < 10; t++) older[t * b.model.features + j] += 1;
+      assert.notEqual(predictRulCnn(b.model, older), predictRulCnn(b.model, x));
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       for (let w = 0; w < windows.count; w++)
         assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);

@@ -401,6 +401,39 @@ describe('anomaly-onnx training and bundle files', () => {
       assert.ok(
         !fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1')
       );
+      // engine age as an input: the bundle asks the device for a "cycle" field, scaled like the sensors
+      const rulArgs = (out: string, age: string) => [
+        '--method',
+        'rul',
+        '--csv',
+        fd,
+        '--out',
+        path.join(dir, 'root', 'engine', 'p', out),
+        '--window',
+        '10',
+        '--epochs',
+        '1',
+        '--cap',
+        '40',
+        '--ensemble',
+        '1',
+        '--age',
+        age,
+      ];
+      const on = cli(rulArgs('rul-age', 'on'));
+      assert.equal(on.status, 0, on.stderr);
+      const ameta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-age', 'meta.json'), 'utf8'));
+      assert.equal(ameta.features[ameta.features.length - 1], 'cycle');
+      assert.equal(ameta.scaler.mean.length, ameta.features.length);
+      const off = cli(rulArgs('rul-no-age', 'off'));
+      assert.equal(off.status, 0, off.stderr);
+      const nmeta = JSON.parse(
+        fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-no-age', 'meta.json'), 'utf8')
+      );
+      assert.deepEqual(nmeta.features, ameta.features.slice(0, -1));
+      const bad = cli(rulArgs('rul-bad', 'yes'));
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /--age must be on or off, got "yes"/);
     });
   });
 });
