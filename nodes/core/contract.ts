@@ -41,6 +41,8 @@ export interface AnomalyResult {
     points: number;
     opened: boolean;
     feature?: string;
+    /** reason noise: the sensor's jitter is recurring sparse jumps (spikes) or one sudden jump, not broad noise */
+    pattern?: 'spikes' | 'jump';
   };
 }
 

@@ -101,7 +101,11 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
       : inc?.reason === 'flatline'
         ? `: sensor ${sensor}flat-lined`
         : inc?.reason === 'noise'
-          ? `: sensor ${sensor}noisy`
+          ? inc.pattern === 'spikes'
+            ? `: intermittent spikes on sensor ${sensor}`.trimEnd()
+            : inc.pattern === 'jump'
+              ? `: sudden jump on sensor ${sensor}`.trimEnd()
+              : `: sensor ${sensor}noisy`
           : '';
   // A persistent alarm is the score itself crossing its threshold, so the score leads. Drift, flat-line and
   // noise alarms come from their own checks while the score may sit well below the threshold: the reason leads

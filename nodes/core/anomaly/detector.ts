@@ -347,6 +347,7 @@ export function step(
       opened: verdict.opened,
     };
     if (verdict.feature !== undefined) anomaly.incident.feature = state.features[verdict.feature];
+    if (verdict.pattern) anomaly.incident.pattern = verdict.pattern;
   }
   return { kind: 'result', fitted, anomaly };
 }

@@ -61,6 +61,21 @@ export const DEFAULT_INCIDENT: IncidentConfig = {
 /** weight of a new squared difference in the running jitter (≈ 50-point memory) */
 const JITTER_LAMBDA = 0.02;
 
+/** mean |Δ| / RMS Δ of Gaussian point-to-point changes (√(2/π)): broad noise sits near it */
+const GAUSSIAN_ABS_RATIO = Math.sqrt(2 / Math.PI);
+/**
+ * Below this mean |Δ| / RMS Δ the jitter of a noise alarm comes from sparse large jumps (intermittent spikes:
+ * ≈ 0.4 when 8 % of points carry a spike of 10 σ or more) rather than broad noise (≈ 0.8, whatever its size).
+ */
+export const SPIKY_ABS_RATIO = 0.55;
+/** a point-to-point change above this many calibration RMS changes counts as a jump */
+const JUMP_SIZE = 4;
+/**
+ * Share of jumps among recent changes (same memory as jit) from which sparse jumps are intermittent spikes
+ * (8 % of points spiking: ≈ 0.16, a rise and a fall each) rather than one sudden jump (a step: ≤ 0.02, decaying).
+ */
+export const SPIKE_JUMP_SHARE = 0.05;
+
 export type AlarmReason = 'persistent' | 'drift' | 'flatline' | 'noise';
 
 export interface IncidentState {
@@ -76,10 +91,21 @@ export interface IncidentState {
   calJit?: number[];
   calJitN?: number;
   jit?: number[];
+  /** per feature after calibration: running mean |point-to-point change| (same memory as jit), to tell spikes from noise */
+  jab?: number[];
+  /** per feature after calibration: running share of changes larger than JUMP_SIZE × the calibration RMS change */
+  jmp?: number[];
   /** the centre at calibration (raw units), for the drift check; null when the method has no centre */
   origin: number[] | null;
   /** open alarm: why, how many points it has lasted, its peak smoothed score / threshold; null = no alarm */
-  open: { reason: AlarmReason; points: number; peak: number } | null;
+  open: {
+    reason: AlarmReason;
+    points: number;
+    peak: number;
+    /** flat-line and noise alarms: the sensor last seen flat or noisy, and what its jitter was made of */
+    feature?: number;
+    pattern?: 'spikes' | 'jump';
+  } | null;
   quiet: number;
   /** alarms opened since fitting (incidents) */
   incidents: number;
@@ -111,13 +137,24 @@ export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrati
   }
   const cal = (s.calJit ??= new Array<number>(d).fill(0));
   const jit = (s.jit ??= new Array<number>(d).fill(NaN));
+  const jab = calibrating ? null : (s.jab ??= new Array<number>(d).fill(NaN));
+  const jmp = calibrating ? null : (s.jmp ??= new Array<number>(d).fill(0));
   if (calibrating) s.calJitN = (s.calJitN ?? 0) + 1;
   for (let j = 0; j < d; j++) {
     const diff = raw[j] - s.last[j];
     const d2 = diff * diff;
     if (calibrating) cal[j] += d2;
-    else
+    else {
       jit[j] = Number.isFinite(jit[j]) ? jit[j] + JITTER_LAMBDA * (d2 - jit[j]) : cal[j] / Math.max(1, s.calJitN ?? 1);
+      // seeded as broad noise of the running jitter's size (a state saved before jab existed starts the same way)
+      jab![j] = Number.isFinite(jab![j])
+        ? jab![j] + JITTER_LAMBDA * (Math.abs(diff) - jab![j])
+        : GAUSSIAN_ABS_RATIO * Math.sqrt(jit[j]);
+      const base = cal[j] / Math.max(1, s.calJitN ?? 1);
+      const jump = base > 0 && d2 > JUMP_SIZE * JUMP_SIZE * base ? 1 : 0;
+      const share = Number.isFinite(jmp![j]) ? jmp![j] : 0; // null after a JSON round trip of NaN
+      jmp![j] = share + JITTER_LAMBDA * (jump - share);
+    }
     s.run[j] = diff === 0 ? s.run[j] + 1 : 1;
     s.last[j] = raw[j];
     if (calibrating && s.run[j] > s.calRun[j]) s.calRun[j] = s.run[j];
@@ -133,6 +170,19 @@ function noisyFeature(s: IncidentState, cfg: IncidentConfig): number {
     if (base > 0 && s.jit[j] > cfg.noiseRatio * base) return j;
   }
   return -1;
+}
+
+/**
+ * What a noisy feature's jitter is made of: sparse large changes (mean |Δ| well below RMS Δ) that recur
+ * (`spikes`) or one that does not (`jump`, a step); undefined for broad noise or when unknown.
+ */
+function jitterPattern(s: IncidentState, j: number): 'spikes' | 'jump' | undefined {
+  const rms = s.jit ? Math.sqrt(s.jit[j]) : NaN;
+  const abs = s.jab ? s.jab[j] : NaN;
+  if (!(Number.isFinite(rms) && rms > 0 && Number.isFinite(abs) && abs < SPIKY_ABS_RATIO * rms)) return undefined;
+  const share = s.jmp ? s.jmp[j] : NaN;
+  if (!Number.isFinite(share)) return undefined;
+  return share >= SPIKE_JUMP_SHARE ? 'spikes' : 'jump';
 }
 
 /** The first feature flat for longer than allowed, or -1. */
@@ -152,8 +202,10 @@ export interface AlarmVerdict {
   closed: boolean;
   reason?: AlarmReason;
   severity: Severity | 'normal';
-  /** index of the flat-lined feature when reason is flatline */
+  /** index of the flat-lined feature when reason is flatline, of the noisy one when reason is noise */
   feature?: number;
+  /** reason noise: the sensor's jitter is not broad noise but recurring sparse jumps (spikes) or one sudden jump */
+  pattern?: 'spikes' | 'jump';
 }
 
 /**
@@ -217,8 +269,21 @@ export function updateIncident(
   const long = cfg.criticalPoints > 0 && s.open.points >= cfg.criticalPoints;
   const severity: Severity = rel >= criticalRatio || long ? 'critical' : 'warning';
   const v: AlarmVerdict = { alarm: true, opened, closed, reason: s.open.reason, severity };
-  if (s.open.reason === 'flatline' && flat >= 0) v.feature = flat;
-  if (s.open.reason === 'noise' && noisy >= 0) v.feature = noisy;
+  // the alarm keeps naming the sensor (and, for noise, what its jitter was made of) after the check that opened
+  // it has calmed down while the alarm waits out its quiet spell: an operator reads the latest message
+  if (s.open.reason === 'flatline' && flat >= 0) s.open.feature = flat;
+  if (s.open.reason === 'noise' && noisy >= 0) {
+    s.open.feature = noisy;
+    // spikes, once seen, stay the alarm's pattern: when they stop, the decaying jitter of their last few jumps
+    // would read as one jump
+    const pattern = jitterPattern(s, noisy);
+    if (s.open.pattern !== 'spikes') {
+      if (pattern) s.open.pattern = pattern;
+      else delete s.open.pattern;
+    }
+  }
+  if (s.open.feature !== undefined) v.feature = s.open.feature;
+  if (s.open.pattern !== undefined) v.pattern = s.open.pattern;
   return v;
 }
 
@@ -257,6 +322,16 @@ export function validateIncident(v: unknown, d: number, window: number): string 
     !(Array.isArray(s.jit) && s.jit.length === d && s.jit.every((x) => typeof x === 'number' || x === null))
   )
     return 'incident jitter must be one number per feature';
+  if (
+    s.jab !== undefined &&
+    !(Array.isArray(s.jab) && s.jab.length === d && s.jab.every((x) => typeof x === 'number' || x === null))
+  )
+    return 'incident mean absolute change must be one number per feature';
+  if (
+    s.jmp !== undefined &&
+    !(Array.isArray(s.jmp) && s.jmp.length === d && s.jmp.every((x) => typeof x === 'number' || x === null))
+  )
+    return 'incident jump share must be one number per feature';
   if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
   const o = s.open;
   if (
@@ -264,7 +339,9 @@ export function validateIncident(v: unknown, d: number, window: number): string 
     (typeof o !== 'object' ||
       !Number.isFinite(o.points) ||
       !Number.isFinite(o.peak) ||
-      !['persistent', 'drift', 'flatline', 'noise'].includes(o.reason as string))
+      !['persistent', 'drift', 'flatline', 'noise'].includes(o.reason as string) ||
+      (o.feature !== undefined && !(Number.isInteger(o.feature) && o.feature >= 0 && o.feature < d)) ||
+      (o.pattern !== undefined && o.pattern !== 'spikes' && o.pattern !== 'jump'))
   )
     return 'incident open alarm is malformed';
   return null;

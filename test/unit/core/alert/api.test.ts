@@ -339,6 +339,14 @@ describe('alert input mapping', () => {
       'Anomaly on pump-009: sensor pressure noisy (pca score 0.0731, threshold 1)'
     );
     assert.equal(
+      msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning' }),
+      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1)'
+    );
+    assert.equal(
+      msg({ reason: 'noise', feature: 'pressure', pattern: 'jump', severity: 'warning' }),
+      'Anomaly on pump-009: sudden jump on sensor pressure (pca score 0.0731, threshold 1)'
+    );
+    assert.equal(
       msg({ reason: 'flatline', feature: 'temperature', severity: 'warning' }),
       'Anomaly on pump-009: sensor temperature flat-lined (pca score 0.0731, threshold 1)'
     );

@@ -128,6 +128,55 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     assert.ok(opened > 0 && opened < 200, `opened after ${opened} points`);
     assert.equal(v!.reason, 'noise');
     assert.equal(v!.feature, 1);
+    for (let i = 0; i < 100; i++) {
+      trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.3 * gaussian(r)], false);
+      v = updateIncident(s, cfg, false, NaN, 0.5, 1, 2);
+      assert.equal(v.pattern, undefined, `broad noise is not called spikes (point ${i})`);
+    }
+  });
+
+  it('a noise alarm from intermittent spikes says so: sparse large jumps, not broad noise', () => {
+    const r = mulberry32(5);
+    const s = newIncident(2);
+    const cfg = { ...CFG, noiseRatio: 4 };
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    let v;
+    let opened = -1;
+    const spikes: boolean[] = [];
+    for (let i = 0; i < 400; i++) {
+      // 8 % of the points of feature 0 carry a spike of 10–30 σ, as the simulator's spikes fault
+      const spike = r() < 0.08 ? (1 + 2 * r()) * 1.0 : 0;
+      trackRepeats(s, [10 + 0.1 * gaussian(r) + spike, 5 + 0.1 * gaussian(r)], false);
+      v = updateIncident(s, cfg, false, NaN, 0.5, 1, 2);
+      if (v.alarm && opened < 0) opened = i;
+      if (v.alarm && v.reason === 'noise') spikes.push(v.pattern === 'spikes');
+    }
+    assert.ok(opened >= 0, 'the spikes open a noise alarm');
+    assert.equal(v!.reason, 'noise');
+    assert.equal(v!.feature, 0);
+    const share = spikes.filter(Boolean).length / spikes.length;
+    assert.ok(share > 0.9, `called spikes on ${(100 * share).toFixed(0)} % of the alarm's points`);
+  });
+
+  it('a noise alarm from one sudden jump (a step) is called a jump, not spikes', () => {
+    const r = mulberry32(7);
+    const s = newIncident(2);
+    const cfg = { ...CFG, noiseRatio: 4 };
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    const patterns = new Set<string | undefined>();
+    for (let i = 0; i < 60; i++) {
+      // feature 1 steps up by 30 σ and stays there
+      trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + (i >= 10 ? 3 : 0) + 0.1 * gaussian(r)], false);
+      const v = updateIncident(s, cfg, false, NaN, 0.5, 1, 2);
+      if (!v.alarm) continue;
+      // after the jump's jitter has decayed, the open alarm still names the sensor and what it saw
+      assert.equal(v.reason, 'noise');
+      assert.equal(v.feature, 1);
+      patterns.add(v.pattern);
+    }
+    assert.deepEqual([...patterns], ['jump']);
   });
 
   it('without a seen calibration (model loaded from elsewhere) the flat-line check stays off', () => {
@@ -145,6 +194,16 @@ describe('anomaly incidents: persistence and hysteresis', () => {
 
   it('validates stored incident state', () => {
     assert.equal(validateIncident(newIncident(2), 2, 10), null);
+    assert.equal(validateIncident({ ...newIncident(2), jab: [0.1, null] }, 2, 10), null);
+    assert.match(validateIncident({ ...newIncident(2), jab: [0.1] }, 2, 10)!, /mean absolute change/);
+    assert.match(validateIncident({ ...newIncident(2), jmp: [0, 0, 0] }, 2, 10)!, /jump share/);
+    const open = { reason: 'noise' as const, points: 3, peak: 0.5 };
+    assert.equal(validateIncident({ ...newIncident(2), open: { ...open, feature: 1, pattern: 'jump' } }, 2, 10), null);
+    assert.match(validateIncident({ ...newIncident(2), open: { ...open, feature: 2 } }, 2, 10)!, /open alarm/);
+    assert.match(
+      validateIncident({ ...newIncident(2), open: { ...open, pattern: 'glitch' } } as never, 2, 10)!,
+      /open alarm/
+    );
     assert.match(validateIncident({ ...newIncident(2), hot: [2] }, 2, 10)!, /0\/1/);
     assert.match(validateIncident({ ...newIncident(2), run: [1] }, 2, 10)!, /runs/);
     assert.match(

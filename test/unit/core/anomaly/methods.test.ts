@@ -40,7 +40,15 @@ describe('anomaly strategies: states saved before the refactor', () => {
       const state = structuredClone(c.state);
       const results = c.next.map((x) => JSON.parse(JSON.stringify(step(c.cfg, state, x))) as StepResult);
       assert.deepEqual(results, c.results);
-      assert.deepEqual(JSON.parse(JSON.stringify(state)), c.stateAfter);
+      const after = JSON.parse(JSON.stringify(state)) as AnomalyDeviceState;
+      // the alarm layer keeps two running values per sensor more than when the fixture was written
+      // (incident.jab and jmp, which tell spikes and jumps from broad noise): everything else is as saved
+      for (const k of ['jab', 'jmp'] as const) {
+        if (after.incident?.[k] === undefined) continue;
+        assert.equal(after.incident[k]!.length, after.features.length);
+        delete after.incident[k];
+      }
+      assert.deepEqual(after, c.stateAfter);
     });
   }
 
