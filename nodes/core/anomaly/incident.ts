@@ -145,14 +145,15 @@ export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrati
     const d2 = diff * diff;
     if (calibrating) cal[j] += d2;
     else {
-      jit[j] = Number.isFinite(jit[j]) ? jit[j] + JITTER_LAMBDA * (d2 - jit[j]) : cal[j] / Math.max(1, s.calJitN ?? 1);
+      // calibration's mean squared change: the running jitter's seed and the yardstick of a jump
+      const base = cal[j] / Math.max(1, s.calJitN ?? 1);
+      jit[j] = Number.isFinite(jit[j]) ? jit[j] + JITTER_LAMBDA * (d2 - jit[j]) : base;
       // seeded as broad noise of the running jitter's size (a state saved before jab existed starts the same way)
       jab![j] = Number.isFinite(jab![j])
         ? jab![j] + JITTER_LAMBDA * (Math.abs(diff) - jab![j])
         : GAUSSIAN_ABS_RATIO * Math.sqrt(jit[j]);
-      const base = cal[j] / Math.max(1, s.calJitN ?? 1);
       const jump = base > 0 && d2 > JUMP_SIZE * JUMP_SIZE * base ? 1 : 0;
-      const share = Number.isFinite(jmp![j]) ? jmp![j] : 0; // null after a JSON round trip of NaN
+      const share = Number.isFinite(jmp![j]) ? jmp![j] : 0; // a stored state may hold null
       jmp![j] = share + JITTER_LAMBDA * (jump - share);
     }
     s.run[j] = diff === 0 ? s.run[j] + 1 : 1;
@@ -295,6 +296,11 @@ function isNums(v: unknown, len?: number): boolean {
   );
 }
 
+/** One running value per feature, as stored: numbers, or null where JSON wrote a NaN (not yet seeded). */
+function isRunningValues(v: unknown, d: number): boolean {
+  return Array.isArray(v) && v.length === d && v.every((x) => typeof x === 'number' || x === null);
+}
+
 /** Shape check for incident state read from outside (context store, load); null when usable. */
 export function validateIncident(v: unknown, d: number, window: number): string | null {
   if (typeof v !== 'object' || v === null) return 'incident state is not an object';
@@ -317,21 +323,10 @@ export function validateIncident(v: unknown, d: number, window: number): string 
   if (s.origin !== null && !isNums(s.origin, d)) return 'incident origin must be numbers, one per feature';
   if (s.calJit !== undefined && !isNums(s.calJit, d))
     return 'incident calibration jitter must be numbers, one per feature';
-  if (
-    s.jit !== undefined &&
-    !(Array.isArray(s.jit) && s.jit.length === d && s.jit.every((x) => typeof x === 'number' || x === null))
-  )
-    return 'incident jitter must be one number per feature';
-  if (
-    s.jab !== undefined &&
-    !(Array.isArray(s.jab) && s.jab.length === d && s.jab.every((x) => typeof x === 'number' || x === null))
-  )
+  if (s.jit !== undefined && !isRunningValues(s.jit, d)) return 'incident jitter must be one number per feature';
+  if (s.jab !== undefined && !isRunningValues(s.jab, d))
     return 'incident mean absolute change must be one number per feature';
-  if (
-    s.jmp !== undefined &&
-    !(Array.isArray(s.jmp) && s.jmp.length === d && s.jmp.every((x) => typeof x === 'number' || x === null))
-  )
-    return 'incident jump share must be one number per feature';
+  if (s.jmp !== undefined && !isRunningValues(s.jmp, d)) return 'incident jump share must be one number per feature';
   if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
   const o = s.open;
   if (
