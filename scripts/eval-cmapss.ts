@@ -62,8 +62,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--json') a.json = true;
     else if (k === '--age') a.opts.age = true;
     else if (k === '--no-age') a.opts.age = false;
-    else if (k === '--above-cap') a.opts.aboveCap = argv[++i] === 'drop' ? 'drop' : 'clip';
-    else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
+    else if (k === '--above-cap') {
+      const v = argv[++i];
+      if (v !== 'clip' && v !== 'drop') throw new Error(`--above-cap must be clip or drop, got "${v}"`);
+      a.opts.aboveCap = v;
+    } else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
     else if (k === '--seed') a.opts.seed = num('seed', argv[++i]);
