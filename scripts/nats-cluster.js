@@ -97,9 +97,26 @@ async function startNatsCluster({
   log = () => {},
   signal = 'SIGTERM',
 }) {
+  // a port is free only until it is closed again, and the kernel may hand the same one out twice in a row
+  // (seen: one server's MQTT and cluster listeners given the same port): every port of the cluster distinct
+  const taken = new Set();
+  const distinctPort = async () => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
   const ports = [];
   for (let i = 0; i < size; i++)
-    ports.push({ client: await freePort(), cluster: await freePort(), mqtt: await freePort(), http: await freePort() });
+    ports.push({
+      client: await distinctPort(),
+      cluster: await distinctPort(),
+      mqtt: await distinctPort(),
+      http: await distinctPort(),
+    });
   const procs = new Array(size).fill(null);
   const outputs = new Array(size).fill('');
   const configs = ports.map((_, i) => {
