@@ -7,6 +7,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const { freePort } = require('./lib/free-port');
 
 /**
  * The MQTT topics a device publishes, as NATS subjects (MQTT "/" is NATS "."), with the token that names the
@@ -53,18 +54,6 @@ function serverConfig({ i, servers, storeDir, partitions, clusterName = 'moby', 
     .join('\n');
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = srv.address().port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 function canConnect(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -97,25 +86,13 @@ async function startNatsCluster({
   log = () => {},
   signal = 'SIGTERM',
 }) {
-  // a port is free only until it is closed again, and the kernel may hand the same one out twice in a row
-  // (seen: one server's MQTT and cluster listeners given the same port): every port of the cluster distinct
-  const taken = new Set();
-  const distinctPort = async () => {
-    for (;;) {
-      const port = await freePort();
-      if (!taken.has(port)) {
-        taken.add(port);
-        return port;
-      }
-    }
-  };
   const ports = [];
   for (let i = 0; i < size; i++)
     ports.push({
-      client: await distinctPort(),
-      cluster: await distinctPort(),
-      mqtt: await distinctPort(),
-      http: await distinctPort(),
+      client: await freePort(),
+      cluster: await freePort(),
+      mqtt: await freePort(),
+      http: await freePort(),
     });
   const procs = new Array(size).fill(null);
   const outputs = new Array(size).fill('');

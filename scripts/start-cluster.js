@@ -11,6 +11,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
+const { freePort } = require('./lib/free-port');
 const { printLines } = require('./lib/child-output');
 const path = require('node:path');
 const { startNatsCluster } = require('./nats-cluster');
@@ -33,17 +34,6 @@ function which(bin) {
   } catch {
     return null;
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = srv.address().port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitPort(port, what, ms = 30000) {

@@ -3,17 +3,12 @@
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 
+// one allocator for the whole test process, shared with the cluster scripts, so no two services started
+// side by side (e.g. a NATS cluster, Redis and VictoriaMetrics in Promise.all) are given the same port
+const { freePort: sharedFreePort } = require('../../scripts/lib/free-port.js') as { freePort(): Promise<number> };
+
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+  return sharedFreePort();
 }
 
 export function sleep(ms: number): Promise<void> {
