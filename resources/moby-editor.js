@@ -43,40 +43,52 @@
     return name === '__proto__' || Object.prototype.hasOwnProperty.call(FORBIDDEN_NAMES, name);
   }
 
-  /** Why `source` is not a topic pattern, or {names: [...]} when it is (same rules and texts as the core). */
+  /**
+   * Why `source` is not a topic pattern, as {code, params} (core: topicPatternProblem; the texts are in the
+   * moby-mqtt message catalogue, topicPattern.errors.<code>), or {names: [...]} when it is one.
+   */
   function parseTopicPattern(source) {
-    var where = 'topic pattern "' + (source.length > 80 ? source.slice(0, 80) + '…' : source) + '"';
-    if (source.trim() === '') return 'empty topic pattern';
-    if (source.length > 1024) return where + ' is ' + source.length + ' characters long, limit 1024';
-    if (source.indexOf('\u0000') >= 0) return where + ' contains U+0000, which MQTT forbids in topics';
+    var pattern = source.length > 80 ? source.slice(0, 80) + '…' : source;
+    if (source.trim() === '') return { code: 'empty', params: {} };
+    if (source.length > 1024)
+      return { code: 'too-long', params: { pattern: pattern, length: source.length, limit: 1024 } };
+    if (source.indexOf('\u0000') >= 0) return { code: 'nul', params: { pattern: pattern } };
     var levels = source.split('/');
     if (levels[levels.length - 1] === '#') levels.pop();
     var names = [];
     for (var i = 0; i < levels.length; i++) {
       var level = levels[i];
-      var at = where + ', level ' + (i + 1) + ' "' + level + '"';
-      var whole = at + ": wildcards must fill a whole level ('+', '+name' or a final '#')";
-      if (level === '#' || (level.indexOf('#') >= 0 && level.charAt(0) !== '+')) {
-        return level === '#' ? at + ": '#' only as the whole last level (it must be the last level)" : whole;
-      }
-      if (level === '{device_id}')
-        return at + ': write +device_id (the {device_id} form is the old device-health syntax)';
+      var at = function (code, name) {
+        var params = { pattern: pattern, level: i + 1, text: level };
+        if (name !== undefined) params.name = name;
+        return { code: code, params: params };
+      };
+      if (level === '#' || (level.indexOf('#') >= 0 && level.charAt(0) !== '+'))
+        return at(level === '#' ? 'hash-not-last' : 'partial-wildcard');
+      if (level === '{device_id}') return at('old-device-syntax');
       if (level.charAt(0) === '+') {
         var name = level.slice(1);
         if (name === '') continue;
-        if (!CAPTURE_NAME.test(name))
-          return (
-            at +
-            ": after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level"
-          );
-        if (isForbidden(name)) return at + ': "' + name + '" cannot be a tag name';
-        if (names.indexOf(name) >= 0) return at + ': +' + name + ' appears twice';
+        if (!CAPTURE_NAME.test(name)) return at('bad-name');
+        if (isForbidden(name)) return at('forbidden-name', name);
+        if (names.indexOf(name) >= 0) return at('duplicate-name', name);
         names.push(name);
       } else if (level.indexOf('+') >= 0 || level.indexOf('{') >= 0 || level.indexOf('}') >= 0) {
-        return whole;
+        return at('partial-wildcard');
       }
     }
     return { names: names };
+  }
+
+  // the catalogue holding the topic-pattern texts (every set of this package is loaded with the package)
+  var TOPIC_TEXTS = '@moby-iot/node-red-moby/moby-mqtt:topicPattern.errors.';
+
+  /** A topic-pattern problem in the editor's language (English where the catalogue has no translation). */
+  function topicProblemText(problem) {
+    var key = TOPIC_TEXTS + problem.code;
+    var text = RED._(key, problem.params);
+    // the catalogue is missing only if the moby-mqtt set was disabled: still say what is wrong
+    return typeof text === 'string' && text !== key ? text : 'topic pattern: ' + problem.code;
   }
 
   /** The verify node's old (pattern, "device is +N") as one pattern (core: migrateDeviceLevel). */
@@ -139,7 +151,8 @@
   function topicPattern(o) {
     o = o || {};
     return function (v) {
-      if (v === undefined || v === null || String(v).trim() === '') return o.blank ? true : 'empty topic pattern';
+      if (v === undefined || v === null || String(v).trim() === '')
+        return o.blank ? true : topicProblemText({ code: 'empty', params: {} });
       if (isEnvReference(v)) return true;
       var parts = o.list ? String(v).split(/[,\n]/) : [String(v)];
       for (var i = 0; i < parts.length; i++) {
@@ -148,9 +161,9 @@
         if (o.health) part = migrateHealthPattern(part);
         if (o.levelProperty) part = migrateDeviceLevel(part, this ? this[o.levelProperty] : undefined);
         var p = parseTopicPattern(part);
-        if (typeof p === 'string') return p;
+        if (p.code) return topicProblemText(p);
         if (o.require && p.names.indexOf(o.require) < 0)
-          return 'topic pattern "' + part + '" names no +' + o.require + ' level';
+          return topicProblemText({ code: 'missing-name', params: { pattern: part, name: o.require } });
       }
       return true;
     };
@@ -206,5 +219,6 @@
     migrateHealthPattern: migrateHealthPattern,
     migrateHealthPatterns: migrateHealthPatterns,
     topicPattern: topicPattern,
+    topicProblemText: topicProblemText,
   };
 })();

@@ -121,13 +121,51 @@ export class TopicPattern {
   }
 }
 
-/** Compiles a pattern; returns the compiled pattern or the reason it is not one (shown at deploy). */
-export function parseTopicPattern(source: string): TopicPattern | string {
-  const where = `topic pattern "${source.length > 80 ? `${source.slice(0, 80)}…` : source}"`;
-  if (source.trim() === '') return 'empty topic pattern';
+/**
+ * Why a text is not a topic pattern: a code and its values. The runtime reads it in English
+ * (`topicProblemText`); the edit dialogs read the same code from the message catalogue
+ * (`nodes/mqtt/locales/<lang>/moby-mqtt.json`, `topicPattern.errors.<code>`), so a Korean dialog says it in
+ * Korean. The English texts below and the en-US catalogue are one text (test/unit/resources/topic-editor.test.ts).
+ */
+export interface TopicProblem {
+  code: TopicProblemCode;
+  params: Record<string, string | number>;
+}
+
+/** English text of each problem; `__name__` is a value (Node-RED's i18n interpolation syntax). */
+export const TOPIC_PROBLEM_TEXT = {
+  empty: 'empty topic pattern',
+  'too-long': 'topic pattern "__pattern__" is __length__ characters long, limit __limit__',
+  nul: 'topic pattern "__pattern__" contains U+0000, which MQTT forbids in topics',
+  'hash-not-last':
+    'topic pattern "__pattern__", level __level__ "__text__": \'#\' only as the whole last level (it must be the last level)',
+  'partial-wildcard':
+    "topic pattern \"__pattern__\", level __level__ \"__text__\": wildcards must fill a whole level ('+', '+name' or a final '#')",
+  'old-device-syntax':
+    'topic pattern "__pattern__", level __level__ "__text__": write +device_id (the {device_id} form is the old device-health syntax)',
+  'bad-name':
+    "topic pattern \"__pattern__\", level __level__ \"__text__\": after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level",
+  'forbidden-name': 'topic pattern "__pattern__", level __level__ "__text__": "__name__" cannot be a tag name',
+  'duplicate-name': 'topic pattern "__pattern__", level __level__ "__text__": +__name__ appears twice',
+  'missing-name': 'topic pattern "__pattern__" names no +__name__ level',
+} as const;
+
+export type TopicProblemCode = keyof typeof TOPIC_PROBLEM_TEXT;
+
+/** The problem in English, as logged and thrown at deploy. */
+export function topicProblemText(problem: TopicProblem): string {
+  return TOPIC_PROBLEM_TEXT[problem.code].replace(/__([a-z]+)__/g, (whole, key: string) =>
+    key in problem.params ? String(problem.params[key]) : whole
+  );
+}
+
+/** Compiles a pattern; returns the compiled pattern or why it is not one (shown at deploy). */
+export function topicPatternProblem(source: string): TopicPattern | TopicProblem {
+  const pattern = source.length > 80 ? `${source.slice(0, 80)}…` : source;
+  if (source.trim() === '') return { code: 'empty', params: {} };
   if (source.length > MAX_PATTERN_LENGTH)
-    return `${where} is ${source.length} characters long, limit ${MAX_PATTERN_LENGTH}`;
-  if (source.includes('\u0000')) return `${where} contains U+0000, which MQTT forbids in topics`;
+    return { code: 'too-long', params: { pattern, length: source.length, limit: MAX_PATTERN_LENGTH } };
+  if (source.includes('\u0000')) return { code: 'nul', params: { pattern } };
   const levels = source.split('/');
   const rest = levels[levels.length - 1] === '#';
   if (rest) levels.pop();
@@ -136,14 +174,14 @@ export function parseTopicPattern(source: string): TopicPattern | string {
   const seen = new Set<string>();
   for (let i = 0; i < levels.length; i++) {
     const level = levels[i];
-    const at = `${where}, level ${i + 1} "${level}"`;
-    if (level === '#' || (level.includes('#') && !level.startsWith('+'))) {
-      return level === '#'
-        ? `${at}: '#' only as the whole last level (it must be the last level)`
-        : `${at}: wildcards must fill a whole level ('+', '+name' or a final '#')`;
-    }
-    if (level === '{device_id}')
-      return `${at}: write +device_id (the {device_id} form is the old device-health syntax)`;
+    const at = (code: TopicProblemCode, name?: string): TopicProblem => ({
+      code,
+      params:
+        name === undefined ? { pattern, level: i + 1, text: level } : { pattern, level: i + 1, text: level, name },
+    });
+    if (level === '#' || (level.includes('#') && !level.startsWith('+')))
+      return at(level === '#' ? 'hash-not-last' : 'partial-wildcard');
+    if (level === '{device_id}') return at('old-device-syntax');
     if (level.startsWith('+')) {
       const name = level.slice(1);
       if (name === '') {
@@ -151,21 +189,26 @@ export function parseTopicPattern(source: string): TopicPattern | string {
         captures.push(null);
         continue;
       }
-      if (!CAPTURE_NAME.test(name))
-        return `${at}: after '+' comes a name of letters, digits, '_', '.' or '-' starting with a letter or '_' (at most 64), e.g. +device_id; wildcards must fill a whole level`;
-      if (FORBIDDEN_KEYS.has(name)) return `${at}: "${name}" cannot be a tag name`;
-      if (seen.has(name)) return `${at}: +${name} appears twice`;
+      if (!CAPTURE_NAME.test(name)) return at('bad-name');
+      if (FORBIDDEN_KEYS.has(name)) return at('forbidden-name', name);
+      if (seen.has(name)) return at('duplicate-name', name);
       seen.add(name);
       literals.push(null);
       captures.push(name);
     } else if (level.includes('+') || level.includes('{') || level.includes('}')) {
-      return `${at}: wildcards must fill a whole level ('+', '+name' or a final '#')`;
+      return at('partial-wildcard');
     } else {
       literals.push(level);
       captures.push(null);
     }
   }
   return TopicPattern.fromParts(source, literals, captures, rest);
+}
+
+/** Compiles a pattern; returns the compiled pattern or the reason it is not one, in English (shown at deploy). */
+export function parseTopicPattern(source: string): TopicPattern | string {
+  const p = topicPatternProblem(source);
+  return p instanceof TopicPattern ? p : topicProblemText(p);
 }
 
 /**

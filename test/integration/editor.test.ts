@@ -416,6 +416,22 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
         }
       });
 
+      it('a topic pattern the node would refuse is explained in this language, by the field validator', async () => {
+        const said: string[] = await page.evaluate(() => {
+          const RED = (window as any).RED;
+          const verify = RED.nodes.getType('moby-hmac-verify').defaults.topicPattern.validate;
+          const health = RED.nodes.getType('moby-device-health').defaults.lwtTopics.validate;
+          return [verify.call({}, 'site/plant/data'), health.call({}, 'device/lwt/+, a/#/b')];
+        });
+        if (lang === 'ko') {
+          assert.equal(said[0], '토픽 패턴 "site/plant/data"에 +device_id 레벨이 없습니다');
+          assert.match(said[1], /^토픽 패턴 "a\/#\/b", 2번째 레벨 "#": /);
+        } else {
+          assert.equal(said[0], 'topic pattern "site/plant/data" names no +device_id level');
+          assert.match(said[1], /^topic pattern "a\/#\/b", level 2 "#": '#' only as the whole last level/);
+        }
+      });
+
       it('each dialog opens with its paletteLabel in the title and no invalid field; screenshots saved', async () => {
         const dir = path.join(ARTIFACTS, lang);
         fs.mkdirSync(dir, { recursive: true });

@@ -9,7 +9,7 @@ import type { KeyLookup } from './keyring';
 import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
 import { NonceCache, NonceCheck } from './replay';
 import { TENANT_PATTERN } from '../tenant';
-import { TopicPattern, migrateDeviceLevel } from '../topic';
+import { TopicPattern, migrateDeviceLevel, topicProblemText } from '../topic';
 
 export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
 
@@ -139,7 +139,7 @@ export class TopicDevice {
       throw new Error(
         migrated === pattern && pattern.includes('+')
           ? `topic pattern "${pattern}" has no '+' number ${plusNumber} for the device id`
-          : `topic pattern "${pattern}" names no +device_id level`
+          : topicProblemText({ code: 'missing-name', params: { pattern, name: 'device_id' } })
       );
     }
     this.deviceLevel = this.pattern.levelOf('device_id');
