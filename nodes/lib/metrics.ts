@@ -34,24 +34,31 @@ new Counter({
 });
 
 /**
- * Registers `name`, a counter with one label beside node_type, and returns the function that counts it.
- * The counts are plain numbers (node type → label value → count) copied into the counter at scrape time.
+ * Registers `name`, a counter with labels beside node_type, and returns the function that counts it. The
+ * counts are plain numbers (node type → label values → count) copied into the counter at scrape time. With
+ * more than one label the counting function takes the values joined by U+0000 (none of the labels counted
+ * here — codes, events, tenant names — can contain it), split again only at scrape time.
  */
 function labelledCounter(
   name: string,
   help: string,
-  label: string
+  ...labels: [string, ...string[]]
 ): (nodeType: string, value: string, n?: number) => void {
   const table = new Map<string, Map<string, number>>();
   new Counter({
     name,
     help,
-    labelNames: ['node_type', label],
+    labelNames: ['node_type', ...labels],
     registers: [metricsRegistry],
     collect() {
       this.reset();
       for (const [nodeType, m] of table)
-        for (const [value, n] of m) this.inc({ node_type: nodeType, [label]: value }, n);
+        for (const [value, n] of m) {
+          const values = labels.length === 1 ? [value] : value.split('\u0000');
+          const set: Record<string, string> = { node_type: nodeType };
+          labels.forEach((l, i) => (set[l] = values[i] ?? ''));
+          this.inc(set, n);
+        }
     },
   });
   return (nodeType, value, n = 1) => {
@@ -84,30 +91,15 @@ export const countTenant: (nodeType: string, tenant: string, n?: number) => void
 
 // Per-tenant rejects (docs/tenants.md, "Fair share of rate"): which tenant lost messages and why, e.g.
 // code tenant_rate for messages over the tenant's rate bound. Only verified tenants appear.
-const tenantRejects = new Map<string, Map<string, number>>();
-
-new Counter({
-  name: 'moby_tenant_rejects_total',
-  help: 'Messages of a verified tenant rejected, by node type, tenant and reject code (e.g. tenant_rate)',
-  labelNames: ['node_type', 'tenant', 'code'] as const,
-  registers: [metricsRegistry],
-  collect() {
-    this.reset();
-    for (const [key, m] of tenantRejects) {
-      const [nodeType, tenant] = key.split('\u0000');
-      for (const [code, n] of m) this.inc({ node_type: nodeType, tenant, code }, n);
-    }
-  },
-});
+const countTenantRejectCode = labelledCounter(
+  'moby_tenant_rejects_total',
+  'Messages of a verified tenant rejected, by node type, tenant and reject code (e.g. tenant_rate)',
+  'tenant',
+  'code'
+);
 
 export function countTenantRejected(nodeType: string, tenant: string, code: string): void {
-  const key = `${nodeType}\u0000${tenant}`;
-  let m = tenantRejects.get(key);
-  if (!m) {
-    m = new Map();
-    tenantRejects.set(key, m);
-  }
-  m.set(code, (m.get(code) ?? 0) + 1);
+  countTenantRejectCode(nodeType, `${tenant}\u0000${code}`);
 }
 
 new Counter({
