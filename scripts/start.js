@@ -176,11 +176,17 @@ async function startEmbeddedBroker() {
   // only what is stored) survives Node-RED restarts and crashes, not a restart of this script. A demo broker;
   // a plant uses Mosquitto configured like flows/mosquitto/mosquitto.conf (docs/durability.md).
   log(`embedded MQTT broker (aedes, sessions in memory) on mqtt://127.0.0.1:${port}`);
-  return { url: `mqtt://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => broker.close(r))) };
+  // aedes first: it disconnects its clients, without which server.close() would wait for every connection
+  // still open (an MQTT client of the operator's, or a child that has not noticed yet)
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    close: () => new Promise((r) => broker.close(() => server.close(() => r()))),
+  };
 }
 
 function spawnChild(name, args, env, onLine = null) {
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.mobyName = name;
   printLines(child, name, onLine);
   child.on('exit', (code, signal) => {
     if (!stopping) {
@@ -225,13 +231,33 @@ function pipelineReady() {
 }
 
 let broker = null;
+/** How long the children get to close (Node-RED flushes to the database or the spool) before they are killed. */
+const SHUTDOWN_GRACE_MS = 30000;
+
+/** A child that has not exited yet: one killed by a signal has exitCode null too, but a signalCode. */
+function running(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
 async function shutdown(code) {
-  if (stopping) return;
+  if (stopping) {
+    // a second Ctrl+C (or SIGTERM) while closing: do not make the operator reach for kill -9
+    log('stopping now, without waiting for the rest to close');
+    for (const child of children) if (running(child)) child.kill('SIGKILL');
+    process.exit(code || 1);
+  }
   stopping = true;
   log('shutting down');
   // Node-RED first, so its close handlers flush buffers to the database or the disk spool.
-  for (const child of children.slice().reverse()) child.kill('SIGINT');
-  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  for (const child of children.slice().reverse()) if (running(child)) child.kill('SIGINT');
+  const grace = setTimeout(() => {
+    const stuck = children.filter(running);
+    log(`${stuck.map((c) => c.mobyName).join(', ')} did not close within ${SHUTDOWN_GRACE_MS / 1000} s: killing`);
+    for (const child of stuck) child.kill('SIGKILL');
+  }, SHUTDOWN_GRACE_MS);
+  grace.unref();
+  await Promise.all(children.map((c) => (running(c) ? new Promise((r) => c.once('exit', r)) : null)));
+  clearTimeout(grace);
   if (broker) await broker.close();
   process.exit(code);
 }

@@ -1,0 +1,122 @@
+// `npm start` going down: when Node-RED dies (kill -9, the OOM killer) the script stops the rest and exits
+// non-zero, so a supervisor (systemd, Docker's restart policy) sees the pipeline is down and restarts it; it
+// must not linger with the embedded broker up and nothing behind it. Ctrl+C closes everything and exits 0, even
+// with an MQTT client still connected to the embedded broker; a Node-RED that hangs in close is killed after a
+// grace period, or at once on a second Ctrl+C.
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import { freePort, waitFor } from '../support/net';
+
+const root = path.resolve(__dirname, '..', '..');
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  brokerPort: number;
+}
+
+async function startMoby(home: string): Promise<Started> {
+  const brokerPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    MOBY_HOME: home,
+    MOBY_PORT: String(await freePort()),
+    MOBY_BROKER_PORT: String(brokerPort),
+    MOBY_SIM: '0',
+  };
+  for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HOST', 'MOBY_REDIS_URL']) delete env[k];
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  child.stderr!.on('data', (d) => (out += String(d)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal }))
+  );
+  await waitFor(() => /press Ctrl\+C to stop/.test(out), 180000, 'npm start to be ready', 200);
+  return { child, output: () => out, exited, brokerPort };
+}
+
+/** The Node-RED process npm start spawned (its child running scripts/node-red.js). */
+function nodeRedPid(parent: number): number {
+  const lines = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent)], { encoding: 'utf8' }).split('\n');
+  const line = lines.find((l) => /scripts\/node-red\.js/.test(l));
+  assert.ok(line, `no Node-RED child of ${parent} in:\n${lines.join('\n')}`);
+  return Number(line.trim().split(/\s+/)[0]);
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+describe('npm start going down', function () {
+  this.timeout(300000);
+  let home = '';
+  let started: Started | null = null;
+
+  beforeEach(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-stop-'));
+  });
+  afterEach(() => {
+    if (started && started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL');
+    started = null;
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('Node-RED killed with SIGKILL: the script says so, stops the rest and exits non-zero, the broker port freed', async () => {
+    started = await startMoby(home);
+    process.kill(nodeRedPid(started.child.pid!), 'SIGKILL');
+    const { code } = await started.exited;
+    assert.notEqual(code, 0, started.output());
+    assert.match(started.output(), /node-red exited \(SIGKILL\); stopping/);
+    assert.ok(await portFree(started.brokerPort), 'the embedded broker is closed');
+  });
+
+  it('Ctrl+C with an MQTT client still connected to the embedded broker: closes everything and exits 0', async () => {
+    started = await startMoby(home);
+    const client = mqtt.connect(`mqtt://127.0.0.1:${started.brokerPort}`, { reconnectPeriod: 0 });
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+    });
+    started.child.kill('SIGINT');
+    const { code } = await started.exited;
+    client.end(true);
+    assert.equal(code, 0, started.output());
+    assert.ok(await portFree(started.brokerPort), 'the embedded broker is closed');
+  });
+
+  it('a Node-RED that does not close (stopped with SIGSTOP): a second Ctrl+C kills it at once, else the grace period does', async () => {
+    started = await startMoby(home);
+    process.kill(nodeRedPid(started.child.pid!), 'SIGSTOP');
+    started.child.kill('SIGINT');
+    await waitFor(() => /shutting down/.test(started!.output()), 10000, 'the first Ctrl+C to be taken');
+    started.child.kill('SIGINT');
+    const second = await started.exited;
+    assert.notEqual(second.code, 0, started.output());
+    assert.match(started.output(), /stopping now, without waiting/);
+    await waitFor(async () => portFree(started!.brokerPort), 10000, 'the broker port to be free');
+
+    // one Ctrl+C only: after the grace period the script kills what did not close and exits
+    started = await startMoby(home);
+    process.kill(nodeRedPid(started.child.pid!), 'SIGSTOP');
+    started.child.kill('SIGINT');
+    const one = await started.exited;
+    assert.match(started.output(), /node-red did not close within 30 s: killing/);
+    assert.equal(one.code, 0, "an operator's Ctrl+C is still a requested stop");
+    assert.ok(await portFree(started.brokerPort), 'the embedded broker is closed');
+  });
+});
