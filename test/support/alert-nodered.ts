@@ -76,7 +76,7 @@ export async function nodeRedWithFlow(
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const p = proc;
     proc = null;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill(signal);

@@ -21,7 +21,7 @@ export function restartable(
     async stop() {
       const p = proc;
       proc = null;
-      if (!p || p.exitCode !== null) return;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
       await new Promise<void>((resolve) => {
         p.once('exit', () => resolve());
         p.kill(signal);
