@@ -461,13 +461,24 @@ export = function (RED: NodeAPI) {
       persistOk();
       return null;
     }
-    /** the whole state as the journal's next snapshot (after a restore, on close, when the journal has grown) */
-    function compactJournal(): void {
+    /**
+     * the whole state as the journal's next snapshot: at once after a restore and on close; in the background
+     * (written and fsync'd off the event loop) when the journal has outgrown the snapshot
+     */
+    function compactJournal(background = false): void {
       if (!journal) return;
       engine.takeChanges(); // the snapshot holds them
       savedMuteVersion = mutes.version;
+      const state = { snapshot: engine.snapshot(), mutes: mutes.snapshot() };
+      if (background) {
+        // a failure leaves the journals, which still replay to the state: retried when the journal has grown
+        journal
+          .compactInBackground(state)
+          .catch((err: Error) => node.warn(`compacting the alert state journal: ${err.message}`));
+        return;
+      }
       try {
-        journal.compact({ snapshot: engine.snapshot(), mutes: mutes.snapshot() });
+        journal.compact(state);
         persistOk();
       } catch (err) {
         persistFailed(err as Error);
@@ -477,8 +488,9 @@ export = function (RED: NodeAPI) {
     function save(cb?: () => void, force = false): void {
       if (useJournal) {
         if (restored) {
-          persistChanges();
-          if (force || journal?.needsCompaction) compactJournal();
+          const err = persistChanges();
+          if (force) compactJournal();
+          else if (!err && journal?.needsCompaction) compactJournal(true);
         }
         cb?.();
         return;

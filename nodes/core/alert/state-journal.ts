@@ -10,10 +10,16 @@
 // when the mute table changed). Appends reach the kernel before flush() returns, so a kill -9 at any moment
 // loses no change that was flushed; with `fsync` they are also fdatasync'd (a power cut). A crash can only
 // tear the last line: on load a line without its newline is cut off, a line failing its checksum is skipped
-// and counted — its changes were never reported as saved. Compaction writes the current state as the
-// snapshot of the next generation and starts that generation's journal; on load only the snapshot's own
-// generation is replayed, so a crash in the middle of a compaction leaves either the old snapshot with its
-// journal or the new one, never a mix.
+// and counted — its changes were never reported as saved.
+//
+// Compaction (generation N = the newest journal's + 1): appends switch to `journal-<N>.jsonl` at once, the
+// state of that moment is serialised as snapshot N, and the snapshot is written (temp file, fsync, rename);
+// only then are the journals below N removed. On load the snapshot's generation G is read and every journal
+// from G on is replayed in order (journals below G are left over and removed), so a crash at any step — or a
+// snapshot write that fails, e.g. on a full disk — leaves snapshot + journals that replay to the same state.
+// compactInBackground() serialises the snapshot a chunk of alerts per event-loop turn and writes it with
+// asynchronous I/O (its write and fsync of several MB off the loop); compact() does it all at once (start-up,
+// close).
 import fs from 'node:fs';
 import path from 'node:path';
 import { lockDir, recordChecksum, replaceFileSync, syncDir, unlockDir, writeRecordAt } from '../durable-file';
@@ -58,15 +64,21 @@ export class AlertStateJournal {
   readonly dir: string;
   private readonly fsync: boolean;
   private readonly compactMinBytes: number;
-  private gen = 0;
+  /** generation of the snapshot on disk */
+  private snapshotGen = 0;
+  /** generation of the journal appends go to (≥ snapshotGen) */
+  private writeGen = 0;
   private fd: number | null = null;
+  /** journals switched away from, still needed until a snapshot of a later generation is on disk */
+  private olderFds = new Map<number, number>();
   private journalBytes = 0;
   private snapshotBytes = 0;
   private closed = false;
+  private inFlight: Promise<void> | null = null;
   /** changes staged for the next flush, by alert id (null = forgotten); newer stages overwrite older ones */
   private staged = new Map<string, AlertRecord | null>();
   private stagedMutes: unknown[] | undefined;
-  /** change groups written since the snapshot */
+  /** change groups written since the last compaction started */
   appended = 0;
 
   private constructor(opts: AlertStateJournalOptions) {
@@ -83,7 +95,7 @@ export class AlertStateJournal {
     return j;
   }
 
-  /** Reads the snapshot and replays its journal; opens the journal for appending. */
+  /** Reads the snapshot and replays the journals from its generation on; opens the newest for appending. */
   load(): LoadResult {
     let corrupt = 0;
     let records = 0;
@@ -101,38 +113,37 @@ export class AlertStateJournal {
       found = true;
       this.snapshotBytes = Buffer.byteLength(text);
       try {
-        const s = JSON.parse(text) as {
-          gen?: unknown;
-          alerts?: unknown;
-          tracking?: unknown;
-          mutes?: unknown;
-        };
-        this.gen = typeof s.gen === 'number' && Number.isInteger(s.gen) && s.gen >= 0 ? s.gen : 0;
+        const s = JSON.parse(text) as { gen?: unknown; alerts?: unknown; tracking?: unknown; mutes?: unknown };
+        this.snapshotGen = typeof s.gen === 'number' && Number.isInteger(s.gen) && s.gen >= 0 ? s.gen : 0;
         if (Array.isArray(s.alerts))
           for (const a of s.alerts as Alert[]) if (a && typeof a.alert_id === 'string') alerts.set(a.alert_id, a);
         if (s.tracking && typeof s.tracking === 'object') Object.assign(tracking, s.tracking);
         if (Array.isArray(s.mutes)) mutes = s.mutes;
       } catch {
-        corrupt++; // cannot happen through a crash (atomic rename); a damaged disk: start from the journal
+        corrupt++; // cannot happen through a crash (atomic rename); a damaged disk: start from the journals
       }
     }
-    // journals of other generations are left over from a compaction a crash interrupted
+    const gens: number[] = [];
     for (const f of fs.readdirSync(this.dir)) {
       const m = JOURNAL_RE.exec(f);
       if (!m) continue;
-      if (Number(m[1]) !== this.gen) fs.rmSync(path.join(this.dir, f), { force: true });
-      else found = true;
+      // below the snapshot's generation: left over from a compaction whose clean-up a crash interrupted
+      if (Number(m[1]) < this.snapshotGen) fs.rmSync(path.join(this.dir, f), { force: true });
+      else gens.push(Number(m[1]));
     }
-    const file = path.join(this.dir, journalName(this.gen));
-    let buf: Buffer | null = null;
-    try {
-      buf = fs.readFileSync(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    let pos = 0;
-    if (buf) {
-      while (pos < buf.length) {
+    gens.sort((a, b) => a - b);
+    if (gens.length) found = true;
+    this.writeGen = gens.length ? gens[gens.length - 1] : this.snapshotGen;
+    for (const gen of gens.length ? gens : [this.writeGen]) {
+      const file = path.join(this.dir, journalName(gen));
+      let buf: Buffer | null = null;
+      try {
+        buf = fs.readFileSync(file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      let pos = 0;
+      while (buf && pos < buf.length) {
         const nl = buf.indexOf(10, pos);
         if (nl < 0) {
           corrupt++; // torn tail: that group was never reported as saved
@@ -156,10 +167,13 @@ export class AlertStateJournal {
         }
         pos = nl + 1;
       }
+      const fd = fs.openSync(file, buf ? 'r+' : 'w');
+      if (buf && pos < buf.length) fs.ftruncateSync(fd, pos);
+      if (gen === this.writeGen) {
+        this.fd = fd;
+        this.journalBytes = pos;
+      } else this.olderFds.set(gen, fd);
     }
-    this.fd = fs.openSync(file, buf ? 'r+' : 'w');
-    if (buf && pos < buf.length) fs.ftruncateSync(this.fd, pos);
-    this.journalBytes = pos;
     this.appended = records;
     return {
       state: found ? { snapshot: { v: 1, alerts: [...alerts.values()], tracking }, mutes } : null,
@@ -205,59 +219,128 @@ export class AlertStateJournal {
     this.stagedMutes = undefined;
   }
 
-  /** The journal has grown beyond the snapshot (and the minimum): time to compact. */
+  /** The journal has grown beyond the snapshot (and the minimum), and no compaction is running. */
   get needsCompaction(): boolean {
-    return this.journalBytes > Math.max(this.compactMinBytes, this.snapshotBytes);
+    return this.inFlight === null && this.journalBytes > Math.max(this.compactMinBytes, this.snapshotBytes);
   }
 
-  get sizes(): { journalBytes: number; snapshotBytes: number; generation: number } {
-    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.gen };
+  /** A background compaction is writing its snapshot. */
+  get compacting(): boolean {
+    return this.inFlight !== null;
+  }
+
+  get sizes(): { journalBytes: number; snapshotBytes: number; generation: number; journals: number } {
+    return {
+      journalBytes: this.journalBytes,
+      snapshotBytes: this.snapshotBytes,
+      generation: this.snapshotGen,
+      journals: this.olderFds.size + 1,
+    };
+  }
+
+  /** Appends go to a new generation's journal from here on; returns that generation. */
+  private switchJournal(): number {
+    const next = this.writeGen + 1;
+    const fd = fs.openSync(path.join(this.dir, journalName(next)), 'w');
+    if (this.fd !== null) this.olderFds.set(this.writeGen, this.fd);
+    this.fd = fd;
+    this.writeGen = next;
+    this.journalBytes = 0;
+    this.appended = 0;
+    // `state` given to the compaction is the whole current state: it supersedes what is staged
+    this.staged.clear();
+    this.stagedMutes = undefined;
+    return next;
+  }
+
+  /** Snapshot `gen` is on disk: the journals below it are no longer needed. */
+  private installed(gen: number, bytes: number): void {
+    this.snapshotGen = gen;
+    this.snapshotBytes = bytes;
+    for (const [g, fd] of this.olderFds) {
+      if (g >= gen) continue;
+      fs.closeSync(fd);
+      this.olderFds.delete(g);
+      fs.rmSync(path.join(this.dir, journalName(g)), { force: true });
+    }
   }
 
   /**
-   * Writes `state` (the whole current state, so it supersedes whatever is staged) as the next generation's
-   * snapshot and starts its empty journal. Throws on failure, leaving the current generation as it was.
+   * Writes `state` (the whole current state) as a new snapshot, all in this turn. Throws on failure; the
+   * journals then still replay to the state (appends continue in the new generation's journal).
    */
   compact(state: StoredAlertState): void {
     if (this.closed) throw new Error('alert state journal is closed');
-    const next = this.gen + 1;
-    const nextFile = path.join(this.dir, journalName(next));
-    const fd = fs.openSync(nextFile, 'w');
-    let bytes = 0;
-    try {
-      const chunks = snapshotChunks(next, state);
-      const counted = (function* () {
-        for (const c of chunks) {
-          bytes += Buffer.byteLength(c);
-          yield c;
-        }
-      })();
-      replaceFileSync(path.join(this.dir, SNAPSHOT), counted, true);
-      syncDir(this.dir);
-    } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(nextFile, { force: true });
-      throw err;
-    }
-    const old = this.fd;
-    const oldFile = path.join(this.dir, journalName(this.gen));
-    this.fd = fd;
-    this.gen = next;
-    this.journalBytes = 0;
-    this.snapshotBytes = bytes;
-    this.appended = 0;
-    this.staged.clear();
-    this.stagedMutes = undefined;
-    if (old !== null) fs.closeSync(old);
-    fs.rmSync(oldFile, { force: true });
+    const gen = this.switchJournal();
+    const chunks = [...snapshotChunks(gen, state)];
+    replaceFileSync(path.join(this.dir, SNAPSHOT), chunks, true);
+    syncDir(this.dir);
+    this.installed(
+      gen,
+      chunks.reduce((n, c) => n + Buffer.byteLength(c), 0)
+    );
   }
 
-  /** Closes the journal and releases the lock (staged changes are not written: flush or compact first). */
+  /**
+   * Like compact(), but only the switch happens in this turn: the snapshot is serialised a few hundred
+   * alerts per turn and written, fsync'd and renamed with asynchronous I/O; `state` must be a copy nobody
+   * changes meanwhile (AlertEngine.snapshot() is). One at a time (returns the running one); a compact() that
+   * overtakes it wins (the older snapshot is then not installed). Rejects on failure, harmlessly.
+   */
+  compactInBackground(state: StoredAlertState): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    if (this.closed) return Promise.reject(new Error('alert state journal is closed'));
+    const gen = this.switchJournal();
+    const tmp = path.join(this.dir, `${SNAPSHOT}.${gen}.tmp`);
+    let bytes = 0;
+    const run = (async () => {
+      try {
+        const fh = await fs.promises.open(tmp, 'w');
+        try {
+          // serialised a chunk of alerts at a time, each written before the next: the loop turns between
+          // chunks (`state` holds copies, so what the engine does meanwhile does not reach it)
+          for (const chunk of snapshotChunks(gen, state)) {
+            const buf = Buffer.from(chunk, 'utf8');
+            bytes += buf.length;
+            await fh.write(buf);
+          }
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        const dh = await fs.promises.open(this.dir, 'r');
+        // synchronously from the check on: a compact() that ran meanwhile installed a newer snapshot
+        if (this.closed || this.snapshotGen >= gen) {
+          await dh.close();
+          await fs.promises.rm(tmp, { force: true });
+          return;
+        }
+        fs.renameSync(tmp, path.join(this.dir, SNAPSHOT));
+        try {
+          await dh.sync(); // the rename is durable before the journals it replaces go
+        } finally {
+          await dh.close();
+        }
+        if (!this.closed && this.snapshotGen < gen) this.installed(gen, bytes);
+      } catch (err) {
+        await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+        throw err;
+      }
+    })();
+    this.inFlight = run.finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  /** Closes the journals and releases the lock (staged changes are not written: flush or compact first). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
+    for (const fd of this.olderFds.values()) fs.closeSync(fd);
+    this.olderFds.clear();
     unlockDir(this.dir);
   }
 }

@@ -150,7 +150,7 @@ describe('alert state journal', () => {
     j3.close();
   });
 
-  it('a compaction interrupted by a crash leaves one generation: the other journal is ignored and removed', () => {
+  it("a compaction interrupted by a crash: the journals from the snapshot's generation on replay, older ones are removed", () => {
     const dir = tmpDir();
     const { engine } = setup();
     const j = AlertStateJournal.open({ dir });
@@ -174,9 +174,70 @@ describe('alert state journal', () => {
     assert.equal(r.corrupt, 0);
     assert.deepEqual(r.state!.snapshot, engine.snapshot());
     assert.deepEqual(
-      fs.readdirSync(dir).filter((f) => f.startsWith('journal-')),
-      ['journal-1.jsonl']
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.startsWith('journal-'))
+        .sort(),
+      ['journal-1.jsonl', 'journal-2.jsonl'],
+      "journals from the snapshot's generation on are kept (and replayed), older ones removed"
     );
+    j2.close();
+  });
+
+  it('a background compaction: appends made while it writes survive, whether it finishes, fails or is cut off', async () => {
+    for (const outcome of ['finishes', 'fails', 'cut off'] as const) {
+      const dir = tmpDir();
+      const { engine, clock } = setup();
+      const j = AlertStateJournal.open({ dir });
+      j.load();
+      for (const d of ['a', 'b']) engine.apply({ device_id: d, rule: 'anomaly', kind: 'trigger' });
+      j.stage(engine.takeChanges());
+      j.flush();
+      engine.takeChanges();
+      if (outcome === 'fails') fs.mkdirSync(path.join(dir, 'snapshot.json.1.tmp')); // open() fails: EISDIR
+      const running = j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+      assert.ok(j.compacting);
+      // changes while the snapshot is being written go to the next generation's journal
+      clock.t += 2000;
+      engine.apply({ device_id: 'a', rule: 'anomaly', kind: 'trigger' });
+      engine.apply({ device_id: 'c', rule: 'anomaly', kind: 'trigger' });
+      j.stage(engine.takeChanges());
+      j.flush();
+      if (outcome === 'cut off') j.close(); // a crash before the rename: the old snapshot stays
+      if (outcome === 'fails') await assert.rejects(running, /EISDIR|illegal operation/);
+      else await running;
+      if (outcome === 'finishes') {
+        assert.equal(j.sizes.generation, 1);
+        assert.deepEqual(
+          fs.readdirSync(dir).filter((f) => f.startsWith('journal-')),
+          ['journal-1.jsonl']
+        );
+      }
+      j.close();
+      const j2 = AlertStateJournal.open({ dir });
+      const r = j2.load();
+      assert.equal(r.corrupt, 0, outcome);
+      assert.deepEqual(r.state!.snapshot, engine.snapshot(), outcome);
+      j2.close();
+    }
+  });
+
+  it('a compact() that overtakes a background compaction wins: the older snapshot is not installed', async () => {
+    const dir = tmpDir();
+    const { engine } = setup();
+    const j = AlertStateJournal.open({ dir });
+    j.load();
+    engine.apply({ device_id: 'a', rule: 'anomaly', kind: 'trigger' });
+    engine.takeChanges();
+    const running = j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+    engine.apply({ device_id: 'b', rule: 'anomaly', kind: 'trigger' });
+    engine.takeChanges();
+    j.compact({ snapshot: engine.snapshot(), mutes: [] });
+    await running;
+    assert.equal(j.sizes.generation, 2);
+    j.close();
+    const j2 = AlertStateJournal.open({ dir });
+    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
     j2.close();
   });
 
