@@ -17,6 +17,7 @@ import type { Notification, NotificationKind } from '../core/alert/channels';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
 import { MuteTable } from '../core/alert/mute';
+import { AlertStateJournal } from '../core/alert/state-journal';
 import { registerApiToken } from '../lib/api-auth';
 import { mountAlertApi, mountMobyRoutes } from '../lib/routes';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
@@ -301,9 +302,9 @@ export = function (RED: NodeAPI) {
       const pending = queue.pendingCount();
       const evicted = engine.evictions ? `, ${engine.evictions} evicted` : '';
       const muted = mutes.list().length;
-      const text = `${open} open${evicted}${muted ? `, ${muted} muted` : ''}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}`;
+      const text = `${open} open${evicted}${muted ? `, ${muted} muted` : ''}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}${persistError ? ` · state not saved (${persistError}), not acknowledging` : ''}`;
       status.set({
-        fill: lastFailure ? 'red' : open || apiRefusesAll ? 'yellow' : 'green',
+        fill: lastFailure || persistError ? 'red' : open || apiRefusesAll ? 'yellow' : 'green',
         shape: pending ? 'ring' : 'dot',
         text,
       });
@@ -376,7 +377,9 @@ export = function (RED: NodeAPI) {
               if (r.ok) manual(r);
               else node.debug(`shared alerts: ${c.op} of ${c.alert_id} from ${c.from}: ${r.error}`);
             }
-            return new Promise<void>((resolve) => saveGrouped(resolve)).then(() => book.dropCommands(taken));
+            return new Promise<void>((resolve, reject) => saveGrouped((err) => (err ? reject(err) : resolve()))).then(
+              () => book.dropCommands(taken)
+            );
           })
           .catch((err: Error) => node.debug(`shared alerts: commands: ${err.message}`))
           .finally(() => (draining = false));
@@ -418,45 +421,148 @@ export = function (RED: NodeAPI) {
       };
     }
 
-    // ---- persistence in the context store ----
+    // ---- persistence: a state journal in the node's directory (persist "journal"), or the context store ----
     const ctx = node.context();
     let restored = false;
     let savedVersion = -1;
     const early = new EarlyQueue();
+    // the journal (docs/durability.md): each change appended as it happens, compacted into a snapshot now and
+    // then; flows from before it (no persist setting) keep the context store
+    const useJournal = def.persist === 'journal';
+    const stateDir = path.join(queueDir, `state-${node.id.replace(/[^\w.-]/g, '_')}`);
+    let journal: AlertStateJournal | null = null;
+    /** the journal cannot be opened or written: the message that changed an alert is not acknowledged */
+    let persistError: string | null = null;
+    function persistFailed(err: Error): void {
+      if (persistError === null) node.error(`alert state not saved (${stateDir}): ${err.message}; not acknowledging`);
+      persistError = (err as NodeJS.ErrnoException).code ?? err.message;
+      refreshStatus();
+    }
+    function persistOk(): void {
+      if (persistError === null) return;
+      persistError = null;
+      node.log('alert state saved again');
+      refreshStatus();
+    }
+    /** writes what changed since the last write to the journal; returns the error when it could not */
+    function persistChanges(): Error | null {
+      if (!journal) return new Error(`alert state journal not open: ${persistError ?? 'loading'}`);
+      const mutesChanged = mutes.version !== savedMuteVersion;
+      if (engine.hasChanges || mutesChanged) {
+        journal.stage(engine.takeChanges(), mutesChanged ? mutes.snapshot() : undefined);
+        savedMuteVersion = mutes.version;
+      }
+      try {
+        journal.flush();
+      } catch (err) {
+        persistFailed(err as Error);
+        return err as Error;
+      }
+      persistOk();
+      return null;
+    }
+    /**
+     * the whole state as the journal's next snapshot: at once after a restore and on close; in the background
+     * (written and fsync'd off the event loop) when the journal has outgrown the snapshot
+     */
+    function compactJournal(background = false): void {
+      if (!journal) return;
+      engine.takeChanges(); // the snapshot holds them
+      savedMuteVersion = mutes.version;
+      const state = { snapshot: engine.snapshot(), mutes: mutes.snapshot() };
+      if (background) {
+        // a failure leaves the journals, which still replay to the state: retried when the journal has grown
+        journal
+          .compactInBackground(state)
+          .catch((err: Error) => node.warn(`compacting the alert state journal: ${err.message}`));
+        return;
+      }
+      try {
+        journal.compact(state);
+        persistOk();
+      } catch (err) {
+        persistFailed(err as Error);
+      }
+    }
+
     function save(cb?: () => void, force = false): void {
+      if (useJournal) {
+        if (restored) {
+          const err = persistChanges();
+          if (force) compactJournal();
+          else if (!err && journal?.needsCompaction) compactJournal(true);
+        }
+        cb?.();
+        return;
+      }
       if (!restored || (!force && engine.version === savedVersion && mutes.version === savedMuteVersion)) {
         cb?.();
         return;
       }
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
+      engine.takeChanges(); // only the journal reads them; keeps the engine's set of changed ids small
       ctx.set(STATE_KEY, { ...engine.snapshot(), mutes: mutes.snapshot() }, store, (err) => {
         if (err) node.warn(`saving alerts: ${err.message}`);
         cb?.();
       });
     }
 
-    // group commit for the durable-branch completion above: one save at a time; messages arriving while it
-    // runs share the next one (their changes are newer than the running save's snapshot)
-    let saveWaiters: Array<() => void> | null = null;
-    function saveGrouped(cb: () => void): void {
+    // group commit for the durable-branch completion below: with the journal, every change of the current
+    // turn (a whole batch) is appended in one write at the end of the turn and the messages complete after it
+    // (done(err) when it failed: not acknowledged, redelivered); with the context store, one save at a time
+    // and messages arriving while it runs share the next one (their changes are newer than its snapshot)
+    let saveWaiters: Array<(err?: Error) => void> | null = null;
+    function saveGrouped(cb: (err?: Error) => void): void {
       if (saveWaiters) {
         saveWaiters.push(cb);
         return;
       }
-      saveWaiters = [];
+      saveWaiters = [cb];
+      if (useJournal) {
+        queueMicrotask(() => {
+          const waiters = saveWaiters ?? [];
+          saveWaiters = null;
+          const err = persistChanges() ?? undefined;
+          for (const w of waiters) w(err);
+        });
+        return;
+      }
       save(() => {
-        const next = saveWaiters ?? [];
+        const waiters = saveWaiters ?? [];
         saveWaiters = null;
-        cb();
+        const [first, ...next] = waiters;
+        first();
         if (next.length) saveGrouped(() => next.forEach((f) => f()));
       }, true);
     }
 
-    ctx.get(STATE_KEY, store, (err, snap) =>
-      hasTenantChannels ? setImmediate(() => restoreState(err, snap)) : restoreState(err, snap)
-    );
-    function restoreState(err: Error | undefined | null, snap: unknown): void {
+    if (useJournal) {
+      try {
+        journal = AlertStateJournal.open({ dir: stateDir });
+        const loaded = journal.load();
+        if (loaded.corrupt)
+          node.warn(`alert state journal: ${loaded.corrupt} torn or damaged record(s) skipped (never acknowledged)`);
+        if (loaded.state) {
+          const st = loaded.state;
+          const restore = () => restoreState(null, { ...st.snapshot, mutes: st.mutes }, false);
+          if (hasTenantChannels) setImmediate(restore);
+          else restore();
+        } else {
+          // first start with the journal: the state saved by the context store before, moved over once
+          ctx.get(STATE_KEY, store, (err, snap) => setImmediate(() => restoreState(err, snap, true)));
+        }
+      } catch (err) {
+        journal?.close();
+        journal = null;
+        persistFailed(err as Error);
+        setImmediate(() => restoreState(null, undefined, false));
+      }
+    } else
+      ctx.get(STATE_KEY, store, (err, snap) =>
+        hasTenantChannels ? setImmediate(() => restoreState(err, snap, false)) : restoreState(err, snap, false)
+      );
+    function restoreState(err: Error | undefined | null, snap: unknown, migrate: boolean): void {
       if (hasTenantChannels) resolveTenantChannels();
       if (err) node.warn(`reading saved alerts: ${err.message}`);
       const n = engine.restore(snap);
@@ -469,6 +575,16 @@ export = function (RED: NodeAPI) {
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;
+      if (journal) {
+        // the journal starts from the state as restored (its order is the engine's from here on)
+        compactJournal();
+        if (migrate && snap !== undefined && persistError === null)
+          node.log(`alert state moved from the context store to ${stateDir}`);
+        // the context store's copy is stale from here on: removed at every start (a cached store may lose
+        // the removal to a crash before its flush), so a flow switched back does not restore an old state
+        if (persistError === null)
+          ctx.set(STATE_KEY, undefined, store, (e) => e && node.warn(`removing the old alert state: ${e.message}`));
+      }
       if (shared) for (const a of engine.snapshot().alerts) shared.dirty.add(a.alert_id);
       queue.start();
       early.drain(handle);
@@ -505,7 +621,7 @@ export = function (RED: NodeAPI) {
         // once the changed alert state is saved, so a redelivery after a crash finds the alert it opened
         // instead of opening a second incident
         emit(events, send, msg._msgid);
-        saveGrouped(() => done());
+        saveGrouped((err) => done(err));
         return;
       }
       done();
@@ -561,6 +677,7 @@ export = function (RED: NodeAPI) {
 
     function manual(r: ActionResult): ActionResult {
       if (r.ok && r.event) emit([r.event]);
+      if (r.ok && useJournal) save(); // one alert's change: cheap with the journal, written at once
       return r;
     }
     /** an action on an alert another instance owns: queued for its owner (whose engine decides) */
@@ -652,11 +769,19 @@ export = function (RED: NodeAPI) {
             // the node was deleted: its notifications have no configured channel any more, and Node-RED
             // drops its context itself
             if (journalFile) fs.rmSync(journalFile, { force: true });
+            if (journal) {
+              journal.close();
+              fs.rmSync(stateDir, { recursive: true, force: true });
+            }
             done();
             return;
           }
-          // always written on close: the store may have dropped the node's context during a redeploy
-          save(done, true);
+          // always written on close: the store may have dropped the node's context during a redeploy; the
+          // journal is compacted, so the next start reads one snapshot
+          save(() => {
+            journal?.close();
+            done();
+          }, true);
         });
     });
   }

@@ -46,7 +46,7 @@ export interface AlertEngineOptions {
 }
 
 /** Engine-private bookkeeping per open alert (persisted with the alerts). */
-interface Tracking {
+export interface Tracking {
   clearPoints: number;
   clearSince: number | null;
   lastUpdateEvent: number;
@@ -82,6 +82,18 @@ export interface EngineSnapshot {
   v: 1;
   alerts: Alert[];
   tracking: Record<string, Tracking>;
+}
+
+/** One alert as a state journal stores it: the alert and, while it is open, the engine's tracking of it. */
+export interface AlertRecord {
+  alert: Alert;
+  tracking?: Tracking;
+}
+
+/** What changed since the last AlertEngine.takeChanges(). */
+export interface AlertChanges {
+  upserts: AlertRecord[];
+  removed: string[];
 }
 
 // `too_many_alerts` is no longer produced (the bound evicts since issue #10); kept so callers still compile
@@ -141,6 +153,8 @@ export class AlertEngine {
   private resolvedCount = 0;
   /** bumps on every change, so an adapter knows when to persist */
   version = 0;
+  /** ids of the alerts changed (or forgotten) since the last takeChanges(): what a journal must write */
+  private readonly changedIds = new Set<string>();
 
   constructor(options: AlertEngineOptions = {}) {
     this.opts = {
@@ -162,6 +176,7 @@ export class AlertEngine {
 
   private event(event: AlertEventType, alert: Alert, time: number): AlertEvent {
     this.version++;
+    this.changedIds.add(alert.alert_id);
     return { event, time, alert: { ...alert } };
   }
 
@@ -182,6 +197,7 @@ export class AlertEngine {
       t.clearPoints++;
       if (t.clearSince === null) t.clearSince = now;
       this.version++;
+      this.changedIds.add(current.alert_id);
       const byPoints = this.opts.autoResolvePoints > 0 && t.clearPoints >= this.opts.autoResolvePoints;
       if (signal.immediate || byPoints)
         return {
@@ -211,6 +227,7 @@ export class AlertEngine {
       const raised = SEVERITY_RANK[severity] > SEVERITY_RANK[current.severity];
       current.severity = maxSeverity(current.severity, severity);
       this.version++;
+      this.changedIds.add(current.alert_id);
       // a raised severity is news at once; plain repeats are coalesced to keep the event stream sane
       if (raised || now - t.lastUpdateEvent >= this.opts.updateEventMs) {
         t.lastUpdateEvent = now;
@@ -290,6 +307,7 @@ export class AlertEngine {
       if (this.resolvedCount <= this.opts.maxResolved) break;
       if (a.status === 'resolved') {
         this.byId.delete(id);
+        this.changedIds.add(id);
         this.resolvedCount--;
       }
     }
@@ -323,6 +341,7 @@ export class AlertEngine {
     if (alert) {
       alert.summary = summary;
       this.version++;
+      this.changedIds.add(id);
     }
   }
 
@@ -356,6 +375,7 @@ export class AlertEngine {
         t.lastNotifiedAt = now;
         t.repeats++;
         this.version++;
+        this.changedIds.add(alert.alert_id);
         repeats.push({ alert: { ...alert }, seq: t.repeats });
       }
     }
@@ -392,6 +412,32 @@ export class AlertEngine {
     return [...m.values()];
   }
 
+  /**
+   * The alerts changed since the previous call, each as its snapshot record (a copy of the alert and its
+   * tracking), and the ids of those forgotten since (resolved ones beyond maxResolved); then starts over.
+   * Applying these to the previous snapshot (an upsert keeps an alert's place, a new one goes last, a
+   * forgotten one is deleted) gives snapshot() — what an append-only journal of the state needs.
+   */
+  takeChanges(): AlertChanges {
+    const upserts: AlertRecord[] = [];
+    const removed: string[] = [];
+    for (const id of this.changedIds) {
+      const a = this.byId.get(id);
+      if (!a) removed.push(id);
+      else {
+        const t = this.tracking.get(id);
+        upserts.push(t ? { alert: { ...a }, tracking: { ...t } } : { alert: { ...a } });
+      }
+    }
+    this.changedIds.clear();
+    return { upserts, removed };
+  }
+
+  /** Whether anything changed since the last takeChanges(). */
+  get hasChanges(): boolean {
+    return this.changedIds.size > 0;
+  }
+
   snapshot(): EngineSnapshot {
     const tracking: Record<string, Tracking> = {};
     for (const [id, t] of this.tracking) tracking[id] = { ...t };
@@ -401,6 +447,7 @@ export class AlertEngine {
   /** Replaces the state with a snapshot (from the context store); malformed entries are skipped. */
   restore(snap: unknown): number {
     this.byId.clear();
+    this.changedIds.clear();
     this.open.clear();
     this.clearing.clear();
     this.deferred = [];

@@ -8,6 +8,7 @@ import type { Alert, AlertEvent } from '../contract';
 import {
   AlertEngine,
   type ActionResult,
+  type AlertChanges,
   type AlertEngineOptions,
   type AlertFilter,
   type AlertSignal,
@@ -146,6 +147,23 @@ export class TenantAlertEngines {
     const out: Array<{ labels: Record<string, string>; value: number }> = [];
     for (const [tenant, e] of this.engines) if (tenant) out.push({ labels: { tenant }, value: e.openCount() });
     return out;
+  }
+
+  /** The alerts changed since the last call, over all tenants (AlertEngine.takeChanges). */
+  takeChanges(): AlertChanges {
+    if (this.engines.size === 1) return this.engines.get('')!.takeChanges();
+    const out: AlertChanges = { upserts: [], removed: [] };
+    for (const e of this.engines.values()) {
+      const c = e.takeChanges();
+      for (const u of c.upserts) out.upserts.push(u);
+      for (const id of c.removed) out.removed.push(id);
+    }
+    return out;
+  }
+
+  get hasChanges(): boolean {
+    for (const e of this.engines.values()) if (e.hasChanges) return true;
+    return false;
   }
 
   snapshot(): EngineSnapshot {

@@ -15,7 +15,14 @@
 // and a sensor cannot be asked to resend, so refusing new data would lose just as much, only the wrong end.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import {
+  lockDir,
+  recordChecksum as checksum,
+  replaceFileSync,
+  syncDir,
+  unlockDir,
+  writeRecordAt,
+} from '../durable-file';
 
 export interface SpoolOptions {
   dir: string;
@@ -42,17 +49,7 @@ interface Cursor {
 const SEG_RE = /^seg-(\d{12})\.jsonl$/;
 const openDirs = new Set<string>();
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, just not ours to signal
-  }
-}
-
 const segName = (seq: number) => `seg-${String(seq).padStart(12, '0')}.jsonl`;
-const checksum = (data: string) => createHash('md5').update(data).digest('hex').slice(0, 12);
 
 export class Spool {
   readonly dir: string;
@@ -89,7 +86,7 @@ export class Spool {
     const s = new Spool(opts);
     if (openDirs.has(s.dir)) throw new Error(`spool ${s.dir} is already open in this process`);
     fs.mkdirSync(s.dir, { recursive: true });
-    s.lock();
+    lockDir(s.dir, 'spool');
     s.recover();
     openDirs.add(s.dir);
     return s;
@@ -172,15 +169,7 @@ export class Spool {
   }
 
   private writeCursor(c: Cursor): void {
-    const tmp = path.join(this.dir, 'cursor.json.tmp');
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(c));
-      if (this.fsync) fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, path.join(this.dir, 'cursor.json'));
+    replaceFileSync(path.join(this.dir, 'cursor.json'), JSON.stringify(c), this.fsync);
   }
 
   /** Empty spool: remove every segment and start over with a fresh one. */
@@ -192,29 +181,6 @@ export class Spool {
     this.livePoints = 0;
     this.writeSeq = Math.max(1, this.writeSeq + 1);
     this.writeCursorLenient({ seg: this.writeSeq, offset: 0 });
-  }
-
-  private syncDir(): void {
-    const fd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-
-  /** One process per spool directory: a lock file with our pid; a lock left by a dead process is taken over. */
-  private lock(): void {
-    const file = path.join(this.dir, 'lock');
-    try {
-      const pid = Number(fs.readFileSync(file, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new Error(`spool ${this.dir} is in use by process ${pid}`);
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    fs.writeFileSync(file, String(process.pid));
   }
 
   private closeWriteFd(): void {
@@ -262,41 +228,15 @@ export class Spool {
       this.writeFd = fs.openSync(file, isNew ? 'w' : 'r+');
       this.segSizes.set(this.writeSeq, this.segSizes.get(this.writeSeq) ?? 0);
       // a new file's directory entry must survive a power loss too, or the whole segment could vanish
-      if (isNew && this.fsync) this.syncDir();
+      if (isNew && this.fsync) syncDir(this.dir);
     }
     const offset = this.segSizes.get(this.writeSeq) ?? 0;
-    this.writeRecord(this.writeFd, buf, offset);
+    writeRecordAt(this.writeFd, buf, offset, this.fsync, 'spool');
     this.segSizes.set(this.writeSeq, offset + buf.length);
     this.entries.push({ seg: this.writeSeq, offset, length: buf.length, points: lines.length });
     this.livePoints += lines.length;
     this.droppedPoints += dropped;
     return dropped;
-  }
-
-  /**
-   * Writes one whole record at `offset` and makes it durable, or leaves the file as it was and throws.
-   * fs.writeSync may write fewer bytes than asked (a full disk does that before it says ENOSPC), and a
-   * failed fdatasync means the page cache may not reach the disk: in both cases the partial record is cut
-   * off again, so the next append starts at a record boundary and nothing after it is misread as torn.
-   */
-  private writeRecord(fd: number, buf: Buffer, offset: number): void {
-    try {
-      let done = 0;
-      while (done < buf.length) {
-        const n = fs.writeSync(fd, buf, done, buf.length - done, offset + done);
-        if (n <= 0)
-          throw Object.assign(new Error(`short write to spool (${done} of ${buf.length} bytes)`), { code: 'EIO' });
-        done += n;
-      }
-      if (this.fsync) fs.fdatasyncSync(fd);
-    } catch (err) {
-      try {
-        fs.ftruncateSync(fd, offset);
-      } catch {
-        /* the next open's recovery cuts a torn tail anyway */
-      }
-      throw err;
-    }
   }
 
   private dropSegment(seq: number): number {
@@ -412,7 +352,7 @@ export class Spool {
     this.closeWriteFd();
     for (const fd of this.readFds.values()) fs.closeSync(fd);
     this.readFds.clear();
-    fs.rmSync(path.join(this.dir, 'lock'), { force: true });
+    unlockDir(this.dir);
     openDirs.delete(this.dir);
   }
 }

@@ -2,6 +2,8 @@
 // acknowledgement) survive a graceful stop and a kill -9, and later triggers still fold into them; pending
 // notifications survive a restart and are delivered exactly once afterwards.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { waitFor } from '../../support/net';
 import { NR_AUTH, nodeRedWithFlow, type NodeRedProcess } from '../../support/alert-nodered';
 import { startReceiver, type Receiver } from '../../support/alert-servers';
@@ -98,6 +100,48 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
     assert.equal(after[0].alert_id, opened.alert_id);
     assert.equal(after[0].count, 2);
     assert.equal(after[0].value, 99);
+  });
+
+  it('persist "journal": moves the context-store state over on first start, then keeps every change through kill -9 at once', async () => {
+    // an earlier version's flow: no persist setting, the state in the (file-backed) default context store
+    nr = await nodeRedWithFlow(flow());
+    await nr.start();
+    await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'kiln-1' } });
+    const opened = await waitFor(async () => (await alerts(nr!))[0], 5000, 'alert open');
+    assert.equal((await post(nr, `/moby/alerts/${opened.alert_id}/ack`, { by: 'han' })).status, 200);
+    await nr.stop('SIGTERM');
+
+    // the same flow with the journal
+    const flowFile = path.join(nr.userDir, 'flows.json');
+    fs.writeFileSync(flowFile, JSON.stringify(flow({ persist: 'journal' })));
+    await nr.start();
+    let after = await alerts(nr);
+    assert.equal(after.length, 1, 'migrated');
+    assert.equal(after[0].alert_id, opened.alert_id);
+    assert.equal(after[0].acknowledged, true);
+    const stateDir = path.join(nr.userDir, 'moby-alert', 'state-alert');
+    assert.ok(fs.existsSync(path.join(stateDir, 'snapshot.json')));
+
+    // changes are on disk before anyone can see them: kill -9 the moment the API shows them
+    await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'kiln-1' } });
+    await post(nr, '/in', { alert: { rule: 'leak', severity: 'warning' }, moby: { device_id: 'valve-2' } });
+    await waitFor(async () => (await alerts(nr!)).length === 2, 5000, 'second alert');
+    const leak = (await alerts(nr)).find((a) => a.device_id === 'valve-2');
+    assert.equal((await post(nr, `/moby/alerts/${leak.alert_id}/ack`, { by: 'kim' })).status, 200);
+    await nr.stop('SIGKILL');
+    await nr.start();
+    after = await alerts(nr);
+    assert.equal(after.length, 2);
+    const kiln = after.find((a) => a.device_id === 'kiln-1');
+    assert.equal(kiln.alert_id, opened.alert_id);
+    assert.equal(kiln.count, 2);
+    assert.equal(after.find((a) => a.device_id === 'valve-2').acknowledged, true);
+
+    // the old copy in the context store was removed: a flow switched back starts from it no more
+    await nr.stop('SIGTERM');
+    fs.writeFileSync(flowFile, JSON.stringify(flow({ persist: 'context' })));
+    await nr.start();
+    assert.deepEqual(await alerts(nr), []);
   });
 
   it('delivers a notification queued while the webhook was down exactly once after a restart', async () => {

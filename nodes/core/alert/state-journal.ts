@@ -1,0 +1,369 @@
+// Crash-safe persistence of the alert state (the engine's alerts and tracking, and the mute table) as a
+// snapshot plus an append-only journal of changes, so that saving a change costs the size of the change, not
+// of every alert held (the context store it replaces read, parsed, stringified and wrote the whole state on
+// every change: docs/durability.md, docs/benchmarks.md "Fifth round").
+//
+// Layout in `dir`: `snapshot.json` = `{"v":1,"gen":<g>,"mutes":[…],"tracking":{…},"alerts":[…]}` (replaced
+// atomically: temp file, fsync, rename), `journal-<g>.jsonl` = the changes since that snapshot, and `lock`
+// (pid of the owner). A journal line is one group of changes written with one write() call:
+// `<12 hex checksum> {"u":[{"alert":…,"tracking":…},…],"x":["<forgotten id>",…],"m":[…mutes]}\n` ("m" only
+// when the mute table changed). Appends reach the kernel before flush() returns, so a kill -9 at any moment
+// loses no change that was flushed; with `fsync` they are also fdatasync'd (a power cut). A crash can only
+// tear the last line: on load a line without its newline is cut off, a line failing its checksum is skipped
+// and counted — its changes were never reported as saved.
+//
+// Compaction (generation N = the newest journal's + 1): appends switch to `journal-<N>.jsonl` at once, the
+// state of that moment is serialised as snapshot N, and the snapshot is written (temp file, fsync, rename);
+// only then are the journals below N removed. On load the snapshot's generation G is read and every journal
+// from G on is replayed in order (journals below G are left over and removed), so a crash at any step — or a
+// snapshot write that fails, e.g. on a full disk — leaves snapshot + journals that replay to the same state.
+// compactInBackground() serialises the snapshot a chunk of alerts per event-loop turn and writes it with
+// asynchronous I/O (its write and fsync of several MB off the loop); compact() does it all at once (start-up,
+// close).
+import fs from 'node:fs';
+import path from 'node:path';
+import { lockDir, recordChecksum, replaceFileSync, syncDir, unlockDir, writeRecordAt } from '../durable-file';
+import type { Alert } from '../contract';
+import type { AlertChanges, AlertRecord, EngineSnapshot } from './engine';
+
+export interface AlertStateJournalOptions {
+  dir: string;
+  /** fdatasync every append (default false: an append survives a process kill either way; true also a power cut) */
+  fsync?: boolean;
+  /** compact once the journal is larger than this and than the snapshot (default 1 MiB) */
+  compactMinBytes?: number;
+}
+
+/** The stored alert state: the engine's snapshot and the mute table. */
+export interface StoredAlertState {
+  snapshot: EngineSnapshot;
+  mutes: unknown[];
+}
+
+export interface LoadResult {
+  /** null when the directory held no state at all (a first start: the caller may migrate an older store) */
+  state: StoredAlertState | null;
+  /** change groups replayed from the journal */
+  records: number;
+  /** lines skipped: torn (cut off) or failing their checksum */
+  corrupt: number;
+}
+
+const SNAPSHOT = 'snapshot.json';
+const JOURNAL_RE = /^journal-(\d+)\.jsonl$/;
+const journalName = (gen: number) => `journal-${gen}.jsonl`;
+const ALERTS_PER_CHUNK = 500;
+
+interface Group {
+  u?: AlertRecord[];
+  x?: string[];
+  m?: unknown[];
+}
+
+export class AlertStateJournal {
+  readonly dir: string;
+  private readonly fsync: boolean;
+  private readonly compactMinBytes: number;
+  /** generation of the snapshot on disk */
+  private snapshotGen = 0;
+  /** generation of the journal appends go to (≥ snapshotGen) */
+  private writeGen = 0;
+  private fd: number | null = null;
+  /** journals switched away from, still needed until a snapshot of a later generation is on disk */
+  private olderFds = new Map<number, number>();
+  private journalBytes = 0;
+  private snapshotBytes = 0;
+  private closed = false;
+  private inFlight: Promise<void> | null = null;
+  /** changes staged for the next flush, by alert id (null = forgotten); newer stages overwrite older ones */
+  private staged = new Map<string, AlertRecord | null>();
+  private stagedMutes: unknown[] | undefined;
+  /** change groups written since the last compaction started */
+  appended = 0;
+
+  private constructor(opts: AlertStateJournalOptions) {
+    this.dir = path.resolve(opts.dir);
+    this.fsync = opts.fsync === true;
+    this.compactMinBytes = Math.max(1024, opts.compactMinBytes ?? 1 << 20);
+  }
+
+  /** Opens (creating) the state directory and takes its lock; call load() next. */
+  static open(opts: AlertStateJournalOptions): AlertStateJournal {
+    const j = new AlertStateJournal(opts);
+    fs.mkdirSync(j.dir, { recursive: true });
+    lockDir(j.dir, 'alert state');
+    return j;
+  }
+
+  /** Reads the snapshot and replays the journals from its generation on; opens the newest for appending. */
+  load(): LoadResult {
+    let corrupt = 0;
+    let records = 0;
+    let found = false;
+    const alerts = new Map<string, Alert>();
+    const tracking: EngineSnapshot['tracking'] = {};
+    let mutes: unknown[] = [];
+    let text: string | null = null;
+    try {
+      text = fs.readFileSync(path.join(this.dir, SNAPSHOT), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (text !== null) {
+      found = true;
+      this.snapshotBytes = Buffer.byteLength(text);
+      try {
+        const s = JSON.parse(text) as { gen?: unknown; alerts?: unknown; tracking?: unknown; mutes?: unknown };
+        this.snapshotGen = typeof s.gen === 'number' && Number.isInteger(s.gen) && s.gen >= 0 ? s.gen : 0;
+        if (Array.isArray(s.alerts))
+          for (const a of s.alerts as Alert[]) if (a && typeof a.alert_id === 'string') alerts.set(a.alert_id, a);
+        if (s.tracking && typeof s.tracking === 'object') Object.assign(tracking, s.tracking);
+        if (Array.isArray(s.mutes)) mutes = s.mutes;
+      } catch {
+        corrupt++; // cannot happen through a crash (atomic rename); a damaged disk: start from the journals
+      }
+    }
+    const gens: number[] = [];
+    for (const f of fs.readdirSync(this.dir)) {
+      const m = JOURNAL_RE.exec(f);
+      if (!m) continue;
+      // below the snapshot's generation: left over from a compaction whose clean-up a crash interrupted
+      if (Number(m[1]) < this.snapshotGen) fs.rmSync(path.join(this.dir, f), { force: true });
+      else gens.push(Number(m[1]));
+    }
+    gens.sort((a, b) => a - b);
+    if (gens.length) found = true;
+    this.writeGen = gens.length ? gens[gens.length - 1] : this.snapshotGen;
+    for (const gen of gens.length ? gens : [this.writeGen]) {
+      const file = path.join(this.dir, journalName(gen));
+      let buf: Buffer | null = null;
+      try {
+        buf = fs.readFileSync(file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      let pos = 0;
+      while (buf && pos < buf.length) {
+        const nl = buf.indexOf(10, pos);
+        if (nl < 0) {
+          corrupt++; // torn tail: that group was never reported as saved
+          break;
+        }
+        const g = parseLine(buf.toString('utf8', pos, nl));
+        if (g === null) corrupt++;
+        else {
+          records++;
+          for (const r of g.u ?? []) {
+            if (!r || !r.alert || typeof r.alert.alert_id !== 'string') continue;
+            alerts.set(r.alert.alert_id, r.alert); // an existing id keeps its place, as in the engine
+            if (r.tracking) tracking[r.alert.alert_id] = r.tracking;
+            else delete tracking[r.alert.alert_id];
+          }
+          for (const id of g.x ?? []) {
+            alerts.delete(id);
+            delete tracking[id];
+          }
+          if (g.m) mutes = g.m;
+        }
+        pos = nl + 1;
+      }
+      const fd = fs.openSync(file, buf ? 'r+' : 'w');
+      if (buf && pos < buf.length) fs.ftruncateSync(fd, pos);
+      if (gen === this.writeGen) {
+        this.fd = fd;
+        this.journalBytes = pos;
+      } else this.olderFds.set(gen, fd);
+    }
+    this.appended = records;
+    return {
+      state: found ? { snapshot: { v: 1, alerts: [...alerts.values()], tracking }, mutes } : null,
+      records,
+      corrupt,
+    };
+  }
+
+  /** Stages changes for the next flush (the mute table whole, when given). */
+  stage(changes: AlertChanges, mutes?: unknown[]): void {
+    for (const r of changes.upserts) this.staged.set(r.alert.alert_id, r);
+    for (const id of changes.removed) this.staged.set(id, null);
+    if (mutes !== undefined) this.stagedMutes = mutes;
+  }
+
+  get hasStaged(): boolean {
+    return this.staged.size > 0 || this.stagedMutes !== undefined;
+  }
+
+  /**
+   * Writes the staged changes as one journal line. Throws when the write fails (ENOSPC, EIO …): nothing of
+   * the line stays in the file and the changes stay staged for the next flush.
+   */
+  flush(): void {
+    if (!this.hasStaged) return;
+    if (this.fd === null) throw new Error('alert state journal is not open');
+    const g: Group = {};
+    const u: AlertRecord[] = [];
+    const x: string[] = [];
+    for (const [id, r] of this.staged) {
+      if (r) u.push(r);
+      else x.push(id);
+    }
+    if (u.length) g.u = u;
+    if (x.length) g.x = x;
+    if (this.stagedMutes !== undefined) g.m = this.stagedMutes;
+    const json = JSON.stringify(g);
+    const buf = Buffer.from(`${recordChecksum(json)} ${json}\n`, 'utf8');
+    writeRecordAt(this.fd, buf, this.journalBytes, this.fsync, 'alert state journal');
+    this.journalBytes += buf.length;
+    this.appended++;
+    this.staged.clear();
+    this.stagedMutes = undefined;
+  }
+
+  /** The journal has grown beyond the snapshot (and the minimum), and no compaction is running. */
+  get needsCompaction(): boolean {
+    return this.inFlight === null && this.journalBytes > Math.max(this.compactMinBytes, this.snapshotBytes);
+  }
+
+  /** A background compaction is writing its snapshot. */
+  get compacting(): boolean {
+    return this.inFlight !== null;
+  }
+
+  get sizes(): { journalBytes: number; snapshotBytes: number; generation: number; journals: number } {
+    return {
+      journalBytes: this.journalBytes,
+      snapshotBytes: this.snapshotBytes,
+      generation: this.snapshotGen,
+      journals: this.olderFds.size + 1,
+    };
+  }
+
+  /** Appends go to a new generation's journal from here on; returns that generation. */
+  private switchJournal(): number {
+    const next = this.writeGen + 1;
+    const fd = fs.openSync(path.join(this.dir, journalName(next)), 'w');
+    if (this.fd !== null) this.olderFds.set(this.writeGen, this.fd);
+    this.fd = fd;
+    this.writeGen = next;
+    this.journalBytes = 0;
+    this.appended = 0;
+    // `state` given to the compaction is the whole current state: it supersedes what is staged
+    this.staged.clear();
+    this.stagedMutes = undefined;
+    return next;
+  }
+
+  /** Snapshot `gen` is on disk: the journals below it are no longer needed. */
+  private installed(gen: number, bytes: number): void {
+    this.snapshotGen = gen;
+    this.snapshotBytes = bytes;
+    for (const [g, fd] of this.olderFds) {
+      if (g >= gen) continue;
+      fs.closeSync(fd);
+      this.olderFds.delete(g);
+      fs.rmSync(path.join(this.dir, journalName(g)), { force: true });
+    }
+  }
+
+  /**
+   * Writes `state` (the whole current state) as a new snapshot, all in this turn. Throws on failure; the
+   * journals then still replay to the state (appends continue in the new generation's journal).
+   */
+  compact(state: StoredAlertState): void {
+    if (this.closed) throw new Error('alert state journal is closed');
+    const gen = this.switchJournal();
+    const chunks = [...snapshotChunks(gen, state)];
+    replaceFileSync(path.join(this.dir, SNAPSHOT), chunks, true);
+    syncDir(this.dir);
+    this.installed(
+      gen,
+      chunks.reduce((n, c) => n + Buffer.byteLength(c), 0)
+    );
+  }
+
+  /**
+   * Like compact(), but only the switch happens in this turn: the snapshot is serialised a few hundred
+   * alerts per turn and written, fsync'd and renamed with asynchronous I/O; `state` must be a copy nobody
+   * changes meanwhile (AlertEngine.snapshot() is). One at a time (returns the running one); a compact() that
+   * overtakes it wins (the older snapshot is then not installed). Rejects on failure, harmlessly.
+   */
+  compactInBackground(state: StoredAlertState): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    if (this.closed) return Promise.reject(new Error('alert state journal is closed'));
+    const gen = this.switchJournal();
+    const tmp = path.join(this.dir, `${SNAPSHOT}.${gen}.tmp`);
+    let bytes = 0;
+    const run = (async () => {
+      try {
+        const fh = await fs.promises.open(tmp, 'w');
+        try {
+          // serialised a chunk of alerts at a time, each written before the next: the loop turns between
+          // chunks (`state` holds copies, so what the engine does meanwhile does not reach it)
+          for (const chunk of snapshotChunks(gen, state)) {
+            const buf = Buffer.from(chunk, 'utf8');
+            bytes += buf.length;
+            await fh.write(buf);
+          }
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        const dh = await fs.promises.open(this.dir, 'r');
+        // synchronously from the check on: a compact() that ran meanwhile installed a newer snapshot
+        if (this.closed || this.snapshotGen >= gen) {
+          await dh.close();
+          await fs.promises.rm(tmp, { force: true });
+          return;
+        }
+        fs.renameSync(tmp, path.join(this.dir, SNAPSHOT));
+        try {
+          await dh.sync(); // the rename is durable before the journals it replaces go
+        } finally {
+          await dh.close();
+        }
+        if (!this.closed && this.snapshotGen < gen) this.installed(gen, bytes);
+      } catch (err) {
+        await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+        throw err;
+      }
+    })();
+    this.inFlight = run.finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  /** Closes the journals and releases the lock (staged changes are not written: flush or compact first). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    for (const fd of this.olderFds.values()) fs.closeSync(fd);
+    this.olderFds.clear();
+    unlockDir(this.dir);
+  }
+}
+
+function parseLine(line: string): Group | null {
+  if (line.length < 14 || line.charCodeAt(12) !== 32) return null;
+  const json = line.slice(13);
+  if (recordChecksum(json) !== line.slice(0, 12)) return null;
+  try {
+    const g = JSON.parse(json) as Group;
+    return g && typeof g === 'object' ? g : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The snapshot document in chunks of a few hundred alerts (one large document need not be one string). */
+function* snapshotChunks(gen: number, state: StoredAlertState): Generator<string> {
+  yield `{"v":1,"gen":${gen},"mutes":${JSON.stringify(state.mutes ?? [])},"tracking":${JSON.stringify(state.snapshot.tracking ?? {})},"alerts":[`;
+  const alerts = state.snapshot.alerts;
+  for (let i = 0; i < alerts.length; i += ALERTS_PER_CHUNK) {
+    const part = alerts.slice(i, i + ALERTS_PER_CHUNK).map((a) => JSON.stringify(a));
+    yield (i ? ',' : '') + part.join(',');
+  }
+  yield ']}\n';
+}

@@ -1,0 +1,186 @@
+// Cost of saving one alert change at 100, 1,000 and 10,000 stored alerts, the old way and the new way, in one
+// process and one run (docs/benchmarks.md "Fifth round"):
+//   old  = what moby-alert did before the journal: ctx.set of the whole state ({...engine.snapshot(), mutes})
+//          into Node-RED's own localfilesystem context store with cache: false (the pipeline's `durable`
+//          store), which reads, parses, stringifies and writes the node's whole context file per set;
+//   new  = AlertStateJournal: the changed alert appended as one line; compaction into a snapshot when the
+//          journal outgrows it, in the background as the node does (its serialising in this turn is included,
+//          amortised per change, and its longest pause shown apart; the write and fsync run off the loop);
+//   new+fsync = the same with fdatasync per append (not what the node does; for what a power-cut guarantee
+//          would cost on this disk).
+// Each change is one 'update' of a random stored alert (updateEventMs 0), saved before the next, as the
+// node's write-through does. Sizes and order are rotated (old, new, new+fsync, then reversed) per round.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { AlertEngine } from '../../nodes/core/alert/engine';
+import { AlertStateJournal } from '../../nodes/core/alert/state-journal';
+import { fmt, percentiles } from './lib';
+
+const SIZES = (process.env.BENCH_ALERT_SIZES ?? '100,1000,10000').split(',').map(Number);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const BUDGET_MS = Number(process.env.BENCH_ALERT_MS ?? 1500);
+
+type Variant = 'old' | 'new' | 'new+fsync';
+
+function filledEngine(n: number): AlertEngine {
+  const e = new AlertEngine({ maxOpen: n + 10, maxResolved: 1000, updateEventMs: 0 });
+  for (let i = 0; i < n; i++)
+    e.apply({
+      kind: 'trigger',
+      device_id: `dev-${String(i).padStart(5, '0')}`,
+      rule: 'anomaly',
+      severity: 'warning',
+      value: 0.93,
+      message: `anomaly score 0.93 ≥ 0.80 on dev-${i} (vibration 70 %, temperature 20 %)`,
+    });
+  return e;
+}
+
+interface Result {
+  changes: number;
+  perChange: number[];
+  /** the longest single compaction (new only) */
+  compactMax: number;
+  compactions: number;
+  bytesPerChange: number;
+  /** all wall time of the phase per change, background compaction turns included */
+  wallPerChange?: number;
+}
+
+async function runOld(n: number, dir: string): Promise<Result> {
+  const store = require('@node-red/runtime/lib/nodes/context/localfilesystem')({
+    dir,
+    base: 'context-durable',
+    cache: false,
+    settings: {},
+  });
+  await store.open();
+  const engine = filledEngine(n);
+  const scope = 'alert:tab';
+  const set = (v: unknown) =>
+    new Promise<void>((resolve, reject) =>
+      store.set(scope, 'moby_alert_state', v, (err?: Error) => (err ? reject(err) : resolve()))
+    );
+  await set({ ...engine.snapshot(), mutes: [] });
+  const perChange: number[] = [];
+  let k = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < BUDGET_MS || perChange.length < 20) {
+    const s = performance.now();
+    engine.apply({ kind: 'trigger', device_id: `dev-${String((k++ * 7919) % n).padStart(5, '0')}`, rule: 'anomaly' });
+    await set({ ...engine.snapshot(), mutes: [] });
+    perChange.push(performance.now() - s);
+  }
+  const file = fs.readdirSync(path.join(dir, 'context-durable', 'tab')).find((f) => f.startsWith('alert'));
+  const bytes = file ? fs.statSync(path.join(dir, 'context-durable', 'tab', file)).size : 0;
+  await store.close();
+  return { changes: perChange.length, perChange, compactMax: 0, compactions: 0, bytesPerChange: bytes };
+}
+
+async function runNew(n: number, dir: string, fsync: boolean): Promise<Result> {
+  const engine = filledEngine(n);
+  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), fsync });
+  j.load();
+  engine.takeChanges();
+  j.compact({ snapshot: engine.snapshot(), mutes: [] });
+  const perChange: number[] = [];
+  let compactMax = 0;
+  let compactions = 0;
+  let appended = 0;
+  let k = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < BUDGET_MS || perChange.length < 20) {
+    const s = performance.now();
+    engine.apply({ kind: 'trigger', device_id: `dev-${String((k++ * 7919) % n).padStart(5, '0')}`, rule: 'anomaly' });
+    j.stage(engine.takeChanges());
+    const before = j.sizes.journalBytes;
+    j.flush();
+    appended += j.sizes.journalBytes - before;
+    // as the node does on its save timer: compact once the journal has outgrown the snapshot
+    if (j.needsCompaction) {
+      const c = performance.now();
+      engine.takeChanges();
+      void j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+      compactMax = Math.max(compactMax, performance.now() - c);
+      compactions++;
+    }
+    perChange.push(performance.now() - s);
+    // the loop turns over now and then, as in the node: the background compaction serialises a chunk and
+    // writes it there; the longest such turn is what it makes others wait
+    if (perChange.length % 100 === 0) {
+      const y = performance.now();
+      await new Promise((r) => setImmediate(r));
+      if (j.compacting) compactMax = Math.max(compactMax, performance.now() - y);
+    }
+  }
+  while (j.compacting) {
+    const y = performance.now();
+    await new Promise((r) => setImmediate(r));
+    compactMax = Math.max(compactMax, performance.now() - y);
+  }
+  const wall = performance.now() - t0;
+  j.close();
+  return {
+    changes: perChange.length,
+    perChange,
+    compactMax,
+    compactions,
+    bytesPerChange: appended / perChange.length,
+    wallPerChange: wall / perChange.length,
+  };
+}
+
+async function main(): Promise<void> {
+  const results = new Map<string, Result[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const order: Variant[] = round % 2 === 0 ? ['old', 'new', 'new+fsync'] : ['new+fsync', 'new', 'old'];
+    for (const n of SIZES) {
+      for (const v of order) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-state-bench-'));
+        const r = v === 'old' ? await runOld(n, dir) : await runNew(n, dir, v === 'new+fsync');
+        fs.rmSync(dir, { recursive: true, force: true });
+        const key = `${n}|${v}`;
+        results.set(key, [...(results.get(key) ?? []), r]);
+      }
+    }
+  }
+  console.log(
+    `alert state: cost per saved alert change (wall ms, change applied + saved), ${ROUNDS} rounds of ~${BUDGET_MS} ms each, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`
+  );
+  console.log(
+    `${'stored'.padStart(7)} ${'variant'.padEnd(10)} ${'changes'.padStart(8)} ${'mean*'.padStart(8)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}  written per change; compactions (longest)`
+  );
+  console.log('  (* mean = wall time of the phase per change, background compaction included; p50/p99/max per save)');
+  for (const n of SIZES) {
+    const old = results.get(`${n}|old`)!;
+    for (const v of ['old', 'new', 'new+fsync'] as Variant[]) {
+      for (const r of results.get(`${n}|${v}`)!) {
+        const p = percentiles(r.perChange, [50, 99]);
+        const mean = r.wallPerChange ?? r.perChange.reduce((a, b) => a + b, 0) / r.perChange.length;
+        const extra =
+          v === 'old'
+            ? `${fmt(r.bytesPerChange)} B (the whole file)`
+            : `${fmt(r.bytesPerChange)} B; ${r.compactions} (longest turn ${fmt(r.compactMax, 1)} ms)`;
+        console.log(
+          `${fmt(n).padStart(7)} ${v.padEnd(10)} ${fmt(r.changes).padStart(8)} ${fmt(mean, 3).padStart(8)} ${fmt(p.p50, 3).padStart(8)} ${fmt(p.p99, 3).padStart(8)} ${fmt(Math.max(...r.perChange), 2).padStart(8)}  ${extra}`
+        );
+      }
+    }
+    const meanOf = (rs: Result[]) =>
+      rs.reduce((a, r) => a + (r.wallPerChange ?? r.perChange.reduce((x, y) => x + y, 0) / r.perChange.length), 0) /
+      rs.length;
+    console.log(
+      `${''.padStart(7)} old / new mean per change: ${fmt(meanOf(old) / meanOf(results.get(`${n}|new`)!), 0)}×`
+    );
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

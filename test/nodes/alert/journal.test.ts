@@ -1,0 +1,116 @@
+// moby-alert with persist "journal" in the real runtime (helper): the state is in the node's state directory
+// under the userDir (a reload with the memory context wiped restores it), and a full disk is reported and the
+// messages that changed an alert fail (done(err): a durable source does not acknowledge them) until there is
+// room again.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { waitFor } from '../../support/net';
+import { helper, loadAlertFlow, alertFlow, collect, anomalyMsg, freshUserDir, type Msg } from '../../support/alert-red';
+
+function send(msg: Msg): void {
+  helper.getNode('alert').receive(msg);
+}
+
+/** done(err) makes the runtime call node.error(err, msg): those calls, by message */
+function failedMessages(): unknown[] {
+  const spy = helper.getNode('alert').error as { getCalls?: () => Array<{ args: unknown[] }> };
+  return (spy.getCalls?.() ?? []).filter((c) => c.args.length === 2 && c.args[1]).map((c) => c.args[0]);
+}
+
+describe('moby-alert node: state journal', function () {
+  this.timeout(20000);
+  let tmpfs: string | null = null;
+  afterEach(async () => {
+    await helper.unload();
+    if (tmpfs) {
+      try {
+        execFileSync('umount', [tmpfs]);
+      } catch {
+        /* already gone */
+      }
+      tmpfs = null;
+    }
+  });
+
+  it('keeps the state in the state directory: a reload (memory context wiped) restores the alerts', async () => {
+    const userDir = freshUserDir();
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev = collect('ev');
+    for (let i = 0; i < 3; i++) send(anomalyMsg('pump-1', true));
+    send(anomalyMsg('pump-2', true));
+    await waitFor(() => ev.length >= 4, 2000, 'events');
+    const dir = path.join(userDir, 'moby-alert', 'state-alert');
+    assert.ok(fs.existsSync(path.join(dir, 'snapshot.json')));
+    assert.ok(fs.statSync(path.join(dir, 'journal-1.jsonl')).size > 0, 'changes appended to the journal');
+    await helper.unload();
+
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev2 = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => ev2.length >= 1, 2000, 'event after reload');
+    const a = ev2[0].payload.alert;
+    assert.equal(ev2[0].payload.event, 'update', 'the restored alert is updated, not opened again');
+    assert.equal(a.count, 4);
+  });
+
+  it('a full disk is reported and the messages that changed an alert are not completed until there is room', async function () {
+    const userDir = freshUserDir();
+    const stateRoot = path.join(userDir, 'moby-alert');
+    fs.mkdirSync(stateRoot, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', stateRoot], { stdio: 'pipe' });
+    } catch (err) {
+      if (process.env.CI)
+        throw new Error(`cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`, { cause: err });
+      this.skip();
+    }
+    tmpfs = stateRoot;
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => ev.length >= 1, 2000, 'first event');
+    assert.deepEqual(failedMessages(), []);
+    // fill the disk
+    const filler = path.join(stateRoot, 'filler');
+    try {
+      fs.writeFileSync(filler, Buffer.alloc(1 << 20));
+    } catch {
+      /* ENOSPC once full: what we want */
+    }
+    // the journal's last page may still have room: new alerts until a write needs a page the disk lacks
+    let sent = 0;
+    await waitFor(
+      () => {
+        if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
+        return failedMessages().length >= 1;
+      },
+      5000,
+      'message failed',
+      5
+    );
+    assert.match(String(failedMessages()[0]), /ENOSPC/);
+    const st = helper.getNode('alert').status as { lastCall: { args: Array<{ text: string }> } };
+    await waitFor(() => /state not saved \(ENOSPC\)/.test(st.lastCall.args[0].text), 3000, 'status says so');
+    // room again: the next change is saved along with the one that failed, and completes
+    fs.rmSync(filler);
+    const before = failedMessages().length;
+    const seen = ev.length;
+    send(anomalyMsg('pump-3', true));
+    await waitFor(() => ev.length > seen, 2000, 'event after the disk has room');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(failedMessages().length, before, 'completed normally');
+    await helper.unload();
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev2 = collect('ev');
+    const devices = ['pump-1', `pump-x${sent}`, 'pump-3'];
+    for (const d of devices) send(anomalyMsg(d, true));
+    await waitFor(() => ev2.length >= 3, 2000, 'events after reload');
+    assert.deepEqual(
+      ev2.map((m) => m.payload.event),
+      ['update', 'update', 'update'],
+      'all three alerts were on disk, the one from the full-disk episode included'
+    );
+  });
+});

@@ -1,0 +1,281 @@
+// AlertStateJournal: a restart from snapshot + journal gives the engine's state exactly (through compactions),
+// a torn last record is cut off and ignored, a damaged one skipped, a compaction interrupted by a crash leaves
+// one consistent generation, a failed write leaves nothing in the file and keeps the changes for the next flush,
+// and the engine's change set covers every kind of change (open, update, clear, resolve, forget, ack, summary).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AlertEngine, type AlertSignal } from '../../../../nodes/core/alert/engine';
+import { AlertStateJournal } from '../../../../nodes/core/alert/state-journal';
+
+function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-journal-'));
+}
+
+function setup(maxResolved = 5) {
+  const clock = { t: 1_700_000_000_000 };
+  let n = 0;
+  const engine = new AlertEngine({
+    now: () => clock.t,
+    newId: () => `id-${++n}`,
+    maxResolved,
+    maxOpen: 8,
+    updateEventMs: 1000,
+  });
+  return { engine, clock };
+}
+
+/** A deterministic stream of signals over a few devices: opens, folds, clears, resolves, evictions. */
+function drive(engine: AlertEngine, clock: { t: number }, steps: number, seed: number, each: () => void): void {
+  let x = seed;
+  const rand = () => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x / 0x7fffffff;
+  };
+  for (let i = 0; i < steps; i++) {
+    clock.t += Math.floor(rand() * 700);
+    const s: AlertSignal = {
+      device_id: `d${Math.floor(rand() * 12)}`,
+      rule: rand() < 0.8 ? 'anomaly' : 'rul',
+      kind: rand() < 0.6 ? 'trigger' : 'clear',
+      severity: rand() < 0.2 ? 'critical' : 'warning',
+      value: Math.round(rand() * 100),
+    };
+    engine.apply(s);
+    if (rand() < 0.05) {
+      const open = engine.list({ status: 'open', limit: 1 })[0];
+      if (open) engine.acknowledge(open.alert_id, 'op', 'looking');
+    }
+    if (rand() < 0.03) {
+      const any = engine.list({ limit: 1 })[0];
+      if (any) engine.setSummary(any.alert_id, `summary ${i}`);
+    }
+    if (rand() < 0.1) engine.tick();
+    each();
+  }
+}
+
+describe('alert state journal', () => {
+  it('a restart from snapshot + journal equals the engine, through compactions and in either order of flushes', () => {
+    const dir = tmpDir();
+    const { engine, clock } = setup();
+    let j = AlertStateJournal.open({ dir, compactMinBytes: 4096 });
+    assert.equal(j.load().state, null, 'an empty directory is a first start');
+    let compactions = 0;
+    let mutes: unknown[] = [];
+    drive(engine, clock, 3000, 7, () => {
+      if (clock.t % 17 === 0) mutes = [{ device_id: 'd1', until: clock.t + 60000 }];
+      j.stage(engine.takeChanges(), clock.t % 17 === 0 ? mutes : undefined);
+      if (clock.t % 3 !== 0) j.flush(); // sometimes two turns share one line
+      if (j.needsCompaction) {
+        j.compact({ snapshot: engine.snapshot(), mutes });
+        compactions++;
+      }
+    });
+    j.stage(engine.takeChanges());
+    j.flush();
+    assert.ok(compactions >= 2, `compacted ${compactions} times`);
+    assert.ok(j.appended > 0, 'the last generation has journal lines');
+    j.close();
+
+    j = AlertStateJournal.open({ dir, compactMinBytes: 4096 });
+    const loaded = j.load();
+    assert.equal(loaded.corrupt, 0);
+    assert.deepEqual(loaded.state!.snapshot, engine.snapshot());
+    assert.deepEqual(loaded.state!.mutes, mutes);
+    // and an engine restored from it is the same as one restored from the live snapshot
+    const a = setup().engine;
+    const b = setup().engine;
+    a.restore(loaded.state!.snapshot);
+    b.restore(engine.snapshot());
+    assert.deepEqual(a.snapshot(), b.snapshot());
+    j.close();
+  });
+
+  it('forgotten alerts (resolved beyond maxResolved) are removed on replay, not resurrected', () => {
+    const dir = tmpDir();
+    const { engine, clock } = setup(1);
+    const j = AlertStateJournal.open({ dir });
+    j.load();
+    for (const d of ['a', 'b', 'c']) {
+      engine.apply({ device_id: d, rule: 'anomaly', kind: 'trigger' });
+      clock.t += 10;
+      engine.apply({ device_id: d, rule: 'anomaly', kind: 'clear', immediate: true });
+      j.stage(engine.takeChanges());
+      j.flush();
+    }
+    j.close();
+    const again = AlertStateJournal.open({ dir });
+    const st = again.load().state!;
+    assert.deepEqual(
+      st.snapshot.alerts.map((x) => x.device_id),
+      ['c']
+    );
+    assert.deepEqual(st.snapshot, engine.snapshot());
+    again.close();
+  });
+
+  it('a torn last record is cut off and ignored; a damaged one in the middle is skipped; appends go on', () => {
+    const dir = tmpDir();
+    const { engine, clock } = setup();
+    const j = AlertStateJournal.open({ dir });
+    j.load();
+    engine.apply({ device_id: 'x', rule: 'anomaly', kind: 'trigger' });
+    j.stage(engine.takeChanges());
+    j.flush();
+    const expected = engine.snapshot();
+    j.close();
+    const file = path.join(dir, 'journal-0.jsonl');
+    const good = fs.readFileSync(file, 'utf8');
+    // a damaged line, then a line a kill -9 tore in the middle of its write()
+    const line = good.trimEnd();
+    const damaged = line.slice(0, 20) + (line[20] === 'X' ? 'Y' : 'X') + line.slice(21);
+    fs.writeFileSync(file, good + damaged + '\n' + good + line.slice(0, 30));
+    const j2 = AlertStateJournal.open({ dir });
+    const r = j2.load();
+    assert.equal(r.corrupt, 2);
+    assert.equal(r.records, 2);
+    assert.deepEqual(r.state!.snapshot, expected);
+    assert.ok(fs.readFileSync(file, 'utf8').endsWith('\n'), 'the torn tail was cut off');
+    clock.t += 5000;
+    engine.apply({ device_id: 'y', rule: 'anomaly', kind: 'trigger' });
+    j2.stage(engine.takeChanges());
+    j2.flush();
+    j2.close();
+    const j3 = AlertStateJournal.open({ dir });
+    const r3 = j3.load();
+    assert.equal(r3.corrupt, 1, 'only the damaged middle line is left');
+    assert.deepEqual(r3.state!.snapshot, engine.snapshot());
+    j3.close();
+  });
+
+  it("a compaction interrupted by a crash: the journals from the snapshot's generation on replay, older ones are removed", () => {
+    const dir = tmpDir();
+    const { engine } = setup();
+    const j = AlertStateJournal.open({ dir });
+    j.load();
+    engine.apply({ device_id: 'x', rule: 'anomaly', kind: 'trigger' });
+    j.stage(engine.takeChanges());
+    j.flush();
+    j.compact({ snapshot: engine.snapshot(), mutes: [] });
+    assert.equal(j.sizes.generation, 1);
+    engine.apply({ device_id: 'y', rule: 'anomaly', kind: 'trigger' });
+    j.stage(engine.takeChanges());
+    j.flush();
+    j.close();
+    // a crash after the next generation's journal was created, before its snapshot was renamed in place
+    fs.writeFileSync(path.join(dir, 'journal-2.jsonl'), '');
+    fs.writeFileSync(path.join(dir, 'snapshot.json.tmp'), '{"v":1,"gen":2,"alerts":[');
+    // and a journal of the generation before, which that compaction had not removed yet
+    fs.writeFileSync(path.join(dir, 'journal-0.jsonl'), 'garbage\n');
+    const j2 = AlertStateJournal.open({ dir });
+    const r = j2.load();
+    assert.equal(r.corrupt, 0);
+    assert.deepEqual(r.state!.snapshot, engine.snapshot());
+    assert.deepEqual(
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.startsWith('journal-'))
+        .sort(),
+      ['journal-1.jsonl', 'journal-2.jsonl'],
+      "journals from the snapshot's generation on are kept (and replayed), older ones removed"
+    );
+    j2.close();
+  });
+
+  it('a background compaction: appends made while it writes survive, whether it finishes, fails or is cut off', async () => {
+    for (const outcome of ['finishes', 'fails', 'cut off'] as const) {
+      const dir = tmpDir();
+      const { engine, clock } = setup();
+      const j = AlertStateJournal.open({ dir });
+      j.load();
+      for (const d of ['a', 'b']) engine.apply({ device_id: d, rule: 'anomaly', kind: 'trigger' });
+      j.stage(engine.takeChanges());
+      j.flush();
+      engine.takeChanges();
+      if (outcome === 'fails') fs.mkdirSync(path.join(dir, 'snapshot.json.1.tmp')); // open() fails: EISDIR
+      const running = j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+      assert.ok(j.compacting);
+      // changes while the snapshot is being written go to the next generation's journal
+      clock.t += 2000;
+      engine.apply({ device_id: 'a', rule: 'anomaly', kind: 'trigger' });
+      engine.apply({ device_id: 'c', rule: 'anomaly', kind: 'trigger' });
+      j.stage(engine.takeChanges());
+      j.flush();
+      if (outcome === 'cut off') j.close(); // a crash before the rename: the old snapshot stays
+      if (outcome === 'fails') await assert.rejects(running, /EISDIR|illegal operation/);
+      else await running;
+      if (outcome === 'finishes') {
+        assert.equal(j.sizes.generation, 1);
+        assert.deepEqual(
+          fs.readdirSync(dir).filter((f) => f.startsWith('journal-')),
+          ['journal-1.jsonl']
+        );
+      }
+      j.close();
+      const j2 = AlertStateJournal.open({ dir });
+      const r = j2.load();
+      assert.equal(r.corrupt, 0, outcome);
+      assert.deepEqual(r.state!.snapshot, engine.snapshot(), outcome);
+      j2.close();
+    }
+  });
+
+  it('a compact() that overtakes a background compaction wins: the older snapshot is not installed', async () => {
+    const dir = tmpDir();
+    const { engine } = setup();
+    const j = AlertStateJournal.open({ dir });
+    j.load();
+    engine.apply({ device_id: 'a', rule: 'anomaly', kind: 'trigger' });
+    engine.takeChanges();
+    const running = j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+    engine.apply({ device_id: 'b', rule: 'anomaly', kind: 'trigger' });
+    engine.takeChanges();
+    j.compact({ snapshot: engine.snapshot(), mutes: [] });
+    await running;
+    assert.equal(j.sizes.generation, 2);
+    j.close();
+    const j2 = AlertStateJournal.open({ dir });
+    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
+    j2.close();
+  });
+
+  it('a failed write (a full disk) leaves nothing in the file and keeps the changes for the next flush', () => {
+    const dir = tmpDir();
+    const { engine } = setup();
+    const j = AlertStateJournal.open({ dir });
+    j.load();
+    engine.apply({ device_id: 'x', rule: 'anomaly', kind: 'trigger' });
+    j.stage(engine.takeChanges());
+    const realWrite = fs.writeSync;
+    let calls = 0;
+    // a short write followed by ENOSPC, as a full disk does
+    (fs as { writeSync: unknown }).writeSync = (fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+      calls++;
+      if (calls === 1) return realWrite(fd, buf, off, Math.min(len, 10), pos);
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    try {
+      assert.throws(() => j.flush(), /ENOSPC/);
+    } finally {
+      (fs as { writeSync: unknown }).writeSync = realWrite;
+    }
+    assert.equal(fs.statSync(path.join(dir, 'journal-0.jsonl')).size, 0, 'the partial record was cut off');
+    assert.ok(j.hasStaged);
+    engine.apply({ device_id: 'y', rule: 'anomaly', kind: 'trigger' });
+    j.stage(engine.takeChanges());
+    j.flush();
+    j.close();
+    const j2 = AlertStateJournal.open({ dir });
+    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
+    j2.close();
+  });
+
+  it('takes the directory lock: another live process cannot open it', () => {
+    const dir = tmpDir();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'lock'), String(process.ppid));
+    assert.throws(() => AlertStateJournal.open({ dir }), /in use by process/);
+  });
+});
