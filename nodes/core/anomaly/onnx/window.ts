@@ -49,6 +49,23 @@ export class SlidingWindow {
     out.set(this.data.subarray(0, split), offset + this.data.length - split);
   }
 
+  /**
+   * The steps held, oldest first, flattened (count × width): what a saved state keeps; push() them back. Each
+   * value is the shortest decimal that reads back as the same float32 (9 significant digits suffice), about
+   * half the JSON of the float32's exact double expansion.
+   */
+  values(): number[] {
+    const w = this.width;
+    const out: number[] = [];
+    // not full: slots 0..count-1 in order; full: head is the oldest slot
+    const start = this.full ? this.head : 0;
+    for (let s = 0; s < this.count; s++) {
+      const off = ((start + s) % this.steps) * w;
+      for (let i = 0; i < w; i++) out.push(Number(this.data[off + i].toPrecision(9)));
+    }
+    return out;
+  }
+
   /** Re-expresses the stored values under a new scaler: z' = ((z*std + mean) - mean') / std'. */
   rescale(
     from: { mean: number[]; std: number[] } | undefined,
