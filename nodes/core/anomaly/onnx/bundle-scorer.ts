@@ -10,7 +10,7 @@ import type { BundleMeta } from './meta';
 import { SlidingWindow } from './window';
 import { FirstEntry } from '../../first-entry';
 import { PersistenceFilter } from './persistence';
-import { ONNX_STATE_FORMAT, type OnnxStateDocument, type SavedDevice } from './saved-state';
+import { decodeRows, ONNX_STATE_FORMAT, type OnnxStateDocument, type SavedDevice } from './saved-state';
 
 export interface PowerBucket {
   name: string;
@@ -110,7 +110,7 @@ class DeviceState {
       features: this.features,
       scaler: this.scaler ? { mean: this.scaler.mean, std: this.scaler.std } : null,
       window: this.win.steps,
-      rows: this.win.values(),
+      rows: this.win.encode(),
       t: this.lastTimestamp,
     };
     if (this.persistence) out.scores = this.persistence.recent();
@@ -479,8 +479,13 @@ export class BundleScorer {
         continue;
       }
       const nf = meta.features.length;
+      const rows = decodeRows(saved.rows, nf, meta.window);
+      if (typeof rows === 'string') {
+        report.invalid++;
+        continue;
+      }
       const state = new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, saved.t);
-      for (let off = 0; off < saved.rows.length; off += nf) state.win.push(saved.rows.slice(off, off + nf));
+      for (let off = 0; off < rows.length; off += nf) state.win.push(rows.subarray(off, off + nf));
       const n = meta.persistence ?? 1;
       if (saved.scores?.length && n > 1 && meta.kind !== 'rul') {
         state.persistence = new PersistenceFilter(n);

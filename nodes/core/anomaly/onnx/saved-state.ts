@@ -21,8 +21,8 @@ export interface SavedDevice {
   scaler: { mean: number[]; std: number[] } | null;
   /** that bundle's window length (steps) */
   window: number;
-  /** the window's standardised rows, oldest first, flattened (steps held × features) */
-  rows: number[];
+  /** the window's standardised rows, oldest first: base64 of little-endian float32 (steps held × features) */
+  rows: string;
   /** timestamp (ms) of the device's last point */
   t: number;
   /** the persistence filter's recent raw scores, oldest first */
@@ -42,6 +42,26 @@ export interface OnnxStateDocument {
 const MAX_WINDOW = 100000; // meta.json's bound on window
 const MAX_FEATURES = 100000;
 const MAX_SCORES = 100000;
+
+/**
+ * The window rows of a saved state (base64 of little-endian float32, SlidingWindow.encode), or why not: at
+ * most `maxSteps` rows of `width` finite values.
+ */
+export function decodeRows(text: unknown, width: number, maxSteps: number): Float32Array | string {
+  const why = `rows must be base64 of at most ${maxSteps} rows of ${width} finite float32 values`;
+  // base64 is 4 characters per 3 bytes: refuse an oversized string before decoding it
+  if (typeof text !== 'string' || text.length > Math.ceil((maxSteps * width * 4) / 3) * 4) return why;
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return why;
+  const buf = Buffer.from(text, 'base64');
+  if (buf.length % (width * 4) !== 0 || buf.length > maxSteps * width * 4) return why;
+  const out = new Float32Array(buf.length / 4);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = view.getFloat32(i * 4, true);
+    if (!Number.isFinite(out[i])) return why;
+  }
+  return out;
+}
 
 function finiteArray(v: unknown, max: number): v is number[] {
   return Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'number' && Number.isFinite(x));
@@ -69,10 +89,10 @@ export function parseSavedDevice(v: unknown): SavedDevice | string {
     if (scaler.mean.length !== nf || scaler.std.length !== nf) return `scaler needs ${nf} means and stds`;
     sc = { mean: scaler.mean, std: scaler.std };
   }
-  if (!finiteArray(rows, window * nf) || rows.length % nf !== 0)
-    return `rows must hold at most ${window} rows of ${nf} finite numbers`;
+  const decoded = decodeRows(rows, nf, window);
+  if (typeof decoded === 'string') return decoded;
   if (typeof t !== 'number' || !Number.isFinite(t)) return 't must be a finite timestamp';
-  const out: SavedDevice = { bundle, features: features as string[], scaler: sc, window, rows, t };
+  const out: SavedDevice = { bundle, features: features as string[], scaler: sc, window, rows: rows as string, t };
   if (scores !== undefined) {
     if (!finiteArray(scores, MAX_SCORES)) return 'scores must be finite numbers';
     out.scores = scores;

@@ -174,7 +174,7 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
 
   it('load for onnx: a moby-onnx-state document, checked entry by entry; a statistical document or a bad entry rejects all', () => {
     const cfg = defaultsFor('pca');
-    const d = { bundle: 'eq/p/v1', features: ['a'], scaler: null, window: 2, rows: [0.5], t: 1 };
+    const d = { bundle: 'eq/p/v1', features: ['a'], scaler: null, window: 2, rows: 'AAAAPw==', t: 1 };
     const doc = { format: 'moby-onnx-state', v: 1, method: 'onnx', exported_at: 1, devices: { d1: d } };
     assert.deepEqual(controlOf('load', doc, 'onnx', cfg, 64), { kind: 'onnx-load', devices: [['d1', d]] });
     const stat = exportDocument('l2', [['d1', fittedState()]], 7);
@@ -185,12 +185,12 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
         reason: 'msg.payload must be a moby-onnx-state document as produced by topic "export" (method onnx)',
       },
     });
-    const bad = { ...doc, devices: { d1: d, d2: { ...d, rows: [0.5, 0.5, 0.5] } } };
+    const bad = { ...doc, devices: { d1: d, d2: { ...d, rows: 'AAAAPwAAAD8AAAA/' } } };
     assert.deepEqual(controlOf('load', bad, 'onnx', cfg, 64), {
       kind: 'reject',
       reject: {
         code: 'bad_state',
-        reason: 'state for d2: rows must hold at most 2 rows of 1 finite numbers',
+        reason: 'state for d2: rows must be base64 of at most 2 rows of 1 finite float32 values',
         device_id: 'd2',
       },
     });

@@ -664,10 +664,10 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
     assert.equal(before.exported_at, 7);
     const d1 = before.devices.d1;
     assert.equal(d1.bundle, 'eq/p/v1');
-    assert.equal(d1.rows.length, 9, 'a full window of 3 rows × 3 features');
+    assert.equal(Buffer.from(d1.rows, 'base64').length, 9 * 4, 'a full window of 3 rows × 3 features');
     assert.equal(d1.scores!.length, 3);
     assert.ok(d1.center![0] > 0.5, `the centre followed the drift: ${d1.center}`);
-    assert.equal(before.devices.d2.rows.length, 3);
+    assert.equal(Buffer.from(before.devices.d2.rows, 'base64').length, 3 * 4);
     assert.equal(before.devices.d2.t, 5000);
 
     const b = make({ root });
@@ -722,7 +722,12 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
     const b = make({ root });
     await b.load();
     const r = await b.restore(
-      parseSavedStates({ ok: good, bad: { ...good, rows: [1, 2] }, worse: 'x', nan: { ...good, t: null } }).entries
+      parseSavedStates({
+        ok: good,
+        bad: { ...good, rows: [1, 2] },
+        worse: 'x',
+        nan: { ...good, rows: 'AADAfw==AADAfw==' },
+      }).entries
     );
     assert.deepEqual(r, { restored: 1, mismatched: 0, invalid: 3, evicted: 0 });
   });
