@@ -16,6 +16,7 @@ import {
 import { DeviceStates } from '../core/anomaly/device-states';
 import { FitPool } from '../core/anomaly/fit-pool';
 import { StateDocument } from '../core/anomaly/state-document';
+import { parseSavedStates } from '../core/anomaly/onnx/saved-state';
 import {
   AnomalyMethod,
   configProblem,
@@ -33,7 +34,7 @@ import {
 } from '../core/anomaly/messages';
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
-import type { BundleScorer, PowerBucket } from '../core/anomaly/onnx/bundle-scorer';
+import type { BundleScorer, PowerBucket, RestoreReport } from '../core/anomaly/onnx/bundle-scorer';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
@@ -45,6 +46,8 @@ import { isOutputWired } from '../lib/wires';
 
 const TYPE = 'moby-anomaly';
 const CONTEXT_KEY = 'anomaly_state';
+/** method onnx: the bundle scorer's per-device windows, persistence and centres (its own format, own key) */
+const ONNX_CONTEXT_KEY = 'anomaly_onnx_state';
 /**
  * Calibrations of up to this many features are fitted inline (well under a millisecond at 400 rows, so the
  * point that completes calibration is already scored); larger ones run in the node's worker thread, because a
@@ -178,7 +181,7 @@ export = function (RED: NodeAPI) {
     let dirty = false;
     // anomalies are points; incidents are alarms opened (what becomes an alert), shown apart on purpose
     let counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
-    let loaded = method === 'onnx'; // statistical state is loaded from context before the first message
+    let loaded = false; // learned state (statistical, or the onnx scorer's) is read before the first message
     const early = new EarlyQueue();
 
     // ---- persistence in the node context -------------------------------------------------------------
@@ -186,35 +189,41 @@ export = function (RED: NodeAPI) {
     // serialises only the devices changed since the last one (every mutation below calls doc.changed), in
     // slices of a few ms with the event loop free between them, and the context store writes one string
     // instead of walking the whole fleet in one turn (state-document.ts, docs/benchmarks.md, fourth round).
+    // Method onnx saves the bundle scorer's device states the same way, under their own key: the scorer marks
+    // the states it changed (its `changed` option) and each state's JSON is its saved form.
     const ctx = node.context();
-    const doc = new StateDocument<AnomalyDeviceState>();
+    const doc = new StateDocument<object>();
+    const contextKey = method === 'onnx' ? ONNX_CONTEXT_KEY : CONTEXT_KEY;
+    /** the states to save, least recently active first */
+    const deviceEntries = (): Iterable<[string, object]> =>
+      method === 'onnx' ? (bundles ? bundles.entries() : []) : states.entries();
     /** bumped by every save started: a sliced save overtaken by a later one (or by close) is not stored */
     let saveGeneration = 0;
     let slicedSave: Promise<void> | null = null;
     function store(text: string, cb?: () => void): void {
-      ctx.set(CONTEXT_KEY, text, storeName, (err) => {
+      ctx.set(contextKey, text, storeName, (err) => {
         if (err) node.warn(`moby-anomaly: could not persist learned state: ${err.message}`);
         cb?.();
       });
     }
     /** Saves now, in this turn (close, load, reset: the save must hold everything at once). */
     function persist(cb?: () => void): void {
-      if (method === 'onnx' || !loaded) {
+      if (!loaded) {
         cb?.();
         return;
       }
       dirty = false;
       saveGeneration++;
       // least recently active first, so a reload into a smaller bound keeps the most recent devices
-      store(doc.document(states.entries()), cb);
+      store(doc.document(deviceEntries()), cb);
     }
     /** The periodic save: changed devices only, in slices; one at a time (a request meanwhile runs after it). */
     function persistInSlices(): void {
-      if (method === 'onnx' || !loaded || closing) return;
+      if (!loaded || closing) return;
       if (slicedSave) return; // `dirty` stays set: the next tick of the timer saves what changed meanwhile
       dirty = false;
       const generation = ++saveGeneration;
-      slicedSave = doc.documentInSlices(states.entries()).then((text) => {
+      slicedSave = doc.documentInSlices(deviceEntries()).then((text) => {
         slicedSave = null;
         if (generation === saveGeneration && !closing) store(text);
       });
@@ -326,6 +335,8 @@ export = function (RED: NodeAPI) {
           watch: def.watch === true,
           // the same device bound as the statistical methods (the scorer evicts its stalest window)
           maxDevices,
+          // the incremental save re-serialises only the devices scored since the previous save
+          changed: (state) => doc.changed(state),
         });
         const scorer = bundles;
         onnxEvicted = () => scorer.stats.evicted;
@@ -335,6 +346,39 @@ export = function (RED: NodeAPI) {
         node.error(`moby-anomaly: ${configError}`);
         node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
       }
+    }
+    if (method === 'onnx') {
+      const scorer = bundles;
+      // misconfigured: every message is rejected with the configuration error, nothing to read
+      if (!scorer) loaded = true;
+      else
+        ctx.get(ONNX_CONTEXT_KEY, storeName, (err, value) => {
+          if (err) node.warn(`moby-anomaly: could not read saved device windows: ${err.message}`);
+          const { entries, unreadable } = parseSavedStates(value);
+          if (unreadable)
+            node.warn('moby-anomaly: the stored device windows are not valid JSON; devices warm up again');
+          // waits for the first bundle scan: a saved state is kept only if its bundle is still the same
+          void scorer.restore(entries).then((r) => {
+            warnDropped(r, 'stored');
+            countEvictions();
+            if (r.mismatched || r.invalid || r.evicted) dirty = true;
+            loaded = true;
+            if (r.restored) node.log(`moby-anomaly: restored ${r.restored} device window(s)`);
+            early.drain(handle);
+          });
+        });
+    }
+    /** Says which saved onnx device states were not taken back, and why (none of it is fatal). */
+    function warnDropped(r: RestoreReport, what: string): void {
+      if (r.mismatched)
+        node.warn(
+          `moby-anomaly: dropped ${r.mismatched} ${what} device state(s) whose model bundle is no longer loaded or changed (features, scaler or window); they warm up again`
+        );
+      if (r.invalid) node.warn(`moby-anomaly: dropped ${r.invalid} ${what} device state(s) that are not valid`);
+      if (r.evicted)
+        node.warn(
+          `moby-anomaly: ${what} state holds more than ${maxDevices} devices (max devices): kept the most recently active`
+        );
     }
     function syncBundles(): Promise<void> {
       if (!bundles) return Promise.resolve();
@@ -496,6 +540,7 @@ export = function (RED: NodeAPI) {
           timestamp: point.timestamp,
         })
         .then((r) => {
+          dirty = true;
           if (r.kind === 'reject')
             return sendReject(msg, send, done, reject(r.code, r.reason, { device_id: deviceId }));
           if (r.kind === 'warming') return sendResult(msg, send, done, warmingResult('onnx', r.have, r.need));
@@ -517,8 +562,27 @@ export = function (RED: NodeAPI) {
           sendReject(msg, send, done, request.reject);
           return true;
         case 'export':
-          send([{ topic: 'anomaly-state', payload: exportDocument(cfg.method, states.entries()) }, null]);
+          send([
+            {
+              topic: 'anomaly-state',
+              payload: bundles ? bundles.exportDocument() : exportDocument(cfg.method, states.entries()),
+            },
+            null,
+          ]);
           done();
+          return true;
+        case 'onnx-load':
+          bundles!.restore(request.devices).then((r) => {
+            warnDropped(r, 'loaded');
+            countEvictions();
+            persist();
+            status.set({
+              fill: r.mismatched ? 'yellow' : 'green',
+              shape: 'ring',
+              text: `loaded ${r.restored} device state(s)${r.mismatched ? `, ${r.mismatched} dropped (bundle changed)` : ''}`,
+            });
+            done();
+          }, done);
           return true;
         case 'load':
           // beyond the bound the least recently active devices make room (counted), nothing is refused
@@ -529,8 +593,13 @@ export = function (RED: NodeAPI) {
           done();
           return true;
         case 'reset':
-          if (request.device) states.delete(request.device);
-          else states.clear();
+          if (request.device) {
+            states.delete(request.device);
+            bundles?.forget(request.device);
+          } else {
+            states.clear();
+            bundles?.forgetAll();
+          }
           counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
           persist();
           status.set({

@@ -6,6 +6,7 @@ import type { AnomalyResult, Point, Reject } from '../contract';
 import { checkValue, FORBIDDEN_KEYS } from '../safe-json';
 import { isPlainObject } from '../guards';
 import { parseStoredStates } from './state-document';
+import { ONNX_STATE_FORMAT, parseSavedDevice, type SavedDevice } from './onnx/saved-state';
 import { isTenant, scopedKey } from '../tenant';
 import {
   deserialiseState,
@@ -174,13 +175,16 @@ export function onnxResult(
 export type ControlRequest =
   | { kind: 'export' }
   | { kind: 'load'; devices: Array<[string, AnomalyDeviceState]> }
+  /** method onnx: the bundle scorer's device states, checked for shape (the scorer checks them against its bundles) */
+  | { kind: 'onnx-load'; devices: Array<[string, SavedDevice]> }
   | { kind: 'reset'; device: string | null }
   | { kind: 'sync' }
   | { kind: 'reject'; reject: Reject };
 
 /**
- * A control message (msg.topic export, load or reset for the statistical methods, sync for onnx), checked;
- * null when the message is not one (it is then a point). A load is all or nothing: the first unusable
+ * A control message (msg.topic export, load or reset; sync for onnx), checked; null when the message is not
+ * one (it is then a point). For onnx, export, load and reset act on the bundle scorer's per-device state
+ * (windows, persistence, centres) in its own document format. A load is all or nothing: the first unusable
  * device state rejects the whole document, naming the device.
  */
 export function controlOf(
@@ -190,15 +194,12 @@ export function controlOf(
   cfg: DetectorConfig,
   maxFeatures: number
 ): ControlRequest | null {
-  if (method === 'onnx') return topic === 'sync' ? { kind: 'sync' } : null;
+  if (method === 'onnx') return onnxControlOf(topic, payload);
   switch (topic) {
     case 'export':
       return { kind: 'export' };
     case 'reset':
-      return {
-        kind: 'reset',
-        device: isPlainObject(payload) && typeof payload.device_id === 'string' ? payload.device_id : null,
-      };
+      return resetOf(payload);
     case 'load': {
       const bad = checkValue(payload, { maxDepth: 8, maxKeys: 5_000_000 });
       if (bad) return { kind: 'reject', reject: bad };
@@ -216,6 +217,47 @@ export function controlOf(
         devices.push([k, state]);
       }
       return { kind: 'load', devices };
+    }
+    default:
+      return null;
+  }
+}
+
+function resetOf(payload: unknown): ControlRequest {
+  return {
+    kind: 'reset',
+    device: isPlainObject(payload) && typeof payload.device_id === 'string' ? payload.device_id : null,
+  };
+}
+
+function onnxControlOf(topic: unknown, payload: unknown): ControlRequest | null {
+  switch (topic) {
+    case 'sync':
+      return { kind: 'sync' };
+    case 'export':
+      return { kind: 'export' };
+    case 'reset':
+      return resetOf(payload);
+    case 'load': {
+      const bad = checkValue(payload, { maxDepth: 8, maxKeys: 5_000_000 });
+      if (bad) return { kind: 'reject', reject: bad };
+      if (!isPlainObject(payload) || payload.format !== ONNX_STATE_FORMAT || !isPlainObject(payload.devices))
+        return {
+          kind: 'reject',
+          reject: reject(
+            'bad_state',
+            `msg.payload must be a ${ONNX_STATE_FORMAT} document as produced by topic "export" (method onnx)`
+          ),
+        };
+      const devices: Array<[string, SavedDevice]> = [];
+      for (const [k, s] of Object.entries(payload.devices)) {
+        if (FORBIDDEN_KEYS.has(k)) continue;
+        const state = parseSavedDevice(s);
+        if (typeof state === 'string')
+          return { kind: 'reject', reject: reject('bad_state', `state for ${k}: ${state}`, { device_id: k }) };
+        devices.push([k, state]);
+      }
+      return { kind: 'onnx-load', devices };
     }
     default:
       return null;

@@ -3,6 +3,7 @@
 // regression bundle, rejects, and reload on msg.topic "sync" with a broken bundle refused.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
 import {
@@ -282,5 +283,94 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     );
     const after = await scoreOnce();
     assert.deepEqual([after.anomaly!.model!.version, after.anomaly!.score], ['v2', 2]);
+  });
+
+  describe('device state across a restart (localfilesystem context store)', () => {
+    let dir: string;
+    let r4: string;
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-anomaly-onnx-ctx-'));
+      helper.settings({
+        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.1 } } },
+      });
+      // score = mean of the standardised window (3 steps), alarm above 1; each device's centre follows slow
+      // drift fast (center_drift 0.3), so a drifted device is far from the training mean
+      r4 = tmpRoot();
+      const bdir = writeMeanBundle(r4, 'eq', 'p', 'v1', 1, 3);
+      const meta = JSON.parse(fs.readFileSync(path.join(bdir, 'meta.json'), 'utf8'));
+      Object.assign(meta, { scaler: { mean: [0, 0, 0], std: [1, 1, 1] }, center_drift: 0.3, persistence: 3 });
+      fs.writeFileSync(path.join(bdir, 'meta.json'), JSON.stringify(meta));
+    });
+    after(async () => {
+      await helper._redNodes.closeContextsPlugin();
+      helper.settings({ contextStorage: undefined });
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** The context file holding the onnx device states, once one reached the disk. */
+    const storedFile = (): string | undefined => {
+      const files: string[] = [];
+      const walk = (d: string): void => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          if (e.isDirectory()) walk(path.join(d, e.name));
+          else files.push(path.join(d, e.name));
+        }
+      };
+      walk(dir);
+      return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_onnx_state'));
+    };
+
+    it('a device whose centre drifted is not an alarm after a restart, and is scored at once (no refill wait)', async () => {
+      await load(flow({ bundleRoot: r4, persistSeconds: 0.2 }));
+      const red = helper._redNodes;
+      // the test helper initialises but does not open context stores: restart the flows on the configured store
+      await red.stopFlows();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      let ok = collect('ok');
+      let n = helper.getNode('a');
+      const value = (i: number) => ({ vib: 0.05 * i, temp: 0.05 * i + 0.1, current: 0.05 * i - 0.1 });
+      const one = async (i: number): Promise<Msg> => {
+        const before = ok.length;
+        n.receive(point('eq', value(i), 'drifter'));
+        await waitFor(() => ok.length > before, 10000, `output for point ${i}`);
+        return ok[ok.length - 1];
+      };
+      // slow drift from 0 to 5 (the training mean is 0): the centre follows, every scored point is normal
+      for (let i = 0; i <= 100; i++) {
+        const m = await one(i);
+        if (i >= 2) assert.equal(m.anomaly!.is_anomaly, false, `point ${i}: ${JSON.stringify(m.anomaly)}`);
+      }
+      // the periodic save wrote the device's state (not only the save on close)
+      await waitFor(() => storedFile(), 5000, 'device state saved periodically');
+
+      await red.stopFlows();
+      // a fresh store instance reads only what reached the disk
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      ok = collect('ok');
+      const bad = collect('bad');
+      n = helper.getNode('a');
+      const first = await one(101);
+      assert.equal(first.anomaly!.warming, undefined, `scored at once: ${JSON.stringify(first.anomaly)}`);
+      assert.equal(first.anomaly!.is_anomaly, false, `not an alarm: ${JSON.stringify(first.anomaly)}`);
+      for (let i = 102; i < 108; i++) assert.equal((await one(i)).anomaly!.is_anomaly, false, `point ${i}`);
+      assert.equal(bad.length, 0);
+
+      // export sends the scorer's device states; reset forgets the device (it warms up again)
+      const exported: Msg[] = [];
+      n.receive({ topic: 'export' });
+      await waitFor(() => ok.some((m) => m.topic === 'anomaly-state'), 5000, 'export');
+      exported.push(ok.find((m) => m.topic === 'anomaly-state')!);
+      const docOut = exported[0].payload as { format: string; devices: Record<string, { center: number[] }> };
+      assert.equal(docOut.format, 'moby-onnx-state');
+      assert.ok(docOut.devices.drifter.center[0] > 4, JSON.stringify(docOut.devices.drifter.center));
+      n.receive({ topic: 'reset', payload: { device_id: 'drifter' } });
+      assert.equal((await one(108)).anomaly!.warming, true);
+      // load takes the exported document back: the device scores at once again
+      n.receive({ topic: 'load', payload: docOut });
+      await waitFor(async () => (await one(109)).anomaly!.warming === undefined, 5000, 'loaded state scores');
+    });
   });
 });

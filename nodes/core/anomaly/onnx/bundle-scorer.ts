@@ -10,6 +10,7 @@ import type { BundleMeta } from './meta';
 import { SlidingWindow } from './window';
 import { FirstEntry } from '../../first-entry';
 import { PersistenceFilter } from './persistence';
+import { decodeRows, ONNX_STATE_FORMAT, type OnnxStateDocument, type SavedDevice } from './saved-state';
 
 export interface PowerBucket {
   name: string;
@@ -37,6 +38,8 @@ export interface BundleScorerOptions {
   maxDevices?: number;
   /** a device silent for longer than this (by message timestamps) starts a fresh window (default: never) */
   maxGapMs?: number;
+  /** called with a device's state whenever score() changed it (the node's incremental save marks it) */
+  changed?: (state: object) => void;
 }
 
 export interface ScoreRequest {
@@ -73,16 +76,52 @@ export interface LoadReport {
   refused: Array<{ path: string; reason: string }>;
 }
 
-interface DeviceState {
-  win: SlidingWindow;
-  /** the feature list the window was built for (identity of the bundle's array) */
-  features: string[];
-  scaler: BundleMeta['scaler'];
-  lastTimestamp: number;
+export interface RestoreReport {
+  /** device states now held from the saved ones */
+  restored: number;
+  /** saved for a bundle that is not loaded now, or whose features, scaler or window changed (dropped) */
+  mismatched: number;
+  /** not a usable state: wrong shape, non-finite or out-of-range values (dropped) */
+  invalid: number;
+  /** restored, then pushed out by maxDevices (the least recently active first; counted in stats.evicted) */
+  evicted: number;
+}
+
+/** One device's live state; JSON.stringify gives its saved form (SavedDevice, saved-state.ts). */
+class DeviceState {
   /** median of the last meta.persistence scores, when the bundle asks for it */
   persistence?: PersistenceFilter;
   /** per-device standardisation centre (raw units) when the bundle sets center_drift */
   center?: Float64Array;
+
+  constructor(
+    public win: SlidingWindow,
+    /** id of the bundle last scored with (what a restored state must match) */
+    public bundle: string,
+    /** the feature list the window was built for (identity of the bundle's array) */
+    public features: string[],
+    public scaler: BundleMeta['scaler'],
+    public lastTimestamp: number
+  ) {}
+
+  toJSON(): SavedDevice {
+    const out: SavedDevice = {
+      bundle: this.bundle,
+      features: this.features,
+      scaler: this.scaler ? { mean: this.scaler.mean, std: this.scaler.std } : null,
+      window: this.win.steps,
+      rows: this.win.encode(),
+      t: this.lastTimestamp,
+    };
+    if (this.persistence) out.scores = this.persistence.recent();
+    if (this.center) out.center = Array.from(this.center);
+    return out;
+  }
+}
+
+function sameScaler(a: BundleMeta['scaler'], b: SavedDevice['scaler']): boolean {
+  if (!a || !b) return !a && !b;
+  return a.mean.length === b.mean.length && a.mean.every((m, i) => m === b.mean[i] && a.std[i] === b.std[i]);
 }
 
 /** Power buckets come from node configuration (JSON typed by a user): check the shape, name the bad entry. */
@@ -323,17 +362,8 @@ export class BundleScorer {
     if (state) this.devices.delete(req.key);
     const stale = state !== undefined && req.timestamp - state.lastTimestamp > this.maxGapMs;
     if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
-      state = {
-        win: new SlidingWindow(meta.window, nf),
-        features: meta.features,
-        scaler: meta.scaler,
-        lastTimestamp: req.timestamp,
-      };
-      if (this.devices.size >= this.maxDevices) {
-        // through a long-lived iterator: keys().next() would skip every deleted slot at the front each time
-        this.devices.delete(this.oldestDevice.take()![0]);
-        this.stats.evicted++;
-      }
+      state = new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, req.timestamp);
+      this.makeRoom();
     } else if (state.scaler !== meta.scaler) {
       // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
       state.win.rescale(state.scaler, meta.scaler);
@@ -342,6 +372,7 @@ export class BundleScorer {
     }
     this.devices.set(req.key, state);
     state.features = meta.features;
+    state.bundle = bundle.id;
     state.lastTimestamp = req.timestamp;
     const raw = step.slice();
     const drift = meta.center_drift ?? 0;
@@ -353,6 +384,7 @@ export class BundleScorer {
       for (let i = 0; i < nf; i++) step[i] = (step[i] - centre[i]) / meta.scaler.std[i];
     }
     state.win.push(step);
+    this.opts.changed?.(state);
     // a RUL bundle may score a short history padded with its first row (meta.min_history); others need it full
     const need = meta.kind === 'rul' ? Math.min(meta.window, meta.min_history ?? meta.window) : meta.window;
     if (state.win.count < need) return { kind: 'warming', have: state.win.count, need };
@@ -387,12 +419,98 @@ export class BundleScorer {
       if (res.score <= res.threshold && own <= res.threshold)
         for (let i = 0; i < nf; i++) state.center[i] += drift * (raw[i] - state.center[i]);
     }
+    if (res.kind === 'result' && (state.persistence || state.center)) this.opts.changed?.(state);
     return res;
+  }
+
+  /** Frees a slot for one more device when the bound is reached (the least recently scored goes). */
+  private makeRoom(): void {
+    if (this.devices.size < this.maxDevices) return;
+    // through a long-lived iterator: keys().next() would skip every deleted slot at the front each time
+    this.devices.delete(this.oldestDevice.take()![0]);
+    this.stats.evicted++;
+  }
+
+  /**
+   * Every device's state, least recently scored first. Each value's JSON is its saved form; pass the values
+   * to StateDocument (the `changed` option marks the ones score() changed).
+   */
+  entries(): IterableIterator<[string, object]> {
+    return this.devices.entries();
+  }
+
+  /** The document topic "export" sends: every device's saved state (plain JSON copies). */
+  exportDocument(now = Date.now()): OnnxStateDocument {
+    const devices: Record<string, SavedDevice> = {};
+    for (const [k, s] of this.devices) devices[k] = s.toJSON();
+    return { format: ONNX_STATE_FORMAT, v: 1, method: 'onnx', exported_at: now, devices };
+  }
+
+  /**
+   * Takes saved device states back (after a restart, or topic "load"), in the given order (least recently
+   * active first, as saved). Waits for the first load() when it is still running: a state is kept only if
+   * the bundle it was built for is loaded now with the same features, scaler and window; the others are
+   * dropped and counted, as are entries that are not states (parse them with parseSavedDevice first). A
+   * device that already has a state gets the saved one. Beyond maxDevices the least recently active go.
+   */
+  async restore(entries: Iterable<[string, SavedDevice | string]>): Promise<RestoreReport> {
+    if (!this.everLoaded && this.loading) await this.loading.catch(() => undefined);
+    const report: RestoreReport = { restored: 0, mismatched: 0, invalid: 0, evicted: 0 };
+    if (this.closed) return report;
+    const byId = new Map<string, LoadedBundle>();
+    for (const b of this.byDir.values()) byId.set(b.id, b);
+    const evictedBefore = this.stats.evicted;
+    const keys = new Set<string>();
+    for (const [key, saved] of entries) {
+      if (typeof saved === 'string') {
+        report.invalid++;
+        continue;
+      }
+      const bundle = byId.get(saved.bundle);
+      const meta = bundle?.meta;
+      if (
+        !bundle ||
+        !meta ||
+        saved.window !== meta.window ||
+        !sameFeatures(saved.features, meta.features) ||
+        !sameScaler(meta.scaler, saved.scaler)
+      ) {
+        report.mismatched++;
+        continue;
+      }
+      const nf = meta.features.length;
+      const rows = decodeRows(saved.rows, nf, meta.window);
+      if (typeof rows === 'string') {
+        report.invalid++;
+        continue;
+      }
+      const state = new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, saved.t);
+      for (let off = 0; off < rows.length; off += nf) state.win.push(rows.subarray(off, off + nf));
+      const n = meta.persistence ?? 1;
+      if (saved.scores?.length && n > 1 && meta.kind !== 'rul') {
+        state.persistence = new PersistenceFilter(n);
+        for (const sc of saved.scores.slice(-n)) state.persistence.push(sc);
+      }
+      if (saved.center && meta.scaler && (meta.center_drift ?? 0) > 0 && meta.kind !== 'rul')
+        state.center = Float64Array.from(saved.center);
+      if (this.devices.has(key)) this.devices.delete(key);
+      else this.makeRoom();
+      this.devices.set(key, state);
+      keys.add(key);
+    }
+    report.evicted = this.stats.evicted - evictedBefore;
+    for (const k of keys) if (this.devices.has(k)) report.restored++;
+    return report;
   }
 
   /** Drops a device's window (e.g. when the device is removed). */
   forget(key: string): void {
     this.devices.delete(key);
+  }
+
+  /** Drops every device's window, centre and persistence (topic "reset" without a device). */
+  forgetAll(): void {
+    this.devices.clear();
   }
 
   async close(): Promise<void> {

@@ -26,4 +26,12 @@ export class PersistenceFilter {
     s.sort();
     return n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
   }
+
+  /** The scores held, oldest first (what a saved state keeps; push() them back in order). */
+  recent(): number[] {
+    const out: number[] = [];
+    const start = this.count < this.size ? 0 : this.next;
+    for (let i = 0; i < this.count; i++) out.push(this.ring[(start + i) % this.size]);
+    return out;
+  }
 }

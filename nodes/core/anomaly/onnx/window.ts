@@ -49,6 +49,25 @@ export class SlidingWindow {
     out.set(this.data.subarray(0, split), offset + this.data.length - split);
   }
 
+  /**
+   * The steps held, oldest first, as base64 of little-endian float32 (count × width values): what a saved
+   * state keeps, exact and compact (a JSON number per float costs ~10× the time and 2× the bytes).
+   * decodeRows() in saved-state.ts reads it back; push() the rows into a new window.
+   */
+  encode(): string {
+    const w = this.width;
+    const buf = Buffer.alloc(this.count * w * 4);
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    // not full: slots 0..count-1 in order; full: head is the oldest slot
+    const start = this.full ? this.head : 0;
+    let o = 0;
+    for (let s = 0; s < this.count; s++) {
+      const off = ((start + s) % this.steps) * w;
+      for (let i = 0; i < w; i++, o += 4) view.setFloat32(o, this.data[off + i], true);
+    }
+    return buf.toString('base64');
+  }
+
   /** Re-expresses the stored values under a new scaler: z' = ((z*std + mean) - mean') / std'. */
   rescale(
     from: { mean: number[]; std: number[] } | undefined,

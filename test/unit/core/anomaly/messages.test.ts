@@ -157,7 +157,7 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     assert.equal(r(2).method, 'onnx');
   });
 
-  it('controlOf: export/load/reset for the statistical methods, sync for onnx, anything else is a point', () => {
+  it('controlOf: export/load/reset for every method, sync for onnx, anything else is a point', () => {
     const cfg = defaultsFor('pca');
     assert.deepEqual(controlOf('export', undefined, 'pca', cfg, 64), { kind: 'export' });
     assert.deepEqual(controlOf('reset', { device_id: 'd7' }, 'pca', cfg, 64), { kind: 'reset', device: 'd7' });
@@ -165,8 +165,35 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     assert.equal(controlOf('sync', undefined, 'pca', cfg, 64), null);
     assert.equal(controlOf('telemetry', undefined, 'pca', cfg, 64), null);
     assert.deepEqual(controlOf('sync', undefined, 'onnx', cfg, 64), { kind: 'sync' });
-    for (const t of ['export', 'load', 'reset'])
-      assert.equal(controlOf(t, {}, 'onnx', cfg, 64), null, `${t} is a point for onnx`);
+    assert.equal(controlOf('telemetry', undefined, 'onnx', cfg, 64), null);
+    // onnx: they act on the bundle scorer's device windows (its own document format)
+    assert.deepEqual(controlOf('export', undefined, 'onnx', cfg, 64), { kind: 'export' });
+    assert.deepEqual(controlOf('reset', { device_id: 'd7' }, 'onnx', cfg, 64), { kind: 'reset', device: 'd7' });
+    assert.deepEqual(controlOf('reset', undefined, 'onnx', cfg, 64), { kind: 'reset', device: null });
+  });
+
+  it('load for onnx: a moby-onnx-state document, checked entry by entry; a statistical document or a bad entry rejects all', () => {
+    const cfg = defaultsFor('pca');
+    const d = { bundle: 'eq/p/v1', features: ['a'], scaler: null, window: 2, rows: 'AAAAPw==', t: 1 };
+    const doc = { format: 'moby-onnx-state', v: 1, method: 'onnx', exported_at: 1, devices: { d1: d } };
+    assert.deepEqual(controlOf('load', doc, 'onnx', cfg, 64), { kind: 'onnx-load', devices: [['d1', d]] });
+    const stat = exportDocument('l2', [['d1', fittedState()]], 7);
+    assert.deepEqual(controlOf('load', stat, 'onnx', cfg, 64), {
+      kind: 'reject',
+      reject: {
+        code: 'bad_state',
+        reason: 'msg.payload must be a moby-onnx-state document as produced by topic "export" (method onnx)',
+      },
+    });
+    const bad = { ...doc, devices: { d1: d, d2: { ...d, rows: 'AAAAPwAAAD8AAAA/' } } };
+    assert.deepEqual(controlOf('load', bad, 'onnx', cfg, 64), {
+      kind: 'reject',
+      reject: {
+        code: 'bad_state',
+        reason: 'state for d2: rows must be base64 of at most 2 rows of 1 finite float32 values',
+        device_id: 'd2',
+      },
+    });
   });
 
   it('load: an exported document comes back whole; a foreign document or one bad device rejects all, naming it', () => {

@@ -4,6 +4,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BundleScorer, type ScoreOutcome } from '../../../../../nodes/core/anomaly/onnx/bundle-scorer';
+import {
+  ONNX_STATE_FORMAT,
+  parseSavedDevice,
+  parseSavedStates,
+} from '../../../../../nodes/core/anomaly/onnx/saved-state';
 import { scorePca } from '../../../../../nodes/core/anomaly/pca';
 import { writeBundle } from '../../../../../nodes/core/anomaly/train/bundle-writer';
 import { OnnxGraphBuilder } from '../../../../../nodes/core/anomaly/train/onnx-builder';
@@ -609,5 +614,151 @@ describe('anomaly-onnx BundleScorer start-up', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('anomaly-onnx BundleScorer per-device state: export and restore', () => {
+  const scorers: BundleScorer[] = [];
+  const make = (opts: ConstructorParameters<typeof BundleScorer>[0]) => {
+    const s = new BundleScorer({ batchWaitMs: 0, ...opts });
+    scorers.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    await Promise.all(scorers.splice(0).map((s) => s.close()));
+  });
+
+  /** A mean bundle (window 3) with a scaler, a persistence median of 3 and a fast centre drift. */
+  function driftBundle(root: string, version = 'v1', patch: Record<string, unknown> = {}): string {
+    const dir = writeMeanBundle(root, 'eq', 'p', version, 1, 3);
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    Object.assign(meta, {
+      scaler: { mean: [0, 0, 0], std: [1, 1, 1] },
+      persistence: 3,
+      center_drift: 0.5,
+      threshold: 1,
+      ...patch,
+    });
+    fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
+    return dir;
+  }
+  const at = (key: string, v: number, t: number) => ({
+    key,
+    equipmentId: 'eq',
+    fields: { vib: v, temp: v + 0.5, current: v - 0.25 },
+    timestamp: t,
+  });
+  /** The saved document as a context store would hand it back (a JSON string). */
+  const saved = (s: BundleScorer) => parseSavedStates(JSON.stringify(Object.fromEntries(s.entries())));
+
+  it('round trip: a restored scorer holds the same states and scores the next points exactly like the original', async () => {
+    const root = tmpRoot();
+    driftBundle(root);
+    const a = make({ root });
+    await a.load();
+    // d1 drifts slowly upward (its centre follows); d2 is still warming
+    for (let i = 0; i < 12; i++) await a.score(at('d1', 0.1 * i, 1000 + i));
+    await a.score(at('d2', 3, 5000));
+    const before = a.exportDocument(7);
+    assert.equal(before.format, ONNX_STATE_FORMAT);
+    assert.equal(before.exported_at, 7);
+    const d1 = before.devices.d1;
+    assert.equal(d1.bundle, 'eq/p/v1');
+    assert.equal(Buffer.from(d1.rows, 'base64').length, 9 * 4, 'a full window of 3 rows × 3 features');
+    assert.equal(d1.scores!.length, 3);
+    assert.ok(d1.center![0] > 0.5, `the centre followed the drift: ${d1.center}`);
+    assert.equal(Buffer.from(before.devices.d2.rows, 'base64').length, 3 * 4);
+    assert.equal(before.devices.d2.t, 5000);
+
+    const b = make({ root });
+    await b.load();
+    assert.deepEqual(await b.restore(saved(a).entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 0 });
+    assert.deepEqual(b.exportDocument(7), before);
+    for (let i = 12; i < 16; i++) {
+      const ra = result(await a.score(at('d1', 0.1 * i, 1000 + i)));
+      const rb = result(await b.score(at('d1', 0.1 * i, 1000 + i)));
+      assert.deepEqual(rb, ra, `point ${i}`);
+    }
+    // d2 goes on warming from where it was
+    assert.deepEqual(await b.score(at('d2', 3, 5001)), { kind: 'warming', have: 2, need: 3 });
+  });
+
+  it('drops (and counts) states whose bundle is gone or changed its features, scaler or window', async () => {
+    const root = tmpRoot();
+    driftBundle(root);
+    const a = make({ root });
+    await a.load();
+    for (const k of ['ok', 'gone', 'features', 'scaler', 'window']) await a.score(at(k, 1, 1));
+    const doc = JSON.parse(JSON.stringify(a.exportDocument()));
+    doc.devices.gone.bundle = 'eq/p/v9';
+    doc.devices.features.features = ['vib', 'current', 'temp'];
+    doc.devices.scaler.scaler = { mean: [0, 0, 1], std: [1, 1, 1] };
+    doc.devices.window.window = 4;
+    const b = make({ root });
+    await b.load();
+    const r = await b.restore(Object.entries(doc.devices).map(([k, v]) => [k, parseSavedDevice(v)]));
+    assert.deepEqual(r, { restored: 1, mismatched: 4, invalid: 0, evicted: 0 });
+    assert.deepEqual(
+      [...b.entries()].map(([k]) => k),
+      ['ok']
+    );
+    assert.deepEqual(await b.score(at('ok', 1, 2)), { kind: 'warming', have: 2, need: 3 });
+
+    // a bundle re-trained in place with another scaler: the stored windows are not for it
+    const c = make({ root });
+    driftBundle(root, 'v1', { scaler: { mean: [1, 1, 1], std: [2, 2, 2] } });
+    await c.load();
+    assert.equal((await c.restore(saved(a).entries)).mismatched, 5);
+    assert.equal(c.deviceCount, 0);
+  });
+
+  it('counts entries that are not states as invalid and keeps the rest', async () => {
+    const root = tmpRoot();
+    driftBundle(root);
+    const a = make({ root });
+    await a.load();
+    await a.score(at('ok', 1, 1));
+    const good = JSON.parse(JSON.stringify(a.exportDocument().devices.ok));
+    const b = make({ root });
+    await b.load();
+    const r = await b.restore(
+      parseSavedStates({
+        ok: good,
+        bad: { ...good, rows: [1, 2] },
+        worse: 'x',
+        nan: { ...good, rows: 'AADAfw==AADAfw==' },
+      }).entries
+    );
+    assert.deepEqual(r, { restored: 1, mismatched: 0, invalid: 3, evicted: 0 });
+  });
+
+  it('restores at most maxDevices states, keeping the most recently active (counted as evictions)', async () => {
+    const root = tmpRoot();
+    driftBundle(root);
+    const a = make({ root });
+    await a.load();
+    for (const k of ['old', 'mid', 'new']) await a.score(at(k, 1, 1));
+    const b = make({ root, maxDevices: 2 });
+    await b.load();
+    await b.score(at('live', 1, 1));
+    assert.deepEqual(await b.restore(saved(a).entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 2 });
+    assert.deepEqual(
+      [...b.entries()].map(([k]) => k),
+      ['mid', 'new']
+    );
+    assert.equal(b.stats.evicted, 2);
+    assert.equal(b.deviceCount, 2);
+  });
+
+  it('restore waits for the first bundle scan', async () => {
+    const root = tmpRoot();
+    driftBundle(root);
+    const a = make({ root });
+    await a.load();
+    await a.score(at('d', 1, 1));
+    const b = make({ root });
+    const loading = b.load();
+    assert.equal((await b.restore(saved(a).entries)).restored, 1);
+    await loading;
   });
 });
