@@ -47,7 +47,9 @@ module.exports = {
     default: { module: 'localfilesystem', config: { flushInterval: 5 } },
     memory: { module: 'memory' },
     // Written through on every set, in its own directory: state the durable pipeline acknowledges MQTT
-    // messages on must be on disk before the acknowledgement (the alert state; docs/durability.md).
+    // messages on must be on disk before the acknowledgement (docs/durability.md). The shipped alert node keeps
+    // its state in a journal of its own and reads this store once, to move the state older versions kept here;
+    // alert nodes set to persist in the context store (flows from before the journal) still write here.
     durable: { module: 'localfilesystem', config: { cache: false, base: 'context-durable' } },
   },
   httpNodeCors: undefined,
