@@ -15,6 +15,7 @@ import {
 } from './convnet';
 import { engineWindow, informativeSensors, rulTargets, columnName, CYCLE_COLUMN, type Engine } from './cmapss';
 import { mulberry32, shuffleInPlace } from '../../prng';
+import { RulAverage } from '../rul-average';
 
 export const RUL_CNN_INPUT = 'x';
 
@@ -119,6 +120,21 @@ export const RUL_DEFAULTS = {
   minCycles: 31,
   aboveCap: 'clip' as 'clip' | 'drop',
 };
+
+/**
+ * Cycles a device needs before a C-MAPSS RUL bundle scores it (meta.min_history): the window before the 60-cycle
+ * default, so devices get their first RUL as early as they did then; every FD001 test engine (31 cycles or more)
+ * is scored by the node exactly as eval:cmapss scores it. Training windows start at 31 cycles
+ * (RUL_DEFAULTS.minCycles): a device's first, 30-cycle window is one cycle shorter than any trained on.
+ */
+export const RUL_MIN_HISTORY = 30;
+
+/**
+ * meta.rul_average of the C-MAPSS bundles: the RUL the node reports is the mean of the predictions of the
+ * device's last RUL_AVERAGE cycles, each aged by the cycles since (RulAverage); chosen on the holdout of
+ * splits 0–2 (docs/onnx-bundles.md, third round). 1 = each prediction alone.
+ */
+export const RUL_AVERAGE = 1;
 
 /** early stopping scores held-out engines with at most this many cycles left (the test files' range: 7–145) */
 export const VALIDATION_MAX_RUL = 150;
@@ -398,14 +414,48 @@ export function smoothingMatrix(window: number, features: number, alpha: number)
   return M;
 }
 
-/** RUL at the last cycle of each engine (the test protocol). */
-export function predictLastCycle(b: RulCnnBundle, engines: Engine[]): number[] {
+/**
+ * The model's own predictions at the last `count` cycles of an engine, oldest first, with the cycle each was
+ * made at; only at cycles where the node scores a device (at least `minHistory` cycles observed, shorter
+ * windows padded with the first cycle).
+ */
+export function recentPredictions(
+  b: RulCnnBundle,
+  e: Engine,
+  count: number,
+  minHistory = 1
+): { cycles: number[]; preds: number[] } {
   const D = b.model.window * b.model.features;
   const buf = new Float32Array(D);
-  return engines.map((e) => {
-    engineWindow(e.rows, e.rows.length - 1, b.model.window, b.columns, b.scaler.mean, b.scaler.std, buf, 0);
-    return predictRulCnn(b.model, buf);
-  });
+  const n = e.rows.length;
+  const cycles: number[] = [];
+  const preds: number[] = [];
+  for (let end = Math.max(0, n - count, Math.min(minHistory, n) - 1); end < n; end++) {
+    engineWindow(e.rows, end, b.model.window, b.columns, b.scaler.mean, b.scaler.std, buf, 0);
+    cycles.push(e.cycles[end]);
+    preds.push(predictRulCnn(b.model, buf));
+  }
+  return { cycles, preds };
+}
+
+/**
+ * What the node reports after the last of these predictions with meta.rul_average = k: each pushed in order
+ * into the per-device RulAverage the scorer keeps, the last answer.
+ */
+export function averagedRul(recent: { cycles: number[]; preds: number[] }, k: number): number {
+  const avg = new RulAverage(k);
+  let out = NaN;
+  recent.cycles.forEach((c, i) => (out = avg.push(c, recent.preds[i])));
+  return out;
+}
+
+/**
+ * RUL at the last cycle of each engine (the test protocol), as the node reports it: with `average` k > 1 the
+ * temporal mean of the predictions of the engine's last k cycles (those with at least `minHistory` cycles
+ * observed), each aged by the cycles since (RulAverage).
+ */
+export function predictLastCycle(b: RulCnnBundle, engines: Engine[], average = 1, minHistory = 1): number[] {
+  return engines.map((e) => averagedRul(recentPredictions(b, e, Math.max(1, average), minHistory), average));
 }
 
 /**
