@@ -94,6 +94,10 @@ function parseArgs(argv: string[]): Args {
       const v = argv[++i];
       if (v !== 'clip' && v !== 'drop') throw new Error(`--above-cap must be clip or drop, got "${v}"`);
       a.opts.aboveCap = v;
+    } else if (k === '--truth-weights') {
+      const v = argv[++i];
+      if (v !== 'none' && v !== 'protocol') throw new Error(`--truth-weights must be none or protocol, got "${v}"`);
+      a.opts.truthWeights = v;
     } else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);

@@ -75,6 +75,13 @@ export interface RulCnnOptions {
    * `cap` of failure, the cases the C-MAPSS test protocol asks about (truth uncapped, at most ~150)
    */
   aboveCap?: 'clip' | 'drop';
+  /**
+   * 'protocol' weights each training window's squared error so that the true cycles left (uncapped) of the
+   * windows are spread evenly over 0–VALIDATION_MAX_RUL in 10-cycle bins, as the test protocol's truths are,
+   * and all windows beyond it together weigh as much as one bin (the plateau is still learned, but no longer
+   * outweighs the range the protocol asks about); weights have mean 1. 'none' (default): every window alike
+   */
+  truthWeights?: 'none' | 'protocol';
   /** learning-rate decay over the epochs, to finalLrShare of the initial rate */
   schedule?: 'linear' | 'cosine';
   finalLrShare?: number;
@@ -119,6 +126,7 @@ export const RUL_DEFAULTS = {
   // first cycle as the scorer pads them, instead of only on full 60-cycle windows
   minCycles: 31,
   aboveCap: 'clip' as 'clip' | 'drop',
+  truthWeights: 'none' as 'none' | 'protocol',
 };
 
 /**
@@ -233,10 +241,14 @@ export function rulTrainingSet(
 ) {
   const F = columns.length;
   const ends: Array<[Engine, number, number]> = [];
+  const cyclesLeft: number[] = [];
   for (const e of engines) {
     const y = rulTargets(e, aboveCap === 'drop' ? Infinity : cap);
     for (let end = Math.min(firstEnd, e.rows.length - 1); end < e.rows.length; end += stride)
-      if (y[end] <= cap) ends.push([e, end, y[end]]);
+      if (y[end] <= cap) {
+        ends.push([e, end, y[end]]);
+        cyclesLeft.push(e.rows.length - 1 - end);
+      }
   }
   const D = window * F;
   const data = new Float32Array(ends.length * D);
@@ -245,7 +257,24 @@ export function rulTrainingSet(
     engineWindow(e.rows, end, window, columns, scaler.mean, scaler.std, data, w * D);
     targets[w] = y;
   });
-  return { data, targets, count: ends.length, scaler };
+  return { data, targets, count: ends.length, scaler, cyclesLeft };
+}
+
+/**
+ * Weights (mean 1) that spread the windows' true cycles left evenly over 10-cycle bins up to `maxRul`, the
+ * windows beyond it together weighing one bin (RulCnnOptions.truthWeights 'protocol').
+ */
+export function protocolWeights(cyclesLeft: number[], maxRul = VALIDATION_MAX_RUL, bin = 10): Float32Array {
+  const nBins = Math.ceil(maxRul / bin);
+  const key = (r: number) => (r >= maxRul ? nBins : Math.floor(r / bin));
+  const counts = new Array<number>(nBins + 1).fill(0);
+  for (const r of cyclesLeft) counts[key(r)]++;
+  const w = Float32Array.from(cyclesLeft, (r) => 1 / counts[key(r)]);
+  let sum = 0;
+  for (const v of w) sum += v;
+  const k = w.length / (sum || 1);
+  for (let i = 0; i < w.length; i++) w[i] *= k;
+  return w;
 }
 
 /**
@@ -287,6 +316,8 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
     const set = rulTrainingSet(fitEngines, columns, window, cap, stride, scaler, firstEnd, aboveCap);
     if (smoothing < 1) smoothWindows(set.data, set.count, window, columns.length, smoothing);
     const scaled = set.targets.map((y) => y / cap);
+    const sampleWeights =
+      (o.truthWeights ?? RUL_DEFAULTS.truthWeights) === 'protocol' ? protocolWeights(set.cyclesLeft) : undefined;
     const layers = buildRulCnn(window, columns.length, { ...o, seed });
     const single = { window, features: columns.length, members: [layers], smoothing };
     // validation cases as the test protocol sees them: the held-out engines cut at every cycle that leaves
@@ -312,6 +343,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
       // decaying the step lets the last epochs settle instead of jittering around the minimum
       finalLrShare: o.finalLrShare ?? RUL_DEFAULTS.finalLrShare,
       schedule: o.schedule ?? RUL_DEFAULTS.schedule,
+      sampleWeights,
       seed,
       onEpoch: (epoch, loss) => {
         let valRmse = NaN;
