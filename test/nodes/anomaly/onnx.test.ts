@@ -106,6 +106,8 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       epochs: 15,
       cap: 40,
       threshold: 10,
+      // each prediction alone: the averaged bundle below is checked against it
+      rulAverage: 1,
     });
     // the same (deterministic) training with the node averaging each device's last 3 predictions
     await trainBundle({
