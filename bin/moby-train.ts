@@ -2,7 +2,7 @@
 // moby-train: fits an anomaly or RUL model on a CSV of normal operation and writes an ONNX model bundle
 // (<root>/<equipment_id>/<power>/<model_version>/ with model.onnx and meta.json) for the moby-anomaly node.
 import { parseArgs } from 'node:util';
-import { trainBundle, type TrainMethod } from '../nodes/core/anomaly/train/train';
+import { RUL_AVERAGE, trainBundle, type TrainMethod } from '../nodes/core/anomaly/train/train';
 
 const USAGE = `usage: moby-train --method pca|autoencoder|conv-autoencoder|rul --csv <file> --out <root>/<equipment>/<power>/<version>
                   [--features a,b,c] [--sep ';'] [--window 30] [--epochs 30] [--target <column>]
@@ -30,6 +30,8 @@ options:
   --ensemble    rul on C-MAPSS: networks trained with seeds seed…seed+n−1 and averaged in one graph (default 3)
   --age         rul on C-MAPSS: on|off, the engine's cycle number (its age) as an input feature named "cycle"
                 that the device must send (default on)
+  --rul-average rul on C-MAPSS: the node reports the mean of the predictions of a device's last n cycles, each
+                aged by the cycles since (meta.rul_average; default ${RUL_AVERAGE}; 1 = each prediction alone)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
   --threshold   rul: alarm when the predicted RUL is below this
@@ -69,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
         cap: { type: 'string' },
         ensemble: { type: 'string' },
         age: { type: 'string' },
+        'rul-average': { type: 'string' },
         target: { type: 'string' },
         unit: { type: 'string' },
         threshold: { type: 'string' },
@@ -128,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
       cap: num('cap', s('cap')),
       ensemble: num('ensemble', s('ensemble')),
       age: age === undefined ? undefined : age === 'on',
+      rulAverage: num('rul-average', s('rul-average')),
       target: s('target'),
       unit: s('unit'),
       threshold: num('threshold', s('threshold')),

@@ -8,14 +8,26 @@
 //       without the test set: 80/20 split by unit (seeded), each held-out engine cut at random cycles (≥ 31
 //       cycles kept, 5–150 left, like the test engines) and scored at the cut; truth = cycles left, not capped
 //
+// The RUL scored is what the node reports at the last (or cut) cycle: with meta.rul_average k > 1 (RUL_AVERAGE,
+// or --average k) the temporal mean of the predictions at the engine's last k cycles, each aged by the cycles
+// since (RulAverage, the node's mechanism). --average 1,3,5 scores several values from the same models (the
+// first is the figure printed; JSON: by_average). --save-models dir keeps each split's trained model
+// (split-<i>.json); --models dir scores those instead of training again.
+//
 // --age / --no-age (the cycle number as an input), --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';
 import {
   predictLastCycle,
   trainRulCnn,
   truncateEngines,
   RUL_DEFAULTS,
+  averagedRul,
+  recentPredictions,
+  RUL_AVERAGE,
+  RUL_MIN_HISTORY,
+  type RulCnnBundle,
   type RulCnnOptions,
 } from '../nodes/core/anomaly/train/rul-cnn';
 import { mulberry32, shuffleInPlace } from '../nodes/core/prng';
@@ -30,6 +42,12 @@ interface Args {
   firstSplit: number;
   cuts: number;
   json: boolean;
+  /** write each split's trained model here (split-<i>.json), to evaluate other settings without retraining */
+  saveModels: string;
+  /** read each split's model from here (written by --save-models) instead of training it */
+  models: string;
+  /** meta.rul_average values to score (the first is the figure printed; default RUL_AVERAGE) */
+  average: number[];
   opts: RulCnnOptions;
 }
 
@@ -43,6 +61,9 @@ function parseArgs(argv: string[]): Args {
     firstSplit: 0,
     cuts: 10,
     json: false,
+    saveModels: '',
+    models: '',
+    average: [RUL_AVERAGE],
     opts: {},
   };
   const num = (name: string, v: string | undefined) => {
@@ -60,12 +81,23 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--first-split') a.firstSplit = num('first-split', argv[++i]);
     else if (k === '--cuts') a.cuts = num('cuts', argv[++i]);
     else if (k === '--json') a.json = true;
-    else if (k === '--age') a.opts.age = true;
+    else if (k === '--save-models') a.saveModels = argv[++i];
+    else if (k === '--models') a.models = argv[++i];
+    else if (k === '--average') {
+      const v = argv[++i] ?? '';
+      a.average = v.split(',').map((x) => num('average', x));
+      if (!a.average.length || a.average.some((x) => !Number.isInteger(x) || x < 1))
+        throw new Error(`--average takes positive integers separated by commas, got "${v}"`);
+    } else if (k === '--age') a.opts.age = true;
     else if (k === '--no-age') a.opts.age = false;
     else if (k === '--above-cap') {
       const v = argv[++i];
       if (v !== 'clip' && v !== 'drop') throw new Error(`--above-cap must be clip or drop, got "${v}"`);
       a.opts.aboveCap = v;
+    } else if (k === '--truth-weights') {
+      const v = argv[++i];
+      if (v !== 'none' && v !== 'protocol') throw new Error(`--truth-weights must be none or protocol, got "${v}"`);
+      a.opts.truthWeights = v;
     } else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
@@ -88,7 +120,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--scaling') a.opts.scaling = argv[++i] === 'zscore' ? 'zscore' : 'minmax';
     else if (k === '--help' || k === '-h') {
       console.log(
-        'usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--first-split i] [--cuts n]) [--json]'
+        'usage: npm run eval:cmapss -- --train <train_FD001.txt> (--test <test_FD001.txt> --rul <RUL_FD001.txt> | --holdout [--splits n] [--first-split i] [--cuts n] [--save-models dir | --models dir]) [--average k[,k…]] [--json]'
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
@@ -143,6 +175,27 @@ export function truthBuckets(
   return out;
 }
 
+/** A trained bundle as JSON (typed arrays as plain arrays; Infinity as null). */
+export function bundleToJson(b: RulCnnBundle): string {
+  return JSON.stringify(b, (_k, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v));
+}
+
+export function bundleFromJson(text: string): RulCnnBundle {
+  const b = JSON.parse(text) as RulCnnBundle;
+  for (const layers of b.model.members)
+    for (const l of layers) {
+      l.weights = Float32Array.from(l.weights as unknown as number[]);
+      l.bias = Float32Array.from(l.bias as unknown as number[]);
+    }
+  b.validationRmse = b.validationRmse.map((v) => (v === null ? Infinity : v));
+  return b;
+}
+
+/** meta.min_history of the bundle moby-train writes: the node scores a device from this many cycles on. */
+function minHistory(args: Args): number {
+  return Math.min(RUL_MIN_HISTORY, args.opts.window ?? RUL_DEFAULTS.window);
+}
+
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const engines = parseCmapss(read(args.train), args.train);
@@ -162,13 +215,13 @@ function main(): void {
       args,
       `trained on ${engines.length} engines (${b.windows} windows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`
     );
-    const pred = predictLastCycle(b, test);
+    const pred = predictLastCycle(b, test, args.average[0], minHistory(args));
     const out = { rmse: round(rmse(pred, truth)), score: round(phm08Score(pred, truth), 1), engines: test.length };
     if (args.json) console.log(JSON.stringify(out));
     else console.log(`C-MAPSS test, last cycle of ${out.engines} engines: RMSE ${out.rmse}, PHM08 score ${out.score}`);
     return;
   }
-  const splits: Array<{
+  type SplitResult = {
     split: number;
     rmse: number;
     score: number;
@@ -178,7 +231,10 @@ function main(): void {
     train_s: number;
     buckets: Record<string, { n: number; rmse: number; bias: number }>;
     rmse_truth_capped: number;
-  }> = [];
+  };
+  // one list of split results per --average value, all from the same trained (or loaded) models
+  const byAverage: SplitResult[][] = args.average.map(() => []);
+  const cap = args.opts.cap ?? RUL_DEFAULTS.cap;
   for (let s = args.firstSplit; s < args.firstSplit + args.splits; s++) {
     // 80/20 by unit: an engine's cycles never appear on both sides
     const rand = mulberry32(1000 + s);
@@ -188,60 +244,85 @@ function main(): void {
     const held: Engine[] = order.slice(0, nHeld).map((i) => engines[i]);
     const train: Engine[] = order.slice(nHeld).map((i) => engines[i]);
     const t0 = Date.now();
-    const b = trainRulCnn(train, { ...args.opts, onEpoch });
+    const saved = args.models ? path.join(args.models, `split-${s}.json`) : '';
+    const b = saved ? bundleFromJson(read(saved)) : trainRulCnn(train, { ...args.opts, onEpoch });
     const trainS = (Date.now() - t0) / 1000;
+    if (args.saveModels) {
+      fs.mkdirSync(args.saveModels, { recursive: true });
+      fs.writeFileSync(path.join(args.saveModels, `split-${s}.json`), bundleToJson(b));
+    }
     const cases = truncateEngines(held, args.cuts, 2000 + s);
-    const pred = predictLastCycle(
-      b,
-      cases.map((c) => c.engine)
-    );
     const truth = cases.map((c) => c.truth);
-    // the PHM08 score is a sum: scaled to 100 engines so it compares with the test set's
-    const score = phm08Score(pred, truth);
-    splits.push({
-      split: s,
-      rmse: rmse(pred, truth),
-      // for comparison with papers that cap the test truth too; the figure of record keeps it uncapped
-      rmse_truth_capped: rmse(
-        pred,
-        truth.map((t) => Math.min(t, args.opts.cap ?? RUL_DEFAULTS.cap))
-      ),
-      score: (score * 100) / cases.length,
-      score_per_engine: score / cases.length,
-      engines: held.length,
-      cases: cases.length,
-      train_s: trainS,
-      buckets: truthBuckets(pred, truth),
+    // the predictions of each case's last cycles, as the node would have made them cycle by cycle; every
+    // --average value then reports what the node outputs at the case's last cycle (RulAverage)
+    const recent = cases.map((c) => recentPredictions(b, c.engine, Math.max(...args.average), minHistory(args)));
+    args.average.forEach((k, ai) => {
+      const pred = recent.map((r) => averagedRul(r, k));
+      // the PHM08 score is a sum: scaled to 100 engines so it compares with the test set's
+      const score = phm08Score(pred, truth);
+      byAverage[ai].push({
+        split: s,
+        rmse: rmse(pred, truth),
+        // for comparison with papers that cap the test truth too; the figure of record keeps it uncapped
+        rmse_truth_capped: rmse(
+          pred,
+          truth.map((t) => Math.min(t, cap))
+        ),
+        score: (score * 100) / cases.length,
+        score_per_engine: score / cases.length,
+        engines: held.length,
+        cases: cases.length,
+        train_s: trainS,
+        buckets: truthBuckets(pred, truth),
+      });
+      log(
+        args,
+        `split ${s}${args.average.length > 1 || k > 1 ? `, rul_average ${k}` : ''}: ${train.length} training engines (${b.validationEngines ? `${b.validationEngines} of them for early stopping per member, ` : ''}epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, ${saved ? `model read from ${saved}` : `trained in ${trainS.toFixed(0)} s`}`
+      );
     });
-    log(
-      args,
-      `split ${s}: ${train.length} training engines (${b.validationEngines ? `${b.validationEngines} of them for early stopping per member, ` : ''}epochs ${b.bestEpoch.join('/')} kept), ${held.length} held out × ${args.cuts} cuts: RMSE ${rmse(pred, truth).toFixed(2)}, PHM08 score per 100 engines ${((score * 100) / cases.length).toFixed(0)}, trained in ${trainS.toFixed(0)} s`
-    );
   }
-  const mean = (k: 'rmse' | 'score') => splits.reduce((a, s) => a + s[k], 0) / splits.length;
+  const summary = (splits: SplitResult[]) => {
+    const mean = (k: 'rmse' | 'score') => splits.reduce((a, s) => a + s[k], 0) / splits.length;
+    return {
+      rmse: round(mean('rmse')),
+      score: round(mean('score'), 1),
+      engines: splits[0].engines,
+      cases: splits[0].cases,
+      splits: splits.map((s) => ({
+        ...s,
+        rmse: round(s.rmse),
+        rmse_truth_capped: round(s.rmse_truth_capped),
+        score: round(s.score, 1),
+        score_per_engine: round(s.score_per_engine, 3),
+        train_s: round(s.train_s, 1),
+      })),
+    };
+  };
   const out = {
-    rmse: round(mean('rmse')),
-    score: round(mean('score'), 1),
-    engines: splits[0].engines,
-    cases: splits[0].cases,
-    splits: splits.map((s) => ({
-      ...s,
-      rmse: round(s.rmse),
-      rmse_truth_capped: round(s.rmse_truth_capped),
-      score: round(s.score, 1),
-      score_per_engine: round(s.score_per_engine, 3),
-      train_s: round(s.train_s, 1),
-    })),
+    ...summary(byAverage[0]),
     window: args.opts.window ?? RUL_DEFAULTS.window,
-    cap: args.opts.cap ?? RUL_DEFAULTS.cap,
+    cap,
     age: args.opts.age ?? RUL_DEFAULTS.age,
     above_cap: args.opts.aboveCap ?? RUL_DEFAULTS.aboveCap,
+    rul_average: args.average[0],
+    // every --average value from the same models, when more than one was asked for
+    ...(args.average.length > 1
+      ? { by_average: args.average.map((k, ai) => ({ rul_average: k, ...summary(byAverage[ai]) })) }
+      : {}),
   };
   if (args.json) console.log(JSON.stringify(out));
-  else
+  else {
     console.log(
-      `C-MAPSS holdout (${splits.length} split(s), 20 % of units, ${args.cuts} random cuts each): RMSE ${out.rmse}, PHM08 score per 100 engines ${out.score}`
+      `C-MAPSS holdout (${byAverage[0].length} split(s), 20 % of units, ${args.cuts} random cuts each, rul_average ${args.average[0]}): RMSE ${out.rmse}, PHM08 score per 100 engines ${out.score}`
     );
+    if (args.average.length > 1)
+      args.average.forEach((k, ai) => {
+        const o = summary(byAverage[ai]);
+        console.log(
+          `  rul_average ${k}: RMSE ${o.rmse} (splits ${o.splits.map((x) => x.rmse).join(' / ')}), PHM08 ${o.score}`
+        );
+      });
+  }
 }
 
 if (require.main === module) {

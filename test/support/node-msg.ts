@@ -16,7 +16,7 @@ export interface NodeMsg {
     warming?: boolean;
     warmup?: { have: number; need: number };
   };
-  rul?: { value: number; unit: string };
+  rul?: { value: number; unit: string; raw_value?: number };
   moby?: {
     device_id?: string;
     auth?: { kid?: string; ts?: number; verified?: boolean; redelivered?: boolean };

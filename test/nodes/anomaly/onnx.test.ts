@@ -16,6 +16,8 @@ import {
   writeMeanBundle,
 } from '../../support/anomaly-onnx-fixtures';
 import { trainBundle } from '../../../nodes/core/anomaly/train/train';
+import { parseCmapss } from '../../../nodes/core/anomaly/train/cmapss';
+import { predictLastCycle, trainRulCnn } from '../../../nodes/core/anomaly/train/rul-cnn';
 import { collect, type NodeMsg as Msg } from '../../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
@@ -105,6 +107,19 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       epochs: 15,
       cap: 40,
       threshold: 10,
+      // each prediction alone: the averaged bundle below is checked against it
+      rulAverage: 1,
+    });
+    // the same (deterministic) training with the node averaging each device's last 3 predictions
+    await trainBundle({
+      method: 'rul',
+      csv: cmapss,
+      out: path.join(root, 'engine-avg', 'normal', 'v1'),
+      window: 10,
+      epochs: 15,
+      cap: 40,
+      threshold: 10,
+      rulAverage: 3,
     });
   });
 
@@ -215,6 +230,50 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     await waitFor(() => bad.length === 1, 10000, 'reject');
     assert.equal(bad[0].moby!.reject!.code, 'missing_feature');
     assert.match(bad[0].moby!.reject!.reason, /feature "cycle" required by model/);
+  });
+
+  it('serves the averaged RUL of a bundle with rul_average: what eval:cmapss scores, restarted when the cycle goes back', async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    const text = fs.readFileSync(cmapss, 'utf8');
+    const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
+    const rows = text
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').map(Number))
+      .filter((r) => r[0] === 4);
+    const fields = (r: number[]) => ({
+      ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])),
+      cycle: r[1],
+    });
+    // cycles 1–20, then the engine again from cycle 1 (a new series on the same device; the window keeps its
+    // rows, so all 10 are scored): 11 + 10 scored
+    const sent = [...rows.slice(0, 20), ...rows.slice(0, 10)];
+    for (const r of sent) n.receive(point('engine', fields(r), 'plain'));
+    for (const r of sent) n.receive(point('engine-avg', fields(r), 'avg'));
+    await waitFor(() => ok.length === 60, 20000, '60 outputs');
+    const rulOf = (dev: string) => ok.filter((m) => m.rul && m.payload.tags.device_id === dev).map((m) => m.rul!);
+    const plain = rulOf('plain');
+    const avg = rulOf('avg');
+    assert.deepEqual([plain.length, avg.length], [21, 21]);
+    const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-4, `${what}: ${a} vs ${b}`);
+    // the same model: each point's own prediction is the plain bundle's RUL; the reported one their mean over
+    // the last 3 cycles, each aged by the cycles since
+    avg.forEach((r, i) => near(r.raw_value!, plain[i].value, `raw ${i}`));
+    near(avg[0].value, plain[0].value, 'first');
+    near(avg[1].value, (plain[0].value - 1 + plain[1].value) / 2, 'second');
+    for (let i = 2; i < 11; i++)
+      near(avg[i].value, (plain[i - 2].value - 2 + plain[i - 1].value - 1 + plain[i].value) / 3, `cycle ${i + 10}`);
+    // cycle 1 after cycle 20: the history restarts, then averages again
+    near(avg[11].value, plain[11].value, 'restart');
+    near(avg[12].value, (plain[11].value - 1 + plain[12].value) / 2, 'after the restart');
+    near(avg[13].value, (plain[11].value - 2 + plain[12].value - 1 + plain[13].value) / 3, 'after the restart');
+    // eval:cmapss scores the same: the engine cut at cycle 20, predictions of its last 3 cycles averaged
+    const b = trainRulCnn(parseCmapss(text, 'train_FD.txt'), { window: 10, epochs: 15, cap: 40 });
+    const cut = { unit: 4, rows: engine.rows.slice(0, 20), cycles: engine.cycles.slice(0, 20) };
+    near(predictLastCycle(b, [cut], 3, 10)[0], avg[10].value, 'eval:cmapss');
+    near(predictLastCycle(b, [cut])[0], plain[10].value, 'eval:cmapss without averaging');
   });
 
   it('chooses the power bucket from a field', async () => {

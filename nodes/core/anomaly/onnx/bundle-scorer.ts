@@ -11,6 +11,7 @@ import { SlidingWindow } from './window';
 import { FirstEntry } from '../../first-entry';
 import { PersistenceFilter } from './persistence';
 import { decodeRows, ONNX_STATE_FORMAT, type OnnxStateDocument, type SavedDevice } from './saved-state';
+import { RulAverage } from '../rul-average';
 
 export interface PowerBucket {
   name: string;
@@ -68,7 +69,8 @@ export type ScoreOutcome =
       threshold: number;
       contributions: Record<string, number>;
       model: ModelRef;
-      rul?: { value: number; unit: string };
+      /** raw_value: the window's own prediction when meta.rul_average averages `value` over recent ones */
+      rul?: { value: number; unit: string; raw_value?: number };
     };
 
 export interface LoadReport {
@@ -93,6 +95,10 @@ class DeviceState {
   persistence?: PersistenceFilter;
   /** per-device standardisation centre (raw units) when the bundle sets center_drift */
   center?: Float64Array;
+  /** recent RUL predictions when the bundle sets rul_average (bounded by it; goes with the window) */
+  rulAverage?: RulAverage;
+  /** RUL points scored, the age of a device whose bundle names no rul_age_feature */
+  rulSteps?: number;
 
   constructor(
     public win: SlidingWindow,
@@ -412,6 +418,16 @@ export class BundleScorer {
       res.raw_score = res.score;
       res.score = state.persistence.push(res.score);
     }
+    const k = meta.rul_average ?? 1;
+    if (res.kind === 'result' && res.rul && k > 1) {
+      // per device: a reloaded bundle with another rul_average starts a fresh history
+      if (!state.rulAverage || state.rulAverage.k !== k) state.rulAverage = new RulAverage(k);
+      const at = meta.rul_age_feature === undefined ? -1 : meta.features.indexOf(meta.rul_age_feature);
+      const age = at >= 0 ? raw[at] : (state.rulSteps = (state.rulSteps ?? 0) + 1);
+      const value = state.rulAverage.push(age, res.rul.value);
+      res.rul = { ...res.rul, value, raw_value: res.rul.value };
+      res.score = rulScore(meta.threshold, value);
+    }
     if (res.kind === 'result' && drift > 0 && state.center && meta.kind !== 'rul') {
       // only a point judged normal on both its own and its smoothed score moves the centre, so a developing
       // fault is not learned as the new normal (the statistical detectors' rule)
@@ -525,6 +541,14 @@ export class BundleScorer {
   }
 }
 
+/**
+ * Low remaining life is the alarm: the score is how far the RUL has eaten into the threshold (threshold / RUL,
+ * anomalous above 1 = RUL below the threshold); without a threshold it never alarms.
+ */
+function rulScore(threshold: number | undefined, rul: number): number {
+  return threshold !== undefined && Number.isFinite(threshold) && threshold > 0 ? threshold / Math.max(rul, 1e-9) : 0;
+}
+
 /** Turns one row of model outputs into a result per the bundle's output kind. */
 export function interpret(bundle: LoadedBundle, input: Float32Array, out: RowOutputs): ScoreOutcome {
   const meta = bundle.meta;
@@ -577,9 +601,7 @@ export function interpret(bundle: LoadedBundle, input: Float32Array, out: RowOut
       const value = out[o.rul!][0];
       if (!Number.isFinite(value)) return reject('model_error', `model ${bundle.id} produced a non-finite RUL`);
       rul = { value, unit: meta.rul_unit ?? 'steps' };
-      // low remaining life is the alarm: the score is how far the RUL has eaten into the threshold
-      // (threshold / RUL, anomalous above 1 = RUL below the threshold); without a threshold it never alarms
-      score = Number.isFinite(threshold) && threshold > 0 ? threshold / Math.max(value, 1e-9) : 0;
+      score = rulScore(threshold, value);
       threshold = 1;
       break;
     }

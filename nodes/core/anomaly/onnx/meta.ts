@@ -49,6 +49,18 @@ export interface BundleMeta {
    * engines (default: `window`, no padding: the device warms up for a whole window)
    */
   min_history?: number;
+  /**
+   * rul: the RUL reported is the mean of the predictions made over the device's last `rul_average` steps of
+   * age, each minus the age elapsed since it was made (temporal ensembling, RulAverage; default 1: each
+   * prediction alone)
+   */
+  rul_average?: number;
+  /**
+   * rul: the feature holding the device's age in `rul_unit` (C-MAPSS: "cycle"), which rul_average ages the
+   * older predictions by and which restarts the history when it goes backwards; without it every scored
+   * point counts one step
+   */
+  rul_age_feature?: string;
   /** free-form provenance: method, created_at, training stats */
   method?: string;
   created_at?: string;
@@ -109,6 +121,8 @@ export const META_SCHEMA = {
     center_drift: { type: 'number', minimum: 0, maximum: 1 },
     rul_unit: { type: 'string', maxLength: 32 },
     min_history: { type: 'integer', minimum: 1, maximum: 100000 },
+    rul_average: { type: 'integer', minimum: 1, maximum: 1000 },
+    rul_age_feature: { type: 'string', minLength: 1, maxLength: 256 },
     method: { type: 'string', maxLength: 64 },
     created_at: { type: 'string', maxLength: 64 },
     training: { type: 'object' },
@@ -180,6 +194,11 @@ export function validateMeta(value: unknown, file = 'meta.json'): BundleMeta {
     problems.push(`min_history applies to rul bundles only (kind is ${meta.kind})`);
   if (meta.min_history !== undefined && meta.min_history > meta.window)
     problems.push(`min_history (${meta.min_history}) exceeds window (${meta.window})`);
+  for (const f of ['rul_average', 'rul_age_feature'] as const)
+    if (meta[f] !== undefined && meta.kind !== 'rul')
+      problems.push(`${f} applies to rul bundles only (kind is ${meta.kind})`);
+  if (meta.rul_age_feature !== undefined && !meta.features.includes(meta.rul_age_feature))
+    problems.push(`rul_age_feature "${meta.rul_age_feature}" is not one of the features`);
   if (problems.length) throw new Error(`${file}: ${problems.join('; ')}`);
   return { ...meta, input: { ...meta.input, layout: meta.input.layout ?? 'flat' } };
 }

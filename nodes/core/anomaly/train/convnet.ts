@@ -194,6 +194,8 @@ export interface FitOptions {
   finalLrShare?: number;
   /** shape of that decay: a straight line (default) or half a cosine (slow start, slow end) */
   schedule?: 'linear' | 'cosine';
+  /** per-sample weight of the squared error (default 1 each); the loss reported is weighted the same way */
+  sampleWeights?: ArrayLike<number>;
   /** called after each epoch with the mean training loss; returning true stops training */
   onEpoch?: (epoch: number, loss: number) => boolean | void;
 }
@@ -301,6 +303,8 @@ export function fitNet(
   const vW = layers.map((l) => new Float64Array(l.weights.length));
   const mB = layers.map((l) => new Float64Array(l.bias.length));
   const vB = layers.map((l) => new Float64Array(l.bias.length));
+  const sw = opts.sampleWeights;
+  if (sw && sw.length !== count) throw new Error(`convnet: ${sw.length} sample weights for ${count} samples`);
   const order = Array.from({ length: count }, (_, i) => i);
   let step = 0;
   let lastLoss = NaN;
@@ -319,7 +323,9 @@ export function fitNet(
       }
       for (let r = 0; r < nb; r++) {
         const i = order[start + r];
-        lossSum += sampleBackprop(tl, inputs, i * inSize, targets, i * outSize, 2 / (nb * outSize), s, drop);
+        const wi = sw ? sw[i] : 1;
+        lossSum +=
+          wi * sampleBackprop(tl, inputs, i * inSize, targets, i * outSize, (2 * wi) / (nb * outSize), s, drop);
       }
       step++;
       const c1 = 1 - 0.9 ** step;

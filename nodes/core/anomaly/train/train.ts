@@ -19,7 +19,7 @@ import {
   type ConvAutoencoderModel,
 } from './conv-autoencoder';
 import { looksLikeCmapss, parseCmapss } from './cmapss';
-import { RUL_CNN_INPUT, RUL_DEFAULTS, rulCnnToOnnx, trainRulCnn } from './rul-cnn';
+import { RUL_AVERAGE, RUL_CNN_INPUT, RUL_DEFAULTS, RUL_MIN_HISTORY, rulCnnToOnnx, trainRulCnn } from './rul-cnn';
 import { describeNet } from './convnet';
 
 export type TrainMethod = 'pca' | 'autoencoder' | 'conv-autoencoder' | 'rul';
@@ -113,6 +113,11 @@ export interface TrainOptions {
    * device must send it, its age since install or overhaul, not a count of the rows Node-RED has seen
    */
   age?: boolean;
+  /**
+   * rul on C-MAPSS: meta.rul_average, the node reports the mean of the predictions of a device's last n
+   * cycles, each aged by the cycles since (default RUL_AVERAGE)
+   */
+  rulAverage?: number;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
   alpha?: number;
   hidden?: number;
@@ -314,13 +319,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
   throw new Error(`--method must be pca, autoencoder, conv-autoencoder or rul, got "${String(o.method)}"`);
 }
 
-/**
- * Cycles a device needs before a C-MAPSS RUL bundle scores it (meta.min_history): the window before the 60-cycle
- * default, so devices get their first RUL as early as they did then; every FD001 test engine (31 cycles or more)
- * is scored by the node exactly as eval:cmapss scores it. Training windows start at 31 cycles
- * (RUL_DEFAULTS.minCycles): a device's first, 30-cycle window is one cycle shorter than any trained on.
- */
-export const RUL_MIN_HISTORY = 30;
+export { RUL_MIN_HISTORY, RUL_AVERAGE } from './rul-cnn';
 
 /** rul on a C-MAPSS run-to-failure file: the windowed CNN on informative sensors, capped target. */
 async function trainCmapssRul(
@@ -333,6 +332,9 @@ async function trainCmapssRul(
   const rows = engines.reduce((n, e) => n + e.rows.length, 0);
   const t0 = Date.now();
   const cap = o.cap ?? RUL_DEFAULTS.cap;
+  const rulAverage = o.rulAverage ?? RUL_AVERAGE;
+  if (!Number.isInteger(rulAverage) || rulAverage < 1 || rulAverage > 1000)
+    throw new Error(`rul: --rul-average must be an integer from 1 to 1000, got ${rulAverage}`);
   const b = trainRulCnn(engines, {
     window: o.window,
     epochs: o.epochs,
@@ -368,6 +370,10 @@ async function trainCmapssRul(
       // a device gets its first RUL after RUL_MIN_HISTORY cycles on a padded window, as eval:cmapss scores
       // short engines, instead of warming up for the whole (longer) window
       min_history: Math.min(RUL_MIN_HISTORY, b.model.window),
+      rul_average: rulAverage,
+      // the age the averaged predictions are aged by and whose going backwards restarts the history; a
+      // model without the cycle input counts scored points instead
+      ...(b.features.includes('cycle') ? { rul_age_feature: 'cycle' } : {}),
       ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
       training: {
         engines: engines.length,

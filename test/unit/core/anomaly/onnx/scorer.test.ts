@@ -577,6 +577,89 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.ok(Math.abs(full.rul!.value - predictRul(model, win.data.subarray(0, 9))) < 1e-4);
       assert.notEqual(short.rul!.value.toFixed(4), full.rul!.value.toFixed(4), 'padding is not the full window');
     });
+
+    it('rul with rul_average: the mean of the recent predictions of a device aged by its age feature; restarts when it goes back', async () => {
+      const root = tmpRoot();
+      const { rows, scaler, model } = linearRulFixture(6);
+      const meta = {
+        schema_version: 1 as const,
+        kind: 'rul' as const,
+        features: FEATURES,
+        window: 3,
+        input: { name: 'x', layout: 'sequence' as const },
+        outputs: { rul: 'rul' },
+        scaler,
+        threshold: 40,
+      };
+      // the same model without and with averaging over 3 steps of "current" (the device's age here)
+      await writeBundle(path.join(root, 'plain', 'any', 'v1'), linearRulToOnnx(model), meta);
+      await writeBundle(path.join(root, 'avg', 'any', 'v1'), linearRulToOnnx(model), {
+        ...meta,
+        rul_average: 3,
+        rul_age_feature: 'current',
+      });
+      const s = make({ root });
+      assert.deepEqual((await s.load()).refused, []);
+      // ages 1, 2, 3, 5 (a gap of one), then 2 (a new series), 3
+      const ages = [1, 2, 3, 5, 8, 2, 3];
+      const plain: number[] = [];
+      const avg: Array<Extract<ScoreOutcome, { kind: 'result' }>> = [];
+      for (let i = 0; i < ages.length + 2; i++) {
+        const f = { ...fieldsOf(rows[i]), current: i < 2 ? 0 : ages[i - 2] };
+        const a = await s.score(req('d1', 'plain', f));
+        const b = await s.score(req('d2', 'avg', f));
+        if (i < 2) continue; // warming
+        plain.push(result(a).rul!.value);
+        avg.push(result(b));
+      }
+      const near = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} vs ${b}`);
+      avg.forEach((r, i) => near(r.rul!.raw_value!, plain[i]));
+      near(avg[0].rul!.value, plain[0]);
+      near(avg[1].rul!.value, (plain[0] - 1 + plain[1]) / 2);
+      near(avg[2].rul!.value, (plain[0] - 2 + plain[1] - 1 + plain[2]) / 3);
+      // age 5: age 2 is 3 steps back and out, age 3 aged by 2
+      near(avg[3].rul!.value, (plain[2] - 2 + plain[3]) / 2);
+      // age 8: nothing within 3 steps
+      near(avg[4].rul!.value, plain[4]);
+      // age 2 after 8: a new series, then it averages again
+      near(avg[5].rul!.value, plain[5]);
+      near(avg[6].rul!.value, (plain[5] - 1 + plain[6]) / 2);
+      // the alarm score follows the reported (averaged) RUL
+      for (const r of avg) near(r.score, 40 / r.rul!.value);
+    });
+
+    it('rul_average without an age feature counts scored points; a bundle without rul_average reports each prediction', async () => {
+      const root = tmpRoot();
+      const { rows, scaler, model } = linearRulFixture(7);
+      const meta = {
+        schema_version: 1 as const,
+        kind: 'rul' as const,
+        features: FEATURES,
+        window: 3,
+        input: { name: 'x', layout: 'sequence' as const },
+        outputs: { rul: 'rul' },
+        scaler,
+      };
+      await writeBundle(path.join(root, 'plain', 'any', 'v1'), linearRulToOnnx(model), meta);
+      await writeBundle(path.join(root, 'avg', 'any', 'v1'), linearRulToOnnx(model), { ...meta, rul_average: 2 });
+      const s = make({ root });
+      await s.load();
+      const plain: Array<Extract<ScoreOutcome, { kind: 'result' }>> = [];
+      const avg: number[] = [];
+      for (const r of rows.slice(0, 6)) {
+        const a = await s.score(req('d1', 'plain', fieldsOf(r)));
+        const b = await s.score(req('d2', 'avg', fieldsOf(r)));
+        if (a.kind === 'warming') continue;
+        plain.push(result(a));
+        avg.push(result(b).rul!.value);
+      }
+      assert.equal(plain.length, 4);
+      assert.ok(plain.every((r) => r.rul!.raw_value === undefined));
+      for (let i = 1; i < 4; i++) {
+        const want = (plain[i - 1].rul!.value - 1 + plain[i].rul!.value) / 2;
+        assert.ok(Math.abs(avg[i] - want) < 1e-9, `${avg[i]} vs ${want}`);
+      }
+    });
   });
 });
 

@@ -36,6 +36,7 @@ import {
 } from '../../../../../nodes/core/anomaly/train/cmapss';
 import {
   fitRulScaler,
+  protocolWeights,
   predictLastCycle,
   predictRulCnn,
   rulCnnToOnnx,
@@ -199,6 +200,48 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       fitNet(again, x, y, n, { epochs: 5, learningRate: 0.01, seed: 2 });
       assert.deepEqual([...again[1].weights], [...a[1].weights]);
       assert.notDeepEqual([...plain[1].weights], [...a[1].weights]);
+    });
+
+    it('sample weights: all ones trains as without them; a weight of 2 counts a sample twice in the loss', () => {
+      const n = 16;
+      const x = randomInput(n * 8, 13);
+      const y = new Float32Array(n).map((_, i) => x[i * 8] + x[i * 8 + 3]);
+      const make = () =>
+        buildNet(
+          8,
+          1,
+          [
+            { type: 'conv', out: 3, kernel: 3, pad: 1, activation: 'tanh' },
+            { type: 'dense', out: 1, activation: 'linear' },
+          ],
+          7
+        );
+      const a = make();
+      const b = make();
+      fitNet(a, x, y, n, { epochs: 4, learningRate: 0.01, seed: 3 });
+      fitNet(b, x, y, n, { epochs: 4, learningRate: 0.01, seed: 3, sampleWeights: new Float32Array(n).fill(1) });
+      assert.deepEqual([...b[0].weights], [...a[0].weights]);
+      const plain = fitNet(make(), x, y, n, { epochs: 1, learningRate: 0 });
+      const doubled = fitNet(make(), x, y, n, {
+        epochs: 1,
+        learningRate: 0,
+        sampleWeights: new Float32Array(n).fill(2),
+      });
+      assert.ok(Math.abs(doubled - 2 * plain) < 1e-12 * Math.max(1, plain), `${doubled} vs 2 × ${plain}`);
+      assert.throws(() => fitNet(make(), x, y, n, { sampleWeights: [1, 2] }), /2 sample weights for 16 samples/);
+    });
+
+    it('protocolWeights: mean 1, equal total weight per 10-cycle bin of cycles left up to 150, one bin for all beyond', () => {
+      const left = [
+        ...Array.from({ length: 30 }, (_, i) => i % 10), // 30 windows in bin 0
+        ...Array.from({ length: 10 }, (_, i) => 10 + i), // 10 in bin 1
+        ...Array.from({ length: 60 }, (_, i) => 150 + i), // 60 beyond 150
+      ];
+      const w = protocolWeights(left);
+      const total = (from: number, to: number) => w.slice(from, to).reduce((a, v) => a + v, 0);
+      assert.ok(Math.abs(total(0, w.length) / w.length - 1) < 1e-6);
+      assert.ok(Math.abs(total(0, 30) - total(30, 40)) < 1e-4);
+      assert.ok(Math.abs(total(40, 100) - total(30, 40)) < 1e-4);
     });
 
     it('the dense matrix of a layer reproduces its forward pass', () => {

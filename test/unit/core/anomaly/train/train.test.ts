@@ -8,7 +8,7 @@ import { BundleScorer } from '../../../../../nodes/core/anomaly/onnx/bundle-scor
 import { compareVersions } from '../../../../../nodes/core/anomaly/onnx/bundles';
 import { SlidingWindow } from '../../../../../nodes/core/anomaly/onnx/window';
 import { parseCsv } from '../../../../../nodes/core/anomaly/train/csv';
-import { trainBundle } from '../../../../../nodes/core/anomaly/train/train';
+import { RUL_AVERAGE, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import {
   FEATURES,
   fieldsOf,
@@ -142,6 +142,16 @@ describe('anomaly-onnx training and bundle files', () => {
         /^Error: m: min_history applies to rul bundles only \(kind is score\)$/
       );
       assert.throws(() => validateMeta({ ...rul, min_history: 0 }, 'm'), /m: min_history: must be >= 1/);
+      assert.equal(validateMeta({ ...rul, rul_average: 5, rul_age_feature: 'a' }).rul_average, 5);
+      assert.throws(
+        () => validateMeta({ ...rul, rul_average: 5, rul_age_feature: 'cycle' }, 'm'),
+        /^Error: m: rul_age_feature "cycle" is not one of the features$/
+      );
+      assert.throws(() => validateMeta({ ...rul, rul_average: 0 }, 'm'), /m: rul_average: must be >= 1/);
+      assert.throws(
+        () => validateMeta({ ...rul, kind: 'score', outputs: { score: 's' }, threshold: 1, rul_average: 3 }, 'm'),
+        /^Error: m: rul_average applies to rul bundles only \(kind is score\)$/
+      );
       assert.throws(() => validateMeta({ schema_version: 2 }, 'm'), /schema_version: must be equal to constant/);
       assert.equal(
         validateMeta({
@@ -398,6 +408,8 @@ describe('anomaly-onnx training and bundle files', () => {
       );
       // a window shorter than RUL_MIN_HISTORY: devices are scored once the window is full, never padded
       assert.equal(fmeta.min_history, 10);
+      // the node averages recent predictions as eval:cmapss scores them, aged by the engine's cycle
+      assert.deepEqual([fmeta.rul_average, fmeta.rul_age_feature], [RUL_AVERAGE, 'cycle']);
       assert.ok(
         !fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1')
       );
@@ -431,6 +443,8 @@ describe('anomaly-onnx training and bundle files', () => {
         fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-no-age', 'meta.json'), 'utf8')
       );
       assert.deepEqual(nmeta.features, ameta.features.slice(0, -1));
+      // without the age input the node counts scored points as the age
+      assert.equal(nmeta.rul_age_feature, undefined);
       const bad = cli(rulArgs('rul-bad', 'yes'));
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /--age must be on or off, got "yes"/);
