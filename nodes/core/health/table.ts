@@ -118,6 +118,13 @@ export class HealthTable {
   private touched = new Uint8Array(0);
   private hand = 0;
   private evictedCount = 0;
+  /**
+   * When a persisted table was restored (-Infinity: never). Nobody watched the devices while the node was
+   * down, so a restored device's silence is counted from here, not from its last message before the restart:
+   * a restart (or an outage of the pipeline) longer than the timeout does not report every device as timed
+   * out — a device that stays silent for a whole timeout after the restart is.
+   */
+  private watchedSince = -Infinity;
   // the tenant partition of each row (index into partNames) and the rows per partition ('' = no tenant)
   private rowPart: number[] = [];
   private readonly partIds = new Map<string, number>();
@@ -228,18 +235,18 @@ export class HealthTable {
   /** Times out silent devices and completes hold-downs; returns the transitions in table order. */
   sweep(now = this.now()): HealthEvent[] {
     const out: HealthEvent[] = [];
-    const { state, lastSeen, timeout, pending, since } = this;
+    const { state, lastSeen, timeout, pending, since, watchedSince } = this;
     for (let i = 0; i < this.size; i++) {
       const st = state[i];
       if (st === ONLINE) {
-        const due = lastSeen[i] + timeout[i];
+        const due = Math.max(lastSeen[i], watchedSince) + timeout[i];
         if (due <= now) out.push(this.transition(i, TIMEOUT, due, 'timeout'));
       } else if (st === UNKNOWN) {
         // registered but never seen: silent from registration on
-        const due = since[i] + timeout[i];
+        const due = Math.max(since[i], watchedSince) + timeout[i];
         if (lastSeen[i] !== lastSeen[i] && due <= now) out.push(this.transition(i, TIMEOUT, due, 'timeout'));
       } else if (pending[i] === pending[i]) {
-        if (lastSeen[i] + timeout[i] <= now)
+        if (Math.max(lastSeen[i], watchedSince) + timeout[i] <= now)
           pending[i] = NaN; // fell silent again during the hold-down
         else if (now - pending[i] >= this.holdDownMs) out.push(this.transition(i, ONLINE, pending[i], 'data'));
       }
@@ -370,6 +377,7 @@ export class HealthTable {
       if (typeof eq === 'string') this.setEquipment(i, eq);
       restored++;
     }
+    if (restored) this.watchedSince = this.now();
     return Math.min(restored, this.size);
   }
 

@@ -239,24 +239,33 @@ describe('health table (state machine)', () => {
     assert.deepEqual(t.stateCounts(), { UNKNOWN: 0, ONLINE: 1, OFFLINE: 1, TIMEOUT: 8 });
   });
 
-  it('serialises and restores states, last-seen, equipment and learned timeouts; silence during downtime is found by the next sweep', () => {
+  it('serialises and restores states, last-seen, equipment and learned timeouts; silence is counted from the restore', () => {
     const c = clock();
     const a = new HealthTable({ defaultTimeoutMs: 5000, now: c.now });
     a.activity('on', c.t, 'lathe');
+    a.activity('quiet', c.t);
     a.status('off', false, c.t, 'lwt');
     a.register('unk');
     const saved = JSON.parse(JSON.stringify(a.serialize()));
-    c.t += 60_000; // "Node-RED was down for a minute"
+    c.t += 60_000; // "Node-RED was down for a minute": nobody watched the devices meanwhile
+    const restoredAt = c.t;
     const b = new HealthTable({ defaultTimeoutMs: 5000, now: c.now });
-    assert.equal(b.restore(saved), 3);
+    assert.equal(b.restore(saved), 4);
     assert.equal(b.get('on')!.state, 'ONLINE');
     assert.equal(b.get('on')!.equipment_id, 'lathe');
+    assert.equal(b.get('on')!.last_seen, restoredAt - 60_000, 'last seen is what was seen, not the restore');
     assert.equal(b.get('off')!.state, 'OFFLINE');
+    // the restart itself is no evidence of silence: no device times out at once (each would be a false alarm)
+    assert.deepEqual(b.sweep(), []);
+    c.t += 1000;
+    b.activity('on', c.t);
+    c.t += 4000; // one whole timeout watched since the restore
     const evs = b.sweep();
-    assert.deepEqual(evs.map((e) => [e.device_id, e.state, e.previous]).sort(), [
-      ['on', 'TIMEOUT', 'ONLINE'],
-      ['unk', 'TIMEOUT', 'UNKNOWN'],
+    assert.deepEqual(evs.map((e) => [e.device_id, e.state, e.previous, e.since]).sort(), [
+      ['quiet', 'TIMEOUT', 'ONLINE', restoredAt + 5000],
+      ['unk', 'TIMEOUT', 'UNKNOWN', restoredAt + 5000],
     ]);
+    assert.equal(b.get('on')!.state, 'ONLINE', 'the device that kept sending stays online');
     assert.equal(b.restore({ v: 2 }), 'not a persisted device table');
     assert.equal(b.restore({ ...saved, state: [9] }), 'not a persisted device table');
   });
