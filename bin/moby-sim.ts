@@ -36,6 +36,9 @@ Usage: moby-sim [options]
   --csv-sep SEP        CSV separator (default: detected)
   --rate N             rows per second for --csv (default 10)
   --seed N             random seed (default 1)
+  --state FILE         keep the fleet's progress in FILE (every 5 s and on stop); started again with the same
+                       settings, the machines continue where they were, without the warm-up (npm start uses
+                       MOBY_HOME/sim-state.json; with --tenants one file per tenant, FILE.<tenant>)
   -h, --help           this help
 
 Topics: devices/<id>/telemetry (data), device/status/<id> (retained ONLINE on connect, OFFLINE on clean stop),
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
       'csv-sep': { type: 'string' },
       rate: { type: 'string' },
       seed: { type: 'string' },
+      state: { type: 'string' },
       warmup: { type: 'string' },
       'warmup-interval': { type: 'string' },
       speed: { type: 'string' },
@@ -150,6 +154,7 @@ async function main(): Promise<void> {
     warmupIntervalMs: num(values['warmup-interval'], DEFAULT_SIM.warmupIntervalMs, 'warmup-interval') || 1,
     speed: num(values.speed, 1, 'speed') || 1,
     log: (l: string) => console.log(l),
+    stateFile: values.state,
   };
   // --tenants acme,beta: the same fleet once per tenant (both have pump-001 …), each below t/<tenant>/ and
   // signed with its tenant's keys (<tenant-keys-dir>/<tenant>.json, else the master key)
@@ -160,6 +165,7 @@ async function main(): Promise<void> {
           ...options,
           tenant,
           keys: file ? readKeysFile(file) : keys,
+          stateFile: values.state ? `${values.state}.${tenant}` : undefined,
           log: (l: string) => console.log(`[${tenant}] ${l}`),
         });
       })
@@ -181,7 +187,7 @@ async function main(): Promise<void> {
   );
   for (const f of sims[0].faultPlan())
     console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s${tenants.length ? ' (every tenant)' : ''}`);
-  if (values.warmup)
+  if (values.warmup && !sims.some((s) => s.resumed > 0))
     console.log(
       `warm-up: the first ${values.warmup} messages per device every ${values['warmup-interval'] ?? DEFAULT_SIM.warmupIntervalMs} ms`
     );

@@ -386,6 +386,9 @@ async function main() {
       .filter(Boolean);
     const simEnv = { ...env };
     for (const k of NODE_RED_ONLY) delete simEnv[k];
+    // the fleet's progress in MOBY_HOME: a restarted npm start continues the machines instead of starting them
+    // over (every sensor jumping back at once would be a fleet of genuine anomalies)
+    if (!simArgs.includes('--state')) simArgs.push('--state', path.join(stateDir, 'sim-state.json'));
     spawnChild('sim', [simBin, '--url', env.MOBY_SIM_MQTT_URL || env.MOBY_MQTT_URL, ...simArgs], simEnv);
   }
   log(

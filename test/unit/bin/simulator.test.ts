@@ -168,4 +168,53 @@ describe('simulator over MQTT', () => {
         `birth of ${id}`
       );
   });
+
+  it('with a state file, a restarted fleet continues each machine where it was (no warm-up), another fleet starts over', async () => {
+    const master = 'hex:' + '22'.repeat(32);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-state-'));
+    const stateFile = path.join(dir, 'sim-state.json');
+    const received = new Map<string, number[]>();
+    const sub = mqtt.connect(broker.url);
+    await new Promise<void>((r) => sub.on('connect', () => r()));
+    await new Promise<void>((r) => sub.subscribe('devices/+/telemetry', { qos: 1 }, () => r()));
+    sub.on('message', (topic, payload) => {
+      const body = JSON.parse(JSON.parse(payload.toString()).body);
+      const id = topic.split('/')[1];
+      received.set(id, [...(received.get(id) ?? []), body.components.motor.temperature.value]);
+    });
+    const options = { ...DEFAULT_SIM, url: broker.url, devices: 2, intervalMs: 20, master, warmup: 5, stateFile };
+    try {
+      const first = new Simulator({ ...options, log: () => {} });
+      assert.equal(first.resumed, 0);
+      await first.start();
+      await waitFor(() => (received.get(first.deviceIds[0])?.length ?? 0) >= 30, 10000, 'first run');
+      await first.stop();
+      const saved = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+      const id = first.deviceIds[0];
+      await waitFor(() => received.get(id)!.length === saved.sent[id], 5000, 'every sent message received');
+      const before = received.get(id)!.slice();
+      received.clear();
+
+      const lines: string[] = [];
+      const second = new Simulator({ ...options, log: (l) => lines.push(l) });
+      assert.equal(second.resumed, Math.max(...Object.values(saved.sent as Record<string, number>)));
+      assert.match(lines.join('\n'), /resumed from .*no warm-up/);
+      await second.start();
+      await waitFor(() => (received.get(id)?.length ?? 0) >= 5, 10000, 'second run');
+      await second.stop();
+      // the same machine as a model run without a restart: the series goes on, it does not jump back
+      const model = new MachineModel(0, options.seed + 0, []);
+      const reference: number[] = [];
+      for (let k = 0; k < before.length + 5; k++) reference.push(model.step(0.02).temperature);
+      assert.deepEqual(before, reference.slice(0, before.length));
+      assert.deepEqual(received.get(id)!.slice(0, 5), reference.slice(before.length));
+
+      const other = new Simulator({ ...options, devices: 3, log: (l) => lines.push(l) });
+      assert.equal(other.resumed, 0, 'a state file of another fleet is not resumed');
+      assert.match(lines.join('\n'), /another fleet/);
+    } finally {
+      sub.end(true);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
