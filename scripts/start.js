@@ -184,15 +184,40 @@ async function startEmbeddedBroker() {
   };
 }
 
-function spawnChild(name, args, env, onLine = null) {
+/** A child that dies this often within RESTART_WINDOW_MS is not restarted again: the script stops instead. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 120000;
+
+/**
+ * Spawns a child; when it exits unasked, `restart` children (Node-RED) are started again — the embedded broker
+ * keeps the pipeline's persistent session meanwhile, so what Node-RED had not acknowledged is delivered again
+ * and nothing the broker took is lost — unless they keep dying, and every other child's exit stops everything
+ * (exit code non-zero, for a supervisor to see).
+ */
+function spawnChild(name, args, env, onLine = null, restart = false, restarts = []) {
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.mobyName = name;
   printLines(child, name, onLine);
   child.on('exit', (code, signal) => {
-    if (!stopping) {
-      log(`${name} exited (${signal || code}); stopping`);
-      shutdown(code || 1);
+    if (stopping) return;
+    const now = Date.now();
+    const recent = restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+    if (restart && recent.length < MAX_RESTARTS) {
+      log(
+        `${name} exited (${signal || code}); starting it again${broker ? ' (the embedded broker kept its session: unacknowledged messages are delivered again)' : ''}`
+      );
+      children.splice(children.indexOf(child), 1);
+      setTimeout(() => {
+        if (!stopping) spawnChild(name, args, env, onLine, restart, [...recent, now]);
+      }, 1000);
+      return;
     }
+    log(
+      restart
+        ? `${name} exited (${signal || code}) ${recent.length + 1} times within ${RESTART_WINDOW_MS / 1000} s; stopping`
+        : `${name} exited (${signal || code}); stopping`
+    );
+    shutdown(code || 1);
   });
   children.push(child);
   return child;
@@ -368,7 +393,8 @@ async function main() {
       path.join(root, 'flows', 'settings.js'),
     ],
     env,
-    onLine
+    onLine,
+    true
   );
   await ready.promise;
   const shown = host.includes(':') ? `[${host}]` : host;
