@@ -55,6 +55,22 @@ function nodeRedPid(parent: number): number {
   return Number(line.trim().split(/\s+/)[0]);
 }
 
+/** Waits for npm start to have started a Node-RED other than `previous` and returns its pid. */
+function nextNodeRed(parent: number, previous: number): Promise<number> {
+  return waitFor(
+    () => {
+      try {
+        const pid = nodeRedPid(parent);
+        return pid !== previous ? pid : 0;
+      } catch {
+        return 0; // between the death and the restart there is none
+      }
+    },
+    30000,
+    `a Node-RED process other than ${previous}`
+  );
+}
+
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -92,18 +108,7 @@ describe('npm start going down', function () {
       const first = nodeRedPid(started.child.pid!);
       process.kill(first, 'SIGKILL');
       await waitFor(() => /node-red exited \(SIGKILL\); starting it again/.test(started!.output()), 10000, 'restart');
-      const second = await waitFor(
-        () => {
-          try {
-            const pid = nodeRedPid(started!.child.pid!);
-            return pid !== first ? pid : 0;
-          } catch {
-            return 0;
-          }
-        },
-        30000,
-        'a new Node-RED process'
-      );
+      const second = await nextNodeRed(started.child.pid!, first);
       await waitFor(async () => (await fetch(editor).catch(() => null))?.status === 200, 120000, 'the editor again');
       assert.equal(dropped, false, 'the embedded broker never closed');
       assert.equal(started.child.exitCode, null, 'the script still runs');
@@ -113,19 +118,7 @@ describe('npm start going down', function () {
       for (let k = 0; k < 5; k++) {
         process.kill(pid, 'SIGKILL');
         if (k === 4) break;
-        const previous = pid;
-        pid = await waitFor(
-          () => {
-            try {
-              const p = nodeRedPid(started!.child.pid!);
-              return p !== previous ? p : 0;
-            } catch {
-              return 0;
-            }
-          },
-          30000,
-          'the next Node-RED process'
-        );
+        pid = await nextNodeRed(started.child.pid!, pid);
       }
       const { code } = await started.exited;
       assert.notEqual(code, 0, started.output());
