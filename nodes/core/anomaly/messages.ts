@@ -201,22 +201,8 @@ export function controlOf(
     case 'reset':
       return resetOf(payload);
     case 'load': {
-      const bad = checkValue(payload, { maxDepth: 8, maxKeys: 5_000_000 });
-      if (bad) return { kind: 'reject', reject: bad };
-      if (!isPlainObject(payload) || payload.format !== STATE_FORMAT || !isPlainObject(payload.devices)) {
-        return {
-          kind: 'reject',
-          reject: reject('bad_state', `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`),
-        };
-      }
-      const devices: Array<[string, AnomalyDeviceState]> = [];
-      for (const [k, s] of Object.entries(payload.devices)) {
-        const state = deserialiseState(s, cfg, maxFeatures);
-        if (typeof state === 'string')
-          return { kind: 'reject', reject: reject('bad_state', `state for ${k}: ${state}`, { device_id: k }) };
-        devices.push([k, state]);
-      }
-      return { kind: 'load', devices };
+      const devices = loadedDevices(payload, STATE_FORMAT, '', (s) => deserialiseState(s, cfg, maxFeatures));
+      return Array.isArray(devices) ? { kind: 'load', devices } : { kind: 'reject', reject: devices };
     }
     default:
       return null;
@@ -239,29 +225,39 @@ function onnxControlOf(topic: unknown, payload: unknown): ControlRequest | null 
     case 'reset':
       return resetOf(payload);
     case 'load': {
-      const bad = checkValue(payload, { maxDepth: 8, maxKeys: 5_000_000 });
-      if (bad) return { kind: 'reject', reject: bad };
-      if (!isPlainObject(payload) || payload.format !== ONNX_STATE_FORMAT || !isPlainObject(payload.devices))
-        return {
-          kind: 'reject',
-          reject: reject(
-            'bad_state',
-            `msg.payload must be a ${ONNX_STATE_FORMAT} document as produced by topic "export" (method onnx)`
-          ),
-        };
-      const devices: Array<[string, SavedDevice]> = [];
-      for (const [k, s] of Object.entries(payload.devices)) {
-        if (FORBIDDEN_KEYS.has(k)) continue;
-        const state = parseSavedDevice(s);
-        if (typeof state === 'string')
-          return { kind: 'reject', reject: reject('bad_state', `state for ${k}: ${state}`, { device_id: k }) };
-        devices.push([k, state]);
-      }
-      return { kind: 'onnx-load', devices };
+      const devices = loadedDevices(payload, ONNX_STATE_FORMAT, ' (method onnx)', parseSavedDevice);
+      return Array.isArray(devices) ? { kind: 'onnx-load', devices } : { kind: 'reject', reject: devices };
     }
     default:
       return null;
   }
+}
+
+/**
+ * The device states of a topic "load" document, for both formats (the statistical methods' and onnx's): the
+ * hostile-JSON caps first, then `format` and a `devices` object, then each state through `parse` (a string
+ * says why it is unusable). All or nothing: the first unusable state rejects the whole document, naming the
+ * device. `which` follows the format in the reject (" (method onnx)").
+ */
+function loadedDevices<S>(
+  payload: unknown,
+  format: string,
+  which: string,
+  parse: (state: unknown) => S | string
+): Array<[string, S]> | Reject {
+  const bad = checkValue(payload, { maxDepth: 8, maxKeys: 5_000_000 });
+  if (bad) return bad;
+  if (!isPlainObject(payload) || payload.format !== format || !isPlainObject(payload.devices))
+    return reject('bad_state', `msg.payload must be a ${format} document as produced by topic "export"${which}`);
+  const devices: Array<[string, S]> = [];
+  for (const [k, s] of Object.entries(payload.devices)) {
+    // checkValue has refused these already; kept so the loop is safe on its own
+    if (FORBIDDEN_KEYS.has(k)) continue;
+    const state = parse(s);
+    if (typeof state === 'string') return reject('bad_state', `state for ${k}: ${state}`, { device_id: k });
+    devices.push([k, state]);
+  }
+  return devices;
 }
 
 export interface StateDocument {

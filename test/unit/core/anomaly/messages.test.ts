@@ -240,6 +240,28 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     );
   });
 
+  it('load, both formats: the right format without a devices object, or a hostile document, rejects', () => {
+    const cfg = defaultsFor('pca');
+    const notDevices = (format: string) => ({ format, v: 1, devices: [] });
+    assert.deepEqual(controlOf('load', notDevices(STATE_FORMAT), 'pca', cfg, 64), {
+      kind: 'reject',
+      reject: {
+        code: 'bad_state',
+        reason: `msg.payload must be a ${STATE_FORMAT} document as produced by topic "export"`,
+      },
+    });
+    assert.deepEqual(controlOf('load', notDevices('moby-onnx-state'), 'onnx', cfg, 64), {
+      kind: 'reject',
+      reject: {
+        code: 'bad_state',
+        reason: 'msg.payload must be a moby-onnx-state document as produced by topic "export" (method onnx)',
+      },
+    });
+    const hostile = JSON.parse('{"format":"moby-onnx-state","devices":{"__proto__":{}}}');
+    const r = controlOf('load', hostile, 'onnx', cfg, 64);
+    assert.equal(r?.kind === 'reject' && r.reject.code, 'forbidden_key');
+  });
+
   it('restoreStates: keeps usable states, counts foreign ones, drops ones wider than the cap, skips forbidden keys', () => {
     const cfg = { ...defaultsFor('l2'), trainSize: 50, inputWindow: 1 };
     const good = JSON.parse(JSON.stringify(fittedState()));
