@@ -4,6 +4,23 @@
 // predictions without a bigger model. One mechanism for the node (BundleScorer, per device) and for
 // eval:cmapss, which scores exactly what the node outputs.
 
+/** Largest `k` (meta.json's bound on rul_average). */
+export const MAX_RUL_AVERAGE = 1000;
+
+/**
+ * Why `ages`/`preds` are not a history a RulAverage of `k` could hold (a saved one is input), or null: at
+ * most k finite ages, strictly increasing and spanning fewer than k steps, and one finite prediction per age.
+ */
+export function rulHistoryProblem(k: number, ages: unknown, preds: unknown): string | null {
+  const finite = (v: unknown): v is number[] =>
+    Array.isArray(v) && v.length <= k && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!finite(ages)) return `ages must be at most ${k} finite numbers`;
+  if (!finite(preds) || preds.length !== ages.length) return 'preds must be finite numbers, one per age';
+  for (let i = 1; i < ages.length; i++) if (!(ages[i] > ages[i - 1])) return 'ages must be strictly increasing';
+  if (ages.length && ages[ages.length - 1] - ages[0] >= k) return `ages must span fewer than ${k} steps`;
+  return null;
+}
+
 /** Per-device history of recent RUL predictions, at most `k` of them (pure, no timers). */
 export class RulAverage {
   private ages: number[] = [];
@@ -16,6 +33,22 @@ export class RulAverage {
   /** Predictions currently held (for tests and bounds: never more than k). */
   get size(): number {
     return this.ages.length;
+  }
+
+  /** The predictions held and the ages they were made at, oldest first (copies: what a saved state keeps). */
+  history(): { ages: number[]; preds: number[] } {
+    return { ages: this.ages.slice(), preds: this.preds.slice() };
+  }
+
+  /**
+   * Takes a saved history() back, so the next push() averages as if there had been no restart. Throws on a
+   * history this average could not have held (check saved input with rulHistoryProblem first).
+   */
+  restore(ages: readonly number[], preds: readonly number[]): void {
+    const problem = rulHistoryProblem(this.k, ages, preds);
+    if (problem) throw new Error(`rul average: ${problem}`);
+    this.ages = ages.slice();
+    this.preds = preds.slice();
   }
 
   /** Forgets every prediction (a new series, a reset device). */

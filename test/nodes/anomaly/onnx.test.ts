@@ -431,5 +431,53 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       n.receive({ topic: 'load', payload: docOut });
       await waitFor(async () => (await one(109)).anomaly!.warming === undefined, 5000, 'loaded state scores');
     });
+
+    it('a RUL bundle averaging over 3 cycles goes on averaging after a restart (no un-averaged jump)', async () => {
+      await load(flow({ bundleRoot: root, persistSeconds: 0.2 }));
+      const red = helper._redNodes;
+      await red.stopFlows();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      const text = fs.readFileSync(cmapss, 'utf8');
+      const rows = text
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').map(Number))
+        .filter((r) => r[0] === 4);
+      const fields = (r: number[]) => ({
+        ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])),
+        cycle: r[1],
+      });
+      let ok = collect('ok');
+      let n = helper.getNode('a');
+      const one = async (i: number): Promise<Msg> => {
+        const before = ok.length;
+        n.receive(point('engine-avg', fields(rows[i]), 'averaged'));
+        await waitFor(() => ok.length > before, 10000, `output for cycle ${i + 1}`);
+        return ok[ok.length - 1];
+      };
+      // cycles 1–14: scored from cycle 10 (window 10)
+      const raw: number[] = [];
+      for (let i = 0; i < 14; i++) {
+        const m = await one(i);
+        if (m.rul) raw[i] = m.rul.raw_value!;
+      }
+      assert.equal(raw.filter(Number.isFinite).length, 5);
+
+      await red.stopFlows();
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+      ok = collect('ok');
+      const bad = collect('bad');
+      n = helper.getNode('a');
+      const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-4, `${what}: ${a} vs ${b}`);
+      // cycle 15, the first after the restart: the mean of cycles 13, 14 and 15's predictions, each aged
+      const r15 = (await one(14)).rul!;
+      near(r15.value, (raw[12] - 2 + raw[13] - 1 + r15.raw_value!) / 3, 'cycle 15');
+      const r16 = (await one(15)).rul!;
+      near(r16.value, (raw[13] - 2 + r15.raw_value! - 1 + r16.raw_value!) / 3, 'cycle 16');
+      assert.equal(bad.length, 0);
+    });
   });
 });

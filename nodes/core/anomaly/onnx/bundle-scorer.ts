@@ -10,8 +10,14 @@ import type { BundleMeta } from './meta';
 import { SlidingWindow } from './window';
 import { FirstEntry } from '../../first-entry';
 import { PersistenceFilter } from './persistence';
-import { decodeRows, ONNX_STATE_FORMAT, type OnnxStateDocument, type SavedDevice } from './saved-state';
-import { RulAverage } from '../rul-average';
+import {
+  decodeRows,
+  ONNX_STATE_FORMAT,
+  ONNX_STATE_VERSION,
+  type OnnxStateDocument,
+  type SavedDevice,
+} from './saved-state';
+import { RulAverage, rulHistoryProblem } from '../rul-average';
 
 export interface PowerBucket {
   name: string;
@@ -95,7 +101,7 @@ class DeviceState {
   persistence?: PersistenceFilter;
   /** per-device standardisation centre (raw units) when the bundle sets center_drift */
   center?: Float64Array;
-  /** recent RUL predictions when the bundle sets rul_average (bounded by it; goes with the window) */
+  /** recent RUL predictions when the bundle sets rul_average (bounded by it; saved and evicted with the window) */
   rulAverage?: RulAverage;
   /** RUL points scored, the age of a device whose bundle names no rul_age_feature */
   rulSteps?: number;
@@ -121,6 +127,7 @@ class DeviceState {
     };
     if (this.persistence) out.scores = this.persistence.recent();
     if (this.center) out.center = Array.from(this.center);
+    if (this.rulAverage?.size) out.rul = { k: this.rulAverage.k, ...this.rulAverage.history() };
     return out;
   }
 }
@@ -435,7 +442,8 @@ export class BundleScorer {
       if (res.score <= res.threshold && own <= res.threshold)
         for (let i = 0; i < nf; i++) state.center[i] += drift * (raw[i] - state.center[i]);
     }
-    if (res.kind === 'result' && (state.persistence || state.center)) this.opts.changed?.(state);
+    // marked again: these changed after the await, and a save meanwhile may have kept the state's older text
+    if (res.kind === 'result' && (state.persistence || state.center || state.rulAverage)) this.opts.changed?.(state);
     return res;
   }
 
@@ -459,7 +467,7 @@ export class BundleScorer {
   exportDocument(now = Date.now()): OnnxStateDocument {
     const devices: Record<string, SavedDevice> = {};
     for (const [k, s] of this.devices) devices[k] = s.toJSON();
-    return { format: ONNX_STATE_FORMAT, v: 1, method: 'onnx', exported_at: now, devices };
+    return { format: ONNX_STATE_FORMAT, v: ONNX_STATE_VERSION, method: 'onnx', exported_at: now, devices };
   }
 
   /**
@@ -496,7 +504,8 @@ export class BundleScorer {
       }
       const nf = meta.features.length;
       const rows = decodeRows(saved.rows, nf, meta.window);
-      if (typeof rows === 'string') {
+      // re-checked here too (as the rows are): the entries may not come through parseSavedDevice
+      if (typeof rows === 'string' || (saved.rul && rulHistoryProblem(saved.rul.k, saved.rul.ages, saved.rul.preds))) {
         report.invalid++;
         continue;
       }
@@ -509,6 +518,14 @@ export class BundleScorer {
       }
       if (saved.center && meta.scaler && (meta.center_drift ?? 0) > 0 && meta.kind !== 'rul')
         state.center = Float64Array.from(saved.center);
+      // the RUL averaging history, unless the bundle now averages over another k (as on a live reload)
+      const k = meta.rul_average ?? 1;
+      if (saved.rul?.ages.length && meta.kind === 'rul' && k > 1 && saved.rul.k === k) {
+        state.rulAverage = new RulAverage(k);
+        state.rulAverage.restore(saved.rul.ages, saved.rul.preds);
+        // without an age feature the age is the count of RUL points: it goes on from the last one
+        if (meta.rul_age_feature === undefined) state.rulSteps = saved.rul.ages[saved.rul.ages.length - 1];
+      }
       if (this.devices.has(key)) this.devices.delete(key);
       else this.makeRoom();
       this.devices.set(key, state);

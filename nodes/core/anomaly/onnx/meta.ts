@@ -1,6 +1,7 @@
 // meta.json of an ONNX model bundle: JSON Schema (validated with ajv) plus the cross-field checks a
 // schema cannot express (vector lengths matching the feature list). Errors name the file and the field.
 import Ajv, { type ErrorObject } from 'ajv';
+import { MAX_RUL_AVERAGE } from '../rul-average';
 
 export type OutputKind = 'reconstruction' | 'score' | 'probability' | 'rul' | 'pca';
 
@@ -121,7 +122,7 @@ export const META_SCHEMA = {
     center_drift: { type: 'number', minimum: 0, maximum: 1 },
     rul_unit: { type: 'string', maxLength: 32 },
     min_history: { type: 'integer', minimum: 1, maximum: 100000 },
-    rul_average: { type: 'integer', minimum: 1, maximum: 1000 },
+    rul_average: { type: 'integer', minimum: 1, maximum: MAX_RUL_AVERAGE },
     rul_age_feature: { type: 'string', minLength: 1, maxLength: 256 },
     method: { type: 'string', maxLength: 64 },
     created_at: { type: 'string', maxLength: 64 },

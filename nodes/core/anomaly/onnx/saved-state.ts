@@ -8,8 +8,25 @@
 import { isPlainObject } from '../../guards';
 import { FORBIDDEN_KEYS } from '../../safe-json';
 import { parseStoredStates } from '../state-document';
+import { MAX_RUL_AVERAGE, rulHistoryProblem } from '../rul-average';
 
 export const ONNX_STATE_FORMAT = 'moby-onnx-state';
+/**
+ * Version of the export document. 2 added each device's RUL averaging history (`rul`); documents of
+ * version 1 and entries saved before it have none and load with an empty history. Older versions ignore
+ * the field, so a version-2 document loads there too (without the history).
+ */
+export const ONNX_STATE_VERSION = 2;
+
+/** A device's recent RUL predictions when its bundle sets rul_average > 1 (RulAverage.history()). */
+export interface SavedRulHistory {
+  /** the bundle's rul_average the history was kept for (dropped on restore when the bundle's differs) */
+  k: number;
+  /** the ages the predictions were made at, oldest first (the age feature, or the count of RUL points) */
+  ages: number[];
+  /** the model's own predictions at those ages */
+  preds: number[];
+}
 
 /** One device's state as saved (see BundleScorer's DeviceState). */
 export interface SavedDevice {
@@ -29,11 +46,13 @@ export interface SavedDevice {
   scores?: number[];
   /** the device's standardisation centre (raw units), when the bundle sets center_drift */
   center?: number[];
+  /** the RUL averaging history, when the bundle sets rul_average > 1 (since version 2) */
+  rul?: SavedRulHistory;
 }
 
 export interface OnnxStateDocument {
   format: typeof ONNX_STATE_FORMAT;
-  v: 1;
+  v: typeof ONNX_STATE_VERSION;
   method: 'onnx';
   exported_at: number;
   devices: Record<string, SavedDevice>;
@@ -70,7 +89,7 @@ function finiteArray(v: unknown, max: number): v is number[] {
 /** The entry checked for shape and finite values, or why it is not usable. */
 export function parseSavedDevice(v: unknown): SavedDevice | string {
   if (!isPlainObject(v)) return 'not an object';
-  const { bundle, features, scaler, window, rows, t, scores, center } = v;
+  const { bundle, features, scaler, window, rows, t, scores, center, rul } = v;
   if (typeof bundle !== 'string' || !bundle) return 'bundle must be a non-empty string';
   if (
     !Array.isArray(features) ||
@@ -101,7 +120,23 @@ export function parseSavedDevice(v: unknown): SavedDevice | string {
     if (!finiteArray(center, nf) || center.length !== nf) return `center must hold ${nf} finite numbers`;
     out.center = center;
   }
+  if (rul !== undefined) {
+    const history = parseRulHistory(rul);
+    if (typeof history === 'string') return history;
+    out.rul = history;
+  }
   return out;
+}
+
+/** A saved RUL averaging history checked (RulAverage's own rules), or why not, naming the field. */
+function parseRulHistory(v: unknown): SavedRulHistory | string {
+  if (!isPlainObject(v)) return 'rul must be {k, ages, preds}';
+  const { k, ages, preds } = v;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > MAX_RUL_AVERAGE)
+    return `rul.k must be an integer from 1 to ${MAX_RUL_AVERAGE}`;
+  const problem = rulHistoryProblem(k, ages, preds);
+  if (problem) return `rul.${problem}`;
+  return { k, ages: ages as number[], preds: preds as number[] };
 }
 
 export interface ParsedSavedStates {

@@ -196,6 +196,23 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     });
   });
 
+  it('load for onnx: a malformed RUL averaging history rejects the document, naming the device and the field', () => {
+    const cfg = defaultsFor('pca');
+    const d = { bundle: 'eq/p/v1', features: ['a'], scaler: null, window: 2, rows: 'AAAAPw==', t: 1 };
+    const rul = { k: 3, ages: [4, 5], preds: [40, 39.5] };
+    const doc = { format: 'moby-onnx-state', v: 2, method: 'onnx', exported_at: 1, devices: { d1: { ...d, rul } } };
+    assert.deepEqual(controlOf('load', doc, 'onnx', cfg, 64), { kind: 'onnx-load', devices: [['d1', { ...d, rul }]] });
+    const bad = { ...doc, devices: { ...doc.devices, d2: { ...d, rul: { ...rul, preds: [40] } } } };
+    assert.deepEqual(controlOf('load', bad, 'onnx', cfg, 64), {
+      kind: 'reject',
+      reject: {
+        code: 'bad_state',
+        reason: 'state for d2: rul.preds must be finite numbers, one per age',
+        device_id: 'd2',
+      },
+    });
+  });
+
   it('load: an exported document comes back whole; a foreign document or one bad device rejects all, naming it', () => {
     const cfg = { ...defaultsFor('l2'), trainSize: 50, inputWindow: 1 };
     const s = fittedState();

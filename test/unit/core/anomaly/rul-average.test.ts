@@ -75,6 +75,38 @@ describe('RulAverage', () => {
     assert.equal(a.push(5, 7), 7);
   });
 
+  it('history() and restore(): a restored average goes on exactly as the uninterrupted one', () => {
+    const a = new RulAverage(4);
+    for (const [c, p] of [
+      [10, 90],
+      [11, 85],
+      [13, 84],
+    ])
+      a.push(c, p);
+    const saved = a.history();
+    assert.deepEqual(saved, { ages: [10, 11, 13], preds: [90, 85, 84] });
+    const b = new RulAverage(4);
+    b.restore(saved.ages, saved.preds);
+    saved.ages.push(99); // a copy, both ways
+    assert.equal(b.size, 3);
+    for (const [c, p] of [
+      [14, 80],
+      [14, 81],
+      [16, 75],
+      [3, 120],
+    ])
+      assert.equal(b.push(c, p), a.push(c, p));
+  });
+
+  it('restore() refuses a history it could not have held', () => {
+    const a = new RulAverage(3);
+    assert.throws(() => a.restore([1, 2, 3, 4], [1, 1, 1, 1]), /at most 3/);
+    assert.throws(() => a.restore([1, 2], [1]), /one per age/);
+    assert.throws(() => a.restore([2, 1], [1, 1]), /strictly increasing/);
+    assert.throws(() => a.restore([1, 4], [1, 1]), /span fewer than 3/);
+    assert.equal(a.size, 0);
+  });
+
   it('refuses a k that is not a positive integer and an age that is not finite', () => {
     assert.throws(() => new RulAverage(0), /positive integer/);
     assert.throws(() => new RulAverage(2.5), /positive integer/);

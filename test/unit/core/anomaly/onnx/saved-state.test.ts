@@ -60,6 +60,32 @@ describe('anomaly-onnx saved device state', () => {
     }
   });
 
+  it('the RUL averaging history (version 2): kept when RulAverage could have held it, else refused naming the field', () => {
+    const rul = { k: 3, ages: [14, 16], preds: [80.5, 77] };
+    assert.deepEqual(parseSavedDevice({ ...GOOD, rul }), { ...GOOD, rul });
+    assert.deepEqual(parseSavedDevice({ ...GOOD, rul: { k: 2, ages: [], preds: [] } }), {
+      ...GOOD,
+      rul: { k: 2, ages: [], preds: [] },
+    });
+    const cases: Array<[unknown, string]> = [
+      [null, 'rul must be {k, ages, preds}'],
+      [[14, 16], 'rul must be {k, ages, preds}'],
+      [{ ...rul, k: 0 }, 'rul.k must be an integer from 1 to 1000'],
+      [{ ...rul, k: 1001 }, 'rul.k must be an integer from 1 to 1000'],
+      [{ ...rul, k: '3' }, 'rul.k must be an integer from 1 to 1000'],
+      [{ ...rul, ages: [13, 14, 15, 16], preds: [1, 2, 3, 4] }, 'rul.ages must be at most 3 finite numbers'],
+      [{ ...rul, ages: [14, NaN] }, 'rul.ages must be at most 3 finite numbers'],
+      [{ ...rul, ages: undefined }, 'rul.ages must be at most 3 finite numbers'],
+      [{ ...rul, preds: [80.5] }, 'rul.preds must be finite numbers, one per age'],
+      [{ ...rul, preds: [80.5, Infinity] }, 'rul.preds must be finite numbers, one per age'],
+      [{ ...rul, preds: [80.5, '77'] }, 'rul.preds must be finite numbers, one per age'],
+      [{ ...rul, ages: [16, 14] }, 'rul.ages must be strictly increasing'],
+      [{ ...rul, ages: [14, 14] }, 'rul.ages must be strictly increasing'],
+      [{ ...rul, ages: [14, 17] }, 'rul.ages must span fewer than 3 steps'],
+    ];
+    for (const [v, why] of cases) assert.equal(parseSavedDevice({ ...GOOD, rul: v }), why, JSON.stringify(v));
+  });
+
   it('decodeRows reads the window rows back exactly', () => {
     const v = [0.1, -3e7, 1e-30, 0];
     assert.deepEqual(decodeRows(f32(v), 2, 2), Float32Array.from(v));

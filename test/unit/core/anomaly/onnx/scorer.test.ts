@@ -10,6 +10,7 @@ import {
   parseSavedStates,
 } from '../../../../../nodes/core/anomaly/onnx/saved-state';
 import { scorePca } from '../../../../../nodes/core/anomaly/pca';
+import { StateDocument } from '../../../../../nodes/core/anomaly/state-document';
 import { writeBundle } from '../../../../../nodes/core/anomaly/train/bundle-writer';
 import { OnnxGraphBuilder } from '../../../../../nodes/core/anomaly/train/onnx-builder';
 import { fitLinearRul, linearRulToOnnx, predictRul } from '../../../../../nodes/core/anomaly/train/rul';
@@ -831,6 +832,133 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
     );
     assert.equal(b.stats.evicted, 2);
     assert.equal(b.deviceCount, 2);
+  });
+
+  describe('the RUL averaging history (rul_average > 1)', () => {
+    /** Two copies of one linear RUL model, averaging over 3 steps: by the age feature "current", and by count. */
+    async function rulBundles(root: string, patch: Record<string, unknown> = {}) {
+      const { rows, scaler, model } = linearRulFixture(8);
+      const meta = {
+        schema_version: 1 as const,
+        kind: 'rul' as const,
+        features: FEATURES,
+        window: 3,
+        input: { name: 'x', layout: 'sequence' as const },
+        outputs: { rul: 'rul' },
+        scaler,
+        threshold: 40,
+        rul_average: 3,
+        ...patch,
+      };
+      await writeBundle(path.join(root, 'aged', 'p', 'v1'), linearRulToOnnx(model), {
+        ...meta,
+        rul_age_feature: 'current',
+      });
+      await writeBundle(path.join(root, 'counted', 'p', 'v1'), linearRulToOnnx(model), meta);
+      // the device's age: cycle 10 on, one per point, with a gap of one after the fifth
+      return (i: number, key: string, equipmentId: string) => ({
+        key,
+        equipmentId,
+        fields: { ...fieldsOf(rows[i]), current: 10 + i + (i > 4 ? 1 : 0) },
+        timestamp: 1000 + i,
+      });
+    }
+
+    it("is saved and restored: the next averaged values are the uninterrupted scorer's", async () => {
+      const root = tmpRoot();
+      const point = await rulBundles(root);
+      const a = make({ root });
+      await a.load();
+      for (let i = 0; i < 6; i++) for (const eq of ['aged', 'counted']) await a.score(point(i, `${eq}-d`, eq));
+      const before = a.exportDocument(7);
+      assert.equal(before.v, 2);
+      const aged = before.devices['aged-d'].rul!;
+      assert.equal(aged.k, 3);
+      // ages 14 and 16 (15 skipped): two predictions within the last 3 steps
+      assert.deepEqual(aged.ages, [14, 16]);
+      assert.deepEqual(before.devices['counted-d'].rul!.ages, [2, 3, 4]);
+      // through the context store (a JSON string) and through topic "load" (the export document)
+      const b = make({ root });
+      await b.load();
+      assert.deepEqual(await b.restore(saved(a).entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 0 });
+      assert.deepEqual(b.exportDocument(7), before);
+      const wire = JSON.parse(JSON.stringify(before)) as typeof before;
+      const c = make({ root });
+      await c.load();
+      const r = await c.restore(Object.entries(wire.devices).map(([k, v]) => [k, parseSavedDevice(v)]));
+      assert.equal(r.restored, 2);
+      for (let i = 6; i < 10; i++)
+        for (const eq of ['aged', 'counted']) {
+          const want = result(await a.score(point(i, `${eq}-d`, eq)));
+          assert.ok(want.rul!.value !== want.rul!.raw_value, 'the value is an average');
+          assert.deepEqual(result(await b.score(point(i, `${eq}-d`, eq))), want, `${eq}, point ${i}`);
+          assert.deepEqual(result(await c.score(point(i, `${eq}-d`, eq))), want, `${eq}, point ${i}, loaded`);
+        }
+    });
+
+    it('an entry saved without it (version 1) loads with an empty history; another k drops it', async () => {
+      const root = tmpRoot();
+      const point = await rulBundles(root);
+      const a = make({ root });
+      await a.load();
+      for (let i = 0; i < 6; i++) await a.score(point(i, 'd', 'aged'));
+      const { rul: _rul, ...v1 } = JSON.parse(JSON.stringify(a.exportDocument().devices.d));
+      const b = make({ root });
+      await b.load();
+      assert.deepEqual(await b.restore([['d', parseSavedDevice(v1)]]), {
+        restored: 1,
+        mismatched: 0,
+        invalid: 0,
+        evicted: 0,
+      });
+      // the window is back (no warm-up), the average starts afresh: the first value is the prediction alone
+      const first = result(await b.score(point(6, 'd', 'aged')));
+      assert.equal(first.rul!.value, first.rul!.raw_value);
+      // the same bundle averaging over 4 steps now: the history kept for 3 is not taken
+      const root4 = tmpRoot();
+      await rulBundles(root4, { rul_average: 4 });
+      const c = make({ root: root4 });
+      await c.load();
+      assert.equal((await c.restore(saved(a).entries)).restored, 1);
+      assert.equal(c.exportDocument().devices.d.rul, undefined);
+      const again = result(await c.score(point(6, 'd', 'aged')));
+      assert.equal(again.rul!.value, again.rul!.raw_value);
+    });
+
+    it('a save taken while the window is being scored does not keep the history from before the point', async () => {
+      const root = tmpRoot();
+      const point = await rulBundles(root);
+      // the node's incremental save: an entry's text is reused until the scorer marks the state changed
+      const doc = new StateDocument<object>();
+      const a = make({ root, changed: (state) => doc.changed(state) });
+      await a.load();
+      for (let i = 0; i < 5; i++) await a.score(point(i, 'd', 'aged'));
+      const scoring = a.score(point(5, 'd', 'aged'));
+      const during = JSON.parse(doc.document(a.entries())).d.rul;
+      assert.deepEqual(during.ages, [12, 13, 14], 'the point is not averaged in yet');
+      result(await scoring);
+      assert.deepEqual(JSON.parse(doc.document(a.entries())).d.rul.ages, [14, 16]);
+    });
+
+    it('an unusable history makes the entry invalid, also when it did not come through parseSavedDevice', async () => {
+      const root = tmpRoot();
+      const point = await rulBundles(root);
+      const a = make({ root });
+      await a.load();
+      for (let i = 0; i < 6; i++) await a.score(point(i, 'd', 'aged'));
+      const good = JSON.parse(JSON.stringify(a.exportDocument().devices.d));
+      const bad = { ...good, rul: { k: 3, ages: [10, 20], preds: [1, 2] } };
+      assert.match(parseSavedDevice(bad) as string, /^rul\.ages must span fewer than 3 steps/);
+      const b = make({ root });
+      await b.load();
+      assert.deepEqual(
+        await b.restore([
+          ['d', bad],
+          ['e', good],
+        ]),
+        { restored: 1, mismatched: 0, invalid: 1, evicted: 0 }
+      );
+    });
   });
 
   it('restore waits for the first bundle scan', async () => {
