@@ -2,7 +2,12 @@
 // (as if they were separate Node-RED processes) and a collector of the events each one emits.
 import Redis from 'ioredis';
 import type { HealthEvent } from '../../nodes/core/contract';
-import { HealthService, HealthTable, type HealthTableOptions } from '../../nodes/core/health';
+import {
+  HealthService,
+  HealthTable,
+  type HealthServiceOptions,
+  type HealthTableOptions,
+} from '../../nodes/core/health';
 import { waitFor } from './net';
 
 export interface Instance {
@@ -21,7 +26,8 @@ export async function startInstance(
   port: number,
   now: () => number,
   opts: HealthTableOptions = {},
-  keyPrefix = 'test:'
+  keyPrefix = 'test:',
+  serviceOpts: Partial<HealthServiceOptions> = {}
 ): Promise<Instance> {
   const client = new Redis({
     port,
@@ -43,6 +49,7 @@ export async function startInstance(
     now,
     connectGraceMs: 0,
     onStore: (up) => storeStates.push(up),
+    ...serviceOpts,
   });
   await waitFor(() => service.storeUp, 5000, 'health service connected to redis');
   return { service, client, events, storeStates };

@@ -6,6 +6,13 @@
 // KEYS[2] hash  device id -> "STATE|since|status_at|pending|timeout" (empty fields = none)
 // KEYS[3] zset  device id -> next time a sweep must look at it (timeout or hold-down deadline)
 // KEYS[4] string sweep lock (SET NX PX)
+// KEYS[5] hash  the "watched" heartbeat (sweep and resync only): at = Redis time (ms) of the last sweep, or of
+//               the resync of an instance that kept watching; since = watched_since, in the devices' time
+//               (the instances' clock): silence before it was seen by nobody and is not counted
+//
+// An unwatched gap is measured in Redis's own clock (TIME, like the lock's PX), so instances whose clocks
+// disagree neither invent a gap nor hide one; watched_since is the sweeping instance's `now`, the clock
+// last-seen times and deadlines are in.
 
 const COMMON = `
 local function fmt(n) if n == nil then return '' end return string.format('%.0f', n) end
@@ -18,6 +25,12 @@ local function enc(st, since, sat, pend, tmo)
   return st .. '|' .. fmt(since) .. '|' .. fmt(sat) .. '|' .. fmt(pend) .. '|' .. fmt(tmo)
 end
 local out = {}
+-- Redis time in ms (TIME is non-deterministic: effects replication, the default since Redis 5, is needed
+-- before a write; replicate_commands is a no-op from Redis 7)
+local function rtime()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function emit(ch, id, st, prev, since, seen, reason)
   local ev = cjson.encode({device_id = id, state = st, previous = prev or 'UNKNOWN', since = since,
     last_seen = seen or cjson.null, reason = reason})
@@ -90,14 +103,37 @@ end
 return out
 `;
 
+/** Scripts that read Redis's clock declare effects replication first (needed on Redis 3.2–4, no-op later). */
+const EFFECTS = `if redis.replicate_commands then redis.replicate_commands() end
+`;
+
 /**
- * ARGV: now, holdDownMs, channel, lock token, lock ttl ms, max devices per sweep, default timeout ms.
- * Returns false when another instance holds the sweep lock, else the event JSON strings.
+ * ARGV: now, holdDownMs, channel, lock token, lock ttl ms, max devices per sweep, default timeout ms,
+ * unwatched gap ms. Returns false when another instance holds the sweep lock, else the event JSON strings.
+ *
+ * Heartbeat: when the last sweep (KEYS[5].at) is older than the gap, nobody watched the devices in between
+ * (every instance was down): watched_since becomes now, and a device is then due at
+ * max(its deadline, watched_since + its timeout) — the memory store's rule after a restart (table.ts,
+ * watchedSince): a device still silent one timeout after the restart is reported, with since = that time.
+ * No heartbeat at all (a flush while instances kept running) is no gap: they watched.
  */
-export const SWEEP_LUA = `${COMMON}
+export const SWEEP_LUA = `${EFFECTS}${COMMON}
 local now, hold, ch = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 if not redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then return false end
 local deftmo = tonumber(ARGV[7])
+local rnow = rtime()
+local hb = redis.call('HMGET', KEYS[5], 'at', 'since')
+local at, ws = tonumber(hb[1]), tonumber(hb[2])
+if at and rnow - at > tonumber(ARGV[8]) and not (ws and ws >= now) then
+  ws = now
+  redis.call('HSET', KEYS[5], 'since', fmt(ws))
+end
+if not at or rnow > at then redis.call('HSET', KEYS[5], 'at', fmt(rnow)) end
+-- a deadline that fell before watched_since + timeout moves there: silence nobody watched is not counted
+local function watched(d, tmo)
+  if ws and ws + tmo > d then return ws + tmo end
+  return d
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
 for i = 1, #due, 2 do
   local id, deadline = due[i], tonumber(due[i + 1])
@@ -105,7 +141,7 @@ for i = 1, #due, 2 do
   tmo = tmo or deftmo
   local seen = tonumber(redis.call('ZSCORE', KEYS[1], id))
   if pend and st ~= 'ONLINE' then
-    if seen and seen + tmo <= now then
+    if seen and watched(seen + tmo, tmo) <= now then
       redis.call('HSET', KEYS[2], id, enc(st, since, sat, nil, tmo))
       redis.call('ZREM', KEYS[3], id)
     elseif now - pend >= hold then
@@ -113,15 +149,17 @@ for i = 1, #due, 2 do
       redis.call('ZADD', KEYS[3], (seen or pend) + tmo, id)
       emit(ch, id, 'ONLINE', st, pend, seen, 'data')
     end
-  elseif st == 'ONLINE' or (not st and seen) then
-    -- the deadline is last seen + that device's timeout, kept current by every activity update
-    redis.call('HSET', KEYS[2], id, enc('TIMEOUT', deadline, sat, nil, tmo))
-    redis.call('ZREM', KEYS[3], id)
-    emit(ch, id, 'TIMEOUT', st, deadline, seen, 'timeout')
-  elseif st == 'UNKNOWN' and not seen then
-    redis.call('HSET', KEYS[2], id, enc('TIMEOUT', deadline, sat, nil, tmo))
-    redis.call('ZREM', KEYS[3], id)
-    emit(ch, id, 'TIMEOUT', st, deadline, seen, 'timeout')
+  elseif st == 'ONLINE' or (not st and seen) or (st == 'UNKNOWN' and not seen) then
+    -- the deadline is last seen (or registration) + that device's timeout, kept current by every activity
+    -- update; after an unwatched gap, no earlier than watched_since + timeout
+    local due = watched(deadline, tmo)
+    if due > now then
+      redis.call('ZADD', KEYS[3], due, id)
+    else
+      redis.call('HSET', KEYS[2], id, enc('TIMEOUT', due, sat, nil, tmo))
+      redis.call('ZREM', KEYS[3], id)
+      emit(ch, id, 'TIMEOUT', st, due, seen, 'timeout')
+    end
   else
     redis.call('ZREM', KEYS[3], id)
   end
@@ -132,11 +170,29 @@ return out
 /**
  * Pushes one instance's table after (re)connecting: last-seen newer wins; a state is written when Redis
  * has none or the local one is newer (a transition made from memory during an outage); UNKNOWN never
- * overwrites. ARGV: channel, then (id, state, since, last_seen, status_at, timeout) sextuples.
+ * overwrites. ARGV: channel, the instance's start (its clock), how long it has been running (ms), the
+ * unwatched gap (ms), then (id, state, since, last_seen, status_at, timeout) sextuples.
  * Returns the rows where Redis holds a different, newer state (reason "restore"), for the local mirror.
+ *
+ * Heartbeat (KEYS[5]): an instance that was already running when the last sweep happened watched the
+ * devices since (from memory during a Redis outage), so it refreshes the heartbeat: a Redis restart is no
+ * unwatched gap. One started after the heartbeat went stale leaves it: its first sweep finds the gap. No
+ * heartbeat at all (first start against an empty Redis, a Redis that lost its data, an upgrade from a version
+ * without it): nobody is known to have watched before this instance started, so watched_since = its start.
  */
-export const RESYNC_LUA = `${COMMON}
-for i = 2, #ARGV, 6 do
+export const RESYNC_LUA = `${EFFECTS}${COMMON}
+do
+  local rnow, start, running, gap = rtime(), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  local hb = redis.call('HMGET', KEYS[5], 'at', 'since')
+  local at, ws = tonumber(hb[1]), tonumber(hb[2])
+  if not at then
+    if not ws or start > ws then redis.call('HSET', KEYS[5], 'since', fmt(start)) end
+    redis.call('HSET', KEYS[5], 'at', fmt(rnow))
+  elseif rnow - running <= at + gap and rnow > at then
+    redis.call('HSET', KEYS[5], 'at', fmt(rnow))
+  end
+end
+for i = 5, #ARGV, 6 do
   local id, lst, lsince, lseen, lsat, tmo = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
   local rseen = tonumber(redis.call('ZSCORE', KEYS[1], id))
   if lseen and (not rseen or lseen > rseen) then rseen = lseen; redis.call('ZADD', KEYS[1], lseen, id) end

@@ -4,6 +4,7 @@
 // atomically so several instances emit each one once. When Redis is unreachable the table decides again
 // from memory (reported through onStore), and on reconnect the table is pushed back (newer wins).
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type Redis from 'ioredis';
 import type { DeviceState, HealthEvent, HealthReason } from '../contract';
 import { parseJsonSafe } from '../safe-json';
@@ -21,6 +22,8 @@ export interface HealthRedisKeys {
   state: string;
   deadline: string;
   lock: string;
+  /** the "watched" heartbeat: when someone last swept (Redis time) and watched_since (see redis-scripts.ts) */
+  watched: string;
   channel: string;
 }
 
@@ -31,6 +34,7 @@ export function healthRedisKeys(prefix = ''): HealthRedisKeys {
     state: `${prefix}device_state`,
     deadline: `${prefix}device_health_deadline`,
     lock: `${prefix}device_health_sweep_lock`,
+    watched: `${prefix}device_health_watched`,
     channel: `${prefix}device_health_events`,
   };
 }
@@ -49,6 +53,11 @@ export interface HealthServiceOptions {
   lockTtlMs?: number;
   /** devices handled per sweep call (default 10000; the rest on the next sweep) */
   sweepLimit?: number;
+  /**
+   * Nobody swept for longer than this (Redis time, ms) = every instance was down: silence in the gap is not
+   * counted (default 3 × the sweep interval, lockTtlMs + 50, and at least 2000)
+   */
+  watchGapMs?: number;
   /** before the first connection, activity waits this long for Redis before deciding from memory (default 2000) */
   connectGraceMs?: number;
   /** Redis became usable (true) or not (false, with the error) */
@@ -70,9 +79,17 @@ interface HealthCommands {
     k2: string,
     k3: string,
     k4: string,
+    k5: string,
     ...args: Array<string | number>
   ): Promise<string[] | null>;
-  mobyHealthResync(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
+  mobyHealthResync(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    ...args: Array<string | number>
+  ): Promise<string[]>;
 }
 
 /** Parses an event coming back from a script or the pub/sub channel (anyone with Redis access can publish). */
@@ -110,6 +127,10 @@ export class HealthService {
   private readonly batchSize: number;
   private readonly lockTtlMs: number;
   private readonly sweepLimit: number;
+  private readonly watchGapMs: number;
+  /** when this instance started watching: its clock (for watched_since) and a monotonic one (for how long) */
+  private readonly startedAt: number;
+  private readonly startedMono = performance.now();
   private readonly onStore: (up: boolean, err?: Error) => void;
   private readonly now: () => number;
   private readonly lockToken = randomBytes(8).toString('hex');
@@ -138,8 +159,10 @@ export class HealthService {
     this.batchSize = opts.batchSize ?? 1000;
     this.lockTtlMs = opts.lockTtlMs ?? 900;
     this.sweepLimit = opts.sweepLimit ?? 10000;
+    this.watchGapMs = opts.watchGapMs ?? Math.max(2000, 3 * (this.lockTtlMs + 50));
     this.onStore = opts.onStore ?? (() => undefined);
     this.now = opts.now ?? Date.now;
+    this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
     this.redis = (opts.redis as (Redis & HealthCommands) | undefined) ?? null;
     if (this.redis) this.attach(this.redis);
@@ -233,13 +256,15 @@ export class HealthService {
     try {
       const evs = await this.redis.mobyHealthSweep(
         ...this.keyArgs(),
+        this.keys.watched,
         now,
         this.table.holdDownMs,
         this.keys.channel,
         this.lockToken,
         this.lockTtlMs,
         this.sweepLimit,
-        this.table.defaultTimeoutMs
+        this.table.defaultTimeoutMs,
+        this.watchGapMs
       );
       if (evs) this.applyRemote(evs, true);
     } catch (err) {
@@ -311,8 +336,8 @@ export class HealthService {
     if (typeof (redis as Partial<HealthCommands>).mobyHealthActivity !== 'function') {
       redis.defineCommand('mobyHealthActivity', { numberOfKeys: 4, lua: ACTIVITY_LUA });
       redis.defineCommand('mobyHealthStatus', { numberOfKeys: 4, lua: STATUS_LUA });
-      redis.defineCommand('mobyHealthSweep', { numberOfKeys: 4, lua: SWEEP_LUA });
-      redis.defineCommand('mobyHealthResync', { numberOfKeys: 4, lua: RESYNC_LUA });
+      redis.defineCommand('mobyHealthSweep', { numberOfKeys: 5, lua: SWEEP_LUA });
+      redis.defineCommand('mobyHealthResync', { numberOfKeys: 5, lua: RESYNC_LUA });
     }
     const onReady = () => void this.connected();
     const onDown = () => this.storeFailed(new Error('connection to Redis lost'));
@@ -367,8 +392,24 @@ export class HealthService {
     const redis = this.redis!;
     const rows: Array<string | number> = [];
     const calls: Array<Promise<string[]>> = [];
+    // every call also keeps the watched heartbeat (redis-scripts.ts): this instance has been watching since
+    // it started, from memory while Redis was unreachable; there is one call even for an empty table
+    let first = true;
     const send = () => {
-      if (rows.length) calls.push(redis.mobyHealthResync(...this.keyArgs(), this.keys.channel, ...rows));
+      if (!rows.length && !first) return;
+      first = false;
+      const running = Math.round(performance.now() - this.startedMono);
+      calls.push(
+        redis.mobyHealthResync(
+          ...this.keyArgs(),
+          this.keys.watched,
+          this.keys.channel,
+          this.startedAt,
+          running,
+          this.watchGapMs,
+          ...rows
+        )
+      );
       rows.length = 0;
     };
     this.table.forEach((id, state, since, seen, statusAt, timeout) => {

@@ -674,5 +674,41 @@ describe('moby-device-health node', function () {
         ['d-a:TIMEOUT>ONLINE']
       );
     });
+
+    it('every instance down longer than the timeout: a silent device is reported one timeout after the restart, not at the first sweep', async () => {
+      await load([redisNode, healthNode], sharedFlow('nt3:', { timeout: 1 }));
+      let out1 = collect('h1-out');
+      let out2 = collect('h2-out');
+      await sleep(300);
+      helper.getNode('h1').receive({ payload: { tags: { device_id: 'quiet' } } });
+      await waitFor(() => events(out1).length + events(out2).length === 1, 2000, 'ONLINE');
+      const lastSeen = [...events(out1), ...events(out2)][0].last_seen;
+
+      const red = helper._redNodes;
+      await red.stopFlows(); // both instances stop; Redis keeps the device's deadline
+      // longer than the timeout (1 s) and than the unwatched-gap threshold (3 × 0.05 s, at least 2 s)
+      await sleep(2500);
+      out1 = collect('h1-out');
+      out2 = collect('h2-out');
+      const restartedAt = Date.now();
+      await red.startFlows();
+      const timeouts = () => [...events(out1), ...events(out2)].filter((e) => e.state === 'TIMEOUT');
+      await waitFor(() => timeouts().length > 0, 5000, 'TIMEOUT one timeout after the restart');
+      await sleep(300); // more sweeps by both instances
+      assert.equal(timeouts().length, 1);
+      const { since, ...rest } = timeouts()[0];
+      assert.deepEqual(rest, {
+        device_id: 'quiet',
+        state: 'TIMEOUT',
+        previous: 'ONLINE',
+        last_seen: lastSeen,
+        reason: 'timeout',
+      });
+      // before, the first sweep reported it at once with since = last seen + timeout
+      assert.ok(
+        since >= restartedAt + 1000,
+        `since ${since} counts from the restart (${restartedAt}), not from ${lastSeen}`
+      );
+    });
   });
 });

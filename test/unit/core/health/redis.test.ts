@@ -307,4 +307,136 @@ describe('health service with a shared Redis', function () {
       ['newbie', 'TIMEOUT', 'ONLINE'],
     ]);
   });
+
+  // An unwatched gap (every instance down) is measured in Redis's clock: these tests let real time pass
+  // beyond a short gap threshold while the shared fake clock jumps over the devices' timeouts.
+  describe('after every instance was down (the watched heartbeat)', () => {
+    const gap = { watchGapMs: 1000 };
+    const timeouts = (evs: HealthEvent[]) => evs.filter((e) => e.state === 'TIMEOUT');
+    async function sweepBy(i: Instance, keyPrefix: string) {
+      await admin.del(`${keyPrefix}device_health_sweep_lock`);
+      await i.service.sweep();
+    }
+
+    it('all instances down longer than the timeout: no TIMEOUT at the first sweeps; a device still silent one timeout after the restart is reported, since = restart + timeout', async () => {
+      const c = fakeClock();
+      const keyPrefix = `t${++prefix}:`;
+      const a = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const b = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      a.service.activity('talks', c.t);
+      a.service.activity('silent', c.t - 2000);
+      b.service.activity('talks', c.t);
+      await Promise.all([a.service.drain(), b.service.drain()]);
+      for (let k = 0; k < 3; k++) {
+        c.t += 1000;
+        await sweepBy(k % 2 ? a : b, keyPrefix);
+      }
+      const lastSeen = c.t - 3000;
+      await Promise.all([stopInstance(a), stopInstance(b)]);
+
+      // a plant-wide restart: nobody sweeps for longer than the gap (Redis time), 10 minutes pass on the
+      // devices' clock (60 timeouts)
+      await sleep(1300);
+      c.t += 600_000;
+      const restart = c.t;
+      const a2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const b2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      open.push(a2, b2);
+      for (let k = 0; k < 9; k++) {
+        await sweepBy(k % 2 ? a2 : b2, keyPrefix);
+        if (k === 2) {
+          a2.service.activity('talks', c.t); // the live device's next message, 2 s after the restart
+          await a2.service.drain();
+        }
+        c.t += 1000;
+      }
+      assert.equal(c.t, restart + 9000);
+      assert.deepEqual(timeouts([...a2.events, ...b2.events]), [], 'no TIMEOUT in the first timeout after the restart');
+      assert.equal(await admin.hget(`${keyPrefix}device_health_watched`, 'since'), String(restart));
+
+      c.t = restart + 10_000;
+      await sweepBy(b2, keyPrefix);
+      await sweepBy(a2, keyPrefix);
+      assert.deepEqual(timeouts([...a2.events, ...b2.events]), [
+        {
+          device_id: 'silent',
+          state: 'TIMEOUT',
+          previous: 'ONLINE',
+          since: restart + 10_000,
+          last_seen: lastSeen - 2000,
+          reason: 'timeout',
+        },
+      ]);
+      // the device that spoke after the restart times out one timeout after that message, as always
+      c.t = restart + 12_000;
+      await sweepBy(a2, keyPrefix);
+      assert.deepEqual(
+        timeouts([...a2.events, ...b2.events])
+          .map((e) => [e.device_id, e.since])
+          .sort(),
+        [
+          ['silent', restart + 10_000],
+          ['talks', restart + 12_000],
+        ]
+      );
+    });
+
+    it('one instance keeps running while the other restarts: a silent device is reported at last_seen + timeout, as before', async () => {
+      const c = fakeClock();
+      const keyPrefix = `t${++prefix}:`;
+      const a = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const b = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      open.push(b);
+      const silentAt = c.t;
+      a.service.activity('silent', silentAt);
+      await a.service.drain();
+      await stopInstance(a);
+      // a is down for longer than the gap and the device's deadline falls meanwhile; b keeps sweeping
+      for (let k = 0; k < 10; k++) {
+        await sleep(150);
+        c.t += 1000;
+        b.service.activity('talks', c.t);
+        await b.service.drain();
+        await sweepBy(b, keyPrefix);
+      }
+      assert.deepEqual(
+        timeouts(b.events).map((e) => [e.device_id, e.since, e.last_seen]),
+        [['silent', silentAt + 10_000, silentAt]]
+      );
+      const a2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      open.push(a2);
+      c.t += 1000;
+      await sweepBy(a2, keyPrefix);
+      await sweepBy(b, keyPrefix);
+      assert.deepEqual(timeouts([...a2.events, ...b.events]).length, 1, 'reported once');
+      assert.equal(await admin.hget(`${keyPrefix}device_health_watched`, 'since'), String(silentAt));
+    });
+
+    it('a rolling restart (each instance restarted while the other runs) is no gap: a silent device is reported at last_seen + timeout', async () => {
+      const c = fakeClock();
+      const keyPrefix = `t${++prefix}:`;
+      const a = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const b = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      open.push(b);
+      await stopInstance(a);
+      c.t += 1000;
+      const seen = c.t;
+      b.service.activity('d1', seen);
+      await b.service.drain();
+      await sweepBy(b, keyPrefix);
+      // a comes back, then b restarts: one of them was always running
+      const a2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      open.push(a2);
+      open.splice(open.indexOf(b), 1);
+      await stopInstance(b);
+      c.t += 4000;
+      await sweepBy(a2, keyPrefix);
+      c.t = seen + 10_000;
+      await sweepBy(a2, keyPrefix);
+      assert.deepEqual(
+        timeouts(a2.events).map((e) => [e.device_id, e.since, e.last_seen]),
+        [['d1', seen + 10_000, seen]]
+      );
+    });
+  });
 });
