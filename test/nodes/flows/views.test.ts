@@ -120,11 +120,14 @@ interface Outcome {
 describe('views instead of fan-outs: verify → health and anomaly → alert (Node-RED runtime)', function () {
   this.timeout(60000);
   let userDir: string;
-  const input = messages();
+  // signed when the tests start, not when the file loads: in a long suite a minute-old timestamp plus the
+  // suite's run time can pass the verifier's freshness window and every message is rejected as stale
+  let input: Array<{ topic: string; payload: string }> = [];
   const originalClone = redUtil.cloneMessage;
   let clones = 0;
 
   before(() => {
+    input = messages();
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-views-'));
     helper.settings({ userDir });
     // counts copies of messages that carry readings (a whole verified message or point, or a batch of
