@@ -311,7 +311,8 @@ describe('health service with a shared Redis', function () {
   // An unwatched gap (every instance down) is measured in Redis's clock: these tests let real time pass
   // beyond a short gap threshold while the shared fake clock jumps over the devices' timeouts.
   describe('after every instance was down (the watched heartbeat)', () => {
-    const gap = { watchGapMs: 1000 };
+    // 2.5 s: long enough that a stall of a loaded CI machine between two sweeps of one test is not a gap
+    const gap = { watchGapMs: 2500 };
     const timeouts = (evs: HealthEvent[]) => evs.filter((e) => e.state === 'TIMEOUT');
     async function sweepBy(i: Instance, keyPrefix: string) {
       await admin.del(`${keyPrefix}device_health_sweep_lock`);
@@ -336,7 +337,7 @@ describe('health service with a shared Redis', function () {
 
       // a plant-wide restart: nobody sweeps for longer than the gap (Redis time), 10 minutes pass on the
       // devices' clock (60 timeouts)
-      await sleep(1300);
+      await sleep(2800);
       c.t += 600_000;
       const restart = c.t;
       const a2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
@@ -393,7 +394,7 @@ describe('health service with a shared Redis', function () {
       await stopInstance(a);
       // a is down for longer than the gap and the device's deadline falls meanwhile; b keeps sweeping
       for (let k = 0; k < 10; k++) {
-        await sleep(150);
+        await sleep(300);
         c.t += 1000;
         b.service.activity('talks', c.t);
         await b.service.drain();
