@@ -152,7 +152,7 @@ describe('moby-alert node: state journal', function () {
     send({ ...anomalyMsg('pump-2', true), _msgid: 'm2' });
     await waitFor(() => ev.length >= 2, 2000, 'events');
     await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(done, [], 'not completed while the fdatasync is in flight');
+    assert.equal(done.length, 0, 'not completed while the fdatasync is in flight');
     assert.equal(sync.calls(), 1, 'one fdatasync for both messages of the turn');
     // a message arriving while it runs waits for the next one
     send({ ...anomalyMsg('pump-3', true), _msgid: 'm3' });
