@@ -13,7 +13,8 @@
 //          made while it runs share the next. Open loop: one change per event-loop turn, the next turn at
 //          once (setImmediate), completions counted as they come — the most changes the node could take;
 //   group@200/s = the same at the crash test's rate, one change every 5 ms (each fdatasync covers ~1 change:
-//          "done" is then the latency one message sees).
+//          "done" is then the latency one message sees); none@200/s = that paced loop without fdatasync (its
+//          baseline: a change after 5 ms idle costs the loop more than one in a busy loop, fdatasync or not).
 // Each change is one 'update' of a random stored alert (updateEventMs 0); in old/new/new+fsync saved before
 // the next, as the node's write-through does. Columns: the loop time per change (p50/p99/max: what a change
 // costs the event loop) and "done" = from the change to its completion (its message's done()): the same as
@@ -31,8 +32,8 @@ const SIZES = (process.env.BENCH_ALERT_SIZES ?? '100,1000,10000').split(',').map
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BUDGET_MS = Number(process.env.BENCH_ALERT_MS ?? 1500);
 
-type Variant = 'old' | 'new' | 'new+fsync' | 'new+group' | 'group@200/s';
-const VARIANTS: Variant[] = ['old', 'new', 'new+fsync', 'new+group', 'group@200/s'];
+type Variant = 'old' | 'new' | 'new+fsync' | 'new+group' | 'group@200/s' | 'none@200/s';
+const VARIANTS: Variant[] = ['old', 'new', 'new+fsync', 'new+group', 'group@200/s', 'none@200/s'];
 
 function filledEngine(n: number): AlertEngine {
   const e = new AlertEngine({ maxOpen: n + 10, maxResolved: 1000, updateEventMs: 0 });
@@ -147,9 +148,9 @@ async function runNew(n: number, dir: string, sync: 'none' | 'append'): Promise<
 }
 
 /** new+group: one change per turn, completion when the journal's group fdatasync covering it returns. */
-async function runGroup(n: number, dir: string, paceMs = 0): Promise<Result> {
+async function runGroup(n: number, dir: string, paceMs = 0, sync: 'group' | 'none' = 'group'): Promise<Result> {
   const engine = filledEngine(n);
-  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), sync: 'group' });
+  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), sync });
   j.load();
   engine.takeChanges();
   j.compact({ snapshot: engine.snapshot(), mutes: [] });
@@ -198,7 +199,7 @@ async function runGroup(n: number, dir: string, paceMs = 0): Promise<Result> {
     bytesPerChange: appended / perChange.length,
     wallPerChange: wall / perChange.length,
     doneMs,
-    syncs,
+    syncs: sync === 'group' ? syncs : undefined,
   };
 }
 
@@ -212,8 +213,8 @@ async function main(): Promise<void> {
         const r =
           v === 'old'
             ? await runOld(n, dir)
-            : v === 'new+group' || v === 'group@200/s'
-              ? await runGroup(n, dir, v === 'new+group' ? 0 : 5)
+            : v === 'new+group' || v === 'group@200/s' || v === 'none@200/s'
+              ? await runGroup(n, dir, v === 'new+group' ? 0 : 5, v === 'none@200/s' ? 'none' : 'group')
               : await runNew(n, dir, v === 'new+fsync' ? 'append' : 'none');
         fs.rmSync(dir, { recursive: true, force: true });
         const key = `${n}|${v}`;
