@@ -478,9 +478,10 @@ export = function (RED: NodeAPI) {
         durable?.(err as Error);
         return err as Error;
       }
-      journal.whenDurable((err) => {
+      const j = journal;
+      j.whenDurable((err) => {
         if (err) persistFailed(err);
-        else persistOk();
+        else if (!j.hasStaged) persistOk(); // not while a later append that failed is still staged
         durable?.(err);
       });
       return null;
