@@ -429,6 +429,17 @@ export = function (RED: NodeAPI) {
     // the journal (docs/durability.md): each change appended as it happens, compacted into a snapshot now and
     // then; flows from before it (no persist setting) keep the context store
     const useJournal = def.persist === 'journal';
+    // power-cut durability of the journal's appends (docs/durability.md): "fdatasync" (default) completes a
+    // message once an asynchronous fdatasync covering its change has returned (group commit, the event loop
+    // never waits for the disk); "none" once the append reached the kernel (survives a process kill only)
+    const journalSync = def.journalSync === 'none' ? 'none' : 'fdatasync';
+    if (
+      def.journalSync !== undefined &&
+      def.journalSync !== '' &&
+      def.journalSync !== 'none' &&
+      def.journalSync !== 'fdatasync'
+    )
+      node.warn(`journalSync "${String(def.journalSync)}" unknown: using "fdatasync"`);
     const stateDir = path.join(queueDir, `state-${node.id.replace(/[^\w.-]/g, '_')}`);
     let journal: AlertStateJournal | null = null;
     /** the journal cannot be opened or written: the message that changed an alert is not acknowledged */
@@ -444,9 +455,17 @@ export = function (RED: NodeAPI) {
       node.log('alert state saved again');
       refreshStatus();
     }
-    /** writes what changed since the last write to the journal; returns the error when it could not */
-    function persistChanges(): Error | null {
-      if (!journal) return new Error(`alert state journal not open: ${persistError ?? 'loading'}`);
+    /**
+     * writes what changed since the last write to the journal (one synchronous append) and calls `durable`
+     * once it is durable: at once with journalSync "none", after the group's fdatasync with "fdatasync".
+     * Returns the append's error when it could not be written (`durable(err)` has been called then).
+     */
+    function persistChanges(durable?: (err?: Error) => void): Error | null {
+      if (!journal) {
+        const err = new Error(`alert state journal not open: ${persistError ?? 'loading'}`);
+        durable?.(err);
+        return err;
+      }
       const mutesChanged = mutes.version !== savedMuteVersion;
       if (engine.hasChanges || mutesChanged) {
         journal.stage(engine.takeChanges(), mutesChanged ? mutes.snapshot() : undefined);
@@ -456,9 +475,15 @@ export = function (RED: NodeAPI) {
         journal.flush();
       } catch (err) {
         persistFailed(err as Error);
+        durable?.(err as Error);
         return err as Error;
       }
-      persistOk();
+      const j = journal;
+      j.whenDurable((err) => {
+        if (err) persistFailed(err);
+        else if (!j.hasStaged) persistOk(); // not while a later append that failed is still staged
+        durable?.(err);
+      });
       return null;
     }
     /**
@@ -467,7 +492,7 @@ export = function (RED: NodeAPI) {
      */
     function compactJournal(background = false): void {
       if (!journal) return;
-      engine.takeChanges(); // the snapshot holds them
+      engine.discardChanges(); // the snapshot holds them
       savedMuteVersion = mutes.version;
       const state = { snapshot: engine.snapshot(), mutes: mutes.snapshot() };
       if (background) {
@@ -501,7 +526,7 @@ export = function (RED: NodeAPI) {
       }
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
-      engine.takeChanges(); // only the journal reads them; keeps the engine's set of changed ids small
+      engine.discardChanges(); // only the journal reads them; keeps the engine's set of changed ids small
       ctx.set(STATE_KEY, { ...engine.snapshot(), mutes: mutes.snapshot() }, store, (err) => {
         if (err) node.warn(`saving alerts: ${err.message}`);
         cb?.();
@@ -509,9 +534,12 @@ export = function (RED: NodeAPI) {
     }
 
     // group commit for the durable-branch completion below: with the journal, every change of the current
-    // turn (a whole batch) is appended in one write at the end of the turn and the messages complete after it
-    // (done(err) when it failed: not acknowledged, redelivered); with the context store, one save at a time
-    // and messages arriving while it runs share the next one (their changes are newer than its snapshot)
+    // turn (a whole batch) is appended in one write at the end of the turn, and the messages complete once
+    // it is durable — with journalSync "fdatasync" when the journal's one asynchronous fdatasync covering it
+    // returns (turns appended while one is in flight share the next), with "none" right after the write —
+    // or done(err) when the write or the fdatasync failed (not acknowledged, redelivered); with the context
+    // store, one save at a time and messages arriving while it runs share the next one (their changes are
+    // newer than its snapshot)
     let saveWaiters: Array<(err?: Error) => void> | null = null;
     function saveGrouped(cb: (err?: Error) => void): void {
       if (saveWaiters) {
@@ -523,8 +551,9 @@ export = function (RED: NodeAPI) {
         queueMicrotask(() => {
           const waiters = saveWaiters ?? [];
           saveWaiters = null;
-          const err = persistChanges() ?? undefined;
-          for (const w of waiters) w(err);
+          persistChanges((err) => {
+            for (const w of waiters) w(err);
+          });
         });
         return;
       }
@@ -539,7 +568,7 @@ export = function (RED: NodeAPI) {
 
     if (useJournal) {
       try {
-        journal = AlertStateJournal.open({ dir: stateDir });
+        journal = AlertStateJournal.open({ dir: stateDir, sync: journalSync === 'none' ? 'none' : 'group' });
         const loaded = journal.load();
         if (loaded.corrupt)
           node.warn(`alert state journal: ${loaded.corrupt} torn or damaged record(s) skipped (never acknowledged)`);

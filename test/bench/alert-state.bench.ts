@@ -6,10 +6,20 @@
 //   new  = AlertStateJournal: the changed alert appended as one line; compaction into a snapshot when the
 //          journal outgrows it, in the background as the node does (its serialising in this turn is included,
 //          amortised per change, and its longest pause shown apart; the write and fsync run off the loop);
-//   new+fsync = the same with fdatasync per append (not what the node does; for what a power-cut guarantee
-//          would cost on this disk).
-// Each change is one 'update' of a random stored alert (updateEventMs 0), saved before the next, as the
-// node's write-through does. Sizes and order are rotated (old, new, new+fsync, then reversed) per round.
+//   new+fsync = the same with a synchronous fdatasync per append (journal sync "append": blocks the loop for
+//          the disk's flush; the power-cut guarantee the blocking way);
+//   new+group = what the node does with journalSync "fdatasync" (the default): the append as in `new`, then
+//          whenDurable() — one asynchronous fdatasync covers every append made before it started, appends
+//          made while it runs share the next. Open loop: one change per event-loop turn, the next turn at
+//          once (setImmediate), completions counted as they come — the most changes the node could take;
+//   group@200/s = the same at the crash test's rate, one change every 5 ms (each fdatasync covers ~1 change:
+//          "done" is then the latency one message sees); none@200/s = that paced loop without fdatasync (its
+//          baseline: a change after 5 ms idle costs the loop more than one in a busy loop, fdatasync or not).
+// Each change is one 'update' of a random stored alert (updateEventMs 0); in old/new/new+fsync saved before
+// the next, as the node's write-through does. Columns: the loop time per change (p50/p99/max: what a change
+// costs the event loop) and "done" = from the change to its completion (its message's done()): the same as
+// the save for old/new/new+fsync, the wait for the covering fdatasync for new+group. Sizes and order are
+// rotated (old, new, new+fsync, new+group, then reversed) per round.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +32,8 @@ const SIZES = (process.env.BENCH_ALERT_SIZES ?? '100,1000,10000').split(',').map
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BUDGET_MS = Number(process.env.BENCH_ALERT_MS ?? 1500);
 
-type Variant = 'old' | 'new' | 'new+fsync';
+type Variant = 'old' | 'new' | 'new+fsync' | 'new+group' | 'group@200/s' | 'none@200/s';
+const VARIANTS: Variant[] = ['old', 'new', 'new+fsync', 'new+group', 'group@200/s', 'none@200/s'];
 
 function filledEngine(n: number): AlertEngine {
   const e = new AlertEngine({ maxOpen: n + 10, maxResolved: 1000, updateEventMs: 0 });
@@ -47,6 +58,10 @@ interface Result {
   bytesPerChange: number;
   /** all wall time of the phase per change, background compaction turns included */
   wallPerChange?: number;
+  /** from the change to its completion (new+group: to the fdatasync covering it); else = perChange */
+  doneMs?: number[];
+  /** fdatasyncs (new+group) */
+  syncs?: number;
 }
 
 async function runOld(n: number, dir: string): Promise<Result> {
@@ -79,9 +94,9 @@ async function runOld(n: number, dir: string): Promise<Result> {
   return { changes: perChange.length, perChange, compactMax: 0, compactions: 0, bytesPerChange: bytes };
 }
 
-async function runNew(n: number, dir: string, fsync: boolean): Promise<Result> {
+async function runNew(n: number, dir: string, sync: 'none' | 'append'): Promise<Result> {
   const engine = filledEngine(n);
-  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), fsync });
+  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), sync });
   j.load();
   engine.takeChanges();
   j.compact({ snapshot: engine.snapshot(), mutes: [] });
@@ -101,7 +116,7 @@ async function runNew(n: number, dir: string, fsync: boolean): Promise<Result> {
     // as the node does on its save timer: compact once the journal has outgrown the snapshot
     if (j.needsCompaction) {
       const c = performance.now();
-      engine.takeChanges();
+      engine.discardChanges();
       void j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
       compactMax = Math.max(compactMax, performance.now() - c);
       compactions++;
@@ -132,14 +147,75 @@ async function runNew(n: number, dir: string, fsync: boolean): Promise<Result> {
   };
 }
 
+/** new+group: one change per turn, completion when the journal's group fdatasync covering it returns. */
+async function runGroup(n: number, dir: string, paceMs = 0, sync: 'group' | 'none' = 'group'): Promise<Result> {
+  const engine = filledEngine(n);
+  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), sync });
+  j.load();
+  engine.takeChanges();
+  j.compact({ snapshot: engine.snapshot(), mutes: [] });
+  const perChange: number[] = [];
+  const doneMs: number[] = [];
+  let compactMax = 0;
+  let compactions = 0;
+  let appended = 0;
+  let failed = 0;
+  let k = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < BUDGET_MS || perChange.length < 20) {
+    const s = performance.now();
+    engine.apply({ kind: 'trigger', device_id: `dev-${String((k++ * 7919) % n).padStart(5, '0')}`, rule: 'anomaly' });
+    j.stage(engine.takeChanges());
+    const before = j.sizes.journalBytes;
+    j.flush();
+    appended += j.sizes.journalBytes - before;
+    j.whenDurable((err) => {
+      if (err) failed++;
+      doneMs.push(performance.now() - s);
+    });
+    if (j.needsCompaction) {
+      const c = performance.now();
+      engine.discardChanges();
+      void j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+      compactMax = Math.max(compactMax, performance.now() - c);
+      compactions++;
+    }
+    perChange.push(performance.now() - s);
+    const y = performance.now();
+    if (paceMs) await new Promise((r) => setTimeout(r, Math.max(0, paceMs - (y - s))));
+    else await new Promise((r) => setImmediate(r));
+    if (j.compacting) compactMax = Math.max(compactMax, performance.now() - y);
+  }
+  while (j.compacting || doneMs.length < perChange.length) await new Promise((r) => setImmediate(r));
+  const wall = performance.now() - t0;
+  if (failed) throw new Error(`${failed} fdatasyncs failed`);
+  const syncs = j.counts.syncs;
+  j.close();
+  return {
+    changes: perChange.length,
+    perChange,
+    compactMax,
+    compactions,
+    bytesPerChange: appended / perChange.length,
+    wallPerChange: wall / perChange.length,
+    doneMs,
+    syncs: sync === 'group' ? syncs : undefined,
+  };
+}
+
 async function main(): Promise<void> {
   const results = new Map<string, Result[]>();
   for (let round = 0; round < ROUNDS; round++) {
-    const order: Variant[] = round % 2 === 0 ? ['old', 'new', 'new+fsync'] : ['new+fsync', 'new', 'old'];
+    const order: Variant[] = round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
     for (const n of SIZES) {
       for (const v of order) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-state-bench-'));
-        const r = v === 'old' ? await runOld(n, dir) : await runNew(n, dir, v === 'new+fsync');
+        const r =
+          v === 'old'
+            ? await runOld(n, dir)
+            : v === 'new+group' || v === 'group@200/s' || v === 'none@200/s'
+              ? await runGroup(n, dir, v === 'new+group' ? 0 : 5, v === 'none@200/s' ? 'none' : 'group')
+              : await runNew(n, dir, v === 'new+fsync' ? 'append' : 'none');
         fs.rmSync(dir, { recursive: true, force: true });
         const key = `${n}|${v}`;
         results.set(key, [...(results.get(key) ?? []), r]);
@@ -153,21 +229,24 @@ async function main(): Promise<void> {
       .join(' ')}`
   );
   console.log(
-    `${'stored'.padStart(7)} ${'variant'.padEnd(10)} ${'changes'.padStart(8)} ${'mean*'.padStart(8)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}  written per change; compactions (longest)`
+    `${'stored'.padStart(7)} ${'variant'.padEnd(11)} ${'changes'.padStart(8)} ${'mean*'.padStart(8)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)} ${'done p50'.padStart(9)} ${'done p99'.padStart(9)}  written per change; compactions (longest); fdatasyncs`
   );
-  console.log('  (* mean = wall time of the phase per change, background compaction included; p50/p99/max per save)');
+  console.log(
+    '  (* mean = wall time of the phase per change, background compaction included; p50/p99/max = event-loop time per change; done = change → completion)'
+  );
   for (const n of SIZES) {
     const old = results.get(`${n}|old`)!;
-    for (const v of ['old', 'new', 'new+fsync'] as Variant[]) {
+    for (const v of VARIANTS) {
       for (const r of results.get(`${n}|${v}`)!) {
         const p = percentiles(r.perChange, [50, 99]);
+        const d = percentiles(r.doneMs ?? r.perChange, [50, 99]);
         const mean = r.wallPerChange ?? r.perChange.reduce((a, b) => a + b, 0) / r.perChange.length;
         const extra =
           v === 'old'
             ? `${fmt(r.bytesPerChange)} B (the whole file)`
-            : `${fmt(r.bytesPerChange)} B; ${r.compactions} (longest turn ${fmt(r.compactMax, 1)} ms)`;
+            : `${fmt(r.bytesPerChange)} B; ${r.compactions} (longest turn ${fmt(r.compactMax, 1)} ms)${r.syncs !== undefined ? `; ${fmt(r.syncs)} (${fmt(r.changes / Math.max(1, r.syncs), 1)} changes each)` : ''}`;
         console.log(
-          `${fmt(n).padStart(7)} ${v.padEnd(10)} ${fmt(r.changes).padStart(8)} ${fmt(mean, 3).padStart(8)} ${fmt(p.p50, 3).padStart(8)} ${fmt(p.p99, 3).padStart(8)} ${fmt(Math.max(...r.perChange), 2).padStart(8)}  ${extra}`
+          `${fmt(n).padStart(7)} ${v.padEnd(11)} ${fmt(r.changes).padStart(8)} ${fmt(mean, 3).padStart(8)} ${fmt(p.p50, 3).padStart(8)} ${fmt(p.p99, 3).padStart(8)} ${fmt(Math.max(...r.perChange), 2).padStart(8)} ${fmt(d.p50, 3).padStart(9)} ${fmt(d.p99, 3).padStart(9)}  ${extra}`
         );
       }
     }

@@ -433,7 +433,15 @@ export class AlertEngine {
     return { upserts, removed };
   }
 
-  /** Whether anything changed since the last takeChanges(). */
+  /**
+   * Forgets which alerts changed, without copying them: for a caller that writes the whole state instead
+   * (a journal compaction, the context store), where takeChanges() would copy every changed alert for nothing.
+   */
+  discardChanges(): void {
+    this.changedIds.clear();
+  }
+
+  /** Whether anything changed since the last takeChanges() or discardChanges(). */
   get hasChanges(): boolean {
     return this.changedIds.size > 0;
   }

@@ -8,9 +8,17 @@
 // (pid of the owner). A journal line is one group of changes written with one write() call:
 // `<12 hex checksum> {"u":[{"alert":…,"tracking":…},…],"x":["<forgotten id>",…],"m":[…mutes]}\n` ("m" only
 // when the mute table changed). Appends reach the kernel before flush() returns, so a kill -9 at any moment
-// loses no change that was flushed; with `fsync` they are also fdatasync'd (a power cut). A crash can only
-// tear the last line: on load a line without its newline is cut off, a line failing its checksum is skipped
-// and counted — its changes were never reported as saved.
+// loses no change that was flushed. A crash can only tear the last line: on load a line without its newline
+// is cut off, a line failing its checksum is skipped and counted — its changes were never reported as saved.
+//
+// Power cut (`sync`): "none" = appends are not fsync'd; "append" = each flush() fdatasyncs before it returns
+// (blocks the event loop for the disk's flush time); "group" = group commit: flush() stays a synchronous,
+// ordered write, and whenDurable(cb) calls cb once ONE asynchronous fdatasync (in the thread pool) has
+// covered everything flushed before the call. One fdatasync is in flight at a time; callers arriving while
+// it runs wait for the next one, which covers all of them. A failed fdatasync yields its error to exactly
+// the callers it covered (their changes may not be on disk), and the next compaction rewrites the state
+// (after a failed fdatasync the kernel may have dropped those pages, and a later one would not say so).
+// An fd is never closed under an fdatasync in flight: closing it (compaction clean-up, close()) waits for it.
 //
 // Compaction (generation N = the newest journal's + 1): appends switch to `journal-<N>.jsonl` at once, the
 // state of that moment is serialised as snapshot N, and the snapshot is written (temp file, fsync, rename);
@@ -28,8 +36,12 @@ import type { AlertChanges, AlertRecord, EngineSnapshot } from './engine';
 
 export interface AlertStateJournalOptions {
   dir: string;
-  /** fdatasync every append (default false: an append survives a process kill either way; true also a power cut) */
-  fsync?: boolean;
+  /**
+   * Power-cut durability of appends (an append survives a process kill in every mode): "none" (default),
+   * "append" = fdatasync in flush() (blocking), "group" = one asynchronous fdatasync for everything flushed
+   * so far, awaited through whenDurable() (see the header).
+   */
+  sync?: JournalSync;
   /** compact once the journal is larger than this and than the snapshot (default 1 MiB) */
   compactMinBytes?: number;
 }
@@ -49,6 +61,8 @@ export interface LoadResult {
   corrupt: number;
 }
 
+export type JournalSync = 'none' | 'append' | 'group';
+
 const SNAPSHOT = 'snapshot.json';
 const JOURNAL_RE = /^journal-(\d+)\.jsonl$/;
 const journalName = (gen: number) => `journal-${gen}.jsonl`;
@@ -62,7 +76,7 @@ interface Group {
 
 export class AlertStateJournal {
   readonly dir: string;
-  private readonly fsync: boolean;
+  private readonly sync: JournalSync;
   private readonly compactMinBytes: number;
   /** generation of the snapshot on disk */
   private snapshotGen = 0;
@@ -80,10 +94,30 @@ export class AlertStateJournal {
   private stagedMutes: unknown[] | undefined;
   /** change groups written since the last compaction started */
   appended = 0;
+  // ---- group commit ("group") ----
+  /** fds appended to since the last fdatasync started */
+  private dirtyFds = new Set<number>();
+  /** a journal file was created since the last directory fsync (its entry must be durable too) */
+  private dirDirty = false;
+  /** the fdatasync in flight: the fds it syncs, the flushes it covers and who waits for it */
+  private syncing: { fds: number[]; upTo: number; waiters: Array<(err?: Error) => void> } | null = null;
+  /** callers waiting for the next fdatasync */
+  private nextWaiters: Array<(err?: Error) => void> = [];
+  /** flushes close() fdatasync'd itself */
+  private closeSynced = 0;
+  /** fds to close once the fdatasync in flight returns */
+  private closeAfterSync = new Set<number>();
+  /** a failed fdatasync: the next compaction must rewrite the state (cleared once a later snapshot is installed) */
+  private resyncGen: number | null = null;
+  /**
+   * counters: flushes written; flushes nobody need wait for any more (covered by a completed fdatasync or a
+   * snapshot; with sync "none" or "append" every flush at once); fdatasyncs completed and failed ("group")
+   */
+  readonly counts = { flushes: 0, durable: 0, syncs: 0, syncFailures: 0 };
 
   private constructor(opts: AlertStateJournalOptions) {
     this.dir = path.resolve(opts.dir);
-    this.fsync = opts.fsync === true;
+    this.sync = opts.sync ?? 'none';
     this.compactMinBytes = Math.max(1024, opts.compactMinBytes ?? 1 << 20);
   }
 
@@ -168,6 +202,7 @@ export class AlertStateJournal {
         pos = nl + 1;
       }
       const fd = fs.openSync(file, buf ? 'r+' : 'w');
+      if (!buf) this.dirDirty = true;
       if (buf && pos < buf.length) fs.ftruncateSync(fd, pos);
       if (gen === this.writeGen) {
         this.fd = fd;
@@ -212,16 +247,117 @@ export class AlertStateJournal {
     if (this.stagedMutes !== undefined) g.m = this.stagedMutes;
     const json = JSON.stringify(g);
     const buf = Buffer.from(`${recordChecksum(json)} ${json}\n`, 'utf8');
-    writeRecordAt(this.fd, buf, this.journalBytes, this.fsync, 'alert state journal');
+    writeRecordAt(this.fd, buf, this.journalBytes, this.sync === 'append', 'alert state journal');
     this.journalBytes += buf.length;
     this.appended++;
+    this.counts.flushes++;
+    if (this.sync === 'group') this.dirtyFds.add(this.fd);
+    else this.counts.durable = this.counts.flushes;
     this.staged.clear();
     this.stagedMutes = undefined;
   }
 
-  /** The journal has grown beyond the snapshot (and the minimum), and no compaction is running. */
+  /**
+   * Calls `cb` once every change flushed before this call is durable: at once (synchronously) when there is
+   * nothing to wait for (sync "none" or "append", or everything already synced); with "group" after the
+   * asynchronous fdatasync that covers it — started now if none is in flight, else the next one, started
+   * when the one in flight returns. `cb(err)` when that fdatasync failed or the journal closed without it.
+   */
+  whenDurable(cb: (err?: Error) => void): void {
+    if (this.counts.durable >= this.counts.flushes) return cb();
+    if (this.syncing && this.syncing.upTo >= this.counts.flushes) {
+      this.syncing.waiters.push(cb);
+      return;
+    }
+    if (this.closed) return cb(new Error('alert state journal is closed before its changes were synced'));
+    this.nextWaiters.push(cb);
+    if (!this.syncing) this.startSync();
+  }
+
+  /** One fdatasync of every fd appended to (and of the directory, when a journal file was created). */
+  private startSync(): void {
+    const waiters = this.nextWaiters;
+    this.nextWaiters = [];
+    const fds = [...this.dirtyFds];
+    this.dirtyFds.clear();
+    const dir = this.dirDirty;
+    this.dirDirty = false;
+    const run = { fds, upTo: this.counts.flushes, waiters };
+    this.syncing = run;
+    const jobs: Array<Promise<void>> = fds.map(
+      (fd) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())))
+    );
+    if (dir)
+      jobs.push(
+        fs.promises
+          .open(this.dir, 'r')
+          .then((dh) => dh.sync().finally(() => dh.close()))
+          .catch((err: Error) => {
+            this.dirDirty = true;
+            throw err;
+          })
+      );
+    // settled, not all: no fd is closed while another fdatasync of the same run still uses one
+    void Promise.allSettled(jobs).then((results) => {
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      this.syncDone(run, failed ? (failed.reason as Error) : undefined);
+    });
+  }
+
+  private syncDone(run: NonNullable<AlertStateJournal['syncing']>, err?: Error): void {
+    this.syncing = null;
+    for (const fd of run.fds) {
+      if (!this.closeAfterSync.delete(fd)) continue;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* nothing left to do with it */
+      }
+    }
+    if (err) {
+      this.counts.syncFailures++;
+      this.resyncGen ??= this.writeGen;
+    } else {
+      this.counts.syncs++;
+      this.counts.durable = Math.max(this.counts.durable, run.upTo);
+    }
+    this.counts.durable = Math.max(this.counts.durable, this.closeSynced);
+    // the next group first, so the disk is kept busy while the waiters complete their messages
+    if (this.nextWaiters.length) {
+      if (this.closed) this.failWaiters(this.nextWaiters.splice(0), new Error('alert state journal is closed'));
+      else this.startSync();
+    }
+    for (const w of run.waiters) callSafely(w, err);
+  }
+
+  private failWaiters(waiters: Array<(err?: Error) => void>, err?: Error): void {
+    for (const w of waiters) callSafely(w, err);
+  }
+
+  /** Closes `fd`, or (when the fdatasync in flight uses it) as soon as that returns. */
+  private closeFd(fd: number): void {
+    this.dirtyFds.delete(fd);
+    if (this.syncing?.fds.includes(fd)) this.closeAfterSync.add(fd);
+    else fs.closeSync(fd);
+  }
+
+  /** Everything flushed so far is durable another way (a snapshot fsync'd in this turn): release the waiters. */
+  private allDurable(): void {
+    this.counts.durable = this.counts.flushes;
+    this.dirtyFds.clear();
+    this.dirDirty = false;
+    if (this.nextWaiters.length) this.failWaiters(this.nextWaiters.splice(0));
+  }
+
+  /**
+   * The journal has grown beyond the snapshot (and the minimum), or an fdatasync failed since the last
+   * snapshot, and no compaction is running.
+   */
   get needsCompaction(): boolean {
-    return this.inFlight === null && this.journalBytes > Math.max(this.compactMinBytes, this.snapshotBytes);
+    return (
+      this.inFlight === null &&
+      (this.resyncGen !== null || this.journalBytes > Math.max(this.compactMinBytes, this.snapshotBytes))
+    );
   }
 
   /** A background compaction is writing its snapshot. */
@@ -242,6 +378,7 @@ export class AlertStateJournal {
   private switchJournal(): number {
     const next = this.writeGen + 1;
     const fd = fs.openSync(path.join(this.dir, journalName(next)), 'w');
+    this.dirDirty = true;
     if (this.fd !== null) this.olderFds.set(this.writeGen, this.fd);
     this.fd = fd;
     this.writeGen = next;
@@ -257,9 +394,11 @@ export class AlertStateJournal {
   private installed(gen: number, bytes: number): void {
     this.snapshotGen = gen;
     this.snapshotBytes = bytes;
+    if (this.resyncGen !== null && this.resyncGen < gen) this.resyncGen = null;
     for (const [g, fd] of this.olderFds) {
       if (g >= gen) continue;
-      fs.closeSync(fd);
+      // its appends are in the snapshot, fsync'd: an fdatasync of it still in flight may finish first
+      this.closeFd(fd);
       this.olderFds.delete(g);
       fs.rmSync(path.join(this.dir, journalName(g)), { force: true });
     }
@@ -279,6 +418,8 @@ export class AlertStateJournal {
       gen,
       chunks.reduce((n, c) => n + Buffer.byteLength(c), 0)
     );
+    // everything flushed before the switch is in that snapshot, on disk (the directory too)
+    this.allDurable();
   }
 
   /**
@@ -333,15 +474,45 @@ export class AlertStateJournal {
     return this.inFlight;
   }
 
-  /** Closes the journals and releases the lock (staged changes are not written: flush or compact first). */
+  /**
+   * Closes the journals and releases the lock (staged changes are not written: flush or compact first).
+   * With "group", what was flushed but not yet synced is fdatasync'd here (blocking, once) and its waiters
+   * complete; an fdatasync in flight keeps its fd open until it returns, then completes its own waiters.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.fd !== null) fs.closeSync(this.fd);
+    if (this.sync === 'group' && (this.dirtyFds.size || this.dirDirty || this.nextWaiters.length)) {
+      let err: Error | undefined;
+      try {
+        for (const fd of this.dirtyFds) fs.fdatasyncSync(fd);
+        if (this.dirDirty) syncDir(this.dir);
+      } catch (e) {
+        err = e as Error;
+      }
+      this.dirtyFds.clear();
+      this.dirDirty = false;
+      // (an fdatasync in flight still reports on the flushes it covers, to its own waiters, then counts these)
+      if (!err) this.closeSynced = this.counts.flushes;
+      if (!err && !this.syncing) this.counts.durable = this.counts.flushes;
+      this.failWaiters(this.nextWaiters.splice(0), err);
+    }
+    if (this.fd !== null) this.closeFd(this.fd);
     this.fd = null;
-    for (const fd of this.olderFds.values()) fs.closeSync(fd);
+    for (const fd of this.olderFds.values()) this.closeFd(fd);
     this.olderFds.clear();
     unlockDir(this.dir);
+  }
+}
+
+/** Calls a waiter; one that throws does not keep the others from completing (its error is rethrown apart). */
+function callSafely(w: (err?: Error) => void, err?: Error): void {
+  try {
+    w(err);
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e;
+    });
   }
 }
 

@@ -161,6 +161,11 @@ export class TenantAlertEngines {
     return out;
   }
 
+  /** Forgets the changes of every tenant's engine (AlertEngine.discardChanges). */
+  discardChanges(): void {
+    for (const e of this.engines.values()) e.discardChanges();
+  }
+
   get hasChanges(): boolean {
     for (const e of this.engines.values()) if (e.hasChanges) return true;
     return false;

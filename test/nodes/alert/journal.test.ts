@@ -19,10 +19,38 @@ function failedMessages(): unknown[] {
   return (spy.getCalls?.() ?? []).filter((c) => c.args.length === 2 && c.args[1]).map((c) => c.args[0]);
 }
 
+const hooks = require('@node-red/util').hooks as {
+  add(name: string, fn: (ev: { msg?: { _msgid?: string }; error?: unknown; node?: { id?: string } }) => void): void;
+  remove(name: string): void;
+};
+
+/** the alert node's completions (the runtime's onComplete hook, as moby-mqtt-in observes them) */
+function completions(): Array<{ msgid?: string; error?: unknown }> {
+  const got: Array<{ msgid?: string; error?: unknown }> = [];
+  hooks.add('onComplete.journaltest', (ev) => {
+    if (ev.node?.id === 'alert') got.push({ msgid: ev.msg?._msgid, error: ev.error });
+  });
+  return got;
+}
+
+const realFdatasync = fs.fdatasync;
+/** fdatasyncs of the journal's group commit, held until the test releases them (then the real one runs) */
+function holdFdatasync(): { held: Array<() => void>; calls: () => number } {
+  const held: Array<() => void> = [];
+  let calls = 0;
+  (fs as { fdatasync: unknown }).fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    calls++;
+    held.push(() => realFdatasync(fd, cb));
+  };
+  return { held, calls: () => calls };
+}
+
 describe('moby-alert node: state journal', function () {
   this.timeout(20000);
   let tmpfs: string | null = null;
   afterEach(async () => {
+    (fs as { fdatasync: unknown }).fdatasync = realFdatasync;
+    hooks.remove('*.journaltest');
     await helper.unload();
     if (tmpfs) {
       try {
@@ -112,5 +140,54 @@ describe('moby-alert node: state journal', function () {
       ['update', 'update', 'update'],
       'all three alerts were on disk, the one from the full-disk episode included'
     );
+  });
+
+  it('journalSync "fdatasync" (the default): done() is called only once the fdatasync covering the change returned', async () => {
+    freshUserDir();
+    const sync = holdFdatasync();
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const done = completions();
+    const ev = collect('ev');
+    send({ ...anomalyMsg('pump-1', true), _msgid: 'm1' });
+    send({ ...anomalyMsg('pump-2', true), _msgid: 'm2' });
+    await waitFor(() => ev.length >= 2, 2000, 'events');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(done.length, 0, 'not completed while the fdatasync is in flight');
+    assert.equal(sync.calls(), 1, 'one fdatasync for both messages of the turn');
+    // a message arriving while it runs waits for the next one
+    send({ ...anomalyMsg('pump-3', true), _msgid: 'm3' });
+    await waitFor(() => ev.length >= 3, 2000, 'third event');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(sync.calls(), 1, 'one at a time');
+    sync.held.shift()!();
+    await waitFor(() => done.length >= 2, 2000, 'the first two complete');
+    assert.deepEqual(
+      done.map((d) => d.msgid),
+      ['m1', 'm2']
+    );
+    await waitFor(() => sync.calls() === 2, 2000, 'the next fdatasync starts');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(done.length, 2, 'm3 waits for it');
+    sync.held.shift()!();
+    await waitFor(() => done.length >= 3, 2000, 'm3 completes');
+    assert.deepEqual(
+      done.map((d) => [d.msgid, d.error]),
+      [
+        ['m1', undefined],
+        ['m2', undefined],
+        ['m3', undefined],
+      ]
+    );
+  });
+
+  it('journalSync "none": done() right after the append, no fdatasync', async () => {
+    freshUserDir();
+    const sync = holdFdatasync();
+    await loadAlertFlow(alertFlow({ persist: 'journal', journalSync: 'none', updateEventSec: 0 }));
+    const done = completions();
+    send({ ...anomalyMsg('pump-1', true), _msgid: 'n1' });
+    await waitFor(() => done.length >= 1, 2000, 'completed');
+    assert.equal(done[0].error, undefined);
+    assert.equal(sync.calls(), 0);
   });
 });

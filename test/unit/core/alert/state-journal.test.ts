@@ -279,3 +279,206 @@ describe('alert state journal', () => {
     assert.throws(() => AlertStateJournal.open({ dir }), /in use by process/);
   });
 });
+
+describe('alert state journal: group commit (sync "group")', () => {
+  const realFdatasync = fs.fdatasync;
+  /** fdatasyncs started and held: the real one runs when the test releases it (nothing else changes) */
+  let held: Array<() => void> = [];
+  let failNext = 0;
+  function holdSyncs(): void {
+    (fs as { fdatasync: unknown }).fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      if (failNext > 0) {
+        failNext--;
+        held.push(() => cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })));
+      } else held.push(() => realFdatasync(fd, cb));
+    };
+  }
+  async function release(): Promise<void> {
+    const h = held;
+    held = [];
+    for (const f of h) f();
+    await settle();
+  }
+  /** lets the thread pool's fdatasyncs and their promise chains finish */
+  const settle = () => new Promise((r) => setTimeout(r, 30));
+  afterEach(() => {
+    (fs as { fdatasync: unknown }).fdatasync = realFdatasync;
+    held = [];
+    failNext = 0;
+  });
+
+  function change(engine: AlertEngine, j: AlertStateJournal, device: string): void {
+    engine.apply({ device_id: device, rule: 'anomaly', kind: 'trigger' });
+    j.stage(engine.takeChanges());
+    j.flush();
+  }
+  function open() {
+    const dir = tmpDir();
+    const { engine } = setup(5);
+    const j = AlertStateJournal.open({ dir, sync: 'group' });
+    j.load();
+    return { dir, engine, j };
+  }
+
+  it('a completion waits for the fdatasync that covers its append, which runs off the event loop', async () => {
+    const { engine, j } = open();
+    change(engine, j, 'a');
+    const seen: Array<{ err?: Error; syncs: number; durable: number }> = [];
+    j.whenDurable((err) => seen.push({ err, syncs: j.counts.syncs, durable: j.counts.durable }));
+    assert.equal(seen.length, 0, 'not completed in the turn of the append');
+    await waitUntil(() => seen.length === 1);
+    assert.equal(seen[0].err, undefined);
+    assert.equal(seen[0].syncs, 1, 'completed by the fdatasync');
+    assert.ok(seen[0].durable >= 1, 'which covered the append');
+    // nothing appended since: the next caller completes at once
+    let again = false;
+    j.whenDurable(() => (again = true));
+    assert.ok(again);
+    j.close();
+  });
+
+  it('appends made while an fdatasync is in flight are covered by the next one, all of them by one', async () => {
+    holdSyncs();
+    const { engine, j } = open();
+    const order: string[] = [];
+    change(engine, j, 'a');
+    j.whenDurable((err) => order.push(`a:${err ? 'err' : 'ok'}:${j.counts.syncs}`));
+    assert.equal(held.length, 1, 'one fdatasync in flight');
+    change(engine, j, 'b');
+    j.whenDurable((err) => order.push(`b:${err ? 'err' : 'ok'}:${j.counts.syncs}`));
+    change(engine, j, 'c');
+    j.whenDurable((err) => order.push(`c:${err ? 'err' : 'ok'}:${j.counts.syncs}`));
+    assert.equal(held.length, 1, 'one at a time: b and c wait');
+    await settle();
+    assert.deepEqual(order, [], 'nobody completes before the fdatasync returns');
+    await release();
+    assert.deepEqual(order, ['a:ok:1'], 'a completes with the first; b and c wait for the second');
+    assert.equal(held.length, 1, 'the second started when the first returned');
+    await release();
+    assert.deepEqual(order, ['a:ok:1', 'b:ok:2', 'c:ok:2']);
+    assert.equal(j.counts.syncs, 2, 'three appends, two fdatasyncs');
+    j.close();
+  });
+
+  it('a failed fdatasync yields its error to exactly the waiters it covered, and asks for a compaction', async () => {
+    holdSyncs();
+    const { dir, engine, j } = open();
+    const got: Record<string, Error | undefined | 'pending'> = { a: 'pending', b: 'pending', c: 'pending' };
+    change(engine, j, 'a');
+    j.whenDurable((err) => (got.a = err));
+    change(engine, j, 'b');
+    j.whenDurable((err) => (got.b = err));
+    // the first (covering a) is in flight with the real fdatasync; make the second fail
+    failNext = 1;
+    await release();
+    assert.equal(got.a, undefined);
+    assert.equal(got.b, 'pending');
+    change(engine, j, 'c'); // appended while the failing one is in flight: not covered by it
+    j.whenDurable((err) => (got.c = err));
+    await release();
+    assert.match(String(got.b), /EIO/, 'b, which the failed fdatasync covered, gets its error');
+    assert.equal(got.c, 'pending', 'c waits for the next one');
+    assert.ok(j.needsCompaction, 'the state is rewritten by the next compaction');
+    await release();
+    assert.equal(got.c, undefined, 'c completes with the next fdatasync');
+    assert.deepEqual(j.counts, { flushes: 3, durable: 3, syncs: 2, syncFailures: 1 });
+    engine.discardChanges();
+    await j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+    await release();
+    assert.ok(!j.needsCompaction, 'rewritten: no longer asks');
+    j.close();
+    const j2 = AlertStateJournal.open({ dir });
+    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
+    j2.close();
+  });
+
+  it('close with an fdatasync in flight: its fd stays open until it returns, the later appends are synced by close', async () => {
+    holdSyncs();
+    const { dir, engine, j } = open();
+    const got: Record<string, Error | undefined | 'pending'> = { a: 'pending', b: 'pending' };
+    change(engine, j, 'a');
+    j.whenDurable((err) => (got.a = err));
+    change(engine, j, 'b');
+    j.whenDurable((err) => (got.b = err));
+    j.close();
+    assert.equal(got.b, undefined, 'b was fdatasync’d by close (blocking, once) and completed');
+    assert.equal(got.a, 'pending', 'a still waits for the fdatasync in flight');
+    assert.ok(!fs.existsSync(path.join(dir, 'lock')), 'the lock is released');
+    await release(); // the real fdatasync on the fd close() kept open: EBADF if it had been closed
+    assert.equal(got.a, undefined);
+    let late: Error | undefined | 'pending' = 'pending';
+    j.whenDurable((err) => (late = err));
+    assert.equal(late, undefined, 'nothing left to wait for after close');
+    const j2 = AlertStateJournal.open({ dir });
+    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
+    j2.close();
+  });
+
+  it('a compaction with an fdatasync in flight: the old journal is removed, its fd closed only after the fdatasync', async () => {
+    holdSyncs();
+    const { dir, engine, j } = open();
+    const got: Record<string, Error | undefined | 'pending'> = { a: 'pending', b: 'pending' };
+    change(engine, j, 'a');
+    j.whenDurable((err) => (got.a = err));
+    change(engine, j, 'b');
+    j.whenDurable((err) => (got.b = err));
+    // a synchronous compaction (as on close or after a restore): the snapshot is fsync'd, so b, which
+    // waited for the next fdatasync, is durable at once; a still waits for its own, in flight on the old fd
+    engine.discardChanges();
+    j.compact({ snapshot: engine.snapshot(), mutes: [] });
+    assert.equal(got.b, undefined);
+    assert.equal(got.a, 'pending');
+    assert.ok(!fs.existsSync(path.join(dir, 'journal-0.jsonl')), 'the old journal is gone');
+    await release();
+    assert.equal(got.a, undefined, 'its fdatasync ran on an fd still open');
+    // appends to the new generation with a background compaction in between
+    change(engine, j, 'c');
+    j.whenDurable((err) => (got.c = err));
+    engine.discardChanges();
+    const compaction = j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+    change(engine, j, 'd');
+    j.whenDurable((err) => (got.d = err));
+    while (held.length || j.compacting) await release();
+    await compaction;
+    assert.equal(got.c, undefined);
+    assert.equal(got.d, undefined);
+    j.close();
+    const j2 = AlertStateJournal.open({ dir });
+    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
+    j2.close();
+  });
+
+  it('without group commit ("none", the default) a completion does not wait', () => {
+    const dir = tmpDir();
+    const { engine } = setup();
+    const j = AlertStateJournal.open({ dir });
+    j.load();
+    change(engine, j, 'a');
+    let done = false;
+    j.whenDurable(() => (done = true));
+    assert.ok(done);
+    assert.equal(j.counts.syncs, 0);
+    j.close();
+  });
+});
+
+describe('AlertEngine.discardChanges', () => {
+  it('forgets the changed set, as takeChanges does, without returning copies', () => {
+    const { engine } = setup();
+    engine.apply({ device_id: 'a', rule: 'anomaly', kind: 'trigger' });
+    assert.ok(engine.hasChanges);
+    engine.discardChanges();
+    assert.ok(!engine.hasChanges);
+    assert.deepEqual(engine.takeChanges(), { upserts: [], removed: [] });
+    engine.apply({ device_id: 'a', rule: 'anomaly', kind: 'trigger' });
+    assert.equal(engine.takeChanges().upserts.length, 1, 'later changes are tracked again');
+  });
+});
+
+async function waitUntil(cond: () => boolean, ms = 2000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
