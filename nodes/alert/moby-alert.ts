@@ -747,6 +747,13 @@ export = function (RED: NodeAPI) {
         save();
         refreshStatus();
       },
+      durable: () =>
+        new Promise<Error | undefined>((resolve) => {
+          if (!useJournal) return resolve(undefined); // the context store's write-through: no power-cut promise
+          if (!journal || journal.hasStaged)
+            return resolve(new Error(`alert state not saved: ${persistError ?? 'journal not open'}`));
+          journal.whenDurable((err) => resolve(err ?? undefined));
+        }),
       acknowledge: (id, by, note) =>
         engine.get(id) || !shared ? manual(engine.acknowledge(id, by, note)) : remote(id, 'ack', by, note),
       resolve: (id, by, note) =>

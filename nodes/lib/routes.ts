@@ -4,6 +4,7 @@
 // the same limiter and answers errors as JSON, never Express's HTML page.
 import {
   apiError,
+  awaitDurable,
   handleAlertApi,
   MAX_BODY_BYTES,
   type ApiHost,
@@ -151,7 +152,7 @@ export function mountAlertApi(router: HttpRouter, prefix: string, host: ApiHost)
           'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text },
           { devices: () => devices, limiter: apiLimiter }
         );
-        if (out) return send(res, out);
+        if (out) return send(res, await awaitDurable(hosts, req.method, out));
         // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
         // /metrics belongs to the metrics route above, and a root prefix must not shadow other routes.
         if (prefix === '/' || /^\/metrics\/?$/.test(req.path)) return next();

@@ -23,6 +23,11 @@ export interface ApiHost extends MuteHost {
   get(id: string): Alert | undefined;
   acknowledge(id: string, by: string, note?: string): ActionResult;
   resolve(id: string, by: string, note?: string): ActionResult;
+  /**
+   * resolves once every change made so far is durable (the alert state journal's fdatasync), with the error
+   * when it is not: a change made through the API is answered only then (see awaitDurable)
+   */
+  durable?(): Promise<Error | undefined>;
   /** bearer token this host accepts (the admin token: every tenant); without any token on any host the API refuses every request */
   token?: string;
   /**
@@ -409,6 +414,19 @@ export function callerScope(
 }
 
 /** The JSON error shape for failures outside the handler (adapter errors, body stream errors). */
+/**
+ * A POST that changed something (ack, resolve, mute, unmute) is answered only once the hosts' state is durable,
+ * as a message is acknowledged only once its change is: an operator who saw 200 must not lose the ack to a
+ * power cut. When a host could not make it durable the answer is 503 `not_saved` — the change is made in memory
+ * and written with the next successful save, but the caller is told it is not on disk yet.
+ */
+export async function awaitDurable(hosts: ApiHost[], method: string, out: ApiResponse): Promise<ApiResponse> {
+  if (method !== 'POST' || out.status < 200 || out.status >= 300) return out;
+  const errors = (await Promise.all(hosts.map((h) => h.durable?.()))).filter((e): e is Error => e !== undefined);
+  if (!errors.length) return out;
+  return error(503, 'not_saved', `done, but not saved to disk yet: ${errors[0].message}`, out.headers);
+}
+
 export function apiError(status: number, code: string, message: string): ApiResponse {
   return error(status, code, message, { 'Cache-Control': 'no-store' });
 }

@@ -7,7 +7,16 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
-import { helper, loadAlertFlow, alertFlow, collect, anomalyMsg, freshUserDir, type Msg } from '../../support/alert-red';
+import {
+  helper,
+  api,
+  loadAlertFlow,
+  alertFlow,
+  collect,
+  anomalyMsg,
+  freshUserDir,
+  type Msg,
+} from '../../support/alert-red';
 
 function send(msg: Msg): void {
   helper.getNode('alert').receive(msg);
@@ -189,5 +198,38 @@ describe('moby-alert node: state journal', function () {
     await waitFor(() => done.length >= 1, 2000, 'completed');
     assert.equal(done[0].error, undefined);
     assert.equal(sync.calls(), 0);
+  });
+
+  it('an ack through the HTTP API is answered only once the fdatasync covering it returned; 503 not_saved when it failed', async () => {
+    freshUserDir();
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    send(anomalyMsg('pump-2', true));
+    await waitFor(() => ev.length >= 2, 2000, 'two alerts open');
+    const [first, second] = ev.map((m) => (m.payload as { alert: { alert_id: string } }).alert.alert_id);
+    await new Promise((r) => setTimeout(r, 100)); // their own fdatasync (real) has returned
+
+    const sync = holdFdatasync();
+    let answered: { status: number; body: { acknowledged?: boolean; error?: { code: string } } } | null = null;
+    const req = api()
+      .post(`/moby/alerts/${first}/ack`)
+      .send({ by: 'kim' })
+      .then((r: typeof answered) => (answered = r));
+    await waitFor(() => sync.calls() === 1, 2000, 'the ack is appended and its fdatasync started');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(answered, null, 'not answered while the fdatasync is in flight');
+    sync.held.shift()!();
+    await req;
+    assert.equal(answered!.status, 200);
+    assert.equal(answered!.body.acknowledged, true);
+
+    // a failing fdatasync: the caller is told the ack is not on disk
+    (fs as { fdatasync: unknown }).fdatasync = (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) =>
+      cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const failed = await api().post(`/moby/alerts/${second}/ack`).send({ by: 'kim' });
+    assert.equal(failed.status, 503);
+    assert.equal(failed.body.error.code, 'not_saved');
+    assert.match(failed.body.error.message, /EIO/);
   });
 });
