@@ -504,6 +504,7 @@ describe('moby-hmac editor definitions', () => {
     const RED = {
       nodes: { registerType: (type: string, def: (typeof registered)[string]) => (registered[type] = def) },
       validators: { number: () => () => true, regex: () => () => true },
+      _: (key: string) => key, // property labels (config-node references) are looked up at registration
     };
     // the shared editor helpers (resources/moby-editor.js) and the message catalogue (this._) as the editor provides them
     const MOBY_EDITOR = { number: () => () => true, topicPattern: () => () => true };

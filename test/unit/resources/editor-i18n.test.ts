@@ -91,6 +91,21 @@ describe('editor message catalogues and help', () => {
       }
     });
 
+    it(`${base}: every reference to a config node has a label from this file's catalogue`, () => {
+      // without a label, Node-RED marks an invalid config drop-down red with no reason and the Deploy check
+      // names no field (the core mqtt in labels its broker the same way)
+      const refs = [...text.matchAll(/\n\s*(\w+): \{([^{}]*type: 'moby-[a-z-]+'[^{}]*)\}/g)];
+      for (const [, prop, body] of refs) {
+        const label = /label: RED\._\('@moby-iot\/node-red-moby\/([a-z-]+):([^']+)'\)/.exec(body);
+        assert.ok(label, `${base}: ${prop} (a config-node reference) has no label`);
+        assert.equal(label[1], base, `${base}: ${prop}'s label is looked up in this file's catalogue`);
+        for (const lang of LANGS) {
+          const cat = JSON.parse(fs.readFileSync(path.join(dir, 'locales', lang, `${base}.json`), 'utf8'));
+          assert.equal(typeof lookup(cat, label[2]), 'string', `${lang} catalogue of ${base} lacks ${label[2]}`);
+        }
+      }
+    });
+
     it(`${base}: number fields use the shared validator and templates load it`, () => {
       assert.doesNotMatch(text, /RED\.validators\.number\(/, 'RED.validators.number rejects ${ENV} values');
       assert.match(text, /<script src="resources\/@moby-iot\/node-red-moby\/moby-editor\.js"><\/script>/);
