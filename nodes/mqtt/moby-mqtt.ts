@@ -22,6 +22,7 @@ import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { PumpGate } from '../core/mqtt/pump-gate';
+import { ClientIdClaims } from '../core/mqtt/client-ids';
 import {
   parseBrokerUrls,
   parsePartition,
@@ -126,6 +127,8 @@ function removeHooks(RED: NodeAPI): void {
 }
 
 const str = textSetting;
+/** client ids in use by this Node-RED's broker config nodes, per broker (nodes/core/mqtt/client-ids.ts) */
+const clientIds = new ClientIdClaims();
 
 export = function (RED: NodeAPI) {
   function MobyMqttBroker(this: BrokerNode, def: NodeDef) {
@@ -161,6 +164,15 @@ export = function (RED: NodeAPI) {
     if (!parsedPartition.ok) {
       configError = parsedPartition.error;
       node.error(`moby-mqtt-broker: ${configError}`);
+    }
+    let claimed = false;
+    if (!configError) {
+      const holder = clientIds.claim(servers, clientId, node.id);
+      if (holder === null) claimed = true;
+      else {
+        configError = `client id "${clientId}" is already used by moby-mqtt-broker ${holder} on the same broker: two sessions with one id take each other over; give each broker config node its own client id`;
+        node.error(`moby-mqtt-broker: ${configError}`);
+      }
     }
 
     const tracker = new SettleTracker<AckHandle>({
@@ -499,6 +511,7 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
+      if (claimed) clientIds.release(servers, clientId, node.id);
       clearInterval(sweep);
       dropBatches();
       for (const u of unprovide) u();
