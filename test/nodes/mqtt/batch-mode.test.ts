@@ -12,19 +12,9 @@ import { startAedes, Broker } from '../../support/aedes';
 import { sleep, waitFor } from '../../support/net';
 import { startInfluxSink, InfluxSink } from '../../support/influx-sink';
 import { PUMP, SENSOR } from '../../support/payloads';
+import { mqttNodes } from '../../support/mqtt-red';
 
 const helper = require('node-red-node-test-helper');
-const mqttModule = require('../../../dist/nodes/mqtt/moby-mqtt.js');
-// as in durable.test.ts: the test helper's RED lacks hooks; hand the module the registry Flow.js triggers
-const mqttNodes = (RED: any) =>
-  mqttModule(
-    Object.assign(Object.create(RED), {
-      hooks: require('@node-red/util').hooks,
-      nodes: RED.nodes,
-      util: RED.util,
-      settings: RED.settings,
-    })
-  );
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
 const normalizeNode = require('../../../dist/nodes/normalize/moby-normalize.js');
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');

@@ -11,20 +11,9 @@ import mqtt from 'mqtt';
 import { freePort, sleep, waitFor } from '../../support/net';
 import { startInfluxSink, InfluxSink } from '../../support/influx-sink';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
+import { mqttNodes } from '../../support/mqtt-red';
 
 const helper = require('node-red-node-test-helper');
-const mqttModule = require('../../../dist/nodes/mqtt/moby-mqtt.js');
-// node-red-node-test-helper's node API lacks RED.hooks (the real runtime passes @node-red/util's hooks, the
-// same registry Flow.js triggers): hand the module that registry, as Node-RED does
-const mqttNodes = (RED: any) =>
-  mqttModule(
-    Object.assign(Object.create(RED), {
-      hooks: require('@node-red/util').hooks,
-      nodes: RED.nodes,
-      util: RED.util,
-      settings: RED.settings,
-    })
-  );
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
 const metrics = require('../../../dist/nodes/lib/metrics.js') as { metricsText(): Promise<string> };

@@ -9,18 +9,9 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { sleep, waitFor } from '../../support/net';
 import { startAedes, type Broker } from '../../support/aedes';
+import { mqttNodes } from '../../support/mqtt-red';
 
 const helper = require('node-red-node-test-helper');
-const mqttModule = require('../../../dist/nodes/mqtt/moby-mqtt.js');
-const mqttNodes = (RED: any) =>
-  mqttModule(
-    Object.assign(Object.create(RED), {
-      hooks: require('@node-red/util').hooks,
-      nodes: RED.nodes,
-      util: RED.util,
-      settings: RED.settings,
-    })
-  );
 
 helper.init(require.resolve('node-red'));
 
