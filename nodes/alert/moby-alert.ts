@@ -8,7 +8,7 @@ import type { AlertEvent, Alert } from '../core/contract';
 import { filterAlerts, type ActionResult } from '../core/alert/engine';
 import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
 import type { RedisConfigNode } from '../health/redis-config';
-import { secondsSetting, textSetting } from '../lib/settings';
+import { choiceSetting, secondsSetting, textSetting } from '../lib/settings';
 import { tenantMapSetting } from '../lib/tenant-settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
@@ -432,14 +432,9 @@ export = function (RED: NodeAPI) {
     // power-cut durability of the journal's appends (docs/durability.md): "fdatasync" (default) completes a
     // message once an asynchronous fdatasync covering its change has returned (group commit, the event loop
     // never waits for the disk); "none" once the append reached the kernel (survives a process kill only)
-    const journalSync = def.journalSync === 'none' ? 'none' : 'fdatasync';
-    if (
-      def.journalSync !== undefined &&
-      def.journalSync !== '' &&
-      def.journalSync !== 'none' &&
-      def.journalSync !== 'fdatasync'
-    )
-      node.warn(`journalSync "${String(def.journalSync)}" unknown: using "fdatasync"`);
+    const journalSync = choiceSetting(def.journalSync, ['fdatasync', 'none'], 'fdatasync', (v) =>
+      node.warn(`journalSync "${String(v)}" unknown: using "fdatasync"`)
+    );
     const stateDir = path.join(queueDir, `state-${node.id.replace(/[^\w.-]/g, '_')}`);
     let journal: AlertStateJournal | null = null;
     /** the journal cannot be opened or written: the message that changed an alert is not acknowledged */

@@ -39,7 +39,7 @@ import { countEvicted, countIn, countOut, countRejected, provideGauge } from '..
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
-import { numberSetting as num } from '../lib/settings';
+import { choiceSetting, numberSetting as num } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
 import { alertView } from '../core/alert/inputs';
 import { isOutputWired } from '../lib/wires';
@@ -107,16 +107,13 @@ function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig 
     limitScale: num(def.limitScale, d.limitScale, 0.01, 1000),
     calibrationHoldout: num(def.calibrationHoldout, d.calibrationHoldout, 0, 0.9),
     varianceShare: num(def.varianceShare, d.varianceShare, 0.01, 1),
-    scaling: def.scaling === 'std' || def.scaling === 'robust' ? def.scaling : d.scaling,
+    scaling: choiceSetting(def.scaling, ['std', 'robust'], d.scaling),
     adaptRate: num(def.adaptRate, d.adaptRate, 0, 1),
     anomalyAdaptRate: num(def.anomalyAdaptRate, d.anomalyAdaptRate, 0, 1),
     ewmaLambda: num(def.ewmaLambda, d.ewmaLambda, 0.0001, 1),
     inputWindow: Math.round(num(def.inputWindow, d.inputWindow, 1, 1000)),
     smoothing: Math.round(num(def.smoothing, d.smoothing, 1, 1000)),
-    smoothingKind:
-      def.smoothingKind === 'none' || def.smoothingKind === 'mean' || def.smoothingKind === 'median'
-        ? def.smoothingKind
-        : d.smoothingKind,
+    smoothingKind: choiceSetting(def.smoothingKind, ['none', 'mean', 'median'], d.smoothingKind),
     criticalRatio: num(def.criticalRatio, d.criticalRatio, 1, 1000),
     limits,
     alarmPoints: Math.round(num(def.alarmPoints, d.alarmPoints, 0, 100000)),

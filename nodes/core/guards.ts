@@ -5,6 +5,11 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Exactly one of `choices` (no trimming, no case folding). */
+export function isOneOf<C extends string>(v: unknown, choices: readonly C[]): v is C {
+  return typeof v === 'string' && (choices as readonly string[]).includes(v);
+}
+
 /**
  * A copy of plain data (objects, arrays, primitives) sharing no object with the original, for a message a
  * node builds for another consumer (docs/benchmarks.md, "Views instead of fan-outs"). Below `depth` levels

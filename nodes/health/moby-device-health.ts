@@ -22,7 +22,7 @@ import { mountMobyRoutes } from '../lib/routes';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
-import { numberSetting as num } from '../lib/settings';
+import { choiceSetting, numberSetting as num } from '../lib/settings';
 import type { RedisConfigNode } from './redis-config';
 import { eachInBatch } from '../core/batch';
 
@@ -111,7 +111,7 @@ export = function (RED: NodeAPI) {
       if (def.keyring && !keyring)
         node.warn('the selected moby-keyring config node is missing: only proven and known devices may send wills');
       trust = new StatusTrust({
-        mode: def.statusTrust === 'broker' ? 'broker' : 'proven',
+        mode: choiceSetting(def.statusTrust, ['proven', 'broker'], 'proven'),
         maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
         ratePerMinute: num(def.statusRate, 6, 0),
         isListed: (id) => knownIds.has(id) || (keyring?.ring?.hasDevice(id) ?? false),

@@ -21,7 +21,7 @@ import {
 } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
-import { numberSetting as num, userDirPath } from '../lib/settings';
+import { choiceSetting, numberSetting as num, userDirPath } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { healthView } from '../core/health/extract';
@@ -540,7 +540,7 @@ export = function (RED: NodeAPI) {
     const cfg = keyringOf(node, def.keyring);
     const fixedDevice = (def.deviceId || '').trim();
     const fixedKid = (def.kid || '').trim() || undefined;
-    const carrier = def.carrier === 'mqtt5' ? 'mqtt5' : 'envelope';
+    const carrier = choiceSetting(def.carrier, ['envelope', 'mqtt5'], 'envelope');
     const fixedTenant = (def.tenant || '').trim() || undefined;
     const status = new ThrottledStatus(node);
     let signed = 0;

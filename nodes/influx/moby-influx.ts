@@ -27,10 +27,9 @@ import {
   PRECISIONS,
   Spool,
 } from '../core/influx';
-import type { Compression } from '../core/influx';
 import type { InfluxConnection, Precision, WriteBodyFn, WriterStats } from '../core/influx';
 import { mountMobyRoutes } from '../lib/routes';
-import { numberSetting as num, textSetting } from '../lib/settings';
+import { choiceSetting, numberSetting as num, textSetting } from '../lib/settings';
 import { tenantMapSetting } from '../lib/tenant-settings';
 import { eachInBatch } from '../core/batch';
 import { tenantOfMessage } from '../core/tenant';
@@ -136,17 +135,13 @@ export = function (RED: NodeAPI) {
   function MobyInfluxConfig(this: InfluxConfigNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const url = str(def.url).replace(/\/+$/, '');
-    const precision = (PRECISIONS as readonly string[]).includes(str(def.precision))
-      ? (str(def.precision) as Precision)
-      : 'ms';
+    const precision = choiceSetting(str(def.precision), PRECISIONS, 'ms');
     const tokenEnv = str(def.tokenEnv) || 'MOBY_INFLUX_TOKEN';
     // credentials are not env-substituted by Node-RED: fall back to the named environment variable
     const token = this.credentials?.token || process.env[tokenEnv] || '';
-    const api = def.api === 'v1' ? 'v1' : 'v2';
+    const api = choiceSetting(def.api, ['v2', 'v1'], 'v2');
     // gzip of write bodies: `auto` (also for flows saved before the setting) skips it for a local database
-    const compression: Compression = (COMPRESSIONS as readonly string[]).includes(str(def.compression))
-      ? (str(def.compression) as Compression)
-      : 'auto';
+    const compression = choiceSetting(str(def.compression), COMPRESSIONS, 'auto');
     const gzipThreshold = gzipThresholdFor(compression, url);
     this.precision = precision;
     this.connection = !url

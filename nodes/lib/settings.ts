@@ -3,6 +3,7 @@
 // and leaves embedded ones alone; here an unset variable means empty, so e.g. an unset MOBY_INFLUX_URL is
 // "no database").
 import path from 'node:path';
+import { isOneOf } from '../core/guards';
 
 /** A file or directory setting as a path: relative ones live in the Node-RED user directory; '' is null. */
 export function userDirPath(userDir: string | undefined, setting: string | undefined): string | null {
@@ -34,3 +35,18 @@ export const textSetting = (v: unknown): string =>
   typeof v === 'string'
     ? v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim()
     : '';
+
+/**
+ * One of `choices` when the setting is exactly one of them, else `fallback`. `onUnknown` hears of a value that
+ * is set (not undefined or '') but not a choice, for a node that warns about it.
+ */
+export function choiceSetting<const C extends string>(
+  v: unknown,
+  choices: readonly C[],
+  fallback: NoInfer<C>,
+  onUnknown?: (v: unknown) => void
+): C {
+  if (isOneOf(v, choices)) return v;
+  if (onUnknown && v !== undefined && v !== '') onUnknown(v);
+  return fallback;
+}

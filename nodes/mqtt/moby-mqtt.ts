@@ -36,7 +36,7 @@ import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../li
 import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
-import { numberSetting as num, textSetting } from '../lib/settings';
+import { choiceSetting, numberSetting as num, textSetting } from '../lib/settings';
 
 const IN_TYPE = 'moby-mqtt-in';
 const HOOK_LABEL = 'mobyDurableMqtt';
@@ -543,7 +543,7 @@ export = function (RED: NodeAPI) {
     const node = this;
     node.topic = str(def.topic);
     node.qos = String(def.qos) === '0' ? 0 : 1;
-    node.datatype = def.datatype === 'buffer' || def.datatype === 'json' ? def.datatype : 'utf8';
+    node.datatype = choiceSetting(def.datatype, ['utf8', 'buffer', 'json'], 'utf8');
     // batch mode is opt-in: single messages are what the examples teach and every user flow expects
     node.batchSize = Math.floor(num(def.batchSize, 1, 1));
     node.batchMs = num(def.batchMs, 20, 1);

@@ -10,7 +10,7 @@ import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
-import { numberSetting as num, userDirPath } from '../lib/settings';
+import { choiceSetting, numberSetting as num, userDirPath } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 
@@ -99,9 +99,12 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
     keepBooleans: def.keepBooleans !== false,
     keepStrings: def.keepStrings === true,
     coerceNumericStrings: def.coerceNumbers === true,
-    timeSource: def.timeSource === 'receive' ? 'receive' : 'payload',
+    timeSource: choiceSetting(def.timeSource, ['payload', 'receive'], 'payload'),
     requireTimestamp: def.requireTimestamp === true,
-    timestamp: { maxFutureMs: num(def.maxFuture, 300, 0) * 1000, naive: def.naiveTime === 'reject' ? 'reject' : 'utc' },
+    timestamp: {
+      maxFutureMs: num(def.maxFuture, 300, 0) * 1000,
+      naive: choiceSetting(def.naiveTime, ['utc', 'reject'], 'utc'),
+    },
     limits: {
       maxBytes: num(def.maxBytes, 65536, 1),
       maxDepth: num(def.maxDepth, 8, 2),
@@ -109,7 +112,7 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
     },
     nameLimits: { name: num(def.maxName, 128, 1), tagValue: num(def.maxTagValue, 256, 1) },
     registry,
-    onViolation: def.onViolation === 'flag' ? 'flag' : 'reject',
+    onViolation: choiceSetting(def.onViolation, ['reject', 'flag'], 'reject'),
     schema,
   };
 }

@@ -4,7 +4,7 @@
 // load, reset, sync) with the documents they read and write. The adapter only maps these onto send/done.
 import type { AnomalyResult, Point, Reject } from '../contract';
 import { checkValue, FORBIDDEN_KEYS } from '../safe-json';
-import { isPlainObject } from '../guards';
+import { isOneOf, isPlainObject } from '../guards';
 import { parseStoredStates } from './state-document';
 import { ONNX_STATE_FORMAT, parseSavedDevice, type SavedDevice } from './onnx/saved-state';
 import { isTenant, scopedKey } from '../tenant';
@@ -27,7 +27,7 @@ export const ANOMALY_METHODS: readonly AnomalyMethod[] = [...STAT_METHODS, 'onnx
 
 /** The node's method setting; anything unknown (or unset) is pca, the default. */
 export function methodOf(setting: unknown): AnomalyMethod {
-  return (ANOMALY_METHODS as readonly unknown[]).includes(setting) ? (setting as AnomalyMethod) : 'pca';
+  return isOneOf(setting, ANOMALY_METHODS) ? setting : 'pca';
 }
 
 /** `format` of the document topic "export" writes and topic "load" reads. */

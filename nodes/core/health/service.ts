@@ -11,6 +11,7 @@ import { parseJsonSafe } from '../safe-json';
 import { HealthTable, DEVICE_STATES, TableFullError } from './table';
 import { isValidDeviceId } from './extract';
 import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
+import { isOneOf } from '../guards';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
@@ -97,8 +98,7 @@ export function parseRemoteEvent(text: string): HealthEvent | null {
   const r = parseJsonSafe<Record<string, unknown>>(text, { maxBytes: 2048, maxDepth: 2, maxKeys: 20 });
   if (!r.ok || typeof r.value !== 'object' || r.value === null) return null;
   const v = r.value;
-  const isState = (s: unknown): s is DeviceState =>
-    typeof s === 'string' && (DEVICE_STATES as readonly string[]).includes(s);
+  const isState = (s: unknown): s is DeviceState => isOneOf(s, DEVICE_STATES);
   if (
     !isValidDeviceId(v.device_id) ||
     !isState(v.state) ||
