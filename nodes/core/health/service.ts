@@ -66,31 +66,25 @@ export interface HealthServiceOptions {
   now?: () => number;
 }
 
+/** The key names a script takes before its arguments (KEYS[1..n] in Lua). */
+type Keys4 = [string, string, string, string];
+type Keys5 = [...Keys4, string];
+/** A Lua script defined on the client with defineCommand: its keys, then its arguments. */
+type LuaCommand<Keys extends string[], R> = (...keysThenArgs: [...Keys, ...Array<string | number>]) => Promise<R>;
+
+/** The scripts of redis-scripts.ts as commands; numberOfKeys is the length of each one's key list. */
+const HEALTH_SCRIPTS = {
+  mobyHealthActivity: { numberOfKeys: 4, lua: ACTIVITY_LUA },
+  mobyHealthStatus: { numberOfKeys: 4, lua: STATUS_LUA },
+  mobyHealthSweep: { numberOfKeys: 5, lua: SWEEP_LUA },
+  mobyHealthResync: { numberOfKeys: 5, lua: RESYNC_LUA },
+} as const;
+
 interface HealthCommands {
-  mobyHealthActivity(
-    k1: string,
-    k2: string,
-    k3: string,
-    k4: string,
-    ...args: Array<string | number>
-  ): Promise<string[]>;
-  mobyHealthStatus(k1: string, k2: string, k3: string, k4: string, ...args: Array<string | number>): Promise<string[]>;
-  mobyHealthSweep(
-    k1: string,
-    k2: string,
-    k3: string,
-    k4: string,
-    k5: string,
-    ...args: Array<string | number>
-  ): Promise<string[] | null>;
-  mobyHealthResync(
-    k1: string,
-    k2: string,
-    k3: string,
-    k4: string,
-    k5: string,
-    ...args: Array<string | number>
-  ): Promise<string[]>;
+  mobyHealthActivity: LuaCommand<Keys4, string[]>;
+  mobyHealthStatus: LuaCommand<Keys4, string[]>;
+  mobyHealthSweep: LuaCommand<Keys5, string[] | null>;
+  mobyHealthResync: LuaCommand<Keys5, string[]>;
 }
 
 /** Parses an event coming back from a script or the pub/sub channel (anyone with Redis access can publish). */
@@ -333,12 +327,8 @@ export class HealthService {
   private attach(redis: Redis & HealthCommands): void {
     // defineCommand handles EVALSHA with a fallback to EVAL, which matters after a Redis restart empties
     // the script cache; defining the same script twice on a shared client is harmless
-    if (typeof (redis as Partial<HealthCommands>).mobyHealthActivity !== 'function') {
-      redis.defineCommand('mobyHealthActivity', { numberOfKeys: 4, lua: ACTIVITY_LUA });
-      redis.defineCommand('mobyHealthStatus', { numberOfKeys: 4, lua: STATUS_LUA });
-      redis.defineCommand('mobyHealthSweep', { numberOfKeys: 5, lua: SWEEP_LUA });
-      redis.defineCommand('mobyHealthResync', { numberOfKeys: 5, lua: RESYNC_LUA });
-    }
+    if (typeof (redis as Partial<HealthCommands>).mobyHealthActivity !== 'function')
+      for (const [name, script] of Object.entries(HEALTH_SCRIPTS)) redis.defineCommand(name, script);
     const onReady = () => void this.connected();
     const onDown = () => this.storeFailed(new Error('connection to Redis lost'));
     const onError = (err: Error) => {
