@@ -10,6 +10,7 @@ import { pcaToOnnx } from '../../nodes/core/anomaly/train/pca-export';
 import { writeBundle } from '../../nodes/core/anomaly/train/bundle-writer';
 import { OnnxGraphBuilder } from '../../nodes/core/anomaly/train/onnx-builder';
 import type { BundleMeta } from '../../nodes/core/anomaly/onnx/meta';
+import { BundleScorer, type BundleScorerOptions } from '../../nodes/core/anomaly/onnx/bundle-scorer';
 
 export const FEATURES = ['vib', 'temp', 'current'];
 
@@ -99,11 +100,39 @@ export function writeMeanBundle(
   gain: number,
   window = 1
 ): string {
-  const dir = path.join(root, eq, power, version);
+  return writeRawBundle(
+    path.join(root, eq, power, version),
+    meanModel(window, FEATURES.length, gain),
+    meanMeta(window)
+  );
+}
+
+/**
+ * Writes a model and its meta.json straight into `dir` (no staging, no checks: also a bundle the scorer must
+ * refuse). The meta is a one-step window over FEATURES fed as input "x" where `meta` does not say otherwise.
+ */
+export function writeRawBundle(dir: string, model: Uint8Array, meta: Record<string, unknown>): string {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'model.onnx'), meanModel(window, FEATURES.length, gain));
-  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meanMeta(window)));
+  fs.writeFileSync(path.join(dir, 'model.onnx'), model);
+  const full = { schema_version: 1, features: FEATURES, window: 1, input: { name: 'x' }, ...meta };
+  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(full));
   return dir;
+}
+
+/**
+ * For a describe block: makes BundleScorers (no micro-batching wait unless `opts` gives one) and closes every
+ * one it made after each test.
+ */
+export function scorerFactory(): (opts: BundleScorerOptions) => BundleScorer {
+  const scorers: BundleScorer[] = [];
+  afterEach(async () => {
+    await Promise.all(scorers.splice(0).map((s) => s.close()));
+  });
+  return (opts) => {
+    const s = new BundleScorer({ batchWaitMs: 0, ...opts });
+    scorers.push(s);
+    return s;
+  };
 }
 
 /**

@@ -20,9 +20,11 @@ import {
   FEATURES,
   fieldsOf,
   normalRows,
+  scorerFactory,
   tmpRoot,
   toCsv,
   writeMeanBundle,
+  writeRawBundle,
   writePcaBundle,
 } from '../../../../support/anomaly-onnx-fixtures';
 import { waitFor } from '../../../../support/net';
@@ -39,15 +41,7 @@ function req(key: string, equipmentId: string, fields: Record<string, number> = 
 }
 
 describe('anomaly-onnx BundleScorer', () => {
-  const scorers: BundleScorer[] = [];
-  const make = (opts: ConstructorParameters<typeof BundleScorer>[0]) => {
-    const s = new BundleScorer({ batchWaitMs: 0, ...opts });
-    scorers.push(s);
-    return s;
-  };
-  afterEach(async () => {
-    await Promise.all(scorers.splice(0).map((s) => s.close()));
-  });
+  const make = scorerFactory();
 
   describe('bundle selection', () => {
     let root: string;
@@ -240,21 +234,11 @@ describe('anomaly-onnx BundleScorer', () => {
       const x = g.input('x', [1, 3]);
       g.op('MatMul', [x, g.constant('w', [1, 1, 1], [3])], 'score');
       g.output('score', [1]);
-      const dir = path.join(root, 'eq', 'p', 'v1');
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(
-        path.join(dir, 'meta.json'),
-        JSON.stringify({
-          schema_version: 1,
-          kind: 'score',
-          features: FEATURES,
-          window: 1,
-          input: { name: 'x' },
-          outputs: { score: 'score' },
-          threshold: 1,
-        })
-      );
+      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), g.toBytes(), {
+        kind: 'score',
+        outputs: { score: 'score' },
+        threshold: 1,
+      });
       const rep = await make({ root }).load();
       assert.deepEqual(rep.loaded, []);
       assert.match(
@@ -355,21 +339,11 @@ describe('anomaly-onnx BundleScorer', () => {
       // log(x - x) = -inf for every input
       g.op('MatMul', [g.op('Log', [g.op('Sub', [x, x])]), g.constant('w', [1, 1, 1], [3])], 'score');
       g.output('score', ['batch']);
-      const dir = path.join(root, 'eq', 'p', 'v1');
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(
-        path.join(dir, 'meta.json'),
-        JSON.stringify({
-          schema_version: 1,
-          kind: 'score',
-          features: FEATURES,
-          window: 1,
-          input: { name: 'x' },
-          outputs: { score: 'score' },
-          threshold: 1,
-        })
-      );
+      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), g.toBytes(), {
+        kind: 'score',
+        outputs: { score: 'score' },
+        threshold: 1,
+      });
       const s = make({ root });
       assert.deepEqual((await s.load()).refused, []);
       const r = await s.score(req('a', 'eq'));
@@ -468,20 +442,10 @@ describe('anomaly-onnx BundleScorer', () => {
       const logits = g.op('MatMul', [x, g.constant('w', [-1, 1, -1, 1, -1, 1], [3, 2])]);
       g.op('Softmax', [logits], 'p', { axis: 1 });
       g.output('p', ['batch', 2]);
-      const dir = path.join(root, 'eq', 'p', 'v1');
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(
-        path.join(dir, 'meta.json'),
-        JSON.stringify({
-          schema_version: 1,
-          kind: 'probability',
-          features: FEATURES,
-          window: 1,
-          input: { name: 'x' },
-          outputs: { probability: 'p' },
-        })
-      );
+      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), g.toBytes(), {
+        kind: 'probability',
+        outputs: { probability: 'p' },
+      });
       const s = make({ root });
       assert.deepEqual((await s.load()).refused, []);
       const hi = result(await s.score(req('a', 'eq', { vib: 1, temp: 0.5, current: 0 })));
@@ -501,21 +465,12 @@ describe('anomaly-onnx BundleScorer', () => {
       const x = g.input('x', ['batch', 6]);
       g.op('Mul', [x, g.constant('h', [0.5], [])], 'rec');
       g.output('rec', ['batch', 6]);
-      const dir = path.join(root, 'eq', 'p', 'v1');
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'model.onnx'), g.toBytes());
-      fs.writeFileSync(
-        path.join(dir, 'meta.json'),
-        JSON.stringify({
-          schema_version: 1,
-          kind: 'reconstruction',
-          features: FEATURES,
-          window: 2,
-          input: { name: 'x' },
-          outputs: { reconstruction: 'rec' },
-          threshold: 0.1,
-        })
-      );
+      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), g.toBytes(), {
+        kind: 'reconstruction',
+        window: 2,
+        outputs: { reconstruction: 'rec' },
+        threshold: 0.1,
+      });
       const s = make({ root });
       await s.load();
       await s.score(req('a', 'eq', { vib: 2, temp: 0, current: 0 }));
@@ -527,15 +482,9 @@ describe('anomaly-onnx BundleScorer', () => {
 
     it('rul: a linear regression bundle yields msg.rul {value, unit}; score = threshold / RUL', async () => {
       const root = tmpRoot();
-      const { rows, scaler, win, model } = linearRulFixture(4);
+      const { rows, win, model, meta } = linearRulFixture(4);
       await writeBundle(path.join(root, 'pump', 'any', 'v1'), linearRulToOnnx(model), {
-        schema_version: 1,
-        kind: 'rul',
-        features: FEATURES,
-        window: 3,
-        input: { name: 'x', layout: 'sequence' },
-        outputs: { rul: 'rul' },
-        scaler,
+        ...meta,
         rul_unit: 'h',
         threshold: 45,
       });
@@ -554,18 +503,8 @@ describe('anomaly-onnx BundleScorer', () => {
 
     it('rul with min_history: a short history is scored on its window padded with the first row, like eval:cmapss', async () => {
       const root = tmpRoot();
-      const { rows, scaler, win, model } = linearRulFixture(5);
-      const meta = {
-        schema_version: 1 as const,
-        kind: 'rul' as const,
-        features: FEATURES,
-        window: 3,
-        input: { name: 'x', layout: 'sequence' as const },
-        outputs: { rul: 'rul' },
-        scaler,
-        min_history: 2,
-      };
-      await writeBundle(path.join(root, 'pump', 'any', 'v1'), linearRulToOnnx(model), meta);
+      const { rows, scaler, win, model, meta } = linearRulFixture(5);
+      await writeBundle(path.join(root, 'pump', 'any', 'v1'), linearRulToOnnx(model), { ...meta, min_history: 2 });
       const s = make({ root });
       await s.load();
       assert.deepEqual(await s.score(req('p1', 'pump', fieldsOf(rows[0]))), { kind: 'warming', have: 1, need: 2 });
@@ -581,17 +520,9 @@ describe('anomaly-onnx BundleScorer', () => {
 
     it('rul with rul_average: the mean of the recent predictions of a device aged by its age feature; restarts when it goes back', async () => {
       const root = tmpRoot();
-      const { rows, scaler, model } = linearRulFixture(6);
-      const meta = {
-        schema_version: 1 as const,
-        kind: 'rul' as const,
-        features: FEATURES,
-        window: 3,
-        input: { name: 'x', layout: 'sequence' as const },
-        outputs: { rul: 'rul' },
-        scaler,
-        threshold: 40,
-      };
+      const fixture = linearRulFixture(6);
+      const { rows, model } = fixture;
+      const meta = { ...fixture.meta, threshold: 40 };
       // the same model without and with averaging over 3 steps of "current" (the device's age here)
       await writeBundle(path.join(root, 'plain', 'any', 'v1'), linearRulToOnnx(model), meta);
       await writeBundle(path.join(root, 'avg', 'any', 'v1'), linearRulToOnnx(model), {
@@ -631,16 +562,7 @@ describe('anomaly-onnx BundleScorer', () => {
 
     it('rul_average without an age feature counts scored points; a bundle without rul_average reports each prediction', async () => {
       const root = tmpRoot();
-      const { rows, scaler, model } = linearRulFixture(7);
-      const meta = {
-        schema_version: 1 as const,
-        kind: 'rul' as const,
-        features: FEATURES,
-        window: 3,
-        input: { name: 'x', layout: 'sequence' as const },
-        outputs: { rul: 'rul' },
-        scaler,
-      };
+      const { rows, model, meta } = linearRulFixture(7);
       await writeBundle(path.join(root, 'plain', 'any', 'v1'), linearRulToOnnx(model), meta);
       await writeBundle(path.join(root, 'avg', 'any', 'v1'), linearRulToOnnx(model), { ...meta, rul_average: 2 });
       const s = make({ root });
@@ -664,13 +586,25 @@ describe('anomaly-onnx BundleScorer', () => {
   });
 });
 
-/** A linear RUL model over 3-row windows of synthetic rows (the target follows one feature of the last row). */
+/**
+ * A linear RUL model over 3-row windows of synthetic rows (the target follows one feature of the last row),
+ * and the meta of its bundle: kind rul over a 3-row sequence window, no threshold.
+ */
 function linearRulFixture(seed: number) {
   const rows = normalRows(120, seed);
   const scaler = fitScaler(rows);
   const win = makeWindows(rows, 3, scaler);
   const targets = Array.from({ length: win.count }, (_, w) => 50 + 10 * win.data[w * 9 + 6]);
-  return { rows, scaler, win, model: fitLinearRul(win.data, win.count, targets, 3, 3) };
+  const meta = {
+    schema_version: 1 as const,
+    kind: 'rul' as const,
+    features: FEATURES,
+    window: 3,
+    input: { name: 'x', layout: 'sequence' as const },
+    outputs: { rul: 'rul' },
+    scaler,
+  };
+  return { rows, scaler, win, model: fitLinearRul(win.data, win.count, targets, 3, 3), meta };
 }
 
 function writeCsv(dir: string): string {
@@ -702,15 +636,7 @@ describe('anomaly-onnx BundleScorer start-up', () => {
 });
 
 describe('anomaly-onnx BundleScorer per-device state: export and restore', () => {
-  const scorers: BundleScorer[] = [];
-  const make = (opts: ConstructorParameters<typeof BundleScorer>[0]) => {
-    const s = new BundleScorer({ batchWaitMs: 0, ...opts });
-    scorers.push(s);
-    return s;
-  };
-  afterEach(async () => {
-    await Promise.all(scorers.splice(0).map((s) => s.close()));
-  });
+  const make = scorerFactory();
 
   /** A mean bundle (window 3) with a scaler, a persistence median of 3 and a fast centre drift. */
   function driftBundle(root: string, version = 'v1', patch: Record<string, unknown> = {}): string {
@@ -837,19 +763,9 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
   describe('the RUL averaging history (rul_average > 1)', () => {
     /** Two copies of one linear RUL model, averaging over 3 steps: by the age feature "current", and by count. */
     async function rulBundles(root: string, patch: Record<string, unknown> = {}) {
-      const { rows, scaler, model } = linearRulFixture(8);
-      const meta = {
-        schema_version: 1 as const,
-        kind: 'rul' as const,
-        features: FEATURES,
-        window: 3,
-        input: { name: 'x', layout: 'sequence' as const },
-        outputs: { rul: 'rul' },
-        scaler,
-        threshold: 40,
-        rul_average: 3,
-        ...patch,
-      };
+      const fixture = linearRulFixture(8);
+      const { rows, model } = fixture;
+      const meta = { ...fixture.meta, threshold: 40, rul_average: 3, ...patch };
       await writeBundle(path.join(root, 'aged', 'p', 'v1'), linearRulToOnnx(model), {
         ...meta,
         rul_age_feature: 'current',
