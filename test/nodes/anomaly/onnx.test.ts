@@ -48,6 +48,20 @@ function point(equipment: string, fields: Record<string, number>, device = `${eq
   };
 }
 
+/** One engine's rows of a C-MAPSS-format file (unit, cycle, 3 settings, 21 sensors), as numbers. */
+function engineRows(text: string, unit: number): number[][] {
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ').map(Number))
+    .filter((r) => r[0] === unit);
+}
+
+/** The 21 sensors and the engine's age: moby-train's C-MAPSS bundle reads the cycle number as feature "cycle". */
+function engineFields(r: number[]): Record<string, number> {
+  return { ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])), cycle: r[1] };
+}
+
 describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   this.timeout(60000);
   let work: string;
@@ -199,19 +213,9 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const ok = collect('ok');
     const n = helper.getNode('a');
     // engine 4 of the training file (90 cycles): its first 20 cycles, then its last 10 on another device
-    const rows = fs
-      .readFileSync(cmapss, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' ').map(Number))
-      .filter((r) => r[0] === 4);
-    // the 21 sensors and the engine's age: moby-train's C-MAPSS bundle reads the cycle number as feature "cycle"
-    const fields = (r: number[]) => ({
-      ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])),
-      cycle: r[1],
-    });
-    for (const r of rows.slice(0, 20)) n.receive(point('engine', fields(r), 'early'));
-    for (const r of rows.slice(-10)) n.receive(point('engine', fields(r), 'late'));
+    const rows = engineRows(fs.readFileSync(cmapss, 'utf8'), 4);
+    for (const r of rows.slice(0, 20)) n.receive(point('engine', engineFields(r), 'early'));
+    for (const r of rows.slice(-10)) n.receive(point('engine', engineFields(r), 'late'));
     await waitFor(() => ok.length === 30, 10000, '30 outputs');
     const early = ok.filter((m) => m.rul && m.payload.tags.device_id === 'early');
     const late = ok.filter((m) => m.rul && m.payload.tags.device_id === 'late');
@@ -225,7 +229,7 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     assert.equal(late[0].anomaly!.is_anomaly, late[0].rul!.value < 10);
     // the age comes from the device: a point without it is refused, not scored as some default age
     const bad = collect('bad');
-    const { cycle: _age, ...noAge } = fields(rows[30]);
+    const { cycle: _age, ...noAge } = engineFields(rows[30]);
     n.receive(point('engine', noAge, 'late'));
     await waitFor(() => bad.length === 1, 10000, 'reject');
     assert.equal(bad[0].moby!.reject!.code, 'missing_feature');
@@ -238,20 +242,12 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const n = helper.getNode('a');
     const text = fs.readFileSync(cmapss, 'utf8');
     const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
-    const rows = text
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' ').map(Number))
-      .filter((r) => r[0] === 4);
-    const fields = (r: number[]) => ({
-      ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])),
-      cycle: r[1],
-    });
+    const rows = engineRows(text, 4);
     // cycles 1–20, then the engine again from cycle 1 (a new series on the same device; the window keeps its
     // rows, so all 10 are scored): 11 + 10 scored
     const sent = [...rows.slice(0, 20), ...rows.slice(0, 10)];
-    for (const r of sent) n.receive(point('engine', fields(r), 'plain'));
-    for (const r of sent) n.receive(point('engine-avg', fields(r), 'avg'));
+    for (const r of sent) n.receive(point('engine', engineFields(r), 'plain'));
+    for (const r of sent) n.receive(point('engine-avg', engineFields(r), 'avg'));
     await waitFor(() => ok.length === 60, 20000, '60 outputs');
     const rulOf = (dev: string) => ok.filter((m) => m.rul && m.payload.tags.device_id === dev).map((m) => m.rul!);
     const plain = rulOf('plain');
@@ -438,21 +434,12 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       await red.stopFlows();
       await red.loadContextsPlugin();
       await red.startFlows();
-      const text = fs.readFileSync(cmapss, 'utf8');
-      const rows = text
-        .trim()
-        .split('\n')
-        .map((l) => l.split(' ').map(Number))
-        .filter((r) => r[0] === 4);
-      const fields = (r: number[]) => ({
-        ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])),
-        cycle: r[1],
-      });
+      const rows = engineRows(fs.readFileSync(cmapss, 'utf8'), 4);
       let ok = collect('ok');
       let n = helper.getNode('a');
       const one = async (i: number): Promise<Msg> => {
         const before = ok.length;
-        n.receive(point('engine-avg', fields(rows[i]), 'averaged'));
+        n.receive(point('engine-avg', engineFields(rows[i]), 'averaged'));
         await waitFor(() => ok.length > before, 10000, `output for cycle ${i + 1}`);
         return ok[ok.length - 1];
       };
