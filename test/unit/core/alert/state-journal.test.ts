@@ -26,6 +26,29 @@ function setup(maxResolved = 5) {
   return { engine, clock };
 }
 
+/** A fresh directory, an engine (setup) and a journal opened on it and loaded (empty). */
+function openFresh(opts: Omit<Parameters<typeof AlertStateJournal.open>[0], 'dir'> = {}, maxResolved = 5) {
+  const dir = tmpDir();
+  const { engine, clock } = setup(maxResolved);
+  const j = AlertStateJournal.open({ dir, ...opts });
+  j.load();
+  return { dir, engine, clock, j };
+}
+
+/** One change (device opens an anomaly alert), staged and appended. */
+function change(engine: AlertEngine, j: AlertStateJournal, device: string): void {
+  engine.apply({ device_id: device, rule: 'anomaly', kind: 'trigger' });
+  j.stage(engine.takeChanges());
+  j.flush();
+}
+
+/** A restart: the directory, opened again, loads the engine's state. */
+function assertReloads(dir: string, engine: AlertEngine): void {
+  const j2 = AlertStateJournal.open({ dir });
+  assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
+  j2.close();
+}
+
 /** A deterministic stream of signals over a few devices: opens, folds, clears, resolves, evictions. */
 function drive(engine: AlertEngine, clock: { t: number }, steps: number, seed: number, each: () => void): void {
   let x = seed;
@@ -94,10 +117,7 @@ describe('alert state journal', () => {
   });
 
   it('forgotten alerts (resolved beyond maxResolved) are removed on replay, not resurrected', () => {
-    const dir = tmpDir();
-    const { engine, clock } = setup(1);
-    const j = AlertStateJournal.open({ dir });
-    j.load();
+    const { dir, engine, clock, j } = openFresh({}, 1);
     for (const d of ['a', 'b', 'c']) {
       engine.apply({ device_id: d, rule: 'anomaly', kind: 'trigger' });
       clock.t += 10;
@@ -117,13 +137,8 @@ describe('alert state journal', () => {
   });
 
   it('a torn last record is cut off and ignored; a damaged one in the middle is skipped; appends go on', () => {
-    const dir = tmpDir();
-    const { engine, clock } = setup();
-    const j = AlertStateJournal.open({ dir });
-    j.load();
-    engine.apply({ device_id: 'x', rule: 'anomaly', kind: 'trigger' });
-    j.stage(engine.takeChanges());
-    j.flush();
+    const { dir, engine, clock, j } = openFresh();
+    change(engine, j, 'x');
     const expected = engine.snapshot();
     j.close();
     const file = path.join(dir, 'journal-0.jsonl');
@@ -139,9 +154,7 @@ describe('alert state journal', () => {
     assert.deepEqual(r.state!.snapshot, expected);
     assert.ok(fs.readFileSync(file, 'utf8').endsWith('\n'), 'the torn tail was cut off');
     clock.t += 5000;
-    engine.apply({ device_id: 'y', rule: 'anomaly', kind: 'trigger' });
-    j2.stage(engine.takeChanges());
-    j2.flush();
+    change(engine, j2, 'y');
     j2.close();
     const j3 = AlertStateJournal.open({ dir });
     const r3 = j3.load();
@@ -151,18 +164,11 @@ describe('alert state journal', () => {
   });
 
   it("a compaction interrupted by a crash: the journals from the snapshot's generation on replay, older ones are removed", () => {
-    const dir = tmpDir();
-    const { engine } = setup();
-    const j = AlertStateJournal.open({ dir });
-    j.load();
-    engine.apply({ device_id: 'x', rule: 'anomaly', kind: 'trigger' });
-    j.stage(engine.takeChanges());
-    j.flush();
+    const { dir, engine, j } = openFresh();
+    change(engine, j, 'x');
     j.compact({ snapshot: engine.snapshot(), mutes: [] });
     assert.equal(j.sizes.generation, 1);
-    engine.apply({ device_id: 'y', rule: 'anomaly', kind: 'trigger' });
-    j.stage(engine.takeChanges());
-    j.flush();
+    change(engine, j, 'y');
     j.close();
     // a crash after the next generation's journal was created, before its snapshot was renamed in place
     fs.writeFileSync(path.join(dir, 'journal-2.jsonl'), '');
@@ -186,10 +192,7 @@ describe('alert state journal', () => {
 
   it('a background compaction: appends made while it writes survive, whether it finishes, fails or is cut off', async () => {
     for (const outcome of ['finishes', 'fails', 'cut off'] as const) {
-      const dir = tmpDir();
-      const { engine, clock } = setup();
-      const j = AlertStateJournal.open({ dir });
-      j.load();
+      const { dir, engine, clock, j } = openFresh();
       for (const d of ['a', 'b']) engine.apply({ device_id: d, rule: 'anomaly', kind: 'trigger' });
       j.stage(engine.takeChanges());
       j.flush();
@@ -223,10 +226,7 @@ describe('alert state journal', () => {
   });
 
   it('a compact() that overtakes a background compaction wins: the older snapshot is not installed', async () => {
-    const dir = tmpDir();
-    const { engine } = setup();
-    const j = AlertStateJournal.open({ dir });
-    j.load();
+    const { dir, engine, j } = openFresh();
     engine.apply({ device_id: 'a', rule: 'anomaly', kind: 'trigger' });
     engine.takeChanges();
     const running = j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
@@ -236,16 +236,11 @@ describe('alert state journal', () => {
     await running;
     assert.equal(j.sizes.generation, 2);
     j.close();
-    const j2 = AlertStateJournal.open({ dir });
-    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
-    j2.close();
+    assertReloads(dir, engine);
   });
 
   it('a failed write (a full disk) leaves nothing in the file and keeps the changes for the next flush', () => {
-    const dir = tmpDir();
-    const { engine } = setup();
-    const j = AlertStateJournal.open({ dir });
-    j.load();
+    const { dir, engine, j } = openFresh();
     engine.apply({ device_id: 'x', rule: 'anomaly', kind: 'trigger' });
     j.stage(engine.takeChanges());
     const realWrite = fs.writeSync;
@@ -263,13 +258,9 @@ describe('alert state journal', () => {
     }
     assert.equal(fs.statSync(path.join(dir, 'journal-0.jsonl')).size, 0, 'the partial record was cut off');
     assert.ok(j.hasStaged);
-    engine.apply({ device_id: 'y', rule: 'anomaly', kind: 'trigger' });
-    j.stage(engine.takeChanges());
-    j.flush();
+    change(engine, j, 'y');
     j.close();
-    const j2 = AlertStateJournal.open({ dir });
-    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
-    j2.close();
+    assertReloads(dir, engine);
   });
 
   it('takes the directory lock: another live process cannot open it', () => {
@@ -307,17 +298,13 @@ describe('alert state journal: group commit (sync "group")', () => {
     failNext = 0;
   });
 
-  function change(engine: AlertEngine, j: AlertStateJournal, device: string): void {
-    engine.apply({ device_id: device, rule: 'anomaly', kind: 'trigger' });
-    j.stage(engine.takeChanges());
-    j.flush();
-  }
-  function open() {
-    const dir = tmpDir();
-    const { engine } = setup(5);
-    const j = AlertStateJournal.open({ dir, sync: 'group' });
-    j.load();
-    return { dir, engine, j };
+  const open = () => openFresh({ sync: 'group' });
+  type Waits = Record<string, Error | undefined | 'pending'>;
+  /** change(), then waits for it to be durable: waits[device] is 'pending' until then, then its error or undefined. */
+  function changeAndWait(engine: AlertEngine, j: AlertStateJournal, waits: Waits, device: string): void {
+    waits[device] = 'pending';
+    change(engine, j, device);
+    j.whenDurable((err) => (waits[device] = err));
   }
 
   it('a completion waits for the fdatasync that covers its append, which runs off the event loop', async () => {
@@ -363,18 +350,15 @@ describe('alert state journal: group commit (sync "group")', () => {
   it('a failed fdatasync yields its error to exactly the waiters it covered, and asks for a compaction', async () => {
     holdSyncs();
     const { dir, engine, j } = open();
-    const got: Record<string, Error | undefined | 'pending'> = { a: 'pending', b: 'pending', c: 'pending' };
-    change(engine, j, 'a');
-    j.whenDurable((err) => (got.a = err));
-    change(engine, j, 'b');
-    j.whenDurable((err) => (got.b = err));
+    const got: Waits = {};
+    changeAndWait(engine, j, got, 'a');
+    changeAndWait(engine, j, got, 'b');
     // the first (covering a) is in flight with the real fdatasync; make the second fail
     failNext = 1;
     await release();
     assert.equal(got.a, undefined);
     assert.equal(got.b, 'pending');
-    change(engine, j, 'c'); // appended while the failing one is in flight: not covered by it
-    j.whenDurable((err) => (got.c = err));
+    changeAndWait(engine, j, got, 'c'); // appended while the failing one is in flight: not covered by it
     await release();
     assert.match(String(got.b), /EIO/, 'b, which the failed fdatasync covered, gets its error');
     assert.equal(got.c, 'pending', 'c waits for the next one');
@@ -387,19 +371,15 @@ describe('alert state journal: group commit (sync "group")', () => {
     await release();
     assert.ok(!j.needsCompaction, 'rewritten: no longer asks');
     j.close();
-    const j2 = AlertStateJournal.open({ dir });
-    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
-    j2.close();
+    assertReloads(dir, engine);
   });
 
   it('close with an fdatasync in flight: its fd stays open until it returns, the later appends are synced by close', async () => {
     holdSyncs();
     const { dir, engine, j } = open();
-    const got: Record<string, Error | undefined | 'pending'> = { a: 'pending', b: 'pending' };
-    change(engine, j, 'a');
-    j.whenDurable((err) => (got.a = err));
-    change(engine, j, 'b');
-    j.whenDurable((err) => (got.b = err));
+    const got: Waits = {};
+    changeAndWait(engine, j, got, 'a');
+    changeAndWait(engine, j, got, 'b');
     j.close();
     assert.equal(got.b, undefined, 'b was fdatasync’d by close (blocking, once) and completed');
     assert.equal(got.a, 'pending', 'a still waits for the fdatasync in flight');
@@ -417,11 +397,9 @@ describe('alert state journal: group commit (sync "group")', () => {
   it('a compaction with an fdatasync in flight: the old journal is removed, its fd closed only after the fdatasync', async () => {
     holdSyncs();
     const { dir, engine, j } = open();
-    const got: Record<string, Error | undefined | 'pending'> = { a: 'pending', b: 'pending' };
-    change(engine, j, 'a');
-    j.whenDurable((err) => (got.a = err));
-    change(engine, j, 'b');
-    j.whenDurable((err) => (got.b = err));
+    const got: Waits = {};
+    changeAndWait(engine, j, got, 'a');
+    changeAndWait(engine, j, got, 'b');
     // a synchronous compaction (as on close or after a restore): the snapshot is fsync'd, so b, which
     // waited for the next fdatasync, is durable at once; a still waits for its own, in flight on the old fd
     engine.discardChanges();
@@ -432,27 +410,20 @@ describe('alert state journal: group commit (sync "group")', () => {
     await release();
     assert.equal(got.a, undefined, 'its fdatasync ran on an fd still open');
     // appends to the new generation with a background compaction in between
-    change(engine, j, 'c');
-    j.whenDurable((err) => (got.c = err));
+    changeAndWait(engine, j, got, 'c');
     engine.discardChanges();
     const compaction = j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
-    change(engine, j, 'd');
-    j.whenDurable((err) => (got.d = err));
+    changeAndWait(engine, j, got, 'd');
     while (held.length || j.compacting) await release();
     await compaction;
     assert.equal(got.c, undefined);
     assert.equal(got.d, undefined);
     j.close();
-    const j2 = AlertStateJournal.open({ dir });
-    assert.deepEqual(j2.load().state!.snapshot, engine.snapshot());
-    j2.close();
+    assertReloads(dir, engine);
   });
 
   it('without group commit ("none", the default) a completion does not wait', () => {
-    const dir = tmpDir();
-    const { engine } = setup();
-    const j = AlertStateJournal.open({ dir });
-    j.load();
+    const { engine, j } = openFresh();
     change(engine, j, 'a');
     let done = false;
     j.whenDurable(() => (done = true));
