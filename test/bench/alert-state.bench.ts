@@ -35,18 +35,58 @@ const BUDGET_MS = Number(process.env.BENCH_ALERT_MS ?? 1500);
 type Variant = 'old' | 'new' | 'new+fsync' | 'new+group' | 'group@200/s' | 'none@200/s';
 const VARIANTS: Variant[] = ['old', 'new', 'new+fsync', 'new+group', 'group@200/s', 'none@200/s'];
 
+const deviceId = (i: number) => `dev-${String(i).padStart(5, '0')}`;
+
 function filledEngine(n: number): AlertEngine {
   const e = new AlertEngine({ maxOpen: n + 10, maxResolved: 1000, updateEventMs: 0 });
   for (let i = 0; i < n; i++)
     e.apply({
       kind: 'trigger',
-      device_id: `dev-${String(i).padStart(5, '0')}`,
+      device_id: deviceId(i),
       rule: 'anomaly',
       severity: 'warning',
       value: 0.93,
       message: `anomaly score 0.93 ≥ 0.80 on dev-${i} (vibration 70 %, temperature 20 %)`,
     });
   return e;
+}
+
+/** The k-th change: an 'update' of one of the n stored alerts, spread over them. */
+function touch(engine: AlertEngine, n: number, k: number): void {
+  engine.apply({ kind: 'trigger', device_id: deviceId((k * 7919) % n), rule: 'anomaly' });
+}
+
+/** A journal in dir/state holding the engine's snapshot, nothing staged: as the node has it after a restore. */
+function openJournal(engine: AlertEngine, dir: string, sync: 'none' | 'append' | 'group'): AlertStateJournal {
+  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), sync });
+  j.load();
+  engine.takeChanges();
+  j.compact({ snapshot: engine.snapshot(), mutes: [] });
+  return j;
+}
+
+/** What new and new+group do per change, with their counts: append it, and compact as the node does. */
+function journalSaver(engine: AlertEngine, j: AlertStateJournal) {
+  const stats = { appended: 0, compactions: 0, compactMax: 0 };
+  return {
+    stats,
+    /** the engine's changes appended as one line */
+    append(): void {
+      j.stage(engine.takeChanges());
+      const before = j.sizes.journalBytes;
+      j.flush();
+      stats.appended += j.sizes.journalBytes - before;
+    },
+    /** as the node's save timer: a background compaction once the journal has outgrown the snapshot */
+    compactIfDue(): void {
+      if (!j.needsCompaction) return;
+      const c = performance.now();
+      engine.discardChanges();
+      void j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
+      stats.compactMax = Math.max(stats.compactMax, performance.now() - c);
+      stats.compactions++;
+    },
+  };
 }
 
 interface Result {
@@ -84,7 +124,7 @@ async function runOld(n: number, dir: string): Promise<Result> {
   const t0 = performance.now();
   while (performance.now() - t0 < BUDGET_MS || perChange.length < 20) {
     const s = performance.now();
-    engine.apply({ kind: 'trigger', device_id: `dev-${String((k++ * 7919) % n).padStart(5, '0')}`, rule: 'anomaly' });
+    touch(engine, n, k++);
     await set({ ...engine.snapshot(), mutes: [] });
     perChange.push(performance.now() - s);
   }
@@ -96,53 +136,39 @@ async function runOld(n: number, dir: string): Promise<Result> {
 
 async function runNew(n: number, dir: string, sync: 'none' | 'append'): Promise<Result> {
   const engine = filledEngine(n);
-  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), sync });
-  j.load();
-  engine.takeChanges();
-  j.compact({ snapshot: engine.snapshot(), mutes: [] });
+  const j = openJournal(engine, dir, sync);
+  const saver = journalSaver(engine, j);
+  const { stats } = saver;
   const perChange: number[] = [];
-  let compactMax = 0;
-  let compactions = 0;
-  let appended = 0;
   let k = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < BUDGET_MS || perChange.length < 20) {
     const s = performance.now();
-    engine.apply({ kind: 'trigger', device_id: `dev-${String((k++ * 7919) % n).padStart(5, '0')}`, rule: 'anomaly' });
-    j.stage(engine.takeChanges());
-    const before = j.sizes.journalBytes;
-    j.flush();
-    appended += j.sizes.journalBytes - before;
-    // as the node does on its save timer: compact once the journal has outgrown the snapshot
-    if (j.needsCompaction) {
-      const c = performance.now();
-      engine.discardChanges();
-      void j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
-      compactMax = Math.max(compactMax, performance.now() - c);
-      compactions++;
-    }
+    touch(engine, n, k++);
+    saver.append();
+    saver.compactIfDue();
     perChange.push(performance.now() - s);
     // the loop turns over now and then, as in the node: the background compaction serialises a chunk and
     // writes it there; the longest such turn is what it makes others wait
     if (perChange.length % 100 === 0) {
       const y = performance.now();
       await new Promise((r) => setImmediate(r));
-      if (j.compacting) compactMax = Math.max(compactMax, performance.now() - y);
+      if (j.compacting) stats.compactMax = Math.max(stats.compactMax, performance.now() - y);
     }
   }
   while (j.compacting) {
     const y = performance.now();
     await new Promise((r) => setImmediate(r));
-    compactMax = Math.max(compactMax, performance.now() - y);
+    stats.compactMax = Math.max(stats.compactMax, performance.now() - y);
   }
   const wall = performance.now() - t0;
   j.close();
   return {
     changes: perChange.length,
     perChange,
-    compactMax,
-    compactions,
-    bytesPerChange: appended / perChange.length,
+    compactMax: stats.compactMax,
+    compactions: stats.compactions,
+    bytesPerChange: stats.appended / perChange.length,
     wallPerChange: wall / perChange.length,
   };
 }
@@ -150,41 +176,28 @@ async function runNew(n: number, dir: string, sync: 'none' | 'append'): Promise<
 /** new+group: one change per turn, completion when the journal's group fdatasync covering it returns. */
 async function runGroup(n: number, dir: string, paceMs = 0, sync: 'group' | 'none' = 'group'): Promise<Result> {
   const engine = filledEngine(n);
-  const j = AlertStateJournal.open({ dir: path.join(dir, 'state'), sync });
-  j.load();
-  engine.takeChanges();
-  j.compact({ snapshot: engine.snapshot(), mutes: [] });
+  const j = openJournal(engine, dir, sync);
+  const saver = journalSaver(engine, j);
+  const { stats } = saver;
   const perChange: number[] = [];
   const doneMs: number[] = [];
-  let compactMax = 0;
-  let compactions = 0;
-  let appended = 0;
   let failed = 0;
   let k = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < BUDGET_MS || perChange.length < 20) {
     const s = performance.now();
-    engine.apply({ kind: 'trigger', device_id: `dev-${String((k++ * 7919) % n).padStart(5, '0')}`, rule: 'anomaly' });
-    j.stage(engine.takeChanges());
-    const before = j.sizes.journalBytes;
-    j.flush();
-    appended += j.sizes.journalBytes - before;
+    touch(engine, n, k++);
+    saver.append();
     j.whenDurable((err) => {
       if (err) failed++;
       doneMs.push(performance.now() - s);
     });
-    if (j.needsCompaction) {
-      const c = performance.now();
-      engine.discardChanges();
-      void j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
-      compactMax = Math.max(compactMax, performance.now() - c);
-      compactions++;
-    }
+    saver.compactIfDue();
     perChange.push(performance.now() - s);
     const y = performance.now();
     if (paceMs) await new Promise((r) => setTimeout(r, Math.max(0, paceMs - (y - s))));
     else await new Promise((r) => setImmediate(r));
-    if (j.compacting) compactMax = Math.max(compactMax, performance.now() - y);
+    if (j.compacting) stats.compactMax = Math.max(stats.compactMax, performance.now() - y);
   }
   while (j.compacting || doneMs.length < perChange.length) await new Promise((r) => setImmediate(r));
   const wall = performance.now() - t0;
@@ -194,9 +207,9 @@ async function runGroup(n: number, dir: string, paceMs = 0, sync: 'group' | 'non
   return {
     changes: perChange.length,
     perChange,
-    compactMax,
-    compactions,
-    bytesPerChange: appended / perChange.length,
+    compactMax: stats.compactMax,
+    compactions: stats.compactions,
+    bytesPerChange: stats.appended / perChange.length,
     wallPerChange: wall / perChange.length,
     doneMs,
     syncs: sync === 'group' ? syncs : undefined,
