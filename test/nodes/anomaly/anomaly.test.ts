@@ -2,9 +2,9 @@
 // calibration, rejects, smoothing, severity, export/load of fitted state and persistence across a restart.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
+import { useFileContextStore } from '../../support/context-store';
 import { gaussianFields } from '../../support/anomaly-data';
 import { collect, type NodeMsg as Msg } from '../../support/node-msg';
 
@@ -309,31 +309,9 @@ describe('moby-anomaly node', function () {
   });
 
   describe('persistence across a restart (localfilesystem context store)', () => {
-    let dir: string;
-    before(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-anomaly-ctx-'));
-      helper.settings({
-        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.1 } } },
-      });
-    });
-    after(async () => {
-      await helper._redNodes.closeContextsPlugin();
-      helper.settings({ contextStorage: undefined });
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
+    const store = useFileContextStore(helper, 'moby-anomaly-ctx-', 0.1);
 
-    /** Every file under the store's directory. */
-    const files = (): string[] => {
-      const out: string[] = [];
-      const walk = (d: string): void => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-          if (e.isDirectory()) walk(path.join(d, e.name));
-          else out.push(path.join(d, e.name));
-        }
-      };
-      walk(dir);
-      return out;
-    };
+    const files = store.files;
     /**
      * The device states in a context file: saved as one JSON document string since the fourth round of issue
      * 16 (state-document.ts), as an object before.
@@ -366,17 +344,7 @@ describe('moby-anomaly node', function () {
       // restart the flows: close persists, the new node instance reads the store before the first message
       await red.stopFlows();
       const stored = await waitFor(
-        () => {
-          const files: string[] = [];
-          const walk = (d: string): void => {
-            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-              if (e.isDirectory()) walk(path.join(d, e.name));
-              else files.push(path.join(d, e.name));
-            }
-          };
-          walk(dir);
-          return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_state'));
-        },
+        () => files().find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_state')),
         5000,
         'state on disk'
       );

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { sleep, waitFor } from '../../support/net';
+import { useFileContextStore } from '../../support/context-store';
 import { gaussianFields } from '../../support/anomaly-data';
 import { collect } from '../../support/node-msg';
 
@@ -227,18 +228,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
   });
 
   describe('flood of new device ids (localfilesystem context store)', () => {
-    let dir: string;
-    before(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-anomaly-flood-'));
-      helper.settings({
-        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } },
-      });
-    });
-    after(async () => {
-      await helper._redNodes.closeContextsPlugin();
-      helper.settings({ contextStorage: undefined });
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
+    useFileContextStore(helper, 'moby-anomaly-flood-', 0.05);
 
     it('10k new ids against a bound of 1000: known devices keep scoring and alerting, an alerting device outlives idle ones, a new device is accepted after a restart', async () => {
       const flow = [

@@ -3,9 +3,9 @@
 // regression bundle, rejects, and reload on msg.topic "sync" with a broken bundle refused.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
+import { useFileContextStore } from '../../support/context-store';
 import {
   FEATURES,
   fieldsOf,
@@ -341,13 +341,9 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   });
 
   describe('device state across a restart (localfilesystem context store)', () => {
-    let dir: string;
+    const store = useFileContextStore(helper, 'moby-anomaly-onnx-ctx-', 0.1);
     let r4: string;
     before(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-anomaly-onnx-ctx-'));
-      helper.settings({
-        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.1 } } },
-      });
       // score = mean of the standardised window (3 steps), alarm above 1; each device's centre follows slow
       // drift fast (center_drift 0.3), so a drifted device is far from the training mean
       r4 = tmpRoot();
@@ -356,24 +352,10 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       Object.assign(meta, { scaler: { mean: [0, 0, 0], std: [1, 1, 1] }, center_drift: 0.3, persistence: 3 });
       fs.writeFileSync(path.join(bdir, 'meta.json'), JSON.stringify(meta));
     });
-    after(async () => {
-      await helper._redNodes.closeContextsPlugin();
-      helper.settings({ contextStorage: undefined });
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
 
     /** The context file holding the onnx device states, once one reached the disk. */
-    const storedFile = (): string | undefined => {
-      const files: string[] = [];
-      const walk = (d: string): void => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-          if (e.isDirectory()) walk(path.join(d, e.name));
-          else files.push(path.join(d, e.name));
-        }
-      };
-      walk(dir);
-      return files.find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_onnx_state'));
-    };
+    const storedFile = (): string | undefined =>
+      store.files().find((f) => fs.readFileSync(f, 'utf8').includes('anomaly_onnx_state'));
 
     it('a device whose centre drifted is not an alarm after a restart, and is scored at once (no refill wait)', async () => {
       await load(flow({ bundleRoot: r4, persistSeconds: 0.2 }));

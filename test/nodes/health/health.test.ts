@@ -1,12 +1,12 @@
 // moby-device-health (and moby-redis) through the real Node-RED runtime, loading the compiled nodes from dist/.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import type { HealthEvent } from '../../../nodes/core/contract';
 import { startAedes, type Broker } from '../../support/aedes';
 import { requireBinary, sleep, waitFor } from '../../support/net';
+import { useFileContextStore } from '../../support/context-store';
 import { startRedis, type RedisServer } from '../../support/redis';
 import { type NodeMsg as Msg } from '../../support/node-msg';
 
@@ -317,18 +317,7 @@ describe('moby-device-health node', function () {
   });
 
   describe('restart persistence (localfilesystem context store)', () => {
-    let dir: string;
-    before(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-health-ctx-'));
-      helper.settings({
-        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } },
-      });
-    });
-    after(async () => {
-      await helper._redNodes.closeContextsPlugin();
-      helper.settings({ contextStorage: undefined });
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
+    useFileContextStore(helper, 'moby-health-ctx-', 0.05);
 
     it('keeps states and last-seen; a device silent while Node-RED was down is reported one timeout after the restart, counted from it', async () => {
       await load([healthNode], healthFlow({ timeout: 1.5, persist: true }));
@@ -392,18 +381,7 @@ describe('moby-device-health node', function () {
 
   describe('flood of new device ids (localfilesystem context store)', function () {
     this.timeout(120_000); // 10k messages through the runtime on a shared, loaded machine
-    let dir: string;
-    before(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-health-flood-'));
-      helper.settings({
-        contextStorage: { default: { module: 'localfilesystem', config: { dir, flushInterval: 0.05 } } },
-      });
-    });
-    after(async () => {
-      await helper._redNodes.closeContextsPlugin();
-      helper.settings({ contextStorage: undefined });
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
+    useFileContextStore(helper, 'moby-health-flood-', 0.05);
 
     it('10k new ids against a bound of 1000: the devices that keep talking stay, and after a restart a new device is accepted', async () => {
       // the attack of issue #10: before, the 1001st id and every id after it — also after a restart, because
