@@ -6,6 +6,7 @@ import mqtt, { MqttClient } from 'mqtt';
 import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { startAedes, Broker } from '../../support/aedes';
 import { sleep, waitFor } from '../../support/net';
+import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { PUMP, SENSOR } from '../../support/payloads';
 import { collect } from '../../support/node-msg';
 
@@ -57,31 +58,8 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
 
   it('turns signed telemetry into points and sends forged, replayed, spoofed and implausible messages to the right reject outputs', async () => {
     const flow = [
-      {
-        id: 'b',
-        type: 'mqtt-broker',
-        broker: '127.0.0.1',
-        port: String(broker.port),
-        clientid: '',
-        autoConnect: true,
-        usetls: false,
-        protocolVersion: '4',
-        keepalive: '60',
-        cleansession: true,
-      },
-      {
-        id: 'in',
-        type: 'mqtt in',
-        topic: 'factory/+/+/telemetry',
-        qos: '1',
-        datatype: 'buffer',
-        broker: 'b',
-        nl: false,
-        rap: true,
-        rh: 0,
-        inputs: 0,
-        wires: [['v']],
-      },
+      coreMqttBroker(broker.port),
+      coreMqttIn('in', 'factory/+/+/telemetry', [['v']], { datatype: 'buffer', rap: true, rh: 0 }),
       { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
       {
         id: 'v',

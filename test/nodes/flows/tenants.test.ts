@@ -10,6 +10,7 @@ import mqtt, { MqttClient } from 'mqtt';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { startAedes, Broker } from '../../support/aedes';
 import { requireBinary, sleep, waitFor } from '../../support/net';
+import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { startVictoria, Victoria } from '../../support/victoria';
 import { startReceiver, Receiver } from '../../support/alert-servers';
 
@@ -114,31 +115,8 @@ describe('tenants: two tenants with overlapping device ids through the real runt
 
   function flow(opts: FlowOpts = {}): unknown[] {
     return [
-      {
-        id: 'b',
-        type: 'mqtt-broker',
-        broker: '127.0.0.1',
-        port: String(broker.port),
-        clientid: '',
-        autoConnect: true,
-        usetls: false,
-        protocolVersion: '4',
-        keepalive: '60',
-        cleansession: true,
-      },
-      {
-        id: 'in',
-        type: 'mqtt in',
-        topic: 't/+/devices/+/telemetry',
-        qos: '1',
-        datatype: 'buffer',
-        broker: 'b',
-        nl: false,
-        rap: true,
-        rh: 0,
-        inputs: 0,
-        wires: [['v']],
-      },
+      coreMqttBroker(broker.port),
+      coreMqttIn('in', 't/+/devices/+/telemetry', [['v']], { datatype: 'buffer', rap: true, rh: 0 }),
       // one keyring; each tenant's master key in its own watched file
       { id: 'kr', type: 'moby-keyring', name: 'tenants', tenantKeysDir: 'tenant-keys' },
       {
@@ -179,19 +157,7 @@ describe('tenants: two tenants with overlapping device ids through the real runt
         ? [
             // the tenant of a will is its topic's tenant level (the broker's ACL pins it to the tenant's
             // devices): the health node reads it through `+tenant` in its will pattern, no change node between
-            {
-              id: 'inWill',
-              type: 'mqtt in',
-              topic: 't/+/device/lwt/+',
-              qos: '1',
-              datatype: 'utf8',
-              broker: 'b',
-              nl: false,
-              rap: true,
-              rh: 0,
-              inputs: 0,
-              wires: [['health']],
-            },
+            coreMqttIn('inWill', 't/+/device/lwt/+', [['health']], { rap: true, rh: 0 }),
           ]
         : []),
       {

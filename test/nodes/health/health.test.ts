@@ -6,6 +6,7 @@ import mqtt from 'mqtt';
 import type { HealthEvent } from '../../../nodes/core/contract';
 import { startAedes, type Broker } from '../../support/aedes';
 import { requireBinary, sleep, waitFor } from '../../support/net';
+import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { useFileContextStore } from '../../support/context-store';
 import { startRedis, type RedisServer } from '../../support/redis';
 import { type NodeMsg as Msg } from '../../support/node-msg';
@@ -469,42 +470,9 @@ describe('moby-device-health node', function () {
       await load(
         [mqttNode, healthNode],
         [
-          {
-            id: 'b',
-            type: 'mqtt-broker',
-            broker: '127.0.0.1',
-            port: broker.port,
-            clientid: '',
-            autoConnect: true,
-            usetls: false,
-            protocolVersion: 4,
-            keepalive: 60,
-            cleansession: true,
-          },
-          {
-            id: 'in-lwt',
-            type: 'mqtt in',
-            topic: 'device/lwt/+',
-            qos: '1',
-            datatype: 'auto-detect',
-            broker: 'b',
-            nl: false,
-            rap: false,
-            inputs: 0,
-            wires: [['h']],
-          },
-          {
-            id: 'in-data',
-            type: 'mqtt in',
-            topic: 'factory/+/+/#',
-            qos: '0',
-            datatype: 'auto-detect',
-            broker: 'b',
-            nl: false,
-            rap: false,
-            inputs: 0,
-            wires: [['h']],
-          },
+          coreMqttBroker(broker.port),
+          coreMqttIn('in-lwt', 'device/lwt/+', [['h']], { datatype: 'auto-detect' }),
+          coreMqttIn('in-data', 'factory/+/+/#', [['h']], { qos: '0', datatype: 'auto-detect' }),
           // pi-9 sends unsigned data here, so it is listed as a known device to be trusted with its will
           ...healthFlow({ timeout: 60, activityTopics: 'factory/+/{device_id}/#', knownDevices: 'pi-9' }),
         ]

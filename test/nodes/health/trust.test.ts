@@ -10,6 +10,7 @@ import mqtt from 'mqtt';
 import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { startAedes, type Broker } from '../../support/aedes';
 import { sleep, waitFor } from '../../support/net';
+import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { type NodeMsg as Msg } from '../../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
@@ -53,54 +54,10 @@ describe('device health: forged wills and status from an unauthenticated broker 
 
   async function pipeline(alertOpts: Record<string, unknown> = {}) {
     const flow = [
-      {
-        id: 'b',
-        type: 'mqtt-broker',
-        broker: '127.0.0.1',
-        port: broker.port,
-        clientid: '',
-        autoConnect: true,
-        usetls: false,
-        protocolVersion: 4,
-        keepalive: 60,
-        cleansession: true,
-      },
-      {
-        id: 'in-data',
-        type: 'mqtt in',
-        topic: 'devices/+/telemetry',
-        qos: '1',
-        datatype: 'utf8',
-        broker: 'b',
-        nl: false,
-        rap: false,
-        inputs: 0,
-        wires: [['v']],
-      },
-      {
-        id: 'in-lwt',
-        type: 'mqtt in',
-        topic: 'device/lwt/+',
-        qos: '1',
-        datatype: 'utf8',
-        broker: 'b',
-        nl: false,
-        rap: false,
-        inputs: 0,
-        wires: [['h']],
-      },
-      {
-        id: 'in-status',
-        type: 'mqtt in',
-        topic: 'device/status/+',
-        qos: '1',
-        datatype: 'utf8',
-        broker: 'b',
-        nl: false,
-        rap: false,
-        inputs: 0,
-        wires: [['h']],
-      },
+      coreMqttBroker(broker.port),
+      coreMqttIn('in-data', 'devices/+/telemetry', [['v']]),
+      coreMqttIn('in-lwt', 'device/lwt/+', [['h']]),
+      coreMqttIn('in-status', 'device/status/+', [['h']]),
       { id: 'kr', type: 'moby-keyring', keysEnv: '' },
       {
         id: 'v',
@@ -330,30 +287,8 @@ describe('flows/mosquitto example: the broker makes wills trustworthy (Mosquitto
   it("refuses anonymous clients, drops another device's forged will, and delivers the real one (health node in broker-trust mode)", async () => {
     await assert.rejects(connect({}), /Not authorized/);
     const flow = [
-      {
-        id: 'b',
-        type: 'mqtt-broker',
-        broker: '127.0.0.1',
-        port,
-        clientid: 'moby-pipeline',
-        autoConnect: true,
-        usetls: false,
-        protocolVersion: 4,
-        keepalive: 60,
-        cleansession: true,
-      },
-      {
-        id: 'in-lwt',
-        type: 'mqtt in',
-        topic: 'device/lwt/+',
-        qos: '1',
-        datatype: 'utf8',
-        broker: 'b',
-        nl: false,
-        rap: false,
-        inputs: 0,
-        wires: [['h']],
-      },
+      coreMqttBroker(port, { clientid: 'moby-pipeline' }),
+      coreMqttIn('in-lwt', 'device/lwt/+', [['h']]),
       {
         id: 'h',
         type: 'moby-device-health',

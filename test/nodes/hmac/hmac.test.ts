@@ -14,6 +14,7 @@ import {
   nowSeconds,
 } from '../../../nodes/core/hmac/scheme';
 import { requireBinary, waitFor } from '../../support/net';
+import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { startMosquittoBroker, MosquittoBroker } from '../../support/mosquitto';
 import { PUMP_BODY } from '../../support/payloads';
 import { collect, type NodeMsg as Msg } from '../../support/node-msg';
@@ -410,31 +411,8 @@ describe('mqtt in (MQTT 5, Mosquitto) → moby-hmac-verify', function () {
 
   it('verifies user properties exactly as the core mqtt in node delivers them', async () => {
     const flow = [
-      {
-        id: 'b',
-        type: 'mqtt-broker',
-        broker: '127.0.0.1',
-        port: String(broker.port),
-        clientid: '',
-        autoConnect: true,
-        usetls: false,
-        protocolVersion: '5',
-        keepalive: '60',
-        cleansession: true,
-      },
-      {
-        id: 'in',
-        type: 'mqtt in',
-        topic: 'devices/+/telemetry',
-        qos: '1',
-        datatype: 'utf8',
-        broker: 'b',
-        nl: false,
-        rap: true,
-        rh: 0,
-        inputs: 0,
-        wires: [['v']],
-      },
+      coreMqttBroker(broker.port, { protocolVersion: 5 }),
+      coreMqttIn('in', 'devices/+/telemetry', [['v']], { rap: true, rh: 0 }),
       ...verifyFlow({ topicPattern: 'devices/+/telemetry' }),
     ];
     await load([hmacNode, mqttNode], flow, creds);
