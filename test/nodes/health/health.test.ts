@@ -55,6 +55,25 @@ const data = (id: string, extra: Record<string, unknown> = {}) => ({
 const events = (out: Msg[]) => out.filter((m) => m.topic === 'device-health').map((m) => m.payload as HealthEvent);
 const brief = (out: Msg[]) => events(out).map((e) => `${e.device_id}:${e.previous}>${e.state}:${e.reason}`);
 
+/**
+ * The TIMEOUT of device "quiet", silent across a restart: reported one timeout (ms) after the restart, not
+ * dated from its last data before it.
+ */
+function assertTimeoutSinceRestart(ev: HealthEvent, lastSeen: number | null, restartedAt: number, timeoutMs: number) {
+  const { since, ...rest } = ev;
+  assert.deepEqual(rest, {
+    device_id: 'quiet',
+    state: 'TIMEOUT',
+    previous: 'ONLINE',
+    last_seen: lastSeen,
+    reason: 'timeout',
+  });
+  assert.ok(
+    since >= restartedAt + timeoutMs,
+    `since ${since} counts from the restart (${restartedAt}), not from ${lastSeen}`
+  );
+}
+
 function healthFlow(opts: Record<string, unknown> = {}, id = 'h') {
   return [
     {
@@ -346,18 +365,7 @@ describe('moby-device-health node', function () {
       // nobody watched "quiet" while Node-RED was down: reporting it at once would report every live device
       // after any restart longer than the timeout; it is reported after a whole timeout of silence since
       await waitFor(() => events(out).length === 1, 5000, 'timeout reported one timeout after the restart');
-      const { since, ...rest } = events(out)[0];
-      assert.deepEqual(rest, {
-        device_id: 'quiet',
-        state: 'TIMEOUT',
-        previous: 'ONLINE',
-        last_seen: lastSeen,
-        reason: 'timeout',
-      });
-      assert.ok(
-        since >= restartedAt + 1500,
-        `since ${since} counts from the restart (${restartedAt}), not from ${lastSeen}`
-      );
+      assertTimeoutSinceRestart(events(out)[0], lastSeen, restartedAt, 1500);
       h.receive({ topic: 'snapshot' });
       await waitFor(() => out.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
       const rows = out.find((m) => m.topic === 'snapshot')!.payload;
@@ -642,19 +650,8 @@ describe('moby-device-health node', function () {
       await waitFor(() => timeouts().length > 0, 5000, 'TIMEOUT one timeout after the restart');
       await sleep(300); // more sweeps by both instances
       assert.equal(timeouts().length, 1);
-      const { since, ...rest } = timeouts()[0];
-      assert.deepEqual(rest, {
-        device_id: 'quiet',
-        state: 'TIMEOUT',
-        previous: 'ONLINE',
-        last_seen: lastSeen,
-        reason: 'timeout',
-      });
       // before, the first sweep reported it at once with since = last seen + timeout
-      assert.ok(
-        since >= restartedAt + 1000,
-        `since ${since} counts from the restart (${restartedAt}), not from ${lastSeen}`
-      );
+      assertTimeoutSinceRestart(timeouts()[0], lastSeen, restartedAt, 1000);
     });
   });
 });

@@ -1,9 +1,14 @@
 // The shared Redis store of the device-health core, against a real redis-server on a free port. Two
 // HealthService instances stand for two Node-RED processes; a shared fake clock drives timeouts.
 import assert from 'node:assert/strict';
-import Redis from 'ioredis';
+import Redis, { type RedisOptions } from 'ioredis';
 import type { HealthEvent } from '../../../../nodes/core/contract';
-import { HealthService, HealthTable } from '../../../../nodes/core/health';
+import {
+  HealthService,
+  HealthTable,
+  type HealthServiceOptions,
+  type HealthTableOptions,
+} from '../../../../nodes/core/health';
 import { requireBinary, sleep, waitFor } from '../../../support/net';
 import { startRedis, type RedisServer } from '../../../support/redis';
 import { fakeClock, startInstance, stopInstance, type Instance } from '../../../support/health-redis';
@@ -48,12 +53,45 @@ describe('health service with a shared Redis', function () {
     await Promise.all(open.splice(0).map(stopInstance));
   });
 
-  async function two(now: () => number, opts = {}) {
+  /** A key space of its own for the test; start() starts one more instance on it (another Node-RED process). */
+  function plant(now: () => number, opts: HealthTableOptions = {}, serviceOpts: Partial<HealthServiceOptions> = {}) {
     const keyPrefix = `t${++prefix}:`;
-    const a = await startInstance(server.port, now, opts, keyPrefix);
-    const b = await startInstance(server.port, now, opts, keyPrefix);
+    return { keyPrefix, start: () => startInstance(server.port, now, opts, keyPrefix, serviceOpts) };
+  }
+  async function two(now: () => number, opts: HealthTableOptions = {}) {
+    const { keyPrefix, start } = plant(now, opts);
+    const a = await start();
+    const b = await start();
     open.push(a, b);
     return { a, b, keyPrefix };
+  }
+  /**
+   * A service on a client of its own, before its first connection: it waits up to 2 s for Redis
+   * (connectGraceMs) before deciding from memory.
+   */
+  function waitingService(
+    c: { now: () => number },
+    redisOpts: RedisOptions,
+    serviceOpts: Partial<HealthServiceOptions> = {}
+  ) {
+    const client = new Redis({
+      host: '127.0.0.1',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 50,
+      ...redisOpts,
+    });
+    client.on('error', () => undefined);
+    const events: HealthEvent[] = [];
+    const service = new HealthService({
+      table: new HealthTable({ now: c.now }),
+      emit: (ev) => events.push(ev),
+      redis: client,
+      now: c.now,
+      connectGraceMs: 2000,
+      ...serviceOpts,
+    });
+    return { client, events, service };
   }
 
   it('two instances seeing the same data emit one ONLINE and, after silence, one TIMEOUT in total', async () => {
@@ -193,23 +231,7 @@ describe('health service with a shared Redis', function () {
     const late = await startRedis(requireBinary(this, 'redis-server'));
     await late.stop();
     const c = fakeClock();
-    const client = new Redis({
-      port: late.port,
-      host: '127.0.0.1',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: () => 50,
-    });
-    client.on('error', () => undefined);
-    const events: HealthEvent[] = [];
-    const service = new HealthService({
-      table: new HealthTable({ now: c.now }),
-      emit: (ev) => events.push(ev),
-      redis: client,
-      keyPrefix: 'late:',
-      now: c.now,
-      connectGraceMs: 2000,
-    });
+    const { client, events, service } = waitingService(c, { port: late.port }, { keyPrefix: 'late:' });
     try {
       service.activity('d1', c.t);
       service.status('d2', false, c.t, 'lwt');
@@ -232,23 +254,7 @@ describe('health service with a shared Redis', function () {
 
   it('without Redis, waiting ends with the grace time and memory decides', async () => {
     const c = fakeClock();
-    const client = new Redis({
-      port: 1,
-      host: '127.0.0.1',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: () => 50,
-      lazyConnect: true,
-    });
-    client.on('error', () => undefined);
-    const events: HealthEvent[] = [];
-    const service = new HealthService({
-      table: new HealthTable({ now: c.now }),
-      emit: (ev) => events.push(ev),
-      redis: client,
-      now: c.now,
-      connectGraceMs: 2000,
-    });
+    const { client, events, service } = waitingService(c, { port: 1, lazyConnect: true });
     try {
       service.activity('d1', c.t);
       service.status('d2', false, c.t, 'lwt');
@@ -265,8 +271,8 @@ describe('health service with a shared Redis', function () {
 
   it('keeps working from memory while Redis is down and resyncs when it is back, losing no transition', async () => {
     const c = fakeClock();
-    const keyPrefix = `t${++prefix}:`;
-    const a = await startInstance(server.port, c.now, {}, keyPrefix);
+    const { keyPrefix, start } = plant(c.now);
+    const a = await start();
     open.push(a);
     a.service.activity('quiet', c.t);
     a.service.activity('back', c.t);
@@ -295,7 +301,7 @@ describe('health service with a shared Redis', function () {
     assert.equal((await admin.hget(`${keyPrefix}device_state`, 'back'))!.split('|')[0], 'ONLINE');
     assert.equal((await admin.hget(`${keyPrefix}device_state`, 'quiet'))!.split('|')[0], 'TIMEOUT');
     // a second instance joining now sees the same table and adds no duplicate events
-    const b = await startInstance(server.port, c.now, {}, keyPrefix);
+    const b = await start();
     open.push(b);
     c.t += 10_000;
     await admin.del(`${keyPrefix}device_health_sweep_lock`);
@@ -321,9 +327,9 @@ describe('health service with a shared Redis', function () {
 
     it('all instances down longer than the timeout: no TIMEOUT at the first sweeps; a device still silent one timeout after the restart is reported, since = restart + timeout', async () => {
       const c = fakeClock();
-      const keyPrefix = `t${++prefix}:`;
-      const a = await startInstance(server.port, c.now, {}, keyPrefix, gap);
-      const b = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const { keyPrefix, start } = plant(c.now, {}, gap);
+      const a = await start();
+      const b = await start();
       a.service.activity('talks', c.t);
       a.service.activity('silent', c.t - 2000);
       b.service.activity('talks', c.t);
@@ -340,8 +346,8 @@ describe('health service with a shared Redis', function () {
       await sleep(2800);
       c.t += 600_000;
       const restart = c.t;
-      const a2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
-      const b2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const a2 = await start();
+      const b2 = await start();
       open.push(a2, b2);
       for (let k = 0; k < 9; k++) {
         await sweepBy(k % 2 ? a2 : b2, keyPrefix);
@@ -384,9 +390,9 @@ describe('health service with a shared Redis', function () {
 
     it('one instance keeps running while the other restarts: a silent device is reported at last_seen + timeout, as before', async () => {
       const c = fakeClock();
-      const keyPrefix = `t${++prefix}:`;
-      const a = await startInstance(server.port, c.now, {}, keyPrefix, gap);
-      const b = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const { keyPrefix, start } = plant(c.now, {}, gap);
+      const a = await start();
+      const b = await start();
       open.push(b);
       const silentAt = c.t;
       a.service.activity('silent', silentAt);
@@ -404,7 +410,7 @@ describe('health service with a shared Redis', function () {
         timeouts(b.events).map((e) => [e.device_id, e.since, e.last_seen]),
         [['silent', silentAt + 10_000, silentAt]]
       );
-      const a2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const a2 = await start();
       open.push(a2);
       c.t += 1000;
       await sweepBy(a2, keyPrefix);
@@ -415,9 +421,9 @@ describe('health service with a shared Redis', function () {
 
     it('a rolling restart (each instance restarted while the other runs) is no gap: a silent device is reported at last_seen + timeout', async () => {
       const c = fakeClock();
-      const keyPrefix = `t${++prefix}:`;
-      const a = await startInstance(server.port, c.now, {}, keyPrefix, gap);
-      const b = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const { keyPrefix, start } = plant(c.now, {}, gap);
+      const a = await start();
+      const b = await start();
       open.push(b);
       await stopInstance(a);
       c.t += 1000;
@@ -426,7 +432,7 @@ describe('health service with a shared Redis', function () {
       await b.service.drain();
       await sweepBy(b, keyPrefix);
       // a comes back, then b restarts: one of them was always running
-      const a2 = await startInstance(server.port, c.now, {}, keyPrefix, gap);
+      const a2 = await start();
       open.push(a2);
       open.splice(open.indexOf(b), 1);
       await stopInstance(b);
