@@ -7,6 +7,8 @@ export interface Broker {
   url: string;
   /** with `recordAcksOf`: payloads of that client's PUBACKed QoS 1 messages (as text), with when */
   acks: Array<{ payload: string; at: number }>;
+  /** the client id of every connection the broker accepted, in order */
+  clients: string[];
   /** cuts every client's connection (as a network drop would); the broker keeps their sessions */
   dropClients(): void;
   close(): Promise<void>;
@@ -29,6 +31,8 @@ export async function startAedes(
     ) => done(null, username === login.username && password !== undefined && password.toString() === login.password);
   }
   const acks: Broker['acks'] = [];
+  const clients: string[] = [];
+  aedes.on('client', (c: { id: string }) => clients.push(c.id));
   if (recordAcksOf) {
     aedes.on('ack', (packet: { payload?: Buffer } | null, client: { id: string } | null) => {
       if (packet && client?.id === recordAcksOf) acks.push({ payload: String(packet.payload), at: Date.now() });
@@ -46,6 +50,7 @@ export async function startAedes(
     port,
     url: `mqtt://127.0.0.1:${port}`,
     acks,
+    clients,
     dropClients: () => {
       for (const s of sockets) s.destroy();
     },

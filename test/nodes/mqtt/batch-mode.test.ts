@@ -3,16 +3,12 @@
 // every item is settled — with the InfluxDB writer, only once every point is in the database; rejects inside a
 // batch leave the verify and normalize nodes' reject outputs with their codes and are settled on purpose.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import mqtt from 'mqtt';
 import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
-import { startAedes, Broker } from '../../support/aedes';
 import { sleep, waitFor } from '../../support/net';
 import { startInfluxSink, InfluxSink } from '../../support/influx-sink';
 import { PUMP, SENSOR } from '../../support/payloads';
-import { mqttNodes } from '../../support/mqtt-red';
+import { mobyBroker, mobyIn, mqttNodes, useAedesRuntime } from '../../support/mqtt-red';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
@@ -89,44 +85,29 @@ const signed = (body: unknown) =>
 
 describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', function () {
   this.timeout(20000);
-  let broker: Broker;
-  let userDir: string;
+  const env = useAedesRuntime(helper, 'moby-batch-node-', CLIENT_ID);
   let sink: InfluxSink | null = null;
 
-  beforeEach(async () => {
+  beforeEach(() => {
     held.length = 0;
     gated.open = true;
     gated.items.length = 0;
     gated.waiting.length = 0;
-    broker = await startAedes(undefined, CLIENT_ID);
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-batch-node-'));
-    helper.settings({ userDir });
   });
-  after(() => helper.settings({}));
   afterEach(async () => {
-    await helper.unload();
-    await broker.close();
     await sink?.close();
     sink = null;
-    fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  const brokerNode = () => ({
-    id: 'b',
-    type: 'moby-mqtt-broker',
-    urls: broker.url,
-    clientId: CLIENT_ID,
-    keepalive: 10,
-    window: 100,
-    settleTimeout: 60,
-  });
+  const brokerNode = () =>
+    mobyBroker(env.broker.url, { clientId: CLIENT_ID, keepalive: 10, window: 100, settleTimeout: 60 });
   const subscribed = () =>
     waitFor(() => (helper.getNode('b').describe() as { connected: boolean }).connected, 5000, 'connected', 20).then(
       () => sleep(150)
     );
 
   async function publish(topic: string, payloads: string[]) {
-    const pub = await mqtt.connectAsync(broker.url, { clientId: `pub-${Date.now()}`, clean: true });
+    const pub = await mqtt.connectAsync(env.broker.url, { clientId: `pub-${Date.now()}`, clean: true });
     await Promise.all(payloads.map((p) => pub.publishAsync(topic, p, { qos: 1 })));
     await pub.endAsync();
   }
@@ -134,17 +115,7 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
   it('sends up to N messages as one, and acknowledges none of a batch until every item is complete (a failed item keeps them all)', async () => {
     const flow = [
       brokerNode(),
-      {
-        id: 'in',
-        type: 'moby-mqtt-in',
-        broker: 'b',
-        topic: 't/#',
-        qos: '1',
-        datatype: 'utf8',
-        batchSize: 3,
-        batchMs: 5000,
-        wires: [['h']],
-      },
+      mobyIn('in', 't/#', [['h']], { batchSize: 3, batchMs: 5000 }),
       { id: 'h', type: 'test-hold' },
     ];
     await helper.load([mqttNodes, holdNode], flow);
@@ -163,28 +134,18 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     assert.equal(first.batch[0].topic, 't/x');
     assert.equal((first as unknown as { payload?: unknown }).payload, undefined, 'a batch has no payload of its own');
     await sleep(100);
-    assert.equal(broker.acks.length, 0, 'nothing acknowledged while the batches are held');
+    assert.equal(env.broker.acks.length, 0, 'nothing acknowledged while the batches are held');
     held[1].done(new Error('cannot store')); // the second batch failed: none of its messages is acknowledged
     held[0].done();
-    await waitFor(() => broker.acks.length === 3, 3000, 'the first batch acknowledged');
+    await waitFor(() => env.broker.acks.length === 3, 3000, 'the first batch acknowledged');
     await sleep(100);
-    assert.deepEqual(broker.acks.map((a) => a.payload).sort(), ['m0', 'm1', 'm2']);
+    assert.deepEqual(env.broker.acks.map((a) => a.payload).sort(), ['m0', 'm1', 'm2']);
   });
 
   it('sends a partial batch after the batch time', async () => {
     const flow = [
       brokerNode(),
-      {
-        id: 'in',
-        type: 'moby-mqtt-in',
-        broker: 'b',
-        topic: 't/#',
-        qos: '1',
-        datatype: 'utf8',
-        batchSize: 100,
-        batchMs: 50,
-        wires: [['h']],
-      },
+      mobyIn('in', 't/#', [['h']], { batchSize: 100, batchMs: 50 }),
       { id: 'h', type: 'test-hold' },
     ];
     await helper.load([mqttNodes, holdNode], flow);
@@ -196,7 +157,7 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
       ['a', 'b']
     );
     held[0].done();
-    await waitFor(() => broker.acks.length === 2, 3000, 'both acknowledged');
+    await waitFor(() => env.broker.acks.length === 2, 3000, 'both acknowledged');
   });
 
   // The source holds the broker's packet pump while more than its window is unacknowledged, counting tracked
@@ -207,17 +168,7 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
   it('resumes the paused pump when a pause caused by gathered items clears, and stores every message once (window + 1 at most)', async () => {
     const flow = [
       { ...brokerNode(), window: 10 },
-      {
-        id: 'in',
-        type: 'moby-mqtt-in',
-        broker: 'b',
-        topic: 't/#',
-        qos: '1',
-        datatype: 'utf8',
-        batchSize: 6,
-        batchMs: 300,
-        wires: [['g']],
-      },
+      mobyIn('in', 't/#', [['g']], { batchSize: 6, batchMs: 300 }),
       { id: 'g', type: 'test-gated', delayMs: 100 },
     ];
     await helper.load([mqttNodes, holdNode], flow);
@@ -233,13 +184,13 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     const payloads = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
     try {
       await publish('t/x', payloads);
-      await waitFor(() => broker.acks.length >= 20, 8000, 'all 20 messages acknowledged (the pump resumed)');
+      await waitFor(() => env.broker.acks.length >= 20, 8000, 'all 20 messages acknowledged (the pump resumed)');
     } finally {
       clearInterval(probe);
     }
     await sleep(200);
     assert.ok(paused, 'the pump did pause (the case under test happened)');
-    assert.deepEqual(broker.acks.map((a) => a.payload).sort(), payloads, 'each message acknowledged exactly once');
+    assert.deepEqual(env.broker.acks.map((a) => a.payload).sort(), payloads, 'each message acknowledged exactly once');
     assert.deepEqual([...gated.items].sort(), payloads, 'each message delivered downstream exactly once');
     assert.ok(maxHeld <= 11, `at most window + 1 messages held unacknowledged (saw ${maxHeld})`);
     assert.deepEqual(pick(b.describe()), { inFlight: 0, buffered: 0, paused: false });
@@ -253,17 +204,7 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     gated.open = false;
     const flow = [
       { ...brokerNode(), window: 10 },
-      {
-        id: 'in',
-        type: 'moby-mqtt-in',
-        broker: 'b',
-        topic: 't/#',
-        qos: '1',
-        datatype: 'utf8',
-        batchSize: 6,
-        batchMs: 3000,
-        wires: [['g']],
-      },
+      mobyIn('in', 't/#', [['g']], { batchSize: 6, batchMs: 3000 }),
       { id: 'g', type: 'test-gated', delayMs: 20 },
     ];
     await helper.load([mqttNodes, holdNode], flow);
@@ -280,7 +221,7 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     assert.deepEqual(pick(b.describe()), { inFlight: 6, buffered: 5, paused: true });
     assert.equal(gated.items.length, 6, 'only the first batch went downstream');
 
-    broker.dropClients();
+    env.broker.dropClients();
     await waitFor(() => !(b.describe() as { connected: boolean }).connected, 3000, 'disconnected', 5);
     assert.equal(
       (b.describe() as { buffered: number }).buffered,
@@ -289,9 +230,9 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     );
     await waitFor(() => (b.describe() as { connected: boolean }).connected, 8000, 'reconnected');
     gated.openNow(); // the old connection's batch settles now: its PUBACKs cannot go out any more
-    await waitFor(() => broker.acks.length >= 20, 10000, 'all 20 messages acknowledged on the new connection');
+    await waitFor(() => env.broker.acks.length >= 20, 10000, 'all 20 messages acknowledged on the new connection');
     await sleep(300);
-    assert.deepEqual(broker.acks.map((a) => a.payload).sort(), payloads, 'each message acknowledged exactly once');
+    assert.deepEqual(env.broker.acks.map((a) => a.payload).sort(), payloads, 'each message acknowledged exactly once');
     // the first batch went downstream twice (the broker redelivered it), the dropped partial batch never went out
     assert.equal(gated.items.length, 26);
     assert.deepEqual([...new Set(gated.items)].sort(), payloads);
@@ -302,17 +243,7 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
     sink = await startInfluxSink();
     const flow = [
       brokerNode(),
-      {
-        id: 'in',
-        type: 'moby-mqtt-in',
-        broker: 'b',
-        topic: 'devices/+/telemetry',
-        qos: '1',
-        datatype: 'utf8',
-        batchSize: 5,
-        batchMs: 5000,
-        wires: [['v']],
-      },
+      mobyIn('in', 'devices/+/telemetry', [['v']], { batchSize: 5, batchMs: 5000 }),
       { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
       {
         id: 'v',
@@ -364,12 +295,12 @@ describe('batch mode: moby-mqtt-in → MOBY nodes (aedes, Node-RED runtime)', fu
       dataRejects[0].batch.map((i) => i.moby!.reject!.code),
       ['device_mismatch']
     );
-    await waitFor(() => broker.acks.length === 5, 5000, 'the whole batch acknowledged after the write');
+    await waitFor(() => env.broker.acks.length === 5, 5000, 'the whole batch acknowledged after the write');
     assert.equal(sink.accepted.length, 3, 'the three genuine points are in the database');
     const stored = sink.requests.find((r) => r.status < 300 && r.lines.length)!;
-    for (const a of broker.acks) assert.ok(a.at >= stored.at, 'no acknowledgement before the database answered');
+    for (const a of env.broker.acks) assert.ok(a.at >= stored.at, 'no acknowledgement before the database answered');
     assert.deepEqual(
-      broker.acks.map((a) => a.payload).sort(),
+      env.broker.acks.map((a) => a.payload).sort(),
       [good[0], JSON.stringify(forged), good[1], spoofed, good[2]].sort(),
       'rejects are acknowledged with the batch'
     );

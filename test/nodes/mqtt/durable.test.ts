@@ -4,14 +4,12 @@
 // unacknowledged; and with the InfluxDB writer, acknowledgement follows durability.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import mqtt from 'mqtt';
-import { freePort, sleep, waitFor } from '../../support/net';
+import { sleep, waitFor } from '../../support/net';
 import { startInfluxSink, InfluxSink } from '../../support/influx-sink';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
-import { mqttNodes } from '../../support/mqtt-red';
+import { mobyBroker, mobyIn, mqttNodes, useAedesRuntime } from '../../support/mqtt-red';
 
 const helper = require('node-red-node-test-helper');
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
@@ -34,72 +32,29 @@ function holdNode(RED: any) {
   RED.nodes.registerType('test-hold', Hold);
 }
 
-async function startAedesWithAcks() {
-  const { Aedes } = require('aedes');
-  const aedes = await Aedes.createBroker();
-  const port = await freePort();
-  const server = net.createServer(aedes.handle);
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  const acks: string[] = [];
-  aedes.on('ack', (packet: { payload?: Buffer } | null, client: { id: string } | null) => {
-    if (packet && client?.id === 'moby-node-test') acks.push(String(packet.payload));
-  });
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    acks,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => aedes.close(() => resolve()));
-      }),
-  };
-}
-
 describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', function () {
   this.timeout(20000);
-  let broker: Awaited<ReturnType<typeof startAedesWithAcks>>;
-  let userDir: string;
+  const env = useAedesRuntime(helper, 'moby-mqtt-node-', 'moby-node-test');
   let sink: InfluxSink | null = null;
+  /** the payloads of the messages the broker got a PUBACK for, in order */
+  const acked = () => env.broker.acks.map((a) => a.payload);
 
-  beforeEach(async () => {
+  beforeEach(() => {
     held.length = 0;
-    broker = await startAedesWithAcks();
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-mqtt-node-'));
-    helper.settings({ userDir });
   });
-  after(() => helper.settings({}));
   afterEach(async () => {
-    await helper.unload();
-    await broker.close();
     await sink?.close();
     sink = null;
-    fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  const brokerNode = () => ({
-    id: 'b',
-    type: 'moby-mqtt-broker',
-    urls: broker.url,
-    clientId: 'moby-node-test',
-    keepalive: 10,
-    window: 100,
-    settleTimeout: 60,
-  });
-  const holdFlow = () => [
-    brokerNode(),
-    { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'utf8', wires: [['h']] },
-    { id: 'h', type: 'test-hold' },
-  ];
+  const brokerNode = () =>
+    mobyBroker(env.broker.url, { clientId: 'moby-node-test', keepalive: 10, window: 100, settleTimeout: 60 });
+  const holdFlow = () => [brokerNode(), mobyIn('in', 't/#', [['h']]), { id: 'h', type: 'test-hold' }];
   const connected = () =>
     waitFor(async () => /moby_mqtt_connected 1\b/.test(await metrics.metricsText()), 5000, 'connected', 20);
 
   async function publish(payloads: string[]) {
-    const pub = await mqtt.connectAsync(broker.url, { clientId: `pub-${Date.now()}`, clean: true });
+    const pub = await mqtt.connectAsync(env.broker.url, { clientId: `pub-${Date.now()}`, clean: true });
     for (const p of payloads) await pub.publishAsync('t/x', p, { qos: 1 });
     await pub.endAsync();
   }
@@ -111,14 +66,14 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     await publish(['m0', 'm1', 'm2', 'm3', 'm4']);
     await waitFor(() => held.length === 5, 5000, 'five messages held');
     await sleep(100);
-    assert.deepEqual(broker.acks, [], 'nothing acknowledged while the node holds them');
+    assert.deepEqual(acked(), [], 'nothing acknowledged while the node holds them');
     assert.equal(held[0].msg.redelivered, undefined);
     for (const h of held.slice(0, 3)) h.done();
-    await waitFor(() => broker.acks.length === 3, 3000, 'three acks');
-    assert.deepEqual(broker.acks.sort(), ['m0', 'm1', 'm2']);
+    await waitFor(() => env.broker.acks.length === 3, 3000, 'three acks');
+    assert.deepEqual(acked().sort(), ['m0', 'm1', 'm2']);
     held[3].done(new Error('cannot store')); // failed: stays with the broker
     await sleep(100);
-    assert.equal(broker.acks.length, 3);
+    assert.equal(env.broker.acks.length, 3);
     assert.match(await metrics.metricsText(), /moby_mqtt_unsettled_total\{reason="error"\} [1-9]/);
     // restart Node-RED's flow: the persistent session gets m3 and m4 again,
     await helper.unload();
@@ -128,7 +83,7 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     assert.deepEqual(held.map((h) => h.msg.payload).sort(), ['m3', 'm4']);
     // aedes resends without the DUP flag (Mosquitto sets it; the integration test checks msg.redelivered there)
     for (const h of held) h.done();
-    await waitFor(() => broker.acks.length === 5, 3000, 'all acked');
+    await waitFor(() => env.broker.acks.length === 5, 3000, 'all acked');
   });
 
   it('with moby-influx-write: acked once the points are in the database, not before', async () => {
@@ -136,7 +91,7 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     const s = sink;
     const flow = [
       brokerNode(),
-      { id: 'in', type: 'moby-mqtt-in', broker: 'b', topic: 't/#', qos: '1', datatype: 'json', wires: [['w']] },
+      mobyIn('in', 't/#', [['w']], { datatype: 'json' }),
       { id: 'db', type: 'moby-influx', url: s.url, org: 'moby', bucket: 'plant', precision: 'ms' },
       {
         id: 'w',
@@ -157,25 +112,17 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
       JSON.stringify({ measurement: 'm', tags: { device_id: 'd' }, fields: { v: i }, timestamp: now + i })
     );
     await publish(points);
-    await waitFor(() => broker.acks.length === 3, 5000, 'acked after the write');
+    await waitFor(() => env.broker.acks.length === 3, 5000, 'acked after the write');
     assert.equal(s.accepted.length, 3, 'the points were in the database before the acknowledgements');
   });
 
   it("a message verify refuses over its tenant's rate is settled on purpose: acknowledged at once, never redelivered", async () => {
     const master = 'hex:' + 'a1'.repeat(32);
-    fs.mkdirSync(path.join(userDir, 'tenant-keys'));
-    fs.writeFileSync(path.join(userDir, 'tenant-keys', 'acme.json'), JSON.stringify({ '*': { m1: master } }));
+    fs.mkdirSync(path.join(env.userDir, 'tenant-keys'));
+    fs.writeFileSync(path.join(env.userDir, 'tenant-keys', 'acme.json'), JSON.stringify({ '*': { m1: master } }));
     const flow = () => [
       brokerNode(),
-      {
-        id: 'in',
-        type: 'moby-mqtt-in',
-        broker: 'b',
-        topic: 't/+/devices/+/telemetry',
-        qos: '1',
-        datatype: 'utf8',
-        wires: [['v']],
-      },
+      mobyIn('in', 't/+/devices/+/telemetry', [['v']]),
       { id: 'kr', type: 'moby-keyring', tenantKeysDir: 'tenant-keys' },
       {
         id: 'v',
@@ -202,7 +149,7 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     await helper.load([mqttNodes, hmacNode, holdNode], flow(), { b: { user: 'u', password: 'p' } });
     await connected();
     await sleep(100); // SUBACK
-    const pub = await mqtt.connectAsync(broker.url, { clientId: `pub-${Date.now()}`, clean: true });
+    const pub = await mqtt.connectAsync(env.broker.url, { clientId: `pub-${Date.now()}`, clean: true });
     const sent: string[] = [];
     for (let i = 1; i <= 6; i++) {
       const device = `press-${i}`;
@@ -213,21 +160,25 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
       await pub.publishAsync(`t/acme/devices/${device}/telemetry`, env, { qos: 1 });
     }
     await pub.endAsync();
-    await waitFor(() => held.length === 2 && broker.acks.length === 4, 5000, 'two held, four refused and acknowledged');
+    await waitFor(
+      () => held.length === 2 && env.broker.acks.length === 4,
+      5000,
+      'two held, four refused and acknowledged'
+    );
     const passed = held.map((h) => String((h.msg as { moby?: { device_id?: string } }).moby?.device_id));
     assert.deepEqual(passed, ['press-1', 'press-2'], 'the burst passed');
-    assert.deepEqual(broker.acks.sort(), sent.slice(2).sort(), 'every refused message acknowledged, none held');
+    assert.deepEqual(acked().sort(), sent.slice(2).sort(), 'every refused message acknowledged, none held');
     assert.equal((await refusedCount()) - refusedBefore, 4, 'the four refused messages counted for acme');
     // the two that passed are acknowledged when their holder completes them; after a restart of the flow the
     // persistent session has nothing left to deliver: the refused messages are not coming back
     for (const h of held) h.done();
-    await waitFor(() => broker.acks.length === 6, 3000, 'all six acknowledged');
+    await waitFor(() => env.broker.acks.length === 6, 3000, 'all six acknowledged');
     await helper.unload();
     held.length = 0;
     await helper.load([mqttNodes, hmacNode, holdNode], flow(), { b: { user: 'u', password: 'p' } });
     await connected();
     await sleep(500);
     assert.equal(held.length, 0, 'nothing redelivered');
-    assert.equal(broker.acks.length, 6);
+    assert.equal(env.broker.acks.length, 6);
   });
 });

@@ -3,13 +3,9 @@
 // the prefix (the flow stays as it is), gets nothing of other partitions or of unprefixed topics, and a half
 // or impossible partition setting keeps the node from connecting, with the reason logged and shown.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import mqtt from 'mqtt';
 import { sleep, waitFor } from '../../support/net';
-import { startAedes, type Broker } from '../../support/aedes';
-import { mqttNodes } from '../../support/mqtt-red';
+import { mobyBroker, mobyIn, mqttNodes, useAedesRuntime } from '../../support/mqtt-red';
 
 const helper = require('node-red-node-test-helper');
 
@@ -17,48 +13,12 @@ helper.init(require.resolve('node-red'));
 
 describe('moby-mqtt-broker: partitioned source (MOBY_PARTITION / MOBY_PARTITIONS)', function () {
   this.timeout(20000);
-  let broker: Broker;
-  let userDir: string;
-  beforeEach(async () => {
-    broker = await startAedes();
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-mqtt-part-'));
-    helper.settings({ userDir });
-  });
-  after(() => helper.settings({}));
-  afterEach(async () => {
-    await helper.unload();
-    await broker.close();
-    fs.rmSync(userDir, { recursive: true, force: true });
-  });
+  const env = useAedesRuntime(helper, 'moby-mqtt-part-');
 
   const flow = (partition: string, partitions: string) => [
-    {
-      id: 'b',
-      type: 'moby-mqtt-broker',
-      urls: broker.url,
-      clientId: 'moby-pipeline',
-      cleanSession: false,
-      partition,
-      partitions,
-    },
-    {
-      id: 'in',
-      type: 'moby-mqtt-in',
-      broker: 'b',
-      topic: 'devices/+/telemetry',
-      qos: '1',
-      datatype: 'utf8',
-      wires: [['out']],
-    },
-    {
-      id: 'lwt',
-      type: 'moby-mqtt-in',
-      broker: 'b',
-      topic: 'device/lwt/+',
-      qos: '1',
-      datatype: 'utf8',
-      wires: [['out']],
-    },
+    mobyBroker(env.broker.url, { clientId: 'moby-pipeline', cleanSession: false, partition, partitions }),
+    mobyIn('in', 'devices/+/telemetry', [['out']]),
+    mobyIn('lwt', 'device/lwt/+', [['out']]),
     { id: 'out', type: 'helper' },
   ];
 
@@ -68,7 +28,7 @@ describe('moby-mqtt-broker: partitioned source (MOBY_PARTITION / MOBY_PARTITIONS
     helper
       .getNode('out')
       .on('input', (msg: { topic: string; payload: string }) => got.push({ topic: msg.topic, payload: msg.payload }));
-    const pub = await mqtt.connectAsync(broker.url, { clientId: 'pub', clean: true });
+    const pub = await mqtt.connectAsync(env.broker.url, { clientId: 'pub', clean: true });
     // the session of moby-pipeline-1 exists once its subscriptions do: poll by publishing until one arrives
     await waitFor(
       async () => {
