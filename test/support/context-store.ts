@@ -7,7 +7,12 @@ import path from 'node:path';
 /** node-red-node-test-helper, as far as the store needs it. */
 interface TestHelper {
   settings(s: Record<string, unknown>): void;
-  _redNodes: { closeContextsPlugin(): Promise<void> };
+  _redNodes: {
+    stopFlows(): Promise<void>;
+    startFlows(): Promise<void>;
+    loadContextsPlugin(): Promise<void>;
+    closeContextsPlugin(): Promise<void>;
+  };
 }
 
 export interface FileContextStore {
@@ -15,6 +20,11 @@ export interface FileContextStore {
   dir(): string;
   /** every file under it */
   files(): string[];
+  /** after helper.load: the flows stopped and started again on the store (the helper does not open it) */
+  startFlowsOnStore(): Promise<void>;
+  /** a restart: the flows stopped (closing nodes persist), then started on a fresh store instance, which
+   * reads only what reached the disk */
+  restartFlows(): Promise<void>;
 }
 
 /**
@@ -34,8 +44,20 @@ export function useFileContextStore(helper: TestHelper, prefix: string, flushInt
     helper.settings({ contextStorage: undefined });
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  const red = helper._redNodes;
   return {
     dir: () => dir,
+    async startFlowsOnStore() {
+      await red.stopFlows();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+    },
+    async restartFlows() {
+      await red.stopFlows();
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+    },
     files() {
       const out: string[] = [];
       const walk = (d: string): void => {

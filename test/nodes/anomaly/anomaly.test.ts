@@ -326,9 +326,7 @@ describe('moby-anomaly node', function () {
       // the test helper initialises but does not open context stores: restart the flows on the configured store
       await load(flow({ method: 'pca', smoothing: 3 }));
       const red = helper._redNodes;
-      await red.stopFlows();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.startFlowsOnStore();
       let ok = collect('a-ok');
       let bad = collect('a-bad');
       await feed(

@@ -228,7 +228,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
   });
 
   describe('flood of new device ids (localfilesystem context store)', () => {
-    useFileContextStore(helper, 'moby-anomaly-flood-', 0.05);
+    const store = useFileContextStore(helper, 'moby-anomaly-flood-', 0.05);
 
     it('10k new ids against a bound of 1000: known devices keep scoring and alerting, an alerting device outlives idle ones, a new device is accepted after a restart', async () => {
       const flow = [
@@ -255,10 +255,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
         { id: 'arej', type: 'helper' },
       ];
       await load([anomalyNode, channelsNode, alertNode], flow);
-      const red = helper._redNodes;
-      await red.stopFlows();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.startFlowsOnStore();
       let ok = collect('ok');
       let rej = collect('rej');
       const ev = collect('ev');
@@ -321,10 +318,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
       assert.equal(devices.quiet, undefined, 'the idle device that fell silent was evicted');
 
       // graceful restart: the persisted (full) state is read back and a brand-new device is accepted
-      await red.stopFlows();
-      await red.closeContextsPlugin();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.restartFlows();
       ok = collect('ok');
       rej = collect('rej');
       a = helper.getNode('a');
@@ -353,10 +347,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
         { id: 'wrej', type: 'helper' },
       ];
       await load([anomalyNode], wideFlow(300));
-      const red = helper._redNodes;
-      await red.stopFlows();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.startFlowsOnStore();
       let ok = collect('wok');
       let w = helper.getNode('w');
       const pt = (i: number) => {
@@ -378,10 +369,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
       );
 
       // restart with the same cap: scores at once, no recalibration
-      await red.stopFlows();
-      await red.closeContextsPlugin();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.restartFlows();
       ok = collect('wok');
       w = helper.getNode('w');
       w.receive(pt(12));

@@ -359,11 +359,8 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
 
     it('a device whose centre drifted is not an alarm after a restart, and is scored at once (no refill wait)', async () => {
       await load(flow({ bundleRoot: r4, persistSeconds: 0.2 }));
-      const red = helper._redNodes;
       // the test helper initialises but does not open context stores: restart the flows on the configured store
-      await red.stopFlows();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.startFlowsOnStore();
       let ok = collect('ok');
       let n = helper.getNode('a');
       const value = (i: number) => ({ vib: 0.05 * i, temp: 0.05 * i + 0.1, current: 0.05 * i - 0.1 });
@@ -381,11 +378,8 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       // the periodic save wrote the device's state (not only the save on close)
       await waitFor(() => storedFile(), 5000, 'device state saved periodically');
 
-      await red.stopFlows();
       // a fresh store instance reads only what reached the disk
-      await red.closeContextsPlugin();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.restartFlows();
       ok = collect('ok');
       const bad = collect('bad');
       n = helper.getNode('a');
@@ -412,10 +406,7 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
 
     it('a RUL bundle averaging over 3 cycles goes on averaging after a restart (no un-averaged jump)', async () => {
       await load(flow({ bundleRoot: root, persistSeconds: 0.2 }));
-      const red = helper._redNodes;
-      await red.stopFlows();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.startFlowsOnStore();
       const rows = engineRows(fs.readFileSync(cmapss, 'utf8'), 4);
       let ok = collect('ok');
       let n = helper.getNode('a');
@@ -433,10 +424,7 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       }
       assert.equal(raw.filter(Number.isFinite).length, 5);
 
-      await red.stopFlows();
-      await red.closeContextsPlugin();
-      await red.loadContextsPlugin();
-      await red.startFlows();
+      await store.restartFlows();
       ok = collect('ok');
       const bad = collect('bad');
       n = helper.getNode('a');
