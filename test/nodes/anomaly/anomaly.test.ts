@@ -40,6 +40,9 @@ function point(fields: Record<string, unknown>, device = 'pump-1', extraTags: Re
 }
 
 /** Sends points and waits until `count` messages arrived on the two outputs together. */
+/** Each row of fields as a point of pump-1. */
+const points = (rows: Array<Record<string, unknown>>) => rows.map((f) => point(f));
+
 async function feed(id: string, msgs: Array<Record<string, unknown>>, ok: Msg[], bad: Msg[]): Promise<void> {
   const before = ok.length + bad.length;
   const n = helper.getNode(id);
@@ -63,12 +66,7 @@ describe('moby-anomaly node', function () {
       await load(flow({ method }));
       const ok = collect('a-ok');
       const bad = collect('a-bad');
-      await feed(
-        'a',
-        TRAIN.map((f) => point(f)),
-        ok,
-        bad
-      );
+      await feed('a', points(TRAIN), ok, bad);
       assert.equal(bad.length, 0);
       assert.equal(
         ok.filter((m) => m.anomaly?.warming).length,
@@ -78,12 +76,7 @@ describe('moby-anomaly node', function () {
       assert.deepEqual(ok[0].anomaly!.warmup, { have: 1, need: 100 });
       assert.equal(ok[0].anomaly!.is_anomaly, false);
 
-      await feed(
-        'a',
-        NORMAL.slice(0, 20).map((f) => point(f)),
-        ok,
-        bad
-      );
+      await feed('a', points(NORMAL.slice(0, 20)), ok, bad);
       const normal = ok.slice(-20);
       assert.ok(normal.every((m) => !m.anomaly!.warming && m.anomaly!.method === method));
       assert.ok(normal.filter((m) => m.anomaly!.is_anomaly).length <= 2, 'normal points are (almost) never flagged');
@@ -149,12 +142,7 @@ describe('moby-anomaly node', function () {
     await load(flow({ method: 'l2', trainSize: 20, features: 'f0,f1,f2' }));
     const ok = collect('a-ok');
     const bad = collect('a-bad');
-    await feed(
-      'a',
-      TRAIN.slice(0, 20).map((f) => point(f)),
-      ok,
-      bad
-    );
+    await feed('a', points(TRAIN.slice(0, 20)), ok, bad);
     await feed(
       'a',
       [
@@ -189,12 +177,7 @@ describe('moby-anomaly node', function () {
       await load(flow({ method: 'pca', smoothing, smoothingKind: 'median' }));
       const ok = collect('a-ok');
       const bad = collect('a-bad');
-      await feed(
-        'a',
-        TRAIN.map((f) => point(f)),
-        ok,
-        bad
-      );
+      await feed('a', points(TRAIN), ok, bad);
       await feed('a', [point(NORMAL[0]), point(NORMAL[1]), point(NORMAL[2]), point(spike)], ok, bad);
       results[smoothing] = ok[ok.length - 1].anomaly!.is_anomaly;
       await helper.unload();
@@ -211,12 +194,7 @@ describe('moby-anomaly node', function () {
     const badA = collect('a-bad');
     const okB = collect('b-ok');
     const badB = collect('b-bad');
-    await feed(
-      'a',
-      TRAIN.map((f) => point(f)),
-      okA,
-      badA
-    );
+    await feed('a', points(TRAIN), okA, badA);
     await feed('a', [{ topic: 'export' }], okA, badA);
     const doc = okA[okA.length - 1];
     assert.equal(doc.topic, 'anomaly-state');
@@ -253,12 +231,7 @@ describe('moby-anomaly node', function () {
       const ok = collect('a-ok');
       const bad = collect('a-bad');
       const views = collect('a-alert');
-      await feed(
-        'a',
-        TRAIN.map((f) => point(f)),
-        ok,
-        bad
-      );
+      await feed('a', points(TRAIN), ok, bad);
       const pts = [point(broken(1)), point(broken(2)), point(NORMAL[3])];
       if (batched) helper.getNode('a').receive({ batch: pts });
       else for (const p of pts) helper.getNode('a').receive(p);
@@ -280,12 +253,7 @@ describe('moby-anomaly node', function () {
     await load(flow({ method: 'l2', trainSize: 20 }));
     const ok = collect('a-ok');
     const bad = collect('a-bad');
-    await feed(
-      'a',
-      TRAIN.slice(0, 21).map((f) => point(f)),
-      ok,
-      bad
-    );
+    await feed('a', points(TRAIN.slice(0, 21)), ok, bad);
     assert.equal(ok[20].anomaly!.warming, undefined);
     helper.getNode('a').receive({ topic: 'reset', payload: { device_id: 'pump-1' } });
     await feed('a', [point(NORMAL[0])], ok, bad);
@@ -329,12 +297,7 @@ describe('moby-anomaly node', function () {
       await store.startFlowsOnStore();
       let ok = collect('a-ok');
       let bad = collect('a-bad');
-      await feed(
-        'a',
-        TRAIN.map((f) => point(f)),
-        ok,
-        bad
-      );
+      await feed('a', points(TRAIN), ok, bad);
       await feed('a', [point(NORMAL[0])], ok, bad);
       const before = ok[ok.length - 1].anomaly!;
       assert.equal(before.warming, undefined);
