@@ -84,3 +84,45 @@ export async function nodeRedWithFlow(
   };
   return { url, userDir, output, start, stop };
 }
+
+/** POSTs `body` as JSON to `path` of the process (with the API token; the http-in routes ignore it). */
+export function postJson(nr: NodeRedProcess, path: string, body: unknown): Promise<Response> {
+  return fetch(`${nr.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...NR_AUTH },
+    body: JSON.stringify(body),
+  });
+}
+
+/**
+ * On tab "tab": http in POST /in → change (each of payload.<moved> → msg.<moved>) → moby-alert "alert" (API
+ * under /moby, state saved every 0.5 s), answered 204 by node "resp"; `alertProps` and the `extra` nodes added.
+ */
+export function postInAlertFlow(
+  alertProps: Record<string, unknown> = {},
+  extra: unknown[] = [],
+  moved: string[] = ['alert', 'moby']
+): unknown[] {
+  return [
+    { id: 'tab', type: 'tab', label: 'alerts' },
+    { id: 'in', type: 'http in', z: 'tab', url: '/in', method: 'post', wires: [['mv', 'resp']] },
+    { id: 'resp', type: 'http response', z: 'tab', statusCode: '204', wires: [] },
+    {
+      id: 'mv',
+      type: 'change',
+      z: 'tab',
+      rules: moved.map((p) => ({ t: 'move', p: `payload.${p}`, pt: 'msg', to: p, tot: 'msg' })),
+      wires: [['alert']],
+    },
+    {
+      id: 'alert',
+      type: 'moby-alert',
+      z: 'tab',
+      apiPrefix: '/moby',
+      persistSec: 0.5,
+      wires: [[], [], []],
+      ...alertProps,
+    },
+    ...extra,
+  ];
+}

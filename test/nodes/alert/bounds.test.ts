@@ -4,7 +4,7 @@
 // because the full table had been persisted.
 import assert from 'node:assert/strict';
 import { waitFor } from '../../support/net';
-import { NR_TOKEN, nodeRedWithFlow, type NodeRedProcess } from '../../support/alert-nodered';
+import { NR_TOKEN, nodeRedWithFlow, postInAlertFlow, postJson, type NodeRedProcess } from '../../support/alert-nodered';
 
 const AUTH = { authorization: `Bearer ${NR_TOKEN}` };
 
@@ -18,43 +18,15 @@ for (let k = 0; k < 10000; k++) {
 return null;`;
 
 function flow(): unknown[] {
-  return [
-    { id: 'tab', type: 'tab', label: 'alerts' },
-    { id: 'in', type: 'http in', z: 'tab', url: '/in', method: 'post', wires: [['mv', 'resp']] },
-    { id: 'fl', type: 'http in', z: 'tab', url: '/flood', method: 'post', wires: [['fn', 'resp']] },
-    { id: 'resp', type: 'http response', z: 'tab', statusCode: '204', wires: [] },
-    { id: 'fn', type: 'function', z: 'tab', func: FLOOD, outputs: 1, wires: [['alert']] },
-    {
-      id: 'mv',
-      type: 'change',
-      z: 'tab',
-      rules: [
-        { t: 'move', p: 'payload.alert', pt: 'msg', to: 'alert', tot: 'msg' },
-        { t: 'move', p: 'payload.anomaly', pt: 'msg', to: 'anomaly', tot: 'msg' },
-        { t: 'move', p: 'payload.moby', pt: 'msg', to: 'moby', tot: 'msg' },
-      ],
-      wires: [['alert']],
-    },
-    {
-      id: 'alert',
-      type: 'moby-alert',
-      z: 'tab',
-      apiPrefix: '/moby',
-      persistSec: 0.5,
-      maxOpen: 1000,
-      autoResolvePoints: 100,
-      wires: [[], [], ['rej']],
-    },
-    { id: 'rej', type: 'debug', z: 'tab', active: true, tosidebar: false, console: true, complete: 'moby.reject' },
-  ];
-}
-
-async function post(nr: NodeRedProcess, path: string, body: unknown): Promise<Response> {
-  return fetch(`${nr.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  return postInAlertFlow(
+    { maxOpen: 1000, autoResolvePoints: 100, wires: [[], [], ['rej']] },
+    [
+      { id: 'fl', type: 'http in', z: 'tab', url: '/flood', method: 'post', wires: [['fn', 'resp']] },
+      { id: 'fn', type: 'function', z: 'tab', func: FLOOD, outputs: 1, wires: [['alert']] },
+      { id: 'rej', type: 'debug', z: 'tab', active: true, tosidebar: false, console: true, complete: 'moby.reject' },
+    ],
+    ['alert', 'anomaly', 'moby']
+  );
 }
 
 async function open(nr: NodeRedProcess, device?: string): Promise<any[]> {
@@ -76,7 +48,7 @@ describe('moby-alert under a flood of new devices (real process, file context)',
     await nr.start();
     assert.equal(
       (
-        await post(nr, '/in', {
+        await postJson(nr, '/in', {
           alert: { rule: 'overheat', severity: 'critical', value: 97 },
           moby: { device_id: 'kiln-1' },
         })
@@ -85,13 +57,13 @@ describe('moby-alert under a flood of new devices (real process, file context)',
     );
     const kiln = await waitFor(async () => (await open(nr!, 'kiln-1'))[0], 5000, 'kiln-1 open');
     // 'idle-1' alerted once, its condition has cleared since (counting toward auto-resolve)
-    await post(nr, '/in', { alert: { rule: 'anomaly' }, moby: { device_id: 'idle-1' } });
-    await post(nr, '/in', {
+    await postJson(nr, '/in', { alert: { rule: 'anomaly' }, moby: { device_id: 'idle-1' } });
+    await postJson(nr, '/in', {
       anomaly: { score: 0.1, threshold: 1, is_anomaly: false, severity: 'normal', method: 'pca', contributions: {} },
       moby: { device_id: 'idle-1' },
     });
 
-    assert.equal((await post(nr, '/flood', {})).status, 204);
+    assert.equal((await postJson(nr, '/flood', {})).status, 204);
     await waitFor(async () => (await open(nr!, 'flood-9999')).length === 1, 60_000, 'the last flood alert is open');
     const all = await open(nr);
     assert.equal(all.length, 1000, 'open alerts stay within the bound');
@@ -108,8 +80,12 @@ describe('moby-alert under a flood of new devices (real process, file context)',
     await nr.start();
     assert.equal((await open(nr)).length, 1000);
     assert.equal(
-      (await post(nr, '/in', { alert: { rule: 'overheat', severity: 'warning' }, moby: { device_id: 'brand-new' } }))
-        .status,
+      (
+        await postJson(nr, '/in', {
+          alert: { rule: 'overheat', severity: 'warning' },
+          moby: { device_id: 'brand-new' },
+        })
+      ).status,
       204
     );
     await waitFor(

@@ -5,45 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
-import { NR_AUTH, nodeRedWithFlow, type NodeRedProcess } from '../../support/alert-nodered';
+import { NR_AUTH, nodeRedWithFlow, postInAlertFlow, postJson, type NodeRedProcess } from '../../support/alert-nodered';
 import { startReceiver, type Receiver } from '../../support/alert-servers';
-
-/** http in POST /in → change (payload.alert → msg.alert, payload.moby → msg.moby) → moby-alert */
-function flow(alertProps: Record<string, unknown> = {}, extra: unknown[] = []): unknown[] {
-  return [
-    { id: 'tab', type: 'tab', label: 'alerts' },
-    { id: 'in', type: 'http in', z: 'tab', url: '/in', method: 'post', wires: [['mv', 'resp']] },
-    { id: 'resp', type: 'http response', z: 'tab', statusCode: '204', wires: [] },
-    {
-      id: 'mv',
-      type: 'change',
-      z: 'tab',
-      rules: [
-        { t: 'move', p: 'payload.alert', pt: 'msg', to: 'alert', tot: 'msg' },
-        { t: 'move', p: 'payload.moby', pt: 'msg', to: 'moby', tot: 'msg' },
-      ],
-      wires: [['alert']],
-    },
-    {
-      id: 'alert',
-      type: 'moby-alert',
-      z: 'tab',
-      apiPrefix: '/moby',
-      persistSec: 0.5,
-      wires: [[], [], []],
-      ...alertProps,
-    },
-    ...extra,
-  ];
-}
-
-async function post(nr: NodeRedProcess, path: string, body: unknown): Promise<Response> {
-  return fetch(`${nr.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...NR_AUTH },
-    body: JSON.stringify(body),
-  });
-}
 
 async function alerts(nr: NodeRedProcess): Promise<any[]> {
   return (await (await fetch(`${nr.url}/moby/alerts`, { headers: NR_AUTH })).json()) as any[];
@@ -61,11 +24,11 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
   });
 
   it('keeps alerts and acknowledgements through a graceful stop and a kill -9', async () => {
-    nr = await nodeRedWithFlow(flow());
+    nr = await nodeRedWithFlow(postInAlertFlow());
     await nr.start();
     assert.equal(
       (
-        await post(nr, '/in', {
+        await postJson(nr, '/in', {
           alert: { rule: 'overheat', severity: 'critical', value: 97 },
           moby: { device_id: 'kiln-1' },
         })
@@ -73,7 +36,7 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
       204
     );
     const opened = await waitFor(async () => (await alerts(nr!))[0], 5000, 'alert open');
-    const ack = await post(nr, `/moby/alerts/${opened.alert_id}/ack`, { by: 'han', note: 'checking' });
+    const ack = await postJson(nr, `/moby/alerts/${opened.alert_id}/ack`, { by: 'han', note: 'checking' });
     assert.equal(ack.status, 200);
 
     await nr.stop('SIGTERM');
@@ -85,7 +48,7 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
     assert.equal(after[0].ack_note, 'checking');
 
     // a repeat after the restart updates the same alert, not a new one
-    await post(nr, '/in', {
+    await postJson(nr, '/in', {
       alert: { rule: 'overheat', severity: 'critical', value: 99 },
       moby: { device_id: 'kiln-1' },
     });
@@ -104,16 +67,16 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
 
   it('persist "journal": moves the context-store state over on first start, then keeps every change through kill -9 at once', async () => {
     // an earlier version's flow: no persist setting, the state in the (file-backed) default context store
-    nr = await nodeRedWithFlow(flow());
+    nr = await nodeRedWithFlow(postInAlertFlow());
     await nr.start();
-    await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'kiln-1' } });
+    await postJson(nr, '/in', { alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'kiln-1' } });
     const opened = await waitFor(async () => (await alerts(nr!))[0], 5000, 'alert open');
-    assert.equal((await post(nr, `/moby/alerts/${opened.alert_id}/ack`, { by: 'han' })).status, 200);
+    assert.equal((await postJson(nr, `/moby/alerts/${opened.alert_id}/ack`, { by: 'han' })).status, 200);
     await nr.stop('SIGTERM');
 
     // the same flow with the journal
     const flowFile = path.join(nr.userDir, 'flows.json');
-    fs.writeFileSync(flowFile, JSON.stringify(flow({ persist: 'journal' })));
+    fs.writeFileSync(flowFile, JSON.stringify(postInAlertFlow({ persist: 'journal' })));
     await nr.start();
     let after = await alerts(nr);
     assert.equal(after.length, 1, 'migrated');
@@ -123,11 +86,11 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
     assert.ok(fs.existsSync(path.join(stateDir, 'snapshot.json')));
 
     // changes are on disk before anyone can see them: kill -9 the moment the API shows them
-    await post(nr, '/in', { alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'kiln-1' } });
-    await post(nr, '/in', { alert: { rule: 'leak', severity: 'warning' }, moby: { device_id: 'valve-2' } });
+    await postJson(nr, '/in', { alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'kiln-1' } });
+    await postJson(nr, '/in', { alert: { rule: 'leak', severity: 'warning' }, moby: { device_id: 'valve-2' } });
     await waitFor(async () => (await alerts(nr!)).length === 2, 5000, 'second alert');
     const leak = (await alerts(nr)).find((a) => a.device_id === 'valve-2');
-    assert.equal((await post(nr, `/moby/alerts/${leak.alert_id}/ack`, { by: 'kim' })).status, 200);
+    assert.equal((await postJson(nr, `/moby/alerts/${leak.alert_id}/ack`, { by: 'kim' })).status, 200);
     await nr.stop('SIGKILL');
     await nr.start();
     after = await alerts(nr);
@@ -139,7 +102,7 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
 
     // the old copy in the context store was removed: a flow switched back starts from it no more
     await nr.stop('SIGTERM');
-    fs.writeFileSync(flowFile, JSON.stringify(flow({ persist: 'context' })));
+    fs.writeFileSync(flowFile, JSON.stringify(postInAlertFlow({ persist: 'context' })));
     await nr.start();
     assert.deepEqual(await alerts(nr), []);
   });
@@ -147,12 +110,12 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
   it('delivers a notification queued while the webhook was down exactly once after a restart', async () => {
     receiver = await startReceiver({ alwaysFail: 503 });
     nr = await nodeRedWithFlow(
-      flow({ webhook: 'wh', retryBaseSec: 0.2, retryCapSec: 0.5, maxAttempts: 1000 }, [
+      postInAlertFlow({ webhook: 'wh', retryBaseSec: 0.2, retryCapSec: 0.5, maxAttempts: 1000 }, [
         { id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 1 },
       ])
     );
     await nr.start();
-    await post(nr, '/in', { alert: { rule: 'leak', severity: 'critical' }, moby: { device_id: 'valve-7' } });
+    await postJson(nr, '/in', { alert: { rule: 'leak', severity: 'critical' }, moby: { device_id: 'valve-7' } });
     await waitFor(() => receiver!.requests.length >= 2, 5000, 'failed attempts');
     await nr.stop('SIGTERM');
     await receiver.close();
