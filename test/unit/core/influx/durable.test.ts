@@ -8,35 +8,20 @@ import path from 'node:path';
 import { InfluxWriter, WriterFullError } from '../../../../nodes/core/influx/writer';
 import { createInfluxSend } from '../../../../nodes/core/influx/transport';
 import { Spool } from '../../../../nodes/core/influx/spool';
-import { startInfluxSink, InfluxSink } from '../../../support/influx-sink';
 import { freePort, waitFor } from '../../../support/net';
+import { lines, useWriterEnv } from '../../../support/influx-writer';
 
-const T = 1795307652874;
-const lines = (from: number, n: number) =>
-  Array.from({ length: n }, (_, i) => `m,device_id=d${(from + i) % 3} v=${from + i} ${T + from + i}`);
 const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
 
 describe('influx writer: durability callbacks and a failing spool', () => {
-  let dir: string;
-  let sink: InfluxSink;
-  let writer: InfluxWriter | null;
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-durable-'));
-    sink = await startInfluxSink();
-    writer = null;
-  });
-  afterEach(async () => {
-    await writer?.close(100);
-    await sink.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const send = (url = sink.url) =>
+  const env = useWriterEnv('moby-durable-');
+  const send = (url = env.sink.url) =>
     createInfluxSend({ url, org: 'moby', bucket: 'plant', precision: 'ms', timeoutMs: 2000 });
 
   it('calls back only after the database acknowledged the batch holding the lines, one call per add()', async () => {
-    const w = (writer = new InfluxWriter({
+    const w = (env.writer = new InfluxWriter({
       send: send(),
-      spool: Spool.open({ dir, fsync: false }),
+      spool: Spool.open({ dir: env.dir, fsync: false }),
       batchSize: 4,
       flushIntervalMs: 60000,
       durableFlushMs: 10,
@@ -50,18 +35,18 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     assert.equal(calls, 0, 'nothing is durable before the database answered');
     assert.equal(w.stats().unsettled, 9);
     await waitFor(() => calls === 3, 3000, 'all three durable');
-    assert.deepEqual(sink.accepted, lines(0, 9));
+    assert.deepEqual(env.sink.accepted, lines(0, 9));
     assert.deepEqual(order.sort(), ['a', 'b', 'c']);
     assert.equal(w.stats().unsettled, 0);
     // the partial batch was cut early because someone waited for it (flushInterval is a minute)
-    assert.ok(sink.requests.length >= 2);
+    assert.ok(env.sink.requests.length >= 2);
   });
 
   it("calls back once lines are fsync'd in the spool while the database is down", async () => {
     const down = `http://127.0.0.1:${await freePort()}`;
-    const w = (writer = new InfluxWriter({
+    const w = (env.writer = new InfluxWriter({
       send: send(down),
-      spool: Spool.open({ dir, fsync: true }),
+      spool: Spool.open({ dir: env.dir, fsync: true }),
       batchSize: 5,
       flushIntervalMs: 60000,
       durableFlushMs: 5,
@@ -74,7 +59,7 @@ describe('influx writer: durability callbacks and a failing spool', () => {
   });
 
   it('a full disk holds the lines in memory without calling back, says so, and recovers by itself', async () => {
-    const spool = Spool.open({ dir, fsync: false });
+    const spool = Spool.open({ dir: env.dir, fsync: false });
     const append = spool.append.bind(spool);
     let diskFull = true;
     spool.append = (l: readonly string[]) => {
@@ -83,7 +68,7 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     };
     const errors: string[] = [];
     let recovered = 0;
-    const w = (writer = new InfluxWriter({
+    const w = (env.writer = new InfluxWriter({
       send: null,
       spool,
       batchSize: 5,
@@ -116,11 +101,11 @@ describe('influx writer: durability callbacks and a failing spool', () => {
   });
 
   it('with the database up, a failing spool does not stop direct writes', async () => {
-    const spool = Spool.open({ dir, fsync: false });
+    const spool = Spool.open({ dir: env.dir, fsync: false });
     spool.append = () => {
       throw enospc();
     };
-    const w = (writer = new InfluxWriter({
+    const w = (env.writer = new InfluxWriter({
       send: send(),
       spool,
       batchSize: 5,
@@ -130,15 +115,15 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     let calls = 0;
     for (let i = 0; i < 6; i++) w.add(lines(i * 5, 5), () => calls++);
     await waitFor(() => calls === 6, 3000, 'written directly');
-    assert.equal(sink.accepted.length, 30);
+    assert.equal(env.sink.accepted.length, 30);
   });
 
   it('close leaves what the disk refused unacknowledged and counts it', async () => {
-    const spool = Spool.open({ dir, fsync: false });
+    const spool = Spool.open({ dir: env.dir, fsync: false });
     spool.append = () => {
       throw enospc();
     };
-    const w = (writer = new InfluxWriter({
+    const w = (env.writer = new InfluxWriter({
       send: null,
       spool,
       batchSize: 5,
@@ -148,7 +133,7 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     let calls = 0;
     w.add(lines(0, 7), () => calls++);
     await w.close(10);
-    writer = null;
+    env.writer = null;
     assert.equal(calls, 0);
     assert.equal(w.stats().refused, 7);
   });

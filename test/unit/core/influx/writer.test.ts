@@ -1,74 +1,55 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { classifyFailure, DEFAULT_BACKOFF, InfluxWriter } from '../../../../nodes/core/influx/writer';
 import { retryDelay } from '../../../../nodes/core/retry';
 import { createInfluxSend } from '../../../../nodes/core/influx/transport';
 import { Spool } from '../../../../nodes/core/influx/spool';
-import { startInfluxSink, InfluxSink } from '../../../support/influx-sink';
 import { freePort, waitFor } from '../../../support/net';
+import { lines, useWriterEnv } from '../../../support/influx-writer';
 import type { Reject } from '../../../../nodes/core/contract';
 
-const T = 1795307652874;
-const lines = (from: number, n: number) =>
-  Array.from({ length: n }, (_, i) => `m,device_id=d${(from + i) % 3} v=${from + i} ${T + from + i}`);
-
 describe('influx writer', () => {
-  let dir: string;
-  let sink: InfluxSink;
-  let writer: InfluxWriter | null;
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-writer-'));
-    sink = await startInfluxSink();
-    writer = null;
-  });
-  afterEach(async () => {
-    await writer?.close(100);
-    await sink.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const env = useWriterEnv('moby-writer-');
 
-  const send = (url = sink.url) =>
+  const send = (url = env.sink.url) =>
     createInfluxSend({ url, org: 'moby', bucket: 'plant', precision: 'ms', token: 'secret-token', timeoutMs: 2000 });
   const make = (opts: Partial<ConstructorParameters<typeof InfluxWriter>[0]> = {}) => {
-    writer = new InfluxWriter({
+    env.writer = new InfluxWriter({
       send: send(),
-      spool: Spool.open({ dir, fsync: false }),
+      spool: Spool.open({ dir: env.dir, fsync: false }),
       batchSize: 10,
       flushIntervalMs: 60000,
       backoff: { initialMs: 20, maxMs: 200, jitter: 0 },
       ...opts,
     });
-    return writer;
+    return env.writer;
   };
 
   it('sends full batches of batchSize through the v2 write API with org, bucket, precision and token', async () => {
     const w = make();
     w.add(lines(0, 25));
     await waitFor(() => w.stats().written === 20, 3000, 'two full batches');
-    assert.equal(sink.requests.length, 2);
+    assert.equal(env.sink.requests.length, 2);
     assert.deepEqual(
-      sink.requests.map((r) => r.lines.length),
+      env.sink.requests.map((r) => r.lines.length),
       [10, 10]
     );
-    assert.equal(sink.requests[0].path, '/api/v2/write?org=moby&bucket=plant&precision=ms');
-    assert.equal(sink.requests[0].headers.authorization, 'Token secret-token');
+    assert.equal(env.sink.requests[0].path, '/api/v2/write?org=moby&bucket=plant&precision=ms');
+    assert.equal(env.sink.requests[0].headers.authorization, 'Token secret-token');
     assert.equal(w.stats().buffered, 5, 'the partial batch waits for the interval');
-    assert.deepEqual(sink.accepted, lines(0, 20));
+    assert.deepEqual(env.sink.accepted, lines(0, 20));
   });
 
   it('sends a partial batch when the flush interval passes', async () => {
     const w = make({ flushIntervalMs: 100 });
     w.add(lines(0, 3));
-    assert.equal(sink.requests.length, 0);
+    assert.equal(env.sink.requests.length, 0);
     // the sink records a batch before the writer reads the answer: wait for the writer's view
-    await waitFor(() => sink.accepted.length === 3 && w.stats().written === 3, 3000, 'interval flush');
+    await waitFor(() => env.sink.accepted.length === 3 && w.stats().written === 3, 3000, 'interval flush');
     assert.equal(w.stats().state, 'connected');
   });
 
   it('retries 503 with exponential backoff and 429 after Retry-After, in order, nothing lost or doubled', async () => {
-    sink.script.push(
+    env.sink.script.push(
       { status: 503, body: { code: 'unavailable', message: 'busy' } },
       { status: 503 },
       { status: 429, headers: { 'retry-after': '1' } }
@@ -78,9 +59,9 @@ describe('influx writer', () => {
     await waitFor(() => w.stats().state === 'retrying', 3000, 'retrying');
     assert.match(w.stats().lastError ?? '', /503/);
     await waitFor(() => w.stats().written === 30, 8000, 'all written');
-    assert.deepEqual(sink.accepted, lines(0, 30), 'in order, exactly once');
-    const at = sink.requests.map((r) => r.at);
-    assert.deepEqual(sink.requests.map((r) => r.status).slice(0, 4), [503, 503, 429, 204]);
+    assert.deepEqual(env.sink.accepted, lines(0, 30), 'in order, exactly once');
+    const at = env.sink.requests.map((r) => r.at);
+    assert.deepEqual(env.sink.requests.map((r) => r.status).slice(0, 4), [503, 503, 429, 204]);
     assert.ok(at[1] - at[0] >= 15, `first backoff ~20 ms, got ${at[1] - at[0]}`);
     assert.ok(at[2] - at[1] >= 35, `second backoff ~40 ms, got ${at[2] - at[1]}`);
     assert.ok(at[3] - at[2] >= 950, `Retry-After: 1 honoured, got ${at[3] - at[2]}`);
@@ -101,12 +82,12 @@ describe('influx writer', () => {
     await waitFor(() => w.stats().spooled === 70, 1000, 'new batches join the spool behind the old ones');
     target = send();
     await waitFor(() => w.stats().written === 70, 5000, 'replayed');
-    assert.deepEqual(sink.accepted, lines(0, 70));
+    assert.deepEqual(env.sink.accepted, lines(0, 70));
     assert.equal(w.stats().spooled, 0);
   });
 
   it('isolates a line the server refuses with 400 and reports it with the server reason, without retrying it', async () => {
-    sink.refuseLine = (l) =>
+    env.sink.refuseLine = (l) =>
       l.includes('v=13 ')
         ? 'partial write: field type conflict: input field "v" on measurement "m" is type string, already exists as type float dropped=1'
         : null;
@@ -120,7 +101,7 @@ describe('influx writer', () => {
     assert.match(rejected[0][1].reason, /field type conflict/);
     assert.equal(rejected[0][1].device_id, 'd1');
     assert.deepEqual(
-      [...sink.accepted].sort(),
+      [...env.sink.accepted].sort(),
       lines(0, 20)
         .filter((_, i) => i !== 13)
         .sort()
@@ -130,12 +111,12 @@ describe('influx writer', () => {
   });
 
   it('keeps data on 401 (token wrong) and says so', async () => {
-    sink.script.push({ status: 401, body: { code: 'unauthorized', message: 'unauthorized access' } });
+    env.sink.script.push({ status: 401, body: { code: 'unauthorized', message: 'unauthorized access' } });
     const w = make({ backoff: { initialMs: 20, maxMs: 50, jitter: 0 } });
     w.add(lines(0, 10));
     await waitFor(() => w.stats().state === 'unauthorized', 3000, 'unauthorized');
     assert.match(w.stats().lastError ?? '', /401: unauthorized access/);
-    await waitFor(() => sink.accepted.length === 10, 3000, 'written after the token works');
+    await waitFor(() => env.sink.accepted.length === 10, 3000, 'written after the token works');
   });
 
   it('without a database spools everything and writes it once a writer with a database opens the spool', async () => {
@@ -146,18 +127,18 @@ describe('influx writer', () => {
     await waitFor(() => w.stats().spooled === 25, 1000, 'spooled at the end of the event-loop turn');
     assert.equal(w.stats().buffered, 0);
     await w.close(100);
-    assert.equal(sink.requests.length, 0);
+    assert.equal(env.sink.requests.length, 0);
     w = make();
-    await waitFor(() => sink.accepted.length === 25, 3000, 'replayed on open');
-    assert.deepEqual(sink.accepted, lines(0, 25));
+    await waitFor(() => env.sink.accepted.length === 25, 3000, 'replayed on open');
+    assert.deepEqual(env.sink.accepted, lines(0, 25));
   });
 
   it('close flushes the partial batch when the database answers', async () => {
     const w = make();
     w.add(lines(0, 7));
     await w.close(2000);
-    writer = null;
-    assert.deepEqual(sink.accepted, lines(0, 7));
+    env.writer = null;
+    assert.deepEqual(env.sink.accepted, lines(0, 7));
     assert.equal(w.add(lines(7, 1)), false, 'closed writers take nothing');
   });
 
@@ -167,8 +148,8 @@ describe('influx writer', () => {
     const w = make({ send: hang });
     w.add(lines(0, 15));
     await w.close(100);
-    writer = null;
-    const s = Spool.open({ dir, fsync: false });
+    env.writer = null;
+    const s = Spool.open({ dir: env.dir, fsync: false });
     const got: string[] = [];
     for (let b = s.peek(); b; b = s.peek()) {
       got.push(...b);
@@ -184,9 +165,9 @@ describe('influx writer', () => {
     const closing = w.close(1000);
     setTimeout(() => w.add(lines(3, 2)), 20); // a late delivery inside the quiet window
     await closing;
-    writer = null;
+    env.writer = null;
     assert.equal(w.add(lines(5, 1)), false, 'after close nothing is taken');
-    const s = Spool.open({ dir, fsync: false });
+    const s = Spool.open({ dir: env.dir, fsync: false });
     const got: string[] = [];
     for (let b = s.peek(); b; b = s.peek()) {
       got.push(...b);
@@ -213,7 +194,7 @@ describe('influx writer', () => {
     await waitFor(() => w.stats().spooled === 50, 1000, 'later batches appended behind them');
     release();
     await waitFor(() => w.stats().written === 60, 3000, 'all written');
-    assert.deepEqual(sink.accepted, lines(0, 60));
+    assert.deepEqual(env.sink.accepted, lines(0, 60));
     assert.equal(w.stats().spooled, 0);
   });
 
