@@ -78,11 +78,18 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
       : null;
   }
   let keys = 0;
-  // explicit stack of [value, depth, path] instead of recursion: depth is capped anyway, but a caller may
-  // pass a structure built in code that is deeper than any JSON text we would accept
-  const stack: Array<[object, number, string]> = [[value as object, 1, '']];
-  while (stack.length) {
-    const [node, depth, path] = stack.pop()!;
+  // explicit stack instead of recursion: depth is capped anyway, but a caller may pass a structure built in
+  // code that is deeper than any JSON text we would accept. Three parallel arrays rather than a tuple per
+  // entry, and a key's path is built only for an object it descends into or for the reject: this walk runs
+  // several times on every message (verify, anomaly, alert, health), and a path string per leaf plus a tuple
+  // per object were most of what it allocated (issue 16, seventh round)
+  const nodes: object[] = [value as object];
+  const depths: number[] = [1];
+  const paths: string[] = [''];
+  while (nodes.length) {
+    const node = nodes.pop()!;
+    const depth = depths.pop()!;
+    const path = paths.pop()!;
     if (depth > maxDepth)
       return {
         code: 'too_deep',
@@ -95,8 +102,11 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
         return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
       for (let i = 0; i < node.length; i++) {
         const v = node[i];
-        if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, `${path}[${i}]`]);
-        else if (typeof v === 'number' && !Number.isFinite(v))
+        if (typeof v === 'object' && v !== null) {
+          nodes.push(v);
+          depths.push(depth + 1);
+          paths.push(`${path}[${i}]`);
+        } else if (typeof v === 'number' && !Number.isFinite(v))
           return { code: 'bad_number', reason: `non-finite number at ${path}[${i}]`, field: `${path}[${i}]` };
       }
     } else {
@@ -104,12 +114,19 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
         if (!Object.prototype.hasOwnProperty.call(node, k)) continue;
         if (++keys > maxKeys)
           return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
-        const p = path ? `${path}.${k}` : k;
-        if (FORBIDDEN_KEYS.has(k)) return { code: 'forbidden_key', reason: `forbidden key "${k}" at ${p}`, field: p };
+        if (FORBIDDEN_KEYS.has(k)) {
+          const p = path ? `${path}.${k}` : k;
+          return { code: 'forbidden_key', reason: `forbidden key "${k}" at ${p}`, field: p };
+        }
         const v = (node as Record<string, unknown>)[k];
-        if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, p]);
-        else if (typeof v === 'number' && !Number.isFinite(v))
+        if (typeof v === 'object' && v !== null) {
+          nodes.push(v);
+          depths.push(depth + 1);
+          paths.push(path ? `${path}.${k}` : k);
+        } else if (typeof v === 'number' && !Number.isFinite(v)) {
+          const p = path ? `${path}.${k}` : k;
           return { code: 'bad_number', reason: `non-finite number at ${p}`, field: p };
+        }
       }
     }
   }
