@@ -73,6 +73,25 @@ function formatFloat(n: number): string {
   return Object.is(n, -0) ? '0' : String(n);
 }
 
+/**
+ * Sorts keys in place as Array.prototype.sort() does (UTF-16 code-unit order). A point has a handful of
+ * tags: an insertion sort allocates nothing, where sort() copied the keys into a work array of its own —
+ * 4–5 % of the bytes the pipeline allocated in batch mode (issue 16, seventh round).
+ */
+export function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > k) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
 function reject(code: string, reason: string, point?: Partial<Point>, field?: string): Reject {
   const r: Reject = { code, reason };
   const device =
@@ -104,7 +123,7 @@ export function pointToLine(
   if (typeof tags !== 'object' || tags === null || Array.isArray(tags))
     return { reject: reject('bad_point', 'tags must be an object', point, 'tags') };
   // sorted tag keys: the order InfluxDB stores them in, cheaper for it to index
-  const tagKeys = Object.keys(tags).sort();
+  const tagKeys = sortKeys(Object.keys(tags));
   if (tagKeys.length > limits.maxTags)
     return { reject: reject('too_many_tags', `more than ${limits.maxTags} tags`, point, 'tags') };
   for (const k of tagKeys) {

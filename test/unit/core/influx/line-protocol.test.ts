@@ -8,6 +8,7 @@ import {
   formatTimestamp,
   messageToLines,
   pointToLine,
+  sortKeys,
 } from '../../../../nodes/core/influx/line-protocol';
 import type { AlertEvent, HealthEvent, Point } from '../../../../nodes/core/contract';
 
@@ -212,5 +213,34 @@ describe('influx line protocol', () => {
   it('finds the device_id tag of a line', () => {
     assert.equal(deviceIdOfLine(`m,a=1,device_id=press\\ 7,z=2 v=1 ${T}`), 'press 7');
     assert.equal(deviceIdOfLine(`m v=1 ${T}`), undefined);
+  });
+
+  it('sorts tag keys in place in the order Array.prototype.sort() gives', () => {
+    const pool = [
+      'device_id',
+      'equipment_id',
+      'tenant',
+      'method',
+      'source',
+      'a',
+      'B',
+      'b',
+      'Z',
+      '_x',
+      'é',
+      '온도',
+      '10',
+      '9',
+    ];
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let n = 0; n <= 20; n++)
+      for (let trial = 0; trial < 20; trial++) {
+        const keys = Array.from({ length: n }, () => pool[Math.floor(rnd() * pool.length)] + (n > 14 ? n * trial : ''));
+        const want = [...keys].sort();
+        const got = sortKeys(keys);
+        assert.equal(got, keys); // in place
+        assert.deepEqual(got, want);
+      }
   });
 });
