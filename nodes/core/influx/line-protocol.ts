@@ -53,6 +53,21 @@ export const escapeKey = (s: string): string => (NEEDS_KEY_ESCAPE.test(s) ? esca
 export const escapeStringField = (s: string): string =>
   NEEDS_STRING_ESCAPE.test(s) ? `"${s.replace(STRING_ESCAPE, (c) => CONTROL_REPLACE[c] ?? `\\${c}`)}"` : `"${s}"`;
 
+// A field key as written, with its `=`: the same few dozen keys come in every point, so the escaped text is
+// kept (bounded; cleared when full) instead of testing every key against the escape pattern and joining
+// `key=` anew per field of every point (issue 16, seventh round).
+const FIELD_KEY_TEXT = new Map<string, string>();
+const FIELD_KEY_TEXT_MAX = 4096;
+function fieldKeyText(k: string): string {
+  let t = FIELD_KEY_TEXT.get(k);
+  if (t === undefined) {
+    if (FIELD_KEY_TEXT.size >= FIELD_KEY_TEXT_MAX) FIELD_KEY_TEXT.clear();
+    t = `${escapeKey(k)}=`;
+    FIELD_KEY_TEXT.set(k, t);
+  }
+  return t;
+}
+
 /** Renders an epoch-ms timestamp in the given precision (`s` truncates: it cannot hold milliseconds). */
 export function formatTimestamp(ms: number, precision: Precision): string {
   const whole = Math.round(ms);
@@ -165,7 +180,7 @@ export function pointToLine(
     } else {
       return { reject: reject('bad_field', `field ${k} must be a number, boolean or string`, point, `fields.${k}`) };
     }
-    line += `${sep}${escapeKey(k)}=${text}`;
+    line += sep + fieldKeyText(k) + text;
     sep = ',';
   }
   if (count === 0) return { reject: reject('no_fields', 'point has no fields to write', point, 'fields') };

@@ -37,6 +37,16 @@ describe('influx line protocol', () => {
     assert.equal(r.line.split('\n').length, 1);
   });
 
+  it('writes each field key the same way every time, past the bound of its kept escaped texts too', () => {
+    const line = (k: string) =>
+      (pointToLine({ measurement: 'm', fields: { [k]: 1 }, timestamp: T }) as { line: string }).line;
+    for (let round = 0; round < 2; round++) {
+      assert.equal(line('f k'), `m f\\ k=1 ${T}`);
+      assert.equal(line('a=b,c'), `m a\\=b\\,c=1 ${T}`);
+      for (let i = 0; i < 5000; i++) assert.equal(line(`k${i}`), `m k${i}=1 ${T}`);
+    }
+  });
+
   it('renders ms timestamps in the configured precision', () => {
     assert.deepEqual(
       messageToLines({ payload: { measurement: 'm', tags: {}, fields: { a: 1 }, timestamp: T } }, { precision: 'ns' })
