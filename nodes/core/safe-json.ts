@@ -65,6 +65,39 @@ export function parseJsonSafe<T = unknown>(
   return bad ? { ok: false, reject: bad } : { ok: true, value: parsed.value as T };
 }
 
+/** Depth up to which the allocation-free pass recurses (deeper limits take the stack walk alone). */
+const FAST_MAX_DEPTH = 64;
+
+/**
+ * The keys counted so far (`keys` plus this node's), or -1 at the first thing checkValue would refuse: too
+ * deep, too many keys, a forbidden key, a non-finite number. Recursion is bounded by maxDepth.
+ */
+function acceptable(node: object, depth: number, keys: number, maxDepth: number, maxKeys: number): number {
+  if (depth > maxDepth) return -1;
+  if (Array.isArray(node)) {
+    keys += node.length;
+    if (keys > maxKeys) return -1;
+    for (let i = 0; i < node.length; i++) {
+      const v = node[i];
+      if (typeof v === 'object' && v !== null) {
+        keys = acceptable(v, depth + 1, keys, maxDepth, maxKeys);
+        if (keys < 0) return -1;
+      } else if (typeof v === 'number' && !Number.isFinite(v)) return -1;
+    }
+    return keys;
+  }
+  for (const k in node) {
+    if (!Object.prototype.hasOwnProperty.call(node, k)) continue;
+    if (++keys > maxKeys || FORBIDDEN_KEYS.has(k)) return -1;
+    const v = (node as Record<string, unknown>)[k];
+    if (typeof v === 'object' && v !== null) {
+      keys = acceptable(v, depth + 1, keys, maxDepth, maxKeys);
+      if (keys < 0) return -1;
+    } else if (typeof v === 'number' && !Number.isFinite(v)) return -1;
+  }
+  return keys;
+}
+
 /**
  * Checks an already-parsed value (e.g. an object handed over by an upstream node) against the same caps.
  * Returns null when it is acceptable, else the reject.
@@ -77,12 +110,28 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
       ? { code: 'bad_number', reason: 'number is not finite' }
       : null;
   }
+  // acceptance does not depend on the order of the walk, the reject named does: an acceptable value (almost
+  // every message) is confirmed by a recursive pass that allocates nothing; anything else is walked again
+  // below, in the order that decides which reject is named
+  if (maxDepth <= FAST_MAX_DEPTH && acceptable(value as object, 1, 0, maxDepth, maxKeys) >= 0) return null;
+  return walk(value as object, maxDepth, maxKeys);
+}
+
+/** @internal checkValue's ordered walk alone (exported so a test can hold the fast pass to it). */
+export function walk(value: object, maxDepth: number, maxKeys: number): Reject | null {
   let keys = 0;
-  // explicit stack of [value, depth, path] instead of recursion: depth is capped anyway, but a caller may
-  // pass a structure built in code that is deeper than any JSON text we would accept
-  const stack: Array<[object, number, string]> = [[value as object, 1, '']];
-  while (stack.length) {
-    const [node, depth, path] = stack.pop()!;
+  // explicit stack instead of recursion: depth is capped anyway, but a caller may pass a structure built in
+  // code that is deeper than any JSON text we would accept. Three parallel arrays rather than a tuple per
+  // entry, and a key's path is built only for an object it descends into or for the reject: this walk runs
+  // several times on every message (verify, anomaly, alert, health), and a path string per leaf plus a tuple
+  // per object were most of what it allocated (issue 16, seventh round)
+  const nodes: object[] = [value as object];
+  const depths: number[] = [1];
+  const paths: string[] = [''];
+  while (nodes.length) {
+    const node = nodes.pop()!;
+    const depth = depths.pop()!;
+    const path = paths.pop()!;
     if (depth > maxDepth)
       return {
         code: 'too_deep',
@@ -95,8 +144,11 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
         return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
       for (let i = 0; i < node.length; i++) {
         const v = node[i];
-        if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, `${path}[${i}]`]);
-        else if (typeof v === 'number' && !Number.isFinite(v))
+        if (typeof v === 'object' && v !== null) {
+          nodes.push(v);
+          depths.push(depth + 1);
+          paths.push(`${path}[${i}]`);
+        } else if (typeof v === 'number' && !Number.isFinite(v))
           return { code: 'bad_number', reason: `non-finite number at ${path}[${i}]`, field: `${path}[${i}]` };
       }
     } else {
@@ -104,12 +156,19 @@ export function checkValue(value: unknown, limits: JsonLimits = {}): Reject | nu
         if (!Object.prototype.hasOwnProperty.call(node, k)) continue;
         if (++keys > maxKeys)
           return { code: 'too_many_keys', reason: `more than ${maxKeys} keys/items`, field: path || undefined };
-        const p = path ? `${path}.${k}` : k;
-        if (FORBIDDEN_KEYS.has(k)) return { code: 'forbidden_key', reason: `forbidden key "${k}" at ${p}`, field: p };
+        if (FORBIDDEN_KEYS.has(k)) {
+          const p = path ? `${path}.${k}` : k;
+          return { code: 'forbidden_key', reason: `forbidden key "${k}" at ${p}`, field: p };
+        }
         const v = (node as Record<string, unknown>)[k];
-        if (typeof v === 'object' && v !== null) stack.push([v, depth + 1, p]);
-        else if (typeof v === 'number' && !Number.isFinite(v))
+        if (typeof v === 'object' && v !== null) {
+          nodes.push(v);
+          depths.push(depth + 1);
+          paths.push(path ? `${path}.${k}` : k);
+        } else if (typeof v === 'number' && !Number.isFinite(v)) {
+          const p = path ? `${path}.${k}` : k;
           return { code: 'bad_number', reason: `non-finite number at ${p}`, field: p };
+        }
       }
     }
   }

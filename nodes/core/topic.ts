@@ -94,18 +94,40 @@ export class TopicPattern {
    * the nodes: one split, no other allocation.
    */
   levels(topic: string, options?: TopicMatchOptions): string[] | null {
-    const parts = topic.split('/');
+    // a topic that does not match is refused without splitting it: device health tries every status, LWT and
+    // activity pattern on each message, and most of them miss (issue 16, seventh round)
+    return this.test(topic, options) ? topic.split('/') : null;
+  }
+
+  /** Whether the topic matches, allocating nothing (the levels are compared in place). */
+  test(topic: string, options?: TopicMatchOptions): boolean {
     const literals = this.literals;
     const n = literals.length;
-    if (this.rest ? parts.length < n : parts.length !== n) return null;
     const allowEmpty = options?.emptyLevels !== false;
+    let start = 0; // where level i begins; -1 once the topic has no more levels
     for (let i = 0; i < n; i++) {
+      if (start < 0) return false; // fewer levels than the pattern
+      const slash = topic.indexOf('/', start);
+      const end = slash < 0 ? topic.length : slash;
       const literal = literals[i];
       if (literal === null) {
-        if (!allowEmpty && parts[i] === '') return null;
-      } else if (literal !== parts[i]) return null;
+        if (!allowEmpty && end === start) return false;
+      } else if (literal.length !== end - start || !topic.startsWith(literal, start)) return false;
+      start = slash < 0 ? -1 : slash + 1;
     }
-    return parts;
+    return this.rest || start < 0; // without `#`, no level may follow
+  }
+
+  /** Level `index` of a topic (as `topic.split('/')[index]`, without the split), or undefined. */
+  levelAt(topic: string, index: number): string | undefined {
+    let start = 0;
+    for (let i = 0; i < index; i++) {
+      const slash = topic.indexOf('/', start);
+      if (slash < 0) return undefined;
+      start = slash + 1;
+    }
+    const slash = topic.indexOf('/', start);
+    return topic.slice(start, slash < 0 ? topic.length : slash);
   }
 
   /**

@@ -149,11 +149,10 @@ export class TopicDevice {
   /** The device id (and tenant) in the topic, or null when the topic does not match the pattern. */
   match(topic: string): { device: string; tenant?: string } | null {
     // an empty level names nothing the verifier could check: no match
-    const levels = this.pattern.levels(topic, NO_EMPTY_LEVELS);
-    if (levels === null) return null;
-    return this.tenantLevel >= 0
-      ? { device: levels[this.deviceLevel], tenant: levels[this.tenantLevel] }
-      : { device: levels[this.deviceLevel] };
+    if (!this.pattern.test(topic, NO_EMPTY_LEVELS)) return null;
+    // only the captured levels are cut out, not every level (a split per message)
+    const device = this.pattern.levelAt(topic, this.deviceLevel)!;
+    return this.tenantLevel >= 0 ? { device, tenant: this.pattern.levelAt(topic, this.tenantLevel)! } : { device };
   }
 
   /** The device id in the topic, or null when the topic does not match the pattern. */

@@ -53,6 +53,21 @@ export const escapeKey = (s: string): string => (NEEDS_KEY_ESCAPE.test(s) ? esca
 export const escapeStringField = (s: string): string =>
   NEEDS_STRING_ESCAPE.test(s) ? `"${s.replace(STRING_ESCAPE, (c) => CONTROL_REPLACE[c] ?? `\\${c}`)}"` : `"${s}"`;
 
+// A field key as written, with its `=`: the same few dozen keys come in every point, so the escaped text is
+// kept (bounded; cleared when full) instead of testing every key against the escape pattern and joining
+// `key=` anew per field of every point (issue 16, seventh round).
+const FIELD_KEY_TEXT = new Map<string, string>();
+const FIELD_KEY_TEXT_MAX = 4096;
+function fieldKeyText(k: string): string {
+  let t = FIELD_KEY_TEXT.get(k);
+  if (t === undefined) {
+    if (FIELD_KEY_TEXT.size >= FIELD_KEY_TEXT_MAX) FIELD_KEY_TEXT.clear();
+    t = `${escapeKey(k)}=`;
+    FIELD_KEY_TEXT.set(k, t);
+  }
+  return t;
+}
+
 /** Renders an epoch-ms timestamp in the given precision (`s` truncates: it cannot hold milliseconds). */
 export function formatTimestamp(ms: number, precision: Precision): string {
   const whole = Math.round(ms);
@@ -71,6 +86,25 @@ export function formatTimestamp(ms: number, precision: Precision): string {
 /** A float as line protocol writes it: JS number text is valid LP float syntax (1, 1.5, 1e+21). */
 function formatFloat(n: number): string {
   return Object.is(n, -0) ? '0' : String(n);
+}
+
+/**
+ * Sorts keys in place as Array.prototype.sort() does (UTF-16 code-unit order). A point has a handful of
+ * tags: an insertion sort allocates nothing, where sort() copied the keys into a work array of its own —
+ * 4–5 % of the bytes the pipeline allocated in batch mode (issue 16, seventh round).
+ */
+export function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > k) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 function reject(code: string, reason: string, point?: Partial<Point>, field?: string): Reject {
@@ -104,7 +138,7 @@ export function pointToLine(
   if (typeof tags !== 'object' || tags === null || Array.isArray(tags))
     return { reject: reject('bad_point', 'tags must be an object', point, 'tags') };
   // sorted tag keys: the order InfluxDB stores them in, cheaper for it to index
-  const tagKeys = Object.keys(tags).sort();
+  const tagKeys = sortKeys(Object.keys(tags));
   if (tagKeys.length > limits.maxTags)
     return { reject: reject('too_many_tags', `more than ${limits.maxTags} tags`, point, 'tags') };
   for (const k of tagKeys) {
@@ -146,7 +180,7 @@ export function pointToLine(
     } else {
       return { reject: reject('bad_field', `field ${k} must be a number, boolean or string`, point, `fields.${k}`) };
     }
-    line += `${sep}${escapeKey(k)}=${text}`;
+    line += sep + fieldKeyText(k) + text;
     sep = ',';
   }
   if (count === 0) return { reject: reject('no_fields', 'point has no fields to write', point, 'fields') };

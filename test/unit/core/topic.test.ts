@@ -51,6 +51,62 @@ describe('topic patterns (core/topic.ts)', () => {
       assert.equal(p.levels('t/acme//pump-7', { emptyLevels: false }), null);
     });
 
+    it('test() and levelAt() (no split) agree with matching the split topic, level by level', () => {
+      // the reference: the split-based matcher levels() was before it checked in place
+      const reference = (literals: Array<string | null>, rest: boolean, topic: string, allowEmpty: boolean) => {
+        const parts = topic.split('/');
+        if (rest ? parts.length < literals.length : parts.length !== literals.length) return null;
+        for (let i = 0; i < literals.length; i++) {
+          const l = literals[i];
+          if (l === null ? !allowEmpty && parts[i] === '' : l !== parts[i]) return null;
+        }
+        return parts;
+      };
+      const patterns: Array<[string, Array<string | null>, boolean]> = [
+        ['devices/+device_id/telemetry', ['devices', null, 'telemetry'], false],
+        ['t/+tenant/+/+device_id/#', ['t', null, null, null], true],
+        ['moby/+device_id/#', ['moby', null], true],
+        ['+device_id', [null], false],
+        ['#', [], true],
+        ['device/status/+device_id', ['device', 'status', null], false],
+      ];
+      const topics = [
+        '',
+        '/',
+        '//',
+        'devices',
+        'devices/',
+        'devices/pump-7',
+        'devices/pump-7/telemetry',
+        'devices/pump-7/telemetry/',
+        'devices//telemetry',
+        'devices/pump-7/telemetryX',
+        'devicesX/pump-7/telemetry',
+        'device/status/pump-7',
+        'device/status/',
+        't/acme/hall/pump-7',
+        't/acme/hall/pump-7/a/b',
+        't/acme//pump-7',
+        't//hall/',
+        'moby',
+        'moby/',
+        'moby/pump-7',
+        'pump-7',
+      ];
+      for (const [source, literals, rest] of patterns) {
+        const p = compile(source);
+        for (const topic of topics)
+          for (const allowEmpty of [true, false]) {
+            const want = reference(literals, rest, topic, allowEmpty);
+            const opts = { emptyLevels: allowEmpty };
+            assert.equal(p.test(topic, opts), want !== null, `${source} ${JSON.stringify(topic)} ${allowEmpty}`);
+            assert.deepEqual(p.levels(topic, opts), want, `${source} ${JSON.stringify(topic)}`);
+            if (want) for (let i = 0; i < want.length; i++) assert.equal(p.levelAt(topic, i), want[i]);
+          }
+      }
+      assert.equal(compile('a/+').levelAt('a', 1), undefined);
+    });
+
     it('an empty level matches a wildcard unless the caller says otherwise', () => {
       const p = compile('devices/+device_id/telemetry');
       assert.deepEqual(p.match('devices//telemetry'), { device_id: '' });

@@ -8,6 +8,7 @@ import {
   formatTimestamp,
   messageToLines,
   pointToLine,
+  sortKeys,
 } from '../../../../nodes/core/influx/line-protocol';
 import type { AlertEvent, HealthEvent, Point } from '../../../../nodes/core/contract';
 
@@ -34,6 +35,16 @@ describe('influx line protocol', () => {
     assert.ok('line' in r);
     assert.equal(r.line, `m,line\\ id=A\\,1\\=2 f\\ k="x\\"y" ${T}`);
     assert.equal(r.line.split('\n').length, 1);
+  });
+
+  it('writes each field key the same way every time, past the bound of its kept escaped texts too', () => {
+    const line = (k: string) =>
+      (pointToLine({ measurement: 'm', fields: { [k]: 1 }, timestamp: T }) as { line: string }).line;
+    for (let round = 0; round < 2; round++) {
+      assert.equal(line('f k'), `m f\\ k=1 ${T}`);
+      assert.equal(line('a=b,c'), `m a\\=b\\,c=1 ${T}`);
+      for (let i = 0; i < 5000; i++) assert.equal(line(`k${i}`), `m k${i}=1 ${T}`);
+    }
   });
 
   it('renders ms timestamps in the configured precision', () => {
@@ -212,5 +223,34 @@ describe('influx line protocol', () => {
   it('finds the device_id tag of a line', () => {
     assert.equal(deviceIdOfLine(`m,a=1,device_id=press\\ 7,z=2 v=1 ${T}`), 'press 7');
     assert.equal(deviceIdOfLine(`m v=1 ${T}`), undefined);
+  });
+
+  it('sorts tag keys in place in the order Array.prototype.sort() gives', () => {
+    const pool = [
+      'device_id',
+      'equipment_id',
+      'tenant',
+      'method',
+      'source',
+      'a',
+      'B',
+      'b',
+      'Z',
+      '_x',
+      'é',
+      '온도',
+      '10',
+      '9',
+    ];
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let n = 0; n <= 20; n++)
+      for (let trial = 0; trial < 20; trial++) {
+        const keys = Array.from({ length: n }, () => pool[Math.floor(rnd() * pool.length)] + (n > 14 ? n * trial : ''));
+        const want = [...keys].sort();
+        const got = sortKeys(keys);
+        assert.equal(got, keys); // in place
+        assert.deepEqual(got, want);
+      }
   });
 });

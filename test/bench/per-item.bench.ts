@@ -1,0 +1,140 @@
+// Per-item functions of the hot path (issue 16, seventh round), this build against another build in ONE
+// process, interleaved: each round runs every function on each build for a time budget, in alternating
+// order, and the table gives the median ns per call and the change. Both sides are compiled dist/ code, so
+// the comparison is of the source, not of the loader.
+//
+//   BENCH_ALT_ROOT=/path/to/other/build node --expose-gc -r ts-node/register/transpile-only test/bench/per-item.bench.ts
+//   (npm run bench -- per-item); BENCH_ROUNDS (7), BENCH_MS (300 per function, side and round)
+// Without BENCH_ALT_ROOT both sides are this build (an A/A run: what the noise alone reads).
+import path from 'node:path';
+import { measureRate, fmt } from './lib';
+
+const root = path.resolve(__dirname, '..', '..');
+const altRoot = process.env.BENCH_ALT_ROOT || root;
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 7);
+const MS = Number(process.env.BENCH_MS || 300);
+
+type Mod = any;
+const load = (base: string, m: string): Mod => require(path.join(base, 'dist', 'nodes', 'core', m));
+const sides = [
+  { name: 'this', base: root },
+  { name: 'alt', base: altRoot },
+].map((s) => ({
+  ...s,
+  json: load(s.base, 'safe-json.js'),
+  lp: load(s.base, 'influx/line-protocol.js'),
+  norm: load(s.base, 'normalize/normalize.js'),
+  normalizer: null as Mod,
+  topic: load(s.base, 'topic.js'),
+  verify: load(s.base, 'hmac/verify.js'),
+  alert: load(s.base, 'alert/inputs.js'),
+  patterns: null as Mod,
+}));
+
+/** The pipeline bench's device body (views.bench.ts). */
+const body = (d: number, i: number) => {
+  const s = Math.sin(i / 7 + d);
+  return JSON.stringify({
+    device_id: `dev-${d}`,
+    ts: new Date(1_700_000_000_000 + i).toISOString(),
+    equipment_id: `line-${d % 5}`,
+    hw: 'rev3',
+    components: {
+      motor: { temperature: { value: 60 + 5 * s, unit: '°C' }, current: 3 + s / 3, rpm: 1480 + 10 * s },
+      bearing: { vibration: { rms: 0.1 + s / 50, peak: 0.4 + s / 20 }, temperature: 45 + 2 * s },
+      pump: { pressure: 4 + s / 5, flow: 120 + 4 * s, power: 5.5 + s / 4 },
+    },
+  });
+};
+const BODIES = Array.from({ length: 512 }, (_, i) => body(i % 100, i));
+const PARSED = BODIES.map((b) => JSON.parse(b));
+const normOpts = { measurement: 'telemetry', separator: '_', tagKeys: ['equipment_id'], keepBooleans: true };
+for (const s of sides) s.normalizer = new s.norm.Normalizer(normOpts); // as moby-normalize keeps one
+const POINTS = BODIES.map((b) => {
+  const r = sides[0].normalizer.normalize(b, { topic: 'devices/x/telemetry' });
+  if (!r.ok) throw new Error(JSON.stringify(r.reject));
+  return r.point;
+});
+for (const s of sides)
+  s.patterns = {
+    // device health's defaults (LWT and status), tried on every telemetry topic, and the verifier's pattern
+    health: ['device/lwt/+device_id', 'device/status/+device_id'].map((t) => s.topic.TopicPattern.compile(t)),
+    device: new s.verify.TopicDevice('devices/+device_id/telemetry'),
+  };
+const TOPICS = Array.from({ length: 512 }, (_, i) => `devices/dev-${i % 100}/telemetry`);
+// what moby-anomaly's "for alerts" output carries for a firing score (a PCA incident, a dozen contributions)
+const FIRING = POINTS.map((p) => ({
+  _msgid: 'm',
+  anomaly: {
+    score: 7.3125,
+    threshold: 2.5,
+    is_anomaly: true,
+    alarm: true,
+    severity: 'warning',
+    method: 'pca',
+    incident: { reason: 'persistent', severity: 'warning' },
+    contributions: Object.fromEntries(Object.keys(p.fields).map((k, j) => [k, ((j * 7919) % 13) / 3.7])),
+  },
+  moby: { device_id: p.tags.device_id },
+  payload: { tags: { device_id: p.tags.device_id, equipment_id: p.tags.equipment_id } },
+}));
+const ANOMALY = { score: 0.731, is_anomaly: false, severity: 'normal', threshold: 2.5, method: 'pca' };
+
+interface Case {
+  name: string;
+  run: (side: (typeof sides)[number], i: number) => unknown;
+}
+const cases: Case[] = [
+  { name: 'checkValue(parsed body)', run: (s, i) => s.json.checkValue(PARSED[i & 511]) },
+  { name: 'checkValue(point)', run: (s, i) => s.json.checkValue(POINTS[i & 511], { maxDepth: 4, maxKeys: 2000 }) },
+  { name: 'parseJsonSafe(body)', run: (s, i) => s.json.parseJsonSafe(BODIES[i & 511]) },
+  { name: 'pointToLine(point)', run: (s, i) => s.lp.pointToLine(POINTS[i & 511], 'ms') },
+  {
+    name: 'messageToLines(scored point)',
+    run: (s, i) => s.lp.messageToLines({ payload: POINTS[i & 511], anomaly: ANOMALY }, { precision: 'ms', now: 0 }),
+  },
+  {
+    name: 'health patterns (2 misses)',
+    run: (s, i) => s.patterns.health.map((p: Mod) => p.levels(TOPICS[i & 511])).filter(Boolean).length + 1,
+  },
+  { name: 'verify topic → device', run: (s, i) => s.patterns.device.match(TOPICS[i & 511]) },
+  { name: 'alert signals (firing)', run: (s, i) => s.alert.signalsFromMessage(FIRING[i & 511]) },
+  { name: 'normalize(body)', run: (s, i) => s.normalizer.normalize(BODIES[i & 511], { topic: 'devices/x/telemetry' }) },
+];
+
+// same answers on both sides before timing anything
+for (const c of cases)
+  for (let i = 0; i < 512; i++) {
+    const a = JSON.stringify(c.run(sides[0], i));
+    const b = JSON.stringify(c.run(sides[1], i));
+    if (a !== b) throw new Error(`${c.name}: the builds differ at ${i}:\n${a}\n${b}`);
+  }
+
+const ns: Record<string, Record<string, number[]>> = {};
+let sink = 0;
+for (let r = 0; r < ROUNDS; r++) {
+  for (const c of cases) {
+    const order = r % 2 === 0 ? sides : [...sides].reverse();
+    for (const s of order) {
+      global.gc?.();
+      const rate = measureRate(
+        `${c.name} ${s.name}`,
+        (i) => {
+          if (c.run(s, i)) sink++;
+        },
+        MS
+      );
+      ((ns[c.name] ??= {})[s.name] ??= []).push(1e9 / rate.perSec);
+    }
+  }
+}
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+console.log(`per-item bench: ${ROUNDS} rounds × ${MS} ms per function and side, order alternating; alt = ${altRoot}`);
+console.log('function                         this ns/call (min–max)      alt ns/call (min–max)       change');
+for (const c of cases) {
+  const t = ns[c.name].this;
+  const a = ns[c.name].alt;
+  const row = (x: number[]) => `${fmt(median(x))} (${fmt(Math.min(...x))}–${fmt(Math.max(...x))})`.padEnd(28);
+  console.log(`${c.name.padEnd(32)} ${row(t)} ${row(a)} ${fmt((100 * (median(t) - median(a))) / median(a))} %`);
+}
+if (sink < 0) console.log(sink);
