@@ -369,6 +369,10 @@ export = function (RED: NodeAPI) {
           sink = (line) => j.record(line);
           const { loaded } = j.open(nowSeconds());
           journal = j;
+          if (j.lastError)
+            node.warn(
+              `replay journal ${file} not compacted at start (${j.lastError.message}): appending to it as it is`
+            );
           if (loaded)
             node.log(
               `replay cache: ${verifier.nonces.size} nonce(s) of ${verifier.nonces.deviceCount} device(s) restored from ${file}`

@@ -42,19 +42,40 @@ export class ReplayJournal {
     this.compactAfter = Math.max(1000, o.compactAfter ?? Math.max(10000, 2 * cache.capacity));
   }
 
-  /** Reads the journal into the cache (a missing file is an empty journal), compacts it and opens it for appending. */
+  /**
+   * Reads the journal into the cache (a missing file is an empty journal), compacts it and opens it for
+   * appending. When the compaction fails (a full disk: Node-RED restarted, e.g. after a kill -9, on the disk
+   * that filled) the journal just read is still whole — a failed compaction leaves it as it was — so it is
+   * kept and appended to, its torn last line cut off; `lastError` says why it was not compacted. It throws
+   * only when the journal can be neither read nor opened (the node then refuses to verify).
+   */
   open(now: number): { loaded: number } {
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     let loaded = 0;
-    let text = '';
+    let raw = Buffer.alloc(0);
     try {
-      text = fs.readFileSync(this.file, 'utf8');
+      raw = fs.readFileSync(this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     // a torn last line (killed mid-write) fails to parse and is skipped: its messages were never passed on
-    if (text) loaded = this.cache.load(text.split('\n'), now);
-    this.compact(now);
+    if (raw.length) loaded = this.cache.load(raw.toString('utf8').split('\n'), now);
+    try {
+      this.compact(now);
+    } catch (err) {
+      const fd = fs.openSync(this.file, 'a');
+      try {
+        // cut the torn tail (shrinking needs no space), so the next append starts on a line of its own
+        const whole = raw.lastIndexOf(0x0a) + 1;
+        if (whole < raw.length) fs.ftruncateSync(fd, whole);
+        this.size = fs.fstatSync(fd).size;
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+      this.fd = fd;
+      this.lastError = err as Error;
+    }
     return { loaded };
   }
 

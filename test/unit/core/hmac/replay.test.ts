@@ -266,4 +266,38 @@ describe('replay journal (crash safety)', () => {
     j.flush(T + 3);
     assert.equal(j.lastError, null);
   });
+
+  it('ATTACK (kill -9 on a full disk): a restart whose compaction does not fit keeps the journal it read and appends to it (old code: open threw and the node refused every message until redeployed)', () => {
+    const file = path.join(dir, 'v.log');
+    const first = verifierWithJournal(file, () => T + 1);
+    for (let i = 0; i < 5; i++) assert.equal(first.v.verify({ payload: env(`before-crash-${i}`, T) }).ok, true);
+    first.j.flush(T + 1);
+    fs.appendFileSync(file, 'n\tpump-7\ttorn'); // killed mid-write
+    const realOpen = fs.openSync;
+    (fs as { openSync: unknown }).openSync = (p: string, ...rest: unknown[]) => {
+      if (String(p).endsWith('.tmp'))
+        throw Object.assign(new Error(`ENOSPC: no space left on device, open '${p}'`), { code: 'ENOSPC' });
+      return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+    };
+    let second: ReturnType<typeof verifierWithJournal>;
+    try {
+      second = verifierWithJournal(file, () => T + 2);
+    } finally {
+      (fs as { openSync: unknown }).openSync = realOpen;
+    }
+    assert.match(String(second.j.lastError), /ENOSPC/, 'why it was not compacted');
+    for (let i = 0; i < 5; i++) {
+      const r = second.v.verify({ payload: env(`before-crash-${i}`, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', `before-crash-${i}`);
+    }
+    assert.equal(second.v.verify({ payload: env('after-restart-1', T) }).ok, true);
+    second.j.flush(T + 2); // room for an append again
+    assert.equal(second.j.lastError, null);
+    assert.ok(!fs.readFileSync(file, 'utf8').includes('torn'), 'the torn tail was cut before appending');
+    const third = verifierWithJournal(file, () => T + 3);
+    for (const n of ['before-crash-0', 'before-crash-4', 'after-restart-1']) {
+      const r = third.v.verify({ payload: env(n, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', n);
+    }
+  });
 });
