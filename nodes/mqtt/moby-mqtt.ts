@@ -34,6 +34,7 @@ import {
 import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
+import { registerIngestProbe } from '../lib/ingest-watch';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { numberSetting as num, textSetting } from '../lib/settings';
@@ -203,6 +204,11 @@ export = function (RED: NodeAPI) {
     // holds the packet pump while more than the window is unacknowledged (tracked, or waiting in a batch);
     // resumes whenever either drops, not only when the tracker itself had been full (nodes/core/mqtt/pump-gate.ts)
     const gate = new PumpGate(window, () => tracker.inFlight + buffered());
+    // while the window is full or there is no connection, no device can be heard: device health must not take
+    // that for the whole fleet falling silent (lib/ingest-watch.ts)
+    const unprobe = configError
+      ? () => undefined
+      : registerIngestProbe(node.id, () => connected && tracker.inFlight + buffered() < window);
 
     function ack(a: AckHandle): void {
       if (a.parts) {
@@ -515,6 +521,7 @@ export = function (RED: NodeAPI) {
       clearInterval(sweep);
       dropBatches();
       for (const u of unprovide) u();
+      unprobe();
       // unsettled messages stay unacknowledged: the broker redelivers them to the next session
       for (const id of [...owners.keys()]) if (owners.get(id) === tracker) owners.delete(id);
       const left = tracker.clear();
