@@ -16,7 +16,9 @@ const nodeRedDir = path.dirname(require.resolve('node-red/package.json'));
 const express = require(require.resolve('express', { paths: [nodeRedDir] }));
 const RED = require('node-red');
 const { adminGuard, guardUpgrades } = require(path.join(root, 'dist', 'nodes', 'lib', 'admin-guard.js'));
-const { LOOPBACK_HOSTS, parseOriginList } = require(path.join(root, 'dist', 'nodes', 'core', 'http-guard.js'));
+const { LOOPBACK_HOSTS, hostVerdict, parseOriginList } = require(
+  path.join(root, 'dist', 'nodes', 'core', 'http-guard.js')
+);
 
 function arg(name) {
   const i = process.argv.indexOf(name);
@@ -53,7 +55,14 @@ const jsonError = (res, status, code, message) => {
   res.setHeader('Cache-Control', 'no-store');
   res.end(JSON.stringify({ error: { code, message } }));
 };
-app.use((req, res, next) => (isApi(req.path) ? RED.httpNode(req, res, next) : next()));
+// DNS rebinding against the API too: a rebound page could send wrong tokens from 127.0.0.1 (locking out
+// Prometheus and Grafana there with 429) and read every answer; origins are the API's own business (CORS)
+app.use((req, res, next) => {
+  if (!isApi(req.path)) return next();
+  const host = hostVerdict(req.headers, allowedHosts);
+  if (!host.ok) return jsonError(res, host.status, host.code, host.message);
+  RED.httpNode(req, res, next);
+});
 app.use((req, res, next) => (isApi(req.path) ? jsonError(res, 404, 'not_found', 'no such route') : next()));
 app.use(adminGuard(guardOptions));
 app.use(settings.httpAdminRoot, RED.httpAdmin);

@@ -156,9 +156,27 @@ function prepareUserDir(credentialSecret, env) {
   }
 }
 
-async function startEmbeddedBroker() {
+async function startEmbeddedBroker(login) {
   const { Aedes } = require('aedes');
-  const broker = await Aedes.createBroker();
+  const { embeddedBrokerConnect, embeddedBrokerMaySubscribe } = require(
+    path.join(root, 'dist', 'nodes', 'core', 'mqtt', 'embedded-broker.js')
+  );
+  const pipelineClients = new WeakSet();
+  // the pipeline logs in; its client id is refused to everyone else, and only it subscribes (see the module)
+  const broker = await Aedes.createBroker({
+    authenticate: (client, username, password, done) => {
+      const v = embeddedBrokerConnect(login, client.id, username, password);
+      if (!v.ok) {
+        log(`embedded broker: refused a connection from ${client.conn?.remoteAddress ?? 'a client'}: ${v.reason}`);
+        return done(Object.assign(new Error(v.reason), { returnCode: v.reason.startsWith('wrong') ? 4 : 2 }), null);
+      }
+      if (v.pipeline) pipelineClients.add(client);
+      done(null, true);
+    },
+    // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected
+    authorizeSubscribe: (client, sub, done) =>
+      done(null, embeddedBrokerMaySubscribe(pipelineClients.has(client)) ? sub : null),
+  });
   const port = Number(process.env.MOBY_BROKER_PORT || 1883);
   const server = net.createServer(broker.handle);
   await new Promise((resolve, reject) => {
@@ -341,7 +359,14 @@ async function main() {
   // before anything starts: Node-RED would otherwise die with a raw EADDRINUSE stack after its slow start
   await checkPortFree('Node-RED editor', host, port, EDITOR_HINT);
   if (!env.MOBY_MQTT_URL) {
-    broker = await startEmbeddedBroker();
+    // a login for the pipeline generated per start, handed to Node-RED only (MOBY_MQTT_PASSWORD is NODE_RED_ONLY)
+    if (!env.MOBY_MQTT_USERNAME) env.MOBY_MQTT_USERNAME = 'moby-pipeline';
+    if (!env.MOBY_MQTT_PASSWORD) env.MOBY_MQTT_PASSWORD = crypto.randomBytes(24).toString('base64url');
+    broker = await startEmbeddedBroker({
+      clientId: env.MOBY_MQTT_CLIENT_ID,
+      username: env.MOBY_MQTT_USERNAME,
+      password: env.MOBY_MQTT_PASSWORD,
+    });
     env.MOBY_MQTT_URL = broker.url;
   } else {
     const simUrl = env.MOBY_MQTT_URL;

@@ -211,8 +211,8 @@ export type AuthResult =
 /**
  * The bearer-token check every MOBY HTTP route shares. `tokens` empty means nothing was configured: the
  * request is refused (secure by default) unless `open` says the deployer chose an open API on purpose.
- * Failures are counted per `client` (the remote address); a client over the limit gets 429 and its token
- * is not even compared.
+ * Failures — wrong bearer tokens; a request without one is refused but not counted — are counted per
+ * `client` (the remote address); a client over the limit gets 429 and its token is not even compared.
  */
 export function authorize(
   h: Headers,
@@ -239,8 +239,13 @@ export function authorize(
       message: `too many failed authentications; retry in ${wait} s`,
       headers: { 'Retry-After': String(wait) },
     };
-  if (anyTokenMatches(bearerToken(h), tokens)) return { ok: true };
-  o.limiter?.fail(client);
+  const given = bearerToken(h);
+  if (anyTokenMatches(given, tokens)) return { ok: true };
+  // Only a presented token is a guess. A request without one is what any web page can make the operator's
+  // browser send cross-site (an <img>, a no-cors fetch: neither can carry an Authorization header); counting
+  // it would let that page lock the legitimate clients of the same address — Prometheus, Grafana, the
+  // operator's own curl on 127.0.0.1 — out of the API for as long as it keeps sending.
+  if (given !== undefined) o.limiter?.fail(client);
   return {
     ok: false,
     status: 401,
@@ -270,18 +275,26 @@ export type GuardVerdict = { ok: true } | { ok: false; status: 403 | 421; code: 
  * whose own name resolves to 127.0.0.1 is "same-origin" by the Origin check, but not by its Host.
  */
 export function adminVerdict(h: Headers, o: { allowedOrigins?: string[]; allowedHosts?: string[] } = {}): GuardVerdict {
-  const hosts = o.allowedHosts ?? [];
-  if (hosts.length) {
-    const name = hostName(header(h, 'host'));
-    if (!name || !hosts.includes(name))
-      return {
-        ok: false,
-        status: 421,
-        code: 'host_not_allowed',
-        message: 'this server is not reached under that host name',
-      };
-  }
+  const host = hostVerdict(h, o.allowedHosts ?? []);
+  if (!host.ok) return host;
   if (classifyOrigin(h, o.allowedOrigins ?? []) === 'foreign')
     return { ok: false, status: 403, code: 'forbidden_origin', message: 'requests from other web origins are refused' };
   return { ok: true };
+}
+
+/**
+ * The DNS-rebinding half of the guard alone: `421` for a Host name not in `allowedHosts` (empty: not
+ * checked). `npm start` applies it to the alert API and `/moby/metrics` as well as to the editor: a rebound
+ * page is same-origin to the browser, so it could otherwise send wrong tokens (and read any answer).
+ */
+export function hostVerdict(h: Headers, allowedHosts: string[]): GuardVerdict {
+  if (!allowedHosts.length) return { ok: true };
+  const name = hostName(header(h, 'host'));
+  if (name && allowedHosts.includes(name)) return { ok: true };
+  return {
+    ok: false,
+    status: 421,
+    code: 'host_not_allowed',
+    message: 'this server is not reached under that host name',
+  };
 }

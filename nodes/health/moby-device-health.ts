@@ -23,6 +23,7 @@ import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num } from '../lib/settings';
+import { ingestListening } from '../lib/ingest-watch';
 import type { RedisConfigNode } from './redis-config';
 import { eachInBatch } from '../core/batch';
 
@@ -327,7 +328,9 @@ export = function (RED: NodeAPI) {
       });
       const sweepMs = num(def.sweepInterval, 1, 0.05) * 1000;
       sweepTimer = setInterval(() => {
-        service!.sweep().then(showStatus, (err: Error) => node.warn(`sweep failed: ${err.message}`));
+        service!
+          .sweep(undefined, ingestListening())
+          .then(showStatus, (err: Error) => node.warn(`sweep failed: ${err.message}`));
       }, sweepMs);
       if (persist) {
         persistTimer = setInterval(
@@ -341,7 +344,7 @@ export = function (RED: NodeAPI) {
       // the next turn of the event loop, once the flow's other nodes exist to receive the events
       if (!service.shared) {
         setTimeout(() => {
-          if (!closed) void service!.sweep().then(showStatus);
+          if (!closed) void service!.sweep(undefined, ingestListening()).then(showStatus);
         }, 0);
       }
       showStatus();

@@ -369,6 +369,10 @@ export = function (RED: NodeAPI) {
           sink = (line) => j.record(line);
           const { loaded } = j.open(nowSeconds());
           journal = j;
+          if (j.lastError)
+            node.warn(
+              `replay journal ${file} not compacted at start (${j.lastError.message}): appending to it as it is`
+            );
           if (loaded)
             node.log(
               `replay cache: ${verifier.nonces.size} nonce(s) of ${verifier.nonces.deviceCount} device(s) restored from ${file}`
@@ -410,15 +414,20 @@ export = function (RED: NodeAPI) {
       const out = batch;
       batch = [];
       if (journal) {
+        const failing = journal.lastError !== null || tenantJournals.some((j) => j.lastError !== null);
         try {
           journal.flush(nowSeconds());
           for (const j of tenantJournals) j.flush(nowSeconds());
+          if (failing && journal.lastError === null && tenantJournals.every((j) => j.lastError === null))
+            node.warn('replay journal written again: messages are journaled before they pass');
         } catch (err) {
           // fail open, loudly: stopping all telemetry because the disk is full would be worse; a restart
-          // before the journal works again may accept a replay of these messages
-          node.error(
-            `replay journal write failed, passing ${out.length} message(s) unjournaled: ${(err as Error).message}`
-          );
+          // before the journal works again may accept a replay of these messages. One error per episode (a
+          // full disk would otherwise log one per batch); every message is counted and the status stays red.
+          if (!failing)
+            node.error(
+              `replay journal write failed, passing messages unjournaled until it works again: ${(err as Error).message}`
+            );
           countEvent(VERIFY, 'journal_error', out.length);
           status.set({
             fill: 'red',

@@ -34,6 +34,8 @@ import {
 import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
+import { registerIngestProbe } from '../lib/ingest-watch';
+import { sourceCanHear } from '../core/mqtt/ingest-stall';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { choiceSetting, numberSetting as num, textSetting } from '../lib/settings';
@@ -175,15 +177,18 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    let lastSettledMs = Date.now();
     const tracker = new SettleTracker<AckHandle>({
       window,
       timeoutMs,
       onAck: (a, id) => {
+        lastSettledMs = Date.now();
         owners.delete(id);
         ack(a);
         gate.check();
       },
       onUnsettled: (outcome, info: TrackedInfo<AckHandle>) => {
+        if (outcome === 'failed') lastSettledMs = Date.now();
         if (outcome === 'failed') owners.delete(info.id);
         unsettledTotal.inc({ reason: outcome === 'failed' ? 'error' : 'timeout' });
         const who = info.holders.map(([id, n]) => (n > 1 ? `${id}×${n}` : id)).join(', ');
@@ -196,6 +201,7 @@ export = function (RED: NodeAPI) {
         refresh();
       },
       onForget: (id) => {
+        lastSettledMs = Date.now();
         owners.delete(id);
         gate.check();
       },
@@ -203,6 +209,19 @@ export = function (RED: NodeAPI) {
     // holds the packet pump while more than the window is unacknowledged (tracked, or waiting in a batch);
     // resumes whenever either drops, not only when the tracker itself had been full (nodes/core/mqtt/pump-gate.ts)
     const gate = new PumpGate(window, () => tracker.inFlight + buffered());
+    // stalled (window full, nothing settling) or not connected, no device can be heard: device health must not
+    // take that for the whole fleet falling silent (core/mqtt/ingest-stall.ts, lib/ingest-watch.ts)
+    const unprobe = configError
+      ? () => undefined
+      : registerIngestProbe(node.id, () =>
+          sourceCanHear({
+            connected,
+            load: tracker.inFlight + buffered(),
+            window,
+            lastSettledMs,
+            now: Date.now(),
+          })
+        );
 
     function ack(a: AckHandle): void {
       if (a.parts) {
@@ -515,6 +534,7 @@ export = function (RED: NodeAPI) {
       clearInterval(sweep);
       dropBatches();
       for (const u of unprovide) u();
+      unprobe();
       // unsettled messages stay unacknowledged: the broker redelivers them to the next session
       for (const id of [...owners.keys()]) if (owners.get(id) === tracker) owners.delete(id);
       const left = tracker.clear();

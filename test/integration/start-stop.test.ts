@@ -3,7 +3,8 @@
 // Node-RED that keeps dying stops everything with a non-zero exit, for a supervisor (systemd, Docker's restart
 // policy) to see — never a script lingering with the broker up and nothing behind it. Ctrl+C closes everything and exits 0, even
 // with an MQTT client still connected to the embedded broker; a Node-RED that hangs in close is killed after a
-// grace period, or at once on a second Ctrl+C.
+// grace period, or at once on a second Ctrl+C. The embedded broker gives the pipeline's session to the
+// pipeline only (its client id needs the login npm start generates) and lets only it subscribe.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -127,6 +128,40 @@ describe('npm start going down', function () {
     } finally {
       client.end(true);
     }
+  });
+
+  it('the embedded broker keeps local strangers out of the pipeline: its client id needs its login, only it subscribes, devices still publish', async () => {
+    started = await startMoby(home);
+    const url = `mqtt://127.0.0.1:${started.brokerPort}`;
+    // a local process posing as the pipeline: before, it took over the persistent session and acknowledged
+    // (so lost) the telemetry queued for Node-RED
+    const thief = mqtt.connect(url, { clientId: 'moby-pipeline', clean: false, reconnectPeriod: 0 });
+    const outcome = await new Promise<string>((resolve) => {
+      thief.once('connect', () => resolve('connected'));
+      thief.once('error', (e) => resolve(e.message));
+    });
+    thief.end(true);
+    assert.notEqual(outcome, 'connected', 'the pipeline client id without its login is refused');
+    const device = mqtt.connect(url, { clientId: 'fan-001', reconnectPeriod: 0 });
+    await new Promise<void>((resolve, reject) => {
+      device.once('connect', () => resolve());
+      device.once('error', reject);
+    });
+    try {
+      // refused with the MQTT failure code 0x80 (mqtt.js rejects a SUBACK that grants nothing)
+      await assert.rejects(
+        device.subscribeAsync('#', { qos: 1 }),
+        /Subscribe error/,
+        "a device may not read other devices' topics"
+      );
+      await device.publishAsync('devices/fan-001/telemetry', '{}', { qos: 1 }); // publishing still works
+    } finally {
+      device.end(true);
+    }
+    assert.match(started.output(), /embedded broker: refused a connection .*"moby-pipeline"/);
+    assert.doesNotMatch(started.output(), /MOBY broker\] disconnected/, 'the pipeline kept its connection');
+    started.child.kill('SIGINT');
+    assert.equal((await started.exited).code, 0, started.output());
   });
 
   it('Ctrl+C with an MQTT client still connected to the embedded broker: closes everything and exits 0', async () => {

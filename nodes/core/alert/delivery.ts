@@ -5,6 +5,7 @@
 // jobs are journaled too, so a job enqueued again after a crash or a restart is not sent twice.
 import fs from 'node:fs';
 import path from 'node:path';
+import { replaceFileSync, writeRecordAt } from '../durable-file';
 import { retryDelay, type RetryPolicy } from '../retry';
 
 export interface DeliveryJob<P = unknown> {
@@ -163,7 +164,14 @@ export class DeliveryQueue<P = unknown> {
   private journal(rec: JournalLine<P>): void {
     if (!this.opts.file) return;
     try {
-      fs.appendFileSync(this.opts.file, JSON.stringify(rec) + '\n');
+      // the whole line or nothing: a full disk writes part of it first, and a torn line in the middle would
+      // swallow the next record on reload (a lost 'done' resends, a lost 'add' loses the notification)
+      const fd = fs.openSync(this.opts.file, 'a');
+      try {
+        writeRecordAt(fd, Buffer.from(JSON.stringify(rec) + '\n'), fs.fstatSync(fd).size, false, 'notification queue');
+      } finally {
+        fs.closeSync(fd);
+      }
       if (++this.journalLines > 4 * (this.pendingCount() + 1) + 2000) this.compact();
     } catch (err) {
       this.opts.onError?.(err as Error);
@@ -179,9 +187,8 @@ export class DeliveryQueue<P = unknown> {
     for (const l of this.lanes.values()) for (const job of l.jobs) lines.push(JSON.stringify({ op: 'add', job }));
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      const tmp = `${file}.tmp`;
-      fs.writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '');
-      fs.renameSync(tmp, file);
+      // a rewrite that does not fit leaves the old journal and removes its temp file (no space held)
+      replaceFileSync(file, lines.length ? lines.join('\n') + '\n' : '');
       this.journalLines = lines.length;
     } catch (err) {
       this.opts.onError?.(err as Error);

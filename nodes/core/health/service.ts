@@ -237,8 +237,16 @@ export class HealthService {
     this.track(call);
   }
 
-  /** Times out silent devices: in Redis under the sweep lock, else in memory. */
-  async sweep(now = this.now()): Promise<void> {
+  /**
+   * Times out silent devices: in Redis under the sweep lock, else in memory. `listening` false (the pipeline
+   * cannot hear the devices now) skips the sweep and counts nobody's silence up to `now`; with Redis the
+   * shared heartbeat then goes stale unless another instance sweeps, which its gap rule treats the same way.
+   */
+  async sweep(now = this.now(), listening = true): Promise<void> {
+    if (!listening) {
+      this.table.unwatched(now);
+      return;
+    }
     if (!this.redis || !this.up) {
       if (this.redis && !this.everUp && now < this.graceUntil) return;
       for (const ev of this.table.sweep(now)) {

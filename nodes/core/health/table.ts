@@ -232,6 +232,15 @@ export class HealthTable {
     return this.transition(i, ONLINE, ts, reason);
   }
 
+  /**
+   * Nobody could hear the devices up to `now` (the pipeline held its input back: a full in-flight window, no
+   * broker connection): like a restart, their silence is counted from here, so a device silent for a whole
+   * timeout after the pipeline listens again is reported — not every device at once while it could not.
+   */
+  unwatched(now = this.now()): void {
+    if (now > this.watchedSince) this.watchedSince = now;
+  }
+
   /** Times out silent devices and completes hold-downs; returns the transitions in table order. */
   sweep(now = this.now()): HealthEvent[] {
     const out: HealthEvent[] = [];

@@ -3,8 +3,13 @@
 // passes those messages on, so after a kill -9 every message that was acted upon is in the file (the write has
 // reached the kernel's page cache, which a dying process cannot lose). Power loss is another matter: appends
 // are not fsynced (that would cost a disk flush per batch); compaction is, and renames atomically.
+// Writes go through the shared crash-safe primitives (core/durable-file.ts): a full disk first answers with a
+// short write, then ENOSPC, so an append that does not fit is cut off again (the file never holds a torn
+// record that the next append would run into) and a compaction that does not fit leaves the old journal in
+// place and no temp file eating the space the spool and the alert journal need.
 import fs from 'node:fs';
 import path from 'node:path';
+import { replaceFileSync, syncDir, writeRecordAt } from '../durable-file';
 import type { NonceCache } from './replay';
 
 export interface ReplayJournalOptions {
@@ -17,6 +22,10 @@ export interface ReplayJournalOptions {
 export class ReplayJournal {
   readonly file: string;
   private fd: number | null = null;
+  /** the journal's length: appends are written at it and cut back to it when they fail */
+  private size = 0;
+  /** `now` of the last rewrite tried while broken: on a full disk at most one per second, not one per batch */
+  private lastRewrite = -1;
   private pending: string[] = [];
   private appended = 0;
   private readonly compactAfter: number;
@@ -33,19 +42,40 @@ export class ReplayJournal {
     this.compactAfter = Math.max(1000, o.compactAfter ?? Math.max(10000, 2 * cache.capacity));
   }
 
-  /** Reads the journal into the cache (a missing file is an empty journal), compacts it and opens it for appending. */
+  /**
+   * Reads the journal into the cache (a missing file is an empty journal), compacts it and opens it for
+   * appending. When the compaction fails (a full disk: Node-RED restarted, e.g. after a kill -9, on the disk
+   * that filled) the journal just read is still whole — a failed compaction leaves it as it was — so it is
+   * kept and appended to, its torn last line cut off; `lastError` says why it was not compacted. It throws
+   * only when the journal can be neither read nor opened (the node then refuses to verify).
+   */
   open(now: number): { loaded: number } {
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     let loaded = 0;
-    let text = '';
+    let raw = Buffer.alloc(0);
     try {
-      text = fs.readFileSync(this.file, 'utf8');
+      raw = fs.readFileSync(this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     // a torn last line (killed mid-write) fails to parse and is skipped: its messages were never passed on
-    if (text) loaded = this.cache.load(text.split('\n'), now);
-    this.compact(now);
+    if (raw.length) loaded = this.cache.load(raw.toString('utf8').split('\n'), now);
+    try {
+      this.compact(now);
+    } catch (err) {
+      const fd = fs.openSync(this.file, 'a');
+      try {
+        // cut the torn tail (shrinking needs no space), so the next append starts on a line of its own
+        const whole = raw.lastIndexOf(0x0a) + 1;
+        if (whole < raw.length) fs.ftruncateSync(fd, whole);
+        this.size = fs.fstatSync(fd).size;
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+      this.fd = fd;
+      this.lastError = err as Error;
+    }
     return { loaded };
   }
 
@@ -58,18 +88,28 @@ export class ReplayJournal {
     return this.pending.length > 0;
   }
 
-  /** Writes the queued lines with one write(); throws when the write fails (the lines stay queued). */
+  /**
+   * Writes the queued lines with one write(), or nothing of them, and throws (a short write counts as a
+   * failure). The cache holds the records in memory either way: on failure they are dropped from the queue
+   * (bounded memory) and a later flush rewrites the whole state instead — tried at most once per second of
+   * `now` while the disk is failing; in between a flush throws the last error without touching the disk.
+   */
   flush(now: number): void {
     if (this.pending.length === 0) return;
     if (this.fd === null) throw new Error('replay journal is not open');
     const text = this.pending.join('\n') + '\n';
     const lines = this.pending.length;
-    // the cache holds these records in memory either way: on failure they are dropped from the queue (bounded
-    // memory) and the next successful flush rewrites the whole state instead
     this.pending.length = 0;
     try {
-      if (this.broken) this.compact(now);
-      else fs.writeSync(this.fd, text);
+      if (this.broken) {
+        if (now === this.lastRewrite && this.lastError) throw this.lastError;
+        this.lastRewrite = now;
+        this.compact(now);
+      } else {
+        const buf = Buffer.from(text, 'utf8');
+        writeRecordAt(this.fd, buf, this.size, false, 'replay journal');
+        this.size += buf.length;
+      }
     } catch (err) {
       this.broken = true;
       this.lastError = err as Error;
@@ -81,29 +121,32 @@ export class ReplayJournal {
     if (this.appended >= this.compactAfter) this.compact(now);
   }
 
-  /** Rewrites the journal as the cache's current state (temp file, fsync, rename) and reopens it. */
+  /**
+   * Rewrites the journal as the cache's current state (temp file, fsync, rename, directory fsync) and reopens
+   * it. On failure (a full disk) the old journal stays as it was, the temp file is removed, and it throws.
+   */
   compact(now: number): void {
-    const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      let chunk: string[] = [];
-      for (const line of this.cache.snapshot(now)) {
-        chunk.push(line);
-        if (chunk.length >= 4096) {
-          fs.writeSync(fd, chunk.join('\n') + '\n');
-          chunk = [];
+    const cache = this.cache;
+    // records queued but not yet flushed belong after the snapshot (the snapshot already contains them,
+    // replaying them again is harmless); they stay queued for the next flush
+    replaceFileSync(
+      this.file,
+      (function* chunks() {
+        let chunk: string[] = [];
+        for (const line of cache.snapshot(now)) {
+          chunk.push(line);
+          if (chunk.length >= 4096) {
+            yield chunk.join('\n') + '\n';
+            chunk = [];
+          }
         }
-      }
-      // records queued but not yet flushed belong after the snapshot (the snapshot already contains them,
-      // replaying them again is harmless); keep them queued for the next flush
-      if (chunk.length) fs.writeSync(fd, chunk.join('\n') + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+        if (chunk.length) yield chunk.join('\n') + '\n';
+      })()
+    );
+    syncDir(path.dirname(this.file));
     if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = fs.openSync(this.file, 'a');
+    this.fd = fs.openSync(this.file, 'r+');
+    this.size = fs.fstatSync(this.fd).size;
     this.appended = 0;
   }
 

@@ -121,6 +121,32 @@ describe('moby-device-health node', function () {
     );
   });
 
+  it('while the pipeline cannot hear the devices (a source holds its input back) nobody times out; silence counts from when it listens again', async () => {
+    // before: a full spool disk filled moby-mqtt-in's window, the broker sent nothing more, and after one
+    // timeout the whole fleet was TIMEOUT — one false "stopped sending data" alert per device
+    const { registerIngestProbe } = require('../../../dist/nodes/lib/ingest-watch.js');
+    await load([healthNode], healthFlow());
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    h.receive(data('m1'));
+    h.receive(data('m2'));
+    await waitFor(() => events(out).length >= 2, 2000, 'both ONLINE');
+    let listening = false;
+    const unregister = registerIngestProbe('test-source', () => listening);
+    try {
+      await sleep(1000); // more than three timeouts of held input
+      assert.deepEqual(brief(out), ['m1:UNKNOWN>ONLINE:data', 'm2:UNKNOWN>ONLINE:data'], 'no TIMEOUT while held');
+      listening = true;
+      const resumed = Date.now();
+      h.receive(data('m2')); // m2 is heard again, m1 stays silent
+      await waitFor(() => events(out).length >= 3, 2000, 'the silent device times out');
+      assert.deepEqual(brief(out).slice(2), ['m1:ONLINE>TIMEOUT:timeout']);
+      assert.ok(events(out)[2].since >= resumed, 'its silence is counted from when the pipeline listened again');
+    } finally {
+      unregister();
+    }
+  });
+
   it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads; a birth does not resolve OFFLINE, data does', async () => {
     await load([healthNode], healthFlow({ timeout: 60, knownDevices: 'pi-1' }));
     const out = collect('h-out');

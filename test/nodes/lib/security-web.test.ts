@@ -459,6 +459,59 @@ describe('secure by default: a web page, the alert API and secrets through the r
     assert.deepEqual(out, { login: 200, flows: 200, count: flow().length, deploy: 200 });
   });
 
+  it('a page on another origin cannot lock the token holder out: tokenless <img> and no-cors requests are not counted as guesses', async () => {
+    await page.goto(`${attacker.url}/`);
+    const sent = await page.evaluate(async (target) => {
+      const document = (globalThis as any).document; // runs in the page
+      let n = 0;
+      for (let i = 0; i < 30; i++)
+        for (const route of ['moby/metrics', 'moby/alerts', 'moby/devices']) {
+          await new Promise<void>((resolve) => {
+            const img = document.createElement('img');
+            img.onload = img.onerror = () => resolve();
+            img.src = `${target}/${route}?i=${i}`;
+            document.body.appendChild(img);
+          });
+          await fetch(`${target}/${route}?n=${i}`, { mode: 'no-cors' }).catch(() => undefined);
+          n += 2;
+        }
+      return n;
+    }, nr.url);
+    assert.equal(sent, 180);
+    const r = await call(`${nr.url}/moby/metrics`, { headers: auth() });
+    assert.equal(r.status, 200, 'Prometheus on the same address still scrapes');
+    assert.equal((await call(`${nr.url}/moby/alerts`, { headers: auth() })).status, 200);
+  });
+
+  it('answers the API only under the names it is reached as (DNS rebinding): 421 before any token is looked at', async () => {
+    const get = (hostHeader: string, token: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(
+          `${nr.url}/moby/alerts`,
+          { headers: { host: hostHeader, authorization: `Bearer ${token}` } },
+          (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          }
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    for (let i = 0; i < 30; i++) {
+      const r = await get(`rebind.example:${nr.port}`, `guess-${i}`);
+      assert.equal(r.status, 421, r.body);
+      assert.equal(JSON.parse(r.body).error.code, 'host_not_allowed');
+    }
+    assert.equal((await get(`rebind.example:${nr.port}`, nr.token)).status, 421, 'not even with the token');
+    assert.equal((await get(`localhost:${nr.port}`, nr.token)).status, 200, 'the loopback names still work');
+    assert.equal(
+      (await call(`${nr.url}/moby/alerts`, { headers: auth() })).status,
+      200,
+      'the guesses were not counted'
+    );
+  });
+
   // last: it locks 127.0.0.1 out of token checks for a minute
   it('refuses a client with 429 after 20 failed tokens within a minute, even when it then sends the right one', async () => {
     let last: Reply | null = null;

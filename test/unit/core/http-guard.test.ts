@@ -6,10 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   adminVerdict,
+  authorize,
   classifyOrigin,
+  FailureLimiter,
   corsHeaders,
   hashToken,
   hostName,
+  hostVerdict,
   isJsonContentType,
   originOf,
   parseOriginList,
@@ -115,6 +118,37 @@ describe('http guard', () => {
     );
     assert.equal(hostName('LocalHost:1880'), 'localhost');
     assert.equal(hostName(undefined), undefined);
+  });
+
+  it('counts only presented tokens as failures: tokenless requests (any cross-site <img>) cannot lock the token holder out', () => {
+    const limiter = new FailureLimiter({ max: 3, windowMs: 60000, now: () => 0 });
+    const tokens = [hashToken('right')];
+    const o = { client: '127.0.0.1', limiter };
+    for (let i = 0; i < 50; i++) {
+      const r = authorize({ referer: 'http://evil.example/' }, tokens, o);
+      assert.equal(r.ok ? 200 : r.status, 401, `tokenless request ${i}`);
+    }
+    for (let i = 0; i < 10; i++)
+      assert.equal((authorize({ authorization: 'Basic Zm9vOmJhcg==' }, tokens, o) as { status: number }).status, 401);
+    assert.equal(authorize({ authorization: 'Bearer right' }, tokens, o).ok, true, 'the token holder still gets in');
+    assert.equal(limiter.size(), 0, 'nothing was counted');
+    // wrong tokens are guesses and still lock the address out (429 even for the right one afterwards)
+    for (let i = 0; i < 3; i++) authorize({ authorization: `Bearer guess-${i}` }, tokens, o);
+    const blocked = authorize({ authorization: 'Bearer right' }, tokens, o);
+    assert.equal(blocked.ok ? 200 : blocked.status, 429);
+  });
+
+  it('checks the Host name alone for the API (DNS rebinding): 421 outside the list, no check with an empty list', () => {
+    const hosts = ['localhost', '127.0.0.1', '::1'];
+    assert.deepEqual(hostVerdict({ host: '127.0.0.1:1880' }, hosts), { ok: true });
+    assert.deepEqual(hostVerdict({ host: '[::1]:1880' }, hosts), { ok: true });
+    for (const host of ['rebind.example:1880', 'localhost.evil.example', '127.0.0.1.nip.io', undefined]) {
+      const v = hostVerdict(host === undefined ? {} : { host }, hosts);
+      assert.equal(v.ok ? 200 : v.status, 421, String(host));
+    }
+    assert.deepEqual(hostVerdict({ host: 'anything.example' }, []), { ok: true });
+    // a foreign Origin is not the host check's business (the API's CORS rules decide)
+    assert.deepEqual(hostVerdict({ host: 'localhost:1880', origin: 'http://grafana.example' }, hosts), { ok: true });
   });
 
   it('redacts passwords and secret query parameters from URLs before they are logged', () => {

@@ -229,4 +229,62 @@ describe('alert delivery queue', () => {
     const d = queue(new FakeScheduler(), { c: third.sender(sched2) }, { file });
     assert.equal(d.q.pendingCount(), 0);
   });
+
+  it('on a full disk a journal line is written whole or not at all, and a failed compaction leaves no temp file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-q-'));
+    const file = path.join(dir, 'queue.jsonl');
+    const errors: string[] = [];
+    const sched = new FakeScheduler();
+    const first = scripted([new Error('down'), new Error('down'), new Error('down')]);
+    const a = queue(sched, { c: first.sender(sched) }, { file, onError: (e: Error) => errors.push(e.message) });
+    a.q.enqueue('c', 'k1', { n: 1 });
+    const before = fs.readFileSync(file, 'utf8');
+    // a full disk: part of the line fits (a short write), then ENOSPC
+    const realWrite = fs.writeSync;
+    let calls = 0;
+    (fs as { writeSync: unknown }).writeSync = (fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+      if (++calls === 1) return realWrite(fd, buf, off, Math.min(len, 7), pos);
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    try {
+      a.q.enqueue('c', 'k2', { n: 2 });
+    } finally {
+      (fs as { writeSync: unknown }).writeSync = realWrite;
+    }
+    assert.equal(errors.length, 1, 'the failed append is reported');
+    assert.equal(fs.readFileSync(file, 'utf8'), before, 'no torn line in the middle of the journal');
+    // room again: the next record is readable after a restart (before: it was glued to the torn line and lost)
+    a.q.enqueue('c', 'k3', { n: 3 });
+    await sched.advance(0);
+    await a.q.close(100);
+    const b = queue(new FakeScheduler(), { c: scripted([]).sender(sched) }, { file });
+    assert.ok(b.q.pendingCount('c') >= 2, 'k1 and k3 survive the restart');
+    // a compaction (here: at load) on a full disk keeps the old file and removes its temp file
+    const realOpen = fs.openSync;
+    (fs as { openSync: unknown }).openSync = (p: string, ...rest: unknown[]) => {
+      if (String(p).endsWith('.tmp')) {
+        const fd = (realOpen as (...a: unknown[]) => number)(p, ...rest);
+        (fs as { writeSync: unknown }).writeSync = () => {
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        };
+        return fd;
+      }
+      return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+    };
+    const kept = fs.readFileSync(file, 'utf8');
+    try {
+      queue(
+        new FakeScheduler(),
+        { c: scripted([]).sender(sched) },
+        { file, onError: (e: Error) => errors.push(e.message) }
+      );
+    } finally {
+      (fs as { openSync: unknown }).openSync = realOpen;
+      (fs as { writeSync: unknown }).writeSync = realWrite;
+    }
+    assert.match(errors[errors.length - 1], /ENOSPC/);
+    assert.equal(fs.readFileSync(file, 'utf8'), kept);
+    assert.deepEqual(fs.readdirSync(dir), ['queue.jsonl'], 'no temp file holds the space');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -56,6 +56,34 @@ describe('health table (state machine)', () => {
     });
   });
 
+  it('unwatched time (the pipeline held its input back) is not silence: the timeout counts from its end', () => {
+    const c = clock();
+    const t = new HealthTable({ defaultTimeoutMs: 10_000, now: c.now });
+    t.activity('d1', c.t);
+    t.activity('d2', c.t);
+    const start = c.t;
+    for (let s = 1; s <= 30; s++) {
+      c.t = start + s * 1000;
+      t.unwatched(c.t); // what the sweep does while no source can take messages
+    }
+    const end = c.t;
+    assert.deepEqual(t.sweep(end), [], 'nobody timed out while nobody could be heard');
+    c.t = end + 5000;
+    t.activity('d2', c.t);
+    assert.deepEqual(t.sweep(end + 9999), []);
+    const evs = t.sweep(end + 10_000);
+    assert.deepEqual(
+      evs.map((e) => [e.device_id, e.state, e.since]),
+      [['d1', 'TIMEOUT', end + 10_000]]
+    );
+    t.unwatched(end - 1); // never moves back
+    assert.deepEqual(
+      t.sweep(end + 20_000).map((e) => [e.device_id, e.state, e.since]),
+      [['d2', 'TIMEOUT', end + 15_000]],
+      'd2 from its own last data'
+    );
+  });
+
   it('LWT makes a device OFFLINE (reason lwt), data afterwards makes it ONLINE again', () => {
     const c = clock();
     const t = new HealthTable({ now: c.now });

@@ -181,4 +181,123 @@ describe('replay journal (crash safety)', () => {
       assert.ok(!r.ok && r.reject.code === 'replay', n);
     }
   });
+
+  /** fs.writeSync as a full disk answers: the first call writes `fits` bytes and returns, later calls ENOSPC */
+  function fullDisk<R>(fits: number, f: () => R): R {
+    const realWrite = fs.writeSync;
+    let calls = 0;
+    (fs as { writeSync: unknown }).writeSync = (fd: number, data: string | Buffer, ...rest: unknown[]) => {
+      if (++calls > 1) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      if (typeof data === 'string') return realWrite(fd, data.slice(0, fits));
+      const [off, len, pos] = rest as [number, number, number | null];
+      return realWrite(fd, data, off, Math.min(len, fits), pos);
+    };
+    try {
+      return f();
+    } finally {
+      (fs as { writeSync: unknown }).writeSync = realWrite;
+    }
+  }
+
+  it('ATTACK (full disk): a short append throws and is cut off again; nothing acted upon is replayable after a restart (old code: torn record, no error)', () => {
+    const file = path.join(dir, 'v.log');
+    const { v, j } = verifierWithJournal(file, () => T + 1);
+    assert.equal(v.verify({ payload: env('before-full-1', T) }).ok, true);
+    j.flush(T + 1);
+    const before = fs.readFileSync(file, 'utf8');
+    for (let i = 0; i < 20; i++) assert.equal(v.verify({ payload: env(`on-full-disk-${i}`, T) }).ok, true);
+    // the node passes these messages on only when flush() returns; a throw makes it say so (fail open, counted)
+    assert.throws(() => fullDisk(10, () => j.flush(T + 1)), /ENOSPC|short write/);
+    assert.ok(j.lastError, 'the failure is visible');
+    assert.equal(fs.readFileSync(file, 'utf8'), before, 'no torn record left in the file');
+    // room again: the next flush rewrites the whole state, the failed batch included
+    assert.equal(v.verify({ payload: env('after-full-1', T) }).ok, true);
+    j.flush(T + 2);
+    assert.equal(j.lastError, null);
+    const again = verifierWithJournal(file, () => T + 3);
+    for (const n of ['before-full-1', 'on-full-disk-0', 'on-full-disk-19', 'after-full-1']) {
+      const r = again.v.verify({ payload: env(n, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', n);
+    }
+  });
+
+  it('ATTACK (full disk): a compaction that does not fit keeps the old journal whole and leaves no temp file (old code: a truncated snapshot renamed over it)', () => {
+    const file = path.join(dir, 'v.log');
+    const { v, j } = verifierWithJournal(file, () => T + 1);
+    for (let i = 0; i < 50; i++) assert.equal(v.verify({ payload: env(`kept-nonce-${i}`, T) }).ok, true);
+    j.flush(T + 1);
+    const before = fs.readFileSync(file, 'utf8');
+    assert.throws(() => fullDisk(100, () => j.compact(T + 1)), /ENOSPC|short write/);
+    assert.equal(fs.readFileSync(file, 'utf8'), before, 'the journal is untouched');
+    assert.deepEqual(fs.readdirSync(dir), ['v.log'], 'no temp file holds the space');
+    const again = verifierWithJournal(file, () => T + 2);
+    for (let i = 0; i < 50; i++) {
+      const r = again.v.verify({ payload: env(`kept-nonce-${i}`, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', `kept-nonce-${i}`);
+    }
+  });
+
+  it('while the disk stays full, rewrites are tried at most once per second, not once per batch', () => {
+    const file = path.join(dir, 'v.log');
+    const { v, j } = verifierWithJournal(file, () => T + 1);
+    for (let i = 0; i < 200; i++) v.verify({ payload: env(`warm-${String(i).padStart(4, '0')}`, T) });
+    j.flush(T + 1);
+    const realOpen = fs.openSync;
+    let opens = 0;
+    (fs as { openSync: unknown }).openSync = (...a: Parameters<typeof fs.openSync>) => {
+      opens++;
+      throw Object.assign(new Error(`ENOSPC: no space left on device, open '${String(a[0])}'`), { code: 'ENOSPC' });
+    };
+    try {
+      v.verify({ payload: env('first-failing', T) });
+      assert.throws(() => fullDisk(0, () => j.flush(T + 1)), /short write/);
+      for (let i = 0; i < 100; i++) {
+        v.verify({ payload: env(`during-${i}`, T) });
+        assert.throws(() => j.flush(T + 1), /ENOSPC/);
+      }
+      assert.equal(opens, 1, 'one rewrite attempt in that second');
+      v.verify({ payload: env('next-second', T) });
+      assert.throws(() => j.flush(T + 2), /ENOSPC/);
+      assert.equal(opens, 2);
+    } finally {
+      (fs as { openSync: unknown }).openSync = realOpen;
+    }
+    v.verify({ payload: env('recovered', T) });
+    j.flush(T + 3);
+    assert.equal(j.lastError, null);
+  });
+
+  it('ATTACK (kill -9 on a full disk): a restart whose compaction does not fit keeps the journal it read and appends to it (old code: open threw and the node refused every message until redeployed)', () => {
+    const file = path.join(dir, 'v.log');
+    const first = verifierWithJournal(file, () => T + 1);
+    for (let i = 0; i < 5; i++) assert.equal(first.v.verify({ payload: env(`before-crash-${i}`, T) }).ok, true);
+    first.j.flush(T + 1);
+    fs.appendFileSync(file, 'n\tpump-7\ttorn'); // killed mid-write
+    const realOpen = fs.openSync;
+    (fs as { openSync: unknown }).openSync = (p: string, ...rest: unknown[]) => {
+      if (String(p).endsWith('.tmp'))
+        throw Object.assign(new Error(`ENOSPC: no space left on device, open '${p}'`), { code: 'ENOSPC' });
+      return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+    };
+    let second: ReturnType<typeof verifierWithJournal>;
+    try {
+      second = verifierWithJournal(file, () => T + 2);
+    } finally {
+      (fs as { openSync: unknown }).openSync = realOpen;
+    }
+    assert.match(String(second.j.lastError), /ENOSPC/, 'why it was not compacted');
+    for (let i = 0; i < 5; i++) {
+      const r = second.v.verify({ payload: env(`before-crash-${i}`, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', `before-crash-${i}`);
+    }
+    assert.equal(second.v.verify({ payload: env('after-restart-1', T) }).ok, true);
+    second.j.flush(T + 2); // room for an append again
+    assert.equal(second.j.lastError, null);
+    assert.ok(!fs.readFileSync(file, 'utf8').includes('torn'), 'the torn tail was cut before appending');
+    const third = verifierWithJournal(file, () => T + 3);
+    for (const n of ['before-crash-0', 'before-crash-4', 'after-restart-1']) {
+      const r = third.v.verify({ payload: env(n, T) });
+      assert.ok(!r.ok && r.reject.code === 'replay', n);
+    }
+  });
 });
