@@ -71,3 +71,22 @@ export function printRates(title: string, rates: Rate[], baseline?: Rate): void 
     console.log(`  ${r.name.padEnd(48)} ${fmt(r.perSec).padStart(14)} /s${share}`);
   }
 }
+
+/**
+ * The body a device of the in-process benches sends (views, per-item): nested components, a dozen readings,
+ * device `dev-<d>`, reading i, timestamp t (epoch ms).
+ */
+export function benchBody(d: number, i: number, t: number): string {
+  const s = Math.sin(i / 7 + d);
+  return JSON.stringify({
+    device_id: `dev-${d}`,
+    ts: new Date(t).toISOString(),
+    equipment_id: `line-${d % 5}`,
+    hw: 'rev3',
+    components: {
+      motor: { temperature: { value: 60 + 5 * s, unit: '°C' }, current: 3 + s / 3, rpm: 1480 + 10 * s },
+      bearing: { vibration: { rms: 0.1 + s / 50, peak: 0.4 + s / 20 }, temperature: 45 + 2 * s },
+      pump: { pressure: 4 + s / 5, flow: 120 + 4 * s, power: 5.5 + s / 4 },
+    },
+  });
+}

@@ -7,7 +7,7 @@
 //   (npm run bench -- per-item); BENCH_ROUNDS (7), BENCH_MS (300 per function, side and round)
 // Without BENCH_ALT_ROOT both sides are this build (an A/A run: what the noise alone reads).
 import path from 'node:path';
-import { measureRate, fmt } from './lib';
+import { benchBody, measureRate, fmt } from './lib';
 
 const root = path.resolve(__dirname, '..', '..');
 const altRoot = process.env.BENCH_ALT_ROOT || root;
@@ -31,21 +31,8 @@ const sides = [
   patterns: null as Mod,
 }));
 
-/** The pipeline bench's device body (views.bench.ts). */
-const body = (d: number, i: number) => {
-  const s = Math.sin(i / 7 + d);
-  return JSON.stringify({
-    device_id: `dev-${d}`,
-    ts: new Date(1_700_000_000_000 + i).toISOString(),
-    equipment_id: `line-${d % 5}`,
-    hw: 'rev3',
-    components: {
-      motor: { temperature: { value: 60 + 5 * s, unit: '°C' }, current: 3 + s / 3, rpm: 1480 + 10 * s },
-      bearing: { vibration: { rms: 0.1 + s / 50, peak: 0.4 + s / 20 }, temperature: 45 + 2 * s },
-      pump: { pressure: 4 + s / 5, flow: 120 + 4 * s, power: 5.5 + s / 4 },
-    },
-  });
-};
+/** The in-process benches' device body (lib.ts benchBody), fixed timestamps. */
+const body = (d: number, i: number) => benchBody(d, i, 1_700_000_000_000 + i);
 const BODIES = Array.from({ length: 512 }, (_, i) => body(i % 100, i));
 const PARSED = BODIES.map((b) => JSON.parse(b));
 const normOpts = { measurement: 'telemetry', separator: '_', tagKeys: ['equipment_id'], keepBooleans: true };

@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { freePort, waitFor } from '../support/net';
-import { fmt } from './lib';
+import { benchBody, fmt } from './lib';
 
 const helper = require('node-red-node-test-helper');
 const { hooks } = require('@node-red/util');
@@ -55,22 +55,6 @@ const MASTER_KEYS = Object.fromEntries(
 type Variant = 'fan-out' | 'views' | 'views+plain';
 const VARIANTS = (process.env.BENCH_VIEWS_VARIANTS || 'fan-out,views,views+plain').split(',') as Variant[];
 
-/** The body a device of the pipeline bench sends: nested components, a dozen readings. */
-function body(d: number, i: number, t: number): string {
-  const s = Math.sin(i / 7 + d);
-  return JSON.stringify({
-    device_id: `dev-${d}`,
-    ts: new Date(t).toISOString(),
-    equipment_id: `line-${d % 5}`,
-    hw: 'rev3',
-    components: {
-      motor: { temperature: { value: 60 + 5 * s, unit: '°C' }, current: 3 + s / 3, rpm: 1480 + 10 * s },
-      bearing: { vibration: { rms: 0.1 + s / 50, peak: 0.4 + s / 20 }, temperature: 45 + 2 * s },
-      pump: { pressure: 4 + s / 5, flow: 120 + 4 * s, power: 5.5 + s / 4 },
-    },
-  });
-}
-
 /** Fresh signed messages for one run (nonces are single-use). */
 function messages(): Array<{ topic: string; payload: string }> {
   const t0 = Date.now() - 30_000;
@@ -78,7 +62,7 @@ function messages(): Array<{ topic: string; payload: string }> {
   for (let i = 0; i < N; i++) {
     const d = i % DEVICES;
     const key = parseKey(MASTER_KEYS[`dev-${d}`].k1);
-    const env = signEnvelope({ deviceId: `dev-${d}`, key, kid: 'k1', body: body(d, i, t0 + i) });
+    const env = signEnvelope({ deviceId: `dev-${d}`, key, kid: 'k1', body: benchBody(d, i, t0 + i) });
     out.push({ topic: `devices/dev-${d}/telemetry`, payload: JSON.stringify(env) });
   }
   return out;
