@@ -55,6 +55,16 @@ export interface Tracking {
   repeats: number;
 }
 
+/** The bookkeeping of an alert that has just opened (or was restored without any). */
+const freshTracking = (now: number): Tracking => ({
+  clearPoints: 0,
+  clearSince: null,
+  lastUpdateEvent: now,
+  updatePending: false,
+  lastNotifiedAt: now,
+  repeats: 0,
+});
+
 export interface AlertFilter {
   status?: string;
   severity?: string[];
@@ -258,14 +268,7 @@ export class AlertEngine {
     if (signal.threshold !== undefined) alert.threshold = signal.threshold;
     this.open.set(key, alert);
     this.byId.set(alert.alert_id, alert);
-    this.tracking.set(alert.alert_id, {
-      clearPoints: 0,
-      clearSince: null,
-      lastUpdateEvent: now,
-      updatePending: false,
-      lastNotifiedAt: now,
-      repeats: 0,
-    });
+    this.tracking.set(alert.alert_id, freshTracking(now));
     evicted.push(this.event('open', alert, now));
     return { ok: true, events: evicted };
   }
@@ -484,19 +487,7 @@ export class AlertEngine {
       if (alert.status === 'open') {
         this.open.set(AlertEngine.key(alert.device_id, alert.rule), alert);
         const t = s.tracking && s.tracking[alert.alert_id];
-        this.tracking.set(
-          alert.alert_id,
-          t
-            ? { ...t }
-            : {
-                clearPoints: 0,
-                clearSince: null,
-                lastUpdateEvent: now,
-                updatePending: false,
-                lastNotifiedAt: now,
-                repeats: 0,
-              }
-        );
+        this.tracking.set(alert.alert_id, t ? { ...t } : freshTracking(now));
         if (t && t.clearPoints > 0) this.clearing.set(AlertEngine.key(alert.device_id, alert.rule), alert);
       } else {
         this.resolvedCount++;
