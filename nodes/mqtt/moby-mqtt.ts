@@ -211,17 +211,9 @@ export = function (RED: NodeAPI) {
     const gate = new PumpGate(window, () => tracker.inFlight + buffered());
     // stalled (window full, nothing settling) or not connected, no device can be heard: device health must not
     // take that for the whole fleet falling silent (core/mqtt/ingest-stall.ts, lib/ingest-watch.ts)
-    const unprobe = configError
-      ? () => undefined
-      : registerIngestProbe(node.id, () =>
-          sourceCanHear({
-            connected,
-            load: tracker.inFlight + buffered(),
-            window,
-            lastSettledMs,
-            now: Date.now(),
-          })
-        );
+    const canHear = () =>
+      sourceCanHear({ connected, load: tracker.inFlight + buffered(), window, lastSettledMs, now: Date.now() });
+    const unprobe = configError ? () => undefined : registerIngestProbe(node.id, canHear);
 
     function ack(a: AckHandle): void {
       if (a.parts) {
@@ -497,6 +489,14 @@ export = function (RED: NodeAPI) {
       provideGauge('moby_mqtt_connected', 'moby-mqtt-broker connections that are up', [], () => [
         { labels: {}, value: connected ? 1 : 0 },
       ]),
+      // the stall device health pauses its timeouts for (core/mqtt/ingest-stall.ts) raises no alert of its own:
+      // this gauge (with moby_mqtt_connected) is what a Prometheus or Grafana rule watches for it
+      provideGauge(
+        'moby_mqtt_stalled',
+        "moby-mqtt-broker connections whose in-flight window is full with nothing settled for 2 s: the broker holds the devices' messages",
+        [],
+        () => [{ labels: {}, value: connected && !canHear() ? 1 : 0 }]
+      ),
     ];
 
     node.describe = () => ({

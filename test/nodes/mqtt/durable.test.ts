@@ -15,6 +15,7 @@ const helper = require('node-red-node-test-helper');
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
 const metrics = require('../../../dist/nodes/lib/metrics.js') as { metricsText(): Promise<string> };
+const ingest = require('../../../dist/nodes/lib/ingest-watch.js') as { ingestListening(): boolean };
 
 helper.init(require.resolve('node-red'));
 
@@ -84,6 +85,21 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     // aedes resends without the DUP flag (Mosquitto sets it; the integration test checks msg.redelivered there)
     for (const h of held) h.done();
     await waitFor(() => env.broker.acks.length === 5, 3000, 'all acked');
+  });
+
+  it('a full window with nothing settling for 2 s is a stall: device health is told it cannot hear, moby_mqtt_stalled is 1; settling ends it', async () => {
+    await helper.load([mqttNodes, holdNode], holdFlow(), { b: { user: 'u', password: 'p' } });
+    await connected();
+    await sleep(100); // SUBACK
+    assert.equal(ingest.ingestListening(), true, 'listening while idle: silence is silence');
+    await publish(Array.from({ length: 100 }, (_, i) => `s${i}`)); // the broker node's window is 100
+    await waitFor(() => held.length === 100, 5000, 'the window full');
+    await waitFor(() => !ingest.ingestListening(), 4000, 'a stall after 2 s without a settle', 50);
+    assert.match(await metrics.metricsText(), /moby_mqtt_stalled 1\b/);
+    for (const h of held) h.done();
+    await waitFor(() => env.broker.acks.length === 100, 3000, 'all acked');
+    assert.equal(ingest.ingestListening(), true, 'listening again once messages settle');
+    assert.match(await metrics.metricsText(), /moby_mqtt_stalled 0\b/);
   });
 
   it('with moby-influx-write: acked once the points are in the database, not before', async () => {
