@@ -1,6 +1,7 @@
 // A local HTTP stand-in for the InfluxDB v2 write endpoint: records every request, answers 204 unless a
 // scripted answer is queued (status, headers, JSON body like InfluxDB's {"code","message"}), or a rule
-// refuses single lines (e.g. a field type conflict) with 400 as InfluxDB does.
+// refuses single lines (e.g. a field type conflict) with 400 as InfluxDB does (optionally storing the rest:
+// a partial write).
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { freePort } from './net';
@@ -24,12 +25,17 @@ export interface InfluxSink {
   url: string;
   port: number;
   requests: SinkRequest[];
-  /** lines answered with 2xx, in order */
+  /** lines stored, in order: those of 2xx answers, and with partialWrites the lines a 400 did not refuse */
   accepted: string[];
   /** answers used for the next requests, first in first out */
   script: SinkAnswer[];
   /** when set, a request containing a line for which this returns a message is answered 400 with it */
   refuseLine: ((line: string) => string | null) | null;
+  /**
+   * false (default): a refused request stores nothing, the message is the first refused line's; true: like
+   * InfluxDB 1.x/2.x, the lines not refused are stored and the message is `partial write: <first> dropped=N`
+   */
+  partialWrites: boolean;
   close(): Promise<void>;
 }
 
@@ -42,6 +48,7 @@ export async function startInfluxSink(): Promise<InfluxSink> {
     accepted: [],
     script: [],
     refuseLine: null,
+    partialWrites: false,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -56,13 +63,21 @@ export async function startInfluxSink(): Promise<InfluxSink> {
       const body = raw.toString('utf8');
       const lines = body.split('\n').filter((l) => l !== '');
       let answer: SinkAnswer = sink.script.shift() ?? { status: 204 };
+      let stored = lines;
       if (answer.status < 300 && sink.refuseLine) {
-        for (const l of lines) {
-          const why = sink.refuseLine(l);
-          if (why) {
-            answer = { status: 400, body: { code: 'invalid', message: why } };
-            break;
-          }
+        const refuse = sink.refuseLine;
+        const whys = lines.map((l) => refuse(l));
+        const first = whys.find((w) => w !== null);
+        if (first) {
+          const dropped = whys.filter((w) => w !== null).length;
+          answer = {
+            status: 400,
+            body: {
+              code: 'invalid',
+              message: sink.partialWrites ? `partial write: ${first} dropped=${dropped}` : first,
+            },
+          };
+          stored = sink.partialWrites ? lines.filter((_, i) => whys[i] === null) : [];
         }
       }
       sink.requests.push({
@@ -74,6 +89,7 @@ export async function startInfluxSink(): Promise<InfluxSink> {
         at: Date.now(),
       });
       if (answer.status < 300) sink.accepted.push(...lines);
+      else if (stored !== lines) sink.accepted.push(...stored);
       const payload = answer.body === undefined ? '' : JSON.stringify(answer.body);
       res.writeHead(answer.status, {
         ...(payload ? { 'content-type': 'application/json; charset=utf-8' } : {}),

@@ -6,13 +6,17 @@
 // restarting), the batch and everything queued after it go to the disk spool, and from then on new batches
 // are appended to the spool too, so order is kept; the pump replays the spool head with exponential
 // backoff (Retry-After honoured) until it is empty, then returns to direct writes. A 400/422 means a bad
-// point: the batch is bisected (re-sending lines InfluxDB already took is harmless, same series+timestamp
-// overwrites) until the refused lines are isolated; those are handed to onReject with the server's reason,
-// never retried. 413 splits the batch the same way.
+// point. When the answer names what it refused (InfluxDB's field type conflicts and invalid names:
+// refusals.ts), every line of the request it picks out is handed to onReject at once, the rest is sent again
+// once, and the refusal is remembered (10 min): later lines it picks out go to onReject without a request.
+// Otherwise the batch is bisected (re-sending lines InfluxDB already took is harmless, same series+timestamp
+// overwrites) until the refused lines are isolated, within a budget of requests per batch; what the budget
+// leaves unresolved goes to onReject too. Refused lines are never retried. 413 splits the batch the same way.
 import type { Reject } from '../contract';
 import type { Spool } from './spool';
 import { deviceIdOfLine } from './line-protocol';
 import { isRetryableStatus, retryDelay, type RetryPolicy } from '../retry';
+import { entryMatches, readRefusal, RefusalMemory, DEFAULT_REFUSAL_TTL_MS, type RememberedRefusal } from './refusals';
 
 /** Sends one body of newline-separated line protocol; resolves on 2xx, rejects with the server's error. */
 export type WriteBodyFn = (body: string) => Promise<void>;
@@ -69,6 +73,11 @@ export const DEFAULT_BACKOFF: RetryPolicy = {
   maxRetryAfterMs: 300000,
 };
 
+/** Extra requests a refused request of n lines may cost: what isolating one bad line by bisection takes. */
+export function defaultSplitBudget(lines: number): number {
+  return 2 * Math.ceil(Math.log2(Math.max(1, lines))) + 2;
+}
+
 export type WriterState = 'connecting' | 'connected' | 'retrying' | 'unauthorized' | 'disabled' | 'closed';
 
 /** Told once when every line of one add() is durable: acknowledged by the database, or fsync'd in the spool. */
@@ -124,7 +133,12 @@ export interface WriterStats {
   /** points waiting in the disk spool */
   spooled: number;
   written: number;
+  /** lines the server refused, all told (diverted and unresolved included) */
   rejected: number;
+  /** of those, lines matching a refusal the server had named recently: rejected without a request */
+  diverted: number;
+  /** of those, lines of a refused request the bisection budget did not resolve (see splitBudget) */
+  unresolved: number;
   /** points dropped from the spool because its bound was hit, plus points refused by add() (see refused) */
   dropped: number;
   /** points add() refused because memory was at its bound while the spool could not be written */
@@ -149,8 +163,19 @@ export interface WriterOptions {
   /** queued or spooled batches are combined into requests of up to this many lines (default 5000) */
   maxLinesPerRequest?: number;
   backoff?: Partial<RetryPolicy>;
-  /** a line the server refused (400/422/413 for that line alone) */
+  /**
+   * a line the server refused (400/422/413 for that line alone, or named by its answer: `influx_<status>`),
+   * refused recently for the same reason and not sent (`influx_diverted`), or left in a refused group when the
+   * split budget ran out (`influx_unresolved`)
+   */
   onReject?: (line: string, reject: Reject) => void;
+  /** how long a refusal the server named is remembered, ms (default 600000; 0: only within its request) */
+  refusalTtlMs?: number;
+  /**
+   * extra requests a refused request of n lines may cost while its refused lines are isolated; default
+   * 2·⌈log2 n⌉ + 2, what isolating one unnamed bad line takes. Beyond it the unresolved lines are rejected.
+   */
+  splitBudget?: (lines: number) => number;
   /** a batch was acknowledged by the server */
   onWritten?: (points: number, seconds: number) => void;
   /** the disk spool failed (the data concerned stays in memory for now) */
@@ -199,6 +224,10 @@ export class InfluxWriter {
   private retryAt?: number;
   private written = 0;
   private rejectedCount = 0;
+  private divertedCount = 0;
+  private unresolvedCount = 0;
+  private readonly refusals: RefusalMemory;
+  private readonly splitBudget: (lines: number) => number;
   private lastAddAt = 0;
   private refusedPoints = 0;
   private spoolError: string | null = null;
@@ -221,6 +250,8 @@ export class InfluxWriter {
     this.maxLinesPerRequest = Math.max(this.batchSize, opts.maxLinesPerRequest ?? 5000);
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.durableFlushMs = Math.max(0, opts.durableFlushMs ?? 20);
+    this.refusals = new RefusalMemory(Math.max(0, opts.refusalTtlMs ?? DEFAULT_REFUSAL_TTL_MS));
+    this.splitBudget = opts.splitBudget ?? defaultSplitBudget;
     this.state = this.send ? 'connecting' : 'disabled';
     if (this.send && this.spool.batches > 0) this.kick(); // replay what a previous run left behind
   }
@@ -236,6 +267,8 @@ export class InfluxWriter {
       spooled: this.spool.points,
       written: this.written,
       rejected: this.rejectedCount,
+      diverted: this.divertedCount,
+      unresolved: this.unresolvedCount,
       dropped: this.spool.droppedPoints + this.refusedPoints,
       refused: this.refusedPoints,
       unsettled: this.unsettledPoints,
@@ -529,7 +562,7 @@ export class InfluxWriter {
         }
         this.inFlight = batch;
         this.inFlightFromSpool = fromSpool;
-        const failure = await this.deliver(send, batch.lines);
+        const failure = await this.deliver(send, batch.lines, { left: this.splitBudget(batch.lines.length) });
         this.inFlight = null;
         if (this.closed) return; // close gave up waiting and already spooled this batch
         if (!failure) {
@@ -578,9 +611,14 @@ export class InfluxWriter {
 
   /**
    * Writes a batch; returns null when every line is settled (written, or refused and reported), else the
-   * failure that makes the whole batch worth retrying later.
+   * failure that makes the whole batch worth retrying later. `budget.left`: further requests this batch may
+   * cost while refused lines are isolated.
    */
-  private async deliver(send: WriteBodyFn, lines: string[]): Promise<Failure | null> {
+  private async deliver(send: WriteBodyFn, lines: string[], budget: { left: number }): Promise<Failure | null> {
+    if (this.refusals.size > 0) {
+      lines = this.divert(lines);
+      if (lines.length === 0) return null;
+    }
     const t0 = process.hrtime.bigint();
     try {
       await send(lines.join('\n'));
@@ -590,20 +628,78 @@ export class InfluxWriter {
     } catch (err) {
       const f = classifyFailure(err);
       if (f.kind !== 'reject' && f.kind !== 'too_large') return f;
+      if (f.kind === 'reject') {
+        const { refusal } = readRefusal(f.reason);
+        if (refusal) {
+          // the answer names what it refused: every line it picks out is refused, no bisection needed. The
+          // rest is sent again once: InfluxDB stored it already ("partial write"), a server that refused the
+          // whole request did not, and a point written twice is stored once.
+          const entry = this.refusals.remember(refusal, f.status ?? 400, f.reason, Date.now());
+          const rest = this.divert(lines, entry);
+          if (rest.length < lines.length) return rest.length === 0 ? null : this.again(send, rest, budget, f);
+        }
+      }
       if (lines.length === 1) {
-        this.rejectedCount++;
-        const r: Reject = {
-          code: f.kind === 'reject' ? `influx_${f.status ?? 400}` : 'influx_too_large',
-          reason: f.reason,
-        };
-        const device = deviceIdOfLine(lines[0]);
-        if (device) r.device_id = device;
-        this.opts.onReject?.(lines[0], r);
+        this.rejectLine(lines[0], f.kind === 'reject' ? `influx_${f.status ?? 400}` : 'influx_too_large', f.reason);
         return null;
       }
       const mid = Math.ceil(lines.length / 2);
-      return (await this.deliver(send, lines.slice(0, mid))) ?? (await this.deliver(send, lines.slice(mid)));
+      return (
+        (await this.again(send, lines.slice(0, mid), budget, f)) ??
+        (await this.again(send, lines.slice(mid), budget, f))
+      );
     }
+  }
+
+  /** One more request for part of a refused batch, if the budget allows; else its lines are rejected unresolved. */
+  private again(send: WriteBodyFn, lines: string[], budget: { left: number }, f: Failure): Promise<Failure | null> {
+    // 413 splits by size (bounded by the line limits), only refusals spend the budget
+    if (f.kind === 'reject') {
+      if (budget.left <= 0) {
+        const reason = `${f.reason} (not isolated: the split budget of this batch is spent; the server may have stored some of these lines)`;
+        for (const l of lines) this.rejectLine(l, 'influx_unresolved', reason);
+        this.unresolvedCount += lines.length;
+        return Promise.resolve(null);
+      }
+      budget.left--;
+    }
+    return this.deliver(send, lines, budget);
+  }
+
+  /**
+   * Hands the lines a refusal picks out to onReject and returns the others: with `current`, the refusal the
+   * server's answer to these very lines named; without, every refusal remembered (those lines are not sent).
+   */
+  private divert(lines: string[], current?: RememberedRefusal): string[] {
+    const now = Date.now();
+    let rest: string[] | null = null;
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i];
+      const e = current ? (entryMatches(current, l) ? current : undefined) : this.refusals.match(l, now);
+      if (!e) {
+        rest?.push(l);
+        continue;
+      }
+      rest ??= lines.slice(0, i);
+      if (current) this.rejectLine(l, `influx_${e.status}`, e.reason);
+      else {
+        this.divertedCount++;
+        this.rejectLine(
+          l,
+          'influx_diverted',
+          `${e.reason} (not sent: the server refused this ${Math.round((now - e.since) / 1000)} s ago; asked again after ${new Date(e.until).toISOString()})`
+        );
+      }
+    }
+    return rest ?? lines;
+  }
+
+  private rejectLine(line: string, code: string, reason: string): void {
+    this.rejectedCount++;
+    const r: Reject = { code, reason };
+    const device = deviceIdOfLine(line);
+    if (device) r.device_id = device;
+    this.opts.onReject?.(line, r);
   }
 
   private sleep(ms: number): Promise<void> {

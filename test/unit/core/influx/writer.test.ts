@@ -110,6 +110,125 @@ describe('influx writer', () => {
     assert.equal(w.stats().spooled, 0);
   });
 
+  describe('refused lines cost the database a bounded number of requests', () => {
+    // what InfluxDB 1.x/2.x answer (measured against influxd 1.6): the field and measurement are named
+    const conflict = (field: string) =>
+      `field type conflict: input field "${field}" on measurement "m" is type boolean, already exists as type float`;
+    const T0 = 1795307700000;
+    /** n lines of measurement m; those at the indexes in `bad` carry the field `field` as a boolean */
+    const mixed = (from: number, n: number, bad: number[], field = 'v'): string[] =>
+      Array.from({ length: n }, (_, i) =>
+        bad.includes(i)
+          ? `m,device_id=evil ${field}=true ${T0 + from + i}`
+          : `m,device_id=d${i % 3} v=${from + i} ${T0 + from + i}`
+      );
+    const everyTenth = Array.from({ length: 10 }, (_, k) => k * 10 + 5);
+    const refuseBooleans = (l: string) => {
+      const m = / (\w+)=true /.exec(l);
+      return m ? conflict(m[1]) : null;
+    };
+
+    for (const partialWrites of [true, false]) {
+      it(`10 bad lines in a batch of 100: 2 requests, not 87; the next batch's bad lines none (${partialWrites ? 'partial writes, as InfluxDB' : 'a server that refuses the whole request'})`, async () => {
+        env.sink.refuseLine = refuseBooleans;
+        env.sink.partialWrites = partialWrites;
+        const rejected: Array<[string, Reject]> = [];
+        const w = make({ batchSize: 100, onReject: (line, r) => rejected.push([line, r]) });
+        const first = mixed(0, 100, everyTenth);
+        let durable = 0;
+        w.add(first, () => durable++);
+        await waitFor(() => w.stats().written === 90 && rejected.length === 10, 3000, 'first batch settled');
+        await waitFor(() => durable === 1, 1000, 'the message completes: its refused lines count as settled');
+        assert.equal(env.sink.requests.length, 2, 'the refused request and the rest sent again once');
+        assert.deepEqual(
+          rejected.map(([l]) => l),
+          everyTenth.map((i) => first[i])
+        );
+        assert.ok(rejected.every(([, r]) => r.code === 'influx_400' && r.device_id === 'evil'));
+        assert.match(rejected[0][1].reason, /field type conflict: input field "v"/);
+
+        const second = mixed(100, 100, everyTenth);
+        w.add(second, () => durable++);
+        await waitFor(() => w.stats().written === 180 && rejected.length === 20, 3000, 'second batch settled');
+        assert.equal(env.sink.requests.length, 3, 'known refusals are not sent: one request for 90 good lines');
+        assert.equal(env.sink.requests[2].lines.length, 90);
+        assert.ok(rejected.slice(10).every(([, r]) => r.code === 'influx_diverted' && r.device_id === 'evil'));
+        assert.match(rejected[10][1].reason, /field type conflict: .* \(not sent: the server refused this \d+ s ago/);
+        // every good line stored, every bad one on the reject output: nothing lost, nothing silent
+        const good = [...first, ...second].filter((l) => !l.includes('=true '));
+        assert.deepEqual([...new Set(env.sink.accepted)].sort(), good.sort());
+        await waitFor(() => durable === 2, 1000, 'second message completes');
+        const s = w.stats();
+        assert.deepEqual([s.rejected, s.diverted, s.unresolved, s.spooled, s.unsettled], [20, 10, 0, 0, 0]);
+      });
+    }
+
+    it('two refusals in one batch: one more request each, then both remembered', async () => {
+      env.sink.refuseLine = refuseBooleans;
+      env.sink.partialWrites = true;
+      const rejected: Reject[] = [];
+      const w = make({ batchSize: 100, onReject: (_l, r) => rejected.push(r) });
+      w.add([...mixed(0, 50, [5, 25], 'v'), ...mixed(50, 50, [10, 30], 'w')]);
+      await waitFor(() => w.stats().written === 96 && rejected.length === 4, 3000, 'settled');
+      assert.equal(env.sink.requests.length, 3);
+      w.add([...mixed(100, 50, [1], 'v'), ...mixed(150, 50, [2], 'w')]);
+      await waitFor(() => w.stats().written === 194 && rejected.length === 6, 3000, 'second settled');
+      assert.equal(env.sink.requests.length, 4);
+      assert.deepEqual(
+        rejected.map((r) => r.code),
+        ['influx_400', 'influx_400', 'influx_400', 'influx_400', 'influx_diverted', 'influx_diverted']
+      );
+    });
+
+    it('a refusal is asked about again once its time is up', async () => {
+      env.sink.refuseLine = refuseBooleans;
+      const rejected: Reject[] = [];
+      const w = make({ batchSize: 10, refusalTtlMs: 50, onReject: (_l, r) => rejected.push(r) });
+      w.add(mixed(0, 10, [3]));
+      await waitFor(() => rejected.length === 1 && w.stats().written === 9, 3000, 'first');
+      assert.equal(env.sink.requests.length, 2);
+      await new Promise((r) => setTimeout(r, 80));
+      w.add(mixed(10, 10, [3]));
+      await waitFor(() => rejected.length === 2 && w.stats().written === 18, 3000, 'second');
+      assert.equal(env.sink.requests.length, 4, 'forgotten: sent, refused, the rest again');
+      assert.equal(rejected[1].code, 'influx_400');
+    });
+
+    it('refusals the answer does not name are bisected within a budget; what it leaves is rejected, counted', async () => {
+      // no field named: the writer can only split the request to find the refused lines
+      env.sink.refuseLine = (l) => (l.includes('=true ') ? 'unable to store the point' : null);
+      const rejected: Array<[string, Reject]> = [];
+      const w = make({ batchSize: 100, onReject: (line, r) => rejected.push([line, r]) });
+      const batch = mixed(0, 100, everyTenth);
+      w.add(batch);
+      await waitFor(() => w.stats().written + w.stats().rejected === 100, 5000, 'every line settled');
+      const budget = 2 * Math.ceil(Math.log2(100)) + 2;
+      assert.equal(env.sink.requests.length, 1 + budget, 'the refused request and its budget, not 87');
+      const s = w.stats();
+      assert.ok(s.unresolved > 0 && s.diverted === 0);
+      assert.equal(rejected.filter(([, r]) => r.code === 'influx_unresolved').length, s.unresolved);
+      assert.match(
+        rejected.find(([, r]) => r.code === 'influx_unresolved')![1].reason,
+        /unable to store the point \(not isolated: the split budget of this batch is spent/
+      );
+      // every bad line is on the reject output, every good line stored or on the reject output
+      const out = new Set(rejected.map(([l]) => l));
+      for (const i of everyTenth) assert.ok(out.has(batch[i]), `bad line ${i} rejected`);
+      const stored = new Set(env.sink.accepted);
+      for (const l of batch) assert.ok(stored.has(l) !== out.has(l), `line stored xor rejected: ${l}`);
+    });
+
+    it('one unnamed bad line is still isolated exactly, within the budget', async () => {
+      env.sink.refuseLine = (l) => (l.includes('=true ') ? 'unable to store the point' : null);
+      const rejected: Reject[] = [];
+      const w = make({ batchSize: 100, onReject: (_l, r) => rejected.push(r) });
+      w.add(mixed(0, 100, [37]));
+      await waitFor(() => w.stats().written === 99 && rejected.length === 1, 3000, 'settled');
+      assert.equal(rejected[0].code, 'influx_400');
+      assert.equal(w.stats().unresolved, 0);
+    });
+  });
+
   it('keeps data on 401 (token wrong) and says so', async () => {
     env.sink.script.push({ status: 401, body: { code: 'unauthorized', message: 'unauthorized access' } });
     const w = make({ backoff: { initialMs: 20, maxMs: 50, jitter: 0 } });
