@@ -89,3 +89,16 @@ export function preview(s: string, max = 40): string {
   }
   return s.length > max ? `${out}…(${s.length} chars)` : out;
 }
+
+/**
+ * Names the time-series databases keep for themselves, as field or tag keys: InfluxDB 2.x and 3.x reserve
+ * every name starting with `_` (`_measurement`, `_field`, `_time`, `_start` … are columns of their query
+ * results), and InfluxDB 1.x refuses a field or tag key `time` ("invalid field name", measured against 1.6;
+ * it stores `_`-prefixed ones). A point carrying one is refused by some of them, or shadows a column.
+ */
+export function isReservedKey(name: string): boolean {
+  return name.charCodeAt(0) === 0x5f /* _ */ || name === 'time';
+}
+
+/** Why a reserved key is reserved, for a reject's reason. */
+export const RESERVED_KEY_RULE = 'InfluxDB keeps names starting with "_" and the name "time" for itself';

@@ -9,7 +9,15 @@ import type { Point, Reject } from '../contract';
 import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from '../safe-json';
 import { parseTimestamp, type TimestampOptions } from './timestamp';
 import { checkField, type CompiledRegistry, type FieldSpec } from './registry';
-import { DEFAULT_NAME_LIMITS, nameProblem, preview, textProblem, type NameLimits } from '../names';
+import {
+  DEFAULT_NAME_LIMITS,
+  isReservedKey,
+  nameProblem,
+  preview,
+  RESERVED_KEY_RULE,
+  textProblem,
+  type NameLimits,
+} from '../names';
 import { TopicPattern, levelsProblem } from '../topic';
 
 export interface NormalizeOptions {
@@ -188,12 +196,18 @@ export class Normalizer {
     if (componentsKey) this.meta.set(componentsKey, Meta.Components);
     this.meta.set(opts.deviceIdKey || 'device_id', Meta.DeviceId);
     for (const k of this.meta.keys()) if (FORBIDDEN_KEYS.has(k)) throw new Error(`"${k}" cannot be a metadata key`);
+    for (const k of opts.tagKeys ?? [])
+      if (k && isReservedKey(k)) throw new Error(`tag key "${k}" is reserved: ${RESERVED_KEY_RULE}`);
+    if (this.measurement.charCodeAt(0) === 0x5f)
+      throw new Error(`measurement "${this.measurement}" is reserved: InfluxDB 2.x/3.x keep names starting with "_"`);
 
     const arrays = opts.arrays ?? {};
     const names = Object.keys(arrays);
     this.arrayNames = names.length ? new Map(names.map((p) => [p.split('.').join(this.sep), arrays[p]])) : null;
 
     this.topicPattern = opts.topicPattern ? TopicPattern.compile(opts.topicPattern) : null;
+    for (const k of this.topicPattern?.names ?? [])
+      if (isReservedKey(k)) throw new Error(`topic level "+${k}" names a reserved tag key: ${RESERVED_KEY_RULE}`);
 
     if (opts.schema !== undefined && opts.schema !== null) {
       this.ajv = new Ajv({ allErrors: false, strict: false });
@@ -558,6 +572,13 @@ export class Normalizer {
   private leaf(name: string, v: number | boolean | string, unit: string | undefined): boolean {
     // segments are checked one by one, but joined ones can spell a forbidden name ("_" + "_" + "proto__")
     if (isForbidden(name)) return this.fail('forbidden_key', `field name "${name}" is forbidden`, name);
+    // refused here rather than by the database, where each such line cost requests (docs/influxdb.md)
+    if (isReservedKey(name))
+      return this.fail(
+        'reserved_name',
+        `field name "${preview(name)}" is reserved: ${RESERVED_KEY_RULE}`,
+        preview(name, 60)
+      );
     // each key was checked on the way down; the joined path is what storage sees, so its length counts
     if (name.length > this.maxName)
       return this.fail(

@@ -124,6 +124,7 @@ describe('moby-normalize node', function () {
     ['device_mismatch', PUMP, {}, { device_id: 'pump-8' }],
     ['no_fields', { device_id: 'd', status: 'idle' }, {}],
     ['bad_tag', { ...SENSOR, tenant: ['a'] }, { tagKeys: 'tenant' }],
+    ['reserved_name', { ...SENSOR, _start: 1 }, {}, { device_id: 'sensor_001' }],
   ];
   for (const [code, payload, opts, moby] of rejectCases) {
     it(`sends ${code} to the reject output with the payload untouched`, async () => {

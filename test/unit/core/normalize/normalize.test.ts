@@ -234,6 +234,36 @@ describe('normalize (core)', () => {
     });
   });
 
+  describe('names the database keeps for itself', () => {
+    it('rejects a device field starting with "_" or named "time", naming the field (it cost the database requests)', () => {
+      for (const [input, field] of [
+        [{ device_id: 'd', _start: 1, ok: 2 }, '_start'],
+        [{ device_id: 'd', _measurement: 1 }, '_measurement'],
+        [{ device_id: 'd', components: { _field: { x: 1 } } }, '_field_x'],
+        [{ device_id: 'd', components: { time: 5 } }, 'time'],
+      ] as const) {
+        const r = rejected(run(input, {}, { deviceId: 'd' }));
+        assert.deepEqual([r.code, r.field], ['reserved_name', field]);
+        assert.match(r.reason, /is reserved: InfluxDB keeps names starting with "_" and the name "time"/);
+      }
+      // "_" inside a name, "time" as a part of one, and a top-level "time" (the timestamp) stay fine
+      assert.deepEqual(ok(run({ device_id: 'd', a_b: 1, x: { _y: 2 }, time_s: 3, time: NOW })).point.fields, {
+        a_b: 1,
+        x__y: 2,
+        time_s: 3,
+      });
+    });
+    it('refuses reserved tag keys and measurements in the configuration at deploy', () => {
+      assert.throws(() => new Normalizer({ tagKeys: ['_field'] }), /tag key "_field" is reserved/);
+      assert.throws(() => new Normalizer({ tagKeys: ['time'] }), /tag key "time" is reserved/);
+      assert.throws(
+        () => new Normalizer({ topicPattern: 'f/+_site/+device_id' }),
+        /"\+_site" names a reserved tag key/
+      );
+      assert.throws(() => new Normalizer({ measurement: '_m' }), /measurement "_m" is reserved/);
+    });
+  });
+
   describe('registry', () => {
     const opts: NormalizeOptions = { registry: REGISTRY };
     it('takes units from the registry and accepts known components', () => {
@@ -381,6 +411,7 @@ describe('normalize (core)', () => {
       'out_of_range',
       'bad_type',
       'unit_mismatch',
+      'reserved_name', // a generated key starting with "_": a name the database keeps for itself
     ]);
     const n = new Normalizer({
       registry: REGISTRY,
