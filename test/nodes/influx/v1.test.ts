@@ -34,7 +34,7 @@ describe('moby-influx v1 write API', function () {
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  function flow(url: string, cfg: Record<string, unknown> = {}) {
+  function flow(url: string, cfg: Record<string, unknown> = {}, writer: Record<string, unknown> = {}) {
     return [
       { id: 'cfg', type: 'moby-influx', url, api: 'v1', database: 'plant', precision: 'ms', ...cfg },
       {
@@ -44,6 +44,7 @@ describe('moby-influx v1 write API', function () {
         batchSize: 3,
         flushInterval: 0.1,
         retryMaxDelay: 0.2,
+        ...writer,
         wires: [['rej']],
       },
       { id: 'rej', type: 'helper' },
@@ -162,6 +163,58 @@ describe('moby-influx v1 write API', function () {
       await waitFor(() => rejected.length === 1, 5000, 'the type conflict rejected');
       assert.equal(rejected[0].moby.reject.code, 'influx_400');
       assert.match(rejected[0].moby.reject.reason, /field type conflict/);
+    });
+
+    it("a field type conflict is a partial write: 10 bad lines in 100 cost 2 write requests (were 15 per bad line), the next batch's none", async () => {
+      await helper.load(influxNode, flow(db.url, {}, { batchSize: 100 }), { cfg: admin });
+      const rejected: Array<{
+        payload: string;
+        moby: { reject: { code: string; reason: string; device_id?: string } };
+      }> = [];
+      helper.getNode('rej').on('input', (m: (typeof rejected)[number]) => rejected.push(m));
+      const w = helper.getNode('w');
+      const count = async () => {
+        const s = await db.query('SELECT count(motor_temperature) FROM conflict', 'plant');
+        return s.length ? s[0].values[0][1] : 0;
+      };
+      // InfluxDB counts the write requests it answered and the points it stored and dropped
+      const httpd = async () => {
+        const [s] = await db.query(`SHOW STATS FOR 'httpd'`);
+        return Object.fromEntries(s.columns.map((c, i) => [c, s.values[0][i] as number]));
+      };
+      w.receive({ payload: `conflict,device_id=d0 motor_temperature=20 ${T}` }); // the field is a float
+      await waitFor(async () => (await count()) === 1, 5000, 'the float field exists');
+      const batch = (from: number) =>
+        Array.from({ length: 100 }, (_, i) =>
+          i % 10 === 5
+            ? `conflict,device_id=evil motor_temperature=true ${T + from + i}`
+            : `conflict,device_id=d${i % 3} motor_temperature=${20 + i / 10} ${T + from + i}`
+        ).join('\n');
+
+      const before = await httpd();
+      w.receive({ payload: batch(1) });
+      await waitFor(async () => rejected.length === 10 && (await count()) === 91, 5000, 'first batch settled');
+      const mid = await httpd();
+      assert.equal(mid.writeReq - before.writeReq, 2, 'the refused request, then the rest once');
+      assert.equal(mid.pointsWrittenDropped - before.pointsWrittenDropped, 10, 'InfluxDB dropped the 10 booleans');
+      assert.equal(
+        mid.pointsWrittenOK - before.pointsWrittenOK,
+        180,
+        'and stored the 90 floats already at the first request (partial write): the second stored them again'
+      );
+      assert.ok(rejected.every((m) => m.moby.reject.code === 'influx_400' && m.moby.reject.device_id === 'evil'));
+      assert.match(
+        rejected[0].moby.reject.reason,
+        /partial write: field type conflict: input field "motor_temperature"/
+      );
+
+      w.receive({ payload: batch(200) });
+      await waitFor(async () => rejected.length === 20 && (await count()) === 181, 5000, 'second batch settled');
+      const after = await httpd();
+      assert.equal(after.writeReq - mid.writeReq, 1, 'the known conflict is not sent');
+      assert.equal(after.pointsWrittenDropped - mid.pointsWrittenDropped, 0);
+      assert.ok(rejected.slice(10).every((m) => m.moby.reject.code === 'influx_diverted'));
+      assert.ok(rejected.slice(10).every((m) => /motor_temperature=true/.test(m.payload)));
     });
 
     it('routes each tenant to its own database (the tenant bucket template names the database)', async () => {
