@@ -5,6 +5,7 @@
 //   partial write: field type conflict: input field "f" on measurement "m" is type boolean, already exists as type float dropped=2
 //   partial write: invalid field name: input field "time" on measurement "m" is invalid dropped=1
 //   partial write: invalid tag key: input tag "time" on measurement "m" is invalid dropped=1
+//   partial write: unable to parse 'm v= 17': missing field value dropped=0   (the line itself, quoted)
 // Each names a refusal (measurement, field or tag key, and for a conflict the refused type) that picks out
 // every line of the request the database refused for that reason — without another request. The writer
 // then sends the rest again once (InfluxDB 1.x had already stored it: "partial write", measured; a server
@@ -32,6 +33,8 @@ export interface RefusalReading {
   partial: boolean;
   /** `dropped=N` of a partial write */
   dropped?: number;
+  /** lines the answer quotes as unparsable (1.x: `unable to parse '<line>': <why>`), exactly as sent */
+  unparsable: string[];
 }
 
 const TYPE_CONFLICT =
@@ -39,11 +42,13 @@ const TYPE_CONFLICT =
 const INVALID_FIELD = /invalid field name: input field "(.*)" on measurement "(.*)" is invalid/;
 const INVALID_TAG = /invalid tag key: input tag "(.*)" on measurement "(.*)" is invalid/;
 const DROPPED = /dropped=(\d+)\s*$/;
+const UNPARSABLE = /unable to parse '(.*?)': /g;
 const TYPES: ReadonlySet<string> = new Set(['float', 'integer', 'unsigned', 'boolean', 'string']);
 
 /** Reads the refusal a database's 400 message names; `refusal` is null when it names none this code knows. */
 export function readRefusal(reason: string): RefusalReading {
-  const out: RefusalReading = { refusal: null, partial: reason.startsWith('partial write') };
+  const out: RefusalReading = { refusal: null, partial: reason.startsWith('partial write'), unparsable: [] };
+  for (const u of reason.matchAll(UNPARSABLE)) out.unparsable.push(u[1]);
   const d = DROPPED.exec(reason);
   if (d) out.dropped = Number(d[1]);
   let m = TYPE_CONFLICT.exec(reason);

@@ -629,7 +629,16 @@ export class InfluxWriter {
       const f = classifyFailure(err);
       if (f.kind !== 'reject' && f.kind !== 'too_large') return f;
       if (f.kind === 'reject') {
-        const { refusal } = readRefusal(f.reason);
+        const { refusal, unparsable } = readRefusal(f.reason);
+        if (unparsable.length > 0) {
+          // the answer quotes the lines it could not parse: those are refused, the rest is sent again once
+          const quoted = new Set(unparsable);
+          const rest = lines.filter((l) => !quoted.has(l));
+          if (rest.length < lines.length) {
+            for (const l of lines) if (quoted.has(l)) this.rejectLine(l, `influx_${f.status ?? 400}`, f.reason);
+            return rest.length === 0 ? null : this.again(send, rest, budget, f);
+          }
+        }
         if (refusal) {
           // the answer names what it refused: every line it picks out is refused, no bisection needed. The
           // rest is sent again once: InfluxDB stored it already ("partial write"), a server that refused the
@@ -644,19 +653,29 @@ export class InfluxWriter {
         return null;
       }
       const mid = Math.ceil(lines.length / 2);
+      const split = f.kind === 'reject' ? { ...f, partial: readRefusal(f.reason).partial } : f;
       return (
-        (await this.again(send, lines.slice(0, mid), budget, f)) ??
-        (await this.again(send, lines.slice(mid), budget, f))
+        (await this.again(send, lines.slice(0, mid), budget, split)) ??
+        (await this.again(send, lines.slice(mid), budget, split))
       );
     }
   }
 
   /** One more request for part of a refused batch, if the budget allows; else its lines are rejected unresolved. */
-  private again(send: WriteBodyFn, lines: string[], budget: { left: number }, f: Failure): Promise<Failure | null> {
+  private again(
+    send: WriteBodyFn,
+    lines: string[],
+    budget: { left: number },
+    f: Failure & { partial?: boolean }
+  ): Promise<Failure | null> {
     // 413 splits by size (bounded by the line limits), only refusals spend the budget
     if (f.kind === 'reject') {
       if (budget.left <= 0) {
-        const reason = `${f.reason} (not isolated: the split budget of this batch is spent; the server may have stored some of these lines)`;
+        const reason = `${f.reason} (not isolated: the split budget of this batch is spent; ${
+          f.partial
+            ? 'the server stored the lines of the request it did not drop (partial write), some of these among them'
+            : 'the server did not store these lines'
+        })`;
         for (const l of lines) this.rejectLine(l, 'influx_unresolved', reason);
         this.unresolvedCount += lines.length;
         return Promise.resolve(null);

@@ -11,6 +11,7 @@ describe('influx refusals', () => {
         refusal: { kind: 'field', key: 'motor_temperature', measurement: 'telemetry', type: 'boolean' },
         partial: true,
         dropped: 2,
+        unparsable: [],
       }
     );
     assert.deepEqual(
@@ -24,9 +25,11 @@ describe('influx refusals', () => {
         .refusal,
       { kind: 'tag', key: 'time', measurement: 'telemetry', type: '*' }
     );
-    const parse = readRefusal("partial write: unable to parse 'm v= 1': missing field value dropped=0");
-    assert.deepEqual(parse, { refusal: null, partial: true, dropped: 0 });
-    assert.deepEqual(readRefusal('unauthorized'), { refusal: null, partial: false });
+    const parse = readRefusal(
+      "partial write: unable to parse 'm,device_id=a v= 1': missing field value\nunable to parse 'm x': invalid field format dropped=0"
+    );
+    assert.deepEqual(parse, { refusal: null, partial: true, dropped: 0, unparsable: ['m,device_id=a v= 1', 'm x'] });
+    assert.deepEqual(readRefusal('unauthorized'), { refusal: null, partial: false, unparsable: [] });
   });
 
   it('parses a line: escaped names, quoted strings with commas and spaces, every value type', () => {

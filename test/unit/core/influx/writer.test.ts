@@ -209,13 +209,32 @@ describe('influx writer', () => {
       assert.equal(rejected.filter(([, r]) => r.code === 'influx_unresolved').length, s.unresolved);
       assert.match(
         rejected.find(([, r]) => r.code === 'influx_unresolved')![1].reason,
-        /unable to store the point \(not isolated: the split budget of this batch is spent/
+        /unable to store the point \(not isolated: the split budget of this batch is spent; the server did not store these lines\)/
       );
       // every bad line is on the reject output, every good line stored or on the reject output
       const out = new Set(rejected.map(([l]) => l));
       for (const i of everyTenth) assert.ok(out.has(batch[i]), `bad line ${i} rejected`);
       const stored = new Set(env.sink.accepted);
       for (const l of batch) assert.ok(stored.has(l) !== out.has(l), `line stored xor rejected: ${l}`);
+    });
+
+    it('lines the answer quotes as unparsable are refused without a bisection (InfluxDB 1.x quotes them)', async () => {
+      env.sink.refuseLine = (l) => (l.includes('=true ') ? `unable to parse '${l}': invalid boolean` : null);
+      env.sink.partialWrites = true;
+      const rejected: Array<[string, Reject]> = [];
+      const w = make({ batchSize: 100, onReject: (line, r) => rejected.push([line, r]) });
+      const batch = mixed(0, 100, [7, 70]);
+      w.add(batch);
+      await waitFor(() => w.stats().written === 98 && rejected.length === 2, 3000, 'settled');
+      // the sink quotes the first; the rest is sent again and the second quoted then
+      assert.equal(env.sink.requests.length, 3);
+      assert.deepEqual(
+        rejected.map(([l, r]) => [l, r.code]),
+        [
+          [batch[7], 'influx_400'],
+          [batch[70], 'influx_400'],
+        ]
+      );
     });
 
     it('one unnamed bad line is still isolated exactly, within the budget', async () => {
