@@ -69,65 +69,84 @@ export interface LineShape {
   fields: Array<{ key: string; type: LineValueType }>;
 }
 
-/** Reads up to an unescaped stop character; returns [unescaped text, index of the stop or the end]. */
-function readName(line: string, i: number, stops: string): [string, number] {
-  let out = '';
+// char codes of the stops
+const COMMA = 44;
+const SPACE = 32;
+const EQUALS = 61;
+const BACKSLASH = 92;
+const QUOTE = 34;
+
+/** where readName stopped (the parser is synchronous: one cursor for all) */
+let at = 0;
+
+/**
+ * Reads a name from `i` up to an unescaped stop (`,`/space, or `=`), sets `at` to the stop (or the end) and
+ * returns the unescaped text. Names rarely hold a backslash: then the text is one slice.
+ */
+function readName(line: string, i: number, untilEquals: boolean): string {
+  const start = i;
+  let escaped = false;
   while (i < line.length) {
-    const c = line[i];
-    if (c === '\\' && i + 1 < line.length) {
-      out += line[i + 1];
+    const c = line.charCodeAt(i);
+    if (c === BACKSLASH && i + 1 < line.length) {
+      escaped = true;
       i += 2;
       continue;
     }
-    if (stops.includes(c)) break;
-    out += c;
+    if (untilEquals ? c === EQUALS : c === COMMA || c === SPACE) break;
     i++;
   }
-  return [out, i];
+  at = i;
+  const raw = line.slice(start, i);
+  return escaped ? raw.replace(/\\(.)/g, '$1') : raw;
 }
 
-function valueType(v: string): LineValueType {
-  if (/^(?:t|T|true|True|TRUE|f|F|false|False|FALSE)$/.test(v)) return 'boolean';
-  const last = v[v.length - 1];
-  if (last === 'i') return 'integer';
-  if (last === 'u') return 'unsigned';
-  return 'float';
+/** The type of an unquoted value: booleans start with t/T/f/F (numbers never do), `i`/`u` end integers. */
+function valueType(line: string, start: number, end: number): LineValueType {
+  const c = line.charCodeAt(start);
+  if (c === 116 || c === 84 || c === 102 || c === 70) return 'boolean';
+  const last = line.charCodeAt(end - 1);
+  return last === 105 ? 'integer' : last === 117 ? 'unsigned' : 'float';
 }
 
 /** Parses the series key and field set of one line of line protocol (the timestamp is not needed). */
 export function lineShape(line: string): LineShape | null {
-  const [measurement, start] = readName(line, 0, ', ');
+  const measurement = readName(line, 0, false);
   if (!measurement) return null;
-  let i = start;
+  let i = at;
   const tagKeys: string[] = [];
-  while (line[i] === ',') {
-    let key: string;
-    [key, i] = readName(line, i + 1, '=');
-    if (line[i] !== '=') return null;
-    [, i] = readName(line, i + 1, ', ');
+  while (line.charCodeAt(i) === COMMA) {
+    const key = readName(line, i + 1, true);
+    if (line.charCodeAt(at) !== EQUALS) return null;
+    readName(line, at + 1, false);
+    i = at;
     tagKeys.push(key);
   }
-  if (line[i] !== ' ') return null;
+  if (line.charCodeAt(i) !== SPACE) return null;
   const fields: LineShape['fields'] = [];
-  let sep = ' ';
-  while (line[i] === sep) {
-    let key: string;
-    [key, i] = readName(line, i + 1, '=');
-    if (line[i] !== '=') return null;
+  let sep = SPACE;
+  while (line.charCodeAt(i) === sep) {
+    const key = readName(line, i + 1, true);
+    i = at;
+    if (line.charCodeAt(i) !== EQUALS) return null;
     i++;
-    if (line[i] === '"') {
+    if (line.charCodeAt(i) === QUOTE) {
       i++;
-      while (i < line.length && line[i] !== '"') i += line[i] === '\\' ? 2 : 1;
-      if (line[i] !== '"') return null;
+      while (i < line.length && line.charCodeAt(i) !== QUOTE) i += line.charCodeAt(i) === BACKSLASH ? 2 : 1;
+      if (line.charCodeAt(i) !== QUOTE) return null;
       i++;
       fields.push({ key, type: 'string' });
     } else {
       const start = i;
-      while (i < line.length && line[i] !== ',' && line[i] !== ' ') i++;
+      while (i < line.length) {
+        const c = line.charCodeAt(i);
+        if (c === COMMA || c === SPACE) break;
+        i++;
+      }
       if (i === start) return null;
-      fields.push({ key, type: valueType(line.slice(start, i)) });
+      fields.push({ key, type: valueType(line, start, i) });
     }
-    sep = ',';
+    sep = COMMA;
   }
   return fields.length ? { measurement, tagKeys, fields } : null;
 }
@@ -164,7 +183,9 @@ export const DEFAULT_MAX_REFUSALS = 1000;
  * expiry asks the database again). Bounded: beyond `max` entries the oldest is forgotten.
  */
 export class RefusalMemory {
+  /** by `kind \0 measurement \0 key \0 type`, oldest first */
   private readonly entries = new Map<string, RememberedRefusal>();
+  private nextPrune = 0;
 
   constructor(
     readonly ttlMs = DEFAULT_REFUSAL_TTL_MS,
@@ -177,7 +198,7 @@ export class RefusalMemory {
 
   /** Keeps a refusal (renewing it if known) and returns its entry, even with a TTL of 0 (for this answer). */
   remember(refusal: Refusal, status: number, reason: string, now: number): RememberedRefusal {
-    const id = `${refusal.kind}\0${refusal.measurement}\0${refusal.key}\0${refusal.type}`;
+    const id = refusalId(refusal.kind, refusal.measurement, refusal.key, refusal.type);
     this.entries.delete(id);
     const entry: RememberedRefusal = {
       refusal,
@@ -188,26 +209,55 @@ export class RefusalMemory {
       needle: refusal.kind === 'tag' ? `,${escapeKey(refusal.key)}=` : `${escapeKey(refusal.key)}=`,
     };
     if (this.ttlMs > 0) {
+      this.prune(now);
       while (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(id, entry);
     }
     return entry;
   }
 
-  /** The unexpired refusal that picks out this line, if any (expired ones are dropped on the way). */
+  /** The unexpired refusal that picks out this line, if any. */
   match(line: string, now: number): RememberedRefusal | undefined {
-    let shape: LineShape | null | undefined;
-    for (const [id, e] of this.entries) {
-      if (e.until <= now) {
-        this.entries.delete(id);
-        continue;
+    if (now >= this.nextPrune) this.prune(now);
+    if (this.entries.size <= NEEDLE_SCAN_MAX) {
+      // a few refusals (the usual case): a substring test each, the line parsed only when one is in it
+      let shape: LineShape | null | undefined;
+      for (const e of this.entries.values()) {
+        if (e.until <= now || !line.includes(e.needle)) continue;
+        if (shape === undefined) shape = lineShape(line);
+        if (shape && refusalMatches(e.refusal, shape)) return e;
       }
-      if (!line.includes(e.needle)) continue;
-      if (shape === undefined) shape = lineShape(line);
-      if (shape && refusalMatches(e.refusal, shape)) return e;
+      return undefined;
+    }
+    // many: the line is parsed once and each of its keys looked up, whatever their number
+    const shape = lineShape(line);
+    if (!shape) return undefined;
+    const live = (e: RememberedRefusal | undefined) => (e && e.until > now ? e : undefined);
+    for (const f of shape.fields) {
+      const e =
+        live(this.entries.get(refusalId('field', shape.measurement, f.key, f.type))) ??
+        live(this.entries.get(refusalId('field', shape.measurement, f.key, '*')));
+      if (e) return e;
+    }
+    for (const k of shape.tagKeys) {
+      const e = live(this.entries.get(refusalId('tag', shape.measurement, k, '*')));
+      if (e) return e;
     }
     return undefined;
   }
+
+  /** Forgets expired refusals (at most once a second from match). */
+  private prune(now: number): void {
+    this.nextPrune = now + 1000;
+    for (const [id, e] of this.entries) if (e.until <= now) this.entries.delete(id);
+  }
+}
+
+/** Up to this many refusals, match() tests each one's text against the line; beyond, it parses the line. */
+const NEEDLE_SCAN_MAX = 8;
+
+function refusalId(kind: Refusal['kind'], measurement: string, key: string, type: Refusal['type']): string {
+  return `${kind}\0${measurement}\0${key}\0${type}`;
 }
 
 /** Whether one given refusal picks out this line (for the answer just read, whatever the TTL). */

@@ -67,6 +67,17 @@ describe('influx refusals', () => {
     assert.equal(mem.size, 2, 'bounded: the oldest is forgotten');
     assert.equal(mem.match('m,a=1 v=1 1', 0), undefined);
     assert.equal(mem.match('m,c=1 v=1 1', 0)?.reason, 'c');
+    // beyond a few refusals the line is parsed once and its keys looked up: same answers
+    const many = new RefusalMemory(1000, 100);
+    for (let i = 0; i < 20; i++) many.remember({ ...r, key: `k${i}` }, 400, `k${i}`, 0);
+    many.remember({ kind: 'field', measurement: 'm', key: 'time', type: '*' }, 400, 'time', 0);
+    many.remember({ kind: 'tag', measurement: 'm', key: 'time', type: '*' }, 400, 'tag time', 0);
+    assert.equal(many.match('m,device_id=a x=1,k7=true 1', 10)?.reason, 'k7');
+    assert.equal(many.match('m,device_id=a k7=1 1', 10), undefined, 'a float is fine');
+    assert.equal(many.match('n,device_id=a k7=true 1', 10), undefined, 'another measurement');
+    assert.equal(many.match('m time="x" 1', 10)?.reason, 'time', 'any type');
+    assert.equal(many.match('m,time=x v=1 1', 10)?.reason, 'tag time');
+    assert.equal(many.match('m,device_id=a k7=true 1', 1000), undefined, 'forgotten after ttl');
     const none = new RefusalMemory(0);
     none.remember(r, 400, 'x', 0);
     assert.equal(none.size, 0, 'ttl 0 keeps nothing');
