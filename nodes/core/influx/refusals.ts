@@ -47,7 +47,7 @@ const TYPES: ReadonlySet<string> = new Set(['float', 'integer', 'unsigned', 'boo
 
 /** Reads the refusal a database's 400 message names; `refusal` is null when it names none this code knows. */
 export function readRefusal(reason: string): RefusalReading {
-  const out: RefusalReading = { refusal: null, partial: reason.startsWith('partial write'), unparsable: [] };
+  const out: RefusalReading = { refusal: null, partial: reason.includes('partial write'), unparsable: [] };
   for (const u of reason.matchAll(UNPARSABLE)) out.unparsable.push(u[1]);
   const d = DROPPED.exec(reason);
   if (d) out.dropped = Number(d[1]);

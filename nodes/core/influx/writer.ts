@@ -29,6 +29,8 @@ export interface Failure {
   reason: string;
   /** delay the server asked for (Retry-After), ms */
   retryAfterMs?: number;
+  /** lines a 400 names as refused, as sent, with the reason for each (InfluxDB 3: `data[].original_line`) */
+  lines?: Map<string, string>;
 }
 
 /** Classifies an error thrown by WriteBodyFn (an influxdb-client HttpError, a Node socket error or a timeout). */
@@ -37,7 +39,7 @@ export function classifyFailure(err: unknown): Failure {
     statusCode?: unknown;
     message?: unknown;
     body?: unknown;
-    json?: { message?: unknown; error?: unknown };
+    json?: { message?: unknown; error?: unknown; data?: unknown };
     retryAfter?: () => number;
     code?: unknown;
   };
@@ -54,7 +56,19 @@ export function classifyFailure(err: unknown): Failure {
     const status = e.statusCode;
     const ra = typeof e.retryAfter === 'function' ? e.retryAfter() : 0;
     const retryAfterMs = ra > 0 ? ra * 1000 : undefined;
-    if (status === 400 || status === 422) return { kind: 'reject', status, reason };
+    if (status === 400 || status === 422) {
+      const f: Failure = { kind: 'reject', status, reason };
+      // InfluxDB 3 lists the refused lines: {"error": "partial write of line protocol occurred", "data": [{original_line, …}]}
+      if (Array.isArray(e.json?.data)) {
+        const lines = new Map<string, string>();
+        for (const d of e.json.data as Array<{ original_line?: unknown; error_message?: unknown } | null>) {
+          if (typeof d?.original_line !== 'string') continue;
+          lines.set(d.original_line, typeof d.error_message === 'string' ? `${reason}: ${d.error_message}` : reason);
+        }
+        if (lines.size) f.lines = lines;
+      }
+      return f;
+    }
     if (status === 413) return { kind: 'too_large', status, reason };
     if (status === 401 || status === 403 || status === 404) return { kind: 'config', status, reason };
     if (isRetryableStatus(status)) return { kind: 'retry', status, reason, retryAfterMs };
@@ -630,12 +644,17 @@ export class InfluxWriter {
       if (f.kind !== 'reject' && f.kind !== 'too_large') return f;
       if (f.kind === 'reject') {
         const { refusal, unparsable } = readRefusal(f.reason);
-        if (unparsable.length > 0) {
-          // the answer quotes the lines it could not parse: those are refused, the rest is sent again once
-          const quoted = new Set(unparsable);
+        if (unparsable.length > 0 || f.lines) {
+          // the answer quotes the lines it refused (1.x: unparsable; 3.x: every one): those are refused, the
+          // rest is sent again once
+          const quoted = new Map<string, string>(f.lines);
+          for (const u of unparsable) quoted.set(u, f.reason);
           const rest = lines.filter((l) => !quoted.has(l));
           if (rest.length < lines.length) {
-            for (const l of lines) if (quoted.has(l)) this.rejectLine(l, `influx_${f.status ?? 400}`, f.reason);
+            for (const l of lines) {
+              const why = quoted.get(l);
+              if (why !== undefined) this.rejectLine(l, `influx_${f.status ?? 400}`, why);
+            }
             return rest.length === 0 ? null : this.again(send, rest, budget, f);
           }
         }

@@ -237,6 +237,32 @@ describe('influx writer', () => {
       );
     });
 
+    it('lines InfluxDB 3 lists in its answer (data[].original_line) are refused without a bisection', async () => {
+      const rejected: Array<[string, Reject]> = [];
+      const w = make({ batchSize: 100, onReject: (line, r) => rejected.push([line, r]) });
+      const batch = mixed(0, 100, [3, 60]);
+      env.sink.script.push({
+        status: 400,
+        body: {
+          error: 'partial write of line protocol occurred',
+          data: [
+            { original_line: batch[3], line_number: 4, error_message: 'invalid column type' },
+            { original_line: batch[60], line_number: 61, error_message: 'invalid column type' },
+          ],
+        },
+      });
+      w.add(batch);
+      await waitFor(() => w.stats().written === 98 && rejected.length === 2, 3000, 'settled');
+      assert.equal(env.sink.requests.length, 2);
+      assert.deepEqual(
+        rejected.map(([l, r]) => [l, r.code, r.reason]),
+        [
+          [batch[3], 'influx_400', 'partial write of line protocol occurred: invalid column type'],
+          [batch[60], 'influx_400', 'partial write of line protocol occurred: invalid column type'],
+        ]
+      );
+    });
+
     it('one unnamed bad line is still isolated exactly, within the budget', async () => {
       env.sink.refuseLine = (l) => (l.includes('=true ') ? 'unable to store the point' : null);
       const rejected: Reject[] = [];
