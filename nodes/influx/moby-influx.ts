@@ -282,6 +282,7 @@ export = function (RED: NodeAPI) {
           ),
         onRecovered: () => node.log(`spool ${dir} writable again`),
         durableFlushMs: num(def.durableFlushMs, 20, 0),
+        refusalTtlMs: num(def.refusalMemory, 10, 0) * 60000,
       });
     }
 

@@ -174,6 +174,28 @@ describe('moby-influx-write node', function () {
     assert.match(rej[0].payload, /^telemetry,device_id=press-bad /);
   });
 
+  for (const refusalMemory of [undefined, 0]) {
+    it(`a refusal the server named is remembered: later such lines leave unsent as influx_diverted (refusalMemory ${refusalMemory ?? 'default'}; 0 sends them)`, async () => {
+      sink.refuseLine = (l) =>
+        l.includes('temperature=true')
+          ? 'field type conflict: input field "temperature" on measurement "telemetry" is type boolean, already exists as type float'
+          : null;
+      await load(flow({}, refusalMemory === undefined ? {} : { refusalMemory }));
+      const w = helper.getNode('w');
+      const rej = collect('rej');
+      const bad = (i: number) => ({ ...point(i, 'press-bad'), fields: { temperature: true } });
+      for (let i = 0; i < 5; i++) w.receive({ payload: i === 2 ? bad(i) : point(i) });
+      await waitFor(() => rej.length === 1 && sink.accepted.length === 4, 3000, 'first batch');
+      assert.equal(sink.requests.length, 2, 'the refused request and the rest once');
+      for (let i = 5; i < 10; i++) w.receive({ payload: i === 7 ? bad(i) : point(i) });
+      await waitFor(() => rej.length === 2 && sink.accepted.length === 8, 3000, 'second batch');
+      assert.equal(sink.requests.length, refusalMemory === 0 ? 4 : 3);
+      assert.equal(rej[1].moby?.reject?.code, refusalMemory === 0 ? 'influx_400' : 'influx_diverted');
+      assert.equal(rej[1].moby?.reject?.device_id, 'press-bad');
+      assert.match(rej[1].payload, /^telemetry,device_id=press-bad temperature=true /);
+    });
+  }
+
   it('with an unset ${ENV} URL spools to <userDir>/moby-spool and says so; a later deploy with a URL replays', async () => {
     await load(flow({ url: '${MOBY_TEST_INFLUX_URL}' }));
     const seen = statuses('w');
