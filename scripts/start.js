@@ -12,6 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const { printLines } = require('./lib/child-output');
+const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -157,49 +158,36 @@ function prepareUserDir(credentialSecret, env) {
 }
 
 async function startEmbeddedBroker(login) {
-  const { Aedes } = require('aedes');
-  const { embeddedBrokerConnect, embeddedBrokerMaySubscribe } = require(
-    path.join(root, 'dist', 'nodes', 'core', 'mqtt', 'embedded-broker.js')
-  );
-  const pipelineClients = new WeakSet();
-  // the pipeline logs in; its client id is refused to everyone else, and only it subscribes (see the module)
-  const broker = await Aedes.createBroker({
-    authenticate: (client, username, password, done) => {
-      const v = embeddedBrokerConnect(login, client.id, username, password);
-      if (!v.ok) {
-        log(`embedded broker: refused a connection from ${client.conn?.remoteAddress ?? 'a client'}: ${v.reason}`);
-        return done(Object.assign(new Error(v.reason), { returnCode: v.reason.startsWith('wrong') ? 4 : 2 }), null);
-      }
-      if (v.pipeline) pipelineClients.add(client);
-      done(null, true);
-    },
-    // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected
-    authorizeSubscribe: (client, sub, done) =>
-      done(null, embeddedBrokerMaySubscribe(pipelineClients.has(client)) ? sub : null),
-  });
   const port = Number(process.env.MOBY_BROKER_PORT || 1883);
-  const server = net.createServer(broker.handle);
-  await new Promise((resolve, reject) => {
-    server.once('error', (err) => {
-      broker.close();
-      reject(
-        err.code === 'EADDRINUSE' || err.code === 'EACCES'
-          ? new PortBusyError('embedded MQTT broker', '127.0.0.1', port, BROKER_HINT(port))
-          : err
-      );
+  let broker;
+  try {
+    broker = await startEmbeddedBrokerOn({
+      login,
+      port,
+      maxPacketBytes: maxPacketSetting(process.env.MOBY_BROKER_MAX_PACKET),
+      log,
     });
-    server.listen(port, '127.0.0.1', resolve);
-  });
+  } catch (err) {
+    throw err.code === 'EADDRINUSE' || err.code === 'EACCES'
+      ? new PortBusyError('embedded MQTT broker', '127.0.0.1', port, BROKER_HINT(port))
+      : err;
+  }
   // aedes' default persistence is in memory: the pipeline's persistent session (moby-mqtt-in acknowledges
   // only what is stored) survives Node-RED restarts and crashes, not a restart of this script. A demo broker;
   // a plant uses Mosquitto configured like flows/mosquitto/mosquitto.conf (docs/durability.md).
-  log(`embedded MQTT broker (aedes, sessions in memory) on mqtt://127.0.0.1:${port}`);
-  // aedes first: it disconnects its clients, without which server.close() would wait for every connection
-  // still open (an MQTT client of the operator's, or a child that has not noticed yet)
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    close: () => new Promise((r) => broker.close(() => server.close(() => r()))),
-  };
+  log(`embedded MQTT broker (aedes, sessions in memory, packets up to ${broker.maxPacket} bytes) on ${broker.url}`);
+  return broker;
+}
+
+/** MOBY_BROKER_MAX_PACKET: bytes of an MQTT packet's remaining length; unset = the module's default. */
+function maxPacketSetting(value) {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1024 || n > 268435455) {
+    console.error(`[moby] MOBY_BROKER_MAX_PACKET: "${value}" must be a whole number of bytes from 1024 to 268435455`);
+    process.exit(1);
+  }
+  return n;
 }
 
 /** A child that dies this often within RESTART_WINDOW_MS is not restarted again: the script stops instead. */

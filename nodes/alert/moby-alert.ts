@@ -444,6 +444,15 @@ export = function (RED: NodeAPI) {
       persistError = (err as NodeJS.ErrnoException).code ?? err.message;
       refreshStatus();
     }
+    /**
+     * a message's completion when the alert state it changed could not be saved: what failed and why in one
+     * line (the flow's "errors" debug node adds the device), the errno code kept for a Catch node's msg.error
+     */
+    function notSaved(err: Error): Error {
+      const code = (err as NodeJS.ErrnoException).code;
+      const e = new Error(`alert state not saved (${err.message}): message not acknowledged`);
+      return code ? Object.assign(e, { code }) : e;
+    }
     function persistOk(): void {
       if (persistError === null) return;
       persistError = null;
@@ -645,7 +654,7 @@ export = function (RED: NodeAPI) {
         // once the changed alert state is saved, so a redelivery after a crash finds the alert it opened
         // instead of opening a second incident
         emit(events, send, msg._msgid);
-        saveGrouped((err) => done(err));
+        saveGrouped((err) => done(err && notSaved(err)));
         return;
       }
       done();

@@ -161,6 +161,15 @@ export class TopicDevice {
   }
 }
 
+/**
+ * The largest envelope (MQTT 3.1.1 carrier) the verifier reads for a body cap of `bodyMaxBytes`: the envelope
+ * carries the body JSON-escaped (every quote doubles) plus ~200 bytes of proof. Also what npm start's embedded
+ * broker sizes its packet cap from (core/mqtt/embedded-broker.ts).
+ */
+export function envelopeMaxBytes(bodyMaxBytes: number): number {
+  return 2 * bodyMaxBytes + 1024;
+}
+
 export class Verifier {
   readonly nonces: NonceCache;
   private readonly keys: KeySource;
@@ -187,9 +196,8 @@ export class Verifier {
     this.nonces = new NonceCache({ ...cacheOptions, onRecord: o.onReplayRecord });
     this.tenantNonceFactory = o.tenantNonces ?? (() => new NonceCache(cacheOptions));
     this.bodyLimits = { ...DEFAULT_LIMITS, ...o.limits };
-    // the envelope carries the body JSON-escaped (every quote doubles) plus ~200 bytes of proof; the body's
-    // own cap is checked exactly once it is unescaped
-    this.maxBytes = 2 * this.bodyLimits.maxBytes + 1024;
+    // the body's own cap is checked exactly once it is unescaped
+    this.maxBytes = envelopeMaxBytes(this.bodyLimits.maxBytes);
     this.topic = o.topicPattern ? new TopicDevice(o.topicPattern, o.topicDeviceLevel ?? 1) : null;
     this.now = o.now ?? nowSeconds;
   }

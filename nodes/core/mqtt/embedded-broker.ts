@@ -4,9 +4,13 @@
 // client could subscribe to every device's data. The rules: the pipeline logs in with a login generated per
 // start (handed to Node-RED only); its client id (and its partitions' `<id>-<k>`) is refused to everyone else;
 // only the pipeline subscribes. Devices and the simulator still connect without a login and publish (their
-// messages are signed; what they may publish is the verifier's business). Pure: scripts/start.js wires it
-// into aedes' authenticate / authorizeSubscribe hooks.
+// messages are signed; what they may publish is the verifier's business). No packet is larger than
+// EMBEDDED_BROKER_MAX_PACKET (packet-size.ts enforces it on the socket), and refusals are logged within a
+// budget (BrokerRefusalLog): a client hammering wrong logins or oversized packets does not flood the log.
+// Pure: scripts/lib/embedded-broker.js wires it into aedes.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { envelopeMaxBytes } from '../hmac/verify';
+import { DEFAULT_LIMITS } from '../safe-json';
 
 export interface EmbeddedBrokerLogin {
   /** the pipeline's fixed client id (MOBY_MQTT_CLIENT_ID) */
@@ -15,7 +19,10 @@ export interface EmbeddedBrokerLogin {
   password: string;
 }
 
-export type ConnectVerdict = { ok: true; pipeline: boolean } | { ok: false; reason: string };
+export type RefusalKind = 'wrong_password' | 'pipeline_client_id' | 'packet_too_large';
+
+export type ConnectVerdict =
+  { ok: true; pipeline: boolean } | { ok: false; kind: Exclude<RefusalKind, 'packet_too_large'>; reason: string };
 
 const digest = (b: Buffer | string) => createHash('sha256').update(b).digest();
 
@@ -29,14 +36,94 @@ export function embeddedBrokerConnect(
   if (username !== undefined && username === login.username) {
     if (password !== undefined && timingSafeEqual(digest(password), digest(login.password)))
       return { ok: true, pipeline: true };
-    return { ok: false, reason: `wrong password for the pipeline's login "${login.username}"` };
+    return { ok: false, kind: 'wrong_password', reason: `wrong password for the pipeline's login "${login.username}"` };
   }
   if (clientId === login.clientId || clientId.startsWith(`${login.clientId}-`))
-    return { ok: false, reason: `client id "${clientId}" is the pipeline's: it needs the pipeline's login` };
+    return {
+      ok: false,
+      kind: 'pipeline_client_id',
+      reason: `client id "${clientId}" is the pipeline's: it needs the pipeline's login`,
+    };
   return { ok: true, pipeline: false };
 }
 
 /** Only the pipeline subscribes: nobody else reads other devices' telemetry, wills or status. */
 export function embeddedBrokerMaySubscribe(pipeline: boolean): boolean {
   return pipeline;
+}
+
+/**
+ * The embedded broker's default cap on an MQTT packet's remaining length (MOBY_BROKER_MAX_PACKET): the largest
+ * envelope the shipped verifier reads (its default body cap of 64 KiB, escaped, plus proof: 132096 bytes) and
+ * 16 KiB for the topic, packet id and MQTT 5 properties. A larger packet could only be rejected downstream.
+ */
+export const EMBEDDED_BROKER_MAX_PACKET = envelopeMaxBytes(DEFAULT_LIMITS.maxBytes) + 16384;
+
+const KIND_TEXT: Record<RefusalKind, string> = {
+  wrong_password: 'wrong pipeline password',
+  pipeline_client_id: "pipeline's client id without its login",
+  packet_too_large: 'packet too large',
+};
+const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
+
+export interface RefusalLogOptions {
+  /** refusals logged one by one per window (default 5); the rest are counted into the window's summary */
+  linesPerWindow?: number;
+  /** clients remembered for "packet too large once per client" (default 10000); beyond, only counted */
+  maxClients?: number;
+}
+
+/**
+ * The embedded broker's refusal log: the first `linesPerWindow` refusals of a window are logged one by one, a
+ * packet too large once per client (client id, or address before CONNECT) at most; everything else is only
+ * counted, and `summary()` — called by a timer at the end of every window — returns one line with what was
+ * not logged and the totals since start (the broker's counters: it runs outside Node-RED, so they have no
+ * place in /moby/metrics), or null when the window logged everything.
+ */
+export class BrokerRefusalLog {
+  /** refusals since start, by kind */
+  readonly totals: Record<RefusalKind, number> = { wrong_password: 0, pipeline_client_id: 0, packet_too_large: 0 };
+  private readonly unlogged: Record<RefusalKind, number> = {
+    wrong_password: 0,
+    pipeline_client_id: 0,
+    packet_too_large: 0,
+  };
+  private logged = 0;
+  private readonly tooLargeClients = new Set<string>();
+  private readonly linesPerWindow: number;
+  private readonly maxClients: number;
+
+  constructor(o: RefusalLogOptions = {}) {
+    this.linesPerWindow = Math.max(0, Math.floor(o.linesPerWindow ?? 5));
+    this.maxClients = Math.max(0, Math.floor(o.maxClients ?? 10000));
+  }
+
+  /** Counts one refusal; returns the line to log now, or null when it is only counted. */
+  note(kind: RefusalKind, client: string, line: string): string | null {
+    this.totals[kind]++;
+    let log = this.logged < this.linesPerWindow;
+    if (kind === 'packet_too_large') {
+      if (this.tooLargeClients.has(client)) log = false;
+      else if (log && this.tooLargeClients.size < this.maxClients) this.tooLargeClients.add(client);
+      else log = false;
+    }
+    if (!log) {
+      this.unlogged[kind]++;
+      return null;
+    }
+    this.logged++;
+    return line;
+  }
+
+  /** Ends the window: a line with the refusals it did not log and the totals, or null when there were none. */
+  summary(windowSec: number): string | null {
+    const unlogged = KINDS.filter((k) => this.unlogged[k] > 0);
+    this.logged = 0;
+    if (!unlogged.length) return null;
+    const count = unlogged.reduce((n, k) => n + this.unlogged[k], 0);
+    const parts = unlogged.map((k) => `${KIND_TEXT[k]} ${this.unlogged[k]}`).join(', ');
+    const totals = KINDS.map((k) => `${KIND_TEXT[k]} ${this.totals[k]}`).join(', ');
+    for (const k of unlogged) this.unlogged[k] = 0;
+    return `refused ${count} more in the last ${windowSec} s without a line each (${parts}); since start: ${totals}`;
+  }
 }

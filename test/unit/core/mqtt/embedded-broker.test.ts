@@ -1,7 +1,12 @@
 // npm start's embedded broker rules (nodes/core/mqtt/embedded-broker.ts): the pipeline's client id and
 // subscriptions belong to the pipeline's login; devices connect without one and publish.
 import assert from 'node:assert/strict';
-import { embeddedBrokerConnect, embeddedBrokerMaySubscribe } from '../../../../nodes/core/mqtt/embedded-broker';
+import {
+  BrokerRefusalLog,
+  EMBEDDED_BROKER_MAX_PACKET,
+  embeddedBrokerConnect,
+  embeddedBrokerMaySubscribe,
+} from '../../../../nodes/core/mqtt/embedded-broker';
 
 describe('embedded broker rules', () => {
   const login = { clientId: 'moby-pipeline', username: 'moby-pipeline', password: 'pipeline-secret-1234' };
@@ -38,5 +43,56 @@ describe('embedded broker rules', () => {
     });
     assert.equal(embeddedBrokerMaySubscribe(false), false);
     assert.equal(embeddedBrokerMaySubscribe(true), true);
+  });
+});
+
+describe('embedded broker refusal log', () => {
+  it('logs the first refusals of a window one by one, counts the rest into one summary line per window', () => {
+    const log = new BrokerRefusalLog({ linesPerWindow: 3 });
+    const lines: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const line = log.note('wrong_password', 'x', `refused #${i}`);
+      if (line) lines.push(line);
+    }
+    log.note('pipeline_client_id', 'moby-pipeline', 'refused thief');
+    assert.deepEqual(lines, ['refused #0', 'refused #1', 'refused #2']);
+    assert.equal(
+      log.summary(60),
+      "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
+        "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0"
+    );
+    // a quiet window says nothing; the next one has its own budget again
+    assert.equal(log.summary(60), null);
+    assert.equal(log.note('wrong_password', 'x', 'again'), 'again');
+    assert.equal(log.summary(60), null);
+    assert.deepEqual(log.totals, { wrong_password: 51, pipeline_client_id: 1, packet_too_large: 0 });
+  });
+
+  it('logs a packet too large once per client, however often it comes back', () => {
+    const log = new BrokerRefusalLog({ linesPerWindow: 100 });
+    const lines = [];
+    for (let i = 0; i < 10; i++) lines.push(log.note('packet_too_large', 'id:fan-001', 'big from fan-001'));
+    lines.push(log.note('packet_too_large', 'id:fan-002', 'big from fan-002'));
+    for (let w = 0; w < 3; w++) {
+      log.summary(60);
+      lines.push(log.note('packet_too_large', 'id:fan-001', 'big from fan-001'));
+    }
+    assert.deepEqual(
+      lines.filter((l) => l !== null),
+      ['big from fan-001', 'big from fan-002']
+    );
+    assert.equal(log.totals.packet_too_large, 14);
+    assert.match(log.summary(60)!, /packet too large 1\); since start: .*packet too large 14$/);
+  });
+
+  it('remembers a bounded number of clients: beyond, packets too large are only counted', () => {
+    const log = new BrokerRefusalLog({ linesPerWindow: 1000, maxClients: 2 });
+    const logged = ['a', 'b', 'c', 'd'].filter((c) => log.note('packet_too_large', c, c) !== null);
+    assert.deepEqual(logged, ['a', 'b']);
+    assert.match(log.summary(60)!, /refused 2 more/);
+  });
+
+  it("the default packet cap sits a little above the verifier's largest envelope", () => {
+    assert.equal(EMBEDDED_BROKER_MAX_PACKET, 2 * 65536 + 1024 + 16384);
   });
 });

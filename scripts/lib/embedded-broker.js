@@ -1,0 +1,86 @@
+'use strict';
+// `npm start`'s embedded MQTT broker: aedes on loopback with the rules of nodes/core/mqtt/embedded-broker.ts
+// (the pipeline's login, client id and subscriptions; docs/security.md#broker-clients-and-devices), a cap on
+// the packet size read off each socket before aedes buffers anything (core/mqtt/packet-size.ts), and refusals
+// logged within a budget with a summary line per window. Needs the build (dist/).
+const net = require('node:net');
+const path = require('node:path');
+
+const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt');
+
+/**
+ * Starts the broker; resolves to {url, port, refusals, close()} once it listens. `log(line)` gets every line
+ * (without a prefix). Rejects with the listen error (EADDRINUSE …) after closing aedes.
+ * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
+ *   maxPacketBytes?: number, log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
+ */
+async function startEmbeddedBroker(o) {
+  const { Aedes } = require('aedes');
+  const { embeddedBrokerConnect, embeddedBrokerMaySubscribe, BrokerRefusalLog, EMBEDDED_BROKER_MAX_PACKET } = require(
+    path.join(dist, 'embedded-broker.js')
+  );
+  const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
+  const host = o.host ?? '127.0.0.1';
+  const maxPacket = o.maxPacketBytes ?? EMBEDDED_BROKER_MAX_PACKET;
+  const refusals = new BrokerRefusalLog({ linesPerWindow: o.linesPerWindow });
+  const say = (line) => line !== null && o.log(`embedded broker: ${line}`);
+  const pipelineClients = new WeakSet();
+  // the pipeline logs in; its client id is refused to everyone else, and only it subscribes (see the module)
+  const broker = await Aedes.createBroker({
+    authenticate: (client, username, password, done) => {
+      const v = embeddedBrokerConnect(o.login, client.id, username, password);
+      if (!v.ok) {
+        const from = client.conn?.remoteAddress ?? 'a client';
+        say(refusals.note(v.kind, client.id, `refused a connection from ${from}: ${v.reason}`));
+        return done(Object.assign(new Error(v.reason), { returnCode: v.kind === 'wrong_password' ? 4 : 2 }), null);
+      }
+      if (v.pipeline) pipelineClients.add(client);
+      done(null, true);
+    },
+    // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected
+    authorizeSubscribe: (client, sub, done) =>
+      done(null, embeddedBrokerMaySubscribe(pipelineClients.has(client)) ? sub : null),
+  });
+  const onTooLarge = (remaining, conn) => {
+    // aedes sets conn.client; its id is known once CONNECT was read (an oversized CONNECT has none yet)
+    const id = conn.client?.id;
+    const who = id ? `client "${id}"` : `a client at ${conn.remoteAddress ?? 'an unknown address'}`;
+    say(
+      refusals.note(
+        'packet_too_large',
+        id ? `id:${id}` : `addr:${conn.remoteAddress}`,
+        `closed the connection of ${who}: a packet of ${remaining} bytes, over the cap of ${maxPacket} (MOBY_BROKER_MAX_PACKET); logged once per client`
+      )
+    );
+  };
+  const server = net.createServer((socket) => broker.handle(new PacketSizeGuard(socket, maxPacket, onTooLarge)));
+  try {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, host, resolve);
+    });
+  } catch (err) {
+    await new Promise((r) => broker.close(r));
+    throw err;
+  }
+  const windowMs = o.summaryIntervalMs ?? 60000;
+  const summary = setInterval(() => say(refusals.summary(windowMs / 1000)), windowMs);
+  summary.unref();
+  const port = server.address().port;
+  return {
+    url: `mqtt://${host}:${port}`,
+    port,
+    maxPacket,
+    refusals,
+    // aedes first: it disconnects its clients, without which server.close() would wait for every connection
+    // still open (an MQTT client of the operator's, or a child that has not noticed yet)
+    close: () =>
+      new Promise((r) => {
+        clearInterval(summary);
+        say(refusals.summary(windowMs / 1000));
+        broker.close(() => server.close(() => r()));
+      }),
+  };
+}
+
+module.exports = { startEmbeddedBroker };

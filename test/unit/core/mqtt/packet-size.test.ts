@@ -1,0 +1,72 @@
+// The MQTT packet-size cap read off the socket stream (nodes/core/mqtt/packet-size.ts): the remaining length
+// of every packet is followed across chunk boundaries, bodies are skipped unread, and the first packet
+// announcing more than the cap is refused from its header alone.
+import assert from 'node:assert/strict';
+import mqttPacket from 'mqtt-packet';
+import { MqttFrameScanner, MQTT_MAX_REMAINING_LENGTH } from '../../../../nodes/core/mqtt/packet-size';
+
+function publish(payloadBytes: number, topic = 'devices/fan-001/telemetry'): Buffer {
+  return mqttPacket.generate({
+    cmd: 'publish',
+    topic,
+    payload: Buffer.alloc(payloadBytes, 0x61),
+    qos: 1,
+    messageId: 7,
+    retain: false,
+    dup: false,
+  });
+}
+
+/** feeds `stream` in pieces of `size` bytes; returns the verdicts */
+function feedIn(scanner: MqttFrameScanner, stream: Buffer, size: number) {
+  const out = [];
+  for (let i = 0; i < stream.length; i += size) out.push(scanner.feed(stream.subarray(i, i + size)));
+  return out;
+}
+
+describe('MQTT packet-size scanner', () => {
+  it('lets through a stream of packets up to the cap, whatever the chunking', () => {
+    const cap = 1000;
+    const stream = Buffer.concat([
+      mqttPacket.generate({ cmd: 'connect', clientId: 'fan-001', protocolId: 'MQTT', protocolVersion: 4 }),
+      publish(10),
+      publish(cap - 2 - 'devices/fan-001/telemetry'.length - 2), // remaining length exactly the cap
+      mqttPacket.generate({ cmd: 'pingreq' }), // remaining length 0
+      publish(300),
+    ]);
+    for (const size of [1, 2, 3, 7, 64, stream.length]) {
+      const verdicts = feedIn(new MqttFrameScanner(cap), stream, size);
+      assert.ok(
+        verdicts.every((v) => v.ok),
+        `chunks of ${size}`
+      );
+    }
+  });
+
+  it('refuses the first packet over the cap from its header, also when the header is split across chunks', () => {
+    const cap = 1000;
+    const big = publish(20 * 1024 * 1024);
+    const header = big.subarray(0, 5); // type byte + 4 length bytes
+    const remaining = 20 * 1024 * 1024 + 2 + 'devices/fan-001/telemetry'.length + 2;
+    for (const size of [1, 2, 3, 5, 4096]) {
+      const scanner = new MqttFrameScanner(cap);
+      const before = Buffer.concat([publish(10), publish(20)]);
+      assert.ok(feedIn(scanner, before, size).every((v) => v.ok));
+      const verdicts = feedIn(scanner, header, size);
+      assert.deepEqual(verdicts.at(-1), { ok: false, remaining }, `chunks of ${size}`);
+      // and from then on: nothing more is accepted on that stream
+      assert.deepEqual(scanner.feed(publish(1)), { ok: false, remaining });
+    }
+    // one byte over the cap
+    const over = publish(cap - 2 - 'devices/fan-001/telemetry'.length - 2 + 1);
+    assert.deepEqual(new MqttFrameScanner(cap).feed(over), { ok: false, remaining: cap + 1 });
+  });
+
+  it('the largest length MQTT can express is read right; a malformed length is left to the broker', () => {
+    const max = Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]);
+    assert.deepEqual(new MqttFrameScanner(1000).feed(max), { ok: false, remaining: MQTT_MAX_REMAINING_LENGTH });
+    assert.deepEqual(new MqttFrameScanner(MQTT_MAX_REMAINING_LENGTH).feed(max), { ok: true });
+    // a fifth continuation byte is not MQTT: mqtt-packet reports it and aedes closes the connection
+    assert.deepEqual(new MqttFrameScanner(1000).feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])), { ok: true });
+  });
+});
