@@ -4,10 +4,12 @@
 // the comparison is of the source, not of the loader.
 //
 //   BENCH_ALT_ROOT=/path/to/other/build node --expose-gc -r ts-node/register/transpile-only test/bench/per-item.bench.ts
-//   (npm run bench -- per-item); BENCH_ROUNDS (7), BENCH_MS (300 per function, side and round)
+//   (npm run bench -- per-item); BENCH_ROUNDS (7), BENCH_MS (300 per function, side and round), BENCH_CASES
+//   (comma-separated words: only the cases whose name contains one)
 // Without BENCH_ALT_ROOT both sides are this build (an A/A run: what the noise alone reads).
 import path from 'node:path';
 import { benchBody, measureRate, fmt } from './lib';
+import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 
 const root = path.resolve(__dirname, '..', '..');
 const altRoot = process.env.BENCH_ALT_ROOT || root;
@@ -23,12 +25,15 @@ const sides = [
   ...s,
   json: load(s.base, 'safe-json.js'),
   lp: load(s.base, 'influx/line-protocol.js'),
+  transport: load(s.base, 'influx/transport.js'),
   norm: load(s.base, 'normalize/normalize.js'),
   normalizer: null as Mod,
   topic: load(s.base, 'topic.js'),
   verify: load(s.base, 'hmac/verify.js'),
+  keyring: load(s.base, 'hmac/keyring.js'),
   alert: load(s.base, 'alert/inputs.js'),
   patterns: null as Mod,
+  verifier: null as Mod,
 }));
 
 /** The in-process benches' device body (lib.ts benchBody), fixed timestamps. */
@@ -48,6 +53,21 @@ for (const s of sides)
     health: ['device/lwt/+device_id', 'device/status/+device_id'].map((t) => s.topic.TopicPattern.compile(t)),
     device: new s.verify.TopicDevice('devices/+device_id/telemetry'),
   };
+// The verifier on a signed envelope, end to end: topic, key, freshness, MAC, body parse and checks. The
+// replay cache is stubbed to "fresh" on both sides (the same 512 nonces come round again; the cache is not
+// what this compares).
+const SIGNED = BODIES.map((b, i) => {
+  const deviceId = `dev-${i % 100}`;
+  const env = signEnvelope({ deviceId, key: parseKey(`${deviceId}-device-secret-key`), kid: 'k1', body: b });
+  return { payload: JSON.stringify(env), topic: `devices/${deviceId}/telemetry` };
+});
+for (const s of sides) {
+  const ring = new s.keyring.Keyring().load(
+    Object.fromEntries(Array.from({ length: 100 }, (_, d) => [`dev-${d}`, { k1: `dev-${d}-device-secret-key` }]))
+  );
+  s.verifier = new s.verify.Verifier({ keys: ring, topicPattern: 'devices/+device_id/telemetry' });
+  s.verifier.nonces.check = () => 0; // NonceCheck.Fresh
+}
 const TOPICS = Array.from({ length: 512 }, (_, i) => `devices/dev-${i % 100}/telemetry`);
 // what moby-anomaly's "for alerts" output carries for a firing score (a PCA incident, a dozen contributions)
 const FIRING = POINTS.map((p) => ({
@@ -67,11 +87,22 @@ const FIRING = POINTS.map((p) => ({
 }));
 const ANOMALY = { score: 0.731, is_anomaly: false, severity: 'normal', threshold: 2.5, method: 'pca' };
 
+// Lines each side made once, up front, and kept: as the writer holds lines until their request, so the
+// join below reads them as they are stored (a tree of V8 cons strings per line unless flattened)
+const HELD = new Map<string, string[]>(
+  sides.map((s) => [
+    s.name,
+    POINTS.flatMap((p) => s.lp.messageToLines({ payload: p, anomaly: ANOMALY }, { precision: 'ms', now: 0 }).lines),
+  ])
+);
+
 interface Case {
   name: string;
   run: (side: (typeof sides)[number], i: number) => unknown;
+  /** items one call handles (the table gives ns per item) */
+  per?: number;
 }
-const cases: Case[] = [
+const allCases: Case[] = [
   { name: 'checkValue(parsed body)', run: (s, i) => s.json.checkValue(PARSED[i & 511]) },
   { name: 'checkValue(point)', run: (s, i) => s.json.checkValue(POINTS[i & 511], { maxDepth: 4, maxKeys: 2000 }) },
   { name: 'parseJsonSafe(body)', run: (s, i) => s.json.parseJsonSafe(BODIES[i & 511]) },
@@ -81,6 +112,45 @@ const cases: Case[] = [
     run: (s, i) => s.lp.messageToLines({ payload: POINTS[i & 511], anomaly: ANOMALY }, { precision: 'ms', now: 0 }),
   },
   {
+    // a writer request's body: 100 scored points (200 lines) mapped, then joined as the writer sends them
+    name: 'batch → body (per point)',
+    run: (s, i) => {
+      const lines: string[] = [];
+      for (let j = 0; j < 100; j++) {
+        const m = s.lp.messageToLines(
+          { payload: POINTS[(i + j) & 511], anomaly: ANOMALY },
+          { precision: 'ms', now: 0 }
+        );
+        for (const l of m.lines) lines.push(l);
+      }
+      return lines.join('\n');
+    },
+    per: 100,
+  },
+  {
+    // the writer's side alone: held lines joined into a request body of 200 lines
+    name: 'lines → body (per line)',
+    run: (s, i) => {
+      const held = HELD.get(s.name)!;
+      const at = (i * 200) % (held.length - 200);
+      return held.slice(at, at + 200).join('\n');
+    },
+    per: 200,
+  },
+  {
+    // a request of 1,000 held lines as the database client gets it: one joined string before the eighth
+    // round, pieces written into one buffer (transport.ts linesBody) since; then the client's Buffer.from
+    name: 'lines → request bytes (per line)',
+    run: (s, i) => {
+      const held = HELD.get(s.name)!;
+      const at = (i * 1000) % (held.length - 1000);
+      const ls = held.slice(at, at + 1000);
+      return Buffer.from(s.transport.linesBody ? s.transport.linesBody(ls) : ls.join('\n'), 'utf-8').length;
+    },
+    per: 1000,
+  },
+  { name: 'verify(envelope)', run: (s, i) => s.verifier.verify(SIGNED[i & 511]) },
+  {
     name: 'health patterns (2 misses)',
     run: (s, i) => s.patterns.health.map((p: Mod) => p.levels(TOPICS[i & 511])).filter(Boolean).length + 1,
   },
@@ -88,6 +158,10 @@ const cases: Case[] = [
   { name: 'alert signals (firing)', run: (s, i) => s.alert.signalsFromMessage(FIRING[i & 511]) },
   { name: 'normalize(body)', run: (s, i) => s.normalizer.normalize(BODIES[i & 511], { topic: 'devices/x/telemetry' }) },
 ];
+
+// BENCH_CASES: only the cases whose name contains one of these comma-separated words
+const only = process.env.BENCH_CASES?.split(',').filter(Boolean);
+const cases = only ? allCases.filter((c) => only.some((w) => c.name.includes(w))) : allCases;
 
 // same answers on both sides before timing anything
 for (const c of cases)
@@ -109,9 +183,10 @@ for (let r = 0; r < ROUNDS; r++) {
         (i) => {
           if (c.run(s, i)) sink++;
         },
-        MS
+        MS,
+        Math.ceil(1000 / (c.per ?? 1))
       );
-      ((ns[c.name] ??= {})[s.name] ??= []).push(1e9 / rate.perSec);
+      ((ns[c.name] ??= {})[s.name] ??= []).push(1e9 / rate.perSec / (c.per ?? 1));
     }
   }
 }

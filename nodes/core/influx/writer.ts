@@ -18,8 +18,14 @@ import { deviceIdOfLine } from './line-protocol';
 import { isRetryableStatus, retryDelay, type RetryPolicy } from '../retry';
 import { entryMatches, readRefusal, RefusalMemory, DEFAULT_REFUSAL_TTL_MS, type RememberedRefusal } from './refusals';
 
-/** Sends one body of newline-separated line protocol; resolves on 2xx, rejects with the server's error. */
-export type WriteBodyFn = (body: string) => Promise<void>;
+/**
+ * Sends one body of newline-separated line protocol; resolves on 2xx, rejects with the server's error.
+ * `lines`, when present, sends the same body for lines not yet joined (transport.ts: without one string of
+ * the whole request), and the writer uses it.
+ */
+export type WriteBodyFn = ((body: string) => Promise<void>) & {
+  lines?: (lines: readonly string[]) => Promise<void>;
+};
 
 export type FailureKind = 'retry' | 'config' | 'reject' | 'too_large';
 
@@ -635,7 +641,7 @@ export class InfluxWriter {
     }
     const t0 = process.hrtime.bigint();
     try {
-      await send(lines.join('\n'));
+      await (send.lines ? send.lines(lines) : send(lines.join('\n')));
       this.written += lines.length;
       this.opts.onWritten?.(lines.length, Number(process.hrtime.bigint() - t0) / 1e9);
       return null;
