@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
-import { freePort, waitFor } from '../support/net';
+import { freePort, requiredInCi, waitFor } from '../support/net';
 
 // browser globals used inside page.evaluate callbacks (the tests compile without the DOM library)
 declare const window: any;
@@ -68,11 +68,7 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
   let output = '';
 
   before(async function () {
-    if (!fs.existsSync(CHROMIUM)) {
-      if (process.env.CI === 'true' || process.env.CI === '1')
-        throw new Error(`Chromium is required in CI but was not found at ${CHROMIUM}`);
-      this.skip();
-    }
+    if (!fs.existsSync(CHROMIUM)) requiredInCi(this, `Chromium is required in CI but was not found at ${CHROMIUM}`);
     assert.ok(fs.existsSync(path.join(root, 'dist', 'nodes', 'influx', 'moby-influx.html')), 'run npm run build first');
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;

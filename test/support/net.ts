@@ -69,9 +69,40 @@ export function which(bin: string): string | null {
 export function requireBinary(ctx: Mocha.Context, bin: string): string {
   const found = which(bin);
   if (found) return found;
-  if (process.env.CI === 'true' || process.env.CI === '1') {
-    throw new Error(`${bin} is required in CI but was not found (apt-get install it in .ci/run)`);
-  }
+  return requiredInCi(ctx, `${bin} is required in CI but was not found (apt-get install it in .ci/run)`);
+}
+
+/** True when the tests run under CI (`.ci/run` exports CI=true), where a missing service fails instead of skipping. */
+export function inCi(): boolean {
+  return process.env.CI === 'true' || process.env.CI === '1';
+}
+
+/** Something a test needs is missing: with CI=true the test fails with `why`; elsewhere it is skipped. */
+export function requiredInCi(ctx: Mocha.Context, why: string): never {
+  if (inCi()) throw new Error(why);
   ctx.skip();
   throw new Error('unreachable');
+}
+
+/**
+ * Mounts a fresh tmpfs of `size` (mount's syntax: '64k', '2m') on the existing directory `dir`, for tests
+ * of a full disk. Mounting needs root: CI runs as root, so there a failure fails the test; elsewhere it
+ * skips. Undo with `unmountTmpfs`.
+ */
+export function mountTmpfs(ctx: Mocha.Context, dir: string, size: string): void {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    requiredInCi(ctx, `cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`);
+  }
+}
+
+/** Unmounts what `mountTmpfs` mounted; nothing when `dir` is null or no longer mounted. */
+export function unmountTmpfs(dir: string | null): void {
+  if (!dir) return;
+  try {
+    execFileSync('umount', [dir], { stdio: 'pipe' });
+  } catch {
+    /* already gone */
+  }
 }

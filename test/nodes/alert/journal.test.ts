@@ -3,10 +3,9 @@
 // messages that changed an alert fail (done(err): a durable source does not acknowledge them) until there is
 // room again.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { waitFor } from '../../support/net';
+import { waitFor, mountTmpfs, unmountTmpfs } from '../../support/net';
 import {
   helper,
   api,
@@ -61,14 +60,8 @@ describe('moby-alert node: state journal', function () {
     (fs as { fdatasync: unknown }).fdatasync = realFdatasync;
     hooks.remove('*.journaltest');
     await helper.unload();
-    if (tmpfs) {
-      try {
-        execFileSync('umount', [tmpfs]);
-      } catch {
-        /* already gone */
-      }
-      tmpfs = null;
-    }
+    unmountTmpfs(tmpfs);
+    tmpfs = null;
   });
 
   it('keeps the state in the state directory: a reload (memory context wiped) restores the alerts', async () => {
@@ -96,13 +89,7 @@ describe('moby-alert node: state journal', function () {
     const userDir = freshUserDir();
     const stateRoot = path.join(userDir, 'moby-alert');
     fs.mkdirSync(stateRoot, { recursive: true });
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', stateRoot], { stdio: 'pipe' });
-    } catch (err) {
-      if (process.env.CI)
-        throw new Error(`cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`, { cause: err });
-      this.skip();
-    }
+    mountTmpfs(this, stateRoot, '64k');
     tmpfs = stateRoot;
     await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
     const ev = collect('ev');

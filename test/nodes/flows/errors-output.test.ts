@@ -6,10 +6,9 @@
 // the message was only "ENOSPC: no space left on device, write". Now: one line per second at most, saying
 // which node, what failed and for which device; the rest counted.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { waitFor, sleep } from '../../support/net';
+import { waitFor, sleep, mountTmpfs, unmountTmpfs } from '../../support/net';
 import { helper, alertFlow, anomalyMsg, freshUserDir } from '../../support/alert-red';
 
 const channelsModule = require('../../../dist/nodes/alert/moby-alert-channels.js');
@@ -49,27 +48,15 @@ for (const [file, prefix] of [
 
     afterEach(async () => {
       await helper.unload();
-      if (tmpfs) {
-        try {
-          execFileSync('umount', [tmpfs]);
-        } catch {
-          /* already gone */
-        }
-        tmpfs = null;
-      }
+      unmountTmpfs(tmpfs);
+      tmpfs = null;
     });
 
     it('one line per second at most: node, what failed, device; no stack trace; the rest counted', async function () {
       const userDir = freshUserDir();
       const stateRoot = path.join(userDir, 'moby-alert');
       fs.mkdirSync(stateRoot, { recursive: true });
-      try {
-        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', stateRoot], { stdio: 'pipe' });
-      } catch (err) {
-        if (process.env.CI)
-          throw new Error(`cannot mount a tmpfs (CI runs as root): ${(err as Error).message}`, { cause: err });
-        this.skip();
-      }
+      mountTmpfs(this, stateRoot, '64k');
       tmpfs = stateRoot;
       const flow = [...alertFlow({ persist: 'journal', updateEventSec: 0 }), ...errorPath(file, prefix)];
       await new Promise<void>((resolve, reject) =>

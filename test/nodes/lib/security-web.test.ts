@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { decryptCredentials, startSecureNodeRed, type SecureNodeRed } from '../../support/secure-nodered';
+import { requiredInCi } from '../../support/net';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -105,9 +106,7 @@ describe('secure by default: a web page, the alert API and secrets through the r
   const auth = () => ({ authorization: `Bearer ${nr.token}` });
 
   before(async function () {
-    const haveChromium = fs.existsSync(CHROMIUM);
-    if (!haveChromium && process.env.CI !== 'true' && process.env.CI !== '1') this.skip();
-    assert.ok(haveChromium, `Chromium not found at ${CHROMIUM} (CI=true requires it)`);
+    if (!fs.existsSync(CHROMIUM)) requiredInCi(this, `Chromium not found at ${CHROMIUM} (CI=true requires it)`);
     attacker = await site();
     grafana = await site();
     nr = await startSecureNodeRed(flow(), { MOBY_CORS_ORIGINS: grafana.url });
