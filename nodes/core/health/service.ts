@@ -64,6 +64,15 @@ export interface HealthServiceOptions {
   /** Redis became usable (true) or not (false, with the error) */
   onStore?: (up: boolean, err?: Error) => void;
   now?: () => number;
+  /** a clock that never steps, ms (default performance.now); with `now` it tells a step of the wall clock */
+  monotonic?: () => number;
+  /** the wall clock moving this much more or less than the monotonic one between two looks is a step (default 2000) */
+  clockStepMs?: number;
+  /**
+   * the host's wall clock stepped by deltaMs; `shifted`: the memory table's times were re-expressed in the new
+   * clock (memory mode), false with Redis (whose times are shared by instances and are not moved)
+   */
+  onClockStep?: (deltaMs: number, shifted: boolean) => void;
 }
 
 /** The key names a script takes before its arguments (KEYS[1..n] in Lua). */
@@ -143,6 +152,13 @@ export class HealthService {
   private readonly listeners: Array<[string, Parameters<Redis['on']>[1]]> = [];
   /** transitions decided from memory because Redis was unreachable */
   memoryDecisions = 0;
+  /** steps of the host's wall clock seen (see checkClock) */
+  clockSteps = 0;
+  private readonly monotonic: () => number;
+  private readonly clockStepMs: number;
+  private readonly onClockStep: (deltaMs: number, shifted: boolean) => void;
+  /** wall minus monotonic time at the last look (NaN: not looked yet) */
+  private clockOffset = NaN;
   lastError: Error | null = null;
 
   constructor(opts: HealthServiceOptions) {
@@ -156,6 +172,9 @@ export class HealthService {
     this.watchGapMs = opts.watchGapMs ?? Math.max(2000, 3 * (this.lockTtlMs + 50));
     this.onStore = opts.onStore ?? (() => undefined);
     this.now = opts.now ?? Date.now;
+    this.monotonic = opts.monotonic ?? (() => performance.now());
+    this.clockStepMs = Math.max(1, opts.clockStepMs ?? 2000);
+    this.onClockStep = opts.onClockStep ?? (() => undefined);
     this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
     this.redis = (opts.redis as (Redis & HealthCommands) | undefined) ?? null;
@@ -176,8 +195,28 @@ export class HealthService {
     return this.up;
   }
 
+  /**
+   * Whether the host's wall clock stepped since the last look: both clocks advance alike (an event-loop stall
+   * delays both), so their difference moves only when the wall clock is set. In memory mode the table's times
+   * follow the step (HealthTable.shiftTime), so no device times out, or stays unwatched, because of it. Cheap
+   * enough per message: two clock reads. Callers pass message times read from the same wall clock.
+   */
+  checkClock(): void {
+    const offset = this.now() - this.monotonic();
+    const before = this.clockOffset;
+    this.clockOffset = offset;
+    if (before !== before) return;
+    const delta = offset - before;
+    if (delta < this.clockStepMs && delta > -this.clockStepMs) return;
+    this.clockSteps++;
+    const shift = !this.redis;
+    if (shift) this.table.shiftTime(delta);
+    this.onClockStep(delta, shift);
+  }
+
   activity(id: string, ts: number, equipmentId?: string): void {
     ts = Math.round(ts);
+    this.checkClock();
     if (!this.redis) {
       const ev = this.table.activity(id, ts, equipmentId);
       if (ev) this.emitFn(ev);
@@ -195,6 +234,7 @@ export class HealthService {
 
   status(id: string, online: boolean, ts: number, reason: 'status' | 'lwt', equipmentId?: string): void {
     ts = Math.round(ts);
+    this.checkClock();
     if (this.waitingForFirstConnection()) {
       // like activity, status waits (bounded) for Redis to decide rather than deciding twice
       if (this.earlyStatus.length < MAX_EARLY_STATUS) {
@@ -243,6 +283,7 @@ export class HealthService {
    * shared heartbeat then goes stale unless another instance sweeps, which its gap rule treats the same way.
    */
   async sweep(now = this.now(), listening = true): Promise<void> {
+    this.checkClock();
     if (!listening) {
       this.table.unwatched(now);
       return;
