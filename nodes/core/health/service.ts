@@ -12,6 +12,7 @@ import { HealthTable, DEVICE_STATES, TableFullError } from './table';
 import { isValidDeviceId } from './extract';
 import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
 import { isOneOf } from '../guards';
+import { isRedisTimeout } from '../redis-options';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
@@ -152,6 +153,8 @@ export class HealthService {
   private readonly listeners: Array<[string, Parameters<Redis['on']>[1]]> = [];
   /** transitions decided from memory because Redis was unreachable */
   memoryDecisions = 0;
+  /** times Redis stopped answering with the connection open (a command timed out) */
+  hangs = 0;
   /** steps of the host's wall clock seen (see checkClock) */
   clockSteps = 0;
   private readonly monotonic: () => number;
@@ -471,6 +474,13 @@ export class HealthService {
     if (!this.up) return;
     this.up = false;
     this.onStore(false, err);
+    // a command that timed out: the server (or the way to it) hangs with the connection open, so no 'close'
+    // and no 'ready' would ever come; dropping the connection makes the client reconnect, and its 'ready'
+    // (the server answers again) resyncs and hands the decisions back to Redis
+    if (isRedisTimeout(err)) {
+      this.hangs++;
+      this.redis?.disconnect(true);
+    }
   }
 
   private waitingForFirstConnection(): boolean {
