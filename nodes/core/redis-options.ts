@@ -8,7 +8,7 @@ import type { RedisOptions } from 'ioredis';
  * script) kept every command pending forever: device health neither decided in Redis nor fell back to memory,
  * so a device that died was never reported, and nothing said why (red-team round 2 of 2026-12-03).
  */
-export const REDIS_COMMAND_TIMEOUT_MS = 2000;
+export const REDIS_COMMAND_TIMEOUT_MS = 5000;
 
 /** ioredis reports a command that outlived commandTimeout with this message. */
 export function isRedisTimeout(err: unknown): boolean {

@@ -433,7 +433,7 @@ export class HealthService {
   private async resync(): Promise<void> {
     const redis = this.redis!;
     const rows: Array<string | number> = [];
-    const calls: Array<Promise<string[]>> = [];
+    const calls: Array<Array<string | number>> = [];
     // every call also keeps the watched heartbeat (redis-scripts.ts): this instance has been watching since
     // it started, from memory while Redis was unreachable; there is one call even for an empty table
     let first = true;
@@ -441,17 +441,7 @@ export class HealthService {
       if (!rows.length && !first) return;
       first = false;
       const running = Math.round(performance.now() - this.startedMono);
-      calls.push(
-        redis.mobyHealthResync(
-          ...this.keyArgs(),
-          this.keys.watched,
-          this.keys.channel,
-          this.startedAt,
-          running,
-          this.watchGapMs,
-          ...rows
-        )
-      );
+      calls.push([this.startedAt, running, this.watchGapMs, ...rows]);
       rows.length = 0;
     };
     this.table.forEach((id, state, since, seen, statusAt, timeout) => {
@@ -466,7 +456,13 @@ export class HealthService {
       if (rows.length >= 6 * this.batchSize) send();
     });
     send();
-    for (const evs of await Promise.all(calls)) this.applyRemote(evs, false);
+    // one call after the other: sent at once, a table of a million devices queued a thousand scripts whose
+    // last ones waited longer than the command timeout behind the first, which read as a hang
+    for (const args of calls)
+      this.applyRemote(
+        await redis.mobyHealthResync(...this.keyArgs(), this.keys.watched, this.keys.channel, ...args),
+        false
+      );
   }
 
   private storeFailed(err: Error): void {
