@@ -13,6 +13,7 @@ import { isValidDeviceId } from './extract';
 import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
 import { isOneOf } from '../guards';
 import { isRedisTimeout } from '../redis-options';
+import { ClockStepDetector } from '../clock-step';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
@@ -65,7 +66,7 @@ export interface HealthServiceOptions {
   /** Redis became usable (true) or not (false, with the error) */
   onStore?: (up: boolean, err?: Error) => void;
   now?: () => number;
-  /** a clock that never steps, ms (default performance.now); with `now` it tells a step of the wall clock */
+  /** a clock that never steps, ms (default performance.now); with `now` it tells a step of the wall clock (core/clock-step.ts) */
   monotonic?: () => number;
   /** the wall clock moving this much more or less than the monotonic one between two looks is a step (default 2000) */
   clockStepMs?: number;
@@ -155,13 +156,8 @@ export class HealthService {
   memoryDecisions = 0;
   /** times Redis stopped answering with the connection open (a command timed out) */
   hangs = 0;
-  /** steps of the host's wall clock seen (see checkClock) */
-  clockSteps = 0;
-  private readonly monotonic: () => number;
-  private readonly clockStepMs: number;
+  private readonly clock: ClockStepDetector;
   private readonly onClockStep: (deltaMs: number, shifted: boolean) => void;
-  /** wall minus monotonic time at the last look (NaN: not looked yet) */
-  private clockOffset = NaN;
   lastError: Error | null = null;
 
   constructor(opts: HealthServiceOptions) {
@@ -175,13 +171,17 @@ export class HealthService {
     this.watchGapMs = opts.watchGapMs ?? Math.max(2000, 3 * (this.lockTtlMs + 50));
     this.onStore = opts.onStore ?? (() => undefined);
     this.now = opts.now ?? Date.now;
-    this.monotonic = opts.monotonic ?? (() => performance.now());
-    this.clockStepMs = Math.max(1, opts.clockStepMs ?? 2000);
+    this.clock = new ClockStepDetector(this.now, opts.monotonic, opts.clockStepMs);
     this.onClockStep = opts.onClockStep ?? (() => undefined);
     this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
     this.redis = (opts.redis as (Redis & HealthCommands) | undefined) ?? null;
     if (this.redis) this.attach(this.redis);
+  }
+
+  /** steps of the host's wall clock seen (see checkClock) */
+  get clockSteps(): number {
+    return this.clock.steps;
   }
 
   get shared(): boolean {
@@ -205,13 +205,8 @@ export class HealthService {
    * enough per message: two clock reads. Callers pass message times read from the same wall clock.
    */
   checkClock(): void {
-    const offset = this.now() - this.monotonic();
-    const before = this.clockOffset;
-    this.clockOffset = offset;
-    if (before !== before) return;
-    const delta = offset - before;
-    if (delta < this.clockStepMs && delta > -this.clockStepMs) return;
-    this.clockSteps++;
+    const delta = this.clock.look();
+    if (delta === 0) return;
     const shift = !this.redis;
     if (shift) this.table.shiftTime(delta);
     this.onClockStep(delta, shift);
