@@ -319,6 +319,15 @@ export = function (RED: NodeAPI) {
         redis: redisNode ? redisNode.register(node.id) : null,
         keyPrefix: (def.keyPrefix || '').trim(),
         lockTtlMs: Math.max(100, num(def.sweepInterval, 1, 0.05) * 1000 - 50),
+        onClockStep: (deltaMs, shifted) => {
+          countEvent(TYPE, 'clock_step');
+          node.warn(
+            `host clock stepped ${deltaMs > 0 ? 'forward' : 'back'} by ${Math.round(Math.abs(deltaMs) / 1000)} s: ` +
+              (shifted
+                ? 'device times moved with it, no device timed out because of it'
+                : 'Redis mode: shared device times are not moved, devices may time out or be reported late')
+          );
+        },
         onStore: (up, err) => {
           if (!up) node.warn(`redis unavailable, deciding from memory: ${err?.message ?? 'unknown error'}`);
           else node.log('redis store in use');

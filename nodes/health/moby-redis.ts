@@ -5,6 +5,7 @@ import type { Node, NodeAPI, NodeDef } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import type { RedisConfigNode } from './redis-config';
 import { integerSetting, textSetting } from '../lib/settings';
+import { mobyRedisOptions } from '../core/redis-options';
 
 const TYPE = 'moby-redis';
 
@@ -43,11 +44,8 @@ export = function (RED: NodeAPI) {
       username: node.credentials.username || undefined,
       password: node.credentials.password || undefined,
       tls: def.tls ? {} : undefined,
-      // fail fast while disconnected: users fall back to memory instead of piling up commands
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 5000,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+      // fail fast while disconnected or hung: users fall back to memory instead of piling up commands
+      ...mobyRedisOptions(),
     };
 
     let shown = `${host}:${port}/${db}`;

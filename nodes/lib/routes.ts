@@ -89,16 +89,20 @@ function readBody(req: RawRequest): Promise<{ text: string } | { tooLarge: true 
   ) {
     return Promise.resolve({ text: JSON.stringify(req.body) });
   }
+  // A body over the cap is answered at once (413 or 401, with Connection: close) instead of after its end: the
+  // whole body used to be read and dropped first, so a client without a token that announced 10 GB kept the
+  // connection and the server reading until it stopped sending (red-team round 2, 2026-12-03).
+  const declared = Number(req.headers['content-length']);
+  if (declared > MAX_BODY_BYTES) return Promise.resolve({ tooLarge: true });
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) over = true;
+      if (size > MAX_BODY_BYTES) resolve({ tooLarge: true });
       else chunks.push(c);
     });
-    req.on('end', () => resolve(over ? { tooLarge: true } : { text: Buffer.concat(chunks).toString('utf8') }));
+    req.on('end', () => resolve({ text: Buffer.concat(chunks).toString('utf8') }));
     req.on('error', () => resolve({ text: '' }));
   });
 }
@@ -152,6 +156,8 @@ export function mountAlertApi(router: HttpRouter, prefix: string, host: ApiHost)
           'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text },
           { devices: () => devices, limiter: apiLimiter }
         );
+        // the rest of an oversized body is not read: the connection closes after the answer
+        if ('tooLarge' in body) res.set('Connection', 'close');
         if (out) return send(res, await awaitDurable(hosts, req.method, out));
         // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
         // /metrics belongs to the metrics route above, and a root prefix must not shadow other routes.

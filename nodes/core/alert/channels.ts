@@ -58,18 +58,28 @@ export function plainText(n: Notification): string {
   return lines.join('\n');
 }
 
+/**
+ * Text for Slack's mrkdwn with its control characters escaped, as Slack asks
+ * (https://api.slack.com/reference/surfaces/formatting#escaping): unescaped, `<!channel>`, `<!here>`, `<@U…>`
+ * and `<https://evil.example|Open the dashboard>` in a summary (an LLM's answer, a msg.alert message) became
+ * a mention of everyone in the channel or a disguised link in the alert message.
+ */
+export function slackEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 /** Slack message body (mrkdwn text plus a section block); `channel` is added by the bot sender. */
 export function slackMessage(n: Notification): { text: string; blocks: unknown[] } {
   const a = n.alert;
-  const head = `${EMOJI[a.severity]} *${HEADLINE[n.kind]}*: \`${a.rule}\` on *${a.device_id}* (${a.severity})`;
-  const text = `${head}\n${n.summary}`;
+  const head = `${EMOJI[a.severity]} *${HEADLINE[n.kind]}*: \`${slackEscape(a.rule)}\` on *${slackEscape(a.device_id)}* (${a.severity})`;
+  const text = `${head}\n${slackEscape(n.summary)}`;
   const fields = [
     { type: 'mrkdwn', text: `*Status*\n${a.status}${a.acknowledged ? ' (acked)' : ''}` },
     { type: 'mrkdwn', text: `*Count*\n${a.count}` },
   ];
   if (a.value !== undefined)
     fields.push({ type: 'mrkdwn', text: `*Value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}` });
-  const context = `alert ${a.alert_id}${n.url ? ` · <${n.url}|details>` : ''}`;
+  const context = `alert ${slackEscape(a.alert_id)}${n.url ? ` · <${n.url}|details>` : ''}`;
   return {
     text,
     blocks: [

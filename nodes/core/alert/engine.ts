@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertEvent, AlertEventType, Severity } from '../contract';
 import { FirstEntry } from '../first-entry';
+import { ClockStepDetector } from '../clock-step';
 
 /** A condition seen on a message: the rule fired for the device, or the rule's condition is clear. */
 export interface AlertSignal {
@@ -42,6 +43,11 @@ export interface AlertEngineOptions {
    */
   maxOpen?: number;
   now?: () => number;
+  /**
+   * a clock that never steps (default performance.now when `now` is not injected); with `now` it tells a step
+   * of the host's wall clock (core/clock-step.ts), which the open alerts' times then follow (shiftTime)
+   */
+  monotonic?: () => number;
   newId?: () => string;
 }
 
@@ -142,7 +148,7 @@ export function filterAlerts(alerts: Iterable<Alert>, filter: AlertFilter = {}):
 }
 
 export class AlertEngine {
-  private readonly opts: Required<Omit<AlertEngineOptions, 'now' | 'newId'>>;
+  private readonly opts: Required<Omit<AlertEngineOptions, 'now' | 'newId' | 'monotonic'>>;
   private readonly now: () => number;
   private readonly newId: () => string;
   /** every alert held, by id; Map order is insertion order, which the eviction of resolved ones relies on */
@@ -160,6 +166,7 @@ export class AlertEngine {
   private readonly firstOpen = new FirstEntry(this.open);
   private readonly firstClearing = new FirstEntry(this.clearing);
   private readonly tracking = new Map<string, Tracking>();
+  private readonly clock: ClockStepDetector;
   private resolvedCount = 0;
   /** bumps on every change, so an adapter knows when to persist */
   version = 0;
@@ -177,6 +184,11 @@ export class AlertEngine {
       maxOpen: options.maxOpen ?? 10000,
     };
     this.now = options.now ?? Date.now;
+    // an injected wall clock without a monotonic one (tests moving time by hand) is never a step
+    this.clock = new ClockStepDetector(
+      this.now,
+      options.now && !options.monotonic ? () => this.now() : options.monotonic
+    );
     this.newId = options.newId ?? randomUUID;
   }
 
@@ -190,8 +202,43 @@ export class AlertEngine {
     return { event, time, alert: { ...alert } };
   }
 
+  /** Steps of the host's wall clock seen (each moved the open alerts' times). */
+  get clockSteps(): number {
+    return this.clock.steps;
+  }
+
+  /**
+   * The host's wall clock stepped by `deltaMs`: the open alerts' times and their bookkeeping move with it, so
+   * the step is neither counted as time unacknowledged or clear (escalation, reminders, time-based
+   * auto-resolve) nor hides such time. Before, a step forward of an hour escalated every open unacknowledged
+   * alert at once and sent each a reminder; a step back delayed both by an hour. Resolved alerts keep their times.
+   */
+  shiftTime(deltaMs: number): void {
+    if (!Number.isFinite(deltaMs) || deltaMs === 0) return;
+    for (const alert of this.open.values()) {
+      alert.opened_at += deltaMs;
+      alert.updated_at += deltaMs;
+      if (alert.acknowledged_at !== undefined) alert.acknowledged_at += deltaMs;
+      const t = this.tracking.get(alert.alert_id);
+      if (t) {
+        t.lastUpdateEvent += deltaMs;
+        t.lastNotifiedAt += deltaMs;
+        if (t.clearSince !== null) t.clearSince += deltaMs;
+      }
+      this.changedIds.add(alert.alert_id);
+    }
+    this.version++;
+  }
+
+  /** Looks for a step of the wall clock before a time is read (see shiftTime). */
+  private followClock(): void {
+    const delta = this.clock.look();
+    if (delta !== 0) this.shiftTime(delta);
+  }
+
   /** Applies one signal; returns the alert events it caused (possibly none). */
   apply(signal: AlertSignal): ApplyOutcome {
+    this.followClock();
     const now = this.now();
     const key = AlertEngine.key(signal.device_id, signal.rule);
     const current = this.open.get(key);
@@ -320,6 +367,7 @@ export class AlertEngine {
     const alert = this.byId.get(id);
     if (!alert) return { ok: false, error: 'not_found' };
     if (alert.acknowledged) return { ok: false, error: 'already_acknowledged', alert: { ...alert } };
+    this.followClock();
     const now = this.now();
     alert.acknowledged = true;
     alert.acknowledged_at = now;
@@ -334,6 +382,7 @@ export class AlertEngine {
     const alert = this.byId.get(id);
     if (!alert) return { ok: false, error: 'not_found' };
     if (alert.status === 'resolved') return { ok: false, error: 'already_resolved', alert: { ...alert } };
+    this.followClock();
     const event = this.doResolve(alert, this.now(), by, note);
     return { ok: true, alert: { ...alert }, event };
   }
@@ -350,6 +399,7 @@ export class AlertEngine {
 
   /** Time-driven work: coalesced updates, time-based auto-resolve, escalation and due repeat reminders. */
   tick(): { events: AlertEvent[]; repeats: RepeatNotice[] } {
+    this.followClock();
     const now = this.now();
     const events: AlertEvent[] = this.deferred;
     this.deferred = [];

@@ -12,6 +12,8 @@ import { HealthTable, DEVICE_STATES, TableFullError } from './table';
 import { isValidDeviceId } from './extract';
 import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
 import { isOneOf } from '../guards';
+import { isRedisTimeout } from '../redis-options';
+import { ClockStepDetector } from '../clock-step';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
@@ -64,6 +66,15 @@ export interface HealthServiceOptions {
   /** Redis became usable (true) or not (false, with the error) */
   onStore?: (up: boolean, err?: Error) => void;
   now?: () => number;
+  /** a clock that never steps, ms (default performance.now); with `now` it tells a step of the wall clock (core/clock-step.ts) */
+  monotonic?: () => number;
+  /** the wall clock moving this much more or less than the monotonic one between two looks is a step (default 2000) */
+  clockStepMs?: number;
+  /**
+   * the host's wall clock stepped by deltaMs; `shifted`: the memory table's times were re-expressed in the new
+   * clock (memory mode), false with Redis (whose times are shared by instances and are not moved)
+   */
+  onClockStep?: (deltaMs: number, shifted: boolean) => void;
 }
 
 /** The key names a script takes before its arguments (KEYS[1..n] in Lua). */
@@ -143,6 +154,10 @@ export class HealthService {
   private readonly listeners: Array<[string, Parameters<Redis['on']>[1]]> = [];
   /** transitions decided from memory because Redis was unreachable */
   memoryDecisions = 0;
+  /** times Redis stopped answering with the connection open (a command timed out) */
+  hangs = 0;
+  private readonly clock: ClockStepDetector;
+  private readonly onClockStep: (deltaMs: number, shifted: boolean) => void;
   lastError: Error | null = null;
 
   constructor(opts: HealthServiceOptions) {
@@ -156,10 +171,22 @@ export class HealthService {
     this.watchGapMs = opts.watchGapMs ?? Math.max(2000, 3 * (this.lockTtlMs + 50));
     this.onStore = opts.onStore ?? (() => undefined);
     this.now = opts.now ?? Date.now;
+    // an injected wall clock without a monotonic one (tests moving time by hand) is never a step
+    this.clock = new ClockStepDetector(
+      this.now,
+      opts.now && !opts.monotonic ? () => this.now() : opts.monotonic,
+      opts.clockStepMs
+    );
+    this.onClockStep = opts.onClockStep ?? (() => undefined);
     this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
     this.redis = (opts.redis as (Redis & HealthCommands) | undefined) ?? null;
     if (this.redis) this.attach(this.redis);
+  }
+
+  /** steps of the host's wall clock seen (see checkClock) */
+  get clockSteps(): number {
+    return this.clock.steps;
   }
 
   get shared(): boolean {
@@ -176,8 +203,23 @@ export class HealthService {
     return this.up;
   }
 
+  /**
+   * Whether the host's wall clock stepped since the last look: both clocks advance alike (an event-loop stall
+   * delays both), so their difference moves only when the wall clock is set. In memory mode the table's times
+   * follow the step (HealthTable.shiftTime), so no device times out, or stays unwatched, because of it. Cheap
+   * enough per message: two clock reads. Callers pass message times read from the same wall clock.
+   */
+  checkClock(): void {
+    const delta = this.clock.look();
+    if (delta === 0) return;
+    const shift = !this.redis;
+    if (shift) this.table.shiftTime(delta);
+    this.onClockStep(delta, shift);
+  }
+
   activity(id: string, ts: number, equipmentId?: string): void {
     ts = Math.round(ts);
+    this.checkClock();
     if (!this.redis) {
       const ev = this.table.activity(id, ts, equipmentId);
       if (ev) this.emitFn(ev);
@@ -195,6 +237,7 @@ export class HealthService {
 
   status(id: string, online: boolean, ts: number, reason: 'status' | 'lwt', equipmentId?: string): void {
     ts = Math.round(ts);
+    this.checkClock();
     if (this.waitingForFirstConnection()) {
       // like activity, status waits (bounded) for Redis to decide rather than deciding twice
       if (this.earlyStatus.length < MAX_EARLY_STATUS) {
@@ -243,6 +286,7 @@ export class HealthService {
    * shared heartbeat then goes stale unless another instance sweeps, which its gap rule treats the same way.
    */
   async sweep(now = this.now(), listening = true): Promise<void> {
+    this.checkClock();
     if (!listening) {
       this.table.unwatched(now);
       return;
@@ -389,7 +433,7 @@ export class HealthService {
   private async resync(): Promise<void> {
     const redis = this.redis!;
     const rows: Array<string | number> = [];
-    const calls: Array<Promise<string[]>> = [];
+    const calls: Array<Array<string | number>> = [];
     // every call also keeps the watched heartbeat (redis-scripts.ts): this instance has been watching since
     // it started, from memory while Redis was unreachable; there is one call even for an empty table
     let first = true;
@@ -397,17 +441,7 @@ export class HealthService {
       if (!rows.length && !first) return;
       first = false;
       const running = Math.round(performance.now() - this.startedMono);
-      calls.push(
-        redis.mobyHealthResync(
-          ...this.keyArgs(),
-          this.keys.watched,
-          this.keys.channel,
-          this.startedAt,
-          running,
-          this.watchGapMs,
-          ...rows
-        )
-      );
+      calls.push([this.startedAt, running, this.watchGapMs, ...rows]);
       rows.length = 0;
     };
     this.table.forEach((id, state, since, seen, statusAt, timeout) => {
@@ -422,7 +456,13 @@ export class HealthService {
       if (rows.length >= 6 * this.batchSize) send();
     });
     send();
-    for (const evs of await Promise.all(calls)) this.applyRemote(evs, false);
+    // one call after the other: sent at once, a table of a million devices queued a thousand scripts whose
+    // last ones waited longer than the command timeout behind the first, which read as a hang
+    for (const args of calls)
+      this.applyRemote(
+        await redis.mobyHealthResync(...this.keyArgs(), this.keys.watched, this.keys.channel, ...args),
+        false
+      );
   }
 
   private storeFailed(err: Error): void {
@@ -430,6 +470,13 @@ export class HealthService {
     if (!this.up) return;
     this.up = false;
     this.onStore(false, err);
+    // a command that timed out: the server (or the way to it) hangs with the connection open, so no 'close'
+    // and no 'ready' would ever come; dropping the connection makes the client reconnect, and its 'ready'
+    // (the server answers again) resyncs and hands the decisions back to Redis
+    if (isRedisTimeout(err)) {
+      this.hangs++;
+      this.redis?.disconnect(true);
+    }
   }
 
   private waitingForFirstConnection(): boolean {

@@ -241,6 +241,23 @@ export class HealthTable {
     if (now > this.watchedSince) this.watchedSince = now;
   }
 
+  /**
+   * The host's wall clock stepped by `deltaMs` (NTP correcting it, an operator setting it, a VM resumed with its
+   * old time): every time the table holds is re-expressed in the new clock, so a device's silence is what it
+   * was before the step. Without this a step forward of an hour timed out every device at once, and a step
+   * back left every device's last-seen an hour in the future (a device dying then was reported an hour late).
+   */
+  shiftTime(deltaMs: number): void {
+    if (!Number.isFinite(deltaMs) || deltaMs === 0) return;
+    for (let i = 0; i < this.size; i++) {
+      this.since[i] += deltaMs;
+      this.lastSeen[i] += deltaMs; // NaN (never seen) stays NaN
+      this.statusAt[i] += deltaMs;
+      this.pending[i] += deltaMs;
+    }
+    if (this.watchedSince !== -Infinity) this.watchedSince += deltaMs;
+  }
+
   /** Times out silent devices and completes hold-downs; returns the transitions in table order. */
   sweep(now = this.now()): HealthEvent[] {
     const out: HealthEvent[] = [];

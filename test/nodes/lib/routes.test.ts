@@ -2,6 +2,8 @@
 // loaded (not only with the InfluxDB writer, which used to mount it), exactly once however many modules
 // load, with the alert API's token; and an alert node's API is mounted under its prefix while the node runs.
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 const helper = require('node-red-node-test-helper');
 const supertest = require('supertest');
 const apiAuth = require('../../../dist/nodes/lib/api-auth.js') as typeof import('../../../nodes/lib/api-auth');
@@ -73,5 +75,58 @@ describe('/moby/* routes (lib/routes.ts)', function () {
     const after = await supertest(keep).get('/moby/alerts').set('authorization', `Bearer ${TOKEN}`);
     assert.equal(after.status, 404);
     assert.doesNotMatch(String(after.headers['content-type']), /json/, 'not the alert API (which answers JSON)');
+  });
+
+  it('an oversized body is answered without being read to its end, and the connection closes', async () => {
+    await load([mod('alert/moby-alert')], [{ id: 'al', type: 'moby-alert', apiPrefix: '/moby', wires: [[], [], []] }], {
+      al: { apiToken: TOKEN },
+    });
+    const server = http.createServer(app as unknown as http.RequestListener).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as AddressInfo).port;
+    // a client that announces (or streams) far more than the 16 KiB cap and sends only the first part: it gets
+    // its answer while it is still sending (before: none until the whole body had arrived), then the socket closes
+    const partial = (headers: Record<string, string>, first: Buffer) =>
+      new Promise<{ status: number; body: string; closed: Promise<void> }>((resolve, reject) => {
+        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/moby/alerts/x/ack', headers });
+        req.on('error', () => undefined);
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, body, closed: new Promise((r) => req.socket!.once('close', () => r())) })
+          );
+          res.on('error', reject);
+        });
+        req.write(first);
+      });
+    try {
+      for (const [label, headers, first] of [
+        [
+          'declared 10 GB, no token',
+          { 'content-type': 'application/json', 'content-length': String(10 * 2 ** 30) },
+          Buffer.alloc(1024, 32),
+        ],
+        ['chunked 64 KiB so far, no token', { 'content-type': 'application/json' }, Buffer.alloc(65536, 32)],
+        [
+          'declared 10 GB, with the token',
+          {
+            'content-type': 'application/json',
+            'content-length': String(10 * 2 ** 30),
+            authorization: `Bearer ${TOKEN}`,
+          },
+          Buffer.alloc(1024, 32),
+        ],
+      ] as const) {
+        const res = await partial({ ...headers }, first);
+        const want = 'authorization' in headers ? 413 : 401;
+        assert.equal(res.status, want, label);
+        assert.match(res.body, /"code":"(too_large|unauthorized)"/, label);
+        await res.closed;
+      }
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -3,6 +3,9 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import { MAX_RUL_AVERAGE } from '../rul-average';
 
+/** values in one device window (window × features): 4 MiB as Float32, each device of a bundle holds one */
+export const MAX_WINDOW_VALUES = 1 << 20;
+
 export type OutputKind = 'reconstruction' | 'score' | 'probability' | 'rul' | 'pca';
 
 export interface BundleMeta {
@@ -182,6 +185,12 @@ export function validateMeta(value: unknown, file = 'meta.json'): BundleMeta {
   const meta = value as BundleMeta;
   const n = meta.features.length;
   const problems: string[] = [];
+  // each bound alone let window 100000 × 4096 features through: a 3.3 GB dry-run input before anything could
+  // refuse it, and 1.6 GB per device window after
+  if (meta.window * n > MAX_WINDOW_VALUES)
+    problems.push(
+      `window × features is ${meta.window} × ${n} = ${meta.window * n} values per device window, limit ${MAX_WINDOW_VALUES} (4 MiB)`
+    );
   if (meta.scaler) {
     if (meta.scaler.mean.length !== n)
       problems.push(`scaler.mean has ${meta.scaler.mean.length} values for ${n} features`);

@@ -443,6 +443,30 @@ describe('alert channel formatting and signing', () => {
       /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1970-01-01T00:00:00.000Z\./
     );
   });
+
+  it('escapes Slack control sequences in what devices, flows and the LLM wrote: no mention, no disguised link', () => {
+    // an LLM summary steered by a device string, or a msg.alert message from a flow
+    const evil =
+      'Ignore the rest. <!channel> <!here> <@U024BE7LH> reset at <https://evil.example/login|the dashboard> & now';
+    const n = {
+      kind: 'open' as const,
+      time: 0,
+      alert: { ...alert, message: evil, rule: 'r<x>', device_id: 'pump-1' },
+      summary: evil,
+    };
+    const slack = slackMessage(n);
+    const texts = [slack.text, JSON.stringify(slack.blocks)];
+    for (const t of texts) {
+      assert.ok(!t.includes('<!channel>') && !t.includes('<!here>') && !t.includes('<@U024'), t);
+      assert.ok(!t.includes('<https://evil'), t);
+      assert.ok(!t.includes('r<x>'), t);
+    }
+    assert.match(slack.text, /&lt;!channel&gt; &lt;!here&gt; &lt;@U024BE7LH&gt;/);
+    assert.match(slack.text, /&lt;https:\/\/evil\.example\/login\|the dashboard&gt; &amp; now$/);
+    // the link MOBY itself adds (the configured alert URL) stays a link
+    const linked = slackMessage({ ...n, url: 'https://grafana.example/d/moby' });
+    assert.match(JSON.stringify(linked.blocks), /<https:\/\/grafana\.example\/d\/moby\|details>/);
+  });
 });
 
 describe('device listing for GET /devices', () => {

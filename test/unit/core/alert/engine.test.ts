@@ -306,3 +306,82 @@ describe('alert engine', () => {
     assert.equal(new AlertEngine().restore('garbage'), 0);
   });
 });
+
+describe('alert engine: the host clock steps', () => {
+  // wall and monotonic clocks under test control: time passing moves both, setting the clock only the wall
+  function stepping(opts: AlertEngineOptions = {}) {
+    const c = { wall: 1_700_000_000_000, mono: 1000 };
+    let n = 0;
+    const engine = new AlertEngine({
+      now: () => c.wall,
+      monotonic: () => c.mono,
+      newId: () => `id-${++n}`,
+      escalateAfterMs: 15 * 60_000,
+      repeatIntervalMs: 3_600_000,
+      ...opts,
+    });
+    const pass = (ms: number) => {
+      c.wall += ms;
+      c.mono += ms;
+    };
+    const step = (ms: number) => {
+      c.wall += ms;
+    };
+    return { engine, c, pass, step };
+  }
+  const trigger = { kind: 'trigger' as const, device_id: 'd1', rule: 'anomaly', severity: 'warning' as const };
+
+  it('a step forward of an hour neither escalates nor reminds; the alert escalates 15 min after it opened', () => {
+    const { engine, pass, step, c } = stepping();
+    engine.apply(trigger);
+    engine.tick();
+    pass(60_000);
+    step(3_600_000);
+    const now = engine.tick();
+    assert.deepEqual(now.events, [], 'no escalation for an hour that did not pass');
+    assert.deepEqual(now.repeats, [], 'no reminder either');
+    assert.equal(engine.clockSteps, 1);
+    const [open] = engine.list({});
+    assert.equal(c.wall - open.opened_at, 60_000, 'opened a minute ago, in the new clock');
+    pass(14 * 60_000);
+    assert.deepEqual(
+      engine.tick().events.map((e) => e.event),
+      ['escalate']
+    );
+  });
+
+  it('after a step back of an hour the alert still escalates 15 min after it opened, not 75', () => {
+    const { engine, pass, step } = stepping();
+    engine.apply(trigger);
+    pass(60_000);
+    step(-3_600_000);
+    engine.tick();
+    pass(14 * 60_000);
+    assert.deepEqual(
+      engine.tick().events.map((e) => e.event),
+      ['escalate']
+    );
+  });
+
+  it('time-based auto-resolve counts clear time across a step, not the step', () => {
+    const { engine, pass, step } = stepping({ autoResolveMs: 600_000, autoResolvePoints: 0, escalateAfterMs: 0 });
+    engine.apply(trigger);
+    engine.apply({ ...trigger, kind: 'clear' });
+    pass(1000);
+    step(3_600_000);
+    assert.deepEqual(engine.tick().events, [], 'clear for a second, not an hour');
+    pass(599_000);
+    assert.deepEqual(
+      engine.tick().events.map((e) => e.event),
+      ['resolve']
+    );
+  });
+
+  it('a wall clock injected without a monotonic one is never taken for a step (tests that move time by hand)', () => {
+    const { engine, clock, apply } = setup({ escalateAfterMs: 300_000 });
+    apply({ kind: 'trigger' });
+    clock.t += 300_000;
+    assert.equal(engine.tick().events[0].event, 'escalate');
+    assert.equal(engine.clockSteps, 0);
+  });
+});

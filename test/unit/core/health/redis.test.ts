@@ -13,6 +13,8 @@ import { requireBinary, sleep, waitFor } from '../../../support/net';
 import { startRedis, type RedisServer } from '../../../support/redis';
 import { fakeClock, startInstance, stopInstance, type Instance } from '../../../support/health-redis';
 import { parseRemoteEvent } from '../../../../nodes/core/health';
+import { execSync } from 'node:child_process';
+import { mobyRedisOptions, REDIS_COMMAND_TIMEOUT_MS } from '../../../../nodes/core/redis-options';
 
 describe('health events from Redis (parseRemoteEvent)', () => {
   it('accepts well-formed events and refuses anything else', () => {
@@ -264,6 +266,78 @@ describe('health service with a shared Redis', function () {
       await waitFor(() => events.length === 2, 2000, 'decided from memory');
       assert.equal(service.memoryDecisions, 2);
     } finally {
+      await service.close();
+      client.disconnect();
+    }
+  });
+
+  it('a Redis that hangs with the connection open (SIGSTOP): memory decides within the command timeout, counted, and Redis takes over again when it answers', async function () {
+    // the client the moby-redis node builds (same options), on a server that stops answering without closing
+    const c = fakeClock();
+    const client = new Redis({ host: '127.0.0.1', port: server.port, ...mobyRedisOptions() });
+    client.on('error', () => undefined);
+    const events: HealthEvent[] = [];
+    const stores: boolean[] = [];
+    const service = new HealthService({
+      table: new HealthTable({ defaultTimeoutMs: 10_000, now: c.now }),
+      emit: (ev) => events.push(ev),
+      redis: client,
+      keyPrefix: `hang${++prefix}:`,
+      now: c.now,
+      connectGraceMs: 0,
+      onStore: (up) => stores.push(up),
+    });
+    const pid = Number(
+      execSync(`pgrep -f '^[^ ]*redis-server 127.0.0.1:${server.port}'`).toString().trim().split('\n')[0]
+    );
+    assert.ok(pid > 0, 'the test redis-server process');
+    let stopped = false;
+    try {
+      await waitFor(() => service.storeUp, 5000, 'connected');
+      service.activity('alive', c.t);
+      service.activity('dies', c.t);
+      await service.drain();
+      await service.sweep();
+      assert.deepEqual(
+        events.map((e) => `${e.device_id}:${e.state}`),
+        ['alive:ONLINE', 'dies:ONLINE']
+      );
+
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      c.t += 5000;
+      const t0 = Date.now();
+      service.activity('alive', c.t);
+      await service.drain(); // its flush to Redis times out: decided from memory (before: pending forever)
+      await waitFor(() => !service.storeUp, 5000, 'the hang noticed (before: never)');
+      assert.ok(Date.now() - t0 < REDIS_COMMAND_TIMEOUT_MS + 2000, `noticed after ${Date.now() - t0} ms`);
+      assert.equal(service.hangs, 1);
+      assert.match(service.lastError?.message ?? '', /timed out/i);
+      c.t += 6000; // 'dies' has been silent for 11 s, beyond its 10 s timeout
+      service.activity('alive', c.t);
+      await service.sweep();
+      assert.deepEqual(
+        events.slice(2).map((e) => `${e.device_id}:${e.state}`),
+        ['dies:TIMEOUT'],
+        'the dead device reported from memory, the live one not'
+      );
+      assert.ok(service.memoryDecisions >= 1);
+
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+      await waitFor(() => service.storeUp, 15_000, 'Redis decides again without a redeploy');
+      assert.deepEqual(stores, [true, false, true]);
+      c.t += 1000;
+      service.activity('alive', c.t);
+      await service.drain();
+      await service.sweep();
+      assert.deepEqual(
+        events.slice(3).map((e) => `${e.device_id}:${e.state}`),
+        [],
+        `no false transition after the recovery: ${JSON.stringify(events.slice(3))}`
+      );
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
       await service.close();
       client.disconnect();
     }

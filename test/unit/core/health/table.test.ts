@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { HealthTable, TableFullError } from '../../../../nodes/core/health/table';
+import { HealthService } from '../../../../nodes/core/health/service';
+import type { HealthEvent } from '../../../../nodes/core/contract';
 
 function clock(start = 1_700_000_000_000) {
   const c = { t: start, now: () => c.t };
@@ -387,5 +389,101 @@ describe('health table (state machine)', () => {
     // and a brand-new device is accepted after the restart
     assert.equal(small.activity('new-one', c.t + 600)?.state, 'ONLINE');
     assert.equal(small.deviceCount, 10);
+  });
+});
+
+describe('health: the host clock steps (memory mode)', () => {
+  // the wall clock (Date.now) and a monotonic one (performance.now) under test control: time passing moves both,
+  // setting the host's clock moves only the wall clock
+  function clocks() {
+    const c = { wall: 1_700_000_000_000, mono: 5_000, now: () => c.wall, monotonic: () => c.mono };
+    return {
+      c,
+      pass(ms: number) {
+        c.wall += ms;
+        c.mono += ms;
+      },
+      step(ms: number) {
+        c.wall += ms;
+      },
+    };
+  }
+  function memoryService(k: ReturnType<typeof clocks>) {
+    const events: HealthEvent[] = [];
+    const steps: Array<[number, boolean]> = [];
+    const table = new HealthTable({ defaultTimeoutMs: 15_000, now: k.c.now });
+    const service = new HealthService({
+      table,
+      emit: (ev) => events.push(ev),
+      now: k.c.now,
+      monotonic: k.c.monotonic,
+      onClockStep: (d, shifted) => steps.push([d, shifted]),
+    });
+    return { events, steps, table, service };
+  }
+  const devices = ['fan-1', 'fan-2', 'pump-3'];
+
+  it('a step forward of an hour times out no device that keeps sending', async () => {
+    const k = clocks();
+    const { events, steps, service } = memoryService(k);
+    for (const d of devices) service.activity(d, k.c.wall);
+    await service.sweep();
+    k.pass(1000);
+    k.step(3_600_000); // NTP corrects a clock that was an hour behind
+    await service.sweep();
+    for (const d of devices) service.activity(d, k.c.wall);
+    k.pass(1000);
+    await service.sweep();
+    assert.deepEqual(
+      events.map((e) => e.state),
+      ['ONLINE', 'ONLINE', 'ONLINE'],
+      'no TIMEOUT storm (and no ONLINE flap after it)'
+    );
+    assert.deepEqual(steps, [[3_600_000, true]]);
+    assert.equal(service.clockSteps, 1);
+  });
+
+  it('a device that really falls silent across a step forward is timed out one timeout after its last message', async () => {
+    const k = clocks();
+    const { events, service } = memoryService(k);
+    service.activity('fan-1', k.c.wall);
+    const lastSeenMono = k.c.mono;
+    k.pass(5000);
+    k.step(3_600_000);
+    await service.sweep();
+    assert.equal(events.length, 1, 'still ONLINE five seconds after its last message');
+    k.pass(10_000);
+    await service.sweep();
+    assert.equal(events.length, 2);
+    assert.equal(events[1].state, 'TIMEOUT');
+    assert.equal(k.c.mono - lastSeenMono, 15_000);
+    assert.equal(events[1].since, k.c.wall, 'dated in the new clock');
+  });
+
+  it('after a step back of an hour a device that dies is still reported one timeout later, not an hour late', async () => {
+    const k = clocks();
+    const { events, service } = memoryService(k);
+    service.activity('fan-1', k.c.wall);
+    k.pass(1000);
+    k.step(-3_600_000);
+    service.activity('fan-1', k.c.wall); // its last message, in the new clock
+    k.pass(15_000);
+    await service.sweep();
+    assert.deepEqual(
+      events.map((e) => e.state),
+      ['ONLINE', 'TIMEOUT']
+    );
+    assert.equal(events[1].since, k.c.wall);
+  });
+
+  it('event-loop stalls and ordinary time passing are no step', async () => {
+    const k = clocks();
+    const { steps, service } = memoryService(k);
+    service.activity('fan-1', k.c.wall);
+    k.pass(60_000);
+    await service.sweep();
+    k.step(1500); // NTP slews or steps by less than the threshold
+    await service.sweep();
+    assert.deepEqual(steps, []);
   });
 });

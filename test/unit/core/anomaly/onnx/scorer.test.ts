@@ -18,6 +18,7 @@ import { fitScaler, makeWindows } from '../../../../../nodes/core/anomaly/train/
 import { trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import {
   FEATURES,
+  meanModel,
   fieldsOf,
   normalRows,
   scorerFactory,
@@ -226,6 +227,26 @@ describe('anomaly-onnx BundleScorer', () => {
         /dry run with zero windows of shape \[2, 6\] failed \(the batch dimension must be dynamic\)/
       );
       assert.match(reasons.v3, /v3\/meta\.json: missing/);
+    });
+
+    it('refuses a meta.json whose window × features is beyond 4 MiB per device before anything is allocated', async () => {
+      // window and feature count each within their bounds: 2048 × 1024 (the red-team case was 100000 × 4096:
+      // a 3.3 GB dry-run input, then 1.6 GB per device window)
+      const root = tmpRoot();
+      const features = Array.from({ length: 1024 }, (_, i) => `f${i}`);
+      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), meanModel(2048, 1024, 1), {
+        kind: 'score',
+        features,
+        window: 2048,
+        outputs: { score: 'score' },
+        threshold: 1,
+      });
+      const rep = await make({ root }).load();
+      assert.deepEqual(rep.loaded, []);
+      assert.match(
+        rep.refused[0].reason,
+        /meta\.json: window × features is 2048 × 1024 = 2097152 values per device window, limit 1048576 \(4 MiB\)$/
+      );
     });
 
     it('refuses a model exported with a fixed batch size', async () => {
