@@ -140,7 +140,15 @@ describe('moby-device-health node', function () {
       const resumed = Date.now();
       h.receive(data('m2')); // m2 is heard again, m1 stays silent
       await waitFor(() => events(out).length >= 3, 2000, 'the silent device times out');
-      assert.deepEqual(brief(out).slice(2), ['m1:ONLINE>TIMEOUT:timeout']);
+      // m1 is due first (its silence counts from the last held sweep, at most one sweep before m2's data); on a
+      // loaded machine a late sweep can find m2 due as well, one timeout after its data, which is also right
+      assert.equal(brief(out)[2], 'm1:ONLINE>TIMEOUT:timeout', 'the silent device is the first to time out');
+      assert.ok(
+        brief(out)
+          .slice(3)
+          .every((e) => e === 'm2:ONLINE>TIMEOUT:timeout'),
+        `only m2's own timeout may follow: ${brief(out)}`
+      );
       assert.ok(events(out)[2].since >= resumed, 'its silence is counted from when the pipeline listened again');
     } finally {
       unregister();
