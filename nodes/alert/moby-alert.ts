@@ -20,7 +20,7 @@ import { MuteTable } from '../core/alert/mute';
 import { AlertStateJournal } from '../core/alert/state-journal';
 import { registerApiToken } from '../lib/api-auth';
 import { mountAlertApi, mountMobyRoutes } from '../lib/routes';
-import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
@@ -90,6 +90,7 @@ export = function (RED: NodeAPI) {
       const m = mutes.get(a.device_id, a.tenant);
       return m ? { ...a, muted: true, muted_until: m.until } : a;
     }
+    let lastClockWarnAt = -Infinity;
     // one engine per tenant (its own bounds); without tenants only the '' engine exists
     const engine = new TenantAlertEngines({
       autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
@@ -99,6 +100,17 @@ export = function (RED: NodeAPI) {
       updateEventMs: secondsSetting(def.updateEventSec, 1000),
       maxResolved: Math.max(0, Math.floor(optionalNumber(def.maxResolved) ?? 1000)),
       maxOpen: Math.max(1, Math.floor(optionalNumber(def.maxOpen) ?? 10000)),
+      // every tenant's engine sees the same step: counted per engine, warned once per step
+      onClockStep: (deltaMs) => {
+        countEvent(TYPE, 'clock_step');
+        const now = Date.now();
+        if (now - lastClockWarnAt < 10000) return;
+        lastClockWarnAt = now;
+        node.warn(
+          `host clock stepped ${deltaMs > 0 ? 'forward' : 'back'} by ${Math.round(Math.abs(deltaMs) / 1000)} s: ` +
+            'open alerts keep their escalation, reminder and auto-resolve timing (their times moved with it)'
+        );
+      },
     });
     const inputOptions = {
       rulThreshold: optionalNumber(def.rulThreshold),

@@ -175,6 +175,14 @@ export = function (RED: NodeAPI) {
       [],
       () => [{ labels: {}, value: trust.provenIds().length }]
     );
+    // Redis mode only: 1 while this node decides from memory because Redis cannot be reached or hangs, so an
+    // outage is an alert rule on /moby/metrics, not only a warning in the log and a red status
+    const unregisterRedisGauge = provideGauge(
+      'moby_health_redis_down',
+      'moby-device-health nodes configured with Redis that are deciding from memory (Redis unreachable or hanging)',
+      [],
+      () => (service?.shared && !service.storeUp ? [{ labels: {}, value: 1 }] : [{ labels: {}, value: 0 }])
+    );
     const unregisterGauge = provideGauge(
       'moby_devices',
       'Devices known to moby-device-health by state',
@@ -329,8 +337,10 @@ export = function (RED: NodeAPI) {
           );
         },
         onStore: (up, err) => {
-          if (!up) node.warn(`redis unavailable, deciding from memory: ${err?.message ?? 'unknown error'}`);
-          else node.log('redis store in use');
+          if (!up) {
+            countEvent(TYPE, 'redis_down');
+            node.warn(`redis unavailable, deciding from memory: ${err?.message ?? 'unknown error'}`);
+          } else node.log('redis store in use');
           showStatus();
           status.flush();
         },
@@ -383,6 +393,7 @@ export = function (RED: NodeAPI) {
       status.stop();
       unregisterGauge();
       unregisterTrustGauge();
+      unregisterRedisGauge();
       unregisterSource();
       const svc = service;
       const finish = () => {

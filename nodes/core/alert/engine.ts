@@ -48,6 +48,8 @@ export interface AlertEngineOptions {
    * of the host's wall clock (core/clock-step.ts), which the open alerts' times then follow (shiftTime)
    */
   monotonic?: () => number;
+  /** told after the open alerts' times followed a step of the host's wall clock (deltaMs < 0: back) */
+  onClockStep?: (deltaMs: number) => void;
   newId?: () => string;
 }
 
@@ -148,7 +150,7 @@ export function filterAlerts(alerts: Iterable<Alert>, filter: AlertFilter = {}):
 }
 
 export class AlertEngine {
-  private readonly opts: Required<Omit<AlertEngineOptions, 'now' | 'newId' | 'monotonic'>>;
+  private readonly opts: Required<Omit<AlertEngineOptions, 'now' | 'newId' | 'monotonic' | 'onClockStep'>>;
   private readonly now: () => number;
   private readonly newId: () => string;
   /** every alert held, by id; Map order is insertion order, which the eviction of resolved ones relies on */
@@ -167,6 +169,7 @@ export class AlertEngine {
   private readonly firstClearing = new FirstEntry(this.clearing);
   private readonly tracking = new Map<string, Tracking>();
   private readonly clock: ClockStepDetector;
+  private readonly onClockStep: ((deltaMs: number) => void) | undefined;
   private resolvedCount = 0;
   /** bumps on every change, so an adapter knows when to persist */
   version = 0;
@@ -190,6 +193,7 @@ export class AlertEngine {
       options.now && !options.monotonic ? () => this.now() : options.monotonic
     );
     this.newId = options.newId ?? randomUUID;
+    this.onClockStep = options.onClockStep;
   }
 
   private static key(device: string, rule: string): string {
@@ -233,7 +237,9 @@ export class AlertEngine {
   /** Looks for a step of the wall clock before a time is read (see shiftTime). */
   private followClock(): void {
     const delta = this.clock.look();
-    if (delta !== 0) this.shiftTime(delta);
+    if (delta === 0) return;
+    this.shiftTime(delta);
+    this.onClockStep?.(delta);
   }
 
   /** Applies one signal; returns the alert events it caused (possibly none). */

@@ -615,8 +615,19 @@ describe('moby-device-health node', function () {
         'h2 mirrors d-a as ONLINE'
       );
 
+      const redisDown = async () => Number(/^moby_health_redis_down (\d+)/m.exec(await metricsText())?.[1]);
+      const downEvents = async () =>
+        Number(
+          /moby_events_total\{node_type="moby-device-health",event="redis_down"\} (\d+)/.exec(
+            await metricsText()
+          )?.[1] ?? 0
+        );
+      assert.equal(await redisDown(), 0, 'both nodes decide through Redis');
+      const downBefore = await downEvents();
       await server.stop();
       await waitFor(() => statuses.some((s) => /redis down/.test(s.text)), 3000, 'status shows the outage');
+      await waitFor(async () => (await redisDown()) === 2, 3000, 'the outage is a gauge in /moby/metrics, per node');
+      assert.equal((await downEvents()) - downBefore, 2, 'and counted once per node');
       // d-a goes silent during the outage: both instances decide from memory (h2 learns d-a from h1's
       // pub/sub before the outage), so at least one TIMEOUT must come out
       await waitFor(
@@ -637,6 +648,7 @@ describe('moby-device-health node', function () {
         8000,
         'status recovers'
       );
+      await waitFor(async () => (await redisDown()) === 0, 8000, 'the gauge recovers with it');
       const before = order.length;
       // after resync Redis knows d-b as ONLINE (pushed by h2) and d-a as TIMEOUT; d-b now times out once
       await waitFor(

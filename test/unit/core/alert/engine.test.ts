@@ -377,6 +377,20 @@ describe('alert engine: the host clock steps', () => {
     );
   });
 
+  it('tells onClockStep the step, after the open alerts moved (for the node to count and warn)', () => {
+    const seen: Array<[number, number]> = [];
+    const { engine, pass, step, c } = stepping({
+      onClockStep: (delta) => seen.push([delta, c.wall - engine.list({})[0].opened_at]),
+    });
+    engine.apply(trigger);
+    pass(60_000);
+    engine.tick();
+    assert.deepEqual(seen, [], 'time passing is no step');
+    step(-3_600_000);
+    engine.tick();
+    assert.deepEqual(seen, [[-3_600_000, 60_000]], 'the step, with the alert still opened a minute ago');
+  });
+
   it('a wall clock injected without a monotonic one is never taken for a step (tests that move time by hand)', () => {
     const { engine, clock, apply } = setup({ escalateAfterMs: 300_000 });
     apply({ kind: 'trigger' });
