@@ -9,6 +9,7 @@ import { compareVersions, loadBundle, readBundleFiles, scanBundleDirs, type Load
 import type { BundleMeta } from './meta';
 import { SlidingWindow } from './window';
 import { FirstEntry } from '../../first-entry';
+import { preview } from '../../names';
 import { PersistenceFilter } from './persistence';
 import {
   decodeRows,
@@ -314,7 +315,8 @@ export class BundleScorer {
   /** Picks the bundle for a request, or says why none fits. */
   select(equipmentId: string, power: string | undefined, fields: Record<string, unknown>): LoadedBundle | ScoreOutcome {
     const powers = this.index.get(equipmentId);
-    if (!powers) return reject('no_model', `no model bundle for equipment "${equipmentId}" under ${this.root}`);
+    if (!powers)
+      return reject('no_model', `no model bundle for equipment "${preview(equipmentId)}" under ${this.root}`);
     let p = power;
     if (p === undefined && this.opts.powerField && this.opts.powerBuckets?.length) {
       const v = fields[this.opts.powerField];
@@ -334,17 +336,21 @@ export class BundleScorer {
       if (powers.size !== 1)
         return reject(
           'no_model',
-          `equipment "${equipmentId}" has models for powers ${[...powers.keys()].join(', ')}: give msg power or configure power buckets`
+          `equipment "${preview(equipmentId)}" has models for powers ${[...powers.keys()].join(', ')}: give msg power or configure power buckets`
         );
       p = powers.keys().next().value as string;
     }
     const list = powers.get(p);
-    if (!list?.length) return reject('no_model', `no model bundle for equipment "${equipmentId}" power "${p}"`);
+    if (!list?.length)
+      return reject('no_model', `no model bundle for equipment "${preview(equipmentId)}" power "${preview(p)}"`);
     if (this.opts.version === undefined) return list[0];
     const pinned = list.find((b) => b.version === this.opts.version);
     return (
       pinned ??
-      reject('no_model', `no model version "${this.opts.version}" for equipment "${equipmentId}" power "${p}"`)
+      reject(
+        'no_model',
+        `no model version "${this.opts.version}" for equipment "${preview(equipmentId)}" power "${preview(p)}"`
+      )
     );
   }
 

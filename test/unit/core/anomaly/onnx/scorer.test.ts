@@ -107,6 +107,24 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.match((codes[2] as { reason: string }).reason, /powers high, low/);
     });
 
+    it('a no_model reason shows an untrusted equipment id or power printable and short (no NUL, no 100k characters)', async () => {
+      const s = make({ root });
+      await s.load();
+      const long = 'x'.repeat(100_000);
+      const [a, b] = (await Promise.all([
+        s.score(req('a', `evil\u0000\u202e${long}`)),
+        s.score(req('b', 'press-1', ONES, `turbo\n${long}`)),
+      ])) as Array<{ code: string; reason: string }>;
+      for (const r of [a, b]) {
+        assert.equal(r.code, 'no_model');
+        assert.ok(r.reason.length < 400, `short: ${r.reason.length} characters`);
+        const printable = [...r.reason].every((ch) => ch === '…' || (ch >= ' ' && ch <= '~'));
+        assert.ok(printable, 'no control, bidi or other non-ASCII character but the ellipsis');
+      }
+      assert.match(a.reason, /evil\\u0000\\u202Ex+…\(100006 chars\)/);
+      assert.match(b.reason, /power "turbo\\u000Ax+…\(100006 chars\)"/);
+    });
+
     it('rejects a bad power bucket configuration and an empty root at construction', () => {
       assert.throws(
         () => new BundleScorer({ root, powerField: 'current', powerBuckets: [{ name: 'a' }, { name: 'b', max: 3 }] }),
