@@ -16,12 +16,16 @@
 // packet writer and hold back the PUBACKs it writes for incoming publishes; ours are written when the
 // tracker settles a message, only on the connection that received it (a PUBACK for a message id of an
 // earlier connection could acknowledge a different message; the broker redelivers those anyway).
+// Ours are written as bytes (nodes/core/mqtt/puback.ts): the PUBACKs settled in one turn (a stored batch
+// settles up to its size) leave in one socket write at the end of the turn, instead of one pass each
+// through mqtt.js's send path and three writes each in mqtt-packet.
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { PumpGate } from '../core/mqtt/pump-gate';
+import { PubackBuffer } from '../core/mqtt/puback';
 import { ClientIdClaims } from '../core/mqtt/client-ids';
 import {
   parseBrokerUrls,
@@ -150,7 +154,6 @@ export = function (RED: NodeAPI) {
     const sessionExpiry = Math.floor(num(def.sessionExpiry, 7 * 24 * 3600, 0));
     const users = new Set<InNode>();
     let client: MqttClient | null = null;
-    let realSend: ((packet: Record<string, unknown>, cb?: (err?: Error) => void) => void) | null = null;
     let gen = 0;
     let connected = false;
     let lastError: string | undefined;
@@ -221,28 +224,37 @@ export = function (RED: NodeAPI) {
         return;
       }
       if (a.shared && --a.shared.left > 0) return; // another batch or send still holds this message
-      if (!client || !realSend || a.gen !== gen || !connected) {
+      if (!client || a.gen !== gen || !connected) {
         skippedAcks.inc();
         return;
       }
-      // a writer's batch settles many messages in one turn: cork the socket so their PUBACKs leave together
-      const stream = (client as unknown as { stream?: { cork?: () => void; uncork?: () => void } }).stream;
-      if (!corked && stream?.cork) {
-        corked = true;
-        stream.cork();
-        process.nextTick(() => {
-          corked = false;
-          stream.uncork?.();
-        });
+      // a writer's batch settles many messages in one turn: their PUBACKs leave together, in one write
+      if (pubacks.size > 0 && pubackGen !== a.gen) writePubacks();
+      pubackGen = a.gen;
+      pubacks.add(a.messageId);
+      if (!pubackScheduled) {
+        pubackScheduled = true;
+        process.nextTick(writePubacks);
       }
-      realSend(
-        protocolVersion === 5
-          ? { cmd: 'puback', messageId: a.messageId, reasonCode: 0 }
-          : { cmd: 'puback', messageId: a.messageId }
-      );
-      countOut(IN_TYPE);
     }
-    let corked = false;
+    const pubacks = new PubackBuffer();
+    let pubackGen = 0;
+    let pubackScheduled = false;
+    function writePubacks(): void {
+      pubackScheduled = false;
+      const n = pubacks.size;
+      if (n === 0) return;
+      const stream = (client as unknown as { stream?: { write(b: Buffer): boolean; destroyed?: boolean } } | null)
+        ?.stream;
+      // only on the connection that received the messages (a message id of an earlier connection could
+      // acknowledge a different message); the broker redelivers the others
+      if (!stream || stream.destroyed || pubackGen !== gen || !connected) {
+        skippedAcks.inc(pubacks.drop());
+        return;
+      }
+      stream.write(pubacks.take()!);
+      countOut(IN_TYPE, n);
+    }
 
     function refresh(): void {
       for (const u of users) u.brokerStatus();
@@ -401,7 +413,6 @@ export = function (RED: NodeAPI) {
         handleMessage: (packet: unknown, cb: () => void) => void;
       };
       const original = internals._sendPacket.bind(c);
-      realSend = (packet, cb) => original(packet, cb);
       internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
         // mqtt.js acknowledges every incoming QoS 1 publish on its own: hold that back (ours come later)
         if (packet.cmd === 'puback') {

@@ -26,8 +26,8 @@ export interface NodeRed {
   userDir: string;
   /** everything the child printed */
   output(): string;
-  /** resident set size (MB) and user+system CPU seconds, from /proc */
-  usage(): { rssMB: number; cpuSec: number };
+  /** resident set size (MB), user+system CPU seconds of the process and of its main thread, from /proc */
+  usage(): { rssMB: number; cpuSec: number; mainCpuSec: number };
   stop(): Promise<void>;
 }
 
@@ -53,7 +53,9 @@ export async function startNodeRed(
   env: NodeJS.ProcessEnv,
   readyPattern: RegExp,
   /** another build of this package to run (a directory with package.json, dist/, resources/) */
-  packageRoot = root
+  packageRoot = root,
+  /** options for the Node-RED child's node (e.g. V8 flags), before red.js */
+  nodeArgs: string[] = []
 ): Promise<NodeRed> {
   const port = await freePort();
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `moby-bench-${name}-`));
@@ -104,6 +106,7 @@ export async function startNodeRed(
       ...(process.env.BENCH_CPU_PROF
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`]
         : []),
+      ...nodeArgs,
       require.resolve('node-red/red.js'),
       '--userDir',
       userDir,
@@ -152,17 +155,27 @@ export async function startNodeRed(
   };
 }
 
-/** resident set size (MB) and user+system CPU seconds of a process, from /proc */
-function procUsage(pid: number): { rssMB: number; cpuSec: number } {
+/** resident set size (MB) and user+system CPU seconds of a process and of its main thread, from /proc */
+function procUsage(pid: number): { rssMB: number; cpuSec: number; mainCpuSec: number } {
+  const cpuOf = (statFile: string) => {
+    const stat = fs.readFileSync(statFile, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14, 15)
+  };
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14, 15)
-    return { rssMB: rss, cpuSec: cpu };
+    // the main thread (the event loop) apart from the rest: V8's platform workers (parallel scavenges,
+    // concurrent marking, compilation) and libuv's thread pool (fs, crypto) are CPU of the process too
+    let main = NaN;
+    try {
+      main = cpuOf(`/proc/${pid}/task/${pid}/stat`);
+    } catch {
+      // no per-thread figures here
+    }
+    return { rssMB: rss, cpuSec: cpuOf(`/proc/${pid}/stat`), mainCpuSec: main };
   } catch {
-    return { rssMB: NaN, cpuSec: NaN };
+    return { rssMB: NaN, cpuSec: NaN, mainCpuSec: NaN };
   }
 }
 

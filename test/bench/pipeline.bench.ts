@@ -34,6 +34,8 @@
 //   shipped pipeline with the core mqtt in instead of moby-mqtt-in), BENCH_BATCH_SIZE (100) and BENCH_BATCH_MS (20) for
 //   ours-batch (the telemetry input in batch mode, docs/batch-mode.md),
 //   BENCH_CPU_PROF=<dir> (V8 CPU profile of each Node-RED child), BENCH_RUN_TIMEOUT (90 s per phase);
+//   BENCH_WARMUP (0): messages each run publishes and waits for before its saturating phase, not measured (a
+//   fresh Node-RED's first ~20,000 messages run cold code; 0 measures the cold start, as every round before the ninth);
 //   ours-fanout and ours-batch-fanout (not in the default list): the shipped flow wired with the fan-outs it had
 //   before verify's and anomaly's view outputs (issue 16), to measure what the views save;
 //   ours-tenants (not in the default list): flows/tenants.json with the load split over BENCH_TENANTS
@@ -41,7 +43,10 @@
 //   off is `BENCH_FLOWS=ours,ours-tenants npm run bench -- pipeline` (docs/tenants.md)
 //   <flow>@alt (e.g. ours@alt): that flow on another build of this package, BENCH_ALT_ROOT (a directory with
 //   package.json, dist/ and resources/, e.g. `git archive` of an earlier commit, built): a change against the
-//   code before it in the same run set.
+//   code before it in the same run set. <flow>+flags (e.g. ours-batch+flags, floor-b+flags@alt): that flow's
+//   Node-RED started with BENCH_NODE_FLAGS, node/V8 options (e.g. "--single-threaded-gc"), space-separated.
+// Node-RED CPU is the whole process's; each run also prints its main thread's (the event loop; the rest is
+// V8's worker threads — parallel scavenges, concurrent marking, compilation — and libuv's pool).
 // Per run and phase the Node-RED process's event-loop delay, GCs, context-store stringify calls and stalls
 // ≥ 20 ms are printed beside the latency figures (nodered-probe.js, loaded by the bench's settings file).
 // Needs Debian's mosquitto and victoria-metrics and a built dist/ (`npm run build`). Figures: docs/benchmarks.md.
@@ -73,6 +78,9 @@ const FLOWS = (process.env.BENCH_FLOWS || 'floor-a,floor-b,floor-c,baseline,ours
   .filter(Boolean);
 const MASTER = 'moby-bench-master-key-not-secret';
 const PACED = Number(process.env.BENCH_PACED ?? 2000);
+// messages published (and stored) before the saturating phase and not measured: a fresh Node-RED runs cold
+// code (interpreted, then compiled on V8's worker threads) through its first ~20,000 messages (issue 16, ninth round)
+const WARMUP = Number(process.env.BENCH_WARMUP || 0);
 // "half" (default): each run is paced at half of what it processed per second in its saturating phase
 const PACED_RATE =
   process.env.BENCH_PACED_RATE && process.env.BENCH_PACED_RATE !== 'half'
@@ -108,6 +116,8 @@ interface Result {
   rssMB: number;
   /** Node-RED process CPU seconds (user + system) during the saturating phase */
   cpuSec: number;
+  /** of which its main thread's (the event loop; the rest is V8's worker threads and libuv's pool) */
+  mainCpuSec: number;
   /** VictoriaMetrics CPU seconds during the saturating phase */
   dbCpuSec: number;
 }
@@ -224,7 +234,9 @@ const probeLine = (phase: string, p: Probe | null, seconds: number) =>
 
 async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
   // "<flow>@alt": the same flow with the package built in BENCH_ALT_ROOT (the code before a change, same run)
-  const kind = label.split('@')[0];
+  // "<flow>+flags": that flow's Node-RED started with BENCH_NODE_FLAGS (node/V8 options, space-separated)
+  const kind = label.split('@')[0].replace('+flags', '');
+  const nodeArgs = label.includes('+flags') ? (process.env.BENCH_NODE_FLAGS || '').split(/\s+/).filter(Boolean) : [];
   const packageRoot = label.includes('@') ? process.env.BENCH_ALT_ROOT : undefined;
   if (label.includes('@') && !packageRoot)
     throw new Error(`${label}: set BENCH_ALT_ROOT to the other build's directory`);
@@ -258,7 +270,7 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
     kind === 'floor-a'
       ? await startRawSubscriber(broker.url, clientId, TELEMETRY_TOPIC)
       : await startNodeRed(
-          label.replace('@', '-'),
+          label.replace('@', '-').replace('+', '-'),
           kind === 'ours'
             ? oursFlow('durable')
             : kind === 'ours-fanout'
@@ -276,12 +288,30 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
                         : baselineFlow({ brokerPort: broker.port, dbUrl: vm.url, clientId }),
           env,
           ready,
-          packageRoot
+          packageRoot,
+          nodeArgs
         );
   const waitDone = (want: number, failed: () => unknown) =>
     isFloor ? waitTapped(nr, want, failed) : waitStored(vm, metric, want, failed);
   try {
     if (!isFloor && (await countSamples(vm, metric)) !== 0) throw new Error(`${metric} is not empty before the run`);
+    // warm-up (BENCH_WARMUP): stored like the rest (a database flow's counts include it), not measured
+    let warm = 0;
+    if (WARMUP > 0) {
+      let warmErr: unknown = null;
+      const warming = publishLoad(broker.url, load, {
+        clients: CLIENTS,
+        window: WINDOW,
+        tag: `${kind}-warm`,
+        count: WARMUP,
+      });
+      warming.catch((e) => (warmErr = e));
+      if (!(await waitDone(WARMUP, () => warmErr)).at)
+        throw new Error(`${label}: the warm-up was not complete in time`);
+      await warming;
+      await getJson(`${nr.url}/bench/latency?reset=1`); // the floors count what their tap saw: from here on
+      warm = isFloor ? 0 : WARMUP;
+    }
     // phase 1: N messages as fast as the broker takes them → throughput, latency under saturation
     await probe(nr, true);
     const u0 = nr.usage();
@@ -296,7 +326,7 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
       onFirst: (t) => (firstAt = t),
     });
     publishing.catch((e) => (pubErr = e));
-    const done = await waitDone(N, () => pubErr);
+    const done = await waitDone(warm + N, () => pubErr);
     const pub = await publishing;
     const u1 = nr.usage();
     const db1 = await dbCpuSec(vm);
@@ -323,7 +353,7 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
       });
       paced.catch((e) => (pubErr = e));
       await paced;
-      await waitDone(N + pacedCount, () => pubErr);
+      await waitDone(warm + N + pacedCount, () => pubErr);
       pacedTap = (await getJson(`${nr.url}/bench/latency`)) as Tap;
       pacedProbe = await probe(nr, false);
       pacedSeconds = pacedCount / pacedRate;
@@ -346,7 +376,7 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
     return {
       flow: label,
       pacedRate,
-      n: N + pacedCount,
+      n: warm + N + pacedCount,
       stored: raw,
       distinct,
       seconds,
@@ -358,6 +388,7 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
       latCount: tap.count + pacedTap.count,
       rssMB: nr.usage().rssMB,
       cpuSec: u1.cpuSec - u0.cpuSec,
+      mainCpuSec: u1.mainCpuSec - u0.mainCpuSec,
       dbCpuSec: db1 - db0,
     };
   } catch (err) {
@@ -419,7 +450,7 @@ async function main(): Promise<number> {
       if (!ok) failed = true;
       console.log(
         `  ${kind.padEnd(8)} ${fmt(N)} in the database ${fmt(r.seconds, 2)} s after the first publish (published in ${fmt(N / r.publishPerSec, 2)} s); ` +
-          `in all ${r.stored} samples, ${r.distinct} distinct of ${r.n} sent${ok ? '' : '  <-- LOSS OR DUPLICATES'}; Node-RED CPU ${fmt(r.cpuSec, 1)} s`
+          `in all ${r.stored} samples, ${r.distinct} distinct of ${r.n} sent${ok ? '' : '  <-- LOSS OR DUPLICATES'}; Node-RED CPU ${fmt(r.cpuSec, 2)} s (main thread ${fmt(r.mainCpuSec, 2)} s)`
       );
     } finally {
       await Promise.all([broker.close(), vm.close()]);
@@ -445,6 +476,7 @@ async function main(): Promise<number> {
       msgsPerSec: best.msgsPerSec,
       processedPerSec: Math.max(...rs.map((r) => r.processedPerSec)),
       cpuSec: m((r) => r.cpuSec),
+      mainCpuSec: m((r) => r.mainCpuSec),
       dbCpuSec: m((r) => r.dbCpuSec),
       lat: { p50: m((r) => r.lat.p50), p99: m((r) => r.lat.p99) },
       paced: { p50: m((r) => r.paced.p50), p99: m((r) => r.paced.p99) },

@@ -19,6 +19,13 @@
 //   stored, as Mosquitto's in-flight limit in the pipeline bench; 0 = all at once, as before the seventh round)
 //   BENCH_VIEWS_ROOT: load the nodes from another build (a directory with dist/, e.g. the code before a change);
 //   compare two builds by running this file alternately on each (one process can load one build)
+//   BENCH_VIEWS_WARMUP (1; 0 = no warm-up run before the rounds: the first round measures cold code)
+//   variant `shipped` (BENCH_VIEWS_VARIANTS=shipped; issue 16, ninth round): flows/pipeline.json's own MOBY nodes
+//   as shipped (file replay journal, anomaly state saves, health persistence, the alert journal and API, one
+//   writer for everything), configured through the same environment variables as the end-to-end bench, fed
+//   the end-to-end bench's load (the simulator's readings, keys derived from a master key; BENCH_VIEWS_TRAIN
+//   points per device, default 20) with a fresh user directory per run — the end-to-end bench's Node-RED
+//   work without MQTT, the source node and the latency tap
 // Needs a built dist/ (`npm run build`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +34,8 @@ import path from 'node:path';
 import { parseKey, signEnvelope } from '../../nodes/core/hmac/scheme';
 import { freePort, waitFor } from '../support/net';
 import { benchBody, fmt } from './lib';
+import { prepareLoad, type Load } from './pipeline-load';
+import { telemetryBody } from '../../bin/lib/sim-model';
 
 const helper = require('node-red-node-test-helper');
 const { hooks } = require('@node-red/util');
@@ -39,6 +48,7 @@ const nodes = [
   'alert/moby-alert-channels',
   'alert/moby-alert',
   'influx/moby-influx',
+  'health/moby-redis',
 ].map((n) => require(path.join(process.env.BENCH_VIEWS_ROOT || root, 'dist', 'nodes', `${n}.js`)));
 helper.init(require.resolve('node-red'));
 
@@ -52,11 +62,17 @@ const MASTER_KEYS = Object.fromEntries(
   Array.from({ length: DEVICES }, (_, d) => [`dev-${d}`, { k1: `dev-${d}-device-secret-key` }])
 );
 
-type Variant = 'fan-out' | 'views' | 'views+plain';
+type Variant = 'fan-out' | 'views' | 'views+plain' | 'shipped';
+const SHIPPED_MASTER = 'views-bench-master-key-0123456789';
+const SHIPPED_TRAIN = Number(process.env.BENCH_VIEWS_TRAIN || 20);
+/** the node each variant's messages enter, and the writer whose completions count the stored points */
+const entry = (v: Variant) => (v === 'shipped' ? 'moby.verify' : 'v');
+const WRITERS = new Set(['w', 'moby.write']);
 const VARIANTS = (process.env.BENCH_VIEWS_VARIANTS || 'fan-out,views,views+plain').split(',') as Variant[];
 
 /** Fresh signed messages for one run (nonces are single-use). */
-function messages(): Array<{ topic: string; payload: string }> {
+function messages(v: Variant): Array<{ topic: string; payload: string }> {
+  if (v === 'shipped') return shippedMessages();
   const t0 = Date.now() - 30_000;
   const out: Array<{ topic: string; payload: string }> = [];
   for (let i = 0; i < N; i++) {
@@ -68,7 +84,40 @@ function messages(): Array<{ topic: string; payload: string }> {
   return out;
 }
 
+/** The end-to-end bench's load (pipeline-load.ts): device i mod D's next simulator reading, signed now. */
+let shippedLoad: Load | null = null;
+function shippedMessages(): Array<{ topic: string; payload: string }> {
+  shippedLoad ??= prepareLoad(N, DEVICES, SHIPPED_MASTER);
+  const t0 = Date.now() - 30_000;
+  const out: Array<{ topic: string; payload: string }> = [];
+  for (let i = 0; i < N; i++) {
+    const dev = shippedLoad.devices[i % DEVICES];
+    const reading = dev.readings[Math.floor(i / DEVICES) % dev.readings.length];
+    const body = telemetryBody(dev.id, dev.equipment, reading, t0 + i);
+    const env = signEnvelope({ deviceId: dev.id, key: dev.key, kid: 'm1', body });
+    out.push({ topic: `devices/${dev.id}/telemetry`, payload: JSON.stringify(env) });
+  }
+  return out;
+}
+
+/** flows/pipeline.json's MOBY nodes as shipped: no MQTT nodes, no debug/catch/delay nodes, no wires to them. */
+function shippedFlow(): Array<Record<string, unknown>> {
+  const file = path.join(process.env.BENCH_VIEWS_ROOT || root, 'flows', 'pipeline.json');
+  const all = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+  const keep = all.filter(
+    (n) =>
+      n.type === 'tab' || (typeof n.type === 'string' && n.type.startsWith('moby-') && !n.type.startsWith('moby-mqtt'))
+  );
+  const ids = new Set(keep.map((n) => n.id));
+  return keep.map((n) => {
+    const c: Record<string, unknown> = { ...n };
+    if (Array.isArray(n.wires)) c.wires = (n.wires as string[][]).map((out) => out.filter((id) => ids.has(id)));
+    return c;
+  });
+}
+
 function flow(v: Variant, dbUrl: string) {
+  if (v === 'shipped') return shippedFlow();
   const views = v !== 'fan-out';
   return [
     { id: 'kr', type: 'moby-keyring', keysEnv: '' },
@@ -140,7 +189,7 @@ async function startDb(): Promise<{ url: string; child: ChildProcess }> {
 
 let stored = 0;
 hooks.add('onComplete.viewsBench', (ev: { node?: { id?: string }; msg?: { anomaly?: unknown; batch?: unknown[] } }) => {
-  if (ev.node?.id !== 'w' || !ev.msg) return;
+  if (!ev.node?.id || !WRITERS.has(ev.node.id) || !ev.msg) return;
   if (Array.isArray(ev.msg.batch))
     stored += (ev.msg.batch as Array<{ anomaly?: unknown }>).filter((m) => m.anomaly !== undefined).length;
   else if (ev.msg.anomaly !== undefined) stored++;
@@ -150,11 +199,47 @@ hooks.add('onComplete.viewsBench', (ev: { node?: { id?: string }; msg?: { anomal
 let runtimeMethods: Array<[string, unknown]> = [];
 
 let runtimeLog: unknown;
+let baseUserDir = '';
+
+/**
+ * CPU µs of this process's main thread (Linux /proc; NaN elsewhere). process.cpuUsage() counts every thread:
+ * V8's workers (parallel scavenges, concurrent marking, compilation) and libuv's pool too.
+ */
+function mainThreadCpuUs(): number {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime + stime, in USER_HZ ticks
+  } catch {
+    return NaN;
+  }
+}
+let lastMainUs = NaN;
 
 async function runOnce(v: Variant, dbUrl: string, input: Array<{ topic: string; payload: string }>): Promise<number> {
+  // shipped: the end-to-end bench's environment (pipeline.bench.ts) and a fresh user directory per run, as
+  // each of its runs starts a fresh Node-RED (replay journal, anomaly and alert state start empty)
+  let shippedDir: string | null = null;
+  if (v === 'shipped') {
+    shippedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-views-shipped-'));
+    helper.settings({ userDir: shippedDir, logging: { console: { level: process.env.BENCH_VIEWS_LOG || 'error' } } });
+    Object.assign(process.env, {
+      MOBY_INFLUX_URL: dbUrl,
+      MOBY_INFLUX_ORG: 'moby',
+      MOBY_INFLUX_BUCKET: 'moby',
+      MOBY_INFLUX_TOKEN: '',
+      MOBY_HMAC_KEYS: JSON.stringify({ '*': { m1: SHIPPED_MASTER } }),
+      MOBY_TRAIN_POINTS: String(SHIPPED_TRAIN),
+      MOBY_DEVICE_TIMEOUT: '3600',
+      MOBY_CORS_ORIGINS: '*',
+    });
+  }
   await new Promise<void>((resolve, reject) =>
-    helper.load(nodes, flow(v, dbUrl), { kr: { keys: JSON.stringify(MASTER_KEYS) } }, (err?: Error) =>
-      err ? reject(err) : resolve()
+    helper.load(
+      nodes,
+      flow(v, dbUrl),
+      v === 'shipped' ? {} : { kr: { keys: JSON.stringify(MASTER_KEYS) } },
+      (err?: Error) => (err ? reject(err) : resolve())
     )
   );
   // the test helper wraps Node.prototype's send, status, log … in recording spies (a record and a nextTick
@@ -173,8 +258,9 @@ async function runOnce(v: Variant, dbUrl: string, input: Array<{ topic: string; 
   helper._log.log = runtimeLog;
   stored = 0;
   global.gc?.();
-  const verify = helper.getNode('v');
+  const verify = helper.getNode(entry(v));
   const c0 = process.cpuUsage();
+  const m0 = mainThreadCpuUs();
   // at most WINDOW messages unstored at a time, as Mosquitto's in-flight limit holds the pipeline bench (all at
   // once, the writer's memory queue overflows into its spool, which the pipeline bench never reaches)
   const step = BATCH > 0 ? BATCH : 1;
@@ -185,12 +271,18 @@ async function runOnce(v: Variant, dbUrl: string, input: Array<{ topic: string; 
   }
   await waitFor(() => stored >= input.length, 120000, `${v}: every point stored`, 5);
   const c = process.cpuUsage(c0);
+  lastMainUs = (mainThreadCpuUs() - m0) / input.length;
   await helper.unload();
+  if (shippedDir) {
+    helper.settings({ userDir: baseUserDir, logging: { console: { level: 'error' } } });
+    fs.rmSync(shippedDir, { recursive: true, force: true });
+  }
   return (c.user + c.system) / input.length;
 }
 
 async function main() {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-views-bench-'));
+  baseUserDir = userDir;
   helper.settings({ userDir, logging: { console: { level: 'error' } } });
   const db = await startDb();
   runtimeLog = helper._log.log;
@@ -203,13 +295,15 @@ async function main() {
     console.log(
       `views bench: ${N} signed messages from ${DEVICES} devices per run${BATCH ? `, batches of ${BATCH}` : ', single-message mode'}, ${ROUNDS} rounds, variants rotated; CPU of this process (the database is a child)`
     );
-    await runOnce('views', db.url, messages()); // warm-up: JIT, module loading
+    // warm-up: JIT, module loading (BENCH_VIEWS_WARMUP=0: none, the first round runs cold code as a fresh
+    // Node-RED process does, e.g. each run of the end-to-end bench)
+    if (process.env.BENCH_VIEWS_WARMUP !== '0') await runOnce(VARIANTS[0], db.url, messages(VARIANTS[0]));
     for (let r = 0; r < ROUNDS; r++) {
       const order = VARIANTS.map((_, i) => VARIANTS[(i + r) % VARIANTS.length]);
       for (const v of order) {
-        const us = await runOnce(v, db.url, messages());
+        const us = await runOnce(v, db.url, messages(v));
         per[v].push(us);
-        console.log(`  round ${r + 1} ${v.padEnd(12)} ${fmt(us)} µs CPU per message`);
+        console.log(`  round ${r + 1} ${v.padEnd(12)} ${fmt(us)} µs CPU per message (main thread ${fmt(lastMainUs)})`);
       }
     }
   } finally {
