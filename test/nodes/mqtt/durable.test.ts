@@ -4,9 +4,11 @@
 // unacknowledged; and with the InfluxDB writer, acknowledgement follows durability.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { sleep, waitFor } from '../../support/net';
+import { requireBinary, sleep, waitFor } from '../../support/net';
+import { startMosquittoBroker, MosquittoBroker } from '../../support/mosquitto';
 import { startInfluxSink, InfluxSink } from '../../support/influx-sink';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { mobyBroker, mobyIn, mqttNodes, useAedesRuntime } from '../../support/mqtt-red';
@@ -197,4 +199,80 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     assert.equal(held.length, 0, 'nothing redelivered');
     assert.equal(env.broker.acks.length, 6);
   });
+});
+
+// The PUBACKs are written as bytes (nodes/core/mqtt/puback.ts), many in one socket write: a broker that
+// disliked them would drop the connection (protocol error) or redeliver the messages to the session. Mosquitto
+// speaks MQTT 3.1.1 and 5 (aedes only 3.1.1), so both versions are checked against it.
+describe('moby-mqtt-in: PUBACKs to a real Mosquitto, MQTT 3.1.1 and 5 (Node-RED runtime)', function () {
+  this.timeout(30000);
+  let broker: MosquittoBroker;
+  let userDir = '';
+  before(async function () {
+    broker = await startMosquittoBroker(requireBinary(this, 'mosquitto'), { persistence: false, maxInflight: 100 });
+  });
+  after(async () => {
+    await broker?.close();
+  });
+  beforeEach(() => {
+    held.length = 0;
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-mqtt-mosq-'));
+    helper.settings({ userDir });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    helper.settings({});
+    fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  for (const protocolVersion of ['4', '5']) {
+    it(`MQTT ${protocolVersion === '5' ? '5' : '3.1.1'}: 30 PUBACKs settled in one turn are taken: no reconnect, nothing redelivered; unsettled ones are`, async () => {
+      const flow = () => [
+        mobyBroker(broker.url, {
+          clientId: `moby-acks-v${protocolVersion}`,
+          protocolVersion,
+          keepalive: 10,
+          window: 100,
+          settleTimeout: 60,
+        }),
+        mobyIn('in', 't/#', [['h']]),
+        { id: 'h', type: 'test-hold' },
+      ];
+      const load = () => helper.load([mqttNodes, holdNode], flow(), {});
+      const connected = () =>
+        waitFor(async () => /moby_mqtt_connected 1\b/.test(await metrics.metricsText()), 5000, 'connected', 20);
+      const publish = async (payloads: string[]) => {
+        const pub = await mqtt.connectAsync(broker.url, {
+          clientId: `pub-${Date.now()}`,
+          protocolVersion: protocolVersion === '5' ? 5 : 4,
+        });
+        for (const p of payloads) await pub.publishAsync('t/x', p, { qos: 1 });
+        await pub.endAsync();
+      };
+      await load();
+      await connected();
+      await sleep(200); // SUBACK
+      await publish(Array.from({ length: 30 }, (_, i) => `m${i}`));
+      await waitFor(() => held.length === 30, 5000, 'thirty messages held');
+      for (const h of held) h.done(); // one turn: their PUBACKs leave in one write
+      await sleep(500);
+      assert.match(await metrics.metricsText(), /moby_mqtt_connected 1\b/, 'the broker kept the connection');
+      assert.equal(held.length, 30, 'nothing came again (a refused PUBACK drops the connection, which redelivers)');
+      // two more, left unsettled, then a restart of the flow on the same persistent session
+      held.length = 0;
+      await publish(['u0', 'u1']);
+      await waitFor(() => held.length === 2, 5000, 'two held');
+      await helper.unload();
+      held.length = 0;
+      await load();
+      await waitFor(() => held.length >= 2, 5000, 'the unsettled two redelivered');
+      await sleep(500);
+      assert.deepEqual(
+        held.map((h) => h.msg.payload).sort(),
+        ['u0', 'u1'],
+        'only the unsettled two come back: Mosquitto took all 30 PUBACKs'
+      );
+      for (const h of held) h.done();
+    });
+  }
 });
