@@ -23,8 +23,9 @@ const MASTER = 'moby-crash-test-master-key-not-secret';
 const RATE = 200; // msgs/s, the rate of the issue's report
 const DEVICES = 10;
 const FIELD_METRIC = 'telemetry_motor_temperature';
-// device ids are crash-<run>-NN, a prefix per test so the two tests' points in the shared database stay apart
-const ANOMALOUS = 'crash-a-00'; // goes wildly abnormal after its calibration: one alert that stays open
+// device ids are crash-<run>-NN, a prefix per test so the tests' points in the shared database stay apart
+// device NN = 00 of each run goes wildly abnormal after its calibration: one alert that stays open
+const anomalousOf = (prefix: string) => `${prefix}00`;
 
 const log = (t0: number, m: string) => console.log(`      [${((Date.now() - t0) / 1000).toFixed(1)} s] ${m}`);
 
@@ -71,7 +72,7 @@ async function stream(url: string, total: number, rate: number, prefix: string):
         dev.lastTs = ts;
         let r: Reading = dev.model.step(1 / (rate / DEVICES));
         // after calibration (MOBY_TRAIN_POINTS=20 per device) the anomalous device runs hot and shakes
-        if (dev.id === ANOMALOUS && dev.sent >= 60)
+        if (dev.id === anomalousOf(prefix) && dev.sent >= 60)
           r = { ...r, temperature: r.temperature + 90, vibration: r.vibration * 12, current: r.current * 2.5 };
         dev.sent++;
         const body = telemetryBody(dev.id, dev.equipment, r, ts);
@@ -126,6 +127,15 @@ async function countSamples(vm: Victoria, prefix: string): Promise<number> {
 
 function pipelineFlow(): unknown[] {
   return JSON.parse(fs.readFileSync(path.join(root, 'flows', 'pipeline.json'), 'utf8')) as unknown[];
+}
+
+/** The shipped pipeline with its telemetry input in batch mode (docs/batch-mode.md): 100 messages or 20 ms. */
+function batchModeFlow(): unknown[] {
+  const flow = pipelineFlow() as Array<Record<string, unknown>>;
+  const input = flow.find((n) => n.id === 'moby.in.telemetry');
+  assert.ok(input, 'flows/pipeline.json has its telemetry input');
+  Object.assign(input, { batchSize: 100, batchMs: 20 });
+  return flow;
 }
 
 /** Checks that VictoriaMetrics holds exactly the acknowledged messages, one distinct timestamp each. */
@@ -207,19 +217,28 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
   });
   const ready = /\[moby-mqtt-broker:[^\]]*\] connected to /;
 
-  it('loses nothing and opens no alert twice when Node-RED is SIGKILLed twice at random moments', async () => {
+  for (const [mode, prefix, flow] of [
+    ['single-message', 'crash-a-', pipelineFlow],
+    ['batch mode', 'crash-batch-', batchModeFlow],
+  ] as const)
+    it(`${mode}: loses nothing and opens no alert twice when Node-RED is SIGKILLed twice at random moments`, async () => {
+      await killTwice(prefix, flow());
+    });
+
+  async function killTwice(prefix: string, flow: unknown[]): Promise<void> {
+    const anomalousId = anomalousOf(prefix);
     const t0 = Date.now();
     nr = await nodeRedProcess({
-      name: 'crash',
-      flow: pipelineFlow(),
-      env: env(`moby-crash-${process.pid}`),
+      name: `crash-${prefix}`,
+      flow,
+      env: env(`moby-${prefix}${process.pid}`),
       readyPattern: ready,
     });
     await nr.start();
     await sleep(500); // SUBACK: the persistent session now queues for us
     log(t0, 'Node-RED up; streaming');
     const total = RATE * 30;
-    const s = await stream(broker.url, total, RATE, 'crash-a-');
+    const s = await stream(broker.url, total, RATE, prefix);
     const kills: number[] = [];
     for (let k = 0; k < 2; k++) {
       const wait = 4000 + Math.floor(Math.random() * 6000); // a random moment 4–10 s into each running period
@@ -236,7 +255,7 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     await s.done;
     log(t0, `published ${s.acked.length} (all acknowledged by Mosquitto)`);
     assert.equal(s.acked.length, total);
-    await assertAllStored(vm, s.acked, 'crash-a-', t0, 90000);
+    await assertAllStored(vm, s.acked, prefix, t0, 90000);
 
     // no alert opened twice: every incident in the database is one the engine knows (a state lost in the
     // crash and re-opened by a redelivered message would show up as a second alert_id), and the
@@ -245,7 +264,8 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
       await fetch(`${nr.url}/moby/alerts?limit=1000`, { headers: PROCESS_AUTH })
     ).json()) as Array<{ alert_id: string; device_id: string; rule: string; status: string; count: number }>;
     const known = new Set(alerts.map((a) => a.alert_id));
-    const stored = await vm.export('moby_alerts_count');
+    // this run's devices only: the database is shared by the runs
+    const stored = (await vm.export('moby_alerts_count')).filter((se) => se.metric.device_id?.startsWith(prefix));
     const idsByKey = new Map<string, Set<string>>();
     for (const se of stored) {
       const key = `${se.metric.device_id}/${se.metric.rule}`;
@@ -259,11 +279,11 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     for (const [k, n] of openPerKey) assert.equal(n, 1, `${k} has ${n} open alerts`);
     // the anomalous device: one open alert, and the database has exactly the incidents the engine has
     // (calibration noise may open and auto-resolve short ones before the fault starts: separate incidents)
-    const anomalous = alerts.filter((a) => a.device_id === ANOMALOUS);
+    const anomalous = alerts.filter((a) => a.device_id === anomalousId);
     const open = anomalous.filter((a) => a.status === 'open');
-    assert.equal(open.length, 1, `open alerts of ${ANOMALOUS}: ${JSON.stringify(open)}`);
+    assert.equal(open.length, 1, `open alerts of ${anomalousId}: ${JSON.stringify(open)}`);
     assert.deepEqual(
-      [...(idsByKey.get(`${ANOMALOUS}/${open[0].rule}`) ?? [])].sort(),
+      [...(idsByKey.get(`${anomalousId}/${open[0].rule}`) ?? [])].sort(),
       anomalous
         .filter((a) => a.rule === open[0].rule)
         .map((a) => a.alert_id)
@@ -271,9 +291,9 @@ describe('crash durability: SIGKILL of Node-RED mid-stream (Mosquitto → pipeli
     );
     log(
       t0,
-      `alerts: ${alerts.length} known, ${ANOMALOUS} has one open (count ${open[0].count}), none opened twice; kills at ${kills.join(', ')} messages`
+      `alerts: ${alerts.length} known, ${anomalousId} has one open (count ${open[0].count}), none opened twice; kills at ${kills.join(', ')} messages`
     );
-  });
+  }
 
   it('with the spool on a 2 MB tmpfs and the database down: disk full is visible, nothing is lost, everything arrives afterwards', async function () {
     const t0 = Date.now();
