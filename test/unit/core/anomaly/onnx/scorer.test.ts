@@ -247,41 +247,33 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.match(reasons.v3, /v3\/meta\.json: missing/);
     });
 
+    /** The reason the scorer gives for refusing the only bundle of a fresh root, which must load nothing. */
+    async function refusalOf(model: Uint8Array, meta: Record<string, unknown>): Promise<string> {
+      const root = tmpRoot();
+      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), model, meta);
+      const rep = await make({ root }).load();
+      assert.deepEqual(rep.loaded, []);
+      return rep.refused[0].reason;
+    }
+
     it('refuses a meta.json whose window × features is beyond 4 MiB per device before anything is allocated', async () => {
       // window and feature count each within their bounds: 2048 × 1024 (the red-team case was 100000 × 4096:
       // a 3.3 GB dry-run input, then 1.6 GB per device window)
-      const root = tmpRoot();
       const features = Array.from({ length: 1024 }, (_, i) => `f${i}`);
-      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), meanModel(2048, 1024, 1), {
-        kind: 'score',
-        features,
-        window: 2048,
-        outputs: { score: 'score' },
-        threshold: 1,
-      });
-      const rep = await make({ root }).load();
-      assert.deepEqual(rep.loaded, []);
+      const meta = { kind: 'score', features, window: 2048, outputs: { score: 'score' }, threshold: 1 };
       assert.match(
-        rep.refused[0].reason,
+        await refusalOf(meanModel(2048, 1024, 1), meta),
         /meta\.json: window × features is 2048 × 1024 = 2097152 values per device window, limit 1048576 \(4 MiB\)$/
       );
     });
 
     it('refuses a model exported with a fixed batch size', async () => {
-      const root = tmpRoot();
       const g = new OnnxGraphBuilder('fixed');
       const x = g.input('x', [1, 3]);
       g.op('MatMul', [x, g.constant('w', [1, 1, 1], [3])], 'score');
       g.output('score', [1]);
-      writeRawBundle(path.join(root, 'eq', 'p', 'v1'), g.toBytes(), {
-        kind: 'score',
-        outputs: { score: 'score' },
-        threshold: 1,
-      });
-      const rep = await make({ root }).load();
-      assert.deepEqual(rep.loaded, []);
       assert.match(
-        rep.refused[0].reason,
+        await refusalOf(g.toBytes(), { kind: 'score', outputs: { score: 'score' }, threshold: 1 }),
         /model\.onnx: dry run with zero windows of shape \[2, 3\] failed \(the batch dimension must be dynamic\)/
       );
     });
