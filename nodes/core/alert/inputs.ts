@@ -58,35 +58,47 @@ function fmtNum(n: number): string {
   return Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(4)));
 }
 
-const TOP = 3;
-
 /**
  * The names of the (up to) three largest contributions by magnitude, largest first, ties in the object's
- * key order; non-numbers and non-finite values are skipped. One pass without the entries, filtered and
- * sorted arrays a sort would build for every anomalous point (issue 16, tenth round: they were ~1.2 KB of
- * garbage per alerting message).
+ * key order; non-numbers and non-finite values are skipped. One pass over the keys, holding the three in
+ * locals: no entries, filtered, sorted or spliced arrays for every anomalous point (issue 16, tenth round:
+ * the sort's arrays were ~1.2 KB of garbage per alerting message).
  */
 export function topContributions(contributions: Record<string, unknown>): string[] {
-  const keys: string[] = [];
-  const mags: number[] = [];
+  let k0 = '';
+  let k1 = '';
+  let k2 = '';
+  // -1: empty slot (every magnitude kept is >= 0)
+  let m0 = -1;
+  let m1 = -1;
+  let m2 = -1;
   for (const k in contributions) {
     if (!Object.prototype.hasOwnProperty.call(contributions, k)) continue;
     const v = contributions[k];
     if (typeof v !== 'number' || !Number.isFinite(v)) continue;
     const m = Math.abs(v);
-    // after every kept one at least as large: a stable sort's order
-    let at = keys.length;
-    while (at > 0 && mags[at - 1] < m) at--;
-    if (at >= TOP) continue;
-    keys.splice(at, 0, k);
-    mags.splice(at, 0, m);
-    if (keys.length > TOP) {
-      keys.pop();
-      mags.pop();
+    // strictly larger to move ahead: an equal one stays behind those before it, as a stable sort keeps it
+    if (m > m0) {
+      k2 = k1;
+      m2 = m1;
+      k1 = k0;
+      m1 = m0;
+      k0 = k;
+      m0 = m;
+    } else if (m > m1) {
+      k2 = k1;
+      m2 = m1;
+      k1 = k;
+      m1 = m;
+    } else if (m > m2) {
+      k2 = k;
+      m2 = m;
     }
   }
-  for (let i = 0; i < keys.length; i++) keys[i] = keys[i].slice(0, 40);
-  return keys;
+  if (m0 < 0) return [];
+  if (m1 < 0) return [k0.slice(0, 40)];
+  if (m2 < 0) return [k0.slice(0, 40), k1.slice(0, 40)];
+  return [k0.slice(0, 40), k1.slice(0, 40), k2.slice(0, 40)];
 }
 
 function withEquipment(s: AlertSignal, equipment: string | undefined): AlertSignal {
