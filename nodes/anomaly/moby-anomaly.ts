@@ -32,7 +32,7 @@ import {
   warmingResult,
   type WarmingResult,
 } from '../core/anomaly/messages';
-import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn } from '../lib/red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn, DoneFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import type { BundleScorer, PowerBucket, RestoreReport } from '../core/anomaly/onnx/bundle-scorer';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
@@ -396,16 +396,20 @@ export = function (RED: NodeAPI) {
     }
 
     // ---- message handling ----------------------------------------------------------------------------
-    function showCounts(): void {
+    /** the counters' status, built when the dot is refreshed (≤ 2/s), not for every item */
+    const countsStatus = (): NodeStatus => {
       const { ok, anomalies, rejected, warming, incidents } = counts;
       const fill = incidents ? 'yellow' : 'green';
       const inc = method === 'onnx' ? '' : `, ${incidents} incident${incidents === 1 ? '' : 's'}`;
       const extra = `${fitsRunning ? `, ${fitsRunning} fitting` : ''}${evictions() ? `, ${evictions()} evicted` : ''}`;
-      status.set({
+      return {
         fill: rejected && !ok ? 'red' : fill,
         shape: 'dot',
         text: `${ok} scored, ${anomalies} anomalous point${anomalies === 1 ? '' : 's'}${inc}${warming ? `, ${warming} warming` : ''}${rejected ? `, ${rejected} rejected` : ''}${extra}`,
-      });
+      };
+    };
+    function showCounts(): void {
+      status.set(countsStatus);
     }
 
     function sendReject(msg: NodeMessage, send: SendFn, done: DoneFn, r: Reject): void {

@@ -8,7 +8,7 @@ import { Verifier, type KeySource } from '../core/hmac/verify';
 import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac/scheme';
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
-import type { Node, NodeAPI, NodeDef, NodeMessage, SendFn, DoneFn, AnyNode } from '../lib/red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn, DoneFn, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import {
   countEvent,
@@ -297,6 +297,14 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node);
     let passed = 0;
     let rejected = 0;
+    /** the reject code of the last message, null when it passed */
+    let lastRefused: string | null = null;
+    /** the counters' status, built when the dot is refreshed (≤ 2/s), not for every message */
+    const verifyStatus = (): NodeStatus => ({
+      fill: lastRefused !== null ? 'yellow' : 'green',
+      shape: 'dot',
+      text: `✓ ${passed}  ✗ ${rejected}${lastRefused !== null ? ` (${lastRefused})` : ''}`,
+    });
     let verifier: Verifier | null = null;
     let journal: ReplayJournal | null = null;
     let setupError: Error | null = cfg ? null : new Error('no keyring configured');
@@ -503,12 +511,8 @@ export = function (RED: NodeAPI) {
         }
         // withReject replaces msg.moby, so the verdict is read from the message, not the local copy
         const refused = (msg.moby as { reject?: Reject }).reject;
-        if (!journal || journal.lastError === null)
-          status.set({
-            fill: refused ? 'yellow' : 'green',
-            shape: 'dot',
-            text: `✓ ${passed}  ✗ ${rejected}${refused ? ` (${refused.code})` : ''}`,
-          });
+        lastRefused = refused ? refused.code : null;
+        if (!journal || journal.lastError === null) status.set(verifyStatus);
         if (refused) {
           send([null, msg]);
           done();
@@ -554,6 +558,11 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node);
     let signed = 0;
     let rejected = 0;
+    const signStatus = (): NodeStatus => ({
+      fill: 'green',
+      shape: 'dot',
+      text: `signed ${signed}${rejected ? `  ✗ ${rejected}` : ''}`,
+    });
 
     function rejectMsg(msg: NodeMessage, send: SendFn, reject: Reject): void {
       rejected++;
@@ -662,7 +671,7 @@ export = function (RED: NodeAPI) {
       signed++;
       countOut(SIGN);
       send([msg, null]);
-      status.set({ fill: 'green', shape: 'dot', text: `signed ${signed}${rejected ? `  ✗ ${rejected}` : ''}` });
+      status.set(signStatus);
       done();
     });
 

@@ -5,7 +5,7 @@ import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
 import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
 import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
-import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from '../lib/red';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import { countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
@@ -176,12 +176,13 @@ export = function (RED: NodeAPI) {
     let passed = 0;
     let rejected = 0;
     let lastCode = '';
-    const showStatus = () =>
-      status.set({
-        fill: rejected ? 'yellow' : 'green',
-        shape: 'dot',
-        text: rejected ? `${passed} ok, ${rejected} rejected (${lastCode})` : `${passed} ok`,
-      });
+    /** the counters' status, built when the dot is refreshed (≤ 2/s), not for every message */
+    const countsStatus = (): NodeStatus => ({
+      fill: rejected ? 'yellow' : 'green',
+      shape: 'dot',
+      text: rejected ? `${passed} ok, ${rejected} rejected (${lastCode})` : `${passed} ok`,
+    });
+    const showStatus = () => status.set(countsStatus);
 
     node.on(
       'input',

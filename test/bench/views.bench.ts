@@ -20,6 +20,7 @@
 //   BENCH_VIEWS_ROOT: load the nodes from another build (a directory with dist/, e.g. the code before a change);
 //   compare two builds by running this file alternately on each (one process can load one build)
 //   BENCH_VIEWS_WARMUP (1; 0 = no warm-up run before the rounds: the first round measures cold code)
+//   BENCH_VIEWS_HEAP_PROF=<file>: a sampling allocation profile of the measured rounds (tenth round)
 //   variant `shipped` (BENCH_VIEWS_VARIANTS=shipped; issue 16, ninth round): flows/pipeline.json's own MOBY nodes
 //   as shipped (file replay journal, anomaly state saves, health persistence, the alert journal and API, one
 //   writer for everything), configured through the same environment variables as the end-to-end bench, fed
@@ -280,6 +281,33 @@ async function runOnce(v: Variant, dbUrl: string, input: Array<{ topic: string; 
   return (c.user + c.system) / input.length;
 }
 
+/**
+ * BENCH_VIEWS_HEAP_PROF=<file.heapprofile>: V8's sampling heap profiler over the measured rounds, counting
+ * the objects that scavenges and mark-compacts collected too, so it shows where the per-item garbage is
+ * allocated, not only what stays alive (open the file in Chrome DevTools' Memory tab). Costs CPU: the
+ * µs figures of a profiled run are not comparable.
+ */
+async function startHeapSampling(): Promise<(file: string) => Promise<void>> {
+  const inspector = require('node:inspector') as typeof import('node:inspector');
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) =>
+      session.post(method, params, (err, res) => (err ? reject(err) : resolve(res)))
+    );
+  await post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return async (file) => {
+    const { profile } = await post('HeapProfiler.stopSampling');
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+    console.log(`heap profile (sampled allocations, collected ones included): ${file}`);
+  };
+}
+
 async function main() {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-views-bench-'));
   baseUserDir = userDir;
@@ -298,6 +326,7 @@ async function main() {
     // warm-up: JIT, module loading (BENCH_VIEWS_WARMUP=0: none, the first round runs cold code as a fresh
     // Node-RED process does, e.g. each run of the end-to-end bench)
     if (process.env.BENCH_VIEWS_WARMUP !== '0') await runOnce(VARIANTS[0], db.url, messages(VARIANTS[0]));
+    const heapProf = process.env.BENCH_VIEWS_HEAP_PROF ? await startHeapSampling() : null;
     for (let r = 0; r < ROUNDS; r++) {
       const order = VARIANTS.map((_, i) => VARIANTS[(i + r) % VARIANTS.length]);
       for (const v of order) {
@@ -306,6 +335,7 @@ async function main() {
         console.log(`  round ${r + 1} ${v.padEnd(12)} ${fmt(us)} µs CPU per message (main thread ${fmt(lastMainUs)})`);
       }
     }
+    if (heapProf) await heapProf(process.env.BENCH_VIEWS_HEAP_PROF!);
   } finally {
     db.child.kill();
     fs.rmSync(userDir, { recursive: true, force: true });

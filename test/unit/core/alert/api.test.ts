@@ -11,7 +11,7 @@ import {
   type ApiRequest,
 } from '../../../../nodes/core/alert/api';
 import { FailureLimiter } from '../../../../nodes/core/http-guard';
-import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
+import { signalsFromMessage, topContributions } from '../../../../nodes/core/alert/inputs';
 import {
   signWebhook,
   verifyWebhook,
@@ -325,6 +325,30 @@ describe('alert input mapping', () => {
     assert.equal(r.signals[0].message, 'Anomaly on p-1: pca score 1.235 above threshold 0.8 (top: b, c, a)');
     const clear = signalsFromMessage({ payload: point('p-1'), anomaly: { is_anomaly: false, score: 0.1 } });
     assert.ok(clear.ok && clear.signals[0].kind === 'clear');
+  });
+
+  it('names the same top contributors as a stable sort by magnitude would, skipping non-finite values', () => {
+    // the reference: what the message used before the one-pass selection (entries, filter, stable sort, top 3)
+    const reference = (c: Record<string, unknown>) =>
+      Object.entries(c)
+        .filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]))
+        .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
+        .slice(0, 3)
+        .map(([k]) => k.slice(0, 40));
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const values = [0, -0, 1, -1, 0.5, -0.5, 2, NaN, Infinity, -Infinity, 'x', null, true];
+    for (let n = 0; n < 2000; n++) {
+      const c: Record<string, unknown> = {};
+      const size = Math.floor(rand() * 9);
+      for (let i = 0; i < size; i++) {
+        const key = rand() < 0.1 ? `${Math.floor(rand() * 5)}` : `f${i}${'x'.repeat(rand() < 0.1 ? 50 : 0)}`;
+        c[key] = rand() < 0.5 ? values[Math.floor(rand() * values.length)] : (rand() - 0.5) * 10;
+      }
+      assert.deepEqual(topContributions(c), reference(c), JSON.stringify(c));
+    }
+    assert.deepEqual(topContributions({ a: 1, b: -1, c: 1, d: 1 }), ['a', 'b', 'c']);
+    assert.deepEqual(topContributions({}), []);
   });
 
   it('leads with the reason when a drift, flat-line or noise check opened the alarm, not the score', () => {
