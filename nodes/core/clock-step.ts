@@ -20,6 +20,16 @@ export class ClockStepDetector {
     private readonly thresholdMs = CLOCK_STEP_MS
   ) {}
 
+  /**
+   * The detector for a component whose wall clock may be injected (`now`, default Date.now) against
+   * `monotonic` (default performance.now). An injected `now` without a monotonic clock (tests moving time by
+   * hand) is compared with itself, so it is never taken for a step.
+   */
+  static of(now?: () => number, monotonic?: () => number, thresholdMs?: number): ClockStepDetector {
+    const wall = now ?? Date.now;
+    return new ClockStepDetector(wall, now && !monotonic ? wall : monotonic, thresholdMs);
+  }
+
   /** How far the wall clock stepped since the last look (ms, negative = back), or 0. Two clock reads. */
   look(): number {
     const offset = this.wall() - this.monotonic();

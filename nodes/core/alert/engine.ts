@@ -187,11 +187,7 @@ export class AlertEngine {
       maxOpen: options.maxOpen ?? 10000,
     };
     this.now = options.now ?? Date.now;
-    // an injected wall clock without a monotonic one (tests moving time by hand) is never a step
-    this.clock = new ClockStepDetector(
-      this.now,
-      options.now && !options.monotonic ? () => this.now() : options.monotonic
-    );
+    this.clock = ClockStepDetector.of(options.now, options.monotonic);
     this.newId = options.newId ?? randomUUID;
     this.onClockStep = options.onClockStep;
   }

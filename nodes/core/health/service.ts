@@ -171,12 +171,7 @@ export class HealthService {
     this.watchGapMs = opts.watchGapMs ?? Math.max(2000, 3 * (this.lockTtlMs + 50));
     this.onStore = opts.onStore ?? (() => undefined);
     this.now = opts.now ?? Date.now;
-    // an injected wall clock without a monotonic one (tests moving time by hand) is never a step
-    this.clock = new ClockStepDetector(
-      this.now,
-      opts.now && !opts.monotonic ? () => this.now() : opts.monotonic,
-      opts.clockStepMs
-    );
+    this.clock = ClockStepDetector.of(opts.now, opts.monotonic, opts.clockStepMs);
     this.onClockStep = opts.onClockStep ?? (() => undefined);
     this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
