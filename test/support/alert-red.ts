@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { mountTmpfs } from './net';
 
 export const helper = require('node-red-node-test-helper');
 const supertest = require('supertest');
@@ -17,6 +18,17 @@ export function freshUserDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-test-'));
   helper.settings({ userDir: dir });
   return dir;
+}
+
+/**
+ * A fresh userDir (as freshUserDir) whose moby-alert state directory is a 64 KiB tmpfs, for full-disk tests;
+ * returns that directory, to fill and to unmount (net.ts unmountTmpfs). Skips outside CI when it cannot mount.
+ */
+export function alertStateOnTmpfs(ctx: Mocha.Context): string {
+  const stateRoot = path.join(freshUserDir(), 'moby-alert');
+  fs.mkdirSync(stateRoot, { recursive: true });
+  mountTmpfs(ctx, stateRoot, '64k');
+  return stateRoot;
 }
 
 let httpNode: unknown = null;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { waitFor, mountTmpfs, unmountTmpfs } from '../../support/net';
+import { waitFor, unmountTmpfs } from '../../support/net';
 import {
   helper,
   api,
@@ -14,6 +14,7 @@ import {
   collect,
   anomalyMsg,
   freshUserDir,
+  alertStateOnTmpfs,
   type Msg,
 } from '../../support/alert-red';
 
@@ -86,10 +87,7 @@ describe('moby-alert node: state journal', function () {
   });
 
   it('a full disk is reported and the messages that changed an alert are not completed until there is room', async function () {
-    const userDir = freshUserDir();
-    const stateRoot = path.join(userDir, 'moby-alert');
-    fs.mkdirSync(stateRoot, { recursive: true });
-    mountTmpfs(this, stateRoot, '64k');
+    const stateRoot = alertStateOnTmpfs(this);
     tmpfs = stateRoot;
     await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
     const ev = collect('ev');

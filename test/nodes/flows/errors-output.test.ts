@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { waitFor, sleep, mountTmpfs, unmountTmpfs } from '../../support/net';
-import { helper, alertFlow, anomalyMsg, freshUserDir } from '../../support/alert-red';
+import { waitFor, sleep, unmountTmpfs } from '../../support/net';
+import { helper, alertFlow, alertStateOnTmpfs, anomalyMsg } from '../../support/alert-red';
 
 const channelsModule = require('../../../dist/nodes/alert/moby-alert-channels.js');
 const alertModule = require('../../../dist/nodes/alert/moby-alert.js');
@@ -53,10 +53,7 @@ for (const [file, prefix] of [
     });
 
     it('one line per second at most: node, what failed, device; no stack trace; the rest counted', async function () {
-      const userDir = freshUserDir();
-      const stateRoot = path.join(userDir, 'moby-alert');
-      fs.mkdirSync(stateRoot, { recursive: true });
-      mountTmpfs(this, stateRoot, '64k');
+      const stateRoot = alertStateOnTmpfs(this);
       tmpfs = stateRoot;
       const flow = [...alertFlow({ persist: 'journal', updateEventSec: 0 }), ...errorPath(file, prefix)];
       await new Promise<void>((resolve, reject) =>
