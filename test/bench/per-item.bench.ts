@@ -32,6 +32,7 @@ const sides = [
   verify: load(s.base, 'hmac/verify.js'),
   keyring: load(s.base, 'hmac/keyring.js'),
   alert: load(s.base, 'alert/inputs.js'),
+  replay: load(s.base, 'hmac/replay.js'),
   patterns: null as Mod,
   verifier: null as Mod,
 }));
@@ -67,6 +68,16 @@ for (const s of sides) {
   );
   s.verifier = new s.verify.Verifier({ keys: ring, topicPattern: 'devices/+device_id/telemetry' });
   s.verifier.nonces.check = () => 0; // NonceCheck.Fresh
+}
+// The replay cache as the verifier keeps it (default bounds, 300 s window), fed as the pipeline bench feeds it:
+// 200 devices in turn, a new nonce each, one second of ts per 200 messages (so ~60,000 nonces stay fresh).
+const REPLAY_DEVICES = Array.from({ length: 200 }, (_, d) => `dev-${d}`);
+const replays = new Map(sides.map((s) => [s.name, { cache: new s.replay.NonceCache({ windowSec: 300 }), n: 0 }]));
+function replayCheck(s: (typeof sides)[number]): number {
+  const r = replays.get(s.name)!;
+  const n = r.n++;
+  const ts = 1_700_000_000 + Math.floor(n / 200);
+  return r.cache.check(REPLAY_DEVICES[n % 200], `nonce-${n}`, ts, ts);
 }
 const TOPICS = Array.from({ length: 512 }, (_, i) => `devices/dev-${i % 100}/telemetry`);
 // what moby-anomaly's "for alerts" output carries for a firing score (a PCA incident, a dozen contributions)
@@ -154,6 +165,7 @@ const allCases: Case[] = [
     name: 'health patterns (2 misses)',
     run: (s, i) => s.patterns.health.map((p: Mod) => p.levels(TOPICS[i & 511])).filter(Boolean).length + 1,
   },
+  { name: 'replay check (200 devices in turn)', run: (s) => replayCheck(s) + 1 },
   { name: 'verify topic → device', run: (s, i) => s.patterns.device.match(TOPICS[i & 511]) },
   { name: 'alert signals (firing)', run: (s, i) => s.alert.signalsFromMessage(FIRING[i & 511]) },
   { name: 'normalize(body)', run: (s, i) => s.normalizer.normalize(BODIES[i & 511], { topic: 'devices/x/telemetry' }) },

@@ -11,6 +11,15 @@
 // Entries whose ts + window has passed are dropped freely (lazily, when room is needed): the stale check
 // refuses those messages anyway.
 //
+// "Least recently active" is kept with a bounded slack (issue 16, eleventh round): a device moves to the end of
+// the order only when more than `slack` = capacity / 16 nonces were remembered since it last moved (or at once
+// when the cache is full), not on every message — a Map delete + set per message was ~3 % of the pipeline's
+// main thread. The guarantee: a device is evicted as the least recently active only while every device kept
+// had a nonce remembered no more than `slack` remembered nonces before the evicted device's last one; a device
+// idle longer than that before another's last message is always evicted first. (A device's place lags its last
+// activity by at most `slack`, and the order is by place.) Eviction only ever raises floors, so the slack
+// decides whose nonces go first, never whether a replay can pass. A cache under 16 nonces keeps the exact order.
+//
 // Every change that must survive a crash is reported as one record line (see ReplayRecord) so a journal
 // (replay-journal.ts) can persist it before the message is acted upon, and load() rebuilds the same state.
 
@@ -46,6 +55,8 @@ interface DeviceNonces {
   minTs: number;
   /** newest ts remembered */
   maxTs: number;
+  /** the cache's count of remembered nonces when this device last took its place at the end of the order */
+  placed: number;
 }
 
 const NO_FLOOR = -1;
@@ -60,9 +71,14 @@ export class NonceCache {
   readonly perDevice: number;
   readonly maxDevices: number;
   readonly windowSec: number;
-  /** least recently active device first (Map order; a device moves to the end when it is active) */
+  /** least recently active device first, within `slack` (Map order; see the header) */
   private readonly devices = new Map<string, DeviceNonces>();
-  private last: DeviceNonces | null = null;
+  /** the device at the end of the order (the last one placed there), or null when not known */
+  private tail: DeviceNonces | null = null;
+  /** nonces remembered so far: the clock of the order */
+  private remembered = 0;
+  /** how many remembered nonces a device's place may lag its last activity (capacity / 16) */
+  readonly slack: number;
   private floor = NO_FLOOR;
   private entries = 0;
   private readonly onRecord: ((line: string) => void) | null;
@@ -77,6 +93,7 @@ export class NonceCache {
     this.perDevice = Math.max(1, Math.min(this.capacity, Math.floor(o.perDevice ?? 10000)));
     this.maxDevices = Math.max(1, Math.min(this.capacity, Math.floor(o.maxDevices ?? 100000)));
     this.onRecord = o.onRecord ?? null;
+    this.slack = Math.floor(this.capacity / 16);
   }
 
   /** Nonces currently remembered. */
@@ -91,6 +108,11 @@ export class NonceCache {
   /** The floor every device entering the cache starts from (-1: none). */
   get globalFloor(): number {
     return this.floor;
+  }
+
+  /** Whether the device is remembered (not evicted, or back since). */
+  has(deviceId: string): boolean {
+    return this.devices.has(deviceId);
   }
 
   /** The floor of one device (its own, or the global one when it is not remembered). */
@@ -159,7 +181,7 @@ export class NonceCache {
       } else continue;
       applied++;
     }
-    this.last = null;
+    this.tail = null;
     return applied;
   }
 
@@ -179,7 +201,7 @@ export class NonceCache {
 
   clear(): void {
     this.devices.clear();
-    this.last = null;
+    this.tail = null;
     this.floor = NO_FLOOR;
     this.entries = 0;
   }
@@ -200,12 +222,17 @@ export class NonceCache {
   ): DeviceNonces {
     if (d === undefined) {
       d = this.add(deviceId, now, loading);
-    } else if (d !== this.last) {
-      // least-recently-active order: move to the end (skipped for the device that was active last)
+    } else if (d === this.tail) {
+      d.placed = this.remembered; // already at the end
+    } else if (this.remembered - d.placed > this.slack || this.entries >= this.capacity) {
+      // least-recently-active order: move to the end once its place lags by more than the slack, and always
+      // when the cache is full (makeRoom below then evicts others, never the device being served)
       this.devices.delete(deviceId);
       this.devices.set(deviceId, d);
+      d.placed = this.remembered;
+      this.tail = d;
     }
-    this.last = d;
+    this.remembered++;
     const nonces = d.nonces;
     if (nonces.size >= this.perDevice || this.entries >= this.capacity) {
       // room is needed. Expired nonces collect at the front (arrival order ~ ts order) and go for free; they
@@ -232,8 +259,9 @@ export class NonceCache {
     if (!first.done && first.value[1].maxTs + this.windowSec < now)
       this.removeDevice(first.value[0], first.value[1], now, loading);
     while (this.devices.size >= this.maxDevices) this.evictLeastActive(now, loading);
-    const d: DeviceNonces = { nonces: new Map(), minTs: this.floor, maxTs: NO_FLOOR };
+    const d: DeviceNonces = { nonces: new Map(), minTs: this.floor, maxTs: NO_FLOOR, placed: this.remembered };
     this.devices.set(deviceId, d);
+    this.tail = d;
     return d;
   }
 
@@ -280,7 +308,7 @@ export class NonceCache {
 
   private removeDevice(deviceId: string, d: DeviceNonces, now: number, loading: boolean): void {
     this.devices.delete(deviceId);
-    if (this.last === d) this.last = null;
+    if (this.tail === d) this.tail = null;
     this.entries -= d.nonces.size;
     // its fresh nonces (and its own floor) are forgotten: everyone entering later starts above them
     const top = Math.max(d.maxTs, d.minTs - 1);

@@ -86,6 +86,67 @@ describe('replay cache (per device, bounded, floors)', () => {
     assert.equal(c.check('a', 'n-000002', T, T + 2, true), NonceCheck.Fresh);
   });
 
+  it('keeps the least-recently-active order within capacity / 16 remembered nonces, and moves a device only past that', () => {
+    const c = new NonceCache({ windowSec: W, capacity: 1600, maxDevices: 3 });
+    assert.equal(c.slack, 100);
+    c.check('d1', 'x-0', T, T);
+    c.check('d2', 'x-1', T, T);
+    c.check('d3', 'x-2', T, T);
+    // d1 active again, 3 nonces after its place: within the slack it keeps its place at the front
+    c.check('d1', 'x-3', T, T);
+    c.check('d4', 'x-4', T, T);
+    assert.ok(c.has('d4') && !c.has('d1') && c.has('d2'), 'd2 was active 2 nonces before d1: within the slack, d1 may go first');
+    // d2 goes quiet; d3 stays active past the slack and moves behind d4
+    for (let i = 0; i < 101; i++) c.check('d3', `y-${i}`, T, T);
+    // (each eviction raised the global floor to T + 1, so newcomers use a later ts)
+    c.check('d5', 'x-5', T + 1, T + 1);
+    assert.ok(c.has('d5') && !c.has('d2'), 'd2 idle for > slack nonces before the others: evicted first');
+    c.check('d6', 'x-6', T + 1, T + 1);
+    assert.ok(c.has('d6') && !c.has('d4') && c.has('d3'), 'd4 (placed before d3 moved) goes before d3');
+    // a small cache keeps the exact order (the test above with capacity 10)
+    assert.equal(new NonceCache({ windowSec: W, capacity: 15 }).slack, 0);
+  });
+
+  it('PROPERTY: an evicted device was never more than the slack behind a kept one, and no used nonce passes again', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const [capacity, maxDevices] of [
+      [1600, 20],
+      [320, 50],
+      [64, 8],
+    ]) {
+      const c = new NonceCache({ windowSec: 100_000, capacity, maxDevices, perDevice: capacity });
+      const lastActive = new Map<string, number>(); // device → count of remembered nonces at its last one
+      const used: Array<[string, string, number]> = [];
+      let remembered = 0;
+      for (let i = 0; i < 20_000; i++) {
+        // skewed: a few busy devices, many occasional ones, some that go quiet for long stretches
+        const r = rnd();
+        const dev = `d${r < 0.5 ? Math.floor(rnd() * 4) : Math.floor(rnd() * 80)}`;
+        const ts = T + Math.floor(i / 50);
+        const before = [...lastActive.keys()];
+        const res = c.check(dev, `n-${i}`, ts, ts);
+        if (res === NonceCheck.Fresh) {
+          lastActive.set(dev, remembered++);
+          used.push([dev, `n-${i}`, ts]);
+        }
+        for (const gone of before) {
+          if (c.has(gone)) continue;
+          const t = lastActive.get(gone)!;
+          lastActive.delete(gone);
+          for (const [kept, k] of lastActive)
+            assert.ok(k >= t - c.slack, `evicted ${gone} (last ${t}) while ${kept} (last ${k}) is kept, slack ${c.slack}`);
+        }
+        if (i % 97 === 0 && used.length) {
+          const [d, n, t] = used[Math.floor(rnd() * used.length)];
+          const again = c.check(d, n, t, ts);
+          assert.ok(again === NonceCheck.Replay || again === NonceCheck.BelowFloor, `nonce ${n} of ${d} passed again`);
+        }
+      }
+      assert.ok(c.deviceEvictions > 0, 'the bound was exercised');
+    }
+  });
+
   it('rebuilds the same state from its record lines (snapshot and journal order)', () => {
     const lines: string[] = [];
     const c = new NonceCache({ windowSec: W, capacity: 6, perDevice: 3, onRecord: (l) => lines.push(l) });
