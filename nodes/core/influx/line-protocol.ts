@@ -330,28 +330,31 @@ export interface MapOptions {
   writeScoredPoint?: boolean;
 }
 
+/** One point (or a reject an event mapping returned) into `out`: a function, not a closure made per message
+ * (issue 16, eleventh round: garbage per item). */
+function addLine(out: Mapped, p: unknown, precision: Precision, limits: LineLimits): void {
+  if (p && typeof p === 'object' && isReject(p as Point | Reject)) {
+    out.rejects.push(p as Reject);
+    return;
+  }
+  const r = pointToLine(p, precision, limits);
+  if ('line' in r) out.lines.push(r.line);
+  else out.rejects.push(r.reject);
+}
+
 export function messageToLines(msg: MessageLike, opts: MapOptions = {}): Mapped {
   const precision = opts.precision ?? 'ms';
   const limits = opts.limits ?? DEFAULT_LINE_LIMITS;
   const now = opts.now ?? Date.now();
   const out: Mapped = { lines: [], rejects: [] };
   const payload = msg.payload;
-  const add = (p: Point | Reject | unknown) => {
-    if (p && typeof p === 'object' && isReject(p as Point | Reject)) {
-      out.rejects.push(p as Reject);
-      return;
-    }
-    const r = pointToLine(p, precision, limits);
-    if ('line' in r) out.lines.push(r.line);
-    else out.rejects.push(r.reject);
-  };
   if (typeof payload === 'string' || Buffer.isBuffer(payload)) return textToLines(payload.toString(), limits);
   if (msg.topic === 'alert') {
-    add(alertEventToPoint(payload as AlertEvent));
+    addLine(out, alertEventToPoint(payload as AlertEvent), precision, limits);
     return out;
   }
   if (msg.topic === 'device-health') {
-    add(healthEventToPoint(payload as HealthEvent, now));
+    addLine(out, healthEventToPoint(payload as HealthEvent, now), precision, limits);
     return out;
   }
   if (msg.topic === 'snapshot' && Array.isArray(payload)) {
@@ -363,7 +366,7 @@ export function messageToLines(msg: MessageLike, opts: MapOptions = {}): Mapped 
       });
       return out;
     }
-    for (const row of payload) add(healthEventToPoint(row as HealthEvent, now));
+    for (const row of payload) addLine(out, healthEventToPoint(row as HealthEvent, now), precision, limits);
     return out;
   }
   if (Array.isArray(payload)) {
@@ -374,19 +377,19 @@ export function messageToLines(msg: MessageLike, opts: MapOptions = {}): Mapped 
       });
       return out;
     }
-    for (const p of payload) add(p);
+    for (const p of payload) addLine(out, p, precision, limits);
     return out;
   }
   if (msg.anomaly !== undefined && msg.anomaly !== null) {
-    if (opts.writeScoredPoint !== false) add(payload);
-    add(anomalyToPoint(payload as Point, msg.anomaly as AnomalyResult));
+    if (opts.writeScoredPoint !== false) addLine(out, payload, precision, limits);
+    addLine(out, anomalyToPoint(payload as Point, msg.anomaly as AnomalyResult), precision, limits);
     return out;
   }
   if (payload === undefined || payload === null) {
     out.rejects.push({ code: 'no_payload', reason: 'msg.payload is empty' });
     return out;
   }
-  add(payload);
+  addLine(out, payload, precision, limits);
   return out;
 }
 
