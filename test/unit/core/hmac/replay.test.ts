@@ -95,7 +95,10 @@ describe('replay cache (per device, bounded, floors)', () => {
     // d1 active again, 3 nonces after its place: within the slack it keeps its place at the front
     c.check('d1', 'x-3', T, T);
     c.check('d4', 'x-4', T, T);
-    assert.ok(c.has('d4') && !c.has('d1') && c.has('d2'), 'd2 was active 2 nonces before d1: within the slack, d1 may go first');
+    assert.ok(
+      c.has('d4') && !c.has('d1') && c.has('d2'),
+      'd2 was active 2 nonces before d1: within the slack, d1 may go first'
+    );
     // d2 goes quiet; d3 stays active past the slack and moves behind d4
     for (let i = 0; i < 101; i++) c.check('d3', `y-${i}`, T, T);
     // (each eviction raised the global floor to T + 1, so newcomers use a later ts)
@@ -109,7 +112,7 @@ describe('replay cache (per device, bounded, floors)', () => {
 
   it('PROPERTY: an evicted device was never more than the slack behind a kept one, and no used nonce passes again', () => {
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     for (const [capacity, maxDevices] of [
       [1600, 20],
       [320, 50],
@@ -135,7 +138,10 @@ describe('replay cache (per device, bounded, floors)', () => {
           const t = lastActive.get(gone)!;
           lastActive.delete(gone);
           for (const [kept, k] of lastActive)
-            assert.ok(k >= t - c.slack, `evicted ${gone} (last ${t}) while ${kept} (last ${k}) is kept, slack ${c.slack}`);
+            assert.ok(
+              k >= t - c.slack,
+              `evicted ${gone} (last ${t}) while ${kept} (last ${k}) is kept, slack ${c.slack}`
+            );
         }
         if (i % 97 === 0 && used.length) {
           const [d, n, t] = used[Math.floor(rnd() * used.length)];
