@@ -144,10 +144,12 @@ export class SignedStatus {
         this.touch(key, cur);
         return { ok: true, online: true, action: 'known', session, kid };
       }
-      if (cur && signed.ts < cur.ts)
+      // strictly later: a birth of the same second as the current one cannot be told from a replay once the
+      // nonce cache is gone (a restart); refusing it is safe, the data timeout still reports the device
+      if (cur && cur.session && signed.ts <= cur.ts)
         return rejectOf(
           'stale_session',
-          `birth of session ${session} (ts ${signed.ts}) is older than the device's current session (ts ${cur.ts}): replayed`,
+          `birth of session ${session} (ts ${signed.ts}) is not later than the device's current session (ts ${cur.ts}): replayed, or a reconnect within the same second`,
           deviceId,
           'body.session'
         );
@@ -171,10 +173,10 @@ export class SignedStatus {
         );
       return { ok: true, online: false, action: 'will', session, kid };
     }
-    if (cur && signed.ts < cur.ts)
+    if (cur && cur.session && signed.ts <= cur.ts)
       return rejectOf(
         'stale_session',
-        `will of session ${session} (connected at ts ${signed.ts}) belongs to an earlier connection than the current session (ts ${cur.ts})`,
+        `will of session ${session} (connected at ts ${signed.ts}) is not of a later connection than the current session (ts ${cur.ts})`,
         deviceId,
         'body.session'
       );

@@ -62,6 +62,18 @@ describe('health: signed wills and births (sessions)', () => {
     assert.ok(k.ok && k.action === 'known', 'a retained birth of the current session delivered again');
   });
 
+  it('a reconnect within the same second as the current session is refused (stale_session), fail safe', () => {
+    const { s, now } = setup();
+    const a = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    const b = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    assert.ok(s.judge(plain(a.birth), 'pump-7', 'pump-7', undefined).ok);
+    const rb = s.judge(plain(b.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(!rb.ok && rb.reject.code === 'stale_session');
+    const rw = s.judge(plain(b.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!rw.ok && rw.reject.code === 'stale_session', 'its will cannot be told from a replay either');
+    assert.equal(s.currentSession('pump-7'), a.session);
+  });
+
   it('a will before its birth waits; its birth applies it', () => {
     const { s, now } = setup();
     const c = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
