@@ -11,6 +11,7 @@ import { sleep, waitFor } from '../../support/net';
 import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { useFileContextStore } from '../../support/context-store';
 import { type NodeMsg as Msg } from '../../support/node-msg';
+import { Simulator, DEFAULT_SIM } from '../../../bin/lib/simulator';
 
 const helper = require('node-red-node-test-helper');
 const mqttNode = require('@node-red/nodes/core/network/10-mqtt.js');
@@ -37,6 +38,8 @@ describe('device health: signed, session-bound wills and births (Node-RED runtim
   this.timeout(60000);
   let broker: Broker;
   const clients: mqtt.MqttClient[] = [];
+  /** device ids (besides SECRETS') whose retained births and wills a test left on the broker */
+  const retained: string[] = [];
 
   before(async () => {
     broker = await startAedes();
@@ -52,7 +55,7 @@ describe('device health: signed, session-bound wills and births (Node-RED runtim
     await sleep(200);
     const cleaner = mqtt.connect(broker.url, { clientId: 'cleaner' });
     await new Promise<void>((resolve) => cleaner.once('connect', () => resolve()));
-    for (const id of Object.keys(SECRETS))
+    for (const id of [...Object.keys(SECRETS), ...retained.splice(0)])
       for (const topic of [`device/lwt/${id}`, `device/status/${id}`])
         await cleaner.publishAsync(topic, '', { qos: 1, retain: true });
     await cleaner.endAsync();
@@ -102,7 +105,7 @@ describe('device health: signed, session-bound wills and births (Node-RED runtim
     await waitFor(() => helper.getNode('b')?.connected, 5000, 'node-red connected to the broker');
     await sleep(200); // subscriptions in place
   }
-  async function load(health: Record<string, unknown> = {}): Promise<void> {
+  async function load(health: Record<string, unknown> = {}, creds: Record<string, string> = {}): Promise<void> {
     got.out = [];
     got.bad = [];
     got.ev = [];
@@ -110,7 +113,7 @@ describe('device health: signed, session-bound wills and births (Node-RED runtim
       helper.load(
         [mqttNode, hmacNode, healthNode, channelsModule, alertModule],
         flow(health),
-        { kr: { keys: JSON.stringify(KEYS) } },
+        { kr: { keys: JSON.stringify(KEYS), ...creds } },
         resolve
       )
     );
@@ -257,5 +260,56 @@ describe('device health: signed, session-bound wills and births (Node-RED runtim
     await waitFor(() => got.bad.length === 1, 3000, 'the spent will refused');
     assert.deepEqual(codes(), ['stale_session:pump-3']);
     assert.deepEqual(states(), []);
+  });
+  it("the simulator's signed births and wills: its disconnect fault (pump-005 in the demo) gives exactly one OFFLINE alert, nothing refused", async () => {
+    const master = 'hex:' + '5a'.repeat(32);
+    await load({}, { master });
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url: broker.url,
+      devices: 6,
+      intervalMs: 100,
+      master,
+      faults: 'demo',
+      log: () => {},
+    });
+    // the demo plan cuts device 5 (index 4) at 12 s; the same fault, sooner
+    const victim = sim.deviceIds[4];
+    const fast = new Simulator({
+      ...DEFAULT_SIM,
+      url: broker.url,
+      devices: 6,
+      intervalMs: 100,
+      master,
+      faults: `${victim}:disconnect@1.5`,
+      log: () => {},
+    });
+    assert.deepEqual(
+      sim
+        .faultPlan()
+        .filter((f) => f.kind === 'disconnect')
+        .map((f) => f.device),
+      [victim],
+      'the demo disconnects this device'
+    );
+    retained.push(...fast.deviceIds);
+    await fast.start();
+    try {
+      await waitFor(() => states().includes(`${victim}:OFFLINE:lwt`), 10000, `${victim} OFFLINE by its signed will`);
+      await sleep(1000);
+      const offline = opened().filter((a) => a.rule === 'device_offline');
+      assert.deepEqual(
+        offline.map((a) => a.device_id),
+        [victim],
+        'exactly one OFFLINE alert'
+      );
+      // the will counted only because the device's signed birth had made its session current
+      assert.deepEqual(codes(), [], 'every birth and will verified');
+    } finally {
+      await fast.stop();
+    }
+    // the clean stop: each device's signed OFFLINE of its own session; the cut device's session is spent
+    await waitFor(() => states().filter((x) => x.endsWith(':OFFLINE:status')).length === 5, 5000, 'clean stops');
+    assert.deepEqual(codes(), []);
   });
 });
