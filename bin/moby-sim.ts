@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { Simulator, DEFAULT_SIM, readKeysFile } from './lib/simulator';
 import { readCsv } from './lib/csv-replay';
-import { deriveDeviceKey, parseKey, signEnvelope } from '../nodes/core/hmac/scheme';
+import { deriveDeviceKey, parseKey, signConnection, signEnvelope } from '../nodes/core/hmac/scheme';
 import { FAULT_KINDS, SIGNALS } from './lib/sim-model';
 import { redactUrl } from '../nodes/core/http-guard';
 
@@ -41,8 +41,8 @@ Usage: moby-sim [options]
                        MOBY_HOME/sim-state.json; with --tenants one file per tenant, FILE.<tenant>)
   -h, --help           this help
 
-Topics: devices/<id>/telemetry (data), device/status/<id> (retained ONLINE on connect, OFFLINE on clean stop),
-device/lwt/<id> (retained will OFFLINE).`;
+Topics: devices/<id>/telemetry (data), device/status/<id> (retained signed ONLINE on connect, signed OFFLINE
+on clean stop), device/lwt/<id> (retained will OFFLINE, signed at connect; each connection its own session).`;
 
 async function replay(
   url: string,
@@ -56,15 +56,26 @@ async function replay(
 ): Promise<void> {
   const { columns, rows } = readCsv(file, sep);
   const key = deriveDeviceKey(parseKey(master), deviceId);
-  const client = mqtt.connect(url, {
-    clientId: `moby-sim-${deviceId}`,
-    will: { topic: `device/lwt/${deviceId}`, payload: Buffer.from('OFFLINE'), qos: 1, retain: true },
+  // birth and will signed at CONNECT, bound to this connection's session (docs/signing.md)
+  let conn = signConnection({ deviceId, key, kid });
+  const willOf = () => ({
+    topic: `device/lwt/${deviceId}`,
+    payload: Buffer.from(JSON.stringify(conn.will)),
+    qos: 1 as const,
+    retain: true,
+  });
+  const client = mqtt.connect(url, { clientId: `moby-sim-${deviceId}`, will: willOf() });
+  client.on('reconnect', () => {
+    conn = signConnection({ deviceId, key, kid });
+    client.options.will = willOf();
+  });
+  client.on('connect', () => {
+    client.publish(`device/status/${deviceId}`, JSON.stringify(conn.birth), { qos: 1, retain: true });
   });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);
   });
-  client.publish(`device/status/${deviceId}`, 'ONLINE', { qos: 1, retain: true });
   console.log(`replaying ${rows.length} rows of ${file} as ${deviceId} at ${rate}/s (fields: ${columns.join(', ')})`);
   const limit = count > 0 ? Math.min(count, rows.length) : rows.length;
   for (let i = 0; i < limit; i++) {

@@ -3,7 +3,16 @@
 // hard disconnect, bad signatures, replays, malformed JSON) that the pipeline must survive.
 import fs from 'node:fs';
 import mqtt, { MqttClient } from 'mqtt';
-import { deriveDeviceKey, parseKey, signEnvelope, signUserProperties, Envelope } from '../../nodes/core/hmac/scheme';
+import {
+  deriveDeviceKey,
+  parseKey,
+  signConnection,
+  signEnvelope,
+  signUserProperties,
+  statusBody,
+  Envelope,
+  type SignedConnection,
+} from '../../nodes/core/hmac/scheme';
 import { MachineModel, telemetryBody, parseFaults, deviceIdFor, Fault } from './sim-model';
 
 export interface SimOptions {
@@ -92,6 +101,8 @@ interface SimDevice {
   sent: number;
   lastEnvelope: string | null;
   disconnected: boolean;
+  /** this connection's signed birth and will (a new session for every CONNECT, reconnects included) */
+  connection: SignedConnection | null;
 }
 
 function keyFor(opts: SimOptions, id: string): { kid: string; key: Buffer } {
@@ -139,6 +150,7 @@ export class Simulator {
         sent: 0,
         lastEnvelope: null,
         disconnected: false,
+        connection: null,
       });
     });
     this.stats.devices = ids.length;
@@ -225,6 +237,17 @@ export class Simulator {
     }
   }
 
+  /** A new session: the birth and the will of the next CONNECT, signed with the device's key. */
+  private signSession(d: SimDevice): { topic: string; payload: Buffer; qos: 1; retain: true } {
+    d.connection = signConnection({ deviceId: d.id, key: d.key, kid: d.kid, tenant: this.opts.tenant });
+    return {
+      topic: this.topicOf(this.opts.lwtTopic, d.id),
+      payload: Buffer.from(JSON.stringify(d.connection.will)),
+      qos: 1,
+      retain: true,
+    };
+  }
+
   private connect(d: SimDevice): Promise<void> {
     const t = (tpl: string) => this.topicOf(tpl, d.id);
     const client = mqtt.connect(this.opts.url, {
@@ -233,12 +256,18 @@ export class Simulator {
       keepalive: 10,
       reconnectPeriod: 1000,
       protocolVersion: this.opts.mqtt5 ? 5 : 4,
-      will: { topic: t(this.opts.lwtTopic), payload: Buffer.from('OFFLINE'), qos: 1, retain: true },
+      // the will is signed at CONNECT and bound to this connection's session (docs/signing.md)
+      will: this.signSession(d),
     });
     d.client = client;
+    // mqtt.js builds each CONNECT from client.options: a reconnect is a new session with its own will
+    client.on('reconnect', () => {
+      client.options.will = this.signSession(d);
+    });
     client.on('connect', () => {
-      // birth message: retained ONLINE, so the health node sees the device even before its first data
-      client.publish(t(this.opts.statusTopic), 'ONLINE', { qos: 1, retain: true });
+      // birth message: retained signed ONLINE of this session, so the health node sees the device even
+      // before its first data and knows which will is the current one
+      client.publish(t(this.opts.statusTopic), JSON.stringify(d.connection!.birth), { qos: 1, retain: true });
     });
     client.on('error', (err) => this.opts.log(`${d.id}: mqtt error ${err.message}`));
     return new Promise((resolve) => {
@@ -307,8 +336,18 @@ export class Simulator {
         if (d.timer) clearTimeout(d.timer);
         if (!d.client || d.disconnected) return;
         const c = d.client;
+        // a clean stop sends no will: the device says OFFLINE itself, signed and bound to its session
+        const bye = signEnvelope({
+          deviceId: d.id,
+          key: d.key,
+          kid: d.kid,
+          tenant: this.opts.tenant,
+          body: statusBody('OFFLINE', d.connection!.session),
+        });
         await new Promise<void>((resolve) =>
-          c.publish(this.topicOf(this.opts.statusTopic, d.id), 'OFFLINE', { qos: 1, retain: true }, () => resolve())
+          c.publish(this.topicOf(this.opts.statusTopic, d.id), JSON.stringify(bye), { qos: 1, retain: true }, () =>
+            resolve()
+          )
         );
         await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
       })

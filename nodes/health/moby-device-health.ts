@@ -4,6 +4,7 @@ import type { HealthEvent, Reject } from '../core/contract';
 import {
   HealthService,
   HealthTable,
+  SignedStatus,
   StatusTrust,
   isValidDeviceId,
   TableFullError,
@@ -26,16 +27,19 @@ import { choiceSetting, numberSetting as num } from '../lib/settings';
 import { ingestListening } from '../lib/ingest-watch';
 import type { RedisConfigNode } from './redis-config';
 import { eachInBatch } from '../core/batch';
+import type { KeySource } from '../core/hmac/verify';
 
 /** What the health node needs from a moby-keyring config node (its ring is replaced on reload). */
 interface KeyringConfigNode {
-  ring: { hasDevice(deviceId: string): boolean };
+  ring: KeySource & { hasDevice(deviceId: string): boolean };
 }
 
 const TYPE = 'moby-device-health';
 const CONTEXT_KEY = 'device_health';
 /** devices that proved themselves with signed data, persisted beside the table */
 const PROVEN_KEY = 'device_health_proven';
+/** each device's current connection session (signed wills and births), persisted beside the table */
+const SESSIONS_KEY = 'device_health_sessions';
 /** inputs held while the persisted table is being loaded */
 
 interface HealthDef extends NodeDef {
@@ -56,9 +60,15 @@ interface HealthDef extends NodeDef {
   contextStore?: string;
   persistInterval?: string | number;
   maxDevices?: string | number;
-  /** 'proven' (default) or 'broker': who may change a device by an unsigned will/status (see trust.ts) */
-  statusTrust?: 'proven' | 'broker';
-  /** optional moby-keyring: devices with their own key count as known for wills/status */
+  /**
+   * 'proven' (default), 'broker' or 'signed': who may change a device by a will/status (see trust.ts); signed
+   * wills/births (sessions.ts) count in every mode, in 'signed' mode only they do
+   */
+  statusTrust?: 'proven' | 'broker' | 'signed';
+  /**
+   * moby-keyring: verifies signed wills/births (required for 'signed'); devices with their own key count as
+   * known for unsigned wills/status in 'proven' mode
+   */
   keyring?: string;
   /** will/status messages accepted per device per minute (default 6, 0 = no limit) */
   statusRate?: string | number;
@@ -86,6 +96,7 @@ export = function (RED: NodeAPI) {
     let table: HealthTable;
     let known: Array<{ device_id: string; equipment_id?: string }>;
     let trust: StatusTrust;
+    let signedStatus: SignedStatus | null = null;
     try {
       const overrides = parseTimeoutOverrides(def.overrides || '');
       if (typeof overrides === 'string') throw new Error(overrides);
@@ -109,10 +120,20 @@ export = function (RED: NodeAPI) {
       });
       const knownIds = new Set(known.map((k) => k.device_id));
       const keyring = def.keyring ? (RED.nodes.getNode(def.keyring) as unknown as KeyringConfigNode | null) : null;
+      const mode = choiceSetting(def.statusTrust, ['proven', 'broker', 'signed'], 'proven');
+      if (mode === 'signed' && !keyring)
+        throw new Error('"Wills from: signed wills only" needs a moby-keyring to verify them: select one');
       if (def.keyring && !keyring)
         node.warn('the selected moby-keyring config node is missing: only proven and known devices may send wills');
+      if (keyring) {
+        // the keyring node owns the keys (and replaces its ring on reload): looked up per message
+        signedStatus = new SignedStatus({
+          keys: { lookup: (deviceId, kid, tenant) => keyring.ring.lookup(deviceId, kid, tenant) },
+          maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
+        });
+      }
       trust = new StatusTrust({
-        mode: choiceSetting(def.statusTrust, ['proven', 'broker'], 'proven'),
+        mode,
         maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
         ratePerMinute: num(def.statusRate, 6, 0),
         isListed: (id) => knownIds.has(id) || (keyring?.ring?.hasDevice(id) ?? false),
@@ -134,6 +155,7 @@ export = function (RED: NodeAPI) {
     const persist = def.persist !== false;
     let dirty = false;
     let provenDirty = false;
+    let sessionsDirty = false;
 
     const emit = (ev: HealthEvent) => {
       dirty = true;
@@ -241,6 +263,8 @@ export = function (RED: NodeAPI) {
         if (input.kind === 'reject') {
           countRejected(TYPE, input.reject.code);
           send([null, withReject(msg, input.reject)]);
+        } else if (input.kind === 'signed') {
+          handleSigned(input.device_id, plainId as string, tenant, input.reason, input.envelope, now, send, rejectAs);
         } else if (input.kind === 'status') {
           const row = input.online && trust.trusted(input.device_id) ? table.get(input.device_id) : null;
           const gate = row && row.state !== 'UNKNOWN' ? null : trust.check(input.device_id, now);
@@ -273,6 +297,71 @@ export = function (RED: NodeAPI) {
       done();
     }
 
+    /**
+     * A signed birth or will (core/health/sessions.ts): verified with the keyring and judged against the
+     * device's session; the state rules (a birth resolves nothing, the rate limit) then apply as to any status.
+     */
+    function handleSigned(
+      id: string,
+      plainId: string,
+      tenant: string | undefined,
+      reason: 'status' | 'lwt',
+      envelope: Record<string, unknown>,
+      now: number,
+      send: SendFn,
+      rejectAs: (r: Reject) => NodeMessage
+    ): void {
+      const refuse = (code: string, reason: string, field: string) => {
+        countRejected(TYPE, code);
+        send([null, rejectAs({ code, reason, device_id: plainId, field })]);
+      };
+      if (!signedStatus) {
+        refuse(
+          'unknown_device',
+          'signed will/status, but no moby-keyring is selected on the health node to verify it',
+          'sig'
+        );
+        return;
+      }
+      const v = signedStatus.judge(envelope, id, plainId, tenant);
+      if (!v.ok) {
+        countRejected(TYPE, v.reject.code);
+        send([null, rejectAs({ ...v.reject, device_id: plainId })]);
+        return;
+      }
+      const offline = (why: 'status' | 'lwt') => {
+        const gate = trust.check(id, now, true);
+        if (!gate.ok) return refuse(gate.code, gate.reason, 'topic');
+        signedStatus!.spend(id);
+        sessionsDirty = true;
+        service!.status(id, false, now, why);
+        dirty = true;
+      };
+      if (v.action === 'known') countEvent(TYPE, 'status_session_known');
+      else if (v.action === 'pending') {
+        // its birth may still come on the other topic; it applies the will then
+        countEvent(TYPE, 'will_pending');
+        sessionsDirty = true;
+      } else if (v.action === 'will') offline(reason);
+      else {
+        // a signature is proof, also of a device never seen before
+        if (!trust.isProven(id)) provenDirty = true;
+        trust.prove(id, now);
+        sessionsDirty = true;
+        const row = table.get(id);
+        if (row && row.state !== 'UNKNOWN') countEvent(TYPE, 'online_status_ignored');
+        else {
+          const gate = trust.check(id, now, true);
+          if (!gate.ok) refuse(gate.code, gate.reason, 'topic');
+          else {
+            service!.status(id, true, now, 'status');
+            dirty = true;
+          }
+        }
+        if (v.applyPendingWill) offline('lwt');
+      }
+    }
+
     // inputs that arrive before the persisted table is loaded wait for it (bounded)
     const early = new EarlyQueue();
     let loaded = false;
@@ -290,12 +379,20 @@ export = function (RED: NodeAPI) {
     const save = (cb?: () => void) => {
       if (!persist) return cb?.();
       dirty = false;
+      const saveSessions = (next: () => void) => {
+        if (!sessionsDirty || !signedStatus) return next();
+        sessionsDirty = false;
+        node.context().set(SESSIONS_KEY, signedStatus.serialize(), contextStore, (err) => {
+          if (err) node.warn(`could not persist the device sessions: ${err.message}`);
+          next();
+        });
+      };
       const saveProven = (next: () => void) => {
-        if (!provenDirty) return next();
+        if (!provenDirty) return saveSessions(next);
         provenDirty = false;
         node.context().set(PROVEN_KEY, trust.provenIds(), contextStore, (err) => {
           if (err) node.warn(`could not persist the proven devices: ${err.message}`);
-          next();
+          saveSessions(next);
         });
       };
       node.context().set(CONTEXT_KEY, table.serialize(), contextStore, (err) => {
@@ -304,8 +401,10 @@ export = function (RED: NodeAPI) {
       });
     };
 
-    const start = (persisted: unknown, proven?: unknown) => {
+    const start = (persisted: unknown, proven?: unknown, sessions?: unknown) => {
       if (closed) return;
+      if (sessions !== undefined && sessions !== null && signedStatus)
+        signedStatus.restore(sessions, (key) => isValidDeviceId(key, 200));
       if (proven !== undefined && proven !== null) trust.restore(proven, Date.now(), (id) => isValidDeviceId(id));
       if (persisted !== undefined && persisted !== null) {
         const restored = table.restore(persisted);
@@ -354,7 +453,7 @@ export = function (RED: NodeAPI) {
       if (persist) {
         persistTimer = setInterval(
           () => {
-            if (dirty || provenDirty) save();
+            if (dirty || provenDirty || sessionsDirty) save();
           },
           num(def.persistInterval, 10, 1) * 1000
         );
@@ -377,7 +476,10 @@ export = function (RED: NodeAPI) {
         if (err) node.warn(`could not load the persisted device table: ${err.message}`);
         node.context().get(PROVEN_KEY, contextStore, (err2, proven) => {
           if (err2) node.warn(`could not load the proven devices: ${err2.message}`);
-          start(err ? undefined : value, err2 ? undefined : proven);
+          node.context().get(SESSIONS_KEY, contextStore, (err3, sessions) => {
+            if (err3) node.warn(`could not load the device sessions: ${err3.message}`);
+            start(err ? undefined : value, err2 ? undefined : proven, err3 ? undefined : sessions);
+          });
         });
       });
     } else {

@@ -4,6 +4,7 @@ import type { Reject } from '../contract';
 import { FORBIDDEN_KEYS, checkValue, parseJsonSafe } from '../safe-json';
 import { TopicPattern, migrateHealthPattern, parseTopicPattern } from '../topic';
 import { isTenant } from '../tenant';
+import { isSignedEnvelope } from './sessions';
 
 export type { TopicPattern };
 
@@ -51,6 +52,11 @@ export type HealthInput =
       tenant?: string;
     }
   | { kind: 'activity'; device_id: string; time: number; equipment_id?: string; verified: boolean; tenant?: string }
+  /**
+   * a signed birth/will (the telemetry envelope, docs/device-health.md "Signed wills and births"), not yet
+   * verified: the adapter judges it with core/health/sessions.ts
+   */
+  | { kind: 'signed'; device_id: string; reason: 'status' | 'lwt'; envelope: Record<string, unknown>; tenant?: string }
   | { kind: 'reject'; reject: Reject };
 
 const ID_RE = /^[\w.:@~-]+$/;
@@ -215,6 +221,18 @@ export function readHealthMessage(
         );
       }
       id = topicId || claimed;
+      if (isSignedEnvelope(o)) {
+        if (!isValidDeviceId(id, opts.maxIdLength))
+          return reject(
+            'bad_device_id',
+            `signed status message on ${topic} names no usable device id`,
+            undefined,
+            'topic'
+          );
+        const signed: HealthInput = { kind: 'signed', device_id: id, reason: statusKind, envelope: o };
+        if (scope.tenant !== undefined) signed.tenant = scope.tenant;
+        return signed;
+      }
       word = typeof o.status === 'string' ? o.status : typeof o.state === 'string' ? o.state : null;
       time = trustedTime(looseEpochMs(o.timestamp ?? o.ts ?? o.time), now, opts.clockSkewMs);
       if (typeof o.equipment_id === 'string' && isValidDeviceId(o.equipment_id, opts.maxIdLength))

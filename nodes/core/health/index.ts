@@ -3,3 +3,4 @@ export * from './table';
 export * from './extract';
 export * from './service';
 export * from './trust';
+export * from './sessions';

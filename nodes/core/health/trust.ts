@@ -7,17 +7,22 @@
 // it is listed (keyring, known-devices list) — and each device may do so at a bounded rate. Everything
 // else is refused with a code (and counted by the adapter). With mode 'broker' the deployer states that
 // the broker authenticates publishers and its ACL limits `device/lwt/<id>` to device <id> (see
-// flows/mosquitto/), so proof is not required; the rate limit still applies.
+// flows/mosquitto/), so proof is not required; the rate limit still applies. With mode 'signed' only signed
+// wills/births (core/health/sessions.ts) change a device: an unsigned one is `unsigned_status`, whoever sent it.
+// A signed one is accepted in every mode, also for a device never seen: the signature is the proof.
 //
 // Both sets are bounded: one LRU Map of devices (proof + rate bucket), least recently active evicted. An
 // evicted device proves itself again with its next signed message; until then its unsigned will is refused,
 // and the data timeout still reports it (TIMEOUT instead of OFFLINE): never a lost alert, never a lockout.
 import { takeToken, type TokenBucket } from '../token-bucket';
 
-export type StatusTrustMode = 'proven' | 'broker';
+export type StatusTrustMode = 'proven' | 'broker' | 'signed';
 
 export interface StatusTrustOptions {
-  /** 'proven' (default): only proven or listed devices; 'broker': the broker's ACLs vouch for the topic */
+  /**
+   * 'proven' (default): only proven or listed devices; 'broker': the broker's ACLs vouch for the topic;
+   * 'signed': only signed wills/births (unsigned ones are refused for every device)
+   */
   mode?: StatusTrustMode;
   /** devices remembered (proof and rate bucket), least recently active evicted (default 100000) */
   maxDevices?: number;
@@ -30,7 +35,7 @@ export interface StatusTrustOptions {
 }
 
 export type TrustDecision =
-  { ok: true } | { ok: false; code: 'untrusted_status' | 'status_rate_limited'; reason: string };
+  { ok: true } | { ok: false; code: 'untrusted_status' | 'unsigned_status' | 'status_rate_limited'; reason: string };
 
 interface Entry extends TokenBucket {
   proven: boolean;
@@ -51,7 +56,7 @@ export class StatusTrust {
   evictions = 0;
 
   constructor(o: StatusTrustOptions = {}) {
-    this.mode = o.mode === 'broker' ? 'broker' : 'proven';
+    this.mode = o.mode === 'broker' || o.mode === 'signed' ? o.mode : 'proven';
     this.maxDevices = Math.max(1, Math.floor(o.maxDevices ?? 100000));
     const rate = Math.max(0, o.ratePerMinute ?? 6);
     this.perMs = rate / 60000;
@@ -82,15 +87,30 @@ export class StatusTrust {
     return this.devices.get(deviceId)?.proven === true;
   }
 
-  /** Whether unsigned wills/status of this device are believed at all (proof, listing or broker mode). */
-  trusted(deviceId: string): boolean {
-    return this.mode === 'broker' || this.devices.get(deviceId)?.proven === true || this.isListed(deviceId);
+  /**
+   * Whether wills/status of this device are believed at all: a signed one always; an unsigned one by proof,
+   * listing or broker mode, never in signed mode.
+   */
+  trusted(deviceId: string, signed = false): boolean {
+    if (signed || this.mode === 'broker') return true;
+    if (this.mode === 'signed') return false;
+    return this.devices.get(deviceId)?.proven === true || this.isListed(deviceId);
   }
 
-  /** Whether an unsigned will/status for the device may be applied now; takes one token from its bucket. */
-  check(deviceId: string, now: number): TrustDecision {
+  /**
+   * Whether a will/status for the device may be applied now; takes one token from its bucket. `signed`: it
+   * carried a verified signature (and session), so no proof is needed.
+   */
+  check(deviceId: string, now: number, signed = false): TrustDecision {
     let e = this.devices.get(deviceId);
-    if (!e?.proven && this.mode === 'proven' && !this.isListed(deviceId)) {
+    if (!signed && this.mode === 'signed') {
+      return {
+        ok: false,
+        code: 'unsigned_status',
+        reason: `unsigned will/status for ${deviceId} ignored: this node accepts only signed wills and births (statusTrust "signed")`,
+      };
+    }
+    if (!signed && !e?.proven && this.mode === 'proven' && !this.isListed(deviceId)) {
       return {
         ok: false,
         code: 'untrusted_status',

@@ -167,3 +167,46 @@ export function signUserProperties(o: SignOptions): { payload: string; userPrope
   userProperties[USER_PROPERTY.sig] = `v1=${computeMac(o.key, o.deviceId, ts, nonce, o.body, tenant)}`;
   return { payload: o.body, userProperties };
 }
+
+/** A connection's session id: 8-64 chars of [A-Za-z0-9_-] (the nonce alphabet), random per connection. */
+export const SESSION_PATTERN = NONCE_PATTERN;
+
+/** A new random session id (22 chars of base64url from 16 random bytes). */
+export function newSession(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** The body of a signed birth or will: `{"status":"ONLINE"|"OFFLINE","session":"…"}`. */
+export function statusBody(status: 'ONLINE' | 'OFFLINE', session: string): string {
+  if (!SESSION_PATTERN.test(session)) throw new Error('session must be 8-64 chars of [A-Za-z0-9_-]');
+  return JSON.stringify({ status, session });
+}
+
+export interface SignedConnection {
+  /** the connection's random session id */
+  session: string;
+  /** the connect time, Unix seconds: the ts of both envelopes */
+  ts: number;
+  /** publish retained on the status topic once connected (`device/status/<id>`) */
+  birth: Envelope;
+  /** set as the CONNECT packet's will (`device/lwt/<id>`, retained, QoS 1) */
+  will: Envelope;
+}
+
+/**
+ * Signs a connection's birth and last will with the device's key, both bound to one new random session
+ * (docs/signing.md, "Signed wills and births"). Call it for every CONNECT, reconnects included: the health
+ * node applies a will only if its session is the one of the device's latest birth, so a will of an earlier
+ * connection (retained, recorded) changes nothing.
+ */
+export function signConnection(o: Omit<SignOptions, 'body' | 'nonce'> & { session?: string }): SignedConnection {
+  const session = o.session ?? newSession();
+  const ts = o.ts ?? nowSeconds();
+  const base = { deviceId: o.deviceId, key: o.key, kid: o.kid, tenant: o.tenant, ts };
+  return {
+    session,
+    ts,
+    birth: signEnvelope({ ...base, body: statusBody('ONLINE', session) }),
+    will: signEnvelope({ ...base, body: statusBody('OFFLINE', session) }),
+  };
+}

@@ -69,6 +69,13 @@ export interface VerifyInput {
    * forwarded from a publisher): a nonce already seen then passes once instead of being a replay.
    */
   redelivered?: boolean;
+  /**
+   * `false`: check the signature only, not the freshness window nor the replay cache. For a last will, which
+   * is signed at CONNECT and published by the broker any time later: its replay protection is the session it
+   * is bound to (core/health/sessions.ts), and its nonce must not enter the cache (a retained will is
+   * delivered again after every restart). Default true.
+   */
+  fresh?: boolean;
 }
 
 export interface Verified {
@@ -261,7 +268,8 @@ export class Verifier {
       return reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id');
 
     const now = this.now();
-    if (proof.ts < now - this.tolerance || proof.ts > now + this.tolerance) {
+    const fresh = input.fresh !== false;
+    if ((fresh && proof.ts < now - this.tolerance) || proof.ts > now + this.tolerance) {
       return reject(
         'stale',
         `timestamp ${proof.ts} is ${proof.ts < now ? now - proof.ts : proof.ts - now} s ${proof.ts < now ? 'old' : 'in the future'}, tolerance ${this.tolerance} s`,
@@ -298,7 +306,9 @@ export class Verifier {
     }
 
     const nonces = tenant === undefined ? this.nonces : this.noncesOf(tenant);
-    const seen = nonces.check(deviceId, proof.nonce, proof.ts, now, input.redelivered === true);
+    const seen = fresh
+      ? nonces.check(deviceId, proof.nonce, proof.ts, now, input.redelivered === true)
+      : NonceCheck.Fresh;
     if (seen === NonceCheck.Replay)
       return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
     if (seen === NonceCheck.BelowFloor) {

@@ -347,22 +347,32 @@ describe('moby-device-health node', function () {
   it('the example flow loads and its injects drive the node as its comment says', async () => {
     const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../examples/device-health.json'), 'utf8'));
     const injectNode = require('@node-red/nodes/core/common/20-inject.js');
+    const changeNode = require('@node-red/nodes/core/function/15-change.js');
+    const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
     // as shipped, minus the mqtt nodes (no broker here) and the comment (a type the helper does not load);
     // debug nodes become helper nodes so the test sees what they would show
     const flow = example
       .filter((n: any) => !['mqtt in', 'mqtt-broker', 'comment'].includes(n.type))
       .map((n: any) => (n.type === 'debug' ? { ...n, type: 'helper' } : n));
-    await load([injectNode, healthNode], flow);
+    // the key the comment asks for, as the keyring's Keys JSON
+    await load([injectNode, changeNode, hmacNode, healthNode], flow, {
+      'moby-health-ex-keyring': { keys: JSON.stringify({ 'pi-7': { k1: 'pi-7-example-device-key' } }) },
+    });
     const changes = collect('moby-health-ex-changes');
     const rejects = collect('moby-health-ex-rejects');
-    for (const key of ['data', 'lwt', 'birth', 'stale', 'garbage', 'snapshot']) {
+    // the will twice: the second is a replay of the spent session
+    for (const key of ['data', 'birth', 'lwt', 'lwt', 'forged', 'garbage', 'snapshot']) {
       helper.getNode(`moby-health-ex-inj-${key}`).receive({});
       await sleep(60);
     }
     await waitFor(() => changes.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
-    // the birth does not resolve OFFLINE (pi-7's next data would)
+    // the signed birth does not resolve anything (pi-7's next data would); its signed will of that session does
+    // make it OFFLINE, once; the forged unsigned will changes nothing
     assert.deepEqual(brief(changes), ['pi-7:UNKNOWN>ONLINE:data', 'pi-7:ONLINE>OFFLINE:lwt']);
-    assert.equal(rejects[0].moby!.reject!.code, 'bad_status');
+    assert.deepEqual(
+      rejects.map((m) => m.moby!.reject!.code),
+      ['stale_session', 'unsigned_status', 'bad_status']
+    );
     const rows = changes.find((m) => m.topic === 'snapshot')!.payload;
     assert.deepEqual(
       rows.map((r: any) => `${r.device_id}:${r.state}`),

@@ -149,8 +149,13 @@ describe('simulator over MQTT', () => {
     });
     await sim.start();
     await waitFor(() => seen.filter((m) => m.topic.endsWith('/telemetry')).length >= 20, 10000, 'telemetry');
+    // wills and births are signed and bound to the connection's session (docs/signing.md)
+    const signedStatus = (m: { payload: string }, status: string): string | null => {
+      const r = new Verifier({ keys: ring }).verify({ payload: m.payload, fresh: false });
+      return r.ok && r.body.status === status && typeof r.body.session === 'string' ? r.body.session : null;
+    };
     await waitFor(
-      () => seen.some((m) => m.topic === `device/lwt/${sim.deviceIds[4]}` && m.payload === 'OFFLINE'),
+      () => seen.some((m) => m.topic === `device/lwt/${sim.deviceIds[4]}` && signedStatus(m, 'OFFLINE') !== null),
       10000,
       'will'
     );
@@ -164,9 +169,20 @@ describe('simulator over MQTT', () => {
     }
     for (const id of sim.deviceIds)
       assert.ok(
-        seen.some((m) => m.topic === `device/status/${id}` && m.payload === 'ONLINE'),
+        seen.some((m) => m.topic === `device/status/${id}` && signedStatus(m, 'ONLINE') !== null),
         `birth of ${id}`
       );
+    // the will of the cut device carries the session of its birth
+    const cut = sim.deviceIds[4];
+    const willSession = signedStatus(
+      seen.find((m) => m.topic === `device/lwt/${cut}`)!,
+      'OFFLINE'
+    );
+    const birthSession = signedStatus(
+      seen.find((m) => m.topic === `device/status/${cut}`)!,
+      'ONLINE'
+    );
+    assert.ok(willSession && willSession === birthSession, 'will and birth share the session');
   });
 
   it('with a state file, a restarted fleet continues each machine where it was (no warm-up), another fleet starts over', async () => {

@@ -1,0 +1,174 @@
+// SignedStatus (nodes/core/health/sessions.ts): signed births and wills bound to a connection's session.
+import assert from 'node:assert/strict';
+import { SignedStatus } from '../../../../nodes/core/health/sessions';
+import { StatusTrust } from '../../../../nodes/core/health/trust';
+import { Keyring } from '../../../../nodes/core/hmac/keyring';
+import {
+  deriveDeviceKey,
+  parseKey,
+  signConnection,
+  signEnvelope,
+  statusBody,
+} from '../../../../nodes/core/hmac/scheme';
+
+const SECRET = 'pump-7-device-secret-key';
+const KEY = parseKey(SECRET);
+const plain = (e: object) => JSON.parse(JSON.stringify(e)) as Record<string, unknown>;
+
+function setup(now = { t: 1_763_375_400 }) {
+  const ring = new Keyring().load({ 'pump-7': { k1: SECRET } });
+  const s = new SignedStatus({ keys: ring, now: () => now.t });
+  return { s, now };
+}
+
+describe('health: signed wills and births (sessions)', () => {
+  it('a birth sets the session, its will applies once, then the session is spent', () => {
+    const { s, now } = setup();
+    const c = signConnection({ deviceId: 'pump-7', key: KEY, kid: 'k1', ts: now.t });
+    const b = s.judge(plain(c.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(b.ok && b.action === 'birth' && !b.applyPendingWill);
+    assert.equal(s.currentSession('pump-7'), c.session);
+    now.t += 3600; // the broker publishes the will an hour later: its ts (connect time) is not fresh, no matter
+    const w = s.judge(plain(c.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(w.ok && w.action === 'will');
+    s.spend('pump-7');
+    const again = s.judge(plain(c.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!again.ok && again.reject.code === 'stale_session', 'a replayed will of a spent session');
+  });
+
+  it('a will of an older session changes nothing (stale_session); a replayed older birth does not bring it back', () => {
+    const { s, now } = setup();
+    const old = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    assert.ok(s.judge(plain(old.birth), 'pump-7', 'pump-7', undefined).ok);
+    now.t += 10;
+    const cur = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    assert.ok(s.judge(plain(cur.birth), 'pump-7', 'pump-7', undefined).ok);
+    const w = s.judge(plain(old.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!w.ok && w.reject.code === 'stale_session');
+    const rb = s.judge(plain(old.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(!rb.ok && rb.reject.code === 'stale_session', 'the older birth, replayed within its window');
+    assert.equal(s.currentSession('pump-7'), cur.session);
+  });
+
+  it('a new birth must be fresh and unseen; the known session again is fine even when not fresh', () => {
+    const { s, now } = setup();
+    const c = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t - 301 });
+    const r = s.judge(plain(c.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(!r.ok && r.reject.code === 'stale');
+    const d = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    assert.ok(s.judge(plain(d.birth), 'pump-7', 'pump-7', undefined).ok);
+    now.t += 1000;
+    const k = s.judge(plain(d.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(k.ok && k.action === 'known', 'a retained birth of the current session delivered again');
+  });
+
+  it('a reconnect within the same second as the current session is refused (stale_session), fail safe', () => {
+    const { s, now } = setup();
+    const a = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    const b = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    assert.ok(s.judge(plain(a.birth), 'pump-7', 'pump-7', undefined).ok);
+    const rb = s.judge(plain(b.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(!rb.ok && rb.reject.code === 'stale_session');
+    const rw = s.judge(plain(b.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!rw.ok && rw.reject.code === 'stale_session', 'its will cannot be told from a replay either');
+    assert.equal(s.currentSession('pump-7'), a.session);
+  });
+
+  it('a will before its birth waits; its birth applies it', () => {
+    const { s, now } = setup();
+    const c = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    const w = s.judge(plain(c.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(w.ok && w.action === 'pending');
+    const b = s.judge(plain(c.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(b.ok && b.action === 'birth' && b.applyPendingWill);
+    const again = s.judge(plain(c.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!again.ok && again.reject.code === 'stale_session', 'applied once');
+  });
+
+  it('refuses forged, other-device, unknown and malformed signed statuses with the verify codes', () => {
+    const { s, now } = setup();
+    const c = signConnection({ deviceId: 'pump-7', key: parseKey('not-the-device-key-at-all'), ts: now.t });
+    const f = s.judge(plain(c.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!f.ok && f.reject.code === 'bad_signature');
+    const u = s.judge(
+      plain(signConnection({ deviceId: 'pump-8', key: KEY, ts: now.t }).will),
+      'pump-8',
+      'pump-8',
+      undefined
+    );
+    assert.ok(!u.ok && u.reject.code === 'unknown_device');
+    const other = s.judge(
+      plain(signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t }).will),
+      'pump-9',
+      'pump-9',
+      undefined
+    );
+    assert.ok(!other.ok && other.reject.code === 'device_mismatch');
+    const long = signEnvelope({
+      deviceId: 'pump-7',
+      key: KEY,
+      ts: now.t,
+      body: JSON.stringify({ status: 'OFFLINE', session: 'x'.repeat(65) }),
+    });
+    const m = s.judge(plain(long), 'pump-7', 'pump-7', undefined);
+    assert.ok(!m.ok && m.reject.code === 'malformed' && m.reject.field === 'body.session', 'session length is capped');
+    const noSession = signEnvelope({ deviceId: 'pump-7', key: KEY, ts: now.t, body: '{"status":"OFFLINE"}' });
+    const n = s.judge(plain(noSession), 'pump-7', 'pump-7', undefined);
+    assert.ok(!n.ok && n.reject.code === 'malformed');
+    assert.throws(() => statusBody('OFFLINE', 'short'));
+  });
+
+  it("tenants: the tenant's key and the topic's tenant; master-derived keys; key rotation", () => {
+    const now = { t: 1_763_375_400 };
+    const master = parseKey('hex:' + '11'.repeat(32));
+    const ring = new Keyring().load({ '*': { m1: 'hex:' + '11'.repeat(32) } });
+    ring.setTenant('beta', new Keyring().load({ 'pump-7': { k1: SECRET } }));
+    const s = new SignedStatus({ keys: ring, now: () => now.t });
+    const derived = signConnection({ deviceId: 'any-9', key: deriveDeviceKey(master, 'any-9'), kid: 'm1', ts: now.t });
+    assert.ok(
+      s.judge(plain(derived.birth), 'any-9', 'any-9', undefined).ok,
+      'a master-derived key signs for its device'
+    );
+    const beta = signConnection({ deviceId: 'pump-7', key: KEY, tenant: 'beta', ts: now.t });
+    assert.ok(s.judge(plain(beta.birth), 'beta~pump-7', 'pump-7', 'beta').ok);
+    const elsewhere = s.judge(plain(beta.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!elsewhere.ok && elsewhere.reject.code === 'tenant_mismatch', "beta's will on a tenant-less topic");
+    const unclaimed = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    const r = s.judge(plain(unclaimed.will), 'acme~pump-7', 'pump-7', 'acme');
+    assert.ok(!r.ok && r.reject.code === 'unknown_device', "acme has no keys: the topic's tenant is what is verified");
+    // rotation: a will signed with the key in force at connect still verifies while that key is active
+    const rot = new Keyring().load({ 'pump-7': { k2: 'the-new-pump-7-secret-key', k1: SECRET } });
+    const s2 = new SignedStatus({ keys: rot, now: () => now.t });
+    const c = signConnection({ deviceId: 'pump-7', key: KEY, kid: 'k1', ts: now.t });
+    assert.ok(s2.judge(plain(c.birth), 'pump-7', 'pump-7', undefined).ok);
+    const w = s2.judge(plain(c.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(w.ok && w.kid === 'k1');
+  });
+
+  it('sessions survive serialize/restore: the retained will of the current session still counts', () => {
+    const { s, now } = setup();
+    const c = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    assert.ok(s.judge(plain(c.birth), 'pump-7', 'pump-7', undefined).ok);
+    const rows = JSON.parse(JSON.stringify(s.serialize()));
+    const { s: s2 } = setup(now);
+    assert.equal(
+      s2.restore([...rows, ['bad id!', 'x', 1, 0], 'junk'], (k) => /^[\w.:@~-]+$/.test(k)),
+      1
+    );
+    const w = s2.judge(plain(c.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(w.ok && w.action === 'will');
+  });
+
+  it("trust: 'signed' mode refuses unsigned status as unsigned_status; a signed one needs no proof in any mode", () => {
+    for (const mode of ['signed', 'proven'] as const) {
+      const t = new StatusTrust({ mode });
+      assert.equal(t.check('never-seen', 0, true).ok, true, mode);
+      assert.equal(t.trusted('never-seen', true), true);
+    }
+    const t = new StatusTrust({ mode: 'signed' });
+    t.prove('pump-7', 0);
+    const r = t.check('pump-7', 0);
+    assert.ok(!r.ok && r.code === 'unsigned_status', 'even for a proven device');
+    assert.equal(t.trusted('pump-7'), false);
+  });
+});
