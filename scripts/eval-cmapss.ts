@@ -98,6 +98,11 @@ function parseArgs(argv: string[]): Args {
       const v = argv[++i];
       if (v !== 'none' && v !== 'protocol') throw new Error(`--truth-weights must be none or protocol, got "${v}"`);
       a.opts.truthWeights = v;
+    } else if (k === '--baseline-cycles') a.opts.baselineCycles = num('baseline-cycles', argv[++i]);
+    else if (k === '--baseline-mode') {
+      const v = argv[++i];
+      if (v !== 'relative' && v !== 'both') throw new Error(`--baseline-mode must be relative or both, got "${v}"`);
+      a.opts.baselineMode = v;
     } else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
@@ -303,6 +308,8 @@ function main(): void {
     window: args.opts.window ?? RUL_DEFAULTS.window,
     cap,
     age: args.opts.age ?? RUL_DEFAULTS.age,
+    baseline_cycles: args.opts.baselineCycles ?? RUL_DEFAULTS.baselineCycles,
+    baseline_mode: args.opts.baselineMode ?? RUL_DEFAULTS.baselineMode,
     above_cap: args.opts.aboveCap ?? RUL_DEFAULTS.aboveCap,
     rul_average: args.average[0],
     // every --average value from the same models, when more than one was asked for

@@ -13,7 +13,17 @@ import {
   type LayerSpec,
   type TapLayer,
 } from './convnet';
-import { engineWindow, informativeSensors, rulTargets, columnName, CYCLE_COLUMN, type Engine } from './cmapss';
+import {
+  engineWindow,
+  informativeSensors,
+  rulTargets,
+  columnName,
+  withBaseline,
+  CYCLE_COLUMN,
+  type BaselineMode,
+  type Engine,
+  type EngineBaseline,
+} from './cmapss';
 import { mulberry32, shuffleInPlace } from '../../prng';
 import { RulAverage } from '../rul-average';
 
@@ -82,6 +92,13 @@ export interface RulCnnOptions {
    * outweighs the range the protocol asks about); weights have mean 1. 'none' (default): every window alike
    */
   truthWeights?: 'none' | 'protocol';
+  /**
+   * the engine's own baseline: the mean of its first `baselineCycles` rows per sensor, subtracted from the
+   * sensors ('relative') or appended as offsets beside them ('both'), so the net sees drift from the engine's
+   * own manufacturing offsets (fourth round; 0 = off)
+   */
+  baselineCycles?: number;
+  baselineMode?: BaselineMode;
   /** learning-rate decay over the epochs, to finalLrShare of the initial rate */
   schedule?: 'linear' | 'cosine';
   finalLrShare?: number;
@@ -127,6 +144,8 @@ export const RUL_DEFAULTS = {
   minCycles: 31,
   aboveCap: 'clip' as 'clip' | 'drop',
   truthWeights: 'none' as 'none' | 'protocol',
+  baselineCycles: 0,
+  baselineMode: 'relative' as BaselineMode,
 };
 
 /**
@@ -163,6 +182,8 @@ export interface RulCnnBundle {
   validationRmse: number[];
   bestEpoch: number[];
   validationEngines: number;
+  /** the own-baseline input the model was trained with (absent: raw sensors) */
+  baseline?: EngineBaseline;
 }
 
 /**
@@ -287,11 +308,19 @@ export function protocolWeights(cyclesLeft: number[], maxRul = VALIDATION_MAX_RU
  * lowering its training error by memorising engines (training RMSE 3, held-out 24 cycles). Members hold out
  * different engines, so together they learn from all of them.
  */
-export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBundle {
+export function trainRulCnn(rawEngines: Engine[], o: RulCnnOptions = {}): RulCnnBundle {
   const window = o.window ?? RUL_DEFAULTS.window;
   const cap = o.cap ?? RUL_DEFAULTS.cap;
-  const columns = informativeSensors(engines);
+  const sensors = informativeSensors(rawEngines);
+  const columns = sensors.slice();
   if (o.age ?? RUL_DEFAULTS.age) columns.push(CYCLE_COLUMN);
+  const baselineCycles = Math.max(0, Math.round(o.baselineCycles ?? RUL_DEFAULTS.baselineCycles));
+  const baseline: EngineBaseline | undefined =
+    baselineCycles > 0
+      ? { cycles: baselineCycles, mode: o.baselineMode ?? RUL_DEFAULTS.baselineMode, sensors }
+      : undefined;
+  if (baseline?.mode === 'both') columns.push(...sensors.map((_, k) => CYCLE_COLUMN + 1 + k));
+  const engines = baseline ? rawEngines.map((e) => withBaseline(e, baseline)) : rawEngines;
   const scaling = o.scaling ?? RUL_DEFAULTS.scaling;
   const scaler = fitRulScaler(engines, columns, scaling);
   const share = o.validation ?? RUL_DEFAULTS.validation;
@@ -384,7 +413,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
   return {
     model,
     columns,
-    features: columns.map(columnName),
+    features: columns.map((c) => columnName(c, baseline)),
     scaler,
     scaling,
     windows: all.count,
@@ -392,6 +421,7 @@ export function trainRulCnn(engines: Engine[], o: RulCnnOptions = {}): RulCnnBun
     validationRmse,
     bestEpoch: bestEpochs,
     validationEngines: nVal,
+    ...(baseline ? { baseline } : {}),
   };
 }
 
@@ -461,6 +491,7 @@ export function recentPredictions(
 ): { cycles: number[]; preds: number[] } {
   const D = b.model.window * b.model.features;
   const buf = new Float32Array(D);
+  if (b.baseline) e = withBaseline(e, b.baseline);
   const n = e.rows.length;
   const cycles: number[] = [];
   const preds: number[] = [];

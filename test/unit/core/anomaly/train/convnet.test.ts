@@ -24,8 +24,10 @@ import {
 import { trainConvAutoencoderBundle, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import { makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
 import {
+  baselineOf,
   columnName,
   CYCLE_COLUMN,
+  engineWindow,
   informativeSensors,
   looksLikeCmapss,
   parseCmapss,
@@ -33,6 +35,7 @@ import {
   phm08Score,
   rmse,
   rulTargets,
+  withBaseline,
 } from '../../../../../nodes/core/anomaly/train/cmapss';
 import {
   fitRulScaler,
@@ -619,6 +622,41 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       for (let w = 0; w < windows.count; w++)
         assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+    });
+
+    it("own baseline (experiment option): each sensor's offset from the mean of the engine's first B rows, instead of or beside the sensor; a cut engine keeps the whole engine's baseline", () => {
+      const engines = parseCmapss(text);
+      const sensors = informativeSensors(engines);
+      const e = engines[2];
+      const base = baselineOf(e.rows, sensors, 5);
+      sensors.forEach((c, k) =>
+        assertClose(base[k], e.rows.slice(0, 5).reduce((a, r) => a + r[c], 0) / 5, `base ${k}`)
+      );
+      assert.deepEqual(baselineOf(e.rows.slice(0, 3), sensors, 5), baselineOf(e.rows, sensors, 3), 'fewer rows: all');
+      const rel = withBaseline(e, { cycles: 5, mode: 'relative', sensors });
+      const both = withBaseline(e, { cycles: 5, mode: 'both', sensors });
+      e.rows.forEach((r, i) => {
+        assert.equal(rel.rows[i][CYCLE_COLUMN], r[CYCLE_COLUMN], 'the age is never made relative');
+        assert.deepEqual(both.rows[i].slice(0, CYCLE_COLUMN + 1), r, 'both keeps the raw row');
+        sensors.forEach((c, k) => {
+          assertClose(rel.rows[i][c], r[c] - base[k], `relative ${i} ${k}`);
+          assertClose(both.rows[i][CYCLE_COLUMN + 1 + k], r[c] - base[k], `both ${i} ${k}`);
+        });
+      });
+      const cut = { unit: e.unit, rows: e.rows.slice(0, 20), cycles: e.cycles.slice(0, 20) };
+      assert.deepEqual(withBaseline(cut, { cycles: 5, mode: 'relative', sensors }).rows, rel.rows.slice(0, 20));
+      const opts = { window: 10, epochs: 2, cap: 40, filters: 4, dense: 8, ensemble: 1 };
+      const plain = trainRulCnn(engines, opts);
+      const b = trainRulCnn(engines, { ...opts, baselineCycles: 5, baselineMode: 'both' });
+      assert.equal(plain.baseline, undefined, 'off by default');
+      assert.deepEqual(b.baseline, { cycles: 5, mode: 'both', sensors });
+      assert.deepEqual(b.features, [...plain.features, ...sensors.map((c) => `${columnName(c)}_rel`)]);
+      // the scorer rewrites the (cut) engine before windowing, as training did
+      const D = 10 * b.model.features;
+      const x = new Float32Array(D);
+      const t = withBaseline(cut, b.baseline!);
+      engineWindow(t.rows, 19, 10, b.columns, b.scaler.mean, b.scaler.std, x, 0);
+      assertClose(predictLastCycle(b, [cut])[0], predictRulCnn(b.model, x), 'last cycle');
     });
 
     it("min-max scaling maps each sensor's training range onto [−1, 1]; z-score standardises", () => {
