@@ -15,6 +15,8 @@
 // (split-<i>.json); --models dir scores those instead of training again.
 //
 // --age / --no-age (the cycle number as an input), --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
+// --baseline-cycles B --baseline-mode relative|both: each sensor's offset from the mean of the engine's first B cycles,
+// instead of or beside the sensor (fourth round; experiment only: the node does not serve it yet).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';
