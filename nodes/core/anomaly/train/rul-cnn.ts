@@ -28,6 +28,8 @@ import { mulberry32, shuffleInPlace } from '../../prng';
 import { RulAverage } from '../rul-average';
 
 export const RUL_CNN_INPUT = 'x';
+/** the second input of a bundle trained with an own baseline (meta.baseline_input) */
+export const RUL_BASELINE_INPUT = 'base';
 
 export interface RulCnnModel {
   window: number;
@@ -554,10 +556,93 @@ export function truncateEngines(
   return out;
 }
 
-/** ONNX graph: x [batch, window, features] -> Flatten -> conv stack -> rul [batch]. */
-export function rulCnnToOnnx(model: RulCnnModel): Uint8Array {
+/**
+ * How the exported graph of a bundle trained with an own baseline ('both') computes the offsets itself, so
+ * the device sends only its raw sensors and the node keeps the window as without one. The graph's window
+ * input x holds the first `inputs` columns (sensors and age, scaled); its second input `base` holds the
+ * device's baseline of the `sensors` in the same scaled units as x, (mean of the first B raw rows − scaler
+ * mean) / scaler std: values near 0, exact enough in float32, unlike raw readings of ~1500. Each offset
+ * column is then (x_s − base_k)·scale_k + shift_k: the raw offset x_raw − base_raw rescaled by the offset
+ * column's own scaler, as withBaseline() + the scaler compute it for the trainer and eval:cmapss.
+ */
+export interface BaselineGraph {
+  /** columns of the window input x (the model's columns less the offsets) */
+  inputs: number;
+  /** positions in x of the baselined sensors, in the order of `base` (the age column is not one) */
+  sensors: number[];
+  /** x's scaler std of the sensor over the offset column's std */
+  scale: number[];
+  /** −(offset column's scaler mean) / its std */
+  shift: number[];
+}
+
+/** The offsets' graph of a bundle trained with an own baseline, or undefined without one. */
+export function baselineGraphOf(b: RulCnnBundle): BaselineGraph | undefined {
+  if (!b.baseline) return undefined;
+  if (b.baseline.mode !== 'both')
+    throw new Error(`rul: baseline mode '${b.baseline.mode}' is an eval:cmapss experiment; only 'both' exports`);
+  const nS = b.baseline.sensors.length;
+  const inputs = b.columns.length - nS;
+  const sensors = b.baseline.sensors.map((c) => b.columns.indexOf(c));
+  if (sensors.some((j) => j < 0 || j >= inputs)) throw new Error('rul: baseline sensors are not model inputs');
+  return {
+    inputs,
+    sensors,
+    scale: sensors.map((j, k) => b.scaler.std[j] / b.scaler.std[inputs + k]),
+    shift: sensors.map((_, k) => -b.scaler.mean[inputs + k] / b.scaler.std[inputs + k]),
+  };
+}
+
+/**
+ * Float64 reference of the graph's first step: the model's window (x's columns, then the offsets) from one
+ * window x [window × inputs] and the baseline `base` [sensors], both scaled as the node sends them.
+ */
+export function expandBaselineWindow(
+  g: BaselineGraph,
+  window: number,
+  x: ArrayLike<number>,
+  base: ArrayLike<number>
+): Float64Array {
+  const nI = g.inputs;
+  const F = nI + g.sensors.length;
+  const out = new Float64Array(window * F);
+  for (let t = 0; t < window; t++) {
+    for (let j = 0; j < nI; j++) out[t * F + j] = x[t * nI + j];
+    g.sensors.forEach((j, k) => (out[t * F + nI + k] = (x[t * nI + j] - base[k]) * g.scale[k] + g.shift[k]));
+  }
+  return out;
+}
+
+/** The device baseline the graph's `base` input takes: raw means of the sensors, scaled like the window. */
+export function scaledBaseline(
+  rawMeans: ArrayLike<number>,
+  sensorColumns: number[],
+  scaler: { mean: number[]; std: number[] }
+): Float32Array {
+  return Float32Array.from(sensorColumns, (j, k) => (rawMeans[k] - scaler.mean[j]) / scaler.std[j]);
+}
+
+/**
+ * ONNX graph: x [batch, window, features] -> Flatten -> conv stack -> rul [batch]. With `baseline` (a bundle
+ * trained with an own baseline) x holds the raw sensors' columns only and a second input `base` [batch,
+ * sensors] the device's baseline; the graph appends the offsets (Gather, Sub, Mul, Add, Concat) first.
+ */
+export function rulCnnToOnnx(model: RulCnnModel, baseline?: BaselineGraph): Uint8Array {
   const g = new OnnxGraphBuilder('moby_rul_cnn');
-  const x = g.input(RUL_CNN_INPUT, ['batch', model.window, model.features]);
+  let x: string;
+  if (baseline) {
+    const nS = baseline.sensors.length;
+    if (baseline.inputs + nS !== model.features)
+      throw new Error(`rul: ${baseline.inputs} inputs + ${nS} offsets for a model of ${model.features} features`);
+    const xin = g.input(RUL_CNN_INPUT, ['batch', model.window, baseline.inputs]);
+    const base = g.input(RUL_BASELINE_INPUT, ['batch', nS]);
+    const sensors = g.op('Gather', [xin, g.int64Constant('sensors', baseline.sensors)], undefined, { axis: 2 });
+    // [batch, sensors] -> [batch, 1, sensors], broadcast over the window's steps
+    const base3 = g.op('Reshape', [base, g.int64Constant('base_shape', [0, 1, nS])]);
+    const off = g.op('Mul', [g.op('Sub', [sensors, base3]), g.constant('off_scale', baseline.scale, [nS])]);
+    const offScaled = g.op('Add', [off, g.constant('off_shift', baseline.shift, [nS])]);
+    x = g.op('Concat', [xin, offScaled], undefined, { axis: 2 });
+  } else x = g.input(RUL_CNN_INPUT, ['batch', model.window, model.features]);
   let flat = g.op('Flatten', [x], undefined, { axis: 1 });
   if (model.smoothing !== undefined && model.smoothing < 1) {
     const D = model.window * model.features;

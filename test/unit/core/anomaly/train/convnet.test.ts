@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import {
   buildNet,
   denseMatrix,
@@ -43,6 +44,10 @@ import {
   predictLastCycle,
   predictRulCnn,
   rulCnnToOnnx,
+  baselineGraphOf,
+  expandBaselineWindow,
+  scaledBaseline,
+  RUL_BASELINE_INPUT,
   rulTrainingSet,
   RUL_DEFAULTS,
   smoothingMatrix,
@@ -657,6 +662,66 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const t = withBaseline(cut, b.baseline!);
       engineWindow(t.rows, 19, 10, b.columns, b.scaler.mean, b.scaler.std, x, 0);
       assertClose(predictLastCycle(b, [cut])[0], predictRulCnn(b.model, x), 'last cycle');
+    });
+
+    it('own baseline exported: the graph takes the scaled window of raw sensors and a second input `base`, computes the offsets itself and matches the float64 reference and eval:cmapss within 1e-5', async () => {
+      const engines = parseCmapss(text);
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 2,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        ensemble: 2,
+        baselineCycles: 5,
+        baselineMode: 'both',
+      });
+      const g = baselineGraphOf(b)!;
+      const nS = b.baseline!.sensors.length;
+      assert.equal(g.inputs + nS, b.model.features);
+      const bytes = rulCnnToOnnx(b.model, g);
+      const session = await InferenceSession.create(bytes);
+      try {
+        assert.deepEqual(session.inputNames, ['x', RUL_BASELINE_INPUT]);
+        const run = async (x: Float32Array, base: Float32Array, n: number) =>
+          (
+            await session.run({
+              x: new Tensor('float32', x, [n, 10, g.inputs]),
+              [RUL_BASELINE_INPUT]: new Tensor('float32', base, [n, nS]),
+            })
+          ).rul.data as Float32Array;
+        // random windows and baselines over the scaled range
+        const n = 6;
+        const x = randomInput(n * 10 * g.inputs, 11);
+        const base = randomInput(n * nS, 12);
+        const out = await run(x, base, n);
+        for (let w = 0; w < n; w++) {
+          const wide = expandBaselineWindow(
+            g,
+            10,
+            x.subarray(w * 10 * g.inputs, (w + 1) * 10 * g.inputs),
+            base.subarray(w * nS, (w + 1) * nS)
+          );
+          assertClose(out[w], predictRulCnn(b.model, wide), `random window ${w}`);
+        }
+        // an engine cut at 7 cycles and at 25: the node's inputs (raw columns scaled, baseline of the first 5
+        // raw rows scaled like them) give what eval:cmapss scores from the rewritten engine
+        const e = engines[1];
+        const inputCols = b.columns.slice(0, g.inputs);
+        for (const keep of [7, 25]) {
+          const cut = { unit: e.unit, rows: e.rows.slice(0, keep), cycles: e.cycles.slice(0, keep) };
+          const xw = new Float32Array(10 * g.inputs);
+          engineWindow(cut.rows, keep - 1, 10, inputCols, b.scaler.mean, b.scaler.std, xw, 0);
+          const bw = scaledBaseline(baselineOf(cut.rows, b.baseline!.sensors, 5), g.sensors, b.scaler);
+          const [got] = await run(xw, bw, 1);
+          assertClose(got, predictLastCycle(b, [cut])[0], `cut at ${keep}`);
+        }
+      } finally {
+        await session.release();
+      }
+      // relative mode stays an experiment: it has no graph
+      const rel = trainRulCnn(engines, { window: 10, epochs: 1, cap: 40, filters: 2, dense: 4, ensemble: 1, baselineCycles: 5, baselineMode: 'relative' });
+      assert.throws(() => baselineGraphOf(rel), /only 'both' exports/);
     });
 
     it("min-max scaling maps each sensor's training range onto [−1, 1]; z-score standardises", () => {
