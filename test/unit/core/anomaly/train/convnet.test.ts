@@ -720,7 +720,16 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         await session.release();
       }
       // relative mode stays an experiment: it has no graph
-      const rel = trainRulCnn(engines, { window: 10, epochs: 1, cap: 40, filters: 2, dense: 4, ensemble: 1, baselineCycles: 5, baselineMode: 'relative' });
+      const rel = trainRulCnn(engines, {
+        window: 10,
+        epochs: 1,
+        cap: 40,
+        filters: 2,
+        dense: 4,
+        ensemble: 1,
+        baselineCycles: 5,
+        baselineMode: 'relative',
+      });
       assert.throws(() => baselineGraphOf(rel), /only 'both' exports/);
     });
 
