@@ -16,7 +16,8 @@
 //
 // --age / --no-age (the cycle number as an input), --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
 // --baseline-cycles B --baseline-mode relative|both: each sensor's offset from the mean of the engine's first B cycles,
-// instead of or beside the sensor (fourth round; experiment only: the node does not serve it yet).
+// instead of or beside the sensor (default since the fifth round: 20, both, as moby-train and the node; 0 = off;
+// 'relative' is an experiment the node does not serve). An engine is scored only from its B-th cycle, as the node.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';

@@ -418,17 +418,16 @@ export class BundleScorer {
     this.opts.changed?.(state);
     // a RUL bundle may score a short history padded with its first row (meta.min_history); others need it full
     const need = meta.kind === 'rul' ? Math.min(meta.window, meta.min_history ?? meta.window) : meta.window;
-    if (state.win.count < need) return { kind: 'warming', have: state.win.count, need };
     const baseline = state.baseline;
-    if (baseline && !baseline.complete) {
-      // no RUL without the baseline the model was trained with: a later one would give a wrong number
-      if (baseline.stuck)
-        return reject(
-          'no_baseline',
-          `model ${bundle.id} needs the mean of the device's first ${B} rows (${meta.rul_age_feature} ≤ ${B}); it has ${baseline.count} of them (first seen mid-life, or rows missing), so this model gives it no RUL until ${meta.rul_age_feature} restarts`
-        );
-      return { kind: 'warming', have: baseline.count, need: B! };
-    }
+    // no RUL without the baseline the model was trained with (a later one would give a wrong number); said at
+    // once for a device that can no longer collect it, instead of after a warm-up that leads nowhere
+    if (baseline?.stuck)
+      return reject(
+        'no_baseline',
+        `model ${bundle.id} needs the mean of the device's first ${B} rows (${meta.rul_age_feature} ≤ ${B}); it has ${baseline.count} of them (first seen mid-life, or rows missing), so this model gives it no RUL until ${meta.rul_age_feature} restarts`
+      );
+    if (state.win.count < need) return { kind: 'warming', have: state.win.count, need };
+    if (baseline && !baseline.complete) return { kind: 'warming', have: baseline.count, need: B! };
 
     let batcher = this.batchers.get(bundle);
     if (!batcher) {

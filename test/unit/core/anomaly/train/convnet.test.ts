@@ -434,7 +434,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
 
     it('learns wear: predicts a lower RUL late in life than early, and the ONNX graph matches within 1e-5', async () => {
       const engines = parseCmapss(text);
-      const b = trainRulCnn(engines, { window: 10, epochs: 15, cap: 40, filters: 4, dense: 8 });
+      const b = trainRulCnn(engines, { window: 10, epochs: 15, cap: 40, filters: 4, dense: 8, baselineCycles: 0 });
       const early = predictLastCycle(
         b,
         engines.map((e) => ({ ...e, rows: e.rows.slice(0, 15), cycles: e.cycles.slice(0, 15) }))
@@ -465,6 +465,8 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         dense: 8,
         ensemble: 3,
         validation: 0.34,
+        // the raw-sensor graph: windows below are cut from the raw rows (the own baseline has its own test)
+        baselineCycles: 0,
       });
       assert.equal(b.model.members.length, 3);
       assert.equal(b.validationRmse.length, 3);
@@ -580,7 +582,15 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         assertClose(v, smoothed[j], `x·M [${j}]`, 1e-6);
       }
       const engines = parseCmapss(text);
-      const b = trainRulCnn(engines, { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, smoothing: 0.4 });
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 4,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        smoothing: 0.4,
+        baselineCycles: 0,
+      });
       assert.equal(b.model.smoothing, 0.4);
       const D = 10 * b.model.features;
       const windows = makeWindows(
@@ -601,7 +611,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       engines.forEach((e) => e.rows.forEach((r, i) => assert.equal(r[CYCLE_COLUMN], e.cycles[i])));
       assert.equal(columnName(CYCLE_COLUMN), 'cycle');
       assert.ok(!informativeSensors(engines).includes(CYCLE_COLUMN), 'never picked as a sensor');
-      const opts = { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, ensemble: 1 };
+      const opts = { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, ensemble: 1, baselineCycles: 0 };
       const without = trainRulCnn(engines, { ...opts, age: false });
       const b = trainRulCnn(engines, { ...opts, age: true });
       assert.ok(!without.features.includes('cycle'));
@@ -651,9 +661,11 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const cut = { unit: e.unit, rows: e.rows.slice(0, 20), cycles: e.cycles.slice(0, 20) };
       assert.deepEqual(withBaseline(cut, { cycles: 5, mode: 'relative', sensors }).rows, rel.rows.slice(0, 20));
       const opts = { window: 10, epochs: 2, cap: 40, filters: 4, dense: 8, ensemble: 1 };
-      const plain = trainRulCnn(engines, opts);
+      const plain = trainRulCnn(engines, { ...opts, baselineCycles: 0 });
       const b = trainRulCnn(engines, { ...opts, baselineCycles: 5, baselineMode: 'both' });
-      assert.equal(plain.baseline, undefined, 'off by default');
+      assert.equal(plain.baseline, undefined, 'off with baselineCycles 0');
+      // the default since the fifth round: 'both', B = 20
+      assert.deepEqual(trainRulCnn(engines, opts).baseline, { cycles: 20, mode: 'both', sensors });
       assert.deepEqual(b.baseline, { cycles: 5, mode: 'both', sensors });
       assert.deepEqual(b.features, [...plain.features, ...sensors.map((c) => `${columnName(c)}_rel`)]);
       // the scorer rewrites the (cut) engine before windowing, as training did
