@@ -83,6 +83,8 @@ export class DeviceBaseline {
   static restore(saved: SavedBaseline, cycles: number, width: number): DeviceBaseline | null {
     if (saved.cycles !== cycles || saved.sum.length !== width) return null;
     if (!Number.isInteger(saved.count) || saved.count < 0 || saved.count > cycles) return null;
+    // re-checked here: restore() may be handed entries that did not come through parseSavedDevice
+    if (!saved.sum.every(Number.isFinite) || (saved.age !== undefined && !Number.isFinite(saved.age))) return null;
     const b = new DeviceBaseline(cycles, width);
     b.sum.set(saved.sum);
     b.count = saved.count;

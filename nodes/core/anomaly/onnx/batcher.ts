@@ -54,9 +54,11 @@ export class MicroBatcher {
         const grown = new Float32Array(rows * rowSize);
         grown.set(this.buf);
         this.buf = grown;
-        const grownBase = new Float32Array(rows * baseSize);
-        grownBase.set(this.baseBuf);
-        this.baseBuf = grownBase;
+        if (baseSize) {
+          const grownBase = new Float32Array(rows * baseSize);
+          grownBase.set(this.baseBuf);
+          this.baseBuf = grownBase;
+        }
       }
       fill(this.buf, offset);
       if (baseSize) fillBase?.(this.baseBuf, row * baseSize);
@@ -84,7 +86,8 @@ export class MicroBatcher {
     // the run is asynchronous: later windows go to a fresh buffer, sized for a batch like this one
     const rows = Math.min(this.batchMax, Math.max(MIN_ROWS, n));
     this.buf = new Float32Array(rows * rowSize);
-    this.baseBuf = new Float32Array(rows * baseSize);
+    // bundles without a second input keep their empty one: nothing more allocated per batch than before
+    if (baseSize) this.baseBuf = new Float32Array(rows * baseSize);
     this.pending = [];
     void this.run(input, base, n, batch);
   }

@@ -1068,6 +1068,14 @@ describe("anomaly-onnx BundleScorer: a device's own baseline (meta.baseline_cycl
     await e.load();
     assert.equal((await e.restore(other)).restored, 2);
     assert.equal(((await e.score(point('d', 'aged', 4, 5))) as { code: string }).code, 'no_baseline');
+    // handed to restore() without parseSavedDevice: a non-finite sum is not taken
+    const f = make({ root });
+    await f.load();
+    assert.equal(
+      (await f.restore([['d', { ...wire.devices.d, base: { cycles: 3, count: 3, sum: [NaN, 1] } }]])).restored,
+      1
+    );
+    assert.equal(f.exportDocument().devices.d.base, undefined);
     // a malformed baseline makes the entry invalid
     assert.match(
       parseSavedDevice({ ...wire.devices.d, base: { cycles: 3, count: 4, sum: [1, 2] } }) as string,
