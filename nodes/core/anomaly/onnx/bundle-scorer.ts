@@ -385,7 +385,12 @@ export class BundleScorer {
     if (state) this.devices.delete(req.key);
     const stale = state !== undefined && req.timestamp - state.lastTimestamp > this.maxGapMs;
     if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
+      // a gap breaks the window's continuity, not the device's early life: its own baseline (the mean of its
+      // first B rows) stays valid, so a device that was silent past maxGapMs is not refused no_baseline for
+      // the rest of its life
+      const keptBaseline = stale && sameFeatures(state!.features, meta.features) ? state!.baseline : undefined;
       state = new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, req.timestamp);
+      if (keptBaseline) state.baseline = keptBaseline;
       this.makeRoom();
     } else if (state.scaler !== meta.scaler) {
       // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
