@@ -2,7 +2,7 @@
 // moby-train: fits an anomaly or RUL model on a CSV of normal operation and writes an ONNX model bundle
 // (<root>/<equipment_id>/<power>/<model_version>/ with model.onnx and meta.json) for the moby-anomaly node.
 import { parseArgs } from 'node:util';
-import { RUL_AVERAGE, trainBundle, type TrainMethod } from '../nodes/core/anomaly/train/train';
+import { RUL_AVERAGE, RUL_DEFAULTS, trainBundle, type TrainMethod } from '../nodes/core/anomaly/train/train';
 
 const USAGE = `usage: moby-train --method pca|autoencoder|conv-autoencoder|rul --csv <file> --out <root>/<equipment>/<power>/<version>
                   [--features a,b,c] [--sep ';'] [--window 30] [--epochs 30] [--target <column>]
@@ -32,6 +32,9 @@ options:
                 that the device must send (default on)
   --rul-average rul on C-MAPSS: the node reports the mean of the predictions of a device's last n cycles, each
                 aged by the cycles since (meta.rul_average; default ${RUL_AVERAGE}; 1 = each prediction alone)
+  --baseline-cycles rul on C-MAPSS: the net also reads each sensor's offset from the mean of the engine's first
+                n cycles, a baseline the node keeps per device (meta.baseline_cycles; default
+                ${RUL_DEFAULTS.baselineCycles}; 0 = off)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
   --threshold   rul: alarm when the predicted RUL is below this
@@ -72,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
         ensemble: { type: 'string' },
         age: { type: 'string' },
         'rul-average': { type: 'string' },
+        'baseline-cycles': { type: 'string' },
         target: { type: 'string' },
         unit: { type: 'string' },
         threshold: { type: 'string' },
@@ -132,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
       ensemble: num('ensemble', s('ensemble')),
       age: age === undefined ? undefined : age === 'on',
       rulAverage: num('rul-average', s('rul-average')),
+      baselineCycles: num('baseline-cycles', s('baseline-cycles')),
       target: s('target'),
       unit: s('unit'),
       threshold: num('threshold', s('threshold')),

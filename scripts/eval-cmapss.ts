@@ -15,6 +15,9 @@
 // (split-<i>.json); --models dir scores those instead of training again.
 //
 // --age / --no-age (the cycle number as an input), --epochs, --window, --cap, --seed override the moby-train defaults (for experiments only).
+// --baseline-cycles B --baseline-mode relative|both: each sensor's offset from the mean of the engine's first B cycles,
+// instead of or beside the sensor (default since the fifth round: 20, both, as moby-train and the node; 0 = off;
+// 'relative' is an experiment the node does not serve). An engine is scored only from its B-th cycle, as the node.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCmapss, parseRulList, phm08Score, rmse, type Engine } from '../nodes/core/anomaly/train/cmapss';
@@ -98,6 +101,11 @@ function parseArgs(argv: string[]): Args {
       const v = argv[++i];
       if (v !== 'none' && v !== 'protocol') throw new Error(`--truth-weights must be none or protocol, got "${v}"`);
       a.opts.truthWeights = v;
+    } else if (k === '--baseline-cycles') a.opts.baselineCycles = num('baseline-cycles', argv[++i]);
+    else if (k === '--baseline-mode') {
+      const v = argv[++i];
+      if (v !== 'relative' && v !== 'both') throw new Error(`--baseline-mode must be relative or both, got "${v}"`);
+      a.opts.baselineMode = v;
     } else if (k === '--epochs') a.opts.epochs = num('epochs', argv[++i]);
     else if (k === '--window') a.opts.window = num('window', argv[++i]);
     else if (k === '--cap') a.opts.cap = num('cap', argv[++i]);
@@ -303,6 +311,8 @@ function main(): void {
     window: args.opts.window ?? RUL_DEFAULTS.window,
     cap,
     age: args.opts.age ?? RUL_DEFAULTS.age,
+    baseline_cycles: args.opts.baselineCycles ?? RUL_DEFAULTS.baselineCycles,
+    baseline_mode: args.opts.baselineMode ?? RUL_DEFAULTS.baselineMode,
     above_cap: args.opts.aboveCap ?? RUL_DEFAULTS.aboveCap,
     rul_average: args.average[0],
     // every --average value from the same models, when more than one was asked for

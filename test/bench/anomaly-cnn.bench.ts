@@ -146,8 +146,12 @@ async function main(): Promise<void> {
       equipment: 'engine',
       window: rul.meta.window,
       features: sensors,
+      // the age as a device counts it from its first cycle: the bundle keeps each device's baseline of cycles
+      // 1–20 (moby-train's default) and refuses a device first seen later
       sample: (d, t) =>
-        Object.fromEntries(sensors.map((s, j) => [s, 100 + 10 * j + Math.sin((t + d) / 11) + 0.1 * rand()])),
+        Object.fromEntries(
+          sensors.map((s, j) => [s, s === 'cycle' ? t + 1 : 100 + 10 * j + Math.sin((t + d) / 11) + 0.1 * rand()])
+        ),
     });
     console.log(
       `\nbatching speed-up: conv autoencoder ${fmt(cae, 1)}x, RUL CNN ${fmt(rulSpeed, 1)}x over one session.run per window`

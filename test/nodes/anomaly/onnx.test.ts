@@ -123,6 +123,9 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       threshold: 10,
       // each prediction alone: the averaged bundle below is checked against it
       rulAverage: 1,
+      // these two are bundles without an own baseline (served as before it became the default); the one
+      // with it is engine-base below
+      baselineCycles: 0,
     });
     // the same (deterministic) training with the node averaging each device's last 3 predictions
     await trainBundle({
@@ -134,6 +137,17 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       cap: 40,
       threshold: 10,
       rulAverage: 3,
+      baselineCycles: 0,
+    });
+    // moby-train's defaults: the engine's own baseline (B = 20) as the graph's second input, averaged over 3
+    await trainBundle({
+      method: 'rul',
+      csv: cmapss,
+      out: path.join(root, 'engine-base', 'normal', 'v1'),
+      window: 10,
+      epochs: 15,
+      cap: 40,
+      threshold: 10,
     });
   });
 
@@ -266,10 +280,39 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     near(avg[12].value, (plain[11].value - 1 + plain[12].value) / 2, 'after the restart');
     near(avg[13].value, (plain[11].value - 2 + plain[12].value - 1 + plain[13].value) / 3, 'after the restart');
     // eval:cmapss scores the same: the engine cut at cycle 20, predictions of its last 3 cycles averaged
-    const b = trainRulCnn(parseCmapss(text, 'train_FD.txt'), { window: 10, epochs: 15, cap: 40 });
+    const b = trainRulCnn(parseCmapss(text, 'train_FD.txt'), { window: 10, epochs: 15, cap: 40, baselineCycles: 0 });
     const cut = { unit: 4, rows: engine.rows.slice(0, 20), cycles: engine.cycles.slice(0, 20) };
     near(predictLastCycle(b, [cut], 3, 10)[0], avg[10].value, 'eval:cmapss');
     near(predictLastCycle(b, [cut])[0], plain[10].value, 'eval:cmapss without averaging');
+  });
+
+  it("serves a bundle with the engine's own baseline (moby-train's default): no RUL before cycle 20, then what eval:cmapss scores for the same cut; a device first seen mid-life is refused no_baseline", async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const n = helper.getNode('a');
+    const text = fs.readFileSync(cmapss, 'utf8');
+    const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
+    const rows = engineRows(text, 4);
+    for (const r of rows.slice(0, 30)) n.receive(point('engine-base', engineFields(r), 'young'));
+    n.receive(point('engine-base', engineFields(rows[40]), 'old'));
+    await waitFor(() => ok.length === 30 && bad.length === 1, 20000, '30 outputs and a reject');
+    const young = ok.filter((m) => m.payload.tags.device_id === 'young');
+    // cycles 1–19 warm up (the window from 10 on, then the baseline), cycles 20–30 are scored
+    assert.ok(young.slice(0, 19).every((m) => m.anomaly!.warming === true && !m.rul));
+    const rul = young.slice(19).map((m) => m.rul!);
+    assert.equal(rul.length, 11);
+    // eval:cmapss's scorer on the engine cut at each of those cycles: the same model (deterministic training)
+    const b = trainRulCnn(parseCmapss(text, 'train_FD.txt'), { window: 10, epochs: 15, cap: 40 });
+    assert.deepEqual(b.baseline?.cycles, 20);
+    rul.forEach((r, i) => {
+      const keep = 20 + i;
+      const cut = { unit: 4, rows: engine.rows.slice(0, keep), cycles: engine.cycles.slice(0, keep) };
+      const want = predictLastCycle(b, [cut], 3, 10)[0];
+      assert.ok(Math.abs(r.value - want) < 1e-4, `cycle ${keep}: node ${r.value}, eval:cmapss ${want}`);
+    });
+    assert.equal(bad[0].moby!.reject!.code, 'no_baseline');
+    assert.match(bad[0].moby!.reject!.reason, /first 20 rows \(cycle ≤ 20\); it has 0 of them/);
   });
 
   it('chooses the power bucket from a field', async () => {

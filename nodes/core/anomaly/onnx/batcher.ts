@@ -19,6 +19,8 @@ interface Pending {
 
 export class MicroBatcher {
   private buf: Float32Array;
+  /** the second input's rows (meta.baseline_input), baseCols.length values per window; empty without one */
+  private baseBuf: Float32Array;
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
@@ -30,20 +32,36 @@ export class MicroBatcher {
     private readonly onRun?: (size: number) => void
   ) {
     this.buf = new Float32Array(Math.min(batchMax, MIN_ROWS) * bundle.rowSize);
+    this.baseBuf = new Float32Array(Math.min(batchMax, MIN_ROWS) * bundle.baseCols.length);
   }
 
-  /** Queues one window; `fill` writes its rowSize values into the batch buffer at `offset`. */
-  enqueue(fill: (buf: Float32Array, offset: number) => void): Promise<{ input: Float32Array; outputs: RowOutputs }> {
+  /**
+   * Queues one window; `fill` writes its rowSize values into the batch buffer at `offset`, and `fillBase` (for
+   * bundles with meta.baseline_input) the device's baseCols.length baseline values into the second input's.
+   */
+  enqueue(
+    fill: (buf: Float32Array, offset: number) => void,
+    fillBase?: (buf: Float32Array, offset: number) => void
+  ): Promise<{ input: Float32Array; outputs: RowOutputs }> {
     return new Promise((resolve, reject) => {
       const rowSize = this.bundle.rowSize;
-      const offset = this.pending.length * rowSize;
+      const baseSize = this.bundle.baseCols.length;
+      const row = this.pending.length;
+      const offset = row * rowSize;
       if (offset + rowSize > this.buf.length) {
         // grow by doubling up to batchMax rows: a quiet device does not pay for a full batch buffer
-        const grown = new Float32Array(Math.min(this.batchMax, 2 * (this.buf.length / rowSize)) * rowSize);
+        const rows = Math.min(this.batchMax, 2 * (this.buf.length / rowSize));
+        const grown = new Float32Array(rows * rowSize);
         grown.set(this.buf);
         this.buf = grown;
+        if (baseSize) {
+          const grownBase = new Float32Array(rows * baseSize);
+          grownBase.set(this.baseBuf);
+          this.baseBuf = grownBase;
+        }
       }
       fill(this.buf, offset);
+      if (baseSize) fillBase?.(this.baseBuf, row * baseSize);
       this.pending.push({ resolve, reject });
       if (this.pending.length >= this.batchMax) this.flush();
       else if (this.batchWaitMs <= 0) {
@@ -63,20 +81,28 @@ export class MicroBatcher {
     const n = batch.length;
     const rowSize = this.bundle.rowSize;
     const input = this.buf.subarray(0, n * rowSize);
+    const baseSize = this.bundle.baseCols.length;
+    const base = this.baseBuf.subarray(0, n * baseSize);
     // the run is asynchronous: later windows go to a fresh buffer, sized for a batch like this one
-    this.buf = new Float32Array(Math.min(this.batchMax, Math.max(MIN_ROWS, n)) * rowSize);
+    const rows = Math.min(this.batchMax, Math.max(MIN_ROWS, n));
+    this.buf = new Float32Array(rows * rowSize);
+    // bundles without a second input keep their empty one: nothing more allocated per batch than before
+    if (baseSize) this.baseBuf = new Float32Array(rows * baseSize);
     this.pending = [];
-    void this.run(input, n, batch);
+    void this.run(input, base, n, batch);
   }
 
-  private async run(input: Float32Array, n: number, batch: Pending[]): Promise<void> {
+  private async run(input: Float32Array, base: Float32Array, n: number, batch: Pending[]): Promise<void> {
     const b = this.bundle;
     b.inflight++;
     this.onRun?.(n);
     try {
-      const result = await b.session.run({
+      const feeds: Record<string, Tensor> = {
         [b.meta.input.name]: new (ort().Tensor)('float32', input, inputDims(b.meta, n)),
-      });
+      };
+      if (b.meta.baseline_input !== undefined)
+        feeds[b.meta.baseline_input] = new (ort().Tensor)('float32', base, [n, b.baseCols.length]);
+      const result = await b.session.run(feeds);
       const names = Object.values(b.meta.outputs) as string[];
       const data: Record<string, Float32Array> = {};
       for (const name of names) {

@@ -19,6 +19,7 @@ import {
   type SavedDevice,
 } from './saved-state';
 import { RulAverage, rulHistoryProblem } from '../rul-average';
+import { DeviceBaseline } from './baseline';
 
 export interface PowerBucket {
   name: string;
@@ -106,6 +107,8 @@ class DeviceState {
   rulAverage?: RulAverage;
   /** RUL points scored, the age of a device whose bundle names no rul_age_feature */
   rulSteps?: number;
+  /** the device's own baseline when the bundle sets baseline_cycles (saved and evicted with the window) */
+  baseline?: DeviceBaseline;
 
   constructor(
     public win: SlidingWindow,
@@ -129,6 +132,7 @@ class DeviceState {
     if (this.persistence) out.scores = this.persistence.recent();
     if (this.center) out.center = Array.from(this.center);
     if (this.rulAverage?.size) out.rul = { k: this.rulAverage.k, ...this.rulAverage.history() };
+    if (this.baseline) out.base = this.baseline.toJSON();
     return out;
   }
 }
@@ -381,7 +385,12 @@ export class BundleScorer {
     if (state) this.devices.delete(req.key);
     const stale = state !== undefined && req.timestamp - state.lastTimestamp > this.maxGapMs;
     if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
+      // a gap breaks the window's continuity, not the device's early life: its own baseline (the mean of its
+      // first B rows) stays valid, so a device that was silent past maxGapMs is not refused no_baseline for
+      // the rest of its life
+      const keptBaseline = stale && sameFeatures(state!.features, meta.features) ? state!.baseline : undefined;
       state = new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, req.timestamp);
+      if (keptBaseline) state.baseline = keptBaseline;
       this.makeRoom();
     } else if (state.scaler !== meta.scaler) {
       // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
@@ -403,10 +412,27 @@ export class BundleScorer {
       for (let i = 0; i < nf; i++) step[i] = (step[i] - centre[i]) / meta.scaler.std[i];
     }
     state.win.push(step);
+    const B = meta.baseline_cycles;
+    const ageAt = meta.rul_age_feature === undefined ? -1 : meta.features.indexOf(meta.rul_age_feature);
+    if (B !== undefined) {
+      // a reloaded bundle with another baseline length starts a fresh baseline (the raw sums survive a new scaler)
+      if (!state.baseline || state.baseline.cycles !== B || state.baseline.sum.length !== bundle.baseCols.length)
+        state.baseline = new DeviceBaseline(B, bundle.baseCols.length);
+      state.baseline.push(raw, bundle.baseCols, ageAt >= 0 ? raw[ageAt] : undefined);
+    } else state.baseline = undefined;
     this.opts.changed?.(state);
     // a RUL bundle may score a short history padded with its first row (meta.min_history); others need it full
     const need = meta.kind === 'rul' ? Math.min(meta.window, meta.min_history ?? meta.window) : meta.window;
+    const baseline = state.baseline;
+    // no RUL without the baseline the model was trained with (a later one would give a wrong number); said at
+    // once for a device that can no longer collect it, instead of after a warm-up that leads nowhere
+    if (baseline?.stuck)
+      return reject(
+        'no_baseline',
+        `model ${bundle.id} needs the mean of the device's first ${B} rows (${meta.rul_age_feature} ≤ ${B}); it has ${baseline.count} of them (first seen mid-life, or rows missing), so this model gives it no RUL until ${meta.rul_age_feature} restarts`
+      );
     if (state.win.count < need) return { kind: 'warming', have: state.win.count, need };
+    if (baseline && !baseline.complete) return { kind: 'warming', have: baseline.count, need: B! };
 
     let batcher = this.batchers.get(bundle);
     if (!batcher) {
@@ -419,7 +445,10 @@ export class BundleScorer {
     const win = state.win;
     let row: { input: Float32Array; outputs: RowOutputs };
     try {
-      row = await batcher.enqueue((buf, offset) => win.copyTo(buf, offset));
+      row = await batcher.enqueue(
+        (buf, offset) => win.copyTo(buf, offset),
+        baseline ? (buf, offset) => baseline.writeScaled(bundle.baseCols, meta.scaler, buf, offset) : undefined
+      );
     } catch (err) {
       return reject('model_error', (err as Error).message);
     }
@@ -435,8 +464,7 @@ export class BundleScorer {
     if (res.kind === 'result' && res.rul && k > 1) {
       // per device: a reloaded bundle with another rul_average starts a fresh history
       if (!state.rulAverage || state.rulAverage.k !== k) state.rulAverage = new RulAverage(k);
-      const at = meta.rul_age_feature === undefined ? -1 : meta.features.indexOf(meta.rul_age_feature);
-      const age = at >= 0 ? raw[at] : (state.rulSteps = (state.rulSteps ?? 0) + 1);
+      const age = ageAt >= 0 ? raw[ageAt] : (state.rulSteps = (state.rulSteps ?? 0) + 1);
       const value = state.rulAverage.push(age, res.rul.value);
       res.rul = { ...res.rul, value, raw_value: res.rul.value };
       res.score = rulScore(meta.threshold, value);
@@ -531,6 +559,12 @@ export class BundleScorer {
         state.rulAverage.restore(saved.rul.ages, saved.rul.preds);
         // without an age feature the age is the count of RUL points: it goes on from the last one
         if (meta.rul_age_feature === undefined) state.rulSteps = saved.rul.ages[saved.rul.ages.length - 1];
+      }
+      // the device's own baseline, if it was kept for this baseline length; else (older states) none, and
+      // the device gets its RUL only if it can still collect one
+      if (meta.baseline_cycles !== undefined && saved.base) {
+        const base = DeviceBaseline.restore(saved.base, meta.baseline_cycles, bundle.baseCols.length);
+        if (base) state.baseline = base;
       }
       if (this.devices.has(key)) this.devices.delete(key);
       else this.makeRoom();

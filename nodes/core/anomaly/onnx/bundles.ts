@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { parseJsonSafe } from '../../safe-json';
-import { validateMeta, type BundleMeta } from './meta';
+import { baselineFeatures, validateMeta, type BundleMeta } from './meta';
 import { ort } from './ort';
 
 export const MODEL_FILE = 'model.onnx';
@@ -28,6 +28,8 @@ export interface LoadedBundle {
   fingerprint: string;
   /** floats per input window (window × features) */
   rowSize: number;
+  /** meta.baseline_cycles: positions in meta.features of the baselined features (the second input's width); else empty */
+  baseCols: number[];
   /** runs in flight; a replaced bundle's session is released when this drops to 0 */
   inflight: number;
   retired: boolean;
@@ -153,6 +155,11 @@ export async function loadBundle(
         `${metaFile}: input.name "${meta.input.name}" is not an input of the model (inputs: ${session.inputNames.join(', ')})`
       );
     }
+    if (meta.baseline_input !== undefined && !session.inputNames.includes(meta.baseline_input))
+      throw new Error(
+        `${metaFile}: baseline_input "${meta.baseline_input}" is not an input of the model (inputs: ${session.inputNames.join(', ')})`
+      );
+    const baseCols = meta.baseline_cycles !== undefined ? baselineFeatures(meta) : [];
     const roles = Object.entries(meta.outputs) as Array<[keyof BundleMeta['outputs'], string]>;
     for (const [role, name] of roles) {
       if (!session.outputNames.includes(name))
@@ -167,6 +174,14 @@ export async function loadBundle(
     try {
       result = await session.run({
         [meta.input.name]: new (ort().Tensor)('float32', new Float32Array(DRY_RUN_BATCH * rowSize), dims),
+        ...(meta.baseline_input !== undefined
+          ? {
+              [meta.baseline_input]: new (ort().Tensor)('float32', new Float32Array(DRY_RUN_BATCH * baseCols.length), [
+                DRY_RUN_BATCH,
+                baseCols.length,
+              ]),
+            }
+          : {}),
       });
     } catch (err) {
       throw new Error(
@@ -195,6 +210,7 @@ export async function loadBundle(
       session,
       fingerprint: files.fingerprint,
       rowSize,
+      baseCols,
       inflight: 0,
       retired: false,
     };

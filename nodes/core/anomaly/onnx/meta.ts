@@ -65,6 +65,14 @@ export interface BundleMeta {
    * point counts one step
    */
   rul_age_feature?: string;
+  /**
+   * rul: the model reads each device's own baseline, the mean of its first `baseline_cycles` rows of every
+   * feature but rul_age_feature, as a second input named `baseline_input` ([batch, those features], scaled
+   * with `scaler` like the window). With rul_age_feature only rows of age ≤ baseline_cycles count; a device
+   * without a complete baseline gets no RUL (warming while it can still complete, else no_baseline)
+   */
+  baseline_cycles?: number;
+  baseline_input?: string;
   /** free-form provenance: method, created_at, training stats */
   method?: string;
   created_at?: string;
@@ -127,6 +135,8 @@ export const META_SCHEMA = {
     min_history: { type: 'integer', minimum: 1, maximum: 100000 },
     rul_average: { type: 'integer', minimum: 1, maximum: MAX_RUL_AVERAGE },
     rul_age_feature: { type: 'string', minLength: 1, maxLength: 256 },
+    baseline_cycles: { type: 'integer', minimum: 1, maximum: 100000 },
+    baseline_input: outputName,
     method: { type: 'string', maxLength: 64 },
     created_at: { type: 'string', maxLength: 64 },
     training: { type: 'object' },
@@ -209,6 +219,23 @@ export function validateMeta(value: unknown, file = 'meta.json'): BundleMeta {
       problems.push(`${f} applies to rul bundles only (kind is ${meta.kind})`);
   if (meta.rul_age_feature !== undefined && !meta.features.includes(meta.rul_age_feature))
     problems.push(`rul_age_feature "${meta.rul_age_feature}" is not one of the features`);
+  if ((meta.baseline_cycles === undefined) !== (meta.baseline_input === undefined))
+    problems.push('baseline_cycles and baseline_input go together');
+  else if (meta.baseline_cycles !== undefined) {
+    if (meta.kind !== 'rul') problems.push(`baseline_cycles applies to rul bundles only (kind is ${meta.kind})`);
+    if (meta.baseline_input === meta.input.name)
+      problems.push(`baseline_input "${meta.baseline_input}" is the window's input`);
+    if (!baselineFeatures(meta).length) problems.push('baseline_cycles needs a feature other than rul_age_feature');
+  }
   if (problems.length) throw new Error(`${file}: ${problems.join('; ')}`);
   return { ...meta, input: { ...meta.input, layout: meta.input.layout ?? 'flat' } };
+}
+
+/** Positions in meta.features of the features a device's baseline is kept of: all but rul_age_feature. */
+export function baselineFeatures(meta: Pick<BundleMeta, 'features' | 'rul_age_feature'>): number[] {
+  const out: number[] = [];
+  meta.features.forEach((f, i) => {
+    if (f !== meta.rul_age_feature) out.push(i);
+  });
+  return out;
 }

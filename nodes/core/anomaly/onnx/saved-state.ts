@@ -9,14 +9,17 @@ import { isPlainObject } from '../../guards';
 import { FORBIDDEN_KEYS } from '../../safe-json';
 import { parseStoredStates } from '../state-document';
 import { MAX_RUL_AVERAGE, rulHistoryProblem } from '../rul-average';
+import type { SavedBaseline } from './baseline';
 
 export const ONNX_STATE_FORMAT = 'moby-onnx-state';
 /**
  * Version of the export document. 2 added each device's RUL averaging history (`rul`); documents of
  * version 1 and entries saved before it have none and load with an empty history. Older versions ignore
- * the field, so a version-2 document loads there too (without the history).
+ * the field, so a version-2 document loads there too (without the history). 3 added each device's own
+ * baseline (`base`, RUL bundles with baseline_cycles); older entries load without one (the device then gets
+ * its RUL only if it can still collect its baseline).
  */
-export const ONNX_STATE_VERSION = 2;
+export const ONNX_STATE_VERSION = 3;
 
 /** A device's recent RUL predictions when its bundle sets rul_average > 1 (RulAverage.history()). */
 export interface SavedRulHistory {
@@ -48,6 +51,8 @@ export interface SavedDevice {
   center?: number[];
   /** the RUL averaging history, when the bundle sets rul_average > 1 (since version 2) */
   rul?: SavedRulHistory;
+  /** the device's own baseline, when the bundle sets baseline_cycles (since version 3) */
+  base?: SavedBaseline;
 }
 
 export interface OnnxStateDocument {
@@ -89,7 +94,7 @@ function finiteArray(v: unknown, max: number): v is number[] {
 /** The entry checked for shape and finite values, or why it is not usable. */
 export function parseSavedDevice(v: unknown): SavedDevice | string {
   if (!isPlainObject(v)) return 'not an object';
-  const { bundle, features, scaler, window, rows, t, scores, center, rul } = v;
+  const { bundle, features, scaler, window, rows, t, scores, center, rul, base } = v;
   if (typeof bundle !== 'string' || !bundle) return 'bundle must be a non-empty string';
   if (
     !Array.isArray(features) ||
@@ -124,6 +129,28 @@ export function parseSavedDevice(v: unknown): SavedDevice | string {
     const history = parseRulHistory(rul);
     if (typeof history === 'string') return history;
     out.rul = history;
+  }
+  if (base !== undefined) {
+    if (
+      !isPlainObject(base) ||
+      typeof base.cycles !== 'number' ||
+      !Number.isInteger(base.cycles) ||
+      base.cycles < 1 ||
+      base.cycles > MAX_WINDOW ||
+      typeof base.count !== 'number' ||
+      !Number.isInteger(base.count) ||
+      base.count < 0 ||
+      base.count > base.cycles ||
+      !finiteArray(base.sum, nf) ||
+      (base.age !== undefined && (typeof base.age !== 'number' || !Number.isFinite(base.age)))
+    )
+      return `base must be {cycles, count ≤ cycles, sum of at most ${nf} finite numbers, age?}`;
+    out.base = {
+      cycles: base.cycles,
+      count: base.count,
+      sum: base.sum,
+      ...(base.age !== undefined ? { age: base.age } : {}),
+    };
   }
   return out;
 }

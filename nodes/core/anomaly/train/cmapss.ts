@@ -82,7 +82,8 @@ export function informativeSensors(engines: Engine[], minDistinct = 5): number[]
   return keep;
 }
 
-export function columnName(j: number): string {
+export function columnName(j: number, baseline?: EngineBaseline): string {
+  if (j > CYCLE_COLUMN && baseline) return `${CMAPSS_COLUMNS[baseline.sensors[j - CYCLE_COLUMN - 1] + 2]}_rel`;
   return j === CYCLE_COLUMN ? 'cycle' : CMAPSS_COLUMNS[j + 2];
 }
 
@@ -127,4 +128,42 @@ export function rmse(predicted: ArrayLike<number>, truth: ArrayLike<number>): nu
   let s = 0;
   for (let i = 0; i < predicted.length; i++) s += (predicted[i] - truth[i]) ** 2;
   return Math.sqrt(s / predicted.length);
+}
+
+/**
+ * How an engine's own baseline (the mean of its first `cycles` rows) enters the model:
+ * 'relative' replaces each sensor by its offset from the baseline, x − base; 'both' keeps the sensors and
+ * appends the offsets as further columns (indices CYCLE_COLUMN + 1 + k, in `sensors` order).
+ */
+export type BaselineMode = 'relative' | 'both';
+
+export interface EngineBaseline {
+  cycles: number;
+  mode: BaselineMode;
+  /** the sensor columns (indices into Engine.rows) the baseline is taken of; the age column is never one */
+  sensors: number[];
+}
+
+/** Mean of each of `sensors` over the first `cycles` rows (fewer if the engine has fewer). */
+export function baselineOf(rows: number[][], sensors: number[], cycles: number): number[] {
+  const n = Math.max(1, Math.min(cycles, rows.length));
+  const base = new Array<number>(sensors.length).fill(0);
+  for (let i = 0; i < n; i++) sensors.forEach((c, k) => (base[k] += rows[i][c]));
+  return base.map((v) => v / n);
+}
+
+/**
+ * The engine as the model sees it with an own-baseline input (EngineBaseline): rows rewritten from the
+ * baseline of the engine's first `cycles` rows. A test engine cut after at least `cycles` cycles gets the same
+ * baseline as the whole engine, so training windows and cut engines agree.
+ */
+export function withBaseline(e: Engine, b: EngineBaseline): Engine {
+  const base = baselineOf(e.rows, b.sensors, b.cycles);
+  const rows = e.rows.map((r) => {
+    const out = r.slice();
+    if (b.mode === 'relative') b.sensors.forEach((c, k) => (out[c] = r[c] - base[k]));
+    else b.sensors.forEach((c, k) => (out[CYCLE_COLUMN + 1 + k] = r[c] - base[k]));
+    return out;
+  });
+  return { unit: e.unit, rows, cycles: e.cycles };
 }

@@ -19,7 +19,16 @@ import {
   type ConvAutoencoderModel,
 } from './conv-autoencoder';
 import { looksLikeCmapss, parseCmapss } from './cmapss';
-import { RUL_AVERAGE, RUL_CNN_INPUT, RUL_DEFAULTS, RUL_MIN_HISTORY, rulCnnToOnnx, trainRulCnn } from './rul-cnn';
+import {
+  baselineGraphOf,
+  RUL_AVERAGE,
+  RUL_BASELINE_INPUT,
+  RUL_CNN_INPUT,
+  RUL_DEFAULTS,
+  RUL_MIN_HISTORY,
+  rulCnnToOnnx,
+  trainRulCnn,
+} from './rul-cnn';
 import { describeNet } from './convnet';
 
 export type TrainMethod = 'pca' | 'autoencoder' | 'conv-autoencoder' | 'rul';
@@ -118,6 +127,11 @@ export interface TrainOptions {
    * cycles, each aged by the cycles since (default RUL_AVERAGE)
    */
   rulAverage?: number;
+  /**
+   * rul on C-MAPSS: the engine's own baseline, the mean of its first n cycles, whose offsets the net reads
+   * beside the sensors (RUL_DEFAULTS.baselineCycles; 0 = off); the node keeps it per device (meta.baseline_cycles)
+   */
+  baselineCycles?: number;
   /** pca: false-alarm rate of the T²/Q limits (default 0.01) */
   alpha?: number;
   hidden?: number;
@@ -319,7 +333,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
   throw new Error(`--method must be pca, autoencoder, conv-autoencoder or rul, got "${String(o.method)}"`);
 }
 
-export { RUL_MIN_HISTORY, RUL_AVERAGE } from './rul-cnn';
+export { RUL_MIN_HISTORY, RUL_AVERAGE, RUL_DEFAULTS } from './rul-cnn';
 
 /** rul on a C-MAPSS run-to-failure file: the windowed CNN on informative sensors, capped target. */
 async function trainCmapssRul(
@@ -344,6 +358,9 @@ async function trainCmapssRul(
     stride: o.stride,
     ensemble: o.ensemble,
     age: o.age,
+    baselineCycles: o.baselineCycles,
+    // the node serves the 'both' form only (the graph appends the offsets to the sensors)
+    baselineMode: 'both',
     onEpoch: (e, loss, v, m) =>
       log(
         `${m > 0 ? `member ${m + 1}, ` : ''}epoch ${e}: loss ${loss.toPrecision(4)}${Number.isNaN(v) ? '' : `, validation RMSE ${v.toFixed(2)}`}`
@@ -353,19 +370,23 @@ async function trainCmapssRul(
   log(
     `C-MAPSS: ${engines.length} engines, ${rows} cycles, sensors ${b.features.join(', ')}; ${b.windows} windows, training RMSE ${b.trainRmse.toFixed(2)}, ${b.validationEngines ? `validation RMSE ${b.validationRmse.map((v) => v.toFixed(2)).join(' / ')} on ${b.validationEngines} held-out engines, ` : ''}${b.model.members.length} net(s) (epoch ${b.bestEpoch.join(' / ')} kept), target capped at ${cap}, ${trainMs} ms`
   );
+  // with an own baseline the device sends the raw sensors only: the graph computes the offsets from them and
+  // the second input (the device's baseline, kept by the node)
+  const base = baselineGraphOf(b);
+  const nIn = base ? base.inputs : b.features.length;
   const meta = await writeBundle(
     o.out,
-    rulCnnToOnnx(b.model),
+    rulCnnToOnnx(b.model, base),
     {
       schema_version: 1,
       kind: 'rul',
       method: 'rul-cnn',
       created_at,
-      features: b.features,
+      features: b.features.slice(0, nIn),
       window: b.model.window,
       input: { name: RUL_CNN_INPUT, layout: 'sequence' },
       outputs: { rul: 'rul' },
-      scaler: b.scaler,
+      scaler: { mean: b.scaler.mean.slice(0, nIn), std: b.scaler.std.slice(0, nIn) },
       rul_unit: o.unit ?? 'cycles',
       // a device gets its first RUL after RUL_MIN_HISTORY cycles on a padded window, as eval:cmapss scores
       // short engines, instead of warming up for the whole (longer) window
@@ -374,6 +395,7 @@ async function trainCmapssRul(
       // the age the averaged predictions are aged by and whose going backwards restarts the history; a
       // model without the cycle input counts scored points instead
       ...(b.features.includes('cycle') ? { rul_age_feature: 'cycle' } : {}),
+      ...(b.baseline ? { baseline_cycles: b.baseline.cycles, baseline_input: RUL_BASELINE_INPUT } : {}),
       ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
       training: {
         engines: engines.length,

@@ -8,6 +8,7 @@ import {
   ONNX_STATE_FORMAT,
   parseSavedDevice,
   parseSavedStates,
+  type SavedDevice,
 } from '../../../../../nodes/core/anomaly/onnx/saved-state';
 import { scorePca } from '../../../../../nodes/core/anomaly/pca';
 import { StateDocument } from '../../../../../nodes/core/anomaly/state-document';
@@ -818,7 +819,7 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
       await a.load();
       for (let i = 0; i < 6; i++) for (const eq of ['aged', 'counted']) await a.score(point(i, `${eq}-d`, eq));
       const before = a.exportDocument(7);
-      assert.equal(before.v, 2);
+      assert.equal(before.v, 3);
       const aged = before.devices['aged-d'].rul!;
       assert.equal(aged.k, 3);
       // ages 14 and 16 (15 skipped): two predictions within the last 3 steps
@@ -918,5 +919,184 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
     const loading = b.load();
     assert.equal((await b.restore(saved(a).entries)).restored, 1);
     await loading;
+  });
+});
+
+describe("anomaly-onnx BundleScorer: a device's own baseline (meta.baseline_cycles)", () => {
+  const make = scorerFactory();
+  const SCALER = { mean: [1, 2, 0], std: [2, 4, 1] };
+
+  /**
+   * A RUL bundle over FEATURES (window 2, scored from the first row) whose output reads only its second
+   * input: rul = 100 + base[0] + 10·base[1], base = the scaled means of vib and temp over the device's first
+   * 3 rows. With `age`, "current" is the device's age and not part of the baseline.
+   */
+  function baseBundle(root: string, eq: string, age: boolean): void {
+    const g = new OnnxGraphBuilder('base_probe');
+    const nB = age ? 2 : 3;
+    const x = g.input('x', ['batch', 2, 3]);
+    const base = g.input('base', ['batch', nB]);
+    const fromX = g.op('MatMul', [
+      g.op('Flatten', [x], undefined, { axis: 1 }),
+      g.constant('zero', new Array(6).fill(0), [6]),
+    ]);
+    const fromBase = g.op('MatMul', [base, g.constant('w', age ? [1, 10] : [1, 10, 0], [nB])]);
+    g.op('Add', [g.op('Add', [fromX, fromBase]), g.constant('b', [100], [])], 'rul');
+    g.output('rul', ['batch']);
+    writeRawBundle(path.join(root, eq, 'p', 'v1'), g.toBytes(), {
+      kind: 'rul',
+      window: 2,
+      min_history: 1,
+      input: { name: 'x', layout: 'sequence' },
+      outputs: { rul: 'rul' },
+      scaler: SCALER,
+      baseline_cycles: 3,
+      baseline_input: 'base',
+      ...(age ? { rul_age_feature: 'current' } : {}),
+    });
+  }
+  const row = (i: number) => ({ vib: 1 + i, temp: 2 + 3 * i });
+  /** what the probe outputs for a baseline over rows `is` */
+  const expected = (is: number[]) => {
+    const m = (f: 'vib' | 'temp') => is.reduce((a, i) => a + row(i)[f], 0) / is.length;
+    return 100 + (m('vib') - 1) / 2 + (10 * (m('temp') - 2)) / 4;
+  };
+  const point = (key: string, eq: string, i: number, age: number, t = 1000 + i) => ({
+    key,
+    equipmentId: eq,
+    fields: { ...row(i), current: age },
+    timestamp: t,
+  });
+
+  it('with an age feature: rows of age ≤ B form the baseline; no RUL until it is complete; a device first seen mid-life is refused no_baseline until its age restarts', async () => {
+    const root = tmpRoot();
+    baseBundle(root, 'aged', true);
+    const s = make({ root });
+    assert.deepEqual((await s.load()).refused, []);
+    assert.deepEqual(await s.score(point('d1', 'aged', 0, 1)), { kind: 'warming', have: 1, need: 3 });
+    assert.deepEqual(await s.score(point('d1', 'aged', 1, 2)), { kind: 'warming', have: 2, need: 3 });
+    const third = result(await s.score(point('d1', 'aged', 2, 3)));
+    assert.ok(Math.abs(third.rul!.value - expected([0, 1, 2])) < 1e-4, `${third.rul!.value}`);
+    // later rows do not move it
+    const later = result(await s.score(point('d1', 'aged', 9, 4)));
+    assert.equal(later.rul!.value, third.rul!.value);
+    // first seen at age 5: its first 3 rows were never seen
+    const mid = await s.score(point('d2', 'aged', 4, 5));
+    assert.equal(mid.kind, 'reject');
+    assert.equal((mid as { code: string }).code, 'no_baseline');
+    assert.match((mid as { reason: string }).reason, /first 3 rows \(current ≤ 3\); it has 0 of them/);
+    // seen from age 2: rows 2 and 3 only, never complete; a redelivered row of age 3 is not counted twice
+    await s.score(point('d3', 'aged', 0, 2));
+    for (let n = 0; n < 2; n++) {
+      const r = await s.score(point('d3', 'aged', 1, 3));
+      assert.equal((r as { code: string }).code, 'no_baseline', JSON.stringify(r));
+      assert.match((r as { reason: string }).reason, /it has 2 of them/);
+    }
+    // the age goes back: a new life, whose first rows form a new baseline
+    assert.deepEqual(await s.score(point('d2', 'aged', 5, 1)), { kind: 'warming', have: 1, need: 3 });
+    await s.score(point('d2', 'aged', 6, 2));
+    const renewed = result(await s.score(point('d2', 'aged', 7, 3)));
+    assert.ok(Math.abs(renewed.rul!.value - expected([5, 6, 7])) < 1e-4);
+  });
+
+  it('without an age feature the first B rows seen form the baseline (every feature)', async () => {
+    const root = tmpRoot();
+    baseBundle(root, 'plain', false);
+    const s = make({ root });
+    await s.load();
+    assert.equal((await s.score(point('d', 'plain', 4, 50))).kind, 'warming');
+    assert.equal((await s.score(point('d', 'plain', 5, 60))).kind, 'warming');
+    const r = result(await s.score(point('d', 'plain', 6, 70)));
+    assert.ok(Math.abs(r.rul!.value - expected([4, 5, 6])) < 1e-4);
+    assert.equal(result(await s.score(point('d', 'plain', 0, 1))).rul!.value, r.rul!.value);
+  });
+
+  it('is evicted with the window, and kept across a gap that starts a fresh window (maxDevices, maxGapMs)', async () => {
+    const root = tmpRoot();
+    baseBundle(root, 'aged', true);
+    const s = make({ root, maxDevices: 1, maxGapMs: 1000 });
+    await s.load();
+    for (let i = 0; i < 3; i++) await s.score(point('d1', 'aged', i, i + 1));
+    assert.equal((await s.score(point('d1', 'aged', 3, 4))).kind, 'result');
+    await s.score(point('d2', 'aged', 0, 1));
+    assert.equal(s.stats.evicted, 1);
+    assert.equal(((await s.score(point('d1', 'aged', 4, 5))) as { code: string }).code, 'no_baseline');
+    // a point after a gap starts a fresh window but keeps the device's baseline: its first rows are still its
+    // first rows (before: refused no_baseline for the rest of its life)
+    for (let i = 0; i < 3; i++) await s.score(point('d3', 'aged', i, i + 1, 5000 + i));
+    const before = result(await s.score(point('d3', 'aged', 3, 4, 5003)));
+    const afterGap = result(await s.score(point('d3', 'aged', 4, 5, 9000)));
+    assert.equal(afterGap.rul!.value, before.rul!.value);
+    assert.ok(Math.abs(afterGap.rul!.value - expected([0, 1, 2])) < 1e-4);
+  });
+
+  it('is saved and restored (version 3); an entry saved without it (older versions) loads with none; another B drops it', async () => {
+    const root = tmpRoot();
+    baseBundle(root, 'aged', true);
+    const a = make({ root });
+    await a.load();
+    for (let i = 0; i < 4; i++) await a.score(point('d', 'aged', i, i + 1));
+    await a.score(point('w', 'aged', 0, 1));
+    const doc = a.exportDocument(7);
+    assert.equal(doc.v, 3);
+    assert.deepEqual(doc.devices.d.base, { cycles: 3, count: 3, sum: [1 + 2 + 3, 2 + 5 + 8], age: 4 });
+    assert.deepEqual(doc.devices.w.base, { cycles: 3, count: 1, sum: [1, 2], age: 1 });
+    const wire = JSON.parse(JSON.stringify(doc)) as typeof doc;
+    const b = make({ root });
+    await b.load();
+    const entries = Object.entries(wire.devices).map(([k, v]) => [k, parseSavedDevice(v)] as [string, SavedDevice]);
+    assert.deepEqual(await b.restore(entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 0 });
+    assert.deepEqual(b.exportDocument(7), doc);
+    for (const [key, i, age] of [
+      ['d', 4, 5],
+      ['w', 1, 2],
+      ['w', 2, 3],
+    ] as const)
+      assert.deepEqual(await b.score(point(key, 'aged', i, age)), await a.score(point(key, 'aged', i, age)));
+    // saved before version 3: no baseline, so a device past age B gets none; one still young collects it
+    const old = Object.entries(wire.devices).map(([k, v]) => {
+      const { base: _base, ...rest } = v;
+      return [k, parseSavedDevice(rest)] as [string, SavedDevice];
+    });
+    const c = make({ root });
+    await c.load();
+    assert.equal((await c.restore(old)).restored, 2);
+    assert.equal(((await c.score(point('d', 'aged', 4, 5))) as { code: string }).code, 'no_baseline');
+    assert.deepEqual(await c.score(point('w', 'aged', 1, 2)), { kind: 'warming', have: 1, need: 3 });
+    // kept for another B: dropped, the device collects afresh
+    const other = Object.entries(wire.devices).map(([k, v]) => {
+      return [k, parseSavedDevice({ ...v, base: { ...v.base!, cycles: 4 } })] as [string, SavedDevice];
+    });
+    const e = make({ root });
+    await e.load();
+    assert.equal((await e.restore(other)).restored, 2);
+    assert.equal(((await e.score(point('d', 'aged', 4, 5))) as { code: string }).code, 'no_baseline');
+    // handed to restore() without parseSavedDevice: a non-finite sum is not taken
+    const f = make({ root });
+    await f.load();
+    assert.equal(
+      (await f.restore([['d', { ...wire.devices.d, base: { cycles: 3, count: 3, sum: [NaN, 1] } }]])).restored,
+      1
+    );
+    assert.equal(f.exportDocument().devices.d.base, undefined);
+    // a malformed baseline makes the entry invalid
+    assert.match(
+      parseSavedDevice({ ...wire.devices.d, base: { cycles: 3, count: 4, sum: [1, 2] } }) as string,
+      /^base must be/
+    );
+  });
+
+  it('refuses a bundle whose baseline_input is not a model input, or baseline_cycles without it', async () => {
+    const root = tmpRoot();
+    baseBundle(root, 'aged', true);
+    const dir = path.join(root, 'aged', 'p', 'v1');
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ ...meta, baseline_input: 'nope' }));
+    const s = make({ root });
+    const r = await s.load();
+    assert.match(r.refused[0].reason, /baseline_input "nope" is not an input of the model \(inputs: x, base\)/);
+    const { baseline_input: _bi, ...noInput } = meta;
+    fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(noInput));
+    assert.match((await s.load()).refused[0].reason, /baseline_cycles and baseline_input go together/);
   });
 });

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import {
   buildNet,
   denseMatrix,
@@ -24,8 +25,10 @@ import {
 import { trainConvAutoencoderBundle, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import { makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
 import {
+  baselineOf,
   columnName,
   CYCLE_COLUMN,
+  engineWindow,
   informativeSensors,
   looksLikeCmapss,
   parseCmapss,
@@ -33,6 +36,7 @@ import {
   phm08Score,
   rmse,
   rulTargets,
+  withBaseline,
 } from '../../../../../nodes/core/anomaly/train/cmapss';
 import {
   fitRulScaler,
@@ -40,6 +44,10 @@ import {
   predictLastCycle,
   predictRulCnn,
   rulCnnToOnnx,
+  baselineGraphOf,
+  expandBaselineWindow,
+  scaledBaseline,
+  RUL_BASELINE_INPUT,
   rulTrainingSet,
   RUL_DEFAULTS,
   smoothingMatrix,
@@ -426,7 +434,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
 
     it('learns wear: predicts a lower RUL late in life than early, and the ONNX graph matches within 1e-5', async () => {
       const engines = parseCmapss(text);
-      const b = trainRulCnn(engines, { window: 10, epochs: 15, cap: 40, filters: 4, dense: 8 });
+      const b = trainRulCnn(engines, { window: 10, epochs: 15, cap: 40, filters: 4, dense: 8, baselineCycles: 0 });
       const early = predictLastCycle(
         b,
         engines.map((e) => ({ ...e, rows: e.rows.slice(0, 15), cycles: e.cycles.slice(0, 15) }))
@@ -457,6 +465,8 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         dense: 8,
         ensemble: 3,
         validation: 0.34,
+        // the raw-sensor graph: windows below are cut from the raw rows (the own baseline has its own test)
+        baselineCycles: 0,
       });
       assert.equal(b.model.members.length, 3);
       assert.equal(b.validationRmse.length, 3);
@@ -572,7 +582,15 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         assertClose(v, smoothed[j], `x·M [${j}]`, 1e-6);
       }
       const engines = parseCmapss(text);
-      const b = trainRulCnn(engines, { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, smoothing: 0.4 });
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 4,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        smoothing: 0.4,
+        baselineCycles: 0,
+      });
       assert.equal(b.model.smoothing, 0.4);
       const D = 10 * b.model.features;
       const windows = makeWindows(
@@ -593,7 +611,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       engines.forEach((e) => e.rows.forEach((r, i) => assert.equal(r[CYCLE_COLUMN], e.cycles[i])));
       assert.equal(columnName(CYCLE_COLUMN), 'cycle');
       assert.ok(!informativeSensors(engines).includes(CYCLE_COLUMN), 'never picked as a sensor');
-      const opts = { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, ensemble: 1 };
+      const opts = { window: 10, epochs: 4, cap: 40, filters: 4, dense: 8, ensemble: 1, baselineCycles: 0 };
       const without = trainRulCnn(engines, { ...opts, age: false });
       const b = trainRulCnn(engines, { ...opts, age: true });
       assert.ok(!without.features.includes('cycle'));
@@ -619,6 +637,112 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
       const out = await runOnnx(rulCnnToOnnx(b.model), windows.data, [windows.count, 10, b.model.features]);
       for (let w = 0; w < windows.count; w++)
         assertClose(out.rul[w], predictRulCnn(b.model, windows.data.subarray(w * D, (w + 1) * D)), `rul ${w}`);
+    });
+
+    it("own baseline (experiment option): each sensor's offset from the mean of the engine's first B rows, instead of or beside the sensor; a cut engine keeps the whole engine's baseline", () => {
+      const engines = parseCmapss(text);
+      const sensors = informativeSensors(engines);
+      const e = engines[2];
+      const base = baselineOf(e.rows, sensors, 5);
+      sensors.forEach((c, k) =>
+        assertClose(base[k], e.rows.slice(0, 5).reduce((a, r) => a + r[c], 0) / 5, `base ${k}`)
+      );
+      assert.deepEqual(baselineOf(e.rows.slice(0, 3), sensors, 5), baselineOf(e.rows, sensors, 3), 'fewer rows: all');
+      const rel = withBaseline(e, { cycles: 5, mode: 'relative', sensors });
+      const both = withBaseline(e, { cycles: 5, mode: 'both', sensors });
+      e.rows.forEach((r, i) => {
+        assert.equal(rel.rows[i][CYCLE_COLUMN], r[CYCLE_COLUMN], 'the age is never made relative');
+        assert.deepEqual(both.rows[i].slice(0, CYCLE_COLUMN + 1), r, 'both keeps the raw row');
+        sensors.forEach((c, k) => {
+          assertClose(rel.rows[i][c], r[c] - base[k], `relative ${i} ${k}`);
+          assertClose(both.rows[i][CYCLE_COLUMN + 1 + k], r[c] - base[k], `both ${i} ${k}`);
+        });
+      });
+      const cut = { unit: e.unit, rows: e.rows.slice(0, 20), cycles: e.cycles.slice(0, 20) };
+      assert.deepEqual(withBaseline(cut, { cycles: 5, mode: 'relative', sensors }).rows, rel.rows.slice(0, 20));
+      const opts = { window: 10, epochs: 2, cap: 40, filters: 4, dense: 8, ensemble: 1 };
+      const plain = trainRulCnn(engines, { ...opts, baselineCycles: 0 });
+      const b = trainRulCnn(engines, { ...opts, baselineCycles: 5, baselineMode: 'both' });
+      assert.equal(plain.baseline, undefined, 'off with baselineCycles 0');
+      // the default since the fifth round: 'both', B = 20
+      assert.deepEqual(trainRulCnn(engines, opts).baseline, { cycles: 20, mode: 'both', sensors });
+      assert.deepEqual(b.baseline, { cycles: 5, mode: 'both', sensors });
+      assert.deepEqual(b.features, [...plain.features, ...sensors.map((c) => `${columnName(c)}_rel`)]);
+      // the scorer rewrites the (cut) engine before windowing, as training did
+      const D = 10 * b.model.features;
+      const x = new Float32Array(D);
+      const t = withBaseline(cut, b.baseline!);
+      engineWindow(t.rows, 19, 10, b.columns, b.scaler.mean, b.scaler.std, x, 0);
+      assertClose(predictLastCycle(b, [cut])[0], predictRulCnn(b.model, x), 'last cycle');
+    });
+
+    it('own baseline exported: the graph takes the scaled window of raw sensors and a second input `base`, computes the offsets itself and matches the float64 reference and eval:cmapss within 1e-5', async () => {
+      const engines = parseCmapss(text);
+      const b = trainRulCnn(engines, {
+        window: 10,
+        epochs: 2,
+        cap: 40,
+        filters: 4,
+        dense: 8,
+        ensemble: 2,
+        baselineCycles: 5,
+        baselineMode: 'both',
+      });
+      const g = baselineGraphOf(b)!;
+      const nS = b.baseline!.sensors.length;
+      assert.equal(g.inputs + nS, b.model.features);
+      const bytes = rulCnnToOnnx(b.model, g);
+      const session = await InferenceSession.create(bytes);
+      try {
+        assert.deepEqual(session.inputNames, ['x', RUL_BASELINE_INPUT]);
+        const run = async (x: Float32Array, base: Float32Array, n: number) =>
+          (
+            await session.run({
+              x: new Tensor('float32', x, [n, 10, g.inputs]),
+              [RUL_BASELINE_INPUT]: new Tensor('float32', base, [n, nS]),
+            })
+          ).rul.data as Float32Array;
+        // random windows and baselines over the scaled range
+        const n = 6;
+        const x = randomInput(n * 10 * g.inputs, 11);
+        const base = randomInput(n * nS, 12);
+        const out = await run(x, base, n);
+        for (let w = 0; w < n; w++) {
+          const wide = expandBaselineWindow(
+            g,
+            10,
+            x.subarray(w * 10 * g.inputs, (w + 1) * 10 * g.inputs),
+            base.subarray(w * nS, (w + 1) * nS)
+          );
+          assertClose(out[w], predictRulCnn(b.model, wide), `random window ${w}`);
+        }
+        // an engine cut at 7 cycles and at 25: the node's inputs (raw columns scaled, baseline of the first 5
+        // raw rows scaled like them) give what eval:cmapss scores from the rewritten engine
+        const e = engines[1];
+        const inputCols = b.columns.slice(0, g.inputs);
+        for (const keep of [7, 25]) {
+          const cut = { unit: e.unit, rows: e.rows.slice(0, keep), cycles: e.cycles.slice(0, keep) };
+          const xw = new Float32Array(10 * g.inputs);
+          engineWindow(cut.rows, keep - 1, 10, inputCols, b.scaler.mean, b.scaler.std, xw, 0);
+          const bw = scaledBaseline(baselineOf(cut.rows, b.baseline!.sensors, 5), g.sensors, b.scaler);
+          const [got] = await run(xw, bw, 1);
+          assertClose(got, predictLastCycle(b, [cut])[0], `cut at ${keep}`);
+        }
+      } finally {
+        await session.release();
+      }
+      // relative mode stays an experiment: it has no graph
+      const rel = trainRulCnn(engines, {
+        window: 10,
+        epochs: 1,
+        cap: 40,
+        filters: 2,
+        dense: 4,
+        ensemble: 1,
+        baselineCycles: 5,
+        baselineMode: 'relative',
+      });
+      assert.throws(() => baselineGraphOf(rel), /only 'both' exports/);
     });
 
     it("min-max scaling maps each sensor's training range onto [−1, 1]; z-score standardises", () => {

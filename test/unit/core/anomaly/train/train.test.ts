@@ -410,6 +410,11 @@ describe('anomaly-onnx training and bundle files', () => {
       assert.equal(fmeta.min_history, 10);
       // the node averages recent predictions as eval:cmapss scores them, aged by the engine's cycle
       assert.deepEqual([fmeta.rul_average, fmeta.rul_age_feature], [RUL_AVERAGE, 'cycle']);
+      // the engine's own baseline by default: the device sends the raw sensors and its age, the node keeps the
+      // mean of its first 20 cycles and feeds it to the graph's second input, which computes the offsets
+      assert.deepEqual([fmeta.baseline_cycles, fmeta.baseline_input], [20, 'base']);
+      assert.ok(!fmeta.features.some((f: string) => f.endsWith('_rel')), fmeta.features.join());
+      assert.equal(fmeta.scaler.mean.length, fmeta.features.length);
       assert.ok(
         !fmeta.features.includes('s1') && !fmeta.features.includes('s5') && !fmeta.features.includes('setting1')
       );
@@ -445,6 +450,13 @@ describe('anomaly-onnx training and bundle files', () => {
       assert.deepEqual(nmeta.features, ameta.features.slice(0, -1));
       // without the age input the node counts scored points as the age
       assert.equal(nmeta.rul_age_feature, undefined);
+      const noBase = cli([...rulArgs('rul-no-base', 'on'), '--baseline-cycles', '0']);
+      assert.equal(noBase.status, 0, noBase.stderr);
+      const bmeta = JSON.parse(
+        fs.readFileSync(path.join(dir, 'root', 'engine', 'p', 'rul-no-base', 'meta.json'), 'utf8')
+      );
+      assert.deepEqual([bmeta.baseline_cycles, bmeta.baseline_input], [undefined, undefined]);
+      assert.deepEqual(bmeta.features, ameta.features);
       const bad = cli(rulArgs('rul-bad', 'yes'));
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /--age must be on or off, got "yes"/);
