@@ -153,8 +153,8 @@ export class SignedStatus {
           deviceId,
           'body.session'
         );
-      // a new session: verified like telemetry (fresh, unseen nonce)
-      const fresh = this.verifier.verify({ payload: env });
+      // a new session: admitted like telemetry (fresh, unseen nonce); the signature was checked above, once
+      const fresh = this.verifier.admit(signed);
       if (!fresh.ok) return { ok: false, reject: { ...fresh.reject, device_id: deviceId } };
       const next: Session = { session, ts: signed.ts, spent: false };
       const applyPendingWill = cur?.pending?.session === session;

@@ -70,10 +70,11 @@ export interface VerifyInput {
    */
   redelivered?: boolean;
   /**
-   * `false`: check the signature only, not the freshness window nor the replay cache. For a last will, which
-   * is signed at CONNECT and published by the broker any time later: its replay protection is the session it
-   * is bound to (core/health/sessions.ts), and its nonce must not enter the cache (a retained will is
-   * delivered again after every restart). Default true.
+   * `false`: check the signature only, not the freshness window nor the replay cache (a ts in the future is
+   * still refused). For a last will, which is signed at CONNECT and published by the broker any time later: its
+   * replay protection is the session it is bound to (core/health/sessions.ts), and its nonce must not enter the
+   * cache (a retained will is delivered again after every restart). `admit()` applies the two checks later, to
+   * a result of this, without a second HMAC. Default true.
    */
   fresh?: boolean;
 }
@@ -83,6 +84,8 @@ export interface Verified {
   deviceId: string;
   kid: string;
   ts: number;
+  /** the signed nonce: what `admit()` checks against the replay cache */
+  nonce: string;
   body: Record<string, unknown>;
   /** a broker redelivery of a message whose nonce was already accepted (passes once) */
   redelivered?: true;
@@ -269,14 +272,9 @@ export class Verifier {
 
     const now = this.now();
     const fresh = input.fresh !== false;
-    if ((fresh && proof.ts < now - this.tolerance) || proof.ts > now + this.tolerance) {
-      return reject(
-        'stale',
-        `timestamp ${proof.ts} is ${proof.ts < now ? now - proof.ts : proof.ts - now} s ${proof.ts < now ? 'old' : 'in the future'}, tolerance ${this.tolerance} s`,
-        deviceId,
-        'ts'
-      );
-    }
+    // before the HMAC: cheap checks first; a ts in the future is refused even without freshness
+    if ((fresh && proof.ts < now - this.tolerance) || proof.ts > now + this.tolerance)
+      return this.stale(proof.ts, now, deviceId);
 
     const candidates = proof.candidates;
     const signed =
@@ -305,20 +303,10 @@ export class Verifier {
       );
     }
 
-    const nonces = tenant === undefined ? this.nonces : this.noncesOf(tenant);
     const seen = fresh
-      ? nonces.check(deviceId, proof.nonce, proof.ts, now, input.redelivered === true)
+      ? this.checkNonce(deviceId, tenant, proof.nonce, proof.ts, now, input.redelivered === true)
       : NonceCheck.Fresh;
-    if (seen === NonceCheck.Replay)
-      return reject('replay', `nonce ${proof.nonce} was already used by ${deviceId}`, deviceId, 'nonce');
-    if (seen === NonceCheck.BelowFloor) {
-      return reject(
-        'replay',
-        `ts ${proof.ts} is below ${deviceId}'s replay floor ${nonces.floorOf(deviceId)}: nonces of that time were dropped to keep the cache bounded, so the message cannot be proven new`,
-        deviceId,
-        'ts'
-      );
-    }
+    if (typeof seen !== 'number') return seen;
 
     const body = parseJsonSafe<unknown>(proof.body, this.bodyLimits);
     if (!body.ok) {
@@ -329,10 +317,64 @@ export class Verifier {
       return reject('malformed', 'body must be a JSON object', deviceId, 'body');
     }
     // a body that does not parse was still authentic: its nonce stays used (a redelivery of it fails the same way)
-    const ok: Verified = { ok: true, deviceId, kid, ts: proof.ts, body: body.value as Record<string, unknown> };
+    const ok: Verified = {
+      ok: true,
+      deviceId,
+      kid,
+      ts: proof.ts,
+      nonce: proof.nonce,
+      body: body.value as Record<string, unknown>,
+    };
     if (seen === NonceCheck.Redelivered) ok.redelivered = true;
     if (tenant !== undefined) ok.tenant = tenant;
     return ok;
+  }
+
+  /**
+   * The second half of `verify` for a message verified with `fresh: false`: the freshness window, then the
+   * replay cache (the nonce is remembered from here on). For a message whose signature alone decides some
+   * cases and freshness only others (a signed birth, core/health/sessions.ts): its HMAC is computed once.
+   * Same rejects, reasons and order as `verify` with `fresh: true`, whose signature check passed already.
+   */
+  admit(v: Verified, redelivered = false): VerifyResult {
+    const now = this.now();
+    if (v.ts < now - this.tolerance || v.ts > now + this.tolerance) return this.stale(v.ts, now, v.deviceId);
+    const seen = this.checkNonce(v.deviceId, v.tenant, v.nonce, v.ts, now, redelivered);
+    if (typeof seen !== 'number') return seen;
+    return seen === NonceCheck.Redelivered ? { ...v, redelivered: true } : v;
+  }
+
+  private stale(ts: number, now: number, deviceId: string): { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    return reject(
+      'stale',
+      `timestamp ${ts} is ${ts < now ? now - ts : ts - now} s ${ts < now ? 'old' : 'in the future'}, tolerance ${this.tolerance} s`,
+      deviceId,
+      'ts'
+    );
+  }
+
+  /** The replay cache's verdict on an authentic message's nonce (remembered when new), or its replay reject. */
+  private checkNonce(
+    deviceId: string,
+    tenant: string | undefined,
+    nonce: string,
+    ts: number,
+    now: number,
+    redelivered: boolean
+  ): NonceCheck | { ok: false; reject: Reject & { code: VerifyRejectCode } } {
+    const nonces = tenant === undefined ? this.nonces : this.noncesOf(tenant);
+    const seen = nonces.check(deviceId, nonce, ts, now, redelivered);
+    if (seen === NonceCheck.Replay)
+      return reject('replay', `nonce ${nonce} was already used by ${deviceId}`, deviceId, 'nonce');
+    if (seen === NonceCheck.BelowFloor) {
+      return reject(
+        'replay',
+        `ts ${ts} is below ${deviceId}'s replay floor ${nonces.floorOf(deviceId)}: nonces of that time were dropped to keep the cache bounded, so the message cannot be proven new`,
+        deviceId,
+        'ts'
+      );
+    }
+    return seen;
   }
 
   /** Reads the proof from MQTT 5 user properties when present, else from the envelope. */

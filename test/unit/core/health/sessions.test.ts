@@ -22,6 +22,38 @@ function setup(now = { t: 1_763_375_400 }) {
 }
 
 describe('health: signed wills and births (sessions)', () => {
+  it('a signed birth costs one key lookup and one HMAC: freshness and the nonce are checked on the verified birth', () => {
+    // before: the birth was verified twice (once without freshness, then again in full), two lookups and
+    // two HMACs per birth. The verifier looks the key up once per HMAC check, so lookups count the HMACs.
+    const ring = new Keyring().load({ 'pump-7': { k1: SECRET } });
+    let lookups = 0;
+    const now = { t: 1_763_375_400 };
+    const s = new SignedStatus({
+      keys: {
+        lookup: (deviceId, kid, tenant) => {
+          lookups++;
+          return ring.lookup(deviceId, kid, tenant);
+        },
+      },
+      now: () => now.t,
+    });
+    const c = signConnection({ deviceId: 'pump-7', key: KEY, kid: 'k1', ts: now.t });
+    const b = s.judge(plain(c.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(b.ok && b.action === 'birth');
+    assert.equal(lookups, 1, 'one signed birth');
+    // freshness still applies to a new session: a later connection's birth that arrives 399 s old is stale
+    now.t += 400;
+    const late = signConnection({ deviceId: 'pump-7', key: KEY, kid: 'k1', ts: now.t - 399 });
+    const r = s.judge(plain(late.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(!r.ok && r.reject.code === 'stale', JSON.stringify(r));
+    assert.equal(lookups, 2);
+    const n = signConnection({ deviceId: 'pump-7', key: KEY, kid: 'k1', ts: now.t });
+    assert.ok(s.judge(plain(n.birth), 'pump-7', 'pump-7', undefined).ok);
+    const again = s.judge(plain(n.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(again.ok && again.action === 'known');
+    assert.equal(lookups, 4, 'one per message: a new, a stale, a new and a known birth');
+  });
+
   it('a birth sets the session, its will applies once, then the session is spent', () => {
     const { s, now } = setup();
     const c = signConnection({ deviceId: 'pump-7', key: KEY, kid: 'k1', ts: now.t });

@@ -312,6 +312,37 @@ describe('hmac core: verifier', () => {
     assert.equal(code(v.verify({ payload: env({ nonce: 'nonce-xyz-1' }) })), 'ok');
     assert.equal(v.nonces.size, 1);
   });
+
+  it('admit() applies freshness and the replay cache to a result verified with fresh: false, as verify does', () => {
+    const v = make();
+    const w = make();
+    const twoStep = (payload: string, redelivered = false) => {
+      const r = v.verify({ payload, fresh: false });
+      return r.ok ? v.admit(r, redelivered) : r;
+    };
+    const cases = [
+      env({ ts: NOW - 301, nonce: 'old-nonce-1' }),
+      env({ ts: NOW - 300, nonce: 'edge-nonce-1' }),
+      env({ nonce: 'twice-nonce-1' }),
+      env({ nonce: 'twice-nonce-1' }),
+    ];
+    // the same verdicts, reasons and fields as one fresh verify on a second verifier
+    for (const e of cases) assert.deepEqual(twoStep(e), w.verify({ payload: e }));
+    // fresh: false alone neither checks the window nor remembers the nonce; admit() does both
+    const late = v.verify({ payload: env({ ts: NOW - 3600, nonce: 'late-nonce-1' }), fresh: false });
+    assert.ok(late.ok && late.nonce === 'late-nonce-1');
+    const size = v.nonces.size;
+    assert.equal(code(v.admit(late)), 'stale');
+    const once = v.verify({ payload: env({ nonce: 'admit-once-1' }), fresh: false });
+    assert.ok(once.ok);
+    assert.equal(v.nonces.size, size);
+    assert.equal(code(v.admit(once)), 'ok');
+    assert.equal(v.nonces.size, size + 1);
+    assert.equal(code(v.admit(once)), 'replay');
+    // a broker redelivery passes once, flagged, as with verify
+    const again = v.admit(once, true);
+    assert.ok(again.ok && again.redelivered === true);
+  });
 });
 
 describe('hmac core: nonce cache and topic pattern', () => {
