@@ -110,13 +110,15 @@ export = function (RED: NodeAPI) {
         clockSkewMs: num(def.clockSkew, 30, 0) * 1000,
         maxIdLength: 128,
       };
+      // one bound for the table, the signed sessions and the trust table (the setting *Max devices*)
+      const maxDevices = Math.floor(num(def.maxDevices, 100_000, 1));
       table = new HealthTable({
         defaultTimeoutMs: num(def.timeout, 60, 0.001) * 1000,
         deviceTimeouts: overrides.devices,
         equipmentTimeouts: overrides.equipment,
         learnFactor: num(def.learnFactor, 0, 0),
         holdDownMs: num(def.holdDown, 0, 0) * 1000,
-        maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
+        maxDevices,
       });
       const knownIds = new Set(known.map((k) => k.device_id));
       const keyring = def.keyring ? (RED.nodes.getNode(def.keyring) as unknown as KeyringConfigNode | null) : null;
@@ -129,12 +131,12 @@ export = function (RED: NodeAPI) {
         // the keyring node owns the keys (and replaces its ring on reload): looked up per message
         signedStatus = new SignedStatus({
           keys: { lookup: (deviceId, kid, tenant) => keyring.ring.lookup(deviceId, kid, tenant) },
-          maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
+          maxDevices,
         });
       }
       trust = new StatusTrust({
         mode,
-        maxDevices: Math.floor(num(def.maxDevices, 100_000, 1)),
+        maxDevices,
         ratePerMinute: num(def.statusRate, 6, 0),
         isListed: (id) => knownIds.has(id) || (keyring?.ring?.hasDevice(id) ?? false),
       });
