@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import { parseKey, signConnection, signEnvelope, type SignedConnection } from '../../../nodes/core/hmac/scheme';
 import { startAedes, type Broker } from '../../support/aedes';
 import { sleep, waitFor } from '../../support/net';
-import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
+import { brokerHealthFlow } from '../../support/health-flow';
 import { useFileContextStore } from '../../support/context-store';
 import { type NodeMsg as Msg } from '../../support/node-msg';
 import { Simulator, DEFAULT_SIM } from '../../../bin/lib/simulator';
@@ -63,36 +63,10 @@ describe('device health: signed, session-bound wills and births (Node-RED runtim
   const store = useFileContextStore(helper, 'moby-signwill-ctx-', 0.05);
 
   function flow(health: Record<string, unknown> = {}) {
-    return [
-      coreMqttBroker(broker.port),
-      coreMqttIn('in-data', 'devices/+/telemetry', [['v']]),
-      coreMqttIn('in-lwt', 'device/lwt/+', [['h']]),
-      coreMqttIn('in-status', 'device/status/+', [['h']]),
-      { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-      {
-        id: 'v',
-        type: 'moby-hmac-verify',
-        keyring: 'kr',
-        replayStore: 'memory',
-        topicPattern: 'devices/+device_id/telemetry',
-        wires: [['h'], []],
-      },
-      {
-        id: 'h',
-        type: 'moby-device-health',
-        timeout: 30,
-        sweepInterval: 0.1,
-        persist: false,
-        statusTrust: 'signed',
-        keyring: 'kr',
-        wires: [['alert', 'h-out'], ['h-bad']],
-        ...health,
-      },
-      { id: 'h-out', type: 'helper' },
-      { id: 'h-bad', type: 'helper' },
-      { id: 'alert', type: 'moby-alert', apiEnabled: false, autoResolvePoints: 1, wires: [['ev'], [], []] },
-      { id: 'ev', type: 'helper' },
-    ];
+    return brokerHealthFlow(broker.port, {
+      verify: { topicPattern: 'devices/+device_id/telemetry' },
+      health: { timeout: 30, statusTrust: 'signed', keyring: 'kr', ...health },
+    });
   }
 
   const got = { out: [] as Msg[], bad: [] as Msg[], ev: [] as Msg[] };

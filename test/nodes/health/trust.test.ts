@@ -11,6 +11,7 @@ import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { startAedes, type Broker } from '../../support/aedes';
 import { sleep, waitFor } from '../../support/net';
 import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
+import { brokerHealthFlow } from '../../support/health-flow';
 import { type NodeMsg as Msg } from '../../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
@@ -53,43 +54,11 @@ describe('device health: forged wills and status from an unauthenticated broker 
   });
 
   async function pipeline(alertOpts: Record<string, unknown> = {}) {
-    const flow = [
-      coreMqttBroker(broker.port),
-      coreMqttIn('in-data', 'devices/+/telemetry', [['v']]),
-      coreMqttIn('in-lwt', 'device/lwt/+', [['h']]),
-      coreMqttIn('in-status', 'device/status/+', [['h']]),
-      { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-      {
-        id: 'v',
-        type: 'moby-hmac-verify',
-        keyring: 'kr',
-        tolerance: 300,
-        replayCache: 1000,
-        replayStore: 'memory',
-        topicPattern: 'devices/+/telemetry',
-        wires: [['h'], []],
-      },
-      {
-        id: 'h',
-        type: 'moby-device-health',
-        timeout: 1,
-        sweepInterval: 0.1,
-        persist: false,
-        wires: [['alert', 'h-out'], ['h-bad']],
-      },
-      { id: 'h-out', type: 'helper' },
-      { id: 'h-bad', type: 'helper' },
-      {
-        id: 'alert',
-        type: 'moby-alert',
-        apiEnabled: false,
-        autoResolvePoints: 1,
-        wires: [['ev'], [], ['a-rej']],
-        ...alertOpts,
-      },
-      { id: 'ev', type: 'helper' },
-      { id: 'a-rej', type: 'helper' },
-    ];
+    const flow = brokerHealthFlow(broker.port, {
+      verify: { tolerance: 300, replayCache: 1000, topicPattern: 'devices/+/telemetry' },
+      health: { timeout: 1 },
+      alert: alertOpts,
+    });
     await new Promise<void>((resolve) =>
       helper.load(
         [mqttNode, hmacNode, healthNode, channelsModule, alertModule],
