@@ -82,6 +82,8 @@ interface AnomalyDef extends NodeDef {
   noiseRatio?: string | number;
   store?: string;
   maxDevices?: string | number;
+  /** method onnx: byte budget of the per-device state (windows and the rest), in MiB */
+  maxStateMiB?: string | number;
   maxFeatures?: string | number;
   persistSeconds?: string | number;
   bundleRoot?: string;
@@ -92,6 +94,17 @@ interface AnomalyDef extends NodeDef {
   batchMax?: string | number;
   batchWaitMs?: string | number;
   watch?: boolean;
+}
+
+/** Default of the onnx state budget (the scorer's DEFAULT_MAX_STATE_BYTES, not imported: onnx loads lazily). */
+const DEFAULT_MAX_STATE_MIB = 256;
+
+function maxStateBytesOf(def: AnomalyDef): number {
+  return num(def.maxStateMiB, DEFAULT_MAX_STATE_MIB, 0.001) * 1024 * 1024;
+}
+
+function fmtBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${+(n / 1024 / 1024).toFixed(1)} MiB` : `${+(n / 1024).toFixed(1)} KiB`;
 }
 
 /** Node config → detector config; throws with a message naming the bad setting. */
@@ -332,6 +345,16 @@ export = function (RED: NodeAPI) {
           watch: def.watch === true,
           // the same device bound as the statistical methods (the scorer evicts its stalest window)
           maxDevices,
+          // and a bound in bytes: a bundle's window decides what a device costs, so maxDevices alone could
+          // let a 4 MiB window × 10,000 devices take 40 GiB
+          maxStateBytes: maxStateBytesOf(def),
+          // once per bundle load (also the watcher's): say when the byte budget, not maxDevices, binds
+          onLoad: (r) => {
+            for (const c of r.capped)
+              node.log(
+                `moby-anomaly: bundle ${c.bundle} holds ${fmtBytes(c.bytesPerDevice)} per device, so the state budget (${fmtBytes(maxStateBytesOf(def))}) keeps at most ${c.devices} of its devices, fewer than max devices (${maxDevices}); the least recently scored are evicted beyond it`
+              );
+          },
           // the incremental save re-serialises only the devices scored since the previous save
           changed: (state) => doc.changed(state),
         });
@@ -374,7 +397,7 @@ export = function (RED: NodeAPI) {
       if (r.invalid) node.warn(`moby-anomaly: dropped ${r.invalid} ${what} device state(s) that are not valid`);
       if (r.evicted)
         node.warn(
-          `moby-anomaly: ${what} state holds more than ${maxDevices} devices (max devices): kept the most recently active`
+          `moby-anomaly: ${what} state holds more than ${maxDevices} devices (max devices) or more than the state budget (${fmtBytes(maxStateBytesOf(def))}): kept the most recently active`
         );
     }
     function syncBundles(): Promise<void> {
@@ -382,10 +405,13 @@ export = function (RED: NodeAPI) {
       return bundles.load().then(
         (r) => {
           for (const f of r.refused) node.warn(`moby-anomaly: model bundle ${f.path} refused: ${f.reason}`);
+          // every serving bundle the budget caps, not only the ones this scan loaded
+          const caps = bundles ? bundles.budgetCaps() : [];
+          const cap = caps.length ? Math.min(...caps.map((c) => c.devices)) : 0;
           status.set({
             fill: r.loaded.length ? 'green' : 'yellow',
             shape: 'ring',
-            text: `${r.loaded.length} model(s)${r.refused.length ? `, ${r.refused.length} refused` : ''}`,
+            text: `${r.loaded.length} model(s)${r.refused.length ? `, ${r.refused.length} refused` : ''}${cap ? `, state budget: ≤ ${cap} devices` : ''}`,
           });
         },
         (err: Error) => {

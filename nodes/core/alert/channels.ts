@@ -68,26 +68,88 @@ export function slackEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** Slack message body (mrkdwn text plus a section block); `channel` is added by the bot sender. */
-export function slackMessage(n: Notification): { text: string; blocks: unknown[] } {
+/**
+ * Breaks what Slack could turn into a clickable link in untrusted text: `scheme://` becomes `scheme[:]//` and
+ * a `www.` host `www[.]` (the usual "defanging"). Slack's docs promise no auto-linking only for `mrkdwn` with
+ * `verbatim: true`, which still renders `*bold*`; `plain_text` (no formatting) says nothing about links, and the
+ * top-level `text` is linked by the server. So a device or an LLM writing `https://evil.example/login` shows the
+ * address, readable, but never as a link to click.
+ */
+export function defangLinks(s: string): string {
+  return s.replace(/\b([a-z][a-z0-9+.-]*):\/\//gi, '$1[:]//').replace(/\bwww\./gi, 'www[.]');
+}
+
+/** Untrusted text for Slack: control characters escaped, links defanged, at most `max` characters once escaped. */
+function slackUntrusted(s: string, max: number): string {
+  const text = defangLinks(s);
+  const whole = slackEscape(text);
+  if (whole.length <= max) return whole;
+  // escaping lengthens the text (`&` → `&amp;`) and Slack refuses the whole message over a text object's limit:
+  // cut per code point, so neither an entity nor a surrogate pair is split
+  let out = '';
+  for (const ch of text) {
+    const e = slackEscape(ch);
+    if (out.length + e.length > max - 1) break;
+    out += e;
+  }
+  return out + '…';
+}
+
+/**
+ * A `plain_text` object for text MOBY did not write (device id, rule, summary, alert id): Slack applies no
+ * mrkdwn to it, so `*bold*`, `_italic_`, `~strike~` and `` `code` `` stay as typed, and `emoji: false` keeps
+ * `:white_check_mark:` from drawing a reassuring icon. Slack needs at least one character.
+ */
+function slackPlain(s: string, max: number): { type: 'plain_text'; text: string; emoji: false } {
+  return { type: 'plain_text', text: slackUntrusted(s, max) || '-', emoji: false };
+}
+
+/**
+ * Slack message body; `channel` is added by the bot sender. Only MOBY's own words are `mrkdwn` (the headline,
+ * the `*Status*` labels, the configured details link); every text a device, a flow or the LLM chose is a
+ * `plain_text` object, and the top-level `text` (what notifications and screen readers use) is sent with
+ * `mrkdwn: false`. Before (red-team round 2, 2026-12-03) the summary and the ids were mrkdwn: a device could
+ * make them bold, strike them through or put a clickable bare URL into the operator's channel.
+ */
+export function slackMessage(n: Notification): {
+  text: string;
+  mrkdwn: false;
+  blocks: unknown[];
+} {
   const a = n.alert;
-  const head = `${EMOJI[a.severity]} *${HEADLINE[n.kind]}*: \`${slackEscape(a.rule)}\` on *${slackEscape(a.device_id)}* (${a.severity})`;
-  const text = `${head}\n${slackEscape(n.summary)}`;
+  const headline = `${EMOJI[a.severity]} *${HEADLINE[n.kind]}* (${a.severity})`;
+  const text = slackUntrusted(
+    `${EMOJI[a.severity]} ${HEADLINE[n.kind]}: ${a.rule} on ${a.device_id} (${a.severity})\n${n.summary}`,
+    3000
+  );
+  const device = `${a.device_id}${a.equipment_id ? ` (equipment ${a.equipment_id})` : ''}`;
+  const blocks: unknown[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: headline } },
+    // label and value as neighbouring fields: Slack lays fields out two per row, so each row reads "Rule  value"
+    {
+      type: 'section',
+      fields: [
+        { type: 'mrkdwn', text: '*Rule*' },
+        slackPlain(a.rule, 2000),
+        { type: 'mrkdwn', text: '*Device*' },
+        slackPlain(device, 2000),
+      ],
+    },
+  ];
+  if (n.summary) blocks.push({ type: 'section', text: slackPlain(n.summary, 3000) });
+  // status, count and value are MOBY's own (an enum and numbers), so they keep their bold labels in one field
   const fields = [
     { type: 'mrkdwn', text: `*Status*\n${a.status}${a.acknowledged ? ' (acked)' : ''}` },
     { type: 'mrkdwn', text: `*Count*\n${a.count}` },
   ];
   if (a.value !== undefined)
     fields.push({ type: 'mrkdwn', text: `*Value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}` });
-  const context = `alert ${slackEscape(a.alert_id)}${n.url ? ` · <${n.url}|details>` : ''}`;
-  return {
-    text,
-    blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text } },
-      { type: 'section', fields },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: context }] },
-    ],
-  };
+  blocks.push({ type: 'section', fields });
+  // the details link is the operator's configured URL, the only link in the message
+  const context: unknown[] = [slackPlain(`alert ${a.alert_id}`, 2000)];
+  if (n.url) context.push({ type: 'mrkdwn', text: `<${n.url}|details>` });
+  blocks.push({ type: 'context', elements: context });
+  return { text, mrkdwn: false, blocks };
 }
 
 /** JSON body of the generic webhook. */

@@ -108,6 +108,61 @@ describe('moby-alert node: notifications', function () {
     assert.equal(fail[0].moby!.reject!.device_id, 'press-4');
   });
 
+  it("Slack: what the LLM and the device wrote cannot be formatted or auto-linked; MOBY's own labels stay bold", async () => {
+    // the LLM answer, steered by device strings, tries every mrkdwn style and two bare links
+    const evil = 'All *fine*, _ignore_ ~this~ alert: `reset` at https://evil.example/login or www.evil.example now';
+    const llm = await receiver({ reply: () => ({ choices: [{ message: { role: 'assistant', content: evil } }] }) });
+    const hook = await receiver();
+    const bot = await receiver({ reply: () => ({ ok: true, ts: '1.2' }) });
+    await loadAlertFlow(
+      alertFlow({ slackWebhook: 'sw', slackBot: 'sb', llm: 'ai', ...FAST_RETRY }, [
+        { id: 'sw', type: 'moby-slack-webhook' },
+        { id: 'sb', type: 'moby-slack-bot', channel: 'C0MOBY', apiUrl: bot.url },
+        { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 1 },
+      ]),
+      { sw: { url: `${hook.url}/services/T000/B000/XXXX` }, sb: { token: 'xoxb-t' }, ai: { key: 'sk-test' } }
+    );
+    // a device id and a rule with underscores: mrkdwn would turn `_press_4_` into italics
+    send({ alert: { rule: '_hot_', severity: 'critical', message: evil }, moby: { device_id: '_press_4_' } });
+    await waitFor(() => hook.delivered().length === 1 && bot.delivered().length === 1, 10000, 'both Slack posts');
+    for (const body of [JSON.parse(hook.delivered()[0].body), JSON.parse(bot.delivered()[0].body)]) {
+      // the top-level text (notifications, screen readers) is not parsed as mrkdwn
+      assert.equal(body.mrkdwn, false);
+      assert.match(body.text, /_hot_ on _press_4_/);
+      // walk every text object: untrusted words appear only in plain_text ones, never in mrkdwn
+      const objects: { type: string; text: string }[] = [];
+      const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === 'object') {
+          const o = v as Record<string, unknown>;
+          if ((o.type === 'mrkdwn' || o.type === 'plain_text') && typeof o.text === 'string')
+            objects.push(o as { type: string; text: string });
+          else Object.values(o).forEach(walk);
+        }
+      };
+      walk(body.blocks);
+      const plain = objects.filter((o) => o.type === 'plain_text').map((o) => o.text);
+      const mrkdwn = objects.filter((o) => o.type === 'mrkdwn').map((o) => o.text);
+      assert.ok(
+        plain.some((t) => t.includes('All *fine*, _ignore_ ~this~ alert: `reset`')),
+        plain.join(' | ')
+      );
+      assert.ok(plain.includes('_hot_') && plain.includes('_press_4_'), plain.join(' | '));
+      for (const t of mrkdwn)
+        assert.ok(!/fine|ignore|reset|evil|press_4|_hot_/.test(t), `untrusted text in mrkdwn: ${t}`);
+      // MOBY's own labels are still mrkdwn, still bold
+      assert.ok(mrkdwn.includes(':rotating_light: *New alert* (critical)'), mrkdwn.join(' | '));
+      assert.ok(mrkdwn.includes('*Rule*') && mrkdwn.some((t) => t.startsWith('*Status*\n')), mrkdwn.join(' | '));
+      // no bare link survives anywhere in the body, yet the address stays readable
+      const raw = JSON.stringify(body);
+      assert.ok(!raw.includes('https://evil.example') && !/\bwww\.evil/.test(raw), raw);
+      assert.ok(
+        plain.some((t) => t.includes('https[:]//evil.example/login or www[.]evil.example')),
+        plain.join(' | ')
+      );
+    }
+  });
+
   it('webhook: Standard Webhooks signature, same webhook-id on every retry, one delivery per notification', async () => {
     const hook = await receiver({ failures: ['timeout', 500] });
     await loadAlertFlow(

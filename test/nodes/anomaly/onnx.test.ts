@@ -338,6 +338,53 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     );
   });
 
+  it('the state budget reaches the scorer: a large-window bundle keeps fewer devices than max devices, said once per load', async () => {
+    // 1,000 steps × 3 features: 12,000 bytes of window plus 512 counted per device, so 0.25 MiB holds 20
+    const big = tmpRoot();
+    await load(flow({ bundleRoot: big, maxDevices: 10000, maxStateMiB: 0.25 }));
+    const n = helper.getNode('a');
+    const logs: string[] = [];
+    const statuses: string[] = [];
+    const log = n.log.bind(n);
+    n.log = (m: unknown) => {
+      logs.push(String(m));
+      log(m);
+    };
+    const status = n.status.bind(n);
+    n.status = (st: { text?: string }) => {
+      statuses.push(st.text ?? '');
+      status(st);
+    };
+    // written after the node started, so the load that logs happens while the test listens
+    writeMeanBundle(big, 'eq', 'p', 'v1', 1, 1000);
+    n.receive({ topic: 'sync' });
+    await waitFor(() => logs.some((l) => l.includes('state budget')), 10000, 'the budget log line');
+    await waitFor(() => statuses.some((t) => /state budget: ≤ 20 devices/.test(t)), 10000, 'status after the load');
+    const line = logs.filter((l) => l.includes('state budget'));
+    assert.equal(line.length, 1, 'once for the load');
+    assert.match(
+      line[0],
+      /bundle eq\/p\/v1 holds 12\.2 KiB per device.*\(256 KiB\) keeps at most 20 of its devices.*max devices \(10000\)/
+    );
+    const ok = collect('ok');
+    for (let i = 0; i < 25; i++) n.receive(point('eq', { vib: 1, temp: 1, current: 1 }, `dev-${i}`));
+    await waitFor(() => ok.length === 25, 10000, 'every point answered (warming)');
+    assert.ok(
+      ok.every((m) => m.anomaly!.warming),
+      'all warming'
+    );
+    // 25 devices into room for 20: the five least recently scored went, counted as evictions
+    await waitFor(() => statuses.some((t) => /, 5 evicted/.test(t)), 10000, 'evictions in the status');
+    // the first device was evicted: it starts its window again; the last kept its step
+    n.receive(point('eq', { vib: 1, temp: 1, current: 1 }, 'dev-0'));
+    n.receive(point('eq', { vib: 1, temp: 1, current: 1 }, 'dev-24'));
+    await waitFor(() => ok.length === 27, 10000, 'two more answers');
+    assert.deepEqual(
+      ok.slice(25).map((m) => (m.anomaly!.warmup as { have: number }).have),
+      [1, 2]
+    );
+  });
+
   it('without a bundle root every message is rejected with the configuration error', async () => {
     await load(flow({ bundleRoot: '' }));
     const bad = collect('bad');

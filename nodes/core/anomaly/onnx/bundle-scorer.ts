@@ -45,6 +45,13 @@ export interface BundleScorerOptions {
   watchIntervalMs?: number;
   /** most device windows kept; the least recently scored is dropped beyond it (default 100000) */
   maxDevices?: number;
+  /**
+   * most bytes of per-device state (windows, baselines, filters; deviceStateBytes) kept; the least recently
+   * scored device is dropped beyond it, as beyond maxDevices (default 256 MiB)
+   */
+  maxStateBytes?: number;
+  /** called after every scan of the root (load() and the watcher), e.g. to log `capped` */
+  onLoad?: (report: LoadReport) => void;
   /** a device silent for longer than this (by message timestamps) starts a fresh window (default: never) */
   maxGapMs?: number;
   /** called with a device's state whenever score() changed it (the node's incremental save marks it) */
@@ -84,6 +91,46 @@ export type ScoreOutcome =
 export interface LoadReport {
   loaded: string[];
   refused: Array<{ path: string; reason: string }>;
+  /**
+   * bundles (re)loaded by this scan for which the byte budget, not maxDevices, is the binding cap: at most
+   * `devices` states of `bytesPerDevice` each fit into maxStateBytes (at least 1: never a lock-out)
+   */
+  capped: BudgetCap[];
+}
+
+export interface BudgetCap {
+  bundle: string;
+  bytesPerDevice: number;
+  devices: number;
+}
+
+/** Default byte budget for per-device state (windows and the rest) of one scorer. */
+export const DEFAULT_MAX_STATE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What a device state costs besides its arrays: the DeviceState and SlidingWindow objects, the typed arrays'
+ * headers, the Map entry and a key of typical length. An estimate on the safe side (V8 shows ~0.4 KiB for a
+ * one-value window; test/unit/core/anomaly/onnx/scorer.test.ts does not assert it, docs/onnx-bundles.md says
+ * how it was measured).
+ */
+export const STATE_OVERHEAD_BYTES = 512;
+
+/**
+ * Bytes one device's state takes under a bundle, at most: the window (window × features float32), and what
+ * the bundle's options add — the persistence filter (two float64 rings), the drifting centre (float64 per
+ * feature), the RUL averaging history (ages and predictions) and the baseline sums (float64 per baselined
+ * feature) — plus STATE_OVERHEAD_BYTES. The byte budget divides by this.
+ */
+export function deviceStateBytes(meta: BundleMeta, baseWidth: number): number {
+  const nf = meta.features.length;
+  let bytes = STATE_OVERHEAD_BYTES + meta.window * nf * 4;
+  const n = meta.persistence ?? 1;
+  if (n > 1 && meta.kind !== 'rul') bytes += 2 * n * 8;
+  if (meta.scaler && (meta.center_drift ?? 0) > 0 && meta.kind !== 'rul') bytes += nf * 8;
+  const k = meta.rul_average ?? 1;
+  if (k > 1 && meta.kind === 'rul') bytes += 2 * k * 8;
+  if (meta.baseline_cycles !== undefined) bytes += baseWidth * 8;
+  return bytes;
 }
 
 export interface RestoreReport {
@@ -93,7 +140,7 @@ export interface RestoreReport {
   mismatched: number;
   /** not a usable state: wrong shape, non-finite or out-of-range values (dropped) */
   invalid: number;
-  /** restored, then pushed out by maxDevices (the least recently active first; counted in stats.evicted) */
+  /** restored, then pushed out by maxDevices or maxStateBytes (the least recently active first; counted in stats.evicted) */
   evicted: number;
 }
 
@@ -109,6 +156,8 @@ class DeviceState {
   rulSteps?: number;
   /** the device's own baseline when the bundle sets baseline_cycles (saved and evicted with the window) */
   baseline?: DeviceBaseline;
+  /** what it counts against maxStateBytes (deviceStateBytes of its bundle, set when it enters the map) */
+  bytes = 0;
 
   constructor(
     public win: SlidingWindow,
@@ -189,6 +238,11 @@ export class BundleScorer {
   readonly stats = { runs: 0, windows: 0, evicted: 0 };
   private readonly oldestDevice = new FirstEntry(this.devices);
   private readonly maxDevices: number;
+  private readonly maxStateBytes: number;
+  /** sum of the held states' bytes (each counted as its bundle's deviceStateBytes) */
+  private heldBytes = 0;
+  /** deviceStateBytes per loaded bundle (computed once per load) */
+  private readonly bytesOf = new WeakMap<LoadedBundle, number>();
   private readonly maxGapMs: number;
 
   constructor(private readonly opts: BundleScorerOptions) {
@@ -198,6 +252,9 @@ export class BundleScorer {
     this.batchMax = Math.max(1, Math.floor(opts.batchMax ?? 256));
     this.batchWaitMs = Math.max(0, opts.batchWaitMs ?? 2);
     this.maxDevices = Math.max(1, Math.floor(opts.maxDevices ?? 100000));
+    const budget = opts.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES;
+    if (typeof budget !== 'number' || !(budget > 0)) throw new Error('maxStateBytes must be a positive number');
+    this.maxStateBytes = budget;
     this.maxGapMs = opts.maxGapMs !== undefined && opts.maxGapMs > 0 ? opts.maxGapMs : Infinity;
     checkBuckets(opts.powerBuckets);
   }
@@ -207,6 +264,35 @@ export class BundleScorer {
     return this.devices.size;
   }
 
+  /** Bytes of per-device state held, as counted against maxStateBytes. */
+  get stateBytes(): number {
+    return this.heldBytes;
+  }
+
+  /**
+   * How many devices this bundle's states can be at most: min(maxDevices, floor(maxStateBytes / its
+   * deviceStateBytes)), at least 1 (a device is never locked out, however large its window).
+   */
+  deviceCap(bundle: LoadedBundle): number {
+    return Math.max(1, Math.min(this.maxDevices, Math.floor(this.maxStateBytes / this.bundleBytes(bundle))));
+  }
+
+  /** The bundles (default: every one serving) whose devices the byte budget, not maxDevices, caps. */
+  budgetCaps(bundles: Iterable<LoadedBundle> = this.byDir.values()): BudgetCap[] {
+    const capped: BudgetCap[] = [];
+    for (const b of bundles) {
+      const devices = this.deviceCap(b);
+      if (devices < this.maxDevices) capped.push({ bundle: b.id, bytesPerDevice: this.bundleBytes(b), devices });
+    }
+    return capped.sort((x, y) => (x.bundle < y.bundle ? -1 : 1));
+  }
+
+  private bundleBytes(bundle: LoadedBundle): number {
+    let b = this.bytesOf.get(bundle);
+    if (b === undefined) this.bytesOf.set(bundle, (b = deviceStateBytes(bundle.meta, bundle.baseCols.length)));
+    return b;
+  }
+
   /** Ids ("equipment/power/version") of the bundles currently serving. */
   bundles(): string[] {
     return [...this.byDir.values()].map((b) => b.id).sort();
@@ -214,7 +300,8 @@ export class BundleScorer {
 
   /** (Re)scans the root. Concurrent calls share one scan. */
   load(): Promise<LoadReport> {
-    if (this.closed) return Promise.resolve({ loaded: [], refused: [{ path: this.root, reason: 'scorer is closed' }] });
+    if (this.closed)
+      return Promise.resolve({ loaded: [], refused: [{ path: this.root, reason: 'scorer is closed' }], capped: [] });
     if (!this.loading) {
       this.loading = this.doLoad().finally(() => {
         this.loading = null;
@@ -235,10 +322,13 @@ export class BundleScorer {
       return {
         loaded: [...this.byDir.values()].map((b) => b.id),
         refused: [{ path: this.root, reason: `bundle root not readable: ${(err as Error).message}` }],
+        capped: [],
       };
     }
     this.watchSignature = this.signature();
     const next = new Map<string, LoadedBundle>();
+    /** bundles loaded by this scan (new or changed), whose byte cap is reported once */
+    const fresh: LoadedBundle[] = [];
     for (const cand of candidates) {
       const old = this.byDir.get(cand.dir);
       try {
@@ -247,7 +337,9 @@ export class BundleScorer {
           next.set(cand.dir, old);
           continue;
         }
-        next.set(cand.dir, await loadBundle(cand, files));
+        const loadedNow = await loadBundle(cand, files);
+        next.set(cand.dir, loadedNow);
+        fresh.push(loadedNow);
       } catch (err) {
         refused.push({
           path: cand.dir,
@@ -259,7 +351,7 @@ export class BundleScorer {
     if (this.closed) {
       for (const b of next.values())
         if (!this.byDir.has(b.dir) || this.byDir.get(b.dir) !== b) void b.session.release().catch(() => undefined);
-      return { loaded: [], refused };
+      return { loaded: [], refused, capped: [] };
     }
     const index = new Map<string, Map<string, LoadedBundle[]>>();
     for (const b of next.values()) {
@@ -276,7 +368,9 @@ export class BundleScorer {
     this.index = index;
     this.byDir = next;
     for (const b of previous.values()) if (next.get(b.dir) !== b) this.retire(b);
-    return { loaded: [...next.values()].map((b) => b.id).sort(), refused };
+    const report = { loaded: [...next.values()].map((b) => b.id).sort(), refused, capped: this.budgetCaps(fresh) };
+    this.opts.onLoad?.(report);
+    return report;
   }
 
   private retire(b: LoadedBundle): void {
@@ -379,10 +473,9 @@ export class BundleScorer {
         return reject('bad_number', `feature "${name}" is not a finite number`);
       step[i] = v;
     }
-    let state = this.devices.get(req.key);
-    // re-insert so Map order is least-recently-scored first: device keys come from messages, so the map is
-    // bounded and the stalest window goes first
-    if (state) this.devices.delete(req.key);
+    // taken out and re-inserted so Map order is least-recently-scored first: device keys come from messages,
+    // so the map is bounded (count and bytes) and the stalest window goes first
+    let state = this.take(req.key);
     const stale = state !== undefined && req.timestamp - state.lastTimestamp > this.maxGapMs;
     if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
       // a gap breaks the window's continuity, not the device's early life: its own baseline (the mean of its
@@ -391,14 +484,16 @@ export class BundleScorer {
       const keptBaseline = stale && sameFeatures(state!.features, meta.features) ? state!.baseline : undefined;
       state = new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, req.timestamp);
       if (keptBaseline) state.baseline = keptBaseline;
-      this.makeRoom();
     } else if (state.scaler !== meta.scaler) {
       // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
       state.win.rescale(state.scaler, meta.scaler);
       state.scaler = meta.scaler;
       state.center = undefined;
     }
-    this.devices.set(req.key, state);
+    // room for it by count and by bytes (the others go, least recently scored first; never this one)
+    const bytes = this.bundleBytes(bundle);
+    this.makeRoom(bytes);
+    this.put(req.key, state, bytes);
     state.features = meta.features;
     state.bundle = bundle.id;
     state.lastTimestamp = req.timestamp;
@@ -481,12 +576,38 @@ export class BundleScorer {
     return res;
   }
 
-  /** Frees a slot for one more device when the bound is reached (the least recently scored goes). */
-  private makeRoom(): void {
-    if (this.devices.size < this.maxDevices) return;
-    // through a long-lived iterator: keys().next() would skip every deleted slot at the front each time
-    this.devices.delete(this.oldestDevice.take()![0]);
-    this.stats.evicted++;
+  /**
+   * Frees room for one more device of `bytes` when a bound is reached: the least recently scored go until
+   * the count is below maxDevices and the bytes fit maxStateBytes, or none is left (a state larger than the
+   * whole budget is still kept, alone: never a lock-out).
+   */
+  private makeRoom(bytes: number): void {
+    while (
+      this.devices.size > 0 &&
+      (this.devices.size >= this.maxDevices || this.heldBytes + bytes > this.maxStateBytes)
+    ) {
+      // through a long-lived iterator: keys().next() would skip every deleted slot at the front each time
+      const [key, state] = this.oldestDevice.take()!;
+      this.devices.delete(key);
+      this.heldBytes -= state.bytes;
+      this.stats.evicted++;
+    }
+  }
+
+  /** Removes a device's state (to re-insert it at the end, or for good), keeping the byte count. */
+  private take(key: string): DeviceState | undefined {
+    const state = this.devices.get(key);
+    if (state) {
+      this.devices.delete(key);
+      this.heldBytes -= state.bytes;
+    }
+    return state;
+  }
+
+  private put(key: string, state: DeviceState, bytes: number): void {
+    state.bytes = bytes;
+    this.devices.set(key, state);
+    this.heldBytes += bytes;
   }
 
   /**
@@ -509,7 +630,8 @@ export class BundleScorer {
    * active first, as saved). Waits for the first load() when it is still running: a state is kept only if
    * the bundle it was built for is loaded now with the same features, scaler and window; the others are
    * dropped and counted, as are entries that are not states (parse them with parseSavedDevice first). A
-   * device that already has a state gets the saved one. Beyond maxDevices the least recently active go.
+   * device that already has a state gets the saved one. Beyond maxDevices or maxStateBytes the least
+   * recently active go.
    */
   async restore(entries: Iterable<[string, SavedDevice | string]>): Promise<RestoreReport> {
     if (!this.everLoaded && this.loading) await this.loading.catch(() => undefined);
@@ -566,9 +688,10 @@ export class BundleScorer {
         const base = DeviceBaseline.restore(saved.base, meta.baseline_cycles, bundle.baseCols.length);
         if (base) state.baseline = base;
       }
-      if (this.devices.has(key)) this.devices.delete(key);
-      else this.makeRoom();
-      this.devices.set(key, state);
+      this.take(key);
+      const bytes = this.bundleBytes(bundle);
+      this.makeRoom(bytes);
+      this.put(key, state, bytes);
       keys.add(key);
     }
     report.evicted = this.stats.evicted - evictedBefore;
@@ -578,12 +701,13 @@ export class BundleScorer {
 
   /** Drops a device's window (e.g. when the device is removed). */
   forget(key: string): void {
-    this.devices.delete(key);
+    this.take(key);
   }
 
   /** Drops every device's window, centre and persistence (topic "reset" without a device). */
   forgetAll(): void {
     this.devices.clear();
+    this.heldBytes = 0;
   }
 
   async close(): Promise<void> {
@@ -595,6 +719,7 @@ export class BundleScorer {
     this.byDir = new Map();
     this.index = new Map();
     this.devices.clear();
+    this.heldBytes = 0;
   }
 }
 

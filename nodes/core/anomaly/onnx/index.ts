@@ -3,6 +3,10 @@
 export {
   BundleScorer,
   interpret,
+  deviceStateBytes,
+  DEFAULT_MAX_STATE_BYTES,
+  STATE_OVERHEAD_BYTES,
+  type BudgetCap,
   type BundleScorerOptions,
   type LoadReport,
   type ModelRef,

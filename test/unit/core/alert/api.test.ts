@@ -16,6 +16,7 @@ import {
   signWebhook,
   verifyWebhook,
   slackMessage,
+  defangLinks,
   webhookBody,
   subjectLine,
 } from '../../../../nodes/core/alert/channels';
@@ -459,7 +460,12 @@ describe('alert channel formatting and signing', () => {
   it('formats Slack, webhook and mail content from the alert', () => {
     const n = { kind: 'open' as const, time: 0, alert, summary: templateSummary(alert) };
     const slack = slackMessage(n);
-    assert.match(slack.text, /^:rotating_light: \*New alert\*: `anomaly` on \*pump-1\* \(critical\)/);
+    assert.match(slack.text, /^:rotating_light: New alert: anomaly on pump-1 \(critical\)\n/);
+    assert.equal(slack.mrkdwn, false);
+    assert.deepEqual((slack.blocks[0] as { text: unknown }).text, {
+      type: 'mrkdwn',
+      text: ':rotating_light: *New alert* (critical)',
+    });
     assert.equal((webhookBody(n) as { type: string }).type, 'alert.open');
     assert.equal(subjectLine({ ...n, kind: 'resolve' }), '[MOBY CRITICAL] Alert resolved: anomaly on pump-1');
     assert.match(
@@ -486,10 +492,24 @@ describe('alert channel formatting and signing', () => {
       assert.ok(!t.includes('r<x>'), t);
     }
     assert.match(slack.text, /&lt;!channel&gt; &lt;!here&gt; &lt;@U024BE7LH&gt;/);
-    assert.match(slack.text, /&lt;https:\/\/evil\.example\/login\|the dashboard&gt; &amp; now$/);
+    assert.match(slack.text, /&lt;https\[:\]\/\/evil\.example\/login\|the dashboard&gt; &amp; now$/);
     // the link MOBY itself adds (the configured alert URL) stays a link
     const linked = slackMessage({ ...n, url: 'https://grafana.example/d/moby' });
     assert.match(JSON.stringify(linked.blocks), /<https:\/\/grafana\.example\/d\/moby\|details>/);
+  });
+
+  it('keeps an escaped untrusted Slack text within the text-object limit, so Slack does not refuse the message', () => {
+    // 1,000 `&` (the summary cap) become 5,000 characters once escaped; a section text takes at most 3,000
+    const n = { kind: 'open' as const, time: 0, alert, summary: '&'.repeat(1000) };
+    const block = (slackMessage(n).blocks as { text?: { type: string; text: string } }[])[2];
+    assert.equal(block.text!.type, 'plain_text');
+    assert.ok(block.text!.text.length <= 3000, String(block.text!.text.length));
+    assert.match(block.text!.text, /^(&amp;)+…$/, 'cut between entities, never inside one');
+    assert.ok(slackMessage(n).text.length <= 3000);
+    assert.equal(
+      defangLinks('see HTTPS://a.example, ftp://b and www.c.example'),
+      'see HTTPS[:]//a.example, ftp[:]//b and www[.]c.example'
+    );
   });
 });
 

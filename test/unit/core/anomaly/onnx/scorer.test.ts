@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BundleScorer, type ScoreOutcome } from '../../../../../nodes/core/anomaly/onnx/bundle-scorer';
+import {
+  BundleScorer,
+  deviceStateBytes,
+  STATE_OVERHEAD_BYTES,
+  type ScoreOutcome,
+} from '../../../../../nodes/core/anomaly/onnx/bundle-scorer';
 import {
   ONNX_STATE_FORMAT,
   parseSavedDevice,
@@ -19,6 +24,7 @@ import { fitScaler, makeWindows } from '../../../../../nodes/core/anomaly/train/
 import { trainBundle } from '../../../../../nodes/core/anomaly/train/train';
 import {
   FEATURES,
+  meanMeta,
   meanModel,
   fieldsOf,
   normalRows,
@@ -198,7 +204,7 @@ describe('anomaly-onnx BundleScorer', () => {
       writeMeanBundle(root, 'eq', 'p', 'v2', 20);
       fs.rmSync(v3, { recursive: true });
       const r5 = await s.load();
-      assert.deepEqual(r5, { loaded: ['eq/p/v1', 'eq/p/v2'], refused: [] });
+      assert.deepEqual(r5, { loaded: ['eq/p/v1', 'eq/p/v2'], refused: [], capped: [] });
       assert.equal(result(await s.score(req('a', 'eq'))).score, 20);
     });
 
@@ -351,6 +357,82 @@ describe('anomaly-onnx BundleScorer', () => {
       assert.equal(s.stats.evicted, 1);
       assert.equal((await s.score(req('a', 'eq'))).kind, 'result');
       assert.deepEqual(await s.score(req('b', 'eq')), { kind: 'warming', have: 1, need: 2 });
+    });
+
+    describe('the byte budget (maxStateBytes)', () => {
+      // a 1,000-step window of 3 features: 12,000 bytes of float32 plus the fixed overhead per state
+      const BIG = 1000 * 3 * 4 + STATE_OVERHEAD_BYTES;
+      const keys = (s: BundleScorer) => [...s.entries()].map(([k]) => k);
+
+      it('counts a state as its window plus what the bundle options add', () => {
+        const meta = { ...meanMeta(1000), equipment_id: 'eq', power: 'p', version: 'v1' };
+        assert.equal(deviceStateBytes(meta, 0), BIG);
+        // persistence 5: two float64 rings; drifting centre: a float64 per feature
+        const drift = { ...meta, persistence: 5, center_drift: 0.1, scaler: { mean: [0, 0, 0], std: [1, 1, 1] } };
+        assert.equal(deviceStateBytes(drift, 0), BIG + 2 * 5 * 8 + 3 * 8);
+        // RUL: the averaging history (age and prediction per step) and the baseline sums
+        const rul = { ...meta, kind: 'rul' as const, rul_average: 4, baseline_cycles: 10, persistence: 5 };
+        assert.equal(deviceStateBytes(rul, 2), BIG + 2 * 4 * 8 + 2 * 8);
+      });
+
+      it('caps a large-window bundle by bytes, not maxDevices, evicting the least recently scored first', async () => {
+        const root = tmpRoot();
+        writeMeanBundle(root, 'eq', 'p', 'v1', 1, 1000);
+        const s = make({ root, maxDevices: 100, maxStateBytes: 5 * BIG + BIG / 2 });
+        const report = await s.load();
+        assert.deepEqual(report.capped, [{ bundle: 'eq/p/v1', bytesPerDevice: BIG, devices: 5 }]);
+        // said once per bundle load: a rescan that finds it unchanged reports nothing, though the cap holds
+        assert.deepEqual((await s.load()).capped, []);
+        assert.deepEqual(s.budgetCaps(), report.capped);
+        for (const k of ['a', 'b', 'c', 'd', 'e']) await s.score(req(k, 'eq'));
+        assert.equal(s.stats.evicted, 0);
+        await s.score(req('a', 'eq')); // a is now the most recent: b is the stalest
+        await s.score(req('f', 'eq'));
+        await s.score(req('g', 'eq'));
+        assert.deepEqual(keys(s), ['d', 'e', 'a', 'f', 'g'], 'b and c went, in that order');
+        assert.equal(s.stats.evicted, 2);
+        assert.equal(s.deviceCount, 5);
+        assert.equal(s.stateBytes, 5 * BIG);
+        // a came back as the most recent and kept its window (2 of 1,000 steps)
+        assert.deepEqual(await s.score(req('a', 'eq')), { kind: 'warming', have: 3, need: 1000 });
+        s.forget('a');
+        assert.equal(s.stateBytes, 4 * BIG);
+        s.forgetAll();
+        assert.equal(s.stateBytes, 0);
+      });
+
+      it('reports no byte cap when maxDevices binds first, and never locks a device out of a budget too small for one', async () => {
+        const root = tmpRoot();
+        writeMeanBundle(root, 'eq', 'p', 'v1', 1, 1000);
+        const roomy = make({ root, maxDevices: 3, maxStateBytes: 100 * BIG });
+        assert.deepEqual((await roomy.load()).capped, []);
+        const tiny = make({ root, maxDevices: 100, maxStateBytes: 1000 });
+        assert.deepEqual((await tiny.load()).capped, [{ bundle: 'eq/p/v1', bytesPerDevice: BIG, devices: 1 }]);
+        for (const k of ['a', 'b', 'c']) {
+          assert.deepEqual(await tiny.score(req(k, 'eq')), { kind: 'warming', have: 1, need: 1000 });
+          assert.deepEqual(keys(tiny), [k]);
+        }
+        assert.equal(tiny.stats.evicted, 2);
+      });
+
+      it('shares one budget across bundles: a small-window device costs little, a large one much', async () => {
+        const root = tmpRoot();
+        writeMeanBundle(root, 'big', 'p', 'v1', 1, 1000);
+        writeMeanBundle(root, 'small', 'p', 'v1', 1, 1);
+        const SMALL = 3 * 4 + STATE_OVERHEAD_BYTES;
+        // maxDevices binds the small bundle (50 would fit by bytes), the budget the large one
+        const s = make({ root, maxDevices: 40, maxStateBytes: 2 * BIG + 3 * SMALL });
+        const caps = (await s.load()).capped;
+        assert.deepEqual(caps, [{ bundle: 'big/p/v1', bytesPerDevice: BIG, devices: 2 }]);
+        for (const k of ['s1', 's2', 's3']) await s.score(req(k, 'small'));
+        for (const k of ['b1', 'b2']) await s.score(req(k, 'big'));
+        assert.equal(s.stats.evicted, 0);
+        assert.equal(s.stateBytes, 2 * BIG + 3 * SMALL);
+        // one more large window pushes out the oldest states until it fits: the three small ones and b1
+        await s.score(req('b3', 'big'));
+        assert.deepEqual(keys(s), ['b2', 'b3']);
+        assert.equal(s.stats.evicted, 4);
+      });
     });
 
     it('starts a fresh window after a gap longer than maxGapMs', async () => {
@@ -790,6 +872,26 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
     );
     assert.equal(b.stats.evicted, 2);
     assert.equal(b.deviceCount, 2);
+  });
+
+  it('restores beyond the byte budget keeping the most recently active (counted as evictions)', async () => {
+    const root = tmpRoot();
+    driftBundle(root);
+    const a = make({ root });
+    await a.load();
+    for (const k of ['old', 'mid', 'new']) await a.score(at(k, 1, 1));
+    // room for two states of this bundle by bytes, while maxDevices would allow a hundred
+    const per = a.stateBytes / 3;
+    const b = make({ root, maxDevices: 100, maxStateBytes: 2 * per + per / 2 });
+    assert.equal((await b.load()).capped[0].devices, 2);
+    await b.score(at('live', 1, 1));
+    assert.deepEqual(await b.restore(saved(a).entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 2 });
+    assert.deepEqual(
+      [...b.entries()].map(([k]) => k),
+      ['mid', 'new']
+    );
+    assert.equal(b.stats.evicted, 2);
+    assert.equal(b.stateBytes, 2 * per);
   });
 
   describe('the RUL averaging history (rul_average > 1)', () => {
