@@ -14,8 +14,7 @@ import path from 'node:path';
 import { waitFor } from '../support/net';
 import { nodeRedProcess, NodeRedProcess, PROCESS_AUTH } from '../support/nodered-process';
 import { parseKey, signConnection, type SignedConnection } from '../../nodes/core/hmac/scheme';
-import { syntheticCmapss, tmpRoot } from '../support/anomaly-onnx-fixtures';
-import { trainBundle } from '../../nodes/core/anomaly/train/train';
+import { tinyCmapssFile, tinyRulBundle, tmpRoot } from '../support/anomaly-onnx-fixtures';
 
 const SECRETS: Record<string, string> = {
   'pump-a': 'pump-a-device-secret-key',
@@ -149,17 +148,8 @@ describe('state across a SIGKILL of Node-RED: signed-will sessions and the RUL b
     // the C-MAPSS RUL bundle moby-train writes by default: the engine's own baseline (first 20 cycles)
     const work = tmpRoot('moby-crash-state-');
     bundles = path.join(work, 'bundles');
-    cmapss = path.join(work, 'train_FD.txt');
-    fs.writeFileSync(cmapss, syntheticCmapss([60, 80, 70, 90, 75, 65], 3));
-    await trainBundle({
-      method: 'rul',
-      csv: cmapss,
-      out: path.join(bundles, 'engine', 'normal', 'v1'),
-      window: 10,
-      epochs: 15,
-      cap: 40,
-      threshold: 10,
-    });
+    cmapss = tinyCmapssFile(work);
+    await tinyRulBundle(cmapss, path.join(bundles, 'engine', 'normal', 'v1'));
     nr = await nodeRedProcess({ name: 'crash-state', flow: flow(bundles), env: {}, readyPattern: /Started flows/ });
     await nr.start();
   });

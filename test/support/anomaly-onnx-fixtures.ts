@@ -11,6 +11,7 @@ import { writeBundle } from '../../nodes/core/anomaly/train/bundle-writer';
 import { OnnxGraphBuilder } from '../../nodes/core/anomaly/train/onnx-builder';
 import type { BundleMeta } from '../../nodes/core/anomaly/onnx/meta';
 import { BundleScorer, type BundleScorerOptions } from '../../nodes/core/anomaly/onnx/bundle-scorer';
+import { trainBundle, type TrainOptions } from '../../nodes/core/anomaly/train/train';
 
 export const FEATURES = ['vib', 'temp', 'current'];
 
@@ -178,4 +179,19 @@ export async function runOnnx(
   } finally {
     await session.release();
   }
+}
+
+/** The synthetic C-MAPSS training file the RUL bundle tests share: six engines of 60–90 cycles. */
+export function tinyCmapssFile(dir: string): string {
+  const file = path.join(dir, 'train_FD.txt');
+  fs.writeFileSync(file, syntheticCmapss([60, 80, 70, 90, 75, 65], 3));
+  return file;
+}
+
+/**
+ * A tiny C-MAPSS RUL bundle as moby-train writes it (window 10, 15 epochs, cap 40; training is deterministic),
+ * with moby-train's other defaults unless `extra` overrides them (e.g. `baselineCycles: 0`, `rulAverage: 1`).
+ */
+export async function tinyRulBundle(csv: string, out: string, extra: Partial<TrainOptions> = {}): Promise<void> {
+  await trainBundle({ method: 'rul', csv, out, window: 10, epochs: 15, cap: 40, threshold: 10, ...extra });
 }

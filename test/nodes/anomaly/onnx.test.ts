@@ -10,7 +10,8 @@ import {
   FEATURES,
   fieldsOf,
   normalRows,
-  syntheticCmapss,
+  tinyCmapssFile,
+  tinyRulBundle,
   tmpRoot,
   toCsv,
   writeMeanBundle,
@@ -111,44 +112,14 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       epochs: 15,
       persistence: 3,
     });
-    cmapss = path.join(work, 'train_FD.txt');
-    fs.writeFileSync(cmapss, syntheticCmapss([60, 80, 70, 90, 75, 65], 3));
-    await trainBundle({
-      method: 'rul',
-      csv: cmapss,
-      out: path.join(root, 'engine', 'normal', 'v1'),
-      window: 10,
-      epochs: 15,
-      cap: 40,
-      threshold: 10,
-      // each prediction alone: the averaged bundle below is checked against it
-      rulAverage: 1,
-      // these two are bundles without an own baseline (served as before it became the default); the one
-      // with it is engine-base below
-      baselineCycles: 0,
-    });
+    cmapss = tinyCmapssFile(work);
+    // each prediction alone: the averaged bundle below is checked against it. These two are bundles without an
+    // own baseline (served as before it became the default); the one with it is engine-base below
+    await tinyRulBundle(cmapss, path.join(root, 'engine', 'normal', 'v1'), { rulAverage: 1, baselineCycles: 0 });
     // the same (deterministic) training with the node averaging each device's last 3 predictions
-    await trainBundle({
-      method: 'rul',
-      csv: cmapss,
-      out: path.join(root, 'engine-avg', 'normal', 'v1'),
-      window: 10,
-      epochs: 15,
-      cap: 40,
-      threshold: 10,
-      rulAverage: 3,
-      baselineCycles: 0,
-    });
+    await tinyRulBundle(cmapss, path.join(root, 'engine-avg', 'normal', 'v1'), { rulAverage: 3, baselineCycles: 0 });
     // moby-train's defaults: the engine's own baseline (B = 20) as the graph's second input, averaged over 3
-    await trainBundle({
-      method: 'rul',
-      csv: cmapss,
-      out: path.join(root, 'engine-base', 'normal', 'v1'),
-      window: 10,
-      epochs: 15,
-      cap: 40,
-      threshold: 10,
-    });
+    await tinyRulBundle(cmapss, path.join(root, 'engine-base', 'normal', 'v1'));
   });
 
   afterEach(async () => {
