@@ -35,6 +35,7 @@ import {
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn, DoneFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import type { BundleScorer, PowerBucket, RestoreReport } from '../core/anomaly/onnx/bundle-scorer';
+import { DEFAULT_MAX_STATE_MIB } from '../core/anomaly/onnx/limits';
 import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
@@ -96,13 +97,6 @@ interface AnomalyDef extends NodeDef {
   watch?: boolean;
 }
 
-/** Default of the onnx state budget (the scorer's DEFAULT_MAX_STATE_BYTES, not imported: onnx loads lazily). */
-const DEFAULT_MAX_STATE_MIB = 256;
-
-function maxStateBytesOf(def: AnomalyDef): number {
-  return num(def.maxStateMiB, DEFAULT_MAX_STATE_MIB, 0.001) * 1024 * 1024;
-}
-
 function fmtBytes(n: number): string {
   return n >= 1024 * 1024 ? `${+(n / 1024 / 1024).toFixed(1)} MiB` : `${+(n / 1024).toFixed(1)} KiB`;
 }
@@ -153,6 +147,8 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node);
     const storeName = def.store && def.store.trim() ? def.store.trim() : undefined;
     const maxDevices = Math.round(num(def.maxDevices, 10000, 1));
+    // onnx only: the scorer's byte budget for per-device state (node setting in MiB)
+    const maxStateBytes = num(def.maxStateMiB, DEFAULT_MAX_STATE_MIB, 0.001) * 1024 * 1024;
     const maxFeatures = Math.round(num(def.maxFeatures, DEFAULT_MAX_FEATURES, 1, 100000));
     const persistMs = num(def.persistSeconds, 10, 0) * 1000;
     const byEquipment = def.stateKey === 'equipment';
@@ -347,12 +343,12 @@ export = function (RED: NodeAPI) {
           maxDevices,
           // and a bound in bytes: a bundle's window decides what a device costs, so maxDevices alone could
           // let a 4 MiB window × 10,000 devices take 40 GiB
-          maxStateBytes: maxStateBytesOf(def),
+          maxStateBytes,
           // once per bundle load (also the watcher's): say when the byte budget, not maxDevices, binds
           onLoad: (r) => {
             for (const c of r.capped)
               node.log(
-                `moby-anomaly: bundle ${c.bundle} holds ${fmtBytes(c.bytesPerDevice)} per device, so the state budget (${fmtBytes(maxStateBytesOf(def))}) keeps at most ${c.devices} of its devices, fewer than max devices (${maxDevices}); the least recently scored are evicted beyond it`
+                `moby-anomaly: bundle ${c.bundle} holds ${fmtBytes(c.bytesPerDevice)} per device, so the state budget (${fmtBytes(maxStateBytes)}) keeps at most ${c.devices} of its devices, fewer than max devices (${maxDevices}); the least recently scored are evicted beyond it`
               );
           },
           // the incremental save re-serialises only the devices scored since the previous save
@@ -397,7 +393,7 @@ export = function (RED: NodeAPI) {
       if (r.invalid) node.warn(`moby-anomaly: dropped ${r.invalid} ${what} device state(s) that are not valid`);
       if (r.evicted)
         node.warn(
-          `moby-anomaly: ${what} state holds more than ${maxDevices} devices (max devices) or more than the state budget (${fmtBytes(maxStateBytesOf(def))}): kept the most recently active`
+          `moby-anomaly: ${what} state holds more than ${maxDevices} devices (max devices) or more than the state budget (${fmtBytes(maxStateBytes)}): kept the most recently active`
         );
     }
     function syncBundles(): Promise<void> {

@@ -20,6 +20,7 @@ import {
 } from './saved-state';
 import { RulAverage, rulHistoryProblem } from '../rul-average';
 import { DeviceBaseline } from './baseline';
+import { DEFAULT_MAX_STATE_BYTES } from './limits';
 
 export interface PowerBucket {
   name: string;
@@ -104,8 +105,7 @@ export interface BudgetCap {
   devices: number;
 }
 
-/** Default byte budget for per-device state (windows and the rest) of one scorer. */
-export const DEFAULT_MAX_STATE_BYTES = 256 * 1024 * 1024;
+export { DEFAULT_MAX_STATE_BYTES } from './limits';
 
 /**
  * What a device state costs besides its arrays: the DeviceState and SlidingWindow objects, the typed arrays'

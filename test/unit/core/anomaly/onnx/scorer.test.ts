@@ -856,43 +856,33 @@ describe('anomaly-onnx BundleScorer per-device state: export and restore', () =>
     assert.deepEqual(r, { restored: 1, mismatched: 0, invalid: 3, evicted: 0 });
   });
 
-  it('restores at most maxDevices states, keeping the most recently active (counted as evictions)', async () => {
-    const root = tmpRoot();
-    driftBundle(root);
-    const a = make({ root });
-    await a.load();
-    for (const k of ['old', 'mid', 'new']) await a.score(at(k, 1, 1));
-    const b = make({ root, maxDevices: 2 });
-    await b.load();
-    await b.score(at('live', 1, 1));
-    assert.deepEqual(await b.restore(saved(a).entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 2 });
-    assert.deepEqual(
-      [...b.entries()].map(([k]) => k),
-      ['mid', 'new']
-    );
-    assert.equal(b.stats.evicted, 2);
-    assert.equal(b.deviceCount, 2);
-  });
-
-  it('restores beyond the byte budget keeping the most recently active (counted as evictions)', async () => {
-    const root = tmpRoot();
-    driftBundle(root);
-    const a = make({ root });
-    await a.load();
-    for (const k of ['old', 'mid', 'new']) await a.score(at(k, 1, 1));
-    // room for two states of this bundle by bytes, while maxDevices would allow a hundred
-    const per = a.stateBytes / 3;
-    const b = make({ root, maxDevices: 100, maxStateBytes: 2 * per + per / 2 });
-    assert.equal((await b.load()).capped[0].devices, 2);
-    await b.score(at('live', 1, 1));
-    assert.deepEqual(await b.restore(saved(a).entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 2 });
-    assert.deepEqual(
-      [...b.entries()].map(([k]) => k),
-      ['mid', 'new']
-    );
-    assert.equal(b.stats.evicted, 2);
-    assert.equal(b.stateBytes, 2 * per);
-  });
+  // Three saved states restored into a scorer with room for two, bound by count or by bytes: both keep the
+  // most recently active and count the rest as evictions. `per` is what one state of this bundle costs.
+  const roomForTwo: Array<[string, (per: number) => { maxDevices: number; maxStateBytes?: number }]> = [
+    ['maxDevices', () => ({ maxDevices: 2 })],
+    // room for two states by bytes, while maxDevices would allow a hundred
+    ['the byte budget', (per) => ({ maxDevices: 100, maxStateBytes: 2 * per + per / 2 })],
+  ];
+  for (const [bound, room] of roomForTwo)
+    it(`restores at most ${bound} allows, keeping the most recently active (counted as evictions)`, async () => {
+      const root = tmpRoot();
+      driftBundle(root);
+      const a = make({ root });
+      await a.load();
+      for (const k of ['old', 'mid', 'new']) await a.score(at(k, 1, 1));
+      const per = a.stateBytes / 3;
+      const b = make({ root, ...room(per) });
+      await b.load();
+      await b.score(at('live', 1, 1));
+      assert.deepEqual(await b.restore(saved(a).entries), { restored: 2, mismatched: 0, invalid: 0, evicted: 2 });
+      assert.deepEqual(
+        [...b.entries()].map(([k]) => k),
+        ['mid', 'new']
+      );
+      assert.equal(b.stats.evicted, 2);
+      assert.equal(b.deviceCount, 2);
+      assert.equal(b.stateBytes, 2 * per);
+    });
 
   describe('the RUL averaging history (rul_average > 1)', () => {
     /** Two copies of one linear RUL model, averaging over 3 steps: by the age feature "current", and by count. */
