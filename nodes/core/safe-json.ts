@@ -47,11 +47,128 @@ export function parseJsonText(
       return fail('too_large', `payload is ${input.byteLength} bytes, limit ${maxBytes}`);
     text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
   }
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    value = JSON.parse(text);
   } catch (err) {
     return fail('malformed_json', `not valid JSON: ${(err as Error).message}`);
   }
+  const dup = duplicateKeyIn(text, value);
+  if (dup !== null)
+    return fail('duplicate_key', `key "${dup.key}" appears twice in one object at ${dup.path}`, dup.path);
+  return { ok: true, value };
+}
+
+/**
+ * firstDuplicateKey for `text` that JSON.parse turned into `value`, cheaply in the usual case: the text's key
+ * tokens are counted (no Set, no path) and compared with the parsed value's own keys, which are fewer exactly
+ * when a key was given twice; only then is the text walked again for the key and its path.
+ */
+export function duplicateKeyIn(text: string, value: unknown): { key: string; path: string } | null {
+  if (typeof value !== 'object' || value === null) return null;
+  return keyTokens(text) === ownKeys(value) ? null : firstDuplicateKey(text);
+}
+
+/** The closing quote of the string that opens at `i`: the next '"' not escaped by an odd run of backslashes. */
+function stringEnd(text: string, i: number): number {
+  let j = text.indexOf('"', i + 1);
+  for (;;) {
+    let k = j - 1;
+    while (text.charCodeAt(k) === 0x5c) k--;
+    if ((j - 1 - k) % 2 === 0) return j;
+    j = text.indexOf('"', j + 1);
+  }
+}
+
+/** Strings followed by ':' in valid JSON text: its object keys, duplicates included. */
+function keyTokens(text: string): number {
+  let count = 0;
+  for (let i = text.indexOf('"'); i >= 0; i = text.indexOf('"', i + 1)) {
+    i = stringEnd(text, i);
+    let k = i + 1;
+    let c = text.charCodeAt(k);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++k);
+    if (c === 0x3a) count++;
+  }
+  return count;
+}
+
+/** Own keys of every object in a parsed JSON value (JSON.parse keeps one of duplicates). */
+function ownKeys(node: object): number {
+  let count = 0;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const v = node[i];
+      if (typeof v === 'object' && v !== null) count += ownKeys(v);
+    }
+    return count;
+  }
+  for (const k in node) {
+    count++;
+    const v = (node as Record<string, unknown>)[k];
+    if (typeof v === 'object' && v !== null) count += ownKeys(v);
+  }
+  return count;
+}
+
+/**
+ * The first key that appears twice in one object of `text`, with its path, or null. `text` must be JSON that
+ * JSON.parse accepted. JSON.parse keeps the last of duplicate keys, other parsers the first: a body signed with
+ * `{"temperature":1,"temperature":1e6}` (or an envelope naming two device ids) meant one thing to MOBY and may
+ * mean another to any other consumer of the same bytes, and MOBY accepted it without a word (red-team round 3,
+ * 2026-12-03). One pass over the text, skipping string contents; a Set per object only, a path only when found.
+ */
+export function firstDuplicateKey(text: string): { key: string; path: string } | null {
+  // per open container: the keys seen (object) or null (array); its name in the path; an array's item index
+  const seen: Array<Set<string> | null> = [];
+  const names: Array<string | number> = [];
+  const index: number[] = [];
+  let expectKey = false;
+  let lastKey = '';
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const j = stringEnd(text, i);
+      if (expectKey) {
+        // "a" and "\u0061" are the same key: decode escaped keys before comparing
+        const raw = text.slice(i + 1, j);
+        const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+        const keys = seen[seen.length - 1]!;
+        if (keys.has(key)) return { key, path: pathOf(names, key) };
+        keys.add(key);
+        lastKey = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      // { or [: its name is the key before it, or its index in the enclosing array
+      const depth = seen.length;
+      names.push(depth === 0 ? '' : seen[depth - 1] === null ? index[depth - 1] : lastKey);
+      seen.push(c === 0x7b ? new Set() : null);
+      index.push(0);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      seen.pop();
+      names.pop();
+      index.pop();
+    } else if (c === 0x2c) {
+      const depth = seen.length;
+      if (seen[depth - 1] === null) index[depth - 1]++;
+      else expectKey = true;
+    }
+  }
+  return null;
+}
+
+/** `components.motor.temperature`, `items[2].value`: the walk's path notation. */
+function pathOf(names: Array<string | number>, key: string): string {
+  let p = '';
+  for (let k = 1; k <= names.length; k++) {
+    const seg = k < names.length ? names[k] : key;
+    p = typeof seg === 'number' ? `${p}[${seg}]` : p ? `${p}.${seg}` : seg;
+  }
+  return p;
 }
 
 /** Parses text (or a Buffer) as JSON within the limits. */

@@ -12,19 +12,30 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  * Starts the broker; resolves to {url, port, refusals, close()} once it listens. `log(line)` gets every line
  * (without a prefix). Rejects with the listen error (EADDRINUSE …) after closing aedes.
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
- *   maxPacketBytes?: number, log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
+ *   maxPacketBytes?: number, maxRetainedBytes?: number, log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
+const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
+
 async function startEmbeddedBroker(o) {
   const { Aedes } = require('aedes');
-  const { embeddedBrokerConnect, embeddedBrokerMaySubscribe, BrokerRefusalLog, EMBEDDED_BROKER_MAX_PACKET } = require(
-    path.join(dist, 'embedded-broker.js')
-  );
+  const {
+    embeddedBrokerConnect,
+    embeddedBrokerMaySubscribe,
+    embeddedBrokerPublishesWill,
+    BrokerRefusalLog,
+    RetainedBudget,
+    EMBEDDED_BROKER_MAX_PACKET,
+  } = require(path.join(dist, 'embedded-broker.js'));
   const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
   const host = o.host ?? '127.0.0.1';
   const maxPacket = o.maxPacketBytes ?? EMBEDDED_BROKER_MAX_PACKET;
   const refusals = new BrokerRefusalLog({ linesPerWindow: o.linesPerWindow });
   const say = (line) => line !== null && o.log(`embedded broker: ${line}`);
   const pipelineClients = new WeakSet();
+  // connections another CONNECT with the same client id is replacing (aedes closes them, then publishes their will)
+  // (old connection → the address of the one replacing it, for the log line)
+  const displaced = new WeakMap();
+  const retained = new RetainedBudget(o.maxRetainedBytes);
   // the pipeline logs in; its client id is refused to everyone else, and only it subscribes (see the module)
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
@@ -35,7 +46,37 @@ async function startEmbeddedBroker(o) {
         return done(Object.assign(new Error(v.reason), { returnCode: v.kind === 'wrong_password' ? 4 : 2 }), null);
       }
       if (v.pipeline) pipelineClients.add(client);
+      // aedes registers the new client after this and closes the old one with the same id (session takeover)
+      const old = client.broker?.clients?.[client.id];
+      if (old && old !== client) displaced.set(old, client.conn?.remoteAddress ?? 'an unknown address');
       done(null, true);
+    },
+    authorizePublish: (client, packet, done) => {
+      // aedes' own rule, which a custom authorizePublish replaces: $SYS/ is the broker's
+      if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
+      if (client && packet === client.will && !embeddedBrokerPublishesWill(displaced.has(client))) {
+        say(
+          refusals.note(
+            'takeover_will',
+            client.id,
+            `did not publish the will of client "${client.id}" on ${packet.topic}: a connection from ${displaced.get(client)} took over its client id`
+          )
+        );
+        return done(new Error('will of a displaced connection'));
+      }
+      if (packet.retain && !retained.admit(packet.topic, payloadBytes(packet.payload))) {
+        // delivered to live subscribers, not kept: the retained store is bounded
+        packet.retain = false;
+        const who = client ? `client "${client.id}"` : 'the broker';
+        say(
+          refusals.note(
+            'retained_over_budget',
+            client ? client.id : '',
+            `kept a retained message of ${who} on ${packet.topic} only as a live message: retained messages are over their budget of ${retained.maxBytes} bytes; logged once per client`
+          )
+        );
+      }
+      done(null);
     },
     // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected
     authorizeSubscribe: (client, sub, done) =>
@@ -72,6 +113,7 @@ async function startEmbeddedBroker(o) {
     port,
     maxPacket,
     refusals,
+    retained,
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)
     close: () =>

@@ -1,6 +1,7 @@
 // Per-device anomaly detection for the statistical methods: calibrate on the first N points (or a loaded
 // fitted state), then score each point, smooth the score, grade its severity and — on points judged
 // normal — adapt slowly to drift. Device state is plain JSON so it can be persisted and exported as is.
+import { featureValueProblem } from './feature-value';
 import type { AnomalyResult, Reject, Severity } from '../contract';
 import type { EwmaModel } from './ewma';
 import type { L2Model } from './l2';
@@ -180,7 +181,8 @@ export function extract(
       return { code: 'missing_feature', reason: `feature "${f}" is missing`, field: f };
     if (typeof v !== 'number')
       return { code: 'not_numeric', reason: `feature "${f}" is ${typeof v}, not a number`, field: f };
-    if (!Number.isFinite(v)) return { code: 'bad_number', reason: `feature "${f}" is ${v}`, field: f };
+    const problem = featureValueProblem(v);
+    if (problem !== null) return { code: 'bad_number', reason: `feature "${f}" ${problem}`, field: f };
     x[j] = v;
   }
   return x;

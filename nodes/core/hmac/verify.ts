@@ -6,7 +6,7 @@ import { timingSafeEqual, createHmac } from 'node:crypto';
 import type { Reject } from '../contract';
 import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './scheme';
 import type { KeyLookup } from './keyring';
-import { parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
+import { duplicateKeyIn, parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
 import { NonceCache, NonceCheck } from './replay';
 import { TENANT_PATTERN } from '../tenant';
 import { TopicPattern, migrateDeviceLevel, topicProblemText } from '../topic';
@@ -401,15 +401,29 @@ export class Verifier {
             : 0
           : payload.byteLength;
       if (size > this.maxBytes) return reject('malformed', `envelope is ${size} bytes, limit ${this.maxBytes}`);
+      const text =
+        typeof payload === 'string'
+          ? payload
+          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
       try {
-        env = JSON.parse(
-          typeof payload === 'string'
-            ? payload
-            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')
-        );
+        env = JSON.parse(text);
       } catch (err) {
         return reject('malformed', `envelope is not valid JSON: ${(err as Error).message}`);
       }
+      // JSON.parse keeps the last of two device_id (or sig, body …) keys, other parsers the first: refused
+      const dup = duplicateKeyIn(text, env);
+      if (dup !== null)
+        return reject(
+          'malformed',
+          `envelope: key "${dup.key}" appears twice in one object at ${dup.path}`,
+          // the device is named when the envelope names one (not when device_id itself is the key given twice)
+          dup.key !== 'device_id' &&
+            typeof (env as Record<string, unknown>)?.device_id === 'string' &&
+            DEVICE_ID_PATTERN.test((env as Record<string, string>).device_id)
+            ? (env as Record<string, string>).device_id
+            : undefined,
+          dup.path
+        );
     }
     if (typeof env !== 'object' || env === null || Array.isArray(env)) {
       return reject(

@@ -19,10 +19,11 @@ export interface EmbeddedBrokerLogin {
   password: string;
 }
 
-export type RefusalKind = 'wrong_password' | 'pipeline_client_id' | 'packet_too_large';
+export type RefusalKind =
+  'wrong_password' | 'pipeline_client_id' | 'packet_too_large' | 'retained_over_budget' | 'takeover_will';
 
 export type ConnectVerdict =
-  { ok: true; pipeline: boolean } | { ok: false; kind: Exclude<RefusalKind, 'packet_too_large'>; reason: string };
+  { ok: true; pipeline: boolean } | { ok: false; kind: 'wrong_password' | 'pipeline_client_id'; reason: string };
 
 const digest = (b: Buffer | string) => createHash('sha256').update(b).digest();
 
@@ -59,10 +60,67 @@ export function embeddedBrokerMaySubscribe(pipeline: boolean): boolean {
  */
 export const EMBEDDED_BROKER_MAX_PACKET = envelopeMaxBytes(DEFAULT_LIMITS.maxBytes) + 16384;
 
+/**
+ * Whether the will of a client that is closing is published. Not when a new connection with the same client id
+ * displaced it (MQTT's session takeover): the client id is the only thing the embedded broker knows a device by,
+ * and any local client may present any id without a login, so publishing the displaced connection's will let a
+ * stranger make the broker send a healthy device's own signed OFFLINE (red-team round 3, 2026-12-03: a
+ * connection as `moby-sim-pump-001` raised a critical device_offline alert for a device that never stopped).
+ * A real device that reconnects before its old connection timed out is alive too, so its will is no news
+ * either; a device that dies without reconnecting still gets its will published.
+ */
+export function embeddedBrokerPublishesWill(displaced: boolean): boolean {
+  return !displaced;
+}
+
+/**
+ * The embedded broker's default budget for retained messages (topic + payload + 256 bytes of bookkeeping per
+ * topic): the devices' retained births and wills are a few hundred bytes each (20 simulated devices: ~12 KB).
+ * aedes keeps retained messages in memory for the broker's lifetime, so without a budget one anonymous client
+ * parked 140 MB in 3.7 s (1000 retained 140 KB messages on topics of its choosing), and there was no bound.
+ */
+export const EMBEDDED_BROKER_MAX_RETAINED_BYTES = 16 * 1024 * 1024;
+const RETAINED_OVERHEAD_BYTES = 256;
+
+/**
+ * Bytes of retained messages per topic, within a budget. A retained PUBLISH that would take the total over
+ * the budget is delivered as an ordinary message and not stored (the adapter clears its retain flag), so
+ * nothing is lost to live subscribers and memory stays bounded; an empty retained payload deletes the topic's
+ * message (MQTT) and frees its bytes. Replacing a topic's message counts only the difference.
+ */
+export class RetainedBudget {
+  private readonly sizes = new Map<string, number>();
+  private total = 0;
+
+  constructor(readonly maxBytes: number = EMBEDDED_BROKER_MAX_RETAINED_BYTES) {}
+
+  /** True when a retained message of `payloadBytes` on `topic` may be stored (and it is then counted). */
+  admit(topic: string, payloadBytes: number): boolean {
+    const old = this.sizes.get(topic) ?? 0;
+    if (payloadBytes === 0) {
+      this.sizes.delete(topic);
+      this.total -= old;
+      return true;
+    }
+    const size = Buffer.byteLength(topic) + payloadBytes + RETAINED_OVERHEAD_BYTES;
+    if (this.total - old + size > this.maxBytes) return false;
+    this.sizes.set(topic, size);
+    this.total += size - old;
+    return true;
+  }
+
+  /** Bytes counted now. */
+  bytes(): number {
+    return this.total;
+  }
+}
+
 const KIND_TEXT: Record<RefusalKind, string> = {
   wrong_password: 'wrong pipeline password',
   pipeline_client_id: "pipeline's client id without its login",
   packet_too_large: 'packet too large',
+  retained_over_budget: 'retained message over budget',
+  takeover_will: 'will of a displaced connection',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -82,12 +140,14 @@ export interface RefusalLogOptions {
  */
 export class BrokerRefusalLog {
   /** refusals since start, by kind */
-  readonly totals: Record<RefusalKind, number> = { wrong_password: 0, pipeline_client_id: 0, packet_too_large: 0 };
-  private readonly unlogged: Record<RefusalKind, number> = {
+  readonly totals: Record<RefusalKind, number> = {
     wrong_password: 0,
     pipeline_client_id: 0,
     packet_too_large: 0,
+    retained_over_budget: 0,
+    takeover_will: 0,
   };
+  private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;
   private readonly tooLargeClients = new Set<string>();
   private readonly linesPerWindow: number;
@@ -102,9 +162,11 @@ export class BrokerRefusalLog {
   note(kind: RefusalKind, client: string, line: string): string | null {
     this.totals[kind]++;
     let log = this.logged < this.linesPerWindow;
-    if (kind === 'packet_too_large') {
-      if (this.tooLargeClients.has(client)) log = false;
-      else if (log && this.tooLargeClients.size < this.maxClients) this.tooLargeClients.add(client);
+    // a client sends oversized packets or retained messages over the budget in bulk: one line per client each
+    if (kind === 'packet_too_large' || kind === 'retained_over_budget') {
+      const key = kind === 'packet_too_large' ? client : `retained:${client}`;
+      if (this.tooLargeClients.has(key)) log = false;
+      else if (log && this.tooLargeClients.size < this.maxClients) this.tooLargeClients.add(key);
       else log = false;
     }
     if (!log) {

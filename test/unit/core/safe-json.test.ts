@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseJsonSafe, checkValue, walk } from '../../../nodes/core/safe-json';
+import { parseJsonSafe, checkValue, duplicateKeyIn, firstDuplicateKey, walk } from '../../../nodes/core/safe-json';
 
 describe('parseJsonSafe', () => {
   it('parses ordinary JSON from a string or a Buffer', () => {
@@ -17,6 +17,39 @@ describe('parseJsonSafe', () => {
     assert.equal(code(parseJsonSafe('{"a":{"__proto__":{"polluted":1}}}')), 'forbidden_key');
     assert.equal(code(parseJsonSafe('{"constructor":{"prototype":{}}}')), 'forbidden_key');
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it('refuses a key given twice in one object, naming it and its path (escaped spellings of a key are the same key)', () => {
+    assert.deepEqual(parseJsonSafe('{"device_id":"x","temperature":1,"temperature":1e6}'), {
+      ok: false,
+      reject: {
+        code: 'duplicate_key',
+        reason: 'key "temperature" appears twice in one object at temperature',
+        field: 'temperature',
+      },
+    });
+    const cases: Array<[string, string | null]> = [
+      ['{"a":1,"a":2}', 'a'],
+      ['{"a":1,"\\u0061":2}', 'a'],
+      ['{"a":{"b":1,"c":{"b":2}},"d":[{"x":1},{"x":2,"y":"\\"x\\":","x":3}]}', 'd[1].x'],
+      ['[1,{"a":[{"k":1,"k":2}]}]', '[1].a[0].k'],
+      ['{"x":"\\\\","x":1}', 'x'],
+      // the same key in sibling or nested objects, and look-alikes inside strings, are not duplicates
+      ['{"s":"a,\\"b\\":{","b":1}', null],
+      ['{"a":1,"b":[1,2,{"a":1}],"c":{"a":{}}}', null],
+      ['{}', null],
+      ['"a"', null],
+      [' { "a" : 1 , "b" : { "a" : [ { "a" : 1 } ] } } ', null],
+    ];
+    for (const [text, path] of cases) {
+      JSON.parse(text); // every case is valid JSON
+      assert.equal(firstDuplicateKey(text)?.path ?? null, path, text);
+      // the counting fast path the parsers use decides the same
+      assert.equal(duplicateKeyIn(text, JSON.parse(text))?.path ?? null, path, text);
+    }
+    // JSON.stringify never writes a duplicate: the scanner agrees on whatever it writes
+    for (const v of [{ a: [1, { b: 'x"y,"b":' }], c: { d: null } }, [[], {}, [{}]], { '': 1, ' ': { '': 2 } }])
+      assert.equal(firstDuplicateKey(JSON.stringify(v, null, 1)), null);
   });
 
   it('names the offending field', () => {

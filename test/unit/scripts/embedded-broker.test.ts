@@ -14,6 +14,7 @@ interface Started {
   port: number;
   maxPacket: number;
   refusals: { totals: Record<string, number> };
+  retained: { bytes(): number; maxBytes: number };
   close(): Promise<void>;
 }
 const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js') as {
@@ -21,6 +22,7 @@ const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js
     login: { clientId: string; username: string; password: string };
     port: number;
     maxPacketBytes?: number;
+    maxRetainedBytes?: number;
     log: (line: string) => void;
     summaryIntervalMs?: number;
   }): Promise<Started>;
@@ -126,7 +128,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     await waitFor(() => lines.some((l) => /refused 2 more/.test(l)), 3000, 'the summary');
     assert.match(
       lines.find((l) => /refused 2 more/.test(l))!,
-      /packet too large 2\); since start: .*packet too large 3$/
+      /packet too large 2\); since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -160,12 +162,104 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
     clients.push(device);
     await device.publishAsync(TOPIC, '{"ok":1}', { qos: 1 });
     await waitFor(() => received.length === 1, 5000, 'telemetry');
+  });
+
+  it("a connection that takes over a device's client id does not make the broker publish the device's will; a device that dies does", async () => {
+    const wills: string[] = [];
+    await pipeline.subscribeAsync('device/lwt/+', { qos: 1 });
+    pipeline.on('message', (t, payload) => t.startsWith('device/lwt/') && wills.push(`${t} ${payload}`));
+    const will = (id: string) => ({
+      topic: `device/lwt/${id}`,
+      payload: Buffer.from(`{"status":"OFFLINE","id":"${id}"}`),
+      qos: 1 as const,
+      retain: true,
+    });
+    const device = await connected(broker.url, { clientId: 'moby-sim-pump-001', will: will('pump-001') });
+    clients.push(device);
+    const kicked = new Promise<void>((r) => device.once('close', () => r()));
+    // the attack of red-team round 3: no login, the device's client id; before, the broker published the
+    // device's own (signed) will and the pipeline raised a critical OFFLINE alert for a healthy device
+    const thief = await connected(broker.url, { clientId: 'moby-sim-pump-001' });
+    clients.push(thief);
+    await kicked;
+    // a device that really dies (its socket gone, no DISCONNECT) still has its will published
+    const dying = await connected(broker.url, { clientId: 'moby-sim-fan-002', will: will('fan-002') });
+    dying.stream.destroy();
+    await waitFor(() => wills.length >= 1, 5000, "the dead device's will");
+    await sleep(300);
+    assert.deepEqual(wills, ['device/lwt/fan-002 {"status":"OFFLINE","id":"fan-002"}']);
+    assert.equal(broker.refusals.totals.takeover_will, 1);
+    assert.ok(
+      lines.some((l) =>
+        /did not publish the will of client "moby-sim-pump-001" on device\/lwt\/pump-001: a connection from 127.0.0.1 took over its client id/.test(
+          l
+        )
+      ),
+      lines.join('\n')
+    );
+  });
+});
+
+describe('embedded broker retained messages (real aedes)', function () {
+  this.timeout(60000);
+
+  it('keeps retained messages within a byte budget: over it they are delivered live but not stored, and deleting one frees its bytes', async () => {
+    const lines: string[] = [];
+    const broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: (l) => lines.push(l),
+      maxRetainedBytes: 64 * 1024,
+    });
+    const live: string[] = [];
+    const pipeline = await connected(broker.url, {
+      clientId: login.clientId,
+      username: login.username,
+      password: login.password,
+    });
+    const parker = await connected(broker.url, { clientId: 'parker' });
+    try {
+      await pipeline.subscribeAsync('junk/#', { qos: 1 });
+      pipeline.on('message', (t) => live.push(t));
+      const body = Buffer.alloc(10 * 1024, 0x78);
+      // 10 retained messages of 10 KiB on topics of the client's choosing; before, aedes kept every one for its
+      // lifetime (1000 of 140 KB parked 140 MB in npm start's process in 3.7 s)
+      for (let i = 0; i < 10; i++) await parker.publishAsync(`junk/${i}`, body, { qos: 1, retain: true });
+      await waitFor(() => live.length === 10, 5000, 'all 10 delivered live');
+      const storedNow = async (): Promise<string[]> => {
+        const got: string[] = [];
+        const reader = await connected(broker.url, {
+          clientId: login.clientId,
+          username: login.username,
+          password: login.password,
+          clean: true,
+        });
+        reader.on('message', (t, _p, pk) => pk.retain && got.push(t));
+        await reader.subscribeAsync('junk/#', { qos: 1 });
+        await sleep(500);
+        reader.end(true);
+        return got.sort();
+      };
+      const stored = await storedNow();
+      assert.deepEqual(stored, ['junk/0', 'junk/1', 'junk/2', 'junk/3', 'junk/4', 'junk/5']);
+      assert.ok(broker.retained.bytes() <= 64 * 1024, `${broker.retained.bytes()} bytes counted`);
+      assert.equal(broker.refusals.totals.retained_over_budget, 4);
+      assert.equal(lines.filter((l) => /retained messages are over their budget/.test(l)).length, 1, lines.join('\n'));
+      // an empty retained payload deletes junk/0 (MQTT) and frees its bytes for the next one
+      await parker.publishAsync('junk/0', Buffer.alloc(0), { qos: 1, retain: true });
+      await parker.publishAsync('junk/9', body, { qos: 1, retain: true });
+      assert.deepEqual(await storedNow(), ['junk/1', 'junk/2', 'junk/3', 'junk/4', 'junk/5', 'junk/9']);
+    } finally {
+      parker.end(true);
+      pipeline.end(true);
+      await broker.close();
+    }
   });
 });

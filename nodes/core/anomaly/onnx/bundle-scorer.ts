@@ -2,6 +2,7 @@
 // feature) and version (pinned or newest), keeps a sliding window per device key, and micro-batches windows
 // of many devices into one session.run per model. load() rescans the root and swaps the bundle index
 // atomically; a bundle that fails to load is refused while the previously loaded one keeps serving.
+import { featureValueProblem } from '../feature-value';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MicroBatcher, type RowOutputs } from './batcher';
@@ -471,6 +472,8 @@ export class BundleScorer {
         return reject('missing_feature', `feature "${name}" required by model ${bundle.id} is missing`);
       if (typeof v !== 'number' || !Number.isFinite(v))
         return reject('bad_number', `feature "${name}" is not a finite number`);
+      const problem = featureValueProblem(v);
+      if (problem !== null) return reject('bad_number', `feature "${name}" ${problem}`);
       step[i] = v;
     }
     // taken out and re-inserted so Map order is least-recently-scored first: device keys come from messages,

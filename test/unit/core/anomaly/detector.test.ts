@@ -198,4 +198,43 @@ describe('anomaly core: detector, limits, smoothing, severity', () => {
     assert.equal((extract(['a'], { a: -Infinity }) as { code: string }).code, 'bad_number');
     assert.deepEqual(Array.from(extract(['a', 'b'], { a: 1, b: 2 }) as Float64Array), [1, 2]);
   });
+
+  it('a finite but huge value (1e308) is bad_number, so one such point cannot leave a device unscored for good', () => {
+    assert.deepEqual(extract(['a', 'b'], { a: 1, b: 1e308 }), {
+      code: 'bad_number',
+      reason: 'feature "b" is 1e+308, beyond ±1e+100 (the model\'s sums of squares would overflow)',
+      field: 'b',
+    });
+    assert.equal((extract(['a'], { a: -1e101 }) as { code: string }).code, 'bad_number');
+    assert.deepEqual(Array.from(extract(['a'], { a: 1e100 }) as Float64Array), [1e100], 'the bound itself is a value');
+    // red-team round 3: a signed device put 1e308 among its calibration points; the PCA model became NaN and
+    // every later point was `model_error: score is NaN`. Through extract (as the node calls it) the point is
+    // refused, calibration completes on the others and later points are scored.
+    for (const method of ['pca', 'ewma', 'l2'] as const) {
+      const cfg = { ...defaultsFor(method), trainSize: 100, smoothing: 1 };
+      const features = ['a', 'b', 'c'];
+      const state = newState(cfg, features);
+      const rows = gaussianRows(160, 3, 11);
+      const kinds: string[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const fields: Record<string, number> = { a: rows[i][0], b: rows[i][1], c: rows[i][2] };
+        if (i === 7 || i === 130) fields.b = 1e308;
+        const x = extract(features, fields);
+        if (!(x instanceof Float64Array)) {
+          kinds.push(x.code);
+          continue;
+        }
+        const r = step(cfg, state, x);
+        kinds.push(r.kind === 'reject' ? r.reject.code : r.kind);
+        if (r.kind === 'result')
+          assert.ok(Number.isFinite(r.anomaly.score), `${method}: point ${i} scored ${r.anomaly.score}`);
+      }
+      assert.deepEqual(
+        kinds.filter((k) => k !== 'warming' && k !== 'result'),
+        ['bad_number', 'bad_number'],
+        method
+      );
+      assert.equal(kinds.filter((k) => k === 'result').length, 160 - 2 - 99, method);
+    }
+  });
 });

@@ -245,6 +245,40 @@ describe('hmac core: verifier', () => {
     assert.equal(code(v.verify({ payload: { t: 1 }, userProperties: s2.userProperties })), 'malformed');
   });
 
+  it('refuses a signed body or an envelope that gives a key twice (JSON.parse keeps the last, other parsers the first)', () => {
+    const v = make();
+    // red-team round 3: both were accepted, last key winning, without a word
+    const twice = v.verify({ payload: env({ body: '{"temperature":1,"current":2,"temperature":1000000}' }) });
+    assert.deepEqual(twice.ok ? twice : twice.reject, {
+      code: 'malformed',
+      reason: 'body: key "temperature" appears twice in one object at temperature (duplicate_key)',
+      device_id: 'pump-7',
+      field: 'body.temperature',
+    });
+    const nested = v.verify({
+      payload: env({ body: '{"components":{"motor":{"t":1,"t":2}},"n":1}', nonce: 'nonce-nested' }),
+    });
+    assert.equal(nested.ok ? '' : nested.reject.field, 'body.components.motor.t');
+    // an envelope naming two device ids: the MAC is over the last one, a first-wins reader sees the other
+    const e = JSON.parse(env({ nonce: 'nonce-envelope' })) as Record<string, unknown>;
+    const twoIds = `{"device_id":"sensor_001",${JSON.stringify(e).slice(1)}`;
+    const r = v.verify({ payload: twoIds });
+    assert.deepEqual(r.ok ? r : r.reject, {
+      code: 'malformed',
+      reason: 'envelope: key "device_id" appears twice in one object at device_id',
+      field: 'device_id',
+    });
+    const twoBodies = JSON.stringify(e).replace(/}$/, ',"body":"{}"}');
+    const r2 = v.verify({ payload: Buffer.from(twoBodies) });
+    assert.deepEqual(r2.ok ? r2 : [r2.reject.code, r2.reject.device_id, r2.reject.field], [
+      'malformed',
+      'pump-7',
+      'body',
+    ]);
+    // the same key in different objects is fine
+    assert.ok(v.verify({ payload: env({ body: '{"a":{"t":1},"b":{"t":2},"t":3}', nonce: 'nonce-fine' }) }).ok);
+  });
+
   it('rejects each failure with its own code', () => {
     const v = make({ topicPattern: 'devices/+/telemetry' });
     const topic = 'devices/pump-7/telemetry';

@@ -6,6 +6,8 @@ import {
   EMBEDDED_BROKER_MAX_PACKET,
   embeddedBrokerConnect,
   embeddedBrokerMaySubscribe,
+  embeddedBrokerPublishesWill,
+  RetainedBudget,
 } from '../../../../nodes/core/mqtt/embedded-broker';
 
 describe('embedded broker rules', () => {
@@ -59,13 +61,20 @@ describe('embedded broker refusal log', () => {
     assert.equal(
       log.summary(60),
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
-        "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0"
+        "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
+        'retained message over budget 0, will of a displaced connection 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
     assert.equal(log.note('wrong_password', 'x', 'again'), 'again');
     assert.equal(log.summary(60), null);
-    assert.deepEqual(log.totals, { wrong_password: 51, pipeline_client_id: 1, packet_too_large: 0 });
+    assert.deepEqual(log.totals, {
+      wrong_password: 51,
+      pipeline_client_id: 1,
+      packet_too_large: 0,
+      retained_over_budget: 0,
+      takeover_will: 0,
+    });
   });
 
   it('logs a packet too large once per client, however often it comes back', () => {
@@ -82,7 +91,10 @@ describe('embedded broker refusal log', () => {
       ['big from fan-001', 'big from fan-002']
     );
     assert.equal(log.totals.packet_too_large, 14);
-    assert.match(log.summary(60)!, /packet too large 1\); since start: .*packet too large 14$/);
+    assert.match(
+      log.summary(60)!,
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0$/
+    );
   });
 
   it('remembers a bounded number of clients: beyond, packets too large are only counted', () => {
@@ -94,5 +106,26 @@ describe('embedded broker refusal log', () => {
 
   it("the default packet cap sits a little above the verifier's largest envelope", () => {
     assert.equal(EMBEDDED_BROKER_MAX_PACKET, 2 * 65536 + 1024 + 16384);
+  });
+
+  it('publishes the will of a connection that died, not of one another connection with its client id displaced', () => {
+    assert.equal(embeddedBrokerPublishesWill(false), true);
+    assert.equal(embeddedBrokerPublishesWill(true), false);
+  });
+
+  it('counts retained bytes per topic within the budget: replacing counts the difference, an empty payload frees', () => {
+    const b = new RetainedBudget(3 * (256 + 3 + 100));
+    assert.equal(b.admit('t/1', 100), true);
+    assert.equal(b.admit('t/2', 100), true);
+    assert.equal(b.admit('t/3', 100), true);
+    assert.equal(b.bytes(), 3 * 359);
+    assert.equal(b.admit('t/4', 1), false, 'over the budget: not stored');
+    assert.equal(b.admit('t/1', 100), true, 'the same size again on a stored topic fits');
+    assert.equal(b.admit('t/1', 101), false, 'one byte more does not');
+    assert.equal(b.admit('t/2', 0), true, 'an empty payload deletes the retained message');
+    assert.equal(b.bytes(), 2 * 359);
+    assert.equal(b.admit('t/4', 100), true);
+    assert.equal(b.admit('t/5', 0), true, 'deleting what is not stored changes nothing');
+    assert.equal(b.bytes(), 3 * 359);
   });
 });
