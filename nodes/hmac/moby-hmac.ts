@@ -12,6 +12,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn, DoneFn, A
 import { mountMobyRoutes } from '../lib/routes';
 import {
   countEvent,
+  countEvicted,
   countIn,
   countOut,
   countRejected,
@@ -28,7 +29,14 @@ import { healthView } from '../core/health/extract';
 import { isOutputWired } from '../lib/wires';
 import { NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
-import { TenantRateLimiter, DEFAULT_TENANT_BURST, DEFAULT_TENANT_RATE } from '../core/tenant-rate';
+import {
+  KeyedRateLimiter,
+  RateVerdict,
+  DEFAULT_DEVICE_BURST,
+  DEFAULT_DEVICE_RATE,
+  DEFAULT_TENANT_BURST,
+  DEFAULT_TENANT_RATE,
+} from '../core/keyed-rate';
 
 const KEYRING = 'moby-keyring';
 const VERIFY = 'moby-hmac-verify';
@@ -75,6 +83,10 @@ interface VerifyDef extends NodeDef {
   tenantRate?: string | number;
   /** per-tenant burst on top of the rate, messages */
   tenantBurst?: string | number;
+  /** per verified device (tenant + device) sustained rate bound, messages/s (0 = off; docs/security-devices.md) */
+  deviceRate?: string | number;
+  /** per-device burst on top of the rate, messages */
+  deviceBurst?: string | number;
 }
 
 interface SignDef extends NodeDef {
@@ -303,7 +315,8 @@ export = function (RED: NodeAPI) {
     const verifyStatus = (): NodeStatus => ({
       fill: lastRefused !== null ? 'yellow' : 'green',
       shape: 'dot',
-      text: `✓ ${passed}  ✗ ${rejected}${lastRefused !== null ? ` (${lastRefused})` : ''}`,
+      // the rate refusals stay visible while other devices' messages pass (the last code alone would flicker)
+      text: `✓ ${passed}  ✗ ${rejected}${lastRefused !== null ? ` (${lastRefused})` : ''}${rateRefused ? `  rate ✗ ${rateRefused}` : ''}`,
     });
     let verifier: Verifier | null = null;
     let journal: ReplayJournal | null = null;
@@ -397,11 +410,21 @@ export = function (RED: NodeAPI) {
       }
     }
     const active = verifier;
-    // only verified tenants reach the bucket: a forged topic cannot spend another tenant's budget
-    const tenantRate = new TenantRateLimiter({
+    // only verified tenants and devices reach the buckets: a forged message cannot spend another's budget
+    const tenantRate = new KeyedRateLimiter({
       ratePerSec: num(def.tenantRate, DEFAULT_TENANT_RATE, 0),
       burst: num(def.tenantBurst, DEFAULT_TENANT_BURST, 1),
     });
+    // one bucket per tenant + device, as many per tenant as the replay cache remembers devices (Replay
+    // devices): the same per-tenant bound, so a device-id flood of one tenant evicts only its own buckets
+    const deviceRate = new KeyedRateLimiter({
+      ratePerSec: num(def.deviceRate, DEFAULT_DEVICE_RATE, 0),
+      burst: num(def.deviceBurst, DEFAULT_DEVICE_BURST, 1),
+      maxKeys: num(def.replayDevices, 100000, 1),
+    });
+    let rateRefused = 0;
+    /** device buckets evicted so far, as already counted in moby_evictions_total */
+    let evictionsSeen = 0;
     const unregister = active
       ? provideGauge(
           'moby_hmac_nonce_cache_entries',
@@ -476,8 +499,39 @@ export = function (RED: NodeAPI) {
           redelivered: msg.redelivered === true,
         });
         const moby = withoutClaims(msg);
-        if (r.ok && r.tenant !== undefined && !tenantRate.take(r.tenant)) {
-          // over its tenant's rate: refused (and settled upstream as deliberately rejected), see tenant-rate.ts
+        // the device's bucket first: a flooding device is refused before it spends its tenant's budget (the
+        // tenant's other devices keep theirs); its messages that pass then count against the tenant
+        const deviceVerdict = r.ok ? deviceRate.take(r.deviceId, r.tenant) : RateVerdict.Pass;
+        if (deviceRate.evictions !== evictionsSeen) {
+          // a bucket forgotten to stay within the bound (its device starts again with a full one)
+          countEvicted(VERIFY, deviceRate.evictions - evictionsSeen);
+          evictionsSeen = deviceRate.evictions;
+        }
+        const tenantVerdict =
+          r.ok && deviceVerdict === RateVerdict.Pass && r.tenant !== undefined
+            ? tenantRate.take(r.tenant)
+            : RateVerdict.Pass;
+        if (r.ok && deviceVerdict !== RateVerdict.Pass) {
+          // over its device's rate: refused like tenant_rate (settled upstream as deliberately rejected)
+          rejected++;
+          rateRefused++;
+          const who = r.tenant !== undefined ? `device ${r.deviceId} of tenant ${r.tenant}` : `device ${r.deviceId}`;
+          msg.moby = moby;
+          withReject(msg, {
+            code: 'device_rate',
+            reason: `${who} is over its rate bound (${deviceRate.describe()})`,
+            device_id: r.deviceId,
+            field: 'device_id',
+          });
+          countRejected(VERIFY, 'device_rate');
+          if (r.tenant !== undefined) countTenantRejected(VERIFY, r.tenant, 'device_rate');
+          // one line per episode (the bucket full again ends it), not one per refused message
+          if (deviceVerdict === RateVerdict.RefuseFirst)
+            node.warn(
+              `${who} is over its rate bound (${deviceRate.describe()}): its excess is rejected as device_rate`
+            );
+        } else if (r.ok && r.tenant !== undefined && tenantVerdict !== RateVerdict.Pass) {
+          // over its tenant's rate: refused (and settled upstream as deliberately rejected), see keyed-rate.ts
           rejected++;
           msg.moby = moby;
           withReject(msg, {
@@ -486,8 +540,13 @@ export = function (RED: NodeAPI) {
             device_id: r.deviceId,
             field: 'tenant',
           });
+          rateRefused++;
           countRejected(VERIFY, 'tenant_rate');
           countTenantRejected(VERIFY, r.tenant, 'tenant_rate');
+          if (tenantVerdict === RateVerdict.RefuseFirst)
+            node.warn(
+              `tenant ${r.tenant} is over its rate bound (${tenantRate.describe()}): its excess is rejected as tenant_rate`
+            );
         } else if (r.ok) {
           passed++;
           msg.payload = r.body;

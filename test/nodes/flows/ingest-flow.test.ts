@@ -169,4 +169,111 @@ describe('ingest flow: mqtt in → moby-hmac-verify → moby-normalize (aedes)',
       ['motor_temperature', 'pump-7', true]
     );
   });
+
+  it("bounds a flooding device with a valid key (tenant-less): the other devices' messages all become points, the flooder gets its burst and rate", async () => {
+    const RATE = 20;
+    const BURST = 50;
+    const PRESS_KEY = 'press-3-shared-secret-0123';
+    const flow = [
+      coreMqttBroker(broker.port),
+      coreMqttIn('in', 'devices/+/telemetry', [['v']], { datatype: 'buffer', rap: true, rh: 0 }),
+      { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
+      {
+        id: 'v',
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        topicPattern: 'devices/+device_id/telemetry',
+        deviceRate: RATE,
+        deviceBurst: BURST,
+        wires: [['n'], ['authRejects']],
+      },
+      { id: 'reg', type: 'moby-registry', name: 'fleet', source: 'inline', json: JSON.stringify(REGISTRY) },
+      {
+        id: 'n',
+        type: 'moby-normalize',
+        registry: 'reg',
+        topicPattern: 'devices/+device_id/telemetry',
+        arrays: 'accel: x,y,z',
+        wires: [['points'], ['dataRejects']],
+      },
+      { id: 'points', type: 'helper' },
+      { id: 'dataRejects', type: 'helper' },
+      { id: 'authRejects', type: 'helper' },
+    ];
+    const keys = { ...KEYS, 'press-3': { p1: PRESS_KEY } };
+    await new Promise<void>((resolve) =>
+      helper.load([mqttNode, hmacNode, normalizeNode], flow, { kr: { keys: JSON.stringify(keys) } }, resolve)
+    );
+    helper._sandbox.restore(); // the helper's spies on every send cost more than the flow itself
+    let pumpPoints = 0;
+    const others: Array<{ payload: { tags: Record<string, string> } }> = [];
+    helper.getNode('points').on('input', (m: { payload: { tags: Record<string, string> } }) => {
+      if (m.payload.tags.device_id === 'pump-7') pumpPoints++;
+      else others.push(m);
+    });
+    const authRejects: Array<{ moby?: { reject?: { code: string; device_id?: string; field?: string } } }> = [];
+    helper.getNode('authRejects').on('input', (m: (typeof authRejects)[number]) => authRejects.push(m));
+    const dataRejects = collect('dataRejects');
+    await waitFor(() => (helper.getNode('b') as { connected?: boolean }).connected, 5000, 'mqtt in connected');
+    client = await mqtt.connectAsync(broker.url);
+    // the mqtt in node's subscription may land just after it connects: publish until the first point arrives
+    await waitFor(
+      async () => {
+        await client.publishAsync('devices/sensor_001/telemetry', signed('sensor_001', SENSOR), { qos: 1 });
+        return others.length > 0;
+      },
+      5000,
+      'first point through the flow',
+      200
+    );
+    await sleep(300);
+    others.length = 0;
+
+    const press = () =>
+      JSON.stringify(
+        signEnvelope({ deviceId: 'press-3', key: parseKey(PRESS_KEY), kid: 'p1', body: '{"temperature":33.5}' })
+      );
+    const normal = () => [
+      client.publishAsync('devices/sensor_001/telemetry', signed('sensor_001', SENSOR), { qos: 1 }),
+      client.publishAsync('devices/press-3/telemetry', press(), { qos: 1 }),
+    ];
+    const FLOOD = 3000;
+    const flood = Array.from({ length: FLOOD }, () => signed('pump-7', PUMP));
+    const started = performance.now();
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < FLOOD; i++) {
+      sends.push(client.publishAsync('devices/pump-7/telemetry', flood[i], { qos: 0 }));
+      if (i === FLOOD / 2) sends.push(...normal());
+      if (sends.length >= 500) await Promise.all(sends.splice(0));
+    }
+    sends.push(...normal());
+    await Promise.all(sends);
+    await waitFor(
+      () => others.length === 4 && pumpPoints + authRejects.length >= FLOOD,
+      60000,
+      'flood and the other devices through',
+      50
+    );
+    const elapsedSec = (performance.now() - started) / 1000;
+
+    assert.deepEqual(others.map((m) => m.payload.tags.device_id).sort(), [
+      'press-3',
+      'press-3',
+      'sensor_001',
+      'sensor_001',
+    ]);
+    assert.ok(
+      pumpPoints >= BURST && pumpPoints <= BURST + Math.ceil(RATE * elapsedSec),
+      `pump-7 passed ${pumpPoints}, bound ${BURST + Math.ceil(RATE * elapsedSec)} after ${elapsedSec.toFixed(1)} s`
+    );
+    assert.equal(authRejects.length, FLOOD - pumpPoints);
+    assert.ok(
+      authRejects.every((m) => {
+        const r = m.moby?.reject;
+        return r?.code === 'device_rate' && r.device_id === 'pump-7' && r.field === 'device_id';
+      })
+    );
+    assert.equal(dataRejects.length, 0);
+  });
 });

@@ -109,6 +109,9 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     /** the verify node's per-tenant rate bound (messages/s, burst); omitted: the node's defaults */
     tenantRate?: number;
     tenantBurst?: number;
+    /** the verify node's per-device rate bound (messages/s, burst); omitted: the node's defaults */
+    deviceRate?: number;
+    deviceBurst?: number;
     /** wills on t/<tenant>/device/lwt/<device> into device health, which reports to the alert node */
     wills?: boolean;
   }
@@ -127,6 +130,8 @@ describe('tenants: two tenants with overlapping device ids through the real runt
         topicPattern: 't/+tenant/devices/+device_id/telemetry',
         tenantRate: opts.tenantRate ?? '',
         tenantBurst: opts.tenantBurst ?? '',
+        deviceRate: opts.deviceRate ?? '',
+        deviceBurst: opts.deviceBurst ?? '',
         wires: [opts.lean ? ['n'] : ['n', 'verified', 'health'], ['authRejects']],
       },
       { id: 'n', type: 'moby-normalize', wires: [['an'], ['dataRejects']] },
@@ -600,6 +605,89 @@ describe('tenants: two tenants with overlapping device ids through the real runt
     assert.ok(counted, "acme's tenant_rate rejects in /moby/metrics");
     assert.ok(Number(counted[1]) >= FLOOD - acmePassed);
     assert.doesNotMatch(metrics, /moby_tenant_rejects_total\{[^}]*tenant="beta"/);
+  });
+  it("bounds each device's rate: acme's pump-001 floods, acme's other devices and beta's pump-001 keep being scored, and the flood does not spend acme's tenant budget", async () => {
+    const RATE = 20;
+    const BURST = 50;
+    // acme's tenant budget is far below the flood: had the flood spent it, acme's other devices would be
+    // refused as tenant_rate (the device bucket is checked first)
+    await load({ lean: true, deviceRate: RATE, deviceBurst: BURST, tenantRate: 100, tenantBurst: 200 });
+    helper._sandbox.restore(); // the helper's spies on every send cost more than the pipeline (see the flood test)
+    const order: string[] = []; // tenant/device of each scored message, in the order they were scored
+    const others: Msg[] = [];
+    helper.getNode('scored').on('input', (m: Msg) => {
+      const key = `${m.payload?.tags?.tenant}/${m.payload?.tags?.device_id}`;
+      order.push(key);
+      if (key !== 'acme/pump-001') others.push(m);
+    });
+    const authRejects: Msg[] = [];
+    helper.getNode('authRejects').on('input', (m: Msg) => authRejects.push(m));
+    const metricsBefore = (await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text;
+
+    // one device with a valid key floods 3,000 signed messages through the broker; acme's pump-002/003 and
+    // beta's pump-001 (the flooder's id in another tenant) publish in the middle of the flood and at its end
+    const FLOOD = 3000;
+    const flood = Array.from({ length: FLOOD }, (_, i) => envelope('acme', 'pump-001', { temperature: 30 + (i % 10) }));
+    const normal = (temperature = 40) => [
+      publish('acme', 'pump-002', envelope('acme', 'pump-002', { temperature })),
+      publish('acme', 'pump-003', envelope('acme', 'pump-003', { temperature: 41 })),
+      publish('beta', 'pump-001', envelope('beta', 'pump-001', { temperature: 42 })),
+    ];
+    const started = performance.now();
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < FLOOD; i++) {
+      sends.push(client!.publishAsync('t/acme/devices/pump-001/telemetry', flood[i], { qos: 0 }));
+      if (i === FLOOD / 2) sends.push(...normal());
+      if (sends.length >= 500) await Promise.all(sends.splice(0));
+    }
+    sends.push(...normal(130)); // acme's pump-002 overheats at the end: it alerts to acme's Slack
+    await Promise.all(sends);
+    await waitFor(
+      () => others.length === 6 && order.length + authRejects.length >= FLOOD + 6,
+      60000,
+      'flood and the other devices through',
+      50
+    );
+    const elapsedSec = (performance.now() - started) / 1000;
+
+    // the other devices lost nothing, each scored on its own state
+    assert.deepEqual(others.map((m) => `${m.payload.tags.tenant}/${m.payload.tags.device_id}`).sort(), [
+      'acme/pump-002',
+      'acme/pump-002',
+      'acme/pump-003',
+      'acme/pump-003',
+      'beta/pump-001',
+      'beta/pump-001',
+    ]);
+    assert.equal(others.filter((m) => m.anomaly.is_anomaly).length, 1);
+    await waitFor(() => slack.acme.delivered().some((r) => /pump-002/.test(r.body)), 10000, 'acme alert notified');
+
+    // the flooder got its burst and its rate, no more; the rest was refused as device_rate naming it
+    const floodPassed = order.filter((k) => k === 'acme/pump-001').length;
+    const allowed = BURST + Math.ceil(RATE * elapsedSec);
+    assert.ok(
+      floodPassed >= BURST && floodPassed <= allowed,
+      `pump-001 of acme passed ${floodPassed}, bound ${allowed} after ${elapsedSec.toFixed(1)} s`
+    );
+    assert.equal(authRejects.length, FLOOD - floodPassed);
+    for (const m of authRejects) {
+      const r = m.moby!.reject!;
+      assert.deepEqual([r.code, r.device_id, r.field], ['device_rate', 'pump-001', 'device_id']);
+      assert.match(r.reason, /^device pump-001 of tenant acme is over its rate bound \(20 messages\/s, burst 50\)$/);
+    }
+
+    // counted by code (no device label) and per tenant; nothing of beta's, no tenant_rate at all
+    const metrics = (await api(ADMIN_TOKEN).get('/moby/metrics').expect(200)).text;
+    const num = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+    const byCode = /moby_rejects_total\{node_type="moby-hmac-verify",code="device_rate"\} (\d+)/;
+    assert.equal(num(metrics, byCode) - num(metricsBefore, byCode), FLOOD - floodPassed);
+    const acme = /moby_tenant_rejects_total\{node_type="moby-hmac-verify",tenant="acme",code="device_rate"\} (\d+)/;
+    assert.equal(num(metrics, acme) - num(metricsBefore, acme), FLOOD - floodPassed);
+    // the counters are the process's (earlier tests count too): compare with before the flood
+    const tenantRejects = (text: string) =>
+      text.split('\n').filter((l) => /^moby_tenant_rejects_total\{[^}]*(tenant="beta"|code="tenant_rate")/.test(l));
+    assert.deepEqual(tenantRejects(metrics), tenantRejects(metricsBefore), 'no beta rejects, no tenant_rate');
+    assert.doesNotMatch(metrics, /moby_rejects_total\{[^}]*device_id="/, 'no per-device label');
   });
   it("device health per tenant: beta's pump-001 will marks only beta's pump-001 OFFLINE, and the alert goes to beta's view and Slack only", async () => {
     await load({ wills: true });

@@ -199,6 +199,65 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     assert.equal(held.length, 0, 'nothing redelivered');
     assert.equal(env.broker.acks.length, 6);
   });
+
+  it("a message verify refuses over its device's rate is settled like tenant_rate: acknowledged at once, never redelivered", async () => {
+    // tenant-less, the default single-tenant deployment: one device sends six messages
+    const master = 'hex:' + 'b2'.repeat(32);
+    const flow = () => [
+      brokerNode(),
+      mobyIn('in', 'devices/+/telemetry', [['v']]),
+      { id: 'kr', type: 'moby-keyring' },
+      {
+        id: 'v',
+        type: 'moby-hmac-verify',
+        keyring: 'kr',
+        tolerance: 300,
+        topicPattern: 'devices/+device_id/telemetry',
+        // a burst of 2 and next to no sustained rate: the 3rd to 6th message are over the bound
+        deviceRate: 0.001,
+        deviceBurst: 2,
+        wires: [['h'], []],
+      },
+      { id: 'h', type: 'test-hold' },
+    ];
+    const creds = { b: { user: 'u', password: 'p' }, kr: { keys: JSON.stringify({ '*': { m1: master } }) } };
+    const refusedCount = async () =>
+      Number(
+        /moby_rejects_total\{node_type="moby-hmac-verify",code="device_rate"\} (\d+)/.exec(
+          await metrics.metricsText()
+        )?.[1] ?? 0
+      );
+    const refusedBefore = await refusedCount();
+    await helper.load([mqttNodes, hmacNode, holdNode], flow(), creds);
+    await connected();
+    await sleep(100); // SUBACK
+    const pub = await mqtt.connectAsync(env.broker.url, { clientId: `pub-${Date.now()}`, clean: true });
+    const key = deriveDeviceKey(parseKey(master), 'press-1');
+    const sent: string[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const body = JSON.stringify({ device_id: 'press-1', temperature: 40 + i });
+      const env = JSON.stringify(signEnvelope({ deviceId: 'press-1', key, kid: 'm1', body }));
+      sent.push(env);
+      await pub.publishAsync('devices/press-1/telemetry', env, { qos: 1 });
+    }
+    await pub.endAsync();
+    await waitFor(
+      () => held.length === 2 && env.broker.acks.length === 4,
+      5000,
+      'two held, four refused and acknowledged'
+    );
+    assert.deepEqual(acked().sort(), sent.slice(2).sort(), 'every refused message acknowledged, none held');
+    assert.equal((await refusedCount()) - refusedBefore, 4, 'the four refused messages counted');
+    for (const h of held) h.done();
+    await waitFor(() => env.broker.acks.length === 6, 3000, 'all six acknowledged');
+    await helper.unload();
+    held.length = 0;
+    await helper.load([mqttNodes, hmacNode, holdNode], flow(), creds);
+    await connected();
+    await sleep(500);
+    assert.equal(held.length, 0, 'nothing redelivered');
+    assert.equal(env.broker.acks.length, 6);
+  });
 });
 
 // The PUBACKs are written as bytes (nodes/core/mqtt/puback.ts), many in one socket write: a broker that
