@@ -25,6 +25,7 @@ import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { PumpGate } from '../core/mqtt/pump-gate';
+import { LineWindow } from '../core/line-window';
 import { PubackBuffer } from '../core/mqtt/puback';
 import { ClientIdClaims } from '../core/mqtt/client-ids';
 import {
@@ -181,6 +182,7 @@ export = function (RED: NodeAPI) {
     }
 
     let lastSettledMs = Date.now();
+    const unackedLog = new LineWindow({ linesPerWindow: 3, windowMs: 10000 });
     const tracker = new SettleTracker<AckHandle>({
       window,
       timeoutMs,
@@ -195,11 +197,14 @@ export = function (RED: NodeAPI) {
         if (outcome === 'failed') owners.delete(info.id);
         unsettledTotal.inc({ reason: outcome === 'failed' ? 'error' : 'timeout' });
         const who = info.holders.map(([id, n]) => (n > 1 ? `${id}×${n}` : id)).join(', ');
-        node.warn(
+        // a full disk fails every message that reaches the failing node: a few lines, then one per window
+        const line = unackedLog.note(
           outcome === 'failed'
             ? `message ${info.id} (packet ${info.ack.messageId}) not acknowledged: a node failed on it (${info.error}); the broker keeps it and redelivers it on the next session`
-            : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`
+            : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`,
+          Date.now()
         );
+        if (line !== null) node.warn(line);
         if (outcome === 'failed') gate.check();
         refresh();
       },
@@ -488,6 +493,11 @@ export = function (RED: NodeAPI) {
       );
     const sweep = setInterval(() => {
       tracker.sweep(Date.now(), (a) => a.gen !== gen);
+      const more = unackedLog.summary(Date.now());
+      if (more)
+        node.warn(
+          `${more.unlogged} more message(s) not acknowledged in the last ${Math.round(more.windowMs / 1000)} s without a line each (moby_mqtt_unsettled_total counts them all); the last: ${more.last}`
+        );
       refresh();
     }, 1000);
     const unprovide = [
