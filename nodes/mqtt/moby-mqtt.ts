@@ -25,6 +25,8 @@ import { Counter } from 'prom-client';
 import { SettleTracker } from '../core/mqtt/settle-tracker';
 import type { TrackedInfo } from '../core/mqtt/settle-tracker';
 import { PumpGate } from '../core/mqtt/pump-gate';
+import { LineWindow } from '../core/line-window';
+import { FailedHold } from '../core/mqtt/failed-hold';
 import { PubackBuffer } from '../core/mqtt/puback';
 import { ClientIdClaims } from '../core/mqtt/client-ids';
 import {
@@ -181,6 +183,9 @@ export = function (RED: NodeAPI) {
     }
 
     let lastSettledMs = Date.now();
+    const unackedLog = new LineWindow({ linesPerWindow: 3, windowMs: 10000 });
+    // failed messages keep a broker in-flight slot each until the next connection (core/mqtt/failed-hold.ts)
+    const failedHold = new FailedHold(window);
     const tracker = new SettleTracker<AckHandle>({
       window,
       timeoutMs,
@@ -193,13 +198,19 @@ export = function (RED: NodeAPI) {
       onUnsettled: (outcome, info: TrackedInfo<AckHandle>) => {
         if (outcome === 'failed') lastSettledMs = Date.now();
         if (outcome === 'failed') owners.delete(info.id);
+        // with a clean session a reconnect would drop them (and all the broker queued): not counted, no reconnect
+        if (outcome === 'failed' && !clean && connected && info.ack.gen === gen)
+          failedHold.add(info.ack.parts ? info.ack.parts.length : 1, Date.now());
         unsettledTotal.inc({ reason: outcome === 'failed' ? 'error' : 'timeout' });
         const who = info.holders.map(([id, n]) => (n > 1 ? `${id}×${n}` : id)).join(', ');
-        node.warn(
+        // a full disk fails every message that reaches the failing node: a few lines, then one per window
+        const line = unackedLog.note(
           outcome === 'failed'
             ? `message ${info.id} (packet ${info.ack.messageId}) not acknowledged: a node failed on it (${info.error}); the broker keeps it and redelivers it on the next session`
-            : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`
+            : `message ${info.id} (packet ${info.ack.messageId}) not settled after ${timeoutMs / 1000} s${who ? `, still held by node(s) ${who}` : ''}: not acknowledged yet`,
+          Date.now()
         );
+        if (line !== null) node.warn(line);
         if (outcome === 'failed') gate.check();
         refresh();
       },
@@ -211,12 +222,34 @@ export = function (RED: NodeAPI) {
     });
     // holds the packet pump while more than the window is unacknowledged (tracked, or waiting in a batch);
     // resumes whenever either drops, not only when the tracker itself had been full (nodes/core/mqtt/pump-gate.ts)
-    const gate = new PumpGate(window, () => tracker.inFlight + buffered());
+    const gate = new PumpGate(window, () => tracker.inFlight + buffered() + failedHold.count);
     // stalled (window full, nothing settling) or not connected, no device can be heard: device health must not
     // take that for the whole fleet falling silent (core/mqtt/ingest-stall.ts, lib/ingest-watch.ts)
     const canHear = () =>
-      sourceCanHear({ connected, load: tracker.inFlight + buffered(), window, lastSettledMs, now: Date.now() });
+      sourceCanHear({
+        connected,
+        load: tracker.inFlight + buffered() + failedHold.count,
+        window,
+        lastSettledMs,
+        now: Date.now(),
+      });
     const unprobe = configError ? () => undefined : registerIngestProbe(node.id, canHear);
+
+    /**
+     * Drops the connection so the broker sends the failed messages again (MQTT 3.1.1 redelivers only on a new
+     * connection); mqtt.js reconnects after its reconnect period and the session resumes. What is still in
+     * flight comes again too, as after any reconnect (duplicates are absorbed downstream).
+     */
+    function redeliverFailed(): void {
+      const stream = (client as unknown as { stream?: { destroy(): void; destroyed?: boolean } } | null)?.stream;
+      const n = failedHold.count;
+      failedHold.reset();
+      if (!stream || stream.destroyed || !connected) return;
+      node.warn(
+        `${n} message(s) a node failed on hold the broker's in-flight slots until a new connection: reconnecting so the broker sends them again`
+      );
+      stream.destroy();
+    }
 
     function ack(a: AckHandle): void {
       if (a.parts) {
@@ -430,6 +463,7 @@ export = function (RED: NodeAPI) {
       };
       c.on('connect', (connack: { sessionPresent?: boolean }) => {
         gen++;
+        failedHold.reset(); // the broker sends the failed ones again on this connection
         connected = true;
         lastError = undefined;
         const server = servers[((c as unknown as { _reconnectCount?: number })._reconnectCount ?? 1) - 1] ?? servers[0];
@@ -488,6 +522,13 @@ export = function (RED: NodeAPI) {
       );
     const sweep = setInterval(() => {
       tracker.sweep(Date.now(), (a) => a.gen !== gen);
+      // from the timer, not from inside a node's done(): at most 1 s after they take half the window
+      if (failedHold.due(Date.now())) redeliverFailed();
+      const more = unackedLog.summary(Date.now());
+      if (more)
+        node.warn(
+          `${more.unlogged} more message(s) not acknowledged in the last ${Math.round(more.windowMs / 1000)} s without a line each (moby_mqtt_unsettled_total counts them all); the last: ${more.last}`
+        );
       refresh();
     }, 1000);
     const unprovide = [

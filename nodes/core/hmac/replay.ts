@@ -44,12 +44,12 @@ export enum NonceCheck {
   Replay = 1,
   /** ts below the device's (or the global) floor: its nonce may have been dropped, so it cannot be proven new */
   BelowFloor = 2,
-  /** nonce already used, but the message is a broker redelivery (MQTT DUP) seen for the first time: passes once */
+  /** nonce already used, but the message is a broker redelivery (MQTT DUP): passes (as often as the broker resends it) */
   Redelivered = 3,
 }
 
 interface DeviceNonces {
-  /** nonce → ts * 2 + (1 when a redelivery of it already passed); Map order = arrival order */
+  /** nonce → ts * 2 + (1 when a journal of an earlier version marked a redelivery as passed; no longer consulted); Map order = arrival order */
   nonces: Map<string, number>;
   /** messages with ts below this are refused */
   minTs: number;
@@ -133,16 +133,19 @@ export class NonceCache {
   /**
    * Checks a nonce of an authenticated message with timestamp `ts` (Unix seconds, already inside the window)
    * at `now`; remembers it when it is new. `redelivered`: the transport says this is a redelivery of a
-   * message it delivered before (MQTT DUP set by the broker) — a used nonce then passes once.
+   * message it delivered before (MQTT DUP set by the broker) — a used nonce then passes, every time.
    */
   check(deviceId: string, nonce: string, ts: number, now: number, redelivered = false): NonceCheck {
     const d = this.devices.get(deviceId);
     if (d !== undefined) {
       const seen = d.nonces.get(nonce);
       if (seen !== undefined && tsOf(seen) + this.windowSec >= now) {
-        if (!redelivered || seen % 2 === 1) return NonceCheck.Replay;
-        d.nonces.set(nonce, seen + 1);
-        this.record(`r\t${deviceId}\t${nonce}`);
+        if (!redelivered) return NonceCheck.Replay;
+        // Every broker redelivery passes, not only the first: the broker sends a message again only while it
+        // has no acknowledgement for it, i.e. no earlier copy became durable (or was settled). Passing it once
+        // only lost it when Node-RED died twice with it in flight (a crash loop, a kill during the redelivery
+        // burst): the third copy was rejected as a replay, and a reject is acknowledged. A device cannot set
+        // DUP (the broker never forwards it), and a copy passed again writes the same points, stored once.
         return NonceCheck.Redelivered;
       }
       if (ts < d.minTs) return NonceCheck.BelowFloor;

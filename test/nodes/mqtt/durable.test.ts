@@ -89,6 +89,45 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     await waitFor(() => env.broker.acks.length === 5, 3000, 'all acked');
   });
 
+  it('messages a node fails on (a full disk fails every one) are logged a few times, not once each', async () => {
+    await helper.load([mqttNodes, holdNode], holdFlow(), { b: { user: 'u', password: 'p' } });
+    await connected();
+    await sleep(100); // SUBACK
+    const failedLines = () =>
+      helper
+        .log()
+        .args.map((a: any[]) => String(a[0]?.msg ?? ''))
+        .filter((m: string) => m.includes('not acknowledged: a node failed on it'));
+    const before = failedLines().length;
+    await publish(Array.from({ length: 20 }, (_, i) => `f${i}`));
+    await waitFor(() => held.length === 20, 5000, 'twenty messages held');
+    for (const h of held) h.done(new Error('ENOSPC: no space left on device, write'));
+    await waitFor(
+      async () => /moby_mqtt_unsettled_total\{reason="error"\} (\d+)/.test(await metrics.metricsText()),
+      3000,
+      'counted'
+    );
+    await sleep(200);
+    // old code: one warning per failed message (20); now the first 3 of the episode, the rest in a summary line
+    assert.equal(failedLines().length - before, 3);
+    assert.equal(env.broker.acks.length, 0, 'none acknowledged: the broker keeps them');
+  });
+
+  it('failed messages that take half the window are sent again without a restart: the node reconnects (old code: only a restart did)', async () => {
+    await helper.load([mqttNodes, holdNode], holdFlow(), { b: { user: 'u', password: 'p' } });
+    await connected();
+    await sleep(100); // SUBACK
+    await publish(Array.from({ length: 50 }, (_, i) => `r${i}`)); // half the broker node's window of 100
+    await waitFor(() => held.length === 50, 5000, 'fifty messages held');
+    // each keeps a broker in-flight slot until a new connection; with a broker limit of 50 nothing more would come
+    for (const h of held.splice(0)) h.done(new Error('ENOSPC: no space left on device, write'));
+    await waitFor(() => held.length === 50, 8000, 'the fifty sent again on a new connection', 50);
+    assert.equal(env.broker.acks.length, 0);
+    for (const h of held) h.done(); // the disk has room again
+    await waitFor(() => env.broker.acks.length === 50, 3000, 'all fifty acknowledged');
+    assert.deepEqual(acked().sort(), Array.from({ length: 50 }, (_, i) => `r${i}`).sort());
+  });
+
   it('a full window with nothing settling for 2 s is a stall: device health is told it cannot hear, moby_mqtt_stalled is 1; settling ends it', async () => {
     await helper.load([mqttNodes, holdNode], holdFlow(), { b: { user: 'u', password: 'p' } });
     await connected();

@@ -76,12 +76,15 @@ describe('replay cache (per device, bounded, floors)', () => {
     assert.equal(c.deviceEvictions, 0);
   });
 
-  it('lets a broker redelivery of a used nonce pass exactly once; without the flag it is a replay', () => {
+  it('lets every broker redelivery of a used nonce pass; without the flag it is a replay', () => {
     const c = new NonceCache({ windowSec: W });
     c.check('a', 'n-000001', T, T);
     assert.equal(c.check('a', 'n-000001', T, T + 1), NonceCheck.Replay);
     assert.equal(c.check('a', 'n-000001', T, T + 1, true), NonceCheck.Redelivered);
-    assert.equal(c.check('a', 'n-000001', T, T + 2, true), NonceCheck.Replay);
+    // the broker resends only what nobody acknowledged: a second redelivery is the message's last chance
+    // (old code: Replay, which is acknowledged, so the message was lost)
+    assert.equal(c.check('a', 'n-000001', T, T + 2, true), NonceCheck.Redelivered);
+    assert.equal(c.check('a', 'n-000001', T, T + 2), NonceCheck.Replay);
     // a redelivery of a nonce never seen is simply new
     assert.equal(c.check('a', 'n-000002', T, T + 2, true), NonceCheck.Fresh);
   });
@@ -166,7 +169,8 @@ describe('replay cache (per device, bounded, floors)', () => {
     for (const x of [again, snap]) {
       assert.equal(x.check('a', 'a-000000', T, T + 8), NonceCheck.BelowFloor);
       assert.equal(x.check('a', 'a-000004', T + 4, T + 8), NonceCheck.Replay);
-      assert.equal(x.check('b', 'b-000001', T + 5, T + 8, true), NonceCheck.Replay, 'the redelivery already passed');
+      assert.equal(x.check('b', 'b-000001', T + 5, T + 8), NonceCheck.Replay, 'a seen nonce without DUP');
+      assert.equal(x.check('b', 'b-000001', T + 5, T + 8, true), NonceCheck.Redelivered, 'every redelivery passes');
       assert.equal(x.floorOf('a'), c.floorOf('a'));
     }
   });
@@ -203,12 +207,16 @@ describe('replay journal (crash safety)', () => {
     const second = verifierWithJournal(file, () => now);
     const r = second.v.verify({ payload: env('captured-0001', T) });
     assert.ok(!r.ok && r.reject.code === 'replay');
-    // the broker's redelivery of it passes once, then never again
+    // the broker's redelivery of it passes (the first copy may not have become durable before the kill)
     assert.equal(second.v.verify({ payload: env('captured-0001', T), redelivered: true }).ok, true);
     second.j.flush(now);
+    // and again after a second kill: the broker resends only what nobody acknowledged, so this copy is the
+    // message's last chance (old code: rejected as a replay, and a reject is acknowledged: the message was lost)
     const third = verifierWithJournal(file, () => now + 1);
     const again = third.v.verify({ payload: env('captured-0001', T), redelivered: true });
-    assert.ok(!again.ok && again.reject.code === 'replay');
+    assert.ok(again.ok && again.redelivered === true, 'the redelivery after a second kill passes');
+    const replayed = third.v.verify({ payload: env('captured-0001', T) });
+    assert.ok(!replayed.ok && replayed.reject.code === 'replay', 'without DUP it is still a replay');
   });
 
   it('skips a torn last line and compacts to the live state', () => {
