@@ -425,6 +425,36 @@ export = function (RED: NodeAPI) {
     let rateRefused = 0;
     /** device buckets evicted so far, as already counted in moby_evictions_total */
     let evictionsSeen = 0;
+    /**
+     * Marks an authentic message refused by a rate bound (device_rate or tenant_rate): reject output, counted by
+     * code (and per tenant), and one warning per episode of the key (the bucket full again ends it), not one per
+     * refused message.
+     */
+    function refuseOverRate(
+      msg: NodeMessage,
+      moby: Record<string, unknown>,
+      code: 'device_rate' | 'tenant_rate',
+      who: string,
+      limiter: KeyedRateLimiter,
+      verdict: RateVerdict,
+      deviceId: string,
+      field: 'device_id' | 'tenant',
+      tenant: string | undefined
+    ): void {
+      rejected++;
+      rateRefused++;
+      msg.moby = moby;
+      withReject(msg, {
+        code,
+        reason: `${who} is over its rate bound (${limiter.describe()})`,
+        device_id: deviceId,
+        field,
+      });
+      countRejected(VERIFY, code);
+      if (tenant !== undefined) countTenantRejected(VERIFY, tenant, code);
+      if (verdict === RateVerdict.RefuseFirst)
+        node.warn(`${who} is over its rate bound (${limiter.describe()}): its excess is rejected as ${code}`);
+    }
     const unregister = active
       ? provideGauge(
           'moby_hmac_nonce_cache_entries',
@@ -513,40 +543,12 @@ export = function (RED: NodeAPI) {
             : RateVerdict.Pass;
         if (r.ok && deviceVerdict !== RateVerdict.Pass) {
           // over its device's rate: refused like tenant_rate (settled upstream as deliberately rejected)
-          rejected++;
-          rateRefused++;
           const who = r.tenant !== undefined ? `device ${r.deviceId} of tenant ${r.tenant}` : `device ${r.deviceId}`;
-          msg.moby = moby;
-          withReject(msg, {
-            code: 'device_rate',
-            reason: `${who} is over its rate bound (${deviceRate.describe()})`,
-            device_id: r.deviceId,
-            field: 'device_id',
-          });
-          countRejected(VERIFY, 'device_rate');
-          if (r.tenant !== undefined) countTenantRejected(VERIFY, r.tenant, 'device_rate');
-          // one line per episode (the bucket full again ends it), not one per refused message
-          if (deviceVerdict === RateVerdict.RefuseFirst)
-            node.warn(
-              `${who} is over its rate bound (${deviceRate.describe()}): its excess is rejected as device_rate`
-            );
+          refuseOverRate(msg, moby, 'device_rate', who, deviceRate, deviceVerdict, r.deviceId, 'device_id', r.tenant);
         } else if (r.ok && r.tenant !== undefined && tenantVerdict !== RateVerdict.Pass) {
           // over its tenant's rate: refused (and settled upstream as deliberately rejected), see keyed-rate.ts
-          rejected++;
-          msg.moby = moby;
-          withReject(msg, {
-            code: 'tenant_rate',
-            reason: `tenant ${r.tenant} is over its rate bound (${tenantRate.describe()})`,
-            device_id: r.deviceId,
-            field: 'tenant',
-          });
-          rateRefused++;
-          countRejected(VERIFY, 'tenant_rate');
-          countTenantRejected(VERIFY, r.tenant, 'tenant_rate');
-          if (tenantVerdict === RateVerdict.RefuseFirst)
-            node.warn(
-              `tenant ${r.tenant} is over its rate bound (${tenantRate.describe()}): its excess is rejected as tenant_rate`
-            );
+          const who = `tenant ${r.tenant}`;
+          refuseOverRate(msg, moby, 'tenant_rate', who, tenantRate, tenantVerdict, r.deviceId, 'tenant', r.tenant);
         } else if (r.ok) {
           passed++;
           msg.payload = r.body;
