@@ -137,6 +137,39 @@ describe('moby-hmac-verify: per-device rate bound (Device rate / Device burst)',
     await waitFor(() => ok.length === 1, 3000, 'sensor_001 passes');
   });
 
+  it('checks a broker redelivery of a refused message against the bound again, alone and inside a batch', async () => {
+    // In batch mode a refused item is acknowledged only with its batch: when another item of the batch fails,
+    // the broker sends the refused message again, now marked as a redelivery (docs/batch-mode.md). Its nonce is
+    // known, so the replay cache lets it through as a redelivery; the rate bound must still apply to it.
+    await load(flow({ deviceRate: 0.001, deviceBurst: 2 }));
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const v = helper.getNode('v');
+    const sent = [pump(), pump(), pump()];
+    for (const e of sent) v.receive({ payload: e, topic: 'devices/pump-7/telemetry' });
+    await waitFor(() => ok.length + bad.length === 3, 5000, 'first copies handled');
+    assert.equal(ok.length, 2);
+    assert.equal(bad[0].moby!.reject!.code, 'device_rate');
+
+    // the refused one again, as the broker redelivers it: still over the bound, refused again
+    v.receive({ payload: sent[2], topic: 'devices/pump-7/telemetry', redelivered: true });
+    // and inside a batch, beside a redelivery of an accepted one: both still over the bound
+    v.receive({
+      batch: [
+        { payload: sent[0], topic: 'devices/pump-7/telemetry', redelivered: true },
+        { payload: sent[2], topic: 'devices/pump-7/telemetry', redelivered: true },
+      ],
+    });
+    await waitFor(() => bad.length >= 3, 5000, 'redeliveries handled');
+    assert.equal(ok.length, 2, 'no redelivery of a refused message passed while the device is over its bound');
+    assert.equal(bad[1].moby!.reject!.code, 'device_rate');
+    const batched = (bad[2] as unknown as { batch: Msg[] }).batch;
+    assert.deepEqual(
+      batched.map((m) => m.moby!.reject!.code),
+      ['device_rate', 'device_rate']
+    );
+  });
+
   it('is off with Device rate 0: a flood of one device all passes', async () => {
     await load(flow({ deviceRate: 0, deviceBurst: 1 }));
     const ok = collect('ok');
