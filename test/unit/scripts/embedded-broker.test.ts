@@ -102,6 +102,23 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(broker.refusals.totals.packet_too_large, 1);
   });
 
+  it('an oversized CONNECT is logged with the address it came from (a destroyed socket forgets it)', async () => {
+    const sock = net.connect(broker.port, '127.0.0.1');
+    let closed = false;
+    sock.on('close', () => (closed = true));
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    // a CONNECT header announcing 1 MB: refused before aedes reads it, so there is no client id to name
+    sock.write(Buffer.from([0x10, 0x80, 0x80, 0x40]));
+    await waitFor(() => closed, 5000, 'the broker to close the connection');
+    assert.deepEqual(
+      lines.filter((l) => /packet of/.test(l)),
+      [
+        `embedded broker: closed the connection of a client at 127.0.0.1: a packet of 1048576 bytes, over the cap of ${broker.maxPacket} (MOBY_BROKER_MAX_PACKET); logged once per client`,
+      ]
+    );
+  });
+
   it('a real 20 MB publish never reaches the pipeline, one at the cap does; three tries are one line and a count of 3', async () => {
     const big = Buffer.alloc(20 * 1024 * 1024, 0x61);
     for (let k = 0; k < 3; k++) {
