@@ -165,6 +165,7 @@ async function startEmbeddedBroker(login) {
       login,
       port,
       maxPacketBytes: maxPacketSetting(process.env.MOBY_BROKER_MAX_PACKET),
+      maxConnections: maxConnectionsSetting(process.env.MOBY_BROKER_MAX_CONNECTIONS),
       log,
     });
   } catch (err) {
@@ -175,7 +176,9 @@ async function startEmbeddedBroker(login) {
   // aedes' default persistence is in memory: the pipeline's persistent session (moby-mqtt-in acknowledges
   // only what is stored) survives Node-RED restarts and crashes, not a restart of this script. A demo broker;
   // a plant uses Mosquitto configured like flows/mosquitto/mosquitto.conf (docs/durability.md).
-  log(`embedded MQTT broker (aedes, sessions in memory, packets up to ${broker.maxPacket} bytes) on ${broker.url}`);
+  log(
+    `embedded MQTT broker (aedes, sessions in memory, packets up to ${broker.maxPacket} bytes, ${broker.connections.max} connections besides the pipeline's) on ${broker.url}`
+  );
   return broker;
 }
 
@@ -185,6 +188,18 @@ function maxPacketSetting(value) {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1024 || n > 268435455) {
     console.error(`[moby] MOBY_BROKER_MAX_PACKET: "${value}" must be a whole number of bytes from 1024 to 268435455`);
+    process.exit(1);
+  }
+  return n;
+}
+
+/** MOBY_BROKER_MAX_CONNECTIONS: open connections besides the pipeline's; unset = the module's default. */
+function maxConnectionsSetting(value) {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  // the upper bound only catches typos: the process's file descriptor limit is the real ceiling
+  if (!Number.isInteger(n) || n < 1 || n > 1000000) {
+    console.error(`[moby] MOBY_BROKER_MAX_CONNECTIONS: "${value}" must be a whole number from 1 to 1000000`);
     process.exit(1);
   }
   return n;

@@ -1,18 +1,22 @@
 'use strict';
 // `npm start`'s embedded MQTT broker: aedes on loopback with the rules of nodes/core/mqtt/embedded-broker.ts
 // (the pipeline's login, client id and subscriptions; docs/security.md#broker-clients-and-devices), a cap on
-// the packet size read off each socket before aedes buffers anything (core/mqtt/packet-size.ts), and refusals
-// logged within a budget with a summary line per window. Needs the build (dist/).
+// the packet size read off each socket before aedes buffers anything (core/mqtt/packet-size.ts), a cap on open
+// connections that evicts the longest idle one (core/mqtt/connection-table.ts), a deadline for CONNECT, and
+// refusals logged within a budget with a summary line per window. Needs the build (dist/).
 const net = require('node:net');
 const path = require('node:path');
 
 const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt');
 
 /**
- * Starts the broker; resolves to {url, port, refusals, close()} once it listens. `log(line)` gets every line
- * (without a prefix). Rejects with the listen error (EADDRINUSE …) after closing aedes.
+ * Starts the broker; resolves to {url, port, refusals, connections, close()} once it listens. `log(line)` gets
+ * every line (without a prefix). Rejects with the listen error (EADDRINUSE …) after closing aedes.
+ * `maxConnections`: open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS); `connectTimeoutMs`:
+ * how long a connection may stay open without sending CONNECT.
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
- *   maxPacketBytes?: number, maxRetainedBytes?: number, log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
+ *   maxPacketBytes?: number, maxRetainedBytes?: number, maxConnections?: number, connectTimeoutMs?: number,
+ *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
 
@@ -25,8 +29,11 @@ async function startEmbeddedBroker(o) {
     BrokerRefusalLog,
     RetainedBudget,
     EMBEDDED_BROKER_MAX_PACKET,
+    EMBEDDED_BROKER_MAX_CONNECTIONS,
+    EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
   } = require(path.join(dist, 'embedded-broker.js'));
   const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
+  const { ConnectionTable } = require(path.join(dist, 'connection-table.js'));
   const host = o.host ?? '127.0.0.1';
   const maxPacket = o.maxPacketBytes ?? EMBEDDED_BROKER_MAX_PACKET;
   const refusals = new BrokerRefusalLog({ linesPerWindow: o.linesPerWindow });
@@ -36,8 +43,16 @@ async function startEmbeddedBroker(o) {
   // (old connection → the address of the one replacing it, for the log line)
   const displaced = new WeakMap();
   const retained = new RetainedBudget(o.maxRetainedBytes);
+  const connections = new ConnectionTable(o.maxConnections ?? EMBEDDED_BROKER_MAX_CONNECTIONS);
+  const connectTimeoutMs = o.connectTimeoutMs ?? EMBEDDED_BROKER_CONNECT_TIMEOUT_MS;
+  // the connection (PacketSizeGuard) → its entry in the table, to exempt it once it logs in as the pipeline
+  const tracked = new WeakMap();
+  // aedes clients closed to make room under the cap: their wills are not published (embeddedBrokerPublishesWill)
+  const evictedClients = new WeakSet();
   // the pipeline logs in; its client id is refused to everyone else, and only it subscribes (see the module)
   const broker = await Aedes.createBroker({
+    // aedes closes a connection that has not sent CONNECT by then (its default is 30 s)
+    connectTimeout: connectTimeoutMs,
     authenticate: (client, username, password, done) => {
       const v = embeddedBrokerConnect(o.login, client.id, username, password);
       if (!v.ok) {
@@ -45,7 +60,11 @@ async function startEmbeddedBroker(o) {
         say(refusals.note(v.kind, client.id, `refused a connection from ${from}: ${v.reason}`));
         return done(Object.assign(new Error(v.reason), { returnCode: v.kind === 'wrong_password' ? 4 : 2 }), null);
       }
-      if (v.pipeline) pipelineClients.add(client);
+      if (v.pipeline) {
+        pipelineClients.add(client);
+        const entry = tracked.get(client.conn);
+        if (entry) connections.markPipeline(entry);
+      }
       // aedes registers the new client after this and closes the old one with the same id (session takeover)
       const old = client.broker?.clients?.[client.id];
       if (old && old !== client) displaced.set(old, client.conn?.remoteAddress ?? 'an unknown address');
@@ -54,15 +73,20 @@ async function startEmbeddedBroker(o) {
     authorizePublish: (client, packet, done) => {
       // aedes' own rule, which a custom authorizePublish replaces: $SYS/ is the broker's
       if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
-      if (client && packet === client.will && !embeddedBrokerPublishesWill(displaced.has(client))) {
-        say(
-          refusals.note(
-            'takeover_will',
-            client.id,
-            `did not publish the will of client "${client.id}" on ${packet.topic}: a connection from ${displaced.get(client)} took over its client id`
-          )
-        );
-        return done(new Error('will of a displaced connection'));
+      if (client && packet === client.will) {
+        const evicted = evictedClients.has(client);
+        if (!embeddedBrokerPublishesWill(displaced.has(client), evicted)) {
+          // an evicted connection was counted and logged when it was evicted (that line says its will is withheld)
+          if (!evicted)
+            say(
+              refusals.note(
+                'takeover_will',
+                client.id,
+                `did not publish the will of client "${client.id}" on ${packet.topic}: a connection from ${displaced.get(client)} took over its client id`
+              )
+            );
+          return done(new Error(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
+        }
       }
       if (packet.retain && !retained.admit(packet.topic, payloadBytes(packet.payload))) {
         // delivered to live subscribers, not kept: the retained store is bounded
@@ -94,7 +118,46 @@ async function startEmbeddedBroker(o) {
       )
     );
   };
-  const server = net.createServer((socket) => broker.handle(new PacketSizeGuard(socket, maxPacket, onTooLarge)));
+  // aedes' own timer closes a connection without CONNECT; this only makes it visible
+  broker.on('connectionError', (client, err) => {
+    if (err?.message !== 'connect did not arrive in time') return;
+    const from = client.conn?.remoteAddress ?? 'an unknown address';
+    say(
+      refusals.note(
+        'connect_timeout',
+        '',
+        `closed a connection from ${from}: no CONNECT within ${connectTimeoutMs / 1000} s of opening it`
+      )
+    );
+  });
+  const evict = (victim, newcomer, now) => {
+    const conn = victim.conn;
+    const client = conn.client; // aedes' Client for this connection (set when aedes took it)
+    if (client) evictedClients.add(client);
+    const who = client?.id
+      ? `client "${client.id}" (${conn.remoteAddress ?? 'an unknown address'})`
+      : `a connection from ${conn.remoteAddress ?? 'an unknown address'} that had not logged in`;
+    const will = client && (client.will || client._will) ? '; its will is not published' : '';
+    say(
+      refusals.note(
+        'connection_evicted',
+        client?.id ?? '',
+        `closed the connection of ${who}, idle for ${Math.round((now - victim.lastActiveAt) / 1000)} s, the longest of ${connections.max} (MOBY_BROKER_MAX_CONNECTIONS), to admit a new one from ${newcomer.remoteAddress ?? 'an unknown address'}${will}`
+      )
+    );
+    conn.destroy();
+  };
+  const server = net.createServer((socket) => {
+    const conn = new PacketSizeGuard(socket, maxPacket, onTooLarge);
+    const now = Date.now();
+    const { entry, evicted } = connections.add(conn, now);
+    tracked.set(conn, entry);
+    // any bytes read count as activity (a packet, or part of a large one still arriving)
+    socket.on('data', () => connections.touch(entry, Date.now()));
+    socket.once('close', () => connections.remove(entry));
+    broker.handle(conn);
+    if (evicted) evict(evicted, conn, now);
+  });
   try {
     await new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -114,6 +177,7 @@ async function startEmbeddedBroker(o) {
     maxPacket,
     refusals,
     retained,
+    connections,
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)
     close: () =>

@@ -23,7 +23,7 @@ interface Started {
   brokerPort: number;
 }
 
-async function startMoby(home: string): Promise<Started> {
+async function startMoby(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
   const brokerPort = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -31,6 +31,7 @@ async function startMoby(home: string): Promise<Started> {
     MOBY_PORT: String(await freePort()),
     MOBY_BROKER_PORT: String(brokerPort),
     MOBY_SIM: '0',
+    ...extraEnv,
   };
   for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HOST', 'MOBY_REDIS_URL']) delete env[k];
   const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
@@ -130,8 +131,8 @@ describe('npm start going down', function () {
     }
   });
 
-  it('the embedded broker keeps local strangers out of the pipeline: its client id needs its login, only it subscribes, devices still publish', async () => {
-    started = await startMoby(home);
+  it('the embedded broker keeps local strangers out of the pipeline: its client id needs its login, only it subscribes, devices still publish, idle connections over MOBY_BROKER_MAX_CONNECTIONS are evicted but never the pipeline', async () => {
+    started = await startMoby(home, { MOBY_BROKER_MAX_CONNECTIONS: '2' });
     const url = `mqtt://127.0.0.1:${started.brokerPort}`;
     // a local process posing as the pipeline: before, it took over the persistent session and acknowledged
     // (so lost) the telemetry queued for Node-RED
@@ -159,6 +160,30 @@ describe('npm start going down', function () {
       device.end(true);
     }
     assert.match(started.output(), /embedded broker: refused a connection .*"moby-pipeline"/);
+    assert.match(started.output(), /embedded MQTT broker \(aedes, .*, 2 connections besides the pipeline's\)/);
+    // three idle clients with a cap of 2: the third evicts the first; Node-RED's connection, idle the longest
+    // of all, is not counted and stays
+    const idle: mqtt.MqttClient[] = [];
+    const closed = [false, false, false];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = mqtt.connect(url, { clientId: `idle-${i}`, keepalive: 0, reconnectPeriod: 0 });
+        idle.push(c);
+        c.on('close', () => (closed[i] = true));
+        await new Promise<void>((resolve, reject) => {
+          c.once('connect', () => resolve());
+          c.once('error', reject);
+        });
+      }
+      await waitFor(() => closed[0], 5000, 'idle-0 to be evicted');
+      assert.deepEqual(closed, [true, false, false]);
+    } finally {
+      for (const c of idle) c.end(true);
+    }
+    assert.match(
+      started.output(),
+      /embedded broker: closed the connection of client "idle-0" .*MOBY_BROKER_MAX_CONNECTIONS/
+    );
     assert.doesNotMatch(started.output(), /MOBY broker\] disconnected/, 'the pipeline kept its connection');
     started.child.kill('SIGINT');
     assert.equal((await started.exited).code, 0, started.output());

@@ -4,53 +4,31 @@
 // a new device takes the place of the least recently active one, and devices whose latest verdict was an
 // anomaly (the ones alerting) go only after every idle one.
 //
-// Recency is two intrusive doubly-linked lists (idle, alerting) threaded through the Map's entries: a touch
-// relinks a few pointers, an eviction unlinks the head, both O(1). (Map delete + set on every point did the
-// same with two hash operations and cost 18 % of a PCA step over 10k devices; the relink is a few ns.)
+// Recency is two intrusive doubly-linked lists (idle, alerting; core/linked-list.ts) threaded through the Map's
+// entries: a touch relinks a few pointers, an eviction unlinks the head, both O(1). (Map delete + set on every
+// point did the same with two hash operations and cost 18 % of a PCA step over 10k devices; the relink is a few
+// ns.)
 //
 // Tenants (docs/tenants.md): a key `<tenant>/<device>` belongs to that tenant's partition, and the bound holds
 // per partition: a tenant over its bound evicts only its own least recently active device, so one tenant's
 // flood of new device ids never pushes out another tenant's devices. Without tenants there is one partition
 // and the behaviour is the one above.
+import { IntrusiveList, type Linked } from '../linked-list';
 import { partitionOf } from '../tenant';
 
-interface Entry<S> {
+interface Entry<S> extends Linked<Entry<S>> {
   key: string;
   partition: string;
   state: S;
   alerting: boolean;
-  prev: Entry<S> | null;
-  next: Entry<S> | null;
 }
 
-class List<S> {
-  head: Entry<S> | null = null;
-  tail: Entry<S> | null = null;
-  size = 0;
-
-  push(e: Entry<S>): void {
-    e.prev = this.tail;
-    e.next = null;
-    if (this.tail) this.tail.next = e;
-    else this.head = e;
-    this.tail = e;
-    this.size++;
-  }
-
-  remove(e: Entry<S>): void {
-    if (e.prev) e.prev.next = e.next;
-    else this.head = e.next;
-    if (e.next) e.next.prev = e.prev;
-    else this.tail = e.prev;
-    e.prev = e.next = null;
-    this.size--;
-  }
-}
+type List<S> = IntrusiveList<Entry<S>>;
 
 export class DeviceStates<S> {
   private readonly map = new Map<string, Entry<S>>();
-  private readonly idle = new List<S>();
-  private readonly alerting = new List<S>();
+  private readonly idle: List<S> = new IntrusiveList();
+  private readonly alerting: List<S> = new IntrusiveList();
   private evictedCount = 0;
   /** entries per partition (tenant; '' without one) */
   private readonly partitions = new Map<string, number>();
@@ -130,8 +108,8 @@ export class DeviceStates<S> {
     this.map.clear();
     this.partitions.clear();
     this.last = undefined;
-    this.idle.head = this.idle.tail = this.alerting.head = this.alerting.tail = null;
-    this.idle.size = this.alerting.size = 0;
+    this.idle.clear();
+    this.alerting.clear();
   }
 
   /** Least recently active first, idle ones before alerting ones: the order eviction would take them in. */

@@ -20,7 +20,13 @@ export interface EmbeddedBrokerLogin {
 }
 
 export type RefusalKind =
-  'wrong_password' | 'pipeline_client_id' | 'packet_too_large' | 'retained_over_budget' | 'takeover_will';
+  | 'wrong_password'
+  | 'pipeline_client_id'
+  | 'packet_too_large'
+  | 'retained_over_budget'
+  | 'takeover_will'
+  | 'connection_evicted'
+  | 'connect_timeout';
 
 export type ConnectVerdict =
   { ok: true; pipeline: boolean } | { ok: false; kind: 'wrong_password' | 'pipeline_client_id'; reason: string };
@@ -69,9 +75,27 @@ export const EMBEDDED_BROKER_MAX_PACKET = envelopeMaxBytes(DEFAULT_LIMITS.maxByt
  * A real device that reconnects before its old connection timed out is alive too, so its will is no news
  * either; a device that dies without reconnecting still gets its will published.
  */
-export function embeddedBrokerPublishesWill(displaced: boolean): boolean {
-  return !displaced;
+export function embeddedBrokerPublishesWill(displaced: boolean, evicted = false): boolean {
+  // evicted: closed by the broker to make room under its connection cap (connection-table.ts). Anyone can open
+  // connections until the cap evicts the longest idle ones, real devices' among them: publishing their wills
+  // would let a flood of connections make the broker announce every quiet device OFFLINE. An evicted device is
+  // not dying, it reconnects.
+  return !displaced && !evicted;
 }
+
+/**
+ * The embedded broker's default cap on open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS): a
+ * hundred times the simulator's fleet of 20, far below the file descriptors a process gets; at the cap a new
+ * connection evicts the longest idle one (connection-table.ts).
+ */
+export const EMBEDDED_BROKER_MAX_CONNECTIONS = 2000;
+
+/**
+ * How long a connection may stay open without sending its CONNECT (aedes' `connectTimeout`, 30 s by default).
+ * Clients of the embedded broker are on the same machine and send CONNECT with the TCP handshake; 5 s is ample
+ * for a loaded machine and makes a flood of silent sockets expire six times sooner.
+ */
+export const EMBEDDED_BROKER_CONNECT_TIMEOUT_MS = 5000;
 
 /**
  * The embedded broker's default budget for retained messages (topic + payload + 256 bytes of bookkeeping per
@@ -121,6 +145,8 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   packet_too_large: 'packet too large',
   retained_over_budget: 'retained message over budget',
   takeover_will: 'will of a displaced connection',
+  connection_evicted: 'idle connection closed at the connection cap',
+  connect_timeout: 'no CONNECT in time',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -146,6 +172,8 @@ export class BrokerRefusalLog {
     packet_too_large: 0,
     retained_over_budget: 0,
     takeover_will: 0,
+    connection_evicted: 0,
+    connect_timeout: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;

@@ -93,6 +93,9 @@ export class PacketSizeGuard extends Duplex {
   private pendingWrite: ((err?: Error | null) => void) | null = null;
   /** the remaining length of the refused packet, once one was refused */
   refusedRemaining: number | null = null;
+  /** the peer's address, kept: a destroyed socket forgets it, and the log lines about closing it need it */
+  private readonly peerAddress: string | undefined;
+  private readonly peerPort: number | undefined;
 
   constructor(
     readonly socket: SocketLike,
@@ -100,6 +103,8 @@ export class PacketSizeGuard extends Duplex {
     private readonly onTooLarge: (remaining: number, guard: PacketSizeGuard) => void
   ) {
     super({ allowHalfOpen: false });
+    this.peerAddress = socket.remoteAddress;
+    this.peerPort = socket.remotePort;
     this.scanner = new MqttFrameScanner(maxRemainingLength);
     socket.on('data', (chunk: Buffer) => {
       if (this.refusedRemaining !== null) return;
@@ -126,11 +131,11 @@ export class PacketSizeGuard extends Duplex {
   }
 
   get remoteAddress(): string | undefined {
-    return this.socket.remoteAddress;
+    return this.socket.remoteAddress ?? this.peerAddress;
   }
 
   get remotePort(): number | undefined {
-    return this.socket.remotePort;
+    return this.socket.remotePort ?? this.peerPort;
   }
 
   override _read(): void {

@@ -15,6 +15,7 @@ interface Started {
   maxPacket: number;
   refusals: { totals: Record<string, number> };
   retained: { bytes(): number; maxBytes: number };
+  connections: { size: number; pipelineSize: number; max: number; evictions: number };
   close(): Promise<void>;
 }
 const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js') as {
@@ -23,6 +24,8 @@ const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js
     port: number;
     maxPacketBytes?: number;
     maxRetainedBytes?: number;
+    maxConnections?: number;
+    connectTimeoutMs?: number;
     log: (line: string) => void;
     summaryIntervalMs?: number;
   }): Promise<Started>;
@@ -102,6 +105,23 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(broker.refusals.totals.packet_too_large, 1);
   });
 
+  it('an oversized CONNECT is logged with the address it came from (a destroyed socket forgets it)', async () => {
+    const sock = net.connect(broker.port, '127.0.0.1');
+    let closed = false;
+    sock.on('close', () => (closed = true));
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    // a CONNECT header announcing 1 MB: refused before aedes reads it, so there is no client id to name
+    sock.write(Buffer.from([0x10, 0x80, 0x80, 0x40]));
+    await waitFor(() => closed, 5000, 'the broker to close the connection');
+    assert.deepEqual(
+      lines.filter((l) => /packet of/.test(l)),
+      [
+        `embedded broker: closed the connection of a client at 127.0.0.1: a packet of 1048576 bytes, over the cap of ${broker.maxPacket} (MOBY_BROKER_MAX_PACKET); logged once per client`,
+      ]
+    );
+  });
+
   it('a real 20 MB publish never reaches the pipeline, one at the cap does; three tries are one line and a count of 3', async () => {
     const big = Buffer.alloc(20 * 1024 * 1024, 0x61);
     for (let k = 0; k < 3; k++) {
@@ -125,10 +145,15 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     );
     assert.equal(lines.filter((l) => /packet of/.test(l)).length, 1, lines.join('\n'));
     assert.equal(broker.refusals.totals.packet_too_large, 3);
-    await waitFor(() => lines.some((l) => /refused 2 more/.test(l)), 3000, 'the summary');
+    // the two not logged are counted in the summary line — or in two, when the tries straddle a window (the
+    // summary comes every 500 ms here, and a loaded machine takes longer than that for three 20 MB tries)
+    const summaries = () => lines.filter((l) => /since start/.test(l));
+    const counted = () => summaries().reduce((n, l) => n + Number(/refused (\d+) more/.exec(l)![1]), 0);
+    await waitFor(() => counted() === 2, 3000, 'the summaries to count the two not logged');
+    for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
-      lines.find((l) => /refused 2 more/.test(l))!,
-      /packet too large 2\); since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0$/
+      summaries().at(-1)!,
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -162,7 +187,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -261,5 +286,158 @@ describe('embedded broker retained messages (real aedes)', function () {
       pipeline.end(true);
       await broker.close();
     }
+  });
+});
+
+/** A raw TCP connection that sends one CONNECT (no keepalive: it is idle from then on); `closed` once the broker closes it. */
+async function rawConnection(port: number, clientId: string): Promise<{ sock: net.Socket; closed: () => boolean }> {
+  const sock = net.connect(port, '127.0.0.1');
+  let closed = false;
+  sock.on('close', () => (closed = true));
+  sock.on('error', () => undefined);
+  sock.resume();
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(mqttPacket.generate({ cmd: 'connect', clientId, protocolId: 'MQTT', protocolVersion: 4, keepalive: 0 }));
+  await waitFor(() => sock.bytesRead > 0 || closed, 5000, `the CONNACK for ${clientId}`);
+  return { sock, closed: () => closed };
+}
+
+describe('embedded broker connection cap (real aedes)', function () {
+  this.timeout(60000);
+  const CAP = 5;
+  let broker: Started;
+  let lines: string[];
+  let pipeline: mqtt.MqttClient;
+  let pipelineClosed: boolean;
+  const clients: mqtt.MqttClient[] = [];
+  const sockets: net.Socket[] = [];
+  const device = async (clientId: string, opts: mqtt.IClientOptions = {}) => {
+    const c = await connected(broker.url, { clientId, keepalive: 0, ...opts });
+    clients.push(c);
+    return c;
+  };
+
+  beforeEach(async () => {
+    lines = [];
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: (l) => lines.push(l),
+      summaryIntervalMs: 500,
+      maxConnections: CAP,
+      connectTimeoutMs: 400,
+    });
+    pipeline = await connected(broker.url, {
+      clientId: login.clientId,
+      username: login.username,
+      password: login.password,
+      clean: false,
+      keepalive: 0,
+    });
+    pipelineClosed = false;
+    pipeline.on('close', () => (pipelineClosed = true));
+  });
+  afterEach(async () => {
+    for (const c of [pipeline, ...clients.splice(0)]) c.end(true);
+    for (const s of sockets.splice(0)) s.destroy();
+    await broker.close();
+  });
+
+  it('the connection over the cap evicts the one idle the longest; the pipeline survives a flood and still gets telemetry', async () => {
+    const received: string[] = [];
+    await pipeline.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    pipeline.on('message', (t) => received.push(t));
+    const devs: mqtt.MqttClient[] = [];
+    for (let i = 0; i < CAP; i++) devs.push(await device(`dev-${i}`));
+    const closed = devs.map(() => false);
+    devs.forEach((d, i) => d.on('close', () => (closed[i] = true)));
+    // dev-0 is the oldest but sends a packet now: dev-1 becomes the one idle the longest
+    await devs[0].publishAsync('devices/dev-0/telemetry', '{}', { qos: 1 });
+    await device('dev-5');
+    await waitFor(() => closed[1], 5000, 'dev-1 to be closed');
+    await sleep(200);
+    assert.deepEqual(closed, [false, true, false, false, false], 'only dev-1, the longest idle, was closed');
+    assert.equal(broker.refusals.totals.connection_evicted, 1);
+    assert.match(
+      lines.find((l) => /closed the connection of client "dev-1"/.test(l)) ?? lines.join('\n'),
+      /^embedded broker: closed the connection of client "dev-1" \(127\.0\.0\.1\), idle for \d+ s, the longest of 5 \(MOBY_BROKER_MAX_CONNECTIONS\), to admit a new one from 127\.0\.0\.1$/
+    );
+    // a flood of 40 idle connections: each evicts the longest idle one; the pipeline, idle the longest of all, stays
+    for (let i = 0; i < 40; i++) sockets.push((await rawConnection(broker.port, `flood-${i}`)).sock);
+    await waitFor(() => closed.every((c) => c), 5000, 'every device to be evicted by the flood');
+    await waitFor(() => broker.connections.size === CAP + 1, 5000, 'the table to be back at the cap');
+    assert.equal(broker.refusals.totals.connection_evicted, 41);
+    assert.equal(broker.connections.evictions, 41);
+    assert.equal(pipelineClosed, false, 'the pipeline was never evicted');
+    assert.deepEqual([broker.connections.size, broker.connections.pipelineSize], [CAP + 1, 1]);
+    // a device reconnecting after the flood gets in and its telemetry reaches the pipeline
+    const back = await device('dev-1');
+    await back.publishAsync('devices/dev-1/telemetry', '{}', { qos: 1 });
+    await waitFor(() => received.includes('devices/dev-1/telemetry'), 5000, "the reconnected device's telemetry");
+    // 42 evictions (dev-1, the flood's 40, one for the reconnected dev-1): the first 5 of a window are logged
+    // one by one, the rest counted in the window's summary line, with the total since start
+    assert.equal(broker.refusals.totals.connection_evicted, 42);
+    const oneByOne = () => lines.filter((l) => /\(MOBY_BROKER_MAX_CONNECTIONS\), to admit/.test(l)).length;
+    const summaries = () => lines.filter((l) => /since start/.test(l));
+    const counted = () => summaries().reduce((n, l) => n + Number(/refused (\d+) more/.exec(l)![1]), 0);
+    await waitFor(() => oneByOne() + counted() === 42, 3000, 'every eviction to be a line or counted in a summary');
+    assert.ok(oneByOne() < 42, 'not a line each');
+    assert.match(
+      summaries().at(-1)!,
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0$/
+    );
+  });
+
+  it('does not publish the will of an evicted connection; a device whose connection dies still has its will published', async () => {
+    const wills: string[] = [];
+    await pipeline.subscribeAsync('device/lwt/+', { qos: 1 });
+    pipeline.on('message', (t, payload) => wills.push(`${t} ${payload}`));
+    const will = (id: string) => ({
+      topic: `device/lwt/${id}`,
+      payload: Buffer.from(`{"status":"OFFLINE","id":"${id}"}`),
+      qos: 1 as const,
+      retain: true,
+    });
+    const victim = await device('moby-sim-pump-001', { will: will('pump-001') });
+    let victimClosed = false;
+    victim.once('close', () => (victimClosed = true));
+    for (let i = 0; i < CAP - 1; i++) sockets.push((await rawConnection(broker.port, `filler-${i}`)).sock);
+    // one more connection: the victim, idle the longest, is evicted. Were its will published, a flood of
+    // connections would make the broker announce every quiet device OFFLINE
+    sockets.push((await rawConnection(broker.port, 'flood-0')).sock);
+    await waitFor(() => victimClosed, 5000, 'the victim to be evicted');
+    assert.ok(
+      lines.some((l) =>
+        /closed the connection of client "moby-sim-pump-001" .* to admit a new one from 127\.0\.0\.1; its will is not published$/.test(
+          l
+        )
+      ),
+      lines.join('\n')
+    );
+    // a device that really dies (its socket gone, no DISCONNECT) still has its will published
+    const dying = await device('moby-sim-fan-002', { will: will('fan-002') });
+    dying.stream.destroy();
+    await waitFor(() => wills.length >= 1, 5000, "the dead device's will");
+    await sleep(300);
+    assert.deepEqual(wills, ['device/lwt/fan-002 {"status":"OFFLINE","id":"fan-002"}']);
+    assert.equal(broker.refusals.totals.connection_evicted, 2, 'the victim and then a filler for the dying device');
+    assert.equal(broker.refusals.totals.takeover_will, 0);
+  });
+
+  it('closes a connection that sends no CONNECT within the deadline, and counts it', async () => {
+    const sock = net.connect(broker.port, '127.0.0.1');
+    sockets.push(sock);
+    let closed = false;
+    sock.on('close', () => (closed = true));
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    // aedes' default deadline is 30 s; the embedded broker's is 5 s (400 ms here)
+    await waitFor(() => closed, 5000, 'the broker to close the silent connection');
+    assert.equal(broker.refusals.totals.connect_timeout, 1);
+    assert.ok(
+      lines.includes('embedded broker: closed a connection from 127.0.0.1: no CONNECT within 0.4 s of opening it'),
+      lines.join('\n')
+    );
+    await waitFor(() => broker.connections.size === 1, 2000, 'only the pipeline left in the table');
   });
 });

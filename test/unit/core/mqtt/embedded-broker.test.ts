@@ -62,7 +62,8 @@ describe('embedded broker refusal log', () => {
       log.summary(60),
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
         "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
-        'retained message over budget 0, will of a displaced connection 0'
+        'retained message over budget 0, will of a displaced connection 0, ' +
+        'idle connection closed at the connection cap 0, no CONNECT in time 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
@@ -74,6 +75,8 @@ describe('embedded broker refusal log', () => {
       packet_too_large: 0,
       retained_over_budget: 0,
       takeover_will: 0,
+      connection_evicted: 0,
+      connect_timeout: 0,
     });
   });
 
@@ -93,7 +96,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0$/
     );
   });
 
@@ -111,6 +114,23 @@ describe('embedded broker refusal log', () => {
   it('publishes the will of a connection that died, not of one another connection with its client id displaced', () => {
     assert.equal(embeddedBrokerPublishesWill(false), true);
     assert.equal(embeddedBrokerPublishesWill(true), false);
+  });
+
+  it('does not publish the will of a connection the broker closed to stay within its connection cap', () => {
+    assert.equal(embeddedBrokerPublishesWill(false, true), false);
+    assert.equal(embeddedBrokerPublishesWill(true, true), false);
+    assert.equal(embeddedBrokerPublishesWill(false, false), true);
+  });
+
+  it('counts evictions at the connection cap and connections without CONNECT in the summary line', () => {
+    const log = new BrokerRefusalLog({ linesPerWindow: 1 });
+    for (let i = 0; i < 4; i++) log.note('connection_evicted', `c${i}`, `evicted c${i}`);
+    log.note('connect_timeout', '', 'silent');
+    assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
+    assert.match(
+      log.summary(60)!,
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1$/
+    );
   });
 
   it('counts retained bytes per topic within the budget: replacing counts the difference, an empty payload frees', () => {
