@@ -451,8 +451,13 @@ export = function (RED: NodeAPI) {
     let journal: AlertStateJournal | null = null;
     /** the journal cannot be opened or written: the message that changed an alert is not acknowledged */
     let persistError: string | null = null;
+    /** the journal's count of alerts never written when the episode began (the recovery line says how many) */
+    let neverWrittenBefore = 0;
     function persistFailed(err: Error): void {
-      if (persistError === null) node.error(`alert state not saved (${stateDir}): ${err.message}; not acknowledging`);
+      if (persistError === null) {
+        node.error(`alert state not saved (${stateDir}): ${err.message}; not acknowledging`);
+        neverWrittenBefore = journal?.counts.neverWritten ?? 0;
+      }
       persistError = (err as NodeJS.ErrnoException).code ?? err.message;
       refreshStatus();
     }
@@ -468,7 +473,12 @@ export = function (RED: NodeAPI) {
     function persistOk(): void {
       if (persistError === null) return;
       persistError = null;
-      node.log('alert state saved again');
+      // alerts opened and forgotten (resolved beyond maxResolved) while saves failed were never written: the
+      // saved state is still the whole current one, but the operator may wonder where those went
+      const neverWritten = (journal?.counts.neverWritten ?? 0) - neverWrittenBefore;
+      node.log(
+        `alert state saved again${neverWritten > 0 ? ` (${neverWritten} alert(s) opened and forgotten meanwhile were never written)` : ''}`
+      );
       refreshStatus();
     }
     /**
@@ -717,6 +727,20 @@ export = function (RED: NodeAPI) {
             labels: { channel: channelLabels[lane] ?? lane },
             value: queue.pendingCount(lane),
           }))
+      ),
+      // what a failing save keeps in memory for the next one (docs/durability.md, "Full disk"): 0 while saves
+      // work; bounded by the alerts held however long the disk stays full
+      provideGauge(
+        'moby_alert_state_unsaved',
+        'Alert changes kept in memory because the state journal could not be written: alert records and removals',
+        ['kind'],
+        () => {
+          const c = journal?.stagedCounts ?? { records: 0, removals: 0 };
+          return [
+            { labels: { kind: 'records' }, value: c.records },
+            { labels: { kind: 'removals' }, value: c.removals },
+          ];
+        }
       ),
     ];
 

@@ -112,6 +112,11 @@ export interface AlertRecord {
 export interface AlertChanges {
   upserts: AlertRecord[];
   removed: string[];
+  /**
+   * ids of the alerts opened since the last takeChanges() (among `upserts`, or among `removed` when one was
+   * opened and forgotten in between): a journal that never wrote them need not write their removal
+   */
+  created?: string[];
 }
 
 // `too_many_alerts` is no longer produced (the bound evicts since issue #10); kept so callers still compile
@@ -175,6 +180,8 @@ export class AlertEngine {
   version = 0;
   /** ids of the alerts changed (or forgotten) since the last takeChanges(): what a journal must write */
   private readonly changedIds = new Set<string>();
+  /** ids of the alerts opened since the last takeChanges() (a subset of changedIds) */
+  private readonly createdIds = new Set<string>();
 
   constructor(options: AlertEngineOptions = {}) {
     this.opts = {
@@ -317,6 +324,7 @@ export class AlertEngine {
     if (signal.threshold !== undefined) alert.threshold = signal.threshold;
     this.open.set(key, alert);
     this.byId.set(alert.alert_id, alert);
+    this.createdIds.add(alert.alert_id);
     this.tracking.set(alert.alert_id, freshTracking(now));
     evicted.push(this.event('open', alert, now));
     return { ok: true, events: evicted };
@@ -485,7 +493,9 @@ export class AlertEngine {
       }
     }
     this.changedIds.clear();
-    return { upserts, removed };
+    const created = [...this.createdIds];
+    this.createdIds.clear();
+    return created.length ? { upserts, removed, created } : { upserts, removed };
   }
 
   /**
@@ -494,6 +504,7 @@ export class AlertEngine {
    */
   discardChanges(): void {
     this.changedIds.clear();
+    this.createdIds.clear();
   }
 
   /** Whether anything changed since the last takeChanges() or discardChanges(). */
@@ -511,6 +522,7 @@ export class AlertEngine {
   restore(snap: unknown): number {
     this.byId.clear();
     this.changedIds.clear();
+    this.createdIds.clear();
     this.open.clear();
     this.clearing.clear();
     this.deferred = [];

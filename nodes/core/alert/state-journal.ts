@@ -11,6 +11,11 @@
 // loses no change that was flushed. A crash can only tear the last line: on load a line without its newline
 // is cut off, a line failing its checksum is skipped and counted — its changes were never reported as saved.
 //
+// A failed write (a full disk) keeps the changes staged, one entry per alert id, for the next flush, which
+// writes them all. What is kept is bounded by the alerts held plus the removals of alerts the files hold,
+// however many flushes fail: an alert opened and forgotten between two written flushes leaves no entry
+// (AlertChanges.created says which ids are new; counted in counts.neverWritten).
+//
 // Power cut (`sync`): "none" = appends are not fsync'd; "append" = each flush() fdatasyncs before it returns
 // (blocks the event loop for the disk's flush time); "group" = group commit: flush() stays a synchronous,
 // ordered write, and whenDurable(cb) calls cb once ONE asynchronous fdatasync (in the thread pool) has
@@ -89,8 +94,16 @@ export class AlertStateJournal {
   private snapshotBytes = 0;
   private closed = false;
   private inFlight: Promise<void> | null = null;
-  /** changes staged for the next flush, by alert id (null = forgotten); newer stages overwrite older ones */
+  /**
+   * changes staged for the next flush, by alert id (null = forgotten); newer stages overwrite older ones. While
+   * flushes fail (a full disk) this is all that is kept, so it must stay bounded by the alerts, not by the
+   * failed attempts: an alert opened since the last flush (in `stagedNew`) and forgotten before the next one
+   * leaves no entry at all — without that, a long episode kept one removal per alert opened and forgotten
+   * meanwhile (docs/durability.md, "Full disk")
+   */
   private staged = new Map<string, AlertRecord | null>();
+  /** staged ids the files do not hold: opened since the last flush that was written (or compaction switch) */
+  private stagedNew = new Set<string>();
   private stagedMutes: unknown[] | undefined;
   /** change groups written since the last compaction started */
   appended = 0;
@@ -111,9 +124,10 @@ export class AlertStateJournal {
   private resyncGen: number | null = null;
   /**
    * counters: flushes written; flushes nobody need wait for any more (covered by a completed fdatasync or a
-   * snapshot; with sync "none" or "append" every flush at once); fdatasyncs completed and failed ("group")
+   * snapshot; with sync "none" or "append" every flush at once); fdatasyncs completed and failed ("group");
+   * alerts opened and forgotten between two written flushes, so never written (nothing of them to remove)
    */
-  readonly counts = { flushes: 0, durable: 0, syncs: 0, syncFailures: 0 };
+  readonly counts = { flushes: 0, durable: 0, syncs: 0, syncFailures: 0, neverWritten: 0 };
 
   private constructor(opts: AlertStateJournalOptions) {
     this.dir = path.resolve(opts.dir);
@@ -219,13 +233,27 @@ export class AlertStateJournal {
 
   /** Stages changes for the next flush (the mute table whole, when given). */
   stage(changes: AlertChanges, mutes?: unknown[]): void {
+    for (const id of changes.created ?? []) this.stagedNew.add(id);
     for (const r of changes.upserts) this.staged.set(r.alert.alert_id, r);
-    for (const id of changes.removed) this.staged.set(id, null);
+    for (const id of changes.removed) {
+      if (this.stagedNew.delete(id)) {
+        // never written: the files replay to a state without it already
+        this.staged.delete(id);
+        this.counts.neverWritten++;
+      } else this.staged.set(id, null);
+    }
     if (mutes !== undefined) this.stagedMutes = mutes;
   }
 
   get hasStaged(): boolean {
     return this.staged.size > 0 || this.stagedMutes !== undefined;
+  }
+
+  /** What waits for the next flush: alert records and removals (bounded by the alerts, however many flushes failed). */
+  get stagedCounts(): { records: number; removals: number } {
+    let removals = 0;
+    for (const r of this.staged.values()) if (r === null) removals++;
+    return { records: this.staged.size - removals, removals };
   }
 
   /**
@@ -254,6 +282,7 @@ export class AlertStateJournal {
     if (this.sync === 'group') this.dirtyFds.add(this.fd);
     else this.counts.durable = this.counts.flushes;
     this.staged.clear();
+    this.stagedNew.clear();
     this.stagedMutes = undefined;
   }
 
@@ -386,6 +415,7 @@ export class AlertStateJournal {
     this.appended = 0;
     // `state` given to the compaction is the whole current state: it supersedes what is staged
     this.staged.clear();
+    this.stagedNew.clear();
     this.stagedMutes = undefined;
     return next;
   }

@@ -157,6 +157,7 @@ export class TenantAlertEngines {
       const c = e.takeChanges();
       for (const u of c.upserts) out.upserts.push(u);
       for (const id of c.removed) out.removed.push(id);
+      if (c.created) (out.created ??= []).push(...c.created);
     }
     return out;
   }

@@ -136,6 +136,74 @@ describe('moby-alert node: state journal', function () {
     );
   });
 
+  it('a long full disk keeps only the alerts held: one flapping device adds nothing; the gauge shows what waits, the recovery line what was never written', async function () {
+    const stateRoot = alertStateOnTmpfs(this);
+    tmpfs = stateRoot;
+    // maxResolved 0 and one normal point to resolve: every flap opens an alert and forgets it at once
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0, autoResolvePoints: 1, maxResolved: 0 }));
+    const metrics = require('../../../dist/nodes/lib/metrics.js');
+    const unsaved = async () => {
+      const text: string = await metrics.metricsText();
+      const value = (kind: string) =>
+        Number(new RegExp(`^moby_alert_state_unsaved\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { records: value('records'), removals: value('removals') };
+    };
+    const ev = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => ev.length >= 1, 2000, 'first event');
+    assert.deepEqual(await unsaved(), { records: 0, removals: 0 });
+    try {
+      fs.writeFileSync(path.join(stateRoot, 'filler'), Buffer.alloc(1 << 20));
+    } catch {
+      /* ENOSPC once full: what we want */
+    }
+    let sent = 0;
+    await waitFor(
+      () => {
+        if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
+        return failedMessages().length >= 1;
+      },
+      5000,
+      'message failed',
+      5
+    );
+    const held = await unsaved();
+    assert.ok(held.records >= 1, 'what failed waits for the next save');
+    // 40 flaps of one device while every save fails
+    for (let i = 0; i < 40; i++) {
+      const seen = ev.length;
+      send(anomalyMsg('pump-2', true));
+      send(anomalyMsg('pump-2', false));
+      await waitFor(() => ev.length >= seen + 2, 2000, `flap ${i}`);
+    }
+    assert.deepEqual(await unsaved(), held, 'the 80 failed messages of the flaps added nothing');
+    // room again: one save writes it all, nothing waits, and the log says what was never written
+    fs.rmSync(path.join(stateRoot, 'filler'));
+    const seen = ev.length;
+    send(anomalyMsg('pump-3', true));
+    await waitFor(() => ev.length > seen, 2000, 'event after the disk has room');
+    await waitFor(async () => (await unsaved()).records === 0, 2000, 'nothing waits');
+    assert.deepEqual(await unsaved(), { records: 0, removals: 0 });
+    const logSpy = helper.getNode('alert').log as { getCalls(): Array<{ args: unknown[] }> };
+    const saved = logSpy
+      .getCalls()
+      .map((c) => String(c.args[0]))
+      .filter((l) => /saved again/.test(l));
+    assert.deepEqual(saved, [
+      'alert state saved again (40 alert(s) opened and forgotten meanwhile were never written)',
+    ]);
+    await helper.unload();
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0, autoResolvePoints: 1, maxResolved: 0 }));
+    const ev2 = collect('ev');
+    for (const d of ['pump-1', `pump-x${sent}`, 'pump-3', 'pump-2']) send(anomalyMsg(d, true));
+    await waitFor(() => ev2.length >= 4, 2000, 'events after reload');
+    assert.deepEqual(
+      ev2.map((m) => m.payload.event),
+      ['update', 'update', 'update', 'open'],
+      'the open alerts were on disk, the flapping device had none'
+    );
+  });
+
   it('journalSync "fdatasync" (the default): done() is called only once the fdatasync covering the change returned', async () => {
     freshUserDir();
     const sync = holdFdatasync();

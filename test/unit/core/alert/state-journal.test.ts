@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AlertEngine, type AlertSignal } from '../../../../nodes/core/alert/engine';
 import { AlertStateJournal } from '../../../../nodes/core/alert/state-journal';
+import { TenantAlertEngines } from '../../../../nodes/core/alert/tenants';
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-journal-'));
@@ -263,6 +264,88 @@ describe('alert state journal', () => {
     assertReloads(dir, engine);
   });
 
+  it('while every write fails, what stays staged is bounded by the alerts: 10× more failed flushes keep the same, and the next write holds the whole state', () => {
+    // three devices flapping (open, resolve at once) with maxResolved 2: each cycle opens an alert and forgets
+    // an older one, the churn of a long full-disk episode. Ids and times have fixed widths, so equal bytes
+    // mean equal content.
+    function episode(cycles: number) {
+      const dir = tmpDir();
+      const clock = { t: 1_700_000_000_000 };
+      let n = 0;
+      const engine = new AlertEngine({
+        now: () => clock.t,
+        newId: () => `id-${String(++n).padStart(6, '0')}`,
+        maxResolved: 2,
+        maxOpen: 8,
+      });
+      const j = AlertStateJournal.open({ dir });
+      j.load();
+      // on disk before the episode: three open alerts, whose removal must still be written later
+      for (const d of ['d0', 'd1', 'd2']) change(engine, j, d);
+      const realWrite = fs.writeSync;
+      (fs as { writeSync: unknown }).writeSync = () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      };
+      let failed = 0;
+      const turn = () => {
+        j.stage(engine.takeChanges());
+        try {
+          j.flush();
+        } catch {
+          failed++;
+        }
+      };
+      let staged: { records: number; removals: number };
+      try {
+        for (let i = 0; i < cycles; i++) {
+          const d = `d${i % 3}`;
+          clock.t += 10;
+          engine.apply({ device_id: d, rule: 'anomaly', kind: 'clear', immediate: true });
+          turn();
+          clock.t += 10;
+          engine.apply({ device_id: d, rule: 'anomaly', kind: 'trigger' });
+          turn();
+        }
+        staged = j.stagedCounts;
+      } finally {
+        (fs as { writeSync: unknown }).writeSync = realWrite;
+      }
+      assert.equal(failed, 2 * cycles, 'every write failed');
+      const held = engine.snapshot().alerts.length;
+      const before = fs.statSync(path.join(dir, 'journal-0.jsonl')).size;
+      j.flush(); // room again
+      const lineBytes = fs.statSync(path.join(dir, 'journal-0.jsonl')).size - before;
+      assert.equal(j.stagedCounts.records + j.stagedCounts.removals, 0);
+      j.close();
+      assertReloads(dir, engine); // the one write after the episode holds the whole current state
+      return { staged, held, lineBytes, neverWritten: j.counts.neverWritten };
+    }
+    const short = episode(30);
+    const long = episode(300);
+    assert.deepEqual(long.staged, short.staged, 'staged after 600 failed flushes = after 60');
+    assert.equal(long.lineBytes, short.lineBytes, 'and the write that follows is as large');
+    // the alerts held (3 open + 2 resolved) and the removals of the three that were on disk, nothing more
+    assert.deepEqual(short.staged, { records: 5, removals: 3 });
+    assert.equal(short.held, 5);
+    assert.equal(long.neverWritten, 300 - 3 - 2, 'the alerts opened and forgotten meanwhile are counted');
+  });
+
+  it('with tenants too: an alert opened and forgotten before any write leaves nothing staged, in every tenant', () => {
+    const { dir } = openFresh();
+    const engines = new TenantAlertEngines({ maxResolved: 0 });
+    const j = AlertStateJournal.open({ dir: path.join(dir, 'tenants') });
+    j.load();
+    for (const tenant of ['acme', 'beta', undefined]) {
+      engines.apply({ device_id: 'p1', rule: 'anomaly', kind: 'trigger', tenant });
+      j.stage(engines.takeChanges()); // not written (as when the write fails)
+      engines.apply({ device_id: 'p1', rule: 'anomaly', kind: 'clear', immediate: true, tenant });
+      j.stage(engines.takeChanges());
+    }
+    assert.deepEqual(j.stagedCounts, { records: 0, removals: 0 });
+    assert.equal(j.counts.neverWritten, 3);
+    j.close();
+  });
+
   it('takes the directory lock: another live process cannot open it', () => {
     const dir = tmpDir();
     fs.mkdirSync(dir, { recursive: true });
@@ -365,7 +448,7 @@ describe('alert state journal: group commit (sync "group")', () => {
     assert.ok(j.needsCompaction, 'the state is rewritten by the next compaction');
     await release();
     assert.equal(got.c, undefined, 'c completes with the next fdatasync');
-    assert.deepEqual(j.counts, { flushes: 3, durable: 3, syncs: 2, syncFailures: 1 });
+    assert.deepEqual(j.counts, { flushes: 3, durable: 3, syncs: 2, syncFailures: 1, neverWritten: 0 });
     engine.discardChanges();
     await j.compactInBackground({ snapshot: engine.snapshot(), mutes: [] });
     await release();
