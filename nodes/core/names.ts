@@ -107,6 +107,15 @@ export function preview(s: string, max = 40): string {
 }
 
 /**
+ * A topic (or one of its levels) in a reject reason: MQTT lets any client publish on a topic of its own making,
+ * any UTF-8 up to 64 KiB, and checks such as device_mismatch run before the signature, so before red-team round
+ * 3 (2026-12-04) a client without keys put a U+202E, HTML or 60 KB into the reasons of verify and device health.
+ */
+export function previewTopic(topic: string): string {
+  return preview(topic, 120);
+}
+
+/**
  * Names the time-series databases keep for themselves, as field or tag keys: InfluxDB 2.x and 3.x reserve
  * every name starting with `_` (`_measurement`, `_field`, `_time`, `_start` … are columns of their query
  * results), and InfluxDB 1.x refuses a field or tag key `time` ("invalid field name", measured against 1.6;
