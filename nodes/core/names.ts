@@ -11,7 +11,8 @@
 //   - lone surrogates, private-use and non-characters, line/paragraph separators, and spaces other than
 //     U+0020 (no-break, ideographic, …: they look like a space and are not one),
 //   - the characters that mean something to HTML or to an escaping layer: < > & " ' ` \
-// Letters and symbols of every script stay allowed (°C, µm, m/s², 温度, Überdruck). Lengths count UTF-16
+// Prose (what a person writes through the alert API: who acknowledged, a note) follows the text rules but
+// may contain those last characters. Letters and symbols of every script stay allowed (°C, µm, m/s², 温度, Überdruck). Lengths count UTF-16
 // code units (JavaScript's length).
 
 export interface NameLimits {
@@ -27,16 +28,20 @@ export interface NameLimits {
 
 export const DEFAULT_NAME_LIMITS: Required<NameLimits> = { name: 128, tagValue: 256, unit: 32, string: 1024 };
 
-// ASCII: 1 = allowed in a name, 2 = allowed in a text only (the space), 0 = never
+// ASCII: 1 = allowed in a name, 2 = also in a text (the space), 3 = also in prose (the characters that mean
+// something to HTML or an escaping layer), 0 = never (control characters)
+const NAME = 1;
+const TEXT = 2;
+const PROSE = 3;
 const ASCII = new Uint8Array(128);
-for (let c = 0x21; c < 0x7f; c++) ASCII[c] = 1;
-for (const ch of '<>&"\'`\\') ASCII[ch.charCodeAt(0)] = 0;
-ASCII[0x20] = 2;
+for (let c = 0x21; c < 0x7f; c++) ASCII[c] = NAME;
+for (const ch of '<>&"\'`\\') ASCII[ch.charCodeAt(0)] = PROSE;
+ASCII[0x20] = TEXT;
 
 const BAD_UNICODE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\uFFFE\uFFFF]/u;
 
-/** Why `s` is not a usable name/text, or null when it is. `spaces`: plain spaces allowed (texts). */
-function problem(s: string, max: number, spaces: boolean): string | null {
+/** Why `s` is not a usable name/text/prose, or null when it is. `level`: the widest ASCII class allowed. */
+function problem(s: string, max: number, level: number): string | null {
   const n = s.length;
   if (n === 0) return 'is empty';
   if (n > max) return `is ${n} characters long, limit ${max}`;
@@ -45,7 +50,7 @@ function problem(s: string, max: number, spaces: boolean): string | null {
     const c = s.charCodeAt(i);
     if (c < 128) {
       const a = ASCII[c];
-      if (a === 1 || (a === 2 && spaces)) continue;
+      if (a !== 0 && a <= level) continue;
       return c === 0x20
         ? 'contains a space'
         : c < 0x20 || c === 0x7f
@@ -67,12 +72,23 @@ function hex(c: number): string {
 
 /** A field-name segment or id: no whitespace. */
 export function nameProblem(s: string, max: number): string | null {
-  return problem(s, max, false);
+  return problem(s, max, NAME);
 }
 
 /** A tag value, unit, hw or string value: plain spaces allowed. */
 export function textProblem(s: string, max: number): string | null {
-  return problem(s, max, true);
+  return problem(s, max, TEXT);
+}
+
+/**
+ * What a person writes through the alert API (who acknowledged, a note): a text that may also hold
+ * `< > & " ' \` \` (O'Brien, "pump <3> again"), since every place that shows it escapes them (the panel,
+ * Slack, line protocol), but, like a device's texts, no control, format/bidi, invisible or unusual-space
+ * character: a U+202E in `by` reordered the "acknowledged by" the panel and notifications show, and a NUL
+ * reached InfluxDB (red-team round 3, 2026-12-04).
+ */
+export function proseProblem(s: string, max: number): string | null {
+  return problem(s, max, PROSE);
 }
 
 /**
@@ -85,9 +101,18 @@ export function preview(s: string, max = 40): string {
   const n = Math.min(s.length, max);
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    out += c >= 0x20 && c < 0x7f && ASCII[c] !== 0 ? s[i] : `\\u${hex(c)}`;
+    out += c >= 0x20 && c < 0x7f && ASCII[c] <= TEXT ? s[i] : `\\u${hex(c)}`;
   }
   return s.length > max ? `${out}…(${s.length} chars)` : out;
+}
+
+/**
+ * A topic (or one of its levels) in a reject reason: MQTT lets any client publish on a topic of its own making,
+ * any UTF-8 up to 64 KiB, and checks such as device_mismatch run before the signature, so before red-team round
+ * 3 (2026-12-04) a client without keys put a U+202E, HTML or 60 KB into the reasons of verify and device health.
+ */
+export function previewTopic(topic: string): string {
+  return preview(topic, 120);
 }
 
 /**

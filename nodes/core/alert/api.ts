@@ -15,7 +15,7 @@ import {
 } from '../http-guard';
 import { parseJsonSafe } from '../safe-json';
 import type { ActionResult, AlertFilter } from './engine';
-import { handleMuteRoute, withMutes, type MuteHost } from './mute';
+import { actionTextProblem, handleMuteRoute, withMutes, type MuteHost } from './mute';
 
 export interface ApiHost extends MuteHost {
   /** alerts of the scope's tenants (null = all) */
@@ -63,7 +63,6 @@ export interface ApiResponse {
 
 export const MAX_BODY_BYTES = 16384;
 const MAX_LIMIT = 1000;
-const MAX_TEXT = 200;
 
 function header(h: ApiRequest['headers'], name: string): string | undefined {
   const v = h[name];
@@ -175,10 +174,8 @@ function parseActionBody(
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { ok: false, message: 'body must be a JSON object {by, note}', status: 400 };
   const v = value as Record<string, unknown>;
-  if (v.by !== undefined && (typeof v.by !== 'string' || v.by.length > MAX_TEXT))
-    return { ok: false, field: 'by', message: `by must be a string of at most ${MAX_TEXT} characters`, status: 400 };
-  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 1000))
-    return { ok: false, field: 'note', message: 'note must be a string of at most 1000 characters', status: 400 };
+  const text = actionTextProblem(v);
+  if (text) return { ok: false, status: 400, ...text };
   const by = typeof v.by === 'string' && v.by.trim() ? v.by.trim() : 'api';
   return typeof v.note === 'string' ? { ok: true, by, note: v.note } : { ok: true, by };
 }

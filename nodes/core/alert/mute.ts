@@ -5,6 +5,7 @@
 // earlier through unmute. Pure: the clock is injected; the adapter persists snapshot() with the alerts.
 // Windows are keyed by (tenant, device) (docs/tenants.md): acme muting its pump-001 leaves beta's pump-001
 // notifying, and a tenant's operator can only set or lift its own tenant's windows.
+import { proseProblem } from '../names';
 import { parseJsonSafe } from '../safe-json';
 import { isTenant, scopedKey } from '../tenant';
 import { inScope, type TenantScope } from './tenants';
@@ -19,6 +20,30 @@ export interface Mute {
   note?: string;
   /** epoch ms when it was set */
   at: number;
+}
+
+/** caps of the `by` and `note` of an ack, resolve or mute request */
+export const MAX_BY = 200;
+export const MAX_NOTE = 1000;
+
+/**
+ * Why the `by` or `note` of an ack, resolve or mute body is refused, naming the field, or null. Both are
+ * strings within their caps and printable prose (core/names.ts): they reach InfluxDB, the panel and
+ * notifications ("acknowledged by …"). An empty string is allowed (`by` then defaults to "api").
+ */
+export function actionTextProblem(v: Record<string, unknown>): { field: 'by' | 'note'; message: string } | null {
+  for (const [field, max] of [
+    ['by', MAX_BY],
+    ['note', MAX_NOTE],
+  ] as const) {
+    const text = v[field];
+    if (text === undefined) continue;
+    if (typeof text !== 'string' || text.length > max)
+      return { field, message: `${field} must be a string of at most ${max} characters` };
+    const bad = text === '' ? null : proseProblem(text, max);
+    if (bad) return { field, message: `${field} ${bad}` };
+  }
+  return null;
 }
 
 /** longest window one request may set: a forgotten mute must not silence a machine for good */
@@ -161,10 +186,8 @@ export function parseMuteBody(body: unknown, now: number, maxBytes = 16384): Mut
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { ok: false, status: 400, message: 'body must be a JSON object {until | minutes, by, note}' };
   const v = value as Record<string, unknown>;
-  if (v.by !== undefined && (typeof v.by !== 'string' || v.by.length > 200))
-    return { ok: false, status: 400, field: 'by', message: 'by must be a string of at most 200 characters' };
-  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 1000))
-    return { ok: false, status: 400, field: 'note', message: 'note must be a string of at most 1000 characters' };
+  const text = actionTextProblem(v);
+  if (text) return { ok: false, status: 400, ...text };
   let until: number;
   if (v.until !== undefined) {
     const t = parseTime(v.until);

@@ -4,6 +4,7 @@ import type { Reject } from '../contract';
 import { FORBIDDEN_KEYS, checkValue, parseJsonSafe } from '../safe-json';
 import { TopicPattern, migrateHealthPattern, parseTopicPattern } from '../topic';
 import { isTenant } from '../tenant';
+import { previewTopic } from '../names';
 import { isSignedEnvelope } from './sessions';
 
 export type { TopicPattern };
@@ -116,7 +117,12 @@ export function tenantOf(
   const at = match ? match.pattern.levelOf('tenant') : -1;
   const fromTopic = at < 0 ? undefined : match!.levels[at];
   if (fromTopic !== undefined && !isTenant(fromTopic)) {
-    return rejectOf('bad_tenant', `tenant level of topic "${topic}" must be ${TENANT_RULE}`, deviceId, 'topic');
+    return rejectOf(
+      'bad_tenant',
+      `tenant level of topic "${previewTopic(topic)}" must be ${TENANT_RULE}`,
+      deviceId,
+      'topic'
+    );
   }
   const claimed = moby?.tenant ?? undefined; // null counts as absent, like a field that was never set
   if (claimed !== undefined && !isTenant(claimed)) {
@@ -125,7 +131,7 @@ export function tenantOf(
   if (fromTopic !== undefined && claimed !== undefined && claimed !== fromTopic) {
     return rejectOf(
       'tenant_mismatch',
-      `topic "${topic}" names tenant ${fromTopic} but msg.moby.tenant is ${claimed}: the message is ignored`,
+      `topic "${previewTopic(topic)}" names tenant ${fromTopic} but msg.moby.tenant is ${claimed}: the message is ignored`,
       deviceId,
       'moby.tenant'
     );
@@ -215,7 +221,7 @@ export function readHealthMessage(
       if (topicId && claimed !== undefined && claimed !== topicId) {
         return reject(
           'device_mismatch',
-          `status message on ${topic} names another device in its payload: the topic decides, the message is ignored`,
+          `status message on ${previewTopic(topic)} names another device in its payload: the topic decides, the message is ignored`,
           isValidDeviceId(topicId, opts.maxIdLength) ? topicId : undefined,
           o.device_id !== undefined ? 'payload.device_id' : 'payload.device_uuid'
         );
@@ -225,7 +231,7 @@ export function readHealthMessage(
         if (!isValidDeviceId(id, opts.maxIdLength))
           return reject(
             'bad_device_id',
-            `signed status message on ${topic} names no usable device id`,
+            `signed status message on ${previewTopic(topic)} names no usable device id`,
             undefined,
             'topic'
           );
@@ -243,7 +249,7 @@ export function readHealthMessage(
     if (!isValidDeviceId(id, opts.maxIdLength)) {
       return reject(
         id === undefined || id === '' ? 'no_device_id' : 'bad_device_id',
-        `status message on ${topic} names no usable device id`,
+        `status message on ${previewTopic(topic)} names no usable device id`,
         undefined,
         o ? 'payload.device_id' : 'topic'
       );
@@ -295,7 +301,7 @@ export function readHealthMessage(
   if (id === undefined)
     return reject(
       'no_device_id',
-      `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${topic})` : ''}`
+      `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${previewTopic(topic)})` : ''}`
     );
   if (!isValidDeviceId(id, opts.maxIdLength))
     return reject(

@@ -9,6 +9,7 @@ import type { KeyLookup } from './keyring';
 import { duplicateKeyIn, parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
 import { NonceCache, NonceCheck } from './replay';
 import { TENANT_PATTERN } from '../tenant';
+import { previewTopic } from '../names';
 import { TopicPattern, migrateDeviceLevel, topicProblemText } from '../topic';
 
 export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
@@ -238,11 +239,16 @@ export class Verifier {
       const topic = typeof input.topic === 'string' ? input.topic : '';
       const fromTopic = this.topic.match(topic);
       if (fromTopic === null)
-        return reject('device_mismatch', `topic "${topic}" does not match the device topic pattern`, deviceId, 'topic');
+        return reject(
+          'device_mismatch',
+          `topic "${previewTopic(topic)}" does not match the device topic pattern`,
+          deviceId,
+          'topic'
+        );
       if (fromTopic.device !== deviceId)
         return reject(
           'device_mismatch',
-          `topic names device ${fromTopic.device} but the message is signed for ${deviceId}`,
+          `topic names device ${previewTopic(fromTopic.device)} but the message is signed for ${deviceId}`,
           deviceId,
           'topic'
         );
@@ -251,7 +257,7 @@ export class Verifier {
         if (!TENANT_PATTERN.test(fromTopic.tenant))
           return reject(
             'malformed',
-            `tenant level of topic "${topic}" must be 1-64 chars of [A-Za-z0-9_-]`,
+            `tenant level of topic "${previewTopic(topic)}" must be 1-64 chars of [A-Za-z0-9_-]`,
             deviceId,
             'topic'
           );

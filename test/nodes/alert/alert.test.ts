@@ -261,10 +261,24 @@ describe('moby-alert node: HTTP API', function () {
       .set('content-type', 'application/json')
       .send(JSON.stringify({ note: 'x'.repeat(20000) }))
       .expect(413);
+    // who and why reach InfluxDB, the panel and notifications: a bidi override, a NUL or a line break is
+    // refused naming the field (before, "kim\u202e" was stored and written as acknowledged_by)
+    const bidi = await api().post(`/moby/alerts/${id}/ack`).send({ by: 'kim\u202e' }).expect(400);
+    assert.equal(bidi.body.error.field, 'by');
+    assert.match(bidi.body.error.message, /U\+202E/);
+    const nul = await api().post(`/moby/alerts/${id}/resolve`).send({ by: 'kim', note: 'a\u0000b' }).expect(400);
+    assert.equal(nul.body.error.field, 'note');
+    const mute = await api().post('/moby/devices/pump-1/mute').send({ by: 'kim', note: 'two\nlines' }).expect(400);
+    assert.equal(mute.body.error.field, 'note');
     await api().delete(`/moby/alerts/${id}`).expect(405);
     await api().get(`/moby/alerts/${id}/ack`).expect(405);
     // the alert is untouched by all of that
-    assert.equal((await api().get(`/moby/alerts/${id}`).expect(200)).body.acknowledged, false);
+    const untouched = (await api().get(`/moby/alerts/${id}`).expect(200)).body;
+    assert.deepEqual([untouched.acknowledged, untouched.status], [false, 'open']);
+    assert.equal(
+      (await api().get('/moby/devices').expect(200)).body.find((d: { mute?: unknown }) => d.mute),
+      undefined
+    );
     // unknown paths under the API's own prefix get the API's JSON 404, never Express's HTML page
     const unknown = await api().get('/moby/something-else').expect(404).expect('content-type', /json/);
     assert.equal(unknown.body.error.code, 'not_found');

@@ -144,6 +144,18 @@ describe('moby-hmac-verify node', function () {
     assert.equal(bad[5].payload, cases[5][1].payload);
   });
 
+  it('ATTACK: a topic of a client without keys reaches the reject reason escaped and short (old code: as sent, 60 KB)', async () => {
+    await load([hmacNode], verifyFlow({ topicPattern: 'devices/+device_id/telemetry' }), creds);
+    const bad = collect('bad');
+    const forged = JSON.stringify({ ...JSON.parse(envelope()), sig: `v1=${'0'.repeat(64)}` });
+    helper.getNode('v').receive({ payload: forged, topic: `devices/x\u202e<b>${'y'.repeat(60_000)}/telemetry` });
+    await waitFor(() => bad.length === 1, 3000, 'the reject');
+    const reject = bad[0].moby!.reject!;
+    assert.deepEqual([reject.code, reject.field], ['device_mismatch', 'topic']);
+    assert.ok(reject.reason.length < 300, `reason of ${reject.reason.length} characters`);
+    assert.match(reject.reason, /topic names device x\\u202E\\u003Cb\\u003Eyyy/);
+  });
+
   it('handles key rotation: all active keys tried without kid, several v1 values, retired kid refused', async () => {
     await load([hmacNode], verifyFlow(), creds);
     const ok = collect('ok');

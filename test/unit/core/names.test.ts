@@ -1,6 +1,6 @@
 // Device-chosen names and texts (nodes/core/names.ts) and how normalize applies them (issue #10, item 8).
 import assert from 'node:assert/strict';
-import { nameProblem, textProblem, preview } from '../../../nodes/core/names';
+import { nameProblem, textProblem, proseProblem, preview } from '../../../nodes/core/names';
 import { Normalizer } from '../../../nodes/core/normalize/normalize';
 import { PUMP, SENSOR } from '../../support/payloads';
 
@@ -35,6 +35,23 @@ describe('names: device-chosen names and texts', () => {
     assert.match(nameProblem('two words', 128)!, /space/);
     assert.equal(textProblem('two words', 256), null);
     assert.match(textProblem('x'.repeat(257), 256)!, /257 characters long, limit 256/);
+  });
+
+  it("prose (who acknowledged, a note) keeps people's punctuation and refuses the same invisible characters as texts", () => {
+    for (const p of ["O'Brien", 'kim <ops@plant>', 'bearing "B" & seal, see C:\\pumps', '교대 2조: 점검 완료', '`ok`'])
+      assert.equal(proseProblem(p, 1000), null, p);
+    const bad: Array<[string, RegExp]> = [
+      ['kim\u202E', /U\+202E/],
+      ['a\u0000b', /control character U\+0000/],
+      ['two\nlines', /control character U\+000A/],
+      ['tab\there', /control character U\+0009/],
+      ['zero\u200Bwidth', /U\+200B/],
+      ['nb\u00A0sp', /U\+00A0/],
+      ['lone\uD800', /U\+D800/],
+      ['\u0085next line', /U\+0085/],
+    ];
+    for (const [s, re] of bad) assert.match(proseProblem(s, 1000) ?? '', re, JSON.stringify(s));
+    assert.match(proseProblem('x'.repeat(201), 200)!, /201 characters long, limit 200/);
   });
 
   it('previews untrusted strings printably and briefly', () => {

@@ -87,6 +87,10 @@ describe('alert API handler', () => {
       [req('GET', '/alerts', { query: { acknowledged: 'yes' } }), 400, 'acknowledged'],
       [req('POST', '/alerts/x1/ack', { body: '[1,2]' }), 400],
       [req('POST', '/alerts/x1/ack', { body: '{"by":"' + 'x'.repeat(300) + '"}' }), 400, 'by'],
+      // who and why reach InfluxDB, the panel and notifications: no bidi override, NUL or line break
+      [req('POST', '/alerts/x1/ack', { body: JSON.stringify({ by: 'kim\u202e' }) }), 400, 'by'],
+      [req('POST', '/alerts/x1/ack', { body: JSON.stringify({ by: 'kim', note: 'a\u0000b' }) }), 400, 'note'],
+      [req('POST', '/alerts/x1/resolve', { body: JSON.stringify({ note: 'two\nlines' }) }), 400, 'note'],
       [req('POST', '/alerts/x1/ack', { body: '{"a":{"b":{"c":{"d":1}}}}' }), 400],
       [req('POST', '/alerts/x1/ack', { bodyTooLarge: true }), 413],
       [req('POST', '/alerts/x1/close'), 404],
@@ -106,12 +110,21 @@ describe('alert API handler', () => {
       if (field) assert.equal(err.field, field);
     }
     assert.equal(e.get('x1')!.acknowledged, false);
+    assert.equal(e.get('x1')!.status, 'open');
     const since = handleAlertApi(
       h,
       req('GET', '/alerts', { query: { since: '2000-01-01T00:00:00Z', status: 'unacknowledged' } }),
       devices
     )!;
     assert.equal((since.body as unknown[]).length, 1);
+    // a person's punctuation stays allowed
+    const ack = handleAlertApi(
+      h,
+      req('POST', '/alerts/x1/ack', { body: JSON.stringify({ by: "O'Brien <ops>" }) }),
+      devices
+    )!;
+    assert.equal(ack.status, 200);
+    assert.equal(e.get('x1')!.acknowledged_by, "O'Brien <ops>");
   });
 
   it('requires a token on every route: none configured refuses everything unless the host is explicitly open', () => {

@@ -387,6 +387,15 @@ describe('maintenance (mute) windows', () => {
       const r = parseMuteBody(bad, now);
       assert.equal(r.ok, false, bad);
     }
+    // who muted and why reach the API, the panel and InfluxDB: printable prose only, named by field
+    for (const [body, field] of [
+      [{ by: 'kim\u202e' }, 'by'],
+      [{ by: 'kim', note: 'a\u0000b' }, 'note'],
+    ] as const) {
+      const r = parseMuteBody(JSON.stringify(body), now) as { ok: boolean; status: number; field: string };
+      assert.deepEqual([r.ok, r.status, r.field], [false, 400, field], JSON.stringify(body));
+    }
+    assert.equal(parseMuteBody(JSON.stringify({ by: "O'Brien", note: 'seal <B> & bearing' }), now).ok, true);
   });
 
   function host(engine: AlertEngine, mutes: MuteTable): ApiHost {

@@ -90,6 +90,16 @@ describe('health message reading', () => {
     assert.equal(r5.kind, 'reject');
   });
 
+  it('ATTACK: a status topic chosen by a broker client reaches reject reasons only escaped and short (old code: as sent)', () => {
+    const evil = 'x\u202e<b>' + 'y'.repeat(60_000);
+    for (const payload of ['{"device_id":"pump-001","status":"OFFLINE"}', '{"status":"OFFLINE"}']) {
+      const r = readHealthMessage({ topic: `device/lwt/${evil}`, payload }, NOW, opts);
+      assert.ok(r.kind === 'reject', JSON.stringify(r).slice(0, 200));
+      assert.ok(r.reject.reason.length < 300, `reason of ${r.reject.reason.length} characters`);
+      assert.doesNotMatch(r.reject.reason, /[\u202e<>]/, r.reject.reason.slice(0, 120));
+    }
+  });
+
   it('ATTACK: a payload device_id cannot override the device the topic names (old code: it did)', () => {
     for (const payload of [
       '{"device_id":"pump-001","status":"OFFLINE"}',

@@ -307,6 +307,20 @@ describe('hmac core: verifier', () => {
     assert.equal(code(v.verify({ payload: env(), topic: 'other/pump-7' })), 'device_mismatch');
   });
 
+  it('ATTACK: a topic chosen by a client without keys reaches reject reasons only escaped and short (old code: as sent)', () => {
+    // device_mismatch is decided before the signature, so a well-formed envelope with a made-up sig is enough
+    const v = make({ topicPattern: 'devices/+device_id/telemetry' });
+    const evil = 'x\u202e<img src=x onerror=alert(1)>' + 'y'.repeat(60_000);
+    const forged = JSON.stringify({ ...JSON.parse(env()), sig: `v1=${'0'.repeat(64)}` });
+    for (const topic of [`devices/${evil}/telemetry`, `other/${evil}`]) {
+      const r = v.verify({ payload: forged, topic });
+      assert.ok(!r.ok && r.reject.code === 'device_mismatch' && r.reject.field === 'topic');
+      assert.ok(r.reject.reason.length < 300, `reason of ${r.reject.reason.length} characters`);
+      assert.doesNotMatch(r.reject.reason, /[\u202e<>]/, r.reject.reason.slice(0, 120));
+      assert.match(r.reject.reason, /x\\u202E\\u003Cimg/);
+    }
+  });
+
   it('rejects tampered bodies, truncated and odd-length signatures as bad_signature', () => {
     const v = make();
     const e = JSON.parse(env());
