@@ -84,11 +84,13 @@ export function embeddedBrokerPublishesWill(displaced: boolean, evicted = false)
 }
 
 /**
- * The embedded broker's default cap on open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS): a
- * hundred times the simulator's fleet of 20, far below the file descriptors a process gets; at the cap a new
- * connection evicts the longest idle one (connection-table.ts).
+ * The embedded broker's default cap on open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS).
+ * The simulator opens one connection per device, so the cap must leave room for a large simulated fleet
+ * (`--devices 10000` keeps working) while staying below the file descriptors a process commonly gets (20,000 on
+ * the test machines): past that limit aedes could accept no connection at all, the pipeline's reconnect included.
+ * At the cap a new connection evicts the longest idle one (connection-table.ts).
  */
-export const EMBEDDED_BROKER_MAX_CONNECTIONS = 2000;
+export const EMBEDDED_BROKER_MAX_CONNECTIONS = 10000;
 
 /**
  * How long a connection may stay open without sending its CONNECT (aedes' `connectTimeout`, 30 s by default).
