@@ -30,6 +30,7 @@ async function startEmbeddedBroker(o) {
     RetainedBudget,
     EMBEDDED_BROKER_MAX_PACKET,
     EMBEDDED_BROKER_MAX_CONNECTIONS,
+    hasEmptyTopicLevel,
     EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
   } = require(path.join(dist, 'embedded-broker.js'));
   const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
@@ -73,6 +74,19 @@ async function startEmbeddedBroker(o) {
     authorizePublish: (client, packet, done) => {
       // aedes' own rule, which a custom authorizePublish replaces: $SYS/ is the broker's
       if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
+      if (hasEmptyTopicLevel(packet.topic)) {
+        // refused (the publisher's connection is closed, MQTT 3.1.1 has no negative PUBACK): delivered, it would
+        // close the pipeline's connection instead (hasEmptyTopicLevel says why)
+        const who = client ? `client "${client.id}"` : 'the broker';
+        say(
+          refusals.note(
+            'empty_topic_level',
+            client ? client.id : '',
+            `refused a publish of ${who} to ${JSON.stringify(packet.topic.slice(0, 120))}: a topic with an empty level`
+          )
+        );
+        return done(new Error('topic with an empty level'));
+      }
       if (client && packet === client.will) {
         const evicted = evictedClients.has(client);
         if (!embeddedBrokerPublishesWill(displaced.has(client), evicted)) {

@@ -26,7 +26,8 @@ export type RefusalKind =
   | 'retained_over_budget'
   | 'takeover_will'
   | 'connection_evicted'
-  | 'connect_timeout';
+  | 'connect_timeout'
+  | 'empty_topic_level';
 
 export type ConnectVerdict =
   { ok: true; pipeline: boolean } | { ok: false; kind: 'wrong_password' | 'pipeline_client_id'; reason: string };
@@ -149,6 +150,7 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   takeover_will: 'will of a displaced connection',
   connection_evicted: 'idle connection closed at the connection cap',
   connect_timeout: 'no CONNECT in time',
+  empty_topic_level: 'publish to a topic with an empty level',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -176,6 +178,7 @@ export class BrokerRefusalLog {
     takeover_will: 0,
     connection_evicted: 0,
     connect_timeout: 0,
+    empty_topic_level: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;
@@ -218,4 +221,16 @@ export class BrokerRefusalLog {
     for (const k of unlogged) this.unlogged[k] = 0;
     return `refused ${count} more in the last ${windowSec} s without a line each (${parts}); since start: ${totals}`;
   }
+}
+
+/**
+ * A topic with an empty level (`devices//telemetry`, `device/lwt/`, a leading or trailing `/`). No MOBY topic has
+ * one: every level names something (a device id is never empty). The embedded broker refuses to publish such a
+ * topic because aedes cannot deliver it at QoS 1 to a persistent wildcard subscriber: its live matcher matches
+ * empty levels, its session store does not, and the delivery then fails with "no such packet" and aedes closes
+ * the subscriber's connection — one publish from any local client disconnected the pipeline (Mosquitto delivers
+ * it normally).
+ */
+export function hasEmptyTopicLevel(topic: string): boolean {
+  return topic === '' || topic.startsWith('/') || topic.endsWith('/') || topic.includes('//');
 }

@@ -153,9 +153,32 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
       summaries().at(-1)!,
-      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0$/
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
+  });
+
+  it("refuses a publish to a topic with an empty level, which aedes would answer by closing the pipeline's connection", async () => {
+    let pipelineClosed = 0;
+    pipeline.on('close', () => pipelineClosed++);
+    const attacker = await connected(broker.url, { clientId: 'no-keys' });
+    clients.push(attacker);
+    const attackerClosed = new Promise((r) => attacker.once('close', r));
+    // QoS 1 on a topic the pipeline's `devices/+/telemetry` matches with an empty device level
+    attacker.publish('devices//telemetry', 'x', { qos: 1 });
+    await attackerClosed;
+    const device = await connected(broker.url, { clientId: 'fan-001' });
+    clients.push(device);
+    await device.publishAsync(TOPIC, 'after', { qos: 1 });
+    await waitFor(() => received.some((p) => p.toString() === 'after'), 5000, 'telemetry after the attack');
+    assert.equal(pipelineClosed, 0, "the pipeline's connection stayed up");
+    assert.equal(pipeline.connected, true);
+    await waitFor(() => broker.refusals.totals.empty_topic_level === 1, 3000, 'the refusal counted');
+    assert.ok(
+      lines.some((l) =>
+        /refused a publish of client "no-keys" to "devices\/\/telemetry": a topic with an empty level/.test(l)
+      )
+    );
   });
 
   it('a client hammering wrong passwords gets a few lines and then one summary line per window with the count', async () => {
@@ -187,7 +210,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -384,7 +407,7 @@ describe('embedded broker connection cap (real aedes)', function () {
     assert.ok(oneByOne() < 42, 'not a line each');
     assert.match(
       summaries().at(-1)!,
-      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0$/
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0$/
     );
   });
 

@@ -8,6 +8,7 @@ import {
   embeddedBrokerMaySubscribe,
   embeddedBrokerPublishesWill,
   RetainedBudget,
+  hasEmptyTopicLevel,
 } from '../../../../nodes/core/mqtt/embedded-broker';
 
 describe('embedded broker rules', () => {
@@ -63,7 +64,7 @@ describe('embedded broker refusal log', () => {
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
         "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
         'retained message over budget 0, will of a displaced connection 0, ' +
-        'idle connection closed at the connection cap 0, no CONNECT in time 0'
+        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
@@ -77,6 +78,7 @@ describe('embedded broker refusal log', () => {
       takeover_will: 0,
       connection_evicted: 0,
       connect_timeout: 0,
+      empty_topic_level: 0,
     });
   });
 
@@ -96,7 +98,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0$/
     );
   });
 
@@ -129,7 +131,7 @@ describe('embedded broker refusal log', () => {
     assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
     assert.match(
       log.summary(60)!,
-      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1$/
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0$/
     );
   });
 
@@ -147,5 +149,14 @@ describe('embedded broker refusal log', () => {
     assert.equal(b.admit('t/4', 100), true);
     assert.equal(b.admit('t/5', 0), true, 'deleting what is not stored changes nothing');
     assert.equal(b.bytes(), 3 * 359);
+  });
+});
+
+describe('hasEmptyTopicLevel', () => {
+  it('finds an empty level anywhere in a topic and nothing in MOBY topics', () => {
+    for (const t of ['devices//telemetry', 'device/lwt/', '/devices/x/telemetry', '', 'a//b', '/'])
+      assert.equal(hasEmptyTopicLevel(t), true, t);
+    for (const t of ['devices/fan-001/telemetry', 'device/lwt/pump-005', 't/acme/device/status/x', 'a'])
+      assert.equal(hasEmptyTopicLevel(t), false, t);
   });
 });
