@@ -182,27 +182,31 @@ async function startEmbeddedBroker(login) {
   return broker;
 }
 
-/** MOBY_BROKER_MAX_PACKET: bytes of an MQTT packet's remaining length; unset = the module's default. */
-function maxPacketSetting(value) {
+/**
+ * A whole-number setting of the embedded broker from the environment: unset = undefined (the module's default);
+ * out of [min, max] stops the script with a line naming the variable. `unit`, e.g. " of bytes", for that line.
+ */
+function wholeNumberSetting(name, value, min, max, unit = '') {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1024 || n > 268435455) {
-    console.error(`[moby] MOBY_BROKER_MAX_PACKET: "${value}" must be a whole number of bytes from 1024 to 268435455`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    console.error(`[moby] ${name}: "${value}" must be a whole number${unit} from ${min} to ${max}`);
     process.exit(1);
   }
   return n;
 }
 
-/** MOBY_BROKER_MAX_CONNECTIONS: open connections besides the pipeline's; unset = the module's default. */
+/** MOBY_BROKER_MAX_PACKET: bytes of an MQTT packet's remaining length. */
+function maxPacketSetting(value) {
+  return wholeNumberSetting('MOBY_BROKER_MAX_PACKET', value, 1024, 268435455, ' of bytes');
+}
+
+/**
+ * MOBY_BROKER_MAX_CONNECTIONS: open connections besides the pipeline's. The upper bound only catches typos: the
+ * process's file descriptor limit is the real ceiling.
+ */
 function maxConnectionsSetting(value) {
-  if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  // the upper bound only catches typos: the process's file descriptor limit is the real ceiling
-  if (!Number.isInteger(n) || n < 1 || n > 1000000) {
-    console.error(`[moby] MOBY_BROKER_MAX_CONNECTIONS: "${value}" must be a whole number from 1 to 1000000`);
-    process.exit(1);
-  }
-  return n;
+  return wholeNumberSetting('MOBY_BROKER_MAX_CONNECTIONS', value, 1, 1000000);
 }
 
 /** A child that dies this often within RESTART_WINDOW_MS is not restarted again: the script stops instead. */

@@ -35,6 +35,8 @@ async function startEmbeddedBroker(o) {
   } = require(path.join(dist, 'embedded-broker.js'));
   const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
   const { ConnectionTable } = require(path.join(dist, 'connection-table.js'));
+  // a topic is any UTF-8 a client chose, up to 64 KiB: log lines show it escaped and cut, as reject reasons do
+  const { previewTopic } = require(path.join(dist, '..', 'names.js'));
   const host = o.host ?? '127.0.0.1';
   const maxPacket = o.maxPacketBytes ?? EMBEDDED_BROKER_MAX_PACKET;
   const refusals = new BrokerRefusalLog({ linesPerWindow: o.linesPerWindow });
@@ -82,7 +84,7 @@ async function startEmbeddedBroker(o) {
           refusals.note(
             'empty_topic_level',
             client ? client.id : '',
-            `refused a publish of ${who} to ${JSON.stringify(packet.topic.slice(0, 120))}: a topic with an empty level`
+            `refused a publish of ${who} to "${previewTopic(packet.topic)}": a topic with an empty level`
           )
         );
         return done(new Error('topic with an empty level'));
@@ -96,7 +98,7 @@ async function startEmbeddedBroker(o) {
               refusals.note(
                 'takeover_will',
                 client.id,
-                `did not publish the will of client "${client.id}" on ${packet.topic}: a connection from ${displaced.get(client)} took over its client id`
+                `did not publish the will of client "${client.id}" on ${previewTopic(packet.topic)}: a connection from ${displaced.get(client)} took over its client id`
               )
             );
           return done(new Error(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
@@ -110,7 +112,7 @@ async function startEmbeddedBroker(o) {
           refusals.note(
             'retained_over_budget',
             client ? client.id : '',
-            `kept a retained message of ${who} on ${packet.topic} only as a live message: retained messages are over their budget of ${retained.maxBytes} bytes; logged once per client`
+            `kept a retained message of ${who} on ${previewTopic(packet.topic)} only as a live message: retained messages are over their budget of ${retained.maxBytes} bytes; logged once per client`
           )
         );
       }
