@@ -108,11 +108,16 @@ function records(nr: NodeRedProcess): Rec[] {
   return [...nr.output().matchAll(/REC (\{.*\})\s*$/gm)].map((m) => JSON.parse(m[1]) as Rec);
 }
 
-/** Every file of the context store under the user directory, concatenated (what a restart reads). */
+/**
+ * The context store's files under the user directory, concatenated: only the `*.json` files a restart reads.
+ * The store writes `<node>.json.<ms>.tmp` first and renames it; a kill between the two leaves the .json as it
+ * was, so a session seen only in the .tmp file is not yet stored (reading it made this test flaky).
+ */
 function storedContext(userDir: string): string {
   const dir = path.join(userDir, 'context');
   if (!fs.existsSync(dir)) return '';
   return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.json'))
     .map((f) => path.join(dir, f))
     .filter((f) => fs.statSync(f).isFile())
     .map((f) => fs.readFileSync(f, 'utf8'))
