@@ -86,8 +86,8 @@ function error(
   return { status, headers, body };
 }
 
+/** A query parameter's text; repeated or bracketed ones are refused before (notOnce). */
 function str(v: unknown): string | undefined {
-  if (Array.isArray(v)) v = v[0];
   return typeof v === 'string' ? v : undefined;
 }
 
@@ -99,6 +99,20 @@ function parseSince(s: string): number | undefined {
   }
   const t = Date.parse(s);
   return Number.isFinite(t) ? t : undefined;
+}
+
+/**
+ * The first of `names` given more than once (?status=open&status=resolved arrives as an array) or bracketed
+ * (?status[x]=…, an object). Each query parameter of the API is one text value; reading only the first of
+ * several answered with a list (or a page) the caller did not ask for, so such a request is refused instead.
+ */
+function notOnce(q: Record<string, unknown>, names: readonly string[]): string | undefined {
+  return names.find((n) => q[n] !== undefined && typeof q[n] !== 'string');
+}
+
+function onceError(field: string, headers: Record<string, string>): ApiResponse {
+  const hint = field === 'severity' ? ' (a comma-separated list for several)' : ', as plain text';
+  return error(400, 'bad_request', `${field} must be given once${hint}`, headers, { field });
 }
 
 function parseFilter(
@@ -295,6 +309,7 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   const scope = callerScope(req.headers, tokens, tenantTokens);
 
   // mute windows are keyed by (tenant, device): a tenant token sets and lifts only its own tenant's
+  if (muteRoute && notOnce(req.query, ['tenant']) !== undefined) return onceError('tenant', headers);
   if (muteRoute)
     return handleMuteRoute(
       hosts,
@@ -308,6 +323,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
       str(req.query.tenant)
     );
   if (parts[0] === 'devices') {
+    const repeated = notOnce(req.query, ['limit', 'cursor']);
+    if (repeated !== undefined) return onceError(repeated, headers);
     const limitText = str(req.query.limit);
     let limit = DEVICES_DEFAULT_LIMIT;
     if (limitText !== undefined) {
@@ -343,6 +360,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   }
 
   if (parts.length === 1) {
+    const repeated = notOnce(req.query, ['status', 'acknowledged', 'severity', 'device', 'since', 'limit']);
+    if (repeated !== undefined) return onceError(repeated, headers);
     const f = parseFilter(req.query);
     if (!f.ok) return error(400, 'bad_request', f.message, headers, { field: f.field });
     const all = hosts.flatMap((h) => h.list(f.filter, scope));

@@ -85,6 +85,13 @@ describe('alert API handler', () => {
       [req('GET', '/alerts', { query: { severity: 'fatal' } }), 400, 'severity'],
       [req('GET', '/alerts', { query: { since: 'soon' } }), 400, 'since'],
       [req('GET', '/alerts', { query: { acknowledged: 'yes' } }), 400, 'acknowledged'],
+      // a parameter given twice or bracketed was read as its first value: a list the caller did not ask for
+      [req('GET', '/alerts', { query: { status: ['open', 'resolved'] } }), 400, 'status'],
+      [req('GET', '/alerts', { query: { severity: ['info', 'critical'] } }), 400, 'severity'],
+      [req('GET', '/alerts', { query: { device: { x: 'd' } } }), 400, 'device'],
+      [req('GET', '/devices', { query: { limit: ['1', '2'] } }), 400, 'limit'],
+      [req('GET', '/devices', { query: { cursor: ['a', 'b'] } }), 400, 'cursor'],
+      [req('POST', '/devices/d/unmute', { query: { tenant: ['a', 'b'] } }), 400, 'tenant'],
       [req('POST', '/alerts/x1/ack', { body: '[1,2]' }), 400],
       [req('POST', '/alerts/x1/ack', { body: '{"by":"' + 'x'.repeat(300) + '"}' }), 400, 'by'],
       // who and why reach InfluxDB, the panel and notifications: no bidi override, NUL or line break
