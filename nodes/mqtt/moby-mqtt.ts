@@ -44,6 +44,7 @@ import { registerIngestProbe } from '../lib/ingest-watch';
 import { sourceCanHear } from '../core/mqtt/ingest-stall';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { preview, previewTopic } from '../core/names';
 import { choiceSetting, numberSetting as num, textSetting } from '../lib/settings';
 
 const IN_TYPE = 'moby-mqtt-in';
@@ -362,7 +363,8 @@ export = function (RED: NodeAPI) {
               // bad input never vanishes: counted, handed to Catch nodes with the raw text, and settled
               countRejected(IN_TYPE, 'bad_json');
               msg.payload = text;
-              n.error(`invalid JSON on ${topic}: ${(err as Error).message}`, msg);
+              // any broker client picks the topic and the bytes (JSON.parse quotes the text): escaped and cut
+              n.error(`invalid JSON on ${previewTopic(topic)}: ${preview((err as Error).message, 200)}`, msg);
               if (n.batchSize > 1 && qos1) ack(handle); // settled here, as a single send's would be
               continue;
             }

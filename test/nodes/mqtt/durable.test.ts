@@ -143,6 +143,26 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     assert.match(await metrics.metricsText(), /moby_mqtt_stalled 0\b/);
   });
 
+  it('json mode: invalid JSON is acknowledged and logged (no Catch node) with the topic and the text escaped', async () => {
+    await helper.load([mqttNodes], [brokerNode(), mobyIn('in', 't/#', [[]], { datatype: 'json' })], {
+      b: { user: 'u', password: 'p' },
+    });
+    await connected();
+    await sleep(100); // SUBACK
+    // any broker client picks both: a bidi override in the topic and in the text JSON.parse quotes back
+    const pub = await mqtt.connectAsync(env.broker.url, { clientId: `pub-${Date.now()}`, clean: true });
+    await pub.publishAsync('t/\u202eevil', 'nope\u202e<b>', { qos: 1 });
+    await pub.endAsync();
+    await waitFor(() => env.broker.acks.length === 1, 3000, 'settled: acknowledged');
+    const line = helper
+      .log()
+      .args.map((a: any[]) => String(a[0]?.msg ?? ''))
+      .find((m: string) => m.startsWith('invalid JSON on'));
+    assert.ok(line, 'logged');
+    assert.ok(!line.includes('\u202e'), line);
+    assert.match(line, /^invalid JSON on t\/\\u202Eevil: Unexpected token .*nope\\u202E\\u003Cb/);
+  });
+
   it('with moby-influx-write: acked once the points are in the database, not before', async () => {
     sink = await startInfluxSink();
     const s = sink;
