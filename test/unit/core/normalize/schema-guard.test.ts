@@ -1,0 +1,175 @@
+// The schema churn guard: new tag sets and field names per device spend from token buckets; known ones pass.
+import assert from 'node:assert/strict';
+import { SchemaGuard, SCHEMA_GUARD_DEFAULTS } from '../../../../nodes/core/normalize/schema-guard';
+import { Normalizer } from '../../../../nodes/core/normalize/normalize';
+import type { Point } from '../../../../nodes/core/contract';
+import { MachineModel, telemetryBody, deviceIdFor } from '../../../../bin/lib/sim-model';
+import { DEFAULT_SIM } from '../../../../bin/lib/simulator';
+
+const HOUR = 3_600_000;
+
+function point(device: string, fields: string[], tags: Record<string, string> = {}, measurement = 'telemetry'): Point {
+  const f: Record<string, number> = {};
+  for (const name of fields) f[name] = 1;
+  return { measurement, tags: { device_id: device, ...tags }, fields: f, timestamp: 0 };
+}
+
+const names = (prefix: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => `${prefix}${from + i}`);
+
+describe('schema churn guard', () => {
+  let t = 0;
+  const now = () => t;
+  beforeEach(() => {
+    t = 0;
+  });
+
+  it('passes known tag sets and fields without spending; a new location spends one tag-set token', () => {
+    const g = new SchemaGuard({ now, tagSetBurst: 2, tagSetsPerHour: 0 });
+    assert.equal(g.check(point('d1', ['a', 'b'], { location: 'hall-1' })), null, 'first tag set: 1 of 2');
+    for (let i = 0; i < 100; i++) assert.equal(g.check(point('d1', ['a', 'b'], { location: 'hall-1' })), null);
+    assert.equal(g.check(point('d1', ['a'], { location: 'hall-2' })), null, 'second tag set: 2 of 2');
+    const r = g.check(point('d1', ['a'], { location: 'hall-3' }));
+    assert.ok(r, 'third new tag set refused');
+    assert.equal(r.reject.code, 'schema_churn');
+    assert.equal(r.reject.device_id, 'd1');
+    assert.equal(r.reject.field, 'location');
+    assert.match(r.reject.reason, /device "d1" sends new tag location="hall-3"/);
+    assert.equal(r.first, true);
+    assert.equal(g.check(point('d1', ['a'], { location: 'hall-4' }))?.first, false, 'one log line per episode');
+    // the device's known data is never locked out
+    assert.equal(g.check(point('d1', ['a', 'b'], { location: 'hall-1' })), null);
+    assert.equal(g.check(point('d1', ['b'], { location: 'hall-2' })), null);
+    assert.equal(g.refused, 2);
+  });
+
+  it('charges one token per new field name: a 200-field first message passes, 20 new names a message are stopped', () => {
+    const g = new SchemaGuard({ now }); // defaults: 1000 names at once, then 120 per hour
+    assert.equal(g.check(point('big', names('f', 200))), null, 'a 200-field first message');
+    let passed = 0;
+    let refusedAt = -1;
+    for (let m = 0; m < 100; m++) {
+      const r = g.check(point('attacker', names('x', 20, m * 20)));
+      if (r === null) passed++;
+      else if (refusedAt < 0) {
+        refusedAt = m;
+        assert.equal(r.reject.field, `x${m * 20}`);
+        assert.match(r.reject.reason, /new field "x\d+" and 19 more, over its budget of 1000 new field names/);
+      }
+    }
+    assert.equal(passed, 50, '1000 names / 20 per message');
+    assert.equal(refusedAt, 50);
+    assert.equal(g.sizesOf('attacker')!.fields, 1000, 'refused names are not remembered');
+    // known names still pass
+    assert.equal(g.check(point('attacker', ['x0', 'x999'])), null);
+  });
+
+  it('a refused message spends nothing: its new tag set is not charged when its names are over', () => {
+    const g = new SchemaGuard({ now, tagSetBurst: 1, fieldBurst: 2, tagSetsPerHour: 0, fieldsPerHour: 0 });
+    assert.ok(g.check(point('d', ['a', 'b', 'c'])), '3 new names > 2');
+    assert.equal(g.check(point('d', ['a', 'b'])), null, 'the tag-set token was given back');
+  });
+
+  it('refills with time (injected clock)', () => {
+    const g = new SchemaGuard({ now, tagSetBurst: 1, tagSetsPerHour: 10, fieldBurst: 10, fieldsPerHour: 60 });
+    assert.equal(g.check(point('d', names('f', 10), { loc: 'a' })), null);
+    assert.ok(g.check(point('d', ['g0'], { loc: 'a' })), 'names spent');
+    assert.ok(g.check(point('d', ['f0'], { loc: 'b' })), 'tag sets spent');
+    t += 59_999;
+    assert.ok(g.check(point('d', ['g0'], { loc: 'a' })), 'not yet a minute');
+    t += 1;
+    assert.equal(g.check(point('d', ['g0'], { loc: 'a' })), null, 'one name a minute');
+    t += HOUR / 10 - 60_000 - 1;
+    assert.ok(g.check(point('d', ['f0'], { loc: 'b' })));
+    t += 1;
+    assert.equal(g.check(point('d', ['f0'], { loc: 'b' })), null, 'one tag set every 6 minutes');
+  });
+
+  it('keeps devices apart: one device churning does not spend another device`s budget', () => {
+    const g = new SchemaGuard({ now, tagSetBurst: 3, tagSetsPerHour: 0 });
+    for (let i = 0; i < 10; i++) g.check(point('churner', ['a'], { location: `l${i}` }));
+    assert.ok(g.check(point('churner', ['a'], { location: 'l99' })));
+    for (let i = 0; i < 3; i++) assert.equal(g.check(point('calm', ['a'], { location: `l${i}` })), null);
+    // the same device id in another tenant is another device
+    assert.equal(g.check(point('churner', ['a'], { location: 'l99' }), 't2'), null);
+  });
+
+  it('measurement and sorted tags make the signature; tag order does not matter', () => {
+    const g = new SchemaGuard({ now, tagSetBurst: 2, tagSetsPerHour: 0 });
+    assert.equal(g.check(point('d', ['a'], { a: '1', b: '2' })), null);
+    assert.equal(
+      g.check({ measurement: 'telemetry', tags: { b: '2', device_id: 'd', a: '1' }, fields: { a: 1 }, timestamp: 0 }),
+      null
+    );
+    assert.equal(g.check(point('d', ['a'], { a: '1', b: '2' }, 'other')), null, 'another measurement: new');
+    const r = g.check(point('d', ['a'], { a: '1' }));
+    assert.ok(r, 'dropping a tag is a new series too');
+    assert.match(r.reject.reason, /no tag b/);
+  });
+
+  it('forgets the least recently used tag sets and names per device, keeping the ones in use', () => {
+    const g = new SchemaGuard({ now, maxTagSets: 4, maxFields: 32, tagSetsPerHour: 0, fieldsPerHour: 0 });
+    for (let i = 0; i < 10; i++) {
+      assert.equal(g.check(point('d', ['steady', `n${i}`], { loc: `l${i}` })), null);
+      assert.equal(g.check(point('d', ['steady'], { loc: 'home' })), null);
+    }
+    for (let i = 0; i < 100; i++) g.check(point('d', ['steady', ...names('m', 5, i * 5)]));
+    const sizes = g.sizesOf('d')!;
+    assert.equal(sizes.tagSets, 4);
+    assert.equal(sizes.fields, 32);
+    const spentBefore = g.refused;
+    assert.equal(g.check(point('d', ['steady'], { loc: 'home' })), null, 'the tag set in use is kept');
+    assert.equal(g.refused, spentBefore);
+  });
+
+  it('bounds devices and entries across 100k churning devices, evicting the least recently active', () => {
+    const g = new SchemaGuard({ now, maxDevices: 1000, maxEntries: 20_000 });
+    for (let i = 0; i < 100_000; i++) {
+      t += 1;
+      g.check(point(`dev-${i}`, names('f', 30), { location: `l${i}` }));
+      if (i % 7 === 0) g.check(point('steady', ['temperature'], { location: 'hall' }));
+    }
+    assert.ok(g.size <= 1000, `devices ${g.size}`);
+    assert.ok(g.entries <= 20_000, `entries ${g.entries}`);
+    assert.ok(g.evictions >= 99_000);
+    assert.ok(g.sizesOf('steady'), 'an active device is not the one evicted');
+    assert.equal(g.sizesOf('dev-0'), null, 'the least recently active is');
+    // entries is what the Maps hold
+    let held = 0;
+    for (let i = 99_000; i < 100_000; i++) {
+      const s = g.sizesOf(`dev-${i}`);
+      if (s) held += s.tagSets + s.fields;
+    }
+    held += g.sizesOf('steady')!.tagSets + g.sizesOf('steady')!.fields;
+    assert.equal(held, g.entries);
+  });
+
+  it('the defaults bound a fleet of 100k devices to 10,000 devices and 500,000 entries', () => {
+    const g = new SchemaGuard({ now });
+    for (let i = 0; i < 100_000; i++) g.check(point(`dev-${i}`, names('f', 20, i % 50), { location: `l${i % 3}` }));
+    assert.equal(g.size, SCHEMA_GUARD_DEFAULTS.maxDevices);
+    assert.ok(g.entries <= SCHEMA_GUARD_DEFAULTS.maxEntries);
+  });
+
+  it('the simulator`s fleet never trips the defaults over a simulated hour (shipped normalize settings)', () => {
+    const norm = new Normalizer({ tagKeys: ['equipment_id', 'tenant', 'location'] });
+    const g = new SchemaGuard({ now });
+    const fleet = Array.from({ length: DEFAULT_SIM.devices }, (_, i) => ({
+      id: deviceIdFor(i),
+      model: new MachineModel(i),
+    }));
+    const start = Date.parse('2026-01-05T08:00:00Z');
+    let checked = 0;
+    for (let s = 0; s < 3600; s++) {
+      t = s * 1000;
+      for (const d of fleet) {
+        const body = telemetryBody(d.id, d.model.equipmentType, d.model.step(1), start + t);
+        const r = norm.normalize(body, { deviceId: d.id, now: start + t });
+        assert.ok(r.ok, JSON.stringify(!r.ok && r.reject));
+        assert.equal(g.check(r.point), null);
+        checked++;
+      }
+    }
+    assert.equal(checked, DEFAULT_SIM.devices * 3600);
+    assert.equal(g.refused, 0);
+  });
+});
