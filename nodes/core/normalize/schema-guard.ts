@@ -122,7 +122,9 @@ export class SchemaGuard {
     this.fieldBurst = whole(o.fieldBurst, d.fieldBurst, 1);
     this.fieldPerMs = rate(o.fieldsPerHour, d.fieldsPerHour) / HOUR_MS;
     this.maxTagSets = whole(o.maxTagSets, d.maxTagSets, 1);
-    this.maxFields = whole(o.maxFields, d.maxFields, 1);
+    // never below the burst: a message with more new names than a device remembers would forget its own
+    // names as it stores them, and pay for them again with every message until it is locked out
+    this.maxFields = Math.max(this.fieldBurst, whole(o.maxFields, d.maxFields, 1));
     this.maxDevices = whole(o.maxDevices, d.maxDevices, 1);
     this.maxEntries = whole(o.maxEntries, d.maxEntries, 1);
     // Least recently used with a bounded slack, as core/keyed-rate.ts keeps its buckets: an entry moves to

@@ -69,6 +69,14 @@ describe('schema churn guard', () => {
     assert.equal(g.check(point('d', ['a', 'b'])), null, 'the tag-set token was given back');
   });
 
+  it('remembers at least a burst of names per device, so the largest allowed message is never charged twice', () => {
+    const g = new SchemaGuard({ now, fieldBurst: 300, maxFields: 100, fieldsPerHour: 0 });
+    const wide = names('w', 250);
+    assert.equal(g.check(point('d', wide)), null);
+    for (let i = 0; i < 10; i++) assert.equal(g.check(point('d', wide)), null, 'the same 250 names are known');
+    assert.equal(g.sizesOf('d')!.fields, 250);
+  });
+
   it('refills with time (injected clock)', () => {
     const g = new SchemaGuard({ now, tagSetBurst: 1, tagSetsPerHour: 10, fieldBurst: 10, fieldsPerHour: 60 });
     assert.equal(g.check(point('d', names('f', 10), { loc: 'a' })), null);
@@ -107,12 +115,15 @@ describe('schema churn guard', () => {
   });
 
   it('forgets the least recently used tag sets and names per device, keeping the ones in use', () => {
-    const g = new SchemaGuard({ now, maxTagSets: 4, maxFields: 32, tagSetsPerHour: 0, fieldsPerHour: 0 });
+    const g = new SchemaGuard({ now, maxTagSets: 4, maxFields: 32, fieldBurst: 32, tagSetsPerHour: 0 });
     for (let i = 0; i < 10; i++) {
       assert.equal(g.check(point('d', ['steady', `n${i}`], { loc: `l${i}` })), null);
       assert.equal(g.check(point('d', ['steady'], { loc: 'home' })), null);
     }
-    for (let i = 0; i < 100; i++) g.check(point('d', ['steady', ...names('m', 5, i * 5)]));
+    for (let i = 0; i < 100; i++) {
+      t += HOUR; // the name bucket is full again: only the memory bound decides what is kept
+      assert.equal(g.check(point('d', ['steady', ...names('m', 5, i * 5)])), null);
+    }
     const sizes = g.sizesOf('d')!;
     assert.equal(sizes.tagSets, 4);
     assert.equal(sizes.fields, 32);
