@@ -2,7 +2,7 @@
 // normalize-churn`): a steady fleet of 200 devices × 20 fields, each sending its JSON text in turn, through
 // Normalizer.normalize alone (baseline) and normalize + SchemaGuard.check (what moby-normalize does with the
 // guard on, its default). Rounds are interleaved and each series keeps its median, so a burst of other work on
-// the shared machine hits both alike. Also: the guard's memory for that fleet, and its cost while one device
+// the shared machine hits both alike. Also: the guard's memory for 100,000 devices, and its cost while one device
 // churns (every message a new tag set, refused once the burst is spent).
 import { Normalizer } from '../../nodes/core/normalize/normalize';
 import { SchemaGuard } from '../../nodes/core/normalize/schema-guard';
@@ -96,16 +96,19 @@ const checkRates = interleaved([
 printRates('the guard alone', checkRates, checkRates[0]);
 console.log(`churning device: ${churner.refused} refused, ${churner.entries} entries kept (bounded per device)`);
 
-// memory: 10,000 devices (the default device bound) × 20 fields
+// memory: 100,000 devices (the default device bound, device health's fleet bound) × 20 fields
 global.gc?.();
 const heap0 = heapUsedMB();
 const big = new SchemaGuard();
-for (let d = 0; d < 10_000; d++) {
+const BIG = 100_000;
+for (let d = 0; d < BIG; d++) {
   const p = { ...points[d % DEVICES], tags: { ...points[d % DEVICES].tags, device_id: `m-${d}` } };
   big.check(p);
 }
 global.gc?.();
+const grown = heapUsedMB() - heap0;
 console.log(
-  `10,000 devices × ${FIELDS} fields: ${big.entries} entries, heap +${fmt(heapUsedMB() - heap0, 1)} MB ` +
+  `${fmt(BIG)} devices × ${FIELDS} fields: ${big.size} devices kept, ${big.evictions} evicted, ${big.entries} entries ` +
+    `in ${big.nameSetCount} shared name set(s), heap +${fmt(grown, 1)} MB (${fmt((grown * 1048576) / BIG)} bytes a device) ` +
     `(sink ${sink > 0})`
 );

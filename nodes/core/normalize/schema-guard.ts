@@ -13,11 +13,20 @@
 // fields, passes in one go. Out of tokens the message is refused as a whole (nothing is spent on it) while
 // known tag sets and names keep passing: the device's normal data is never locked out.
 //
-// Bounded: each device keeps at most maxTagSets tag sets and maxFields names (least recently used forgotten;
-// a forgotten one is new again if it comes back, costing a token), at most maxDevices devices and maxEntries
-// remembered tag sets + names over all devices (the least recently active device evicted, counted). Evicting
-// a device forgets its buckets: it comes back with a fresh burst, as after a restart (no state is kept across
-// restarts). Pure: the clock is injected; no timers.
+// Memory is what decides the device bound, and the device bound decides whether the guard holds: a device
+// the guard forgot comes back with a fresh burst, so in a fleet larger than the bound an attacker that pauses
+// until enough others have sent is new again (with a bound of 10,000 and 100,000 devices sending once a
+// second, a pause of 0.1 s). So the bound is the fleet bound of device health (100,000), and a device costs
+// little: the names a device knows are one *interned* set shared by every device that knows the same names
+// (a fleet of one firmware holds one set of 20 names, not 100,000 copies), and its tag sets a short array
+// (one entry for a device that never moves). 100,000 devices × 20 fields: see the bench (normalize-churn).
+//
+// Bounded: each device keeps at most maxTagSets tag sets (least recently used forgotten) and at most maxFields
+// names (when a new name would pass the bound, the device keeps only the names of the message in hand: the
+// others are new again if they come back, costing a token); at most maxDevices devices and maxEntries
+// remembered tag sets + names of distinct sets over all devices (the least recently active device evicted,
+// counted). Evicting a device forgets its buckets: it comes back with a fresh burst, as after a restart (no
+// state is kept across restarts). Pure: the clock is injected; no timers.
 import type { Point, Reject } from '../contract';
 import { fullBucket, takeToken, type TokenBucket } from '../token-bucket';
 import { IntrusiveList, type Linked } from '../linked-list';
@@ -36,9 +45,9 @@ export interface SchemaGuardOptions {
   maxTagSets?: number;
   /** field names remembered per device (default 2000) */
   maxFields?: number;
-  /** devices remembered (default 10,000) */
+  /** devices remembered (default 100,000, device health's fleet bound) */
   maxDevices?: number;
-  /** tag sets + field names remembered over all devices (default 500,000) */
+  /** tag sets of all devices + names of the distinct name sets (default 500,000) */
   maxEntries?: number;
   /** monotonic clock in milliseconds */
   now?: () => number;
@@ -51,7 +60,7 @@ export const SCHEMA_GUARD_DEFAULTS = {
   fieldsPerHour: 120,
   maxTagSets: 64,
   maxFields: 2000,
-  maxDevices: 10_000,
+  maxDevices: 100_000,
   maxEntries: 500_000,
 } as const;
 
@@ -64,23 +73,34 @@ export interface ChurnRefusal {
   first: boolean;
 }
 
+/**
+ * A set of field names some devices know, shared by all of them (interned by its sorted names): a fleet of one
+ * firmware holds one. `order` is the names in the order of the message that made the set, which is the order
+ * every device of that firmware sends them in: the steady case compares a message's keys with it in place.
+ */
+interface NameSet {
+  readonly sig: string;
+  readonly names: ReadonlySet<string>;
+  readonly order: readonly string[];
+  /** devices holding it */
+  refs: number;
+}
+
+/** Every device's tag sets before its first passes (never written to: the first is set as a new array). */
+const NO_TAG_SETS: string[] = [];
+
 class Device implements Linked<Device> {
   prev: Device | null = null;
   next: Device | null = null;
-  /** this device's checks so far: the clock of its recency order */
-  ticks = 0;
-  /** tag set signature → tick when it last took its place at the end of the Map's order */
-  readonly tagSets = new Map<string, number>();
-  /** field name → tick, likewise */
-  readonly fields = new Map<string, number>();
+  /** tag set signatures, least recently used first (a short array: one entry for a device that never moves) */
+  tagSets: string[] = NO_TAG_SETS;
+  /** the field names it knows (shared), or null before its first message passed */
+  known: NameSet | null = null;
   /** the last tag set that passed (signature, measurement, tags and their count): the common case's compare */
   lastSig = '';
   lastMeasurement = '';
   lastTags: Record<string, string> | null = null;
   lastTagCount = 0;
-  /** the field names of the last message that passed, and the tick they were looked up in `fields` */
-  lastNames: string[] | null = null;
-  namesAt = 0;
   refusing = false;
   constructor(
     readonly key: string,
@@ -93,6 +113,8 @@ export class SchemaGuard {
   private readonly devices = new Map<string, Device>();
   /** least recently active device first */
   private readonly order = new IntrusiveList<Device>();
+  /** the distinct name sets devices hold, by sorted names */
+  private readonly nameSets = new Map<string, NameSet>();
   private readonly tagBurst: number;
   private readonly tagPerMs: number;
   private readonly fieldBurst: number;
@@ -101,10 +123,8 @@ export class SchemaGuard {
   private readonly maxFields: number;
   private readonly maxDevices: number;
   private readonly maxEntries: number;
-  private readonly tagSlack: number;
-  private readonly fieldSlack: number;
   private readonly now: () => number;
-  /** tag sets + field names remembered over all devices */
+  /** tag sets of all devices + names of the distinct name sets */
   entries = 0;
   /** devices forgotten to stay within maxDevices / maxEntries */
   evictions = 0;
@@ -127,12 +147,6 @@ export class SchemaGuard {
     this.maxFields = Math.max(this.fieldBurst, whole(o.maxFields, d.maxFields, 1));
     this.maxDevices = whole(o.maxDevices, d.maxDevices, 1);
     this.maxEntries = whole(o.maxEntries, d.maxEntries, 1);
-    // Least recently used with a bounded slack, as core/keyed-rate.ts keeps its buckets: an entry moves to
-    // the end of its Map only when more than maxX / 16 of the device's checks passed since it last moved.
-    // A steady device then pays one Map lookup per field and message, not a delete + set; the slack decides
-    // which entry is forgotten first, never whether a bound holds.
-    this.tagSlack = Math.floor(this.maxTagSets / 16);
-    this.fieldSlack = Math.floor(this.maxFields / 16);
     this.now = o.now ?? (() => performance.now());
   }
 
@@ -141,10 +155,15 @@ export class SchemaGuard {
     return this.devices.size;
   }
 
+  /** Distinct name sets held (a fleet of one firmware: one). */
+  get nameSetCount(): number {
+    return this.nameSets.size;
+  }
+
   /** Tag sets and field names remembered for one device (tests, diagnostics). */
   sizesOf(device: string, tenant = ''): { tagSets: number; fields: number } | null {
     const d = this.devices.get(tenant ? `${tenant}\u0000${device}` : device);
-    return d ? { tagSets: d.tagSets.size, fields: d.fields.size } : null;
+    return d ? { tagSets: d.tagSets.length, fields: d.known ? d.known.names.size : 0 } : null;
   }
 
   /** The bounds as text for docs, logs and reasons. */
@@ -173,11 +192,10 @@ export class SchemaGuard {
     } else {
       this.order.moveToTail(d);
     }
-    const tick = ++d.ticks;
     const tags = point.tags;
 
-    // Fast path (bench: normalize-churn): a steady device sends the tag set and the field names of its
-    // previous message, compared in place; only a change builds the signature or looks names up.
+    // Fast path (bench: normalize-churn): a steady device sends the tag set of its previous message,
+    // compared in place; only a change builds the signature.
     let keys: string[] | null = Object.keys(tags);
     let sig = d.lastSig;
     let newSig = false;
@@ -188,40 +206,22 @@ export class SchemaGuard {
       if (keys.length > 1) keys.sort();
       sig = point.measurement;
       for (const k of keys) if (k !== 'device_id') sig += `\u0000${k}\u0001${tags[k]}`;
-      if (sig !== d.lastSig) {
-        const at = d.tagSets.get(sig);
-        if (at === undefined) newSig = true;
-        else if (tick - at > this.tagSlack) touch(d.tagSets, sig, tick);
-        // the one being left was in use up to now, though the fast path never refreshed its place
-        if (d.lastSig !== '' && d.tagSets.has(d.lastSig)) touch(d.tagSets, d.lastSig, tick);
+      const at = d.tagSets.indexOf(sig);
+      if (at < 0) newSig = true;
+      else if (at < d.tagSets.length - 1) {
+        // used again: the most recent now
+        d.tagSets.splice(at, 1);
+        d.tagSets.push(sig);
       }
     }
 
-    // field names: the previous message's names in the same order are known, unless it is time (every
-    // fieldSlack checks) to refresh their places in the recency order with a full look-up
-    const fields = d.fields;
-    const slack = this.fieldSlack;
-    let names: string[] | null = null;
-    let newNames: string[] | null = null;
-    const last = d.lastNames;
-    let same = last !== null && tick - d.namesAt <= slack;
+    // field names: the steady case sends its set's names in the set's order, compared in place
     const current = Object.keys(point.fields);
-    if (same) {
-      if (current.length !== last!.length) same = false;
-      else
-        for (let i = 0; i < current.length; i++)
-          if (last![i] !== current[i]) {
-            same = false;
-            break;
-          }
-    }
-    if (!same) {
-      names = current;
-      for (const name of names) {
-        const at = fields.get(name);
-        if (at === undefined) (newNames ??= []).push(name);
-        else if (tick - at > slack) touch(fields, name, tick);
-      }
+    const known = d.known;
+    let newNames: string[] | null = null;
+    if (known === null) newNames = current;
+    else if (!sameNames(current, known.order)) {
+      for (const name of current) if (!known.names.has(name)) (newNames ??= []).push(name);
     }
 
     if (newSig || newNames) {
@@ -229,6 +229,8 @@ export class SchemaGuard {
       if (newSig && !takeToken(d.tagBucket, now, this.tagPerMs, this.tagBurst)) {
         return this.refuse(d, this.newTagReason(d, tags, keys!));
       }
+      // each device pays for its own names, shared set or not (sharing saves memory, not tokens); a first
+      // message always fits: the adapter keeps the burst at or above the most keys a message may hold
       if (newNames && !takeToken(d.fieldBucket, now, this.fieldPerMs, this.fieldBurst, newNames.length)) {
         if (newSig) d.tagBucket.tokens += 1; // all or nothing: the message is refused, its tag set not created
         const first = newNames[0];
@@ -245,21 +247,56 @@ export class SchemaGuard {
       d.refusing = false;
     }
 
-    if (newSig) add(d.tagSets, sig, tick, this.maxTagSets, this);
+    if (newSig) {
+      if (d.tagSets.length >= this.maxTagSets) {
+        d.tagSets.shift();
+        this.entries--;
+      }
+      // the first as a literal of one: a push onto an empty array reserves room for 16 (130 bytes a device)
+      if (d.tagSets.length === 0) d.tagSets = [sig];
+      else d.tagSets.push(sig);
+      this.entries++;
+    }
     if (keys) {
       d.lastSig = sig;
       d.lastMeasurement = point.measurement;
       d.lastTags = { ...tags };
       d.lastTagCount = keys.length;
     }
-    if (newNames) for (const name of newNames) add(fields, name, tick, this.maxFields, this);
-    if (names) {
-      d.lastNames = names;
-      d.namesAt = tick;
-    }
+    if (newNames) this.learn(d, current);
     // the device itself is the most recent: what is over the bound goes from the other end
     while (this.entries > this.maxEntries && this.order.head !== d) this.evictOldest();
     return null;
+  }
+
+  /** The device now knows the names of `current` too (or only them, when the union would pass maxFields). */
+  private learn(d: Device, current: string[]): void {
+    const old = d.known;
+    let names: string[];
+    if (old === null || old.names.size + current.length > this.maxFields) names = current;
+    else {
+      names = old.order.slice();
+      for (const n of current) if (!old.names.has(n)) names.push(n);
+      // a message holding every name (a firmware update adding fields) gives the set its order, which the
+      // device's next messages then match in place
+      if (names.length > this.maxFields || names.length === current.length) names = current;
+    }
+    const sig = names.slice().sort().join('\u0000');
+    let set = this.nameSets.get(sig);
+    if (set === undefined) {
+      set = { sig, names: new Set(names), order: names, refs: 0 };
+      this.nameSets.set(sig, set);
+      this.entries += names.length;
+    }
+    set.refs++;
+    d.known = set;
+    if (old) this.release(old);
+  }
+
+  private release(set: NameSet): void {
+    if (--set.refs > 0) return;
+    this.nameSets.delete(set.sig);
+    this.entries -= set.names.size;
   }
 
   private refuse(d: Device, reject: Reject): ChurnRefusal {
@@ -297,13 +334,9 @@ export class SchemaGuard {
     if (!old) return;
     this.order.remove(old);
     this.devices.delete(old.key);
-    this.entries -= old.tagSets.size + old.fields.size;
+    this.entries -= old.tagSets.length;
+    if (old.known) this.release(old.known);
     this.evictions++;
-  }
-
-  /** Called by add(): one entry more (and maybe one forgotten) in some device's Map. */
-  adjust(n: number): void {
-    this.entries += n;
   }
 }
 
@@ -324,18 +357,9 @@ function sameTags(
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
-/** Moves `k` to the end of the Map's order (most recent). */
-function touch(m: Map<string, number>, k: string, tick: number): void {
-  m.delete(k);
-  m.set(k, tick);
-}
-
-/** Remembers `k`, forgetting the least recently used entry first when the Map is full. */
-function add(m: Map<string, number>, k: string, tick: number, max: number, guard: SchemaGuard): void {
-  if (m.size >= max) {
-    m.delete(m.keys().next().value as string);
-    guard.adjust(-1);
-  }
-  m.set(k, tick);
-  guard.adjust(1);
+/** Whether a message's names are exactly `order`, in that order (the steady case: no set look-up). */
+function sameNames(current: string[], order: readonly string[]): boolean {
+  if (current.length !== order.length) return false;
+  for (let i = 0; i < current.length; i++) if (current[i] !== order[i]) return false;
+  return true;
 }
