@@ -2,12 +2,13 @@
 // holding the component registry). All logic lives in nodes/core/{normalize,registry,timestamp}.ts.
 import fs from 'node:fs';
 import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
+import { SchemaGuard, SCHEMA_GUARD_DEFAULTS, type SchemaGuardOptions } from '../core/normalize/schema-guard';
 import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
 import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
-import { countIn, countOut, countRejected } from '../lib/metrics';
+import { countEvicted, countIn, countOut, countRejected } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num, userDirPath } from '../lib/settings';
@@ -52,6 +53,11 @@ interface NormalizeDef extends NodeDef {
   maxKeys?: string | number;
   maxName?: string | number;
   maxTagValue?: string | number;
+  churnGuard?: boolean;
+  churnTagBurst?: string | number;
+  churnTagsPerHour?: string | number;
+  churnFieldBurst?: string | number;
+  churnFieldsPerHour?: string | number;
 }
 
 function list(text: string | undefined): string[] {
@@ -117,6 +123,22 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
   };
 }
 
+/**
+ * The schema churn guard's settings (docs/security.md "Series and field-key churn"), or null when it is off.
+ * On unless unticked: a flow saved before the setting existed gets the guard with its defaults.
+ */
+function churnOptions(def: NormalizeDef, maxKeys: number): SchemaGuardOptions | null {
+  if (def.churnGuard === false) return null;
+  const d = SCHEMA_GUARD_DEFAULTS;
+  return {
+    tagSetBurst: num(def.churnTagBurst, d.tagSetBurst, 1),
+    tagSetsPerHour: num(def.churnTagsPerHour, d.tagSetsPerHour, 0),
+    // never below the most keys a message may have: a message no burst could pay for would be locked out
+    fieldBurst: Math.max(maxKeys, num(def.churnFieldBurst, d.fieldBurst, 1)),
+    fieldsPerHour: num(def.churnFieldsPerHour, d.fieldsPerHour, 0),
+  };
+}
+
 export = function (RED: NodeAPI) {
   function RegistryConfig(this: Node, def: RegistryDef) {
     RED.nodes.createNode(this, def);
@@ -157,6 +179,7 @@ export = function (RED: NodeAPI) {
     const node = this;
     const status = new ThrottledStatus(node);
     let normalizer: Normalizer | null = null;
+    let guard: SchemaGuard | null = null;
     let configError: string | null = null;
     try {
       let registry: CompiledRegistry | null = null;
@@ -165,7 +188,10 @@ export = function (RED: NodeAPI) {
         if (!reg) throw new Error('the selected registry config node is missing');
         registry = reg.registryFor(def.separator === undefined || def.separator === '' ? '_' : def.separator);
       }
-      normalizer = new Normalizer(optionsFromConfig(def, registry)); // compiles schema, registry lookups, topic pattern once
+      const opts = optionsFromConfig(def, registry);
+      normalizer = new Normalizer(opts); // compiles schema, registry lookups, topic pattern once
+      const churn = churnOptions(def, opts.limits!.maxKeys!);
+      if (churn) guard = new SchemaGuard(churn);
       node.status({ fill: 'grey', shape: 'ring', text: 'ready' });
     } catch (err) {
       configError = (err as Error).message;
@@ -175,6 +201,8 @@ export = function (RED: NodeAPI) {
 
     let passed = 0;
     let rejected = 0;
+    /** guard.evictions already handed to the metrics */
+    let evictionsCounted = 0;
     let lastCode = '';
     /** the counters' status, built when the dot is refreshed (≤ 2/s), not for every message */
     const countsStatus = (): NodeStatus => ({
@@ -210,7 +238,21 @@ export = function (RED: NodeAPI) {
         if (result.ok) {
           // the authenticated tenant (hmac-verify) outranks any tenant the payload or topic claims: it routes
           // the point to the tenant's bucket (docs/tenants.md)
-          if (isTenant(prev.tenant)) result.point.tags.tenant = prev.tenant;
+          const tenant = isTenant(prev.tenant) ? prev.tenant : '';
+          if (tenant) result.point.tags.tenant = tenant;
+          // last, on the point as it will be written: its tag set (tenant included) and field names
+          const churn = guard?.check(result.point, tenant);
+          if (churn) {
+            if (churn.first) node.warn(`schema_churn: ${churn.reject.reason}`);
+            result = { ok: false as const, reject: churn.reject };
+          }
+          const evicted = guard ? guard.evictions - evictionsCounted : 0;
+          if (evicted > 0) {
+            countEvicted(NORMALIZE, evicted);
+            evictionsCounted += evicted;
+          }
+        }
+        if (result.ok) {
           moby.device_id = result.point.tags.device_id;
           if (result.flags) moby.flags = result.flags;
           msg.moby = moby;

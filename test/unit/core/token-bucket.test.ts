@@ -28,4 +28,12 @@ describe('token bucket', () => {
     assert.equal(b.tokens, 1);
     assert.equal(b.at, 10_000, 'the refill mark stays at the latest time seen');
   });
+
+  it('takes a cost of several tokens all or nothing', () => {
+    const b = fullBucket(5, 0);
+    assert.equal(takeToken(b, 0, 0, 5, 3), true);
+    assert.equal(takeToken(b, 0, 0, 5, 3), false, 'two left: a cost of three takes nothing');
+    assert.equal(b.tokens, 2);
+    assert.equal(takeToken(b, 0, 0, 5, 2), true);
+  });
 });
