@@ -8,7 +8,7 @@ import { isTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
-import { countEvicted, countIn, countOut, countRejected } from '../lib/metrics';
+import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num, userDirPath } from '../lib/settings';
@@ -278,7 +278,22 @@ export = function (RED: NodeAPI) {
       })
     );
 
+    // what the schema churn guard holds against its bounds (devices 100,000; entries 500,000), summed over nodes
+    const unregisterGauge = guard
+      ? provideGauge(
+          'moby_normalize_schema_guard',
+          "What moby-normalize's schema churn guards remember: devices, entries (tag sets + names of the distinct name sets) and distinct name sets",
+          ['kind'],
+          () => [
+            { labels: { kind: 'devices' }, value: guard!.size },
+            { labels: { kind: 'entries' }, value: guard!.entries },
+            { labels: { kind: 'name_sets' }, value: guard!.nameSetCount },
+          ]
+        )
+      : () => undefined;
+
     node.on('close', (_removed: boolean, done: () => void) => {
+      unregisterGauge();
       status.flush();
       status.stop();
       done();

@@ -79,6 +79,12 @@ describe('moby-normalize: schema churn guard', function () {
 
     assert.equal(value(await metricsText(), CHURN_SERIES) - before, 45, 'every refusal counted');
     assert.equal(warnings.filter((w) => w.startsWith('schema_churn')).length, 2, 'one warning per device episode');
+    // what the guard holds, against its bounds: 3 devices; tag sets 5 + 1 + 1; name sets: evil-1's {temperature},
+    // evil-2's 600 names, good's {temperature, humidity}
+    const held = await metricsText();
+    assert.equal(value(held, 'moby_normalize_schema_guard{kind="devices"}'), 3);
+    assert.equal(value(held, 'moby_normalize_schema_guard{kind="entries"}'), 5 + 1 + 1 + 1 + 600 + 2);
+    assert.equal(value(held, 'moby_normalize_schema_guard{kind="name_sets"}'), 3);
   });
 
   it('an old flow without the settings gets the guard with its defaults; unticked it is off', async () => {
