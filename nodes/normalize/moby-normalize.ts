@@ -45,6 +45,7 @@ interface NormalizeDef extends NodeDef {
   timeSource?: 'payload' | 'receive';
   requireTimestamp?: boolean;
   maxFuture?: string | number;
+  maxPast?: string | number;
   naiveTime?: 'utc' | 'reject';
   onViolation?: 'reject' | 'flag';
   schema?: string;
@@ -109,6 +110,8 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
     requireTimestamp: def.requireTimestamp === true,
     timestamp: {
       maxFutureMs: num(def.maxFuture, 300, 0) * 1000,
+      // empty or 0 = no bound: backfill of an offline buffer of any age keeps working unless the operator sets one
+      maxPastMs: num(def.maxPast, 0, 0) * 1000,
       naive: choiceSetting(def.naiveTime, ['utc', 'reject'], 'utc'),
     },
     limits: {

@@ -143,6 +143,29 @@ describe('moby-normalize node', function () {
     });
   }
 
+  // red-team round 4: one signed device, one point a week since 2000 = one InfluxDB 1.x shard each (1,404 measured)
+  const OLD = { ...SENSOR, timestamp: '2001-03-05T00:00:00Z' };
+  it('Past tolerance: a timestamp further behind is bad_timestamp naming device, field and bound', async () => {
+    const { ok, bad } = await through({ maxPast: 86_400 }, [{ payload: OLD, moby: { device_id: SENSOR.device_id } }]);
+    assert.equal(ok.length, 0);
+    assert.equal(bad.length, 1);
+    const reject = bad[0].moby!.reject!;
+    assert.deepEqual([reject.code, reject.device_id, reject.field], ['bad_timestamp', SENSOR.device_id, 'timestamp']);
+    assert.match(reject.reason, /2001-03-05T00:00:00\.000Z is \d+ s behind receive time \(max 86400 s\)/);
+  });
+
+  it('Past tolerance: a timestamp inside it passes', async () => {
+    const { ok, bad } = await through({ maxPast: 86_400 }, [
+      { payload: { ...SENSOR, timestamp: Date.now() - 3_600_000 } },
+    ]);
+    assert.deepEqual([ok.length, bad.length], [1, 0]);
+  });
+
+  it('Past tolerance empty (the default): backfill of any age passes', async () => {
+    const { ok, bad } = await through({ maxPast: '' }, [{ payload: OLD }]);
+    assert.deepEqual([ok.length, bad.length], [1, 0]);
+  });
+
   it('names device and field in registry rejects and keeps upstream msg.moby', async () => {
     const { bad } = await through(
       { registry: 'reg' },
