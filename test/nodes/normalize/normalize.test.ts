@@ -166,6 +166,25 @@ describe('moby-normalize node', function () {
     assert.deepEqual([ok.length, bad.length], [1, 0]);
   });
 
+  it('refuses a device that sends a field with another type than the fleet (InfluxDB shard type poisoning)', async () => {
+    // red-team round 4: written first into a new week's shard, `temperature: true` made influxd 1.x refuse every
+    // other device's float temperature for that week ("field type conflict")
+    const { ok, bad } = await through({}, [
+      { payload: { device_id: 'good-1', temperature: 21.5 } },
+      { payload: { device_id: 'good-2', temperature: 22.5 } },
+      { payload: { device_id: 'attacker', temperature: true, humidity: 50 }, moby: { device_id: 'attacker' } },
+      { payload: { device_id: 'good-3', temperature: 20.5, humidity: 40 } },
+    ]);
+    assert.deepEqual(
+      ok.map((m) => (m.payload as { tags: Record<string, string> }).tags.device_id),
+      ['good-1', 'good-2', 'good-3']
+    );
+    assert.equal(bad.length, 1);
+    const reject = bad[0].moby!.reject!;
+    assert.deepEqual([reject.code, reject.device_id, reject.field], ['bad_type', 'attacker', 'temperature']);
+    assert.match(reject.reason, /boolean here but number for the fleet/);
+  });
+
   it('names device and field in registry rejects and keeps upstream msg.moby', async () => {
     const { bad } = await through(
       { registry: 'reg' },
