@@ -2,6 +2,7 @@
 // holding the component registry). All logic lives in nodes/core/{normalize,registry,timestamp}.ts.
 import fs from 'node:fs';
 import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
+import { FieldTypes } from '../core/normalize/field-types';
 import { SchemaGuard, SCHEMA_GUARD_DEFAULTS, type SchemaGuardOptions } from '../core/normalize/schema-guard';
 import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
 import { isTenant } from '../core/tenant';
@@ -45,6 +46,7 @@ interface NormalizeDef extends NodeDef {
   timeSource?: 'payload' | 'receive';
   requireTimestamp?: boolean;
   maxFuture?: string | number;
+  maxPast?: string | number;
   naiveTime?: 'utc' | 'reject';
   onViolation?: 'reject' | 'flag';
   schema?: string;
@@ -109,6 +111,8 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
     requireTimestamp: def.requireTimestamp === true,
     timestamp: {
       maxFutureMs: num(def.maxFuture, 300, 0) * 1000,
+      // empty or 0 = no bound: backfill of an offline buffer of any age keeps working unless the operator sets one
+      maxPastMs: num(def.maxPast, 0, 0) * 1000,
       naive: choiceSetting(def.naiveTime, ['utc', 'reject'], 'utc'),
     },
     limits: {
@@ -180,6 +184,8 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node);
     let normalizer: Normalizer | null = null;
     let guard: SchemaGuard | null = null;
+    // one type per field across the fleet, always on (docs/security.md "A signed device that sets a field's type")
+    const fieldTypes = new FieldTypes();
     let configError: string | null = null;
     try {
       let registry: CompiledRegistry | null = null;
@@ -201,7 +207,7 @@ export = function (RED: NodeAPI) {
 
     let passed = 0;
     let rejected = 0;
-    /** guard.evictions already handed to the metrics */
+    /** guard and fieldTypes evictions already handed to the metrics */
     let evictionsCounted = 0;
     let lastCode = '';
     /** the counters' status, built when the dot is refreshed (≤ 2/s), not for every message */
@@ -246,7 +252,11 @@ export = function (RED: NodeAPI) {
             if (churn.first) node.warn(`schema_churn: ${churn.reject.reason}`);
             result = { ok: false as const, reject: churn.reject };
           }
-          const evicted = guard ? guard.evictions - evictionsCounted : 0;
+          if (result.ok) {
+            const typeClash = fieldTypes.check(result.point, tenant);
+            if (typeClash) result = { ok: false as const, reject: typeClash };
+          }
+          const evicted = (guard ? guard.evictions : 0) + fieldTypes.evictions - evictionsCounted;
           if (evicted > 0) {
             countEvicted(NORMALIZE, evicted);
             evictionsCounted += evicted;

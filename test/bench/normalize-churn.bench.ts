@@ -6,6 +6,7 @@
 // churns (every message a new tag set, refused once the burst is spent).
 import { Normalizer } from '../../nodes/core/normalize/normalize';
 import { SchemaGuard } from '../../nodes/core/normalize/schema-guard';
+import { FieldTypes } from '../../nodes/core/normalize/field-types';
 import { measureRate, printRates, heapUsedMB, fmt, type Rate } from './lib';
 
 const DEVICES = 200;
@@ -42,6 +43,9 @@ function interleaved(series: Array<[string, (i: number) => void]>): Rate[] {
 const off = new Normalizer(opts);
 const on = new Normalizer(opts);
 const guard = new SchemaGuard();
+const typed = new Normalizer(opts);
+const typedGuard = new SchemaGuard();
+const fieldTypes = new FieldTypes();
 const fixed = { now, deviceId: '' };
 
 const rates = interleaved([
@@ -63,14 +67,30 @@ const rates = interleaved([
       if (r.ok && guard.check(r.point) === null) sink += r.point.timestamp;
     },
   ],
+  [
+    // what moby-normalize does since red-team round 4: one type per field across the fleet
+    'normalize + schema guard + field types',
+    (i) => {
+      const k = i % TEXTS.length;
+      fixed.deviceId = IDS[k % DEVICES];
+      const r = typed.normalize(TEXTS[k], fixed);
+      if (r.ok && typedGuard.check(r.point) === null && fieldTypes.check(r.point, '', now) === null)
+        sink += r.point.timestamp;
+    },
+  ],
 ]);
 printRates(`steady fleet: ${DEVICES} devices × ${FIELDS} fields, JSON text in`, rates, rates[0]);
-const [base, guarded] = rates;
+const [base, guarded, withTypes] = rates;
+const usTypes = 1e6 / withTypes.perSec;
 const usBase = 1e6 / base.perSec;
 const usGuard = 1e6 / guarded.perSec;
 console.log(
   `\nper message: ${fmt(usBase, 2)} µs off, ${fmt(usGuard, 2)} µs on: +${fmt(usGuard - usBase, 2)} µs ` +
     `(${fmt(((usGuard - usBase) / usBase) * 100, 1)} %), ${guard.refused} refused`
+);
+console.log(
+  `field types: ${fmt(usTypes, 2)} µs with guard and field types: +${fmt(usTypes - 1e6 / guarded.perSec, 2)} µs over ` +
+    `the guard alone, ${fieldTypes.size} pins for ${FIELDS} fields`
 );
 console.log(`guard state for ${DEVICES} devices × ${FIELDS} fields: ${guard.size} devices, ${guard.entries} entries`);
 

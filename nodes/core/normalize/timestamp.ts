@@ -6,6 +6,11 @@ import type { Reject } from '../contract';
 export interface TimestampOptions {
   /** how far (ms) a timestamp may lie ahead of the receive time before it is rejected (default 300000) */
   maxFutureMs?: number;
+  /** how far (ms) a timestamp may lie behind the receive time; 0 or absent = no bound (only minMs). A signed
+   * device otherwise chooses which week of the last 25 years it writes into: InfluxDB 1.x opens one shard per
+   * week it touches (measured: 1,404 points, one a week since 2000, made 1,404 shards and +150 MB RSS) and
+   * same-time points overwrite the device's stored history. */
+  maxPastMs?: number;
   /** earliest accepted time, epoch ms (default 2000-01-01: a device whose clock was never set) */
   minMs?: number;
   /** ISO strings without offset: read as UTC ('utc', default) or reject ('reject') */
@@ -160,6 +165,13 @@ export function parseTimestamp(value: unknown, now: number, opts: TimestampOptio
   const minMs = opts.minMs ?? DEFAULT_MIN_MS;
   if (ms < minMs)
     return bad(`${new Date(ms).toISOString()} is before ${new Date(minMs).toISOString()} (device clock not set?)`);
+  const maxPast = opts.maxPastMs ?? 0;
+  if (maxPast > 0 && now - ms > maxPast) {
+    // bad_timestamp, not a new code: the reject codes are part of the contract shared with the panel
+    return bad(
+      `${new Date(ms).toISOString()} is ${Math.round((now - ms) / 1000)} s behind receive time (max ${maxPast / 1000} s)`
+    );
+  }
   const maxFuture = opts.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
   if (ms - now > maxFuture) {
     return {

@@ -143,6 +143,48 @@ describe('moby-normalize node', function () {
     });
   }
 
+  // red-team round 4: one signed device, one point a week since 2000 = one InfluxDB 1.x shard each (1,404 measured)
+  const OLD = { ...SENSOR, timestamp: '2001-03-05T00:00:00Z' };
+  it('Past tolerance: a timestamp further behind is bad_timestamp naming device, field and bound', async () => {
+    const { ok, bad } = await through({ maxPast: 86_400 }, [{ payload: OLD, moby: { device_id: SENSOR.device_id } }]);
+    assert.equal(ok.length, 0);
+    assert.equal(bad.length, 1);
+    const reject = bad[0].moby!.reject!;
+    assert.deepEqual([reject.code, reject.device_id, reject.field], ['bad_timestamp', SENSOR.device_id, 'timestamp']);
+    assert.match(reject.reason, /2001-03-05T00:00:00\.000Z is \d+ s behind receive time \(max 86400 s\)/);
+  });
+
+  it('Past tolerance: a timestamp inside it passes', async () => {
+    const { ok, bad } = await through({ maxPast: 86_400 }, [
+      { payload: { ...SENSOR, timestamp: Date.now() - 3_600_000 } },
+    ]);
+    assert.deepEqual([ok.length, bad.length], [1, 0]);
+  });
+
+  it('Past tolerance empty (the default): backfill of any age passes', async () => {
+    const { ok, bad } = await through({ maxPast: '' }, [{ payload: OLD }]);
+    assert.deepEqual([ok.length, bad.length], [1, 0]);
+  });
+
+  it('refuses a device that sends a field with another type than the fleet (InfluxDB shard type poisoning)', async () => {
+    // red-team round 4: written first into a new week's shard, `temperature: true` made influxd 1.x refuse every
+    // other device's float temperature for that week ("field type conflict")
+    const { ok, bad } = await through({}, [
+      { payload: { device_id: 'good-1', temperature: 21.5 } },
+      { payload: { device_id: 'good-2', temperature: 22.5 } },
+      { payload: { device_id: 'attacker', temperature: true, humidity: 50 }, moby: { device_id: 'attacker' } },
+      { payload: { device_id: 'good-3', temperature: 20.5, humidity: 40 } },
+    ]);
+    assert.deepEqual(
+      ok.map((m) => (m.payload as { tags: Record<string, string> }).tags.device_id),
+      ['good-1', 'good-2', 'good-3']
+    );
+    assert.equal(bad.length, 1);
+    const reject = bad[0].moby!.reject!;
+    assert.deepEqual([reject.code, reject.device_id, reject.field], ['bad_type', 'attacker', 'temperature']);
+    assert.match(reject.reason, /boolean here but number for the fleet/);
+  });
+
   it('names device and field in registry rejects and keeps upstream msg.moby', async () => {
     const { bad } = await through(
       { registry: 'reg' },

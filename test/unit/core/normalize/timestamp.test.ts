@@ -60,4 +60,14 @@ describe('timestamp parsing', () => {
     assert.equal(code(parseTimestamp(12345, NOW)), 'bad_timestamp', '1970 + uptime seconds');
     assert.equal(code(parseTimestamp(12345, NOW, { minMs: 0 })), 'ok');
   });
+
+  it('maxPastMs bounds how far behind the receive time a timestamp may be; absent or 0 = no bound', () => {
+    const dayMs = 86_400_000;
+    assert.equal(code(parseTimestamp(NOW - 2 * dayMs, NOW, { maxPastMs: dayMs })), 'bad_timestamp');
+    assert.equal(code(parseTimestamp(NOW - dayMs, NOW, { maxPastMs: dayMs })), 'ok', 'exactly at the bound');
+    assert.equal(code(parseTimestamp(NOW - 2 * dayMs, NOW)), 'ok');
+    assert.equal(code(parseTimestamp(NOW - 2 * dayMs, NOW, { maxPastMs: 0 })), 'ok');
+    const r = parseTimestamp('2001-03-05T00:00:00Z', NOW, { maxPastMs: dayMs });
+    assert.ok(!r.ok && /behind receive time \(max 86400 s\)/.test(r.reject.reason));
+  });
 });
