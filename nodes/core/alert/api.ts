@@ -309,8 +309,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   const scope = callerScope(req.headers, tokens, tenantTokens);
 
   // mute windows are keyed by (tenant, device): a tenant token sets and lifts only its own tenant's
-  if (muteRoute && notOnce(req.query, ['tenant']) !== undefined) return onceError('tenant', headers);
-  if (muteRoute)
+  if (muteRoute) {
+    if (notOnce(req.query, ['tenant']) !== undefined) return onceError('tenant', headers);
     return handleMuteRoute(
       hosts,
       method,
@@ -322,6 +322,7 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
       scope,
       str(req.query.tenant)
     );
+  }
   if (parts[0] === 'devices') {
     const repeated = notOnce(req.query, ['limit', 'cursor']);
     if (repeated !== undefined) return onceError(repeated, headers);

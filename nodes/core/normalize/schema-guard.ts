@@ -31,6 +31,7 @@ import type { Point, Reject } from '../contract';
 import { fullBucket, takeToken, type TokenBucket } from '../token-bucket';
 import { IntrusiveList, type Linked } from '../linked-list';
 import { preview } from '../names';
+import { scopedKey } from '../tenant';
 
 export interface SchemaGuardOptions {
   /** new tag sets a device may create at once (default 20: a device moving between a few locations) */
@@ -162,7 +163,7 @@ export class SchemaGuard {
 
   /** Tag sets and field names remembered for one device (tests, diagnostics). */
   sizesOf(device: string, tenant = ''): { tagSets: number; fields: number } | null {
-    const d = this.devices.get(tenant ? `${tenant}\u0000${device}` : device);
+    const d = this.devices.get(scopedKey(tenant, device));
     return d ? { tagSets: d.tagSets.length, fields: d.known ? d.known.names.size : 0 } : null;
   }
 
@@ -181,7 +182,8 @@ export class SchemaGuard {
    */
   check(point: Point, tenant = ''): ChurnRefusal | null {
     const id = point.tags.device_id;
-    const key = tenant ? `${tenant}\u0000${id}` : id;
+    // the key every per-device table uses (core/tenant.ts): `<tenant>/<device>`, the plain id without a tenant
+    const key = scopedKey(tenant, id);
     let d = this.devices.get(key);
     if (!d) {
       if (this.devices.size >= this.maxDevices) this.evictOldest();
