@@ -133,7 +133,8 @@ export async function startNodeRed(
     await waitFor(
       () => {
         if (child.exitCode !== null) throw new Error(`Node-RED (${name}) exited with ${child.exitCode}`);
-        return /Started flows/.test(out) && readyPattern.test(out);
+        // red.js listens only after the flows started: wait for its listen callback's line too
+        return /Started flows/.test(out) && /Server now running at/.test(out) && readyPattern.test(out);
       },
       60000,
       `Node-RED (${name}) started and connected`,

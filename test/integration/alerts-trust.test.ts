@@ -95,7 +95,8 @@ describe('alerts an operator trusts: npm start with its own simulator run', func
   const alerts = async () => (await api('/alerts?limit=1000')).body as AlertRow[];
 
   it('starts, and a maintenance window can be set before the faults', async () => {
-    await waitFor(() => output.includes('Started flows'), 150000, 'Node-RED started', 200);
+    // start.js prints the editor URL only once Node-RED answers ("Started flows" comes before the listen)
+    await waitFor(() => output.includes('Node-RED editor: http'), 150000, 'Node-RED started and answering', 200);
     const r = await api(`/devices/${MUTED}/mute`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -109,7 +109,8 @@ describe('MOBY nodes in the Node-RED editor (Chromium)', function () {
     await waitFor(
       () => {
         if (c.exitCode !== null) throw new Error(`Node-RED exited with ${c.exitCode}\n${output.slice(-3000)}`);
-        return /Started flows/.test(output);
+        // red.js listens only after the flows started: wait for its listen callback's line too
+        return /Started flows/.test(output) && /Server now running at/.test(output);
       },
       120000,
       'Node-RED started',

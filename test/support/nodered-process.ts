@@ -137,7 +137,9 @@ export async function nodeRedProcess(opts: {
         () => {
           if (c.exitCode !== null)
             throw new Error(`Node-RED (${opts.name}) exited with ${c.exitCode}\n${out.slice(-3000)}`);
-          return /Started flows/.test(out) && opts.readyPattern.test(out);
+          // red.js starts the flows first and only then listens: "Started flows" alone raced the first request
+          // (ECONNREFUSED in CI); "Server now running at" is logged from the listen callback
+          return /Started flows/.test(out) && /Server now running at/.test(out) && opts.readyPattern.test(out);
         },
         90000,
         `Node-RED (${opts.name}) started`,
