@@ -3,6 +3,7 @@
 // within its tenant, so every per-device table keys a tenant's device as `<tenant>/<device_id>` (a device
 // id never contains '/', so the scoped key of one tenant can never equal a device id or another tenant's
 // key). Messages without a tenant keep their plain device id: tenants off behaves exactly as before.
+import type { Reject } from './contract';
 
 /** Tenant names: topic-safe and tag-safe, no '/', '.', ':' or wildcards. */
 export const TENANT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -45,6 +46,27 @@ export function tenantOfMessage(msg: { moby?: unknown; payload?: unknown }): str
   if (isObject(p.tags) && p.tags.tenant !== undefined) return isTenant(p.tags.tenant) ? p.tags.tenant : undefined;
   if (isObject(p.alert) && p.alert.tenant !== undefined) return isTenant(p.alert.tenant) ? p.alert.tenant : undefined;
   return isTenant(p.tenant) ? p.tenant : undefined;
+}
+
+/**
+ * The reject for a point that names a tenant its authentication did not give it, else null. hmac-verify puts a
+ * tenant's device's tenant in msg.moby.tenant; a device it verified *without* a tenant (a mixed keyring: keys
+ * outside `@tenants` next to tenants' keys) has none there, and every later node (anomaly, alert, the writer's
+ * tenant routing) would fall back to the point's `tags.tenant` (tenantOfMessage): a payload or topic saying
+ * `tenant: acme` would put that device's points into acme's bucket and its alerts into acme's view and
+ * channels. `tenant` is the authenticated tenant ('' for none), `claimed` the point's tags.tenant.
+ */
+export function unearnedTenant(claimed: unknown, tenant: string, deviceId: string | undefined): Reject | null {
+  if (tenant || claimed === undefined) return null;
+  const shown = typeof claimed === 'string' ? JSON.stringify(claimed.slice(0, 64)) : typeof claimed;
+  return {
+    code: 'tenant_mismatch',
+    reason:
+      `the point names tenant ${shown} but ${deviceId !== undefined ? `device ${deviceId}` : 'its device'} ` +
+      'was authenticated without a tenant: a tenant comes only from verification (docs/tenants.md)',
+    ...(deviceId !== undefined ? { device_id: deviceId } : {}),
+    field: 'tags.tenant',
+  };
 }
 
 /**

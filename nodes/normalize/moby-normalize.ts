@@ -5,7 +5,7 @@ import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
 import { FieldTypes } from '../core/normalize/field-types';
 import { SchemaGuard, SCHEMA_GUARD_DEFAULTS, type SchemaGuardOptions } from '../core/normalize/schema-guard';
 import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
-import { isTenant } from '../core/tenant';
+import { isTenant, unearnedTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
@@ -246,8 +246,13 @@ export = function (RED: NodeAPI) {
           // the point to the tenant's bucket (docs/tenants.md)
           const tenant = isTenant(prev.tenant) ? prev.tenant : '';
           if (tenant) result.point.tags.tenant = tenant;
+          // a device verified without a tenant claims none either: its payload's or topic's tenant would
+          // route its points and alerts into that tenant's bucket and view downstream
+          const verified = isPlainObject(prev.auth) && prev.auth.verified === true;
+          const unearned = verified ? unearnedTenant(result.point.tags.tenant, tenant, authDevice) : null;
+          if (unearned) result = { ok: false as const, reject: unearned };
           // last, on the point as it will be written: its tag set (tenant included) and field names
-          const churn = guard?.check(result.point, tenant);
+          const churn = result.ok ? guard?.check(result.point, tenant) : null;
           if (churn) {
             if (churn.first) node.warn(`schema_churn: ${churn.reject.reason}`);
             result = { ok: false as const, reject: churn.reject };
