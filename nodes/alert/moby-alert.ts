@@ -14,6 +14,7 @@ import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import type { Notification, NotificationKind } from '../core/alert/channels';
+import { ReopenQuiet, type QuietOpening } from '../core/alert/reopen-quiet';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
 import { MuteTable } from '../core/alert/mute';
@@ -121,6 +122,9 @@ export = function (RED: NodeAPI) {
     if (def.notifyEscalate !== false) notifyOn.add('escalate');
     if (def.notifyResolve !== false) notifyOn.add('resolve');
     if (def.notifyAck === true) notifyOn.add('ack');
+    // a flapping (device, rule) pages once per window, not at every reopening (core/alert/reopen-quiet.ts);
+    // flows saved before the setting get the default
+    const reopenQuiet = new ReopenQuiet(secondsSetting(def.quietReopenSec, 600_000));
     let tenantTokens: Array<{ tenant: string; token: string }> = [];
     let tenantTokenError: string | null = null;
     try {
@@ -254,6 +258,14 @@ export = function (RED: NodeAPI) {
       if (!lanes.length && !hasTenantChannels) return;
       // a device in a maintenance window keeps its alert record but pages nobody
       if (mutes.isMuted(alert.device_id, alert.tenant)) return;
+      let quiet: QuietOpening | null = null;
+      if (kind === 'open') {
+        quiet = reopenQuiet.open(alert, Date.now());
+        if (!quiet) {
+          countEvent(TYPE, 'reopen_quieted');
+          return;
+        }
+      } else if (!reopenQuiet.follow(kind, alert)) return;
       const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
       const prev = chains.get(alert.alert_id) ?? Promise.resolve();
       const next = prev.then(async () => {
@@ -267,6 +279,8 @@ export = function (RED: NodeAPI) {
         }
         if (alert.summary !== summary) engine.setSummary(alert.alert_id, summary);
         const payload: Notification = { kind, time: Date.now(), alert: { ...alert, summary }, summary };
+        if (quiet && quiet.quieted > 0 && quiet.since !== undefined)
+          payload.quieted = { count: quiet.quieted, since: quiet.since };
         if (apiBaseUrl) payload.url = `${apiBaseUrl}/alerts/${alert.alert_id}`;
         for (const lane of lanesOf(alert.tenant)) queue.enqueue(lane, key, payload);
       });

@@ -17,6 +17,21 @@ export interface Notification {
   summary: string;
   /** link to the alert in the API or a dashboard, when configured */
   url?: string;
+  /**
+   * an opening after quiet ones (core/alert/reopen-quiet.ts): `count` openings of the same device and rule
+   * since `since` (ms, the last one notified) were not notified
+   */
+  quieted?: { count: number; since: number };
+}
+
+/** The line about quiet openings before this one, when there were any. */
+function quietedLine(n: Notification): string | null {
+  if (!n.quieted) return null;
+  const times = n.quieted.count === 1 ? 'once' : `${n.quieted.count} times`;
+  return (
+    `Flapping: opened and resolved ${times} more since the last notice (${new Date(n.quieted.since).toISOString()}); ` +
+    'those were not notified'
+  );
 }
 
 const EMOJI: Record<Severity, string> = {
@@ -49,6 +64,8 @@ export function plainText(n: Notification): string {
     `Status: ${a.status}${a.acknowledged ? `, acknowledged by ${a.acknowledged_by ?? 'someone'}` : ', not acknowledged'}`,
     `Occurrences: ${a.count}, opened ${new Date(a.opened_at).toISOString()}`,
   ];
+  const flapping = quietedLine(n);
+  if (flapping) lines.push(flapping);
   if (a.value !== undefined)
     lines.push(`Value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
   if (a.status === 'resolved' && a.resolved_at)
@@ -145,6 +162,8 @@ export function slackMessage(n: Notification): {
   if (a.value !== undefined)
     fields.push({ type: 'mrkdwn', text: `*Value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}` });
   blocks.push({ type: 'section', fields });
+  const flapping = quietedLine(n);
+  if (flapping) blocks.push({ type: 'section', text: slackPlain(flapping, 300) });
   // the details link is the operator's configured URL, the only link in the message
   const context: unknown[] = [slackPlain(`alert ${a.alert_id}`, 2000)];
   if (n.url) context.push({ type: 'mrkdwn', text: `<${n.url}|details>` });
@@ -157,7 +176,7 @@ export function webhookBody(n: Notification): Record<string, unknown> {
   return {
     type: `alert.${n.kind}`,
     timestamp: new Date(n.time).toISOString(),
-    data: { alert: n.alert, summary: n.summary, url: n.url },
+    data: { alert: n.alert, summary: n.summary, url: n.url, ...(n.quieted ? { quieted: n.quieted } : {}) },
   };
 }
 

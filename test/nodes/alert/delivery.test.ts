@@ -349,6 +349,62 @@ describe('moby-alert node: notifications', function () {
     const got = await api().get(`/moby/alerts/${ev[0].payload.alert.alert_id}`).expect(200);
     assert.equal(got.body.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
   });
+  it('a flapping condition pages once per Quiet reopens window; the next page says how often it flapped', async () => {
+    const hook = await receiver();
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', autoResolvePoints: 1, quietReopenSec: 1, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 },
+      ]),
+      { wh: { secret: WEBHOOK_SECRET } }
+    );
+    // the metrics are the process's: earlier tests may have quieted openings too
+    const quieted = async () =>
+      Number(
+        /moby_events_total\{node_type="moby-alert",event="reopen_quieted"\} (\d+)/.exec(
+          (await api().get('/moby/metrics').expect(200)).text
+        )?.[1] ?? 0
+      );
+    const quietedBefore = await quieted();
+    const events = collect('ev');
+    for (let i = 0; i < 5; i++) {
+      send(anomalyMsg('fan-9', true));
+      send(anomalyMsg('fan-9', false));
+    }
+    await waitFor(() => events.length === 10, 5000, 'five openings and five resolves');
+    await waitFor(() => hook.delivered().length === 2, 5000, 'the first opening and its resolve');
+    await sleep(300);
+    const body = (i: number) => JSON.parse(hook.delivered()[i].body);
+    assert.deepEqual(
+      [0, 1].map((i) => body(i).type),
+      ['alert.open', 'alert.resolve']
+    );
+    const list = (await api().get('/moby/alerts?device_id=fan-9').expect(200)).body as unknown[];
+    assert.equal(list.length, 5, 'every episode keeps its own alert record');
+    // past the window the next opening is paged, with the four quiet ones since the last page
+    await sleep(1100);
+    send(anomalyMsg('fan-9', true));
+    await waitFor(() => hook.delivered().length === 3, 5000, 'the next opening after the window');
+    assert.equal(body(2).type, 'alert.open');
+    assert.equal(body(2).data.quieted.count, 4);
+    assert.equal(body(2).data.quieted.since, body(0).data.alert.opened_at);
+    assert.equal((await quieted()) - quietedBefore, 4, 'counted in moby_events_total{event="reopen_quieted"}');
+  });
+
+  it('Quiet reopens 0 pages every opening', async () => {
+    const hook = await receiver();
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', autoResolvePoints: 1, quietReopenSec: 0, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 },
+      ]),
+      { wh: { secret: WEBHOOK_SECRET } }
+    );
+    for (let i = 0; i < 3; i++) {
+      send(anomalyMsg('fan-8', true));
+      send(anomalyMsg('fan-8', false));
+    }
+    await waitFor(() => hook.delivered().length === 6, 5000, 'three openings and three resolves');
+  });
+
   it('a muted device (maintenance window via the API) keeps its alert record but notifies nobody', async () => {
     const hook = await receiver();
     await loadAlertFlow(

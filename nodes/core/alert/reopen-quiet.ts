@@ -1,0 +1,92 @@
+// Quiet reopens (docs/alerts.md "Flapping"): a bound on how often one (tenant, device, rule) pages people.
+// The engine opens a new alert for every trigger after a resolve, which is right for the record (each episode
+// has its own id, times and acknowledgement), but a condition that flaps around its threshold, auto-resolving
+// after 3 clear points and triggering again on the next, pages every few seconds: a score at 1 Hz crossing its
+// threshold every few points (an onnx bundle has no hysteresis of its own) sends Slack a "New alert" and an
+// "Alert resolved" every few seconds, per device, all night. A person wants the first one, and then to know it
+// keeps happening.
+//
+// So within *window* of the last opening that was notified, a new opening of the same (tenant, device, rule)
+// at the same or a lower severity is *quiet*: its alert is kept, shown and written as always, but "New
+// alert" is not sent, nor is its "Alert resolved" (news of an episode nobody was told about). The next opening
+// notified after the window says how many were quiet since. Not quieted: a higher severity than the last
+// notified opening (news), and an escalation or reminder of a quiet alert (it stayed open, unacknowledged,
+// for as long as those settings say: that is news too, and its resolve is then sent as well).
+// Memory: one small entry per (tenant, device, rule) notified recently, at most `maxKeys`, the least
+// recently used forgotten first (a forgotten key's next opening is simply notified).
+import type { Alert, Severity } from '../contract';
+
+const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+export interface QuietOpening {
+  /** openings of this (tenant, device, rule) left unnotified since the last notified one */
+  quieted: number;
+  /** when the last notified opening was (ms), when there was one */
+  since?: number;
+}
+
+interface Entry {
+  /** when the last notified opening was */
+  at: number;
+  /** its severity */
+  severity: Severity;
+  /** openings quieted since */
+  quieted: number;
+  /** the alert whose opening was quieted last and whose resolve is therefore not news; null when none */
+  quietId: string | null;
+}
+
+export class ReopenQuiet {
+  private readonly entries = new Map<string, Entry>();
+  /** openings quieted so far (a counter for the metrics) */
+  quietedTotal = 0;
+
+  /** `windowMs` 0 notifies every opening (no quieting) */
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxKeys = 100_000
+  ) {}
+
+  private static key(a: Alert): string {
+    return `${a.tenant ?? ''}\u0000${a.device_id}\u0000${a.rule}`;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** An alert opened: its notification as it should go out (with what was quiet before it), or null: quiet. */
+  open(alert: Alert, now: number): QuietOpening | null {
+    if (this.windowMs <= 0) return { quieted: 0 };
+    const key = ReopenQuiet.key(alert);
+    const e = this.entries.get(key);
+    if (e) this.entries.delete(key); // re-inserted below: Map order is least recently used first
+    if (e && now - e.at >= 0 && now - e.at < this.windowMs && RANK[alert.severity] <= RANK[e.severity]) {
+      e.quieted++;
+      e.quietId = alert.alert_id;
+      this.quietedTotal++;
+      this.entries.set(key, e);
+      return null;
+    }
+    this.entries.set(key, { at: now, severity: alert.severity, quieted: 0, quietId: null });
+    if (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
+    return e ? { quieted: e.quieted, since: e.at } : { quieted: 0 };
+  }
+
+  /**
+   * Any later notification of an alert (resolve, escalate, repeat, ack, update): false only for the resolve
+   * of an alert whose opening was quiet. Sending anything else about a quiet alert makes it known, so its
+   * resolve goes out too.
+   */
+  follow(kind: string, alert: Alert): boolean {
+    const key = ReopenQuiet.key(alert);
+    const e = this.entries.get(key);
+    if (!e || e.quietId !== alert.alert_id) return true;
+    if (kind === 'resolve') {
+      e.quietId = null;
+      return false;
+    }
+    e.quietId = null;
+    return true;
+  }
+}

@@ -1,0 +1,144 @@
+// Quiet reopens: a flapping (device, rule) pages once per window. The alerts come from the real AlertEngine
+// (auto-resolve after 3 clear points, as the node's default), fed through ReopenQuiet the way moby-alert's
+// notify() does: open → open(), everything else → follow().
+import assert from 'node:assert/strict';
+import { AlertEngine } from '../../../../nodes/core/alert/engine';
+import { ReopenQuiet, type QuietOpening } from '../../../../nodes/core/alert/reopen-quiet';
+import type { Alert, AlertEvent, Severity } from '../../../../nodes/core/contract';
+
+function setup(windowMs: number, maxKeys?: number) {
+  const clock = { t: 1_700_000_000_000 };
+  let n = 0;
+  const engine = new AlertEngine({ now: () => clock.t, newId: () => `id-${++n}`, autoResolvePoints: 3 });
+  const quiet = new ReopenQuiet(windowMs, maxKeys);
+  /** what would be notified: [kind, alert id, quieted count before it] */
+  const sent: Array<[string, string, number?]> = [];
+  const pass = (events: AlertEvent[]) => {
+    for (const ev of events) {
+      if (ev.event === 'open') {
+        const q: QuietOpening | null = quiet.open(ev.alert, clock.t);
+        if (q) sent.push(['open', ev.alert.alert_id, q.quieted]);
+      } else if (quiet.follow(ev.event, ev.alert)) sent.push([ev.event, ev.alert.alert_id]);
+    }
+  };
+  const trigger = (device = 'd1', severity: Severity = 'warning', tenant?: string) => {
+    const r = engine.apply({ kind: 'trigger', device_id: device, rule: 'anomaly', severity, tenant });
+    assert.ok(r.ok);
+    pass(r.events);
+  };
+  const clear = (device = 'd1', points = 3, tenant?: string) => {
+    for (let i = 0; i < points; i++) {
+      const r = engine.apply({ kind: 'clear', device_id: device, rule: 'anomaly', tenant });
+      assert.ok(r.ok);
+      pass(r.events);
+    }
+  };
+  return { clock, engine, quiet, sent, trigger, clear, pass };
+}
+
+describe('alert: quiet reopens (ReopenQuiet)', () => {
+  it('a condition flapping every 4 points for 10 minutes pages once, then says how often it flapped', () => {
+    const { clock, engine, sent, trigger, clear, quiet } = setup(600_000);
+    // one point a second: anomalous, then 3 clear (auto-resolve), again and again
+    for (let i = 0; i < 150; i++) {
+      trigger();
+      clock.t += 1000;
+      clear();
+      clock.t += 3000;
+    }
+    // every episode is its own alert, as before: the record is untouched
+    assert.equal(engine.list({ limit: 1000 }).length, 150);
+    assert.deepEqual(sent, [
+      ['open', 'id-1', 0],
+      ['resolve', 'id-1'],
+    ]);
+    assert.equal(quiet.quietedTotal, 149);
+    // ten minutes after the notified opening the next one is sent, telling of the 149 quiet ones
+    clock.t = 1_700_000_000_000 + 600_000;
+    trigger();
+    assert.deepEqual(sent.slice(2), [['open', 'id-151', 149]]);
+    clear();
+    assert.deepEqual(sent.slice(3), [['resolve', 'id-151']], 'the resolve of a notified opening is sent');
+  });
+
+  it('a higher severity is always news; the same or lower within the window is not', () => {
+    const { clock, sent, trigger, clear } = setup(600_000);
+    trigger('d1', 'warning');
+    clear();
+    clock.t += 5000;
+    trigger('d1', 'info');
+    clear();
+    clock.t += 5000;
+    trigger('d1', 'critical');
+    clear();
+    clock.t += 5000;
+    trigger('d1', 'warning');
+    assert.deepEqual(
+      sent.map(([k, id]) => `${k}:${id}`),
+      ['open:id-1', 'resolve:id-1', 'open:id-3', 'resolve:id-3']
+    );
+    assert.equal(sent[2][2], 1, 'the critical opening tells of the quiet info one');
+  });
+
+  it('an escalation or reminder of a quiet alert is sent, and then its resolve too', () => {
+    const { clock, sent, trigger, clear, pass, engine } = setup(600_000);
+    trigger();
+    clear();
+    clock.t += 1000;
+    trigger(); // quiet
+    const open = engine.list({ status: 'open' })[0] as Alert;
+    pass([{ event: 'escalate', time: clock.t, alert: open }]);
+    clear();
+    assert.deepEqual(
+      sent.map(([k, id]) => `${k}:${id}`),
+      ['open:id-1', 'resolve:id-1', 'escalate:id-2', 'resolve:id-2']
+    );
+  });
+
+  it('keeps devices, rules and tenants apart', () => {
+    const { sent, trigger, clear } = setup(600_000);
+    trigger('d1');
+    clear('d1');
+    trigger('d2');
+    trigger('d1', 'warning', 'acme');
+    trigger('d1'); // the tenant-less d1 again: quiet
+    assert.deepEqual(
+      sent.map(([k, id]) => `${k}:${id}`),
+      ['open:id-1', 'resolve:id-1', 'open:id-2', 'open:id-3']
+    );
+  });
+
+  it('window 0 notifies every opening; the key bound forgets the least recently used first', () => {
+    const off = setup(0);
+    for (let i = 0; i < 3; i++) {
+      off.trigger();
+      off.clear();
+    }
+    assert.equal(off.sent.length, 6);
+    assert.equal(off.quiet.size, 0, 'nothing is remembered when off');
+
+    const small = setup(600_000, 2);
+    small.trigger('d1');
+    small.clear('d1');
+    small.trigger('d2');
+    small.trigger('d3'); // d1 forgotten
+    small.trigger('d1'); // notified again: its entry was evicted, never a lockout
+    assert.equal(small.quiet.size, 2);
+    assert.deepEqual(
+      small.sent.filter(([k]) => k === 'open').map(([, id]) => id),
+      ['id-1', 'id-2', 'id-3', 'id-4']
+    );
+  });
+
+  it('a clock stepped back does not quiet for longer than the window', () => {
+    const { clock, sent, trigger, clear } = setup(600_000);
+    trigger();
+    clear();
+    clock.t -= 3_600_000; // NTP stepped the clock back an hour
+    trigger();
+    assert.deepEqual(
+      sent.map(([k, id]) => `${k}:${id}`),
+      ['open:id-1', 'resolve:id-1', 'open:id-2']
+    );
+  });
+});
