@@ -27,7 +27,7 @@ import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { healthView } from '../core/health/extract';
 import { isOutputWired } from '../lib/wires';
-import { NonceCache } from '../core/hmac/replay';
+import { DEFAULT_REPLAY_CAPACITY, NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 import {
   KeyedRateLimiter,
@@ -327,7 +327,7 @@ export = function (RED: NodeAPI) {
     // each tenant's replay cache has its own journal beside the node's (created with the tenant's cache)
     let journalFile: string | null = null;
     const tenantJournals: ReplayJournal[] = [];
-    const cacheSize = num(def.replayCache, 100000, 1);
+    const cacheSize = num(def.replayCache, DEFAULT_REPLAY_CAPACITY, 1);
     const tenantCache = (tenant: string): NonceCache => {
       let tj: ReplayJournal | null = null;
       const cache = new NonceCache({
@@ -358,7 +358,7 @@ export = function (RED: NodeAPI) {
         verifier = new Verifier({
           keys: currentKeys(cfg),
           toleranceSec: num(def.tolerance, 300, 0),
-          replayCacheSize: num(def.replayCache, 100000, 1),
+          replayCacheSize: cacheSize,
           replayPerDevice: num(def.replayPerDevice, 10000, 1),
           replayDevices: num(def.replayDevices, 100000, 1),
           onReplayRecord: wantFile ? (line) => sink?.(line) : undefined,

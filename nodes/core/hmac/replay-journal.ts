@@ -12,10 +12,16 @@ import path from 'node:path';
 import { replaceFileSync, syncDir, writeRecordAt } from '../durable-file';
 import type { NonceCache } from './replay';
 
+/** the fewest appended lines that start a compaction by default */
+const MIN_COMPACT_AFTER = 10000;
+
 export interface ReplayJournalOptions {
   /** the journal file; its directory is created */
   file: string;
-  /** compact when this many lines were appended since the last compaction (default 2 × the cache capacity, ≥ 10000) */
+  /**
+   * compact when this many lines were appended since the last compaction (default: twice the nonces the cache
+   * held at the last compaction, at least 10000), so the file stays within about three times what it holds
+   */
   compactAfter?: number;
 }
 
@@ -28,7 +34,9 @@ export class ReplayJournal {
   private lastRewrite = -1;
   private pending: string[] = [];
   private appended = 0;
-  private readonly compactAfter: number;
+  /** the explicit compactAfter option, else null: the threshold follows the cache (see compact()) */
+  private readonly fixedCompactAfter: number | null;
+  private compactAfter: number;
   /** a write failed: the file misses records, so the next flush rewrites it whole */
   private broken = false;
   /** the last write or compaction error, until one succeeds again */
@@ -39,7 +47,10 @@ export class ReplayJournal {
     o: ReplayJournalOptions
   ) {
     this.file = o.file;
-    this.compactAfter = Math.max(1000, o.compactAfter ?? Math.max(10000, 2 * cache.capacity));
+    // relative to what the cache holds, not to its capacity: with the default capacity of a million nonces a
+    // threshold of twice the capacity let a journal grow to ~100 MB between compactions
+    this.fixedCompactAfter = o.compactAfter !== undefined ? Math.max(1000, o.compactAfter) : null;
+    this.compactAfter = this.fixedCompactAfter ?? MIN_COMPACT_AFTER;
   }
 
   /**
@@ -148,6 +159,7 @@ export class ReplayJournal {
     this.fd = fs.openSync(this.file, 'r+');
     this.size = fs.fstatSync(this.fd).size;
     this.appended = 0;
+    if (this.fixedCompactAfter === null) this.compactAfter = Math.max(MIN_COMPACT_AFTER, 2 * cache.size);
   }
 
   close(now: number): void {

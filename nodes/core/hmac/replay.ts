@@ -23,10 +23,19 @@
 // Every change that must survive a crash is reported as one record line (see ReplayRecord) so a journal
 // (replay-journal.ts) can persist it before the message is acted upon, and load() rebuilds the same state.
 
+/**
+ * Nonces remembered in total by default. The cache must hold every nonce of its window (tolerance) or a
+ * floor rises and authentic messages are refused as `replay`: a fleet sending R messages/s fills R × tolerance
+ * (1000 devices once a second, 300 s: 300,000). The bound is memory's ceiling, not an allocation (~90 bytes per
+ * nonce held): 1,000,000 covers 3,300 messages/s at the default tolerance; 100,000 (the default until
+ * 2026-12-04) covered 333, and npm start's simulator with 1000 devices refused 1.2 % of its warm-up.
+ */
+export const DEFAULT_REPLAY_CAPACITY = 1_000_000;
+
 export interface NonceCacheOptions {
   /** freshness window in seconds: a nonce is kept until its ts + windowSec (the verifier's tolerance) */
   windowSec: number;
-  /** nonces remembered in total (default 100000) */
+  /** nonces remembered in total (default DEFAULT_REPLAY_CAPACITY) */
   capacity?: number;
   /** nonces remembered per device (default min(10000, capacity)) */
   perDevice?: number;
@@ -57,7 +66,16 @@ interface DeviceNonces {
   maxTs: number;
   /** the cache's count of remembered nonces when this device last took its place at the end of the order */
   placed: number;
+  /** nonces remembered since its expired ones were last dropped (see SWEEP_EVERY) */
+  sinceSweep: number;
 }
+
+/**
+ * A device's expired nonces are dropped every this many of its messages, not only when a bound is reached:
+ * otherwise a cache that ever filled stays full of expired nonces, and its memory is the capacity's (~90 MB
+ * at the default) rather than what the window holds. One iterator per 64 messages of a device.
+ */
+const SWEEP_EVERY = 64;
 
 const NO_FLOOR = -1;
 
@@ -98,7 +116,7 @@ export class NonceCache {
 
   constructor(o: NonceCacheOptions) {
     this.windowSec = o.windowSec;
-    this.capacity = Math.max(1, Math.floor(o.capacity ?? 100000));
+    this.capacity = Math.max(1, Math.floor(o.capacity ?? DEFAULT_REPLAY_CAPACITY));
     this.perDevice = Math.max(1, Math.min(this.capacity, Math.floor(o.perDevice ?? 10000)));
     this.maxDevices = Math.max(1, Math.min(this.capacity, Math.floor(o.maxDevices ?? 100000)));
     this.onRecord = o.onRecord ?? null;
@@ -249,6 +267,10 @@ export class NonceCache {
     }
     this.remembered++;
     const nonces = d.nonces;
+    if (++d.sinceSweep >= SWEEP_EVERY) {
+      d.sinceSweep = 0;
+      this.dropExpired(nonces, now);
+    }
     if (nonces.size >= this.perDevice || this.entries >= this.capacity) {
       // room is needed. Expired nonces collect at the front (arrival order ~ ts order) and go for free; they
       // are dropped only now, under pressure, so the common path allocates no iterator at all
@@ -273,10 +295,25 @@ export class NonceCache {
     const first = this.first();
     if (first !== null && first[1].maxTs + this.windowSec < now) this.removeDevice(first[0], first[1], now, loading);
     while (this.devices.size >= this.maxDevices) this.evictLeastActive(now, loading);
-    const d: DeviceNonces = { nonces: new Map(), minTs: this.floor, maxTs: NO_FLOOR, placed: this.remembered };
+    const d: DeviceNonces = {
+      nonces: new Map(),
+      minTs: this.floor,
+      maxTs: NO_FLOOR,
+      placed: this.remembered,
+      sinceSweep: 0,
+    };
     this.devices.set(deviceId, d);
     this.tail = d;
     return d;
+  }
+
+  /** Drops a device's expired nonces from the front (arrival order ~ ts order): the stale check refuses those. */
+  private dropExpired(nonces: Map<string, number>, now: number): void {
+    for (const [nonce, v] of nonces) {
+      if (tsOf(v) + this.windowSec >= now) return;
+      nonces.delete(nonce);
+      this.entries--;
+    }
   }
 
   /** Over the total: evict least recently active devices (never the one being served: it drops its own oldest). */

@@ -7,7 +7,7 @@ import type { Reject } from '../contract';
 import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './scheme';
 import type { KeyLookup } from './keyring';
 import { duplicateKeyIn, parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
-import { NonceCache, NonceCheck } from './replay';
+import { DEFAULT_REPLAY_CAPACITY, NonceCache, NonceCheck } from './replay';
 import { TENANT_PATTERN } from '../tenant';
 import { previewTopic } from '../names';
 import { TopicPattern, migrateDeviceLevel, topicProblemText } from '../topic';
@@ -34,7 +34,7 @@ export interface VerifierOptions {
   keys: KeySource;
   /** accepted clock skew in seconds, both directions (default 300) */
   toleranceSec?: number;
-  /** max remembered nonces in total (default 100000); entries also expire with the tolerance window */
+  /** max remembered nonces in total (default DEFAULT_REPLAY_CAPACITY); entries also expire with the tolerance window */
   replayCacheSize?: number;
   /** max remembered nonces of one device (default 10000): a flooding device evicts only its own */
   replayPerDevice?: number;
@@ -200,7 +200,7 @@ export class Verifier {
     if (!(this.tolerance >= 0)) throw new Error('tolerance must be >= 0 seconds');
     const cacheOptions = {
       windowSec: this.tolerance,
-      capacity: Math.min(MAX_NONCE_CACHE, Math.max(1, Math.floor(o.replayCacheSize ?? 100000))),
+      capacity: Math.min(MAX_NONCE_CACHE, Math.max(1, Math.floor(o.replayCacheSize ?? DEFAULT_REPLAY_CAPACITY))),
       perDevice: o.replayPerDevice,
       maxDevices: o.replayDevices,
     };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NonceCache, NonceCheck } from '../../../../nodes/core/hmac/replay';
+import { DEFAULT_REPLAY_CAPACITY, NonceCache, NonceCheck } from '../../../../nodes/core/hmac/replay';
 import { ReplayJournal } from '../../../../nodes/core/hmac/replay-journal';
 import { Verifier } from '../../../../nodes/core/hmac/verify';
 import { Keyring } from '../../../../nodes/core/hmac/keyring';
@@ -156,6 +156,43 @@ describe('replay cache (per device, bounded, floors)', () => {
     }
   });
 
+  it('the default holds a fleet of 1000 devices sending 3 messages a second for a whole window: no authentic message refused (old default 100,000: 1.2 % of the 1000-device npm start warm-up refused)', () => {
+    // npm start's simulator with --devices 1000 warms up at 4 messages/s per device, several per second of ts;
+    // 100,000 nonces held 25 s of that, and each device evicted whole raised the global floor to its newest
+    // second + 1: every device entering the cache in that second was refused as replay
+    const c = new NonceCache({ windowSec: W });
+    assert.equal(c.capacity, DEFAULT_REPLAY_CAPACITY);
+    let refused = 0;
+    let n = 0;
+    for (let sec = 0; sec < W; sec++)
+      for (let k = 0; k < 3; k++)
+        for (let d = 0; d < 1000; d++)
+          if (c.check(`dev-${d}`, `n-${n++}`, T + sec, T + sec) !== NonceCheck.Fresh) refused++;
+    assert.equal(refused, 0);
+    assert.equal(c.size, 900_000);
+    // the same load against the old bound refuses authentic messages: the reason for the default
+    const old = new NonceCache({ windowSec: W, capacity: 100_000 });
+    let oldRefused = 0;
+    n = 0;
+    for (let sec = 0; sec < 60; sec++)
+      for (let k = 0; k < 4; k++)
+        for (let d = 0; d < 1000; d++)
+          if (old.check(`dev-${d}`, `n-${n++}`, T + sec, T + sec) !== NonceCheck.Fresh) oldRefused++;
+    assert.ok(oldRefused > 0, 'the old bound refused some');
+  });
+
+  it('drops expired nonces as it goes: a cache that once filled holds what its window holds, not its capacity', () => {
+    const c = new NonceCache({ windowSec: 10, capacity: 50_000 });
+    let n = 0;
+    // 100 devices, 10 messages/s each, for 200 s: 200,000 messages, 10,000 inside any 10 s window
+    for (let sec = 0; sec < 200; sec++)
+      for (let k = 0; k < 10; k++)
+        for (let d = 0; d < 100; d++) assert.equal(c.check(`dev-${d}`, `n-${n++}`, T + sec, T + sec), NonceCheck.Fresh);
+    // the window's 11 seconds (ts + 10 >= now) plus at most one sweep interval of 64 per device
+    assert.ok(c.size <= 11_000 + 100 * 64, `${c.size} nonces held`);
+    assert.equal(c.evictions + c.deviceEvictions, 0, 'no bound was reached: nothing fresh was dropped');
+  });
+
   it('rebuilds the same state from its record lines (snapshot and journal order)', () => {
     const lines: string[] = [];
     const c = new NonceCache({ windowSec: W, capacity: 6, perDevice: 3, onRecord: (l) => lines.push(l) });
@@ -217,6 +254,28 @@ describe('replay journal (crash safety)', () => {
     assert.ok(again.ok && again.redelivered === true, 'the redelivery after a second kill passes');
     const replayed = third.v.verify({ payload: env('captured-0001', T) });
     assert.ok(!replayed.ok && replayed.reject.code === 'replay', 'without DUP it is still a replay');
+  });
+
+  it('compacts by what the cache holds, not its capacity: the file stays within about three times the live nonces', () => {
+    const file = path.join(dir, 'sized.log');
+    const cache = new NonceCache({ windowSec: 300, onRecord: (l) => j.record(l) });
+    const j: ReplayJournal = new ReplayJournal(cache, { file });
+    j.open(T);
+    // 200 devices, 100 messages/s, 2000 s: 200,000 records while the cache holds at most 30,000 (a 300 s window)
+    let n = 0;
+    let maxLines = 0;
+    for (let sec = 0; sec < 2000; sec++) {
+      for (let k = 0; k < 100; k++) cache.check(`d-${k % 200}`, `n-${n++}`, T + sec, T + sec);
+      j.flush(T + sec);
+      if (sec % 100 === 99) {
+        const lines = fs.readFileSync(file, 'utf8').split('\n').length - 1;
+        maxLines = Math.max(maxLines, lines);
+        assert.ok(lines <= 3 * cache.size + 100, `${lines} lines for ${cache.size} live nonces`);
+      }
+    }
+    // with the old rule (twice the capacity: 2,000,000 lines) nothing would have been compacted: 200,000 lines
+    assert.ok(maxLines < 100_000, `at most ${maxLines} lines`);
+    j.close(T + 2000);
   });
 
   it('skips a torn last line and compacts to the live state', () => {
