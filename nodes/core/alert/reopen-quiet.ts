@@ -82,11 +82,8 @@ export class ReopenQuiet {
     const key = ReopenQuiet.key(alert);
     const e = this.entries.get(key);
     if (!e || e.quietId !== alert.alert_id) return true;
-    if (kind === 'resolve') {
-      e.quietId = null;
-      return false;
-    }
+    // either way the quiet alert is settled: its resolve is dropped, anything else makes it known
     e.quietId = null;
-    return true;
+    return kind !== 'resolve';
   }
 }

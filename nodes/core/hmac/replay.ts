@@ -272,16 +272,10 @@ export class NonceCache {
       this.dropExpired(nonces, now);
     }
     if (nonces.size >= this.perDevice || this.entries >= this.capacity) {
-      // room is needed. Expired nonces collect at the front (arrival order ~ ts order) and go for free; they
-      // are dropped only now, under pressure, so the common path allocates no iterator at all
-      const it = nonces.entries();
-      let r = it.next();
-      while (!r.done && tsOf(r.value[1]) + this.windowSec < now) {
-        nonces.delete(r.value[0]);
-        this.entries--;
-        r = it.next();
-      }
-      if (nonces.size >= this.perDevice && !r.done) this.dropFresh(deviceId, d, r.value[0], r.value[1], loading);
+      // room is needed: the expired nonces at the front go first, for free
+      const oldestFresh = this.dropExpired(nonces, now);
+      if (nonces.size >= this.perDevice && oldestFresh !== undefined)
+        this.dropFresh(deviceId, d, oldestFresh[0], oldestFresh[1], loading);
       else if (this.entries >= this.capacity) this.makeRoom(d, deviceId, now, loading);
     }
     nonces.set(nonce, ts * 2);
@@ -307,13 +301,17 @@ export class NonceCache {
     return d;
   }
 
-  /** Drops a device's expired nonces from the front (arrival order ~ ts order): the stale check refuses those. */
-  private dropExpired(nonces: Map<string, number>, now: number): void {
-    for (const [nonce, v] of nonces) {
-      if (tsOf(v) + this.windowSec >= now) return;
-      nonces.delete(nonce);
+  /**
+   * Drops a device's expired nonces from the front (arrival order ~ ts order: the stale check refuses those)
+   * and returns the first entry still fresh, if any: the one a bound drops next.
+   */
+  private dropExpired(nonces: Map<string, number>, now: number): [string, number] | undefined {
+    for (const entry of nonces) {
+      if (tsOf(entry[1]) + this.windowSec >= now) return entry;
+      nonces.delete(entry[0]);
       this.entries--;
     }
+    return undefined;
   }
 
   /** Over the total: evict least recently active devices (never the one being served: it drops its own oldest). */
