@@ -470,6 +470,22 @@ export = function (RED: NodeAPI) {
     // nonce is on disk, and the cost is one syscall per batch instead of one per message.
     let batch: Array<[NodeMessage, SendFn, DoneFn]> = [];
     let scheduled = false;
+    // a compaction that fails (a disk with room for appends but not for a copy) loses nothing: the journal
+    // still holds every record. Counted each time, warned once until one succeeds again.
+    const compactFailuresSeen = new WeakMap<ReplayJournal, number>();
+    const compactWarned = new WeakSet<ReplayJournal>();
+    const watchCompaction = (j: ReplayJournal) => {
+      const seen = compactFailuresSeen.get(j) ?? 0;
+      if (j.compactFailures !== seen) {
+        countEvent(VERIFY, 'journal_compact_error', j.compactFailures - seen);
+        compactFailuresSeen.set(j, j.compactFailures);
+        if (!compactWarned.has(j) && j.lastCompactError)
+          node.warn(
+            `replay journal ${j.file} not compacted (${j.lastCompactError.message}): it grows until a retry fits`
+          );
+        compactWarned.add(j);
+      } else if (j.lastCompactError === null) compactWarned.delete(j);
+    };
     const commit = () => {
       scheduled = false;
       const out = batch;
@@ -478,7 +494,11 @@ export = function (RED: NodeAPI) {
         const failing = journal.lastError !== null || tenantJournals.some((j) => j.lastError !== null);
         try {
           journal.flush(nowSeconds());
-          for (const j of tenantJournals) j.flush(nowSeconds());
+          watchCompaction(journal);
+          for (const j of tenantJournals) {
+            j.flush(nowSeconds());
+            watchCompaction(j);
+          }
           if (failing && journal.lastError === null && tenantJournals.every((j) => j.lastError === null))
             node.warn('replay journal written again: messages are journaled before they pass');
         } catch (err) {

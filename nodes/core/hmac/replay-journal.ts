@@ -7,6 +7,16 @@
 // short write, then ENOSPC, so an append that does not fit is cut off again (the file never holds a torn
 // record that the next append would run into) and a compaction that does not fit leaves the old journal in
 // place and no temp file eating the space the spool and the alert journal need.
+//
+// Compaction while running is done in slices: the whole state of a million-nonce cache is ~50 MB of lines,
+// ~150-200 ms of one event-loop turn to write (plus its fsync) when done at once, a stall of every flow in the
+// process each time the journal had grown enough. Instead each flush() writes its batch to the journal as
+// always, then the same batch and the next slice of the snapshot to the temp file, and fsyncs that slice; the
+// last slice renames the temp file over the journal. Until then the old journal holds everything, so a crash
+// (or a close) mid-compaction loses nothing: the temp file is only ever a candidate. The temp file holds the
+// snapshot with the batches of those flushes interleaved: load() is order-tolerant (a nonce seen twice is one,
+// floors only rise), and a device snapshotted after a batch already holds what the batch added, so the result
+// reads back to a state at least as strict as the cache's.
 import fs from 'node:fs';
 import path from 'node:path';
 import { replaceFileSync, syncDir, writeRecordAt } from '../durable-file';
@@ -14,6 +24,17 @@ import type { NonceCache } from './replay';
 
 /** the fewest appended lines that start a compaction by default */
 const MIN_COMPACT_AFTER = 10000;
+/** snapshot lines written (and fsynced) per flush while compacting in slices: a few ms of work each */
+const DEFAULT_SLICE_LINES = 8192;
+
+/** A compaction in slices: its temp file and where the snapshot's iteration is. */
+interface SlicedCompaction {
+  tmp: string;
+  fd: number;
+  size: number;
+  lines: Iterator<string>;
+  now: number;
+}
 
 export interface ReplayJournalOptions {
   /** the journal file; its directory is created */
@@ -23,6 +44,8 @@ export interface ReplayJournalOptions {
    * held at the last compaction, at least 10000), so the file stays within about three times what it holds
    */
   compactAfter?: number;
+  /** snapshot lines per slice of a compaction started by flush() (default 8192); 0 compacts at once */
+  sliceLines?: number;
 }
 
 export class ReplayJournal {
@@ -41,6 +64,12 @@ export class ReplayJournal {
   private broken = false;
   /** the last write or compaction error, until one succeeds again */
   lastError: Error | null = null;
+  private readonly sliceLines: number;
+  private sliced: SlicedCompaction | null = null;
+  /** compactions started by flush() that failed (the journal kept everything; retried after as many lines again) */
+  compactFailures = 0;
+  /** why the last of them failed, until one succeeds */
+  lastCompactError: Error | null = null;
 
   constructor(
     private readonly cache: NonceCache,
@@ -51,6 +80,12 @@ export class ReplayJournal {
     // threshold of twice the capacity let a journal grow to ~100 MB between compactions
     this.fixedCompactAfter = o.compactAfter !== undefined ? Math.max(1000, o.compactAfter) : null;
     this.compactAfter = this.fixedCompactAfter ?? MIN_COMPACT_AFTER;
+    this.sliceLines = o.sliceLines === undefined ? DEFAULT_SLICE_LINES : Math.max(0, Math.floor(o.sliceLines));
+  }
+
+  /** Whether a compaction in slices is under way (its temp file exists). */
+  get compacting(): boolean {
+    return this.sliced !== null;
   }
 
   /**
@@ -111,13 +146,15 @@ export class ReplayJournal {
     const text = this.pending.join('\n') + '\n';
     const lines = this.pending.length;
     this.pending.length = 0;
+    let buf: Buffer | null = null;
     try {
       if (this.broken) {
         if (now === this.lastRewrite && this.lastError) throw this.lastError;
         this.lastRewrite = now;
+        this.abortSliced();
         this.compact(now);
       } else {
-        const buf = Buffer.from(text, 'utf8');
+        buf = Buffer.from(text, 'utf8');
         writeRecordAt(this.fd, buf, this.size, false, 'replay journal');
         this.size += buf.length;
       }
@@ -129,7 +166,103 @@ export class ReplayJournal {
     this.broken = false;
     this.appended += lines;
     this.lastError = null;
-    if (this.appended >= this.compactAfter) this.compact(now);
+    // the batch is in the journal: what follows only builds the next one, and its failure loses nothing
+    if (this.sliced) this.continueSliced(buf);
+    else if (this.appended >= this.compactAfter) {
+      if (this.sliceLines === 0) this.compactOrKeep(now);
+      else this.startSliced(now);
+    }
+  }
+
+  /** A compaction at once whose failure (a full disk) keeps the journal as it is, like a failed slice. */
+  private compactOrKeep(now: number): void {
+    try {
+      this.compact(now);
+    } catch (err) {
+      this.compactFailed(err as Error);
+    }
+  }
+
+  private startSliced(now: number): void {
+    const tmp = `${this.file}.tmp`;
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, 'w');
+    } catch (err) {
+      this.compactFailed(err as Error);
+      return;
+    }
+    this.sliced = { tmp, fd, size: 0, lines: this.cache.snapshot(now)[Symbol.iterator](), now };
+    this.continueSliced(null);
+  }
+
+  /** Appends the batch just journaled (if any) and the next slice of the snapshot; the last slice installs it. */
+  private continueSliced(batch: Buffer | null): void {
+    const c = this.sliced!;
+    try {
+      if (batch) {
+        writeRecordAt(c.fd, batch, c.size, false, 'replay journal compaction');
+        c.size += batch.length;
+      }
+      const chunk: string[] = [];
+      let r = c.lines.next();
+      while (!r.done) {
+        chunk.push(r.value);
+        if (chunk.length >= this.sliceLines) break;
+        r = c.lines.next();
+      }
+      if (chunk.length) {
+        const buf = Buffer.from(chunk.join('\n') + '\n', 'utf8');
+        // fsynced slice by slice: the last one then flushes a slice, not the whole file, on the event loop
+        writeRecordAt(c.fd, buf, c.size, true, 'replay journal compaction');
+        c.size += buf.length;
+      }
+      if (!r.done) return;
+      fs.fdatasyncSync(c.fd);
+      fs.renameSync(c.tmp, this.file);
+      syncDir(path.dirname(this.file));
+    } catch (err) {
+      this.abortSliced();
+      this.compactFailed(err as Error);
+      return;
+    }
+    // installed: the temp file's descriptor is the journal's now
+    this.sliced = null;
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = c.fd;
+    this.size = c.size;
+    this.compacted();
+  }
+
+  /** Drops a compaction in slices (the journal still holds everything): closes and removes its temp file. */
+  private abortSliced(): void {
+    const c = this.sliced;
+    if (!c) return;
+    this.sliced = null;
+    try {
+      fs.closeSync(c.fd);
+    } catch {
+      /* already gone */
+    }
+    try {
+      fs.rmSync(c.tmp, { force: true });
+    } catch {
+      /* the next compaction's open truncates it anyway */
+    }
+  }
+
+  private compactFailed(err: Error): void {
+    this.compactFailures++;
+    this.lastCompactError = err;
+    // retried once as many lines were appended again, not at every flush: on a disk that has room for
+    // appends but not for a copy, trying at each batch wrote a whole snapshot per batch before failing
+    this.appended = 0;
+  }
+
+  private compacted(): void {
+    this.appended = 0;
+    this.lastCompactError = null;
+    if (this.fixedCompactAfter === null) this.compactAfter = Math.max(MIN_COMPACT_AFTER, 2 * this.cache.size);
   }
 
   /**
@@ -137,6 +270,7 @@ export class ReplayJournal {
    * it. On failure (a full disk) the old journal stays as it was, the temp file is removed, and it throws.
    */
   compact(now: number): void {
+    this.abortSliced();
     const cache = this.cache;
     // records queued but not yet flushed belong after the snapshot (the snapshot already contains them,
     // replaying them again is harmless); they stay queued for the next flush
@@ -158,14 +292,15 @@ export class ReplayJournal {
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = fs.openSync(this.file, 'r+');
     this.size = fs.fstatSync(this.fd).size;
-    this.appended = 0;
-    if (this.fixedCompactAfter === null) this.compactAfter = Math.max(MIN_COMPACT_AFTER, 2 * cache.size);
+    this.compacted();
   }
 
+  /** Flushes what is queued and closes; a compaction in slices is dropped (the journal holds everything). */
   close(now: number): void {
     try {
       if (this.fd !== null) this.flush(now);
     } finally {
+      this.abortSliced();
       if (this.fd !== null) fs.closeSync(this.fd);
       this.fd = null;
     }

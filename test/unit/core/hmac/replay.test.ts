@@ -401,6 +401,118 @@ describe('replay journal (crash safety)', () => {
     assert.equal(j.lastError, null);
   });
 
+  /** A cache of `devices` devices with `per` nonces each, journaled to `file` with small slices. */
+  function filledJournal(file: string, devices: number, per: number, sliceLines: number) {
+    const cache = new NonceCache({ windowSec: W, onRecord: (l) => j.record(l) });
+    const j: ReplayJournal = new ReplayJournal(cache, { file, compactAfter: devices * per, sliceLines });
+    j.open(T);
+    for (let k = 0; k < per; k++) {
+      for (let d = 0; d < devices; d++) cache.check(`dev-${d}`, `fill-${d}-${k}`, T, T);
+      j.flush(T);
+    }
+    return { cache, j };
+  }
+
+  /** Bytes given to fs.writeSync by each call of f, for one file descriptor's worth of writes at a time. */
+  function bytesWritten(f: () => void): number {
+    const realWrite = fs.writeSync;
+    let bytes = 0;
+    (fs as { writeSync: unknown }).writeSync = (fd: number, data: Buffer, ...rest: unknown[]) => {
+      const n = (realWrite as (...a: unknown[]) => number)(fd, data, ...rest);
+      bytes += n;
+      return n;
+    };
+    try {
+      f();
+    } finally {
+      (fs as { writeSync: unknown }).writeSync = realWrite;
+    }
+    return bytes;
+  }
+
+  it('compacts in slices: no flush writes more than a slice of the snapshot (old code: the whole snapshot in one flush, a stall of every flow)', () => {
+    const file = path.join(dir, 'sliced.log');
+    // 100 devices x 400 nonces: the 40,000th appended line starts a compaction of ~40,000 snapshot lines
+    const { cache, j } = filledJournal(file, 100, 399, 1000);
+    const oneLine =
+      `n	dev-00	fill-00-000	${T}
+`.length + 4;
+    let most = 0;
+    let flushes = 0;
+    let started = false;
+    for (let k = 399; k < 600 && (!started || j.compacting); k++) {
+      for (let d = 0; d < 100; d++) cache.check(`dev-${d}`, `fill-${d}-${k}`, T, T + 1);
+      const bytes = bytesWritten(() => j.flush(T + 1));
+      started ||= j.compacting;
+      if (started) flushes++;
+      most = Math.max(most, bytes);
+    }
+    assert.equal(j.compacting, false, 'the compaction finished');
+    assert.ok(flushes >= 40, `spread over ${flushes} flushes`);
+    // a slice of 1000 lines, the batch twice (journal and temp file): the old code wrote ~40,000 lines at once
+    assert.ok(most <= (1000 + 2 * 100) * oneLine, `at most ${most} bytes in one flush`);
+    const lines = fs.readFileSync(file, 'utf8').split('\n').length - 1;
+    assert.ok(lines < 1.2 * cache.size, `${lines} lines for ${cache.size} nonces: compacted`);
+    assert.deepEqual(fs.readdirSync(dir), ['sliced.log']);
+    // everything, including what was accepted while the slices were written, reads back as used
+    const again = new NonceCache({ windowSec: W });
+    again.load(fs.readFileSync(file, 'utf8').split('\n'), T + 2);
+    assert.equal(again.size, cache.size);
+    for (const k of [0, 200, 399, 400 + flushes - 2])
+      for (const d of [0, 57, 99])
+        assert.equal(again.check(`dev-${d}`, `fill-${d}-${k}`, T, T + 2), NonceCheck.Replay, `${d}/${k}`);
+    j.close(T + 2);
+  });
+
+  it('ATTACK (kill -9 mid-compaction): the journal still holds every nonce, the half-written temp file is ignored and replaced', () => {
+    const file = path.join(dir, 'killed.log');
+    const { cache, j } = filledJournal(file, 50, 200, 500);
+    for (let k = 200; k < 205; k++) {
+      for (let d = 0; d < 50; d++) cache.check(`dev-${d}`, `fill-${d}-${k}`, T, T + 1);
+      j.flush(T + 1);
+    }
+    assert.equal(j.compacting, true, 'killed while the compaction is under way');
+    assert.ok(fs.existsSync(`${file}.tmp`));
+    // the process dies here: nothing is closed. A new instance reads the journal, not the temp file
+    const cache2 = new NonceCache({ windowSec: W, onRecord: (l) => j2.record(l) });
+    const j2: ReplayJournal = new ReplayJournal(cache2, { file });
+    j2.open(T + 2);
+    assert.equal(cache2.size, 50 * 205);
+    for (const k of [0, 199, 204])
+      assert.equal(cache2.check('dev-7', `fill-7-${k}`, T, T + 2), NonceCheck.Replay, String(k));
+    assert.deepEqual(fs.readdirSync(dir), ['killed.log'], 'the start compaction replaced the temp file');
+    j2.close(T + 2);
+  });
+
+  it('ATTACK (full disk mid-compaction): the batch is journaled, flush does not fail, the temp file is removed and the retry waits (old code: flush threw for journaled messages, at every batch)', () => {
+    const file = path.join(dir, 'full.log');
+    const { cache, j } = filledJournal(file, 50, 199, 500);
+    for (let d = 0; d < 50; d++) cache.check(`dev-${d}`, `fill-${d}-199`, T, T + 1);
+    j.flush(T + 1); // the 10,000th line: the compaction starts
+    assert.equal(j.compacting, true);
+    const before = fs.statSync(file).size;
+    for (let d = 0; d < 50; d++) cache.check(`dev-${d}`, `on-full-${d}`, T, T + 1);
+    // the append fits (the first write), the temp file's next write does not
+    fullDisk(1 << 20, () => j.flush(T + 1));
+    assert.equal(j.lastError, null, 'the journal itself is fine');
+    assert.equal(j.compactFailures, 1);
+    assert.match(String(j.lastCompactError), /ENOSPC/);
+    assert.equal(j.compacting, false);
+    assert.deepEqual(fs.readdirSync(dir), ['full.log'], 'no temp file holds the space');
+    assert.ok(fs.statSync(file).size > before, 'the batch was appended');
+    // not retried at the next batches: only once as many lines were appended again
+    for (let k = 0; k < 20; k++) {
+      for (let d = 0; d < 50; d++) cache.check(`dev-${d}`, `after-${d}-${k}`, T, T + 1);
+      j.flush(T + 1);
+      assert.equal(j.compacting, false, `batch ${k}`);
+    }
+    const again = new NonceCache({ windowSec: W });
+    again.load(fs.readFileSync(file, 'utf8').split('\n'), T + 2);
+    for (const n of ['fill-3-0', 'on-full-3', 'after-3-19'])
+      assert.equal(again.check('dev-3', n, T, T + 2), NonceCheck.Replay, n);
+    j.close(T + 2);
+  });
+
   it('ATTACK (kill -9 on a full disk): a restart whose compaction does not fit keeps the journal it read and appends to it (old code: open threw and the node refused every message until redeployed)', () => {
     const file = path.join(dir, 'v.log');
     const first = verifierWithJournal(file, () => T + 1);
