@@ -38,9 +38,6 @@ interface Entry {
 
 export class ReopenQuiet {
   private readonly entries = new Map<string, Entry>();
-  /** openings quieted so far (a counter for the metrics) */
-  quietedTotal = 0;
-
   /** `windowMs` 0 notifies every opening (no quieting) */
   constructor(
     private readonly windowMs: number,
@@ -64,7 +61,6 @@ export class ReopenQuiet {
     if (e && now - e.at >= 0 && now - e.at < this.windowMs && RANK[alert.severity] <= RANK[e.severity]) {
       e.quieted++;
       e.quietId = alert.alert_id;
-      this.quietedTotal++;
       this.entries.set(key, e);
       return null;
     }

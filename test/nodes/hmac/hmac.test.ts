@@ -266,6 +266,8 @@ describe('moby-hmac-verify node', function () {
       Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
     const before = await metrics.metricsText();
     await load([hmacNode], verifyFlow(), creds);
+    // the cache may start with nonces another test left in a journal of the same node id: count what it adds
+    const loaded = await metrics.metricsText();
     const bad = collect('bad');
     const v = helper.getNode('v');
     v.receive({ payload: envelope() });
@@ -276,7 +278,8 @@ describe('moby-hmac-verify node', function () {
     assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="in"}'), 2);
     assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="out"}'), 1);
     assert.equal(diff('moby_rejects_total{node_type="moby-hmac-verify",code="bad_signature"}'), 1);
-    assert.equal(value(after, 'moby_hmac_nonce_cache_entries'), 1);
+    assert.ok(/^moby_hmac_nonce_cache_entries /m.test(loaded), 'the gauge is provided once the node runs');
+    assert.equal(value(after, 'moby_hmac_nonce_cache_entries') - value(loaded, 'moby_hmac_nonce_cache_entries'), 1);
   });
 
   it('reloads a watched keys file: new devices verify, a broken edit keeps the previous keys', async () => {
