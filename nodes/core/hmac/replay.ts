@@ -26,7 +26,7 @@
 /**
  * Nonces remembered in total by default. The cache must hold every nonce of its window (tolerance) or a
  * floor rises and authentic messages are refused as `replay`: a fleet sending R messages/s fills R × tolerance
- * (1000 devices once a second, 300 s: 300,000). The bound is memory's ceiling, not an allocation (~90 bytes per
+ * (1000 devices once a second, 300 s: 300,000). The bound is memory's ceiling, not an allocation (~76 bytes per
  * nonce held): 1,000,000 covers 3,300 messages/s at the default tolerance; 100,000 (the default until
  * 2026-12-04) covered 333, and npm start's simulator with 1000 devices refused 1.2 % of its warm-up.
  */
@@ -58,7 +58,10 @@ export enum NonceCheck {
 }
 
 interface DeviceNonces {
-  /** nonce → ts * 2 + (1 when a journal of an earlier version marked a redelivery as passed; no longer consulted); Map order = arrival order */
+  /**
+   * nonce → its ts (Unix seconds: a small integer to V8 until 2038, so no boxed number per nonce; until
+   * 2026-12-04 it was ts * 2 plus a redelivery bit no longer consulted, a heap number each); Map order = arrival
+   */
   nonces: Map<string, number>;
   /** messages with ts below this are refused */
   minTs: number;
@@ -72,17 +75,12 @@ interface DeviceNonces {
 
 /**
  * A device's expired nonces are dropped every this many of its messages, not only when a bound is reached:
- * otherwise a cache that ever filled stays full of expired nonces, and its memory is the capacity's (~90 MB
+ * otherwise a cache that ever filled stays full of expired nonces, and its memory is the capacity's (~80 MB
  * at the default) rather than what the window holds. One iterator per 64 messages of a device.
  */
 const SWEEP_EVERY = 64;
 
 const NO_FLOOR = -1;
-
-/** ts of a stored value (ts * 2, plus 1 once a redelivery of it passed; plain arithmetic: ts * 2 exceeds int32). */
-function tsOf(v: number): number {
-  return Math.floor(v / 2);
-}
 
 export class NonceCache {
   readonly capacity: number;
@@ -157,7 +155,7 @@ export class NonceCache {
     const d = this.devices.get(deviceId);
     if (d !== undefined) {
       const seen = d.nonces.get(nonce);
-      if (seen !== undefined && tsOf(seen) + this.windowSec >= now) {
+      if (seen !== undefined && seen + this.windowSec >= now) {
         if (!redelivered) return NonceCheck.Replay;
         // Every broker redelivery passes, not only the first: the broker sends a message again only while it
         // has no acknowledgement for it, i.e. no earlier copy became durable (or was settled). Passing it once
@@ -193,9 +191,7 @@ export class NonceCache {
         if (ts < (d ? d.minTs : this.floor)) continue; // already covered by a floor
         this.remember(p[1], d, p[2], ts, now, true);
       } else if (p[0] === 'r' && p.length === 3) {
-        const d = this.devices.get(p[1]);
-        const seen = d?.nonces.get(p[2]);
-        if (d && seen !== undefined && seen % 2 === 0) d.nonces.set(p[2], seen + 1);
+        continue; // journals before 2026-12-04 marked a passed redelivery; every redelivery passes now
       } else if (p[0] === 'm' && p.length === 3) {
         const t = Number(p[2]);
         if (!Number.isSafeInteger(t)) continue;
@@ -220,11 +216,9 @@ export class NonceCache {
     if (this.floor !== NO_FLOOR) yield `g\t${this.floor}`;
     for (const [id, d] of this.devices) {
       if (d.minTs > this.floor && d.minTs + this.windowSec >= now) yield `m\t${id}\t${d.minTs}`;
-      for (const [nonce, v] of d.nonces) {
-        const ts = tsOf(v);
+      for (const [nonce, ts] of d.nonces) {
         if (ts + this.windowSec < now) continue;
         yield `n\t${id}\t${nonce}\t${ts}`;
-        if (v % 2 === 1) yield `r\t${id}\t${nonce}`;
       }
     }
   }
@@ -278,7 +272,7 @@ export class NonceCache {
         this.dropFresh(deviceId, d, oldestFresh[0], oldestFresh[1], loading);
       else if (this.entries >= this.capacity) this.makeRoom(d, deviceId, now, loading);
     }
-    nonces.set(nonce, ts * 2);
+    nonces.set(nonce, ts);
     this.entries++;
     if (ts > d.maxTs) d.maxTs = ts;
     return d;
@@ -307,7 +301,7 @@ export class NonceCache {
    */
   private dropExpired(nonces: Map<string, number>, now: number): [string, number] | undefined {
     for (const entry of nonces) {
-      if (tsOf(entry[1]) + this.windowSec >= now) return entry;
+      if (entry[1] + this.windowSec >= now) return entry;
       nonces.delete(entry[0]);
       this.entries--;
     }
@@ -329,7 +323,7 @@ export class NonceCache {
   private dropOldest(deviceId: string, d: DeviceNonces, now: number, loading: boolean): void {
     const first = d.nonces.entries().next();
     if (first.done) return;
-    if (tsOf(first.value[1]) + this.windowSec < now) {
+    if (first.value[1] + this.windowSec < now) {
       d.nonces.delete(first.value[0]);
       this.entries--;
       return;
@@ -338,11 +332,10 @@ export class NonceCache {
   }
 
   /** Drops a nonce that is still inside its window: the device's floor rises above it. */
-  private dropFresh(deviceId: string, d: DeviceNonces, nonce: string, v: number, loading: boolean): void {
+  private dropFresh(deviceId: string, d: DeviceNonces, nonce: string, ts: number, loading: boolean): void {
     d.nonces.delete(nonce);
     this.entries--;
     this.evictions++;
-    const ts = tsOf(v);
     if (ts + 1 > d.minTs) {
       d.minTs = ts + 1;
       if (!loading) this.record(`m\t${deviceId}\t${d.minTs}`);

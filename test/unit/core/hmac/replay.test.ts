@@ -213,6 +213,19 @@ describe('replay cache (per device, bounded, floors)', () => {
   });
 });
 
+describe('replay cache: journals of earlier versions', () => {
+  it('reads a journal with the redelivery marks of before 2026-12-04: its nonces are used, the marks change nothing', () => {
+    const lines = [`n\tpump-1\told-nonce-1\t${T}`, `r\tpump-1\told-nonce-1`, `n\tpump-1\told-nonce-2\t${T + 1}`];
+    const c = new NonceCache({ windowSec: W });
+    assert.equal(c.load(lines, T + 2), 2);
+    assert.equal(c.size, 2);
+    assert.equal(c.check('pump-1', 'old-nonce-1', T, T + 3), NonceCheck.Replay);
+    assert.equal(c.check('pump-1', 'old-nonce-1', T, T + 3, true), NonceCheck.Redelivered);
+    assert.equal(c.check('pump-1', 'old-nonce-2', T + 1, T + 3), NonceCheck.Replay);
+    assert.deepEqual([...c.snapshot(T + 3)], [`n\tpump-1\told-nonce-1\t${T}`, `n\tpump-1\told-nonce-2\t${T + 1}`]);
+  });
+});
+
 describe('replay journal (crash safety)', () => {
   let dir: string;
   beforeEach(() => {
