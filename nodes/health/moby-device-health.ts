@@ -434,7 +434,7 @@ export = function (RED: NodeAPI) {
             `host clock stepped ${deltaMs > 0 ? 'forward' : 'back'} by ${Math.round(Math.abs(deltaMs) / 1000)} s: ` +
               (shifted
                 ? 'device times moved with it, no device timed out because of it'
-                : 'Redis mode: shared device times are not moved, devices may time out or be reported late')
+                : 'Redis mode: forward, devices are watched again from now (each is due one timeout from now at the earliest); back, last-seen times past now came back to now')
           );
         },
         onStore: (up, err) => {

@@ -210,3 +210,37 @@ for i = 5, #ARGV, 6 do
 end
 return out
 `;
+
+/**
+ * The host's clock of the instance calling it stepped (core/clock-step.ts); its times from now on are in the
+ * new clock. ARGV: now (the new clock), 1 for a step forward or 0 for a step back, the most devices to move
+ * in one call, the default timeout ms. Returns how many devices were moved (always 0 forward).
+ *
+ * Forward (NTP correcting a clock that was behind): last-seen times written before it look that much older,
+ * and the next sweep would time out every device that instance had heard, then see each one ONLINE again
+ * with its next message — one false alarm per device. As after an unwatched gap, watched_since becomes now:
+ * a device is due no earlier than now + its timeout, so those that keep sending never time out, and one that
+ * really fell silent is reported one timeout after the step (at most one timeout late).
+ * Back: last-seen times written before it lie in the future, newer-wins keeps them there, and a device that
+ * died was reported that much late; they (and their deadlines, and a watched_since written in the old clock)
+ * move back to now, a page per call.
+ */
+export const CLOCK_STEP_LUA = `${COMMON}
+local now = tonumber(ARGV[1])
+if ARGV[2] == '1' then
+  local ws = tonumber(redis.call('HGET', KEYS[5], 'since'))
+  if not ws or ws < now then redis.call('HSET', KEYS[5], 'since', fmt(now)) end
+  return 0
+end
+local ws = tonumber(redis.call('HGET', KEYS[5], 'since'))
+if ws and ws > now then redis.call('HSET', KEYS[5], 'since', fmt(now)) end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], now, id)
+  local _, _, _, _, tmo = parse(redis.call('HGET', KEYS[2], id))
+  local due = now + (tmo or tonumber(ARGV[4]))
+  local dl = tonumber(redis.call('ZSCORE', KEYS[3], id))
+  if dl and dl > due then redis.call('ZADD', KEYS[3], due, id) end
+end
+return #ids
+`;

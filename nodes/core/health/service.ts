@@ -10,7 +10,7 @@ import type { DeviceState, HealthEvent, HealthReason } from '../contract';
 import { parseJsonSafe } from '../safe-json';
 import { HealthTable, DEVICE_STATES, TableFullError } from './table';
 import { isValidDeviceId } from './extract';
-import { ACTIVITY_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
+import { ACTIVITY_LUA, CLOCK_STEP_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from './redis-scripts';
 import { isOneOf } from '../guards';
 import { isRedisTimeout } from '../redis-options';
 import { ClockStepDetector } from '../clock-step';
@@ -89,6 +89,7 @@ const HEALTH_SCRIPTS = {
   mobyHealthStatus: { numberOfKeys: 4, lua: STATUS_LUA },
   mobyHealthSweep: { numberOfKeys: 5, lua: SWEEP_LUA },
   mobyHealthResync: { numberOfKeys: 5, lua: RESYNC_LUA },
+  mobyHealthClockStep: { numberOfKeys: 5, lua: CLOCK_STEP_LUA },
 } as const;
 
 interface HealthCommands {
@@ -96,6 +97,7 @@ interface HealthCommands {
   mobyHealthStatus: LuaCommand<Keys4, string[]>;
   mobyHealthSweep: LuaCommand<Keys5, string[] | null>;
   mobyHealthResync: LuaCommand<Keys5, string[]>;
+  mobyHealthClockStep: LuaCommand<Keys5, number>;
 }
 
 /** Parses an event coming back from a script or the pub/sub channel (anyone with Redis access can publish). */
@@ -209,7 +211,33 @@ export class HealthService {
     if (delta === 0) return;
     const shift = !this.redis;
     if (shift) this.table.shiftTime(delta);
+    else this.clockStepped(delta);
     this.onClockStep(delta, shift);
+  }
+
+  /**
+   * Redis mode: the shared times are other instances' too and are not moved, but what this instance wrote
+   * in its old clock is (CLOCK_STEP_LUA): forward, watching restarts now (no TIMEOUT storm); back, future
+   * last-seen times come back to now. Sent before whatever command follows on the same connection (a sweep
+   * right after the look sees it). During an outage nothing is sent: the resync pushes the memory table,
+   * whose ordering rules apply.
+   */
+  private clockStepped(deltaMs: number): void {
+    const redis = this.redis;
+    if (!redis || !this.up) return;
+    const now = this.now();
+    const page = async (): Promise<void> => {
+      const moved = await redis.mobyHealthClockStep(
+        ...this.keyArgs(),
+        this.keys.watched,
+        now,
+        deltaMs > 0 ? 1 : 0,
+        this.sweepLimit,
+        this.table.defaultTimeoutMs
+      );
+      if (Number(moved) >= this.sweepLimit) return page();
+    };
+    page().catch((err) => this.storeFailed(err as Error));
   }
 
   activity(id: string, ts: number, equipmentId?: string): void {

@@ -520,4 +520,89 @@ describe('health service with a shared Redis', function () {
       );
     });
   });
+  describe('the host clock steps (Redis mode)', () => {
+    // the wall clock and a monotonic one under test control: time passing moves both, setting the host's clock
+    // moves only the wall clock (the service tells a step by their difference, core/clock-step.ts)
+    function clocks() {
+      const c = { wall: 1_700_000_000_000, mono: 5_000 };
+      return {
+        c,
+        now: () => c.wall,
+        monotonic: () => c.mono,
+        pass(ms: number) {
+          c.wall += ms;
+          c.mono += ms;
+        },
+      };
+    }
+    async function stepping(k: ReturnType<typeof clocks>, sweepLimit?: number) {
+      const steps: Array<[number, boolean]> = [];
+      const { keyPrefix, start } = plant(
+        k.now,
+        {},
+        {
+          monotonic: k.monotonic,
+          onClockStep: (d: number, shifted: boolean) => steps.push([d, shifted]),
+          ...(sweepLimit ? { sweepLimit } : {}),
+        }
+      );
+      const a = await start();
+      open.push(a);
+      return { a, keyPrefix, steps };
+    }
+    const fleet = Array.from({ length: 20 }, (_, i) => `press-${i}`);
+
+    it('a step forward of an hour on the sweeping instance times out no device that keeps sending (old code: all 20 TIMEOUT, then ONLINE again: a false alarm each)', async () => {
+      const k = clocks();
+      const { a, keyPrefix, steps } = await stepping(k);
+      for (const d of fleet) a.service.activity(d, k.c.wall);
+      a.service.activity('dies', k.c.wall);
+      await a.service.drain();
+      await a.service.sweep();
+      k.pass(1000);
+      k.c.wall += 3_600_000; // NTP corrects a clock that was an hour behind
+      const stepped = k.c.wall;
+      // the next sweep comes before the devices' next messages (the lock is held in Redis's time, which barely moved)
+      await admin.del(`${keyPrefix}device_health_sweep_lock`);
+      await a.service.sweep();
+      for (let s = 0; s < 12; s++) {
+        for (const d of fleet) a.service.activity(d, k.c.wall);
+        await a.service.drain();
+        k.pass(1000);
+        await admin.del(`${keyPrefix}device_health_sweep_lock`);
+        await a.service.sweep();
+      }
+      assert.deepEqual(steps, [[3_600_000, false]]);
+      const timeouts = a.events.filter((e) => e.state === 'TIMEOUT');
+      assert.deepEqual(
+        timeouts.map((e) => [e.device_id, e.since]),
+        [['dies', stepped + 10_000]],
+        'only the device that fell silent, one timeout after the step'
+      );
+      assert.equal(a.events.filter((e) => e.state === 'ONLINE').length, fleet.length + 1, 'no ONLINE flap');
+      assert.equal(await admin.hget(`${keyPrefix}device_health_watched`, 'since'), String(stepped));
+    });
+
+    it('after a step back of an hour a device that dies is reported one timeout after its last message, not an hour late', async () => {
+      const k = clocks();
+      const { a, keyPrefix, steps } = await stepping(k, 7); // 20 devices moved back in pages of 7
+      for (const d of fleet) a.service.activity(d, k.c.wall);
+      await a.service.drain();
+      await a.service.sweep();
+      k.pass(1000);
+      k.c.wall -= 3_600_000; // the clock was an hour ahead
+      const last = k.c.wall;
+      for (const d of fleet) a.service.activity(d, last); // their last messages, in the new clock
+      await a.service.drain();
+      k.pass(10_000);
+      for (let i = 0; i < 3; i++) {
+        await admin.del(`${keyPrefix}device_health_sweep_lock`); // held in Redis's time, which barely moved
+        await a.service.sweep(); // 7 devices per sweep
+      }
+      assert.deepEqual(steps, [[-3_600_000, false]]);
+      const timeouts = a.events.filter((e) => e.state === 'TIMEOUT');
+      assert.equal(timeouts.length, fleet.length, 'every device that stopped, on time');
+      for (const e of timeouts) assert.equal(e.since, last + 10_000, e.device_id);
+    });
+  });
 });
