@@ -66,6 +66,8 @@ export class ReplayJournal {
   lastError: Error | null = null;
   private readonly sliceLines: number;
   private sliced: SlicedCompaction | null = null;
+  /** close() is flushing: no compaction starts (it would only be dropped) */
+  private closing = false;
   /** compactions started by flush() that failed (the journal kept everything; retried after as many lines again) */
   compactFailures = 0;
   /** why the last of them failed, until one succeeds */
@@ -168,7 +170,7 @@ export class ReplayJournal {
     this.lastError = null;
     // the batch is in the journal: what follows only builds the next one, and its failure loses nothing
     if (this.sliced) this.continueSliced(buf);
-    else if (this.appended >= this.compactAfter) {
+    else if (this.appended >= this.compactAfter && !this.closing) {
       if (this.sliceLines === 0) this.compactOrKeep(now);
       else this.startSliced(now);
     }
@@ -297,9 +299,11 @@ export class ReplayJournal {
 
   /** Flushes what is queued and closes; a compaction in slices is dropped (the journal holds everything). */
   close(now: number): void {
+    this.closing = true;
     try {
       if (this.fd !== null) this.flush(now);
     } finally {
+      this.closing = false;
       this.abortSliced();
       if (this.fd !== null) fs.closeSync(this.fd);
       this.fd = null;

@@ -214,7 +214,12 @@ export class NonceCache {
   /** The whole state as record lines (what a compacted journal holds); expired entries left out. */
   *snapshot(now: number): Generator<string> {
     if (this.floor !== NO_FLOOR) yield `g\t${this.floor}`;
-    for (const [id, d] of this.devices) {
+    // over the devices of this moment, not the live Map: a compaction in slices (replay-journal.ts) resumes this
+    // between messages, and a busy device moves to the end of the Map's order; a live iteration met every
+    // device that spoke since it was passed again and, with a full cache (every message moves its device),
+    // never ended. What the devices do after this line reaches the journal as records anyway.
+    const devices = [...this.devices];
+    for (const [id, d] of devices) {
       if (d.minTs > this.floor && d.minTs + this.windowSec >= now) yield `m\t${id}\t${d.minTs}`;
       for (const [nonce, ts] of d.nonces) {
         if (ts + this.windowSec < now) continue;

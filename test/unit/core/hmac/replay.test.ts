@@ -477,6 +477,40 @@ describe('replay journal (crash safety)', () => {
     j.close(T + 2);
   });
 
+  it('ATTACK (a full, busy cache): a compaction in slices ends although every message moves its device to the end of the order', () => {
+    const file = path.join(dir, 'busy.log');
+    // full: 20 devices x 100 nonces in a cache of 2000, so every remembered nonce moves its device to the end
+    const cache = new NonceCache({ windowSec: W, capacity: 2000, perDevice: 100, onRecord: (l) => j.record(l) });
+    const j: ReplayJournal = new ReplayJournal(cache, { file, compactAfter: 2000, sliceLines: 100 });
+    j.open(T);
+    let n = 0;
+    let last: [string, string] = ['', ''];
+    // a device's dropped nonces raise its floor to their second + 1: each batch is a second later
+    const send = (d: number, sec: number) => {
+      last = [`dev-${d}`, `busy-${n++}`];
+      assert.equal(cache.check(last[0], last[1], T + sec, T + sec), NonceCheck.Fresh);
+    };
+    for (let k = 0; k < 100; k++) for (let d = 0; d < 20; d++) send(d, 0);
+    j.flush(T); // 2000 lines appended: the compaction starts
+    assert.equal(j.compacting, true);
+    // each batch: ten devices send again, among them those the iteration has just passed (a live iteration
+    // meets them again at the end of the order)
+    let flushes = 0;
+    for (let b = 0; j.compacting && b < 200; b++) {
+      for (let d = 0; d < 20; d += 2) send((b + d) % 20, b + 1);
+      j.flush(T + b + 1);
+      flushes++;
+    }
+    assert.equal(j.compacting, false, `still compacting after ${flushes} flushes`);
+    assert.ok(flushes <= 25, `${flushes} flushes for ~2000 lines in slices of 100`);
+    const again = new NonceCache({ windowSec: W, capacity: 2000, perDevice: 100 });
+    const now = T + flushes + 1;
+    again.load(fs.readFileSync(file, 'utf8').split('\n'), now);
+    assert.equal(again.check(last[0], last[1], now, now), NonceCheck.Replay, 'the last nonce sent while compacting');
+    assert.equal(again.check('dev-0', 'busy-0', T, now), NonceCheck.BelowFloor, 'an early one, dropped with a floor');
+    j.close(now);
+  });
+
   it('ATTACK (kill -9 mid-compaction): the journal still holds every nonce, the half-written temp file is ignored and replaced', () => {
     const file = path.join(dir, 'killed.log');
     const { cache, j } = filledJournal(file, 50, 200, 500);
