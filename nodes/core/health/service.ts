@@ -219,13 +219,16 @@ export class HealthService {
    * Redis mode: the shared times are other instances' too and are not moved, but what this instance wrote
    * in its old clock is (CLOCK_STEP_LUA): forward, watching restarts now (no TIMEOUT storm); back, future
    * last-seen times come back to now. Sent before whatever command follows on the same connection (a sweep
-   * right after the look sees it). During an outage nothing is sent: the resync pushes the memory table,
-   * whose ordering rules apply.
+   * right after the look sees it). During an outage only the memory mirror is adjusted (the same way); the
+   * resync then pushes it.
    */
   private clockStepped(deltaMs: number): void {
     const redis = this.redis;
-    if (!redis || !this.up) return;
     const now = this.now();
+    // the memory mirror follows the same rule: it decides during an outage and is pushed to Redis after one
+    if (deltaMs > 0) this.table.unwatched(now);
+    else this.table.clampFuture(now);
+    if (!redis || !this.up) return;
     const page = async (): Promise<void> => {
       const moved = await redis.mobyHealthClockStep(
         ...this.keyArgs(),

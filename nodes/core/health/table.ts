@@ -258,6 +258,22 @@ export class HealthTable {
     if (this.watchedSince !== -Infinity) this.watchedSince += deltaMs;
   }
 
+  /**
+   * The host's clock stepped back to `now` while these times are shared with other instances (Redis mode), so
+   * they are not moved by the step: times past `now` — written in the clock before it — come back to `now`, as
+   * the shared store's CLOCK_STEP_LUA does. Otherwise a resync after a later outage pushed them back into Redis
+   * (newer wins), and a device that died stayed unreported for up to the step.
+   */
+  clampFuture(now = this.now()): void {
+    for (let i = 0; i < this.size; i++) {
+      if (this.lastSeen[i] > now) this.lastSeen[i] = now;
+      if (this.since[i] > now) this.since[i] = now;
+      if (this.statusAt[i] > now) this.statusAt[i] = now;
+      if (this.pending[i] > now) this.pending[i] = now;
+    }
+    if (this.watchedSince > now) this.watchedSince = now;
+  }
+
   /** Times out silent devices and completes hold-downs; returns the transitions in table order. */
   sweep(now = this.now()): HealthEvent[] {
     const out: HealthEvent[] = [];

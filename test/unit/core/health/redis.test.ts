@@ -603,6 +603,8 @@ describe('health service with a shared Redis', function () {
       const timeouts = a.events.filter((e) => e.state === 'TIMEOUT');
       assert.equal(timeouts.length, fleet.length, 'every device that stopped, on time');
       for (const e of timeouts) assert.equal(e.since, last + 10_000, e.device_id);
+      // the memory mirror (which decides during an outage and is pushed to Redis by the resync after one) too
+      for (const d of fleet) assert.equal(a.service.table.get(d)!.last_seen, last, d);
     });
   });
 });

@@ -476,6 +476,25 @@ describe('health: the host clock steps (memory mode)', () => {
     assert.equal(events[1].since, k.c.wall);
   });
 
+  it('clampFuture (Redis mode after a step back): times past now come back to now, a device that dies is timed out on time', () => {
+    const k = clocks();
+    const table = new HealthTable({ defaultTimeoutMs: 15_000, now: k.c.now });
+    table.activity('fan-1', k.c.wall);
+    table.activity('fan-2', k.c.wall - 20_000);
+    k.step(-3_600_000);
+    table.clampFuture();
+    assert.equal(table.get('fan-1')!.last_seen, k.c.wall, 'the future last-seen came back to now');
+    assert.equal(table.get('fan-2')!.last_seen, k.c.wall, 'so did the one 20 s before the step (still in the future)');
+    k.pass(15_000);
+    assert.deepEqual(
+      table.sweep().map((e) => [e.device_id, e.state, e.since]),
+      [
+        ['fan-1', 'TIMEOUT', k.c.wall],
+        ['fan-2', 'TIMEOUT', k.c.wall],
+      ]
+    );
+  });
+
   it('event-loop stalls and ordinary time passing are no step', async () => {
     const k = clocks();
     const { steps, service } = memoryService(k);
