@@ -18,6 +18,7 @@ import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { startMosquittoBroker, MosquittoBroker } from '../../support/mosquitto';
 import { PUMP_BODY } from '../../support/payloads';
 import { collect, type NodeMsg as Msg } from '../../support/node-msg';
+import { verifyFlow as sharedVerifyFlow } from '../../support/hmac-flow';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
@@ -45,25 +46,9 @@ function load(nodes: unknown[], flow: unknown[], creds: Record<string, unknown>)
   return new Promise((resolve) => helper.load(nodes, flow, creds, resolve));
 }
 
-/** Collects what arrives at helper nodes. */
-function verifyFlow(opts: Record<string, unknown> = {}) {
-  return [
-    { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
-    {
-      id: 'v',
-      type: 'moby-hmac-verify',
-      keyring: 'kr',
-      tolerance: 300,
-      replayCache: 1000,
-      topicPattern: '',
-      topicLevel: 1,
-      wires: [['ok'], ['bad']],
-      ...opts,
-    },
-    { id: 'ok', type: 'helper' },
-    { id: 'bad', type: 'helper' },
-  ];
-}
+/** The verify flow of these tests: a small replay cache, no topic pattern. */
+const verifyFlow = (opts: Record<string, unknown> = {}) =>
+  sharedVerifyFlow({ replayCache: 1000, topicPattern: '', topicLevel: 1, ...opts });
 
 const creds = { kr: { keys: JSON.stringify(KEYS) } };
 

@@ -10,6 +10,7 @@ import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { waitFor } from '../../support/net';
 import { PUMP_BODY } from '../../support/payloads';
 import { collect } from '../../support/node-msg';
+import { roomyVerifyFlow } from '../../support/hmac-flow';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
@@ -40,23 +41,8 @@ describe('moby-hmac-verify: a replay journal compaction that cannot be written',
     await new Promise<void>((resolve) =>
       helper.load(
         [hmacNode],
-        [
-          { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
-          {
-            id: 'v',
-            type: 'moby-hmac-verify',
-            keyring: 'kr',
-            tolerance: 300,
-            // room for every nonce, no rate bound: only the journal is tested
-            replayCache: 100000,
-            replayPerDevice: 100000,
-            deviceRate: 0,
-            replayFile: file,
-            wires: [['ok'], ['bad']],
-          },
-          { id: 'ok', type: 'helper' },
-          { id: 'bad', type: 'helper' },
-        ],
+        // no rate bound: only the journal is tested
+        roomyVerifyFlow({ deviceRate: 0, replayFile: file }),
         creds,
         resolve
       )

@@ -6,6 +6,7 @@ import { parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { waitFor } from '../../support/net';
 import { PUMP_BODY } from '../../support/payloads';
 import { collect, type NodeMsg as Msg } from '../../support/node-msg';
+import { roomyVerifyFlow } from '../../support/hmac-flow';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
@@ -26,25 +27,8 @@ const sensor = () =>
     signEnvelope({ deviceId: 'sensor_001', key: parseKey(SENSOR_KEY), kid: 's1', body: '{"temperature":21.5}' })
   );
 
-function flow(opts: Record<string, unknown> = {}) {
-  return [
-    { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
-    {
-      id: 'v',
-      type: 'moby-hmac-verify',
-      keyring: 'kr',
-      tolerance: 300,
-      // room for every nonce of the flood: the replay cache's per-device budget is not what is tested here
-      replayCache: 100000,
-      replayPerDevice: 100000,
-      replayStore: 'memory',
-      wires: [['ok'], ['bad']],
-      ...opts,
-    },
-    { id: 'ok', type: 'helper' },
-    { id: 'bad', type: 'helper' },
-  ];
-}
+// the replay cache's per-device budget is not what is tested here; the flood's nonces stay in memory
+const flow = (opts: Record<string, unknown> = {}) => roomyVerifyFlow({ replayStore: 'memory', ...opts });
 
 function load(f: unknown[]): Promise<void> {
   return new Promise((resolve) => helper.load([hmacNode], f, creds, resolve));

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseKey, signEnvelope, nowSeconds } from '../../../nodes/core/hmac/scheme';
 import { freePort, waitFor } from '../../support/net';
 import { type NodeMsg as Msg } from '../../support/node-msg';
+import { verifyFlow } from '../../support/hmac-flow';
 
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
@@ -43,21 +44,8 @@ describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
     fs.rmSync(path.join(userDir, 'moby-replay'), { recursive: true, force: true });
   });
 
-  const flow = (opts: Record<string, unknown> = {}) => [
-    { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-    {
-      id: 'v',
-      type: 'moby-hmac-verify',
-      keyring: 'kr',
-      tolerance: 300,
-      replayCache: 5000,
-      replayPerDevice: 1000,
-      wires: [['ok'], ['bad']],
-      ...opts,
-    },
-    { id: 'ok', type: 'helper' },
-    { id: 'bad', type: 'helper' },
-  ];
+  const flow = (opts: Record<string, unknown> = {}) =>
+    verifyFlow({ replayCache: 5000, replayPerDevice: 1000, ...opts });
 
   it("ATTACK: a device flooding 10,500 messages with its own key does not evict the victim's nonce (old code: replay accepted)", async () => {
     // the per-device rate bound off: this test is about the replay cache's per-device budget, which the flood

@@ -163,7 +163,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     pipeline.on('close', () => pipelineClosed++);
     const attacker = await connected(broker.url, { clientId: 'no-keys' });
     clients.push(attacker);
-    const attackerClosed = new Promise((r) => attacker.once('close', r));
+    const attackerClosed = new Promise<void>((r) => attacker.once('close', () => r()));
     // QoS 1 on a topic the pipeline's `devices/+/telemetry` matches with an empty device level
     attacker.publish('devices//telemetry', 'x', { qos: 1 });
     await attackerClosed;
