@@ -45,13 +45,16 @@ export function syncDir(dir: string): void {
   }
 }
 
+/** The temp file a replacement of `file` is written to before it is renamed over it. */
+export const tempFileOf = (file: string): string => `${file}.tmp`;
+
 /**
  * Replaces `file` atomically with `data`: written to `<file>.tmp`, fsync'd (with fsync), renamed over it.
  * A crash leaves either the old or the new file, never a mix; a failure removes the temp file and throws.
  * Data may be given as chunks, written one after the other (large documents need not be one string).
  */
 export function replaceFileSync(file: string, data: string | Iterable<string>, fsync = true): void {
-  const tmp = `${file}.tmp`;
+  const tmp = tempFileOf(file);
   try {
     const fd = fs.openSync(tmp, 'w');
     try {

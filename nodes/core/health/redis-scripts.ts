@@ -227,12 +227,11 @@ return out
  */
 export const CLOCK_STEP_LUA = `${COMMON}
 local now = tonumber(ARGV[1])
+local ws = tonumber(redis.call('HGET', KEYS[5], 'since'))
 if ARGV[2] == '1' then
-  local ws = tonumber(redis.call('HGET', KEYS[5], 'since'))
   if not ws or ws < now then redis.call('HSET', KEYS[5], 'since', fmt(now)) end
   return 0
 end
-local ws = tonumber(redis.call('HGET', KEYS[5], 'since'))
 if ws and ws > now then redis.call('HSET', KEYS[5], 'since', fmt(now)) end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do

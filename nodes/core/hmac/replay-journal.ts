@@ -19,7 +19,7 @@
 // reads back to a state at least as strict as the cache's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { replaceFileSync, syncDir, writeRecordAt } from '../durable-file';
+import { replaceFileSync, syncDir, tempFileOf, writeRecordAt } from '../durable-file';
 import type { NonceCache } from './replay';
 
 /** the fewest appended lines that start a compaction by default */
@@ -33,7 +33,17 @@ interface SlicedCompaction {
   fd: number;
   size: number;
   lines: Iterator<string>;
-  now: number;
+}
+
+/** Up to `max` lines of `lines` as one newline-terminated text ('' when none are left), and whether that was all. */
+function takeLines(lines: Iterator<string>, max: number): { text: string; done: boolean } {
+  const chunk: string[] = [];
+  while (chunk.length < max) {
+    const r = lines.next();
+    if (r.done) return { text: chunk.length ? chunk.join('\n') + '\n' : '', done: true };
+    chunk.push(r.value);
+  }
+  return { text: chunk.join('\n') + '\n', done: false };
 }
 
 export interface ReplayJournalOptions {
@@ -44,7 +54,7 @@ export interface ReplayJournalOptions {
    * held at the last compaction, at least 10000), so the file stays within about three times what it holds
    */
   compactAfter?: number;
-  /** snapshot lines per slice of a compaction started by flush() (default 8192); 0 compacts at once */
+  /** snapshot lines per slice of a compaction started by flush() (default 8192, at least 1) */
   sliceLines?: number;
 }
 
@@ -82,7 +92,7 @@ export class ReplayJournal {
     // threshold of twice the capacity let a journal grow to ~100 MB between compactions
     this.fixedCompactAfter = o.compactAfter !== undefined ? Math.max(1000, o.compactAfter) : null;
     this.compactAfter = this.fixedCompactAfter ?? MIN_COMPACT_AFTER;
-    this.sliceLines = o.sliceLines === undefined ? DEFAULT_SLICE_LINES : Math.max(0, Math.floor(o.sliceLines));
+    this.sliceLines = o.sliceLines === undefined ? DEFAULT_SLICE_LINES : Math.max(1, Math.floor(o.sliceLines));
   }
 
   /** Whether a compaction in slices is under way (its temp file exists). */
@@ -153,8 +163,7 @@ export class ReplayJournal {
       if (this.broken) {
         if (now === this.lastRewrite && this.lastError) throw this.lastError;
         this.lastRewrite = now;
-        this.abortSliced();
-        this.compact(now);
+        this.compact(now); // drops a compaction in slices first
       } else {
         buf = Buffer.from(text, 'utf8');
         writeRecordAt(this.fd, buf, this.size, false, 'replay journal');
@@ -170,23 +179,11 @@ export class ReplayJournal {
     this.lastError = null;
     // the batch is in the journal: what follows only builds the next one, and its failure loses nothing
     if (this.sliced) this.continueSliced(buf);
-    else if (this.appended >= this.compactAfter && !this.closing) {
-      if (this.sliceLines === 0) this.compactOrKeep(now);
-      else this.startSliced(now);
-    }
-  }
-
-  /** A compaction at once whose failure (a full disk) keeps the journal as it is, like a failed slice. */
-  private compactOrKeep(now: number): void {
-    try {
-      this.compact(now);
-    } catch (err) {
-      this.compactFailed(err as Error);
-    }
+    else if (this.appended >= this.compactAfter && !this.closing) this.startSliced(now);
   }
 
   private startSliced(now: number): void {
-    const tmp = `${this.file}.tmp`;
+    const tmp = tempFileOf(this.file);
     let fd: number;
     try {
       fd = fs.openSync(tmp, 'w');
@@ -194,7 +191,7 @@ export class ReplayJournal {
       this.compactFailed(err as Error);
       return;
     }
-    this.sliced = { tmp, fd, size: 0, lines: this.cache.snapshot(now)[Symbol.iterator](), now };
+    this.sliced = { tmp, fd, size: 0, lines: this.cache.snapshot(now)[Symbol.iterator]() };
     this.continueSliced(null);
   }
 
@@ -206,21 +203,14 @@ export class ReplayJournal {
         writeRecordAt(c.fd, batch, c.size, false, 'replay journal compaction');
         c.size += batch.length;
       }
-      const chunk: string[] = [];
-      let r = c.lines.next();
-      while (!r.done) {
-        chunk.push(r.value);
-        if (chunk.length >= this.sliceLines) break;
-        r = c.lines.next();
-      }
-      if (chunk.length) {
-        const buf = Buffer.from(chunk.join('\n') + '\n', 'utf8');
-        // fsynced slice by slice: the last one then flushes a slice, not the whole file, on the event loop
+      const slice = takeLines(c.lines, this.sliceLines);
+      if (slice.text) {
+        const buf = Buffer.from(slice.text, 'utf8');
+        // fsynced slice by slice (the batch above with it): the rename then waits for a slice, not the whole file
         writeRecordAt(c.fd, buf, c.size, true, 'replay journal compaction');
         c.size += buf.length;
-      }
-      if (!r.done) return;
-      fs.fdatasyncSync(c.fd);
+      } else if (batch) fs.fdatasyncSync(c.fd); // the snapshot ended with the last slice: the batch still needs it
+      if (!slice.done) return;
       fs.renameSync(c.tmp, this.file);
       syncDir(path.dirname(this.file));
     } catch (err) {
@@ -279,15 +269,8 @@ export class ReplayJournal {
     replaceFileSync(
       this.file,
       (function* chunks() {
-        let chunk: string[] = [];
-        for (const line of cache.snapshot(now)) {
-          chunk.push(line);
-          if (chunk.length >= 4096) {
-            yield chunk.join('\n') + '\n';
-            chunk = [];
-          }
-        }
-        if (chunk.length) yield chunk.join('\n') + '\n';
+        const lines = cache.snapshot(now)[Symbol.iterator]();
+        for (let c = takeLines(lines, 4096); c.text; c = takeLines(lines, 4096)) yield c.text;
       })()
     );
     syncDir(path.dirname(this.file));
