@@ -148,6 +148,8 @@ export class HealthService {
   private up = false;
   private everUp = false;
   private resyncing: Promise<void> | null = null;
+  /** the latest step of the host's clock that Redis has not taken yet (see clockStepped) */
+  private unsentStep: { forward: boolean } | null = null;
   private queue = new Map<string, number>();
   private earlyStatus: Array<[string, boolean, number, 'status' | 'lwt', string | undefined]> = [];
   private flushTimer: NodeJS.Timeout | null = null;
@@ -219,28 +221,38 @@ export class HealthService {
    * Redis mode: the shared times are other instances' too and are not moved, but what this instance wrote
    * in its old clock is (CLOCK_STEP_LUA): forward, watching restarts now (no TIMEOUT storm); back, future
    * last-seen times come back to now. Sent before whatever command follows on the same connection (a sweep
-   * right after the look sees it). During an outage only the memory mirror is adjusted (the same way); the
-   * resync then pushes it.
+   * right after the look sees it). The memory mirror is adjusted the same way at once. A step Redis has not
+   * taken (it came during an outage, or its command failed) is kept and sent by the resync that ends the
+   * outage: pushing the mirror alone (newer wins) would leave the future times of a step back in Redis.
    */
   private clockStepped(deltaMs: number): void {
-    const redis = this.redis;
     const now = this.now();
     // the memory mirror follows the same rule: it decides during an outage and is pushed to Redis after one
     if (deltaMs > 0) this.table.unwatched(now);
     else this.table.clampFuture(now);
-    if (!redis || !this.up) return;
-    const page = async (): Promise<void> => {
+    // of several steps Redis missed, the latest says which way the clock now stands against what is stored
+    const step = { forward: deltaMs > 0 };
+    this.unsentStep = step;
+    if (!this.redis || !this.up) return;
+    this.sendClockStep(step).catch((err) => this.storeFailed(err as Error));
+  }
+
+  /** CLOCK_STEP_LUA at the current time, in pages of the sweep limit; forgets the step once Redis took it. */
+  private async sendClockStep(step: { forward: boolean }): Promise<void> {
+    const redis = this.redis!;
+    const now = this.now();
+    for (;;) {
       const moved = await redis.mobyHealthClockStep(
         ...this.keyArgs(),
         this.keys.watched,
         now,
-        deltaMs > 0 ? 1 : 0,
+        step.forward ? 1 : 0,
         this.sweepLimit,
         this.table.defaultTimeoutMs
       );
-      if (Number(moved) >= this.sweepLimit) return page();
-    };
-    page().catch((err) => this.storeFailed(err as Error));
+      if (Number(moved) < this.sweepLimit) break;
+    }
+    if (this.unsentStep === step) this.unsentStep = null;
   }
 
   activity(id: string, ts: number, equipmentId?: string): void {
@@ -489,6 +501,8 @@ export class HealthService {
         await redis.mobyHealthResync(...this.keyArgs(), this.keys.watched, this.keys.channel, ...args),
         false
       );
+    // after the push: a step back clamps what Redis kept from before the step (newer won over the mirror)
+    if (this.unsentStep) await this.sendClockStep(this.unsentStep);
   }
 
   private storeFailed(err: Error): void {

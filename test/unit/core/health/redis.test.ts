@@ -606,5 +606,34 @@ describe('health service with a shared Redis', function () {
       // the memory mirror (which decides during an outage and is pushed to Redis by the resync after one) too
       for (const d of fleet) assert.equal(a.service.table.get(d)!.last_seen, last, d);
     });
+
+    it('a step back during an outage reaches Redis with the resync: a device that dies is reported on time (old code: never within the hour)', async () => {
+      const k = clocks();
+      const { a, keyPrefix, steps } = await stepping(k, 7);
+      for (const d of fleet) a.service.activity(d, k.c.wall);
+      await a.service.drain();
+      await a.service.sweep();
+      // this instance alone loses Redis, which keeps its data (a network partition, not a restart)
+      a.client.disconnect();
+      await waitFor(() => !a.service.storeUp, 5000, 'outage noticed');
+      k.pass(1000);
+      k.c.wall -= 3_600_000; // the clock was an hour ahead; NTP sets it while Redis is out of reach
+      const last = k.c.wall;
+      for (const d of fleet) a.service.activity(d, last); // their last messages, decided from memory
+      await a.service.drain();
+      assert.deepEqual(steps, [[-3_600_000, false]]);
+      await a.client.connect();
+      await waitFor(() => a.service.storeUp, 10_000, 'reconnected and resynced');
+      const seen = await admin.zscore(`${keyPrefix}device_last_seen`, fleet[0]);
+      assert.ok(Number(seen) <= last, `Redis keeps no future last-seen time (${Number(seen) - last} ms ahead)`);
+      k.pass(10_000);
+      for (let i = 0; i < 3; i++) {
+        await admin.del(`${keyPrefix}device_health_sweep_lock`);
+        await a.service.sweep();
+      }
+      const timeouts = a.events.filter((e) => e.state === 'TIMEOUT');
+      assert.equal(timeouts.length, fleet.length, 'every device that stopped, on time');
+      for (const e of timeouts) assert.equal(e.since, last + 10_000, e.device_id);
+    });
   });
 });
