@@ -5,6 +5,7 @@
 // connections that evicts the longest idle one (core/mqtt/connection-table.ts), a deadline for CONNECT, and
 // refusals logged within a budget with a summary line per window. Needs the build (dist/).
 const net = require('node:net');
+const { Readable } = require('node:stream');
 const path = require('node:path');
 
 const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt');
@@ -19,6 +20,24 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
+
+/**
+ * aedes resends a session's unacknowledged messages when its client reconnects (the outgoing queue streamed
+ * at CONNECT) without the DUP flag MQTT gives a redelivery. The pipeline needs it: a message whose nonce the
+ * verifier journaled before a crash, or before a reconnect, is otherwise refused as a `replay` and, refused,
+ * acknowledged and gone. A queued message that has a packet id was sent before; one without was never sent.
+ */
+function markRedeliveries(persistence) {
+  const outgoingStream = persistence.outgoingStream.bind(persistence);
+  persistence.outgoingStream = (client) => {
+    const queued = outgoingStream(client);
+    return Readable.from(
+      (async function* () {
+        for await (const packet of queued) yield packet.messageId ? { ...packet, dup: true } : packet;
+      })()
+    );
+  };
+}
 
 async function startEmbeddedBroker(o) {
   const { Aedes } = require('aedes');
@@ -116,12 +135,18 @@ async function startEmbeddedBroker(o) {
           )
         );
       }
+      // DUP on what the pipeline receives must mean "the broker sends this again" (moby-mqtt-in passes it on as
+      // msg.redelivered, and moby-hmac-verify lets a seen nonce through on it): aedes would forward the
+      // publisher's own DUP bit, so anyone able to publish could pass a replay off as a redelivery.
+      // Mosquitto never forwards it; neither does this broker.
+      if (client && packet.dup) packet.dup = false;
       done(null);
     },
     // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected
     authorizeSubscribe: (client, sub, done) =>
       done(null, embeddedBrokerMaySubscribe(pipelineClients.has(client)) ? sub : null),
   });
+  markRedeliveries(broker.persistence);
   const onTooLarge = (remaining, conn) => {
     // aedes sets conn.client; its id is known once CONNECT was read (an oversized CONNECT has none yet)
     const id = conn.client?.id;

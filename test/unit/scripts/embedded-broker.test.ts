@@ -255,6 +255,94 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
   });
 });
 
+/** The pipeline's login on a raw socket, keeping its session (clean: false), which never acknowledges what it gets. */
+async function silentPipeline(port: number) {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => undefined);
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const publishes: mqttPacket.IPublishPacket[] = [];
+  let connack: mqttPacket.IConnackPacket | null = null;
+  parser.on('packet', (p) => {
+    if (p.cmd === 'publish') publishes.push(p);
+    else if (p.cmd === 'connack') connack = p;
+  });
+  sock.on('data', (d) => parser.parse(d));
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(
+    mqttPacket.generate({
+      cmd: 'connect',
+      clientId: login.clientId,
+      username: login.username,
+      password: Buffer.from(login.password),
+      clean: false,
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      keepalive: 0,
+    })
+  );
+  const ack = await waitFor(() => connack, 5000, 'the CONNACK of the pipeline login');
+  assert.equal(ack.returnCode, 0);
+  return { sock, publishes };
+}
+
+describe('embedded broker: DUP means a redelivery by the broker (real aedes)', function () {
+  this.timeout(60000);
+  let broker: Started;
+  const clients: mqtt.MqttClient[] = [];
+  beforeEach(async () => {
+    broker = await startEmbeddedBroker({ login, port: await freePort(), log: () => undefined });
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.end(true);
+    await broker.close();
+  });
+
+  it("a publisher's DUP bit is not forwarded: a replayed message cannot pass as a redelivery", async () => {
+    const pipeline = await connected(broker.url, { ...login, clean: false });
+    clients.push(pipeline);
+    await pipeline.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    const got: Array<[string, boolean]> = [];
+    pipeline.on('message', (_t, payload, packet) => got.push([payload.toString(), packet.dup === true]));
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    // a captured signed message, sent again with DUP set (aedes forwarded the bit: the verifier let it through)
+    await device.publishAsync(TOPIC, 'replayed', { qos: 1, dup: true });
+    await device.publishAsync(TOPIC, 'plain', { qos: 1 });
+    await waitFor(() => got.length >= 2, 5000, 'both messages');
+    assert.deepEqual(got, [
+      ['replayed', false],
+      ['plain', false],
+    ]);
+  });
+
+  it('a message the pipeline had not acknowledged comes again with DUP when it reconnects; a queued one never sent comes without', async () => {
+    const first = await silentPipeline(broker.port);
+    first.sock.write(
+      mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'devices/+/telemetry', qos: 1 }] })
+    );
+    await sleep(100);
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    await device.publishAsync(TOPIC, 'in flight', { qos: 1 });
+    await waitFor(() => first.publishes.length >= 1, 5000, 'the first copy');
+    assert.equal(first.publishes[0].dup, false);
+    // Node-RED killed before it acknowledged: the socket goes, the session stays
+    first.sock.destroy();
+    await sleep(100);
+    await device.publishAsync(TOPIC, 'queued', { qos: 1 }); // arrives while nobody is connected
+    const again = await silentPipeline(broker.port);
+    await waitFor(() => again.publishes.length >= 2, 5000, "the session's messages");
+    again.sock.destroy();
+    assert.deepEqual(
+      again.publishes.map((p) => [p.payload.toString(), p.dup, p.messageId === first.publishes[0].messageId]),
+      [
+        ['in flight', true, true],
+        ['queued', false, false],
+      ]
+    );
+  });
+});
+
 describe('embedded broker retained messages (real aedes)', function () {
   this.timeout(60000);
 
