@@ -5,13 +5,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startInfluxSink, InfluxSink } from '../../support/influx-sink';
-import { waitFor } from '../../support/net';
+import { sleep, waitFor } from '../../support/net';
 import { collect } from '../../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
 const supertest = require('supertest');
 const apiAuth = require('../../../dist/nodes/lib/api-auth.js');
+const metrics = require('../../../dist/nodes/lib/metrics.js');
 
 helper.init(require.resolve('node-red'));
 
@@ -230,6 +231,29 @@ describe('moby-influx-write node', function () {
       'Token from-env',
       'token from the environment variable named on the node'
     );
+  });
+
+  it('points dropped at the spool bound are said in the log when they start, then at most once a minute (before: a counter only)', async () => {
+    const droppedTotal = async () =>
+      Number(/^moby_influx_spool_dropped_points_total (\d+)/m.exec(await metrics.metricsText())?.[1] ?? 0);
+    const before = await droppedTotal();
+    await load(flow({ url: '${MOBY_TEST_INFLUX_URL}' }, { spoolMaxMB: 1, batchSize: 1000 }));
+    const w = helper.getNode('w');
+    const warnings: string[] = [];
+    w.on('call:warn', (call: { args: unknown[] }) => warnings.push(String(call.args[0])));
+    const feed = async (from: number, n: number) => {
+      for (let i = from; i < from + n; i += 1000)
+        w.receive({ payload: Array.from({ length: 1000 }, (_, k) => point(i + k, `press-${(i + k) % 50}`)) });
+      await sleep(500);
+    };
+    await feed(0, 40_000); // ~3 MB of lines into a 1 MiB spool
+    const dropped = await waitFor(() => warnings.find((x) => /^dropped \d+ point/.test(x)), 5000, 'the warning');
+    const n = Number(/^dropped (\d+)/.exec(dropped)![1]);
+    assert.ok(n > 0, dropped);
+    assert.match(dropped, /bound of 1 MiB/);
+    await feed(40_000, 20_000); // more drops within the minute: counted, not said again
+    assert.equal(warnings.filter((x) => /^dropped/.test(x)).length, 1, warnings.join('\n'));
+    assert.ok((await droppedTotal()) - before >= n, 'and counted');
   });
 
   it('a URL without a bucket keeps the data in the spool and shows the mistake', async () => {
