@@ -207,6 +207,14 @@ export = function (RED: NodeAPI) {
       [],
       () => (service?.shared && !service.storeUp ? [{ labels: {}, value: 1 }] : [{ labels: {}, value: 0 }])
     );
+    // how late the pipeline hears the devices (their own message times against the receive time): the sweep
+    // counts silence only up to now minus this, so a pipeline behind its input does not time out the fleet
+    const unregisterLagGauge = provideGauge(
+      'moby_health_ingest_lag_seconds',
+      'How far behind the devices moby-device-health hears them: the smallest lag (receive time minus message time) of the last seconds, per node',
+      ['node'],
+      () => [{ labels: { node: node.id }, value: (service?.ingestLagMs() ?? 0) / 1000 }]
+    );
     const unregisterGauge = provideGauge(
       'moby_devices',
       'Devices known to moby-device-health by state',
@@ -287,7 +295,7 @@ export = function (RED: NodeAPI) {
             if (!trust.isProven(input.device_id)) provenDirty = true;
             trust.prove(input.device_id, now);
           }
-          service!.activity(input.device_id, input.time, input.equipment_id);
+          service!.activity(input.device_id, input.time, input.equipment_id, now);
           dirty = true;
         }
         countEvictions();
@@ -498,6 +506,7 @@ export = function (RED: NodeAPI) {
       unregisterGauge();
       unregisterTrustGauge();
       unregisterRedisGauge();
+      unregisterLagGauge();
       unregisterSource();
       const svc = service;
       const finish = () => {

@@ -4,3 +4,4 @@ export * from './extract';
 export * from './service';
 export * from './trust';
 export * from './sessions';
+export * from './ingest-lag';

@@ -14,6 +14,7 @@ import { ACTIVITY_LUA, CLOCK_STEP_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from 
 import { isOneOf } from '../guards';
 import { isRedisTimeout } from '../redis-options';
 import { ClockStepDetector } from '../clock-step';
+import { IngestLag } from './ingest-lag';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
@@ -161,6 +162,7 @@ export class HealthService {
   /** times Redis stopped answering with the connection open (a command timed out) */
   hangs = 0;
   private readonly clock: ClockStepDetector;
+  private readonly lag = new IngestLag();
   private readonly onClockStep: (deltaMs: number, shifted: boolean) => void;
   lastError: Error | null = null;
 
@@ -181,6 +183,11 @@ export class HealthService {
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
     this.redis = (opts.redis as (Redis & HealthCommands) | undefined) ?? null;
     if (this.redis) this.attach(this.redis);
+  }
+
+  /** How late the pipeline hears the devices now, ms (IngestLag): the sweep counts silence up to now minus it. */
+  ingestLagMs(now = this.now()): number {
+    return this.lag.estimate(now);
   }
 
   /** steps of the host's wall clock seen (see checkClock) */
@@ -211,6 +218,7 @@ export class HealthService {
   checkClock(): void {
     const delta = this.clock.look();
     if (delta === 0) return;
+    this.lag.reset();
     const shift = !this.redis;
     if (shift) this.table.shiftTime(delta);
     else this.clockStepped(delta);
@@ -255,9 +263,14 @@ export class HealthService {
     if (this.unsentStep === step) this.unsentStep = null;
   }
 
-  activity(id: string, ts: number, equipmentId?: string): void {
+  /**
+   * Data from a device, stamped `ts` (its own time when plausible, else the receive time). `receivedAt` (the
+   * time the reader compared `ts` with; default now) tells how late the pipeline hears the devices (IngestLag).
+   */
+  activity(id: string, ts: number, equipmentId?: string, receivedAt = this.now()): void {
     ts = Math.round(ts);
     this.checkClock();
+    this.lag.note(receivedAt - ts, receivedAt);
     if (!this.redis) {
       const ev = this.table.activity(id, ts, equipmentId);
       if (ev) this.emitFn(ev);
@@ -329,6 +342,8 @@ export class HealthService {
       this.table.unwatched(now);
       return;
     }
+    // silence counts up to the time the pipeline has heard the devices to, not the wall clock (IngestLag)
+    now -= this.lag.estimate(now);
     if (!this.redis || !this.up) {
       if (this.redis && !this.everUp && now < this.graceUntil) return;
       for (const ev of this.table.sweep(now)) {

@@ -388,6 +388,30 @@ describe('health service with a shared Redis', function () {
     ]);
   });
 
+  it('messages arriving 20 s late, every device sending each second: the sweep in Redis times out none (before: all 20), and one that dies is reported one timeout after its last message', async () => {
+    const c = fakeClock();
+    const { keyPrefix, start } = plant(c.now);
+    const a = await start();
+    open.push(a);
+    const fleet = Array.from({ length: 20 }, (_, i) => `press-${i}`);
+    const late = 20_000;
+    const round = async (devices: string[]) => {
+      for (const d of devices) a.service.activity(d, c.t - late, undefined, c.t);
+      await a.service.drain();
+      await admin.del(`${keyPrefix}device_health_sweep_lock`);
+      await a.service.sweep();
+      c.t += 1000;
+    };
+    for (let s = 0; s < 30; s++) await round(fleet);
+    const stamp = c.t - 1000 - late; // press-0's last message, in its own time
+    for (let s = 0; s < 30; s++) await round(fleet.slice(1));
+    assert.equal(a.events.filter((e) => e.state === 'ONLINE').length, fleet.length, 'no ONLINE flap');
+    assert.deepEqual(
+      a.events.filter((e) => e.state === 'TIMEOUT').map((e) => [e.device_id, e.since]),
+      [['press-0', stamp + 10_000]]
+    );
+  });
+
   // An unwatched gap (every instance down) is measured in Redis's clock: these tests let real time pass
   // beyond a short gap threshold while the shared fake clock jumps over the devices' timeouts.
   describe('after every instance was down (the watched heartbeat)', () => {
