@@ -155,6 +155,31 @@ describe('moby-device-health node', function () {
     }
   });
 
+  it('messages that arrive 3 s late, with a 1 s timeout: nobody times out while they keep coming, the lag is a gauge, and a device that stops is reported (before: every device TIMEOUT at once)', async () => {
+    await load([healthNode], healthFlow({ timeout: 1 }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    const fleet = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    const send = (devices: string[]) => {
+      for (const d of devices) h.receive(data(d, { timestamp: Date.now() - 3000 })); // a pipeline 3 s behind
+    };
+    for (let k = 0; k < 25; k++) {
+      send(fleet);
+      await sleep(100);
+    }
+    assert.deepEqual(
+      events(out).map((e) => e.state),
+      fleet.map(() => 'ONLINE')
+    );
+    const lag = Number(/^moby_health_ingest_lag_seconds\{node="h"\} (\S+)/m.exec(await metricsText())?.[1]);
+    assert.ok(lag >= 2.9 && lag < 3.5, `lag ${lag}`);
+    for (let k = 0; k < 25 && !events(out).some((e) => e.state === 'TIMEOUT'); k++) {
+      send(fleet.slice(1)); // m1 stops
+      await sleep(100);
+    }
+    assert.deepEqual(brief(out).slice(fleet.length), ['m1:ONLINE>TIMEOUT:timeout']);
+  });
+
   it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads; a birth does not resolve OFFLINE, data does', async () => {
     await load([healthNode], healthFlow({ timeout: 60, knownDevices: 'pi-1' }));
     const out = collect('h-out');
