@@ -103,17 +103,21 @@ export = function (RED: NodeAPI) {
       const knownList = parseKnownDevices(def.knownDevices || '');
       if (typeof knownList === 'string') throw new Error(knownList);
       known = knownList;
+      const defaultTimeoutMs = num(def.timeout, 60, 0.001) * 1000;
       readOpts = {
         lwtTopics: patterns(def.lwtTopics, 'device/lwt/+device_id'),
         statusTopics: patterns(def.statusTopics, 'device/status/+device_id'),
         activityTopics: patterns(def.activityTopics, ''),
-        clockSkewMs: num(def.clockSkew, 30, 0) * 1000,
+        // at most half the timeout: a device whose clock is behind by more than its timeout (less its send
+        // interval) but within the skew had every message dated too early, was timed out while sending and
+        // stayed TIMEOUT (late data does not revive); beyond the skew its messages count at their receive time
+        clockSkewMs: Math.min(num(def.clockSkew, 30, 0) * 1000, defaultTimeoutMs / 2),
         maxIdLength: 128,
       };
       // one bound for the table, the signed sessions and the trust table (the setting *Max devices*)
       const maxDevices = Math.floor(num(def.maxDevices, 100_000, 1));
       table = new HealthTable({
-        defaultTimeoutMs: num(def.timeout, 60, 0.001) * 1000,
+        defaultTimeoutMs,
         deviceTimeouts: overrides.devices,
         equipmentTimeouts: overrides.equipment,
         learnFactor: num(def.learnFactor, 0, 0),

@@ -155,29 +155,43 @@ describe('moby-device-health node', function () {
     }
   });
 
-  it('messages that arrive 3 s late, with a 1 s timeout: nobody times out while they keep coming, the lag is a gauge, and a device that stops is reported (before: every device TIMEOUT at once)', async () => {
+  it('messages that arrive 0.4 s late, every 0.75 s, with a 1 s timeout: nobody times out while they keep coming, the lag is a gauge, and a device that stops is reported (before: every device TIMEOUT)', async () => {
     await load([healthNode], healthFlow({ timeout: 1 }));
     const out = collect('h-out');
     const h = helper.getNode('h');
     const fleet = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    // a pipeline 0.4 s behind (within the clock skew, at most half the timeout): each message is due 0.6 s
+    // after it arrives, before the next one (0.75 s) without the lag
     const send = (devices: string[]) => {
-      for (const d of devices) h.receive(data(d, { timestamp: Date.now() - 3000 })); // a pipeline 3 s behind
+      for (const d of devices) h.receive(data(d, { timestamp: Date.now() - 400 }));
     };
-    for (let k = 0; k < 25; k++) {
+    for (let k = 0; k < 6; k++) {
       send(fleet);
-      await sleep(100);
+      await sleep(750);
     }
     assert.deepEqual(
       events(out).map((e) => e.state),
       fleet.map(() => 'ONLINE')
     );
     const lag = Number(/^moby_health_ingest_lag_seconds\{node="h"\} (\S+)/m.exec(await metricsText())?.[1]);
-    assert.ok(lag >= 2.9 && lag < 3.5, `lag ${lag}`);
-    for (let k = 0; k < 25 && !events(out).some((e) => e.state === 'TIMEOUT'); k++) {
+    assert.ok(lag >= 0.39 && lag < 0.6, `lag ${lag}`);
+    for (let k = 0; k < 6 && !events(out).some((e) => e.state === 'TIMEOUT'); k++) {
       send(fleet.slice(1)); // m1 stops
-      await sleep(100);
+      await sleep(750);
     }
     assert.deepEqual(brief(out).slice(fleet.length), ['m1:ONLINE>TIMEOUT:timeout']);
+  });
+
+  it('a device whose clock is 2 s behind, with a 1 s timeout, stays ONLINE while it sends (before: TIMEOUT for good)', async () => {
+    await load([healthNode], healthFlow({ timeout: 1 }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    for (let k = 0; k < 8; k++) {
+      h.receive(data('punctual', { timestamp: Date.now() - 5 }));
+      h.receive(data('behind', { timestamp: Date.now() - 2000 })); // within the 30 s skew set, beyond half the timeout
+      await sleep(250);
+    }
+    assert.deepEqual(brief(out), ['punctual:UNKNOWN>ONLINE:data', 'behind:UNKNOWN>ONLINE:data']);
   });
 
   it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads; a birth does not resolve OFFLINE, data does', async () => {
