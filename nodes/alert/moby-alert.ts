@@ -260,7 +260,8 @@ export = function (RED: NodeAPI) {
       if (mutes.isMuted(alert.device_id, alert.tenant)) return;
       let quiet: QuietOpening | null = null;
       if (kind === 'open') {
-        quiet = reopenQuiet.open(alert, Date.now());
+        // the opening's own time: the next page's "quiet since" is then exactly the paged opening's opened_at
+        quiet = reopenQuiet.open(alert, alert.opened_at);
         if (!quiet) {
           countEvent(TYPE, 'reopen_quieted');
           return;
