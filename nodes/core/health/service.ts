@@ -272,11 +272,11 @@ export class HealthService {
     this.checkClock();
     this.lag.note(receivedAt - ts, receivedAt);
     if (!this.redis) {
-      const ev = this.table.activity(id, ts, equipmentId);
+      const ev = this.table.activity(id, ts, equipmentId, receivedAt);
       if (ev) this.emitFn(ev);
       return;
     }
-    this.table.observe(id, ts, equipmentId);
+    ts = this.table.observe(id, ts, equipmentId, receivedAt);
     if (!this.up && (this.everUp || this.now() >= this.graceUntil)) {
       this.decideLocally(id, ts);
       return;

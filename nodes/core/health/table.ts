@@ -172,13 +172,30 @@ export class HealthTable {
 
   /**
    * Records only that the device was seen at `ts` (newer wins) and learns its interval, without deciding a
-   * transition (used while a shared store decides). Returns the row index.
+   * transition (used while a shared store decides). Returns the time the message counts at (`dated`).
    */
-  observe(id: string, ts: number, equipmentId?: string): number {
+  observe(id: string, ts: number, equipmentId?: string, receivedAt = ts): number {
+    const i = this.rowFor(id, ts, equipmentId);
+    const at = this.dated(i, ts, receivedAt);
+    this.seen(i, at);
+    return at;
+  }
+
+  private rowFor(id: string, ts: number, equipmentId: string | undefined): number {
     const i = this.slot(id, ts);
     if (equipmentId !== undefined && this.equipment.get(i) !== equipmentId) this.setEquipment(i, equipmentId);
-    this.seen(i, ts);
     return i;
+  }
+
+  /**
+   * The time a message received at `receivedAt` counts at: its own stamp `ts`, unless that is more than half
+   * the device's own timeout behind. The node caps the clock skew at half its default timeout; a device with a
+   * shorter timeout (a per-device or per-equipment override, a learned one) and a clock behind by more than its
+   * timeout less its send interval would otherwise have every message dated past its timeout: timed out while
+   * sending, and kept TIMEOUT, since late data does not revive a device.
+   */
+  private dated(i: number, ts: number, receivedAt: number): number {
+    return receivedAt - ts > this.timeout[i] / 2 ? receivedAt : ts;
   }
 
   /** last-seen (newer wins) and the learned interval of row i; no lookup, so no second touch per message */
@@ -192,8 +209,10 @@ export class HealthTable {
   }
 
   /** Data from a device at `ts`: updates last-seen and returns the transition it causes, if any. */
-  activity(id: string, ts: number, equipmentId?: string): HealthEvent | null {
-    const i = this.observe(id, ts, equipmentId);
+  activity(id: string, ts: number, equipmentId?: string, receivedAt = ts): HealthEvent | null {
+    const i = this.rowFor(id, ts, equipmentId);
+    ts = this.dated(i, ts, receivedAt);
+    this.seen(i, ts);
     const st = this.state[i];
     if (st === ONLINE) return null;
     // data older than the OFFLINE status that is in force cannot revive the device

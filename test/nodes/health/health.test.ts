@@ -194,6 +194,18 @@ describe('moby-device-health node', function () {
     assert.deepEqual(brief(out), ['punctual:UNKNOWN>ONLINE:data', 'behind:UNKNOWN>ONLINE:data']);
   });
 
+  it('a device with a 1 s timeout override whose clock is 2 s behind stays ONLINE while it sends, under a 60 s node timeout (before: TIMEOUT for good)', async () => {
+    await load([healthNode], healthFlow({ timeout: 60, overrides: 'behind=1\npunctual=1' }));
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    for (let k = 0; k < 8; k++) {
+      h.receive(data('punctual', { timestamp: Date.now() - 5 }));
+      h.receive(data('behind', { timestamp: Date.now() - 2000 })); // within the node's 30 s skew, beyond half its 1 s
+      await sleep(250);
+    }
+    assert.deepEqual(brief(out), ['punctual:UNKNOWN>ONLINE:data', 'behind:UNKNOWN>ONLINE:data']);
+  });
+
   it('LWT → OFFLINE (lwt), birth → ONLINE (status), status OFFLINE → OFFLINE (status); JSON and plain payloads; a birth does not resolve OFFLINE, data does', async () => {
     await load([healthNode], healthFlow({ timeout: 60, knownDevices: 'pi-1' }));
     const out = collect('h-out');

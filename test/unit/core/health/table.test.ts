@@ -213,6 +213,46 @@ describe('health table (state machine)', () => {
     assert.equal(t.sweep()[0].state, 'TIMEOUT');
   });
 
+  it('a clock behind by more than half its own timeout: the message counts at its receive time, for a device, an equipment and a learned timeout (before: TIMEOUT while sending, for good)', () => {
+    const c = clock();
+    const t = new HealthTable({
+      defaultTimeoutMs: 60_000,
+      deviceTimeouts: new Map([['short', 2000]]),
+      equipmentTimeouts: new Map([['press', 2000]]),
+      learnFactor: 2,
+      learnMinSamples: 4,
+      learnMinTimeoutMs: 100,
+      now: c.now,
+    });
+    const behindMs = 1500; // within the node's skew (half of 60 s), beyond half of each device's 2 s timeout
+    for (let k = 0; k < 40; k++) {
+      for (const [id, eq] of [['short'], ['on-press', 'press'], ['learner'], ['punctual-short']] as const) {
+        const stamp = id === 'punctual-short' ? c.t - 5 : c.t - behindMs;
+        t.activity(id, stamp, eq, c.t);
+      }
+      c.t += 1000;
+      t.sweep();
+    }
+    assert.equal(t.get('learner')!.timeout_source, 'learned');
+    assert.equal(t.get('learner')!.timeout_ms, 2000);
+    for (const id of ['short', 'on-press', 'learner', 'punctual-short'])
+      assert.equal(t.get(id)!.state, 'ONLINE', `${id} stays ONLINE while it sends`);
+    // the receive time was used only where the stamp was implausible for the device
+    assert.equal(t.get('punctual-short')!.last_seen, c.t - 1000 - 5);
+    assert.equal(t.get('short')!.last_seen, c.t - 1000);
+    // a stamp behind by less than half the timeout is kept
+    t.activity('short', c.t - 900, undefined, c.t);
+    assert.equal(t.get('short')!.last_seen, c.t - 900);
+    // and a device that stops is still timed out one timeout after its last message
+    const last = t.get('short')!.last_seen!;
+    c.t = last + 2000;
+    const evs = t.sweep().filter((e) => e.device_id === 'short');
+    assert.deepEqual(
+      evs.map((e) => [e.state, e.since]),
+      [['TIMEOUT', last + 2000]]
+    );
+  });
+
   it('known devices start UNKNOWN and time out when never heard from', () => {
     const c = clock();
     const t = new HealthTable({ defaultTimeoutMs: 1000, now: c.now });
