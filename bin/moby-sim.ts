@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { Simulator, DEFAULT_SIM, readKeysFile } from './lib/simulator';
+import { Simulator, DEFAULT_SIM, MAX_UNACKED, readKeysFile } from './lib/simulator';
 import { readCsv } from './lib/csv-replay';
 import { deriveDeviceKey, parseKey, signConnection, signEnvelope } from '../nodes/core/hmac/scheme';
 import { FAULT_KINDS, SIGNALS } from './lib/sim-model';
@@ -190,6 +190,9 @@ async function main(): Promise<void> {
       get faulty() {
         return sims.reduce((n, s) => n + s.stats.faulty, 0);
       },
+      get skipped() {
+        return sims.reduce((n, s) => n + s.stats.skipped, 0);
+      },
     },
     stop: () => Promise.all(sims.map((s) => s.stop())),
   };
@@ -203,7 +206,10 @@ async function main(): Promise<void> {
       `warm-up: the first ${values.warmup} messages per device every ${values['warmup-interval'] ?? DEFAULT_SIM.warmupIntervalMs} ms`
     );
   const report = setInterval(
-    () => console.log(`published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)`),
+    () =>
+      console.log(
+        `published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)${sim.stats.skipped ? `; ${sim.stats.skipped} readings skipped: devices held ${MAX_UNACKED} unacknowledged (the broker was behind)` : ''}`
+      ),
     30000
   );
   const stop = async () => {

@@ -88,7 +88,17 @@ export interface SimStats {
   published: number;
   faulty: number;
   devices: number;
+  /** readings not sent because the device already had MAX_UNACKED messages unacknowledged (the broker was behind) */
+  skipped: number;
 }
+
+/**
+ * What one simulated device holds unacknowledged before it skips readings, like a device's bounded in-flight
+ * window (Paho's default is 20): a broker that applies back-pressure (the embedded one) stops reading a device
+ * while its subscriber is behind, and without a bound the simulator would queue every reading in memory for the
+ * whole fleet, then send each device's backlog in one burst.
+ */
+export const MAX_UNACKED = 20;
 
 interface SimDevice {
   id: string;
@@ -99,6 +109,8 @@ interface SimDevice {
   client: MqttClient | null;
   timer: NodeJS.Timeout | null;
   sent: number;
+  /** messages published and not yet acknowledged by the broker */
+  unacked: number;
   lastEnvelope: string | null;
   disconnected: boolean;
   /** this connection's signed birth and will (a new session for every CONNECT, reconnects included) */
@@ -124,7 +136,7 @@ function keyFor(opts: SimOptions, id: string): { kid: string; key: Buffer } {
 }
 
 export class Simulator {
-  readonly stats: SimStats = { published: 0, faulty: 0, devices: 0 };
+  readonly stats: SimStats = { published: 0, faulty: 0, devices: 0, skipped: 0 };
   private readonly devices: SimDevice[] = [];
   private stopped = false;
   private startedAt = Date.now();
@@ -148,6 +160,7 @@ export class Simulator {
         client: null,
         timer: null,
         sent: 0,
+        unacked: 0,
         lastEnvelope: null,
         disconnected: false,
         connection: null,
@@ -294,6 +307,10 @@ export class Simulator {
       return;
     }
     if (active('silence')) return; // connected but silent: keep-alive pings continue, data stops
+    if (d.unacked >= MAX_UNACKED) {
+      this.stats.skipped++; // the machine moved on (step above); this reading is lost, as on a device
+      return;
+    }
     const topic = this.topicOf(this.opts.topic, d.id);
     const body = telemetryBody(d.id, d.model.equipmentType, reading, Date.now());
     let payload: string;
@@ -317,7 +334,10 @@ export class Simulator {
       payload = JSON.stringify(env);
       d.lastEnvelope = payload;
     }
-    d.client?.publish(topic, payload, { qos: 1, ...(properties ? { properties } : {}) });
+    if (d.client) {
+      d.unacked++;
+      d.client.publish(topic, payload, { qos: 1, ...(properties ? { properties } : {}) }, () => d.unacked--);
+    }
     this.stats.published++;
     d.sent++;
     if (this.opts.count > 0 && d.sent >= this.opts.count) {

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readCsv, fieldName } from '../../../bin/lib/csv-replay';
-import { Simulator, DEFAULT_SIM } from '../../../bin/lib/simulator';
+import { Simulator, DEFAULT_SIM, MAX_UNACKED } from '../../../bin/lib/simulator';
+import net from 'node:net';
 import { Keyring } from '../../../nodes/core/hmac/keyring';
 import { Verifier } from '../../../nodes/core/hmac/verify';
 import { startAedes, Broker } from '../../support/aedes';
@@ -183,6 +184,43 @@ describe('simulator over MQTT', () => {
       'ONLINE'
     );
     assert.ok(willSession && willSession === birthSession, 'will and birth share the session');
+  });
+
+  it('a device holds at most MAX_UNACKED messages unacknowledged and skips readings beyond, counted; it sends again once acknowledged', async () => {
+    // a broker that stops acknowledging (its subscriber is behind): aedes holding the telemetry's authorization
+    const { Aedes } = require('aedes');
+    const held: Array<() => void> = [];
+    let holding = true;
+    const aedes = await Aedes.createBroker({
+      authorizePublish: (_c: unknown, packet: { topic: string }, done: (e: Error | null) => void) => {
+        if (holding && packet.topic.endsWith('/telemetry')) held.push(() => done(null));
+        else done(null);
+      },
+    });
+    const server = net.createServer(aedes.handle);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url,
+      devices: 1,
+      intervalMs: 2,
+      master: 'hex:' + '11'.repeat(32),
+      log: () => {},
+    });
+    try {
+      await sim.start();
+      await waitFor(() => sim.stats.skipped >= 20, 10000, 'skipped readings');
+      assert.equal(sim.stats.published, MAX_UNACKED, 'no more than the bound in flight');
+      holding = false;
+      for (const release of held.splice(0)) release();
+      const before = sim.stats.published;
+      await waitFor(() => sim.stats.published > before + 50, 10000, 'sending again');
+    } finally {
+      await sim.stop();
+      await new Promise((r) => aedes.close(r));
+      server.close();
+    }
   });
 
   it('with a state file, a restarted fleet continues each machine where it was (no warm-up), another fleet starts over', async () => {
