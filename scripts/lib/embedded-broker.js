@@ -2,8 +2,9 @@
 // `npm start`'s embedded MQTT broker: aedes on loopback with the rules of nodes/core/mqtt/embedded-broker.ts
 // (the pipeline's login, client id and subscriptions; docs/security.md#broker-clients-and-devices), a cap on
 // the packet size read off each socket before aedes buffers anything (core/mqtt/packet-size.ts), a cap on open
-// connections that evicts the longest idle one (core/mqtt/connection-table.ts), a deadline for CONNECT, and
-// refusals logged within a budget with a summary line per window. Needs the build (dist/).
+// connections that evicts the longest idle one (core/mqtt/connection-table.ts), a deadline for CONNECT, bounds on
+// what waits for the pipeline (core/mqtt/inflight-gate.ts, shedLoad below), and refusals logged within a budget
+// with a summary line per window. Needs the build (dist/).
 const net = require('node:net');
 const { Readable } = require('node:stream');
 const path = require('node:path');
@@ -14,9 +15,11 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  * Starts the broker; resolves to {url, port, refusals, connections, close()} once it listens. `log(line)` gets
  * every line (without a prefix). Rejects with the listen error (EADDRINUSE …) after closing aedes.
  * `maxConnections`: open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS); `connectTimeoutMs`:
- * how long a connection may stay open without sending CONNECT.
+ * how long a connection may stay open without sending CONNECT; `maxInflight`: messages sent to the pipeline
+ * unacknowledged (1000); `maxQueued`: messages waiting for the pipeline past which devices' live ones are dropped.
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
  *   maxPacketBytes?: number, maxRetainedBytes?: number, maxConnections?: number, connectTimeoutMs?: number,
+ *   maxInflight?: number, maxQueued?: number,
  *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
@@ -39,6 +42,75 @@ function markRedeliveries(persistence) {
   };
 }
 
+/** A publish's identity in the broker (aedes numbers what it publishes): the same message when sent again. */
+const messageKey = (packet) => `${packet.brokerId}:${packet.brokerCounter}`;
+
+/**
+ * Bounds what the pipeline is sent without acknowledging it (core/mqtt/inflight-gate.ts says why): each of its
+ * connections delivers through its session's gate, and the session store tells the gate what was sent (a packet
+ * id given) and what was acknowledged. A delivery that waits holds up aedes' publishing of that message, and so
+ * the reading of its publisher's connection: devices are slowed by TCP instead of the broker buffering for them.
+ */
+function gatePipelineDeliveries(persistence, gateOf) {
+  const update = persistence.outgoingUpdate.bind(persistence);
+  persistence.outgoingUpdate = async (client, packet) => {
+    await update(client, packet);
+    // a QoS 0 copy (the pipeline subscribed with QoS 0) is never acknowledged: it holds no slot
+    if (packet.cmd === 'publish' && packet.qos > 0) gateOf(client.id)?.sent(messageKey(packet));
+  };
+  const clear = persistence.outgoingClearMessageId.bind(persistence);
+  persistence.outgoingClearMessageId = async (client, packet) => {
+    const stored = await clear(client, packet);
+    if (stored) gateOf(client.id)?.acked(messageKey(stored));
+    return stored;
+  };
+}
+
+/**
+ * aedes acknowledges and queues every publish for delivery as fast as devices send, however many wait for the
+ * pipeline: devices sending faster than the pipeline takes their messages filled that queue without a bound
+ * (seen with `npm start` and 8,000 simulated devices: 960,000 messages and 1.5 GB within four minutes), and the
+ * broker's time went to the queue itself (a shift() over it per delivery) rather than to delivering, until it
+ * delivered almost nothing. Past `high` queued messages a device's live publish is dropped and counted instead,
+ * as Mosquitto does past max_queued_messages: the devices keep being read and answered (keep-alive, PUBACK), and
+ * what the pipeline gets stays fresh. Retained messages and wills are never dropped, and each device keeps one
+ * message every keepEveryMs (below). Returns the counters.
+ * (Pausing the publishers instead kept the data but starved them: paused devices, released together, sent their
+ * backlogs at once, and lost their connections to the keep-alive, i.e. wills and OFFLINE alerts.)
+ */
+function shedLoad(broker, isPipeline, { high, hardCap, keepEveryMs, onDrop }) {
+  const mq = broker.mq;
+  const stats = { dropped: 0, high };
+  // Drops fall on whoever publishes while the queue is full, and devices on a timer (the simulator's, and real
+  // ones) publish at a fixed phase: without this, 135 of 8,000 simulated devices that shared a phase had none of
+  // their messages through for 20 s and were timed out together. While shedding, a device's message is kept when none of its own was kept for keepEveryMs (up to
+  // hardCap waiting), so each device reaches the pipeline at least that often.
+  const lastKept = new WeakMap();
+  const publish = broker.publish.bind(broker);
+  broker.publish = (packet, client, done) => {
+    // (packet, done): the broker's own publish (a will, $SYS)
+    if (
+      client &&
+      typeof client === 'object' &&
+      mq.length > high &&
+      !packet.retain &&
+      packet !== client.will &&
+      !isPipeline(client)
+    ) {
+      const now = Date.now();
+      if (mq.length <= hardCap && !(now - (lastKept.get(client) ?? 0) < keepEveryMs)) lastKept.set(client, now);
+      else {
+        stats.dropped++;
+        onDrop(client, packet);
+        if (typeof done === 'function') setImmediate(done);
+        return;
+      }
+    }
+    publish(packet, client, done);
+  };
+  return stats;
+}
+
 async function startEmbeddedBroker(o) {
   const { Aedes } = require('aedes');
   const {
@@ -51,9 +123,11 @@ async function startEmbeddedBroker(o) {
     EMBEDDED_BROKER_MAX_CONNECTIONS,
     hasEmptyTopicLevel,
     EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
+    EMBEDDED_BROKER_MAX_QUEUED,
   } = require(path.join(dist, 'embedded-broker.js'));
   const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
   const { ConnectionTable } = require(path.join(dist, 'connection-table.js'));
+  const { InflightGate, EMBEDDED_BROKER_MAX_INFLIGHT } = require(path.join(dist, 'inflight-gate.js'));
   // a topic is any UTF-8 a client chose, up to 64 KiB: log lines show it escaped and cut, as reject reasons do
   const { previewTopic } = require(path.join(dist, '..', 'names.js'));
   const host = o.host ?? '127.0.0.1';
@@ -71,6 +145,28 @@ async function startEmbeddedBroker(o) {
   const tracked = new WeakMap();
   // aedes clients closed to make room under the cap: their wills are not published (embeddedBrokerPublishesWill)
   const evictedClients = new WeakSet();
+  // one gate per pipeline session (client id): what is unacknowledged outlives a reconnect, as the session does
+  const maxInflight = o.maxInflight ?? EMBEDDED_BROKER_MAX_INFLIGHT;
+  const gates = new Map();
+  const gateOf = (clientId) => gates.get(clientId);
+  // A pipeline connection delivers QoS 1/2 messages through its session's gate. aedes calls deliverQoS once per
+  // message and subscriber and waits for its callback before it finishes publishing that message.
+  function gateDeliveries(client) {
+    let gate = gates.get(client.id);
+    if (!gate) gates.set(client.id, (gate = new InflightGate(maxInflight)));
+    const deliver = client.deliverQoS;
+    client.deliverQoS = (packet, cb) =>
+      gate.admit(
+        (finished) =>
+          deliver(packet, (...args) => {
+            finished();
+            cb(...args);
+          }),
+        () => cb(),
+        client
+      );
+    client.conn.once('close', () => gate.abandonWaiting(client));
+  }
   // the pipeline logs in; its client id is refused to everyone else, and only it subscribes (see the module)
   const broker = await Aedes.createBroker({
     // aedes closes a connection that has not sent CONNECT by then (its default is 30 s)
@@ -86,6 +182,7 @@ async function startEmbeddedBroker(o) {
         pipelineClients.add(client);
         const entry = tracked.get(client.conn);
         if (entry) connections.markPipeline(entry);
+        gateDeliveries(client);
       }
       // aedes registers the new client after this and closes the old one with the same id (session takeover)
       const old = client.broker?.clients?.[client.id];
@@ -146,7 +243,22 @@ async function startEmbeddedBroker(o) {
     authorizeSubscribe: (client, sub, done) =>
       done(null, embeddedBrokerMaySubscribe(pipelineClients.has(client)) ? sub : null),
   });
+  const maxQueued = o.maxQueued ?? EMBEDDED_BROKER_MAX_QUEUED;
+  const shed = shedLoad(broker, (client) => pipelineClients.has(client), {
+    high: maxQueued,
+    hardCap: 4 * maxQueued,
+    keepEveryMs: o.keepEveryMs ?? 5000,
+    onDrop: (client) =>
+      say(
+        refusals.note(
+          'queue_full',
+          '',
+          `dropped a message of client "${client.id}": ${maxQueued} messages wait for the pipeline (MQTT's max_queued_messages, as Mosquitto does); the pipeline is slower than the devices`
+        )
+      ),
+  });
   markRedeliveries(broker.persistence);
+  gatePipelineDeliveries(broker.persistence, gateOf);
   const onTooLarge = (remaining, conn) => {
     // aedes sets conn.client; its id is known once CONNECT was read (an oversized CONNECT has none yet)
     const id = conn.client?.id;
@@ -219,6 +331,8 @@ async function startEmbeddedBroker(o) {
     refusals,
     retained,
     connections,
+    gates,
+    shed,
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)
     close: () =>

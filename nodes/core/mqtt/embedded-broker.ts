@@ -27,7 +27,8 @@ export type RefusalKind =
   | 'takeover_will'
   | 'connection_evicted'
   | 'connect_timeout'
-  | 'empty_topic_level';
+  | 'empty_topic_level'
+  | 'queue_full';
 
 export type ConnectVerdict =
   { ok: true; pipeline: boolean } | { ok: false; kind: 'wrong_password' | 'pipeline_client_id'; reason: string };
@@ -91,6 +92,13 @@ export function embeddedBrokerPublishesWill(displaced: boolean, evicted = false)
  * the test machines): past that limit aedes could accept no connection at all, the pipeline's reconnect included.
  * At the cap a new connection evicts the longest idle one (connection-table.ts).
  */
+/**
+ * Messages waiting for the pipeline in the embedded broker past which a device's live publish is dropped and
+ * counted, as Mosquitto's max_queued_messages (scripts/lib/embedded-broker.js, shedLoad): about a second of
+ * what the pipeline takes on two cores.
+ */
+export const EMBEDDED_BROKER_MAX_QUEUED = 5000;
+
 export const EMBEDDED_BROKER_MAX_CONNECTIONS = 10000;
 
 /**
@@ -151,6 +159,7 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   connection_evicted: 'idle connection closed at the connection cap',
   connect_timeout: 'no CONNECT in time',
   empty_topic_level: 'publish to a topic with an empty level',
+  queue_full: 'message dropped: the queue for the pipeline was full',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -179,6 +188,7 @@ export class BrokerRefusalLog {
     connection_evicted: 0,
     connect_timeout: 0,
     empty_topic_level: 0,
+    queue_full: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;

@@ -16,6 +16,7 @@ interface Started {
   refusals: { totals: Record<string, number> };
   retained: { bytes(): number; maxBytes: number };
   connections: { size: number; pipelineSize: number; max: number; evictions: number };
+  shed: { dropped: number; high: number };
   close(): Promise<void>;
 }
 const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js') as {
@@ -26,6 +27,9 @@ const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js
     maxRetainedBytes?: number;
     maxConnections?: number;
     connectTimeoutMs?: number;
+    maxInflight?: number;
+    maxQueued?: number;
+    keepEveryMs?: number;
     log: (line: string) => void;
     summaryIntervalMs?: number;
   }): Promise<Started>;
@@ -153,7 +157,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
       summaries().at(-1)!,
-      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0$/
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -210,7 +214,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -340,6 +344,170 @@ describe('embedded broker: DUP means a redelivery by the broker (real aedes)', f
         ['queued', false, false],
       ]
     );
+  });
+});
+
+describe('embedded broker: what the pipeline is sent unacknowledged is bounded (real aedes)', function () {
+  this.timeout(60000);
+  let broker: Started;
+  const clients: mqtt.MqttClient[] = [];
+  const sockets: net.Socket[] = [];
+  beforeEach(async () => {
+    broker = await startEmbeddedBroker({ login, port: await freePort(), log: () => undefined, maxInflight: 5 });
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.end(true);
+    for (const s of sockets.splice(0)) s.destroy();
+    await broker.close();
+  });
+
+  async function subscribedSilentPipeline() {
+    const p = await silentPipeline(broker.port);
+    sockets.push(p.sock);
+    p.sock.write(
+      mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'devices/+/telemetry', qos: 1 }] })
+    );
+    await sleep(100);
+    return p;
+  }
+  const ack = (sock: net.Socket, messageId: number | undefined) =>
+    sock.write(mqttPacket.generate({ cmd: 'puback', messageId }));
+
+  it('sends a pipeline that does not acknowledge at most maxInflight messages, the next one per PUBACK, then all in order (before: all 20 at once)', async () => {
+    const pipeline = await subscribedSilentPipeline();
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    for (let k = 0; k < 20; k++) device.publish(TOPIC, `m${k}`, { qos: 1 });
+    await waitFor(() => pipeline.publishes.length >= 5, 5000, 'the first five');
+    await sleep(300);
+    assert.equal(pipeline.publishes.length, 5, 'no more until one is acknowledged');
+    ack(pipeline.sock, pipeline.publishes[0].messageId);
+    ack(pipeline.sock, pipeline.publishes[1].messageId);
+    await waitFor(() => pipeline.publishes.length >= 7, 5000, 'one more per acknowledgement');
+    await sleep(200);
+    assert.equal(pipeline.publishes.length, 7);
+    for (let k = 2; k < 20; k++) {
+      await waitFor(() => pipeline.publishes.length > k, 5000, `message ${k}`);
+      ack(pipeline.sock, pipeline.publishes[k].messageId);
+    }
+    assert.deepEqual(
+      pipeline.publishes.map((p) => p.payload.toString()),
+      Array.from({ length: 20 }, (_, k) => `m${k}`)
+    );
+    assert.equal(new Set(pipeline.publishes.map((p) => p.messageId)).size, 20, 'a packet id per message');
+  });
+
+  it("past maxQueued messages waiting for the pipeline, a device's live publish is dropped and counted; the device stays connected and the rest arrive in order, once (before: all queued, without a bound)", async () => {
+    await broker.close();
+    const lines: string[] = [];
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: (l) => lines.push(l),
+      maxInflight: 5,
+      maxQueued: 20,
+    });
+    const pipeline = await subscribedSilentPipeline();
+    // keep-alive 1 s: a device the broker stopped reading would lose its connection within the test
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001', keepalive: 1 });
+    clients.push(device);
+    let closes = 0;
+    device.on('close', () => closes++);
+    let acknowledged = 0;
+    for (let k = 0; k < 400; k++) {
+      device.publish(TOPIC, `m${k}`, { qos: 1 }, () => acknowledged++);
+      await sleep(2);
+    }
+    await sleep(3000); // three keep-alive periods with the pipeline acknowledging nothing
+    assert.equal(closes, 0, 'the device kept its connection');
+    assert.equal(acknowledged, 400, 'every publish acknowledged to the device, as Mosquitto does');
+    assert.equal(pipeline.publishes.length, 5, 'the pipeline holds five unacknowledged');
+    const dropped = broker.refusals.totals.queue_full;
+    assert.equal(broker.shed.dropped, dropped);
+    // kept: 5 sent, 100 being delivered (aedes' concurrency), 20 queued, and what arrived in one read
+    assert.ok(dropped >= 200 && dropped <= 400 - 125, `${dropped} dropped`);
+    assert.ok(
+      lines.some((l) => /dropped a message of client "moby-sim-fan-001"/.test(l)),
+      lines.join('\n')
+    );
+    // the pipeline catches up: what was not dropped arrives once, in order
+    const kept = 400 - dropped;
+    for (let k = 0; k < kept; k++) {
+      await waitFor(() => pipeline.publishes.length > k, 10000, `message ${k}`);
+      ack(pipeline.sock, pipeline.publishes[k].messageId);
+    }
+    await sleep(300);
+    const order = pipeline.publishes.map((p) => Number(p.payload.toString().slice(1)));
+    assert.equal(order.length, kept);
+    assert.ok(
+      order.every((n, i) => i === 0 || n > order[i - 1]),
+      'in publish order, each once'
+    );
+  });
+
+  it('while shedding, a device still has one message kept every keepEveryMs: one whose sends always meet a full queue is not silenced (before: none of its messages after the queue filled)', async () => {
+    await broker.close();
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: () => undefined,
+      maxInflight: 5,
+      maxQueued: 20,
+      keepEveryMs: 200,
+    });
+    const pipeline = await subscribedSilentPipeline();
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    const started = Date.now();
+    let k = 0;
+    for (; Date.now() - started < 1500; k++) {
+      device.publish(TOPIC, `${Date.now() - started}`, { qos: 1 });
+      await sleep(2);
+    }
+    await sleep(500);
+    for (let i = 0; i < k - broker.shed.dropped; i++) {
+      await waitFor(() => pipeline.publishes.length > i, 10000, `message ${i}`);
+      ack(pipeline.sock, pipeline.publishes[i].messageId);
+    }
+    // sent after the queue had long been full: kept about every 200 ms, and only those
+    const late = pipeline.publishes.map((p) => Number(p.payload.toString())).filter((ms) => ms >= 500);
+    assert.ok(late.length >= 3 && late.length <= 8, `kept ${late.length} of those sent from 0.5 s on: ${late}`);
+    for (let i = 1; i < late.length; i++) assert.ok(late[i] - late[i - 1] >= 190, `${late}`);
+  });
+
+  it('a pipeline that reconnects while deliveries wait gets every message: the unacknowledged again with DUP, the rest once', async () => {
+    const first = await subscribedSilentPipeline();
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    for (let k = 0; k < 12; k++) device.publish(TOPIC, `m${k}`, { qos: 1 });
+    await waitFor(() => first.publishes.length >= 5, 5000, 'the first five');
+    await sleep(200);
+    ack(first.sock, first.publishes[0].messageId);
+    await waitFor(() => first.publishes.length >= 6, 5000, 'the sixth');
+    first.sock.destroy(); // Node-RED killed: five unacknowledged, six waiting
+    await sleep(200);
+    const again = await silentPipeline(broker.port);
+    sockets.push(again.sock);
+    const got = new Map<string, boolean>();
+    for (let k = 0; got.size < 11; k++) {
+      await waitFor(
+        () => again.publishes.length > k,
+        5000,
+        `message ${k} after the reconnect (have ${[...got.keys()]})`
+      );
+      const p = again.publishes[k];
+      got.set(p.payload.toString(), p.dup);
+      ack(again.sock, p.messageId);
+    }
+    await sleep(200);
+    const payloads = again.publishes.map((p) => p.payload.toString());
+    assert.deepEqual(
+      [...payloads].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))),
+      Array.from({ length: 11 }, (_, k) => `m${k + 1}`),
+      'each message not acknowledged comes once more'
+    );
+    for (let k = 1; k <= 5; k++) assert.equal(got.get(`m${k}`), true, `m${k} was sent before: DUP`);
+    for (let k = 6; k < 12; k++) assert.equal(got.get(`m${k}`), false, `m${k} was never sent: no DUP`);
   });
 });
 
@@ -495,7 +663,7 @@ describe('embedded broker connection cap (real aedes)', function () {
     assert.ok(oneByOne() < 42, 'not a line each');
     assert.match(
       summaries().at(-1)!,
-      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0$/
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0$/
     );
   });
 

@@ -64,7 +64,7 @@ describe('embedded broker refusal log', () => {
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
         "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
         'retained message over budget 0, will of a displaced connection 0, ' +
-        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0'
+        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
@@ -79,6 +79,7 @@ describe('embedded broker refusal log', () => {
       connection_evicted: 0,
       connect_timeout: 0,
       empty_topic_level: 0,
+      queue_full: 0,
     });
   });
 
@@ -98,7 +99,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0$/
     );
   });
 
@@ -131,7 +132,7 @@ describe('embedded broker refusal log', () => {
     assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
     assert.match(
       log.summary(60)!,
-      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0$/
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0$/
     );
   });
 
