@@ -94,9 +94,9 @@ export interface SimStats {
 
 /**
  * What one simulated device holds unacknowledged before it skips readings, like a device's bounded in-flight
- * window (Paho's default is 20): a broker that applies back-pressure (the embedded one) stops reading a device
- * while its subscriber is behind, and without a bound the simulator would queue every reading in memory for the
- * whole fleet, then send each device's backlog in one burst.
+ * window (Paho's default is 20): a broker that acknowledges slowly (overloaded, or applying back-pressure) would
+ * otherwise have the simulator queue every reading of the fleet in memory, then send each device's backlog in
+ * one burst.
  */
 export const MAX_UNACKED = 20;
 

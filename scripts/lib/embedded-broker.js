@@ -48,8 +48,8 @@ const messageKey = (packet) => `${packet.brokerId}:${packet.brokerCounter}`;
 /**
  * Bounds what the pipeline is sent without acknowledging it (core/mqtt/inflight-gate.ts says why): each of its
  * connections delivers through its session's gate, and the session store tells the gate what was sent (a packet
- * id given) and what was acknowledged. A delivery that waits holds up aedes' publishing of that message, and so
- * the reading of its publisher's connection: devices are slowed by TCP instead of the broker buffering for them.
+ * id given) and what was acknowledged. A delivery that waits holds one of aedes' delivery slots; the messages
+ * behind it wait in aedes' queue, which shedLoad bounds.
  */
 function gatePipelineDeliveries(persistence, gateOf) {
   const update = persistence.outgoingUpdate.bind(persistence);
@@ -83,8 +83,9 @@ function shedLoad(broker, isPipeline, { high, hardCap, keepEveryMs, onDrop }) {
   const stats = { dropped: 0, high };
   // Drops fall on whoever publishes while the queue is full, and devices on a timer (the simulator's, and real
   // ones) publish at a fixed phase: without this, 135 of 8,000 simulated devices that shared a phase had none of
-  // their messages through for 20 s and were timed out together. While shedding, a device's message is kept when none of its own was kept for keepEveryMs (up to
-  // hardCap waiting), so each device reaches the pipeline at least that often.
+  // their messages through for 20 s and were timed out together. While shedding, a device's message is kept
+  // when none of its own was kept for keepEveryMs (up to hardCap waiting), so each device reaches the pipeline
+  // at least that often.
   const lastKept = new WeakMap();
   const publish = broker.publish.bind(broker);
   broker.publish = (packet, client, done) => {
