@@ -42,9 +42,6 @@ function markRedeliveries(persistence) {
   };
 }
 
-/** A publish's identity in the broker (aedes numbers what it publishes): the same message when sent again. */
-const messageKey = (packet) => `${packet.brokerId}:${packet.brokerCounter}`;
-
 /**
  * Bounds what the pipeline is sent without acknowledging it (core/mqtt/inflight-gate.ts says why): each of its
  * connections delivers through its session's gate, and the session store tells the gate what was sent (a packet
@@ -52,16 +49,18 @@ const messageKey = (packet) => `${packet.brokerId}:${packet.brokerCounter}`;
  * behind it wait in aedes' queue, which shedLoad bounds.
  */
 function gatePipelineDeliveries(persistence, gateOf) {
+  // Keyed by packet id: a message resent after a reconnect keeps its id, and a QoS 2 message is stored under its
+  // id as a PUBLISH, then (from PUBREC) as the PUBREL that PUBCOMP clears.
   const update = persistence.outgoingUpdate.bind(persistence);
   persistence.outgoingUpdate = async (client, packet) => {
     await update(client, packet);
     // a QoS 0 copy (the pipeline subscribed with QoS 0) is never acknowledged: it holds no slot
-    if (packet.cmd === 'publish' && packet.qos > 0) gateOf(client.id)?.sent(messageKey(packet));
+    if (packet.cmd === 'publish' && packet.qos > 0) gateOf(client.id)?.sent(String(packet.messageId));
   };
   const clear = persistence.outgoingClearMessageId.bind(persistence);
   persistence.outgoingClearMessageId = async (client, packet) => {
     const stored = await clear(client, packet);
-    if (stored) gateOf(client.id)?.acked(messageKey(stored));
+    if (stored) gateOf(client.id)?.acked(String(stored.messageId));
     return stored;
   };
 }

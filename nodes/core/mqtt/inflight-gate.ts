@@ -19,7 +19,7 @@ export const EMBEDDED_BROKER_MAX_INFLIGHT = 1000;
 
 /**
  * At most `max` deliveries started or sent and not yet acknowledged; the others wait in arrival order. Keyed by
- * message (the broker's id of a publish), so a message sent again (a reconnect resends what is unacknowledged)
+ * message (its packet id to the pipeline), so a message sent again (a reconnect resends what is unacknowledged)
  * holds one slot, and an acknowledgement of a message the gate never saw frees none.
  */
 export class InflightGate {

@@ -475,6 +475,22 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
     for (let i = 1; i < late.length; i++) assert.ok(late[i] - late[i - 1] >= 190, `${late}`);
   });
 
+  it("a pipeline subscribed with QoS 2 gets every message: PUBCOMP frees the slot (keyed by the broker's own id, PUBREL replaced the stored message and the slot was never freed)", async () => {
+    const pipeline = await connected(broker.url, { ...login, clean: false });
+    clients.push(pipeline);
+    await pipeline.subscribeAsync('devices/+/telemetry', { qos: 2 });
+    const got: string[] = [];
+    pipeline.on('message', (_t, payload) => got.push(payload.toString()));
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    for (let k = 0; k < 30; k++) await device.publishAsync(TOPIC, `m${k}`, { qos: 2 });
+    await waitFor(() => got.length >= 30, 5000, `all 30 (have ${got.length})`);
+    assert.deepEqual(
+      got,
+      Array.from({ length: 30 }, (_, k) => `m${k}`)
+    );
+  });
+
   it('a pipeline that reconnects while deliveries wait gets every message: the unacknowledged again with DUP, the rest once', async () => {
     const first = await subscribedSilentPipeline();
     const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
