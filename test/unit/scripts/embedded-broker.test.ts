@@ -491,6 +491,27 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
     );
   });
 
+  it('a pipeline that comes back with a clean session starts with an empty window: aedes clears what the old session left unacknowledged, which frees its slots', async () => {
+    const first = await subscribedSilentPipeline();
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    for (let k = 0; k < 5; k++) await device.publishAsync(TOPIC, `old${k}`, { qos: 1 });
+    await waitFor(() => first.publishes.length >= 5, 5000, 'five unacknowledged');
+    first.sock.destroy();
+    await sleep(200);
+    const fresh = await connected(broker.url, { ...login, clean: true });
+    clients.push(fresh);
+    await fresh.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    const got: string[] = [];
+    fresh.on('message', (_t, payload) => got.push(payload.toString()));
+    for (let k = 0; k < 10; k++) await device.publishAsync(TOPIC, `new${k}`, { qos: 1 });
+    await waitFor(() => got.length >= 10, 5000, `the new ten (have ${got.length})`);
+    assert.deepEqual(
+      got,
+      Array.from({ length: 10 }, (_, k) => `new${k}`)
+    );
+  });
+
   it('a pipeline that reconnects while deliveries wait gets every message: the unacknowledged again with DUP, the rest once', async () => {
     const first = await subscribedSilentPipeline();
     const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
