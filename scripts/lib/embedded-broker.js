@@ -331,7 +331,6 @@ async function startEmbeddedBroker(o) {
     refusals,
     retained,
     connections,
-    gates,
     shed,
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)
