@@ -525,10 +525,11 @@ export = function (RED: NodeAPI) {
     // of fan-outs"). Built only when the output is wired, before the message moves on.
     const activityWired = isOutputWired(def, 2);
     function pass(msg: NodeMessage, send: SendFn, done: DoneFn): void {
-      // One send() for both: the runtime copies only the second message of a call, here the small view,
-      // and a second send() call would cost more than that copy (test/bench/views.bench.ts). In batch mode
-      // the views leave in a send() of their own instead (VERIFY_BATCH), where the copy would be of a batch.
-      send(activityWired ? [msg, null, healthView(msg) as NodeMessage] : [msg, null]);
+      // The view leaves in a send() of its own: the runtime deep-copies every message after the first of one
+      // call, and that copy of the view cost more than a second call (test/bench/views.bench.ts,
+      // docs/benchmarks.md 2026-12-05). Batch mode does the same with a batch of views (VERIFY_BATCH).
+      send([msg, null]);
+      if (activityWired) send([null, null, healthView(msg) as NodeMessage]);
       done();
     }
 
