@@ -29,8 +29,6 @@ export class InflightGate {
   private starting = 0;
   private parked: Parked[] = [];
   private head = 0;
-  /** how many deliveries had to wait, since the start */
-  parkedTotal = 0;
 
   constructor(readonly max = EMBEDDED_BROKER_MAX_INFLIGHT) {
     if (!(max >= 1)) throw new Error('max in flight must be at least 1');
@@ -60,10 +58,7 @@ export class InflightGate {
       });
     };
     if (this.waiting === 0 && this.inflight < this.max) run();
-    else {
-      this.parkedTotal++;
-      this.parked.push({ start: run, skip, owner });
-    }
+    else this.parked.push({ start: run, skip, owner });
   }
 
   /** A message was written to the pipeline (with a packet id): it holds a slot until acknowledged. */
