@@ -15,7 +15,7 @@ import {
 } from '../core/anomaly/detector';
 import { DeviceStates } from '../core/anomaly/device-states';
 import { FitPool } from '../core/anomaly/fit-pool';
-import { StateDocument } from '../core/anomaly/state-document';
+import { SAVED_STATE_MAX_CHARS, StateDocument } from '../core/anomaly/state-document';
 import { parseSavedStates } from '../core/anomaly/onnx/saved-state';
 import {
   AnomalyMethod,
@@ -198,7 +198,8 @@ export = function (RED: NodeAPI) {
     // Method onnx saves the bundle scorer's device states the same way, under their own key: the scorer marks
     // the states it changed (its `changed` option) and each state's JSON is its saved form.
     const ctx = node.context();
-    const doc = new StateDocument<object>();
+    // bounded in characters (core/anomaly/state-document.ts): a fleet calibrating at once cannot outgrow one string
+    const doc = new StateDocument<object>(SAVED_STATE_MAX_CHARS);
     const contextKey = method === 'onnx' ? ONNX_CONTEXT_KEY : CONTEXT_KEY;
     /** the states to save, least recently active first */
     const deviceEntries = (): Iterable<[string, object]> =>
@@ -206,7 +207,20 @@ export = function (RED: NodeAPI) {
     /** bumped by every save started: a sliced save overtaken by a later one (or by close) is not stored */
     let saveGeneration = 0;
     let slicedSave: Promise<void> | null = null;
+    /** devices the last save left out (the document's bound), as last reported */
+    let leftOutSaid = 0;
     function store(text: string, cb?: () => void): void {
+      // said when it starts, when it grows by half, and when every device fits again: not at every save
+      const leftOut = doc.leftOut;
+      if (leftOut > 0 && (leftOutSaid === 0 || leftOut >= leftOutSaid * 1.5)) {
+        leftOutSaid = leftOut;
+        node.warn(
+          `moby-anomaly: saved the state of ${doc.saved} device(s) and left out the ${leftOut} less recently active: all of them would pass ${fmtBytes(SAVED_STATE_MAX_CHARS)} of text (calibration rows and windows are most of it). Their state stays in memory; after a restart they calibrate or fill their windows again`
+        );
+      } else if (leftOut === 0 && leftOutSaid > 0) {
+        leftOutSaid = 0;
+        node.log('moby-anomaly: the saved state holds every device again');
+      }
       ctx.set(contextKey, text, storeName, (err) => {
         if (err) node.warn(`moby-anomaly: could not persist learned state: ${err.message}`);
         cb?.();
@@ -221,7 +235,16 @@ export = function (RED: NodeAPI) {
       dirty = false;
       saveGeneration++;
       // least recently active first, so a reload into a smaller bound keeps the most recent devices
-      store(doc.document(deviceEntries()), cb);
+      let text: string;
+      try {
+        text = doc.document(deviceEntries());
+      } catch (err) {
+        // never let a save take the runtime down (the state stays in memory; the next save tries again)
+        node.warn(`moby-anomaly: could not build the saved state: ${(err as Error).message}`);
+        cb?.();
+        return;
+      }
+      store(text, cb);
     }
     /** The periodic save: changed devices only, in slices; one at a time (a request meanwhile runs after it). */
     function persistInSlices(): void {
@@ -229,10 +252,18 @@ export = function (RED: NodeAPI) {
       if (slicedSave) return; // `dirty` stays set: the next tick of the timer saves what changed meanwhile
       dirty = false;
       const generation = ++saveGeneration;
-      slicedSave = doc.documentInSlices(deviceEntries()).then((text) => {
-        slicedSave = null;
-        if (generation === saveGeneration && !closing) store(text);
-      });
+      slicedSave = doc.documentInSlices(deviceEntries()).then(
+        (text) => {
+          slicedSave = null;
+          if (generation === saveGeneration && !closing) store(text);
+        },
+        (err: Error) => {
+          // a rejection nothing caught would end the Node-RED process: said, and saved again at the next tick
+          slicedSave = null;
+          dirty = true;
+          node.warn(`moby-anomaly: could not build the saved state: ${err.message}`);
+        }
+      );
     }
     if (method !== 'onnx') {
       ctx.get(CONTEXT_KEY, storeName, (err, value) => {

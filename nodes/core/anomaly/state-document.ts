@@ -10,7 +10,22 @@
 //
 // The document is the same JSON object as before (least recently active device first), only stored as a
 // string; `parseStoredStates` reads either form, so a state saved by an older version loads as it did.
+//
+// Bounded: one string can hold at most V8's maximum length (2^29 − 24 characters), and a device still
+// calibrating saves its calibration rows (900 rows × 8 features ≈ 137 KB of JSON), so ~4,000 devices
+// calibrating at once made a document V8 cannot build — `join` threw, and with nothing catching the
+// periodic save's rejection Node-RED exited; it crashed again at the same point after every restart. A
+// document now holds at most `maxChars`: built from the most recently active device back, the devices
+// that do not fit (the least recently active) are left out of that save, counted in `leftOut`, and nothing
+// more is serialised once one does not fit. A device left out is not lost while the runtime runs; after a
+// restart it calibrates again.
 import { performance } from 'node:perf_hooks';
+
+/**
+ * The largest document saved, in characters: well under V8's string limit (536,870,888), since the context
+ * store builds its file from it with escapes and keeps a copy (docs/anomaly.md, *Bounds*).
+ */
+export const SAVED_STATE_MAX_CHARS = 256 * 1024 * 1024;
 
 interface Entry {
   key: string;
@@ -28,6 +43,13 @@ export class StateDocument<S extends object> {
   /** each state's entry text as of the save it was last serialised in; gone once the state changes */
   private readonly texts = new WeakMap<S, Entry>();
   readonly stats: StateDocumentStats = { serialised: 0, reused: 0 };
+  /** entries the last document left out (the least recently active ones): they would have passed maxChars */
+  leftOut = 0;
+  /** entries the last document holds */
+  saved = 0;
+
+  /** `maxChars`: the longest document built (SAVED_STATE_MAX_CHARS unless a caller bounds it further) */
+  constructor(private readonly maxChars = SAVED_STATE_MAX_CHARS) {}
 
   /** The state was mutated (or replaced in place): its next save serialises it again. */
   changed(state: S): void {
@@ -36,9 +58,10 @@ export class StateDocument<S extends object> {
 
   /** The whole document at once (closing, control messages: the save must hold everything now). */
   document(entries: Iterable<[string, S]>): string {
-    const parts: string[] = [];
-    for (const [key, state] of entries) parts.push(this.entry(key, state));
-    return `{${parts.join(',')}}`;
+    const all = Array.from(entries);
+    const build = new Build(all.length, this.maxChars);
+    for (let i = all.length - 1; i >= 0 && build.add(this.entry(all[i][0], all[i][1])); i--);
+    return this.finish(build);
   }
 
   /**
@@ -53,21 +76,30 @@ export class StateDocument<S extends object> {
     yieldTurn: () => Promise<void> = () => new Promise((r) => setImmediate(r))
   ): Promise<string> {
     const all = Array.from(entries);
-    const parts: string[] = new Array(all.length);
-    let i = 0;
-    while (i < all.length) {
+    const build = new Build(all.length, this.maxChars);
+    // most recently active first, so the bound leaves out the least recently active
+    let i = all.length - 1;
+    let n = 0;
+    while (i >= 0 && !build.full) {
       const until = performance.now() + sliceMs;
-      for (; i < all.length; i++) {
-        const [key, state] = all[i];
-        parts[i] = this.entry(key, state);
-        if ((i & 15) === 15 && performance.now() >= until) {
-          i++;
+      for (; i >= 0; i--, n++) {
+        if (!build.add(this.entry(all[i][0], all[i][1]))) break;
+        if ((n & 15) === 15 && performance.now() >= until) {
+          i--;
+          n++;
           break;
         }
       }
-      if (i < all.length) await yieldTurn();
+      if (i >= 0 && !build.full) await yieldTurn();
     }
-    return `{${parts.join(',')}}`;
+    return this.finish(build);
+  }
+
+  private finish(build: Build): string {
+    this.saved = build.parts.length;
+    this.leftOut = build.total - this.saved;
+    // the document lists the least recently active first, as a reload into a smaller bound expects
+    return `{${build.parts.reverse().join(',')}}`;
   }
 
   private entry(key: string, state: S): string {
@@ -80,6 +112,31 @@ export class StateDocument<S extends object> {
     this.texts.set(state, { key, text });
     this.stats.serialised++;
     return text;
+  }
+}
+
+/** The entries of one document, most recently active first, within its bound. */
+class Build {
+  readonly parts: string[] = [];
+  /** characters so far: the braces, the entries and their commas */
+  private chars = 2;
+  full = false;
+
+  constructor(
+    readonly total: number,
+    private readonly maxChars: number
+  ) {}
+
+  /** Takes the entry if it fits; false (and full from then on) if not. */
+  add(text: string): boolean {
+    const more = text.length + (this.parts.length ? 1 : 0);
+    if (this.chars + more > this.maxChars) {
+      this.full = true;
+      return false;
+    }
+    this.chars += more;
+    this.parts.push(text);
+    return true;
   }
 }
 

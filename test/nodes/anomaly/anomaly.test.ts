@@ -322,6 +322,86 @@ describe('moby-anomaly node', function () {
       assert.equal(ok[3].anomaly!.is_anomaly, true);
     });
 
+    it('a fleet whose calibration rows pass the saved document bound: the most recently active are saved, the rest left out with a warning, and they calibrate again after a restart', async () => {
+      // the bound is 256 Mi characters (about 2,000 devices calibrating 900 rows of 8 fields); a test cannot
+      // build that, so it lowers the module's bound, which the node reads when it starts
+      const docModule = require('../../../dist/nodes/core/anomaly/state-document.js');
+      const bound = docModule.SAVED_STATE_MAX_CHARS;
+      docModule.SAVED_STATE_MAX_CHARS = 8000;
+      try {
+        await load(flow({ method: 'pca', trainSize: 100, persistSeconds: 0.2 }));
+        const red = helper._redNodes;
+        await red.stopFlows();
+        for (const f of files()) fs.rmSync(f);
+        await red.closeContextsPlugin();
+        await red.loadContextsPlugin();
+        await red.startFlows();
+        let ok = collect('a-ok');
+        let bad = collect('a-bad');
+        // six devices, 30 calibration rows each (about 3 KB of text per device): two fit in 8,000
+        const devices = ['d-1', 'd-2', 'd-3', 'd-4', 'd-5', 'd-6'];
+        for (const d of devices)
+          await feed(
+            'a',
+            TRAIN.slice(0, 30).map((f) => point(f, d)),
+            ok,
+            bad
+          );
+        const stateFile = () =>
+          files().find((f) => f.endsWith('.json') && fs.readFileSync(f, 'utf8').includes('anomaly_state'));
+        const saved = (await waitFor(
+          () => {
+            const f = stateFile();
+            const s = f && storedStates(f);
+            return s && s['d-6']?.buffer?.length === 30 ? Object.keys(s) : undefined;
+          },
+          5000,
+          'a save with the last device'
+        )) as string[];
+        const onDisk = fs.readFileSync(stateFile()!, 'utf8');
+        assert.ok(JSON.parse(onDisk).anomaly_state.length <= 8000, 'the document within its bound');
+        // the most recently active, least recently active first (the order a reload into a smaller bound expects)
+        assert.ok(saved.length >= 1 && saved.length < devices.length, `saved ${saved}`);
+        assert.deepEqual(saved, devices.slice(devices.length - saved.length));
+        const warned = helper
+          .getNode('a')
+          .warn.args.map((a: unknown[]) => String(a[0]))
+          .find((w: string) => w.includes('left out'));
+        assert.ok(warned, 'a warning says devices were left out');
+        assert.match(
+          warned,
+          new RegExp(
+            `saved the state of ${saved.length} device\\(s\\) and left out the ${devices.length - saved.length} less recently active`
+          )
+        );
+
+        // a crash now: only the periodic save is on disk; after the restart the saved devices go on calibrating,
+        // the left-out ones start again (and every device is still accepted)
+        const file = stateFile()!;
+        await red.stopFlows();
+        fs.writeFileSync(file, onDisk);
+        await red.closeContextsPlugin();
+        fs.writeFileSync(file, onDisk);
+        await red.loadContextsPlugin();
+        await red.startFlows();
+        ok = collect('a-ok');
+        bad = collect('a-bad');
+        await feed(
+          'a',
+          devices.map((d) => point(TRAIN[30], d)),
+          ok,
+          bad
+        );
+        assert.equal(bad.length, 0);
+        const have = Object.fromEntries(
+          ok.map((m) => [(m.payload as any).tags.device_id, (m.anomaly as any).warmup?.have as number])
+        );
+        for (const d of devices) assert.equal(have[d], saved.includes(d) ? 31 : 1, `${d}: ${JSON.stringify(have)}`);
+      } finally {
+        docModule.SAVED_STATE_MAX_CHARS = bound;
+      }
+    });
+
     for (const batched of [false, true])
       it(`after incremental saves, a restart from what the periodic saves wrote restores every device, also those untouched since their last save${batched ? ' (batch mode)' : ''}`, async () => {
         // saves every 0.2 s; each serialises only the devices changed since the one before (state-document.ts)

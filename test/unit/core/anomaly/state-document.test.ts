@@ -61,6 +61,36 @@ describe('anomaly state document', () => {
     assert.deepEqual(doc.stats, { serialised: 40, reused: 40 });
   });
 
+  it('within its bound in characters: the most recently active devices, the others left out and counted, none serialised past the first that does not fit', async () => {
+    const states = fleet(10); // least recently active first
+    const whole = JSON.stringify(Object.fromEntries(states));
+    const entryChars = (whole.length - 2) / states.length; // about: the states differ by a few rows
+    const bound = Math.floor(entryChars * 4.5);
+    const expected = JSON.stringify(Object.fromEntries(states.slice(-4)));
+    assert.ok(expected.length <= bound && JSON.stringify(Object.fromEntries(states.slice(-5))).length > bound);
+
+    const doc = new StateDocument<AnomalyDeviceState>(bound);
+    assert.equal(doc.document(states), expected, 'the last four, in the order given');
+    assert.equal(doc.leftOut, 6);
+    assert.equal(doc.saved, 4);
+    // four taken and the fifth that did not fit: the five oldest were never serialised
+    assert.deepEqual(doc.stats, { serialised: 5, reused: 0 });
+
+    // in slices (a slice ends at every 16th entry with a zero budget), the same document and counts
+    const sliced = new StateDocument<AnomalyDeviceState>(bound);
+    assert.equal(await sliced.documentInSlices(states, 0, async () => undefined), expected);
+    assert.equal(sliced.leftOut, 6);
+    // one device that alone passes the bound: an empty document, still JSON
+    const tiny = new StateDocument<AnomalyDeviceState>(10);
+    assert.equal(tiny.document(states), '{}');
+    assert.equal(tiny.leftOut, 10);
+    // all of them fit again: nothing left out
+    assert.equal(new StateDocument<AnomalyDeviceState>(whole.length).document(states), whole);
+    const exact = new StateDocument<AnomalyDeviceState>(whole.length);
+    await exact.documentInSlices(states, 0, async () => undefined);
+    assert.equal(exact.leftOut, 0);
+  });
+
   it('a device renamed or moved to another key is written under its key', () => {
     const [[, s]] = fleet(1);
     const doc = new StateDocument<AnomalyDeviceState>();
