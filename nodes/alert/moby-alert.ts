@@ -642,6 +642,9 @@ export = function (RED: NodeAPI) {
           `saved alerts held more than ${def.maxOpen ?? 10000} open alerts (the bound): the least recently active ${engine.evictions} were resolved as evicted`
         );
       mutes.restore(snap && typeof snap === 'object' ? (snap as { mutes?: unknown }).mutes : undefined);
+      // Quiet reopens go on through a restart or a deploy: rebuilt from the restored alerts and what the
+      // notification queue (its own journal) sent or still holds for each opening
+      reopenQuiet.seed(engine.snapshot().alerts, (a) => queue.sentOrQueued(`${a.alert_id}:open`), Date.now());
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;

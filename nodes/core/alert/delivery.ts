@@ -195,6 +195,17 @@ export class DeliveryQueue<P = unknown> {
     }
   }
 
+  /** Whether a notification key was sent (as far as the queue remembers) or is queued, on any channel. */
+  sentOrQueued(key: string): boolean {
+    for (const channel of Object.keys(this.opts.senders)) {
+      const fullKey = `${channel}:${key}`;
+      if (this.sent.has(fullKey)) return true;
+      const lane = this.lanes.get(channel);
+      if (lane && lane.jobs.some((j) => j.key === fullKey)) return true;
+    }
+    return false;
+  }
+
   /** Queues a notification for a channel; a key already sent or queued is ignored (returns false). */
   enqueue(channel: string, key: string, payload: P): boolean {
     if (this.closed || !this.opts.senders[channel]) return false;

@@ -14,6 +14,9 @@
 // for as long as those settings say: that is news too, and its resolve is then sent as well).
 // Memory: one small entry per (tenant, device, rule) notified recently, at most `maxKeys`, the least
 // recently used forgotten first (a forgotten key's next opening is simply notified).
+// Across a restart (a deploy of the flow restarts the node too) the entries are rebuilt from what is already
+// kept: the restored alerts and the notification queue's record of what it sent or holds (`seed`), so a
+// condition that flaps through a deploy does not page again at once.
 import type { Alert, Severity } from '../contract';
 
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
@@ -67,6 +70,55 @@ export class ReopenQuiet {
     this.entries.set(key, { at: now, severity: alert.severity, quieted: 0, quietId: null });
     if (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
     return e ? { quieted: e.quieted, since: e.at } : { quieted: 0 };
+  }
+
+  /**
+   * Rebuilds the entries after a restart from the restored alerts (any order) and whether each one's opening
+   * was notified (sent, or still queued). Per (tenant, device, rule): the latest notified opening within the
+   * window is the entry; the openings after it were quiet (counted), and the last of them, if still open, is
+   * the quiet alert whose resolve is not news. Openings never notified by any channel (a muted device's among
+   * them) count as quiet here, which errs on the side of fewer pages.
+   */
+  seed(alerts: Iterable<Alert>, openingNotified: (alert: Alert) => boolean, now: number): void {
+    if (this.windowMs <= 0) return;
+    const byKey = new Map<string, Alert[]>();
+    for (const a of alerts) {
+      const key = ReopenQuiet.key(a);
+      const list = byKey.get(key);
+      if (list) list.push(a);
+      else byKey.set(key, [a]);
+    }
+    const rebuilt: Array<[string, Entry]> = [];
+    for (const [key, list] of byKey) {
+      list.sort((a, b) => a.opened_at - b.opened_at);
+      let last = -1;
+      for (let i = list.length - 1; i >= 0; i--)
+        if (openingNotified(list[i])) {
+          last = i;
+          break;
+        }
+      if (last < 0) continue;
+      const paged = list[last];
+      if (!(now - paged.opened_at < this.windowMs)) continue;
+      const after = list.slice(last + 1);
+      const lastQuiet = after[after.length - 1];
+      rebuilt.push([
+        key,
+        {
+          at: paged.opened_at,
+          severity: paged.severity,
+          quieted: after.length,
+          quietId: lastQuiet && lastQuiet.status !== 'resolved' ? lastQuiet.alert_id : null,
+        },
+      ]);
+    }
+    // least recently used first, as open() keeps them
+    rebuilt.sort((a, b) => a[1].at - b[1].at);
+    for (const [key, e] of rebuilt) {
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      if (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
+    }
   }
 
   /**

@@ -390,6 +390,45 @@ describe('moby-alert node: notifications', function () {
     assert.equal((await quieted()) - quietedBefore, 4, 'counted in moby_events_total{event="reopen_quieted"}');
   });
 
+  it('a condition flapping through a restart (a deploy) stays quiet: the window and the count go on from the alerts and the sent notifications', async () => {
+    const hook = await receiver();
+    const flow = () =>
+      alertFlow({ webhook: 'wh', autoResolvePoints: 1, quietReopenSec: 60, persist: 'journal', ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 },
+      ]);
+    await loadAlertFlow(flow(), { wh: { secret: WEBHOOK_SECRET } });
+    let events = collect('ev');
+    send(anomalyMsg('fan-6', true));
+    send(anomalyMsg('fan-6', false));
+    send(anomalyMsg('fan-6', true)); // quiet, and left open
+    await waitFor(() => events.length === 3, 5000, 'two openings and a resolve');
+    await waitFor(() => hook.delivered().length === 2, 5000, 'the first opening and its resolve');
+    const pagedAt = JSON.parse(hook.delivered()[0].body).data.alert.opened_at;
+
+    // the node restarts (a deploy or a restart of Node-RED): same user directory, same journals
+    await helper.unload();
+    await loadAlertFlow(flow(), { wh: { secret: WEBHOOK_SECRET } });
+    events = collect('ev');
+    send(anomalyMsg('fan-6', false)); // resolves the quiet alert: not news
+    send(anomalyMsg('fan-6', true)); // opens again within the window: quiet
+    send(anomalyMsg('fan-6', false));
+    await waitFor(() => events.length === 3, 5000, 'a resolve, an opening and a resolve after the restart');
+    await sleep(500);
+    assert.equal(hook.delivered().length, 2, `nothing paged after the restart: ${hook.delivered().map((r) => r.body)}`);
+    const list = (await api().get('/moby/alerts?device_id=fan-6').expect(200)).body as unknown[];
+    assert.equal(list.length, 3, 'every episode keeps its alert record');
+
+    // a higher severity is news at once, and says how many were quiet since the page before the restart
+    const critical = anomalyMsg('fan-6', true);
+    (critical.anomaly as { severity: string }).severity = 'critical';
+    send(critical);
+    await waitFor(() => hook.delivered().length === 3, 5000, 'the critical opening');
+    const body = JSON.parse(hook.delivered()[2].body);
+    assert.equal(body.type, 'alert.open');
+    assert.equal(body.data.alert.severity, 'critical');
+    assert.deepEqual(body.data.quieted, { count: 2, since: pagedAt });
+  });
+
   it('Quiet reopens 0 pages every opening', async () => {
     const hook = await receiver();
     await loadAlertFlow(

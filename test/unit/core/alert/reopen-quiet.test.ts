@@ -140,4 +140,45 @@ describe('alert: quiet reopens (ReopenQuiet)', () => {
       ['open:id-1', 'resolve:id-1', 'open:id-2']
     );
   });
+  it('seed (after a restart): rebuilt from the alerts and which openings were notified, the same as if the node had not restarted', () => {
+    // one run without a restart, recording what was notified
+    const a = setup(600_000);
+    a.trigger('d1'); // paged
+    a.clear('d1');
+    a.clock.t += 60_000;
+    a.trigger('d1'); // quiet
+    a.clear('d1');
+    a.clock.t += 60_000;
+    a.trigger('d1'); // quiet, still open
+    a.trigger('d2'); // paged, long ago by the time of the restart below
+    a.trigger('d3'); // never notified (muted, or no channel then): not an entry
+    const notified = new Set(a.sent.filter(([k]) => k === 'open').map(([, id]) => id));
+    notified.delete('id-5');
+    const alerts = a.engine.snapshot().alerts;
+
+    // the restart: a fresh ReopenQuiet seeded from the restored alerts, 2 minutes later; d2's page is outside
+    // a window of 100 s from the restart and is not seeded
+    const now = a.clock.t + 120_000;
+    const seeded = new ReopenQuiet(600_000);
+    seeded.seed(alerts, (al: Alert) => notified.has(al.alert_id), now);
+    assert.equal(seeded.size, 2, 'd1 and d2 (d3 never notified)');
+    const short = new ReopenQuiet(100_000);
+    short.seed(alerts, (al: Alert) => notified.has(al.alert_id), now);
+    assert.equal(short.size, 0, 'every notified opening is older than the window');
+
+    // the quiet alert still open: its resolve is not news; the next opening is quiet, counted
+    const quietOpen = alerts.find((al) => al.alert_id === 'id-3')!;
+    assert.equal(seeded.follow('resolve', { ...quietOpen, status: 'resolved' }), false);
+    assert.equal(seeded.open({ ...quietOpen, alert_id: 'id-9', opened_at: now }, now), null);
+    // past the window from the paged opening (id-1), the next one is paged with every quiet one since
+    const paged = alerts.find((al) => al.alert_id === 'id-1')!;
+    const later = paged.opened_at + 600_000;
+    assert.deepEqual(seeded.open({ ...quietOpen, alert_id: 'id-10', opened_at: later }, later), {
+      quieted: 3,
+      since: paged.opened_at,
+    });
+    // d3, never notified, pages at its next opening
+    const d3 = alerts.find((al) => al.device_id === 'd3')!;
+    assert.deepEqual(seeded.open({ ...d3, alert_id: 'id-11', opened_at: now }, now), { quieted: 0 });
+  });
 });
