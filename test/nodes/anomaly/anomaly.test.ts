@@ -40,6 +40,8 @@ function point(fields: Record<string, unknown>, device = 'pump-1', extraTags: Re
 }
 
 /** Sends points and waits until `count` messages arrived on the two outputs together. */
+/** The first `n` training rows as points of one device. */
+const rowsOf = (device: string, n: number) => TRAIN.slice(0, n).map((f) => point(f, device));
 /** Each row of fields as a point of pump-1. */
 const points = (rows: Array<Record<string, unknown>>) => rows.map((f) => point(f));
 
@@ -289,6 +291,27 @@ describe('moby-anomaly node', function () {
       const v = JSON.parse(fs.readFileSync(file, 'utf8')).anomaly_state;
       return typeof v === 'string' ? JSON.parse(v) : v;
     };
+    const stateFile = () =>
+      files().find((f) => f.endsWith('.json') && fs.readFileSync(f, 'utf8').includes('anomaly_state'));
+    /** Restarts the loaded flow on the configured file store, emptied first. */
+    async function onEmptyStore() {
+      const red = helper._redNodes;
+      await red.stopFlows();
+      for (const f of files()) fs.rmSync(f);
+      await red.closeContextsPlugin();
+      await red.loadContextsPlugin();
+      await red.startFlows();
+    }
+    /** A crash now: restarts with only `onDisk` in the state file (the save that stopping makes is undone). */
+    async function restartFrom(file: string, onDisk: string) {
+      const red = helper._redNodes;
+      await red.stopFlows();
+      fs.writeFileSync(file, onDisk);
+      await red.closeContextsPlugin();
+      fs.writeFileSync(file, onDisk);
+      await red.loadContextsPlugin();
+      await red.startFlows();
+    }
 
     it('a restarted flow scores at once with the state it learned before', async () => {
       // the test helper initialises but does not open context stores: restart the flows on the configured store
@@ -330,25 +353,12 @@ describe('moby-anomaly node', function () {
       docModule.SAVED_STATE_MAX_CHARS = 8000;
       try {
         await load(flow({ method: 'pca', trainSize: 100, persistSeconds: 0.2 }));
-        const red = helper._redNodes;
-        await red.stopFlows();
-        for (const f of files()) fs.rmSync(f);
-        await red.closeContextsPlugin();
-        await red.loadContextsPlugin();
-        await red.startFlows();
+        await onEmptyStore();
         let ok = collect('a-ok');
         let bad = collect('a-bad');
         // six devices, 30 calibration rows each (about 3 KB of text per device): two fit in 8,000
         const devices = ['d-1', 'd-2', 'd-3', 'd-4', 'd-5', 'd-6'];
-        for (const d of devices)
-          await feed(
-            'a',
-            TRAIN.slice(0, 30).map((f) => point(f, d)),
-            ok,
-            bad
-          );
-        const stateFile = () =>
-          files().find((f) => f.endsWith('.json') && fs.readFileSync(f, 'utf8').includes('anomaly_state'));
+        for (const d of devices) await feed('a', rowsOf(d, 30), ok, bad);
         const saved = (await waitFor(
           () => {
             const f = stateFile();
@@ -377,21 +387,11 @@ describe('moby-anomaly node', function () {
 
         // a crash now: only the periodic save is on disk; after the restart the saved devices go on calibrating,
         // the left-out ones start again (and every device is still accepted)
-        const file = stateFile()!;
-        await red.stopFlows();
-        fs.writeFileSync(file, onDisk);
-        await red.closeContextsPlugin();
-        fs.writeFileSync(file, onDisk);
-        await red.loadContextsPlugin();
-        await red.startFlows();
+        await restartFrom(stateFile()!, onDisk);
         ok = collect('a-ok');
         bad = collect('a-bad');
-        await feed(
-          'a',
-          devices.map((d) => point(TRAIN[30], d)),
-          ok,
-          bad
-        );
+        const next = devices.map((d) => point(TRAIN[30], d));
+        await feed('a', next, ok, bad);
         assert.equal(bad.length, 0);
         const have = Object.fromEntries(
           ok.map((m) => [(m.payload as any).tags.device_id, (m.anomaly as any).warmup?.have as number])
@@ -406,30 +406,17 @@ describe('moby-anomaly node', function () {
       it(`after incremental saves, a restart from what the periodic saves wrote restores every device, also those untouched since their last save${batched ? ' (batch mode)' : ''}`, async () => {
         // saves every 0.2 s; each serialises only the devices changed since the one before (state-document.ts)
         await load(flow({ method: 'pca', trainSize: 30, persistSeconds: 0.2 }));
-        const red = helper._redNodes;
-        await red.stopFlows();
-        for (const f of files()) fs.rmSync(f);
-        await red.closeContextsPlugin();
-        await red.loadContextsPlugin();
-        await red.startFlows();
+        await onEmptyStore();
         let ok = collect('a-ok');
         let bad = collect('a-bad');
         const devices = ['pump-1', 'pump-2', 'pump-3'];
-        for (const d of devices)
-          await feed(
-            'a',
-            TRAIN.slice(0, 30).map((f) => point(f, d)),
-            ok,
-            bad
-          );
+        for (const d of devices) await feed('a', rowsOf(d, 30), ok, bad);
         await feed(
           'a',
           devices.map((d) => point(NORMAL[0], d)),
           ok,
           bad
         );
-        const stateFile = () =>
-          files().find((f) => f.endsWith('.json') && fs.readFileSync(f, 'utf8').includes('anomaly_state'));
         // a periodic save holds the three fitted devices, each having scored its point after the fit
         await waitFor(
           () => {
@@ -456,13 +443,7 @@ describe('moby-anomaly node', function () {
         await waitFor(() => exported.length === 1, 5000, 'export');
         // a crash now: only what the periodic saves wrote is on disk (close's own save is undone below)
         const file = stateFile()!;
-        const onDisk = fs.readFileSync(file, 'utf8');
-        await red.stopFlows();
-        fs.writeFileSync(file, onDisk);
-        await red.closeContextsPlugin();
-        fs.writeFileSync(file, onDisk);
-        await red.loadContextsPlugin();
-        await red.startFlows();
+        await restartFrom(file, fs.readFileSync(file, 'utf8'));
         ok = collect('a-ok');
         bad = collect('a-bad');
         const again: Msg[] = [];
