@@ -199,7 +199,8 @@ export = function (RED: NodeAPI) {
     // the states it changed (its `changed` option) and each state's JSON is its saved form.
     const ctx = node.context();
     // bounded in characters (core/anomaly/state-document.ts): a fleet calibrating at once cannot outgrow one string
-    const doc = new StateDocument<object>(SAVED_STATE_MAX_CHARS);
+    // and its calibration rows serialised once each, not at every save of a calibrating device
+    const doc = new StateDocument<object>(SAVED_STATE_MAX_CHARS, method === 'onnx' ? undefined : 'buffer');
     const contextKey = method === 'onnx' ? ONNX_CONTEXT_KEY : CONTEXT_KEY;
     /** the states to save, least recently active first */
     const deviceEntries = (): Iterable<[string, object]> =>

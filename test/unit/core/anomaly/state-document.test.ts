@@ -91,6 +91,60 @@ describe('anomaly state document', () => {
     assert.equal(exact.leftOut, 0);
   });
 
+  it("the calibration rows (the growing field) are serialised once each: every save's text is JSON.stringify's, through growth, a fit and a new buffer", async () => {
+    const c = { ...defaultsFor('pca'), trainSize: 80 };
+    const rows80 = gaussianRows(200, 4, 21);
+    const states: Array<[string, AnomalyDeviceState]> = [0, 1, 2].map((i) => [
+      `dev-${i}`,
+      newState(c, ['a', 'b', 'c', 'd']),
+    ]);
+    const plain = new StateDocument<AnomalyDeviceState>();
+    const growing = new StateDocument<AnomalyDeviceState>(undefined, 'buffer');
+    let k = 0;
+    for (let round = 0; round < 60; round++) {
+      // each device takes a few points (the first fits at 80 rows and then scores), then both documents save
+      for (const [i, [, st]] of states.entries()) {
+        for (let p = 0; p < 1 + i; p++) {
+          step(c, st, rows80[k++ % rows80.length]);
+          plain.changed(st);
+          growing.changed(st);
+        }
+      }
+      if (round === 40) {
+        // another array in place of a calibrating buffer (a failed fit starts one), longer and with other
+        // rows, then a missing row (written null); and a long buffer where there was none
+        states[0][1].buffer = rows80.slice(100, 145).map((r) => r.slice());
+        (states[0][1].buffer as unknown[]).push(undefined);
+        states[2][1].buffer = rows80.slice(150, 190).map((r) => r.slice());
+        plain.changed(states[2][1]);
+        growing.changed(states[2][1]);
+        plain.changed(states[0][1]);
+        growing.changed(states[0][1]);
+      }
+      if (round === 50) {
+        // the same array cut short in place: its kept text starts again
+        (states[0][1].buffer as unknown[]).length = 34;
+        plain.changed(states[0][1]);
+        growing.changed(states[0][1]);
+      }
+      const expected = JSON.stringify(Object.fromEntries(states));
+      assert.equal(plain.document(states), expected);
+      assert.equal(
+        round % 2 ? await growing.documentInSlices(states, 0, async () => undefined) : growing.document(states),
+        expected,
+        `round ${round}`
+      );
+    }
+    assert.ok(
+      states.some(([, st]) => st.model !== null),
+      'a device fitted during the run'
+    );
+    assert.ok(
+      states.some(([, st]) => st.buffer !== null && st.buffer.length > 32),
+      'a device still calibrating'
+    );
+  });
+
   it('a device renamed or moved to another key is written under its key', () => {
     const [[, s]] = fleet(1);
     const doc = new StateDocument<AnomalyDeviceState>();
