@@ -13,7 +13,12 @@ import { tenantMapSetting } from '../lib/tenant-settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
-import type { Notification, NotificationKind } from '../core/alert/channels';
+import {
+  notificationKey,
+  notificationKindsByAlert,
+  type Notification,
+  type NotificationKind,
+} from '../core/alert/channels';
 import { ReopenQuiet, type QuietOpening } from '../core/alert/reopen-quiet';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
@@ -267,7 +272,7 @@ export = function (RED: NodeAPI) {
           return;
         }
       } else if (!reopenQuiet.follow(kind, alert)) return;
-      const key = `${alert.alert_id}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
+      const key = notificationKey(alert.alert_id, kind, seq);
       const prev = chains.get(alert.alert_id) ?? Promise.resolve();
       const next = prev.then(async () => {
         let summary: string;
@@ -644,7 +649,8 @@ export = function (RED: NodeAPI) {
       mutes.restore(snap && typeof snap === 'object' ? (snap as { mutes?: unknown }).mutes : undefined);
       // Quiet reopens go on through a restart or a deploy: rebuilt from the restored alerts and what the
       // notification queue (its own journal) sent or still holds for each opening
-      reopenQuiet.seed(engine.snapshot().alerts, (a) => queue.sentOrQueued(`${a.alert_id}:open`), Date.now());
+      const notifiedKinds = notificationKindsByAlert(queue.sentOrQueuedKeys());
+      reopenQuiet.seed(engine.snapshot().alerts, (a) => notifiedKinds.get(a.alert_id), Date.now());
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;

@@ -9,6 +9,26 @@ import { isRetryableStatus, parseRetryAfter } from '../retry';
 
 export type NotificationKind = 'open' | 'update' | 'ack' | 'resolve' | 'escalate' | 'repeat';
 
+/** A notification's idempotency key in the delivery queue: per alert and kind, a reminder's with its number. */
+export function notificationKey(alertId: string, kind: NotificationKind, seq?: number): string {
+  return `${alertId}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
+}
+
+const NOTIFICATION_KEY = /^(.+):(open|update|ack|resolve|escalate|repeat)(?::\d+)?$/;
+
+/** notificationKey read back: the kinds notified per alert id (a key of another shape is skipped). */
+export function notificationKindsByAlert(keys: Iterable<string>): Map<string, Set<NotificationKind>> {
+  const out = new Map<string, Set<NotificationKind>>();
+  for (const key of keys) {
+    const m = NOTIFICATION_KEY.exec(key);
+    if (!m) continue;
+    let kinds = out.get(m[1]);
+    if (!kinds) out.set(m[1], (kinds = new Set()));
+    kinds.add(m[2] as NotificationKind);
+  }
+  return out;
+}
+
 /** What a channel is asked to deliver (the delivery job's payload). */
 export interface Notification {
   kind: NotificationKind;

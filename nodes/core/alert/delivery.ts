@@ -195,15 +195,23 @@ export class DeliveryQueue<P = unknown> {
     }
   }
 
-  /** Whether a notification key was sent (as far as the queue remembers) or is queued, on any channel. */
-  sentOrQueued(key: string): boolean {
-    for (const channel of Object.keys(this.opts.senders)) {
-      const fullKey = `${channel}:${key}`;
-      if (this.sent.has(fullKey)) return true;
-      const lane = this.lanes.get(channel);
-      if (lane && lane.jobs.some((j) => j.key === fullKey)) return true;
+  /**
+   * Every notification key sent (as far as the queue remembers) or queued, on any channel configured now,
+   * without its channel, in one pass (the restart's rebuild of Quiet reopens asks about every restored alert).
+   */
+  sentOrQueuedKeys(): Set<string> {
+    const out = new Set<string>();
+    // longest first: a channel name that is a prefix of another's cannot claim the other's keys
+    const channels = Object.keys(this.opts.senders).sort((a, b) => b.length - a.length);
+    for (const fullKey of this.sent) {
+      const channel = channels.find((c) => fullKey.startsWith(`${c}:`));
+      if (channel !== undefined) out.add(fullKey.slice(channel.length + 1));
     }
-    return false;
+    for (const channel of channels) {
+      const lane = this.lanes.get(channel);
+      if (lane) for (const j of lane.jobs) out.add(j.key.slice(channel.length + 1));
+    }
+    return out;
   }
 
   /** Queues a notification for a channel; a key already sent or queued is ignored (returns false). */

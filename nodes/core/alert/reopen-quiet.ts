@@ -73,13 +73,14 @@ export class ReopenQuiet {
   }
 
   /**
-   * Rebuilds the entries after a restart from the restored alerts (any order) and whether each one's opening
-   * was notified (sent, or still queued). Per (tenant, device, rule): the latest notified opening within the
-   * window is the entry; the openings after it were quiet (counted), and the last of them, if still open, is
-   * the quiet alert whose resolve is not news. Openings never notified by any channel (a muted device's among
-   * them) count as quiet here, which errs on the side of fewer pages.
+   * Rebuilds the entries after a restart from the restored alerts (any order) and what was notified of each
+   * (`notified`: the kinds sent or still queued, e.g. `open`, `escalate`). Per (tenant, device, rule): the
+   * latest notified opening within the window is the entry; the openings after it were quiet (counted), and
+   * the last of them, if still open and nothing about it was sent since (an escalation or a reminder makes a
+   * quiet alert known), is the quiet alert whose resolve is not news. Openings never notified by any channel
+   * (a muted device's among them) count as quiet here, which errs on the side of fewer pages.
    */
-  seed(alerts: Iterable<Alert>, openingNotified: (alert: Alert) => boolean, now: number): void {
+  seed(alerts: Iterable<Alert>, notified: (alert: Alert) => ReadonlySet<string> | undefined, now: number): void {
     if (this.windowMs <= 0) return;
     const byKey = new Map<string, Alert[]>();
     for (const a of alerts) {
@@ -88,12 +89,14 @@ export class ReopenQuiet {
       if (list) list.push(a);
       else byKey.set(key, [a]);
     }
+    // an escalation, a reminder, an acknowledgement or an update sent about a quiet alert made it known (follow)
+    const madeKnown = (a: Alert) => [...(notified(a) ?? [])].some((kind) => kind !== 'open');
     const rebuilt: Array<[string, Entry]> = [];
     for (const [key, list] of byKey) {
       list.sort((a, b) => a.opened_at - b.opened_at);
       let last = -1;
       for (let i = list.length - 1; i >= 0; i--)
-        if (openingNotified(list[i])) {
+        if (notified(list[i])?.has('open')) {
           last = i;
           break;
         }
@@ -108,7 +111,7 @@ export class ReopenQuiet {
           at: paged.opened_at,
           severity: paged.severity,
           quieted: after.length,
-          quietId: lastQuiet && lastQuiet.status !== 'resolved' ? lastQuiet.alert_id : null,
+          quietId: lastQuiet && lastQuiet.status !== 'resolved' && !madeKnown(lastQuiet) ? lastQuiet.alert_id : null,
         },
       ]);
     }

@@ -429,6 +429,39 @@ describe('moby-alert node: notifications', function () {
     assert.deepEqual(body.data.quieted, { count: 2, since: pagedAt });
   });
 
+  it('a quiet alert escalated before a restart has its resolve sent after it (the escalation made it news)', async () => {
+    const hook = await receiver();
+    const flow = () =>
+      alertFlow(
+        {
+          webhook: 'wh',
+          autoResolvePoints: 1,
+          quietReopenSec: 60,
+          escalateAfterSec: 0.3,
+          persist: 'journal',
+          ...FAST_RETRY,
+        },
+        [{ id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 }]
+      );
+    await loadAlertFlow(flow(), { wh: { secret: WEBHOOK_SECRET } });
+    send(anomalyMsg('fan-7', true)); // paged
+    send(anomalyMsg('fan-7', false)); // its resolve is sent
+    send(anomalyMsg('fan-7', true)); // quiet, left open, unacknowledged: escalates
+    const types = () => hook.delivered().map((r) => JSON.parse(r.body).type as string);
+    await waitFor(() => types().length === 3, 5000, 'the opening, its resolve and the escalation of the quiet one');
+    assert.deepEqual(types(), ['alert.open', 'alert.resolve', 'alert.escalate']);
+
+    await helper.unload();
+    await loadAlertFlow(flow(), { wh: { secret: WEBHOOK_SECRET } });
+    send(anomalyMsg('fan-7', false));
+    await waitFor(() => types().length === 4, 5000, `the escalated alert's resolve after the restart: ${types()}`);
+    assert.equal(types()[3], 'alert.resolve');
+    assert.equal(
+      JSON.parse(hook.delivered()[3].body).data.alert.alert_id,
+      JSON.parse(hook.delivered()[2].body).data.alert.alert_id
+    );
+  });
+
   it('Quiet reopens 0 pages every opening', async () => {
     const hook = await receiver();
     await loadAlertFlow(

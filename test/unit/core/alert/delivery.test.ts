@@ -230,6 +230,34 @@ describe('alert delivery queue', () => {
     assert.equal(d.q.pendingCount(), 0);
   });
 
+  it('sentOrQueuedKeys: the keys sent or queued on any channel configured now, without the channel, from the journal too', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-q-'));
+    const file = path.join(dir, 'queue.jsonl');
+    const sched = new FakeScheduler();
+    // "slack" is a prefix of "slack:acme" (a tenant's lane): each key keeps its own channel
+    const down = scripted([new Error('down'), new Error('down'), new Error('down'), new Error('down')]);
+    const a = queue(
+      sched,
+      { slack: scripted([]).sender(sched), 'slack:acme': down.sender(sched), old: scripted([]).sender(sched) },
+      { file }
+    );
+    a.q.enqueue('slack', 'a1:open', { n: 1 });
+    a.q.enqueue('slack:acme', 'a2:escalate', { n: 2 }); // still queued: its channel is down
+    a.q.enqueue('old', 'a3:open', { n: 3 });
+    await sched.advance(0);
+    assert.deepEqual(a.delivered.sort(), ['old:a3:open', 'slack:a1:open']);
+    assert.deepEqual([...a.q.sentOrQueuedKeys()].sort(), ['a1:open', 'a2:escalate', 'a3:open']);
+    await a.q.close(100);
+
+    // after a restart, from the journal; a channel no longer configured ("old") answers for nothing
+    const b = queue(
+      new FakeScheduler(),
+      { slack: scripted([]).sender(sched), 'slack:acme': down.sender(sched) },
+      { file }
+    );
+    assert.deepEqual([...b.q.sentOrQueuedKeys()].sort(), ['a1:open', 'a2:escalate']);
+  });
+
   it('on a full disk a journal line is written whole or not at all, and a failed compaction leaves no temp file', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-q-'));
     const file = path.join(dir, 'queue.jsonl');

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { AlertEngine } from '../../../../nodes/core/alert/engine';
 import { ReopenQuiet, type QuietOpening } from '../../../../nodes/core/alert/reopen-quiet';
+import { notificationKey, notificationKindsByAlert } from '../../../../nodes/core/alert/channels';
 import type { Alert, AlertEvent, Severity } from '../../../../nodes/core/contract';
 
 function setup(windowMs: number, maxKeys?: number) {
@@ -160,10 +161,11 @@ describe('alert: quiet reopens (ReopenQuiet)', () => {
     // a window of 100 s from the restart and is not seeded
     const now = a.clock.t + 120_000;
     const seeded = new ReopenQuiet(600_000);
-    seeded.seed(alerts, (al: Alert) => notified.has(al.alert_id), now);
+    const kinds = (al: Alert) => (notified.has(al.alert_id) ? new Set(['open']) : undefined);
+    seeded.seed(alerts, kinds, now);
     assert.equal(seeded.size, 2, 'd1 and d2 (d3 never notified)');
     const short = new ReopenQuiet(100_000);
-    short.seed(alerts, (al: Alert) => notified.has(al.alert_id), now);
+    short.seed(alerts, kinds, now);
     assert.equal(short.size, 0, 'every notified opening is older than the window');
 
     // the quiet alert still open: its resolve is not news; the next opening is quiet, counted
@@ -180,5 +182,57 @@ describe('alert: quiet reopens (ReopenQuiet)', () => {
     // d3, never notified, pages at its next opening
     const d3 = alerts.find((al) => al.device_id === 'd3')!;
     assert.deepEqual(seeded.open({ ...d3, alert_id: 'id-11', opened_at: now }, now), { quieted: 0 });
+  });
+
+  it('seed: a quiet alert that an escalation or a reminder made known before the restart has its resolve sent after it', () => {
+    const a = setup(600_000);
+    a.trigger('d1'); // paged
+    a.clear('d1');
+    a.clock.t += 60_000;
+    a.trigger('d1'); // quiet, left open, and then escalated: the escalation is sent (news)
+    const quietAlert = a.engine.snapshot().alerts.find((al) => al.alert_id === 'id-2')!;
+    assert.equal(a.quiet.follow('escalate', quietAlert), true);
+    assert.equal(a.quiet.follow('resolve', { ...quietAlert, status: 'resolved' }), true, 'without a restart');
+
+    const sentKinds = new Map<string, Set<string>>([
+      ['id-1', new Set(['open', 'resolve'])],
+      ['id-2', new Set(['escalate'])],
+    ]);
+    for (const kind of ['escalate', 'repeat', 'ack', 'update']) {
+      const seeded = new ReopenQuiet(600_000);
+      sentKinds.set('id-2', new Set([kind]));
+      seeded.seed(a.engine.snapshot().alerts, (al: Alert) => sentKinds.get(al.alert_id), a.clock.t + 1000);
+      assert.equal(seeded.follow('resolve', { ...quietAlert, status: 'resolved' }), true, `after ${kind}`);
+      // the window still holds: the next opening is quiet, counting both
+      assert.equal(seeded.open({ ...quietAlert, alert_id: 'id-9' }, a.clock.t + 2000), null, `after ${kind}`);
+    }
+    // nothing sent about it: its resolve stays quiet
+    const seeded = new ReopenQuiet(600_000);
+    seeded.seed(
+      a.engine.snapshot().alerts,
+      (al: Alert) => (al.alert_id === 'id-1' ? new Set(['open']) : undefined),
+      a.clock.t
+    );
+    assert.equal(seeded.follow('resolve', { ...quietAlert, status: 'resolved' }), false);
+  });
+
+  it('notification keys read back as the kinds notified per alert (what seed is given after a restart)', () => {
+    const keys = [
+      notificationKey('0b6f-1', 'open'),
+      notificationKey('0b6f-1', 'repeat', 2),
+      notificationKey('0b6f-1', 'resolve'),
+      notificationKey('a:b', 'escalate'), // an id with a colon in it still reads back whole
+      'not-a-notification-key',
+      'x:unknownkind',
+    ];
+    assert.deepEqual(keys.slice(0, 2), ['0b6f-1:open', '0b6f-1:repeat:2']);
+    const byAlert = notificationKindsByAlert(keys);
+    assert.deepEqual(
+      [...byAlert].map(([id, kinds]) => [id, [...kinds].sort()]),
+      [
+        ['0b6f-1', ['open', 'repeat', 'resolve']],
+        ['a:b', ['escalate']],
+      ]
+    );
   });
 });
