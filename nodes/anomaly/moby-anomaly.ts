@@ -227,6 +227,8 @@ export = function (RED: NodeAPI) {
         cb?.();
       });
     }
+    /** A save that could not build its document: said; the state stays in memory and a later save tries again. */
+    const unsaved = (err: Error) => node.warn(`moby-anomaly: could not build the saved state: ${err.message}`);
     /** Saves now, in this turn (close, load, reset: the save must hold everything at once). */
     function persist(cb?: () => void): void {
       if (!loaded) {
@@ -240,8 +242,8 @@ export = function (RED: NodeAPI) {
       try {
         text = doc.document(deviceEntries());
       } catch (err) {
-        // never let a save take the runtime down (the state stays in memory; the next save tries again)
-        node.warn(`moby-anomaly: could not build the saved state: ${(err as Error).message}`);
+        // never let a save take the runtime down
+        unsaved(err as Error);
         cb?.();
         return;
       }
@@ -262,7 +264,7 @@ export = function (RED: NodeAPI) {
           // a rejection nothing caught would end the Node-RED process: said, and saved again at the next tick
           slicedSave = null;
           dirty = true;
-          node.warn(`moby-anomaly: could not build the saved state: ${err.message}`);
+          unsaved(err);
         }
       );
     }
