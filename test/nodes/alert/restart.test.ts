@@ -1,6 +1,7 @@
 // Restart persistence with a real Node-RED process and the file-backed context store: alerts (with their
 // acknowledgement) survive a graceful stop and a kill -9, and later triggers still fold into them; pending
-// notifications survive a restart and are delivered exactly once afterwards.
+// notifications survive a restart and are delivered exactly once afterwards; Quiet reopens are rebuilt after a
+// kill -9 from what is on disk.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -105,6 +106,38 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
     fs.writeFileSync(flowFile, JSON.stringify(postInAlertFlow({ persist: 'context' })));
     await nr.start();
     assert.deepEqual(await alerts(nr), []);
+  });
+
+  it('Quiet reopens through a kill -9: a flapping condition stays quiet, an escalated quiet alert still has its resolve sent', async () => {
+    receiver = await startReceiver();
+    nr = await nodeRedWithFlow(
+      postInAlertFlow(
+        { persist: 'journal', webhook: 'wh', quietReopenSec: 60, escalateAfterSec: 0.5, retryBaseSec: 0.2 },
+        [{ id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 1 }]
+      )
+    );
+    await nr.start();
+    const post = async (alert: Record<string, unknown>) =>
+      assert.equal((await postJson(nr!, '/in', { alert, moby: { device_id: 'fan-1' } })).status, 204);
+    const types = () => receiver!.delivered().map((r) => JSON.parse(r.body).type as string);
+    await post({ rule: 'vibration', severity: 'warning' }); // paged
+    await post({ rule: 'vibration', clear: true }); // its resolve is sent
+    await post({ rule: 'vibration', severity: 'warning' }); // quiet, left open: escalates after 0.5 s
+    await waitFor(() => types().length === 3, 10000, 'opening, resolve and escalation');
+    assert.deepEqual(types(), ['alert.open', 'alert.resolve', 'alert.escalate']);
+
+    // kill -9 once the queue has journaled the escalation as sent (a kill between the receiver's answer and that
+    // line sends it again after the restart, with the same idempotency key: at least once, not this test's point)
+    await new Promise((r) => setTimeout(r, 300));
+    await nr.stop('SIGKILL');
+    await nr.start();
+    await post({ rule: 'vibration', clear: true }); // the escalated quiet alert resolves: news, sent
+    await waitFor(() => types().length === 4, 10000, `the resolve after the restart: ${types()}`);
+    await post({ rule: 'vibration', severity: 'warning' }); // within the window: quiet again
+    await post({ rule: 'vibration', clear: true });
+    await waitFor(async () => (await alerts(nr!)).length === 3, 5000, 'three episodes kept');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(types(), ['alert.open', 'alert.resolve', 'alert.escalate', 'alert.resolve']);
   });
 
   it('delivers a notification queued while the webhook was down exactly once after a restart', async () => {
