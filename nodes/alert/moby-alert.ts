@@ -648,7 +648,7 @@ export = function (RED: NodeAPI) {
         );
       mutes.restore(snap && typeof snap === 'object' ? (snap as { mutes?: unknown }).mutes : undefined);
       // Quiet reopens go on through a restart or a deploy: rebuilt from the restored alerts and what the
-      // notification queue (its own journal) sent or still holds for each opening
+      // notification queue (its own journal) sent or still holds about each (its opening, an escalation, …)
       const notifiedKinds = notificationKindsByAlert(queue.sentOrQueuedKeys());
       reopenQuiet.seed(engine.snapshot().alerts, (a) => notifiedKinds.get(a.alert_id), Date.now());
       savedVersion = engine.version;
