@@ -219,6 +219,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // started by npm start (scripts/start.js) with an IPC channel: when that script dies without stopping us
+  // (kill -9, a crash), stop too instead of publishing on as an orphan
+  if (process.channel) {
+    process.channel.unref();
+    process.on('disconnect', stop);
+  }
   const duration = num(values.duration, 0, 'duration');
   if (duration > 0) setTimeout(stop, duration * 1000);
 }

@@ -89,6 +89,13 @@ function stop() {
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+// Started by npm start (scripts/start.js) with an IPC channel: when that script dies without stopping us (kill -9,
+// a crash, the OOM killer choosing it), close as on Ctrl+C (the writer keeps its points in the spool) instead of
+// running on as an orphan that holds the editor's port and the user directory, so the next npm start can start.
+if (process.channel) {
+  process.channel.unref();
+  process.on('disconnect', stop);
+}
 process.on('uncaughtException', (err) => {
   RED.log.error(`uncaught exception: ${err && err.stack ? err.stack : err}`);
   process.exit(1);

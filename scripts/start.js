@@ -220,7 +220,9 @@ const RESTART_WINDOW_MS = 120000;
  * (exit code non-zero, for a supervisor to see).
  */
 function spawnChild(name, args, env, onLine = null, restart = false, restarts = []) {
-  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // the IPC channel is how a child learns that this script died without stopping it (kill -9): it closes then
+  // (scripts/node-red.js, bin/moby-sim.ts) instead of running on as an orphan holding the ports
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   child.mobyName = name;
   printLines(child, name, onLine);
   child.on('exit', (code, signal) => {

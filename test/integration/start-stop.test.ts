@@ -131,6 +131,34 @@ describe('npm start going down', function () {
     }
   });
 
+  it('npm start itself killed with SIGKILL: its Node-RED and simulator close instead of running on as orphans, and npm start starts again', async () => {
+    started = await startMoby(home, { MOBY_SIM: '1', MOBY_SIM_ARGS: '--devices 3' });
+    const editorPort = Number(started.output().match(/Node-RED editor: http:\/\/[^:]+:(\d+)/)![1]);
+    const script = started.child.pid!;
+    const nodeRed = nodeRedPid(script);
+    const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(script)], { encoding: 'utf8' });
+    const simLine = children.split('\n').find((l) => /moby-sim\.js/.test(l));
+    assert.ok(simLine, `no simulator child in:\n${children}`);
+    const sim = Number(simLine.trim().split(/\s+/)[0]);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+
+    process.kill(script, 'SIGKILL'); // nothing of npm start's own shutdown runs
+    await started.exited;
+    // before, Node-RED ran on with no broker, holding the editor's port: the next npm start refused to start
+    await waitFor(() => !alive(nodeRed) && !alive(sim), 30000, 'the orphaned Node-RED and simulator to exit');
+    assert.ok(await portFree(editorPort), "the editor's port is free");
+    // it closed as on Ctrl+C: the writer's spool is unlocked and the same home starts again on the same ports
+    started = await startMoby(home, { MOBY_PORT: String(editorPort) });
+    assert.doesNotMatch(started.output(), /already in use/);
+  });
+
   it('the embedded broker keeps local strangers out of the pipeline: its client id needs its login, only it subscribes, devices still publish, idle connections over MOBY_BROKER_MAX_CONNECTIONS are evicted but never the pipeline', async () => {
     started = await startMoby(home, { MOBY_BROKER_MAX_CONNECTIONS: '2' });
     const url = `mqtt://127.0.0.1:${started.brokerPort}`;
