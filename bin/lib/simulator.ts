@@ -205,6 +205,9 @@ export class Simulator {
     return most;
   }
 
+  /** The last write of the state file failed (a full disk, a missing directory). */
+  private saveFailing = false;
+
   /** Writes the fleet's progress (atomically: a crash mid-write leaves the previous file). */
   private saveProgress(): void {
     const file = this.opts.stateFile;
@@ -218,8 +221,17 @@ export class Simulator {
     try {
       fs.writeFileSync(`${file}.tmp`, JSON.stringify(progress));
       fs.renameSync(`${file}.tmp`, file);
+      if (this.saveFailing) {
+        this.saveFailing = false;
+        this.opts.log(`state file ${file} written again`);
+      }
     } catch (err) {
-      this.opts.log(`could not write the state file ${file}: ${(err as Error).message}`);
+      // once per episode: a full disk would otherwise say it every 5 s for as long as it lasts
+      if (!this.saveFailing)
+        this.opts.log(
+          `could not write the state file ${file}: ${(err as Error).message} (said once until it is written again)`
+        );
+      this.saveFailing = true;
     }
   }
 

@@ -271,4 +271,35 @@ describe('simulator over MQTT', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a state file it cannot write is said once per episode, not at every save, and when it is written again', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-state-'));
+    const stateFile = path.join(dir, 'missing', 'sim-state.json'); // its directory does not exist: every write fails
+    const lines: string[] = [];
+    const master = 'hex:' + '33'.repeat(32);
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url: broker.url,
+      devices: 2,
+      master,
+      stateFile,
+      log: (l) => lines.push(l),
+    });
+    const save = () => (sim as unknown as { saveProgress(): void }).saveProgress();
+    try {
+      for (let k = 0; k < 5; k++) save();
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0], /could not write the state file .*ENOENT.*said once until it is written again/);
+      fs.mkdirSync(path.dirname(stateFile));
+      save();
+      save();
+      assert.deepEqual(lines.slice(1), [`state file ${stateFile} written again`]);
+      assert.equal(JSON.parse(fs.readFileSync(stateFile, 'utf8')).v, 1);
+      fs.rmSync(path.dirname(stateFile), { recursive: true });
+      save();
+      assert.equal(lines.length, 3, 'a new episode is said again');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
