@@ -55,7 +55,9 @@ export async function startNodeRed(
   /** another build of this package to run (a directory with package.json, dist/, resources/) */
   packageRoot = root,
   /** options for the Node-RED child's node (e.g. V8 flags), before red.js */
-  nodeArgs: string[] = []
+  nodeArgs: string[] = [],
+  /** Node-RED settings on top of flows/settings.js (e.g. runtimeSyncDelivery) */
+  extraSettings: Record<string, unknown> = {}
 ): Promise<NodeRed> {
   const port = await freePort();
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `moby-bench-${name}-`));
@@ -94,6 +96,7 @@ export async function startNodeRed(
       // the event-loop / GC / context-flush probe (nodered-probe.js), read at GET /bench/probe
       `  functionGlobalContext: { crypto: require('node:crypto'), benchProbe: require(${JSON.stringify(path.join(__dirname, 'nodered-probe.js'))}) },`,
       "  logging: { console: { level: 'info', metrics: false, audit: false } },",
+      ...Object.entries(extraSettings).map(([k, v]) => `  ${k}: ${JSON.stringify(v)},`),
       '};',
       '',
     ].join('\n')

@@ -45,6 +45,8 @@
 //   package.json, dist/ and resources/, e.g. `git archive` of an earlier commit, built): a change against the
 //   code before it in the same run set. <flow>+flags (e.g. ours-batch+flags, floor-b+flags@alt): that flow's
 //   Node-RED started with BENCH_NODE_FLAGS, node/V8 options (e.g. "--single-threaded-gc"), space-separated.
+//   <flow>+sync (e.g. floor-b+sync): that flow's Node-RED with the runtime setting runtimeSyncDelivery: true
+//   (Node-RED 0.x's synchronous delivery; measured in docs/benchmarks.md, not what we ship).
 // Node-RED CPU is the whole process's; each run also prints its main thread's (the event loop; the rest is
 // V8's worker threads — parallel scavenges, concurrent marking, compilation — and libuv's pool).
 // Per run and phase the Node-RED process's event-loop delay, GCs, context-store stringify calls and stalls
@@ -235,8 +237,10 @@ const probeLine = (phase: string, p: Probe | null, seconds: number) =>
 async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, load: Load): Promise<Result> {
   // "<flow>@alt": the same flow with the package built in BENCH_ALT_ROOT (the code before a change, same run)
   // "<flow>+flags": that flow's Node-RED started with BENCH_NODE_FLAGS (node/V8 options, space-separated)
-  const kind = label.split('@')[0].replace('+flags', '');
+  // "<flow>+sync": that flow's Node-RED with runtimeSyncDelivery (each delivery runs inside send(), no setImmediate)
+  const kind = label.split('@')[0].replace('+flags', '').replace('+sync', '');
   const nodeArgs = label.includes('+flags') ? (process.env.BENCH_NODE_FLAGS || '').split(/\s+/).filter(Boolean) : [];
+  const extraSettings = label.includes('+sync') ? { runtimeSyncDelivery: true } : {};
   const packageRoot = label.includes('@') ? process.env.BENCH_ALT_ROOT : undefined;
   if (label.includes('@') && !packageRoot)
     throw new Error(`${label}: set BENCH_ALT_ROOT to the other build's directory`);
@@ -289,7 +293,8 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
           env,
           ready,
           packageRoot,
-          nodeArgs
+          nodeArgs,
+          extraSettings
         );
   const waitDone = (want: number, failed: () => unknown) =>
     isFloor ? waitTapped(nr, want, failed) : waitStored(vm, metric, want, failed);
