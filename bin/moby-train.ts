@@ -35,6 +35,8 @@ options:
   --baseline-cycles rul on C-MAPSS: the net also reads each sensor's offset from the mean of the engine's first
                 n cycles, a baseline the node keeps per device (meta.baseline_cycles; default
                 ${RUL_DEFAULTS.baselineCycles}; 0 = off)
+  --lift        rul on C-MAPSS: on|off, fit meta.rul_lift on the training engines: above the cap's reach the
+                reported RUL rises faster than the prediction (default off: it did not hold on every holdout split)
   --target      rul: column holding the remaining useful life
   --unit        rul: unit of the target (default steps)
   --threshold   rul: alarm when the predicted RUL is below this
@@ -76,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
         age: { type: 'string' },
         'rul-average': { type: 'string' },
         'baseline-cycles': { type: 'string' },
+        lift: { type: 'string' },
         target: { type: 'string' },
         unit: { type: 'string' },
         threshold: { type: 'string' },
@@ -108,6 +111,11 @@ async function main(argv: string[]): Promise<number> {
     console.error(`moby-train: --age must be on or off, got "${age}"`);
     return 2;
   }
+  const lift = s('lift');
+  if (lift !== undefined && lift !== 'on' && lift !== 'off') {
+    console.error(`moby-train: --lift must be on or off, got "${lift}"`);
+    return 2;
+  }
   try {
     const sep = s('sep') === '\\t' ? '\t' : s('sep');
     const report = await trainBundle({
@@ -137,6 +145,7 @@ async function main(argv: string[]): Promise<number> {
       age: age === undefined ? undefined : age === 'on',
       rulAverage: num('rul-average', s('rul-average')),
       baselineCycles: num('baseline-cycles', s('baseline-cycles')),
+      lift: lift === undefined ? undefined : lift === 'on',
       target: s('target'),
       unit: s('unit'),
       threshold: num('threshold', s('threshold')),

@@ -10,7 +10,8 @@
 //
 // The RUL scored is what the node reports at the last (or cut) cycle: with meta.rul_average k > 1 (RUL_AVERAGE,
 // or --average k) the temporal mean of the predictions at the engine's last k cycles, each aged by the cycles
-// since (RulAverage, the node's mechanism). --average 1,3,5 scores several values from the same models (the
+// since (RulAverage, the node's mechanism), then lifted by the bundle's meta.rul_lift (liftRul; --lift fits one
+// on the training engines, off by default). --average 1,3,5 scores several values from the same models (the
 // first is the figure printed; JSON: by_average). --save-models dir keeps each split's trained model
 // (split-<i>.json); --models dir scores those instead of training again.
 //
@@ -26,8 +27,9 @@ import {
   trainRulCnn,
   truncateEngines,
   RUL_DEFAULTS,
-  averagedRul,
+  fitBundleLift,
   recentPredictions,
+  reportedRul,
   RUL_AVERAGE,
   RUL_MIN_HISTORY,
   type RulCnnBundle,
@@ -91,7 +93,9 @@ function parseArgs(argv: string[]): Args {
       a.average = v.split(',').map((x) => num('average', x));
       if (!a.average.length || a.average.some((x) => !Number.isInteger(x) || x < 1))
         throw new Error(`--average takes positive integers separated by commas, got "${v}"`);
-    } else if (k === '--age') a.opts.age = true;
+    } else if (k === '--lift') a.opts.lift = true;
+    else if (k === '--no-lift') a.opts.lift = false;
+    else if (k === '--age') a.opts.age = true;
     else if (k === '--no-age') a.opts.age = false;
     else if (k === '--above-cap') {
       const v = argv[++i];
@@ -199,6 +203,17 @@ export function bundleFromJson(text: string): RulCnnBundle {
   return b;
 }
 
+/**
+ * A model saved by --save-models, with its lift as this run asks: --no-lift drops it; otherwise a model saved
+ * before the lift existed gets one fitted on its training engines now, as trainRulCnn would have.
+ */
+function loadedBundle(file: string, train: Engine[], args: Args): RulCnnBundle {
+  const b = bundleFromJson(read(file));
+  if (!(args.opts.lift ?? RUL_DEFAULTS.lift)) delete b.lift;
+  else if (!b.lift) fitBundleLift(b, train, { ...args.opts, average: args.average[0] });
+  return b;
+}
+
 /** meta.min_history of the bundle moby-train writes: the node scores a device from this many cycles on. */
 function minHistory(args: Args): number {
   return Math.min(RUL_MIN_HISTORY, args.opts.window ?? RUL_DEFAULTS.window);
@@ -218,7 +233,7 @@ function main(): void {
     if (truth.length !== test.length)
       throw new Error(`${args.rul}: ${truth.length} values for ${test.length} test engines`);
     const t0 = Date.now();
-    const b = trainRulCnn(engines, { ...args.opts, onEpoch });
+    const b = trainRulCnn(engines, { ...args.opts, average: args.average[0], onEpoch });
     log(
       args,
       `trained on ${engines.length} engines (${b.windows} windows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`
@@ -253,7 +268,9 @@ function main(): void {
     const train: Engine[] = order.slice(nHeld).map((i) => engines[i]);
     const t0 = Date.now();
     const saved = args.models ? path.join(args.models, `split-${s}.json`) : '';
-    const b = saved ? bundleFromJson(read(saved)) : trainRulCnn(train, { ...args.opts, onEpoch });
+    const b = saved
+      ? loadedBundle(saved, train, args)
+      : trainRulCnn(train, { ...args.opts, average: args.average[0], onEpoch });
     const trainS = (Date.now() - t0) / 1000;
     if (args.saveModels) {
       fs.mkdirSync(args.saveModels, { recursive: true });
@@ -265,7 +282,7 @@ function main(): void {
     // --average value then reports what the node outputs at the case's last cycle (RulAverage)
     const recent = cases.map((c) => recentPredictions(b, c.engine, Math.max(...args.average), minHistory(args)));
     args.average.forEach((k, ai) => {
-      const pred = recent.map((r) => averagedRul(r, k));
+      const pred = recent.map((r) => reportedRul(b, r, k));
       // the PHM08 score is a sum: scaled to 100 engines so it compares with the test set's
       const score = phm08Score(pred, truth);
       byAverage[ai].push({

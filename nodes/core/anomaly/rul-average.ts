@@ -90,3 +90,21 @@ export class RulAverage {
     return sum / this.ages.length;
   }
 }
+
+/**
+ * meta.rul_lift: above `from`, the RUL reported rises `slope` times as fast as the (averaged) prediction. A net
+ * trained on a target capped at C (piece-wise linear) cannot say more than C, and it says less than C for most
+ * young engines, so every engine further from failure than C is reported short — the largest error of the
+ * C-MAPSS protocol, whose truths reach ~150. `moby-train --lift on` fits the two numbers on its own training
+ * engines (fitRulLift; not the default, docs/onnx-bundles.md, seventh round); a bundle without rul_lift
+ * reports the prediction as is.
+ */
+export interface RulLift {
+  from: number;
+  slope: number;
+}
+
+/** The RUL reported for the (averaged) prediction `rul`: unchanged up to lift.from, steeper above it. */
+export function liftRul(lift: RulLift | undefined, rul: number): number {
+  return lift && rul > lift.from ? lift.from + lift.slope * (rul - lift.from) : rul;
+}

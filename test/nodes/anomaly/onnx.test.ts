@@ -120,6 +120,20 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     await tinyRulBundle(cmapss, path.join(root, 'engine-avg', 'normal', 'v1'), { rulAverage: 3, baselineCycles: 0 });
     // moby-train's defaults: the engine's own baseline (B = 20) as the graph's second input, averaged over 3
     await tinyRulBundle(cmapss, path.join(root, 'engine-base', 'normal', 'v1'));
+    // the same bundle with a lift in its meta.json (moby-train --lift on fits one on the training engines; set
+    // here so the test knows which values it moves)
+    fs.cpSync(path.join(root, 'engine-base', 'normal', 'v1'), path.join(root, 'engine-lift', 'normal', 'v1'), {
+      recursive: true,
+    });
+    const liftMeta = path.join(root, 'engine-lift', 'normal', 'v1', 'meta.json');
+    fs.writeFileSync(
+      liftMeta,
+      JSON.stringify({
+        ...JSON.parse(fs.readFileSync(liftMeta, 'utf8')),
+        equipment_id: 'engine-lift',
+        rul_lift: { from: 20, slope: 1.5 },
+      })
+    );
   });
 
   afterEach(async () => {
@@ -284,6 +298,43 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     });
     assert.equal(bad[0].moby!.reject!.code, 'no_baseline');
     assert.match(bad[0].moby!.reject!.reason, /first 20 rows \(cycle ≤ 20\); it has 0 of them/);
+  });
+
+  it("serves a bundle with rul_lift: the averaged RUL lifted above `from`, raw_value the window's own prediction, as eval:cmapss scores it", async () => {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    const text = fs.readFileSync(cmapss, 'utf8');
+    const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
+    const rows = engineRows(text, 4);
+    for (const r of rows.slice(0, 30)) {
+      n.receive(point('engine-base', engineFields(r), 'base'));
+      n.receive(point('engine-lift', engineFields(r), 'lift'));
+    }
+    await waitFor(() => ok.length === 60, 20000, '60 outputs');
+    const rulOf = (dev: string) => ok.filter((m) => m.rul && m.payload.tags.device_id === dev).map((m) => m.rul!);
+    const base = rulOf('base');
+    const lifted = rulOf('lift');
+    assert.deepEqual([base.length, lifted.length], [11, 11]);
+    const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-4, `${what}: ${a} vs ${b}`);
+    let moved = 0;
+    lifted.forEach((r, i) => {
+      // the same net: the window's own prediction is unchanged, the reported value is the lifted average
+      near(r.raw_value!, base[i].raw_value!, `raw ${i}`);
+      const want = base[i].value > 20 ? 20 + 1.5 * (base[i].value - 20) : base[i].value;
+      near(r.value, want, `lifted ${i}`);
+      if (base[i].value > 20) moved++;
+    });
+    assert.ok(moved > 0, "some values lie above the lift's start");
+    // eval:cmapss scores the same with the lift on the trained bundle
+    const b = trainRulCnn(parseCmapss(text, 'train_FD.txt'), { window: 10, epochs: 15, cap: 40 });
+    assert.equal(b.lift, undefined, 'no lift by default');
+    b.lift = { from: 20, slope: 1.5 };
+    lifted.forEach((r, i) => {
+      const keep = 20 + i;
+      const cut = { unit: 4, rows: engine.rows.slice(0, keep), cycles: engine.cycles.slice(0, keep) };
+      near(predictLastCycle(b, [cut], 3, 10)[0], r.value, `eval:cmapss, cycle ${keep}`);
+    });
   });
 
   it('chooses the power bucket from a field', async () => {

@@ -93,6 +93,21 @@ describe('eval:cmapss', function () {
       assert.equal(b.by_average, undefined);
       assert.deepEqual(b.splits[0].buckets, a.by_average[1].splits[0].buckets);
       assert.equal(b.rmse, a.by_average[1].rmse);
+      // --lift on the saved models: a lift fitted on each split's training engines, what the node would report
+      const lifted = evalCmapss([
+        '--train',
+        train,
+        '--holdout',
+        ...tiny,
+        '--average',
+        '3',
+        '--models',
+        models,
+        '--lift',
+      ]);
+      assert.equal(lifted.status, 0, lifted.stderr);
+      const l = JSON.parse(lifted.stdout);
+      assert.notEqual(l.rmse, b.rmse, 'this under-trained net is lifted');
       const bad = evalCmapss(['--train', train, '--holdout', '--average', '0,3']);
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /--average takes positive integers/);

@@ -19,7 +19,7 @@ import {
   type OnnxStateDocument,
   type SavedDevice,
 } from './saved-state';
-import { RulAverage, rulHistoryProblem } from '../rul-average';
+import { RulAverage, liftRul, rulHistoryProblem } from '../rul-average';
 import { DeviceBaseline } from './baseline';
 import { DEFAULT_MAX_STATE_BYTES } from './limits';
 
@@ -86,7 +86,7 @@ export type ScoreOutcome =
       threshold: number;
       contributions: Record<string, number>;
       model: ModelRef;
-      /** raw_value: the window's own prediction when meta.rul_average averages `value` over recent ones */
+      /** raw_value: the window's own prediction when meta.rul_average averages `value` over recent ones or meta.rul_lift lifts it */
       rul?: { value: number; unit: string; raw_value?: number };
     };
 
@@ -559,11 +559,16 @@ export class BundleScorer {
       res.score = state.persistence.push(res.score);
     }
     const k = meta.rul_average ?? 1;
-    if (res.kind === 'result' && res.rul && k > 1) {
-      // per device: a reloaded bundle with another rul_average starts a fresh history
-      if (!state.rulAverage || state.rulAverage.k !== k) state.rulAverage = new RulAverage(k);
-      const age = ageAt >= 0 ? raw[ageAt] : (state.rulSteps = (state.rulSteps ?? 0) + 1);
-      const value = state.rulAverage.push(age, res.rul.value);
+    if (res.kind === 'result' && res.rul && (k > 1 || meta.rul_lift)) {
+      let value = res.rul.value;
+      if (k > 1) {
+        // per device: a reloaded bundle with another rul_average starts a fresh history
+        if (!state.rulAverage || state.rulAverage.k !== k) state.rulAverage = new RulAverage(k);
+        const age = ageAt >= 0 ? raw[ageAt] : (state.rulSteps = (state.rulSteps ?? 0) + 1);
+        value = state.rulAverage.push(age, value);
+      }
+      // the history keeps the predictions as made: the lift applies to what is reported, after averaging
+      value = liftRul(meta.rul_lift, value);
       res.rul = { ...res.rul, value, raw_value: res.rul.value };
       res.score = rulScore(meta.threshold, value);
     }

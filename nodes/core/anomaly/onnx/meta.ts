@@ -1,7 +1,7 @@
 // meta.json of an ONNX model bundle: JSON Schema (validated with ajv) plus the cross-field checks a
 // schema cannot express (vector lengths matching the feature list). Errors name the file and the field.
 import Ajv, { type ErrorObject } from 'ajv';
-import { MAX_RUL_AVERAGE } from '../rul-average';
+import { MAX_RUL_AVERAGE, type RulLift } from '../rul-average';
 
 /** values in one device window (window × features): 4 MiB as Float32, each device of a bundle holds one */
 export const MAX_WINDOW_VALUES = 1 << 20;
@@ -65,6 +65,12 @@ export interface BundleMeta {
    * point counts one step
    */
   rul_age_feature?: string;
+  /**
+   * rul: above `from`, the RUL reported rises `slope` (≥ 1) times as fast as the (averaged) prediction
+   * (liftRul): a net trained on a capped target reports engines beyond the cap short; moby-train fits the
+   * lift on its training engines. Applied after rul_average; `raw_value` stays the window's own prediction
+   */
+  rul_lift?: RulLift;
   /**
    * rul: the model reads each device's own baseline, the mean of its first `baseline_cycles` rows of every
    * feature but rul_age_feature, as a second input named `baseline_input` ([batch, those features], scaled
@@ -135,6 +141,12 @@ export const META_SCHEMA = {
     min_history: { type: 'integer', minimum: 1, maximum: 100000 },
     rul_average: { type: 'integer', minimum: 1, maximum: MAX_RUL_AVERAGE },
     rul_age_feature: { type: 'string', minLength: 1, maxLength: 256 },
+    rul_lift: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['from', 'slope'],
+      properties: { from: { type: 'number', minimum: 0 }, slope: { type: 'number', minimum: 1, maximum: 10 } },
+    },
     baseline_cycles: { type: 'integer', minimum: 1, maximum: 100000 },
     baseline_input: outputName,
     method: { type: 'string', maxLength: 64 },
@@ -214,7 +226,7 @@ export function validateMeta(value: unknown, file = 'meta.json'): BundleMeta {
     problems.push(`min_history applies to rul bundles only (kind is ${meta.kind})`);
   if (meta.min_history !== undefined && meta.min_history > meta.window)
     problems.push(`min_history (${meta.min_history}) exceeds window (${meta.window})`);
-  for (const f of ['rul_average', 'rul_age_feature'] as const)
+  for (const f of ['rul_average', 'rul_age_feature', 'rul_lift'] as const)
     if (meta[f] !== undefined && meta.kind !== 'rul')
       problems.push(`${f} applies to rul bundles only (kind is ${meta.kind})`);
   if (meta.rul_age_feature !== undefined && !meta.features.includes(meta.rul_age_feature))

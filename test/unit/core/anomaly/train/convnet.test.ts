@@ -39,6 +39,8 @@ import {
   withBaseline,
 } from '../../../../../nodes/core/anomaly/train/cmapss';
 import {
+  fitBundleLift,
+  fitRulLift,
   fitRulScaler,
   protocolWeights,
   predictLastCycle,
@@ -55,6 +57,7 @@ import {
   trainRulCnn,
   truncateEngines,
 } from '../../../../../nodes/core/anomaly/train/rul-cnn';
+import { liftRul } from '../../../../../nodes/core/anomaly/rul-average';
 import { PersistenceFilter } from '../../../../../nodes/core/anomaly/onnx/persistence';
 import { BundleScorer } from '../../../../../nodes/core/anomaly/onnx/bundle-scorer';
 import { mulberry32 } from '../../../../../nodes/core/prng';
@@ -403,6 +406,60 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
         assert.ok(c.truth >= 5 && c.truth <= 40, `truth ${c.truth}`);
       }
       assert.ok(new Set(cases.map((c) => c.truth)).size > 10, 'cuts vary');
+    });
+
+    it('liftRul: unchanged up to `from`, `slope` times steeper above it; no lift, no change', () => {
+      const lift = { from: 100, slope: 1.4 };
+      assert.deepEqual(
+        [50, 100, 110, 125].map((v) => liftRul(lift, v)),
+        [50, 100, 114, 135]
+      );
+      assert.equal(liftRul(undefined, 123.5), 123.5);
+    });
+
+    it('fitRulLift recovers the lift that explains the truths, and fits none when the predictions are already right', () => {
+      const rand = mulberry32(5);
+      const preds = Array.from({ length: 600 }, () => 5 + rand() * 120);
+      const lifted = preds.map((p) => liftRul({ from: 104, slope: 1.35 }, p));
+      assert.deepEqual(fitRulLift(preds, lifted, 125), { from: 104, slope: 1.35 });
+      // noise around the truth does not move a grid point that far
+      const noisy = lifted.map((t) => t + (rand() - 0.5) * 4);
+      const fit = fitRulLift(preds, noisy, 125)!;
+      assert.ok(Math.abs(fit.from - 104) <= 3 && Math.abs(fit.slope - 1.35) <= 0.1, JSON.stringify(fit));
+      assert.equal(fitRulLift(preds, preds, 125), undefined);
+      // predictions too high already: a lift (slope ≥ 1) only makes them worse
+      assert.equal(
+        fitRulLift(
+          preds,
+          preds.map((p) => p * 0.9),
+          125
+        ),
+        undefined
+      );
+      assert.throws(() => fitRulLift([1, 2], [1], 125), /2 predictions for 1 truths/);
+    });
+
+    it('trainRulCnn fits the lift on its training engines with lift: true (what the bundle serves), and none by default', () => {
+      const engines = parseCmapss(text);
+      const opts = { window: 10, epochs: 2, cap: 40, filters: 4, dense: 8, ensemble: 1, baselineCycles: 0 };
+      const withLift = trainRulCnn(engines, { ...opts, lift: true });
+      const without = trainRulCnn(engines, opts);
+      assert.equal(without.lift, undefined);
+      // two epochs leave this net far below its targets: a lift lowers the error on the training cuts
+      assert.ok(withLift.lift, 'a lift was fitted');
+      // the same net (deterministic training); the lift is what fitBundleLift finds for it, with the defaults
+      const refit = fitBundleLift({ ...without }, engines, { cap: 40 });
+      assert.deepEqual(withLift.lift, refit.lift);
+      assert.deepEqual(withLift.model.members[0][0].weights, without.model.members[0][0].weights);
+      // and predictLastCycle reports the lifted value, as the node does (engines cut as the protocol cuts them)
+      const cut = truncateEngines(engines, 2, 7, { maxRul: 40 }).map((c) => c.engine);
+      const last = predictLastCycle(withLift, cut, 3, 10);
+      const plain = predictLastCycle(without, cut, 3, 10);
+      last.forEach((v, i) => assert.ok(Math.abs(v - liftRul(withLift.lift, plain[i])) < 1e-9));
+      assert.ok(
+        last.some((v, i) => v !== plain[i]),
+        'the lift moves some engines'
+      );
     });
 
     it('early stopping keeps the epoch with the lowest validation RMSE and stops after `patience` epochs without one', () => {
