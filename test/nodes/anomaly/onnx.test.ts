@@ -140,6 +140,16 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     await helper.unload();
   });
 
+  /** The flow loaded with every bundle, its outputs collected, and engine 4 of the tiny C-MAPSS file. */
+  async function engineFour() {
+    await load(flow({ bundleRoot: root }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    const text = fs.readFileSync(cmapss, 'utf8');
+    const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
+    return { ok, n, text, engine, rows: engineRows(text, 4) };
+  }
+
   it('warms up, then scores windows with the autoencoder bundle and flags a broken correlation', async () => {
     await load(flow({ bundleRoot: root }));
     const ok = collect('ok');
@@ -236,12 +246,7 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   });
 
   it('serves the averaged RUL of a bundle with rul_average: what eval:cmapss scores, restarted when the cycle goes back', async () => {
-    await load(flow({ bundleRoot: root }));
-    const ok = collect('ok');
-    const n = helper.getNode('a');
-    const text = fs.readFileSync(cmapss, 'utf8');
-    const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
-    const rows = engineRows(text, 4);
+    const { ok, n, text, engine, rows } = await engineFour();
     // cycles 1–20, then the engine again from cycle 1 (a new series on the same device; the window keeps its
     // rows, so all 10 are scored): 11 + 10 scored
     const sent = [...rows.slice(0, 20), ...rows.slice(0, 10)];
@@ -301,12 +306,7 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   });
 
   it("serves a bundle with rul_lift: the averaged RUL lifted above `from`, raw_value the window's own prediction, as eval:cmapss scores it", async () => {
-    await load(flow({ bundleRoot: root }));
-    const ok = collect('ok');
-    const n = helper.getNode('a');
-    const text = fs.readFileSync(cmapss, 'utf8');
-    const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
-    const rows = engineRows(text, 4);
+    const { ok, n, text, engine, rows } = await engineFour();
     for (const r of rows.slice(0, 30)) {
       n.receive(point('engine-base', engineFields(r), 'base'));
       n.receive(point('engine-lift', engineFields(r), 'lift'));
