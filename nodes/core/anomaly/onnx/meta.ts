@@ -67,8 +67,8 @@ export interface BundleMeta {
   rul_age_feature?: string;
   /**
    * rul: above `from`, the RUL reported rises `slope` (≥ 1) times as fast as the (averaged) prediction
-   * (liftRul): a net trained on a capped target reports engines beyond the cap short; moby-train fits the
-   * lift on its training engines. Applied after rul_average; `raw_value` stays the window's own prediction
+   * (liftRul): a net trained on a capped target reports engines beyond the cap short; `moby-train --lift on`
+   * fits the lift on its training engines. Applied after rul_average; `raw_value` stays the window's own prediction
    */
   rul_lift?: RulLift;
   /**
