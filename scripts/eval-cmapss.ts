@@ -31,7 +31,7 @@ import {
   recentPredictions,
   reportedRul,
   RUL_AVERAGE,
-  RUL_MIN_HISTORY,
+  rulMinHistory,
   type RulCnnBundle,
   type RulCnnOptions,
 } from '../nodes/core/anomaly/train/rul-cnn';
@@ -216,7 +216,7 @@ function loadedBundle(file: string, train: Engine[], args: Args): RulCnnBundle {
 
 /** meta.min_history of the bundle moby-train writes: the node scores a device from this many cycles on. */
 function minHistory(args: Args): number {
-  return Math.min(RUL_MIN_HISTORY, args.opts.window ?? RUL_DEFAULTS.window);
+  return rulMinHistory(args.opts.window ?? RUL_DEFAULTS.window);
 }
 
 function main(): void {

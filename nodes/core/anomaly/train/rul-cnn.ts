@@ -171,6 +171,11 @@ export const RUL_DEFAULTS = {
  */
 export const RUL_MIN_HISTORY = 30;
 
+/** meta.min_history of a C-MAPSS RUL bundle with this window: RUL_MIN_HISTORY, or the window when shorter. */
+export function rulMinHistory(window: number): number {
+  return Math.min(RUL_MIN_HISTORY, window);
+}
+
 /**
  * meta.rul_average of the C-MAPSS bundles: the RUL the node reports is the mean of the predictions of the
  * device's last RUL_AVERAGE cycles, each aged by the cycles since (RulAverage); chosen on the holdout of
@@ -456,7 +461,7 @@ export function fitBundleLift(
 ): RulCnnBundle {
   const average = o.average ?? RUL_AVERAGE;
   const cases = truncateEngines(rawEngines, LIFT_CUTS, (o.seed ?? 42) + 7919);
-  const minHistory = Math.min(RUL_MIN_HISTORY, b.model.window);
+  const minHistory = rulMinHistory(b.model.window);
   const preds = cases.map((c) => averagedRul(recentPredictions(b, c.engine, average, minHistory), average));
   const lift = fitRulLift(
     preds,

@@ -25,7 +25,7 @@ import {
   RUL_BASELINE_INPUT,
   RUL_CNN_INPUT,
   RUL_DEFAULTS,
-  RUL_MIN_HISTORY,
+  rulMinHistory,
   rulCnnToOnnx,
   trainRulCnn,
 } from './rul-cnn';
@@ -399,7 +399,7 @@ async function trainCmapssRul(
       rul_unit: o.unit ?? 'cycles',
       // a device gets its first RUL after RUL_MIN_HISTORY cycles on a padded window, as eval:cmapss scores
       // short engines, instead of warming up for the whole (longer) window
-      min_history: Math.min(RUL_MIN_HISTORY, b.model.window),
+      min_history: rulMinHistory(b.model.window),
       rul_average: rulAverage,
       // the age the averaged predictions are aged by and whose going backwards restarts the history; a
       // model without the cycle input counts scored points instead
