@@ -1,15 +1,15 @@
-// The InfluxDB write endpoints through @influxdata/influxdb-client's transport. We use
-// `transport.request` (one HTTP request per batch, promise settles on the server's answer) rather than
-// WriteApi: WriteApi keeps its own memory-only retry buffer that re-batches, merges and after
-// maxRetryTime drops lines, so "which points did the server acknowledge" is not observable; with the bare
-// transport a 2xx for a request is exactly the acknowledgement of that batch, which the spool needs.
+// The InfluxDB write endpoints: one HTTP request per batch, its promise settled by the server's answer, so
+// a 2xx is exactly the acknowledgement of that batch, which the spool needs. (@influxdata/influxdb-client's
+// WriteApi keeps its own memory-only retry buffer that re-batches, merges and after maxRetryTime drops lines,
+// so "which points did the server acknowledge" is not observable there; its bare transport was what we used
+// until a request's own CPU cost mattered: see http-post.ts.)
 //
 // Two APIs, same line protocol and same answers (204 on success, 400 for a bad point, 401/403 auth, 404
 // unknown database/bucket, 429/5xx overload), so the writer's batching, spool and retry rules do not care:
 // - v2: POST /api/v2/write?org&bucket&precision with `Authorization: Token` (InfluxDB 2.x, 3.x, VictoriaMetrics);
 // - v1: POST /write?db&rp&precision (InfluxDB 1.x, and the v1 compatibility API of 2.x/3.x) with a
 //   username/password (sent as HTTP Basic auth, never in the URL, which ends up in logs) or a token.
-import { InfluxDB } from '@influxdata/influxdb-client';
+import { HttpError, HttpPoster, headerProblem, type PostAnswer } from './http-post';
 import type { Precision } from './line-protocol';
 import type { WriteBodyFn } from './writer';
 
@@ -89,38 +89,52 @@ export function writePath(conn: InfluxConnection): string {
 /** What is missing for this connection to be able to write at all, or null. */
 export function connectionProblem(conn: InfluxConnection): string | null {
   if (!/^https?:\/\//.test(conn.url)) return `InfluxDB URL "${conn.url}" is not http(s)://`;
+  try {
+    new URL(conn.url);
+  } catch {
+    return `InfluxDB URL "${conn.url}" is not a URL`;
+  }
+  // a line break in a credential would end its header line and start one of its own
+  if (headerProblem(writeHeaders(conn)))
+    return 'InfluxDB credentials: the token, user name or password holds a line break';
   if (conn.api === 'v1') return conn.database ? null : 'InfluxDB database not set (v1 API)';
   return conn.bucket ? null : 'InfluxDB bucket not set';
 }
 
+/** The header lines of a connection's write requests: content type and credentials. */
+function writeHeaders(conn: InfluxConnection): Record<string, string> {
+  const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
+  // v1 with a user name: HTTP Basic auth, and no `Authorization: Token` beside it
+  if (conn.api === 'v1' && conn.username)
+    headers.Authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`, 'utf8').toString('base64')}`;
+  else if (conn.token) headers.Authorization = `Token ${conn.token}`;
+  return headers;
+}
+
 /** Builds a WriteBodyFn for the connection's write API. */
 export function createInfluxSend(conn: InfluxConnection): WriteBodyFn {
-  const v1Basic = conn.api === 'v1' && !!conn.username;
-  // with Basic auth the client must not add its own `Authorization: Token` header
-  const client = new InfluxDB({
-    url: conn.url,
-    token: (!v1Basic && conn.token) || undefined,
-    timeout: conn.timeoutMs ?? 10000,
-  });
-  const path = writePath(conn);
-  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-  if (v1Basic)
-    headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`, 'utf8').toString('base64')}`;
-  const options = { method: 'POST', headers, gzipThreshold: conn.gzipThreshold ?? GZIP_ABOVE_BYTES };
-  const send: WriteBodyFn = async (body: string) => {
-    await client.transport.request(path, body, options);
-  };
-  // The writer's path: the body of many lines as bytes made from pieces (linesBody), handed to the client's
-  // `send`, which takes it as it takes a string (`Buffer.from(body)` before the request; `request` would
-  // JSON-encode anything but a string). Same request, same answers and errors (the `request` above is this
-  // `send` with a promise around it).
-  send.lines = (lines: readonly string[]) =>
-    new Promise<void>((resolve, reject) => {
-      client.transport.send(path, linesBody(lines) as unknown as string, options, {
-        error: reject,
-        complete: () => resolve(),
-      });
+  let poster: HttpPoster;
+  try {
+    poster = new HttpPoster({
+      url: conn.url,
+      timeoutMs: conn.timeoutMs ?? 10000,
+      headers: writeHeaders(conn),
+      gzipThreshold: conn.gzipThreshold ?? GZIP_ABOVE_BYTES,
     });
+  } catch (err) {
+    // not a URL, or a credential that cannot be sent (connectionProblem names it): every write fails with it
+    const fail: WriteBodyFn = () => Promise.reject(err);
+    fail.lines = () => Promise.reject(err);
+    return fail;
+  }
+  const path = writePath(conn);
+  // any 2xx is the acknowledgement (InfluxDB answers 204; some proxies 200); anything else is refused
+  const answered = (r: PostAnswer) => {
+    if (r.status < 200 || r.status >= 300) throw new HttpError(r.status, r.statusMessage, r.body, r.headers);
+  };
+  const send: WriteBodyFn = (body: string) => poster.post(path, body).then(answered);
+  // The writer's path: the body of many lines as bytes made from pieces (linesBody); the same request.
+  send.lines = (lines: readonly string[]) => poster.post(path, linesBody(lines)).then(answered);
   return send;
 }
 
