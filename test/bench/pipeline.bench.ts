@@ -22,7 +22,9 @@
 // resolution); in the saturating phase it includes queueing in the broker and in Node-RED, the paced phase
 // shows it when the flow keeps up. After each run the export API must show exactly N + PACED samples with
 // as many distinct (series, timestamp) pairs: no loss, no duplicates; otherwise the bench exits 1. RSS and
-// CPU seconds (saturating phase) of the Node-RED process come from /proc, VictoriaMetrics' from its /metrics. The machine is shared, so runs go
+// CPU seconds (saturating phase) of the Node-RED process come from /proc, VictoriaMetrics' from its /metrics; the paced
+// columns "µs/msg" and "main" are the Node-RED process's and its main thread's CPU per paced message (a message
+// that arrives alone costs more than one in a saturated stream). The machine is shared, so runs go
 // in ABBA order, the summary takes each flow's best throughput, and msgs per Node-RED CPU-second is given
 // beside wall-clock rates.
 //
@@ -122,6 +124,10 @@ interface Result {
   mainCpuSec: number;
   /** VictoriaMetrics CPU seconds during the saturating phase */
   dbCpuSec: number;
+  /** messages of the paced phase, and the Node-RED process's CPU seconds (and its main thread's) from its first publish until all are stored */
+  pacedCount: number;
+  pacedCpuSec: number;
+  pacedMainCpuSec: number;
 }
 
 function getJson(url: string): Promise<any> {
@@ -348,7 +354,9 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
     const pacedRate = PACED_RATE === 'half' ? Math.max(50, Math.round(processedPerSec / 2) || 400) : PACED_RATE;
     // at least 4 s of paced load, so its p99 is not a handful of samples
     const pacedCount = PACED > 0 ? Math.min(20000, Math.max(PACED, Math.round(pacedRate * 4))) : 0;
+    let pacedCpu = { cpuSec: NaN, mainCpuSec: NaN };
     if (done.at && pacedCount > 0) {
+      const p0 = nr.usage();
       const paced = publishLoad(broker.url, load, {
         clients: CLIENTS,
         window: WINDOW,
@@ -359,6 +367,9 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
       paced.catch((e) => (pubErr = e));
       await paced;
       await waitDone(warm + N + pacedCount, () => pubErr);
+      const p1 = nr.usage();
+      // a message arriving alone costs more than one in a saturated stream (docs/benchmarks.md, fourteenth round)
+      pacedCpu = { cpuSec: p1.cpuSec - p0.cpuSec, mainCpuSec: p1.mainCpuSec - p0.mainCpuSec };
       pacedTap = (await getJson(`${nr.url}/bench/latency`)) as Tap;
       pacedProbe = await probe(nr, false);
       pacedSeconds = pacedCount / pacedRate;
@@ -395,6 +406,9 @@ async function runFlow(label: string, broker: MosquittoBroker, vm: Victoria, loa
       cpuSec: u1.cpuSec - u0.cpuSec,
       mainCpuSec: u1.mainCpuSec - u0.mainCpuSec,
       dbCpuSec: db1 - db0,
+      pacedCount,
+      pacedCpuSec: pacedCpu.cpuSec,
+      pacedMainCpuSec: pacedCpu.mainCpuSec,
     };
   } catch (err) {
     console.error(`--- Node-RED (${kind}) output ---\n${nr.output().slice(-4000)}`);
@@ -462,14 +476,16 @@ async function main(): Promise<number> {
       services = [];
     }
   }
-  console.log(`\n                   saturating load (${fmt(N)} msgs)                         |        paced         |`);
   console.log(
-    'flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  msgs/s p50 ms p99 ms |  in DB / sent   RSS MB  DB CPU s'
+    `\n                   saturating load (${fmt(N)} msgs)                         |              paced               |`
+  );
+  console.log(
+    'flow         msgs/s  processed/s  msgs/CPU-s   p50 ms   p99 ms |  msgs/s p50 ms p99 ms µs/msg main |  in DB / sent   RSS MB  DB CPU s'
   );
   const row = (name: string, r: Omit<Result, 'flow' | 'n' | 'stored' | 'distinct'> & { stored: string }) =>
     console.log(
       `${name.padEnd(10)} ${fmt(r.msgsPerSec).padStart(8)} ${fmt(r.processedPerSec).padStart(12)} ${fmt(N / r.cpuSec).padStart(11)} ${fmt(r.lat.p50).padStart(8)} ${fmt(r.lat.p99).padStart(8)} |` +
-        ` ${fmt(r.pacedRate).padStart(7)} ${fmt(r.paced.p50).padStart(6)} ${fmt(r.paced.p99).padStart(6)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)} ${fmt(r.dbCpuSec, 1).padStart(9)}`
+        ` ${fmt(r.pacedRate).padStart(7)} ${fmt(r.paced.p50).padStart(6)} ${fmt(r.paced.p99).padStart(6)} ${fmt((1e6 * r.pacedCpuSec) / r.pacedCount).padStart(6)} ${fmt((1e6 * r.pacedMainCpuSec) / r.pacedCount).padStart(4)} | ${r.stored.padStart(13)} ${fmt(r.rssMB).padStart(8)} ${fmt(r.dbCpuSec, 1).padStart(9)}`
     );
   for (const r of results) row(r.flow, { ...r, stored: `${r.stored} / ${r.n}` });
   const summary = (kind: string) => {
@@ -485,6 +501,9 @@ async function main(): Promise<number> {
       dbCpuSec: m((r) => r.dbCpuSec),
       lat: { p50: m((r) => r.lat.p50), p99: m((r) => r.lat.p99) },
       paced: { p50: m((r) => r.paced.p50), p99: m((r) => r.paced.p99) },
+      pacedCount: 1,
+      pacedCpuSec: m((r) => r.pacedCpuSec / r.pacedCount),
+      pacedMainCpuSec: m((r) => r.pacedMainCpuSec / r.pacedCount),
       rssMB: m((r) => r.rssMB),
       stored: `${rs.reduce((n, r) => n + r.stored, 0)} / ${rs.reduce((n, r) => n + r.n, 0)}`,
       seconds: best.seconds,
