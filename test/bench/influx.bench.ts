@@ -143,6 +143,61 @@ async function runClient(name: string, url: string, points: Point[]): Promise<Ra
   return { name, ops: points.length, seconds, perSec: points.length / seconds };
 }
 
+/**
+ * CPU of this process per write request, one request at a time (a paced stream's group commits are often one
+ * message each): the writer's request (createInfluxSend, core/influx/http-post.ts) against
+ * @influxdata/influxdb-client's bare transport, which the writer used before (docs/benchmarks.md, sixteenth
+ * round). Bodies of 1 and 100 lines, the two alternating over rounds, the same sink.
+ */
+async function benchRequestCpu(url: string): Promise<void> {
+  const line =
+    'telemetry,device_id=pump-129,equipment=pump temp=71.2,vibration=0.31,current=12.5,rpm=1480i 1764928000000';
+  const path = '/api/v2/write?org=moby&bucket=plant&precision=ms';
+  const client = new InfluxDB({ url, token: 'bench-token', timeout: 10000 });
+  const options = { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, gzipThreshold: Infinity };
+  const sides: Record<string, (body: string) => Promise<void>> = {
+    'influxdb-client transport (before)': (body) =>
+      new Promise((resolve, reject) =>
+        client.transport.send(path, body, options, { error: reject, complete: () => resolve() })
+      ),
+    'moby createInfluxSend (http-post.ts)': createInfluxSend({
+      url,
+      org: 'moby',
+      bucket: 'plant',
+      precision: 'ms',
+      token: 'bench-token',
+      gzipThreshold: Infinity,
+    }),
+  };
+  const REQUESTS = 3000;
+  const ROUNDS = 4;
+  for (const send of Object.values(sides)) for (let i = 0; i < REQUESTS; i++) await send(line); // warm-up
+  console.log(
+    `\nCPU per write request, one at a time (${fmt(REQUESTS)} requests × ${ROUNDS} rounds, sides alternating)`
+  );
+  for (const lines of [1, 100]) {
+    const body = Array(lines).fill(line).join('\n');
+    const us: Record<string, number[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      const names = Object.keys(sides);
+      if (round % 2) names.reverse();
+      for (const name of names) {
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < REQUESTS; i++) await sides[name](body);
+        const c = process.cpuUsage(c0);
+        (us[name] ??= []).push((c.user + c.system) / REQUESTS);
+      }
+    }
+    for (const [name, xs] of Object.entries(us)) {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const median = (sorted[ROUNDS / 2 - 1] + sorted[ROUNDS / 2]) / 2;
+      console.log(
+        `  ${name.padEnd(38)} ${String(lines).padStart(3)} line(s): median ${fmt(median)} µs (rounds ${xs.map((x) => fmt(x)).join(', ')})`
+      );
+    }
+  }
+}
+
 function printLatency(title: string, ms: number[]): void {
   const p = percentiles(ms, [50, 90, 99]);
   console.log(
@@ -242,6 +297,7 @@ async function main(): Promise<void> {
     printRates('into a counting HTTP sink (separate process)', [client, moby.rate], client);
     printLatency('moby per-batch write latency', moby.latencies);
     console.log(`  sink counted ${fmt(counted)} lines (expected ${fmt(2 * POINTS)}: both runs, every point once)`);
+    await benchRequestCpu(sink.url);
   } finally {
     sink.proc.kill();
   }
