@@ -15,7 +15,7 @@
 // - a request that fails on a reused connection before a byte of its answer came (the server closed an idle
 //   connection as we wrote) goes once more on a new connection: a write of line protocol with timestamps
 //   is idempotent, the same points overwrite themselves;
-// - heads above 64 KB and bodies above 1 MB are cut (and that connection closed): a misbehaving server cannot
+// - heads above 64 KB and bodies above 1 MB (as sent, chunk coding included) are cut (and that connection closed): a misbehaving server cannot
 //   grow our memory.
 import net from 'node:net';
 import tls from 'node:tls';
@@ -104,6 +104,8 @@ class Connection {
   private bytes = 0;
   /** somebody waits for an answer on this connection */
   private waiting: (Settle & { gotBytes: boolean }) | null = null;
+  /** a chunked body being read */
+  private chunked: ChunkState | null = null;
   closed = false;
   /** requests answered on it so far */
   used = 0;
@@ -161,6 +163,7 @@ class Connection {
     this.waiting = null;
     this.chunks = [];
     this.bytes = 0;
+    this.chunked = null;
     this.closed = true;
     this.socket.destroy();
     if (w) this.pool.failed(this, w, err);
@@ -204,10 +207,14 @@ class Connection {
       body = buf.subarray(bodyStart, bodyStart);
       complete = true;
     } else if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) {
-      const r = dechunk(buf, bodyStart);
+      const st = (this.chunked ??= { at: bodyStart, parts: [], size: 0 });
+      const r = dechunk(buf, st);
       if (r === 'bad') return this.fail(new Error('malformed chunked answer'));
-      ({ body, complete } = r);
-      if (!complete && body.length >= MAX_BODY_BYTES) cut = true;
+      complete = r.complete;
+      // cut when the coding's bytes reach the cap (the body inside is then at most that, less with small chunks)
+      if (!complete && buf.length - bodyStart > MAX_BODY_BYTES) cut = true;
+      // joined only once the answer is whole or cut, not at every packet
+      body = complete || cut ? Buffer.concat(r.partial ? [...st.parts, r.partial] : st.parts) : buf.subarray(0, 0);
     } else if (headers['content-length'] !== undefined) {
       const len = Number(headers['content-length']);
       if (!Number.isSafeInteger(len) || len < 0) return this.fail(new Error('bad Content-Length in the answer'));
@@ -233,6 +240,7 @@ class Connection {
     this.waiting = null;
     this.chunks = [];
     this.bytes = 0;
+    this.chunked = null;
     this.used++;
     if (reusable && !ended) this.pool.release(this);
     else {
@@ -243,28 +251,34 @@ class Connection {
   }
 }
 
+/** How far a chunked body has been read: the next chunk's offset in the answer's bytes, and the body so far. */
+interface ChunkState {
+  at: number;
+  parts: Buffer[];
+  size: number;
+}
+
 /**
- * The body of a chunked answer from `at`: what is there so far, and whether the last chunk (and the trailers,
- * skipped) came; 'bad' when it is not chunked coding. Keeps at most MAX_BODY_BYTES of the body.
+ * Reads the chunks of a chunked answer that have arrived since the last call, from `st.at` on (so an answer
+ * of many small chunks is read once, not again at every packet). Keeps at most MAX_BODY_BYTES of the body.
+ * Returns whether the last chunk (and the trailers, skipped) came, the part of a chunk still arriving, or
+ * 'bad' when it is not chunked coding.
  */
-function dechunk(buf: Buffer, at: number): { body: Buffer; complete: boolean } | 'bad' {
-  const parts: Buffer[] = [];
-  let size = 0;
-  const sofar = (complete: boolean) => ({ body: Buffer.concat(parts, size), complete });
+function dechunk(buf: Buffer, st: ChunkState): { complete: boolean; partial: Buffer | null } | 'bad' {
   for (;;) {
-    const eol = buf.indexOf('\r\n', at);
-    if (eol < 0) return buf.length - at > 1024 ? 'bad' : sofar(false);
-    const len = parseInt(buf.toString('latin1', at, eol).split(';')[0].trim(), 16);
+    const eol = buf.indexOf('\r\n', st.at);
+    if (eol < 0) return buf.length - st.at > 1024 ? 'bad' : { complete: false, partial: null };
+    const len = parseInt(buf.toString('latin1', st.at, eol).split(';')[0].trim(), 16);
     if (!Number.isFinite(len) || len < 0) return 'bad';
     // the last chunk: trailer lines (none, usually), then an empty line
-    if (len === 0) return sofar(buf.indexOf('\r\n\r\n', eol) >= 0);
-    const take = Math.min(len, buf.length - (eol + 2), MAX_BODY_BYTES - size);
+    if (len === 0) return { complete: buf.indexOf('\r\n\r\n', eol) >= 0, partial: null };
+    if (buf.length < eol + 2 + len + 2) return { complete: false, partial: buf.subarray(eol + 2, eol + 2 + len) };
+    const take = Math.min(len, MAX_BODY_BYTES - st.size);
     if (take > 0) {
-      parts.push(buf.subarray(eol + 2, eol + 2 + take));
-      size += take;
+      st.parts.push(buf.subarray(eol + 2, eol + 2 + take));
+      st.size += take;
     }
-    if (buf.length < eol + 2 + len + 2) return sofar(false);
-    at = eol + 2 + len + 2;
+    st.at = eol + 2 + len + 2;
   }
 }
 
@@ -326,7 +340,8 @@ export class HttpPoster {
 
   private dispatch(head: string, body: string | Buffer, settle: Settle, retried: boolean): void {
     let conn: Connection | undefined;
-    while ((conn = this.idle.pop()) && conn.closed);
+    // the second try goes on a new connection: another idle one may have been closed by the server as well
+    if (!retried) while ((conn = this.idle.pop()) && conn.closed);
     if (!conn) conn = new Connection(this, this.connect());
     // a reused connection may be one the server has just closed: such a request may go once more (file's head)
     this.retryable.set(conn, conn.used > 0 && !retried ? { head, body, settle } : null);

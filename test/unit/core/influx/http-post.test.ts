@@ -233,6 +233,34 @@ describe('influx http-post: the writer HTTP client', () => {
     }
   });
 
+  it('cuts an endless answer of one-byte chunks too: the chunk coding counts against the cap', async function () {
+    this.timeout(10000);
+    const tiny = await rawServer((_req, socket) => {
+      socket.write('HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const run = '1\r\ny\r\n'.repeat(10000);
+      const pump = () => {
+        if (socket.destroyed) return;
+        while (socket.write(run));
+        socket.once('drain', pump);
+      };
+      pump();
+    });
+    const send = createInfluxSend({ url: tiny.url, org: 'o', bucket: 'b', precision: 'ms', gzipThreshold: Infinity });
+    try {
+      const err = (await send('m v=1 1').then(
+        () => null,
+        (e: unknown) => e
+      )) as HttpError;
+      assert.ok(err instanceof HttpError);
+      assert.equal(err.statusCode, 502);
+      // 6 bytes on the wire per byte of body: cut at 1 MB of coding, ~175 KB of body
+      assert.ok(err.body.length > 150_000 && err.body.length < 200_000, `${err.body.length}`);
+      assert.match(err.body, /^y+$/);
+    } finally {
+      await tiny.close();
+    }
+  });
+
   it('refuses credentials that would break the request head, before sending anything', async () => {
     const server = await rawServer((_req, socket) => socket.write('HTTP/1.1 204 No Content\r\n\r\n'));
     try {
