@@ -15,8 +15,8 @@
 // - a request that fails on a reused connection before a byte of its answer came (the server closed an idle
 //   connection as we wrote) goes once more on a new connection: a write of line protocol with timestamps
 //   is idempotent, the same points overwrite themselves;
-// - heads above 64 KB and bodies above 1 MB (as sent, chunk coding included) are cut (and that connection closed): a misbehaving server cannot
-//   grow our memory.
+// - heads above 64 KB and bodies above 1 MB (as sent, chunk coding included) are cut and that connection closed:
+//   a misbehaving server cannot grow our memory.
 import net from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
