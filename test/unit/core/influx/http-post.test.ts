@@ -15,6 +15,23 @@ import { classifyFailure } from '../../../../nodes/core/influx/writer';
 
 const plain = { 'Content-Type': 'text/plain; charset=utf-8' };
 
+/** What a request failed with, or null when it succeeded. */
+const failure = (request: Promise<unknown>): Promise<unknown> =>
+  request.then(
+    () => null,
+    (e: unknown) => e
+  );
+
+/** Writes `text` to the socket again and again, as fast as it drains, until the client closes it. */
+function writeForever(socket: net.Socket, text: string): void {
+  const pump = () => {
+    if (socket.destroyed) return;
+    while (socket.write(text));
+    socket.once('drain', pump);
+  };
+  pump();
+}
+
 /** A raw TCP server: `answer` gets each request's bytes (head and body) and the socket. */
 async function rawServer(answer: (request: string, socket: net.Socket, n: number, onSocket: number) => void) {
   let n = 0;
@@ -122,13 +139,7 @@ describe('influx http-post: the writer HTTP client', () => {
     const send = createInfluxSend({ url: server.url, org: 'o', bucket: 'b', precision: 'ms', gzipThreshold: Infinity });
     try {
       const fails = [];
-      for (let i = 0; i < 3; i++)
-        fails.push(
-          await send('m v=1 1').then(
-            () => null,
-            (e: unknown) => e
-          )
-        );
+      for (let i = 0; i < 3; i++) fails.push(await failure(send('m v=1 1')));
       assert.ok(fails.every((e) => e instanceof HttpError));
       assert.deepEqual(classifyFailure(fails[0]), { kind: 'reject', status: 400, reason: 'field type conflict' });
       assert.deepEqual(classifyFailure(fails[1]), {
@@ -179,10 +190,7 @@ describe('influx http-post: the writer HTTP client', () => {
     });
     const once = new HttpPoster({ url: rude.url, timeoutMs: 2000, headers: plain, gzipThreshold: Infinity });
     try {
-      const err = await once.post('/write', 'm v=1 1').then(
-        () => null,
-        (e: Error) => e
-      );
+      const err = (await failure(once.post('/write', 'm v=1 1'))) as Error | null;
       assert.match(String(err?.message), /hang up|ECONNRESET/);
       assert.equal(classifyFailure(err).kind, 'retry');
       assert.equal(requests, 1, 'sent once');
@@ -197,13 +205,7 @@ describe('influx http-post: the writer HTTP client', () => {
     const slow = new HttpPoster({ url: silent.url, timeoutMs: 150, headers: plain, gzipThreshold: Infinity });
     const endless = await rawServer((_req, socket) => {
       socket.write('HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n');
-      const chunk = `4000\r\n${'x'.repeat(0x4000)}\r\n`;
-      const pump = () => {
-        if (socket.destroyed) return;
-        while (socket.write(chunk));
-        socket.once('drain', pump);
-      };
-      pump();
+      writeForever(socket, `4000\r\n${'x'.repeat(0x4000)}\r\n`);
     });
     const send = createInfluxSend({
       url: endless.url,
@@ -213,16 +215,10 @@ describe('influx http-post: the writer HTTP client', () => {
       gzipThreshold: Infinity,
     });
     try {
-      const err = await slow.post('/write', 'm v=1 1').then(
-        () => null,
-        (e: unknown) => e
-      );
+      const err = await failure(slow.post('/write', 'm v=1 1'));
       assert.ok(err instanceof RequestTimeoutError);
       assert.equal(classifyFailure(err).kind, 'retry');
-      const big = (await send('m v=1 1').then(
-        () => null,
-        (e: unknown) => e
-      )) as HttpError;
+      const big = (await failure(send('m v=1 1'))) as HttpError;
       assert.ok(big instanceof HttpError);
       assert.equal(big.statusCode, 500);
       assert.equal(big.body.length, 1024 * 1024, 'the body kept is cut at 1 MB');
@@ -237,20 +233,11 @@ describe('influx http-post: the writer HTTP client', () => {
     this.timeout(10000);
     const tiny = await rawServer((_req, socket) => {
       socket.write('HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n');
-      const run = '1\r\ny\r\n'.repeat(10000);
-      const pump = () => {
-        if (socket.destroyed) return;
-        while (socket.write(run));
-        socket.once('drain', pump);
-      };
-      pump();
+      writeForever(socket, '1\r\ny\r\n'.repeat(10000));
     });
     const send = createInfluxSend({ url: tiny.url, org: 'o', bucket: 'b', precision: 'ms', gzipThreshold: Infinity });
     try {
-      const err = (await send('m v=1 1').then(
-        () => null,
-        (e: unknown) => e
-      )) as HttpError;
+      const err = (await failure(send('m v=1 1'))) as HttpError;
       assert.ok(err instanceof HttpError);
       assert.equal(err.statusCode, 502);
       // 6 bytes on the wire per byte of body: cut at 1 MB of coding, ~175 KB of body
@@ -266,10 +253,7 @@ describe('influx http-post: the writer HTTP client', () => {
     try {
       const conn = { url: server.url, org: 'o', bucket: 'b', precision: 'ms' as const, token: 'abc\r\nX-Admin: yes' };
       assert.match(String(connectionProblem(conn)), /line break/);
-      const err = await createInfluxSend(conn)('m v=1 1').then(
-        () => null,
-        (e: Error) => e
-      );
+      const err = (await failure(createInfluxSend(conn)('m v=1 1'))) as Error | null;
       assert.match(String(err?.message), /line break/);
       assert.equal(server.requests(), 0, 'nothing sent');
       assert.match(String(connectionProblem({ ...conn, api: 'v1', database: 'd' })), /line break/, 'v1 with a token');
@@ -331,10 +315,7 @@ describe('influx http-post: the writer HTTP client', () => {
     try {
       assert.equal((await trusting.post('/write', 'm v=1 1')).status, 204);
       assert.equal((await trusting.post('/write', 'm v=2 2')).status, 204);
-      const err = await strict.post('/write', 'm v=1 1').then(
-        () => null,
-        (e: NodeJS.ErrnoException) => e
-      );
+      const err = (await failure(strict.post('/write', 'm v=1 1'))) as NodeJS.ErrnoException | null;
       assert.match(String(err?.code), /SELF_SIGNED|UNABLE_TO_VERIFY/);
       assert.equal(classifyFailure(err).kind, 'retry');
     } finally {
