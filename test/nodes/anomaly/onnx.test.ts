@@ -59,6 +59,11 @@ function engineRows(text: string, unit: number): number[][] {
 }
 
 /** The 21 sensors and the engine's age: moby-train's C-MAPSS bundle reads the cycle number as feature "cycle". */
+/** Two RUL values equal within float32 inference (the node's onnxruntime against the float64 reference). */
+function near(a: number, b: number, what: string): void {
+  assert.ok(Math.abs(a - b) < 1e-4, `${what}: ${a} vs ${b}`);
+}
+
 function engineFields(r: number[]): Record<string, number> {
   return { ...Object.fromEntries(Array.from({ length: 21 }, (_, j) => [`s${j + 1}`, r[5 + j]])), cycle: r[1] };
 }
@@ -147,7 +152,9 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const n = helper.getNode('a');
     const text = fs.readFileSync(cmapss, 'utf8');
     const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
-    return { ok, n, text, engine, rows: engineRows(text, 4) };
+    /** the RUL outputs of one device, in order */
+    const rulOf = (dev: string) => ok.filter((m) => m.rul && m.payload.tags.device_id === dev).map((m) => m.rul!);
+    return { ok, n, text, engine, rows: engineRows(text, 4), rulOf };
   }
 
   it('warms up, then scores windows with the autoencoder bundle and flags a broken correlation', async () => {
@@ -246,18 +253,16 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   });
 
   it('serves the averaged RUL of a bundle with rul_average: what eval:cmapss scores, restarted when the cycle goes back', async () => {
-    const { ok, n, text, engine, rows } = await engineFour();
+    const { ok, n, text, engine, rows, rulOf } = await engineFour();
     // cycles 1–20, then the engine again from cycle 1 (a new series on the same device; the window keeps its
     // rows, so all 10 are scored): 11 + 10 scored
     const sent = [...rows.slice(0, 20), ...rows.slice(0, 10)];
     for (const r of sent) n.receive(point('engine', engineFields(r), 'plain'));
     for (const r of sent) n.receive(point('engine-avg', engineFields(r), 'avg'));
     await waitFor(() => ok.length === 60, 20000, '60 outputs');
-    const rulOf = (dev: string) => ok.filter((m) => m.rul && m.payload.tags.device_id === dev).map((m) => m.rul!);
     const plain = rulOf('plain');
     const avg = rulOf('avg');
     assert.deepEqual([plain.length, avg.length], [21, 21]);
-    const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-4, `${what}: ${a} vs ${b}`);
     // the same model: each point's own prediction is the plain bundle's RUL; the reported one their mean over
     // the last 3 cycles, each aged by the cycles since
     avg.forEach((r, i) => near(r.raw_value!, plain[i].value, `raw ${i}`));
@@ -277,13 +282,8 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   });
 
   it("serves a bundle with the engine's own baseline (moby-train's default): no RUL before cycle 20, then what eval:cmapss scores for the same cut; a device first seen mid-life is refused no_baseline", async () => {
-    await load(flow({ bundleRoot: root }));
-    const ok = collect('ok');
+    const { ok, n, text, engine, rows } = await engineFour();
     const bad = collect('bad');
-    const n = helper.getNode('a');
-    const text = fs.readFileSync(cmapss, 'utf8');
-    const engine = parseCmapss(text, 'train_FD.txt').find((e) => e.unit === 4)!;
-    const rows = engineRows(text, 4);
     for (const r of rows.slice(0, 30)) n.receive(point('engine-base', engineFields(r), 'young'));
     n.receive(point('engine-base', engineFields(rows[40]), 'old'));
     await waitFor(() => ok.length === 30 && bad.length === 1, 20000, '30 outputs and a reject');
@@ -306,17 +306,15 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
   });
 
   it("serves a bundle with rul_lift: the averaged RUL lifted above `from`, raw_value the window's own prediction, as eval:cmapss scores it", async () => {
-    const { ok, n, text, engine, rows } = await engineFour();
+    const { ok, n, text, engine, rows, rulOf } = await engineFour();
     for (const r of rows.slice(0, 30)) {
       n.receive(point('engine-base', engineFields(r), 'base'));
       n.receive(point('engine-lift', engineFields(r), 'lift'));
     }
     await waitFor(() => ok.length === 60, 20000, '60 outputs');
-    const rulOf = (dev: string) => ok.filter((m) => m.rul && m.payload.tags.device_id === dev).map((m) => m.rul!);
     const base = rulOf('base');
     const lifted = rulOf('lift');
     assert.deepEqual([base.length, lifted.length], [11, 11]);
-    const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-4, `${what}: ${a} vs ${b}`);
     let moved = 0;
     lifted.forEach((r, i) => {
       // the same net: the window's own prediction is unchanged, the reported value is the lifted average
@@ -540,7 +538,6 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
       ok = collect('ok');
       const bad = collect('bad');
       n = helper.getNode('a');
-      const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-4, `${what}: ${a} vs ${b}`);
       // cycle 15, the first after the restart: the mean of cycles 13, 14 and 15's predictions, each aged
       const r15 = (await one(14)).rul!;
       near(r15.value, (raw[12] - 2 + raw[13] - 1 + r15.raw_value!) / 3, 'cycle 15');
