@@ -97,13 +97,22 @@ export function headerProblem(headers: Readonly<Record<string, string>>): string
 
 type Settle = { resolve: (r: PostAnswer) => void; reject: (e: Error) => void };
 
+/** A request out on a connection: what to send again if it may go once more, and whether its answer has begun. */
+interface Outstanding extends Settle {
+  head: string;
+  body: string | Buffer;
+  /** sent on a reused connection, first try: it may go once more if nothing of its answer comes (file's head) */
+  mayRetry: boolean;
+  gotBytes: boolean;
+}
+
 /** One TCP (or TLS) connection and the response being read on it. */
 class Connection {
   readonly socket: net.Socket;
   private chunks: Buffer[] = [];
   private bytes = 0;
   /** somebody waits for an answer on this connection */
-  private waiting: (Settle & { gotBytes: boolean }) | null = null;
+  private waiting: Outstanding | null = null;
   /** a chunked body being read */
   private chunked: ChunkState | null = null;
   closed = false;
@@ -126,12 +135,13 @@ class Connection {
       this.closed = true;
       this.pool.forget(this);
       // the server closed: a close-delimited body ends here; anything else is a connection lost mid-answer
-      if (this.waiting) this.onEnd();
+      if (this.waiting) this.parse(true);
     });
   }
 
-  send(head: string, body: string | Buffer, settle: Settle): void {
-    this.waiting = { ...settle, gotBytes: false };
+  send(request: Outstanding): void {
+    const { head, body } = request;
+    this.waiting = request;
     this.socket.ref();
     this.socket.setTimeout(this.pool.timeoutMs);
     if (typeof body === 'string') this.socket.write(head + body);
@@ -154,10 +164,6 @@ class Connection {
     this.parse(false);
   }
 
-  private onEnd(): void {
-    this.parse(true);
-  }
-
   private fail(err: Error): void {
     const w = this.waiting;
     this.waiting = null;
@@ -166,7 +172,7 @@ class Connection {
     this.chunked = null;
     this.closed = true;
     this.socket.destroy();
-    if (w) this.pool.failed(this, w, err);
+    if (w) this.pool.failed(w, err);
   }
 
   /** Reads a whole response from what arrived, if it is all there; `ended`: the server closed the connection. */
@@ -293,11 +299,6 @@ export class HttpPoster {
   private readonly gzipThreshold: number;
   private readonly tlsOptions: tls.ConnectionOptions | undefined;
   private idle: Connection[] = [];
-  /** what to send again if the request out on a connection fails before its answer starts, or null */
-  private readonly retryable = new WeakMap<
-    Connection,
-    { head: string; body: string | Buffer; settle: Settle } | null
-  >();
 
   constructor(target: PostTarget) {
     const url = new URL(target.url);
@@ -344,21 +345,17 @@ export class HttpPoster {
     if (!retried) while ((conn = this.idle.pop()) && conn.closed);
     if (!conn) conn = new Connection(this, this.connect());
     // a reused connection may be one the server has just closed: such a request may go once more (file's head)
-    this.retryable.set(conn, conn.used > 0 && !retried ? { head, body, settle } : null);
-    conn.send(head, body, settle);
+    conn.send({ ...settle, head, body, mayRetry: conn.used > 0 && !retried, gotBytes: false });
   }
 
-  /** A request failed on `conn`: once more on a new connection when nothing of its answer came on a reused one. */
-  failed(conn: Connection, w: Settle & { gotBytes: boolean }, err: Error): void {
-    const again = this.retryable.get(conn);
-    this.retryable.delete(conn);
-    if (again && !w.gotBytes && !(err instanceof RequestTimeoutError))
-      this.dispatch(again.head, again.body, again.settle, true);
+  /** A request failed: once more on a new connection when nothing of its answer came on a reused one. */
+  failed(w: Outstanding, err: Error): void {
+    if (w.mayRetry && !w.gotBytes && !(err instanceof RequestTimeoutError))
+      this.dispatch(w.head, w.body, { resolve: w.resolve, reject: w.reject }, true);
     else w.reject(err);
   }
 
   release(conn: Connection): void {
-    this.retryable.delete(conn);
     conn.socket.setTimeout(IDLE_CLOSE_MS);
     conn.socket.unref(); // an idle connection does not keep the process alive
     this.idle.push(conn);
