@@ -24,6 +24,7 @@ import {
   gzipThresholdFor,
   InfluxWriter,
   messageToLines,
+  OutageNotice,
   PRECISIONS,
   Spool,
 } from '../core/influx';
@@ -320,6 +321,18 @@ export = function (RED: NodeAPI) {
     function allStats(): WriterStats[] {
       return [writer.stats(), ...[...tenantWriters.values()].map((w) => w.stats())];
     }
+    // a database outage said in the log once it lasts, every 5 minutes while it does, and when it ends (one
+    // notice per writer: a tenant's database fails on its own)
+    const outageNotices = new Map<string, OutageNotice>();
+    function sayOutage(label: string, s: WriterStats): void {
+      let notice = outageNotices.get(label);
+      if (!notice) outageNotices.set(label, (notice = new OutageNotice()));
+      const said = notice.observe(s, Date.now());
+      if (!said) return;
+      const text = label ? `tenant ${label}: ${said.text}` : said.text;
+      if (said.level === 'warn') node.warn(text);
+      else node.log(text);
+    }
 
     config?.register(node);
     function update(): void {
@@ -339,6 +352,9 @@ export = function (RED: NodeAPI) {
         dropsUnsaid = 0;
         dropsSaidAt = Date.now();
       }
+      sayOutage('', s);
+      let i = 1;
+      for (const tenant of tenantWriters.keys()) sayOutage(tenant, all[i++]);
       const failing = all.some((x) => x.spoolError);
       spoolFailing.set(node.id, failing ? 1 : 0);
       if (tenantWriters.size === 0) {

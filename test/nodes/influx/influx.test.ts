@@ -309,6 +309,34 @@ describe('moby-influx-write node', function () {
     assert.equal(sink.accepted.length, 6, 'close flushed the partial batch');
   });
 
+  it('a database outage is said in the log once it lasts 5 s, and its end with the points to replay (before: status and metrics only)', async function () {
+    this.timeout(20_000);
+    sink.script.push(...Array.from({ length: 200 }, () => ({ status: 503 })));
+    await load(flow({}, { retryMaxDelay: 0.3 }));
+    const w = helper.getNode('w');
+    const lines: Array<{ level: string; text: string; at: number }> = [];
+    for (const level of ['warn', 'log'])
+      w.on(`call:${level}`, (call: { args: unknown[] }) =>
+        lines.push({ level, text: String(call.args[0]), at: Date.now() })
+      );
+    const start = Date.now();
+    for (let i = 0; i < 5; i++) w.receive({ payload: point(i) });
+    const warned = await waitFor(() => lines.find((l) => /^database not writable/.test(l.text)), 10_000, 'the warning');
+    assert.equal(warned.level, 'warn');
+    assert.match(
+      warned.text,
+      /^database not writable \(.*503.*\): points wait in the disk spool .*\(5 spooled, 0 in memory\)$/
+    );
+    assert.ok(warned.at - start >= 4500, `said after ${warned.at - start} ms, not before the grace`);
+    assert.ok(sink.requests.length > 5, 'the writer kept retrying meanwhile');
+    sink.script.length = 0; // the database answers again
+    const back = await waitFor(() => lines.find((l) => /^database writable again/.test(l.text)), 5000, 'the end');
+    assert.equal(back.level, 'log');
+    assert.match(back.text, /^database writable again after \d+ s/);
+    await waitFor(() => sink.accepted.length === 5, 5000, 'the spooled points written');
+    assert.equal(lines.filter((l) => /^database/.test(l.text)).length, 2, lines.map((l) => l.text).join('\n'));
+  });
+
   it('the example flow writes every message kind and rejects the bad point', async () => {
     const example = JSON.parse(
       fs.readFileSync(path.join(__dirname, '../../../examples/influx-write.json'), 'utf8')

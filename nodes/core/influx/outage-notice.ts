@@ -1,0 +1,108 @@
+// What the writer says in the log while its database does not take points. The node's status and the
+// metrics show an outage as it happens, but a log read the next morning showed nothing of it. The other
+// MOBY components say a problem once per episode and once when it ends (docs/durability.md, "What the log
+// shows"); this is the writer's share of that rule.
+//
+// - An outage is said once it has lasted `graceMs`: a single failed request that the next retry repairs is
+//   not worth a line (nothing waits long, and the status showed it). A refused credential is said at once:
+//   it does not repair itself.
+// - While it lasts: a line when its kind changes (unreachable ↔ refused credentials) and a reminder every
+//   `reminderMs`, with the points waiting in the spool.
+// - When a write succeeds again: one line with how long it lasted and what the spool still holds to replay.
+//
+// Pure: the node passes the writer's stats and the time; it logs what comes back.
+
+import type { WriterState } from './writer';
+
+export interface OutageView {
+  state: WriterState;
+  lastError?: string;
+  spooled: number;
+  buffered: number;
+}
+
+export interface OutageNoticeOptions {
+  /** how long the database must fail before the outage is said (ms, default 5,000) */
+  graceMs?: number;
+  /** while it lasts, the outage is said again this often (ms, default 300,000) */
+  reminderMs?: number;
+}
+
+export interface Notice {
+  level: 'warn' | 'log';
+  text: string;
+}
+
+type FailingState = 'retrying' | 'unauthorized';
+
+const isFailing = (s: WriterState): s is FailingState => s === 'retrying' || s === 'unauthorized';
+
+/** "45 s", "12 min", "3.5 h" */
+export function span(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+export class OutageNotice {
+  private readonly graceMs: number;
+  private readonly reminderMs: number;
+  /** when the current failing stretch began (ms), or null while the database takes points */
+  private since: number | null = null;
+  /** the kind last said in this episode, or null while it has not been said */
+  private said: FailingState | null = null;
+  private saidAt = 0;
+
+  constructor(o: OutageNoticeOptions = {}) {
+    this.graceMs = Math.max(0, o.graceMs ?? 5000);
+    this.reminderMs = Math.max(1, o.reminderMs ?? 300_000);
+  }
+
+  /** Reads the writer's stats at `now` (ms); returns the line to log now, if any. */
+  observe(s: OutageView, now: number): Notice | null {
+    if (!isFailing(s.state)) {
+      const was = this.since;
+      const said = this.said;
+      this.since = null;
+      this.said = null;
+      // 'connecting' is the first request of a (re)started writer, not a recovery
+      if (s.state !== 'connected' || was === null || said === null) return null;
+      return {
+        level: 'log',
+        text: `database writable again after ${span(now - was)}${
+          s.spooled > 0 ? `: replaying ${s.spooled} spooled point(s)` : ''
+        }`,
+      };
+    }
+    if (this.since === null) this.since = now;
+    const reason = s.lastError ? ` (${s.lastError.replace(/\s+/g, ' ').slice(0, 200)})` : '';
+    const waiting = `${s.spooled} spooled, ${s.buffered} in memory`;
+    if (this.said === null) {
+      if (s.state !== 'unauthorized' && now - this.since < this.graceMs) return null;
+      return this.say(s.state, now, this.first(s.state, reason, waiting));
+    }
+    if (this.said !== s.state) return this.say(s.state, now, this.first(s.state, reason, waiting));
+    if (now - this.saidAt >= this.reminderMs)
+      return this.say(
+        s.state,
+        now,
+        `database still ${s.state === 'unauthorized' ? 'refusing the credentials' : 'not writable'} after ${span(
+          now - this.since
+        )}${reason}: ${waiting}`
+      );
+    return null;
+  }
+
+  private first(state: FailingState, reason: string, waiting: string): string {
+    return state === 'unauthorized'
+      ? `database refuses the credentials${reason}: points wait in the disk spool until the token or user is fixed (${waiting})`
+      : `database not writable${reason}: points wait in the disk spool and are written when it answers (${waiting})`;
+  }
+
+  private say(state: FailingState, now: number, text: string): Notice {
+    this.said = state;
+    this.saidAt = now;
+    return { level: 'warn', text };
+  }
+}

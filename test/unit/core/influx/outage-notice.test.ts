@@ -1,0 +1,108 @@
+// OutageNotice (nodes/core/influx/outage-notice.ts): what the writer says in the log while its database does
+// not take points — once the outage lasts, again while it does, and when it ends.
+import assert from 'node:assert/strict';
+import { OutageNotice, span, type OutageView } from '../../../../nodes/core/influx/outage-notice';
+
+const view = (state: OutageView['state'], o: Partial<OutageView> = {}): OutageView => ({
+  state,
+  spooled: 0,
+  buffered: 0,
+  ...o,
+});
+
+/** feeds the stats once a second (the node's ticker) from `from` to `to` ms; returns what was said */
+function tick(n: OutageNotice, v: OutageView, from: number, to: number): Array<{ at: number; text: string }> {
+  const said: Array<{ at: number; text: string }> = [];
+  for (let t = from; t <= to; t += 1000) {
+    const x = n.observe(v, t);
+    if (x) said.push({ at: t, text: `${x.level}: ${x.text}` });
+  }
+  return said;
+}
+
+describe('OutageNotice (a database outage in the writer log)', () => {
+  it('says an outage once it has lasted the grace, with the reason and what waits, and says its end', () => {
+    const n = new OutageNotice({ graceMs: 5000, reminderMs: 300_000 });
+    assert.equal(n.observe(view('connected'), 0), null);
+    const failing = view('retrying', { lastError: 'connect ECONNREFUSED 127.0.0.1:8086', spooled: 120, buffered: 5 });
+    const said = tick(n, failing, 10_000, 60_000);
+    assert.deepEqual(said, [
+      {
+        at: 15_000,
+        text: 'warn: database not writable (connect ECONNREFUSED 127.0.0.1:8086): points wait in the disk spool and are written when it answers (120 spooled, 5 in memory)',
+      },
+    ]);
+    assert.deepEqual(n.observe(view('connected', { spooled: 300 }), 72_000), {
+      level: 'log',
+      text: 'database writable again after 62 s: replaying 300 spooled point(s)',
+    });
+    assert.equal(n.observe(view('connected'), 73_000), null, 'said once');
+  });
+
+  it('a failure the next retry repairs within the grace says nothing, neither its start nor its end', () => {
+    const n = new OutageNotice({ graceMs: 5000 });
+    assert.equal(n.observe(view('retrying', { lastError: '503' }), 0), null);
+    assert.equal(n.observe(view('retrying', { lastError: '503' }), 4999), null);
+    assert.equal(n.observe(view('connected'), 5200), null);
+    // the next stretch counts its grace from its own start, not from the first one's
+    assert.equal(n.observe(view('retrying'), 8000), null);
+    assert.equal(n.observe(view('retrying'), 12_999), null);
+    assert.match(n.observe(view('retrying'), 13_000)?.text ?? '', /^database not writable: /);
+  });
+
+  it('refused credentials are said at once, and again if the outage changes kind', () => {
+    const n = new OutageNotice({ graceMs: 5000 });
+    const first = n.observe(view('unauthorized', { lastError: '401 unauthorized access' }), 0);
+    assert.deepEqual(first, {
+      level: 'warn',
+      text: 'database refuses the credentials (401 unauthorized access): points wait in the disk spool until the token or user is fixed (0 spooled, 0 in memory)',
+    });
+    assert.equal(n.observe(view('unauthorized'), 1000), null);
+    // the token fixed, the database then down: a new kind within the same outage
+    assert.match(n.observe(view('retrying', { lastError: '503' }), 2000)?.text ?? '', /^database not writable \(503\)/);
+    assert.match(n.observe(view('connected'), 3000)?.text ?? '', /^database writable again after 3 s$/);
+  });
+
+  it('reminds every reminderMs while the outage lasts, with how long and what waits now', () => {
+    const n = new OutageNotice({ graceMs: 5000, reminderMs: 300_000 });
+    let spooled = 0;
+    const said: string[] = [];
+    for (let t = 0; t <= 21 * 60_000; t += 1000) {
+      spooled += 10;
+      const x = n.observe(view('retrying', { lastError: 'timeout', spooled }), t);
+      if (x) said.push(`${t / 1000}: ${x.text}`);
+    }
+    assert.deepEqual(said, [
+      '5: database not writable (timeout): points wait in the disk spool and are written when it answers (60 spooled, 0 in memory)',
+      '305: database still not writable after 5 min (timeout): 3060 spooled, 0 in memory',
+      '605: database still not writable after 10 min (timeout): 6060 spooled, 0 in memory',
+      '905: database still not writable after 15 min (timeout): 9060 spooled, 0 in memory',
+      '1205: database still not writable after 20 min (timeout): 12060 spooled, 0 in memory',
+    ]);
+  });
+
+  it('a writer closed or started again mid-outage ends it without a recovery line', () => {
+    const n = new OutageNotice({ graceMs: 0 });
+    assert.ok(n.observe(view('retrying'), 0));
+    assert.equal(n.observe(view('closed'), 1000), null);
+    assert.equal(n.observe(view('connected'), 2000), null, 'the closed writer never recovered');
+    assert.ok(n.observe(view('retrying'), 3000));
+    assert.equal(n.observe(view('connecting'), 4000), null);
+    assert.equal(n.observe(view('connected'), 5000), null);
+  });
+
+  it('a reason with line breaks or of any length stays one line of bounded length', () => {
+    const n = new OutageNotice({ graceMs: 0 });
+    const text = n.observe(view('retrying', { lastError: `bad\r\ngateway ${'x'.repeat(5000)}` }), 0)?.text ?? '';
+    assert.ok(!/[\r\n]/.test(text), text);
+    assert.ok(text.length < 400, `${text.length} characters`);
+    assert.match(text, /^database not writable \(bad gateway x+\)/);
+  });
+
+  it('span() reads as seconds, minutes or hours', () => {
+    assert.equal(span(1400), '1 s');
+    assert.equal(span(119_000), '119 s');
+    assert.equal(span(125_000), '2 min');
+    assert.equal(span(2 * 3600_000 + 1800_000), '2.5 h');
+  });
+});
