@@ -9,9 +9,11 @@
 // - While it lasts: a line when its kind changes (unreachable ↔ refused credentials) and a reminder every
 //   `reminderMs`, with the points waiting in the spool.
 // - When a write succeeds again: one line with how long it lasted and what the spool still holds to replay.
+// - The reason is the writer's last error, folded to one line, cut at 200 characters and escaped (`preview`).
 //
 // Pure: the node passes the writer's stats and the time; it logs what comes back.
 
+import { preview } from '../names';
 import type { WriterState } from './writer';
 
 export interface OutageView {
@@ -76,7 +78,9 @@ export class OutageNotice {
       };
     }
     if (this.since === null) this.since = now;
-    const reason = s.lastError ? ` (${s.lastError.replace(/\s+/g, ' ').slice(0, 200)})` : '';
+    // the reason can hold text the server sent: one line, cut, and escaped as every untrusted text in our log
+    // lines is (names.ts preview: control characters and bidi overrides as \uXXXX)
+    const reason = s.lastError ? ` (${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)})` : '';
     const waiting = `${s.spooled} spooled, ${s.buffered} in memory`;
     if (this.said === null) {
       if (s.state !== 'unauthorized' && now - this.since < this.graceMs) return null;

@@ -91,12 +91,15 @@ describe('OutageNotice (a database outage in the writer log)', () => {
     assert.equal(n.observe(view('connected'), 5000), null);
   });
 
-  it('a reason with line breaks or of any length stays one line of bounded length', () => {
+  it('a reason with line breaks, of any length or with a bidi override stays one escaped line of bounded length', () => {
     const n = new OutageNotice({ graceMs: 0 });
     const text = n.observe(view('retrying', { lastError: `bad\r\ngateway ${'x'.repeat(5000)}` }), 0)?.text ?? '';
     assert.ok(!/[\r\n]/.test(text), text);
     assert.ok(text.length < 400, `${text.length} characters`);
     assert.match(text, /^database not writable \(bad gateway x+\)/);
+    // and escaped as other untrusted text in log lines: a bidi override cannot reorder the line
+    const bidi = new OutageNotice({ graceMs: 0 }).observe(view('retrying', { lastError: 'proxy \u202e503' }), 0)?.text;
+    assert.match(bidi ?? '', /^database not writable \(proxy \\u202E503\)/);
   });
 
   it('span() reads as seconds, minutes or hours', () => {
