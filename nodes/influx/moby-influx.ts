@@ -15,6 +15,7 @@ import {
   writeLatency,
 } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
+import { preview } from '../core/names';
 import { Counter } from 'prom-client';
 import type { Reject } from '../core/contract';
 import {
@@ -98,13 +99,15 @@ function statusOf(
   s: WriterStats,
   disabledReason: string
 ): { fill: 'green' | 'yellow' | 'red' | 'blue' | 'grey'; shape: 'dot' | 'ring'; text: string } {
+  // lastError can carry what the database's answer said (its JSON message) and spoolError a path: both go
+  // through preview(), like other untrusted text shown to people (control characters and bidi overrides escaped)
   const counts = `${s.buffered} buffered · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`;
   // the disk spool cannot be written: data waits in memory and acknowledging sources stop acknowledging
   if (s.spoolError && s.state !== 'closed')
     return {
       fill: 'red',
       shape: 'dot',
-      text: `spool failing (${s.spoolError.slice(0, 40)}): holding ${s.buffered}, not acknowledging · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`,
+      text: `spool failing (${preview(s.spoolError, 40)}): holding ${s.buffered}, not acknowledging · ${s.spooled} spooled${s.dropped ? ` · ${s.dropped} dropped` : ''}`,
     };
   switch (s.state) {
     case 'connected':
@@ -116,11 +119,11 @@ function statusOf(
       return {
         fill: 'yellow',
         shape: 'ring',
-        text: `retry in ${secs}s · ${counts}${s.lastError ? ` · ${s.lastError.slice(0, 60)}` : ''}`,
+        text: `retry in ${secs}s · ${counts}${s.lastError ? ` · ${preview(s.lastError, 60)}` : ''}`,
       };
     }
     case 'unauthorized':
-      return { fill: 'red', shape: 'ring', text: `refused: ${(s.lastError ?? '').slice(0, 60)} · ${counts}` };
+      return { fill: 'red', shape: 'ring', text: `refused: ${preview(s.lastError ?? '', 60)} · ${counts}` };
     case 'disabled':
       return {
         fill: disabledReason === 'no database URL' ? 'blue' : 'red',

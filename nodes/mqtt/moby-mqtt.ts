@@ -630,7 +630,7 @@ export = function (RED: NodeAPI) {
       if (!broker) return;
       const d = broker.describe();
       if (d.lastError && !d.connected)
-        return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${d.lastError.slice(0, 50)}` });
+        return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${preview(d.lastError, 50)}` });
       if (!d.connected)
         return status.set({ fill: 'grey', shape: 'ring', text: `connecting · ${d.inFlight} unacknowledged` });
       if (d.paused || d.inFlight >= d.window)

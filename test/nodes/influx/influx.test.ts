@@ -309,6 +309,22 @@ describe('moby-influx-write node', function () {
     assert.equal(sink.accepted.length, 6, 'close flushed the partial batch');
   });
 
+  it("the status shows the database's refusal escaped and cut: a bidi override or a line break from the server is not rendered (before: its first 60 characters as they came)", async () => {
+    const message = `token \u202Eexpired\nsee ${'x'.repeat(200)}`;
+    sink.script.push(...Array.from({ length: 50 }, () => ({ status: 401, body: { code: 'unauthorized', message } })));
+    await load(flow({}));
+    const seen = statuses('w');
+    helper.getNode('w').receive({ payload: point(1) });
+    const refused = await waitFor(
+      () => seen.find((s) => s.fill === 'red' && /^refused: /.test(s.text ?? '')),
+      3000,
+      'refused status'
+    );
+    const text = refused.text ?? '';
+    assert.ok(!/[\u202E\n]/.test(text), text);
+    assert.match(text, /token \\u202Eexpired\\u000Asee x+…\(\d+ chars\) · 0 buffered · 1 spooled$/);
+  });
+
   it('a database outage is said in the log once it lasts 5 s, and its end with the points to replay (before: status and metrics only)', async function () {
     this.timeout(20_000);
     sink.script.push(...Array.from({ length: 200 }, () => ({ status: 503 })));
