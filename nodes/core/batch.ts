@@ -45,7 +45,16 @@ export function eachInBatch<H extends (msg: any, send: any, done: any) => void>(
 ): H {
   const ownSend = options.ownSend ?? [];
   const wrapped = (msg: unknown, send: SendLike, done: DoneLike) => {
-    if (!isBatch(msg)) return handler(msg, send, done);
+    if (!isBatch(msg)) {
+      try {
+        return handler(msg, send, done);
+      } catch (err) {
+        // as for an item of a batch: the message fails. Node-RED only logs a handler's throw and never
+        // completes the message, so an acknowledging source would hold it until its connection goes (each
+        // one a slot of its window: enough of them stop ingestion, red-team round 2026-12-05)
+        return done(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
     runBatch(msg, send, done, handler as unknown as InputHandler<Record<string, unknown>>, ownSend);
   };
   return wrapped as unknown as H;

@@ -66,7 +66,7 @@ export function parseJsonText(
  */
 export function duplicateKeyIn(text: string, value: unknown): { key: string; path: string } | null {
   if (typeof value !== 'object' || value === null) return null;
-  return keyTokens(text) === ownKeys(value) ? null : firstDuplicateKey(text);
+  return keyTokens(text) === ownKeys(value, 1) ? null : firstDuplicateKey(text);
 }
 
 /** The closing quote of the string that opens at `i`: the next '"' not escaped by an odd run of backslashes. */
@@ -93,20 +93,35 @@ function keyTokens(text: string): number {
   return count;
 }
 
-/** Own keys of every object in a parsed JSON value (JSON.parse keeps one of duplicates). */
-function ownKeys(node: object): number {
+/**
+ * Own keys of every object in a parsed JSON value (JSON.parse keeps one of duplicates), or -1 for a value
+ * nested deeper than FAST_MAX_DEPTH: the caller then takes the text walk, which keeps its own stack. This runs
+ * before any depth cap, on text from anyone: unbounded, the recursion let a client without keys throw a
+ * RangeError out of moby-hmac-verify with 60 KB of '[' (30,000 levels), which left the message unsettled and,
+ * a thousand times over, stalled the source (red-team round, 2026-12-05).
+ */
+function ownKeys(node: object, depth: number): number {
+  if (depth > FAST_MAX_DEPTH) return -1;
   let count = 0;
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
       const v = node[i];
-      if (typeof v === 'object' && v !== null) count += ownKeys(v);
+      if (typeof v === 'object' && v !== null) {
+        const n = ownKeys(v, depth + 1);
+        if (n < 0) return -1;
+        count += n;
+      }
     }
     return count;
   }
   for (const k in node) {
     count++;
     const v = (node as Record<string, unknown>)[k];
-    if (typeof v === 'object' && v !== null) count += ownKeys(v);
+    if (typeof v === 'object' && v !== null) {
+      const n = ownKeys(v, depth + 1);
+      if (n < 0) return -1;
+      count += n;
+    }
   }
   return count;
 }

@@ -34,6 +34,19 @@ describe('batch mode: eachInBatch', () => {
     assert.deepEqual(h.dones, [undefined]);
   });
 
+  it('fails a plain message whose handler throws, as it fails such an item of a batch (before: left to the runtime, which logs a throw and never completes the message)', () => {
+    const h = harness((msg) => {
+      if (msg.payload === 'throw') throw new RangeError('Maximum call stack size exceeded');
+      throw 'not an Error';
+    });
+    h.run({ _msgid: 'c1', payload: 'throw' });
+    h.run({ _msgid: 'c2', payload: 'other' });
+    assert.equal(h.dones.length, 2);
+    assert.ok(h.dones[0] instanceof RangeError);
+    assert.ok(h.dones[1] instanceof Error);
+    assert.equal(h.dones[1]?.message, 'not an Error');
+  });
+
   it('runs the handler per item and sends one batch per output, rejects keeping their code', () => {
     const seen: unknown[] = [];
     // a two-output node: even payloads pass, odd ones are rejected with a code

@@ -52,6 +52,34 @@ describe('parseJsonSafe', () => {
       assert.equal(firstDuplicateKey(JSON.stringify(v, null, 1)), null);
   });
 
+  it('the duplicate-key check takes any depth JSON.parse takes, without recursion (before: 30,000 levels of [ threw a RangeError, red-team round 2026-12-05)', () => {
+    const levels = 30_000;
+    const arrays = '['.repeat(levels) + ']'.repeat(levels);
+    assert.equal(duplicateKeyIn(arrays, JSON.parse(arrays)), null);
+    const deepDup = '{"a":'.repeat(levels / 2) + '{"x":1,"x":2}' + '}'.repeat(levels / 2);
+    const found = duplicateKeyIn(deepDup, JSON.parse(deepDup));
+    assert.equal(found?.key, 'x');
+    assert.equal(found?.path, `${'a.'.repeat(levels / 2)}x`);
+    const deepClean = '{"a":'.repeat(levels / 2) + '{"x":1,"y":2}' + '}'.repeat(levels / 2);
+    assert.equal(duplicateKeyIn(deepClean, JSON.parse(deepClean)), null);
+    // what the nodes call: refused as too deep, with a code
+    for (const text of [arrays, deepClean]) {
+      const r = parseJsonSafe(text, { maxBytes: 1 << 20 });
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.equal(r.reject.code, 'too_deep');
+    }
+    const dup = parseJsonSafe(deepDup, { maxBytes: 1 << 20 });
+    assert.equal(dup.ok, false);
+    if (!dup.ok) assert.equal(dup.reject.code, 'duplicate_key');
+    // at the fast path's depth bound and just past it, the same answer as the text walk
+    for (const d of [63, 64, 65, 66]) {
+      const t = '{"a":'.repeat(d) + '{"x":1,"x":2}' + '}'.repeat(d);
+      assert.equal(duplicateKeyIn(t, JSON.parse(t))?.key, 'x', `depth ${d}`);
+      const c = '['.repeat(d) + '{"x":1}' + ']'.repeat(d);
+      assert.equal(duplicateKeyIn(c, JSON.parse(c)), null, `depth ${d}`);
+    }
+  });
+
   it('names the offending field', () => {
     const r = parseJsonSafe('{"a":{"b":[0,{"prototype":1}]}}');
     assert.equal(r.ok, false);
