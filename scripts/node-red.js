@@ -53,6 +53,8 @@ const jsonError = (res, status, code, message) => {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
+  // refusals do not read a request's body: the connection closes after the answer instead of draining it
+  res.setHeader('Connection', 'close');
   res.end(JSON.stringify({ error: { code, message } }));
 };
 // DNS rebinding against the API too: a rebound page could send wrong tokens from 127.0.0.1 (locking out

@@ -67,13 +67,24 @@ export function parseOriginList(list: string | string[] | undefined): string[] {
 export type OriginVerdict = 'none' | 'same' | 'allowed' | 'foreign';
 
 /**
- * Classifies the origin of a request: 'none' (no Origin/Referer: not a browser page), 'same' (the page
- * was served by this host), 'allowed' (listed exactly; '*' does not count, a wildcard never lets a page
- * change state) or 'foreign'.
+ * Classifies the origin of a request: 'none' (no Origin/Referer: not a browser page, or one the user opened
+ * by hand), 'same' (the page was served by this host), 'allowed' (listed exactly; '*' does not count, a
+ * wildcard never lets a page change state) or 'foreign'.
+ *
+ * A page can hide its origin: `referrerpolicy="no-referrer"` on a frame or image, `rel="noreferrer"` on a
+ * link, and no Origin is sent on a GET. The browser still says whether the request crosses sites
+ * (`Sec-Fetch-Site`, Fetch Metadata: Chromium, Firefox, Safari): `cross-site`, or `same-site` (another port or
+ * subdomain of this host: another origin), without Origin or Referer, is a page of another origin hiding
+ * itself, so it is foreign. Before (red-team round, 2026-12-05) such a page framed the logged-in editor, Deploy
+ * button and all, and had Node-RED log a stack trace per image request. `none` (typed URL, bookmark) and
+ * `same-origin` stay what they were.
  */
 export function classifyOrigin(h: Headers, allowed: string[]): OriginVerdict {
   const origin = requestOrigin(h);
-  if (origin === undefined) return 'none';
+  if (origin === undefined) {
+    const site = header(h, 'sec-fetch-site');
+    return site === 'cross-site' || site === 'same-site' ? 'foreign' : 'none';
+  }
   if (origin !== 'null' && ownOrigins(h).includes(origin)) return 'same';
   if (origin !== 'null' && allowed.includes(origin)) return 'allowed';
   return 'foreign';
@@ -104,6 +115,17 @@ export function isJsonContentType(value: string | string[] | undefined): boolean
   const v = Array.isArray(value) ? value[0] : value;
   if (!v) return false;
   return v.split(';')[0].trim().toLowerCase() === 'application/json';
+}
+
+/**
+ * Whether a request announces a body (chunked, or a Content-Length above 0). A route that answers without
+ * reading one must close the connection after its answer: otherwise Node reads and discards the body to
+ * keep the connection, for as long as the client sends (red-team round, 2026-12-05: 160 MB in 8 s on a GET).
+ */
+export function carriesBody(h: Headers): boolean {
+  if (header(h, 'transfer-encoding') !== undefined) return true;
+  const n = Number(header(h, 'content-length'));
+  return Number.isFinite(n) && n > 0;
 }
 
 function digest(s: string): Buffer {

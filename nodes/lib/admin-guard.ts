@@ -3,7 +3,7 @@
 // MOBY_MASTER_KEY back). Node-RED's editor API answers every origin with `Access-Control-Allow-Origin: *`
 // (hard-wired in @node-red/editor-api); `npm start` mounts this guard in front of it, and in an existing
 // Node-RED it can be used as `httpAdminMiddleware` (see docs/security.md for what that cannot cover).
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { adminVerdict, type Headers } from '../core/http-guard';
 
@@ -34,10 +34,16 @@ export function adminGuard(o: AdminGuardOptions = {}) {
       res.statusCode = v.status;
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       res.setHeader('Cache-Control', 'no-store');
+      // a refused request's body is not read: the connection closes after the answer (see carriesBody)
+      res.setHeader('Connection', 'close');
       res.end(JSON.stringify({ error: { code: v.code, message: v.message } }));
       return;
     }
     withoutCors(res);
+    // the editor is never shown inside another site's page (clickjacking: a disguised click on Deploy); a
+    // browser that sent no Fetch Metadata is covered by these two headers as well
+    res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+    res.setHeader('Content-Security-Policy', "frame-ancestors 'self'");
     next();
   };
 }
@@ -53,7 +59,7 @@ export function guardUpgrades(server: Server, o: AdminGuardOptions = {}): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const v = adminVerdict(req.headers, o);
     if (!v.ok) {
-      socket.end(`HTTP/1.1 ${v.status} Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(`HTTP/1.1 ${v.status} ${STATUS_CODES[v.status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
     for (const l of listeners) l.call(server, req, socket, head);

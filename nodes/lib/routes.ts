@@ -11,7 +11,7 @@ import {
   type ApiRequest,
   type ApiResponse,
 } from '../core/alert/api';
-import { authorize } from '../core/http-guard';
+import { authorize, carriesBody } from '../core/http-guard';
 import { apiLimiter, apiOpen, apiTokens } from './api-auth';
 import { listDevicesForApi } from './device-directory';
 import { metricsContentType, metricsText } from './metrics';
@@ -48,6 +48,7 @@ export function mountMetricsRoute(router: HttpRouter, settingsToken: () => unkno
       limiter: apiLimiter,
     });
     res.set('Cache-Control', 'no-store');
+    if (carriesBody(req.headers)) res.set('Connection', 'close'); // a GET's body is not read
     if (!auth.ok) {
       for (const [k, v] of Object.entries(auth.headers)) res.set(k, v);
       res.status(auth.status).json({ error: { code: auth.code, message: auth.message } });
@@ -156,8 +157,9 @@ export function mountAlertApi(router: HttpRouter, prefix: string, host: ApiHost)
           'tooLarge' in body ? { ...request, bodyTooLarge: true } : { ...request, body: body.text },
           { devices: () => devices, limiter: apiLimiter }
         );
-        // the rest of an oversized body is not read: the connection closes after the answer
-        if ('tooLarge' in body) res.set('Connection', 'close');
+        // the rest of an oversized body is not read, nor any body of another method: the connection closes
+        // after the answer
+        if ('tooLarge' in body || (req.method !== 'POST' && carriesBody(req.headers))) res.set('Connection', 'close');
         if (out) return send(res, await awaitDurable(hosts, req.method, out));
         // Below its own prefix the API answers unknown paths itself (JSON, never Express's HTML page);
         // /metrics belongs to the metrics route above, and a root prefix must not shadow other routes.

@@ -198,6 +198,87 @@ describe('secure by default: a web page, the alert API and secrets through the r
     assert.ok(!JSON.stringify(after.body).includes('MOBY_MASTER_KEY'));
   });
 
+  it('a page on another origin cannot show the editor in a frame, not even hiding its origin (red-team round, 2026-12-05)', async () => {
+    // before: <iframe referrerpolicy="no-referrer"> sent neither Origin nor Referer, the guard took it for curl,
+    // and the logged-in editor (Deploy button, live socket) rendered inside the attacker's page
+    await page.goto(`${nr.url}/`, { waitUntil: 'domcontentloaded' }); // the operator has the editor open
+    await page.goto(`${attacker.url}/`);
+    await page.evaluate(
+      (target) =>
+        Promise.all(
+          ['no-referrer', 'strict-origin-when-cross-origin'].map(
+            (policy) =>
+              new Promise<void>((resolve) => {
+                const document = (globalThis as any).document; // runs in the page
+                const f = document.createElement('iframe');
+                f.referrerPolicy = policy;
+                f.name = policy;
+                f.onload = () => resolve();
+                setTimeout(resolve, 10000);
+                f.src = `${target}/`;
+                document.body.appendChild(f);
+              })
+          )
+        ),
+      nr.url
+    );
+    const framed = page.frames().filter((f) => f !== page.mainFrame());
+    assert.equal(framed.length, 2);
+    for (const f of framed) {
+      const editor = await f
+        .evaluate(() => !!(globalThis as any).document.querySelector('#red-ui-editor, #red-ui-header'))
+        .catch(() => false);
+      assert.equal(editor, false, `the editor rendered in the frame with referrer policy ${f.name()}`);
+    }
+    // the same request as the browser sent it, and the headers that stop framing where Fetch Metadata is missing
+    const hidden = await call(`${nr.url}/`, { headers: { 'sec-fetch-site': 'same-site', 'sec-fetch-dest': 'iframe' } });
+    assertJsonError(hidden, 403, 'forbidden_origin');
+    const own = await fetch(`${nr.url}/`);
+    assert.equal(own.status, 200);
+    assert.equal(own.headers.get('x-frame-options'), 'SAMEORIGIN');
+    assert.equal(own.headers.get('content-security-policy'), "frame-ancestors 'self'");
+  });
+
+  it('a route that does not read a body closes the connection after its answer instead of draining an endless one', async () => {
+    // before: GET /moby/alerts with a chunked body that never ends was answered 401 at once, then read and
+    // discarded for as long as the client sent (160 MB in 8 s); a refused Host (421) likewise
+    const { request } = await import('node:http');
+    const target = new URL(nr.url);
+    for (const [method, path, host] of [
+      ['GET', '/moby/alerts', target.host],
+      ['GET', '/moby/metrics', target.host],
+      ['POST', '/flows', 'evil.example'],
+      ['GET', '/moby/alerts', 'evil.example'],
+    ]) {
+      const outcome = await new Promise<{ status: number; closed: boolean }>((resolve) => {
+        const req = request({ host: target.hostname, port: target.port, method, path, headers: { host } });
+        req.setHeader('transfer-encoding', 'chunked');
+        const chunk = Buffer.alloc(64 * 1024, 0x61);
+        let status = 0;
+        let settled = false;
+        const pump = setInterval(() => req.write(chunk), 5);
+        const stop = (closed: boolean) => {
+          if (settled) return;
+          settled = true;
+          clearInterval(pump);
+          clearTimeout(timer);
+          req.destroy();
+          resolve({ status, closed });
+        };
+        // kept open and drained, the connection would still be up after 5 s of sending
+        const timer = setTimeout(() => stop(false), 5000);
+        req.on('response', (res) => {
+          status = res.statusCode ?? 0;
+          res.resume();
+        });
+        req.on('error', () => undefined); // writing into the closed connection
+        req.on('socket', (sock) => sock.on('close', () => stop(true)));
+      });
+      assert.ok(outcome.status >= 400, `${method} ${path} (Host ${host}): ${outcome.status}`);
+      assert.equal(outcome.closed, true, `${method} ${path} (Host ${host}): connection closed after the answer`);
+    }
+  });
+
   it('the editor API itself requires the login and never sends CORS headers to a foreign origin', async () => {
     const anon = await call(`${nr.url}/flows`);
     assert.equal(anon.status, 401, 'no login, no flows');

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   adminVerdict,
+  carriesBody,
   authorize,
   classifyOrigin,
   FailureLimiter,
@@ -47,6 +48,35 @@ describe('http guard', () => {
     );
     assert.equal(classifyOrigin({ ...own, origin: 'null' }, ['null']), 'foreign');
     assert.deepEqual(parseOriginList(' http://a:1/ , *, junk, http://a:1'), ['http://a:1', '*']);
+  });
+
+  it('a browser request without Origin and Referer is foreign when its Fetch Metadata says it crosses sites (before: none, so a no-referrer frame loaded the editor)', () => {
+    const own = { host: '127.0.0.1:1880' };
+    for (const site of ['cross-site', 'same-site'])
+      assert.equal(classifyOrigin({ ...own, 'sec-fetch-site': site }, []), 'foreign', site);
+    // typed URL or bookmark, the editor's own requests, and clients that send no Fetch Metadata
+    for (const site of ['none', 'same-origin', undefined])
+      assert.equal(classifyOrigin({ ...own, 'sec-fetch-site': site }, []), 'none', String(site));
+    // Origin or Referer, when present, still decides
+    assert.equal(
+      classifyOrigin({ ...own, origin: 'http://127.0.0.1:1880', 'sec-fetch-site': 'same-origin' }, []),
+      'same'
+    );
+    assert.equal(
+      classifyOrigin({ ...own, origin: 'http://grafana:3000', 'sec-fetch-site': 'cross-site' }, [
+        'http://grafana:3000',
+      ]),
+      'allowed'
+    );
+    assert.equal(adminVerdict({ ...own, 'sec-fetch-site': 'cross-site' }).ok, false);
+  });
+
+  it('tells a request that announces a body (chunked or Content-Length above 0)', () => {
+    assert.equal(carriesBody({}), false);
+    assert.equal(carriesBody({ 'content-length': '0' }), false);
+    assert.equal(carriesBody({ 'content-length': '12' }), true);
+    assert.equal(carriesBody({ 'transfer-encoding': 'chunked' }), true);
+    assert.equal(carriesBody({ 'content-length': 'junk' }), false);
   });
 
   it('gives CORS headers only to listed origins, echoed, and POST only to exact entries', () => {
