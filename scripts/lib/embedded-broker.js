@@ -126,7 +126,10 @@ async function startEmbeddedBroker(o) {
   const { ConnectionTable } = require(path.join(dist, 'connection-table.js'));
   const { InflightGate, EMBEDDED_BROKER_MAX_INFLIGHT } = require(path.join(dist, 'inflight-gate.js'));
   // a topic is any UTF-8 a client chose, up to 64 KiB: log lines show it escaped and cut, as reject reasons do
-  const { previewTopic } = require(path.join(dist, '..', 'names.js'));
+  const { preview, previewTopic } = require(path.join(dist, '..', 'names.js'));
+  // a client id is any UTF-8 its client chose (MQTT 3.1.1 allows 65,535 bytes): escaped and cut in log lines,
+  // as topics are (red-team round 2026-12-05: ESC sequences, a line break that forged a [moby] line, U+202E)
+  const idText = (id) => preview(String(id ?? ''), 80);
   const host = o.host ?? '127.0.0.1';
   const maxPacket = o.maxPacketBytes ?? EMBEDDED_BROKER_MAX_PACKET;
   const refusals = new BrokerRefusalLog({ linesPerWindow: o.linesPerWindow });
@@ -192,7 +195,7 @@ async function startEmbeddedBroker(o) {
       if (hasEmptyTopicLevel(packet.topic)) {
         // refused (the publisher's connection is closed, MQTT 3.1.1 has no negative PUBACK): delivered, it would
         // close the pipeline's connection instead (hasEmptyTopicLevel says why)
-        const who = client ? `client "${client.id}"` : 'the broker';
+        const who = client ? `client "${idText(client.id)}"` : 'the broker';
         say(
           refusals.note(
             'empty_topic_level',
@@ -211,7 +214,7 @@ async function startEmbeddedBroker(o) {
               refusals.note(
                 'takeover_will',
                 client.id,
-                `did not publish the will of client "${client.id}" on ${previewTopic(packet.topic)}: a connection from ${displaced.get(client)} took over its client id`
+                `did not publish the will of client "${idText(client.id)}" on ${previewTopic(packet.topic)}: a connection from ${displaced.get(client)} took over its client id`
               )
             );
           return done(new Error(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
@@ -220,7 +223,7 @@ async function startEmbeddedBroker(o) {
       if (packet.retain && !retained.admit(packet.topic, payloadBytes(packet.payload))) {
         // delivered to live subscribers, not kept: the retained store is bounded
         packet.retain = false;
-        const who = client ? `client "${client.id}"` : 'the broker';
+        const who = client ? `client "${idText(client.id)}"` : 'the broker';
         say(
           refusals.note(
             'retained_over_budget',
@@ -250,7 +253,7 @@ async function startEmbeddedBroker(o) {
         refusals.note(
           'queue_full',
           '',
-          `dropped a message of client "${client.id}": ${maxQueued} messages wait for the pipeline (MQTT's max_queued_messages, as Mosquitto does); the pipeline is slower than the devices`
+          `dropped a message of client "${idText(client.id)}": ${maxQueued} messages wait for the pipeline (MQTT's max_queued_messages, as Mosquitto does); the pipeline is slower than the devices`
         )
       ),
   });
@@ -259,7 +262,7 @@ async function startEmbeddedBroker(o) {
   const onTooLarge = (remaining, conn) => {
     // aedes sets conn.client; its id is known once CONNECT was read (an oversized CONNECT has none yet)
     const id = conn.client?.id;
-    const who = id ? `client "${id}"` : `a client at ${conn.remoteAddress ?? 'an unknown address'}`;
+    const who = id ? `client "${idText(id)}"` : `a client at ${conn.remoteAddress ?? 'an unknown address'}`;
     say(
       refusals.note(
         'packet_too_large',
@@ -285,7 +288,7 @@ async function startEmbeddedBroker(o) {
     const client = conn.client; // aedes' Client for this connection (set when aedes took it)
     if (client) evictedClients.add(client);
     const who = client?.id
-      ? `client "${client.id}" (${conn.remoteAddress ?? 'an unknown address'})`
+      ? `client "${idText(client.id)}" (${conn.remoteAddress ?? 'an unknown address'})`
       : `a connection from ${conn.remoteAddress ?? 'an unknown address'} that had not logged in`;
     const will = client && (client.will || client._will) ? '; its will is not published' : '';
     say(

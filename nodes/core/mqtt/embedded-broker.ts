@@ -11,6 +11,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { envelopeMaxBytes } from '../hmac/verify';
 import { DEFAULT_LIMITS } from '../safe-json';
+import { preview } from '../names';
 
 export interface EmbeddedBrokerLogin {
   /** the pipeline's fixed client id (MOBY_MQTT_CLIENT_ID) */
@@ -51,7 +52,7 @@ export function embeddedBrokerConnect(
     return {
       ok: false,
       kind: 'pipeline_client_id',
-      reason: `client id "${clientId}" is the pipeline's: it needs the pipeline's login`,
+      reason: `client id "${preview(clientId, 80)}" is the pipeline's: it needs the pipeline's login`,
     };
   return { ok: true, pipeline: false };
 }

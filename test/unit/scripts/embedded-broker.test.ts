@@ -184,6 +184,32 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     );
   });
 
+  it('a client id in a log line is escaped and cut: no terminal escapes, forged lines or bidi overrides (before: printed as sent)', async () => {
+    const evil = `evil\u001b[31mRED\u001b[0m\n[moby] FAKE line \u202E${'x'.repeat(5000)}`;
+    const attacker = await connected(broker.url, { clientId: evil });
+    clients.push(attacker);
+    const closed = new Promise<void>((r) => attacker.once('close', () => r()));
+    attacker.publish('devices//telemetry', 'x', { qos: 1 });
+    await closed;
+    // and the pipeline's client id with a tail of its own, refused at CONNECT
+    const fake = mqtt.connect(broker.url, { clientId: `${login.clientId}-\u202Eevil\nline`, reconnectPeriod: 0 });
+    await new Promise<void>((r) => fake.once('error', () => r()));
+    fake.end(true);
+    await waitFor(() => lines.some((l) => /refused a connection/.test(l)), 3000, 'the refusal');
+    const said = lines.filter((l) => /empty level|refused a connection/.test(l));
+    assert.equal(said.length, 2, lines.join('\n'));
+    for (const l of said) {
+      // eslint-disable-next-line no-control-regex -- control characters are what must not be there
+      assert.doesNotMatch(l, /[\u0000-\u001f\u007f\u202e]/, l);
+      assert.ok(l.length < 600, `${l.length} characters`);
+    }
+    assert.match(
+      said.join('\n'),
+      /client "evil\\u001B\[31mRED\\u001B\[0m\\u000A\[moby\] FAKE line \\u202Exx+…\(\d+ chars\)"/
+    );
+    assert.match(said.join('\n'), /client id "moby-[^"]*-\\u202Eevil\\u000Aline" is the pipeline's/);
+  });
+
   it('a client hammering wrong passwords gets a few lines and then one summary line per window with the count', async () => {
     const attempts = 40;
     for (let i = 0; i < attempts; i++) {
