@@ -33,6 +33,8 @@ const sides = [
   keyring: load(s.base, 'hmac/keyring.js'),
   alert: load(s.base, 'alert/inputs.js'),
   replay: load(s.base, 'hmac/replay.js'),
+  settle: load(s.base, 'mqtt/settle-tracker.js'),
+  tracker: null as Mod,
   patterns: null as Mod,
   verifier: null as Mod,
 }));
@@ -78,6 +80,40 @@ function replayCheck(s: (typeof sides)[number]): number {
   const n = r.n++;
   const ts = 1_700_000_000 + Math.floor(n / 200);
   return r.cache.check(REPLAY_DEVICES[n % 200], `nonce-${n}`, ts, ts);
+}
+// moby-mqtt-in's settle tracker (default window), one message through the shipped flow's hops as the runtime
+// reports them: first hop, the source's release, verify's two outputs, and anomaly's three receivers
+const acked = new Map(sides.map((s) => [s.name, 0]));
+for (const s of sides)
+  s.tracker = new s.settle.SettleTracker({ onAck: () => acked.set(s.name, acked.get(s.name)! + 1) });
+const HOPS: Array<[string, string]> = [
+  ['delivered', 'verify'],
+  ['release', ''],
+  ['delivered', 'normalize'],
+  ['delivered', 'health'],
+  ['completed', 'verify'],
+  ['completed', 'health'],
+  ['delivered', 'anomaly'],
+  ['completed', 'normalize'],
+  ['delivered', 'writer'],
+  ['delivered', 'tap'],
+  ['delivered', 'alert'],
+  ['completed', 'anomaly'],
+  ['completed', 'tap'],
+  ['completed', 'alert'],
+  ['completed', 'writer'],
+];
+function settleOne(s: (typeof sides)[number], i: number): number {
+  const t = s.tracker;
+  const before = acked.get(s.name)!;
+  const id = `m-${before}`; // fresh per message, as Node-RED's _msgid
+  t.begin(id, i, 0);
+  for (const [what, node] of HOPS) {
+    if (what === 'release') t.release(id);
+    else if (what === 'delivered') t.delivered(id, node);
+    else t.completed(id, node);
+  }
+  return acked.get(s.name)! - before; // 1: settled and acknowledged
 }
 const TOPICS = Array.from({ length: 512 }, (_, i) => `devices/dev-${i % 100}/telemetry`);
 // what moby-anomaly's "for alerts" output carries for a firing score (a PCA incident, a dozen contributions)
@@ -166,6 +202,7 @@ const allCases: Case[] = [
     run: (s, i) => s.patterns.health.map((p: Mod) => p.levels(TOPICS[i & 511])).filter(Boolean).length + 1,
   },
   { name: 'replay check (200 devices in turn)', run: (s) => replayCheck(s) + 1 },
+  { name: 'settle tracker (one message, shipped hops)', run: (s, i) => settleOne(s, i) },
   { name: 'verify topic → device', run: (s, i) => s.patterns.device.match(TOPICS[i & 511]) },
   { name: 'alert signals (firing)', run: (s, i) => s.alert.signalsFromMessage(FIRING[i & 511]) },
   { name: 'normalize(body)', run: (s, i) => s.normalizer.normalize(BODIES[i & 511], { topic: 'devices/x/telemetry' }) },
