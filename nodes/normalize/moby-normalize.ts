@@ -1,7 +1,7 @@
 // Node-RED adapters: moby-normalize (nested device JSON → flat points) and moby-registry (config node
 // holding the component registry). All logic lives in nodes/core/{normalize,registry,timestamp}.ts.
 import fs from 'node:fs';
-import { Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
+import { MAX_POINT_FIELDS, Normalizer, type NormalizeOptions } from '../core/normalize/normalize';
 import { FieldTypes } from '../core/normalize/field-types';
 import { SchemaGuard, SCHEMA_GUARD_DEFAULTS, type SchemaGuardOptions } from '../core/normalize/schema-guard';
 import { parseRegistry, type CompiledRegistry } from '../core/normalize/registry';
@@ -53,6 +53,7 @@ interface NormalizeDef extends NodeDef {
   maxBytes?: string | number;
   maxDepth?: string | number;
   maxKeys?: string | number;
+  maxFields?: string | number;
   maxName?: string | number;
   maxTagValue?: string | number;
   churnGuard?: boolean;
@@ -120,6 +121,8 @@ function optionsFromConfig(def: NormalizeDef, registry: CompiledRegistry | null)
       maxDepth: num(def.maxDepth, 8, 2),
       maxKeys: num(def.maxKeys, 500, 1),
     },
+    // empty (and every flow saved before the setting): what the InfluxDB writer takes per point
+    maxFields: num(def.maxFields, MAX_POINT_FIELDS, 1),
     nameLimits: { name: num(def.maxName, 128, 1), tagValue: num(def.maxTagValue, 256, 1) },
     registry,
     onViolation: choiceSetting(def.onViolation, ['reject', 'flag'], 'reject'),

@@ -19,6 +19,7 @@ import {
   type NameLimits,
 } from '../names';
 import { TopicPattern, levelsProblem } from '../topic';
+import { DEFAULT_LINE_LIMITS } from '../influx/line-protocol';
 
 export interface NormalizeOptions {
   /** InfluxDB measurement of the points (default 'telemetry') */
@@ -47,6 +48,11 @@ export interface NormalizeOptions {
   requireTimestamp?: boolean;
   timestamp?: TimestampOptions;
   limits?: JsonLimits;
+  /**
+   * most fields one point may have (default MAX_POINT_FIELDS, what the InfluxDB writer takes per point); more →
+   * `too_many_fields`. Raise it only when the points do not go to moby-influx-write (e.g. anomaly scoring alone)
+   */
+  maxFields?: number;
   registry?: CompiledRegistry | null;
   /** what a registry violation does: reject the message (default) or keep it with msg.moby.flags */
   onViolation?: 'reject' | 'flag';
@@ -77,6 +83,17 @@ export type NormalizeResult =
 /** Top-level keys that describe the message rather than measure something. */
 export const TIME_KEYS: readonly string[] = ['ts', 'timestamp', 'time'];
 export const HW_KEYS: readonly string[] = ['hw', 'hardware'];
+/**
+ * Tags every point may carry whatever the configuration: `device_id` (always) and `tenant` (moby-normalize
+ * adds it from the verified tenant, docs/tenants.md). With the *Tag keys* and the names of the *Topic pattern*
+ * they are the names no field may have (`tag_field_clash`).
+ */
+export const POINT_TAG_KEYS: readonly string[] = ['device_id', 'tenant'];
+/**
+ * The most fields a point may have: what the InfluxDB writer takes per point (core/influx/line-protocol.ts);
+ * a point with more passed normalize and was then dropped whole as `too_many_fields` by the writer.
+ */
+export const MAX_POINT_FIELDS = DEFAULT_LINE_LIMITS.maxFields;
 
 const enum Meta {
   DeviceId = 1,
@@ -119,6 +136,14 @@ function isNumericString(s: string): boolean {
   return (c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46;
 }
 
+/** A tag value's problem: the text rule (names.ts), or only spaces (stored as a tag that reads as nothing). */
+function tagTextProblem(s: string, max: number): string | null {
+  const bad = textProblem(s, max);
+  if (bad !== null || s.charCodeAt(0) !== 0x20) return bad;
+  // the text rule leaves U+0020 as the only whitespace, so a value of only spaces is one trim() empties
+  return s.trim() === '' ? 'is only spaces' : null;
+}
+
 function tagValue(v: unknown): string | null | undefined {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
@@ -132,8 +157,12 @@ export class Normalizer {
   private readonly sep: string;
   private readonly maxDepth: number;
   private readonly maxKeys: number;
+  private readonly maxFields: number;
   private readonly maxBytes: number;
   private readonly meta: Map<string, Meta>;
+  /** every tag key a point of this node can carry: no field may have one of these names */
+  private readonly tagNames: Set<string>;
+  private readonly tagNameList: string;
   private readonly arrayNames: Map<string, string[]> | null;
   private readonly topicPattern: TopicPattern | null;
   private readonly keepBooleans: boolean;
@@ -170,6 +199,7 @@ export class Normalizer {
     this.maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
     this.maxKeys = limits.maxKeys ?? DEFAULT_LIMITS.maxKeys;
     this.maxBytes = limits.maxBytes ?? DEFAULT_LIMITS.maxBytes;
+    this.maxFields = opts.maxFields ?? MAX_POINT_FIELDS;
     const nl = { ...DEFAULT_NAME_LIMITS, ...opts.nameLimits };
     this.maxName = nl.name;
     this.maxTagValue = nl.tagValue;
@@ -208,6 +238,9 @@ export class Normalizer {
     this.topicPattern = opts.topicPattern ? TopicPattern.compile(opts.topicPattern) : null;
     for (const k of this.topicPattern?.names ?? [])
       if (isReservedKey(k)) throw new Error(`topic level "+${k}" names a reserved tag key: ${RESERVED_KEY_RULE}`);
+    this.tagNames = new Set([...POINT_TAG_KEYS, ...(opts.tagKeys ?? []), ...(this.topicPattern?.names ?? [])]);
+    this.tagNames.delete('');
+    this.tagNameList = [...this.tagNames].join(', ');
 
     if (opts.schema !== undefined && opts.schema !== null) {
       this.ajv = new Ajv({ allErrors: false, strict: false });
@@ -294,7 +327,7 @@ export class Normalizer {
           const t = tagValue(v);
           if (t === null) return this.reject('bad_tag', `tag "${k}" must be a string, number or boolean`, k);
           if (t !== undefined) {
-            const bad = textProblem(t, this.maxTagValue);
+            const bad = tagTextProblem(t, this.maxTagValue);
             if (bad) return this.reject('bad_tag_value', `tag "${k}" value "${preview(t)}" ${bad}`, k);
             tags[k] = t;
           }
@@ -579,6 +612,14 @@ export class Normalizer {
         `field name "${preview(name)}" is reserved: ${RESERVED_KEY_RULE}`,
         preview(name, 60)
       );
+    // a tag and a field of one name in one measurement: a column conflict in InfluxDB 3, and the field shadows
+    // the tag in Flux pivots and InfluxQL; any tag key of the node counts, carried by this point or not
+    if (this.tagNames.has(name))
+      return this.fail(
+        'tag_field_clash',
+        `field name "${preview(name)}" is a tag key of the point (${this.tagNameList}): a field and a tag of one name conflict in the database`,
+        preview(name, 60)
+      );
     // each key was checked on the way down; the joined path is what storage sees, so its length counts
     if (name.length > this.maxName)
       return this.fail(
@@ -599,7 +640,13 @@ export class Normalizer {
         if (bad) this.violate(bad[0], `${name}: ${bad[1]}`, name);
       }
     }
-    if (!hasOwn.call(this.fields, name)) this.fieldCount++;
+    // counted here, at the first node, rather than by the writer, which dropped the whole point
+    if (!hasOwn.call(this.fields, name) && ++this.fieldCount > this.maxFields)
+      return this.fail(
+        'too_many_fields',
+        `more than ${this.maxFields} fields in one point (the InfluxDB writer takes at most ${MAX_POINT_FIELDS})`,
+        ''
+      );
     this.fields[name] = v;
     if (unit !== undefined) this.units[name] = unit;
     return true;
@@ -626,6 +673,11 @@ export class Normalizer {
     for (let i = 0; i < names.length; i++) {
       const value = levels[nameLevels[i]];
       if (value === '') continue;
+      const blank = tagTextProblem(value, this.maxTagValue);
+      if (blank) {
+        this.fail('bad_tag_value', `topic level for ${names[i]} "${preview(value)}" ${blank}`, `topic.${names[i]}`);
+        return undefined;
+      }
       if (names[i] === 'device_id') device = value;
       else tags[names[i]] = value; // the broker's topic ACL outranks what the payload claims
     }

@@ -71,7 +71,7 @@ describe('moby-anomaly under attack (issue #10)', function () {
     const flow = [
       { id: 'kr', type: 'moby-keyring', name: 'fleet', keysEnv: '' },
       { id: 'v', type: 'moby-hmac-verify', keyring: 'kr', tolerance: 300, replayCache: 1000, wires: [['n'], ['rej']] },
-      { id: 'n', type: 'moby-normalize', wires: [['a'], ['rej']] },
+      { id: 'n', type: 'moby-normalize', maxFields: 500, wires: [['a'], ['rej']] },
       { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 20, maxFeatures: 500, wires: [['ok'], ['rej']] },
       { id: 'al', type: 'moby-alert', name: 'alerts', apiPrefix: '/moby', wires: [[], [], []] },
       { id: 'ok', type: 'helper' },

@@ -6,6 +6,7 @@ import {
   type NormalizeResult,
 } from '../../../../nodes/core/normalize/normalize';
 import { compileRegistry } from '../../../../nodes/core/normalize/registry';
+import { DEFAULT_LINE_LIMITS, pointToLine } from '../../../../nodes/core/influx/line-protocol';
 import { PUMP } from '../../../support/payloads';
 
 const NOW = Date.UTC(2025, 10, 17, 10, 31, 0);
@@ -261,6 +262,108 @@ describe('normalize (core)', () => {
         /"\+_site" names a reserved tag key/
       );
       assert.throws(() => new Normalizer({ measurement: '_m' }), /measurement "_m" is reserved/);
+    });
+  });
+
+  describe('fields named like a tag of the point', () => {
+    // a tag and a field of one name in one measurement: a column conflict in InfluxDB 3, and the field shadows
+    // the tag in Flux pivots and InfluxQL/Grafana (security test 2026-12-05: device_id=5 and equipment_id=5
+    // written as fields next to the tags)
+    const expectClash = (r: NormalizeResult, field: string) => {
+      const j = rejected(r);
+      assert.deepEqual([j.code, j.field], ['tag_field_clash', field]);
+      assert.ok(j.reason.includes(`"${field}"`), j.reason);
+      assert.match(j.reason, /is a tag key of the point/);
+      return j;
+    };
+    it('refuses the whole message when a joined field name is the device_id tag', () => {
+      expectClash(run({ device_id: 'evil', device: { id: 5 }, ok: 1 }, {}, { deviceId: 'evil' }), 'device_id');
+      expectClash(run({ device_id: 'd', components: { device: { id: 5 } } }), 'device_id');
+      expectClash(run({ device_id: 'd', device: { id: { value: 5, unit: 'V' } } }), 'device_id');
+      expectClash(run({ device_id: 'd', device: [5] }, { arrays: { device: ['id'] } }), 'device_id');
+      expectClash(run({ device_id: 'd', device: { id: 'x' } }, { keepStrings: true }), 'device_id');
+      // with another device id key, a top-level "device_id" is a field like any other: still the tag's name
+      expectClash(run({ serial: 'd', device_id: 5 }, { deviceIdKey: 'serial' }), 'device_id');
+    });
+    it('refuses a field named like a configured tag key, whether or not this message carries the tag', () => {
+      const opts: NormalizeOptions = { tagKeys: ['equipment_id', 'location'] };
+      expectClash(run({ device_id: 'd', equipment_id: 'x', equipment: { id: 5 } }, opts), 'equipment_id');
+      expectClash(run({ device_id: 'd', equipment: { id: 5 } }, opts), 'equipment_id');
+      expectClash(run({ device_id: 'd', components: { location: 3 } }, opts), 'location');
+    });
+    it('refuses a field named like a topic tag or the tenant tag the node adds from verification', () => {
+      const opts: NormalizeOptions = { topicPattern: 'f/+site/+device_id' };
+      expectClash(run({ site: 3 }, opts, { topic: 'f/busan/d' }), 'site');
+      expectClash(run({ device_id: 'd', site: 3 }, opts), 'site'); // a topic that does not match: same measurement
+      expectClash(run({ device_id: 'd', tenant: 1 }), 'tenant');
+    });
+    it('keeps names that only contain a tag key, and tag keys used as tags', () => {
+      const out = ok(
+        run(
+          { device_id: 'd', equipment_id: 'x', equipment_id_x: 1, device: { id_x: 2 }, tenant_count: 3 },
+          { tagKeys: ['equipment_id'] }
+        )
+      );
+      assert.deepEqual(out.point.tags, { equipment_id: 'x', device_id: 'd' });
+      assert.deepEqual(out.point.fields, { equipment_id_x: 1, device_id_x: 2, tenant_count: 3 });
+      // another separator joins to another name
+      assert.deepEqual(ok(run({ device_id: 'd', device: { id: 5 } }, { separator: '.' })).point.fields, {
+        'device.id': 5,
+      });
+    });
+  });
+
+  describe('blank tag values', () => {
+    it('refuses a tag value of only spaces like an empty one, naming the tag', () => {
+      const opts: NormalizeOptions = { tagKeys: ['equipment_id'] };
+      for (const v of [' ', '   ']) {
+        const r = rejected(run({ device_id: 'd', equipment_id: v, t: 1 }, opts));
+        assert.deepEqual([r.code, r.field], ['bad_tag_value', 'equipment_id']);
+        assert.match(r.reason, /tag "equipment_id" value ".*" is only spaces/);
+      }
+      const empty = rejected(run({ device_id: 'd', equipment_id: '', t: 1 }, opts));
+      assert.deepEqual([empty.code, empty.field], ['bad_tag_value', 'equipment_id']);
+      // spaces inside a value stay allowed
+      assert.equal(ok(run({ device_id: 'd', equipment_id: 'Hall 3', t: 1 }, opts)).point.tags.equipment_id, 'Hall 3');
+    });
+    it('refuses a topic tag level of only spaces (an empty level names nothing and is skipped)', () => {
+      const opts: NormalizeOptions = { topicPattern: 'f/+site/+device_id' };
+      const r = rejected(run({ t: 1 }, opts, { topic: 'f/ /d' }));
+      assert.deepEqual([r.code, r.field], ['bad_tag_value', 'topic.site']);
+      assert.match(r.reason, /only spaces/);
+      assert.deepEqual(ok(run({ t: 1 }, opts, { topic: 'f//d' })).point.tags, { device_id: 'd' });
+    });
+  });
+
+  describe('fields per point', () => {
+    const many = (n: number) => {
+      const o: Record<string, unknown> = { device_id: 'd' };
+      for (let i = 0; i < n; i++) o[`f${i}`] = i;
+      return o;
+    };
+    it('refuses more fields than the InfluxDB writer takes per point, naming the limit', () => {
+      const limit = DEFAULT_LINE_LIMITS.maxFields;
+      const okPoint = ok(run(many(limit))).point;
+      assert.equal(Object.keys(okPoint.fields).length, limit);
+      assert.ok('line' in pointToLine(okPoint), 'the writer takes what normalize passes');
+      const r = rejected(run(many(limit + 1), {}, { deviceId: 'd' }));
+      assert.equal(r.code, 'too_many_fields');
+      assert.match(r.reason, new RegExp(`more than ${limit} fields`));
+      assert.match(r.reason, /InfluxDB writer/);
+      // 300 fields, under the default 500 keys: passed normalize and was then dropped by the writer
+      assert.equal(rejected(run(many(300))).code, 'too_many_fields');
+      // nested and array fields count the same; one name given twice is one field
+      assert.equal(
+        rejected(run({ device_id: 'd', a: Array.from({ length: limit + 1 }, (_, i) => i) })).code,
+        'too_many_fields'
+      );
+      assert.equal(Object.keys(ok(run({ ...many(limit - 1), a_b: 1, a: { b: 2 } })).point.fields).length, limit);
+    });
+    it('takes another bound from maxFields (raised for points that only go to an anomaly node)', () => {
+      const r = rejected(run(many(11), { maxFields: 10 }));
+      assert.equal(r.code, 'too_many_fields');
+      assert.match(r.reason, /more than 10 fields .*at most 256/);
+      assert.equal(Object.keys(ok(run(many(490), { maxFields: 500 })).point.fields).length, 490);
     });
   });
 
