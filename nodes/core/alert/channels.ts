@@ -113,7 +113,9 @@ export function slackEscape(s: string): string {
  * address, readable, but never as a link to click.
  */
 export function defangLinks(s: string): string {
-  return s.replace(/\b([a-z][a-z0-9+.-]*):\/\//gi, '$1[:]//').replace(/\bwww\./gi, 'www[.]');
+  // no word boundary before the scheme or www: `_https://…`, `0https://…` and `x_www.…` were left as they came
+  // (red-team round 2026-12-05); any `://` and any `www.` is broken, wherever it starts
+  return s.replace(/:\/\//g, '[:]//').replace(/www\./gi, (m) => `${m.slice(0, 3)}[.]`);
 }
 
 /** Untrusted text for Slack: control characters escaped, links defanged, at most `max` characters once escaped. */

@@ -6,6 +6,7 @@ import { checkValue } from '../safe-json';
 import { isSeverity, type AlertSignal } from './engine';
 import { copyPlain, isPlainObject } from '../guards';
 import { tenantOfMessage } from '../tenant';
+import { proseProblem } from '../names';
 
 export interface InputOptions {
   /** RUL below this value opens rule "rul"; undefined disables RUL alerts */
@@ -19,6 +20,13 @@ export const RULES = { anomaly: 'anomaly', health: 'device_offline', rul: 'rul' 
 const MAX_ID = 128;
 const MAX_RULE = 64;
 const MAX_MESSAGE = 1000;
+
+/** `s` cut to at most `max` UTF-16 units without splitting a surrogate pair (a lone half is not text). */
+function cutText(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const c = s.charCodeAt(max - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? max - 1 : max);
+}
 // device ids and rules are labels in URLs, tags and mail subjects: no spaces, slashes or control characters
 const ID_PATTERN = /^[\w.:@-]+$/;
 
@@ -240,12 +248,17 @@ function fromExplicit(a: unknown, msg: Record<string, unknown>): InputResult {
     return reject('bad_severity', 'msg.alert.severity must be info, warning or critical', device, 'alert.severity');
   if (a.message !== undefined && typeof a.message !== 'string')
     return reject('bad_message', 'msg.alert.message is not a string', device, 'alert.message');
+  // the only free text a flow puts into an alert: the rules of a person's note (names.ts), so a line break, a
+  // U+202E or a NUL cannot reach the summary, e-mail, panel and database (red-team round 2026-12-05)
+  const messageBad =
+    typeof a.message === 'string' && a.message ? proseProblem(a.message, Number.MAX_SAFE_INTEGER) : null;
+  if (messageBad) return reject('bad_message', `msg.alert.message ${messageBad}`, device, 'alert.message');
   for (const f of ['value', 'threshold'] as const) {
     if (a[f] !== undefined && (typeof a[f] !== 'number' || !Number.isFinite(a[f])))
       return reject('bad_number', `msg.alert.${f} is not a finite number`, device, `alert.${f}`);
   }
   const s: AlertSignal = { kind: 'trigger', device_id: device, rule: a.rule, severity };
-  s.message = typeof a.message === 'string' && a.message ? a.message.slice(0, MAX_MESSAGE) : `${a.rule} on ${device}`;
+  s.message = typeof a.message === 'string' && a.message ? cutText(a.message, MAX_MESSAGE) : `${a.rule} on ${device}`;
   if (typeof a.value === 'number') s.value = a.value;
   if (typeof a.threshold === 'number') s.threshold = a.threshold;
   return { ok: true, signals: [withEquipment(s, equipmentOf(msg))] };

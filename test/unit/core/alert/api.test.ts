@@ -329,6 +329,20 @@ describe('alert API handler', () => {
 describe('alert input mapping', () => {
   const point = (device: unknown) => ({ measurement: 't', tags: { device_id: device }, fields: {}, timestamp: 1 });
 
+  it("refuses a flow's msg.alert.message with a line break, a bidi override or a NUL; cuts a long one between characters", () => {
+    for (const message of ['Overheat\r\nStatus: resolved', 'Overheat \u202Edesolver', 'Overheat\u0000\u001b[31m']) {
+      const r = signalsFromMessage({ payload: point('p-1'), alert: { device_id: 'p-1', rule: 'overheat', message } });
+      assert.ok(!r.ok, JSON.stringify(message));
+      if (!r.ok) assert.deepEqual([r.reject.code, r.reject.field], ['bad_message', 'alert.message']);
+    }
+    const long = signalsFromMessage({
+      payload: point('p-1'),
+      alert: { device_id: 'p-1', rule: 'overheat', message: `${'a'.repeat(999)}🚨` },
+    });
+    assert.ok(long.ok);
+    assert.equal(long.signals[0].message, 'a'.repeat(999));
+  });
+
   it('maps anomaly results to trigger/clear with a message naming the top contributors', () => {
     const r = signalsFromMessage({
       payload: point('p-1'),
@@ -529,6 +543,11 @@ describe('alert channel formatting and signing', () => {
     assert.equal(
       defangLinks('see HTTPS://a.example, ftp://b and www.c.example'),
       'see HTTPS[:]//a.example, ftp[:]//b and www[.]c.example'
+    );
+    // a character glued before the scheme or www hid it from a word boundary (red-team round 2026-12-05)
+    assert.equal(
+      defangLinks('_https://evil.example/login 0https://e.example x_www.f.example WWW.g.example'),
+      '_https[:]//evil.example/login 0https[:]//e.example x_www[.]f.example WWW[.]g.example'
     );
   });
 });
