@@ -1,5 +1,5 @@
 // Alert summaries: a deterministic template always works; an optional OpenAI-compatible chat endpoint may
-// write a friendlier one. The LLM is asked once per incident (alert id) and cached; when it is slow, down
+// write a friendlier one. The LLM is asked once per incident (alert id) and severity, and cached; when it is slow, down
 // or answers nonsense, the template is used and the notification goes out anyway.
 import type { Alert } from '../contract';
 import { proseProblem } from '../names';
@@ -110,7 +110,10 @@ export class LlmSummarizer {
   }
 
   async summarize(a: Alert): Promise<SummaryResult> {
-    const cached = this.cache.get(a.alert_id);
+    // per incident and severity: an alert raised from warning to critical is summarised again (the first
+    // summary described a milder incident and stayed on it, red-team round 2026-12-05)
+    const cacheKey = `${a.alert_id}:${a.severity}`;
+    const cached = this.cache.get(cacheKey);
     if (cached !== undefined) return { text: cached, source: 'cache' };
     if (this.now() < this.downUntil)
       return { text: templateSummary(a), source: 'template', error: 'LLM endpoint cooling down after a failure' };
@@ -140,7 +143,7 @@ export class LlmSummarizer {
       // a refused answer is the model's, not the endpoint's fault: no cooldown, the template for this incident
       if ('refused' in accepted) return { text: templateSummary(a), source: 'template', error: accepted.refused };
       const text = accepted.text;
-      this.cache.set(a.alert_id, text);
+      this.cache.set(cacheKey, text);
       if (this.cache.size > (this.opts.cacheSize ?? 1000)) this.cache.delete(this.cache.keys().next().value as string);
       return { text, source: 'llm' };
     } catch (err) {

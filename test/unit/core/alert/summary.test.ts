@@ -98,5 +98,11 @@ describe('alert summary: the LLM endpoint (a local stand-in)', () => {
     const second = await llm.summarize({ ...alert, alert_id: 'a-2' });
     assert.deepEqual([second.source, second.text], ['llm', answer]);
     assert.equal(asked.length, 2);
+    // the same incident again: from the cache; raised to another severity: asked again
+    assert.equal((await llm.summarize({ ...alert, alert_id: 'a-2' })).source, 'cache');
+    answer = 'Pump 4 is now far outside its normal range; stop it now.';
+    const raised = await llm.summarize({ ...alert, alert_id: 'a-2', severity: 'warning' });
+    assert.deepEqual([raised.source, raised.text], ['llm', answer]);
+    assert.equal(asked.length, 3);
   });
 });
