@@ -333,7 +333,7 @@ export = function (RED: NodeAPI) {
       const open = engine.openCount();
       const pending = queue.pendingCount();
       const evicted = engine.evictions ? `, ${engine.evictions} evicted` : '';
-      const muted = mutes.list().length;
+      const muted = mutes.count(); // a count, not a sorted list: called on every mute
       const text = `${open} open${evicted}${muted ? `, ${muted} muted` : ''}${pending ? `, ${pending} to deliver` : ''}${lastFailure ? ', delivery failed' : ''}${apiRefusesAll ? ' · API: no token, refuses all' : ''}${persistError ? ` · state not saved (${persistError}), not acknowledging` : ''}`;
       status.set({
         fill: lastFailure || persistError ? 'red' : open || apiRefusesAll ? 'yellow' : 'green',
@@ -512,9 +512,13 @@ export = function (RED: NodeAPI) {
         durable?.(err);
         return err;
       }
-      const mutesChanged = mutes.version !== savedMuteVersion;
-      if (engine.hasChanges || mutesChanged) {
-        journal.stage(engine.takeChanges(), mutesChanged ? mutes.snapshot() : undefined);
+      // the mute windows set or ended since the last append, not the whole table (docs/alerts.md)
+      let muteChanges = mutes.takeChanges();
+      // a long full disk: the windows set and ended meanwhile outnumber the table, which then replaces them
+      if (muteChanges && journal.stagedMuteChangeCount > 2 * mutes.count() + 1000)
+        muteChanges = { all: mutes.snapshot() };
+      if (engine.hasChanges || muteChanges) {
+        journal.stage(engine.takeChanges(), muteChanges);
         savedMuteVersion = mutes.version;
       }
       try {
@@ -539,6 +543,7 @@ export = function (RED: NodeAPI) {
     function compactJournal(background = false): void {
       if (!journal) return;
       engine.discardChanges(); // the snapshot holds them
+      mutes.discardChanges();
       savedMuteVersion = mutes.version;
       const state = { snapshot: engine.snapshot(), mutes: mutes.snapshot() };
       if (background) {
@@ -573,6 +578,7 @@ export = function (RED: NodeAPI) {
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       engine.discardChanges(); // only the journal reads them; keeps the engine's set of changed ids small
+      mutes.discardChanges();
       ctx.set(STATE_KEY, { ...engine.snapshot(), mutes: mutes.snapshot() }, store, (err) => {
         if (err) node.warn(`saving alerts: ${err.message}`);
         cb?.();
@@ -647,6 +653,10 @@ export = function (RED: NodeAPI) {
           `saved alerts held more than ${def.maxOpen ?? 10000} open alerts (the bound): the least recently active ${engine.evictions} were resolved as evicted`
         );
       mutes.restore(snap && typeof snap === 'object' ? (snap as { mutes?: unknown }).mutes : undefined);
+      if (mutes.restoreDropped)
+        node.warn(
+          `saved mute windows: ${mutes.restoreDropped} beyond their tenant's budget (${mutes.limits.perTenant} per tenant, ${mutes.limits.tenantless} tenant-less) were not restored`
+        );
       // Quiet reopens go on through a restart or a deploy: rebuilt from the restored alerts and what the
       // notification queue (its own journal) sent or still holds about each (its opening, an escalation, …)
       const notifiedKinds = notificationKindsByAlert(queue.sentOrQueuedKeys());
@@ -807,8 +817,11 @@ export = function (RED: NodeAPI) {
         return a && withMute(a);
       },
       mutes,
+      // the journal appends the one window (answered once durable, as before); the context store rewrites the
+      // whole state, so there a mute is written with the next save every persistSec (at most one rewrite per
+      // interval, however many mutes arrive: the store promised no more than that, docs/alerts.md)
       onMuteChange: () => {
-        save();
+        if (useJournal) save();
         refreshStatus();
       },
       durable: () =>

@@ -15,7 +15,15 @@ import {
 } from '../http-guard';
 import { parseJsonSafe } from '../safe-json';
 import type { ActionResult, AlertFilter } from './engine';
-import { actionTextProblem, handleMuteRoute, withMutes, type MuteHost } from './mute';
+import {
+  actionTextProblem,
+  handleMuteRoute,
+  mutedRow,
+  mutesAfter,
+  unseenMutedRow,
+  type Mute,
+  type MuteHost,
+} from './mute';
 
 export interface ApiHost extends MuteHost {
   /** alerts of the scope's tenants (null = all) */
@@ -236,6 +244,14 @@ export function pageDevices<T extends { device_id: string; tenant?: unknown }>(
   limit: number,
   after?: string
 ): { page: T[]; next?: string } {
+  const lo = firstRowAfter(rows, after);
+  const page = rows.slice(lo, lo + limit);
+  const more = lo + limit < rows.length;
+  return more && page.length ? { page, next: encodeCursor(deviceRowKey(page[page.length - 1])) } : { page };
+}
+
+/** Index of the first row whose key is after `after` (binary search; 0 without a cursor). */
+function firstRowAfter(rows: ReadonlyArray<{ device_id: string; tenant?: unknown }>, after?: string): number {
   let lo = 0;
   if (after !== undefined) {
     let hi = rows.length;
@@ -245,9 +261,51 @@ export function pageDevices<T extends { device_id: string; tenant?: unknown }>(
       else hi = mid;
     }
   }
-  const page = rows.slice(lo, lo + limit);
-  const more = lo + limit < rows.length;
-  return more && page.length ? { page, next: encodeCursor(deviceRowKey(page[page.length - 1])) } : { page };
+  return lo;
+}
+
+/**
+ * One page of GET /devices: the device table's rows merged with the mute windows of the hosts, in one order
+ * (deviceRowKey). A row with a window is marked (`muted`, `muted_until`, `mute`); a window whose device no
+ * health node reports is a row of its own (state UNKNOWN) in its place in that order, so it is paged like
+ * every other row: the limit holds on every page, and the cursor (the last row's key) works whichever kind of
+ * row ends a page. Costs O(log n + limit) for the table, and reads the windows of the scope from the cursor on
+ * as far as the page reaches (a merge of each tenant's sorted list, core/alert/mute.ts).
+ */
+export function pageDevicesWithMutes(
+  rows: ReadonlyArray<{ device_id: string; tenant?: unknown }>,
+  hosts: MuteHost[],
+  limit: number,
+  after?: string,
+  scope: TenantScope = null
+): { page: unknown[]; next?: string } {
+  let lo = firstRowAfter(rows, after);
+  const windows = mutesAfter(hosts, scope, after);
+  let w = windows.next();
+  const page: unknown[] = [];
+  let lastKey = '';
+  /** the window of the previous row: a device table listing one device twice marks both rows */
+  let last: { key: string; mute: Mute } | undefined;
+  while (page.length < limit) {
+    const row = lo < rows.length ? rows[lo] : undefined;
+    const rk = row ? deviceRowKey(row) : undefined;
+    if (!w.done && (rk === undefined || w.value.key <= rk)) {
+      const { key, mute } = w.value;
+      if (key === rk) {
+        page.push(mutedRow(row as Record<string, unknown>, mute));
+        lo++;
+      } else page.push(unseenMutedRow(mute));
+      last = w.value;
+      lastKey = key;
+      w = windows.next();
+    } else if (row && rk !== undefined) {
+      page.push(last && last.key === rk ? mutedRow(row as Record<string, unknown>, last.mute) : row);
+      lastKey = rk;
+      lo++;
+    } else break;
+  }
+  const more = lo < rows.length || !w.done;
+  return more && page.length ? { page, next: encodeCursor(lastKey) } : { page };
 }
 
 /**
@@ -348,9 +406,8 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
       scope === null
         ? ctx.devices()
         : ctx.devices().filter((r) => inScope(scope, typeof r.tenant === 'string' ? r.tenant : undefined));
-    const { page, next } = pageDevices(rows, limit, after);
-    // mute marks on the page's rows; muted devices no health node has seen yet follow the last page
-    const body = withMutes(page, hosts, !next, scope);
+    // mute marks on the page's rows; muted devices no health node has seen yet are rows in their place
+    const { page: body, next } = pageDevicesWithMutes(rows, hosts, limit, after, scope);
     return {
       status: 200,
       headers: next

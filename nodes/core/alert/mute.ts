@@ -2,9 +2,11 @@
 // go offline) for a while; paging everyone about it teaches people to ignore pages. While a device is muted
 // its alerts are still opened, updated and resolved (the record stays complete and visible in the API and
 // the panel, marked muted) but no notification is sent for them. The window ends by itself at `until`, or
-// earlier through unmute. Pure: the clock is injected; the adapter persists snapshot() with the alerts.
-// Windows are keyed by (tenant, device) (docs/tenants.md): acme muting its pump-001 leaves beta's pump-001
-// notifying, and a tenant's operator can only set or lift its own tenant's windows.
+// earlier through unmute. Pure: the clock is injected; the adapter persists takeChanges() (the windows set or
+// ended, not the table) with the alerts. Windows are keyed by (tenant, device) (docs/tenants.md): acme muting
+// its pump-001 leaves beta's pump-001 notifying, a tenant's operator can only set or lift its own tenant's
+// windows, and each tenant mutes within its own budget (one tenant's flood of made-up ids never refuses
+// another's mute).
 import { proseProblem } from '../names';
 import { parseJsonSafe } from '../safe-json';
 import { isTenant, scopedKey } from '../tenant';
@@ -49,32 +51,192 @@ export function actionTextProblem(v: Record<string, unknown>): { field: 'by' | '
 /** longest window one request may set: a forgotten mute must not silence a machine for good */
 export const MAX_MUTE_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_MUTE_MS = 3600 * 1000;
-const MAX_MUTES = 100000;
+/**
+ * Budgets (docs/tenants.md, "Fair share of state"): windows in force per scope. Each tenant has its own, so a
+ * tenant muting made-up device ids fills only its own and another tenant's mute still succeeds; tenant-less
+ * devices (the admin token without a tenant, and every pipeline without tenants) keep the bound the whole
+ * table had before tenants had budgets. The number of tenants holding windows is bounded as the alert
+ * engines are (only the admin token can name a tenant no token covers).
+ */
+export const MAX_MUTES_PER_TENANT = 10_000;
+export const MAX_MUTES_TENANTLESS = 100_000;
+export const MAX_MUTE_TENANTS = 1000;
 const ID_PATTERN = /^[\w.:@-]{1,128}$/;
 
+export interface MuteLimits {
+  perTenant?: number;
+  tenantless?: number;
+  tenants?: number;
+}
+
+/**
+ * What changed in a table since the last takeChanges(): `upserts` (windows set or replaced) and `removed`
+ * (scopedKey of the windows ended or expired) — or `all`, the whole table, when more changed than the table
+ * holds (the changes of a long episode without saves are then not worth keeping one by one).
+ */
+export type MuteChanges = { upserts: Mute[]; removed: string[] } | { all: Mute[] };
+
+/** First index in a sorted list whose element is >= `id` (or > `id` when `strict`). */
+function lowerBound(list: readonly string[], id: string, strict = false): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid] < id || (strict && list[mid] === id)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const CHUNK = 512;
+
+/**
+ * A set of ids in code-unit order (the order of GET /devices rows) as a list of sorted chunks of at most
+ * 2 × CHUNK: an insert or delete costs a binary search and the move of at most a chunk, so it does not grow
+ * with the set (one flat sorted array moved up to 100,000 slots per insert).
+ */
+class SortedIds {
+  private chunks: string[][] = [];
+  size = 0;
+
+  /** the chunk that holds (or would hold) `id` */
+  private chunkOf(id: string): number {
+    let lo = 0;
+    let hi = this.chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = this.chunks[mid];
+      if (c[c.length - 1] < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return Math.min(lo, this.chunks.length - 1);
+  }
+
+  insert(id: string): void {
+    if (!this.chunks.length) {
+      this.chunks.push([id]);
+      this.size = 1;
+      return;
+    }
+    const ci = this.chunkOf(id);
+    const c = this.chunks[ci];
+    const i = lowerBound(c, id);
+    if (c[i] === id) return;
+    c.splice(i, 0, id);
+    this.size++;
+    if (c.length > 2 * CHUNK) this.chunks.splice(ci + 1, 0, c.splice(CHUNK));
+  }
+
+  delete(id: string): boolean {
+    if (!this.chunks.length) return false;
+    const ci = this.chunkOf(id);
+    const c = this.chunks[ci];
+    const i = lowerBound(c, id);
+    if (c[i] !== id) return false;
+    c.splice(i, 1);
+    this.size--;
+    if (!c.length) this.chunks.splice(ci, 1);
+    return true;
+  }
+
+  /** The ids >= `from` (all without it), in order. */
+  *from(from?: string): Generator<string> {
+    let ci = from === undefined || !this.chunks.length ? 0 : this.chunkOf(from);
+    let i = from === undefined || !this.chunks.length ? 0 : lowerBound(this.chunks[ci], from);
+    for (; ci < this.chunks.length; ci++, i = 0) {
+      const c = this.chunks[ci];
+      for (; i < c.length; i++) yield c[i];
+    }
+  }
+}
+
+/**
+ * The sort and cursor key of a device row (same as api.ts deviceRowKey, which imports this module): the device
+ * id, then NUL and the tenant for a tenant's device.
+ */
+function rowKey(device: string, tenant: string | undefined): string {
+  return tenant ? `${device}\u0000${tenant}` : device;
+}
+
+/**
+ * The windows in force, keyed by (tenant, device). A change costs the same however many windows are held (a
+ * map entry, an expiry heap push, an insert into its scope's chunked sorted id list; no sort, no copy): the
+ * adapter persists takeChanges() (only what changed) and shows count(); GET /devices pages through after()
+ * without sorting anything.
+ */
 export class MuteTable {
   private readonly mutes = new Map<string, Mute>();
+  /** per scope ('' = tenant-less): the device ids with a window, in code-unit order */
+  private readonly scopes = new Map<string, SortedIds>();
+  /** min-heap of [until, key]: the next window to end on top (entries of replaced windows are skipped) */
+  private heap: Array<[number, string]> = [];
+  /** changes since takeChanges(): key → the window set, or null when it ended */
+  private changed = new Map<string, Mute | null>();
+  private changedAll = false;
+  readonly limits: Required<MuteLimits>;
   /** bumps on every change, so the adapter knows when to persist */
   version = 0;
+  /** windows a restore() left out because their scope's budget was full */
+  restoreDropped = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    limits: MuteLimits = {}
+  ) {
+    this.limits = {
+      perTenant: limits.perTenant ?? MAX_MUTES_PER_TENANT,
+      tenantless: limits.tenantless ?? MAX_MUTES_TENANTLESS,
+      tenants: limits.tenants ?? MAX_MUTE_TENANTS,
+    };
+  }
 
-  /** Sets (or replaces) a device's window; false when the table is full. */
+  /** The budget of a tenant's (or the tenant-less) windows. */
+  budgetOf(tenant?: string): number {
+    return tenant ? this.limits.perTenant : this.limits.tenantless;
+  }
+
+  /**
+   * Why a window cannot be set (its scope's budget is full, or too many tenants hold windows), naming the
+   * bound; null when it can. Replacing a device's window always can.
+   */
+  refusal(device: string, tenant?: string): string | null {
+    if (this.mutes.has(scopedKey(tenant, device))) return null;
+    const scope = tenant ?? '';
+    const budget = this.budgetOf(tenant);
+    const held = () => this.scopes.get(scope)?.size ?? 0;
+    /** a tenant's first window opens a scope: bounded too */
+    const tenantsFull = () =>
+      !!tenant && held() === 0 && this.scopes.size - (this.scopes.has('') ? 1 : 0) >= this.limits.tenants;
+    if (held() >= budget || tenantsFull()) this.prune(); // windows that ended make room
+    if (held() >= budget)
+      return tenant
+        ? `tenant ${tenant} already has ${budget} devices muted, the bound per tenant: unmute some or let their windows end`
+        : `${budget} tenant-less devices are already muted, the bound: unmute some or let their windows end`;
+    if (tenantsFull()) return `${this.limits.tenants} tenants already hold mute windows, the bound`;
+    return null;
+  }
+
+  /** Sets (or replaces) a device's window; false when its scope's budget is full (see refusal()). */
   set(m: Mute): boolean {
+    if (this.refusal(m.device_id, m.tenant) !== null) return false;
     const key = scopedKey(m.tenant, m.device_id);
-    if (!this.mutes.has(key) && this.mutes.size >= MAX_MUTES) {
-      this.prune();
-      if (this.mutes.size >= MAX_MUTES) return false;
+    const row = { ...m };
+    if (!this.mutes.has(key)) {
+      const scope = m.tenant ?? '';
+      let ids = this.scopes.get(scope);
+      if (!ids) this.scopes.set(scope, (ids = new SortedIds()));
+      ids.insert(m.device_id);
     }
-    this.mutes.set(key, { ...m });
-    this.version++;
+    this.mutes.set(key, row);
+    this.pushExpiry(row.until, key);
+    this.note(key, row);
     return true;
   }
 
   /** Ends a device's window; returns the window that was in force, if any. */
   clear(device: string, tenant?: string): Mute | undefined {
     const m = this.get(device, tenant);
-    if (this.mutes.delete(scopedKey(tenant, device))) this.version++;
+    this.remove(scopedKey(tenant, device));
     return m;
   }
 
@@ -84,8 +246,7 @@ export class MuteTable {
     const m = this.mutes.get(key);
     if (!m) return undefined;
     if (m.until <= this.now()) {
-      this.mutes.delete(key);
-      this.version++;
+      this.remove(key);
       return undefined;
     }
     return { ...m };
@@ -95,7 +256,13 @@ export class MuteTable {
     return this.get(device, tenant) !== undefined;
   }
 
-  /** Windows in force, by device id (then tenant). */
+  /** How many windows are in force (for the node's status: no list, no sort). */
+  count(): number {
+    this.prune();
+    return this.mutes.size;
+  }
+
+  /** Windows in force, by device id (then tenant). Sorts: for tests and tools, not for a change's path. */
   list(): Mute[] {
     this.prune();
     return [...this.mutes.values()]
@@ -103,47 +270,197 @@ export class MuteTable {
       .sort((a, b) => a.device_id.localeCompare(b.device_id) || (a.tenant ?? '').localeCompare(b.tenant ?? ''));
   }
 
+  /**
+   * The windows in force of the scope's tenants (null = every tenant and the tenant-less devices), in the
+   * order of GET /devices rows (device id, then tenant, code-unit order), from the first whose row key is after
+   * `after`. Lazy: a page reads only as many as it shows (plus one per tenant in the scope).
+   */
+  *after(scope: TenantScope, after?: string): Generator<Mute & { key: string }> {
+    const now = this.now();
+    type Head = { ids: Iterator<string>; id: string; tenant?: string; key: string };
+    const heads: Head[] = [];
+    const device = after?.split('\u0000')[0];
+    for (const [scopeName, list] of this.scopes) {
+      const tenant = scopeName === '' ? undefined : scopeName;
+      if (!inScope(scope, tenant)) continue;
+      // ids from the cursor's device id on: that id itself only when its row (its tenant) sorts after the cursor
+      const ids = list.from(device);
+      let next = ids.next();
+      if (!next.done && after !== undefined && rowKey(next.value, tenant) <= after) next = ids.next();
+      if (!next.done) heads.push({ ids, id: next.value, tenant, key: rowKey(next.value, tenant) });
+    }
+    // a k-way merge over the scope's tenants (a binary heap by row key)
+    const less = (a: Head, b: Head) => a.key < b.key;
+    const down = (i: number) => {
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heads.length && less(heads[l], heads[m])) m = l;
+        if (r < heads.length && less(heads[r], heads[m])) m = r;
+        if (m === i) return;
+        [heads[i], heads[m]] = [heads[m], heads[i]];
+        i = m;
+      }
+    };
+    for (let i = (heads.length >>> 1) - 1; i >= 0; i--) down(i);
+    while (heads.length) {
+      const h = heads[0];
+      const m = this.mutes.get(scopedKey(h.tenant, h.id));
+      const key = h.key;
+      const next = h.ids.next();
+      if (!next.done) {
+        h.id = next.value;
+        h.key = rowKey(next.value, h.tenant);
+      } else {
+        const last = heads.pop()!;
+        if (heads.length) heads[0] = last;
+      }
+      if (heads.length) down(0);
+      if (m && m.until > now) yield { ...m, key };
+    }
+  }
+
+  /** Drops the windows that have ended: pops the expiry heap, so a call with none due costs nothing. */
   private prune(): void {
     const now = this.now();
-    for (const [id, m] of this.mutes) {
-      if (m.until <= now) {
-        this.mutes.delete(id);
-        this.version++;
+    while (this.heap.length && this.heap[0][0] <= now) {
+      const [until, key] = this.popExpiry();
+      if (this.mutes.get(key)?.until === until) this.remove(key);
+    }
+  }
+
+  private remove(key: string): void {
+    const m = this.mutes.get(key);
+    if (!m) return;
+    this.mutes.delete(key);
+    const scope = m.tenant ?? '';
+    const ids = this.scopes.get(scope);
+    if (ids) {
+      ids.delete(m.device_id);
+      if (!ids.size) this.scopes.delete(scope);
+    }
+    this.note(key, null);
+  }
+
+  private note(key: string, m: Mute | null): void {
+    this.version++;
+    if (this.changedAll) return;
+    this.changed.set(key, m);
+    // more changes than windows (e.g. sets and unmutes of made-up ids while nothing saves): the whole table
+    // is smaller than the list of them
+    if (this.changed.size > 2 * this.mutes.size + 1000) {
+      this.changedAll = true;
+      this.changed.clear();
+    }
+  }
+
+  get hasChanges(): boolean {
+    return this.changedAll || this.changed.size > 0;
+  }
+
+  /** What changed since the last call (or since restore()/discardChanges()); undefined when nothing did. */
+  takeChanges(): MuteChanges | undefined {
+    if (this.changedAll) {
+      this.changedAll = false;
+      return { all: this.snapshot() };
+    }
+    if (!this.changed.size) return undefined;
+    const upserts: Mute[] = [];
+    const removed: string[] = [];
+    for (const [key, m] of this.changed) {
+      if (m) upserts.push({ ...m });
+      else removed.push(key);
+    }
+    this.changed.clear();
+    return { upserts, removed };
+  }
+
+  /** The changes are in a whole snapshot written meanwhile (a compaction, a context-store save). */
+  discardChanges(): void {
+    this.changed.clear();
+    this.changedAll = false;
+  }
+
+  private pushExpiry(until: number, key: string): void {
+    const h = this.heap;
+    // entries of replaced or ended windows stay until popped: rebuilt when they outnumber the windows
+    if (h.length > 2 * this.mutes.size + 1000) {
+      this.heap = [...this.mutes].map(([k, m]) => [m.until, k] as [number, string]).sort((a, b) => a[0] - b[0]);
+      return;
+    }
+    h.push([until, key]);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >>> 1;
+      if (h[p][0] <= h[i][0]) break;
+      [h[p], h[i]] = [h[i], h[p]];
+      i = p;
+    }
+  }
+
+  private popExpiry(): [number, string] {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l][0] < h[m][0]) m = l;
+        if (r < h.length && h[r][0] < h[m][0]) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        i = m;
       }
     }
+    return top;
   }
 
+  /** The windows in force, as stored (no particular order: a copy, not a sort). */
   snapshot(): Mute[] {
-    return this.list();
+    this.prune();
+    return [...this.mutes.values()].map((m) => ({ ...m }));
   }
 
-  /** Replaces the table with a snapshot; malformed or expired entries are skipped. Returns how many were kept. */
+  /**
+   * Replaces the table with a snapshot; malformed or expired entries are skipped, and so are windows beyond
+   * their scope's budget (counted in restoreDropped). Returns how many were kept. Starts with no changes.
+   */
   restore(snap: unknown): number {
     this.mutes.clear();
-    if (!Array.isArray(snap)) return 0;
-    const now = this.now();
-    for (const m of snap.slice(0, MAX_MUTES)) {
-      if (!m || typeof m !== 'object') continue;
-      const v = m as Partial<Mute>;
-      if (
-        typeof v.device_id !== 'string' ||
-        !ID_PATTERN.test(v.device_id) ||
-        typeof v.until !== 'number' ||
-        !Number.isFinite(v.until) ||
-        v.until <= now
-      )
-        continue;
-      if (v.tenant !== undefined && !isTenant(v.tenant)) continue;
-      const row: Mute = {
-        device_id: v.device_id,
-        until: v.until,
-        by: typeof v.by === 'string' ? v.by.slice(0, 200) : 'api',
-        at: typeof v.at === 'number' && Number.isFinite(v.at) ? v.at : now,
-      };
-      if (v.tenant !== undefined) row.tenant = v.tenant;
-      if (typeof v.note === 'string') row.note = v.note.slice(0, 1000);
-      this.mutes.set(scopedKey(row.tenant, row.device_id), row);
+    this.scopes.clear();
+    this.heap = [];
+    this.restoreDropped = 0;
+    if (Array.isArray(snap)) {
+      const now = this.now();
+      for (const m of snap) {
+        if (!m || typeof m !== 'object') continue;
+        const v = m as Partial<Mute>;
+        if (
+          typeof v.device_id !== 'string' ||
+          !ID_PATTERN.test(v.device_id) ||
+          typeof v.until !== 'number' ||
+          !Number.isFinite(v.until) ||
+          v.until <= now
+        )
+          continue;
+        if (v.tenant !== undefined && !isTenant(v.tenant)) continue;
+        const row: Mute = {
+          device_id: v.device_id,
+          until: v.until,
+          by: typeof v.by === 'string' ? v.by.slice(0, 200) : 'api',
+          at: typeof v.at === 'number' && Number.isFinite(v.at) ? v.at : now,
+        };
+        if (v.tenant !== undefined) row.tenant = v.tenant;
+        if (typeof v.note === 'string') row.note = v.note.slice(0, 1000);
+        if (!this.set(row)) this.restoreDropped++;
+      }
     }
+    this.discardChanges();
     return this.mutes.size;
   }
 }
@@ -320,7 +637,12 @@ export function handleMuteRoute(
   const m: Mute = { device_id: id, until: b.until, by: b.by, at: now };
   if (tenant !== undefined) m.tenant = tenant;
   if (b.note !== undefined) m.note = b.note;
-  for (const t of tables) if (!t.set(m)) return fail(409, 'too_many_mutes', 'too many devices muted', headers);
+  // each scope's budget is checked on every table before any is changed: a refusal changes nothing
+  for (const t of tables) {
+    const full = t.refusal(id, tenant);
+    if (full !== null) return fail(409, 'too_many_mutes', full, headers);
+  }
+  for (const t of tables) t.set(m);
   for (const h of hosts) h.onMuteChange?.();
   return { status: 200, headers, body: { ...m, muted: true } };
 }
@@ -334,49 +656,47 @@ export function muteOf(hosts: MuteHost[], device: string, tenant?: string): Mute
   return undefined;
 }
 
+/** A GET /devices row marked with its window: `muted`, `muted_until` (flat, for Grafana frames) and `mute`. */
+export function mutedRow(row: Record<string, unknown>, m: Mute): Record<string, unknown> {
+  return { ...row, muted: true, muted_until: m.until, mute: m };
+}
+
+/** The GET /devices row of a muted device no health node reports (state UNKNOWN), so a window set ahead shows. */
+export function unseenMutedRow(m: Mute): Record<string, unknown> {
+  const row: Record<string, unknown> = {
+    device_id: m.device_id,
+    state: 'UNKNOWN',
+    since: null,
+    last_seen: null,
+    muted: true,
+    muted_until: m.until,
+    mute: m,
+  };
+  if (m.tenant !== undefined) row.tenant = m.tenant;
+  return row;
+}
+
 /**
- * GET /devices rows with `muted`, `muted_until` (flat, for Grafana frames) and `mute` ({until, by, note, at}) added; muted devices no health node
- * reports yet are listed too (state UNKNOWN) so a window set ahead of the work is visible. A row's window is
- * the one of its own tenant; unseen muted devices are listed only within the caller's scope.
+ * The windows in force on any host within the scope, in GET /devices row order after `after`; a (tenant,
+ * device) set on several hosts once (the first host's window, as muteOf). `key` is the row key.
  */
-export function withMutes(
-  rows: readonly unknown[],
+export function* mutesAfter(
   hosts: MuteHost[],
-  withUnseen = true,
-  scope: TenantScope = null
-): unknown[] {
-  const all = new Map<string, Mute>();
-  for (const h of hosts) {
-    for (const m of h.mutes?.list() ?? []) {
-      const key = scopedKey(m.tenant, m.device_id);
-      if (!all.has(key)) all.set(key, m);
+  scope: TenantScope,
+  after?: string
+): Generator<{ mute: Mute; key: string }> {
+  const its = hosts.map((h) => h.mutes?.after(scope, after)).filter((it) => it !== undefined);
+  const heads = its.map((it) => it.next());
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i];
+      if (!h.done && (best < 0 || h.value.key < (heads[best].value as { key: string }).key)) best = i;
     }
+    if (best < 0) return;
+    const { key, ...mute } = heads[best].value as Mute & { key: string };
+    yield { mute, key };
+    for (let i = 0; i < heads.length; i++)
+      while (!heads[i].done && (heads[i].value as { key: string }).key === key) heads[i] = its[i].next();
   }
-  if (!all.size) return rows as unknown[];
-  const seen = new Set<string>();
-  const out = rows.map((r) => {
-    const row = r as Record<string, unknown>;
-    const id = typeof row.device_id === 'string' ? row.device_id : '';
-    const key = scopedKey(isTenant(row.tenant) ? row.tenant : undefined, id);
-    seen.add(key);
-    const m = all.get(key);
-    return m ? { ...row, muted: true, muted_until: m.until, mute: m } : row;
-  });
-  if (withUnseen) {
-    for (const [key, m] of all) {
-      if (seen.has(key) || !inScope(scope, m.tenant)) continue;
-      const row: Record<string, unknown> = {
-        device_id: m.device_id,
-        state: 'UNKNOWN',
-        since: null,
-        last_seen: null,
-        muted: true,
-        muted_until: m.until,
-        mute: m,
-      };
-      if (m.tenant !== undefined) row.tenant = m.tenant;
-      out.push(row);
-    }
-  }
-  return out;
 }

@@ -6,8 +6,10 @@
 // Layout in `dir`: `snapshot.json` = `{"v":1,"gen":<g>,"mutes":[…],"tracking":{…},"alerts":[…]}` (replaced
 // atomically: temp file, fsync, rename), `journal-<g>.jsonl` = the changes since that snapshot, and `lock`
 // (pid of the owner). A journal line is one group of changes written with one write() call:
-// `<12 hex checksum> {"u":[{"alert":…,"tracking":…},…],"x":["<forgotten id>",…],"m":[…mutes]}\n` ("m" only
-// when the mute table changed). Appends reach the kernel before flush() returns, so a kill -9 at any moment
+// `<12 hex checksum> {"u":[{"alert":…,"tracking":…},…],"x":["<forgotten id>",…],"mu":[…windows set],"mx":["<tenant/
+// device>",…]}\n` ("mu"/"mx" only when mute windows were set or ended: a mute costs its own window, not the
+// table; "m":[…mutes], the whole table, is written when more changed than the table holds, and read as
+// written by earlier versions). Appends reach the kernel before flush() returns, so a kill -9 at any moment
 // loses no change that was flushed. A crash can only tear the last line: on load a line without its newline
 // is cut off, a line failing its checksum is skipped and counted — its changes were never reported as saved.
 //
@@ -38,6 +40,7 @@ import path from 'node:path';
 import { lockDir, recordChecksum, replaceFileSync, syncDir, unlockDir, writeRecordAt } from '../durable-file';
 import type { Alert } from '../contract';
 import type { AlertChanges, AlertRecord, EngineSnapshot } from './engine';
+import { scopedKey } from '../tenant';
 
 export interface AlertStateJournalOptions {
   dir: string;
@@ -76,7 +79,22 @@ const ALERTS_PER_CHUNK = 500;
 interface Group {
   u?: AlertRecord[];
   x?: string[];
+  /** the whole mute table */
   m?: unknown[];
+  /** mute windows set or replaced, and the keys (scopedKey) of those ended, applied after "m" */
+  mu?: unknown[];
+  mx?: string[];
+}
+
+/** Mute changes for stage(): the whole table (an array), or what was set and ended (core/alert/mute.ts). */
+export type StagedMutes = unknown[] | { upserts: unknown[]; removed: string[] } | { all: unknown[] };
+
+/** The key of a stored mute window (as MuteTable keys it); undefined for a malformed one (restore skips it). */
+function muteKey(m: unknown): string | undefined {
+  if (!m || typeof m !== 'object') return undefined;
+  const v = m as { device_id?: unknown; tenant?: unknown };
+  if (typeof v.device_id !== 'string') return undefined;
+  return scopedKey(typeof v.tenant === 'string' ? v.tenant : undefined, v.device_id);
 }
 
 export class AlertStateJournal {
@@ -104,7 +122,10 @@ export class AlertStateJournal {
   private staged = new Map<string, AlertRecord | null>();
   /** staged ids the files do not hold: opened since the last flush that was written (or compaction switch) */
   private stagedNew = new Set<string>();
+  /** the whole mute table, when staged so (then the window changes below apply after it) */
   private stagedMutes: unknown[] | undefined;
+  /** mute windows set (the window) or ended (null) since the last flush, by key */
+  private stagedMuteChanges = new Map<string, unknown>();
   /** change groups written since the last compaction started */
   appended = 0;
   // ---- group commit ("group") ----
@@ -150,7 +171,18 @@ export class AlertStateJournal {
     let found = false;
     const alerts = new Map<string, Alert>();
     const tracking: EngineSnapshot['tracking'] = {};
-    let mutes: unknown[] = [];
+    // by key, so a journal line of windows set or ended applies to it; malformed entries kept for restore()
+    let mutes = new Map<string, unknown>();
+    let malformed: unknown[] = [];
+    const replaceMutes = (list: unknown[]) => {
+      mutes = new Map();
+      malformed = [];
+      for (const m of list) {
+        const k = muteKey(m);
+        if (k === undefined) malformed.push(m);
+        else mutes.set(k, m);
+      }
+    };
     let text: string | null = null;
     try {
       text = fs.readFileSync(path.join(this.dir, SNAPSHOT), 'utf8');
@@ -166,7 +198,7 @@ export class AlertStateJournal {
         if (Array.isArray(s.alerts))
           for (const a of s.alerts as Alert[]) if (a && typeof a.alert_id === 'string') alerts.set(a.alert_id, a);
         if (s.tracking && typeof s.tracking === 'object') Object.assign(tracking, s.tracking);
-        if (Array.isArray(s.mutes)) mutes = s.mutes;
+        if (Array.isArray(s.mutes)) replaceMutes(s.mutes);
       } catch {
         corrupt++; // cannot happen through a crash (atomic rename); a damaged disk: start from the journals
       }
@@ -211,7 +243,12 @@ export class AlertStateJournal {
             alerts.delete(id);
             delete tracking[id];
           }
-          if (g.m) mutes = g.m;
+          if (Array.isArray(g.m)) replaceMutes(g.m);
+          for (const k of Array.isArray(g.mx) ? g.mx : []) mutes.delete(k);
+          for (const m of Array.isArray(g.mu) ? g.mu : []) {
+            const k = muteKey(m);
+            if (k !== undefined) mutes.set(k, m);
+          }
         }
         pos = nl + 1;
       }
@@ -225,14 +262,19 @@ export class AlertStateJournal {
     }
     this.appended = records;
     return {
-      state: found ? { snapshot: { v: 1, alerts: [...alerts.values()], tracking }, mutes } : null,
+      state: found
+        ? { snapshot: { v: 1, alerts: [...alerts.values()], tracking }, mutes: [...mutes.values(), ...malformed] }
+        : null,
       records,
       corrupt,
     };
   }
 
-  /** Stages changes for the next flush (the mute table whole, when given). */
-  stage(changes: AlertChanges, mutes?: unknown[]): void {
+  /**
+   * Stages changes for the next flush: the alerts' and the mute table's — whole (an array or `{all}`), or the
+   * windows set and the keys of those ended (`{upserts, removed}`, what MuteTable.takeChanges() returns).
+   */
+  stage(changes: AlertChanges, mutes?: StagedMutes): void {
     for (const id of changes.created ?? []) this.stagedNew.add(id);
     for (const r of changes.upserts) this.staged.set(r.alert.alert_id, r);
     for (const id of changes.removed) {
@@ -242,11 +284,29 @@ export class AlertStateJournal {
         this.counts.neverWritten++;
       } else this.staged.set(id, null);
     }
-    if (mutes !== undefined) this.stagedMutes = mutes;
+    if (mutes === undefined) return;
+    if (Array.isArray(mutes) || 'all' in mutes) {
+      this.stagedMutes = Array.isArray(mutes) ? mutes : mutes.all;
+      this.stagedMuteChanges.clear();
+      return;
+    }
+    for (const k of mutes.removed) this.stagedMuteChanges.set(k, null);
+    for (const m of mutes.upserts) {
+      const k = muteKey(m);
+      if (k !== undefined) this.stagedMuteChanges.set(k, m);
+    }
+  }
+
+  /**
+   * Mute window changes staged and not yet written (while flushes fail): when they outnumber the table, the
+   * caller stages the whole table instead (it replaces them), so a long full disk keeps no more than the table.
+   */
+  get stagedMuteChangeCount(): number {
+    return this.stagedMuteChanges.size;
   }
 
   get hasStaged(): boolean {
-    return this.staged.size > 0 || this.stagedMutes !== undefined;
+    return this.staged.size > 0 || this.stagedMutes !== undefined || this.stagedMuteChanges.size > 0;
   }
 
   /** What waits for the next flush: alert records and removals (bounded by the alerts, however many flushes failed). */
@@ -273,6 +333,14 @@ export class AlertStateJournal {
     if (u.length) g.u = u;
     if (x.length) g.x = x;
     if (this.stagedMutes !== undefined) g.m = this.stagedMutes;
+    const mu: unknown[] = [];
+    const mx: string[] = [];
+    for (const [k, m] of this.stagedMuteChanges) {
+      if (m === null) mx.push(k);
+      else mu.push(m);
+    }
+    if (mu.length) g.mu = mu;
+    if (mx.length) g.mx = mx;
     const json = JSON.stringify(g);
     const buf = Buffer.from(`${recordChecksum(json)} ${json}\n`, 'utf8');
     writeRecordAt(this.fd, buf, this.journalBytes, this.sync === 'append', 'alert state journal');
@@ -284,6 +352,7 @@ export class AlertStateJournal {
     this.staged.clear();
     this.stagedNew.clear();
     this.stagedMutes = undefined;
+    this.stagedMuteChanges.clear();
   }
 
   /**
@@ -417,6 +486,7 @@ export class AlertStateJournal {
     this.staged.clear();
     this.stagedNew.clear();
     this.stagedMutes = undefined;
+    this.stagedMuteChanges.clear();
     return next;
   }
 

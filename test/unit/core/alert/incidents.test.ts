@@ -439,14 +439,15 @@ describe('maintenance (mute) windows', () => {
       muted: true,
     });
     assert.ok(a.isMuted('pump-1') && b.isMuted('pump-1'), 'every node sharing the prefix mutes it');
-    // a device not yet reported by a health node is listed too
+    // a device not yet reported by a health node is listed too, in its place in device_id order
     handleAlertApi(hosts, req('POST', '/devices/fan-9/mute'), ctx);
     const list = handleAlertApi(hosts, req('GET', '/devices'), ctx)!.body as Array<Record<string, unknown>>;
     assert.equal(list.length, 2);
-    assert.equal(list[0].muted, true);
-    assert.equal(list[0].muted_until, now + 3600000);
-    assert.equal(list[1].device_id, 'fan-9');
-    assert.equal(list[1].state, 'UNKNOWN');
+    assert.equal(list[0].device_id, 'fan-9');
+    assert.equal(list[0].state, 'UNKNOWN');
+    assert.equal(list[1].device_id, 'pump-1');
+    assert.equal(list[1].muted, true);
+    assert.equal(list[1].muted_until, now + 3600000);
     assert.equal(handleAlertApi(hosts, req('POST', '/devices/pump-1/unmute'), ctx)!.status, 200);
     assert.equal(a.isMuted('pump-1') || b.isMuted('pump-1'), false);
     assert.equal(handleAlertApi(hosts, req('POST', '/devices/pump-1/unmute'), ctx)!.status, 404, 'not muted any more');
