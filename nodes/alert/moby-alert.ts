@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AlertEvent, Alert } from '../core/contract';
-import { filterAlerts, type ActionResult } from '../core/alert/engine';
+import { filterAlerts, SEVERITY_RANK, type ActionResult } from '../core/alert/engine';
 import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
 import type { RedisConfigNode } from '../health/redis-config';
 import { choiceSetting, secondsSetting, textSetting } from '../lib/settings';
@@ -125,6 +125,10 @@ export = function (RED: NodeAPI) {
     const notifyOn = new Set<NotificationKind>();
     if (def.notifyOpen !== false) notifyOn.add('open');
     if (def.notifyEscalate !== false) notifyOn.add('escalate');
+    // an open alert whose own readings grew worse (warning → critical) pages again, once per level: before, the
+    // opening's page was the only one and said warning (red-team round 2026-12-05); flows saved before the
+    // setting get it too
+    if (def.notifyRaise !== false) notifyOn.add('raise');
     if (def.notifyResolve !== false) notifyOn.add('resolve');
     if (def.notifyAck === true) notifyOn.add('ack');
     // a flapping (device, rule) pages once per window, not at every reopening (core/alert/reopen-quiet.ts);
@@ -306,6 +310,9 @@ export = function (RED: NodeAPI) {
         // notification per evicted alert (the event still goes to InfluxDB and the panel)
         if (notifyOn.has(ev.event) && !(ev.event === 'resolve' && ev.alert.resolved_by === 'evicted'))
           notify(ev.event, ev.alert);
+        // the severity only rises within an alert, so the level is the notification's sequence: one page per level
+        else if (ev.event === 'update' && ev.raised_from !== undefined && notifyOn.has('raise'))
+          notify('raise', ev.alert, SEVERITY_RANK[ev.alert.severity]);
       }
       countOut(TYPE, msgs.length);
       countEvictions();

@@ -99,6 +99,8 @@ export interface AlertEvent {
   event: AlertEventType;
   time: number;
   alert: Alert;
+  /** on an `update` that raised the alert's severity: the severity before (the alert node pages such a rise) */
+  raised_from?: Severity;
 }
 
 /** InfluxDB measurement names the writer uses for each event kind (the panel reads these). */

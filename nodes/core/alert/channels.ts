@@ -7,14 +7,14 @@ import type { Alert, Severity } from '../contract';
 import { DeliveryError, type DeliveryJob } from './delivery';
 import { isRetryableStatus, parseRetryAfter } from '../retry';
 
-export type NotificationKind = 'open' | 'update' | 'ack' | 'resolve' | 'escalate' | 'repeat';
+export type NotificationKind = 'open' | 'update' | 'raise' | 'ack' | 'resolve' | 'escalate' | 'repeat';
 
 /** A notification's idempotency key in the delivery queue: per alert and kind, a reminder's with its number. */
 export function notificationKey(alertId: string, kind: NotificationKind, seq?: number): string {
   return `${alertId}:${kind}${seq !== undefined ? `:${seq}` : ''}`;
 }
 
-const NOTIFICATION_KEY = /^(.+):(open|update|ack|resolve|escalate|repeat)(?::\d+)?$/;
+const NOTIFICATION_KEY = /^(.+):(open|update|raise|ack|resolve|escalate|repeat)(?::\d+)?$/;
 
 /** notificationKey read back: the kinds notified per alert id (a key of another shape is skipped). */
 export function notificationKindsByAlert(keys: Iterable<string>): Map<string, Set<NotificationKind>> {
@@ -63,6 +63,7 @@ const EMOJI: Record<Severity, string> = {
 const HEADLINE: Record<NotificationKind, string> = {
   open: 'New alert',
   update: 'Alert updated',
+  raise: 'Severity raised',
   ack: 'Alert acknowledged',
   resolve: 'Alert resolved',
   escalate: 'Alert escalated',

@@ -122,7 +122,7 @@ export interface AlertChanges {
 // `too_many_alerts` is no longer produced (the bound evicts since issue #10); kept so callers still compile
 export type ApplyOutcome = { ok: true; events: AlertEvent[] } | { ok: false; code: 'too_many_alerts'; reason: string };
 
-const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
 
 export function isSeverity(s: unknown): s is Severity {
@@ -290,7 +290,8 @@ export class AlertEngine {
       if (signal.value !== undefined) current.value = signal.value;
       if (signal.threshold !== undefined) current.threshold = signal.threshold;
       if (signal.message) current.message = signal.message;
-      const raised = SEVERITY_RANK[severity] > SEVERITY_RANK[current.severity];
+      const before = current.severity;
+      const raised = SEVERITY_RANK[severity] > SEVERITY_RANK[before];
       current.severity = maxSeverity(current.severity, severity);
       this.version++;
       this.changedIds.add(current.alert_id);
@@ -298,7 +299,9 @@ export class AlertEngine {
       if (raised || now - t.lastUpdateEvent >= this.opts.updateEventMs) {
         t.lastUpdateEvent = now;
         t.updatePending = false;
-        return { ok: true, events: [this.event('update', current, now)] };
+        const ev = this.event('update', current, now);
+        if (raised) ev.raised_from = before;
+        return { ok: true, events: [ev] };
       }
       t.updatePending = true;
       return { ok: true, events: [] };

@@ -323,6 +323,65 @@ describe('moby-alert node: notifications', function () {
     for (const r of hook.delivered()) assert.match(JSON.parse(r.body).data.summary, /^WARNING: Anomaly on pump-(9|10)/);
   });
 
+  it('an open alert raised from warning to critical pages again, once, with a new summary (before: only the warning page)', async () => {
+    const hook = await receiver();
+    let asked = 0;
+    const llm = await receiver({
+      reply: () => ({ choices: [{ message: { content: `Summary ${++asked}: stop pump 4 and check its bearing.` } }] }),
+    });
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', llm: 'ai', autoResolvePoints: 3, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: hook.url },
+        { id: 'ai', type: 'moby-llm', url: `${llm.url}/v1/chat/completions`, model: 'tiny', timeout: 1 },
+      ])
+    );
+    const critical = () => {
+      const m = anomalyMsg('pump-4', true, 11348);
+      (m.anomaly as { severity: string }).severity = 'critical';
+      return m;
+    };
+    send(anomalyMsg('pump-4', true));
+    await waitFor(() => hook.delivered().length === 1, 5000, 'the opening');
+    send(critical());
+    await waitFor(() => hook.delivered().length === 2, 5000, 'the rise');
+    // more critical readings, and a warning one: the alert stays critical, nobody is paged again
+    send(critical());
+    send(anomalyMsg('pump-4', true));
+    send(critical());
+    await sleep(500);
+    const bodies = hook.delivered().map((r) => JSON.parse(r.body));
+    assert.deepEqual(
+      bodies.map((b) => [b.type, b.data.alert.severity]),
+      [
+        ['alert.open', 'warning'],
+        ['alert.raise', 'critical'],
+      ]
+    );
+    assert.equal(bodies[0].data.summary, 'Summary 1: stop pump 4 and check its bearing.');
+    assert.equal(bodies[1].data.summary, 'Summary 2: stop pump 4 and check its bearing.');
+    assert.equal(llm.requests.length, 2);
+  });
+
+  it('notifyRaise off: a rise is an update event only, as before', async () => {
+    const hook = await receiver();
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', notifyRaise: false, autoResolvePoints: 3, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: hook.url },
+      ])
+    );
+    const ev = collect('ev');
+    send(anomalyMsg('pump-5', true));
+    await waitFor(() => hook.delivered().length === 1, 5000, 'the opening');
+    const m = anomalyMsg('pump-5', true, 50);
+    (m.anomaly as { severity: string }).severity = 'critical';
+    send(m);
+    await waitFor(() => ev.some((e) => e.payload.event === 'update'), 5000, 'the update event');
+    const update = ev.find((e) => e.payload.event === 'update')!;
+    assert.equal(update.payload.raised_from, 'warning');
+    await sleep(300);
+    assert.equal(hook.delivered().length, 1);
+  });
+
   it('LLM endpoint up: summary from the model, asked once per incident and stored on the alert', async () => {
     const hook = await receiver();
     const llm = await receiver({

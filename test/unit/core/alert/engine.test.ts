@@ -41,7 +41,9 @@ describe('alert engine', () => {
       clock.t += 50;
       assert.deepEqual(apply({ kind: 'trigger' }), []);
     }
-    assert.equal(apply({ kind: 'trigger', severity: 'critical' })[0].event, 'update');
+    const raised = apply({ kind: 'trigger', severity: 'critical' })[0];
+    assert.equal(raised.event, 'update');
+    assert.equal(raised.raised_from, 'warning', 'a rise says from what (the alert node pages it)');
     clock.t += 50;
     apply({ kind: 'trigger' });
     assert.deepEqual(engine.tick().events, []);
@@ -49,6 +51,7 @@ describe('alert engine', () => {
     const { events } = engine.tick();
     assert.equal(events.length, 1);
     assert.equal(events[0].alert.count, 13);
+    assert.equal(events[0].raised_from, undefined, 'a coalesced repeat is no rise');
   });
 
   it('acknowledge and resolve are independent, record who/when/note, and refuse repeats', () => {
