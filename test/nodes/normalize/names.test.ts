@@ -7,6 +7,7 @@ import { waitFor } from '../../support/net';
 import { PUMP_BODY, SENSOR_BODY } from '../../support/payloads';
 import { type NodeMsg as Msg } from '../../support/node-msg';
 
+import { verifyFlow } from '../../support/hmac-flow';
 const helper = require('node-red-node-test-helper');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
 const normalizeNode = require('../../../dist/nodes/normalize/moby-normalize.js');
@@ -16,6 +17,10 @@ helper.init(require.resolve('node-red'));
 
 const KEYS = { 'pump-7': { k1: 'pump-7-device-secret' }, sensor_001: { s1: 'sensor-001-device-secret' } };
 
+/** The keyring and the verifier in front of normalize (the shared verify flow, without its helper nodes). */
+const signedInput = (to: string[]) =>
+  verifyFlow({ replayStore: 'memory', topicPattern: 'devices/+/telemetry', wires: [to, ['authRejects']] }).slice(0, 2);
+
 describe('moby-normalize: names from a signed device (Node-RED runtime)', function () {
   afterEach(async () => {
     await helper.unload();
@@ -23,16 +28,7 @@ describe('moby-normalize: names from a signed device (Node-RED runtime)', functi
 
   it('ATTACK: HTML, NUL, U+202E field names and a 60 KB equipment_id tag from a signed device are rejected with device and field (old code: spooled as sent); real payloads pass', async () => {
     const flow = [
-      { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-      {
-        id: 'v',
-        type: 'moby-hmac-verify',
-        keyring: 'kr',
-        tolerance: 300,
-        replayStore: 'memory',
-        topicPattern: 'devices/+/telemetry',
-        wires: [['n'], ['authRejects']],
-      },
+      ...signedInput(['n']),
       {
         id: 'n',
         type: 'moby-normalize',
@@ -101,16 +97,7 @@ describe('moby-normalize: names from a signed device (Node-RED runtime)', functi
 
   it('ATTACK: fields named like a tag, a blank tag value and 300 fields from a signed device are rejected at normalize with device and field (old code: written as tag-shadowing fields, equipment_id=\\ , and dropped later by the writer)', async () => {
     const flow = [
-      { id: 'kr', type: 'moby-keyring', keysEnv: '' },
-      {
-        id: 'v',
-        type: 'moby-hmac-verify',
-        keyring: 'kr',
-        tolerance: 300,
-        replayStore: 'memory',
-        topicPattern: 'devices/+/telemetry',
-        wires: [['n', 'wide'], ['authRejects']],
-      },
+      ...signedInput(['n', 'wide']),
       // the editor's defaults; a flow saved before Most fields existed has no maxFields: 256, the writer's limit
       {
         id: 'n',
