@@ -29,7 +29,7 @@ Usage: moby-sim [options]
   --tenant-keys-dir D  per-tenant keyring files D/<tenant>.json (default: the master key for every tenant)
   --keys-file FILE     keyring JSON {"<device>": {"<kid>": "<secret>"}, "*": {"<kid>": "<master>"}}
   --mqtt5              MQTT 5 carrier (raw body + user properties) instead of the envelope
-  --count N            stop each device after N messages (default: run until Ctrl+C)
+  --count N            N messages per device, then exit once the broker acknowledged all (default: run until Ctrl+C)
   --duration S         stop after S seconds
   --csv FILE           replay a CSV file (e.g. SKAB) as one device instead of simulating
   --csv-device ID      device id for --csv (default csv-001)
@@ -227,6 +227,16 @@ async function main(): Promise<void> {
   }
   const duration = num(values.duration, 0, 'duration');
   if (duration > 0) setTimeout(stop, duration * 1000);
+  // with --count the run ends once every device has sent its count and the broker acknowledged it all: before,
+  // the 30 s report kept the process alive until Ctrl+C, and a script waiting for it hung (found 2026-12-05)
+  if (options.count > 0) {
+    const done = setInterval(() => {
+      if (!sims.every((s) => s.finished)) return;
+      clearInterval(done);
+      console.log(`published ${sim.stats.published} messages, every one acknowledged: done`);
+      void stop();
+    }, 200);
+  }
 }
 
 main().catch((err) => {

@@ -358,6 +358,14 @@ export class Simulator {
     }
   }
 
+  /**
+   * With a count: every device has sent it and the broker acknowledged every message (nothing is left in
+   * flight, so stopping now loses nothing). Always false without a count.
+   */
+  get finished(): boolean {
+    return this.opts.count > 0 && this.devices.every((d) => d.sent >= this.opts.count && d.unacked === 0);
+  }
+
   /** Stops publishing and disconnects cleanly (devices publish OFFLINE first, as a graceful shutdown would). */
   async stop(): Promise<void> {
     this.stopped = true;

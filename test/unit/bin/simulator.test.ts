@@ -272,6 +272,36 @@ describe('simulator over MQTT', () => {
     }
   });
 
+  it('moby-sim --count exits by itself once every device sent its count and every message was acknowledged (before: ran until Ctrl+C)', async function () {
+    this.timeout(60000);
+    const received: string[] = [];
+    const sub = mqtt.connect(broker.url);
+    await new Promise<void>((r) => sub.on('connect', () => r()));
+    await sub.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    sub.on('message', (topic) => received.push(topic));
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        path.join(__dirname, '../../../bin/moby-sim.ts'),
+        ...['--url', broker.url, '--devices', '3', '--count', '7', '--interval', '20'],
+        ...['--master', 'hex:' + '22'.repeat(32)],
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    );
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.stderr.on('data', (b) => (out += b));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0, out);
+    assert.match(out, /published 21 messages, every one acknowledged: done/);
+    await waitFor(() => received.length >= 21, 5000, 'every message at the subscriber');
+    sub.end(true);
+    assert.equal(received.length, 21);
+  });
+
   it('a state file it cannot write is said once per episode, not at every save, and when it is written again', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-state-'));
     const stateFile = path.join(dir, 'missing', 'sim-state.json'); // its directory does not exist: every write fails
