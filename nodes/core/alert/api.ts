@@ -20,6 +20,7 @@ import {
   handleMuteRoute,
   mutedRow,
   mutesAfter,
+  rowKey,
   unseenMutedRow,
   type Mute,
   type MuteHost,
@@ -226,13 +227,9 @@ function decodeCursor(c: string): string | undefined {
   return Buffer.from(c, 'base64url').toString('utf8');
 }
 
-/**
- * The sort and cursor key of a device row: its device_id, followed by NUL and the tenant for a tenant's
- * device, so two tenants' `pump-001` are two rows in a stable order right after each other (NUL sorts first,
- * so tenant-less tables keep the plain device_id order).
- */
+/** The sort and cursor key of a device row (core/alert/mute.ts rowKey: the windows are merged in the same order). */
 export function deviceRowKey(row: { device_id: string; tenant?: unknown }): string {
-  return typeof row.tenant === 'string' && row.tenant ? `${row.device_id}\u0000${row.tenant}` : row.device_id;
+  return rowKey(row.device_id, typeof row.tenant === 'string' ? row.tenant : undefined);
 }
 
 /**

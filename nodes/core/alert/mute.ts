@@ -9,6 +9,7 @@
 // another's mute).
 import { proseProblem } from '../names';
 import { parseJsonSafe } from '../safe-json';
+import { MinHeap } from '../min-heap';
 import { isTenant, scopedKey } from '../tenant';
 import { inScope, type TenantScope } from './tenants';
 
@@ -151,12 +152,16 @@ class SortedIds {
 }
 
 /**
- * The sort and cursor key of a device row (same as api.ts deviceRowKey, which imports this module): the device
- * id, then NUL and the tenant for a tenant's device.
+ * The sort and cursor key of a GET /devices row (api.ts deviceRowKey reads it from a row): the device id,
+ * followed by NUL and the tenant for a tenant's device, so two tenants' `pump-001` are two rows in a stable
+ * order right after each other (NUL sorts first, so tenant-less tables keep the plain device_id order).
  */
-function rowKey(device: string, tenant: string | undefined): string {
+export function rowKey(device: string, tenant: string | undefined): string {
   return tenant ? `${device}\u0000${tenant}` : device;
 }
+
+type Expiry = [until: number, key: string];
+const expiresFirst = (a: Expiry, b: Expiry) => a[0] < b[0];
 
 /**
  * The windows in force, keyed by (tenant, device). A change costs the same however many windows are held (a
@@ -169,7 +174,7 @@ export class MuteTable {
   /** per scope ('' = tenant-less): the device ids with a window, in code-unit order */
   private readonly scopes = new Map<string, SortedIds>();
   /** min-heap of [until, key]: the next window to end on top (entries of replaced windows are skipped) */
-  private heap: Array<[number, string]> = [];
+  private heap = new MinHeap<Expiry>(expiresFirst);
   /** changes since takeChanges(): key → the window set, or null when it ended */
   private changed = new Map<string, Mute | null>();
   private changedAll = false;
@@ -289,34 +294,18 @@ export class MuteTable {
       if (!next.done && after !== undefined && rowKey(next.value, tenant) <= after) next = ids.next();
       if (!next.done) heads.push({ ids, id: next.value, tenant, key: rowKey(next.value, tenant) });
     }
-    // a k-way merge over the scope's tenants (a binary heap by row key)
-    const less = (a: Head, b: Head) => a.key < b.key;
-    const down = (i: number) => {
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heads.length && less(heads[l], heads[m])) m = l;
-        if (r < heads.length && less(heads[r], heads[m])) m = r;
-        if (m === i) return;
-        [heads[i], heads[m]] = [heads[m], heads[i]];
-        i = m;
-      }
-    };
-    for (let i = (heads.length >>> 1) - 1; i >= 0; i--) down(i);
-    while (heads.length) {
-      const h = heads[0];
+    // a k-way merge over the scope's tenants (a heap of their heads by row key)
+    const merge = new MinHeap<Head>((a, b) => a.key < b.key, heads);
+    while (merge.size) {
+      const h = merge.peek()!;
       const m = this.mutes.get(scopedKey(h.tenant, h.id));
       const key = h.key;
       const next = h.ids.next();
       if (!next.done) {
         h.id = next.value;
         h.key = rowKey(next.value, h.tenant);
-      } else {
-        const last = heads.pop()!;
-        if (heads.length) heads[0] = last;
-      }
-      if (heads.length) down(0);
+        merge.topChanged();
+      } else merge.pop();
       if (m && m.until > now) yield { ...m, key };
     }
   }
@@ -324,8 +313,8 @@ export class MuteTable {
   /** Drops the windows that have ended: pops the expiry heap, so a call with none due costs nothing. */
   private prune(): void {
     const now = this.now();
-    while (this.heap.length && this.heap[0][0] <= now) {
-      const [until, key] = this.popExpiry();
+    while (this.heap.size && this.heap.peek()![0] <= now) {
+      const [until, key] = this.heap.pop()!;
       if (this.mutes.get(key)?.until === until) this.remove(key);
     }
   }
@@ -383,41 +372,13 @@ export class MuteTable {
   }
 
   private pushExpiry(until: number, key: string): void {
-    const h = this.heap;
     // entries of replaced or ended windows stay until popped: rebuilt when they outnumber the windows
-    if (h.length > 2 * this.mutes.size + 1000) {
-      this.heap = [...this.mutes].map(([k, m]) => [m.until, k] as [number, string]).sort((a, b) => a[0] - b[0]);
-      return;
-    }
-    h.push([until, key]);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >>> 1;
-      if (h[p][0] <= h[i][0]) break;
-      [h[p], h[i]] = [h[i], h[p]];
-      i = p;
-    }
-  }
-
-  private popExpiry(): [number, string] {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l][0] < h[m][0]) m = l;
-        if (r < h.length && h[r][0] < h[m][0]) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
+    if (this.heap.size > 2 * this.mutes.size + 1000)
+      this.heap = new MinHeap<Expiry>(
+        expiresFirst,
+        [...this.mutes].map(([k, m]): Expiry => [m.until, k])
+      );
+    else this.heap.push([until, key]);
   }
 
   /** The windows in force, as stored (no particular order: a copy, not a sort). */
@@ -433,7 +394,7 @@ export class MuteTable {
   restore(snap: unknown): number {
     this.mutes.clear();
     this.scopes.clear();
-    this.heap = [];
+    this.heap = new MinHeap<Expiry>(expiresFirst);
     this.restoreDropped = 0;
     if (Array.isArray(snap)) {
       const now = this.now();
@@ -663,17 +624,9 @@ export function mutedRow(row: Record<string, unknown>, m: Mute): Record<string, 
 
 /** The GET /devices row of a muted device no health node reports (state UNKNOWN), so a window set ahead shows. */
 export function unseenMutedRow(m: Mute): Record<string, unknown> {
-  const row: Record<string, unknown> = {
-    device_id: m.device_id,
-    state: 'UNKNOWN',
-    since: null,
-    last_seen: null,
-    muted: true,
-    muted_until: m.until,
-    mute: m,
-  };
+  const row: Record<string, unknown> = { device_id: m.device_id, state: 'UNKNOWN', since: null, last_seen: null };
   if (m.tenant !== undefined) row.tenant = m.tenant;
-  return row;
+  return mutedRow(row, m);
 }
 
 /**
