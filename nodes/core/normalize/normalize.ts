@@ -139,9 +139,11 @@ function isNumericString(s: string): boolean {
 /** A tag value's problem: the text rule (names.ts), or only spaces (stored as a tag that reads as nothing). */
 function tagTextProblem(s: string, max: number): string | null {
   const bad = textProblem(s, max);
-  if (bad !== null || s.charCodeAt(0) !== 0x20) return bad;
-  // the text rule leaves U+0020 as the only whitespace, so a value of only spaces is one trim() empties
-  return s.trim() === '' ? 'is only spaces' : null;
+  if (bad !== null) return bad;
+  // the text rule leaves U+0020 as the only whitespace. A space at either end makes "pump-1 " a series (and a
+  // Grafana legend) of its own beside "pump-1" that nobody can tell apart on screen; only spaces reads as nothing
+  if (s.charCodeAt(0) !== 0x20 && s.charCodeAt(s.length - 1) !== 0x20) return null;
+  return s.trim() === '' ? 'is only spaces' : 'starts or ends with a space';
 }
 
 function tagValue(v: unknown): string | null | undefined {
@@ -319,7 +321,7 @@ export class Normalizer {
           else if (typeof v === 'number' && Number.isFinite(v)) hw = String(v);
           else if (v !== null) return this.reject('bad_tag', `"${k}" must be a string`, k);
           if (hw !== undefined) {
-            const bad = textProblem(hw, this.maxTagValue);
+            const bad = tagTextProblem(hw, this.maxTagValue);
             if (bad) return this.reject('bad_tag_value', `"${k}" value "${preview(hw)}" ${bad}`, k);
           }
           break;
@@ -462,7 +464,7 @@ export class Normalizer {
           const cv = c[k];
           if ((k === 'hw' || k === 'hardware') && (typeof cv === 'string' || typeof cv === 'number')) {
             compHw = String(cv);
-            const bad = textProblem(compHw, this.maxTagValue);
+            const bad = tagTextProblem(compHw, this.maxTagValue);
             if (bad)
               return this.fail(
                 'bad_tag_value',

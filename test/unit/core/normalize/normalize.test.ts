@@ -326,6 +326,22 @@ describe('normalize (core)', () => {
       // spaces inside a value stay allowed
       assert.equal(ok(run({ device_id: 'd', equipment_id: 'Hall 3', t: 1 }, opts)).point.tags.equipment_id, 'Hall 3');
     });
+    it('refuses a tag, hw or topic value that starts or ends with a space (a second series beside the real one)', () => {
+      const opts: NormalizeOptions = { tagKeys: ['equipment_id'] };
+      for (const v of [' pump-1', 'pump-1 ', ' pump-1 ']) {
+        const r = rejected(run({ device_id: 'd', equipment_id: v, t: 1 }, opts));
+        assert.deepEqual([r.code, r.field], ['bad_tag_value', 'equipment_id']);
+        assert.match(r.reason, /starts or ends with a space/);
+        const h = rejected(run({ device_id: 'd', hw: v, t: 1 }, opts));
+        assert.deepEqual([h.code, h.field], ['bad_tag_value', 'hw']);
+        const c = rejected(run({ device_id: 'd', t: 1, components: { motor: { hw: v, current: 1 } } }, opts));
+        assert.equal(c.code, 'bad_tag_value');
+        assert.match(c.reason, /of component .*motor.* starts or ends with a space/);
+        const topic = rejected(run({ t: 1 }, { topicPattern: 'f/+site/+device_id' }, { topic: `f/${v}/d` }));
+        assert.deepEqual([topic.code, topic.field], ['bad_tag_value', 'topic.site']);
+      }
+      ok(run({ device_id: 'd', hw: 'rev 2', equipment_id: 'Hall 3', t: 1 }, opts)); // spaces inside stay allowed
+    });
     it('refuses a topic tag level of only spaces (an empty level names nothing and is skipped)', () => {
       const opts: NormalizeOptions = { topicPattern: 'f/+site/+device_id' };
       const r = rejected(run({ t: 1 }, opts, { topic: 'f/ /d' }));
