@@ -22,7 +22,7 @@ import {
 import { ReopenQuiet, type QuietOpening } from '../core/alert/reopen-quiet';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
-import { MuteTable } from '../core/alert/mute';
+import { MuteTable, outgrowsTable } from '../core/alert/mute';
 import { AlertStateJournal } from '../core/alert/state-journal';
 import { registerApiToken } from '../lib/api-auth';
 import { mountAlertApi, mountMobyRoutes } from '../lib/routes';
@@ -522,7 +522,7 @@ export = function (RED: NodeAPI) {
       // the mute windows set or ended since the last append, not the whole table (docs/alerts.md)
       let muteChanges = mutes.takeChanges();
       // a long full disk: the windows set and ended meanwhile outnumber the table, which then replaces them
-      if (muteChanges && journal.stagedMuteChangeCount > 2 * mutes.count() + 1000)
+      if (muteChanges && outgrowsTable(journal.stagedMuteChangeCount, mutes.count()))
         muteChanges = { all: mutes.snapshot() };
       if (engine.hasChanges || muteChanges) {
         journal.stage(engine.takeChanges(), muteChanges);

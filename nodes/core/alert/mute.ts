@@ -77,6 +77,15 @@ export interface MuteLimits {
  */
 export type MuteChanges = { upserts: Mute[]; removed: string[] } | { all: Mute[] };
 
+/**
+ * Whether a record of `entries` kept beside a table of `windows` mute windows (changes not written yet, expiry
+ * heap entries of replaced windows) has outgrown it and should be replaced by the table itself. Twice the table
+ * plus a thousand: a busy table is not rebuilt at every change, and a small one not at every few.
+ */
+export function outgrowsTable(entries: number, windows: number): boolean {
+  return entries > 2 * windows + 1000;
+}
+
 /** First index in a sorted list whose element is >= `id` (or > `id` when `strict`). */
 function lowerBound(list: readonly string[], id: string, strict = false): number {
   let lo = 0;
@@ -338,7 +347,7 @@ export class MuteTable {
     this.changed.set(key, m);
     // more changes than windows (e.g. sets and unmutes of made-up ids while nothing saves): the whole table
     // is smaller than the list of them
-    if (this.changed.size > 2 * this.mutes.size + 1000) {
+    if (outgrowsTable(this.changed.size, this.mutes.size)) {
       this.changedAll = true;
       this.changed.clear();
     }
@@ -373,7 +382,7 @@ export class MuteTable {
 
   private pushExpiry(until: number, key: string): void {
     // entries of replaced or ended windows stay until popped: rebuilt when they outnumber the windows
-    if (this.heap.size > 2 * this.mutes.size + 1000)
+    if (outgrowsTable(this.heap.size, this.mutes.size))
       this.heap = new MinHeap<Expiry>(
         expiresFirst,
         [...this.mutes].map(([k, m]): Expiry => [m.until, k])
