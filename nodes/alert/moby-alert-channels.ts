@@ -5,6 +5,7 @@ import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { slackBotSender, slackWebhookSender, smtpSender, webhookSender } from '../core/alert/channels';
 import { LlmSummarizer } from '../core/alert/summary';
+import { proxySummary } from '../core/outbound';
 import type { NodeAPI, NodeDef, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import type { ChannelConfigNode, LlmConfigNode } from './channel-types';
@@ -22,6 +23,12 @@ function httpUrl(v: unknown): string | null {
 
 /** A channel's request timeout setting (seconds, default 10). */
 const timeoutOf = (def: NodeDef) => secondsSetting(def.timeout, 10000, 0.001);
+
+/** One log line when requests to outside services go through a proxy (HTTPS_PROXY etc., core/outbound.ts). */
+function logProxy(node: { log(msg: string): void }): void {
+  const route = proxySummary();
+  if (route) node.log(`requests: ${route}`);
+}
 
 /** Its sender, or none and the `problem` the alert node reports for it. */
 function useSender(node: ChannelConfigNode, sender: ChannelConfigNode['sender'], problem: string): void {
@@ -42,6 +49,7 @@ export = function (RED: NodeAPI) {
     const node = channelNode(this, def, 'Slack webhook');
     const url = httpUrl(node.credentials.url);
     useSender(node, url ? slackWebhookSender(url, timeoutOf(def)) : null, 'no valid webhook URL');
+    if (url) logProxy(node);
   }
   // /moby/metrics is served whichever MOBY node module loads first (mounted once)
   mountMobyRoutes(RED);
@@ -57,6 +65,7 @@ export = function (RED: NodeAPI) {
       api && token && channel ? slackBotSender(api, token, channel, timeoutOf(def)) : null,
       !token ? 'no bot token' : !channel ? 'no channel or user id' : 'invalid API URL'
     );
+    if (node.sender) logProxy(node);
   }
   RED.nodes.registerType('moby-slack-bot', SlackBotNode, { credentials: { token: { type: 'password' } } });
 
@@ -68,6 +77,7 @@ export = function (RED: NodeAPI) {
       url ? webhookSender(url, node.credentials.secret || undefined, timeoutOf(def)) : null,
       'no valid URL'
     );
+    if (url) logProxy(node);
   }
   RED.nodes.registerType('moby-webhook', WebhookNode, { credentials: { secret: { type: 'password' } } });
 
@@ -141,6 +151,7 @@ export = function (RED: NodeAPI) {
         timeoutMs: secondsSetting(def.timeout, 5000, 0.001),
         cooldownMs: secondsSetting(def.cooldown, 30000, 0.001),
       });
+      logProxy(node);
     }
   }
   RED.nodes.registerType('moby-llm', LlmNode, { credentials: { key: { type: 'password' } } });

@@ -6,6 +6,7 @@ import type { Transporter } from 'nodemailer';
 import type { Alert, Severity } from '../contract';
 import { DeliveryError, type DeliveryJob } from './delivery';
 import { isRetryableStatus, parseRetryAfter } from '../retry';
+import { failureText, outboundFetch } from '../outbound';
 
 export type NotificationKind = 'open' | 'update' | 'raise' | 'ack' | 'resolve' | 'escalate' | 'repeat';
 
@@ -235,19 +236,14 @@ export async function postJson(
 ): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await outboundFetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body,
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    const e = err as Error;
-    const why =
-      e.name === 'TimeoutError'
-        ? `timed out after ${timeoutMs} ms`
-        : `${e.message}${(e as { cause?: Error }).cause ? `: ${(e as { cause?: Error }).cause!.message}` : ''}`;
-    throw new DeliveryError(why, true);
+    throw new DeliveryError(failureText(err, timeoutMs), true);
   }
   if (res.ok) return res;
   // drain the body so the connection can be reused

@@ -3,6 +3,7 @@
 // or answers nonsense, the template is used and the notification goes out anyway.
 import type { Alert } from '../contract';
 import { proseProblem } from '../names';
+import { failureText, outboundFetch } from '../outbound';
 
 export function templateSummary(a: Alert): string {
   const what = a.message || `${a.rule} on ${a.device_id}`;
@@ -121,7 +122,7 @@ export class LlmSummarizer {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
-      const res = await fetch(this.opts.url, {
+      const res = await outboundFetch(this.opts.url, {
         method: 'POST',
         headers,
         body: JSON.stringify({
@@ -147,12 +148,14 @@ export class LlmSummarizer {
       if (this.cache.size > (this.opts.cacheSize ?? 1000)) this.cache.delete(this.cache.keys().next().value as string);
       return { text, source: 'llm' };
     } catch (err) {
-      const e = err as Error;
       this.downUntil = this.now() + (this.opts.cooldownMs ?? 30000);
+      const e = err as Error;
       return {
         text: templateSummary(a),
         source: 'template',
-        error: e.name === 'TimeoutError' ? 'LLM timed out' : e.message,
+        // a failed request says why from its causes (a refused connection, a proxy's 407); an answer we
+        // refused (HTTP status, a hostile text) says so itself
+        error: e.name === 'TimeoutError' ? 'LLM timed out' : failureText(err, this.opts.timeoutMs ?? 5000),
       };
     }
   }
