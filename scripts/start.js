@@ -13,6 +13,7 @@ const path = require('node:path');
 const net = require('node:net');
 const { printLines } = require('./lib/child-output');
 const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
+const { tenantKeyVarClash, tenantMaster } = require('./lib/tenant-keys');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -31,6 +32,14 @@ for (const t of tenants) {
     console.error(`[moby] --tenants: "${t}" must be 1-64 chars of [A-Za-z0-9_-]`);
     process.exit(1);
   }
+}
+const keyVarClash = tenantKeyVarClash(tenants);
+if (keyVarClash) {
+  const { first, second, variable } = keyVarClash;
+  console.error(
+    `[moby] --tenants: "${first}" and "${second}" would share ${variable} (one master key for two tenants): rename one`
+  );
+  process.exit(1);
 }
 
 // Working defaults for every variable the pipeline flow reads (README "Configuration").
@@ -385,11 +394,11 @@ async function main() {
   }
   if (tenants.length) {
     // one keys file per tenant (the keyring polls the directory: edit a file to rotate that tenant's keys);
-    // the demo derives each tenant's master from MOBY_MASTER_KEY unless MOBY_MASTER_KEY_<TENANT> is set
+    // the demo derives each tenant's master from MOBY_MASTER_KEY (one way) unless MOBY_MASTER_KEY_<TENANT> is set
     const keysDir = path.join(userDir, 'tenant-keys');
     fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
     for (const t of tenants) {
-      const master = env[`MOBY_MASTER_KEY_${t.toUpperCase().replace(/-/g, '_')}`] || `${env.MOBY_MASTER_KEY}:${t}`;
+      const master = tenantMaster(env, t);
       fs.writeFileSync(path.join(keysDir, `${t}.json`), JSON.stringify({ '*': { m1: master } }), { mode: 0o600 });
     }
     // tenant operator tokens: MOBY_TENANT_TOKENS, or new ones at every start (printed below)
