@@ -857,7 +857,15 @@ export = function (RED: NodeAPI) {
     if (tenantTokenError) node.error(`alert API: ${tenantTokenError}; tenant tokens are off`);
     const unmount =
       prefix !== null && RED.httpNode ? mountAlertApi(RED.httpNode, prefix || '/', host) : () => undefined;
-    const unregisterToken = prefix !== null ? registerApiToken(node.id, host.token, host.open) : () => undefined;
+    const unregisterToken =
+      prefix !== null
+        ? registerApiToken(
+            node.id,
+            host.token,
+            host.open,
+            tenantTokens.map((t) => t.token)
+          )
+        : () => undefined;
     apiRefusesAll = prefix !== null && !host.token && !host.open && !tenantTokens.length;
     if (apiRefusesAll)
       node.warn(

@@ -167,25 +167,58 @@ export interface FailureLimiterOptions {
   windowMs?: number;
   /** keys remembered at most (oldest forgotten first), so a spray of addresses cannot grow memory */
   maxKeys?: number;
+  /** how long a token that worked from an address stays proven there (default 24 h) */
+  provenMs?: number;
   now?: () => number;
 }
 
 /**
  * Counts failed authentications per client (address) in a fixed window. Once a client reaches `max`
- * failures it is refused (429) until the window ends, without its token being compared at all.
+ * failures it is refused (429) until the window ends — except with a token already proven from that address.
+ *
+ * Why the exception: clients often share an address (every tenant's data source behind one Grafana's proxy,
+ * Prometheus and curl on the same host), and one of them sending 20 wrong tokens a minute — a tenant's token
+ * where only the admin token is taken, a typo, on purpose — kept every other one out for as long as it went on
+ * (red-team round 2026-12-05). A token that authenticated from an address before keeps working there: its
+ * owner has it already, so nothing is guessed. Any other token from a locked address is refused without being
+ * compared, as before, so guessing stays at `max` a window.
  */
 export class FailureLimiter {
   private readonly max: number;
   private readonly windowMs: number;
   private readonly maxKeys: number;
+  private readonly provenMs: number;
   private readonly now: () => number;
   private readonly hits = new Map<string, { start: number; count: number }>();
+  /** `client NUL sha256(token)` → when it last authenticated (insertion order = least recently first) */
+  private readonly proven = new Map<string, number>();
 
   constructor(o: FailureLimiterOptions = {}) {
     this.max = o.max ?? 20;
     this.windowMs = o.windowMs ?? 60000;
     this.maxKeys = o.maxKeys ?? 10000;
+    this.provenMs = o.provenMs ?? 24 * 3600 * 1000;
     this.now = o.now ?? Date.now;
+  }
+
+  /** `token` authenticated from `client` now. */
+  succeeded(client: string, token: string): void {
+    const key = provenKey(client, token);
+    this.proven.delete(key);
+    if (this.proven.size >= this.maxKeys) this.proven.delete(this.proven.keys().next().value as string);
+    this.proven.set(key, this.now());
+  }
+
+  /** Whether `token` authenticated from `client` within `provenMs` (it may still have been revoked since). */
+  isProven(client: string, token: string): boolean {
+    const key = provenKey(client, token);
+    const at = this.proven.get(key);
+    if (at === undefined) return false;
+    if (this.now() - at > this.provenMs) {
+      this.proven.delete(key);
+      return false;
+    }
+    return true;
   }
 
   /** Seconds until `key` may try again, 0 when it may try now. */
@@ -217,6 +250,10 @@ export class FailureLimiter {
   }
 }
 
+function provenKey(client: string, token: string): string {
+  return `${client}\0${digest(token).toString('base64')}`;
+}
+
 /**
  * A URL (or any text holding URLs) safe to log: the password of `scheme://user:password@host` becomes
  * "***", and query parameters whose name suggests a secret (token, password, key, secret…) too.
@@ -228,18 +265,20 @@ export function redactUrl(text: string): string {
 }
 
 export type AuthResult =
-  { ok: true } | { ok: false; status: 401 | 429; code: string; message: string; headers: Record<string, string> };
+  { ok: true } | { ok: false; status: 401 | 403 | 429; code: string; message: string; headers: Record<string, string> };
 
 /**
  * The bearer-token check every MOBY HTTP route shares. `tokens` empty means nothing was configured: the
  * request is refused (secure by default) unless `open` says the deployer chose an open API on purpose.
  * Failures — wrong bearer tokens; a request without one is refused but not counted — are counted per
- * `client` (the remote address); a client over the limit gets 429 and its token is not even compared.
+ * `client` (the remote address); a client over the limit gets 429 and its token is not even compared, unless
+ * that token authenticated from the same client before (FailureLimiter). `otherTokens` are valid elsewhere
+ * but not here (a tenant's token on /moby/metrics): refused 403, not counted as a guess.
  */
 export function authorize(
   h: Headers,
   tokens: string[],
-  o: { open?: boolean; client?: string; limiter?: FailureLimiter } = {}
+  o: { open?: boolean; client?: string; limiter?: FailureLimiter; otherTokens?: string[] } = {}
 ): AuthResult {
   if (!tokens.length) {
     if (o.open) return { ok: true };
@@ -252,8 +291,9 @@ export function authorize(
     };
   }
   const client = o.client ?? '';
+  const given = bearerToken(h);
   const wait = o.limiter ? o.limiter.retryAfter(client) : 0;
-  if (wait > 0)
+  if (wait > 0 && !(given !== undefined && o.limiter!.isProven(client, given) && anyTokenMatches(given, tokens)))
     return {
       ok: false,
       status: 429,
@@ -261,8 +301,18 @@ export function authorize(
       message: `too many failed authentications; retry in ${wait} s`,
       headers: { 'Retry-After': String(wait) },
     };
-  const given = bearerToken(h);
-  if (anyTokenMatches(given, tokens)) return { ok: true };
+  if (anyTokenMatches(given, tokens)) {
+    if (given !== undefined) o.limiter?.succeeded(client, given);
+    return { ok: true };
+  }
+  if (o.otherTokens?.length && anyTokenMatches(given, o.otherTokens))
+    return {
+      ok: false,
+      status: 403,
+      code: 'forbidden',
+      message: 'this token is not allowed here (a tenant token reads only its alert API)',
+      headers: {},
+    };
   // Only a presented token is a guess. A request without one is what any web page can make the operator's
   // browser send cross-site (an <img>, a no-cors fetch: neither can carry an Authorization header); counting
   // it would let that page lock the legitimate clients of the same address — Prometheus, Grafana, the

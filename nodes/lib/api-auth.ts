@@ -4,11 +4,19 @@
 // to the nodes from their credentials.
 import { FailureLimiter } from '../core/http-guard';
 
-const tokens = new Map<string, { token?: string; open: boolean }>();
+const tokens = new Map<string, { token?: string; open: boolean; tenantTokens: string[] }>();
 
-/** Registers the token of an API host (a moby-alert node id); returns the unregister function. */
-export function registerApiToken(id: string, token: string | undefined, open = false): () => void {
-  const entry = { token: token || undefined, open };
+/**
+ * Registers the token of an API host (a moby-alert node id) and its tenant tokens (which /moby/metrics does not
+ * take, but knows, so using one there is refused without counting as a guess); returns the unregister function.
+ */
+export function registerApiToken(
+  id: string,
+  token: string | undefined,
+  open = false,
+  tenantTokens: string[] = []
+): () => void {
+  const entry = { token: token || undefined, open, tenantTokens };
   tokens.set(id, entry);
   return () => {
     if (tokens.get(id) === entry) tokens.delete(id);
@@ -20,6 +28,11 @@ export function apiTokens(settingsToken?: unknown): string[] {
   const out = [...tokens.values()].map((e) => e.token).filter((t): t is string => !!t);
   if (typeof settingsToken === 'string' && settingsToken) out.push(settingsToken);
   return out;
+}
+
+/** The tenant tokens of the deployed alert nodes: valid for their alert API, not for /moby/metrics. */
+export function apiTenantTokens(): string[] {
+  return [...tokens.values()].flatMap((e) => e.tenantTokens);
 }
 
 /** True when a deployer explicitly opened an alert API without a token (then /moby/metrics is open too). */

@@ -12,7 +12,7 @@ import {
   type ApiResponse,
 } from '../core/alert/api';
 import { authorize, carriesBody } from '../core/http-guard';
-import { apiLimiter, apiOpen, apiTokens } from './api-auth';
+import { apiLimiter, apiOpen, apiTenantTokens, apiTokens } from './api-auth';
 import { listDevicesForApi } from './device-directory';
 import { metricsContentType, metricsText } from './metrics';
 import type { HttpRouter, NodeAPI } from './red';
@@ -46,6 +46,7 @@ export function mountMetricsRoute(router: HttpRouter, settingsToken: () => unkno
       open: apiOpen(),
       client: remote,
       limiter: apiLimiter,
+      otherTokens: apiTenantTokens(),
     });
     res.set('Cache-Control', 'no-store');
     if (carriesBody(req.headers)) res.set('Connection', 'close'); // a GET's body is not read

@@ -77,6 +77,27 @@ describe('/moby/* routes (lib/routes.ts)', function () {
     assert.doesNotMatch(String(after.headers['content-type']), /json/, 'not the alert API (which answers JSON)');
   });
 
+  it("a tenant's token on /moby/metrics is 403 and never counted as a guess (it locked the shared address out)", async () => {
+    const tenantToken = 'acme-tenant-token-0123456789';
+    await load([mod('alert/moby-alert')], [{ id: 'al', type: 'moby-alert', apiPrefix: '/moby', wires: [[], [], []] }], {
+      al: { apiToken: TOKEN, tenantTokens: JSON.stringify({ acme: tenantToken }) },
+    });
+    await supertest(app).get('/moby/alerts').set('authorization', `Bearer ${tenantToken}`).expect(200);
+    // more than the limiter's 20 a minute: before, the 21st and every client of this address got 429
+    for (let i = 0; i < 25; i++) {
+      const r = await supertest(app).get('/moby/metrics').set('authorization', `Bearer ${tenantToken}`).expect(403);
+      assert.equal(r.body.error.code, 'forbidden');
+    }
+    await supertest(app).get('/moby/metrics').set('authorization', `Bearer ${TOKEN}`).expect(200);
+    // a token nobody used from this address yet is compared too: the address was never locked
+    const off = apiAuth.registerApiToken('routes-test-fresh', 'fresh-token-0123456789');
+    try {
+      await supertest(app).get('/moby/metrics').set('authorization', 'Bearer fresh-token-0123456789').expect(200);
+    } finally {
+      off();
+    }
+  });
+
   it('an oversized body is answered without being read to its end, and the connection closes', async () => {
     await load([mod('alert/moby-alert')], [{ id: 'al', type: 'moby-alert', apiPrefix: '/moby', wires: [[], [], []] }], {
       al: { apiToken: TOKEN },

@@ -593,12 +593,20 @@ describe('secure by default: a web page, the alert API and secrets through the r
   });
 
   // last: it locks 127.0.0.1 out of token checks for a minute
-  it('refuses a client with 429 after 20 failed tokens within a minute, even when it then sends the right one', async () => {
+  it('refuses a client with 429 after 20 failed tokens within a minute, except for the token it used before', async () => {
     let last: Reply | null = null;
     for (let i = 0; i < 25 && (!last || last.status !== 429); i++)
       last = await call(`${nr.url}/moby/alerts`, { headers: { authorization: `Bearer guess-${i}` } });
     assertJsonError(last!, 429, 'too_many_requests');
     assert.ok(Number(last!.headers.get('retry-after')) > 0);
-    assertJsonError(await call(`${nr.url}/moby/alerts`, { headers: auth() }), 429, 'too_many_requests');
+    // further guesses are not even compared
+    assertJsonError(
+      await call(`${nr.url}/moby/alerts`, { headers: { authorization: 'Bearer guess-after' } }),
+      429,
+      'too_many_requests'
+    );
+    // the token this address authenticated with before still works: whoever sends it has it already, and a
+    // shared address (Grafana's proxy, Prometheus beside curl) is not locked out by someone else's wrong tokens
+    assert.equal((await call(`${nr.url}/moby/alerts`, { headers: auth() })).status, 200);
   });
 });

@@ -162,10 +162,48 @@ describe('http guard', () => {
       assert.equal((authorize({ authorization: 'Basic Zm9vOmJhcg==' }, tokens, o) as { status: number }).status, 401);
     assert.equal(authorize({ authorization: 'Bearer right' }, tokens, o).ok, true, 'the token holder still gets in');
     assert.equal(limiter.size(), 0, 'nothing was counted');
-    // wrong tokens are guesses and still lock the address out (429 even for the right one afterwards)
-    for (let i = 0; i < 3; i++) authorize({ authorization: `Bearer guess-${i}` }, tokens, o);
-    const blocked = authorize({ authorization: 'Bearer right' }, tokens, o);
+    // wrong tokens are guesses and still lock the address out (429 even for a right one not used from it before)
+    for (let i = 0; i < 3; i++) authorize({ authorization: `Bearer guess-${i}` }, [...tokens, 'never-used'], o);
+    const blocked = authorize({ authorization: 'Bearer never-used' }, [...tokens, 'never-used'], o);
     assert.equal(blocked.ok ? 200 : blocked.status, 429);
+  });
+
+  it('a locked address still lets in a token proven from it; guesses stay limited (shared Grafana, red-team 2026-12-05)', () => {
+    let now = 0;
+    const limiter = new FailureLimiter({ max: 3, windowMs: 60000, provenMs: 3600_000, now: () => now });
+    const tokens = [hashToken('grafana-admin-token'), 'beta-tenant-token-0001'];
+    const grafana = { client: '10.0.0.5', limiter };
+    // Grafana's data source proxy has used both tokens from its address
+    assert.equal(authorize({ authorization: 'Bearer grafana-admin-token' }, tokens, grafana).ok, true);
+    assert.equal(authorize({ authorization: 'Bearer beta-tenant-token-0001' }, tokens, grafana).ok, true);
+    // another user of the same address sends wrong tokens: the address is locked
+    for (let i = 0; i < 25; i++) authorize({ authorization: `Bearer wrong-${i}` }, tokens, grafana);
+    const status = (r: ReturnType<typeof authorize>) => (r.ok ? 200 : r.status);
+    assert.equal(status(authorize({ authorization: 'Bearer wrong-x' }, tokens, grafana)), 429);
+    // … but not for the tokens that worked there before
+    assert.equal(status(authorize({ authorization: 'Bearer grafana-admin-token' }, tokens, grafana)), 200);
+    assert.equal(status(authorize({ authorization: 'Bearer beta-tenant-token-0001' }, tokens, grafana)), 200);
+    // a token proven elsewhere is not proven here; a token revoked since is refused; a proof expires
+    const other = { client: '10.0.0.6', limiter };
+    assert.equal(status(authorize({ authorization: 'Bearer grafana-admin-token' }, tokens, other)), 200);
+    for (let i = 0; i < 3; i++) authorize({ authorization: `Bearer wrong-${i}` }, tokens, other);
+    assert.equal(status(authorize({ authorization: 'Bearer beta-tenant-token-0001' }, tokens, other)), 429);
+    assert.equal(status(authorize({ authorization: 'Bearer beta-tenant-token-0001' }, [tokens[0]], grafana)), 429);
+    now = 3600_000 + 1;
+    for (let i = 0; i < 3; i++) authorize({ authorization: `Bearer wrong-${i}` }, tokens, grafana);
+    assert.equal(status(authorize({ authorization: 'Bearer grafana-admin-token' }, tokens, grafana)), 429);
+  });
+
+  it('a token valid elsewhere (a tenant token on /moby/metrics) is 403 and not counted as a guess', () => {
+    const limiter = new FailureLimiter({ max: 3, windowMs: 60000, now: () => 0 });
+    const o = { client: '10.0.0.5', limiter, otherTokens: ['acme-tenant-token-001'] };
+    for (let i = 0; i < 30; i++) {
+      const r = authorize({ authorization: 'Bearer acme-tenant-token-001' }, ['admin-token-0000001'], o);
+      assert.equal(r.ok ? 200 : r.status, 403);
+    }
+    assert.equal(limiter.size(), 0);
+    const fresh = authorize({ authorization: 'Bearer admin-token-0000001' }, ['admin-token-0000001'], o);
+    assert.equal(fresh.ok, true, 'the address was never locked');
   });
 
   it('checks the Host name alone for the API (DNS rebinding): 421 outside the list, no check with an empty list', () => {
