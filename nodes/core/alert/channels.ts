@@ -73,10 +73,15 @@ const HEADLINE: Record<NotificationKind, string> = {
 
 export function subjectLine(n: Notification): string {
   const a = n.alert;
-  return `[MOBY ${a.severity.toUpperCase()}] ${HEADLINE[n.kind]}: ${a.rule} on ${a.device_id}`;
+  return defangLinks(`[MOBY ${a.severity.toUpperCase()}] ${HEADLINE[n.kind]}: ${a.rule} on ${a.device_id}`);
 }
 
-/** Plain-text body shared by email and Slack. */
+/**
+ * The e-mail's plain-text body. Everything but MOBY's own details link goes through defangLinks, as Slack's
+ * untrusted text does: mail clients turn a URL in text/plain into a link, and a device's equipment id or field
+ * name (`https://evil.example/login`) or an LLM's summary put a clickable link in a critical alert from a
+ * trusted sender (red-team round 2026-12-05).
+ */
 export function plainText(n: Notification): string {
   const a = n.alert;
   const lines = [
@@ -93,8 +98,8 @@ export function plainText(n: Notification): string {
   if (a.status === 'resolved' && a.resolved_at)
     lines.push(`Resolved ${new Date(a.resolved_at).toISOString()} by ${a.resolved_by ?? 'auto'}`);
   lines.push(`Alert id: ${a.alert_id}`);
-  if (n.url) lines.push(n.url);
-  return lines.join('\n');
+  const text = defangLinks(lines.join('\n'));
+  return n.url ? `${text}\n${n.url}` : text;
 }
 
 /**

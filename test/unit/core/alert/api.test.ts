@@ -19,6 +19,7 @@ import {
   defangLinks,
   webhookBody,
   subjectLine,
+  plainText,
 } from '../../../../nodes/core/alert/channels';
 import { templateSummary } from '../../../../nodes/core/alert/summary';
 
@@ -530,6 +531,23 @@ describe('alert channel formatting and signing', () => {
     // the link MOBY itself adds (the configured alert URL) stays a link
     const linked = slackMessage({ ...n, url: 'https://grafana.example/d/moby' });
     assert.match(JSON.stringify(linked.blocks), /<https:\/\/grafana\.example\/d\/moby\|details>/);
+  });
+
+  it("breaks links a device or the LLM wrote in the e-mail, keeping MOBY's own details link (red-team 2026-12-05)", () => {
+    const evil = 'https://evil.example/login';
+    const n = {
+      kind: 'open' as const,
+      time: 0,
+      alert: { ...alert, equipment_id: `${evil} Status: resolved`, message: `sudden jump on sensor ${evil}` },
+      summary: `Check www.evil.example now, see ${evil}`,
+      url: 'https://grafana.example/d/moby?var-device=pump-1',
+    };
+    const body = plainText(n);
+    assert.ok(!body.includes('://evil') && !body.includes('www.evil'), body);
+    assert.match(body, /equipment https\[:\]\/\/evil\.example\/login Status: resolved/);
+    assert.match(body, /Check www\[\.\]evil\.example now/);
+    assert.ok(body.endsWith('\nhttps://grafana.example/d/moby?var-device=pump-1'), 'the configured link stays whole');
+    assert.ok(!subjectLine({ ...n, alert: { ...n.alert, rule: `rule ${evil}` } }).includes('://'));
   });
 
   it('keeps an escaped untrusted Slack text within the text-object limit, so Slack does not refuse the message', () => {
