@@ -114,7 +114,8 @@ export = function (RED: NodeAPI) {
         clockSkewMs: Math.min(num(def.clockSkew, 30, 0) * 1000, defaultTimeoutMs / 2),
         maxIdLength: 128,
       };
-      // one bound for the table, the signed sessions and the trust table (the setting *Max devices*)
+      // one bound for the table, the signed sessions and the trust table (the setting *Max devices*), each per
+      // tenant: one tenant signing births for many ids evicts only its own rows, sessions and proofs
       const maxDevices = Math.floor(num(def.maxDevices, 100_000, 1));
       table = new HealthTable({
         defaultTimeoutMs,

@@ -16,13 +16,18 @@
 //   topic; the birth of that session applies it at once.
 //
 // Sessions survive restarts with the health table (the adapter persists `serialize()` beside it), so the
-// retained will of the current session, delivered after a Node-RED restart, still counts. Bounded: one LRU Map
-// of maxDevices entries; an evicted device's next will waits for its next birth (TIMEOUT instead of OFFLINE).
+// retained will of the current session, delivered after a Node-RED restart, still counts. Bounded: maxDevices
+// sessions per tenant, least recently active evicted (TenantLru, tenant-lru.ts: the health table's per-tenant rule,
+// docs/tenants.md); an evicted device's next will waits for its next birth (TIMEOUT instead of OFFLINE). Per
+// tenant because a tenant that can sign births for many device ids (its master key, a gateway) evicted every
+// other tenant's sessions from one shared LRU, and their devices' signed wills then waited as pending: a late
+// TIMEOUT instead of an immediate OFFLINE. The births' nonces are per tenant already (Verifier.noncesOf).
 // No Node-RED import: the signature check is the verify core's (keyring lookup, constant-time compare).
 import type { Reject } from '../contract';
 import { SESSION_PATTERN } from '../hmac/scheme';
 import { Verifier, type KeySource } from '../hmac/verify';
 import { isPlainObject } from '../guards';
+import { TenantLru } from './tenant-lru';
 
 /** Reject codes of signed births/wills beyond the verify core's (bad_signature, stale, replay, …). */
 export type SessionRejectCode = 'stale_session' | 'malformed' | 'tenant_mismatch';
@@ -49,7 +54,7 @@ export interface SignedStatusOptions {
   keys: KeySource;
   /** birth freshness, seconds both ways (default 300, as telemetry) */
   toleranceSec?: number;
-  /** devices whose session is remembered (default 100000) */
+  /** devices whose session is remembered, per tenant (default 100000) */
   maxDevices?: number;
   /** clock in Unix seconds (tests) */
   now?: () => number;
@@ -68,16 +73,18 @@ export class SignedStatus {
   readonly maxDevices: number;
   private readonly verifier: Verifier;
   private readonly tolerance: number;
-  /** scoped device id → session, least recently active first */
-  private readonly sessions = new Map<string, Session>();
-  /** sessions dropped to stay within maxDevices */
+  /** scoped device id → session, per tenant, least recently active first */
+  private readonly sessions: TenantLru<Session>;
+  /** sessions dropped to stay within their tenant's maxDevices */
   evictions = 0;
 
   constructor(o: SignedStatusOptions) {
     this.tolerance = o.toleranceSec ?? 300;
     this.maxDevices = Math.max(1, Math.floor(o.maxDevices ?? 100000));
+    this.sessions = new TenantLru<Session>(this.maxDevices);
     // births' nonces: in memory (a restart forgets them; the persisted session's birth ts then refuses older
-    // births, and a birth that is still fresh after a restart can only re-set the session it already set)
+    // births, and a birth that is still fresh after a restart can only re-set the session it already set);
+    // these bounds hold per tenant, each tenant having its own nonce cache
     this.verifier = new Verifier({
       keys: o.keys,
       toleranceSec: this.tolerance,
@@ -141,7 +148,7 @@ export class SignedStatus {
     const kid = signed.kid;
     if (status === 'ONLINE') {
       if (cur && cur.session === session) {
-        this.touch(key, cur);
+        this.sessions.touch(key);
         return { ok: true, online: true, action: 'known', session, kid };
       }
       // strictly later: a birth of the same second as the current one cannot be told from a replay once the
@@ -193,41 +200,35 @@ export class SignedStatus {
     if (cur) cur.spent = true;
   }
 
-  /** Sessions as persisted beside the health table: `[key, session, ts, spent]`, least recently active first. */
+  /**
+   * Sessions as persisted beside the health table: `[key, session, ts, spent]`, each tenant's least recently
+   * active first (the format of one list for all tenants, so either loads into either).
+   */
   serialize(): Array<[string, string, number, 0 | 1]> {
     const out: Array<[string, string, number, 0 | 1]> = [];
-    for (const [key, s] of this.sessions) if (s.session) out.push([key, s.session, s.ts, s.spent ? 1 : 0]);
+    for (const [key, s] of this.sessions.entries()) if (s.session) out.push([key, s.session, s.ts, s.spent ? 1 : 0]);
     return out;
   }
 
-  /** Restores what serialize() wrote (anything malformed skipped; the newest maxDevices kept). Returns how many. */
+  /**
+   * Restores what serialize() wrote (anything malformed skipped; the newest maxDevices per tenant kept, also
+   * from a list written when the bound was shared by all tenants). Returns how many.
+   */
   restore(rows: unknown, valid: (key: string) => boolean): number {
     if (!Array.isArray(rows)) return 0;
-    let n = 0;
-    for (const r of rows.slice(-this.maxDevices)) {
-      if (!Array.isArray(r) || r.length !== 4) continue;
-      const [key, session, ts, spent] = r as unknown[];
+    const sane = this.sessions.newestPerTenant(rows as unknown[], (r) => {
+      if (!Array.isArray(r) || r.length !== 4) return undefined;
+      const [key, session, ts] = r as unknown[];
       if (typeof key !== 'string' || !valid(key) || typeof session !== 'string' || !SESSION_PATTERN.test(session))
-        continue;
-      if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) continue;
-      this.set(key, { session, ts, spent: spent === 1 });
-      n++;
-    }
-    return n;
-  }
-
-  private touch(key: string, s: Session): void {
-    this.sessions.delete(key);
-    this.sessions.set(key, s);
+        return undefined;
+      if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return undefined;
+      return key;
+    }) as Array<[string, string, number, unknown]>;
+    for (const [key, session, ts, spent] of sane) this.set(key, { session, ts, spent: spent === 1 });
+    return sane.length;
   }
 
   private set(key: string, s: Session): void {
-    if (this.sessions.has(key)) this.sessions.delete(key);
-    else if (this.sessions.size >= this.maxDevices) {
-      const oldest = this.sessions.keys().next().value as string;
-      this.sessions.delete(oldest);
-      this.evictions++;
-    }
-    this.sessions.set(key, s);
+    if (this.sessions.set(key, s)) this.evictions++;
   }
 }

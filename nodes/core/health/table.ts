@@ -18,7 +18,7 @@
 // longest-idle device, so one tenant's flood of device ids never evicts another tenant's devices. Without
 // tenants every id is in the one '' partition and the table behaves exactly as before.
 import type { DeviceState, HealthEvent, HealthReason } from '../contract';
-import { unscopeHealthId } from '../tenant';
+import { healthTenantOf } from './tenant-lru';
 
 export const DEVICE_STATES: readonly DeviceState[] = ['UNKNOWN', 'ONLINE', 'OFFLINE', 'TIMEOUT'];
 const UNKNOWN = 0;
@@ -529,7 +529,7 @@ export class HealthTable {
 
   /** The tenant partition number of a device id ('' = no tenant = 0). */
   private partitionOf(id: string): number {
-    const tenant = id.includes('~') ? (unscopeHealthId(id).tenant ?? '') : '';
+    const tenant = healthTenantOf(id);
     let p = this.partIds.get(tenant);
     if (p === undefined) {
       p = this.partRows.length;

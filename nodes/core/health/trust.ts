@@ -11,10 +11,13 @@
 // wills/births (core/health/sessions.ts) change a device: an unsigned one is `unsigned_status`, whoever sent it.
 // A signed one is accepted in every mode, also for a device never seen: the signature is the proof.
 //
-// Both sets are bounded: one LRU Map of devices (proof + rate bucket), least recently active evicted. An
+// Both sets are bounded: one LRU of devices (proof + rate bucket), least recently active evicted. An
 // evicted device proves itself again with its next signed message; until then its unsigned will is refused,
 // and the data timeout still reports it (TIMEOUT instead of OFFLINE): never a lost alert, never a lockout.
+// The bound holds per tenant, as the health table's (docs/tenants.md): TenantLru (tenant-lru.ts), which the
+// signed sessions (sessions.ts) use too, so one tenant proving or signing for many device ids evicts only its own.
 import { takeToken, type TokenBucket } from '../token-bucket';
+import { TenantLru } from './tenant-lru';
 
 export type StatusTrustMode = 'proven' | 'broker' | 'signed';
 
@@ -24,7 +27,7 @@ export interface StatusTrustOptions {
    * 'signed': only signed wills/births (unsigned ones are refused for every device)
    */
   mode?: StatusTrustMode;
-  /** devices remembered (proof and rate bucket), least recently active evicted (default 100000) */
+  /** devices remembered (proof and rate bucket) per tenant, least recently active evicted (default 100000) */
   maxDevices?: number;
   /** accepted will/status messages per device per minute, sustained (default 6; 0 = no limit) */
   ratePerMinute?: number;
@@ -49,15 +52,16 @@ export class StatusTrust {
   private readonly perMs: number;
   private readonly burst: number;
   private readonly isListed: (id: string) => boolean;
-  /** least recently active first */
-  private readonly devices = new Map<string, Entry>();
+  /** per tenant, least recently active first */
+  private readonly devices: TenantLru<Entry>;
   private lastProven: string | null = null;
-  /** devices whose proof was evicted to stay within maxDevices */
+  /** devices whose proof was evicted to stay within their tenant's maxDevices */
   evictions = 0;
 
   constructor(o: StatusTrustOptions = {}) {
     this.mode = o.mode === 'broker' || o.mode === 'signed' ? o.mode : 'proven';
     this.maxDevices = Math.max(1, Math.floor(o.maxDevices ?? 100000));
+    this.devices = new TenantLru<Entry>(this.maxDevices);
     const rate = Math.max(0, o.ratePerMinute ?? 6);
     this.perMs = rate / 60000;
     this.burst = rate === 0 ? Infinity : Math.max(1, o.burst ?? Math.max(2, rate));
@@ -73,11 +77,9 @@ export class StatusTrust {
     // the hot path (every data message): the device that proved itself last is already at the end
     if (deviceId === this.lastProven) return;
     this.lastProven = deviceId;
-    const e = this.devices.get(deviceId);
+    const e = this.devices.touch(deviceId);
     if (e) {
       e.proven = true;
-      this.devices.delete(deviceId);
-      this.devices.set(deviceId, e);
       return;
     }
     this.insert(deviceId, { proven: true, tokens: this.burst, at: now });
@@ -131,32 +133,31 @@ export class StatusTrust {
     return OK;
   }
 
-  /** Proven device ids, least recently active first (what the adapter persists). */
+  /** Proven device ids, each tenant's least recently active first (what the adapter persists). */
   provenIds(): string[] {
     const out: string[] = [];
-    for (const [id, e] of this.devices) if (e.proven) out.push(id);
+    for (const [id, e] of this.devices.entries()) if (e.proven) out.push(id);
     return out;
   }
 
-  /** Restores persisted proofs (strings only; at most maxDevices, newest kept). Returns how many. */
+  /**
+   * Restores persisted proofs (strings only; at most maxDevices per tenant, newest kept; a list written when
+   * the bound was shared by all tenants loads the same way). Returns how many.
+   */
   restore(ids: unknown, now: number, valid: (id: string) => boolean): number {
     if (!Array.isArray(ids)) return 0;
-    let n = 0;
-    for (const id of ids.slice(-this.maxDevices)) {
-      if (typeof id !== 'string' || !valid(id) || this.devices.has(id)) continue;
-      this.insert(id, { proven: true, tokens: this.burst, at: now });
-      n++;
-    }
-    return n;
+    const fresh = this.devices.newestPerTenant(ids as unknown[], (id) =>
+      typeof id === 'string' && valid(id) && !this.devices.has(id) ? id : undefined
+    ) as string[];
+    for (const id of fresh) this.insert(id, { proven: true, tokens: this.burst, at: now });
+    return fresh.length;
   }
 
+  /** A new device, its tenant's most recently active; its tenant's least recently active one makes room. */
   private insert(deviceId: string, e: Entry): void {
-    if (this.devices.size >= this.maxDevices) {
-      const oldest = this.devices.keys().next().value as string;
-      if (this.devices.get(oldest)?.proven) this.evictions++;
-      this.devices.delete(oldest);
-      if (oldest === this.lastProven) this.lastProven = null;
-    }
-    this.devices.set(deviceId, e);
+    const dropped = this.devices.set(deviceId, e);
+    if (!dropped) return;
+    if (dropped[1].proven) this.evictions++;
+    if (dropped[0] === this.lastProven) this.lastProven = null;
   }
 }

@@ -191,6 +191,107 @@ describe('health: signed wills and births (sessions)', () => {
     assert.ok(w.ok && w.action === 'will');
   });
 
+  it("tenants: one tenant's births beyond Max devices evict only its own sessions; another tenant's will counts at once", () => {
+    // the red-team case: acme signs births for maxDevices + 1 ids with its master key; beta's device then dies
+    // with a valid signed will. One LRU shared by all tenants evicted beta's session, so the will waited as
+    // `pending` (a late TIMEOUT instead of an immediate OFFLINE).
+    const now = { t: 1_763_375_400 };
+    const acmeMaster = 'hex:' + '22'.repeat(32);
+    const ring = new Keyring();
+    ring.setTenant('acme', new Keyring().load({ '*': { m1: acmeMaster } }));
+    ring.setTenant('beta', new Keyring().load({ 'pump-7': { k1: SECRET } }));
+    const maxDevices = 100;
+    const s = new SignedStatus({ keys: ring, maxDevices, now: () => now.t });
+    const beta = signConnection({ deviceId: 'pump-7', key: KEY, kid: 'k1', tenant: 'beta', ts: now.t });
+    assert.ok(s.judge(plain(beta.birth), 'beta~pump-7', 'pump-7', 'beta').ok);
+    const master = parseKey(acmeMaster);
+    const acme: Array<ReturnType<typeof signConnection>> = [];
+    for (let i = 0; i <= maxDevices; i++) {
+      const id = `gw-${i}`;
+      const c = signConnection({
+        deviceId: id,
+        key: deriveDeviceKey(master, id),
+        kid: 'm1',
+        tenant: 'acme',
+        ts: now.t,
+      });
+      const v = s.judge(plain(c.birth), `acme~${id}`, id, 'acme');
+      assert.ok(v.ok && v.action === 'birth', JSON.stringify(v));
+      acme.push(c);
+    }
+    assert.equal(s.currentSession('beta~pump-7'), beta.session, "beta's session is still there");
+    now.t += 3600; // the broker publishes beta's will an hour later
+    const w = s.judge(plain(beta.will), 'beta~pump-7', 'pump-7', 'beta');
+    assert.ok(w.ok && w.action === 'will', `beta's will counts at once: ${JSON.stringify(w)}`);
+    // acme's flood evicted acme's own least recently active session, and only that one
+    assert.equal(s.evictions, 1);
+    assert.equal(s.size, maxDevices + 1, "acme's bound plus beta's one session");
+    assert.equal(s.currentSession('acme~gw-0'), undefined);
+    const gone = s.judge(plain(acme[0].will), 'acme~gw-0', 'gw-0', 'acme');
+    assert.ok(gone.ok && gone.action === 'pending', "acme's evicted device waits for its next birth, as before");
+    const kept = s.judge(plain(acme[maxDevices].will), `acme~gw-${maxDevices}`, `gw-${maxDevices}`, 'acme');
+    assert.ok(kept.ok && kept.action === 'will');
+  });
+
+  it('without tenants the bound is one LRU of Max devices sessions, as before', () => {
+    const now = { t: 1_763_375_400 };
+    const master = 'hex:' + '33'.repeat(32);
+    const s = new SignedStatus({ keys: new Keyring().load({ '*': { m1: master } }), maxDevices: 3, now: () => now.t });
+    const c = (id: string) =>
+      signConnection({ deviceId: id, key: deriveDeviceKey(parseKey(master), id), kid: 'm1', ts: now.t });
+    const a = c('a');
+    for (const [id, conn] of [
+      ['a', a],
+      ['b', c('b')],
+      ['c', c('c')],
+    ] as const)
+      assert.ok(s.judge(plain(conn.birth), id, id, undefined).ok);
+    assert.ok(
+      s.judge(plain(a.birth), 'a', 'a', undefined).ok,
+      "a's retained birth again: a is the most recently active"
+    );
+    assert.ok(s.judge(plain(c('d').birth), 'd', 'd', undefined).ok);
+    assert.equal(s.size, 3);
+    assert.equal(s.evictions, 1);
+    assert.equal(s.currentSession('b'), undefined, 'the least recently active device (b) made room');
+    assert.equal(s.currentSession('a'), a.session);
+    assert.deepEqual(
+      s.serialize().map((r) => r[0]),
+      ['c', 'a', 'd'],
+      'persisted least recently active first'
+    );
+  });
+
+  it('restore keeps the newest Max devices sessions per tenant, also from a list written with one shared bound', () => {
+    // what is on disk from before: one list for all tenants, least recently active first. A shared cut to the
+    // newest maxDevices rows dropped beta's session behind acme's; per tenant, beta's is kept.
+    const onDisk = [
+      ['beta~pump-7', 'sess-beta-7', 1_763_375_000, 0],
+      ['acme~gw-1', 'sess-acme-1', 1_763_375_001, 0],
+      ['pump-9', 'sess-plain-9', 1_763_375_002, 1],
+      ['acme~gw-2', 'sess-acme-2', 1_763_375_003, 0],
+      ['acme~gw-3', 'sess-acme-3', 1_763_375_004, 0],
+      ['acme~gw-2', 'sess-acme-2b', 1_763_375_005, 0],
+    ];
+    const s = new SignedStatus({ keys: new Keyring(), maxDevices: 2 });
+    assert.equal(
+      s.restore(onDisk, (k) => /^[\w.:@~-]+$/.test(k)),
+      4
+    );
+    assert.equal(s.currentSession('beta~pump-7'), 'sess-beta-7');
+    assert.equal(s.currentSession('pump-9'), 'sess-plain-9');
+    assert.equal(s.currentSession('acme~gw-1'), undefined, "acme's oldest is cut, acme's only");
+    assert.equal(s.currentSession('acme~gw-2'), 'sess-acme-2b', 'a key twice: the newest row wins');
+    assert.equal(s.evictions, 0, 'a restore trims, it evicts nothing that was live');
+    const again = new SignedStatus({ keys: new Keyring(), maxDevices: 2 });
+    assert.equal(
+      again.restore(JSON.parse(JSON.stringify(s.serialize())), () => true),
+      4,
+      'what serialize() writes loads back whole'
+    );
+    assert.deepEqual(again.serialize(), s.serialize());
+  });
+
   it("trust: 'signed' mode refuses unsigned status as unsigned_status; a signed one needs no proof in any mode", () => {
     for (const mode of ['signed', 'proven'] as const) {
       const t = new StatusTrust({ mode });

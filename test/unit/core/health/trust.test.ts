@@ -49,4 +49,34 @@ describe('health: will/status trust', () => {
       0
     );
   });
+
+  it("tenants: the bound holds per tenant; one tenant's proofs beyond it evict only its own", () => {
+    const t = new StatusTrust({ maxDevices: 3 });
+    t.prove('beta~pump-7', 0);
+    t.prove('pump-9', 0);
+    for (let i = 0; i < 10; i++) t.prove(`acme~gw-${i}`, i);
+    assert.equal(t.isProven('beta~pump-7'), true, "acme's flood leaves beta's proof");
+    assert.equal(t.check('beta~pump-7', 100).ok, true, "beta's unsigned will is still believed");
+    assert.equal(t.isProven('pump-9'), true, 'and the tenant-less device keeps its proof');
+    assert.equal(t.size, 5);
+    assert.equal(t.evictions, 7);
+    assert.deepEqual(
+      t.provenIds().filter((id) => id.startsWith('acme~')),
+      ['acme~gw-7', 'acme~gw-8', 'acme~gw-9'],
+      'acme keeps its own 3 most recently active'
+    );
+    // a rate bucket made for a signed will (no proof needed) is bounded the same way
+    for (let i = 0; i < 10; i++) assert.equal(t.check(`acme~new-${i}`, 200, true).ok, true);
+    assert.equal(t.isProven('beta~pump-7'), true);
+  });
+
+  it('restores the newest proofs per tenant, also from a list written with one shared bound', () => {
+    const t = new StatusTrust({ maxDevices: 2 });
+    assert.equal(
+      t.restore(['beta~pump-7', 'acme~a', 'acme~b', 'acme~c', 'acme~b'], 0, () => true),
+      3
+    );
+    assert.deepEqual(t.provenIds().sort(), ['acme~b', 'acme~c', 'beta~pump-7']);
+    assert.equal(t.evictions, 0);
+  });
 });
