@@ -50,7 +50,8 @@ describe('MOBY panel in Chromium', { skip }, () => {
       theme,
       devices,
       alerts,
-      apiUrl: server.url + '/moby',
+      // same-origin data source proxy path, the only same-origin base the panel accepts
+      apiUrl: '/api/datasources/proxy/uid/moby-api',
       // the panel fills the page (16 px body margin, 8 px panel padding, 1 px border on each side)
       width: viewport.width - 2 * 16 - 2 * 8 - 2,
       height: viewport.height - 2 * 16 - 2 * 8 - 2,

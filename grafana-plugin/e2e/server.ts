@@ -31,7 +31,8 @@ export async function startServer(): Promise<HarnessServer> {
   const failIds = new Set<string>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const m = /^\/moby\/alerts\/([^/]+)\/(ack|resolve)$/.exec(url.pathname);
+    // the alert API as the panel reaches it: through Grafana's data source proxy (stood in for here)
+    const m = /^\/api\/datasources\/proxy\/uid\/moby-api\/alerts\/([^/]+)\/(ack|resolve)$/.exec(url.pathname);
     if (m && req.method === 'POST') {
       let raw = '';
       req.on('data', (c) => (raw += c));

@@ -65,7 +65,7 @@ export function buildOptions(
       path: 'apiUrl',
       name: 'Alert API URL',
       description:
-        'Base URL of the MOBY alert API: a datasource proxy path that adds the API token (e.g. /api/datasources/proxy/uid/moby-api; never put the token in the dashboard). Empty hides acknowledge/resolve.',
+        'Base URL of the MOBY alert API: a Grafana data source proxy path that adds the API token (e.g. /api/datasources/proxy/uid/moby-api; never put the token in the dashboard), or an http(s) URL on another origin written here literally (no variable). Anything else disables acknowledge/resolve, with the reason shown. Empty hides them.',
       defaultValue: d.apiUrl,
       category: ['Actions'],
     })

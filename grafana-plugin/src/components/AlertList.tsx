@@ -4,7 +4,7 @@ import { Button, Input, useTheme2 } from '@grafana/ui';
 import React, { useMemo, useState } from 'react';
 import { AlertAction } from '../api';
 import { AlertGroup, phaseOf } from '../data/alerts';
-import { relativeTime, valueVsThreshold } from '../data/format';
+import { isoTime, relativeTime, valueVsThreshold } from '../data/format';
 import { visibleRange } from '../data/status';
 import { AlertRow, PanelLink } from '../types';
 import { Glyph } from './glyphs';
@@ -228,7 +228,7 @@ function AlertItem({
       )}
       <div className={styles.alertMeta}>
         {a.rule && <span className={styles.alertRule}>{a.rule}</span>}
-        <span title={new Date(a.openedAt).toISOString()}>opened {relativeTime(a.openedAt, now)}</span>
+        <span title={isoTime(a.openedAt)}>opened {relativeTime(a.openedAt, now)}</span>
         {a.time !== a.openedAt && <span>updated {relativeTime(a.time, now)}</span>}
         {vt && <span data-testid="value-threshold">value {vt}</span>}
         {a.count !== undefined && a.count > 1 && <span>×{a.count}</span>}

@@ -5,7 +5,7 @@ import { FieldType, formattedValueToString, getDisplayProcessor, GrafanaTheme2 }
 import { useTheme2 } from '@grafana/ui';
 import React, { useState } from 'react';
 import { DeviceView } from '../data/devices';
-import { formatNumber, relativeTime } from '../data/format';
+import { clockTime, formatNumber, localDateTime, relativeTime } from '../data/format';
 import { connectivityCondition, formatPercent, percentOfThreshold } from '../data/status';
 import { MeasuredValue, PanelLink } from '../types';
 import { Glyph } from './glyphs';
@@ -164,11 +164,11 @@ function DeviceCard({
         {muted && (
           <span
             className={styles.maintenance}
-            title={`Maintenance: notifications muted until ${new Date(d.mutedUntil!).toLocaleString()}`}
+            title={`Maintenance: notifications muted until ${localDateTime(d.mutedUntil)}`}
             data-testid="muted"
           >
             <Glyph kind="maintenance" />
-            muted until {clock(d.mutedUntil!)}
+            muted until {clockTime(d.mutedUntil)}
           </span>
         )}
         <span className={styles.cardEquip}>
@@ -217,12 +217,6 @@ function DeviceCard({
       </div>
     </div>
   );
-}
-
-/** "14:05": maintenance windows are short; the full date is in the tooltip. */
-function clock(t: number): string {
-  const d = new Date(t);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
 /** The configured fields in their order, else the first three the data has. */

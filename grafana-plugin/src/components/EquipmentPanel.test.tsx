@@ -4,6 +4,7 @@ import userEvent from '@testing-library/user-event';
 import React from 'react';
 import { Subject, of, throwError } from 'rxjs';
 import { makeFrames } from '../../e2e/fixtures';
+import { CONDITIONS, Condition, MAX_GROUPS, MAX_TILES } from '../data/status';
 import { DEFAULT_OPTIONS, PanelOptions } from '../types';
 import { EquipmentPanel } from './EquipmentPanel';
 
@@ -288,6 +289,80 @@ describe('acknowledge and resolve', () => {
   });
 });
 
+describe('alert API URL from a dashboard variable (var-api_url in the page URL)', () => {
+  const fromVariable = (value: string) => (s: string) => s.replace('${api_url}', value);
+
+  it.each(['/api/user/using/2?', 'https://evil.example', '/api/datasources/proxy/uid/moby-api/../../../user/using/2'])(
+    'refuses %j: no actions, a visible reason, nothing sent',
+    (value) => {
+      renderPanel({ apiUrl: '${api_url}' }, panelData(), undefined, fromVariable(value));
+      expect(screen.queryAllByRole('button', { name: 'Acknowledge' })).toHaveLength(0);
+      expect(screen.queryAllByRole('button', { name: 'Resolve' })).toHaveLength(0);
+      expect(screen.getByTestId('api-refused')).toHaveTextContent(
+        /^Acknowledge\/Resolve are disabled: the Alert API URL /
+      );
+      expect(mockFetch).not.toHaveBeenCalled();
+    }
+  );
+
+  it('tells nothing to viewers, who have no actions anyway', () => {
+    mockUser.orgRole = 'Viewer';
+    renderPanel({ apiUrl: '${api_url}' }, panelData(), undefined, fromVariable('https://evil.example'));
+    expect(screen.queryByTestId('api-refused')).toBeNull();
+  });
+
+  it('posts to a data source proxy path from the variable', async () => {
+    const user = userEvent.setup();
+    mockFetch.mockImplementation(() => of({ status: 200, data: {} }));
+    renderPanel({ apiUrl: '${api_url}' }, panelData(), undefined, fromVariable('/api/datasources/proxy/uid/moby-api'));
+    expect(screen.queryByTestId('api-refused')).toBeNull();
+    const id = rows()[0].dataset.alert!;
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Acknowledge' }));
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Confirm acknowledge' }));
+    expect(mockFetch.mock.calls[0][0].url).toBe(`/api/datasources/proxy/uid/moby-api/alerts/${id}/ack`);
+  });
+
+  it('ignores an answer that is not the alert acted on', async () => {
+    const user = userEvent.setup();
+    mockFetch.mockImplementation(() => of({ status: 200, data: { status: 'resolved', acknowledged: true } }));
+    renderPanel({ apiUrl: 'http://api.local/moby' });
+    const id = rows()[0].dataset.alert!;
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Acknowledge' }));
+    await user.click(within(rows()[0]).getByRole('button', { name: 'Confirm acknowledge' }));
+    // the forged "resolved" is not applied: the alert stays in the list, acknowledged (the optimistic state)
+    const row = rows().find((r) => r.dataset.alert === id)!;
+    expect(row.dataset.phase).toBe('acknowledged');
+    expect(screen.getByTestId('summary')).toHaveTextContent('99 firing (19 critical), 51 acknowledged, 50 resolved');
+  });
+});
+
+describe('times out of Date range (opened_at / muted_until = 1e17 ms)', () => {
+  it('renders the alert and the card instead of crashing the panel', () => {
+    const alerts = createDataFrame({
+      fields: [
+        { name: 'time', type: FieldType.time, values: [NOW] },
+        { name: 'alert_id', type: FieldType.string, values: ['a1'] },
+        { name: 'device_id', type: FieldType.string, values: ['pump-1'] },
+        { name: 'severity', type: FieldType.string, values: ['critical'] },
+        { name: 'status', type: FieldType.string, values: ['open'] },
+        { name: 'opened_at', type: FieldType.number, values: [1e17] },
+      ],
+    });
+    const devices = createDataFrame({
+      fields: [
+        { name: 'device_id', type: FieldType.string, values: ['pump-1'] },
+        { name: 'state', type: FieldType.string, values: ['ONLINE'] },
+        { name: 'last_seen', type: FieldType.number, values: [NOW] },
+        { name: 'muted_until', type: FieldType.number, values: [1e17] },
+      ],
+    });
+    renderPanel({}, panelData({ series: [alerts, devices] }));
+    expect(rows()).toHaveLength(1);
+    expect(within(rows()[0]).getByTitle('invalid date')).toBeInTheDocument();
+    expect(within(cards()[0]).getByTestId('muted')).toHaveTextContent('muted until --:--');
+  });
+});
+
 describe('states', () => {
   it('loading', () => {
     renderPanel({}, panelData({ state: LoadingState.Loading, series: [] }));
@@ -489,14 +564,11 @@ describe('worst-state cards, tiles and the virtualised alert list', () => {
     expect(screen.queryByTestId('summarised')).toBeNull();
     expect(screen.getAllByTestId('device-tile')).toHaveLength(2000);
     const groups = screen.getAllByTestId('tile-group');
-    expect(groups.map((g) => g.dataset.equipment)).toEqual([
-      'line-A',
-      'line-B',
-      'line-C',
-      'line-D',
-      'line-E',
-      'line-F',
-    ]);
+    // worst group first, then by name
+    const order = groups.map((g) => [CONDITIONS.indexOf(g.dataset.worst as Condition), g.dataset.equipment!] as const);
+    expect(order.map(([, e]) => e).sort()).toEqual(['line-A', 'line-B', 'line-C', 'line-D', 'line-E', 'line-F']);
+    expect(order).toEqual([...order].sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1])));
+    expect(screen.queryByTestId('tiles-not-shown')).toBeNull();
     for (const g of groups) {
       const tiles = within(g).getAllByTestId('device-tile');
       const counted = [...g.querySelectorAll('[data-rollup]')].reduce(
@@ -510,6 +582,28 @@ describe('worst-state cards, tiles and the virtualised alert list', () => {
     expect(screen.getByTestId('summarised')).toBeInTheDocument();
     fireEvent.click(screen.getByRole('button', { name: 'tiles' }));
     expect(screen.getAllByTestId('device-tile')).toHaveLength(2000);
+  }, 120_000);
+
+  it('10,000 devices on 10,000 equipment ids: the offline machine first, a bounded DOM, and a line for the rest', () => {
+    const ids = Array.from({ length: 10_000 }, (_, i) => `dev-${String(i).padStart(5, '0')}`);
+    const devices = createDataFrame({
+      fields: [
+        { name: 'device_id', type: FieldType.string, values: ids },
+        { name: 'equipment_id', type: FieldType.string, values: ids.map((id) => `eq-${id}`) },
+        { name: 'state', type: FieldType.string, values: ids.map((_, i) => (i === 9_998 ? 'OFFLINE' : 'ONLINE')) },
+        { name: 'last_seen', type: FieldType.number, values: ids.map(() => NOW) },
+      ],
+    });
+    renderPanel({ viewMode: 'equipment' }, panelData({ series: [devices] }), { width: 1888, height: 1048 });
+    const groups = screen.getAllByTestId('tile-group');
+    expect(groups.length).toBe(MAX_GROUPS);
+    expect(groups[0].dataset.equipment).toBe('eq-dev-09998');
+    expect(groups[0].dataset.worst).toBe('offline');
+    expect(screen.getAllByTestId('device-tile').length).toBeLessThanOrEqual(MAX_TILES);
+    expect(screen.getByTestId('tiles-not-shown')).toHaveTextContent(
+      `${(10_000 - MAX_GROUPS).toLocaleString('en-US')} more groups / ${(10_000 - MAX_GROUPS).toLocaleString('en-US')} more devices not shown`
+    );
+    expect(document.querySelectorAll('*').length).toBeLessThan(10_000);
   }, 120_000);
 
   it('alert list: only the rows in view are rendered, and scrolling reaches row 2,000', () => {

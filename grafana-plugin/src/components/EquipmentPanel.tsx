@@ -4,7 +4,7 @@ import { cx } from '@emotion/css';
 import { LoadingState, PanelProps } from '@grafana/data';
 import { Input, useStyles2, useTheme2 } from '@grafana/ui';
 import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { AlertAction, canAct as userCanAct, currentUser, postAlertAction } from '../api';
+import { AlertAction, canAct as userCanAct, checkApiUrl, currentUser, postAlertAction, roleCanAct } from '../api';
 import {
   countAlerts,
   filterAlerts,
@@ -156,8 +156,13 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
         .filter(Boolean),
     [options.valueFields]
   );
-  const apiUrl = replaceVariables(options.apiUrl ?? '').trim();
-  const actionsAllowed = userCanAct(apiUrl);
+  const rawApiUrl = options.apiUrl ?? '';
+  const resolvedApiUrl = replaceVariables(rawApiUrl);
+  // Checked once per value: only a data source proxy path, or a literal cross-origin URL, is ever requested.
+  const apiCheck = useMemo(() => checkApiUrl(rawApiUrl, resolvedApiUrl), [rawApiUrl, resolvedApiUrl]);
+  const actionsAllowed = userCanAct(apiCheck);
+  // Why the actions are missing, for those who could act: a refused URL must not fail silently.
+  const apiRefusal = !apiCheck.ok && apiCheck.reason && roleCanAct() ? apiCheck.reason : undefined;
 
   const devices = useMemo(() => {
     const views = toDeviceViews(model.devices, openAlertsByDevice(alerts), now, options.silentAfter);
@@ -218,7 +223,10 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
       setOverrides((o) => new Map(o).set(alert.alertId, { patch: optimistic, at: Math.max(at, alert.time) }));
       setPending((p) => new Set(p).add(alert.alertId));
       try {
-        const patch = await postAlertAction(apiUrl, alert.alertId, action, note);
+        if (!apiCheck.ok) {
+          throw new Error(apiCheck.reason || 'no Alert API URL');
+        }
+        const patch = await postAlertAction(apiCheck.api, alert.alertId, action, note);
         setOverrides((o) =>
           new Map(o).set(alert.alertId, {
             patch: { ...optimistic, ...patch },
@@ -243,7 +251,7 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
         });
       }
     },
-    [apiUrl]
+    [apiCheck]
   );
 
   const hasSeries = data.series.length > 0;
@@ -329,6 +337,11 @@ export function EquipmentPanel({ data, options: rawOptions, width, height, repla
       {errorMessage && (
         <div role="alert" className={styles.error}>
           {errorMessage}
+        </div>
+      )}
+      {apiRefusal && (
+        <div role="status" className={styles.warning} data-testid="api-refused" title={resolvedApiUrl}>
+          {apiRefusal}
         </div>
       )}
       <div className={styles.summary}>

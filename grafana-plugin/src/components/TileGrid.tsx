@@ -3,7 +3,7 @@
 import { cx } from '@emotion/css';
 import { useTheme2 } from '@grafana/ui';
 import React, { useMemo } from 'react';
-import { Condition, CONDITIONS, rollup, tileLayout } from '../data/status';
+import { boundRollups, Condition, CONDITIONS, rollup, tileLayout } from '../data/status';
 import { Glyph } from './glyphs';
 import { ConditionColor, conditionColor, DeviceLayoutProps } from './styles';
 import { deviceKey } from '../data/keys';
@@ -35,11 +35,13 @@ export function TileGrid({ devices, width, height, now, metrics: m, styles, sele
     }
     return out;
   }, [theme]);
-  const groups = useMemo(() => rollup(devices), [devices]);
+  // Worst groups first, and only so many drawn: 10,000 lines must not mean 10,000 sections in the DOM.
+  const bounded = useMemo(() => boundRollups(rollup(devices)), [devices]);
+  const groups = bounded.groups;
   const headerHeight = Math.round(m.fontPx * 1.6);
   const legendHeight = Math.round(m.fontPx * 1.7);
   const layout = tileLayout(
-    groups.map((g) => g.total),
+    groups.map((g) => g.items.length),
     Math.max(0, width - 2),
     Math.max(0, height - legendHeight),
     headerHeight,
@@ -140,6 +142,14 @@ export function TileGrid({ devices, width, height, now, metrics: m, styles, sele
           </div>
         </section>
       ))}
+      {bounded.hiddenDevices > 0 && (
+        <div className={styles.note} data-testid="tiles-not-shown" role="status" style={{ marginTop: 6, flex: 'none' }}>
+          {bounded.hiddenGroups > 0 &&
+            `${bounded.hiddenGroups.toLocaleString('en-US')} more ${bounded.hiddenGroups === 1 ? 'group' : 'groups'} / `}
+          {bounded.hiddenDevices.toLocaleString('en-US')} more {bounded.hiddenDevices === 1 ? 'device' : 'devices'} not
+          shown (the worst are above) — filter by text or state, or switch to cards to scroll through every device.
+        </div>
+      )}
     </div>
   );
 }

@@ -287,6 +287,14 @@ export const getStyles = (theme: GrafanaTheme2, m: Metrics) => ({
     padding: theme.spacing(0.5, 1),
     fontSize: '0.9em',
   }),
+  warning: css({
+    color: theme.colors.warning.text,
+    background: theme.colors.warning.transparent,
+    border: `1px solid ${theme.colors.warning.border}`,
+    borderRadius: theme.shape.radius.default,
+    padding: theme.spacing(0.5, 1),
+    fontSize: '0.9em',
+  }),
   empty: css({
     display: 'flex',
     flexDirection: 'column',

@@ -51,3 +51,32 @@ export function valueVsThreshold(value: number | undefined, threshold: number | 
   }
   return `${formatNumber(value)} / ${formatNumber(threshold)}${pct}`;
 }
+
+/**
+ * A Date for epoch ms, or undefined when Date cannot hold it (beyond ±8.64e15 ms, NaN, ±Infinity): such a
+ * Date's toISOString() throws a RangeError and would take the whole panel down. Every date formatting in the
+ * panel goes through this.
+ */
+export function safeDate(t: number | null | undefined): Date | undefined {
+  if (t === null || t === undefined || !Number.isFinite(t)) {
+    return undefined;
+  }
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/** "2026-01-02T03:04:05.000Z", or "invalid date" when `t` is not a representable time. */
+export function isoTime(t: number | null | undefined): string {
+  return safeDate(t)?.toISOString() ?? 'invalid date';
+}
+
+/** The browser's local date and time, or "invalid date". */
+export function localDateTime(t: number | null | undefined): string {
+  return safeDate(t)?.toLocaleString() ?? 'invalid date';
+}
+
+/** "14:05" in local time, or "--:--". */
+export function clockTime(t: number | null | undefined): string {
+  const d = safeDate(t);
+  return d ? `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}` : '--:--';
+}

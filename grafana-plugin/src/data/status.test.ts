@@ -3,6 +3,9 @@ import {
   CONDITIONS,
   fitScale,
   formatPercent,
+  MAX_GROUPS,
+  MAX_TILES,
+  boundRollups,
   percentOfThreshold,
   rollup,
   tileLayout,
@@ -81,8 +84,31 @@ describe('rollups per line/equipment', () => {
   ];
   const groups = rollup(items);
 
-  it('groups by equipment in natural name order, devices without one last', () => {
+  it('groups by equipment, worst group first', () => {
     expect(groups.map((g) => g.label)).toEqual(['line-2', 'line-10', '(no equipment)']);
+  });
+
+  it('puts the worst group first whatever its name; equal worst in natural name order, no equipment last', () => {
+    const g = rollup([
+      { deviceId: 'a', equipmentId: 'line-1', condition: 'ok' as const },
+      { deviceId: 'b', equipmentId: 'line-10', condition: 'ok' as const },
+      { deviceId: 'c', equipmentId: 'line-2', condition: 'ok' as const },
+      { deviceId: 'd', condition: 'ok' as const },
+      { deviceId: 'e', equipmentId: 'zz-9999', condition: 'offline' as const },
+      { deviceId: 'f', equipmentId: 'zz-0001', condition: 'warning' as const },
+      { deviceId: 'g', condition: 'critical' as const },
+      { deviceId: 'h', equipmentId: 'line-3', condition: 'critical' as const },
+      { deviceId: 'i', equipmentId: 'line-3', condition: 'ok' as const },
+    ]);
+    expect(g.map((x) => `${x.label}:${x.worst}`)).toEqual([
+      'line-3:critical',
+      '(no equipment):critical',
+      'zz-9999:offline',
+      'zz-0001:warning',
+      'line-1:ok',
+      'line-2:ok',
+      'line-10:ok',
+    ]);
   });
 
   it('counts each condition, totals, and names the worst', () => {
@@ -97,6 +123,46 @@ describe('rollups per line/equipment', () => {
 
   it('orders devices inside a group worst first, then by name', () => {
     expect(groups[0].items.map((d) => d.deviceId)).toEqual(['m-3', 'm-1', 'm-2']);
+  });
+});
+
+describe('bounded tiles', () => {
+  it('10,000 equipment groups of one device: draws at most MAX_GROUPS, the offline machine first', () => {
+    const items = Array.from({ length: 10_000 }, (_, i) => ({
+      deviceId: `d-${i}`,
+      equipmentId: `eq-${String(i).padStart(5, '0')}`,
+      condition: (i === 9_999 ? 'offline' : 'ok') as 'ok' | 'offline',
+    }));
+    const b = boundRollups(rollup(items));
+    expect(b.groups).toHaveLength(MAX_GROUPS);
+    expect(b.groups[0].label).toBe('eq-09999');
+    expect(b.hiddenGroups).toBe(10_000 - MAX_GROUPS);
+    expect(b.hiddenDevices).toBe(10_000 - MAX_GROUPS);
+  });
+
+  it('caps the devices drawn, cutting the last group to its worst devices and counting the rest', () => {
+    const items = Array.from({ length: 10_000 }, (_, i) => ({
+      deviceId: `d-${i}`,
+      equipmentId: `line-${i % 4}`,
+      condition: (i === 7 ? 'critical' : 'ok') as 'ok' | 'critical',
+    }));
+    const b = boundRollups(rollup(items));
+    const drawn = b.groups.reduce((n, g) => n + g.items.length, 0);
+    expect(drawn).toBe(MAX_TILES);
+    expect(b.groups[0].label).toBe('line-3');
+    expect(b.groups[0].items[0].condition).toBe('critical');
+    expect(b.hiddenDevices).toBe(10_000 - MAX_TILES);
+    expect(b.hiddenGroups + b.groups.length).toBe(4);
+    // a cut group keeps its whole-group header numbers
+    const last = b.groups[b.groups.length - 1];
+    expect(last.total).toBe(2_500);
+    expect(last.items.length).toBeLessThan(2_500);
+  });
+
+  it('draws everything when it is within bounds', () => {
+    const b = boundRollups(rollup([{ deviceId: 'a', equipmentId: 'l', condition: 'ok' as const }]), 5, 5);
+    expect(b).toMatchObject({ hiddenGroups: 0, hiddenDevices: 0 });
+    expect(b.groups).toHaveLength(1);
   });
 });
 

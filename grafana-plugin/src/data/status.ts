@@ -87,9 +87,10 @@ function emptyCounts(): Record<Condition, number> {
 }
 
 /**
- * Devices grouped per line/equipment (devices without one form "(no equipment)", last). Groups keep a stable,
- * natural name order (line-2 before line-10) so each line stays in the same place on the wall; inside a group,
- * devices go worst first, then by name.
+ * Devices grouped per line/equipment (devices without one form "(no equipment)"). Groups go worst first (the
+ * group's worst condition), then in natural name order (line-2 before line-10), "(no equipment)" last among
+ * equals: an offline or critical line is at the top of the wall, never scrolled out of sight below healthy
+ * ones. Inside a group, devices go worst first, then by name.
  */
 export function rollup<T extends RollupItem>(items: T[]): Array<Rollup<T>> {
   const groups = new Map<string, Rollup<T>>();
@@ -108,7 +109,10 @@ export function rollup<T extends RollupItem>(items: T[]): Array<Rollup<T>> {
     g.items.push(it);
   }
   const out = [...groups.values()].sort(
-    (a, b) => (a.key === '' ? 1 : 0) - (b.key === '' ? 1 : 0) || collator.compare(a.key, b.key)
+    (a, b) =>
+      CONDITION_RANK[a.worst] - CONDITION_RANK[b.worst] ||
+      (a.key === '' ? 1 : 0) - (b.key === '' ? 1 : 0) ||
+      collator.compare(a.key, b.key)
   );
   for (const g of out) {
     g.items.sort(
@@ -116,6 +120,50 @@ export function rollup<T extends RollupItem>(items: T[]): Array<Rollup<T>> {
     );
   }
   return out;
+}
+
+/** At most this many tiles (devices) and groups are drawn: the DOM stays bounded whatever the fleet. */
+export const MAX_TILES = 3000;
+export const MAX_GROUPS = 200;
+
+export interface BoundedRollups<T extends RollupItem> {
+  /** the groups drawn, in order; the last one may have only its first (worst) devices in `items` */
+  groups: Array<Rollup<T>>;
+  /** groups not drawn at all */
+  hiddenGroups: number;
+  /** devices not drawn (those of hidden groups plus those cut from the last drawn group) */
+  hiddenDevices: number;
+}
+
+/**
+ * The first groups (already worst first) up to `maxGroups` groups and `maxTiles` devices in all. A group cut
+ * short keeps its header (total and counts are of the whole group) and its worst devices. Nothing is dropped
+ * silently: the caller says how many groups and devices are not shown.
+ */
+export function boundRollups<T extends RollupItem>(
+  groups: Array<Rollup<T>>,
+  maxTiles = MAX_TILES,
+  maxGroups = MAX_GROUPS
+): BoundedRollups<T> {
+  const out: Array<Rollup<T>> = [];
+  let budget = Math.max(1, maxTiles);
+  let hiddenDevices = 0;
+  let i = 0;
+  for (; i < groups.length && out.length < Math.max(1, maxGroups) && budget > 0; i++) {
+    const g = groups[i];
+    if (g.items.length <= budget) {
+      out.push(g);
+      budget -= g.items.length;
+    } else {
+      out.push({ ...g, items: g.items.slice(0, budget) });
+      hiddenDevices += g.items.length - budget;
+      budget = 0;
+    }
+  }
+  for (let j = i; j < groups.length; j++) {
+    hiddenDevices += groups[j].items.length;
+  }
+  return { groups: out, hiddenGroups: groups.length - i, hiddenDevices };
 }
 
 export interface TileLayout {
