@@ -13,6 +13,12 @@
 // Bound: `maxBytes` over all segment files. When an append would exceed it, whole oldest segments are
 // dropped (their points counted in droppedPoints) — the newest data is the most valuable for an operator
 // and a sensor cannot be asked to resend, so refusing new data would lose just as much, only the wrong end.
+//
+// A replay request in flight while the bound drops segments: the dropped records may be the ones being sent.
+// Entries carry an absolute number, so ack(batches, first) acknowledges exactly the records the request
+// carried that are still here — not the same count of newer records that were never sent (which it did: a
+// tester lost 7,596 newer points uncounted while the counter named 8,309 that reached the database). Points
+// dropped while in flight are counted only if that request fails (sendFailed); if it succeeds they are stored.
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -58,6 +64,12 @@ export class Spool {
   private readonly fsync: boolean;
   private entries: Entry[] = [];
   private head = 0;
+  /** absolute number of entries[0]: entries ever removed before it (acknowledged, dropped, compacted away) */
+  private base = 0;
+  /** the entries peekBatches handed out for the request in flight, by absolute number [first, end) */
+  private sending: { first: number; end: number } | null = null;
+  /** points of in-flight entries dropped by the bound: lost only if their request fails */
+  private sendingDropped = 0;
   private livePoints = 0;
   private segSizes = new Map<number, number>();
   private writeSeq = 0;
@@ -176,6 +188,7 @@ export class Spool {
   private reset(): void {
     this.closeWriteFd();
     for (const seq of [...this.segSizes.keys()]) this.removeSegment(seq);
+    this.base += this.entries.length;
     this.entries = [];
     this.head = 0;
     this.livePoints = 0;
@@ -242,8 +255,11 @@ export class Spool {
   private dropSegment(seq: number): number {
     let dropped = 0;
     while (this.head < this.entries.length && this.entries[this.head].seg === seq) {
-      dropped += this.entries[this.head].points;
-      this.livePoints -= this.entries[this.head].points;
+      const abs = this.base + this.head;
+      const { points } = this.entries[this.head];
+      if (this.sending && abs >= this.sending.first && abs < this.sending.end) this.sendingDropped += points;
+      else dropped += points;
+      this.livePoints -= points;
       this.head++;
     }
     this.removeSegment(seq);
@@ -264,9 +280,10 @@ export class Spool {
 
   /**
    * The oldest unacknowledged batches, as many whole batches as fit in maxLines (always at least one), so
-   * a replay after an outage sends few large requests; acknowledge them with ack(batches).
+   * a replay after an outage sends few large requests. `first` numbers them: acknowledge them with
+   * ack(batches, first) once the database has them, or call sendFailed() when the request failed.
    */
-  peekBatches(maxLines: number): { lines: string[]; batches: number } | null {
+  peekBatches(maxLines: number): { lines: string[]; batches: number; first: number } | null {
     let lines: string[] = [];
     let batches = 0;
     for (let i = this.head; i < this.entries.length; i++) {
@@ -283,7 +300,18 @@ export class Spool {
       lines = batches === 0 ? got : lines.concat(got);
       batches++;
     }
-    return batches > 0 ? { lines, batches } : null;
+    if (batches === 0) return null;
+    const first = this.base + this.head;
+    this.sendFailed(); // a peek without an outcome for the last one (tests, a closed writer): counted lost
+    this.sending = { first, end: first + batches };
+    return { lines, batches, first };
+  }
+
+  /** The request carrying the last peekBatches() failed: its records dropped meanwhile by the bound are lost. */
+  sendFailed(): void {
+    this.droppedPoints += this.sendingDropped;
+    this.sendingDropped = 0;
+    this.sending = null;
   }
 
   private readEntry(e: Entry): string[] | null {
@@ -303,8 +331,18 @@ export class Spool {
     return null;
   }
 
-  /** Removes the oldest `batches` batches (after the database acknowledged them), with one cursor write. */
-  ack(batches = 1): void {
+  /**
+   * Removes the oldest `batches` batches (after the database acknowledged them), with one cursor write. With
+   * `first` (from peekBatches), only those of the batches first..first+batches-1 still here: the bound may have
+   * dropped some of them meanwhile, and the count must not run on into newer batches that were never sent.
+   */
+  ack(batches = 1, first?: number): void {
+    if (first !== undefined) {
+      batches = Math.max(0, batches - Math.max(0, this.base + this.head - first));
+      // the request succeeded: what the bound dropped of it meanwhile is in the database, not lost
+      this.sendingDropped = 0;
+      this.sending = null;
+    }
     for (let n = 0; n < batches && this.head < this.entries.length; n++) {
       const e = this.entries[this.head++];
       this.livePoints -= e.points;
@@ -341,6 +379,7 @@ export class Spool {
 
   private compact(): void {
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.base += this.head;
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
@@ -349,6 +388,7 @@ export class Spool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.sendFailed(); // a request still out has no outcome we will learn: what the bound dropped of it is lost
     this.closeWriteFd();
     for (const fd of this.readFds.values()) fs.closeSync(fd);
     this.readFds.clear();

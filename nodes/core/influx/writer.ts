@@ -566,11 +566,13 @@ export class InfluxWriter {
         let batch: Batch;
         let parts: Batch[] = [];
         let spooledBatches = 0;
+        let firstSpooled = 0;
         if (fromSpool) {
           const got = this.spool.peekBatches(this.maxLinesPerRequest);
           if (!got) return;
           batch = { lines: got.lines, waiters: null, unsettled: 0 };
           spooledBatches = got.batches;
+          firstSpooled = got.first;
         } else {
           parts = [this.queue.shift()!];
           let n = parts[0].lines.length;
@@ -586,7 +588,8 @@ export class InfluxWriter {
         this.inFlight = null;
         if (this.closed) return; // close gave up waiting and already spooled this batch
         if (!failure) {
-          if (fromSpool) this.spool.ack(spooledBatches);
+          // by number: appends meanwhile may have dropped some of these batches at the spool's bound
+          if (fromSpool) this.spool.ack(spooledBatches, firstSpooled);
           else this.settle([batch]);
           this.failures = 0;
           this.setState('connected');
@@ -594,6 +597,7 @@ export class InfluxWriter {
         }
         this.failures++;
         this.lastError = failure.status ? `${failure.status}: ${failure.reason}` : failure.reason;
+        if (fromSpool) this.spool.sendFailed();
         if (!fromSpool) {
           this.queue.unshift(batch); // leaves memory only once it is on disk
           this.spillQueue();
@@ -609,6 +613,7 @@ export class InfluxWriter {
         );
       } catch (err) {
         // the disk failed (full, permissions, removed): batches stay in memory, the operator is told
+        this.spool.sendFailed(); // a replay request's outcome is unknown: what the bound dropped of it counts as lost
         this.inFlight = null;
         this.failures++;
         this.reportSpoolError(err as Error);

@@ -120,6 +120,48 @@ describe('influx spool', () => {
     s.close();
   });
 
+  it('a replay request in flight while the bound drops its batches acknowledges only what it carried (red-team 2026-12-05)', () => {
+    // the writer peeks the oldest batches, sends them (slow database), and meanwhile appends drop whole oldest
+    // segments — the very batches in flight. Before, ack(n) then ran n entries on from the new head and removed
+    // newer batches nobody had sent: lost, uncounted, while the counter named points that reached the database.
+    const open = () => Spool.open({ dir, fsync: false, maxBytes: 16 * 1024, segmentBytes: 2 * 1024 });
+    let s = open();
+    let n = 0;
+    const next = () => batch((n += 10) - 10, 10);
+    for (let i = 0; i < 20; i++) s.append(next());
+    const sent = s.peekBatches(40)!;
+    assert.deepEqual(sent.lines, batch(0, 40));
+    let countedAtAppend = 0;
+    for (let i = 0; i < 60; i++) countedAtAppend += s.append(next());
+    assert.ok(s.points < n - 40, 'the bound dropped batches');
+    assert.equal(s.droppedPoints, countedAtAppend, 'the batches in flight are not counted while their request is out');
+    const spooled = s.points;
+    s.ack(sent.batches, sent.first); // the request succeeded
+    assert.equal(s.points, spooled, 'the ack removed none of the batches that were never sent');
+    assert.equal(s.points + s.droppedPoints + sent.lines.length, n, 'every point spooled, counted dropped or stored');
+    s.close();
+    // the cursor on disk agrees: what is left is the newest data, contiguous, in order
+    s = open();
+    assert.deepEqual(drain(s), batch(n - spooled, spooled));
+    s.close();
+  });
+
+  it('counts what the bound dropped of a request in flight only when that request fails', () => {
+    const s = Spool.open({ dir, fsync: false, maxBytes: 16 * 1024, segmentBytes: 2 * 1024 });
+    let n = 0;
+    const next = () => batch((n += 10) - 10, 10);
+    for (let i = 0; i < 20; i++) s.append(next());
+    const sent = s.peekBatches(30)!;
+    let countedAtAppend = 0;
+    for (let i = 0; i < 80; i++) countedAtAppend += s.append(next());
+    const notSent = s.droppedPoints;
+    assert.equal(countedAtAppend, notSent, 'append reports only drops of batches not in flight');
+    s.sendFailed();
+    assert.equal(s.droppedPoints, notSent + sent.lines.length, 'the dropped batches of a failed request are counted');
+    assert.equal(s.points + s.droppedPoints, n);
+    s.close();
+  });
+
   it('survives a crash between a write and the cursor update by replaying that batch (at-least-once)', () => {
     let s = Spool.open({ dir, fsync: false });
     s.append(batch(0, 1));
