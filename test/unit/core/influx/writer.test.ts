@@ -403,6 +403,27 @@ describe('influx writer', () => {
     assert.equal(missing, w.stats().dropped, `missing ${missing}, counted ${w.stats().dropped}`);
   });
 
+  it('a 413 splits a large body, but a 413 for a small one is the server refusing everything: retried, nothing lost', async () => {
+    const rejected: Reject[] = [];
+    const w = make({
+      batchSize: 2000,
+      maxLinesPerRequest: 2000,
+      onReject: (_line: string, r: Reject) => void rejected.push(r),
+    });
+    // 2,000 lines (~70 KB): a 413 splits it in two halves below the small-body bound; a half refused too waits
+    // like a 503 — before, the split went on to single lines, each refused as influx_too_large
+    for (let i = 0; i < 12; i++)
+      env.sink.script.push({ status: 413, body: { code: 'too large', message: 'too large' } });
+    w.add(lines(0, 2000));
+    await waitFor(() => w.stats().written === 2000, 10000, 'all written once the server takes them');
+    assert.deepEqual(rejected, []);
+    assert.equal(env.sink.accepted.length, 2000);
+    assert.ok(env.sink.requests.length <= 16, `${env.sink.requests.length} requests, not thousands`);
+    const sizes = env.sink.requests.map((r) => Buffer.byteLength(r.body));
+    // each try: the whole body (413, split) then its first half (413 below the bound: wait and try again)
+    assert.ok(sizes[0] >= 64 * 1024 && sizes.every((b) => b >= 30 * 1024), `never split below a half: ${sizes}`);
+  });
+
   it('classifies failures and computes backoff', () => {
     assert.equal(classifyFailure({ statusCode: 503, retryAfter: () => 0, message: 'x' }).kind, 'retry');
     assert.equal(classifyFailure({ statusCode: 429, retryAfter: () => 7, message: 'x' }).retryAfterMs, 7000);
