@@ -99,6 +99,11 @@ const unsettledTotal = new Counter({
   labelNames: ['reason'] as const,
   registers: [metricsRegistry],
 });
+const sessionsLost = new Counter({
+  name: 'moby_mqtt_sessions_lost_total',
+  help: 'Reconnects on which the broker no longer had the persistent session it had before (a restart without persistence, an expiry, a takeover with a clean session): QoS 1 messages it held for us, unacknowledged ones included, are gone at the broker',
+  registers: [metricsRegistry],
+});
 const skippedAcks = new Counter({
   name: 'moby_mqtt_acks_skipped_total',
   help: 'Settled messages whose connection was gone before the acknowledgement: the broker redelivers them (duplicates are absorbed downstream)',
@@ -158,6 +163,8 @@ export = function (RED: NodeAPI) {
     const users = new Set<InNode>();
     let client: MqttClient | null = null;
     let gen = 0;
+    /** a persistent session existed at the broker for this node since it first connected (see the connect handler) */
+    let hadSession = false;
     let connected = false;
     let lastError: string | undefined;
     let closing = false;
@@ -464,6 +471,20 @@ export = function (RED: NodeAPI) {
         gate.admit(cb);
       };
       c.on('connect', (connack: { sessionPresent?: boolean }) => {
+        // A persistent session this connection had subscribed in, missing on a reconnect: the broker lost what
+        // it held for us — queued messages and those we had not acknowledged yet. MOBY cannot get them back,
+        // but it must not look like an ordinary reconnect (a tester's Mosquitto that could not write its
+        // persistence directory came back without the session: 1,200 acknowledged-to-the-device messages gone,
+        // and the log said only "connected", red-team round 2026-12-05).
+        // (MQTT 5 with a session expiry of 0 ends the session at every disconnect, by the deployer's choice)
+        const keepsSession = !clean && !(protocolVersion === 5 && sessionExpiry === 0);
+        if (keepsSession && hadSession && !connack?.sessionPresent) {
+          sessionsLost.inc();
+          node.warn(
+            `the broker did not keep this client's persistent session (${clientId}): messages it held for MOBY while we were away, and any not yet acknowledged, are lost at the broker — check its persistence (Mosquitto: persistence true and a writable persistence_location) and session expiry`
+          );
+        }
+        if (keepsSession) hadSession = true;
         gen++;
         failedHold.reset(); // the broker sends the failed ones again on this connection
         connected = true;

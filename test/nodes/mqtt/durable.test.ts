@@ -128,6 +128,31 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     assert.deepEqual(acked().sort(), Array.from({ length: 50 }, (_, i) => `r${i}`).sort());
   });
 
+  it('a reconnect that finds the persistent session gone is a warning and a metric, not an ordinary "connected"', async () => {
+    await helper.load([mqttNodes, holdNode], holdFlow(), { b: { user: 'u', password: 'p' } });
+    await connected();
+    await sleep(100); // SUBACK: the session exists at the broker
+    const lostLines = () =>
+      helper
+        .log()
+        .args.map((a: any[]) => String(a[0]?.msg ?? ''))
+        .filter((m: string) => m.includes('did not keep this client') && m.includes('persistent session'));
+    const lostCount = async () =>
+      Number(/moby_mqtt_sessions_lost_total (\d+)/.exec(await metrics.metricsText())?.[1] ?? 0);
+    const before = await lostCount();
+    // an ordinary reconnect (the session is still there): no warning
+    env.broker.dropClients();
+    await waitFor(async () => /moby_mqtt_connected 1\b/.test(await metrics.metricsText()), 8000, 'reconnected', 50);
+    await sleep(300);
+    assert.equal(lostLines().length, 0);
+    // a clean-session connect under our client id wipes the session at the broker (as a broker restart without
+    // persistence does) and takes the connection over; our node reconnects into no session
+    const thief = await mqtt.connectAsync(env.broker.url, { clientId: 'moby-node-test', clean: true });
+    await thief.endAsync();
+    await waitFor(() => lostLines().length === 1, 8000, 'the lost session is warned about', 50);
+    assert.equal((await lostCount()) - before, 1);
+  });
+
   it('a full window with nothing settling for 2 s is a stall: device health is told it cannot hear, moby_mqtt_stalled is 1; settling ends it', async () => {
     await helper.load([mqttNodes, holdNode], holdFlow(), { b: { user: 'u', password: 'p' } });
     await connected();
