@@ -13,13 +13,32 @@
 // An unwatched gap is measured in Redis's own clock (TIME, like the lock's PX), so instances whose clocks
 // disagree neither invent a gap nor hide one; watched_since is the sweeping instance's `now`, the clock
 // last-seen times and deadlines are in.
+//
+// Stored values are read as untrusted (anyone with write access to Redis, a bug of an older version, a manual
+// repair): a score or field that is not a finite number, or a state that does not parse, is treated as absent
+// (`num`, `parse`), so the script overwrites it with what it knows (the local truth) instead of failing. Why not
+// skip such a device: every instance would skip it on every call, so it would never again be decided in Redis,
+// and a script error used to fail the whole batch (every device in it) and, through cjson (`Cannot serialise
+// number: must not be NaN or Inf`), turned one `ZADD … +inf` into a store outage. Overwriting loses nothing
+// that could have been compared: a corrupt value orders against nothing.
 
 const COMMON = `
 local function fmt(n) if n == nil then return '' end return string.format('%.0f', n) end
+-- a finite number or nil: tonumber accepts 'inf', 'nan' (ZSCORE answers 'inf' for an infinite score), and
+-- those break comparisons, arithmetic and cjson.encode
+local function num(v)
+  local n = tonumber(v)
+  if n and n == n and n > -math.huge and n < math.huge then return n end
+  return nil
+end
+local STATES = {UNKNOWN = true, ONLINE = true, OFFLINE = true, TIMEOUT = true}
+-- nil for a missing or corrupt value (no known state or no finite since): callers then treat it as absent
 local function parse(v)
-  if not v then return nil end
+  if type(v) ~= 'string' then return nil end
   local st, since, sat, pend, tmo = string.match(v, '^(%u+)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)$')
-  return st, tonumber(since), tonumber(sat), tonumber(pend), tonumber(tmo)
+  since = num(since)
+  if not st or not STATES[st] or not since then return nil end
+  return st, since, num(sat), num(pend), num(tmo)
 end
 local function enc(st, since, sat, pend, tmo)
   return st .. '|' .. fmt(since) .. '|' .. fmt(sat) .. '|' .. fmt(pend) .. '|' .. fmt(tmo)
@@ -43,26 +62,29 @@ end
 export const ACTIVITY_LUA = `${COMMON}
 local now, hold, ch = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 for i = 4, #ARGV, 3 do
-  local id, ts, tmo = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local seen = tonumber(redis.call('ZSCORE', KEYS[1], id))
-  if not seen or ts > seen then seen = ts; redis.call('ZADD', KEYS[1], ts, id) end
-  local st, since, sat, pend = parse(redis.call('HGET', KEYS[2], id))
-  if st == 'ONLINE' then
-    redis.call('ZADD', KEYS[3], seen + tmo, id)
-  else
-    local revive = true
-    if st == 'OFFLINE' and sat and ts < sat then revive = false end
-    if st == 'TIMEOUT' and seen + tmo <= now then revive = false end
-    if revive then
-      if hold > 0 and st and st ~= 'UNKNOWN' then
-        if not pend then
-          redis.call('HSET', KEYS[2], id, enc(st, since, sat, ts, tmo))
-          redis.call('ZADD', KEYS[3], ts + hold, id)
+  local id, ts, tmo = ARGV[i], num(ARGV[i + 1]), num(ARGV[i + 2])
+  -- a triple without finite times (not sent by this code) is skipped rather than failing the batch
+  if ts and tmo then
+    local seen = num(redis.call('ZSCORE', KEYS[1], id))
+    if not seen or ts > seen then seen = ts; redis.call('ZADD', KEYS[1], ts, id) end
+    local st, since, sat, pend = parse(redis.call('HGET', KEYS[2], id))
+    if st == 'ONLINE' then
+      redis.call('ZADD', KEYS[3], seen + tmo, id)
+    else
+      local revive = true
+      if st == 'OFFLINE' and sat and ts < sat then revive = false end
+      if st == 'TIMEOUT' and seen + tmo <= now then revive = false end
+      if revive then
+        if hold > 0 and st and st ~= 'UNKNOWN' then
+          if not pend then
+            redis.call('HSET', KEYS[2], id, enc(st, since, sat, ts, tmo))
+            redis.call('ZADD', KEYS[3], ts + hold, id)
+          end
+        else
+          redis.call('HSET', KEYS[2], id, enc('ONLINE', ts, sat, nil, tmo))
+          redis.call('ZADD', KEYS[3], seen + tmo, id)
+          emit(ch, id, 'ONLINE', st, ts, seen, 'data')
         end
-      else
-        redis.call('HSET', KEYS[2], id, enc('ONLINE', ts, sat, nil, tmo))
-        redis.call('ZADD', KEYS[3], seen + tmo, id)
-        emit(ch, id, 'ONLINE', st, ts, seen, 'data')
       end
     end
   end
@@ -73,10 +95,11 @@ return out
 /** ARGV: now, holdDownMs, channel, id, online (1/0), ts, reason, timeoutMs. */
 export const STATUS_LUA = `${COMMON}
 local hold, ch = tonumber(ARGV[2]), ARGV[3]
-local id, online, ts, reason, tmo = ARGV[4], ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local id, online, ts, reason, tmo = ARGV[4], ARGV[5] == '1', num(ARGV[6]), ARGV[7], num(ARGV[8])
+if not ts or not tmo then return out end
 local st, since, sat, pend = parse(redis.call('HGET', KEYS[2], id))
 if sat and ts < sat then return out end
-local seen = tonumber(redis.call('ZSCORE', KEYS[1], id))
+local seen = num(redis.call('ZSCORE', KEYS[1], id))
 if not online then
   if seen and ts < seen then return out end
   if st == 'OFFLINE' then
@@ -123,7 +146,7 @@ if not redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then return fals
 local deftmo = tonumber(ARGV[7])
 local rnow = rtime()
 local hb = redis.call('HMGET', KEYS[5], 'at', 'since')
-local at, ws = tonumber(hb[1]), tonumber(hb[2])
+local at, ws = num(hb[1]), num(hb[2])
 if at and rnow - at > tonumber(ARGV[8]) and not (ws and ws >= now) then
   ws = now
   redis.call('HSET', KEYS[5], 'since', fmt(ws))
@@ -135,11 +158,16 @@ local function watched(d, tmo)
   return d
 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
+-- a +inf deadline would never come due (the device never timed out): those are looked at too, and, like a
+-- -inf one, get the deadline their last-seen time gives
+local stuck = redis.call('ZRANGEBYSCORE', KEYS[3], '+inf', '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
+for i = 1, #stuck do due[#due + 1] = stuck[i] end
 for i = 1, #due, 2 do
-  local id, deadline = due[i], tonumber(due[i + 1])
+  local id = due[i]
   local st, since, sat, pend, tmo = parse(redis.call('HGET', KEYS[2], id))
   tmo = tmo or deftmo
-  local seen = tonumber(redis.call('ZSCORE', KEYS[1], id))
+  local seen = num(redis.call('ZSCORE', KEYS[1], id))
+  local deadline = num(due[i + 1]) or ((seen or since or now) + tmo)
   if pend and st ~= 'ONLINE' then
     if seen and watched(seen + tmo, tmo) <= now then
       redis.call('HSET', KEYS[2], id, enc(st, since, sat, nil, tmo))
@@ -184,7 +212,7 @@ export const RESYNC_LUA = `${EFFECTS}${COMMON}
 do
   local rnow, start, running, gap = rtime(), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
   local hb = redis.call('HMGET', KEYS[5], 'at', 'since')
-  local at, ws = tonumber(hb[1]), tonumber(hb[2])
+  local at, ws = num(hb[1]), num(hb[2])
   if not at then
     if not ws or start > ws then redis.call('HSET', KEYS[5], 'since', fmt(start)) end
     redis.call('HSET', KEYS[5], 'at', fmt(rnow))
@@ -193,19 +221,22 @@ do
   end
 end
 for i = 5, #ARGV, 6 do
-  local id, lst, lsince, lseen, lsat, tmo = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-  local rseen = tonumber(redis.call('ZSCORE', KEYS[1], id))
-  if lseen and (not rseen or lseen > rseen) then rseen = lseen; redis.call('ZADD', KEYS[1], lseen, id) end
-  local v = redis.call('HGET', KEYS[2], id)
-  local rst, rsince, rsat, rpend, rtmo = parse(v)
-  if not v or (lst ~= 'UNKNOWN' and lsince > rsince) then
-    redis.call('HSET', KEYS[2], id, enc(lst, lsince, lsat, nil, tmo))
-    if lst == 'ONLINE' then redis.call('ZADD', KEYS[3], (rseen or lsince) + tmo, id)
-    elseif lst == 'UNKNOWN' and not rseen then redis.call('ZADD', KEYS[3], lsince + tmo, id)
-    else redis.call('ZREM', KEYS[3], id) end
-  else
-    if rst == 'ONLINE' and rseen then redis.call('ZADD', KEYS[3], rseen + (rtmo or tmo), id) end
-    if rst ~= lst or rsince ~= lsince then emit('', id, rst, lst, rsince, rseen, 'restore') end
+  local id, lst, lsince, lseen, lsat, tmo = ARGV[i], ARGV[i + 1], num(ARGV[i + 2]), num(ARGV[i + 3]), num(ARGV[i + 4]), num(ARGV[i + 5])
+  if lsince and tmo then
+    local rseen = num(redis.call('ZSCORE', KEYS[1], id))
+    if lseen and (not rseen or lseen > rseen) then rseen = lseen; redis.call('ZADD', KEYS[1], lseen, id) end
+    -- a corrupt state (parse: nil) is overwritten with the local one, like a missing one: comparing with it
+    -- failed the whole resync before ("attempt to compare nil with number"), so every reconnect failed
+    local rst, rsince, rsat, rpend, rtmo = parse(redis.call('HGET', KEYS[2], id))
+    if not rst or (lst ~= 'UNKNOWN' and lsince > rsince) then
+      redis.call('HSET', KEYS[2], id, enc(lst, lsince, lsat, nil, tmo))
+      if lst == 'ONLINE' then redis.call('ZADD', KEYS[3], (rseen or lsince) + tmo, id)
+      elseif lst == 'UNKNOWN' and not rseen then redis.call('ZADD', KEYS[3], lsince + tmo, id)
+      else redis.call('ZREM', KEYS[3], id) end
+    else
+      if rst == 'ONLINE' and rseen then redis.call('ZADD', KEYS[3], rseen + (rtmo or tmo), id) end
+      if rst ~= lst or rsince ~= lsince then emit('', id, rst, lst, rsince, rseen, 'restore') end
+    end
   end
 end
 return out
@@ -227,7 +258,7 @@ return out
  */
 export const CLOCK_STEP_LUA = `${COMMON}
 local now = tonumber(ARGV[1])
-local ws = tonumber(redis.call('HGET', KEYS[5], 'since'))
+local ws = num(redis.call('HGET', KEYS[5], 'since'))
 if ARGV[2] == '1' then
   if not ws or ws < now then redis.call('HSET', KEYS[5], 'since', fmt(now)) end
   return 0
@@ -238,6 +269,7 @@ for _, id in ipairs(ids) do
   redis.call('ZADD', KEYS[1], now, id)
   local _, _, _, _, tmo = parse(redis.call('HGET', KEYS[2], id))
   local due = now + (tmo or tonumber(ARGV[4]))
+  -- tonumber, not num: a +inf deadline is moved too (inf > due)
   local dl = tonumber(redis.call('ZSCORE', KEYS[3], id))
   if dl and dl > due then redis.call('ZADD', KEYS[3], due, id) end
 end

@@ -18,6 +18,8 @@ import { IngestLag } from './ingest-lag';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
+/** the first probe of the store after an error reply, ms (then doubling up to storeRetryMs) */
+const FIRST_PROBE_MS = 500;
 
 export type HealthEmitFn = (ev: HealthEvent) => void;
 
@@ -64,7 +66,12 @@ export interface HealthServiceOptions {
   watchGapMs?: number;
   /** before the first connection, activity waits this long for Redis before deciding from memory (default 2000) */
   connectGraceMs?: number;
-  /** Redis became usable (true) or not (false, with the error) */
+  /**
+   * After a failed command (an error reply such as OOM, a script error, or a resync that failed) the store is
+   * probed again — the resync re-run — after 0.5 s, then doubling up to this, ms (default 5000)
+   */
+  storeRetryMs?: number;
+  /** Redis became usable (true) or not (false, with the error); called once per change */
   onStore?: (up: boolean, err?: Error) => void;
   now?: () => number;
   /** a clock that never steps, ms (default performance.now); with `now` it tells a step of the wall clock (core/clock-step.ts) */
@@ -143,12 +150,17 @@ export class HealthService {
   private readonly now: () => number;
   private readonly lockToken = randomBytes(8).toString('hex');
   private readonly graceUntil: number;
+  private readonly storeRetryMs: number;
 
   private subscriber: Redis | null = null;
   private subscribed: Promise<void> = Promise.resolve();
   private up = false;
   private everUp = false;
   private resyncing: Promise<void> | null = null;
+  /** the pending probe of the store after a failure (see storeFailed), its next delay, and when it was last up */
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probeDelay = FIRST_PROBE_MS;
+  private upSinceMono = -Infinity;
   /** the latest step of the host's clock that Redis has not taken yet (see clockStepped) */
   private unsentStep: { forward: boolean } | null = null;
   private queue = new Map<string, number>();
@@ -181,6 +193,7 @@ export class HealthService {
     this.onClockStep = opts.onClockStep ?? (() => undefined);
     this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
+    this.storeRetryMs = Math.max(FIRST_PROBE_MS, opts.storeRetryMs ?? 5000);
     this.redis = (opts.redis as (Redis & HealthCommands) | undefined) ?? null;
     if (this.redis) this.attach(this.redis);
   }
@@ -384,7 +397,11 @@ export class HealthService {
       this.redis.call('ZRANGE', this.keys.lastSeen, 0, -1, 'WITHSCORES'),
     ])) as [string[], string[]];
     const lastSeen = new Map<string, number>();
-    for (let i = 0; i + 1 < seen.length; i += 2) lastSeen.set(seen[i], Number(seen[i + 1]));
+    for (let i = 0; i + 1 < seen.length; i += 2) {
+      // Redis answers 'inf' / '-inf' for an infinite score (written by someone else): no last-seen time
+      const t = Number(seen[i + 1]);
+      if (Number.isFinite(t)) lastSeen.set(seen[i], t);
+    }
     try {
       for (let i = 0; i + 1 < states.length; i += 2) {
         const id = states[i];
@@ -417,6 +434,8 @@ export class HealthService {
     this.closed = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     if (this.redis) for (const [ev, fn] of this.listeners) this.redis.off(ev, fn);
     const sub = this.subscriber;
     this.subscriber = null;
@@ -470,10 +489,15 @@ export class HealthService {
       // the local mirror follows other instances through pub/sub: be subscribed before deciding in Redis
       // (bounded wait, the mirror is a convenience and must not hold the store back)
       await Promise.race([this.subscribed, new Promise((r) => setTimeout(r, 2000).unref())]);
-      this.up = true;
-      this.everUp = true;
+      if (this.closed) return;
+      this.upSinceMono = performance.now();
       this.lastError = null;
-      this.onStore(true);
+      if (!this.up) {
+        // once per recovery: a probe and a 'ready' may both resync, only a change is reported
+        this.up = true;
+        this.everUp = true;
+        this.onStore(true);
+      }
       this.flush();
     } catch (err) {
       this.storeFailed(err as Error);
@@ -522,6 +546,15 @@ export class HealthService {
 
   private storeFailed(err: Error): void {
     this.lastError = err;
+    if (this.closed) return;
+    // an error reply (OOM under noeviction, a script error, READONLY, …) leaves the connection open: no
+    // 'close' and no 'ready' follow, so without a probe the node stayed in memory mode for as long as the
+    // connection lasted (red-team, 2026-12-05). Also when already down: a resync that failed is retried too.
+    // The backoff starts over only after the store stayed up longer than its longest delay, so a store that
+    // fails again right after each recovery (a fault the resync does not hit) flaps at most once per
+    // storeRetryMs, with one warning each.
+    if (this.up && performance.now() - this.upSinceMono > this.storeRetryMs) this.probeDelay = FIRST_PROBE_MS;
+    this.scheduleProbe();
     if (!this.up) return;
     this.up = false;
     this.onStore(false, err);
@@ -532,6 +565,25 @@ export class HealthService {
       this.hangs++;
       this.redis?.disconnect(true);
     }
+  }
+
+  /**
+   * Re-runs the resync (the same check a reconnect does: a script that reads and writes the keys) after a
+   * bounded backoff, 0.5 s doubling up to storeRetryMs, until it succeeds; one timer at a time, so a burst of
+   * failed batches schedules one probe, not a storm. While the client is not connected the probe only waits:
+   * its 'ready' resyncs on its own, and commands would fail at once (no offline queue).
+   */
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.closed || !this.redis) return;
+    const delay = this.probeDelay;
+    this.probeDelay = Math.min(this.probeDelay * 2, this.storeRetryMs);
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      if (this.closed || this.up) return;
+      if (this.redis!.status !== 'ready' || this.resyncing) this.scheduleProbe();
+      else void this.connected();
+    }, delay);
+    this.probeTimer.unref();
   }
 
   private waitingForFirstConnection(): boolean {

@@ -683,4 +683,142 @@ describe('health service with a shared Redis', function () {
       for (const e of timeouts) assert.equal(e.since, last + 10_000, e.device_id);
     });
   });
+
+  describe('error replies and corrupt values (red-team 2026-12-05: one error reply left the node in memory mode for good)', () => {
+    const state = (keyPrefix: string, id: string) => admin.hget(`${keyPrefix}device_state`, id);
+
+    it('+inf / -inf scores in the shared sets break no batch and no sweep: the local truth overwrites them (old code: the batch failed, "Cannot serialise number", memory mode for good)', async () => {
+      const c = fakeClock();
+      const { a, b, keyPrefix } = await two(c.now);
+      a.service.activity('stuck', c.t);
+      a.service.activity('early', c.t);
+      await a.service.drain();
+      await admin.zadd(`${keyPrefix}device_last_seen`, '+inf', 'victim');
+      await admin.zadd(`${keyPrefix}device_health_deadline`, '+inf', 'stuck'); // would never come due
+      await admin.zadd(`${keyPrefix}device_health_deadline`, '-inf', 'early'); // due at once, since -inf
+      await admin.del(`${keyPrefix}device_health_watched`); // no watched_since to hide the -inf deadline behind
+
+      a.service.activity('victim', c.t);
+      b.service.activity('victim', c.t);
+      await Promise.all([a.service.drain(), b.service.drain()]);
+      assert.equal(a.service.storeUp && b.service.storeUp, true, `still shared: ${a.service.lastError?.message}`);
+      assert.equal(await admin.zscore(`${keyPrefix}device_last_seen`, 'victim'), String(c.t), 'overwritten');
+      assert.deepEqual(
+        [...a.events, ...b.events].filter((e) => e.device_id === 'victim').map((e) => [e.state, e.last_seen]),
+        [['ONLINE', c.t]],
+        'decided once, in Redis'
+      );
+
+      c.t += 1000;
+      await a.service.sweep(); // 'early' gets the deadline its last-seen time gives, no TIMEOUT at -inf
+      assert.equal(a.service.storeUp, true, `sweep: ${a.service.lastError?.message}`);
+      assert.equal(a.events.filter((e) => e.state === 'TIMEOUT').length, 0);
+      c.t += 10_000;
+      await admin.del(`${keyPrefix}device_health_sweep_lock`);
+      await a.service.sweep();
+      assert.deepEqual(
+        a.events
+          .filter((e) => e.state === 'TIMEOUT')
+          .map((e) => [e.device_id, e.since])
+          .sort(),
+        [
+          ['early', c.t - 11_000 + 10_000],
+          ['stuck', c.t - 11_000 + 10_000],
+          ['victim', c.t - 11_000 + 10_000],
+        ],
+        'a +inf deadline does not hide a dead device'
+      );
+      assert.deepEqual(a.storeStates, [true]);
+      assert.equal(a.service.memoryDecisions + b.service.memoryDecisions, 0);
+    });
+
+    it('OOM (maxmemory, noeviction): memory decides meanwhile, and once Redis accepts writes again the node is back in shared mode within seconds, reported once (old code: memory mode for as long as the connection lasted)', async function () {
+      this.timeout(30_000);
+      const c = fakeClock();
+      const { keyPrefix, start } = plant(c.now);
+      const a = await start();
+      open.push(a);
+      a.service.activity('d0', c.t);
+      await a.service.drain();
+      const [, policy] = (await admin.config('GET', 'maxmemory-policy')) as string[];
+      try {
+        await admin.config('SET', 'maxmemory-policy', 'noeviction');
+        // a limit below what is used: every write is refused (Redis momentarily full)
+        // in small pieces: a 1 MB argument would sit in the query buffer, counted, and be freed a moment later
+        const fill = admin.pipeline();
+        for (let i = 0; i < 100; i++) fill.append(`${keyPrefix}filler`, 'x'.repeat(10_000));
+        await fill.exec();
+        const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+        await admin.config('SET', 'maxmemory', String(used - 500_000));
+        c.t += 100;
+        a.service.activity('d1', c.t);
+        await a.service.drain();
+        await waitFor(() => !a.service.storeUp, 2000, 'the error reply noticed');
+        assert.match(a.service.lastError?.message ?? '', /OOM/);
+        assert.deepEqual(
+          a.events.map((e) => `${e.device_id}:${e.state}`),
+          ['d0:ONLINE', 'd1:ONLINE'],
+          'd1 decided from memory'
+        );
+        assert.ok(a.service.memoryDecisions >= 1);
+        await sleep(1500); // probes during the OOM fail quietly: no second warning
+        assert.deepEqual(a.storeStates, [true, false]);
+      } finally {
+        await admin.del(`${keyPrefix}filler`);
+        await admin.config('SET', 'maxmemory', '0');
+        await admin.config('SET', 'maxmemory-policy', policy);
+      }
+      const healthy = Date.now();
+      await waitFor(() => a.service.storeUp, 8000, 'back to shared mode without a reconnect (before: never)');
+      // the probe backs off to storeRetryMs (5 s by default): Redis is taken back at most that long after
+      assert.ok(Date.now() - healthy <= 6500, `recovered ${Date.now() - healthy} ms after Redis was healthy`);
+      assert.equal(a.service.lastError, null);
+      // the decision made from memory was pushed by the probe's resync
+      assert.equal((await state(keyPrefix, 'd1'))!.split('|')[0], 'ONLINE');
+      // shared again: a second instance seeing the same new device adds no duplicate
+      const b = await start();
+      open.push(b);
+      c.t += 100;
+      a.service.activity('d2', c.t);
+      b.service.activity('d2', c.t);
+      await Promise.all([a.service.drain(), b.service.drain()]);
+      assert.equal([...a.events, ...b.events].filter((e) => e.device_id === 'd2').length, 1);
+      await sleep(1200);
+      assert.deepEqual(a.storeStates, [true, false, true], 'the recovery reported once');
+    });
+
+    it('a corrupt state in the hash is overwritten with the local truth: resync and activity do not fail (old code: every reconnect\'s resync failed, "attempt to compare nil with number")', async () => {
+      const c = fakeClock();
+      const { keyPrefix, start } = plant(c.now);
+      const a = await start();
+      open.push(a);
+      for (let i = 0; i < 5; i++) a.service.activity(`dev-${i}`, c.t);
+      await a.service.drain();
+      await admin.hset(`${keyPrefix}device_state`, 'dev-1', 'garbage');
+      await admin.hset(`${keyPrefix}device_state`, 'dev-2', 'ONLINE|inf|||');
+      await admin.hset(`${keyPrefix}device_state`, 'dev-3', 'ONLINE|nan|nan|nan|nan');
+      // a reconnect (a Redis restart, a network blip): the resync pushes the table
+      const id = (await a.client.client('ID')) as number;
+      await admin.client('KILL', 'ID', String(id));
+      await waitFor(() => a.storeStates.length >= 3, 5000, 'back in shared mode after the reconnect (before: never)');
+      assert.deepEqual(a.storeStates, [true, false, true]);
+      for (const d of ['dev-1', 'dev-2', 'dev-3'])
+        assert.equal(await state(keyPrefix, d), `ONLINE|${c.t}|||10000`, `${d} holds the local truth`);
+
+      // a state Redis does not know (an unknown word) is no state: the next activity decides from scratch,
+      // in Redis, and the event is one every instance accepts (old code: previous "ASLEEP", dropped)
+      await admin.hset(`${keyPrefix}device_state`, 'dev-4', 'ASLEEP|5|||');
+      await admin.hset(`${keyPrefix}device_state`, 'dev-5', 'garbage');
+      c.t += 100;
+      a.service.activity('dev-4', c.t);
+      a.service.activity('dev-5', c.t);
+      await a.service.drain();
+      assert.equal(a.service.storeUp, true, `${a.service.lastError?.message}`);
+      assert.deepEqual(
+        a.events.slice(5).map((e) => `${e.device_id}:${e.state}:${e.previous}`),
+        ['dev-4:ONLINE:UNKNOWN', 'dev-5:ONLINE:UNKNOWN']
+      );
+      assert.equal(a.service.memoryDecisions, 0);
+    });
+  });
 });
