@@ -2,8 +2,7 @@
 // moby-sim: simulated machines publishing signed telemetry over MQTT, with injectable faults.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import mqtt from 'mqtt';
-import { Simulator, DEFAULT_SIM, MAX_UNACKED, readKeysFile } from './lib/simulator';
+import { Simulator, DEFAULT_SIM, MAX_UNACKED, readKeysFile, connectMqtt } from './lib/simulator';
 import { readCsv } from './lib/csv-replay';
 import { deriveDeviceKey, parseKey, signConnection, signEnvelope } from '../nodes/core/hmac/scheme';
 import { FAULT_KINDS, SIGNALS } from './lib/sim-model';
@@ -64,7 +63,7 @@ async function replay(
     qos: 1 as const,
     retain: true,
   });
-  const client = mqtt.connect(url, { clientId: `moby-sim-${deviceId}`, will: willOf() });
+  const client = connectMqtt(url, { clientId: `moby-sim-${deviceId}`, will: willOf() });
   client.on('reconnect', () => {
     conn = signConnection({ deviceId, key, kid });
     client.options.will = willOf();

@@ -14,6 +14,17 @@ import {
   type SignedConnection,
 } from '../../nodes/core/hmac/scheme';
 import { MachineModel, telemetryBody, parseFaults, deviceIdFor, Fault } from './sim-model';
+import { parseBrokerUrls } from '../../nodes/core/mqtt/topics';
+
+/**
+ * mqtt.connect for a broker URL or a list of them ("mqtt://a:1883,mqtt://b:1883", as MOBY_MQTT_URL may hold for
+ * a cluster): with several, mqtt.js tries them in turn on every (re)connect. A list given as one URL made the
+ * simulator of a clustered `npm start` fall back to localhost:1883 and never connect.
+ */
+export function connectMqtt(url: string, opts: mqtt.IClientOptions): MqttClient {
+  const servers = /[\s,]/.test(url.trim()) ? parseBrokerUrls(url) : [];
+  return servers.length > 1 ? mqtt.connect({ ...opts, servers }) : mqtt.connect(url, opts);
+}
 
 export interface SimOptions {
   url: string;
@@ -275,7 +286,7 @@ export class Simulator {
 
   private connect(d: SimDevice): Promise<void> {
     const t = (tpl: string) => this.topicOf(tpl, d.id);
-    const client = mqtt.connect(this.opts.url, {
+    const client = connectMqtt(this.opts.url, {
       clientId: this.opts.tenant ? `moby-sim-${this.opts.tenant}-${d.id}` : `moby-sim-${d.id}`,
       clean: true,
       keepalive: 10,

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { Keyring } from '../../../nodes/core/hmac/keyring';
 import { Verifier } from '../../../nodes/core/hmac/verify';
 import { startAedes, Broker } from '../../support/aedes';
-import { waitFor } from '../../support/net';
+import { freePort, waitFor } from '../../support/net';
 
 function run(model: MachineModel, seconds: number) {
   let last = model.step(1);
@@ -184,6 +184,30 @@ describe('simulator over MQTT', () => {
       'ONLINE'
     );
     assert.ok(willSession && willSession === birthSession, 'will and birth share the session');
+  });
+
+  it('takes a list of broker URLs (as MOBY_MQTT_URL holds for a cluster) and connects to one that answers', async () => {
+    const dead = await freePort(); // nothing listens there
+    const seen: string[] = [];
+    const sub = await mqtt.connectAsync(broker.url);
+    await sub.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    sub.on('message', (topic) => seen.push(topic));
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url: `mqtt://127.0.0.1:${dead}, ${broker.url}`,
+      devices: 2,
+      intervalMs: 50,
+      master: 'hex:' + '22'.repeat(32),
+      log: () => {},
+    });
+    try {
+      await sim.start();
+      // before: the list was one URL mqtt.js could not use (it went to localhost:1883): nothing ever arrived
+      await waitFor(() => seen.length >= 4, 10000, 'telemetry through the second broker of the list');
+    } finally {
+      await sim.stop();
+      await sub.endAsync();
+    }
   });
 
   it('a device holds at most MAX_UNACKED messages unacknowledged and skips readings beyond, counted; it sends again once acknowledged', async () => {
