@@ -367,10 +367,30 @@ export = function (RED: NodeAPI) {
       const unregisterRows = registerDeviceSource(`${node.id}:shared`, () =>
         rows.others().map((r) => ({ ...r, source: REMOTE }))
       );
+      // one publish out at a time: a big table takes longer than the 2 s tick, and overlapping publishes of
+      // the whole table piled up in memory (the rows of a skipped tick go with the next one)
       const publishRows = (): void => {
-        if (!up()) return;
+        if (!up() || rows.busy) return;
         const local = listDevices().filter((r) => r.source !== REMOTE);
         rows.publish(local).catch((err: Error) => node.debug(`shared devices: publish: ${err.message}`));
+      };
+      // Redis lost what this instance published (restarted without persistence, flushed) or may hold an older
+      // copy (restored from a dump): every alert this engine holds goes out again, and every device row
+      const republishAll = (): void => {
+        rows.resync();
+        if (restored) for (const a of engine.snapshot().alerts) dirty.add(a.alert_id);
+      };
+      let checkingMarker = false;
+      const checkMarker = (): void => {
+        if (!restored || checkingMarker || !up()) return;
+        checkingMarker = true;
+        book
+          .claimMarker()
+          .then((lost) => {
+            if (lost) republishAll();
+          })
+          .catch((err: Error) => node.debug(`shared alerts: marker: ${err.message}`))
+          .finally(() => (checkingMarker = false));
       };
       const sub = client.duplicate();
       const dirty = new Set<string>();
@@ -388,8 +408,13 @@ export = function (RED: NodeAPI) {
         );
       const publish = (): void => {
         if (!restored || publishing || !up()) return;
-        const ids = [...dirty];
-        dirty.clear();
+        // bounded per tick (a republish of everything is spread over ticks): at most 1000 alerts per MULTI
+        const ids: string[] = [];
+        for (const id of dirty) {
+          if (ids.length >= 1000) break;
+          ids.push(id);
+        }
+        for (const id of ids) dirty.delete(id);
         publishing = true;
         const changed = ids.map((id) => engine.get(id)).filter((a): a is Alert => !!a);
         book
@@ -435,13 +460,18 @@ export = function (RED: NodeAPI) {
           .catch((err: Error) => node.warn(`shared alerts: subscribe: ${err.message}`));
         void load(); // whatever changed while the subscription was down
       });
+      // the writing connection (re)connected: Redis may have lost or rolled back what was published before
+      client.on('ready', republishAll);
       const timers = [
         setInterval(() => {
           publish();
           if (!loaded && up()) void load();
         }, 250),
         setInterval(drain, 1000),
-        setInterval(publishRows, 2000),
+        setInterval(() => {
+          checkMarker();
+          publishRows();
+        }, 2000),
         setInterval(() => void load(), 30000),
       ];
       for (const t of timers) t.unref?.();
@@ -452,6 +482,7 @@ export = function (RED: NodeAPI) {
         up,
         close: async () => {
           for (const t of timers) clearInterval(t);
+          client.off('ready', republishAll);
           unregisterRows();
           publish();
           await sub.quit().catch(() => sub.disconnect());

@@ -43,6 +43,14 @@ function validId(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_ID && ID_PATTERN.test(v);
 }
 
+/** A device id an alert may carry (what the inputs accept); the shared view checks records from Redis with it. */
+export const isAlertDeviceId = validId;
+
+/** A rule name an alert may carry (msg.alert.rule's rule, which the built-in rule names follow too). */
+export function isRuleName(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_RULE && ID_PATTERN.test(v);
+}
+
 /** The device a message is about: payload.tags.device_id, payload.device_id or msg.moby.device_id. */
 export function deviceOf(msg: Record<string, unknown>): unknown {
   const p = msg.payload;
@@ -239,8 +247,7 @@ function fromExplicit(a: unknown, msg: Record<string, unknown>): InputResult {
       undefined,
       'alert.device_id'
     );
-  if (typeof a.rule !== 'string' || !a.rule || a.rule.length > MAX_RULE || !ID_PATTERN.test(a.rule))
-    return reject('bad_rule', 'msg.alert.rule missing or invalid', device, 'alert.rule');
+  if (!isRuleName(a.rule)) return reject('bad_rule', 'msg.alert.rule missing or invalid', device, 'alert.rule');
   if (a.clear === true)
     return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: a.rule, immediate: true }] };
   const severity = a.severity === undefined ? 'warning' : a.severity;

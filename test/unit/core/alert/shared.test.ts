@@ -124,41 +124,46 @@ describe('shared device rows (Redis): every instance lists the fleet, each row f
     await server?.stop();
   });
 
+  type Row = { device_id: string; state: string; since: number | null; last_seen: number | null };
   it('publishes only changes, removes dropped rows, and the other instance sees both', async () => {
     const ra = new Redis(server.url);
     const rb = new Redis(server.url);
     const sub = rb.duplicate();
     clients.push(ra, rb, sub);
-    const a = new SharedDeviceRows<{ device_id: string; state: string }>(ra, 'a', 'test:devices');
-    const b = new SharedDeviceRows<{ device_id: string; state: string }>(rb, 'b', 'test:devices');
+    const a = new SharedDeviceRows<Row>(ra, 'a', 'test:devices');
+    const b = new SharedDeviceRows<Row>(rb, 'b', 'test:devices');
     sub.on('message', (_ch: string, text: string) => b.onChange(text));
     await sub.subscribe(b.changesChannel);
     assert.equal(
       await a.publish([
-        { device_id: 'd1', state: 'ONLINE' },
-        { device_id: 'd2', state: 'ONLINE' },
+        { device_id: 'd1', state: 'ONLINE', since: 1, last_seen: 2 },
+        { device_id: 'd2', state: 'ONLINE', since: 1, last_seen: 2 },
       ]),
       2
     );
     assert.equal(
       await a.publish([
-        { device_id: 'd1', state: 'ONLINE' },
-        { device_id: 'd2', state: 'ONLINE' },
+        { device_id: 'd1', state: 'ONLINE', since: 1, last_seen: 2 },
+        { device_id: 'd2', state: 'ONLINE', since: 1, last_seen: 2 },
       ]),
       0,
       'nothing changed, nothing written'
     );
     await waitFor(() => b.others().length === 2, 5000, 'B sees both rows');
-    assert.equal(await a.publish([{ device_id: 'd1', state: 'OFFLINE' }]), 2, 'one changed, one dropped');
+    assert.equal(
+      await a.publish([{ device_id: 'd1', state: 'OFFLINE', since: 3, last_seen: 2 }]),
+      2,
+      'one changed, one dropped'
+    );
     await waitFor(
       () => b.others().length === 1 && b.others()[0].state === 'OFFLINE',
       5000,
       'B sees the change and the removal'
     );
     assert.deepEqual(Object.keys(await ra.hgetall(a.rowsKey)), ['d1']);
-    const late = new SharedDeviceRows<{ device_id: string; state: string }>(rb, 'c', 'test:devices');
+    const late = new SharedDeviceRows<Row>(rb, 'c', 'test:devices');
     await late.refresh();
-    assert.deepEqual(late.others(), [{ device_id: 'd1', state: 'OFFLINE' }]);
+    assert.deepEqual(late.others(), [{ device_id: 'd1', state: 'OFFLINE', since: 3, last_seen: 2 }]);
     assert.deepEqual(a.others(), [], 'an instance does not list its own rows twice');
   });
 });
