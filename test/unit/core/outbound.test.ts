@@ -2,16 +2,13 @@
 // forward proxy on a local port (CONNECT tunnels and absolute-form requests), a local receiver and a local TLS
 // server whose certificate nobody trusts.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { postJson } from '../../../nodes/core/alert/channels';
 import { DeliveryError } from '../../../nodes/core/alert/delivery';
 import { proxyDispatcher, proxySummary } from '../../../nodes/core/outbound';
+import { selfSignedLocalhost } from '../../support/tls';
 
 const VARS = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY'];
 
@@ -176,30 +173,9 @@ describe('outbound requests through the environment proxy (core/outbound)', func
   });
 
   it('tunnels https through https_proxy and still checks the server certificate end to end', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-proxy-tls-'));
-    const key = path.join(dir, 'key.pem');
-    const cert = path.join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { stdio: 'ignore' }
-    );
+    const tlsFiles = selfSignedLocalhost();
     let reached = 0;
-    const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (_req, res) => {
+    const server = https.createServer({ key: tlsFiles.key, cert: tlsFiles.cert }, (_req, res) => {
       reached++;
       res.end('ok');
     });
@@ -219,7 +195,7 @@ describe('outbound requests through the environment proxy (core/outbound)', func
     } finally {
       await proxy.close();
       await new Promise<void>((r) => server.close(() => r()));
-      fs.rmSync(dir, { recursive: true, force: true });
+      tlsFiles.remove();
     }
   });
 

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { SharedAlertBook, SharedDeviceRows } from '../../../../nodes/core/alert/shared';
 import type { Alert } from '../../../../nodes/core/contract';
-import { requireBinary, waitFor } from '../../../support/net';
-import { startRedis, type RedisServer } from '../../../support/redis';
+import { waitFor } from '../../../support/net';
+import { useRedisServer } from '../../../support/redis';
 
 type Row = { device_id: string; state: string; since: number | null; last_seen: number | null; tenant?: string };
 
@@ -38,22 +38,14 @@ async function calls(redis: Redis, cmd: string): Promise<number> {
 
 describe('shared view (Redis): bounded publishes, republish after a flush, validated and bounded caches', function () {
   this.timeout(30000);
-  let server: RedisServer;
-  const clients: Redis[] = [];
-  before(async function () {
-    const bin = requireBinary(this, 'redis-server');
-    server = await startRedis(bin);
-  });
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await server?.stop();
-  });
+  const service = useRedisServer();
+  const { clients } = service;
   beforeEach(async () => {
     const r = client();
     await r.flushall();
   });
   function client(): Redis {
-    const r = new Redis(server.url);
+    const r = new Redis(service.server.url);
     clients.push(r);
     return r;
   }

@@ -6,24 +6,16 @@ import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { AlertEngine, filterAlerts } from '../../../../nodes/core/alert/engine';
 import { SharedAlertBook, SharedDeviceRows } from '../../../../nodes/core/alert/shared';
-import { requireBinary, waitFor } from '../../../support/net';
-import { startRedis, type RedisServer } from '../../../support/redis';
+import { waitFor } from '../../../support/net';
+import { useRedisServer } from '../../../support/redis';
 
 describe('shared alert book (Redis): one view, owner-only writes', function () {
   this.timeout(30000);
-  let server: RedisServer;
-  const clients: Redis[] = [];
-  before(async function () {
-    const bin = requireBinary(this, 'redis-server');
-    server = await startRedis(bin);
-  });
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await server?.stop();
-  });
+  const service = useRedisServer();
+  const { clients } = service;
 
   function instance(owner: string, now: { t: number }, opts: { maxResolved?: number } = {}) {
-    const redis = new Redis(server.url);
+    const redis = new Redis(service.server.url);
     const sub = redis.duplicate();
     clients.push(redis, sub);
     const engine = new AlertEngine({ repeatIntervalMs: 1000, now: () => now.t, maxResolved: opts.maxResolved });
@@ -113,21 +105,13 @@ describe('shared alert book (Redis): one view, owner-only writes', function () {
 
 describe('shared device rows (Redis): every instance lists the fleet, each row from its owner', function () {
   this.timeout(30000);
-  let server: RedisServer;
-  const clients: Redis[] = [];
-  before(async function () {
-    const bin = requireBinary(this, 'redis-server');
-    server = await startRedis(bin);
-  });
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await server?.stop();
-  });
+  const service = useRedisServer();
+  const { clients } = service;
 
   type Row = { device_id: string; state: string; since: number | null; last_seen: number | null };
   it('publishes only changes, removes dropped rows, and the other instance sees both', async () => {
-    const ra = new Redis(server.url);
-    const rb = new Redis(server.url);
+    const ra = new Redis(service.server.url);
+    const rb = new Redis(service.server.url);
     const sub = rb.duplicate();
     clients.push(ra, rb, sub);
     const a = new SharedDeviceRows<Row>(ra, 'a', 'test:devices');

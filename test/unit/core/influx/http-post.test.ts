@@ -2,16 +2,13 @@
 // what a database answers, and raw TCP servers for what a misbehaving one does (answers framed every legal
 // way, connections closed under us, silence, endless bodies), plus TLS with a certificate made for the test.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { HttpError, HttpPoster, RequestTimeoutError } from '../../../../nodes/core/influx/http-post';
 import { connectionProblem, createInfluxSend } from '../../../../nodes/core/influx/transport';
 import { classifyFailure } from '../../../../nodes/core/influx/writer';
+import { selfSignedLocalhost } from '../../../support/tls';
 
 const plain = { 'Content-Type': 'text/plain; charset=utf-8' };
 
@@ -270,31 +267,8 @@ describe('influx http-post: the writer HTTP client', () => {
 
   it('speaks TLS to https:// and checks the certificate', async function () {
     this.timeout(20000);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-tls-'));
-    const key = path.join(dir, 'key.pem');
-    const cert = path.join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost',
-      ],
-      { stdio: 'ignore' }
-    );
-    const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (req, res) => {
+    const tlsFiles = selfSignedLocalhost();
+    const server = https.createServer({ key: tlsFiles.key, cert: tlsFiles.cert }, (req, res) => {
       req.resume();
       req.on('end', () => {
         res.statusCode = 204;
@@ -309,7 +283,7 @@ describe('influx http-post: the writer HTTP client', () => {
       timeoutMs: 5000,
       headers: plain,
       gzipThreshold: Infinity,
-      tls: { ca: fs.readFileSync(cert) },
+      tls: { ca: tlsFiles.cert },
     });
     const strict = new HttpPoster({ url, timeoutMs: 5000, headers: plain, gzipThreshold: Infinity });
     try {
@@ -323,7 +297,7 @@ describe('influx http-post: the writer HTTP client', () => {
       strict.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
-      fs.rmSync(dir, { recursive: true, force: true });
+      tlsFiles.remove();
     }
   });
 });
