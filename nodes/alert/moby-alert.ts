@@ -380,6 +380,25 @@ export = function (RED: NodeAPI) {
         rows.resync();
         if (restored) for (const a of engine.snapshot().alerts) dirty.add(a.alert_id);
       };
+      // what the shared view dropped (records failing validation, the bounded caches' evictions) is counted in
+      // moby_events_total and said in the log at most once a minute: every drop visible, not only a property
+      const drops = { invalid: 0, evicted: 0, saidAt: -Infinity };
+      const reportDrops = (): void => {
+        const invalid = book.invalid + rows.invalid;
+        const evicted = book.evicted + rows.evicted;
+        if (evicted > drops.evicted) countEvent(TYPE, 'shared_evicted', evicted - drops.evicted);
+        drops.evicted = evicted;
+        if (invalid <= drops.invalid) return;
+        countEvent(TYPE, 'shared_invalid', invalid - drops.invalid);
+        const now = Date.now();
+        if (now - drops.saidAt >= 60000) {
+          node.warn(
+            `shared alerts: ${invalid - drops.invalid} record(s) or change message(s) read from Redis failed validation and were dropped (${invalid} so far): something other than a MOBY instance writes under its keys`
+          );
+          drops.saidAt = now;
+        }
+        drops.invalid = invalid;
+      };
       let checkingMarker = false;
       const checkMarker = (): void => {
         if (!restored || checkingMarker || !up()) return;
@@ -471,6 +490,7 @@ export = function (RED: NodeAPI) {
         setInterval(() => {
           checkMarker();
           publishRows();
+          reportDrops();
         }, 2000),
         setInterval(() => void load(), 30000),
       ];
