@@ -167,10 +167,17 @@ export class AlertEngine {
   private readonly open = new Map<string, Alert>();
   /** open alerts whose condition is currently clear, least recently active first: evicted before the others */
   private readonly clearing = new Map<string, Alert>();
+  /**
+   * The open alerts split by severity, each least recently active first: a still-firing info or warning alert is
+   * evicted before any critical one. Every open key is in exactly one of the two (place() / doResolve()).
+   */
+  private readonly openLow = new Map<string, Alert>();
+  private readonly openCritical = new Map<string, Alert>();
   /** resolve events of evictions made while restoring, handed out by the next tick() */
   private deferred: AlertEvent[] = [];
   private evictedCount = 0;
-  private readonly firstOpen = new FirstEntry(this.open);
+  private readonly firstLow = new FirstEntry(this.openLow);
+  private readonly firstCritical = new FirstEntry(this.openCritical);
   private readonly firstClearing = new FirstEntry(this.clearing);
   private readonly tracking = new Map<string, Tracking>();
   private readonly clock: ClockStepDetector;
@@ -254,6 +261,7 @@ export class AlertEngine {
     if (current) {
       this.open.delete(key);
       this.open.set(key, current);
+      this.place(key, current);
     }
     if (signal.kind === 'clear') {
       if (!current) return { ok: true, events: [] };
@@ -293,6 +301,7 @@ export class AlertEngine {
       const before = current.severity;
       const raised = SEVERITY_RANK[severity] > SEVERITY_RANK[before];
       current.severity = maxSeverity(current.severity, severity);
+      if (raised) this.place(key, current);
       this.version++;
       this.changedIds.add(current.alert_id);
       // a raised severity is news at once; plain repeats are coalesced to keep the event stream sane
@@ -326,6 +335,7 @@ export class AlertEngine {
     if (signal.value !== undefined) alert.value = signal.value;
     if (signal.threshold !== undefined) alert.threshold = signal.threshold;
     this.open.set(key, alert);
+    this.place(key, alert);
     this.byId.set(alert.alert_id, alert);
     this.createdIds.add(alert.alert_id);
     this.tracking.set(alert.alert_id, freshTracking(now));
@@ -338,13 +348,24 @@ export class AlertEngine {
     return this.evictedCount;
   }
 
+  /** Files an open alert under its severity, as its severity's most recently active. */
+  private place(key: string, alert: Alert): void {
+    this.openLow.delete(key);
+    this.openCritical.delete(key);
+    (alert.severity === 'critical' ? this.openCritical : this.openLow).set(key, alert);
+  }
+
   /**
    * Resolves the least recently active open alert whose condition has cleared, else the least recently
-   * active one, with `resolved_by: "evicted"`; the event tells InfluxDB and the panel that it is gone.
+   * active info or warning one, else the least recently active critical one, with `resolved_by: "evicted"`; the
+   * event tells InfluxDB and the panel that it is gone. Severity before recency: a flood of new device ids (a
+   * tester's churn of 250,000 signed ids) pushed a real critical OFFLINE alert, quiet since it opened, out in
+   * favour of the flood's own warnings (red-team round 2026-12-05).
    */
   private evictOne(now: number): AlertEvent {
-    // doResolve deletes the victim from both maps, as FirstEntry requires
-    const victim = (this.clearing.size ? this.firstClearing : this.firstOpen).take()![1];
+    // doResolve deletes the victim from every map, as FirstEntry requires
+    const first = this.clearing.size ? this.firstClearing : this.openLow.size ? this.firstLow : this.firstCritical;
+    const victim = first.take()![1];
     this.evictedCount++;
     return this.doResolve(victim, now, 'evicted', `evicted: more than ${this.opts.maxOpen} open alerts`);
   }
@@ -358,6 +379,8 @@ export class AlertEngine {
     const key = AlertEngine.key(alert.device_id, alert.rule);
     this.open.delete(key);
     this.clearing.delete(key);
+    this.openLow.delete(key);
+    this.openCritical.delete(key);
     this.tracking.delete(alert.alert_id);
     this.resolvedCount++;
     this.evictResolved();
@@ -432,6 +455,7 @@ export class AlertEngine {
       if (this.opts.escalateAfterMs > 0 && !alert.escalated && now - alert.opened_at >= this.opts.escalateAfterMs) {
         alert.escalated = true;
         alert.severity = nextSeverity(alert.severity);
+        this.place(AlertEngine.key(alert.device_id, alert.rule), alert);
         alert.updated_at = now;
         t.lastNotifiedAt = now;
         events.push(this.event('escalate', alert, now));
@@ -528,6 +552,8 @@ export class AlertEngine {
     this.createdIds.clear();
     this.open.clear();
     this.clearing.clear();
+    this.openLow.clear();
+    this.openCritical.clear();
     this.deferred = [];
     this.tracking.clear();
     this.resolvedCount = 0;
@@ -553,6 +579,7 @@ export class AlertEngine {
       this.byId.set(alert.alert_id, alert);
       if (alert.status === 'open') {
         this.open.set(AlertEngine.key(alert.device_id, alert.rule), alert);
+        this.place(AlertEngine.key(alert.device_id, alert.rule), alert);
         const t = s.tracking && s.tracking[alert.alert_id];
         this.tracking.set(alert.alert_id, t ? { ...t } : freshTracking(now));
         if (t && t.clearPoints > 0) this.clearing.set(AlertEngine.key(alert.device_id, alert.rule), alert);

@@ -201,6 +201,36 @@ describe('alert engine', () => {
     assert.equal(engine.evictions, 3);
   });
 
+  it('severity before recency: a firing warning is evicted before a critical alert, however quiet (red-team 2026-12-05)', () => {
+    const { engine, clock } = setup({ maxOpen: 3, escalateAfterMs: 1000 });
+    const trigger = (d: string, severity: 'info' | 'warning' | 'critical') => {
+      clock.t += 1;
+      return engine.apply({ kind: 'trigger', device_id: d, rule: 'r', severity });
+    };
+    const victim = (r: ReturnType<typeof trigger>) =>
+      r.ok ? r.events.filter((e) => e.event === 'resolve').map((e) => e.alert.device_id) : ['refused'];
+    trigger('offline-pump', 'critical'); // a device that went OFFLINE once and says nothing more
+    trigger('w1', 'warning');
+    trigger('i1', 'info');
+    // before: the least recently active (the critical one) went first
+    assert.deepEqual(victim(trigger('flood-1', 'warning')), ['w1']);
+    assert.deepEqual(victim(trigger('flood-2', 'warning')), ['i1']);
+    assert.deepEqual(victim(trigger('flood-3', 'warning')), ['flood-1']);
+    assert.equal(engine.list({ device: 'offline-pump', status: 'open' }).length, 1);
+    // a warning raised to critical is protected from then on; its old place among the warnings is gone
+    trigger('flood-2', 'critical');
+    assert.deepEqual(victim(trigger('flood-4', 'warning')), ['flood-3']);
+    // with only critical ones besides the newest, the least recently active critical goes
+    trigger('flood-4', 'critical');
+    assert.deepEqual(victim(trigger('flood-5', 'critical')), ['offline-pump']);
+    // escalation (warning → critical) files the alert under its new severity too
+    trigger('flood-6', 'warning'); // evicts flood-2 (the least recently active critical: none lower)
+    clock.t += 2000;
+    assert.ok(engine.tick().events.some((e) => e.event === 'escalate' && e.alert.device_id === 'flood-6'));
+    assert.deepEqual(victim(trigger('flood-7', 'info')), ['flood-4']);
+    assert.equal(engine.openCount(), 3);
+  });
+
   it('a 100k-new-device flood: real devices that keep alerting keep their open alerts, memory stays bounded', () => {
     const { engine, clock } = setup({ maxOpen: 10_000, maxResolved: 1000 });
     const real = Array.from({ length: 20 }, (_, k) => `real-${k}`);
