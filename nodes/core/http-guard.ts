@@ -3,6 +3,7 @@
 // see, a failed-auth limiter, bearer-token parsing and URL redaction for logs. No Node-RED, no Express:
 // the adapters pass header maps in and copy the decisions out.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { BoundedMap } from './bounded-map';
 
 export type Headers = Record<string, string | string[] | undefined>;
 
@@ -189,15 +190,17 @@ export class FailureLimiter {
   private readonly maxKeys: number;
   private readonly provenMs: number;
   private readonly now: () => number;
-  private readonly hits = new Map<string, { start: number; count: number }>();
+  private readonly hits: BoundedMap<string, { start: number; count: number }>;
   /** `client NUL sha256(token)` → when it last authenticated (insertion order = least recently first) */
-  private readonly proven = new Map<string, number>();
+  private readonly proven: BoundedMap<string, number>;
 
   constructor(o: FailureLimiterOptions = {}) {
     this.max = o.max ?? 20;
     this.windowMs = o.windowMs ?? 60000;
     this.maxKeys = o.maxKeys ?? 10000;
     this.provenMs = o.provenMs ?? 24 * 3600 * 1000;
+    this.hits = new BoundedMap(this.maxKeys);
+    this.proven = new BoundedMap(this.maxKeys);
     this.now = o.now ?? Date.now;
   }
 
@@ -205,7 +208,6 @@ export class FailureLimiter {
   succeeded(client: string, token: string): void {
     const key = provenKey(client, token);
     this.proven.delete(key);
-    if (this.proven.size >= this.maxKeys) this.proven.delete(this.proven.keys().next().value as string);
     this.proven.set(key, this.now());
   }
 
@@ -241,7 +243,6 @@ export class FailureLimiter {
       return;
     }
     this.hits.delete(key);
-    if (this.hits.size >= this.maxKeys) this.hits.delete(this.hits.keys().next().value as string);
     this.hits.set(key, { start: t, count: 1 });
   }
 

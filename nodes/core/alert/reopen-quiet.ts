@@ -18,6 +18,7 @@
 // kept: the restored alerts and the notification queue's record of what it sent or holds (`seed`), so a
 // condition that flaps through a deploy does not page again at once.
 import type { Alert, Severity } from '../contract';
+import { BoundedMap } from '../bounded-map';
 
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
@@ -40,12 +41,15 @@ interface Entry {
 }
 
 export class ReopenQuiet {
-  private readonly entries = new Map<string, Entry>();
+  /** least recently used first: a key notified again moves to the end */
+  private readonly entries: BoundedMap<string, Entry>;
   /** `windowMs` 0 notifies every opening (no quieting) */
   constructor(
     private readonly windowMs: number,
-    private readonly maxKeys = 100_000
-  ) {}
+    maxKeys = 100_000
+  ) {
+    this.entries = new BoundedMap(maxKeys);
+  }
 
   private static key(a: Alert): string {
     return `${a.tenant ?? ''}\u0000${a.device_id}\u0000${a.rule}`;
@@ -68,7 +72,6 @@ export class ReopenQuiet {
       return null;
     }
     this.entries.set(key, { at: now, severity: alert.severity, quieted: 0, quietId: null });
-    if (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
     return e ? { quieted: e.quieted, since: e.at } : { quieted: 0 };
   }
 
@@ -120,7 +123,6 @@ export class ReopenQuiet {
     for (const [key, e] of rebuilt) {
       this.entries.delete(key);
       this.entries.set(key, e);
-      if (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
     }
   }
 

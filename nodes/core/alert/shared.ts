@@ -25,6 +25,7 @@ import { isValidDeviceId } from '../health/extract';
 import { isSeverity } from './engine';
 import { isAlertDeviceId, isRuleName } from './inputs';
 import { DEFAULT_NAME_LIMITS, textProblem } from '../names';
+import { BoundedMap } from '../bounded-map';
 
 /** Longest record or change message parsed: a bigger one is not something an instance wrote. */
 const MAX_RECORD_CHARS = 64 * 1024;
@@ -139,26 +140,6 @@ export function deviceKey(row: SharedRow): string {
   return scopedKey(row.tenant, row.device_id);
 }
 
-/** A Map that keeps at most `max` entries: setting a new key beyond it evicts the oldest-set one. */
-class BoundedMap<V> extends Map<string, V> {
-  evicted = 0;
-  constructor(readonly max: number) {
-    super();
-  }
-  override set(key: string, value: V): this {
-    // re-set moves the key to the end, so what is evicted is what was least recently updated
-    if (super.has(key)) super.delete(key);
-    else if (this.size >= this.max) {
-      const first = this.keys().next();
-      if (!first.done) {
-        super.delete(first.value);
-        this.evicted++;
-      }
-    }
-    return super.set(key, value);
-  }
-}
-
 /** HSCAN of a hash in pages (never one reply of the whole hash: its size is not ours to trust). */
 async function scanHash(redis: Redis, key: string, each: (field: string, value: string) => void): Promise<void> {
   let cursor = '0';
@@ -220,7 +201,7 @@ export class SharedAlertBook {
   readonly owner: string;
   private readonly prefix: string;
   /** every record of the fleet as last seen (this instance's own included) */
-  private readonly cache: BoundedMap<SharedRecord>;
+  private readonly cache: BoundedMap<string, SharedRecord>;
   /** ids this instance has published and not removed: what it must delete when its engine forgets them */
   private readonly mine = new Set<string>();
   /** records and change messages from Redis dropped because they were not valid */
@@ -416,7 +397,7 @@ export interface SharedDeviceRowsOptions {
  * this version still reads the old form.
  */
 export class SharedDeviceRows<Row extends SharedRow = SharedRow> {
-  private readonly cache: BoundedMap<{ owner: string; row: Row }>;
+  private readonly cache: BoundedMap<string, { owner: string; row: Row }>;
   /** what this owner last published, by device key (JSON), to send only changes */
   private readonly published = new Map<string, string>();
   private readonly chunkRows: number;

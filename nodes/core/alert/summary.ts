@@ -4,6 +4,7 @@
 import type { Alert } from '../contract';
 import { proseProblem } from '../names';
 import { failureText, outboundFetch } from '../outbound';
+import { BoundedMap } from '../bounded-map';
 
 export function templateSummary(a: Alert): string {
   const what = a.message || `${a.rule} on ${a.device_id}`;
@@ -82,13 +83,14 @@ export function acceptAnswer(content: string): { text: string } | { refused: str
 }
 
 export class LlmSummarizer {
-  private readonly cache = new Map<string, string>();
+  private readonly cache: BoundedMap<string, string>;
   private downUntil = 0;
   private readonly now: () => number;
   calls = 0;
 
   constructor(private readonly opts: LlmOptions) {
     this.now = opts.now ?? Date.now;
+    this.cache = new BoundedMap(opts.cacheSize ?? 1000);
   }
 
   private prompt(a: Alert): string {
@@ -145,7 +147,6 @@ export class LlmSummarizer {
       if ('refused' in accepted) return { text: templateSummary(a), source: 'template', error: accepted.refused };
       const text = accepted.text;
       this.cache.set(cacheKey, text);
-      if (this.cache.size > (this.opts.cacheSize ?? 1000)) this.cache.delete(this.cache.keys().next().value as string);
       return { text, source: 'llm' };
     } catch (err) {
       this.downUntil = this.now() + (this.opts.cooldownMs ?? 30000);

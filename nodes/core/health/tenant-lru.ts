@@ -3,6 +3,7 @@
 // its rows by the same healthTenantOf. One tenant signing or proving for many device ids evicts only its own
 // entries (red-team round 2026-12-05: acme's births had evicted beta's sessions, so beta's signed will waited).
 import { unscopeHealthId } from '../tenant';
+import { BoundedMap } from '../bounded-map';
 
 /**
  * The tenant of a health-table id (`<tenant>~<device>`, core/tenant.ts scopeHealthId); '' without one. The
@@ -22,7 +23,7 @@ export function healthTenantOf(id: string): string {
 export class TenantLru<V> {
   readonly maxPerTenant: number;
   /** tenant → its entries, least recently active first (Map order) */
-  private readonly parts = new Map<string, Map<string, V>>();
+  private readonly parts = new Map<string, BoundedMap<string, V>>();
   private count = 0;
 
   constructor(maxPerTenant: number) {
@@ -52,12 +53,7 @@ export class TenantLru<V> {
    * tenant lookup instead of get() + set(): StatusTrust.prove runs on every verified data message.
    */
   touch(key: string): V | undefined {
-    const part = this.parts.get(healthTenantOf(key));
-    const value = part?.get(key);
-    if (value === undefined) return undefined;
-    part!.delete(key);
-    part!.set(key, value);
-    return value;
+    return this.parts.get(healthTenantOf(key))?.touch(key);
   }
 
   /**
@@ -68,16 +64,12 @@ export class TenantLru<V> {
     const tenant = healthTenantOf(key);
     let part = this.parts.get(tenant);
     if (!part) {
-      part = new Map();
+      part = new BoundedMap(this.maxPerTenant);
       this.parts.set(tenant, part);
     }
-    let dropped: [string, V] | undefined;
-    if (part.has(key)) part.delete(key);
-    else if (part.size >= this.maxPerTenant) {
-      dropped = part.entries().next().value as [string, V];
-      part.delete(dropped[0]);
-    } else this.count++;
-    part.set(key, value);
+    const before = part.size;
+    const dropped = part.put(key, value);
+    this.count += part.size - before;
     return dropped;
   }
 

@@ -6,6 +6,7 @@ import { deriveDeviceKey, parseKey, DEVICE_ID_PATTERN } from './scheme';
 import { FORBIDDEN_KEYS } from '../safe-json';
 import { isPlainObject } from '../guards';
 import { TENANT_PATTERN } from '../tenant';
+import { BoundedMap } from '../bounded-map';
 
 /**
  * Key of the bulk JSON holding per-tenant keyrings: `{ "@tenants": { "<tenant>": { "<device_id>": {…},
@@ -41,14 +42,16 @@ export class Keyring {
   private readonly devices = new Map<string, KeyEntry[]>();
   private readonly masters: KeyEntry[] = [];
   /** derived keys per device, bounded: an attacker can name any device id once masters exist */
-  private readonly derived = new Map<string, KeyEntry[]>();
+  private readonly derived: BoundedMap<string, KeyEntry[]>;
   /**
    * one keyring per tenant (docs/tenants.md): its own device keys and master keys, so a tenant's keys derive
    * nothing for another tenant and replacing one tenant's ring (rotation) leaves every other one untouched
    */
   private readonly tenants = new Map<string, Keyring>();
 
-  constructor(private readonly derivedCacheSize = 10000) {}
+  constructor(private readonly derivedCacheSize = 10000) {
+    this.derived = new BoundedMap(derivedCacheSize);
+  }
 
   /** Adds one key; throws on a bad device id, kid, duplicate or short key. `*` adds a master key. */
   add(deviceId: string, kid: string, spec: KeySpec): void {
@@ -235,7 +238,6 @@ export class Keyring {
           primary: m.primary && !explicit?.some((e) => e.primary),
         }))
     );
-    if (this.derived.size >= this.derivedCacheSize) this.derived.delete(this.derived.keys().next().value as string);
     this.derived.set(deviceId, list);
     return list;
   }

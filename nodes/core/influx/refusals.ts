@@ -13,6 +13,7 @@
 // keeps the refusal for `ttlMs`: later lines it matches are handed to the reject output without being sent.
 // Pure functions and a bounded map; no I/O.
 import { escapeKey } from './line-protocol';
+import { BoundedMap } from '../bounded-map';
 
 /** The value types of line protocol, as InfluxDB names them in its messages. */
 export type LineValueType = 'float' | 'integer' | 'unsigned' | 'boolean' | 'string';
@@ -184,13 +185,15 @@ export const DEFAULT_MAX_REFUSALS = 1000;
  */
 export class RefusalMemory {
   /** by `kind \0 measurement \0 key \0 type`, oldest first */
-  private readonly entries = new Map<string, RememberedRefusal>();
+  private readonly entries: BoundedMap<string, RememberedRefusal>;
   private nextPrune = 0;
 
   constructor(
     readonly ttlMs = DEFAULT_REFUSAL_TTL_MS,
     readonly max = DEFAULT_MAX_REFUSALS
-  ) {}
+  ) {
+    this.entries = new BoundedMap(max);
+  }
 
   get size(): number {
     return this.entries.size;
@@ -210,7 +213,6 @@ export class RefusalMemory {
     };
     if (this.ttlMs > 0) {
       this.prune(now);
-      while (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(id, entry);
     }
     return entry;
