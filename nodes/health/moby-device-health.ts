@@ -4,6 +4,7 @@ import type { HealthEvent, Reject } from '../core/contract';
 import {
   HealthService,
   HealthTable,
+  STALL_SLACK_MS,
   SignedStatus,
   StatusTrust,
   isValidDeviceId,
@@ -389,6 +390,8 @@ export = function (RED: NodeAPI) {
     );
 
     let sweepTimer: NodeJS.Timeout | null = null;
+    const sweepMs = num(def.sweepInterval, 1, 0.05) * 1000;
+    let stallWarnedAt = -Infinity;
     let persistTimer: NodeJS.Timeout | null = null;
     let closed = false;
     const save = (cb?: () => void) => {
@@ -440,7 +443,18 @@ export = function (RED: NodeAPI) {
         emit,
         redis: redisNode ? redisNode.register(node.id) : null,
         keyPrefix: (def.keyPrefix || '').trim(),
-        lockTtlMs: Math.max(100, num(def.sweepInterval, 1, 0.05) * 1000 - 50),
+        lockTtlMs: Math.max(100, sweepMs - 50),
+        stallGapMs: sweepMs + STALL_SLACK_MS,
+        onStall: (gapMs) => {
+          countEvent(TYPE, 'event_loop_stall');
+          const t = Date.now();
+          if (t - stallWarnedAt < 60_000) return;
+          stallWarnedAt = t;
+          node.warn(
+            `the event loop was blocked for ${(gapMs / 1000).toFixed(1)} s (a sweep due every ${sweepMs / 1000} s): ` +
+              'that time is not counted as any device\'s silence, devices are timed from now'
+          );
+        },
         onClockStep: (deltaMs, shifted) => {
           countEvent(TYPE, 'clock_step');
           node.warn(
@@ -459,7 +473,6 @@ export = function (RED: NodeAPI) {
           status.flush();
         },
       });
-      const sweepMs = num(def.sweepInterval, 1, 0.05) * 1000;
       sweepTimer = setInterval(() => {
         service!
           .sweep(undefined, ingestListening())

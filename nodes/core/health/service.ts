@@ -14,12 +14,17 @@ import { ACTIVITY_LUA, CLOCK_STEP_LUA, RESYNC_LUA, STATUS_LUA, SWEEP_LUA } from 
 import { isOneOf } from '../guards';
 import { isRedisTimeout } from '../redis-options';
 import { ClockStepDetector } from '../clock-step';
-import { IngestLag } from './ingest-lag';
+import { IngestLag, INGEST_LAG_BUCKET_MS } from './ingest-lag';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
 /** the first probe of the store after an error reply, ms (then doubling up to storeRetryMs) */
 const FIRST_PROBE_MS = 500;
+/**
+ * How much later than its interval a timed sweep may come before the time in between counts as a stall of the
+ * event loop, not as the devices' silence: two of IngestLag's buckets, the gap after which it forgets the lag.
+ */
+export const STALL_SLACK_MS = 2 * INGEST_LAG_BUCKET_MS;
 
 export type HealthEmitFn = (ev: HealthEvent) => void;
 
@@ -78,6 +83,14 @@ export interface HealthServiceOptions {
   monotonic?: () => number;
   /** the wall clock moving this much more or less than the monotonic one between two looks is a step (default 2000) */
   clockStepMs?: number;
+  /**
+   * Two sweeps further apart than this (ms) mean the event loop was blocked in between (the sweeps run on a
+   * timer): the messages of that time wait unread in the sockets, so the second sweep counts nobody's silence
+   * (as `listening` false) and the devices are timed from then; called with the gap (default: off, for callers
+   * that sweep at times of their own choosing). moby-device-health: its sweep interval + STALL_SLACK_MS.
+   */
+  stallGapMs?: number;
+  onStall?: (gapMs: number) => void;
   /**
    * the host's wall clock stepped by deltaMs; `shifted`: the memory table's times were re-expressed in the new
    * clock (memory mode), false with Redis (whose times are shared by instances and are not moved)
@@ -176,6 +189,12 @@ export class HealthService {
   private readonly clock: ClockStepDetector;
   private readonly lag = new IngestLag();
   private readonly onClockStep: (deltaMs: number, shifted: boolean) => void;
+  private readonly stallGapMs: number;
+  private readonly onStall: (gapMs: number) => void;
+  /** the time of the previous sweep (NaN: none yet, or the clock stepped since) */
+  private lastSweepAt = NaN;
+  /** sweeps that found the event loop had been blocked (stallGapMs) and counted no silence */
+  stalls = 0;
   lastError: Error | null = null;
 
   constructor(opts: HealthServiceOptions) {
@@ -191,6 +210,8 @@ export class HealthService {
     this.now = opts.now ?? Date.now;
     this.clock = ClockStepDetector.of(opts.now, opts.monotonic, opts.clockStepMs);
     this.onClockStep = opts.onClockStep ?? (() => undefined);
+    this.stallGapMs = opts.stallGapMs ?? Infinity;
+    this.onStall = opts.onStall ?? (() => undefined);
     this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
     this.storeRetryMs = Math.max(FIRST_PROBE_MS, opts.storeRetryMs ?? 5000);
@@ -232,6 +253,7 @@ export class HealthService {
     const delta = this.clock.look();
     if (delta === 0) return;
     this.lag.reset();
+    this.lastSweepAt = NaN; // a gap measured across the step is not a stall
     const shift = !this.redis;
     if (shift) this.table.shiftTime(delta);
     else this.clockStepped(delta);
@@ -351,6 +373,16 @@ export class HealthService {
    */
   async sweep(now = this.now(), listening = true): Promise<void> {
     this.checkClock();
+    const gap = now - this.lastSweepAt;
+    this.lastSweepAt = now;
+    if (gap > this.stallGapMs) {
+      // IngestLag cannot cover this: it heard nothing during the stall, so it would say "no lag" while every
+      // device's latest message still waits in a socket (red-team 2026-12-06: a whole fleet timed out after
+      // stalls of ~20 s, each device resolving as its queued message was read)
+      this.stalls++;
+      this.onStall(gap);
+      listening = false;
+    }
     if (!listening) {
       this.table.unwatched(now);
       return;

@@ -1,8 +1,9 @@
 // A pipeline that hears the devices late (a broker or flow behind its input, a backlog after a restart) must
-// not time out the fleet: the sweep counts silence up to the time it has heard to (core/health/ingest-lag.ts).
+// not time out the fleet: the sweep counts silence up to the time it has heard to (core/health/ingest-lag.ts),
+// and a sweep that comes late because the event loop was blocked counts no silence (service.ts stallGapMs).
 import assert from 'node:assert/strict';
 import type { HealthEvent } from '../../../../nodes/core/contract';
-import { HealthService, HealthTable, IngestLag } from '../../../../nodes/core/health';
+import { HealthService, HealthTable, IngestLag, STALL_SLACK_MS } from '../../../../nodes/core/health';
 
 describe('health: how late the pipeline hears the devices (IngestLag)', () => {
   it('is the smallest lag of the last one to two windows; 0 without one, or when a device is ahead', () => {
@@ -109,5 +110,68 @@ describe('health: a pipeline behind its input (memory mode)', () => {
       [['press-0', last + 10_000]]
     );
     assert.ok(reportedAt - (last + 10_000) <= 1000, `reported ${reportedAt - (last + 10_000)} ms after it was due`);
+  });
+});
+
+describe('health: an event loop blocked longer than the timeout (memory mode)', () => {
+  const fleet = Array.from({ length: 20 }, (_, i) => `press-${i}`);
+
+  it('a 20 s stall with a 10 s timeout times out no device that kept sending, and one that died is reported a timeout after the stall (before: all 20 TIMEOUT, then ONLINE)', async () => {
+    const c = { t: 1_700_000_000_000 };
+    const events: HealthEvent[] = [];
+    const gaps: number[] = [];
+    const svc = new HealthService({
+      table: new HealthTable({ defaultTimeoutMs: 10_000, now: () => c.t }),
+      emit: (ev) => events.push(ev),
+      now: () => c.t,
+      stallGapMs: 1000 + STALL_SLACK_MS,
+      onStall: (gap) => gaps.push(gap),
+    });
+    const tick = async (senders: string[]) => {
+      for (const d of senders) svc.activity(d, c.t - 5, undefined, c.t);
+      await svc.sweep();
+      c.t += 1000;
+    };
+    for (let s = 0; s < 5; s++) await tick(fleet);
+    const live = fleet.slice(1); // press-0 dies now
+    // the loop is blocked for 20 s: the sweep timer fires late, and what the devices sent meanwhile waits in
+    // the socket, read after the sweep that comes first
+    const stallStart = c.t;
+    c.t += 20_000;
+    await svc.sweep();
+    assert.deepEqual(gaps, [21_000]);
+    assert.equal(svc.stalls, 1);
+    for (let ago = 20_000; ago > 0; ago -= 1000) for (const d of live) svc.activity(d, c.t - ago, undefined, c.t);
+    const stallEnd = c.t;
+    c.t += 1000;
+    for (let s = 0; s < 15; s++) await tick(live);
+    const timeouts = events.filter((e) => e.state === 'TIMEOUT');
+    assert.deepEqual(
+      timeouts.map((e) => e.device_id),
+      ['press-0'],
+      'only the device that died'
+    );
+    assert.ok(timeouts[0].since >= stallEnd + 10_000, 'press-0 is timed from the end of the stall');
+    assert.ok(stallStart < stallEnd);
+    assert.equal(svc.stalls, 1, 'timed sweeps after it are no stall');
+  });
+
+  it('is off unless asked for: a caller sweeping at times of its own choosing keeps its timeouts', async () => {
+    const c = { t: 1_700_000_000_000 };
+    const events: HealthEvent[] = [];
+    const svc = new HealthService({
+      table: new HealthTable({ defaultTimeoutMs: 10_000, now: () => c.t }),
+      emit: (ev) => events.push(ev),
+      now: () => c.t,
+    });
+    svc.activity('press-0', c.t, undefined, c.t);
+    await svc.sweep();
+    c.t += 60_000;
+    await svc.sweep();
+    assert.deepEqual(
+      events.map((e) => e.state),
+      ['ONLINE', 'TIMEOUT']
+    );
+    assert.equal(svc.stalls, 0);
   });
 });
