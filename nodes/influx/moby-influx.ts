@@ -251,8 +251,12 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node, 500);
     const closeTimeoutMs = num(def.closeTimeout, 10, 0) * 1000;
     const writeScoredPoint = def.scoredPoint !== 'anomaly';
-    /** points the spools had dropped (their bound) that the counter already holds: from earlier runs, or counted */
+    /**
+     * points the spools had dropped (their bound) that the counter already holds: counted in this run, or
+     * reported by an earlier one (Spool.reportedDrops, kept in the spool's cursor file)
+     */
     let droppedSeen = 0;
+    const spools: Spool[] = [];
     // drops are data lost: said in the log when they start, then at most once a minute with the count since
     // (counter and status alone were all an operator got; 900,000 points went that way in a 4-minute overload)
     let dropsUnsaid = 0;
@@ -266,7 +270,9 @@ export = function (RED: NodeAPI) {
      */
     function openWriter(dir: string, send: WriteBodyFn | null): InfluxWriter {
       const spool = Spool.open({ dir, maxBytes: spoolMaxMB * 1024 * 1024 });
-      droppedSeen += spool.droppedPoints;
+      // drops an earlier run counted but never said (it died within the minute, or mid-request) are said now
+      droppedSeen += spool.reportedDrops;
+      spools.push(spool);
       return new InfluxWriter({
         send,
         spool,
@@ -354,6 +360,7 @@ export = function (RED: NodeAPI) {
         );
         dropsUnsaid = 0;
         dropsSaidAt = Date.now();
+        for (const sp of spools) sp.reportedDrops = sp.droppedPoints;
       }
       sayOutage('', s);
       let i = 1;

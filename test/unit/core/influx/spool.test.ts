@@ -162,6 +162,72 @@ describe('influx spool', () => {
     s.close();
   });
 
+  // A crash leaves the files as they are (every write is synchronous): a copy of the directory opened beside
+  // the live spool is what a restart after a kill -9 would open.
+  function openAfterCrash(s: Spool, opts: { maxBytes: number; segmentBytes: number }): Spool {
+    const copy = `${dir}-crashed`;
+    fs.cpSync(s.dir, copy, { recursive: true });
+    return Spool.open({ dir: copy, fsync: false, ...opts });
+  }
+
+  it('a crash while a request is out: what the bound dropped of it counts as lost after the restart, and earlier drops stay counted (red-team 2026-12-06)', () => {
+    // before, the in-flight drops lived only in memory and the cursor moved past them: after a kill -9 they
+    // were in neither the spool, the database (the request never landed) nor any count
+    const opts = { maxBytes: 16 * 1024, segmentBytes: 2 * 1024 };
+    const s = Spool.open({ dir, fsync: false, ...opts });
+    let n = 0;
+    const next = () => batch((n += 10) - 10, 10);
+    for (let i = 0; i < 20; i++) s.append(next());
+    const sent = s.peekBatches(30)!;
+    for (let i = 0; i < 80; i++) s.append(next());
+    const notSent = s.droppedPoints;
+    assert.ok(notSent > 0);
+    const r = openAfterCrash(s, opts);
+    try {
+      assert.equal(r.droppedPoints, notSent + sent.lines.length, 'the earlier drops and the in-flight ones');
+      assert.equal(r.points + r.droppedPoints, n, 'every point is spooled or counted');
+      assert.equal(r.reportedDrops, 0);
+    } finally {
+      r.close();
+      s.close();
+      fs.rmSync(r.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts a drop when it happens, even if the append that needed the room then fails (a full disk), and keeps what the owner reported', () => {
+    const opts = { maxBytes: 16 * 1024, segmentBytes: 2 * 1024 };
+    const s = Spool.open({ dir, fsync: false, ...opts });
+    let n = 0;
+    const next = () => batch((n += 10) - 10, 10);
+    while (s.bytes + 1000 < opts.maxBytes) s.append(next());
+    s.reportedDrops = 7; // what the node had said so far (moby-influx.ts), kept with the next cursor write
+    const before = { points: s.points, dropped: s.droppedPoints };
+    const real = fs.writeSync;
+    // record writes (at an offset) fail; the cursor's temp file still writes: the dropped segment freed room
+    (fs as { writeSync: unknown }).writeSync = (fd: number, buf: Buffer, off?: number, len?: number, pos?: number) => {
+      if (pos !== undefined) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return real(fd, buf, off, len);
+    };
+    try {
+      assert.throws(() => s.append(batch(1e6, 100)), /ENOSPC/);
+    } finally {
+      (fs as { writeSync: unknown }).writeSync = real;
+    }
+    const vanished = before.points - s.points;
+    assert.ok(vanished > 0, 'the append dropped old segments before its write failed');
+    assert.equal(s.droppedPoints - before.dropped, vanished, 'every point that left the spool is counted');
+    const r = openAfterCrash(s, opts);
+    try {
+      assert.equal(r.points, s.points);
+      assert.equal(r.droppedPoints, s.droppedPoints, 'the count survives a crash');
+      assert.equal(r.reportedDrops, 7);
+    } finally {
+      r.close();
+      s.close();
+      fs.rmSync(r.dir, { recursive: true, force: true });
+    }
+  });
+
   it('survives a crash between a write and the cursor update by replaying that batch (at-least-once)', () => {
     let s = Spool.open({ dir, fsync: false });
     s.append(batch(0, 1));
