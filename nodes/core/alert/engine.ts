@@ -165,8 +165,13 @@ export class AlertEngine {
    * delete + set), which is the order they are evicted in when the bound is reached
    */
   private readonly open = new Map<string, Alert>();
-  /** open alerts whose condition is currently clear, least recently active first: evicted before the others */
-  private readonly clearing = new Map<string, Alert>();
+  /**
+   * open alerts whose condition is currently clear, by severity, least recently active first: evicted before
+   * the still-firing ones of their severity (an intermittent critical fault is clearing most of the time, and
+   * went before a flood's firing warnings: red-team round 2026-12-06)
+   */
+  private readonly clearingLow = new Map<string, Alert>();
+  private readonly clearingCritical = new Map<string, Alert>();
   /**
    * The open alerts split by severity, each least recently active first: a still-firing info or warning alert is
    * evicted before any critical one. Every open key is in exactly one of the two (place() / doResolve()).
@@ -178,7 +183,8 @@ export class AlertEngine {
   private evictedCount = 0;
   private readonly firstLow = new FirstEntry(this.openLow);
   private readonly firstCritical = new FirstEntry(this.openCritical);
-  private readonly firstClearing = new FirstEntry(this.clearing);
+  private readonly firstClearingLow = new FirstEntry(this.clearingLow);
+  private readonly firstClearingCritical = new FirstEntry(this.clearingCritical);
   private readonly tracking = new Map<string, Tracking>();
   private readonly clock: ClockStepDetector;
   private readonly onClockStep: ((deltaMs: number) => void) | undefined;
@@ -265,8 +271,8 @@ export class AlertEngine {
     }
     if (signal.kind === 'clear') {
       if (!current) return { ok: true, events: [] };
-      this.clearing.delete(key);
-      this.clearing.set(key, current);
+      this.unmarkClearing(key);
+      (current.severity === 'critical' ? this.clearingCritical : this.clearingLow).set(key, current);
       const t = this.tracking.get(current.alert_id)!;
       t.clearPoints++;
       if (t.clearSince === null) t.clearSince = now;
@@ -289,7 +295,7 @@ export class AlertEngine {
     }
     const severity = signal.severity ?? 'warning';
     if (current) {
-      this.clearing.delete(key);
+      this.unmarkClearing(key);
       const t = this.tracking.get(current.alert_id)!;
       t.clearPoints = 0;
       t.clearSince = null;
@@ -348,23 +354,39 @@ export class AlertEngine {
     return this.evictedCount;
   }
 
+  private unmarkClearing(key: string): void {
+    this.clearingLow.delete(key);
+    this.clearingCritical.delete(key);
+  }
+
   /** Files an open alert under its severity, as its severity's most recently active. */
   private place(key: string, alert: Alert): void {
     this.openLow.delete(key);
     this.openCritical.delete(key);
     (alert.severity === 'critical' ? this.openCritical : this.openLow).set(key, alert);
+    // a clearing alert escalated (or changed severity) moves to its severity's clearing group
+    if (this.clearingLow.has(key) || this.clearingCritical.has(key)) {
+      this.unmarkClearing(key);
+      (alert.severity === 'critical' ? this.clearingCritical : this.clearingLow).set(key, alert);
+    }
   }
 
   /**
-   * Resolves the least recently active open alert whose condition has cleared, else the least recently
-   * active info or warning one, else the least recently active critical one, with `resolved_by: "evicted"`; the
+   * Resolves, with `resolved_by: "evicted"`, the least recently active open alert of the first group that has
+   * one: info/warning whose condition has cleared, info/warning still firing, critical cleared, critical; the
    * event tells InfluxDB and the panel that it is gone. Severity before recency: a flood of new device ids (a
    * tester's churn of 250,000 signed ids) pushed a real critical OFFLINE alert, quiet since it opened, out in
    * favour of the flood's own warnings (red-team round 2026-12-05).
    */
   private evictOne(now: number): AlertEvent {
     // doResolve deletes the victim from every map, as FirstEntry requires
-    const first = this.clearing.size ? this.firstClearing : this.openLow.size ? this.firstLow : this.firstCritical;
+    const first = this.clearingLow.size
+      ? this.firstClearingLow
+      : this.openLow.size
+        ? this.firstLow
+        : this.clearingCritical.size
+          ? this.firstClearingCritical
+          : this.firstCritical;
     const victim = first.take()![1];
     this.evictedCount++;
     return this.doResolve(victim, now, 'evicted', `evicted: more than ${this.opts.maxOpen} open alerts`);
@@ -378,7 +400,7 @@ export class AlertEngine {
     alert.updated_at = now;
     const key = AlertEngine.key(alert.device_id, alert.rule);
     this.open.delete(key);
-    this.clearing.delete(key);
+    this.unmarkClearing(key);
     this.openLow.delete(key);
     this.openCritical.delete(key);
     this.tracking.delete(alert.alert_id);
@@ -551,7 +573,8 @@ export class AlertEngine {
     this.changedIds.clear();
     this.createdIds.clear();
     this.open.clear();
-    this.clearing.clear();
+    this.clearingLow.clear();
+    this.clearingCritical.clear();
     this.openLow.clear();
     this.openCritical.clear();
     this.deferred = [];
@@ -582,7 +605,11 @@ export class AlertEngine {
         this.place(AlertEngine.key(alert.device_id, alert.rule), alert);
         const t = s.tracking && s.tracking[alert.alert_id];
         this.tracking.set(alert.alert_id, t ? { ...t } : freshTracking(now));
-        if (t && t.clearPoints > 0) this.clearing.set(AlertEngine.key(alert.device_id, alert.rule), alert);
+        if (t && t.clearPoints > 0)
+          (alert.severity === 'critical' ? this.clearingCritical : this.clearingLow).set(
+            AlertEngine.key(alert.device_id, alert.rule),
+            alert
+          );
       } else {
         this.resolvedCount++;
       }

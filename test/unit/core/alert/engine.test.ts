@@ -231,6 +231,30 @@ describe('alert engine', () => {
     assert.equal(engine.openCount(), 3);
   });
 
+  it('a critical alert whose condition is clearing for the moment (an intermittent fault) outlasts firing warnings (red-team 2026-12-06)', () => {
+    const { engine, clock } = setup({ maxOpen: 3, autoResolvePoints: 100 });
+    const apply = (d: string, kind: 'trigger' | 'clear', severity: 'warning' | 'critical' = 'warning') => {
+      clock.t += 1;
+      return engine.apply({ kind, device_id: d, rule: 'r', severity });
+    };
+    const victim = (r: ReturnType<typeof apply>) =>
+      r.ok ? r.events.filter((e) => e.event === 'resolve').map((e) => e.alert.device_id) : ['refused'];
+    apply('spiky-pump', 'trigger', 'critical');
+    apply('spiky-pump', 'clear'); // between two spikes: its condition is clear
+    apply('w1', 'trigger');
+    apply('w2', 'trigger');
+    apply('w2', 'clear');
+    // before: every clearing alert went first, the critical one among them
+    assert.deepEqual(victim(apply('flood-1', 'trigger')), ['w2'], 'a clearing warning first');
+    assert.deepEqual(victim(apply('flood-2', 'trigger')), ['w1'], 'then a firing warning');
+    assert.deepEqual(victim(apply('flood-3', 'trigger')), ['flood-1']);
+    assert.equal(engine.list({ device: 'spiky-pump', status: 'open' }).length, 1);
+    apply('flood-2', 'trigger', 'critical');
+    apply('flood-3', 'trigger', 'critical');
+    // only critical ones are left: the clearing one goes before the firing ones
+    assert.deepEqual(victim(apply('flood-4', 'trigger', 'critical')), ['spiky-pump']);
+  });
+
   it('a 100k-new-device flood: real devices that keep alerting keep their open alerts, memory stays bounded', () => {
     const { engine, clock } = setup({ maxOpen: 10_000, maxResolved: 1000 });
     const real = Array.from({ length: 20 }, (_, k) => `real-${k}`);
