@@ -75,6 +75,15 @@ const JUMP_SIZE = 4;
  * (8 % of points spiking: ≈ 0.16, a rise and a fall each) rather than one sudden jump (a step: ≤ 0.02, decaying).
  */
 export const SPIKE_JUMP_SHARE = 0.05;
+/**
+ * A noise alarm whose jitter is one sudden jump opens only once the jump is this many points old and the sensor
+ * has not come back: a single bad reading (one glitch, a dropout to 0) jumps out and back, which paged an operator
+ * for a value that was already normal again (red-team 2026-12-06: one temperature reading 3 °C off, inside the
+ * machine's own range, opened "sudden jump" for 2–3 minutes); a step stays.
+ */
+export const JUMP_CONFIRM_POINTS = 1;
+/** a jump within this many points of the one before is a recurrence: it opens as before (spikes) */
+const GLITCH_MEMORY_POINTS = 100;
 
 export type AlarmReason = 'persistent' | 'drift' | 'flatline' | 'noise';
 
@@ -95,6 +104,16 @@ export interface IncidentState {
   jab?: number[];
   /** per feature after calibration: running share of changes larger than JUMP_SIZE × the calibration RMS change */
   jmp?: number[];
+  /**
+   * per feature after calibration, of the latest jump: the value before it (NaN: none, or a step that stayed),
+   * its size, the points since it, and what it (and its jump back, if one followed at once) still adds to jit
+   */
+  jfrom?: number[];
+  jsize?: number[];
+  jage?: number[];
+  jcon?: number[];
+  /** per feature: 1 when the latest jump made the sensor noisy while it was unconfirmed (the alarm held back) */
+  jheld?: number[];
   /** the centre at calibration (raw units), for the drift check; null when the method has no centre */
   origin: number[] | null;
   /** open alarm: why, how many points it has lasted, its peak smoothed score / threshold; null = no alarm */
@@ -139,6 +158,11 @@ export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrati
   const jit = (s.jit ??= new Array<number>(d).fill(NaN));
   const jab = calibrating ? null : (s.jab ??= new Array<number>(d).fill(NaN));
   const jmp = calibrating ? null : (s.jmp ??= new Array<number>(d).fill(0));
+  const jfrom = calibrating ? null : (s.jfrom ??= new Array<number>(d).fill(NaN));
+  const jage = calibrating ? null : (s.jage ??= new Array<number>(d).fill(JUMP_AGE_CAP));
+  const jcon = calibrating ? null : (s.jcon ??= new Array<number>(d).fill(0));
+  const jsize = calibrating ? null : (s.jsize ??= new Array<number>(d).fill(0));
+  const jheld = calibrating ? null : (s.jheld ??= new Array<number>(d).fill(0));
   if (calibrating) s.calJitN = (s.calJitN ?? 0) + 1;
   for (let j = 0; j < d; j++) {
     const diff = raw[j] - s.last[j];
@@ -155,6 +179,27 @@ export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrati
       const jump = base > 0 && d2 > JUMP_SIZE * JUMP_SIZE * base ? 1 : 0;
       const share = Number.isFinite(jmp![j]) ? jmp![j] : 0; // a stored state may hold null
       jmp![j] = share + JITTER_LAMBDA * (jump - share);
+      // the latest jump: the level before it, kept through the jump back of a glitch (a jump while one is
+      // unconfirmed), and its share of jit, which decays as jit forgets it
+      const age = Number.isFinite(jage![j]) ? jage![j] : JUMP_AGE_CAP;
+      const con = Number.isFinite(jcon![j]) ? jcon![j] * (1 - JITTER_LAMBDA) : 0;
+      if (jump && age >= JUMP_CONFIRM_POINTS) {
+        // a jump soon after another is a recurrence (intermittent spikes), never excused as a glitch
+        jfrom![j] = age < GLITCH_MEMORY_POINTS ? NaN : s.last[j];
+        jsize![j] = Math.abs(diff);
+        jheld![j] = 0;
+        jage![j] = 0;
+        jcon![j] = JITTER_LAMBDA * d2;
+      } else {
+        jage![j] = Math.min(JUMP_AGE_CAP, age + 1);
+        jcon![j] = jump ? con + JITTER_LAMBDA * d2 : con;
+        // confirmed: back within a quarter of the jump of the level before it is a glitch; otherwise a step,
+        // which no longer counts as one (jfrom NaN)
+        if (jage![j] === JUMP_CONFIRM_POINTS) {
+          if (!(Math.abs(raw[j] - jfrom![j]) < jsize![j] / 4)) jfrom![j] = NaN;
+          else jheld![j] = 0; // a glitch: nothing was held back
+        }
+      }
     }
     s.run[j] = diff === 0 ? s.run[j] + 1 : 1;
     s.last[j] = raw[j];
@@ -162,13 +207,34 @@ export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrati
   }
 }
 
-/** The first feature whose jitter is above noiseRatio × its calibration jitter, or -1. */
+/** points since a jump are counted up to this (a stored state stays small) */
+const JUMP_AGE_CAP = 1_000_000;
+
+/**
+ * Whether feature j's jitter is above the noise limit only because of its latest jump, and that jump is a
+ * glitch or may still be one: younger than JUMP_CONFIRM_POINTS, or confirmed as one (back within a quarter of the jump
+ * of the level before it, JUMP_CONFIRM_POINTS after it) and the first jump for GLITCH_MEMORY_POINTS. A step that
+ * stayed, recurring spikes and broad noise are not.
+ */
+function onlyAGlitch(s: IncidentState, j: number, cfg: IncidentConfig): boolean {
+  if (!s.jfrom || !s.jcon || !s.jit || !s.calJit || !s.calJitN) return false;
+  if (!Number.isFinite(s.jfrom[j])) return false;
+  const con = Number.isFinite(s.jcon[j]) ? s.jcon[j] : 0;
+  return s.jit[j] - con <= cfg.noiseRatio * (s.calJit[j] / s.calJitN);
+}
+
+/**
+ * The first feature whose jitter is above noiseRatio × its calibration jitter, or whose jump made it so and
+ * turned out a step while its alarm was held back (onlyAGlitch; the jitter may have decayed under the limit
+ * since), or -1.
+ */
 function noisyFeature(s: IncidentState, cfg: IncidentConfig): number {
   if (cfg.noiseRatio <= 0 || !s.jit || !s.calJit || !s.calJitN) return -1;
   for (let j = 0; j < s.jit.length; j++) {
     const base = s.calJit[j] / s.calJitN;
     // a sensor that never changed during calibration has no jitter to compare with (flat-line rules cover it)
     if (base > 0 && s.jit[j] > cfg.noiseRatio * base) return j;
+    if (s.jheld?.[j] === 1 && !Number.isFinite(s.jfrom?.[j] ?? NaN)) return j;
   }
   return -1;
 }
@@ -250,7 +316,11 @@ export function updateIncident(
   let opened = false;
   let closed = false;
   if (!s.open) {
-    if (reason) {
+    // one sudden jump opens a noise alarm only once it has stayed (JUMP_CONFIRM_POINTS)
+    const glitch = reason === 'noise' && onlyAGlitch(s, noisy, cfg);
+    if (glitch && s.jheld && s.jage && s.jage[noisy] < JUMP_CONFIRM_POINTS) s.jheld[noisy] = 1;
+    if (reason === 'noise' && !glitch && s.jheld) s.jheld[noisy] = 0; // the held-back alarm opens now, once
+    if (reason && !glitch) {
       s.open = { reason, points: 0, peak: 0 };
       s.incidents++;
       s.quiet = 0;
@@ -327,6 +397,12 @@ export function validateIncident(v: unknown, d: number, window: number): string 
   if (s.jab !== undefined && !isRunningValues(s.jab, d))
     return 'incident mean absolute change must be one number per feature';
   if (s.jmp !== undefined && !isRunningValues(s.jmp, d)) return 'incident jump share must be one number per feature';
+  if (s.jfrom !== undefined && !isRunningValues(s.jfrom, d))
+    return 'incident level before a jump must be one number per feature';
+  if (s.jage !== undefined && !isRunningValues(s.jage, d)) return 'incident jump age must be one number per feature';
+  if (s.jcon !== undefined && !isRunningValues(s.jcon, d)) return 'incident jump jitter must be one number per feature';
+  if (s.jsize !== undefined && !isRunningValues(s.jsize, d)) return 'incident jump size must be one number per feature';
+  if (s.jheld !== undefined && !isRunningValues(s.jheld, d)) return 'incident held jump must be one number per feature';
   if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
   const o = s.open;
   if (

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   DEFAULT_INCIDENT,
   IncidentConfig,
+  JUMP_CONFIRM_POINTS,
   newIncident,
   trackRepeats,
   updateIncident,
@@ -177,6 +178,40 @@ describe('anomaly incidents: persistence and hysteresis', () => {
       patterns.add(v.pattern);
     }
     assert.deepEqual([...patterns], ['jump']);
+  });
+
+  it('one bad reading (out and straight back, or a dropout to 0) opens no alarm; the same jump that stays opens one JUMP_CONFIRM_POINTS later (red-team 2026-12-06)', () => {
+    const healthy = (r: () => number) => [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)];
+    const calibrated = (seed: number) => {
+      const r = mulberry32(seed);
+      const s = newIncident(2);
+      for (let i = 0; i < 300; i++) trackRepeats(s, healthy(r), true);
+      for (let i = 0; i < 300; i++) trackRepeats(s, healthy(r), false);
+      return { r, s };
+    };
+    const cfg = { ...CFG, noiseRatio: 4 };
+    for (const [name, glitch] of [
+      ['+30 σ for one reading', 3],
+      ['a dropout to 0', -5],
+    ] as const) {
+      const { r, s } = calibrated(11);
+      for (let i = 0; i < 200; i++) {
+        const x = healthy(r);
+        if (i === 20) x[1] += glitch;
+        trackRepeats(s, x, false);
+        const v = updateIncident(s, cfg, false, NaN, 0.5, 1, 2);
+        assert.equal(v.alarm, false, `${name}: alarm at point ${i}`);
+      }
+    }
+    const { r, s } = calibrated(11);
+    let opened = -1;
+    for (let i = 0; i < 60 && opened < 0; i++) {
+      const x = healthy(r);
+      if (i >= 20) x[1] += 3;
+      trackRepeats(s, x, false);
+      if (updateIncident(s, cfg, false, NaN, 0.5, 1, 2).opened) opened = i;
+    }
+    assert.equal(opened, 20 + JUMP_CONFIRM_POINTS, 'a step opens once it has stayed');
   });
 
   it('without a seen calibration (model loaded from elsewhere) the flat-line check stays off', () => {

@@ -41,9 +41,10 @@ describe('anomaly strategies: states saved before the refactor', () => {
       const results = c.next.map((x) => JSON.parse(JSON.stringify(step(c.cfg, state, x))) as StepResult);
       assert.deepEqual(results, c.results);
       const after = JSON.parse(JSON.stringify(state)) as AnomalyDeviceState;
-      // the alarm layer keeps two running values per sensor more than when the fixture was written
-      // (incident.jab and jmp, which tell spikes and jumps from broad noise): everything else is as saved
-      for (const k of ['jab', 'jmp'] as const) {
+      // the alarm layer keeps running values per sensor that the fixture predates (incident.jab and jmp, which
+      // tell spikes and jumps from broad noise; jfrom, jsize, jage, jcon and jheld, which tell a glitch from a
+      // step): everything else is as saved
+      for (const k of ['jab', 'jmp', 'jfrom', 'jsize', 'jage', 'jcon', 'jheld'] as const) {
         if (after.incident?.[k] === undefined) continue;
         assert.equal(after.incident[k]!.length, after.features.length);
         delete after.incident[k];
