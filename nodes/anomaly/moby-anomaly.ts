@@ -166,8 +166,9 @@ export = function (RED: NodeAPI) {
       node.status({ fill: 'red', shape: 'ring', text: configError.slice(0, 60) });
     }
 
-    // bounded: a new device beyond maxDevices evicts the least recently active one (anomalous ones last)
-    const states = new DeviceStates<AnomalyDeviceState>(maxDevices);
+    // bounded: a new device beyond maxDevices evicts the least recently active one, those still calibrating
+    // first and anomalous ones last
+    const states = new DeviceStates<AnomalyDeviceState>(maxDevices, undefined, (s) => s.model === null);
     let evictionsCounted = 0;
     // method onnx: the bundle scorer keeps its own windows, bounded by the same maxDevices
     let onnxEvicted = () => 0;

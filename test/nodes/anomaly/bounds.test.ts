@@ -1,7 +1,8 @@
 // Issue #10 items 4 and 6 as attacks through the real Node-RED runtime (compiled nodes from dist/): a signed
 // device with 490 numeric fields must not freeze the runtime while its model is fitted, a device above the
 // feature cap is rejected with a code, and a flood of new device ids beyond the bound neither locks real
-// devices out (before or after a restart) nor pushes out a device that is alerting before idle ones.
+// devices out (before or after a restart) nor pushes out a device that is alerting before idle ones, nor a
+// trained one before those still calibrating.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -309,13 +310,14 @@ describe('moby-anomaly under attack (issue #10)', function () {
         'real-2 alerts after the flood'
       );
 
-      // the alerting device was kept although it fell silent long ago; the idle silent one was evicted
+      // the alerting device was kept although it fell silent long ago, and so was the idle silent one: the
+      // flood's ids are all still calibrating, and those go first (red-team round 2026-12-06)
       a.receive({ topic: 'export' });
       await waitFor(() => ok.some((m) => m.topic === 'anomaly-state'), 5000, 'export');
       const devices = ok.find((m) => m.topic === 'anomaly-state')!.payload.devices;
       assert.equal(Object.keys(devices).length, 1000, 'within the bound');
       assert.ok(devices.faulty && devices.faulty.model, 'the alerting device is still held');
-      assert.equal(devices.quiet, undefined, 'the idle device that fell silent was evicted');
+      assert.ok(devices.quiet && devices.quiet.model, 'the trained device that fell silent keeps its model');
 
       // graceful restart: the persisted (full) state is read back and a brand-new device is accepted
       await store.restartFlows();

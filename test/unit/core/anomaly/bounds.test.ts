@@ -67,6 +67,40 @@ describe('anomaly device states (bounded)', () => {
     assert.ok(t.get('alerting-silent'), 'the alerting device outlives 90k idle ones');
   });
 
+  it('a burst of new one-message ids evicts calibrating states before trained models, even of devices quiet through the burst (red-team 2026-12-06)', () => {
+    const cfg = { ...defaultsFor('pca'), trainSize: 50 };
+    const rows = gaussianRows(200, 4, 7);
+    const features = ['f0', 'f1', 'f2', 'f3'];
+    // as the anomaly node builds it: a state with no model yet is junior
+    const t = new DeviceStates<AnomalyDeviceState>(1_000, undefined, (s) => s.model === null);
+    const trained = Array.from({ length: 20 }, (_, k) => `trained-${k}`);
+    for (const d of trained) {
+      const s = newState(cfg, features);
+      for (let i = 0; i < 50; i++) step(cfg, s, rows[i]);
+      assert.ok(s.model, 'fitted');
+      t.set(d, s);
+    }
+    const learning = newState(cfg, features);
+    step(cfg, learning, rows[0]);
+    t.set('learning', learning);
+    // 5,000 new ids in one burst, none of the real devices sending meanwhile (before: every trained one went)
+    for (let k = 0; k < 5_000; k++) {
+      const s = newState(cfg, features);
+      step(cfg, s, rows[k % 200]);
+      t.set(`burst-${k}`, s);
+    }
+    assert.equal(t.size, 1_000);
+    for (const d of trained) assert.ok(t.get(d)?.model, `${d} keeps its fitted model`);
+    assert.equal(t.get('learning'), undefined, 'a calibrating state goes with the others, least recently active first');
+    // a junior state that finishes calibrating becomes idle: it then outlives the junior ones
+    const d = 'burst-4999';
+    const s = t.get(d)!;
+    for (let i = 1; i < 50; i++) step(cfg, s, rows[i]);
+    t.set(d, s);
+    for (let k = 0; k < 2_000; k++) t.set(`late-${k}`, newState(cfg, features));
+    assert.ok(t.get(d)?.model);
+  });
+
   it('validateState takes the feature cap: wider states are refused with the count', () => {
     const cfg = { ...defaultsFor('l2'), trainSize: 10 };
     const features = Array.from({ length: 70 }, (_, j) => `f${j}`);
