@@ -157,11 +157,14 @@ function prepareUserDir(credentialSecret, env) {
       }
       delete n.credentials;
     }
-    fs.writeFileSync(flowFile, JSON.stringify(nodes, null, 2));
-    fs.writeFileSync(
+    // replaced whole or not at all: a plain write on a full disk left a torn flows.json (red-team 2026-12-06)
+    const { replaceFileSync } = require(path.join(root, 'dist', 'nodes', 'core', 'durable-file.js'));
+    replaceFileSync(flowFile, JSON.stringify(nodes, null, 2));
+    replaceFileSync(
       path.join(userDir, 'flows_cred.json'),
       JSON.stringify(encryptCredentials(credentialSecret, creds)),
-      { mode: 0o600 }
+      true,
+      0o600
     );
   }
 }

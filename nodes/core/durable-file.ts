@@ -51,12 +51,13 @@ export const tempFileOf = (file: string): string => `${file}.tmp`;
 /**
  * Replaces `file` atomically with `data`: written to `<file>.tmp`, fsync'd (with fsync), renamed over it.
  * A crash leaves either the old or the new file, never a mix; a failure removes the temp file and throws.
- * Data may be given as chunks, written one after the other (large documents need not be one string).
+ * Data may be given as chunks, written one after the other (large documents need not be one string). `mode`:
+ * the new file's permissions (before the umask), e.g. 0o600 for a secret.
  */
-export function replaceFileSync(file: string, data: string | Iterable<string>, fsync = true): void {
+export function replaceFileSync(file: string, data: string | Iterable<string>, fsync = true, mode?: number): void {
   const tmp = tempFileOf(file);
   try {
-    const fd = fs.openSync(tmp, 'w');
+    const fd = fs.openSync(tmp, 'w', mode);
     try {
       if (typeof data === 'string') writeAll(fd, data);
       else for (const chunk of data) writeAll(fd, chunk);
