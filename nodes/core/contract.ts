@@ -43,6 +43,11 @@ export interface AnomalyResult {
     feature?: string;
     /** reason noise: the sensor's jitter is recurring sparse jumps (spikes) or one sudden jump, not broad noise */
     pattern?: 'spikes' | 'jump';
+    /**
+     * the highest smoothed score / threshold since the alarm opened: severity stays critical once it reached
+     * criticalRatio, while `score` is the latest point's
+     */
+    peak?: number;
   };
 }
 

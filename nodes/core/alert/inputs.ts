@@ -163,13 +163,20 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   // A persistent alarm is the score itself crossing its threshold, so the score leads. Drift, flat-line and
   // noise alarms come from their own checks while the score may sit well below the threshold: the reason leads
   // and the score follows as context, never as "score 0.07 vs threshold 1", which reads as a false alarm.
+  // severity is sticky (critical once the smoothed score reached the critical ratio), the score is the latest
+  // point's: a critical alert reading "score 0.036, threshold 1" looked like a false alarm to an operator
+  const peak =
+    severity === 'critical' && typeof inc?.peak === 'number' && Number.isFinite(inc.peak) && inc.peak > 0
+      ? `, peak ${fmtNum(inc.peak)} × threshold`
+      : '';
   const score = `${method} score ${fmtNum(r.score)}`;
   const sensorCheck = inc?.reason === 'flatline' || inc?.reason === 'noise';
   const topText = top.length && !sensorCheck ? ` (top: ${top.join(', ')})` : '';
   const message = why
-    ? `Anomaly on ${device}${why} (${score}${threshold !== undefined ? `, threshold ${fmtNum(threshold)}` : ''})${topText}`
+    ? `Anomaly on ${device}${why} (${score}${threshold !== undefined ? `, threshold ${fmtNum(threshold)}` : ''}${peak})${topText}`
     : `Anomaly on ${device}: ${score}` +
       (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
+      (peak ? ` (${peak.slice(2)})` : '') +
       topText;
   const s: AlertSignal = { kind: 'trigger', device_id: device, rule: RULES.anomaly, severity, message, value: r.score };
   if (threshold !== undefined) s.threshold = threshold;

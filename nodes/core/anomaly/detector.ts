@@ -347,6 +347,7 @@ export function step(
       severity: verdict.severity as Severity,
       points: inc.open!.points,
       opened: verdict.opened,
+      peak: Math.round(inc.open!.peak * 1000) / 1000,
     };
     if (verdict.feature !== undefined) anomaly.incident.feature = state.features[verdict.feature];
     if (verdict.pattern) anomaly.incident.pattern = verdict.pattern;

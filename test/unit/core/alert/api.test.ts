@@ -414,6 +414,20 @@ describe('alert input mapping', () => {
       msg({ reason: 'drift', severity: 'warning' }),
       'Anomaly on pump-009: slow drift away from calibration (pca score 0.0731, threshold 1) (top: flow)'
     );
+    // critical stays once reached: the message says how high the alarm went, beside the latest score
+    assert.equal(
+      msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'critical', peak: 2.41 }),
+      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1, peak 2.41 × threshold)'
+    );
+    assert.equal(
+      msg({ reason: 'persistent', severity: 'critical', peak: 2.5 }),
+      'Anomaly on pump-009: pca score 0.0731 vs threshold 1 (peak 2.5 × threshold) (top: flow)'
+    );
+    assert.equal(
+      msg({ reason: 'noise', feature: 'vibration', severity: 'warning', peak: 0.8 }),
+      'Anomaly on pump-009: sensor vibration noisy (pca score 0.0731, threshold 1)',
+      'a warning has no peak to explain'
+    );
   });
 
   it('maps RUL against the thresholds and explicit alerts with their fields', () => {

@@ -39,6 +39,8 @@ describe('anomaly strategies: states saved before the refactor', () => {
       assert.equal(validateState(c.state, c.cfg), null);
       const state = structuredClone(c.state);
       const results = c.next.map((x) => JSON.parse(JSON.stringify(step(c.cfg, state, x))) as StepResult);
+      // an open alarm reports its peak since the fixture was written (incident.peak): everything else is as then
+      for (const r of results) if (r.kind === 'result' && r.anomaly.incident) delete r.anomaly.incident.peak;
       assert.deepEqual(results, c.results);
       const after = JSON.parse(JSON.stringify(state)) as AnomalyDeviceState;
       // the alarm layer keeps running values per sensor that the fixture predates (incident.jab and jmp, which
@@ -81,6 +83,7 @@ describe('anomaly strategies: states saved before the refactor', () => {
       assert.notEqual(typeof back, 'string', `${name}: ${String(back)}`);
       const restored = back as AnomalyDeviceState;
       const results = c.next.map((x) => JSON.parse(JSON.stringify(step(c.cfg, restored, x))) as StepResult);
+      for (const r of results) if (r.kind === 'result' && r.anomaly.incident) delete r.anomaly.incident.peak;
       assert.deepEqual(results, c.results, name);
     }
   });
