@@ -452,7 +452,7 @@ export = function (RED: NodeAPI) {
           stallWarnedAt = t;
           node.warn(
             `the event loop was blocked for ${(gapMs / 1000).toFixed(1)} s (a sweep due every ${sweepMs / 1000} s): ` +
-              'that time is not counted as any device\'s silence, devices are timed from now'
+              "that time is not counted as any device's silence, devices are timed from now"
           );
         },
         onClockStep: (deltaMs, shifted) => {

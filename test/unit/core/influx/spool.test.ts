@@ -164,10 +164,17 @@ describe('influx spool', () => {
 
   // A crash leaves the files as they are (every write is synchronous): a copy of the directory opened beside
   // the live spool is what a restart after a kill -9 would open.
-  function openAfterCrash(s: Spool, opts: { maxBytes: number; segmentBytes: number }): Spool {
+  function afterCrash(s: Spool, opts: { maxBytes: number; segmentBytes: number }, check: (r: Spool) => void): void {
     const copy = `${dir}-crashed`;
     fs.cpSync(s.dir, copy, { recursive: true });
-    return Spool.open({ dir: copy, fsync: false, ...opts });
+    const r = Spool.open({ dir: copy, fsync: false, ...opts });
+    try {
+      check(r);
+    } finally {
+      r.close();
+      s.close();
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
   }
 
   it('a crash while a request is out: what the bound dropped of it counts as lost after the restart, and earlier drops stay counted (red-team 2026-12-06)', () => {
@@ -182,16 +189,11 @@ describe('influx spool', () => {
     for (let i = 0; i < 80; i++) s.append(next());
     const notSent = s.droppedPoints;
     assert.ok(notSent > 0);
-    const r = openAfterCrash(s, opts);
-    try {
+    afterCrash(s, opts, (r) => {
       assert.equal(r.droppedPoints, notSent + sent.lines.length, 'the earlier drops and the in-flight ones');
       assert.equal(r.points + r.droppedPoints, n, 'every point is spooled or counted');
       assert.equal(r.reportedDrops, 0);
-    } finally {
-      r.close();
-      s.close();
-      fs.rmSync(r.dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('counts a drop when it happens, even if the append that needed the room then fails (a full disk), and keeps what the owner reported', () => {
@@ -205,7 +207,8 @@ describe('influx spool', () => {
     const real = fs.writeSync;
     // record writes (at an offset) fail; the cursor's temp file still writes: the dropped segment freed room
     (fs as { writeSync: unknown }).writeSync = (fd: number, buf: Buffer, off?: number, len?: number, pos?: number) => {
-      if (pos !== undefined) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      if (pos !== undefined)
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       return real(fd, buf, off, len);
     };
     try {
@@ -216,16 +219,11 @@ describe('influx spool', () => {
     const vanished = before.points - s.points;
     assert.ok(vanished > 0, 'the append dropped old segments before its write failed');
     assert.equal(s.droppedPoints - before.dropped, vanished, 'every point that left the spool is counted');
-    const r = openAfterCrash(s, opts);
-    try {
+    afterCrash(s, opts, (r) => {
       assert.equal(r.points, s.points);
       assert.equal(r.droppedPoints, s.droppedPoints, 'the count survives a crash');
       assert.equal(r.reportedDrops, 7);
-    } finally {
-      r.close();
-      s.close();
-      fs.rmSync(r.dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('survives a crash between a write and the cursor update by replaying that batch (at-least-once)', () => {
