@@ -440,7 +440,7 @@ export class HealthService {
         const m = /^(UNKNOWN|ONLINE|OFFLINE|TIMEOUT)\|(\d+)\|/.exec(states[i + 1]);
         if (!m || !isValidDeviceId(id)) continue;
         const state = m[1] as DeviceState;
-        this.table.apply({
+        this.mirror({
           device_id: id,
           state,
           previous: state,
@@ -499,7 +499,7 @@ export class HealthService {
     sub.on('error', () => undefined); // reconnects on its own; the main connection reports outages
     sub.on('message', (_channel: string, text: string) => {
       const ev = parseRemoteEvent(text);
-      if (ev) this.table.apply(ev);
+      if (ev) this.mirror(ev);
     });
     // subscribe once connected (no offline queue on a shared client); ioredis resubscribes after reconnects
     this.subscribed = new Promise<void>((resolve) => {
@@ -682,12 +682,26 @@ export class HealthService {
     for (const text of evs) {
       const ev = parseRemoteEvent(text);
       if (!ev) continue;
-      this.table.apply(ev);
+      this.mirror(ev);
       if (!emit) continue;
       const eq = this.table.get(ev.device_id)?.equipment_id;
       if (eq !== undefined) ev.equipment_id = eq;
       this.emitFn(ev);
     }
+  }
+
+  /**
+   * Applies a row read from Redis (a reply, a change message, a refresh) to the memory mirror. A last-seen time
+   * past now comes back to now, as clampFuture does at a step: it was written in a clock ahead of ours, or
+   * before our clock stepped back and read after (a change message published before the step and delivered
+   * late put an hour-old future time back into the mirror, where a device that then died would wait for it).
+   */
+  private mirror(ev: HealthEvent): boolean {
+    if (ev.last_seen !== null) {
+      const now = this.now();
+      if (ev.last_seen > now) ev.last_seen = now;
+    }
+    return this.table.apply(ev);
   }
 
   private track(p: Promise<unknown>): void {

@@ -654,6 +654,33 @@ describe('health service with a shared Redis', function () {
       for (const d of fleet) assert.equal(a.service.table.get(d)!.last_seen, last, d);
     });
 
+    it('a change message published before a step back and delivered after it does not put the old time back in the mirror', async () => {
+      const k = clocks();
+      const { a, keyPrefix } = await stepping(k);
+      a.service.activity('press-0', k.c.wall);
+      await a.service.drain();
+      const before = k.c.wall;
+      k.pass(1000);
+      k.c.wall -= 3_600_000; // the clock was an hour ahead
+      a.service.activity('press-0', k.c.wall);
+      await a.service.drain();
+      assert.equal(a.service.table.get('press-0')!.last_seen, k.c.wall);
+      // a change message of before the step, late (another instance's, or ours delayed on the subscriber link)
+      await admin.publish(
+        `${keyPrefix}device_health_events`,
+        JSON.stringify({
+          device_id: 'press-0',
+          state: 'ONLINE',
+          previous: 'UNKNOWN',
+          since: before,
+          last_seen: before,
+          reason: 'data',
+        })
+      );
+      await sleep(200);
+      assert.equal(a.service.table.get('press-0')!.last_seen, k.c.wall, 'not an hour in the future');
+    });
+
     it('a step back during an outage reaches Redis with the resync: a device that dies is reported on time (old code: never within the hour)', async () => {
       const k = clocks();
       const { a, keyPrefix, steps } = await stepping(k, 7);
