@@ -271,8 +271,7 @@ export class AlertEngine {
     }
     if (signal.kind === 'clear') {
       if (!current) return { ok: true, events: [] };
-      this.unmarkClearing(key);
-      (current.severity === 'critical' ? this.clearingCritical : this.clearingLow).set(key, current);
+      this.markClearing(key, current);
       const t = this.tracking.get(current.alert_id)!;
       t.clearPoints++;
       if (t.clearSince === null) t.clearSince = now;
@@ -359,16 +358,19 @@ export class AlertEngine {
     this.clearingCritical.delete(key);
   }
 
+  /** Files an open alert whose condition has cleared under its severity's clearing group, as its most recent. */
+  private markClearing(key: string, alert: Alert): void {
+    this.unmarkClearing(key);
+    (alert.severity === 'critical' ? this.clearingCritical : this.clearingLow).set(key, alert);
+  }
+
   /** Files an open alert under its severity, as its severity's most recently active. */
   private place(key: string, alert: Alert): void {
     this.openLow.delete(key);
     this.openCritical.delete(key);
     (alert.severity === 'critical' ? this.openCritical : this.openLow).set(key, alert);
     // a clearing alert escalated (or changed severity) moves to its severity's clearing group
-    if (this.clearingLow.has(key) || this.clearingCritical.has(key)) {
-      this.unmarkClearing(key);
-      (alert.severity === 'critical' ? this.clearingCritical : this.clearingLow).set(key, alert);
-    }
+    if (this.clearingLow.has(key) || this.clearingCritical.has(key)) this.markClearing(key, alert);
   }
 
   /**
@@ -601,15 +603,12 @@ export class AlertEngine {
       const alert: Alert = { ...a };
       this.byId.set(alert.alert_id, alert);
       if (alert.status === 'open') {
-        this.open.set(AlertEngine.key(alert.device_id, alert.rule), alert);
-        this.place(AlertEngine.key(alert.device_id, alert.rule), alert);
+        const key = AlertEngine.key(alert.device_id, alert.rule);
+        this.open.set(key, alert);
+        this.place(key, alert);
         const t = s.tracking && s.tracking[alert.alert_id];
         this.tracking.set(alert.alert_id, t ? { ...t } : freshTracking(now));
-        if (t && t.clearPoints > 0)
-          (alert.severity === 'critical' ? this.clearingCritical : this.clearingLow).set(
-            AlertEngine.key(alert.device_id, alert.rule),
-            alert
-          );
+        if (t && t.clearPoints > 0) this.markClearing(key, alert);
       } else {
         this.resolvedCount++;
       }

@@ -2,7 +2,7 @@
 // neither grow memory without end nor lock real devices out for good (issue #10: a hard cap of 10,000 that
 // was persisted refused every new device, also after a restart). So the table never refuses: when it is full,
 // a new device takes the place of the least recently active one, and devices whose latest verdict was an
-// anomaly (the ones alerting) go only after every idle one. With `junior`, states that cost little to rebuild
+// anomaly (the ones alerting) go only after every idle one. With `isJunior`, states that cost little to rebuild
 // (still calibrating) go before either: a churn of made-up ids, each sending a message or two, otherwise pushed
 // out the fleet's trained models (red-team round 2026-12-06: 50,000 one-message ids left 2 of 18 trained devices
 // scoring, a real spike fault unscored for 9 minutes while it re-calibrated on faulty data).
