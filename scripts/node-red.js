@@ -95,6 +95,11 @@ process.on('SIGTERM', stop);
 // a crash, the OOM killer choosing it), close as on Ctrl+C (the writer keeps its points in the spool) instead of
 // running on as an orphan that holds the editor's port and the user directory, so the next npm start can start.
 if (process.channel) {
+  // npm start's embedded broker (in that script, not here) reports its refusals and drops for /moby/metrics
+  const { setBrokerRefusals } = require(path.join(root, 'dist', 'nodes', 'lib', 'metrics.js'));
+  process.on('message', (m) => {
+    if (m && m.type === 'moby:broker-refusals') setBrokerRefusals(m.totals);
+  });
   process.channel.unref();
   process.on('disconnect', stop);
 }

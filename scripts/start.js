@@ -263,6 +263,19 @@ function spawnChild(name, args, env, onLine = null, restart = false, restarts = 
 }
 
 /**
+ * The embedded broker's refusals and drops (queue_full above all) for /moby/metrics: the broker runs here, the
+ * metrics are served by Node-RED, so its totals go to the Node-RED child over the IPC channel every 5 s (a
+ * restarted child gets them at the next tick).
+ */
+function reportBrokerRefusals() {
+  setInterval(() => {
+    for (const child of children)
+      if (child.mobyName === 'node-red' && child.connected)
+        child.send({ type: 'moby:broker-refusals', totals: broker.refusals.totals }, () => {}); // gone: next tick
+  }, 5000).unref();
+}
+
+/**
  * Resolves once Node-RED's log says the flows started and a MOBY broker node connected (or 15 s after the
  * flows started, for a kept flow without one). Gives up waiting after 3 minutes and says so.
  */
@@ -442,6 +455,7 @@ async function main() {
     onLine,
     true
   );
+  if (broker) reportBrokerRefusals();
   await ready.promise;
   const shown = host.includes(':') ? `[${host}]` : host;
   // "Started flows" is logged before the HTTP server is certain to answer: print no URL that does not

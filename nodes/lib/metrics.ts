@@ -113,6 +113,35 @@ new Counter({
   },
 });
 
+// `npm start`'s embedded broker runs in scripts/start.js, outside the Node-RED process: what it refuses or drops
+// (queue_full: a device's live message dropped because the pipeline fell behind, connection_evicted, …) was in
+// start.js's log only, so /moby/metrics missed drops between the devices and the pipeline (63,414 warm-up
+// messages at 500 simulated devices, red-team round 2026-12-06). start.js sends its totals over the IPC channel
+// every few seconds; scripts/node-red.js hands them to setBrokerRefusals.
+const brokerRefusals = new Map<string, number>();
+new Counter({
+  name: 'moby_broker_refusals_total',
+  help: "Refusals and drops of npm start's embedded MQTT broker by kind (queue_full: a device's message dropped while the pipeline fell behind); reported by scripts/start.js",
+  labelNames: ['kind'] as const,
+  registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    for (const [kind, n] of brokerRefusals) this.inc({ kind }, n);
+  },
+});
+
+/**
+ * Takes the embedded broker's refusal totals since it started (kind → count). Malformed entries are ignored, and
+ * a total never goes down (a counter): Node-RED restarted under the same broker gets the broker's totals again.
+ */
+export function setBrokerRefusals(totals: unknown): void {
+  if (!totals || typeof totals !== 'object') return;
+  for (const [kind, n] of Object.entries(totals as Record<string, unknown>)) {
+    if (!/^[a-z_]{1,40}$/.test(kind) || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) continue;
+    if (n > (brokerRefusals.get(kind) ?? 0) || !brokerRefusals.has(kind)) brokerRefusals.set(kind, n);
+  }
+}
+
 export const writeLatency = new Histogram({
   name: 'moby_influx_write_seconds',
   help: 'Latency of InfluxDB batch writes',

@@ -160,7 +160,13 @@ describe('npm start going down', function () {
   });
 
   it('the embedded broker keeps local strangers out of the pipeline: its client id needs its login, only it subscribes, devices still publish, idle connections over MOBY_BROKER_MAX_CONNECTIONS are evicted but never the pipeline', async () => {
-    started = await startMoby(home, { MOBY_BROKER_MAX_CONNECTIONS: '2' });
+    const apiPort = await freePort();
+    const token = 'start-stop-test-token-0123456789abcdef';
+    started = await startMoby(home, {
+      MOBY_BROKER_MAX_CONNECTIONS: '2',
+      MOBY_PORT: String(apiPort),
+      MOBY_API_TOKEN: token,
+    });
     const url = `mqtt://127.0.0.1:${started.brokerPort}`;
     // a local process posing as the pipeline: before, it took over the persistent session and acknowledged
     // (so lost) the telemetry queued for Node-RED
@@ -213,6 +219,29 @@ describe('npm start going down', function () {
       /embedded broker: closed the connection of client "idle-0" .*MOBY_BROKER_MAX_CONNECTIONS/
     );
     assert.doesNotMatch(started.output(), /MOBY broker\] disconnected/, 'the pipeline kept its connection');
+    // the broker runs in start.js, the metrics in Node-RED: its refusals reach /moby/metrics (before: the log only)
+    let metrics = '';
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${apiPort}/moby/metrics`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        metrics = await res.text();
+        return /moby_broker_refusals_total\{kind="connection_evicted"\} 1\b/.test(metrics);
+      },
+      15000,
+      'the broker refusals in /moby/metrics',
+      500
+    ).catch((err) =>
+      assert.fail(
+        `${err.message}: ${metrics
+          .split('\n')
+          .filter((l) => /broker/.test(l))
+          .join('; ')}`
+      )
+    );
+    assert.match(metrics, /moby_broker_refusals_total\{kind="pipeline_client_id"\} 1\b/);
+    assert.match(metrics, /moby_broker_refusals_total\{kind="queue_full"\} 0\b/);
     started.child.kill('SIGINT');
     assert.equal((await started.exited).code, 0, started.output());
   });

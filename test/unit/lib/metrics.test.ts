@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { countIn, countRejected, metricsText, provideGauge } from '../../../nodes/lib/metrics';
+import { countIn, countRejected, metricsText, provideGauge, setBrokerRefusals } from '../../../nodes/lib/metrics';
 
 describe('metrics registry', () => {
   it('counts messages per node type and sums gauge providers with equal labels', async () => {
@@ -19,5 +19,17 @@ describe('metrics registry', () => {
     text = await metricsText();
     assert.match(text, /moby_test_things\{state="ok"\} 2/);
     a();
+  });
+
+  it("shows the embedded broker's refusal totals as a counter that never goes down, ignoring malformed entries", async () => {
+    setBrokerRefusals({ queue_full: 12, connection_evicted: 1 });
+    // a Node-RED restarted under the same broker, then garbage over the IPC channel
+    setBrokerRefusals({ queue_full: 10, connection_evicted: 3 });
+    setBrokerRefusals({ queue_full: -1, 'bad"kind': 5, wrong_password: 1.5, takeover_will: '7' });
+    setBrokerRefusals(null);
+    const text = await metricsText();
+    assert.match(text, /moby_broker_refusals_total\{kind="queue_full"\} 12\n/);
+    assert.match(text, /moby_broker_refusals_total\{kind="connection_evicted"\} 3\n/);
+    assert.doesNotMatch(text, /bad|wrong_password|takeover_will/);
   });
 });
