@@ -16,6 +16,7 @@ const nodeRedDir = path.dirname(require.resolve('node-red/package.json'));
 const express = require(require.resolve('express', { paths: [nodeRedDir] }));
 const RED = require('node-red');
 const { adminGuard, guardUpgrades } = require(path.join(root, 'dist', 'nodes', 'lib', 'admin-guard.js'));
+const { loginGuard } = require(path.join(root, 'dist', 'nodes', 'lib', 'login-guard.js'));
 const { LOOPBACK_HOSTS, hostVerdict, parseOriginList } = require(
   path.join(root, 'dist', 'nodes', 'core', 'http-guard.js')
 );
@@ -67,6 +68,25 @@ app.use((req, res, next) => {
 });
 app.use((req, res, next) => (isApi(req.path) ? jsonError(res, 404, 'not_found', 'no such route') : next()));
 app.use(adminGuard(guardOptions));
+// Node-RED's login: bounded body, credentials checked here, failures limited per address (nodes/lib/login-guard.ts)
+const adminUsers = settings.adminAuth && Array.isArray(settings.adminAuth.users) ? settings.adminAuth.users : null;
+if (adminUsers && adminUsers.length) {
+  // the bcrypt Node-RED itself compares with (editor-api's users.js: @node-rs/bcrypt, else bcryptjs)
+  const editorApiDir = path.dirname(require.resolve('@node-red/editor-api/package.json', { paths: [nodeRedDir] }));
+  let bcrypt;
+  try {
+    bcrypt = require(require.resolve('@node-rs/bcrypt', { paths: [editorApiDir] }));
+  } catch {
+    bcrypt = require(require.resolve('bcryptjs', { paths: [editorApiDir] }));
+  }
+  const authenticate = async (username, password) => {
+    const user = adminUsers.find((u) => u.username === username);
+    // an unknown user name costs a comparison too, so the answer's timing does not tell which names exist
+    const ok = await bcrypt.compare(password, (user || adminUsers[0]).password);
+    return Boolean(user) && ok;
+  };
+  app.post(path.posix.join(settings.httpAdminRoot, 'auth', 'token'), loginGuard({ authenticate }));
+}
 app.use(settings.httpAdminRoot, RED.httpAdmin);
 app.use(settings.httpNodeRoot, RED.httpNode);
 // Errors that reach the top never leave as Express's HTML page with a stack trace and server paths.

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitFor } from '../support/net';
@@ -149,6 +150,37 @@ describe('npm start (smoke)', function () {
       type: string;
     }>;
     assert.ok(flows.some((n) => n.type === 'moby-hmac-verify') && flows.some((n) => n.type === 'moby-influx-write'));
+  });
+
+  it("keeps Node-RED's login from being locked or bloated by anyone: wrong logins from another address leave the admin's login working, and a 1 MB user name is refused unread", async () => {
+    // from 127.0.0.2 (another local address): before, Node-RED locked the user name out everywhere for 10
+    // minutes after 5 failures, the right password included
+    const from2 = (body: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/auth/token',
+            localAddress: '127.0.0.2',
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          }
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const attempt = (username: string, pw: string) =>
+      JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username, password: pw });
+    const codes: number[] = [];
+    for (let i = 0; i < 7; i++) codes.push(await from2(attempt('admin', `wrong-${i}`)));
+    assert.deepEqual(codes, [403, 403, 403, 403, 403, 429, 429]);
+    assert.ok((await login()).length > 10, 'the right password still logs in from 127.0.0.1');
+    assert.equal(await from2(attempt('x'.repeat(1_000_000), 'wrong')), 413);
   });
 
   it('within 60 s shows alerts, a TIMEOUT device and an OFFLINE device (through the broker login)', async () => {
