@@ -16,10 +16,11 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  * every line (without a prefix). Rejects with the listen error (EADDRINUSE …) after closing aedes.
  * `maxConnections`: open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS); `connectTimeoutMs`:
  * how long a connection may stay open without sending CONNECT; `maxInflight`: messages sent to the pipeline
- * unacknowledged (1000); `maxQueued`: messages waiting for the pipeline past which devices' live ones are dropped.
+ * unacknowledged (1000); `maxQueued`: messages waiting for the pipeline past which devices' live ones are dropped;
+ * `maxPendingQos2`: QoS 2 message ids held for their PUBREL across all sessions (100,000).
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
  *   maxPacketBytes?: number, maxRetainedBytes?: number, maxConnections?: number, connectTimeoutMs?: number,
- *   maxInflight?: number, maxQueued?: number,
+ *   maxInflight?: number, maxQueued?: number, maxPendingQos2?: number,
  *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
@@ -63,6 +64,44 @@ function gatePipelineDeliveries(persistence, gateOf) {
     if (stored) gateOf(client.id)?.acked(String(stored.messageId));
     return stored;
   };
+}
+
+/**
+ * aedes keeps each QoS 2 PUBLISH until its PUBREL only to recognise a resend of the packet id (it delivered the
+ * message already): store the id alone, not the payload, and bound the ids held across all sessions
+ * (core/mqtt/embedded-broker.ts, PendingQos2 says why). `onForget(clientId)` hears of each id forgotten.
+ */
+function boundPendingQos2(persistence, pending, onForget) {
+  const EMPTY = Buffer.alloc(0);
+  const store = persistence.incomingStorePacket.bind(persistence);
+  const del = persistence.incomingDelPacket.bind(persistence);
+  persistence.incomingStorePacket = async (client, packet) => {
+    await store(client, {
+      cmd: 'publish',
+      topic: '',
+      payload: EMPTY,
+      qos: 2,
+      retain: false,
+      messageId: packet.messageId,
+    });
+    const forgotten = pending.add(client.id, packet.messageId);
+    if (forgotten) {
+      await del({ id: forgotten[0] }, { messageId: forgotten[1] }).catch(() => {}); // its session may be gone
+      onForget(forgotten[0]);
+    }
+  };
+  persistence.incomingDelPacket = async (client, packet) => {
+    pending.release(client.id, packet.messageId);
+    return del(client, packet);
+  };
+  if (typeof persistence.cleanIncoming === 'function') {
+    // a clean session's ids go with it
+    const clean = persistence.cleanIncoming.bind(persistence);
+    persistence.cleanIncoming = (client) => {
+      pending.releaseClient(client.id);
+      return clean(client);
+    };
+  }
 }
 
 /**
@@ -121,6 +160,7 @@ async function startEmbeddedBroker(o) {
     hasEmptyTopicLevel,
     EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
     EMBEDDED_BROKER_MAX_QUEUED,
+    PendingQos2,
   } = require(path.join(dist, 'embedded-broker.js'));
   const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
   const { ConnectionTable } = require(path.join(dist, 'connection-table.js'));
@@ -257,6 +297,16 @@ async function startEmbeddedBroker(o) {
         )
       ),
   });
+  const pendingQos2 = new PendingQos2(o.maxPendingQos2);
+  boundPendingQos2(broker.persistence, pendingQos2, (clientId) =>
+    say(
+      refusals.note(
+        'qos2_forgotten',
+        clientId,
+        `forgot the QoS 2 message id of client "${idText(clientId)}" held for its PUBREL: ${pendingQos2.size} are held (the bound); a resend of it would be delivered twice`
+      )
+    )
+  );
   markRedeliveries(broker.persistence);
   gatePipelineDeliveries(broker.persistence, gateOf);
   const onTooLarge = (remaining, conn) => {
@@ -331,6 +381,8 @@ async function startEmbeddedBroker(o) {
     refusals,
     retained,
     connections,
+    pendingQos2,
+    aedes: broker, // for tests and diagnostics
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)
     close: () =>

@@ -12,6 +12,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { envelopeMaxBytes } from '../hmac/verify';
 import { DEFAULT_LIMITS } from '../safe-json';
 import { preview } from '../names';
+import { BoundedMap } from '../bounded-map';
 
 export interface EmbeddedBrokerLogin {
   /** the pipeline's fixed client id (MOBY_MQTT_CLIENT_ID) */
@@ -29,7 +30,8 @@ export type RefusalKind =
   | 'connection_evicted'
   | 'connect_timeout'
   | 'empty_topic_level'
-  | 'queue_full';
+  | 'queue_full'
+  | 'qos2_forgotten';
 
 export type ConnectVerdict =
   { ok: true; pipeline: boolean } | { ok: false; kind: 'wrong_password' | 'pipeline_client_id'; reason: string };
@@ -118,6 +120,63 @@ export const EMBEDDED_BROKER_CONNECT_TIMEOUT_MS = 5000;
 export const EMBEDDED_BROKER_MAX_RETAINED_BYTES = 16 * 1024 * 1024;
 const RETAINED_OVERHEAD_BYTES = 256;
 
+/** QoS 2 message ids held for duplicate detection until their PUBREL, across all clients (see PendingQos2). */
+export const EMBEDDED_BROKER_MAX_PENDING_QOS2 = 100_000;
+
+/**
+ * The QoS 2 PUBLISHes the embedded broker holds until their PUBREL, bounded. aedes delivers a QoS 2 message at
+ * once and keeps it, payload and all, in the session only to recognise a resend of its packet id; its bound
+ * (maxInflightInbound, 1,000) is per connection while the store is per session, which outlives the connection.
+ * A client without any key that sent large QoS 2 messages and never PUBREL, under many client ids or reconnecting
+ * with new ids, held 937 MB of buffers after it had gone (red-team round 2026-12-06; 65,535 × 148 KB ≈ 9.7 GB per
+ * client id). The broker now stores only the packet id (scripts/lib/embedded-broker.js) and this table bounds
+ * how many ids all sessions hold: a new one at the bound forgets the oldest (that message, resent before its
+ * PUBREL, would be delivered twice: counted as `qos2_forgotten`) rather than refusing anyone.
+ */
+export class PendingQos2 {
+  private readonly ids: BoundedMap<string, [clientId: string, messageId: number]>;
+  /** each client's ids in `ids`, for a clean session that drops them all */
+  private readonly byClient = new Map<string, Set<number>>();
+
+  constructor(max: number = EMBEDDED_BROKER_MAX_PENDING_QOS2) {
+    this.ids = new BoundedMap(max);
+  }
+
+  /** A QoS 2 message of `clientId` is held until its PUBREL; returns the one forgotten to make room, if any. */
+  add(clientId: string, messageId: number): [clientId: string, messageId: number] | undefined {
+    const forgotten = this.ids.put(`${clientId}\u0000${messageId}`, [clientId, messageId])?.[1];
+    let mine = this.byClient.get(clientId);
+    if (!mine) this.byClient.set(clientId, (mine = new Set()));
+    mine.add(messageId);
+    if (forgotten) this.unindex(forgotten[0], forgotten[1]);
+    return forgotten;
+  }
+
+  /** Its PUBREL came: no longer held. */
+  release(clientId: string, messageId: number): void {
+    if (this.ids.delete(`${clientId}\u0000${messageId}`)) this.unindex(clientId, messageId);
+  }
+
+  /** The client's session was cleaned: none of its ids is held. */
+  releaseClient(clientId: string): void {
+    const mine = this.byClient.get(clientId);
+    if (!mine) return;
+    for (const id of mine) this.ids.delete(`${clientId}\u0000${id}`);
+    this.byClient.delete(clientId);
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  private unindex(clientId: string, messageId: number): void {
+    const mine = this.byClient.get(clientId);
+    if (!mine) return;
+    mine.delete(messageId);
+    if (mine.size === 0) this.byClient.delete(clientId);
+  }
+}
+
 /**
  * Bytes of retained messages per topic, within a budget. A retained PUBLISH that would take the total over
  * the budget is delivered as an ordinary message and not stored (the adapter clears its retain flag), so
@@ -161,6 +220,7 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   connect_timeout: 'no CONNECT in time',
   empty_topic_level: 'publish to a topic with an empty level',
   queue_full: 'message dropped: the queue for the pipeline was full',
+  qos2_forgotten: 'QoS 2 message id forgotten before its PUBREL',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -175,8 +235,8 @@ export interface RefusalLogOptions {
  * The embedded broker's refusal log: the first `linesPerWindow` refusals of a window are logged one by one, a
  * packet too large once per client (client id, or address before CONNECT) at most; everything else is only
  * counted, and `summary()` — called by a timer at the end of every window — returns one line with what was
- * not logged and the totals since start (the broker's counters: it runs outside Node-RED, so they have no
- * place in /moby/metrics), or null when the window logged everything.
+ * not logged and the totals since start (the broker's counters: it runs outside Node-RED; npm start also sends
+ * the totals to /moby/metrics over IPC), or null when the window logged everything.
  */
 export class BrokerRefusalLog {
   /** refusals since start, by kind */
@@ -190,6 +250,7 @@ export class BrokerRefusalLog {
     connect_timeout: 0,
     empty_topic_level: 0,
     queue_full: 0,
+    qos2_forgotten: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;

@@ -9,6 +9,7 @@ import {
   embeddedBrokerPublishesWill,
   RetainedBudget,
   hasEmptyTopicLevel,
+  PendingQos2,
 } from '../../../../nodes/core/mqtt/embedded-broker';
 
 describe('embedded broker rules', () => {
@@ -64,7 +65,7 @@ describe('embedded broker refusal log', () => {
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
         "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
         'retained message over budget 0, will of a displaced connection 0, ' +
-        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0'
+        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
@@ -80,6 +81,7 @@ describe('embedded broker refusal log', () => {
       connect_timeout: 0,
       empty_topic_level: 0,
       queue_full: 0,
+      qos2_forgotten: 0,
     });
   });
 
@@ -99,7 +101,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0$/
     );
   });
 
@@ -132,7 +134,7 @@ describe('embedded broker refusal log', () => {
     assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
     assert.match(
       log.summary(60)!,
-      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0$/
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0$/
     );
   });
 
@@ -159,5 +161,36 @@ describe('hasEmptyTopicLevel', () => {
       assert.equal(hasEmptyTopicLevel(t), true, t);
     for (const t of ['devices/fan-001/telemetry', 'device/lwt/pump-005', 't/acme/device/status/x', 'a'])
       assert.equal(hasEmptyTopicLevel(t), false, t);
+  });
+});
+
+describe('PendingQos2 (QoS 2 ids held for their PUBREL, across sessions)', () => {
+  it('bounds the ids of all clients together: a new one at the bound forgets the oldest, whoever sent it', () => {
+    const p = new PendingQos2(3);
+    assert.equal(p.add('a', 1), undefined);
+    assert.equal(p.add('b', 1), undefined);
+    assert.equal(p.add('a', 2), undefined);
+    assert.deepEqual(p.add('c', 7), ['a', 1]);
+    assert.equal(p.size, 3);
+    // a resend of an id still held is the same entry, not a new one
+    assert.equal(p.add('b', 1), undefined);
+    assert.equal(p.size, 3);
+  });
+
+  it("PUBREL releases one id; a cleaned session releases all of its own and nobody else's", () => {
+    const p = new PendingQos2(10);
+    for (const id of [1, 2, 3]) p.add('a', id);
+    p.add('b', 1);
+    p.release('a', 2);
+    p.release('a', 99); // unknown: nothing
+    assert.equal(p.size, 3);
+    p.releaseClient('a');
+    assert.equal(p.size, 1);
+    p.releaseClient('a');
+    assert.equal(p.size, 1);
+    // the survivor is still held: the bound forgets it last
+    for (let i = 0; i < 9; i++) p.add('c', i);
+    assert.equal(p.size, 10);
+    assert.deepEqual(p.add('c', 100), ['b', 1]);
   });
 });
