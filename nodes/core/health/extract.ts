@@ -161,6 +161,28 @@ export function readHealthMessage(
   now: number,
   opts: HealthReadOptions
 ): HealthInput {
+  const input = readUnscoped(msg, now, opts);
+  // '~' joins a tenant and its device in the table's ids (scopeHealthId): a tenant-less id holding one would
+  // be a tenant's row. A keyless client's will on `device/lwt/acme~pump-001` marked acme's pump-001 from
+  // outside acme's topics (red-team round 2026-12-06); signed and tenant ids never contain '~'.
+  if (input.kind !== 'reject' && input.tenant === undefined && input.device_id.includes('~'))
+    return {
+      kind: 'reject',
+      reject: rejectOf(
+        'bad_device_id',
+        "a device id without a tenant must not contain '~' (it joins a tenant and its device ids)",
+        input.device_id,
+        'device_id'
+      ),
+    };
+  return input;
+}
+
+function readUnscoped(
+  msg: { topic?: unknown; payload?: unknown; moby?: unknown },
+  now: number,
+  opts: HealthReadOptions
+): HealthInput {
   const topic = typeof msg.topic === 'string' ? msg.topic : '';
   const moby = obj(msg.moby);
   const reject = (code: string, reason: string, device_id?: string, field?: string): HealthInput => ({

@@ -299,6 +299,15 @@ describe('health message reading: the tenant of a will, status or activity (docs
     );
   });
 
+  it("refuses a tenant-less id holding '~', which would be a tenant's row (before: device/status/acme~pump-001 reached acme's pump-001)", () => {
+    const r = read({ topic: 'device/status/acme~pump-001', payload: 'offline' });
+    assert.deepEqual(rejectOf(r), ['bad_device_id', 'acme~pump-001', 'device_id']);
+    assert.equal(read({ payload: 1, moby: { device_id: 'acme~pump-001' } }).kind, 'reject');
+    // the same device in its tenant's topic is acme's pump-001, and a tenant-less id without '~' is read as before
+    assert.equal(read({ topic: 't/acme/device/status/pump-001', payload: 'offline' }).kind, 'status');
+    assert.equal(read({ topic: 'device/status/pump-001', payload: 'offline' }).kind, 'status');
+  });
+
   it('rejects a tenant that breaks the tenant rule as bad_tenant, naming the field (never a tenant-less row)', () => {
     assert.deepEqual(rejectOf(read({ topic: 't/be.ta/device/lwt/pump-001', payload: 'offline' })), [
       'bad_tenant',
