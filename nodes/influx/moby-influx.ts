@@ -270,7 +270,7 @@ export = function (RED: NodeAPI) {
      */
     function openWriter(dir: string, send: WriteBodyFn | null): InfluxWriter {
       const spool = Spool.open({ dir, maxBytes: spoolMaxMB * 1024 * 1024 });
-      // drops an earlier run counted but never said (it died within the minute, or mid-request) are said now
+      // drops an earlier run never counted (it died first, or mid-request) are counted and said now
       droppedSeen += spool.reportedDrops;
       spools.push(spool);
       return new InfluxWriter({
@@ -353,6 +353,8 @@ export = function (RED: NodeAPI) {
         dropped.inc(droppedNow - droppedSeen);
         dropsUnsaid += droppedNow - droppedSeen;
         droppedSeen = droppedNow;
+        // counted: the cursor says so now, so a restart counts only what this run never did
+        for (const sp of spools) sp.markReported(sp.droppedPoints);
       }
       if (dropsUnsaid > 0 && Date.now() - dropsSaidAt >= 60_000) {
         node.warn(
@@ -360,7 +362,6 @@ export = function (RED: NodeAPI) {
         );
         dropsUnsaid = 0;
         dropsSaidAt = Date.now();
-        for (const sp of spools) sp.reportedDrops = sp.droppedPoints;
       }
       sayOutage('', s);
       let i = 1;

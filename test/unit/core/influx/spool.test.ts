@@ -226,6 +226,26 @@ describe('influx spool', () => {
     });
   });
 
+  it('keeps what the owner counted at once, also on an idle spool: a restart counts only drops never counted (before: the same drops counted again at every restart)', () => {
+    const opts = { maxBytes: 16 * 1024, segmentBytes: 2 * 1024 };
+    const s = Spool.open({ dir, fsync: false, ...opts });
+    let n = 0;
+    for (let i = 0; i < 100; i++) s.append(batch((n += 10) - 10, 10));
+    const dropped = s.droppedPoints;
+    assert.ok(dropped > 0);
+    // the database is back and took everything: the spool is idle, nothing else writes its cursor
+    s.ack(s.batches);
+    s.markReported(dropped);
+    assert.equal(s.reportedDrops, dropped);
+    afterCrash(s, opts, (r) => {
+      assert.equal(r.droppedPoints, dropped);
+      assert.equal(r.reportedDrops, dropped, 'nothing left to count after the restart');
+    });
+    // never more than was dropped
+    s.markReported(dropped + 1000);
+    assert.equal(s.reportedDrops, dropped);
+  });
+
   it('survives a crash between a write and the cursor update by replaying that batch (at-least-once)', () => {
     let s = Spool.open({ dir, fsync: false });
     s.append(batch(0, 1));
