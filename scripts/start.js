@@ -119,20 +119,51 @@ function encryptCredentials(secret, creds) {
   return { $: iv.toString('hex') + cipher.update(JSON.stringify(creds), 'utf8', 'base64') + cipher.final('base64') };
 }
 
+/** The credentials a file written by encryptCredentials holds, or null when it cannot be read with `secret`. */
+function readCredentials(file, secret) {
+  try {
+    const { $: text } = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const key = crypto.createHash('sha256').update(secret).digest();
+    const decipher = crypto.createDecipheriv('aes-256-ctr', key, Buffer.from(text.slice(0, 32), 'hex'));
+    return JSON.parse(decipher.update(text.slice(32), 'base64', 'utf8') + decipher.final('utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `file` holds exactly `text` (then it is not written again: a start on a full disk must not fail there). */
+function holds(file, text) {
+  try {
+    return fs.readFileSync(file, 'utf8') === text;
+  } catch {
+    return false;
+  }
+}
+
+// Everything below is written only when it changed: after a power cut on a full disk (the spool fills it by
+// design) an unchanged user directory must not keep the pipeline from coming back (a tester's restart died
+// with ENOSPC rewriting an identical flows.json, red-team 2026-12-06).
 function prepareUserDir(credentialSecret, env) {
   fs.mkdirSync(path.join(userDir, 'node_modules', path.dirname(pkg.name)), { recursive: true });
   // Link the package the way `npm install <path>` would, so Node-RED finds it like any palette module.
   const link = path.join(userDir, 'node_modules', pkg.name);
+  let linked = false;
   try {
-    fs.rmSync(link, { recursive: true, force: true });
+    linked = fs.readlinkSync(link) === root;
   } catch {
-    /* not there */
+    /* not there, or not a link */
   }
-  fs.symlinkSync(root, link, 'dir');
-  fs.writeFileSync(
-    path.join(userDir, 'package.json'),
-    JSON.stringify({ name: 'moby-userdir', private: true, dependencies: { [pkg.name]: `file:${root}` } }, null, 2)
+  if (!linked) {
+    fs.rmSync(link, { recursive: true, force: true });
+    fs.symlinkSync(root, link, 'dir');
+  }
+  const userPkg = JSON.stringify(
+    { name: 'moby-userdir', private: true, dependencies: { [pkg.name]: `file:${root}` } },
+    null,
+    2
   );
+  if (!holds(path.join(userDir, 'package.json'), userPkg))
+    fs.writeFileSync(path.join(userDir, 'package.json'), userPkg);
   // The pipeline in flows/ is the source of truth: it replaces the deployed flow at every start unless
   // MOBY_KEEP_FLOWS=1 (edits made in the editor are kept then; export them to flows/ to share them).
   const flowFile = path.join(userDir, 'flows.json');
@@ -159,13 +190,12 @@ function prepareUserDir(credentialSecret, env) {
     }
     // replaced whole or not at all: a plain write on a full disk left a torn flows.json (red-team 2026-12-06)
     const { replaceFileSync } = require(path.join(root, 'dist', 'nodes', 'core', 'durable-file.js'));
-    replaceFileSync(flowFile, JSON.stringify(nodes, null, 2));
-    replaceFileSync(
-      path.join(userDir, 'flows_cred.json'),
-      JSON.stringify(encryptCredentials(credentialSecret, creds)),
-      true,
-      0o600
-    );
+    const flowText = JSON.stringify(nodes, null, 2);
+    if (!holds(flowFile, flowText)) replaceFileSync(flowFile, flowText);
+    const credFile = path.join(userDir, 'flows_cred.json');
+    // encrypted with a fresh IV each time: compared by what it holds
+    if (JSON.stringify(readCredentials(credFile, credentialSecret)) !== JSON.stringify(creds))
+      replaceFileSync(credFile, JSON.stringify(encryptCredentials(credentialSecret, creds)), true, 0o600);
   }
 }
 

@@ -281,9 +281,15 @@ describe('npm start (smoke)', function () {
 
   it('a second start keeps the login and token, prints neither, and says where to reset them', async () => {
     let again = '';
+    // an unchanged user directory is not written again: a restart on a full disk died rewriting an identical
+    // flows.json (red-team 2026-12-06)
+    const files = ['flows.json', 'flows_cred.json', 'package.json'].map((f) => path.join(home, 'userdir', f));
+    const stamp = () => files.map((f) => `${f} ${fs.statSync(f).ino} ${fs.statSync(f).mtimeMs}`);
+    const before = stamp();
     child = startMoby({ ...env, MOBY_SIM: '0' }, (s) => (again += s));
     // the banner is printed once the flow has started and its broker node is connected (scripts/start.js)
     await waitFor(() => again.includes('press Ctrl+C to stop'), 30000, 'second start banner');
+    assert.deepEqual(stamp(), before, 'flows, credentials and package.json left as they were');
     assert.ok(!again.includes(password) && !again.includes(token));
     assert.match(again, /to reset it delete .*admin-password\.bcrypt/);
     assert.match(again, /to reset it delete .*api-token\.sha256/);
