@@ -301,7 +301,7 @@ export = function (RED: NodeAPI) {
             if (!trust.isProven(input.device_id)) provenDirty = true;
             trust.prove(input.device_id, now);
           }
-          service!.activity(input.device_id, input.time, input.equipment_id, now);
+          service!.activity(input.device_id, input.time, input.equipment_id, now, input.stamped);
           dirty = true;
         }
         countEvictions();

@@ -52,7 +52,16 @@ export type HealthInput =
       equipment_id?: string;
       tenant?: string;
     }
-  | { kind: 'activity'; device_id: string; time: number; equipment_id?: string; verified: boolean; tenant?: string }
+  | {
+      kind: 'activity';
+      device_id: string;
+      time: number;
+      /** the device's own stamp when `time` replaced it (too far from the receive time): see HealthTable.activity */
+      stamped?: number;
+      equipment_id?: string;
+      verified: boolean;
+      tenant?: string;
+    }
   /**
    * a signed birth/will (the telemetry envelope, docs/device-health.md "Signed wills and births"), not yet
    * verified: the adapter judges it with core/health/sessions.ts
@@ -337,12 +346,14 @@ function readUnscoped(
   const stamp = looseEpochMs(moby?.timestamp ?? payload?.timestamp ?? payload?.ts);
   // authenticated by moby-hmac-verify upstream (which drops any msg.moby.auth it did not set itself)
   const auth = obj(moby?.auth);
+  const time = trustedTime(stamp, now, opts.clockSkewMs);
   const out: HealthInput = {
     kind: 'activity',
     device_id: id,
-    time: trustedTime(stamp, now, opts.clockSkewMs),
+    time,
     verified: auth?.verified === true && field === 'moby.device_id',
   };
+  if (time !== stamp && stamp === stamp) out.stamped = stamp;
   const eq = moby?.equipment_id ?? tags?.equipment_id;
   if (typeof eq === 'string' && isValidDeviceId(eq, opts.maxIdLength)) out.equipment_id = eq;
   if (scope.tenant !== undefined) out.tenant = scope.tenant;

@@ -301,17 +301,21 @@ export class HealthService {
   /**
    * Data from a device, stamped `ts` (its own time when plausible, else the receive time). `receivedAt` (the
    * time the reader compared `ts` with; default now) tells how late the pipeline hears the devices (IngestLag).
+   * `stamped`: the device's own stamp when `ts` replaced it (HealthTable.activity says why it matters).
    */
-  activity(id: string, ts: number, equipmentId?: string, receivedAt = this.now()): void {
+  activity(id: string, ts: number, equipmentId?: string, receivedAt = this.now(), stamped?: number): void {
     ts = Math.round(ts);
     this.checkClock();
     this.lag.note(receivedAt - ts, receivedAt);
     if (!this.redis) {
-      const ev = this.table.activity(id, ts, equipmentId, receivedAt);
+      const ev = this.table.activity(id, ts, equipmentId, receivedAt, stamped);
       if (ev) this.emitFn(ev);
       return;
     }
     ts = this.table.observe(id, ts, equipmentId, receivedAt);
+    // the shared decision (Redis) sees only `ts`: a message the device stamped before the OFFLINE in force (as
+    // this instance knows it) is kept out of it, as HealthTable.activity keeps it from reviving the device
+    if (stamped !== undefined && this.table.offlineSince(id) > stamped) return;
     if (!this.up && (this.everUp || this.now() >= this.graceUntil)) {
       this.decideLocally(id, ts);
       return;

@@ -208,15 +208,23 @@ export class HealthTable {
     }
   }
 
-  /** Data from a device at `ts`: updates last-seen and returns the transition it causes, if any. */
-  activity(id: string, ts: number, equipmentId?: string, receivedAt = ts): HealthEvent | null {
+  /**
+   * Data from a device at `ts`: updates last-seen and returns the transition it causes, if any. `stamped` is the
+   * device's own stamp when the reader replaced it with the receive time (too far from it: a clock behind, or a
+   * backlog delivered late). Such a message still counts as heard now, but it cannot revive an OFFLINE device
+   * whose OFFLINE came after its stamp: after a Node-RED crash or stall the broker hands over a dead device's
+   * retained will first and its backlog after, and that backlog, dated on receipt, resolved the critical OFFLINE
+   * within 50 ms and left a TIMEOUT warning 66 s late (red-team round 2026-12-06). A device whose clock is
+   * behind by d comes back from OFFLINE d after its will (or at its birth).
+   */
+  activity(id: string, ts: number, equipmentId?: string, receivedAt = ts, stamped?: number): HealthEvent | null {
     const i = this.rowFor(id, ts, equipmentId);
     ts = this.dated(i, ts, receivedAt);
     this.seen(i, ts);
     const st = this.state[i];
     if (st === ONLINE) return null;
     // data older than the OFFLINE status that is in force cannot revive the device
-    if (st === OFFLINE && ts < this.statusAt[i]) return null;
+    if (st === OFFLINE && (ts < this.statusAt[i] || (stamped !== undefined && stamped < this.statusAt[i]))) return null;
     // a late message that is itself already past the timeout does not revive a timed-out device
     if (st === TIMEOUT && this.lastSeen[i] + this.timeout[i] <= this.now()) return null;
     if (this.holdDownMs > 0 && st !== UNKNOWN) {
@@ -224,6 +232,12 @@ export class HealthTable {
       return null;
     }
     return this.transition(i, ONLINE, ts, 'data');
+  }
+
+  /** When the OFFLINE in force for `id` was stated (its will's time); -Infinity when it is not OFFLINE or unknown. */
+  offlineSince(id: string): number {
+    const i = this.index.get(id);
+    return i !== undefined && this.state[i] === OFFLINE ? this.statusAt[i] : -Infinity;
   }
 
   /** A status/LWT message: online (birth) or offline (will). Stale or out-of-order messages change nothing. */

@@ -30,6 +30,22 @@ describe('health message reading', () => {
     assert.match(compileTopicPattern('a/b+') as string, /whole level/);
   });
 
+  it("keeps a data message's own stamp beside the receive time that replaced it (too old or too new to trust)", () => {
+    const read = (ts: number) => readHealthMessage({ payload: { ts }, moby: { device_id: 'm1' } }, NOW, opts);
+    assert.deepEqual(read(NOW - 90_000), {
+      kind: 'activity',
+      device_id: 'm1',
+      time: NOW,
+      stamped: NOW - 90_000,
+      verified: false,
+    });
+    assert.deepEqual(read(NOW - 1000), { kind: 'activity', device_id: 'm1', time: NOW - 1000, verified: false });
+    assert.equal(
+      (readHealthMessage({ payload: {}, moby: { device_id: 'm1' } }, NOW, opts) as { stamped?: number }).stamped,
+      undefined
+    );
+  });
+
   it('reads plain and JSON status payloads, LWT topics as reason lwt', () => {
     assert.deepEqual(readHealthMessage({ topic: 'device/lwt/pi-7', payload: 'OFFLINE' }, NOW, opts), {
       kind: 'status',

@@ -136,6 +136,30 @@ describe('health table (state machine)', () => {
     assert.equal(t.activity('d1', c.t + 1)!.state, 'ONLINE');
   });
 
+  it('a backlog delivered after the will it preceded does not revive the device: its own stamp, which the reader replaced with the receive time, is older than the OFFLINE (before: the critical OFFLINE resolved within 50 ms)', () => {
+    const c = clock();
+    const t = new HealthTable({ defaultTimeoutMs: 15_000, now: c.now });
+    const died = c.t;
+    t.activity('d1', died - 1000);
+    // Node-RED was away 90 s; on its return the broker hands over the retained will first (dated on receipt)
+    c.t += 90_000;
+    assert.equal(t.status('d1', false, c.t, 'lwt')!.state, 'OFFLINE');
+    // then the backlog: stamped before the death, too old to trust, so dated on receipt (ts = now)
+    c.t += 5;
+    assert.equal(t.activity('d1', c.t, undefined, c.t, died - 500), null);
+    assert.equal(t.get('d1')!.state, 'OFFLINE');
+    // a device whose clock is 60 s behind: dated on receipt too, revived once its own stamp passes its will
+    c.t += 10_000;
+    assert.equal(t.activity('d1', c.t, undefined, c.t, c.t - 60_000), null);
+    c.t += 60_000;
+    assert.equal(t.activity('d1', c.t, undefined, c.t, c.t - 60_000)!.state, 'ONLINE');
+    // without a replaced stamp the rule is the one before: newer data revives
+    t.status('d1', false, c.t, 'lwt');
+    c.t += 1;
+    assert.equal(t.activity('d1', c.t)!.state, 'ONLINE');
+    assert.equal(t.offlineSince('d1'), -Infinity);
+  });
+
   it('out-of-order status messages: an older ONLINE after a newer OFFLINE is ignored', () => {
     const c = clock();
     const t = new HealthTable({ now: c.now });
