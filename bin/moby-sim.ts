@@ -211,9 +211,12 @@ async function main(): Promise<void> {
       ),
     30000
   );
+  let stopping = false;
   const stop = async () => {
+    if (stopping) process.exit(1); // a second Ctrl+C: now
+    stopping = true;
     clearInterval(report);
-    await sim.stop();
+    await sim.stop(); // each device's goodbye has STOP_GRACE_MS before its connection is cut
     process.exit(0);
   };
   process.on('SIGINT', stop);

@@ -16,6 +16,9 @@ import {
 import { MachineModel, telemetryBody, parseFaults, deviceIdFor, Fault } from './sim-model';
 import { parseBrokerUrls } from '../../nodes/core/mqtt/topics';
 
+/** How long a stopping device waits for the broker to take its signed OFFLINE before it cuts the connection. */
+export const STOP_GRACE_MS = 3000;
+
 /**
  * mqtt.connect for a broker URL or a list of them ("mqtt://a:1883,mqtt://b:1883", as MOBY_MQTT_URL may hold for
  * a cluster): with several, mqtt.js tries them in turn on every (re)connect. A list given as one URL made the
@@ -395,12 +398,19 @@ export class Simulator {
           tenant: this.opts.tenant,
           body: statusBody('OFFLINE', d.connection!.session),
         });
-        await new Promise<void>((resolve) =>
-          c.publish(this.topicOf(this.opts.statusTopic, d.id), JSON.stringify(bye), { qos: 1, retain: true }, () =>
-            resolve()
-          )
-        );
-        await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
+        // a broker that is gone or far behind never acknowledges: the goodbye gets a few seconds, then the
+        // connection is cut (a tester's simulator ignored SIGINT and SIGTERM for as long as its broker was behind)
+        let timer: NodeJS.Timeout | undefined;
+        const acked = await Promise.race([
+          new Promise<boolean>((resolve) =>
+            c.publish(this.topicOf(this.opts.statusTopic, d.id), JSON.stringify(bye), { qos: 1, retain: true }, () =>
+              resolve(true)
+            )
+          ),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_GRACE_MS))),
+        ]);
+        clearTimeout(timer);
+        await new Promise<void>((resolve) => c.end(!acked, {}, () => resolve()));
       })
     );
   }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readCsv, fieldName } from '../../../bin/lib/csv-replay';
-import { Simulator, DEFAULT_SIM, MAX_UNACKED } from '../../../bin/lib/simulator';
+import { Simulator, DEFAULT_SIM, MAX_UNACKED, STOP_GRACE_MS } from '../../../bin/lib/simulator';
 import net from 'node:net';
 import { Keyring } from '../../../nodes/core/hmac/keyring';
 import { Verifier } from '../../../nodes/core/hmac/verify';
@@ -242,6 +242,43 @@ describe('simulator over MQTT', () => {
       await waitFor(() => sim.stats.published > before + 50, 10000, 'sending again');
     } finally {
       await sim.stop();
+      await new Promise((r) => aedes.close(r));
+      server.close();
+    }
+  });
+
+  it('stops within its grace period when the broker never acknowledges the goodbye (before: stop() waited for ever, SIGINT and SIGTERM ignored)', async () => {
+    const { Aedes } = require('aedes');
+    let holding = false;
+    const aedes = await Aedes.createBroker({
+      // once holding, nothing a device publishes is acknowledged (a broker gone far behind)
+      authorizePublish: (_c: unknown, _p: unknown, done: (e: Error | null) => void) => {
+        if (!holding) done(null);
+      },
+    });
+    const server = net.createServer(aedes.handle);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url,
+      devices: 2,
+      intervalMs: 50,
+      master: 'hex:' + '11'.repeat(32),
+      log: () => {},
+    });
+    try {
+      await sim.start();
+      await waitFor(() => sim.stats.published >= 4, 10000, 'publishing');
+      holding = true;
+      let hung: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        sim.stop().then(() => 'stopped'),
+        new Promise<string>((r) => (hung = setTimeout(() => r('still waiting'), 5 * STOP_GRACE_MS))),
+      ]);
+      clearTimeout(hung);
+      assert.equal(outcome, 'stopped');
+    } finally {
       await new Promise((r) => aedes.close(r));
       server.close();
     }
