@@ -164,20 +164,29 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   // noise alarms come from their own checks while the score may sit well below the threshold: the reason leads
   // and the score follows as context, never as "score 0.07 vs threshold 1", which reads as a false alarm.
   // severity is sticky (critical once the smoothed score reached the critical ratio), the score is the latest
-  // point's: a critical alert reading "score 0.036, threshold 1" looked like a false alarm to an operator
+  // point's: a critical alert reading "score 0.036, threshold 1" looked like a false alarm to an operator. The
+  // peak is shown whenever the alarm went above its threshold, not only while this point's own verdict is
+  // critical: the alert stays critical in the engine while a spike alarm's later points are warnings, and its
+  // message lost the peak then (red-team round 2026-12-06: every demo spikes alert read "0.03, threshold 1")
+  const hasPeak = typeof inc?.peak === 'number' && Number.isFinite(inc.peak) && inc.peak > 0;
   const peak =
-    severity === 'critical' && typeof inc?.peak === 'number' && Number.isFinite(inc.peak) && inc.peak > 0
-      ? `, peak ${fmtNum(inc.peak)} × threshold`
+    hasPeak && (severity === 'critical' || (inc!.peak as number) > 1)
+      ? `, peak ${fmtNum(inc!.peak as number)} × threshold`
       : '';
   const score = `${method} score ${fmtNum(r.score)}`;
   const sensorCheck = inc?.reason === 'flatline' || inc?.reason === 'noise';
   const topText = top.length && !sensorCheck ? ` (top: ${top.join(', ')})` : '';
+  // A persistent alarm opens on the points' own scores crossing the threshold again and again; the score sent is
+  // the smoothed one, often still below it then: "pca score 0.87 vs threshold 1" read as a false alarm
+  const persistentBelow = !why && threshold !== undefined && inc !== undefined && !(r.score > threshold);
   const message = why
     ? `Anomaly on ${device}${why} (${score}${threshold !== undefined ? `, threshold ${fmtNum(threshold)}` : ''}${peak})${topText}`
-    : `Anomaly on ${device}: ${score}` +
-      (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
-      (peak ? ` (${peak.slice(2)})` : '') +
-      topText;
+    : persistentBelow
+      ? `Anomaly on ${device}: ${method} point scores repeatedly above threshold ${fmtNum(threshold!)} (smoothed score ${fmtNum(r.score)}${peak})${topText}`
+      : `Anomaly on ${device}: ${score}` +
+        (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
+        (peak ? ` (${peak.slice(2)})` : '') +
+        topText;
   const s: AlertSignal = { kind: 'trigger', device_id: device, rule: RULES.anomaly, severity, message, value: r.score };
   if (threshold !== undefined) s.threshold = threshold;
   return { ok: true, signals: [withEquipment(s, equipment)] };

@@ -421,12 +421,24 @@ describe('alert input mapping', () => {
     );
     assert.equal(
       msg({ reason: 'persistent', severity: 'critical', peak: 2.5 }),
-      'Anomaly on pump-009: pca score 0.0731 vs threshold 1 (peak 2.5 × threshold) (top: flow)'
+      'Anomaly on pump-009: pca point scores repeatedly above threshold 1 (smoothed score 0.0731, peak 2.5 × threshold) (top: flow)'
     );
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', severity: 'warning', peak: 0.8 }),
       'Anomaly on pump-009: sensor vibration noisy (pca score 0.0731, threshold 1)',
-      'a warning has no peak to explain'
+      'a warning that never went above its threshold has no peak to explain'
+    );
+    // a spike alarm's later points are warnings while the alert stays critical in the engine: the peak stays
+    // (before: every demo spikes alert read "pca score 0.03, threshold 1")
+    assert.equal(
+      msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning', peak: 2.41 }),
+      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1, peak 2.41 × threshold)'
+    );
+    // a persistent alarm opens on its points' own scores while the smoothed one is still below: said so
+    // (before: "pca score 0.8746 vs threshold 1")
+    assert.equal(
+      msg({ reason: 'persistent', severity: 'warning', peak: 0.87 }),
+      'Anomaly on pump-009: pca point scores repeatedly above threshold 1 (smoothed score 0.0731) (top: flow)'
     );
   });
 
