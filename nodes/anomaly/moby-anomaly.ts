@@ -43,6 +43,7 @@ import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
 import { alertView } from '../core/alert/inputs';
+import { MISSING_CODES, MissingSensorWatch, missingSensorResult } from '../core/anomaly/missing-sensor';
 import { isOutputWired } from '../lib/wires';
 
 const TYPE = 'moby-anomaly';
@@ -498,6 +499,8 @@ export = function (RED: NodeAPI) {
       done();
     }
 
+    const missing = new MissingSensorWatch<AnomalyDeviceState>();
+
     function handleStat(msg: NodeMessage, send: SendFn, done: DoneFn): void {
       const pk = pointOf(msg.payload, byEquipment);
       if (!('point' in pk)) return sendReject(msg, send, done, pk);
@@ -512,7 +515,13 @@ export = function (RED: NodeAPI) {
         countEvictions();
       }
       const x = extract(state.features, point.fields);
-      if (!(x instanceof Float64Array)) return sendReject(msg, send, done, { ...x, device_id: deviceId });
+      if (!(x instanceof Float64Array)) {
+        // a sensor without usable values for MISSING_ALARM_POINTS points in a row: an alarm for the alert node
+        const gap = MISSING_CODES.has(x.code) && x.field ? missing.rejected(state, x.field) : null;
+        if (gap && alertsWired) send([null, null, alertView({ ...msg, anomaly: missingSensorResult(method, gap) })]);
+        return sendReject(msg, send, done, { ...x, device_id: deviceId });
+      }
+      missing.usable(state);
       const r = step(cfg, state, x, (st, rows) => deferFit(key, st, rows));
       doc.changed(state);
       dirty = true;

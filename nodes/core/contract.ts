@@ -36,7 +36,8 @@ export interface AnomalyResult {
   alarm?: boolean;
   /** while alarm is true: why, its severity (by score and duration), how many points it has lasted */
   incident?: {
-    reason: 'persistent' | 'drift' | 'flatline' | 'noise';
+    /** missing: the sensor `feature` gave no usable value for `points` points in a row (core/anomaly/missing-sensor.ts) */
+    reason: 'persistent' | 'drift' | 'flatline' | 'noise' | 'missing';
     severity: Severity;
     points: number;
     opened: boolean;

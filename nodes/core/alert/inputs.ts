@@ -148,6 +148,19 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   const method = typeof r.method === 'string' ? r.method.slice(0, 32) : 'model';
   const top = isPlainObject(r.contributions) ? topContributions(r.contributions) : [];
   const sensor = typeof inc?.feature === 'string' ? `${inc.feature.slice(0, 40)} ` : '';
+  // a sensor that gives no usable value has no score to show: nothing was scored
+  if (inc?.reason === 'missing') {
+    const points = typeof inc.points === 'number' && Number.isFinite(inc.points) ? ` for ${inc.points} points` : '';
+    const s: AlertSignal = {
+      kind: 'trigger',
+      device_id: device,
+      rule: RULES.anomaly,
+      severity,
+      message: `Anomaly on ${device}: sensor ${sensor}gives no usable value (missing, null or not a number)${points} in a row`,
+      value: r.score,
+    };
+    return { ok: true, signals: [withEquipment(s, equipment)] };
+  }
   const why =
     inc?.reason === 'drift'
       ? ': slow drift away from calibration'

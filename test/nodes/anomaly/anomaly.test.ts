@@ -251,6 +251,58 @@ describe('moby-anomaly node', function () {
       assert.ok(scored[0].anomaly!.is_anomaly);
     });
 
+  for (const batched of [false, true])
+    it(`a sensor without usable values for 30 points in a row raises an alarm for the alert node; the next scored point closes it (${batched ? 'batch mode' : 'single-message mode'}; before: rejects only, never an alert)`, async () => {
+      await load([
+        { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 100, wires: [['a-ok'], ['a-bad'], ['a-alert']] },
+        { id: 'a-ok', type: 'helper' },
+        { id: 'a-bad', type: 'helper' },
+        { id: 'a-alert', type: 'helper' },
+      ]);
+      const ok = collect('a-ok');
+      const bad = collect('a-bad');
+      const views = collect('a-alert');
+      await feed('a', points(TRAIN), ok, bad);
+      const items = (ms: Msg[]) => ms.flatMap((m) => (Array.isArray(m.batch) ? (m.batch as Msg[]) : [m]));
+      const viewsBefore = items(views).length;
+      // f2 absent, then null, then a string: one gap of 30 rejected points
+      const gap = Array.from({ length: 30 }, (_, i) => {
+        const f: Record<string, unknown> = { ...NORMAL[i] };
+        if (i < 10) delete f.f2;
+        else f.f2 = i < 20 ? null : 'NaN';
+        return point(f);
+      });
+      const send = (pts: Array<Record<string, unknown>>) => {
+        if (batched) helper.getNode('a').receive({ batch: pts });
+        else for (const p of pts) helper.getNode('a').receive(p);
+      };
+      send(gap.slice(0, 29));
+      await waitFor(() => items(bad).length >= 29, 5000, '29 rejects');
+      assert.equal(items(views).length, viewsBefore, 'no alarm before the 30th');
+      send(gap.slice(29));
+      await waitFor(() => items(views).length > viewsBefore, 5000, 'the alarm');
+      const alarm = items(views)[viewsBefore];
+      assert.equal(alarm.anomaly!.alarm, true);
+      assert.deepEqual(alarm.anomaly!.incident, {
+        reason: 'missing',
+        severity: 'warning',
+        points: 30,
+        opened: true,
+        feature: 'f2',
+      });
+      assert.equal(
+        (alarm.moby as { device_id?: string } | undefined)?.device_id ??
+          (alarm.payload as { tags: { device_id: string } }).tags.device_id,
+        'pump-1'
+      );
+      assert.equal(items(bad).length, 30, 'every gap point is still rejected');
+      assert.equal(items(ok).length, TRAIN.length, 'and none of them stored as scored');
+      // the sensor is back: the scored point says the alarm is over
+      send([point(NORMAL[31])]);
+      await waitFor(() => items(views).length > viewsBefore + 1, 5000, 'the next view');
+      assert.equal(items(views)[viewsBefore + 1].anomaly!.alarm, false);
+    });
+
   it('reset recalibrates one device', async () => {
     await load(flow({ method: 'l2', trainSize: 20 }));
     const ok = collect('a-ok');

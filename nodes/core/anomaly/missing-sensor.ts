@@ -1,0 +1,65 @@
+// A sensor that stops giving usable values: its points are rejected whole (missing_feature, not_numeric,
+// bad_number), so nothing is scored, the device keeps sending (device health sees it ONLINE) and no alarm
+// opens — a dead sensor reached the operator only as a counted reject (red-team round 2026-12-06: a pressure
+// field absent for 120 readings, then null, then "NaN", never alerted). This watch counts each device's
+// rejected points in a row and, from MISSING_ALARM_POINTS on, gives the alarm the alert node raises; the
+// device's next scored point closes it as any alarm closes (`alarm: false`).
+import type { AnomalyResult } from '../contract';
+
+/** Rejected points in a row (about half a minute at one point a second) before a sensor counts as missing. */
+export const MISSING_ALARM_POINTS = 30;
+
+/** The reject codes that mean "this sensor gave no usable value". */
+export const MISSING_CODES: ReadonlySet<string> = new Set(['missing_feature', 'not_numeric', 'bad_number']);
+
+interface Gap {
+  feature: string;
+  points: number;
+}
+
+/**
+ * Per device state (the anomaly node's own, so it goes when the device is evicted or reset): how many of its
+ * points in a row were rejected for an unusable feature, and which feature the latest named.
+ */
+export class MissingSensorWatch<S extends object> {
+  private readonly gaps = new WeakMap<S, Gap>();
+
+  constructor(private readonly alarmPoints = MISSING_ALARM_POINTS) {}
+
+  /**
+   * One more point of `state` rejected for `feature`; returns the gap once it has lasted `alarmPoints` points
+   * (on that point and every one after), else null.
+   */
+  rejected(state: S, feature: string): Gap | null {
+    let gap = this.gaps.get(state);
+    if (!gap) this.gaps.set(state, (gap = { feature, points: 0 }));
+    gap.feature = feature;
+    gap.points++;
+    return gap.points >= this.alarmPoints ? gap : null;
+  }
+
+  /** A usable point: the gap (if any) is over. */
+  usable(state: S): void {
+    this.gaps.delete(state);
+  }
+}
+
+/** The anomaly result that carries a missing sensor's alarm to the alert node (output 3 only, never stored). */
+export function missingSensorResult(method: string, gap: Gap, alarmPoints = MISSING_ALARM_POINTS): AnomalyResult {
+  return {
+    score: 0,
+    threshold: 1,
+    is_anomaly: true,
+    severity: 'warning',
+    method,
+    contributions: {},
+    alarm: true,
+    incident: {
+      reason: 'missing',
+      severity: 'warning',
+      points: gap.points,
+      opened: gap.points === alarmPoints,
+      feature: gap.feature,
+    },
+  };
+}
