@@ -137,7 +137,7 @@ new Counter({
 export function setBrokerRefusals(totals: unknown): void {
   if (!totals || typeof totals !== 'object') return;
   for (const [kind, n] of Object.entries(totals as Record<string, unknown>)) {
-    if (!/^[a-z_]{1,40}$/.test(kind) || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) continue;
+    if (!/^[a-z0-9_]{1,40}$/.test(kind) || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) continue;
     if (n > (brokerRefusals.get(kind) ?? 0) || !brokerRefusals.has(kind)) brokerRefusals.set(kind, n);
   }
 }

@@ -242,6 +242,8 @@ describe('npm start going down', function () {
     );
     assert.match(metrics, /moby_broker_refusals_total\{kind="pipeline_client_id"\} 1\b/);
     assert.match(metrics, /moby_broker_refusals_total\{kind="queue_full"\} 0\b/);
+    // every kind the broker counts, its digits included
+    assert.match(metrics, /moby_broker_refusals_total\{kind="qos2_forgotten"\} 0\b/);
     started.child.kill('SIGINT');
     assert.equal((await started.exited).code, 0, started.output());
   });

@@ -22,7 +22,7 @@ describe('metrics registry', () => {
   });
 
   it("shows the embedded broker's refusal totals as a counter that never goes down, ignoring malformed entries", async () => {
-    setBrokerRefusals({ queue_full: 12, connection_evicted: 1 });
+    setBrokerRefusals({ queue_full: 12, connection_evicted: 1, qos2_forgotten: 2 });
     // a Node-RED restarted under the same broker, then garbage over the IPC channel
     setBrokerRefusals({ queue_full: 10, connection_evicted: 3 });
     setBrokerRefusals({ queue_full: -1, 'bad"kind': 5, wrong_password: 1.5, takeover_will: '7' });
@@ -30,6 +30,7 @@ describe('metrics registry', () => {
     const text = await metricsText();
     assert.match(text, /moby_broker_refusals_total\{kind="queue_full"\} 12\n/);
     assert.match(text, /moby_broker_refusals_total\{kind="connection_evicted"\} 3\n/);
+    assert.match(text, /moby_broker_refusals_total\{kind="qos2_forgotten"\} 2\n/);
     assert.doesNotMatch(text, /bad|wrong_password|takeover_will/);
   });
 });
