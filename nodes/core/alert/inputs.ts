@@ -182,8 +182,10 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   // critical: the alert stays critical in the engine while a spike alarm's later points are warnings, and its
   // message lost the peak then (red-team round 2026-12-06: every demo spikes alert read "0.03, threshold 1")
   const hasPeak = typeof inc?.peak === 'number' && Number.isFinite(inc.peak) && inc.peak > 0;
+  // (not when the latest score is the peak: "score 29.19 above threshold 1 (peak 29.19 × threshold)" says it twice)
+  const atPeak = threshold !== undefined && threshold > 0 && (inc?.peak as number) <= (1.05 * r.score) / threshold;
   const peak =
-    hasPeak && (severity === 'critical' || (inc!.peak as number) > 1)
+    hasPeak && !atPeak && (severity === 'critical' || (inc!.peak as number) > 1)
       ? `, peak ${fmtNum(inc!.peak as number)} × threshold`
       : '';
   const score = `${method} score ${fmtNum(r.score)}`;

@@ -434,6 +434,18 @@ describe('alert input mapping', () => {
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning', peak: 2.41 }),
       'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1, peak 2.41 × threshold)'
     );
+    // at its peak now: said once
+    const atPeak = signalsFromMessage({
+      payload: point('pump-009'),
+      anomaly: {
+        ...base,
+        score: 29.19,
+        alarm: true,
+        incident: { reason: 'persistent', severity: 'critical', peak: 29.19 },
+      },
+    });
+    assert.ok(atPeak.ok);
+    assert.equal(atPeak.signals[0].message, 'Anomaly on pump-009: pca score 29.19 above threshold 1 (top: flow)');
     // a persistent alarm opens on its points' own scores while the smoothed one is still below: said so
     // (before: "pca score 0.8746 vs threshold 1")
     assert.equal(
