@@ -57,6 +57,21 @@ const NORMAL = gaussianFields(40, 4, 12);
 /** f1 ≈ 2·f0 in training: break that correlation hard */
 const broken = (i: number) => ({ ...NORMAL[i], f1: NORMAL[i].f1 + 12 });
 
+/** A pca node with its output 3 ("for alerts") wired, calibrated on TRAIN; its three outputs' messages. */
+async function calibratedWithAlerts(): Promise<{ ok: Msg[]; bad: Msg[]; views: Msg[] }> {
+  await load([
+    { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 100, wires: [['a-ok'], ['a-bad'], ['a-alert']] },
+    { id: 'a-ok', type: 'helper' },
+    { id: 'a-bad', type: 'helper' },
+    { id: 'a-alert', type: 'helper' },
+  ]);
+  const ok = collect('a-ok');
+  const bad = collect('a-bad');
+  const views = collect('a-alert');
+  await feed('a', points(TRAIN), ok, bad);
+  return { ok, bad, views };
+}
+
 describe('moby-anomaly node', function () {
   this.timeout(20000);
   afterEach(async () => {
@@ -224,16 +239,7 @@ describe('moby-anomaly node', function () {
 
   for (const batched of [false, true])
     it(`the view for alerts shares no object with the point on output 1 (${batched ? 'batch mode' : 'single-message mode'})`, async () => {
-      await load([
-        { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 100, wires: [['a-ok'], ['a-bad'], ['a-alert']] },
-        { id: 'a-ok', type: 'helper' },
-        { id: 'a-bad', type: 'helper' },
-        { id: 'a-alert', type: 'helper' },
-      ]);
-      const ok = collect('a-ok');
-      const bad = collect('a-bad');
-      const views = collect('a-alert');
-      await feed('a', points(TRAIN), ok, bad);
+      const { ok, views } = await calibratedWithAlerts();
       const pts = [point(broken(1)), point(broken(2)), point(NORMAL[3])];
       if (batched) helper.getNode('a').receive({ batch: pts });
       else for (const p of pts) helper.getNode('a').receive(p);
@@ -253,16 +259,7 @@ describe('moby-anomaly node', function () {
 
   for (const batched of [false, true])
     it(`a sensor without usable values for 30 points in a row raises an alarm for the alert node; the next scored point closes it (${batched ? 'batch mode' : 'single-message mode'}; before: rejects only, never an alert)`, async () => {
-      await load([
-        { id: 'a', type: 'moby-anomaly', method: 'pca', trainSize: 100, wires: [['a-ok'], ['a-bad'], ['a-alert']] },
-        { id: 'a-ok', type: 'helper' },
-        { id: 'a-bad', type: 'helper' },
-        { id: 'a-alert', type: 'helper' },
-      ]);
-      const ok = collect('a-ok');
-      const bad = collect('a-bad');
-      const views = collect('a-alert');
-      await feed('a', points(TRAIN), ok, bad);
+      const { ok, bad, views } = await calibratedWithAlerts();
       const items = (ms: Msg[]) => ms.flatMap((m) => (Array.isArray(m.batch) ? (m.batch as Msg[]) : [m]));
       const viewsBefore = items(views).length;
       // f2 absent, then null, then a string: one gap of 30 rejected points

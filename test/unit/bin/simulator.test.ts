@@ -119,6 +119,28 @@ describe('simulator signal model', () => {
   });
 });
 
+const MASTER = 'hex:' + '11'.repeat(32);
+
+/** aedes on a free port whose publishes wait for `authorize` (a broker that stops acknowledging when it holds them). */
+async function gatedBroker(
+  authorize: (packet: { topic: string }, done: (e: Error | null) => void) => void
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { Aedes } = require('aedes');
+  const aedes = await Aedes.createBroker({
+    authorizePublish: (_c: unknown, packet: { topic: string }, done: (e: Error | null) => void) =>
+      authorize(packet, done),
+  });
+  const server = net.createServer(aedes.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: async () => {
+      await new Promise((r) => aedes.close(r));
+      server.close();
+    },
+  };
+}
+
 describe('simulator over MQTT', () => {
   let broker: Broker;
   before(async () => {
@@ -212,24 +234,18 @@ describe('simulator over MQTT', () => {
 
   it('a device holds at most MAX_UNACKED messages unacknowledged and skips readings beyond, counted; it sends again once acknowledged', async () => {
     // a broker that stops acknowledging (its subscriber is behind): aedes holding the telemetry's authorization
-    const { Aedes } = require('aedes');
     const held: Array<() => void> = [];
     let holding = true;
-    const aedes = await Aedes.createBroker({
-      authorizePublish: (_c: unknown, packet: { topic: string }, done: (e: Error | null) => void) => {
-        if (holding && packet.topic.endsWith('/telemetry')) held.push(() => done(null));
-        else done(null);
-      },
+    const broker = await gatedBroker((packet, done) => {
+      if (holding && packet.topic.endsWith('/telemetry')) held.push(() => done(null));
+      else done(null);
     });
-    const server = net.createServer(aedes.handle);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     const sim = new Simulator({
       ...DEFAULT_SIM,
-      url,
+      url: broker.url,
       devices: 1,
       intervalMs: 2,
-      master: 'hex:' + '11'.repeat(32),
+      master: MASTER,
       log: () => {},
     });
     try {
@@ -242,29 +258,22 @@ describe('simulator over MQTT', () => {
       await waitFor(() => sim.stats.published > before + 50, 10000, 'sending again');
     } finally {
       await sim.stop();
-      await new Promise((r) => aedes.close(r));
-      server.close();
+      await broker.close();
     }
   });
 
   it('stops within its grace period when the broker never acknowledges the goodbye (before: stop() waited for ever, SIGINT and SIGTERM ignored)', async () => {
-    const { Aedes } = require('aedes');
     let holding = false;
-    const aedes = await Aedes.createBroker({
-      // once holding, nothing a device publishes is acknowledged (a broker gone far behind)
-      authorizePublish: (_c: unknown, _p: unknown, done: (e: Error | null) => void) => {
-        if (!holding) done(null);
-      },
+    // once holding, nothing a device publishes is acknowledged (a broker gone far behind)
+    const broker = await gatedBroker((_packet, done) => {
+      if (!holding) done(null);
     });
-    const server = net.createServer(aedes.handle);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     const sim = new Simulator({
       ...DEFAULT_SIM,
-      url,
+      url: broker.url,
       devices: 2,
       intervalMs: 50,
-      master: 'hex:' + '11'.repeat(32),
+      master: MASTER,
       log: () => {},
     });
     try {
@@ -279,8 +288,7 @@ describe('simulator over MQTT', () => {
       clearTimeout(hung);
       assert.equal(outcome, 'stopped');
     } finally {
-      await new Promise((r) => aedes.close(r));
-      server.close();
+      await broker.close();
     }
   });
 

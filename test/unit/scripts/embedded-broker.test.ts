@@ -291,30 +291,41 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
   });
 });
 
-/** A client on a raw socket that sends QoS 2 PUBLISHes and never PUBREL (mqtt.js would answer each PUBREC). */
-async function qos2Withholder(port: number, clientId: string) {
+/** An MQTT 3.1.1 connection on a raw socket keeping its session, once its CONNACK came; `onPacket` sees the rest. */
+async function rawClient(
+  port: number,
+  login: { clientId: string; username?: string; password?: Buffer },
+  onPacket: (p: mqttPacket.Packet) => void
+): Promise<{ sock: net.Socket; connack: mqttPacket.IConnackPacket }> {
   const sock = net.connect(port, '127.0.0.1');
   sock.on('error', () => undefined);
   const parser = mqttPacket.parser({ protocolVersion: 4 });
-  const pubrecs: number[] = [];
   let connack: mqttPacket.IConnackPacket | null = null;
   parser.on('packet', (p) => {
-    if (p.cmd === 'pubrec') pubrecs.push(p.messageId!);
-    else if (p.cmd === 'connack') connack = p;
+    if (p.cmd === 'connack') connack = p;
+    else onPacket(p);
   });
   sock.on('data', (d) => parser.parse(d));
   await new Promise((r) => sock.once('connect', r));
   sock.write(
     mqttPacket.generate({
       cmd: 'connect',
-      clientId,
+      ...login,
       clean: false,
       protocolId: 'MQTT',
       protocolVersion: 4,
       keepalive: 0,
     })
   );
-  await waitFor(() => connack, 5000, 'the CONNACK');
+  return { sock, connack: await waitFor(() => connack, 5000, `the CONNACK of ${login.clientId}`) };
+}
+
+/** A client on a raw socket that sends QoS 2 PUBLISHes and never PUBREL (mqtt.js would answer each PUBREC). */
+async function qos2Withholder(port: number, clientId: string) {
+  const pubrecs: number[] = [];
+  const { sock } = await rawClient(port, { clientId }, (p) => {
+    if (p.cmd === 'pubrec') pubrecs.push(p.messageId!);
+  });
   const publish = (messageId: number, payload: Buffer, dup = false) =>
     sock.write(mqttPacket.generate({ cmd: 'publish', topic: TOPIC, payload, qos: 2, messageId, dup, retain: false }));
   const pubrel = (messageId: number) => sock.write(mqttPacket.generate({ cmd: 'pubrel', messageId }));
@@ -393,31 +404,15 @@ describe('embedded broker: QoS 2 messages awaiting PUBREL (real aedes)', functio
 
 /** The pipeline's login on a raw socket, keeping its session (clean: false), which never acknowledges what it gets. */
 async function silentPipeline(port: number) {
-  const sock = net.connect(port, '127.0.0.1');
-  sock.on('error', () => undefined);
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
   const publishes: mqttPacket.IPublishPacket[] = [];
-  let connack: mqttPacket.IConnackPacket | null = null;
-  parser.on('packet', (p) => {
-    if (p.cmd === 'publish') publishes.push(p);
-    else if (p.cmd === 'connack') connack = p;
-  });
-  sock.on('data', (d) => parser.parse(d));
-  await new Promise((r) => sock.once('connect', r));
-  sock.write(
-    mqttPacket.generate({
-      cmd: 'connect',
-      clientId: login.clientId,
-      username: login.username,
-      password: Buffer.from(login.password),
-      clean: false,
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      keepalive: 0,
-    })
+  const { sock, connack } = await rawClient(
+    port,
+    { clientId: login.clientId, username: login.username, password: Buffer.from(login.password) },
+    (p) => {
+      if (p.cmd === 'publish') publishes.push(p);
+    }
   );
-  const ack = await waitFor(() => connack, 5000, 'the CONNACK of the pipeline login');
-  assert.equal(ack.returnCode, 0);
+  assert.equal(connack.returnCode, 0);
   return { sock, publishes };
 }
 
