@@ -12,7 +12,6 @@
 // (FailureLimiter: `maxFailures` per `windowMs`, then 429 without comparing the password), so guessing stays
 // bounded while nobody elsewhere can lock the operator out; a user name and password that logged in from an
 // address before keep working there even while it is locked.
-import { createHash } from 'node:crypto';
 import { FailureLimiter } from '../core/http-guard';
 
 export interface LoginGuardOptions {
@@ -87,8 +86,6 @@ const INVALID_GRANT = { error: 'invalid_grant', error_description: 'Invalid reso
 export function loginGuard(o: LoginGuardOptions) {
   const maxBody = o.maxBodyBytes ?? 4096;
   const limiter = new FailureLimiter({ max: o.maxFailures ?? 5, windowMs: o.windowMs ?? 600000, now: o.now });
-  // the limiter's "proven" record is keyed by one secret string: the pair, hashed (it never holds the password)
-  const credential = (u: string, p: string) => createHash('sha256').update(u).update('\0').update(p).digest('hex');
 
   return function mobyLoginGuard(req: Req, res: Res, next: (err?: unknown) => void): void {
     if (req.method !== 'POST') return next();
@@ -127,7 +124,8 @@ export function loginGuard(o: LoginGuardOptions) {
       // other grants (none with adminAuth credentials) and incomplete requests: Node-RED answers them
       if (grant !== 'password' || username === undefined || password === undefined) return next();
       const address = req.socket.remoteAddress ?? '';
-      const key = credential(username, password);
+      // the limiter's "proven" record takes one secret string (and keeps only its digest): the pair
+      const key = `${username}\u0000${password}`;
       const wait = limiter.retryAfter(address);
       if (wait > 0 && !limiter.isProven(address, key))
         return answer(

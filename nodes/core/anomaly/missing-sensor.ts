@@ -15,6 +15,8 @@ export const MISSING_CODES: ReadonlySet<string> = new Set(['missing_feature', 'n
 interface Gap {
   feature: string;
   points: number;
+  /** this point is the one that reached the alarm count */
+  opened: boolean;
 }
 
 /**
@@ -32,9 +34,10 @@ export class MissingSensorWatch<S extends object> {
    */
   rejected(state: S, feature: string): Gap | null {
     let gap = this.gaps.get(state);
-    if (!gap) this.gaps.set(state, (gap = { feature, points: 0 }));
+    if (!gap) this.gaps.set(state, (gap = { feature, points: 0, opened: false }));
     gap.feature = feature;
     gap.points++;
+    gap.opened = gap.points === this.alarmPoints;
     return gap.points >= this.alarmPoints ? gap : null;
   }
 
@@ -45,7 +48,7 @@ export class MissingSensorWatch<S extends object> {
 }
 
 /** The anomaly result that carries a missing sensor's alarm to the alert node (output 3 only, never stored). */
-export function missingSensorResult(method: string, gap: Gap, alarmPoints = MISSING_ALARM_POINTS): AnomalyResult {
+export function missingSensorResult(method: string, gap: Gap): AnomalyResult {
   return {
     score: 0,
     threshold: 1,
@@ -58,7 +61,7 @@ export function missingSensorResult(method: string, gap: Gap, alarmPoints = MISS
       reason: 'missing',
       severity: 'warning',
       points: gap.points,
-      opened: gap.points === alarmPoints,
+      opened: gap.opened,
       feature: gap.feature,
     },
   };
