@@ -44,6 +44,44 @@ function markRedeliveries(persistence) {
 }
 
 /**
+ * MQTT 3.1.1 lets a client send packets right behind its CONNECT, without waiting for the CONNACK. aedes 1.2 queues
+ * them until the CONNACK, except a packet that completes in a later socket read than the CONNECT (a large
+ * PUBLISH): that one it handles at once, before the CONNECT is authenticated and before the client has an id. A
+ * refused client's message was delivered, and QoS 2's duplicate check looked under a null id, where another
+ * pipelining client's message with the same packet id was: PUBREC sent, message never delivered. Returns
+ * `afterConnack(client, cb)`, which calls `cb(null)` once the client's connection is accepted (at once if it is),
+ * or `cb(err)` if it is refused or closes first. authorizePublish runs before aedes reads or writes its
+ * persistence, so holding it holds the whole publish; the packets behind it wait in aedes' queue, so the order
+ * is kept.
+ */
+function connackGate(broker) {
+  const waiting = new WeakMap(); // aedes Client → callbacks waiting for its CONNACK
+  const settle = (client, err) => {
+    const callbacks = waiting.get(client);
+    if (!callbacks) return;
+    waiting.delete(client);
+    for (const cb of callbacks) cb(err);
+  };
+  broker.on('connackSent', (connack, client) =>
+    settle(
+      client,
+      connack.returnCode === 0
+        ? null
+        : new Error(`sent before its connection was refused (CONNACK ${connack.returnCode})`)
+    )
+  );
+  return (client, cb) => {
+    if (!client || client.connackSent) return cb(null);
+    let callbacks = waiting.get(client);
+    if (!callbacks) {
+      waiting.set(client, (callbacks = []));
+      client.conn.once('close', () => settle(client, new Error('sent on a connection closed before its CONNACK')));
+    }
+    callbacks.push(cb);
+  };
+}
+
+/**
  * Bounds what the pipeline is sent without acknowledging it (core/mqtt/inflight-gate.ts says why): each of its
  * connections delivers through its session's gate, and the session store tells the gate what was sent (a packet
  * id given) and what was acknowledged. A delivery that waits holds one of aedes' delivery slots; the messages
@@ -65,6 +103,22 @@ function gatePipelineDeliveries(persistence, gateOf) {
     return stored;
   };
 }
+
+/**
+ * aedes-persistence 11 finds the stored message an outgoing update replaces by its broker id and counter first,
+ * and by packet id only when the broker ids differ. A PUBREL has neither: the second PUBREL stored matched the
+ * first and overwrote its packet id, so with two PUBRECs in one read the first PUBREL went out with the second's
+ * id and the subscriber never released the first message. Each PUBREL is stored under an owner no message has
+ * and a counter of its own (its packet id, which no other PUBREL in flight has).
+ */
+function keepPubrelsApart(persistence) {
+  const update = persistence.outgoingUpdate.bind(persistence);
+  persistence.outgoingUpdate = (client, packet) => {
+    if (packet.cmd === 'pubrel') Object.assign(packet, { brokerId: PUBREL_OWNER, brokerCounter: packet.messageId });
+    return update(client, packet);
+  };
+}
+const PUBREL_OWNER = 'moby:pubrel';
 
 /**
  * aedes keeps each QoS 2 PUBLISH until its PUBREL only to recognise a resend of the packet id (it delivered the
@@ -161,6 +215,7 @@ async function startEmbeddedBroker(o) {
     EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
     EMBEDDED_BROKER_MAX_QUEUED,
     PendingQos2,
+    forwardedQos,
   } = require(path.join(dist, 'embedded-broker.js'));
   const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
   const { ConnectionTable } = require(path.join(dist, 'connection-table.js'));
@@ -229,60 +284,68 @@ async function startEmbeddedBroker(o) {
       if (old && old !== client) displaced.set(old, client.conn?.remoteAddress ?? 'an unknown address');
       done(null, true);
     },
-    authorizePublish: (client, packet, done) => {
-      // aedes' own rule, which a custom authorizePublish replaces: $SYS/ is the broker's
-      if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
-      if (hasEmptyTopicLevel(packet.topic)) {
-        // refused (the publisher's connection is closed, MQTT 3.1.1 has no negative PUBACK): delivered, it would
-        // close the pipeline's connection instead (hasEmptyTopicLevel says why)
-        const who = client ? `client "${idText(client.id)}"` : 'the broker';
-        say(
-          refusals.note(
-            'empty_topic_level',
-            client ? client.id : '',
-            `refused a publish of ${who} to "${previewTopic(packet.topic)}": a topic with an empty level`
-          )
-        );
-        return done(new Error('topic with an empty level'));
-      }
-      if (client && packet === client.will) {
-        const evicted = evictedClients.has(client);
-        if (!embeddedBrokerPublishesWill(displaced.has(client), evicted)) {
-          // an evicted connection was counted and logged when it was evicted (that line says its will is withheld)
-          if (!evicted)
-            say(
-              refusals.note(
-                'takeover_will',
-                client.id,
-                `did not publish the will of client "${idText(client.id)}" on ${previewTopic(packet.topic)}: a connection from ${displaced.get(client)} took over its client id`
-              )
-            );
-          return done(new Error(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
-        }
-      }
-      if (packet.retain && !retained.admit(packet.topic, payloadBytes(packet.payload))) {
-        // delivered to live subscribers, not kept: the retained store is bounded
-        packet.retain = false;
-        const who = client ? `client "${idText(client.id)}"` : 'the broker';
-        say(
-          refusals.note(
-            'retained_over_budget',
-            client ? client.id : '',
-            `kept a retained message of ${who} on ${previewTopic(packet.topic)} only as a live message: retained messages are over their budget of ${retained.maxBytes} bytes; logged once per client`
-          )
-        );
-      }
-      // DUP on what the pipeline receives must mean "the broker sends this again" (moby-mqtt-in passes it on as
-      // msg.redelivered, and moby-hmac-verify lets a seen nonce through on it): aedes would forward the
-      // publisher's own DUP bit, so anyone able to publish could pass a replay off as a redelivery.
-      // Mosquitto never forwards it; neither does this broker.
-      if (client && packet.dup) packet.dup = false;
-      done(null);
-    },
+    authorizePublish: (client, packet, done) =>
+      afterConnack(client, (err) => (err ? done(err) : authorizePublish(client, packet, done))),
     // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected
     authorizeSubscribe: (client, sub, done) =>
       done(null, embeddedBrokerMaySubscribe(pipelineClients.has(client)) ? sub : null),
+    // sent with the QoS its matching subscriptions grant (forwardedQos says what aedes gets wrong)
+    authorizeForward: (client, packet) => {
+      const qos = forwardedQos(client.subscriptions, packet.topic, packet.qos);
+      return qos === undefined || qos === packet.qos ? packet : { ...packet, qos };
+    },
   });
+  const afterConnack = connackGate(broker);
+  function authorizePublish(client, packet, done) {
+    // aedes' own rule, which a custom authorizePublish replaces: $SYS/ is the broker's
+    if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
+    if (hasEmptyTopicLevel(packet.topic)) {
+      // refused (the publisher's connection is closed, MQTT 3.1.1 has no negative PUBACK): delivered, it would
+      // close the pipeline's connection instead (hasEmptyTopicLevel says why)
+      const who = client ? `client "${idText(client.id)}"` : 'the broker';
+      say(
+        refusals.note(
+          'empty_topic_level',
+          client ? client.id : '',
+          `refused a publish of ${who} to "${previewTopic(packet.topic)}": a topic with an empty level`
+        )
+      );
+      return done(new Error('topic with an empty level'));
+    }
+    if (client && packet === client.will) {
+      const evicted = evictedClients.has(client);
+      if (!embeddedBrokerPublishesWill(displaced.has(client), evicted)) {
+        // an evicted connection was counted and logged when it was evicted (that line says its will is withheld)
+        if (!evicted)
+          say(
+            refusals.note(
+              'takeover_will',
+              client.id,
+              `did not publish the will of client "${idText(client.id)}" on ${previewTopic(packet.topic)}: a connection from ${displaced.get(client)} took over its client id`
+            )
+          );
+        return done(new Error(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
+      }
+    }
+    if (packet.retain && !retained.admit(packet.topic, payloadBytes(packet.payload))) {
+      // delivered to live subscribers, not kept: the retained store is bounded
+      packet.retain = false;
+      const who = client ? `client "${idText(client.id)}"` : 'the broker';
+      say(
+        refusals.note(
+          'retained_over_budget',
+          client ? client.id : '',
+          `kept a retained message of ${who} on ${previewTopic(packet.topic)} only as a live message: retained messages are over their budget of ${retained.maxBytes} bytes; logged once per client`
+        )
+      );
+    }
+    // DUP on what the pipeline receives must mean "the broker sends this again" (moby-mqtt-in passes it on as
+    // msg.redelivered, and moby-hmac-verify lets a seen nonce through on it): aedes would forward the
+    // publisher's own DUP bit, so anyone able to publish could pass a replay off as a redelivery.
+    // Mosquitto never forwards it; neither does this broker.
+    if (client && packet.dup) packet.dup = false;
+    done(null);
+  }
   const maxQueued = o.maxQueued ?? EMBEDDED_BROKER_MAX_QUEUED;
   shedLoad(broker, (client) => pipelineClients.has(client), {
     high: maxQueued,
@@ -308,6 +371,7 @@ async function startEmbeddedBroker(o) {
     )
   );
   markRedeliveries(broker.persistence);
+  keepPubrelsApart(broker.persistence);
   gatePipelineDeliveries(broker.persistence, gateOf);
   const onTooLarge = (remaining, conn) => {
     // aedes sets conn.client; its id is known once CONNECT was read (an oversized CONNECT has none yet)

@@ -13,6 +13,7 @@ import { envelopeMaxBytes } from '../hmac/verify';
 import { DEFAULT_LIMITS } from '../safe-json';
 import { preview } from '../names';
 import { BoundedMap } from '../bounded-map';
+import { topicMatches } from './topics';
 
 export interface EmbeddedBrokerLogin {
   /** the pipeline's fixed client id (MOBY_MQTT_CLIENT_ID) */
@@ -305,4 +306,25 @@ export class BrokerRefusalLog {
  */
 export function hasEmptyTopicLevel(topic: string): boolean {
   return topic === '' || topic.startsWith('/') || topic.endsWith('/') || topic.includes('//');
+}
+
+/**
+ * The QoS a subscriber is sent a message on `topic` with: the highest QoS of its subscriptions whose filter
+ * matches the topic (MQTT 3.1.1, 3.3.5: with overlapping subscriptions the maximum applies), never more than the
+ * message's own; undefined when none matches. aedes 1.2 lowers a forwarded message only to a subscription whose
+ * filter *is* the topic, so the pipeline's `devices/+/telemetry` at QoS 1 was sent QoS 2 messages at QoS 2:
+ * more round trips, and a PUBREL mix-up in aedes' store (see scripts/lib/embedded-broker.js) lost messages.
+ */
+export function forwardedQos(
+  subscriptions: Record<string, { qos?: number }> | undefined,
+  topic: string,
+  publishedQos: number
+): number | undefined {
+  let granted: number | undefined;
+  for (const filter in subscriptions ?? {}) {
+    if (!topicMatches(filter, topic)) continue;
+    const qos = subscriptions![filter].qos ?? 0;
+    if (granted === undefined || qos > granted) granted = qos;
+  }
+  return granted === undefined ? undefined : Math.min(granted, publishedQos);
 }

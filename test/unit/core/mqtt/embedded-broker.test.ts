@@ -10,6 +10,7 @@ import {
   RetainedBudget,
   hasEmptyTopicLevel,
   PendingQos2,
+  forwardedQos,
 } from '../../../../nodes/core/mqtt/embedded-broker';
 
 describe('embedded broker rules', () => {
@@ -192,5 +193,21 @@ describe('PendingQos2 (QoS 2 ids held for their PUBREL, across sessions)', () =>
     for (let i = 0; i < 9; i++) p.add('c', i);
     assert.equal(p.size, 10);
     assert.deepEqual(p.add('c', 100), ['b', 1]);
+  });
+});
+
+describe('forwardedQos (the QoS a subscriber is sent a message with)', () => {
+  const subs = { 'devices/+/telemetry': { qos: 1 }, 'devices/fan-001/#': { qos: 2 }, 'status/x': { qos: 0 } };
+  it('is the highest QoS of the matching subscriptions, wildcards included, never above the message', () => {
+    assert.equal(forwardedQos(subs, 'devices/pump-001/telemetry', 2), 1);
+    assert.equal(forwardedQos(subs, 'devices/fan-001/telemetry', 2), 2); // both match: the maximum
+    assert.equal(forwardedQos(subs, 'devices/fan-001/telemetry', 1), 1);
+    assert.equal(forwardedQos(subs, 'devices/pump-001/telemetry', 0), 0);
+    assert.equal(forwardedQos(subs, 'status/x', 2), 0);
+  });
+  it('is undefined when no subscription matches (or the client has none)', () => {
+    assert.equal(forwardedQos(subs, 'devices/pump-001/status', 2), undefined);
+    assert.equal(forwardedQos(undefined, 'devices/pump-001/telemetry', 2), undefined);
+    assert.equal(forwardedQos(Object.create(null), 'x', 1), undefined);
   });
 });
