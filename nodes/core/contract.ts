@@ -71,6 +71,20 @@ export interface HealthEvent {
 }
 
 export type AlertStatus = 'open' | 'resolved';
+export const ALERT_REASONS = [
+  'persistent',
+  'drift',
+  'flatline',
+  'noise',
+  'spikes',
+  'jump',
+  'missing',
+  'score',
+  'offline',
+  'timeout',
+  'rul',
+] as const;
+export type AlertReason = (typeof ALERT_REASONS)[number];
 export type AlertEventType = 'open' | 'update' | 'ack' | 'resolve' | 'escalate';
 
 /** One alert as held by the alert node and returned by GET /moby/alerts. */
@@ -85,6 +99,14 @@ export interface Alert {
   status: AlertStatus;
   acknowledged: boolean;
   message: string;
+  /**
+   * why it fired, for flows and channels that route without reading the message (its latest trigger's):
+   * anomaly alarms `persistent`, `drift`, `flatline`, `noise`, `spikes`, `jump`, `missing`, or `score` (a point's
+   * own verdict, no incident tracking); device health `offline`, `timeout`; `rul`. Absent on msg.alert alerts
+   */
+  reason?: AlertReason;
+  /** the sensor the reason is about (flatline, noise, spikes, jump, missing), as in msg.anomaly.incident.feature */
+  sensor?: string;
   summary?: string;
   value?: number;
   threshold?: number;

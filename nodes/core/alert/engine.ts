@@ -3,7 +3,7 @@
 // unacknowledged, repeat reminders while open and unacknowledged. The clock is injected so tests and the
 // adapter drive time explicitly through tick(); nothing here sets a timer.
 import { randomUUID } from 'node:crypto';
-import type { Alert, AlertEvent, AlertEventType, Severity } from '../contract';
+import type { Alert, AlertEvent, AlertEventType, AlertReason, Severity } from '../contract';
 import { FirstEntry } from '../first-entry';
 import { ClockStepDetector } from '../clock-step';
 
@@ -17,6 +17,9 @@ export interface AlertSignal {
   value?: number;
   threshold?: number;
   equipment_id?: string;
+  /** why it fired and the sensor concerned (Alert.reason, Alert.sensor): the alert keeps its latest trigger's */
+  reason?: AlertReason;
+  sensor?: string;
   /** a clear that resolves at once (e.g. device back ONLINE) instead of counting toward N points */
   immediate?: boolean;
   /** the device's tenant: copied onto the alert it opens (TenantAlertEngines keeps one engine per tenant) */
@@ -61,6 +64,13 @@ export interface Tracking {
   updatePending: boolean;
   lastNotifiedAt: number;
   repeats: number;
+}
+
+/** The alert takes a trigger's reason with its sensor: a sensor named for an earlier reason does not stay. */
+function setCause(alert: Alert, signal: AlertSignal): void {
+  alert.reason = signal.reason;
+  if (signal.sensor !== undefined) alert.sensor = signal.sensor;
+  else delete alert.sensor;
 }
 
 /** The bookkeeping of an alert that has just opened (or was restored without any). */
@@ -303,6 +313,7 @@ export class AlertEngine {
       if (signal.value !== undefined) current.value = signal.value;
       if (signal.threshold !== undefined) current.threshold = signal.threshold;
       if (signal.message) current.message = signal.message;
+      if (signal.reason !== undefined) setCause(current, signal);
       const before = current.severity;
       const raised = SEVERITY_RANK[severity] > SEVERITY_RANK[before];
       current.severity = maxSeverity(current.severity, severity);
@@ -339,6 +350,7 @@ export class AlertEngine {
     if (signal.tenant !== undefined) alert.tenant = signal.tenant;
     if (signal.value !== undefined) alert.value = signal.value;
     if (signal.threshold !== undefined) alert.threshold = signal.threshold;
+    if (signal.reason !== undefined) setCause(alert, signal);
     this.open.set(key, alert);
     this.place(key, alert);
     this.byId.set(alert.alert_id, alert);

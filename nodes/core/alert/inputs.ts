@@ -1,7 +1,7 @@
 // Maps the messages the alert node receives onto alert signals: anomaly scores, device-health transitions,
 // remaining-useful-life estimates and explicit msg.alert requests. Anything unrecognisable or malformed
 // becomes a Reject naming the device and field, never an exception.
-import type { AnomalyResult, HealthEvent, Reject } from '../contract';
+import type { AlertReason, AnomalyResult, HealthEvent, Reject } from '../contract';
 import { checkValue } from '../safe-json';
 import { isSeverity, type AlertSignal } from './engine';
 import { copyPlain, isPlainObject } from '../guards';
@@ -122,6 +122,20 @@ function withEquipment(s: AlertSignal, equipment: string | undefined): AlertSign
   return s;
 }
 
+/** Alert.reason of an anomaly trigger: the incident's reason, a noise alarm's pattern; `score` without an incident. */
+function anomalyReason(inc: AnomalyResult['incident']): AlertReason {
+  switch (inc?.reason) {
+    case 'drift':
+    case 'flatline':
+    case 'missing':
+      return inc.reason;
+    case 'noise':
+      return inc.pattern === 'spikes' || inc.pattern === 'jump' ? inc.pattern : 'noise';
+    default:
+      return inc ? 'persistent' : 'score';
+  }
+}
+
 function fromAnomaly(a: unknown, device: string, equipment: string | undefined): InputResult {
   if (!isPlainObject(a)) return reject('bad_anomaly', 'msg.anomaly is not an object', device, 'anomaly');
   const r = a as unknown as AnomalyResult;
@@ -147,7 +161,8 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   const severity = inc && isSeverity(inc.severity) ? inc.severity : isSeverity(r.severity) ? r.severity : 'warning';
   const method = typeof r.method === 'string' ? r.method.slice(0, 32) : 'model';
   const top = isPlainObject(r.contributions) ? topContributions(r.contributions) : [];
-  const sensor = typeof inc?.feature === 'string' ? `${inc.feature.slice(0, 40)} ` : '';
+  const sensorName = typeof inc?.feature === 'string' ? inc.feature.slice(0, 40) : undefined;
+  const sensor = sensorName !== undefined ? `${sensorName} ` : '';
   // a sensor that gives no usable value has no score to show: nothing was scored
   if (inc?.reason === 'missing') {
     const points = typeof inc.points === 'number' && Number.isFinite(inc.points) ? ` for ${inc.points} points` : '';
@@ -158,7 +173,9 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
       severity,
       message: `Anomaly on ${device}: sensor ${sensor}gives no usable value (missing, null or not a number)${points} in a row`,
       value: r.score,
+      reason: 'missing',
     };
+    if (sensorName !== undefined) s.sensor = sensorName;
     return { ok: true, signals: [withEquipment(s, equipment)] };
   }
   const why =
@@ -202,8 +219,17 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
         (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
         (peak ? ` (${peak.slice(2)})` : '') +
         topText;
-  const s: AlertSignal = { kind: 'trigger', device_id: device, rule: RULES.anomaly, severity, message, value: r.score };
+  const s: AlertSignal = {
+    kind: 'trigger',
+    device_id: device,
+    rule: RULES.anomaly,
+    severity,
+    message,
+    value: r.score,
+    reason: anomalyReason(inc),
+  };
   if (threshold !== undefined) s.threshold = threshold;
+  if (sensorCheck && sensorName !== undefined) s.sensor = sensorName;
   return { ok: true, signals: [withEquipment(s, equipment)] };
 }
 
@@ -229,6 +255,7 @@ function fromHealth(p: unknown): InputResult {
         rule: RULES.health,
         severity: h.state === 'OFFLINE' ? 'critical' : 'warning',
         message: `Device ${h.device_id} ${why}${seen}`,
+        reason: h.state === 'OFFLINE' ? 'offline' : 'timeout',
       };
       return { ok: true, signals: [withEquipment(s, eq)] };
     }
@@ -262,6 +289,7 @@ function fromRul(r: unknown, device: string, equipment: string | undefined, opts
     message: `Remaining useful life of ${device} is ${fmtNum(r.value)}${unit}, below ${fmtNum(opts.rulThreshold)}${unit}`,
     value: r.value,
     threshold: opts.rulThreshold,
+    reason: 'rul',
   };
   return { ok: true, signals: [withEquipment(s, equipment)] };
 }

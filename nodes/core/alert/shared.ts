@@ -19,7 +19,7 @@
 // device row is dropped and counted (`invalid`), never passed on. The caches are bounded (maxRecords /
 // maxRows); a new entry beyond the bound evicts the oldest one instead of being refused.
 import type Redis from 'ioredis';
-import type { Alert, DeviceState } from '../contract';
+import { ALERT_REASONS, type Alert, type DeviceState } from '../contract';
 import { isTenant, scopedKey } from '../tenant';
 import { isValidDeviceId } from '../health/extract';
 import { isSeverity } from './engine';
@@ -84,6 +84,8 @@ export function parseAlert(v: unknown): Alert | null {
   const optional: Array<[keyof Alert, (x: unknown) => boolean]> = [
     ['tenant', isTenant],
     ['equipment_id', isTagText],
+    ['reason', (x) => typeof x === 'string' && (ALERT_REASONS as readonly string[]).includes(x)],
+    ['sensor', isTagText],
     ['summary', (x) => isText(x, MAX_TEXT)],
     ['value', isTime],
     ['threshold', isTime],

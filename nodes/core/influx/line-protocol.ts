@@ -232,7 +232,16 @@ export function alertEventToPoint(ev: AlertEvent): Point | Reject {
   };
   for (const k of ['value', 'threshold', 'opened_at', 'updated_at', 'acknowledged_at', 'resolved_at'] as const)
     copyNum(k);
-  for (const k of ['summary', 'acknowledged_by', 'ack_note', 'resolved_by', 'resolve_note'] as const) copyStr(k);
+  for (const k of [
+    'reason',
+    'sensor',
+    'summary',
+    'acknowledged_by',
+    'ack_note',
+    'resolved_by',
+    'resolve_note',
+  ] as const)
+    copyStr(k);
   if (typeof a.escalated === 'boolean') fields.escalated = a.escalated;
   const time = typeof ev.time === 'number' ? ev.time : typeof a.updated_at === 'number' ? a.updated_at : NaN;
   return { measurement: MEASUREMENTS.alerts, tags, fields, timestamp: time };

@@ -363,6 +363,47 @@ describe('alert input mapping', () => {
     assert.ok(clear.ok && clear.signals[0].kind === 'clear');
   });
 
+  it('says why in reason (and which sensor, where the check is about one) besides the message', () => {
+    const anomaly = (incident?: Record<string, unknown>) =>
+      signalsFromMessage({
+        payload: point('p-1'),
+        anomaly: {
+          score: 2,
+          threshold: 1,
+          is_anomaly: true,
+          severity: 'warning',
+          method: 'pca',
+          contributions: { temp: 2 },
+          ...(incident
+            ? { alarm: true, incident: { severity: 'warning', points: 30, opened: true, ...incident } }
+            : {}),
+        },
+      });
+    const cause = (r: ReturnType<typeof signalsFromMessage>) =>
+      r.ok ? [r.signals[0].reason, r.signals[0].sensor] : ['rejected', r.reject.code];
+    assert.deepEqual(cause(anomaly()), ['score', undefined]);
+    assert.deepEqual(cause(anomaly({ reason: 'persistent', feature: 'temp' })), ['persistent', undefined]);
+    assert.deepEqual(cause(anomaly({ reason: 'drift' })), ['drift', undefined]);
+    assert.deepEqual(cause(anomaly({ reason: 'flatline', feature: 'temp' })), ['flatline', 'temp']);
+    assert.deepEqual(cause(anomaly({ reason: 'noise', feature: 'temp' })), ['noise', 'temp']);
+    assert.deepEqual(cause(anomaly({ reason: 'noise', pattern: 'spikes', feature: 'vib' })), ['spikes', 'vib']);
+    assert.deepEqual(cause(anomaly({ reason: 'noise', pattern: 'jump', feature: 'vib' })), ['jump', 'vib']);
+    assert.deepEqual(cause(anomaly({ reason: 'missing', feature: 'pressure' })), ['missing', 'pressure']);
+    assert.deepEqual(cause(anomaly({ reason: 'flatline', feature: 'x'.repeat(99) })), ['flatline', 'x'.repeat(40)]);
+    assert.deepEqual(cause(anomaly({ reason: 'made-up' })), ['persistent', undefined]);
+    const health = (state: string) =>
+      signalsFromMessage({
+        topic: 'device-health',
+        payload: { device_id: 'p-1', state, previous: 'ONLINE', since: 1, last_seen: 1, reason: 'lwt' },
+      });
+    assert.deepEqual(cause(health('OFFLINE')), ['offline', undefined]);
+    assert.deepEqual(cause(health('TIMEOUT')), ['timeout', undefined]);
+    const rul = signalsFromMessage({ payload: point('p-1'), rul: { value: 5, unit: 'cycles' } }, { rulThreshold: 10 });
+    assert.deepEqual(cause(rul), ['rul', undefined]);
+    const explicit = signalsFromMessage({ payload: point('p-1'), alert: { device_id: 'p-1', rule: 'overheat' } });
+    assert.deepEqual(cause(explicit), [undefined, undefined]);
+  });
+
   it('names the same top contributors as a stable sort by magnitude would, skipping non-finite values', () => {
     // the reference: what the message used before the one-pass selection (entries, filter, stable sort, top 3)
     const reference = (c: Record<string, unknown>) =>

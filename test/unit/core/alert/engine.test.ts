@@ -34,6 +34,24 @@ describe('alert engine', () => {
     assert.equal(engine.openCount(), 3);
   });
 
+  it("keeps its latest trigger's reason, with that trigger's sensor only; a trigger without a reason leaves them", () => {
+    const { engine, apply } = setup({ updateEventMs: 0 });
+    const [o] = apply({ kind: 'trigger', reason: 'flatline', sensor: 'temp' });
+    assert.deepEqual([o.alert.reason, o.alert.sensor], ['flatline', 'temp']);
+    const [u] = apply({ kind: 'trigger', reason: 'persistent' });
+    assert.equal(u.alert.reason, 'persistent');
+    assert.ok(!('sensor' in u.alert), 'the flat-lined sensor is not the reason any more');
+    apply({ kind: 'trigger', reason: 'jump', sensor: 'pressure' });
+    const [plain] = apply({ kind: 'trigger', value: 3 });
+    assert.deepEqual([plain.alert.reason, plain.alert.sensor], ['jump', 'pressure']);
+    const copy = new AlertEngine();
+    copy.restore(JSON.parse(JSON.stringify(engine.snapshot())));
+    assert.deepEqual(
+      copy.list({}).map((a) => [a.reason, a.sensor]),
+      [['jump', 'pressure']]
+    );
+  });
+
   it('coalesces update events to one per interval, raised severity passes at once, tick flushes the rest', () => {
     const { engine, clock, apply } = setup({ updateEventMs: 1000 });
     apply({ kind: 'trigger' });

@@ -165,9 +165,26 @@ describe('shared view (Redis): bounded publishes, republish after a flush, valid
       ...alertOf('ok-10', 'line@plant-2'),
       rule: 'oil.pressure:low',
       equipment_id: `Hall 3 ${'x'.repeat(249)}`,
+      reason: 'flatline' as const,
+      sensor: 'oil pressure',
     };
     book.onChange(JSON.stringify({ id: 'ok-10', record: { owner: 'b', alert: legit } }));
     assert.deepEqual(book.get('ok-10')?.alert, legit);
+    // a reason the engine never writes, a sensor name that is not a tag value
+    book.onChange(
+      JSON.stringify({
+        id: 'evil-11',
+        record: { owner: 'b', alert: { ...legit, alert_id: 'evil-11', reason: 'hacked' } },
+      })
+    );
+    book.onChange(
+      JSON.stringify({
+        id: 'evil-12',
+        record: { owner: 'b', alert: { ...legit, alert_id: 'evil-12', sensor: 'x\n'.repeat(200) } },
+      })
+    );
+    assert.equal(book.get('evil-11'), undefined);
+    assert.equal(book.get('evil-12'), undefined);
   });
 
   it('drops invalid device rows (refresh and change messages) and counts them', async () => {

@@ -115,6 +115,8 @@ describe('influx line protocol', () => {
         updated_at: T,
         acknowledged_by: 'kim',
         ack_note: 'bearing ordered',
+        reason: 'flatline',
+        sensor: 'temp',
       },
     };
     const p = alertEventToPoint(ev) as Point;
@@ -124,7 +126,7 @@ describe('influx line protocol', () => {
     assert.deepEqual(rejects, []);
     assert.equal(
       lines[0],
-      `moby_alerts,alert_id=a-1,device_id=d1,rule=temp_high,severity=critical event="ack",status="open",acknowledged=true,count=3,message="too hot",value=97,threshold=90,opened_at=${T - 1000},updated_at=${T},acknowledged_by="kim",ack_note="bearing ordered" ${T}`
+      `moby_alerts,alert_id=a-1,device_id=d1,rule=temp_high,severity=critical event="ack",status="open",acknowledged=true,count=3,message="too hot",value=97,threshold=90,opened_at=${T - 1000},updated_at=${T},reason="flatline",sensor="temp",acknowledged_by="kim",ack_note="bearing ordered" ${T}`
     );
     assert.equal(messageToLines({ topic: 'alert', payload: { event: 'open' } }).rejects[0].code, 'bad_alert');
   });
