@@ -35,6 +35,7 @@ import {
   Signal,
   SIGNALS,
   EQUIPMENT_TYPES,
+  faultEnd,
 } from '../bin/lib/sim-model';
 
 /** The signal faults evaluated and the magnitude range each is drawn from (σ of the affected signal; see README). */
@@ -52,6 +53,8 @@ export const EVAL_KINDS: Record<string, { range: [number, number]; signals: read
 };
 
 export const FAULT_MINUTES = 30;
+/** a restart device's power cut: off for this many minutes (drawn per device), then back cold */
+export const RESTART_OFF_MINUTES: [number, number] = [5, 30];
 /** after a repair, alerts opening within this many seconds still belong to the fault (the resolve takes time) */
 const AFTER_FAULT_S = 300;
 const FLAP_WINDOW_S = 600;
@@ -61,6 +64,8 @@ export interface EvalOptions {
   hours: number;
   perKind: number;
   healthy: number;
+  /** devices per seed that lose power once (off 5–30 min) and start again cold; healthy otherwise */
+  restarts?: number;
   detector: DetectorConfig;
   /** alert engine options beyond the defaults */
   engine: Record<string, number>;
@@ -98,6 +103,8 @@ export interface EvalResult {
   injected: number;
   anomalous_point_share_healthy: number;
   kinds: Record<string, KindResult>;
+  /** power cuts and the anomaly alerts that opened on those machines once they were back (all false) */
+  restarts: { injected: number; false_alarms: number };
   seeds: number[];
   hours: number;
 }
@@ -118,7 +125,7 @@ function quantile(xs: number[], q: number): number | null {
 /** The devices of one seed: per kind `perKind` faulted ones, then the healthy ones. */
 export function plan(
   seed: number,
-  opts: Pick<EvalOptions, 'hours' | 'perKind' | 'healthy' | 'detector'>
+  opts: Pick<EvalOptions, 'hours' | 'perKind' | 'healthy' | 'restarts' | 'detector'>
 ): Array<{ index: number; fault: Fault | null }> {
   const r = mulberry32(seed * 104729 + 17);
   const total = opts.hours * 3600;
@@ -150,6 +157,12 @@ export function plan(
     }
   }
   for (let i = 0; i < opts.healthy; i++) out.push({ index: index++, fault: null });
+  // drawn after the others, so adding restart devices leaves every other device's plan as it was
+  for (let i = 0; i < (opts.restarts ?? 0); i++) {
+    const at = Math.round(earliest + r() * (latest - earliest));
+    const off = RESTART_OFF_MINUTES[0] + r() * (RESTART_OFF_MINUTES[1] - RESTART_OFF_MINUTES[0]);
+    out.push({ index: index++, fault: { kind: 'restart', at, magnitude: Math.round(off * 10) / 10 } });
+  }
   return out;
 }
 
@@ -176,6 +189,7 @@ function runSeed(seed: number, opts: EvalOptions) {
     now = t;
     for (const d of devices) {
       const reading = d.model.step(1);
+      if (!d.model.running) continue; // a power cut: nothing sent
       const body = JSON.parse(telemetryBody(d.id, d.model.equipmentType, reading, t0 + t * 1000));
       const n = normalize(body, { tagKeys: ['equipment_id'] }, { now: t0 + t * 1000 });
       if (!n.ok) throw new Error(`normalize rejected ${d.id}: ${n.reject.reason}`);
@@ -183,7 +197,7 @@ function runSeed(seed: number, opts: EvalOptions) {
       if (!d.state) d.state = newState(cfg, featuresOf(cfg, point.fields));
       const x = extract(d.state.features, point.fields);
       if (!(x instanceof Float64Array)) throw new Error(`${d.id}: ${x.reason}`);
-      const res = step(cfg, d.state, x);
+      const res = step(cfg, d.state, x, undefined, point.timestamp);
       if (res.kind === 'reject') throw new Error(`${d.id}: ${res.reject.reason}`);
       if (res.kind === 'warming') continue;
       if (d.fittedAt === null) d.fittedAt = t;
@@ -218,11 +232,23 @@ export function evaluate(opts: EvalOptions): EvalResult {
   let flaps = 0;
   let healthyPoints = 0;
   let healthyAnomalous = 0;
+  const restarts = { injected: 0, false_alarms: 0 };
   for (const seed of opts.seeds) {
     for (const d of runSeed(seed, opts)) {
       const monitored = d.fittedAt === null ? 0 : opts.hours * 3600 - d.fittedAt;
       // flaps: an open within FLAP_WINDOW_S of the previous resolve
       for (const o of d.opens) if (d.resolves.some((r) => r <= o && o - r < FLAP_WINDOW_S)) flaps++;
+      if (d.fault?.kind === 'restart') {
+        // a healthy machine throughout: every anomaly alert on it is false, counted apart from the others
+        restarts.injected++;
+        restarts.false_alarms += d.opens.length;
+        if (opts.verbose)
+          for (const o of d.opens)
+            console.error(
+              `false: seed ${seed} ${d.id} restart open at ${o - faultEnd(d.fault)} s after power returned (off ${d.fault.magnitude} min)`
+            );
+        continue;
+      }
       if (!d.fault) {
         if (opts.verbose)
           for (const o of d.opens)
@@ -284,6 +310,7 @@ export function evaluate(opts: EvalOptions): EvalResult {
     injected,
     anomalous_point_share_healthy: healthyPoints ? Math.round((healthyAnomalous / healthyPoints) * 1e4) / 1e4 : 0,
     kinds: out,
+    restarts,
     seeds: opts.seeds,
     hours: opts.hours,
   };
@@ -317,6 +344,7 @@ function parseArgs(argv: string[]) {
     hours: 4,
     perKind: 4,
     healthy: 12,
+    restarts: 4,
     json: false,
     set: {} as Record<string, string>,
     engine: {} as Record<string, number>,
@@ -334,6 +362,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--hours') args.hours = Number(next());
     else if (a === '--per-kind') args.perKind = Number(next());
     else if (a === '--healthy') args.healthy = Number(next());
+    else if (a === '--restarts') args.restarts = Number(next());
     else if (a === '--json') args.json = true;
     else if (a === '--spread') args.spread = true;
     else if (a === '--verbose') args.verbose = true;
@@ -345,7 +374,7 @@ function parseArgs(argv: string[]) {
       args.engine[k] = Number(v);
     } else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run eval:sim -- [--seeds 1,2,3] [--hours H] [--json] [--per-kind N] [--healthy N] [--set key=value] [--engine key=value] [--spread]'
+        'usage: npm run eval:sim -- [--seeds 1,2,3] [--hours H] [--json] [--per-kind N] [--healthy N] [--restarts N] [--set key=value] [--engine key=value] [--spread]'
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -371,6 +400,7 @@ function main(): void {
     hours: args.hours,
     perKind: args.perKind,
     healthy: args.healthy,
+    restarts: args.restarts,
     detector,
     engine: args.engine,
     verbose: args.verbose,
@@ -386,6 +416,9 @@ function main(): void {
     `false alert incidents: ${r.false_per_100h} per 100 device-hours (${r.false_healthy} on healthy devices, ${r.false_faulted_outside} on faulted devices outside their fault); flaps: ${r.flaps}; anomalous points on healthy devices: ${(r.anomalous_point_share_healthy * 100).toFixed(2)} %`
   );
   console.log(`detected ${r.detected}/${r.injected}`);
+  console.log(
+    `power cuts (off ${RESTART_OFF_MINUTES.join('–')} min, back cold): ${r.restarts.false_alarms} false anomaly alerts on ${r.restarts.injected} restarted machines`
+  );
   console.log('| fault | magnitude | detected / injected | TTD p50 | TTD p90 |');
   console.log('| --- | --- | --- | --- | --- |');
   for (const [k, v] of Object.entries(r.kinds)) {

@@ -9,6 +9,7 @@ export type FaultKind =
   | 'step'
   | 'stuck'
   | 'noise'
+  | 'restart'
   | 'silence'
   | 'disconnect'
   | 'badsig'
@@ -21,6 +22,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'step',
   'stuck',
   'noise',
+  'restart',
   'silence',
   'disconnect',
   'badsig',
@@ -42,7 +44,7 @@ export interface Fault {
   /**
    * size of the fault in units of the affected signal's normal spread (NORMAL_SPREAD; see DEFAULT_MAGNITUDE):
    * drift σ per minute, step σ, noise σ of added white noise, spikes height in σ, bearing σ of vibration per
-   * minute at the start of the wear; stuck ignores it
+   * minute at the start of the wear; stuck ignores it. restart: minutes the machine stays off
    */
   magnitude?: number;
   /** the sensor a drift, step, stuck or noise fault acts on (default temperature for drift, else pressure) */
@@ -60,7 +62,11 @@ export const DEFAULT_MAGNITUDE: Record<string, number> = {
   step: 5,
   noise: 1.5,
   stuck: 0,
+  restart: 10,
 };
+
+/** how fast a machine that stands still cools toward ambient (s): slower than it heats up under load */
+const COOLING_TAU_S = 900;
 
 export interface Reading {
   temperature: number; // °C, motor winding
@@ -131,9 +137,15 @@ export class MachineModel {
 
   /** The first fault of this kind in force now (begun, not yet over). */
   fault(kind: FaultKind): Fault | undefined {
-    return this.faults.find(
-      (f) => f.kind === kind && this.elapsed >= f.at && (f.until === undefined || this.elapsed < f.until)
-    );
+    return this.faults.find((f) => f.kind === kind && this.elapsed >= f.at && this.elapsed < faultEnd(f));
+  }
+
+  /**
+   * False while a `restart` fault (a power cut) has the machine off: it sends nothing and cools toward ambient;
+   * it then starts again cold, its winding warming up over a few thermal time constants, as after a real outage.
+   */
+  get running(): boolean {
+    return !this.active('restart');
   }
 
   active(kind: FaultKind): boolean {
@@ -148,6 +160,11 @@ export class MachineModel {
   step(dt: number): Reading {
     const r = this.r;
     this.elapsed += dt;
+    if (!this.running && this.last) {
+      this.temp += ((this.p.ambient - this.temp) * Math.min(dt, COOLING_TAU_S)) / COOLING_TAU_S;
+      this.load = 0.4; // it starts again at its lowest load
+      return this.last; // not sent: the caller asks `running`
+    }
     this.load = Math.min(
       1,
       Math.max(0.4, this.load + 0.02 * (0.75 - this.load) * dt + 0.01 * Math.sqrt(dt) * gauss(r))
@@ -205,6 +222,13 @@ export class MachineModel {
     this.last = rounded;
     return rounded;
   }
+}
+
+/** When a fault is over (seconds after start): its `until`, a restart's off time, or never. */
+export function faultEnd(f: Fault): number {
+  if (f.until !== undefined) return f.until;
+  if (f.kind === 'restart') return f.at + 60 * (f.magnitude ?? DEFAULT_MAGNITUDE.restart);
+  return Infinity;
 }
 
 function round(x: number, digits: number): number {

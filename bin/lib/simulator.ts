@@ -127,6 +127,8 @@ interface SimDevice {
   unacked: number;
   lastEnvelope: string | null;
   disconnected: boolean;
+  /** a restart fault has the machine off: its connection was cut, it connects again when the machine is back */
+  poweredOff: boolean;
   /** this connection's signed birth and will (a new session for every CONNECT, reconnects included) */
   connection: SignedConnection | null;
 }
@@ -177,6 +179,7 @@ export class Simulator {
         unacked: 0,
         lastEnvelope: null,
         disconnected: false,
+        poweredOff: false,
         connection: null,
       });
     });
@@ -332,6 +335,23 @@ export class Simulator {
       d.client?.end(true);
       return;
     }
+    if (!d.model.running) {
+      // a power cut: the connection dies without DISCONNECT (the broker sends the will), nothing is sent
+      if (!d.poweredOff) {
+        d.poweredOff = true;
+        this.opts.log(`${d.id}: fault restart (power cut: socket destroyed, back cold when it ends)`);
+        (d.client as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+        d.client?.end(true);
+        d.client = null;
+      }
+      return;
+    }
+    if (d.poweredOff) {
+      d.poweredOff = false;
+      d.unacked = 0; // what the cut connection had in flight is gone with it (its callbacks may come late)
+      this.opts.log(`${d.id}: back from the power cut, starting cold`);
+      void this.connect(d);
+    }
     if (active('silence')) return; // connected but silent: keep-alive pings continue, data stops
     if (d.unacked >= MAX_UNACKED) {
       this.stats.skipped++; // the machine moved on (step above); this reading is lost, as on a device
@@ -362,7 +382,9 @@ export class Simulator {
     }
     if (d.client) {
       d.unacked++;
-      d.client.publish(topic, payload, { qos: 1, ...(properties ? { properties } : {}) }, () => d.unacked--);
+      d.client.publish(topic, payload, { qos: 1, ...(properties ? { properties } : {}) }, () => {
+        if (d.unacked > 0) d.unacked--;
+      });
     }
     this.stats.published++;
     d.sent++;

@@ -82,6 +82,9 @@ interface AnomalyDef extends NodeDef {
   driftRatio?: string | number;
   criticalPoints?: string | number;
   noiseRatio?: string | number;
+  /** seconds */
+  restartGap?: string | number;
+  restartGrace?: string | number;
   store?: string;
   maxDevices?: string | number;
   /** method onnx: byte budget of the per-device state (windows and the rest), in MiB */
@@ -131,6 +134,8 @@ function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig 
     driftRatio: num(def.driftRatio, d.driftRatio, 0, 1000),
     criticalPoints: Math.round(num(def.criticalPoints, d.criticalPoints, 0, 10000000)),
     noiseRatio: num(def.noiseRatio, d.noiseRatio, 0, 1e6),
+    restartGapMs: num(def.restartGap, d.restartGapMs / 1000, 0, 1e7) * 1000,
+    restartGraceMs: num(def.restartGrace, d.restartGraceMs / 1000, 0, 1e7) * 1000,
   };
 }
 
@@ -522,7 +527,7 @@ export = function (RED: NodeAPI) {
         return sendReject(msg, send, done, { ...x, device_id: deviceId });
       }
       missing.usable(state);
-      const r = step(cfg, state, x, (st, rows) => deferFit(key, st, rows));
+      const r = step(cfg, state, x, (st, rows) => deferFit(key, st, rows), point.timestamp);
       doc.changed(state);
       dirty = true;
       if (r.kind === 'reject') return sendReject(msg, send, done, { ...r.reject, device_id: deviceId });

@@ -34,6 +34,11 @@ export interface AnomalyResult {
    * or flat line) until it closes after a quiet spell. Alerts follow it when present (docs/anomaly.md#alarms).
    */
   alarm?: boolean;
+  /**
+   * true while the device settles after a restart (a silence of restartGap, then restartGrace of point time): no
+   * alarm opens, the points do not count toward persistence (docs/anomaly.md#restarts)
+   */
+  settling?: boolean;
   /** while alarm is true: why, its severity (by score and duration), how many points it has lasted */
   incident?: {
     /** missing: the sensor `feature` gave no usable value for `points` points in a row (core/anomaly/missing-sensor.ts) */

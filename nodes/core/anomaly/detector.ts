@@ -17,6 +17,7 @@ import {
   IncidentConfig,
   IncidentState,
   newIncident,
+  settling,
   trackRepeats,
   updateIncident,
   validateIncident,
@@ -278,7 +279,9 @@ export function step(
   cfg: DetectorConfig,
   state: AnomalyDeviceState,
   raw: ArrayLike<number>,
-  deferFit?: DeferFit
+  deferFit?: DeferFit,
+  /** the point's time (epoch ms): tells a restart after a silence (IncidentConfig.restartGapMs) */
+  at?: number
 ): StepResult {
   const strategy: MethodStrategy = strategyFor(cfg.method);
   let fitted = false;
@@ -331,7 +334,8 @@ export function step(
       ? strategy.score(cfg, state.features, model, inc.origin, scratchContributions(state.features.length)).score /
         threshold
       : NaN;
-  const verdict = updateIncident(inc, cfg, pointScore > threshold, drift, score, threshold, cfg.criticalRatio);
+  const hold = settling(inc, cfg, at);
+  const verdict = updateIncident(inc, cfg, pointScore > threshold, drift, score, threshold, cfg.criticalRatio, hold);
   const anomaly: AnomalyResult = {
     score,
     threshold,
@@ -341,6 +345,7 @@ export function step(
     contributions: shares(state.features, contributions),
     alarm: verdict.alarm,
   };
+  if (hold) anomaly.settling = true;
   if (verdict.alarm) {
     anomaly.incident = {
       reason: verdict.reason!,

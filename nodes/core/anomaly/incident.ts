@@ -35,6 +35,17 @@ export interface IncidentConfig {
   criticalPoints: number;
   /** noise alarm when a sensor's mean squared point-to-point change exceeds this × its calibration value; 0 = off */
   noiseRatio: number;
+  /**
+   * a silence in a device's point times at least this long (ms), and at least RESTART_GAP_INTERVALS of its usual
+   * intervals, is a restart (a power cut, a reboot): see restartGraceMs. 0 = off
+   */
+  restartGapMs: number;
+  /**
+   * for this long (ms, point time) after a restart, no alarm opens and the points do not count toward
+   * persistence: a machine starting cold reads far from its calibration until it has warmed up. An alarm open
+   * before the silence stays open. 0 = off
+   */
+  restartGraceMs: number;
 }
 
 /**
@@ -56,7 +67,16 @@ export const DEFAULT_INCIDENT: IncidentConfig = {
   driftRatio: 1,
   criticalPoints: 1800,
   noiseRatio: 4,
+  restartGapMs: 120_000,
+  restartGraceMs: 300_000,
 };
+
+/** a restart's silence is at least this many of the device's usual intervals (a device reporting every 5 min: 50 min) */
+export const RESTART_GAP_INTERVALS = 10;
+/** intervals seen before the usual one is trusted to tell a restart */
+const RESTART_MIN_INTERVALS = 10;
+/** weight of a new interval in the usual interval (≈ 20-interval memory) */
+const INTERVAL_LAMBDA = 0.05;
 
 /** weight of a new squared difference in the running jitter (≈ 50-point memory) */
 const JITTER_LAMBDA = 0.02;
@@ -128,6 +148,38 @@ export interface IncidentState {
   quiet: number;
   /** alarms opened since fitting (incidents) */
   incidents: number;
+  /** point time (epoch ms) of the latest point, the usual interval between points (ms) and how many were seen */
+  lastAt?: number;
+  interval?: number;
+  intervals?: number;
+  /** after a restart: no alarm opens before this point time (epoch ms) */
+  graceUntil?: number;
+}
+
+/**
+ * Notes a point's time (epoch ms) and says whether the device is settling after a restart (restartGraceMs): a
+ * silence since its previous point of at least restartGapMs and RESTART_GAP_INTERVALS usual intervals starts it.
+ * A time that is not after the previous one changes nothing (a resent or reordered point).
+ */
+export function settling(s: IncidentState, cfg: IncidentConfig, at: number | undefined): boolean {
+  if (at === undefined || !Number.isFinite(at) || !(cfg.restartGapMs > 0 && cfg.restartGraceMs > 0)) return false;
+  const last = s.lastAt;
+  if (last !== undefined && at > last) {
+    const dt = at - last;
+    const usual = s.interval;
+    const known = usual !== undefined && (s.intervals ?? 0) >= RESTART_MIN_INTERVALS;
+    if (known && dt >= cfg.restartGapMs && dt >= RESTART_GAP_INTERVALS * usual!) s.graceUntil = at + cfg.restartGraceMs;
+    else {
+      // a restart's silence is not a usual interval
+      s.interval = usual === undefined ? dt : usual + INTERVAL_LAMBDA * (dt - usual);
+      s.intervals = Math.min((s.intervals ?? 0) + 1, RESTART_MIN_INTERVALS);
+    }
+  }
+  if (last === undefined || at > last) s.lastAt = at;
+  if (s.graceUntil === undefined) return false;
+  if (at < s.graceUntil) return true;
+  delete s.graceUntil;
+  return false;
 }
 
 export function newIncident(d: number): IncidentState {
@@ -286,10 +338,12 @@ export function updateIncident(
   drift: number,
   smoothed: number,
   threshold: number,
-  criticalRatio: number
+  criticalRatio: number,
+  /** settling after a restart (settling()): the point neither counts toward persistence nor opens an alarm */
+  hold = false
 ): AlarmVerdict {
   const n = Math.max(1, cfg.alarmWindow);
-  const bit = hot ? 1 : 0;
+  const bit = hot && !hold ? 1 : 0;
   if (s.hot.length < n) {
     s.hot.push(bit);
     s.hotCount += bit;
@@ -320,7 +374,7 @@ export function updateIncident(
     const glitch = reason === 'noise' && onlyAGlitch(s, noisy, cfg);
     if (glitch && s.jheld && s.jage && s.jage[noisy] < JUMP_CONFIRM_POINTS) s.jheld[noisy] = 1;
     if (reason === 'noise' && !glitch && s.jheld) s.jheld[noisy] = 0; // the held-back alarm opens now, once
-    if (reason && !glitch) {
+    if (reason && !glitch && !hold) {
       s.open = { reason, points: 0, peak: 0 };
       s.incidents++;
       s.quiet = 0;
@@ -404,6 +458,10 @@ export function validateIncident(v: unknown, d: number, window: number): string 
   if (s.jsize !== undefined && !isRunningValues(s.jsize, d)) return 'incident jump size must be one number per feature';
   if (s.jheld !== undefined && !isRunningValues(s.jheld, d)) return 'incident held jump must be one number per feature';
   if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
+  for (const k of ['lastAt', 'interval', 'graceUntil'] as const)
+    if (s[k] !== undefined && !Number.isFinite(s[k])) return `incident ${k} must be a number`;
+  if (s.intervals !== undefined && !(Number.isInteger(s.intervals) && s.intervals >= 0))
+    return 'incident intervals must be a count';
   const o = s.open;
   if (
     o !== null &&

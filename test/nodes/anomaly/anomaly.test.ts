@@ -122,6 +122,34 @@ describe('moby-anomaly node', function () {
     });
   }
 
+  it('a device back from a silence settles: no alarm while it reads far off for restartGrace seconds of its own time (before: an alarm at once)', async () => {
+    const run = async (extra: Record<string, unknown>) => {
+      await load(flow({ alarmPoints: 3, alarmWindow: 10, ...extra }));
+      const ok = collect('a-ok');
+      const bad = collect('a-bad');
+      let t = Date.UTC(2026, 11, 6);
+      const at = (fields: Record<string, unknown>, dt = 1000) => {
+        const m = point(fields);
+        m.payload.timestamp = t += dt;
+        return m;
+      };
+      await feed('a', [...TRAIN.map((f) => at(f)), ...NORMAL.slice(0, 20).map((f) => at(f))], ok, bad);
+      // off for 10 minutes, then 20 points far off (a machine starting cold)
+      const back = [at(broken(0), 600_000), ...Array.from({ length: 19 }, (_, i) => at(broken(i + 1)))];
+      await feed('a', back, ok, bad);
+      await helper.unload();
+      return ok.slice(-20).map((m) => m.anomaly!);
+    };
+    const settled = await run({});
+    assert.ok(
+      settled.every((a) => a.settling === true && a.alarm === false),
+      JSON.stringify(settled.at(-1))
+    );
+    assert.ok(settled.at(-1)!.is_anomaly, 'still scored: the points are anomalous');
+    const off = await run({ restartGrace: 0 });
+    assert.ok(off.some((a) => a.alarm === true) && off.every((a) => a.settling === undefined));
+  });
+
   it('threshold: warning and critical severities from per-field limits, no calibration', async () => {
     const limits = { temp: { lowWarning: 10, highWarning: 80, highCritical: 90 }, vib: { highCritical: 2 } };
     await load(flow({ method: 'threshold', limits: JSON.stringify(limits), smoothing: 1 }));

@@ -71,6 +71,29 @@ describe('simulator signal model', () => {
     assert.ok(rms > 1.3 * noisy.spread.pressure && rms < 2.7 * noisy.spread.pressure, `noise rms ${rms}`);
   });
 
+  it('a restart (power cut) has the machine off for its minutes, cooling, and back cold, warming up', () => {
+    const healthy = new MachineModel(2, 21);
+    const cut = new MachineModel(2, 21, [{ kind: 'restart', at: 600, magnitude: 20 }]);
+    let before = 0;
+    let offSeconds = 0;
+    const after: number[] = [];
+    for (let t = 1; t <= 600 + 1200 + 600; t++) {
+      const h = healthy.step(1);
+      const c = cut.step(1);
+      if (!cut.running) {
+        offSeconds++;
+        continue;
+      }
+      if (t === 599) before = c.temperature;
+      if (t > 1800) after.push(c.temperature - h.temperature);
+    }
+    assert.equal(offSeconds, 1200, 'off for its 20 minutes');
+    assert.ok(after[0] < -15, `back ${after[0].toFixed(1)} °C colder than a machine that ran on`);
+    assert.ok(Math.abs(after[after.length - 1]) < 2, `warmed up after 10 minutes: ${after[after.length - 1]}`);
+    assert.ok(before > 40, 'it was warm before');
+    assert.deepEqual(parseFaults('1:restart@30*5', ['a', 'b']).get('b'), [{ kind: 'restart', at: 30, magnitude: 5 }]);
+  });
+
   it('parses signal and magnitude in fault plans', () => {
     const ids = Array.from({ length: 4 }, (_, i) => deviceIdFor(i));
     assert.deepEqual(parseFaults('2:step/current@60*4,3:stuck/flow', ids).get(ids[2]), [
@@ -206,6 +229,54 @@ describe('simulator over MQTT', () => {
       'ONLINE'
     );
     assert.ok(willSession && willSession === birthSession, 'will and birth share the session');
+  });
+
+  it('a device with a restart fault cuts its connection (the broker sends its will), sends nothing, and comes back with a new session, colder', async () => {
+    const seen: Array<{ topic: string; payload: string; at: number }> = [];
+    const sub = mqtt.connect(broker.url);
+    await new Promise<void>((r) => sub.on('connect', () => r()));
+    // live messages only: the broker also hands over what earlier tests' devices retained
+    sub.on('message', (topic, payload, packet) => {
+      if (!packet.retain) seen.push({ topic, payload: payload.toString(), at: Date.now() });
+    });
+    await new Promise<void>((r) => sub.subscribe(['devices/+/telemetry', 'device/#'], { qos: 1 }, () => r()));
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url: broker.url,
+      devices: 2,
+      intervalMs: 1000,
+      speed: 40, // 25 ms per simulated second
+      master: 'hex:' + '22'.repeat(32),
+      faults: '1:restart@10*1', // off from simulated second 10 for one minute
+      log: () => {},
+    });
+    await sim.start();
+    const id = sim.deviceIds[1];
+    const temps = () =>
+      seen
+        .filter((m) => m.topic === `devices/${id}/telemetry`)
+        .map((m) => JSON.parse(JSON.parse(m.payload).body).components.motor.temperature.value as number);
+    await waitFor(() => temps().length >= 20, 15000, 'telemetry after the restart');
+    await sim.stop();
+    sub.end(true);
+    const mine = seen.filter((m) => m.topic.endsWith(`/${id}`) || m.topic === `devices/${id}/telemetry`);
+    const kinds = mine.map((m) => (m.topic.startsWith('devices/') ? 'data' : m.topic.split('/')[1]));
+    // birth, data, the will at the cut, a second birth, data again
+    const will = kinds.indexOf('lwt');
+    assert.ok(will > 0, kinds.join(' '));
+    assert.ok(kinds.slice(will).includes('status') && kinds.lastIndexOf('data') > will, kinds.join(' '));
+    const sessions = mine
+      .filter((m) => m.topic === `device/status/${id}`)
+      .map((m) => JSON.parse(JSON.parse(m.payload).body).session);
+    assert.equal(new Set(sessions).size, 2, `a new session after the power cut: ${kinds.join(' ')}`);
+    const t = temps();
+    const beforeCut = t.filter((_, k) => mine.filter((m) => m.topic.startsWith('devices/'))[k].at < mine[will].at);
+    const afterCut = t.slice(beforeCut.length);
+    assert.ok(beforeCut.length >= 8 && afterCut.length >= 5, `${beforeCut.length} before, ${afterCut.length} after`);
+    assert.ok(
+      afterCut[0] < beforeCut[beforeCut.length - 1] - 1,
+      `back colder: ${beforeCut[beforeCut.length - 1]} → ${afterCut[0]}`
+    );
   });
 
   it('takes a list of broker URLs (as MOBY_MQTT_URL holds for a cluster) and connects to one that answers', async () => {

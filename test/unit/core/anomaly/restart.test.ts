@@ -1,0 +1,138 @@
+// A device coming back from a silence (a power cut, a reboot) settles before alarms open again
+// (IncidentConfig.restartGapMs / restartGraceMs, core/anomaly/incident.ts settling()).
+import assert from 'node:assert/strict';
+import { defaultsFor, newState, step, validateState } from '../../../../nodes/core/anomaly/detector';
+import {
+  DEFAULT_INCIDENT,
+  newIncident,
+  RESTART_GAP_INTERVALS,
+  settling,
+  validateIncident,
+} from '../../../../nodes/core/anomaly/incident';
+import { gaussianRows } from '../../../support/anomaly-data';
+
+const T0 = Date.UTC(2026, 11, 6);
+
+describe('anomaly restarts: settling after a silence', () => {
+  const cfg = { ...DEFAULT_INCIDENT }; // gap 120 s, grace 300 s
+
+  /** a fresh incident state that has seen `n` points `everyMs` apart, the last at T0 */
+  function seen(n: number, everyMs: number) {
+    const s = newIncident(2);
+    for (let i = n - 1; i >= 0; i--) assert.equal(settling(s, cfg, T0 - i * everyMs), false);
+    return s;
+  }
+
+  it('a silence of at least the gap (and 10 usual intervals) starts the grace, which lasts its time in point time', () => {
+    const s = seen(30, 1000);
+    assert.equal(settling(s, cfg, T0 + 130_000), true, 'back after 130 s');
+    for (let k = 1; k < 300; k++) assert.equal(settling(s, cfg, T0 + 130_000 + k * 1000), true);
+    assert.equal(settling(s, cfg, T0 + 130_000 + 300_000), false, 'grace over');
+    assert.equal(s.graceUntil, undefined);
+    assert.equal(settling(s, cfg, T0 + 130_000 + 301_000), false);
+  });
+
+  it('a shorter silence is no restart, and is a usual interval from then on', () => {
+    const s = seen(30, 1000);
+    assert.equal(settling(s, cfg, T0 + 100_000), false);
+    assert.ok(s.interval! > 1000, 'the 100 s silence counts into the usual interval');
+  });
+
+  it('a device reporting every minute needs ten of its intervals: 5 minutes of silence is no restart, 11 are', () => {
+    const s = seen(30, 60_000);
+    assert.equal(settling(s, cfg, T0 + 5 * 60_000), false);
+    const t = T0 + 5 * 60_000;
+    for (let i = 1; i <= 20; i++) settling(s, cfg, t + i * 60_000);
+    const last = t + 20 * 60_000;
+    assert.ok(s.interval! < (RESTART_GAP_INTERVALS * 60_000) / 2);
+    assert.equal(settling(s, cfg, last + 11 * 60_000), true);
+  });
+
+  it('no restart is told before ten intervals were seen; a time not after the last changes nothing', () => {
+    const s = seen(5, 1000);
+    assert.equal(settling(s, cfg, T0 + 600_000), false, 'too few intervals to know the usual one');
+    const t = seen(30, 1000);
+    assert.equal(settling(t, cfg, T0 - 500_000), false, 'an old point resent');
+    assert.equal(t.lastAt, T0);
+    assert.equal(settling(t, cfg, T0), false, 'the same time again');
+    assert.equal(settling(t, cfg, undefined), false, 'no time given');
+    assert.equal(settling(t, cfg, Number.NaN), false);
+    assert.equal(t.lastAt, T0);
+  });
+
+  it('either setting at 0 turns it off', () => {
+    for (const off of [{ restartGapMs: 0 }, { restartGraceMs: 0 }]) {
+      const c = { ...cfg, ...off };
+      const s = newIncident(2);
+      for (let i = 0; i < 30; i++) settling(s, c, T0 + i * 1000);
+      assert.equal(settling(s, c, T0 + 3_600_000), false, JSON.stringify(off));
+    }
+  });
+
+  it('the saved state is checked: times must be numbers, the count a count', () => {
+    const s = seen(30, 1000);
+    settling(s, cfg, T0 + 200_000);
+    const saved = JSON.parse(JSON.stringify(s));
+    assert.equal(validateIncident(saved, 2, cfg.alarmWindow), null);
+    assert.equal(saved.graceUntil, T0 + 500_000);
+    assert.match(validateIncident({ ...saved, lastAt: 'x' }, 2, cfg.alarmWindow)!, /lastAt/);
+    assert.match(validateIncident({ ...saved, graceUntil: null }, 2, cfg.alarmWindow)!, /graceUntil/);
+    assert.match(validateIncident({ ...saved, intervals: -1 }, 2, cfg.alarmWindow)!, /intervals/);
+  });
+});
+
+describe('anomaly restarts: the detector', () => {
+  // calibrated at 1 Hz on normal rows, then normal for a minute, then off for 10 minutes, then back with every
+  // sensor far off (a machine starting cold) for `coldPoints` points, normal after
+  function run(coldPoints: number, over: Partial<ReturnType<typeof defaultsFor>> = {}) {
+    const cfg = { ...defaultsFor('pca'), trainSize: 300, ...over };
+    const rows = gaussianRows(2000, 3, 11);
+    const state = newState(cfg, ['a', 'b', 'c']);
+    const opened: number[] = [];
+    let settled = 0;
+    let t = T0;
+    let i = 0;
+    const feed = (row: number[]) => {
+      const r = step(cfg, state, row, undefined, t);
+      if (r.kind === 'result') {
+        if (r.anomaly.incident?.opened) opened.push((t - back) / 1000);
+        if (r.anomaly.settling) settled++;
+      }
+      t += 1000;
+    };
+    for (; i < cfg.trainSize + cfg.inputWindow + 60; i++) feed(rows[i]);
+    t += 600_000;
+    const back = t;
+    for (let k = 0; k < 900; k++, i++) {
+      const r = rows[i];
+      feed(k < coldPoints ? [r[0] - 8, r[1] - 16, r[2] - 8] : r);
+    }
+    return { opened, settled, state, cfg };
+  }
+
+  it('a cold start that warms up within the grace opens no alarm (before: one within seconds); its points are still scored', () => {
+    const { opened, settled } = run(200);
+    assert.deepEqual(opened, []);
+    assert.equal(settled, 300, 'the grace is 300 s of point time');
+    const off = run(200, { restartGraceMs: 0 });
+    assert.equal(off.opened.length, 1, 'without the grace the cold start opens an alarm');
+    assert.ok(off.opened[0] < 30, `opened ${off.opened[0]} s after power returned`);
+  });
+
+  it('a fault still there when the grace ends opens its alarm then', () => {
+    const { opened } = run(900);
+    assert.equal(opened.length, 1);
+    assert.ok(opened[0] >= 300 && opened[0] < 330, `opened ${opened[0]} s after power returned`);
+  });
+
+  it('the settling state is saved with the device and accepted back', () => {
+    const cfg = { ...defaultsFor('pca'), trainSize: 300 };
+    const state = newState(cfg, ['a', 'b', 'c']);
+    const rows = gaussianRows(400, 3, 5);
+    rows.forEach((r, k) => step(cfg, state, r, undefined, T0 + k * 1000));
+    step(cfg, state, rows[0], undefined, T0 + 1_000_000);
+    const saved = JSON.parse(JSON.stringify(state));
+    assert.equal(validateState(saved, cfg), null);
+    assert.equal(saved.incident.graceUntil, T0 + 1_300_000);
+  });
+});
