@@ -165,8 +165,12 @@ function boundPendingQos2(persistence, pending, onForget) {
  * broker's time went to the queue itself (a shift() over it per delivery) rather than to delivering, until it
  * delivered almost nothing. Past `high` queued messages a device's live publish is dropped and counted instead,
  * as Mosquitto does past max_queued_messages: the devices keep being read and answered (keep-alive, PUBACK), and
- * what the pipeline gets stays fresh. Retained messages and wills are never dropped, and each device keeps one
- * message every keepEveryMs (below). Returns the counters.
+ * what the pipeline gets stays fresh. Wills are never dropped, and each device keeps one message every keepEveryMs
+ * (below), a new connection's first (its retained birth) included. Retained messages are dropped like the rest:
+ * exempt, a client without keys re-publishing one retained topic from a few connections grew the queue past any
+ * bound (1.1 GB in 6 s, red-team round 2026-12-06) and starved the devices' telemetry. A dropped retained message
+ * is not stored either: the topic keeps its earlier retained value.
+ * Returns the counters.
  * (Pausing the publishers instead kept the data but starved them: paused devices, released together, sent their
  * backlogs at once, and lost their connections to the keep-alive, i.e. wills and OFFLINE alerts.)
  */
@@ -181,14 +185,7 @@ function shedLoad(broker, isPipeline, { high, hardCap, keepEveryMs, onDrop }) {
   const publish = broker.publish.bind(broker);
   broker.publish = (packet, client, done) => {
     // (packet, done): the broker's own publish (a will, $SYS)
-    if (
-      client &&
-      typeof client === 'object' &&
-      mq.length > high &&
-      !packet.retain &&
-      packet !== client.will &&
-      !isPipeline(client)
-    ) {
+    if (client && typeof client === 'object' && mq.length > high && packet !== client.will && !isPipeline(client)) {
       const now = Date.now();
       if (mq.length <= hardCap && !(now - (lastKept.get(client) ?? 0) < keepEveryMs)) lastKept.set(client, now);
       else {

@@ -656,6 +656,29 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
     );
   });
 
+  it('retained messages are shed like the rest past maxQueued (before: never dropped, a client re-publishing one retained topic grew the queue without a bound)', async () => {
+    await broker.close();
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: () => undefined,
+      maxInflight: 5,
+      maxQueued: 20,
+    });
+    const pipeline = await subscribedSilentPipeline();
+    const flooder = await connected(broker.url, { clientId: 'flooder' });
+    clients.push(flooder);
+    let acknowledged = 0;
+    for (let k = 0; k < 400; k++) {
+      flooder.publish(TOPIC, `r${k}`, { qos: 1, retain: true }, () => acknowledged++);
+      await sleep(2);
+    }
+    await waitFor(() => acknowledged === 400, 10000, 'every publish acknowledged');
+    const dropped = broker.refusals.totals.queue_full;
+    assert.ok(dropped >= 200, `${dropped} dropped`);
+    assert.equal(pipeline.publishes.length, 5);
+  });
+
   it('while shedding, a device still has one message kept every keepEveryMs: one whose sends always meet a full queue is not silenced (before: none of its messages after the queue filled)', async () => {
     await broker.close();
     broker = await startEmbeddedBroker({
