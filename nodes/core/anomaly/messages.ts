@@ -209,10 +209,25 @@ export function controlOf(
   }
 }
 
+/**
+ * reset: one device by `msg.payload.device_id` or a device id as the payload; every device only with no payload
+ * (or "all"). Anything else is refused: an inject node's timestamp or `{deviceId: …}` recalibrated the whole
+ * fleet (15 minutes of calibration each) when one device was meant (integrator review, 2026-12-06).
+ */
 function resetOf(payload: unknown): ControlRequest {
+  if (payload === undefined || payload === null || payload === '' || payload === 'all')
+    return { kind: 'reset', device: null };
+  if (typeof payload === 'string') return { kind: 'reset', device: payload };
+  if (isPlainObject(payload) && typeof payload.device_id === 'string' && payload.device_id !== '')
+    return { kind: 'reset', device: payload.device_id };
   return {
-    kind: 'reset',
-    device: isPlainObject(payload) && typeof payload.device_id === 'string' ? payload.device_id : null,
+    kind: 'reject',
+    reject: {
+      code: 'bad_reset',
+      reason:
+        'reset takes msg.payload.device_id (a string), a device id as msg.payload, or no payload (or "all") for every device; nothing was reset',
+      field: isPlainObject(payload) ? 'payload.device_id' : 'payload',
+    },
   };
 }
 

@@ -339,6 +339,19 @@ describe('moby-anomaly node', function () {
     assert.equal(ok[ok.length - 1].anomaly!.warming, true);
   });
 
+  it("a reset whose payload names no device (an inject node's timestamp) is rejected and resets nothing (before: every device)", async () => {
+    await load(flow({ method: 'l2', trainSize: 20 }));
+    const ok = collect('a-ok');
+    const bad = collect('a-bad');
+    await feed('a', [...rowsOf('pump-1', 21), ...rowsOf('pump-2', 21)], ok, bad);
+    await feed('a', [{ topic: 'reset', payload: 1733462400000 }], ok, bad);
+    assert.equal(bad.at(-1)!.moby!.reject!.code, 'bad_reset');
+    helper.getNode('a').receive({ topic: 'reset', payload: 'pump-2' }); // a done reset sends nothing
+    await feed('a', [point(NORMAL[0], 'pump-1'), point(NORMAL[0], 'pump-2')], ok, bad);
+    assert.equal(ok.at(-2)!.anomaly!.warming, undefined, 'pump-1 kept its calibration');
+    assert.equal(ok.at(-1)!.anomaly!.warming, true, 'pump-2, named as the payload, recalibrates');
+  });
+
   it('keeps state per equipment when asked and rejects points without an equipment id', async () => {
     await load(flow({ method: 'l2', trainSize: 20, stateKey: 'equipment' }));
     const ok = collect('a-ok');

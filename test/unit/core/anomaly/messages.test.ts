@@ -162,6 +162,14 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     assert.deepEqual(controlOf('export', undefined, 'pca', cfg, 64), { kind: 'export' });
     assert.deepEqual(controlOf('reset', { device_id: 'd7' }, 'pca', cfg, 64), { kind: 'reset', device: 'd7' });
     assert.deepEqual(controlOf('reset', 'all', 'pca', cfg, 64), { kind: 'reset', device: null });
+    assert.deepEqual(controlOf('reset', undefined, 'pca', cfg, 64), { kind: 'reset', device: null });
+    assert.deepEqual(controlOf('reset', 'e2', 'pca', cfg, 64), { kind: 'reset', device: 'e2' });
+    // before: each of these recalibrated every device
+    for (const payload of [1733462400000, true, { deviceId: 'e2' }, { device_id: 123 }, { device_id: '' }, ['e2']]) {
+      const r = controlOf('reset', payload, 'pca', cfg, 64);
+      assert.equal(r?.kind, 'reject', JSON.stringify(payload));
+      if (r?.kind === 'reject') assert.equal(r.reject.code, 'bad_reset');
+    }
     assert.equal(controlOf('sync', undefined, 'pca', cfg, 64), null);
     assert.equal(controlOf('telemetry', undefined, 'pca', cfg, 64), null);
     assert.deepEqual(controlOf('sync', undefined, 'onnx', cfg, 64), { kind: 'sync' });
