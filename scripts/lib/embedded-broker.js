@@ -264,11 +264,17 @@ async function startEmbeddedBroker(o) {
     // aedes closes a connection that has not sent CONNECT by then (its default is 30 s)
     connectTimeout: connectTimeoutMs,
     authenticate: (client, username, password, done) => {
-      const v = embeddedBrokerConnect(o.login, client.id, username, password);
+      // aedes holds the CONNECT's will in client._will while it authenticates
+      const v = embeddedBrokerConnect(o.login, client.id, username, password, client._will?.topic);
       if (!v.ok) {
         const from = client.conn?.remoteAddress ?? 'a client';
         say(refusals.note(v.kind, client.id, `refused a connection from ${from}: ${v.reason}`));
-        return done(Object.assign(new Error(v.reason), { returnCode: v.kind === 'wrong_password' ? 4 : 2 }), null);
+        return done(
+          Object.assign(new Error(v.reason), {
+            returnCode: v.kind === 'wrong_password' ? 4 : v.kind === 'wildcard_will' ? 5 : 2,
+          }),
+          null
+        );
       }
       if (v.pipeline) {
         pipelineClients.add(client);

@@ -32,10 +32,12 @@ export type RefusalKind =
   | 'connect_timeout'
   | 'empty_topic_level'
   | 'queue_full'
-  | 'qos2_forgotten';
+  | 'qos2_forgotten'
+  | 'wildcard_will';
 
 export type ConnectVerdict =
-  { ok: true; pipeline: boolean } | { ok: false; kind: 'wrong_password' | 'pipeline_client_id'; reason: string };
+  | { ok: true; pipeline: boolean }
+  | { ok: false; kind: 'wrong_password' | 'pipeline_client_id' | 'wildcard_will'; reason: string };
 
 const digest = (b: Buffer | string) => createHash('sha256').update(b).digest();
 
@@ -44,8 +46,18 @@ export function embeddedBrokerConnect(
   login: EmbeddedBrokerLogin,
   clientId: string,
   username: string | undefined,
-  password: Buffer | string | undefined
+  password: Buffer | string | undefined,
+  /** the CONNECT's will topic, if it has a will */
+  willTopic?: string
 ): ConnectVerdict {
+  // MQTT 3.1.1 (4.7.1): a PUBLISH topic, and so a will's, holds no wildcard. aedes checks PUBLISH but not wills,
+  // so `device/lwt/+` was published when the connection died and reached the pipeline (red-team 2026-12-06)
+  if (willTopic !== undefined && /[+#]/.test(willTopic))
+    return {
+      ok: false,
+      kind: 'wildcard_will',
+      reason: `will topic "${preview(willTopic, 80)}" holds a wildcard (+ or #), which MQTT does not allow in a topic name`,
+    };
   if (username !== undefined && username === login.username) {
     if (password !== undefined && timingSafeEqual(digest(password), digest(login.password)))
       return { ok: true, pipeline: true };
@@ -222,6 +234,7 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   empty_topic_level: 'publish to a topic with an empty level',
   queue_full: 'message dropped: the queue for the pipeline was full',
   qos2_forgotten: 'QoS 2 message id forgotten before its PUBREL',
+  wildcard_will: 'will topic with a wildcard',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -252,6 +265,7 @@ export class BrokerRefusalLog {
     empty_topic_level: 0,
     queue_full: 0,
     qos2_forgotten: 0,
+    wildcard_will: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;

@@ -163,7 +163,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
       summaries().at(-1)!,
-      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0$/
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -189,6 +189,26 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
         /refused a publish of client "no-keys" to "devices\/\/telemetry": a topic with an empty level/.test(l)
       )
     );
+  });
+
+  it('refuses a CONNECT whose will topic holds a wildcard: that will never reaches the pipeline (before: accepted, published when the connection died)', async () => {
+    const wills: string[] = [];
+    pipeline.on('message', (topic) => topic.startsWith('device/') && wills.push(topic));
+    await pipeline.subscribeAsync('device/#', { qos: 1 });
+    const codes: number[] = [];
+    const { sock } = await rawClient(
+      broker.port,
+      { clientId: 'wild', will: { topic: 'device/lwt/+', payload: Buffer.from('x'), qos: 1, retain: false } },
+      () => undefined
+    ).then((r) => {
+      codes.push(r.connack.returnCode!);
+      return r;
+    });
+    sock.destroy();
+    await sleep(300);
+    assert.deepEqual(codes, [5]);
+    assert.deepEqual(wills, []);
+    assert.equal(broker.refusals.totals.wildcard_will, 1);
   });
 
   it('a client id in a log line is escaped and cut: no terminal escapes, forged lines or bidi overrides (before: printed as sent)', async () => {
@@ -246,7 +266,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -294,7 +314,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
 /** An MQTT 3.1.1 connection on a raw socket keeping its session, once its CONNACK came; `onPacket` sees the rest. */
 async function rawClient(
   port: number,
-  login: { clientId: string; username?: string; password?: Buffer },
+  login: { clientId: string; username?: string; password?: Buffer; will?: mqttPacket.IConnectPacket['will'] },
   onPacket: (p: mqttPacket.Packet) => void
 ): Promise<{ sock: net.Socket; connack: mqttPacket.IConnackPacket }> {
   const sock = net.connect(port, '127.0.0.1');
@@ -956,7 +976,7 @@ describe('embedded broker connection cap (real aedes)', function () {
     assert.ok(oneByOne() < 42, 'not a line each');
     assert.match(
       summaries().at(-1)!,
-      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0$/
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
     );
   });
 

@@ -37,6 +37,21 @@ describe('embedded broker rules', () => {
     }
   });
 
+  it('refuses a will topic with a wildcard, for devices and the pipeline alike; a plain will is fine', () => {
+    for (const topic of ['device/lwt/+', 'device/status/#', '#', 'a/b+'])
+      for (const [user, pw] of [
+        [undefined, undefined],
+        ['moby-pipeline', Buffer.from('pipeline-secret-1234')],
+      ] as const) {
+        const v = embeddedBrokerConnect(login, 'fan-001', user, pw, topic);
+        assert.equal(v.ok ? 'ok' : v.kind, 'wildcard_will', topic);
+      }
+    assert.deepEqual(embeddedBrokerConnect(login, 'fan-001', undefined, undefined, 'device/lwt/fan-001'), {
+      ok: true,
+      pipeline: false,
+    });
+  });
+
   it('devices and the simulator connect without a login, and only the pipeline subscribes', () => {
     assert.deepEqual(embeddedBrokerConnect(login, 'moby-sim-fan-001', undefined, undefined), {
       ok: true,
@@ -66,7 +81,7 @@ describe('embedded broker refusal log', () => {
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
         "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
         'retained message over budget 0, will of a displaced connection 0, ' +
-        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0'
+        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
@@ -83,6 +98,7 @@ describe('embedded broker refusal log', () => {
       empty_topic_level: 0,
       queue_full: 0,
       qos2_forgotten: 0,
+      wildcard_will: 0,
     });
   });
 
@@ -102,7 +118,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
     );
   });
 
@@ -135,7 +151,7 @@ describe('embedded broker refusal log', () => {
     assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
     assert.match(
       log.summary(60)!,
-      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0$/
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
     );
   });
 
