@@ -90,6 +90,8 @@ interface BrokerNode extends Node<{ user?: string; password?: string }> {
     paused: boolean;
     url: string;
     lastError?: string;
+    /** flow topic → why the broker refused its subscription (cleared when a later subscribe succeeds) */
+    refused: ReadonlyMap<string, string>;
   };
 }
 
@@ -520,6 +522,7 @@ export = function (RED: NodeAPI) {
     };
 
     const subscribed = new Set<string>();
+    const refused = new Map<string, string>();
     // topic → in-nodes whose filter matches it (device topics repeat; cleared when the nodes change)
     const routes = new Map<string, InNode[]>();
     function subscribeAll(): void {
@@ -530,9 +533,16 @@ export = function (RED: NodeAPI) {
         const topic = partitionFilter(partition, flowTopic);
         client.subscribe(topic, { qos }, (err) => {
           if (err) {
-            lastError = `subscribe ${topic}: ${err.message}`;
-            node.error(lastError);
-          } else subscribed.add(topic);
+            // a SUBACK failure code (0x80): connected, and yet nothing will ever arrive on it. Said on the in-nodes'
+            // status too (integrator review 2026-12-06: they stayed green and received nothing)
+            const why = `the broker refused the subscription to ${topic} (${err.message}): the login may not subscribe there (npm start's embedded broker lets only the pipeline's login subscribe)`;
+            refused.set(flowTopic, why);
+            lastError = why;
+            node.error(why);
+          } else {
+            subscribed.add(topic);
+            refused.delete(flowTopic);
+          }
           refresh();
         });
       }
@@ -582,6 +592,7 @@ export = function (RED: NodeAPI) {
       overdue: tracker.overdue,
       paused: gate.paused,
       url: servers.map((s) => `${s.protocol}://${s.host}:${s.port}`).join(', '),
+      refused,
       ...(configError ? { lastError: configError } : lastError ? { lastError } : {}),
     });
     node.register = (n) => {
@@ -654,6 +665,8 @@ export = function (RED: NodeAPI) {
         return status.set({ fill: 'red', shape: 'ring', text: `disconnected · ${preview(d.lastError, 50)}` });
       if (!d.connected)
         return status.set({ fill: 'grey', shape: 'ring', text: `connecting · ${d.inFlight} unacknowledged` });
+      if (d.refused.has(node.topic))
+        return status.set({ fill: 'red', shape: 'ring', text: 'subscription refused by the broker' });
       if (d.paused || d.inFlight >= d.window)
         return status.set({
           fill: 'yellow',
