@@ -46,10 +46,13 @@ function normalisePrefix(p: unknown): string | null {
   return s === '/' ? '' : s;
 }
 
-function optionalNumber(v: unknown): number | undefined {
+/** A number setting that may be left empty (undefined); one that is set and not a number is `onBad`'s news. */
+function optionalNumber(v: unknown, onBad: (v: unknown) => void): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : undefined;
+  const n = typeof v === 'boolean' ? NaN : Number(v);
+  if (Number.isFinite(n)) return n;
+  onBad(v);
+  return undefined;
 }
 
 interface AlertNodeCreds {
@@ -97,15 +100,23 @@ export = function (RED: NodeAPI) {
       return m ? { ...a, muted: true, muted_until: m.until } : a;
     }
     let lastClockWarnAt = -Infinity;
+    const badSetting = (name: string, fallback: number) => (v: unknown) =>
+      node.warn(`moby-alert: ${name} ${JSON.stringify(v)} is not a number: using ${fallback}`);
     // one engine per tenant (its own bounds); without tenants only the '' engine exists
     const engine = new TenantAlertEngines({
-      autoResolvePoints: Math.max(0, Math.floor(optionalNumber(def.autoResolvePoints) ?? 3)),
+      autoResolvePoints: Math.max(
+        0,
+        Math.floor(optionalNumber(def.autoResolvePoints, badSetting('resolve after', 3)) ?? 3)
+      ),
       autoResolveMs: secondsSetting(def.autoResolveSec, 0),
       escalateAfterMs: secondsSetting(def.escalateAfterSec, 0),
       repeatIntervalMs: secondsSetting(def.repeatSec, 0),
       updateEventMs: secondsSetting(def.updateEventSec, 1000),
-      maxResolved: Math.max(0, Math.floor(optionalNumber(def.maxResolved) ?? 1000)),
-      maxOpen: Math.max(1, Math.floor(optionalNumber(def.maxOpen) ?? 10000)),
+      maxResolved: Math.max(
+        0,
+        Math.floor(optionalNumber(def.maxResolved, badSetting('resolved alerts kept', 1000)) ?? 1000)
+      ),
+      maxOpen: Math.max(1, Math.floor(optionalNumber(def.maxOpen, badSetting('open alerts at most', 10000)) ?? 10000)),
       // every tenant's engine sees the same step: counted per engine, warned once per step
       onClockStep: (deltaMs) => {
         countEvent(TYPE, 'clock_step');
@@ -119,8 +130,13 @@ export = function (RED: NodeAPI) {
       },
     });
     const inputOptions = {
-      rulThreshold: optionalNumber(def.rulThreshold),
-      rulCritical: optionalNumber(def.rulCritical),
+      // set but not a number: RUL messages would raise nothing and say nothing (integrator review 2026-12-06)
+      rulThreshold: optionalNumber(def.rulThreshold, (v) =>
+        node.warn(`moby-alert: RUL threshold ${JSON.stringify(v)} is not a number: RUL messages raise no alert`)
+      ),
+      rulCritical: optionalNumber(def.rulCritical, (v) =>
+        node.warn(`moby-alert: RUL critical level ${JSON.stringify(v)} is not a number: RUL alerts stay warnings`)
+      ),
     };
     const notifyOn = new Set<NotificationKind>();
     if (def.notifyOpen !== false) notifyOn.add('open');
@@ -224,8 +240,8 @@ export = function (RED: NodeAPI) {
       senders,
       baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
       capMs: secondsSetting(def.retryCapSec, 60000) || 1,
-      maxAttempts: Math.max(1, Math.floor(optionalNumber(def.maxAttempts) ?? 8)),
-      maxQueued: Math.max(1, Math.floor(optionalNumber(def.queueSize) ?? 1000)),
+      maxAttempts: Math.max(1, Math.floor(optionalNumber(def.maxAttempts, badSetting('attempts', 8)) ?? 8)),
+      maxQueued: Math.max(1, Math.floor(optionalNumber(def.queueSize, badSetting('queue size', 1000)) ?? 1000)),
       file: journalFile,
       onDelivered: () => {
         lastFailure = null;

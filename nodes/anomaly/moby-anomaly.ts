@@ -106,36 +106,50 @@ function fmtBytes(n: number): string {
 }
 
 /** Node config → detector config; throws with a message naming the bad setting. */
-function detectorConfig(def: AnomalyDef, method: AnomalyMethod): DetectorConfig {
+function detectorConfig(
+  def: AnomalyDef,
+  method: AnomalyMethod,
+  onIgnored: (problem: string) => void = () => undefined
+): DetectorConfig {
+  // a setting outside its range falls back to its default, and the node says so (integrator review 2026-12-06:
+  // trainSize 5 calibrated on 900 points without a word)
+  const n = (key: keyof AnomalyDef, fallback: number, min: number, max = Infinity): number => {
+    const v = def[key];
+    const value = num(v, NaN, min, max);
+    if (!Number.isNaN(value)) return value;
+    if (v !== undefined && v !== null && v !== '')
+      onIgnored(`${key} ${JSON.stringify(v)} is not a number from ${min} to ${max}: using ${fallback}`);
+    return fallback;
+  };
   const limits = parseLimitsSetting(def.limits);
   const features = parseFeatureList(def.features);
   const d = defaultsFor(method === 'onnx' ? 'pca' : method);
   return {
     method: d.method,
     features,
-    trainSize: Math.round(num(def.trainSize, d.trainSize, 10, 100000)),
-    alpha: num(def.alpha, d.alpha, 0.0001, 0.5),
-    limitScale: num(def.limitScale, d.limitScale, 0.01, 1000),
-    calibrationHoldout: num(def.calibrationHoldout, d.calibrationHoldout, 0, 0.9),
-    varianceShare: num(def.varianceShare, d.varianceShare, 0.01, 1),
+    trainSize: Math.round(n('trainSize', d.trainSize, 10, 100000)),
+    alpha: n('alpha', d.alpha, 0.0001, 0.5),
+    limitScale: n('limitScale', d.limitScale, 0.01, 1000),
+    calibrationHoldout: n('calibrationHoldout', d.calibrationHoldout, 0, 0.9),
+    varianceShare: n('varianceShare', d.varianceShare, 0.01, 1),
     scaling: choiceSetting(def.scaling, ['std', 'robust'], d.scaling),
-    adaptRate: num(def.adaptRate, d.adaptRate, 0, 1),
-    anomalyAdaptRate: num(def.anomalyAdaptRate, d.anomalyAdaptRate, 0, 1),
-    ewmaLambda: num(def.ewmaLambda, d.ewmaLambda, 0.0001, 1),
-    inputWindow: Math.round(num(def.inputWindow, d.inputWindow, 1, 1000)),
-    smoothing: Math.round(num(def.smoothing, d.smoothing, 1, 1000)),
+    adaptRate: n('adaptRate', d.adaptRate, 0, 1),
+    anomalyAdaptRate: n('anomalyAdaptRate', d.anomalyAdaptRate, 0, 1),
+    ewmaLambda: n('ewmaLambda', d.ewmaLambda, 0.0001, 1),
+    inputWindow: Math.round(n('inputWindow', d.inputWindow, 1, 1000)),
+    smoothing: Math.round(n('smoothing', d.smoothing, 1, 1000)),
     smoothingKind: choiceSetting(def.smoothingKind, ['none', 'mean', 'median'], d.smoothingKind),
-    criticalRatio: num(def.criticalRatio, d.criticalRatio, 1, 1000),
+    criticalRatio: n('criticalRatio', d.criticalRatio, 1, 1000),
     limits,
-    alarmPoints: Math.round(num(def.alarmPoints, d.alarmPoints, 0, 100000)),
-    alarmWindow: Math.round(num(def.alarmWindow, d.alarmWindow, 1, 100000)),
-    clearPoints: Math.round(num(def.clearPoints, d.clearPoints, 1, 1000000)),
-    flatlinePoints: Math.round(num(def.flatlinePoints, d.flatlinePoints, 0, 1000000)),
-    driftRatio: num(def.driftRatio, d.driftRatio, 0, 1000),
-    criticalPoints: Math.round(num(def.criticalPoints, d.criticalPoints, 0, 10000000)),
-    noiseRatio: num(def.noiseRatio, d.noiseRatio, 0, 1e6),
-    restartGapMs: num(def.restartGap, d.restartGapMs / 1000, 0, 1e7) * 1000,
-    restartGraceMs: num(def.restartGrace, d.restartGraceMs / 1000, 0, 1e7) * 1000,
+    alarmPoints: Math.round(n('alarmPoints', d.alarmPoints, 0, 100000)),
+    alarmWindow: Math.round(n('alarmWindow', d.alarmWindow, 1, 100000)),
+    clearPoints: Math.round(n('clearPoints', d.clearPoints, 1, 1000000)),
+    flatlinePoints: Math.round(n('flatlinePoints', d.flatlinePoints, 0, 1000000)),
+    driftRatio: n('driftRatio', d.driftRatio, 0, 1000),
+    criticalPoints: Math.round(n('criticalPoints', d.criticalPoints, 0, 10000000)),
+    noiseRatio: n('noiseRatio', d.noiseRatio, 0, 1e6),
+    restartGapMs: n('restartGap', d.restartGapMs / 1000, 0, 1e7) * 1000,
+    restartGraceMs: n('restartGrace', d.restartGraceMs / 1000, 0, 1e7) * 1000,
   };
 }
 
@@ -150,6 +164,10 @@ export = function (RED: NodeAPI) {
     const alertsWired = isOutputWired(def, 2);
     const node = this;
     const method = methodOf(def.method);
+    if (def.method !== undefined && (def.method as unknown) !== '' && def.method !== method)
+      node.warn(
+        `moby-anomaly: method ${JSON.stringify(def.method)} is not one of pca, l2, ewma, threshold, onnx: using pca`
+      );
     const status = new ThrottledStatus(node);
     const storeName = def.store && def.store.trim() ? def.store.trim() : undefined;
     const maxDevices = Math.round(num(def.maxDevices, 10000, 1));
@@ -161,7 +179,7 @@ export = function (RED: NodeAPI) {
     let cfg: DetectorConfig;
     let configError: string | null = null;
     try {
-      cfg = detectorConfig(def, method);
+      cfg = detectorConfig(def, method, (problem) => node.warn(`moby-anomaly: setting ${problem}`));
       configError = configProblem(cfg, maxFeatures);
     } catch (err) {
       configError = (err as Error).message;

@@ -105,6 +105,20 @@ describe('moby-alert node: lifecycle', function () {
     assert.equal(esc[0].alert.escalated, true);
   });
 
+  it('a RUL threshold that is not a number is warned about (before: RUL messages raised nothing, silently)', async () => {
+    await loadAlertFlow(alertFlow({ rulThreshold: 'abc', maxOpen: 'lots' }));
+    const warned = helper
+      .log()
+      .args.map((a: Array<{ level?: number; msg?: unknown }>) => a[0])
+      .filter((e: { level?: number }) => e.level === helper.log().WARN)
+      .map((e: { msg?: unknown }) => String(e.msg));
+    assert.ok(
+      warned.some((w: string) => /RUL threshold "abc" is not a number/.test(w)),
+      warned.join('\n')
+    );
+    assert.ok(warned.some((w: string) => /open alerts at most "lots" is not a number: using 10000/.test(w)));
+  });
+
   it('opens on device-health TIMEOUT/OFFLINE, resolves on ONLINE, and handles RUL below threshold', async () => {
     await loadAlertFlow(alertFlow({ rulThreshold: 100, rulCritical: 24 }));
     const ev = collect('ev');

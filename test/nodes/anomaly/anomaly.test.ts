@@ -150,6 +150,23 @@ describe('moby-anomaly node', function () {
     assert.ok(off.some((a) => a.alarm === true) && off.every((a) => a.settling === undefined));
   });
 
+  it('a setting out of its range or an unknown method is warned about, with the value used instead (before: silently the default)', async () => {
+    await load(flow({ method: 'bogus', trainSize: 5, alpha: 5, smoothing: 'x', limitScale: '' }));
+    const warned = helper
+      .log()
+      .args.map((a: Array<{ level?: number; msg?: unknown }>) => a[0])
+      .filter((e: { level?: number }) => e.level === helper.log().WARN)
+      .map((e: { msg?: unknown }) => String(e.msg));
+    assert.ok(
+      warned.some((w: string) => /method "bogus" is not one of .*: using pca/.test(w)),
+      warned.join('\n')
+    );
+    assert.ok(warned.some((w: string) => /setting trainSize 5 is not a number from 10 to 100000: using 900/.test(w)));
+    assert.ok(warned.some((w: string) => /setting alpha 5 is not a number from 0.0001 to 0.5: using 0.003/.test(w)));
+    assert.ok(warned.some((w: string) => /setting smoothing "x"/.test(w)));
+    assert.ok(!warned.some((w: string) => /limitScale/.test(w)), 'an empty setting is the default, no warning');
+  });
+
   it('threshold: warning and critical severities from per-field limits, no calibration', async () => {
     const limits = { temp: { lowWarning: 10, highWarning: 80, highCritical: 90 }, vib: { highCritical: 2 } };
     await load(flow({ method: 'threshold', limits: JSON.stringify(limits), smoothing: 1 }));
