@@ -189,10 +189,13 @@ export = function (RED: NodeAPI) {
       const evicted = table.evictions ? ` · ${table.evictions} evicted` : '';
       const text = `${c.ONLINE} online · ${c.OFFLINE} offline · ${c.TIMEOUT} timeout · ${c.UNKNOWN} unknown${evicted}`;
       if (service?.shared && !service.storeUp) {
+        // yellow only while it waits for the first connection; past the grace time memory decides: red (before:
+        // yellow "connecting" for ever when Redis was never reachable, integrator review 2026-12-06)
+        const connecting = service.connecting;
         status.set({
-          fill: service.storeEverUp ? 'red' : 'yellow',
+          fill: connecting ? 'yellow' : 'red',
           shape: 'ring',
-          text: `${text} · ${service.storeEverUp ? 'redis down, memory only' : 'connecting to redis'}`,
+          text: `${text} · ${connecting ? 'connecting to redis' : service.storeEverUp ? 'redis down, memory only' : 'redis unreachable, memory only'}`,
         });
       } else {
         status.set({ fill: c.OFFLINE + c.TIMEOUT > 0 ? 'yellow' : 'green', shape: 'dot', text });

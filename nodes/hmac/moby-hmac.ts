@@ -463,7 +463,9 @@ export = function (RED: NodeAPI) {
           () => [{ labels: {}, value: active.nonces.size }]
         )
       : () => undefined;
-    if (active) node.status({ fill: 'grey', shape: 'ring', text: 'waiting' });
+    // not over keyringOf's red "no keyring" / "keyring error" (integrator review 2026-12-06: a verify node without
+    // keys showed nothing, then only a done(err) per message)
+    if (active && cfg && !cfg.problem) node.status({ fill: 'grey', shape: 'ring', text: 'waiting' });
 
     // Group commit: accepted messages wait (one turn of the event loop) until the records of their nonces are
     // written to the journal with one write(), then leave together. A message is never acted upon before its
@@ -539,6 +541,7 @@ export = function (RED: NodeAPI) {
         countIn(VERIFY);
         const unavailable = active ? unusable(cfg) : (setupError ?? new Error('verifier not ready'));
         if (!active || unavailable) {
+          if (unavailable) status.set({ fill: 'red', shape: 'ring', text: cfg ? 'keyring error' : 'no keyring' });
           done(unavailable ?? new Error('verifier not ready'));
           return;
         }
@@ -658,6 +661,7 @@ export = function (RED: NodeAPI) {
       countIn(SIGN);
       const unavailable = unusable(cfg);
       if (unavailable || !cfg) {
+        status.set({ fill: 'red', shape: 'ring', text: cfg ? 'keyring error' : 'no keyring' });
         done(unavailable ?? new Error('no keyring configured'));
         return;
       }

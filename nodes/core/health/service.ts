@@ -238,6 +238,11 @@ export class HealthService {
     return this.everUp;
   }
 
+  /** Whether it still waits for Redis's first connection (within the grace time): memory does not decide yet. */
+  get connecting(): boolean {
+    return this.waitingForFirstConnection();
+  }
+
   /** Whether the shared store is currently deciding (false in memory mode or during an outage). */
   get storeUp(): boolean {
     return this.up;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import type { HealthEvent } from '../../../nodes/core/contract';
 import { startAedes, type Broker } from '../../support/aedes';
-import { requireBinary, sleep, waitFor } from '../../support/net';
+import { freePort, requireBinary, sleep, waitFor } from '../../support/net';
 import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { useFileContextStore } from '../../support/context-store';
 import { startRedis, type RedisServer } from '../../support/redis';
@@ -615,6 +615,23 @@ describe('moby-device-health node', function () {
         ...healthFlow({ ...common, redis: 'r2' }, 'h2'),
       ];
     }
+
+    it('Redis never reachable: yellow while it waits for the first connection, red once memory decides (before: yellow "connecting" for ever)', async () => {
+      const dead = await freePort(); // nothing listens there
+      await load(
+        [redisNode, healthNode],
+        [
+          { id: 'r1', type: 'moby-redis', host: '127.0.0.1', port: dead, db: 0 },
+          ...healthFlow({ store: 'redis', keyPrefix: 'nt-dead:', timeout: 5, sweepInterval: 0.05, redis: 'r1' }, 'h1'),
+        ]
+      );
+      const statuses: Array<{ fill?: string; text?: string }> = [];
+      helper
+        .getNode('h1')
+        .on('call:status', (call: { args: Array<{ fill?: string; text?: string }> }) => statuses.push(call.args[0]));
+      await waitFor(() => statuses.some((s) => s?.fill === 'red'), 8000, JSON.stringify(statuses.slice(-3)));
+      assert.match(statuses.filter((s) => s?.fill === 'red').at(-1)!.text!, /redis unreachable, memory only/);
+    });
 
     it('a silent device produces exactly one TIMEOUT in total, each transition is emitted once', async () => {
       await load([redisNode, healthNode], sharedFlow('nt1:'));

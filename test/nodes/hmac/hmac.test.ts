@@ -189,11 +189,21 @@ describe('moby-hmac-verify node', function () {
     ];
     await load([hmacNode, catchNode], flow, { kr: { keys: JSON.stringify({ 'pump-7': { k1: 'short' } }) } });
     const caught = collect('caught');
+    const statuses: Array<{ fill?: string; text?: string }> = [];
+    helper
+      .getNode('v')
+      .on('call:status', (call: { args: Array<{ fill?: string; text?: string }> }) => statuses.push(call.args[0]));
     helper.getNode('v').receive({ payload: envelope() });
     await waitFor(() => caught.length === 1, 3000, 'caught error');
     const err = caught[0].error as { message: string };
     assert.match(err.message, /keyring not loaded: key pump-7\/k1: key is 5 bytes/);
     assert.ok(!err.message.includes('short'));
+    // red with the message too, not only at deploy (before: the deploy's red was replaced by a grey "waiting")
+    await waitFor(
+      () => statuses.some((s) => s?.fill === 'red' && s.text === 'keyring error'),
+      3000,
+      JSON.stringify(statuses)
+    );
   });
 
   it('loads keys from a JSON file and an environment variable, and derives keys from the master key', async () => {
