@@ -12,7 +12,7 @@ import { choiceSetting, secondsSetting, textSetting } from '../lib/settings';
 import { tenantMapSetting } from '../lib/tenant-settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
-import { DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
+import { DeliveryError, DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import {
   notificationKey,
   notificationKindsByAlert,
@@ -164,14 +164,29 @@ export = function (RED: NodeAPI) {
     const senders: Record<string, (job: DeliveryJob<Notification>) => Promise<void>> = {};
     const channelLabels: Record<string, string> = {};
     const channelNodes: ChannelConfigNode[] = [];
+    /**
+     * A channel the flow names but that cannot send (its config node missing, no URL, no token): its
+     * notifications fail at once, each on the "delivery failed" output and in the status, instead of vanishing
+     * after one warning at deploy (integrator review 2026-12-06).
+     */
+    function unusableLane(lane: string, label: string, problem: string): string {
+      senders[lane] = async () => {
+        throw new DeliveryError(`${label}: ${problem}; fix the channel's settings`, false);
+      };
+      channelLabels[lane] = label;
+      return lane;
+    }
     for (const field of CHANNEL_FIELDS) {
       const id = def[field];
       if (typeof id !== 'string' || !id) continue;
       const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
-      if (!cfg) node.warn(`${field}: config node ${id} not found`);
-      else if (!cfg.sender)
-        node.warn(`${field} "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`);
-      else {
+      if (!cfg) {
+        node.warn(`${field}: config node ${id} not found; its notifications fail`);
+        unusableLane(`missing:${id}`, `${field} ${id}`, 'config node not found');
+      } else if (!cfg.sender) {
+        node.warn(`${field} "${cfg.label}": ${cfg.problem ?? 'unusable'}; its notifications fail`);
+        unusableLane(`${cfg.type}:${cfg.id}`, cfg.label, cfg.problem ?? 'unusable');
+      } else {
         const lane = `${cfg.type}:${cfg.id}`;
         senders[lane] = cfg.sender;
         channelLabels[lane] = cfg.label;
@@ -198,12 +213,13 @@ export = function (RED: NodeAPI) {
         const own: string[] = [];
         for (const id of ids) {
           const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
-          if (!cfg) node.warn(`tenant ${tenant}: channel config node ${id} not found`);
-          else if (!cfg.sender)
-            node.warn(
-              `tenant ${tenant}: channel "${cfg.label}": ${cfg.problem ?? 'unusable'}; notifications to it are off`
-            );
-          else {
+          if (!cfg) {
+            node.warn(`tenant ${tenant}: channel config node ${id} not found; its notifications fail`);
+            own.push(unusableLane(`missing:${id}`, `channel ${id}`, 'config node not found'));
+          } else if (!cfg.sender) {
+            node.warn(`tenant ${tenant}: channel "${cfg.label}": ${cfg.problem ?? 'unusable'}; its notifications fail`);
+            own.push(unusableLane(`${cfg.type}:${cfg.id}`, cfg.label, cfg.problem ?? 'unusable'));
+          } else {
             const lane = `${cfg.type}:${cfg.id}`;
             if (!senders[lane]) {
               senders[lane] = cfg.sender;

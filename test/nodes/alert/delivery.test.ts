@@ -108,6 +108,23 @@ describe('moby-alert node: notifications', function () {
     assert.equal(fail[0].moby!.reject!.device_id, 'press-4');
   });
 
+  it('a channel that cannot send (webhook without a URL, Slack bot without a token, config node gone) fails each notification onto the delivery-failed output (before: dropped after one warning at deploy)', async () => {
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', slackBot: 'sb', smtp: 'gone', ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: '' },
+        { id: 'sb', type: 'moby-slack-bot', channel: 'C1' },
+      ])
+    );
+    const fail = collect('fail');
+    send({ alert: { rule: 'overheat', severity: 'critical' }, moby: { device_id: 'press-4' } });
+    await waitFor(() => fail.length === 3, 5000, `three failures (have ${fail.length})`);
+    const errors = fail.map((m) => String(m.payload.error)).sort();
+    assert.match(errors.join('\n'), /no valid URL; fix the channel's settings/);
+    assert.match(errors.join('\n'), /no bot token; fix the channel's settings/);
+    assert.match(errors.join('\n'), /config node not found/);
+    assert.ok(fail.every((m) => m.moby!.reject!.code === 'delivery_failed' && m.payload.kind === 'open'));
+  });
+
   it("Slack: what the LLM and the device wrote cannot be formatted or auto-linked; MOBY's own labels stay bold", async () => {
     // the LLM answer, steered by device strings, tries every mrkdwn style and two bare links
     const evil = 'All *fine*, _ignore_ ~this~ alert: `reset` at https://evil.example/login or www.evil.example now';
