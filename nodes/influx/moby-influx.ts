@@ -388,7 +388,9 @@ export = function (RED: NodeAPI) {
       status.set({ ...st, text: `${tenantWriters.size} tenant(s) · ${st.text}` });
     }
     if (config?.problem) node.warn(`${config.problem}: points are spooled to ${spoolDir} until it is fixed`);
-    else if (!config?.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
+    // no config node chosen at all is a mistake, unlike a chosen one whose URL is unset (spool-only on purpose)
+    else if (!config) node.warn(`no moby-influx config node selected: points are spooled to ${spoolDir} until one is`);
+    else if (!config.connection) node.log(`no InfluxDB URL configured: points are spooled to ${spoolDir}`);
     else node.debug(`writing to ${config.describe()}, spool ${spoolDir}`);
     const unprovide = [
       provideGauge('moby_influx_buffered_points', 'Points held in memory by InfluxDB writers', [], () => [
