@@ -33,3 +33,12 @@ export function collect<M = NodeMsg>(id: string): M[] {
   helper.getNode(id).on('input', (m: M) => got.push(m));
   return got;
 }
+
+/** The text of every warning the nodes logged since the flow was loaded (node-red-node-test-helper's log spy). */
+export function warnings(): string[] {
+  const log = helper.log();
+  return log.args
+    .map((a: Array<{ level?: number; msg?: unknown }>) => a[0])
+    .filter((e: { level?: number }) => e.level === log.WARN)
+    .map((e: { msg?: unknown }) => String(e.msg));
+}

@@ -8,6 +8,7 @@ const { metricsText } = require('../../../dist/nodes/lib/metrics.js') as typeof 
 import { waitFor, sleep } from '../../support/net';
 import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, type Msg } from '../../support/alert-red';
 import { type Receiver } from '../../support/alert-servers';
+import { warnings } from '../../support/node-msg';
 
 function send(msg: Msg): void {
   helper.getNode('alert').receive(msg);
@@ -107,11 +108,7 @@ describe('moby-alert node: lifecycle', function () {
 
   it('a RUL threshold that is not a number is warned about (before: RUL messages raised nothing, silently)', async () => {
     await loadAlertFlow(alertFlow({ rulThreshold: 'abc', maxOpen: 'lots' }));
-    const warned = helper
-      .log()
-      .args.map((a: Array<{ level?: number; msg?: unknown }>) => a[0])
-      .filter((e: { level?: number }) => e.level === helper.log().WARN)
-      .map((e: { msg?: unknown }) => String(e.msg));
+    const warned = warnings();
     assert.ok(
       warned.some((w: string) => /RUL threshold "abc" is not a number/.test(w)),
       warned.join('\n')

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { waitFor } from '../../support/net';
 import { useFileContextStore } from '../../support/context-store';
 import { gaussianFields } from '../../support/anomaly-data';
-import { collect, type NodeMsg as Msg } from '../../support/node-msg';
+import { collect, warnings, type NodeMsg as Msg } from '../../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const anomalyNode = require('../../../dist/nodes/anomaly/moby-anomaly.js');
@@ -152,11 +152,7 @@ describe('moby-anomaly node', function () {
 
   it('a setting out of its range or an unknown method is warned about, with the value used instead (before: silently the default)', async () => {
     await load(flow({ method: 'bogus', trainSize: 5, alpha: 5, smoothing: 'x', limitScale: '' }));
-    const warned = helper
-      .log()
-      .args.map((a: Array<{ level?: number; msg?: unknown }>) => a[0])
-      .filter((e: { level?: number }) => e.level === helper.log().WARN)
-      .map((e: { msg?: unknown }) => String(e.msg));
+    const warned = warnings();
     assert.ok(
       warned.some((w: string) => /method "bogus" is not one of .*: using pca/.test(w)),
       warned.join('\n')

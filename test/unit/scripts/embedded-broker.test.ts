@@ -604,6 +604,18 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
   }
   const ack = (sock: net.Socket, messageId: number | undefined) =>
     sock.write(mqttPacket.generate({ cmd: 'puback', messageId }));
+  /** The broker again, sending 5 unacknowledged and shedding past 20 waiting (the tests of the queue bound). */
+  async function restartShedding(extra: { keepEveryMs?: number } = {}) {
+    await broker.close();
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: () => undefined,
+      maxInflight: 5,
+      maxQueued: 20,
+      ...extra,
+    });
+  }
 
   it('sends a pipeline that does not acknowledge at most maxInflight messages, the next one per PUBACK, then all in order (before: all 20 at once)', async () => {
     const pipeline = await subscribedSilentPipeline();
@@ -677,14 +689,7 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
   });
 
   it('retained messages are shed like the rest past maxQueued (before: never dropped, a client re-publishing one retained topic grew the queue without a bound)', async () => {
-    await broker.close();
-    broker = await startEmbeddedBroker({
-      login,
-      port: await freePort(),
-      log: () => undefined,
-      maxInflight: 5,
-      maxQueued: 20,
-    });
+    await restartShedding();
     const pipeline = await subscribedSilentPipeline();
     const flooder = await connected(broker.url, { clientId: 'flooder' });
     clients.push(flooder);
@@ -700,15 +705,7 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
   });
 
   it('while shedding, a device still has one message kept every keepEveryMs: one whose sends always meet a full queue is not silenced (before: none of its messages after the queue filled)', async () => {
-    await broker.close();
-    broker = await startEmbeddedBroker({
-      login,
-      port: await freePort(),
-      log: () => undefined,
-      maxInflight: 5,
-      maxQueued: 20,
-      keepEveryMs: 200,
-    });
+    await restartShedding({ keepEveryMs: 200 });
     const pipeline = await subscribedSilentPipeline();
     const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
     clients.push(device);
