@@ -24,6 +24,7 @@ import {
   exportDocument,
   methodOf,
   newStateFor,
+  textNumberFields,
   onnxResult,
   parseFeatureList,
   parseLimitsSetting,
@@ -523,6 +524,7 @@ export = function (RED: NodeAPI) {
     }
 
     const missing = new MissingSensorWatch<AnomalyDeviceState>();
+    let textFieldsWarned = false;
 
     function handleStat(msg: NodeMessage, send: SendFn, done: DoneFn): void {
       const pk = pointOf(msg.payload, byEquipment);
@@ -533,6 +535,17 @@ export = function (RED: NodeAPI) {
       if (!state) {
         const fresh = newStateFor(cfg, point, maxFeatures);
         if (!('features' in fresh)) return sendReject(msg, send, done, fresh);
+        // numbers sent as text in the first point are left out for good: said once per node (integrator
+        // review 2026-12-06: a later a: 1000000 scored "normal" without a word)
+        if (!textFieldsWarned) {
+          const text = textNumberFields(cfg, point, fresh.features);
+          if (text.length) {
+            textFieldsWarned = true;
+            node.warn(
+              `${deviceId}: field(s) ${text.join(', ')} hold numbers as text in its first point and are not scored for it; send numbers (moby-normalize's coerce numbers) or list the features`
+            );
+          }
+        }
         state = fresh;
         states.set(key, state);
         countEvictions();

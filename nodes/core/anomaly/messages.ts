@@ -133,6 +133,24 @@ export function newStateFor(cfg: DetectorConfig, point: Point, maxFeatures: numb
   return newState(cfg, features);
 }
 
+/**
+ * Fields of a device's first point left out of its automatic feature list although they look like numbers
+ * (numeric text such as "1.5"): they are never scored for that device, even when later points send numbers.
+ * At most `max` names, for a warning. Empty when the features are configured.
+ */
+export function textNumberFields(cfg: DetectorConfig, point: Point, features: readonly string[], max = 5): string[] {
+  if (cfg.features.length) return [];
+  const out: string[] = [];
+  for (const k in point.fields) {
+    const v = point.fields[k];
+    if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) && !features.includes(k)) {
+      out.push(k);
+      if (out.length >= max) break;
+    }
+  }
+  return out;
+}
+
 // ---- results ---------------------------------------------------------------------------------------
 
 export interface WarmingResult extends AnomalyResult {

@@ -163,6 +163,16 @@ describe('moby-anomaly node', function () {
     assert.ok(!warned.some((w: string) => /limitScale/.test(w)), 'an empty setting is the default, no warning');
   });
 
+  it('numbers sent as text in a first point are said once (before: never scored, without a word)', async () => {
+    await load(flow());
+    const ok = collect('a-ok');
+    const bad = collect('a-bad');
+    await feed('a', [point({ a: '1.5', b: 2 }), point({ a: '2.5', b: 3 }, 'pump-2')], ok, bad);
+    const said = warnings().filter((w) => /hold numbers as text/.test(w));
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(said[0], /^pump-1: field\(s\) a hold numbers as text in its first point and are not scored/);
+  });
+
   it('threshold: warning and critical severities from per-field limits, no calibration', async () => {
     const limits = { temp: { lowWarning: 10, highWarning: 80, highCritical: 90 }, vib: { highCritical: 2 } };
     await load(flow({ method: 'threshold', limits: JSON.stringify(limits), smoothing: 1 }));

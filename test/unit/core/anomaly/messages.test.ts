@@ -9,6 +9,7 @@ import {
   exportDocument,
   methodOf,
   newStateFor,
+  textNumberFields,
   onnxResult,
   parseFeatureList,
   parseLimitsSetting,
@@ -300,5 +301,24 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
     );
     assert.deepEqual([r.refused, r.tooWide], [1, 1]);
     assert.deepEqual(restoreStates(undefined, cfg, 4), { accepted: [], refused: 0, tooWide: 0 });
+  });
+});
+
+describe('anomaly messages: numbers sent as text in a first point', () => {
+  const point = (fields: Record<string, unknown>): Point =>
+    ({ measurement: 't', tags: { device_id: 'd' }, fields, timestamp: 1 }) as Point;
+  it('names the fields left out of automatic features that hold numeric text, not other text', () => {
+    const cfg = defaultsFor('pca');
+    const p = point({ a: '1.5', b: 2, hw: 'rev3', c: ' 7 ', d: '', e: 'NaN' });
+    const s = newStateFor(cfg, p, 64) as AnomalyDeviceState;
+    assert.deepEqual(s.features, ['b']);
+    assert.deepEqual(textNumberFields(cfg, p, s.features), ['a', 'c']);
+    assert.deepEqual(
+      textNumberFields({ ...cfg, features: ['b'] }, p, ['b']),
+      [],
+      'configured features: nothing to say'
+    );
+    const many = point(Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`f${i}`, String(i)])));
+    assert.equal(textNumberFields(cfg, many, []).length, 5, 'at most five names');
   });
 });
