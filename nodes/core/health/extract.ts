@@ -332,7 +332,7 @@ function readUnscoped(
   if (id === undefined)
     return reject(
       'no_device_id',
-      `no device id in msg.moby.device_id, payload.tags.device_id or the topic${topic ? ` (${previewTopic(topic)})` : ''}`
+      `no device id in msg.moby.device_id, payload.tags.device_id, payload.device_id or the topic${topic ? ` (${previewTopic(topic)})` : ''}`
     );
   if (!isValidDeviceId(id, opts.maxIdLength))
     return reject(
