@@ -72,6 +72,8 @@ function connackGate(broker) {
   );
   return (client, cb) => {
     if (!client || client.connackSent) return cb(null);
+    // already closed without a CONNACK (a will stored before the CONNECT failed): no close event is coming
+    if (client.closed) return cb(new Error('sent on a connection closed before its CONNACK'));
     let callbacks = waiting.get(client);
     if (!callbacks) {
       waiting.set(client, (callbacks = []));
@@ -330,18 +332,6 @@ async function startEmbeddedBroker(o) {
         return done(new Error(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
       }
     }
-    if (packet.retain && !retained.admit(packet.topic, payloadBytes(packet.payload))) {
-      // delivered to live subscribers, not kept: the retained store is bounded
-      packet.retain = false;
-      const who = client ? `client "${idText(client.id)}"` : 'the broker';
-      say(
-        refusals.note(
-          'retained_over_budget',
-          client ? client.id : '',
-          `kept a retained message of ${who} on ${previewTopic(packet.topic)} only as a live message: retained messages are over their budget of ${retained.maxBytes} bytes; logged once per client`
-        )
-      );
-    }
     // DUP on what the pipeline receives must mean "the broker sends this again" (moby-mqtt-in passes it on as
     // msg.redelivered, and moby-hmac-verify lets a seen nonce through on it): aedes would forward the
     // publisher's own DUP bit, so anyone able to publish could pass a replay off as a redelivery.
@@ -349,6 +339,25 @@ async function startEmbeddedBroker(o) {
     if (client && packet.dup) packet.dup = false;
     done(null);
   }
+  // The retained budget counts a message when it is published, not when it is authorised: shedLoad (installed
+  // next, so it runs first) drops retained messages too, and one it drops is neither stored nor counted.
+  const publishCounted = broker.publish.bind(broker);
+  broker.publish = (packet, client, done) => {
+    if (packet.retain && !retained.admit(packet.topic, payloadBytes(packet.payload))) {
+      // delivered to live subscribers, not kept: the retained store is bounded
+      packet.retain = false;
+      const c = client && typeof client === 'object' ? client : null; // (packet, done): the broker's own
+      const who = c ? `client "${idText(c.id)}"` : 'the broker';
+      say(
+        refusals.note(
+          'retained_over_budget',
+          c ? c.id : '',
+          `kept a retained message of ${who} on ${previewTopic(packet.topic)} only as a live message: retained messages are over their budget of ${retained.maxBytes} bytes; logged once per client`
+        )
+      );
+    }
+    publishCounted(packet, client, done);
+  };
   const maxQueued = o.maxQueued ?? EMBEDDED_BROKER_MAX_QUEUED;
   shedLoad(broker, (client) => pipelineClients.has(client), {
     high: maxQueued,

@@ -694,14 +694,20 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
     const flooder = await connected(broker.url, { clientId: 'flooder' });
     clients.push(flooder);
     let acknowledged = 0;
+    const topicOf = (k: number) => `devices/r${String(k).padStart(3, '0')}/telemetry`; // all of one length
     for (let k = 0; k < 400; k++) {
-      flooder.publish(TOPIC, `r${k}`, { qos: 1, retain: true }, () => acknowledged++);
+      flooder.publish(topicOf(k), 'rrrr', { qos: 1, retain: true }, () => acknowledged++);
       await sleep(2);
     }
     await waitFor(() => acknowledged === 400, 10000, 'every publish acknowledged');
+    await sleep(200);
     const dropped = broker.refusals.totals.queue_full;
     assert.ok(dropped >= 200, `${dropped} dropped`);
     assert.equal(pipeline.publishes.length, 5);
+    // the retained budget counts the kept ones only: a shed message is neither stored nor counted (before the
+    // count moved to publish time: all 400, the budget filling with messages that were never stored)
+    const entry = Buffer.byteLength(topicOf(0)) + 4 + 256;
+    assert.equal(broker.retained.bytes(), (400 - dropped) * entry);
   });
 
   it('while shedding, a device still has one message kept every keepEveryMs: one whose sends always meet a full queue is not silenced (before: none of its messages after the queue filled)', async () => {
