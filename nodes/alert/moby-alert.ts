@@ -176,23 +176,29 @@ export = function (RED: NodeAPI) {
       channelLabels[lane] = label;
       return lane;
     }
-    for (const field of CHANNEL_FIELDS) {
-      const id = def[field];
-      if (typeof id !== 'string' || !id) continue;
+    /** The delivery lane of the channel config node `id`, set up on first use; `who` names it in warnings. */
+    function laneOf(id: string, who: string): string {
       const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
       if (!cfg) {
-        node.warn(`${field}: config node ${id} not found; its notifications fail`);
-        unusableLane(`missing:${id}`, `${field} ${id}`, 'config node not found');
-      } else if (!cfg.sender) {
-        node.warn(`${field} "${cfg.label}": ${cfg.problem ?? 'unusable'}; its notifications fail`);
-        unusableLane(`${cfg.type}:${cfg.id}`, cfg.label, cfg.problem ?? 'unusable');
-      } else {
-        const lane = `${cfg.type}:${cfg.id}`;
+        node.warn(`${who} config node ${id} not found; its notifications fail`);
+        return unusableLane(`missing:${id}`, `${who} ${id}`, 'config node not found');
+      }
+      const lane = `${cfg.type}:${cfg.id}`;
+      if (!cfg.sender) {
+        node.warn(`${who} "${cfg.label}": ${cfg.problem ?? 'unusable'}; its notifications fail`);
+        return unusableLane(lane, cfg.label, cfg.problem ?? 'unusable');
+      }
+      if (!senders[lane]) {
         senders[lane] = cfg.sender;
         channelLabels[lane] = cfg.label;
         cfg.register?.(node.id);
         channelNodes.push(cfg);
       }
+      return lane;
+    }
+    for (const field of CHANNEL_FIELDS) {
+      const id = def[field];
+      if (typeof id === 'string' && id) laneOf(id, field);
     }
     // the node's own channels belong to the platform operator and hear every alert (as the admin token sees
     // every alert); a tenant's channels hear only that tenant's alerts (docs/tenants.md)
@@ -210,27 +216,10 @@ export = function (RED: NodeAPI) {
     // flow exists (before the delivery queue starts, so journalled jobs find their channel)
     function resolveTenantChannels(): void {
       for (const [tenant, ids] of Object.entries(tenantChannelIds)) {
-        const own: string[] = [];
-        for (const id of ids) {
-          const cfg = RED.nodes.getNode(id) as ChannelConfigNode | null;
-          if (!cfg) {
-            node.warn(`tenant ${tenant}: channel config node ${id} not found; its notifications fail`);
-            own.push(unusableLane(`missing:${id}`, `channel ${id}`, 'config node not found'));
-          } else if (!cfg.sender) {
-            node.warn(`tenant ${tenant}: channel "${cfg.label}": ${cfg.problem ?? 'unusable'}; its notifications fail`);
-            own.push(unusableLane(`${cfg.type}:${cfg.id}`, cfg.label, cfg.problem ?? 'unusable'));
-          } else {
-            const lane = `${cfg.type}:${cfg.id}`;
-            if (!senders[lane]) {
-              senders[lane] = cfg.sender;
-              channelLabels[lane] = cfg.label;
-              cfg.register?.(node.id);
-              channelNodes.push(cfg);
-            }
-            own.push(lane);
-          }
-        }
-        tenantLanes.set(tenant, own);
+        tenantLanes.set(
+          tenant,
+          ids.map((id) => laneOf(id, `tenant ${tenant}: channel`))
+        );
       }
     }
     const lanesOf = (tenant: string | undefined): string[] => {
