@@ -114,14 +114,10 @@ function detectorConfig(
 ): DetectorConfig {
   // a setting outside its range falls back to its default, and the node says so (integrator review 2026-12-06:
   // trainSize 5 calibrated on 900 points without a word)
-  const n = (key: keyof AnomalyDef, fallback: number, min: number, max = Infinity): number => {
-    const v = def[key];
-    const value = num(v, NaN, min, max);
-    if (!Number.isNaN(value)) return value;
-    if (v !== undefined && v !== null && v !== '')
-      onIgnored(`${key} ${JSON.stringify(v)} is not a number from ${min} to ${max}: using ${fallback}`);
-    return fallback;
-  };
+  const n = (key: keyof AnomalyDef, fallback: number, min: number, max = Infinity): number =>
+    num(def[key], fallback, min, max, (v) =>
+      onIgnored(`${key} ${JSON.stringify(v)} is not a number from ${min} to ${max}: using ${fallback}`)
+    );
   const limits = parseLimitsSetting(def.limits);
   const features = parseFeatureList(def.features);
   const d = defaultsFor(method === 'onnx' ? 'pca' : method);

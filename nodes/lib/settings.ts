@@ -12,10 +12,22 @@ export function userDirPath(userDir: string | undefined, setting: string | undef
   return path.isAbsolute(text) ? text : path.join(userDir || process.cwd(), text);
 }
 
-/** A finite number in [min, max] from a number or numeric text, else `fallback`. */
-export const numberSetting = (v: unknown, fallback: number, min = 0, max = Infinity): number => {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= min && n <= max ? n : fallback;
+/**
+ * A finite number in [min, max] from a number or numeric text, else `fallback`. `onInvalid` hears of a value
+ * that is set (not undefined, null or blank text) but not such a number, for a node that warns about it.
+ */
+export const numberSetting = (
+  v: unknown,
+  fallback: number,
+  min = 0,
+  max = Infinity,
+  onInvalid?: (v: unknown) => void
+): number => {
+  const blank = v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
+  const n = typeof v === 'number' ? v : typeof v === 'string' && !blank ? Number(v) : NaN;
+  if (Number.isFinite(n) && n >= min && n <= max) return n;
+  if (!blank) onInvalid?.(v);
+  return fallback;
 };
 
 /** An integer in [min, max] from a number or numeric text, else `fallback`. */
