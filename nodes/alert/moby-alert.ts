@@ -20,6 +20,7 @@ import {
   type NotificationKind,
 } from '../core/alert/channels';
 import { ReopenQuiet, type QuietOpening } from '../core/alert/reopen-quiet';
+import { PageHold } from '../core/alert/page-hold';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
 import { MuteTable, outgrowsTable } from '../core/alert/mute';
@@ -150,6 +151,9 @@ export = function (RED: NodeAPI) {
     // a flapping (device, rule) pages once per window, not at every reopening (core/alert/reopen-quiet.ts);
     // flows saved before the setting get the default
     const reopenQuiet = new ReopenQuiet(secondsSetting(def.quietReopenSec, 600_000));
+    // a device back within this long from OFFLINE (a reboot) pages nobody (core/alert/page-hold.ts); flows saved
+    // before the setting get the default
+    const pageHold = new PageHold(notifyOn.has('open') ? secondsSetting(def.offlineHoldSec, 60_000) : 0);
     let tenantTokens: Array<{ tenant: string; token: string }> = [];
     let tenantTokenError: string | null = null;
     try {
@@ -323,17 +327,41 @@ export = function (RED: NodeAPI) {
         });
     }
 
+    /**
+     * News of an alert whose opening page may be held (core/alert/page-hold.ts), told whether or not this kind is
+     * notified: true when it may be notified. A held alert resolved or acknowledged in time pages nothing; any
+     * other news of it pages its opening first.
+     */
+    function afterHold(kind: NotificationKind, alert: Alert): boolean {
+      const held = pageHold.follow(kind, alert);
+      if (held === 'not_held') return true;
+      if (held === 'dropped') {
+        if (kind === 'resolve' && alert.resolved_by !== 'evicted') countEvent(TYPE, 'outage_unpaged');
+        return false;
+      }
+      notify('open', alert);
+      return true;
+    }
+
     function eventMessages(events: AlertEvent[]): NodeMessage[] {
       const msgs: NodeMessage[] = [];
       for (const ev of events) {
         msgs.push({ topic: 'alert', payload: ev });
+        if (ev.event === 'open') {
+          if (notifyOn.has('open') && !pageHold.hold(ev.alert)) notify('open', ev.alert);
+        } else if (ev.event === 'update') {
+          // the severity only rises within an alert, so the level is the notification's sequence: one page per level
+          if (ev.raised_from !== undefined && afterHold('raise', ev.alert) && notifyOn.has('raise'))
+            notify('raise', ev.alert, SEVERITY_RANK[ev.alert.severity]);
+        }
         // an alert pushed out by the bound is not news to a person: during a flood this would be one
         // notification per evicted alert (the event still goes to InfluxDB and the panel)
-        if (notifyOn.has(ev.event) && !(ev.event === 'resolve' && ev.alert.resolved_by === 'evicted'))
+        else if (
+          afterHold(ev.event, ev.alert) &&
+          notifyOn.has(ev.event) &&
+          !(ev.event === 'resolve' && ev.alert.resolved_by === 'evicted')
+        )
           notify(ev.event, ev.alert);
-        // the severity only rises within an alert, so the level is the notification's sequence: one page per level
-        else if (ev.event === 'update' && ev.raised_from !== undefined && notifyOn.has('raise'))
-          notify('raise', ev.alert, SEVERITY_RANK[ev.alert.severity]);
       }
       countOut(TYPE, msgs.length);
       countEvictions();
@@ -740,6 +768,8 @@ export = function (RED: NodeAPI) {
       // notification queue (its own journal) sent or still holds about each (its opening, an escalation, …)
       const notifiedKinds = notificationKindsByAlert(queue.sentOrQueuedKeys());
       reopenQuiet.seed(engine.snapshot().alerts, (a) => notifiedKinds.get(a.alert_id), Date.now());
+      // and an OFFLINE page held when the node stopped is held again (paged by the ticker when due)
+      pageHold.seed(engine.snapshot().alerts, (a) => notifiedKinds.get(a.alert_id), Date.now());
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;
@@ -805,7 +835,7 @@ export = function (RED: NodeAPI) {
     );
 
     // ---- timers: escalation, repeats, coalesced updates, time-based auto-resolve; persistence ----
-    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec]
+    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec, def.offlineHoldSec]
       .map((v) => secondsSetting(v, 0))
       .filter((v) => v > 0);
     const tickMs = Math.max(20, Math.min(1000, ...intervals.map((v) => v / 4)));
@@ -813,7 +843,9 @@ export = function (RED: NodeAPI) {
       if (!restored) return;
       const { events, repeats } = engine.tick();
       emit(events);
-      for (const r of repeats) notify('repeat', r.alert, r.seq);
+      for (const r of repeats) if (afterHold('repeat', r.alert)) notify('repeat', r.alert, r.seq);
+      for (const a of pageHold.due(Date.now(), (id) => engine.get(id)))
+        if (a.status === 'open' && !a.acknowledged) notify('open', a);
     }, tickMs);
     const persistMs = secondsSetting(def.persistSec, 1000) || 1000;
     const saver = setInterval(() => save(), persistMs);

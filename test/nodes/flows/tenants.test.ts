@@ -154,6 +154,8 @@ describe('tenants: two tenants with overlapping device ids through the real runt
         tenantChannels: JSON.stringify({ acme: ['slackAcme'], beta: ['slackBeta'] }),
         retryBaseSec: 0.05,
         retryCapSec: 0.2,
+        // an OFFLINE is paged after this hold (a reboot within it pages nobody): short, so the test sees the page
+        offlineHoldSec: 0.3,
         wires: [['alertEvents'], [], ['alertRejects']],
       },
       { id: 'slackAcme', type: 'moby-slack-webhook', name: 'acme slack', timeout: 2 },

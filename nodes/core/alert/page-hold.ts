@@ -1,0 +1,102 @@
+// Held OFFLINE pages (docs/alerts.md "Short outages"): a device that reboots sends its will, the broker hands
+// it on at once, device-health says OFFLINE and the alert opens critical; nine seconds later the device is
+// back and the alert resolves. Before, that was a critical page and a "resolved" page for every reboot of every
+// gateway, at any hour. A person wants to be woken for a device that stays down.
+//
+// So the opening page of an alert this applies to (device_offline with reason `offline`: a will or an OFFLINE
+// status; TIMEOUT already waited for its timeout) waits `holdMs` from the alert's opened_at. The alert itself is
+// opened, shown, written and counted at once as before: only the page waits. When the hold ends and the alert
+// is still open and unacknowledged, the opening is paged (reopen-quiet and mutes then apply as to any opening).
+// If it resolved first, neither its opening nor its resolve is paged (counted as `outage_unpaged`); if someone
+// acknowledged it first, they know: nothing is paged either. Any other news of a held alert (an escalation, a
+// reminder, a raised severity) ends the hold: the opening is paged at once, before that news.
+// Across a restart the holds are rebuilt from the restored alerts and what the notification queue sent or
+// holds (`seed`): an open, unacknowledged alert of this kind whose opening was never notified is held again
+// until its opened_at + holdMs, which may be now (a crash during the hold must not cost the page of a device
+// that stayed down), unless that hold ended more than LATE_PAGE_MS before the restart: a page that late is
+// history, not news (the alert is still shown; an opening quieted long ago is not paged either).
+
+import type { Alert } from '../contract';
+
+/** The alerts whose opening page waits: a device reported OFFLINE (will or status), not a timeout. */
+export function holdsPage(alert: Alert): boolean {
+  return alert.rule === 'device_offline' && alert.reason === 'offline';
+}
+
+/** What became of a held opening when other news of its alert came: see PageHold.follow. */
+export type HeldFollow = 'not_held' | 'dropped' | 'page_now';
+
+/** How late, after a restart, a held opening is still paged (see the header). */
+export const LATE_PAGE_MS = 15 * 60_000;
+
+export class PageHold {
+  /**
+   * the ids of the alerts whose opening waits; each is due at its alert's opened_at + holdMs, read when
+   * checked, so a step of the host's wall clock (which moves the open alerts' times) moves the holds with them
+   */
+  private readonly held = new Set<string>();
+
+  /** `holdMs` 0 holds nothing: every opening is paged at once, as before */
+  constructor(readonly holdMs: number) {}
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  has(alertId: string): boolean {
+    return this.held.has(alertId);
+  }
+
+  /** An alert opened: true when its page waits (the caller then sends nothing now). */
+  hold(alert: Alert): boolean {
+    if (this.holdMs <= 0 || !holdsPage(alert)) return false;
+    this.held.add(alert.alert_id);
+    return true;
+  }
+
+  /**
+   * Another notification of an alert (resolve, ack, escalate, repeat, raise): `not_held` when its opening is not
+   * waiting (send as usual); `dropped` for a resolve or an acknowledgement of a held alert (nothing is paged,
+   * the hold ends); `page_now` for anything else (the hold ends, the opening is to be paged at once, then this
+   * notification).
+   */
+  follow(kind: string, alert: Alert): HeldFollow {
+    if (!this.held.delete(alert.alert_id)) return 'not_held';
+    return kind === 'resolve' || kind === 'ack' ? 'dropped' : 'page_now';
+  }
+
+  /**
+   * The held alerts whose hold has ended at `now`, as `lookup` finds them; their holds end here (the caller
+   * pages those still open and unacknowledged). An id `lookup` no longer knows is let go.
+   */
+  due(now: number, lookup: (id: string) => Alert | undefined): Alert[] {
+    const out: Alert[] = [];
+    for (const id of this.held) {
+      const alert = lookup(id);
+      if (!alert) this.held.delete(id);
+      else if (alert.opened_at + this.holdMs <= now) {
+        this.held.delete(id);
+        out.push(alert);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Rebuilds the holds after a restart: each open, unacknowledged alert this applies to whose opening was
+   * neither sent nor queued (`notified` gives the kinds that were), unless its hold ended more than
+   * LATE_PAGE_MS before `now`.
+   */
+  seed(alerts: Iterable<Alert>, notified: (alert: Alert) => ReadonlySet<string> | undefined, now: number): void {
+    if (this.holdMs <= 0) return;
+    for (const a of alerts)
+      if (
+        a.status === 'open' &&
+        !a.acknowledged &&
+        holdsPage(a) &&
+        !notified(a)?.has('open') &&
+        now - (a.opened_at + this.holdMs) <= LATE_PAGE_MS
+      )
+        this.held.add(a.alert_id);
+  }
+}

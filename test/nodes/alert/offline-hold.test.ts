@@ -1,0 +1,101 @@
+// "Page OFFLINE after" (core/alert/page-hold.ts) in a real Node-RED process with a webhook receiver: a device
+// back from a reboot within the hold pages nobody (its alert is still kept), one that stays down is paged once
+// the hold ends and its resolve follows, a TIMEOUT is paged at once, and a kill -9 during a hold does not lose
+// the page.
+import assert from 'node:assert/strict';
+import { waitFor } from '../../support/net';
+import { NR_AUTH, nodeRedWithFlow, postInAlertFlow, postJson, type NodeRedProcess } from '../../support/alert-nodered';
+import { startReceiver, type Receiver } from '../../support/alert-servers';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', function () {
+  this.timeout(60000);
+  let nr: NodeRedProcess | null = null;
+  let receiver: Receiver | null = null;
+  afterEach(async () => {
+    await nr?.stop('SIGKILL');
+    nr = null;
+    await receiver?.close();
+    receiver = null;
+  });
+
+  /** Node-RED with the alert node paging a webhook; `/in` takes {topic, payload} as the node's input. */
+  async function start(props: Record<string, unknown>): Promise<void> {
+    receiver = await startReceiver();
+    nr = await nodeRedWithFlow(
+      postInAlertFlow(
+        { persist: 'journal', webhook: 'wh', retryBaseSec: 0.2, ...props },
+        [{ id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 1 }],
+        ['topic', 'payload']
+      )
+    );
+    await nr.start();
+  }
+  const health = async (device: string, state: string) =>
+    assert.equal(
+      (await postJson(nr!, '/in', { topic: 'device-health', payload: { device_id: device, state } })).status,
+      204
+    );
+  const pages = () =>
+    receiver!.delivered().map((r) => {
+      const body = JSON.parse(r.body);
+      return `${body.data.alert.device_id}:${body.type}`;
+    });
+  const alerts = async (): Promise<any[]> =>
+    (await (await fetch(`${nr!.url}/moby/alerts`, { headers: NR_AUTH })).json()) as any[];
+  const unpagedCount = async (): Promise<number> => {
+    const text = await (await fetch(`${nr!.url}/moby/metrics`, { headers: NR_AUTH })).text();
+    const line = text.split('\n').find((l) => l.includes('event="outage_unpaged"') && !l.startsWith('#'));
+    return line ? Number(line.trim().split(' ').pop()) : 0;
+  };
+
+  it('a device back within the hold pages nobody; one that stays down is paged after it, then its resolve', async () => {
+    await start({ offlineHoldSec: 2 });
+    await health('gw-1', 'OFFLINE'); // a reboot: back after 0.3 s
+    await health('gw-2', 'OFFLINE'); // stays down
+    await sleep(300);
+    await health('gw-1', 'ONLINE');
+    await sleep(700);
+    assert.deepEqual(pages(), [], 'nothing paged within the hold');
+    // both alerts opened at once, critical, and gw-1's is already resolved: the record is whole
+    const kept = await alerts();
+    const byDevice = Object.fromEntries(kept.map((a) => [a.device_id, a]));
+    assert.equal(byDevice['gw-1'].status, 'resolved');
+    assert.equal(byDevice['gw-2'].status, 'open');
+    assert.equal(byDevice['gw-2'].severity, 'critical');
+
+    await waitFor(() => pages().length === 1, 10000, 'gw-2 paged when its hold ended');
+    assert.deepEqual(pages(), ['gw-2:alert.open']);
+    await health('gw-2', 'ONLINE');
+    await waitFor(() => pages().length === 2, 10000, "gw-2's resolve");
+    await sleep(500);
+    assert.deepEqual(pages(), ['gw-2:alert.open', 'gw-2:alert.resolve'], 'gw-1 paged neither opening nor resolve');
+    assert.equal(await unpagedCount(), 1, 'the short outage is counted');
+  });
+
+  it('a TIMEOUT is paged at once, and 0 pages an OFFLINE at once as before', async () => {
+    await start({ offlineHoldSec: 30 });
+    await health('gw-3', 'TIMEOUT');
+    await waitFor(() => pages().length === 1, 5000, 'TIMEOUT paged without waiting for the 30 s hold');
+    assert.deepEqual(pages(), ['gw-3:alert.open']);
+    await nr!.stop('SIGKILL');
+    await receiver!.close();
+
+    await start({ offlineHoldSec: 0 });
+    await health('gw-4', 'OFFLINE');
+    await waitFor(() => pages().length === 1, 5000, 'OFFLINE paged at once with 0');
+    assert.deepEqual(pages(), ['gw-4:alert.open']);
+  });
+
+  it('a kill -9 during the hold does not lose the page of a device that stayed down', async () => {
+    await start({ offlineHoldSec: 2 });
+    await health('gw-5', 'OFFLINE');
+    await sleep(800); // the alert is journaled (the input completes once it is saved)
+    await nr!.stop('SIGKILL');
+    await nr!.start();
+    await waitFor(() => pages().length === 1, 10000, 'the held page after the restart');
+    await sleep(1500);
+    assert.deepEqual(pages(), ['gw-5:alert.open'], 'paged exactly once');
+  });
+});

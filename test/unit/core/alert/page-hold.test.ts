@@ -1,0 +1,151 @@
+// Held OFFLINE pages: the alerts come from the real AlertEngine and its inputs (a device-health OFFLINE, ONLINE
+// and TIMEOUT as moby-alert gets them), fed through PageHold the way moby-alert's eventMessages() does.
+import assert from 'node:assert/strict';
+import { AlertEngine } from '../../../../nodes/core/alert/engine';
+import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
+import { LATE_PAGE_MS, PageHold, holdsPage } from '../../../../nodes/core/alert/page-hold';
+import type { Alert } from '../../../../nodes/core/contract';
+
+function setup(holdMs: number) {
+  const clock = { t: 1_700_000_000_000 };
+  let n = 0;
+  const engine = new AlertEngine({ now: () => clock.t, monotonic: () => clock.t, newId: () => `a${++n}` });
+  const hold = new PageHold(holdMs);
+  /** one device-health state through the engine: the alert it opened or resolved, if any */
+  const health = (device: string, state: string): Alert | undefined => {
+    const r = signalsFromMessage({ topic: 'device-health', payload: { device_id: device, state } });
+    assert.ok(r.ok);
+    let last: Alert | undefined;
+    for (const s of r.signals) {
+      const out = engine.apply(s);
+      assert.ok(out.ok);
+      for (const ev of out.events) last = ev.alert;
+    }
+    return last;
+  };
+  return { clock, engine, hold, health, lookup: (id: string) => engine.get(id) };
+}
+
+describe('PageHold (held OFFLINE pages)', () => {
+  it('holds only the opening of an OFFLINE alert, not a TIMEOUT, an anomaly or anything with a hold of 0', () => {
+    const { hold, health } = setup(60_000);
+    const offline = health('gw-1', 'OFFLINE')!;
+    assert.equal(offline.rule, 'device_offline');
+    assert.equal(hold.hold(offline), true);
+    assert.equal(hold.hold(health('gw-2', 'TIMEOUT')!), false, 'a TIMEOUT already waited for its timeout');
+    assert.equal(holdsPage({ ...offline, rule: 'anomaly', reason: 'persistent' }), false);
+    assert.equal(new PageHold(0).hold(offline), false);
+    assert.equal(hold.size, 1);
+  });
+
+  it('a device back within the hold: its resolve is dropped and nothing comes due', () => {
+    const { clock, hold, health, lookup } = setup(60_000);
+    assert.equal(hold.hold(health('gw-1', 'OFFLINE')!), true);
+    clock.t += 9_000;
+    const resolved = health('gw-1', 'ONLINE')!;
+    assert.equal(resolved.status, 'resolved');
+    assert.equal(hold.follow('resolve', resolved), 'dropped');
+    clock.t += 120_000;
+    assert.deepEqual(hold.due(clock.t, lookup), []);
+    assert.equal(hold.size, 0);
+  });
+
+  it('a device still down when the hold ends comes due once, at opened_at + hold; its resolve is then news', () => {
+    const { clock, hold, health, lookup } = setup(60_000);
+    const a = health('gw-1', 'OFFLINE')!;
+    hold.hold(a);
+    clock.t += 59_999;
+    assert.deepEqual(hold.due(clock.t, lookup), []);
+    clock.t += 1;
+    assert.deepEqual(
+      hold.due(clock.t, lookup).map((x) => x.alert_id),
+      [a.alert_id]
+    );
+    assert.deepEqual(hold.due(clock.t + 60_000, lookup), [], 'due once');
+    assert.equal(hold.follow('resolve', health('gw-1', 'ONLINE')!), 'not_held');
+  });
+
+  it('an acknowledgement drops the page; an escalation, a reminder or a raise pages the opening now', () => {
+    const { hold, health } = setup(60_000);
+    const a = health('gw-1', 'OFFLINE')!;
+    for (const [kind, expected] of [
+      ['ack', 'dropped'],
+      ['escalate', 'page_now'],
+      ['repeat', 'page_now'],
+      ['raise', 'page_now'],
+    ] as const) {
+      hold.hold(a);
+      assert.equal(hold.follow(kind, a), expected, kind);
+      assert.equal(hold.follow(kind, a), 'not_held', `${kind}: the hold ended`);
+    }
+  });
+
+  it('follows a step of the wall clock through the alert times the engine moves', () => {
+    const { clock, engine, hold, health, lookup } = setup(60_000);
+    hold.hold(health('gw-1', 'OFFLINE')!);
+    // the host clock steps forward an hour: the engine moves the open alerts' times with it (shiftTime)
+    engine.shiftTime(3_600_000);
+    clock.t += 3_600_000 + 30_000;
+    assert.deepEqual(hold.due(clock.t, lookup), [], 'the hour of the step is not counted as held time');
+    clock.t += 30_000;
+    assert.equal(hold.due(clock.t, lookup).length, 1);
+  });
+
+  it('lets go of an alert the engine no longer holds', () => {
+    const { hold } = setup(60_000);
+    hold.hold({
+      alert_id: 'gone',
+      device_id: 'gw-1',
+      rule: 'device_offline',
+      reason: 'offline',
+      severity: 'critical',
+      status: 'open',
+      acknowledged: false,
+      message: '',
+      count: 1,
+      opened_at: 0,
+      updated_at: 0,
+    });
+    assert.deepEqual(
+      hold.due(Date.now(), () => undefined),
+      []
+    );
+    assert.equal(hold.size, 0);
+  });
+
+  it('seed after a restart: holds again an open, unacknowledged OFFLINE alert whose opening was not notified', () => {
+    const { clock, engine, health } = setup(60_000);
+    const held = health('gw-1', 'OFFLINE')!; // opening never notified: held again
+    const paged = health('gw-2', 'OFFLINE')!; // its opening was sent before the restart
+    const acked = health('gw-3', 'OFFLINE')!;
+    engine.acknowledge(acked.alert_id, 'ops');
+    health('gw-4', 'TIMEOUT'); // not a held kind
+    clock.t += 10_000;
+    const restarted = new PageHold(60_000);
+    restarted.seed(engine.list(), (a) => (a.alert_id === paged.alert_id ? new Set(['open']) : undefined), clock.t);
+    assert.equal(restarted.size, 1);
+    assert.ok(restarted.has(held.alert_id));
+    assert.deepEqual(
+      restarted.due(clock.t, (id) => engine.get(id)),
+      [],
+      'the rest of its hold'
+    );
+    clock.t += 50_000;
+    assert.equal(restarted.due(clock.t, (id) => engine.get(id))[0].alert_id, held.alert_id);
+  });
+
+  it('seed does not page late an opening whose hold ended long before the restart', () => {
+    const { clock, engine, health } = setup(60_000);
+    const a = health('gw-1', 'OFFLINE')!;
+    const restarted = new PageHold(60_000);
+    clock.t += 60_000 + LATE_PAGE_MS; // ended exactly LATE_PAGE_MS ago: still paged
+    restarted.seed(engine.list(), () => undefined, clock.t);
+    assert.ok(restarted.has(a.alert_id));
+    const later = new PageHold(60_000);
+    later.seed(engine.list(), () => undefined, clock.t + 1);
+    assert.equal(later.size, 0, 'history, not news');
+    const off = new PageHold(0);
+    off.seed(engine.list(), () => undefined, clock.t - LATE_PAGE_MS);
+    assert.equal(off.size, 0, 'a hold of 0 seeds nothing');
+  });
+});
