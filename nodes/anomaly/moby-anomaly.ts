@@ -44,7 +44,8 @@ import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num } from '../lib/settings';
 import { eachInBatch } from '../core/batch';
 import { alertView } from '../core/alert/inputs';
-import { MISSING_CODES, MissingSensorWatch, missingSensorResult } from '../core/anomaly/missing-sensor';
+import { MISSING_CODES, MissingSensorWatch, missingSensorResult, type Gap } from '../core/anomaly/missing-sensor';
+import { BoundedMap } from '../core/bounded-map';
 import { isOutputWired } from '../lib/wires';
 
 const TYPE = 'moby-anomaly';
@@ -519,7 +520,10 @@ export = function (RED: NodeAPI) {
       done();
     }
 
-    const missing = new MissingSensorWatch<AnomalyDeviceState>();
+    const missing = new MissingSensorWatch<AnomalyDeviceState>(new WeakMap());
+    // method onnx: the scorer keeps the device windows, so the gaps are kept by device key, bounded alike
+    const onnxGaps = new BoundedMap<string, Gap>(maxDevices);
+    const missingOnnx = new MissingSensorWatch<string>(onnxGaps);
     let textFieldsWarned = false;
 
     function handleStat(msg: NodeMessage, send: SendFn, done: DoneFn): void {
@@ -641,8 +645,15 @@ export = function (RED: NodeAPI) {
         })
         .then((r) => {
           dirty = true;
-          if (r.kind === 'reject')
-            return sendReject(msg, send, done, reject(r.code, r.reason, { device_id: deviceId }));
+          if (r.kind === 'reject') {
+            // a sensor without usable values for MISSING_ALARM_POINTS points in a row: an alarm, as handleStat
+            const gap = MISSING_CODES.has(r.code) && r.field ? missingOnnx.rejected(key, r.field) : null;
+            if (gap && alertsWired)
+              send([null, null, alertView({ ...msg, anomaly: missingSensorResult('onnx', gap) })]);
+            const where = r.field === undefined ? { device_id: deviceId } : { device_id: deviceId, field: r.field };
+            return sendReject(msg, send, done, reject(r.code, r.reason, where));
+          }
+          missingOnnx.usable(key);
           if (r.kind === 'warming') return sendResult(msg, send, done, warmingResult('onnx', r.have, r.need));
           if (r.rul) msg.rul = r.rul;
           sendResult(msg, send, done, onnxResult(r, cfg.criticalRatio));
@@ -696,9 +707,11 @@ export = function (RED: NodeAPI) {
           if (request.device) {
             states.delete(request.device);
             bundles?.forget(request.device);
+            missingOnnx.usable(request.device);
           } else {
             states.clear();
             bundles?.forgetAll();
+            onnxGaps.clear();
           }
           counts = { ok: 0, anomalies: 0, rejected: 0, warming: 0, incidents: 0 };
           persist();

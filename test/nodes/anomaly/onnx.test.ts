@@ -207,6 +207,50 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     assert.deepEqual(codes, ['missing_feature', 'no_model']);
   });
 
+  it('a sensor without usable values for 30 points in a row raises the missing-sensor alarm for the alert node, named in each reject; the next scored point clears it (before: rejects only)', async () => {
+    await load([...flow({ bundleRoot: root, wires: [['ok'], ['bad'], ['views']] }), { id: 'views', type: 'helper' }]);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const views = collect('views');
+    const n = helper.getNode('a');
+    const rows = normalRows(40, 35);
+    for (const r of rows.slice(0, 8)) n.receive(point('press', fieldsOf(r)));
+    await waitFor(() => ok.length === 8, 10000, 'warmed up and scored');
+    const viewsBefore = views.length;
+    // temp absent, then null (JSON's NaN): 30 rejected points of one device
+    for (let i = 0; i < 30; i++) {
+      const f: Record<string, unknown> = { ...fieldsOf(rows[8 + i]) };
+      if (i < 15) delete f.temp;
+      else f.temp = null;
+      n.receive(point('press', f as Record<string, number>));
+      if (i === 28) {
+        await waitFor(() => bad.length === 29, 10000, '29 rejects');
+        assert.equal(views.length, viewsBefore, 'no alarm before the 30th');
+      }
+    }
+    await waitFor(() => views.length > viewsBefore, 10000, 'the alarm');
+    assert.equal(bad.length, 30, 'every gap point is still rejected');
+    assert.deepEqual(
+      [...new Set(bad.map((b) => `${b.moby!.reject!.code}:${b.moby!.reject!.field}`))],
+      ['missing_feature:temp']
+    );
+    const alarm = views[viewsBefore].anomaly!;
+    assert.equal(alarm.alarm, true);
+    assert.equal(alarm.method, 'onnx');
+    assert.deepEqual(alarm.incident, {
+      reason: 'missing',
+      severity: 'warning',
+      points: 30,
+      opened: true,
+      feature: 'temp',
+    });
+    // the sensor is back: a scored point that is no anomaly, which the alert node counts toward resolving
+    n.receive(point('press', fieldsOf(rows[39])));
+    await waitFor(() => ok.length === 9 && views.length > viewsBefore + 1, 10000, 'the next scored point');
+    assert.equal(views[views.length - 1].anomaly!.alarm, undefined);
+    assert.equal(views[views.length - 1].anomaly!.is_anomaly, false);
+  });
+
   it('serves a conv-autoencoder bundle: normal windows pass, a lasting broken correlation alarms after the persistence median', async () => {
     await load(flow({ bundleRoot: root }));
     const ok = collect('ok');

@@ -77,7 +77,8 @@ export interface ModelRef {
 
 export type ScoreOutcome =
   | { kind: 'warming'; have: number; need: number }
-  | { kind: 'reject'; code: string; reason: string }
+  /** `field`: the feature a missing_feature or bad_number names (the anomaly node's missing-sensor watch reads it) */
+  | { kind: 'reject'; code: string; reason: string; field?: string }
   | {
       kind: 'result';
       score: number;
@@ -213,8 +214,8 @@ function checkBuckets(buckets: unknown): void {
   });
 }
 
-function reject(code: string, reason: string): ScoreOutcome {
-  return { kind: 'reject', code, reason };
+function reject(code: string, reason: string, field?: string): ScoreOutcome {
+  return field === undefined ? { kind: 'reject', code, reason } : { kind: 'reject', code, reason, field };
 }
 
 function sameFeatures(a: string[], b: string[]): boolean {
@@ -422,10 +423,15 @@ export class BundleScorer {
       if (v === undefined)
         return reject(
           'missing_feature',
-          `power field "${this.opts.powerField}" is missing, so no power bucket can be chosen`
+          `power field "${this.opts.powerField}" is missing, so no power bucket can be chosen`,
+          this.opts.powerField
         );
       if (typeof v !== 'number' || !Number.isFinite(v))
-        return reject('bad_number', `power field "${this.opts.powerField}" is not a finite number`);
+        return reject(
+          'bad_number',
+          `power field "${this.opts.powerField}" is not a finite number`,
+          this.opts.powerField
+        );
       p = (
         this.opts.powerBuckets.find((b) => b.max === undefined || v <= b.max) ??
         this.opts.powerBuckets[this.opts.powerBuckets.length - 1]
@@ -469,11 +475,11 @@ export class BundleScorer {
       const name = meta.features[i];
       const v = fields[name];
       if (v === undefined)
-        return reject('missing_feature', `feature "${name}" required by model ${bundle.id} is missing`);
+        return reject('missing_feature', `feature "${name}" required by model ${bundle.id} is missing`, name);
       if (typeof v !== 'number' || !Number.isFinite(v))
-        return reject('bad_number', `feature "${name}" is not a finite number`);
+        return reject('bad_number', `feature "${name}" is not a finite number`, name);
       const problem = featureValueProblem(v);
-      if (problem !== null) return reject('bad_number', `feature "${name}" ${problem}`);
+      if (problem !== null) return reject('bad_number', `feature "${name}" ${problem}`, name);
       step[i] = v;
     }
     // taken out and re-inserted so Map order is least-recently-scored first: device keys come from messages,

@@ -8,7 +8,7 @@ import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
 
 describe('missing sensor watch (core/anomaly/missing-sensor.ts)', () => {
   it('gives the gap from the alarm point on, names the latest feature, and a usable point ends it', () => {
-    const w = new MissingSensorWatch<object>(3);
+    const w = new MissingSensorWatch<object>(new WeakMap(), 3);
     const a = {};
     const b = {};
     assert.equal(w.rejected(a, 'pressure'), null);

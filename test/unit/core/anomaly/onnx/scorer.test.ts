@@ -99,6 +99,7 @@ describe('anomaly-onnx BundleScorer', () => {
         kind: 'reject',
         code: 'missing_feature',
         reason: 'power field "current" is missing, so no power bucket can be chosen',
+        field: 'current',
       });
     });
 
@@ -333,9 +334,15 @@ describe('anomaly-onnx BundleScorer', () => {
         kind: 'reject',
         code: 'missing_feature',
         reason: 'feature "current" required by model eq/p/v1 is missing',
+        field: 'current',
       });
       const bad = await s.score(req('d1', 'eq', { vib: 1, temp: NaN, current: 1 }));
-      assert.deepEqual(bad, { kind: 'reject', code: 'bad_number', reason: 'feature "temp" is not a finite number' });
+      assert.deepEqual(bad, {
+        kind: 'reject',
+        code: 'bad_number',
+        reason: 'feature "temp" is not a finite number',
+        field: 'temp',
+      });
       const notNum = await s.score(req('d1', 'eq', { vib: 1, temp: '3' as unknown as number, current: 1 }));
       assert.equal((notNum as { code: string }).code, 'bad_number');
       // mean of steps 1,2,3 (×3 gain) = 6; the rejected messages did not enter the window
