@@ -34,6 +34,8 @@ const sides = [
   alert: load(s.base, 'alert/inputs.js'),
   replay: load(s.base, 'hmac/replay.js'),
   settle: load(s.base, 'mqtt/settle-tracker.js'),
+  detector: load(s.base, 'anomaly/detector.js'),
+  anomalyStates: [] as Mod[],
   tracker: null as Mod,
   patterns: null as Mod,
   verifier: null as Mod,
@@ -134,6 +136,36 @@ const FIRING = POINTS.map((p) => ({
 }));
 const ANOMALY = { score: 0.731, is_anomaly: false, severity: 'normal', threshold: 2.5, method: 'pca' };
 
+// moby-anomaly's per-point work for a calibrated device: step() of the default method (PCA) over the bench
+// points' numeric fields, 200 devices in turn, each point 1 s after that device's previous one (so the restart
+// check since stop 47, settling(), runs and never fires). Calibrated on 50 points per device, the same on both
+// sides; the result compared is the score.
+const ANOMALY_DEVICES = 200;
+const anomalyCfg = (s: (typeof sides)[number]) => ({ ...s.detector.defaultsFor('pca'), trainSize: 50 });
+const ANOMALY_FEATURES: string[] = sides[0].detector.featuresOf(anomalyCfg(sides[0]), POINTS[0].fields);
+const ANOMALY_X = POINTS.map((p) => sides[0].detector.extract(ANOMALY_FEATURES, p.fields) as Float64Array);
+const ANOMALY_T0 = 1_700_000_000_000;
+for (const s of sides) {
+  const cfg = anomalyCfg(s);
+  for (let d = 0; d < ANOMALY_DEVICES; d++) {
+    const st = s.detector.newState(cfg, ANOMALY_FEATURES);
+    for (let k = 0; k < cfg.trainSize; k++)
+      s.detector.step(cfg, st, ANOMALY_X[(d * 7 + k) & 511], undefined, ANOMALY_T0 + k * 1000);
+    if (!st.model) throw new Error('anomaly bench: a device did not calibrate');
+    s.anomalyStates.push(st);
+  }
+}
+const anomalyCfgs = new Map(sides.map((s) => [s.name, anomalyCfg(s)]));
+const anomalyCalls = new Map(sides.map((s) => [s.name, 0]));
+function anomalyStep(s: (typeof sides)[number], i: number): unknown {
+  const n = anomalyCalls.get(s.name)!;
+  anomalyCalls.set(s.name, n + 1);
+  const d = n % ANOMALY_DEVICES;
+  const at = ANOMALY_T0 + 50_000 + Math.floor(n / ANOMALY_DEVICES) * 1000;
+  const r = s.detector.step(anomalyCfgs.get(s.name), s.anomalyStates[d], ANOMALY_X[i & 511], undefined, at);
+  return r.kind === 'result' ? r.anomaly.score : r.kind;
+}
+
 // Lines each side made once, up front, and kept: as the writer holds lines until their request, so the
 // join below reads them as they are stored (a tree of V8 cons strings per line unless flattened)
 const HELD = new Map<string, string[]>(
@@ -205,6 +237,7 @@ const allCases: Case[] = [
   { name: 'settle tracker (one message, shipped hops)', run: (s, i) => settleOne(s, i) },
   { name: 'verify topic → device', run: (s, i) => s.patterns.device.match(TOPICS[i & 511]) },
   { name: 'alert signals (firing)', run: (s, i) => s.alert.signalsFromMessage(FIRING[i & 511]) },
+  { name: 'anomaly step (pca, 200 devices in turn)', run: (s, i) => anomalyStep(s, i) },
   { name: 'normalize(body)', run: (s, i) => s.normalizer.normalize(BODIES[i & 511], { topic: 'devices/x/telemetry' }) },
 ];
 
