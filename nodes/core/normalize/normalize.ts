@@ -129,11 +129,15 @@ function isForbidden(k: string): boolean {
   return (k.length === 9 || k.length === 11) && FORBIDDEN_KEYS.has(k);
 }
 
+/**
+ * A decimal number written out: digits with an optional sign, point and exponent. Number() alone also reads
+ * "0x10" (16), "0b11" and "0o7", which are hex, binary and octal ids or codes rather than readings (integrator
+ * review 2026-12-06), and "12 " or "" (0); those stay strings.
+ */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
 function isNumericString(s: string): boolean {
-  if (s.length === 0 || s.length > 40) return false;
-  const c = s.charCodeAt(0);
-  // a digit, '-', '+' or '.' first: rules out "", " ", "Infinity", "true" before Number() decides
-  return (c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46;
+  return s.length > 0 && s.length <= 40 && DECIMAL.test(s);
 }
 
 /** A tag value's problem: the text rule (names.ts), or only spaces (stored as a tag that reads as nothing). */

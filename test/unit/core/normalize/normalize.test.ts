@@ -126,6 +126,24 @@ describe('normalize (core)', () => {
       temp: 20,
     });
     assert.equal(rejected(run({ device_id: 'd', x: '1e999' }, { coerceNumericStrings: true })).code, 'bad_number');
+    // decimal numbers only: hex, binary and octal literals and padded text stay strings (kept or dropped)
+    const texts = { device_id: 'd', a: '0x10', b: '0b11', c: '0o7', d: ' 12', e: '12 ', g: '.', h: '-' };
+    const nums = { n1: '-3.5', n2: '+.5', n3: '7.', n4: '1e-3', n5: '-0', n6: '00012' };
+    assert.deepEqual(ok(run({ ...texts, ...nums }, { coerceNumericStrings: true, keepStrings: true })).point.fields, {
+      a: '0x10',
+      b: '0b11',
+      c: '0o7',
+      d: ' 12',
+      e: '12 ',
+      g: '.',
+      h: '-',
+      n1: -3.5,
+      n2: 0.5,
+      n3: 7,
+      n4: 0.001,
+      n5: -0,
+      n6: 12,
+    });
   });
 
   it('flattens other keys next to a collapsed {value, unit}', () => {
