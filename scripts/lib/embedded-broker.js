@@ -284,9 +284,9 @@ async function startEmbeddedBroker(o) {
         if (entry) connections.markPipeline(entry);
         gateDeliveries(client);
       }
-      // aedes registers the new client after this and closes the old one with the same id (session takeover)
-      const old = client.broker?.clients?.[client.id];
-      if (old && old !== client) displaced.set(old, client.conn?.remoteAddress ?? 'an unknown address');
+      // the old connection with this id is marked displaced when aedes registers the new one (below), not here:
+      // a connection that authenticates and then dies before its CONNACK (a malformed packet behind CONNECT)
+      // never takes over, yet marking it here switched off a live device's will (red-team 2026-12-06)
       done(null, true);
     },
     authorizePublish: (client, packet, done) =>
@@ -300,6 +300,14 @@ async function startEmbeddedBroker(o) {
       return qos === undefined || qos === packet.qos ? packet : { ...packet, qos };
     },
   });
+  // aedes registers a connected client here and, when another holds its id, closes that one first (MQTT's
+  // session takeover): the moment a connection is really displaced, so its will is not published
+  const register = broker.registerClient.bind(broker);
+  broker.registerClient = (client) => {
+    const old = broker.clients[client.id];
+    if (old && old !== client) displaced.set(old, client.conn?.remoteAddress ?? 'an unknown address');
+    register(client);
+  };
   const afterConnack = connackGate(broker);
   function authorizePublish(client, packet, done) {
     // aedes' own rule, which a custom authorizePublish replaces: $SYS/ is the broker's

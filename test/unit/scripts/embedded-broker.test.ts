@@ -309,6 +309,43 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
       lines.join('\n')
     );
   });
+  it("a connection with a device's client id that dies before its CONNACK (a malformed packet behind CONNECT) does not switch off the device's will", async () => {
+    const wills: string[] = [];
+    await pipeline.subscribeAsync('device/lwt/+', { qos: 1 });
+    pipeline.on('message', (t, payload) => t.startsWith('device/lwt/') && wills.push(`${t} ${payload}`));
+    const device = await connected(broker.url, {
+      clientId: 'moby-sim-pump-007',
+      will: { topic: 'device/lwt/pump-007', payload: Buffer.from('{"status":"OFFLINE"}'), qos: 1, retain: true },
+    });
+    clients.push(device);
+    let deviceClosed = false;
+    device.once('close', () => (deviceClosed = true));
+    // red-team 2026-12-06: CONNECT with the device's id and a reserved packet type (0xF0) in one write. The
+    // connection was closed before any CONNACK, yet the device was marked displaced at authentication: when it
+    // really died, its will was withheld ("took over its client id") and the pipeline saw no OFFLINE
+    const connect = mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'moby-sim-pump-007',
+      keepalive: 30,
+    } as mqttPacket.IConnectPacket);
+    const attacker = net.connect(broker.port, '127.0.0.1');
+    attacker.on('error', () => undefined);
+    let attackerClosed = false;
+    attacker.once('close', () => (attackerClosed = true));
+    await new Promise<void>((r) => attacker.once('connect', () => r()));
+    attacker.write(Buffer.concat([connect, Buffer.from([0xf0, 0x00])]));
+    await waitFor(() => attackerClosed, 5000, "the attacker's connection closed");
+    await sleep(300);
+    assert.equal(deviceClosed, false, 'the device was not taken over');
+    // the device really dies now (its socket gone, no DISCONNECT): its will goes out
+    device.stream.destroy();
+    await waitFor(() => wills.length >= 1, 5000, "the device's will");
+    assert.deepEqual(wills, ['device/lwt/pump-007 {"status":"OFFLINE"}']);
+    assert.equal(broker.refusals.totals.takeover_will, 0);
+  });
 });
 
 /** An MQTT 3.1.1 connection on a raw socket keeping its session, once its CONNACK came; `onPacket` sees the rest. */
