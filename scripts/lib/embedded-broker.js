@@ -17,10 +17,11 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  * `maxConnections`: open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS); `connectTimeoutMs`:
  * how long a connection may stay open without sending CONNECT; `maxInflight`: messages sent to the pipeline
  * unacknowledged (1000); `maxQueued`: messages waiting for the pipeline past which devices' live ones are dropped;
- * `maxPendingQos2`: QoS 2 message ids held for their PUBREL across all sessions (100,000).
+ * `maxPendingQos2`: QoS 2 message ids held for their PUBREL across all sessions (100,000); `maxPartialBytes`: bytes
+ * all connections' unfinished packets may hold together (32 MiB).
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
  *   maxPacketBytes?: number, maxRetainedBytes?: number, maxConnections?: number, connectTimeoutMs?: number,
- *   maxInflight?: number, maxQueued?: number, maxPendingQos2?: number,
+ *   maxInflight?: number, maxQueued?: number, maxPendingQos2?: number, maxPartialBytes?: number,
  *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
@@ -54,7 +55,7 @@ function markRedeliveries(persistence) {
  * persistence, so holding it holds the whole publish; the packets behind it wait in aedes' queue, so the order
  * is kept.
  */
-function connackGate(broker) {
+function connackGate(broker, brokerRefusal) {
   const waiting = new WeakMap(); // aedes Client → callbacks waiting for its CONNACK
   const settle = (client, err) => {
     const callbacks = waiting.get(client);
@@ -67,17 +68,17 @@ function connackGate(broker) {
       client,
       connack.returnCode === 0
         ? null
-        : new Error(`sent before its connection was refused (CONNACK ${connack.returnCode})`)
+        : brokerRefusal(`sent before its connection was refused (CONNACK ${connack.returnCode})`)
     )
   );
   return (client, cb) => {
     if (!client || client.connackSent) return cb(null);
     // already closed without a CONNACK (a will stored before the CONNECT failed): no close event is coming
-    if (client.closed) return cb(new Error('sent on a connection closed before its CONNACK'));
+    if (client.closed) return cb(brokerRefusal('sent on a connection closed before its CONNACK'));
     let callbacks = waiting.get(client);
     if (!callbacks) {
       waiting.set(client, (callbacks = []));
-      client.conn.once('close', () => settle(client, new Error('sent on a connection closed before its CONNACK')));
+      client.conn.once('close', () => settle(client, brokerRefusal('sent on a connection closed before its CONNACK')));
     }
     callbacks.push(cb);
   };
@@ -215,8 +216,11 @@ async function startEmbeddedBroker(o) {
     EMBEDDED_BROKER_MAX_QUEUED,
     PendingQos2,
     forwardedQos,
+    brokerRefusal,
+    protocolErrorOf,
+    EMBEDDED_BROKER_MAX_PARTIAL_BYTES,
   } = require(path.join(dist, 'embedded-broker.js'));
-  const { PacketSizeGuard } = require(path.join(dist, 'packet-size.js'));
+  const { PacketSizeGuard, PartialPacketBudget } = require(path.join(dist, 'packet-size.js'));
   const { ConnectionTable } = require(path.join(dist, 'connection-table.js'));
   const { InflightGate, EMBEDDED_BROKER_MAX_INFLIGHT } = require(path.join(dist, 'inflight-gate.js'));
   // a topic is any UTF-8 a client chose, up to 64 KiB: log lines show it escaped and cut, as reject reasons do
@@ -272,7 +276,7 @@ async function startEmbeddedBroker(o) {
         const from = client.conn?.remoteAddress ?? 'a client';
         say(refusals.note(v.kind, client.id, `refused a connection from ${from}: ${v.reason}`));
         return done(
-          Object.assign(new Error(v.reason), {
+          brokerRefusal(v.reason, {
             returnCode: v.kind === 'wrong_password' ? 4 : v.kind === 'wildcard_will' ? 5 : 2,
           }),
           null
@@ -280,6 +284,9 @@ async function startEmbeddedBroker(o) {
       }
       if (v.pipeline) {
         pipelineClients.add(client);
+        // the pipeline sends only acknowledgements: never closed to make room for others' unfinished packets
+        client.conn.exempt = true;
+        partials.hold(client.conn, 0, false);
         const entry = tracked.get(client.conn);
         if (entry) connections.markPipeline(entry);
         gateDeliveries(client);
@@ -308,10 +315,10 @@ async function startEmbeddedBroker(o) {
     if (old && old !== client) displaced.set(old, client.conn?.remoteAddress ?? 'an unknown address');
     register(client);
   };
-  const afterConnack = connackGate(broker);
+  const afterConnack = connackGate(broker, brokerRefusal);
   function authorizePublish(client, packet, done) {
     // aedes' own rule, which a custom authorizePublish replaces: $SYS/ is the broker's
-    if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
+    if (packet.topic.startsWith('$SYS/')) return done(brokerRefusal('$SYS/ topic is reserved'));
     if (hasEmptyTopicLevel(packet.topic)) {
       // refused (the publisher's connection is closed, MQTT 3.1.1 has no negative PUBACK): delivered, it would
       // close the pipeline's connection instead (hasEmptyTopicLevel says why)
@@ -323,7 +330,7 @@ async function startEmbeddedBroker(o) {
           `refused a publish of ${who} to "${previewTopic(packet.topic)}": a topic with an empty level`
         )
       );
-      return done(new Error('topic with an empty level'));
+      return done(brokerRefusal('topic with an empty level'));
     }
     if (client && packet === client.will) {
       const evicted = evictedClients.has(client);
@@ -337,7 +344,7 @@ async function startEmbeddedBroker(o) {
               `did not publish the will of client "${idText(client.id)}" on ${previewTopic(packet.topic)}: a connection from ${displaced.get(client)} took over its client id`
             )
           );
-        return done(new Error(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
+        return done(brokerRefusal(evicted ? 'will of an evicted connection' : 'will of a displaced connection'));
       }
     }
     // DUP on what the pipeline receives must mean "the broker sends this again" (moby-mqtt-in passes it on as
@@ -405,9 +412,19 @@ async function startEmbeddedBroker(o) {
       )
     );
   };
+  // a connection aedes closed for what it sent (a malformed packet, too many before the CONNACK, QoS 3, …):
+  // counted and logged within the budget like the broker's own refusals (protocolErrorOf says which)
+  const onProtocolError = (client, err) => {
+    const why = protocolErrorOf(err);
+    if (why === null) return;
+    const id = client?.id;
+    const who = id ? `client "${idText(id)}"` : `a client at ${client?.conn?.remoteAddress ?? 'an unknown address'}`;
+    say(refusals.note('protocol_error', id ?? '', `closed the connection of ${who}: ${why}`));
+  };
+  broker.on('clientError', onProtocolError);
   // aedes' own timer closes a connection without CONNECT; this only makes it visible
   broker.on('connectionError', (client, err) => {
-    if (err?.message !== 'connect did not arrive in time') return;
+    if (err?.message !== 'connect did not arrive in time') return onProtocolError(client, err);
     const from = client.conn?.remoteAddress ?? 'an unknown address';
     say(
       refusals.note(
@@ -434,8 +451,24 @@ async function startEmbeddedBroker(o) {
     );
     conn.destroy();
   };
+  // all connections' unfinished packets together, bounded: beyond it the oldest unfinished ones are closed
+  const partials = new PartialPacketBudget(o.maxPartialBytes ?? EMBEDDED_BROKER_MAX_PARTIAL_BYTES, (conn, bytes) => {
+    const client = conn.client;
+    if (client) evictedClients.add(client); // a real device that was merely slow reconnects: no OFFLINE
+    const who = client?.id
+      ? `client "${idText(client.id)}" (${conn.remoteAddress ?? 'an unknown address'})`
+      : `a connection from ${conn.remoteAddress ?? 'an unknown address'} that had not logged in`;
+    say(
+      refusals.note(
+        'stalled_packet',
+        client?.id ?? '',
+        `closed the connection of ${who}: its unfinished packet held ${bytes} bytes, the oldest while unfinished packets held more than ${partials.maxBytes} bytes in all; its will is not published`
+      )
+    );
+    conn.destroy();
+  });
   const server = net.createServer((socket) => {
-    const conn = new PacketSizeGuard(socket, maxPacket, onTooLarge);
+    const conn = new PacketSizeGuard(socket, maxPacket, onTooLarge, partials);
     const now = Date.now();
     const { entry, evicted } = connections.add(conn, now);
     tracked.set(conn, entry);
@@ -466,6 +499,7 @@ async function startEmbeddedBroker(o) {
     retained,
     connections,
     pendingQos2,
+    partials,
     aedes: broker, // for tests and diagnostics
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)

@@ -33,7 +33,9 @@ export type RefusalKind =
   | 'empty_topic_level'
   | 'queue_full'
   | 'qos2_forgotten'
-  | 'wildcard_will';
+  | 'wildcard_will'
+  | 'stalled_packet'
+  | 'protocol_error';
 
 export type ConnectVerdict =
   | { ok: true; pipeline: boolean }
@@ -131,6 +133,13 @@ export const EMBEDDED_BROKER_CONNECT_TIMEOUT_MS = 5000;
  * parked 140 MB in 3.7 s (1000 retained 140 KB messages on topics of its choosing), and there was no bound.
  */
 export const EMBEDDED_BROKER_MAX_RETAINED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The embedded broker's bound on the bytes all connections' unfinished packets hold together (packet-size.ts,
+ * PartialPacketBudget): room for over 200 packets at the packet cap arriving at once, where devices' telemetry
+ * packets are about a kilobyte and complete within milliseconds; beyond it the oldest unfinished ones are closed.
+ */
+export const EMBEDDED_BROKER_MAX_PARTIAL_BYTES = 32 * 1024 * 1024;
 const RETAINED_OVERHEAD_BYTES = 256;
 
 /** QoS 2 message ids held for duplicate detection until their PUBREL, across all clients (see PendingQos2). */
@@ -223,6 +232,36 @@ export class RetainedBudget {
   }
 }
 
+/**
+ * An error the embedded broker raised itself when it refused something (counted under its own kind where it
+ * refused): marked so the closing it causes is not counted again as a protocol error.
+ */
+export function brokerRefusal(message: string, extra: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), { mobyRefusal: true }, extra);
+}
+
+/** aedes' errors for a connection ending the ordinary way (a dead peer, a slow one, a close): not refusals */
+const ORDINARY_CLOSES = new Set([
+  'keep alive timeout',
+  'connection closed',
+  'drain timeout',
+  'connect did not arrive in time',
+]);
+
+/**
+ * Why aedes closed a connection for something it sent, or null when the error is not that: a network error (it
+ * has a `code`), an ordinary close, or a refusal the broker counted already (brokerRefusal). Before, such closes
+ * (more than 42 packets sent before the CONNACK, over 1,000 QoS 2 messages awaiting PUBREL, a reserved packet
+ * type, QoS 3, a second CONNECT, an MQTT 5 CONNECT) were neither logged nor counted (red-team 2026-12-06): a
+ * device disconnected again and again left nothing to show for it.
+ */
+export function protocolErrorOf(err: unknown): string | null {
+  if (!(err instanceof Error)) return null;
+  const e = err as Error & { code?: unknown; mobyRefusal?: unknown };
+  if (e.mobyRefusal === true || typeof e.code === 'string' || ORDINARY_CLOSES.has(e.message)) return null;
+  return preview(e.message || 'unknown error', 120);
+}
+
 const KIND_TEXT: Record<RefusalKind, string> = {
   wrong_password: 'wrong pipeline password',
   pipeline_client_id: "pipeline's client id without its login",
@@ -235,6 +274,8 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   queue_full: 'message dropped: the queue for the pipeline was full',
   qos2_forgotten: 'QoS 2 message id forgotten before its PUBREL',
   wildcard_will: 'will topic with a wildcard',
+  stalled_packet: 'unfinished packet closed at the partial-packet budget',
+  protocol_error: 'connection closed for a protocol error',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -266,6 +307,8 @@ export class BrokerRefusalLog {
     queue_full: 0,
     qos2_forgotten: 0,
     wildcard_will: 0,
+    stalled_packet: 0,
+    protocol_error: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;

@@ -5,6 +5,7 @@
 // (a 1–4 byte varint), so the size is known from the first five bytes; a connection announcing more than the
 // cap is closed right there, before its body is read, and the bytes of that packet never reach the parser.
 import { Duplex } from 'node:stream';
+import { FirstEntry } from '../first-entry';
 
 /** The largest remaining length MQTT can express (four varint bytes). */
 export const MQTT_MAX_REMAINING_LENGTH = 268435455;
@@ -28,6 +29,8 @@ export class MqttFrameScanner {
   private multiplier = 1;
   private lengthBytes = 0;
   private left = 0;
+  /** packets whose fixed header has begun, since the start: tells a new packet from the one before */
+  started = 0;
 
   constructor(readonly maxRemainingLength: number) {
     if (!(maxRemainingLength >= 0)) throw new Error('maxRemainingLength must be >= 0');
@@ -49,6 +52,7 @@ export class MqttFrameScanner {
         }
         case HEADER:
           i++; // type and flags: the broker's parser judges them
+          this.started++;
           this.state = LENGTH;
           this.length = 0;
           this.multiplier = 1;
@@ -77,6 +81,73 @@ export class MqttFrameScanner {
     }
     return { ok: true };
   }
+
+  /**
+   * Bytes of the packet under way that have been read but do not complete it: what the broker's parser holds
+   * for it until the rest arrives (0 between packets).
+   */
+  get partialBytes(): number {
+    return this.state === BODY ? this.length - this.left : 0;
+  }
+}
+
+/**
+ * What all connections' unfinished packets make the broker's parser hold, bounded. The packet cap bounds one
+ * packet, not their sum: a client without keys opening thousands of connections, each sending a packet just
+ * under the cap but its last byte (keep-alive 0, so nothing times it out), had the embedded broker hold 950 MB
+ * with 5,717 connections, about 1.5 GB at the connection cap (red-team 2026-12-06). Beyond `maxBytes` the
+ * connections whose unfinished packet began longest ago are closed (`evict`) until the sum fits again: a real
+ * device's packet completes within milliseconds on the networks a broker serves, so the oldest unfinished
+ * packets are the stalled ones, and a newcomer is never locked out by them.
+ */
+export class PartialPacketBudget<K> {
+  /** key → bytes its unfinished packet holds; Map order is when that packet began (oldest first) */
+  private readonly held = new Map<K, number>();
+  private readonly oldest = new FirstEntry(this.held);
+  private total = 0;
+  /** connections closed to stay within the budget, since creation */
+  evicted = 0;
+
+  constructor(
+    readonly maxBytes: number,
+    private readonly evict: (key: K, bytes: number) => void
+  ) {}
+
+  /** Bytes held by unfinished packets now. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /**
+   * `key`'s unfinished packet now holds `bytes` (0: it has none); `fresh`: that packet began since the last call
+   * (it moves behind every older one). May close other connections, or this one, to stay within the budget.
+   */
+  hold(key: K, bytes: number, fresh: boolean): void {
+    const before = this.held.get(key);
+    if (!(bytes > 0)) {
+      if (before !== undefined) this.forget(key, before);
+      return;
+    }
+    if (before !== undefined && fresh) this.held.delete(key);
+    this.held.set(key, bytes);
+    this.total += bytes - (before ?? 0);
+    while (this.total > this.maxBytes) {
+      const first = this.oldest.take();
+      if (!first) break;
+      this.forget(first[0], first[1]);
+      this.evicted++;
+      this.evict(first[0], first[1]);
+    }
+  }
+
+  private forget(key: K, bytes: number): void {
+    this.held.delete(key);
+    this.total -= bytes;
+  }
 }
 
 /** What a stream with a remote address (a net.Socket) offers; only the stream side is used. */
@@ -96,11 +167,17 @@ export class PacketSizeGuard extends Duplex {
   /** the peer's address, kept: a destroyed socket forgets it, and the log lines about closing it need it */
   private readonly peerAddress: string | undefined;
   private readonly peerPort: number | undefined;
+  /** the scanner's packet count at the last report to the budget */
+  private reportedStart = 0;
+  /** set when the connection is the broker's own pipeline: its packets are never counted against the budget */
+  exempt = false;
 
   constructor(
     readonly socket: SocketLike,
     maxRemainingLength: number,
-    private readonly onTooLarge: (remaining: number, guard: PacketSizeGuard) => void
+    private readonly onTooLarge: (remaining: number, guard: PacketSizeGuard) => void,
+    /** the bound on all connections' unfinished packets, shared by the broker's guards (none: unbounded) */
+    private readonly partials?: PartialPacketBudget<PacketSizeGuard>
   ) {
     super({ allowHalfOpen: false });
     this.peerAddress = socket.remoteAddress;
@@ -117,6 +194,11 @@ export class PacketSizeGuard extends Duplex {
         return;
       }
       if (!this.push(chunk)) socket.pause();
+      if (this.partials && !this.exempt) {
+        const fresh = this.scanner.started !== this.reportedStart;
+        this.reportedStart = this.scanner.started;
+        this.partials.hold(this, this.scanner.partialBytes, fresh);
+      }
     });
     socket.on('end', () => this.push(null));
     socket.on('error', (err) => this.destroy(err));
@@ -162,6 +244,7 @@ export class PacketSizeGuard extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.partials?.hold(this, 0, false);
     this.socket.destroy();
     cb(err);
   }

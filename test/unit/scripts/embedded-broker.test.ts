@@ -17,6 +17,7 @@ interface Started {
   retained: { bytes(): number; maxBytes: number };
   connections: { size: number; pipelineSize: number; max: number; evictions: number };
   pendingQos2: { size: number };
+  partials: { bytes: number; size: number; maxBytes: number };
   aedes: {
     persistence: {
       incomingGetPacket(client: { id: string }, packet: { messageId: number }): Promise<{ payload: Buffer }>;
@@ -36,6 +37,7 @@ const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js
     maxQueued?: number;
     keepEveryMs?: number;
     maxPendingQos2?: number;
+    maxPartialBytes?: number;
     log: (line: string) => void;
     summaryIntervalMs?: number;
   }): Promise<Started>;
@@ -163,7 +165,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
       summaries().at(-1)!,
-      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -266,7 +268,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -345,6 +347,92 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     await waitFor(() => wills.length >= 1, 5000, "the device's will");
     assert.deepEqual(wills, ['device/lwt/pump-007 {"status":"OFFLINE"}']);
     assert.equal(broker.refusals.totals.takeover_will, 0);
+  });
+  it('bounds what unfinished packets hold in all: the oldest stalled ones are closed (counted, will withheld), devices still get through', async () => {
+    // a broker of its own with a 1 MiB budget: 12 connections × 100 KB of a 147 KB PUBLISH never finished
+    const small = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      maxPartialBytes: 1024 * 1024,
+      log: (l) => lines.push(l),
+      summaryIntervalMs: 60000,
+    });
+    const socks: net.Socket[] = [];
+    try {
+      const sub = await connected(small.url, {
+        clientId: login.clientId,
+        username: login.username,
+        password: login.password,
+      });
+      clients.push(sub);
+      const got: string[] = [];
+      await sub.subscribeAsync('devices/+/telemetry', { qos: 1 });
+      sub.on('message', (t) => got.push(t));
+      const partial = mqttPacket
+        .generate({
+          cmd: 'publish',
+          topic: 'devices/x/telemetry',
+          payload: Buffer.alloc(147_000, 0x61),
+          qos: 1,
+          messageId: 1,
+          retain: false,
+          dup: false,
+        })
+        .subarray(0, 100_000);
+      const closed: boolean[] = [];
+      for (let k = 0; k < 12; k++) {
+        const { sock } = await rawConnection(small.port, `stall-${k}`);
+        socks.push(sock);
+        closed.push(false);
+        sock.once('close', () => (closed[k] = true));
+        sock.write(partial);
+        await sleep(30); // one after another: their order is their age
+      }
+      await waitFor(() => closed.filter(Boolean).length >= 2, 5000, 'the oldest stalled connections closed');
+      await sleep(200);
+      // 12 × 100 KB is 1.2 MB: the two oldest go, the ten newest (1.0 MB) stay
+      assert.deepEqual(
+        closed.map((c, k) => (c ? k : -1)).filter((k) => k >= 0),
+        [0, 1]
+      );
+      assert.ok(small.partials.bytes <= 1024 * 1024, `${small.partials.bytes} bytes held`);
+      assert.equal(small.refusals.totals.stalled_packet, 2);
+      assert.ok(
+        lines.some((l) =>
+          /closed the connection of client "stall-0" \(127\.0\.0\.1\): its unfinished packet held 99996 bytes, the oldest while unfinished packets held more than 1048576 bytes in all; its will is not published/.test(
+            l
+          )
+        ),
+        lines.join('\n')
+      );
+      // a device publishing a whole packet (large too) is not locked out by what the stalled ones hold
+      const device = await connected(small.url, { clientId: 'fan-009' });
+      clients.push(device);
+      await device.publishAsync('devices/fan-009/telemetry', Buffer.alloc(120_000, 0x62), { qos: 1 });
+      await waitFor(() => got.includes('devices/fan-009/telemetry'), 5000, "the device's message");
+      // a stalled connection that goes away gives back what it held
+      for (const s of socks) s.destroy();
+      await waitFor(() => small.partials.bytes === 0, 5000, 'nothing held');
+    } finally {
+      for (const s of socks) s.destroy();
+      await small.close();
+    }
+  });
+
+  it('counts and logs a connection aedes closes for a protocol error; a device that simply drops is not one', async () => {
+    const { sock } = await rawConnection(broker.port, 'fan-bad');
+    const gone = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.write(Buffer.from([0xf0, 0x00])); // a reserved packet type
+    await gone;
+    await waitFor(() => broker.refusals.totals.protocol_error === 1, 5000, 'counted');
+    assert.ok(
+      lines.some((l) => /^embedded broker: closed the connection of client "fan-bad": /.test(l)),
+      lines.join('\n')
+    );
+    const dropping = await connected(broker.url, { clientId: 'fan-drop' });
+    dropping.stream.destroy();
+    await sleep(300);
+    assert.equal(broker.refusals.totals.protocol_error, 1, 'a dropped socket is no protocol error');
   });
 });
 
@@ -1016,7 +1104,7 @@ describe('embedded broker connection cap (real aedes)', function () {
     assert.ok(oneByOne() < 42, 'not a line each');
     assert.match(
       summaries().at(-1)!,
-      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
   });
 

@@ -11,6 +11,8 @@ import {
   hasEmptyTopicLevel,
   PendingQos2,
   forwardedQos,
+  protocolErrorOf,
+  brokerRefusal,
 } from '../../../../nodes/core/mqtt/embedded-broker';
 
 describe('embedded broker rules', () => {
@@ -81,7 +83,8 @@ describe('embedded broker refusal log', () => {
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
         "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
         'retained message over budget 0, will of a displaced connection 0, ' +
-        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0'
+        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, ' +
+        'unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
@@ -99,6 +102,8 @@ describe('embedded broker refusal log', () => {
       queue_full: 0,
       qos2_forgotten: 0,
       wildcard_will: 0,
+      stalled_packet: 0,
+      protocol_error: 0,
     });
   });
 
@@ -118,7 +123,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
   });
 
@@ -151,7 +156,7 @@ describe('embedded broker refusal log', () => {
     assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
     assert.match(
       log.summary(60)!,
-      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0$/
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
   });
 
@@ -225,5 +230,21 @@ describe('forwardedQos (the QoS a subscriber is sent a message with)', () => {
     assert.equal(forwardedQos(subs, 'devices/pump-001/status', 2), undefined);
     assert.equal(forwardedQos(undefined, 'devices/pump-001/telemetry', 2), undefined);
     assert.equal(forwardedQos(Object.create(null), 'x', 1), undefined);
+  });
+});
+
+describe('protocolErrorOf (which closes count as protocol errors)', () => {
+  it("counts aedes' and the parser's protocol errors, not network errors, ordinary closes or the broker's own refusals", () => {
+    assert.equal(protocolErrorOf(new Error('Client queue limit reached')), 'Client queue limit reached');
+    assert.equal(
+      protocolErrorOf(new Error('Invalid header flag bits, must be 0x0 for connect packet')),
+      'Invalid header flag bits, must be 0x0 for connect packet'
+    );
+    assert.equal(protocolErrorOf(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })), null);
+    for (const m of ['keep alive timeout', 'connection closed', 'drain timeout', 'connect did not arrive in time'])
+      assert.equal(protocolErrorOf(new Error(m)), null, m);
+    assert.equal(protocolErrorOf(brokerRefusal('topic with an empty level')), null);
+    assert.equal(protocolErrorOf('text'), null);
+    assert.match(protocolErrorOf(new Error('x\u001b[31m' + 'y'.repeat(500)))!, /^x\\u001B\[31my+…/);
   });
 });

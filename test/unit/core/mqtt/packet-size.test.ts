@@ -3,7 +3,11 @@
 // announcing more than the cap is refused from its header alone.
 import assert from 'node:assert/strict';
 import mqttPacket from 'mqtt-packet';
-import { MqttFrameScanner, MQTT_MAX_REMAINING_LENGTH } from '../../../../nodes/core/mqtt/packet-size';
+import {
+  MqttFrameScanner,
+  MQTT_MAX_REMAINING_LENGTH,
+  PartialPacketBudget,
+} from '../../../../nodes/core/mqtt/packet-size';
 
 function publish(payloadBytes: number, topic = 'devices/fan-001/telemetry'): Buffer {
   return mqttPacket.generate({
@@ -68,5 +72,56 @@ describe('MQTT packet-size scanner', () => {
     assert.deepEqual(new MqttFrameScanner(MQTT_MAX_REMAINING_LENGTH).feed(max), { ok: true });
     // a fifth continuation byte is not MQTT: mqtt-packet reports it and aedes closes the connection
     assert.deepEqual(new MqttFrameScanner(1000).feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])), { ok: true });
+  });
+});
+
+describe('MQTT packet-size scanner: the packet under way', () => {
+  it('counts the packets begun and the bytes of an unfinished one', () => {
+    const s = new MqttFrameScanner(1_000_000);
+    const p = publish(1000);
+    const header = p.length - 1000 - 'devices/fan-001/telemetry'.length - 4; // type + length bytes
+    assert.equal(s.partialBytes, 0);
+    s.feed(p.subarray(0, 600));
+    assert.equal(s.started, 1);
+    assert.equal(s.partialBytes, 600 - header);
+    s.feed(p.subarray(600));
+    assert.equal(s.partialBytes, 0, 'complete');
+    s.feed(Buffer.concat([p, p.subarray(0, 10)]));
+    assert.equal(s.started, 3);
+    assert.equal(s.partialBytes, 10 - header);
+  });
+});
+
+describe('PartialPacketBudget (what all unfinished packets hold)', () => {
+  it('closes the connections whose unfinished packet began longest ago until the sum fits, the caller too', () => {
+    const evicted: string[] = [];
+    const b = new PartialPacketBudget<string>(1000, (k, bytes) => evicted.push(`${k}:${bytes}`));
+    b.hold('a', 400, true);
+    b.hold('b', 400, true);
+    b.hold('a', 450, false); // a's packet grows: it keeps its age
+    assert.equal(b.bytes, 850);
+    b.hold('c', 300, true); // 1150: a (oldest) goes
+    assert.deepEqual(evicted, ['a:450']);
+    assert.equal(b.bytes, 700);
+    b.hold('b', 0, false); // b's packet completed
+    b.hold('b', 200, true); // and its next one is the newest
+    b.hold('c', 900, false); // 1100: c is now the oldest, and it is the one growing
+    assert.deepEqual(evicted, ['a:450', 'c:900']);
+    assert.equal(b.bytes, 200);
+    assert.equal(b.size, 1);
+    assert.equal(b.evicted, 2);
+    b.hold('c', 0, false); // a closed connection reports 0 once more: nothing changes
+    b.hold('zz', 0, false);
+    assert.equal(b.bytes, 200);
+  });
+
+  it('a packet that began again moves behind the others', () => {
+    const evicted: string[] = [];
+    const b = new PartialPacketBudget<string>(1000, (k) => evicted.push(k));
+    b.hold('a', 300, true);
+    b.hold('b', 300, true);
+    b.hold('a', 300, true); // a finished one and began another in the same chunk
+    b.hold('c', 500, true);
+    assert.deepEqual(evicted, ['b']);
   });
 });
