@@ -7,6 +7,7 @@ import { readCsv } from './lib/csv-replay';
 import { deriveDeviceKey, parseKey, signConnection, signEnvelope } from '../nodes/core/hmac/scheme';
 import { FAULT_KINDS, SIGNALS } from './lib/sim-model';
 import { redactUrl } from '../nodes/core/http-guard';
+import { ignoreBrokenPipes } from '../nodes/core/broken-pipe';
 
 const HELP = `moby-sim — simulated machines publishing signed telemetry over MQTT
 
@@ -225,6 +226,8 @@ async function main(): Promise<void> {
   // (kill -9, a crash), stop too instead of publishing on as an orphan
   if (process.channel) {
     process.channel.unref();
+    // its reader gone, a log line must not end the run with EPIPE before the devices' state is saved
+    ignoreBrokenPipes(process.stdout, process.stderr);
     process.on('disconnect', stop);
   }
   const duration = num(values.duration, 0, 'duration');

@@ -115,6 +115,9 @@ process.on('SIGTERM', stop);
 // a crash, the OOM killer choosing it), close as on Ctrl+C (the writer keeps its points in the spool) instead of
 // running on as an orphan that holds the editor's port and the user directory, so the next npm start can start.
 if (process.channel) {
+  // once that script is gone, so is the reader of our stdout and stderr: a log line written while the flows stop
+  // must not end the process with EPIPE before they have stopped and the context store is written
+  require(path.join(root, 'dist', 'nodes', 'core', 'broken-pipe.js')).ignoreBrokenPipes(process.stdout, process.stderr);
   // npm start's embedded broker (in that script, not here) reports its refusals and drops for /moby/metrics
   const { setBrokerRefusals } = require(path.join(root, 'dist', 'nodes', 'lib', 'metrics.js'));
   process.on('message', (m) => {
