@@ -66,6 +66,8 @@ export interface EvalOptions {
   healthy: number;
   /** devices per seed that lose power once (off 5–30 min) and start again cold; healthy otherwise */
   restarts?: number;
+  /** a restart device's time off, minutes (drawn per device; default RESTART_OFF_MINUTES) */
+  restartOff?: [number, number];
   detector: DetectorConfig;
   /** alert engine options beyond the defaults */
   engine: Record<string, number>;
@@ -125,7 +127,7 @@ function quantile(xs: number[], q: number): number | null {
 /** The devices of one seed: per kind `perKind` faulted ones, then the healthy ones. */
 export function plan(
   seed: number,
-  opts: Pick<EvalOptions, 'hours' | 'perKind' | 'healthy' | 'restarts' | 'detector'>
+  opts: Pick<EvalOptions, 'hours' | 'perKind' | 'healthy' | 'restarts' | 'restartOff' | 'detector'>
 ): Array<{ index: number; fault: Fault | null }> {
   const r = mulberry32(seed * 104729 + 17);
   const total = opts.hours * 3600;
@@ -160,7 +162,8 @@ export function plan(
   // drawn after the others, so adding restart devices leaves every other device's plan as it was
   for (let i = 0; i < (opts.restarts ?? 0); i++) {
     const at = Math.round(earliest + r() * (latest - earliest));
-    const off = RESTART_OFF_MINUTES[0] + r() * (RESTART_OFF_MINUTES[1] - RESTART_OFF_MINUTES[0]);
+    const [lo, hi] = opts.restartOff ?? RESTART_OFF_MINUTES;
+    const off = lo + r() * (hi - lo);
     out.push({ index: index++, fault: { kind: 'restart', at, magnitude: Math.round(off * 10) / 10 } });
   }
   return out;
@@ -345,6 +348,7 @@ function parseArgs(argv: string[]) {
     perKind: 4,
     healthy: 12,
     restarts: 4,
+    restartOff: RESTART_OFF_MINUTES,
     json: false,
     set: {} as Record<string, string>,
     engine: {} as Record<string, number>,
@@ -363,6 +367,11 @@ function parseArgs(argv: string[]) {
     else if (a === '--per-kind') args.perKind = Number(next());
     else if (a === '--healthy') args.healthy = Number(next());
     else if (a === '--restarts') args.restarts = Number(next());
+    else if (a === '--restart-off') {
+      const [lo, hi] = next().split(',').map(Number);
+      if (!(lo > 0 && hi >= lo)) throw new Error('--restart-off needs minutes lo,hi with 0 < lo <= hi');
+      args.restartOff = [lo, hi];
+    }
     else if (a === '--json') args.json = true;
     else if (a === '--spread') args.spread = true;
     else if (a === '--verbose') args.verbose = true;
@@ -374,7 +383,7 @@ function parseArgs(argv: string[]) {
       args.engine[k] = Number(v);
     } else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run eval:sim -- [--seeds 1,2,3] [--hours H] [--json] [--per-kind N] [--healthy N] [--restarts N] [--set key=value] [--engine key=value] [--spread]'
+        'usage: npm run eval:sim -- [--seeds 1,2,3] [--hours H] [--json] [--per-kind N] [--healthy N] [--restarts N] [--restart-off MIN,MAX] [--set key=value] [--engine key=value] [--spread]'
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -401,6 +410,7 @@ function main(): void {
     perKind: args.perKind,
     healthy: args.healthy,
     restarts: args.restarts,
+    restartOff: args.restartOff,
     detector,
     engine: args.engine,
     verbose: args.verbose,
@@ -417,7 +427,7 @@ function main(): void {
   );
   console.log(`detected ${r.detected}/${r.injected}`);
   console.log(
-    `power cuts (off ${RESTART_OFF_MINUTES.join('–')} min, back cold): ${r.restarts.false_alarms} false anomaly alerts on ${r.restarts.injected} restarted machines`
+    `power cuts (off ${args.restartOff.join('–')} min, back cold): ${r.restarts.false_alarms} false anomaly alerts on ${r.restarts.injected} restarted machines`
   );
   console.log('| fault | magnitude | detected / injected | TTD p50 | TTD p90 |');
   console.log('| --- | --- | --- | --- | --- |');

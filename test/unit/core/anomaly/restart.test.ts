@@ -14,7 +14,7 @@ import { gaussianRows } from '../../../support/anomaly-data';
 const T0 = Date.UTC(2026, 11, 6);
 
 describe('anomaly restarts: settling after a silence', () => {
-  const cfg = { ...DEFAULT_INCIDENT }; // gap 120 s, grace 300 s
+  const cfg = { ...DEFAULT_INCIDENT }; // gap 10 s, grace 300 s
 
   /** a fresh incident state that has seen `n` points `everyMs` apart, the last at T0 */
   function seen(n: number, everyMs: number) {
@@ -34,8 +34,15 @@ describe('anomaly restarts: settling after a silence', () => {
 
   it('a shorter silence is no restart, and is a usual interval from then on', () => {
     const s = seen(30, 1000);
-    assert.equal(settling(s, cfg, T0 + 100_000), false);
-    assert.ok(s.interval! > 1000, 'the 100 s silence counts into the usual interval');
+    assert.equal(settling(s, cfg, T0 + 8_000), false);
+    assert.ok(s.interval! > 1000, 'the 8 s silence counts into the usual interval');
+  });
+
+  it('a reboot of half a minute is a restart (the default gap is 10 s since 2026-12-06; it was 120 s)', () => {
+    const s = seen(30, 1000);
+    assert.equal(settling(s, cfg, T0 + 30_000), true);
+    const before = seen(30, 1000);
+    assert.equal(settling(before, { ...cfg, restartGapMs: 120_000 }, T0 + 30_000), false, 'with the old gap: none');
   });
 
   it('a device reporting every minute needs ten of its intervals: 5 minutes of silence is no restart, 11 are', () => {
