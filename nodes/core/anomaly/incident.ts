@@ -385,6 +385,21 @@ export function updateIncident(
     }
   } else if (hot || drifting || flat >= 0 || noisy >= 0) {
     s.quiet = 0;
+    // the alarm names what keeps it open: once the evidence it opened on is gone and other evidence holds it (a
+    // bearing fault starting while a "sudden jump on motor_temperature" waited out its quiet spell), it takes the
+    // new reason, and the sensor that one names. Before, the alarm went critical on the new fault and still sent
+    // the operator to the first sensor (red-team round 2026-12-06).
+    const held: Record<AlarmReason, boolean> = {
+      persistent: s.hotCount >= cfg.alarmPoints,
+      drift: drifting,
+      flatline: flat >= 0,
+      noise: noisy >= 0,
+    };
+    if (reason !== null && reason !== s.open.reason && !held[s.open.reason]) {
+      s.open.reason = reason;
+      delete s.open.feature;
+      delete s.open.pattern;
+    }
   } else if (++s.quiet >= cfg.clearPoints) {
     s.open = null;
     s.quiet = 0;

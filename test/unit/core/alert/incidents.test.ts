@@ -180,6 +180,26 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     assert.deepEqual([...patterns], ['jump']);
   });
 
+  it('an open alarm whose own evidence is gone takes the reason of the evidence that holds it now (red-team 2026-12-06)', () => {
+    const r = mulberry32(7);
+    const s = newIncident(2);
+    const cfg = { ...CFG, noiseRatio: 4, clearPoints: 120 };
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    const reasons: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      // feature 1 is off by 30 σ for 4 readings (a jump that does not stay); from point 150 the scores run above
+      // the threshold (another fault), while the jump's alarm still waits out its quiet spell
+      const off = i >= 10 && i < 14 ? 3 : 0;
+      trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + off + 0.1 * gaussian(r)], false);
+      const v = updateIncident(s, cfg, i >= 150, NaN, i >= 150 ? 1.5 : 0.5, 1, 2);
+      if (v.alarm) reasons.push(`${v.reason}${v.feature === undefined ? '' : `:${v.feature}`}`);
+    }
+    const seen = reasons.filter((x, k) => x !== reasons[k - 1]);
+    assert.deepEqual(seen, ['noise:1', 'persistent'], 'one alarm, first the jump, then what holds it');
+    assert.equal(s.incidents, 1);
+  });
+
   it('one bad reading (out and straight back, or a dropout to 0) opens no alarm; the same jump that stays opens one JUMP_CONFIRM_POINTS later (red-team 2026-12-06)', () => {
     const healthy = (r: () => number) => [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)];
     const calibrated = (seed: number) => {
