@@ -126,3 +126,12 @@ export function postInAlertFlow(
     ...extra,
   ];
 }
+
+/** What a test leaves running: its Node-RED process (killed) and a receiver (closed), for its afterEach. */
+export async function tearDownAlertTest(
+  nr: NodeRedProcess | null,
+  receiver: { close(): Promise<void> } | null
+): Promise<void> {
+  await nr?.stop('SIGKILL');
+  await receiver?.close();
+}

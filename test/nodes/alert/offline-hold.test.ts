@@ -3,21 +3,24 @@
 // the hold ends and its resolve follows, a TIMEOUT is paged at once, and a kill -9 during a hold does not lose
 // the page.
 import assert from 'node:assert/strict';
-import { waitFor } from '../../support/net';
-import { NR_AUTH, nodeRedWithFlow, postInAlertFlow, postJson, type NodeRedProcess } from '../../support/alert-nodered';
+import { sleep, waitFor } from '../../support/net';
+import {
+  NR_AUTH,
+  nodeRedWithFlow,
+  postInAlertFlow,
+  postJson,
+  tearDownAlertTest,
+  type NodeRedProcess,
+} from '../../support/alert-nodered';
 import { startReceiver, type Receiver } from '../../support/alert-servers';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', function () {
   this.timeout(60000);
   let nr: NodeRedProcess | null = null;
   let receiver: Receiver | null = null;
   afterEach(async () => {
-    await nr?.stop('SIGKILL');
-    nr = null;
-    await receiver?.close();
-    receiver = null;
+    await tearDownAlertTest(nr, receiver);
+    [nr, receiver] = [null, null];
   });
 
   /** Node-RED with the alert node paging a webhook; `/in` takes {topic, payload} as the node's input. */

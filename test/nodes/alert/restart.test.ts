@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
-import { NR_AUTH, nodeRedWithFlow, postInAlertFlow, postJson, type NodeRedProcess } from '../../support/alert-nodered';
+import {
+  NR_AUTH,
+  nodeRedWithFlow,
+  postInAlertFlow,
+  postJson,
+  tearDownAlertTest,
+  type NodeRedProcess,
+} from '../../support/alert-nodered';
 import { startReceiver, type Receiver } from '../../support/alert-servers';
 
 async function alerts(nr: NodeRedProcess): Promise<any[]> {
@@ -18,10 +25,8 @@ describe('moby-alert across Node-RED restarts (real process, file context)', fun
   let nr: NodeRedProcess | null = null;
   let receiver: Receiver | null = null;
   afterEach(async () => {
-    await nr?.stop('SIGKILL');
-    nr = null;
-    await receiver?.close();
-    receiver = null;
+    await tearDownAlertTest(nr, receiver);
+    [nr, receiver] = [null, null];
   });
 
   it('keeps alerts and acknowledgements through a graceful stop and a kill -9', async () => {
