@@ -371,8 +371,7 @@ function parseArgs(argv: string[]) {
       const [lo, hi] = next().split(',').map(Number);
       if (!(lo > 0 && hi >= lo)) throw new Error('--restart-off needs minutes lo,hi with 0 < lo <= hi');
       args.restartOff = [lo, hi];
-    }
-    else if (a === '--json') args.json = true;
+    } else if (a === '--json') args.json = true;
     else if (a === '--spread') args.spread = true;
     else if (a === '--verbose') args.verbose = true;
     else if (a === '--set') {
