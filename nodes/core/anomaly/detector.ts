@@ -435,6 +435,15 @@ export function deserialiseState(
   const why = validateState(raw, cfg, maxFeatures);
   if (why) return why;
   const st = raw as AnomalyDeviceState;
+  // read back from storage: the first gap is judged with the save interval's margin (incident.ts RESUMED_GAP_MS);
+  // not enumerable, so it is never saved or exported, and a state read back equals the one saved
+  if (st.incident)
+    Object.defineProperty(st.incident, 'resumed', {
+      value: true,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
   if (!st.model) return st;
   const model = strategyFor(cfg.method).deserialise(st.model, st.features.length);
   return typeof model === 'string' ? model : { ...st, model };

@@ -74,6 +74,15 @@ export const DEFAULT_INCIDENT: IncidentConfig = {
   restartGraceMs: 300_000,
 };
 
+/**
+ * The silence that tells a restart on the first point after a device's state was read back from storage. The saved
+ * point time lags what the node had handled by up to its save interval (10 s) plus the context store's flush, and
+ * points acknowledged meanwhile are not delivered again: after a kill -9 of Node-RED the next point looked 10–15 s
+ * after the saved one, a "restart" of every device, whose new alarms then waited 5 minutes (CI, crash test in
+ * batch mode, 2026-12-06, the day restartGap went from 120 s to 10 s). 120 s, the gap before, holds that margin.
+ */
+export const RESUMED_GAP_MS = 120_000;
+
 /** a restart's silence is at least this many of the device's usual intervals (a device reporting every 5 min: 50 min) */
 export const RESTART_GAP_INTERVALS = 10;
 /** intervals seen before the usual one is trusted to tell a restart */
@@ -157,6 +166,12 @@ export interface IncidentState {
   intervals?: number;
   /** after a restart: no alarm opens before this point time (epoch ms) */
   graceUntil?: number;
+  /**
+   * set on a state read back from storage (Node-RED restarted): its lastAt may be behind the last point handled
+   * before the stop by up to the node's save interval, so the first gap after it is judged against
+   * RESUMED_GAP_MS (see settling); cleared by that first point. Not enumerable: never saved nor exported
+   */
+  resumed?: boolean;
 }
 
 /**
@@ -171,7 +186,9 @@ export function settling(s: IncidentState, cfg: IncidentConfig, at: number | und
     const dt = at - last;
     const usual = s.interval;
     const known = usual !== undefined && (s.intervals ?? 0) >= RESTART_MIN_INTERVALS;
-    if (known && dt >= cfg.restartGapMs && dt >= RESTART_GAP_INTERVALS * usual!) s.graceUntil = at + cfg.restartGraceMs;
+    const gap = s.resumed ? Math.max(cfg.restartGapMs, RESUMED_GAP_MS) : cfg.restartGapMs;
+    delete s.resumed;
+    if (known && dt >= gap && dt >= RESTART_GAP_INTERVALS * usual!) s.graceUntil = at + cfg.restartGraceMs;
     else {
       // a restart's silence is not a usual interval
       s.interval = usual === undefined ? dt : usual + INTERVAL_LAMBDA * (dt - usual);

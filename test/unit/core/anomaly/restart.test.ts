@@ -1,11 +1,19 @@
 // A device coming back from a silence (a power cut, a reboot) settles before alarms open again
 // (IncidentConfig.restartGapMs / restartGraceMs, core/anomaly/incident.ts settling()).
 import assert from 'node:assert/strict';
-import { defaultsFor, newState, step, validateState } from '../../../../nodes/core/anomaly/detector';
+import {
+  defaultsFor,
+  deserialiseState,
+  newState,
+  serialiseState,
+  step,
+  validateState,
+} from '../../../../nodes/core/anomaly/detector';
 import {
   DEFAULT_INCIDENT,
   newIncident,
   RESTART_GAP_INTERVALS,
+  RESUMED_GAP_MS,
   settling,
   validateIncident,
 } from '../../../../nodes/core/anomaly/incident';
@@ -86,6 +94,22 @@ describe('anomaly restarts: settling after a silence', () => {
     assert.match(validateIncident({ ...saved, graceUntil: null }, 2, cfg.alarmWindow)!, /graceUntil/);
     assert.match(validateIncident({ ...saved, intervals: -1 }, 2, cfg.alarmWindow)!, /intervals/);
   });
+
+  it('read back from storage, the first gap needs RESUMED_GAP_MS: the saved point time lags by the save interval', () => {
+    // a kill -9 of Node-RED: the saved lastAt is up to ~15 s behind the next point the broker delivers
+    const live = seen(30, 1000);
+    assert.equal(settling(live, cfg, T0 + 15_000), true, 'a live 15 s silence is a restart');
+    const restored = seen(30, 1000);
+    restored.resumed = true;
+    assert.equal(settling(restored, cfg, T0 - 3_000), false, 'a redelivered older point');
+    assert.equal(restored.resumed, true, 'still waiting for a newer point');
+    assert.equal(settling(restored, cfg, T0 + 15_000), false, 'after a restore, 15 s is the save lag');
+    assert.equal(restored.resumed, undefined, 'the first newer point clears it');
+    assert.equal(settling(restored, cfg, T0 + 45_000), true, 'from then on the live gap applies');
+    const cut = seen(30, 1000);
+    cut.resumed = true;
+    assert.equal(settling(cut, cfg, T0 + RESUMED_GAP_MS + 1000), true, 'a power cut that also restarted Node-RED');
+  });
 });
 
 describe('anomaly restarts: the detector', () => {
@@ -130,6 +154,17 @@ describe('anomaly restarts: the detector', () => {
     const { opened } = run(900);
     assert.equal(opened.length, 1);
     assert.ok(opened[0] >= 300 && opened[0] < 330, `opened ${opened[0]} s after power returned`);
+  });
+
+  it('a state read back (deserialiseState) is marked resumed', () => {
+    const cfg = { ...defaultsFor('pca'), trainSize: 300 };
+    const state = newState(cfg, ['a', 'b', 'c']);
+    gaussianRows(400, 3, 5).forEach((r, k) => step(cfg, state, r, undefined, T0 + k * 1000));
+    assert.equal(state.incident!.resumed, undefined);
+    const back = deserialiseState(JSON.parse(JSON.stringify(serialiseState(state))), cfg);
+    assert.ok(typeof back !== 'string', String(back));
+    assert.equal(back.incident!.resumed, true);
+    assert.equal(JSON.stringify(back).includes('resumed'), false, 'never saved');
   });
 
   it('the settling state is saved with the device and accepted back', () => {
