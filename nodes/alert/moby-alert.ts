@@ -767,9 +767,12 @@ export = function (RED: NodeAPI) {
       // Quiet reopens go on through a restart or a deploy: rebuilt from the restored alerts and what the
       // notification queue (its own journal) sent or still holds about each (its opening, an escalation, …)
       const notifiedKinds = notificationKindsByAlert(queue.sentOrQueuedKeys());
-      reopenQuiet.seed(engine.snapshot().alerts, (a) => notifiedKinds.get(a.alert_id), Date.now());
+      // one copy of the restored alerts for the rebuilds below (snapshot() copies every alert it holds)
+      const restoredAlerts = engine.snapshot().alerts;
+      const now = Date.now();
+      reopenQuiet.seed(restoredAlerts, (a) => notifiedKinds.get(a.alert_id), now);
       // and an OFFLINE page held when the node stopped is held again (paged by the ticker when due)
-      pageHold.seed(engine.snapshot().alerts, (a) => notifiedKinds.get(a.alert_id), Date.now());
+      pageHold.seed(restoredAlerts, (a) => notifiedKinds.get(a.alert_id), now);
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;
@@ -783,7 +786,7 @@ export = function (RED: NodeAPI) {
         if (persistError === null)
           ctx.set(STATE_KEY, undefined, store, (e) => e && node.warn(`removing the old alert state: ${e.message}`));
       }
-      if (shared) for (const a of engine.snapshot().alerts) shared.dirty.add(a.alert_id);
+      if (shared) for (const a of restoredAlerts) shared.dirty.add(a.alert_id);
       queue.start();
       early.drain(handle);
       refreshStatus();
