@@ -5,6 +5,7 @@
 import type { AnomalyResult, Point, Reject } from '../contract';
 import { checkValue, FORBIDDEN_KEYS } from '../safe-json';
 import { isOneOf, isPlainObject } from '../guards';
+import { isDecimalText } from '../decimal-text';
 import { parseStoredStates } from './state-document';
 import { ONNX_STATE_FORMAT, parseSavedDevice, type SavedDevice } from './onnx/saved-state';
 import { isTenant, scopedKey } from '../tenant';
@@ -135,7 +136,7 @@ export function newStateFor(cfg: DetectorConfig, point: Point, maxFeatures: numb
 
 /**
  * Fields of a device's first point left out of its automatic feature list although they look like numbers
- * (numeric text such as "1.5"): they are never scored for that device, even when later points send numbers.
+ * (decimal text such as "1.5", the text moby-normalize's coerce converts: decimal-text.ts): they are never scored for that device, even when later points send numbers.
  * At most `max` names, for a warning. Empty when the features are configured.
  */
 export function textNumberFields(cfg: DetectorConfig, point: Point, features: readonly string[], max = 5): string[] {
@@ -143,7 +144,7 @@ export function textNumberFields(cfg: DetectorConfig, point: Point, features: re
   const out: string[] = [];
   for (const k in point.fields) {
     const v = point.fields[k];
-    if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) && !features.includes(k)) {
+    if (typeof v === 'string' && isDecimalText(v) && Number.isFinite(Number(v)) && !features.includes(k)) {
       out.push(k);
       if (out.length >= max) break;
     }

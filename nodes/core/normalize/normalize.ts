@@ -8,6 +8,7 @@ import Ajv, { type ValidateFunction } from 'ajv';
 import type { Point, Reject } from '../contract';
 import { DEFAULT_LIMITS, FORBIDDEN_KEYS, parseJsonText, type JsonLimits } from '../safe-json';
 import { parseTimestamp, type TimestampOptions } from './timestamp';
+import { isDecimalText } from '../decimal-text';
 import { checkField, type CompiledRegistry, type FieldSpec } from './registry';
 import {
   DEFAULT_NAME_LIMITS,
@@ -127,17 +128,6 @@ function bareRecord<T>(): Record<string, T> {
 function isForbidden(k: string): boolean {
   // the forbidden names are 9 or 11 characters long: skip the Set lookup for every other key
   return (k.length === 9 || k.length === 11) && FORBIDDEN_KEYS.has(k);
-}
-
-/**
- * A decimal number written out: digits with an optional sign, point and exponent. Number() alone also reads
- * "0x10" (16), "0b11" and "0o7", which are hex, binary and octal ids or codes rather than readings (integrator
- * review 2026-12-06), and "12 " or "" (0); those stay strings.
- */
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-function isNumericString(s: string): boolean {
-  return s.length > 0 && s.length <= 40 && DECIMAL.test(s);
 }
 
 /** A tag value's problem: the text rule (names.ts), or only spaces (stored as a tag that reads as nothing). */
@@ -539,7 +529,7 @@ export class Normalizer {
   }
 
   private stringLeaf(name: string, s: string, unit: string | undefined): boolean {
-    if (this.coerce && isNumericString(s)) {
+    if (this.coerce && isDecimalText(s)) {
       const n = Number(s);
       if (!Number.isNaN(n)) {
         if (!Number.isFinite(n)) return this.fail('bad_number', `"${s}" at ${name} is not a finite number`, name);

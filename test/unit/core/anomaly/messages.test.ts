@@ -307,12 +307,14 @@ describe('anomaly messages: what the node decides, outside Node-RED', () => {
 describe('anomaly messages: numbers sent as text in a first point', () => {
   const point = (fields: Record<string, unknown>): Point =>
     ({ measurement: 't', tags: { device_id: 'd' }, fields, timestamp: 1 }) as Point;
-  it('names the fields left out of automatic features that hold numeric text, not other text', () => {
+  it('names the fields left out of automatic features that hold decimal text, the text coerce converts', () => {
     const cfg = defaultsFor('pca');
-    const p = point({ a: '1.5', b: 2, hw: 'rev3', c: ' 7 ', d: '', e: 'NaN' });
+    const p = point({ a: '1.5', b: 2, hw: 'rev3', c: ' 7 ', d: '', e: 'NaN', f: '0x10', g: '-2e3', h: '1e400' });
     const s = newStateFor(cfg, p, 64) as AnomalyDeviceState;
     assert.deepEqual(s.features, ['b']);
-    assert.deepEqual(textNumberFields(cfg, p, s.features), ['a', 'c']);
+    // the warning advises moby-normalize's coerce: it names what coerce converts (a, g), not text coerce
+    // leaves as text (" 7 ", hex) or refuses (1e400 is not finite)
+    assert.deepEqual(textNumberFields(cfg, p, s.features), ['a', 'g']);
     assert.deepEqual(
       textNumberFields({ ...cfg, features: ['b'] }, p, ['b']),
       [],
