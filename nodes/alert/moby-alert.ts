@@ -336,10 +336,10 @@ export = function (RED: NodeAPI) {
       const held = pageHold.follow(kind, alert);
       if (held === 'not_held') return true;
       if (held === 'dropped') {
-        if (kind === 'resolve' && alert.resolved_by !== 'evicted') countEvent(TYPE, 'outage_unpaged');
+        if (kind === 'resolve') countEvent(TYPE, 'outage_unpaged');
         return false;
       }
-      notify('open', alert);
+      if (notifyOn.has('open')) notify('open', alert);
       return true;
     }
 

@@ -58,10 +58,13 @@ export class PageHold {
    * Another notification of an alert (resolve, ack, escalate, repeat, raise): `not_held` when its opening is not
    * waiting (send as usual); `dropped` for a resolve or an acknowledgement of a held alert (nothing is paged,
    * the hold ends); `page_now` for anything else (the hold ends, the opening is to be paged at once, then this
-   * notification).
+   * notification). A resolve by eviction (`resolved_by: "evicted"`, the open-alert bound pushed it out) is
+   * `page_now`: the device did not come back, and the alert is gone from the hold's later check, so its opening
+   * would never be paged (the eviction itself is never paged).
    */
   follow(kind: string, alert: Alert): HeldFollow {
     if (!this.held.delete(alert.alert_id)) return 'not_held';
+    if (kind === 'resolve' && alert.resolved_by === 'evicted') return 'page_now';
     return kind === 'resolve' || kind === 'ack' ? 'dropped' : 'page_now';
   }
 

@@ -1,7 +1,7 @@
 // "Page OFFLINE after" (core/alert/page-hold.ts) in a real Node-RED process with a webhook receiver: a device
 // back from a reboot within the hold pages nobody (its alert is still kept), one that stays down is paged once
-// the hold ends and its resolve follows, a TIMEOUT is paged at once, and a kill -9 during a hold does not lose
-// the page.
+// the hold ends and its resolve follows, a TIMEOUT is paged at once, an alert evicted by the open-alert bound
+// during its hold is paged then, and a kill -9 during a hold does not lose the page.
 import assert from 'node:assert/strict';
 import { sleep, waitFor } from '../../support/net';
 import {
@@ -89,6 +89,18 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
     await health('gw-4', 'OFFLINE');
     await waitFor(() => pages().length === 1, 5000, 'OFFLINE paged at once with 0');
     assert.deepEqual(pages(), ['gw-4:alert.open']);
+  });
+
+  it('a held alert pushed out by the open-alert bound is paged at once, not lost', async () => {
+    await start({ offlineHoldSec: 30, maxOpen: 1 });
+    await health('gw-6', 'OFFLINE');
+    await sleep(300);
+    assert.deepEqual(pages(), [], 'held');
+    await health('gw-7', 'OFFLINE'); // the bound of 1 evicts gw-6's alert, still down
+    await waitFor(() => pages().length === 1, 5000, "gw-6's opening paged when it was evicted");
+    await sleep(500);
+    assert.deepEqual(pages(), ['gw-6:alert.open'], 'gw-7 is held; the eviction itself is not paged');
+    assert.equal(await unpagedCount(), 0, 'an eviction is not a short outage');
   });
 
   it('a kill -9 during the hold does not lose the page of a device that stayed down', async () => {

@@ -80,6 +80,38 @@ describe('PageHold (held OFFLINE pages)', () => {
     }
   });
 
+  it('an alert pushed out by the open-alert bound during its hold pages its opening now', () => {
+    // the device never came back: after the eviction the hold's later check no longer finds the alert open,
+    // so without this its opening would never be paged (and the eviction itself is not paged)
+    const clock = { t: 1_700_000_000_000 };
+    let n = 0;
+    const engine = new AlertEngine({
+      now: () => clock.t,
+      monotonic: () => clock.t,
+      newId: () => `a${++n}`,
+      maxOpen: 1,
+    });
+    const hold = new PageHold(60_000);
+    const offline = (device: string) => {
+      const r = signalsFromMessage({ topic: 'device-health', payload: { device_id: device, state: 'OFFLINE' } });
+      assert.ok(r.ok);
+      const out = engine.apply(r.signals[0]);
+      assert.ok(out.ok);
+      return out.events;
+    };
+    const [first] = offline('gw-1');
+    assert.equal(hold.hold(first.alert), true);
+    clock.t += 1_000;
+    const [evicted, opened] = offline('gw-2');
+    assert.equal(evicted.event, 'resolve');
+    assert.equal(evicted.alert.resolved_by, 'evicted');
+    assert.equal(evicted.alert.alert_id, first.alert.alert_id);
+    assert.equal(hold.follow('resolve', evicted.alert), 'page_now');
+    assert.equal(opened.event, 'open');
+    assert.equal(hold.hold(opened.alert), true);
+    assert.equal(hold.size, 1, 'the evicted alert is no longer held');
+  });
+
   it('follows a step of the wall clock through the alert times the engine moves', () => {
     const { clock, engine, hold, health, lookup } = setup(60_000);
     hold.hold(health('gw-1', 'OFFLINE')!);
