@@ -64,14 +64,26 @@ function spawnChild(name, cmd, args, env, { critical = true, onLine = null, serv
   return child;
 }
 
-/** One set of secrets for every instance: one API token and one editor login for the whole cluster. */
+/**
+ * One set of secrets for every instance: one API token, one editor login and one devices' master key for the
+ * whole cluster (each instance's start.js would otherwise generate a master key of its own).
+ */
 function clusterSecrets() {
   const file = path.join(home, 'cluster-secrets.json');
-  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), fresh: false };
+  if (fs.existsSync(file)) {
+    const kept = JSON.parse(fs.readFileSync(file, 'utf8'));
+    // a file written before the master key was kept here: add one (the development key it used is public)
+    if (!kept.MOBY_MASTER_KEY) {
+      kept.MOBY_MASTER_KEY = `hex:${crypto.randomBytes(32).toString('hex')}`;
+      fs.writeFileSync(file, JSON.stringify(kept, null, 2), { mode: 0o600 });
+    }
+    return { ...kept, fresh: false };
+  }
   const s = {
     MOBY_API_TOKEN: crypto.randomBytes(24).toString('base64url'),
     MOBY_ADMIN_PASSWORD: crypto.randomBytes(12).toString('base64url'),
     MOBY_CREDENTIAL_SECRET: crypto.randomBytes(32).toString('hex'),
+    MOBY_MASTER_KEY: `hex:${crypto.randomBytes(32).toString('hex')}`,
   };
   fs.writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
   return { ...s, fresh: true };
@@ -167,6 +179,7 @@ async function main() {
       MOBY_API_TOKEN: secrets.MOBY_API_TOKEN,
       MOBY_ADMIN_PASSWORD: secrets.MOBY_ADMIN_PASSWORD,
       MOBY_CREDENTIAL_SECRET: secrets.MOBY_CREDENTIAL_SECRET,
+      MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || secrets.MOBY_MASTER_KEY,
       MOBY_SIM: '0', // one simulator for the whole cluster, below
     };
     let resolve;
@@ -187,7 +200,7 @@ async function main() {
       .filter(Boolean);
     const simEnv = {
       ...process.env,
-      MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || 'moby-development-master-key-change-me',
+      MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || secrets.MOBY_MASTER_KEY,
     };
     spawnChild('sim', process.execPath, [simBin, '--url', mqttUrls[0], ...args], simEnv, { critical: false });
   }

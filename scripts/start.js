@@ -44,7 +44,6 @@ if (keyVarClash) {
 
 // Working defaults for every variable the pipeline flow reads (README "Configuration").
 const DEFAULTS = {
-  MOBY_MASTER_KEY: 'moby-development-master-key-change-me',
   MOBY_MQTT_CLIENT_ID: 'moby-pipeline',
   MOBY_INFLUX_URL: '',
   MOBY_INFLUX_ORG: 'moby',
@@ -414,8 +413,12 @@ async function main() {
   env.MOBY_ADMIN_PASSWORD_HASH = secrets.adminHash;
   env.MOBY_API_TOKEN = secrets.apiToken;
   env.MOBY_CREDENTIAL_SECRET = secrets.credentialSecret;
-  if (!process.env.MOBY_MASTER_KEY)
-    log('using the built-in development master key: set MOBY_MASTER_KEY (or MOBY_HMAC_KEYS) for real devices');
+  // the devices' master key: MOBY_MASTER_KEY, else one generated per MOBY_HOME (never a key built into the code)
+  env.MOBY_MASTER_KEY = secrets.masterKey;
+  if (secrets.masterKeySource === 'generated')
+    log(
+      `generated the devices' master key in ${secrets.files.master}: the simulator derives its devices' keys from it`
+    );
   // the keyring node reads MOBY_HMAC_KEYS; by default it holds only the master key the simulator derives from
   if (!env.MOBY_HMAC_KEYS) env.MOBY_HMAC_KEYS = JSON.stringify({ '*': { m1: env.MOBY_MASTER_KEY } });
   const port = Number(env.MOBY_PORT || 1880);

@@ -1,7 +1,10 @@
-// The secrets `npm start` needs, per state directory (MOBY_HOME): the editor login, the alert API token and
-// the key that encrypts Node-RED's credentials. Nothing is built in: each is taken from the environment or
-// generated on the first start and kept in <MOBY_HOME>/secrets/ (directory 0700, files 0600). The password
-// and the token are stored only as hashes, so they are shown once, when generated.
+// The secrets `npm start` needs, per state directory (MOBY_HOME): the editor login, the alert API token, the
+// key that encrypts Node-RED's credentials and the devices' master key. Nothing is built in: each is taken
+// from the environment or generated on the first start and kept in <MOBY_HOME>/secrets/ (directory 0700,
+// files 0600). The password and the token are stored only as hashes, so they are shown once, when generated.
+// The master key was a development key built into start.js until the red-team round of 2026-12-06: it is in the
+// public repository, so any local broker client could sign as any simulated device (forged wills and births
+// opened critical OFFLINE alerts on live machines, forged telemetry was accepted).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,9 +26,12 @@ export interface LocalSecrets {
   apiTokenPlain?: string;
   credentialSecret: string;
   credentialSource: Source;
+  /** the master key the simulator's device keys derive from (`hex:` + 64 hex digits when generated) */
+  masterKey: string;
+  masterKeySource: Source;
   /** files that were readable by group/others and were narrowed to 0600 */
   fixedModes: string[];
-  files: { admin: string; api: string; credential: string };
+  files: { admin: string; api: string; credential: string; master: string };
 }
 
 /** 32 random bytes as base64url (43 characters, 256 bits). */
@@ -72,9 +78,9 @@ function resolveSecret(
 }
 
 /**
- * Resolves the three secrets. `hashPassword` makes a bcrypt hash (Node-RED's bcryptjs), passed in so this
+ * Resolves the four secrets. `hashPassword` makes a bcrypt hash (Node-RED's bcryptjs), passed in so this
  * module needs no dependency of its own. Environment: MOBY_ADMIN_PASSWORD_HASH, else MOBY_ADMIN_PASSWORD;
- * MOBY_API_TOKEN; MOBY_CREDENTIAL_SECRET.
+ * MOBY_API_TOKEN; MOBY_CREDENTIAL_SECRET; MOBY_MASTER_KEY.
  */
 export function prepareSecrets(
   home: string,
@@ -88,6 +94,7 @@ export function prepareSecrets(
     admin: path.join(dir, 'admin-password.bcrypt'),
     api: path.join(dir, 'api-token.sha256'),
     credential: path.join(dir, 'credential-secret'),
+    master: path.join(dir, 'device-master-key'),
   };
   const fixedModes: string[] = [];
 
@@ -115,6 +122,13 @@ export function prepareSecrets(
   });
 
   const credential = resolveSecret(env.MOBY_CREDENTIAL_SECRET, files.credential, fixedModes, () => randomSecret());
+  // kept in plain text: the simulator (and any device the integrator provisions from it) needs the key itself
+  const master = resolveSecret(
+    env.MOBY_MASTER_KEY,
+    files.master,
+    fixedModes,
+    () => `hex:${randomBytes(32).toString('hex')}`
+  );
   return {
     dir,
     adminHash: admin.value,
@@ -125,6 +139,8 @@ export function prepareSecrets(
     apiTokenPlain,
     credentialSecret: credential.value,
     credentialSource: credential.source,
+    masterKey: master.value,
+    masterKeySource: master.source,
     fixedModes,
     files,
   };

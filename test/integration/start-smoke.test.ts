@@ -117,7 +117,10 @@ describe('npm start (smoke)', function () {
     assert.ok(password.length >= 20, 'a strong generated password');
     assert.ok(token.length >= 40, 'a strong generated token');
     const secrets = path.join(home, 'secrets');
-    for (const f of ['admin-password.bcrypt', 'api-token.sha256', 'credential-secret']) {
+    // the devices' master key too: generated per MOBY_HOME, not a development key from the repository
+    assert.match(output, /generated the devices' master key in /);
+    assert.match(fs.readFileSync(path.join(secrets, 'device-master-key'), 'utf8'), /^hex:[0-9a-f]{64}\n$/);
+    for (const f of ['admin-password.bcrypt', 'api-token.sha256', 'credential-secret', 'device-master-key']) {
       assert.equal(fs.statSync(path.join(secrets, f)).mode & 0o777, 0o600, f);
       const text = fs.readFileSync(path.join(secrets, f), 'utf8');
       assert.ok(!text.includes(password) && !text.includes(token), `${f} holds no plain password or token`);

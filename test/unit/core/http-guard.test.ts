@@ -22,6 +22,7 @@ import {
   tokenMatches,
 } from '../../../nodes/core/http-guard';
 import { prepareSecrets } from '../../../nodes/lib/local-secrets';
+import { parseKey } from '../../../nodes/core/hmac/scheme';
 
 describe('http guard', () => {
   it('derives request origins from Origin, else Referer; "null" and junk count as foreign', () => {
@@ -265,6 +266,20 @@ describe('npm start secrets (per MOBY_HOME)', () => {
       assert.deepEqual(second.fixedModes, [first.files.credential], 'a too open file is narrowed and reported');
       const other = prepareSecrets(fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secrets-')), {}, hash);
       assert.notEqual(other.credentialSecret, first.credentialSecret, 'per MOBY_HOME, no shared default');
+      // the devices' master key: generated per MOBY_HOME (it was a development key in the public repository,
+      // so any broker client could sign as any simulated device), kept, and a usable HMAC key
+      assert.equal(first.masterKeySource, 'generated');
+      assert.match(first.masterKey, /^hex:[0-9a-f]{64}$/);
+      assert.equal(parseKey(first.masterKey).length, 32);
+      assert.equal(fs.readFileSync(first.files.master, 'utf8').trim(), first.masterKey);
+      assert.equal(second.masterKeySource, 'file');
+      assert.equal(second.masterKey, first.masterKey);
+      assert.notEqual(other.masterKey, first.masterKey, 'per MOBY_HOME, no shared default');
+      assert.deepEqual(
+        [prepareSecrets(home, { MOBY_MASTER_KEY: 'hex:' + 'ab'.repeat(32) }, hash).masterKey],
+        ['hex:' + 'ab'.repeat(32)],
+        'the environment first'
+      );
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }
