@@ -24,7 +24,7 @@
 // TIMEOUT instead of an immediate OFFLINE. The births' nonces are per tenant already (Verifier.noncesOf).
 // No Node-RED import: the signature check is the verify core's (keyring lookup, constant-time compare).
 import type { Reject } from '../contract';
-import { SESSION_PATTERN } from '../hmac/scheme';
+import { SESSION_PATTERN, nowSeconds } from '../hmac/scheme';
 import { Verifier, type KeySource } from '../hmac/verify';
 import { isPlainObject } from '../guards';
 import { TenantLru } from './tenant-lru';
@@ -34,7 +34,13 @@ export type SessionRejectCode = 'stale_session' | 'malformed' | 'tenant_mismatch
 
 interface Session {
   session: string;
-  /** the birth's ts, Unix seconds */
+  /**
+   * the birth's ts, Unix seconds, but never later than when the birth arrived: a birth stamped up to the
+   * freshness tolerance ahead (a device's fast clock, or a device that signs a future ts on purpose) would
+   * otherwise refuse the device's next births and its sessions' wills as `stale_session` until that time
+   * came (red-team round of 2026-12-06: a birth 290 s ahead blocked them for 5 minutes, so a real death
+   * showed only as a late TIMEOUT)
+   */
   ts: number;
   /** its will (or a signed OFFLINE) was applied: nothing of this session changes the device any more */
   spent: boolean;
@@ -73,6 +79,7 @@ export class SignedStatus {
   readonly maxDevices: number;
   private readonly verifier: Verifier;
   private readonly tolerance: number;
+  private readonly now: () => number;
   /** scoped device id → session, per tenant, least recently active first */
   private readonly sessions: TenantLru<Session>;
   /** sessions dropped to stay within their tenant's maxDevices */
@@ -80,6 +87,7 @@ export class SignedStatus {
 
   constructor(o: SignedStatusOptions) {
     this.tolerance = o.toleranceSec ?? 300;
+    this.now = o.now ?? nowSeconds;
     this.maxDevices = Math.max(1, Math.floor(o.maxDevices ?? 100000));
     this.sessions = new TenantLru<Session>(this.maxDevices);
     // births' nonces: in memory (a restart forgets them; the persisted session's birth ts then refuses older
@@ -163,7 +171,7 @@ export class SignedStatus {
       // a new session: admitted like telemetry (fresh, unseen nonce); the signature was checked above, once
       const fresh = this.verifier.admit(signed);
       if (!fresh.ok) return { ok: false, reject: { ...fresh.reject, device_id: deviceId } };
-      const next: Session = { session, ts: signed.ts, spent: false };
+      const next: Session = { session, ts: Math.min(signed.ts, Math.floor(this.now())), spent: false };
       const applyPendingWill = cur?.pending?.session === session;
       if (cur?.pending && !applyPendingWill && cur.pending.ts > signed.ts) next.pending = cur.pending;
       if (applyPendingWill) next.spent = true;

@@ -106,6 +106,25 @@ describe('health: signed wills and births (sessions)', () => {
     assert.equal(s.currentSession('pump-7'), a.session);
   });
 
+  it('a birth stamped ahead of the clock does not refuse the next session (its time counts as when it arrived)', () => {
+    // red-team round of 2026-12-06: a birth 290 s ahead (within the freshness tolerance) became the current
+    // session at its own ts, and the device's real births and wills were stale_session until that time came
+    const { s, now } = setup();
+    const ahead = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t + 290 });
+    const a = s.judge(plain(ahead.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(a.ok && a.action === 'birth');
+    now.t += 5;
+    const real = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
+    const b = s.judge(plain(real.birth), 'pump-7', 'pump-7', undefined);
+    assert.ok(b.ok && b.action === 'birth', JSON.stringify(b));
+    assert.equal(s.currentSession('pump-7'), real.session);
+    const w = s.judge(plain(real.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(w.ok && w.action === 'will', "the real session's will counts at once");
+    // the ahead session's will is now of an older session: no state change
+    const old = s.judge(plain(ahead.will), 'pump-7', 'pump-7', undefined);
+    assert.ok(!old.ok || old.action === 'pending', JSON.stringify(old));
+  });
+
   it('a will before its birth waits; its birth applies it', () => {
     const { s, now } = setup();
     const c = signConnection({ deviceId: 'pump-7', key: KEY, ts: now.t });
