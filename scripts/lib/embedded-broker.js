@@ -17,11 +17,13 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  * `maxConnections`: open connections besides the pipeline's (MOBY_BROKER_MAX_CONNECTIONS); `connectTimeoutMs`:
  * how long a connection may stay open without sending CONNECT; `maxInflight`: messages sent to the pipeline
  * unacknowledged (1000); `maxQueued`: messages waiting for the pipeline past which devices' live ones are dropped;
+ * `maxQueuedBytes`: the same bound on those messages' payload bytes (32 MiB);
  * `maxPendingQos2`: QoS 2 message ids held for their PUBREL across all sessions (100,000); `maxPartialBytes`: bytes
  * all connections' unfinished packets may hold together (32 MiB).
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
  *   maxPacketBytes?: number, maxRetainedBytes?: number, maxConnections?: number, connectTimeoutMs?: number,
- *   maxInflight?: number, maxQueued?: number, maxPendingQos2?: number, maxPartialBytes?: number,
+ *   maxInflight?: number, maxQueued?: number, maxQueuedBytes?: number, maxPendingQos2?: number,
+ *   maxPartialBytes?: number,
  *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
@@ -177,8 +179,15 @@ function boundPendingQos2(persistence, pending, onForget) {
  * (Pausing the publishers instead kept the data but starved them: paused devices, released together, sent their
  * backlogs at once, and lost their connections to the keep-alive, i.e. wills and OFFLINE alerts.)
  */
-function shedLoad(broker, isPipeline, { high, hardCap, keepEveryMs, onDrop }) {
+function shedLoad(broker, isPipeline, { high, hardCap, highBytes, hardCapBytes, keepEveryMs, onDrop }) {
   const mq = broker.mq;
+  // The count alone bounded the queue at 5,000 (20,000 with the keep-every rule) messages of any size: a client
+  // without keys flooding envelopes just under the packet cap (140 KB) grew `npm start` to ~1 GB (red-team round
+  // 2026-12-06). So the payload bytes of every message between its publish and aedes' done (queued, being
+  // delivered, waiting for the pipeline's inflight window) count too, with the same two thresholds in bytes.
+  let bytes = 0;
+  const over = () => mq.length > high || bytes > highBytes;
+  const withinHardCap = () => mq.length <= hardCap && bytes <= hardCapBytes;
   // Drops fall on whoever publishes while the queue is full, and devices on a timer (the simulator's, and real
   // ones) publish at a fixed phase: without this, 135 of 8,000 simulated devices that shared a phase had none of
   // their messages through for 20 s and were timed out together. While shedding, a device's message is kept
@@ -188,17 +197,32 @@ function shedLoad(broker, isPipeline, { high, hardCap, keepEveryMs, onDrop }) {
   const publish = broker.publish.bind(broker);
   broker.publish = (packet, client, done) => {
     // (packet, done): the broker's own publish (a will, $SYS)
-    if (client && typeof client === 'object' && mq.length > high && packet !== client.will && !isPipeline(client)) {
+    if (client && typeof client === 'object' && over() && packet !== client.will && !isPipeline(client)) {
       const now = Date.now();
-      if (mq.length <= hardCap && !(now - (lastKept.get(client) ?? 0) < keepEveryMs)) lastKept.set(client, now);
+      if (withinHardCap() && !(now - (lastKept.get(client) ?? 0) < keepEveryMs)) lastKept.set(client, now);
       else {
-        onDrop(client, packet); // counted there, by the refusal log (queue_full)
+        onDrop(client, packet, bytes > highBytes ? 'bytes' : 'messages'); // counted there (queue_full)
         if (typeof done === 'function') setImmediate(done);
         return;
       }
     }
-    publish(packet, client, done);
+    const size = payloadBytes(packet.payload);
+    if (size === 0) return publish(packet, client, done);
+    bytes += size;
+    let settled = false;
+    const finished = (...args) => {
+      if (!settled) {
+        settled = true;
+        bytes -= size;
+      }
+      if (typeof done === 'function') done(...args);
+      else if (typeof client === 'function') client(...args);
+    };
+    // (packet, done) and (packet, client, done) both: the callback is the last argument aedes was given
+    if (typeof client === 'function') publish(packet, finished);
+    else publish(packet, client, finished);
   };
+  return { queuedBytes: () => bytes };
 }
 
 async function startEmbeddedBroker(o) {
@@ -214,6 +238,7 @@ async function startEmbeddedBroker(o) {
     hasEmptyTopicLevel,
     EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
     EMBEDDED_BROKER_MAX_QUEUED,
+    EMBEDDED_BROKER_MAX_QUEUED_BYTES,
     PendingQos2,
     forwardedQos,
     brokerRefusal,
@@ -374,16 +399,21 @@ async function startEmbeddedBroker(o) {
     publishCounted(packet, client, done);
   };
   const maxQueued = o.maxQueued ?? EMBEDDED_BROKER_MAX_QUEUED;
-  shedLoad(broker, (client) => pipelineClients.has(client), {
+  const maxQueuedBytes = o.maxQueuedBytes ?? EMBEDDED_BROKER_MAX_QUEUED_BYTES;
+  const shed = shedLoad(broker, (client) => pipelineClients.has(client), {
     high: maxQueued,
     hardCap: 4 * maxQueued,
+    highBytes: maxQueuedBytes,
+    hardCapBytes: 4 * maxQueuedBytes,
     keepEveryMs: o.keepEveryMs ?? 5000,
-    onDrop: (client) =>
+    onDrop: (client, packet, by) =>
       say(
         refusals.note(
           'queue_full',
           '',
-          `dropped a message of client "${idText(client.id)}": ${maxQueued} messages wait for the pipeline (MQTT's max_queued_messages, as Mosquitto does); the pipeline is slower than the devices`
+          by === 'bytes'
+            ? `dropped a message of client "${idText(client.id)}": messages of more than ${maxQueuedBytes} bytes in all wait for the pipeline; the pipeline is slower than the devices, or a client floods large messages`
+            : `dropped a message of client "${idText(client.id)}": ${maxQueued} messages wait for the pipeline (MQTT's max_queued_messages, as Mosquitto does); the pipeline is slower than the devices`
         )
       ),
   });
@@ -500,6 +530,8 @@ async function startEmbeddedBroker(o) {
     connections,
     pendingQos2,
     partials,
+    /** payload bytes of the messages between their publish and their delivery (shedLoad) */
+    queuedBytes: shed.queuedBytes,
     aedes: broker, // for tests and diagnostics
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)

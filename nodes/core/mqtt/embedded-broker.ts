@@ -117,6 +117,12 @@ export function embeddedBrokerPublishesWill(displaced: boolean, evicted = false)
  */
 export const EMBEDDED_BROKER_MAX_QUEUED = 5000;
 
+/**
+ * The same bound on those messages' payload bytes (and 4× for the keep-every rule): 5,000 messages just under the
+ * packet cap were ~0.75 GB (red-team round 2026-12-06); the demo's 20 devices queue well under 1 MiB.
+ */
+export const EMBEDDED_BROKER_MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
 export const EMBEDDED_BROKER_MAX_CONNECTIONS = 10000;
 
 /**

@@ -18,6 +18,7 @@ interface Started {
   connections: { size: number; pipelineSize: number; max: number; evictions: number };
   pendingQos2: { size: number };
   partials: { bytes: number; size: number; maxBytes: number };
+  queuedBytes(): number;
   aedes: {
     persistence: {
       incomingGetPacket(client: { id: string }, packet: { messageId: number }): Promise<{ payload: Buffer }>;
@@ -35,6 +36,7 @@ const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js
     connectTimeoutMs?: number;
     maxInflight?: number;
     maxQueued?: number;
+    maxQueuedBytes?: number;
     keepEveryMs?: number;
     maxPendingQos2?: number;
     maxPartialBytes?: number;
@@ -811,6 +813,44 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
       order.every((n, i) => i === 0 || n > order[i - 1]),
       'in publish order, each once'
     );
+  });
+
+  it("past maxQueuedBytes of payload waiting for the pipeline, a device's publish is dropped and counted, however few the messages (before: 5,000 messages of any size, ~1 GB of 140 KB floods)", async () => {
+    await broker.close();
+    const lines: string[] = [];
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: (l) => lines.push(l),
+      maxInflight: 5,
+      maxQueued: 1000, // the count alone would keep all 200
+      maxQueuedBytes: 64 * 1024,
+    });
+    const pipeline = await subscribedSilentPipeline();
+    const flooder = await connected(broker.url, { clientId: 'flooder', keepalive: 5 });
+    clients.push(flooder);
+    const big = 'x'.repeat(8 * 1024);
+    let acknowledged = 0;
+    for (let k = 0; k < 200; k++) {
+      flooder.publish(TOPIC, `${k} ${big}`, { qos: 1 }, () => acknowledged++);
+      await sleep(1);
+    }
+    await waitFor(() => acknowledged === 200, 10000, 'every publish acknowledged to the flooder');
+    const dropped = broker.refusals.totals.queue_full;
+    // kept: up to 64 KiB of payload (8 messages) plus one per 5 s by the keep-every rule, and what one read held
+    assert.ok(dropped >= 150, `${dropped} dropped`);
+    assert.ok(broker.queuedBytes() <= 4 * 64 * 1024, `${broker.queuedBytes()} bytes held`);
+    assert.ok(
+      lines.some((l) => /more than 65536 bytes in all wait for the pipeline/.test(l)),
+      lines.join('\n')
+    );
+    // the pipeline catches up: what was kept arrives, and the byte count returns to nothing
+    const kept = 200 - dropped;
+    for (let k = 0; k < kept; k++) {
+      await waitFor(() => pipeline.publishes.length > k, 10000, `message ${k}`);
+      ack(pipeline.sock, pipeline.publishes[k].messageId);
+    }
+    await waitFor(() => broker.queuedBytes() === 0, 5000, 'nothing held once delivered');
   });
 
   it('retained messages are shed like the rest past maxQueued (before: never dropped, a client re-publishing one retained topic grew the queue without a bound)', async () => {
