@@ -8,17 +8,47 @@ import { BoundedMap } from '../bounded-map';
 
 export function templateSummary(a: Alert): string {
   const what = a.message || `${a.rule} on ${a.device_id}`;
+  // A resolve is paged with the alert as it is then. Its summary read "CRITICAL: Device press-901 is offline …
+  // Check power and network of the device." like a new alert, and a pager or SMS that forwards only the summary
+  // told the night shift the opposite of what happened (operator round of 2026-12-06). An alert resolved by
+  // eviction is not over: the open-alert bound dropped it, its condition may still hold.
+  if (a.status === 'resolved' && a.resolved_by !== 'evicted') {
+    const lasted =
+      typeof a.resolved_at === 'number' && a.resolved_at >= a.opened_at
+        ? ` after ${durationText(a.resolved_at - a.opened_at)}`
+        : '';
+    const by = a.resolved_by && a.resolved_by !== 'auto' ? ` by ${a.resolved_by}` : ' (the condition cleared)';
+    return `RESOLVED, was ${a.severity.toUpperCase()}: ${what}. Resolved${lasted}${by}. Nothing to do unless it comes back.`.replace(
+      /\.\./g,
+      '.'
+    );
+  }
   const times =
     a.count > 1
       ? ` Seen ${a.count} times since ${new Date(a.opened_at).toISOString()}.`
       : ` Since ${new Date(a.opened_at).toISOString()}.`;
+  const dropped =
+    a.status === 'resolved'
+      ? ' No longer tracked (more open alerts than the node keeps): the condition may still hold.'
+      : '';
   const action =
     a.rule === 'device_offline'
       ? ' Check power and network of the device.'
       : a.rule === 'rul'
         ? ' Plan maintenance before the remaining life runs out.'
         : ' Inspect the machine and acknowledge the alert once someone is on it.';
-  return `${a.severity.toUpperCase()}: ${what}.${times}${action}`.replace(/\.\./g, '.');
+  return `${a.severity.toUpperCase()}: ${what}.${times}${dropped}${action}`.replace(/\.\./g, '.');
+}
+
+/** "45 s", "12 min", "3 h 5 min", "2 d 4 h": how long an alert was open, for a person. */
+function durationText(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 120) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h ${min % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
 export interface LlmOptions {
@@ -115,6 +145,9 @@ export class LlmSummarizer {
   async summarize(a: Alert): Promise<SummaryResult> {
     // per incident and severity: an alert raised from warning to critical is summarised again (the first
     // summary described a milder incident and stayed on it, red-team round 2026-12-05)
+    // a resolve states facts (when, by whom): the template says them, no model is asked (its cached summary of
+    // the opening read like a new alert)
+    if (a.status === 'resolved') return { text: templateSummary(a), source: 'template' };
     const cacheKey = `${a.alert_id}:${a.severity}`;
     const cached = this.cache.get(cacheKey);
     if (cached !== undefined) return { text: cached, source: 'cache' };

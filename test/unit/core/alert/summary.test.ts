@@ -58,6 +58,45 @@ describe('alert summary: the answers people are shown', () => {
   });
 });
 
+describe('alert summary: the template', () => {
+  const offline: Alert = {
+    ...alert,
+    equipment_id: 'press',
+    rule: 'device_offline',
+    message: 'Device press-901 is offline (last seen 2026-12-06T12:10:55.608Z)',
+    count: 1,
+  };
+  it('an open alert says its severity, what, since when and what to do', () => {
+    assert.equal(
+      templateSummary(offline),
+      'CRITICAL: Device press-901 is offline (last seen 2026-12-06T12:10:55.608Z). Since 2026-12-05T18:00:00.000Z. Check power and network of the device.'
+    );
+  });
+
+  it('a resolved alert reads as resolved, not as a new critical one (operator round 2026-12-06)', () => {
+    const resolvedAt = offline.opened_at + 26 * 60_000;
+    const auto = templateSummary({ ...offline, status: 'resolved', resolved_at: resolvedAt, resolved_by: 'auto' });
+    assert.equal(
+      auto,
+      'RESOLVED, was CRITICAL: Device press-901 is offline (last seen 2026-12-06T12:10:55.608Z). Resolved after 26 min (the condition cleared). Nothing to do unless it comes back.'
+    );
+    assert.doesNotMatch(auto, /^CRITICAL|Check power/);
+    assert.match(
+      templateSummary({ ...offline, status: 'resolved', resolved_at: offline.opened_at + 45_000, resolved_by: 'kim' }),
+      /Resolved after 45 s by kim\./
+    );
+    // dropped by the open-alert bound: not over, so it still reads as the alert and says it is no longer tracked
+    const evicted = templateSummary({
+      ...offline,
+      status: 'resolved',
+      resolved_at: resolvedAt,
+      resolved_by: 'evicted',
+    });
+    assert.match(evicted, /^CRITICAL: Device press-901 is offline/);
+    assert.match(evicted, /No longer tracked .* the condition may still hold\. Check power and network/);
+  });
+});
+
 describe('alert summary: the LLM endpoint (a local stand-in)', () => {
   let server: http.Server;
   let url: string;
@@ -78,6 +117,16 @@ describe('alert summary: the LLM endpoint (a local stand-in)', () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`;
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('a resolved alert is summarised by the template, without asking the model', async () => {
+    const llm = new LlmSummarizer({ url, model: 'm', timeoutMs: 2000 });
+    const before = asked.length;
+    const resolved: Alert = { ...alert, alert_id: 'a-9', status: 'resolved', resolved_at: alert.opened_at + 60_000 };
+    const r = await llm.summarize(resolved);
+    assert.deepEqual([r.source, r.text], ['template', templateSummary(resolved)]);
+    assert.match(r.text, /^RESOLVED, was CRITICAL/);
+    assert.equal(asked.length, before, 'no request');
+  });
 
   it('fences the facts as data and says so; a hostile answer gives the template, and the next alert still asks', async () => {
     const llm = new LlmSummarizer({ url, model: 'm', timeoutMs: 2000 });
