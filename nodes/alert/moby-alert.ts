@@ -288,12 +288,13 @@ export = function (RED: NodeAPI) {
 
     // notifications of one alert are prepared in order (the summary may take an LLM round trip)
     const chains = new Map<string, Promise<void>>();
-    function notify(kind: NotificationKind, alert: Alert, seq?: number): void {
+    function notify(kind: NotificationKind, alert: Alert, seq?: number, pagedQuiet?: QuietOpening): void {
       if (!lanes.length && !hasTenantChannels) return;
       // a device in a maintenance window keeps its alert record but pages nobody
       if (mutes.isMuted(alert.device_id, alert.tenant)) return;
-      let quiet: QuietOpening | null = null;
-      if (kind === 'open') {
+      let quiet: QuietOpening | null = pagedQuiet ?? null;
+      // a quiet opening paged because it stayed open (ReopenQuiet.due) has its quiet count already
+      if (kind === 'open' && !pagedQuiet) {
         // the opening's own time: the next page's "quiet since" is then exactly the paged opening's opened_at
         quiet = reopenQuiet.open(alert, alert.opened_at);
         if (!quiet) {
@@ -849,6 +850,11 @@ export = function (RED: NodeAPI) {
       for (const r of repeats) if (afterHold('repeat', r.alert)) notify('repeat', r.alert, r.seq);
       for (const a of pageHold.due(Date.now(), (id) => engine.get(id)))
         if (a.status === 'open' && !a.acknowledged) notify('open', a);
+      // quiet reopens still open after 2 minutes: a machine down again after its "resolved" page is news
+      for (const { alert, quiet } of reopenQuiet.due(Date.now(), (id) => engine.get(id))) {
+        countEvent(TYPE, 'quiet_reopen_paged');
+        notify('open', alert, undefined, quiet);
+      }
     }, tickMs);
     const persistMs = secondsSetting(def.persistSec, 1000) || 1000;
     const saver = setInterval(() => save(), persistMs);

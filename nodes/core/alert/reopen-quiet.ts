@@ -12,6 +12,11 @@
 // notified after the window says how many were quiet since. Not quieted: a higher severity than the last
 // notified opening (news), and an escalation or reminder of a quiet alert (it stayed open, unacknowledged,
 // for as long as those settings say: that is news too, and its resolve is then sent as well).
+// A quiet opening that stays open is news too: the last thing people heard may be its predecessor's "Alert
+// resolved", and a machine that died for good minutes after a short outage was not paged until the one-hour
+// reminder (operator round of 2026-12-06). So a quiet alert still open and unacknowledged `stillOpenMs` after it
+// opened (default 2 minutes: flapping episodes last seconds) is paged then (`due`), saying how many were quiet
+// before it, and becomes the last notified opening.
 // Memory: one small entry per (tenant, device, rule) notified recently, at most `maxKeys`, the least
 // recently used forgotten first (a forgotten key's next opening is simply notified).
 // Across a restart (a deploy of the flow restarts the node too) the entries are rebuilt from what is already
@@ -40,14 +45,21 @@ interface Entry {
   quietId: string | null;
 }
 
+/** How long a quiet opening may stay open before it is paged after all (see the header). */
+export const QUIET_STILL_OPEN_MS = 120_000;
+
 export class ReopenQuiet {
   /** least recently used first: a key notified again moves to the end */
   private readonly entries: BoundedMap<string, Entry>;
+  /** the quiet alerts not settled yet (each entry's quietId), alert id → key: what `due` looks at */
+  private readonly quietOpen = new Map<string, string>();
   /** `windowMs` 0 notifies every opening (no quieting) */
   constructor(
     private readonly windowMs: number,
-    maxKeys = 100_000
+    maxKeys = 100_000,
+    private readonly stillOpenMs = QUIET_STILL_OPEN_MS
   ) {
+    // an entry the bound drops leaves its quiet alert here until the next due() lets it go (its key is gone)
     this.entries = new BoundedMap(maxKeys);
   }
 
@@ -65,10 +77,12 @@ export class ReopenQuiet {
     const key = ReopenQuiet.key(alert);
     const e = this.entries.get(key);
     if (e) this.entries.delete(key); // re-inserted below: Map order is least recently used first
+    if (e?.quietId) this.quietOpen.delete(e.quietId);
     if (e && now - e.at >= 0 && now - e.at < this.windowMs && RANK[alert.severity] <= RANK[e.severity]) {
       e.quieted++;
       e.quietId = alert.alert_id;
       this.entries.set(key, e);
+      this.quietOpen.set(alert.alert_id, key);
       return null;
     }
     this.entries.set(key, { at: now, severity: alert.severity, quieted: 0, quietId: null });
@@ -121,9 +135,36 @@ export class ReopenQuiet {
     // least recently used first, as open() keeps them
     rebuilt.sort((a, b) => a[1].at - b[1].at);
     for (const [key, e] of rebuilt) {
+      const before = this.entries.get(key);
+      if (before?.quietId) this.quietOpen.delete(before.quietId);
       this.entries.delete(key);
       this.entries.set(key, e);
+      if (e.quietId !== null) this.quietOpen.set(e.quietId, key);
     }
+  }
+
+  /**
+   * The quiet alerts still open and unacknowledged `stillOpenMs` after they opened, at `now`, as `lookup` finds
+   * them, each with its page's quiet count (the openings quiet before it) and since when: each becomes its
+   * key's last notified opening (the caller pages it). A quiet alert resolved, acknowledged or no longer known
+   * is let go.
+   */
+  due(now: number, lookup: (id: string) => Alert | undefined): Array<{ alert: Alert; quiet: QuietOpening }> {
+    const out: Array<{ alert: Alert; quiet: QuietOpening }> = [];
+    for (const [id, key] of this.quietOpen) {
+      const alert = lookup(id);
+      const e = this.entries.get(key);
+      if (!alert || !e || e.quietId !== id || alert.status !== 'open' || alert.acknowledged) {
+        this.quietOpen.delete(id);
+        continue;
+      }
+      if (alert.opened_at + this.stillOpenMs > now) continue;
+      this.quietOpen.delete(id);
+      out.push({ alert, quiet: { quieted: e.quieted - 1, since: e.at } });
+      this.entries.delete(key);
+      this.entries.set(key, { at: alert.opened_at, severity: alert.severity, quieted: 0, quietId: null });
+    }
+    return out;
   }
 
   /**
@@ -137,6 +178,7 @@ export class ReopenQuiet {
     if (!e || e.quietId !== alert.alert_id) return true;
     // either way the quiet alert is settled: its resolve is dropped, anything else makes it known
     e.quietId = null;
+    this.quietOpen.delete(alert.alert_id);
     return kind !== 'resolve';
   }
 }

@@ -399,7 +399,7 @@ describe('moby-alert node: notifications', function () {
     assert.equal(hook.delivered().length, 1);
   });
 
-  it('LLM endpoint up: summary from the model, asked once per incident and stored on the alert', async () => {
+  it('LLM endpoint up: summary from the model, asked once per incident and stored on the alert; a resolve gets the template', async () => {
     const hook = await receiver();
     const llm = await receiver({
       reply: () => ({
@@ -420,10 +420,12 @@ describe('moby-alert node: notifications', function () {
     assert.equal(llm.requests.length, 1, 'cached for the incident');
     assert.equal(llm.requests[0].headers.authorization, 'Bearer sk-test');
     assert.equal(JSON.parse(llm.requests[0].body).model, 'tiny');
-    for (const r of hook.delivered())
-      assert.equal(JSON.parse(r.body).data.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
+    const [opened, resolved] = hook.delivered().map((r) => JSON.parse(r.body).data.summary);
+    assert.equal(opened, 'Pump 9 vibrates abnormally; check the bearing today.');
+    // a resolve states facts: the template, which reads as a resolve (the model's summary read like a new alert)
+    assert.match(resolved, /^RESOLVED, was WARNING: Anomaly on pump-9: .* Nothing to do unless it comes back\.$/);
     const got = await api().get(`/moby/alerts/${ev[0].payload.alert.alert_id}`).expect(200);
-    assert.equal(got.body.summary, 'Pump 9 vibrates abnormally; check the bearing today.');
+    assert.equal(got.body.summary, resolved, 'the alert keeps the summary of its last notification');
   });
   it('a flapping condition pages once per Quiet reopens window; the next page says how often it flapped', async () => {
     const hook = await receiver();

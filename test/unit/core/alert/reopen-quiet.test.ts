@@ -95,6 +95,60 @@ describe('alert: quiet reopens (ReopenQuiet)', () => {
     );
   });
 
+  it('a quiet reopen still open 2 minutes after it opened is paged then, once; its resolve follows (operator round 2026-12-06)', () => {
+    // a machine paged, resolved and paged "resolved", then down again for good within the window: before, nothing
+    // until the one-hour reminder, and the last page people had was "resolved"
+    const { clock, engine, quiet, sent, trigger, clear } = setup(600_000);
+    const lookup = (id: string) => engine.get(id);
+    trigger();
+    clear();
+    clock.t += 5_000;
+    trigger(); // a short flap: quiet
+    clear();
+    clock.t += 5_000;
+    trigger(); // down again, for good: quiet at first
+    const down = engine.list({ status: 'open' })[0] as Alert;
+    assert.deepEqual(quiet.due(clock.t + 119_999, lookup), [], 'not yet');
+    clock.t += 120_000;
+    const due = quiet.due(clock.t, lookup);
+    assert.deepEqual(
+      due.map((d) => [d.alert.alert_id, d.quiet.quieted, d.quiet.since]),
+      [[down.alert_id, 1, 1_700_000_000_000]],
+      'paged, telling of the one quiet before it'
+    );
+    assert.deepEqual(quiet.due(clock.t + 600_000, lookup), [], 'once');
+    for (const d of due) sent.push(['open', d.alert.alert_id, d.quiet.quieted]);
+    clear();
+    assert.deepEqual(
+      sent.map(([k, id]) => `${k}:${id}`),
+      ['open:id-1', 'resolve:id-1', `open:${down.alert_id}`, `resolve:${down.alert_id}`],
+      'its resolve is news now'
+    );
+    // it is the last notified opening: the next reopen within the window is quiet again
+    clock.t += 1_000;
+    trigger();
+    assert.equal(sent.length, 4);
+  });
+
+  it('a quiet reopen resolved or acknowledged within the 2 minutes is never paged', () => {
+    const { clock, engine, quiet, trigger, clear, pass } = setup(600_000);
+    const lookup = (id: string) => engine.get(id);
+    trigger('d1');
+    clear('d1');
+    trigger('d2');
+    clear('d2');
+    clock.t += 5_000;
+    trigger('d1'); // quiet, then resolved
+    clear('d1');
+    trigger('d2'); // quiet, then acknowledged
+    const open = engine.list({ status: 'open' })[0] as Alert;
+    const acked = engine.acknowledge(open.alert_id, 'kim');
+    assert.ok(acked.ok && acked.event);
+    pass([acked.event]);
+    clock.t += 600_000;
+    assert.deepEqual(quiet.due(clock.t, lookup), []);
+  });
+
   it('keeps devices, rules and tenants apart', () => {
     const { sent, trigger, clear } = setup(600_000);
     trigger('d1');
