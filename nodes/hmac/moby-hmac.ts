@@ -27,6 +27,7 @@ import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { healthView } from '../core/health/extract';
 import { isOutputWired } from '../lib/wires';
+import { LineWindow } from '../core/line-window';
 import { DEFAULT_REPLAY_CAPACITY, NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 import {
@@ -522,6 +523,27 @@ export = function (RED: NodeAPI) {
       for (const [msg, send, done] of out) pass(msg, send, done);
     };
 
+    // Messages outside the clock tolerance are refused as `stale`. After a pipeline stall (a full spool disk with
+    // the database down, a hung Node-RED) the broker's backlog older than the tolerance is lost this way: before,
+    // only moby_rejects_total{code="stale"} said so, 1,332 messages without a line (operator round 2026-12-06).
+    // One line at the start of an episode, then one summary a minute while it lasts.
+    const staleLog = new LineWindow({ linesPerWindow: 1, windowMs: 60_000 });
+    function noteStale(reject: Reject): void {
+      const line = staleLog.note(
+        `${reject.device_id ?? 'a device'}: message rejected as stale (${reject.reason}): messages older than the tolerance are lost; after a stall of the pipeline or a Node-RED outage longer than that, raise the tolerance and the replay cache together (docs/durability.md)`,
+        Date.now()
+      );
+      if (line !== null) node.warn(line);
+    }
+    const staleSummary = setInterval(() => {
+      const more = staleLog.summary(Date.now());
+      if (more)
+        node.warn(
+          `${more.unlogged} more message(s) rejected as stale in the last ${Math.round(more.windowMs / 1000)} s (moby_rejects_total{code="stale"} counts them all); the last: ${more.last}`
+        );
+    }, 10_000);
+    staleSummary.unref?.();
+
     // Output 3 ("activity"): a small view of each verified message for device health, so that health is not
     // fed by a fan-out of output 1 that deep-clones every whole message (docs/benchmarks.md, "Views instead
     // of fan-outs"). Built only when the output is wired, before the message moves on.
@@ -593,6 +615,7 @@ export = function (RED: NodeAPI) {
           msg.moby = moby;
           withReject(msg, r.reject);
           countRejected(VERIFY, r.reject.code);
+          if (r.reject.code === 'stale') noteStale(r.reject);
         }
         // withReject replaces msg.moby, so the verdict is read from the message, not the local copy
         const refused = (msg.moby as { reject?: Reject }).reject;
@@ -618,6 +641,7 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       if (batch.length) commit();
+      clearInterval(staleSummary);
       status.stop();
       unregister();
       try {

@@ -129,6 +129,27 @@ describe('moby-hmac-verify node', function () {
     assert.equal(bad[5].payload, cases[5][1].payload);
   });
 
+  it('says in the log when messages are lost as stale: one line for an episode, not one per message (before: none)', async () => {
+    // a pipeline stall longer than the tolerance loses the broker's backlog as stale (operator round 2026-12-06:
+    // 1,332 messages, counted but never said)
+    await load([hmacNode], verifyFlow({ topicPattern: 'devices/+/telemetry' }), creds);
+    const bad = collect('bad');
+    const v = helper.getNode('v');
+    const warned: string[] = [];
+    const warn = v.warn.bind(v);
+    v.warn = (m: unknown) => {
+      warned.push(String(m));
+      warn(m);
+    };
+    const topic = 'devices/pump-7/telemetry';
+    for (let i = 0; i < 5; i++) v.receive({ payload: envelope({ ts: nowSeconds() - 400 - i }), topic });
+    await waitFor(() => bad.length === 5, 3000, 'five stale');
+    const stale = warned.filter((w) => /rejected as stale/.test(w));
+    assert.equal(stale.length, 1, warned.join('\n'));
+    assert.match(stale[0], /^pump-7: message rejected as stale \(timestamp \d+ is 40\d s old, tolerance 300 s\)/);
+    assert.match(stale[0], /raise the tolerance and the replay cache together/);
+  });
+
   it('ATTACK: a topic of a client without keys reaches the reject reason escaped and short (old code: as sent, 60 KB)', async () => {
     await load([hmacNode], verifyFlow({ topicPattern: 'devices/+device_id/telemetry' }), creds);
     const bad = collect('bad');
