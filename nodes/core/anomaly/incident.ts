@@ -406,8 +406,12 @@ export function updateIncident(
     // bearing fault starting while a "sudden jump on motor_temperature" waited out its quiet spell), it takes the
     // new reason, and the sensor that one names. Before, the alarm went critical on the new fault and still sent
     // the operator to the first sensor (red-team round 2026-12-06).
+    // a point above the threshold is persistent evidence still there: after a restart the settling points count
+    // no persistence (hold), and the ring then holds too few hot points for a while although every point is hot;
+    // a bearing fault open as persistent was renamed "sensor bearing_vibration noisy" then (operator round
+    // 2026-12-06)
     const held: Record<AlarmReason, boolean> = {
-      persistent: s.hotCount >= cfg.alarmPoints,
+      persistent: s.hotCount >= cfg.alarmPoints || hot,
       drift: drifting,
       flatline: flat >= 0,
       noise: noisy >= 0,

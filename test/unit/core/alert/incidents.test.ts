@@ -200,6 +200,27 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     assert.equal(s.incidents, 1);
   });
 
+  it('a persistent alarm keeps its reason while a restart settles: the settling points count no persistence, which is not its evidence going (operator round 2026-12-06)', () => {
+    // a bearing fault, open as persistent, with its vibration noisy; after a restart the settling points count
+    // no persistence, and the alarm was renamed "sensor bearing_vibration noisy", pointing at the sensor
+    const r = mulberry32(11);
+    const s = newIncident(2);
+    const cfg = { ...CFG, noiseRatio: 4, clearPoints: 120 };
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    const reasons: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      // from point 100 feature 1 jitters far beyond its calibration (noisy); points 150-349 are a restart's settling
+      const jitter = i >= 100 ? 3 * gaussian(r) : 0;
+      trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + jitter + 0.1 * gaussian(r)], false);
+      const v = updateIncident(s, cfg, true, NaN, 50, 1, 2, i >= 150 && i < 350);
+      if (v.alarm) reasons.push(`${v.reason}${v.feature === undefined ? '' : `:${v.feature}`}`);
+    }
+    const seen = reasons.filter((x, k) => x !== reasons[k - 1]);
+    assert.deepEqual(seen, ['persistent'], 'one alarm, named for what it is');
+    assert.equal(s.incidents, 1);
+  });
+
   it('one bad reading (out and straight back, or a dropout to 0) opens no alarm; the same jump that stays opens one JUMP_CONFIRM_POINTS later (red-team 2026-12-06)', () => {
     const healthy = (r: () => number) => [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)];
     const calibrated = (seed: number) => {
