@@ -50,6 +50,11 @@ export interface AnomalyResult {
     /** reason noise: the sensor's jitter is recurring sparse jumps (spikes) or one sudden jump, not broad noise */
     pattern?: 'spikes' | 'jump';
     /**
+     * reason noise: how much the sensor's reading moves from one point to the next, at most since the alarm
+     * opened, × as much as during calibration (RMS of the changes)
+     */
+    jitter?: number;
+    /**
      * the highest smoothed score / threshold since the alarm opened: severity stays critical once it reached
      * criticalRatio, while `score` is the latest point's
      */

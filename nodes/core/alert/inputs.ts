@@ -178,17 +178,23 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
     if (sensorName !== undefined) s.sensor = sensorName;
     return { ok: true, signals: [withEquipment(s, equipment)] };
   }
+  // a noise alarm's own measure (the sensor moving N× as much as in calibration): the model's score beside it may
+  // sit far below its threshold, and "spikes on sensor x (pca score 0.049, threshold 1)" read as a false alarm
+  const jitter =
+    inc?.reason === 'noise' && typeof inc.jitter === 'number' && Number.isFinite(inc.jitter) && inc.jitter >= 1
+      ? `, moving ${fmtNum(inc.jitter)}× as much as in calibration`
+      : '';
   const why =
     inc?.reason === 'drift'
       ? ': slow drift away from calibration'
       : inc?.reason === 'flatline'
         ? `: sensor ${sensor}flat-lined`
         : inc?.reason === 'noise'
-          ? inc.pattern === 'spikes'
-            ? `: intermittent spikes on sensor ${sensor}`.trimEnd()
-            : inc.pattern === 'jump'
-              ? `: sudden jump on sensor ${sensor}`.trimEnd()
-              : `: sensor ${sensor}noisy`
+          ? (inc.pattern === 'spikes'
+              ? `: intermittent spikes on sensor ${sensor}`.trimEnd()
+              : inc.pattern === 'jump'
+                ? `: sudden jump on sensor ${sensor}`.trimEnd()
+                : `: sensor ${sensor}noisy`) + jitter
           : '';
   // A persistent alarm is the score itself crossing its threshold, so the score leads. Drift, flat-line and
   // noise alarms come from their own checks while the score may sit well below the threshold: the reason leads

@@ -356,6 +356,7 @@ export function step(
     };
     if (verdict.feature !== undefined) anomaly.incident.feature = state.features[verdict.feature];
     if (verdict.pattern) anomaly.incident.pattern = verdict.pattern;
+    if (verdict.jitter !== undefined) anomaly.incident.jitter = Math.round(verdict.jitter * 10) / 10;
   }
   return { kind: 'result', fitted, anomaly };
 }

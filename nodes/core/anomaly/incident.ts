@@ -156,6 +156,8 @@ export interface IncidentState {
     /** flat-line and noise alarms: the sensor last seen flat or noisy, and what its jitter was made of */
     feature?: number;
     pattern?: 'spikes' | 'jump';
+    /** noise alarms: the noisy sensor's largest jitter since the alarm opened, × its calibrated jitter (RMS) */
+    jitter?: number;
   } | null;
   quiet: number;
   /** alarms opened since fitting (incidents) */
@@ -345,6 +347,8 @@ export interface AlarmVerdict {
   feature?: number;
   /** reason noise: the sensor's jitter is not broad noise but recurring sparse jumps (spikes) or one sudden jump */
   pattern?: 'spikes' | 'jump';
+  /** reason noise: the largest jitter of the noisy sensor since the alarm opened, × its calibrated jitter (RMS) */
+  jitter?: number;
 }
 
 /**
@@ -420,6 +424,7 @@ export function updateIncident(
       s.open.reason = reason;
       delete s.open.feature;
       delete s.open.pattern;
+      delete s.open.jitter;
     }
   } else if (++s.quiet >= cfg.clearPoints) {
     s.open = null;
@@ -437,7 +442,14 @@ export function updateIncident(
   // it has calmed down while the alarm waits out its quiet spell: an operator reads the latest message
   if (s.open.reason === 'flatline' && flat >= 0) s.open.feature = flat;
   if (s.open.reason === 'noise' && noisy >= 0) {
+    if (s.open.feature !== noisy) delete s.open.jitter;
     s.open.feature = noisy;
+    // how far the sensor's reading moves from one point to the next against calibration: what makes a spikes
+    // alarm read as real when the model's score is low (operator round 2026-12-06: "intermittent spikes on
+    // sensor bearing_vibration (pca score 0.049, threshold 1)" read as a false alarm)
+    const base = s.jit && s.calJit && s.calJitN ? s.calJit[noisy] / s.calJitN : NaN;
+    const ratio = base > 0 ? Math.sqrt(s.jit![noisy] / base) : NaN;
+    if (Number.isFinite(ratio) && !(ratio <= (s.open.jitter ?? 0))) s.open.jitter = ratio;
     // spikes, once seen, stay the alarm's pattern: when they stop, the decaying jitter of their last few jumps
     // would read as one jump
     const pattern = jitterPattern(s, noisy);
@@ -448,6 +460,7 @@ export function updateIncident(
   }
   if (s.open.feature !== undefined) v.feature = s.open.feature;
   if (s.open.pattern !== undefined) v.pattern = s.open.pattern;
+  if (s.open.reason === 'noise' && s.open.jitter !== undefined) v.jitter = s.open.jitter;
   return v;
 }
 
@@ -509,7 +522,8 @@ export function validateIncident(v: unknown, d: number, window: number): string 
       !Number.isFinite(o.peak) ||
       !['persistent', 'drift', 'flatline', 'noise'].includes(o.reason as string) ||
       (o.feature !== undefined && !(Number.isInteger(o.feature) && o.feature >= 0 && o.feature < d)) ||
-      (o.pattern !== undefined && o.pattern !== 'spikes' && o.pattern !== 'jump'))
+      (o.pattern !== undefined && o.pattern !== 'spikes' && o.pattern !== 'jump') ||
+      (o.jitter !== undefined && !(Number.isFinite(o.jitter) && o.jitter >= 0)))
   )
     return 'incident open alarm is malformed';
   return null;

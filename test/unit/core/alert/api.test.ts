@@ -475,6 +475,18 @@ describe('alert input mapping', () => {
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning', peak: 2.41 }),
       'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1, peak 2.41 × threshold)'
     );
+    // a noise alarm says how much the sensor moves against calibration: its own measure, where the model's score
+    // beside it may be far below the threshold (operator round 2026-12-06: "spikes … (pca score 0.049,
+    // threshold 1)" read as a false alarm)
+    assert.equal(
+      msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning', jitter: 7.3 }),
+      'Anomaly on pump-009: intermittent spikes on sensor vibration, moving 7.3× as much as in calibration (pca score 0.0731, threshold 1)'
+    );
+    assert.equal(
+      msg({ reason: 'noise', feature: 'pressure', severity: 'warning', jitter: 0.5 }),
+      'Anomaly on pump-009: sensor pressure noisy (pca score 0.0731, threshold 1)',
+      'no ratio below 1 (never a noise alarm) is shown'
+    );
     // at its peak now: said once
     const atPeak = signalsFromMessage({
       payload: point('pump-009'),

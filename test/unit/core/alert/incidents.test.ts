@@ -200,6 +200,28 @@ describe('anomaly incidents: persistence and hysteresis', () => {
     assert.equal(s.incidents, 1);
   });
 
+  it("a noise alarm carries the noisy sensor's largest jitter × its calibrated jitter", () => {
+    const r = mulberry32(5);
+    const s = newIncident(2);
+    const cfg = { ...CFG, noiseRatio: 4, clearPoints: 120 };
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
+    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    let last: ReturnType<typeof updateIncident> | undefined;
+    const jitters: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      // feature 1's noise grows 10-fold from point 50, then goes back to calibration from point 150
+      const sd = i >= 50 && i < 150 ? 1 : 0.1;
+      trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + sd * gaussian(r)], false);
+      last = updateIncident(s, cfg, false, NaN, 0.2, 1, 2);
+      if (last.alarm && last.jitter !== undefined) jitters.push(last.jitter);
+    }
+    assert.ok(jitters.length > 0, 'a noise alarm with its jitter');
+    const peak = Math.max(...jitters);
+    assert.ok(peak > 6 && peak < 14, `peak ${peak} near the 10-fold noise`);
+    for (let k = 1; k < jitters.length; k++) assert.ok(jitters[k] >= jitters[k - 1], 'the largest since it opened');
+    assert.equal(validateIncident(JSON.parse(JSON.stringify(s)), 2, CFG.alarmWindow), null, 'kept with the state');
+  });
+
   it('a persistent alarm keeps its reason while a restart settles: the settling points count no persistence, which is not its evidence going (operator round 2026-12-06)', () => {
     // a bearing fault, open as persistent, with its vibration noisy; after a restart the settling points count
     // no persistence, and the alarm was renamed "sensor bearing_vibration noisy", pointing at the sensor
@@ -271,6 +293,12 @@ describe('anomaly incidents: persistence and hysteresis', () => {
   it('validates stored incident state', () => {
     assert.equal(validateIncident(newIncident(2), 2, 10), null);
     assert.equal(validateIncident({ ...newIncident(2), jab: [0.1, null] }, 2, 10), null);
+    const noise = { reason: 'noise', points: 3, peak: 0.2, feature: 1 };
+    assert.equal(validateIncident({ ...newIncident(2), open: { ...noise, jitter: 7.3 } }, 2, 10), null);
+    assert.equal(
+      validateIncident({ ...newIncident(2), open: { ...noise, jitter: 'x' } }, 2, 10),
+      'incident open alarm is malformed'
+    );
     assert.match(validateIncident({ ...newIncident(2), jab: [0.1] }, 2, 10)!, /mean absolute change/);
     assert.match(validateIncident({ ...newIncident(2), jmp: [0, 0, 0] }, 2, 10)!, /jump share/);
     const open = { reason: 'noise' as const, points: 3, peak: 0.5 };
