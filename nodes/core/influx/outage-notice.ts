@@ -55,6 +55,14 @@ export class OutageNotice {
   /** the kind last said in this episode, or null while it has not been said */
   private said: FailingState | null = null;
   private saidAt = 0;
+  /** a write has succeeded since this notice was made (since Node-RED started the writer) */
+  private everWritable = false;
+  /**
+   * the current failing stretch began before any write succeeded since the start: the outage may have begun
+   * before it (a restart during an outage), so its length is a lower bound and the lines say "at least"
+   * (operator round 2026-12-06: "writable again after 68 s" after an outage of 123 s cut in two by a restart)
+   */
+  private fromStart = false;
 
   constructor(o: OutageNoticeOptions = {}) {
     this.graceMs = Math.max(0, o.graceMs ?? 5000);
@@ -66,18 +74,23 @@ export class OutageNotice {
     if (!isFailing(s.state)) {
       const was = this.since;
       const said = this.said;
+      const atLeast = this.fromStart ? 'at least ' : '';
       this.since = null;
       this.said = null;
+      if (s.state === 'connected') this.everWritable = true;
       // 'connecting' is the first request of a (re)started writer, not a recovery
       if (s.state !== 'connected' || was === null || said === null) return null;
       return {
         level: 'log',
-        text: `database writable again after ${span(now - was)}${
-          s.spooled > 0 ? `: replaying ${s.spooled} spooled point(s)` : ''
-        }`,
+        text: `database writable again after ${atLeast}${span(now - was)}${
+          atLeast ? ' (not writable since Node-RED started)' : ''
+        }${s.spooled > 0 ? `: replaying ${s.spooled} spooled point(s)` : ''}`,
       };
     }
-    if (this.since === null) this.since = now;
+    if (this.since === null) {
+      this.since = now;
+      this.fromStart = !this.everWritable;
+    }
     // the reason can hold text the server sent: one line, cut, and escaped as every untrusted text in our log
     // lines is (names.ts preview: control characters and bidi overrides as \uXXXX)
     const reason = s.lastError ? ` (${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)})` : '';
@@ -91,9 +104,9 @@ export class OutageNotice {
       return this.say(
         s.state,
         now,
-        `database still ${s.state === 'unauthorized' ? 'refusing the credentials' : 'not writable'} after ${span(
-          now - this.since
-        )}${reason}: ${waiting}`
+        `database still ${s.state === 'unauthorized' ? 'refusing the credentials' : 'not writable'} after ${
+          this.fromStart ? 'at least ' : ''
+        }${span(now - this.since)}${reason}: ${waiting}`
       );
     return null;
   }

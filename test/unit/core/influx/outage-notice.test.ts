@@ -52,6 +52,7 @@ describe('OutageNotice (a database outage in the writer log)', () => {
 
   it('refused credentials are said at once, and again if the outage changes kind', () => {
     const n = new OutageNotice({ graceMs: 5000 });
+    n.observe(view('connected'), -1000);
     const first = n.observe(view('unauthorized', { lastError: '401 unauthorized access' }), 0);
     assert.deepEqual(first, {
       level: 'warn',
@@ -65,6 +66,7 @@ describe('OutageNotice (a database outage in the writer log)', () => {
 
   it('reminds every reminderMs while the outage lasts, with how long and what waits now', () => {
     const n = new OutageNotice({ graceMs: 5000, reminderMs: 300_000 });
+    n.observe(view('connected'), -1000);
     let spooled = 0;
     const said: string[] = [];
     for (let t = 0; t <= 21 * 60_000; t += 1000) {
@@ -79,6 +81,24 @@ describe('OutageNotice (a database outage in the writer log)', () => {
       '905: database still not writable after 15 min (timeout): 9060 spooled, 0 in memory',
       '1205: database still not writable after 20 min (timeout): 12060 spooled, 0 in memory',
     ]);
+  });
+
+  it('an outage that began before this start (never writable since) is said as lasting at least its time here (operator round 2026-12-06)', () => {
+    // a Node-RED restarted during an outage of 123 s said "writable again after 68 s": only its own share
+    const n = new OutageNotice({ graceMs: 5000, reminderMs: 60_000 });
+    assert.equal(n.observe(view('connecting'), 0), null);
+    const said = tick(n, view('retrying', { lastError: 'ECONNREFUSED' }), 1000, 66_000).map((x) => x.text);
+    assert.deepEqual(said, [
+      'warn: database not writable (ECONNREFUSED): points wait in the disk spool and are written when it answers (0 spooled, 0 in memory)',
+      'warn: database still not writable after at least 65 s (ECONNREFUSED): 0 spooled, 0 in memory',
+    ]);
+    assert.equal(
+      n.observe(view('connected', { spooled: 10 }), 68_000)?.text,
+      'database writable again after at least 67 s (not writable since Node-RED started): replaying 10 spooled point(s)'
+    );
+    // the next outage began while it was writable: its length is known
+    tick(n, view('retrying'), 70_000, 80_000);
+    assert.equal(n.observe(view('connected'), 90_000)?.text, 'database writable again after 20 s');
   });
 
   it('a writer closed or started again mid-outage ends it without a recovery line', () => {
