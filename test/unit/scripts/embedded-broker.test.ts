@@ -744,6 +744,20 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
     });
   }
 
+  /** The broker again, sending 5 unacknowledged, with the given queue bounds; resolves to the lines it logs. */
+  async function restartLogging(bounds: { maxQueued: number; maxQueuedBytes?: number }): Promise<string[]> {
+    await broker.close();
+    const lines: string[] = [];
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: (l) => lines.push(l),
+      maxInflight: 5,
+      ...bounds,
+    });
+    return lines;
+  }
+
   it('sends a pipeline that does not acknowledge at most maxInflight messages, the next one per PUBACK, then all in order (before: all 20 at once)', async () => {
     const pipeline = await subscribedSilentPipeline();
     const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
@@ -769,15 +783,7 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
   });
 
   it("past maxQueued messages waiting for the pipeline, a device's live publish is dropped and counted; the device stays connected and the rest arrive in order, once (before: all queued, without a bound)", async () => {
-    await broker.close();
-    const lines: string[] = [];
-    broker = await startEmbeddedBroker({
-      login,
-      port: await freePort(),
-      log: (l) => lines.push(l),
-      maxInflight: 5,
-      maxQueued: 20,
-    });
+    const lines = await restartLogging({ maxQueued: 20 });
     const pipeline = await subscribedSilentPipeline();
     // keep-alive 1 s: a device the broker stopped reading would lose its connection within the test
     const device = await connected(broker.url, { clientId: 'moby-sim-fan-001', keepalive: 1 });
@@ -816,14 +822,8 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
   });
 
   it("past maxQueuedBytes of payload waiting for the pipeline, a device's publish is dropped and counted, however few the messages (before: 5,000 messages of any size, ~1 GB of 140 KB floods)", async () => {
-    await broker.close();
-    const lines: string[] = [];
-    broker = await startEmbeddedBroker({
-      login,
-      port: await freePort(),
-      log: (l) => lines.push(l),
-      maxInflight: 5,
-      maxQueued: 1000, // the count alone would keep all 200
+    const lines = await restartLogging({
+      maxQueued: 1000 /* the count alone would keep all 200 */,
       maxQueuedBytes: 64 * 1024,
     });
     const pipeline = await subscribedSilentPipeline();

@@ -34,6 +34,16 @@ function run(bits: number[], cfg = CFG) {
   return bits.map((b) => updateIncident(s, cfg, b === 1, NaN, b ? 1.5 : 0.5, 1, 2));
 }
 
+/** Two steady sensors calibrated for 300 points, then 300 more tracked: the start of the reason tests below. */
+function calibratedTwoSensors(seed: number) {
+  const r = mulberry32(seed);
+  const s = newIncident(2);
+  const cfg = { ...CFG, noiseRatio: 4, clearPoints: 120 };
+  for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
+  for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+  return { r, s, cfg };
+}
+
 describe('anomaly incidents: persistence and hysteresis', () => {
   it('opens only when k of the last n points are anomalous', () => {
     // two isolated anomalous points within the window: no alarm; the third inside the window opens it
@@ -181,11 +191,7 @@ describe('anomaly incidents: persistence and hysteresis', () => {
   });
 
   it('an open alarm whose own evidence is gone takes the reason of the evidence that holds it now (red-team 2026-12-06)', () => {
-    const r = mulberry32(7);
-    const s = newIncident(2);
-    const cfg = { ...CFG, noiseRatio: 4, clearPoints: 120 };
-    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
-    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    const { r, s, cfg } = calibratedTwoSensors(7);
     const reasons: string[] = [];
     for (let i = 0; i < 200; i++) {
       // feature 1 is off by 30 σ for 4 readings (a jump that does not stay); from point 150 the scores run above
@@ -201,11 +207,7 @@ describe('anomaly incidents: persistence and hysteresis', () => {
   });
 
   it("a noise alarm carries the noisy sensor's largest jitter × its calibrated jitter", () => {
-    const r = mulberry32(5);
-    const s = newIncident(2);
-    const cfg = { ...CFG, noiseRatio: 4, clearPoints: 120 };
-    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
-    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    const { r, s, cfg } = calibratedTwoSensors(5);
     let last: ReturnType<typeof updateIncident> | undefined;
     const jitters: number[] = [];
     for (let i = 0; i < 300; i++) {
@@ -225,11 +227,7 @@ describe('anomaly incidents: persistence and hysteresis', () => {
   it('a persistent alarm keeps its reason while a restart settles: the settling points count no persistence, which is not its evidence going (operator round 2026-12-06)', () => {
     // a bearing fault, open as persistent, with its vibration noisy; after a restart the settling points count
     // no persistence, and the alarm was renamed "sensor bearing_vibration noisy", pointing at the sensor
-    const r = mulberry32(11);
-    const s = newIncident(2);
-    const cfg = { ...CFG, noiseRatio: 4, clearPoints: 120 };
-    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], true);
-    for (let i = 0; i < 300; i++) trackRepeats(s, [10 + 0.1 * gaussian(r), 5 + 0.1 * gaussian(r)], false);
+    const { r, s, cfg } = calibratedTwoSensors(11);
     const reasons: string[] = [];
     for (let i = 0; i < 400; i++) {
       // from point 100 feature 1 jitters far beyond its calibration (noisy); points 150-349 are a restart's settling
