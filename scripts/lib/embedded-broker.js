@@ -23,7 +23,7 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
  *   maxPacketBytes?: number, maxRetainedBytes?: number, maxConnections?: number, connectTimeoutMs?: number,
  *   maxInflight?: number, maxQueued?: number, maxQueuedBytes?: number, maxPendingQos2?: number,
- *   maxPartialBytes?: number,
+ *   maxPartialBytes?: number, heartbeatIntervalMs?: number,
  *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
@@ -124,6 +124,32 @@ function keepPubrelsApart(persistence) {
   };
 }
 const PUBREL_OWNER = 'moby:pubrel';
+
+/**
+ * aedes sweeps its stored wills every 4 heartbeat intervals (4 min) and publishes those of brokers whose
+ * `$SYS/<id>/heartbeat` it has not received for 3 intervals: meant for a cluster's dead brokers. Its own heartbeat
+ * goes through the same queue (mq) as the devices' messages, so while the pipeline acknowledges nothing (a full
+ * spool disk with the database down: a full in-flight window, thousands queued) the heartbeat waits there, the
+ * broker takes itself for dead and publishes the will of every connected device. Those wills waited in the queue
+ * too and reached the pipeline when it resumed: every device OFFLINE at once (critical alerts), each back with its
+ * next message (operator round 2026-12-06, traced by a helper). This broker is alone, keeps its sessions in
+ * memory (a new broker id at every start) and publishes a will when a connection really closes (aedes' client
+ * close, from the client's own copy): the sweep never sees a will of this broker. (Hiding only the connected
+ * clients' wills was not enough: a will published at close stays stored until that publish is through the blocked
+ * queue, and every sweep meanwhile published it again.)
+ */
+function skipOwnWillSweep(broker) {
+  const persistence = broker.persistence;
+  const streamWill = persistence.streamWill.bind(persistence);
+  persistence.streamWill = (brokers) => {
+    const wills = streamWill(brokers);
+    return Readable.from(
+      (async function* () {
+        for await (const will of wills) if (will.brokerId !== broker.id) yield will;
+      })()
+    );
+  };
+}
 
 /**
  * aedes keeps each QoS 2 PUBLISH until its PUBREL only to recognise a resend of the packet id (it delivered the
@@ -294,6 +320,8 @@ async function startEmbeddedBroker(o) {
   const broker = await Aedes.createBroker({
     // aedes closes a connection that has not sent CONNECT by then (its default is 30 s)
     connectTimeout: connectTimeoutMs,
+    // aedes' default (60 s) unless a test shortens it to reach its will sweep (skipOwnWillSweep) in seconds
+    ...(o.heartbeatIntervalMs ? { heartbeatInterval: o.heartbeatIntervalMs } : {}),
     authenticate: (client, username, password, done) => {
       // aedes holds the CONNECT's will in client._will while it authenticates
       const v = embeddedBrokerConnect(o.login, client.id, username, password, client._will?.topic);
@@ -427,6 +455,7 @@ async function startEmbeddedBroker(o) {
       )
     )
   );
+  skipOwnWillSweep(broker);
   markRedeliveries(broker.persistence);
   keepPubrelsApart(broker.persistence);
   gatePipelineDeliveries(broker.persistence, gateOf);

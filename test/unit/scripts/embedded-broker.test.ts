@@ -20,6 +20,7 @@ interface Started {
   partials: { bytes: number; size: number; maxBytes: number };
   queuedBytes(): number;
   aedes: {
+    publish: (...args: any[]) => void;
     persistence: {
       incomingGetPacket(client: { id: string }, packet: { messageId: number }): Promise<{ payload: Buffer }>;
     };
@@ -38,6 +39,7 @@ const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js
     maxQueued?: number;
     maxQueuedBytes?: number;
     keepEveryMs?: number;
+    heartbeatIntervalMs?: number;
     maxPendingQos2?: number;
     maxPartialBytes?: number;
     log: (line: string) => void;
@@ -851,6 +853,51 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
       ack(pipeline.sock, pipeline.publishes[k].messageId);
     }
     await waitFor(() => broker.queuedBytes() === 0, 5000, 'nothing held once delivered');
+  });
+
+  it("a pipeline that acknowledges nothing for minutes does not make the broker publish its live devices' wills (before: aedes took itself for dead and sent every device's will: all OFFLINE at once)", async () => {
+    // aedes' heartbeat waits in the same queue as the devices' messages; its will sweep then finds no heartbeat of
+    // its own for 3 intervals. Shortened here: heartbeat 100 ms, sweep every 400 ms.
+    await broker.close();
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: () => undefined,
+      maxInflight: 1,
+      heartbeatIntervalMs: 100,
+    });
+    const published: string[] = [];
+    const publish = broker.aedes.publish.bind(broker.aedes);
+    broker.aedes.publish = (packet: { topic: string }, ...rest: unknown[]) => {
+      published.push(packet.topic);
+      publish(packet, ...rest);
+    };
+    await subscribedSilentPipeline();
+    const will = { topic: 'device/lwt/fan-001', payload: 'OFFLINE', qos: 1 as const, retain: true };
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001', will, keepalive: 30 });
+    const dying = await connected(broker.url, {
+      clientId: 'moby-sim-fan-002',
+      will: { ...will, topic: 'device/lwt/fan-002' },
+      keepalive: 30,
+    });
+    clients.push(device, dying);
+    // more messages than aedes handles at once (100): the queue, and the heartbeat behind it, stay blocked
+    for (let k = 0; k < 300; k++) device.publish(TOPIC, `m${k}`, { qos: 1 });
+    await sleep(2000); // 5 sweeps, each finding no heartbeat for 3 intervals
+    assert.deepEqual(
+      published.filter((t) => t.startsWith('device/lwt/')),
+      [],
+      'no will of a connected device'
+    );
+    // a connection that really dies still has its will published, at once
+    (dying as unknown as { stream: net.Socket }).stream.destroy();
+    await waitFor(() => published.includes('device/lwt/fan-002'), 5000, "the dead device's will");
+    await sleep(1000);
+    assert.deepEqual(
+      published.filter((t) => t.startsWith('device/lwt/')),
+      ['device/lwt/fan-002'],
+      'once, and still none of the live device'
+    );
   });
 
   it('retained messages are shed like the rest past maxQueued (before: never dropped, a client re-publishing one retained topic grew the queue without a bound)', async () => {
