@@ -5,6 +5,7 @@ import type { Alert } from '../contract';
 import { proseProblem } from '../names';
 import { failureText, outboundFetch } from '../outbound';
 import { BoundedMap } from '../bounded-map';
+import { span } from '../span';
 
 export function templateSummary(a: Alert): string {
   const what = a.message || `${a.rule} on ${a.device_id}`;
@@ -15,7 +16,7 @@ export function templateSummary(a: Alert): string {
   if (a.status === 'resolved' && a.resolved_by !== 'evicted') {
     const lasted =
       typeof a.resolved_at === 'number' && a.resolved_at >= a.opened_at
-        ? ` after ${durationText(a.resolved_at - a.opened_at)}`
+        ? ` after ${span(a.resolved_at - a.opened_at)}`
         : '';
     const by = a.resolved_by && a.resolved_by !== 'auto' ? ` by ${a.resolved_by}` : ' (the condition cleared)';
     return `RESOLVED, was ${a.severity.toUpperCase()}: ${what}. Resolved${lasted}${by}. Nothing to do unless it comes back.`.replace(
@@ -38,17 +39,6 @@ export function templateSummary(a: Alert): string {
         ? ' Plan maintenance before the remaining life runs out.'
         : ' Inspect the machine and acknowledge the alert once someone is on it.';
   return `${a.severity.toUpperCase()}: ${what}.${times}${dropped}${action}`.replace(/\.\./g, '.');
-}
-
-/** "45 s", "12 min", "3 h 5 min", "2 d 4 h": how long an alert was open, for a person. */
-function durationText(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s} s`;
-  const min = Math.round(s / 60);
-  if (min < 120) return `${min} min`;
-  const h = Math.floor(min / 60);
-  if (h < 48) return `${h} h ${min % 60} min`;
-  return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
 export interface LlmOptions {

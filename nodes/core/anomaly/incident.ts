@@ -305,12 +305,19 @@ function onlyAGlitch(s: IncidentState, j: number, cfg: IncidentConfig): boolean 
 function noisyFeature(s: IncidentState, cfg: IncidentConfig): number {
   if (cfg.noiseRatio <= 0 || !s.jit || !s.calJit || !s.calJitN) return -1;
   for (let j = 0; j < s.jit.length; j++) {
-    const base = s.calJit[j] / s.calJitN;
-    // a sensor that never changed during calibration has no jitter to compare with (flat-line rules cover it)
-    if (base > 0 && s.jit[j] > cfg.noiseRatio * base) return j;
+    if (jitterVsCalibration(s, j) > cfg.noiseRatio) return j;
     if (s.jheld?.[j] === 1 && !Number.isFinite(s.jfrom?.[j] ?? NaN)) return j;
   }
   return -1;
+}
+
+/**
+ * Feature j's mean square point-to-point change now, × during calibration; NaN without a calibration to compare
+ * with, or for a sensor that never changed during calibration (the flat-line rules cover it).
+ */
+function jitterVsCalibration(s: IncidentState, j: number): number {
+  const base = s.jit && s.calJit && s.calJitN ? s.calJit[j] / s.calJitN : NaN;
+  return base > 0 ? s.jit![j] / base : NaN;
 }
 
 /**
@@ -447,8 +454,7 @@ export function updateIncident(
     // how far the sensor's reading moves from one point to the next against calibration: what makes a spikes
     // alarm read as real when the model's score is low (operator round 2026-12-06: "intermittent spikes on
     // sensor bearing_vibration (pca score 0.049, threshold 1)" read as a false alarm)
-    const base = s.jit && s.calJit && s.calJitN ? s.calJit[noisy] / s.calJitN : NaN;
-    const ratio = base > 0 ? Math.sqrt(s.jit![noisy] / base) : NaN;
+    const ratio = Math.sqrt(jitterVsCalibration(s, noisy)); // RMS, as a person reads "N× as much"
     if (Number.isFinite(ratio) && !(ratio <= (s.open.jitter ?? 0))) s.open.jitter = ratio;
     // spikes, once seen, stay the alarm's pattern: when they stop, the decaying jitter of their last few jumps
     // would read as one jump

@@ -136,7 +136,8 @@ export function newStateFor(cfg: DetectorConfig, point: Point, maxFeatures: numb
 
 /**
  * Fields of a device's first point left out of its automatic feature list although they look like numbers
- * (decimal text such as "1.5", the text moby-normalize's coerce converts: decimal-text.ts): they are never scored for that device, even when later points send numbers.
+ * (decimal text such as "1.5", the text moby-normalize's coerce converts: decimal-text.ts): they are never scored
+ * for that device, even when later points send numbers.
  * At most `max` names, for a warning. Empty when the features are configured.
  */
 export function textNumberFields(cfg: DetectorConfig, point: Point, features: readonly string[], max = 5): string[] {

@@ -14,6 +14,7 @@
 // Pure: the node passes the writer's stats and the time; it logs what comes back.
 
 import { preview } from '../names';
+import { span } from '../span';
 import type { WriterState } from './writer';
 
 export interface OutageView {
@@ -39,13 +40,7 @@ type FailingState = 'retrying' | 'unauthorized';
 
 const isFailing = (s: WriterState): s is FailingState => s === 'retrying' || s === 'unauthorized';
 
-/** "45 s", "12 min", "3.5 h" */
-export function span(ms: number): string {
-  const s = Math.max(0, ms) / 1000;
-  if (s < 120) return `${Math.round(s)} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
-}
+export { span } from '../span';
 
 export class OutageNotice {
   private readonly graceMs: number;
