@@ -1,5 +1,6 @@
 // moby-device-health: maps Node-RED config and messages onto the device-health core (nodes/core/health).
-// Output 1: state changes (topic "device-health") and snapshots (topic "snapshot"); output 2: rejects.
+// Output 1: state changes (topic "device-health") and snapshots (topic "snapshot"); output 2: rejects; output 3:
+// the monitoring-blind alert (msg.alert for moby-alert) while the pipeline cannot hear the devices.
 import type { HealthEvent, Reject } from '../core/contract';
 import {
   HealthService,
@@ -25,9 +26,11 @@ import { ThrottledStatus } from '../lib/status';
 import { EarlyQueue } from '../lib/early-queue';
 import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num } from '../lib/settings';
-import { ingestListening } from '../lib/ingest-watch';
+import { ingestDeafness } from '../lib/ingest-watch';
+import { BlindWatch, blindAlertMessage, pipelineDeviceId } from '../core/health/blind-watch';
 import type { RedisConfigNode } from './redis-config';
 import { eachInBatch } from '../core/batch';
+import os from 'node:os';
 import type { KeySource } from '../core/hmac/verify';
 
 /** What the health node needs from a moby-keyring config node (its ring is replaced on reload). */
@@ -73,6 +76,8 @@ interface HealthDef extends NodeDef {
   keyring?: string;
   /** will/status messages accepted per device per minute (default 6, 0 = no limit) */
   statusRate?: string | number;
+  /** the pipeline unable to hear the devices this long (s) opens the monitoring-blind alert (default 120, 0 = off) */
+  blindAfter?: string | number;
 }
 
 function patterns(text: string | undefined, fallback: string): TopicPattern[] {
@@ -394,6 +399,25 @@ export = function (RED: NodeAPI) {
 
     let sweepTimer: NodeJS.Timeout | null = null;
     const sweepMs = num(def.sweepInterval, 1, 0.05) * 1000;
+    // the pipeline unable to hear the devices (no broker, input held back) for minutes is an alert of its own:
+    // device timeouts are paused meanwhile, so a machine that stops then goes unreported (blind-watch.ts)
+    const blind = new BlindWatch({ alertAfterMs: num(def.blindAfter, 120, 0) * 1000 });
+    const pipelineId = pipelineDeviceId(os.hostname(), (RED.settings as { uiPort?: unknown }).uiPort);
+    const watchBlindness = (deafness: string | null) => {
+      const now = Date.now();
+      const signal = blind.observe(deafness, now);
+      if (!signal) return;
+      if (signal.kind === 'open') {
+        countEvent(TYPE, 'monitoring_blind');
+        node.warn(
+          `cannot hear the devices for ${Math.round((now - signal.since) / 1000)} s (${signal.reason}): device timeouts are paused; monitoring-blind alert for ${pipelineId}`
+        );
+      } else if (signal.lastedMs !== null)
+        node.log(
+          `hearing the devices again after ${Math.round(signal.lastedMs / 1000)} s: monitoring-blind alert cleared`
+        );
+      node.send([null, null, blindAlertMessage(pipelineId, signal, now)]);
+    };
     let stallWarnedAt = -Infinity;
     let persistTimer: NodeJS.Timeout | null = null;
     let closed = false;
@@ -477,8 +501,10 @@ export = function (RED: NodeAPI) {
         },
       });
       sweepTimer = setInterval(() => {
+        const deafness = ingestDeafness();
+        watchBlindness(deafness);
         service!
-          .sweep(undefined, ingestListening())
+          .sweep(undefined, deafness === null)
           .then(showStatus, (err: Error) => node.warn(`sweep failed: ${err.message}`));
       }, sweepMs);
       if (persist) {
@@ -493,7 +519,7 @@ export = function (RED: NodeAPI) {
       // the next turn of the event loop, once the flow's other nodes exist to receive the events
       if (!service.shared) {
         setTimeout(() => {
-          if (!closed) void service!.sweep(undefined, ingestListening()).then(showStatus);
+          if (!closed) void service!.sweep(undefined, ingestDeafness() === null).then(showStatus);
         }, 0);
       }
       showStatus();

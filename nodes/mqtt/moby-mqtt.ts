@@ -41,7 +41,7 @@ import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import { registerIngestProbe } from '../lib/ingest-watch';
-import { sourceCanHear } from '../core/mqtt/ingest-stall';
+import { deafReason, sourceCanHear, type SourceLoad } from '../core/mqtt/ingest-stall';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { preview, previewTopic } from '../core/names';
@@ -192,6 +192,8 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    /** the brokers as a person reads them (no credentials: parseBrokerUrls keeps protocol, host and port) */
+    const brokerUrls = () => servers.map((s) => `${s.protocol}://${s.host}:${s.port}`).join(', ');
     let lastSettledMs = Date.now();
     const unackedLog = new LineWindow({ linesPerWindow: 3, windowMs: 10000 });
     // failed messages keep a broker in-flight slot each until the next connection (core/mqtt/failed-hold.ts)
@@ -235,15 +237,18 @@ export = function (RED: NodeAPI) {
     const gate = new PumpGate(window, () => tracker.inFlight + buffered() + failedHold.count);
     // stalled (window full, nothing settling) or not connected, no device can be heard: device health must not
     // take that for the whole fleet falling silent (core/mqtt/ingest-stall.ts, lib/ingest-watch.ts)
-    const canHear = () =>
-      sourceCanHear({
-        connected,
-        load: tracker.inFlight + buffered() + failedHold.count,
-        window,
-        lastSettledMs,
-        now: Date.now(),
-      });
-    const unprobe = configError ? () => undefined : registerIngestProbe(node.id, canHear);
+    const load = (): SourceLoad => ({
+      connected,
+      load: tracker.inFlight + buffered() + failedHold.count,
+      window,
+      lastSettledMs,
+      now: Date.now(),
+    });
+    const canHear = () => sourceCanHear(load());
+    // why not, for device health's monitoring-blind alert (core/health/blind-watch.ts)
+    const unprobe = configError
+      ? () => undefined
+      : registerIngestProbe(node.id, () => deafReason({ ...load(), url: brokerUrls(), lastError }) ?? true);
 
     /**
      * Drops the connection so the broker sends the failed messages again (MQTT 3.1.1 redelivers only on a new
@@ -591,7 +596,7 @@ export = function (RED: NodeAPI) {
       window,
       overdue: tracker.overdue,
       paused: gate.paused,
-      url: servers.map((s) => `${s.protocol}://${s.host}:${s.port}`).join(', '),
+      url: brokerUrls(),
       refused,
       ...(configError ? { lastError: configError } : lastError ? { lastError } : {}),
     });

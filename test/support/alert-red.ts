@@ -46,14 +46,18 @@ export interface Msg {
 /** The API token every moby-alert node of a test flow gets unless the test gives its own credentials. */
 export const TEST_TOKEN = 'test-token-0123456789';
 
-export function loadAlertFlow(flow: unknown[], creds: Record<string, unknown> = {}): Promise<void> {
+export function loadAlertFlow(
+  flow: unknown[],
+  creds: Record<string, unknown> = {},
+  otherNodes: unknown[] = []
+): Promise<void> {
   // the API refuses everything without a token (issue #10), so test flows get one by default
   const all: Record<string, unknown> = {};
   for (const n of flow as Array<{ id: string; type: string }>)
     if (n.type === 'moby-alert') all[n.id] = { apiToken: TEST_TOKEN };
   Object.assign(all, creds);
   return new Promise((resolve, reject) =>
-    helper.load([channelsModule, alertModule, captureHttpNode], flow, all, (err?: Error) =>
+    helper.load([channelsModule, alertModule, captureHttpNode, ...otherNodes], flow, all, (err?: Error) =>
       err ? reject(err) : resolve()
     )
   );

@@ -3,6 +3,9 @@
 // (the broker sends nothing more until something settles) and nothing has settled for `graceMs`. A full
 // window that keeps settling — a busy pipeline working through a backlog — still hears: messages keep
 // arriving, so silence keeps meaning silence and a dead device is still reported.
+import { preview } from '../names';
+import { span } from '../span';
+
 export const STALL_GRACE_MS = 2000;
 
 export interface SourceLoad {
@@ -19,4 +22,22 @@ export interface SourceLoad {
 export function sourceCanHear(s: SourceLoad): boolean {
   if (!s.connected) return false;
   return s.load < s.window || s.now - s.lastSettledMs < (s.graceMs ?? STALL_GRACE_MS);
+}
+
+/**
+ * Null while the source can hear, else one sentence for a person saying why it cannot: the reason the
+ * monitoring-blind alert carries (core/health/blind-watch.ts). `url` names the broker, `lastError` is the
+ * connection's last error (folded to one line, cut, escaped: it can hold text a server sent).
+ */
+export function deafReason(s: SourceLoad & { url?: string; lastError?: string }): string | null {
+  if (sourceCanHear(s)) return null;
+  const broker = s.url ? `the broker ${s.url}` : 'the broker';
+  if (!s.connected) {
+    const why = s.lastError ? `: ${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)}` : '';
+    return `no connection to ${broker}${why}`;
+  }
+  return (
+    `${s.load} message(s) from ${broker} in flight and none settled for ${span(s.now - s.lastSettledMs)}: ` +
+    'the broker sends nothing more until a node downstream lets one go (is the database writable, the spool disk full?)'
+  );
 }

@@ -17,7 +17,10 @@ const helper = require('node-red-node-test-helper');
 const influxNode = require('../../../dist/nodes/influx/moby-influx.js');
 const hmacNode = require('../../../dist/nodes/hmac/moby-hmac.js');
 const metrics = require('../../../dist/nodes/lib/metrics.js') as { metricsText(): Promise<string> };
-const ingest = require('../../../dist/nodes/lib/ingest-watch.js') as { ingestListening(): boolean };
+const ingest = require('../../../dist/nodes/lib/ingest-watch.js') as {
+  ingestListening(): boolean;
+  ingestDeafness(): string | null;
+};
 
 helper.init(require.resolve('node-red'));
 
@@ -162,6 +165,11 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     await waitFor(() => held.length === 100, 5000, 'the window full');
     await waitFor(() => !ingest.ingestListening(), 4000, 'a stall after 2 s without a settle', 50);
     assert.match(await metrics.metricsText(), /moby_mqtt_stalled 1\b/);
+    // what the monitoring-blind alert will say (core/health/blind-watch.ts)
+    assert.match(
+      ingest.ingestDeafness() ?? '',
+      /^100 message\(s\) from the broker mqtt:\/\/127\.0\.0\.1:\d+ in flight and none settled for [23] s: /
+    );
     for (const h of held) h.done();
     await waitFor(() => env.broker.acks.length === 100, 3000, 'all acked');
     assert.equal(ingest.ingestListening(), true, 'listening again once messages settle');
