@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn, AnyNode } from '../lib/red';
 import {
+  countEvent,
   countIn,
   countOut,
   countRejected,
@@ -35,6 +36,8 @@ import { choiceSetting, numberSetting as num, textSetting } from '../lib/setting
 import { tenantMapSetting } from '../lib/tenant-settings';
 import { eachInBatch } from '../core/batch';
 import { tenantOfMessage } from '../core/tenant';
+import { OutageAlert, DATABASE_RULE, hostOf } from '../core/influx/outage-alert';
+import { systemDeviceId } from '../core/system-alert';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -333,14 +336,38 @@ export = function (RED: NodeAPI) {
     // a database outage said in the log once it lasts, every 5 minutes while it does, and when it ends (one
     // notice per writer: a tenant's database fails on its own)
     const outageNotices = new Map<string, OutageNotice>();
+    // and an alert on output 2 (for moby-alert) once it lasts or loses points (core/influx/outage-alert.ts)
+    const outageAlerts = new Map<string, OutageAlert>();
+    const alertAfterMs = num(def.alertAfter, 300, 0) * 1000;
+    const databaseId = config?.connection ? systemDeviceId('database', hostOf(config.connection.url)) : null;
     function sayOutage(label: string, s: WriterStats): void {
+      const now = Date.now();
       let notice = outageNotices.get(label);
       if (!notice) outageNotices.set(label, (notice = new OutageNotice()));
-      const said = notice.observe(s, Date.now());
-      if (!said) return;
-      const text = label ? `tenant ${label}: ${said.text}` : said.text;
-      if (said.level === 'warn') node.warn(text);
-      else node.log(text);
+      const said = notice.observe(s, now);
+      if (said) {
+        const text = label ? `tenant ${label}: ${said.text}` : said.text;
+        if (said.level === 'warn') node.warn(text);
+        else node.log(text);
+      }
+      if (!databaseId) return;
+      let alert = outageAlerts.get(label);
+      if (!alert) outageAlerts.set(label, (alert = new OutageAlert(alertAfterMs)));
+      const signal = alert.observe(s, now);
+      if (!signal) return;
+      if (signal.kind === 'open') countEvent(WRITE_TYPE, `database_alert_${signal.severity}`);
+      // a tenant's database alert is that tenant's (moby-alert keeps one engine per tenant)
+      node.send([
+        null,
+        {
+          topic: 'database-outage',
+          alert:
+            signal.kind === 'clear'
+              ? { device_id: databaseId, rule: DATABASE_RULE, clear: true }
+              : { device_id: databaseId, rule: DATABASE_RULE, severity: signal.severity, message: signal.message },
+          ...(label ? { moby: { tenant: label } } : {}),
+        },
+      ]);
     }
 
     config?.register(node);

@@ -11,6 +11,7 @@
 // listening stretch therefore clears it once, which moby-alert ignores when nothing is open.
 //
 // Pure: the node passes what the sources say (null = listening, else why not) and the time on every sweep.
+import { systemDeviceId } from '../system-alert';
 
 export interface BlindWatchOptions {
   /** blind this long (ms) before the alert opens; 0 turns the alert off */
@@ -79,13 +80,12 @@ export class BlindWatch {
 export const BLIND_RULE = 'monitoring_blind';
 
 /**
- * The alert's device: this Node-RED, as `pipeline@<host>:<port>` (the host name reduced to the characters an
- * alert's device id may hold), so several instances of a cluster each have their own alert.
+ * The alert's device: this Node-RED, as `pipeline@<host>:<port>` (system-alert.ts), so several instances of a
+ * cluster each have their own alert.
  */
 export function pipelineDeviceId(hostname: string, port: unknown): string {
-  const host = hostname.replace(/[^\w.-]+/g, '-').slice(0, 100) || 'localhost';
   const p = typeof port === 'number' || (typeof port === 'string' && /^\d{1,5}$/.test(port)) ? `:${port}` : '';
-  return `pipeline@${host}${p}`;
+  return systemDeviceId('pipeline', `${hostname.replace(/:/g, '-')}${p}`);
 }
 
 /** The message moby-alert takes for a signal (msg.alert; a clear resolves it at once). */

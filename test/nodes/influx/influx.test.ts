@@ -354,6 +354,45 @@ describe('moby-influx-write node', function () {
     assert.equal(lines.filter((l) => /^database/.test(l.text)).length, 2, lines.map((l) => l.text).join('\n'));
   });
 
+  it('a database that does not take points opens a warning on output 2 once it lasts, and its first write clears it (before: nobody was woken)', async function () {
+    this.timeout(20_000);
+    sink.script.push(...Array.from({ length: 200 }, () => ({ status: 503 })));
+    await load([
+      ...flow({}, { retryMaxDelay: 0.2, alertAfter: 1, wires: [['rej'], ['al']] }),
+      { id: 'al', type: 'helper' },
+    ]);
+    const alerts: Array<{ topic?: string; alert: Record<string, unknown> }> = [];
+    helper.getNode('al').on('input', (m: { alert: Record<string, unknown> }) => alerts.push(m));
+    const w = helper.getNode('w');
+    const start = Date.now();
+    for (let i = 0; i < 5; i++) w.receive({ payload: point(i) });
+    const opened = await waitFor(() => alerts.find((m) => m.alert.severity), 8000, 'the alert');
+    assert.ok(Date.now() - start >= 900, 'not before Alert after');
+    assert.equal(opened.topic, 'database-outage');
+    assert.deepEqual(
+      { ...opened.alert, message: undefined },
+      {
+        device_id: `database@127.0.0.1:${sink.port}`,
+        rule: 'database_unwritable',
+        severity: 'warning',
+        message: undefined,
+      }
+    );
+    assert.match(
+      String(opened.alert.message),
+      /^The database has not taken points for 1 s \(.*503.*\)\. Nothing is lost yet: 5 point\(s\) wait in the disk spool/
+    );
+    sink.script.length = 0; // the database answers again
+    await waitFor(() => alerts.some((m) => m.alert.clear === true), 5000, 'the clear');
+    assert.deepEqual(alerts[alerts.length - 1].alert, {
+      device_id: `database@127.0.0.1:${sink.port}`,
+      rule: 'database_unwritable',
+      clear: true,
+    });
+    assert.equal(alerts.filter((m) => m.alert.severity).length, 1, 'one alert for the outage');
+    await waitFor(() => sink.accepted.length === 5, 5000, 'the spooled points written');
+  });
+
   it('the example flow writes every message kind and rejects the bad point', async () => {
     const example = JSON.parse(
       fs.readFileSync(path.join(__dirname, '../../../examples/influx-write.json'), 'utf8')

@@ -1,0 +1,104 @@
+// A database that does not take points, as an alert (moby-influx-write's second output, wired to moby-alert in
+// the shipped flows). The writer's log lines (outage-notice.ts), status and metrics say an outage as it happens;
+// nobody is woken by them. Meanwhile the dashboards show nothing newer and the spool fills toward its bound,
+// after which points are lost. So:
+//
+// - **warning** once the database has not taken points for `alertAfterMs` (default 5 minutes): nothing is lost
+//   yet, the points wait in the disk spool; a restart of the database or a retry that works ends it unseen.
+// - **critical** as soon as points are lost during the outage: the spool dropped some at its bound, or the spool
+//   disk itself fails (ENOSPC, EIO …) so memory fills and points are refused. Raised even before the warning's
+//   delay: a loss is never worth waiting for.
+// - **clear** once a write succeeds again, which resolves it. After a restart the first successful write clears
+//   too, since the alert may still be open from before it (moby-alert ignores a clear when nothing is open).
+//
+// Pure: the node passes each writer's stats and the time once a second.
+import { preview } from '../names';
+import { span } from '../span';
+import type { WriterState } from './writer';
+
+export interface OutageAlertView {
+  state: WriterState;
+  lastError?: string;
+  spooled: number;
+  buffered: number;
+  /** points dropped or refused so far (WriterStats.dropped): only its growth during an outage counts */
+  dropped: number;
+  spoolError?: string;
+}
+
+/** The rule of the alert moby-alert opens for it. */
+export const DATABASE_RULE = 'database_unwritable';
+
+/** `host:port` of a database URL, without credentials or path; the URL itself when it does not parse. */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
+}
+
+export type OutageAlertSignal =
+  { kind: 'open'; severity: 'warning' | 'critical'; message: string } | { kind: 'clear'; lastedMs: number | null };
+
+const failing = (s: WriterState) => s === 'retrying' || s === 'unauthorized';
+
+export class OutageAlert {
+  private readonly alertAfterMs: number;
+  /** when the current failing stretch began, or null while the database takes points */
+  private since: number | null = null;
+  private droppedBefore = 0;
+  private level: 'warning' | 'critical' | null = null;
+  /** no successful write yet since this alert was made (a restart): the first one clears */
+  private fresh = true;
+
+  /** `alertAfterMs`: how long the database must fail before the warning (0 turns the alert off) */
+  constructor(alertAfterMs = 300_000) {
+    this.alertAfterMs = Math.max(0, alertAfterMs);
+  }
+
+  observe(s: OutageAlertView, now: number): OutageAlertSignal | null {
+    if (this.alertAfterMs === 0) return null;
+    if (!failing(s.state)) {
+      if (s.state !== 'connected') return null; // 'connecting' is a start, not a recovery
+      const since = this.since;
+      const was = this.level;
+      const fresh = this.fresh;
+      this.since = null;
+      this.level = null;
+      this.fresh = false;
+      if (was !== null) return { kind: 'clear', lastedMs: now - (since as number) };
+      return fresh ? { kind: 'clear', lastedMs: null } : null;
+    }
+    if (this.since === null) {
+      this.since = now;
+      this.droppedBefore = s.dropped;
+    }
+    const lost = s.dropped - this.droppedBefore;
+    const want = lost > 0 || s.spoolError ? 'critical' : now - this.since >= this.alertAfterMs ? 'warning' : null;
+    if (want === null || want === this.level || this.level === 'critical') return null;
+    this.level = want;
+    const lasted = span(now - this.since);
+    const reason = s.lastError ? ` (${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)})` : '';
+    const what =
+      s.state === 'unauthorized'
+        ? `refuses the credentials${reason} for ${lasted}: fix the token or user`
+        : `has not taken points for ${lasted}${reason}`;
+    if (want === 'warning')
+      return {
+        kind: 'open',
+        severity: 'warning',
+        message:
+          `The database ${what}. Nothing is lost yet: ${s.spooled} point(s) wait in the disk spool and are ` +
+          'written when it answers; the dashboards show nothing newer until then.',
+      };
+    const loss = s.spoolError
+      ? `the spool disk fails (${preview(s.spoolError.replace(/\s+/g, ' ').slice(0, 120), 120)}), so new points cannot be kept`
+      : 'the disk spool is at its bound (Spool size limit) and drops the oldest points';
+    return {
+      kind: 'open',
+      severity: 'critical',
+      message: `The database ${what}, and points are being lost: ${loss}${lost > 0 ? `; ${lost} lost so far` : ''}.`,
+    };
+  }
+}

@@ -1,0 +1,18 @@
+// Alerts about MOBY itself rather than a machine: the pipeline unable to hear the devices
+// (health/blind-watch.ts), a database that does not take points (influx/outage-alert.ts). They go to moby-alert
+// as msg.alert like any flow's own alert, under a device id that names the part and where it runs, so an
+// operator sees "pipeline@plant-7:1880" or "database@10.0.0.5:8086" beside the machines, and each instance of a
+// cluster, each database, has an alert of its own.
+
+/**
+ * `<part>@<place>`, with the place reduced to the characters an alert's device id may hold (inputs.ts: word
+ * characters, `.`, `:`, `@`, `-`) and cut to 100 characters; `localhost` when nothing of it is left.
+ */
+export function systemDeviceId(part: string, place: string): string {
+  const p =
+    place
+      .replace(/[^\w.:-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 100) || 'localhost';
+  return `${part}@${p}`;
+}

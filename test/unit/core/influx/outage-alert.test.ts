@@ -1,0 +1,107 @@
+// core/influx/outage-alert.ts: a database that does not take points becomes a warning once it lasts and a
+// critical alert as soon as points are lost; a write that succeeds clears it (also the first after a start).
+import assert from 'node:assert/strict';
+import { DATABASE_RULE, OutageAlert, hostOf, type OutageAlertView } from '../../../../nodes/core/influx/outage-alert';
+import { systemDeviceId } from '../../../../nodes/core/system-alert';
+import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
+
+const S = 1000;
+const up: OutageAlertView = { state: 'connected', spooled: 0, buffered: 0, dropped: 0 };
+const down = (o: Partial<OutageAlertView> = {}): OutageAlertView => ({
+  state: 'retrying',
+  lastError: 'connect ECONNREFUSED 10.0.0.5:8086',
+  spooled: 1200,
+  buffered: 40,
+  dropped: 0,
+  ...o,
+});
+
+describe('OutageAlert', () => {
+  it('warns once the database has failed for alertAfterMs, and the next successful write clears it', () => {
+    const a = new OutageAlert(300 * S);
+    assert.equal(a.observe({ ...up, state: 'connecting' }, 0), null, 'a start is not a recovery');
+    assert.deepEqual(a.observe(up, S), { kind: 'clear', lastedMs: null }, 'the first write after a start clears');
+    assert.equal(a.observe(up, 2 * S), null, 'once');
+    for (let t = 10; t < 310; t++) assert.equal(a.observe(down(), t * S), null, `nothing at ${t} s`);
+    const open = a.observe(down(), 310 * S);
+    assert.equal(open?.kind, 'open');
+    assert.equal(open.kind === 'open' && open.severity, 'warning');
+    assert.equal(
+      open.kind === 'open' && open.message,
+      'The database has not taken points for 5 min (connect ECONNREFUSED 10.0.0.5:8086). Nothing is lost yet: ' +
+        '1200 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then.'
+    );
+    assert.equal(a.observe(down(), 600 * S), null, 'said once');
+    assert.deepEqual(a.observe(up, 601 * S), { kind: 'clear', lastedMs: 591 * S });
+    assert.equal(a.observe(up, 602 * S), null);
+  });
+
+  it('a short outage says nothing; 0 turns it off', () => {
+    const a = new OutageAlert(60 * S);
+    a.observe(up, 0);
+    for (let k = 0; k < 10; k++) {
+      for (let t = 0; t < 50; t++) assert.equal(a.observe(down(), (100 + k * 60 + t) * S), null);
+      assert.equal(a.observe(up, (100 + k * 60 + 50) * S), null);
+    }
+    const off = new OutageAlert(0);
+    for (let t = 0; t < 1000; t++) assert.equal(off.observe(t % 2 ? down({ dropped: t }) : up, t * S), null);
+  });
+
+  it('points lost during the outage raise it to critical at once, before the warning delay, and once', () => {
+    const a = new OutageAlert(300 * S);
+    a.observe(down({ dropped: 50 }), 0); // drops from before this outage do not count
+    assert.equal(a.observe(down({ dropped: 50 }), 10 * S), null);
+    const lost = a.observe(down({ dropped: 80 }), 20 * S);
+    assert.equal(lost?.kind === 'open' && lost.severity, 'critical');
+    assert.match(
+      (lost?.kind === 'open' && lost.message) || '',
+      /^The database has not taken points for 20 s \(.*\), and points are being lost: the disk spool is at its bound \(Spool size limit\) and drops the oldest points; 30 lost so far\.$/
+    );
+    assert.equal(a.observe(down({ dropped: 900 }), 400 * S), null, 'critical is not lowered to the warning later');
+    assert.equal(a.observe(up, 401 * S)?.kind, 'clear');
+
+    const b = new OutageAlert(300 * S);
+    b.observe(up, 0);
+    b.observe(down(), 10 * S);
+    const warn = b.observe(down(), 320 * S);
+    assert.equal(warn?.kind === 'open' && warn.severity, 'warning');
+    const disk = b.observe(down({ spoolError: 'ENOSPC: no space left on device, write' }), 330 * S);
+    assert.equal(disk?.kind === 'open' && disk.severity, 'critical', 'the warning is raised to critical');
+    assert.match(
+      (disk?.kind === 'open' && disk.message) || '',
+      /the spool disk fails \(ENOSPC: no space left on device, write\)/
+    );
+  });
+
+  it('refused credentials say to fix them; text from the server is folded and escaped', () => {
+    const a = new OutageAlert(1);
+    a.observe(up, 0);
+    a.observe(down({ state: 'unauthorized', lastError: 'HTTP 401:\n unauthorized \u202e access' }), 10);
+    const s = a.observe(down({ state: 'unauthorized', lastError: 'HTTP 401:\n unauthorized \u202e access' }), 20);
+    assert.equal(
+      s?.kind === 'open' && s.message.split('.')[0],
+      'The database refuses the credentials (HTTP 401: unauthorized \\u202E access) for 0 s: fix the token or user'
+    );
+  });
+
+  it('what moby-alert makes of it: the database as the device, the rule, the severity', () => {
+    assert.equal(hostOf('http://admin:secret@10.0.0.5:8086/write?db=x'), '10.0.0.5:8086', 'no credentials');
+    assert.equal(hostOf('not a url'), 'not a url');
+    const id = systemDeviceId('database', hostOf('https://influx.plant-7.local:8086'));
+    assert.equal(id, 'database@influx.plant-7.local:8086');
+    assert.equal(systemDeviceId('database', 'not a url'), 'database@not-a-url');
+    const a = new OutageAlert(1);
+    a.observe(down(), 0);
+    const s = a.observe(down({ dropped: 1, lastError: 'HTTP 503: <html>"quoted" & more' }), 10);
+    assert.ok(s && s.kind === 'open');
+    const r = signalsFromMessage({
+      alert: { device_id: id, rule: DATABASE_RULE, severity: s.severity, message: s.message },
+      moby: { tenant: 'acme' },
+    });
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(
+      [r.signals[0].device_id, r.signals[0].rule, r.signals[0].severity, r.signals[0].tenant],
+      [id, 'database_unwritable', 'critical', 'acme']
+    );
+  });
+});
