@@ -28,6 +28,7 @@ import { eachInBatch } from '../core/batch';
 import { healthView } from '../core/health/extract';
 import { isOutputWired } from '../lib/wires';
 import { LineWindow } from '../core/line-window';
+import { REFUSAL_RULE, RefusalWatch, type RefusalSignal } from '../core/hmac/refusal-watch';
 import { DEFAULT_REPLAY_CAPACITY, NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 import {
@@ -459,9 +460,15 @@ export = function (RED: NodeAPI) {
     const unregister = active
       ? provideGauge(
           'moby_hmac_nonce_cache_entries',
-          'Nonces remembered by hmac-verify nodes for replay detection',
+          "Nonces remembered by hmac-verify nodes for replay detection (every tenant's cache included)",
           [],
-          () => [{ labels: {}, value: active.nonces.size }]
+          // the tenants' caches too: tenant keys have caches of their own, and the gauge read 0 for ever in a
+          // tenants deployment (red-team round 2026-12-06)
+          () => {
+            let n = active.nonces.size;
+            for (const c of active.tenantNonceCaches().values()) n += c.size;
+            return [{ labels: {}, value: n }];
+          }
         )
       : () => undefined;
     // not over keyringOf's red "no keyring" / "keyring error" (integrator review 2026-12-06: a verify node without
@@ -544,6 +551,18 @@ export = function (RED: NodeAPI) {
     }, 10_000);
     staleSummary.unref?.();
 
+    // Output 4: a warning for moby-alert when every message in a keyring device's name is refused for a while
+    // (a wrong key or clock), cleared by its next verified message (core/hmac/refusal-watch.ts)
+    const refusals = new RefusalWatch();
+    const refusalAlert = (sig: RefusalSignal): NodeMessage =>
+      ({
+        topic: 'messages-refused',
+        alert:
+          sig.kind === 'clear'
+            ? { device_id: sig.device_id, rule: REFUSAL_RULE, clear: true }
+            : { device_id: sig.device_id, rule: REFUSAL_RULE, severity: 'warning', message: sig.message },
+      }) as NodeMessage;
+
     // Output 3 ("activity"): a small view of each verified message for device health, so that health is not
     // fed by a fan-out of output 1 that deep-clones every whole message (docs/benchmarks.md, "Views instead
     // of fan-outs"). Built only when the output is wired, before the message moves on.
@@ -597,6 +616,8 @@ export = function (RED: NodeAPI) {
           refuseOverRate(msg, moby, 'tenant_rate', who, tenantRate, tenantVerdict, r.deviceId, 'tenant', r.tenant);
         } else if (r.ok) {
           passed++;
+          const cleared = refusals.verified(r.deviceId);
+          if (cleared) send([null, null, null, refusalAlert(cleared)]);
           msg.payload = r.body;
           moby.device_id = r.deviceId;
           if (r.tenant !== undefined) {
@@ -616,6 +637,11 @@ export = function (RED: NodeAPI) {
           withReject(msg, r.reject);
           countRejected(VERIFY, r.reject.code);
           if (r.reject.code === 'stale') noteStale(r.reject);
+          const opened = refusals.refused(r.reject.device_id, r.reject.code, r.reject.reason, Date.now());
+          if (opened) {
+            countEvent(VERIFY, 'messages_refused_alert');
+            send([null, null, null, refusalAlert(opened)]);
+          }
         }
         // withReject replaces msg.moby, so the verdict is read from the message, not the local copy
         const refused = (msg.moby as { reject?: Reject }).reject;

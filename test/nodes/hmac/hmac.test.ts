@@ -150,6 +150,41 @@ describe('moby-hmac-verify node', function () {
     assert.match(stale[0], /raise the tolerance and the replay cache together/);
   });
 
+  it('a keyring device whose messages are all refused raises one warning on output 4, cleared by its next verified message (before: only counters, and device health called it silent)', async () => {
+    const flow = verifyFlow({ topicPattern: 'devices/+/telemetry' });
+    (flow[1] as { wires: string[][] }).wires = [['ok'], ['bad'], [], ['alerts']];
+    await load([hmacNode], [...flow, { id: 'alerts', type: 'helper' }], creds);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const alerts = collect('alerts');
+    const v = helper.getNode('v');
+    const topic = 'devices/pump-7/telemetry';
+    // a key rotated on the server only: the device still signs with a key the keyring no longer has
+    for (let i = 0; i < 25; i++) v.receive({ payload: envelope({ key: parseKey('pump-7-old-secret') }), topic });
+    // made-up ids never count
+    for (let i = 0; i < 25; i++)
+      v.receive({ payload: envelope({ deviceId: `ghost-${i % 2}` }), topic: `devices/ghost-${i % 2}/telemetry` });
+    await waitFor(() => bad.length === 50, 3000, 'all refused');
+    assert.equal(alerts.length, 1, JSON.stringify(alerts));
+    const a = alerts[0] as unknown as { topic: string; alert: Record<string, unknown> };
+    assert.equal(a.topic, 'messages-refused');
+    assert.deepEqual(
+      { ...a.alert, message: undefined },
+      { device_id: 'pump-7', rule: 'messages_refused', severity: 'warning', message: undefined }
+    );
+    assert.match(
+      String(a.alert.message),
+      /^20 message\(s\) in the name of pump-7 refused in \d+ s and none verified \(bad_signature 20; the last: signature does not match key k1\)/
+    );
+    v.receive({ payload: envelope(), topic }); // the device has its key again
+    await waitFor(() => ok.length === 1 && alerts.length === 2, 3000, 'verified, and the clear');
+    assert.deepEqual((alerts[1] as unknown as { alert: unknown }).alert, {
+      device_id: 'pump-7',
+      rule: 'messages_refused',
+      clear: true,
+    });
+  });
+
   it('ATTACK: a topic of a client without keys reaches the reject reason escaped and short (old code: as sent, 60 KB)', async () => {
     await load([hmacNode], verifyFlow({ topicPattern: 'devices/+device_id/telemetry' }), creds);
     const bad = collect('bad');
@@ -275,27 +310,42 @@ describe('moby-hmac-verify node', function () {
     }
   });
 
-  it('counts messages and rejects by code in the Prometheus metrics, and provides the nonce cache gauge', async () => {
+  it('counts messages and rejects by code in the Prometheus metrics, and provides the nonce cache gauge (tenant caches included)', async () => {
     // the compiled node uses the compiled metrics module: read that registry
     const metrics = require('../../../dist/nodes/lib/metrics.js');
     const value = (text: string, series: string) =>
       Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
     const before = await metrics.metricsText();
-    await load([hmacNode], verifyFlow(), creds);
+    const NORTH = 'north-master-secret-0123456789';
+    const withTenant = { kr: { keys: JSON.stringify({ ...KEYS, '@tenants': { north: { '*': { m1: NORTH } } } }) } };
+    await load([hmacNode], verifyFlow(), withTenant);
     // the cache may start with nonces another test left in a journal of the same node id: count what it adds
     const loaded = await metrics.metricsText();
     const bad = collect('bad');
     const v = helper.getNode('v');
+    const ok = collect('ok');
     v.receive({ payload: envelope() });
     v.receive({ payload: envelope({ key: parseKey('not-the-pump-7-key') }) });
-    await waitFor(() => bad.length === 1, 3000, 'one reject');
+    // a tenant's device: its nonce lives in the tenant's own cache (the gauge read 0 for those, red-team 2026-12-06)
+    v.receive({
+      payload: JSON.stringify(
+        signEnvelope({
+          deviceId: 'mill-1',
+          key: deriveDeviceKey(parseKey(NORTH), 'mill-1'),
+          kid: 'm1',
+          body: PUMP_BODY,
+          tenant: 'north',
+        })
+      ),
+    });
+    await waitFor(() => bad.length === 1 && ok.length === 2, 3000, 'one reject, two verified');
     const after = await metrics.metricsText();
     const diff = (series: string) => value(after, series) - value(before, series);
-    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="in"}'), 2);
-    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="out"}'), 1);
+    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="in"}'), 3);
+    assert.equal(diff('moby_messages_total{node_type="moby-hmac-verify",outcome="out"}'), 2);
     assert.equal(diff('moby_rejects_total{node_type="moby-hmac-verify",code="bad_signature"}'), 1);
     assert.ok(/^moby_hmac_nonce_cache_entries /m.test(loaded), 'the gauge is provided once the node runs');
-    assert.equal(value(after, 'moby_hmac_nonce_cache_entries') - value(loaded, 'moby_hmac_nonce_cache_entries'), 1);
+    assert.equal(value(after, 'moby_hmac_nonce_cache_entries') - value(loaded, 'moby_hmac_nonce_cache_entries'), 2);
   });
 
   it('reloads a watched keys file: new devices verify, a broken edit keeps the previous keys', async () => {
