@@ -1,7 +1,7 @@
 // Verifier for the v1 scheme (see hmac.ts): extracts the proof from either carrier, then checks in order
-// malformed → device_mismatch → unknown_device/unknown_key → stale → bad_signature → replay, and only then
-// parses the body. Cheap checks run before the HMAC; the nonce is remembered only once the signature is
-// proven, so unauthenticated traffic cannot fill the replay cache.
+// malformed → device_mismatch → unknown_device/unknown_key → bad_signature → stale → replay, and only then
+// parses the body. Cheap form checks run before the HMAC; freshness and the nonce only once the signature is
+// proven, so unauthenticated traffic can neither be taken for a device's late data nor fill the replay cache.
 import { timingSafeEqual, createHmac } from 'node:crypto';
 import type { Reject } from '../contract';
 import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './scheme';
@@ -276,12 +276,6 @@ export class Verifier {
     if (!found.ok)
       return reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id');
 
-    const now = this.now();
-    const fresh = input.fresh !== false;
-    // before the HMAC: cheap checks first; a ts in the future is refused even without freshness
-    if ((fresh && proof.ts < now - this.tolerance) || proof.ts > now + this.tolerance)
-      return this.stale(proof.ts, now, deviceId);
-
     const candidates = proof.candidates;
     const signed =
       tenant === undefined
@@ -308,6 +302,16 @@ export class Verifier {
         'sig'
       );
     }
+
+    // freshness only once the message is authentic: checked before the HMAC (as until 2026-12-06), a forged
+    // message with an old ts was refused as `stale` in the name of the device it claimed, and the stale log line
+    // advised raising the tolerance, i.e. a client without keys could make a live device look as if it lost
+    // data (red-team round 2026-12-06). The order saved no HMAC an attacker could not cost anyway: a forged
+    // message with a fresh ts gets one. A ts in the future is refused even without freshness.
+    const now = this.now();
+    const fresh = input.fresh !== false;
+    if ((fresh && proof.ts < now - this.tolerance) || proof.ts > now + this.tolerance)
+      return this.stale(proof.ts, now, deviceId);
 
     const seen = fresh
       ? this.checkNonce(deviceId, tenant, proof.nonce, proof.ts, now, input.redelivered === true)

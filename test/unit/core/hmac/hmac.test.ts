@@ -300,6 +300,13 @@ describe('hmac core: verifier', () => {
     assert.equal(code(v.verify({ payload: env({ ts: NOW - 301 }), topic })), 'stale');
     assert.equal(code(v.verify({ payload: env({ ts: NOW + 301 }), topic })), 'stale');
     assert.equal(code(v.verify({ payload: env({ ts: NOW - 300 }), topic })), 'ok');
+    // ATTACK: a forged message with an old or future ts is a bad signature, not the device's late data (before,
+    // freshness came first: `stale` in the name of a live device, and a log line advising a wider tolerance)
+    for (const ts of [NOW - 3600, NOW + 3600])
+      assert.equal(
+        code(v.verify({ payload: env({ ts, key: parseKey('some-other-secret-key') }), topic })),
+        'bad_signature'
+      );
     const once = env({ nonce: 'only-once-1' });
     assert.equal(code(v.verify({ payload: once, topic })), 'ok');
     assert.equal(code(v.verify({ payload: once, topic })), 'replay');
