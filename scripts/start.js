@@ -14,6 +14,7 @@ const net = require('node:net');
 const { printLines } = require('./lib/child-output');
 const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
 const { tenantKeyVarClash, tenantMaster } = require('./lib/tenant-keys');
+const { addNotificationChannels } = require('./lib/notify-channels');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -174,6 +175,7 @@ function prepareUserDir(credentialSecret, env) {
     // Node-RED substitutes them when it creates the node, so flows_cred.json never holds their values. It
     // only reads credentials from flows_cred.json, encrypted with the credential secret: write it so.
     const nodes = JSON.parse(fs.readFileSync(source, 'utf8'));
+    log(addNotificationChannels(nodes, env));
     const creds = {};
     for (const n of nodes) {
       if (n.credentials) {

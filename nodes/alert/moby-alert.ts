@@ -215,6 +215,12 @@ export = function (RED: NodeAPI) {
       node.error((err as Error).message);
     }
     const hasTenantChannels = Object.keys(tenantChannelIds).length > 0;
+    // a flow that pages nobody says so once, at deploy (operator round 2026-12-06: the shipped flow had no
+    // channel, and nothing said that its alerts reached no one)
+    if (adminLanes.length === 0 && !hasTenantChannels)
+      node.warn(
+        'no notification channel selected (Slack, e-mail or webhook): alerts are recorded, written and served by the API, but page nobody'
+      );
     // Node-RED creates the config nodes a node names in its own properties first; ids inside a JSON
     // property are not seen as references, so the tenants' channels are looked up once every node of the
     // flow exists (before the delivery queue starts, so journalled jobs find their channel)

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { freePort, waitFor } from '../support/net';
 import { startAedes, type Broker } from '../support/aedes';
 import { decryptCredentials } from '../support/secure-nodered';
+import { startReceiver, type Receiver } from '../support/alert-servers';
 
 const root = path.resolve(__dirname, '..', '..');
 const BROKER_LOGIN = { username: 'moby-pipeline-user', password: 'br0ker-s3cret-pass' };
@@ -46,16 +47,20 @@ describe('npm start (smoke)', function () {
   let token = '';
   let password = '';
   let spawnedAt = 0;
+  let pager: Receiver;
 
   before(async () => {
     port = await freePort();
     broker = await startAedes(BROKER_LOGIN);
+    pager = await startReceiver();
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-'));
     env = {
       ...process.env,
       MOBY_PORT: String(port),
       MOBY_HOME: home,
       MOBY_MQTT_URL: `mqtt://${BROKER_LOGIN.username}:${BROKER_LOGIN.password}@127.0.0.1:${broker.port}`,
+      // a notification channel from the environment (the shipped flow has none)
+      MOBY_WEBHOOK_URL: `${pager.url}/moby-hook`,
     };
     for (const k of [
       'MOBY_INFLUX_URL',
@@ -78,6 +83,7 @@ describe('npm start (smoke)', function () {
   after(async () => {
     if (child) await stopMoby(child);
     await broker?.close();
+    await pager?.close();
     fs.rmSync(home, { recursive: true, force: true });
   });
 
@@ -227,6 +233,20 @@ describe('npm start (smoke)', function () {
     assert.ok(alerts.some((a) => a.device_id === offline.device_id && a.status === 'open'));
     assert.ok(alerts.some((a) => a.device_id === timeout.device_id && a.status === 'open'));
     assert.ok(Date.now() - started < 60000);
+  });
+
+  it('pages through the webhook MOBY_WEBHOOK_URL names (before: the shipped flow paged nobody, and nothing said so)', async () => {
+    assert.match(output, /notifications: webhook \(MOBY_WEBHOOK_URL\)/);
+    const page = await waitFor(
+      () => pager.delivered().find((r) => r.path === '/moby-hook' && /"alert_id"/.test(r.body)),
+      60000,
+      'a notification at the webhook',
+      500
+    );
+    const body = JSON.parse(page.body) as { type?: string; data?: { alert?: { device_id?: string; rule?: string } } };
+    assert.match(String(body.type), /^alert\./);
+    assert.ok(body.data?.alert?.device_id && body.data.alert.rule, page.body.slice(0, 300));
+    assert.ok(!output.includes(pager.url), 'the URL is not logged');
   });
 
   it('counts the pipeline in /moby/metrics (with the token), including the rejected forgeries and replays', async () => {
