@@ -220,7 +220,11 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   const message = why
     ? `Anomaly on ${device}${why} (${score}${threshold !== undefined ? `, threshold ${fmtNum(threshold)}` : ''}${peak})${topText}`
     : persistentBelow
-      ? `Anomaly on ${device}: ${method} point scores repeatedly above threshold ${fmtNum(threshold!)} (smoothed score ${fmtNum(r.score)}${peak})${topText}`
+      ? // without the smoothed score (in `value`): "above threshold 1 (smoothed score 0.6147)" read as a
+        // contradiction to the operator of round 2026-12-06; how high the alarm went says more
+        `Anomaly on ${device}: ${method} point scores repeatedly above threshold ${fmtNum(threshold!)}${
+          hasPeak && (inc!.peak as number) > 1 ? `, at most ${fmtNum(inc!.peak as number)} × threshold` : ''
+        }${topText}`
       : `Anomaly on ${device}: ${score}` +
         (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
         (peak ? ` (${peak.slice(2)})` : '') +

@@ -7,6 +7,15 @@ import { failureText, outboundFetch } from '../outbound';
 import { BoundedMap } from '../bounded-map';
 import { span } from '../span';
 
+/** What to do about MOBY's own alerts (system-alert.ts): the machine is not the one to inspect. */
+const SYSTEM_ACTIONS: Record<string, string> = {
+  monitoring_blind:
+    ' Restore the broker connection or what holds the pipeline (database, spool disk): until then no machine is watched.',
+  database_unwritable: ' Bring the database back or fix its credentials before the disk spool fills.',
+  messages_refused:
+    " Check the device's key, key id and clock against the keyring; if they are right, someone else is sending in its name.",
+};
+
 export function templateSummary(a: Alert): string {
   const what = a.message || `${a.rule} on ${a.device_id}`;
   // A resolve is paged with the alert as it is then. Its summary read "CRITICAL: Device press-901 is offline …
@@ -34,10 +43,14 @@ export function templateSummary(a: Alert): string {
       : '';
   const action =
     a.rule === 'device_offline'
-      ? ' Check power and network of the device.'
+      ? a.reason === 'timeout'
+        ? // its connection may well be up: a TIMEOUT is data that stopped, not always a cut (operator round
+          // 2026-12-06: "check power and network" for a device that stayed connected and only went quiet)
+          ' Check that the device is running and sending (its program and sensors), then its power and network.'
+        : ' Check power and network of the device.'
       : a.rule === 'rul'
         ? ' Plan maintenance before the remaining life runs out.'
-        : ' Inspect the machine and acknowledge the alert once someone is on it.';
+        : (SYSTEM_ACTIONS[a.rule] ?? ' Inspect the machine and acknowledge the alert once someone is on it.');
   return `${a.severity.toUpperCase()}: ${what}.${times}${dropped}${action}`.replace(/\.\./g, '.');
 }
 

@@ -8,7 +8,7 @@
 //   it does not repair itself.
 // - While it lasts: a line when its kind changes (unreachable ↔ refused credentials) and a reminder every
 //   `reminderMs`, with the points waiting in the spool.
-// - When a write succeeds again: one line with how long it lasted and what the spool still holds to replay.
+// - When a write succeeds again: one line with how long it lasted and the most the spool held meanwhile.
 // - The reason is the writer's last error, folded to one line, cut at 200 characters and escaped (`preview`).
 //
 // Pure: the node passes the writer's stats and the time; it logs what comes back.
@@ -58,6 +58,12 @@ export class OutageNotice {
    * (operator round 2026-12-06: "writable again after 68 s" after an outage of 123 s cut in two by a restart)
    */
   private fromStart = false;
+  /**
+   * the most points the spool held during the current failing stretch: at the first successful write the spool
+   * is already being drained (its first request took up to 5,000 lines), so its count then said "replaying 2
+   * spooled point(s)" after an outage that spooled 1,861 (operator round 2026-12-06)
+   */
+  private mostSpooled = 0;
 
   constructor(o: OutageNoticeOptions = {}) {
     this.graceMs = Math.max(0, o.graceMs ?? 5000);
@@ -70,6 +76,8 @@ export class OutageNotice {
       const was = this.since;
       const said = this.said;
       const atLeast = this.fromStart ? 'at least ' : '';
+      const held = Math.max(this.mostSpooled, s.spooled);
+      this.mostSpooled = 0;
       this.since = null;
       this.said = null;
       if (s.state === 'connected') this.everWritable = true;
@@ -79,13 +87,14 @@ export class OutageNotice {
         level: 'log',
         text: `database writable again after ${atLeast}${span(now - was)}${
           atLeast ? ' (not writable since Node-RED started)' : ''
-        }${s.spooled > 0 ? `: replaying ${s.spooled} spooled point(s)` : ''}`,
+        }${held > 0 ? `: replaying the disk spool (it held up to ${held} point(s))` : ''}`,
       };
     }
     if (this.since === null) {
       this.since = now;
       this.fromStart = !this.everWritable;
     }
+    if (s.spooled > this.mostSpooled) this.mostSpooled = s.spooled;
     // the reason can hold text the server sent: one line, cut, and escaped as every untrusted text in our log
     // lines is (names.ts preview: control characters and bidi overrides as \uXXXX)
     const reason = s.lastError ? ` (${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)})` : '';

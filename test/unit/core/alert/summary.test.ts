@@ -73,6 +73,24 @@ describe('alert summary: the template', () => {
     );
   });
 
+  it("a TIMEOUT, whose connection may be up, and MOBY's own alerts get advice of their own (operator round 2026-12-06)", () => {
+    const quiet: Alert = {
+      ...offline,
+      severity: 'warning',
+      reason: 'timeout',
+      message: 'Device fan-003 stopped sending data (last seen 2026-12-06T12:10:55.608Z)',
+    };
+    assert.match(
+      templateSummary(quiet),
+      /^WARNING: Device fan-003 stopped sending data .* Check that the device is running and sending \(its program and sensors\), then its power and network\.$/
+    );
+    const advice = (rule: string) => templateSummary({ ...offline, rule, message: 'x' }).replace(/^.*Z\. /, '');
+    assert.match(advice('monitoring_blind'), /^Restore the broker connection .* no machine is watched\.$/);
+    assert.match(advice('database_unwritable'), /^Bring the database back .* before the disk spool fills\.$/);
+    assert.match(advice('messages_refused'), /^Check the device's key, key id and clock against the keyring/);
+    assert.match(advice('overheat'), /^Inspect the machine/, "a flow's own rule keeps the general advice");
+  });
+
   it('a resolved alert reads as resolved, not as a new critical one (operator round 2026-12-06)', () => {
     const resolvedAt = offline.opened_at + 26 * 60_000;
     const auto = templateSummary({ ...offline, status: 'resolved', resolved_at: resolvedAt, resolved_by: 'auto' });

@@ -34,9 +34,16 @@ describe('OutageNotice (a database outage in the writer log)', () => {
     ]);
     assert.deepEqual(n.observe(view('connected', { spooled: 300 }), 72_000), {
       level: 'log',
-      text: 'database writable again after 62 s: replaying 300 spooled point(s)',
+      text: 'database writable again after 62 s: replaying the disk spool (it held up to 300 point(s))',
     });
     assert.equal(n.observe(view('connected'), 73_000), null, 'said once');
+    // the spool is already draining when the first write succeeds: the most it held is said, not what is left
+    n.observe(view('retrying', { spooled: 1861 }), 100_000);
+    n.observe(view('retrying', { spooled: 1900 }), 110_000);
+    assert.equal(
+      n.observe(view('connected', { spooled: 2 }), 111_000)?.text,
+      'database writable again after 11 s: replaying the disk spool (it held up to 1900 point(s))'
+    );
   });
 
   it('a failure the next retry repairs within the grace says nothing, neither its start nor its end', () => {
@@ -94,7 +101,7 @@ describe('OutageNotice (a database outage in the writer log)', () => {
     ]);
     assert.equal(
       n.observe(view('connected', { spooled: 10 }), 68_000)?.text,
-      'database writable again after at least 67 s (not writable since Node-RED started): replaying 10 spooled point(s)'
+      'database writable again after at least 67 s (not writable since Node-RED started): replaying the disk spool (it held up to 10 point(s))'
     );
     // the next outage began while it was writable: its length is known
     tick(n, view('retrying'), 70_000, 80_000);
