@@ -16,3 +16,20 @@ export function systemDeviceId(part: string, place: string): string {
       .slice(0, 100) || 'localhost';
   return `${part}@${p}`;
 }
+
+/** How one of these alerts ends: listening, writable … again. */
+export interface SystemClear {
+  kind: 'clear';
+  /** how long the opened alert's stretch lasted (ms); null for the clear after a start */
+  lastedMs: number | null;
+}
+
+/**
+ * The clear at the end of a failing stretch that began at `since`: for an alert this watch opened; or, as the
+ * first end since the watch was made (`fresh`: a restart), for an alert a previous run may have left open,
+ * which moby-alert ignores when none is. Null when there is nothing to clear.
+ */
+export function stretchClear(opened: boolean, since: number | null, fresh: boolean, now: number): SystemClear | null {
+  if (opened) return { kind: 'clear', lastedMs: now - (since ?? now) };
+  return fresh ? { kind: 'clear', lastedMs: null } : null;
+}

@@ -11,7 +11,7 @@
 // listening stretch therefore clears it once, which moby-alert ignores when nothing is open.
 //
 // Pure: the node passes what the sources say (null = listening, else why not) and the time on every sweep.
-import { systemDeviceId } from '../system-alert';
+import { stretchClear, systemDeviceId, type SystemClear } from '../system-alert';
 
 export interface BlindWatchOptions {
   /** blind this long (ms) before the alert opens; 0 turns the alert off */
@@ -23,8 +23,8 @@ export interface BlindWatchOptions {
 export type BlindSignal =
   /** blind since `since` (ms), for `reason` */
   | { kind: 'open'; since: number; reason: string }
-  /** listening again; `lastedMs` is how long the opened stretch lasted, null for the clear after a start */
-  | { kind: 'clear'; lastedMs: number | null };
+  /** listening again (stretchClear) */
+  | SystemClear;
 
 export class BlindWatch {
   private readonly alertAfterMs: number;
@@ -71,8 +71,7 @@ export class BlindWatch {
     this.listeningSince = null;
     this.opened = false;
     this.fresh = false;
-    if (opened) return { kind: 'clear', lastedMs: now - (since as number) };
-    return fresh ? { kind: 'clear', lastedMs: null } : null;
+    return stretchClear(opened, since, fresh, now);
   }
 }
 

@@ -15,6 +15,7 @@
 import { preview } from '../names';
 import { span } from '../span';
 import type { WriterState } from './writer';
+import { stretchClear, type SystemClear } from '../system-alert';
 
 export interface OutageAlertView {
   state: WriterState;
@@ -67,8 +68,7 @@ export class OutageAlert {
       this.since = null;
       this.level = null;
       this.fresh = false;
-      if (was !== null) return { kind: 'clear', lastedMs: now - (since as number) };
-      return fresh ? { kind: 'clear', lastedMs: null } : null;
+      return stretchClear(was !== null, since, fresh, now);
     }
     if (this.since === null) {
       this.since = now;
