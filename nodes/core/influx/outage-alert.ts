@@ -39,8 +39,7 @@ export function hostOf(url: string): string {
   }
 }
 
-export type OutageAlertSignal =
-  { kind: 'open'; severity: 'warning' | 'critical'; message: string } | { kind: 'clear'; lastedMs: number | null };
+export type OutageAlertSignal = { kind: 'open'; severity: 'warning' | 'critical'; message: string } | SystemClear;
 
 const failing = (s: WriterState) => s === 'retrying' || s === 'unauthorized';
 
