@@ -21,6 +21,7 @@ import {
 } from '../core/alert/channels';
 import { ReopenQuiet, type QuietOpening } from '../core/alert/reopen-quiet';
 import { PageHold } from '../core/alert/page-hold';
+import { ingestListening } from '../lib/ingest-watch';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
 import { MuteTable, outgrowsTable } from '../core/alert/mute';
@@ -854,6 +855,8 @@ export = function (RED: NodeAPI) {
       const { events, repeats } = engine.tick();
       emit(events);
       for (const r of repeats) if (afterHold('repeat', r.alert)) notify('repeat', r.alert, r.seq);
+      // a held OFFLINE page waits while MOBY cannot hear the devices (a broker outage sends every device's will)
+      pageHold.noteHearing(ingestListening(), Date.now());
       for (const a of pageHold.due(Date.now(), (id) => engine.get(id)))
         if (a.status === 'open' && !a.acknowledged) notify('open', a);
       // quiet reopens still open after 2 minutes: a machine down again after its "resolved" page is news

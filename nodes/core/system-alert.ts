@@ -4,6 +4,18 @@
 // operator sees "pipeline@plant-7:1880" or "database@10.0.0.5:8086" beside the machines, and each instance of a
 // cluster, each database, has an alert of its own.
 
+/** MOBY's own alerts' rules (blind-watch.ts, outage-alert.ts). */
+export const BLIND_RULE = 'monitoring_blind';
+export const DATABASE_RULE = 'database_unwritable';
+
+/**
+ * Rules whose every opening is paged, never quieted as a reopen (reopen-quiet.ts): they open only after minutes
+ * of a failing pipeline or database, and each says that MOBY's view of the plant is blind or losing data.
+ * Quieting one let a second broker outage within 10 minutes page 18 "device offline" alerts and not the one
+ * that explained them (operator round 2026-12-06).
+ */
+export const ALWAYS_PAGED_RULES: ReadonlySet<string> = new Set([BLIND_RULE, DATABASE_RULE]);
+
 /**
  * `<part>@<place>`, with the place reduced to the characters an alert's device id may hold (inputs.ts: word
  * characters, `.`, `:`, `@`, `-`) and cut to 100 characters; `localhost` when nothing of it is left.

@@ -89,6 +89,8 @@ interface VerifyDef extends NodeDef {
   deviceRate?: string | number;
   /** per-device burst on top of the rate, messages */
   deviceBurst?: string | number;
+  /** seconds a device that worked must send nothing verified, among 20+ refusals, before output 4 warns (0 = off) */
+  refusedAfter?: string | number;
 }
 
 interface SignDef extends NodeDef {
@@ -553,7 +555,8 @@ export = function (RED: NodeAPI) {
 
     // Output 4: a warning for moby-alert when every message in a keyring device's name is refused for a while
     // (a wrong key or clock), cleared by its next verified message (core/hmac/refusal-watch.ts)
-    const refusals = new RefusalWatch();
+    const refusedAfterMs = num(def.refusedAfter, 60, 0) * 1000;
+    const refusals = new RefusalWatch({ minSilenceMs: refusedAfterMs });
     const refusalAlert = (sig: RefusalSignal): NodeMessage =>
       ({
         topic: 'messages-refused',
@@ -562,6 +565,11 @@ export = function (RED: NodeAPI) {
             ? { device_id: sig.device_id, rule: REFUSAL_RULE, clear: true }
             : { device_id: sig.device_id, rule: REFUSAL_RULE, severity: 'warning', message: sig.message },
       }) as NodeMessage;
+    // a device nothing was refused for in 10 minutes: its alert is over
+    const refusalSweep = setInterval(() => {
+      for (const sig of refusals.sweep(Date.now())) node.send([null, null, null, refusalAlert(sig)]);
+    }, 60_000);
+    refusalSweep.unref?.();
 
     // Output 3 ("activity"): a small view of each verified message for device health, so that health is not
     // fed by a fan-out of output 1 that deep-clones every whole message (docs/benchmarks.md, "Views instead
@@ -637,7 +645,10 @@ export = function (RED: NodeAPI) {
           withReject(msg, r.reject);
           countRejected(VERIFY, r.reject.code);
           if (r.reject.code === 'stale') noteStale(r.reject);
-          const opened = refusals.refused(r.reject.device_id, r.reject.code, r.reject.reason, Date.now());
+          const opened =
+            refusedAfterMs > 0
+              ? refusals.refused(r.reject.device_id, r.reject.code, r.reject.reason, Date.now())
+              : null;
           if (opened) {
             countEvent(VERIFY, 'messages_refused_alert');
             send([null, null, null, refusalAlert(opened)]);
@@ -668,6 +679,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       if (batch.length) commit();
       clearInterval(staleSummary);
+      clearInterval(refusalSweep);
       status.stop();
       unregister();
       try {

@@ -36,8 +36,28 @@ export class PageHold {
    */
   private readonly held = new Set<string>();
 
+  /** MOBY cannot hear the devices now (see noteHearing) */
+  private deaf = false;
+  /** when MOBY last began to hear the devices again after a blind stretch (ms), or -Infinity */
+  private heardAgainAt = -Infinity;
+
   /** `holdMs` 0 holds nothing: every opening is paged at once, as before */
   constructor(readonly holdMs: number) {}
+
+  /**
+   * Whether MOBY can hear the devices at `now` (lib/ingest-watch.ts), told on every check. While it cannot, no
+   * held opening is due, and each is held for `holdMs` more once it hears again. A broker that stops sends
+   * every connected device's will as it goes (Mosquitto does; aedes' own will sweep too) and the devices come
+   * back only once it is up again: that paged 18 "device offline" criticals for one broker outage (operator
+   * round 2026-12-06). A device that really died then is paged one hold after MOBY hears again.
+   */
+  noteHearing(hearing: boolean, now: number): void {
+    if (!hearing) this.deaf = true;
+    else if (this.deaf) {
+      this.deaf = false;
+      this.heardAgainAt = now;
+    }
+  }
 
   get size(): number {
     return this.held.size;
@@ -74,10 +94,11 @@ export class PageHold {
    */
   due(now: number, lookup: (id: string) => Alert | undefined): Alert[] {
     const out: Alert[] = [];
+    if (this.deaf) return out;
     for (const id of this.held) {
       const alert = lookup(id);
       if (!alert) this.held.delete(id);
-      else if (alert.opened_at + this.holdMs <= now) {
+      else if (Math.max(alert.opened_at, this.heardAgainAt) + this.holdMs <= now) {
         this.held.delete(id);
         out.push(alert);
       }

@@ -22,6 +22,7 @@
 // Across a restart (a deploy of the flow restarts the node too) the entries are rebuilt from what is already
 // kept: the restored alerts and the notification queue's record of what it sent or holds (`seed`), so a
 // condition that flaps through a deploy does not page again at once.
+import { ALWAYS_PAGED_RULES } from '../system-alert';
 import type { Alert, Severity } from '../contract';
 import { BoundedMap } from '../bounded-map';
 
@@ -73,7 +74,7 @@ export class ReopenQuiet {
 
   /** An alert opened: its notification as it should go out (with what was quiet before it), or null: quiet. */
   open(alert: Alert, now: number): QuietOpening | null {
-    if (this.windowMs <= 0) return { quieted: 0 };
+    if (this.windowMs <= 0 || ALWAYS_PAGED_RULES.has(alert.rule)) return { quieted: 0 };
     const key = ReopenQuiet.key(alert);
     const e = this.entries.get(key);
     if (e) this.entries.delete(key); // re-inserted below: Map order is least recently used first
@@ -101,6 +102,7 @@ export class ReopenQuiet {
     if (this.windowMs <= 0) return;
     const byKey = new Map<string, Alert[]>();
     for (const a of alerts) {
+      if (ALWAYS_PAGED_RULES.has(a.rule)) continue;
       const key = ReopenQuiet.key(a);
       const list = byKey.get(key);
       if (list) list.push(a);

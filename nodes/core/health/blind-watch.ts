@@ -11,7 +11,7 @@
 // listening stretch therefore clears it once, which moby-alert ignores when nothing is open.
 //
 // Pure: the node passes what the sources say (null = listening, else why not) and the time on every sweep.
-import { stretchClear, systemDeviceId, type SystemClear } from '../system-alert';
+import { BLIND_RULE, stretchClear, systemDeviceId, type SystemClear } from '../system-alert';
 
 export interface BlindWatchOptions {
   /** blind this long (ms) before the alert opens; 0 turns the alert off */
@@ -75,8 +75,7 @@ export class BlindWatch {
   }
 }
 
-/** The rule of the monitoring-blind alert. */
-export const BLIND_RULE = 'monitoring_blind';
+export { BLIND_RULE } from '../system-alert';
 
 /**
  * The alert's device: this Node-RED, as `pipeline@<host>:<port>` (system-alert.ts), so several instances of a

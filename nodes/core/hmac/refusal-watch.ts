@@ -1,18 +1,26 @@
 // A device of the keyring whose messages are all refused — a key rotated on one side only, a wrong kid, a clock
 // far off, a device replaying its buffer — was seen only in moby_rejects_total and the reject output. Device
 // health then times it out ("stopped sending data") while it keeps sending, and whoever walks to the machine
-// finds it running. This turns such a stretch into one warning per device that says what is refused and why:
-// opened once `minRefused` messages in its name have been refused within `windowMs` with none verified in
-// between, cleared by its next verified message.
+// finds it running. This turns such a stretch into one warning per device that says what is refused and why.
 //
-// Which refusals count: those naming a device the keyring has a key for (bad_signature, unknown_key) or whose
-// time or nonce is wrong (stale, replay). Not unknown_device (anyone can make up ids; a device without a key is
-// not one of ours) nor malformed envelopes (no trustworthy device id). Anyone can send a bad signature in a
-// device's name, so the text says that too; a device that sends verified data never has this alert (each verified
-// message resets its count), so a client without keys can raise it only for a device that is silent anyway.
+// Who can raise it matters: anyone on the broker can send a bad signature in any device's name, and a keyring
+// with a master key has a key for every id. A first version (operator round 2026-12-06) let a client without
+// keys page 100 made-up ids in 2 s, and page a live device with a burst between two of its verified messages.
+// So the warning opens only for a device that
+// - was verified at least once since this node started (a made-up id never was; `maxProven` are remembered,
+//   the oldest forgotten first), and
+// - has had `minRefused` messages refused in its name and **none verified for `minSilenceMs`** (default 60 s)
+//   since the first of them: every verified message starts the count again, so a live device never opens it,
+//   whatever a forger sends in between.
+// A client without keys can therefore raise it only for a device that worked and has sent nothing verified for a
+// minute (already TIMEOUT or OFFLINE): then someone is indeed sending in its name, and the text says so.
+// It clears with the device's next verified message, or once nothing has been refused in its name for
+// `windowMs` (`sweep`): the condition is over.
 //
-// Bounded: at most `maxDevices` devices are watched (the least recently refused is forgotten first), and a
-// verified message of a device with no refusals costs one size check.
+// Which refusals count: bad_signature and unknown_key (a key exists for the device), stale and replay. Not
+// unknown_device, malformed envelopes (no trustworthy device id) nor rate refusals (authentic messages).
+// Bounded: at most `maxDevices` devices are watched (the least recently refused is forgotten first: its alert
+// is delayed, never wrongly opened); a verified message costs one lookup in each of two maps.
 import { BoundedMap } from '../bounded-map';
 import { span } from '../span';
 
@@ -22,18 +30,23 @@ export const REFUSAL_RULE = 'messages_refused';
 const WATCHED = new Set(['bad_signature', 'unknown_key', 'stale', 'replay']);
 
 export interface RefusalWatchOptions {
-  /** refusals within the window that open the alert (default 20) */
+  /** refusals, with none verified in between, that open the alert (default 20) */
   minRefused?: number;
-  /** ms (default 600,000) */
+  /** how long the device must have sent nothing verified since the first of them, ms (default 60,000) */
+  minSilenceMs?: number;
+  /** refusals further apart than this (ms) do not add up; none for this long clears the alert (default 600,000) */
   windowMs?: number;
   /** devices watched at once (default 10,000) */
   maxDevices?: number;
+  /** devices remembered as verified since the start (default 100,000) */
+  maxProven?: number;
 }
 
 export type RefusalSignal = { kind: 'open'; device_id: string; message: string } | { kind: 'clear'; device_id: string };
 
 interface Entry {
   since: number;
+  last: number;
   count: number;
   codes: Map<string, number>;
   lastReason: string;
@@ -42,13 +55,18 @@ interface Entry {
 
 export class RefusalWatch {
   private readonly minRefused: number;
+  private readonly minSilenceMs: number;
   private readonly windowMs: number;
   private readonly devices: BoundedMap<string, Entry>;
+  /** devices verified since the start (insertion order: the first verified is forgotten first) */
+  private readonly proven: BoundedMap<string, true>;
 
   constructor(o: RefusalWatchOptions = {}) {
     this.minRefused = Math.max(1, Math.floor(o.minRefused ?? 20));
+    this.minSilenceMs = Math.max(0, o.minSilenceMs ?? 60_000);
     this.windowMs = Math.max(1, o.windowMs ?? 600_000);
     this.devices = new BoundedMap(o.maxDevices ?? 10_000);
+    this.proven = new BoundedMap(o.maxProven ?? 100_000);
   }
 
   /** devices forgotten to stay within the bound */
@@ -58,16 +76,17 @@ export class RefusalWatch {
 
   /** A refused message in the name of `deviceId` (the claimed id), with its verify code and reason. */
   refused(deviceId: string | undefined, code: string, reason: string, now: number): RefusalSignal | null {
-    if (deviceId === undefined || !WATCHED.has(code)) return null;
+    if (deviceId === undefined || !WATCHED.has(code) || !this.proven.has(deviceId)) return null;
     let e = this.devices.get(deviceId);
-    if (!e || (!e.open && now - e.since > this.windowMs)) {
-      e = { since: now, count: 0, codes: new Map(), lastReason: '', open: false };
+    if (!e || (!e.open && now - e.last > this.windowMs)) {
+      e = { since: now, last: now, count: 0, codes: new Map(), lastReason: '', open: false };
     }
     this.devices.set(deviceId, e); // also marks it the most recently refused
     e.count++;
+    e.last = now;
     e.codes.set(code, (e.codes.get(code) ?? 0) + 1);
     e.lastReason = reason;
-    if (e.open || e.count < this.minRefused) return null;
+    if (e.open || e.count < this.minRefused || now - e.since < this.minSilenceMs) return null;
     e.open = true;
     const codes = [...e.codes].map(([c, n]) => `${c} ${n}`).join(', ');
     return {
@@ -82,10 +101,22 @@ export class RefusalWatch {
 
   /** A verified message of `deviceId`: its count starts again; an open alert is cleared. */
   verified(deviceId: string): RefusalSignal | null {
+    if (!this.proven.has(deviceId)) this.proven.set(deviceId, true);
     if (this.devices.size === 0) return null;
     const e = this.devices.get(deviceId);
     if (!e) return null;
     this.devices.delete(deviceId);
     return e.open ? { kind: 'clear', device_id: deviceId } : null;
+  }
+
+  /** The clears of alerts whose device has had nothing refused for `windowMs`; forgets such devices. */
+  sweep(now: number): RefusalSignal[] {
+    const out: RefusalSignal[] = [];
+    for (const [id, e] of this.devices) {
+      if (now - e.last <= this.windowMs) continue;
+      this.devices.delete(id);
+      if (e.open) out.push({ kind: 'clear', device_id: id });
+    }
+    return out;
   }
 }

@@ -27,8 +27,7 @@ export interface OutageAlertView {
   spoolError?: string;
 }
 
-/** The rule of the alert moby-alert opens for it. */
-export const DATABASE_RULE = 'database_unwritable';
+export { DATABASE_RULE } from '../system-alert';
 
 /** `host:port` of a database URL, without credentials or path; the URL itself when it does not parse. */
 export function hostOf(url: string): string {

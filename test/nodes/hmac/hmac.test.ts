@@ -150,21 +150,42 @@ describe('moby-hmac-verify node', function () {
     assert.match(stale[0], /raise the tolerance and the replay cache together/);
   });
 
-  it('a keyring device whose messages are all refused raises one warning on output 4, cleared by its next verified message (before: only counters, and device health called it silent)', async () => {
-    const flow = verifyFlow({ topicPattern: 'devices/+/telemetry' });
+  it('a device that worked and whose messages are now all refused raises one warning on output 4, cleared by its next verified message; made-up ids and a live device never (before: only counters, and device health called it silent)', async () => {
+    const flow = verifyFlow({ topicPattern: 'devices/+/telemetry', refusedAfter: 0.5 });
     (flow[1] as { wires: string[][] }).wires = [['ok'], ['bad'], [], ['alerts']];
-    await load([hmacNode], [...flow, { id: 'alerts', type: 'helper' }], creds);
+    // with a master key, as the shipped keyring: every id has a key, so a made-up id's forgeries are bad_signature
+    const withMaster = { kr: { keys: JSON.stringify({ ...KEYS, '*': { m1: 'fleet-master-secret-0123456789' } }) } };
+    await load([hmacNode], [...flow, { id: 'alerts', type: 'helper' }], withMaster);
     const ok = collect('ok');
     const bad = collect('bad');
     const alerts = collect('alerts');
     const v = helper.getNode('v');
     const topic = 'devices/pump-7/telemetry';
-    // a key rotated on the server only: the device still signs with a key the keyring no longer has
-    for (let i = 0; i < 25; i++) v.receive({ payload: envelope({ key: parseKey('pump-7-old-secret') }), topic });
-    // made-up ids never count
-    for (let i = 0; i < 25; i++)
-      v.receive({ payload: envelope({ deviceId: `ghost-${i % 2}` }), topic: `devices/ghost-${i % 2}/telemetry` });
-    await waitFor(() => bad.length === 50, 3000, 'all refused');
+    const sensorTopic = 'devices/sensor_001/telemetry';
+    const sensor = () =>
+      JSON.stringify(signEnvelope({ deviceId: 'sensor_001', key: parseKey(SENSOR_KEY), kid: 's1', body: SENSOR_BODY }));
+    const kids: Record<string, string> = { 'pump-7': 'k1', sensor_001: 's1', 'ghost-1': 'm1' };
+    const forged = (deviceId: string) =>
+      envelope({ deviceId, kid: kids[deviceId], key: parseKey('pump-7-old-secret') });
+    v.receive({ payload: envelope(), topic }); // pump-7 works
+    // then its key is rotated on the server only: every message is refused, for longer than refusedAfter
+    // meanwhile sensor_001 keeps sending, with forgeries in its name in between; ghost-1 was never verified
+    for (let k = 0; k < 8; k++) {
+      v.receive({ payload: sensor(), topic: sensorTopic });
+      for (let i = 0; i < 4; i++) {
+        v.receive({ payload: forged('pump-7'), topic });
+        v.receive({ payload: forged('ghost-1'), topic: 'devices/ghost-1/telemetry' });
+      }
+      // a burst of more than 20 between two verified messages of a live device
+      for (let i = 0; i < 25; i++) v.receive({ payload: forged('sensor_001'), topic: sensorTopic });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitFor(() => bad.length === 264 && ok.length === 9, 3000, 'all refused, the rest verified');
+    assert.deepEqual([...new Set(bad.map((m) => `${m.moby!.reject!.device_id}:${m.moby!.reject!.code}`))].sort(), [
+      'ghost-1:bad_signature',
+      'pump-7:bad_signature',
+      'sensor_001:bad_signature',
+    ]);
     assert.equal(alerts.length, 1, JSON.stringify(alerts));
     const a = alerts[0] as unknown as { topic: string; alert: Record<string, unknown> };
     assert.equal(a.topic, 'messages-refused');
@@ -174,10 +195,10 @@ describe('moby-hmac-verify node', function () {
     );
     assert.match(
       String(a.alert.message),
-      /^20 message\(s\) in the name of pump-7 refused in \d+ s and none verified \(bad_signature 20; the last: signature does not match key k1\)/
+      /^2\d message\(s\) in the name of pump-7 refused in \d+ s and none verified \(bad_signature 2\d; the last: signature does not match key k1\)/
     );
     v.receive({ payload: envelope(), topic }); // the device has its key again
-    await waitFor(() => ok.length === 1 && alerts.length === 2, 3000, 'verified, and the clear');
+    await waitFor(() => ok.length === 10 && alerts.length === 2, 3000, 'verified, and the clear');
     assert.deepEqual((alerts[1] as unknown as { alert: unknown }).alert, {
       device_id: 'pump-7',
       rule: 'messages_refused',

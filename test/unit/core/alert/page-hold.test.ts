@@ -65,6 +65,38 @@ describe('PageHold (held OFFLINE pages)', () => {
     assert.equal(hold.follow('resolve', health('gw-1', 'ONLINE')!), 'not_held');
   });
 
+  it('while MOBY cannot hear, nothing is due; each held page waits a full hold after it hears again (a broker outage sends every will: operator round 2026-12-06)', () => {
+    const { clock, engine, hold, health, lookup } = setup(60_000);
+    const t0 = clock.t;
+    // a stopping broker hands over the wills of the devices connected to it, then the pipeline loses it
+    const wills = ['gw-1', 'gw-2', 'gw-3'].map((d) => health(d, 'OFFLINE')!);
+    for (const a of wills) hold.hold(a);
+    hold.noteHearing(false, t0 + 100);
+    for (let t = t0; t <= t0 + 300_000; t += 10_000) assert.deepEqual(hold.due(t, lookup), [], 'nothing while deaf');
+    // the broker is back at +300 s; gw-1 and gw-2 reconnect and send data, gw-3 really died
+    hold.noteHearing(true, t0 + 300_000);
+    clock.t = t0 + 305_000;
+    for (const d of ['gw-1', 'gw-2']) {
+      const resolved = health(d, 'ONLINE')!;
+      assert.equal(hold.follow('resolve', resolved), 'dropped');
+    }
+    assert.deepEqual(hold.due(t0 + 359_999, lookup), [], 'a full hold after hearing again');
+    assert.deepEqual(
+      hold.due(t0 + 360_000, lookup).map((a) => a.device_id),
+      ['gw-3']
+    );
+    assert.equal(engine.get(wills[2].alert_id)?.status, 'open');
+    // without a blind stretch the hold counts from opened_at, as before
+    hold.noteHearing(true, t0 + 400_000);
+    clock.t = t0 + 400_000;
+    const later = health('gw-9', 'OFFLINE')!;
+    hold.hold(later);
+    assert.deepEqual(
+      hold.due(t0 + 460_000, lookup).map((a) => a.device_id),
+      ['gw-9']
+    );
+  });
+
   it('an acknowledgement drops the page; an escalation, a reminder or a raise pages the opening now', () => {
     const { hold, health } = setup(60_000);
     const a = health('gw-1', 'OFFLINE')!;

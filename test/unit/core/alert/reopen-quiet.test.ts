@@ -162,6 +162,28 @@ describe('alert: quiet reopens (ReopenQuiet)', () => {
     );
   });
 
+  it("MOBY's own alerts (pipeline blind, database unwritable) page every opening and resolve, never quieted (operator round 2026-12-06)", () => {
+    const { clock, engine, sent, pass } = setup(600_000);
+    const id = 'pipeline@vm:1880';
+    for (let k = 0; k < 3; k++) {
+      for (const rule of ['monitoring_blind', 'database_unwritable', 'anomaly']) {
+        for (const r of [
+          engine.apply({ kind: 'trigger', device_id: id, rule, severity: 'critical' }),
+          engine.apply({ kind: 'clear', device_id: id, rule, immediate: true }),
+        ]) {
+          assert.ok(r.ok);
+          pass(r.events);
+        }
+      }
+      clock.t += 60_000;
+    }
+    const kinds = (rule: string) =>
+      sent.filter(([, alertId]) => engine.get(alertId)?.rule === rule).map(([kind]) => kind);
+    assert.deepEqual(kinds('monitoring_blind'), ['open', 'resolve', 'open', 'resolve', 'open', 'resolve']);
+    assert.deepEqual(kinds('database_unwritable'), ['open', 'resolve', 'open', 'resolve', 'open', 'resolve']);
+    assert.deepEqual(kinds('anomaly'), ['open', 'resolve'], 'any other rule is still quieted');
+  });
+
   it('window 0 notifies every opening; the key bound forgets the least recently used first', () => {
     const off = setup(0);
     for (let i = 0; i < 3; i++) {
