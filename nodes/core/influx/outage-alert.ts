@@ -8,6 +8,8 @@
 // - **critical** as soon as points are lost during the outage: the spool dropped some at its bound, or the spool
 //   disk itself fails (ENOSPC, EIO …) so memory fills and points are refused. Raised even before the warning's
 //   delay: a loss is never worth waiting for.
+// - while points keep being lost, the critical alert's message is sent again with the count, at most once a
+//   minute (moby-alert records it as an update: no page).
 // - **clear** once a write succeeds again, which resolves it. After a restart the first successful write clears
 //   too, since the alert may still be open from before it (moby-alert ignores a clear when nothing is open).
 //
@@ -42,6 +44,9 @@ export type OutageAlertSignal = { kind: 'open'; severity: 'warning' | 'critical'
 
 const failing = (s: WriterState) => s === 'retrying' || s === 'unauthorized';
 
+/** how often a critical alert's loss count is said again while it grows (ms) */
+export const LOSS_UPDATE_MS = 60_000;
+
 export class OutageAlert {
   private readonly alertAfterMs: number;
   /** when the current failing stretch began, or null while the database takes points */
@@ -50,6 +55,9 @@ export class OutageAlert {
   private level: 'warning' | 'critical' | null = null;
   /** no successful write yet since this alert was made (a restart): the first one clears */
   private fresh = true;
+  /** the loss the critical message last said, and when: it is said again as it grows, at most once a minute */
+  private saidLost = 0;
+  private saidAt = -Infinity;
 
   /** `alertAfterMs`: how long the database must fail before the warning (0 turns the alert off) */
   constructor(alertAfterMs = 300_000) {
@@ -66,6 +74,8 @@ export class OutageAlert {
       this.since = null;
       this.level = null;
       this.fresh = false;
+      this.saidLost = 0;
+      this.saidAt = -Infinity;
       return stretchClear(was !== null, since, fresh, now);
     }
     if (this.since === null) {
@@ -74,15 +84,22 @@ export class OutageAlert {
     }
     const lost = s.dropped - this.droppedBefore;
     const want = lost > 0 || s.spoolError ? 'critical' : now - this.since >= this.alertAfterMs ? 'warning' : null;
-    if (want === null || want === this.level || this.level === 'critical') return null;
-    this.level = want;
+    // a critical alert is told again (an update, not a page) while the loss grows: it said "275 lost so far"
+    // until its resolve while 2,774 were lost (operator round 2026-12-06)
+    const grown = this.level === 'critical' && lost > this.saidLost && now - this.saidAt >= LOSS_UPDATE_MS;
+    if (!grown && (want === null || want === this.level || this.level === 'critical')) return null;
+    this.level = 'critical' === this.level ? 'critical' : want;
+    if (this.level === 'critical') {
+      this.saidLost = lost;
+      this.saidAt = now;
+    }
     const lasted = span(now - this.since);
     const reason = s.lastError ? ` (${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)})` : '';
     const what =
       s.state === 'unauthorized'
         ? `refuses the credentials${reason} for ${lasted}: fix the token or user`
         : `has not taken points for ${lasted}${reason}`;
-    if (want === 'warning')
+    if (this.level === 'warning')
       return {
         kind: 'open',
         severity: 'warning',

@@ -57,8 +57,15 @@ describe('OutageAlert', () => {
       (lost?.kind === 'open' && lost.message) || '',
       /^The database has not taken points for 20 s \(.*\), and points are being lost: the disk spool is at its bound \(Spool size limit\) and drops the oldest points; 30 lost so far\.$/
     );
-    assert.equal(a.observe(down({ dropped: 900 }), 400 * S), null, 'critical is not lowered to the warning later');
-    assert.equal(a.observe(up, 401 * S)?.kind, 'clear');
+    assert.equal(a.observe(down({ dropped: 80 }), 400 * S), null, 'critical is not lowered to the warning later');
+    // the loss grows: said again (moby-alert records an update, no page), at most once a minute
+    const more = a.observe(down({ dropped: 900 }), 401 * S);
+    assert.equal(more?.kind === 'open' && more.severity, 'critical');
+    assert.match((more?.kind === 'open' && more.message) || '', /; 850 lost so far\.$/);
+    assert.equal(a.observe(down({ dropped: 1000 }), 460 * S), null, 'not within the minute');
+    assert.match((a.observe(down({ dropped: 1000 }), 461 * S) as { message: string }).message, /; 950 lost so far\.$/);
+    assert.equal(a.observe(down({ dropped: 1000 }), 600 * S), null, 'nothing new, nothing said');
+    assert.equal(a.observe(up, 601 * S)?.kind, 'clear');
 
     const b = new OutageAlert(300 * S);
     b.observe(up, 0);
