@@ -33,11 +33,18 @@ export function deafReason(s: SourceLoad & { url?: string; lastError?: string })
   if (sourceCanHear(s)) return null;
   const broker = s.url ? `the broker ${s.url}` : 'the broker';
   if (!s.connected) {
-    const why = s.lastError ? `: ${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)}` : '';
+    const why = s.lastError ? `: ${plainError(preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200))}` : '';
     return `no connection to ${broker}${why}`;
   }
   return (
     `${s.load} message(s) from ${broker} in flight and none settled for ${span(s.now - s.lastSettledMs)}: ` +
     'the broker sends nothing more until a node downstream lets one go (is the database writable, the spool disk full?)'
   );
+}
+
+/** mqtt.js's terse errors in words a night shift reads (the end-to-end round of 2026-12-06: "connack timeout"). */
+function plainError(e: string): string {
+  if (/^connack timeout$/i.test(e)) return 'it takes the connection but does not answer (connack timeout)';
+  if (/^keepalive timeout$/i.test(e)) return 'it stopped answering (keep-alive timeout)';
+  return e;
 }

@@ -97,6 +97,16 @@ describe('BlindWatch', () => {
       reasons[1]!,
       /^1000 message\(s\) from the broker mqtt:\/\/b:1883 in flight and none settled for 3 min:/
     );
+    const down = (lastError: string) =>
+      deafReason({ connected: false, load: 0, window: 1, lastSettledMs: 0, now: 0, url: 'mqtt://b:1883', lastError });
+    assert.equal(
+      down('connack timeout'),
+      'no connection to the broker mqtt://b:1883: it takes the connection but does not answer (connack timeout)'
+    );
+    assert.equal(
+      down('Keepalive timeout'),
+      'no connection to the broker mqtt://b:1883: it stopped answering (keep-alive timeout)'
+    );
     assert.equal(
       deafReason({ connected: true, load: 1000, window: 1000, lastSettledMs: 0, now: 1000 }),
       null,
