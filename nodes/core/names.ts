@@ -107,6 +107,14 @@ export function preview(s: string, max = 40): string {
 }
 
 /**
+ * An error text a server or a library sent, for a log line or an alert: folded to one line, cut at `max`
+ * characters and escaped as preview() does (the writer's outage lines and alerts, the monitoring-blind reason).
+ */
+export function oneLine(s: string, max: number): string {
+  return preview(s.replace(/\s+/g, ' ').slice(0, max), max);
+}
+
+/**
  * A topic (or one of its levels) in a reject reason: MQTT lets any client publish on a topic of its own making,
  * any UTF-8 up to 64 KiB, and checks such as device_mismatch run before the signature, so before red-team round
  * 3 (2026-12-04) a client without keys put a U+202E, HTML or 60 KB into the reasons of verify and device health.

@@ -45,3 +45,22 @@ export function stretchClear(opened: boolean, since: number | null, fresh: boole
   if (opened) return { kind: 'clear', lastedMs: now - (since ?? now) };
   return fresh ? { kind: 'clear', lastedMs: null } : null;
 }
+
+/**
+ * The message moby-alert takes for an alert a node raises itself (`msg.alert`, inputs.ts): an opening with its
+ * severity and text, or the clear that resolves it at once. `extra` adds message properties (a tenant's
+ * `moby`). One shape for the blind watch, the writer's database alert and the verifier's refused devices.
+ */
+export function explicitAlert(
+  topic: string,
+  deviceId: string,
+  rule: string,
+  signal: { kind: 'clear' } | { kind: 'open'; severity: 'warning' | 'critical'; message: string },
+  extra: Record<string, unknown> = {}
+): { topic: string; alert: Record<string, unknown> } & Record<string, unknown> {
+  const alert =
+    signal.kind === 'clear'
+      ? { device_id: deviceId, rule, clear: true }
+      : { device_id: deviceId, rule, severity: signal.severity, message: signal.message };
+  return { topic, alert, ...extra };
+}

@@ -29,6 +29,7 @@ import { healthView } from '../core/health/extract';
 import { isOutputWired } from '../lib/wires';
 import { LineWindow } from '../core/line-window';
 import { REFUSAL_RULE, RefusalWatch, type RefusalSignal } from '../core/hmac/refusal-watch';
+import { explicitAlert } from '../core/system-alert';
 import { DEFAULT_REPLAY_CAPACITY, NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 import {
@@ -558,13 +559,12 @@ export = function (RED: NodeAPI) {
     const refusedAfterMs = num(def.refusedAfter, 60, 0) * 1000;
     const refusals = new RefusalWatch({ minSilenceMs: refusedAfterMs });
     const refusalAlert = (sig: RefusalSignal): NodeMessage =>
-      ({
-        topic: 'messages-refused',
-        alert:
-          sig.kind === 'clear'
-            ? { device_id: sig.device_id, rule: REFUSAL_RULE, clear: true }
-            : { device_id: sig.device_id, rule: REFUSAL_RULE, severity: 'warning', message: sig.message },
-      }) as NodeMessage;
+      explicitAlert(
+        'messages-refused',
+        sig.device_id,
+        REFUSAL_RULE,
+        sig.kind === 'clear' ? sig : { kind: 'open', severity: 'warning', message: sig.message }
+      ) as NodeMessage;
     // a device nothing was refused for in 10 minutes: its alert is over
     const refusalSweep = setInterval(() => {
       for (const sig of refusals.sweep(Date.now())) node.send([null, null, null, refusalAlert(sig)]);

@@ -37,7 +37,7 @@ import { tenantMapSetting } from '../lib/tenant-settings';
 import { eachInBatch } from '../core/batch';
 import { tenantOfMessage } from '../core/tenant';
 import { OutageAlert, DATABASE_RULE, hostOf } from '../core/influx/outage-alert';
-import { systemDeviceId } from '../core/system-alert';
+import { explicitAlert, systemDeviceId } from '../core/system-alert';
 
 const CONFIG_TYPE = 'moby-influx';
 const WRITE_TYPE = 'moby-influx-write';
@@ -359,14 +359,7 @@ export = function (RED: NodeAPI) {
       // a tenant's database alert is that tenant's (moby-alert keeps one engine per tenant)
       node.send([
         null,
-        {
-          topic: 'database-outage',
-          alert:
-            signal.kind === 'clear'
-              ? { device_id: databaseId, rule: DATABASE_RULE, clear: true }
-              : { device_id: databaseId, rule: DATABASE_RULE, severity: signal.severity, message: signal.message },
-          ...(label ? { moby: { tenant: label } } : {}),
-        },
+        explicitAlert('database-outage', databaseId, DATABASE_RULE, signal, label ? { moby: { tenant: label } } : {}),
       ]);
     }
 

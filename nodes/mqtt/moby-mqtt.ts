@@ -248,7 +248,11 @@ export = function (RED: NodeAPI) {
     // why not, for device health's monitoring-blind alert (core/health/blind-watch.ts)
     const unprobe = configError
       ? () => undefined
-      : registerIngestProbe(node.id, () => deafReason({ ...load(), url: brokerUrls(), lastError }) ?? true);
+      : registerIngestProbe(node.id, () => {
+          // read every tick of moby-alert and every sweep of device health: the sentence only when it cannot hear
+          const now = load();
+          return sourceCanHear(now) || (deafReason({ ...now, url: brokerUrls(), lastError }) ?? true);
+        });
 
     /**
      * Drops the connection so the broker sends the failed messages again (MQTT 3.1.1 redelivers only on a new

@@ -11,7 +11,7 @@
 // listening stretch therefore clears it once, which moby-alert ignores when nothing is open.
 //
 // Pure: the node passes what the sources say (null = listening, else why not) and the time on every sweep.
-import { BLIND_RULE, stretchClear, systemDeviceId, type SystemClear } from '../system-alert';
+import { BLIND_RULE, explicitAlert, stretchClear, systemDeviceId, type SystemClear } from '../system-alert';
 
 export interface BlindWatchOptions {
   /** blind this long (ms) before the alert opens; 0 turns the alert off */
@@ -46,7 +46,7 @@ export class BlindWatch {
     return this.alertAfterMs > 0;
   }
 
-  /** Whether the alert is open (for the node's status). */
+  /** Whether the alert is open. */
   get isOpen(): boolean {
     return this.opened;
   }
@@ -92,18 +92,13 @@ export function blindAlertMessage(
   signal: BlindSignal,
   now: number
 ): { topic: string; alert: Record<string, unknown> } {
-  if (signal.kind === 'clear')
-    return { topic: 'monitoring-blind', alert: { device_id: deviceId, rule: BLIND_RULE, clear: true } };
+  if (signal.kind === 'clear') return explicitAlert('monitoring-blind', deviceId, BLIND_RULE, signal);
   const mins = Math.max(1, Math.round((now - signal.since) / 60_000));
-  return {
-    topic: 'monitoring-blind',
-    alert: {
-      device_id: deviceId,
-      rule: BLIND_RULE,
-      severity: 'critical',
-      message:
-        `MOBY has not heard the devices for ${mins} min: ${signal.reason}. ` +
-        'Device timeouts are paused meanwhile, so a machine that stops now is not reported until the pipeline hears again.',
-    },
-  };
+  return explicitAlert('monitoring-blind', deviceId, BLIND_RULE, {
+    kind: 'open',
+    severity: 'critical',
+    message:
+      `MOBY has not heard the devices for ${mins} min: ${signal.reason}. ` +
+      'Device timeouts are paused meanwhile, so a machine that stops now is not reported until the pipeline hears again.',
+  });
 }

@@ -14,7 +14,7 @@
 //   too, since the alert may still be open from before it (moby-alert ignores a clear when nothing is open).
 //
 // Pure: the node passes each writer's stats and the time once a second.
-import { preview } from '../names';
+import { oneLine } from '../names';
 import { span } from '../span';
 import type { WriterState } from './writer';
 import { stretchClear, type SystemClear } from '../system-alert';
@@ -94,7 +94,7 @@ export class OutageAlert {
       this.saidAt = now;
     }
     const lasted = span(now - this.since);
-    const reason = s.lastError ? ` (${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)})` : '';
+    const reason = s.lastError ? ` (${oneLine(s.lastError, 200)})` : '';
     const what =
       s.state === 'unauthorized'
         ? `refuses the credentials${reason} for ${lasted}: fix the token or user`
@@ -108,7 +108,7 @@ export class OutageAlert {
           'written when it answers; the dashboards show nothing newer until then.',
       };
     const loss = s.spoolError
-      ? `the spool disk fails (${preview(s.spoolError.replace(/\s+/g, ' ').slice(0, 120), 120)}), so new points cannot be kept`
+      ? `the spool disk fails (${oneLine(s.spoolError, 120)}), so new points cannot be kept`
       : 'the disk spool is at its bound (Spool size limit) and drops the oldest points';
     return {
       kind: 'open',

@@ -9,11 +9,11 @@
 // - While it lasts: a line when its kind changes (unreachable ↔ refused credentials) and a reminder every
 //   `reminderMs`, with the points waiting in the spool.
 // - When a write succeeds again: one line with how long it lasted and the most the spool held meanwhile.
-// - The reason is the writer's last error, folded to one line, cut at 200 characters and escaped (`preview`).
+// - The reason is the writer's last error, folded to one line, cut at 200 characters and escaped (`oneLine`).
 //
 // Pure: the node passes the writer's stats and the time; it logs what comes back.
 
-import { preview } from '../names';
+import { oneLine } from '../names';
 import { span } from '../span';
 import type { WriterState } from './writer';
 
@@ -96,8 +96,8 @@ export class OutageNotice {
     }
     if (s.spooled > this.mostSpooled) this.mostSpooled = s.spooled;
     // the reason can hold text the server sent: one line, cut, and escaped as every untrusted text in our log
-    // lines is (names.ts preview: control characters and bidi overrides as \uXXXX)
-    const reason = s.lastError ? ` (${preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200)})` : '';
+    // lines is (names.ts oneLine: control characters and bidi overrides as \uXXXX)
+    const reason = s.lastError ? ` (${oneLine(s.lastError, 200)})` : '';
     const waiting = `${s.spooled} spooled, ${s.buffered} in memory`;
     if (this.said === null) {
       if (s.state !== 'unauthorized' && now - this.since < this.graceMs) return null;

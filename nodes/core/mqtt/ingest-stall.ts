@@ -3,7 +3,7 @@
 // (the broker sends nothing more until something settles) and nothing has settled for `graceMs`. A full
 // window that keeps settling — a busy pipeline working through a backlog — still hears: messages keep
 // arriving, so silence keeps meaning silence and a dead device is still reported.
-import { preview } from '../names';
+import { oneLine } from '../names';
 import { span } from '../span';
 
 export const STALL_GRACE_MS = 2000;
@@ -33,7 +33,7 @@ export function deafReason(s: SourceLoad & { url?: string; lastError?: string })
   if (sourceCanHear(s)) return null;
   const broker = s.url ? `the broker ${s.url}` : 'the broker';
   if (!s.connected) {
-    const why = s.lastError ? `: ${plainError(preview(s.lastError.replace(/\s+/g, ' ').slice(0, 200), 200))}` : '';
+    const why = s.lastError ? `: ${plainError(oneLine(s.lastError, 200))}` : '';
     return `no connection to ${broker}${why}`;
   }
   return (
