@@ -342,13 +342,22 @@ export = function (RED: NodeAPI) {
      */
     function afterHold(kind: NotificationKind, alert: Alert): boolean {
       const held = pageHold.follow(kind, alert);
-      if (held === 'not_held') return true;
-      if (held === 'dropped') {
-        if (kind === 'resolve') countEvent(TYPE, 'outage_unpaged');
-        return false;
+      switch (held) {
+        case 'not_held':
+          return true;
+        case 'dropped':
+          if (kind === 'resolve') countEvent(TYPE, 'outage_unpaged');
+          return false;
+        case 'raise_dropped':
+          countEvent(TYPE, 'raise_unpaged');
+          return true;
+        case 'page_raise_now':
+          notify('raise', alert, SEVERITY_RANK[alert.severity]);
+          return true;
+        case 'page_now':
+          if (notifyOn.has('open')) notify('open', alert);
+          return true;
       }
-      if (notifyOn.has('open')) notify('open', alert);
-      return true;
     }
 
     function eventMessages(events: AlertEvent[]): NodeMessage[] {
@@ -359,7 +368,12 @@ export = function (RED: NodeAPI) {
           if (notifyOn.has('open') && !pageHold.hold(ev.alert)) notify('open', ev.alert);
         } else if (ev.event === 'update') {
           // the severity only rises within an alert, so the level is the notification's sequence: one page per level
-          if (ev.raised_from !== undefined && afterHold('raise', ev.alert) && notifyOn.has('raise'))
+          if (
+            ev.raised_from !== undefined &&
+            afterHold('raise', ev.alert) &&
+            notifyOn.has('raise') &&
+            !pageHold.holdRaise(ev.alert, Date.now())
+          )
             notify('raise', ev.alert, SEVERITY_RANK[ev.alert.severity]);
         }
         // an alert pushed out by the bound is not news to a person: during a flood this would be one
@@ -857,8 +871,9 @@ export = function (RED: NodeAPI) {
       for (const r of repeats) if (afterHold('repeat', r.alert)) notify('repeat', r.alert, r.seq);
       // a held OFFLINE page waits while MOBY cannot hear the devices (a broker outage sends every device's will)
       pageHold.noteHearing(ingestListening(), Date.now());
-      for (const a of pageHold.due(Date.now(), (id) => engine.get(id)))
-        if (a.status === 'open' && !a.acknowledged) notify('open', a);
+      for (const { kind, alert: a } of pageHold.due(Date.now(), (id) => engine.get(id)))
+        if (a.status === 'open' && !a.acknowledged)
+          notify(kind, a, kind === 'raise' ? SEVERITY_RANK[a.severity] : undefined);
       // quiet reopens still open after 2 minutes: a machine down again after its "resolved" page is news
       for (const { alert, quiet } of reopenQuiet.due(Date.now(), (id) => engine.get(id))) {
         countEvent(TYPE, 'quiet_reopen_paged');

@@ -10,6 +10,14 @@
 // If it resolved first, neither its opening nor its resolve is paged (counted as `outage_unpaged`); if someone
 // acknowledged it first, they know: nothing is paged either. Any other news of a held alert (an escalation, a
 // reminder, a raised severity) ends the hold: the opening is paged at once, before that news.
+// A will that RAISES an open alert waits the same way (holdRaise): a device's TIMEOUT warning (already paged)
+// becomes critical when the broker hands over its will; if the device is back within the hold, that critical
+// "raise" page is not sent (counted as `raise_unpaged`) and its resolve is paged as usual, since the warning
+// was. Before, a device that merely rebooted after timing out was paged critical at once (end-to-end round
+// 2026-12-06). An acknowledgement ends such a hold too (the raise is no news to someone who acknowledged);
+// anything else (an escalation, a reminder, an eviction) pages the raise at once, before that news. A raise
+// held when the node stops is not held again after the restart: the alert records no raise, and an alert
+// opened critical by a will looks the same (its warning was paged; the alert shows critical).
 // Across a restart the holds are rebuilt from the restored alerts and what the notification queue sent or
 // holds (`seed`): an open, unacknowledged alert of this kind whose opening was never notified is held again
 // until its opened_at + holdMs, which may be now (a crash during the hold must not cost the page of a device
@@ -23,8 +31,17 @@ export function holdsPage(alert: Alert): boolean {
   return alert.rule === 'device_offline' && alert.reason === 'offline';
 }
 
-/** What became of a held opening when other news of its alert came: see PageHold.follow. */
-export type HeldFollow = 'not_held' | 'dropped' | 'page_now';
+/**
+ * What became of a held page when other news of its alert came: see PageHold.follow. `dropped` / `page_now` for
+ * a held opening, `raise_dropped` / `page_raise_now` for a held raise.
+ */
+export type HeldFollow = 'not_held' | 'dropped' | 'page_now' | 'raise_dropped' | 'page_raise_now';
+
+/** A page that came due (PageHold.due): an alert's opening, or its raise to the severity it has now. */
+export interface DuePage {
+  kind: 'open' | 'raise';
+  alert: Alert;
+}
 
 /** How late, after a restart, a held opening is still paged (see the header). */
 export const LATE_PAGE_MS = 15 * 60_000;
@@ -35,6 +52,11 @@ export class PageHold {
    * checked, so a step of the host's wall clock (which moves the open alerts' times) moves the holds with them
    */
   private readonly held = new Set<string>();
+  /**
+   * the ids of the alerts whose raise waits, with when it was raised (ms): a raise has no time of its own in the
+   * alert (updated_at moves with every repeat)
+   */
+  private readonly heldRaises = new Map<string, number>();
 
   /** MOBY cannot hear the devices now (see noteHearing) */
   private deaf = false;
@@ -60,11 +82,11 @@ export class PageHold {
   }
 
   get size(): number {
-    return this.held.size;
+    return this.held.size + this.heldRaises.size;
   }
 
   has(alertId: string): boolean {
-    return this.held.has(alertId);
+    return this.held.has(alertId) || this.heldRaises.has(alertId);
   }
 
   /** An alert opened: true when its page waits (the caller then sends nothing now). */
@@ -75,32 +97,56 @@ export class PageHold {
   }
 
   /**
-   * Another notification of an alert (resolve, ack, escalate, repeat, raise): `not_held` when its opening is not
-   * waiting (send as usual); `dropped` for a resolve or an acknowledgement of a held alert (nothing is paged,
-   * the hold ends); `page_now` for anything else (the hold ends, the opening is to be paged at once, then this
-   * notification). A resolve by eviction (`resolved_by: "evicted"`, the open-alert bound pushed it out) is
-   * `page_now`: the device did not come back, and the alert is gone from the hold's later check, so its opening
-   * would never be paged (the eviction itself is never paged).
+   * An alert's severity was raised (its opening was not held, or was paged): true when the raise's page waits
+   * (the caller then sends nothing now). Held: a raise to critical by a will (`holdsPage` of the alert as it is
+   * now, its latest trigger's reason), since `now`.
    */
-  follow(kind: string, alert: Alert): HeldFollow {
-    if (!this.held.delete(alert.alert_id)) return 'not_held';
-    if (kind === 'resolve' && alert.resolved_by === 'evicted') return 'page_now';
-    return kind === 'resolve' || kind === 'ack' ? 'dropped' : 'page_now';
+  holdRaise(alert: Alert, now: number): boolean {
+    if (this.holdMs <= 0 || !holdsPage(alert) || this.held.has(alert.alert_id)) return false;
+    this.heldRaises.set(alert.alert_id, now);
+    return true;
   }
 
   /**
-   * The held alerts whose hold has ended at `now`, as `lookup` finds them; their holds end here (the caller
-   * pages those still open and unacknowledged). An id `lookup` no longer knows is let go.
+   * Another notification of an alert (resolve, ack, escalate, repeat, raise): `not_held` when no page of it waits
+   * (send as usual).
+   * A held opening: `dropped` for a resolve or an acknowledgement (nothing is paged, the hold ends); `page_now`
+   * for anything else (the hold ends, the opening is to be paged at once, then this notification). A resolve by
+   * eviction (`resolved_by: "evicted"`, the open-alert bound pushed it out) is `page_now`: the device did not come
+   * back, and the alert is gone from the hold's later check, so its opening would never be paged (the eviction
+   * itself is never paged).
+   * A held raise: `raise_dropped` for a resolve or an acknowledgement (the raise is not paged; this notification
+   * is sent as usual, the opening having been paged); `page_raise_now` for anything else, an eviction included.
    */
-  due(now: number, lookup: (id: string) => Alert | undefined): Alert[] {
-    const out: Alert[] = [];
+  follow(kind: string, alert: Alert): HeldFollow {
+    const evicted = kind === 'resolve' && alert.resolved_by === 'evicted';
+    const endsQuietly = !evicted && (kind === 'resolve' || kind === 'ack');
+    if (this.heldRaises.delete(alert.alert_id)) return endsQuietly ? 'raise_dropped' : 'page_raise_now';
+    if (!this.held.delete(alert.alert_id)) return 'not_held';
+    return endsQuietly ? 'dropped' : 'page_now';
+  }
+
+  /**
+   * The held pages whose hold has ended at `now`, with their alerts as `lookup` finds them; their holds end here
+   * (the caller pages those still open and unacknowledged). An id `lookup` no longer knows is let go.
+   */
+  due(now: number, lookup: (id: string) => Alert | undefined): DuePage[] {
+    const out: DuePage[] = [];
     if (this.deaf) return out;
     for (const id of this.held) {
       const alert = lookup(id);
       if (!alert) this.held.delete(id);
       else if (Math.max(alert.opened_at, this.heardAgainAt) + this.holdMs <= now) {
         this.held.delete(id);
-        out.push(alert);
+        out.push({ kind: 'open', alert });
+      }
+    }
+    for (const [id, raisedAt] of this.heldRaises) {
+      const alert = lookup(id);
+      if (!alert) this.heldRaises.delete(id);
+      else if (Math.max(raisedAt, this.heardAgainAt) + this.holdMs <= now) {
+        this.heldRaises.delete(id);
+        out.push({ kind: 'raise', alert });
       }
     }
     return out;

@@ -47,9 +47,9 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
     });
   const alerts = async (): Promise<any[]> =>
     (await (await fetch(`${nr!.url}/moby/alerts`, { headers: NR_AUTH })).json()) as any[];
-  const unpagedCount = async (): Promise<number> => {
+  const unpagedCount = async (event = 'outage_unpaged'): Promise<number> => {
     const text = await (await fetch(`${nr!.url}/moby/metrics`, { headers: NR_AUTH })).text();
-    const line = text.split('\n').find((l) => l.includes('event="outage_unpaged"') && !l.startsWith('#'));
+    const line = text.split('\n').find((l) => l.includes(`event="${event}"`) && !l.startsWith('#'));
     return line ? Number(line.trim().split(' ').pop()) : 0;
   };
 
@@ -89,6 +89,30 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
     await health('gw-4', 'OFFLINE');
     await waitFor(() => pages().length === 1, 5000, 'OFFLINE paged at once with 0');
     assert.deepEqual(pages(), ['gw-4:alert.open']);
+  });
+
+  it('a will that raises a TIMEOUT warning waits the hold: a device back within it is not paged critical, one still down is', async () => {
+    await start({ offlineHoldSec: 2 });
+    await health('gw-8', 'TIMEOUT'); // times out, then the broker hands over its will; back 0.3 s later
+    await health('gw-9', 'TIMEOUT'); // the same, but it stays down
+    await waitFor(() => pages().length === 2, 5000, 'both warnings paged at once');
+    await health('gw-8', 'OFFLINE');
+    await health('gw-9', 'OFFLINE');
+    const raised = Object.fromEntries((await alerts()).map((a) => [a.device_id, a]));
+    assert.equal(raised['gw-8'].severity, 'critical', 'the alert itself is raised at once');
+    await sleep(300);
+    await health('gw-8', 'ONLINE');
+    await waitFor(() => pages().includes('gw-8:alert.resolve'), 5000, "gw-8's resolve is paged (its warning was)");
+    assert.ok(!pages().includes('gw-9:alert.raise'), 'held');
+    await waitFor(() => pages().includes('gw-9:alert.raise'), 10000, "gw-9's raise paged when the hold ended");
+    await sleep(500);
+    assert.deepEqual(
+      pages().filter((p) => p.endsWith('.raise')),
+      ['gw-9:alert.raise'],
+      'gw-8 was never paged critical'
+    );
+    assert.equal(await unpagedCount('raise_unpaged'), 1);
+    assert.equal(await unpagedCount('outage_unpaged'), 0);
   });
 
   it('a held alert pushed out by the open-alert bound is paged at once, not lost', async () => {

@@ -58,7 +58,7 @@ describe('PageHold (held OFFLINE pages)', () => {
     assert.deepEqual(hold.due(clock.t, lookup), []);
     clock.t += 1;
     assert.deepEqual(
-      hold.due(clock.t, lookup).map((x) => x.alert_id),
+      hold.due(clock.t, lookup).map((x) => x.alert.alert_id),
       [a.alert_id]
     );
     assert.deepEqual(hold.due(clock.t + 60_000, lookup), [], 'due once');
@@ -82,7 +82,7 @@ describe('PageHold (held OFFLINE pages)', () => {
     }
     assert.deepEqual(hold.due(t0 + 359_999, lookup), [], 'a full hold after hearing again');
     assert.deepEqual(
-      hold.due(t0 + 360_000, lookup).map((a) => a.device_id),
+      hold.due(t0 + 360_000, lookup).map((p) => p.alert.device_id),
       ['gw-3']
     );
     assert.equal(engine.get(wills[2].alert_id)?.status, 'open');
@@ -92,7 +92,7 @@ describe('PageHold (held OFFLINE pages)', () => {
     const later = health('gw-9', 'OFFLINE')!;
     hold.hold(later);
     assert.deepEqual(
-      hold.due(t0 + 460_000, lookup).map((a) => a.device_id),
+      hold.due(t0 + 460_000, lookup).map((p) => p.alert.device_id),
       ['gw-9']
     );
   });
@@ -195,7 +195,7 @@ describe('PageHold (held OFFLINE pages)', () => {
       'the rest of its hold'
     );
     clock.t += 50_000;
-    assert.equal(restarted.due(clock.t, (id) => engine.get(id))[0].alert_id, held.alert_id);
+    assert.equal(restarted.due(clock.t, (id) => engine.get(id))[0].alert.alert_id, held.alert_id);
   });
 
   it('seed does not page late an opening whose hold ended long before the restart', () => {
@@ -211,5 +211,86 @@ describe('PageHold (held OFFLINE pages)', () => {
     const off = new PageHold(0);
     off.seed(engine.list(), () => undefined, clock.t - LATE_PAGE_MS);
     assert.equal(off.size, 0, 'a hold of 0 seeds nothing');
+  });
+
+  describe('a will that raises an open alert (end-to-end round 2026-12-06: a device that timed out and rebooted was paged critical at once)', () => {
+    /** device-health TIMEOUT (opens the warning, paged at once), then its will: the raise event */
+    function timeoutThenWill(hold: PageHold, health: (d: string, s: string) => Alert | undefined, device: string) {
+      const warning = health(device, 'TIMEOUT')!;
+      assert.equal(warning.severity, 'warning');
+      assert.equal(hold.hold(warning), false, 'a TIMEOUT opening is not held');
+      const raised = health(device, 'OFFLINE')!;
+      assert.equal(raised.alert_id, warning.alert_id, 'the same alert, raised');
+      assert.equal(raised.severity, 'critical');
+      return raised;
+    }
+
+    it('the raise waits the hold from the raise; back within it: the raise is dropped and the resolve is news', () => {
+      const { clock, hold, health, lookup } = setup(60_000);
+      const raised = timeoutThenWill(hold, health, 'gw-1');
+      assert.equal(hold.holdRaise(raised, clock.t), true);
+      clock.t += 59_999;
+      assert.deepEqual(hold.due(clock.t, lookup), []);
+      const resolved = health('gw-1', 'ONLINE')!;
+      assert.equal(resolved.status, 'resolved');
+      assert.equal(hold.follow('resolve', resolved), 'raise_dropped');
+      assert.deepEqual(hold.due(clock.t + 120_000, lookup), []);
+      assert.equal(hold.size, 0);
+    });
+
+    it('still down when the hold ends: the raise comes due once, as a raise', () => {
+      const { clock, hold, health, lookup } = setup(60_000);
+      clock.t += 5_000;
+      const raised = timeoutThenWill(hold, health, 'gw-1');
+      const raisedAt = clock.t;
+      hold.holdRaise(raised, raisedAt);
+      clock.t = raisedAt + 60_000;
+      const due = hold.due(clock.t, lookup);
+      assert.deepEqual(
+        due.map((p) => [p.kind, p.alert.alert_id, p.alert.severity]),
+        [['raise', raised.alert_id, 'critical']]
+      );
+      assert.deepEqual(hold.due(clock.t + 60_000, lookup), [], 'due once');
+      assert.equal(hold.follow('resolve', health('gw-1', 'ONLINE')!), 'not_held');
+    });
+
+    it('an acknowledgement drops the raise; an escalation, a reminder or an eviction pages it now', () => {
+      const { clock, hold, health } = setup(60_000);
+      const raised = timeoutThenWill(hold, health, 'gw-1');
+      for (const [kind, alert, expected] of [
+        ['ack', raised, 'raise_dropped'],
+        ['escalate', raised, 'page_raise_now'],
+        ['repeat', raised, 'page_raise_now'],
+        ['resolve', { ...raised, status: 'resolved', resolved_by: 'evicted' } as Alert, 'page_raise_now'],
+      ] as const) {
+        assert.equal(hold.holdRaise(raised, clock.t), true);
+        assert.equal(hold.follow(kind, alert), expected, kind);
+        assert.equal(hold.follow(kind, alert), 'not_held', `${kind}: the hold ended`);
+      }
+    });
+
+    it('only a raise by a will waits: not a raise of an anomaly alarm, nor with a hold of 0', () => {
+      const { hold, health } = setup(60_000);
+      const raised = timeoutThenWill(hold, health, 'gw-1');
+      assert.equal(hold.holdRaise({ ...raised, rule: 'anomaly', reason: 'persistent' }, 0), false);
+      assert.equal(hold.holdRaise({ ...raised, reason: 'timeout' }, 0), false);
+      assert.equal(new PageHold(0).holdRaise(raised, 0), false);
+      assert.equal(hold.size, 0);
+    });
+
+    it('while MOBY cannot hear, a held raise is not due; it waits a full hold after hearing again', () => {
+      const { clock, hold, health, lookup } = setup(60_000);
+      const t0 = clock.t;
+      const raised = timeoutThenWill(hold, health, 'gw-1');
+      hold.holdRaise(raised, t0);
+      hold.noteHearing(false, t0 + 1_000);
+      assert.deepEqual(hold.due(t0 + 200_000, lookup), []);
+      hold.noteHearing(true, t0 + 200_000);
+      assert.deepEqual(hold.due(t0 + 259_999, lookup), []);
+      assert.deepEqual(
+        hold.due(t0 + 260_000, lookup).map((p) => p.kind),
+        ['raise']
+      );
+    });
   });
 });
