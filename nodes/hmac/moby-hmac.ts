@@ -563,7 +563,9 @@ export = function (RED: NodeAPI) {
         'messages-refused',
         sig.device_id,
         REFUSAL_RULE,
-        sig.kind === 'clear' ? sig : { kind: 'open', severity: 'warning', message: sig.message }
+        sig.kind === 'clear' ? sig : { kind: 'open', severity: 'warning', message: sig.message },
+        // a tenant's device's alert is that tenant's (moby-alert keeps one engine per tenant)
+        sig.tenant !== undefined ? { moby: { tenant: sig.tenant } } : {}
       ) as NodeMessage;
     // a device nothing was refused for in 10 minutes: its alert is over
     const refusalSweep = setInterval(() => {
@@ -624,7 +626,7 @@ export = function (RED: NodeAPI) {
           refuseOverRate(msg, moby, 'tenant_rate', who, tenantRate, tenantVerdict, r.deviceId, 'tenant', r.tenant);
         } else if (r.ok) {
           passed++;
-          const cleared = refusals.verified(r.deviceId);
+          const cleared = refusals.verified(r.deviceId, r.tenant);
           if (cleared) send([null, null, null, refusalAlert(cleared)]);
           msg.payload = r.body;
           moby.device_id = r.deviceId;
@@ -647,7 +649,7 @@ export = function (RED: NodeAPI) {
           if (r.reject.code === 'stale') noteStale(r.reject);
           const opened =
             refusedAfterMs > 0
-              ? refusals.refused(r.reject.device_id, r.reject.code, r.reject.reason, Date.now())
+              ? refusals.refused(r.reject.device_id, r.reject.code, r.reject.reason, Date.now(), r.tenant)
               : null;
           if (opened) {
             countEvent(VERIFY, 'messages_refused_alert');

@@ -17,6 +17,10 @@
 // It clears with the device's next verified message, or once nothing has been refused in its name for
 // `windowMs` (`sweep`): the condition is over.
 //
+// With tenants (docs/tenants.md) a device is its tenant and id: a refusal counts only against the tenant it
+// claims (the topic's or the envelope's), and only if that tenant's device of that id was verified, so acme's
+// pump-001 working proves nothing about beta's pump-001; the signal carries the tenant, so the alert is that
+// tenant's (its channels, its API token), not the tenant-less view's (newcomer round 2026-12-06).
 // Which refusals count: bad_signature and unknown_key (a key exists for the device), stale and replay. Not
 // unknown_device, malformed envelopes (no trustworthy device id) nor rate refusals (authentic messages).
 // Bounded: at most `maxDevices` devices are watched (the least recently refused is forgotten first: its alert
@@ -42,9 +46,18 @@ export interface RefusalWatchOptions {
   maxProven?: number;
 }
 
-export type RefusalSignal = { kind: 'open'; device_id: string; message: string } | { kind: 'clear'; device_id: string };
+export type RefusalSignal =
+  | { kind: 'open'; device_id: string; tenant?: string; message: string }
+  | { kind: 'clear'; device_id: string; tenant?: string };
+
+/** The watch's key of a device: its id, or its tenant and id (a tenant name holds no NUL: core/tenant.ts). */
+function keyOf(deviceId: string, tenant: string | undefined): string {
+  return tenant === undefined ? deviceId : `${tenant}\u0000${deviceId}`;
+}
 
 interface Entry {
+  deviceId: string;
+  tenant: string | undefined;
   since: number;
   last: number;
   count: number;
@@ -74,14 +87,25 @@ export class RefusalWatch {
     return this.devices.evicted;
   }
 
-  /** A refused message in the name of `deviceId` (the claimed id), with its verify code and reason. */
-  refused(deviceId: string | undefined, code: string, reason: string, now: number): RefusalSignal | null {
-    if (deviceId === undefined || !WATCHED.has(code) || !this.proven.has(deviceId)) return null;
-    let e = this.devices.get(deviceId);
+  /**
+   * A refused message in the name of `deviceId` (the claimed id) and `tenant` (the claimed tenant, with tenants),
+   * with its verify code and reason.
+   */
+  refused(
+    deviceId: string | undefined,
+    code: string,
+    reason: string,
+    now: number,
+    tenant?: string
+  ): RefusalSignal | null {
+    if (deviceId === undefined || !WATCHED.has(code)) return null;
+    const key = keyOf(deviceId, tenant);
+    if (!this.proven.has(key)) return null;
+    let e = this.devices.get(key);
     if (!e || (!e.open && now - e.last > this.windowMs)) {
-      e = { since: now, last: now, count: 0, codes: new Map(), lastReason: '', open: false };
+      e = { deviceId, tenant, since: now, last: now, count: 0, codes: new Map(), lastReason: '', open: false };
     }
-    this.devices.set(deviceId, e); // also marks it the most recently refused
+    this.devices.set(key, e); // also marks it the most recently refused
     e.count++;
     e.last = now;
     e.codes.set(code, (e.codes.get(code) ?? 0) + 1);
@@ -89,24 +113,26 @@ export class RefusalWatch {
     if (e.open || e.count < this.minRefused || now - e.since < this.minSilenceMs) return null;
     e.open = true;
     const codes = [...e.codes].map(([c, n]) => `${c} ${n}`).join(', ');
+    const who = tenant === undefined ? deviceId : `${deviceId} (tenant ${tenant})`;
     return {
+      ...signalOf(e),
       kind: 'open',
-      device_id: deviceId,
       message:
-        `${e.count} message(s) in the name of ${deviceId} refused in ${span(now - e.since)} and none verified ` +
+        `${e.count} message(s) in the name of ${who} refused in ${span(now - e.since)} and none verified ` +
         `(${codes}; the last: ${reason}). Its key, key id or clock may be wrong (keyring, NTP), ` +
         'or someone without its key is sending in its name.',
     };
   }
 
-  /** A verified message of `deviceId`: its count starts again; an open alert is cleared. */
-  verified(deviceId: string): RefusalSignal | null {
-    if (!this.proven.has(deviceId)) this.proven.set(deviceId, true);
+  /** A verified message of `deviceId` (of `tenant`, with tenants): its count starts again; an open alert is cleared. */
+  verified(deviceId: string, tenant?: string): RefusalSignal | null {
+    const key = keyOf(deviceId, tenant);
+    if (!this.proven.has(key)) this.proven.set(key, true);
     if (this.devices.size === 0) return null;
-    const e = this.devices.get(deviceId);
+    const e = this.devices.get(key);
     if (!e) return null;
-    this.devices.delete(deviceId);
-    return e.open ? { kind: 'clear', device_id: deviceId } : null;
+    this.devices.delete(key);
+    return e.open ? { ...signalOf(e), kind: 'clear' } : null;
   }
 
   /** The clears of alerts whose device has had nothing refused for `windowMs`; forgets such devices. */
@@ -115,8 +141,13 @@ export class RefusalWatch {
     for (const [id, e] of this.devices) {
       if (now - e.last <= this.windowMs) continue;
       this.devices.delete(id);
-      if (e.open) out.push({ kind: 'clear', device_id: id });
+      if (e.open) out.push({ ...signalOf(e), kind: 'clear' });
     }
     return out;
   }
+}
+
+/** The device (and tenant) a signal is about. */
+function signalOf(e: Entry): { device_id: string; tenant?: string } {
+  return e.tenant === undefined ? { device_id: e.deviceId } : { device_id: e.deviceId, tenant: e.tenant };
 }

@@ -94,7 +94,20 @@ export interface Verified {
   tenant?: string;
 }
 
-export type VerifyResult = Verified | { ok: false; reject: Reject & { code: VerifyRejectCode } };
+/**
+ * A refused message; `tenant` is the tenant it claims (topic or envelope) once the verifier has read one that
+ * passes the topic's checks: for a bad signature only claimed, for a stale or replayed message (refused after its
+ * HMAC) its own. The verifier's refusal watch keys devices by it (refusal-watch.ts).
+ */
+export type VerifyRefusal = { ok: false; reject: Reject & { code: VerifyRejectCode }; tenant?: string };
+
+export type VerifyResult = Verified | VerifyRefusal;
+
+/** `refusal` with the tenant it claims, when there is one. */
+function claiming(refusal: VerifyRefusal, tenant: string | undefined): VerifyRefusal {
+  if (tenant !== undefined) refusal.tenant = tenant;
+  return refusal;
+}
 
 interface Proof {
   deviceId: string;
@@ -274,7 +287,10 @@ export class Verifier {
 
     const found = this.keys.lookup(deviceId, proof.kid, tenant);
     if (!found.ok)
-      return reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id');
+      return claiming(
+        reject(found.code, found.reason, deviceId, found.code === 'unknown_key' ? 'kid' : 'device_id'),
+        tenant
+      );
 
     const candidates = proof.candidates;
     const signed =
@@ -295,11 +311,14 @@ export class Verifier {
     }
     if (kid === undefined) {
       const tried = found.keys.map((k) => k.kid).join(', ');
-      return reject(
-        'bad_signature',
-        `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`,
-        deviceId,
-        'sig'
+      return claiming(
+        reject(
+          'bad_signature',
+          `signature does not match key${found.keys.length > 1 ? 's' : ''} ${tried}`,
+          deviceId,
+          'sig'
+        ),
+        tenant
       );
     }
 
@@ -311,12 +330,12 @@ export class Verifier {
     const now = this.now();
     const fresh = input.fresh !== false;
     if ((fresh && proof.ts < now - this.tolerance) || proof.ts > now + this.tolerance)
-      return this.stale(proof.ts, now, deviceId);
+      return claiming(this.stale(proof.ts, now, deviceId), tenant);
 
     const seen = fresh
       ? this.checkNonce(deviceId, tenant, proof.nonce, proof.ts, now, input.redelivered === true)
       : NonceCheck.Fresh;
-    if (typeof seen !== 'number') return seen;
+    if (typeof seen !== 'number') return claiming(seen, tenant);
 
     const body = parseJsonSafe<unknown>(proof.body, this.bodyLimits);
     if (!body.ok) {

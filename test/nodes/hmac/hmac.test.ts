@@ -206,6 +206,48 @@ describe('moby-hmac-verify node', function () {
     });
   });
 
+  it("with tenants the refused warning is the tenant's (msg.moby.tenant), and another tenant's device of the same id proves nothing (newcomer round 2026-12-06)", async () => {
+    const flow = verifyFlow({ refusedAfter: 0.5 });
+    (flow[1] as { wires: string[][] }).wires = [['ok'], ['bad'], [], ['alerts']];
+    const ACME = 'acme-master-secret-0123456789';
+    const BETA = 'beta-master-secret-0123456789';
+    const keys = { '@tenants': { acme: { '*': { m1: ACME } }, beta: { '*': { m1: BETA } } } };
+    await load([hmacNode], [...flow, { id: 'alerts', type: 'helper' }], { kr: { keys: JSON.stringify(keys) } });
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const alerts = collect('alerts');
+    const v = helper.getNode('v');
+    const signed = (tenant: string, master: string) =>
+      JSON.stringify(
+        signEnvelope({
+          deviceId: 'mill-1',
+          key: deriveDeviceKey(parseKey(master), 'mill-1'),
+          kid: 'm1',
+          body: PUMP_BODY,
+          tenant,
+        })
+      );
+    v.receive({ payload: signed('acme', ACME) }); // acme's mill-1 works; beta's never did
+    for (let k = 0; k < 8; k++) {
+      for (let i = 0; i < 4; i++) {
+        v.receive({ payload: signed('acme', 'a-wrong-master-0123456789') });
+        v.receive({ payload: signed('beta', 'a-wrong-master-0123456789') });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitFor(() => bad.length === 64 && alerts.length === 1, 3000, 'all refused, one warning');
+    assert.equal(ok.length, 1);
+    const a = alerts[0] as unknown as { alert: Record<string, unknown>; moby?: { tenant?: string } };
+    assert.equal(a.alert.device_id, 'mill-1');
+    assert.equal(a.moby?.tenant, 'acme', "acme's alert");
+    assert.match(String(a.alert.message), /in the name of mill-1 \(tenant acme\)/);
+    v.receive({ payload: signed('beta', BETA) }); // beta's mill-1 verifying clears nothing of acme's
+    v.receive({ payload: signed('acme', ACME) });
+    await waitFor(() => ok.length === 3 && alerts.length === 2, 3000, "acme's clear");
+    const clear = alerts[1] as unknown as { alert: Record<string, unknown>; moby?: { tenant?: string } };
+    assert.deepEqual([clear.alert.clear, clear.moby?.tenant], [true, 'acme']);
+  });
+
   it('ATTACK: a topic of a client without keys reaches the reject reason escaped and short (old code: as sent, 60 KB)', async () => {
     await load([hmacNode], verifyFlow({ topicPattern: 'devices/+device_id/telemetry' }), creds);
     const bad = collect('bad');

@@ -88,4 +88,24 @@ describe('RefusalWatch', () => {
     for (let k = 0; k < 10; k++)
       assert.equal(w.refused('dev-5', 'bad_signature', 'x', 30_000 + k), null, 'an id verified long ago is forgotten');
   });
+
+  it("with tenants a device is its tenant and id: another tenant's device of the same id proves nothing, and the signals carry the tenant (newcomer round 2026-12-06: tenant-less alert, ids shared across tenants)", () => {
+    const w = new RefusalWatch({ minRefused: 3, minSilenceMs: 0 });
+    w.verified('pump-001', 'acme');
+    for (let t = 0; t < 10; t++)
+      assert.equal(w.refused('pump-001', 'bad_signature', 'x', t, 'beta'), null, "beta's pump-001 never verified");
+    for (let t = 0; t < 10; t++)
+      assert.equal(w.refused('pump-001', 'bad_signature', 'x', t), null, 'nor a tenant-less one');
+    let open = null;
+    for (let t = 0; t < 3; t++) open = w.refused('pump-001', 'bad_signature', 'x', t, 'acme');
+    assert.equal(open?.kind, 'open');
+    assert.equal(open?.device_id, 'pump-001');
+    assert.equal(open?.tenant, 'acme');
+    assert.match(open!.kind === 'open' ? open!.message : '', /in the name of pump-001 \(tenant acme\) refused/);
+    assert.equal(w.verified('pump-001', 'beta'), null, "beta's device verifying does not clear acme's");
+    assert.deepEqual(w.verified('pump-001', 'acme'), { kind: 'clear', device_id: 'pump-001', tenant: 'acme' });
+    // the sweep's clear carries it too
+    for (let t = 0; t < 3; t++) w.refused('pump-001', 'stale', 'y', 100 + t, 'acme');
+    assert.deepEqual(w.sweep(100 + 600_001 + 2), [{ kind: 'clear', device_id: 'pump-001', tenant: 'acme' }]);
+  });
 });
