@@ -339,7 +339,11 @@ export = function (RED: NodeAPI) {
     // and an alert on output 2 (for moby-alert) once it lasts or loses points (core/influx/outage-alert.ts)
     const outageAlerts = new Map<string, OutageAlert>();
     const alertAfterMs = num(def.alertAfter, 300, 0) * 1000;
-    const databaseId = config?.connection ? systemDeviceId('database', hostOf(config.connection.url)) : null;
+    // a writer without a database URL (spool only) is alerted on too, when it loses points (outage-alert.ts)
+    const databaseId = systemDeviceId(
+      'database',
+      config?.connection ? hostOf(config.connection.url) : 'not-configured'
+    );
     function sayOutage(label: string, s: WriterStats): void {
       const now = Date.now();
       let notice = outageNotices.get(label);
@@ -350,10 +354,9 @@ export = function (RED: NodeAPI) {
         if (said.level === 'warn') node.warn(text);
         else node.log(text);
       }
-      if (!databaseId) return;
       let alert = outageAlerts.get(label);
       if (!alert) outageAlerts.set(label, (alert = new OutageAlert(alertAfterMs)));
-      const signal = alert.observe(s, now);
+      const signal = alert.observe(s, now, config?.problem);
       if (!signal) return;
       if (signal.kind === 'open') countEvent(WRITE_TYPE, `database_alert_${signal.severity}`);
       // a tenant's database alert is that tenant's (moby-alert keeps one engine per tenant)

@@ -13,6 +13,14 @@
 // - **clear** once a write succeeds again, which resolves it. After a restart the first successful write clears
 //   too, since the alert may still be open from before it (moby-alert ignores a clear when nothing is open).
 //
+// - a writer **without a database** (state `disabled`) is not an outage, but (newcomer round 2026-12-06: such a
+//   writer was never alerted on, though it spools to its bound and then drops points):
+//   - with a configuration problem (a URL that is not http(s), no bucket or database: the node says which), the
+//     database takes no points just as in an outage: the warning after `alertAfterMs`, critical on a loss;
+//   - with no URL at all (spool only, on purpose, as `npm start` without MOBY_INFLUX_URL), only a loss opens it,
+//     critical. Neither clears by itself (nothing is ever written): fixing the setting and restarting does, or a
+//     person resolves it.
+//
 // Pure: the node passes each writer's stats and the time once a second.
 import { oneLine } from '../names';
 import { span } from '../span';
@@ -64,9 +72,14 @@ export class OutageAlert {
     this.alertAfterMs = Math.max(0, alertAfterMs);
   }
 
-  observe(s: OutageAlertView, now: number): OutageAlertSignal | null {
+  /**
+   * `setupProblem`: why a `disabled` writer has no database (the config node's problem), or undefined when it has
+   * none on purpose (no URL).
+   */
+  observe(s: OutageAlertView, now: number, setupProblem?: string | null): OutageAlertSignal | null {
     if (this.alertAfterMs === 0) return null;
-    if (!failing(s.state)) {
+    const disabled = s.state === 'disabled';
+    if (!failing(s.state) && !disabled) {
       if (s.state !== 'connected') return null; // 'connecting' is a start, not a recovery
       const since = this.since;
       const was = this.level;
@@ -83,7 +96,9 @@ export class OutageAlert {
       this.droppedBefore = s.dropped;
     }
     const lost = s.dropped - this.droppedBefore;
-    const want = lost > 0 || s.spoolError ? 'critical' : now - this.since >= this.alertAfterMs ? 'warning' : null;
+    const spoolOnly = disabled && !setupProblem;
+    const want =
+      lost > 0 || s.spoolError ? 'critical' : !spoolOnly && now - this.since >= this.alertAfterMs ? 'warning' : null;
     // a critical alert is told again (an update, not a page) while the loss grows: it said "275 lost so far"
     // until its resolve while 2,774 were lost (operator round 2026-12-06)
     const grown = this.level === 'critical' && lost > this.saidLost && now - this.saidAt >= LOSS_UPDATE_MS;
@@ -95,8 +110,11 @@ export class OutageAlert {
     }
     const lasted = span(now - this.since);
     const reason = s.lastError ? ` (${oneLine(s.lastError, 200)})` : '';
-    const what =
-      s.state === 'unauthorized'
+    const what = disabled
+      ? setupProblem
+        ? `is not set up correctly (${oneLine(setupProblem, 200)}), so no point has been written for ${lasted}`
+        : 'is not configured (no URL: points only go to the disk spool)'
+      : s.state === 'unauthorized'
         ? `refuses the credentials${reason} for ${lasted}: fix the token or user`
         : `has not taken points for ${lasted}${reason}`;
     if (this.level === 'warning')
@@ -105,7 +123,7 @@ export class OutageAlert {
         severity: 'warning',
         message:
           `The database ${what}. Nothing is lost yet: ${s.spooled} point(s) wait in the disk spool and are ` +
-          'written when it answers; the dashboards show nothing newer until then.',
+          `written when it ${disabled ? 'is fixed (then restart)' : 'answers'}; the dashboards show nothing newer until then.`,
       };
     const loss = s.spoolError
       ? `the spool disk fails (${oneLine(s.spoolError, 120)}), so new points cannot be kept`

@@ -393,6 +393,37 @@ describe('moby-influx-write node', function () {
     await waitFor(() => sink.accepted.length === 5, 5000, 'the spooled points written');
   });
 
+  it('a writer without a database is alerted on too: no URL when it loses points (critical), no bucket once it lasts (newcomer round 2026-12-06: neither was)', async function () {
+    this.timeout(20_000);
+    await load([
+      ...flow({ url: '' }, { spoolMaxMB: 1, batchSize: 1000, alertAfter: 1, wires: [['rej'], ['al']] }),
+      { id: 'al', type: 'helper' },
+    ]);
+    let alerts: Array<{ alert: Record<string, unknown> }> = [];
+    helper.getNode('al').on('input', (m: { alert: Record<string, unknown> }) => alerts.push(m));
+    const w = helper.getNode('w');
+    w.receive({ payload: point(1) });
+    await sleep(2500);
+    assert.deepEqual(alerts, [], 'spool only on purpose: nothing while nothing is lost');
+    for (let i = 0; i < 40_000; i += 1000)
+      w.receive({ payload: Array.from({ length: 1000 }, (_, k) => point(i + k, `press-${(i + k) % 50}`)) });
+    const lost = await waitFor(() => alerts.find((m) => m.alert.severity), 8000, 'the critical alert');
+    assert.deepEqual(
+      [lost.alert.device_id, lost.alert.rule, lost.alert.severity],
+      ['database@not-configured', 'database_unwritable', 'critical']
+    );
+    assert.match(String(lost.alert.message), /^The database is not configured \(no URL.*\d+ lost so far\.$/);
+    await helper.unload();
+
+    await load([...flow({ bucket: '' }, { alertAfter: 1, wires: [['rej'], ['al']] }), { id: 'al', type: 'helper' }]);
+    alerts = [];
+    helper.getNode('al').on('input', (m: { alert: Record<string, unknown> }) => alerts.push(m));
+    helper.getNode('w').receive({ payload: point(1) });
+    const warned = await waitFor(() => alerts.find((m) => m.alert.severity), 8000, 'the warning');
+    assert.equal(warned.alert.severity, 'warning');
+    assert.match(String(warned.alert.message), /^The database is not set up correctly \(InfluxDB bucket not set\)/);
+  });
+
   it('the example flow writes every message kind and rejects the bad point', async () => {
     const example = JSON.parse(
       fs.readFileSync(path.join(__dirname, '../../../examples/influx-write.json'), 'utf8')

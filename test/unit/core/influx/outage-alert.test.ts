@@ -111,4 +111,43 @@ describe('OutageAlert', () => {
       [id, 'database_unwritable', 'critical', 'acme']
     );
   });
+
+  describe('a writer without a database (newcomer round 2026-12-06: never alerted on, though it drops points at the spool bound)', () => {
+    const spoolOnly = (o: Partial<OutageAlertView> = {}): OutageAlertView => ({
+      state: 'disabled',
+      spooled: 5000,
+      buffered: 0,
+      dropped: 0,
+      ...o,
+    });
+
+    it('no URL (spool only, on purpose): nothing while nothing is lost; critical at the first loss', () => {
+      const a = new OutageAlert(300 * S);
+      for (let t = 0; t < 3600; t += 10) assert.equal(a.observe(spoolOnly(), t * S), null, `nothing at ${t} s`);
+      const open = a.observe(spoolOnly({ dropped: 12 }), 3600 * S);
+      assert.equal(open?.kind === 'open' && open.severity, 'critical');
+      assert.equal(
+        open?.kind === 'open' && open.message,
+        'The database is not configured (no URL: points only go to the disk spool), and points are being lost: ' +
+          'the disk spool is at its bound (Spool size limit) and drops the oldest points; 12 lost so far.'
+      );
+      assert.equal(a.observe(spoolOnly({ dropped: 13 }), 3601 * S), null, 'the growth is said at most once a minute');
+    });
+
+    it('a configuration problem (no bucket, a URL that is not http): the warning once it lasts, critical on a loss', () => {
+      const a = new OutageAlert(300 * S);
+      const problem = 'InfluxDB bucket not set';
+      for (let t = 0; t < 300; t += 10) assert.equal(a.observe(spoolOnly(), t * S, problem), null);
+      const warn = a.observe(spoolOnly(), 300 * S, problem);
+      assert.equal(warn?.kind === 'open' && warn.severity, 'warning');
+      assert.equal(
+        warn?.kind === 'open' && warn.message,
+        'The database is not set up correctly (InfluxDB bucket not set), so no point has been written for 5 min. ' +
+          'Nothing is lost yet: 5000 point(s) wait in the disk spool and are written when it is fixed (then restart); ' +
+          'the dashboards show nothing newer until then.'
+      );
+      const crit = a.observe(spoolOnly({ dropped: 1 }), 400 * S, problem);
+      assert.equal(crit?.kind === 'open' && crit.severity, 'critical');
+    });
+  });
 });
