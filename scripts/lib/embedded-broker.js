@@ -29,6 +29,49 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
 
 /**
+ * aedes' message bus (mqemitter 7) delivers at most `concurrency` (100) messages at a time and queues the rest;
+ * when one finishes, the next queued one starts from inside that callback. A message whose delivery finishes
+ * synchronously (no live subscriber: the pipeline's session is offline for a moment) therefore starts the next
+ * one a frame deeper, and a queue of a few thousand such messages overflows the stack: a red-team round on
+ * 2026-12-06 crashed `npm start` (broker, Node-RED and simulator: they share the supervisor's process) 4 times
+ * of 4 with a keyless flood during the simulator's warm-up, `RangeError: Maximum call stack size exceeded` in
+ * mqemitter's `released`. Known upstream (mcollina/mqemitter#204, open); its maintainer's suggestion is the fix
+ * here: count how deep the starts are nested and, past a depth, put the message back at the head of the queue and
+ * start it on a fresh stack (setImmediate), its slot held meanwhile, so that nothing overtakes it (a new publish
+ * queues behind it, another finishing delivery starts it first). Below the depth nothing changes. Relies on
+ * mqemitter's `_do`, `current`, `_released` and its two queues; the test in `embedded-broker.test.ts` ("a long
+ * queue of messages nobody takes") fails if an update changes them.
+ */
+const MAX_SYNC_DELIVERY_DEPTH = 200;
+function breakDeepDeliveryChains(mq) {
+  const start = mq._do;
+  if (
+    typeof start !== 'function' ||
+    typeof mq._released !== 'function' ||
+    typeof mq.current !== 'number' ||
+    !Array.isArray(mq._messageQueue) ||
+    !Array.isArray(mq._messageCallbacks)
+  )
+    throw new Error('embedded broker: aedes message bus internals changed (mqemitter): see breakDeepDeliveryChains');
+  let depth = 0;
+  mq._do = function (message, callback) {
+    if (depth >= MAX_SYNC_DELIVERY_DEPTH) {
+      this._messageQueue.unshift(message);
+      this._messageCallbacks.unshift(callback);
+      this.current++; // the slot it was given stays taken; _released gives it back and starts the queue's head
+      setImmediate(() => this._released());
+      return this;
+    }
+    depth++;
+    try {
+      return start.call(this, message, callback);
+    } finally {
+      depth--;
+    }
+  };
+}
+
+/**
  * aedes resends a session's unacknowledged messages when its client reconnects (the outgoing queue streamed
  * at CONNECT) without the DUP flag MQTT gives a redelivery. The pipeline needs it: a message whose nonce the
  * verifier journaled before a crash, or before a reconnect, is otherwise refused as a `replay` and, refused,
@@ -360,6 +403,7 @@ async function startEmbeddedBroker(o) {
       return qos === undefined || qos === packet.qos ? packet : { ...packet, qos };
     },
   });
+  breakDeepDeliveryChains(broker.mq);
   // aedes registers a connected client here and, when another holds its id, closes that one first (MQTT's
   // session takeover): the moment a connection is really displaced, so its will is not published
   const register = broker.registerClient.bind(broker);

@@ -855,6 +855,46 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
     await waitFor(() => broker.queuedBytes() === 0, 5000, 'nothing held once delivered');
   });
 
+  it('a long queue of messages nobody takes drains without overflowing the stack (red-team round 2026-12-06: a keyless flood crashed npm start 4 times of 4)', async () => {
+    // The mechanism, on the broker's own message bus: aedes delivers 100 messages at a time and queues the rest;
+    // each one finishing starts the next from inside its callback. Here 100 deliveries wait (as they wait for a
+    // pipeline's window), 20,000 messages queue behind them on a topic nobody subscribes to (the pipeline's session
+    // offline for a moment), then the 100 finish. Before the fix this threw RangeError: Maximum call stack size
+    // exceeded from mqemitter's released(), i.e. an uncaught exception in the broker's process.
+    const mq = (
+      broker.aedes as unknown as {
+        mq: {
+          length: number;
+          on(topic: string, fn: (packet: unknown, cb: () => void) => void): void;
+          emit(packet: { topic: string; payload: Buffer }, cb: () => void): void;
+        };
+      }
+    ).mq;
+    const held: Array<() => void> = [];
+    mq.on('held/#', (_packet, cb) => held.push(cb));
+    for (let k = 0; k < 100; k++) mq.emit({ topic: 'held/x', payload: Buffer.from('h') }, () => undefined);
+    assert.equal(held.length, 100);
+    const N = 20_000;
+    let delivered = 0;
+    const order: number[] = [];
+    for (let k = 0; k < N; k++)
+      mq.emit({ topic: 'nobody/x', payload: Buffer.from(String(k)) }, () => {
+        delivered++;
+        order.push(k);
+      });
+    assert.equal(mq.length, N, 'queued behind the 100');
+    for (const cb of held.splice(0)) cb(); // throws (synchronously) on the old code
+    await waitFor(() => delivered === N, 10_000, 'every queued message finished');
+    assert.ok(
+      order.every((k, i) => k === i),
+      'in order'
+    );
+    // a message published now still reaches a subscriber
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    await device.publishAsync(TOPIC, 'still here', { qos: 1 });
+  });
+
   it("a pipeline that acknowledges nothing for minutes does not make the broker publish its live devices' wills (before: aedes took itself for dead and sent every device's will: all OFFLINE at once)", async () => {
     // aedes' heartbeat waits in the same queue as the devices' messages; its will sweep then finds no heartbeat of
     // its own for 3 intervals. Shortened here: heartbeat 100 ms, sweep every 400 ms.
