@@ -37,6 +37,7 @@ import { tenantMapSetting } from '../lib/tenant-settings';
 import { eachInBatch } from '../core/batch';
 import { tenantOfMessage } from '../core/tenant';
 import { OutageAlert, DATABASE_RULE, hostOf } from '../core/influx/outage-alert';
+import { readOutageMark, writeOutageMark } from '../core/influx/outage-mark';
 import { explicitAlert, systemDeviceId } from '../core/system-alert';
 
 const CONFIG_TYPE = 'moby-influx';
@@ -344,18 +345,34 @@ export = function (RED: NodeAPI) {
       'database',
       config?.connection ? hostOf(config.connection.url) : 'not-configured'
     );
+    // when each writer's outage began, kept beside its spool so that a restart or a crash during an outage does
+    // not start its clock again (core/influx/outage-mark.ts); read once per writer, as last written
+    const outageMarks = new Map<string, number | null>();
+    const spoolDirOf = (label: string) => (label ? path.join(spoolDir, `tenant-${label}`) : spoolDir);
+    function markOf(label: string): number | null {
+      if (!outageMarks.has(label)) outageMarks.set(label, readOutageMark(spoolDirOf(label)));
+      return outageMarks.get(label)!;
+    }
     function sayOutage(label: string, s: WriterStats): void {
       const now = Date.now();
       let notice = outageNotices.get(label);
-      if (!notice) outageNotices.set(label, (notice = new OutageNotice()));
+      if (!notice) outageNotices.set(label, (notice = new OutageNotice({ resumedSince: markOf(label) })));
       const said = notice.observe(s, now);
+      // the mark follows the notice's stretch: set when the database fails, removed when a write succeeds
+      // ('connecting', a restarted writer's first request, tells nothing yet)
+      const since = s.state === 'connected' ? null : notice.failingSince;
+      if ((s.state === 'connected' || since !== null) && since !== markOf(label)) {
+        outageMarks.set(label, since);
+        const err = writeOutageMark(spoolDirOf(label), since);
+        if (err) node.debug(`outage mark in ${spoolDirOf(label)}: ${err}`);
+      }
       if (said) {
         const text = label ? `tenant ${label}: ${said.text}` : said.text;
         if (said.level === 'warn') node.warn(text);
         else node.log(text);
       }
       let alert = outageAlerts.get(label);
-      if (!alert) outageAlerts.set(label, (alert = new OutageAlert(alertAfterMs)));
+      if (!alert) outageAlerts.set(label, (alert = new OutageAlert(alertAfterMs, markOf(label))));
       const signal = alert.observe(s, now, config?.problem);
       if (!signal) return;
       if (signal.kind === 'open') countEvent(WRITE_TYPE, `database_alert_${signal.severity}`);

@@ -67,9 +67,17 @@ export class OutageAlert {
   private saidLost = 0;
   private saidAt = -Infinity;
 
-  /** `alertAfterMs`: how long the database must fail before the warning (0 turns the alert off) */
-  constructor(alertAfterMs = 300_000) {
+  /** when an outage a writer before this one saw began (outage-mark.ts), until the first state that tells */
+  private resumed: number | null;
+
+  /**
+   * `alertAfterMs`: how long the database must fail before the warning (0 turns the alert off). `resumedSince`:
+   * when the outage began that a writer before this one (before a restart or a crash) recorded: if this writer
+   * finds the database failing too, the outage is counted from then.
+   */
+  constructor(alertAfterMs = 300_000, resumedSince: number | null = null) {
     this.alertAfterMs = Math.max(0, alertAfterMs);
+    this.resumed = resumedSince;
   }
 
   /**
@@ -81,6 +89,7 @@ export class OutageAlert {
     const disabled = s.state === 'disabled';
     if (!failing(s.state) && !disabled) {
       if (s.state !== 'connected') return null; // 'connecting' is a start, not a recovery
+      this.resumed = null;
       const since = this.since;
       const was = this.level;
       const fresh = this.fresh;
@@ -92,7 +101,8 @@ export class OutageAlert {
       return stretchClear(was !== null, since, fresh, now);
     }
     if (this.since === null) {
-      this.since = now;
+      this.since = this.resumed !== null && this.resumed <= now && !disabled ? this.resumed : now;
+      this.resumed = null;
       this.droppedBefore = s.dropped;
     }
     const lost = s.dropped - this.droppedBefore;

@@ -29,6 +29,11 @@ export interface OutageNoticeOptions {
   graceMs?: number;
   /** while it lasts, the outage is said again this often (ms, default 300,000) */
   reminderMs?: number;
+  /**
+   * when the outage began that a writer before this one recorded (outage-mark.ts): if this writer finds the
+   * database failing too, the outage is counted from then, and its length is no longer a lower bound
+   */
+  resumedSince?: number | null;
 }
 
 export interface Notice {
@@ -65,9 +70,18 @@ export class OutageNotice {
    */
   private mostSpooled = 0;
 
+  /** see OutageNoticeOptions.resumedSince; dropped at the first state that tells */
+  private resumed: number | null;
+
   constructor(o: OutageNoticeOptions = {}) {
     this.graceMs = Math.max(0, o.graceMs ?? 5000);
     this.reminderMs = Math.max(1, o.reminderMs ?? 300_000);
+    this.resumed = o.resumedSince ?? null;
+  }
+
+  /** when the current failing stretch began (ms), or null while the database takes points (or has not failed) */
+  get failingSince(): number | null {
+    return this.since;
   }
 
   /** Reads the writer's stats at `now` (ms); returns the line to log now, if any. */
@@ -80,7 +94,10 @@ export class OutageNotice {
       this.mostSpooled = 0;
       this.since = null;
       this.said = null;
-      if (s.state === 'connected') this.everWritable = true;
+      if (s.state === 'connected') {
+        this.everWritable = true;
+        this.resumed = null;
+      }
       // 'connecting' is the first request of a (re)started writer, not a recovery
       if (s.state !== 'connected' || was === null || said === null) return null;
       return {
@@ -91,8 +108,14 @@ export class OutageNotice {
       };
     }
     if (this.since === null) {
-      this.since = now;
-      this.fromStart = !this.everWritable;
+      if (this.resumed !== null && this.resumed <= now) {
+        this.since = this.resumed;
+        this.fromStart = false; // the writer before this one saw it begin
+      } else {
+        this.since = now;
+        this.fromStart = !this.everWritable;
+      }
+      this.resumed = null;
     }
     if (s.spooled > this.mostSpooled) this.mostSpooled = s.spooled;
     // the reason can hold text the server sent: one line, cut, and escaped as every untrusted text in our log

@@ -393,6 +393,43 @@ describe('moby-influx-write node', function () {
     await waitFor(() => sink.accepted.length === 5, 5000, 'the spooled points written');
   });
 
+  it('a restart during a database outage does not start its clock again: the warning comes at Alert after of the outage (operator round 2026-12-06: one kill -9 in a 6 min outage, never paged)', async function () {
+    this.timeout(30_000);
+    sink.script.push(...Array.from({ length: 1000 }, () => ({ status: 503 })));
+    const alerting = async () => {
+      await load([
+        ...flow({}, { retryMaxDelay: 0.2, alertAfter: 4, wires: [['rej'], ['al']] }),
+        { id: 'al', type: 'helper' },
+      ]);
+      const alerts: Array<{ alert: Record<string, unknown> }> = [];
+      helper.getNode('al').on('input', (m: { alert: Record<string, unknown> }) => alerts.push(m));
+      return alerts;
+    };
+    let alerts = await alerting();
+    const outageBegan = Date.now();
+    for (let i = 0; i < 3; i++) helper.getNode('w').receive({ payload: point(i) });
+    await sleep(2500);
+    assert.deepEqual(alerts, [], 'not yet');
+    await helper.unload(); // Node-RED stops (a deploy, a crash) with the database still down
+    alerts = await alerting();
+    const restarted = Date.now();
+    const opened = await waitFor(() => alerts.find((m) => m.alert.severity), 8000, 'the warning');
+    assert.equal(opened.alert.severity, 'warning');
+    assert.ok(
+      Date.now() - restarted < 3500,
+      `${Date.now() - restarted} ms after the restart, ${Date.now() - outageBegan} ms into the outage (before: Alert after counted from the restart)`
+    );
+    assert.ok(Date.now() - outageBegan >= 3900, 'not before Alert after of the outage');
+    // the database answers again: cleared, and the mark is gone, so the next outage counts from its own start
+    sink.script.length = 0;
+    await waitFor(() => alerts.some((m) => m.alert.clear === true), 8000, 'the clear');
+    await waitFor(
+      () => !fs.readdirSync(path.join(userDir, 'moby-spool', 'cfg', 'w')).includes('outage-since.json'),
+      3000,
+      'the mark removed'
+    );
+  });
+
   it('a writer without a database is alerted on too: no URL when it loses points (critical), no bucket once it lasts (newcomer round 2026-12-06: neither was)', async function () {
     this.timeout(20_000);
     await load([

@@ -112,6 +112,21 @@ describe('OutageAlert', () => {
     );
   });
 
+  it('a restart or a crash during an outage does not start its clock again (operator round 2026-12-06: 6 min outage, one kill -9 in it, never paged)', () => {
+    // the writer before the crash saw the database fail at 0; this one starts at 200 s and finds it still failing
+    const a = new OutageAlert(300 * S, 0);
+    assert.equal(a.observe({ ...up, state: 'connecting' }, 200 * S), null);
+    for (let t = 201; t < 300; t++) assert.equal(a.observe(down(), t * S), null, `nothing at ${t} s`);
+    const open = a.observe(down(), 300 * S);
+    assert.equal(open?.kind === 'open' && open.severity, 'warning', 'at 5 min of the outage, not of this process');
+    assert.match(open?.kind === 'open' ? open.message : '', /^The database has not taken points for 5 min/);
+    // a database found writable after a restart ends the recorded outage: the next one counts from its own start
+    const b = new OutageAlert(300 * S, 0);
+    b.observe(up, 200 * S);
+    for (let t = 201; t < 500; t++) assert.equal(b.observe(down(), t * S), null, `nothing at ${t} s`);
+    assert.equal(b.observe(down(), 501 * S)?.kind, 'open');
+  });
+
   describe('a writer without a database (newcomer round 2026-12-06: never alerted on, though it drops points at the spool bound)', () => {
     const spoolOnly = (o: Partial<OutageAlertView> = {}): OutageAlertView => ({
       state: 'disabled',

@@ -108,6 +108,25 @@ describe('OutageNotice (a database outage in the writer log)', () => {
     assert.equal(n.observe(view('connected'), 90_000)?.text, 'database writable again after 20 s');
   });
 
+  it('an outage a writer before this one recorded (outage-mark.ts) is counted from its start, not said as "at least" (operator round 2026-12-06: a kill -9 mid-outage)', () => {
+    const n = new OutageNotice({ graceMs: 5000, reminderMs: 300_000, resumedSince: 1_000_000 - 200_000 });
+    assert.equal(n.observe(view('connecting'), 1_000_000), null, 'a start tells nothing yet');
+    assert.equal(n.failingSince, null);
+    const first = n.observe(view('retrying', { lastError: 'ECONNREFUSED' }), 1_001_000);
+    assert.match(first!.text, /^database not writable \(ECONNREFUSED\)/, 'said at once: it lasts 201 s already');
+    assert.equal(n.failingSince, 800_000);
+    assert.equal(
+      n.observe(view('connected'), 1_160_000)?.text,
+      'database writable again after 6 min',
+      'its whole length (before: "at least 2 min (not writable since Node-RED started)")'
+    );
+    // a database found writable at the start ends a recorded outage: the next one counts from its own start
+    const m = new OutageNotice({ graceMs: 0, resumedSince: 5_000 });
+    assert.equal(m.observe(view('connected'), 10_000), null);
+    m.observe(view('retrying'), 20_000);
+    assert.equal(m.failingSince, 20_000);
+  });
+
   it('a writer closed or started again mid-outage ends it without a recovery line', () => {
     const n = new OutageNotice({ graceMs: 0 });
     assert.ok(n.observe(view('retrying'), 0));
