@@ -14,7 +14,7 @@ const net = require('node:net');
 const { printLines } = require('./lib/child-output');
 const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
 const { tenantKeyVarClash, tenantMaster } = require('./lib/tenant-keys');
-const { addNotificationChannels } = require('./lib/notify-channels');
+const { addNotificationChannels, keptFlowChannelsLine } = require('./lib/notify-channels');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -69,6 +69,8 @@ const NODE_RED_ONLY = [
   'MOBY_TENANT_TOKENS',
 ];
 let stopping = false;
+/** what `npm start` pages (the start log says it where the flow is prepared and again beside the login) */
+let notificationsLine = null;
 
 function log(line) {
   console.log(`[moby] ${line}`);
@@ -170,12 +172,15 @@ function prepareUserDir(credentialSecret, env) {
   const source = path.join(root, 'flows', tenants.length ? 'tenants.json' : 'pipeline.json');
   if (process.env.MOBY_KEEP_FLOWS === '1' && fs.existsSync(flowFile)) {
     log(`keeping the deployed flow in ${flowFile} (MOBY_KEEP_FLOWS=1)`);
+    notificationsLine = keptFlowChannelsLine(env);
+    log(notificationsLine);
   } else if (fs.existsSync(source)) {
     // Credentials in the shipped flow are `${ENV}` references (the alert API token, the broker login):
     // Node-RED substitutes them when it creates the node, so flows_cred.json never holds their values. It
     // only reads credentials from flows_cred.json, encrypted with the credential secret: write it so.
     const nodes = JSON.parse(fs.readFileSync(source, 'utf8'));
-    log(addNotificationChannels(nodes, env));
+    notificationsLine = addNotificationChannels(nodes, env);
+    log(notificationsLine);
     const creds = {};
     for (const n of nodes) {
       if (n.credentials) {
@@ -546,6 +551,8 @@ async function main() {
     log(
       `credential secret generated in ${secrets.files.credential} (keep it with the user directory; set MOBY_CREDENTIAL_SECRET to choose one)`
     );
+  // said again here, where the login and the token are: the first one scrolled away among Node-RED's lines
+  if (notificationsLine) log(notificationsLine);
   log('press Ctrl+C to stop');
 }
 

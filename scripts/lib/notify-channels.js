@@ -38,9 +38,22 @@ function addNotificationChannels(nodes, env) {
     for (const n of nodes) if (n.type === 'moby-alert' && !n[field]) n[field] = channel.id;
   }
   const paged = channels.map(([, c]) => c.name).join(', ');
+  // a receiver cannot tell MOBY's requests from anyone else's without the signature (docs/alerts.md)
+  const unsigned =
+    env.MOBY_WEBHOOK_URL && !env.MOBY_WEBHOOK_SECRET
+      ? ' — the webhook is unsigned: set MOBY_WEBHOOK_SECRET to sign it'
+      : '';
   return paged
-    ? `notifications: ${paged}`
+    ? `notifications: ${paged}${unsigned}`
     : 'notifications: none — alerts are recorded and served by the API but page nobody; set MOBY_SLACK_WEBHOOK_URL or MOBY_WEBHOOK_URL (README, Configuration)';
 }
 
-module.exports = { addNotificationChannels };
+/** The start log's line when the deployed flow is kept (MOBY_KEEP_FLOWS=1): the variables are not applied then. */
+function keptFlowChannelsLine(env) {
+  const set = ['MOBY_SLACK_WEBHOOK_URL', 'MOBY_WEBHOOK_URL'].filter((v) => env[v]);
+  return set.length
+    ? `notifications: ${set.join(' and ')} not applied: the deployed flow is kept (MOBY_KEEP_FLOWS=1); set the channel on the alert node in the editor`
+    : 'notifications: as set on the alert node of the kept flow (MOBY_KEEP_FLOWS=1)';
+}
+
+module.exports = { addNotificationChannels, keptFlowChannelsLine };

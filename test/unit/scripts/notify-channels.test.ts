@@ -2,8 +2,9 @@
 // to the flow's alert nodes, as ${ENV} references; without them its log says that alerts page nobody.
 import assert from 'node:assert/strict';
 
-const { addNotificationChannels } = require('../../../scripts/lib/notify-channels') as {
+const { addNotificationChannels, keptFlowChannelsLine } = require('../../../scripts/lib/notify-channels') as {
   addNotificationChannels(nodes: Array<Record<string, unknown>>, env: Record<string, string | undefined>): string;
+  keptFlowChannelsLine(env: Record<string, string | undefined>): string;
 };
 
 const flow = (): Array<Record<string, unknown>> => [
@@ -30,7 +31,15 @@ describe('npm start: notification channels from the environment', () => {
       MOBY_WEBHOOK_URL: 'https://ops.example/hook',
     };
     const line = addNotificationChannels(nodes, env);
-    assert.equal(line, 'notifications: Slack (MOBY_SLACK_WEBHOOK_URL), webhook (MOBY_WEBHOOK_URL)');
+    assert.equal(
+      line,
+      'notifications: Slack (MOBY_SLACK_WEBHOOK_URL), webhook (MOBY_WEBHOOK_URL) — the webhook is unsigned: set MOBY_WEBHOOK_SECRET to sign it',
+      'unsigned, and the line says so (newcomer round 2026-12-06: it did not)'
+    );
+    assert.equal(
+      addNotificationChannels(flow(), { ...env, MOBY_WEBHOOK_SECRET: 'whsec_x' }),
+      'notifications: Slack (MOBY_SLACK_WEBHOOK_URL), webhook (MOBY_WEBHOOK_URL)'
+    );
     const byId = Object.fromEntries(nodes.map((n) => [n.id, n]));
     assert.deepEqual(byId['moby.notify.slack'], {
       id: 'moby.notify.slack',
@@ -48,5 +57,13 @@ describe('npm start: notification channels from the environment', () => {
     assert.ok(!JSON.stringify(nodes).includes('secret/'), 'the URL itself is never written');
     addNotificationChannels(nodes, env);
     assert.equal(nodes.filter((n) => n.id === 'moby.notify.slack').length, 1, 'added once');
+  });
+
+  it('a kept flow (MOBY_KEEP_FLOWS=1) does not take the variables, and the line says so instead of nothing (newcomer round 2026-12-06)', () => {
+    assert.equal(
+      keptFlowChannelsLine({ MOBY_WEBHOOK_URL: 'https://ops.example/hook' }),
+      'notifications: MOBY_WEBHOOK_URL not applied: the deployed flow is kept (MOBY_KEEP_FLOWS=1); set the channel on the alert node in the editor'
+    );
+    assert.match(keptFlowChannelsLine({}), /as set on the alert node of the kept flow/);
   });
 });
