@@ -299,6 +299,16 @@ export = function (RED: NodeAPI) {
       if (!lanes.length && !hasTenantChannels) return;
       // a device in a maintenance window keeps its alert record but pages nobody
       if (mutes.isMuted(alert.device_id, alert.tenant)) return;
+      // the raise of an alert whose opening was quiet is paged as that opening (core/alert/reopen-quiet.ts raised)
+      if (kind === 'raise') {
+        const quietOpening = reopenQuiet.raised(alert);
+        if (quietOpening) {
+          countEvent(TYPE, 'quiet_reopen_paged');
+          kind = 'open';
+          seq = undefined;
+          pagedQuiet = quietOpening;
+        }
+      }
       let quiet: QuietOpening | null = pagedQuiet ?? null;
       // a quiet opening paged because it stayed open (ReopenQuiet.due) has its quiet count already
       if (kind === 'open' && !pagedQuiet) {

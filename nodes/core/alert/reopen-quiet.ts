@@ -170,6 +170,22 @@ export class ReopenQuiet {
   }
 
   /**
+   * An alert's severity was raised. If its opening was quiet, the raise is paged as its opening instead, with the
+   * quiet count before it, and it becomes its key's last notified opening (returned); otherwise null (page the
+   * raise). A receiver paged "raised" for an alert whose opening it never got cannot place it (red-team round
+   * 2026-12-06: fan-007's raise came alone), and a quiet opening that rises is news as an opening is.
+   */
+  raised(alert: Alert): QuietOpening | null {
+    const key = this.quietOpen.get(alert.alert_id);
+    const e = key === undefined ? undefined : this.entries.get(key);
+    if (key === undefined || !e || e.quietId !== alert.alert_id) return null;
+    this.quietOpen.delete(alert.alert_id);
+    this.entries.delete(key);
+    this.entries.set(key, { at: alert.opened_at, severity: alert.severity, quieted: 0, quietId: null });
+    return { quieted: e.quieted - 1, since: e.at };
+  }
+
+  /**
    * Any later notification of an alert (resolve, escalate, repeat, ack, update): false only for the resolve
    * of an alert whose opening was quiet. Sending anything else about a quiet alert makes it known, so its
    * resolve goes out too.

@@ -468,6 +468,36 @@ describe('moby-alert node: notifications', function () {
     assert.equal((await quieted()) - quietedBefore, 4, 'counted in moby_events_total{event="reopen_quieted"}');
   });
 
+  it('the raise of a quiet reopen is paged as its opening, with the quiet count, not as a raise of an alert nobody was told of (red-team round 2026-12-06)', async () => {
+    const hook = await receiver();
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', autoResolvePoints: 1, quietReopenSec: 600, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 },
+      ]),
+      { wh: { secret: WEBHOOK_SECRET } }
+    );
+    const critical = () => {
+      const m = anomalyMsg('fan-8', true, 0.99);
+      (m.anomaly as { severity: string }).severity = 'critical';
+      return m;
+    };
+    send(critical()); // paged
+    send(anomalyMsg('fan-8', false)); // resolved, paged
+    await waitFor(() => hook.delivered().length === 2, 5000, 'the first opening and its resolve');
+    send(anomalyMsg('fan-8', true)); // a warning within the window: quiet
+    await sleep(500);
+    assert.equal(hook.delivered().length, 2, 'quiet');
+    send(critical()); // the same alert raised to critical
+    await waitFor(() => hook.delivered().length === 3, 5000, 'the raise');
+    const body = JSON.parse(hook.delivered()[2].body);
+    assert.equal(body.type, 'alert.open', 'paged as its opening (before: alert.raise of an alert never paged)');
+    assert.equal(body.data.alert.severity, 'critical');
+    assert.equal(body.data.quieted, undefined, 'no quiet opening before it');
+    send(anomalyMsg('fan-8', false));
+    await waitFor(() => hook.delivered().length === 4, 5000, 'its resolve, news now');
+    assert.equal(JSON.parse(hook.delivered()[3].body).type, 'alert.resolve');
+  });
+
   it('a condition flapping through a restart (a deploy) stays quiet: the window and the count go on from the alerts and the sent notifications', async () => {
     const hook = await receiver();
     const flow = () =>

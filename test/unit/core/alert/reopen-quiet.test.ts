@@ -130,6 +130,35 @@ describe('alert: quiet reopens (ReopenQuiet)', () => {
     assert.equal(sent.length, 4);
   });
 
+  it('the raise of a quiet reopen is paged as its opening, with the quiet count; its resolve then follows (red-team round 2026-12-06: a raise came alone)', () => {
+    const { clock, engine, quiet, sent, trigger, clear } = setup(600_000);
+    trigger('d1', 'critical'); // paged critical
+    clear();
+    clock.t += 5_000;
+    trigger('d1', 'warning'); // a lower severity within the window: quiet
+    const q = engine.list({ status: 'open' })[0] as Alert;
+    assert.equal(sent.length, 2, 'quiet');
+    // the same alert raised (moby-alert asks raised() before anything else of a raise)
+    const r = engine.apply({ kind: 'trigger', device_id: 'd1', rule: 'anomaly', severity: 'critical' });
+    assert.ok(r.ok);
+    assert.equal(r.events[0].raised_from, 'warning');
+    const raised = engine.get(q.alert_id)!;
+    assert.equal(raised.severity, 'critical');
+    assert.deepEqual(quiet.raised(raised), { quieted: 0, since: 1_700_000_000_000 });
+    assert.equal(quiet.raised(raised), null, 'once');
+    assert.deepEqual(
+      quiet.due(clock.t + 600_000, (id) => engine.get(id)),
+      [],
+      'no longer quiet: not paged again'
+    );
+    assert.equal(quiet.follow('resolve', raised), true, 'its resolve is news now');
+    // a raise of an alert whose opening was paged stays a raise
+    const { engine: e2, quiet: q2, trigger: t2 } = setup(600_000);
+    t2('d2', 'warning');
+    assert.ok(e2.apply({ kind: 'trigger', device_id: 'd2', rule: 'anomaly', severity: 'critical' }).ok);
+    assert.equal(q2.raised(e2.list({ status: 'open' })[0] as Alert), null);
+  });
+
   it('a quiet reopen resolved or acknowledged within the 2 minutes is never paged', () => {
     const { clock, engine, quiet, trigger, clear, pass } = setup(600_000);
     const lookup = (id: string) => engine.get(id);
