@@ -346,6 +346,8 @@ function pipelineReady() {
 let broker = null;
 /** How long the children get to close (Node-RED flushes to the database or the spool) before they are killed. */
 const SHUTDOWN_GRACE_MS = 30000;
+/** how long Ctrl+C waits for the embedded broker to hand Node-RED what it holds, once the simulator has stopped */
+const SHUTDOWN_DRAIN_MS = 5000;
 
 /** A child that has not exited yet: one killed by a signal has exitCode null too, but a signalCode. */
 function running(child) {
@@ -361,15 +363,25 @@ async function shutdown(code) {
   }
   stopping = true;
   log('shutting down');
-  // Node-RED first, so its close handlers flush buffers to the database or the disk spool.
-  for (const child of children.slice().reverse()) if (running(child)) child.kill('SIGINT');
   const grace = setTimeout(() => {
     const stuck = children.filter(running);
     log(`${stuck.map((c) => c.mobyName).join(', ')} did not close within ${SHUTDOWN_GRACE_MS / 1000} s: killing`);
     for (const child of stuck) child.kill('SIGKILL');
   }, SHUTDOWN_GRACE_MS);
   grace.unref();
-  await Promise.all(children.map((c) => (running(c) ? new Promise((r) => c.once('exit', r)) : null)));
+  const exit = (c) => (running(c) ? new Promise((r) => c.once('exit', r)) : null);
+  // The simulator first and the embedded broker drained, then Node-RED (whose close handlers flush to the database
+  // or the disk spool): stopped together, the in-memory broker lost what it had acknowledged to a device and not yet
+  // handed to Node-RED (operator round 2026-12-06). The drain waits at most SHUTDOWN_DRAIN_MS.
+  const devices = children.filter((c) => c.mobyName === 'sim' && running(c));
+  for (const child of devices) child.kill('SIGINT');
+  await Promise.all(devices.map(exit));
+  if (broker && !(await broker.drained(SHUTDOWN_DRAIN_MS)))
+    log(
+      `the embedded broker still had messages for Node-RED after ${SHUTDOWN_DRAIN_MS / 1000} s (or no Node-RED connected): they are lost with it`
+    );
+  for (const child of children.slice().reverse()) if (running(child)) child.kill('SIGINT');
+  await Promise.all(children.map(exit));
   clearTimeout(grace);
   if (broker) await broker.close();
   process.exit(code);

@@ -606,6 +606,28 @@ async function startEmbeddedBroker(o) {
     /** payload bytes of the messages between their publish and their delivery (shedLoad) */
     queuedBytes: shed.queuedBytes,
     aedes: broker, // for tests and diagnostics
+    /**
+     * Resolves true once nothing waits to be delivered to the pipeline or acknowledged by it (the message bus
+     * idle, every pipeline session's window empty), false after `timeoutMs` or at once when no pipeline is
+     * connected. npm start's Ctrl+C waits for it between stopping the simulator and stopping Node-RED: the broker
+     * is in memory, so what it acknowledged to a device and had not handed on was lost when everything stopped
+     * at once (operator round 2026-12-06: the last reading of one device of 20).
+     */
+    drained: (timeoutMs) =>
+      new Promise((resolve) => {
+        const deadline = Date.now() + timeoutMs;
+        const connected = () => Object.values(broker.clients).some((c) => pipelineClients.has(c) && c.connected);
+        const idle = () =>
+          broker.mq.length === 0 &&
+          broker.mq.current === 0 &&
+          [...gates.values()].every((g) => g.inflight === 0 && g.waiting === 0);
+        const check = () => {
+          if (idle()) return resolve(true);
+          if (!connected() || Date.now() >= deadline) return resolve(false);
+          setTimeout(check, 20);
+        };
+        check();
+      }),
     // aedes first: it disconnects its clients, without which server.close() would wait for every connection
     // still open (an MQTT client of the operator's, or a child that has not noticed yet)
     close: () =>

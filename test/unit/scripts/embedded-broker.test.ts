@@ -19,6 +19,7 @@ interface Started {
   pendingQos2: { size: number };
   partials: { bytes: number; size: number; maxBytes: number };
   queuedBytes(): number;
+  drained(timeoutMs: number): Promise<boolean>;
   aedes: {
     publish: (...args: any[]) => void;
     persistence: {
@@ -853,6 +854,41 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
       ack(pipeline.sock, pipeline.publishes[k].messageId);
     }
     await waitFor(() => broker.queuedBytes() === 0, 5000, 'nothing held once delivered');
+  });
+
+  it('drained(): true once the pipeline has acknowledged everything it was sent or will be, false while it has not, and at once without a pipeline (npm start waits for it on Ctrl+C: operator round 2026-12-06)', async () => {
+    assert.equal(await broker.drained(1000), true, 'nothing waits');
+    const pipeline = await subscribedSilentPipeline();
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001' });
+    clients.push(device);
+    for (let k = 0; k < 12; k++) await device.publishAsync(TOPIC, `m${k}`, { qos: 1 }); // acknowledged to the device
+    await waitFor(() => pipeline.publishes.length === 5, 5000, 'the window of five');
+    const t0 = Date.now();
+    assert.equal(await broker.drained(300), false, 'five unacknowledged, seven waiting');
+    assert.ok(Date.now() - t0 >= 290, 'it waited');
+    const acked = new Set<number>();
+    const ackAll = setInterval(() => {
+      for (const p of pipeline.publishes)
+        if (!acked.has(p.messageId!)) {
+          acked.add(p.messageId!);
+          ack(pipeline.sock, p.messageId);
+        }
+    }, 10);
+    try {
+      assert.equal(await broker.drained(5000), true, 'every message handed on and acknowledged');
+      assert.equal(pipeline.publishes.length, 12);
+    } finally {
+      clearInterval(ackAll);
+    }
+    // a pipeline gone: nothing can drain, so it does not wait
+    device.publish(TOPIC, 'after', { qos: 1 });
+    await sleep(100);
+    pipeline.sock.destroy();
+    await sleep(100);
+    device.publish(TOPIC, 'while gone', { qos: 1 });
+    const t1 = Date.now();
+    await broker.drained(3000);
+    assert.ok(Date.now() - t1 < 1000, `${Date.now() - t1} ms`);
   });
 
   it('a long queue of messages nobody takes drains without overflowing the stack (red-team round 2026-12-06: a keyless flood crashed npm start 4 times of 4)', async () => {
