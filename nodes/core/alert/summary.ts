@@ -16,7 +16,20 @@ const SYSTEM_ACTIONS: Record<string, string> = {
     " Check the device's key, key id and clock against the keyring; if they are right, someone else is sending in its name.",
 };
 
+/**
+ * What a resolve of MOBY's own alerts says instead of repeating the opening's text: that text described the
+ * trouble as it was ("Nothing is lost yet: 11247 point(s) wait …"), stale and misleading at its end (operator
+ * round 2026-12-06).
+ */
+const SYSTEM_RESOLVED: Record<string, (a: Alert) => string> = {
+  monitoring_blind: (a) => `MOBY hears the devices again (${a.device_id}); device timeouts count again`,
+  database_unwritable: (a) =>
+    `The database takes points again (${a.device_id}); what waited in the disk spool is being written`,
+  messages_refused: (a) => `Messages in the name of ${a.device_id} verify again, or none was refused for 10 minutes`,
+};
+
 export function templateSummary(a: Alert): string {
+  const system = SYSTEM_ACTIONS[a.rule] !== undefined;
   const what = a.message || `${a.rule} on ${a.device_id}`;
   // A resolve is paged with the alert as it is then. Its summary read "CRITICAL: Device press-901 is offline …
   // Check power and network of the device." like a new alert, and a pager or SMS that forwards only the summary
@@ -28,13 +41,20 @@ export function templateSummary(a: Alert): string {
         ? ` after ${span(a.resolved_at - a.opened_at)}`
         : '';
     const by = a.resolved_by && a.resolved_by !== 'auto' ? ` by ${a.resolved_by}` : ' (the condition cleared)';
+    // MOBY's own alerts open only after their wait (5 min of a database outage): "resolved after 115 s" read as
+    // the outage's length; it is the alert's
+    if (system)
+      return `RESOLVED, was ${a.severity.toUpperCase()}: ${SYSTEM_RESOLVED[a.rule](a)}. The alert was open${lasted.replace(' after ', ' for ')}${by}.`;
     return `RESOLVED, was ${a.severity.toUpperCase()}: ${what}. Resolved${lasted}${by}. Nothing to do unless it comes back.`.replace(
       /\.\./g,
       '.'
     );
   }
-  const times =
-    a.count > 1
+  // MOBY's own alerts open after their wait, and their message says how long the trouble has lasted: "Since" the
+  // alert's opening read as when the outage began (operator round 2026-12-06)
+  const times = system
+    ? ` Alert opened ${new Date(a.opened_at).toISOString()}.`
+    : a.count > 1
       ? ` Seen ${a.count} times since ${new Date(a.opened_at).toISOString()}.`
       : ` Since ${new Date(a.opened_at).toISOString()}.`;
   const dropped =

@@ -113,6 +113,40 @@ describe('alert summary: the template', () => {
     assert.match(evicted, /^CRITICAL: Device press-901 is offline/);
     assert.match(evicted, /No longer tracked .* the condition may still hold\. Check power and network/);
   });
+
+  it("MOBY's own alerts: the opening says when the alert opened (its message says how long the trouble lasts), the resolve does not repeat the opening's stale text (operator round 2026-12-06)", () => {
+    const db: Alert = {
+      ...offline,
+      device_id: 'database@127.0.0.1:8428',
+      rule: 'database_unwritable',
+      severity: 'warning',
+      message:
+        'The database has not taken points for 5 min (ECONNREFUSED). Nothing is lost yet: 11247 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then',
+    };
+    const open = templateSummary(db);
+    assert.match(open, /\. Alert opened 2026-12-05T18:00:00\.000Z\. Bring the database back/);
+    assert.doesNotMatch(open, /Since /, '"Since" the alert read as since the outage');
+    const resolved = templateSummary({
+      ...db,
+      status: 'resolved',
+      resolved_at: db.opened_at + 115_000,
+      resolved_by: 'auto',
+    });
+    assert.equal(
+      resolved,
+      'RESOLVED, was WARNING: The database takes points again (database@127.0.0.1:8428); what waited in the disk spool is being written. The alert was open for 115 s (the condition cleared).'
+    );
+    assert.match(
+      templateSummary({
+        ...db,
+        rule: 'monitoring_blind',
+        device_id: 'pipeline@x',
+        status: 'resolved',
+        resolved_at: db.opened_at,
+      }),
+      /^RESOLVED, was WARNING: MOBY hears the devices again \(pipeline@x\)/
+    );
+  });
 });
 
 describe('alert summary: the LLM endpoint (a local stand-in)', () => {
