@@ -63,6 +63,8 @@ export class OutageNotice {
    * (operator round 2026-12-06: "writable again after 68 s" after an outage of 123 s cut in two by a restart)
    */
   private fromStart = false;
+  /** the current stretch was resumed from the mark a writer before this one left (outage-mark.ts) */
+  private resumedStretch = false;
   /**
    * the most points the spool held during the current failing stretch: at the first successful write the spool
    * is already being drained (its first request took up to 5,000 lines), so its count then said "replaying 2
@@ -111,9 +113,11 @@ export class OutageNotice {
       if (this.resumed !== null && this.resumed <= now) {
         this.since = this.resumed;
         this.fromStart = false; // the writer before this one saw it begin
+        this.resumedStretch = true;
       } else {
         this.since = now;
         this.fromStart = !this.everWritable;
+        this.resumedStretch = false;
       }
       this.resumed = null;
     }
@@ -124,9 +128,9 @@ export class OutageNotice {
     const waiting = `${s.spooled} spooled, ${s.buffered} in memory`;
     if (this.said === null) {
       if (s.state !== 'unauthorized' && now - this.since < this.graceMs) return null;
-      return this.say(s.state, now, this.first(s.state, reason, waiting));
+      return this.say(s.state, now, this.first(s.state, reason, waiting, now));
     }
-    if (this.said !== s.state) return this.say(s.state, now, this.first(s.state, reason, waiting));
+    if (this.said !== s.state) return this.say(s.state, now, this.first(s.state, reason, waiting, now));
     if (now - this.saidAt >= this.reminderMs)
       return this.say(
         s.state,
@@ -138,10 +142,15 @@ export class OutageNotice {
     return null;
   }
 
-  private first(state: FailingState, reason: string, waiting: string): string {
+  private first(state: FailingState, reason: string, waiting: string, now: number): string {
+    // after a restart during an outage the first line is not a new outage's (operator round 2026-12-06)
+    const already =
+      this.resumedStretch && this.since !== null
+        ? ` for ${span(now - this.since)} (since before Node-RED restarted)`
+        : '';
     return state === 'unauthorized'
-      ? `database refuses the credentials${reason}: points wait in the disk spool until the token or user is fixed (${waiting})`
-      : `database not writable${reason}: points wait in the disk spool and are written when it answers (${waiting})`;
+      ? `database refuses the credentials${reason}${already}: points wait in the disk spool until the token or user is fixed (${waiting})`
+      : `database not writable${reason}${already}: points wait in the disk spool and are written when it answers (${waiting})`;
   }
 
   private say(state: FailingState, now: number, text: string): Notice {
