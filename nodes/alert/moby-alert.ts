@@ -20,7 +20,7 @@ import {
   type NotificationKind,
 } from '../core/alert/channels';
 import { ReopenQuiet, type QuietOpening } from '../core/alert/reopen-quiet';
-import { PageHold } from '../core/alert/page-hold';
+import { PageHold, holdsWarningPage } from '../core/alert/page-hold';
 import { ingestListening } from '../lib/ingest-watch';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
@@ -154,7 +154,10 @@ export = function (RED: NodeAPI) {
     const reopenQuiet = new ReopenQuiet(secondsSetting(def.quietReopenSec, 600_000));
     // a device back within this long from OFFLINE (a reboot) pages nobody (core/alert/page-hold.ts); flows saved
     // before the setting get the default
-    const pageHold = new PageHold(notifyOn.has('open') ? secondsSetting(def.offlineHoldSec, 60_000) : 0);
+    // Page warnings after: flows saved before the setting (and nodes without it) page warnings at once, as before
+    const pageHold = notifyOn.has('open')
+      ? new PageHold(secondsSetting(def.offlineHoldSec, 60_000), secondsSetting(def.warningHoldSec, 0))
+      : new PageHold(0, 0);
     let tenantTokens: Array<{ tenant: string; token: string }> = [];
     let tenantTokenError: string | null = null;
     try {
@@ -356,7 +359,10 @@ export = function (RED: NodeAPI) {
         case 'not_held':
           return true;
         case 'dropped':
-          if (kind === 'resolve') countEvent(TYPE, 'outage_unpaged');
+          if (kind === 'resolve') countEvent(TYPE, holdsWarningPage(alert) ? 'warning_unpaged' : 'outage_unpaged');
+          return false;
+        case 'page_open_instead':
+          if (notifyOn.has('open')) notify('open', alert);
           return false;
         case 'raise_dropped':
           countEvent(TYPE, 'raise_unpaged');
@@ -870,7 +876,14 @@ export = function (RED: NodeAPI) {
     );
 
     // ---- timers: escalation, repeats, coalesced updates, time-based auto-resolve; persistence ----
-    const intervals = [def.escalateAfterSec, def.repeatSec, def.autoResolveSec, def.updateEventSec, def.offlineHoldSec]
+    const intervals = [
+      def.escalateAfterSec,
+      def.repeatSec,
+      def.autoResolveSec,
+      def.updateEventSec,
+      def.offlineHoldSec,
+      def.warningHoldSec,
+    ]
       .map((v) => secondsSetting(v, 0))
       .filter((v) => v > 0);
     const tickMs = Math.max(20, Math.min(1000, ...intervals.map((v) => v / 4)));

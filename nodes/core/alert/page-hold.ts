@@ -18,6 +18,13 @@
 // anything else (an escalation, a reminder, an eviction) pages the raise at once, before that news. A raise
 // held when the node stops is not held again after the restart: the alert records no raise, and an alert
 // opened critical by a will looks the same (its warning was paged; the alert shows critical).
+// An anomaly WARNING's opening may wait too (`warningHoldMs`, the node's *Page warnings after*, 0 = at once): the
+// anomaly node often raises a fault's warning to critical seconds later, and each was a page: the demo's three
+// signal faults paged six times within half a minute each (operator round 2026-12-06). Held, a warning that is
+// raised within the hold is paged once, as its opening at the raised severity (no separate raise page; the same
+// for any held opening: its late page carries the severity it has then), one that clears first is not paged
+// (counted as `warning_unpaged`), and one still open at the end of the hold is paged then. A critical opening is
+// never held by this rule.
 // Across a restart the holds are rebuilt from the restored alerts and what the notification queue sent or
 // holds (`seed`): an open, unacknowledged alert of this kind whose opening was never notified is held again
 // until its opened_at + holdMs, which may be now (a crash during the hold must not cost the page of a device
@@ -31,11 +38,16 @@ export function holdsPage(alert: Alert): boolean {
   return alert.rule === 'device_offline' && alert.reason === 'offline';
 }
 
+/** The openings `warningHoldMs` applies to: an anomaly alarm opened as a warning. */
+export function holdsWarningPage(alert: Alert): boolean {
+  return alert.rule === 'anomaly' && alert.severity === 'warning';
+}
+
 /**
  * What became of a held page when other news of its alert came: see PageHold.follow. `dropped` / `page_now` for
  * a held opening, `raise_dropped` / `page_raise_now` for a held raise.
  */
-export type HeldFollow = 'not_held' | 'dropped' | 'page_now' | 'raise_dropped' | 'page_raise_now';
+export type HeldFollow = 'not_held' | 'dropped' | 'page_now' | 'page_open_instead' | 'raise_dropped' | 'page_raise_now';
 
 /** A page that came due (PageHold.due): an alert's opening, or its raise to the severity it has now. */
 export interface DuePage {
@@ -51,7 +63,7 @@ export class PageHold {
    * the ids of the alerts whose opening waits; each is due at its alert's opened_at + holdMs, read when
    * checked, so a step of the host's wall clock (which moves the open alerts' times) moves the holds with them
    */
-  private readonly held = new Set<string>();
+  private readonly held = new Map<string, number>();
   /**
    * the ids of the alerts whose raise waits, with when it was raised (ms): a raise has no time of its own in the
    * alert (updated_at moves with every repeat)
@@ -63,8 +75,21 @@ export class PageHold {
   /** when MOBY last began to hear the devices again after a blind stretch (ms), or -Infinity */
   private heardAgainAt = -Infinity;
 
-  /** `holdMs` 0 holds nothing: every opening is paged at once, as before */
-  constructor(readonly holdMs: number) {}
+  /**
+   * `holdMs`: how long an OFFLINE opening waits; `warningHoldMs`: how long an anomaly warning's opening waits. 0
+   * holds nothing of that kind: paged at once, as before.
+   */
+  constructor(
+    readonly holdMs: number,
+    readonly warningHoldMs = 0
+  ) {}
+
+  /** How long `alert`'s opening waits (0: not at all). */
+  private holdOf(alert: Alert): number {
+    if (holdsPage(alert)) return Math.max(0, this.holdMs);
+    if (holdsWarningPage(alert)) return Math.max(0, this.warningHoldMs);
+    return 0;
+  }
 
   /**
    * Whether MOBY can hear the devices at `now` (lib/ingest-watch.ts), told on every check. While it cannot, no
@@ -91,8 +116,9 @@ export class PageHold {
 
   /** An alert opened: true when its page waits (the caller then sends nothing now). */
   hold(alert: Alert): boolean {
-    if (this.holdMs <= 0 || !holdsPage(alert)) return false;
-    this.held.add(alert.alert_id);
+    const ms = this.holdOf(alert);
+    if (ms <= 0) return false;
+    this.held.set(alert.alert_id, ms);
     return true;
   }
 
@@ -110,8 +136,10 @@ export class PageHold {
   /**
    * Another notification of an alert (resolve, ack, escalate, repeat, raise): `not_held` when no page of it waits
    * (send as usual).
-   * A held opening: `dropped` for a resolve or an acknowledgement (nothing is paged, the hold ends); `page_now`
-   * for anything else (the hold ends, the opening is to be paged at once, then this notification). A resolve by
+   * A held opening: `dropped` for a resolve or an acknowledgement (nothing is paged, the hold ends);
+   * `page_open_instead` for a raise (the hold ends, the opening is paged at once at the raised severity, and the
+   * raise is not: it would say nothing the opening does not); `page_now` for anything else (the hold ends, the
+   * opening is to be paged at once, then this notification). A resolve by
    * eviction (`resolved_by: "evicted"`, the open-alert bound pushed it out) is `page_now`: the device did not come
    * back, and the alert is gone from the hold's later check, so its opening would never be paged (the eviction
    * itself is never paged).
@@ -123,6 +151,7 @@ export class PageHold {
     const endsQuietly = !evicted && (kind === 'resolve' || kind === 'ack');
     if (this.heldRaises.delete(alert.alert_id)) return endsQuietly ? 'raise_dropped' : 'page_raise_now';
     if (!this.held.delete(alert.alert_id)) return 'not_held';
+    if (kind === 'raise') return 'page_open_instead';
     return endsQuietly ? 'dropped' : 'page_now';
   }
 
@@ -133,10 +162,10 @@ export class PageHold {
   due(now: number, lookup: (id: string) => Alert | undefined): DuePage[] {
     const out: DuePage[] = [];
     if (this.deaf) return out;
-    for (const id of this.held) {
+    for (const [id, ms] of this.held) {
       const alert = lookup(id);
       if (!alert) this.held.delete(id);
-      else if (Math.max(alert.opened_at, this.heardAgainAt) + this.holdMs <= now) {
+      else if (Math.max(alert.opened_at, this.heardAgainAt) + ms <= now) {
         this.held.delete(id);
         out.push({ kind: 'open', alert });
       }
@@ -158,15 +187,16 @@ export class PageHold {
    * LATE_PAGE_MS before `now`.
    */
   seed(alerts: Iterable<Alert>, notified: (alert: Alert) => ReadonlySet<string> | undefined, now: number): void {
-    if (this.holdMs <= 0) return;
-    for (const a of alerts)
+    for (const a of alerts) {
+      const ms = this.holdOf(a);
       if (
+        ms > 0 &&
         a.status === 'open' &&
         !a.acknowledged &&
-        holdsPage(a) &&
         !notified(a)?.has('open') &&
-        now - (a.opened_at + this.holdMs) <= LATE_PAGE_MS
+        now - (a.opened_at + ms) <= LATE_PAGE_MS
       )
-        this.held.add(a.alert_id);
+        this.held.set(a.alert_id, ms);
+    }
   }
 }

@@ -30,11 +30,28 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
       postInAlertFlow(
         { persist: 'journal', webhook: 'wh', retryBaseSec: 0.2, ...props },
         [{ id: 'wh', type: 'moby-webhook', url: `${receiver.url}/hook`, timeout: 1 }],
-        ['topic', 'payload']
+        ['topic', 'anomaly', 'payload']
       )
     );
     await nr.start();
   }
+  /** a scored point of `device` as moby-anomaly sends it (severity `normal`: no anomaly) */
+  const anomaly = async (device: string, severity: 'warning' | 'critical' | 'normal') =>
+    assert.equal(
+      (
+        await postJson(nr!, '/in', {
+          payload: { measurement: 'telemetry', tags: { device_id: device }, fields: { v: 1 }, timestamp: Date.now() },
+          anomaly: {
+            score: severity === 'normal' ? 0.1 : 0.95,
+            threshold: 0.8,
+            is_anomaly: severity !== 'normal',
+            severity,
+            method: 'pca',
+          },
+        })
+      ).status,
+      204
+    );
   const health = async (device: string, state: string) =>
     assert.equal(
       (await postJson(nr!, '/in', { topic: 'device-health', payload: { device_id: device, state } })).status,
@@ -113,6 +130,26 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
     );
     assert.equal(await unpagedCount('raise_unpaged'), 1);
     assert.equal(await unpagedCount('outage_unpaged'), 0);
+  });
+
+  it('Page warnings after: a warning raised within it is paged once, as critical; one still open after it is paged then; one that clears first is not (operator round 2026-12-06: 6 pages for 3 faults)', async () => {
+    await start({ offlineHoldSec: 2, warningHoldSec: 2, autoResolvePoints: 1 });
+    await anomaly('fan-7', 'warning'); // raised 0.3 s later
+    await anomaly('pump-9', 'warning'); // stays a warning
+    await anomaly('fan-11', 'warning'); // clears within the hold
+    await sleep(300);
+    await anomaly('fan-7', 'critical');
+    await anomaly('fan-11', 'normal');
+    await waitFor(() => pages().includes('fan-7:alert.open'), 5000, "fan-7's page");
+    const fan7 = receiver!
+      .delivered()
+      .map((r) => JSON.parse(r.body))
+      .find((b) => b.data.alert.device_id === 'fan-7');
+    assert.equal(fan7.data.alert.severity, 'critical', 'paged at the raised severity');
+    await waitFor(() => pages().includes('pump-9:alert.open'), 10000, "pump-9's page after the hold");
+    await sleep(500);
+    assert.deepEqual(pages().sort(), ['fan-7:alert.open', 'pump-9:alert.open'], 'no raise page, nothing for fan-11');
+    assert.equal(await unpagedCount('warning_unpaged'), 1);
   });
 
   it('a held alert pushed out by the open-alert bound is paged at once, not lost', async () => {

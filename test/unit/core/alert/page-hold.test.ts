@@ -97,14 +97,14 @@ describe('PageHold (held OFFLINE pages)', () => {
     );
   });
 
-  it('an acknowledgement drops the page; an escalation, a reminder or a raise pages the opening now', () => {
+  it('an acknowledgement drops the page; an escalation or a reminder pages the opening now, a raise pages the opening instead of itself', () => {
     const { hold, health } = setup(60_000);
     const a = health('gw-1', 'OFFLINE')!;
     for (const [kind, expected] of [
       ['ack', 'dropped'],
       ['escalate', 'page_now'],
       ['repeat', 'page_now'],
-      ['raise', 'page_now'],
+      ['raise', 'page_open_instead'],
     ] as const) {
       hold.hold(a);
       assert.equal(hold.follow(kind, a), expected, kind);
@@ -291,6 +291,85 @@ describe('PageHold (held OFFLINE pages)', () => {
         hold.due(t0 + 260_000, lookup).map((p) => p.kind),
         ['raise']
       );
+    });
+  });
+
+  describe('Page warnings after (operator round 2026-12-06: each demo fault paged its warning and, seconds later, its raise to critical)', () => {
+    function anomalySetup(warningHoldMs: number) {
+      const clock = { t: 1_700_000_000_000 };
+      let n = 0;
+      const engine = new AlertEngine({ now: () => clock.t, monotonic: () => clock.t, newId: () => `w${++n}` });
+      const hold = new PageHold(60_000, warningHoldMs);
+      const anomaly = (device: string, severity: 'warning' | 'critical' | 'normal') => {
+        const r = signalsFromMessage({
+          payload: { measurement: 'telemetry', tags: { device_id: device }, fields: { v: 1 }, timestamp: clock.t },
+          anomaly: {
+            score: severity === 'normal' ? 0.1 : 0.95,
+            threshold: 0.8,
+            is_anomaly: severity !== 'normal',
+            severity,
+            method: 'pca',
+          },
+        });
+        assert.ok(r.ok, JSON.stringify(r));
+        const events = [];
+        for (const sig of r.signals) {
+          const out = engine.apply(sig);
+          assert.ok(out.ok);
+          events.push(...out.events);
+        }
+        return events;
+      };
+      return { clock, engine, hold, anomaly, lookup: (id: string) => engine.get(id) };
+    }
+
+    it('a warning raised within the hold is paged once, as its opening at the raised severity', () => {
+      const { clock, hold, anomaly, lookup } = anomalySetup(60_000);
+      const [opened] = anomaly('fan-7', 'warning');
+      assert.equal(opened.event, 'open');
+      assert.equal(opened.alert.severity, 'warning');
+      assert.equal(hold.hold(opened.alert), true);
+      clock.t += 11_000;
+      const [raised] = anomaly('fan-7', 'critical');
+      assert.equal(raised.raised_from, 'warning');
+      assert.equal(hold.follow('raise', raised.alert), 'page_open_instead');
+      assert.equal(raised.alert.severity, 'critical', 'the opening is paged as it is now');
+      assert.deepEqual(hold.due(clock.t + 120_000, lookup), [], 'nothing more comes due');
+    });
+
+    it('a warning still open at the end of the hold comes due then; one that clears first is dropped; a critical opening is not held', () => {
+      const { clock, hold, anomaly, lookup } = anomalySetup(60_000);
+      const [a] = anomaly('fan-7', 'warning');
+      hold.hold(a.alert);
+      assert.deepEqual(hold.due(clock.t + 59_999, lookup), []);
+      assert.deepEqual(
+        hold.due(clock.t + 60_000, lookup).map((p) => [p.kind, p.alert.alert_id]),
+        [['open', a.alert.alert_id]]
+      );
+      const [b] = anomaly('pump-9', 'warning');
+      hold.hold(b.alert);
+      clock.t += 5_000;
+      const cleared = anomaly('pump-9', 'normal').concat(anomaly('pump-9', 'normal'), anomaly('pump-9', 'normal'));
+      const resolve = cleared.find((e) => e.event === 'resolve');
+      assert.ok(resolve, 'auto-resolved');
+      assert.equal(hold.follow('resolve', resolve.alert), 'dropped');
+      const [c] = anomaly('fan-11', 'critical');
+      assert.equal(hold.hold(c.alert), false, 'critical: at once');
+      assert.equal(anomalySetup(0).hold.hold(a.alert), false, '0: at once, as before');
+    });
+
+    it('seed after a restart holds a warning whose opening was not notified, for the rest of its hold', () => {
+      const { clock, engine, anomaly } = anomalySetup(60_000);
+      const [a] = anomaly('fan-7', 'warning');
+      clock.t += 20_000;
+      const restarted = new PageHold(60_000, 60_000);
+      restarted.seed(engine.list(), () => undefined, clock.t);
+      assert.ok(restarted.has(a.alert.alert_id));
+      assert.deepEqual(
+        restarted.due(clock.t + 39_999, (id) => engine.get(id)),
+        []
+      );
+      assert.equal(restarted.due(clock.t + 40_000, (id) => engine.get(id)).length, 1);
     });
   });
 });
