@@ -36,16 +36,14 @@ export function templateSummary(a: Alert): string {
   // told the night shift the opposite of what happened (operator round of 2026-12-06). An alert resolved by
   // eviction is not over: the open-alert bound dropped it, its condition may still hold.
   if (a.status === 'resolved' && a.resolved_by !== 'evicted') {
-    const lasted =
-      typeof a.resolved_at === 'number' && a.resolved_at >= a.opened_at
-        ? ` after ${span(a.resolved_at - a.opened_at)}`
-        : '';
+    const open =
+      typeof a.resolved_at === 'number' && a.resolved_at >= a.opened_at ? span(a.resolved_at - a.opened_at) : null;
     const by = a.resolved_by && a.resolved_by !== 'auto' ? ` by ${a.resolved_by}` : ' (the condition cleared)';
     // MOBY's own alerts open only after their wait (5 min of a database outage): "resolved after 115 s" read as
     // the outage's length; it is the alert's
     if (system)
-      return `RESOLVED, was ${a.severity.toUpperCase()}: ${SYSTEM_RESOLVED[a.rule](a)}. The alert was open${lasted.replace(' after ', ' for ')}${by}.`;
-    return `RESOLVED, was ${a.severity.toUpperCase()}: ${what}. Resolved${lasted}${by}. Nothing to do unless it comes back.`.replace(
+      return `RESOLVED, was ${a.severity.toUpperCase()}: ${SYSTEM_RESOLVED[a.rule](a)}. The alert was open${open ? ` for ${open}` : ''}${by}.`;
+    return `RESOLVED, was ${a.severity.toUpperCase()}: ${what}. Resolved${open ? ` after ${open}` : ''}${by}. Nothing to do unless it comes back.`.replace(
       /\.\./g,
       '.'
     );
