@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mountTmpfs } from './net';
+import { anomalyMsg as scoredPoint } from './anomaly-msg';
 
 export const helper = require('node-red-node-test-helper');
 const supertest = require('supertest');
@@ -94,21 +95,5 @@ export function alertFlow(opts: Record<string, unknown> = {}, extra: unknown[] =
   ];
 }
 
-export function anomalyMsg(device: string, isAnomaly: boolean, score = isAnomaly ? 0.93 : 0.1): Msg {
-  return {
-    payload: {
-      measurement: 'telemetry',
-      tags: { device_id: device },
-      fields: { vibration: 0.4 },
-      timestamp: Date.now(),
-    },
-    anomaly: {
-      score,
-      threshold: 0.8,
-      is_anomaly: isAnomaly,
-      severity: isAnomaly ? 'warning' : 'normal',
-      method: 'pca',
-      contributions: { vibration: 0.7, temperature: 0.2 },
-    },
-  };
-}
+/** A scored point (test/support/anomaly-msg.ts), typed as this module's messages. */
+export const anomalyMsg = (...args: Parameters<typeof scoredPoint>): Msg => scoredPoint(...args);

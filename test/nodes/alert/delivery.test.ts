@@ -476,11 +476,7 @@ describe('moby-alert node: notifications', function () {
       ]),
       { wh: { secret: WEBHOOK_SECRET } }
     );
-    const critical = () => {
-      const m = anomalyMsg('fan-8', true, 0.99);
-      (m.anomaly as { severity: string }).severity = 'critical';
-      return m;
-    };
+    const critical = () => anomalyMsg('fan-8', true, 0.99, 'critical');
     send(critical()); // paged
     send(anomalyMsg('fan-8', false)); // resolved, paged
     await waitFor(() => hook.delivered().length === 2, 5000, 'the first opening and its resolve');

@@ -13,6 +13,7 @@ import {
   type NodeRedProcess,
 } from '../../support/alert-nodered';
 import { startReceiver, type Receiver } from '../../support/alert-servers';
+import { anomalyMsg } from '../../support/anomaly-msg';
 
 describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', function () {
   this.timeout(60000);
@@ -39,16 +40,11 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
   const anomaly = async (device: string, severity: 'warning' | 'critical' | 'normal') =>
     assert.equal(
       (
-        await postJson(nr!, '/in', {
-          payload: { measurement: 'telemetry', tags: { device_id: device }, fields: { v: 1 }, timestamp: Date.now() },
-          anomaly: {
-            score: severity === 'normal' ? 0.1 : 0.95,
-            threshold: 0.8,
-            is_anomaly: severity !== 'normal',
-            severity,
-            method: 'pca',
-          },
-        })
+        await postJson(
+          nr!,
+          '/in',
+          severity === 'normal' ? anomalyMsg(device, false) : anomalyMsg(device, true, 0.95, severity)
+        )
       ).status,
       204
     );

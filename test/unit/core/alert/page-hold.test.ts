@@ -5,6 +5,7 @@ import { AlertEngine } from '../../../../nodes/core/alert/engine';
 import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
 import { LATE_PAGE_MS, PageHold, holdsPage } from '../../../../nodes/core/alert/page-hold';
 import type { Alert } from '../../../../nodes/core/contract';
+import { anomalyMsg } from '../../../support/anomaly-msg';
 
 function setup(holdMs: number) {
   const clock = { t: 1_700_000_000_000 };
@@ -301,16 +302,9 @@ describe('PageHold (held OFFLINE pages)', () => {
       const engine = new AlertEngine({ now: () => clock.t, monotonic: () => clock.t, newId: () => `w${++n}` });
       const hold = new PageHold(60_000, warningHoldMs);
       const anomaly = (device: string, severity: 'warning' | 'critical' | 'normal') => {
-        const r = signalsFromMessage({
-          payload: { measurement: 'telemetry', tags: { device_id: device }, fields: { v: 1 }, timestamp: clock.t },
-          anomaly: {
-            score: severity === 'normal' ? 0.1 : 0.95,
-            threshold: 0.8,
-            is_anomaly: severity !== 'normal',
-            severity,
-            method: 'pca',
-          },
-        });
+        const r = signalsFromMessage(
+          severity === 'normal' ? anomalyMsg(device, false) : anomalyMsg(device, true, 0.95, severity)
+        );
         assert.ok(r.ok, JSON.stringify(r));
         const events = [];
         for (const sig of r.signals) {
