@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ReplayJournal } from '../core/hmac/replay-journal';
 import { Keyring } from '../core/hmac/keyring';
 import { Verifier, type KeySource } from '../core/hmac/verify';
-import { signEnvelope, signUserProperties, DEVICE_ID_PATTERN, nowSeconds } from '../core/hmac/scheme';
+import { signEnvelope, signUserProperties, DEVICE_ID_RULE, isDeviceId, nowSeconds } from '../core/hmac/scheme';
 import { parseJsonSafe, checkValue } from '../core/safe-json';
 import type { Reject } from '../core/contract';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn, DoneFn, AnyNode } from '../lib/red';
@@ -774,11 +774,11 @@ export = function (RED: NodeAPI) {
         fixedDevice ||
         (typeof moby.device_id === 'string' ? moby.device_id : '') ||
         (typeof parsed.device_id === 'string' ? parsed.device_id : '');
-      if (!DEVICE_ID_PATTERN.test(deviceId)) {
+      if (!isDeviceId(deviceId)) {
         rejectMsg(msg, send, {
           code: 'malformed',
           reason: deviceId
-            ? `device id "${deviceId.slice(0, 40)}" must be 1-128 chars of [A-Za-z0-9_.:-]`
+            ? `device id "${String(deviceId).slice(0, 40)}" must be ${DEVICE_ID_RULE}`
             : 'no device id: set it on the node, in msg.moby.device_id or payload.device_id',
           field: 'device_id',
         });

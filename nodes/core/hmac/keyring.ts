@@ -2,7 +2,7 @@
 // kept only so a kid naming a retired key gets a precise answer. Master keys derive per-device keys as
 // HMAC-SHA256(master, device_id), so a large fleet needs one secret. Key bytes stay inside this module;
 // errors name the device and kid, never the secret.
-import { deriveDeviceKey, parseKey, DEVICE_ID_PATTERN } from './scheme';
+import { deriveDeviceKey, parseKey, isDeviceId, DEVICE_ID_RULE } from './scheme';
 import { FORBIDDEN_KEYS } from '../safe-json';
 import { isPlainObject } from '../guards';
 import { TENANT_PATTERN } from '../tenant';
@@ -55,8 +55,8 @@ export class Keyring {
 
   /** Adds one key; throws on a bad device id, kid, duplicate or short key. `*` adds a master key. */
   add(deviceId: string, kid: string, spec: KeySpec): void {
-    if (deviceId !== MASTER_DEVICE && !DEVICE_ID_PATTERN.test(deviceId))
-      throw new Error(`device id "${truncate(deviceId)}" must be 1-128 chars of [A-Za-z0-9_.:-]`);
+    if (deviceId !== MASTER_DEVICE && !isDeviceId(deviceId))
+      throw new Error(`device id "${truncate(deviceId)}" must be ${DEVICE_ID_RULE}`);
     if (!KID_PATTERN.test(kid))
       throw new Error(`kid "${truncate(kid)}" of ${deviceId} must be 1-64 chars of [A-Za-z0-9_.:-]`);
     let secret: unknown;
@@ -227,7 +227,7 @@ export class Keyring {
     if (this.masters.length === 0) return explicit;
     const cached = this.derived.get(deviceId);
     if (cached) return cached;
-    if (!DEVICE_ID_PATTERN.test(deviceId)) return explicit;
+    if (!isDeviceId(deviceId)) return explicit;
     const list = (explicit ?? []).concat(
       this.masters
         .filter((m) => !explicit || !explicit.some((e) => e.kid === m.kid))

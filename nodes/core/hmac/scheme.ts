@@ -8,11 +8,24 @@
 // No Node-RED import: this module is the package's public signing API (see README "Signing messages").
 import { createHmac, randomBytes } from 'node:crypto';
 import { TENANT_PATTERN } from '../tenant';
+import { FORBIDDEN_KEYS } from '../safe-json';
 
 export const MIN_KEY_BYTES = 16;
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 /** device ids are topic-safe: no MQTT wildcards, separators or whitespace */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** what a device id may be, for error texts */
+export const DEVICE_ID_RULE = '1-128 chars of [A-Za-z0-9_.:-], not __proto__, constructor or prototype';
+
+/**
+ * A device id MOBY accepts: DEVICE_ID_PATTERN, and none of the names an object's prototype answers to. Ids become
+ * keys of per-device tables and documents; device health always refused these three, the verifier (and a master
+ * key, which has a key for every id) did not, so such a device's points were stored and scored while device health
+ * never listed it, timed it out or saw its will (red-team round 2026-12-06).
+ */
+export function isDeviceId(id: unknown): id is string {
+  return typeof id === 'string' && DEVICE_ID_PATTERN.test(id) && !FORBIDDEN_KEYS.has(id);
+}
 
 /** MQTT 5 user property names of the properties carrier. */
 export const USER_PROPERTY = {
@@ -128,8 +141,7 @@ export interface SignOptions {
 }
 
 function checkSignInput(o: SignOptions): { ts: number; nonce: string } {
-  if (!DEVICE_ID_PATTERN.test(o.deviceId))
-    throw new Error(`device id "${o.deviceId}" must be 1-128 chars of [A-Za-z0-9_.:-]`);
+  if (!isDeviceId(o.deviceId)) throw new Error(`device id "${o.deviceId}" must be ${DEVICE_ID_RULE}`);
   if (!Buffer.isBuffer(o.key) || o.key.length < MIN_KEY_BYTES)
     throw new Error(`key must be a Buffer of at least ${MIN_KEY_BYTES} bytes`);
   if (typeof o.body !== 'string') throw new TypeError('body must be the telemetry JSON text');

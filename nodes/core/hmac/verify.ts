@@ -4,7 +4,7 @@
 // proven, so unauthenticated traffic can neither be taken for a device's late data nor fill the replay cache.
 import { timingSafeEqual, createHmac } from 'node:crypto';
 import type { Reject } from '../contract';
-import { DEVICE_ID_PATTERN, NONCE_PATTERN, USER_PROPERTY, nowSeconds } from './scheme';
+import { DEVICE_ID_RULE, NONCE_PATTERN, USER_PROPERTY, isDeviceId, nowSeconds } from './scheme';
 import type { KeyLookup } from './keyring';
 import { duplicateKeyIn, parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
 import { DEFAULT_REPLAY_CAPACITY, NonceCache, NonceCheck } from './replay';
@@ -446,9 +446,7 @@ export class Verifier {
           'malformed',
           `envelope: key "${dup.key}" appears twice in one object at ${dup.path}`,
           // the device is named when the envelope names one (not when device_id itself is the key given twice)
-          dup.key !== 'device_id' &&
-            typeof (env as Record<string, unknown>)?.device_id === 'string' &&
-            DEVICE_ID_PATTERN.test((env as Record<string, string>).device_id)
+          dup.key !== 'device_id' && isDeviceId((env as Record<string, unknown>)?.device_id)
             ? (env as Record<string, string>).device_id
             : undefined,
           dup.path
@@ -462,8 +460,8 @@ export class Verifier {
     }
     const e = env as Record<string, unknown>;
     const deviceId = e.device_id;
-    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId))
-      return reject('malformed', 'device_id must be 1-128 chars of [A-Za-z0-9_.:-]', undefined, 'device_id');
+    if (!isDeviceId(deviceId))
+      return reject('malformed', `device_id must be ${DEVICE_ID_RULE}`, undefined, 'device_id');
     const ts = e.ts;
     if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0)
       return reject('malformed', 'ts must be integer Unix seconds', deviceId, 'ts');
@@ -495,13 +493,8 @@ export class Verifier {
       return Array.isArray(v) && v.length === 1 ? v[0] : v;
     };
     const deviceId = one(USER_PROPERTY.device);
-    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId))
-      return reject(
-        'malformed',
-        `${USER_PROPERTY.device} must be 1-128 chars of [A-Za-z0-9_.:-]`,
-        undefined,
-        USER_PROPERTY.device
-      );
+    if (!isDeviceId(deviceId))
+      return reject('malformed', `${USER_PROPERTY.device} must be ${DEVICE_ID_RULE}`, undefined, USER_PROPERTY.device);
     const tsText = one(USER_PROPERTY.ts);
     if (typeof tsText !== 'string' || !TS_TEXT_PATTERN.test(tsText))
       return reject('malformed', `${USER_PROPERTY.ts} must be integer Unix seconds`, deviceId, USER_PROPERTY.ts);

@@ -179,6 +179,29 @@ describe('hmac core: keyring', () => {
     for (let i = 0; i < 10; i++) assert.ok(ring.lookup(`dev-${i}`).ok); // derived cache stays bounded at 2
     assert.equal((ring.lookup('bad id') as { code: string }).code, 'unknown_device');
   });
+
+  it("refuses the ids an object's prototype answers to, even with a master key that has a key for every id (before: verified, stored and scored, while device health refused them)", () => {
+    const master = parseKey('hex:' + 'ab'.repeat(32));
+    const ring = new Keyring().load({ '*': { m1: 'hex:' + 'ab'.repeat(32) } });
+    const NOW = 1763375400;
+    const verifier = new Verifier({ keys: ring, now: () => NOW });
+    for (const id of ['__proto__', 'constructor', 'prototype']) {
+      assert.equal((ring.lookup(id) as { code: string }).code, 'unknown_device', id);
+      assert.throws(() => ring.add(id, 'k1', 'a-long-enough-key-1'), /not __proto__, constructor or prototype/);
+      assert.throws(
+        () => signEnvelope({ deviceId: id, key: master, body: '{"a":1}', ts: NOW }),
+        /not __proto__, constructor or prototype/
+      );
+      // signed by hand, as a device holding the derived key would
+      const nonce = `nonce-${id.replace(/_/g, 'x')}`;
+      const sig = `v1=${computeMac(deriveDeviceKey(master, id), id, NOW, nonce, '{"a":1}')}`;
+      const r = verifier.verify({
+        payload: JSON.stringify({ device_id: id, kid: 'm1', ts: NOW, nonce, body: '{"a":1}', sig }),
+      });
+      assert.equal(r.ok ? 'ok' : `${r.reject.code} ${r.reject.field}`, 'malformed device_id', id);
+    }
+    assert.ok(ring.lookup('constructor-1').ok, 'only the exact names are refused');
+  });
 });
 
 describe('hmac core: verifier', () => {
