@@ -26,10 +26,16 @@
 // (counted as `warning_unpaged`), and one still open at the end of the hold is paged then. A critical opening is
 // never held by this rule.
 // Across a restart the holds are rebuilt from the restored alerts and what the notification queue sent or
-// holds (`seed`): an open, unacknowledged alert of this kind whose opening was never notified is held again
-// until its opened_at + holdMs, which may be now (a crash during the hold must not cost the page of a device
-// that stayed down), unless that hold ended more than LATE_PAGE_MS before the restart: a page that late is
-// history, not news (the alert is still shown; an opening quieted long ago is not paged either).
+// holds (`seed`): an open, unacknowledged alert of this kind whose opening was never notified is held again (a
+// crash during the hold must not cost the page of a device that stayed down), unless that hold ended more than
+// LATE_PAGE_MS before the restart: a page that late is history, not news (the alert is still shown; an opening
+// quieted long ago is not paged either). A restart counts as MOBY hearing the devices again after a blind
+// stretch: such a hold ends one whole hold after the restart at the earliest, not at opened_at + holdMs. While
+// Node-RED was down nobody could tell a device back; its birth and data arrive in the first seconds after the
+// restart. Before, every hold that had ended during the downtime came due at the first tick: `npm start` stopped
+// (the simulator's devices sent their wills first) and started again two minutes later paged 18 "device offline"
+// criticals within a second of the flows starting and their 18 resolves a second later (operator round
+// 2026-12-06).
 
 import type { Alert } from '../contract';
 
@@ -182,11 +188,12 @@ export class PageHold {
   }
 
   /**
-   * Rebuilds the holds after a restart: each open, unacknowledged alert this applies to whose opening was
+   * Rebuilds the holds after a restart at `now`: each open, unacknowledged alert this applies to whose opening was
    * neither sent nor queued (`notified` gives the kinds that were), unless its hold ended more than
-   * LATE_PAGE_MS before `now`.
+   * LATE_PAGE_MS before `now`. Each is held until one hold after `now` at the earliest (see the header).
    */
   seed(alerts: Iterable<Alert>, notified: (alert: Alert) => ReadonlySet<string> | undefined, now: number): void {
+    this.heardAgainAt = Math.max(this.heardAgainAt, now);
     for (const a of alerts) {
       const ms = this.holdOf(a);
       if (

@@ -170,4 +170,19 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
     await sleep(1500);
     assert.deepEqual(pages(), ['gw-5:alert.open'], 'paged exactly once');
   });
+
+  it('a hold that ran out while Node-RED was down is held a whole hold after the restart: a device back in its first seconds pages nothing (before: paged at the first tick, then its resolve; operator round 2026-12-06)', async () => {
+    await start({ offlineHoldSec: 3 });
+    await health('gw-8', 'OFFLINE'); // npm start stopping: the simulator's devices send their wills first
+    await health('gw-9', 'OFFLINE'); // really down
+    await sleep(800); // journaled
+    await nr!.stop();
+    await sleep(3500); // the holds end while Node-RED is down
+    await nr!.start();
+    await sleep(1000); // the first ticks after the restart
+    await health('gw-8', 'ONLINE'); // its birth after the restart
+    await waitFor(() => pages().length === 1, 10000, "gw-9's page one hold after the restart");
+    await sleep(1000);
+    assert.deepEqual(pages(), ['gw-9:alert.open'], 'nothing for gw-8, neither its opening nor its resolve');
+  });
 });

@@ -191,12 +191,39 @@ describe('PageHold (held OFFLINE pages)', () => {
     assert.equal(restarted.size, 1);
     assert.ok(restarted.has(held.alert_id));
     assert.deepEqual(
+      restarted.due(clock.t + 59_999, (id) => engine.get(id)),
+      [],
+      'a whole hold after the restart, not the rest of it (opened_at + hold is 10 s earlier)'
+    );
+    clock.t += 60_000;
+    assert.equal(restarted.due(clock.t, (id) => engine.get(id))[0].alert.alert_id, held.alert_id);
+  });
+
+  it('seed: a hold that ended while Node-RED was down waits one hold after the restart; a device back meanwhile pages nothing (before: paged at the first tick, then its resolve; operator round 2026-12-06)', () => {
+    const { clock, engine, health } = setup(60_000);
+    const back = health('gw-1', 'OFFLINE')!;
+    const down = health('gw-2', 'OFFLINE')!;
+    clock.t += 120_000; // the holds ended a minute before the restart
+    const restarted = new PageHold(60_000);
+    restarted.seed(engine.list(), () => undefined, clock.t);
+    assert.deepEqual(
       restarted.due(clock.t, (id) => engine.get(id)),
       [],
-      'the rest of its hold'
+      'nothing at the first tick'
     );
-    clock.t += 50_000;
-    assert.equal(restarted.due(clock.t, (id) => engine.get(id))[0].alert.alert_id, held.alert_id);
+    clock.t += 3_000; // gw-1's birth after the restart
+    const resolved = health('gw-1', 'ONLINE')!;
+    assert.equal(resolved.alert_id, back.alert_id);
+    assert.equal(restarted.follow('resolve', resolved), 'dropped', 'neither its opening nor its resolve is paged');
+    assert.deepEqual(
+      restarted.due(clock.t + 56_999, (id) => engine.get(id)),
+      []
+    );
+    assert.deepEqual(
+      restarted.due(clock.t + 57_000, (id) => engine.get(id)).map((d) => d.alert.alert_id),
+      [down.alert_id],
+      'the device that stayed down is paged one hold after the restart'
+    );
   });
 
   it('seed does not page late an opening whose hold ended long before the restart', () => {
@@ -352,7 +379,7 @@ describe('PageHold (held OFFLINE pages)', () => {
       assert.equal(anomalySetup(0).hold.hold(a.alert), false, '0: at once, as before');
     });
 
-    it('seed after a restart holds a warning whose opening was not notified, for the rest of its hold', () => {
+    it('seed after a restart holds a warning whose opening was not notified, one hold after the restart', () => {
       const { clock, engine, anomaly } = anomalySetup(60_000);
       const [a] = anomaly('fan-7', 'warning');
       clock.t += 20_000;
@@ -360,10 +387,10 @@ describe('PageHold (held OFFLINE pages)', () => {
       restarted.seed(engine.list(), () => undefined, clock.t);
       assert.ok(restarted.has(a.alert.alert_id));
       assert.deepEqual(
-        restarted.due(clock.t + 39_999, (id) => engine.get(id)),
+        restarted.due(clock.t + 59_999, (id) => engine.get(id)),
         []
       );
-      assert.equal(restarted.due(clock.t + 40_000, (id) => engine.get(id)).length, 1);
+      assert.equal(restarted.due(clock.t + 60_000, (id) => engine.get(id)).length, 1);
     });
   });
 });
