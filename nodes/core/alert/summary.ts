@@ -11,7 +11,8 @@ import { span } from '../span';
 const SYSTEM_ACTIONS: Record<string, string> = {
   monitoring_blind:
     ' Restore the broker connection or what holds the pipeline (database, spool disk): until then no machine is watched.',
-  database_unwritable: ' Bring the database back or fix its credentials before the disk spool fills.',
+  database_unwritable:
+    " Bring the database back or fix its credentials; keep the disk spool's disk from filling (or free it).",
   messages_refused:
     " Check the device's key, key id and clock against the keyring; if they are right, someone else is sending in its name.",
 };

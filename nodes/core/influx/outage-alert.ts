@@ -5,9 +5,14 @@
 //
 // - **warning** once the database has not taken points for `alertAfterMs` (default 5 minutes): nothing is lost
 //   yet, the points wait in the disk spool; a restart of the database or a retry that works ends it unseen.
-// - **critical** as soon as points are lost during the outage: the spool dropped some at its bound, or the spool
-//   disk itself fails (ENOSPC, EIO …) so memory fills and points are refused. Raised even before the warning's
-//   delay: a loss is never worth waiting for.
+// - **critical** as soon as points are lost during the outage (the spool dropped some at its bound), or the spool
+//   disk itself fails (ENOSPC, EIO …). Raised even before the warning's delay: a loss is never worth waiting for.
+//   A failing spool disk loses nothing by itself: new points wait in memory, unacknowledged, and beyond its bound
+//   the writer refuses them (done(err)): a source that acknowledges only what is durable (moby-mqtt-in) leaves
+//   them with the broker, which delivers them again. But a message kept there longer than the verifier's clock
+//   tolerance is refused as stale when it comes back: that is the deadline, and the alert says so. It said
+//   "points are being lost" while none was (operator round 2026-12-06: a 2 MB spool disk, 0 dropped, every point
+//   stored once the database was back).
 // - while points keep being lost, the critical alert's message is sent again with the count, at most once a
 //   minute (moby-alert records it as an update: no page).
 // - **clear** once a write succeeds again, which resolves it. After a restart the first successful write clears
@@ -34,6 +39,8 @@ export interface OutageAlertView {
   buffered: number;
   /** points dropped or refused so far (WriterStats.dropped): only its growth during an outage counts */
   dropped: number;
+  /** of `dropped`, the points the writer refused while the spool failed (WriterStats.refused): not acknowledged */
+  refused?: number;
   spoolError?: string;
 }
 
@@ -59,11 +66,13 @@ export class OutageAlert {
   private readonly alertAfterMs: number;
   /** when the current failing stretch began, or null while the database takes points */
   private since: number | null = null;
-  private droppedBefore = 0;
+  /** at the start of the stretch: points lost at the spool's bound, and points refused (not acknowledged) */
+  private lostBefore = 0;
+  private refusedBefore = 0;
   private level: 'warning' | 'critical' | null = null;
   /** no successful write yet since this alert was made (a restart): the first one clears */
   private fresh = true;
-  /** the loss the critical message last said, and when: it is said again as it grows, at most once a minute */
+  /** the loss (lost + refused) the critical message last said, and when: said again as it grows, at most once a minute */
   private saidLost = 0;
   private saidAt = -Infinity;
 
@@ -103,19 +112,22 @@ export class OutageAlert {
     if (this.since === null) {
       this.since = this.resumed !== null && this.resumed <= now && !disabled ? this.resumed : now;
       this.resumed = null;
-      this.droppedBefore = s.dropped;
+      this.lostBefore = s.dropped - (s.refused ?? 0);
+      this.refusedBefore = s.refused ?? 0;
     }
-    const lost = s.dropped - this.droppedBefore;
+    // the spool's bound drops points (lost); a writer whose spool fails refuses them (kept by an acknowledging source)
+    const lost = s.dropped - (s.refused ?? 0) - this.lostBefore;
+    const refused = (s.refused ?? 0) - this.refusedBefore;
     const spoolOnly = disabled && !setupProblem;
     const want =
       lost > 0 || s.spoolError ? 'critical' : !spoolOnly && now - this.since >= this.alertAfterMs ? 'warning' : null;
     // a critical alert is told again (an update, not a page) while the loss grows: it said "275 lost so far"
     // until its resolve while 2,774 were lost (operator round 2026-12-06)
-    const grown = this.level === 'critical' && lost > this.saidLost && now - this.saidAt >= LOSS_UPDATE_MS;
+    const grown = this.level === 'critical' && lost + refused > this.saidLost && now - this.saidAt >= LOSS_UPDATE_MS;
     if (!grown && (want === null || want === this.level || this.level === 'critical')) return null;
     this.level = 'critical' === this.level ? 'critical' : want;
     if (this.level === 'critical') {
-      this.saidLost = lost;
+      this.saidLost = lost + refused;
       this.saidAt = now;
     }
     const lasted = span(now - this.since);
@@ -135,13 +147,25 @@ export class OutageAlert {
           `The database ${what}. Nothing is lost yet: ${s.spooled} point(s) wait in the disk spool and are ` +
           `written when it ${disabled ? 'is fixed (then restart)' : 'answers'}; the dashboards show nothing newer until then.`,
       };
-    const loss = s.spoolError
-      ? `the spool disk fails (${oneLine(s.spoolError, 120)}), so new points cannot be kept`
-      : 'the disk spool is at its bound (Spool size limit) and drops the oldest points';
+    const lostSoFar = lost > 0 ? `; ${lost} lost so far` : '';
+    if (s.spoolError)
+      return {
+        kind: 'open',
+        severity: 'critical',
+        message:
+          `The database ${what}, and the disk spool cannot keep points (${oneLine(s.spoolError, 120)}): new points ` +
+          `wait in memory and are not acknowledged to their source${
+            refused > 0 ? `, ${refused} refused as memory is at its bound` : ''
+          }. An MQTT broker keeps what is not acknowledged and delivers it again, but a message that comes back ` +
+          `older than the verifier's clock tolerance (300 s by default) is refused as stale: free the spool's disk` +
+          `${disabled ? '' : ' or bring the database back'} before then${
+            lost > 0 ? `. Points lost at the spool's bound before the disk failed${lostSoFar}` : ''
+          }.`,
+      };
     return {
       kind: 'open',
       severity: 'critical',
-      message: `The database ${what}, and points are being lost: ${loss}${lost > 0 ? `; ${lost} lost so far` : ''}.`,
+      message: `The database ${what}, and points are being lost: the disk spool is at its bound (Spool size limit) and drops the oldest points${lostSoFar}.`,
     };
   }
 }

@@ -468,10 +468,11 @@ export class InfluxWriter {
 
   private reportSpoolError(err: Error): void {
     const first = this.spoolError === null;
-    this.spoolError = (err as NodeJS.ErrnoException).code
-      ? `${(err as NodeJS.ErrnoException).code}: ${err.message}`
-      : err.message;
-    this.lastError = `spool: ${err.message}`;
+    // Node's fs errors start with their code ("ENOSPC: no space left on device, write"): not said twice. The
+    // database's own last error stays in lastError: the spool's took its place, so an outage alert on a full disk
+    // named the disk as the database's trouble (operator round 2026-12-06)
+    const code = (err as NodeJS.ErrnoException).code;
+    this.spoolError = code && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
     this.spoolFailures++;
     if (first) this.opts.onError?.(err); // once per episode, not once per batch: the status carries the rest
     this.scheduleSpoolRetry();
@@ -483,7 +484,6 @@ export class InfluxWriter {
     if (this.spoolError === null) return;
     this.spoolError = null;
     this.spoolFailures = 0;
-    if (this.lastError?.startsWith('spool:')) this.lastError = undefined;
     if (this.spoolRetryTimer) clearTimeout(this.spoolRetryTimer);
     this.spoolRetryTimer = null;
     this.opts.onRecovered?.();

@@ -86,7 +86,7 @@ describe('alert summary: the template', () => {
     );
     const advice = (rule: string) => templateSummary({ ...offline, rule, message: 'x' }).replace(/^.*Z\. /, '');
     assert.match(advice('monitoring_blind'), /^Restore the broker connection .* no machine is watched\.$/);
-    assert.match(advice('database_unwritable'), /^Bring the database back .* before the disk spool fills\.$/);
+    assert.match(advice('database_unwritable'), /^Bring the database back .*; keep the disk spool's disk from filling/);
     assert.match(advice('messages_refused'), /^Check the device's key, key id and clock against the keyring/);
     assert.match(advice('overheat'), /^Inspect the machine/, "a flow's own rule keeps the general advice");
   });

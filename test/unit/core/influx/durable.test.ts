@@ -81,7 +81,8 @@ describe('influx writer: durability callbacks and a failing spool', () => {
     let calls = 0;
     for (let i = 0; i < 10; i++) w.add(lines(i * 5, 5), () => calls++);
     await waitFor(() => w.stats().spoolError !== undefined, 2000, 'spool error visible');
-    assert.match(w.stats().spoolError!, /ENOSPC/);
+    assert.equal(w.stats().spoolError, 'ENOSPC: no space left on device, write', 'the code is not said twice');
+    assert.equal(w.stats().lastError, undefined, "the spool's error is not the database's (before: 'spool: ENOSPC …')");
     assert.equal(calls, 0, 'nothing held in memory is reported durable');
     assert.equal(w.stats().buffered, 50);
     assert.equal(errors.length, 1, 'logged once per episode, not per batch');

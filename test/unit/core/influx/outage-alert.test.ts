@@ -76,7 +76,31 @@ describe('OutageAlert', () => {
     assert.equal(disk?.kind === 'open' && disk.severity, 'critical', 'the warning is raised to critical');
     assert.match(
       (disk?.kind === 'open' && disk.message) || '',
-      /the spool disk fails \(ENOSPC: no space left on device, write\)/
+      /^The database has not taken points for 5 min \(connect ECONNREFUSED 10\.0\.0\.5:8086\), and the disk spool cannot keep points \(ENOSPC: no space left on device, write\): new points wait in memory and are not acknowledged to their source\. .* refused as stale: free the spool's disk or bring the database back before then\.$/
+    );
+  });
+
+  it('a failing spool disk is critical but says what is at stake, not a loss that did not happen; refused points are counted apart from lost ones (operator round 2026-12-06: "points are being lost" with 0 dropped)', () => {
+    const a = new OutageAlert(300 * S);
+    a.observe(up, 0);
+    const enospc = { spoolError: 'ENOSPC: no space left on device, write' };
+    const first = a.observe(down(enospc), 10 * S);
+    assert.equal(first?.kind === 'open' && first.severity, 'critical', 'at once: the deadline is the broker side');
+    const text = (first?.kind === 'open' && first.message) || '';
+    assert.doesNotMatch(text, /being lost|lost so far/);
+    assert.match(text, /older than the verifier's clock tolerance \(300 s by default\)/);
+    // memory at its bound: the writer refuses (not acknowledged, the broker keeps them): said as refused
+    const more = a.observe(down({ ...enospc, dropped: 40, refused: 40 }), 80 * S);
+    assert.match((more?.kind === 'open' && more.message) || '', /, 40 refused as memory is at its bound\./);
+    assert.doesNotMatch((more?.kind === 'open' && more.message) || '', /lost/);
+    // the spool's bound had dropped some before the disk failed: those are lost, and said so
+    const b = new OutageAlert(300 * S);
+    b.observe(up, 0);
+    b.observe(down({ dropped: 10 }), 5 * S);
+    const both = b.observe(down({ ...enospc, dropped: 35, refused: 5 }), 10 * S);
+    assert.match(
+      (both?.kind === 'open' && both.message) || '',
+      /, 5 refused as memory is at its bound\. .*Points lost at the spool's bound before the disk failed; 20 lost so far\.$/
     );
   });
 
