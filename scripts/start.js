@@ -214,6 +214,13 @@ async function startEmbeddedBroker(login) {
       port,
       maxPacketBytes: maxPacketSetting(process.env.MOBY_BROKER_MAX_PACKET),
       maxConnections: maxConnectionsSetting(process.env.MOBY_BROKER_MAX_CONNECTIONS),
+      maxWillBytes: wholeNumberSetting(
+        'MOBY_BROKER_MAX_WILL',
+        process.env.MOBY_BROKER_MAX_WILL,
+        256,
+        268435455,
+        ' of bytes'
+      ),
       log,
     });
   } catch (err) {

@@ -19,11 +19,12 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'nodes', 'core', 'mqtt'
  * unacknowledged (1000); `maxQueued`: messages waiting for the pipeline past which devices' live ones are dropped;
  * `maxQueuedBytes`: the same bound on those messages' payload bytes (32 MiB);
  * `maxPendingQos2`: QoS 2 message ids held for their PUBREL across all sessions (100,000); `maxPartialBytes`: bytes
- * all connections' unfinished packets may hold together (32 MiB).
+ * all connections' unfinished packets may hold together (32 MiB); `maxWillBytes`: a CONNECT's will, topic and
+ * payload (4 KiB, MOBY_BROKER_MAX_WILL).
  * @param {{login: {clientId: string, username: string, password: string}, port: number, host?: string,
  *   maxPacketBytes?: number, maxRetainedBytes?: number, maxConnections?: number, connectTimeoutMs?: number,
  *   maxInflight?: number, maxQueued?: number, maxQueuedBytes?: number, maxPendingQos2?: number,
- *   maxPartialBytes?: number, heartbeatIntervalMs?: number,
+ *   maxPartialBytes?: number, maxWillBytes?: number, heartbeatIntervalMs?: number,
  *   log: (line: string) => void, summaryIntervalMs?: number, linesPerWindow?: number}} o
  */
 const payloadBytes = (p) => (p == null ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length);
@@ -307,6 +308,7 @@ async function startEmbeddedBroker(o) {
     hasEmptyTopicLevel,
     EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
     EMBEDDED_BROKER_MAX_QUEUED,
+    EMBEDDED_BROKER_MAX_WILL,
     EMBEDDED_BROKER_MAX_QUEUED_BYTES,
     PendingQos2,
     forwardedQos,
@@ -367,13 +369,23 @@ async function startEmbeddedBroker(o) {
     ...(o.heartbeatIntervalMs ? { heartbeatInterval: o.heartbeatIntervalMs } : {}),
     authenticate: (client, username, password, done) => {
       // aedes holds the CONNECT's will in client._will while it authenticates
-      const v = embeddedBrokerConnect(o.login, client.id, username, password, client._will?.topic);
+      const will = client._will;
+      const v = embeddedBrokerConnect(
+        o.login,
+        client.id,
+        username,
+        password,
+        will?.topic,
+        payloadBytes(will?.payload),
+        o.maxWillBytes ?? EMBEDDED_BROKER_MAX_WILL
+      );
       if (!v.ok) {
         const from = client.conn?.remoteAddress ?? 'a client';
         say(refusals.note(v.kind, client.id, `refused a connection from ${from}: ${v.reason}`));
         return done(
           brokerRefusal(v.reason, {
-            returnCode: v.kind === 'wrong_password' ? 4 : v.kind === 'wildcard_will' ? 5 : 2,
+            returnCode:
+              v.kind === 'wrong_password' ? 4 : v.kind === 'wildcard_will' || v.kind === 'will_too_large' ? 5 : 2,
           }),
           null
         );

@@ -34,12 +34,23 @@ export type RefusalKind =
   | 'queue_full'
   | 'qos2_forgotten'
   | 'wildcard_will'
+  | 'will_too_large'
   | 'stalled_packet'
   | 'protocol_error';
 
 export type ConnectVerdict =
   | { ok: true; pipeline: boolean }
-  | { ok: false; kind: 'wrong_password' | 'pipeline_client_id' | 'wildcard_will'; reason: string };
+  | { ok: false; kind: 'wrong_password' | 'pipeline_client_id' | 'wildcard_will' | 'will_too_large'; reason: string };
+
+/**
+ * The most bytes a CONNECT's will may hold, topic and payload together (MOBY_BROKER_MAX_WILL). A will is kept for the
+ * whole life of its connection, outside every other budget (the packet cap bounds one CONNECT; the partial-packet
+ * budget only unfinished ones): a client without keys opened 6,000 connections with wills of 125 KB each and grew
+ * `npm start` from 446 to 933 MB (red-team round 2026-12-06). A signed MOBY will (signing.md) with the longest
+ * device id and tenant is under 1 KB; 4 KiB leaves room for other devices' plain wills and bounds wills at the
+ * connection cap (10,000) to 40 MiB.
+ */
+export const EMBEDDED_BROKER_MAX_WILL = 4096;
 
 const digest = (b: Buffer | string) => createHash('sha256').update(b).digest();
 
@@ -50,7 +61,10 @@ export function embeddedBrokerConnect(
   username: string | undefined,
   password: Buffer | string | undefined,
   /** the CONNECT's will topic, if it has a will */
-  willTopic?: string
+  willTopic?: string,
+  /** the will's payload size in bytes */
+  willPayloadBytes = 0,
+  maxWillBytes = EMBEDDED_BROKER_MAX_WILL
 ): ConnectVerdict {
   // MQTT 3.1.1 (4.7.1): a PUBLISH topic, and so a will's, holds no wildcard. aedes checks PUBLISH but not wills,
   // so `device/lwt/+` was published when the connection died and reached the pipeline (red-team 2026-12-06)
@@ -60,6 +74,15 @@ export function embeddedBrokerConnect(
       kind: 'wildcard_will',
       reason: `will topic "${preview(willTopic, 80)}" holds a wildcard (+ or #), which MQTT does not allow in a topic name`,
     };
+  if (willTopic !== undefined) {
+    const bytes = Buffer.byteLength(willTopic) + willPayloadBytes;
+    if (bytes > maxWillBytes)
+      return {
+        ok: false,
+        kind: 'will_too_large',
+        reason: `its will holds ${bytes} bytes (topic and payload), over the cap of ${maxWillBytes} (MOBY_BROKER_MAX_WILL)`,
+      };
+  }
   if (username !== undefined && username === login.username) {
     if (password !== undefined && timingSafeEqual(digest(password), digest(login.password)))
       return { ok: true, pipeline: true };
@@ -280,6 +303,7 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   queue_full: 'message dropped: the queue for the pipeline was full',
   qos2_forgotten: 'QoS 2 message id forgotten before its PUBREL',
   wildcard_will: 'will topic with a wildcard',
+  will_too_large: 'will over its size cap',
   stalled_packet: 'unfinished packet closed at the partial-packet budget',
   protocol_error: 'connection closed for a protocol error',
 };
@@ -313,6 +337,7 @@ export class BrokerRefusalLog {
     queue_full: 0,
     qos2_forgotten: 0,
     wildcard_will: 0,
+    will_too_large: 0,
     stalled_packet: 0,
     protocol_error: 0,
   };

@@ -170,7 +170,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
       summaries().at(-1)!,
-      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -216,6 +216,34 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.deepEqual(codes, [5]);
     assert.deepEqual(wills, []);
     assert.equal(broker.refusals.totals.wildcard_will, 1);
+  });
+
+  it('refuses a CONNECT whose will is over 4 KiB: wills are held for the life of the connection, outside every other budget (red-team 2026-12-06: 6,000 wills of 125 KB, +490 MB); a signed-size will is accepted and published', async () => {
+    const wills: string[] = [];
+    pipeline.on('message', (topic) => topic.startsWith('device/lwt/') && wills.push(topic));
+    await pipeline.subscribeAsync('device/lwt/#', { qos: 1 });
+    const big = await rawClient(
+      broker.port,
+      {
+        clientId: 'big-will',
+        will: { topic: 'device/lwt/big', payload: Buffer.alloc(5000, 1), qos: 1, retain: false },
+      },
+      () => undefined
+    );
+    assert.equal(big.connack.returnCode, 5);
+    big.sock.destroy();
+    const ok = await rawClient(
+      broker.port,
+      { clientId: 'ok-will', will: { topic: 'device/lwt/ok', payload: Buffer.alloc(900, 1), qos: 1, retain: false } },
+      () => undefined
+    );
+    assert.equal(ok.connack.returnCode, 0);
+    ok.sock.destroy(); // dies without DISCONNECT: its will is published
+    await waitFor(() => wills.includes('device/lwt/ok'), 5000, 'the accepted will');
+    await sleep(200);
+    assert.deepEqual(wills, ['device/lwt/ok'], 'the refused will was never published');
+    assert.equal(broker.refusals.totals.will_too_large, 1);
+    assert.ok(lines.some((l) => /its will holds 5014 bytes \(topic and payload\), over the cap of 4096/.test(l)));
   });
 
   it('a client id in a log line is escaped and cut: no terminal escapes, forged lines or bidi overrides (before: printed as sent)', async () => {
@@ -273,7 +301,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -1267,7 +1295,7 @@ describe('embedded broker connection cap (real aedes)', function () {
     assert.ok(oneByOne() < 42, 'not a line each');
     assert.match(
       summaries().at(-1)!,
-      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
   });
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   BrokerRefusalLog,
   EMBEDDED_BROKER_MAX_PACKET,
+  EMBEDDED_BROKER_MAX_WILL,
   embeddedBrokerConnect,
   embeddedBrokerMaySubscribe,
   embeddedBrokerPublishesWill,
@@ -54,6 +55,33 @@ describe('embedded broker rules', () => {
     });
   });
 
+  it('refuses a will over the cap, topic and payload together, for devices and the pipeline alike (red-team 2026-12-06: 6,000 wills of 125 KB grew npm start by 490 MB)', () => {
+    const topic = 'device/lwt/fan-001'; // 18 bytes
+    assert.equal(EMBEDDED_BROKER_MAX_WILL, 4096);
+    assert.deepEqual(embeddedBrokerConnect(login, 'fan-001', undefined, undefined, topic, 4096 - 18), {
+      ok: true,
+      pipeline: false,
+    });
+    for (const [user, pw] of [
+      [undefined, undefined],
+      ['moby-pipeline', Buffer.from('pipeline-secret-1234')],
+    ] as const) {
+      const v = embeddedBrokerConnect(login, 'fan-001', user, pw, topic, 4096 - 17);
+      assert.equal(v.ok ? 'ok' : v.kind, 'will_too_large');
+      assert.match(v.ok ? '' : v.reason, /its will holds 4097 bytes \(topic and payload\), over the cap of 4096/);
+    }
+    const longTopic = `device/lwt/${'x'.repeat(5000)}`;
+    assert.equal(
+      (embeddedBrokerConnect(login, 'fan-001', undefined, undefined, longTopic, 0) as { kind: string }).kind,
+      'will_too_large'
+    );
+    assert.ok(
+      embeddedBrokerConnect(login, 'fan-001', undefined, undefined, topic, 60_000, 65_536).ok,
+      'the cap is a setting'
+    );
+    assert.ok(embeddedBrokerConnect(login, 'fan-001', undefined, undefined).ok, 'no will, no limit');
+  });
+
   it('devices and the simulator connect without a login, and only the pipeline subscribes', () => {
     assert.deepEqual(embeddedBrokerConnect(login, 'moby-sim-fan-001', undefined, undefined), {
       ok: true,
@@ -83,7 +111,7 @@ describe('embedded broker refusal log', () => {
       "refused 48 more in the last 60 s without a line each (wrong pipeline password 47, pipeline's client id without its login 1); " +
         "since start: wrong pipeline password 50, pipeline's client id without its login 1, packet too large 0, " +
         'retained message over budget 0, will of a displaced connection 0, ' +
-        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, ' +
+        'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, ' +
         'unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0'
     );
     // a quiet window says nothing; the next one has its own budget again
@@ -102,6 +130,7 @@ describe('embedded broker refusal log', () => {
       queue_full: 0,
       qos2_forgotten: 0,
       wildcard_will: 0,
+      will_too_large: 0,
       stalled_packet: 0,
       protocol_error: 0,
     });
@@ -123,7 +152,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
   });
 
@@ -156,7 +185,7 @@ describe('embedded broker refusal log', () => {
     assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
     assert.match(
       log.summary(60)!,
-      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
     );
   });
 
