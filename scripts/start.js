@@ -433,7 +433,7 @@ async function main() {
     console.error(`[moby] ${err.message}`);
     process.exit(1);
   }
-  for (const f of secrets.fixedModes) log(`${f} was readable by other users; narrowed it to 0600`);
+  for (const f of secrets.fixedModes) log(`${f} was open to other users; narrowed it to its owner only`);
   const env = { ...DEFAULTS, ...process.env, MOBY_ROOT: root, MOBY_USERDIR: userDir };
   delete env.MOBY_ADMIN_PASSWORD;
   env.MOBY_ADMIN_PASSWORD_HASH = secrets.adminHash;

@@ -29,7 +29,7 @@ export interface LocalSecrets {
   /** the master key the simulator's device keys derive from (`hex:` + 64 hex digits when generated) */
   masterKey: string;
   masterKeySource: Source;
-  /** files that were readable by group/others and were narrowed to 0600 */
+  /** files (narrowed to 0600) and directories (0700) that were open to group/others */
   fixedModes: string[];
   files: { admin: string; api: string; credential: string; master: string };
 }
@@ -52,6 +52,21 @@ function readSecret(file: string, fixed: string[]): string | undefined {
   }
   const v = fs.readFileSync(file, 'utf8').trim();
   return v || undefined;
+}
+
+/**
+ * Creates `dir` owner-only (0700), or narrows it to that when it exists open to group/others (listed in `fixed`).
+ * Node-RED writes its user directory's files with the process's umask (`.sessions.json`, the editor's live login
+ * tokens, 0644), so only the directory keeps other local users out: a MOBY_HOME that existed as 0755 left the
+ * tokens readable by any local user (red-team round 2026-12-06).
+ */
+export function privateDir(dir: string, fixed: string[]): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (process.platform === 'win32') return;
+  if ((fs.statSync(dir).mode & 0o077) !== 0) {
+    fs.chmodSync(dir, 0o700);
+    fixed.push(dir);
+  }
 }
 
 function writeSecret(file: string, value: string): void {
@@ -88,15 +103,16 @@ export function prepareSecrets(
   hashPassword: (pw: string) => string
 ): LocalSecrets {
   const dir = path.join(home, 'secrets');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (process.platform !== 'win32') fs.chmodSync(dir, 0o700);
+  const fixedModes: string[] = [];
+  privateDir(dir, fixedModes);
+  // Node-RED's user directory (scripts/start.js): login sessions, flow credentials, the spool's telemetry
+  privateDir(path.join(home, 'userdir'), fixedModes);
   const files = {
     admin: path.join(dir, 'admin-password.bcrypt'),
     api: path.join(dir, 'api-token.sha256'),
     credential: path.join(dir, 'credential-secret'),
     master: path.join(dir, 'device-master-key'),
   };
-  const fixedModes: string[] = [];
 
   let adminPassword: string | undefined;
   let adminFromEnv: string | undefined;

@@ -257,6 +257,7 @@ describe('npm start secrets (per MOBY_HOME)', () => {
       }
       if (process.platform !== 'win32') assert.equal(fs.statSync(first.dir).mode & 0o777, 0o700);
       fs.chmodSync(first.files.credential, 0o644);
+      if (process.platform !== 'win32') assert.equal(fs.statSync(path.join(home, 'userdir')).mode & 0o777, 0o700);
       const second = prepareSecrets(home, {}, hash);
       assert.equal(second.adminSource, 'file');
       assert.equal(second.adminPassword, undefined, 'never shown again');
@@ -280,6 +281,23 @@ describe('npm start secrets (per MOBY_HOME)', () => {
         ['hex:' + 'ab'.repeat(32)],
         'the environment first'
       );
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("narrows Node-RED's user directory in an existing MOBY_HOME open to others: it holds the editor's live login tokens, written 0644 by Node-RED (red-team 2026-12-06: a 0755 MOBY_HOME left them readable)", function () {
+    if (process.platform === 'win32') this.skip();
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-secrets-'));
+    try {
+      fs.chmodSync(home, 0o755);
+      fs.mkdirSync(path.join(home, 'userdir'), { mode: 0o755 });
+      fs.chmodSync(path.join(home, 'userdir'), 0o755);
+      fs.writeFileSync(path.join(home, 'userdir', '.sessions.json'), '{}', { mode: 0o644 });
+      const s = prepareSecrets(home, {}, hash);
+      assert.equal(fs.statSync(path.join(home, 'userdir')).mode & 0o777, 0o700);
+      assert.deepEqual(s.fixedModes, [path.join(home, 'userdir')], 'reported (npm start logs it)');
+      assert.deepEqual(prepareSecrets(home, {}, hash).fixedModes, [], 'once');
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }
