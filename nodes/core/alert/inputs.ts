@@ -213,7 +213,9 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
       : '';
   const score = `${method} score ${fmtNum(r.score)}`;
   const sensorCheck = inc?.reason === 'flatline' || inc?.reason === 'noise';
-  const topText = top.length && !sensorCheck ? ` (top: ${top.join(', ')})` : '';
+  // "top" was the model's word; an operator reads which sensors to look at first (operator round 2026-12-06 called
+  // "pca score 2.161 above threshold 1 (top: …)" jargon)
+  const topText = top.length && !sensorCheck ? ` (most unusual: ${top.join(', ')})` : '';
   // A persistent alarm opens on the points' own scores crossing the threshold again and again; the score sent is
   // the smoothed one, often still below it then: "pca score 0.87 vs threshold 1" read as a false alarm
   const persistentBelow = !why && threshold !== undefined && inc !== undefined && !(r.score > threshold);
@@ -222,10 +224,10 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
     : persistentBelow
       ? // without the smoothed score (in `value`): "above threshold 1 (smoothed score 0.6147)" read as a
         // contradiction to the operator of round 2026-12-06; how high the alarm went says more
-        `Anomaly on ${device}: ${method} point scores repeatedly above threshold ${fmtNum(threshold!)}${
+        `Anomaly on ${device}: readings repeatedly unlike calibration, ${method} point scores above threshold ${fmtNum(threshold!)}${
           hasPeak && (inc!.peak as number) > 1 ? `, at most ${fmtNum(inc!.peak as number)} × threshold` : ''
         }${topText}`
-      : `Anomaly on ${device}: ${score}` +
+      : `Anomaly on ${device}: readings unlike calibration, ${score}` +
         (threshold !== undefined ? ` ${r.score > threshold ? 'above' : 'vs'} threshold ${fmtNum(threshold)}` : '') +
         (peak ? ` (${peak.slice(2)})` : '') +
         topText;

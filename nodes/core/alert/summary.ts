@@ -51,9 +51,11 @@ export function templateSummary(a: Alert): string {
   }
   // MOBY's own alerts open after their wait, and their message says how long the trouble has lasted: "Since" the
   // alert's opening read as when the outage began (operator round 2026-12-06)
+  // A device offline counts its TIMEOUT and its will as two triggers: "offline … Seen 2 times" meant nothing to the
+  // operator of round 2026-12-06; when it went is what matters
   const times = system
     ? ` Alert opened ${new Date(a.opened_at).toISOString()}.`
-    : a.count > 1
+    : a.count > 1 && a.rule !== 'device_offline'
       ? ` Seen ${a.count} times since ${new Date(a.opened_at).toISOString()}.`
       : ` Since ${new Date(a.opened_at).toISOString()}.`;
   const dropped =

@@ -358,7 +358,10 @@ describe('alert input mapping', () => {
     });
     assert.ok(r.ok);
     assert.equal(r.signals[0].severity, 'critical');
-    assert.equal(r.signals[0].message, 'Anomaly on p-1: pca score 1.235 above threshold 0.8 (top: b, c, a)');
+    assert.equal(
+      r.signals[0].message,
+      'Anomaly on p-1: readings unlike calibration, pca score 1.235 above threshold 0.8 (most unusual: b, c, a)'
+    );
     const clear = signalsFromMessage({ payload: point('p-1'), anomaly: { is_anomaly: false, score: 0.1 } });
     assert.ok(clear.ok && clear.signals[0].kind === 'clear');
   });
@@ -453,7 +456,7 @@ describe('alert input mapping', () => {
     );
     assert.equal(
       msg({ reason: 'drift', severity: 'warning' }),
-      'Anomaly on pump-009: slow drift away from calibration (pca score 0.0731, threshold 1) (top: flow)'
+      'Anomaly on pump-009: slow drift away from calibration (pca score 0.0731, threshold 1) (most unusual: flow)'
     );
     // critical stays once reached: the message says how high the alarm went, beside the latest score
     assert.equal(
@@ -462,7 +465,7 @@ describe('alert input mapping', () => {
     );
     assert.equal(
       msg({ reason: 'persistent', severity: 'critical', peak: 2.5 }),
-      'Anomaly on pump-009: pca point scores repeatedly above threshold 1, at most 2.5 × threshold (top: flow)'
+      'Anomaly on pump-009: readings repeatedly unlike calibration, pca point scores above threshold 1, at most 2.5 × threshold (most unusual: flow)'
     );
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', severity: 'warning', peak: 0.8 }),
@@ -498,13 +501,16 @@ describe('alert input mapping', () => {
       },
     });
     assert.ok(atPeak.ok);
-    assert.equal(atPeak.signals[0].message, 'Anomaly on pump-009: pca score 29.19 above threshold 1 (top: flow)');
+    assert.equal(
+      atPeak.signals[0].message,
+      'Anomaly on pump-009: readings unlike calibration, pca score 29.19 above threshold 1 (most unusual: flow)'
+    );
     // a persistent alarm opens on its points' own scores while the smoothed one is still below: said so, without
     // the smoothed score (before: "pca score 0.8746 vs threshold 1", then "above threshold 1 (smoothed score
     // 0.6147)", both read as contradictions)
     assert.equal(
       msg({ reason: 'persistent', severity: 'warning', peak: 0.87 }),
-      'Anomaly on pump-009: pca point scores repeatedly above threshold 1 (top: flow)'
+      'Anomaly on pump-009: readings repeatedly unlike calibration, pca point scores above threshold 1 (most unusual: flow)'
     );
   });
 

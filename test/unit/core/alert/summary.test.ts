@@ -71,6 +71,9 @@ describe('alert summary: the template', () => {
       templateSummary(offline),
       'CRITICAL: Device press-901 is offline (last seen 2026-12-06T12:10:55.608Z). Since 2026-12-05T18:00:00.000Z. Check power and network of the device.'
     );
+    // its TIMEOUT and then its will are two triggers: "Seen 2 times" meant nothing (operator round 2026-12-06)
+    assert.match(templateSummary({ ...offline, count: 2 }), /\. Since 2026-12-05T18:00:00\.000Z\. Check power/);
+    assert.match(templateSummary({ ...alert, count: 2 }), /\. Seen 2 times since 2026-12-05T18:00:00\.000Z\./);
   });
 
   it("a TIMEOUT, whose connection may be up, and MOBY's own alerts get advice of their own (operator round 2026-12-06)", () => {
