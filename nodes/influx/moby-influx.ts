@@ -265,6 +265,10 @@ export = function (RED: NodeAPI) {
     // (counter and status alone were all an operator got; 900,000 points went that way in a 4-minute overload)
     let dropsUnsaid = 0;
     let dropsSaidAt = -Infinity;
+    // of those, the newest points of a device over its share of the spool (core/influx/spool-share.ts)
+    let overShareSeen = 0;
+    let overShareUnsaid = 0;
+    let overShareDevice: string | undefined;
     const spoolMaxMB = num(def.spoolMaxMB, 256, 1);
 
     /**
@@ -396,11 +400,23 @@ export = function (RED: NodeAPI) {
         // counted: the cursor says so now, so a restart counts only what this run never did
         for (const sp of spools) sp.markReported(sp.droppedPoints);
       }
+      const overShareNow = all.reduce((a, x) => a + x.droppedOverShare, 0);
+      if (overShareNow > overShareSeen) {
+        overShareUnsaid += overShareNow - overShareSeen;
+        overShareSeen = overShareNow;
+        overShareDevice = all.find((x) => x.overShareDevice !== undefined)?.overShareDevice ?? overShareDevice;
+      }
       if (dropsUnsaid > 0 && Date.now() - dropsSaidAt >= 60_000) {
+        const oldest = dropsUnsaid - overShareUnsaid;
+        const share =
+          overShareUnsaid > 0
+            ? `${oldest > 0 ? `${oldest} oldest first and ` : ''}${overShareUnsaid} newest of devices holding more than twice their even share of the spool (the last: ${preview(overShareDevice ?? '', 80)}), so that one device does not push out the others' points`
+            : 'oldest first';
         node.warn(
-          `dropped ${dropsUnsaid} point(s), oldest first: the spool reached its bound of ${spoolMaxMB} MiB (Spool size limit) while the database did not take them (moby_influx_spool_dropped_points_total); said at most once a minute`
+          `dropped ${dropsUnsaid} point(s), ${share}: the spool reached its bound of ${spoolMaxMB} MiB (Spool size limit) while the database did not take them (moby_influx_spool_dropped_points_total); said at most once a minute`
         );
         dropsUnsaid = 0;
+        overShareUnsaid = 0;
         dropsSaidAt = Date.now();
       }
       sayOutage('', s);

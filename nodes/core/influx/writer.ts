@@ -16,6 +16,7 @@
 import type { Reject } from '../contract';
 import type { Spool } from './spool';
 import { deviceIdOfLine } from './line-protocol';
+import { SpoolShare } from './spool-share';
 import { isRetryableStatus, retryDelay, type RetryPolicy } from '../retry';
 import { entryMatches, readRefusal, RefusalMemory, DEFAULT_REFUSAL_TTL_MS, type RememberedRefusal } from './refusals';
 
@@ -180,6 +181,12 @@ export interface WriterStats {
   dropped: number;
   /** points add() refused because memory was at its bound while the spool could not be written */
   refused: number;
+  /**
+   * of `dropped`, the newest points of devices over twice their even share of the spool, not spooled while it was
+   * at its bound (spool-share.ts), and the last such device
+   */
+  droppedOverShare: number;
+  overShareDevice?: string;
   /** the disk spool's last write error while it is failing (ENOSPC, EIO, EROFS …), else undefined */
   spoolError?: string;
   /** points held in memory waiting for durability (database or spool) with a callback attached */
@@ -267,6 +274,10 @@ export class InfluxWriter {
   private readonly splitBudget: (lines: number) => number;
   private lastAddAt = 0;
   private refusedPoints = 0;
+  /** each device's share of the spool: one device cannot push out the others' points at the bound */
+  private readonly share = new SpoolShare();
+  private overSharePoints = 0;
+  private overShareDevice?: string;
   private spoolError: string | null = null;
   private spoolRetryTimer: NodeJS.Timeout | null = null;
   private spoolFailures = 0;
@@ -306,11 +317,13 @@ export class InfluxWriter {
       rejected: this.rejectedCount,
       diverted: this.divertedCount,
       unresolved: this.unresolvedCount,
-      dropped: this.spool.droppedPoints + this.refusedPoints,
+      dropped: this.spool.droppedPoints + this.refusedPoints + this.overSharePoints,
       refused: this.refusedPoints,
+      droppedOverShare: this.overSharePoints,
       unsettled: this.unsettledPoints,
     };
     if (this.spoolError) s.spoolError = this.spoolError;
+    if (this.overShareDevice !== undefined) s.overShareDevice = this.overShareDevice;
     if (this.lastError) s.lastError = this.lastError;
     if (this.retryAt && this.state !== 'connected') s.retryAt = this.retryAt;
     return s;
@@ -522,9 +535,7 @@ export class InfluxWriter {
     if (this.toSpool.length === 0) return;
     try {
       const batches = this.toSpool;
-      this.spool.append(
-        batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines))
-      );
+      this.appendToSpool(batches);
       this.toSpool = [];
       this.spoolRecovered();
       this.settle(batches);
@@ -541,12 +552,46 @@ export class InfluxWriter {
   private spillQueue(): void {
     if (this.queue.length === 0) return;
     const batches = this.queue;
-    this.spool.append(
-      batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines))
-    );
+    this.appendToSpool(batches);
     this.queue = [];
     this.spoolRecovered();
     this.settle(batches);
+  }
+
+  /**
+   * Appends the batches' lines to the spool as one record; at its bound, without the lines of devices over their
+   * share (spool-share.ts: counted, and settled with the rest, as points the bound drops are). Throws what the
+   * spool throws (nothing is then appended or counted).
+   */
+  private appendToSpool(batches: readonly Batch[]): void {
+    const all = batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines));
+    const devices = all.map((l) => deviceIdOfLine(l) ?? '');
+    let bytes = 0;
+    for (const l of all) bytes += l.length + 1;
+    let lines = all;
+    let kept = devices;
+    let dropped = 0;
+    let last: string | undefined;
+    if (this.spool.bytes + bytes > this.spool.maxBytes && this.share.devices > 1) {
+      lines = [];
+      kept = [];
+      for (let i = 0; i < all.length; i++) {
+        if (this.share.overShare(devices[i])) {
+          dropped++;
+          last = devices[i];
+        } else {
+          lines.push(all[i]);
+          kept.push(devices[i]);
+        }
+      }
+    }
+    if (lines.length > 0) this.spool.append(lines);
+    for (let i = 0; i < lines.length; i++) this.share.note(kept[i], lines[i].length + 1);
+    this.share.fit(this.spool.bytes);
+    if (dropped > 0) {
+      this.overSharePoints += dropped;
+      this.overShareDevice = last;
+    }
   }
 
   private kick(): void {
@@ -606,8 +651,10 @@ export class InfluxWriter {
         if (this.closed) return; // close gave up waiting and already spooled this batch
         if (!failure) {
           // by number: appends meanwhile may have dropped some of these batches at the spool's bound
-          if (fromSpool) this.spool.ack(spooledBatches, firstSpooled);
-          else this.settle([batch]);
+          if (fromSpool) {
+            this.spool.ack(spooledBatches, firstSpooled);
+            this.share.fit(this.spool.bytes);
+          } else this.settle([batch]);
           this.failures = 0;
           this.setState('connected');
           continue;
