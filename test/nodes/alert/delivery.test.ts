@@ -313,7 +313,10 @@ describe('moby-alert node: notifications', function () {
     await waitFor(() => hook.delivered().length === 1, 5000, 'delivery');
     assert.equal(llm.requests.length, 1);
     const body = JSON.parse(hook.delivered()[0].body);
-    assert.match(body.data.summary, /^WARNING: Anomaly on pump-9: readings unlike calibration, pca score 0\.93.*Inspect the machine/);
+    assert.match(
+      body.data.summary,
+      /^WARNING: Anomaly on pump-9: readings unlike calibration, pca score 0\.93.*Inspect the machine/
+    );
   });
 
   it('LLM endpoint hanging: after its timeout the template summary goes out, later incidents skip it during the cooldown', async () => {
