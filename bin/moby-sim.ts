@@ -194,7 +194,8 @@ async function main(): Promise<void> {
         return sims.reduce((n, s) => n + s.stats.skipped, 0);
       },
     },
-    stop: () => Promise.all(sims.map((s) => s.stop())),
+    // npm start stops its simulator with MOBY: the devices leave without announcing OFFLINE (Simulator.stop)
+    stop: () => Promise.all(sims.map((s) => s.stop({ announce: process.env.MOBY_SIM_QUIET_STOP !== '1' }))),
   };
   console.log(
     `${sims.reduce((n, s) => n + s.deviceIds.length, 0)} devices${tenants.length ? ` of ${tenants.length} tenants (${tenants.join(', ')})` : ''} publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`

@@ -531,6 +531,9 @@ async function main() {
       .filter(Boolean);
     const simEnv = { ...env };
     for (const k of NODE_RED_ONLY) delete simEnv[k];
+    // stopped with MOBY (Ctrl+C), the demo devices leave without announcing OFFLINE: switching the demo off is not
+    // a plant failing, and each stop opened a critical alert per device (bin/lib/simulator.ts, stop)
+    simEnv.MOBY_SIM_QUIET_STOP = '1';
     // the fleet's progress in MOBY_HOME: a restarted npm start continues the machines instead of starting them
     // over (every sensor jumping back at once would be a fleet of genuine anomalies)
     if (!simArgs.includes('--state')) simArgs.push('--state', path.join(stateDir, 'sim-state.json'));

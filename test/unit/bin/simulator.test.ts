@@ -303,6 +303,50 @@ describe('simulator over MQTT', () => {
     }
   });
 
+  it("stop() says OFFLINE for each device; stop({announce: false}), npm start's stop with MOBY, says nothing and leaves no will (operator round 2026-12-06: every npm start stop opened a critical alert per device)", async () => {
+    const seen: Array<{ topic: string; payload: string }> = [];
+    const sub = mqtt.connect(broker.url);
+    await new Promise<void>((r) => sub.on('connect', () => r()));
+    sub.on('message', (topic, payload, packet) => {
+      if (!packet.retain) seen.push({ topic, payload: payload.toString() });
+    });
+    await new Promise<void>((r) => sub.subscribe(['device/#'], { qos: 1 }, () => r()));
+    const offline = () =>
+      seen.filter((m) => {
+        try {
+          return JSON.parse(JSON.parse(m.payload).body).status === 'OFFLINE';
+        } catch {
+          return false;
+        }
+      });
+    try {
+      for (const announce of [true, false]) {
+        seen.length = 0;
+        const sim = new Simulator({
+          ...DEFAULT_SIM,
+          url: broker.url,
+          devices: 3,
+          intervalMs: 50,
+          master: MASTER,
+          log: () => {},
+        });
+        await sim.start();
+        await waitFor(() => seen.filter((m) => m.topic.startsWith('device/status/')).length >= 3, 10000, 'births');
+        await sim.stop({ announce });
+        await new Promise((r) => setTimeout(r, 500)); // a will would be published by now
+        assert.deepEqual(
+          offline()
+            .map((m) => m.topic)
+            .sort(),
+          announce ? sim.deviceIds.map((id) => `device/status/${id}`).sort() : [],
+          announce ? 'a signed OFFLINE per device' : 'no status and no will'
+        );
+      }
+    } finally {
+      await sub.endAsync();
+    }
+  });
+
   it('a device holds at most MAX_UNACKED messages unacknowledged and skips readings beyond, counted; it sends again once acknowledged', async () => {
     // a broker that stops acknowledging (its subscriber is behind): aedes holding the telemetry's authorization
     const held: Array<() => void> = [];
