@@ -14,7 +14,8 @@
 // What a device holds is estimated, not read back from disk: each append adds its lines' lengths to its device, and
 // when the spool shrinks (acknowledged replays, segments dropped at the bound) every device's count shrinks in
 // proportion. Points spooled before a restart are attributed to nobody (they count in the spool's size, not in any
-// share). At most `maxDevices` devices are tracked (the least recently appended forgotten first): an untracked
+// share), and so are lines without a device_id tag (a flow's own measurements: never refused). At most
+// `maxDevices` devices are tracked (the least recently appended forgotten first): an untracked
 // device is never refused.
 import { BoundedMap } from '../bounded-map';
 

@@ -565,7 +565,8 @@ export class InfluxWriter {
    */
   private appendToSpool(batches: readonly Batch[]): void {
     const all = batches.length === 1 ? batches[0].lines : ([] as string[]).concat(...batches.map((b) => b.lines));
-    const devices = all.map((l) => deviceIdOfLine(l) ?? '');
+    // a line without a device_id tag (a flow's own measurement) belongs to no device: never refused, not counted
+    const devices = all.map((l) => deviceIdOfLine(l));
     let bytes = 0;
     for (const l of all) bytes += l.length + 1;
     let lines = all;
@@ -576,7 +577,7 @@ export class InfluxWriter {
       lines = [];
       kept = [];
       for (let i = 0; i < all.length; i++) {
-        if (this.share.overShare(devices[i])) {
+        if (devices[i] !== undefined && this.share.overShare(devices[i]!)) {
           dropped++;
           last = devices[i];
         } else {
@@ -586,7 +587,7 @@ export class InfluxWriter {
       }
     }
     if (lines.length > 0) this.spool.append(lines);
-    for (let i = 0; i < lines.length; i++) this.share.note(kept[i], lines[i].length + 1);
+    for (let i = 0; i < lines.length; i++) if (kept[i] !== undefined) this.share.note(kept[i]!, lines[i].length + 1);
     this.share.fit(this.spool.bytes);
     if (dropped > 0) {
       this.overSharePoints += dropped;

@@ -101,4 +101,20 @@ describe('influx writer: each device its share of the spool at the bound', () =>
     );
     assert.equal(w.stats().overShareDevice, 'evil');
   });
+
+  it("a flow's own lines without a device_id tag belong to no device: never dropped for a share, the bound drops the oldest as before", async () => {
+    const spool = Spool.open({ dir: env.dir, fsync: false, maxBytes: 16 * 1024, segmentBytes: 2 * 1024 });
+    const w = (env.writer = new InfluxWriter({ send: null, spool, batchSize: 10, flushIntervalMs: 5 }));
+    w.add(honest(1));
+    let n = 0;
+    for (let round = 0; round < 60; round++) {
+      w.add(Array.from({ length: 10 }, () => `plant_kpi ${wideFields},n=${n++}i ${T + n}`));
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => w.stats().buffered === 0, 5000, 'all spooled or dropped');
+    const s = w.stats();
+    assert.equal(s.droppedOverShare, 0);
+    assert.ok(s.dropped > 0, 'the bound dropped the oldest');
+    assert.ok(spooledLines(spool).includes(`plant_kpi ${wideFields},n=${n - 1}i ${T + n}`), 'the newest kept');
+  });
 });
