@@ -309,6 +309,7 @@ async function startEmbeddedBroker(o) {
     EMBEDDED_BROKER_CONNECT_TIMEOUT_MS,
     EMBEDDED_BROKER_MAX_QUEUED,
     EMBEDDED_BROKER_MAX_WILL,
+    embeddedBrokerMaxConnect,
     EMBEDDED_BROKER_MAX_QUEUED_BYTES,
     PendingQos2,
     forwardedQos,
@@ -326,6 +327,9 @@ async function startEmbeddedBroker(o) {
   const idText = (id) => preview(String(id ?? ''), 80);
   const host = o.host ?? '127.0.0.1';
   const maxPacket = o.maxPacketBytes ?? EMBEDDED_BROKER_MAX_PACKET;
+  const maxWillBytes = o.maxWillBytes ?? EMBEDDED_BROKER_MAX_WILL;
+  // a CONNECT's fields are held for the life of its connection: its own, lower cap (embeddedBrokerMaxConnect)
+  const maxConnect = embeddedBrokerMaxConnect(maxWillBytes);
   const refusals = new BrokerRefusalLog({ linesPerWindow: o.linesPerWindow });
   const say = (line) => line !== null && o.log(`embedded broker: ${line}`);
   const pipelineClients = new WeakSet();
@@ -377,7 +381,7 @@ async function startEmbeddedBroker(o) {
         password,
         will?.topic,
         payloadBytes(will?.payload),
-        o.maxWillBytes ?? EMBEDDED_BROKER_MAX_WILL
+        maxWillBytes
       );
       if (!v.ok) {
         const from = client.conn?.remoteAddress ?? 'a client';
@@ -523,7 +527,9 @@ async function startEmbeddedBroker(o) {
       refusals.note(
         'packet_too_large',
         id ? `id:${id}` : `addr:${conn.remoteAddress}`,
-        `closed the connection of ${who}: a packet of ${remaining} bytes, over the cap of ${maxPacket} (MOBY_BROKER_MAX_PACKET); logged once per client`
+        conn.refusedConnect
+          ? `closed the connection of ${who}: a CONNECT of ${remaining} bytes, over the cap of ${maxConnect} (MOBY_BROKER_MAX_WILL + 4096 for the client id and login); logged once per client`
+          : `closed the connection of ${who}: a packet of ${remaining} bytes, over the cap of ${maxPacket} (MOBY_BROKER_MAX_PACKET); logged once per client`
       )
     );
   };
@@ -583,7 +589,7 @@ async function startEmbeddedBroker(o) {
     conn.destroy();
   });
   const server = net.createServer((socket) => {
-    const conn = new PacketSizeGuard(socket, maxPacket, onTooLarge, partials);
+    const conn = new PacketSizeGuard(socket, maxPacket, onTooLarge, partials, maxConnect);
     const now = Date.now();
     const { entry, evicted } = connections.add(conn, now);
     tracked.set(conn, entry);

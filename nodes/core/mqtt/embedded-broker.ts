@@ -52,6 +52,17 @@ export type ConnectVerdict =
  */
 export const EMBEDDED_BROKER_MAX_WILL = 4096;
 
+/**
+ * The cap on a CONNECT's remaining length: its will (maxWillBytes) plus 4 KiB for the client id, the username and
+ * password, the protocol name and the will's own framing. The other fields of a CONNECT are held for the life of the
+ * connection just as its will is: with only the will capped, 9,000 keyless connections with 40 KB client ids,
+ * usernames and passwords grew npm start from 645 MB to 1.4 GB (red-team round 2026-12-06). MOBY's own client ids
+ * (`moby-sim-<tenant>-<device>`, the pipeline's) are under 256 bytes and its login under 100.
+ */
+export function embeddedBrokerMaxConnect(maxWillBytes = EMBEDDED_BROKER_MAX_WILL): number {
+  return maxWillBytes + 4096;
+}
+
 const digest = (b: Buffer | string) => createHash('sha256').update(b).digest();
 
 /** Whether a CONNECT may be accepted, and whether it is the pipeline's (which alone may subscribe). */

@@ -132,9 +132,9 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     sock.write(Buffer.from([0x10, 0x80, 0x80, 0x40]));
     await waitFor(() => closed, 5000, 'the broker to close the connection');
     assert.deepEqual(
-      lines.filter((l) => /packet of/.test(l)),
+      lines.filter((l) => /CONNECT of/.test(l)),
       [
-        `embedded broker: closed the connection of a client at 127.0.0.1: a packet of 1048576 bytes, over the cap of ${broker.maxPacket} (MOBY_BROKER_MAX_PACKET); logged once per client`,
+        `embedded broker: closed the connection of a client at 127.0.0.1: a CONNECT of 1048576 bytes, over the cap of 8192 (MOBY_BROKER_MAX_WILL + 4096 for the client id and login); logged once per client`,
       ]
     );
   });
@@ -244,6 +244,40 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.deepEqual(wills, ['device/lwt/ok'], 'the refused will was never published');
     assert.equal(broker.refusals.totals.will_too_large, 1);
     assert.ok(lines.some((l) => /its will holds 5014 bytes \(topic and payload\), over the cap of 4096/.test(l)));
+  });
+
+  it('closes a connection whose CONNECT is over the will cap + 4 KiB before reading it: client ids, usernames and passwords are held per connection too (red-team 2026-12-06: 9,000 keyless connections of 120 KB CONNECTs, +800 MB)', async () => {
+    const sock = net.connect(broker.port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    let answered = false;
+    sock.on('data', () => (answered = true));
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    const packet = mqttPacket.generate({
+      cmd: 'connect',
+      clientId: 'c'.repeat(40_000),
+      username: 'u'.repeat(40_000),
+      password: Buffer.alloc(40_000, 0x70),
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      keepalive: 0,
+    });
+    sock.write(packet.subarray(0, 10)); // the header is enough
+    await closed;
+    assert.equal(answered, false, 'no CONNACK: the CONNECT was never read');
+    await waitFor(() => broker.refusals.totals.packet_too_large === 1, 3000, 'counted');
+    assert.ok(lines.some((l) => /a CONNECT of \d+ bytes, over the cap of 8192 \(MOBY_BROKER_MAX_WILL \+ 4096/.test(l)));
+    // a CONNECT with a will at the cap still gets in
+    const atCap = await rawClient(
+      broker.port,
+      {
+        clientId: 'moby-sim-fan-001',
+        will: { topic: 'device/lwt/fan-001', payload: Buffer.alloc(4096 - 18, 1), qos: 1, retain: false },
+      },
+      () => undefined
+    );
+    assert.equal(atCap.connack.returnCode, 0);
+    atCap.sock.destroy();
   });
 
   it('a client id in a log line is escaped and cut: no terminal escapes, forged lines or bidi overrides (before: printed as sent)', async () => {

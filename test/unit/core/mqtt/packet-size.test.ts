@@ -66,6 +66,29 @@ describe('MQTT packet-size scanner', () => {
     assert.deepEqual(new MqttFrameScanner(cap).feed(over), { ok: false, remaining: cap + 1 });
   });
 
+  it('a CONNECT has its own, lower cap; other packets of that size pass (red-team 2026-12-06: 40 KB client ids, usernames and passwords held per connection)', () => {
+    const connect = (clientId: string, username?: string) =>
+      mqttPacket.generate({ cmd: 'connect', clientId, protocolId: 'MQTT', protocolVersion: 4, username });
+    const ok = connect('moby-sim-fan-001');
+    const big = connect('x'.repeat(40_000));
+    for (const size of [1, 3, 64, big.length]) {
+      const scanner = new MqttFrameScanner(200_000, 8192);
+      assert.ok(feedIn(scanner, ok, size).every((v) => v.ok));
+      assert.ok(
+        feedIn(scanner, publish(40_000), size).every((v) => v.ok),
+        'a PUBLISH keeps the packet cap'
+      );
+      assert.deepEqual(
+        feedIn(scanner, big, size).at(-1),
+        { ok: false, remaining: 10 + 2 + 40_000 },
+        `chunks of ${size}`
+      );
+    }
+    const login = connect('fan-001', 'u'.repeat(9000));
+    assert.equal(new MqttFrameScanner(200_000, 8192).feed(login).ok, false, 'a long username too');
+    assert.equal(new MqttFrameScanner(200_000).feed(big).ok, true, 'without a CONNECT cap, the packet cap');
+  });
+
   it('the largest length MQTT can express is read right; a malformed length is left to the broker', () => {
     const max = Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]);
     assert.deepEqual(new MqttFrameScanner(1000).feed(max), { ok: false, remaining: MQTT_MAX_REMAINING_LENGTH });
