@@ -408,12 +408,17 @@ export = function (RED: NodeAPI) {
       }
       if (dropsUnsaid > 0 && Date.now() - dropsSaidAt >= 60_000) {
         const oldest = dropsUnsaid - overShareUnsaid;
-        const share =
-          overShareUnsaid > 0
-            ? `${oldest > 0 ? `${oldest} oldest first and ` : ''}${overShareUnsaid} newest of devices holding more than twice their even share of the spool (the last: ${preview(overShareDevice ?? '', 80)}), so that one device does not push out the others' points`
-            : 'oldest first';
+        const parts: string[] = [];
+        if (oldest > 0)
+          parts.push(
+            `${oldest} oldest first: the spool reached its bound of ${spoolMaxMB} MiB (Spool size limit) while the database did not take them`
+          );
+        if (overShareUnsaid > 0)
+          parts.push(
+            `${overShareUnsaid} newest of devices holding more than twice their even share of the spool once it was more than half full (the last: ${preview(overShareDevice ?? '', 80)}), so that one device does not push out the others' points`
+          );
         node.warn(
-          `dropped ${dropsUnsaid} point(s), ${share}: the spool reached its bound of ${spoolMaxMB} MiB (Spool size limit) while the database did not take them (moby_influx_spool_dropped_points_total); said at most once a minute`
+          `dropped ${dropsUnsaid} point(s), ${parts.join('; and ')} (moby_influx_spool_dropped_points_total); said at most once a minute`
         );
         dropsUnsaid = 0;
         overShareUnsaid = 0;
