@@ -276,8 +276,17 @@ const RESTART_WINDOW_MS = 120000;
  */
 function spawnChild(name, args, env, onLine = null, restart = false, restarts = []) {
   // the IPC channel is how a child learns that this script died without stopping it (kill -9): it closes then
-  // (scripts/node-red.js, bin/moby-sim.ts) instead of running on as an orphan holding the ports
-  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  // (scripts/node-red.js, bin/moby-sim.ts) instead of running on as an orphan holding the ports.
+  // Each child leads a process group of its own (detached): a terminal's Ctrl+C signals the whole foreground group,
+  // so Node-RED stopped at the same moment as the simulator, and the stop order below (the simulator, then the
+  // embedded broker drained, then Node-RED) held only for a signal sent to this script alone: a real Ctrl+C left
+  // the broker's unacknowledged messages to die with it ("1 unsettled message(s) left with the broker", 2026-12-06).
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    detached: true,
+  });
   child.mobyName = name;
   printLines(child, name, onLine);
   child.on('exit', (code, signal) => {
@@ -383,6 +392,8 @@ async function shutdown(code) {
   const devices = children.filter((c) => c.mobyName === 'sim' && running(c));
   for (const child of devices) child.kill('SIGINT');
   await Promise.all(devices.map(exit));
+  if (devices.length > 0)
+    log(`simulator stopped${broker ? '; the embedded broker hands Node-RED what it still holds' : ''}`);
   if (broker && !(await broker.drained(SHUTDOWN_DRAIN_MS)))
     log(
       `the embedded broker still had messages for Node-RED after ${SHUTDOWN_DRAIN_MS / 1000} s (or no Node-RED connected): they are lost with it`

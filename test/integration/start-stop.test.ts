@@ -23,7 +23,7 @@ interface Started {
   brokerPort: number;
 }
 
-async function startMoby(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
+async function startMoby(home: string, extraEnv: NodeJS.ProcessEnv = {}, detached = false): Promise<Started> {
   const brokerPort = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -34,10 +34,12 @@ async function startMoby(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promis
     ...extraEnv,
   };
   for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HOST', 'MOBY_REDIS_URL']) delete env[k];
+  // detached: the script leads a process group, as npm start does in a terminal (for a Ctrl+C to the group)
   const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
@@ -260,6 +262,19 @@ describe('npm start going down', function () {
     client.end(true);
     assert.equal(code, 0, started.output());
     assert.ok(await portFree(started.brokerPort), 'the embedded broker is closed');
+  });
+
+  it("a terminal's Ctrl+C (SIGINT to the whole process group) stops the simulator before Node-RED: the embedded broker hands Node-RED what it holds first (before: Node-RED stopped at once with the simulator, the broker's unacknowledged messages died with it)", async () => {
+    started = await startMoby(home, { MOBY_SIM: '1', MOBY_SIM_ARGS: '--devices 5 --interval 200' }, true);
+    await waitFor(() => /\[sim\] .*devices publishing/.test(started!.output()), 30000, 'the simulator');
+    await new Promise((r) => setTimeout(r, 2000));
+    process.kill(-started.child.pid!, 'SIGINT'); // what a terminal sends on Ctrl+C
+    assert.equal((await started.exited).code, 0, started.output());
+    const out = started.output();
+    const simStopped = out.indexOf('simulator stopped; the embedded broker hands Node-RED what it still holds');
+    const flowsStopping = out.search(/\[node-red\].*Stopping flows/);
+    assert.ok(simStopped >= 0 && flowsStopping > simStopped, `Node-RED stopped after the simulator:\n${out}`);
+    assert.doesNotMatch(out, /lost with it/);
   });
 
   it('a Node-RED that does not close (stopped with SIGSTOP): a second Ctrl+C kills it at once, else the grace period does', async () => {
