@@ -44,7 +44,10 @@ export function templateSummary(a: Alert): string {
     // the outage's length; it is the alert's
     if (system)
       return `RESOLVED, was ${a.severity.toUpperCase()}: ${SYSTEM_RESOLVED[a.rule](a)}. The alert was open${open ? ` for ${open}` : ''}${by}.`;
-    return `RESOLVED, was ${a.severity.toUpperCase()}: ${what}. Resolved${open ? ` after ${open}` : ''}${by}. Nothing to do unless it comes back.`.replace(
+    // "RESOLVED, was CRITICAL: Device pump-901 is offline" was skimmed as the device still being down (operator
+    // round 2, 2026-12-06): the opening's present tense is put in the past
+    const was = a.rule === 'device_offline' ? what.replace(/^(Device .*?) is offline\b/, '$1 was offline') : what;
+    return `RESOLVED, was ${a.severity.toUpperCase()}: ${was}. Resolved${open ? ` after ${open}` : ''}${by}. Nothing to do unless it comes back.`.replace(
       /\.\./g,
       '.'
     );

@@ -99,7 +99,7 @@ describe('alert summary: the template', () => {
     const auto = templateSummary({ ...offline, status: 'resolved', resolved_at: resolvedAt, resolved_by: 'auto' });
     assert.equal(
       auto,
-      'RESOLVED, was CRITICAL: Device press-901 is offline (last seen 2026-12-06T12:10:55.608Z). Resolved after 26 min (the condition cleared). Nothing to do unless it comes back.'
+      'RESOLVED, was CRITICAL: Device press-901 was offline (last seen 2026-12-06T12:10:55.608Z). Resolved after 26 min (the condition cleared). Nothing to do unless it comes back.'
     );
     assert.doesNotMatch(auto, /^CRITICAL|Check power/);
     assert.match(
