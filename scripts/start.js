@@ -591,6 +591,23 @@ async function main() {
 
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
+
+/** How often the script looks whether npm, which started it, is still its parent. */
+const PARENT_CHECK_MS = 1000;
+
+// Under `npm start` this script is not npm's child but a shell's (`sh -c "node scripts/start.js"`). A SIGTERM to npm
+// alone (a process supervisor, `kill <npm pid>`) is forwarded to that shell, which dies of it without passing it on;
+// npm exits with it and this script ran on as an orphan with Node-RED, the broker and the simulator (operator round,
+// 2026-12-06). When the shell is gone the script is re-parented: it then stops as on SIGTERM. Only under npm
+// (npm_lifecycle_event): `nohup node scripts/start.js &` from a shell that then exits must keep running.
+if (process.env.npm_lifecycle_event) {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid === parent || stopping) return;
+    log(`npm, which started this script, has gone (parent ${parent}): stopping as on SIGTERM`);
+    shutdown(0);
+  }, PARENT_CHECK_MS).unref();
+}
 main().catch((err) => {
   if (err && err.code === 'MOBY_PORT_BUSY') console.error(`[moby] ${err.message}`);
   else console.error(err);

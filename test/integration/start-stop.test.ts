@@ -21,9 +21,17 @@ interface Started {
   output: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   brokerPort: number;
+  /** the editor's port */
+  port: number;
+  closed: Promise<void>;
 }
 
-async function startMoby(home: string, extraEnv: NodeJS.ProcessEnv = {}, detached = false): Promise<Started> {
+async function startMoby(
+  home: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+  detached = false,
+  viaNpm = false
+): Promise<Started> {
   const brokerPort = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -35,7 +43,9 @@ async function startMoby(home: string, extraEnv: NodeJS.ProcessEnv = {}, detache
   };
   for (const k of ['MOBY_MQTT_URL', 'MOBY_INFLUX_URL', 'MOBY_HOST', 'MOBY_REDIS_URL']) delete env[k];
   // detached: the script leads a process group, as npm start does in a terminal (for a Ctrl+C to the group)
-  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+  // viaNpm: the real `npm start`, whose shell (`sh -c`) stands between npm and the script
+  const [command, args] = viaNpm ? ['npm', ['start']] : [process.execPath, [path.join(root, 'scripts', 'start.js')]];
+  const child = spawn(command, args, {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,8 +57,10 @@ async function startMoby(home: string, extraEnv: NodeJS.ProcessEnv = {}, detache
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
     child.once('exit', (code, signal) => r({ code, signal }))
   );
+  // the pipes close when every process writing to them has exited (under npm: npm, its shell and the script)
+  const closed = new Promise<void>((r) => child.once('close', () => r()));
   await waitFor(() => /press Ctrl\+C to stop/.test(out), 180000, 'npm start to be ready', 200);
-  return { child, output: () => out, exited, brokerPort };
+  return { child, output: () => out, exited, brokerPort, closed, port: Number(env.MOBY_PORT) };
 }
 
 /** The Node-RED process npm start spawned (its child running scripts/node-red.js). */
@@ -93,6 +105,13 @@ describe('npm start going down', function () {
   });
   afterEach(() => {
     if (started && started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL');
+    // under npm the script outlives a failed test in npm's process group (its children stop when it does)
+    if (started?.child.spawnargs[0] === 'npm')
+      try {
+        process.kill(-started.child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
     started = null;
     fs.rmSync(home, { recursive: true, force: true });
   });
@@ -275,6 +294,29 @@ describe('npm start going down', function () {
     const flowsStopping = out.search(/\[node-red\].*Stopping flows/);
     assert.ok(simStopped >= 0 && flowsStopping > simStopped, `Node-RED stopped after the simulator:\n${out}`);
     assert.doesNotMatch(out, /lost with it/);
+  });
+
+  it('SIGTERM to npm alone (a process supervisor, `kill <npm pid>`): the script stops as on Ctrl+C, simulator first, instead of running on as an orphan after npm and its shell are gone', async () => {
+    started = await startMoby(home, { MOBY_SIM: '1', MOBY_SIM_ARGS: '--devices 5 --interval 200' }, true, true);
+    await waitFor(() => /\[sim\] .*devices publishing/.test(started!.output()), 30000, 'the simulator');
+    const { brokerPort, port, closed } = started;
+    started.child.kill('SIGTERM'); // npm forwards it to its shell, which dies of it
+    await started.exited;
+    // npm is gone at once; its output pipe stays open until the script and its children have exited too
+    await Promise.race([
+      closed,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`npm start still running 60 s after npm:\n${started!.output()}`)), 60000)
+      ),
+    ]);
+    const out = started.output();
+    assert.match(out, /npm, which started this script, has gone/);
+    const simStopped = out.indexOf('simulator stopped; the embedded broker hands Node-RED what it still holds');
+    const flowsStopping = out.search(/\[node-red\].*Stopping flows/);
+    assert.ok(simStopped >= 0 && flowsStopping > simStopped, `Node-RED stopped after the simulator:\n${out}`);
+    assert.doesNotMatch(out, /lost with it/);
+    assert.ok(await portFree(brokerPort), 'the embedded broker is closed');
+    assert.ok(await portFree(port), 'Node-RED is closed');
   });
 
   it('a Node-RED that does not close (stopped with SIGSTOP): a second Ctrl+C kills it at once, else the grace period does', async () => {
