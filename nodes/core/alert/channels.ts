@@ -7,6 +7,7 @@ import type { Alert, Severity } from '../contract';
 import { DeliveryError, type DeliveryJob } from './delivery';
 import { isRetryableStatus, parseRetryAfter } from '../retry';
 import { failureText, outboundFetch } from '../outbound';
+import { clockTime } from '../span';
 
 export type NotificationKind = 'open' | 'update' | 'raise' | 'ack' | 'resolve' | 'escalate' | 'repeat';
 
@@ -50,7 +51,7 @@ function quietedLine(n: Notification): string | null {
   if (!n.quieted) return null;
   const times = n.quieted.count === 1 ? 'once' : `${n.quieted.count} times`;
   return (
-    `Flapping: opened and resolved ${times} more since the last notice (${new Date(n.quieted.since).toISOString()}); ` +
+    `Flapping: opened and resolved ${times} more since the last notice (${clockTime(n.quieted.since)}); ` +
     'those were not notified'
   );
 }
@@ -89,14 +90,14 @@ export function plainText(n: Notification): string {
     n.summary,
     `Device: ${a.device_id}${a.equipment_id ? ` (equipment ${a.equipment_id})` : ''}`,
     `Status: ${a.status}${a.acknowledged ? `, acknowledged by ${a.acknowledged_by ?? 'someone'}` : ', not acknowledged'}`,
-    `Occurrences: ${a.count}, opened ${new Date(a.opened_at).toISOString()}`,
+    `Occurrences: ${a.count}, opened ${clockTime(a.opened_at)}`,
   ];
   const flapping = quietedLine(n);
   if (flapping) lines.push(flapping);
   if (a.value !== undefined)
     lines.push(`Value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
   if (a.status === 'resolved' && a.resolved_at)
-    lines.push(`Resolved ${new Date(a.resolved_at).toISOString()} by ${a.resolved_by ?? 'auto'}`);
+    lines.push(`Resolved ${clockTime(a.resolved_at)} by ${a.resolved_by ?? 'auto'}`);
   lines.push(`Alert id: ${a.alert_id}`);
   const text = defangLinks(lines.join('\n'));
   return n.url ? `${text}\n${n.url}` : text;

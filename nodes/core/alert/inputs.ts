@@ -7,6 +7,7 @@ import { isSeverity, type AlertSignal } from './engine';
 import { copyPlain, isPlainObject } from '../guards';
 import { tenantOfMessage } from '../tenant';
 import { proseProblem } from '../names';
+import { clockTime } from '../span';
 
 export interface InputOptions {
   /** RUL below this value opens rule "rul"; undefined disables RUL alerts */
@@ -260,7 +261,7 @@ function fromHealth(p: unknown): InputResult {
     case 'OFFLINE':
     case 'TIMEOUT': {
       const why = h.state === 'OFFLINE' ? 'is offline' : 'stopped sending data';
-      const seen = typeof h.last_seen === 'number' ? ` (last seen ${new Date(h.last_seen).toISOString()})` : '';
+      const seen = typeof h.last_seen === 'number' ? ` (last seen ${clockTime(h.last_seen)})` : '';
       const s: AlertSignal = {
         kind: 'trigger',
         device_id: h.device_id,

@@ -5,7 +5,7 @@ import type { Alert } from '../contract';
 import { proseProblem } from '../names';
 import { failureText, outboundFetch } from '../outbound';
 import { BoundedMap } from '../bounded-map';
-import { span } from '../span';
+import { clockTime, span } from '../span';
 
 /** What to do about MOBY's own alerts (system-alert.ts): the machine is not the one to inspect. */
 const SYSTEM_ACTIONS: Record<string, string> = {
@@ -57,10 +57,10 @@ export function templateSummary(a: Alert): string {
   // A device offline counts its TIMEOUT and its will as two triggers: "offline … Seen 2 times" meant nothing to the
   // operator of round 2026-12-06; when it went is what matters
   const times = system
-    ? ` Alert opened ${new Date(a.opened_at).toISOString()}.`
+    ? ` Alert opened ${clockTime(a.opened_at)}.`
     : a.count > 1 && a.rule !== 'device_offline'
-      ? ` Seen ${a.count} times since ${new Date(a.opened_at).toISOString()}.`
-      : ` Since ${new Date(a.opened_at).toISOString()}.`;
+      ? ` Seen ${a.count} times since ${clockTime(a.opened_at)}.`
+      : ` Since ${clockTime(a.opened_at)}.`;
   const dropped =
     a.status === 'resolved'
       ? ' No longer tracked (more open alerts than the node keeps): the condition may still hold.'
@@ -160,7 +160,7 @@ export class LlmSummarizer {
       value: a.value,
       threshold: a.threshold,
       occurrences: a.count,
-      opened_at: new Date(a.opened_at).toISOString(),
+      opened_at: clockTime(a.opened_at),
     };
     return (
       'Summarise this factory machine alert for the maintenance team in at most two sentences, with a concrete ' +

@@ -19,6 +19,7 @@ import { deviceIdOfLine } from './line-protocol';
 import { SpoolShare } from './spool-share';
 import { isRetryableStatus, retryDelay, type RetryPolicy } from '../retry';
 import { entryMatches, readRefusal, RefusalMemory, DEFAULT_REFUSAL_TTL_MS, type RememberedRefusal } from './refusals';
+import { clockTime } from '../span';
 
 /**
  * Sends one body of newline-separated line protocol; resolves on 2xx, rejects with the server's error.
@@ -810,7 +811,7 @@ export class InfluxWriter {
         this.rejectLine(
           l,
           'influx_diverted',
-          `${e.reason} (not sent: the server refused this ${Math.round((now - e.since) / 1000)} s ago; asked again after ${new Date(e.until).toISOString()})`
+          `${e.reason} (not sent: the server refused this ${Math.round((now - e.since) / 1000)} s ago; asked again after ${clockTime(e.until)})`
         );
       }
     }

@@ -601,10 +601,18 @@ describe('alert channel formatting and signing', () => {
     });
     assert.equal((webhookBody(n) as { type: string }).type, 'alert.open');
     assert.equal(subjectLine({ ...n, kind: 'resolve' }), '[MOBY CRITICAL] Alert resolved: anomaly on pump-1');
-    assert.match(
-      templateSummary(alert),
-      /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1970-01-01T00:00:00.000Z\./
-    );
+    const savedTz = process.env.TZ;
+    process.env.TZ = 'America/St_Johns'; // times are the host's, with its offset
+    try {
+      assert.match(
+        templateSummary(alert),
+        /^CRITICAL: Anomaly on pump-1\. Seen 3 times since 1969-12-31 20:30:00 -03:30\./
+      );
+      assert.match(plainText(n), /\nOccurrences: 3, opened 1969-12-31 20:30:00 -03:30\n/);
+    } finally {
+      if (savedTz === undefined) delete process.env.TZ;
+      else process.env.TZ = savedTz;
+    }
   });
 
   it('escapes Slack control sequences in what devices, flows and the LLM wrote: no mention, no disguised link', () => {

@@ -59,6 +59,10 @@ describe('alert summary: the answers people are shown', () => {
 });
 
 describe('alert summary: the template', () => {
+  // times are said in the host's zone with its offset; a zone other than CI's UTC shows that they are
+  const savedTz = process.env.TZ;
+  before(() => (process.env.TZ = 'Asia/Seoul'));
+  after(() => (savedTz === undefined ? delete process.env.TZ : (process.env.TZ = savedTz)));
   const offline: Alert = {
     ...alert,
     equipment_id: 'press',
@@ -69,11 +73,11 @@ describe('alert summary: the template', () => {
   it('an open alert says its severity, what, since when and what to do', () => {
     assert.equal(
       templateSummary(offline),
-      'CRITICAL: Device press-901 is offline (last seen 2026-12-06T12:10:55.608Z). Since 2026-12-05T18:00:00.000Z. Check power and network of the device.'
+      'CRITICAL: Device press-901 is offline (last seen 2026-12-06T12:10:55.608Z). Since 2026-12-06 03:00:00 +09:00. Check power and network of the device.'
     );
     // its TIMEOUT and then its will are two triggers: "Seen 2 times" meant nothing (operator round 2026-12-06)
-    assert.match(templateSummary({ ...offline, count: 2 }), /\. Since 2026-12-05T18:00:00\.000Z\. Check power/);
-    assert.match(templateSummary({ ...alert, count: 2 }), /\. Seen 2 times since 2026-12-05T18:00:00\.000Z\./);
+    assert.match(templateSummary({ ...offline, count: 2 }), /\. Since 2026-12-06 03:00:00 \+09:00\. Check power/);
+    assert.match(templateSummary({ ...alert, count: 2 }), /\. Seen 2 times since 2026-12-06 03:00:00 \+09:00\./);
   });
 
   it("a TIMEOUT, whose connection may be up, and MOBY's own alerts get advice of their own (operator round 2026-12-06)", () => {
@@ -87,7 +91,7 @@ describe('alert summary: the template', () => {
       templateSummary(quiet),
       /^WARNING: Device fan-003 stopped sending data .* Check that the device is running and sending \(its program and sensors\), then its power and network\.$/
     );
-    const advice = (rule: string) => templateSummary({ ...offline, rule, message: 'x' }).replace(/^.*Z\. /, '');
+    const advice = (rule: string) => templateSummary({ ...offline, rule, message: 'x' }).replace(/^.*\+09:00\. /, '');
     assert.match(advice('monitoring_blind'), /^Restore the broker connection .* no machine is watched\.$/);
     assert.match(advice('database_unwritable'), /^Bring the database back .*; keep the disk spool's disk from filling/);
     assert.match(advice('messages_refused'), /^Check the device's key, key id and clock against the keyring/);
@@ -127,7 +131,7 @@ describe('alert summary: the template', () => {
         'The database has not taken points for 5 min (ECONNREFUSED). Nothing is lost yet: 11247 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then',
     };
     const open = templateSummary(db);
-    assert.match(open, /\. Alert opened 2026-12-05T18:00:00\.000Z\. Bring the database back/);
+    assert.match(open, /\. Alert opened 2026-12-06 03:00:00 \+09:00\. Bring the database back/);
     assert.doesNotMatch(open, /Since /, '"Since" the alert read as since the outage');
     const resolved = templateSummary({
       ...db,
