@@ -591,6 +591,17 @@ async function main() {
 
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
+// The embedded broker runs in this process and reads what any local client sends. An exception nobody caught
+// (a broker bug, a library's) ended the script at once: Node-RED and the simulator closed through their IPC
+// channel, but what the broker held for Node-RED died with it. Stop in order instead (simulator, the broker's
+// hand-over, Node-RED) and exit 1 for a supervisor to start it again; during a stop, the rest is killed at once.
+function crashed(what, err) {
+  console.error(`[moby] ${what}: ${err && err.stack ? err.stack : err}`);
+  log('stopping everything in order after this error (exit code 1)');
+  shutdown(1);
+}
+process.on('uncaughtException', (err) => crashed('uncaught exception', err));
+process.on('unhandledRejection', (err) => crashed('unhandled promise rejection', err));
 
 /** How often the script looks whether npm, which started it, is still its parent. */
 const PARENT_CHECK_MS = 1000;

@@ -319,6 +319,26 @@ describe('npm start going down', function () {
     assert.ok(await portFree(port), 'Node-RED is closed');
   });
 
+  it('an exception nobody caught in the script (where the embedded broker runs) stops everything in order, simulator first, and exits 1 (before: it died at once and what the broker held went with it)', async () => {
+    started = await startMoby(home, {
+      MOBY_SIM: '1',
+      MOBY_SIM_ARGS: '--devices 5 --interval 200',
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(root, 'test', 'support', 'throw-in-start.js')}`,
+    });
+    await waitFor(() => /\[sim\] .*devices publishing/.test(started!.output()), 30000, 'the simulator');
+    started.child.kill('SIGUSR2');
+    const { code } = await started.exited;
+    const out = started.output();
+    assert.equal(code, 1, out);
+    assert.match(out, /\[moby\] uncaught exception: Error: thrown for the test/);
+    const simStopped = out.indexOf('simulator stopped; the embedded broker hands Node-RED what it still holds');
+    const flowsStopping = out.search(/\[node-red\].*Stopping flows/);
+    assert.ok(simStopped >= 0 && flowsStopping > simStopped, `Node-RED stopped after the simulator:\n${out}`);
+    assert.doesNotMatch(out, /lost with it/);
+    assert.ok(await portFree(started.brokerPort), 'the embedded broker is closed');
+    assert.ok(await portFree(started.port), 'Node-RED is closed');
+  });
+
   it('a Node-RED that does not close (stopped with SIGSTOP): a second Ctrl+C kills it at once, else the grace period does', async () => {
     started = await startMoby(home);
     process.kill(nodeRedPid(started.child.pid!), 'SIGSTOP');
