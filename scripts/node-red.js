@@ -46,7 +46,36 @@ const guardOptions = { allowedHosts, allowedOrigins: parseOriginList(process.env
 
 const app = express();
 app.disable('x-powered-by');
-const server = http.createServer(app);
+// Short deadlines for a request's head and body, and a bound on open connections that evicts the longest idle
+// (nodes/lib/http-connections.ts): a client without a token held 20,000 connections here by sending a header byte
+// every 10 s, took every file descriptor, and the alert API, the editor, the journals and the spool failed
+// (red-team round 2026-12-07).
+const httpConnections = require(path.join(root, 'dist', 'nodes', 'lib', 'http-connections.js'));
+const { LineWindow } = require(path.join(root, 'dist', 'nodes', 'core', 'line-window.js'));
+const { wholeNumberSetting } = require(path.join(root, 'scripts', 'lib', 'env-setting.js'));
+const server = http.createServer(httpConnections.httpServerDeadlines(), app);
+const httpLimits = {
+  maxConnections:
+    wholeNumberSetting('MOBY_HTTP_MAX_CONNECTIONS', process.env.MOBY_HTTP_MAX_CONNECTIONS, 1, 1000000) ??
+    httpConnections.HTTP_MAX_CONNECTIONS,
+  maxPerAddress:
+    wholeNumberSetting('MOBY_HTTP_MAX_PER_ADDRESS', process.env.MOBY_HTTP_MAX_PER_ADDRESS, 1, 1000000) ??
+    httpConnections.HTTP_MAX_PER_ADDRESS,
+};
+const evictionLog = new LineWindow({ linesPerWindow: 1, windowMs: 60000 });
+const evictionLine = (c, total) =>
+  `HTTP: closed the longest idle connection (${c.address}) to admit a new one: at most ${httpLimits.maxPerAddress} per address and ${httpLimits.maxConnections} in all (MOBY_HTTP_MAX_PER_ADDRESS, MOBY_HTTP_MAX_CONNECTIONS); ${total} closed so far`;
+httpConnections.boundHttpConnections(server, httpLimits, (c, total) => {
+  const line = evictionLog.note(evictionLine(c, total), Date.now());
+  if (line) RED.log.warn(line);
+});
+setInterval(() => {
+  const s = evictionLog.summary(Date.now());
+  if (s)
+    RED.log.warn(
+      `${s.unlogged} more HTTP connection(s) closed in ${Math.round(s.windowMs / 1000)} s; the last: ${s.last}`
+    );
+}, 10000).unref();
 RED.init(server, settings);
 
 const isApi = (p) => p === apiPrefix || p.startsWith(apiPrefix + '/');

@@ -12,6 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const { printLines } = require('./lib/child-output');
+const { wholeNumberSetting } = require('./lib/env-setting');
 const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
 const { tenantKeyVarClash, tenantMaster } = require('./lib/tenant-keys');
 const { addNotificationChannels, keptFlowChannelsLine } = require('./lib/notify-channels');
@@ -235,20 +236,6 @@ async function startEmbeddedBroker(login) {
     `embedded MQTT broker (aedes, sessions in memory, packets up to ${broker.maxPacket} bytes, ${broker.connections.max} connections besides the pipeline's) on ${broker.url}`
   );
   return broker;
-}
-
-/**
- * A whole-number setting of the embedded broker from the environment: unset = undefined (the module's default);
- * out of [min, max] stops the script with a line naming the variable. `unit`, e.g. " of bytes", for that line.
- */
-function wholeNumberSetting(name, value, min, max, unit = '') {
-  if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`[moby] ${name}: "${value}" must be a whole number${unit} from ${min} to ${max}`);
-    process.exit(1);
-  }
-  return n;
 }
 
 /** MOBY_BROKER_MAX_PACKET: bytes of an MQTT packet's remaining length. */

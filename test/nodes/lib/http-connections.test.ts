@@ -1,0 +1,86 @@
+// The HTTP server of `npm start` (scripts/node-red.js) under a slow-header flood, through the real runtime: a
+// client without a token opened connections and sent a header byte every few seconds; with Node's defaults
+// every one was held for a minute, 20,000 took every file descriptor, and the alert API, the editor and the
+// journals failed (red-team round 2026-12-07). Now each address keeps at most its cap, all addresses together at
+// most theirs (the longest idle goes first), and a head must arrive within 10 s, while the token holder is served.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startSecureNodeRed, type SecureNodeRed } from '../../support/secure-nodered';
+import { waitFor } from '../../support/net';
+
+const flow = [
+  { id: 'tab', type: 'tab', label: 'http' },
+  {
+    id: 'alert',
+    type: 'moby-alert',
+    z: 'tab',
+    apiEnabled: true,
+    apiPrefix: '/moby',
+    wires: [[], [], []],
+    credentials: { apiToken: '${MOBY_API_TOKEN}' },
+  },
+];
+
+/** A connection that starts a request's head and sends one more header byte every `everyMs`, never ending it. */
+function slowHead(port: number, localAddress: string, everyMs: number): { socket: net.Socket; closed: () => boolean } {
+  let closed = false;
+  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+    clearInterval(timer);
+  });
+  socket.write('GET /moby/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ');
+  const timer = setInterval(() => socket.writable && socket.write('a'), everyMs);
+  return { socket, closed: () => closed };
+}
+
+describe('the HTTP server of npm start bounds its connections (scripts/node-red.js, nodes/lib/http-connections.ts)', function () {
+  this.timeout(90000);
+  let nr: SecureNodeRed;
+  const held: Array<ReturnType<typeof slowHead>> = [];
+
+  before(async () => {
+    nr = await startSecureNodeRed(flow, { MOBY_HTTP_MAX_PER_ADDRESS: '20', MOBY_HTTP_MAX_CONNECTIONS: '50' });
+  });
+  afterEach(() => {
+    for (const h of held.splice(0)) h.socket.destroy();
+  });
+  after(async () => {
+    await nr?.stop();
+  });
+
+  const alerts = async (): Promise<number> =>
+    (await fetch(`${nr.url}/moby/alerts`, { headers: { authorization: `Bearer ${nr.token}` } })).status;
+
+  it('one address holding slow heads keeps at most its cap open; other addresses are not evicted for it', async () => {
+    for (let i = 0; i < 100; i++) held.push(slowHead(nr.port, '127.0.0.2', 500));
+    await waitFor(() => held.filter((h) => !h.closed()).length <= 20, 10000, 'the flood to be cut to its cap', 100);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(held.filter((h) => !h.closed()).length <= 20, 'still within the cap');
+    assert.equal(await alerts(), 200, 'the token holder is served meanwhile');
+    // a slow client of another address that came before the flood is not what the flood evicts
+    const other = slowHead(nr.port, '127.0.0.3', 500);
+    held.push(other);
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 50; i++) held.push(slowHead(nr.port, '127.0.0.2', 500));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(other.closed(), false, "another address's connection survives the flood");
+    assert.match(nr.output.join(''), /HTTP: closed the longest idle connection \(127\.0\.0\.2\)/);
+  });
+
+  it('many addresses together keep at most the overall cap, the token holder still served', async () => {
+    for (let a = 2; a <= 9; a++) for (let i = 0; i < 20; i++) held.push(slowHead(nr.port, `127.0.0.${a}`, 500));
+    await waitFor(() => held.filter((h) => !h.closed()).length <= 50, 10000, 'the flood to be cut to the cap', 100);
+    assert.equal(await alerts(), 200);
+  });
+
+  it('a head that does not arrive whole within 10 s is cut off, however slowly it trickles (Node: 60 s)', async () => {
+    const one = slowHead(nr.port, '127.0.0.4', 1000);
+    held.push(one);
+    const t0 = Date.now();
+    await waitFor(() => one.closed(), 20000, 'the slow head to be cut off', 100);
+    const took = Date.now() - t0;
+    assert.ok(took >= 9000, `not before its deadline (${took} ms)`);
+  });
+});
