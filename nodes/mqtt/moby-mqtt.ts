@@ -45,6 +45,7 @@ import { deafReason, sourceCanHear, type SourceLoad } from '../core/mqtt/ingest-
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { preview, previewTopic } from '../core/names';
+import { span } from '../core/span';
 import { choiceSetting, numberSetting as num, textSetting } from '../lib/settings';
 
 const IN_TYPE = 'moby-mqtt-in';
@@ -169,6 +170,9 @@ export = function (RED: NodeAPI) {
     let hadSession = false;
     let connected = false;
     let lastError: string | undefined;
+    /** the broker this client last connected to, and when it lost it (for the reconnect line) */
+    let connectedTo = '';
+    let lostAt: number | null = null;
     let closing = false;
     let servers: ReturnType<typeof parseBrokerUrls> = [];
     let configError: string | null = null;
@@ -501,15 +505,24 @@ export = function (RED: NodeAPI) {
         connected = true;
         lastError = undefined;
         const server = servers[((c as unknown as { _reconnectCount?: number })._reconnectCount ?? 1) - 1] ?? servers[0];
+        connectedTo = `${server.protocol}://${server.host}:${server.port}`;
         node.log(
-          `connected to ${server.protocol}://${server.host}:${server.port} as ${clientId}${partition ? ` (partition ${partition.index} of ${partition.count})` : ''}${connack?.sessionPresent ? ' (session resumed)' : ''}`
+          `connected to ${connectedTo} as ${clientId}${partition ? ` (partition ${partition.index} of ${partition.count})` : ''}${connack?.sessionPresent ? ' (session resumed)' : ''}${lostAt === null ? '' : ` after ${span(Date.now() - lostAt)} without the broker`}`
         );
+        lostAt = null;
         subscribeAll();
         refresh();
       });
       c.on('message', onMessage);
       c.on('close', () => {
-        if (connected) node.log('disconnected');
+        // a warning with the cause: an operator saw only "[info] disconnected" while the devices went unheard for
+        // two minutes, until the monitoring-blind alert (operator round 2026-12-07)
+        if (connected) {
+          lostAt = Date.now();
+          node.warn(
+            `disconnected from ${connectedTo} (${lastError ?? 'the broker closed the connection'}): reconnecting; the devices are not heard until then`
+          );
+        }
         connected = false;
         // their PUBACKs could only go to the connection that received them: the broker redelivers them
         dropBatches();

@@ -148,6 +148,22 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     await waitFor(async () => /moby_mqtt_connected 1\b/.test(await metrics.metricsText()), 8000, 'reconnected', 50);
     await sleep(300);
     assert.equal(lostLines().length, 0);
+    // the disconnection is a warning with its broker and cause, the reconnect says how long the broker was gone
+    // (operator round 2026-12-07: only "[info] disconnected" while the devices went unheard)
+    const entries = () => helper.log().args.map((a: any[]) => a[0] ?? {});
+    const down = entries().find((e: any) => String(e.msg ?? '').startsWith('disconnected from mqtt://127.0.0.1:'));
+    assert.ok(down, 'a line on the disconnection');
+    assert.equal(down.level, 30, 'at warning level');
+    assert.match(String(down.msg), /\): reconnecting; the devices are not heard until then$/);
+    await waitFor(
+      () =>
+        entries().some((e: any) =>
+          /^connected to mqtt:\/\/127\.0\.0\.1:\d+ as .* after \d+ s without the broker$/.test(String(e.msg ?? ''))
+        ),
+      8000,
+      'the reconnect to say how long the broker was gone',
+      50
+    );
     // a clean-session connect under our client id wipes the session at the broker (as a broker restart without
     // persistence does) and takes the connection over; our node reconnects into no session
     const thief = await mqtt.connectAsync(env.broker.url, { clientId: 'moby-node-test', clean: true });
