@@ -7,6 +7,7 @@
 // everything else meets the admin guard (foreign origins and unknown host names refused, CORS headers
 // dropped) before Node-RED's editor and admin API. Usage: node scripts/node-red.js --userDir D --settings F
 'use strict';
+const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 
@@ -17,6 +18,7 @@ const express = require(require.resolve('express', { paths: [nodeRedDir] }));
 const RED = require('node-red');
 const { adminGuard, guardUpgrades } = require(path.join(root, 'dist', 'nodes', 'lib', 'admin-guard.js'));
 const { loginGuard } = require(path.join(root, 'dist', 'nodes', 'lib', 'login-guard.js'));
+const { adminBodyGuard } = require(path.join(root, 'dist', 'nodes', 'lib', 'admin-body-guard.js'));
 const { LOOPBACK_HOSTS, hostVerdict, parseOriginList } = require(
   path.join(root, 'dist', 'nodes', 'core', 'http-guard.js')
 );
@@ -115,6 +117,21 @@ if (adminUsers && adminUsers.length) {
     return Boolean(user) && ok;
   };
   app.post(path.posix.join(settings.httpAdminRoot, 'auth', 'token'), loginGuard({ authenticate }));
+  // A body to the editor API is read only for a login Node-RED knows (nodes/lib/admin-body-guard.ts): it read
+  // bodies of up to 5 MB before looking at the login, and 700 unfinished ones without any login exhausted its
+  // heap (red-team round 2026-12-07). The sessions are Node-RED's own (editor-api's token store, the instance
+  // Node-RED itself uses).
+  const tokensFile = path.join(editorApiDir, 'lib', 'auth', 'tokens.js');
+  if (fs.existsSync(tokensFile)) {
+    const tokens = require(tokensFile);
+    app.use(
+      settings.httpAdminRoot,
+      adminBodyGuard({ lookup: (token) => Promise.resolve(tokens.get(token)).then((session) => Boolean(session)) })
+    );
+  } else
+    RED.log.warn(
+      `editor API: no token store at ${tokensFile} (another Node-RED layout): bodies are read before the login is checked`
+    );
 }
 app.use(settings.httpAdminRoot, RED.httpAdmin);
 app.use(settings.httpNodeRoot, RED.httpNode);

@@ -75,6 +75,50 @@ describe('the HTTP server of npm start bounds its connections (scripts/node-red.
     assert.equal(await alerts(), 200);
   });
 
+  it('a body to the editor API without a login Node-RED knows is refused before it is read (red team: 700 unfinished 5 MB bodies to POST /flows exhausted the heap)', async () => {
+    /** Sends a head announcing 5 MB and 1 KB of body; resolves with the answer's status line and how it ended. */
+    const unfinished = (auth?: string) =>
+      new Promise<{ status: string; closed: boolean }>((resolve) => {
+        const socket = net.connect({ host: '127.0.0.1', port: nr.port });
+        let text = '';
+        socket.on('data', (d) => (text += String(d)));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve({ status: text.split('\r\n')[0], closed: true }));
+        socket.write(
+          'POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 5242880\r\n' +
+            (auth ? `Authorization: ${auth}\r\n` : '') +
+            '\r\n' +
+            '['.padEnd(1024, ' ')
+        );
+        setTimeout(() => {
+          resolve({ status: text.split('\r\n')[0], closed: false });
+          socket.destroy();
+        }, 3000);
+      });
+    for (const auth of [undefined, 'Bearer made-up-token', 'Basic YWRtaW46YWRtaW4=']) {
+      const r = await unfinished(auth);
+      assert.equal(r.status, 'HTTP/1.1 401 Unauthorized', `answered at once (${auth ?? 'no login'})`);
+      assert.equal(r.closed, true, 'and the connection closed, the body unread');
+    }
+    // a login Node-RED knows: the body is read (this one never ends, so no answer comes)
+    const token = await nr.login();
+    assert.deepEqual(await unfinished(`Bearer ${token}`), { status: '', closed: false });
+    // the editor's own requests: a deploy with its login works, a read without a body is Node-RED's business
+    const flows = await fetch(`${nr.url}/flows`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(flows.status, 200);
+    const deploy = await fetch(`${nr.url}/flows`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'node-red-deployment-type': 'full',
+      },
+      body: JSON.stringify(flow),
+    });
+    assert.equal(deploy.status, 204, await deploy.text()); // Node-RED's answer to a deploy
+    assert.equal((await fetch(`${nr.url}/flows`)).status, 401, 'no login, no body: Node-RED refuses as before');
+  });
+
   it('a head that does not arrive whole within 10 s is cut off, however slowly it trickles (Node: 60 s)', async () => {
     const one = slowHead(nr.port, '127.0.0.4', 1000);
     held.push(one);
