@@ -7,10 +7,14 @@
 // Like the embedded broker (core/mqtt/connection-table.ts, whose table this reuses), the bound never refuses: a
 // connection beyond a cap takes the place of the one idle the longest — first among its own address's, so one
 // address holding its cap evicts only itself; then overall. Refusing newcomers instead would hand the port to
-// whoever filled it first. Activity is a request's head arriving, a response ending and, on an upgraded
-// connection (the editor's WebSocket), data; a connection that never sends a whole head stays the longest idle
-// and goes first. Behind a reverse proxy every client has the proxy's address: the per-address cap then works
-// as the overall one and still locks nobody out. Pure: the caller passes the clock and closes what it is told.
+// whoever filled it first. Activity is a request's head arriving and a response ending. Before it evicts, the
+// bound asks the caller whether the candidate is still active after all (a request in flight, bytes read since it
+// last looked: an upload, the editor's WebSocket) and, if so, keeps it as the most recent and looks at the next,
+// at most MAX_SKIPS times per eviction (red-team round 2: without this, 100 bare connections from the operator's
+// own address evicted a deploy in progress and a busy editor WebSocket). A connection that never sends a whole
+// head stays the longest idle and goes first. Behind a reverse proxy every client has the proxy's address: the
+// per-address cap then works as the overall one and still locks nobody out. Pure: the caller passes the clock
+// and closes what it is told.
 import { ConnectionTable, type TrackedConnection } from './mqtt/connection-table';
 
 export interface HttpConnection<S> {
@@ -20,6 +24,12 @@ export interface HttpConnection<S> {
   overall: TrackedConnection<HttpConnection<S>> | null;
   own: TrackedConnection<HttpConnection<S>> | null;
 }
+
+/**
+ * Candidates found still active that one eviction passes over before it takes the longest idle anyway: bounds
+ * the work per connection, and a flood of busy connections cannot make the bound refuse.
+ */
+export const MAX_SKIPS = 8;
 
 export interface HttpConnectionLimits {
   /** connections kept at most (≥ 1) */
@@ -63,7 +73,12 @@ export class HttpConnectionBound<S> {
    * Tracks a connection that just opened, as the most recently active. Returns the connections evicted to make
    * room (at most two: one of its address, one overall), never the new one: the caller closes them.
    */
-  add(socket: S, address: string, now: number): { connection: HttpConnection<S>; evicted: HttpConnection<S>[] } {
+  add(
+    socket: S,
+    address: string,
+    now: number,
+    stillActive: (socket: S) => boolean = () => false
+  ): { connection: HttpConnection<S>; evicted: HttpConnection<S>[] } {
     const connection: HttpConnection<S> = { socket, address, overall: null, own: null };
     const evicted: HttpConnection<S>[] = [];
     let own = this.byAddress.get(address);
@@ -71,14 +86,30 @@ export class HttpConnectionBound<S> {
       own = new ConnectionTable(this.limits.maxPerAddress);
       this.byAddress.set(address, own);
     }
+    this.passOverActive(own, now, stillActive);
     const a = own.add(connection, now);
     connection.own = a.entry;
     if (a.evicted) evicted.push(this.forget(a.evicted.conn));
+    this.passOverActive(this.overall, now, stillActive);
     const o = this.overall.add(connection, now);
     connection.overall = o.entry;
     if (o.evicted) evicted.push(this.forget(o.evicted.conn));
     this.evictedCount += evicted.length;
     return { connection, evicted };
+  }
+
+  /** When `table` is about to evict: candidates still active become the most recent, at most MAX_SKIPS of them. */
+  private passOverActive(
+    table: ConnectionTable<HttpConnection<S>>,
+    now: number,
+    stillActive: (socket: S) => boolean
+  ): void {
+    if (table.size < table.max) return;
+    for (let i = 0; i < MAX_SKIPS; i++) {
+      const candidate = table.longestIdle();
+      if (!candidate || !stillActive(candidate.conn.socket)) return;
+      this.touch(candidate.conn, now);
+    }
   }
 
   /** The connection did something: it becomes the most recently active, overall and among its address's. */

@@ -38,8 +38,19 @@ export function boundHttpConnections(
 ): HttpConnectionBound<Socket> {
   const bound = new HttpConnectionBound<Socket>(limits);
   const tracked = new WeakMap<Socket, HttpConnection<Socket>>();
+  /** per connection: requests in flight, and the bytes read when the bound last asked */
+  const busy = new WeakMap<Socket, number>();
+  const bytesSeen = new WeakMap<Socket, number>();
+  // asked only of a connection about to be evicted: a request in flight (a deploy's body still coming) or bytes
+  // read since the last look (an upload, the editor's WebSocket frames, which no 'request' event reports)
+  const stillActive = (socket: Socket): boolean => {
+    const read = socket.bytesRead;
+    const moved = read !== (bytesSeen.get(socket) ?? 0);
+    bytesSeen.set(socket, read);
+    return moved || (busy.get(socket) ?? 0) > 0;
+  };
   server.on('connection', (socket: Socket) => {
-    const { connection, evicted } = bound.add(socket, socket.remoteAddress ?? 'unknown', Date.now());
+    const { connection, evicted } = bound.add(socket, socket.remoteAddress ?? 'unknown', Date.now(), stillActive);
     tracked.set(socket, connection);
     socket.once('close', () => bound.remove(connection));
     for (const e of evicted) {
@@ -50,8 +61,19 @@ export function boundHttpConnections(
   server.on('request', (req, res) => {
     const c = tracked.get(req.socket as Socket);
     if (!c) return;
+    const socket = req.socket as Socket;
     bound.touch(c, Date.now());
-    res.once('finish', () => bound.touch(c, Date.now()));
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    // 'close' too: a response cut off (its connection gone) never finishes
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      busy.set(socket, Math.max(0, (busy.get(socket) ?? 1) - 1));
+      bound.touch(c, Date.now());
+    };
+    res.once('finish', end);
+    res.once('close', end);
   });
   return bound;
 }

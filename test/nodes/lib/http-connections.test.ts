@@ -69,6 +69,27 @@ describe('the HTTP server of npm start bounds its connections (scripts/node-red.
     assert.match(nr.output.join(''), /HTTP: closed the longest idle connection \(127\.0\.0\.2\)/);
   });
 
+  it('a deploy whose body is still coming outlives a flood of bare connections from its own address (red-team round 2: evicted after 100)', async () => {
+    const token = await nr.login();
+    const body = JSON.stringify(flow);
+    const upload = net.connect({ host: '127.0.0.1', port: nr.port, localAddress: '127.0.0.5' });
+    let answer = '';
+    upload.on('data', (d) => (answer += String(d)));
+    upload.on('error', () => {});
+    upload.write(
+      `POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nNode-RED-Deployment-Type: full\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
+        body.slice(0, 10)
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    // a slow link: the rest comes a second later, while 60 bare connections arrive from the same address
+    for (let i = 0; i < 60; i++) held.push(slowHead(nr.port, '127.0.0.5', 5000));
+    await new Promise((r) => setTimeout(r, 1000));
+    upload.write(body.slice(10));
+    await waitFor(() => /^HTTP\/1\.1 \d+/.test(answer), 5000, 'the deploy answered');
+    assert.match(answer, /^HTTP\/1\.1 204 /, 'the deploy went through');
+    upload.destroy();
+  });
+
   it('many addresses together keep at most the overall cap, the token holder still served', async () => {
     for (let a = 2; a <= 9; a++) for (let i = 0; i < 20; i++) held.push(slowHead(nr.port, `127.0.0.${a}`, 500));
     await waitFor(() => held.filter((h) => !h.closed()).length <= 50, 10000, 'the flood to be cut to the cap', 100);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { HttpConnectionBound } from '../../../nodes/core/http-connections';
+import { HttpConnectionBound, MAX_SKIPS } from '../../../nodes/core/http-connections';
 
 describe('HttpConnectionBound', () => {
   it('evicts the longest idle of the same address first: one address at its cap evicts only itself', () => {
@@ -50,6 +50,35 @@ describe('HttpConnectionBound', () => {
     assert.equal(b.addresses, 0);
     b.touch(second.connection, 2); // after its close: nothing to do
     assert.equal(b.size, 0);
+  });
+
+  it('passes over a longest idle that is still active after all (a request in flight, bytes read), at most MAX_SKIPS times per eviction', () => {
+    const b = new HttpConnectionBound<string>({ maxConnections: 100, maxPerAddress: 3 });
+    const active = new Set(['upload']);
+    b.add('upload', 'a', 0); // a deploy whose body is still coming: its head arrived at 0
+    b.add('bare-1', 'a', 1);
+    b.add('bare-2', 'a', 2);
+    assert.deepEqual(
+      b.add('bare-3', 'a', 3, (s) => active.has(s)).evicted.map((c) => c.socket),
+      ['bare-1'],
+      'the upload is kept, the next longest idle goes'
+    );
+    active.clear();
+    assert.deepEqual(
+      b.add('bare-4', 'a', 4, (s) => active.has(s)).evicted.map((c) => c.socket),
+      ['bare-2'],
+      'the upload counts as active from when it was passed over'
+    );
+    // everyone active: after MAX_SKIPS the longest idle goes anyway, so the bound never refuses
+    const many = new HttpConnectionBound<number>({ maxConnections: MAX_SKIPS + 2, maxPerAddress: MAX_SKIPS + 2 });
+    for (let i = 0; i < MAX_SKIPS + 2; i++) many.add(i, 'b', i);
+    const asked: number[] = [];
+    const r = many.add(99, 'b', 100, (s) => (asked.push(s), true));
+    assert.equal(asked.length, MAX_SKIPS);
+    assert.deepEqual(
+      r.evicted.map((c) => c.socket),
+      [MAX_SKIPS]
+    );
   });
 
   it('a per-address cap above the overall one is the overall one; caps must be whole numbers ≥ 1', () => {
