@@ -5,6 +5,7 @@ import type { HealthEvent, Reject } from '../core/contract';
 import {
   HealthService,
   HealthTable,
+  DEFAULT_WILL_GRACE_S,
   STALL_SLACK_MS,
   SignedStatus,
   StatusTrust,
@@ -78,6 +79,11 @@ interface HealthDef extends NodeDef {
   statusRate?: string | number;
   /** the pipeline unable to hear the devices this long (s) opens the monitoring-blind alert (default 120, 0 = off) */
   blindAfter?: string | number;
+  /**
+   * a will takes its device OFFLINE this long (s) after it arrived, unless the pipeline stops hearing the broker
+   * meanwhile: a broker shutting down publishes every client's will (default 3, 0 = at once)
+   */
+  willGrace?: string | number;
 }
 
 function patterns(text: string | undefined, fallback: string): TopicPattern[] {
@@ -472,6 +478,13 @@ export = function (RED: NodeAPI) {
         keyPrefix: (def.keyPrefix || '').trim(),
         lockTtlMs: Math.max(100, sweepMs - 50),
         stallGapMs: sweepMs + STALL_SLACK_MS,
+        willGraceMs: num(def.willGrace, DEFAULT_WILL_GRACE_S, 0) * 1000,
+        onWillsDropped: (count) => {
+          countEvent(TYPE, 'will_at_broker_loss', count);
+          node.warn(
+            `${count} will(s) arrived just before the broker connection was lost: a broker shutting down publishes every client's will, so they are not taken as devices going offline; a device that really went stays silent and times out once the broker is back`
+          );
+        },
         onStall: (gapMs) => {
           countEvent(TYPE, 'event_loop_stall');
           const t = Date.now();

@@ -5,3 +5,4 @@ export * from './service';
 export * from './trust';
 export * from './sessions';
 export * from './ingest-lag';
+export * from './will-hold';

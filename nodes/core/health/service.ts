@@ -15,6 +15,7 @@ import { isOneOf } from '../guards';
 import { isRedisTimeout } from '../redis-options';
 import { ClockStepDetector } from '../clock-step';
 import { IngestLag, INGEST_LAG_BUCKET_MS } from './ingest-lag';
+import { WillHold } from './will-hold';
 
 /** status messages held while waiting for the first Redis connection */
 const MAX_EARLY_STATUS = 10_000;
@@ -91,6 +92,14 @@ export interface HealthServiceOptions {
    */
   stallGapMs?: number;
   onStall?: (gapMs: number) => void;
+  /**
+   * A will takes its device OFFLINE this long after it arrived, unless the pipeline stops hearing the broker
+   * meanwhile (a sweep with `listening` false): a broker shutting down publishes every client's will
+   * (core/health/will-hold.ts). Default 0: at once. moby-device-health: its *Will grace*.
+   */
+  willGraceMs?: number;
+  /** wills dropped because the pipeline stopped hearing the broker while they waited: how many */
+  onWillsDropped?: (count: number) => void;
   /**
    * the host's wall clock stepped by deltaMs; `shifted`: the memory table's times were re-expressed in the new
    * clock (memory mode), false with Redis (whose times are shared by instances and are not moved)
@@ -191,6 +200,8 @@ export class HealthService {
   private readonly onClockStep: (deltaMs: number, shifted: boolean) => void;
   private readonly stallGapMs: number;
   private readonly onStall: (gapMs: number) => void;
+  private readonly wills: WillHold<{ ts: number; equipmentId?: string }>;
+  private readonly onWillsDropped: (count: number) => void;
   /** the time of the previous sweep (NaN: none yet, or the clock stepped since) */
   private lastSweepAt = NaN;
   /** sweeps that found the event loop had been blocked (stallGapMs) and counted no silence */
@@ -212,6 +223,8 @@ export class HealthService {
     this.onClockStep = opts.onClockStep ?? (() => undefined);
     this.stallGapMs = opts.stallGapMs ?? Infinity;
     this.onStall = opts.onStall ?? (() => undefined);
+    this.wills = new WillHold(opts.willGraceMs ?? 0, opts.table.maxDevices);
+    this.onWillsDropped = opts.onWillsDropped ?? (() => undefined);
     this.startedAt = Math.round(this.now());
     this.graceUntil = this.now() + (opts.connectGraceMs ?? 2000);
     this.storeRetryMs = Math.max(FIRST_PROBE_MS, opts.storeRetryMs ?? 5000);
@@ -309,6 +322,7 @@ export class HealthService {
    * `stamped`: the device's own stamp when `ts` replaced it (HealthTable.activity says why it matters).
    */
   activity(id: string, ts: number, equipmentId?: string, receivedAt = this.now(), stamped?: number): void {
+    if (this.wills.size > 0) this.releaseWill(id);
     ts = Math.round(ts);
     this.checkClock();
     this.lag.note(receivedAt - ts, receivedAt);
@@ -331,6 +345,40 @@ export class HealthService {
   }
 
   status(id: string, online: boolean, ts: number, reason: 'status' | 'lwt', equipmentId?: string): void {
+    if (!online && reason === 'lwt' && this.wills.graceMs > 0) {
+      const pushedOut = this.wills.hold(id, { ts, equipmentId }, this.now());
+      if (pushedOut) this.applyStatus(pushedOut.id, false, pushedOut.will.ts, 'lwt', pushedOut.will.equipmentId);
+      return;
+    }
+    if (this.wills.size > 0) this.releaseWill(id);
+    this.applyStatus(id, online, ts, reason, equipmentId);
+  }
+
+  /** Wills held (core/health/will-hold.ts), waiting for their grace. */
+  get heldWills(): number {
+    return this.wills.size;
+  }
+
+  /** Wills dropped so far because the pipeline stopped hearing the broker while they waited. */
+  get droppedWills(): number {
+    return this.wills.dropped;
+  }
+
+  /** The device's held will, applied now: a later status or data of it comes after it, as it did. */
+  private releaseWill(id: string): void {
+    const h = this.wills.take(id);
+    if (h) this.applyStatus(id, false, h.will.ts, 'lwt', h.will.equipmentId);
+  }
+
+  /** The held wills due at `now`, applied; or, while the pipeline does not hear the broker, all dropped. */
+  private settleWills(now: number, listening: boolean): void {
+    if (this.wills.size === 0) return;
+    const before = this.wills.dropped;
+    for (const h of this.wills.due(now, listening)) this.applyStatus(h.id, false, h.will.ts, 'lwt', h.will.equipmentId);
+    if (this.wills.dropped > before) this.onWillsDropped(this.wills.dropped - before);
+  }
+
+  private applyStatus(id: string, online: boolean, ts: number, reason: 'status' | 'lwt', equipmentId?: string): void {
     ts = Math.round(ts);
     this.checkClock();
     if (this.waitingForFirstConnection()) {
@@ -382,6 +430,8 @@ export class HealthService {
    */
   async sweep(now = this.now(), listening = true): Promise<void> {
     this.checkClock();
+    // before the stall check: a blocked event loop is not a lost broker, and wills read after it are real
+    this.settleWills(now, listening);
     const gap = now - this.lastSweepAt;
     this.lastSweepAt = now;
     if (gap > this.stallGapMs) {
@@ -642,7 +692,7 @@ export class HealthService {
     if (this.earlyStatus.length) {
       const early = this.earlyStatus;
       this.earlyStatus = [];
-      for (const [id, online, ts, reason, eq] of early) this.status(id, online, ts, reason, eq); // flushes data first
+      for (const [id, online, ts, reason, eq] of early) this.applyStatus(id, online, ts, reason, eq); // flushes data first (wills already waited their grace)
     }
     if (this.queue.size === 0) return;
     if (!this.up) {

@@ -79,6 +79,50 @@ describe('moby-device-health: monitoring-blind alert through moby-alert', functi
     assert.equal(resolved.resolved_by, 'auto');
   });
 
+  it('wills that arrive just before the broker connection is lost (a broker shutting down publishes them all) open no device alert; a will with the broker heard does, after the will grace (operator round 2026-12-07: 8 false critical alerts per planned Mosquitto restart)', async () => {
+    const willFlow = flow().map((n: any) =>
+      n.id === 'h' ? { ...n, statusTrust: 'broker', willGrace: 0.5, blindAfter: 0, timeout: 30 } : n
+    );
+    await loadAlertFlow(willFlow, {}, [healthNode]);
+    const ev = collect('ev');
+    const out = collect('h-out');
+    const h = helper.getNode('h');
+    const devices = ['m1', 'm2', 'm3'];
+    for (const d of devices)
+      h.receive({ payload: { tags: { device_id: d } }, moby: { device_id: d, auth: { verified: true } } });
+    await waitFor(() => out.length >= 3, 2000, 'the devices ONLINE');
+    // the broker's shutdown: every client's will, then the pipeline's own connection closes
+    for (const d of devices) h.receive({ topic: `device/lwt/${d}`, payload: 'OFFLINE' });
+    await sleep(100);
+    let deaf: string | true = 'no connection to the broker mqtt://127.0.0.1:1883';
+    unprobe = registerIngestProbe('test-source', () => deaf);
+    await sleep(300);
+    deaf = true; // back: the devices reconnect and send
+    for (const d of devices)
+      h.receive({ payload: { tags: { device_id: d } }, moby: { device_id: d, auth: { verified: true } } });
+    await sleep(1000);
+    const offline = () => out.map((m) => m.payload as any).filter((p) => p.state === 'OFFLINE');
+    assert.deepEqual(offline(), [], 'nobody OFFLINE');
+    assert.deepEqual(
+      ev.filter((m: any) => m.payload.event === 'open'),
+      [],
+      'no alert'
+    );
+    // a device that dies on its own, with the broker heard: OFFLINE one grace after its will, with its time
+    const willAt = Date.now();
+    h.receive({ topic: 'device/lwt/m2', payload: 'OFFLINE' });
+    await sleep(200);
+    assert.deepEqual(offline(), [], 'not at once');
+    await waitFor(() => offline().length === 1, 3000, 'm2 OFFLINE after the grace');
+    assert.equal(offline()[0].device_id, 'm2');
+    assert.ok(Math.abs(offline()[0].since - willAt) < 100, 'since the will arrived');
+    await waitFor(
+      () => ev.some((m: any) => m.payload.event === 'open' && m.payload.alert.rule === 'device_offline'),
+      3000,
+      'its alert'
+    );
+  });
+
   describe('across a restart (localfilesystem context store)', () => {
     const store = useFileContextStore(helper, 'moby-blind-ctx-', 0.05);
 

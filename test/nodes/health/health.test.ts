@@ -83,6 +83,8 @@ function healthFlow(opts: Record<string, unknown> = {}, id = 'h') {
       timeout: 0.3,
       sweepInterval: 0.05,
       persist: false,
+      // wills apply at once in these fast flows; the will grace has tests of its own (blind.test.ts, will-hold.test.ts)
+      willGrace: 0,
       wires: [[`${id}-out`], [`${id}-bad`]],
       ...opts,
     },
@@ -407,10 +409,13 @@ describe('moby-device-health node', function () {
     const changes = collect('moby-health-ex-changes');
     const rejects = collect('moby-health-ex-rejects');
     // the will twice: the second is a replay of the spent session
-    for (const key of ['data', 'birth', 'lwt', 'lwt', 'forged', 'garbage', 'snapshot']) {
+    for (const key of ['data', 'birth', 'lwt', 'lwt', 'forged', 'garbage']) {
       helper.getNode(`moby-health-ex-inj-${key}`).receive({});
       await sleep(60);
     }
+    // the will takes pi-7 OFFLINE once it has waited its grace (3 s, the default)
+    await waitFor(() => brief(changes).includes('pi-7:ONLINE>OFFLINE:lwt'), 6000, 'the will applied');
+    helper.getNode('moby-health-ex-inj-snapshot').receive({});
     await waitFor(() => changes.some((m) => m.topic === 'snapshot'), 2000, 'snapshot');
     // the signed birth does not resolve anything (pi-7's next data would); its signed will of that session does
     // make it OFFLINE, once; the forged unsigned will changes nothing

@@ -47,6 +47,7 @@ describe('device health: signed sessions are bounded per tenant (Node-RED runtim
             persist: false,
             statusTrust: 'signed',
             keyring: 'kr',
+            willGrace: 0, // "at once": the will grace has tests of its own
             maxDevices: MAX_DEVICES,
             lwtTopics: 't/+tenant/device/lwt/+device_id',
             statusTopics: 't/+tenant/device/status/+device_id',

@@ -1,0 +1,154 @@
+// Wills wait a moment before they take a device OFFLINE (core/health/will-hold.ts): a broker that shuts down in
+// order publishes every client's will and then closes the pipeline's connection. Operator round 2026-12-07: a
+// planned Mosquitto restart opened 8 critical "device offline" alerts, resolved 4 s later.
+import assert from 'node:assert/strict';
+import type { HealthEvent } from '../../../../nodes/core/contract';
+import { HealthService, HealthTable, WillHold } from '../../../../nodes/core/health';
+
+describe('WillHold', () => {
+  it('gives the wills that waited their grace, in arrival order, while the pipeline hears the broker', () => {
+    const h = new WillHold<string>(3000);
+    h.hold('a', 'will-a', 0);
+    h.hold('b', 'will-b', 1000);
+    assert.deepEqual(h.due(2999, true), []);
+    assert.deepEqual(
+      h.due(3000, true).map((w) => w.will),
+      ['will-a']
+    );
+    assert.deepEqual(
+      h.due(5000, true).map((w) => [w.id, w.heldAt]),
+      [['b', 1000]]
+    );
+    assert.equal(h.size, 0);
+  });
+
+  it('drops every held will once the pipeline stops hearing the broker, and counts them', () => {
+    const h = new WillHold<string>(3000);
+    h.hold('a', 'x', 0);
+    h.hold('b', 'x', 10);
+    assert.deepEqual(h.due(500, false), []);
+    assert.equal(h.dropped, 2);
+    assert.equal(h.size, 0);
+    assert.deepEqual(h.due(10_000, true), [], 'nothing comes back once the broker is heard again');
+  });
+
+  it("a device's newer will replaces its held one and waits from its own arrival; take() hands it out first", () => {
+    const h = new WillHold<string>(3000);
+    h.hold('a', 'first', 0);
+    h.hold('b', 'b', 500);
+    h.hold('a', 'second', 1000);
+    assert.deepEqual(
+      h.due(3500, true).map((w) => w.will),
+      ['b'],
+      "a's will now waits from 1000, behind b's"
+    );
+    assert.equal(h.take('a')?.will, 'second');
+    assert.equal(h.take('a'), null);
+  });
+
+  it('is bounded: beyond its size the oldest held will is handed out at once, not refused', () => {
+    const h = new WillHold<number>(3000, 2);
+    assert.equal(h.hold('a', 1, 0), null);
+    assert.equal(h.hold('b', 2, 0), null);
+    assert.equal(h.hold('c', 3, 0)?.id, 'a');
+    assert.equal(h.size, 2);
+  });
+});
+
+describe('HealthService with a will grace (memory mode)', () => {
+  function service(willGraceMs = 3000) {
+    const c = { t: 1_700_000_000_000 };
+    const events: HealthEvent[] = [];
+    const dropped: number[] = [];
+    const svc = new HealthService({
+      table: new HealthTable({ defaultTimeoutMs: 60_000, now: () => c.t }),
+      emit: (ev) => events.push(ev),
+      now: () => c.t,
+      willGraceMs,
+      onWillsDropped: (n) => dropped.push(n),
+    });
+    return { c, events, svc, dropped };
+  }
+  const fleet = ['press-1', 'press-2', 'press-3'];
+  const offline = (events: HealthEvent[]) => events.filter((e) => e.state === 'OFFLINE');
+
+  it('wills just before the pipeline loses the broker (a broker shutting down) take nobody OFFLINE', async () => {
+    const { c, events, svc, dropped } = service();
+    for (const d of fleet) svc.activity(d, c.t, undefined, c.t);
+    await svc.sweep();
+    for (const d of fleet) svc.status(d, false, c.t, 'lwt');
+    c.t += 100;
+    await svc.sweep(c.t, true); // a sweep before the connection closes: the wills wait
+    c.t += 900;
+    await svc.sweep(c.t, false); // the broker closed the pipeline's connection
+    c.t += 5000;
+    await svc.sweep(c.t, true); // back: the devices reconnect and send
+    for (const d of fleet) svc.activity(d, c.t, undefined, c.t);
+    assert.deepEqual(offline(events), []);
+    assert.deepEqual(dropped, [3]);
+    assert.equal(svc.droppedWills, 3);
+    assert.ok(fleet.every((d) => svc.table.get(d)?.state === 'ONLINE'));
+  });
+
+  it("a will with the broker heard takes its device OFFLINE after the grace, with the will's own time", async () => {
+    const { c, events, svc } = service();
+    svc.activity('press-1', c.t, undefined, c.t);
+    const willAt = c.t + 500;
+    c.t = willAt;
+    svc.status('press-1', false, willAt, 'lwt');
+    assert.deepEqual(offline(events), [], 'not at once');
+    c.t += 2000;
+    await svc.sweep(c.t, true);
+    assert.deepEqual(offline(events), []);
+    c.t += 1000;
+    await svc.sweep(c.t, true);
+    const [ev] = offline(events);
+    assert.equal(ev?.device_id, 'press-1');
+    assert.equal(ev?.reason, 'lwt');
+    assert.equal(ev?.since, willAt);
+  });
+
+  it("the device's next status or data comes after its held will, as before the grace", async () => {
+    const { c, events, svc } = service();
+    svc.activity('press-1', c.t, undefined, c.t);
+    svc.status('press-1', false, c.t + 100, 'lwt');
+    c.t += 1000;
+    svc.status('press-1', true, c.t, 'status'); // its birth, back within the grace
+    // as with no grace: the will, then the birth
+    assert.deepEqual(
+      events.map((e) => [e.state, e.reason]),
+      [
+        ['ONLINE', 'data'],
+        ['OFFLINE', 'lwt'],
+        ['ONLINE', 'status'],
+      ]
+    );
+    assert.equal(svc.heldWills, 0);
+  });
+
+  it('grace 0 (the core default): a will applies at once', () => {
+    const { c, events, svc } = service(0);
+    svc.activity('press-1', c.t, undefined, c.t);
+    svc.status('press-1', false, c.t, 'lwt');
+    assert.equal(offline(events).length, 1);
+  });
+
+  it('a blocked event loop is not a lost broker: the sweep after a stall applies the wills read before it', async () => {
+    const c = { t: 1_700_000_000_000 };
+    const events: HealthEvent[] = [];
+    const svc = new HealthService({
+      table: new HealthTable({ defaultTimeoutMs: 60_000, now: () => c.t }),
+      emit: (ev) => events.push(ev),
+      now: () => c.t,
+      willGraceMs: 3000,
+      stallGapMs: 2000,
+    });
+    svc.activity('press-1', c.t, undefined, c.t);
+    await svc.sweep(c.t, true);
+    svc.status('press-1', false, c.t, 'lwt');
+    c.t += 10_000; // the next sweep comes 10 s late
+    await svc.sweep(c.t, true);
+    assert.equal(offline(events).length, 1);
+    assert.equal(svc.stalls, 1);
+  });
+});
