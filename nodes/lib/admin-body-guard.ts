@@ -7,6 +7,7 @@
 // So a body is read only for a bearer token Node-RED knows (its sessions and `adminAuth.tokens`, asked through
 // `lookup`); otherwise the answer is 401 at once and the connection closes without reading the body. Requests
 // without a body (every GET) go on to Node-RED untouched, and so does the login itself (login-guard.ts bounds it).
+import { answer } from './login-guard';
 
 export interface AdminBodyGuardOptions {
   /** whether Node-RED knows this bearer token (a session of a login, or a configured API token) */
@@ -16,17 +17,11 @@ export interface AdminBodyGuardOptions {
 }
 
 type Req = {
-  method?: string;
   path?: string;
-  url?: string;
   headers: Record<string, string | string[] | undefined>;
   query?: Record<string, unknown>;
 };
-type Res = {
-  statusCode: number;
-  setHeader(name: string, value: string): unknown;
-  end(body?: string): void;
-};
+type Res = Parameters<typeof answer>[0];
 
 /** Whether a request announces a body: a length above 0, or a transfer coding (chunked). */
 export function carriesBody(headers: Req['headers']): boolean {
@@ -47,19 +42,14 @@ export function bearerToken(req: Req): string | null {
 
 export function adminBodyGuard(o: AdminBodyGuardOptions) {
   const open = new Set(o.open ?? ['/auth/token']);
-  const refuse = (res: Res) => {
-    res.statusCode = 401;
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-store');
-    // the body is not read: the connection goes once the answer is out
-    res.setHeader('Connection', 'close');
-    res.end(
-      JSON.stringify({
-        error: 'unauthorized',
-        error_description: 'log in first: a body is read only with a valid login',
-      })
+  // the body is not read: the connection goes once the answer is out
+  const refuse = (res: Res) =>
+    answer(
+      res,
+      401,
+      { error: 'unauthorized', error_description: 'log in first: a body is read only with a valid login' },
+      { Connection: 'close' }
     );
-  };
   return function mobyAdminBodyGuard(req: Req, res: Res, next: (err?: unknown) => void): void {
     if (!carriesBody(req.headers) || open.has(req.path ?? '')) return next();
     const token = bearerToken(req);

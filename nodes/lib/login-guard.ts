@@ -72,7 +72,8 @@ export function parseLoginBody(contentType: string | undefined, body: Buffer): L
   return { ok: false, status: 415, reason: 'a login is JSON or a URL-encoded form' };
 }
 
-const answer = (res: Res, status: number, body: object, headers: Record<string, string> = {}): void => {
+/** A JSON answer that no cache keeps (the editor's OAuth shape, `{error, error_description}`, here and in admin-body-guard.ts). */
+export const answer = (res: Res, status: number, body: object, headers: Record<string, string> = {}): void => {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
