@@ -37,21 +37,20 @@ export function boundHttpConnections(
   onEvict: (evicted: HttpConnection<Socket>, total: number) => void = () => {}
 ): HttpConnectionBound<Socket> {
   const bound = new HttpConnectionBound<Socket>(limits);
-  const tracked = new WeakMap<Socket, HttpConnection<Socket>>();
-  /** per connection: requests in flight, and the bytes read when the bound last asked */
-  const busy = new WeakMap<Socket, number>();
-  const bytesSeen = new WeakMap<Socket, number>();
+  /** per socket: its entry in the bound, its requests in flight, and the bytes read when the bound last asked */
+  const state = new WeakMap<Socket, { connection: HttpConnection<Socket>; busy: number; bytesSeen: number }>();
   // asked only of a connection about to be evicted: a request in flight (a deploy's body still coming) or bytes
   // read since the last look (an upload, the editor's WebSocket frames, which no 'request' event reports)
   const stillActive = (socket: Socket): boolean => {
-    const read = socket.bytesRead;
-    const moved = read !== (bytesSeen.get(socket) ?? 0);
-    bytesSeen.set(socket, read);
-    return moved || (busy.get(socket) ?? 0) > 0;
+    const s = state.get(socket);
+    if (!s) return false;
+    const moved = socket.bytesRead !== s.bytesSeen;
+    s.bytesSeen = socket.bytesRead;
+    return moved || s.busy > 0;
   };
   server.on('connection', (socket: Socket) => {
     const { connection, evicted } = bound.add(socket, socket.remoteAddress ?? 'unknown', Date.now(), stillActive);
-    tracked.set(socket, connection);
+    state.set(socket, { connection, busy: 0, bytesSeen: 0 });
     socket.once('close', () => bound.remove(connection));
     for (const e of evicted) {
       e.socket.destroy();
@@ -59,18 +58,17 @@ export function boundHttpConnections(
     }
   });
   server.on('request', (req, res) => {
-    const c = tracked.get(req.socket as Socket);
-    if (!c) return;
-    const socket = req.socket as Socket;
-    bound.touch(c, Date.now());
-    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    const s = state.get(req.socket as Socket);
+    if (!s) return;
+    bound.touch(s.connection, Date.now());
+    s.busy++;
     // 'close' too: a response cut off (its connection gone) never finishes
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
-      busy.set(socket, Math.max(0, (busy.get(socket) ?? 1) - 1));
-      bound.touch(c, Date.now());
+      s.busy--;
+      bound.touch(s.connection, Date.now());
     };
     res.once('finish', end);
     res.once('close', end);
