@@ -273,6 +273,9 @@ export class HealthService {
     this.lag.reset();
     this.lastSweepAt = NaN; // a gap measured across the step is not a stall
     const shift = !this.redis;
+    // held wills are this instance's own, in both modes: their grace is time that passed, not the clock's step;
+    // in memory mode their times follow the table's, or a will would be older than the data before it
+    this.wills.shiftTime(delta, shift ? (w) => ({ ...w, ts: w.ts + delta }) : undefined);
     if (shift) this.table.shiftTime(delta);
     else this.clockStepped(delta);
     this.onClockStep(delta, shift);
@@ -346,6 +349,7 @@ export class HealthService {
 
   status(id: string, online: boolean, ts: number, reason: 'status' | 'lwt', equipmentId?: string): void {
     if (!online && reason === 'lwt' && this.wills.graceMs > 0) {
+      this.checkClock(); // a step seen now moves the older holds, not this one's time
       const pushedOut = this.wills.hold(id, { ts, equipmentId }, this.now());
       if (pushedOut) this.applyStatus(pushedOut.id, false, pushedOut.will.ts, 'lwt', pushedOut.will.equipmentId);
       return;

@@ -10,7 +10,7 @@
 // Per device at most one will waits (a later one replaces it); a later status or data of the same device
 // releases its will first, so their order is kept. The holds are bounded (a device table's worth): beyond that
 // the oldest is released at once rather than refused. Pure: the caller passes the clock and applies what it is
-// given.
+// given, and moves the held times by a step of that clock (shiftTime), as the device table's times are moved.
 
 /**
  * moby-device-health's default grace, s: Mosquitto closes the pipeline's connection milliseconds after the wills
@@ -51,6 +51,18 @@ export class WillHold<T> {
     const oldest = this.held.values().next().value as HeldWill<T>;
     this.held.delete(oldest.id);
     return oldest;
+  }
+
+  /**
+   * The caller's clock stepped by `deltaMs` (core/clock-step.ts): the held times move with it, so a step back
+   * does not hold the wills longer by the step and a step forward does not make them due at once. `moveWill`
+   * moves what the will carries too, for a caller whose other times follow the step.
+   */
+  shiftTime(deltaMs: number, moveWill?: (will: T) => T): void {
+    if (deltaMs === 0 || this.held.size === 0) return;
+    for (const [id, h] of this.held) {
+      this.held.set(id, { id, will: moveWill ? moveWill(h.will) : h.will, heldAt: h.heldAt + deltaMs });
+    }
   }
 
   /** The device's held will, taken out (to apply before a later status or data of it), or null. */

@@ -53,6 +53,24 @@ describe('WillHold', () => {
     assert.equal(h.hold('c', 3, 0)?.id, 'a');
     assert.equal(h.size, 2);
   });
+
+  it("moves the held times by a step of the caller's clock, so the grace stays time that passed", () => {
+    const h = new WillHold<string>(3000);
+    h.hold('a', 'x', 10_000);
+    h.hold('b', 'y', 11_000);
+    h.shiftTime(-60_000); // the clock was set a minute back
+    assert.deepEqual(h.due(-47_001, true), [], 'not yet: 2,999 ms after a');
+    assert.deepEqual(
+      h.due(-47_000, true).map((w) => [w.id, w.heldAt]),
+      [['a', -50_000]]
+    );
+    h.shiftTime(3_600_000); // and an hour forward
+    assert.deepEqual(h.due(3_553_999, true), [], 'b waited 2,999 ms of real time');
+    assert.deepEqual(
+      h.due(3_554_000, true).map((w) => w.id),
+      ['b']
+    );
+  });
 });
 
 describe('HealthService with a will grace (memory mode)', () => {
@@ -151,4 +169,40 @@ describe('HealthService with a will grace (memory mode)', () => {
     assert.equal(offline(events).length, 1);
     assert.equal(svc.stalls, 1);
   });
+
+  // the host's wall clock set while a will waits: the grace is real time (the monotonic clock), as the table's
+  // timeouts are (core/clock-step.ts)
+  for (const [label, stepMs] of [
+    ['back a minute', -60_000],
+    ['forward an hour', 3_600_000],
+  ] as const) {
+    it(`a step of the host's clock ${label} neither delays a held will nor makes it due at once`, async () => {
+      const c = { wall: 1_700_000_000_000, mono: 5_000 };
+      const events: HealthEvent[] = [];
+      const svc = new HealthService({
+        table: new HealthTable({ defaultTimeoutMs: 600_000, now: () => c.wall }),
+        emit: (ev) => events.push(ev),
+        now: () => c.wall,
+        monotonic: () => c.mono,
+        willGraceMs: 3000,
+      });
+      const pass = (ms: number) => {
+        c.wall += ms;
+        c.mono += ms;
+      };
+      svc.activity('press-1', c.wall, undefined, c.wall);
+      await svc.sweep();
+      svc.status('press-1', false, c.wall, 'lwt');
+      pass(1000);
+      c.wall += stepMs;
+      await svc.sweep();
+      pass(1000);
+      await svc.sweep();
+      assert.deepEqual(offline(events), [], '2 s after the will: still held');
+      pass(1000);
+      await svc.sweep();
+      assert.equal(offline(events).length, 1, '3 s after the will: OFFLINE');
+      assert.equal(svc.clockSteps, 1);
+    });
+  }
 });
