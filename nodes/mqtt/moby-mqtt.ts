@@ -41,7 +41,7 @@ import type { Partition } from '../core/mqtt/topics';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
 import { registerIngestProbe } from '../lib/ingest-watch';
-import { deafReason, sourceCanHear, type SourceLoad } from '../core/mqtt/ingest-stall';
+import { connectionLostCause, deafReason, sourceCanHear, type SourceLoad } from '../core/mqtt/ingest-stall';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { preview, previewTopic } from '../core/names';
@@ -520,7 +520,7 @@ export = function (RED: NodeAPI) {
         if (connected) {
           lostAt = Date.now();
           node.warn(
-            `disconnected from ${connectedTo} (${lastError ?? 'the broker closed the connection'}): reconnecting; the devices are not heard until then`
+            `disconnected from ${connectedTo} (${connectionLostCause(lastError)}): reconnecting; the devices are not heard until then`
           );
         }
         connected = false;

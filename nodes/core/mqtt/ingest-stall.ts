@@ -42,6 +42,22 @@ export function deafReason(s: SourceLoad & { url?: string; lastError?: string })
   );
 }
 
+/**
+ * Why an established connection to the broker ended, for the disconnect warning: the connection's last error in
+ * plain words, or none (the socket simply ended). Neither says which: an orderly stop of Mosquitto resets
+ * connections that still hold unread data (ECONNRESET), a kill -9 lets the kernel close them cleanly, so
+ * the operator round of 2026-12-07 read "closed by the broker" after a kill and "ECONNRESET" after a planned
+ * restart. Both now say what is known: the broker's end went away.
+ */
+export function connectionLostCause(lastError?: string): string {
+  const cause = 'the broker stopped or restarted, or it or the network dropped this client';
+  if (!lastError) return `the connection was closed from the broker's end: ${cause}`;
+  const line = oneLine(lastError, 200);
+  const plain = plainError(line);
+  if (plain !== line) return plain;
+  return /\b(ECONNRESET|EPIPE)\b/.test(line) ? `the connection was reset (${line}): ${cause}` : line;
+}
+
 /** mqtt.js's terse errors in words a night shift reads (the end-to-end round of 2026-12-06: "connack timeout"). */
 function plainError(e: string): string {
   if (/^connack timeout$/i.test(e)) return 'it takes the connection but does not answer (connack timeout)';
