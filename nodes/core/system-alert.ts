@@ -34,6 +34,8 @@ export interface SystemClear {
   kind: 'clear';
   /** how long the opened alert's stretch lasted (ms); null for the clear after a start */
   lastedMs: number | null;
+  /** what the trouble was and how long it lasted, the alert's resolve note (absent for the clear after a start) */
+  note?: string;
 }
 
 /**
@@ -41,26 +43,36 @@ export interface SystemClear {
  * first end since the watch was made (`fresh`: a restart), for an alert a previous run may have left open,
  * which moby-alert ignores when none is. Null when there is nothing to clear.
  */
-export function stretchClear(opened: boolean, since: number | null, fresh: boolean, now: number): SystemClear | null {
-  if (opened) return { kind: 'clear', lastedMs: now - (since ?? now) };
+export function stretchClear(
+  opened: boolean,
+  since: number | null,
+  fresh: boolean,
+  now: number,
+  noteFor?: (lastedMs: number) => string
+): SystemClear | null {
+  if (opened) {
+    const lastedMs = now - (since ?? now);
+    return noteFor ? { kind: 'clear', lastedMs, note: noteFor(lastedMs) } : { kind: 'clear', lastedMs };
+  }
   return fresh ? { kind: 'clear', lastedMs: null } : null;
 }
 
 /**
  * The message moby-alert takes for an alert a node raises itself (`msg.alert`, inputs.ts): an opening with its
- * severity and text, or the clear that resolves it at once. `extra` adds message properties (a tenant's
- * `moby`). One shape for the blind watch, the writer's database alert and the verifier's refused devices.
+ * severity and text, or the clear that resolves it at once (with its note, the resolve note, when it has one).
+ * `extra` adds message properties (a tenant's `moby`). One shape for the blind watch, the writer's database
+ * alert and the verifier's refused devices.
  */
 export function explicitAlert(
   topic: string,
   deviceId: string,
   rule: string,
-  signal: { kind: 'clear' } | { kind: 'open'; severity: 'warning' | 'critical'; message: string },
+  signal: { kind: 'clear'; note?: string } | { kind: 'open'; severity: 'warning' | 'critical'; message: string },
   extra: Record<string, unknown> = {}
 ): { topic: string; alert: Record<string, unknown> } & Record<string, unknown> {
   const alert =
     signal.kind === 'clear'
-      ? { device_id: deviceId, rule, clear: true }
+      ? { device_id: deviceId, rule, clear: true, ...(signal.note ? { note: signal.note } : {}) }
       : { device_id: deviceId, rule, severity: signal.severity, message: signal.message };
   return { topic, alert, ...extra };
 }

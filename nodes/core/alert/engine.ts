@@ -22,6 +22,8 @@ export interface AlertSignal {
   sensor?: string;
   /** a clear that resolves at once (e.g. device back ONLINE) instead of counting toward N points */
   immediate?: boolean;
+  /** an immediate clear's resolve note (default "condition cleared"): what the trouble was, how long it lasted */
+  note?: string;
   /** the device's tenant: copied onto the alert it opens (TenantAlertEngines keeps one engine per tenant) */
   tenant?: string;
 }
@@ -296,7 +298,7 @@ export class AlertEngine {
               current,
               now,
               'auto',
-              signal.immediate ? 'condition cleared' : `clear for ${t.clearPoints} points`
+              signal.immediate ? (signal.note ?? 'condition cleared') : `clear for ${t.clearPoints} points`
             ),
           ],
         };

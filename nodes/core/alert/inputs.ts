@@ -7,6 +7,7 @@ import { isSeverity, type AlertSignal } from './engine';
 import { copyPlain, isPlainObject } from '../guards';
 import { tenantOfMessage } from '../tenant';
 import { proseProblem } from '../names';
+import { actionTextProblem } from './mute';
 import { clockTime } from '../span';
 
 export interface InputOptions {
@@ -320,8 +321,14 @@ function fromExplicit(a: unknown, msg: Record<string, unknown>): InputResult {
       'alert.device_id'
     );
   if (!isRuleName(a.rule)) return reject('bad_rule', 'msg.alert.rule missing or invalid', device, 'alert.rule');
-  if (a.clear === true)
-    return { ok: true, signals: [{ kind: 'clear', device_id: device, rule: a.rule, immediate: true }] };
+  if (a.clear === true) {
+    const clear: AlertSignal = { kind: 'clear', device_id: device, rule: a.rule, immediate: true };
+    // the resolve note people read in the API, the panel and the resolve's page: the API's rules for a note
+    const noteBad = actionTextProblem({ note: a.note });
+    if (noteBad) return reject('bad_note', `msg.alert.${noteBad.message}`, device, 'alert.note');
+    if (typeof a.note === 'string' && a.note) clear.note = a.note;
+    return { ok: true, signals: [clear] };
+  }
   const severity = a.severity === undefined ? 'warning' : a.severity;
   if (!isSeverity(severity))
     return reject('bad_severity', 'msg.alert.severity must be info, warning or critical', device, 'alert.severity');

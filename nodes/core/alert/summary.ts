@@ -41,9 +41,12 @@ export function templateSummary(a: Alert): string {
       typeof a.resolved_at === 'number' && a.resolved_at >= a.opened_at ? span(a.resolved_at - a.opened_at) : null;
     const by = a.resolved_by && a.resolved_by !== 'auto' ? ` by ${a.resolved_by}` : ' (the condition cleared)';
     // MOBY's own alerts open only after their wait (5 min of a database outage): "resolved after 115 s" read as
-    // the outage's length; it is the alert's
-    if (system)
-      return `RESOLVED, was ${a.severity.toUpperCase()}: ${SYSTEM_RESOLVED[a.rule](a)}. The alert was open${open ? ` for ${open}` : ''}${by}.`;
+    // the outage's length; it is the alert's. How long the trouble lasted comes with the clear, as its note
+    // (system-alert.ts: "MOBY could not hear the devices for 3 min"; operator round 2026-12-07)
+    if (system) {
+      const lasted = a.resolved_by === 'auto' && a.resolve_note && a.resolve_note !== 'condition cleared';
+      return `RESOLVED, was ${a.severity.toUpperCase()}: ${SYSTEM_RESOLVED[a.rule](a)}.${lasted ? ` ${a.resolve_note}.` : ''} The alert was open${open ? ` for ${open}` : ''}${by}.`;
+    }
     // "RESOLVED, was CRITICAL: Device pump-901 is offline" was skimmed as the device still being down (operator
     // round 2, 2026-12-06): the opening's present tense is put in the past
     const was = a.rule === 'device_offline' ? what.replace(/^(Device .*?) is offline\b/, '$1 was offline') : what;

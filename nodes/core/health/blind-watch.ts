@@ -11,6 +11,7 @@
 // listening stretch therefore clears it once, which moby-alert ignores when nothing is open.
 //
 // Pure: the node passes what the sources say (null = listening, else why not) and the time on every sweep.
+import { span } from '../span';
 import { BLIND_RULE, explicitAlert, stretchClear, systemDeviceId, type SystemClear } from '../system-alert';
 
 export interface BlindWatchOptions {
@@ -64,6 +65,9 @@ export class BlindWatch {
     if (this.blindSince === null && !this.fresh) return null;
     if (this.listeningSince === null) this.listeningSince = now;
     if (now - this.listeningSince < this.settleMs) return null;
+    // how long it could not hear: until it began hearing again, not until that was settled (the resolve said
+    // how long the alert was open, 40 s, after 160 s of deafness: operator round 2026-12-07)
+    const heardAgainAt = this.listeningSince;
     const since = this.blindSince;
     const opened = this.opened;
     const fresh = this.fresh;
@@ -71,7 +75,7 @@ export class BlindWatch {
     this.listeningSince = null;
     this.opened = false;
     this.fresh = false;
-    return stretchClear(opened, since, fresh, now);
+    return stretchClear(opened, since, fresh, heardAgainAt, (ms) => `MOBY could not hear the devices for ${span(ms)}`);
   }
 }
 

@@ -107,7 +107,7 @@ export class OutageAlert {
       this.fresh = false;
       this.saidLost = 0;
       this.saidAt = -Infinity;
-      return stretchClear(was !== null, since, fresh, now);
+      return stretchClear(was !== null, since, fresh, now, (ms) => `The database took no points for ${span(ms)}`);
     }
     if (this.since === null) {
       this.since = this.resumed !== null && this.resumed <= now && !disabled ? this.resumed : now;

@@ -384,11 +384,13 @@ describe('moby-influx-write node', function () {
     );
     sink.script.length = 0; // the database answers again
     await waitFor(() => alerts.some((m) => m.alert.clear === true), 5000, 'the clear');
-    assert.deepEqual(alerts[alerts.length - 1].alert, {
+    const { note, ...clear } = alerts[alerts.length - 1].alert;
+    assert.deepEqual(clear, {
       device_id: `database@127.0.0.1:${sink.port}`,
       rule: 'database_unwritable',
       clear: true,
     });
+    assert.match(String(note), /^The database took no points for \d+ s$/, 'how long, as the resolve note');
     assert.equal(alerts.filter((m) => m.alert.severity).length, 1, 'one alert for the outage');
     await waitFor(() => sink.accepted.length === 5, 5000, 'the spooled points written');
   });

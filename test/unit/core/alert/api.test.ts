@@ -537,6 +537,32 @@ describe('alert input mapping', () => {
     });
     const clr = signalsFromMessage({ alert: { device_id: 'x-1', rule: 'door_open', clear: true } });
     assert.ok(clr.ok && clr.signals[0].kind === 'clear' && clr.signals[0].immediate === true);
+    assert.equal(clr.ok && clr.signals[0].note, undefined);
+    const noted = signalsFromMessage({
+      alert: { device_id: 'x-1', rule: 'door_open', clear: true, note: 'Door closed by the night shift' },
+    });
+    assert.ok(noted.ok);
+    assert.equal(noted.signals[0].note, 'Door closed by the night shift');
+  });
+
+  it("an immediate clear's note becomes the alert's resolve note (default: condition cleared)", () => {
+    const engine = new AlertEngine();
+    for (const [note, expected] of [
+      ['The database took no points for 7 min', 'The database took no points for 7 min'],
+      [undefined, 'condition cleared'],
+    ] as const) {
+      engine.apply({ kind: 'trigger', device_id: 'db@h', rule: 'database_unwritable', severity: 'warning' });
+      const out = engine.apply({
+        kind: 'clear',
+        device_id: 'db@h',
+        rule: 'database_unwritable',
+        immediate: true,
+        ...(note ? { note } : {}),
+      });
+      assert.ok(out.ok);
+      assert.equal(out.events[0]?.event, 'resolve');
+      assert.equal(out.events[0]?.alert.resolve_note, expected);
+    }
   });
 
   it('rejects malformed input naming code, device and field', () => {
@@ -552,6 +578,9 @@ describe('alert input mapping', () => {
       [{ alert: { rule: 'r' } }, 'bad_device_id', 'alert.device_id'],
       [{ alert: { device_id: 'p', rule: 'has space' } }, 'bad_rule', 'alert.rule'],
       [{ alert: { device_id: 'p', rule: 'r', value: Infinity } }, 'bad_number', 'alert.value'],
+      [{ alert: { device_id: 'p', rule: 'r', clear: true, note: 'line\nbreak' } }, 'bad_note', 'alert.note'],
+      [{ alert: { device_id: 'p', rule: 'r', clear: true, note: 7 } }, 'bad_note', 'alert.note'],
+      [{ alert: { device_id: 'p', rule: 'r', clear: true, note: 'x'.repeat(1001) } }, 'bad_note', 'alert.note'],
       [{ alert: JSON.parse('{"device_id":"p","rule":"r","__proto__":{"x":1}}') }, 'forbidden_key', 'alert.__proto__'],
     ];
     for (const [msg, code, field] of cases) {

@@ -143,6 +143,18 @@ describe('alert summary: the template', () => {
       resolved,
       'RESOLVED, was WARNING: The database takes points again (database@127.0.0.1:8428); what waited in the disk spool is being written. The alert was open for 115 s (the condition cleared).'
     );
+    // the clear's note says how long the trouble lasted, beside how long the alert was open (operator round
+    // 2026-12-07: "open for 40 s" after 160 s of a deaf pipeline)
+    assert.equal(
+      templateSummary({
+        ...db,
+        status: 'resolved',
+        resolved_at: db.opened_at + 115_000,
+        resolved_by: 'auto',
+        resolve_note: 'The database took no points for 7 min',
+      }),
+      'RESOLVED, was WARNING: The database takes points again (database@127.0.0.1:8428); what waited in the disk spool is being written. The database took no points for 7 min. The alert was open for 115 s (the condition cleared).'
+    );
     assert.match(
       templateSummary({
         ...db,

@@ -29,7 +29,13 @@ describe('BlindWatch', () => {
     assert.equal(w.observe('something else', 200 * S), null, 'opened once per stretch');
     assert.equal(w.observe(null, 201 * S), null, 'listening, not settled yet');
     assert.equal(w.observe(null, 210 * S), null);
-    assert.deepEqual(w.observe(null, 211 * S), { kind: 'clear', lastedMs: 181 * S });
+    // how long it could not hear (30 → 201 s), not until hearing again had settled (operator round 2026-12-07:
+    // the resolve said how long the alert was open instead)
+    assert.deepEqual(w.observe(null, 211 * S), {
+      kind: 'clear',
+      lastedMs: 171 * S,
+      note: 'MOBY could not hear the devices for 3 min',
+    });
     assert.equal(w.isOpen, false);
     assert.equal(w.observe(null, 300 * S), null, 'nothing more while it listens');
   });
@@ -69,7 +75,11 @@ describe('BlindWatch', () => {
     assert.equal(quick.observe('stall', 0), null);
     assert.equal(quick.observe('stall', 300)?.kind, 'open');
     assert.equal(quick.observe(null, 400), null);
-    assert.deepEqual(quick.observe(null, 700), { kind: 'clear', lastedMs: 700 });
+    assert.deepEqual(quick.observe(null, 700), {
+      kind: 'clear',
+      lastedMs: 400,
+      note: 'MOBY could not hear the devices for 0 s',
+    });
   });
 
   it("the alert moby-alert takes: critical, this Node-RED's id, the reason; the clear resolves it", () => {
@@ -130,8 +140,13 @@ describe('BlindWatch', () => {
       assert.equal(r.signals[0].tenant, undefined, "the operator's alert, no tenant's");
       assert.ok(String(r.signals[0].message).includes(reason!));
     }
-    const clear = signalsFromMessage(blindAlertMessage(id, { kind: 'clear', lastedMs: 1 }, 0));
+    const clear = signalsFromMessage(blindAlertMessage(id, { kind: 'clear', lastedMs: null }, 0));
     assert.ok(clear.ok);
     assert.deepEqual(clear.signals, [{ kind: 'clear', device_id: id, rule: BLIND_RULE, immediate: true }]);
+    const noted = signalsFromMessage(
+      blindAlertMessage(id, { kind: 'clear', lastedMs: 171_000, note: 'MOBY could not hear the devices for 171 s' }, 0)
+    );
+    assert.ok(noted.ok);
+    assert.equal(noted.signals[0].note, 'MOBY could not hear the devices for 171 s', 'the resolve note');
   });
 });

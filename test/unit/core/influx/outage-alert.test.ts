@@ -32,7 +32,11 @@ describe('OutageAlert', () => {
         '1200 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then.'
     );
     assert.equal(a.observe(down(), 600 * S), null, 'said once');
-    assert.deepEqual(a.observe(up, 601 * S), { kind: 'clear', lastedMs: 591 * S });
+    assert.deepEqual(a.observe(up, 601 * S), {
+      kind: 'clear',
+      lastedMs: 591 * S,
+      note: 'The database took no points for 10 min',
+    });
     assert.equal(a.observe(up, 602 * S), null);
   });
 
