@@ -201,12 +201,18 @@ export function slackMessage(n: Notification): {
   return { text, mrkdwn: false, blocks };
 }
 
-/** JSON body of the generic webhook. */
+/**
+ * JSON body of the generic webhook. `data.summary` carries the flapping line as Slack, e-mail and the plain text
+ * do: a receiver that forwards only the summary (a pager, an SMS gateway) told nobody that the alert had opened
+ * and resolved N more times unnotified; `data.alert.summary` stays the alert's own.
+ */
 export function webhookBody(n: Notification): Record<string, unknown> {
+  const flapping = quietedLine(n);
+  const summary = flapping && n.summary ? `${n.summary} ${flapping}.` : n.summary;
   return {
     type: `alert.${n.kind}`,
     timestamp: new Date(n.time).toISOString(),
-    data: { alert: n.alert, summary: n.summary, url: n.url, ...(n.quieted ? { quieted: n.quieted } : {}) },
+    data: { alert: n.alert, summary, url: n.url, ...(n.quieted ? { quieted: n.quieted } : {}) },
   };
 }
 

@@ -629,6 +629,16 @@ describe('alert channel formatting and signing', () => {
       text: ':rotating_light: *New alert* (critical)',
     });
     assert.equal((webhookBody(n) as { type: string }).type, 'alert.open');
+    assert.equal((webhookBody(n) as { data: { summary: string } }).data.summary, n.summary);
+    // a receiver that forwards only the summary learns of the unnotified openings too
+    const flapped = webhookBody({ ...n, quieted: { count: 4, since: 0 } }) as {
+      data: { summary: string; alert: { summary?: string }; quieted: unknown };
+    };
+    assert.match(
+      flapped.data.summary,
+      /^CRITICAL: .* Flapping: opened and resolved 4 times more since the last notice \(.*\); those were not notified\.$/
+    );
+    assert.deepEqual(flapped.data.quieted, { count: 4, since: 0 });
     assert.equal(subjectLine({ ...n, kind: 'resolve' }), '[MOBY CRITICAL] Alert resolved: anomaly on pump-1');
     const savedTz = process.env.TZ;
     process.env.TZ = 'America/St_Johns'; // times are the host's, with its offset
