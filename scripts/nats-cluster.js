@@ -4,9 +4,11 @@
 // `npm run start:cluster` (scripts/start-cluster.js), the scale test and the cluster bench.
 'use strict';
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const mqtt = require('mqtt');
 const { freePort } = require('./lib/free-port');
 
 /**
@@ -29,22 +31,89 @@ function partitionMappings(partitions) {
       .join('.');
     return `  "${s}": "p.{{partition(${n},1)}}.${target}"`;
   });
-  return `mappings = {\n${lines.join('\n')}\n}\n`;
+  return `mappings = {\n${[...lines, ...unroutedMappings()].join('\n')}\n}\n`;
 }
 
 /**
- * Config text of server `i` of a cluster. `servers` = [{client, cluster, mqtt, http}] ports; `storeDir` is
- * this server's JetStream directory.
+ * A publish straight to a partition's subject (`p/1/devices/<id>/telemetry`) is not mapped, so it would reach
+ * that partition whatever device it names: a client without keys replayed envelopes captured on one partition
+ * onto another, whose replay cache had not seen them, and that instance opened 18 false "device offline"
+ * alerts for devices it does not own (red-team round 2026-12-07). These mappings move such publishes to
+ * `unrouted.p.…`, which nobody subscribes to and devices may not publish to. NATS maps a subject once, so what
+ * the partition mappings produce is not moved again.
  */
-function serverConfig({ i, servers, storeDir, partitions, clusterName = 'moby', host = '127.0.0.1' }) {
+function unroutedMappings() {
+  return PARTITIONED_SUBJECTS.map((s) => {
+    let w = 1;
+    const target = s
+      .split('.')
+      .map((t) => (t === '*' ? `{{wildcard(${++w})}}` : t))
+      .join('.');
+    return `  "p.*.${s}": "unrouted.p.{{wildcard(1)}}.${target}"`;
+  });
+}
+
+/** A fresh secret for a generated login. */
+const secret = () => crypto.randomBytes(24).toString('base64url');
+
+/**
+ * The logins of a cluster: the pipeline's (MOBY_MQTT_USERNAME / MOBY_MQTT_PASSWORD of every instance), the one
+ * the servers' routes use between them, and the devices' user, which clients without a login become.
+ */
+function clusterLogins() {
+  return {
+    pipeline: { username: 'moby-pipeline', password: secret() },
+    route: { username: 'moby-route', password: secret() },
+    // nobody logs in as it (no_auth_user): a password nobody knows
+    device: { username: 'moby-device', password: secret() },
+  };
+}
+
+/**
+ * Who may do what. Before, every client could connect without a login and do anything (red-team round
+ * 2026-12-07): subscribe to `#` and read every device's telemetry, use the JetStream API (list, and so purge,
+ * the streams holding every queued message), or join the cluster as a route. Now:
+ * - the pipeline logs in (a login generated per start) and may do everything;
+ * - a client without a login is `moby-device`: it may publish a device's telemetry, status and will (as
+ *   mapped: NATS checks the subject after the mapping) and subscribe to nothing. The JetStream API, `#`,
+ *   `$SYS` and other subjects are closed to it;
+ * - the servers' routes need their own login.
+ * What stays open to a client without a login: taking the pipeline's MQTT session over with its client id (NATS
+ * 2.9 has no per-client-id permission). `npm run start:cluster` gives the pipeline a secret client id for that
+ * reason and runs the servers without their HTTP monitoring port, whose /connz lists the client ids
+ * (docs/scale-out.md, "Securing the cluster").
+ */
+function authorizationConfig(logins) {
+  const q = JSON.stringify;
+  const devicePublish = PARTITIONED_SUBJECTS.map((s) => q(`p.*.${s}`)).join(', ');
+  return [
+    'authorization {',
+    '  users = [',
+    `    { user: ${q(logins.pipeline.username)}, password: ${q(logins.pipeline.password)} }`,
+    `    { user: ${q(logins.device.username)}, password: ${q(logins.device.password)}, permissions: { publish: { allow: [${devicePublish}] }, subscribe: { deny: ">" } } }`,
+    '  ]',
+    '}',
+    `no_auth_user: ${q(logins.device.username)}`,
+  ].join('\n');
+}
+
+/**
+ * Config text of server `i` of a cluster. `servers` = [{client, cluster, mqtt, http}] ports (`http` 0: no
+ * monitoring port); `storeDir` is this server's JetStream directory; `logins` from clusterLogins().
+ */
+function serverConfig({ i, servers, storeDir, partitions, logins, clusterName = 'moby', host = '127.0.0.1' }) {
+  if (!logins) throw new Error('serverConfig needs the logins (clusterLogins())');
   const me = servers[i];
-  const routes = servers.filter((_, j) => j !== i).map((s) => `nats-route://${host}:${s.cluster}`);
+  const r = logins.route;
+  const routeAuth = `${encodeURIComponent(r.username)}:${encodeURIComponent(r.password)}@`;
+  const routes = servers.filter((_, j) => j !== i).map((s) => `nats-route://${routeAuth}${host}:${s.cluster}`);
   return [
     `server_name: moby-nats-${i + 1}`,
     `listen: ${host}:${me.client}`,
     me.http ? `http: ${host}:${me.http}` : '',
     `jetstream { store_dir: ${JSON.stringify(storeDir)}, max_memory_store: 64MB, max_file_store: 2GB }`,
-    `cluster { name: ${clusterName}, listen: ${host}:${me.cluster}, routes: [${routes.join(', ')}] }`,
+    authorizationConfig(logins),
+    `cluster { name: ${clusterName}, listen: ${host}:${me.cluster}, authorization { user: ${JSON.stringify(r.username)}, password: ${JSON.stringify(r.password)} }, routes: [${routes.join(', ')}] }`,
     // sessions and their queued messages replicated on every server (up to 3): losing one server loses
     // nothing; max_ack_pending ≤ the moby-mqtt-broker window (1000), so the source never has to pause reading
     `mqtt { listen: ${host}:${me.mqtt}, max_ack_pending: 1000, stream_replicas: ${Math.min(3, servers.length)}, ack_wait: "60s" }`,
@@ -65,18 +134,37 @@ function canConnect(port) {
   });
 }
 
-async function httpOk(url) {
+/**
+ * Whether the server takes an MQTT session with QoS 1 now, as the pipeline's login: that needs JetStream with a
+ * meta leader (sessions live in replicated streams), so it is what "ready" means for the pipeline. A clean
+ * session under a client id of its own, gone when it disconnects.
+ */
+async function mqttSessionOk(port, login) {
+  let client = null;
   try {
-    return (await fetch(url)).ok;
+    client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      clientId: `moby-ready-${process.pid}-${crypto.randomBytes(4).toString('hex')}`,
+      clean: true,
+      username: login.username,
+      password: login.password,
+      reconnectPeriod: 0,
+      connectTimeout: 3000,
+    });
+    const granted = await client.subscribeAsync('moby/ready', { qos: 1 });
+    return granted.length === 1 && granted[0].qos === 1;
   } catch {
     return false;
+  } finally {
+    if (client) await client.endAsync(true).catch(() => {});
   }
 }
 
 /**
  * Starts `size` servers in `dir` (one sub-directory each). Returns { servers: [{mqttUrl, ...}], mqttUrls,
- * stop(i), start(i), close() }. Resolves once every server's JetStream answers healthy (the cluster has a
- * meta leader: MQTT sessions can be created).
+ * logins, stop(i), start(i), close() }; `logins.pipeline` is the login the instances use (MOBY_MQTT_USERNAME,
+ * MOBY_MQTT_PASSWORD). Resolves once every server takes an MQTT session with QoS 1 under that login (JetStream
+ * has a meta leader). `monitoring`: give each server its HTTP monitoring port (`servers[i].http`, for tests and
+ * benches reading /jsz); off by default, since /connz lists every client id, the pipeline's too.
  */
 async function startNatsCluster({
   bin = '/usr/sbin/nats-server',
@@ -85,6 +173,8 @@ async function startNatsCluster({
   dir,
   log = () => {},
   signal = 'SIGTERM',
+  monitoring = false,
+  logins = clusterLogins(),
 }) {
   const ports = [];
   for (let i = 0; i < size; i++)
@@ -92,7 +182,7 @@ async function startNatsCluster({
       client: await freePort(),
       cluster: await freePort(),
       mqtt: await freePort(),
-      http: await freePort(),
+      http: monitoring ? await freePort() : 0,
     });
   const procs = new Array(size).fill(null);
   const outputs = new Array(size).fill('');
@@ -100,7 +190,15 @@ async function startNatsCluster({
     const d = path.join(dir, `n${i + 1}`);
     fs.mkdirSync(d, { recursive: true });
     const file = path.join(d, 'nats.conf');
-    fs.writeFileSync(file, serverConfig({ i, servers: ports, storeDir: path.join(d, 'jetstream'), partitions }));
+    // the config holds the logins: readable by this user only
+    fs.writeFileSync(
+      file,
+      serverConfig({ i, servers: ports, storeDir: path.join(d, 'jetstream'), partitions, logins }),
+      {
+        mode: 0o600,
+      }
+    );
+    fs.chmodSync(file, 0o600); // a config left by an earlier start keeps its mode otherwise
     return file;
   });
   function spawnOne(i) {
@@ -122,21 +220,9 @@ async function startNatsCluster({
       for (const i of indices) {
         const p = procs[i];
         if (!p || p.exitCode !== null) throw new Error(`nats-server ${i + 1} exited: ${outputs[i].slice(-2000)}`);
-        if (
-          !(await canConnect(ports[i].mqtt)) ||
-          !(await httpOk(`http://127.0.0.1:${ports[i].http}/healthz?js-enabled-only=true`))
-        )
-          ok = false;
+        if (!(await canConnect(ports[i].mqtt)) || !(await mqttSessionOk(ports[i].mqtt, logins.pipeline))) ok = false;
       }
-      // JetStream has a meta leader when /jsz reports one
-      if (ok) {
-        try {
-          const jsz = await (await fetch(`http://127.0.0.1:${ports[indices[0]].http}/jsz`)).json();
-          if (jsz.meta_cluster && jsz.meta_cluster.leader) return;
-        } catch {
-          /* not yet */
-        }
-      }
+      if (ok) return;
       if (Date.now() > deadline) throw new Error(`NATS cluster not ready after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -156,6 +242,7 @@ async function startNatsCluster({
   return {
     servers: ports.map((p) => ({ ...p, mqttUrl: `mqtt://127.0.0.1:${p.mqtt}` })),
     mqttUrls: ports.map((p) => `mqtt://127.0.0.1:${p.mqtt}`),
+    logins,
     output: (i) => outputs[i],
     /** SIGKILL (default for a crash) or SIGTERM server i */
     stop: stopOne,
@@ -169,4 +256,4 @@ async function startNatsCluster({
   };
 }
 
-module.exports = { PARTITIONED_SUBJECTS, partitionMappings, serverConfig, startNatsCluster };
+module.exports = { PARTITIONED_SUBJECTS, clusterLogins, partitionMappings, serverConfig, startNatsCluster };

@@ -50,8 +50,8 @@ async function waitPort(port, what, ms = 30000) {
   throw new Error(`${what} did not come up on port ${port}`);
 }
 
-function spawnChild(name, cmd, args, env, { critical = true, onLine = null, service = false } = {}) {
-  const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnChild(name, cmd, args, env, { critical = true, onLine = null, service = false, stdin = false } = {}) {
+  const child = spawn(cmd, args, { cwd: root, env, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   printLines(child, name, onLine);
   child.on('exit', (code, signal) => {
     if (!stopping && critical) {
@@ -72,21 +72,36 @@ function clusterSecrets() {
   const file = path.join(home, 'cluster-secrets.json');
   if (fs.existsSync(file)) {
     const kept = JSON.parse(fs.readFileSync(file, 'utf8'));
-    // a file written before the master key was kept here: add one (the development key it used is public)
-    if (!kept.MOBY_MASTER_KEY) {
-      kept.MOBY_MASTER_KEY = `hex:${crypto.randomBytes(32).toString('hex')}`;
-      fs.writeFileSync(file, JSON.stringify(kept, null, 2), { mode: 0o600 });
+    // a file written before the master key or the client id was kept here: add them (the development key it
+    // used is public; the fixed client id could be taken over)
+    const missing = { ...laterSecrets(), ...kept };
+    if (Object.keys(missing).length !== Object.keys(kept).length) {
+      fs.writeFileSync(file, JSON.stringify(missing, null, 2), { mode: 0o600 });
     }
-    return { ...kept, fresh: false };
+    return { ...missing, fresh: false };
   }
   const s = {
     MOBY_API_TOKEN: crypto.randomBytes(24).toString('base64url'),
     MOBY_ADMIN_PASSWORD: crypto.randomBytes(12).toString('base64url'),
     MOBY_CREDENTIAL_SECRET: crypto.randomBytes(32).toString('hex'),
-    MOBY_MASTER_KEY: `hex:${crypto.randomBytes(32).toString('hex')}`,
+    ...laterSecrets(),
   };
   fs.writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
   return { ...s, fresh: true };
+}
+
+/**
+ * Secrets added to the file after its first version. The pipeline's client id: NATS 2.9 lets any client take an
+ * MQTT session over by its client id, whatever its login, and the taken session lost what it queued for the
+ * pipeline (red-team round 2026-12-07, with `moby-pipeline-0`). The id must stay the same across starts (the
+ * session holds what arrived while the instance was down), so it is kept here, and the servers run without
+ * their monitoring port, which lists client ids.
+ */
+function laterSecrets() {
+  return {
+    MOBY_MASTER_KEY: `hex:${crypto.randomBytes(32).toString('hex')}`,
+    MOBY_MQTT_CLIENT_ID: `moby-pipeline-${crypto.randomBytes(12).toString('hex')}`,
+  };
 }
 
 async function shutdown(code) {
@@ -131,15 +146,19 @@ async function main() {
     const port = await freePort();
     const dir = path.join(home, 'redis');
     fs.mkdirSync(dir, { recursive: true });
-    spawnChild(
+    // a password per start: the shared alert view and device table are not every local process's to write
+    // (red-team round 2026-12-07); given on stdin as a config line, not on the command line `ps` shows
+    const password = crypto.randomBytes(24).toString('hex');
+    const redis = spawnChild(
       'redis',
       bin,
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'],
+      ['-', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'],
       process.env,
-      { service: true }
+      { service: true, stdin: true }
     );
+    redis.stdin.end(`requirepass ${password}\n`);
     await waitPort(port, 'redis-server');
-    redisUrl = `redis://127.0.0.1:${port}`;
+    redisUrl = `redis://:${password}@127.0.0.1:${port}`;
   }
 
   let influxUrl = process.env.MOBY_INFLUX_URL || '';
@@ -170,7 +189,9 @@ async function main() {
       MOBY_HOME: path.join(home, `instance-${k}`),
       MOBY_PORT: String(port),
       MOBY_MQTT_URL: urls,
-      MOBY_MQTT_CLIENT_ID: 'moby-pipeline',
+      MOBY_MQTT_CLIENT_ID: secrets.MOBY_MQTT_CLIENT_ID,
+      MOBY_MQTT_USERNAME: nats.logins.pipeline.username,
+      MOBY_MQTT_PASSWORD: nats.logins.pipeline.password,
       MOBY_PARTITION: String(k),
       MOBY_PARTITIONS: String(instances),
       MOBY_INSTANCE: `moby-${k}`,

@@ -28,12 +28,12 @@ import { killAllNodeRed, startNodeRed, type NodeRed } from './pipeline-nodered';
 import { prepareLoad, publishLoad } from './pipeline-load';
 
 const { startNatsCluster } = require('../../scripts/nats-cluster.js') as {
-  startNatsCluster(o: {
-    bin: string;
-    size: number;
-    partitions: number;
-    dir: string;
-  }): Promise<{ mqttUrls: string[]; servers: Array<{ http: number }>; close(): Promise<void> }>;
+  startNatsCluster(o: { bin: string; size: number; partitions: number; dir: string; monitoring?: boolean }): Promise<{
+    mqttUrls: string[];
+    servers: Array<{ http: number }>;
+    logins: { pipeline: { username: string; password: string } };
+    close(): Promise<void>;
+  }>;
 };
 
 const N = Number(process.env.BENCH_N || 20000);
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     maxInflight: 1000,
     maxQueuedMessages: 200000,
   });
-  const nats = await startNatsCluster({ bin: bins.nats!, size: 3, partitions: 2, dir });
+  const nats = await startNatsCluster({ bin: bins.nats!, size: 3, partitions: 2, dir, monitoring: true });
   const redis: RedisServer = await startRedis(bins.redis!);
   const load = prepareLoad(N, DEVICES, MASTER);
   const results: Result[] = [];
@@ -117,6 +117,9 @@ async function main(): Promise<void> {
           MOBY_MQTT_URL:
             kind === 'single' ? broker.url : [...nats.mqttUrls.slice(k), ...nats.mqttUrls.slice(0, k)].join(','),
           MOBY_MQTT_CLIENT_ID: `moby-bench-${run}-${process.pid}`,
+          ...(kind === 'single'
+            ? {}
+            : { MOBY_MQTT_USERNAME: nats.logins.pipeline.username, MOBY_MQTT_PASSWORD: nats.logins.pipeline.password }),
           MOBY_INFLUX_URL: vm.url,
           MOBY_INFLUX_ORG: 'moby',
           MOBY_INFLUX_BUCKET: 'moby',

@@ -25,10 +25,12 @@ const { startNatsCluster } = require('../../scripts/nats-cluster.js') as {
     partitions: number;
     dir: string;
     log?: (m: string) => void;
+    monitoring?: boolean;
   }): Promise<NatsCluster>;
 };
 interface NatsCluster {
   mqttUrls: string[];
+  logins: { pipeline: { username: string; password: string } };
   servers: Array<{ http: number }>;
   output(i: number): string;
   stop(i: number, signal?: NodeJS.Signals): Promise<void>;
@@ -137,7 +139,8 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
     const vmBin = requireBinary(this, 'victoria-metrics');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-scale-'));
     [nats, redis, vm] = await Promise.all([
-      startNatsCluster({ bin: natsBin, size: 3, partitions: INSTANCES, dir, log }),
+      // the monitoring port for /jsz (the test reads the consumers); npm run start:cluster runs without it
+      startNatsCluster({ bin: natsBin, size: 3, partitions: INSTANCES, dir, log, monitoring: true }),
       startRedis(redisBin),
       startVictoria(vmBin),
     ]);
@@ -153,6 +156,9 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
           env: {
             MOBY_MQTT_URL: urls,
             MOBY_MQTT_CLIENT_ID: 'moby-pipeline',
+            // the cluster's pipeline login: a client without one may only publish as a device
+            MOBY_MQTT_USERNAME: nats.logins.pipeline.username,
+            MOBY_MQTT_PASSWORD: nats.logins.pipeline.password,
             MOBY_PARTITION: String(k),
             MOBY_PARTITIONS: String(INSTANCES),
             MOBY_INSTANCE: `moby-${k}`,

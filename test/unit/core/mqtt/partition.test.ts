@@ -8,13 +8,16 @@ import {
   unpartitionTopic,
   topicMatches,
 } from '../../../../nodes/core/mqtt/topics';
-const { partitionMappings, serverConfig } = require('../../../../scripts/nats-cluster.js') as {
+type Login = { username: string; password: string };
+const { clusterLogins, partitionMappings, serverConfig } = require('../../../../scripts/nats-cluster.js') as {
+  clusterLogins(): { pipeline: Login; route: Login; device: Login };
   partitionMappings(n: number): string;
   serverConfig(o: {
     i: number;
     servers: Array<{ client: number; cluster: number; mqtt: number; http?: number }>;
     storeDir: string;
     partitions: number;
+    logins?: ReturnType<typeof clusterLogins>;
   }): string;
 };
 
@@ -64,13 +67,26 @@ describe('mqtt source partitions (MOBY_PARTITION / MOBY_PARTITIONS)', () => {
     assert.match(m, /"device\.lwt\.\*": "p\.\{\{partition\(3,1\)\}\}\.device\.lwt\.\{\{wildcard\(1\)\}\}"/);
     assert.match(m, /"device\.status\.\*": "p\.\{\{partition\(3,1\)\}\}\.device\.status\.\{\{wildcard\(1\)\}\}"/);
     assert.throws(() => partitionMappings(0), /≥ 1/);
-    const servers = [1, 2, 3].map((i) => ({ client: 4000 + i, cluster: 5000 + i, mqtt: 6000 + i }));
-    const conf = serverConfig({ i: 1, servers, storeDir: '/tmp/x', partitions: 3 });
+    // a publish straight to a partition's subject is moved out of every partition's reach (red-team 2026-12-07)
     assert.match(
-      conf,
-      /routes: \[nats-route:\/\/127\.0\.0\.1:5001, nats-route:\/\/127\.0\.0\.1:5003\]/,
-      'routes to the other servers only'
+      m,
+      /"p\.\*\.devices\.\*\.telemetry": "unrouted\.p\.\{\{wildcard\(1\)\}\}\.devices\.\{\{wildcard\(2\)\}\}\.telemetry"/
+    );
+    assert.match(
+      m,
+      /"p\.\*\.device\.lwt\.\*": "unrouted\.p\.\{\{wildcard\(1\)\}\}\.device\.lwt\.\{\{wildcard\(2\)\}\}"/
+    );
+    const servers = [1, 2, 3].map((i) => ({ client: 4000 + i, cluster: 5000 + i, mqtt: 6000 + i }));
+    const logins = clusterLogins();
+    const conf = serverConfig({ i: 1, servers, storeDir: '/tmp/x', partitions: 3, logins });
+    const route = `moby-route:${logins.route.password}@`;
+    assert.ok(
+      conf.includes(`routes: [nats-route://${route}127.0.0.1:5001, nats-route://${route}127.0.0.1:5003]`),
+      'routes to the other servers only, with the routes login'
     );
     assert.match(conf, /mqtt \{ listen: 127\.0\.0\.1:6002, max_ack_pending: 1000, stream_replicas: 3/);
+    assert.doesNotMatch(conf, /^http:/m, 'no monitoring port unless asked for');
+    assert.throws(() => serverConfig({ i: 1, servers, storeDir: '/tmp/x', partitions: 3 }), /logins/);
+    assert.notEqual(clusterLogins().pipeline.password, logins.pipeline.password, 'generated per start');
   });
 });
