@@ -19,6 +19,7 @@ import {
   newIncident,
   settling,
   trackRepeats,
+  afterSilence,
   updateIncident,
   validateIncident,
 } from './incident';
@@ -286,7 +287,7 @@ export function step(
   const strategy: MethodStrategy = strategyFor(cfg.method);
   let fitted = false;
   const inc = (state.incident ??= newIncident(raw.length));
-  trackRepeats(inc, raw, !state.model);
+  trackRepeats(inc, raw, !state.model, afterSilence(inc, at));
   const x = cfg.inputWindow > 1 ? rollingMean(state, raw, cfg.inputWindow) : raw;
   if (!state.model) {
     const buffer = (state.buffer ??= []);

@@ -67,10 +67,11 @@ export const DEFAULT_INCIDENT: IncidentConfig = {
   driftRatio: 1,
   criticalPoints: 1800,
   noiseRatio: 4,
-  // 10 s (at 1 Hz the floor of RESTART_GAP_INTERVALS anyway): 120 s until 2026-12-06 let every outage shorter
+  // 5 s (at 1 Hz the floor of RESTART_GAP_INTERVALS anyway): 120 s until 2026-12-06 let every outage shorter
   // than two minutes page a "sudden jump" the moment the machine came back (a reboot of 12–45 s: 4 of 5 in the
-  // operator's run, 24 of 24 in eval:sim with 0.2–1 min outages, 0 of 24 with 10 s; docs/anomaly.md, Restarts)
-  restartGapMs: 10_000,
+  // operator's run, 24 of 24 in eval:sim with 0.2–1 min outages, 0 of 24 with 10 s); 10 s until 2026-12-07 let cuts
+  // of a few seconds do the same (20 of 40 with 0.1–0.25 min, 0 of 40 with 5 s; docs/anomaly.md, Restarts)
+  restartGapMs: 5_000,
   restartGraceMs: 300_000,
 };
 
@@ -83,10 +84,29 @@ export const DEFAULT_INCIDENT: IncidentConfig = {
  */
 export const RESUMED_GAP_MS = 120_000;
 
-/** a restart's silence is at least this many of the device's usual intervals (a device reporting every 5 min: 50 min) */
-export const RESTART_GAP_INTERVALS = 10;
+/** a restart's silence is at least this many of the device's usual intervals (a device reporting every 5 min: 25 min) */
+export const RESTART_GAP_INTERVALS = 5;
 /** intervals seen before the usual one is trusted to tell a restart */
 const RESTART_MIN_INTERVALS = 10;
+/**
+ * A change across a silence of at least this many usual intervals is not point-to-point jitter: the jitter and
+ * jump checks skip it (afterSilence). A machine back from a power cut of a few seconds, too short for a restart
+ * (restartGapMs), reads at another load: the one change across the cut made the jitter 5–8× its calibration and
+ * opened "sudden jump" on every such machine (21 of 21 cuts of 6 s in eval:sim, 2026-12-07).
+ */
+export const JITTER_GAP_INTERVALS = 3;
+
+/**
+ * Whether a point at `at` comes after a silence (JITTER_GAP_INTERVALS usual intervals or more since the device's
+ * previous point): its change from that point says nothing of the sensor's jitter. Read before settling() notes
+ * the point.
+ */
+export function afterSilence(s: IncidentState, at: number | undefined): boolean {
+  if (at === undefined || !Number.isFinite(at) || s.lastAt === undefined || !(at > s.lastAt)) return false;
+  const usual = s.interval;
+  if (usual === undefined || (s.intervals ?? 0) < RESTART_MIN_INTERVALS) return false;
+  return at - s.lastAt >= JITTER_GAP_INTERVALS * usual;
+}
 /** weight of a new interval in the usual interval (≈ 20-interval memory) */
 const INTERVAL_LAMBDA = 0.05;
 
@@ -219,13 +239,24 @@ export function newIncident(d: number): IncidentState {
   };
 }
 
-/** Counts repeats of each raw feature value; during calibration also records the longest repeat. */
-export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrating: boolean): void {
+/**
+ * Counts repeats of each raw feature value; during calibration also records the longest repeat. Tracks each
+ * feature's point-to-point jitter and jumps, except across a silence (`silence`, afterSilence()): that change is
+ * the new reference only.
+ */
+export function trackRepeats(s: IncidentState, raw: ArrayLike<number>, calibrating: boolean, silence = false): void {
   const d = raw.length;
   if (!s.last || s.last.length !== d) {
     s.last = Array.from(raw);
     s.run = new Array<number>(d).fill(1);
     if (s.calRun.length !== d) s.calRun = new Array<number>(d).fill(0);
+    return;
+  }
+  if (silence) {
+    for (let j = 0; j < d; j++) {
+      s.run[j] = raw[j] === s.last[j] ? s.run[j] + 1 : 1;
+      s.last[j] = raw[j];
+    }
     return;
   }
   const cal = (s.calJit ??= new Array<number>(d).fill(0));
