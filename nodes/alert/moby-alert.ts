@@ -40,6 +40,11 @@ import { eachInBatch } from '../core/batch';
 const TYPE = 'moby-alert';
 const CHANNEL_FIELDS = ['slackWebhook', 'slackBot', 'smtp', 'webhook'] as const;
 const STATE_KEY = 'moby_alert_state';
+/**
+ * The longest a page waits for the alert state holding its news to be saved (journal mode): long enough for a
+ * moment of I/O trouble, short enough that a disk that stays full does not keep the plant unpaged.
+ */
+const PAGE_SAVE_WAIT_MS = 30_000;
 /** messages held while the persisted state is being read at start-up */
 
 function normalisePrefix(p: unknown): string | null {
@@ -323,6 +328,8 @@ export = function (RED: NodeAPI) {
         }
       } else if (!reopenQuiet.follow(kind, alert)) return;
       const key = notificationKey(alert.alert_id, kind, seq);
+      // the engine's version with this news in it: the page waits until the state holding it is saved
+      const needVersion = engine.version;
       const prev = chains.get(alert.alert_id) ?? Promise.resolve();
       const next = prev.then(async () => {
         let summary: string;
@@ -338,6 +345,7 @@ export = function (RED: NodeAPI) {
         if (quiet && quiet.quieted > 0 && quiet.since !== undefined)
           payload.quieted = { count: quiet.quieted, since: quiet.since };
         if (apiBaseUrl) payload.url = `${apiBaseUrl}/alerts/${alert.alert_id}`;
+        if (!(await untilSaved(needVersion)) && !closing) pagedUnsaved();
         for (const lane of lanesOf(alert.tenant)) queue.enqueue(lane, key, payload);
       });
       chains.set(alert.alert_id, next);
@@ -635,6 +643,50 @@ export = function (RED: NodeAPI) {
       const e = new Error(`alert state not saved (${err.message}): message not acknowledged`);
       return code ? Object.assign(e, { code }) : e;
     }
+    // ---- a page goes out once the alert state that holds its news is saved (journal mode) ----
+    // With MOBY_HOME full, pages went out while the state that opened them could not be written; a kill -9 then
+    // lost those alerts, the restarted pipeline opened them again under new ids and paged every device a second
+    // time, and the first pages' ids answered 404 (operator round 2026-12-07: 80 pages for 40 outages). A page
+    // now waits for the journal write (and fdatasync) that holds its alert's change — milliseconds, the group
+    // commit — and at most PAGE_SAVE_WAIT_MS: a disk that stays full must not silence the plant, so the page then
+    // goes out anyway, counted and warned about.
+    /** the engine version the journal holds durably (or the state was restored at) */
+    let durableVersion = -1;
+    const pagesWaiting = new Set<{ version: number; settle: (saved: boolean) => void }>();
+    let closing = false;
+    // pageSaveWaitSec: a flow property without an editor field (tests shorten it)
+    const pageSaveWaitMs = secondsSetting(def.pageSaveWaitSec, PAGE_SAVE_WAIT_MS);
+    function noteDurable(version: number): void {
+      if (version > durableVersion) durableVersion = version;
+      for (const w of pagesWaiting) if (w.version <= durableVersion) w.settle(true);
+    }
+    /** true once the state at `version` is saved; false after PAGE_SAVE_WAIT_MS or when the node closes */
+    function untilSaved(version: number): Promise<boolean> {
+      if (!useJournal || version <= durableVersion) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const w = {
+          version,
+          settle: (saved: boolean) => {
+            clearTimeout(timer);
+            pagesWaiting.delete(w);
+            resolve(saved);
+          },
+        };
+        const timer = setTimeout(() => w.settle(false), pageSaveWaitMs);
+        pagesWaiting.add(w);
+      });
+    }
+    let unsavedWarnedAt = -Infinity;
+    function pagedUnsaved(): void {
+      countEvent(TYPE, 'paged_unsaved');
+      const now = Date.now();
+      if (now - unsavedWarnedAt < 60_000) return;
+      unsavedWarnedAt = now;
+      node.warn(
+        `paging alert(s) whose state could not be saved for ${pageSaveWaitMs / 1000} s (${persistError ?? 'not yet written'}): a crash now would open them again and page them a second time`
+      );
+    }
+
     function persistOk(): void {
       if (persistError === null) return;
       persistError = null;
@@ -662,6 +714,7 @@ export = function (RED: NodeAPI) {
       // a long full disk: the windows set and ended meanwhile outnumber the table, which then replaces them
       if (muteChanges && outgrowsTable(journal.stagedMuteChangeCount, mutes.count()))
         muteChanges = { all: mutes.snapshot() };
+      const version = engine.version;
       if (engine.hasChanges || muteChanges) {
         journal.stage(engine.takeChanges(), muteChanges);
         savedMuteVersion = mutes.version;
@@ -676,7 +729,12 @@ export = function (RED: NodeAPI) {
       const j = journal;
       j.whenDurable((err) => {
         if (err) persistFailed(err);
-        else if (!j.hasStaged) persistOk(); // not while a later append that failed is still staged
+        // not while a later append that failed is still staged, nor while a failed fdatasync waits for the
+        // compaction that rewrites what it covered (an empty fdatasync after it returns success)
+        else if (!j.hasStaged && !j.resyncPending) {
+          persistOk();
+          noteDurable(version);
+        }
         durable?.(err);
       });
       return null;
@@ -692,15 +750,26 @@ export = function (RED: NodeAPI) {
       savedMuteVersion = mutes.version;
       const state = { snapshot: engine.snapshot(), mutes: mutes.snapshot() };
       if (background) {
+        const version = engine.version;
+        const j = journal;
         // a failure leaves the journals, which still replay to the state: retried when the journal has grown
-        journal
-          .compactInBackground(state)
+        j.compactInBackground(state)
+          .then(() => {
+            // the snapshot (written and fsync'd) holds everything up to `version`, also what a failed fdatasync
+            // covered
+            if (!j.hasStaged && !j.resyncPending) {
+              persistOk();
+              noteDurable(version);
+            }
+          })
           .catch((err: Error) => node.warn(`compacting the alert state journal: ${err.message}`));
         return;
       }
       try {
+        const version = engine.version;
         journal.compact(state);
         persistOk();
+        noteDurable(version);
       } catch (err) {
         persistFailed(err as Error);
       }
@@ -814,6 +883,7 @@ export = function (RED: NodeAPI) {
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;
+      durableVersion = engine.version; // what was restored is what is on disk
       if (journal) {
         // the journal starts from the state as restored (its order is the engine's from here on)
         compactJournal();
@@ -1040,6 +1110,10 @@ export = function (RED: NodeAPI) {
     node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(ticker);
       clearInterval(saver);
+      // pages waiting for a save go to the queue now (it is closed after them, and the state is written on
+      // close): a stop must not wait PAGE_SAVE_WAIT_MS
+      closing = true;
+      for (const w of [...pagesWaiting]) w.settle(true);
       unmount();
       unregisterToken();
       for (const off of unregisterGauges) off();

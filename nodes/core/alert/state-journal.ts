@@ -451,6 +451,14 @@ export class AlertStateJournal {
    * The journal has grown beyond the snapshot (and the minimum), or an fdatasync failed since the last
    * snapshot, and no compaction is running.
    */
+  /**
+   * An fdatasync failed since the last snapshot: what it covered may not be on disk, and a later fdatasync would not
+   * say so (see the header). Until the next compaction's snapshot, "durable" is not to be believed for it.
+   */
+  get resyncPending(): boolean {
+    return this.resyncGen !== null;
+  }
+
   get needsCompaction(): boolean {
     return (
       this.inFlight === null &&

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { waitFor, unmountTmpfs } from '../../support/net';
+import { waitFor, sleep, unmountTmpfs } from '../../support/net';
+import { startReceiver, type Receiver } from '../../support/alert-servers';
 import {
   helper,
   api,
@@ -284,5 +285,76 @@ describe('moby-alert node: state journal', function () {
     assert.equal(failed.status, 503);
     assert.equal(failed.body.error.code, 'not_saved');
     assert.match(failed.body.error.message, /EIO/);
+  });
+
+  // operator round 2026-12-07: with MOBY_HOME full, 40 pages went out for alerts whose state was never written; a
+  // kill -9 lost them, the restart opened and paged all 40 again under new ids (the first ids answered 404)
+  describe('a page waits for the alert state that holds it', () => {
+    let receiver: Receiver | null = null;
+    afterEach(async () => {
+      await receiver?.close();
+      receiver = null;
+    });
+    const flowWith = (url: string, extra: Record<string, unknown> = {}) =>
+      alertFlow({ persist: 'journal', updateEventSec: 0, webhook: 'wh', retryBaseSec: 0.2, ...extra }, [
+        { id: 'wh', type: 'moby-webhook', url: `${url}/hook`, timeout: 1 },
+      ]);
+
+    it('goes out once the journal write and fdatasync holding the new alert have returned', async () => {
+      freshUserDir();
+      receiver = await startReceiver();
+      await loadAlertFlow(flowWith(receiver.url));
+      const sync = holdFdatasync();
+      send(anomalyMsg('pump-1', true));
+      await waitFor(() => sync.calls() >= 1, 2000, 'the alert appended, its fdatasync started');
+      await sleep(500);
+      assert.equal(receiver.requests.length, 0, 'no page while the state that opened it is not on disk');
+      while (sync.held.length) sync.held.shift()!();
+      await waitFor(() => receiver!.delivered().length === 1, 5000, 'the page once it is');
+      assert.match(receiver.delivered()[0].body, /"type":"alert.open"/);
+    });
+
+    it('a full disk holds the page at most pageSaveWaitSec, then it goes out, counted and warned about', async function () {
+      const stateRoot = alertStateOnTmpfs(this);
+      tmpfs = stateRoot;
+      receiver = await startReceiver();
+      await loadAlertFlow(flowWith(receiver.url, { pageSaveWaitSec: 1.5 }));
+      send(anomalyMsg('pump-1', true));
+      await waitFor(() => receiver!.delivered().length === 1, 5000, 'the first page, saved');
+      try {
+        fs.writeFileSync(path.join(stateRoot, 'filler'), Buffer.alloc(1 << 20));
+      } catch {
+        /* ENOSPC once full: what we want */
+      }
+      // the journal's last page may still have room: new alerts until a write needs a page the disk lacks
+      let sent = 0;
+      let failedAt = 0;
+      await waitFor(
+        () => {
+          if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
+          else failedAt ||= Date.now();
+          return failedMessages().length >= 1;
+        },
+        5000,
+        'a message failed: the disk is full',
+        5
+      );
+      failedAt ||= Date.now();
+      const unsavedDevice = `pump-x${sent}`;
+      const pagedFor = () => receiver!.delivered().filter((r) => r.body.includes(`"device_id":"${unsavedDevice}"`));
+      await sleep(800);
+      assert.equal(pagedFor().length, 0, 'held while its state cannot be saved');
+      await waitFor(() => pagedFor().length === 1, 5000, 'the page, late');
+      assert.ok(Date.now() - failedAt >= 1000, 'held about pageSaveWaitSec');
+      const warn = helper.getNode('alert').warn as { getCalls(): Array<{ args: unknown[] }> };
+      assert.ok(
+        warn
+          .getCalls()
+          .some((c) =>
+            /paging alert\(s\) whose state could not be saved for 1\.5 s \(ENOSPC\)/.test(String(c.args[0]))
+          ),
+        'warned'
+      );
+    });
   });
 });
