@@ -13,6 +13,7 @@ import { tenantMapSetting } from '../lib/tenant-settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryError, DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
+import { LineWindow } from '../core/line-window';
 import {
   notificationKey,
   notificationKindsByAlert,
@@ -260,6 +261,7 @@ export = function (RED: NodeAPI) {
       lanes.length || hasTenantChannels
         ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`)
         : undefined;
+    const journalLog = new LineWindow({ linesPerWindow: 2, windowMs: 60_000 });
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
@@ -298,7 +300,12 @@ export = function (RED: NodeAPI) {
         ]);
         refreshStatus();
       },
-      onError: (err) => node.warn(`delivery journal: ${err.message}`),
+      // a full disk fails every journal line: 80 identical warnings in one second for 40 alerts (operator round
+      // 2026-12-07); a few lines, then one summary per window
+      onError: (err) => {
+        const line = journalLog.note(`delivery journal: ${err.message}`, Date.now());
+        if (line !== null) node.warn(line);
+      },
     });
 
     // notifications of one alert are prepared in order (the summary may take an LLM round trip)
@@ -958,6 +965,11 @@ export = function (RED: NodeAPI) {
       .filter((v) => v > 0);
     const tickMs = Math.max(20, Math.min(1000, ...intervals.map((v) => v / 4)));
     const ticker = setInterval(() => {
+      const more = journalLog.summary(Date.now());
+      if (more)
+        node.warn(
+          `${more.unlogged} more delivery journal error(s) in the last ${Math.round(more.windowMs / 1000)} s; the last: ${more.last}`
+        );
       if (!restored) return;
       const { events, repeats } = engine.tick();
       emit(events);

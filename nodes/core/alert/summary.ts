@@ -50,7 +50,13 @@ export function templateSummary(a: Alert): string {
     // "RESOLVED, was CRITICAL: Device pump-901 is offline" was skimmed as the device still being down (operator
     // round 2, 2026-12-06): the opening's present tense is put in the past
     const was = a.rule === 'device_offline' ? what.replace(/^(Device .*?) is offline\b/, '$1 was offline') : what;
-    return `RESOLVED, was ${a.severity.toUpperCase()}: ${was}. Resolved${open ? ` after ${open}` : ''}${by}. Nothing to do unless it comes back.`.replace(
+    // resolved by hand, the condition may still hold: a device still offline sends no new trigger, so "nothing to do"
+    // hid a dead machine (operator round 2026-12-07)
+    const after =
+      a.resolved_by && a.resolved_by !== 'auto'
+        ? 'If the condition still holds, MOBY does not page it again until it changes.'
+        : 'Nothing to do unless it comes back.';
+    return `RESOLVED, was ${a.severity.toUpperCase()}: ${was}. Resolved${open ? ` after ${open}` : ''}${by}. ${after}`.replace(
       /\.\./g,
       '.'
     );

@@ -355,6 +355,12 @@ describe('moby-alert node: state journal', function () {
           ),
         'warned'
       );
+      // the delivery journal fails on every line too: a few warnings, not one per line (operator round
+      // 2026-12-07: 80 identical lines in one second for 40 alerts)
+      for (let i = 0; i < 15; i++) send(anomalyMsg(`pump-y${i}`, true));
+      await waitFor(() => receiver!.delivered().length >= 17, 10_000, 'their pages');
+      const journalLines = warn.getCalls().filter((c) => /^delivery journal: /.test(String(c.args[0])));
+      assert.ok(journalLines.length >= 1 && journalLines.length <= 2, `${journalLines.length} delivery journal lines`);
     });
   });
 });

@@ -108,7 +108,8 @@ describe('alert summary: the template', () => {
     assert.doesNotMatch(auto, /^CRITICAL|Check power/);
     assert.match(
       templateSummary({ ...offline, status: 'resolved', resolved_at: offline.opened_at + 45_000, resolved_by: 'kim' }),
-      /Resolved after 45 s by kim\./
+      /Resolved after 45 s by kim\. If the condition still holds, MOBY does not page it again until it changes\.$/,
+      'by hand: the device may still be down (operator round 2026-12-07: "nothing to do" hid a dead machine)'
     );
     // dropped by the open-alert bound: not over, so it still reads as the alert and says it is no longer tracked
     const evicted = templateSummary({
