@@ -96,22 +96,24 @@ export function proseProblem(s: string, max: number): string | null {
  * everything outside printable ASCII written as \uXXXX (so a bidi override cannot reorder a log line and
  * HTML cannot reach a page that shows the reject).
  */
-export function preview(s: string, max = 40): string {
+export function preview(s: string, max = 40, level = TEXT): string {
   let out = '';
   const n = Math.min(s.length, max);
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    out += c >= 0x20 && c < 0x7f && ASCII[c] <= TEXT ? s[i] : `\\u${hex(c)}`;
+    out += c >= 0x20 && c < 0x7f && ASCII[c] <= level ? s[i] : `\\u${hex(c)}`;
   }
   return s.length > max ? `${out}…(${s.length} chars)` : out;
 }
 
 /**
  * An error text a server or a library sent, for a log line or an alert: folded to one line, cut at `max`
- * characters and escaped as preview() does (the writer's outage lines and alerts, the monitoring-blind reason).
+ * characters and escaped as preview() does, except the characters prose may hold (quotes, < > & ` \): an alert
+ * read `{\u0022error\u0022:\u0022internal\u0022}` for the database's own answer (operator round 2026-12-07). The
+ * alert's text follows a person's note's rules anyway (inputs.ts), which every channel and the panel escape.
  */
 export function oneLine(s: string, max: number): string {
-  return preview(s.replace(/\s+/g, ' ').slice(0, max), max);
+  return preview(s.replace(/\s+/g, ' ').slice(0, max), max, PROSE);
 }
 
 /**

@@ -303,12 +303,15 @@ describe('npm start going down', function () {
     started.child.kill('SIGTERM'); // npm forwards it to its shell, which dies of it
     await started.exited;
     // npm is gone at once; its output pipe stays open until the script and its children have exited too
+    // the deadline is cleared once the pipe closes: left running, it fired into a later test (started is null by then)
+    let deadline: NodeJS.Timeout | undefined;
+    const output = started.output;
     await Promise.race([
       closed,
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`npm start still running 60 s after npm:\n${started!.output()}`)), 60000)
-      ),
-    ]);
+      new Promise((_, reject) => {
+        deadline = setTimeout(() => reject(new Error(`npm start still running 60 s after npm:\n${output()}`)), 60000);
+      }),
+    ]).finally(() => clearTimeout(deadline));
     const out = started.output();
     assert.match(out, /npm, which started this script, has gone/);
     const simStopped = out.indexOf('simulator stopped; the embedded broker hands Node-RED what it still holds');

@@ -1,6 +1,6 @@
 // Device-chosen names and texts (nodes/core/names.ts) and how normalize applies them (issue #10, item 8).
 import assert from 'node:assert/strict';
-import { nameProblem, textProblem, proseProblem, preview } from '../../../nodes/core/names';
+import { nameProblem, textProblem, proseProblem, preview, oneLine } from '../../../nodes/core/names';
 import { Normalizer } from '../../../nodes/core/normalize/normalize';
 import { PUMP, SENSOR } from '../../support/payloads';
 
@@ -118,5 +118,16 @@ describe('normalize: names from devices (attack payloads first)', () => {
     const bad = s.normalize({ device_id: 'p', note: 'hi\u202E' });
     assert.ok(!bad.ok && bad.reject.code === 'bad_string' && bad.reject.field === 'note');
     assert.equal(s.normalize({ device_id: 'p', note: 'all good', v: 1 }).ok, true);
+  });
+});
+
+describe('oneLine (a server error text in a log line or an alert)', () => {
+  it('keeps what prose may hold, escapes control and format characters, folds and cuts', () => {
+    // operator round 2026-12-07: the database's answer read {\u0022error\u0022:\u0022internal\u0022} in the alert
+    assert.equal(oneLine('HTTP 500 {"error":"internal"}', 200), 'HTTP 500 {"error":"internal"}');
+    assert.equal(oneLine("a\n\tb <x> & 'y'", 200), "a b <x> & 'y'");
+    assert.equal(oneLine('x\u202Ey\u0000', 200), 'x\\u202Ey\\u0000');
+    assert.equal(proseProblem(oneLine('{"a":1} \u202E', 200), 1000), null, 'a note may carry it');
+    assert.equal(oneLine('abcdef', 3), 'abc');
   });
 });
