@@ -173,7 +173,13 @@ function prepareUserDir(credentialSecret, env) {
   const source = path.join(root, 'flows', tenants.length ? 'tenants.json' : 'pipeline.json');
   if (process.env.MOBY_KEEP_FLOWS === '1' && fs.existsSync(flowFile)) {
     log(`keeping the deployed flow in ${flowFile} (MOBY_KEEP_FLOWS=1)`);
-    notificationsLine = keptFlowChannelsLine(env);
+    let kept;
+    try {
+      kept = JSON.parse(fs.readFileSync(flowFile, 'utf8'));
+    } catch {
+      kept = undefined; // Node-RED says what is wrong with it
+    }
+    notificationsLine = keptFlowChannelsLine(env, kept);
     log(notificationsLine);
   } else if (fs.existsSync(source)) {
     // Credentials in the shipped flow are `${ENV}` references (the alert API token, the broker login):

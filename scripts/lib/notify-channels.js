@@ -48,11 +48,29 @@ function addNotificationChannels(nodes, env) {
     : 'notifications: none — alerts are recorded and served by the API but page nobody; set MOBY_SLACK_WEBHOOK_URL or MOBY_WEBHOOK_URL (README, Configuration)';
 }
 
-/** The start log's line when the deployed flow is kept (MOBY_KEEP_FLOWS=1): the variables are not applied then. */
-function keptFlowChannelsLine(env) {
-  const set = ['MOBY_SLACK_WEBHOOK_URL', 'MOBY_WEBHOOK_URL'].filter((v) => env[v]);
-  return set.length
-    ? `notifications: ${set.join(' and ')} not applied: the deployed flow is kept (MOBY_KEEP_FLOWS=1); set the channel on the alert node in the editor`
+/** The channel node a variable adds (addNotificationChannels), by variable. */
+const CHANNEL_OF = { MOBY_SLACK_WEBHOOK_URL: 'moby.notify.slack', MOBY_WEBHOOK_URL: 'moby.notify.webhook' };
+
+/**
+ * The start log's line when the deployed flow is kept (MOBY_KEEP_FLOWS=1): the variables add no channel then, but a
+ * kept flow deployed by an earlier start holds the channel that refers to the variable, which Node-RED substitutes
+ * at every start (operator round 2026-12-07: the line said "not applied" and six pages were delivered after it).
+ * `keptNodes`: the kept flow's nodes (omitted or unreadable: not known).
+ */
+function keptFlowChannelsLine(env, keptNodes) {
+  const set = Object.keys(CHANNEL_OF).filter((v) => env[v]);
+  const ids = new Set(Array.isArray(keptNodes) ? keptNodes.map((n) => n && n.id) : []);
+  const applied = set.filter((v) => ids.has(CHANNEL_OF[v]));
+  const notApplied = set.filter((v) => !ids.has(CHANNEL_OF[v]));
+  const parts = [];
+  if (applied.length)
+    parts.push(`${applied.join(' and ')} used by the kept flow's channel node${applied.length > 1 ? 's' : ''}`);
+  if (notApplied.length)
+    parts.push(
+      `${notApplied.join(' and ')} not applied: the deployed flow is kept (MOBY_KEEP_FLOWS=1); set the channel on the alert node in the editor`
+    );
+  return parts.length
+    ? `notifications: ${parts.join('; ')}`
     : 'notifications: as set on the alert node of the kept flow (MOBY_KEEP_FLOWS=1)';
 }
 

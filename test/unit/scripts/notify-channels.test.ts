@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 
 const { addNotificationChannels, keptFlowChannelsLine } = require('../../../scripts/lib/notify-channels') as {
   addNotificationChannels(nodes: Array<Record<string, unknown>>, env: Record<string, string | undefined>): string;
-  keptFlowChannelsLine(env: Record<string, string | undefined>): string;
+  keptFlowChannelsLine(env: Record<string, string | undefined>, keptNodes?: unknown): string;
 };
 
 const flow = (): Array<Record<string, unknown>> => [
@@ -65,5 +65,25 @@ describe('npm start: notification channels from the environment', () => {
       'notifications: MOBY_WEBHOOK_URL not applied: the deployed flow is kept (MOBY_KEEP_FLOWS=1); set the channel on the alert node in the editor'
     );
     assert.match(keptFlowChannelsLine({}), /as set on the alert node of the kept flow/);
+  });
+
+  it("a kept flow deployed by an earlier start holds the channel that refers to the variable: the line says it is used (operator round 2026-12-07: 'not applied', then six pages)", () => {
+    const env = {
+      MOBY_WEBHOOK_URL: 'https://ops.example/hook',
+      MOBY_SLACK_WEBHOOK_URL: 'https://hooks.slack.example/x',
+    };
+    // what an earlier start deployed with MOBY_WEBHOOK_URL set (addNotificationChannels)
+    const kept = [
+      { id: 'a', type: 'moby-alert', webhook: 'moby.notify.webhook' },
+      { id: 'moby.notify.webhook', type: 'moby-webhook' },
+    ];
+    assert.equal(
+      keptFlowChannelsLine(env, kept),
+      "notifications: MOBY_WEBHOOK_URL used by the kept flow's channel node; MOBY_SLACK_WEBHOOK_URL not applied: the deployed flow is kept (MOBY_KEEP_FLOWS=1); set the channel on the alert node in the editor"
+    );
+    assert.equal(
+      keptFlowChannelsLine({ MOBY_WEBHOOK_URL: 'x' }, 'not a flow'),
+      keptFlowChannelsLine({ MOBY_WEBHOOK_URL: 'x' })
+    );
   });
 });
