@@ -262,6 +262,7 @@ export = function (RED: NodeAPI) {
         ? path.join(queueDir, `queue-${node.id.replace(/[^\w.-]/g, '_')}.jsonl`)
         : undefined;
     const journalLog = new LineWindow({ linesPerWindow: 2, windowMs: 60_000 });
+    const deliveryLog = new LineWindow({ linesPerWindow: 3, windowMs: 60_000 });
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
@@ -273,8 +274,22 @@ export = function (RED: NodeAPI) {
         lastFailure = null;
         refreshStatus();
       },
+      // a channel that fails or hangs is said at once, not only when a page is given up minutes later (operator
+      // round 2026-12-07: a webhook hanging 10 s per attempt, 3 min 18 s of silence, then "gave up after 8
+      // attempts" on the debug output only); a few lines, then one summary a minute
+      onRetry: (job, delayMs) => {
+        const n = job.payload;
+        const line = deliveryLog.note(
+          `${channelLabels[job.channel] ?? job.channel}: the ${n.kind} notification of ${n.alert.device_id} (${n.alert.rule}) failed (${job.last_error ?? 'unknown error'}), attempt ${job.attempts}; trying again in ${Math.max(1, Math.round(delayMs / 1000))} s, ${queue.pendingCount(job.channel)} waiting on this channel`,
+          Date.now()
+        );
+        if (line !== null) node.warn(line);
+      },
       onFailed: (job, reason) => {
         lastFailure = reason;
+        node.warn(
+          `${channelLabels[job.channel] ?? job.channel}: the ${job.payload.kind} notification of ${job.payload.alert.device_id} (${job.payload.alert.rule}) was not delivered: ${reason}`
+        );
         const n = job.payload;
         const reject = {
           code: 'delivery_failed',
@@ -969,6 +984,11 @@ export = function (RED: NodeAPI) {
       if (more)
         node.warn(
           `${more.unlogged} more delivery journal error(s) in the last ${Math.round(more.windowMs / 1000)} s; the last: ${more.last}`
+        );
+      const retried = deliveryLog.summary(Date.now());
+      if (retried)
+        node.warn(
+          `${retried.unlogged} more failed notification attempt(s) in the last ${Math.round(retried.windowMs / 1000)} s; the last: ${retried.last}`
         );
       if (!restored) return;
       const { events, repeats } = engine.tick();

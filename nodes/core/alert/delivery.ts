@@ -67,6 +67,8 @@ export interface DeliveryOptions<P> {
   random?: () => number;
   onDelivered?: (job: DeliveryJob<P>) => void;
   onFailed?: (job: DeliveryJob<P>, reason: string) => void;
+  /** an attempt failed and the job is tried again in `delayMs` (its error is job.last_error) */
+  onRetry?: (job: DeliveryJob<P>, delayMs: number) => void;
   onError?: (err: Error) => void;
 }
 
@@ -288,8 +290,10 @@ export class DeliveryQueue<P = unknown> {
           this.fail(job, retryable ? `gave up after ${job.attempts} attempts: ${e.message}` : e.message);
         } else {
           const hinted = e instanceof DeliveryError ? e.retryAfterMs : undefined;
-          job.next_at = this.sched.now() + retryDelay(job.attempts, this.retry, hinted, this.random);
+          const delay = retryDelay(job.attempts, this.retry, hinted, this.random);
+          job.next_at = this.sched.now() + delay;
           this.journal({ op: 'try', key: job.key, attempts: job.attempts, next_at: job.next_at, error: e.message });
+          this.opts.onRetry?.(job, delay);
         }
       } finally {
         lane.busy = false;

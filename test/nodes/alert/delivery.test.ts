@@ -263,6 +263,20 @@ describe('moby-alert node: notifications', function () {
     assert.match(fail[0].payload.error, /gave up after 3 attempts: HTTP 500/);
     assert.equal(fail[0].payload.alert.device_id, 'mill-1');
     assert.equal(up.delivered().length, 1);
+    // said in the log from the first failed attempt, and when given up (operator round 2026-12-07: minutes of a
+    // hanging webhook without a line, the give-up on the debug output only)
+    const warned = (helper.getNode('alert').warn as { getCalls(): Array<{ args: unknown[] }> })
+      .getCalls()
+      .map((c) => String(c.args[0]));
+    const retries = warned.filter((l) => /the open notification of mill-1 \(anomaly\) failed \(HTTP 500/.test(l));
+    assert.equal(retries.length, 2, 'attempts 1 and 2 failed and were tried again');
+    assert.match(retries[0], /attempt 1; trying again in \d+ s, 1 waiting on this channel$/);
+    assert.ok(
+      warned.some((l) =>
+        /the open notification of mill-1 \(anomaly\) was not delivered: gave up after 3 attempts/.test(l)
+      ),
+      'the give-up is a warning'
+    );
   });
 
   it('a hanging channel does not hold up the flow', async () => {
