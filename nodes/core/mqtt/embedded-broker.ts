@@ -36,7 +36,9 @@ export type RefusalKind =
   | 'wildcard_will'
   | 'will_too_large'
   | 'stalled_packet'
-  | 'protocol_error';
+  | 'protocol_error'
+  | 'pipeline_not_subscribed'
+  | 'stopping';
 
 export type ConnectVerdict =
   | { ok: true; pipeline: boolean }
@@ -317,6 +319,8 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   will_too_large: 'will over its size cap',
   stalled_packet: 'unfinished packet closed at the partial-packet budget',
   protocol_error: 'connection closed for a protocol error',
+  pipeline_not_subscribed: 'device held: the pipeline had not subscribed yet',
+  stopping: 'device closed or not answered: npm start was stopping',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
 
@@ -351,6 +355,8 @@ export class BrokerRefusalLog {
     will_too_large: 0,
     stalled_packet: 0,
     protocol_error: 0,
+    pipeline_not_subscribed: 0,
+    stopping: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
   private logged = 0;

@@ -20,6 +20,8 @@ interface Started {
   partials: { bytes: number; size: number; maxBytes: number };
   queuedBytes(): number;
   drained(timeoutMs: number): Promise<boolean>;
+  admitted(): Promise<void>;
+  stopAdmitting(): number;
   aedes: {
     publish: (...args: any[]) => void;
     persistence: {
@@ -45,6 +47,7 @@ const { startEmbeddedBroker } = require('../../../scripts/lib/embedded-broker.js
     maxPartialBytes?: number;
     log: (line: string) => void;
     summaryIntervalMs?: number;
+    waitForPipeline?: boolean;
   }): Promise<Started>;
 };
 
@@ -170,7 +173,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
       summaries().at(-1)!,
-      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -335,7 +338,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -1329,7 +1332,7 @@ describe('embedded broker connection cap (real aedes)', function () {
     assert.ok(oneByOne() < 42, 'not a line each');
     assert.match(
       summaries().at(-1)!,
-      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0$/
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
     );
   });
 
@@ -1384,5 +1387,90 @@ describe('embedded broker connection cap (real aedes)', function () {
       lines.join('\n')
     );
     await waitFor(() => broker.connections.size === 1, 2000, 'only the pipeline left in the table');
+  });
+});
+
+// npm start's broker is in memory: fresh after a restart it holds no pipeline session, and what it acknowledged to a
+// device before the pipeline subscribed, or while npm start stopped after the last drain, reached nobody (operator
+// round 2026-12-07: 396 of 5,715 acknowledged messages lost across two restarts, 85 of 830 across one Ctrl+C)
+describe('embedded broker: devices admitted only while the pipeline can receive (waitForPipeline)', function () {
+  this.timeout(60000);
+  let broker: Started;
+  let lines: string[];
+  const clients: mqtt.MqttClient[] = [];
+  const track = (c: mqtt.MqttClient) => (clients.push(c), c);
+
+  beforeEach(async () => {
+    lines = [];
+    broker = await startEmbeddedBroker({
+      login,
+      port: await freePort(),
+      log: (l) => lines.push(l),
+      waitForPipeline: true,
+    });
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.end(true);
+    await broker.close();
+  });
+
+  it("holds a device's CONNECT unanswered until the pipeline has subscribed; then the device connects and its message gets through", async () => {
+    // not refused: mqtt.js 5 gives up for good on a refused CONNACK
+    const device = track(mqtt.connect(broker.url, { clientId: 'fan-early' }));
+    const acked = device.publishAsync(TOPIC, 'first reading', { qos: 1 }); // queued while it is not connected
+    await waitFor(() => broker.refusals.totals.pipeline_not_subscribed === 1, 5000, 'the CONNECT held');
+    assert.ok(lines.some((l) => /holds the connection of client "fan-early" without an answer/.test(l)));
+    await sleep(500);
+    assert.equal(device.connected, false, 'no CONNACK while the pipeline has not subscribed');
+    const pipeline = track(
+      await connected(broker.url, {
+        clientId: login.clientId,
+        username: login.username,
+        password: login.password,
+        clean: false,
+      })
+    );
+    const got: string[] = [];
+    pipeline.on('message', (_t, p) => got.push(p.toString()));
+    await pipeline.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    await broker.admitted();
+    assert.ok(lines.includes('embedded broker: the pipeline has subscribed; devices are admitted (1 waiting)'));
+    await acked;
+    await waitFor(() => got.length === 1, 5000, 'the message at the pipeline');
+    assert.deepEqual(got, ['first reading']);
+    assert.equal(device.connected, true);
+  });
+
+  it('stopAdmitting closes the devices without their wills and refuses new ones; the pipeline stays and drains', async () => {
+    const pipeline = track(
+      await connected(broker.url, {
+        clientId: login.clientId,
+        username: login.username,
+        password: login.password,
+        clean: false,
+      })
+    );
+    const got: string[] = [];
+    pipeline.on('message', (t, p) => got.push(`${t} ${p.toString()}`));
+    await pipeline.subscribeAsync(['devices/+/telemetry', 'device/lwt/+'], { qos: 1 });
+    await broker.admitted();
+    const device = track(
+      await connected(broker.url, {
+        clientId: 'fan-7',
+        will: { topic: 'device/lwt/fan-7', payload: Buffer.from('offline'), qos: 1, retain: false },
+      })
+    );
+    await device.publishAsync(TOPIC, 'before the stop', { qos: 1 });
+    const closed = new Promise<void>((r) => device.once('close', () => r()));
+    assert.equal(broker.stopAdmitting(), 1, 'one device connection closed');
+    await closed;
+    assert.equal(await broker.drained(2000), true);
+    const late = track(mqtt.connect(broker.url, { clientId: 'fan-8', reconnectPeriod: 0 }));
+    await waitFor(() => broker.refusals.totals.stopping >= 2, 5000, 'the late CONNECT not answered');
+    await sleep(300);
+    assert.equal(late.connected, false, 'not admitted while stopping');
+    await sleep(300);
+    assert.deepEqual(got, [`${TOPIC} before the stop`], 'no will published');
+    assert.equal(pipeline.connected, true);
   });
 });
