@@ -19,18 +19,20 @@ const { freePort } = require('./lib/free-port');
  */
 const PARTITIONED_SUBJECTS = ['devices.*.telemetry', 'device.lwt.*', 'device.status.*'];
 
+/** `subject` as a mapping's destination: its `*` tokens become {{wildcard(k)}}, k counting on from `before`. */
+function wildcardTarget(subject, before = 0) {
+  let w = before;
+  return subject
+    .split('.')
+    .map((t) => (t === '*' ? `{{wildcard(${++w})}}` : t))
+    .join('.');
+}
+
 /** The `mappings` block of a NATS config for `partitions` partitions. */
 function partitionMappings(partitions) {
   const n = Math.floor(Number(partitions));
   if (!Number.isInteger(n) || n < 1) throw new Error(`partition count must be a whole number ≥ 1, got ${partitions}`);
-  const lines = PARTITIONED_SUBJECTS.map((s) => {
-    let w = 0;
-    const target = s
-      .split('.')
-      .map((t) => (t === '*' ? `{{wildcard(${++w})}}` : t))
-      .join('.');
-    return `  "${s}": "p.{{partition(${n},1)}}.${target}"`;
-  });
+  const lines = PARTITIONED_SUBJECTS.map((s) => `  "${s}": "p.{{partition(${n},1)}}.${wildcardTarget(s)}"`);
   return `mappings = {\n${[...lines, ...unroutedMappings()].join('\n')}\n}\n`;
 }
 
@@ -43,14 +45,8 @@ function partitionMappings(partitions) {
  * the partition mappings produce is not moved again.
  */
 function unroutedMappings() {
-  return PARTITIONED_SUBJECTS.map((s) => {
-    let w = 1;
-    const target = s
-      .split('.')
-      .map((t) => (t === '*' ? `{{wildcard(${++w})}}` : t))
-      .join('.');
-    return `  "p.*.${s}": "unrouted.p.{{wildcard(1)}}.${target}"`;
-  });
+  // the partition token is the source's first wildcard
+  return PARTITIONED_SUBJECTS.map((s) => `  "p.*.${s}": "unrouted.p.{{wildcard(1)}}.${wildcardTarget(s, 1)}"`);
 }
 
 /** A fresh secret for a generated login. */

@@ -1399,6 +1399,13 @@ describe('embedded broker: devices admitted only while the pipeline can receive 
   let lines: string[];
   const clients: mqtt.MqttClient[] = [];
   const track = (c: mqtt.MqttClient) => (clients.push(c), c);
+  const pipelineClient = () =>
+    connected(broker.url, {
+      clientId: login.clientId,
+      username: login.username,
+      password: login.password,
+      clean: false,
+    });
 
   beforeEach(async () => {
     lines = [];
@@ -1422,14 +1429,7 @@ describe('embedded broker: devices admitted only while the pipeline can receive 
     assert.ok(lines.some((l) => /holds the connection of client "fan-early" without an answer/.test(l)));
     await sleep(500);
     assert.equal(device.connected, false, 'no CONNACK while the pipeline has not subscribed');
-    const pipeline = track(
-      await connected(broker.url, {
-        clientId: login.clientId,
-        username: login.username,
-        password: login.password,
-        clean: false,
-      })
-    );
+    const pipeline = track(await pipelineClient());
     const got: string[] = [];
     pipeline.on('message', (_t, p) => got.push(p.toString()));
     await pipeline.subscribeAsync('devices/+/telemetry', { qos: 1 });
@@ -1442,14 +1442,7 @@ describe('embedded broker: devices admitted only while the pipeline can receive 
   });
 
   it('stopAdmitting closes the devices without their wills and refuses new ones; the pipeline stays and drains', async () => {
-    const pipeline = track(
-      await connected(broker.url, {
-        clientId: login.clientId,
-        username: login.username,
-        password: login.password,
-        clean: false,
-      })
-    );
+    const pipeline = track(await pipelineClient());
     const got: string[] = [];
     pipeline.on('message', (t, p) => got.push(`${t} ${p.toString()}`));
     await pipeline.subscribeAsync(['devices/+/telemetry', 'device/lwt/+'], { qos: 1 });
