@@ -270,6 +270,8 @@ export = function (RED: NodeAPI) {
       maxAttempts: Math.max(1, Math.floor(optionalNumber(def.maxAttempts, badSetting('attempts', 8)) ?? 8)),
       maxQueued: Math.max(1, Math.floor(optionalNumber(def.queueSize, badSetting('queue size', 1000)) ?? 1000)),
       file: journalFile,
+      // an alert's notifications in order; one alert's page waiting for its retry does not hold up another's
+      orderKey: (job) => job.payload.alert.alert_id,
       onDelivered: () => {
         lastFailure = null;
         refreshStatus();

@@ -1,5 +1,6 @@
 // Notification delivery: one lane per channel, each sending one job at a time in order, so a slow or down
-// channel delays only itself. Failures retry with exponential backoff and jitter up to a cap and a number of
+// channel delays only itself. With `orderKey`, the order is kept per key (an alert's notifications) and a job
+// waiting for its retry does not hold up the other keys' jobs behind it. Failures retry with exponential backoff and jitter up to a cap and a number of
 // attempts, then the job is reported failed. The queue is bounded per lane (oldest dropped and reported)
 // and persisted as a JSON-lines journal so a restart resumes pending jobs; the idempotency keys of sent
 // jobs are journaled too, so a job enqueued again after a crash or a restart is not sent twice.
@@ -69,6 +70,11 @@ export interface DeliveryOptions<P> {
   onFailed?: (job: DeliveryJob<P>, reason: string) => void;
   /** an attempt failed and the job is tried again in `delayMs` (its error is job.last_error) */
   onRetry?: (job: DeliveryJob<P>, delayMs: number) => void;
+  /**
+   * Jobs of one key are sent in the order queued; another key's job may go while one waits for its retry
+   * (default: one key for all, strict order per lane)
+   */
+  orderKey?: (job: DeliveryJob<P>) => string;
   onError?: (err: Error) => void;
 }
 
@@ -81,6 +87,8 @@ type JournalLine<P> =
 interface Lane<P> {
   jobs: Array<DeliveryJob<P>>;
   busy: boolean;
+  /** the job being sent (busy) */
+  sending: DeliveryJob<P> | null;
   timer: unknown;
   timerAt: number;
 }
@@ -115,7 +123,7 @@ export class DeliveryQueue<P = unknown> {
   private lane(channel: string): Lane<P> {
     let l = this.lanes.get(channel);
     if (!l) {
-      l = { jobs: [], busy: false, timer: null, timerAt: 0 };
+      l = { jobs: [], busy: false, sending: null, timer: null, timerAt: 0 };
       this.lanes.set(channel, l);
     }
     return l;
@@ -227,7 +235,7 @@ export class DeliveryQueue<P = unknown> {
     const job: DeliveryJob<P> = { key: fullKey, channel, payload, attempts: 0, created_at: now, next_at: now };
     if (lane.jobs.length >= this.maxQueued) {
       // drop the oldest that is not in flight, so the newest state of the plant still gets through
-      const idx = lane.busy ? 1 : 0;
+      const idx = lane.jobs.findIndex((j) => j !== lane.sending);
       const [dropped] = lane.jobs.splice(idx, 1);
       if (dropped) this.fail(dropped, 'queue_full');
     }
@@ -261,22 +269,48 @@ export class DeliveryQueue<P = unknown> {
     );
   }
 
+  /**
+   * The job to send next: the first that is due and has no earlier job of its order key queued; or, when none is
+   * due, when the next one is (`at`). Without orderKey only the first job counts (strict order). A webhook that
+   * failed one alert's page held every other page behind it for its whole backoff (operator round 2026-12-07).
+   */
+  private next(lane: Lane<P>, now: number): { job: DeliveryJob<P> } | { at: number } {
+    const keyOf = this.opts.orderKey;
+    const seen = new Set<string>();
+    let at = Infinity;
+    for (const job of lane.jobs) {
+      const key = keyOf ? keyOf(job) : '';
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (job.next_at <= now) return { job };
+      at = Math.min(at, job.next_at);
+      if (!keyOf) break;
+    }
+    return { at };
+  }
+
+  private unqueue(lane: Lane<P>, job: DeliveryJob<P>): void {
+    const i = lane.jobs.indexOf(job);
+    if (i >= 0) lane.jobs.splice(i, 1);
+  }
+
   private pump(channel: string): void {
     const lane = this.lanes.get(channel);
     if (!lane || lane.busy || this.closed || lane.jobs.length === 0) return;
-    const job = lane.jobs[0];
-    const now = this.sched.now();
-    if (job.next_at > now) {
-      this.schedule(channel, lane, job.next_at);
+    const next = this.next(lane, this.sched.now());
+    if (!('job' in next)) {
+      this.schedule(channel, lane, next.at);
       return;
     }
+    const job = next.job;
     const send = this.opts.senders[channel];
     lane.busy = true;
+    lane.sending = job;
     job.attempts++;
     const p = (async () => {
       try {
         await send(job);
-        lane.jobs.shift();
+        this.unqueue(lane, job);
         this.remember(job.key);
         this.journal({ op: 'done', key: job.key });
         this.delivered++;
@@ -286,7 +320,7 @@ export class DeliveryQueue<P = unknown> {
         job.last_error = e.message;
         const retryable = !(e instanceof DeliveryError) || e.retryable;
         if (!retryable || job.attempts >= this.maxAttempts) {
-          lane.jobs.shift();
+          this.unqueue(lane, job);
           this.fail(job, retryable ? `gave up after ${job.attempts} attempts: ${e.message}` : e.message);
         } else {
           const hinted = e instanceof DeliveryError ? e.retryAfterMs : undefined;
@@ -297,6 +331,7 @@ export class DeliveryQueue<P = unknown> {
         }
       } finally {
         lane.busy = false;
+        lane.sending = null;
       }
     })();
     this.inflight.add(p);

@@ -182,6 +182,48 @@ describe('alert delivery queue', () => {
     );
   });
 
+  it("with orderKey, a job waiting for its retry holds up only its own key's jobs, not the others' (operator round 2026-12-07)", async () => {
+    const sched = new FakeScheduler();
+    // a receiver that fails alert A's page twice (something in that page) and takes everything else
+    const calls: string[] = [];
+    let aFailures = 2;
+    const sender = async (job: DeliveryJob<P>) => {
+      calls.push(job.key);
+      if (job.key === 'c:A-open' && aFailures-- > 0) throw new Error('HTTP 500');
+    };
+    const { q, delivered } = queue(
+      sched,
+      { c: sender },
+      { orderKey: (j) => j.key.slice(2, 3) } // "A" or "B": the alert
+    );
+    q.enqueue('c', 'A-open', { n: 1 });
+    q.enqueue('c', 'B-open', { n: 2 });
+    q.enqueue('c', 'A-resolve', { n: 3 });
+    q.enqueue('c', 'B-resolve', { n: 4 });
+    await sched.advance(0);
+    // A's page failed and waits 1 s; B's two go at once; A's resolve waits behind A's page
+    assert.deepEqual(calls, ['c:A-open', 'c:B-open', 'c:B-resolve']);
+    assert.deepEqual(delivered, ['c:B-open', 'c:B-resolve']);
+    await sched.advance(5000);
+    assert.deepEqual(delivered, ['c:B-open', 'c:B-resolve', 'c:A-open', 'c:A-resolve']);
+    // without orderKey the lane keeps strict order: B waits behind A's retries
+    const strict = new FakeScheduler();
+    const s2: string[] = [];
+    let failures = 1;
+    const { q: fifo } = queue(strict, {
+      c: async (job) => {
+        s2.push(job.key);
+        if (job.key === 'c:A-open' && failures-- > 0) throw new Error('HTTP 500');
+      },
+    });
+    fifo.enqueue('c', 'A-open', { n: 1 });
+    fifo.enqueue('c', 'B-open', { n: 2 });
+    await strict.advance(0);
+    assert.deepEqual(s2, ['c:A-open']);
+    await strict.advance(5000);
+    assert.deepEqual(s2, ['c:A-open', 'c:A-open', 'c:B-open']);
+  });
+
   it('is bounded per channel: the oldest waiting job is failed with queue_full', async () => {
     const sched = new FakeScheduler();
     const s = scripted([new Error('down')]);
