@@ -198,7 +198,9 @@ async function startNatsCluster({
     return file;
   });
   function spawnOne(i) {
-    const p = spawn(bin, ['-c', configs[i]], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // its own process group: a terminal's Ctrl+C to npm run start:cluster must not stop the servers before the
+    // instances have acknowledged what they hold (start-cluster.js stops the servers last)
+    const p = spawn(bin, ['-c', configs[i]], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     outputs[i] = '';
     const take = (c) => {
       outputs[i] += c;

@@ -51,7 +51,16 @@ async function waitPort(port, what, ms = 30000) {
 }
 
 function spawnChild(name, cmd, args, env, { critical = true, onLine = null, service = false, stdin = false } = {}) {
-  const child = spawn(cmd, args, { cwd: root, env, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  // a process group of its own: a terminal's Ctrl+C reaches this script only, whose shutdown() stops the children
+  // once each and in order. In the terminal's group each instance got SIGINT twice (the terminal's and ours) and took
+  // the second for "stop now, without waiting", and Redis and NATS stopped with the instances instead of after
+  // them (verification round 2026-12-07). npm start spawns its Node-RED the same way.
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env,
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   printLines(child, name, onLine);
   child.on('exit', (code, signal) => {
     if (!stopping && critical) {
