@@ -62,7 +62,7 @@ describe('npm run start:cluster and a terminal’s Ctrl+C', function () {
       }
       // after a failure: the servers it started (their own process groups) name the cluster home in their arguments
       for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-        let cmd = '';
+        let cmd: string;
         try {
           cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
         } catch {
