@@ -71,6 +71,21 @@ function nodeRedPid(parent: number): number {
   return Number(line.trim().split(/\s+/)[0]);
 }
 
+/** Every process below `pid` (children, their children, …). */
+function descendants(pid: number): number[] {
+  let out: string;
+  try {
+    out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+  } catch {
+    return []; // ps exits 1 when there is none
+  }
+  const children = out
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
+  return children.flatMap((c) => [c, ...descendants(c)]);
+}
+
 /** Waits for npm start to have started a Node-RED other than `previous` and returns its pid. */
 function nextNodeRed(parent: number, previous: number): Promise<number> {
   return waitFor(
@@ -104,7 +119,17 @@ describe('npm start going down', function () {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-start-stop-'));
   });
   afterEach(() => {
-    if (started && started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL');
+    if (started && started.child.exitCode === null && started.child.signalCode === null) {
+      // its children first: a SIGKILL of the script alone leaves its Node-RED closing on its own, writing its alert
+      // state into the home being removed (CI 2026-12-07: ENOTEMPTY in this hook)
+      for (const pid of descendants(started.child.pid!))
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      started.child.kill('SIGKILL');
+    }
     // under npm the script outlives a failed test in npm's process group (its children stop when it does)
     if (started?.child.spawnargs[0] === 'npm')
       try {
@@ -113,7 +138,7 @@ describe('npm start going down', function () {
         // the group is gone
       }
     started = null;
-    fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });
 
   it('Node-RED killed with SIGKILL is started again with the broker kept up; one that keeps dying stops the script', async () => {
