@@ -263,6 +263,9 @@ export = function (RED: NodeAPI) {
         : undefined;
     const journalLog = new LineWindow({ linesPerWindow: 2, windowMs: 60_000 });
     const deliveryLog = new LineWindow({ linesPerWindow: 3, windowMs: 60_000 });
+    /** "<channel>: the <kind> notification of <device> (<rule>)": the retry and give-up warnings name it alike */
+    const notificationOf = (job: DeliveryJob<Notification>) =>
+      `${channelLabels[job.channel] ?? job.channel}: the ${job.payload.kind} notification of ${job.payload.alert.device_id} (${job.payload.alert.rule})`;
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
@@ -280,18 +283,15 @@ export = function (RED: NodeAPI) {
       // round 2026-12-07: a webhook hanging 10 s per attempt, 3 min 18 s of silence, then "gave up after 8
       // attempts" on the debug output only); a few lines, then one summary a minute
       onRetry: (job, delayMs) => {
-        const n = job.payload;
         const line = deliveryLog.note(
-          `${channelLabels[job.channel] ?? job.channel}: the ${n.kind} notification of ${n.alert.device_id} (${n.alert.rule}) failed (${job.last_error ?? 'unknown error'}), attempt ${job.attempts}; trying again in ${Math.max(1, Math.round(delayMs / 1000))} s, ${queue.pendingCount(job.channel)} waiting on this channel`,
+          `${notificationOf(job)} failed (${job.last_error ?? 'unknown error'}), attempt ${job.attempts}; trying again in ${Math.max(1, Math.round(delayMs / 1000))} s, ${queue.pendingCount(job.channel)} waiting on this channel`,
           Date.now()
         );
         if (line !== null) node.warn(line);
       },
       onFailed: (job, reason) => {
         lastFailure = reason;
-        node.warn(
-          `${channelLabels[job.channel] ?? job.channel}: the ${job.payload.kind} notification of ${job.payload.alert.device_id} (${job.payload.alert.rule}) was not delivered: ${reason}`
-        );
+        node.warn(`${notificationOf(job)} was not delivered: ${reason}`);
         const n = job.payload;
         const reject = {
           code: 'delivery_failed',

@@ -448,7 +448,7 @@ async function startEmbeddedBroker(o) {
   // start stopped had what they sent after the last drain acknowledged and lost (operator round 2026-12-07:
   // 396 of 5,715 acknowledged messages across two restarts, 85 of 830 across one Ctrl+C, none counted).
   // 'waiting' until the pipeline has subscribed (with o.waitForPipeline; tests of other rules admit at once),
-  // 'open', 'closing' from stopAdmitting() on. A refused or closed device keeps its unacknowledged messages.
+  // 'open', 'closing' from stopAdmitting() on. A held or closed device keeps its unacknowledged messages.
   let admitting = o.waitForPipeline ? 'waiting' : 'open';
   let admitTimer = null;
   // device CONNECTs waiting for the pipeline ({client, admit}); bounded by the connection cap

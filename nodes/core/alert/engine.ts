@@ -8,6 +8,9 @@ import { FirstEntry } from '../first-entry';
 import { ClockStepDetector } from '../clock-step';
 
 /** A condition seen on a message: the rule fired for the device, or the rule's condition is clear. */
+/** The resolve note of an immediate clear that brings none of its own (AlertSignal.note). */
+export const CLEARED_NOTE = 'condition cleared';
+
 export interface AlertSignal {
   kind: 'trigger' | 'clear';
   device_id: string;
@@ -298,7 +301,7 @@ export class AlertEngine {
               current,
               now,
               'auto',
-              signal.immediate ? (signal.note ?? 'condition cleared') : `clear for ${t.clearPoints} points`
+              signal.immediate ? (signal.note ?? CLEARED_NOTE) : `clear for ${t.clearPoints} points`
             ),
           ],
         };

@@ -2,6 +2,7 @@
 // write a friendlier one. The LLM is asked once per incident (alert id) and severity, and cached; when it is slow, down
 // or answers nonsense, the template is used and the notification goes out anyway.
 import type { Alert } from '../contract';
+import { CLEARED_NOTE } from './engine';
 import { proseProblem } from '../names';
 import { failureText, outboundFetch } from '../outbound';
 import { BoundedMap } from '../bounded-map';
@@ -44,7 +45,7 @@ export function templateSummary(a: Alert): string {
     // the outage's length; it is the alert's. How long the trouble lasted comes with the clear, as its note
     // (system-alert.ts: "MOBY could not hear the devices for 3 min"; operator round 2026-12-07)
     if (system) {
-      const lasted = a.resolved_by === 'auto' && a.resolve_note && a.resolve_note !== 'condition cleared';
+      const lasted = a.resolved_by === 'auto' && a.resolve_note && a.resolve_note !== CLEARED_NOTE;
       return `RESOLVED, was ${a.severity.toUpperCase()}: ${SYSTEM_RESOLVED[a.rule](a)}.${lasted ? ` ${a.resolve_note}.` : ''} The alert was open${open ? ` for ${open}` : ''}${by}.`;
     }
     // "RESOLVED, was CRITICAL: Device pump-901 is offline" was skimmed as the device still being down (operator

@@ -103,9 +103,13 @@ export const JITTER_GAP_INTERVALS = 3;
  */
 export function afterSilence(s: IncidentState, at: number | undefined): boolean {
   if (at === undefined || !Number.isFinite(at) || s.lastAt === undefined || !(at > s.lastAt)) return false;
-  const usual = s.interval;
-  if (usual === undefined || (s.intervals ?? 0) < RESTART_MIN_INTERVALS) return false;
-  return at - s.lastAt >= JITTER_GAP_INTERVALS * usual;
+  const usual = knownInterval(s);
+  return usual !== undefined && at - s.lastAt >= JITTER_GAP_INTERVALS * usual;
+}
+
+/** The device's usual interval between points (ms), once enough were seen to trust it; else undefined. */
+function knownInterval(s: IncidentState): number | undefined {
+  return s.interval !== undefined && (s.intervals ?? 0) >= RESTART_MIN_INTERVALS ? s.interval : undefined;
 }
 /** weight of a new interval in the usual interval (≈ 20-interval memory) */
 const INTERVAL_LAMBDA = 0.05;
@@ -207,10 +211,10 @@ export function settling(s: IncidentState, cfg: IncidentConfig, at: number | und
   if (last !== undefined && at > last) {
     const dt = at - last;
     const usual = s.interval;
-    const known = usual !== undefined && (s.intervals ?? 0) >= RESTART_MIN_INTERVALS;
+    const known = knownInterval(s);
     const gap = s.resumed ? Math.max(cfg.restartGapMs, RESUMED_GAP_MS) : cfg.restartGapMs;
     delete s.resumed;
-    if (known && dt >= gap && dt >= RESTART_GAP_INTERVALS * usual!) s.graceUntil = at + cfg.restartGraceMs;
+    if (known !== undefined && dt >= gap && dt >= RESTART_GAP_INTERVALS * known) s.graceUntil = at + cfg.restartGraceMs;
     else {
       // a restart's silence is not a usual interval
       s.interval = usual === undefined ? dt : usual + INTERVAL_LAMBDA * (dt - usual);
