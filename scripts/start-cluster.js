@@ -23,6 +23,9 @@ const firstPort = Number(process.env.MOBY_PORT || 1880);
 const children = [];
 let nats = null;
 let stopping = false;
+/** Secret strings the children may print (an instance logs the client id it connected as), and what stands in for them. */
+const hidden = [];
+const hideSecrets = (line) => hidden.reduce((l, [secret, label]) => l.split(secret).join(label), line);
 
 const log = (line) => console.log(`[cluster] ${line}`);
 
@@ -61,7 +64,7 @@ function spawnChild(name, cmd, args, env, { critical = true, onLine = null, serv
     stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  printLines(child, name, onLine);
+  printLines(child, name, onLine, hideSecrets);
   child.on('exit', (code, signal) => {
     if (!stopping && critical) {
       log(`${name} exited (${signal || code}); stopping everything`);
@@ -186,6 +189,7 @@ async function main() {
   }
 
   const secrets = clusterSecrets();
+  hidden.push([secrets.MOBY_MQTT_CLIENT_ID, '<the pipeline client id in cluster-secrets.json>']);
   const ports = [];
   const ready = [];
   for (let k = 0; k < instances; k++) {

@@ -52,6 +52,14 @@ describe('npm run start:cluster and a terminal’s Ctrl+C', function () {
       assert.doesNotMatch(output, /You insist/, 'Redis was stopped once');
       const instanceStop = output.search(/\[moby-0\].*shutting down/);
       assert.ok(instanceStop >= 0, `the instance stopped in order:\n${output.slice(-3000)}`);
+      // the pipeline's client id is a secret here (NATS 2.9 hands an MQTT session to whoever names its id): the
+      // instance logs the id it connected as, and the script prints that line with the id hidden
+      const { MOBY_MQTT_CLIENT_ID: clientId } = JSON.parse(
+        fs.readFileSync(path.join(home, 'cluster-secrets.json'), 'utf8')
+      );
+      assert.ok(clientId.length > 20, 'a secret client id was made');
+      assert.ok(!output.includes(clientId), 'the output never shows the pipeline client id');
+      assert.match(output, /\[moby-0\].*connected to .* as <the pipeline client id in cluster-secrets\.json>/);
     } finally {
       if (child.exitCode === null && child.signalCode === null) {
         try {
