@@ -16,6 +16,7 @@ import { DeliveryError, DeliveryQueue, type DeliveryJob } from '../core/alert/de
 import { LineWindow } from '../core/line-window';
 import {
   notificationKey,
+  PAGE_KINDS,
   notificationKindsByAlert,
   type Notification,
   type NotificationKind,
@@ -266,11 +267,40 @@ export = function (RED: NodeAPI) {
     /** "<channel>: the <kind> notification of <device> (<rule>)": the retry and give-up warnings name it alike */
     const notificationOf = (job: DeliveryJob<Notification>) =>
       `${channelLabels[job.channel] ?? job.channel}: the ${job.payload.kind} notification of ${job.payload.alert.device_id} (${job.payload.alert.rule})`;
+    /** output 2 for a notification not delivered: given up, or (`stillTrying`) a page overdue but kept */
+    const deliveryFailed = (job: DeliveryJob<Notification>, reason: string, stillTrying: boolean) => {
+      const n = job.payload;
+      const reject = {
+        code: 'delivery_failed',
+        reason: `${channelLabels[job.channel] ?? job.channel}: ${reason}`,
+        device_id: n.alert.device_id,
+      };
+      node.send([
+        null,
+        {
+          topic: 'alert-delivery-failed',
+          payload: {
+            channel: job.channel,
+            channel_name: channelLabels[job.channel],
+            key: job.key,
+            kind: n.kind,
+            attempts: job.attempts,
+            error: reason,
+            still_trying: stillTrying,
+            alert: n.alert,
+          },
+          moby: { reject },
+        },
+        null,
+      ]);
+    };
+    const capMs = secondsSetting(def.retryCapSec, 60000) || 1;
+    const maxAttempts = Math.max(1, Math.floor(optionalNumber(def.maxAttempts, badSetting('attempts', 8)) ?? 8));
     const queue = new DeliveryQueue<Notification>({
       senders,
       baseMs: secondsSetting(def.retryBaseSec, 1000) || 1,
-      capMs: secondsSetting(def.retryCapSec, 60000) || 1,
-      maxAttempts: Math.max(1, Math.floor(optionalNumber(def.maxAttempts, badSetting('attempts', 8)) ?? 8)),
+      capMs,
+      maxAttempts,
       maxQueued: Math.max(1, Math.floor(optionalNumber(def.queueSize, badSetting('queue size', 1000)) ?? 1000)),
       file: journalFile,
       // an alert's notifications in order; one alert's page waiting for its retry does not hold up another's
@@ -289,32 +319,28 @@ export = function (RED: NodeAPI) {
         );
         if (line !== null) node.warn(line);
       },
+      // a page is not given up while its alert is open and nobody has acknowledged it: the receiver coming back
+      // after the last attempt still gets it (left alone at stop 54: a webhook down for ~4 minutes lost every page
+      // for good, the alert stayed open and the next word was the hourly reminder); resolves, acks and updates,
+      // and pages of alerts handled meanwhile, give up as before
+      keepTrying: (job) => {
+        if (!PAGE_KINDS.has(job.payload.kind)) return false;
+        const a = engine.get(job.payload.alert.alert_id);
+        return !!a && a.status === 'open' && !a.acknowledged;
+      },
+      onOverdue: (job, error) => {
+        lastFailure = `still trying: ${error}`;
+        node.warn(
+          `${notificationOf(job)} was not delivered after ${job.attempts} attempts (${error}); still trying, at most every ${Math.max(1, Math.round(capMs / 1000))} s, while the alert is open and unacknowledged`
+        );
+        deliveryFailed(job, `not delivered after ${job.attempts} attempts: ${error}`, true);
+        refreshStatus();
+      },
       onFailed: (job, reason) => {
         lastFailure = reason;
         node.warn(`${notificationOf(job)} was not delivered: ${reason}`);
-        const n = job.payload;
-        const reject = {
-          code: 'delivery_failed',
-          reason: `${channelLabels[job.channel] ?? job.channel}: ${reason}`,
-          device_id: n.alert.device_id,
-        };
-        node.send([
-          null,
-          {
-            topic: 'alert-delivery-failed',
-            payload: {
-              channel: job.channel,
-              channel_name: channelLabels[job.channel],
-              key: job.key,
-              kind: n.kind,
-              attempts: job.attempts,
-              error: reason,
-              alert: n.alert,
-            },
-            moby: { reject },
-          },
-          null,
-        ]);
+        // a page already reported overdue on output 2 is not reported again when it is finally given up
+        if (job.attempts <= maxAttempts) deliveryFailed(job, reason, false);
         refreshStatus();
       },
       // a full disk fails every journal line: 80 identical warnings in one second for 40 alerts (operator round

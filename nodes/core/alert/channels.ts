@@ -11,6 +11,12 @@ import { clockTime } from '../span';
 
 export type NotificationKind = 'open' | 'update' | 'raise' | 'ack' | 'resolve' | 'escalate' | 'repeat';
 
+/**
+ * The notifications that page someone about an alert needing action: its opening, a raised severity, an escalation.
+ * moby-alert does not give these up while the alert is open and unacknowledged (a reminder is superseded by the next).
+ */
+export const PAGE_KINDS: ReadonlySet<NotificationKind> = new Set<NotificationKind>(['open', 'raise', 'escalate']);
+
 /** A notification's idempotency key in the delivery queue: per alert and kind, a reminder's with its number. */
 export function notificationKey(alertId: string, kind: NotificationKind, seq?: number): string {
   return `${alertId}:${kind}${seq !== undefined ? `:${seq}` : ''}`;

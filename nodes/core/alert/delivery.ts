@@ -1,7 +1,7 @@
 // Notification delivery: one lane per channel, each sending one job at a time in order, so a slow or down
 // channel delays only itself. With `orderKey`, the order is kept per key (an alert's notifications) and a job
 // waiting for its retry does not hold up the other keys' jobs behind it. Failures retry with exponential backoff and jitter up to a cap and a number of
-// attempts, then the job is reported failed. The queue is bounded per lane (oldest dropped and reported)
+// attempts, then the job is reported failed, unless `keepTrying` keeps it (a page that must not be given up). The queue is bounded per lane (oldest dropped and reported)
 // and persisted as a JSON-lines journal so a restart resumes pending jobs; the idempotency keys of sent
 // jobs are journaled too, so a job enqueued again after a crash or a restart is not sent twice.
 import fs from 'node:fs';
@@ -56,8 +56,14 @@ export interface DeliveryOptions<P> {
   baseMs?: number;
   /** longest retry delay (default 60000 ms) */
   capMs?: number;
-  /** attempts before a job is failed (default 8) */
+  /** attempts before a job is failed (default 8), unless `keepTrying` keeps it */
   maxAttempts?: number;
+  /**
+   * Asked when a job has used its attempts: true keeps it queued, its backoff going on up to `capMs`, until it is delivered or this answers false after a later failure (moby-alert: a page of an alert still open and
+   * unacknowledged). `onOverdue` reports it once, at the attempt that would have given it up (instead of `onRetry`).
+   */
+  keepTrying?: (job: DeliveryJob<P>) => boolean;
+  onOverdue?: (job: DeliveryJob<P>, error: string) => void;
   /** jobs held per channel (default 1000); beyond it the oldest is failed with queue_full */
   maxQueued?: number;
   /** journal file; omitted = memory only */
@@ -319,7 +325,9 @@ export class DeliveryQueue<P = unknown> {
         const e = err as Error;
         job.last_error = e.message;
         const retryable = !(e instanceof DeliveryError) || e.retryable;
-        if (!retryable || job.attempts >= this.maxAttempts) {
+        const spent = job.attempts >= this.maxAttempts;
+        const kept = retryable && spent && (this.opts.keepTrying?.(job) ?? false);
+        if (!retryable || (spent && !kept)) {
           this.unqueue(lane, job);
           this.fail(job, retryable ? `gave up after ${job.attempts} attempts: ${e.message}` : e.message);
         } else {
@@ -327,7 +335,9 @@ export class DeliveryQueue<P = unknown> {
           const delay = retryDelay(job.attempts, this.retry, hinted, this.random);
           job.next_at = this.sched.now() + delay;
           this.journal({ op: 'try', key: job.key, attempts: job.attempts, next_at: job.next_at, error: e.message });
-          this.opts.onRetry?.(job, delay);
+          // the attempt that would have given the job up is reported as overdue instead of as one more retry
+          if (kept && job.attempts === this.maxAttempts) this.opts.onOverdue?.(job, e.message);
+          else this.opts.onRetry?.(job, delay);
         }
       } finally {
         lane.busy = false;

@@ -157,6 +157,46 @@ describe('alert delivery queue', () => {
     assert.equal(failed.find((f) => f.key === 'bad:k')!.reason, 'HTTP 400');
   });
 
+  it('keeps a job past maxAttempts while keepTrying says so, at the capped backoff, and reports it overdue once', async () => {
+    const sched = new FakeScheduler();
+    // down for 12 attempts, then back
+    const down = scripted(Array.from({ length: 12 }, () => new Error('HTTP 503')));
+    let alertOpen = true;
+    const overdue: Array<{ key: string; attempts: number; error: string }> = [];
+    const { q, delivered, failed } = queue(
+      sched,
+      { hook: down.sender(sched) },
+      {
+        maxAttempts: 3,
+        orderKey: (job) => job.key.split(':')[1],
+        keepTrying: (job) => job.key.endsWith(':open') && alertOpen,
+        onOverdue: (job, error) => overdue.push({ key: job.key, attempts: job.attempts, error }),
+      }
+    );
+    q.enqueue('hook', 'a1:open', { n: 1 });
+    q.enqueue('hook', 'a9:update', { n: 2 });
+    await sched.advance(600_000);
+    assert.deepEqual(failed, [{ key: 'hook:a9:update', reason: 'gave up after 3 attempts: HTTP 503' }]);
+    assert.deepEqual(overdue, [{ key: 'hook:a1:open', attempts: 3, error: 'HTTP 503' }], 'reported once');
+    assert.deepEqual(delivered, ['hook:a1:open'], 'the page got through once the receiver was back');
+    const opens = down.calls.filter((c) => c.key === 'hook:a1:open').map((c) => c.at);
+    assert.equal(opens.length, 10, '9 failed attempts (3 of the 12 failures went to the update), then the delivery');
+    const gaps = opens.slice(1).map((t, i) => t - opens[i]);
+    assert.deepEqual(gaps.slice(-4), [16000, 16000, 16000, 16000], 'tried again at the cap');
+
+    // a page whose alert was handled meanwhile gives up at its next failure
+    const still = scripted(Array.from({ length: 50 }, () => new Error('HTTP 503')));
+    const second = queue(sched, { hook: still.sender(sched) }, { maxAttempts: 3, keepTrying: () => alertOpen });
+    second.q.enqueue('hook', 'a2:open', { n: 1 });
+    await sched.advance(60_000);
+    assert.equal(second.failed.length, 0);
+    alertOpen = false;
+    await sched.advance(20_000);
+    assert.equal(second.failed.length, 1);
+    assert.match(second.failed[0].reason, /^gave up after \d+ attempts: HTTP 503$/);
+    assert.equal(second.q.pendingCount(), 0);
+  });
+
   it('keeps order per channel, one send in flight, and a stuck channel does not delay another', async () => {
     const sched = new FakeScheduler();
     const stuck = scripted(Array.from({ length: 5 }, () => new Error('down')));
