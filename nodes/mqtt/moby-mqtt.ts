@@ -42,6 +42,7 @@ import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, AnyNode } from '../li
 import { mountMobyRoutes } from '../lib/routes';
 import { registerIngestProbe } from '../lib/ingest-watch';
 import { connectionLostCause, deafReason, sourceCanHear, type SourceLoad } from '../core/mqtt/ingest-stall';
+import { receivingSince } from '../core/mqtt/keepalive';
 import { countIn, countOut, countRejected, provideGauge, metricsRegistry } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { preview, previewTopic } from '../core/names';
@@ -105,6 +106,11 @@ const unsettledTotal = new Counter({
 const sessionsLost = new Counter({
   name: 'moby_mqtt_sessions_lost_total',
   help: 'Reconnects on which the broker no longer had the persistent session it had before (a restart without persistence, an expiry, a takeover with a clean session): QoS 1 messages it held for us, unacknowledged ones included, are gone at the broker',
+  registers: [metricsRegistry],
+});
+const disconnects = new Counter({
+  name: 'moby_mqtt_disconnects_total',
+  help: 'Connections to the broker lost (each is followed by a reconnect); QoS 0 messages sent meanwhile are not delivered, QoS 1 ones wait in the persistent session',
   registers: [metricsRegistry],
 });
 const skippedAcks = new Counter({
@@ -478,6 +484,20 @@ export = function (RED: NodeAPI) {
         }
         original(packet, cb, cbStorePut, noStore);
       };
+      // mqtt.js drops the connection when no PINGRESP came 1.5 keep-alives after its last ping, even while packets
+      // keep arriving: the PINGRESP is queued behind them (a flood of QoS 0 messages faster than the flow takes
+      // them, or our own pause below). A client without keys flooding QoS 0 at the embedded broker disconnected
+      // the pipeline every 10–14 s, and every QoS 0 message published while it reconnected was lost uncounted
+      // (red-team round of 2026-12-07). A connection that delivers packets, or holds packets we have not read
+      // yet (paused), is alive: ping again now (the broker must hear from us within 1.5 keep-alives) and look again.
+      let lastPacketAt = Date.now();
+      c.on('packetreceive', () => (lastPacketAt = Date.now()));
+      const keepaliveTimeout = c.onKeepaliveTimeout.bind(c);
+      c.onKeepaliveTimeout = () => {
+        if (!gate.paused && !receivingSince(lastPacketAt, Date.now(), keepalive)) return keepaliveTimeout();
+        c.reschedulePing(true);
+        c.sendPing();
+      };
       internals.handleMessage = (_packet, cb) => {
         // Safety net for brokers that send more than the window (no in-flight limit, e.g. aedes): stop reading
         // until there is room. Only beyond the window, never at it: a paused packet pump also holds back the
@@ -518,6 +538,7 @@ export = function (RED: NodeAPI) {
         // a warning with the cause: an operator saw only "[info] disconnected" while the devices went unheard for
         // two minutes, until the monitoring-blind alert (operator round 2026-12-07)
         if (connected) {
+          disconnects.inc();
           lostAt = Date.now();
           node.warn(
             `disconnected from ${connectedTo} (${connectionLostCause(lastError)}): reconnecting; the devices are not heard until then`

@@ -195,6 +195,43 @@ describe('moby-mqtt-in: acknowledge once settled (aedes, Node-RED runtime)', fun
     assert.match(await metrics.metricsText(), /moby_mqtt_stalled 0\b/);
   });
 
+  it('a paused pump longer than the keep-alive keeps the connection: the PINGRESP behind unread packets is not taken for a dead broker', async () => {
+    // mqtt.js counted only PINGRESPs: one queued behind packets the source had not read (paused here, or a QoS 0
+    // flood faster than the flow) dropped the connection after 1.5 keep-alives, and the broker redelivered, or with
+    // QoS 0 lost, everything meanwhile (red-team round of 2026-12-07: a disconnect every 10–14 s)
+    const disconnects = async () =>
+      Number(/moby_mqtt_disconnects_total (\d+)/.exec(await metrics.metricsText())?.[1] ?? 0);
+    await helper.load(
+      [mqttNodes, holdNode],
+      [
+        mobyBroker(env.broker.url, { clientId: 'moby-node-test', keepalive: 1, window: 100, settleTimeout: 60 }),
+        mobyIn('in', 't/#', [['h']]),
+        { id: 'h', type: 'test-hold' },
+      ],
+      { b: { user: 'u', password: 'p' } }
+    );
+    await connected();
+    await sleep(100); // SUBACK
+    const before = await disconnects();
+    await publish(Array.from({ length: 150 }, (_, i) => `k${i}`)); // aedes sends them all: 50 beyond the window
+    // the gate holds the pump once more than the window is unacknowledged: the 101st is taken in, then it waits
+    await waitFor(() => held.length === 101, 5000, 'the window full, the pump paused');
+    await sleep(4000); // 4 keep-alives
+    assert.equal(held.length, 101, 'nothing more read while paused');
+    assert.equal(await disconnects(), before, 'no disconnect while paused');
+    assert.match(await metrics.metricsText(), /moby_mqtt_connected 1\b/);
+    // the rest arrive on the same connection, not as redeliveries of a new session
+    for (const h of held.splice(0)) h.done();
+    await waitFor(() => held.length === 49, 5000, 'the 49 behind the pause');
+    assert.ok(
+      held.every((h) => !h.msg.redelivered),
+      'none redelivered'
+    );
+    for (const h of held.splice(0)) h.done();
+    await waitFor(() => env.broker.acks.length === 150, 5000, 'all acked');
+    assert.equal(await disconnects(), before);
+  });
+
   it('json mode: invalid JSON is acknowledged and logged (no Catch node) with the topic and the text escaped', async () => {
     await helper.load([mqttNodes], [brokerNode(), mobyIn('in', 't/#', [[]], { datatype: 'json' })], {
       b: { user: 'u', password: 'p' },
