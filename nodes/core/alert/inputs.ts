@@ -221,8 +221,19 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   // A persistent alarm opens on the points' own scores crossing the threshold again and again; the score sent is
   // the smoothed one, often still below it then: "pca score 0.87 vs threshold 1" read as a false alarm
   const persistentBelow = !why && threshold !== undefined && inc !== undefined && !(r.score > threshold);
+  // A reason-led alarm whose latest score is not above its threshold: the score is left out (it stays in `value`),
+  // and only how high it went, when above: "sudden jump on sensor x … (pca score 0.068, threshold 1)" still read
+  // as "not an anomaly" at 3 a.m. (operator round of 2026-12-07)
+  const reasonContext =
+    threshold === undefined
+      ? ` (${score}${peak})`
+      : r.score > threshold
+        ? ` (${score} above threshold ${fmtNum(threshold)}${peak})`
+        : hasPeak && (inc!.peak as number) > 1
+          ? ` (${method} score up to ${fmtNum(inc!.peak as number)} × threshold)`
+          : '';
   const message = why
-    ? `Anomaly on ${device}${why} (${score}${threshold !== undefined ? `, threshold ${fmtNum(threshold)}` : ''}${peak})${topText}`
+    ? `Anomaly on ${device}${why}${reasonContext}${topText}`
     : persistentBelow
       ? // without the smoothed score (in `value`): "above threshold 1 (smoothed score 0.6147)" read as a
         // contradiction to the operator of round 2026-12-06; how high the alarm went says more

@@ -440,28 +440,29 @@ describe('alert input mapping', () => {
     };
     assert.equal(
       msg({ reason: 'noise', feature: 'pressure', severity: 'warning' }),
-      'Anomaly on pump-009: sensor pressure noisy (pca score 0.0731, threshold 1)'
+      'Anomaly on pump-009: sensor pressure noisy'
     );
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning' }),
-      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1)'
+      'Anomaly on pump-009: intermittent spikes on sensor vibration'
     );
     assert.equal(
       msg({ reason: 'noise', feature: 'pressure', pattern: 'jump', severity: 'warning' }),
-      'Anomaly on pump-009: sudden jump on sensor pressure (pca score 0.0731, threshold 1)'
+      'Anomaly on pump-009: sudden jump on sensor pressure'
     );
     assert.equal(
       msg({ reason: 'flatline', feature: 'temperature', severity: 'warning' }),
-      'Anomaly on pump-009: sensor temperature flat-lined (pca score 0.0731, threshold 1)'
+      'Anomaly on pump-009: sensor temperature flat-lined'
     );
     assert.equal(
       msg({ reason: 'drift', severity: 'warning' }),
-      'Anomaly on pump-009: slow drift away from calibration (pca score 0.0731, threshold 1) (most unusual: flow)'
+      'Anomaly on pump-009: slow drift away from calibration (most unusual: flow)'
     );
-    // critical stays once reached: the message says how high the alarm went, beside the latest score
+    // critical stays once reached: the message says how high the alarm went; the latest score, below the threshold,
+    // is left out (operator round 2026-12-07: "(pca score 0.068, threshold 1)" read as "not an anomaly")
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'critical', peak: 2.41 }),
-      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1, peak 2.41 × threshold)'
+      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score up to 2.41 × threshold)'
     );
     assert.equal(
       msg({ reason: 'persistent', severity: 'critical', peak: 2.5 }),
@@ -469,27 +470,43 @@ describe('alert input mapping', () => {
     );
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', severity: 'warning', peak: 0.8 }),
-      'Anomaly on pump-009: sensor vibration noisy (pca score 0.0731, threshold 1)',
+      'Anomaly on pump-009: sensor vibration noisy',
       'a warning that never went above its threshold has no peak to explain'
     );
     // a spike alarm's later points are warnings while the alert stays critical in the engine: the peak stays
     // (before: every demo spikes alert read "pca score 0.03, threshold 1")
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning', peak: 2.41 }),
-      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score 0.0731, threshold 1, peak 2.41 × threshold)'
+      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score up to 2.41 × threshold)'
     );
     // a noise alarm says how much the sensor moves against calibration: its own measure, where the model's score
     // beside it may be far below the threshold (operator round 2026-12-06: "spikes … (pca score 0.049,
     // threshold 1)" read as a false alarm)
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning', jitter: 7.3 }),
-      'Anomaly on pump-009: intermittent spikes on sensor vibration, moving 7.3× as much as in calibration (pca score 0.0731, threshold 1)'
+      'Anomaly on pump-009: intermittent spikes on sensor vibration, moving 7.3× as much as in calibration'
     );
     assert.equal(
       msg({ reason: 'noise', feature: 'pressure', severity: 'warning', jitter: 0.5 }),
-      'Anomaly on pump-009: sensor pressure noisy (pca score 0.0731, threshold 1)',
+      'Anomaly on pump-009: sensor pressure noisy',
       'no ratio below 1 (never a noise alarm) is shown'
     );
+    // a reason-led alarm whose latest score is above the threshold says so, with the peak when higher
+    assert.equal(
+      msg({ reason: 'noise', feature: 'vibration', pattern: 'jump', severity: 'critical', peak: 32, jitter: 9.1 }),
+      'Anomaly on pump-009: sudden jump on sensor vibration, moving 9.1× as much as in calibration (pca score up to 32 × threshold)'
+    );
+    {
+      const r = signalsFromMessage({
+        payload: point('pump-009'),
+        anomaly: { ...base, score: 3.2, alarm: true, incident: { reason: 'drift', severity: 'critical', peak: 6 } },
+      });
+      assert.ok(r.ok);
+      assert.equal(
+        r.signals[0].message,
+        'Anomaly on pump-009: slow drift away from calibration (pca score 3.2 above threshold 1, peak 6 × threshold) (most unusual: flow)'
+      );
+    }
     // at its peak now: said once
     const atPeak = signalsFromMessage({
       payload: point('pump-009'),
