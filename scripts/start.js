@@ -14,6 +14,7 @@ const net = require('node:net');
 const { printLines } = require('./lib/child-output');
 const { wholeNumberSetting } = require('./lib/env-setting');
 const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
+const { claimRun, releaseRun, previousRunLine } = require('./lib/run-marker');
 const { tenantKeyVarClash, tenantMaster } = require('./lib/tenant-keys');
 const { addNotificationChannels, keptFlowChannelsLine } = require('./lib/notify-channels');
 
@@ -304,7 +305,7 @@ function spawnChild(name, args, env, onLine = null, restart = false, restarts = 
         ? `${name} exited (${signal || code}) ${recent.length + 1} times within ${RESTART_WINDOW_MS / 1000} s; stopping`
         : `${name} exited (${signal || code}); stopping`
     );
-    shutdown(code || 1);
+    shutdown(code || 1, `${name} exited`);
   });
   children.push(child);
   return child;
@@ -369,7 +370,8 @@ function running(child) {
   return child.exitCode === null && child.signalCode === null;
 }
 
-async function shutdown(code) {
+/** `cause`: what made it stop, said in the first line (an operator could not tell a Ctrl+C from a stop nobody sent) */
+async function shutdown(code, cause) {
   if (stopping) {
     // a second Ctrl+C (or SIGTERM) while closing: do not make the operator reach for kill -9
     log('stopping now, without waiting for the rest to close');
@@ -377,7 +379,7 @@ async function shutdown(code) {
     process.exit(code || 1);
   }
   stopping = true;
-  log('shutting down');
+  log(`shutting down${cause ? ` (${cause})` : ''}`);
   const grace = setTimeout(() => {
     const stuck = children.filter(running);
     log(`${stuck.map((c) => c.mobyName).join(', ')} did not close within ${SHUTDOWN_GRACE_MS / 1000} s: killing`);
@@ -405,6 +407,8 @@ async function shutdown(code) {
   await Promise.all(children.map(exit));
   clearTimeout(grace);
   if (broker) await broker.close();
+  releaseRun(stateDir);
+  log(code ? `stopped (exit code ${code})` : 'stopped');
   process.exit(code);
 }
 
@@ -465,6 +469,8 @@ async function main() {
   const host = env.MOBY_HOST || '127.0.0.1';
   // before anything starts: Node-RED would otherwise die with a raw EADDRINUSE stack after its slow start
   await checkPortFree('Node-RED editor', host, port, EDITOR_HINT);
+  const previousRun = previousRunLine(claimRun(stateDir, { embeddedBroker: !env.MOBY_MQTT_URL }));
+  if (previousRun) log(previousRun);
   if (!env.MOBY_MQTT_URL) {
     // a login for the pipeline generated per start, handed to Node-RED only (MOBY_MQTT_PASSWORD is NODE_RED_ONLY)
     if (!env.MOBY_MQTT_USERNAME) env.MOBY_MQTT_USERNAME = 'moby-pipeline';
@@ -596,8 +602,8 @@ async function main() {
   log('press Ctrl+C to stop');
 }
 
-process.on('SIGINT', () => shutdown(0));
-process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown(0, 'SIGINT: Ctrl+C or kill -INT'));
+process.on('SIGTERM', () => shutdown(0, 'SIGTERM: a supervisor, docker stop or kill'));
 // The embedded broker runs in this process and reads what any local client sends. An exception nobody caught
 // (a broker bug, a library's) ended the script at once: Node-RED and the simulator closed through their IPC
 // channel, but what the broker held for Node-RED died with it. Stop in order instead (simulator, the broker's
@@ -605,7 +611,7 @@ process.on('SIGTERM', () => shutdown(0));
 function crashed(what, err) {
   console.error(`[moby] ${what}: ${err && err.stack ? err.stack : err}`);
   log('stopping everything in order after this error (exit code 1)');
-  shutdown(1);
+  shutdown(1, what);
 }
 process.on('uncaughtException', (err) => crashed('uncaught exception', err));
 process.on('unhandledRejection', (err) => crashed('unhandled promise rejection', err));
@@ -623,11 +629,11 @@ if (process.env.npm_lifecycle_event) {
   setInterval(() => {
     if (process.ppid === parent || stopping) return;
     log(`npm, which started this script, has gone (parent ${parent}): stopping as on SIGTERM`);
-    shutdown(0);
+    shutdown(0, 'npm has gone');
   }, PARENT_CHECK_MS).unref();
 }
 main().catch((err) => {
   if (err && err.code === 'MOBY_PORT_BUSY') console.error(`[moby] ${err.message}`);
   else console.error(err);
-  shutdown(1);
+  shutdown(1, 'it could not start');
 });

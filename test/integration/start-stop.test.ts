@@ -203,6 +203,14 @@ describe('npm start going down', function () {
     // it closed as on Ctrl+C: the writer's spool is unlocked and the same home starts again on the same ports
     started = await startMoby(home, { MOBY_PORT: String(editorPort) });
     assert.doesNotMatch(started.output(), /already in use/);
+    // and says that the last run did not stop in order: the embedded broker's loss is not silent (operator round
+    // 2026-12-07: the start after a power cut looked exactly like a clean one)
+    assert.match(
+      started.output(),
+      new RegExp(
+        `the previous run \\(pid ${script}, started [^)]+\\) did not stop in order .*embedded broker keeps nothing on disk`
+      )
+    );
   });
 
   it('the embedded broker keeps local strangers out of the pipeline: its client id needs its login, only it subscribes, devices still publish, idle connections over MOBY_BROKER_MAX_CONNECTIONS are evicted but never the pipeline', async () => {
@@ -306,6 +314,10 @@ describe('npm start going down', function () {
     client.end(true);
     assert.equal(code, 0, started.output());
     assert.ok(await portFree(started.brokerPort), 'the embedded broker is closed');
+    // the stop says why it began and that it ended, and leaves no marker of an unfinished run
+    assert.match(started.output(), /\[moby\] shutting down \(SIGINT: Ctrl\+C or kill -INT\)/);
+    assert.match(started.output(), /\[moby\] stopped\n/);
+    assert.equal(fs.existsSync(path.join(home, 'run.json')), false);
   });
 
   it("a terminal's Ctrl+C (SIGINT to the whole process group) stops the simulator before Node-RED: the embedded broker hands Node-RED what it holds first (before: Node-RED stopped at once with the simulator, the broker's unacknowledged messages died with it)", async () => {
