@@ -201,7 +201,9 @@ async function main(): Promise<void> {
     `${sims.reduce((n, s) => n + s.deviceIds.length, 0)} devices${tenants.length ? ` of ${tenants.length} tenants (${tenants.join(', ')})` : ''} publishing to ${redactUrl(url)} every ${values.interval ?? DEFAULT_SIM.intervalMs} ms`
   );
   for (const f of sims[0].faultPlan())
-    console.log(`  fault: ${f.device} ${f.kind} after ${f.at} s${tenants.length ? ' (every tenant)' : ''}`);
+    console.log(
+      `  fault: ${f.device} ${f.kind} after ${f.at} s${sims[0].secondsRun >= f.at ? ' (under way since a run before this start)' : ''}${tenants.length ? ' (every tenant)' : ''}`
+    );
   if (values.warmup && !sims.some((s) => s.resumed > 0))
     console.log(
       `warm-up: the first ${values.warmup} messages per device every ${values['warmup-interval'] ?? DEFAULT_SIM.warmupIntervalMs} ms`

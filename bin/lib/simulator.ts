@@ -194,6 +194,11 @@ export class Simulator {
   }
 
   /** Fast-forwards the machines to the state file's progress; returns the messages per device restored. */
+  /** Seconds since the fleet started, a resumed run's earlier ones included (what fault times count). */
+  get secondsRun(): number {
+    return (Date.now() - this.startedAt) / 1000;
+  }
+
   private resume(): number {
     const file = this.opts.stateFile;
     if (!file || !fs.existsSync(file)) return 0;
@@ -218,7 +223,12 @@ export class Simulator {
     }
     // network faults count wall seconds since the start: they go on where they were
     if (Number.isFinite(saved.seconds) && saved.seconds > 0) this.startedAt = Date.now() - saved.seconds * 1000;
-    this.opts.log(`resumed from ${file}: machines fast-forwarded to ${most} messages each, no warm-up`);
+    // a fleet stopped during its warm-up goes on warming up (the anomaly node has not calibrated yet): saying "no
+    // warm-up" while devices sent every 100 ms confused an operator (operator round 2026-12-07)
+    const warmup = this.opts.warmup ?? 0;
+    this.opts.log(
+      `resumed from ${file}: machines fast-forwarded to ${most} messages each, ${most + 1 < warmup ? `the warm-up goes on up to ${warmup} messages each` : 'no warm-up'}`
+    );
     return most;
   }
 

@@ -407,6 +407,35 @@ describe('simulator over MQTT', () => {
     }
   });
 
+  it('a fleet stopped during its warm-up says it goes on warming up when resumed, not "no warm-up" (operator round 2026-12-07)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-state-'));
+    const stateFile = path.join(dir, 'sim-state.json');
+    const options = {
+      ...DEFAULT_SIM,
+      url: broker.url,
+      devices: 1,
+      intervalMs: 20,
+      master: 'hex:' + '23'.repeat(32),
+      warmup: 1000,
+      warmupIntervalMs: 20,
+      stateFile,
+    };
+    try {
+      const first = new Simulator({ ...options, log: () => {} });
+      await first.start();
+      await waitFor(() => first.stats.published >= 5, 10000, 'a few messages');
+      await first.stop();
+      const lines: string[] = [];
+      const second = new Simulator({ ...options, log: (l) => lines.push(l) });
+      assert.ok(second.resumed >= 5 && second.resumed < 1000);
+      assert.match(lines.join('\n'), /resumed from .*, the warm-up goes on up to 1000 messages each/);
+      assert.doesNotMatch(lines.join('\n'), /no warm-up/);
+      assert.ok(second.secondsRun > 0, 'fault times count on from the first run');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('with a state file, a restarted fleet continues each machine where it was (no warm-up), another fleet starts over', async () => {
     const master = 'hex:' + '22'.repeat(32);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-state-'));
