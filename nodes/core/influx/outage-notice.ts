@@ -8,7 +8,9 @@
 //   it does not repair itself.
 // - While it lasts: a line when its kind changes (unreachable ↔ refused credentials) and a reminder every
 //   `reminderMs`, with the points waiting in the spool.
-// - When a write succeeds again: one line with how long it lasted and the most the spool held meanwhile.
+// - When a write succeeds again: one line with how long it lasted and the most the spool held meanwhile, and one
+//   more once the spool is empty again (its points are in the database): the operator round of 2026-12-07 saw
+//   "replaying the disk spool" and then nothing, only a gauge falling to 0.
 // - The reason is the writer's last error, folded to one line, cut at 200 characters and escaped (`oneLine`).
 //
 // Pure: the node passes the writer's stats and the time; it logs what comes back.
@@ -72,6 +74,9 @@ export class OutageNotice {
    */
   private mostSpooled = 0;
 
+  /** the spool is being replayed after an outage: since when, and the most it held */
+  private replaying: { since: number; held: number } | null = null;
+
   /** see OutageNoticeOptions.resumedSince; dropped at the first state that tells */
   private resumed: number | null;
 
@@ -100,8 +105,17 @@ export class OutageNotice {
         this.everWritable = true;
         this.resumed = null;
       }
+      if (this.replaying && s.state === 'connected' && s.spooled === 0) {
+        const r = this.replaying;
+        this.replaying = null;
+        return {
+          level: 'log',
+          text: `disk spool replayed: the ${r.held} point(s) it held are in the database (${span(now - r.since)} after the database came back)`,
+        };
+      }
       // 'connecting' is the first request of a (re)started writer, not a recovery
       if (s.state !== 'connected' || was === null || said === null) return null;
+      if (held > 0) this.replaying = { since: now, held };
       return {
         level: 'log',
         text: `database writable again after ${atLeast}${span(now - was)}${
@@ -154,6 +168,8 @@ export class OutageNotice {
   }
 
   private say(state: FailingState, now: number, text: string): Notice {
+    // an outage said before the spool of the last one was empty: its own recovery line says what it held
+    this.replaying = null;
     this.said = state;
     this.saidAt = now;
     return { level: 'warn', text };

@@ -36,13 +36,25 @@ describe('OutageNotice (a database outage in the writer log)', () => {
       level: 'log',
       text: 'database writable again after 62 s: replaying the disk spool (it held up to 300 point(s))',
     });
-    assert.equal(n.observe(view('connected'), 73_000), null, 'said once');
+    assert.equal(n.observe(view('connected', { spooled: 40 }), 73_000), null, 'said once');
+    // and once more when the spool is empty (operator round 2026-12-07: only a gauge falling to 0 said it)
+    assert.deepEqual(n.observe(view('connected'), 75_000), {
+      level: 'log',
+      text: 'disk spool replayed: the 300 point(s) it held are in the database (3 s after the database came back)',
+    });
+    assert.equal(n.observe(view('connected'), 76_000), null, 'said once');
     // the spool is already draining when the first write succeeds: the most it held is said, not what is left
     n.observe(view('retrying', { spooled: 1861 }), 100_000);
     n.observe(view('retrying', { spooled: 1900 }), 110_000);
     assert.equal(
       n.observe(view('connected', { spooled: 2 }), 111_000)?.text,
       'database writable again after 11 s: replaying the disk spool (it held up to 1900 point(s))'
+    );
+    // a failure within the grace (not said) does not lose the line that the spool is empty
+    n.observe(view('retrying', { spooled: 2 }), 112_000);
+    assert.equal(
+      n.observe(view('connected'), 113_000)?.text,
+      'disk spool replayed: the 1900 point(s) it held are in the database (2 s after the database came back)'
     );
   });
 
