@@ -17,6 +17,7 @@ import { LineWindow } from '../core/line-window';
 import {
   notificationKey,
   PAGE_KINDS,
+  alertLogLine,
   notificationKindsByAlert,
   type Notification,
   type NotificationKind,
@@ -264,6 +265,10 @@ export = function (RED: NodeAPI) {
         : undefined;
     const journalLog = new LineWindow({ linesPerWindow: 2, windowMs: 60_000 });
     const deliveryLog = new LineWindow({ linesPerWindow: 3, windowMs: 60_000 });
+    // Without a notification channel nothing said an alert anywhere a person looks first: a newcomer watching
+    // npm start's log saw two alerts open and not a line (operator round 2026-12-07). Then the log says each
+    // opening, raise, escalation and resolve, a few a minute and a summary of the rest.
+    const alertLog = new LineWindow({ linesPerWindow: 10, windowMs: 60_000 });
     /** "<channel>: the <kind> notification of <device> (<rule>)": the retry and give-up warnings name it alike */
     const notificationOf = (job: DeliveryJob<Notification>) =>
       `${channelLabels[job.channel] ?? job.channel}: the ${job.payload.kind} notification of ${job.payload.alert.device_id} (${job.payload.alert.rule})`;
@@ -438,6 +443,10 @@ export = function (RED: NodeAPI) {
       const msgs: NodeMessage[] = [];
       for (const ev of events) {
         msgs.push({ topic: 'alert', payload: ev });
+        if (!lanes.length && !hasTenantChannels) {
+          const line = alertLogLine(ev);
+          if (line !== null && alertLog.note(line, Date.now()) !== null) node.log(line);
+        }
         if (ev.event === 'open') {
           if (notifyOn.has('open') && !pageHold.hold(ev.alert)) notify('open', ev.alert);
         } else if (ev.event === 'update') {
@@ -1012,6 +1021,11 @@ export = function (RED: NodeAPI) {
       if (more)
         node.warn(
           `${more.unlogged} more delivery journal error(s) in the last ${Math.round(more.windowMs / 1000)} s; the last: ${more.last}`
+        );
+      const unsaid = alertLog.summary(Date.now());
+      if (unsaid)
+        node.log(
+          `${unsaid.unlogged} more alert change(s) in the last ${Math.round(unsaid.windowMs / 1000)} s (GET /moby/alerts lists them); the last: ${unsaid.last}`
         );
       const retried = deliveryLog.summary(Date.now());
       if (retried)

@@ -3,7 +3,8 @@
 // DeliveryError: network errors, timeouts, 5xx, 408 and 429 retry; other 4xx fail at once.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Transporter } from 'nodemailer';
-import type { Alert, Severity } from '../contract';
+import type { Alert, AlertEvent, Severity } from '../contract';
+import { oneLine } from '../names';
 import { DeliveryError, type DeliveryJob } from './delivery';
 import { isRetryableStatus, parseRetryAfter } from '../retry';
 import { failureText, outboundFetch } from '../outbound';
@@ -360,4 +361,32 @@ export function smtpSender(
       throw new DeliveryError(`SMTP: ${e.message}`.slice(0, 300), !permanent);
     }
   };
+}
+
+/**
+ * The log line of an alert change for a moby-alert without any notification channel (then the log is where a
+ * person watching sees it first): openings, raises, escalations and resolves; null for the rest (updates of the
+ * count, acks, an eviction's resolve). Untrusted text (the message, a note) is folded to one escaped line.
+ */
+export function alertLogLine(ev: AlertEvent): string | null {
+  const a = ev.alert;
+  const id = `[${a.alert_id.slice(0, 8)}]`;
+  const what = oneLine(a.message, 300);
+  switch (ev.event) {
+    case 'open':
+      return `alert opened, ${a.severity} ${id}: ${what}`;
+    case 'escalate':
+      return `alert escalated, ${a.severity} and unacknowledged ${id}: ${what}`;
+    case 'update':
+      return ev.raised_from !== undefined
+        ? `alert raised from ${ev.raised_from} to ${a.severity} ${id}: ${what}`
+        : null;
+    case 'resolve':
+      if (a.resolved_by === 'evicted') return null;
+      return `alert resolved ${id}: ${oneLine(a.device_id, 80)} (${oneLine(a.rule, 60)})${
+        a.resolve_note ? `, ${oneLine(a.resolve_note, 200)}` : ''
+      }${a.resolved_by && a.resolved_by !== 'auto' ? ` (by ${oneLine(a.resolved_by, 60)})` : ''}`;
+    default:
+      return null;
+  }
 }

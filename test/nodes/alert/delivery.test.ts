@@ -324,6 +324,38 @@ describe('moby-alert node: notifications', function () {
     assert.equal(fail.length, 2);
   });
 
+  it('without any notification channel the log says each opening and resolve (operator round 2026-12-07: two alerts open, not a line)', async () => {
+    await loadAlertFlow(alertFlow({}));
+    const ev = collect('ev');
+    send(anomalyMsg('mill-7', true));
+    await waitFor(() => ev.length === 1, 2000, 'the opening');
+    const id = ev[0].payload.alert.alert_id as string;
+    await api().post(`/moby/alerts/${id}/resolve`).send({ by: 'yoon' }).expect(200);
+    const logged = () =>
+      (helper.getNode('alert').log as { getCalls(): Array<{ args: unknown[] }> })
+        .getCalls()
+        .map((c) => String(c.args[0]));
+    await waitFor(() => logged().some((l) => l.startsWith('alert resolved')), 2000, 'the resolve line');
+    const lines = logged().filter((l) => l.startsWith('alert '));
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0], new RegExp(`^alert opened, (warning|critical) \\[${id.slice(0, 8)}\\]: Anomaly on mill-7`));
+    assert.equal(lines[1], `alert resolved [${id.slice(0, 8)}]: mill-7 (anomaly) (by yoon)`);
+  });
+
+  it('with a notification channel the log keeps quiet about alerts (the channel says them)', async () => {
+    const up = await receiver();
+    await loadAlertFlow(alertFlow({ webhook: 'wh' }, [{ id: 'wh', type: 'moby-webhook', url: up.url }]));
+    const ev = collect('ev');
+    send(anomalyMsg('mill-8', true));
+    await waitFor(() => up.delivered().length === 1, 5000, 'the page');
+    assert.equal(ev.length, 1);
+    const lines = (helper.getNode('alert').log as { getCalls(): Array<{ args: unknown[] }> })
+      .getCalls()
+      .map((c) => String(c.args[0]))
+      .filter((l) => l.startsWith('alert '));
+    assert.deepEqual(lines, []);
+  });
+
   it('a hanging channel does not hold up the flow', async () => {
     const hang = await receiver({ alwaysFail: 'timeout' });
     await loadAlertFlow(
