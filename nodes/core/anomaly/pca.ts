@@ -76,6 +76,15 @@ export function fitPca(rows: number[][], opts: PcaFitOptions = {}): PcaModel {
   }
   model.t2Limit = positiveLimit(quantile(t2s, 1 - alpha) * limitScale);
   model.qLimit = positiveLimit(quantile(qs, 1 - alpha) * limitScale);
+  if (!(total > 1e-12)) {
+    // Every column constant (a machine idle through calibration, a rig replaying one reading): no spread to
+    // measure a change against, and limits of 1e-9 scored a change of 0.5 as 2,499,999,999,999,982,000 in an
+    // alert (red-team round of 2026-12-07). Each column already has unit spread (fitScaling); the axis and the
+    // limits get it too, so the score is the squared change in the sensors' own units (0.5 → 0.25, 5 → 25).
+    model.eigenvalues = model.eigenvalues.map(() => 1);
+    model.t2Limit = 1;
+    model.qLimit = 1;
+  }
   return model;
 }
 

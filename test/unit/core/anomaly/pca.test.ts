@@ -50,6 +50,18 @@ describe('anomaly core: PCA T²/Q', () => {
     assert.ok(top === 0 || top === 1, `top contributor ${top}`);
   });
 
+  it('all columns constant: the score is the squared change in the sensors’ units, not a division by ~0 (red-team round 2026-12-07)', () => {
+    const rows = Array.from({ length: 650 }, () => [40, 2]);
+    const m = fitPca(rows);
+    const score = (x: number[]) => {
+      const s = scorePca(m, x);
+      return Math.max(s.t2 / m.t2Limit, s.q / m.qLimit);
+    };
+    assert.equal(score([40, 2]), 0);
+    assert.ok(Math.abs(score([40.5, 2]) - 0.25) < 1e-9, `${score([40.5, 2])}`);
+    assert.ok(Math.abs(score([40, 7]) - 25) < 1e-9, `${score([40, 7])}`);
+  });
+
   it('survives a constant training column', () => {
     const rows = gaussianRows(100, 3, 1).map((r) => [...r, 42]);
     const m = fitPca(rows);
