@@ -2,7 +2,7 @@
 // normal updates them with weight lambda (points judged anomalous teach nothing, so a fault is not learned
 // as the new normal). Score: root-mean-square of the per-feature z-scores against a limit from training.
 import { quantile } from './linalg';
-import { fitScaling } from './scaling';
+import { fitScaling, limitOrUnit } from './scaling';
 
 export interface EwmaModel {
   mean: number[];
@@ -34,7 +34,7 @@ export function fitEwma(rows: number[][], opts: EwmaOptions = {}): EwmaModel {
   const variance = scale.map((s) => s * s);
   const model: EwmaModel = { mean: center, variance, minVariance: variance.map((v) => v * 0.25), limit: 0 };
   const scores = rows.map((r) => scoreEwma(model, r));
-  model.limit = Math.max(1e-9, quantile(scores, 1 - (opts.alpha ?? 0.01)) * (opts.limitScale ?? 1));
+  model.limit = limitOrUnit(quantile(scores, 1 - (opts.alpha ?? 0.01)) * (opts.limitScale ?? 1));
   return model;
 }
 

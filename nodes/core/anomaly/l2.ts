@@ -1,7 +1,7 @@
 // The seeds' vector check: L2 norm of the z-scored feature vector against a limit learned from the
 // training rows' own norms. The centre follows slow drift on points judged normal (adaptRate).
 import { quantile } from './linalg';
-import { fitScaling, ScalingKind } from './scaling';
+import { fitScaling, limitOrUnit, ScalingKind } from './scaling';
 
 export interface L2Model {
   center: number[];
@@ -30,7 +30,7 @@ export function fitL2(rows: number[][], opts: L2Options = {}): L2Model {
   const { center, scale } = fitScaling(rows, opts.scaling ?? 'std');
   const model: L2Model = { center, scale, limit: 0 };
   const norms = rows.map((r) => scoreL2(model, r));
-  model.limit = Math.max(1e-9, quantile(norms, 1 - (opts.alpha ?? 0.01)) * (opts.limitScale ?? 1));
+  model.limit = limitOrUnit(quantile(norms, 1 - (opts.alpha ?? 0.01)) * (opts.limitScale ?? 1));
   return model;
 }
 

@@ -2,7 +2,7 @@
 // (z-score, project, T² = Σ t_i²/λ_i, Q = ‖z − Pᵀt‖²) because the ONNX exporter reproduces it as a graph
 // and must match it to 1e-5.
 import { covariance, quantile, symmetricEigen } from './linalg';
-import { fitScaling, ScalingKind } from './scaling';
+import { fitScaling, limitOrUnit, ScalingKind } from './scaling';
 
 export interface PcaModel {
   features?: string[];
@@ -80,10 +80,10 @@ export function fitPca(rows: number[][], opts: PcaFitOptions = {}): PcaModel {
     // Every column constant (a machine idle through calibration, a rig replaying one reading): no spread to
     // measure a change against, and limits of 1e-9 scored a change of 0.5 as 2,499,999,999,999,982,000 in an
     // alert (red-team round of 2026-12-07). Each column already has unit spread (fitScaling); the axis and the
-    // limits get it too, so the score is the squared change in the sensors' own units (0.5 → 0.25, 5 → 25).
+    // limits get it too (limitOrUnit), so the score is the squared change in the sensors' own units (0.5 → 0.25).
     model.eigenvalues = model.eigenvalues.map(() => 1);
-    model.t2Limit = 1;
-    model.qLimit = 1;
+    model.t2Limit = limitOrUnit(0);
+    model.qLimit = limitOrUnit(0);
   }
   return model;
 }

@@ -25,3 +25,13 @@ export function fitScaling(rows: number[][], kind: ScalingKind): Scaling {
   }
   return { center, scale };
 }
+
+/**
+ * A model's limit from its calibration scores' quantile (already × limitScale). Scores are in units of each sensor's
+ * spread; a quantile of (almost) 0 means calibration without spread (sensors constant, a machine idle), where a
+ * floor of 1e-9 scored a change of 0.5 in the billions (red-team round of 2026-12-07): the limit is then one unit,
+ * as a constant sensor's spread is.
+ */
+export function limitOrUnit(q: number): number {
+  return Number.isFinite(q) && q > 1e-9 ? q : 1;
+}

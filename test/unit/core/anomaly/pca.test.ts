@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { fitL2, scoreL2 } from '../../../../nodes/core/anomaly/l2';
+import { fitEwma, scoreEwma } from '../../../../nodes/core/anomaly/ewma';
 import { fitPca, scorePca } from '../../../../nodes/core/anomaly/pca';
 import { symmetricEigen } from '../../../../nodes/core/anomaly/linalg';
 import { gaussianRows, seededRandom } from '../../../support/anomaly-data';
@@ -69,5 +71,18 @@ describe('anomaly core: PCA T²/Q', () => {
     const s = scorePca(m, [...rows[0].slice(0, 3), 50]);
     assert.ok(Number.isFinite(s.t2) && Number.isFinite(s.q));
     assert.ok(s.q > m.qLimit || s.t2 > m.t2Limit);
+  });
+});
+
+describe('l2 and ewma on calibration without spread', () => {
+  it('score a change in units of the sensors, not divided by a 1e-9 floor (red-team round 2026-12-07)', () => {
+    const rows = Array.from({ length: 650 }, () => [40, 2]);
+    const l2 = fitL2(rows);
+    assert.equal(l2.limit, 1);
+    assert.ok(Math.abs(scoreL2(l2, [40.5, 2]) / l2.limit - 0.5) < 1e-9);
+    const ewma = fitEwma(rows);
+    assert.equal(ewma.limit, 1);
+    const s = scoreEwma(ewma, [45, 2]) / ewma.limit;
+    assert.ok(Number.isFinite(s) && s > 1 && s < 100, `${s}`);
   });
 });
