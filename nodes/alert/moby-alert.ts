@@ -13,6 +13,7 @@ import { tenantMapSetting } from '../lib/tenant-settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryError, DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
+import { span } from '../core/span';
 import { LineWindow } from '../core/line-window';
 import {
   notificationKey,
@@ -272,6 +273,14 @@ export = function (RED: NodeAPI) {
     /** "<channel>: the <kind> notification of <device> (<rule>)": the retry and give-up warnings name it alike */
     const notificationOf = (job: DeliveryJob<Notification>) =>
       `${channelLabels[job.channel] ?? job.channel}: the ${job.payload.kind} notification of ${job.payload.alert.device_id} (${job.payload.alert.rule})`;
+    /** why a kept page was given up, for its warning: its alert was handled meanwhile */
+    const handledMeanwhile = (job: DeliveryJob<Notification>): string => {
+      if (!(job.attempts >= maxAttempts && PAGE_KINDS.has(job.payload.kind))) return '';
+      const a = engine.get(job.payload.alert.alert_id);
+      if (!a) return ' (the alert is no longer held)';
+      if (a.status !== 'open') return ' (the alert was resolved meanwhile)';
+      return a.acknowledged ? ' (the alert was acknowledged meanwhile)' : '';
+    };
     /** output 2 for a notification not delivered: given up, or (`stillTrying`) a page overdue but kept */
     const deliveryFailed = (job: DeliveryJob<Notification>, reason: string, stillTrying: boolean) => {
       const n = job.payload;
@@ -310,7 +319,12 @@ export = function (RED: NodeAPI) {
       file: journalFile,
       // an alert's notifications in order; one alert's page waiting for its retry does not hold up another's
       orderKey: (job) => job.payload.alert.alert_id,
-      onDelivered: () => {
+      onDelivered: (job) => {
+        // a page reported overdue got through: said, or the last word in the log was "still trying"
+        if (job.attempts > maxAttempts)
+          node.log(
+            `${notificationOf(job)} was delivered at attempt ${job.attempts}, ${span(Date.now() - job.created_at)} after it was due`
+          );
         lastFailure = null;
         refreshStatus();
       },
@@ -336,14 +350,14 @@ export = function (RED: NodeAPI) {
       onOverdue: (job, error) => {
         lastFailure = `still trying: ${error}`;
         node.warn(
-          `${notificationOf(job)} was not delivered after ${job.attempts} attempts (${error}); still trying, at most every ${Math.max(1, Math.round(capMs / 1000))} s, while the alert is open and unacknowledged`
+          `${notificationOf(job)} was not delivered after ${job.attempts} attempts (${error}); still trying about every ${Math.max(1, Math.round(capMs / 1000))} s while the alert is open and unacknowledged`
         );
         deliveryFailed(job, `not delivered after ${job.attempts} attempts: ${error}`, true);
         refreshStatus();
       },
       onFailed: (job, reason) => {
         lastFailure = reason;
-        node.warn(`${notificationOf(job)} was not delivered: ${reason}`);
+        node.warn(`${notificationOf(job)} was not delivered: ${reason}${handledMeanwhile(job)}`);
         // a page already reported overdue on output 2 is not reported again when it is finally given up
         if (job.attempts <= maxAttempts) deliveryFailed(job, reason, false);
         refreshStatus();

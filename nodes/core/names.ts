@@ -116,6 +116,21 @@ export function oneLine(s: string, max: number): string {
   return preview(s.replace(/\s+/g, ' ').slice(0, max), max, PROSE);
 }
 
+const BAD_UNICODE_ALL = new RegExp(BAD_UNICODE.source, 'gu');
+
+/**
+ * Text in any script for a log line a person reads (an alert's message, a note): folded to one line, cut at `max`,
+ * and only what could forge or reorder the line escaped as \uXXXX (control, format/bidi, invisible and unusual-space
+ * characters); °C, ×, 温度 stay as they are. oneLine() escapes everything beyond ASCII: the alert lines of
+ * 2026-12-07 read "moving 21.1\u00D7 as much" (verification round).
+ */
+export function readableLine(s: string, max: number): string {
+  return s
+    .replace(/\s+/g, ' ')
+    .slice(0, max)
+    .replace(BAD_UNICODE_ALL, (ch) => `\\u${hex(ch.charCodeAt(0))}`);
+}
+
 /**
  * A topic (or one of its levels) in a reject reason: MQTT lets any client publish on a topic of its own making,
  * any UTF-8 up to 64 KiB, and checks such as device_mismatch run before the signature, so before red-team round

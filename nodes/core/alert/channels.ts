@@ -4,7 +4,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Transporter } from 'nodemailer';
 import type { Alert, AlertEvent, Severity } from '../contract';
-import { oneLine } from '../names';
+import { readableLine } from '../names';
 import { DeliveryError, type DeliveryJob } from './delivery';
 import { isRetryableStatus, parseRetryAfter } from '../retry';
 import { failureText, outboundFetch } from '../outbound';
@@ -371,7 +371,7 @@ export function smtpSender(
 export function alertLogLine(ev: AlertEvent): string | null {
   const a = ev.alert;
   const id = `[${a.alert_id.slice(0, 8)}]`;
-  const what = oneLine(a.message, 300);
+  const what = readableLine(a.message, 300);
   switch (ev.event) {
     case 'open':
       return `alert opened, ${a.severity} ${id}: ${what}`;
@@ -383,9 +383,9 @@ export function alertLogLine(ev: AlertEvent): string | null {
         : null;
     case 'resolve':
       if (a.resolved_by === 'evicted') return null;
-      return `alert resolved ${id}: ${oneLine(a.device_id, 80)} (${oneLine(a.rule, 60)})${
-        a.resolve_note ? `, ${oneLine(a.resolve_note, 200)}` : ''
-      }${a.resolved_by && a.resolved_by !== 'auto' ? ` (by ${oneLine(a.resolved_by, 60)})` : ''}`;
+      return `alert resolved ${id}: ${readableLine(a.device_id, 80)} (${readableLine(a.rule, 60)})${
+        a.resolve_note ? `, ${readableLine(a.resolve_note, 200)}` : ''
+      }${a.resolved_by && a.resolved_by !== 'auto' ? ` (by ${readableLine(a.resolved_by, 60)})` : ''}`;
     default:
       return null;
   }

@@ -59,7 +59,8 @@ export interface DeliveryOptions<P> {
   /** attempts before a job is failed (default 8), unless `keepTrying` keeps it */
   maxAttempts?: number;
   /**
-   * Asked when a job has used its attempts: true keeps it queued, its backoff going on up to `capMs`, until it is delivered or this answers false after a later failure (moby-alert: a page of an alert still open and
+   * Asked when a job has used its attempts, and again before each further one: true keeps it queued, its backoff
+   * going on up to `capMs`, until it is delivered or this answers false after a later failure (moby-alert: a page of an alert still open and
    * unacknowledged). `onOverdue` reports it once, at the attempt that would have given it up (instead of `onRetry`).
    */
   keepTrying?: (job: DeliveryJob<P>) => boolean;
@@ -309,6 +310,14 @@ export class DeliveryQueue<P = unknown> {
       return;
     }
     const job = next.job;
+    // a kept job no longer wanted (moby-alert: its alert was handled meanwhile) goes without another attempt: one
+    // more send could page on-call for an alert already acknowledged (verification round 2026-12-07)
+    if (job.attempts >= this.maxAttempts && !(this.opts.keepTrying?.(job) ?? false)) {
+      this.unqueue(lane, job);
+      this.fail(job, `gave up after ${job.attempts} attempts: ${job.last_error ?? 'no answer'}`);
+      this.pump(channel);
+      return;
+    }
     const send = this.opts.senders[channel];
     lane.busy = true;
     lane.sending = job;

@@ -230,7 +230,7 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
       : r.score > threshold
         ? ` (${score} above threshold ${fmtNum(threshold)}${peak})`
         : hasPeak && (inc!.peak as number) > 1
-          ? ` (${method} score up to ${fmtNum(inc!.peak as number)} × threshold)`
+          ? ` (up to ${fmtNum(inc!.peak as number)} × the ${method} threshold)`
           : '';
   const message = why
     ? `Anomaly on ${device}${why}${reasonContext}${topText}`

@@ -281,11 +281,20 @@ describe('moby-alert node: notifications', function () {
     assert.match(retries[0], /attempt 1; trying again in \d+ s, 1 waiting on this channel$/);
     assert.ok(
       warned.some((l) =>
-        /the open notification of mill-1 \(anomaly\) was not delivered after 3 attempts \(HTTP 500: failure scripted by the test\); still trying, at most every 1 s, while the alert is open and unacknowledged/.test(
+        /the open notification of mill-1 \(anomaly\) was not delivered after 3 attempts \(HTTP 500: failure scripted by the test\); still trying about every 1 s while the alert is open and unacknowledged/.test(
           l
         )
       ),
       'the overdue page is a warning'
+    );
+    const logged = (helper.getNode('alert').log as { getCalls(): Array<{ args: unknown[] }> })
+      .getCalls()
+      .map((c) => String(c.args[0]));
+    assert.ok(
+      logged.some((l) =>
+        /the open notification of mill-1 \(anomaly\) was delivered at attempt 7, .+ after it was due$/.test(l)
+      ),
+      `its delivery is said:\n${logged.join('\n')}`
     );
   });
 
@@ -314,7 +323,9 @@ describe('moby-alert node: notifications', function () {
       .map((c) => String(c.args[0]));
     assert.ok(
       warned.some((l) =>
-        /the open notification of mill-2 \(anomaly\) was not delivered: gave up after \d+ attempts/.test(l)
+        /the open notification of mill-2 \(anomaly\) was not delivered: gave up after \d+ attempts: HTTP 500: failure scripted by the test \(the alert was resolved meanwhile\)$/.test(
+          l
+        )
       ),
       'the page given up after the resolve is a warning'
     );

@@ -462,7 +462,7 @@ describe('alert input mapping', () => {
     // is left out (operator round 2026-12-07: "(pca score 0.068, threshold 1)" read as "not an anomaly")
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'critical', peak: 2.41 }),
-      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score up to 2.41 × threshold)'
+      'Anomaly on pump-009: intermittent spikes on sensor vibration (up to 2.41 × the pca threshold)'
     );
     assert.equal(
       msg({ reason: 'persistent', severity: 'critical', peak: 2.5 }),
@@ -477,7 +477,7 @@ describe('alert input mapping', () => {
     // (before: every demo spikes alert read "pca score 0.03, threshold 1")
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', pattern: 'spikes', severity: 'warning', peak: 2.41 }),
-      'Anomaly on pump-009: intermittent spikes on sensor vibration (pca score up to 2.41 × threshold)'
+      'Anomaly on pump-009: intermittent spikes on sensor vibration (up to 2.41 × the pca threshold)'
     );
     // a noise alarm says how much the sensor moves against calibration: its own measure, where the model's score
     // beside it may be far below the threshold (operator round 2026-12-06: "spikes … (pca score 0.049,
@@ -494,7 +494,7 @@ describe('alert input mapping', () => {
     // a reason-led alarm whose latest score is above the threshold says so, with the peak when higher
     assert.equal(
       msg({ reason: 'noise', feature: 'vibration', pattern: 'jump', severity: 'critical', peak: 32, jitter: 9.1 }),
-      'Anomaly on pump-009: sudden jump on sensor vibration, moving 9.1× as much as in calibration (pca score up to 32 × threshold)'
+      'Anomaly on pump-009: sudden jump on sensor vibration, moving 9.1× as much as in calibration (up to 32 × the pca threshold)'
     );
     {
       const r = signalsFromMessage({

@@ -184,14 +184,17 @@ describe('alert delivery queue', () => {
     const gaps = opens.slice(1).map((t, i) => t - opens[i]);
     assert.deepEqual(gaps.slice(-4), [16000, 16000, 16000, 16000], 'tried again at the cap');
 
-    // a page whose alert was handled meanwhile gives up at its next failure
+    // a page whose alert was handled meanwhile gives up before its next attempt: one more send could page on-call
+    // for an alert already acknowledged (verification round 2026-12-07)
     const still = scripted(Array.from({ length: 50 }, () => new Error('HTTP 503')));
     const second = queue(sched, { hook: still.sender(sched) }, { maxAttempts: 3, keepTrying: () => alertOpen });
     second.q.enqueue('hook', 'a2:open', { n: 1 });
     await sched.advance(60_000);
     assert.equal(second.failed.length, 0);
     alertOpen = false;
+    const sendsBefore = still.calls.length;
     await sched.advance(20_000);
+    assert.equal(still.calls.length, sendsBefore, 'not sent again');
     assert.equal(second.failed.length, 1);
     assert.match(second.failed[0].reason, /^gave up after \d+ attempts: HTTP 503$/);
     assert.equal(second.q.pendingCount(), 0);

@@ -53,5 +53,11 @@ describe('alertLogLine', () => {
   it('a device’s text cannot forge log lines', () => {
     const line = alertLogLine(ev('open', alert({ message: 'x\n[error] forged\u202e' })))!;
     assert.doesNotMatch(line, /\n|\u202e/);
+    assert.match(line, /x \[error\] forged\\u202E$/);
+    // letters and symbols of every script stay readable (verification round 2026-12-07: "21.1\u00D7")
+    assert.equal(
+      alertLogLine(ev('open', alert({ message: 'Anomaly on 펌프-9: moving 21.1× as much, 온도 41 °C' }))),
+      'alert opened, critical [737af7b7]: Anomaly on 펌프-9: moving 21.1× as much, 온도 41 °C'
+    );
   });
 });
