@@ -193,12 +193,12 @@ export class Simulator {
     return JSON.stringify([o.devices, o.seed, o.faults, o.intervalMs, o.warmup, o.tenant ?? '']);
   }
 
-  /** Fast-forwards the machines to the state file's progress; returns the messages per device restored. */
   /** Seconds since the fleet started, a resumed run's earlier ones included (what fault times count). */
   get secondsRun(): number {
     return (Date.now() - this.startedAt) / 1000;
   }
 
+  /** Fast-forwards the machines to the state file's progress; returns the messages per device restored. */
   private resume(): number {
     const file = this.opts.stateFile;
     if (!file || !fs.existsSync(file)) return 0;

@@ -273,13 +273,17 @@ export = function (RED: NodeAPI) {
     /** "<channel>: the <kind> notification of <device> (<rule>)": the retry and give-up warnings name it alike */
     const notificationOf = (job: DeliveryJob<Notification>) =>
       `${channelLabels[job.channel] ?? job.channel}: the ${job.payload.kind} notification of ${job.payload.alert.device_id} (${job.payload.alert.rule})`;
-    /** why a kept page was given up, for its warning: its alert was handled meanwhile */
-    const handledMeanwhile = (job: DeliveryJob<Notification>): string => {
-      if (!(job.attempts >= maxAttempts && PAGE_KINDS.has(job.payload.kind))) return '';
+    /** what was done with a notification's alert that makes its page no longer needed, or null while it is */
+    const handled = (job: DeliveryJob<Notification>): string | null => {
       const a = engine.get(job.payload.alert.alert_id);
-      if (!a) return ' (the alert is no longer held)';
-      if (a.status !== 'open') return ' (the alert was resolved meanwhile)';
-      return a.acknowledged ? ' (the alert was acknowledged meanwhile)' : '';
+      if (!a) return 'the alert is no longer held';
+      if (a.status !== 'open') return 'the alert was resolved meanwhile';
+      return a.acknowledged ? 'the alert was acknowledged meanwhile' : null;
+    };
+    /** a page kept past its attempts (keepTrying) and then given up: why, for its warning */
+    const handledMeanwhile = (job: DeliveryJob<Notification>): string => {
+      const why = job.attempts >= maxAttempts && PAGE_KINDS.has(job.payload.kind) ? handled(job) : null;
+      return why ? ` (${why})` : '';
     };
     /** output 2 for a notification not delivered: given up, or (`stillTrying`) a page overdue but kept */
     const deliveryFailed = (job: DeliveryJob<Notification>, reason: string, stillTrying: boolean) => {
@@ -342,11 +346,7 @@ export = function (RED: NodeAPI) {
       // after the last attempt still gets it (left alone at stop 54: a webhook down for ~4 minutes lost every page
       // for good, the alert stayed open and the next word was the hourly reminder); resolves, acks and updates,
       // and pages of alerts handled meanwhile, give up as before
-      keepTrying: (job) => {
-        if (!PAGE_KINDS.has(job.payload.kind)) return false;
-        const a = engine.get(job.payload.alert.alert_id);
-        return !!a && a.status === 'open' && !a.acknowledged;
-      },
+      keepTrying: (job) => PAGE_KINDS.has(job.payload.kind) && handled(job) === null,
       onOverdue: (job, error) => {
         lastFailure = `still trying: ${error}`;
         node.warn(

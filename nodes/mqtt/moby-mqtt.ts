@@ -484,7 +484,7 @@ export = function (RED: NodeAPI) {
         }
         original(packet, cb, cbStorePut, noStore);
       };
-      // mqtt.js drops the connection when no PINGRESP came 1.5 keep-alives after its last ping, even while packets
+      // mqtt.js drops the connection when no PINGRESP came half a keep-alive after its ping, even while packets
       // keep arriving: the PINGRESP is queued behind them (a flood of QoS 0 messages faster than the flow takes
       // them, or our own pause below). A client without keys flooding QoS 0 at the embedded broker disconnected
       // the pipeline every 10–14 s, and every QoS 0 message published while it reconnected was lost uncounted
@@ -501,8 +501,8 @@ export = function (RED: NodeAPI) {
       internals.handleMessage = (_packet, cb) => {
         // Safety net for brokers that send more than the window (no in-flight limit, e.g. aedes): stop reading
         // until there is room. Only beyond the window, never at it: a paused packet pump also holds back the
-        // broker's PINGRESP, and a pause longer than the keep-alive makes mqtt.js drop the connection (and
-        // the broker redeliver everything in flight). With max_inflight_messages ≤ window it never pauses.
+        // broker's PINGRESP (the keep-alive rule above keeps such a connection). With max_inflight_messages ≤
+        // window it never pauses.
         gate.admit(cb);
       };
       c.on('connect', (connack: { sessionPresent?: boolean }) => {

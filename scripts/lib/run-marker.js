@@ -63,15 +63,15 @@ function releaseRun(dir) {
 function previousRunLine(previous) {
   if (!previous) return null;
   const which = previous.pid
-    ? `(pid ${previous.pid}${previous.started_at ? `, started ${previous.started_at}` : ''})`
+    ? ` (pid ${previous.pid}${previous.started_at ? `, started ${previous.started_at}` : ''})`
     : '';
   if (previous.live)
-    return `another npm start ${which} uses this MOBY_HOME: two runs on one home write over each other's journals and spool; stop one, or give each its own MOBY_HOME`;
-  return `the previous run ${which} did not stop in order (kill -9, a power cut, the OOM killer or a crash): Node-RED's alerts, spool and replay journal are journaled and restored${
+    return `another npm start${which} uses this MOBY_HOME: two runs on one home write over each other's journals and spool; stop one, or give each its own MOBY_HOME`;
+  return `the previous run${which} did not stop in order (kill -9, a power cut, the OOM killer or a crash): Node-RED's alerts, spool and replay journal are journaled and restored${
     previous.embedded_broker === false
       ? ''
       : `, but the embedded broker keeps nothing on disk: what it had acknowledged to devices and not yet handed to Node-RED (at most the pipeline's window of 1,000 messages, at the demo's rate under a second) was lost with it (docs/durability.md)`
-  }`.replace(/ {2,}/g, ' ');
+  }`;
 }
 
-module.exports = { claimRun, releaseRun, previousRunLine, liveStart };
+module.exports = { claimRun, releaseRun, previousRunLine };

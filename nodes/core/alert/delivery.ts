@@ -59,9 +59,10 @@ export interface DeliveryOptions<P> {
   /** attempts before a job is failed (default 8), unless `keepTrying` keeps it */
   maxAttempts?: number;
   /**
-   * Asked when a job has used its attempts, and again before each further one: true keeps it queued, its backoff
-   * going on up to `capMs`, until it is delivered or this answers false after a later failure (moby-alert: a page of an alert still open and
-   * unacknowledged). `onOverdue` reports it once, at the attempt that would have given it up (instead of `onRetry`).
+   * Asked when a job has used its attempts, and again before each further attempt: true keeps it queued, its backoff
+   * going on up to `capMs`; false gives it up without another attempt (moby-alert: true for a page of an alert still
+   * open and unacknowledged). `onOverdue` reports it once, at the attempt that would have given it up (instead of
+   * `onRetry`).
    */
   keepTrying?: (job: DeliveryJob<P>) => boolean;
   onOverdue?: (job: DeliveryJob<P>, error: string) => void;

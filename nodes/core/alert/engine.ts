@@ -7,10 +7,10 @@ import type { Alert, AlertEvent, AlertEventType, AlertReason, Severity } from '.
 import { FirstEntry } from '../first-entry';
 import { ClockStepDetector } from '../clock-step';
 
-/** A condition seen on a message: the rule fired for the device, or the rule's condition is clear. */
 /** The resolve note of an immediate clear that brings none of its own (AlertSignal.note). */
 export const CLEARED_NOTE = 'condition cleared';
 
+/** A condition seen on a message: the rule fired for the device, or the rule's condition is clear. */
 export interface AlertSignal {
   kind: 'trigger' | 'clear';
   device_id: string;
