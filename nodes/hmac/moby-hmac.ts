@@ -167,6 +167,25 @@ function tenantDirPath(RED: NodeAPI, def: KeyringDef): string | null {
   return userDirPath(RED.settings.userDir, def.tenantKeysDir);
 }
 
+/** The journal of one tenant's replay cache, beside the node's journal `file`. */
+function tenantJournalFile(file: string, tenant: string): string {
+  return file.replace(/(\.log)?$/, `.tenant-${tenant}.log`);
+}
+
+/** The tenants whose replay journals lie beside the node's journal `file` (names as `tenantJournalFile` makes them). */
+function tenantsWithJournals(file: string): string[] {
+  const stem = path.basename(file).replace(/(\.log)?$/, '.tenant-'); // tenantJournalFile's names up to the tenant
+  const dir = path.dirname(file);
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.startsWith(stem) || !name.endsWith('.log')) continue;
+    const tenant = name.slice(stem.length, -'.log'.length);
+    if (TENANT_PATTERN.test(tenant)) out.push(tenant);
+  }
+  return out;
+}
+
 /** `<tenant>.json` files of the tenant keys directory with their change stamps. */
 function scanTenantDir(dir: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -323,6 +342,12 @@ export = function (RED: NodeAPI) {
       // the rate refusals stay visible while other devices' messages pass (the last code alone would flicker)
       text: `✓ ${passed}  ✗ ${rejected}${lastRefused !== null ? ` (${lastRefused})` : ''}${rateRefused ? `  rate ✗ ${rateRefused}` : ''}`,
     });
+    const refusedAfterMs = num(def.refusedAfter, 60, 0) * 1000;
+    const refusals = new RefusalWatch({ minSilenceMs: refusedAfterMs });
+    /** A replay cache just restored from its journal: its devices were verified before this start. */
+    const provenBy = (cache: NonceCache, tenant?: string) => {
+      for (const id of cache.deviceIds()) refusals.verifiedBefore(id, tenant);
+    };
     let verifier: Verifier | null = null;
     let journal: ReplayJournal | null = null;
     let setupError: Error | null = cfg ? null : new Error('no keyring configured');
@@ -343,12 +368,13 @@ export = function (RED: NodeAPI) {
         onRecord: journalFile ? (line) => tj?.record(line) : undefined,
       });
       if (journalFile) {
-        const file = journalFile.replace(/(\.log)?$/, `.tenant-${tenant}.log`);
+        const file = tenantJournalFile(journalFile, tenant);
         try {
           const j = new ReplayJournal(cache, { file });
           tj = j;
           j.open(nowSeconds());
           tenantJournals.push(j);
+          provenBy(cache, tenant);
         } catch (err) {
           tj = null;
           node.error(
@@ -403,6 +429,7 @@ export = function (RED: NodeAPI) {
             node.log(
               `replay cache: ${verifier.nonces.size} nonce(s) of ${verifier.nonces.deviceCount} device(s) restored from ${file}`
             );
+          provenBy(verifier.nonces);
         } catch (err) {
           // without its journal a restart would reopen replays: refuse to verify rather than run unprotected
           sink = undefined;
@@ -412,6 +439,15 @@ export = function (RED: NodeAPI) {
           node.status({ fill: 'red', shape: 'ring', text: 'replay journal error' });
           verifier = null;
         }
+      }
+    }
+    if (verifier && journalFile) {
+      // the tenants' journals are read now, not at each tenant's first verified message: a tenant whose every
+      // message is refused after a restart (its keys rotated meanwhile) must still count as having worked
+      try {
+        for (const tenant of tenantsWithJournals(journalFile)) verifier.noncesOf(tenant);
+      } catch (err) {
+        node.warn(`tenants' replay journals beside ${journalFile} not read at start: ${(err as Error).message}`);
       }
     }
     const active = verifier;
@@ -555,9 +591,8 @@ export = function (RED: NodeAPI) {
     staleSummary.unref?.();
 
     // Output 4: a warning for moby-alert when every message in a keyring device's name is refused for a while
-    // (a wrong key or clock), cleared by its next verified message (core/hmac/refusal-watch.ts)
-    const refusedAfterMs = num(def.refusedAfter, 60, 0) * 1000;
-    const refusals = new RefusalWatch({ minSilenceMs: refusedAfterMs });
+    // (a wrong key or clock), cleared by its next verified message (core/hmac/refusal-watch.ts; `refusals` is
+    // made with the replay caches, which tell it the devices verified before this start)
     const refusalAlert = (sig: RefusalSignal): NodeMessage =>
       explicitAlert(
         'messages-refused',

@@ -7,8 +7,9 @@
 // with a master key has a key for every id. A first version (operator round 2026-12-06) let a client without
 // keys page 100 made-up ids in 2 s, and page a live device with a burst between two of its verified messages.
 // So the warning opens only for a device that
-// - was verified at least once since this node started (a made-up id never was; `maxProven` are remembered,
-//   the oldest forgotten first), and
+// - was verified at least once since this node started, or within the replay window before it (its nonces in the
+//   replay journal: `verifiedBefore`); a made-up id never was; `maxProven` are remembered, the oldest forgotten
+//   first; and
 // - has had `minRefused` messages refused in its name and **none verified for `minSilenceMs`** (default 60 s)
 //   since the first of them: every verified message starts the count again, so a live device never opens it,
 //   whatever a forger sends in between.
@@ -122,6 +123,16 @@ export class RefusalWatch {
         `(${codes}; the last: ${reason}). Its key, key id or clock may be wrong (keyring, NTP), ` +
         'or someone without its key is sending in its name.',
     };
+  }
+
+  /**
+   * A device verified before this node started, as its replay journal shows (its nonces are remembered only from
+   * authentic messages): it counts as having worked, and nothing else changes. Without this a restart forgot every
+   * device, and a key rotated on one side during the restart (an upgrade, a maintenance window) raised nothing.
+   */
+  verifiedBefore(deviceId: string, tenant?: string): void {
+    const key = keyOf(deviceId, tenant);
+    if (!this.proven.has(key)) this.proven.set(key, true);
   }
 
   /** A verified message of `deviceId` (of `tenant`, with tenants): its count starts again; an open alert is cleared. */

@@ -135,6 +135,11 @@ export class NonceCache {
     return this.floor;
   }
 
+  /** The devices remembered: each had an authentic message inside the window (or a floor raised by its own). */
+  deviceIds(): IterableIterator<string> {
+    return this.devices.keys();
+  }
+
   /** Whether the device is remembered (not evicted, or back since). */
   has(deviceId: string): boolean {
     return this.devices.has(deviceId);

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseKey, signEnvelope, nowSeconds } from '../../../nodes/core/hmac/scheme';
+import { deriveDeviceKey, parseKey, signEnvelope, nowSeconds } from '../../../nodes/core/hmac/scheme';
 import { freePort, waitFor } from '../../support/net';
 import { type NodeMsg as Msg } from '../../support/node-msg';
 import { verifyFlow } from '../../support/hmac-flow';
@@ -111,6 +111,76 @@ describe('moby-hmac-verify replay protection (Node-RED runtime)', function () {
     );
     const metrics = await require('../../../dist/nodes/lib/metrics.js').metricsText();
     assert.match(metrics, /moby_events_total\{node_type="moby-hmac-verify",event="redelivered"\} [1-9]/);
+  });
+
+  it('a device verified before a restart, whose key was rotated meanwhile, raises the refused warning after it (old code: a restart forgot it, nothing was raised); with tenants too; a made-up id still never', async () => {
+    const ACME = 'acme-master-secret-0123456789';
+    // a master key, as the shipped keyring: every id has a key, so a made-up id's forgeries are bad_signature too
+    const keys = {
+      ...KEYS,
+      '*': { m1: 'fleet-master-secret-0123456789' },
+      '@tenants': { acme: { '*': { m1: ACME } } },
+    };
+    const creds = { kr: { keys: JSON.stringify(keys) } };
+    const withAlerts = () => {
+      const f = flow({ refusedAfter: 0.3 });
+      (f[1] as { wires: string[][] }).wires = [['ok'], ['bad'], [], ['alerts']];
+      return [...f, { id: 'alerts', type: 'helper' }];
+    };
+    const acme = (key: string, nonce: string) =>
+      JSON.stringify(
+        signEnvelope({
+          deviceId: 'mill-1',
+          key: deriveDeviceKey(parseKey(key), 'mill-1'),
+          kid: 'm1',
+          body: `{"n":"${nonce}"}`,
+          tenant: 'acme',
+        })
+      );
+    await load(withAlerts(), creds);
+    let ok: Msg[] = [];
+    helper.getNode('ok').on('input', (m: Msg) => ok.push(m));
+    helper.getNode('v').receive({ payload: env('victim', 'before-restart-2') });
+    helper.getNode('v').receive({ payload: acme(ACME, 'acme-before-1') });
+    await waitFor(() => ok.length === 2, 3000, 'both verified before the restart');
+    await helper.unload();
+    // restarted (an upgrade): meanwhile both devices were given new keys on their side only
+    await load(withAlerts(), creds);
+    ok = [];
+    const bad: Msg[] = [];
+    const alerts: Msg[] = [];
+    helper.getNode('ok').on('input', (m: Msg) => ok.push(m));
+    helper.getNode('bad').on('input', (m: Msg) => bad.push(m));
+    helper.getNode('alerts').on('input', (m: Msg) => alerts.push(m));
+    const v = helper.getNode('v');
+    const rotated = (nonce: string) =>
+      JSON.stringify(
+        signEnvelope({ deviceId: 'victim', key: parseKey('victim-new-secret'), kid: 'k1', body: '{}', nonce })
+      );
+    const ghost = (nonce: string) =>
+      JSON.stringify(
+        signEnvelope({ deviceId: 'ghost', key: parseKey('ghost-forger-secret'), kid: 'm1', body: '{}', nonce })
+      );
+    for (let k = 0; k < 6; k++) {
+      for (let i = 0; i < 5; i++) {
+        v.receive({ payload: rotated(`rotated-${k}-${i}`) });
+        v.receive({ payload: acme('acme-new-master-0123456789', `acme-new-${k}-${i}`) });
+        v.receive({ payload: ghost(`ghost-${k}-${i}`) });
+      }
+      await new Promise((r) => setTimeout(r, 80));
+    }
+    await waitFor(() => bad.length === 90 && alerts.length === 2, 3000, 'all refused, two warnings');
+    assert.equal(ok.length, 0);
+    const got = alerts
+      .map((m) => {
+        const a = m as unknown as { alert: { device_id: string; message: string }; moby?: { tenant?: string } };
+        return `${a.moby?.tenant ?? '-'}/${a.alert.device_id}: ${a.alert.message.split(' refused')[0]}`;
+      })
+      .sort();
+    assert.deepEqual(
+      got.map((g) => g.replace(/^(\S+: )\d+/, '$1N')),
+      ['-/victim: N message(s) in the name of victim', 'acme/mill-1: N message(s) in the name of mill-1 (tenant acme)']
+    );
   });
 });
 

@@ -35,6 +35,20 @@ describe('RefusalWatch', () => {
     assert.equal(r.signals[0].rule, 'messages_refused');
   });
 
+  it('a device the replay journal shows verified before the start counts as having worked; it clears nothing and counts nothing', () => {
+    const w = new RefusalWatch({ minRefused: 3, minSilenceMs: 0 });
+    w.verifiedBefore('press-2');
+    w.verifiedBefore('mill-1', 'acme');
+    assert.equal(w.refused('press-2', 'bad_signature', 'x', 1 * S), null);
+    w.verifiedBefore('press-2'); // a tenant journal read later, say: the count goes on
+    assert.equal(w.refused('press-2', 'bad_signature', 'x', 2 * S), null);
+    assert.equal(w.refused('press-2', 'bad_signature', 'x', 3 * S)?.kind, 'open');
+    assert.equal(w.refused('mill-1', 'bad_signature', 'x', 1 * S), null, 'not the tenant-less mill-1');
+    for (let t = 1; t <= 5; t++) assert.equal(w.refused('mill-1', 'bad_signature', 'x', t * S), null);
+    for (let t = 1; t <= 2; t++) assert.equal(w.refused('mill-1', 'bad_signature', 'x', t * S, 'acme'), null);
+    assert.equal(w.refused('mill-1', 'bad_signature', 'x', 3 * S, 'acme')?.kind, 'open');
+  });
+
   it('ATTACK: made-up ids (a master key has a key for each) never open it (first version: 100 ids paged in 2 s)', () => {
     const w = new RefusalWatch();
     for (let i = 0; i < 100; i++)
