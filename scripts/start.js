@@ -14,7 +14,7 @@ const net = require('node:net');
 const { printLines } = require('./lib/child-output');
 const { wholeNumberSetting } = require('./lib/env-setting');
 const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
-const { claimRun, releaseRun, previousRunLine } = require('./lib/run-marker');
+const { claimRun, releaseRun, previousRunLine, unmarkedLine } = require('./lib/run-marker');
 const { tenantKeyVarClash, tenantMaster } = require('./lib/tenant-keys');
 const { addNotificationChannels, keptFlowChannelsLine } = require('./lib/notify-channels');
 
@@ -469,8 +469,11 @@ async function main() {
   const host = env.MOBY_HOST || '127.0.0.1';
   // before anything starts: Node-RED would otherwise die with a raw EADDRINUSE stack after its slow start
   await checkPortFree('Node-RED editor', host, port, EDITOR_HINT);
-  const previousRun = previousRunLine(claimRun(stateDir, { embeddedBroker: !env.MOBY_MQTT_URL }));
+  const claim = claimRun(stateDir, { embeddedBroker: !env.MOBY_MQTT_URL });
+  const previousRun = previousRunLine(claim);
   if (previousRun) log(previousRun);
+  const unmarked = unmarkedLine(claim);
+  if (unmarked) log(unmarked);
   if (!env.MOBY_MQTT_URL) {
     // a login for the pipeline generated per start, handed to Node-RED only (MOBY_MQTT_PASSWORD is NODE_RED_ONLY)
     if (!env.MOBY_MQTT_USERNAME) env.MOBY_MQTT_USERNAME = 'moby-pipeline';

@@ -98,6 +98,10 @@ function pidAlive(pid: number): boolean {
 /**
  * One process per directory: a `lock` file with our pid; a lock left by a dead process is taken over.
  * Throws when another live process holds it. `what` names the directory's owner in the error.
+ * On a full disk (ENOSPC, EDQUOT) the pid cannot be written: the directory is used without its lock rather than
+ * not at all. Refusing to open meant a restart on a full disk restored no alerts and failed every message until
+ * the next restart, also after space came back (operator round 2026-12-07); opened, its writes fail and are
+ * retried like any write on a full disk.
  */
 export function lockDir(dir: string, what: string): void {
   const file = path.join(dir, 'lock');
@@ -109,7 +113,12 @@ export function lockDir(dir: string, what: string): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  fs.writeFileSync(file, String(process.pid));
+  try {
+    fs.writeFileSync(file, String(process.pid));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+  }
 }
 
 /** Removes the lock taken by lockDir. */

@@ -25,7 +25,8 @@ function liveStart(pid) {
 
 /**
  * Claims MOBY_HOME for this run. Returns what the marker of an earlier run says: `{pid, started_at,
- * embedded_broker}` and `live` (that process still runs), or null when the last run stopped in order.
+ * embedded_broker}` and `live` (that process still runs), or null when the last run stopped in order; and
+ * `unmarked` (the error) when this run's marker could not be written.
  */
 function claimRun(dir, { embeddedBroker }, isLive = liveStart) {
   const file = path.join(dir, FILE);
@@ -39,11 +40,18 @@ function claimRun(dir, { embeddedBroker }, isLive = liveStart) {
   // a live other run keeps its marker: this one leaves it alone (and says so)
   if (!previous?.live) {
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(
-      tmp,
-      JSON.stringify({ pid: process.pid, started_at: new Date().toISOString(), embedded_broker: embeddedBroker })
-    );
-    fs.renameSync(tmp, file);
+    try {
+      fs.writeFileSync(
+        tmp,
+        JSON.stringify({ pid: process.pid, started_at: new Date().toISOString(), embedded_broker: embeddedBroker })
+      );
+      fs.renameSync(tmp, file);
+    } catch (err) {
+      // the marker only informs the next start: a full disk (a power cut while the spool filled it) must not keep
+      // the pipeline from starting, and its journals say for themselves what they could not write
+      fs.rmSync(tmp, { force: true });
+      return { ...(previous ?? {}), unmarked: err };
+    }
   }
   return previous;
 }
@@ -61,7 +69,7 @@ function releaseRun(dir) {
 
 /** What to say at start about an earlier run's marker (null: nothing). */
 function previousRunLine(previous) {
-  if (!previous) return null;
+  if (!previous || previous.pid === undefined) return null;
   const which = previous.pid
     ? ` (pid ${previous.pid}${previous.started_at ? `, started ${previous.started_at}` : ''})`
     : '';
@@ -74,4 +82,13 @@ function previousRunLine(previous) {
   }`;
 }
 
-module.exports = { claimRun, releaseRun, previousRunLine };
+/** What to say when this run's marker could not be written (null: it was). */
+function unmarkedLine(claim) {
+  if (!claim?.unmarked) return null;
+  const e = claim.unmarked;
+  return `could not write the run marker ${FILE} in MOBY_HOME (${e.code || e.message}${
+    e.code === 'ENOSPC' ? ': the disk is full' : ''
+  }): starting without it, so if this run does not stop in order the next start cannot say so`;
+}
+
+module.exports = { claimRun, releaseRun, previousRunLine, unmarkedLine };

@@ -137,6 +137,47 @@ describe('moby-alert node: state journal', function () {
     );
   });
 
+  it('a restart on a full disk restores the alerts, and acknowledges again once there is room (old code: the lock could not be written, nothing was restored, every change failed until the next restart)', async function () {
+    const stateRoot = alertStateOnTmpfs(this);
+    tmpfs = stateRoot;
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => ev.length >= 1, 2000, 'first event');
+    await helper.unload(); // a stop in order removes the lock: the restart must write it again
+    const filler = path.join(stateRoot, 'filler');
+    try {
+      fs.writeFileSync(filler, Buffer.alloc(1 << 20));
+    } catch {
+      /* ENOSPC once full: what we want */
+    }
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev2 = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => ev2.length >= 1, 2000, 'event after the restart');
+    assert.equal(ev2[0].payload.event, 'update', 'the alert of before the restart was restored');
+    assert.equal(ev2[0].payload.alert.count, 2);
+    // the journal's last page may still have room: new alerts until a write needs a page the disk lacks
+    let sent = 0;
+    await waitFor(
+      () => {
+        if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
+        return failedMessages().length >= 1;
+      },
+      5000,
+      'the change could not be saved',
+      5
+    );
+    assert.match(String(failedMessages()[0]), /ENOSPC/);
+    fs.rmSync(filler);
+    const before = failedMessages().length;
+    const seen = ev2.length;
+    send(anomalyMsg('pump-2', true));
+    await waitFor(() => ev2.length > seen, 2000, 'event once there is room');
+    await sleep(100);
+    assert.equal(failedMessages().length, before, 'completed normally');
+  });
+
   it('a long full disk keeps only the alerts held: one flapping device adds nothing; the gauge shows what waits, the recovery line what was never written', async function () {
     const stateRoot = alertStateOnTmpfs(this);
     tmpfs = stateRoot;

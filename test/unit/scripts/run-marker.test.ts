@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const { claimRun, releaseRun, previousRunLine } = require('../../../scripts/lib/run-marker') as {
+const { claimRun, releaseRun, previousRunLine, unmarkedLine } = require('../../../scripts/lib/run-marker') as {
   claimRun(
     dir: string,
     o: { embeddedBroker: boolean },
@@ -13,6 +13,7 @@ const { claimRun, releaseRun, previousRunLine } = require('../../../scripts/lib/
   ): Record<string, unknown> | null;
   releaseRun(dir: string): void;
   previousRunLine(p: Record<string, unknown> | null): string | null;
+  unmarkedLine(p: Record<string, unknown> | null): string | null;
 };
 
 describe('npm start: the marker of a run', () => {
@@ -41,6 +42,30 @@ describe('npm start: the marker of a run', () => {
     releaseRun(dir);
     fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ ...mine, pid: 999_999_998 }));
     assert.doesNotMatch(previousRunLine(claimRun(dir, { embeddedBroker: true }, () => false))!, /embedded broker/);
+  });
+
+  it('a full disk does not keep the run from starting: it is said, the earlier marker is still told, no temporary file is left (operator round 2026-12-07: a raw ENOSPC stack, and no start)', function () {
+    if (!fs.existsSync('/dev/full')) this.skip(); // Linux: every write to it fails with ENOSPC
+    const tmp = path.join(dir, `run.json.${process.pid}.tmp`);
+    fs.symlinkSync('/dev/full', tmp);
+    const fresh = claimRun(dir, { embeddedBroker: true });
+    assert.equal(previousRunLine(fresh), null, 'no earlier run');
+    assert.equal(
+      unmarkedLine(fresh),
+      'could not write the run marker run.json in MOBY_HOME (ENOSPC: the disk is full): starting without it, so if this run does not stop in order the next start cannot say so'
+    );
+    assert.equal(fs.existsSync(tmp), false, 'the temporary file is removed');
+    // killed while the disk was full: the older marker is still there, and still told
+    fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ pid: 999_999_997, started_at: 'then' }));
+    fs.symlinkSync('/dev/full', tmp);
+    const after = claimRun(dir, { embeddedBroker: true }, () => false);
+    assert.match(previousRunLine(after)!, /^the previous run \(pid 999999997, started then\) did not stop in order/);
+    assert.match(unmarkedLine(after)!, /ENOSPC: the disk is full/);
+    assert.equal(
+      unmarkedLine(claimRun(dir, { embeddedBroker: true }, () => false)),
+      null,
+      'written once there is room'
+    );
   });
 
   it('another live run on the same home is said and its marker kept; a torn marker counts as an unfinished run', () => {

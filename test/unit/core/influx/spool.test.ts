@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Spool } from '../../../../nodes/core/influx/spool';
+import { mountTmpfs, unmountTmpfs } from '../../../support/net';
 
 const batch = (from: number, n: number) =>
   Array.from({ length: n }, (_, i) => `m,device_id=d v=${from + i} ${1795307652874 + from + i}`);
@@ -60,6 +61,33 @@ describe('influx spool', () => {
     assert.equal(fs.readFileSync(path.join(dir, 'lock'), 'utf8'), String(process.pid));
     s.close();
     assert.equal(fs.existsSync(path.join(dir, 'lock')), false);
+  });
+
+  it('opens on a full disk (a restart while the spool filled it): what it held is recovered, appends fail until there is room (old code: the lock could not be written and the spool did not open at all)', function () {
+    const disk = path.join(dir, 'disk');
+    fs.mkdirSync(disk);
+    mountTmpfs(this, disk, '64k');
+    try {
+      const spoolDir = path.join(disk, 'spool');
+      let s = Spool.open({ dir: spoolDir, fsync: false });
+      s.append(batch(0, 50));
+      s.close(); // a stop in order removes the lock: the next open must write it again
+      const filler = path.join(disk, 'filler');
+      try {
+        fs.writeFileSync(filler, Buffer.alloc(1 << 20));
+      } catch {
+        /* ENOSPC once full: what we want */
+      }
+      s = Spool.open({ dir: spoolDir, fsync: false });
+      assert.equal(s.points, 50, 'recovered');
+      assert.throws(() => s.append(batch(50, 400)), /ENOSPC/);
+      fs.rmSync(filler);
+      s.append(batch(50, 400));
+      assert.deepEqual(drain(s), [...batch(0, 50), ...batch(50, 400)]);
+      s.close();
+    } finally {
+      unmountTmpfs(disk);
+    }
   });
 
   it('detects a torn last record (crash mid-write), skips it and keeps appending cleanly', () => {
