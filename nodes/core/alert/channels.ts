@@ -79,9 +79,18 @@ const HEADLINE: Record<NotificationKind, string> = {
   repeat: 'Still open, not acknowledged',
 };
 
+/**
+ * The device as a notification or a log line names it: with its tenant when it has one. Two tenants' devices may
+ * share an id, and a channel shared by tenants (the platform's) showed two tenants' pages as the same text
+ * (red-team round 2026-12-07).
+ */
+export function alertDevice(a: Alert): string {
+  return a.tenant !== undefined ? `${a.device_id} (tenant ${a.tenant})` : a.device_id;
+}
+
 export function subjectLine(n: Notification): string {
   const a = n.alert;
-  return defangLinks(`[MOBY ${a.severity.toUpperCase()}] ${HEADLINE[n.kind]}: ${a.rule} on ${a.device_id}`);
+  return defangLinks(`[MOBY ${a.severity.toUpperCase()}] ${HEADLINE[n.kind]}: ${a.rule} on ${alertDevice(a)}`);
 }
 
 /**
@@ -96,6 +105,7 @@ export function plainText(n: Notification): string {
     subjectLine(n),
     n.summary,
     `Device: ${a.device_id}${a.equipment_id ? ` (equipment ${a.equipment_id})` : ''}`,
+    ...(a.tenant !== undefined ? [`Tenant: ${a.tenant}`] : []),
     `Status: ${a.status}${a.acknowledged ? `, acknowledged by ${a.acknowledged_by ?? 'someone'}` : ', not acknowledged'}`,
     `Occurrences: ${a.count}, opened ${clockTime(a.opened_at)}`,
   ];
@@ -173,7 +183,7 @@ export function slackMessage(n: Notification): {
   const a = n.alert;
   const headline = `${EMOJI[a.severity]} *${HEADLINE[n.kind]}* (${a.severity})`;
   const text = slackUntrusted(
-    `${EMOJI[a.severity]} ${HEADLINE[n.kind]}: ${a.rule} on ${a.device_id} (${a.severity})\n${n.summary}`,
+    `${EMOJI[a.severity]} ${HEADLINE[n.kind]}: ${a.rule} on ${alertDevice(a)} (${a.severity})\n${n.summary}`,
     3000
   );
   const device = `${a.device_id}${a.equipment_id ? ` (equipment ${a.equipment_id})` : ''}`;
@@ -187,6 +197,7 @@ export function slackMessage(n: Notification): {
         slackPlain(a.rule, 2000),
         { type: 'mrkdwn', text: '*Device*' },
         slackPlain(device, 2000),
+        ...(a.tenant !== undefined ? [{ type: 'mrkdwn', text: '*Tenant*' }, slackPlain(a.tenant, 200)] : []),
       ],
     },
   ];
@@ -370,7 +381,7 @@ export function smtpSender(
  */
 export function alertLogLine(ev: AlertEvent): string | null {
   const a = ev.alert;
-  const id = `[${a.alert_id.slice(0, 8)}]`;
+  const id = `[${a.alert_id.slice(0, 8)}]${a.tenant !== undefined ? ` (tenant ${a.tenant})` : ''}`;
   const what = readableLine(a.message, 300);
   switch (ev.event) {
     case 'open':

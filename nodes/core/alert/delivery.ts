@@ -66,8 +66,19 @@ export interface DeliveryOptions<P> {
    */
   keepTrying?: (job: DeliveryJob<P>) => boolean;
   onOverdue?: (job: DeliveryJob<P>, error: string) => void;
-  /** jobs held per channel (default 1000); beyond it the oldest is failed with queue_full */
+  /**
+   * jobs held per channel (default 1000); beyond it the oldest is failed with queue_full (with `shareKey`, the
+   * oldest of the share holding the most)
+   */
   maxQueued?: number;
+  /**
+   * Who a job is for, where one channel serves several (moby-alert: the tenant). A full lane drops from the share
+   * holding the most jobs, and the lane takes its due jobs from the shares in turn: one tenant's storm of
+   * thousands of alerts neither pushes another tenant's page out nor keeps it waiting behind its own (red-team
+   * round 2026-12-07: 12,000 of one tenant's TIMEOUT pages dropped the other tenant's page as queue_full within a
+   * second). Default: one share, plain oldest-first.
+   */
+  shareKey?: (job: DeliveryJob<P>) => string;
   /** journal file; omitted = memory only */
   file?: string;
   /** sent keys remembered for idempotency (default 10000) */
@@ -94,6 +105,8 @@ type JournalLine<P> =
 
 interface Lane<P> {
   jobs: Array<DeliveryJob<P>>;
+  /** with shareKey: when each share last had a job started (a counter), to take the shares in turn */
+  served: Map<string, number>;
   busy: boolean;
   /** the job being sent (busy) */
   sending: DeliveryJob<P> | null;
@@ -111,6 +124,8 @@ export class DeliveryQueue<P = unknown> {
   private readonly maxQueued: number;
   private readonly rememberSent: number;
   private journalLines = 0;
+  /** jobs started, as a clock for the shares' turns */
+  private starts = 0;
   private closed = false;
   private readonly inflight = new Set<Promise<void>>();
   delivered = 0;
@@ -131,7 +146,7 @@ export class DeliveryQueue<P = unknown> {
   private lane(channel: string): Lane<P> {
     let l = this.lanes.get(channel);
     if (!l) {
-      l = { jobs: [], busy: false, sending: null, timer: null, timerAt: 0 };
+      l = { jobs: [], served: new Map(), busy: false, sending: null, timer: null, timerAt: 0 };
       this.lanes.set(channel, l);
     }
     return l;
@@ -242,15 +257,28 @@ export class DeliveryQueue<P = unknown> {
     const now = this.sched.now();
     const job: DeliveryJob<P> = { key: fullKey, channel, payload, attempts: 0, created_at: now, next_at: now };
     if (lane.jobs.length >= this.maxQueued) {
-      // drop the oldest that is not in flight, so the newest state of the plant still gets through
-      const idx = lane.jobs.findIndex((j) => j !== lane.sending);
-      const [dropped] = lane.jobs.splice(idx, 1);
+      // drop the oldest that is not in flight, so the newest state of the plant still gets through; with shares,
+      // the oldest of the share holding the most (the new job counted in its share)
+      const idx = lane.jobs.indexOf(this.victim(lane, job) as DeliveryJob<P>);
+      const [dropped] = idx >= 0 ? lane.jobs.splice(idx, 1) : [];
       if (dropped) this.fail(dropped, 'queue_full');
     }
     lane.jobs.push(job);
     this.journal({ op: 'add', job });
     this.pump(channel);
     return true;
+  }
+
+  /** The job a full lane drops for `incoming`: see `maxQueued` (undefined: none can go, all are in flight). */
+  private victim(lane: Lane<P>, incoming: DeliveryJob<P>): DeliveryJob<P> | undefined {
+    const shareOf = this.opts.shareKey;
+    if (!shareOf) return lane.jobs.find((j) => j !== lane.sending);
+    const counts = new Map<string, number>([[shareOf(incoming), 1]]);
+    for (const j of lane.jobs) if (j !== lane.sending) counts.set(shareOf(j), (counts.get(shareOf(j)) ?? 0) + 1);
+    let largest = '';
+    let most = 0;
+    for (const [share, n] of counts) if (n > most) [largest, most] = [share, n];
+    return lane.jobs.find((j) => j !== lane.sending && shareOf(j) === largest);
   }
 
   private fail(job: DeliveryJob<P>, reason: string): void {
@@ -281,18 +309,41 @@ export class DeliveryQueue<P = unknown> {
    * The job to send next: the first that is due and has no earlier job of its order key queued; or, when none is
    * due, when the next one is (`at`). Without orderKey only the first job counts (strict order). A webhook that
    * failed one alert's page held every other page behind it for its whole backoff (operator round 2026-12-07).
+   * With shareKey the shares take turns: of each share's first due job, the one of the share served longest ago.
    */
   private next(lane: Lane<P>, now: number): { job: DeliveryJob<P> } | { at: number } {
     const keyOf = this.opts.orderKey;
+    const shareOf = this.opts.shareKey;
     const seen = new Set<string>();
     let at = Infinity;
+    // with shares: the first due job of each share, and of those the share served longest ago (never: first)
+    let pick: DeliveryJob<P> | null = null;
+    let pickServed = Infinity;
+    const looked = new Set<string>();
     for (const job of lane.jobs) {
-      const key = keyOf ? keyOf(job) : '';
+      // the order is kept per order key; with shares and no order key, per share
+      const key = keyOf ? keyOf(job) : shareOf ? shareOf(job) : '';
       if (seen.has(key)) continue;
       seen.add(key);
-      if (job.next_at <= now) return { job };
+      if (job.next_at <= now) {
+        if (!shareOf) return { job };
+        const share = shareOf(job);
+        if (looked.has(share)) continue;
+        looked.add(share);
+        const served = lane.served.get(share) ?? -1;
+        if (served < pickServed) [pick, pickServed] = [job, served];
+        continue;
+      }
       at = Math.min(at, job.next_at);
-      if (!keyOf) break;
+      if (!keyOf && !shareOf) break;
+    }
+    if (pick) {
+      lane.served.set(shareOf!(pick), ++this.starts);
+      // forget shares with nothing queued, so the map stays as small as the lane
+      if (lane.served.size > lane.jobs.length + 1)
+        for (const share of lane.served.keys())
+          if (!lane.jobs.some((j) => shareOf!(j) === share)) lane.served.delete(share);
+      return { job: pick };
     }
     return { at };
   }

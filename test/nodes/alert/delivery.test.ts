@@ -298,6 +298,49 @@ describe('moby-alert node: notifications', function () {
     );
   });
 
+  it("a channel shared by tenants: one tenant's storm does not drop another tenant's page (red-team round 2026-12-07: dropped as queue_full), the drops are a few lines and a summary, and the page names its tenant", async () => {
+    const hook = await receiver({ failures: ['timeout'] }); // the first request hangs: the storm fills the queue
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', queueSize: 5, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: hook.url, timeout: 0.5 },
+      ])
+    );
+    const fail = collect('fail');
+    const tenantMsg = (tenant: string, device: string): Msg => {
+      const m = anomalyMsg(device, true);
+      m.moby = { ...m.moby, tenant };
+      return m;
+    };
+    for (let i = 0; i < 20; i++) send(tenantMsg('acme', `mill-${i}`));
+    send(tenantMsg('beta', 'mill-1'));
+    for (let i = 20; i < 40; i++) send(tenantMsg('acme', `mill-${i}`));
+    await waitFor(() => fail.length === 36, 5000, 'the drops on output 2');
+    assert.ok(
+      fail.every((m) => m.payload.alert.tenant === 'acme' && /queue_full/.test(m.payload.error)),
+      'only acme pages were dropped'
+    );
+    await waitFor(() => hook.delivered().length === 5, 5000, 'what the queue held');
+    const got = hook.delivered().map((r) => JSON.parse(r.body).data.alert);
+    assert.deepEqual(got.filter((a: { tenant: string }) => a.tenant === 'beta').length, 1, "beta's page went out");
+    // beta's was sent right after the hanging one, not behind acme's
+    assert.deepEqual(
+      hook.requests.slice(0, 3).map((r) => {
+        const a = JSON.parse(r.body).data.alert;
+        return `${a.tenant}/${a.device_id}`;
+      }),
+      ['acme/mill-0', 'beta/mill-1', 'acme/mill-37']
+    );
+    const warned = (helper.getNode('alert').warn as { getCalls(): Array<{ args: unknown[] }> })
+      .getCalls()
+      .map((c) => String(c.args[0]))
+      .filter((l) => /was not delivered: queue_full/.test(l));
+    assert.equal(warned.length, 5, 'a few lines, not one per drop');
+    assert.match(
+      warned[0],
+      /the open notification of mill-\d+ \(tenant acme\) \(anomaly\) was not delivered: queue_full$/
+    );
+  });
+
   it('a kept page gives up once its alert is resolved; notifications that are not pages give up after the last try', async () => {
     const down = await receiver({ alwaysFail: 500 });
     await loadAlertFlow(

@@ -671,6 +671,20 @@ describe('alert channel formatting and signing', () => {
     }
   });
 
+  it("names the tenant in every text: two tenants' devices of one id were the same page on a shared channel (red-team round 2026-12-07)", () => {
+    const beta = { ...alert, tenant: 'beta' };
+    const n = { kind: 'open' as const, time: 0, alert: beta, summary: templateSummary(beta) };
+    assert.equal(subjectLine(n), '[MOBY CRITICAL] New alert: anomaly on pump-1 (tenant beta)');
+    assert.match(slackMessage(n).text, /^:rotating_light: New alert: anomaly on pump-1 \(tenant beta\) \(critical\)\n/);
+    const fields = (slackMessage(n).blocks[1] as { fields: Array<{ text: string }> }).fields.map((f) => f.text);
+    assert.deepEqual(fields, ['*Rule*', 'anomaly', '*Device*', 'pump-1', '*Tenant*', 'beta']);
+    assert.match(plainText(n), /\nDevice: pump-1\nTenant: beta\n/);
+    assert.equal((webhookBody(n) as { data: { alert: { tenant?: string } } }).data.alert.tenant, 'beta');
+    // without tenants nothing changes
+    assert.equal(subjectLine({ ...n, alert }), '[MOBY CRITICAL] New alert: anomaly on pump-1');
+    assert.doesNotMatch(plainText({ ...n, alert }), /Tenant/);
+  });
+
   it('escapes Slack control sequences in what devices, flows and the LLM wrote: no mention, no disguised link', () => {
     // an LLM summary steered by a device string, or a msg.alert message from a flow
     const evil =

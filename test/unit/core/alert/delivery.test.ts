@@ -279,6 +279,58 @@ describe('alert delivery queue', () => {
     assert.equal(q.pendingCount('c'), 2);
   });
 
+  it("with shareKey, one tenant's storm neither drops another tenant's job from the full lane nor keeps it waiting behind its own (red-team round 2026-12-07: dropped as queue_full within a second)", async () => {
+    const sched = new FakeScheduler();
+    const sent: string[] = [];
+    // a slow channel: each send takes 1 s, so the storm fills the lane
+    const sender = (job: DeliveryJob<P>) =>
+      new Promise<void>((resolve) => {
+        sent.push(job.key);
+        sched.setTimeout(resolve, 1000);
+      });
+    const { q, failed } = queue(
+      sched,
+      { c: sender },
+      { maxQueued: 10, orderKey: (j) => j.key, shareKey: (j) => j.key.split('-')[0].slice(2) }
+    );
+    for (let i = 0; i < 5; i++) q.enqueue('c', `acme-${i}`, { n: i });
+    q.enqueue('c', 'beta-1', { n: 100 });
+    for (let i = 5; i < 40; i++) q.enqueue('c', `acme-${i}`, { n: i });
+    // the full lane dropped acme's oldest waiting jobs each time, never beta's
+    assert.equal(failed.length, 31, '41 queued, 10 held (the one in flight included)');
+    assert.ok(
+      failed.every((f) => f.key.startsWith('c:acme-') && f.reason === 'queue_full'),
+      JSON.stringify(failed)
+    );
+    assert.equal(q.pendingCount('c'), 10);
+    // beta's job goes right after the send in flight, not after acme's nine
+    await sched.advance(1000);
+    assert.deepEqual(sent.slice(0, 2), ['c:acme-0', 'c:beta-1']);
+    // then acme's, in order; a new beta job takes its turn again after the one in flight
+    await sched.advance(1000);
+    q.enqueue('c', 'beta-2', { n: 101 });
+    await sched.advance(1000);
+    assert.deepEqual(sent.slice(2, 4), ['c:acme-32', 'c:beta-2']);
+    await sched.advance(20_000);
+    assert.equal(sent.length, 11);
+    assert.deepEqual(sent.slice(4), [
+      'c:acme-33',
+      'c:acme-34',
+      'c:acme-35',
+      'c:acme-36',
+      'c:acme-37',
+      'c:acme-38',
+      'c:acme-39',
+    ]);
+    // without shareKey the same storm drops beta's job as the oldest waiting one
+    const plain = new FakeScheduler();
+    const { q: p2, failed: f2 } = queue(plain, { c: () => new Promise<void>(() => undefined) }, { maxQueued: 10 });
+    for (let i = 0; i < 5; i++) p2.enqueue('c', `acme-${i}`, { n: i });
+    p2.enqueue('c', 'beta-1', { n: 100 });
+    for (let i = 5; i < 40; i++) p2.enqueue('c', `acme-${i}`, { n: i });
+    assert.ok(f2.some((f) => f.key === 'c:beta-1'));
+  });
+
   it('journals to disk: pending jobs resume after a restart, sent ones are never resent', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-q-'));
     const file = path.join(dir, 'queue.jsonl');

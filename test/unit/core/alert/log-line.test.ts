@@ -22,6 +22,13 @@ const ev = (event: AlertEvent['event'], a: Alert, raised_from?: AlertEvent['rais
   raised_from ? { event, time: 0, alert: a, raised_from } : { event, time: 0, alert: a };
 
 describe('alertLogLine', () => {
+  it("names the tenant (two tenants' pump-009 read the same line before, red-team round 2026-12-07)", () => {
+    assert.equal(
+      alertLogLine(ev('open', alert({ tenant: 'beta' }))),
+      'alert opened, critical [737af7b7] (tenant beta): Anomaly on pump-009: sudden jump on sensor bearing_vibration'
+    );
+  });
+
   it('says openings, raises, escalations and resolves; not count updates, acks or evictions', () => {
     assert.equal(
       alertLogLine(ev('open', alert())),
