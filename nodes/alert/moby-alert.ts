@@ -426,7 +426,11 @@ export = function (RED: NodeAPI) {
         if (quiet && quiet.quieted > 0 && quiet.since !== undefined)
           payload.quieted = { count: quiet.quieted, since: quiet.since };
         if (apiBaseUrl) payload.url = `${apiBaseUrl}/alerts/${alert.alert_id}`;
-        if (!(await untilSaved(needVersion)) && !closing) pagedUnsaved();
+        if (!(await untilSaved(needVersion)) && !closing) {
+          pagedUnsaved();
+          // it may be the last word on this alert: a crash before the save forgets it (operator round 2026-12-07)
+          if (PAGE_KINDS.has(kind)) payload.unsaved = true;
+        }
         for (const lane of lanesOf(alert.tenant)) queue.enqueue(lane, key, payload);
       });
       chains.set(alert.alert_id, next);
@@ -768,7 +772,7 @@ export = function (RED: NodeAPI) {
       if (now - unsavedWarnedAt < 60_000) return;
       unsavedWarnedAt = now;
       node.warn(
-        `paging alert(s) whose state could not be saved for ${pageSaveWaitMs / 1000} s (${persistError ?? 'not yet written'}): a crash now would open them again and page them a second time`
+        `paging alert(s) whose state could not be saved for ${pageSaveWaitMs / 1000} s (${persistError ?? 'not yet written'}): a crash now would forget them, with no resolve after their pages, or open them again and page them a second time; the pages say so`
       );
     }
 

@@ -51,7 +51,17 @@ export interface Notification {
    * since `since` (ms, the last one notified) were not notified
    */
   quieted?: { count: number; since: number };
+  /**
+   * the alert's state could not be saved before this page went out (a full disk, after the page's wait): a crash
+   * before it is saved forgets the alert, and no resolve follows this page
+   */
+  unsaved?: true;
 }
+
+/** What a page sent before its alert was saved must say: it may be the last word on that alert. */
+export const UNSAVED_LINE =
+  'MOBY could not save this alert (its disk is full or failing): if MOBY restarts before it can, it forgets this ' +
+  'alert and no resolve follows this message; check its alert list after a restart';
 
 /** The line about quiet openings before this one, when there were any. */
 function quietedLine(n: Notification): string | null {
@@ -111,6 +121,7 @@ export function plainText(n: Notification): string {
   ];
   const flapping = quietedLine(n);
   if (flapping) lines.push(flapping);
+  if (n.unsaved) lines.push(UNSAVED_LINE);
   if (a.value !== undefined)
     lines.push(`Value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
   if (a.status === 'resolved' && a.resolved_at)
@@ -212,6 +223,7 @@ export function slackMessage(n: Notification): {
   blocks.push({ type: 'section', fields });
   const flapping = quietedLine(n);
   if (flapping) blocks.push({ type: 'section', text: slackPlain(flapping, 300) });
+  if (n.unsaved) blocks.push({ type: 'section', text: slackPlain(UNSAVED_LINE, 300) });
   // the details link is the operator's configured URL, the only link in the message
   const context: unknown[] = [slackPlain(`alert ${a.alert_id}`, 2000)];
   if (n.url) context.push({ type: 'mrkdwn', text: `<${n.url}|details>` });
@@ -226,11 +238,18 @@ export function slackMessage(n: Notification): {
  */
 export function webhookBody(n: Notification): Record<string, unknown> {
   const flapping = quietedLine(n);
-  const summary = flapping && n.summary ? `${n.summary} ${flapping}.` : n.summary;
+  let summary = flapping && n.summary ? `${n.summary} ${flapping}.` : n.summary;
+  if (n.unsaved) summary = `${summary ? `${summary} ` : ''}${UNSAVED_LINE}.`;
   return {
     type: `alert.${n.kind}`,
     timestamp: new Date(n.time).toISOString(),
-    data: { alert: n.alert, summary, url: n.url, ...(n.quieted ? { quieted: n.quieted } : {}) },
+    data: {
+      alert: n.alert,
+      summary,
+      url: n.url,
+      ...(n.quieted ? { quieted: n.quieted } : {}),
+      ...(n.unsaved ? { unsaved: true } : {}),
+    },
   };
 }
 

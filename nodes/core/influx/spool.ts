@@ -32,14 +32,39 @@ import {
   writeRecordAt,
 } from '../durable-file';
 
+/** Size and space available to this process of the file system holding `dir`; null where it cannot be read. */
+function statfs(dir: string): { size: number; free: number } | null {
+  try {
+    const st = fs.statfsSync(dir);
+    return { size: st.blocks * st.bsize, free: st.bavail * st.bsize };
+  } catch {
+    return null;
+  }
+}
+
 export interface SpoolOptions {
   dir: string;
   /** bound of all segment files together (default 256 MiB) */
   maxBytes?: number;
   /** a segment is closed and a new one started above this size (default maxBytes/16, 64 KiB..16 MiB) */
   segmentBytes?: number;
+  /**
+   * free space the spool leaves on its file system: an append that would go below it fails as a full disk
+   * (default `spoolFloor()` of the file system: 2 % of its size, at least 256 KiB, at most 64 MiB; 0 = none)
+   */
+  minFreeBytes?: number;
   /** fdatasync each append and cursor update (default true) */
   fsync?: boolean;
+}
+
+/**
+ * The free space a spool leaves by default on a file system of `sizeBytes`. The spool is the one writer that fills a
+ * disk (a database down for hours); the alert state, the replay journal and the notification queue share the disk
+ * and must still be written then, or a page goes out for an alert a crash then forgets, never resolved (operator
+ * round 2026-12-07, MOBY_HOME on a 3 MB disk).
+ */
+export function spoolFloor(sizeBytes: number): number {
+  return Math.min(64 << 20, Math.max(256 << 10, Math.floor(sizeBytes * 0.02)));
 }
 
 interface Entry {
@@ -83,6 +108,8 @@ export class Spool {
   private livePoints = 0;
   private segSizes = new Map<number, number>();
   private writeSeq = 0;
+  /** the floor of free space (see SpoolOptions), settled at open from the file system when not given */
+  private minFreeBytes: number | undefined;
   private writeFd: number | null = null;
   private readFds = new Map<number, number>();
   private closed = false;
@@ -109,6 +136,7 @@ export class Spool {
       opts.segmentBytes ?? Math.min(16 << 20, Math.max(64 << 10, Math.floor(this.maxBytes / 16)))
     );
     this.fsync = opts.fsync !== false;
+    this.minFreeBytes = opts.minFreeBytes;
   }
 
   /** Opens (creating) the spool in dir, recovering its contents. One open spool per directory per process. */
@@ -117,6 +145,10 @@ export class Spool {
     if (openDirs.has(s.dir)) throw new Error(`spool ${s.dir} is already open in this process`);
     fs.mkdirSync(s.dir, { recursive: true });
     lockDir(s.dir, 'spool');
+    if (s.minFreeBytes === undefined) {
+      const fsStat = statfs(s.dir);
+      s.minFreeBytes = fsStat ? spoolFloor(fsStat.size) : 0;
+    }
     s.recover();
     openDirs.add(s.dir);
     return s;
@@ -258,6 +290,17 @@ export class Spool {
         this.writeSeq++;
       }
       dropped += this.dropSegment(oldest);
+    }
+    // after the bound's drops: a spool at its bound replaces its oldest points and needs no more room
+    if (this.minFreeBytes) {
+      const fsStat = statfs(this.dir);
+      if (fsStat && fsStat.free - buf.length < this.minFreeBytes)
+        throw Object.assign(
+          new Error(
+            `ENOSPC: no space left on device for the spool: it leaves ${Math.round(this.minFreeBytes / 1024)} KiB free for the alert state and journals`
+          ),
+          { code: 'ENOSPC' }
+        );
     }
     if (this.writeFd === null) {
       const file = path.join(this.dir, segName(this.writeSeq));

@@ -387,6 +387,13 @@ describe('moby-alert node: state journal', function () {
       assert.equal(pagedFor().length, 0, 'held while its state cannot be saved');
       await waitFor(() => pagedFor().length === 1, 5000, 'the page, late');
       assert.ok(Date.now() - failedAt >= 1000, 'held about pageSaveWaitSec');
+      // it may be the last word on that alert, and says so (operator round 2026-12-07: a crash then forgot the
+      // alert, its page was never resolved and its link answered 404)
+      const late = JSON.parse(pagedFor()[0].body).data;
+      assert.equal(late.unsaved, true);
+      assert.match(late.summary, /MOBY could not save this alert .*no resolve follows this message/);
+      const first = JSON.parse(receiver!.delivered()[0].body).data;
+      assert.equal(first.unsaved, undefined, 'a page saved in time does not');
       const warn = helper.getNode('alert').warn as { getCalls(): Array<{ args: unknown[] }> };
       assert.ok(
         warn

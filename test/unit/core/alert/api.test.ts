@@ -680,6 +680,11 @@ describe('alert channel formatting and signing', () => {
     assert.deepEqual(fields, ['*Rule*', 'anomaly', '*Device*', 'pump-1', '*Tenant*', 'beta']);
     assert.match(plainText(n), /\nDevice: pump-1\nTenant: beta\n/);
     assert.equal((webhookBody(n) as { data: { alert: { tenant?: string } } }).data.alert.tenant, 'beta');
+    // a page sent before its alert could be saved says it may be the last word on it, on every channel
+    const unsaved = { ...n, unsaved: true as const };
+    assert.match(plainText(unsaved), /\nMOBY could not save this alert \(its disk is full or failing\)/);
+    assert.ok(JSON.stringify(slackMessage(unsaved).blocks).includes('MOBY could not save this alert'));
+    assert.doesNotMatch(plainText(n), /could not save/);
     // without tenants nothing changes
     assert.equal(subjectLine({ ...n, alert }), '[MOBY CRITICAL] New alert: anomaly on pump-1');
     assert.doesNotMatch(plainText({ ...n, alert }), /Tenant/);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Spool } from '../../../../nodes/core/influx/spool';
+import { Spool, spoolFloor } from '../../../../nodes/core/influx/spool';
 import { mountTmpfs, unmountTmpfs } from '../../../support/net';
 
 const batch = (from: number, n: number) =>
@@ -66,7 +66,7 @@ describe('influx spool', () => {
   it('opens on a full disk (a restart while the spool filled it): what it held is recovered, appends fail until there is room (old code: the lock could not be written and the spool did not open at all)', function () {
     const disk = path.join(dir, 'disk');
     fs.mkdirSync(disk);
-    mountTmpfs(this, disk, '64k');
+    mountTmpfs(this, disk, '1m');
     try {
       const spoolDir = path.join(disk, 'spool');
       let s = Spool.open({ dir: spoolDir, fsync: false });
@@ -85,6 +85,44 @@ describe('influx spool', () => {
       s.append(batch(50, 400));
       assert.deepEqual(drain(s), [...batch(0, 50), ...batch(50, 400)]);
       s.close();
+    } finally {
+      unmountTmpfs(disk);
+    }
+  });
+
+  it('leaves room on its disk for the alert state and journals: below the floor an append fails as a full disk (operator round 2026-12-07: the spool filled MOBY_HOME, a page went out for an alert a crash then forgot)', function () {
+    assert.equal(spoolFloor(3 << 20), 256 << 10, 'a small disk: 256 KiB');
+    assert.equal(spoolFloor(1 << 30), Math.floor((1 << 30) * 0.02), '2 %');
+    assert.equal(spoolFloor(1e12), 64 << 20, 'at most 64 MiB');
+    const disk = path.join(dir, 'disk');
+    fs.mkdirSync(disk);
+    mountTmpfs(this, disk, '2m');
+    try {
+      const s = Spool.open({ dir: path.join(disk, 'spool'), fsync: false });
+      let appended = 0;
+      let refused: Error | null = null;
+      for (let i = 0; i < 10_000 && !refused; i++) {
+        try {
+          s.append(batch(i * 100, 100));
+          appended++;
+        } catch (err) {
+          refused = err as Error;
+        }
+      }
+      assert.ok(refused, 'the spool stopped');
+      assert.equal((refused as NodeJS.ErrnoException).code, 'ENOSPC', 'handled as any full disk');
+      assert.match(refused.message, /^ENOSPC: no space left on device for the spool: it leaves 256 KiB free/);
+      assert.ok(appended > 10, `it wrote ${appended} batches first`);
+      // what it left is there for the others: the alert state's writes go through
+      fs.writeFileSync(path.join(disk, 'alert-state'), Buffer.alloc(200 << 10));
+      assert.equal(s.points, appended * 100, 'nothing half-written');
+      // with the floor off it takes the rest (the previous behaviour)
+      s.close();
+      const all = Spool.open({ dir: path.join(disk, 'spool'), fsync: false, minFreeBytes: 0 });
+      assert.throws(() => {
+        for (let i = 0; i < 10_000; i++) all.append(batch(i * 100, 100));
+      }, /ENOSPC: no space left on device, write/);
+      all.close();
     } finally {
       unmountTmpfs(disk);
     }
