@@ -123,7 +123,9 @@ export function plainText(n: Notification): string {
   if (flapping) lines.push(flapping);
   if (n.unsaved) lines.push(UNSAVED_LINE);
   if (a.value !== undefined)
-    lines.push(`Value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
+    // the latest signal's, not the peak the message may quote ("up to 32 × the threshold"): said so (operator
+    // round 2026-12-07: "Value 0.28" beside "up to 31.97 ×" read as a contradiction)
+    lines.push(`Latest value: ${a.value}${a.threshold !== undefined ? ` (threshold ${a.threshold})` : ''}`);
   if (a.status === 'resolved' && a.resolved_at)
     lines.push(`Resolved ${clockTime(a.resolved_at)} by ${a.resolved_by ?? 'auto'}`);
   lines.push(`Alert id: ${a.alert_id}`);
@@ -219,7 +221,10 @@ export function slackMessage(n: Notification): {
     { type: 'mrkdwn', text: `*Count*\n${a.count}` },
   ];
   if (a.value !== undefined)
-    fields.push({ type: 'mrkdwn', text: `*Value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}` });
+    fields.push({
+      type: 'mrkdwn',
+      text: `*Latest value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}`,
+    });
   blocks.push({ type: 'section', fields });
   const flapping = quietedLine(n);
   if (flapping) blocks.push({ type: 'section', text: slackPlain(flapping, 300) });

@@ -657,6 +657,9 @@ describe('alert channel formatting and signing', () => {
     );
     assert.deepEqual(flapped.data.quieted, { count: 4, since: 0 });
     assert.equal(subjectLine({ ...n, kind: 'resolve' }), '[MOBY CRITICAL] Alert resolved: anomaly on pump-1');
+    // the latest signal's value, not a peak the message may quote (operator round 2026-12-07)
+    assert.match(plainText(n), /\nLatest value: 2 \(threshold 1\)\n/);
+    assert.ok(JSON.stringify(slack.blocks).includes('*Latest value*\\n2 / 1'));
     const savedTz = process.env.TZ;
     process.env.TZ = 'America/St_Johns'; // times are the host's, with its offset
     try {
