@@ -23,6 +23,24 @@ function send(msg: Msg): void {
   helper.getNode('alert').receive(msg);
 }
 
+/**
+ * On a full disk the journal's last page may still have room: sends new alerts (pump-x1, pump-x2, …) until a
+ * write needs a page the disk lacks and a message fails; returns how many were sent.
+ */
+async function newAlertsUntilOneFails(): Promise<number> {
+  let sent = 0;
+  await waitFor(
+    () => {
+      if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
+      return failedMessages().length >= 1;
+    },
+    5000,
+    'a message failed: the disk is full',
+    5
+  );
+  return sent;
+}
+
 /** done(err) makes the runtime call node.error(err, msg): those calls, by message */
 function failedMessages(): unknown[] {
   const spy = helper.getNode('alert').error as { getCalls?: () => Array<{ args: unknown[] }> };
@@ -102,17 +120,7 @@ describe('moby-alert node: state journal', function () {
     } catch {
       /* ENOSPC once full: what we want */
     }
-    // the journal's last page may still have room: new alerts until a write needs a page the disk lacks
-    let sent = 0;
-    await waitFor(
-      () => {
-        if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
-        return failedMessages().length >= 1;
-      },
-      5000,
-      'message failed',
-      5
-    );
+    const sent = await newAlertsUntilOneFails();
     assert.match(String(failedMessages()[0]), /ENOSPC/);
     const st = helper.getNode('alert').status as { lastCall: { args: Array<{ text: string }> } };
     await waitFor(() => /state not saved \(ENOSPC\)/.test(st.lastCall.args[0].text), 3000, 'status says so');
@@ -157,17 +165,7 @@ describe('moby-alert node: state journal', function () {
     await waitFor(() => ev2.length >= 1, 2000, 'event after the restart');
     assert.equal(ev2[0].payload.event, 'update', 'the alert of before the restart was restored');
     assert.equal(ev2[0].payload.alert.count, 2);
-    // the journal's last page may still have room: new alerts until a write needs a page the disk lacks
-    let sent = 0;
-    await waitFor(
-      () => {
-        if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
-        return failedMessages().length >= 1;
-      },
-      5000,
-      'the change could not be saved',
-      5
-    );
+    await newAlertsUntilOneFails();
     assert.match(String(failedMessages()[0]), /ENOSPC/);
     fs.rmSync(filler);
     const before = failedMessages().length;
@@ -199,16 +197,7 @@ describe('moby-alert node: state journal', function () {
     } catch {
       /* ENOSPC once full: what we want */
     }
-    let sent = 0;
-    await waitFor(
-      () => {
-        if (!failedMessages().length) send(anomalyMsg(`pump-x${++sent}`, true));
-        return failedMessages().length >= 1;
-      },
-      5000,
-      'message failed',
-      5
-    );
+    const sent = await newAlertsUntilOneFails();
     const held = await unsaved();
     assert.ok(held.records >= 1, 'what failed waits for the next save');
     // 40 flaps of one device while every save fails
