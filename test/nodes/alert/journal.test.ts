@@ -84,6 +84,17 @@ describe('moby-alert node: state journal', function () {
     tmpfs = null;
   });
 
+  /** The alert state on a 64 KiB tmpfs (unmounted after the test), the flow loaded, pump-1's alert opened. */
+  async function firstAlertOnTmpfs(ctx: Mocha.Context): Promise<{ stateRoot: string; ev: Msg[] }> {
+    const stateRoot = alertStateOnTmpfs(ctx);
+    tmpfs = stateRoot;
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
+    const ev = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => ev.length >= 1, 2000, 'first event');
+    return { stateRoot, ev };
+  }
+
   it('keeps the state in the state directory: a reload (memory context wiped) restores the alerts', async () => {
     const userDir = freshUserDir();
     await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
@@ -106,12 +117,7 @@ describe('moby-alert node: state journal', function () {
   });
 
   it('a full disk is reported and the messages that changed an alert are not completed until there is room', async function () {
-    const stateRoot = alertStateOnTmpfs(this);
-    tmpfs = stateRoot;
-    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
-    const ev = collect('ev');
-    send(anomalyMsg('pump-1', true));
-    await waitFor(() => ev.length >= 1, 2000, 'first event');
+    const { stateRoot, ev } = await firstAlertOnTmpfs(this);
     assert.deepEqual(failedMessages(), []);
     // fill the disk
     const filler = path.join(stateRoot, 'filler');
@@ -146,12 +152,7 @@ describe('moby-alert node: state journal', function () {
   });
 
   it('a restart on a full disk restores the alerts, and acknowledges again once there is room (old code: the lock could not be written, nothing was restored, every change failed until the next restart)', async function () {
-    const stateRoot = alertStateOnTmpfs(this);
-    tmpfs = stateRoot;
-    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0 }));
-    const ev = collect('ev');
-    send(anomalyMsg('pump-1', true));
-    await waitFor(() => ev.length >= 1, 2000, 'first event');
+    const { stateRoot } = await firstAlertOnTmpfs(this);
     await helper.unload(); // a stop in order removes the lock: the restart must write it again
     const filler = path.join(stateRoot, 'filler');
     try {
