@@ -766,6 +766,9 @@ export = function (RED: NodeAPI) {
       });
     }
     let unsavedWarnedAt = -Infinity;
+    /** appends the journal's reserve made room for (a full disk), and when that was last said */
+    let reserveReleasesSeen = 0;
+    let reserveWarnedAt = -Infinity;
     function pagedUnsaved(): void {
       countEvent(TYPE, 'paged_unsaved');
       const now = Date.now();
@@ -814,6 +817,16 @@ export = function (RED: NodeAPI) {
         persistFailed(err as Error);
         durable?.(err as Error);
         return err as Error;
+      }
+      if (journal.reserveReleases > reserveReleasesSeen) {
+        reserveReleasesSeen = journal.reserveReleases;
+        countEvent(TYPE, 'state_saved_in_reserve');
+        if (Date.now() - reserveWarnedAt >= 60_000) {
+          reserveWarnedAt = Date.now();
+          node.warn(
+            `alert state: the disk of ${stateDir} is full; alert changes are being saved in the space its reserve file kept for this (state-journal.ts). Free space there: once the reserve is used up, alert changes cannot be saved`
+          );
+        }
       }
       const j = journal;
       j.whenDurable((err) => {

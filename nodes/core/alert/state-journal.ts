@@ -18,6 +18,12 @@
 // however many flushes fail: an alert opened and forgotten between two written flushes leaves no entry
 // (AlertChanges.created says which ids are new; counted in counts.neverWritten).
 //
+// A `reserve` file (2 % of the file system, 64–256 KiB) holds room for appends on a disk others fill: an append
+// that finds the disk full shrinks it by an eighth and tries again, so the alert that a full disk raises is still
+// saved before it is paged (a page of an unsaved alert is forgotten by a crash and never resolved). The disk spool
+// leaves room too, but the anomaly state, the replay journal and other programs share the disk (verification
+// round 2026-12-07). It is made again once the disk has room for it three times over, at most every 10 s.
+//
 // Power cut (`sync`): "none" = appends are not fsync'd; "append" = each flush() fdatasyncs before it returns
 // (blocks the event loop for the disk's flush time); "group" = group commit: flush() stays a synchronous,
 // ordered write, and whenDurable(cb) calls cb once ONE asynchronous fdatasync (in the thread pool) has
@@ -52,7 +58,22 @@ export interface AlertStateJournalOptions {
   sync?: JournalSync;
   /** compact once the journal is larger than this and than the snapshot (default 1 MiB) */
   compactMinBytes?: number;
+  /**
+   * bytes held in a `reserve` file of the directory and given up when an append finds the disk full (default
+   * `reserveSize()` of the file system; 0 = none): see `flush()`
+   */
+  reserveBytes?: number;
 }
+
+/** The default reserve on a file system of `sizeBytes`: 2 % of it, at least 64 KiB, at most 256 KiB. */
+export function reserveSize(sizeBytes: number): number {
+  return Math.min(256 << 10, Math.max(64 << 10, Math.floor(sizeBytes * 0.02)));
+}
+
+const RESERVE = 'reserve';
+/** a reserve is made again only with this many times its size free, and tried at most this often */
+const RESERVE_ROOM_FACTOR = 3;
+const RESERVE_RETRY_MS = 10_000;
 
 /** The stored alert state: the engine's snapshot and the mute table. */
 export interface StoredAlertState {
@@ -150,7 +171,16 @@ export class AlertStateJournal {
    */
   readonly counts = { flushes: 0, durable: 0, syncs: 0, syncFailures: 0, neverWritten: 0 };
 
+  /** the reserve's size (0: none), settled at open from the file system when not given */
+  private reserveBytes: number;
+  /** bytes of the reserve file in place (it shrinks as appends need them), and when it was last made */
+  private reserveHeld = 0;
+  private reserveTriedAt = -Infinity;
+  /** appends that went through only because the reserve was given up for them */
+  reserveReleases = 0;
+
   private constructor(opts: AlertStateJournalOptions) {
+    this.reserveBytes = opts.reserveBytes ?? -1;
     this.dir = path.resolve(opts.dir);
     this.sync = opts.sync ?? 'none';
     this.compactMinBytes = Math.max(1024, opts.compactMinBytes ?? 1 << 20);
@@ -161,7 +191,62 @@ export class AlertStateJournal {
     const j = new AlertStateJournal(opts);
     fs.mkdirSync(j.dir, { recursive: true });
     lockDir(j.dir, 'alert state');
+    if (j.reserveBytes < 0) {
+      let size = 0;
+      try {
+        const st = fs.statfsSync(j.dir);
+        size = st.blocks * st.bsize;
+      } catch {
+        /* no statfs: no reserve */
+      }
+      j.reserveBytes = size > 0 ? reserveSize(size) : 0;
+    }
+    j.keepReserve(Date.now());
     return j;
+  }
+
+  /**
+   * Makes the reserve file when it is missing and the disk has room for it several times over (not the last
+   * bytes of a disk filling up), at most every RESERVE_RETRY_MS.
+   */
+  private keepReserve(now: number): void {
+    const want = this.reserveBytes;
+    if (want <= 0 || this.reserveHeld >= want || now - this.reserveTriedAt < RESERVE_RETRY_MS) return;
+    this.reserveTriedAt = now;
+    const file = path.join(this.dir, RESERVE);
+    try {
+      // one left by an earlier run (a restart on a full disk finds it there)
+      this.reserveHeld = fs.statSync(file).size;
+      if (this.reserveHeld >= want) return;
+    } catch {
+      /* none yet */
+    }
+    try {
+      const st = fs.statfsSync(this.dir);
+      if (st.bavail * st.bsize < RESERVE_ROOM_FACTOR * want) return;
+      fs.writeFileSync(file, Buffer.alloc(want));
+      this.reserveHeld = want;
+    } catch {
+      fs.rmSync(file, { force: true });
+      this.reserveHeld = 0;
+    }
+  }
+
+  /**
+   * Frees part of the reserve (a full disk): an eighth of it, at least 4 KiB, so that each of several appends
+   * gets room while the others filling the disk get little. False when nothing is left to free.
+   */
+  private releaseReserve(): boolean {
+    if (this.reserveHeld <= 0) return false;
+    const left = Math.max(0, this.reserveHeld - Math.max(4096, Math.ceil(this.reserveBytes / 8)));
+    try {
+      fs.truncateSync(path.join(this.dir, RESERVE), left);
+    } catch {
+      this.reserveHeld = 0;
+      return false;
+    }
+    this.reserveHeld = left;
+    return true;
   }
 
   /** Reads the snapshot and replays the journals from its generation on; opens the newest for appending. */
@@ -343,8 +428,26 @@ export class AlertStateJournal {
     if (mx.length) g.mx = mx;
     const json = JSON.stringify(g);
     const buf = Buffer.from(`${recordChecksum(json)} ${json}\n`, 'utf8');
-    writeRecordAt(this.fd, buf, this.journalBytes, this.sync === 'append', 'alert state journal');
+    try {
+      writeRecordAt(this.fd, buf, this.journalBytes, this.sync === 'append', 'alert state journal');
+    } catch (err) {
+      // a full disk: the reserve is given up for this append. Other writers share the disk (the spool leaves room
+      // for the rest, but the anomaly state, the replay journal, other programs fill it too): an alert paged and
+      // not saved is forgotten by a crash, its page never resolved (verification round 2026-12-07)
+      let failed = err as NodeJS.ErrnoException;
+      for (;;) {
+        if ((failed.code !== 'ENOSPC' && failed.code !== 'EDQUOT') || !this.releaseReserve()) throw failed;
+        try {
+          writeRecordAt(this.fd, buf, this.journalBytes, this.sync === 'append', 'alert state journal');
+          break;
+        } catch (again) {
+          failed = again as NodeJS.ErrnoException;
+        }
+      }
+      this.reserveReleases++;
+    }
     this.journalBytes += buf.length;
+    this.keepReserve(Date.now());
     this.appended++;
     this.counts.flushes++;
     if (this.sync === 'group') this.dirtyFds.add(this.fd);

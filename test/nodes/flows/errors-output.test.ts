@@ -121,7 +121,7 @@ for (const [file, prefix] of [
       const counter = helper.getNode(counterId).status as { lastCall?: { args: Array<{ text: unknown }> } };
       await waitFor(
         () => Number(counter.lastCall?.args[0].text) === failed - lines.length,
-        3000,
+        10000, // a wait, not a bound: it timed out once at 3 s on a loaded machine (2026-12-07)
         `the counter to show ${failed - lines.length}`
       );
     });

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AlertEngine, type AlertSignal } from '../../../../nodes/core/alert/engine';
-import { AlertStateJournal } from '../../../../nodes/core/alert/state-journal';
+import { AlertStateJournal, reserveSize } from '../../../../nodes/core/alert/state-journal';
+import { mountTmpfs, unmountTmpfs } from '../../../support/net';
 import { TenantAlertEngines } from '../../../../nodes/core/alert/tenants';
 
 function tmpDir(): string {
@@ -262,6 +263,65 @@ describe('alert state journal', () => {
     change(engine, j, 'y');
     j.close();
     assertReloads(dir, engine);
+  });
+
+  it('keeps a reserve on its disk and gives it up, a piece at a time, to appends that find the disk full (verification round 2026-12-07: other writers took the room the spool left, an alert paged unsaved was lost at a crash)', function () {
+    assert.equal(reserveSize(3 << 20), 64 << 10);
+    assert.equal(reserveSize(1e12), 256 << 10);
+    const disk = tmpDir();
+    mountTmpfs(this, disk, '1m');
+    const opened: AlertStateJournal[] = [];
+    const open = (dir: string) => {
+      const j = AlertStateJournal.open({ dir });
+      opened.push(j);
+      return j;
+    };
+    try {
+      const dir = path.join(disk, 'state');
+      let n = 0;
+      const engine = new AlertEngine({ now: () => 1_700_000_000_000, newId: () => `id-${++n}`, maxOpen: 100_000 });
+      const j = open(dir);
+      j.load();
+      assert.equal(fs.statSync(path.join(dir, 'reserve')).size, 64 << 10, 'made at open');
+      change(engine, j, 'before');
+      // something else fills the disk to the last byte
+      try {
+        fs.writeFileSync(path.join(disk, 'filler'), Buffer.alloc(2 << 20));
+      } catch {
+        /* ENOSPC once full: what we want */
+      }
+      assert.throws(() => fs.writeFileSync(path.join(disk, 'more'), Buffer.alloc(8192)), /ENOSPC/);
+      // the next changes are saved all the same (the journal's last page may still have room; then the reserve's)
+      let saved = 0;
+      while (j.reserveReleases === 0 && saved < 500) change(engine, j, `full-${saved++}`);
+      assert.equal(j.reserveReleases, 1, `after ${saved} changes`);
+      change(engine, j, `full-${saved++}`);
+      assert.ok(fs.statSync(path.join(dir, 'reserve')).size < 64 << 10, 'the reserve shrank');
+      assert.ok(fs.statSync(path.join(dir, 'reserve')).size > 0, 'a piece at a time, not all at once');
+      // until it is used up: then a change fails as on any full disk, and stays staged
+      let more = 0;
+      assert.throws(() => {
+        for (; more < 10_000; more++) change(engine, j, `more-${more}`);
+      }, /ENOSPC/);
+      assert.ok(j.hasStaged, `more-${more} waits for the next flush`);
+      j.close();
+      // a restart finds every change saved before the failure
+      const j2 = open(dir);
+      const restored = j2.load().state!.snapshot.alerts.map((a) => a.device_id);
+      for (const d of ['before', 'full-0', `full-${saved - 1}`, `more-${more - 1}`]) assert.ok(restored.includes(d), d);
+      assert.ok(!restored.includes(`more-${more}`));
+      j2.close();
+      // room again: the reserve is made again (at most every 10 s, and only with room for it several times over)
+      fs.rmSync(path.join(disk, 'filler'));
+      const j3 = open(dir);
+      j3.load();
+      assert.equal(fs.statSync(path.join(dir, 'reserve')).size, 64 << 10);
+      j3.close();
+    } finally {
+      for (const j of opened) j.close(); // a failed assertion must not leave the tmpfs busy (and hide itself)
+      unmountTmpfs(disk);
+      fs.rmSync(disk, { recursive: true, force: true });
+    }
   });
 
   it('while every write fails, what stays staged is bounded by the alerts: 10× more failed flushes keep the same, and the next write holds the whole state', () => {
