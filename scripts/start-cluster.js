@@ -180,7 +180,15 @@ async function main() {
     spawnChild(
       'victoria',
       vmBin,
-      [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${path.join(home, 'victoria')}`, '-loggerLevel=ERROR'],
+      [
+        `-httpListenAddr=127.0.0.1:${port}`,
+        `-storageDataPath=${path.join(home, 'victoria')}`,
+        '-loggerLevel=ERROR',
+        // a redelivery (an instance stalled past NATS's ack_wait, or killed) writes the same points again: one
+        // sample per series and timestamp, or count/sum over raw samples counts them twice (cluster round
+        // 2026-12-07: 7 samples of 20 devices stored twice after a 45 s stall)
+        '-dedup.minScrapeInterval=1ms',
+      ],
       process.env,
       { service: true }
     );
