@@ -547,15 +547,17 @@ export = function (RED: NodeAPI) {
       // the device table too: this instance's device-health rows out, the other instances' rows in (as a
       // device source of their own, marked so they are never published back)
       const rows = new SharedDeviceRows<DeviceRow>(client, owner);
-      const REMOTE = `redis:${owner}`;
+      // `redis:<owner>`, the instance that owns the row (until 2026-12-07 this instance's own name: every remote
+      // row on moby-0 said redis:moby-0, cluster round); a local source's id (a node id) never starts so
+      const REMOTE = 'redis:';
       const unregisterRows = registerDeviceSource(`${node.id}:shared`, () =>
-        rows.others().map((r) => ({ ...r, source: REMOTE }))
+        rows.othersWithOwner().map(({ owner: o, row }) => ({ ...row, source: `${REMOTE}${o}` }))
       );
       // one publish out at a time: a big table takes longer than the 2 s tick, and overlapping publishes of
       // the whole table piled up in memory (the rows of a skipped tick go with the next one)
       const publishRows = (): void => {
         if (!up() || rows.busy) return;
-        const local = listDevices().filter((r) => r.source !== REMOTE);
+        const local = listDevices().filter((r) => !r.source?.startsWith(REMOTE));
         rows.publish(local).catch((err: Error) => node.debug(`shared devices: publish: ${err.message}`));
       };
       // Redis lost what this instance published (restarted without persistence, flushed) or may hold an older

@@ -71,12 +71,16 @@ async function getJson<T>(url: string): Promise<T | null> {
 }
 
 /** The devices an instance lists: its own (its device-health node's rows) and all (with the other instances' rows from Redis). */
-async function devicesOf(nr: NodeRedProcess): Promise<{ own: string[]; all: string[] } | null> {
+async function devicesOf(
+  nr: NodeRedProcess
+): Promise<{ own: string[]; all: string[]; remote: Map<string, string> } | null> {
   const rows = await getJson<Array<{ device_id: string; source?: string }>>(`${nr.url}/moby/devices?limit=1000`);
   return rows
     ? {
         own: rows.filter((r) => !String(r.source).startsWith('redis:')).map((r) => r.device_id),
         all: rows.map((r) => r.device_id),
+        // another instance's row: the source names its owner (redis:<instance>)
+        remote: new Map(rows.filter((r) => String(r.source).startsWith('redis:')).map((r) => [r.device_id, r.source!])),
       }
     : null;
 }
@@ -248,6 +252,13 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
       'no device seen by two instances'
     );
     for (const n of split) assert.ok(n > 0, 'every instance owns devices');
+    // each remote row names the instance that owns it (before 2026-12-07: the instance reading it)
+    const views = await Promise.all(nrs.map(devicesOf));
+    views.forEach((v, k) => {
+      const wrong = [...v!.remote].filter(([id, source]) => source !== `redis:moby-${owners.get(id)}`);
+      assert.deepEqual(wrong.slice(0, 3), [], `instance ${k}: remote rows name their owner`);
+      assert.ok(v!.remote.size > 0);
+    });
     // each instance counted only its own messages at its source
     const counted = await Promise.all(
       nrs.map(async (nr) => {

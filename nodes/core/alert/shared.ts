@@ -572,8 +572,13 @@ export class SharedDeviceRows<Row extends SharedRow = SharedRow> {
 
   /** Rows of the other instances. */
   others(): Row[] {
-    const out: Row[] = [];
-    for (const r of this.cache.values()) if (r.owner !== this.owner) out.push(r.row);
+    return this.othersWithOwner().map((r) => r.row);
+  }
+
+  /** The other owners' rows, each with the instance that owns it. */
+  othersWithOwner(): Array<{ owner: string; row: Row }> {
+    const out: Array<{ owner: string; row: Row }> = [];
+    for (const r of this.cache.values()) if (r.owner !== this.owner) out.push(r);
     return out;
   }
 }
