@@ -14,6 +14,13 @@ import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryError, DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
 import { span } from '../core/span';
+import { explicitAlert } from '../core/system-alert';
+import {
+  INSTANCES_ALIVE_KEY,
+  INSTANCE_SILENT_MS,
+  INSTANCE_SILENT_RULE,
+  OwnerLiveness,
+} from '../core/alert/owner-liveness';
 import { LineWindow } from '../core/line-window';
 import {
   notificationKey,
@@ -550,9 +557,86 @@ export = function (RED: NodeAPI) {
       // `redis:<owner>`, the instance that owns the row (until 2026-12-07 this instance's own name: every remote
       // row on moby-0 said redis:moby-0, cluster round); a local source's id (a node id) never starts so
       const REMOTE = 'redis:';
-      const unregisterRows = registerDeviceSource(`${node.id}:shared`, () =>
-        rows.othersWithOwner().map(({ owner: o, row }) => ({ ...row, source: `${REMOTE}${o}` }))
-      );
+      // the other instances' beats: a silent owner's rows are UNKNOWN, not the ONLINE it last published
+      const liveness = new OwnerLiveness(owner, secondsSetting(def.instanceSilentSec, INSTANCE_SILENT_MS));
+      const unregisterRows = registerDeviceSource(`${node.id}:shared`, () => {
+        const now = Date.now();
+        return rows
+          .othersWithOwner()
+          .map(({ owner: o, row }) =>
+            liveness.isSilent(o, now)
+              ? { ...row, state: 'UNKNOWN' as const, source: `${REMOTE}${o}` }
+              : { ...row, source: `${REMOTE}${o}` }
+          );
+      });
+      /** the silent owners this instance has an alert open for */
+      const silentOpen = new Set<string>();
+      const silentAlert = (o: string, signal: Parameters<typeof explicitAlert>[3]) =>
+        handle(
+          explicitAlert('instance-silent', `instance@${o}`, INSTANCE_SILENT_RULE, signal) as NodeMessage,
+          (msgs) => node.send(msgs),
+          (err) => err && node.warn(`instance ${o} silent: ${err.message}`)
+        );
+      const reportSilent = (now: number): void => {
+        const reporting = liveness.reports(now);
+        const silent = reporting ? liveness.silent(now) : [];
+        for (const { owner: o, silentMs } of silent) {
+          if (silentOpen.has(o)) continue;
+          silentOpen.add(o);
+          const devices = rows.othersWithOwner().filter((r) => r.owner === o).length;
+          silentAlert(o, {
+            kind: 'open',
+            severity: 'critical',
+            message:
+              `MOBY instance ${o} has not been heard for ${span(silentMs)} (its beat in Redis stopped): its ${devices} ` +
+              'device(s) are not watched until it runs again, and the fleet view shows them as UNKNOWN. Restart it ' +
+              '(a supervisor such as systemd or Kubernetes should).',
+          });
+        }
+        for (const o of [...silentOpen]) {
+          const state = liveness.stateOf(o, now);
+          // not yet known (just started, or Redis just came back): its alert stays until its beat says
+          if (reporting && (state === 'silent' || state === 'unknown')) continue;
+          silentOpen.delete(o);
+          silentAlert(o, {
+            kind: 'clear',
+            note: !reporting
+              ? 'another instance reports it now'
+              : state === 'gone'
+                ? `instance ${o} stopped in order`
+                : `instance ${o} is heard again`,
+          });
+        }
+      };
+      let beating = false;
+      /** true until the beats are read after a start or an outage of Redis: what was seen before says nothing */
+      let blind = true;
+      const beat = (): void => {
+        if (!restored) return;
+        if (!up()) {
+          blind = true; // nobody's beats reach Redis: nobody can be judged
+          return;
+        }
+        if (beating) return;
+        beating = true;
+        client
+          .hincrby(INSTANCES_ALIVE_KEY, owner, 1)
+          .then(() => client.hgetall(INSTANCES_ALIVE_KEY))
+          .then((beats) => {
+            if (blind) {
+              liveness.reset();
+              // an alert restored from before a restart is this instance's to clear when its instance is heard
+              for (const a of engine.snapshot().alerts)
+                if (a.rule === INSTANCE_SILENT_RULE && a.status === 'open' && a.device_id.startsWith('instance@'))
+                  silentOpen.add(a.device_id.slice('instance@'.length));
+              blind = false;
+            }
+            liveness.observe(beats, Date.now());
+            reportSilent(Date.now());
+          })
+          .catch((err: Error) => node.debug(`shared alerts: beat: ${err.message}`))
+          .finally(() => (beating = false));
+      };
       // one publish out at a time: a big table takes longer than the 2 s tick, and overlapping publishes of
       // the whole table piled up in memory (the rows of a skipped tick go with the next one)
       const publishRows = (): void => {
@@ -677,6 +761,7 @@ export = function (RED: NodeAPI) {
           checkMarker();
           publishRows();
           reportDrops();
+          beat();
         }, 2000),
         setInterval(() => void load(), 30000),
       ];
@@ -688,6 +773,8 @@ export = function (RED: NodeAPI) {
         up,
         close: async () => {
           for (const t of timers) clearInterval(t);
+          // a stop in order leaves: the others forget it instead of calling it silent
+          if (up()) await client.hdel(INSTANCES_ALIVE_KEY, owner).catch(() => undefined);
           client.off('ready', republishAll);
           unregisterRows();
           publish();

@@ -376,4 +376,40 @@ describe('scale-out: 3 Node-RED instances on a 3-server NATS cluster, shared ale
     assert.equal(r.distinct, all.length, 'stored count = published count');
     assert.match(nrs[victim].output(), /session resumed/, 'the restarted instance resumed its persistent session');
   });
+
+  it('a hung instance is told: its devices turn UNKNOWN elsewhere and one instance raises instance_silent, resolved when it runs again (cluster round 2026-12-07: nobody was told)', async () => {
+    const hung = 2;
+    const hungDevices = [...owners.entries()].filter(([, k]) => k === hung).map(([id]) => id);
+    nrs[hung].signal('SIGSTOP');
+    log(`SIGSTOP of instance ${hung} (${hungDevices.length} devices)`);
+    try {
+      const silentAlerts = async () =>
+        ((await alertsOf(nrs[0])) ?? []).filter(
+          (a) => a.device_id === `instance@moby-${hung}` && a.rule === 'instance_silent' && a.status === 'open'
+        );
+      // after 30 s without its beat (the default), checked every 2 s
+      await waitFor(async () => (await silentAlerts()).length > 0, 90000, 'the instance_silent alert', 1000);
+      log('instance_silent open');
+      const rows = await getJson<Array<{ device_id: string; state: string }>>(`${nrs[0].url}/moby/devices?limit=1000`);
+      const states = new Set(rows!.filter((r) => hungDevices.includes(r.device_id)).map((r) => r.state));
+      assert.deepEqual([...states], ['UNKNOWN'], "the hung instance's devices, on instance 0");
+      await sleep(5000);
+      const onOne = ((await alertsOf(nrs[1])) ?? []).filter(
+        (a) => a.device_id === `instance@moby-${hung}` && a.status === 'open'
+      );
+      assert.equal(onOne.length, 1, 'one alert fleet-wide (instance 0 reports, instance 1 lists it)');
+    } finally {
+      nrs[hung].signal('SIGCONT');
+    }
+    await waitFor(
+      async () =>
+        ((await alertsOf(nrs[0])) ?? []).some(
+          (a) => a.device_id === `instance@moby-${hung}` && a.status === 'resolved'
+        ),
+      60000,
+      'resolved once it runs again',
+      1000
+    );
+    log('instance_silent resolved after SIGCONT');
+  });
 });

@@ -30,6 +30,8 @@ export interface NodeRedProcess {
   start(): Promise<void>;
   /** SIGKILLs the whole process group and waits for the exit */
   kill(): Promise<void>;
+  /** sends `signal` to the process group and returns (SIGSTOP / SIGCONT: a hung process and its recovery) */
+  signal(signal: NodeJS.Signals): void;
   /** SIGINT (Node-RED closes its nodes) and waits; SIGKILL after 15 s */
   stop(): Promise<void>;
   /** stops and removes the user directory */
@@ -101,6 +103,9 @@ export async function nodeRedProcess(opts: {
   };
 
   const api: NodeRedProcess = {
+    signal: (signal) => {
+      if (child && alive()) process.kill(-child.pid!, signal);
+    },
     port,
     url: `http://127.0.0.1:${port}`,
     userDir,
