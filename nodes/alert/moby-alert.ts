@@ -1234,7 +1234,8 @@ export = function (RED: NodeAPI) {
     /** an action on an alert another instance owns: queued for its owner (whose engine decides) */
     function remote(id: string, op: 'ack' | 'resolve', by: string, note?: string): ActionResult {
       const rec = shared?.book.get(id);
-      if (!shared || !rec || !shared.up()) return { ok: false, error: 'not_found' };
+      if (!shared || !rec) return { ok: false, error: 'not_found' };
+      if (!shared.up()) return { ok: false, error: 'owner_unreachable', owner: rec.owner };
       if (op === 'ack' && rec.alert.acknowledged)
         return { ok: false, error: 'already_acknowledged', alert: { ...rec.alert } };
       if (op === 'resolve' && rec.alert.status === 'resolved')

@@ -455,6 +455,15 @@ export function handleAlertApi(hosts: ApiHost[], req: ApiRequest, ctx: ApiContex
   const r = action === 'ack' ? host.acknowledge(id, body.by, body.note) : host.resolve(id, body.by, body.note);
   if (!r.ok) {
     if (r.error === 'not_found') return error(404, 'not_found', `no alert ${id}`, headers);
+    // another instance's alert while Redis, the way to it, is down: it exists, so not a 404 (cluster round
+    // 2026-12-07: the list showed it while its ack answered "no alert")
+    if (r.error === 'owner_unreachable')
+      return error(
+        503,
+        'owner_unreachable',
+        `alert ${id} belongs to instance ${r.owner ?? 'another instance'}, and Redis, through which its actions reach it, is down: try again once Redis is back, or on that instance`,
+        headers
+      );
     return error(
       409,
       r.error!,

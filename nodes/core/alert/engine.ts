@@ -102,7 +102,9 @@ export interface ActionResult {
   ok: boolean;
   alert?: Alert;
   event?: AlertEvent;
-  error?: 'not_found' | 'already_acknowledged' | 'already_resolved';
+  error?: 'not_found' | 'already_acknowledged' | 'already_resolved' | 'owner_unreachable';
+  /** owner_unreachable: the instance that owns the alert (actions reach it through Redis, which is down) */
+  owner?: string;
 }
 
 /** A due reminder for an open, unacknowledged alert; `seq` makes its idempotency key unique. */

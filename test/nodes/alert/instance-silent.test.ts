@@ -7,7 +7,8 @@ import Redis from 'ioredis';
 import { alertFlow, api, collect, helper, loadAlertFlow } from '../../support/alert-red';
 import { waitFor } from '../../support/net';
 import { useRedisServer } from '../../support/redis';
-import { SharedDeviceRows } from '../../../nodes/core/alert/shared';
+import { SharedAlertBook, SharedDeviceRows } from '../../../nodes/core/alert/shared';
+import { AlertEngine } from '../../../nodes/core/alert/engine';
 
 const redisModule = require('../../../dist/nodes/health/moby-redis.js');
 
@@ -84,6 +85,37 @@ describe('moby-alert shared view: a silent instance (Node-RED runtime, real Redi
       assert.equal(opened().length, 1, 'opened once');
     } finally {
       clearInterval(beating);
+    }
+  });
+
+  it("while Redis is down, an ack of another instance's alert answers 503 naming its owner, not 404 (cluster round 2026-12-07)", async () => {
+    const redis = await load('moby-0');
+    const engine = new AlertEngine({ newId: () => 'remote-alert-1' });
+    engine.apply({ kind: 'trigger', device_id: 'far-3', rule: 'anomaly' });
+    const book = new SharedAlertBook(redis, { owner: 'moby-9' });
+    await waitFor(
+      async () => {
+        await book.publish([engine.get('remote-alert-1')!], () => true);
+        const listed = (await api().get('/moby/alerts')).body as Array<{ alert_id: string }>;
+        return listed.some((a) => a.alert_id === 'remote-alert-1');
+      },
+      15000,
+      "moby-9's alert in the view",
+      300
+    );
+    await service.server.stop();
+    try {
+      await waitFor(
+        async () => (await api().post('/moby/alerts/remote-alert-1/ack').send({ by: 'kim' })).status === 503,
+        10000,
+        'the 503 once the connection is seen down',
+        300
+      );
+      const r = await api().post('/moby/alerts/remote-alert-1/ack').send({ by: 'kim' });
+      assert.equal(r.body.error.code, 'owner_unreachable');
+      assert.match(r.body.error.message, /belongs to instance moby-9, and Redis, .* is down/);
+    } finally {
+      await service.server.start();
     }
   });
 

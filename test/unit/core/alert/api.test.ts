@@ -76,6 +76,25 @@ describe('alert API handler', () => {
     );
   });
 
+  it("an action on another instance's alert while Redis is down answers 503 naming its owner, not 404 (cluster round 2026-12-07)", () => {
+    const e = new AlertEngine({ newId: () => 'x1' });
+    e.apply({ kind: 'trigger', device_id: 'd9', rule: 'r' });
+    const copy = { ...e.get('x1')!, alert_id: 'remote-1' }; // the shared view's copy of moby-2's alert
+    const h = host(e, {
+      get: (id) => (id === 'remote-1' ? copy : e.get(id)),
+      acknowledge: (id) =>
+        id === 'remote-1' ? { ok: false, error: 'owner_unreachable', owner: 'moby-2' } : e.acknowledge(id, 'x'),
+    });
+    const r = handleAlertApi([h], req('POST', '/alerts/remote-1/ack', { body: '{"by":"kim"}' }), devices)!;
+    assert.equal(r.status, 503);
+    assert.deepEqual((r.body as { error: { code: string } }).error.code, 'owner_unreachable');
+    assert.match(
+      (r.body as { error: { message: string } }).error.message,
+      /^alert remote-1 belongs to instance moby-2, and Redis, through which its actions reach it, is down/
+    );
+    assert.equal(handleAlertApi([h], req('POST', '/alerts/nope/ack'), devices)!.status, 404, 'an unknown id stays 404');
+  });
+
   it('validates query and body and answers with JSON errors', () => {
     const e = new AlertEngine({ newId: () => 'x1' });
     e.apply({ kind: 'trigger', device_id: 'd', rule: 'r' });
