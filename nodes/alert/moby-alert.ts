@@ -609,14 +609,23 @@ export = function (RED: NodeAPI) {
         }
       };
       let beating = false;
+      let downSaid = false;
       /** true until the beats are read after a start or an outage of Redis: what was seen before says nothing */
       let blind = true;
       const beat = (): void => {
         if (!restored) return;
         if (!up()) {
           blind = true; // nobody's beats reach Redis: nobody can be judged
+          // what the outage means, once (cluster round 2026-12-07: only moby-redis's "connect ECONNREFUSED")
+          if (!downSaid)
+            node.warn(
+              "shared alerts: Redis is down: the other instances' alerts and devices are shown as last seen (not updated), an action on their alerts answers 503, and no instance can be told silent until it is back"
+            );
+          downSaid = true;
           return;
         }
+        if (downSaid) node.log('shared alerts: Redis is back: the shared view is updated again');
+        downSaid = false;
         if (beating) return;
         beating = true;
         client
@@ -1209,6 +1218,12 @@ export = function (RED: NodeAPI) {
             labels: { channel: channelLabels[lane] ?? lane },
             value: queue.pendingCount(lane),
           }))
+      ),
+      provideGauge(
+        'moby_alert_shared_up',
+        "The shared alert view's Redis: 1 reachable, 0 down (the other instances' alerts and devices are then stale)",
+        ['instance'],
+        () => (shared ? [{ labels: { instance: shared.book.owner }, value: shared.up() ? 1 : 0 }] : [])
       ),
       // what a failing save keeps in memory for the next one (docs/durability.md, "Full disk"): 0 while saves
       // work; bounded by the alerts held however long the disk stays full

@@ -12,6 +12,10 @@ import { AlertEngine } from '../../../nodes/core/alert/engine';
 
 const redisModule = require('../../../dist/nodes/health/moby-redis.js');
 
+const metrics = require('../../../dist/nodes/lib/metrics.js') as { metricsText(): Promise<string> };
+const warned = (): string[] =>
+  (helper.getNode('alert').warn as { getCalls(): Array<{ args: unknown[] }> }).getCalls().map((c) => String(c.args[0]));
+
 describe('moby-alert shared view: a silent instance (Node-RED runtime, real Redis)', function () {
   this.timeout(60000);
   const service = useRedisServer();
@@ -30,6 +34,7 @@ describe('moby-alert shared view: a silent instance (Node-RED runtime, real Redi
       [redisModule]
     );
     const other = new Redis(service.server.url);
+    other.on('error', () => undefined); // the outage test stops the server under it
     service.clients.push(other);
     await other.flushall();
     return other;
@@ -114,6 +119,15 @@ describe('moby-alert shared view: a silent instance (Node-RED runtime, real Redi
       const r = await api().post('/moby/alerts/remote-alert-1/ack').send({ by: 'kim' });
       assert.equal(r.body.error.code, 'owner_unreachable');
       assert.match(r.body.error.message, /belongs to instance moby-9, and Redis, .* is down/);
+      // and what the outage means is said once, and is a gauge (before: moby-redis's connect error only)
+      assert.match(await metrics.metricsText(), /^moby_alert_shared_up\{instance="moby-0"\} 0$/m);
+      await waitFor(
+        () => warned().some((m) => /^shared alerts: Redis is down: the other instances' alerts/.test(m)),
+        5000,
+        'the warning'
+      );
+      await new Promise((r) => setTimeout(r, 4500));
+      assert.equal(warned().filter((m) => /Redis is down/.test(m)).length, 1, 'once per outage');
     } finally {
       await service.server.start();
     }
