@@ -116,8 +116,23 @@ export function lockDir(dir: string, what: string): void {
   try {
     fs.writeFileSync(file, String(process.pid));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+    if (!isDiskFull(err)) throw err;
+  }
+}
+
+/** True for the errors of a write that found no room: the disk is full (ENOSPC) or the user's quota is (EDQUOT). */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Size and space available to this process of the file system holding `dir`; null where it cannot be read. */
+export function fileSystemSpace(dir: string): { size: number; free: number } | null {
+  try {
+    const st = fs.statfsSync(dir);
+    return { size: st.blocks * st.bsize, free: st.bavail * st.bsize };
+  } catch {
+    return null;
   }
 }
 

@@ -30,7 +30,7 @@ export class OwnerLiveness {
 
   constructor(
     readonly self: string,
-    readonly silentMs = 30_000
+    readonly silentMs = INSTANCE_SILENT_MS
   ) {}
 
   /** The beat counters read from Redis at `now` (ms, this instance's clock). */
@@ -56,8 +56,13 @@ export class OwnerLiveness {
   silent(now: number): SilentOwner[] {
     const out: SilentOwner[] = [];
     for (const [owner, s] of this.seen)
-      if (owner !== this.self && now - s.changedAt >= this.silentMs) out.push({ owner, silentMs: now - s.changedAt });
+      if (this.silentFor(owner, s, now)) out.push({ owner, silentMs: now - s.changedAt });
     return out.sort((a, b) => b.silentMs - a.silentMs);
+  }
+
+  /** One rule for every question: another owner whose counter has not moved for `silentMs`. */
+  private silentFor(owner: string, s: { changedAt: number } | undefined, now: number): boolean {
+    return owner !== this.self && s !== undefined && now - s.changedAt >= this.silentMs;
   }
 
   /**
@@ -67,13 +72,12 @@ export class OwnerLiveness {
   stateOf(owner: string, now: number): 'silent' | 'heard' | 'gone' | 'unknown' {
     const s = this.seen.get(owner);
     if (!s) return 'gone';
-    if (owner !== this.self && now - s.changedAt >= this.silentMs) return 'silent';
+    if (this.silentFor(owner, s, now)) return 'silent';
     return s.moved ? 'heard' : 'unknown';
   }
 
   isSilent(owner: string, now: number): boolean {
-    const s = this.seen.get(owner);
-    return owner !== this.self && s !== undefined && now - s.changedAt >= this.silentMs;
+    return this.silentFor(owner, this.seen.get(owner), now);
   }
 
   /** Whether this instance reports the silent ones: the smallest name among the owners still heard (itself too). */

@@ -43,7 +43,16 @@
 // close).
 import fs from 'node:fs';
 import path from 'node:path';
-import { lockDir, recordChecksum, replaceFileSync, syncDir, unlockDir, writeRecordAt } from '../durable-file';
+import {
+  fileSystemSpace,
+  isDiskFull,
+  lockDir,
+  recordChecksum,
+  replaceFileSync,
+  syncDir,
+  unlockDir,
+  writeRecordAt,
+} from '../durable-file';
 import type { Alert } from '../contract';
 import type { AlertChanges, AlertRecord, EngineSnapshot } from './engine';
 import { scopedKey } from '../tenant';
@@ -192,13 +201,8 @@ export class AlertStateJournal {
     fs.mkdirSync(j.dir, { recursive: true });
     lockDir(j.dir, 'alert state');
     if (j.reserveBytes < 0) {
-      let size = 0;
-      try {
-        const st = fs.statfsSync(j.dir);
-        size = st.blocks * st.bsize;
-      } catch {
-        /* no statfs: no reserve */
-      }
+      // no statfs: no reserve
+      const size = fileSystemSpace(j.dir)?.size ?? 0;
       j.reserveBytes = size > 0 ? reserveSize(size) : 0;
     }
     j.keepReserve(Date.now());
@@ -221,9 +225,9 @@ export class AlertStateJournal {
     } catch {
       /* none yet */
     }
+    const space = fileSystemSpace(this.dir);
+    if (!space || space.free < RESERVE_ROOM_FACTOR * want) return;
     try {
-      const st = fs.statfsSync(this.dir);
-      if (st.bavail * st.bsize < RESERVE_ROOM_FACTOR * want) return;
       fs.writeFileSync(file, Buffer.alloc(want));
       this.reserveHeld = want;
     } catch {
@@ -436,7 +440,7 @@ export class AlertStateJournal {
       // not saved is forgotten by a crash, its page never resolved (verification round 2026-12-07)
       let failed = err as NodeJS.ErrnoException;
       for (;;) {
-        if ((failed.code !== 'ENOSPC' && failed.code !== 'EDQUOT') || !this.releaseReserve()) throw failed;
+        if (!isDiskFull(failed) || !this.releaseReserve()) throw failed;
         try {
           writeRecordAt(this.fd, buf, this.journalBytes, this.sync === 'append', 'alert state journal');
           break;

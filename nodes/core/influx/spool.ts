@@ -24,6 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  fileSystemSpace,
   lockDir,
   recordChecksum as checksum,
   replaceFileSync,
@@ -31,16 +32,6 @@ import {
   unlockDir,
   writeRecordAt,
 } from '../durable-file';
-
-/** Size and space available to this process of the file system holding `dir`; null where it cannot be read. */
-function statfs(dir: string): { size: number; free: number } | null {
-  try {
-    const st = fs.statfsSync(dir);
-    return { size: st.blocks * st.bsize, free: st.bavail * st.bsize };
-  } catch {
-    return null;
-  }
-}
 
 export interface SpoolOptions {
   dir: string;
@@ -146,7 +137,7 @@ export class Spool {
     fs.mkdirSync(s.dir, { recursive: true });
     lockDir(s.dir, 'spool');
     if (s.minFreeBytes === undefined) {
-      const fsStat = statfs(s.dir);
+      const fsStat = fileSystemSpace(s.dir);
       s.minFreeBytes = fsStat ? spoolFloor(fsStat.size) : 0;
     }
     s.recover();
@@ -293,7 +284,7 @@ export class Spool {
     }
     // after the bound's drops: a spool at its bound replaces its oldest points and needs no more room
     if (this.minFreeBytes) {
-      const fsStat = statfs(this.dir);
+      const fsStat = fileSystemSpace(this.dir);
       if (fsStat && fsStat.free - buf.length < this.minFreeBytes)
         throw Object.assign(
           new Error(
