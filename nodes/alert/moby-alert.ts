@@ -1264,6 +1264,17 @@ export = function (RED: NodeAPI) {
       written.catch((err: Error) => node.warn(`${op} of ${id} for ${rec.owner} not queued in Redis: ${err.message}`));
       return { ok: true, alert };
     }
+    /**
+     * An alert as the API shows it: its device's mute, and in a fleet (the shared view) the instance that owns it,
+     * whose engine decides its actions and whose outage the `owner_unreachable` answer names (cluster round
+     * 2026-12-07: the list did not say which instance an alert belonged to)
+     */
+    function forApi(a: Alert): Alert & { instance?: string } {
+      const m = withMute(a);
+      if (!shared) return m;
+      const instance = engine.get(a.alert_id) ? shared.book.owner : shared.book.get(a.alert_id)?.owner;
+      return instance === undefined ? m : { ...m, instance };
+    }
     const host: ApiHost = {
       list: (f, scope) =>
         (shared
@@ -1275,10 +1286,10 @@ export = function (RED: NodeAPI) {
               f
             )
           : engine.list(f, scope ?? null)
-        ).map(withMute),
+        ).map(forApi),
       get: (id) => {
         const a = engine.get(id) ?? shared?.book.get(id)?.alert;
-        return a && withMute(a);
+        return a && forApi(a);
       },
       mutes,
       // the journal appends the one window (answered once durable, as before); the context store rewrites the

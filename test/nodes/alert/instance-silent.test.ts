@@ -58,6 +58,12 @@ describe('moby-alert shared view: a silent instance (Node-RED runtime, real Redi
     );
   }
 
+  const listedAlert = (listed: unknown, id: string) => {
+    const found = (listed as Array<{ alert_id: string; instance?: string }>).find((x) => x.alert_id === id);
+    assert.ok(found, `alert ${id} listed`);
+    return found;
+  };
+
   const stateOf = async (id: string) =>
     ((await api().get('/moby/devices')).body as Array<{ device_id: string; state: string; source: string }>).find(
       (r) => r.device_id === id
@@ -79,6 +85,11 @@ describe('moby-alert shared view: a silent instance (Node-RED runtime, real Redi
     assert.equal(a.severity, 'critical');
     assert.match(a.message, /^MOBY instance moby-9 has not been heard for \d+ s .*its 1 device\(s\) are not watched/);
     assert.equal((await stateOf('far-1'))!.state, 'UNKNOWN', 'not the ONLINE it last published');
+    assert.equal(
+      listedAlert((await api().get('/moby/alerts')).body, a.alert_id).instance,
+      'moby-0',
+      'the instance_silent alert is owned by the instance that raised it'
+    );
     // it runs again
     const resolved = () =>
       ev.filter((m) => m.payload.event === 'resolve' && m.payload.alert.rule === 'instance_silent');
@@ -108,6 +119,10 @@ describe('moby-alert shared view: a silent instance (Node-RED runtime, real Redi
       "moby-9's alert in the view",
       300
     );
+    // each alert names the instance that owns it (before: only the 503 below did)
+    assert.equal((await api().get('/moby/alerts/remote-alert-1')).body.instance, 'moby-9');
+    const own = listedAlert((await api().get('/moby/alerts')).body, 'remote-alert-1');
+    assert.equal(own.instance, 'moby-9', 'in the list too');
     await service.server.stop();
     try {
       await waitFor(
