@@ -28,7 +28,7 @@
 //
 // Pure: the node passes each writer's stats and the time once a second.
 import { oneLine } from '../names';
-import { span } from '../span';
+import { clockTime, span } from '../span';
 import type { WriterState } from './writer';
 import { stretchClear, type SystemClear } from '../system-alert';
 
@@ -130,15 +130,17 @@ export class OutageAlert {
       this.saidLost = lost + refused;
       this.saidAt = now;
     }
-    const lasted = span(now - this.since);
+    // when it began, not how long it had lasted: the message stays in the alert (API, panel, later updates) and
+    // "for 35 s" read 20 minutes later told the night shift a short blip (operator round 2026-12-07)
+    const lasted = `since ${clockTime(this.since)}`;
     const reason = s.lastError ? ` (${oneLine(s.lastError, 200)})` : '';
     const what = disabled
       ? setupProblem
-        ? `is not set up correctly (${oneLine(setupProblem, 200)}), so no point has been written for ${lasted}`
+        ? `is not set up correctly (${oneLine(setupProblem, 200)}), so no point has been written ${lasted}`
         : 'is not configured (no URL: points only go to the disk spool)'
       : s.state === 'unauthorized'
-        ? `refuses the credentials${reason} for ${lasted}: fix the token or user`
-        : `has not taken points for ${lasted}${reason}`;
+        ? `refuses the credentials${reason} ${lasted}: fix the token or user`
+        : `has not taken points ${lasted}${reason}`;
     if (this.level === 'warning')
       return {
         kind: 'open',

@@ -129,7 +129,7 @@ describe('alert summary: the template', () => {
       rule: 'database_unwritable',
       severity: 'warning',
       message:
-        'The database has not taken points for 5 min (ECONNREFUSED). Nothing is lost yet: 11247 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then',
+        'The database has not taken points since 2026-12-06 02:55:00 +09:00 (ECONNREFUSED). Nothing is lost yet: 11247 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then',
     };
     const open = templateSummary(db);
     assert.match(open, /\. Alert opened 2026-12-06 03:00:00 \+09:00\. Bring the database back/);
