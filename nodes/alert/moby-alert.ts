@@ -13,7 +13,7 @@ import { tenantMapSetting } from '../lib/tenant-settings';
 import { inScope, TenantAlertEngines } from '../core/alert/tenants';
 import { signalsFromMessage } from '../core/alert/inputs';
 import { DeliveryError, DeliveryQueue, type DeliveryJob } from '../core/alert/delivery';
-import { span } from '../core/span';
+import { clockTime, span } from '../core/span';
 import { explicitAlert } from '../core/system-alert';
 import {
   INSTANCES_ALIVE_KEY,
@@ -588,7 +588,8 @@ export = function (RED: NodeAPI) {
             kind: 'open',
             severity: 'critical',
             message:
-              `MOBY instance ${o} has not been heard for ${span(silentMs)} (its beat in Redis stopped): its ${devices} ` +
+              // since when (this instance's clock), not "for 30 s": the message stays in the alert for the outage
+              `MOBY instance ${o} has not been heard since ${clockTime(now - silentMs)} (its beat in Redis stopped): its ${devices} ` +
               'device(s) are not watched until it runs again, and the fleet view shows them as UNKNOWN. Restart it ' +
               '(a supervisor such as systemd or Kubernetes should).',
           });
