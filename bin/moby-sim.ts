@@ -211,7 +211,7 @@ async function main(): Promise<void> {
   const report = setInterval(
     () =>
       console.log(
-        `published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)${sim.stats.skipped ? `; ${sim.stats.skipped} readings skipped: devices held ${MAX_UNACKED} unacknowledged (the broker was behind)` : ''}`
+        `published ${sim.stats.published} messages (${sim.stats.faulty} deliberately faulty)${sim.stats.skipped ? `; ${sim.stats.skipped} readings skipped: devices held ${MAX_UNACKED} unacknowledged (the broker was unreachable or behind)` : ''}`
       ),
     30000
   );

@@ -244,7 +244,9 @@ async function main() {
       ...process.env,
       MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || secrets.MOBY_MASTER_KEY,
     };
-    spawnChild('sim', process.execPath, [simBin, '--url', mqttUrls[0], ...args], simEnv, { critical: false });
+    // every server, tried in turn at each reconnect: with one, a NATS outage of that server cut the simulator off
+    // while the rest of the cluster ran (cluster round 2026-12-07)
+    spawnChild('sim', process.execPath, [simBin, '--url', mqttUrls.join(','), ...args], simEnv, { critical: false });
   }
 
   log('---------------------------------------------------------------------------');

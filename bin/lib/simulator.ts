@@ -15,6 +15,7 @@ import {
 } from '../../nodes/core/hmac/scheme';
 import { MachineModel, telemetryBody, parseFaults, deviceIdFor, Fault } from './sim-model';
 import { parseBrokerUrls } from '../../nodes/core/mqtt/topics';
+import { LineWindow } from '../../nodes/core/line-window';
 
 /** How long a stopping device waits for the broker to take its signed OFFLINE before it cuts the connection. */
 export const STOP_GRACE_MS = 3000;
@@ -102,7 +103,7 @@ export interface SimStats {
   published: number;
   faulty: number;
   devices: number;
-  /** readings not sent because the device already had MAX_UNACKED messages unacknowledged (the broker was behind) */
+  /** readings not sent because the device already had MAX_UNACKED messages unacknowledged (the broker was unreachable or behind) */
   skipped: number;
 }
 
@@ -234,6 +235,26 @@ export class Simulator {
 
   /** The last write of the state file failed (a full disk, a missing directory). */
   private saveFailing = false;
+  /**
+   * the devices' connection errors: one line per device per retry made 1,867 lines of one NATS outage (cluster
+   * round 2026-12-07); a few lines, then one summary per window
+   */
+  private readonly errorLines = new LineWindow({ linesPerWindow: 3, windowMs: 30_000 });
+  private errorSummary: NodeJS.Timeout | null = null;
+
+  private connectionError(d: SimDevice, err: Error): void {
+    const line = this.errorLines.note(`${d.id}: mqtt error ${err.message}`, Date.now());
+    if (line) this.opts.log(line);
+  }
+
+  /** The errors counted and not logged: once their window is over, or all of them at the stop (`final`). */
+  private sayErrorSummary(final = false): void {
+    const s = this.errorLines.summary(final ? Infinity : Date.now());
+    if (s)
+      this.opts.log(
+        `${s.unlogged} more mqtt error(s) of the devices ${final ? 'before the stop' : `in ${Math.round(s.windowMs / 1000)} s`}, the last: ${s.last}`
+      );
+  }
 
   /** Writes the fleet's progress (atomically: a crash mid-write leaves the previous file). */
   private saveProgress(): void {
@@ -287,6 +308,8 @@ export class Simulator {
       this.saver = setInterval(() => this.saveProgress(), 5000);
       this.saver.unref();
     }
+    this.errorSummary = setInterval(() => this.sayErrorSummary(), 5000);
+    this.errorSummary.unref();
   }
 
   /** A new session: the birth and the will of the next CONNECT, signed with the device's key. */
@@ -321,7 +344,7 @@ export class Simulator {
       // before its first data and knows which will is the current one
       client.publish(t(this.opts.statusTopic), JSON.stringify(d.connection!.birth), { qos: 1, retain: true });
     });
-    client.on('error', (err) => this.opts.log(`${d.id}: mqtt error ${err.message}`));
+    client.on('error', (err) => this.connectionError(d, err));
     return new Promise((resolve) => {
       client.once('connect', () => resolve());
     });
@@ -422,6 +445,8 @@ export class Simulator {
   async stop({ announce = true }: { announce?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.saver) clearInterval(this.saver);
+    if (this.errorSummary) clearInterval(this.errorSummary);
+    this.sayErrorSummary(true);
     this.saveProgress();
     await Promise.all(
       this.devices.map(async (d) => {

@@ -407,6 +407,30 @@ describe('simulator over MQTT', () => {
     }
   });
 
+  it('a broker that refuses connections costs a few log lines and a count, not one line per device and retry (cluster round 2026-12-07: 1,867 lines of one NATS outage)', async () => {
+    const port = await freePort(); // nothing listens there
+    const lines: string[] = [];
+    const sim = new Simulator({
+      ...DEFAULT_SIM,
+      url: `mqtt://127.0.0.1:${port}`,
+      devices: 5,
+      master: MASTER,
+      log: (l) => lines.push(l),
+    });
+    void sim.start(); // never connects
+    const errors = () => lines.filter((l) => /^\S+: mqtt error /.test(l));
+    // 5 devices retrying every second: at least 10 errors in 3 s
+    await new Promise((r) => setTimeout(r, 3000));
+    await sim.stop();
+    assert.equal(errors().length, 3, lines.join('\n'));
+    assert.match(errors()[0], /^[a-z]+-\d+: mqtt error connect ECONNREFUSED/);
+    const summary = lines.find((l) => /more mqtt error/.test(l));
+    assert.ok(summary, `the rest counted: ${lines.join('\n')}`);
+    const [, more] =
+      /^(\d+) more mqtt error\(s\) of the devices before the stop, the last: .*ECONNREFUSED/.exec(summary) ?? [];
+    assert.ok(Number(more) >= 7, summary);
+  });
+
   it('a fleet stopped during its warm-up says it goes on warming up when resumed, not "no warm-up" (operator round 2026-12-07)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-sim-state-'));
     const stateFile = path.join(dir, 'sim-state.json');
