@@ -487,6 +487,13 @@ export = function (RED: NodeAPI) {
         if (ev.event === 'open') {
           if (notifyOn.has('open') && !pageHold.hold(ev.alert)) notify('open', ev.alert);
         } else if (ev.event === 'update') {
+          // a summary paged earlier tells the alert as it was then ("275 lost so far" beside a message saying 2,774):
+          // the template's is told again from the alert as it is now (operator round 2026-12-06, O3). An LLM's
+          // stays: it is asked once per incident and severity, and a new level pages (and asks) below
+          if (!summarizer && ev.alert.summary !== undefined) {
+            const now = templateSummary(ev.alert);
+            if (now !== ev.alert.summary) engine.setSummary(ev.alert.alert_id, now);
+          }
           // the severity only rises within an alert, so the level is the notification's sequence: one page per level
           if (
             ev.raised_from !== undefined &&

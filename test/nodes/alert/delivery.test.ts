@@ -527,6 +527,32 @@ describe('moby-alert node: notifications', function () {
     assert.equal(llm.requests.length, 2);
   });
 
+  it("an update that pages nobody tells the alert's template summary again: the API does not keep the text of the last page (operator round 2026-12-06, O3: '275 lost so far' beside 2,774)", async () => {
+    const hook = await receiver();
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', ...FAST_RETRY }, [{ id: 'wh', type: 'moby-webhook', url: hook.url }])
+    );
+    const ev = collect('ev');
+    const said = (message: string) =>
+      send({ alert: { device_id: 'database@db:8086', rule: 'database_unwritable', severity: 'critical', message } });
+    said('The database has not taken points, and points are being lost; 275 lost so far.');
+    await waitFor(() => hook.delivered().length === 1, 5000, 'the page');
+    const id = ev.find((m) => m.payload.event === 'open')!.payload.alert.alert_id;
+    assert.match((await api().get(`/moby/alerts/${id}`)).body.summary, /275 lost so far/);
+    said('The database has not taken points, and points are being lost; 2774 lost so far.');
+    await waitFor(() => ev.some((m) => m.payload.event === 'update'), 5000, 'the update');
+    await waitFor(
+      async () => /2774 lost so far/.test((await api().get(`/moby/alerts/${id}`)).body.summary),
+      5000,
+      'the summary told again'
+    );
+    const { summary } = (await api().get(`/moby/alerts/${id}`)).body;
+    assert.match(summary, /^CRITICAL: .*2774 lost so far\./);
+    assert.doesNotMatch(summary, /275 lost/);
+    await sleep(300);
+    assert.equal(hook.delivered().length, 1, 'still one page: an update is not news to wake anyone for');
+  });
+
   it('notifyRaise off: a rise is an update event only, as before', async () => {
     const hook = await receiver();
     await loadAlertFlow(
