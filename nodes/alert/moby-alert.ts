@@ -57,6 +57,8 @@ const STATE_KEY = 'moby_alert_state';
  * moment of I/O trouble, short enough that a disk that stays full does not keep the plant unpaged.
  */
 const PAGE_SAVE_WAIT_MS = 30_000;
+/** how long saves must work again before a failing episode is said to be over (see persistFailed) */
+const SAVED_AGAIN_QUIET_MS = 10_000;
 /** messages held while the persisted state is being read at start-up */
 
 function normalisePrefix(p: unknown): string | null {
@@ -821,10 +823,24 @@ export = function (RED: NodeAPI) {
     let persistError: string | null = null;
     /** the journal's count of alerts never written when the episode began (the recovery line says how many) */
     let neverWrittenBefore = 0;
+    // One episode of failed saves is said as two lines, its start and its end. A disk just full lets some appends
+    // through (the reserve, a freed block) and fails others: "not saved" and "saved again" alternated every
+    // few seconds (operator round 2026-12-07). The end is said once saves have worked for SAVED_AGAIN_QUIET_MS;
+    // a failure before that continues the episode. persistError (status, acknowledgements) follows every save.
+    // savedAgainSec: a flow property without an editor field (tests shorten it)
+    const savedAgainQuietMs = secondsSetting(def.savedAgainSec, SAVED_AGAIN_QUIET_MS);
+    let failingEpisode = false;
+    let workingSince = -Infinity;
+    /** saves that failed after one had worked again, within one episode */
+    let relapses = 0;
     function persistFailed(err: Error): void {
       if (persistError === null) {
-        node.error(`alert state not saved (${stateDir}): ${err.message}; not acknowledging`);
-        neverWrittenBefore = journal?.counts.neverWritten ?? 0;
+        if (!failingEpisode) {
+          node.error(`alert state not saved (${stateDir}): ${err.message}; not acknowledging`);
+          neverWrittenBefore = journal?.counts.neverWritten ?? 0;
+          failingEpisode = true;
+          relapses = 0;
+        } else relapses++;
       }
       persistError = (err as NodeJS.ErrnoException).code ?? err.message;
       refreshStatus();
@@ -886,15 +902,22 @@ export = function (RED: NodeAPI) {
     }
 
     function persistOk(): void {
-      if (persistError === null) return;
-      persistError = null;
+      const now = Date.now();
+      if (persistError !== null) {
+        persistError = null;
+        workingSince = now;
+        refreshStatus();
+      }
+      if (!failingEpisode || now - workingSince < savedAgainQuietMs) return;
+      failingEpisode = false;
       // alerts opened and forgotten (resolved beyond maxResolved) while saves failed were never written: the
       // saved state is still the whole current one, but the operator may wonder where those went
       const neverWritten = (journal?.counts.neverWritten ?? 0) - neverWrittenBefore;
-      node.log(
-        `alert state saved again${neverWritten > 0 ? ` (${neverWritten} alert(s) opened and forgotten meanwhile were never written)` : ''}`
-      );
-      refreshStatus();
+      const notes = [
+        ...(neverWritten > 0 ? [`${neverWritten} alert(s) opened and forgotten meanwhile were never written`] : []),
+        ...(relapses > 0 ? [`it failed again ${relapses} time(s) before saves held`] : []),
+      ];
+      node.log(`alert state saved again${notes.length ? ` (${notes.join('; ')})` : ''}`);
     }
     /**
      * writes what changed since the last write to the journal (one synchronous append) and calls `durable`

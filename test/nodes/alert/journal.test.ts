@@ -41,6 +41,25 @@ async function newAlertsUntilOneFails(): Promise<number> {
   return sent;
 }
 
+/** the alert node's log lines that say its state is saved again after failing */
+function savedAgainLines(): string[] {
+  const logSpy = helper.getNode('alert').log as { getCalls(): Array<{ args: unknown[] }> };
+  return logSpy
+    .getCalls()
+    .map((c) => String(c.args[0]))
+    .filter((l) => /saved again/.test(l));
+}
+
+/** the alert node's own error lines (not a message's done(err)) that say its state could not be saved */
+function notSavedLines(): string[] {
+  const spy = helper.getNode('alert').error as { getCalls(): Array<{ args: unknown[] }> };
+  return spy
+    .getCalls()
+    .filter((c) => c.args.length === 1)
+    .map((c) => String(c.args[0]))
+    .filter((l) => /^alert state not saved/.test(l));
+}
+
 /** done(err) makes the runtime call node.error(err, msg): those calls, by message */
 function failedMessages(): unknown[] {
   const spy = helper.getNode('alert').error as { getCalls?: () => Array<{ args: unknown[] }> };
@@ -181,7 +200,9 @@ describe('moby-alert node: state journal', function () {
     const stateRoot = alertStateOnTmpfs(this);
     tmpfs = stateRoot;
     // maxResolved 0 and one normal point to resolve: every flap opens an alert and forgets it at once
-    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0, autoResolvePoints: 1, maxResolved: 0 }));
+    await loadAlertFlow(
+      alertFlow({ persist: 'journal', updateEventSec: 0, autoResolvePoints: 1, maxResolved: 0, savedAgainSec: 0.5 })
+    );
     const metrics = require('../../../dist/nodes/lib/metrics.js');
     const unsaved = async () => {
       const text: string = await metrics.metricsText();
@@ -216,12 +237,8 @@ describe('moby-alert node: state journal', function () {
     await waitFor(() => ev.length > seen, 2000, 'event after the disk has room');
     await waitFor(async () => (await unsaved()).records === 0, 2000, 'nothing waits');
     assert.deepEqual(await unsaved(), { records: 0, removals: 0 });
-    const logSpy = helper.getNode('alert').log as { getCalls(): Array<{ args: unknown[] }> };
-    const saved = logSpy
-      .getCalls()
-      .map((c) => String(c.args[0]))
-      .filter((l) => /saved again/.test(l));
-    assert.deepEqual(saved, [
+    await waitFor(() => savedAgainLines().length > 0, 5000, 'the recovery line, once saves held for savedAgainSec');
+    assert.deepEqual(savedAgainLines(), [
       'alert state saved again (40 alert(s) opened and forgotten meanwhile were never written)',
     ]);
     await helper.unload();
@@ -234,6 +251,50 @@ describe('moby-alert node: state journal', function () {
       ['update', 'update', 'update', 'open'],
       'the open alerts were on disk, the flapping device had none'
     );
+  });
+
+  it('a disk that lets some saves through and fails others is one episode in the log: one "not saved", one "saved again" once saves held (operator round 2026-12-07: the two alternated)', async function () {
+    const stateRoot = alertStateOnTmpfs(this);
+    tmpfs = stateRoot;
+    await loadAlertFlow(alertFlow({ persist: 'journal', updateEventSec: 0, savedAgainSec: 2 }));
+    const ev = collect('ev');
+    send(anomalyMsg('pump-1', true));
+    await waitFor(() => ev.length >= 1, 2000, 'first event');
+    const filler = path.join(stateRoot, 'filler');
+    const fill = () => {
+      try {
+        fs.writeFileSync(filler, Buffer.alloc(1 << 20));
+      } catch {
+        /* ENOSPC once full: what we want */
+      }
+    };
+    fill();
+    await newAlertsUntilOneFails();
+    // three times: room for a moment, a save that works, full again before saves held for 2 s
+    for (let i = 0; i < 3; i++) {
+      fs.rmSync(filler);
+      const seen = ev.length;
+      send(anomalyMsg(`pump-room-${i}`, true));
+      await waitFor(() => ev.length > seen, 2000, `event ${i} with room`);
+      await sleep(300);
+      fill();
+      const failed = failedMessages().length;
+      await waitFor(
+        () => {
+          send(anomalyMsg(`pump-full-${i}-${failedMessages().length}`, true));
+          return failedMessages().length > failed;
+        },
+        5000,
+        `full again ${i}`,
+        20
+      );
+    }
+    assert.equal(notSavedLines().length, 1, notSavedLines().join('\n'));
+    assert.deepEqual(savedAgainLines(), [], 'not over while it keeps failing');
+    fs.rmSync(filler);
+    await waitFor(() => savedAgainLines().length === 1, 8000, 'the end of the episode, once saves held');
+    assert.match(savedAgainLines()[0], /^alert state saved again \(.*it failed again 3 time\(s\) before saves held\)$/);
+    assert.equal(notSavedLines().length, 1, 'still one');
   });
 
   it('journalSync "fdatasync" (the default): done() is called only once the fdatasync covering the change returned', async () => {
