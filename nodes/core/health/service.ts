@@ -325,7 +325,7 @@ export class HealthService {
    * `stamped`: the device's own stamp when `ts` replaced it (HealthTable.activity says why it matters).
    */
   activity(id: string, ts: number, equipmentId?: string, receivedAt = this.now(), stamped?: number): void {
-    if (this.wills.size > 0) this.releaseWill(id);
+    if (this.wills.size > 0) this.releaseWill(id, stamped ?? ts);
     ts = Math.round(ts);
     this.checkClock();
     this.lag.note(receivedAt - ts, receivedAt);
@@ -368,9 +368,12 @@ export class HealthService {
     return this.wills.dropped;
   }
 
-  /** The device's held will, applied now: a later status or data of it comes after it, as it did. */
-  private releaseWill(id: string): void {
-    const h = this.wills.take(id);
+  /**
+   * The device's held will, applied now: a later status or data of it comes after it, as it did. `sentAt`: the
+   * data's stamp (its own when it has one); data sent before the will leaves it held (WillHold.take).
+   */
+  private releaseWill(id: string, sentAt?: number): void {
+    const h = this.wills.take(id, sentAt);
     if (h) this.applyStatus(id, false, h.will.ts, 'lwt', h.will.equipmentId);
   }
 

@@ -8,7 +8,8 @@
 // it OFFLINE `graceMs` later, with the will's own time.
 //
 // Per device at most one will waits (a later one replaces it); a later status or data of the same device
-// releases its will first, so their order is kept. The holds are bounded (a device table's worth): beyond that
+// releases its will first, so their order is kept (data stamped before the will arrived does not: it was sent
+// before it). The holds are bounded (a device table's worth): beyond that
 // the oldest is released at once rather than refused. Pure: the caller passes the clock and applies what it is
 // given, and moves the held times by a step of that clock (shiftTime), as the device table's times are moved.
 
@@ -65,10 +66,15 @@ export class WillHold<T> {
     }
   }
 
-  /** The device's held will, taken out (to apply before a later status or data of it), or null. */
-  take(id: string): HeldWill<T> | null {
+  /**
+   * The device's held will, taken out (to apply before a later status or data of it), or null. `sentAt`: data's
+   * own stamp. Data stamped before the will arrived was sent before it and leaves it held: a reading in flight on
+   * the telemetry path (the verifier and the rest) reached the health node after the will of a broker's shutdown
+   * and applied it at once, a critical "offline" alert for 1 of 19 devices (operator round 2026-12-07).
+   */
+  take(id: string, sentAt?: number): HeldWill<T> | null {
     const h = this.held.get(id);
-    if (!h) return null;
+    if (!h || (sentAt !== undefined && sentAt < h.heldAt)) return null;
     this.held.delete(id);
     return h;
   }

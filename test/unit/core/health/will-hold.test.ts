@@ -54,6 +54,15 @@ describe('WillHold', () => {
     assert.equal(h.size, 2);
   });
 
+  it('take() with data stamped before the will arrived leaves the will held: that data was sent before it', () => {
+    const h = new WillHold<string>(3000);
+    h.hold('a', 'x', 10_000);
+    assert.equal(h.take('a', 9_400), null, 'a reading from before the will');
+    assert.equal(h.size, 1);
+    assert.deepEqual(h.take('a', 10_000), { id: 'a', will: 'x', heldAt: 10_000 }, 'data from its arrival on');
+    assert.equal(h.size, 0);
+  });
+
   it("moves the held times by a step of the caller's clock, so the grace stays time that passed", () => {
     const h = new WillHold<string>(3000);
     h.hold('a', 'x', 10_000);
@@ -106,6 +115,32 @@ describe('HealthService with a will grace (memory mode)', () => {
     assert.deepEqual(dropped, [3]);
     assert.equal(svc.droppedWills, 3);
     assert.ok(fleet.every((d) => svc.table.get(d)?.state === 'ONLINE'));
+  });
+
+  it('a reading sent before the will and heard after it (the telemetry path is slower) does not apply it: a broker shutting down takes nobody OFFLINE (operator round 2026-12-07: 1 of 19 devices)', async () => {
+    const { c, events, svc, dropped } = service();
+    for (const d of fleet) svc.activity(d, c.t, undefined, c.t);
+    await svc.sweep();
+    const willsAt = c.t + 1000;
+    c.t = willsAt;
+    for (const d of fleet) svc.status(d, false, c.t, 'lwt');
+    c.t += 400;
+    // press-1's reading, stamped 600 ms before the wills, reaches the health node now
+    svc.activity('press-1', willsAt - 600, undefined, c.t);
+    assert.deepEqual(offline(events), [], 'its will still waits');
+    assert.equal(svc.heldWills, 3);
+    c.t += 500;
+    await svc.sweep(c.t, false); // the broker closed the pipeline's connection
+    assert.deepEqual(dropped, [3]);
+    assert.deepEqual(offline(events), []);
+    // and a reading stamped after a will comes after it, as before
+    svc.status('press-2', false, c.t, 'lwt');
+    c.t += 200;
+    svc.activity('press-2', c.t, undefined, c.t);
+    assert.deepEqual(
+      events.filter((e) => e.device_id === 'press-2').map((e) => e.state),
+      ['ONLINE', 'OFFLINE', 'ONLINE']
+    );
   });
 
   it("a will with the broker heard takes its device OFFLINE after the grace, with the will's own time", async () => {
