@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AlertEvent, Alert } from '../core/contract';
-import { filterAlerts, SEVERITY_RANK, type ActionResult } from '../core/alert/engine';
+import { filterAlerts, resolvedByHandBefore, SEVERITY_RANK, type ActionResult } from '../core/alert/engine';
 import { SharedAlertBook, SharedDeviceRows } from '../core/alert/shared';
 import type { RedisConfigNode } from '../health/redis-config';
 import { choiceSetting, secondsSetting, textSetting } from '../lib/settings';
@@ -434,6 +434,13 @@ export = function (RED: NodeAPI) {
         const payload: Notification = { kind, time: Date.now(), alert: { ...alert, summary }, summary };
         if (quiet && quiet.quieted > 0 && quiet.since !== undefined)
           payload.quieted = { count: quiet.quieted, since: quiet.since };
+        if (kind === 'open') {
+          const reopened = resolvedByHandBefore(
+            engine.list({ device: alert.device_id, status: 'resolved', limit: 10000 }, null),
+            alert
+          );
+          if (reopened) payload.reopened = reopened;
+        }
         if (apiBaseUrl) payload.url = `${apiBaseUrl}/alerts/${alert.alert_id}`;
         if (!(await untilSaved(needVersion)) && !closing) {
           pagedUnsaved();

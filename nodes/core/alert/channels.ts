@@ -8,7 +8,7 @@ import { readableLine } from '../names';
 import { DeliveryError, type DeliveryJob } from './delivery';
 import { isRetryableStatus, parseRetryAfter } from '../retry';
 import { failureText, outboundFetch } from '../outbound';
-import { clockTime } from '../span';
+import { clockTime, span } from '../span';
 
 export type NotificationKind = 'open' | 'update' | 'raise' | 'ack' | 'resolve' | 'escalate' | 'repeat';
 
@@ -52,6 +52,11 @@ export interface Notification {
    */
   quieted?: { count: number; since: number };
   /**
+   * an opening shortly after a person (or a flow) resolved the previous alert of the same device and rule: the
+   * condition outlived that resolve. `by` and `at` (ms) are that resolve's, `alert_id` the previous alert's
+   */
+  reopened?: { alert_id: string; by: string; at: number };
+  /**
    * the alert's state could not be saved before this page went out (a full disk, after the page's wait): a crash
    * before it is saved forgets the alert, and no resolve follows this page
    */
@@ -71,6 +76,27 @@ function quietedLine(n: Notification): string | null {
     `Flapping: opened and resolved ${times} more since the last notice (${clockTime(n.quieted.since)}); ` +
     'those were not notified'
   );
+}
+
+/** The line about the resolve by hand this opening followed, when it did. */
+function reopenedLine(n: Notification): string | null {
+  if (!n.reopened) return null;
+  const after = span(Math.max(0, n.alert.opened_at - n.reopened.at));
+  return (
+    `Reopened ${after} after ${n.reopened.by} resolved the previous alert (${n.reopened.alert_id}) by hand: ` +
+    'its condition is still there'
+  );
+}
+
+/** The lines every channel adds after the summary, in this order: flapping, reopened, unsaved. */
+function noticeLines(n: Notification): string[] {
+  const lines: string[] = [];
+  const flapping = quietedLine(n);
+  if (flapping) lines.push(flapping);
+  const reopened = reopenedLine(n);
+  if (reopened) lines.push(reopened);
+  if (n.unsaved) lines.push(UNSAVED_LINE);
+  return lines;
 }
 
 const EMOJI: Record<Severity, string> = {
@@ -119,9 +145,7 @@ export function plainText(n: Notification): string {
     `Status: ${a.status}${a.acknowledged ? `, acknowledged by ${a.acknowledged_by ?? 'someone'}` : ', not acknowledged'}`,
     `Occurrences: ${a.count}, opened ${clockTime(a.opened_at)}`,
   ];
-  const flapping = quietedLine(n);
-  if (flapping) lines.push(flapping);
-  if (n.unsaved) lines.push(UNSAVED_LINE);
+  lines.push(...noticeLines(n));
   if (a.value !== undefined)
     // the latest signal's, not the peak the message may quote ("up to 32 × the threshold"): said so (operator
     // round 2026-12-07: "Value 0.28" beside "up to 31.97 ×" read as a contradiction)
@@ -226,9 +250,7 @@ export function slackMessage(n: Notification): {
       text: `*Latest value*\n${a.value}${a.threshold !== undefined ? ` / ${a.threshold}` : ''}`,
     });
   blocks.push({ type: 'section', fields });
-  const flapping = quietedLine(n);
-  if (flapping) blocks.push({ type: 'section', text: slackPlain(flapping, 300) });
-  if (n.unsaved) blocks.push({ type: 'section', text: slackPlain(UNSAVED_LINE, 300) });
+  for (const line of noticeLines(n)) blocks.push({ type: 'section', text: slackPlain(line, 300) });
   // the details link is the operator's configured URL, the only link in the message
   const context: unknown[] = [slackPlain(`alert ${a.alert_id}`, 2000)];
   if (n.url) context.push({ type: 'mrkdwn', text: `<${n.url}|details>` });
@@ -242,9 +264,11 @@ export function slackMessage(n: Notification): {
  * and resolved N more times unnotified; `data.alert.summary` stays the alert's own.
  */
 export function webhookBody(n: Notification): Record<string, unknown> {
-  const flapping = quietedLine(n);
-  let summary = flapping && n.summary ? `${n.summary} ${flapping}.` : n.summary;
-  if (n.unsaved) summary = `${summary ? `${summary} ` : ''}${UNSAVED_LINE}.`;
+  // the flapping and reopened lines only follow a summary (as before); the unsaved one stands alone too
+  let summary = n.summary;
+  for (const line of noticeLines(n))
+    if (summary) summary = `${summary} ${line}.`;
+    else if (line === UNSAVED_LINE) summary = `${line}.`;
   return {
     type: `alert.${n.kind}`,
     timestamp: new Date(n.time).toISOString(),
@@ -253,6 +277,7 @@ export function webhookBody(n: Notification): Record<string, unknown> {
       summary,
       url: n.url,
       ...(n.quieted ? { quieted: n.quieted } : {}),
+      ...(n.reopened ? { reopened: n.reopened } : {}),
       ...(n.unsaved ? { unsaved: true } : {}),
     },
   };

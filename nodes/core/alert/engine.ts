@@ -171,6 +171,33 @@ export function filterAlerts(alerts: Iterable<Alert>, filter: AlertFilter = {}):
   return out.slice(0, limit).map((a) => ({ ...a }));
 }
 
+/** How long after a resolve by hand a new opening of the same condition says it followed that resolve. */
+export const REOPENED_AFTER_HAND_MS = 600_000;
+
+/**
+ * The resolve by a person or a flow (not `auto`, not `evicted`) of the previous alert of `alert`'s tenant, device
+ * and rule, when it was at most `withinMs` before `alert` opened; else null. Such an opening says that the
+ * condition outlived the resolve: its page said nothing of it, and an operator who had just resolved the alert saw
+ * a new one with no link to theirs (operator round 2026-12-07).
+ */
+export function resolvedByHandBefore(
+  candidates: Iterable<Alert>,
+  alert: Alert,
+  withinMs = REOPENED_AFTER_HAND_MS
+): { alert_id: string; by: string; at: number } | null {
+  // the previous alert is the one resolved last before this opening, whoever resolved it
+  let prev: Alert | null = null;
+  for (const a of candidates) {
+    if (a.alert_id === alert.alert_id || a.status !== 'resolved' || a.resolved_at === undefined) continue;
+    if (a.device_id !== alert.device_id || a.rule !== alert.rule || a.tenant !== alert.tenant) continue;
+    if (a.resolved_at > alert.opened_at) continue;
+    if (!prev || a.resolved_at > prev.resolved_at!) prev = a;
+  }
+  if (!prev || !prev.resolved_by || prev.resolved_by === 'auto' || prev.resolved_by === 'evicted') return null;
+  if (alert.opened_at - prev.resolved_at! > withinMs) return null;
+  return { alert_id: prev.alert_id, by: prev.resolved_by, at: prev.resolved_at! };
+}
+
 export class AlertEngine {
   private readonly opts: Required<Omit<AlertEngineOptions, 'now' | 'newId' | 'monotonic' | 'onClockStep'>>;
   private readonly now: () => number;

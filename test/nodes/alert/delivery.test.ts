@@ -740,6 +740,44 @@ describe('moby-alert node: notifications', function () {
     );
   });
 
+  it("an opening right after a person resolved the previous alert says so: the condition outlived the resolve (operator round 2026-12-07: the page did not link it to the operator's resolve)", async () => {
+    const hook = await receiver();
+    await loadAlertFlow(
+      alertFlow({ webhook: 'wh', quietReopenSec: 0, ...FAST_RETRY }, [
+        { id: 'wh', type: 'moby-webhook', url: `${hook.url}/moby`, timeout: 0.3 },
+      ]),
+      { wh: { secret: WEBHOOK_SECRET } }
+    );
+    const ev = collect('ev');
+    send(anomalyMsg('pump-9', true));
+    await waitFor(() => hook.delivered().length === 1, 5000, 'the first page');
+    const first = ev[0].payload.alert.alert_id;
+    await api().post(`/moby/alerts/${first}/resolve`).send({ by: 'op1' }).expect(200);
+    send(anomalyMsg('pump-9', true)); // the fault is still there
+    await waitFor(() => hook.delivered().length === 3, 5000, 'the resolve and the new opening');
+    const bodies = hook.delivered().map((r) => JSON.parse(r.body));
+    const opening = bodies[2];
+    assert.equal(opening.type, 'alert.open');
+    assert.notEqual(opening.data.alert.alert_id, first);
+    assert.equal(opening.data.reopened.alert_id, first);
+    assert.equal(opening.data.reopened.by, 'op1');
+    assert.match(
+      opening.data.summary,
+      new RegExp(
+        `Reopened \\d+ s after op1 resolved the previous alert \\(${first}\\) by hand: its condition is still there\\.$`
+      )
+    );
+    assert.equal(bodies[0].data.reopened, undefined, 'the first opening followed no resolve');
+    // an automatic resolve is not a person's: the next opening says nothing of it
+    send(anomalyMsg('pump-9', false));
+    send(anomalyMsg('pump-9', false));
+    send(anomalyMsg('pump-9', false));
+    await waitFor(() => hook.delivered().length === 4, 5000, 'the automatic resolve');
+    send(anomalyMsg('pump-9', true));
+    await waitFor(() => hook.delivered().length === 5, 5000, 'the next opening');
+    assert.equal(JSON.parse(hook.delivered()[4].body).data.reopened, undefined);
+  });
+
   it('Quiet reopens 0 pages every opening', async () => {
     const hook = await receiver();
     await loadAlertFlow(

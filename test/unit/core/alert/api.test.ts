@@ -712,6 +712,30 @@ describe('alert channel formatting and signing', () => {
     assert.doesNotMatch(plainText({ ...n, alert }), /Tenant/);
   });
 
+  it('an opening after a resolve by hand says so on every channel, between the flapping and the unsaved lines', () => {
+    const reopenedAt = { ...alert, opened_at: 65_000 };
+    const n = {
+      kind: 'open' as const,
+      time: 0,
+      alert: reopenedAt,
+      summary: 'CRITICAL: Anomaly on pump-1.',
+      quieted: { count: 2, since: 0 },
+      reopened: { alert_id: '1a1a', by: 'op1', at: 64_000 },
+      unsaved: true as const,
+    };
+    const line = 'Reopened 1 s after op1 resolved the previous alert (1a1a) by hand: its condition is still there';
+    const text = plainText(n);
+    assert.ok(text.includes(`not notified\n${line}\nMOBY could not save`), text);
+    const blocks = JSON.stringify(slackMessage(n).blocks);
+    assert.ok(blocks.includes(line), blocks);
+    const body = webhookBody(n) as { data: { summary: string; reopened: unknown } };
+    assert.match(body.data.summary, /not notified\. Reopened 1 s after op1 .* still there\. MOBY could not save/);
+    assert.deepEqual(body.data.reopened, { alert_id: '1a1a', by: 'op1', at: 64_000 });
+    const plain = { ...n, quieted: undefined, reopened: undefined, unsaved: undefined };
+    assert.doesNotMatch(plainText(plain), /Reopened/);
+    assert.equal((webhookBody(plain) as { data: { reopened?: unknown } }).data.reopened, undefined);
+  });
+
   it('escapes Slack control sequences in what devices, flows and the LLM wrote: no mention, no disguised link', () => {
     // an LLM summary steered by a device string, or a msg.alert message from a flow
     const evil =

@@ -1,7 +1,14 @@
 // AlertEngine with an injected clock: identity and dedup, independent ack/resolve, auto-resolve by points and
 // by time, escalation, repeats, coalesced updates, limits, snapshot/restore.
 import assert from 'node:assert/strict';
-import { AlertEngine, type AlertEngineOptions, type AlertSignal } from '../../../../nodes/core/alert/engine';
+import {
+  AlertEngine,
+  REOPENED_AFTER_HAND_MS,
+  resolvedByHandBefore,
+  type AlertEngineOptions,
+  type AlertSignal,
+} from '../../../../nodes/core/alert/engine';
+import type { Alert } from '../../../../nodes/core/contract';
 import type { AlertEvent } from '../../../../nodes/core/contract';
 
 function setup(opts: AlertEngineOptions = {}) {
@@ -472,5 +479,53 @@ describe('alert engine: the host clock steps', () => {
     clock.t += 300_000;
     assert.equal(engine.tick().events[0].event, 'escalate');
     assert.equal(engine.clockSteps, 0);
+  });
+});
+
+describe('resolvedByHandBefore: an opening that followed a resolve by hand', () => {
+  const base: Alert = {
+    alert_id: 'new',
+    device_id: 'pump-1',
+    rule: 'anomaly',
+    severity: 'critical',
+    status: 'open',
+    acknowledged: false,
+    message: '',
+    count: 1,
+    opened_at: 1_000_000,
+    updated_at: 1_000_000,
+  };
+  const resolved = (id: string, by: string, at: number, o: Partial<Alert> = {}): Alert => ({
+    ...base,
+    alert_id: id,
+    status: 'resolved',
+    opened_at: at - 5000,
+    resolved_at: at,
+    resolved_by: by,
+    ...o,
+  });
+
+  it('names the previous alert of the same device, rule and tenant when a person resolved it within the window', () => {
+    assert.deepEqual(resolvedByHandBefore([resolved('a', 'op1', 999_000)], base), {
+      alert_id: 'a',
+      by: 'op1',
+      at: 999_000,
+    });
+  });
+
+  it('only the previous alert counts: one resolved automatically after a resolve by hand says nothing', () => {
+    const alerts = [resolved('a', 'op1', 900_000), resolved('b', 'auto', 990_000)];
+    assert.equal(resolvedByHandBefore(alerts, base), null);
+    assert.equal(resolvedByHandBefore([resolved('c', 'evicted', 990_000)], base), null);
+  });
+
+  it('not another device, rule or tenant, not a resolve after the opening, not one older than the window', () => {
+    assert.equal(resolvedByHandBefore([resolved('a', 'op1', 999_000, { device_id: 'pump-2' })], base), null);
+    assert.equal(resolvedByHandBefore([resolved('a', 'op1', 999_000, { rule: 'device_offline' })], base), null);
+    assert.equal(resolvedByHandBefore([resolved('a', 'op1', 999_000, { tenant: 'acme' })], base), null);
+    assert.equal(resolvedByHandBefore([resolved('a', 'op1', 1_000_001)], base), null);
+    const old = 1_000_000 - REOPENED_AFTER_HAND_MS - 1;
+    assert.equal(resolvedByHandBefore([resolved('a', 'op1', old)], base), null);
+    assert.notEqual(resolvedByHandBefore([resolved('a', 'op1', old + 1)], base), null);
   });
 });
