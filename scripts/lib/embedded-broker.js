@@ -432,9 +432,20 @@ async function startEmbeddedBroker(o) {
     },
     authorizePublish: (client, packet, done) =>
       afterConnack(client, (err) => (err ? done(err) : authorizePublish(client, packet, done))),
-    // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected
-    authorizeSubscribe: (client, sub, done) =>
-      done(null, embeddedBrokerMaySubscribe(pipelineClients.has(client)) ? sub : null),
+    // a refused subscription is answered with the MQTT failure code (0x80), the client stays connected. Said in
+    // the log, once per client: a core `mqtt in` stays green "connected" and receives nothing, and a newcomer's
+    // example flow looked broken for no reason anyone could see (newcomer round 2026-12-07)
+    authorizeSubscribe: (client, sub, done) => {
+      if (embeddedBrokerMaySubscribe(pipelineClients.has(client))) return done(null, sub);
+      say(
+        refusals.note(
+          'subscribe_refused',
+          client.id,
+          `refused the subscription of client "${idText(client.id)}" to "${previewTopic(sub.topic)}": on npm start's embedded broker only the pipeline subscribes (nobody else reads the devices' messages); flows that read MQTT need a broker of their own (MOBY_MQTT_URL, README "Security")`
+        )
+      );
+      done(null, null);
+    },
     // sent with the QoS its matching subscriptions grant (forwardedQos says what aedes gets wrong)
     authorizeForward: (client, packet) => {
       const qos = forwardedQos(client.subscriptions, packet.topic, packet.qos);

@@ -38,6 +38,7 @@ export type RefusalKind =
   | 'stalled_packet'
   | 'protocol_error'
   | 'pipeline_not_subscribed'
+  | 'subscribe_refused'
   | 'stopping';
 
 export type ConnectVerdict =
@@ -320,6 +321,7 @@ const KIND_TEXT: Record<RefusalKind, string> = {
   stalled_packet: 'unfinished packet closed at the partial-packet budget',
   protocol_error: 'connection closed for a protocol error',
   pipeline_not_subscribed: 'device held: the pipeline had not subscribed yet',
+  subscribe_refused: 'subscription refused: only the pipeline subscribes',
   stopping: 'device closed or not answered: npm start was stopping',
 };
 const KINDS = Object.keys(KIND_TEXT) as RefusalKind[];
@@ -356,6 +358,7 @@ export class BrokerRefusalLog {
     stalled_packet: 0,
     protocol_error: 0,
     pipeline_not_subscribed: 0,
+    subscribe_refused: 0,
     stopping: 0,
   };
   private readonly unlogged: Record<RefusalKind, number> = { ...this.totals };
@@ -373,9 +376,10 @@ export class BrokerRefusalLog {
   note(kind: RefusalKind, client: string, line: string): string | null {
     this.totals[kind]++;
     let log = this.logged < this.linesPerWindow;
-    // a client sends oversized packets or retained messages over the budget in bulk: one line per client each
-    if (kind === 'packet_too_large' || kind === 'retained_over_budget') {
-      const key = kind === 'packet_too_large' ? client : `retained:${client}`;
+    // a client sends oversized packets or retained messages over the budget in bulk, and subscribes again at
+    // every reconnect: one line per client each
+    if (kind === 'packet_too_large' || kind === 'retained_over_budget' || kind === 'subscribe_refused') {
+      const key = kind === 'packet_too_large' ? client : `${kind}:${client}`;
       if (this.tooLargeClients.has(key)) log = false;
       else if (log && this.tooLargeClients.size < this.maxClients) this.tooLargeClients.add(key);
       else log = false;

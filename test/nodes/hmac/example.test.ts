@@ -73,6 +73,13 @@ describe('examples/hmac-signing.json', function () {
     const pump = verified.find((m) => m.moby?.device_id === 'pump-7')!;
     assert.equal(pump.moby!.auth!.kid, 'k1');
     assert.equal((pump.payload as { hw: string }).hw, 'rev3');
+    // its own topics and the current time: under npm start a deployed example fed the pipeline a pump-7 whose
+    // fixed 2025 stamp normalize refused every 10 s, and device health counted it (newcomer round 2026-12-07)
+    assert.match(String(pump.topic), /^moby-example\/devices\/pump-7\/telemetry$/);
+    const stamped = Date.parse((pump.payload as { ts: string }).ts);
+    assert.ok(Math.abs(Date.now() - stamped) < 60_000, `stamped now, not ${(pump.payload as { ts: string }).ts}`);
+    const sensor = verified.find((m) => m.moby?.device_id === 'sensor_001')!;
+    assert.ok(Math.abs(Date.now() - Date.parse((sensor.payload as { timestamp: string }).timestamp)) < 60_000);
     helper.getNode('hmac_inject_forged').receive({});
     await waitFor(() => rejected.length === 1, 3000, 'forged envelope rejected');
     assert.ok(['bad_signature', 'stale'].includes(rejected[0].moby!.reject!.code));

@@ -93,6 +93,25 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     await broker.close();
   });
 
+  it("refuses a subscription of anyone but the pipeline with the failure code, and says so once per client (newcomer round 2026-12-07: an example's mqtt in stayed green and got nothing, not a word in the log)", async () => {
+    const reader = await connected(broker.url, { clientId: 'example-reader' });
+    clients.push(reader);
+    for (let i = 0; i < 3; i++) {
+      // the SUBACK's failure code (0x80), which mqtt.js turns into an error
+      await assert.rejects(reader.subscribeAsync(`devices/+/telemetry`, { qos: 1 }), /Subscribe error/);
+    }
+    const said = () => lines.filter((l) => /refused the subscription/.test(l));
+    assert.equal(said().length, 1, lines.join('\n'));
+    assert.match(
+      said()[0],
+      /^embedded broker: refused the subscription of client "example-reader" to "devices\/\+\/telemetry": on npm start's embedded broker only the pipeline subscribes .*a broker of their own/
+    );
+    assert.equal(broker.refusals.totals.subscribe_refused, 3);
+    // the pipeline still subscribes
+    const more = await pipeline.subscribeAsync('device/lwt/+', { qos: 1 });
+    assert.equal(more[0].qos, 1);
+  });
+
   it('closes a connection whose PUBLISH announces more than the cap as soon as its header arrives, before the body', async () => {
     assert.equal(broker.maxPacket, 2 * 65536 + 1024 + 16384, 'the default cap');
     const sock = net.connect(broker.port, '127.0.0.1');
@@ -173,7 +192,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     for (const l of summaries()) assert.match(l, /without a line each \(packet too large [12]\); since start: /);
     assert.match(
       summaries().at(-1)!,
-      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
+      /since start: .*packet too large 3, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, subscription refused: only the pipeline subscribes 0, device closed or not answered: npm start was stopping 0$/
     );
     assert.ok(pipeline.connected, 'the pipeline stayed connected');
   });
@@ -338,7 +357,7 @@ describe('embedded broker (scripts/lib/embedded-broker.js, real aedes)', functio
     assert.equal(one.length + counted, attempts + 1, 'every refusal is either a line or counted in a summary');
     assert.match(
       summaries.at(-1)!,
-      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
+      /since start: wrong pipeline password 40, pipeline's client id without its login 1, packet too large 0, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, subscription refused: only the pipeline subscribes 0, device closed or not answered: npm start was stopping 0$/
     );
     // the pipeline still works
     const device = await connected(broker.url, { clientId: 'fan-001' });
@@ -1332,7 +1351,7 @@ describe('embedded broker connection cap (real aedes)', function () {
     assert.ok(oneByOne() < 42, 'not a line each');
     assert.match(
       summaries().at(-1)!,
-      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
+      /since start: .*idle connection closed at the connection cap \d+, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, subscription refused: only the pipeline subscribes 0, device closed or not answered: npm start was stopping 0$/
     );
   });
 

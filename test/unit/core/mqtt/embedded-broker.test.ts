@@ -113,7 +113,7 @@ describe('embedded broker refusal log', () => {
         'retained message over budget 0, will of a displaced connection 0, ' +
         'idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, ' +
         'unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0' +
-        ', device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0'
+        ', device held: the pipeline had not subscribed yet 0, subscription refused: only the pipeline subscribes 0, device closed or not answered: npm start was stopping 0'
     );
     // a quiet window says nothing; the next one has its own budget again
     assert.equal(log.summary(60), null);
@@ -135,6 +135,7 @@ describe('embedded broker refusal log', () => {
       stalled_packet: 0,
       protocol_error: 0,
       pipeline_not_subscribed: 0,
+      subscribe_refused: 0,
       stopping: 0,
     });
   });
@@ -155,7 +156,7 @@ describe('embedded broker refusal log', () => {
     assert.equal(log.totals.packet_too_large, 14);
     assert.match(
       log.summary(60)!,
-      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
+      /packet too large 1\); since start: .*packet too large 14, retained message over budget 0, will of a displaced connection 0, idle connection closed at the connection cap 0, no CONNECT in time 0, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, subscription refused: only the pipeline subscribes 0, device closed or not answered: npm start was stopping 0$/
     );
   });
 
@@ -188,7 +189,7 @@ describe('embedded broker refusal log', () => {
     assert.deepEqual([log.totals.connection_evicted, log.totals.connect_timeout], [4, 1]);
     assert.match(
       log.summary(60)!,
-      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, device closed or not answered: npm start was stopping 0$/
+      /^refused 4 more in the last 60 s without a line each \(idle connection closed at the connection cap 3, no CONNECT in time 1\); since start: .*idle connection closed at the connection cap 4, no CONNECT in time 1, publish to a topic with an empty level 0, message dropped: the queue for the pipeline was full 0, QoS 2 message id forgotten before its PUBREL 0, will topic with a wildcard 0, will over its size cap 0, unfinished packet closed at the partial-packet budget 0, connection closed for a protocol error 0, device held: the pipeline had not subscribed yet 0, subscription refused: only the pipeline subscribes 0, device closed or not answered: npm start was stopping 0$/
     );
   });
 
