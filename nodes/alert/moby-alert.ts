@@ -173,7 +173,7 @@ export = function (RED: NodeAPI) {
     const reopenQuiet = new ReopenQuiet(secondsSetting(def.quietReopenSec, 600_000));
     // a device back within this long from OFFLINE (a reboot) pages nobody (core/alert/page-hold.ts); flows saved
     // before the setting get the default
-    // Page warnings after: flows saved before the setting (and nodes without it) page warnings at once, as before
+    // Hold warnings: flows saved before the setting (and nodes without it) page warnings at once, as before
     const pageHold = notifyOn.has('open')
       ? new PageHold(secondsSetting(def.offlineHoldSec, 60_000), secondsSetting(def.warningHoldSec, 0))
       : new PageHold(0, 0);

@@ -18,7 +18,7 @@
 // anything else (an escalation, a reminder, an eviction) pages the raise at once, before that news. A raise
 // held when the node stops is not held again after the restart: the alert records no raise, and an alert
 // opened critical by a will looks the same (its warning was paged; the alert shows critical).
-// An anomaly WARNING's opening may wait too (`warningHoldMs`, the node's *Page warnings after*, 0 = at once): the
+// An anomaly WARNING's opening may wait too (`warningHoldMs`, the node's *Hold warnings*, 0 = at once): the
 // anomaly node often raises a fault's warning to critical seconds later, and each was a page: the demo's three
 // signal faults paged six times within half a minute each (operator round 2026-12-06). Held, a warning that is
 // raised within the hold is paged once, as its opening at the raised severity (no separate raise page; the same

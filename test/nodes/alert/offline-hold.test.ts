@@ -1,4 +1,4 @@
-// "Page OFFLINE after" (core/alert/page-hold.ts) in a real Node-RED process with a webhook receiver: a device
+// "Hold OFFLINE" (core/alert/page-hold.ts) in a real Node-RED process with a webhook receiver: a device
 // back from a reboot within the hold pages nobody (its alert is still kept), one that stays down is paged once
 // the hold ends and its resolve follows, a TIMEOUT is paged at once, an alert evicted by the open-alert bound
 // during its hold is paged then, and a kill -9 during a hold does not lose the page.
@@ -15,7 +15,7 @@ import {
 import { startReceiver, type Receiver } from '../../support/alert-servers';
 import { anomalyMsg } from '../../support/anomaly-msg';
 
-describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', function () {
+describe('moby-alert: Hold OFFLINE (real process, webhook receiver)', function () {
   this.timeout(60000);
   let nr: NodeRedProcess | null = null;
   let receiver: Receiver | null = null;
@@ -128,7 +128,7 @@ describe('moby-alert: Page OFFLINE after (real process, webhook receiver)', func
     assert.equal(await unpagedCount('outage_unpaged'), 0);
   });
 
-  it('Page warnings after: a warning raised within it is paged once, as critical; one still open after it is paged then; one that clears first is not (operator round 2026-12-06: 6 pages for 3 faults)', async () => {
+  it('Hold warnings: a warning raised within it is paged once, as critical; one still open after it is paged then; one that clears first is not (operator round 2026-12-06: 6 pages for 3 faults)', async () => {
     await start({ offlineHoldSec: 2, warningHoldSec: 2, autoResolvePoints: 1 });
     await anomaly('fan-7', 'warning'); // raised 0.3 s later
     await anomaly('pump-9', 'warning'); // stays a warning

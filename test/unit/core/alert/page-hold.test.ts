@@ -322,7 +322,7 @@ describe('PageHold (held OFFLINE pages)', () => {
     });
   });
 
-  describe('Page warnings after (operator round 2026-12-06: each demo fault paged its warning and, seconds later, its raise to critical)', () => {
+  describe('Hold warnings (operator round 2026-12-06: each demo fault paged its warning and, seconds later, its raise to critical)', () => {
     function anomalySetup(warningHoldMs: number) {
       const clock = { t: 1_700_000_000_000 };
       let n = 0;
