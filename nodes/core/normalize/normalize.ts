@@ -173,6 +173,7 @@ export class Normalizer {
   private readonly validate: ValidateFunction | null;
   private readonly ajv: Ajv | null;
   private readonly maxName: number;
+  private readonly deviceIdKey: string;
   private readonly maxTagValue: number;
   private readonly maxUnit: number;
   private readonly maxString: number;
@@ -220,7 +221,8 @@ export class Normalizer {
     for (const k of opts.tagKeys ?? []) if (k) this.meta.set(k, Meta.Tag);
     const componentsKey = opts.componentsKey ?? 'components';
     if (componentsKey) this.meta.set(componentsKey, Meta.Components);
-    this.meta.set(opts.deviceIdKey || 'device_id', Meta.DeviceId);
+    this.deviceIdKey = opts.deviceIdKey || 'device_id';
+    this.meta.set(this.deviceIdKey, Meta.DeviceId);
     for (const k of this.meta.keys()) if (FORBIDDEN_KEYS.has(k)) throw new Error(`"${k}" cannot be a metadata key`);
     for (const k of opts.tagKeys ?? [])
       if (k && isReservedKey(k)) throw new Error(`tag key "${k}" is reserved: ${RESERVED_KEY_RULE}`);
@@ -264,8 +266,19 @@ export class Normalizer {
         },
       };
     }
-    const obj = root as Record<string, unknown>;
+    const result = this.normalizeObject(root as Record<string, unknown>, ctx);
+    if (!result.ok && result.reject.device_id === undefined) {
+      // a reject found before the device id key was read (a forbidden key, a wide message) still names the
+      // device its payload claims, when that is a valid name: "which device" is what an operator asks first
+      // (newcomer round 2026-12-07: forbidden_key with no device_id beside a payload naming pump-7)
+      const claimed = tagValue((root as Record<string, unknown>)[this.deviceIdKey]);
+      if (typeof claimed === 'string' && claimed !== '' && !nameProblem(claimed, this.maxName))
+        result.reject.device_id = claimed;
+    }
+    return result;
+  }
 
+  private normalizeObject(obj: Record<string, unknown>, ctx: NormalizeContext): NormalizeResult {
     this.keys = 0;
     this.failure = null;
     this.violation = null;

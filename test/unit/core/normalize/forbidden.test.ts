@@ -30,8 +30,20 @@ describe('normalize (core): forbidden keys one at a time', () => {
         const r = rejectOf(normalize(text, {}, { now: NOW }));
         assert.equal(r.code, 'forbidden_key');
         assert.equal(r.field, field);
+        assert.equal(r.device_id, 'd', 'which device: the one the payload names');
         assert.equal(({} as Record<string, unknown>).x, undefined);
       });
     }
   }
+
+  it('names the device also when the forbidden key comes before its id, but not an id that is no valid name (newcomer round 2026-12-07)', () => {
+    const early = rejectOf(
+      normalize('{"components":{"motor":{"__proto__":{"t":1}}},"device_id":"pump-7"}', {}, { now: NOW })
+    );
+    assert.deepEqual([early.code, early.device_id], ['forbidden_key', 'pump-7']);
+    const bad = rejectOf(normalize('{"__proto__":1,"device_id":""}', {}, { now: NOW }));
+    assert.equal(bad.device_id, undefined);
+    const custom = rejectOf(normalize('{"constructor":1,"id":"fan-2"}', { deviceIdKey: 'id' }, { now: NOW }));
+    assert.equal(custom.device_id, 'fan-2');
+  });
 });
