@@ -176,8 +176,14 @@ export function slackEscape(s: string): string {
  */
 export function defangLinks(s: string): string {
   // no word boundary before the scheme or www: `_https://…`, `0https://…` and `x_www.…` were left as they came
-  // (red-team round 2026-12-05); any `://` and any `www.` is broken, wherever it starts
-  return s.replace(/:\/\//g, '[:]//').replace(/www\./gi, (m) => `${m.slice(0, 3)}[.]`);
+  // (red-team round 2026-12-05); any `://` and any `www.` is broken, wherever it starts. And a bare host: the
+  // dot glued between a letter or digit and two letters (a host's `evil-pay.com`, `evil.com.x1`), as Slack links
+  // `evil-pay.com/login` without a scheme (a sensor a device named `Reset_password_at_evil-pay.com/login` reached
+  // the page so, red-team round 2026-12-07). Numbers (`0.93`, `10.0.0.5`), `e.g.` and sentence ends are left alone.
+  return s
+    .replace(/:\/\//g, '[:]//')
+    .replace(/www\./gi, (m) => `${m.slice(0, 3)}[.]`)
+    .replace(/([A-Za-z0-9-])\.(?=[A-Za-z]{2})/g, '$1[.]');
 }
 
 /** Untrusted text for Slack: control characters escaped, links defanged, at most `max` characters once escaped. */

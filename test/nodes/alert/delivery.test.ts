@@ -174,7 +174,7 @@ describe('moby-alert node: notifications', function () {
       const raw = JSON.stringify(body);
       assert.ok(!raw.includes('https://evil.example') && !/\bwww\.evil/.test(raw), raw);
       assert.ok(
-        plain.some((t) => t.includes('https[:]//evil.example/login or www[.]evil.example')),
+        plain.some((t) => t.includes('https[:]//evil[.]example/login or www[.]evil[.]example')),
         plain.join(' | ')
       );
     }

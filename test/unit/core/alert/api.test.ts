@@ -754,7 +754,7 @@ describe('alert channel formatting and signing', () => {
       assert.ok(!t.includes('r<x>'), t);
     }
     assert.match(slack.text, /&lt;!channel&gt; &lt;!here&gt; &lt;@U024BE7LH&gt;/);
-    assert.match(slack.text, /&lt;https\[:\]\/\/evil\.example\/login\|the dashboard&gt; &amp; now$/);
+    assert.match(slack.text, /&lt;https\[:\]\/\/evil\[\.\]example\/login\|the dashboard&gt; &amp; now$/);
     // the link MOBY itself adds (the configured alert URL) stays a link
     const linked = slackMessage({ ...n, url: 'https://grafana.example/d/moby' });
     assert.match(JSON.stringify(linked.blocks), /<https:\/\/grafana\.example\/d\/moby\|details>/);
@@ -771,8 +771,8 @@ describe('alert channel formatting and signing', () => {
     };
     const body = plainText(n);
     assert.ok(!body.includes('://evil') && !body.includes('www.evil'), body);
-    assert.match(body, /equipment https\[:\]\/\/evil\.example\/login Status: resolved/);
-    assert.match(body, /Check www\[\.\]evil\.example now/);
+    assert.match(body, /equipment https\[:\]\/\/evil\[\.\]example\/login Status: resolved/);
+    assert.match(body, /Check www\[\.\]evil\[\.\]example now/);
     assert.ok(body.endsWith('\nhttps://grafana.example/d/moby?var-device=pump-1'), 'the configured link stays whole');
     assert.ok(!subjectLine({ ...n, alert: { ...n.alert, rule: `rule ${evil}` } }).includes('://'));
   });
@@ -787,12 +787,22 @@ describe('alert channel formatting and signing', () => {
     assert.ok(slackMessage(n).text.length <= 3000);
     assert.equal(
       defangLinks('see HTTPS://a.example, ftp://b and www.c.example'),
-      'see HTTPS[:]//a.example, ftp[:]//b and www[.]c.example'
+      'see HTTPS[:]//a[.]example, ftp[:]//b and www[.]c[.]example'
+    );
+    // a bare host, which Slack links without a scheme (red-team round 2026-12-07: a sensor named so); numbers,
+    // addresses, e.g. and sentence ends stay as they are
+    assert.equal(
+      defangLinks('spikes on sensor Reset_password_at_evil-pay.com/login_v, evil.com.x1'),
+      'spikes on sensor Reset_password_at_evil-pay[.]com/login_v, evil[.]com.x1'
+    );
+    assert.equal(
+      defangLinks('score 0.93 above 0.8 at 10.0.0.5:8086 (e.g. vibration). Inspect it.'),
+      'score 0.93 above 0.8 at 10.0.0.5:8086 (e.g. vibration). Inspect it.'
     );
     // a character glued before the scheme or www hid it from a word boundary (red-team round 2026-12-05)
     assert.equal(
       defangLinks('_https://evil.example/login 0https://e.example x_www.f.example WWW.g.example'),
-      '_https[:]//evil.example/login 0https[:]//e.example x_www[.]f.example WWW[.]g.example'
+      '_https[:]//evil[.]example/login 0https[:]//e[.]example x_www[.]f[.]example WWW[.]g[.]example'
     );
   });
 });
