@@ -575,8 +575,14 @@ export = function (RED: NodeAPI) {
     // One line at the start of an episode, then one summary a minute while it lasts.
     const staleLog = new LineWindow({ linesPerWindow: 1, windowMs: 60_000 });
     function noteStale(reject: Reject): void {
+      // the likely causes, the device's first: the hint named only the pipeline's stall and invited a wider
+      // tolerance for a device whose clock was off or a replayed message (red-team round 2026-12-07)
+      const future = /in the future/.test(reject.reason);
+      const causes = future
+        ? "the device's clock is ahead: fix its clock (NTP)"
+        : "the device's clock is behind, the message is a replay, or it waited in the broker through a stall of the pipeline or a Node-RED outage longer than the tolerance; only for the last, raise the tolerance and the replay cache together (docs/durability.md)";
       const line = staleLog.note(
-        `${reject.device_id ?? 'a device'}: message rejected as stale (${reject.reason}): messages older than the tolerance are lost; after a stall of the pipeline or a Node-RED outage longer than that, raise the tolerance and the replay cache together (docs/durability.md)`,
+        `${reject.device_id ?? 'a device'}: message rejected as stale (${reject.reason}): messages outside the tolerance are lost; ${causes}`,
         Date.now()
       );
       if (line !== null) node.warn(line);
