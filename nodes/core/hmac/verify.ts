@@ -9,7 +9,7 @@ import type { KeyLookup } from './keyring';
 import { duplicateKeyIn, parseJsonSafe, DEFAULT_LIMITS, type JsonLimits } from '../safe-json';
 import { DEFAULT_REPLAY_CAPACITY, NonceCache, NonceCheck } from './replay';
 import { TENANT_PATTERN } from '../tenant';
-import { previewTopic } from '../names';
+import { preview, previewTopic } from '../names';
 import { TopicPattern, migrateDeviceLevel, topicProblemText } from '../topic';
 
 export { NonceCache, NonceCheck, type NonceCacheOptions } from './replay';
@@ -244,7 +244,16 @@ export class Verifier {
 
   verify(input: VerifyInput): VerifyResult {
     const proof = this.extract(input);
-    if ('ok' in proof) return proof;
+    if ('ok' in proof) {
+      // an envelope refused before its device id was read (too large, not JSON) is named by its topic's device
+      // level, in the reason and marked unverified: not as `device_id`, which only the envelope's claim fills (a
+      // keyless client must not pin refusals on a device by its topic) (red-team round 2026-12-07)
+      if (proof.reject.device_id === undefined && this.topic && typeof input.topic === 'string') {
+        const named = this.topic.deviceOf(input.topic);
+        if (named !== null) proof.reject.reason += ` (its topic names device "${preview(named, 80)}", unverified)`;
+      }
+      return proof;
+    }
     const { deviceId } = proof;
     let tenant = proof.tenant;
 

@@ -374,6 +374,19 @@ describe('hmac core: verifier', () => {
     assert.ok(!bodyTooBig.ok && bodyTooBig.reject.field === 'body');
     const envelopeTooBig = small.verify({ payload: env({ body: JSON.stringify({ pad: 'x'.repeat(2000) }) }) });
     assert.ok(!envelopeTooBig.ok && /^envelope is \d+ bytes, limit 1224$/.test(envelopeTooBig.reject.reason));
+    // with a topic pattern its reason names the topic's device, unverified, and `device_id` stays unset (red-team
+    // round 2026-12-07: "envelope is 140094 bytes" named no device)
+    const byTopic = make({ limits: { maxBytes: 100 }, topicPattern: 'devices/+device_id/telemetry' });
+    const named = byTopic.verify({
+      payload: Buffer.from(JSON.stringify(env({ body: JSON.stringify({ pad: 'x'.repeat(2000) }) }))),
+      topic: 'devices/evil-7\u202e/telemetry',
+    });
+    assert.ok(!named.ok);
+    assert.match(
+      named.reject.reason,
+      /^envelope is \d+ bytes, limit 1224 \(its topic names device "evil-7\\u202E", unverified\)$/
+    );
+    assert.equal(named.reject.device_id, undefined);
     // a forged message never reaches the body check
     assert.equal(
       code(v.verify({ payload: env({ key: parseKey('forged-key-forged-key'), body: '{"__proto__":1}' }) })),
