@@ -53,9 +53,14 @@ export function templateSummary(a: Alert): string {
     const was = a.rule === 'device_offline' ? what.replace(/^(Device .*?) is offline\b/, '$1 was offline') : what;
     // resolved by hand, the condition may still hold: a device still offline sends no new trigger, so "nothing to do"
     // hid a dead machine (operator round 2026-12-07)
+    // A device's state sends no new trigger while it lasts; a reading that is still anomalous does, and opens a new
+    // alert: "does not page it again until it changes" was untrue there, the fault was paged 2 min later
+    // (verification round 2026-12-07)
     const after =
       a.resolved_by && a.resolved_by !== 'auto'
-        ? 'If the condition still holds, MOBY does not page it again until it changes.'
+        ? a.rule === 'device_offline'
+          ? 'If the device is still down, MOBY does not page it again until its state changes.'
+          : 'If the condition still holds, its next trigger opens a new alert.'
         : 'Nothing to do unless it comes back.';
     return `RESOLVED, was ${a.severity.toUpperCase()}: ${was}. Resolved${open ? ` after ${open}` : ''}${by}. ${after}`.replace(
       /\.\./g,

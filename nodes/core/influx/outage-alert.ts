@@ -146,8 +146,9 @@ export class OutageAlert {
         kind: 'open',
         severity: 'warning',
         message:
-          `The database ${what}. Nothing is lost yet: ${s.spooled} point(s) wait in the disk spool and are ` +
-          `written when it ${disabled ? 'is fixed (then restart)' : 'answers'}; the dashboards show nothing newer until then.`,
+          // the count as of the opening, said so: it grows while the alert stays (verification round 2026-12-07)
+          `The database ${what}. Nothing is lost yet: the points wait in the disk spool (${s.spooled} when this was ` +
+          `raised) and are written when it ${disabled ? 'is fixed (then restart)' : 'answers'}; the dashboards show nothing newer until then.`,
       };
     const lostSoFar = lost > 0 ? `; ${lost} lost so far` : '';
     if (s.spoolError)

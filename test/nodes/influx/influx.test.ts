@@ -380,7 +380,7 @@ describe('moby-influx-write node', function () {
     );
     assert.match(
       String(opened.alert.message),
-      /^The database has not taken points since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d \(.*503.*\)\. Nothing is lost yet: 5 point\(s\) wait in the disk spool/
+      /^The database has not taken points since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d \(.*503.*\)\. Nothing is lost yet: the points wait in the disk spool \(5 when this was raised\)/
     );
     sink.script.length = 0; // the database answers again
     await waitFor(() => alerts.some((m) => m.alert.clear === true), 5000, 'the clear');

@@ -108,8 +108,21 @@ describe('alert summary: the template', () => {
     assert.doesNotMatch(auto, /^CRITICAL|Check power/);
     assert.match(
       templateSummary({ ...offline, status: 'resolved', resolved_at: offline.opened_at + 45_000, resolved_by: 'kim' }),
-      /Resolved after 45 s by kim\. If the condition still holds, MOBY does not page it again until it changes\.$/,
+      /Resolved after 45 s by kim\. If the device is still down, MOBY does not page it again until its state changes\.$/,
       'by hand: the device may still be down (operator round 2026-12-07: "nothing to do" hid a dead machine)'
+    );
+    // an anomaly resolved by hand while it goes on opens a new alert at its next reading (verification round
+    // 2026-12-07: "does not page it again" was untrue, the fault was paged 2 min later)
+    assert.match(
+      templateSummary({
+        ...offline,
+        rule: 'anomaly',
+        message: 'Anomaly on press-901',
+        status: 'resolved',
+        resolved_at: offline.opened_at + 45_000,
+        resolved_by: 'kim',
+      }),
+      /Resolved after 45 s by kim\. If the condition still holds, its next trigger opens a new alert\.$/
     );
     // dropped by the open-alert bound: not over, so it still reads as the alert and says it is no longer tracked
     const evicted = templateSummary({
@@ -129,7 +142,7 @@ describe('alert summary: the template', () => {
       rule: 'database_unwritable',
       severity: 'warning',
       message:
-        'The database has not taken points since 2026-12-06 02:55:00 +09:00 (ECONNREFUSED). Nothing is lost yet: 11247 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then',
+        'The database has not taken points since 2026-12-06 02:55:00 +09:00 (ECONNREFUSED). Nothing is lost yet: the points wait in the disk spool (11247 when this was raised) and are written when it answers; the dashboards show nothing newer until then',
     };
     const open = templateSummary(db);
     assert.match(open, /\. Alert opened 2026-12-06 03:00:00 \+09:00\. Bring the database back/);

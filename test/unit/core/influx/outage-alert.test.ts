@@ -33,7 +33,7 @@ describe('OutageAlert', () => {
     assert.equal(
       open.kind === 'open' && open.message,
       `The database has not taken points ${since(10 * S)} (connect ECONNREFUSED 10.0.0.5:8086). Nothing is lost yet: ` +
-        '1200 point(s) wait in the disk spool and are written when it answers; the dashboards show nothing newer until then.'
+        'the points wait in the disk spool (1200 when this was raised) and are written when it answers; the dashboards show nothing newer until then.'
     );
     assert.equal(a.observe(down(), 600 * S), null, 'said once');
     assert.deepEqual(a.observe(up, 601 * S), {
@@ -195,7 +195,7 @@ describe('OutageAlert', () => {
       assert.equal(
         warn?.kind === 'open' && warn.message,
         `The database is not set up correctly (InfluxDB bucket not set), so no point has been written ${since(0)}. ` +
-          'Nothing is lost yet: 5000 point(s) wait in the disk spool and are written when it is fixed (then restart); ' +
+          'Nothing is lost yet: the points wait in the disk spool (5000 when this was raised) and are written when it is fixed (then restart); ' +
           'the dashboards show nothing newer until then.'
       );
       const crit = a.observe(spoolOnly({ dropped: 1 }), 400 * S, problem);
