@@ -164,7 +164,8 @@ describe('npm start (smoke)', function () {
   it("keeps Node-RED's login from being locked or bloated by anyone: wrong logins from another address leave the admin's login working, and a 1 MB user name is refused unread", async () => {
     // from 127.0.0.2 (another local address): before, Node-RED locked the user name out everywhere for 10
     // minutes after 5 failures, the right password included
-    const from2 = (body: string) =>
+    // `sent` bytes of the body go out (all of it unless told): the server may answer before the rest is read
+    const from2 = (body: string, sent = Buffer.byteLength(body)) =>
       new Promise<number>((resolve, reject) => {
         const req = http.request(
           {
@@ -177,11 +178,15 @@ describe('npm start (smoke)', function () {
           },
           (res) => {
             res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
+            res.on('end', () => {
+              resolve(res.statusCode ?? 0);
+              req.destroy();
+            });
           }
         );
         req.on('error', reject);
-        req.end(body);
+        if (sent >= Buffer.byteLength(body)) req.end(body);
+        else req.write(body.slice(0, sent));
       });
     const attempt = (username: string, pw: string) =>
       JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username, password: pw });
@@ -189,7 +194,9 @@ describe('npm start (smoke)', function () {
     for (let i = 0; i < 7; i++) codes.push(await from2(attempt('admin', `wrong-${i}`)));
     assert.deepEqual(codes, [403, 403, 403, 403, 403, 429, 429]);
     assert.ok((await login()).length > 10, 'the right password still logs in from 127.0.0.1');
-    assert.equal(await from2(attempt('x'.repeat(1_000_000), 'wrong')), 413);
+    // only its first 1 KB is sent: the answer comes without the rest (before, the whole 1 MB was written and
+    // the server's early answer and close could reach the test as EPIPE instead of the 413)
+    assert.equal(await from2(attempt('x'.repeat(1_000_000), 'wrong'), 1024), 413);
   });
 
   it('within 60 s shows alerts, a TIMEOUT device and an OFFLINE device (through the broker login)', async () => {
@@ -278,17 +285,36 @@ describe('npm start (smoke)', function () {
     const faulted = ['fan-007', 'pump-009', 'fan-011'];
     const deadline = spawnedAt + 180000;
     let anomaly: Array<{ device_id: string; rule: string; status: string }> = [];
-    await waitFor(
-      async () => {
-        anomaly = ((await (await get('/moby/alerts?limit=1000')).json()) as typeof anomaly).filter(
-          (a) => a.rule === 'anomaly'
+    const seenAt = new Map<string, number>();
+    try {
+      await waitFor(
+        async () => {
+          anomaly = ((await (await get('/moby/alerts?limit=1000')).json()) as typeof anomaly).filter(
+            (a) => a.rule === 'anomaly'
+          );
+          for (const a of anomaly) if (!seenAt.has(a.device_id)) seenAt.set(a.device_id, Date.now() - spawnedAt);
+          return faulted.every((d) => anomaly.some((a) => a.device_id === d)) ? true : null;
+        },
+        Math.max(1000, deadline - Date.now()),
+        'anomaly alerts',
+        2000
+      );
+    } catch (err) {
+      // a miss once in CI (2026-12-07, none of the three within 3 minutes) could not be explained afterwards:
+      // the failure now says how far the pipeline and the simulator had got
+      const metrics = await (await get('/moby/metrics')).text();
+      const progress = metrics
+        .split('\n')
+        .filter((l) =>
+          /^moby_(anomaly_|messages_total\{node_type="moby-(anomaly|normalize|hmac-verify)"|rejects_total)/.test(l)
         );
-        return faulted.every((d) => anomaly.some((a) => a.device_id === d)) ? true : null;
-      },
-      Math.max(1000, deadline - Date.now()),
-      `anomaly alerts on ${faulted.join(', ')} (have ${JSON.stringify(anomaly.map((a) => a.device_id))})`,
-      2000
-    );
+      const lines = output.split('\n').filter((l) => /^\[sim\]|\[(warn|error)\]/.test(l));
+      throw new Error(
+        `${(err as Error).message} on ${faulted.join(', ')} (have ${JSON.stringify([...seenAt])} ms after the spawn)\n` +
+          `pipeline:\n  ${progress.join('\n  ')}\noutput:\n  ${lines.slice(-40).join('\n  ')}`,
+        { cause: err }
+      );
+    }
     assert.deepEqual(
       anomaly.filter((a) => !faulted.includes(a.device_id)),
       [],
