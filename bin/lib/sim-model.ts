@@ -255,7 +255,8 @@ export function telemetryBody(deviceId: string, equipmentId: string, reading: Re
 }
 
 /**
- * The sensor the demo's drift acts on: a flow meter drifting at 2.5 σ/min is caught about 50 s after it starts.
+ * The sensor the demo's drift acts on: a flow meter drifting at 4 σ/min is caught about 40 s after it starts
+ * (at 2.5 σ/min, until 2026-12-07, about 80 s: the demo's last alert, too close to its three minutes).
  * A temperature sensor drifting as fast takes minutes (winding temperature varies on its own through the thermal
  * lag, so the model allows it more room; see README, Incident evaluation), too slow for a 3-minute demo.
  */
@@ -284,7 +285,7 @@ export function parseFaults(spec: string, deviceIds: string[], defaultAt = 20, d
       [16, 'malformed', 8],
     ];
     // demo magnitudes are larger than the defaults (about the pre-σ demo's rates) so they show within minutes
-    const demoMagnitude: Partial<Record<FaultKind, number>> = { bearing: 5, drift: 2.5 };
+    const demoMagnitude: Partial<Record<FaultKind, number>> = { bearing: 5, drift: 4 };
     for (const [i, kind, at] of plan) {
       if (i >= deviceIds.length) continue;
       const f: Fault = { kind, at };

@@ -106,7 +106,7 @@ describe('simulator signal model', () => {
       20,
       915
     );
-    assert.deepEqual(demo.get(deviceIdFor(10)), [{ kind: 'drift', at: 915, magnitude: 2.5, signal: 'flow' }]);
+    assert.deepEqual(demo.get(deviceIdFor(10)), [{ kind: 'drift', at: 915, magnitude: 4, signal: 'flow' }]);
   });
 
   it('parses fault plans and refuses typos', () => {
