@@ -37,20 +37,42 @@ export function boundHttpConnections(
   onEvict: (evicted: HttpConnection<Socket>, total: number) => void = () => {}
 ): HttpConnectionBound<Socket> {
   const bound = new HttpConnectionBound<Socket>(limits);
-  /** per socket: its entry in the bound, its requests in flight, and the bytes read when the bound last asked */
-  const state = new WeakMap<Socket, { connection: HttpConnection<Socket>; busy: number; bytesSeen: number }>();
+  /**
+   * per socket: its entry in the bound, its requests in flight, the bytes read when the bound last asked, and
+   * whether a whole head ever arrived on it (a request, or an upgrade to a WebSocket)
+   */
+  const state = new WeakMap<
+    Socket,
+    { connection: HttpConnection<Socket>; busy: number; bytesSeen: number; headed: boolean }
+  >();
   // asked only of a connection about to be evicted: a request in flight (a deploy's body still coming) or bytes
-  // read since the last look (an upload, the editor's WebSocket frames, which no 'request' event reports)
+  // read since the last look (an upload, the editor's WebSocket frames, which no 'request' event reports). Bytes
+  // count only on a connection that once sent a whole head: every new connection of a slow-head flood had read
+  // bytes no look had seen, so 8 of them ahead of a deploy used up an eviction's skips and the deploy was closed
+  // (a CI run of 2026-12-07 under Node-RED 5)
   const stillActive = (socket: Socket): boolean => {
     const s = state.get(socket);
     if (!s) return false;
     const moved = socket.bytesRead !== s.bytesSeen;
     s.bytesSeen = socket.bytesRead;
-    return moved || s.busy > 0;
+    return s.busy > 0 || (moved && s.headed);
   };
+  const markHeaded = (req: { socket: unknown }) => {
+    const s = state.get(req.socket as Socket);
+    if (s) s.headed = true;
+  };
+  // a WebSocket's head comes as 'upgrade', whose listeners Node-RED adds later (RED.init). Ours is added only
+  // beside one of theirs: a server with an 'upgrade' listener no longer answers an upgrade request as a request
+  if (server.listenerCount('upgrade') > 0) server.prependListener('upgrade', markHeaded);
+  else
+    server.on('newListener', function hook(event: string | symbol) {
+      if (event !== 'upgrade') return;
+      server.removeListener('newListener', hook);
+      server.prependListener('upgrade', markHeaded);
+    });
   server.on('connection', (socket: Socket) => {
     const { connection, evicted } = bound.add(socket, socket.remoteAddress ?? 'unknown', Date.now(), stillActive);
-    state.set(socket, { connection, busy: 0, bytesSeen: 0 });
+    state.set(socket, { connection, busy: 0, bytesSeen: 0, headed: false });
     socket.once('close', () => bound.remove(connection));
     for (const e of evicted) {
       e.socket.destroy();
@@ -61,6 +83,7 @@ export function boundHttpConnections(
     const s = state.get(req.socket as Socket);
     if (!s) return;
     bound.touch(s.connection, Date.now());
+    s.headed = true;
     s.busy++;
     // 'close' too: a response cut off (its connection gone) never finishes
     let ended = false;

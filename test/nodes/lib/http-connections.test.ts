@@ -5,6 +5,7 @@
 // most theirs (the longest idle goes first), and a head must arrive within 10 s, while the token holder is served.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import WebSocket from 'ws';
 import { startSecureNodeRed, type SecureNodeRed } from '../../support/secure-nodered';
 import { waitFor } from '../../support/net';
 
@@ -74,8 +75,10 @@ describe('the HTTP server of npm start bounds its connections (scripts/node-red.
     const body = JSON.stringify(flow);
     const upload = net.connect({ host: '127.0.0.1', port: nr.port, localAddress: '127.0.0.5' });
     let answer = '';
+    let closedAt = 0;
     upload.on('data', (d) => (answer += String(d)));
     upload.on('error', () => {});
+    upload.on('close', () => (closedAt = Date.now()));
     upload.write(
       `POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nNode-RED-Deployment-Type: full\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
         body.slice(0, 10)
@@ -84,19 +87,45 @@ describe('the HTTP server of npm start bounds its connections (scripts/node-red.
     // a slow link: the rest comes a second later, while 60 bare connections arrive from the same address
     for (let i = 0; i < 60; i++) held.push(slowHead(nr.port, '127.0.0.5', 5000));
     await new Promise((r) => setTimeout(r, 1000));
-    upload.write(body.slice(10));
-    let closedAt = 0;
-    upload.on('close', () => (closedAt = Date.now()));
     const sentAt = Date.now();
-    // a wait, not a bound: a deploy restarts the flows, slower on a loaded machine (1 of 8 runs took over 5 s beside
-    // another job); an eviction shows as the connection closed without an answer, said in the failure
+    upload.write(body.slice(10));
+    // a wait, not a bound: a deploy restarts the flows, slower on a loaded machine; an eviction shows as the
+    // connection closed without an answer (a negative time: during the flood), said in the failure. Failed twice
+    // with no answer (2026-12-07, once beside another job, once in CI under Node-RED 5), the second time with the
+    // close listener added too late to see an eviction during the flood: see test/unit/lib/http-connections.test.ts
     await waitFor(() => /^HTTP\/1\.1 \d+/.test(answer), 20000, 'the deploy answered').catch((err) => {
       throw new Error(
-        `${(err as Error).message}; closed ${closedAt ? closedAt - sentAt : 'no'} answer ${JSON.stringify(answer.slice(0, 80))}`
+        `${(err as Error).message}; closed ${closedAt ? `${closedAt - sentAt} ms after the body's rest was sent` : 'no'}; answer ${JSON.stringify(answer.slice(0, 80))}`
       );
     });
     assert.match(answer, /^HTTP\/1\.1 204 /, 'the deploy went through');
     upload.destroy();
+  });
+
+  it("the editor's WebSocket, sending, outlives floods of bare connections from its own address (before: closed)", async () => {
+    const token = await nr.login();
+    const ws = new WebSocket(`ws://127.0.0.1:${nr.port}/comms`, { localAddress: '127.0.0.6' });
+    let closed = false;
+    ws.on('close', () => (closed = true));
+    ws.on('error', () => {});
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    ws.send(JSON.stringify({ auth: token }));
+    // the editor subscribes and pings while the flood comes in bursts
+    const frames = setInterval(() => ws.send(JSON.stringify({ subscribe: 'status/#' })), 100);
+    try {
+      for (let burst = 0; burst < 4; burst++) {
+        for (let i = 0; i < 15; i++) held.push(slowHead(nr.port, '127.0.0.6', 5000));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.ok(held.filter((h) => h.closed()).length >= 30, 'the flood was cut');
+      assert.equal(closed, false, 'the WebSocket is open');
+    } finally {
+      clearInterval(frames);
+      ws.terminate();
+    }
   });
 
   it('many addresses together keep at most the overall cap, the token holder still served', async () => {
