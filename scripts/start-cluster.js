@@ -13,6 +13,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const { freePort } = require('./lib/free-port');
 const { printLines } = require('./lib/child-output');
+const { demoSimArgs } = require('./lib/demo-sim');
 const path = require('node:path');
 const { startNatsCluster } = require('./nats-cluster');
 
@@ -236,10 +237,13 @@ async function main() {
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (process.env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
-    const warmup = Math.max(0, Math.round(Number(process.env.MOBY_TRAIN_POINTS || 600))) + 10;
-    const args = (process.env.MOBY_SIM_ARGS || `--devices 60 --faults demo --warmup ${warmup} --warmup-interval 100`)
-      .split(/\s+/)
-      .filter(Boolean);
+    // 60 devices over the instances, the warm-up every 100 ms (about 200 msg/s per instance while they calibrate)
+    const demo = demoSimArgs({
+      devices: 60,
+      trainPoints: process.env.MOBY_TRAIN_POINTS || 600,
+      warmupIntervalMs: 100,
+    });
+    const args = (process.env.MOBY_SIM_ARGS || demo).split(/\s+/).filter(Boolean);
     const simEnv = {
       ...process.env,
       MOBY_MASTER_KEY: process.env.MOBY_MASTER_KEY || secrets.MOBY_MASTER_KEY,

@@ -12,6 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const { printLines } = require('./lib/child-output');
+const { demoSimArgs } = require('./lib/demo-sim');
 const { wholeNumberSetting } = require('./lib/env-setting');
 const { startEmbeddedBroker: startEmbeddedBrokerOn } = require('./lib/embedded-broker');
 const { claimRun, releaseRun, previousRunLine, unmarkedLine } = require('./lib/run-marker');
@@ -53,7 +54,7 @@ const DEFAULTS = {
   MOBY_INFLUX_BUCKET: 'moby',
   MOBY_INFLUX_TOKEN: '',
   // shorter than the node's default (900) so the demo calibrates within about 30 s at a message rate a busy
-  // laptop's pipeline keeps up with (the simulator's warm-up, demoSimArgs); eval:sim measured ~1 false alert
+  // laptop's pipeline keeps up with (the simulator's warm-up, startDemoSimArgs); eval:sim measured ~1 false alert
   // incident per 100 device-hours at 600 points, none at 900: set 900 for a long-running demo
   MOBY_TRAIN_POINTS: '600',
   MOBY_DEVICE_TIMEOUT: '15',
@@ -324,15 +325,13 @@ function reportBrokerRefusals() {
   }, 5000).unref();
 }
 
-/**
- * The demo simulator's arguments: 20 devices with the demo faults. While the pipeline calibrates, each device's
- * first points (the calibration's, plus 10) go out every 50 ms per tenant — the signal still advances 1 s per
- * point — so the pipeline takes in about 400 msg/s and calibrates in about 30 s. At 100 ms (until 2026-12-07)
- * the last demo alert came about 150 s after the start, too close to the three minutes the README promises.
- */
-function demoSimArgs(env, tenantCount) {
-  const warmup = Math.max(0, Math.round(Number(env.MOBY_TRAIN_POINTS) || 0)) + 10;
-  return `--devices 20 --faults demo --warmup ${warmup} --warmup-interval ${50 * Math.max(1, tenantCount)}`;
+/** `npm start`'s demo: 20 devices, the warm-up every 50 ms per tenant (about 400 msg/s whatever the tenants). */
+function startDemoSimArgs(env, tenantCount) {
+  return demoSimArgs({
+    devices: 20,
+    trainPoints: env.MOBY_TRAIN_POINTS,
+    warmupIntervalMs: 50 * Math.max(1, tenantCount),
+  });
 }
 
 /**
@@ -517,7 +516,7 @@ async function main() {
       );
       env.MOBY_TENANT_TOKENS_GENERATED = '1';
     }
-    if (!env.MOBY_SIM_ARGS) env.MOBY_SIM_ARGS = demoSimArgs(env, tenants.length);
+    if (!env.MOBY_SIM_ARGS) env.MOBY_SIM_ARGS = startDemoSimArgs(env, tenants.length);
     env.MOBY_SIM_ARGS += ` --tenants ${tenants.join(',')} --tenant-keys-dir ${keysDir}`;
     log(`tenants: ${tenants.join(', ')} (keys in ${keysDir}, points to bucket moby-<tenant>)`);
   }
@@ -560,7 +559,7 @@ async function main() {
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');
   if (env.MOBY_SIM !== '0' && fs.existsSync(simBin)) {
-    const simArgs = (env.MOBY_SIM_ARGS || demoSimArgs(env, 1)).split(/\s+/).filter(Boolean);
+    const simArgs = (env.MOBY_SIM_ARGS || startDemoSimArgs(env, 1)).split(/\s+/).filter(Boolean);
     const simEnv = { ...env };
     for (const k of NODE_RED_ONLY) delete simEnv[k];
     // stopped with MOBY (Ctrl+C), the demo devices leave without announcing OFFLINE: switching the demo off is not
