@@ -246,8 +246,13 @@ function boundPendingQos2(persistence, pending, onForget) {
  * broker's time went to the queue itself (a shift() over it per delivery) rather than to delivering, until it
  * delivered almost nothing. Past `high` queued messages a device's live publish is dropped and counted instead,
  * as Mosquitto does past max_queued_messages: the devices keep being read and answered (keep-alive, PUBACK), and
- * what the pipeline gets stays fresh. Wills are never dropped, and each device keeps one message every keepEveryMs
- * (below), a new connection's first (its retained birth) included. Retained messages are dropped like the rest:
+ * what the pipeline gets stays fresh. The drops fall on the clients that hold more than their share of the queue:
+ * a client holding fewer messages and bytes than the bound divided among the clients holding any still has its
+ * publish kept (up to the hard cap), so a flood from a few connections sheds only itself (red-team round
+ * 2026-12-07: a keyless client publishing 140 KB messages from 30 connections filled the byte bound, and about 80 %
+ * of every device's acknowledged telemetry was dropped for as long as it went on). Wills are never dropped, and
+ * each device keeps one message every keepEveryMs (below), a new connection's first (its retained birth) included.
+ * Retained messages are dropped like the rest:
  * exempt, a client without keys re-publishing one retained topic from a few connections grew the queue past any
  * bound (1.1 GB in 6 s, red-team round 2026-12-06) and starved the devices' telemetry. A dropped retained message
  * is not stored either: the topic keeps its earlier retained value.
@@ -264,6 +269,15 @@ function shedLoad(broker, isPipeline, { high, hardCap, highBytes, hardCapBytes, 
   let bytes = 0;
   const over = () => mq.length > high || bytes > highBytes;
   const withinHardCap = () => mq.length <= hardCap && bytes <= hardCapBytes;
+  // per client holding any: its messages and payload bytes between publish and done. Its share is the bound
+  // divided among those clients, and never less than one message: while the whole fleet is over the bound (more
+  // devices than the pipeline keeps up with), each device still has one message waiting, its freshest
+  const held = new Map();
+  const overShare = (client) => {
+    const h = held.get(client);
+    if (!h) return false;
+    return h.messages >= Math.max(1, high / held.size) || h.bytes >= highBytes / held.size;
+  };
   // Drops fall on whoever publishes while the queue is full, and devices on a timer (the simulator's, and real
   // ones) publish at a fixed phase: without this, 135 of 8,000 simulated devices that shared a phase had none of
   // their messages through for 20 s and were timed out together. While shedding, a device's message is kept
@@ -273,9 +287,11 @@ function shedLoad(broker, isPipeline, { high, hardCap, highBytes, hardCapBytes, 
   const publish = broker.publish.bind(broker);
   broker.publish = (packet, client, done) => {
     // (packet, done): the broker's own publish (a will, $SYS)
-    if (client && typeof client === 'object' && over() && packet !== client.will && !isPipeline(client)) {
+    const fromClient = client && typeof client === 'object';
+    if (fromClient && over() && packet !== client.will && !isPipeline(client)) {
       const now = Date.now();
-      if (withinHardCap() && !(now - (lastKept.get(client) ?? 0) < keepEveryMs)) lastKept.set(client, now);
+      if (withinHardCap() && (!overShare(client) || !(now - (lastKept.get(client) ?? 0) < keepEveryMs)))
+        lastKept.set(client, now);
       else {
         onDrop(client, packet, bytes > highBytes ? 'bytes' : 'messages'); // counted there (queue_full)
         if (typeof done === 'function') setImmediate(done);
@@ -283,13 +299,25 @@ function shedLoad(broker, isPipeline, { high, hardCap, highBytes, hardCapBytes, 
       }
     }
     const size = payloadBytes(packet.payload);
-    if (size === 0) return publish(packet, client, done);
+    if (size === 0 && !fromClient) return publish(packet, client, done);
     bytes += size;
+    let mine = null;
+    if (fromClient && !isPipeline(client)) {
+      mine = held.get(client);
+      if (!mine) held.set(client, (mine = { messages: 0, bytes: 0 }));
+      mine.messages++;
+      mine.bytes += size;
+    }
     let settled = false;
     const finished = (...args) => {
       if (!settled) {
         settled = true;
         bytes -= size;
+        if (mine) {
+          mine.messages--;
+          mine.bytes -= size;
+          if (mine.messages === 0 && held.get(client) === mine) held.delete(client);
+        }
       }
       if (typeof done === 'function') done(...args);
       else if (typeof client === 'function') client(...args);
@@ -298,7 +326,7 @@ function shedLoad(broker, isPipeline, { high, hardCap, highBytes, hardCapBytes, 
     if (typeof client === 'function') publish(packet, finished);
     else publish(packet, client, finished);
   };
-  return { queuedBytes: () => bytes };
+  return { queuedBytes: () => bytes, holdingClients: () => held.size };
 }
 
 async function startEmbeddedBroker(o) {
@@ -684,6 +712,8 @@ async function startEmbeddedBroker(o) {
     partials,
     /** payload bytes of the messages between their publish and their delivery (shedLoad) */
     queuedBytes: shed.queuedBytes,
+    /** clients (the pipeline's aside) with messages between their publish and their delivery (shedLoad) */
+    holdingClients: shed.holdingClients,
     aedes: broker, // for tests and diagnostics
     /** resolves once devices are admitted (at once without o.waitForPipeline) */
     admitted: () => admitted,

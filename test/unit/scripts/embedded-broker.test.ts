@@ -19,6 +19,7 @@ interface Started {
   pendingQos2: { size: number };
   partials: { bytes: number; size: number; maxBytes: number };
   queuedBytes(): number;
+  holdingClients(): number;
   drained(timeoutMs: number): Promise<boolean>;
   admitted(): Promise<void>;
   stopAdmitting(): number;
@@ -1080,6 +1081,46 @@ describe('embedded broker: what the pipeline is sent unacknowledged is bounded (
     // count moved to publish time: all 400, the budget filling with messages that were never stored)
     const entry = Buffer.byteLength(topicOf(0)) + 4 + 256;
     assert.equal(broker.retained.bytes(), (400 - dropped) * entry);
+  });
+
+  it("a flood from a few connections sheds only itself: a device holding less than its share of the queue keeps every message (red-team round 2026-12-07: a keyless 140 KB flood from 30 connections dropped ~80 % of every device's acknowledged telemetry)", async () => {
+    await restartLogging({ maxQueued: 1000, maxQueuedBytes: 256 * 1024 });
+    const pipeline = await subscribedSilentPipeline();
+    const flooders = await Promise.all(
+      [0, 1, 2].map((k) => connected(broker.url, { clientId: `flooder-${k}`, keepalive: 5 }))
+    );
+    clients.push(...flooders);
+    const device = await connected(broker.url, { clientId: 'moby-sim-fan-001', keepalive: 5 });
+    clients.push(device);
+    const big = 'x'.repeat(32 * 1024);
+    let flooding = true;
+    const floods = flooders.map(async (f, k) => {
+      for (let i = 0; flooding; i++) {
+        f.publish('devices/atk/telemetry', `${k}.${i} ${big}`, { qos: 1 });
+        await sleep(2);
+      }
+    });
+    await waitFor(() => broker.refusals.totals.queue_full > 50, 10000, 'the flood over the byte bound');
+    // the device's ten messages, 50 ms apart, all meet a queue over its bound (keep-every is 5 s)
+    for (let k = 0; k < 10; k++) {
+      device.publish(TOPIC, `d${k}`, { qos: 1 });
+      await sleep(50);
+    }
+    flooding = false;
+    await Promise.all(floods);
+    assert.ok(broker.queuedBytes() > 256 * 1024, `still over the bound: ${broker.queuedBytes()} bytes`);
+    // the pipeline takes everything that was kept: the device's ten are among it, each once
+    const mine = () => pipeline.publishes.filter((p) => p.topic === TOPIC).map((p) => p.payload.toString());
+    for (let i = 0; mine().length < 10 || broker.queuedBytes() > 0; i++) {
+      await waitFor(() => pipeline.publishes.length > i, 10000, `message ${i} (the device's: ${mine()})`);
+      ack(pipeline.sock, pipeline.publishes[i].messageId);
+    }
+    assert.deepEqual(
+      mine(),
+      Array.from({ length: 10 }, (_, k) => `d${k}`)
+    );
+    assert.ok(broker.refusals.totals.queue_full > 100, `the flood was shed: ${broker.refusals.totals.queue_full}`);
+    await waitFor(() => broker.holdingClients() === 0, 5000, 'no client holds anything once delivered');
   });
 
   it('while shedding, a device still has one message kept every keepEveryMs: one whose sends always meet a full queue is not silenced (before: none of its messages after the queue filled)', async () => {
