@@ -32,7 +32,7 @@ import {
   type NotificationKind,
 } from '../core/alert/channels';
 import { ReopenQuiet, type QuietOpening } from '../core/alert/reopen-quiet';
-import { PageHold, holdsWarningPage } from '../core/alert/page-hold';
+import { LATE_PAGE_MS, PageHold, holdsWarningPage } from '../core/alert/page-hold';
 import { ingestListening } from '../lib/ingest-watch';
 import { templateSummary } from '../core/alert/summary';
 import type { ApiHost } from '../core/alert/api';
@@ -1118,6 +1118,19 @@ export = function (RED: NodeAPI) {
       reopenQuiet.seed(restoredAlerts, (a) => notifiedKinds.get(a.alert_id), now);
       // and an OFFLINE page held when the node stopped is held again (paged by the ticker when due)
       pageHold.seed(restoredAlerts, (a) => notifiedKinds.get(a.alert_id), now);
+      // and, with a channel now, what is open and was never notified (opened while there was none)
+      if ((lanes.length || hasTenantChannels) && notifyOn.has('open')) {
+        const unpaged = pageHold.seedUnpaged(
+          restoredAlerts,
+          (a) => notifiedKinds.get(a.alert_id),
+          now,
+          (a) => reopenQuiet.isQuiet(a.alert_id)
+        );
+        if (unpaged)
+          node.log(
+            `${unpaged} open alert(s) of the last ${LATE_PAGE_MS / 60000} minutes were never notified (no channel then): each is paged in ${Math.round(pageHold.holdMs / 1000)} s if still open and unacknowledged`
+          );
+      }
       savedVersion = engine.version;
       savedMuteVersion = mutes.version;
       restored = true;

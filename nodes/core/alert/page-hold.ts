@@ -206,4 +206,39 @@ export class PageHold {
         this.held.set(a.alert_id, ms);
     }
   }
+
+  /**
+   * After a restart of a node that now has a notification channel (call after seed): holds the opening of each
+   * open, unacknowledged alert that has no hold of its own and of which nothing was sent or queued (an escalation
+   * or a reminder of a quiet opening made it known: its resolve is then paged as usual), opened
+   * at most LATE_PAGE_MS before `now` and not `quiet` (a quiet reopen, rebuilt by ReopenQuiet). Such an alert
+   * opened while the node had no channel: a person who adds one and restarts was told of nothing already open
+   * (operator round 2026-12-07: after a webhook was added, of five open alerts only a held OFFLINE page went out,
+   * the three critical anomaly alerts not at all). Each is paged one OFFLINE hold after the restart if still open
+   * and unacknowledged, as a rebuilt hold is: the devices are heard again first. Returns how many.
+   */
+  seedUnpaged(
+    alerts: Iterable<Alert>,
+    notified: (alert: Alert) => ReadonlySet<string> | undefined,
+    now: number,
+    quiet: (alert: Alert) => boolean
+  ): number {
+    this.heardAgainAt = Math.max(this.heardAgainAt, now);
+    let n = 0;
+    for (const a of alerts) {
+      if (
+        a.status !== 'open' ||
+        a.acknowledged ||
+        this.held.has(a.alert_id) ||
+        this.holdOf(a) > 0 ||
+        (notified(a)?.size ?? 0) > 0 ||
+        now - a.opened_at > LATE_PAGE_MS ||
+        quiet(a)
+      )
+        continue;
+      this.held.set(a.alert_id, Math.max(0, this.holdMs));
+      n++;
+    }
+    return n;
+  }
 }

@@ -72,6 +72,11 @@ export class ReopenQuiet {
     return this.entries.size;
   }
 
+  /** Whether `alertId` is a quiet opening not settled yet (paged by due() if it stays open). */
+  isQuiet(alertId: string): boolean {
+    return this.quietOpen.has(alertId);
+  }
+
   /** An alert opened: its notification as it should go out (with what was quiet before it), or null: quiet. */
   open(alert: Alert, now: number): QuietOpening | null {
     if (this.windowMs <= 0 || ALWAYS_PAGED_RULES.has(alert.rule)) return { quieted: 0 };

@@ -3,6 +3,8 @@
 // the hold ends and its resolve follows, a TIMEOUT is paged at once, an alert evicted by the open-alert bound
 // during its hold is paged then, and a kill -9 during a hold does not lose the page.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { sleep, waitFor } from '../../support/net';
 import {
   NR_AUTH,
@@ -184,5 +186,36 @@ describe('moby-alert: Hold OFFLINE (real process, webhook receiver)', function (
     await waitFor(() => pages().length === 1, 10000, "gw-9's page one hold after the restart");
     await sleep(1000);
     assert.deepEqual(pages(), ['gw-9:alert.open'], 'nothing for gw-8, neither its opening nor its resolve');
+  });
+
+  it('alerts opened while the node had no channel are paged one hold after a restart with one, if still open and unacknowledged; the next restart pages nothing again (operator round 2026-12-07: of five open alerts only the held OFFLINE page went out once a webhook was added)', async () => {
+    receiver = await startReceiver();
+    const flow = (channel: boolean) =>
+      postInAlertFlow(
+        { persist: 'journal', retryBaseSec: 0.2, offlineHoldSec: 2, ...(channel ? { webhook: 'wh' } : {}) },
+        channel ? [{ id: 'wh', type: 'moby-webhook', url: `${receiver!.url}/hook`, timeout: 1 }] : [],
+        ['topic', 'anomaly', 'payload']
+      );
+    nr = await nodeRedWithFlow(flow(false));
+    await nr.start();
+    await anomaly('pump-1', 'critical');
+    await health('fan-2', 'TIMEOUT');
+    await health('gw-3', 'OFFLINE');
+    await anomaly('pump-4', 'critical'); // acknowledged below: somebody knows
+    await health('fan-5', 'TIMEOUT'); // back below: over
+    await health('fan-5', 'ONLINE');
+    const acked = (await alerts()).find((a) => a.device_id === 'pump-4');
+    assert.equal((await postJson(nr, `/moby/alerts/${acked.alert_id}/ack`, { by: 'kim' })).status, 200);
+    await sleep(800); // journaled
+    await nr.stop();
+    fs.writeFileSync(path.join(nr.userDir, 'flows.json'), JSON.stringify(flow(true)));
+    await nr.start();
+    await waitFor(() => pages().length >= 3, 10000, 'the open alerts paged after the restart');
+    await sleep(1000);
+    assert.deepEqual(pages().sort(), ['fan-2:alert.open', 'gw-3:alert.open', 'pump-1:alert.open']);
+    await nr.stop();
+    await nr.start();
+    await sleep(3000); // past the hold
+    assert.equal(pages().length, 3, 'paged once');
   });
 });

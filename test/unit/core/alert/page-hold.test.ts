@@ -241,6 +241,67 @@ describe('PageHold (held OFFLINE pages)', () => {
     assert.equal(off.size, 0, 'a hold of 0 seeds nothing');
   });
 
+  it('seedUnpaged after a restart with a channel: holds the opening of each open, unacknowledged alert never notified and without a hold of its own, recent and not quiet, for one OFFLINE hold (operator round 2026-12-07: of five open alerts only the held OFFLINE page went out once a webhook was added)', () => {
+    const { clock, engine, health } = setup(60_000);
+    const critical = (device: string): Alert => {
+      const r = signalsFromMessage(anomalyMsg(device, true, 0.95, 'critical'));
+      assert.ok(r.ok);
+      let last: Alert | undefined;
+      for (const sig of r.signals) {
+        const out = engine.apply(sig);
+        assert.ok(out.ok);
+        for (const ev of out.events) last = ev.alert;
+      }
+      return last!;
+    };
+    const old = critical('pump-0'); // opened more than LATE_PAGE_MS before the restart: history
+    clock.t += LATE_PAGE_MS - 30_000;
+    const anomaly = critical('pump-1'); // never notified: paged
+    const timeout = health('fan-2', 'TIMEOUT')!; // never notified: paged
+    const notified = critical('pump-3'); // its opening was sent
+    const acked = critical('pump-4');
+    engine.acknowledge(acked.alert_id, 'ops');
+    const quiet = critical('pump-5'); // a quiet reopen: ReopenQuiet pages it if it stays open
+    const escalated = critical('pump-8'); // a quiet opening whose escalation was sent: known, its resolve is paged
+    const offline = health('gw-6', 'OFFLINE')!; // has a hold of its own: seed() rebuilds it
+    const resolved = health('fan-7', 'TIMEOUT')!;
+    health('fan-7', 'ONLINE');
+    clock.t += 60_000; // the restart, a minute later: the oldest opened LATE_PAGE_MS + 30 s ago
+    const restarted = new PageHold(60_000);
+    const sent = (a: Alert) =>
+      a.alert_id === notified.alert_id
+        ? new Set(['open'])
+        : a.alert_id === escalated.alert_id
+          ? new Set(['escalate'])
+          : undefined;
+    restarted.seed(engine.list(), sent, clock.t);
+    assert.ok(restarted.has(offline.alert_id));
+    const n = restarted.seedUnpaged(engine.list(), sent, clock.t, (a) => a.alert_id === quiet.alert_id);
+    assert.equal(n, 2);
+    for (const a of [old, notified, acked, quiet, resolved, escalated])
+      assert.ok(!restarted.has(a.alert_id), a.device_id);
+    assert.deepEqual(
+      restarted.due(clock.t + 59_999, (id) => engine.get(id)),
+      [],
+      'one hold after the restart'
+    );
+    assert.deepEqual(
+      restarted
+        .due(clock.t + 60_000, (id) => engine.get(id))
+        .map((d) => `${d.kind}:${d.alert.device_id}`)
+        .sort(),
+      [`open:${anomaly.device_id}`, `open:${offline.device_id}`, `open:${timeout.device_id}`].sort()
+    );
+    // a hold of 0 (pages at once): due at the first check after the restart
+    const atOnce = new PageHold(0);
+    assert.equal(
+      atOnce.seedUnpaged(engine.list(), sent, clock.t, () => false),
+      4,
+      'the OFFLINE one too: no hold of its own'
+    );
+    assert.equal(atOnce.due(clock.t, (id) => engine.get(id)).length, 4);
+  });
+
   describe('a will that raises an open alert (end-to-end round 2026-12-06: a device that timed out and rebooted was paged critical at once)', () => {
     /** device-health TIMEOUT (opens the warning, paged at once), then its will: the raise event */
     function timeoutThenWill(hold: PageHold, health: (d: string, s: string) => Alert | undefined, device: string) {
