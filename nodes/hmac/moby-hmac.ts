@@ -587,11 +587,28 @@ export = function (RED: NodeAPI) {
       );
       if (line !== null) node.warn(line);
     }
+    // Every other refusal (a bad signature, a replay, a malformed envelope, an unknown key …; the rate bounds
+    // say theirs when they start) the same way: one line at the start, then one summary a minute while they go
+    // on. Before, a device forging or replaying showed only in moby_rejects_total and on output 2, and an
+    // operator watching the log never learned of it (operator round 2026-12-07: 630 refusals in 9 minutes, no line)
+    const rejectLog = new LineWindow({ linesPerWindow: 1, windowMs: 60_000 });
+    function noteReject(reject: Reject): void {
+      const line = rejectLog.note(
+        `${reject.device_id ?? 'a client'}: message rejected as ${reject.code} (${reject.reason}); rejected messages leave on output 2`,
+        Date.now()
+      );
+      if (line !== null) node.warn(line);
+    }
     const staleSummary = setInterval(() => {
       const more = staleLog.summary(Date.now());
       if (more)
         node.warn(
           `${more.unlogged} more message(s) rejected as stale in the last ${Math.round(more.windowMs / 1000)} s (moby_rejects_total{code="stale"} counts them all); the last: ${more.last}`
+        );
+      const others = rejectLog.summary(Date.now());
+      if (others)
+        node.warn(
+          `${others.unlogged} more message(s) rejected in the last ${Math.round(others.windowMs / 1000)} s (moby_rejects_total counts them by code); the last: ${others.last}`
         );
     }, 10_000);
     staleSummary.unref?.();
@@ -688,6 +705,7 @@ export = function (RED: NodeAPI) {
           withReject(msg, r.reject);
           countRejected(VERIFY, r.reject.code);
           if (r.reject.code === 'stale') noteStale(r.reject);
+          else noteReject(r.reject);
           const opened =
             refusedAfterMs > 0
               ? refusals.refused(r.reject.device_id, r.reject.code, r.reject.reason, Date.now(), r.tenant)

@@ -153,6 +153,31 @@ describe('moby-hmac-verify node', function () {
     );
   });
 
+  it('says in the log when messages are refused for other reasons: one line at the start, not one per message (operator round 2026-12-07: a forging device showed only in the counters)', async () => {
+    await load([hmacNode], verifyFlow({ topicPattern: 'devices/+/telemetry' }), creds);
+    const bad = collect('bad');
+    const v = helper.getNode('v');
+    const warned: string[] = [];
+    const warn = v.warn.bind(v);
+    v.warn = (m: unknown) => {
+      warned.push(String(m));
+      warn(m);
+    };
+    const topic = 'devices/pump-7/telemetry';
+    const forged = () => {
+      const e = JSON.parse(envelope());
+      e.sig = Buffer.alloc(32, 7).toString('base64');
+      return JSON.stringify(e);
+    };
+    for (let i = 0; i < 5; i++) v.receive({ payload: forged(), topic });
+    v.receive({ payload: '{"not": "an envelope"}', topic });
+    await waitFor(() => bad.length === 6, 3000, 'six refused');
+    const lines = warned.filter((w) => /message rejected as/.test(w));
+    assert.equal(lines.length, 1, warned.join('\n'));
+    assert.match(lines[0], new RegExp(`^pump-7: message rejected as ${bad[0].moby!.reject!.code} \\(`));
+    assert.match(lines[0], /rejected messages leave on output 2$/);
+  });
+
   it('a device that worked and whose messages are now all refused raises one warning on output 4, cleared by its next verified message; made-up ids and a live device never (before: only counters, and device health called it silent)', async () => {
     const flow = verifyFlow({ topicPattern: 'devices/+/telemetry', refusedAfter: 0.5 });
     (flow[1] as { wires: string[][] }).wires = [['ok'], ['bad'], [], ['alerts']];
