@@ -56,6 +56,17 @@ function envelope(o: Partial<Parameters<typeof signEnvelope>[0]> = {}): string {
   return JSON.stringify(signEnvelope({ deviceId: 'pump-7', key: parseKey(K1), kid: 'k1', body: PUMP_BODY, ...o }));
 }
 
+/** Every warning `node` logs from now on (still logged as well). */
+function warnings(node: { warn: (m: unknown) => void }): string[] {
+  const warned: string[] = [];
+  const warn = node.warn.bind(node);
+  node.warn = (m: unknown) => {
+    warned.push(String(m));
+    warn(m);
+  };
+  return warned;
+}
+
 describe('moby-hmac-verify node', function () {
   afterEach(async () => {
     await helper.unload();
@@ -135,12 +146,7 @@ describe('moby-hmac-verify node', function () {
     await load([hmacNode], verifyFlow({ topicPattern: 'devices/+/telemetry' }), creds);
     const bad = collect('bad');
     const v = helper.getNode('v');
-    const warned: string[] = [];
-    const warn = v.warn.bind(v);
-    v.warn = (m: unknown) => {
-      warned.push(String(m));
-      warn(m);
-    };
+    const warned = warnings(v);
     const topic = 'devices/pump-7/telemetry';
     for (let i = 0; i < 5; i++) v.receive({ payload: envelope({ ts: nowSeconds() - 400 - i }), topic });
     await waitFor(() => bad.length === 5, 3000, 'five stale');
@@ -157,12 +163,7 @@ describe('moby-hmac-verify node', function () {
     await load([hmacNode], verifyFlow({ topicPattern: 'devices/+/telemetry' }), creds);
     const bad = collect('bad');
     const v = helper.getNode('v');
-    const warned: string[] = [];
-    const warn = v.warn.bind(v);
-    v.warn = (m: unknown) => {
-      warned.push(String(m));
-      warn(m);
-    };
+    const warned = warnings(v);
     const topic = 'devices/pump-7/telemetry';
     const forged = () => {
       const e = JSON.parse(envelope());

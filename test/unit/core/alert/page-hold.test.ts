@@ -12,9 +12,9 @@ function setup(holdMs: number) {
   let n = 0;
   const engine = new AlertEngine({ now: () => clock.t, monotonic: () => clock.t, newId: () => `a${++n}` });
   const hold = new PageHold(holdMs);
-  /** one device-health state through the engine: the alert it opened or resolved, if any */
-  const health = (device: string, state: string): Alert | undefined => {
-    const r = signalsFromMessage({ topic: 'device-health', payload: { device_id: device, state } });
+  /** one input message through the engine: the alert it opened, raised or resolved last, if any */
+  const apply = (msg: Parameters<typeof signalsFromMessage>[0]): Alert | undefined => {
+    const r = signalsFromMessage(msg);
     assert.ok(r.ok);
     let last: Alert | undefined;
     for (const s of r.signals) {
@@ -24,7 +24,12 @@ function setup(holdMs: number) {
     }
     return last;
   };
-  return { clock, engine, hold, health, lookup: (id: string) => engine.get(id) };
+  /** one device-health state through the engine */
+  const health = (device: string, state: string) =>
+    apply({ topic: 'device-health', payload: { device_id: device, state } });
+  /** a critical anomaly of `device` through the engine */
+  const critical = (device: string) => apply(anomalyMsg(device, true, 0.95, 'critical'))!;
+  return { clock, engine, hold, health, critical, lookup: (id: string) => engine.get(id) };
 }
 
 describe('PageHold (held OFFLINE pages)', () => {
@@ -242,18 +247,7 @@ describe('PageHold (held OFFLINE pages)', () => {
   });
 
   it('seedUnpaged after a restart with a channel: holds the opening of each open, unacknowledged alert never notified and without a hold of its own, recent and not quiet, for one OFFLINE hold (operator round 2026-12-07: of five open alerts only the held OFFLINE page went out once a webhook was added)', () => {
-    const { clock, engine, health } = setup(60_000);
-    const critical = (device: string): Alert => {
-      const r = signalsFromMessage(anomalyMsg(device, true, 0.95, 'critical'));
-      assert.ok(r.ok);
-      let last: Alert | undefined;
-      for (const sig of r.signals) {
-        const out = engine.apply(sig);
-        assert.ok(out.ok);
-        for (const ev of out.events) last = ev.alert;
-      }
-      return last!;
-    };
+    const { clock, engine, health, critical } = setup(60_000);
     const old = critical('pump-0'); // opened more than LATE_PAGE_MS before the restart: history
     clock.t += LATE_PAGE_MS - 30_000;
     const anomaly = critical('pump-1'); // never notified: paged
