@@ -13,13 +13,13 @@ const dist = path.join(root, 'dist');
 // on an idle 2-core machine, 35 s under load; the embedded broker is down meanwhile) for sources that had not
 // changed (operator round 2026-12-07); unchanged, the build now takes ~2 s. The build info lives in dist/, so
 // deleting dist/ rebuilds everything.
-// tsc trusts that info about its outputs too: a .js removed from dist/ by hand is not written again, so a
-// source without its output throws the info away and compiles everything.
+// tsc trusts that info about its outputs too: a .js or .d.ts removed from dist/ by hand is not written again, so
+// a source without its outputs throws the info away and compiles everything.
 const buildInfo = path.join(dist, '.tsbuildinfo');
 const tsc = [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')];
 tsc.push('--incremental', '--tsBuildInfoFile', buildInfo);
 
-/** A TypeScript source under `dir` (nodes/, bin/) whose compiled .js is missing from dist/, or null. */
+/** An output (.js or .d.ts) of a TypeScript source under `dir` (nodes/, bin/) missing from dist/, or null. */
 function missingOutput(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const from = path.join(dir, entry.name);
@@ -27,8 +27,8 @@ function missingOutput(dir) {
       const found = missingOutput(from);
       if (found) return found;
     } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
-      const out = path.join(dist, path.relative(root, from)).replace(/\.ts$/, '.js');
-      if (!fs.existsSync(out)) return out;
+      const base = path.join(dist, path.relative(root, from)).replace(/\.ts$/, '');
+      for (const out of [`${base}.js`, `${base}.d.ts`]) if (!fs.existsSync(out)) return out;
     }
   }
   return null;

@@ -1126,9 +1126,10 @@ export = function (RED: NodeAPI) {
           now,
           (a) => reopenQuiet.isQuiet(a.alert_id)
         );
+        // one line for every opening that waits, the rebuilt holds' too (a raise pages a held opening sooner)
         if (unpaged)
           node.log(
-            `${unpaged} open alert(s) of the last ${LATE_PAGE_MS / 60000} minutes were never notified (no channel then): each is paged in ${Math.round(pageHold.holdMs / 1000)} s if still open and unacknowledged`
+            `${pageHold.size} open alert(s) of the last ${LATE_PAGE_MS / 60000} minutes were never notified (${unpaged} opened with no channel, the rest held when the node stopped): each is paged within ${Math.round(pageHold.holdMs / 1000)} s if still open and unacknowledged`
           );
       }
       savedVersion = engine.version;
