@@ -3,7 +3,7 @@
 // names and tags reached the spool as sent, HTML, NUL, U+202E (right-to-left override) and a 60 KB tag
 // included. What reaches InfluxDB, Grafana, alert messages and logs must be printable and short.
 //
-// A name (field-name segment, device id) is 1..max characters with no whitespace; a text (tag value, unit,
+// A name (field-name segment, device id) is 1..max characters with no whitespace, in Unicode NFC; a text (tag value, unit,
 // hw, string value) may contain plain spaces. Neither may contain
 //   - control characters (C0, DEL, C1: NUL, tab, newline, ESC …),
 //   - format characters (Cf: the bidi embeddings/overrides/isolates U+202A–U+202E, U+2066–U+2069, the marks
@@ -38,6 +38,9 @@ for (let c = 0x21; c < 0x7f; c++) ASCII[c] = NAME;
 for (const ch of '<>&"\'`\\') ASCII[ch.charCodeAt(0)] = PROSE;
 ASCII[0x20] = TEXT;
 
+const NOT_COMPOSED =
+  'is not in Unicode NFC (a letter and its combining mark where one composed character exists, as macOS file names write them): write the name composed';
+
 const BAD_UNICODE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\uFFFE\uFFFF]/u;
 
 /** Why `s` is not a usable name/text/prose, or null when it is. `level`: the widest ASCII class allowed. */
@@ -62,6 +65,10 @@ function problem(s: string, max: number, level: number): string | null {
   if (unicode) {
     const m = BAD_UNICODE.exec(s);
     if (m) return `contains U+${hex(m[0].codePointAt(0)!)} (control, format/bidi, invisible or unusual space)`;
+    // a name is a key in storage: "Druck_ü" spelt u + U+0308 and spelt U+00FC look the same everywhere a person
+    // reads them and were two fields (two series) of one device, or two device ids (a red-team finding). Refused, not
+    // recomposed, as the other name rules (normalize.md): the reject names the device and the field
+    if (level === NAME && s.normalize('NFC') !== s) return NOT_COMPOSED;
   }
   return null;
 }

@@ -288,7 +288,8 @@ function shedLoad(broker, isPipeline, { high, hardCap, highBytes, hardCapBytes, 
   broker.publish = (packet, client, done) => {
     // (packet, done): the broker's own publish (a will, $SYS)
     const fromClient = client && typeof client === 'object';
-    if (fromClient && over() && packet !== client.will && !isPipeline(client)) {
+    const fromDevice = fromClient && !isPipeline(client); // the pipeline's own publishes are never shed nor held
+    if (fromDevice && over() && packet !== client.will) {
       const now = Date.now();
       if (withinHardCap() && (!overShare(client) || !(now - (lastKept.get(client) ?? 0) < keepEveryMs)))
         lastKept.set(client, now);
@@ -302,7 +303,7 @@ function shedLoad(broker, isPipeline, { high, hardCap, highBytes, hardCapBytes, 
     if (size === 0 && !fromClient) return publish(packet, client, done);
     bytes += size;
     let mine = null;
-    if (fromClient && !isPipeline(client)) {
+    if (fromDevice) {
       mine = held.get(client);
       if (!mine) held.set(client, (mine = { messages: 0, bytes: 0 }));
       mine.messages++;

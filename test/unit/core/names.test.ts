@@ -37,6 +37,19 @@ describe('names: device-chosen names and texts', () => {
     assert.match(textProblem('x'.repeat(257), 256)!, /257 characters long, limit 256/);
   });
 
+  it('a name must be in Unicode NFC: the decomposed spelling of a composed name is refused, texts and other scripts are not (before: "Druck_ü" spelt two ways was two fields)', () => {
+    const decomposed = 'Druck_u\u0308'; // u + COMBINING DIAERESIS, as macOS writes file names
+    assert.equal(decomposed.normalize('NFC'), 'Druck_\u00FC');
+    assert.match(nameProblem(decomposed, 128)!, /not in Unicode NFC/);
+    assert.equal(nameProblem('Druck_\u00FC', 128), null);
+    // Hangul written as conjoining jamo, against the syllable every keyboard produces
+    assert.match(nameProblem('\u1112\u1161\u11AB', 128)!, /not in Unicode NFC/);
+    assert.equal(nameProblem('\uD55C', 128), null);
+    // a combining mark with no composed form stays allowed, and so does every text (a unit, a string value)
+    assert.equal(nameProblem('x\u0302y', 128), null);
+    assert.equal(textProblem(decomposed, 256), null);
+  });
+
   it("prose (who acknowledged, a note) keeps people's punctuation and refuses the same invisible characters as texts", () => {
     for (const p of ["O'Brien", 'kim <ops@plant>', 'bearing "B" & seal, see C:\\pumps', '교대 2조: 점검 완료', '`ok`'])
       assert.equal(proseProblem(p, 1000), null, p);
@@ -93,6 +106,16 @@ describe('normalize: names from devices (attack payloads first)', () => {
     assert.deepEqual(code({ a: { ['b'.repeat(100)]: { ['c'.repeat(100)]: 1 } }, device_id: 'p' }), [
       'bad_field_name',
       `a_${'b'.repeat(58)}…(203 chars)`,
+    ]);
+    // one name spelt two ways: refused with the field, so it cannot become a second series beside the first
+    assert.deepEqual(code({ device_id: 'pump-7', components: { motor: { ['Dru\u0308ck']: 1 } } }), [
+      'bad_field_name',
+      'motor_Dru\\u0308ck',
+    ]);
+    assert.equal(code({ device_id: 'pump-7', components: { motor: { ['Dr\u00FCck']: 1 } } }), 'ok');
+    assert.deepEqual(code({ t: 1 }, { topic: 'factory/busan/pu\u0308mp-7/telemetry' }), [
+      'bad_tag_value',
+      'topic.device_id',
     ]);
     const r = n.normalize({ device_id: 'pump-7', ['x\u202E']: 1 });
     assert.ok(
