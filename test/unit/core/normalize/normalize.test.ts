@@ -386,12 +386,26 @@ describe('normalize (core)', () => {
       assert.match(r.reason, /InfluxDB writer/);
       // 300 fields, under the default 500 keys: passed normalize and was then dropped by the writer
       assert.equal(rejected(run(many(300))).code, 'too_many_fields');
-      // nested and array fields count the same; one name given twice is one field
+      // nested and array fields count the same
       assert.equal(
         rejected(run({ device_id: 'd', a: Array.from({ length: limit + 1 }, (_, i) => i) })).code,
         'too_many_fields'
       );
-      assert.equal(Object.keys(ok(run({ ...many(limit - 1), a_b: 1, a: { b: 2 } })).point.fields).length, limit);
+    });
+    it('refuses two keys that flatten to one field name, naming it (before: the later value replaced the earlier without a trace)', () => {
+      const r = rejected(run({ device_id: 'd', a_b: 1, a: { b: 2 } }, {}, { deviceId: 'd' }));
+      assert.equal(r.code, 'duplicate_field');
+      assert.equal(r.field, 'a_b');
+      assert.match(r.reason, /two keys of the payload flatten to the field name "a_b" \(with the separator "_"\)/);
+      // a component's field beside a top-level one of the joined name, in either order
+      assert.equal(rejected(run({ device_id: 'd', components: { m: { t: 1 } }, m_t: 5 })).code, 'duplicate_field');
+      assert.equal(rejected(run({ device_id: 'd', m_t: 5, components: { m: { t: 1 } } })).code, 'duplicate_field');
+      // another separator makes them two fields; {value, unit} is one field, as before
+      assert.deepEqual(ok(run({ device_id: 'd', a_b: 1, a: { b: 2 } }, { separator: '.' })).point.fields, {
+        a_b: 1,
+        'a.b': 2,
+      });
+      assert.deepEqual(ok(run({ device_id: 'd', t: { value: 3, unit: 'C' } })).point.fields, { t: 3 });
     });
     it('takes another bound from maxFields (raised for points that only go to an anomaly node)', () => {
       const r = rejected(run(many(11), { maxFields: 10 }));
