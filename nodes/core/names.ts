@@ -8,6 +8,8 @@
 //   - control characters (C0, DEL, C1: NUL, tab, newline, ESC …),
 //   - format characters (Cf: the bidi embeddings/overrides/isolates U+202A–U+202E, U+2066–U+2069, the marks
 //     U+200E/U+200F/U+061C, zero-width U+200B–U+200D, BOM U+FEFF, soft hyphen …),
+//   - the other characters Unicode says to draw as nothing (Default_Ignorable_Code_Point: the combining grapheme
+//     joiner, variation selectors, the Hangul fillers …) and the braille blank U+2800,
 //   - lone surrogates, private-use and non-characters, line/paragraph separators, and spaces other than
 //     U+0020 (no-break, ideographic, …: they look like a space and are not one),
 //   - the characters that mean something to HTML or to an escaping layer: < > & " ' ` \
@@ -41,7 +43,13 @@ ASCII[0x20] = TEXT;
 const NOT_COMPOSED =
   'is not in Unicode NFC (a letter and its combining mark where one composed character exists, as macOS file names write them): write the name composed';
 
-const BAD_UNICODE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\uFFFE\uFFFF]/u;
+// Default_Ignorable_Code_Point: characters drawn as nothing in other categories than Cf: the combining grapheme
+// joiner U+034F, variation selectors U+FE00–U+FE0F, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, Khmer's
+// inherent vowels U+17B4/U+17B5 (a keyed device stored `motor_temp` + U+034F beside `motor_temp`, and
+// `pump` + U+3164 as a second equipment shown as "pump": red-team round 2026-12-07); U+2800, the braille blank,
+// is drawn as a blank without being a space
+const BAD_UNICODE =
+  /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u00A0\u1680\u2000-\u200A\u202F\u205F\u2800\u3000\uFFFE\uFFFF]/u;
 
 /** Why `s` is not a usable name/text/prose, or null when it is. `level`: the widest ASCII class allowed. */
 function problem(s: string, max: number, level: number): string | null {

@@ -22,6 +22,16 @@ describe('names: device-chosen names and texts', () => {
       ['bom\uFEFF', /U\+FEFF/],
       ['nb\u00A0sp', /U\+00A0/],
       ['lone\uD800', /U\+D800/],
+      // drawn as nothing without being Cf (red-team round 2026-12-07: each made a second field or series that
+      // looked like the first)
+      ['motor_temp\u034F', /U\+034F/],
+      ['pump\u3164', /U\+3164/],
+      ['pump\uFFA0', /U\+FFA0/],
+      ['\u115Fx', /U\+115F/],
+      ['a\u17B4', /U\+17B4/],
+      ['warn\uFE0F', /U\+FE0F/],
+      ['blank\u2800', /U\+2800/],
+      ['tag\u{E0041}', /U\+E0041/u],
       ['<script>', /contains "<"/],
       ['a&b', /contains "&"/],
       ['q"uote', /contains """/],
