@@ -181,8 +181,9 @@ export interface FailureLimiterOptions {
  * Prometheus and curl on the same host), and one of them sending 20 wrong tokens a minute — a tenant's token
  * where only the admin token is taken, a typo, on purpose — kept every other one out for as long as it went on
  * (red-team round 2026-12-05). A token that authenticated from an address before keeps working there: its
- * owner has it already, so nothing is guessed. Any other token from a locked address is refused without being
- * compared, as before, so guessing stays at `max` a window.
+ * owner has it already, so nothing is guessed. Only the first `max` distinct tokens presented while locked are
+ * looked up among the proven ones (provenWhileLocked), so guessing stays at `max` a window, and `max` more while
+ * the lock lasts.
  */
 export class FailureLimiter {
   private readonly max: number;
@@ -190,7 +191,8 @@ export class FailureLimiter {
   private readonly maxKeys: number;
   private readonly provenMs: number;
   private readonly now: () => number;
-  private readonly hits: BoundedMap<string, { start: number; count: number }>;
+  /** per client: its window's start and failures, and the digests of the distinct tokens tried while it was locked */
+  private readonly hits: BoundedMap<string, { start: number; count: number; triedLocked?: Set<string> }>;
   /** `client NUL sha256(token)` → when it last authenticated (insertion order = least recently first) */
   private readonly proven: BoundedMap<string, number>;
 
@@ -221,6 +223,27 @@ export class FailureLimiter {
       return false;
     }
     return true;
+  }
+
+  /**
+   * Whether `token` passes `client`'s lock: it authenticated from that address before (isProven), and it is one of
+   * the first `max` distinct tokens presented there while the lock lasts. Without that bound the lock was an oracle:
+   * a wrong token was answered 429 and the proven one 200, both at the cost of a hash lookup, so a locked address
+   * tested ~1,500 passwords a second against the one that had logged in from it (red-team round 2026-12-07). Now
+   * a lock allows `max` more distinct tries per window, right or wrong, and then none until the window ends;
+   * a client presenting its one token again and again (Prometheus, a Grafana data source) spends one.
+   */
+  provenWhileLocked(client: string, token: string): boolean {
+    const e = this.hits.get(client);
+    if (e) {
+      const d = digest(token).toString('base64');
+      const tried = (e.triedLocked ??= new Set());
+      if (!tried.has(d)) {
+        if (tried.size >= this.max) return false;
+        tried.add(d);
+      }
+    }
+    return this.isProven(client, token);
   }
 
   /** Seconds until `key` may try again, 0 when it may try now. */
@@ -294,7 +317,10 @@ export function authorize(
   const client = o.client ?? '';
   const given = bearerToken(h);
   const wait = o.limiter ? o.limiter.retryAfter(client) : 0;
-  if (wait > 0 && !(given !== undefined && o.limiter!.isProven(client, given) && anyTokenMatches(given, tokens)))
+  if (
+    wait > 0 &&
+    !(given !== undefined && o.limiter!.provenWhileLocked(client, given) && anyTokenMatches(given, tokens))
+  )
     return {
       ok: false,
       status: 429,

@@ -127,6 +127,36 @@ describe('login guard (npm start, in front of Node-RED /auth/token)', () => {
     assert.equal((await post(form('admin', 'guess-6'), { from: '127.0.0.3' })).status, 403);
   });
 
+  it('a locked address is no oracle: the pair proven there passes only among the first 5 distinct pairs tried during the lock (before: 3,000 guesses in 2 s, each answered 429, the right one 200)', async () => {
+    const from = '127.0.0.4';
+    assert.equal((await post(form('admin', 'right-password'), { from })).status, 200);
+    for (let i = 0; i < 5; i++) assert.equal((await post(form('admin', `guess-${i}`), { from })).status, 403);
+    // the operator's own pair, tried again and again, spends one of the lock's 5
+    for (let i = 0; i < 3; i++) assert.equal((await post(form('admin', 'right-password'), { from })).status, 200);
+    const answers: number[] = [];
+    for (let i = 0; i < 40; i++) answers.push((await post(form('admin', `locked-guess-${i}`), { from })).status);
+    assert.deepEqual(new Set(answers), new Set([429]), 'every guess while locked is 429');
+    // four distinct guesses filled the lock's budget: now even the right pair is not looked up
+    assert.equal((await post(form('admin', 'right-password'), { from })).status, 200, 'already among the 5');
+    assert.equal((await post(form('admin', 'right-password2'), { from })).status, 429);
+    const lateRight = await post(form('other', 'right-password'), { from });
+    assert.equal(lateRight.status, 429);
+    // the window ends: a fresh budget
+    clock += 600_001;
+    assert.equal((await post(form('admin', 'right-password'), { from })).status, 200);
+  });
+
+  it('a locked address that guesses first gets no answer for the proven pair until the window ends', async () => {
+    const from = '127.0.0.5';
+    assert.equal((await post(form('admin', 'right-password'), { from })).status, 200);
+    for (let i = 0; i < 5; i++) assert.equal((await post(form('admin', `guess-${i}`), { from })).status, 403);
+    for (let i = 0; i < 5; i++) assert.equal((await post(form('admin', `locked-${i}`), { from })).status, 429);
+    assert.equal((await post(form('admin', 'right-password'), { from })).status, 429, 'the budget is spent');
+    assert.equal((await post(form('admin', 'right-password'), { from: '127.0.0.6' })).status, 200, 'elsewhere: fine');
+    clock += 600_001;
+    assert.equal((await post(form('admin', 'right-password'), { from })).status, 200);
+  });
+
   it('refuses bodies it cannot read as Node-RED would read them', async () => {
     assert.equal((await post('{"username":', { type: 'application/json' })).status, 400);
     assert.equal((await post('[]', { type: 'application/json' })).status, 400);
