@@ -9,6 +9,7 @@
 'use strict';
 const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -19,7 +20,7 @@ const RED = require('node-red');
 const { adminGuard, guardUpgrades } = require(path.join(root, 'dist', 'nodes', 'lib', 'admin-guard.js'));
 const { loginGuard } = require(path.join(root, 'dist', 'nodes', 'lib', 'login-guard.js'));
 const { adminBodyGuard } = require(path.join(root, 'dist', 'nodes', 'lib', 'admin-body-guard.js'));
-const { LOOPBACK_HOSTS, hostVerdict, parseOriginList } = require(
+const { LOOPBACK_HOSTS, allowedHostNames, hostVerdict, parseOriginList } = require(
   path.join(root, 'dist', 'nodes', 'core', 'http-guard.js')
 );
 
@@ -36,14 +37,21 @@ settings.httpAdminRoot = settings.httpAdminRoot || '/';
 settings.httpNodeRoot = settings.httpNodeRoot || '/';
 const apiPrefix = (process.env.MOBY_API_PREFIX || '/moby').replace(/\/+$/, '');
 
-// Loopback-bound servers know their names; otherwise MOBY_ALLOWED_HOSTS lists them (empty: not checked).
+// The names the server answers to (DNS-rebinding guard): loopback's, the machine's own when bound elsewhere, and
+// MOBY_ALLOWED_HOSTS (allowedHostNames)
 const host = settings.uiHost || '127.0.0.1';
-const extraHosts = (process.env.MOBY_ALLOWED_HOSTS || '')
-  .split(',')
-  .map((s) => s.trim().toLowerCase())
-  .filter(Boolean);
-const allowedHosts =
-  LOOPBACK_HOSTS.includes(host) || host === 'localhost' ? [...LOOPBACK_HOSTS, ...extraHosts] : extraHosts;
+const allowedHosts = allowedHostNames(host, (process.env.MOBY_ALLOWED_HOSTS || '').split(','), {
+  hostname: os.hostname(),
+  addresses: Object.values(os.networkInterfaces())
+    .flat()
+    .filter(Boolean)
+    .map((i) => i.address),
+});
+if (!LOOPBACK_HOSTS.includes(host))
+  console.log(
+    `[moby] bound to ${host}: the editor and the alert API answer to the host names ${allowedHosts.join(', ')} ` +
+      '(421 otherwise, against DNS rebinding); add the DNS names you reach this machine as to MOBY_ALLOWED_HOSTS'
+  );
 const guardOptions = { allowedHosts, allowedOrigins: parseOriginList(process.env.MOBY_ADMIN_ORIGINS || '') };
 
 const app = express();

@@ -9,6 +9,7 @@
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 const { printLines } = require('./lib/child-output');
@@ -552,9 +553,13 @@ async function main() {
     log(
       `the pipeline has not subscribed to the embedded broker within ${ADMIT_WAIT_MS / 1000} s: devices are held without an answer until it does (a flow without moby-mqtt-in nodes never does)`
     );
-  const shown = host.includes(':') ? `[${host}]` : host;
+  // bound to every address: the URLs name the machine (a browser cannot open http://0.0.0.0/, and the host check
+  // answers to the machine's own names: allowedHostNames)
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const reachable = wildcard ? os.hostname().toLowerCase() : host;
+  const shown = reachable.includes(':') ? `[${reachable}]` : reachable;
   // "Started flows" is logged before the HTTP server is certain to answer: print no URL that does not
-  if (!(await answers(`http://${shown}:${port}/`, 60000)))
+  if (!(await answers(wildcard ? `http://127.0.0.1:${port}/` : `http://${shown}:${port}/`, 60000)))
     log(`Node-RED does not answer on http://${shown}:${port}/ yet; the URLs below may need a moment`);
 
   const simBin = path.join(root, 'dist', 'bin', 'moby-sim.js');

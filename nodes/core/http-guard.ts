@@ -364,6 +364,37 @@ export function hostName(hostHeader: string | undefined): string | undefined {
 /** The names a server bound to loopback is legitimately reached as (anything else is DNS rebinding). */
 export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '::1'];
 
+/** What the host check of a server needs to know about the machine it runs on (os.hostname(), os.networkInterfaces()). */
+export interface MachineNames {
+  hostname: string;
+  /** every address of the machine's interfaces, IPv4 and IPv6 */
+  addresses: string[];
+}
+
+/**
+ * The host names the editor and the alert API answer to (hostVerdict). Bound to loopback: the loopback names and
+ * `extra` (MOBY_ALLOWED_HOSTS). Bound to another address (MOBY_HOST=0.0.0.0 or a LAN address), until 2026-12-07
+ * the list was `extra` alone and, left empty, switched the DNS-rebinding guard off without a word (red-team round:
+ * a rebound page then used the login from the operator's browser). Now the machine's own names count too: its
+ * host name (and its first label), every address of its interfaces, and the loopback names. A rebinding page
+ * reaches the server under the attacker's name, never under one of those, so none of them lets it in; a DNS
+ * name of the machine (plant-moby.example) still has to be listed in `extra`.
+ */
+export function allowedHostNames(bindHost: string, extra: string[], machine: MachineNames): string[] {
+  const names = new Set<string>([...LOOPBACK_HOSTS, ...extra.map((h) => h.trim().toLowerCase()).filter(Boolean)]);
+  const bind = bindHost.trim().toLowerCase();
+  if (LOOPBACK_HOSTS.includes(bind)) return [...names];
+  const hostname = machine.hostname.trim().toLowerCase();
+  if (hostname) {
+    names.add(hostname);
+    names.add(hostname.split('.')[0]);
+  }
+  // an IPv6 address with a zone (fe80::1%eth0) is sent without it in a Host header
+  for (const a of machine.addresses) names.add(a.toLowerCase().replace(/%.*$/, ''));
+  if (bind && bind !== '0.0.0.0' && bind !== '::') names.add(bind.replace(/^\[|\]$/g, ''));
+  return [...names];
+}
+
 export type GuardVerdict = { ok: true } | { ok: false; status: 403 | 421; code: string; message: string };
 
 /**

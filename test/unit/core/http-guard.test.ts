@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   adminVerdict,
+  allowedHostNames,
   carriesBody,
   authorize,
   classifyOrigin,
@@ -241,6 +242,28 @@ describe('http guard', () => {
     assert.deepEqual(hostVerdict({ host: 'anything.example' }, []), { ok: true });
     // a foreign Origin is not the host check's business (the API's CORS rules decide)
     assert.deepEqual(hostVerdict({ host: 'localhost:1880', origin: 'http://grafana.example' }, hosts), { ok: true });
+  });
+
+  it("bound off loopback, the host check keeps the machine's own names instead of switching off (red-team round 2026-12-07: MOBY_HOST=0.0.0.0 let a rebound page use the login)", () => {
+    const machine = { hostname: 'Line2-GW.plant.example', addresses: ['127.0.0.1', '10.1.2.3', '::1', 'fe80::1%eth0'] };
+    const any = allowedHostNames('0.0.0.0', [''], machine);
+    for (const host of ['10.1.2.3:1880', 'line2-gw:1880', 'line2-gw.plant.example', '[fe80::1]:1880', 'localhost'])
+      assert.deepEqual(hostVerdict({ host }, any), { ok: true }, host);
+    for (const host of ['rebind.attacker.example:1880', '10.1.2.4', undefined]) {
+      const v = hostVerdict(host === undefined ? {} : { host }, any);
+      assert.equal(v.ok ? 200 : v.status, 421, String(host));
+    }
+    // a DNS name of the machine is the deployer's to list; a specific bind address counts too
+    const named = allowedHostNames('192.168.7.9', ['MOBY.plant.example '], { hostname: 'gw', addresses: [] });
+    assert.deepEqual(hostVerdict({ host: 'moby.plant.example:1880' }, named), { ok: true });
+    assert.deepEqual(hostVerdict({ host: '192.168.7.9:1880' }, named), { ok: true });
+    // on loopback: the loopback names and the listed ones only, as before
+    assert.deepEqual(allowedHostNames('127.0.0.1', ['grafana-host'], machine).sort(), [
+      '127.0.0.1',
+      '::1',
+      'grafana-host',
+      'localhost',
+    ]);
   });
 
   it('redacts passwords and secret query parameters from URLs before they are logged', () => {
