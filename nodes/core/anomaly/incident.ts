@@ -86,6 +86,14 @@ export const RESUMED_GAP_MS = 120_000;
 
 /** a restart's silence is at least this many of the device's usual intervals (a device reporting every 5 min: 25 min) */
 export const RESTART_GAP_INTERVALS = 5;
+/**
+ * A restart's grace also ends after this many times the points its length holds at the device's usual interval
+ * (600 points for 300 s at 1 Hz): it is read in point time, and a device whose timestamps stopped moving after a
+ * silence (a frozen clock, or a keyed device sending one time again and again) stayed in it for good, with no
+ * anomaly alert for 800 critical points (red-team round 2026-12-07). Twice the length: a device sending faster
+ * than usual after a restart keeps most of its grace.
+ */
+export const RESTART_GRACE_POINTS = 2;
 /** intervals seen before the usual one is trusted to tell a restart */
 const RESTART_MIN_INTERVALS = 10;
 /**
@@ -192,6 +200,8 @@ export interface IncidentState {
   intervals?: number;
   /** after a restart: no alarm opens before this point time (epoch ms) */
   graceUntil?: number;
+  /** after a restart: points the grace still lasts at most, whatever their times say (RESTART_GRACE_POINTS) */
+  graceLeft?: number;
   /**
    * set on a state read back from storage (Node-RED restarted): its lastAt may be behind the last point handled
    * before the stop by up to the node's save interval, so the first gap after it is judged against
@@ -203,7 +213,8 @@ export interface IncidentState {
 /**
  * Notes a point's time (epoch ms) and says whether the device is settling after a restart (restartGraceMs): a
  * silence since its previous point of at least restartGapMs and RESTART_GAP_INTERVALS usual intervals starts it.
- * A time that is not after the previous one changes nothing (a resent or reordered point).
+ * A time that is not after the previous one changes no time (a resent or reordered point), but counts toward the
+ * grace's bound in points (RESTART_GRACE_POINTS).
  */
 export function settling(s: IncidentState, cfg: IncidentConfig, at: number | undefined): boolean {
   if (at === undefined || !Number.isFinite(at) || !(cfg.restartGapMs > 0 && cfg.restartGraceMs > 0)) return false;
@@ -214,8 +225,10 @@ export function settling(s: IncidentState, cfg: IncidentConfig, at: number | und
     const known = knownInterval(s);
     const gap = s.resumed ? Math.max(cfg.restartGapMs, RESUMED_GAP_MS) : cfg.restartGapMs;
     delete s.resumed;
-    if (known !== undefined && dt >= gap && dt >= RESTART_GAP_INTERVALS * known) s.graceUntil = at + cfg.restartGraceMs;
-    else {
+    if (known !== undefined && dt >= gap && dt >= RESTART_GAP_INTERVALS * known) {
+      s.graceUntil = at + cfg.restartGraceMs;
+      s.graceLeft = Math.ceil((RESTART_GRACE_POINTS * cfg.restartGraceMs) / known);
+    } else {
       // a restart's silence is not a usual interval
       s.interval = usual === undefined ? dt : usual + INTERVAL_LAMBDA * (dt - usual);
       s.intervals = Math.min((s.intervals ?? 0) + 1, RESTART_MIN_INTERVALS);
@@ -223,8 +236,11 @@ export function settling(s: IncidentState, cfg: IncidentConfig, at: number | und
   }
   if (last === undefined || at > last) s.lastAt = at;
   if (s.graceUntil === undefined) return false;
-  if (at < s.graceUntil) return true;
+  // every point counts toward the bound, one that repeats or goes back in time too
+  if (s.graceLeft !== undefined) s.graceLeft--;
+  if (at < s.graceUntil && !(s.graceLeft !== undefined && s.graceLeft < 0)) return true;
   delete s.graceUntil;
+  delete s.graceLeft;
   return false;
 }
 
@@ -551,7 +567,7 @@ export function validateIncident(v: unknown, d: number, window: number): string 
   if (s.jsize !== undefined && !isRunningValues(s.jsize, d)) return 'incident jump size must be one number per feature';
   if (s.jheld !== undefined && !isRunningValues(s.jheld, d)) return 'incident held jump must be one number per feature';
   if (s.calJitN !== undefined && !Number.isInteger(s.calJitN)) return 'incident calibration count must be an integer';
-  for (const k of ['lastAt', 'interval', 'graceUntil'] as const)
+  for (const k of ['lastAt', 'interval', 'graceUntil', 'graceLeft'] as const)
     if (s[k] !== undefined && !Number.isFinite(s[k])) return `incident ${k} must be a number`;
   if (s.intervals !== undefined && !(Number.isInteger(s.intervals) && s.intervals >= 0))
     return 'incident intervals must be a count';

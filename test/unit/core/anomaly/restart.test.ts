@@ -13,6 +13,7 @@ import {
   DEFAULT_INCIDENT,
   newIncident,
   RESTART_GAP_INTERVALS,
+  RESTART_GRACE_POINTS,
   RESUMED_GAP_MS,
   afterSilence,
   settling,
@@ -40,6 +41,29 @@ describe('anomaly restarts: settling after a silence', () => {
     assert.equal(settling(s, cfg, T0 + 130_000 + 300_000), false, 'grace over');
     assert.equal(s.graceUntil, undefined);
     assert.equal(settling(s, cfg, T0 + 130_000 + 301_000), false);
+  });
+
+  it('the grace also ends after twice the points its length holds: timestamps that stop moving cannot hold it open (red-team round 2026-12-07: no alert for 800 critical points)', () => {
+    const s = seen(30, 1000);
+    // back after 130 s, then every point carries that same time again
+    assert.equal(settling(s, cfg, T0 + 130_000), true);
+    let settlingPoints = 1;
+    for (let k = 0; k < 2000 && settling(s, cfg, T0 + 130_000); k++) settlingPoints++;
+    assert.equal(settlingPoints, RESTART_GRACE_POINTS * 300, 'ended after 600 points (300 s at 1 Hz, twice)');
+    assert.equal(s.graceUntil, undefined);
+    assert.equal(s.graceLeft, undefined);
+    assert.equal(settling(s, cfg, T0 + 130_000), false, 'and stays ended');
+    // a clock going back and forth counts the same
+    const saw = seen(30, 1000);
+    let n = 0;
+    for (let k = 0; k < 2000 && settling(saw, cfg, T0 + 130_000 + (k % 2 ? 1000 : 0)); k++) n++;
+    assert.equal(n, 600);
+    // a device sending twice as fast as usual after its restart keeps the grace's whole length in time
+    const fast = seen(30, 1000);
+    let t = T0 + 130_000;
+    assert.equal(settling(fast, cfg, t), true);
+    for (let k = 1; k < 599; k++) assert.equal(settling(fast, cfg, (t += 500)), true, `point ${k}`);
+    assert.equal(settling(fast, cfg, T0 + 130_000 + 300_000), false, 'the time bound ends it first');
   });
 
   it('a shorter silence is no restart, and is a usual interval from then on', () => {
