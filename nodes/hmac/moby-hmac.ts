@@ -28,7 +28,7 @@ import { eachInBatch } from '../core/batch';
 import { healthView } from '../core/health/extract';
 import { isOutputWired } from '../lib/wires';
 import { LineWindow } from '../core/line-window';
-import { RejectTally } from '../core/hmac/reject-tally';
+import { RejectLog } from '../core/reject-tally';
 import { REFUSAL_RULE, RefusalWatch, type RefusalSignal } from '../core/hmac/refusal-watch';
 import { explicitAlert } from '../core/system-alert';
 import { DEFAULT_REPLAY_CAPACITY, NonceCache } from '../core/hmac/replay';
@@ -592,16 +592,16 @@ export = function (RED: NodeAPI) {
     // say theirs when they start) the same way: one line at the start, then one summary a minute while they go
     // on. Before, a device forging or replaying showed only in moby_rejects_total and on output 2, and an
     // operator watching the log never learned of it (operator round 2026-12-07: 630 refusals in 9 minutes, no line)
-    const rejectLog = new LineWindow({ linesPerWindow: 1, windowMs: 60_000 });
-    // the summary names each code's count and last device (core/hmac/reject-tally.ts)
-    const rejectTally = new RejectTally();
+    // (the summary names each code's count and last device: core/reject-tally.ts)
+    const rejectLog = new RejectLog();
     function noteReject(reject: Reject): void {
       const line = rejectLog.note(
         `${reject.device_id ?? 'a client'}: message rejected as ${reject.code} (${reject.reason}); rejected messages leave on output 2`,
+        reject.code,
+        reject.device_id,
         Date.now()
       );
       if (line !== null) node.warn(line);
-      else rejectTally.note(reject.code, reject.device_id);
     }
     const staleSummary = setInterval(() => {
       const more = staleLog.summary(Date.now());
@@ -612,7 +612,7 @@ export = function (RED: NodeAPI) {
       const others = rejectLog.summary(Date.now());
       if (others)
         node.warn(
-          `${others.unlogged} more message(s) rejected in the last ${Math.round(others.windowMs / 1000)} s (moby_rejects_total counts them): ${rejectTally.take()}`
+          `${others.unlogged} more message(s) rejected in the last ${Math.round(others.windowMs / 1000)} s (moby_rejects_total counts them): ${others.byCode}`
         );
     }, 10_000);
     staleSummary.unref?.();

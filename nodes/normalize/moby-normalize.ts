@@ -15,6 +15,7 @@ import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num, userDirPath } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
+import { RejectLog } from '../core/reject-tally';
 
 const NORMALIZE = 'moby-normalize';
 const REGISTRY = 'moby-registry';
@@ -220,6 +221,19 @@ export = function (RED: NodeAPI) {
       text: rejected ? `${passed} ok, ${rejected} rejected (${lastCode})` : `${passed} ok`,
     });
     const showStatus = () => status.set(countsStatus);
+    // Refusals in the log: the first of an episode on its own line, then one summary a minute with each code's
+    // count and last device (core/reject-tally.ts), as moby-hmac-verify does. Before, only the schema churn guard
+    // said anything: a keyed device whose every message was refused (75 future timestamps, bad field names …)
+    // showed only in moby_rejects_total and on output 2 (red-team round 2026-12-07)
+    const rejectLog = new RejectLog();
+    const rejectSummary = setInterval(() => {
+      const more = rejectLog.summary(Date.now());
+      if (more)
+        node.warn(
+          `${more.unlogged} more message(s) rejected in the last ${Math.round(more.windowMs / 1000)} s (moby_rejects_total counts them): ${more.byCode}`
+        );
+    }, 10_000);
+    rejectSummary.unref?.();
 
     node.on(
       'input',
@@ -233,6 +247,8 @@ export = function (RED: NodeAPI) {
         const prev = isPlainObject(msg.moby) ? msg.moby : {};
         const { reject: _r, flags: _f, ...moby } = prev;
         const authDevice = typeof prev.device_id === 'string' ? prev.device_id : undefined;
+        /** a refusal already told on its own line (the churn guard's first for a device) */
+        let warned = false;
         let result;
         try {
           result = normalizer.normalize(msg.payload, {
@@ -257,7 +273,10 @@ export = function (RED: NodeAPI) {
           // last, on the point as it will be written: its tag set (tenant included) and field names
           const churn = result.ok ? guard?.check(result.point, tenant) : null;
           if (churn) {
-            if (churn.first) node.warn(`schema_churn: ${churn.reject.reason}`);
+            if (churn.first) {
+              node.warn(`schema_churn: ${churn.reject.reason}`);
+              warned = true;
+            }
             result = { ok: false as const, reject: churn.reject };
           }
           if (result.ok) {
@@ -289,6 +308,16 @@ export = function (RED: NodeAPI) {
           rejected++;
           lastCode = reject.code;
           countRejected(NORMALIZE, reject.code);
+          if (warned) rejectLog.count(reject.code, reject.device_id, Date.now());
+          else {
+            const line = rejectLog.note(
+              `${reject.device_id ?? 'a message without a device id'}: rejected as ${reject.code} (${reject.reason}); rejected messages leave on output 2`,
+              reject.code,
+              reject.device_id,
+              Date.now()
+            );
+            if (line !== null) node.warn(line);
+          }
           showStatus();
           send([null, msg]);
         }
@@ -311,6 +340,7 @@ export = function (RED: NodeAPI) {
       : () => undefined;
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      clearInterval(rejectSummary);
       unregisterGauge();
       status.flush();
       status.stop();

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../../support/net';
 import { PUMP, SENSOR } from '../../support/payloads';
-import { collect, type NodeMsg as Msg } from '../../support/node-msg';
+import { collect, warnings, type NodeMsg as Msg } from '../../support/node-msg';
 
 const helper = require('node-red-node-test-helper');
 const normalizeNode = require('../../../dist/nodes/normalize/moby-normalize.js');
@@ -142,6 +142,17 @@ describe('moby-normalize node', function () {
       assert.equal(bad[0].payload, payload);
     });
   }
+
+  it('says in the log when messages are refused: one line at the start of an episode, not one per message (red-team round 2026-12-07: 75 refused future timestamps, no line)', async () => {
+    const future = { ...SENSOR, timestamp: Date.now() + 400_000 };
+    const msgs: Msg[] = Array.from({ length: 5 }, () => ({ payload: future, moby: { device_id: SENSOR.device_id } }));
+    msgs.push({ payload: { device_id: 'pump-7', 'x\u034F': 1 }, moby: { device_id: 'pump-7' } });
+    const { bad } = await through({}, msgs);
+    assert.equal(bad.length, 6);
+    const lines = warnings().filter((w) => /rejected as/.test(w));
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0], /^sensor_001: rejected as future_timestamp \(.+\); rejected messages leave on output 2$/);
+  });
 
   // red-team round 4: one signed device, one point a week since 2000 = one InfluxDB 1.x shard each (1,404 measured)
   const OLD = { ...SENSOR, timestamp: '2001-03-05T00:00:00Z' };
