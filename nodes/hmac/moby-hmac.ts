@@ -247,10 +247,15 @@ export = function (RED: NodeAPI) {
       try {
         files = scanTenantDir(tenantDir as string);
       } catch (err) {
-        if (first)
+        if (first) {
+          const code = (err as NodeJS.ErrnoException).code;
+          // it is scanned again every few seconds: a directory created later is read then
           self.error(
-            `tenant keys directory ${tenantDir}: ${(err as NodeJS.ErrnoException).code || (err as Error).message}`
+            code === 'ENOENT'
+              ? `tenant keys directory ${tenantDir} does not exist: no tenant's device is verified until it holds a <tenant>.json per tenant (npm start -- --tenants creates it; docs/tenants.md)`
+              : `tenant keys directory ${tenantDir}: ${code || (err as Error).message}`
           );
+        }
         return;
       }
       for (const [tenant, stamp] of files) {

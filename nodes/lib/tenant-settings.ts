@@ -11,6 +11,10 @@ import { isTenant } from '../core/tenant';
 export function tenantMapSetting(v: unknown, what: string, shape: string): Array<[string, unknown]> {
   if (v === undefined || v === null || (typeof v === 'string' && !v.trim())) return [];
   let doc: unknown = v;
+  // a reference Node-RED could not resolve stays as written: "not valid JSON" sent the deployer looking for a
+  // syntax error in a variable that was never set (newcomer round 2026-12-07, the tenants flow outside npm start)
+  const unset = typeof v === 'string' ? /^\s*\$\{(\w+)\}\s*$/.exec(v) : null;
+  if (unset) throw new Error(`${what} come from the environment variable ${unset[1]}, which is not set`);
   if (typeof v === 'string') {
     try {
       doc = JSON.parse(v);

@@ -33,6 +33,16 @@ describe('settings: tenantMapSetting', () => {
     );
   });
 
+  it('names an environment variable that was never set instead of calling it invalid JSON (newcomer round 2026-12-07)', () => {
+    assert.throws(
+      () => read('${MOBY_TENANT_TOKENS}'),
+      (e: Error) =>
+        e.message === 'tenant tokens come from the environment variable MOBY_TENANT_TOKENS, which is not set'
+    );
+    // text that merely contains a reference is the deployer's JSON, judged as such
+    assert.throws(() => read('{"acme": ${X}}'), /not valid JSON/);
+  });
+
   it('refuses prototype keys as tenant names, which the name pattern alone lets through', () => {
     assert.throws(() => read('{"__proto__": "x"}'), /tenant "__proto__" must be/);
     assert.throws(() => read('{"constructor": "x"}'), /tenant "constructor" must be/);
