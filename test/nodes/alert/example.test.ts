@@ -33,7 +33,7 @@ describe('examples/alert.json', function () {
     const press = (name: string) =>
       fetch(`${nr!.url}/inject/${byName(name)}`, { method: 'POST' }).then((r) => assert.equal(r.status, 200));
     const alerts = async (q = '') =>
-      (await (await fetch(`${nr!.url}/moby/alerts${q}`, { headers: NR_AUTH })).json()) as any[];
+      (await (await fetch(`${nr!.url}/moby-example/alerts${q}`, { headers: NR_AUTH })).json()) as any[];
 
     for (let i = 0; i < 3; i++) await press('pump-7 anomaly');
     const pump = await waitFor(
