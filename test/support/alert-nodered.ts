@@ -23,7 +23,9 @@ export interface NodeRedProcess {
 
 export async function nodeRedWithFlow(
   flow: unknown[],
-  credentials: Record<string, unknown> = {}
+  credentials: Record<string, unknown> = {},
+  /** the alert API prefix that answers once Node-RED is up (the alert example serves its own) */
+  apiPrefix = '/moby'
 ): Promise<NodeRedProcess> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moby-alert-nr-'));
   const port = await freePort();
@@ -65,11 +67,11 @@ export async function nodeRedWithFlow(
     await waitFor(
       async () => {
         if (proc && proc.exitCode !== null) throw new Error(`node-red exited: ${output.join('')}`);
-        const r = await fetch(`${url}/moby/alerts`, { headers: NR_AUTH }).catch(() => null);
+        const r = await fetch(`${url}${apiPrefix}/alerts`, { headers: NR_AUTH }).catch(() => null);
         return r !== null && r.status === 200;
       },
       20000,
-      'Node-RED serving /moby/alerts',
+      `Node-RED serving ${apiPrefix}/alerts`,
       100
     );
   };

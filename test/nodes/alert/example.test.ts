@@ -20,7 +20,7 @@ describe('examples/alert.json', function () {
   it('runs: anomalies open one alert, clear points resolve it, device-health and RUL open theirs', async () => {
     const byName = (name: string) => String(example.find((n) => n.name === name)!.id);
     // the flow's webhook points at its own http-in on port 1880; follow the port this process gets
-    nr = await nodeRedWithFlow([]);
+    nr = await nodeRedWithFlow([], {}, '/moby-example');
     const port = new URL(nr.url).port;
     const flow = JSON.parse(JSON.stringify(example).split('127.0.0.1:1880').join(`127.0.0.1:${port}`));
     fs.writeFileSync(path.join(nr.userDir, 'flows.json'), JSON.stringify(flow));
