@@ -65,4 +65,12 @@ export class RejectLog {
     const s = this.lines.summary(now);
     return s ? { unlogged: s.unlogged, windowMs: s.windowMs, byCode: this.tally.take() } : null;
   }
+
+  /** The summary as the nodes log it, or null (see summary). */
+  summaryLine(now: number): string | null {
+    const s = this.summary(now);
+    return s
+      ? `${s.unlogged} more message(s) rejected in the last ${Math.round(s.windowMs / 1000)} s (moby_rejects_total counts them): ${s.byCode}`
+      : null;
+  }
 }

@@ -614,11 +614,8 @@ export = function (RED: NodeAPI) {
         node.warn(
           `${more.unlogged} more message(s) rejected as stale in the last ${Math.round(more.windowMs / 1000)} s (moby_rejects_total{code="stale"} counts them all); the last: ${more.last}`
         );
-      const others = rejectLog.summary(Date.now());
-      if (others)
-        node.warn(
-          `${others.unlogged} more message(s) rejected in the last ${Math.round(others.windowMs / 1000)} s (moby_rejects_total counts them): ${others.byCode}`
-        );
+      const others = rejectLog.summaryLine(Date.now());
+      if (others) node.warn(others);
     }, 10_000);
     staleSummary.unref?.();
 

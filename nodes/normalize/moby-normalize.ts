@@ -227,11 +227,8 @@ export = function (RED: NodeAPI) {
     // showed only in moby_rejects_total and on output 2 (red-team round 2026-12-07)
     const rejectLog = new RejectLog();
     const rejectSummary = setInterval(() => {
-      const more = rejectLog.summary(Date.now());
-      if (more)
-        node.warn(
-          `${more.unlogged} more message(s) rejected in the last ${Math.round(more.windowMs / 1000)} s (moby_rejects_total counts them): ${more.byCode}`
-        );
+      const line = rejectLog.summaryLine(Date.now());
+      if (line) node.warn(line);
     }, 10_000);
     rejectSummary.unref?.();
 

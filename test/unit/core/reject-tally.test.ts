@@ -39,7 +39,10 @@ describe('RejectLog', () => {
     });
     // the episode goes on: no single line, only the next summary
     assert.equal(log.note('pump-7: again', 'future_timestamp', 'pump-7', 70_000), null);
-    assert.equal(log.summary(120_000)!.byCode, 'future_timestamp 1 (last: pump-7)');
+    assert.equal(
+      log.summaryLine(120_000),
+      '1 more message(s) rejected in the last 60 s (moby_rejects_total counts them): future_timestamp 1 (last: pump-7)'
+    );
     assert.equal(log.summary(180_000), null, 'a quiet window');
     assert.equal(log.note('pump-7: later', 'future_timestamp', 'pump-7', 250_000), 'pump-7: later', 'a new episode');
   });
