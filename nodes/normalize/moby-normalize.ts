@@ -9,13 +9,15 @@ import { isTenant, unearnedTenant } from '../core/tenant';
 import type { Reject } from '../core/contract';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus, SendFn } from '../lib/red';
 import { mountMobyRoutes } from '../lib/routes';
-import { countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
+import { countEvent, countEvicted, countIn, countOut, countRejected, provideGauge } from '../lib/metrics';
 import { ThrottledStatus } from '../lib/status';
 import { withReject } from '../lib/reject';
 import { choiceSetting, numberSetting as num, userDirPath } from '../lib/settings';
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { RejectLog } from '../core/reject-tally';
+import { DATA_REFUSAL_RULE, RefusalWatch, normalizeRefusalText, type RefusalSignal } from '../core/hmac/refusal-watch';
+import { explicitAlert } from '../core/system-alert';
 
 const NORMALIZE = 'moby-normalize';
 const REGISTRY = 'moby-registry';
@@ -30,6 +32,11 @@ interface RegistryNode extends Node {
   /** compiled registry for a separator (compiled on first use, then cached), or throws the load error */
   registryFor(separator: string): CompiledRegistry;
   problem: string | null;
+}
+
+/** The tenant moby-hmac-verify authenticated the message for, if any. */
+function tenantOf(moby: Record<string, unknown>): string | undefined {
+  return isTenant(moby.tenant) ? moby.tenant : undefined;
 }
 
 interface NormalizeDef extends NodeDef {
@@ -57,6 +64,8 @@ interface NormalizeDef extends NodeDef {
   maxFields?: string | number;
   maxName?: string | number;
   maxTagValue?: string | number;
+  /** seconds a device's messages are all refused, none passing, before output 3 warns (0 = off; default 60) */
+  refusedAfter?: string | number;
   churnGuard?: boolean;
   churnTagBurst?: string | number;
   churnTagsPerHour?: string | number;
@@ -226,6 +235,22 @@ export = function (RED: NodeAPI) {
     // said anything: a keyed device whose every message was refused (75 future timestamps, bad field names …)
     // showed only in moby_rejects_total and on output 2 (red-team round 2026-12-07)
     const rejectLog = new RejectLog();
+    // Output 3: a warning for moby-alert when an authenticated device's messages are all refused here for a while,
+    // cleared by its next message that passes (core/hmac/refusal-watch.ts, rule data_refused)
+    const refusedAfterMs = num(def.refusedAfter, 60, 0) * 1000;
+    const refusals = new RefusalWatch({ minSilenceMs: refusedAfterMs, codes: null, text: normalizeRefusalText });
+    const refusalAlert = (sig: RefusalSignal): NodeMessage =>
+      explicitAlert(
+        'data-refused',
+        sig.device_id,
+        DATA_REFUSAL_RULE,
+        sig.kind === 'clear' ? sig : { kind: 'open', severity: 'warning', message: sig.message },
+        sig.tenant !== undefined ? { moby: { tenant: sig.tenant } } : {}
+      ) as NodeMessage;
+    const refusalSweep = setInterval(() => {
+      for (const sig of refusals.sweep(Date.now())) node.send([null, null, refusalAlert(sig)]);
+    }, 60_000);
+    refusalSweep.unref?.();
     const rejectSummary = setInterval(() => {
       const line = rejectLog.summaryLine(Date.now());
       if (line) node.warn(line);
@@ -295,6 +320,8 @@ export = function (RED: NodeAPI) {
           passed++;
           countOut(NORMALIZE);
           showStatus();
+          const cleared = refusedAfterMs > 0 ? refusals.verified(result.point.tags.device_id, tenantOf(prev)) : null;
+          if (cleared) send([null, null, refusalAlert(cleared)]);
           send([msg, null]);
         } else {
           const reject: Reject = result.reject;
@@ -314,6 +341,18 @@ export = function (RED: NodeAPI) {
               Date.now()
             );
             if (line !== null) node.warn(line);
+          }
+          if (refusedAfterMs > 0 && reject.device_id !== undefined) {
+            const tenant = tenantOf(prev);
+            // a device id moby-hmac-verify authenticated counts from its first refusal; a claimed one only once a
+            // message of it has passed here (a made-up id in an unsigned flow pages nobody)
+            if (authDevice !== undefined && isPlainObject(prev.auth) && prev.auth.verified === true)
+              refusals.verifiedBefore(authDevice, tenant);
+            const opened = refusals.refused(reject.device_id, reject.code, reject.reason, Date.now(), tenant);
+            if (opened) {
+              countEvent(NORMALIZE, 'data_refused_alert');
+              send([null, null, refusalAlert(opened)]);
+            }
           }
           showStatus();
           send([null, msg]);
@@ -338,6 +377,7 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(rejectSummary);
+      clearInterval(refusalSweep);
       unregisterGauge();
       status.flush();
       status.stop();

@@ -16,6 +16,8 @@ const SYSTEM_ACTIONS: Record<string, string> = {
     " Bring the database back or fix its credentials; keep the disk spool's disk from filling (or free it).",
   messages_refused:
     " Check the device's key, key id and clock against the keyring; if they are right, someone else is sending in its name.",
+  data_refused:
+    " Check what the device sends against the normalize node's rules (its log and reject output name the code and field): its clock, firmware or payload format.",
 };
 
 /**
@@ -28,6 +30,7 @@ const SYSTEM_RESOLVED: Record<string, (a: Alert) => string> = {
   database_unwritable: (a) =>
     `The database takes points again (${a.device_id}); what waited in the disk spool is being written`,
   messages_refused: (a) => `Messages in the name of ${a.device_id} verify again, or none was refused for 10 minutes`,
+  data_refused: (a) => `Data of ${a.device_id} passes normalize again, or none was refused for 10 minutes`,
 };
 
 export function templateSummary(a: Alert): string {

@@ -31,8 +31,48 @@ import { span } from '../span';
 
 export const REFUSAL_RULE = 'messages_refused';
 
+/**
+ * moby-normalize's use of the same watch: an authenticated device whose every message normalize refuses (a clock
+ * far ahead, a firmware sending bad field names or another payload shape) stored nothing and looked healthy to
+ * device health, which counts verified messages; only the counters and the reject output knew (red-team round
+ * 2026-12-07: 75 future timestamps in a row). Its own rule, so verify's clear (the device's messages verify) does
+ * not end it.
+ */
+export const DATA_REFUSAL_RULE = 'data_refused';
+
 /** The verify codes that count toward the alert. */
 const WATCHED = new Set(['bad_signature', 'unknown_key', 'stale', 'replay']);
+
+/** What an alert's text is made of. */
+export interface RefusalStretch {
+  /** the device, with its tenant when it has one */
+  who: string;
+  count: number;
+  /** how long, in words */
+  during: string;
+  /** `code n, code n` */
+  codes: string;
+  /** the last refusal's reason */
+  reason: string;
+}
+
+/** moby-hmac-verify's text: the key, key id or clock, or a forger. */
+export function verifyRefusalText(r: RefusalStretch): string {
+  return (
+    `${r.count} message(s) in the name of ${r.who} refused in ${r.during} and none verified ` +
+    `(${r.codes}; the last: ${r.reason}). Its key, key id or clock may be wrong (keyring, NTP), ` +
+    'or someone without its key is sending in its name.'
+  );
+}
+
+/** moby-normalize's text: what the device sends. */
+export function normalizeRefusalText(r: RefusalStretch): string {
+  return (
+    `${r.count} message(s) of ${r.who} refused by moby-normalize in ${r.during} and none passed ` +
+    `(${r.codes}; the last: ${r.reason}): none of its data is stored or watched. Its clock, firmware or ` +
+    'payload format may be wrong.'
+  );
+}
 
 export interface RefusalWatchOptions {
   /** refusals, with none verified in between, that open the alert (default 20) */
@@ -45,6 +85,10 @@ export interface RefusalWatchOptions {
   maxDevices?: number;
   /** devices remembered as verified since the start (default 100,000) */
   maxProven?: number;
+  /** the codes that count (default: verify's, WATCHED); null: every code */
+  codes?: ReadonlySet<string> | null;
+  /** the alert's text (default: verify's) */
+  text?: (r: RefusalStretch) => string;
 }
 
 export type RefusalSignal =
@@ -74,6 +118,8 @@ export class RefusalWatch {
   private readonly devices: BoundedMap<string, Entry>;
   /** devices verified since the start (insertion order: the first verified is forgotten first) */
   private readonly proven: BoundedMap<string, true>;
+  private readonly codes: ReadonlySet<string> | null;
+  private readonly text: (r: RefusalStretch) => string;
 
   constructor(o: RefusalWatchOptions = {}) {
     this.minRefused = Math.max(1, Math.floor(o.minRefused ?? 20));
@@ -81,6 +127,8 @@ export class RefusalWatch {
     this.windowMs = Math.max(1, o.windowMs ?? 600_000);
     this.devices = new BoundedMap(o.maxDevices ?? 10_000);
     this.proven = new BoundedMap(o.maxProven ?? 100_000);
+    this.codes = o.codes === undefined ? WATCHED : o.codes;
+    this.text = o.text ?? verifyRefusalText;
   }
 
   /** devices forgotten to stay within the bound */
@@ -99,7 +147,7 @@ export class RefusalWatch {
     now: number,
     tenant?: string
   ): RefusalSignal | null {
-    if (deviceId === undefined || !WATCHED.has(code)) return null;
+    if (deviceId === undefined || (this.codes !== null && !this.codes.has(code))) return null;
     const key = keyOf(deviceId, tenant);
     if (!this.proven.has(key)) return null;
     let e = this.devices.get(key);
@@ -118,10 +166,7 @@ export class RefusalWatch {
     return {
       ...signalOf(e),
       kind: 'open',
-      message:
-        `${e.count} message(s) in the name of ${who} refused in ${span(now - e.since)} and none verified ` +
-        `(${codes}; the last: ${reason}). Its key, key id or clock may be wrong (keyring, NTP), ` +
-        'or someone without its key is sending in its name.',
+      message: this.text({ who, count: e.count, during: span(now - e.since), codes, reason }),
     };
   }
 

@@ -154,6 +154,47 @@ describe('moby-normalize node', function () {
     assert.match(lines[0], /^sensor_001: rejected as future_timestamp \(.+\); rejected messages leave on output 2$/);
   });
 
+  it('output 3: an authenticated device whose messages are all refused for Refused alert after raises one data_refused warning, cleared by its next message that passes; a claimed id that never passed raises none (before: nothing but counters, and device health showed it online)', async () => {
+    const nodes = flow({ refusedAfter: 0.4 });
+    (nodes[0] as { wires: string[][] }).wires = [['ok'], ['bad'], ['alerts']];
+    await load([...nodes, { id: 'alerts', type: 'helper' }]);
+    const ok = collect('ok');
+    const bad = collect('bad');
+    const alerts = collect('alerts');
+    const n = helper.getNode('n');
+    const future = (id: string) => ({ ...SENSOR, device_id: id, timestamp: Date.now() + 400_000 });
+    const auth = (id: string) => ({ device_id: id, auth: { kid: 'k1', ts: 1, verified: true } });
+    // sensor_001 is authenticated (moby-hmac-verify upstream); ghost-1 only claims its id in an unsigned payload
+    const burst = () => {
+      for (let i = 0; i < 12; i++) {
+        n.receive({ payload: future(SENSOR.device_id), moby: auth(SENSOR.device_id) });
+        n.receive({ payload: future('ghost-1') });
+      }
+    };
+    burst();
+    await new Promise((r) => setTimeout(r, 500));
+    burst();
+    await waitFor(() => bad.length === 48, 3000, '48 refused');
+    await waitFor(() => alerts.length === 1, 3000, 'one alert');
+    const a = alerts[0] as Msg & { alert: Record<string, unknown> };
+    assert.equal(a.alert.rule, 'data_refused');
+    assert.equal(a.alert.device_id, SENSOR.device_id);
+    assert.equal(a.alert.severity, 'warning');
+    assert.match(
+      String(a.alert.message),
+      /^\d+ message\(s\) of sensor_001 refused by moby-normalize in .+ \(future_timestamp \d+; /
+    );
+    // its clock is fixed: the next message passes and clears the alert
+    n.receive({ payload: { ...SENSOR, timestamp: Date.now() }, moby: auth(SENSOR.device_id) });
+    await waitFor(() => alerts.length === 2, 3000, 'the clear');
+    assert.deepEqual((alerts[1] as Msg & { alert: unknown }).alert, {
+      device_id: SENSOR.device_id,
+      rule: 'data_refused',
+      clear: true,
+    });
+    assert.equal(ok.length, 1);
+  });
+
   // red-team round 4: one signed device, one point a week since 2000 = one InfluxDB 1.x shard each (1,404 measured)
   const OLD = { ...SENSOR, timestamp: '2001-03-05T00:00:00Z' };
   it('Past tolerance: a timestamp further behind is bad_timestamp naming device, field and bound', async () => {

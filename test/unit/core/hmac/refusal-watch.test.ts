@@ -2,7 +2,12 @@
 // warning, cleared by its next verified message or once nothing is refused for 10 minutes; a client without
 // keys can raise it neither for made-up ids nor for a device that keeps sending verified data.
 import assert from 'node:assert/strict';
-import { REFUSAL_RULE, RefusalWatch } from '../../../../nodes/core/hmac/refusal-watch';
+import {
+  DATA_REFUSAL_RULE,
+  REFUSAL_RULE,
+  RefusalWatch,
+  normalizeRefusalText,
+} from '../../../../nodes/core/hmac/refusal-watch';
 import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
 
 const S = 1000;
@@ -33,6 +38,27 @@ describe('RefusalWatch', () => {
     });
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.signals[0].rule, 'messages_refused');
+  });
+
+  it("normalize's watch: every code counts, with its own text and rule (red-team round 2026-12-07: 75 future timestamps in a row, no alert)", () => {
+    const w = new RefusalWatch({ codes: null, text: normalizeRefusalText });
+    assert.notEqual(DATA_REFUSAL_RULE, REFUSAL_RULE, "verify's clear must not end it");
+    w.verifiedBefore('press-1'); // authenticated by moby-hmac-verify
+    let open = null;
+    for (let t = 1; t <= 61 && !open; t++)
+      open = w.refused('press-1', t % 2 ? 'future_timestamp' : 'bad_field_name', `reason ${t}`, t * S);
+    assert.ok(open && open.kind === 'open');
+    assert.equal(
+      (open as { message: string }).message,
+      '61 message(s) of press-1 refused by moby-normalize in 60 s and none passed (future_timestamp 31, ' +
+        'bad_field_name 30; the last: reason 61): none of its data is stored or watched. Its clock, firmware or ' +
+        'payload format may be wrong.'
+    );
+    assert.deepEqual(w.verified('press-1'), { kind: 'clear', device_id: 'press-1' });
+    // verify's watch ignores those codes
+    const v = new RefusalWatch();
+    v.verifiedBefore('press-1');
+    for (let t = 1; t <= 100; t++) assert.equal(v.refused('press-1', 'future_timestamp', 'r', t * S), null);
   });
 
   it('a device the replay journal shows verified before the start counts as having worked; it clears nothing and counts nothing', () => {
