@@ -52,7 +52,7 @@ const BAD_UNICODE =
   /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u00A0\u1680\u2000-\u200A\u202F\u205F\u2800\u3000\uFFFE\uFFFF]/u;
 
 /** Why `s` is not a usable name/text/prose, or null when it is. `level`: the widest ASCII class allowed. */
-function problem(s: string, max: number, level: number): string | null {
+function problem(s: string, max: number, level: number, composed = level === NAME): string | null {
   const n = s.length;
   if (n === 0) return 'is empty';
   if (n > max) return `is ${n} characters long, limit ${max}`;
@@ -73,10 +73,10 @@ function problem(s: string, max: number, level: number): string | null {
   if (unicode) {
     const m = BAD_UNICODE.exec(s);
     if (m) return `contains U+${hex(m[0].codePointAt(0)!)} (control, format/bidi, invisible or unusual space)`;
-    // a name is a key in storage: "Druck_ü" spelt u + U+0308 and spelt U+00FC look the same everywhere a person
+    // a name (or a tag value) is a key in storage: "Druck_ü" spelt u + U+0308 and spelt U+00FC look the same everywhere a person
     // reads them and were two fields (two series) of one device, or two device ids (a red-team finding). Refused, not
     // recomposed, as the other name rules (normalize.md): the reject names the device and the field
-    if (level === NAME && s.normalize('NFC') !== s) return NOT_COMPOSED;
+    if (composed && s.normalize('NFC') !== s) return NOT_COMPOSED;
   }
   return null;
 }
@@ -93,6 +93,15 @@ export function nameProblem(s: string, max: number): string | null {
 /** A tag value, unit, hw or string value: plain spaces allowed. */
 export function textProblem(s: string, max: number): string | null {
   return problem(s, max, TEXT);
+}
+
+/**
+ * A tag value (an equipment, a line, a site): a text, and composed (NFC) as a name is, since it keys a series: "liné"
+ * spelt e + U+0301 was a second equipment beside "liné" (verification round 2026-12-07). Units and string values are
+ * read, not keyed, and stay as sent.
+ */
+export function tagValueProblem(s: string, max: number): string | null {
+  return problem(s, max, TEXT, true);
 }
 
 /**

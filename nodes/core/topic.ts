@@ -7,7 +7,7 @@
 // or the last `+`); the migrate* functions below turn those settings into this syntax when an old flow loads,
 // in the node constructors and (through the twin in resources/moby-editor.js) in the edit dialogs.
 import { FORBIDDEN_KEYS } from './safe-json';
-import { nameProblem, textProblem } from './names';
+import { nameProblem, tagValueProblem } from './names';
 import { TENANT_PATTERN } from './tenant';
 
 /** A capture name: what may follow `+` (it becomes a tag key, so it is a plain identifier). */
@@ -240,7 +240,7 @@ export function parseTopicPattern(source: string): TopicPattern | string {
 export function topicValueProblem(name: string, value: string, limits: TopicValueLimits = {}): string | null {
   if (name === 'device_id') return nameProblem(value, limits.name ?? 128);
   if (name === 'tenant') return TENANT_PATTERN.test(value) ? null : 'must be 1-64 characters of A-Z a-z 0-9 _ -';
-  return textProblem(value, limits.tagValue ?? 256);
+  return tagValueProblem(value, limits.tagValue ?? 256);
 }
 
 /** The first captured value (in level order) that is unusable, with why; empty values are skipped. */

@@ -16,6 +16,7 @@ import {
   nameProblem,
   preview,
   RESERVED_KEY_RULE,
+  tagValueProblem,
   textProblem,
   type NameLimits,
 } from '../names';
@@ -132,7 +133,7 @@ function isForbidden(k: string): boolean {
 
 /** A tag value's problem: the text rule (names.ts), or only spaces (stored as a tag that reads as nothing). */
 function tagTextProblem(s: string, max: number): string | null {
-  const bad = textProblem(s, max);
+  const bad = tagValueProblem(s, max);
   if (bad !== null) return bad;
   // the text rule leaves U+0020 as the only whitespace. A space at either end makes "pump-1 " a series (and a
   // Grafana legend) of its own beside "pump-1" that nobody can tell apart on screen; only spaces reads as nothing

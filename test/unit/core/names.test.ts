@@ -1,6 +1,6 @@
 // Device-chosen names and texts (nodes/core/names.ts) and how normalize applies them (issue #10, item 8).
 import assert from 'node:assert/strict';
-import { nameProblem, textProblem, proseProblem, preview, oneLine } from '../../../nodes/core/names';
+import { nameProblem, textProblem, proseProblem, preview, oneLine, tagValueProblem } from '../../../nodes/core/names';
 import { Normalizer } from '../../../nodes/core/normalize/normalize';
 import { PUMP, SENSOR } from '../../support/payloads';
 
@@ -58,6 +58,10 @@ describe('names: device-chosen names and texts', () => {
     // a combining mark with no composed form stays allowed, and so does every text (a unit, a string value)
     assert.equal(nameProblem('x\u0302y', 128), null);
     assert.equal(textProblem(decomposed, 256), null);
+    // a tag value keys a series as a name does (verification round 2026-12-07: "line" + U+0301 was a second
+    // equipment beside the composed one); spaces stay allowed there
+    assert.match(tagValueProblem('line\u0301 2', 256)!, /not in Unicode NFC/);
+    assert.equal(tagValueProblem('lin\u00E9 2', 256), null);
   });
 
   it("prose (who acknowledged, a note) keeps people's punctuation and refuses the same invisible characters as texts", () => {
@@ -123,6 +127,14 @@ describe('normalize: names from devices (attack payloads first)', () => {
       'motor_Dru\\u0308ck',
     ]);
     assert.equal(code({ device_id: 'pump-7', components: { motor: { ['Dr\u00FCck']: 1 } } }), 'ok');
+    assert.deepEqual(code({ device_id: 'pump-7', equipment_id: 'line\u0301', t: 1 }), [
+      'bad_tag_value',
+      'equipment_id',
+    ]);
+    assert.deepEqual(code({ t: 1 }, { topic: 'factory/bu\u0301san/pump-7/telemetry' }), [
+      'bad_tag_value',
+      'topic.site',
+    ]);
     assert.deepEqual(code({ t: 1 }, { topic: 'factory/busan/pu\u0308mp-7/telemetry' }), [
       'bad_tag_value',
       'topic.device_id',
