@@ -124,7 +124,10 @@ if (adminUsers && adminUsers.length) {
     const ok = await bcrypt.compare(password, (user || adminUsers[0]).password);
     return Boolean(user) && ok;
   };
-  app.post(path.posix.join(settings.httpAdminRoot, 'auth', 'token'), loginGuard({ authenticate }));
+  app.post(
+    path.posix.join(settings.httpAdminRoot, 'auth', 'token'),
+    loginGuard({ authenticate, log: (line) => RED.log.warn(line) })
+  );
   // A body to the editor API is read only for a login Node-RED knows (nodes/lib/admin-body-guard.ts): it read
   // bodies of up to 5 MB before looking at the login, and 700 unfinished ones without any login exhausted its
   // heap (red-team round 2026-12-07). The sessions are Node-RED's own (editor-api's token store, the instance

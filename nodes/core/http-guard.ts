@@ -170,6 +170,11 @@ export interface FailureLimiterOptions {
   maxKeys?: number;
   /** how long a token that worked from an address stays proven there (default 24 h) */
   provenMs?: number;
+  /**
+   * Called once when a client reaches `max` failures and is locked (its address, and the seconds the lock lasts):
+   * the locks of a guessing attack were in no log (verification round 2026-12-07)
+   */
+  onLock?: (client: string, seconds: number) => void;
   now?: () => number;
 }
 
@@ -191,6 +196,7 @@ export class FailureLimiter {
   private readonly maxKeys: number;
   private readonly provenMs: number;
   private readonly now: () => number;
+  private readonly onLock?: (client: string, seconds: number) => void;
   /** per client: its window's start and failures, and the digests of the distinct tokens tried while it was locked */
   private readonly hits: BoundedMap<string, { start: number; count: number; triedLocked?: Set<string> }>;
   /** `client NUL sha256(token)` → when it last authenticated (insertion order = least recently first) */
@@ -204,6 +210,7 @@ export class FailureLimiter {
     this.hits = new BoundedMap(this.maxKeys);
     this.proven = new BoundedMap(this.maxKeys);
     this.now = o.now ?? Date.now;
+    this.onLock = o.onLock;
   }
 
   /** `token` authenticated from `client` now. */
@@ -260,13 +267,13 @@ export class FailureLimiter {
 
   fail(key: string): void {
     const t = this.now();
-    const e = this.hits.get(key);
-    if (e && t - e.start < this.windowMs) {
-      e.count++;
-      return;
+    let e = this.hits.get(key);
+    if (e && t - e.start < this.windowMs) e.count++;
+    else {
+      this.hits.delete(key);
+      this.hits.set(key, (e = { start: t, count: 1 }));
     }
-    this.hits.delete(key);
-    this.hits.set(key, { start: t, count: 1 });
+    if (e.count === this.max) this.onLock?.(key, Math.ceil((e.start + this.windowMs - t) / 1000));
   }
 
   size(): number {

@@ -40,4 +40,17 @@ export function apiOpen(): boolean {
   return [...tokens.values()].some((e) => e.open);
 }
 
-export const apiLimiter = new FailureLimiter({ max: 20, windowMs: 60000 });
+/** Where the limiter's locks are logged (the runtime's log, set by mountMobyRoutes); none before that. */
+let lockLog: ((line: string) => void) | null = null;
+export function setApiLockLog(log: ((line: string) => void) | null): void {
+  lockLog = log;
+}
+
+export const apiLimiter = new FailureLimiter({
+  max: 20,
+  windowMs: 60000,
+  onLock: (client, seconds) =>
+    lockLog?.(
+      `moby API: ${client || 'a client'} sent 20 wrong bearer tokens within a minute and is refused (429) for ${seconds} s; a token proven from that address before still works there (among the first 20 tried during the lock)`
+    ),
+});

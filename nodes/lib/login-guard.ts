@@ -23,6 +23,8 @@ export interface LoginGuardOptions {
   /** failed logins per address within `windowMs` before the address waits (default 5 in 10 minutes) */
   maxFailures?: number;
   windowMs?: number;
+  /** where an address's lock is logged (npm start: Node-RED's log) */
+  log?: (line: string) => void;
   now?: () => number;
 }
 
@@ -87,7 +89,16 @@ const INVALID_GRANT = { error: 'invalid_grant', error_description: 'Invalid reso
 
 export function loginGuard(o: LoginGuardOptions) {
   const maxBody = o.maxBodyBytes ?? 4096;
-  const limiter = new FailureLimiter({ max: o.maxFailures ?? 5, windowMs: o.windowMs ?? 600000, now: o.now });
+  const max = o.maxFailures ?? 5;
+  const limiter = new FailureLimiter({
+    max,
+    windowMs: o.windowMs ?? 600000,
+    now: o.now,
+    onLock: (address, seconds) =>
+      o.log?.(
+        `editor login: ${address || 'a client'} sent ${max} wrong logins and is refused (429) for ${seconds} s; a login that worked from that address before still does (among the first ${max} tried during the lock)`
+      ),
+  });
 
   return function mobyLoginGuard(req: Req, res: Res, next: (err?: unknown) => void): void {
     if (req.method !== 'POST') return next();

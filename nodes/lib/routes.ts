@@ -12,7 +12,7 @@ import {
   type ApiResponse,
 } from '../core/alert/api';
 import { authorize, carriesBody } from '../core/http-guard';
-import { apiLimiter, apiOpen, apiTenantTokens, apiTokens } from './api-auth';
+import { apiLimiter, apiOpen, apiTenantTokens, apiTokens, setApiLockLog } from './api-auth';
 import { listDevicesForApi } from './device-directory';
 import { metricsContentType, metricsText } from './metrics';
 import type { HttpRouter, NodeAPI } from './red';
@@ -26,7 +26,9 @@ const withMetrics = new WeakSet<object>();
  * Node-RED installs or loads first. The token of a Node-RED without alert nodes is `mobyApiToken` in
  * settings.js, read per request.
  */
-export function mountMobyRoutes(RED: Pick<NodeAPI, 'httpNode' | 'settings'>): void {
+export function mountMobyRoutes(RED: Pick<NodeAPI, 'httpNode' | 'settings'> & Partial<Pick<NodeAPI, 'log'>>): void {
+  const log = RED.log;
+  if (log) setApiLockLog((line) => log.warn(line));
   if (RED.httpNode) mountMetricsRoute(RED.httpNode, () => RED.settings?.mobyApiToken);
 }
 

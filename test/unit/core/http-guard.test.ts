@@ -219,6 +219,26 @@ describe('http guard', () => {
     assert.equal(status(authorize({ authorization: 'Bearer prometheus-scrape-token' }, tokens, p)), 429);
   });
 
+  it('tells onLock once when a client is locked, with the seconds the lock lasts', () => {
+    let now = 0;
+    const locks: Array<[string, number]> = [];
+    const limiter = new FailureLimiter({
+      max: 3,
+      windowMs: 60000,
+      now: () => now,
+      onLock: (c, s) => locks.push([c, s]),
+    });
+    const o = { client: '10.0.0.9', limiter };
+    for (let i = 0; i < 10; i++) {
+      now = i * 1000;
+      authorize({ authorization: `Bearer wrong-${i}` }, ['right-token-0000001'], o);
+    }
+    assert.deepEqual(locks, [['10.0.0.9', 58]], 'locked at the third failure, 2 s into the window');
+    now = 61_000;
+    for (let i = 0; i < 3; i++) authorize({ authorization: `Bearer again-${i}` }, ['right-token-0000001'], o);
+    assert.deepEqual(locks[1], ['10.0.0.9', 60], 'a new window, a new lock');
+  });
+
   it('a token valid elsewhere (a tenant token on /moby/metrics) is 403 and not counted as a guess', () => {
     const limiter = new FailureLimiter({ max: 3, windowMs: 60000, now: () => 0 });
     const o = { client: '10.0.0.5', limiter, otherTokens: ['acme-tenant-token-001'] };

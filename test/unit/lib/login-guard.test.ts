@@ -11,6 +11,7 @@ describe('login guard (npm start, in front of Node-RED /auth/token)', () => {
   let passed: Array<Record<string, string>> = [];
   let compared = 0;
   let clock = 1_000_000;
+  const logged: string[] = [];
 
   before(async () => {
     const guard = loginGuard({
@@ -19,6 +20,7 @@ describe('login guard (npm start, in front of Node-RED /auth/token)', () => {
         return u === 'admin' && p === 'right-password';
       },
       now: () => clock,
+      log: (line) => logged.push(line),
     });
     server = http.createServer((req, res) => {
       // what Node-RED would get: only requests the guard passes on, with the body it read
@@ -116,6 +118,13 @@ describe('login guard (npm start, in front of Node-RED /auth/token)', () => {
     const before = compared;
     const locked = await post(form('admin', 'guess-5'), { from: '127.0.0.3' });
     assert.equal(locked.status, 429);
+    // the lock is in the log, once (verification round 2026-12-07: no line for a guessing attack)
+    assert.deepEqual(
+      logged.filter((l) => l.includes('127.0.0.3')),
+      [
+        'editor login: 127.0.0.3 sent 5 wrong logins and is refused (429) for 600 s; a login that worked from that address before still does (among the first 5 tried during the lock)',
+      ]
+    );
     assert.ok(Number(locked.headers['retry-after']) > 0);
     assert.equal(compared, before, 'a locked address gets no comparison');
     // the operator elsewhere is not locked out (Node-RED's own lock is per user name, from anywhere)
