@@ -29,8 +29,7 @@ import { healthView } from '../core/health/extract';
 import { isOutputWired } from '../lib/wires';
 import { LineWindow } from '../core/line-window';
 import { RejectLog } from '../core/reject-tally';
-import { REFUSAL_RULE, RefusalWatch, type RefusalSignal } from '../core/hmac/refusal-watch';
-import { explicitAlert } from '../core/system-alert';
+import { REFUSAL_RULE, RefusalWatch, refusalAlertMessage, type RefusalSignal } from '../core/hmac/refusal-watch';
 import { DEFAULT_REPLAY_CAPACITY, NonceCache } from '../core/hmac/replay';
 import { TENANT_PATTERN } from '../core/tenant';
 import {
@@ -623,14 +622,7 @@ export = function (RED: NodeAPI) {
     // (a wrong key or clock), cleared by its next verified message (core/hmac/refusal-watch.ts; `refusals` is
     // made with the replay caches, which tell it the devices verified before this start)
     const refusalAlert = (sig: RefusalSignal): NodeMessage =>
-      explicitAlert(
-        'messages-refused',
-        sig.device_id,
-        REFUSAL_RULE,
-        sig.kind === 'clear' ? sig : { kind: 'open', severity: 'warning', message: sig.message },
-        // a tenant's device's alert is that tenant's (moby-alert keeps one engine per tenant)
-        sig.tenant !== undefined ? { moby: { tenant: sig.tenant } } : {}
-      ) as NodeMessage;
+      refusalAlertMessage('messages-refused', REFUSAL_RULE, sig) as NodeMessage;
     // a device nothing was refused for in 10 minutes: its alert is over
     const refusalSweep = setInterval(() => {
       for (const sig of refusals.sweep(Date.now())) node.send([null, null, null, refusalAlert(sig)]);

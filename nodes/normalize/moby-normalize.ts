@@ -16,8 +16,13 @@ import { choiceSetting, numberSetting as num, userDirPath } from '../lib/setting
 import { isPlainObject } from '../core/guards';
 import { eachInBatch } from '../core/batch';
 import { RejectLog } from '../core/reject-tally';
-import { DATA_REFUSAL_RULE, RefusalWatch, normalizeRefusalText, type RefusalSignal } from '../core/hmac/refusal-watch';
-import { explicitAlert } from '../core/system-alert';
+import {
+  DATA_REFUSAL_RULE,
+  RefusalWatch,
+  normalizeRefusalText,
+  refusalAlertMessage,
+  type RefusalSignal,
+} from '../core/hmac/refusal-watch';
 
 const NORMALIZE = 'moby-normalize';
 const REGISTRY = 'moby-registry';
@@ -240,13 +245,7 @@ export = function (RED: NodeAPI) {
     const refusedAfterMs = num(def.refusedAfter, 60, 0) * 1000;
     const refusals = new RefusalWatch({ minSilenceMs: refusedAfterMs, codes: null, text: normalizeRefusalText });
     const refusalAlert = (sig: RefusalSignal): NodeMessage =>
-      explicitAlert(
-        'data-refused',
-        sig.device_id,
-        DATA_REFUSAL_RULE,
-        sig.kind === 'clear' ? sig : { kind: 'open', severity: 'warning', message: sig.message },
-        sig.tenant !== undefined ? { moby: { tenant: sig.tenant } } : {}
-      ) as NodeMessage;
+      refusalAlertMessage('data-refused', DATA_REFUSAL_RULE, sig) as NodeMessage;
     const refusalSweep = setInterval(() => {
       for (const sig of refusals.sweep(Date.now())) node.send([null, null, refusalAlert(sig)]);
     }, 60_000);

@@ -28,6 +28,7 @@
 // is delayed, never wrongly opened); a verified message costs one lookup in each of two maps.
 import { BoundedMap } from '../bounded-map';
 import { span } from '../span';
+import { explicitAlert } from '../system-alert';
 
 export const REFUSAL_RULE = 'messages_refused';
 
@@ -201,6 +202,20 @@ export class RefusalWatch {
     }
     return out;
   }
+}
+
+/**
+ * The message for moby-alert a signal becomes: an explicit warning (or its clear) of rule `rule`, the tenant's with
+ * tenants (moby-alert keeps one engine per tenant).
+ */
+export function refusalAlertMessage(topic: string, rule: string, sig: RefusalSignal) {
+  return explicitAlert(
+    topic,
+    sig.device_id,
+    rule,
+    sig.kind === 'clear' ? sig : { kind: 'open', severity: 'warning', message: sig.message },
+    sig.tenant !== undefined ? { moby: { tenant: sig.tenant } } : {}
+  );
 }
 
 /** The device (and tenant) a signal is about. */
