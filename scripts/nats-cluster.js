@@ -122,6 +122,10 @@ function serverConfig({ i, servers, storeDir, partitions, logins, clusterName = 
 function canConnect(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
+    s.setTimeout(3000, () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -146,8 +150,14 @@ async function mqttSessionOk(port, login) {
       reconnectPeriod: 0,
       connectTimeout: 3000,
     });
-    const granted = await client.subscribeAsync('moby/ready', { qos: 1 });
-    return granted.length === 1 && granted[0].qos === 1;
+    // a server whose JetStream has no meta leader yet may hold the SUBACK for good: unbounded, this wait hung
+    // waitReady past its deadline, and `npm run start:cluster` printed nothing for minutes (CI, 2026-12-07)
+    let timer;
+    const granted = await Promise.race([
+      client.subscribeAsync('moby/ready', { qos: 1 }),
+      new Promise((resolve) => (timer = setTimeout(() => resolve(null), 5000))),
+    ]).finally(() => clearTimeout(timer));
+    return granted !== null && granted.length === 1 && granted[0].qos === 1;
   } catch {
     return false;
   } finally {

@@ -146,6 +146,8 @@ async function main() {
     process.exit(1);
   }
   fs.mkdirSync(home, { recursive: true });
+  // said before the wait: JetStream's first leader election can take a while, and nothing was printed until then
+  log(`starting a NATS cluster of 3 servers in ${path.join(home, 'nats')} (JetStream elects its leader first)`);
   nats = await startNatsCluster({ bin: natsBin, size: 3, partitions: instances, dir: path.join(home, 'nats'), log });
   const mqttUrls = nats.mqttUrls;
 
