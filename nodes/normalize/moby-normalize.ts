@@ -341,13 +341,16 @@ export = function (RED: NodeAPI) {
             );
             if (line !== null) node.warn(line);
           }
-          if (refusedAfterMs > 0 && reject.device_id !== undefined) {
+          // the device the refusal counts against: the authenticated one when there is one (a payload may claim
+          // another id), else the claimed one
+          const refusedDevice = authDevice ?? reject.device_id;
+          if (refusedAfterMs > 0 && refusedDevice !== undefined) {
             const tenant = tenantOf(prev);
             // a device id moby-hmac-verify authenticated counts from its first refusal; a claimed one only once a
             // message of it has passed here (a made-up id in an unsigned flow pages nobody)
             if (authDevice !== undefined && isPlainObject(prev.auth) && prev.auth.verified === true)
               refusals.verifiedBefore(authDevice, tenant);
-            const opened = refusals.refused(reject.device_id, reject.code, reject.reason, Date.now(), tenant);
+            const opened = refusals.refused(refusedDevice, reject.code, reject.reason, Date.now(), tenant);
             if (opened) {
               countEvent(NORMALIZE, 'data_refused_alert');
               send([null, null, refusalAlert(opened)]);
