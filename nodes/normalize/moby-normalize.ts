@@ -268,6 +268,9 @@ export = function (RED: NodeAPI) {
         const prev = isPlainObject(msg.moby) ? msg.moby : {};
         const { reject: _r, flags: _f, ...moby } = prev;
         const authDevice = typeof prev.device_id === 'string' ? prev.device_id : undefined;
+        // what moby-hmac-verify established: the tenant, and that the device id is authenticated
+        const authTenant = tenantOf(prev);
+        const verified = isPlainObject(prev.auth) && prev.auth.verified === true;
         /** a refusal already told on its own line (the churn guard's first for a device) */
         let warned = false;
         let result;
@@ -284,11 +287,10 @@ export = function (RED: NodeAPI) {
         if (result.ok) {
           // the authenticated tenant (hmac-verify) outranks any tenant the payload or topic claims: it routes
           // the point to the tenant's bucket (docs/tenants.md)
-          const tenant = isTenant(prev.tenant) ? prev.tenant : '';
+          const tenant = authTenant ?? '';
           if (tenant) result.point.tags.tenant = tenant;
           // a device verified without a tenant claims none either: its payload's or topic's tenant would
           // route its points and alerts into that tenant's bucket and view downstream
-          const verified = isPlainObject(prev.auth) && prev.auth.verified === true;
           const unearned = verified ? unearnedTenant(result.point.tags.tenant, tenant, authDevice) : null;
           if (unearned) result = { ok: false as const, reject: unearned };
           // last, on the point as it will be written: its tag set (tenant included) and field names
@@ -319,7 +321,7 @@ export = function (RED: NodeAPI) {
           passed++;
           countOut(NORMALIZE);
           showStatus();
-          const cleared = refusedAfterMs > 0 ? refusals.verified(result.point.tags.device_id, tenantOf(prev)) : null;
+          const cleared = refusedAfterMs > 0 ? refusals.verified(result.point.tags.device_id, authTenant) : null;
           if (cleared) send([null, null, refusalAlert(cleared)]);
           send([msg, null]);
         } else {
@@ -345,12 +347,10 @@ export = function (RED: NodeAPI) {
           // another id), else the claimed one
           const refusedDevice = authDevice ?? reject.device_id;
           if (refusedAfterMs > 0 && refusedDevice !== undefined) {
-            const tenant = tenantOf(prev);
             // a device id moby-hmac-verify authenticated counts from its first refusal; a claimed one only once a
             // message of it has passed here (a made-up id in an unsigned flow pages nobody)
-            if (authDevice !== undefined && isPlainObject(prev.auth) && prev.auth.verified === true)
-              refusals.verifiedBefore(authDevice, tenant);
-            const opened = refusals.refused(refusedDevice, reject.code, reject.reason, Date.now(), tenant);
+            if (authDevice !== undefined && verified) refusals.verifiedBefore(authDevice, authTenant);
+            const opened = refusals.refused(refusedDevice, reject.code, reject.reason, Date.now(), authTenant);
             if (opened) {
               countEvent(NORMALIZE, 'data_refused_alert');
               send([null, null, refusalAlert(opened)]);
