@@ -91,6 +91,8 @@ const args = [
   'ts-node/register/transpile-only',
   '--require',
   hook,
+  '--require',
+  path.join(root, 'test', 'support', 'temp-root.ts'),
   '--extension',
   'ts',
   '--timeout',
