@@ -518,7 +518,10 @@ export class HealthTable {
       this.evictedCount++;
       this.ids[i] = id;
     } else {
-      if (this.size === this.cap) this.grow(Math.min(this.cap * 2, Math.max(this.maxDevices, 64)));
+      // the bound is per tenant, the arrays are shared: with P tenants they may hold up to P × maxDevices rows.
+      // This partition is under its bound, so size < P × maxDevices and the arrays can always grow here.
+      if (this.size === this.cap)
+        this.grow(Math.max(64, Math.min(this.cap * 2, this.maxDevices * this.partRows.length)));
       i = this.size++;
       this.ids.push(id);
       this.rowPart.push(part);

@@ -209,6 +209,29 @@ describe('tenants: scoped keys and fair share', () => {
     assert.equal(table.get(scopeHealthId('acme', 'flood-0')), null);
   });
 
+  it("a tenant's new device after another tenant filled its bound gets a working row (ONLINE, then TIMEOUT), also after a restore", () => {
+    // tenant red team: the shared arrays grew only to maxDevices, so beta's first device after acme's flood got
+    // a row past their end: no state, no TIMEOUT, never an alert
+    let t = 0;
+    const table = new HealthTable({ maxDevices: 100, defaultTimeoutMs: 10_000, now: () => t });
+    for (let i = 0; i < 120; i++) table.activity(scopeHealthId('acme', `flood-${i}`), t);
+    const beta = scopeHealthId('beta', 'pump-001');
+    const online = table.activity(beta, t);
+    assert.equal(online?.state, 'ONLINE');
+    assert.equal(table.get(beta)?.state, 'ONLINE');
+    for (let i = 0; i < 59; i++) table.activity(scopeHealthId('beta', `d${i}`), t);
+    assert.equal(table.deviceCount, 160, "acme's 100 and beta's 60");
+    t += 10_000;
+    const timeouts = table.sweep().filter((e) => e.state === 'TIMEOUT');
+    assert.equal(timeouts.length, 160, 'every row times out, beta included');
+    assert.ok(timeouts.some((e) => e.device_id === beta));
+    const copy = new HealthTable({ maxDevices: 100, defaultTimeoutMs: 10_000, now: () => t });
+    assert.equal(copy.restore(JSON.parse(JSON.stringify(table.serialize()))), 160);
+    assert.equal(copy.get(beta)?.state, 'TIMEOUT');
+    assert.equal(copy.get(scopeHealthId('beta', 'd58'))?.state, 'TIMEOUT');
+    assert.equal(copy.evictions, 0);
+  });
+
   it('tenant-less keys keep the old bound and order', () => {
     const s = new DeviceStates<number>(2);
     s.set('a', 1);
