@@ -73,6 +73,21 @@ export class TenantLru<V> {
     return dropped;
   }
 
+  /** Removes `key`; true when it was there. */
+  delete(key: string): boolean {
+    const part = this.parts.get(healthTenantOf(key));
+    if (!part?.delete(key)) return false;
+    this.count--;
+    return true;
+  }
+
+  /** Entries dropped to stay within a tenant's bound, over all tenants. */
+  get evicted(): number {
+    let n = 0;
+    for (const part of this.parts.values()) n += part.evicted;
+    return n;
+  }
+
   /** Every entry, tenant by tenant, each tenant's least recently active first. */
   *entries(): IterableIterator<[string, V]> {
     for (const part of this.parts.values()) yield* part;

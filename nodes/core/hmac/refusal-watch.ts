@@ -24,11 +24,15 @@
 // tenant's (its channels, its API token), not the tenant-less view's (newcomer round 2026-12-06).
 // Which refusals count: bad_signature and unknown_key (a key exists for the device), stale and replay. Not
 // unknown_device, malformed envelopes (no trustworthy device id) nor rate refusals (authentic messages).
-// Bounded: at most `maxDevices` devices are watched (the least recently refused is forgotten first: its alert
-// is delayed, never wrongly opened); a verified message costs one lookup in each of two maps.
-import { BoundedMap } from '../bounded-map';
+// Bounded per tenant (TenantLru, as device health's stores): at most `maxDevices` devices of a tenant are watched
+// (its least recently refused is forgotten first: its alert is delayed, never wrongly opened) and `maxProven`
+// remembered as verified (its least recently verified forgotten first). One tenant verifying 100,000 made-up ids
+// with its master key had pushed every other tenant's devices out of the one shared list, and their refusals
+// then raised nothing (tenant red team, 2026-12-07); a live device was forgotten too, as the first ever verified.
 import { span } from '../span';
 import { explicitAlert } from '../system-alert';
+import { TenantLru } from '../health/tenant-lru';
+import { scopeHealthId } from '../tenant';
 
 export const REFUSAL_RULE = 'messages_refused';
 
@@ -82,9 +86,9 @@ export interface RefusalWatchOptions {
   minSilenceMs?: number;
   /** refusals further apart than this (ms) do not add up; none for this long clears the alert (default 600,000) */
   windowMs?: number;
-  /** devices watched at once (default 10,000) */
+  /** devices watched at once, per tenant (default 10,000) */
   maxDevices?: number;
-  /** devices remembered as verified since the start (default 100,000) */
+  /** devices remembered as verified since the start, per tenant (default 100,000) */
   maxProven?: number;
   /** the codes that count (default: verify's, WATCHED); null: every code */
   codes?: ReadonlySet<string> | null;
@@ -96,9 +100,12 @@ export type RefusalSignal =
   | { kind: 'open'; device_id: string; tenant?: string; message: string }
   | { kind: 'clear'; device_id: string; tenant?: string };
 
-/** The watch's key of a device: its id, or its tenant and id (a tenant name holds no NUL: core/tenant.ts). */
+/**
+ * The watch's key of a device: its id, or its tenant and id as device health writes them (`<tenant>~<device>`,
+ * the partition TenantLru bounds by). A device id holds no '~' (DEVICE_ID_PATTERN), so the two never meet.
+ */
 function keyOf(deviceId: string, tenant: string | undefined): string {
-  return tenant === undefined ? deviceId : `${tenant}\u0000${deviceId}`;
+  return tenant === undefined ? deviceId : scopeHealthId(tenant, deviceId);
 }
 
 interface Entry {
@@ -116,9 +123,9 @@ export class RefusalWatch {
   private readonly minRefused: number;
   private readonly minSilenceMs: number;
   private readonly windowMs: number;
-  private readonly devices: BoundedMap<string, Entry>;
-  /** devices verified since the start (insertion order: the first verified is forgotten first) */
-  private readonly proven: BoundedMap<string, true>;
+  private readonly devices: TenantLru<Entry>;
+  /** devices verified since the start, per tenant the least recently verified first */
+  private readonly proven: TenantLru<true>;
   private readonly codes: ReadonlySet<string> | null;
   private readonly text: (r: RefusalStretch) => string;
 
@@ -126,13 +133,13 @@ export class RefusalWatch {
     this.minRefused = Math.max(1, Math.floor(o.minRefused ?? 20));
     this.minSilenceMs = Math.max(0, o.minSilenceMs ?? 60_000);
     this.windowMs = Math.max(1, o.windowMs ?? 600_000);
-    this.devices = new BoundedMap(o.maxDevices ?? 10_000);
-    this.proven = new BoundedMap(o.maxProven ?? 100_000);
+    this.devices = new TenantLru(o.maxDevices ?? 10_000);
+    this.proven = new TenantLru(o.maxProven ?? 100_000);
     this.codes = o.codes === undefined ? WATCHED : o.codes;
     this.text = o.text ?? verifyRefusalText;
   }
 
-  /** devices forgotten to stay within the bound */
+  /** devices forgotten to stay within a tenant's bound */
   get evicted(): number {
     return this.devices.evicted;
   }
@@ -184,7 +191,8 @@ export class RefusalWatch {
   /** A verified message of `deviceId` (of `tenant`, with tenants): its count starts again; an open alert is cleared. */
   verified(deviceId: string, tenant?: string): RefusalSignal | null {
     const key = keyOf(deviceId, tenant);
-    if (!this.proven.has(key)) this.proven.set(key, true);
+    // made its tenant's most recently verified: a device that keeps working is never the one forgotten
+    if (this.proven.touch(key) === undefined) this.proven.set(key, true);
     if (this.devices.size === 0) return null;
     const e = this.devices.get(key);
     if (!e) return null;
@@ -195,7 +203,7 @@ export class RefusalWatch {
   /** The clears of alerts whose device has had nothing refused for `windowMs`; forgets such devices. */
   sweep(now: number): RefusalSignal[] {
     const out: RefusalSignal[] = [];
-    for (const [id, e] of this.devices) {
+    for (const [id, e] of this.devices.entries()) {
       if (now - e.last <= this.windowMs) continue;
       this.devices.delete(id);
       if (e.open) out.push({ ...signalOf(e), kind: 'clear' });

@@ -148,4 +148,29 @@ describe('RefusalWatch', () => {
     for (let t = 0; t < 3; t++) w.refused('pump-001', 'stale', 'y', 100 + t, 'acme');
     assert.deepEqual(w.sweep(100 + 600_001 + 2), [{ kind: 'clear', device_id: 'pump-001', tenant: 'acme' }]);
   });
+
+  it("ATTACK: one tenant's flood of verified made-up ids forgets none of another tenant's devices, and a device that keeps verifying is not forgotten by its own tenant's flood (tenant red team 2026-12-07: one shared list of 100,000, a live device aged out as the first ever verified)", () => {
+    const w = new RefusalWatch({ minRefused: 3, minSilenceMs: 0, maxDevices: 50, maxProven: 100 });
+    w.verified('bx-vic', 'beta');
+    w.verified('live', 'acme');
+    for (let i = 0; i < 1_000; i++) {
+      w.verified(`flood-${i}`, 'acme'); // acme's master key signs for every id it makes up
+      if (i % 50 === 0) w.verified('live', 'acme'); // its real device keeps sending
+    }
+    let open = null;
+    for (let t = 0; t < 3; t++) open = w.refused('bx-vic', 'bad_signature', 'x', t, 'beta');
+    assert.equal(open?.kind, 'open', "beta's device is still known to have worked");
+    open = null;
+    for (let t = 0; t < 3; t++) open = w.refused('live', 'bad_signature', 'x', t, 'acme');
+    assert.equal(open?.kind, 'open', "acme's live device was not forgotten");
+    // refusals of many of acme's ids: beta's watched device stays watched
+    const w2 = new RefusalWatch({ minRefused: 3, minSilenceMs: 0, maxDevices: 50, maxProven: 1_000 });
+    w2.verified('bx-vic', 'beta');
+    w2.refused('bx-vic', 'bad_signature', 'x', 0, 'beta');
+    w2.refused('bx-vic', 'bad_signature', 'x', 1, 'beta');
+    for (let i = 0; i < 500; i++) w2.verified(`flood-${i}`, 'acme');
+    for (let i = 0; i < 500; i++) w2.refused(`flood-${i}`, 'bad_signature', 'x', 2, 'acme');
+    assert.ok(w2.evicted >= 450, "acme's own watched devices were evicted");
+    assert.equal(w2.refused('bx-vic', 'bad_signature', 'x', 3, 'beta')?.kind, 'open', "beta's count was kept");
+  });
 });
