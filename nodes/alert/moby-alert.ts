@@ -1375,6 +1375,13 @@ export = function (RED: NodeAPI) {
     };
     const prefix = def.apiEnabled === false ? null : normalisePrefix(def.apiPrefix ?? '/moby');
     if (tenantTokenError) node.error(`alert API: ${tenantTokenError}; tenant tokens are off`);
+    // the API answers the admin token first: a tenant given the admin token by a copy-paste has every tenant's
+    // scope and the metrics, without a word (tenant red team 2026-12-07)
+    const adminTenants = host.token ? tenantTokens.filter((t) => t.token === host.token).map((t) => t.tenant) : [];
+    if (adminTenants.length)
+      node.warn(
+        `alert API: the token of tenant ${adminTenants.join(', ')} is the admin API token: whoever holds it sees and changes every tenant's alerts; give each tenant a token of its own`
+      );
     const unmount =
       prefix !== null && RED.httpNode ? mountAlertApi(RED.httpNode, prefix || '/', host) : () => undefined;
     const unregisterToken =

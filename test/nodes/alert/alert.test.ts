@@ -6,7 +6,16 @@ const { registerDeviceSource } =
   require('../../../dist/nodes/lib/device-directory.js') as typeof import('../../../nodes/lib/device-directory');
 const { metricsText } = require('../../../dist/nodes/lib/metrics.js') as typeof import('../../../nodes/lib/metrics');
 import { waitFor, sleep } from '../../support/net';
-import { helper, loadAlertFlow, alertFlow, collect, api, anomalyMsg, type Msg } from '../../support/alert-red';
+import {
+  helper,
+  loadAlertFlow,
+  alertFlow,
+  collect,
+  api,
+  anomalyMsg,
+  TEST_TOKEN,
+  type Msg,
+} from '../../support/alert-red';
 import { type Receiver } from '../../support/alert-servers';
 import { warnings } from '../../support/node-msg';
 
@@ -114,6 +123,21 @@ describe('moby-alert node: lifecycle', function () {
       warned.join('\n')
     );
     assert.ok(warned.some((w: string) => /open alerts at most "lots" is not a number: using 10000/.test(w)));
+  });
+
+  it("a tenant token equal to the admin API token is warned about: that tenant's holder has every tenant's scope (tenant red team 2026-12-07: silent)", async () => {
+    const flow = alertFlow({});
+    const id = (flow as Array<{ id: string; type: string }>).find((n) => n.type === 'moby-alert')!.id;
+    await loadAlertFlow(flow, {
+      [id]: {
+        apiToken: TEST_TOKEN,
+        tenantTokens: JSON.stringify({ acme: 'acme-token-0123456789', gamma: TEST_TOKEN }),
+      },
+    });
+    const warned = warnings().filter((w) => /is the admin API token/.test(w));
+    assert.deepEqual(warned, [
+      "alert API: the token of tenant gamma is the admin API token: whoever holds it sees and changes every tenant's alerts; give each tenant a token of its own",
+    ]);
   });
 
   it('opens on device-health TIMEOUT/OFFLINE, resolves on ONLINE, and handles RUL below threshold', async () => {
