@@ -39,6 +39,8 @@ export interface AnomalyResult {
    * alarm opens, the points do not count toward persistence (docs/anomaly.md#restarts)
    */
   settling?: boolean;
+  /** true while the device's model is still calibrating (no verdict yet: alerts neither open nor clear on it) */
+  warming?: boolean;
   /** while alarm is true: why, its severity (by score and duration), how many points it has lasted */
   incident?: {
     /** missing: the sensor `feature` gave no usable value for `points` points in a row (core/anomaly/missing-sensor.ts) */

@@ -143,6 +143,11 @@ function fromAnomaly(a: unknown, device: string, equipment: string | undefined):
   const r = a as unknown as AnomalyResult;
   if (typeof r.is_anomaly !== 'boolean')
     return reject('bad_anomaly', 'msg.anomaly.is_anomaly is not a boolean', device, 'anomaly.is_anomaly');
+  // A model still calibrating (a new device, a reset, or a restart that lost the device's saved model) has no
+  // verdict: its "normal, score 0" is not evidence that an incident ended. Counted as clears, it resolved every
+  // alert opened in the seconds before a kill -9 three points into the recalibration, and the next verdict
+  // opened each again as a second incident (power-cut round 2026-12-07).
+  if (r.warming === true) return { ok: true, signals: [] };
   // An anomaly node that tracks incidents (msg.anomaly.alarm) has already applied persistence and hysteresis:
   // the alert follows the alarm and resolves at once when it closes. Without it, each point's verdict counts.
   const tracked = typeof r.alarm === 'boolean';

@@ -9,6 +9,8 @@ import {
   type AlertSignal,
 } from '../../../../nodes/core/alert/engine';
 import type { Alert } from '../../../../nodes/core/contract';
+import { signalsFromMessage } from '../../../../nodes/core/alert/inputs';
+import { warmingResult } from '../../../../nodes/core/anomaly/messages';
 import type { AlertEvent } from '../../../../nodes/core/contract';
 
 function setup(opts: AlertEngineOptions = {}) {
@@ -112,6 +114,31 @@ describe('alert engine', () => {
     assert.equal(r.event, 'resolve');
     assert.equal(r.alert.resolved_by, 'auto');
     assert.deepEqual(apply({ kind: 'clear' }), [], 'clear with nothing open is a no-op');
+  });
+
+  it("a model still calibrating neither opens nor clears: an incident open before a restart that lost the model stays one incident (power-cut round 2026-12-07: resolved 'clear for 3 points' during the recalibration, opened again)", () => {
+    const { engine } = setup({ autoResolvePoints: 3 });
+    const feed = (anomaly: Record<string, unknown>) => {
+      const r = signalsFromMessage({ payload: { tags: { device_id: 'd1' } }, anomaly });
+      assert.ok(r.ok);
+      return r.signals.flatMap((sig) => (engine.apply(sig) as { events: AlertEvent[] }).events);
+    };
+    const firing = { score: 9, threshold: 1, is_anomaly: true, severity: 'critical', method: 'pca', contributions: {} };
+    assert.equal(
+      feed({
+        ...firing,
+        alarm: true,
+        incident: { reason: 'persistent', severity: 'critical', points: 5, opened: true },
+      })[0].event,
+      'open'
+    );
+    // the restart lost the device's model: it calibrates again, and every point says "normal, score 0"
+    for (let i = 0; i < 50; i++) assert.deepEqual(feed({ ...warmingResult('pca', i, 900) }), [], `warming point ${i}`);
+    assert.equal(engine.list({ status: 'open' }).length, 1, 'still open, the same incident');
+    // its first verdict after calibration decides
+    const events = feed({ ...firing, score: 0.2, is_anomaly: false, severity: 'normal', alarm: false });
+    assert.equal(events[0]?.event, 'resolve');
+    assert.equal(events[0].alert.alert_id, 'id-1');
   });
 
   it('an immediate clear resolves at once even with point counting off', () => {
