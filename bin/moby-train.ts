@@ -8,7 +8,7 @@ const USAGE = `usage: moby-train --method pca|autoencoder|conv-autoencoder|rul -
                   [--features a,b,c] [--sep ';'] [--window 30] [--epochs 30] [--target <column>]
 options:
   --method      pca (T²/Q, one sample), autoencoder (dense, over windows), conv-autoencoder (1-D convolutions
-                over windows, threshold from held-out windows), rul (C-MAPSS run-to-failure file: windowed 1-D CNN;
+                over windows); both autoencoders set their threshold on held-out windows; rul (C-MAPSS run-to-failure file: windowed 1-D CNN;
                 CSV with --target: linear regression over windows)
   --csv         training data: header row, numeric columns; non-numeric and anomaly/changepoint columns are dropped;
                 for rul also a C-MAPSS train_FD00x.txt (space-separated, 26 columns, no header)
@@ -16,15 +16,16 @@ options:
   --features    columns to use, in order (default: all numeric columns)
   --sep         field separator (default: detected from the header: ; , or tab)
   --window      steps per window (autoencoder/rul default 30; rul on C-MAPSS 60; conv-autoencoder 32, a multiple of 4)
-  --stride      rows between window starts (default 1; rul on C-MAPSS 2)
+  --stride      rows between training window starts (default 1; rul on C-MAPSS 2)
   --epochs      autoencoder and C-MAPSS rul training epochs (default 30)
   --hidden, --bottleneck, --lr, --seed   autoencoder size, learning rate, random seed
-  --quantile    autoencoder threshold = this quantile of training errors (default 0.995)
   --alpha       pca false-alarm rate for the T²/Q limits (default 0.01)
-  --holdout     conv-autoencoder: share of rows (the last ones) held out to set the threshold (default 0.25)
-  --margin      conv-autoencoder: threshold = margin × held-out quantile (default 2; quantile default 0.99)
-  --persistence conv-autoencoder: the node alarms on the median of this many window scores (default 5)
-  --center-drift conv-autoencoder: each device's standardisation centre follows slow drift at this rate
+  --holdout     autoencoders: share of rows (the last ones) held out to set the threshold (default 0.25)
+  --quantile, --margin  autoencoders: threshold = margin × this quantile of the held-out windows' errors
+                (defaults 2 and 0.99)
+  --persistence autoencoders: the node alarms on the median of this many window scores (default 15 for
+                autoencoder, 5 for conv-autoencoder)
+  --center-drift autoencoders: each device's standardisation centre follows slow drift at this rate
                 after points judged normal (default 0.01; 0 = fixed scaler)
   --cap         rul on C-MAPSS: cap of the piece-wise linear target (default 125)
   --ensemble    rul on C-MAPSS: networks trained with seeds seed…seed+n−1 and averaged in one graph (default 3)

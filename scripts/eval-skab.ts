@@ -28,8 +28,10 @@ import {
   StatMethod,
   STAT_METHODS,
 } from '../nodes/core/anomaly/detector';
-import { CAE_DEFAULTS, heldOutThreshold, streamConvAutoencoder } from '../nodes/core/anomaly/train/conv-autoencoder';
-import { trainConvAutoencoderBundle, type ConvAutoencoderTrained } from '../nodes/core/anomaly/train/train';
+import { AE_DEFAULTS, autoencoderScore } from '../nodes/core/anomaly/train/autoencoder';
+import { CAE_DEFAULTS, convAutoencoderScore } from '../nodes/core/anomaly/train/conv-autoencoder';
+import { trainAutoencoderBundle, trainConvAutoencoderBundle } from '../nodes/core/anomaly/train/train';
+import { heldOutThreshold, streamReconstruction, type Scaler } from '../nodes/core/anomaly/train/windows';
 
 /** the SKAB outlier protocol calibrates on each file's first 400 rows, whatever the node's own default is */
 export const SKAB_TRAIN_ROWS = 400;
@@ -145,43 +147,14 @@ export function evaluate(files: Labelled[], cfg: DetectorConfig): Metrics {
   return fromCounts(pool(files.map((f) => evaluateFile(f, cfg))));
 }
 
+// ---- the autoencoders, dense (onnx-autoencoder) and convolutional ------------------------------------------
+
 /**
- * The ONNX autoencoder as `moby-train --method autoencoder` builds it with its defaults (30-step windows,
- * 30 epochs, threshold = 0.995 quantile of training errors), scored with its float64 reference forward pass
- * (the same math as the exported graph). Loaded lazily: null when the trainer is not part of this checkout.
+ * What moby-train writes into the bundle and the node applies: window and epochs shape the model; quantile and
+ * margin set the threshold on the held-out windows; persistence and centerDrift are meta.persistence and
+ * meta.center_drift.
  */
-function autoencoderEvaluator(): ((files: Labelled[]) => Metrics) | null {
-  let train: typeof import('../nodes/core/anomaly/train');
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional: the evaluator runs without the trainer
-    train = require('../nodes/core/anomaly/train');
-  } catch {
-    return null;
-  }
-  const window = 30;
-  return (files) => {
-    const c = { tp: 0, fp: 0, fn: 0, tn: 0 };
-    for (const f of files) {
-      const trainRows = f.rows.slice(0, SKAB_TRAIN_ROWS);
-      const scaler = train.fitScaler(trainRows);
-      const win = train.makeWindows(trainRows, window, scaler);
-      const model = train.trainAutoencoder(win.data, win.count, window, f.features.length, {});
-      const { threshold } = train.autoencoderThreshold(model, win.data, win.count, 0.995);
-      // each test row is scored by the window that ends on it
-      const test = train.makeWindows(f.rows.slice(SKAB_TRAIN_ROWS - window + 1), window, scaler);
-      const D = window * f.features.length;
-      for (let w = 0; w < test.count; w++) {
-        const flagged = train.autoencoderScore(model, test.data.subarray(w * D, (w + 1) * D)).score > threshold;
-        tally(c, f.labels[SKAB_TRAIN_ROWS + w] === 1, flagged);
-      }
-    }
-    return fromCounts(c);
-  };
-}
-
-// ---- convolutional autoencoder ----------------------------------------------------------------------------
-
-export interface CaeSettings {
+export interface AeSettings {
   window: number;
   epochs: number;
   quantile: number;
@@ -190,33 +163,45 @@ export interface CaeSettings {
   centerDrift: number;
 }
 
-/** One file's model, trained as moby-train --method conv-autoencoder does on its first trainSize rows. */
-interface CaeTrained {
-  trained: ConvAutoencoderTrained;
+/** One file's model, trained as moby-train trains the method on the file's first SKAB_TRAIN_ROWS rows. */
+interface AeTrained {
+  /** the model's float64 reference forward pass: one standardised window → its score */
+  score: (window: Float64Array) => number;
+  features: number;
+  scaler: Scaler;
+  heldOutErrors: Float64Array;
   trainMs: number;
 }
 
-const caeCache = new Map<string, CaeTrained>();
+const aeCache = new Map<string, AeTrained>();
 
-function caeModel(f: Labelled, window: number, epochs: number): CaeTrained {
-  const key = `${f.file}|${window}|${epochs}`;
-  const hit = caeCache.get(key);
+function aeModel(method: AeMethod, f: Labelled, window: number, epochs: number): AeTrained {
+  const key = `${method}|${f.file}|${window}|${epochs}`;
+  const hit = aeCache.get(key);
   if (hit) return hit;
   const t0 = Date.now();
-  const trained = trainConvAutoencoderBundle(f.rows.slice(0, SKAB_TRAIN_ROWS), { window, epochs });
-  const out = { trained, trainMs: Date.now() - t0 };
-  caeCache.set(key, out);
+  const rows = f.rows.slice(0, SKAB_TRAIN_ROWS);
+  let out: AeTrained;
+  if (method === CONV_AE) {
+    const t = trainConvAutoencoderBundle(rows, { window, epochs });
+    out = { ...t, features: t.model.features, score: (w) => convAutoencoderScore(t.model, w).score, trainMs: 0 };
+  } else {
+    const t = trainAutoencoderBundle(rows, { window, epochs });
+    out = { ...t, features: t.model.features, score: (w) => autoencoderScore(t.model, w).score, trainMs: 0 };
+  }
+  out.trainMs = Date.now() - t0;
+  aeCache.set(key, out);
   return out;
 }
 
 /**
- * Verdicts exactly as the node gives them (streamConvAutoencoder mirrors the BundleScorer): the whole file
- * streams through, rows after the first trainSize are counted.
+ * Verdicts exactly as the node gives them (streamReconstruction mirrors the BundleScorer): the whole file
+ * streams through, rows after the first SKAB_TRAIN_ROWS are counted.
  */
-export function caeFileCounts(f: Labelled, s: CaeSettings): Counts {
-  const { trained } = caeModel(f, s.window, s.epochs);
-  const threshold = heldOutThreshold(trained.heldOutErrors, s.quantile, s.margin);
-  const st = streamConvAutoencoder(trained.model, trained.scaler, threshold, f.rows, {
+export function aeFileCounts(method: AeMethod, f: Labelled, s: AeSettings): Counts {
+  const m = aeModel(method, f, s.window, s.epochs);
+  const threshold = heldOutThreshold(m.heldOutErrors, s.quantile, s.margin);
+  const st = streamReconstruction(m.score, s.window, m.features, m.scaler, threshold, f.rows, {
     persistence: s.persistence,
     centerDrift: s.centerDrift,
   });
@@ -225,13 +210,19 @@ export function caeFileCounts(f: Labelled, s: CaeSettings): Counts {
   return c;
 }
 
-export const CAE_NODE_DEFAULTS: CaeSettings = {
-  window: CAE_DEFAULTS.window,
-  epochs: CAE_DEFAULTS.epochs,
-  quantile: CAE_DEFAULTS.quantile,
-  margin: CAE_DEFAULTS.margin,
-  persistence: CAE_DEFAULTS.persistence,
-  centerDrift: CAE_DEFAULTS.centerDrift,
+const settingsOf = (d: typeof CAE_DEFAULTS | typeof AE_DEFAULTS): AeSettings => ({
+  window: d.window,
+  epochs: d.epochs,
+  quantile: d.quantile,
+  margin: d.margin,
+  persistence: d.persistence,
+  centerDrift: d.centerDrift,
+});
+
+/** moby-train's defaults per autoencoder: what `eval:skab` scores without --ae */
+export const AE_NODE_DEFAULTS: Record<AeMethod, AeSettings> = {
+  'onnx-autoencoder': settingsOf(AE_DEFAULTS),
+  'conv-autoencoder': settingsOf(CAE_DEFAULTS),
 };
 
 // ---- cross-validation by file -------------------------------------------------------------------------------
@@ -276,6 +267,12 @@ export const CV_GRIDS: Record<string, Array<Record<string, number>>> = {
   }),
   'conv-autoencoder': grid({
     window: [16, 32],
+    centerDrift: [0, 0.005, 0.01, 0.02],
+    margin: [1, 1.5, 2, 3],
+    persistence: [5, 15],
+  }),
+  'onnx-autoencoder': grid({
+    window: [16, 30],
     centerDrift: [0, 0.005, 0.01, 0.02],
     margin: [1, 1.5, 2, 3],
     persistence: [5, 15],
@@ -455,14 +452,14 @@ export function crossValidate(cands: Candidate[], files: Labelled[], plan: FoldP
 
 /**
  * CV_GRIDS[method] with the axes given by --grid replaced, or added when they are settings of the method
- * (a detector setting for the statistical methods, a CaeSettings key for the conv autoencoder); others are
+ * (a detector setting for the statistical methods, an AeSettings key for the autoencoders); others are
  * ignored, so one --grid can serve several methods.
  */
 function gridFor(method: string, over: Record<string, number[]>): Array<Record<string, number>> {
   const base = CV_GRIDS[method];
   const axes: Record<string, number[]> = {};
   for (const o of base) for (const [k, v] of Object.entries(o)) if (!(axes[k] ??= []).includes(v)) axes[k].push(v);
-  const settings = method === CONV_AE ? CAE_NODE_DEFAULTS : DEFAULT_CONFIG;
+  const settings = isAe(method) ? AE_NODE_DEFAULTS[method] : DEFAULT_CONFIG;
   for (const [k, v] of Object.entries(over)) if (k in axes || k in settings) axes[k] = v;
   return grid(axes);
 }
@@ -483,19 +480,26 @@ function statCandidates(
   });
 }
 
-function caeCandidates(files: Labelled[], free: Labelled[], over: Record<string, number[]> = {}): Candidate[] {
-  return gridFor(CONV_AE, over).map((o) => {
-    const s = { ...CAE_NODE_DEFAULTS, ...o } as CaeSettings;
+function aeCandidates(
+  method: AeMethod,
+  files: Labelled[],
+  free: Labelled[],
+  over: Record<string, number[]> = {}
+): Candidate[] {
+  return gridFor(method, over).map((o) => {
+    const st = { ...AE_NODE_DEFAULTS[method], ...o } as AeSettings;
     return {
       label: label(o),
-      counts: files.map((f) => caeFileCounts(f, s)),
-      free: free.map((f) => caeFileCounts(f, s)),
+      counts: files.map((f) => aeFileCounts(method, f, st)),
+      free: free.map((f) => aeFileCounts(method, f, st)),
     };
   });
 }
 
 const AUTOENCODER = 'onnx-autoencoder';
 const CONV_AE = 'conv-autoencoder';
+type AeMethod = typeof AUTOENCODER | typeof CONV_AE;
+const isAe = (m: string): m is AeMethod => m === AUTOENCODER || m === CONV_AE;
 
 function parseArgs(argv: string[]) {
   const args = {
@@ -507,7 +511,7 @@ function parseArgs(argv: string[]) {
     maxFar: 10,
     methods: ['l2', 'ewma', 'pca', AUTOENCODER, CONV_AE] as string[],
     set: {} as Record<string, string>,
-    cae: {} as Record<string, number>,
+    ae: {} as Record<string, number>,
     grid: {} as Record<string, number[]>,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -529,13 +533,15 @@ function parseArgs(argv: string[]) {
     else if (a === '--set') {
       const [k, v] = argv[++i].split('=');
       args.set[k] = v;
-    } else if (a === '--cae') {
+    } else if (a === '--ae') {
       const [k, v] = argv[++i].split('=');
-      if (!(k in CAE_NODE_DEFAULTS) || !Number.isFinite(Number(v)))
-        throw new Error(`--cae ${k}=${v}: expected one of ${Object.keys(CAE_NODE_DEFAULTS).join(', ')} with a number`);
-      args.cae[k] = Number(v);
+      if (!(k in AE_NODE_DEFAULTS[CONV_AE]) || !Number.isFinite(Number(v)))
+        throw new Error(
+          `--ae ${k}=${v}: expected one of ${Object.keys(AE_NODE_DEFAULTS[CONV_AE]).join(', ')} with a number`
+        );
+      args.ae[k] = Number(v);
     } else if (a === '--help' || a === '-h') {
-      console.log(`usage: npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca,${AUTOENCODER},${CONV_AE}] [--set key=value] [--cae key=value]
+      console.log(`usage: npm run eval:skab -- [--data <dir>] [--json] [--methods l2,ewma,pca,${AUTOENCODER},${CONV_AE}] [--set key=value] [--ae key=value]
        npm run eval:skab -- --cv [--folds k | --groups n|0-7,8-15] [--max-far 10] [--methods ...] [--grid key=v1,v2 ...] [--json]
          (k-fold by file, default leave-one-file-out; --groups: held-out blocks of consecutive files, anomaly-free pieces split likewise)`);
       process.exit(0);
@@ -557,9 +563,8 @@ function runCv(args: ReturnType<typeof parseArgs>, files: Labelled[], free: Labe
   const k = plan.test.length;
   const out: Record<string, CvResult> = {};
   for (const method of args.methods) {
-    if (method === AUTOENCODER) continue; // no settings to choose: its threshold rule is fixed
     let cands: Candidate[];
-    if (method === CONV_AE) cands = caeCandidates(files, free, args.grid);
+    if (isAe(method)) cands = aeCandidates(method, files, free, args.grid);
     else if ((STAT_METHODS as readonly string[]).includes(method) && CV_GRIDS[method])
       cands = statCandidates(method as StatMethod, files, free, args.grid);
     else throw new Error(`--cv: no settings grid for method ${method}`);
@@ -629,25 +634,18 @@ function main(): void {
   }
   if (args.cv) return runCv(args, files, normalOnly);
   const results: Record<string, Metrics> = {};
-  let trainNote = '';
+  const trainNotes: string[] = [];
   const freeFar: Record<string, number> = {};
   for (const method of args.methods) {
-    if (method === AUTOENCODER) {
-      const run = autoencoderEvaluator();
-      if (!run) {
-        if (!args.json) console.error(`${AUTOENCODER}: trainer not available in this checkout, row skipped`);
-        continue;
-      }
-      results[method] = run(files);
-      if (normalOnly.length) freeFar[method] = run(normalOnly).far;
-      continue;
-    }
-    if (method === CONV_AE) {
-      const settings = { ...CAE_NODE_DEFAULTS, ...args.cae };
-      results[method] = fromCounts(pool(files.map((f) => caeFileCounts(f, settings))));
-      if (normalOnly.length) freeFar[method] = fromCounts(pool(normalOnly.map((f) => caeFileCounts(f, settings)))).far;
-      const times = files.map((f) => caeModel(f, settings.window, settings.epochs).trainMs);
-      trainNote = `${CONV_AE}: trained per file on its first ${SKAB_TRAIN_ROWS} rows in ${Math.min(...times)}–${Math.max(...times)} ms (median ${times.sort((a, b) => a - b)[times.length >> 1]} ms), settings ${label(settings as unknown as Record<string, number>)}`;
+    if (isAe(method)) {
+      const settings = { ...AE_NODE_DEFAULTS[method], ...args.ae };
+      results[method] = fromCounts(pool(files.map((f) => aeFileCounts(method, f, settings))));
+      if (normalOnly.length)
+        freeFar[method] = fromCounts(pool(normalOnly.map((f) => aeFileCounts(method, f, settings)))).far;
+      const times = files.map((f) => aeModel(method, f, settings.window, settings.epochs).trainMs);
+      trainNotes.push(
+        `${method}: trained per file on its first ${SKAB_TRAIN_ROWS} rows in ${Math.min(...times)}–${Math.max(...times)} ms (median ${times.sort((a, b) => a - b)[times.length >> 1]} ms), settings ${label(settings as unknown as Record<string, number>)}`
+      );
       continue;
     }
     if (!(STAT_METHODS as readonly string[]).includes(method)) throw new Error(`unknown method ${method}`);
@@ -683,7 +681,7 @@ function main(): void {
       `| ${m} | ${r.f1.toFixed(2)} | ${r.far.toFixed(1)} | ${r.mar.toFixed(1)}${m in freeFar ? ` | ${freeFar[m].toFixed(1)}` : ''} |`
     );
   }
-  if (trainNote) console.log(trainNote);
+  for (const note of trainNotes) console.log(note);
 }
 
 function round(v: number, digits: number): number {

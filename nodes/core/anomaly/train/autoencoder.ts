@@ -1,10 +1,16 @@
 // A small dense autoencoder over flattened windows, trained with Adam on plain Float32Arrays, plus its
 // float64 reference forward pass and ONNX export. Layers: D -> hidden (tanh) -> bottleneck (tanh) ->
 // hidden (tanh) -> D (linear). Score = mean squared reconstruction error of the standardised window.
-import { quantile } from '../linalg';
 import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
 import { mulberry32, shuffleInPlace } from '../../prng';
-import { reconstructionScore, type ReconstructionScore } from './windows';
+import {
+  HELD_OUT_DEFAULTS,
+  reconstructionScore,
+  streamReconstruction,
+  type ReconstructionScore,
+  type Scaler,
+  type StreamOptions,
+} from './windows';
 
 export interface DenseLayer {
   inputs: number;
@@ -33,6 +39,19 @@ export interface AutoencoderTrainOptions {
 }
 
 export const AE_INPUT = 'x';
+
+/**
+ * moby-train's defaults for --method autoencoder: 30-step windows (the seeds' model server's), its threshold
+ * set on held-out windows as the conv autoencoder's (HELD_OUT_DEFAULTS), with a median over 15 window scores:
+ * the setting `npm run eval:skab -- --cv --methods onnx-autoencoder` picks on all tuning files and in 16 of 16
+ * leave-one-file-out folds and 3 of 4 grouped folds (FAR cap 10 %; docs/onnx-bundles.md, SKAB cross-validation).
+ */
+export const AE_DEFAULTS = {
+  window: 30,
+  epochs: 30,
+  ...HELD_OUT_DEFAULTS,
+  persistence: 15,
+};
 
 function layer(inputs: number, outputs: number, activation: DenseLayer['activation'], rand: () => number): DenseLayer {
   // Glorot-uniform keeps tanh units out of saturation at the start
@@ -192,17 +211,24 @@ export function autoencoderScore(model: AutoencoderModel, window: ArrayLike<numb
   return reconstructionScore(window, x, model.features);
 }
 
-/** Threshold = the q-quantile of the training windows' reconstruction errors. */
-export function autoencoderThreshold(
-  model: AutoencoderModel,
-  data: Float32Array,
-  count: number,
-  q = 0.995
-): { threshold: number; errors: Float64Array } {
+/** The reconstruction error of each of `count` standardised windows (data from makeWindows). */
+export function autoencoderErrors(model: AutoencoderModel, data: Float32Array, count: number): Float64Array {
   const D = model.window * model.features;
   const errors = new Float64Array(count);
   for (let w = 0; w < count; w++) errors[w] = autoencoderScore(model, data.subarray(w * D, (w + 1) * D)).score;
-  return { threshold: quantile(errors, q), errors };
+  return errors;
+}
+
+/** streamReconstruction (the node's verdicts, row by row) with this model's reference forward pass. */
+export function streamAutoencoder(
+  model: AutoencoderModel,
+  scaler: Scaler,
+  threshold: number,
+  rows: number[][],
+  o: StreamOptions = {}
+): { scores: Float64Array; raw: Float64Array; flagged: Uint8Array } {
+  const score = (w: Float64Array) => autoencoderScore(model, w).score;
+  return streamReconstruction(score, model.window, model.features, scaler, threshold, rows, o);
 }
 
 /** ONNX graph: input x [batch, window*features] -> reconstruction, score [batch], contributions [batch, features]. */

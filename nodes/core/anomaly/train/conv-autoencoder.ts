@@ -2,15 +2,20 @@
 // description): two strided 1-D convolutions halve the window twice, two transposed convolutions restore
 // it. Score = mean squared reconstruction error of the standardised window.
 //
-// The threshold is NOT a quantile of the model's own training errors: those are optimistically small (the
-// issue's autoencoder flagged 76 % of normal test rows). The training rows are split in time; the model
-// learns on the earlier part and the threshold is a quantile of the errors on the later, held-out windows,
-// times a margin; that later part also carries some of the slow drift the model will meet in service.
-import { quantile } from '../linalg';
-import { PersistenceFilter } from '../onnx/persistence';
+// Its threshold is set on held-out windows (HELD_OUT_DEFAULTS in windows.ts), as the dense autoencoder's:
+// the training rows are split in time, the model learns on the earlier part and the threshold is a quantile
+// of the errors on the later windows, times a margin; that later part also carries some of the slow drift
+// the model will meet in service.
 import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
 import { buildNet, describeNet, fitNet, netForward, netToGraph, type TapLayer } from './convnet';
-import { reconstructionScore, type ReconstructionScore } from './windows';
+import {
+  HELD_OUT_DEFAULTS,
+  reconstructionScore,
+  streamReconstruction,
+  type ReconstructionScore,
+  type Scaler,
+  type StreamOptions,
+} from './windows';
 
 export const CAE_INPUT = 'x';
 
@@ -42,11 +47,7 @@ export const CAE_DEFAULTS = {
   kernel: 4,
   epochs: 30,
   learningRate: 3e-3,
-  holdout: 0.25,
-  quantile: 0.99,
-  margin: 2,
-  persistence: 5,
-  centerDrift: 0.01,
+  ...HELD_OUT_DEFAULTS,
 };
 
 /** Layers for windows of `window` steps (a multiple of 4: two stride-2 stages) and `features` channels. */
@@ -104,16 +105,6 @@ export function convAutoencoderErrors(model: ConvAutoencoderModel, data: Float32
   return errors;
 }
 
-/** Threshold from held-out windows: margin × their q-quantile error. */
-export function heldOutThreshold(
-  errors: ArrayLike<number>,
-  q = CAE_DEFAULTS.quantile,
-  margin = CAE_DEFAULTS.margin
-): number {
-  if (!errors.length) throw new Error('conv-autoencoder: no held-out windows to set the threshold on');
-  return margin * quantile(Float64Array.from(errors), q);
-}
-
 /** ONNX graph: x [batch, window·features] -> reconstruction, score [batch], contributions [batch, features]. */
 export function convAutoencoderToOnnx(model: ConvAutoencoderModel): Uint8Array {
   const D = model.window * model.features;
@@ -125,51 +116,14 @@ export function convAutoencoderToOnnx(model: ConvAutoencoderModel): Uint8Array {
   return g.toBytes(`1-D convolutional autoencoder (${describeNet(model.layers).join('; ')}) exported by moby-train`);
 }
 
-export interface StreamOptions {
-  /** median over this many window scores (meta.persistence) */
-  persistence?: number;
-  /** per-device centre drift rate (meta.center_drift); 0 keeps the scaler fixed */
-  centerDrift?: number;
-}
-
-/**
- * What the BundleScorer does with a conv-autoencoder bundle for one device, row by row, with the float64
- * reference forward pass: standardise around the device's centre, slide the window, score, take the
- * persistence median, flag above the threshold, and move the centre after a point judged normal. Used by
- * eval:skab so its figures are the node's; a test checks it against the scorer through onnxruntime.
- * Rows before the first full window get NaN scores and are never flagged.
- */
+/** streamReconstruction (the node's verdicts, row by row) with this model's reference forward pass. */
 export function streamConvAutoencoder(
   model: ConvAutoencoderModel,
-  scaler: { mean: number[]; std: number[] },
+  scaler: Scaler,
   threshold: number,
   rows: number[][],
   o: StreamOptions = {}
 ): { scores: Float64Array; raw: Float64Array; flagged: Uint8Array } {
-  const W = model.window;
-  const F = model.features;
-  const drift = o.centerDrift ?? 0;
-  const centre = Float64Array.from(scaler.mean);
-  const ring = new Float64Array(W * F);
-  const win = new Float64Array(W * F);
-  const med = new PersistenceFilter(o.persistence ?? 1);
-  const scores = new Float64Array(rows.length).fill(NaN);
-  const raw = new Float64Array(rows.length).fill(NaN);
-  const flagged = new Uint8Array(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const slot = (i % W) * F;
-    for (let f = 0; f < F; f++) ring[slot + f] = (rows[i][f] - centre[f]) / scaler.std[f];
-    if (i < W - 1) continue;
-    // oldest step first: the slot after the newest
-    const head = (i + 1) % W;
-    for (let t = 0; t < W; t++) win.set(ring.subarray(((head + t) % W) * F, ((head + t) % W) * F + F), t * F);
-    const r = convAutoencoderScore(model, win).score;
-    const s = med.push(r);
-    raw[i] = r;
-    scores[i] = s;
-    flagged[i] = s > threshold ? 1 : 0;
-    if (drift > 0 && s <= threshold && r <= threshold)
-      for (let f = 0; f < F; f++) centre[f] += drift * (rows[i][f] - centre[f]);
-  }
-  return { scores, raw, flagged };
+  const score = (w: Float64Array) => convAutoencoderScore(model, w).score;
+  return streamReconstruction(score, model.window, model.features, scaler, threshold, rows, o);
 }

@@ -13,8 +13,13 @@ export * from './bundle-writer';
 export {
   trainBundle,
   trainConvAutoencoderBundle,
+  trainAutoencoderBundle,
   type TrainOptions,
   type TrainReport,
   type ConvAutoencoderTrainOptions,
   type ConvAutoencoderTrained,
+  type AutoencoderBundleOptions,
+  type AutoencoderTrained,
+  type HeldOutTrainOptions,
+  type HeldOutTrained,
 } from './train';

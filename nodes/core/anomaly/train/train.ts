@@ -3,18 +3,24 @@
 import fs from 'node:fs';
 import { fitPca } from '../pca';
 import type { BundleMeta } from '../onnx/meta';
-import { autoencoderThreshold, autoencoderToOnnx, trainAutoencoder, AE_INPUT } from './autoencoder';
+import {
+  AE_DEFAULTS,
+  AE_INPUT,
+  autoencoderErrors,
+  autoencoderToOnnx,
+  trainAutoencoder,
+  type AutoencoderModel,
+} from './autoencoder';
 import { writeBundle } from './bundle-writer';
 import { parseCsv } from './csv';
 import { pcaToOnnx, PCA_INPUT } from './pca-export';
 import { fitLinearRul, linearRulToOnnx, predictRul, RUL_INPUT } from './rul';
-import { fitScaler, makeWindows, type Scaler } from './windows';
+import { fitScaler, HELD_OUT_DEFAULTS, heldOutThreshold, makeWindows, type Scaler } from './windows';
 import {
   CAE_DEFAULTS,
   CAE_INPUT,
   convAutoencoderErrors,
   convAutoencoderToOnnx,
-  heldOutThreshold,
   trainConvAutoencoder,
   type ConvAutoencoderModel,
 } from './conv-autoencoder';
@@ -33,7 +39,8 @@ import { describeNet } from './convnet';
 
 export type TrainMethod = 'pca' | 'autoencoder' | 'conv-autoencoder' | 'rul';
 
-export interface ConvAutoencoderTrainOptions {
+/** Options of the reconstruction models whose threshold is set on held-out windows. */
+export interface HeldOutTrainOptions {
   window?: number;
   epochs?: number;
   learningRate?: number;
@@ -42,12 +49,13 @@ export interface ConvAutoencoderTrainOptions {
   holdout?: number;
   quantile?: number;
   margin?: number;
-  filters?: [number, number];
+  /** rows between training window starts (default 1); the held-out windows are all scored */
+  stride?: number;
   onEpoch?: (epoch: number, loss: number) => void;
 }
 
-export interface ConvAutoencoderTrained {
-  model: ConvAutoencoderModel;
+export interface HeldOutTrained<M> {
+  model: M;
   scaler: Scaler;
   heldOutErrors: Float64Array;
   threshold: number;
@@ -55,34 +63,30 @@ export interface ConvAutoencoderTrained {
 }
 
 /**
- * The conv-autoencoder recipe shared by moby-train and eval:skab: scaler on all rows; the earlier
+ * The recipe shared by moby-train and eval:skab for both autoencoders: scaler on all rows; the earlier
  * (1 − holdout) of the rows train the model; windows ending in the last `holdout` share are held out and set
  * the threshold (margin × their quantile), so the threshold reflects errors on data the model has not seen.
  */
-export function trainConvAutoencoderBundle(
+function trainOnHeldOutSplit<M>(
+  method: string,
   rows: number[][],
-  o: ConvAutoencoderTrainOptions = {}
-): ConvAutoencoderTrained {
-  const window = o.window ?? CAE_DEFAULTS.window;
-  const holdout = o.holdout ?? CAE_DEFAULTS.holdout;
+  o: HeldOutTrainOptions,
+  defaultWindow: number,
+  fit: (data: Float32Array, count: number, window: number, features: number) => M,
+  errorsOf: (model: M, data: Float32Array, count: number) => Float64Array
+): HeldOutTrained<M> {
+  const window = o.window ?? defaultWindow;
+  const holdout = o.holdout ?? HELD_OUT_DEFAULTS.holdout;
   if (!(holdout > 0 && holdout < 1)) throw new Error(`--holdout must be between 0 and 1, got ${holdout}`);
   const split = Math.round(rows.length * (1 - holdout));
   if (split < window || rows.length - split < 1)
-    throw new Error(
-      `conv-autoencoder: ${rows.length} rows are too few for ${window}-step windows with ${holdout} held out`
-    );
+    throw new Error(`${method}: ${rows.length} rows are too few for ${window}-step windows with ${holdout} held out`);
   const scaler = fitScaler(rows);
-  const train = makeWindows(rows.slice(0, split), window, scaler);
-  const model = trainConvAutoencoder(train.data, train.count, window, scaler.mean.length, {
-    epochs: o.epochs,
-    learningRate: o.learningRate,
-    seed: o.seed,
-    filters: o.filters,
-    onEpoch: o.onEpoch,
-  });
+  const train = makeWindows(rows.slice(0, split), window, scaler, o.stride ?? 1);
+  const model = fit(train.data, train.count, window, scaler.mean.length);
   // held-out windows end after the split; their earlier steps may overlap the training rows, as in service
   const held = makeWindows(rows.slice(split - window + 1), window, scaler);
-  const heldOutErrors = convAutoencoderErrors(model, held.data, held.count);
+  const heldOutErrors = errorsOf(model, held.data, held.count);
   return {
     model,
     scaler,
@@ -90,6 +94,49 @@ export function trainConvAutoencoderBundle(
     threshold: heldOutThreshold(heldOutErrors, o.quantile, o.margin),
     trainWindows: train.count,
   };
+}
+
+export interface ConvAutoencoderTrainOptions extends HeldOutTrainOptions {
+  filters?: [number, number];
+}
+
+export type ConvAutoencoderTrained = HeldOutTrained<ConvAutoencoderModel>;
+
+/** `moby-train --method conv-autoencoder` without the files: trainOnHeldOutSplit with the convolutional model. */
+export function trainConvAutoencoderBundle(
+  rows: number[][],
+  o: ConvAutoencoderTrainOptions = {}
+): ConvAutoencoderTrained {
+  const fit = (data: Float32Array, count: number, window: number, features: number) =>
+    trainConvAutoencoder(data, count, window, features, {
+      epochs: o.epochs,
+      learningRate: o.learningRate,
+      seed: o.seed,
+      filters: o.filters,
+      onEpoch: o.onEpoch,
+    });
+  return trainOnHeldOutSplit('conv-autoencoder', rows, o, CAE_DEFAULTS.window, fit, convAutoencoderErrors);
+}
+
+export interface AutoencoderBundleOptions extends HeldOutTrainOptions {
+  hidden?: number;
+  bottleneck?: number;
+}
+
+export type AutoencoderTrained = HeldOutTrained<AutoencoderModel>;
+
+/** `moby-train --method autoencoder` without the files: trainOnHeldOutSplit with the dense model. */
+export function trainAutoencoderBundle(rows: number[][], o: AutoencoderBundleOptions = {}): AutoencoderTrained {
+  const fit = (data: Float32Array, count: number, window: number, features: number) =>
+    trainAutoencoder(data, count, window, features, {
+      epochs: o.epochs ?? AE_DEFAULTS.epochs,
+      hidden: o.hidden,
+      bottleneck: o.bottleneck,
+      learningRate: o.learningRate,
+      seed: o.seed,
+      onEpoch: o.onEpoch,
+    });
+  return trainOnHeldOutSplit('autoencoder', rows, o, AE_DEFAULTS.window, fit, autoencoderErrors);
 }
 
 export interface TrainOptions {
@@ -103,15 +150,15 @@ export interface TrainOptions {
   epochs?: number;
   /** rul: the target column */
   target?: string;
-  /** autoencoder: quantile of training errors used as threshold (default 0.995); conv-autoencoder: of held-out errors (0.99) */
+  /** autoencoders: quantile of the held-out windows' errors (default 0.99) */
   quantile?: number;
-  /** conv-autoencoder: threshold = margin × held-out quantile (default 2) */
+  /** autoencoders: threshold = margin × held-out quantile (default 2) */
   margin?: number;
-  /** conv-autoencoder: share of rows held out for the threshold (default 0.25) */
+  /** autoencoders: share of rows held out for the threshold (default 0.25) */
   holdout?: number;
-  /** conv-autoencoder: median over this many window scores before the threshold (default 5) */
+  /** autoencoders: median over this many window scores before the threshold (default 5) */
   persistence?: number;
-  /** conv-autoencoder: per-device centre drift rate written to meta.center_drift (default 0.01; 0 = fixed) */
+  /** autoencoders: per-device centre drift rate written to meta.center_drift (default 0.01; 0 = fixed) */
   centerDrift?: number;
   /** rul on C-MAPSS: cap of the piece-wise linear target (default 125) */
   cap?: number;
@@ -211,15 +258,16 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
     );
     return { dir: o.out, meta, rows: table.rows.length, windows: table.rows.length };
   }
-  if (o.method === 'conv-autoencoder') {
+  if (o.method === 'conv-autoencoder' || o.method === 'autoencoder') {
+    const conv = o.method === 'conv-autoencoder';
     const t0 = Date.now();
-    const persistence = o.persistence ?? CAE_DEFAULTS.persistence;
+    const persistence = o.persistence ?? (conv ? CAE_DEFAULTS.persistence : AE_DEFAULTS.persistence);
     if (!Number.isInteger(persistence) || persistence < 1)
       throw new Error(`--persistence must be a positive integer, got ${persistence}`);
-    const centerDrift = o.centerDrift ?? CAE_DEFAULTS.centerDrift;
+    const centerDrift = o.centerDrift ?? (conv ? CAE_DEFAULTS.centerDrift : AE_DEFAULTS.centerDrift);
     if (!(centerDrift >= 0 && centerDrift <= 1))
       throw new Error(`--center-drift must be between 0 and 1, got ${centerDrift}`);
-    const r = trainConvAutoencoderBundle(table.rows, {
+    const heldOut = {
       window: o.window,
       epochs: o.epochs,
       learningRate: o.learningRate,
@@ -227,23 +275,33 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
       holdout: o.holdout,
       quantile: o.quantile,
       margin: o.margin,
-      onEpoch: (e, loss) => log(`epoch ${e}: loss ${loss.toPrecision(4)}`),
-    });
+      stride: o.stride,
+      onEpoch: (e: number, loss: number) => log(`epoch ${e}: loss ${loss.toPrecision(4)}`),
+    };
+    const r: HeldOutTrained<ConvAutoencoderModel | AutoencoderModel> = conv
+      ? trainConvAutoencoderBundle(table.rows, heldOut)
+      : trainAutoencoderBundle(table.rows, { ...heldOut, hidden: o.hidden, bottleneck: o.bottleneck });
     const trainMs = Date.now() - t0;
     log(
       `${r.trainWindows} training windows, ${r.heldOutErrors.length} held-out windows, threshold ${r.threshold.toPrecision(4)}, trained in ${trainMs} ms`
     );
+    const graph = conv
+      ? convAutoencoderToOnnx(r.model as ConvAutoencoderModel)
+      : autoencoderToOnnx(r.model as AutoencoderModel);
+    const layers = conv
+      ? describeNet((r.model as ConvAutoencoderModel).layers)
+      : (r.model as AutoencoderModel).layers.map((l) => l.outputs);
     const meta = await writeBundle(
       o.out,
-      convAutoencoderToOnnx(r.model),
+      graph,
       {
         schema_version: 1,
         kind: 'reconstruction',
-        method: 'conv-autoencoder',
+        method: o.method,
         created_at,
         features: table.features,
         window: r.model.window,
-        input: { name: CAE_INPUT, layout: 'flat' },
+        input: { name: conv ? CAE_INPUT : AE_INPUT, layout: 'flat' },
         outputs: { reconstruction: 'reconstruction', score: 'score', contributions: 'contributions' },
         scaler: r.scaler,
         threshold: r.threshold,
@@ -253,10 +311,10 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
           rows: table.rows.length,
           windows: r.trainWindows,
           held_out_windows: r.heldOutErrors.length,
-          layers: describeNet(r.model.layers),
-          epochs: o.epochs ?? CAE_DEFAULTS.epochs,
-          quantile: o.quantile ?? CAE_DEFAULTS.quantile,
-          margin: o.margin ?? CAE_DEFAULTS.margin,
+          layers,
+          epochs: o.epochs ?? (conv ? CAE_DEFAULTS.epochs : AE_DEFAULTS.epochs),
+          quantile: o.quantile ?? (conv ? CAE_DEFAULTS.quantile : AE_DEFAULTS.quantile),
+          margin: o.margin ?? (conv ? CAE_DEFAULTS.margin : AE_DEFAULTS.margin),
           train_ms: trainMs,
         },
       },
@@ -269,44 +327,6 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
   const scaler = fitScaler(table.rows);
   const win = makeWindows(table.rows, window, scaler, o.stride ?? 1);
   log(`${win.count} windows of ${window} steps`);
-  if (o.method === 'autoencoder') {
-    const model = trainAutoencoder(win.data, win.count, window, F, {
-      epochs: o.epochs,
-      hidden: o.hidden,
-      bottleneck: o.bottleneck,
-      learningRate: o.learningRate,
-      seed: o.seed,
-      onEpoch: (e, loss) => log(`epoch ${e}: loss ${loss.toPrecision(4)}`),
-    });
-    const q = o.quantile ?? 0.995;
-    const { threshold } = autoencoderThreshold(model, win.data, win.count, q);
-    log(`threshold (q${q}) ${threshold.toPrecision(4)}`);
-    const meta = await writeBundle(
-      o.out,
-      autoencoderToOnnx(model),
-      {
-        schema_version: 1,
-        kind: 'reconstruction',
-        method: 'autoencoder',
-        created_at,
-        features: table.features,
-        window,
-        input: { name: AE_INPUT, layout: 'flat' },
-        outputs: { reconstruction: 'reconstruction', score: 'score', contributions: 'contributions' },
-        scaler,
-        threshold,
-        training: {
-          rows: table.rows.length,
-          windows: win.count,
-          layers: model.layers.map((l) => l.outputs),
-          epochs: o.epochs ?? 30,
-          quantile: q,
-        },
-      },
-      { force: o.force }
-    );
-    return { dir: o.out, meta, rows: table.rows.length, windows: win.count };
-  }
   if (o.method === 'rul') {
     const targets = win.ends.map((e) => table.target![e]);
     const model = fitLinearRul(win.data, win.count, targets, window, F);

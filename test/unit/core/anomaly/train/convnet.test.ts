@@ -19,11 +19,10 @@ import {
   convAutoencoderErrors,
   convAutoencoderScore,
   convAutoencoderToOnnx,
-  heldOutThreshold,
   streamConvAutoencoder,
 } from '../../../../../nodes/core/anomaly/train/conv-autoencoder';
 import { trainConvAutoencoderBundle, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
-import { makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
+import { heldOutThreshold, makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
 import {
   baselineOf,
   columnName,

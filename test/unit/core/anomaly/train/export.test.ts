@@ -6,12 +6,13 @@ import { quantile } from '../../../../../nodes/core/anomaly/linalg';
 import { pcaToOnnx } from '../../../../../nodes/core/anomaly/train/pca-export';
 import {
   autoencoderScore,
-  autoencoderThreshold,
+  autoencoderErrors,
   autoencoderToOnnx,
   trainAutoencoder,
 } from '../../../../../nodes/core/anomaly/train/autoencoder';
 import { fitLinearRul, linearRulToOnnx, predictRul } from '../../../../../nodes/core/anomaly/train/rul';
-import { fitScaler, makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
+import { fitScaler, heldOutThreshold, makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
+import { trainAutoencoderBundle } from '../../../../../nodes/core/anomaly/train/train';
 import { FEATURES, normalRows, assertClose, runOnnx } from '../../../../support/anomaly-onnx-fixtures';
 
 describe('anomaly-onnx export: generated graphs match the TypeScript references', () => {
@@ -65,12 +66,34 @@ describe('anomaly-onnx export: generated graphs match the TypeScript references'
       for (let f = 0; f < 3; f++)
         assertClose(out.contributions[w * 3 + f], ref.perFeature[f], `contributions[${w}][${f}]`);
     }
-    const { threshold, errors } = autoencoderThreshold(model, win.data, win.count, 0.99);
-    assert.equal(threshold, quantile(errors, 0.99));
+    const errors = autoencoderErrors(model, win.data, win.count);
+    errors.forEach((e, w) => assert.equal(e, autoencoderScore(model, win.data.subarray(w * D, (w + 1) * D)).score));
+    const threshold = quantile(errors, 0.99);
     assert.ok(out.score[3] > threshold && out.score[17] > threshold, 'spiked windows exceed the threshold');
     assert.ok(
       out.contributions[3 * 3 + 1] > out.contributions[3 * 3] + out.contributions[3 * 3 + 2],
       'the spiked feature dominates'
+    );
+  });
+
+  it("dense autoencoder: moby-train's threshold comes from held-out windows, not its own training errors (issue #14: that one flagged 76 % of SKAB's normal rows)", () => {
+    // the last quarter of the rows drifts: a threshold from the training errors would not see it
+    const rows = normalRows(400, 9).map((r, i) => (i >= 300 ? [r[0], r[1] + 3, r[2]] : r));
+    const r = trainAutoencoderBundle(rows, {
+      window: 6,
+      epochs: 5,
+      quantile: 0.99,
+      margin: 1,
+      hidden: 8,
+      bottleneck: 2,
+    });
+    assert.equal(r.trainWindows, 300 - 6 + 1, 'the model trained on the first three quarters only');
+    assert.equal(r.heldOutErrors.length, 100, 'one window ending on each held-out row');
+    assertClose(r.threshold, heldOutThreshold(r.heldOutErrors, 0.99, 1), 'threshold');
+    const train = makeWindows(rows.slice(0, 300), 6, r.scaler);
+    assert.ok(
+      r.threshold > heldOutThreshold(autoencoderErrors(r.model, train.data, train.count), 0.99, 1),
+      'held-out windows carry the drift the training windows lack'
     );
   });
 
