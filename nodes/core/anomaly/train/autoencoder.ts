@@ -3,14 +3,7 @@
 // hidden (tanh) -> D (linear). Score = mean squared reconstruction error of the standardised window.
 import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
 import { mulberry32, shuffleInPlace } from '../../prng';
-import {
-  HELD_OUT_DEFAULTS,
-  reconstructionScore,
-  streamReconstruction,
-  type ReconstructionScore,
-  type Scaler,
-  type StreamOptions,
-} from './windows';
+import { HELD_OUT_DEFAULTS, reconstructionScore, scoreWindows, type ReconstructionScore } from './windows';
 
 export interface DenseLayer {
   inputs: number;
@@ -213,22 +206,7 @@ export function autoencoderScore(model: AutoencoderModel, window: ArrayLike<numb
 
 /** The reconstruction error of each of `count` standardised windows (data from makeWindows). */
 export function autoencoderErrors(model: AutoencoderModel, data: Float32Array, count: number): Float64Array {
-  const D = model.window * model.features;
-  const errors = new Float64Array(count);
-  for (let w = 0; w < count; w++) errors[w] = autoencoderScore(model, data.subarray(w * D, (w + 1) * D)).score;
-  return errors;
-}
-
-/** streamReconstruction (the node's verdicts, row by row) with this model's reference forward pass. */
-export function streamAutoencoder(
-  model: AutoencoderModel,
-  scaler: Scaler,
-  threshold: number,
-  rows: number[][],
-  o: StreamOptions = {}
-): { scores: Float64Array; raw: Float64Array; flagged: Uint8Array } {
-  const score = (w: Float64Array) => autoencoderScore(model, w).score;
-  return streamReconstruction(score, model.window, model.features, scaler, threshold, rows, o);
+  return scoreWindows((w) => autoencoderScore(model, w).score, data, count, model.window * model.features);
 }
 
 /** ONNX graph: input x [batch, window*features] -> reconstruction, score [batch], contributions [batch, features]. */

@@ -8,14 +8,7 @@
 // the model will meet in service.
 import { addReconstructionOutputs, OnnxGraphBuilder } from './onnx-builder';
 import { buildNet, describeNet, fitNet, netForward, netToGraph, type TapLayer } from './convnet';
-import {
-  HELD_OUT_DEFAULTS,
-  reconstructionScore,
-  streamReconstruction,
-  type ReconstructionScore,
-  type Scaler,
-  type StreamOptions,
-} from './windows';
+import { HELD_OUT_DEFAULTS, reconstructionScore, scoreWindows, type ReconstructionScore } from './windows';
 
 export const CAE_INPUT = 'x';
 
@@ -99,10 +92,7 @@ export function convAutoencoderScore(model: ConvAutoencoderModel, window: ArrayL
 }
 
 export function convAutoencoderErrors(model: ConvAutoencoderModel, data: Float32Array, count: number): Float64Array {
-  const D = model.window * model.features;
-  const errors = new Float64Array(count);
-  for (let w = 0; w < count; w++) errors[w] = convAutoencoderScore(model, data.subarray(w * D, (w + 1) * D)).score;
-  return errors;
+  return scoreWindows((w) => convAutoencoderScore(model, w).score, data, count, model.window * model.features);
 }
 
 /** ONNX graph: x [batch, window·features] -> reconstruction, score [batch], contributions [batch, features]. */
@@ -114,16 +104,4 @@ export function convAutoencoderToOnnx(model: ConvAutoencoderModel): Uint8Array {
   const rec = netToGraph(g, model.layers, x, 'reconstruction');
   addReconstructionOutputs(g, x, rec, D, F);
   return g.toBytes(`1-D convolutional autoencoder (${describeNet(model.layers).join('; ')}) exported by moby-train`);
-}
-
-/** streamReconstruction (the node's verdicts, row by row) with this model's reference forward pass. */
-export function streamConvAutoencoder(
-  model: ConvAutoencoderModel,
-  scaler: Scaler,
-  threshold: number,
-  rows: number[][],
-  o: StreamOptions = {}
-): { scores: Float64Array; raw: Float64Array; flagged: Uint8Array } {
-  const score = (w: Float64Array) => convAutoencoderScore(model, w).score;
-  return streamReconstruction(score, model.window, model.features, scaler, threshold, rows, o);
 }

@@ -68,6 +68,18 @@ export function reconstructionScore(
   return { reconstruction: rec, score: sum / rec.length, perFeature };
 }
 
+/** `score` of each of `count` windows of `size` values laid end to end in `data` (as makeWindows returns them). */
+export function scoreWindows(
+  score: (window: Float32Array) => number,
+  data: Float32Array,
+  count: number,
+  size: number
+): Float64Array {
+  const out = new Float64Array(count);
+  for (let w = 0; w < count; w++) out[w] = score(data.subarray(w * size, (w + 1) * size));
+  return out;
+}
+
 // ---- thresholds set on held-out windows, and the node's verdicts replayed ---------------------------------
 
 /**

@@ -19,10 +19,9 @@ import {
   convAutoencoderErrors,
   convAutoencoderScore,
   convAutoencoderToOnnx,
-  streamConvAutoencoder,
 } from '../../../../../nodes/core/anomaly/train/conv-autoencoder';
 import { trainConvAutoencoderBundle, trainBundle } from '../../../../../nodes/core/anomaly/train/train';
-import { heldOutThreshold, makeWindows } from '../../../../../nodes/core/anomaly/train/windows';
+import { heldOutThreshold, makeWindows, streamReconstruction } from '../../../../../nodes/core/anomaly/train/windows';
 import {
   baselineOf,
   columnName,
@@ -818,7 +817,7 @@ describe('anomaly-onnx conv nets (conv autoencoder, RUL CNN)', () => {
 });
 
 describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agree', () => {
-  it('the scorer (onnxruntime, centre drift, persistence) flags the same rows as streamConvAutoencoder, and drift is followed', async () => {
+  it('the scorer (onnxruntime, centre drift, persistence) flags the same rows as streamReconstruction (the replay of the node eval:skab uses), and drift is followed', async () => {
     const dir = tmpRoot('moby-drift-');
     const csv = path.join(dir, 'n.csv');
     fs.writeFileSync(csv, toCsv(FEATURES, normalRows(300, 21)));
@@ -847,7 +846,17 @@ describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agr
       // the reference needs the trained model: retrain with the same seed and options (training is reproducible)
       const ref = trainConvAutoencoderBundle(normalRows(300, 21), { window: 8, epochs: 10 });
       assertClose(ref.threshold, rep.meta.threshold!, 'same threshold from the same seed');
-      const st = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, {
+      const stream = (o: { persistence: number; centerDrift: number }) =>
+        streamReconstruction(
+          (w) => convAutoencoderScore(ref.model, w).score,
+          ref.model.window,
+          ref.model.features,
+          ref.scaler,
+          ref.threshold,
+          rows,
+          o
+        );
+      const st = stream({
         persistence: 3,
         centerDrift: 0.05,
       });
@@ -858,7 +867,7 @@ describe('anomaly-onnx conv autoencoder in service: the scorer and eval:skab agr
       const beforeFault = flagged.slice(100, 200).filter(Boolean).length;
       assert.ok(inFault > 25, `fault flagged on ${inFault}/35 rows`);
       assert.ok(beforeFault < 10, `drift before the fault flagged on ${beforeFault}/100 rows`);
-      const frozen = streamConvAutoencoder(ref.model, ref.scaler, ref.threshold, rows, {
+      const frozen = stream({
         persistence: 3,
         centerDrift: 0,
       });

@@ -304,6 +304,13 @@ describe('anomaly-onnx training and bundle files', () => {
       const meta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'eq', 'p', 'ae-1', 'meta.json'), 'utf8'));
       assert.equal(meta.window, 8);
       assert.ok(meta.threshold > 0);
+      // the held-out recipe the conv autoencoder uses, with the dense model's own defaults (persistence 15)
+      assert.deepEqual(
+        [meta.kind, meta.method, meta.persistence, meta.center_drift, meta.training.margin, meta.training.quantile],
+        ['reconstruction', 'autoencoder', 15, 0.01, 2, 0.99]
+      );
+      // 240 rows, a quarter held out: windows ending in the last 60 rows set the threshold
+      assert.equal(meta.training.held_out_windows, 60);
       // without --features every numeric column but the labels is used; datetime is not numeric
       assert.deepEqual(meta.features, [...FEATURES, 'rul']);
 
@@ -378,36 +385,6 @@ describe('anomaly-onnx training and bundle files', () => {
       );
       // 240 rows, a quarter held out: windows ending in the last 60 rows set the threshold
       assert.equal(cmeta.training.held_out_windows, 60);
-      // the dense autoencoder: the same held-out recipe, its own defaults (persistence 15, window 30 unless set)
-      const ae = cli([
-        '--method',
-        'autoencoder',
-        '--csv',
-        csv,
-        '--features',
-        FEATURES.join(','),
-        '--out',
-        path.join(dir, 'root', 'eq', 'p', 'ae-1'),
-        '--window',
-        '6',
-        '--epochs',
-        '2',
-      ]);
-      assert.equal(ae.status, 0, ae.stderr);
-      const denseMeta = JSON.parse(fs.readFileSync(path.join(dir, 'root', 'eq', 'p', 'ae-1', 'meta.json'), 'utf8'));
-      assert.deepEqual(
-        [
-          denseMeta.kind,
-          denseMeta.method,
-          denseMeta.window,
-          denseMeta.persistence,
-          denseMeta.center_drift,
-          denseMeta.training.margin,
-        ],
-        ['reconstruction', 'autoencoder', 6, 15, 0.01, 2]
-      );
-      assert.equal(denseMeta.training.held_out_windows, 60);
-      assert.equal(denseMeta.training.quantile, 0.99);
       const badWindow = cli([
         '--method',
         'conv-autoencoder',
