@@ -532,20 +532,28 @@ function fail(
   return { status, headers, body: { error } };
 }
 
-/** The tenant a mute request names: `?tenant=` or the body's `tenant` (for unmute too). */
+/**
+ * The tenant a mute request names: `?tenant=` or the body's `tenant` (for unmute too). Both given and different
+ * is refused: the query had silently won, so an admin muted another tenant's device than the body named (tenant
+ * red team 2026-12-07).
+ */
 function requestedTenant(
   query: string | undefined,
   body: unknown
 ): { ok: true; tenant?: string } | { ok: false; message: string } {
-  let given: unknown = query;
-  if (given === undefined && body !== undefined && body !== null && body !== '') {
+  let fromBody: unknown;
+  if (body !== undefined && body !== null && body !== '') {
     let v: unknown = body;
     if (typeof body === 'string' || Buffer.isBuffer(body)) {
       const r = parseJsonSafe(body, { maxBytes: 16384, maxDepth: 3, maxKeys: 20 });
       v = r.ok ? r.value : undefined; // a broken body is reported by parseMuteBody (mute) or ignored (unmute)
     }
-    if (v && typeof v === 'object' && !Array.isArray(v)) given = (v as Record<string, unknown>).tenant;
+    if (v && typeof v === 'object' && !Array.isArray(v)) fromBody = (v as Record<string, unknown>).tenant;
   }
+  const named = (t: unknown) => t !== undefined && t !== '';
+  if (named(query) && named(fromBody) && query !== fromBody)
+    return { ok: false, message: `?tenant=${String(query).slice(0, 64)} and the body's tenant differ: name one` };
+  const given = named(query) ? query : fromBody;
   if (given === undefined || given === '') return { ok: true };
   return isTenant(given)
     ? { ok: true, tenant: given }

@@ -86,6 +86,25 @@ describe('mute windows: a budget per tenant', () => {
     assert.equal(t.count(), MAX_MUTES_PER_TENANT + 3);
   });
 
+  it('a request naming one tenant in ?tenant= and another in the body is refused, nothing muted (tenant red team 2026-12-07: the query silently won)', () => {
+    const t = new MuteTable(() => NOW);
+    const hosts = [host(t)];
+    const both = (query: string, body: string) =>
+      call(hosts, ADMIN, 'POST', '/devices/pump-001/mute', { body, query: { tenant: query } });
+    const r = both('acme', '{"minutes": 60, "tenant": "beta"}');
+    assert.equal(r.status, 400);
+    assert.match(
+      (r.body as { error: { message: string } }).error.message,
+      /\?tenant=acme and the body.s tenant differ/
+    );
+    assert.equal(t.get('pump-001', 'acme'), undefined);
+    assert.equal(t.get('pump-001', 'beta'), undefined);
+    // the same tenant twice, or only one of them, is fine
+    assert.equal(both('acme', '{"minutes": 60, "tenant": "acme"}').status, 200);
+    assert.equal(both('', '{"minutes": 60, "tenant": "beta"}').status, 200, 'an empty ?tenant= names none');
+    assert.ok(t.get('pump-001', 'acme') && t.get('pump-001', 'beta'));
+  });
+
   it('windows that ended make room; the tenant-less scope keeps the whole old bound; the number of tenants is bounded', () => {
     let now = NOW;
     const t = new MuteTable(() => now, { perTenant: 3, tenantless: 5, tenants: 2 });
