@@ -281,7 +281,17 @@ export = function (RED: NodeAPI) {
         self.ring.setTenant(tenant, null);
         self.log(`keyring: tenant ${tenant}: keys file removed, its devices are refused`);
       }
+      const shared = self.ring
+        .tenantsSharingMasters()
+        .map(([a, b]) => `${a} and ${b}`)
+        .join(', ');
+      if (shared && shared !== sharedWarned)
+        self.warn(
+          `keyring: tenants ${shared} have the same master key: a holder of one signs as every device of the other; give each tenant a key of its own (docs/tenants.md)`
+        );
+      sharedWarned = shared;
     };
+    let sharedWarned = '';
     if (tenantDir) {
       scanTenants(true);
       const timer = setInterval(() => scanTenants(false), WATCH_INTERVAL_MS);

@@ -147,6 +147,25 @@ export class Keyring {
     return this.tenants.get(tenant);
   }
 
+  /**
+   * Pairs of tenants holding the same master key (a keys file copied for a new tenant): a holder of one tenant's
+   * master key then signs as every device of the other, and the tenant boundary is gone (tenant red team
+   * 2026-12-07: accepted without a word). Each pair once, in the order the tenants were set.
+   */
+  tenantsSharingMasters(): Array<[string, string]> {
+    const owners = new Map<string, string[]>();
+    const out: Array<[string, string]> = [];
+    for (const [tenant, ring] of this.tenants)
+      for (const m of ring.masters) {
+        const k = m.key.toString('base64');
+        const seen = owners.get(k) ?? [];
+        for (const other of seen)
+          if (other !== tenant && !out.some(([a, b]) => a === other && b === tenant)) out.push([other, tenant]);
+        if (!seen.includes(tenant)) owners.set(k, [...seen, tenant]);
+      }
+    return out;
+  }
+
   /** Names of the tenants that have keys. */
   tenantNames(): string[] {
     return [...this.tenants.keys()];

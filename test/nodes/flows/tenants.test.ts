@@ -10,6 +10,7 @@ import mqtt, { MqttClient } from 'mqtt';
 import { deriveDeviceKey, parseKey, signEnvelope } from '../../../nodes/core/hmac/scheme';
 import { startAedes, Broker } from '../../support/aedes';
 import { requireBinary, sleep, waitFor } from '../../support/net';
+import { warnings } from '../../support/node-msg';
 import { coreMqttBroker, coreMqttIn } from '../../support/core-mqtt-flow';
 import { startVictoria, Victoria } from '../../support/victoria';
 import { startReceiver, Receiver } from '../../support/alert-servers';
@@ -459,6 +460,23 @@ describe('tenants: two tenants with overlapping device ids through the real runt
       'old beta key refused, acme unchanged'
     );
     assert.equal(authRejects[0].moby?.reject?.code, 'unknown_key', "beta's retired key is refused");
+  });
+
+  it("warns when two tenants' keys files hold the same master key, and stops when they differ (tenant red team 2026-12-07: a copied file was accepted without a word)", async () => {
+    await load();
+    const gamma = path.join(keysDir, 'gamma.json');
+    const sameKey = () => warnings().filter((w) => /have the same master key/.test(w));
+    try {
+      fs.writeFileSync(gamma, JSON.stringify({ '*': { m1: MASTER.acme } }));
+      await waitFor(() => sameKey().length === 1, 10000, 'the warning');
+      assert.match(sameKey()[0], /keyring: tenants acme and gamma have the same master key/);
+      fs.writeFileSync(gamma, JSON.stringify({ '*': { m1: 'hex:' + 'e7'.repeat(32) } }));
+      await sleep(2500); // two scans of the directory
+      fs.writeFileSync(gamma, JSON.stringify({ '*': { m1: MASTER.acme } }));
+      await waitFor(() => sameKey().length === 2, 10000, 'warned again once it is the same key again');
+    } finally {
+      fs.rmSync(gamma, { force: true });
+    }
   });
 
   it("a 100k-device flood of one tenant leaves the other tenant's devices scored and alerting", async function () {

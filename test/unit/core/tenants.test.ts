@@ -162,6 +162,24 @@ describe('tenants: signatures and keys', () => {
     assert.deepEqual(r.describe().tenants, ['acme', 'beta']);
     assert.throws(() => new Keyring().load({ '@tenants': { 'bad/name': {} } } as never), /tenant "bad\/name"/);
   });
+
+  it('names the tenants that hold the same master key (a copied keys file), each pair once (tenant red team 2026-12-07)', () => {
+    const r = new Keyring();
+    const a = 'hex:' + 'aa'.repeat(32);
+    r.setTenant('acme', new Keyring().load({ '*': { m1: a } }));
+    r.setTenant('beta', new Keyring().load({ '*': { m1: 'hex:' + 'bb'.repeat(32) } }));
+    assert.deepEqual(r.tenantsSharingMasters(), []);
+    r.setTenant('gamma', new Keyring().load({ '*': { m1: a, m2: 'hex:' + 'cc'.repeat(32) } }));
+    r.setTenant('delta', new Keyring().load({ '*': { k9: a } }));
+    assert.deepEqual(r.tenantsSharingMasters(), [
+      ['acme', 'gamma'],
+      ['acme', 'delta'],
+      ['gamma', 'delta'],
+    ]);
+    r.setTenant('gamma', null);
+    r.setTenant('delta', new Keyring().load({ '*': { k9: 'hex:' + 'dd'.repeat(32) } }));
+    assert.deepEqual(r.tenantsSharingMasters(), [], 'gone once the keys differ');
+  });
 });
 
 describe('tenants: scoped keys and fair share', () => {
