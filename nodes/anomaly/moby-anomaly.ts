@@ -379,6 +379,8 @@ export = function (RED: NodeAPI) {
 
     // ---- onnx --------------------------------------------------------------------------------------
     let bundles: BundleScorer | null = null;
+    /** the refused bundles last warned about, by path: each refusal is said once while it lasts */
+    let refusedSaid = new Map<string, string>();
     if (method === 'onnx' && !configError) {
       try {
         // required here, not imported: onnxruntime-node loads only when a node actually uses method onnx
@@ -401,12 +403,26 @@ export = function (RED: NodeAPI) {
           // and a bound in bytes: a bundle's window decides what a device costs, so maxDevices alone could
           // let a 4 MiB window × 10,000 devices take 40 GiB
           maxStateBytes,
-          // once per bundle load (also the watcher's): say when the byte budget, not maxDevices, binds
+          // once per bundle scan, the watcher's included (before, a bundle the watcher refused was said nowhere
+          // until the next restart: keyed-device red team 2026-12-07): each refusal once while it lasts, the
+          // status, and when the byte budget, not maxDevices, binds
           onLoad: (r) => {
+            const now = new Map(r.refused.map((f) => [f.path, f.reason]));
+            for (const [path, reason] of now)
+              if (refusedSaid.get(path) !== reason) node.warn(`moby-anomaly: model bundle ${path} refused: ${reason}`);
+            refusedSaid = now;
             for (const c of r.capped)
               node.log(
                 `moby-anomaly: bundle ${c.bundle} holds ${fmtBytes(c.bytesPerDevice)} per device, so the state budget (${fmtBytes(maxStateBytes)}) keeps at most ${c.devices} of its devices, fewer than max devices (${maxDevices}); the least recently scored are evicted beyond it`
               );
+            // every serving bundle the budget caps, not only the ones this scan loaded
+            const caps = bundles ? bundles.budgetCaps() : [];
+            const cap = caps.length ? Math.min(...caps.map((c) => c.devices)) : 0;
+            status.set({
+              fill: r.loaded.length ? 'green' : 'yellow',
+              shape: 'ring',
+              text: `${r.loaded.length} model(s)${r.refused.length ? `, ${r.refused.length} refused` : ''}${cap ? `, state budget: ≤ ${cap} devices` : ''}`,
+            });
           },
           // the incremental save re-serialises only the devices scored since the previous save
           changed: (state) => doc.changed(state),
@@ -455,18 +471,9 @@ export = function (RED: NodeAPI) {
     }
     function syncBundles(): Promise<void> {
       if (!bundles) return Promise.resolve();
+      // what the scan found is said by onLoad, for this scan as for the watcher's
       return bundles.load().then(
-        (r) => {
-          for (const f of r.refused) node.warn(`moby-anomaly: model bundle ${f.path} refused: ${f.reason}`);
-          // every serving bundle the budget caps, not only the ones this scan loaded
-          const caps = bundles ? bundles.budgetCaps() : [];
-          const cap = caps.length ? Math.min(...caps.map((c) => c.devices)) : 0;
-          status.set({
-            fill: r.loaded.length ? 'green' : 'yellow',
-            shape: 'ring',
-            text: `${r.loaded.length} model(s)${r.refused.length ? `, ${r.refused.length} refused` : ''}${cap ? `, state budget: ≤ ${cap} devices` : ''}`,
-          });
-        },
+        () => undefined,
         (err: Error) => {
           node.warn(`moby-anomaly: loading model bundles failed: ${err.message}`);
           status.set({ fill: 'red', shape: 'ring', text: 'no models' });

@@ -494,6 +494,44 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     assert.deepEqual([after.anomaly!.model!.version, after.anomaly!.score], ['v2', 2]);
   });
 
+  it('with Watch, a bundle the watcher refuses is warned about once and shown in the status, and the old keeps serving (keyed-device red team 2026-12-07: silent until the next restart)', async () => {
+    const r5 = tmpRoot();
+    writeMeanBundle(r5, 'eq', 'p', 'v1', 1);
+    await load(flow({ bundleRoot: r5, watch: true }));
+    const ok = collect('ok');
+    const n = helper.getNode('a');
+    const warnings: string[] = [];
+    const statuses: string[] = [];
+    const warn = n.warn.bind(n);
+    n.warn = (m: unknown) => {
+      warnings.push(String(m));
+      warn(m);
+    };
+    const status = n.status.bind(n);
+    n.status = (st: { text?: string }) => {
+      statuses.push(String(st.text));
+      status(st);
+    };
+    // a version dropped in with a truncated model and no sync: the watcher's scan alone must say it
+    writeMeanBundle(r5, 'eq', 'p', 'v2', 2);
+    const model = path.join(r5, 'eq', 'p', 'v2', 'model.onnx');
+    fs.writeFileSync(model, fs.readFileSync(model).subarray(0, 20));
+    await waitFor(() => warnings.some((w) => w.includes('refused')), 10000, 'refusal warning');
+    assert.match(
+      warnings.find((w) => w.includes('refused'))!,
+      /eq[\\/]p[\\/]v2 refused/
+    );
+    await waitFor(() => statuses.some((t) => /1 model\(s\), 1 refused/.test(t)), 5000, 'status');
+    // said once while it lasts, though every later scan refuses it again
+    writeMeanBundle(r5, 'other', 'p', 'v1', 3);
+    await waitFor(() => statuses.some((t) => /2 model\(s\), 1 refused/.test(t)), 10000, 'a later scan');
+    assert.equal(warnings.filter((w) => w.includes('refused')).length, 1);
+    const before = ok.length;
+    n.receive(point('eq', { vib: 1, temp: 1, current: 1 }));
+    await waitFor(() => ok.length > before, 10000, 'a result');
+    assert.equal(ok[ok.length - 1].anomaly!.model!.version, 'v1');
+  });
+
   describe('device state across a restart (localfilesystem context store)', () => {
     const store = useFileContextStore(helper, 'moby-anomaly-onnx-ctx-', 0.1);
     let r4: string;

@@ -214,6 +214,26 @@ function checkBuckets(buckets: unknown): void {
   });
 }
 
+/**
+ * How far from its training mean, in training spreads, a feature value may be before a bundle refuses it: its
+ * square (1e12) and sums of such over a window stay far inside float32 (3.4e38), what onnxruntime computes in.
+ */
+export const MAX_SCALED_MAGNITUDE = 1e6;
+
+/**
+ * An age at most this far behind the device's last one, above the baseline's ages, is a late or reordered row
+ * (refused, nothing changes); further behind, or back within the baseline's ages, it is a new life (the window,
+ * baseline and average start afresh). A redelivery or reordering is a few rows; an overhaul restarts near 1.
+ */
+export const LATE_AGE_TOLERANCE = 10;
+
+/** The device's last age as its baseline or RUL average saw it, if either did. */
+function lastAgeOf(state: DeviceState): number | undefined {
+  if (state.baseline && Number.isFinite(state.baseline.lastAge)) return state.baseline.lastAge;
+  const ages = state.rulAverage?.history().ages;
+  return ages?.length ? ages[ages.length - 1] : undefined;
+}
+
 function reject(code: string, reason: string, field?: string): ScoreOutcome {
   return field === undefined ? { kind: 'reject', code, reason } : { kind: 'reject', code, reason, field };
 }
@@ -321,11 +341,14 @@ export class BundleScorer {
       candidates = scanBundleDirs(this.root);
     } catch (err) {
       // an unreadable root (unmounted share, typo) must not unload models that are serving
-      return {
+      const report = {
         loaded: [...this.byDir.values()].map((b) => b.id),
         refused: [{ path: this.root, reason: `bundle root not readable: ${(err as Error).message}` }],
         capped: [],
       };
+      // the watcher's scans report through onLoad only: it must hear this too
+      this.opts.onLoad?.(report);
+      return report;
     }
     this.watchSignature = this.signature();
     const next = new Map<string, LoadedBundle>();
@@ -480,6 +503,15 @@ export class BundleScorer {
         return reject('bad_number', `feature "${name}" is not a finite number`, name);
       const problem = featureValueProblem(v);
       if (problem !== null) return reject('bad_number', `feature "${name}" ${problem}`, name);
+      // the graph computes in float32: a value this many spreads from the training mean overflows its squares,
+      // and the window it sits in scores non-finite for `window` points (keyed-device red team 2026-12-07: 1e20
+      // turned the next 7 real points into model_error, with no field named)
+      if (meta.scaler && Math.abs(v - meta.scaler.mean[i]) > MAX_SCALED_MAGNITUDE * meta.scaler.std[i])
+        return reject(
+          'bad_number',
+          `feature "${name}" is ${v}, more than ${MAX_SCALED_MAGNITUDE} of its training spread from its training mean: beyond what model ${bundle.id} can score`,
+          name
+        );
       step[i] = v;
     }
     // taken out and re-inserted so Map order is least-recently-scored first: device keys come from messages,
@@ -503,6 +535,35 @@ export class BundleScorer {
     const bytes = this.bundleBytes(bundle);
     this.makeRoom(bytes);
     this.put(req.key, state, bytes);
+    const B = meta.baseline_cycles;
+    const ageAt = meta.rul_age_feature === undefined ? -1 : meta.features.indexOf(meta.rul_age_feature);
+    if (ageAt >= 0) {
+      const age = step[ageAt];
+      const last = lastAgeOf(state);
+      if (last !== undefined && age < last) {
+        // a row a little behind, above the baseline's ages: a late or reordered one. Taken as a new life it
+        // wiped a complete baseline for good (no RUL for the rest of the engine's life) and fed a window out
+        // of order (keyed-device red team 2026-12-07); it is refused and changes nothing
+        if (age > (B ?? 1) && last - age <= LATE_AGE_TOLERANCE)
+          return reject(
+            'out_of_order',
+            `${meta.rul_age_feature} ${age} is behind the device's last ${last}: a late or reordered row is not scored and changes nothing (a new life restarts ${meta.rul_age_feature} at ${B ?? 1} or below)`,
+            meta.rul_age_feature
+          );
+        // a new life (an overhaul, a replacement, a counter restarted): nothing of the old one may feed the new
+        // one's RUL. Before, the baseline and average restarted but the window kept the old life's rows: RULs
+        // of −32 cycles at cycle 20, before min_history (same round)
+        this.take(req.key);
+        state = new DeviceState(
+          new SlidingWindow(meta.window, nf),
+          bundle.id,
+          meta.features,
+          meta.scaler,
+          req.timestamp
+        );
+        this.put(req.key, state, bytes);
+      }
+    }
     state.features = meta.features;
     state.bundle = bundle.id;
     state.lastTimestamp = req.timestamp;
@@ -516,8 +577,6 @@ export class BundleScorer {
       for (let i = 0; i < nf; i++) step[i] = (step[i] - centre[i]) / meta.scaler.std[i];
     }
     state.win.push(step);
-    const B = meta.baseline_cycles;
-    const ageAt = meta.rul_age_feature === undefined ? -1 : meta.features.indexOf(meta.rul_age_feature);
     if (B !== undefined) {
       // a reloaded bundle with another baseline length starts a fresh baseline (the raw sums survive a new scaler)
       if (!state.baseline || state.baseline.cycles !== B || state.baseline.sum.length !== bundle.baseCols.length)

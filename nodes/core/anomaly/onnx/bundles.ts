@@ -80,11 +80,26 @@ export function scanBundleDirs(
 }
 
 /** Reads both files and returns their fingerprint, or throws naming the missing/unreadable file. */
+/**
+ * The largest model.onnx loaded: a file of junk dropped into the root (700 MB) stalled the event loop for 6.6 s at
+ * every scan and held ~800 MB (keyed-device red team 2026-12-07). moby-train's largest bundle (the C-MAPSS RUL
+ * ensemble) is 18 MB.
+ */
+export const MODEL_MAX_BYTES = 256 * 1024 * 1024;
+
 export function readBundleFiles(dir: string): { metaText: Buffer; model: Buffer; fingerprint: string } {
   const metaPath = path.join(dir, META_FILE);
   const modelPath = path.join(dir, MODEL_FILE);
   if (!fs.existsSync(metaPath)) throw new Error(`${metaPath}: missing`);
   if (!fs.existsSync(modelPath)) throw new Error(`${modelPath}: missing`);
+  // sizes first: a file dropped into the root is read whole, on the main thread, at every scan
+  for (const [file, max] of [
+    [metaPath, META_MAX_BYTES],
+    [modelPath, MODEL_MAX_BYTES],
+  ] as const) {
+    const size = fs.statSync(file).size;
+    if (size > max) throw new Error(`${file}: ${size} bytes, more than the ${max} a bundle's file may have`);
+  }
   const metaText = fs.readFileSync(metaPath);
   const model = fs.readFileSync(modelPath);
   const fingerprint = crypto.createHash('sha256').update(metaText).update('\0').update(model).digest('hex');

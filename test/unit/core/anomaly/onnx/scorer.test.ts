@@ -6,9 +6,11 @@ import path from 'node:path';
 import {
   BundleScorer,
   deviceStateBytes,
+  LATE_AGE_TOLERANCE,
   STATE_OVERHEAD_BYTES,
   type ScoreOutcome,
 } from '../../../../../nodes/core/anomaly/onnx/bundle-scorer';
+import { MODEL_MAX_BYTES } from '../../../../../nodes/core/anomaly/onnx/bundles';
 import {
   ONNX_STATE_FORMAT,
   parseSavedDevice,
@@ -61,6 +63,22 @@ describe('anomaly-onnx BundleScorer', () => {
       writeMeanBundle(root, 'press-1', 'high', 'v1', 7);
       writeMeanBundle(root, 'lathe-9', 'idle', '2026-01-05', 3);
       writeMeanBundle(root, 'lathe-9', 'idle', '2026-11-20', 4);
+    });
+
+    it('refuses a model.onnx beyond MODEL_MAX_BYTES by its size, before reading it (keyed-device red team 2026-12-07: 700 MB of junk stalled every scan for 6.6 s)', async () => {
+      const r = tmpRoot();
+      writeMeanBundle(r, 'eq', 'p', 'v1', 1);
+      writeMeanBundle(r, 'eq', 'p', 'v2', 2);
+      // a sparse file: its size is what is checked, nothing is written
+      fs.truncateSync(path.join(r, 'eq', 'p', 'v2', 'model.onnx'), MODEL_MAX_BYTES + 1);
+      const s = make({ root: r });
+      const rep = await s.load();
+      assert.deepEqual(rep.loaded, ['eq/p/v1']);
+      assert.equal(rep.refused.length, 1);
+      assert.match(
+        rep.refused[0].reason,
+        new RegExp(`model\\.onnx: ${MODEL_MAX_BYTES + 1} bytes, more than the ${MODEL_MAX_BYTES}`)
+      );
     });
 
     it('uses the newest version by natural order, the power given in the request, and reports the model', async () => {
@@ -653,18 +671,26 @@ describe('anomaly-onnx BundleScorer', () => {
       });
       const s = make({ root });
       assert.deepEqual((await s.load()).refused, []);
-      // ages 1, 2, 3, 5 (a gap of one), then 2 (a new series), 3
-      const ages = [1, 2, 3, 5, 8, 2, 3];
+      // ages 1, 2, 3, 5 (a gap of one), 8, then 1 (a new series: a new life, whose window starts afresh), 2, 3, 4
+      const ages = [1, 2, 3, 5, 8, 1, 2, 3, 4];
       const plain: number[] = [];
-      const avg: Array<Extract<ScoreOutcome, { kind: 'result' }>> = [];
+      const outcomes: ScoreOutcome[] = [];
       for (let i = 0; i < ages.length + 2; i++) {
         const f = { ...fieldsOf(rows[i]), current: i < 2 ? 0 : ages[i - 2] };
         const a = await s.score(req('d1', 'plain', f));
         const b = await s.score(req('d2', 'avg', f));
         if (i < 2) continue; // warming
         plain.push(result(a).rul!.value);
-        avg.push(result(b));
+        outcomes.push(b);
       }
+      // the new life warms up again: nothing of the old one's window feeds its RUL
+      assert.deepEqual(outcomes.slice(5, 7), [
+        { kind: 'warming', have: 1, need: 3 },
+        { kind: 'warming', have: 2, need: 3 },
+      ]);
+      const avg = outcomes.filter((o) => o.kind === 'result').map(result);
+      assert.equal(avg.length, 7);
+      plain.splice(5, 2);
       const near = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} vs ${b}`);
       avg.forEach((r, i) => near(r.rul!.raw_value!, plain[i]));
       near(avg[0].rul!.value, plain[0]);
@@ -674,7 +700,7 @@ describe('anomaly-onnx BundleScorer', () => {
       near(avg[3].rul!.value, (plain[2] - 2 + plain[3]) / 2);
       // age 8: nothing within 3 steps
       near(avg[4].rul!.value, plain[4]);
-      // age 2 after 8: a new series, then it averages again
+      // age 3 of the new life, its first prediction: its own, then it averages again
       near(avg[5].rul!.value, plain[5]);
       near(avg[6].rul!.value, (plain[5] - 1 + plain[6]) / 2);
       // the alarm score follows the reported (averaged) RUL
@@ -1096,6 +1122,41 @@ describe("anomaly-onnx BundleScorer: a device's own baseline (meta.baseline_cycl
     await s.score(point('d2', 'aged', 6, 2));
     const renewed = result(await s.score(point('d2', 'aged', 7, 3)));
     assert.ok(Math.abs(renewed.rul!.value - expected([5, 6, 7])) < 1e-4);
+  });
+
+  it('keyed-device red team 2026-12-07: a late row is refused and changes nothing; a new life empties the window; a value the float32 graph cannot square is refused naming its field', async () => {
+    const root = tmpRoot();
+    baseBundle(root, 'aged', true);
+    const s = make({ root });
+    await s.load();
+    const held = () => Buffer.from(s.exportDocument().devices.d.rows, 'base64').length / 4 / 3;
+    for (let i = 0; i < 5; i++) await s.score(point('d', 'aged', i, i + 1));
+    const before = result(await s.score(point('d', 'aged', 5, 6)));
+    // age 5 after 6: a late or reordered row (before: taken as a new life, the complete baseline wiped for good)
+    const late = await s.score(point('d', 'aged', 6, 5));
+    assert.deepEqual(
+      [late.kind, (late as { code: string }).code, (late as { field: string }).field],
+      ['reject', 'out_of_order', 'current']
+    );
+    assert.match((late as { reason: string }).reason, /current 5 is behind the device's last 6/);
+    const after = result(await s.score(point('d', 'aged', 7, 7)));
+    assert.equal(after.rul!.value, before.rul!.value, 'the baseline survived');
+    // 1e20 passes the magnitude bound of the statistical methods but not float32: refused, the window untouched
+    const rowsBefore = held();
+    const huge = await s.score({ ...point('d', 'aged', 8, 8), fields: { vib: 1e20, temp: 2, current: 8 } });
+    assert.deepEqual([huge.kind, (huge as { field: string }).field], ['reject', 'vib']);
+    assert.match((huge as { reason: string }).reason, /more than 1000000 of its training spread/);
+    assert.equal(held(), rowsBefore);
+    assert.equal(result(await s.score(point('d', 'aged', 9, 9))).rul!.value, before.rul!.value);
+    // back to age 1: a new life; nothing of the old one is kept (before: the window kept the old rows and the
+    // new life got RULs from them, -32 cycles at cycle 20)
+    assert.deepEqual(await s.score(point('d', 'aged', 10, 1)), { kind: 'warming', have: 1, need: 3 });
+    assert.equal(held(), 1, "only the new life's row");
+    // a drop of more than the tolerance above the baseline's ages is a new life too (first seen mid-life)
+    for (let a = 2; a <= 30; a++) await s.score(point('d', 'aged', a, a));
+    const dropped = await s.score(point('d', 'aged', 0, 30 - LATE_AGE_TOLERANCE - 1));
+    assert.equal((dropped as { code: string }).code, 'no_baseline');
+    assert.equal(held(), 1);
   });
 
   it('without an age feature the first B rows seen form the baseline (every feature)', async () => {
