@@ -311,6 +311,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainReport> {
           rows: table.rows.length,
           windows: r.trainWindows,
           held_out_windows: r.heldOutErrors.length,
+          holdout: o.holdout ?? HELD_OUT_DEFAULTS.holdout,
           layers,
           epochs: o.epochs ?? (conv ? CAE_DEFAULTS.epochs : AE_DEFAULTS.epochs),
           quantile: o.quantile ?? (conv ? CAE_DEFAULTS.quantile : AE_DEFAULTS.quantile),
