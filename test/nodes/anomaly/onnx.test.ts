@@ -49,6 +49,18 @@ function point(equipment: string, fields: Record<string, number>, device = `${eq
   };
 }
 
+/** What node `n` says through `method` (a warning, a log line, a status text), recorded as it goes on saying it. */
+function record(n: unknown, method: 'warn' | 'log' | 'status'): string[] {
+  const node = n as Record<string, (m: unknown) => void>;
+  const said: string[] = [];
+  const original = node[method].bind(node);
+  node[method] = (m: unknown) => {
+    said.push(method === 'status' ? ((m as { text?: string }).text ?? '') : String(m));
+    original(m);
+  };
+  return said;
+}
+
 /** One engine's rows of a C-MAPSS-format file (unit, cycle, 3 settings, 21 sensors), as numbers. */
 function engineRows(text: string, unit: number): number[][] {
   return text
@@ -407,18 +419,8 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     const big = tmpRoot();
     await load(flow({ bundleRoot: big, maxDevices: 10000, maxStateMiB: 0.25 }));
     const n = helper.getNode('a');
-    const logs: string[] = [];
-    const statuses: string[] = [];
-    const log = n.log.bind(n);
-    n.log = (m: unknown) => {
-      logs.push(String(m));
-      log(m);
-    };
-    const status = n.status.bind(n);
-    n.status = (st: { text?: string }) => {
-      statuses.push(st.text ?? '');
-      status(st);
-    };
+    const logs = record(n, 'log');
+    const statuses = record(n, 'status');
     // written after the node started, so the load that logs happens while the test listens
     writeMeanBundle(big, 'eq', 'p', 'v1', 1, 1000);
     n.receive({ topic: 'sync' });
@@ -464,12 +466,7 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     await load(flow({ bundleRoot: r3 }));
     const ok = collect('ok');
     const n = helper.getNode('a');
-    const warnings: string[] = [];
-    const warn = n.warn.bind(n);
-    n.warn = (m: unknown) => {
-      warnings.push(String(m));
-      warn(m);
-    };
+    const warnings = record(n, 'warn');
     const scoreOnce = async (): Promise<Msg> => {
       const before = ok.length;
       n.receive(point('eq', { vib: 1, temp: 1, current: 1 }));
@@ -500,18 +497,8 @@ describe('moby-anomaly method onnx (Node-RED runtime)', function () {
     await load(flow({ bundleRoot: r5, watch: true }));
     const ok = collect('ok');
     const n = helper.getNode('a');
-    const warnings: string[] = [];
-    const statuses: string[] = [];
-    const warn = n.warn.bind(n);
-    n.warn = (m: unknown) => {
-      warnings.push(String(m));
-      warn(m);
-    };
-    const status = n.status.bind(n);
-    n.status = (st: { text?: string }) => {
-      statuses.push(String(st.text));
-      status(st);
-    };
+    const warnings = record(n, 'warn');
+    const statuses = record(n, 'status');
     // a version dropped in with a truncated model and no sync: the watcher's scan alone must say it
     writeMeanBundle(r5, 'eq', 'p', 'v2', 2);
     const model = path.join(r5, 'eq', 'p', 'v2', 'model.onnx');
