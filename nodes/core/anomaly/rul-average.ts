@@ -35,6 +35,11 @@ export class RulAverage {
     return this.ages.length;
   }
 
+  /** The age of the latest prediction held, if any (without the copy history() makes: read per scored point). */
+  get lastAge(): number | undefined {
+    return this.ages.length ? this.ages[this.ages.length - 1] : undefined;
+  }
+
   /** The predictions held and the ages they were made at, oldest first (copies: what a saved state keeps). */
   history(): { ages: number[]; preds: number[] } {
     return { ages: this.ages.slice(), preds: this.preds.slice() };

@@ -230,8 +230,7 @@ export const LATE_AGE_TOLERANCE = 10;
 /** The device's last age as its baseline or RUL average saw it, if either did. */
 function lastAgeOf(state: DeviceState): number | undefined {
   if (state.baseline && Number.isFinite(state.baseline.lastAge)) return state.baseline.lastAge;
-  const ages = state.rulAverage?.history().ages;
-  return ages?.length ? ages[ages.length - 1] : undefined;
+  return state.rulAverage?.lastAge;
 }
 
 function reject(code: string, reason: string, field?: string): ScoreOutcome {
@@ -517,13 +516,15 @@ export class BundleScorer {
     // taken out and re-inserted so Map order is least-recently-scored first: device keys come from messages,
     // so the map is bounded (count and bytes) and the stalest window goes first
     let state = this.take(req.key);
+    const fresh = () =>
+      new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, req.timestamp);
     const stale = state !== undefined && req.timestamp - state.lastTimestamp > this.maxGapMs;
     if (!state || stale || state.win.steps !== meta.window || !sameFeatures(state.features, meta.features)) {
       // a gap breaks the window's continuity, not the device's early life: its own baseline (the mean of its
       // first B rows) stays valid, so a device that was silent past maxGapMs is not refused no_baseline for
       // the rest of its life
       const keptBaseline = stale && sameFeatures(state!.features, meta.features) ? state!.baseline : undefined;
-      state = new DeviceState(new SlidingWindow(meta.window, nf), bundle.id, meta.features, meta.scaler, req.timestamp);
+      state = fresh();
       if (keptBaseline) state.baseline = keptBaseline;
     } else if (state.scaler !== meta.scaler) {
       // a reloaded bundle with new scaling: keep the history, re-expressed in the new scale
@@ -554,13 +555,7 @@ export class BundleScorer {
         // one's RUL. Before, the baseline and average restarted but the window kept the old life's rows: RULs
         // of −32 cycles at cycle 20, before min_history (same round)
         this.take(req.key);
-        state = new DeviceState(
-          new SlidingWindow(meta.window, nf),
-          bundle.id,
-          meta.features,
-          meta.scaler,
-          req.timestamp
-        );
+        state = fresh();
         this.put(req.key, state, bytes);
       }
     }
